@@ -1,0 +1,159 @@
+"""Settings: the only module that reads the environment. Names are a public contract (see README)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+SANDBOX_MOUNT = "/sandbox"
+SANDBOX_APP_KEY = "sandbox-app-key"
+SANDBOX_SERVICE_ID = "7000000000000000001"
+CALLBACK_PATH = "/oauth/tiktok/callback"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class TikTokSettings:
+    app_key: str
+    app_secret: str = field(repr=False)
+    service_id: str
+    api_url: str  # base that TikTok's business paths are appended to
+    auth_url: str  # base that /api/v2/token/... is appended to
+    authorize_url: str  # the whole consent page URL; service_id and state are added
+    rate_limit_per_second: float = 50.0
+    timeout_seconds: float = 10.0
+    max_retries: int = 5
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    secret_key: str = field(repr=False)
+    encryption_key: str = field(repr=False)
+    public_url: str
+    frontend_url: str | None
+    tiktok: TikTokSettings
+    embedded_sandbox: bool
+    broker_url: str | None  # redis://... in production; None: in-process StubBroker and worker pool
+    data_dir: Path
+    embedded_worker_threads: int = 4
+    merchant_token_ttl_seconds: int = 7 * 24 * 3600
+    sandbox_products: int = 40
+    sandbox_orders: int = 120
+    sandbox_seed: int = 1
+    log_level: str = "INFO"
+
+    @property
+    def callback_url(self) -> str:
+        return self.public_url.rstrip("/") + CALLBACK_PATH
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _secret_file(data_dir: Path, name: str, make: str) -> str:
+    """A secret kept in the data directory, generated on first run (the embedded default's key store)."""
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(make)
+    return make
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Settings from the environment (or the mapping given). Unset TikTok settings mean the embedded sandbox."""
+    env = dict(os.environ if env is None else env)
+    get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+    data_dir = Path(get("SHOPBRIDGE_DATA_DIR") or "var").resolve()
+    public_url = (get("SHOPBRIDGE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+    database_url = get("SHOPBRIDGE_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"
+    secret_key = get("SHOPBRIDGE_SECRET_KEY") or _secret_file(data_dir, "secret_key", secrets.token_urlsafe(48))
+    encryption_key = get("SHOPBRIDGE_ENCRYPTION_KEY") or _secret_file(data_dir, "encryption_key", _new_fernet_key())
+    tiktok_names = ("APP_KEY", "APP_SECRET", "SERVICE_ID", "API_URL", "AUTH_URL", "AUTHORIZE_URL")
+    given = {n: get(f"SHOPBRIDGE_TIKTOK_{n}") for n in tiktok_names}
+    rate = _float(env, "SHOPBRIDGE_TIKTOK_RATE_LIMIT", 50.0)
+    timeout = _float(env, "SHOPBRIDGE_TIKTOK_TIMEOUT", 10.0)
+    embedded = not any(given.values())
+    if embedded:
+        base = public_url + SANDBOX_MOUNT
+        tiktok = TikTokSettings(
+            app_key=SANDBOX_APP_KEY,
+            app_secret=_secret_file(data_dir, "sandbox_app_secret", secrets.token_hex(16)),
+            service_id=SANDBOX_SERVICE_ID,
+            api_url=base,
+            auth_url=base,
+            authorize_url=base + "/oauth/authorize",
+            rate_limit_per_second=rate,
+            timeout_seconds=timeout,
+        )
+    else:
+        missing = [f"SHOPBRIDGE_TIKTOK_{n}" for n, v in given.items() if v is None]
+        if missing:
+            raise ConfigError(
+                "Set all TikTok settings or none (none means the embedded sandbox); missing: " + ", ".join(missing)
+            )
+        tiktok = TikTokSettings(
+            app_key=given["APP_KEY"] or "",
+            app_secret=given["APP_SECRET"] or "",
+            service_id=given["SERVICE_ID"] or "",
+            api_url=(given["API_URL"] or "").rstrip("/"),
+            auth_url=(given["AUTH_URL"] or "").rstrip("/"),
+            authorize_url=given["AUTHORIZE_URL"] or "",
+            rate_limit_per_second=rate,
+            timeout_seconds=timeout,
+        )
+    return Settings(
+        database_url=database_url,
+        secret_key=secret_key,
+        encryption_key=encryption_key,
+        public_url=public_url,
+        frontend_url=get("SHOPBRIDGE_FRONTEND_URL"),
+        tiktok=tiktok,
+        embedded_sandbox=embedded,
+        broker_url=get("SHOPBRIDGE_BROKER_URL"),
+        data_dir=data_dir,
+        embedded_worker_threads=_int(env, "SHOPBRIDGE_EMBEDDED_WORKER_THREADS", 4),
+        merchant_token_ttl_seconds=_int(env, "SHOPBRIDGE_TOKEN_TTL", 7 * 24 * 3600),
+        sandbox_products=_int(env, "SHOPBRIDGE_SANDBOX_PRODUCTS", 40),
+        sandbox_orders=_int(env, "SHOPBRIDGE_SANDBOX_ORDERS", 120),
+        sandbox_seed=_int(env, "SHOPBRIDGE_SANDBOX_SEED", 1),
+        log_level=(get("SHOPBRIDGE_LOG_LEVEL") or "INFO").upper(),
+    )
+
+
+def _new_fernet_key() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()

@@ -1,0 +1,96 @@
+"""Pending OAuth requests: the `state` that ties TikTok's redirect back to a merchant and what it asked for."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from domain.errors import DomainError, ErrorCode, ValidationError
+from domain.shops import Region, parse_shop_name
+
+STATE_TTL = timedelta(minutes=30)
+STATE_BYTES = 32
+
+
+class AuthorizationPurpose(StrEnum):
+    CONNECT = "CONNECT"
+    REAUTHORIZE = "REAUTHORIZE"
+
+
+def new_state() -> str:
+    """256 bits from the OS's CSPRNG, URL-safe."""
+    return secrets.token_urlsafe(STATE_BYTES)
+
+
+def state_digest(state: str) -> str:
+    """What is stored: a digest, so that a leaked database row cannot complete anyone's authorization."""
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class AuthorizationRequest:
+    """One started authorization. Single-use, expiring; stored under the digest of its state."""
+
+    state_digest: str
+    merchant_id: str
+    purpose: AuthorizationPurpose
+    region: Region
+    name: str
+    created_at: datetime
+    expires_at: datetime
+    shop_id: str | None = None  # the shop being re-authorized
+    used_at: datetime | None = None
+
+    @classmethod
+    def start(
+        cls, merchant_id: str, region: Region | None, raw_name: str, region_confirmed: bool, now: datetime
+    ) -> tuple[AuthorizationRequest, str]:
+        """A new CONNECT request and its plaintext state, after the merchant's confirmations are checked."""
+        if not region_confirmed:
+            raise ValidationError(
+                ErrorCode.REGION_NOT_CONFIRMED,
+                "Confirm that the shop is a local shop in a supported region (US, UK, MY, SG).",
+                ("regionConfirmed",),
+            )
+        if region is None:
+            raise ValidationError(ErrorCode.UNSUPPORTED_REGION, "Choose a supported region.", ("region",))
+        name = parse_shop_name(raw_name)
+        state = new_state()
+        request = cls(
+            state_digest=state_digest(state),
+            merchant_id=merchant_id,
+            purpose=AuthorizationPurpose.CONNECT,
+            region=region,
+            name=name,
+            created_at=now,
+            expires_at=now + STATE_TTL,
+        )
+        return request, state
+
+    @classmethod
+    def start_reauthorization(
+        cls, merchant_id: str, shop_id: str, region: Region, name: str, now: datetime
+    ) -> tuple[AuthorizationRequest, str]:
+        state = new_state()
+        request = cls(
+            state_digest=state_digest(state),
+            merchant_id=merchant_id,
+            purpose=AuthorizationPurpose.REAUTHORIZE,
+            region=region,
+            name=name,
+            created_at=now,
+            expires_at=now + STATE_TTL,
+            shop_id=shop_id,
+        )
+        return request, state
+
+    def consume(self, now: datetime) -> None:
+        """Spend the state: once, and before it expires; else INVALID_STATE."""
+        if self.used_at is not None:
+            raise DomainError(ErrorCode.INVALID_STATE, "This authorization link was already used; start again.")
+        if now >= self.expires_at:
+            raise DomainError(ErrorCode.INVALID_STATE, "This authorization link has expired; start again.")
+        self.used_at = now

@@ -1,0 +1,82 @@
+"""Products and SKUs as imported from TikTok, and orders with their line items. Ids stay strings; money Decimal."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseStock:
+    warehouse_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sku:
+    tiktok_sku_id: str
+    seller_sku: str | None
+    price: Money
+    stock: tuple[WarehouseStock, ...]
+
+    @property
+    def quantity(self) -> int:
+        return sum(w.quantity for w in self.stock)
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    tiktok_product_id: str
+    title: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    skus: tuple[Sku, ...]
+
+    def fingerprint(self) -> str:
+        """A digest of everything Shopbridge stores of the product: equal digests mean nothing changed."""
+        return _digest(asdict(self))
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    tiktok_line_item_id: str
+    tiktok_sku_id: str
+    tiktok_product_id: str | None
+    seller_sku: str | None
+    product_name: str
+    quantity: int
+    sale_price: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    tiktok_order_id: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    total: Money
+    line_items: tuple[LineItem, ...]
+    buyer_user_id: str | None = None
+    recipient_name: str | None = None
+    recipient_region: str | None = None
+
+    def fingerprint(self) -> str:
+        return _digest(asdict(self))
+
+
+def _digest(value: object) -> str:
+    encoded = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()[:32]

@@ -1,0 +1,57 @@
+"""Expected failures, each with a stable code that clients may branch on.
+
+    DomainError                      a rule said no; carries `code`, `message` and the input `field` path
+      ├── ValidationError            the input itself is bad (INVALID_NAME, ...)
+      └── NotFoundError              the thing does not exist *for this merchant* (NOT_FOUND)
+
+Anything that is not a DomainError is a bug or an outage: masked for clients, logged for us.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Stable codes of every expected failure; the GraphQL `UserErrorCode` enum mirrors this one."""
+
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_NAME = "INVALID_NAME"
+    UNSUPPORTED_REGION = "UNSUPPORTED_REGION"
+    REGION_NOT_CONFIRMED = "REGION_NOT_CONFIRMED"
+    CROSS_BORDER_SHOP = "CROSS_BORDER_SHOP"
+    REGION_MISMATCH = "REGION_MISMATCH"
+    SHOP_ALREADY_CONNECTED = "SHOP_ALREADY_CONNECTED"
+    SHOP_MISMATCH = "SHOP_MISMATCH"
+    INVALID_STATE = "INVALID_STATE"
+    AUTHORIZATION_DENIED = "AUTHORIZATION_DENIED"
+    NOT_FOUND = "NOT_FOUND"
+    TIKTOK_UNAVAILABLE = "TIKTOK_UNAVAILABLE"
+    REAUTHORIZATION_REQUIRED = "REAUTHORIZATION_REQUIRED"
+    SYNC_ALREADY_RUNNING = "SYNC_ALREADY_RUNNING"
+    SYNC_TASK_FINISHED = "SYNC_TASK_FINISHED"
+    INVALID_SYNC_WINDOW = "INVALID_SYNC_WINDOW"
+
+
+class DomainError(Exception):
+    """A rule said no. `field` is the path of the offending input field, when there is one."""
+
+    def __init__(self, code: ErrorCode, message: str, field: tuple[str, ...] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code.value}, {self.message!r})"
+
+
+class ValidationError(DomainError):
+    """The input is malformed, whatever the state of the world."""
+
+
+class NotFoundError(DomainError):
+    """The object does not exist, or belongs to another merchant (the two are indistinguishable on purpose)."""
+
+    def __init__(self, what: str, field: tuple[str, ...] | None = None) -> None:
+        super().__init__(ErrorCode.NOT_FOUND, f"{what} not found", field)

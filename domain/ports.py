@@ -1,0 +1,172 @@
+"""What the domain needs from the outside world, one Protocol per role.
+
+Adapters implement these (`SqlShopRepository`, `TikTokGateway`, ...); the unit tests implement fakes.
+The gateway errors at the bottom are the only exceptions an adapter raises into a service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Protocol, Self, TypeVar
+
+from domain.authorization import AuthorizationRequest
+from domain.catalog import Order, Product
+from domain.shops import AuthorizedShop, Shop, TokenSet
+from domain.sync import RecordFailure, SyncKind, SyncTask
+
+# -- persistence ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+class ShopRepository(Protocol):
+    """Shops by id, scoped to their merchant. `add` raises SHOP_ALREADY_CONNECTED when the TikTok shop is taken."""
+
+    async def add(self, shop: Shop) -> None: ...
+    async def get(self, shop_id: str, merchant_id: str | None = None) -> Shop | None: ...
+    async def get_by_tiktok_shop_id(self, tiktok_shop_id: str) -> Shop | None: ...
+    async def update(self, shop: Shop) -> None: ...
+    async def delete(self, shop_id: str) -> bool:
+        """Remove the shop and every row of it (tokens, products, SKUs, orders, line items, sync tasks)."""
+        ...
+
+
+class AuthorizationRequestRepository(Protocol):
+    """Pending OAuth requests keyed by the digest of their state."""
+
+    async def add(self, request: AuthorizationRequest) -> None: ...
+    async def get(self, state_digest: str) -> AuthorizationRequest | None: ...
+    async def mark_used(self, request: AuthorizationRequest) -> bool:
+        """Record `used_at` only if nobody used it first; False when a concurrent completion won."""
+        ...
+
+
+class SyncTaskRepository(Protocol):
+    """Sync tasks. `add` raises SYNC_ALREADY_RUNNING when the shop has an active task of that kind."""
+
+    async def add(self, task: SyncTask) -> None: ...
+    async def get(self, task_id: str, merchant_id: str | None = None) -> SyncTask | None: ...
+    async def active(self, shop_id: str, kind: SyncKind) -> SyncTask | None: ...
+    async def update(self, task: SyncTask) -> bool:
+        """Save the task; False when its row is gone (the shop was deleted meanwhile)."""
+        ...
+
+    async def list_resumable(self, heartbeat_before: datetime) -> list[SyncTask]:
+        """QUEUED or RUNNING tasks whose last heartbeat (or creation) is older than the given time."""
+        ...
+
+    async def cancel_active_for_shop(self, shop_id: str, now: datetime) -> list[SyncTask]: ...
+
+
+class CatalogRepository(Protocol):
+    """Products (with SKUs) and orders (with line items) of a shop, upserted by TikTok's ids."""
+
+    async def upsert_products(self, shop_id: str, products: Sequence[Product]) -> UpsertCounts: ...
+    async def upsert_orders(self, shop_id: str, orders: Sequence[Order]) -> UpsertCounts: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository. Nothing is written until `commit`; `after_commit` runs then."""
+
+    shops: ShopRepository
+    authorizations: AuthorizationRequestRepository
+    sync_tasks: SyncTaskRepository
+    catalog: CatalogRepository
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def commit(self) -> None: ...
+    async def rollback(self) -> None: ...
+    def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run `callback` once the transaction has committed; dropped on rollback."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+# -- outside services ----------------------------------------------------------------------------------------
+
+
+class TaskQueue(Protocol):
+    """Hands sync tasks to workers. Called only after the task's row is committed."""
+
+    async def enqueue_sync(self, task_id: str) -> None: ...
+
+
+class EventPublisher(Protocol):
+    """Signals that a sync task changed; subscribers re-read the database, which is the truth."""
+
+    async def task_changed(self, task: SyncTask) -> None: ...
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: Sequence[T | RecordFailure]
+    next_page_token: str | None
+    total_count: int | None
+
+
+class TikTokAuthGateway(Protocol):
+    """TikTok's OAuth: the consent URL, the code exchange, and the shops a token covers."""
+
+    def authorization_url(self, state: str) -> str: ...
+    async def exchange_code(self, code: str) -> TokenSet: ...
+    async def authorized_shops(self, access_token: str) -> list[AuthorizedShop]: ...
+
+
+class ShopApi(Protocol):
+    """TikTok's business API bound to one shop; refreshes an expired access token by itself."""
+
+    def scan_products(self, checkpoint: dict[str, Any] | None, page_size: int = 100) -> AsyncIterator[ProductScan]:
+        """Every product of the shop, page by page, resumable.
+
+        Each yielded `ProductScan.checkpoint` is where to resume once that page is stored; passing it back
+        continues after that page. TikTok's 10,000-result search cap is handled inside by splitting the
+        `update_time` range into windows.
+        """
+        ...
+
+    async def search_orders(
+        self, *, page_size: int, page_token: str | None, create_time_ge: int, create_time_lt: int
+    ) -> Page[Order]:
+        """Orders created in [ge, lt), sorted by create_time ascending."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProductScan:
+    page: Page[Product]
+    checkpoint: dict[str, Any]
+    total_count: int | None  # TikTok's estimate of the whole catalog, when it tells
+
+
+class GatewayError(Exception):
+    """TikTok failed us.
+
+    GatewayError
+      ├── TikTokUnavailableError       outage, rate limit or timeout that outlived the retries
+      └── AuthorizationLostError       the shop's authorization is no longer honoured: re-authorize
+    """
+
+    def __init__(self, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class TikTokUnavailableError(GatewayError):
+    pass
+
+
+class AuthorizationLostError(GatewayError):
+    pass

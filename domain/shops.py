@@ -1,0 +1,221 @@
+"""TikTok Shops connected to a merchant: regions, names, tokens, expiry, status, and the rules between them."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from domain.errors import DomainError, ErrorCode, ValidationError
+
+EXPIRING_SOON_WINDOW = timedelta(days=7)
+NAME_MAX_LENGTH = 64
+# Control characters, line/paragraph separators, surrogates; and the bidi overrides that can disguise a name.
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+class Region(StrEnum):
+    """Regions Shopbridge supports. The value is ours; `tiktok_code` is what TikTok calls it."""
+
+    US = "US"
+    UK = "UK"
+    MY = "MY"
+    SG = "SG"
+
+    @property
+    def tiktok_code(self) -> str:
+        return "GB" if self is Region.UK else self.value
+
+    @classmethod
+    def from_tiktok(cls, code: str) -> Region | None:
+        """The region for TikTok's code (`GB` is the UK), or None when Shopbridge does not support it."""
+        code = code.upper()
+        if code == "GB":
+            return cls.UK
+        if code == "UK":  # TikTok says GB; accept UK too rather than refuse a shop over a spelling
+            return cls.UK
+        try:
+            return cls(code)
+        except ValueError:
+            return None
+
+
+class ShopStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    EXPIRING_SOON = "EXPIRING_SOON"
+    EXPIRED = "EXPIRED"
+    REVOKED = "REVOKED"
+
+
+class SellerType(StrEnum):
+    LOCAL = "LOCAL"
+    CROSS_BORDER = "CROSS_BORDER"
+
+
+def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
+    """The custom name, trimmed; 1 to 64 characters, no control characters, else INVALID_NAME."""
+    name = raw.strip()
+    if not name:
+        raise ValidationError(ErrorCode.INVALID_NAME, "The shop name must not be empty.", field_path)
+    if len(name) > NAME_MAX_LENGTH:
+        raise ValidationError(
+            ErrorCode.INVALID_NAME, f"The shop name must be at most {NAME_MAX_LENGTH} characters.", field_path
+        )
+    if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES or ch in _BIDI_CONTROLS for ch in name):
+        raise ValidationError(ErrorCode.INVALID_NAME, "The shop name must not contain control characters.", field_path)
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    """TikTok's tokens for one authorization; expiry times are absolute (TikTok sends Unix timestamps)."""
+
+    access_token: str
+    access_token_expires_at: datetime
+    refresh_token: str
+    refresh_token_expires_at: datetime
+    seller_name: str | None = None
+    open_id: str | None = None
+
+    def __repr__(self) -> str:  # tokens never reach a log line through a repr
+        return (
+            f"TokenSet(access_token_expires_at={self.access_token_expires_at.isoformat()}, "
+            f"refresh_token_expires_at={self.refresh_token_expires_at.isoformat()}, seller_name={self.seller_name!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizedShop:
+    """A shop as TikTok's Get Authorized Shops lists it."""
+
+    tiktok_shop_id: str
+    name: str
+    region_code: str
+    seller_type: str
+    cipher: str
+    code: str | None = None
+
+
+def choose_authorized_shop(shops: list[AuthorizedShop], region: Region) -> AuthorizedShop:
+    """The one shop a consent granted, checked against the rules: local seller, supported and chosen region.
+
+    A local seller has exactly one shop. A cross-border seller's token covers several shops in other countries,
+    and Shopbridge refuses those whatever their region.
+    """
+    if not shops:
+        raise DomainError(ErrorCode.TIKTOK_UNAVAILABLE, "TikTok returned no authorized shop for this consent.")
+    if any(s.seller_type.upper() != SellerType.LOCAL for s in shops):
+        raise DomainError(ErrorCode.CROSS_BORDER_SHOP, "Cross-border shops are not supported; authorize a local shop.")
+    shop = shops[0]
+    shop_region = Region.from_tiktok(shop.region_code)
+    if shop_region is None:
+        raise DomainError(
+            ErrorCode.UNSUPPORTED_REGION,
+            f"The shop is in region {shop.region_code}; only US, UK, MY and SG are supported.",
+        )
+    if shop_region is not region:
+        raise DomainError(
+            ErrorCode.REGION_MISMATCH,
+            f"The authorized shop is in {shop_region.value}, not in the chosen region {region.value}.",
+        )
+    return shop
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class Shop:
+    """A TikTok Shop connected to one merchant, with its custom name and its (decrypted) tokens."""
+
+    id: str
+    merchant_id: str
+    name: str
+    region: Region
+    tiktok_shop_id: str
+    tiktok_shop_name: str
+    tiktok_shop_cipher: str
+    tiktok_shop_code: str | None
+    seller_name: str | None
+    tokens: TokenSet
+    authorized_at: datetime
+    created_at: datetime
+    revoked_at: datetime | None = None
+    last_synced_at: datetime | None = None
+    version: int = field(default=1)
+
+    @classmethod
+    def connect(
+        cls,
+        merchant_id: str,
+        name: str,
+        region: Region,
+        granted: AuthorizedShop,
+        tokens: TokenSet,
+        now: datetime,
+    ) -> Shop:
+        return cls(
+            id=new_id(),
+            merchant_id=merchant_id,
+            name=name,
+            region=region,
+            tiktok_shop_id=granted.tiktok_shop_id,
+            tiktok_shop_name=granted.name,
+            tiktok_shop_cipher=granted.cipher,
+            tiktok_shop_code=granted.code,
+            seller_name=tokens.seller_name,
+            tokens=tokens,
+            authorized_at=now,
+            created_at=now,
+        )
+
+    @property
+    def expires_at(self) -> datetime:
+        """When the authorization must be renewed: the refresh token's expiry."""
+        return self.tokens.refresh_token_expires_at
+
+    def status(self, now: datetime) -> ShopStatus:
+        return shop_status(self.expires_at, self.revoked_at, now)
+
+    def rename(self, raw_name: str) -> None:
+        self.name = parse_shop_name(raw_name)
+
+    def reauthorize(self, granted: AuthorizedShop, tokens: TokenSet, now: datetime) -> None:
+        """Renew tokens and expiry; the shop must be the same TikTok shop, else SHOP_MISMATCH."""
+        if granted.tiktok_shop_id != self.tiktok_shop_id:
+            raise DomainError(
+                ErrorCode.SHOP_MISMATCH,
+                "The re-authorization returned a different TikTok shop; authorize the shop this entry is for.",
+            )
+        self.tokens = tokens
+        self.tiktok_shop_name = granted.name
+        self.tiktok_shop_cipher = granted.cipher
+        self.tiktok_shop_code = granted.code
+        if tokens.seller_name:
+            self.seller_name = tokens.seller_name
+        self.authorized_at = now
+        self.revoked_at = None
+
+    def refresh_tokens(self, tokens: TokenSet) -> None:
+        """A token refresh renewed the pair; TikTok's answer is authoritative for both expiries."""
+        self.tokens = replace(tokens, seller_name=tokens.seller_name or self.tokens.seller_name)
+
+    def revoke(self, now: datetime) -> None:
+        """TikTok no longer honours this authorization: the merchant must re-authorize."""
+        if self.revoked_at is None:
+            self.revoked_at = now
+
+
+def shop_status(expires_at: datetime, revoked_at: datetime | None, now: datetime) -> ShopStatus:
+    """REVOKED beats everything; then EXPIRED, EXPIRING_SOON (within 7 days), ACTIVE."""
+    if revoked_at is not None:
+        return ShopStatus.REVOKED
+    if expires_at <= now:
+        return ShopStatus.EXPIRED
+    if expires_at - now <= EXPIRING_SOON_WINDOW:
+        return ShopStatus.EXPIRING_SOON
+    return ShopStatus.ACTIVE

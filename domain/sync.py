@@ -1,0 +1,167 @@
+"""Sync tasks: what the Task Center lists. One row per import, with status, progress, counts and a checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from domain.errors import DomainError, ErrorCode, ValidationError
+from domain.shops import new_id
+
+ORDERS_DEFAULT_WINDOW = timedelta(days=30)
+ORDERS_MAX_WINDOW = timedelta(days=90)
+MAX_RECORDED_FAILURES = 100
+
+
+class SyncKind(StrEnum):
+    PRODUCTS = "PRODUCTS"
+    ORDERS = "ORDERS"
+
+
+class SyncTrigger(StrEnum):
+    AUTHORIZATION = "AUTHORIZATION"
+    MANUAL = "MANUAL"
+
+
+class SyncTaskStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (SyncTaskStatus.SUCCEEDED, SyncTaskStatus.FAILED, SyncTaskStatus.CANCELLED)
+
+
+ACTIVE_STATUSES = (SyncTaskStatus.QUEUED, SyncTaskStatus.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFailure:
+    """One record that could not be imported, and why; the task goes on."""
+
+    tiktok_id: str
+    reason: str
+
+
+@dataclass(slots=True)
+class SyncTask:
+    id: str
+    shop_id: str
+    merchant_id: str
+    kind: SyncKind
+    trigger: SyncTrigger
+    status: SyncTaskStatus
+    created_at: datetime
+    orders_created_since: datetime | None = None
+    orders_created_until: datetime | None = None
+    processed: int = 0
+    total: int | None = None
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    failures: list[RecordFailure] = field(default_factory=list)
+    attempts: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    cancel_requested: bool = False
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def queue(
+        cls,
+        shop_id: str,
+        merchant_id: str,
+        kind: SyncKind,
+        trigger: SyncTrigger,
+        now: datetime,
+        orders_created_since: datetime | None = None,
+    ) -> SyncTask:
+        """A new QUEUED task. Orders cover [since, now); since defaults to 30 days back, at most 90."""
+        since = until = None
+        if kind is SyncKind.ORDERS:
+            until = now
+            since = orders_created_since or now - ORDERS_DEFAULT_WINDOW
+            if since < now - ORDERS_MAX_WINDOW - timedelta(minutes=5) or since >= now:
+                raise ValidationError(
+                    ErrorCode.INVALID_SYNC_WINDOW,
+                    "ordersCreatedSince must be in the past, at most 90 days back.",
+                    ("ordersCreatedSince",),
+                )
+        return cls(
+            id=new_id(),
+            shop_id=shop_id,
+            merchant_id=merchant_id,
+            kind=kind,
+            trigger=trigger,
+            status=SyncTaskStatus.QUEUED,
+            created_at=now,
+            orders_created_since=since,
+            orders_created_until=until,
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def begin_attempt(self, now: datetime) -> bool:
+        """Start (or resume) running. False when there is nothing to do: finished, or cancelled meanwhile."""
+        if self.status.is_terminal:
+            return False
+        if self.cancel_requested:
+            self.cancel(now)
+            return False
+        self.status = SyncTaskStatus.RUNNING
+        self.attempts += 1
+        self.started_at = self.started_at or now
+        self.heartbeat_at = now
+        return True
+
+    def request_cancel(self, now: datetime) -> None:
+        """A QUEUED task is cancelled at once; a RUNNING one stops at its next page."""
+        if self.status.is_terminal:
+            raise DomainError(ErrorCode.SYNC_TASK_FINISHED, f"The task has already ended ({self.status.value}).")
+        self.cancel_requested = True
+        if self.status is SyncTaskStatus.QUEUED:
+            self.cancel(now)
+
+    def cancel(self, now: datetime) -> None:
+        self.status = SyncTaskStatus.CANCELLED
+        self.finished_at = now
+
+    def record_batch(self, created: int, updated: int, unchanged: int, failures: list[RecordFailure]) -> None:
+        self.created += created
+        self.updated += updated
+        self.unchanged += unchanged
+        self.failed += len(failures)
+        self.processed += created + updated + unchanged + len(failures)
+        room = MAX_RECORDED_FAILURES - len(self.failures)
+        if room > 0:
+            self.failures.extend(failures[:room])
+
+    def succeed(self, now: datetime) -> None:
+        self.status = SyncTaskStatus.SUCCEEDED
+        self.finished_at = now
+        if self.total is None or self.total < self.processed:
+            self.total = self.processed
+
+    def fail(self, code: str, message: str, now: datetime) -> None:
+        self.status = SyncTaskStatus.FAILED
+        self.error_code = code
+        self.error_message = message
+        self.finished_at = now
+
+    def progress(self) -> float | None:
+        if self.status is SyncTaskStatus.SUCCEEDED:
+            return 1.0
+        if not self.total:
+            return None
+        return min(1.0, self.processed / self.total)
