@@ -1,0 +1,167 @@
+"""Store management: start and complete (re-)authorizations, rename and delete shops."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.authorization import AuthorizationPurpose, AuthorizationRequest, state_digest
+from domain.clock import Clock
+from domain.errors import DomainError, ErrorCode, NotFoundError, ValidationError
+from domain.ports import (
+    AuthorizationLostError,
+    GatewayError,
+    TaskQueue,
+    TikTokAuthGateway,
+    UnitOfWorkFactory,
+)
+from domain.services.sync import queue_authorization_sync
+from domain.shops import Region, Shop, choose_authorized_shop
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationStart:
+    authorization_url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationOutcome:
+    shop: Shop
+    reauthorized: bool
+
+
+async def start_authorization(
+    uow_factory: UnitOfWorkFactory,
+    tiktok: TikTokAuthGateway,
+    clock: Clock,
+    merchant_id: str,
+    region: Region | None,
+    name: str,
+    region_confirmed: bool,
+) -> AuthorizationStart:
+    """Record a pending CONNECT request and return TikTok's consent URL carrying its state."""
+    now = clock.now()
+    request, state = AuthorizationRequest.start(merchant_id, region, name, region_confirmed, now)
+    async with uow_factory() as uow:
+        await uow.authorizations.add(request)
+        await uow.commit()
+    return AuthorizationStart(tiktok.authorization_url(state), request.expires_at)
+
+
+async def start_reauthorization(
+    uow_factory: UnitOfWorkFactory, tiktok: TikTokAuthGateway, clock: Clock, merchant_id: str, shop_id: str
+) -> AuthorizationStart:
+    """Record a pending REAUTHORIZE request for one of the merchant's shops."""
+    now = clock.now()
+    async with uow_factory() as uow:
+        shop = await uow.shops.get(shop_id, merchant_id)
+        if shop is None:
+            raise NotFoundError("Shop", ("shopId",))
+        request, state = AuthorizationRequest.start_reauthorization(merchant_id, shop.id, shop.region, shop.name, now)
+        await uow.authorizations.add(request)
+        await uow.commit()
+    return AuthorizationStart(tiktok.authorization_url(state), request.expires_at)
+
+
+async def complete_authorization(
+    uow_factory: UnitOfWorkFactory,
+    tiktok: TikTokAuthGateway,
+    queue: TaskQueue,
+    clock: Clock,
+    state: str,
+    code: str | None,
+    error: str | None,
+    merchant_id: str | None = None,
+) -> AuthorizationOutcome:
+    """Finish the OAuth round trip: spend the state, exchange the code, check the shop, connect or renew it.
+
+    `merchant_id` is given when the merchant completes through GraphQL (the state must then be its own) and
+    omitted on TikTok's browser redirect, where the state alone identifies the merchant.
+    """
+    request = await _spend_state(uow_factory, clock, state, merchant_id)
+    if error:
+        raise DomainError(ErrorCode.AUTHORIZATION_DENIED, "The seller did not grant access to the shop.")
+    if not code:
+        raise ValidationError(ErrorCode.INVALID_INPUT, "Either code or error must be given.", ("code",))
+    try:
+        tokens = await tiktok.exchange_code(code)
+        granted = choose_authorized_shop(await tiktok.authorized_shops(tokens.access_token), request.region)
+    except AuthorizationLostError as exc:
+        raise DomainError(
+            ErrorCode.AUTHORIZATION_DENIED, "TikTok did not accept the authorization; please authorize again."
+        ) from exc
+    except GatewayError as exc:
+        log.warning("tiktok unavailable while completing an authorization (request_id=%s)", exc.request_id)
+        raise DomainError(ErrorCode.TIKTOK_UNAVAILABLE, "TikTok is not reachable right now; try again.") from exc
+
+    now = clock.now()
+    async with uow_factory() as uow:
+        if request.purpose is AuthorizationPurpose.REAUTHORIZE:
+            shop = await uow.shops.get(request.shop_id or "", request.merchant_id)
+            if shop is None:
+                raise NotFoundError("Shop")
+            shop.reauthorize(granted, tokens, now)
+            await uow.shops.update(shop)
+            await uow.commit()
+            return AuthorizationOutcome(shop, reauthorized=True)
+
+        existing = await uow.shops.get_by_tiktok_shop_id(granted.tiktok_shop_id)
+        if existing is not None and existing.merchant_id != request.merchant_id:
+            raise DomainError(
+                ErrorCode.SHOP_ALREADY_CONNECTED,
+                "This TikTok Shop is connected to another store; it must be deleted there first.",
+            )
+        if existing is not None:  # the same merchant authorizing a shop it has: a re-authorization
+            existing.reauthorize(granted, tokens, now)
+            await uow.shops.update(existing)
+            await uow.commit()
+            return AuthorizationOutcome(existing, reauthorized=True)
+
+        shop = Shop.connect(request.merchant_id, request.name, request.region, granted, tokens, now)
+        await uow.shops.add(shop)  # the unique tiktok_shop_id is the last guard against a concurrent winner
+        await queue_authorization_sync(uow, queue, shop, now)
+        await uow.commit()
+    return AuthorizationOutcome(shop, reauthorized=False)
+
+
+async def _spend_state(
+    uow_factory: UnitOfWorkFactory, clock: Clock, state: str, merchant_id: str | None
+) -> AuthorizationRequest:
+    """Load and consume the pending request, in its own transaction: a state is spent even if TikTok fails."""
+    async with uow_factory() as uow:
+        request = await uow.authorizations.get(state_digest(state)) if state else None
+        if request is None or (merchant_id is not None and request.merchant_id != merchant_id):
+            raise DomainError(ErrorCode.INVALID_STATE, "Unknown authorization state; start again.", ("state",))
+        request.consume(clock.now())
+        if not await uow.authorizations.mark_used(request):
+            raise DomainError(ErrorCode.INVALID_STATE, "This authorization link was already used; start again.")
+        await uow.commit()
+    return request
+
+
+async def rename_shop(uow_factory: UnitOfWorkFactory, merchant_id: str, shop_id: str, name: str) -> Shop:
+    async with uow_factory() as uow:
+        shop = await uow.shops.get(shop_id, merchant_id)
+        if shop is None:
+            raise NotFoundError("Shop", ("shopId",))
+        shop.rename(name)
+        await uow.shops.update(shop)
+        await uow.commit()
+    return shop
+
+
+async def delete_shop(uow_factory: UnitOfWorkFactory, clock: Clock, merchant_id: str, shop_id: str) -> str:
+    """Remove the shop and everything Shopbridge holds for it, in one transaction; nothing at TikTok."""
+    async with uow_factory() as uow:
+        shop = await uow.shops.get(shop_id, merchant_id)
+        if shop is None:
+            raise NotFoundError("Shop", ("shopId",))
+        # Cancelling first lets a worker that is mid-page see why it must stop; the cascade removes the rows.
+        await uow.sync_tasks.cancel_active_for_shop(shop.id, clock.now())
+        await uow.shops.delete(shop.id)
+        await uow.commit()
+    return shop_id

@@ -1,0 +1,92 @@
+"""The Starlette app and its lifespan: the API process's composition root.
+
+`create_app()` wires routes only; nothing connects until the lifespan runs, which builds the database, the
+TikTok client, the broker and the event bus, and (embedded default) a worker pool inside this process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+
+from adapters.config import CALLBACK_PATH, SANDBOX_MOUNT, Settings, load_settings
+from domain.clock import Clock, SystemClock
+from gql.callback import tiktok_callback
+from gql.container import Services, build_core
+from gql.schema import schema
+from gql.view import ShopbridgeGraphQL
+
+log = logging.getLogger("shopbridge")
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
+    settings = settings or load_settings()
+    clock = clock or SystemClock()
+    view = ShopbridgeGraphQL(schema, settings.secret_key)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from workers.runtime import start_api_runtime
+
+        db, uow_factory, tiktok, http = build_core(settings)
+        runtime = await start_api_runtime(settings, db, clock)
+        services = Services(
+            settings=settings,
+            db=db,
+            uow_factory=uow_factory,
+            tiktok=tiktok,
+            queue=runtime.queue,
+            events=runtime.events,
+            clock=clock,
+            http=http,
+            closers=[runtime.stop],
+        )
+        app.state.services = services
+        log.info("shopbridge ready (%s)", "embedded" if settings.broker_url is None else "redis broker")
+        try:
+            yield
+        finally:
+            await services.close()
+
+    routes: list[Route | WebSocketRoute | Mount] = [
+        Route("/", _root),
+        Route("/healthz", _health),
+        Route("/graphql", view, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", view),
+        Route(CALLBACK_PATH, tiktok_callback),
+    ]
+    if settings.embedded_sandbox:
+        routes.append(Mount(SANDBOX_MOUNT, app=_embedded_sandbox(settings)))
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _embedded_sandbox(settings: Settings) -> Starlette:
+    from sandbox.app import create_app as create_sandbox_app
+
+    from sandbox.config import SandboxConfig
+
+    return create_sandbox_app(
+        SandboxConfig(
+            app_key=settings.tiktok.app_key,
+            app_secret=settings.tiktok.app_secret,
+            service_id=settings.tiktok.service_id,
+            redirect_url=settings.callback_url,
+            products=settings.sandbox_products,
+            orders=settings.sandbox_orders,
+            seed=settings.sandbox_seed,
+        )
+    )
+
+
+async def _root(request: Request) -> Response:
+    return RedirectResponse("/graphql")
+
+
+async def _health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})

@@ -1,0 +1,53 @@
+"""Merchant authentication: HS256 JWTs whose `sub` is the merchant id, issued by `shopbridge token`."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+
+ISSUER = "shopbridge"
+ALGORITHM = "HS256"
+MAX_MERCHANT_ID_LENGTH = 128
+
+
+class AuthenticationError(Exception):
+    """The credentials are missing, malformed, expired or not ours; the message is safe to show."""
+
+
+def issue_token(secret_key: str, merchant_id: str, ttl_seconds: int, now: float | None = None) -> str:
+    if not merchant_id or len(merchant_id) > MAX_MERCHANT_ID_LENGTH:
+        raise ValueError(f"merchant id must be 1 to {MAX_MERCHANT_ID_LENGTH} characters")
+    issued = int(now if now is not None else time.time())
+    claims = {"sub": merchant_id, "iat": issued, "exp": issued + ttl_seconds, "iss": ISSUER}
+    return jwt.encode(claims, secret_key, algorithm=ALGORITHM)
+
+
+def verify_token(secret_key: str, token: str) -> str:
+    """The merchant id the token was issued for."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret_key,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["sub", "exp", "iss"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthenticationError("The token has expired.") from exc
+    except jwt.InvalidTokenError as exc:
+        raise AuthenticationError("The token is invalid.") from exc
+    merchant_id = claims.get("sub")
+    if not isinstance(merchant_id, str) or not merchant_id or len(merchant_id) > MAX_MERCHANT_ID_LENGTH:
+        raise AuthenticationError("The token names no merchant.")
+    return merchant_id
+
+
+def bearer_token(header_value: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header value."""
+    if not header_value:
+        raise AuthenticationError("Send an Authorization: Bearer <token> header.")
+    scheme, _, token = header_value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("The Authorization header must be 'Bearer <token>'.")
+    return token.strip()

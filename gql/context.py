@@ -1,0 +1,45 @@
+"""The per-request (per-WebSocket-connection) GraphQL context and the `Info` alias resolvers take."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from strawberry.types import Info as StrawberryInfo
+
+if TYPE_CHECKING:
+    from gql.container import Services
+    from gql.loaders import Loaders
+
+
+@dataclass
+class Context:
+    """Who is asking (`merchant_id`, None until a WebSocket says who) and what to answer with.
+
+    `loaders` are per operation: HTTP builds a context per request; a WebSocket connection shares one context
+    across its operations, so subscriptions call `fresh_loaders()` for every message they send.
+    """
+
+    services: Services
+    merchant_id: str | None
+    request: Any = None
+    response: Any = None
+    connection_params: dict[str, object] | None = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fresh_loaders()
+
+    def fresh_loaders(self) -> Loaders:
+        from gql.loaders import Loaders
+
+        self.loaders = Loaders(self.services, lambda: self.merchant_id)
+        return self.loaders
+
+    def require_merchant(self) -> str:
+        if self.merchant_id is None:  # the view refuses such requests before any resolver runs
+            raise PermissionError("not authenticated")
+        return self.merchant_id
+
+
+Info = StrawberryInfo[Context, None]

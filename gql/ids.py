@@ -1,0 +1,34 @@
+"""Global ids: opaque `base64url("Type:internal-id")` strings, so clients never build or parse them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from domain.errors import NotFoundError
+
+
+def to_global_id(type_name: str, internal_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{internal_id}".encode()).decode().rstrip("=")
+
+
+def from_global_id(global_id: str) -> tuple[str, str] | None:
+    """(type name, internal id), or None for anything that is not one of our ids."""
+    if not global_id or len(global_id) > 200:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    type_name, sep, internal_id = raw.partition(":")
+    if not sep or not type_name or not internal_id:
+        return None
+    return type_name, internal_id
+
+
+def internal_id(global_id: str, expected_type: str, field: str) -> str:
+    """The internal id of a global id of the expected type; NOT_FOUND otherwise (a bad id names nothing)."""
+    parsed = from_global_id(global_id)
+    if parsed is None or parsed[0] != expected_type:
+        raise NotFoundError(expected_type, (field,))
+    return parsed[1]

@@ -1,0 +1,47 @@
+"""Per-operation DataLoaders: a field that many objects ask for is fetched in one query per batch.
+
+Each batch opens its own read session (sibling fields resolve concurrently; a session is never shared).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from strawberry.dataloader import DataLoader
+
+from adapters.db import queries
+from gql import mappers
+from gql import types as t
+
+if TYPE_CHECKING:
+    from gql.container import Services
+
+
+class Loaders:
+    def __init__(self, services: Services, merchant: Callable[[], str | None]) -> None:
+        self._services = services
+        self._merchant = merchant
+        self.shop: DataLoader[str, t.Shop | None] = DataLoader(self._load_shops)
+        self.product_count: DataLoader[str, int] = DataLoader(self._load_product_counts)
+        self.order_count: DataLoader[str, int] = DataLoader(self._load_order_counts)
+
+    async def _load_shops(self, ids: list[str]) -> list[t.Shop | None]:
+        merchant_id = self._merchant()
+        if merchant_id is None:
+            return [None] * len(ids)
+        async with self._services.db.read_sessionmaker() as session:
+            rows = await queries.shops_by_ids(session, merchant_id, ids)
+        now = self._services.clock.now()
+        by_id = {row.id: mappers.shop(row, now) for row in rows}
+        return [by_id.get(shop_id) for shop_id in ids]
+
+    async def _load_product_counts(self, shop_ids: list[str]) -> list[int]:
+        async with self._services.db.read_sessionmaker() as session:
+            counts = await queries.product_counts(session, shop_ids)
+        return [counts.get(shop_id, 0) for shop_id in shop_ids]
+
+    async def _load_order_counts(self, shop_ids: list[str]) -> list[int]:
+        async with self._services.db.read_sessionmaker() as session:
+            counts = await queries.order_counts(session, shop_ids)
+        return [counts.get(shop_id, 0) for shop_id in shop_ids]

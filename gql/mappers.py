@@ -1,0 +1,115 @@
+"""Build GraphQL DTOs from domain entities and read models (they share attribute names on purpose)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from domain.shops import shop_status
+from gql import types as t
+from gql.ids import to_global_id
+
+
+def shop(row: Any, now: datetime) -> t.Shop:
+    """From a domain Shop or a shop read model; tokens are never read here."""
+    return t.Shop(
+        id=t.global_id("Shop", row.id),
+        internal_id=row.id,
+        name=row.name,
+        region=row.region,
+        status=shop_status(row.expires_at, row.revoked_at, now),
+        tiktok_shop_id=row.tiktok_shop_id,
+        tiktok_shop_name=row.tiktok_shop_name,
+        tiktok_shop_code=row.tiktok_shop_code,
+        seller_name=row.seller_name,
+        authorized_at=row.authorized_at,
+        expires_at=row.expires_at,
+        last_synced_at=row.last_synced_at,
+        created_at=row.created_at,
+    )
+
+
+def money(amount: Any, currency: str) -> t.Money:
+    return t.Money(amount=str(amount), currency=currency)
+
+
+def product(row: Any) -> t.Product:
+    return t.Product(
+        id=t.global_id("Product", row.id),
+        tiktok_product_id=row.tiktok_product_id,
+        title=row.title,
+        status=row.status,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        skus=[
+            t.Sku(
+                id=t.global_id("Sku", s.id),
+                tiktok_sku_id=s.tiktok_sku_id,
+                seller_sku=s.seller_sku,
+                price=money(s.price_amount, s.currency),
+                quantity=s.quantity,
+                warehouses=[t.WarehouseStock(warehouse_id=w.warehouse_id, quantity=w.quantity) for w in s.stock],
+            )
+            for s in row.skus
+        ],
+    )
+
+
+def order(row: Any) -> t.Order:
+    return t.Order(
+        id=t.global_id("Order", row.id),
+        tiktok_order_id=row.tiktok_order_id,
+        status=row.status,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        total=money(row.total_amount, row.currency),
+        line_items=[
+            t.LineItem(
+                tiktok_sku_id=li.tiktok_sku_id,
+                tiktok_product_id=li.tiktok_product_id,
+                seller_sku=li.seller_sku,
+                product_name=li.product_name,
+                quantity=li.quantity,
+                sale_price=money(li.sale_price_amount, li.currency),
+            )
+            for li in row.line_items
+        ],
+    )
+
+
+def sync_task(task: Any) -> t.SyncTask:
+    """From a domain SyncTask or a sync-task read model."""
+    total = task.total
+    progress = None
+    if task.status == "SUCCEEDED":
+        progress = 1.0
+    elif total:
+        progress = min(1.0, task.processed / total)
+    return t.SyncTask(
+        id=t.global_id("SyncTask", task.id),
+        internal_id=task.id,
+        shop_internal_id=task.shop_id,
+        kind=task.kind,
+        trigger=task.trigger,
+        status=task.status,
+        processed=task.processed,
+        total=total,
+        progress=progress,
+        created=task.created,
+        updated=task.updated,
+        unchanged=task.unchanged,
+        failed=task.failed,
+        failures=[t.SyncFailure(tiktok_id=f.tiktok_id, reason=f.reason) for f in task.failures],
+        attempts=task.attempts,
+        cancel_requested=task.cancel_requested,
+        error_code=task.error_code,
+        error_message=task.error_message,
+        orders_created_since=task.orders_created_since,
+        created_at=task.created_at,
+        started_at=task.started_at,
+        finished_at=task.finished_at,
+    )
+
+
+def shop_global_id(internal: str) -> str:
+    return to_global_id("Shop", internal)

@@ -1,0 +1,230 @@
+"""Mutations: convert the input, call a use case, map the outcome; expected failures become `userErrors`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from domain.errors import DomainError
+from domain.services import shops as shop_services
+from domain.services import sync as sync_services
+from domain.sync import SyncKind as DomainSyncKind
+from gql import mappers
+from gql import types as t
+from gql.context import Info
+from gql.errors import user_error
+from gql.ids import internal_id
+
+MAX_STATE_LENGTH = 512
+MAX_CODE_LENGTH = 4096
+
+
+@strawberry.input
+class ShopAuthorizationStartInput:
+    region: t.Region  # type: ignore[valid-type]
+    name: str = strawberry.field(description="Custom name: trimmed, 1 to 64 characters, no control characters.")
+    region_confirmed: bool = strawberry.field(
+        description="The merchant confirms the shop is a local shop in a supported region."
+    )
+
+
+@strawberry.type
+class ShopAuthorizationStartPayload:
+    authorization_url: str | None = strawberry.field(description="Send the seller here to grant access.")
+    expires_at: datetime | None = strawberry.field(description="The link (its state) is valid until then.")
+    user_errors: list[t.UserError]
+
+
+@strawberry.input
+class ShopAuthorizationCompleteInput:
+    state: str
+    code: str | None = None
+    error: str | None = None
+
+
+@strawberry.type
+class ShopAuthorizationCompletePayload:
+    shop: t.Shop | None
+    reauthorized: bool | None = strawberry.field(description="True when an existing shop's tokens were renewed.")
+    user_errors: list[t.UserError]
+
+
+@strawberry.input
+class ShopReauthorizationStartInput:
+    shop_id: strawberry.ID
+
+
+@strawberry.input
+class ShopRenameInput:
+    shop_id: strawberry.ID
+    name: str
+
+
+@strawberry.type
+class ShopRenamePayload:
+    shop: t.Shop | None
+    user_errors: list[t.UserError]
+
+
+@strawberry.input
+class ShopDeleteInput:
+    shop_id: strawberry.ID
+
+
+@strawberry.type
+class ShopDeletePayload:
+    deleted_shop_id: strawberry.ID | None
+    user_errors: list[t.UserError]
+
+
+@strawberry.input
+class SyncStartInput:
+    shop_id: strawberry.ID
+    kinds: list[t.SyncKind]  # type: ignore[valid-type]
+    orders_created_since: datetime | None = strawberry.field(
+        default=None, description="Import orders created since then (at most 90 days back); default 30 days."
+    )
+
+
+@strawberry.type
+class SyncStartPayload:
+    tasks: list[t.SyncTask]
+    user_errors: list[t.UserError]
+
+
+@strawberry.input
+class SyncTaskCancelInput:
+    task_id: strawberry.ID
+
+
+@strawberry.type
+class SyncTaskCancelPayload:
+    task: t.SyncTask | None
+    user_errors: list[t.UserError]
+
+
+def _bounded(value: str | None, limit: int, field: str) -> str | None:
+    from domain.errors import ErrorCode, ValidationError
+
+    if value is not None and len(value) > limit:
+        raise ValidationError(ErrorCode.INVALID_INPUT, f"{field} is too long.", (field,))
+    return value
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Begin connecting a TikTok Shop: returns TikTok's consent URL.")
+    async def shop_authorization_start(
+        self, info: Info, input: ShopAuthorizationStartInput
+    ) -> ShopAuthorizationStartPayload:
+        s = info.context.services
+        try:
+            started = await shop_services.start_authorization(
+                s.uow_factory,
+                s.tiktok,
+                s.clock,
+                info.context.require_merchant(),
+                input.region,
+                input.name,
+                input.region_confirmed,
+            )
+        except DomainError as exc:
+            return ShopAuthorizationStartPayload(authorization_url=None, expires_at=None, user_errors=[user_error(exc)])
+        return ShopAuthorizationStartPayload(
+            authorization_url=started.authorization_url, expires_at=started.expires_at, user_errors=[]
+        )
+
+    @strawberry.mutation(description="Finish an authorization with what TikTok's redirect carried.")
+    async def shop_authorization_complete(
+        self, info: Info, input: ShopAuthorizationCompleteInput
+    ) -> ShopAuthorizationCompletePayload:
+        s = info.context.services
+        try:
+            outcome = await shop_services.complete_authorization(
+                s.uow_factory,
+                s.tiktok,
+                s.queue,
+                s.clock,
+                state=_bounded(input.state, MAX_STATE_LENGTH, "state") or "",
+                code=_bounded(input.code, MAX_CODE_LENGTH, "code"),
+                error=_bounded(input.error, MAX_CODE_LENGTH, "error"),
+                merchant_id=info.context.require_merchant(),
+            )
+        except DomainError as exc:
+            return ShopAuthorizationCompletePayload(shop=None, reauthorized=None, user_errors=[user_error(exc)])
+        return ShopAuthorizationCompletePayload(
+            shop=mappers.shop(outcome.shop, s.clock.now()), reauthorized=outcome.reauthorized, user_errors=[]
+        )
+
+    @strawberry.mutation(description="Renew a shop's authorization before it expires: returns the consent URL.")
+    async def shop_reauthorization_start(
+        self, info: Info, input: ShopReauthorizationStartInput
+    ) -> ShopAuthorizationStartPayload:
+        s = info.context.services
+        try:
+            shop_id = internal_id(input.shop_id, "Shop", "shopId")
+            started = await shop_services.start_reauthorization(
+                s.uow_factory, s.tiktok, s.clock, info.context.require_merchant(), shop_id
+            )
+        except DomainError as exc:
+            return ShopAuthorizationStartPayload(authorization_url=None, expires_at=None, user_errors=[user_error(exc)])
+        return ShopAuthorizationStartPayload(
+            authorization_url=started.authorization_url, expires_at=started.expires_at, user_errors=[]
+        )
+
+    @strawberry.mutation(description="Change the custom name of a shop.")
+    async def shop_rename(self, info: Info, input: ShopRenameInput) -> ShopRenamePayload:
+        s = info.context.services
+        try:
+            shop_id = internal_id(input.shop_id, "Shop", "shopId")
+            shop = await shop_services.rename_shop(s.uow_factory, info.context.require_merchant(), shop_id, input.name)
+        except DomainError as exc:
+            return ShopRenamePayload(shop=None, user_errors=[user_error(exc)])
+        return ShopRenamePayload(shop=mappers.shop(shop, s.clock.now()), user_errors=[])
+
+    @strawberry.mutation(
+        description="Remove a shop and every order, product and inventory record of it in Shopbridge; "
+        "nothing at TikTok changes."
+    )
+    async def shop_delete(self, info: Info, input: ShopDeleteInput) -> ShopDeletePayload:
+        s = info.context.services
+        try:
+            shop_id = internal_id(input.shop_id, "Shop", "shopId")
+            await shop_services.delete_shop(s.uow_factory, s.clock, info.context.require_merchant(), shop_id)
+        except DomainError as exc:
+            return ShopDeletePayload(deleted_shop_id=None, user_errors=[user_error(exc)])
+        return ShopDeletePayload(deleted_shop_id=input.shop_id, user_errors=[])
+
+    @strawberry.mutation(description="Start importing a shop's products and/or orders.")
+    async def sync_start(self, info: Info, input: SyncStartInput) -> SyncStartPayload:
+        s = info.context.services
+        try:
+            shop_id = internal_id(input.shop_id, "Shop", "shopId")
+            tasks = await sync_services.start_sync(
+                s.uow_factory,
+                s.queue,
+                s.events,
+                s.clock,
+                info.context.require_merchant(),
+                shop_id,
+                [DomainSyncKind(k) for k in input.kinds],
+                input.orders_created_since,
+            )
+        except sync_services.SyncAlreadyRunningError as exc:
+            return SyncStartPayload(tasks=[mappers.sync_task(exc.task)], user_errors=[user_error(exc)])
+        except DomainError as exc:
+            return SyncStartPayload(tasks=[], user_errors=[user_error(exc)])
+        return SyncStartPayload(tasks=[mappers.sync_task(task) for task in tasks], user_errors=[])
+
+    @strawberry.mutation(description="Stop a queued or running sync task at its next page.")
+    async def sync_task_cancel(self, info: Info, input: SyncTaskCancelInput) -> SyncTaskCancelPayload:
+        s = info.context.services
+        try:
+            task_id = internal_id(input.task_id, "SyncTask", "taskId")
+            task = await sync_services.cancel_task(
+                s.uow_factory, s.events, s.clock, info.context.require_merchant(), task_id
+            )
+        except DomainError as exc:
+            return SyncTaskCancelPayload(task=None, user_errors=[user_error(exc)])
+        return SyncTaskCancelPayload(task=mappers.sync_task(task), user_errors=[])

@@ -1,0 +1,72 @@
+"""Queries: the merchant's shops, their data and sync tasks. Another merchant's objects do not exist here."""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain.errors import NotFoundError
+from domain.shops import Region as DomainRegion
+from gql import readers
+from gql import types as t
+from gql.context import Info
+from gql.ids import from_global_id, internal_id
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id; null when it does not exist for this merchant.")
+    async def node(self, info: Info, id: strawberry.ID) -> t.Node | None:
+        parsed = from_global_id(id)
+        if parsed is None:
+            return None
+        type_name, internal = parsed
+        if type_name == "Shop":
+            return await info.context.loaders.shop.load(internal)
+        if type_name == "SyncTask":
+            return await readers.sync_task(info, internal)
+        if type_name == "Product":
+            return await readers.product(info, internal)
+        if type_name == "Order":
+            return await readers.order(info, internal)
+        return None
+
+    @strawberry.field(description="One of the merchant's shops; null when it does not exist for this merchant.")
+    async def shop(self, info: Info, id: strawberry.ID) -> t.Shop | None:
+        try:
+            shop_id = internal_id(id, "Shop", "id")
+        except NotFoundError:
+            return None
+        return await info.context.loaders.shop.load(shop_id)
+
+    @strawberry.field(description="The merchant's shops, oldest first. `first` is 1 to 100 (default 20).")
+    async def shops(self, info: Info, first: int | None = 20, after: str | None = None) -> t.Connection[t.Shop]:
+        return await readers.shops(info, first, after)
+
+    @strawberry.field(description="Regions a shop can be authorized in.")
+    def supported_regions(self) -> list[t.Region]:  # type: ignore[valid-type]
+        return list(DomainRegion)
+
+    @strawberry.field(description="The Task Center: sync tasks, newest first, optionally of one shop or status.")
+    async def sync_tasks(
+        self,
+        info: Info,
+        shop_id: strawberry.ID | None = None,
+        status: list[t.SyncTaskStatus] | None = None,  # type: ignore[valid-type]
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> t.Connection[t.SyncTask]:
+        shop_internal = None
+        if shop_id is not None:
+            parsed = from_global_id(shop_id)
+            if parsed is None or parsed[0] != "Shop":
+                return t.connection([], False, 0)
+            shop_internal = parsed[1]
+        return await readers.sync_tasks(info, shop_internal, status, first, after)
+
+    @strawberry.field(description="One sync task; null when it does not exist for this merchant.")
+    async def sync_task(self, info: Info, id: strawberry.ID) -> t.SyncTask | None:
+        try:
+            task_id = internal_id(id, "SyncTask", "id")
+        except NotFoundError:
+            return None
+        return await readers.sync_task(info, task_id)

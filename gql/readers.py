@@ -1,0 +1,121 @@
+"""Read-side resolvers: validate paging, read through `adapters.db.queries` in a short session, map to DTOs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from adapters.db import queries
+from domain.sync import ACTIVE_STATUSES
+from gql import mappers
+from gql import types as t
+from gql.context import Info
+from gql.errors import BadRequestError
+
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
+
+
+def page_size(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE
+    if not 1 <= first <= MAX_PAGE:
+        raise BadRequestError(f"first must be between 1 and {MAX_PAGE}.")
+    return first
+
+
+def _cursor(after: str | None) -> str | None:
+    if after is not None and (not after or len(after) > 500):
+        raise BadRequestError("after is not a cursor from this API.")
+    return after
+
+
+async def _page(info: Info, fetch: Any, mapper: Any) -> t.Connection[Any]:
+    try:
+        async with info.context.services.db.read_sessionmaker() as session:
+            page = await fetch(session)
+    except queries.InvalidCursorError as exc:
+        raise BadRequestError("after is not a cursor from this API.") from exc
+    return t.connection([(cursor, mapper(row)) for cursor, row in page.items], page.has_next, page.total_count)
+
+
+async def shops(info: Info, first: int | None, after: str | None) -> t.Connection[t.Shop]:
+    merchant_id = info.context.require_merchant()
+    size, cursor = page_size(first), _cursor(after)
+    now = info.context.services.clock.now()
+    return await _page(
+        info,
+        lambda session: queries.shop_page(session, merchant_id, size, cursor),
+        lambda row: mappers.shop(row, now),
+    )
+
+
+async def products(info: Info, shop_id: str, first: int | None, after: str | None) -> t.Connection[t.Product]:
+    merchant_id = info.context.require_merchant()
+    size, cursor = page_size(first), _cursor(after)
+    return await _page(
+        info, lambda session: queries.product_page(session, merchant_id, shop_id, size, cursor), mappers.product
+    )
+
+
+async def orders(
+    info: Info,
+    shop_id: str,
+    first: int | None,
+    after: str | None,
+    status: str | None,
+    created_after: datetime | None,
+) -> t.Connection[t.Order]:
+    merchant_id = info.context.require_merchant()
+    size, cursor = page_size(first), _cursor(after)
+    return await _page(
+        info,
+        lambda session: queries.order_page(
+            session, merchant_id, shop_id, size, cursor, status=status, created_after=created_after
+        ),
+        mappers.order,
+    )
+
+
+async def sync_tasks(
+    info: Info, shop_id: str | None, statuses: Iterable[Any] | None, first: int | None, after: str | None
+) -> t.Connection[t.SyncTask]:
+    merchant_id = info.context.require_merchant()
+    size, cursor = page_size(first), _cursor(after)
+    wanted = [str(s.value if hasattr(s, "value") else s) for s in statuses] if statuses else None
+    return await _page(
+        info,
+        lambda session: queries.sync_task_page(session, merchant_id, size, cursor, shop_id=shop_id, statuses=wanted),
+        mappers.sync_task,
+    )
+
+
+async def sync_task(info: Info, task_id: str) -> t.SyncTask | None:
+    rows = await sync_task_rows(info, info.context.require_merchant(), {task_id})
+    return mappers.sync_task(rows[0]) if rows else None
+
+
+async def product(info: Info, product_id: str) -> t.Product | None:
+    async with info.context.services.db.read_sessionmaker() as session:
+        row = await queries.product_by_id(session, info.context.require_merchant(), product_id)
+    return mappers.product(row) if row else None
+
+
+async def order(info: Info, order_id: str) -> t.Order | None:
+    async with info.context.services.db.read_sessionmaker() as session:
+        row = await queries.order_by_id(session, info.context.require_merchant(), order_id)
+    return mappers.order(row) if row else None
+
+
+async def sync_task_rows(info: Info, merchant_id: str, ids: set[str]) -> list[Any]:
+    async with info.context.services.db.read_sessionmaker() as session:
+        return list(await queries.sync_tasks_by_ids(session, merchant_id, sorted(ids)))
+
+
+async def active_sync_task_rows(info: Info, merchant_id: str, shop_id: str | None) -> list[Any]:
+    async with info.context.services.db.read_sessionmaker() as session:
+        page = await queries.sync_task_page(
+            session, merchant_id, MAX_PAGE, None, shop_id=shop_id, statuses=[s.value for s in ACTIVE_STATUSES]
+        )
+    return [row for _, row in page.items]

@@ -1,0 +1,39 @@
+"""The schema, its limits (depth, tokens, aliases) and error masking. `schema.graphql` is its committed print."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+
+from gql import types as t
+from gql.errors import mask_errors
+from gql.mutations import Mutation
+from gql.queries import Query
+from gql.subscriptions import Subscription
+
+MAX_DEPTH = 10
+MAX_TOKENS = 2000
+MAX_ALIASES = 30
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    types=[t.Shop, t.SyncTask, t.Product, t.Order],
+    # Factories, not instances: an extension instance is per operation and must not leak state between them.
+    extensions=[
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+        mask_errors,
+    ],
+    config=StrawberryConfig(disable_field_suggestions=True),
+)
+
+
+def printed_schema() -> str:
+    """The SDL as committed in schema.graphql (with its trailing newline)."""
+    return schema.as_str() + "\n"

@@ -1,0 +1,114 @@
+"""`syncTaskUpdated`: the database is the truth; change signals only say when to look again.
+
+The first messages are the current state; then each change, coalesced per task to at most one message per
+`MIN_INTERVAL` (the latest state wins). Signals can be lost (pub/sub is at-most-once), so the followed tasks are
+re-read every `FALLBACK_INTERVAL` whatever happens. No database session is held while waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import strawberry
+
+from domain.errors import NotFoundError
+from domain.sync import SyncTaskStatus as DomainStatus
+from gql import mappers, readers
+from gql import types as t
+from gql.context import Info
+from gql.ids import from_global_id, internal_id
+
+MIN_INTERVAL = 0.1
+FALLBACK_INTERVAL = 1.5
+
+
+def _signature(task: Any) -> tuple[object, ...]:
+    return (
+        task.status,
+        task.processed,
+        task.total,
+        task.created,
+        task.updated,
+        task.unchanged,
+        task.failed,
+        task.attempts,
+        task.error_code,
+        task.cancel_requested,
+    )
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Sync task changes. With taskId: that task, completing after its final state. With shopId: "
+        "that shop's tasks. With neither: all of the merchant's. The first messages are the current state."
+    )
+    async def sync_task_updated(
+        self, info: Info, task_id: strawberry.ID | None = None, shop_id: strawberry.ID | None = None
+    ) -> AsyncGenerator[t.SyncTask, None]:
+        merchant_id = info.context.require_merchant()
+        task_filter = internal_id(task_id, "SyncTask", "taskId") if task_id is not None else None
+        shop_filter = None
+        if shop_id is not None:
+            parsed = from_global_id(shop_id)
+            if parsed is None or parsed[0] != "Shop":
+                raise NotFoundError("Shop", ("shopId",))
+            shop_filter = parsed[1]
+            if await info.context.loaders.shop.load(shop_filter) is None:
+                raise NotFoundError("Shop", ("shopId",))
+
+        sent: dict[str, tuple[object, ...]] = {}
+        sent_at: dict[str, float] = {}
+        followed: set[str] = set()
+
+        async def current(ids: set[str]) -> list[Any]:
+            """The followed tasks as stored now: the given ids, plus every active task in scope."""
+            if task_filter is not None:
+                return await readers.sync_task_rows(info, merchant_id, {task_filter})
+            rows = await readers.active_sync_task_rows(info, merchant_id, shop_filter)
+            known = {row.id for row in rows}
+            missing = ids - known
+            if missing:
+                rows += await readers.sync_task_rows(info, merchant_id, missing)
+            return [row for row in rows if shop_filter is None or row.shop_id == shop_filter]
+
+        async with info.context.services.events.subscribe(merchant_id) as signals:
+            first = True
+            pending: set[str] = set()
+            while True:
+                rows = await current(followed | pending)
+                if first and task_filter is not None and not rows:
+                    raise NotFoundError("SyncTask", ("taskId",))
+                first = False
+                if task_filter is not None and not rows:
+                    return  # the task is gone with its shop: nothing more will happen to it
+                now = time.monotonic()
+                delay: float | None = None
+                for row in rows:
+                    followed.add(row.id)
+                    signature = _signature(row)
+                    if sent.get(row.id) == signature:
+                        continue
+                    wait = sent_at.get(row.id, 0.0) + MIN_INTERVAL - now
+                    if wait > 0:  # coalesce: the latest state goes out when the slot opens
+                        delay = wait if delay is None else min(delay, wait)
+                        pending.add(row.id)
+                        continue
+                    sent[row.id] = signature
+                    sent_at[row.id] = now
+                    pending.discard(row.id)
+                    info.context.fresh_loaders()
+                    yield mappers.sync_task(row)
+                    if task_filter is not None and DomainStatus(row.status).is_terminal:
+                        return
+                # Forget finished tasks once their final state is out, so the followed set stays small.
+                for row in rows:
+                    if DomainStatus(row.status).is_terminal and sent.get(row.id) == _signature(row):
+                        followed.discard(row.id)
+                changed = await signals.wait(delay if delay is not None else FALLBACK_INTERVAL)
+                if changed:
+                    pending |= {task for task in changed if task_filter is None or task == task_filter}
+                await asyncio.sleep(0)

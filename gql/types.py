@@ -1,0 +1,221 @@
+"""GraphQL object types: plain DTOs built from domain objects or read models, never from ORM rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Generic, TypeVar
+
+import strawberry
+
+from domain.errors import ErrorCode
+from domain.shops import Region as DomainRegion
+from domain.shops import ShopStatus as DomainShopStatus
+from domain.sync import SyncKind as DomainSyncKind
+from domain.sync import SyncTaskStatus as DomainSyncTaskStatus
+from domain.sync import SyncTrigger as DomainSyncTrigger
+from gql.context import Info
+from gql.ids import to_global_id
+
+Region = strawberry.enum(DomainRegion, description="Regions Shopbridge supports (UK is TikTok's GB).")
+ShopStatus = strawberry.enum(
+    DomainShopStatus,
+    description="ACTIVE; EXPIRING_SOON within 7 days of expiresAt; EXPIRED; REVOKED when TikTok no longer honours it.",
+)
+UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode", description="Stable codes of expected failures.")
+SyncKind = strawberry.enum(DomainSyncKind)
+SyncTrigger = strawberry.enum(DomainSyncTrigger)
+SyncTaskStatus = strawberry.enum(DomainSyncTaskStatus)
+
+
+@strawberry.interface(description="An object with a global, opaque id.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type(description="An expected failure: what went wrong, with a stable code and the input field.")
+class UserError:
+    field: list[str] | None
+    message: str
+    code: UserErrorCode  # type: ignore[valid-type]
+
+
+@strawberry.type
+class Money:
+    amount: str = strawberry.field(description="Exact decimal, as a string.")
+    currency: str
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+NodeT = TypeVar("NodeT")
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+    total_count: int
+
+
+def connection(nodes_with_cursors: list[tuple[str, NodeT]], has_next: bool, total: int) -> Connection[NodeT]:
+    edges = [Edge(cursor=cursor, node=node) for cursor, node in nodes_with_cursors]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=has_next,
+            has_previous_page=False,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=total,
+    )
+
+
+@strawberry.type(description="A TikTok Shop connected to the merchant.")
+class Shop(Node):
+    id: strawberry.ID
+    name: str = strawberry.field(description="The merchant's custom name for the shop.")
+    region: Region  # type: ignore[valid-type]
+    status: ShopStatus  # type: ignore[valid-type]
+    tiktok_shop_id: str
+    tiktok_shop_name: str
+    tiktok_shop_code: str | None
+    seller_name: str | None
+    authorized_at: datetime
+    expires_at: datetime = strawberry.field(description="When the authorization must be renewed.")
+    last_synced_at: datetime | None
+    created_at: datetime
+    internal_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def product_count(self, info: Info) -> int:
+        return await info.context.loaders.product_count.load(self.internal_id)
+
+    @strawberry.field
+    async def order_count(self, info: Info) -> int:
+        return await info.context.loaders.order_count.load(self.internal_id)
+
+    @strawberry.field
+    async def products(self, info: Info, first: int | None = 20, after: str | None = None) -> Connection[Product]:
+        from gql import readers
+
+        return await readers.products(info, self.internal_id, first, after)
+
+    @strawberry.field
+    async def orders(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        status: str | None = None,
+        created_after: datetime | None = None,
+    ) -> Connection[Order]:
+        from gql import readers
+
+        return await readers.orders(info, self.internal_id, first, after, status, created_after)
+
+    @strawberry.field
+    async def sync_tasks(self, info: Info, first: int | None = 20, after: str | None = None) -> Connection[SyncTask]:
+        from gql import readers
+
+        return await readers.sync_tasks(info, self.internal_id, None, first, after)
+
+
+@strawberry.type
+class WarehouseStock:
+    warehouse_id: str
+    quantity: int
+
+
+@strawberry.type
+class Sku:
+    id: strawberry.ID
+    tiktok_sku_id: str
+    seller_sku: str | None
+    price: Money
+    quantity: int = strawberry.field(description="Available stock, summed over warehouses.")
+    warehouses: list[WarehouseStock]
+
+
+@strawberry.type
+class Product(Node):
+    id: strawberry.ID
+    tiktok_product_id: str
+    title: str
+    status: str
+    skus: list[Sku]
+    created_at: datetime
+    updated_at: datetime
+
+
+@strawberry.type
+class LineItem:
+    tiktok_sku_id: str
+    tiktok_product_id: str | None
+    seller_sku: str | None
+    product_name: str
+    quantity: int
+    sale_price: Money
+
+
+@strawberry.type
+class Order(Node):
+    id: strawberry.ID
+    tiktok_order_id: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    total: Money
+    line_items: list[LineItem]
+
+
+@strawberry.type
+class SyncFailure:
+    tiktok_id: str
+    reason: str
+
+
+@strawberry.type(description="One import, as the Task Center lists it.")
+class SyncTask(Node):
+    id: strawberry.ID
+    kind: SyncKind  # type: ignore[valid-type]
+    trigger: SyncTrigger  # type: ignore[valid-type]
+    status: SyncTaskStatus  # type: ignore[valid-type]
+    processed: int
+    total: int | None
+    progress: float | None = strawberry.field(description="processed / total, from 0 to 1, when total is known.")
+    created: int
+    updated: int
+    unchanged: int
+    failed: int
+    failures: list[SyncFailure] = strawberry.field(description="The first records that could not be imported.")
+    attempts: int
+    cancel_requested: bool
+    error_code: str | None
+    error_message: str | None
+    orders_created_since: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    internal_id: strawberry.Private[str]
+    shop_internal_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def shop(self, info: Info) -> Shop | None:
+        return await info.context.loaders.shop.load(self.shop_internal_id)
+
+
+def global_id(type_name: str, internal: str) -> strawberry.ID:
+    return strawberry.ID(to_global_id(type_name, internal))

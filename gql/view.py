@@ -1,0 +1,94 @@
+"""The Strawberry ASGI view: merchant authentication over HTTP and in the WebSocket `connection_init` payload."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+
+from gql.auth import AuthenticationError, bearer_token, verify_token
+from gql.context import Context
+
+log = logging.getLogger("shopbridge.auth")
+
+
+class ShopbridgeGraphQL(GraphQL[Context, None]):
+    """GraphQL over HTTP and WebSocket. HTTP requests without a valid bearer token are refused with 401
+    (GraphiQL's HTML page excepted); a WebSocket must authenticate in `connection_init` or is closed with 4403.
+    """
+
+    def __init__(self, schema: Any, secret_key: str) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql",
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=20,
+        )
+        self.secret_key = secret_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not _is_ide_page(scope):
+            try:
+                merchant_id = self._authenticate(_header(scope, b"authorization"))
+            except AuthenticationError as exc:
+                await _unauthorized(str(exc))(scope, receive, send)
+                return
+            scope.setdefault("state", {})["merchant_id"] = merchant_id
+        await super().__call__(scope, receive, send)
+
+    def _authenticate(self, header_value: str | None) -> str:
+        return verify_token(self.secret_key, bearer_token(header_value))
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:  # type: ignore[override]
+        merchant_id = request.scope.get("state", {}).get("merchant_id") if request.scope["type"] == "http" else None
+        services = request.scope["app"].state.services  # built by the app's lifespan
+        return Context(services=services, merchant_id=merchant_id, request=request, response=response)
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:  # type: ignore[override]
+        params = context.connection_params or {}
+        header = _find_authorization(params)
+        try:
+            context.merchant_id = self._authenticate(header)
+        except AuthenticationError as exc:
+            log.info("websocket refused: %s", exc)
+            raise ConnectionRejectionError({"message": str(exc)}) from exc
+        return None
+
+
+def _find_authorization(params: dict[str, object]) -> str | None:
+    """`{"Authorization": "Bearer …"}` in the payload, any case; also inside a `headers` object."""
+    for source in (params, params.get("headers")):
+        if isinstance(source, dict):
+            for key, value in source.items():
+                if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
+                    return value
+    return None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _is_ide_page(scope: Scope) -> bool:
+    """A browser asking for GraphiQL: GET, HTML accepted, no query. It carries no token and needs none."""
+    if scope.get("method") != "GET":
+        return False
+    accept = _header(scope, b"accept") or ""
+    return "text/html" in accept and b"query=" not in scope.get("query_string", b"")
+
+
+def _unauthorized(message: str) -> Any:
+    from starlette.responses import Response
+
+    body = json.dumps({"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]})
+    return Response(body, status_code=401, media_type="application/json", headers={"WWW-Authenticate": "Bearer"})
