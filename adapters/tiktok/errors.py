@@ -1,0 +1,222 @@
+"""TikTok failures as one exception tree, and `classify`: HTTP status + response envelope -> the error or None.
+
+GatewayError (domain.ports)
+  └── TikTokError                        every failure; carries code, message, request_id, http_status
+        ├── TransientError               + TikTokUnavailableError: retried with backoff; raised as-is when
+        │     │                            the retries run out, so services map it to TIKTOK_UNAVAILABLE
+        │     ├── RateLimitedError       HTTP 429 / 36009002
+        │     ├── ServerError            HTTP 5xx, 36009003 internal error, 36009007 request timeout
+        │     ├── NetworkError           our timeout, refused or dropped connection (no HTTP status)
+        │     ├── MalformedResponseError a 2xx whose body is not a JSON envelope
+        │     └── AccessTokenExpiredError 105002: ShopSession refreshes once and retries; should one reach
+        │                                  a service, TikTok refused the token it just issued
+        ├── AuthorizationLost            + AuthorizationLostError: the seller must re-authorize
+        │     ├── InvalidAccessTokenError  36009004 about the access token, 101000 token/cipher mismatch
+        │     ├── MissingScopeError        105005
+        │     └── InvalidRefreshTokenError the token endpoint refused our refresh token
+        ├── ClientBugError               our request is wrong; never retried, fix the code or configuration
+        │     ├── SignatureError          106001
+        │     ├── ClockSkewError          36009004 about the timestamp (outside now -5 min .. +30 s)
+        │     └── InvalidRequestError     36009004 otherwise (app_key, shop_cipher, version...), 106013,
+        │                                  36009009/10/14, 36009021..23, 36009033, other 4xx without an envelope
+        ├── AuthCodeRejectedError        the code exchange was refused (code used, expired or unknown)
+        ├── UnexpectedResponseError      code 0, but `data` does not have the shape the protocol promises
+        └── ApiError                     any other non-zero code: a business refusal (e.g. 21008111)
+              └── SearchCapExceededError 12052180: more than 10,000 search results; narrow the window
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from domain.ports import AuthorizationLostError, GatewayError, TikTokUnavailableError
+
+SUCCESS = 0
+RATE_LIMITED = 36009002
+INTERNAL_ERROR = 36009003
+OVERLOADED_GATEWAY = 36009004  # one code for many causes: told apart by the message
+GATEWAY_TIMEOUT = 36009007
+ACCESS_TOKEN_EXPIRED = 105002
+MISSING_SCOPE = 105005
+TOKEN_CIPHER_MISMATCH = 101000
+BAD_SIGNATURE = 106001
+MISSING_SHOP_CIPHER = 106013
+SEARCH_CAP_EXCEEDED = 12052180
+_REQUEST_BUGS = frozenset({MISSING_SHOP_CIPHER, 36009009, 36009010, 36009014, 36009021, 36009022, 36009023, 36009033})
+
+
+class TikTokError(GatewayError):
+    """A failed TikTok call. `code` is the envelope's (None when there was no envelope)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        request_id: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message, request_id)
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+
+    def __str__(self) -> str:
+        details = ", ".join(
+            f"{name}={value}"
+            for name, value in (("code", self.code), ("http", self.http_status), ("request_id", self.request_id))
+            if value is not None
+        )
+        return f"{self.message} ({details})" if details else self.message
+
+    @property
+    def retryable(self) -> bool:
+        return isinstance(self, TransientError)
+
+
+class TransientError(TikTokError, TikTokUnavailableError):
+    pass
+
+
+class RateLimitedError(TransientError):
+    pass
+
+
+class ServerError(TransientError):
+    pass
+
+
+class NetworkError(TransientError):
+    pass
+
+
+class MalformedResponseError(TransientError):
+    pass
+
+
+class AccessTokenExpiredError(TransientError):
+    pass
+
+
+class AuthorizationLost(TikTokError, AuthorizationLostError):
+    pass
+
+
+class InvalidAccessTokenError(AuthorizationLost):
+    pass
+
+
+class MissingScopeError(AuthorizationLost):
+    pass
+
+
+class InvalidRefreshTokenError(AuthorizationLost):
+    pass
+
+
+class ClientBugError(TikTokError):
+    pass
+
+
+class SignatureError(ClientBugError):
+    pass
+
+
+class ClockSkewError(ClientBugError):
+    pass
+
+
+class InvalidRequestError(ClientBugError):
+    pass
+
+
+class AuthCodeRejectedError(TikTokError):
+    pass
+
+
+class UnexpectedResponseError(TikTokError):
+    pass
+
+
+class ApiError(TikTokError):
+    pass
+
+
+class SearchCapExceededError(ApiError):
+    pass
+
+
+def _mentions(message: str, *needles: str) -> bool:
+    lowered = message.lower()
+    return any(needle in lowered for needle in needles)
+
+
+def _classify_gateway_message(message: str) -> type[TikTokError]:
+    """36009004 covers a missing sign, a bad token, a bad app_key, a bad timestamp, an unexpected cipher..."""
+    if _mentions(message, "access_token", "access-token", "access token"):
+        return InvalidAccessTokenError
+    if _mentions(message, "timestamp", "clock"):
+        return ClockSkewError
+    if re.search(r"\bsign(ature)?\b", message, re.IGNORECASE):  # "missing sign": our signer's bug, like a bad one
+        return SignatureError
+    return InvalidRequestError
+
+
+def _class_for_code(code: int, message: str, http_status: int) -> type[TikTokError]:
+    by_code: dict[int, type[TikTokError]] = {
+        RATE_LIMITED: RateLimitedError,
+        INTERNAL_ERROR: ServerError,
+        GATEWAY_TIMEOUT: ServerError,
+        ACCESS_TOKEN_EXPIRED: AccessTokenExpiredError,
+        MISSING_SCOPE: MissingScopeError,
+        TOKEN_CIPHER_MISMATCH: InvalidAccessTokenError,
+        BAD_SIGNATURE: SignatureError,
+        SEARCH_CAP_EXCEEDED: SearchCapExceededError,
+    }
+    if code in by_code:
+        return by_code[code]
+    if code == OVERLOADED_GATEWAY:
+        return _classify_gateway_message(message)
+    if code in _REQUEST_BUGS:
+        return InvalidRequestError
+    # An unknown code under a throttling or failing status is still that: the status is TikTok's gateway talking.
+    if http_status == 429:
+        return RateLimitedError
+    if http_status >= 500:
+        return ServerError
+    return ApiError
+
+
+def _class_for_status(http_status: int) -> type[TikTokError]:
+    if http_status == 429:
+        return RateLimitedError
+    if http_status >= 500:
+        return ServerError
+    return InvalidRequestError
+
+
+def classify(http_status: int, envelope: Mapping[str, Any] | None) -> TikTokError | None:
+    """The error a response stands for, or None for success (2xx and envelope code 0).
+
+    The envelope's `code` decides whenever there is one (TikTok answers both "non-2xx + envelope" and
+    "200 + code != 0"); without an envelope the status decides, and a 2xx without one is malformed.
+    """
+    if envelope is None or not isinstance(envelope.get("code"), int):
+        if 200 <= http_status < 300:
+            return MalformedResponseError("TikTok answered without a JSON envelope", http_status=http_status)
+        return _class_for_status(http_status)(f"TikTok answered HTTP {http_status}", http_status=http_status)
+    code: int = envelope["code"]
+    raw_request_id, raw_message = envelope.get("request_id"), envelope.get("message")
+    request_id = raw_request_id if isinstance(raw_request_id, str) else None
+    message = raw_message if isinstance(raw_message, str) else ""
+    if code == SUCCESS:
+        if 200 <= http_status < 300:
+            return None
+        # Code 0 under an error status: trust the status rather than read a body that may be a proxy's.
+        return _class_for_status(http_status)(
+            f"TikTok answered HTTP {http_status} with code 0", code=code, request_id=request_id, http_status=http_status
+        )
+    error_class = _class_for_code(code, message, http_status)
+    return error_class(message or f"TikTok error {code}", code=code, request_id=request_id, http_status=http_status)

@@ -1,0 +1,193 @@
+"""`ShopSession`: TikTok's business API bound to one shop (`domain.ports.ShopApi`), refreshing its own tokens.
+
+On 105002 (access token expired) the session refreshes once, hands the new pair to `on_tokens_refreshed` so the
+caller persists it, and retries. Concurrent calls that all see 105002 cause ONE refresh: a lock plus a token
+generation number; whoever finds the generation already moved on simply retries with the new token (also when its
+old token came back invalid because TikTok revoked it on refresh). The token is read just before each send. A refresh
+TikTok refuses raises `InvalidRefreshTokenError` (an `AuthorizationLostError`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from adapters.tiktok import product_scan
+from adapters.tiktok.errors import AccessTokenExpiredError, InvalidAccessTokenError
+from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock
+from domain.catalog import Order, Product
+from domain.ports import Page, ProductScan
+from domain.shops import TokenSet
+from domain.sync import RecordFailure
+
+if TYPE_CHECKING:
+    from adapters.tiktok.client import TikTokClient
+
+T = TypeVar("T")
+MAX_STALE_TOKEN_RETRIES = 3  # a call outrun by this many refreshes in a row has a bigger problem
+logger = logging.getLogger("adapters.tiktok")
+
+
+class ShopSession:
+    """One shop's API with its current tokens. Cheap: make one per task or request, from the process's client."""
+
+    def __init__(
+        self,
+        client: TikTokClient,
+        cipher: str,
+        tokens: TokenSet,
+        on_tokens_refreshed: Callable[[TokenSet], Awaitable[None]],
+        *,
+        search_cap: int = product_scan.SEARCH_CAP,
+    ) -> None:
+        self._client = client
+        self.cipher = cipher
+        self._tokens = tokens
+        self._on_tokens_refreshed = on_tokens_refreshed
+        self._generation = 0
+        self._refresh_lock = asyncio.Lock()
+        self.search_cap = search_cap
+
+    @property
+    def tokens(self) -> TokenSet:
+        return self._tokens
+
+    # -- domain.ports.ShopApi ----------------------------------------------------------------------------------------
+
+    def scan_products(self, checkpoint: dict[str, Any] | None, page_size: int = 100) -> AsyncIterator[ProductScan]:
+        """Every product, resumable from the checkpoint of the last stored page (see `product_scan`)."""
+
+        async def fetch(
+            *, page_size: int, page_token: str | None, update_time_ge: int, update_time_le: int | None
+        ) -> Page[Product]:
+            return await self.search_products(
+                page_size=page_size, page_token=page_token, update_time_ge=update_time_ge, update_time_le=update_time_le
+            )
+
+        now = self._client.transport.clock
+        return product_scan.scan_products(
+            fetch, checkpoint, page_size=page_size, now=lambda: int(now()), cap=self.search_cap
+        )
+
+    async def search_orders(
+        self, *, page_size: int, page_token: str | None, create_time_ge: int, create_time_lt: int
+    ) -> Page[Order]:
+        """Orders created in [ge, lt), oldest first, one page."""
+        return await self._authorized(
+            lambda token: self._client.search_orders(
+                token,
+                self.cipher,
+                page_size=page_size,
+                page_token=page_token,
+                create_time_ge=create_time_ge,
+                create_time_lt=create_time_lt,
+                sort_field="create_time",
+                sort_order="ASC",
+            )
+        )
+
+    # -- the rest of the shop's API --------------------------------------------------------------------------------
+
+    async def search_products(
+        self,
+        *,
+        page_size: int = 100,
+        page_token: str | None = None,
+        update_time_ge: int | None = None,
+        update_time_le: int | None = None,
+    ) -> Page[Product]:
+        return await self._authorized(
+            lambda token: self._client.search_products(
+                token,
+                self.cipher,
+                page_size=page_size,
+                page_token=page_token,
+                update_time_ge=update_time_ge,
+                update_time_le=update_time_le,
+            )
+        )
+
+    async def get_orders(self, ids: Sequence[str]) -> list[Order | RecordFailure]:
+        return await self._authorized(lambda token: self._client.get_orders(token, self.cipher, ids))
+
+    async def search_inventory(
+        self, *, product_ids: Sequence[str] | None = None, sku_ids: Sequence[str] | None = None
+    ) -> list[SkuInventory]:
+        return await self._authorized(
+            lambda token: self._client.search_inventory(token, self.cipher, product_ids=product_ids, sku_ids=sku_ids)
+        )
+
+    async def update_inventory(self, product_id: str, skus: Sequence[SkuStock]) -> InventoryUpdateResult:
+        return await self._authorized(lambda token: self._client.update_inventory(token, self.cipher, product_id, skus))
+
+    # -- token refresh ---------------------------------------------------------------------------------------------
+
+    async def _authorized(self, call: Callable[[Callable[[], str]], Awaitable[T]]) -> T:
+        """Run `call` with the current access token; on 105002 refresh once and retry.
+
+        A token refused (105002 or invalid) after it was superseded by a refresh — it was read before the refresh
+        and arrived after it; TikTok may revoke the old token at once — is simply retried with the new one.
+        A 105002 on the token just refreshed means TikTok has not caught up with itself: it is retried with backoff
+        like any transient error (no second refresh), and raised as a `TikTokUnavailableError` once retries run out.
+        """
+        refreshed = False
+        attempt = stale = 0
+        while True:
+            read = _TokenRead(self)
+            try:
+                return await call(read)
+            except (AccessTokenExpiredError, InvalidAccessTokenError) as exc:
+                if await self._superseded(read.generation) and stale < MAX_STALE_TOKEN_RETRIES:
+                    stale += 1
+                    continue
+                if isinstance(exc, InvalidAccessTokenError):
+                    raise
+                if not refreshed:
+                    await self._refresh(read.generation)
+                    refreshed = True
+                    continue
+                if attempt >= self._client.settings.max_retries:
+                    raise
+                delay = self._client.transport.backoff(attempt)
+                logger.info("tiktok 105002 right after a refresh (request_id=%s); retrying", exc.request_id)
+                attempt += 1
+                await self._client.transport.sleep(delay)
+
+    async def _superseded(self, generation: int) -> bool:
+        """Whether the tokens changed since `generation` was read, once any refresh under way has finished."""
+        if self._refresh_lock.locked():
+            async with self._refresh_lock:
+                pass
+        return self._generation != generation
+
+    async def _refresh(self, seen_generation: int) -> None:
+        async with self._refresh_lock:
+            if self._generation != seen_generation:
+                return  # a concurrent call refreshed while we waited: its tokens are ours
+            logger.info("tiktok access token expired for shop cipher ...%s; refreshing", self.cipher[-4:])
+            tokens = await self._client.refresh(self._tokens.refresh_token)
+            # The refresh answer may omit who the seller is; keep what the consent told us.
+            tokens = replace(
+                tokens,
+                seller_name=tokens.seller_name or self._tokens.seller_name,
+                open_id=tokens.open_id or self._tokens.open_id,
+            )
+            # Adopt before persisting: the old refresh token may already be dead, so the new pair is the only one.
+            self._tokens = tokens
+            self._generation += 1
+            await self._on_tokens_refreshed(tokens)
+
+
+class _TokenRead:
+    """The session's access token, read when the request is sent; remembers which generation it handed out."""
+
+    def __init__(self, session: ShopSession) -> None:
+        self._session = session
+        self.generation = session._generation
+
+    def __call__(self) -> str:
+        self.generation = self._session._generation
+        return self._session._tokens.access_token

@@ -1,0 +1,204 @@
+"""Signed, paced and retried HTTP calls to TikTok: the envelope's `data` on success, a `TikTokError` otherwise.
+
+Every business call: `app_key`, `timestamp` (seconds, injectable clock), optional `shop_cipher`, `sign` over the
+exact body bytes sent, `x-tts-access-token` header. Transient errors are retried with equal-jitter exponential
+backoff up to `max_retries`; the token endpoints are GETs on the auth host, unsigned, with `app_secret` in the
+query, so nothing of their URL reaches a log line or an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from adapters.config import TikTokSettings
+from adapters.tiktok.errors import (
+    AccessTokenExpiredError,
+    AuthCodeRejectedError,
+    ClientBugError,
+    InvalidRefreshTokenError,
+    InvalidRequestError,
+    NetworkError,
+    TikTokError,
+    TransientError,
+    classify,
+)
+from adapters.tiktok.ratelimit import RateLimiter
+from adapters.tiktok.redaction import install_httpx_redaction
+from adapters.tiktok.signing import QueryValue, query_value, sign
+
+logger = logging.getLogger("adapters.tiktok")
+
+# The access token, or a callable giving the current one (a `ShopSession` whose tokens may be refreshed meanwhile).
+AccessToken = str | Callable[[], str]
+BACKOFF_BASE_SECONDS = 0.2
+BACKOFF_CAP_SECONDS = 5.0
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    """The one serialization of a request body: compact, UTF-8 kept as is. These bytes are signed and sent."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_envelope(content: bytes) -> Mapping[str, Any] | None:
+    """The JSON object in a response body, or None. Floats become Decimal: money never passes through a float."""
+    try:
+        value = json.loads(content, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, Mapping) else None
+
+
+class Transport:
+    """The request machinery shared by every endpoint; one per `TikTokClient`."""
+
+    def __init__(
+        self,
+        settings: TikTokSettings,
+        http: httpx.AsyncClient,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
+        self.settings = settings
+        self._http = http
+        self.clock = clock
+        self.sleep = sleep
+        self._rng = rng
+        self._limiter = rate_limiter or RateLimiter(settings.rate_limit_per_second)
+        self._timeout = httpx.Timeout(settings.timeout_seconds)
+        install_httpx_redaction()  # httpx logs full URLs at INFO, and the token endpoints carry app_secret
+
+    def backoff(self, attempt: int) -> float:
+        """Equal jitter: half of min(cap, base * 2^attempt) is fixed, half is random (0-based attempt)."""
+        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0**attempt)
+        return ceiling / 2 + self._rng() * ceiling / 2
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        access_token: AccessToken,
+        shop_cipher: str | None = None,
+        query: Mapping[str, QueryValue | None] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """A signed business call; the envelope's `data`.
+
+        Raises `AccessTokenExpiredError` at once (the caller refreshes), a `TransientError` once `max_retries`
+        retries are spent, any other `TikTokError` at once.
+        """
+        content = None if body is None else encode_body(body)
+        # Empty values are never sent: whatever is on the wire must be in the signature.
+        wire_query = {k: query_value(v) for k, v in (query or {}).items() if v is not None and query_value(v) != ""}
+        lane = (self.settings.app_key, shop_cipher)
+        attempt = 0
+        while True:
+            try:
+                await self._limiter.acquire(lane)
+                return await self._send_signed(method, path, access_token, shop_cipher, wire_query, content)
+            except AccessTokenExpiredError:
+                raise
+            except TransientError as exc:
+                await self._before_retry(f"{method} {path}", attempt, exc)
+                attempt += 1
+
+    async def token_call(self, path: str, grant: Mapping[str, str]) -> Any:
+        """GET on the auth host; a non-transient refusal is `InvalidRefreshTokenError` or `AuthCodeRejectedError`."""
+        params = {"app_key": self.settings.app_key, "app_secret": self.settings.app_secret, **grant}
+        attempt = 0
+        while True:
+            try:
+                return await self._send_token(path, params)
+            except TransientError as exc:
+                await self._before_retry(f"GET {path}", attempt, exc)
+                attempt += 1
+            except TikTokError as exc:
+                logger.warning("tiktok GET %s -> code=%s request_id=%s", path, exc.code, exc.request_id)
+                raise _token_error(exc, grant.get("grant_type", "")) from None
+
+    async def _before_retry(self, what: str, attempt: int, error: TransientError) -> None:
+        """Sleep the backoff for `attempt`, or re-raise `error` when the retries are spent."""
+        if attempt >= self.settings.max_retries:
+            logger.warning("tiktok %s gave up after %d attempts: %s", what, attempt + 1, error)
+            raise error
+        delay = self.backoff(attempt)
+        logger.info("tiktok %s attempt %d failed (%s); retrying in %.2fs", what, attempt + 1, error, delay)
+        await self.sleep(delay)
+
+    async def _send_signed(
+        self,
+        method: str,
+        path: str,
+        access_token: AccessToken,
+        shop_cipher: str | None,
+        query: Mapping[str, str],
+        content: bytes | None,
+    ) -> Any:
+        # Signed per attempt: the timestamp must be fresh (window now -5 min .. +30 s), a signature is never reused.
+        params: dict[str, str] = {"app_key": self.settings.app_key, "timestamp": str(int(self.clock())), **query}
+        if shop_cipher:
+            params["shop_cipher"] = shop_cipher
+        params["sign"] = sign(self.settings.app_secret, path, params, content)
+        # Read as late as possible: a refresh may have replaced the token while this request waited for its slot.
+        token = access_token() if callable(access_token) else access_token
+        headers = {"content-type": "application/json", "x-tts-access-token": token}
+        url = self.settings.api_url + path
+        try:
+            response = await self._http.request(
+                method, url, params=params, content=content, headers=headers, timeout=self._timeout
+            )
+        except httpx.TimeoutException as exc:
+            raise NetworkError(f"timed out after {self.settings.timeout_seconds}s") from exc
+        except httpx.TransportError as exc:
+            raise NetworkError(f"connection failed: {type(exc).__name__}") from exc
+        return self._data_or_raise(f"{method} {path}", response)
+
+    async def _send_token(self, path: str, params: Mapping[str, str]) -> Any:
+        try:
+            response = await self._http.get(self.settings.auth_url + path, params=params, timeout=self._timeout)
+        except httpx.TimeoutException:  # `from None`: the httpx exception holds the request, secret and all
+            raise NetworkError(f"timed out after {self.settings.timeout_seconds}s") from None
+        except httpx.TransportError as exc:
+            raise NetworkError(f"connection failed: {type(exc).__name__}") from None
+        return self._data_or_raise(f"GET {path}", response)
+
+    def _data_or_raise(self, what: str, response: httpx.Response) -> Any:
+        envelope = decode_envelope(response.content)
+        error = classify(response.status_code, envelope)
+        if error is not None:
+            logger.log(
+                logging.INFO if error.retryable else logging.WARNING,
+                "tiktok %s -> http=%s code=%s request_id=%s",
+                what,
+                response.status_code,
+                error.code,
+                error.request_id,
+            )
+            raise error
+        assert envelope is not None  # classify returns an error for a missing envelope
+        logger.debug("tiktok %s -> ok request_id=%s", what, envelope.get("request_id"))
+        return envelope.get("data")
+
+
+def _token_error(error: TikTokError, grant_type: str) -> TikTokError:
+    """A token endpoint's refusal in our terms: a refused refresh token means the authorization is lost."""
+    about_app = any(word in error.message.lower() for word in ("app_key", "app_secret", "app key", "app secret"))
+    error_class: type[TikTokError]
+    if about_app or isinstance(error, ClientBugError):
+        error_class = InvalidRequestError  # our configuration, not the seller's authorization
+    elif grant_type == "refresh_token":
+        error_class = InvalidRefreshTokenError
+    else:
+        error_class = AuthCodeRejectedError
+    return error_class(error.message, code=error.code, request_id=error.request_id, http_status=error.http_status)

@@ -1,0 +1,422 @@
+"""The production TikTok client against the sandbox over real HTTP; the sandbox's counters prove what happened.
+
+Fixtures `sandbox` and `sandbox_factory` come from `tests/fixtures/sandbox.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.config import TikTokSettings
+from adapters.tiktok import (
+    AuthCodeRejectedError,
+    InvalidAccessTokenError,
+    InvalidRefreshTokenError,
+    ShopSession,
+    SkuStock,
+    TikTokClient,
+    mapping,
+)
+from domain.catalog import Order, Product, WarehouseStock
+from domain.ports import AuthorizationLostError
+from domain.shops import AuthorizedShop, TokenSet
+
+DAY = 86400
+PRODUCT_SEARCH = "/product/202309/products/search"
+ORDER_SEARCH = "/order/202309/orders/search"
+TOKEN_REFRESH = "/api/v2/token/refresh"
+
+
+async def control(sandbox: Any, method: str, path: str, json: Any = None) -> Any:
+    """The sandbox's control surface (`/_sandbox/...`), whether the fixture offers it sync or async."""
+    result = sandbox.control(method, path.removeprefix("/_sandbox"), json)
+    return await result if inspect.isawaitable(result) else result
+
+
+async def authorize(sandbox: Any, seller: str, state: str = "state-1") -> dict[str, str]:
+    result = sandbox.authorize(seller, state)
+    return await result if inspect.isawaitable(result) else result
+
+
+def settings_for(sandbox: Any, **overrides: Any) -> TikTokSettings:
+    base = sandbox.url.rstrip("/")
+    values: dict[str, Any] = {
+        "app_key": sandbox.config.app_key,
+        "app_secret": sandbox.config.app_secret,
+        "service_id": sandbox.config.service_id,
+        "api_url": base,
+        "auth_url": base,
+        "authorize_url": base + "/oauth/authorize",
+        "rate_limit_per_second": 50.0,
+        "timeout_seconds": 5.0,
+        "max_retries": 6,
+    }
+    return TikTokSettings(**{**values, **overrides})
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=100)) as client:
+        yield client
+
+
+async def fast_sleep(seconds: float) -> None:
+    # Backoff shortened tenfold: the tests prove that retries happen, not how long they wait.
+    await asyncio.sleep(seconds / 10)
+
+
+def make_client(sandbox: Any, http: httpx.AsyncClient, **overrides: Any) -> TikTokClient:
+    return TikTokClient(settings_for(sandbox, **overrides), http, sleep=fast_sleep)
+
+
+@dataclass
+class Connected:
+    """A seller who consented: the tokens, the shop, and a session that records every refreshed pair."""
+
+    tokens: TokenSet
+    shop: AuthorizedShop
+    session: ShopSession
+    refreshed: list[TokenSet] = field(default_factory=list)
+
+
+async def connect(sandbox: Any, client: TikTokClient, seller: str) -> Connected:
+    params = await authorize(sandbox, seller)
+    tokens = await client.exchange_code(params["code"])
+    shops = await client.authorized_shops(tokens.access_token)
+    refreshed: list[TokenSet] = []
+
+    async def persist(new_tokens: TokenSet) -> None:
+        refreshed.append(new_tokens)
+
+    session = client.for_shop(shops[0].cipher, tokens, persist)
+    return Connected(tokens, shops[0], session, refreshed)
+
+
+async def counters(sandbox: Any, path: str) -> dict[str, int]:
+    snapshot = await control(sandbox, "GET", "/_sandbox/counters")
+    return dict(snapshot["by_path"].get(path, {}))
+
+
+async def ground_truth_products(sandbox: Any, shop_id: str) -> dict[str, Product]:
+    raw = await control(sandbox, "GET", f"/_sandbox/shops/{shop_id}/products")
+    products = [mapping.product(p) for p in raw["products"]]
+    assert all(isinstance(p, Product) for p in products)
+    return {p.tiktok_product_id: p for p in products if isinstance(p, Product)}
+
+
+async def scan_all(session: ShopSession, page_size: int = 100) -> list[Product]:
+    found: list[Product] = []
+    async for scan in session.scan_products(None, page_size=page_size):
+        assert all(isinstance(item, Product) for item in scan.page.items)
+        found.extend(item for item in scan.page.items if isinstance(item, Product))
+    return found
+
+
+async def all_orders(session: ShopSession, ge: int, lt: int, page_size: int = 50) -> list[Order]:
+    found: list[Order] = []
+    token: str | None = None
+    while True:
+        page = await session.search_orders(page_size=page_size, page_token=token, create_time_ge=ge, create_time_lt=lt)
+        found.extend(item for item in page.items if isinstance(item, Order))
+        token = page.next_page_token
+        if token is None:
+            return found
+
+
+@pytest.fixture(autouse=True)
+async def clean_sandbox(sandbox: Any) -> None:
+    await control(sandbox, "POST", "/_sandbox/reset")
+
+
+# -- OAuth ---------------------------------------------------------------------------------------------------------
+
+
+async def test_code_exchange_and_refresh(sandbox, http):
+    client = make_client(sandbox, http)
+    # given a seller who approved the consent page reached through our authorization URL's parameters
+    assert "state=state-1" in client.authorization_url("state-1")
+    params = await authorize(sandbox, "us-local")
+    # when the code is exchanged
+    tokens = await client.exchange_code(params["code"])
+    # then the expiries are absolute and about 7 days / 1 year ahead
+    now = time.time()
+    assert abs(tokens.access_token_expires_at.timestamp() - (now + 7 * DAY)) < 60
+    assert tokens.refresh_token_expires_at.timestamp() > now + 300 * DAY
+    # and the code cannot be used twice
+    with pytest.raises(AuthCodeRejectedError):
+        await client.exchange_code(params["code"])
+    # and a refresh gives a new pair that works
+    renewed = await client.refresh(tokens.refresh_token)
+    assert renewed.access_token != tokens.access_token
+    assert (await client.authorized_shops(renewed.access_token))[0].region_code == "US"
+
+
+async def test_client_works_against_a_sandbox_mounted_under_a_prefix(sandbox_factory, http):
+    from sandbox.config import SandboxConfig
+
+    # given the sandbox embedded under /sandbox, as the main app mounts it: URLs carry the prefix, signatures do not
+    sandbox = sandbox_factory(SandboxConfig(products=12, orders=10), mount_prefix="/sandbox")
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    found = await scan_all(shop.session, page_size=5)
+    assert len(found) == 12
+
+
+async def test_authorized_shops(sandbox, http):
+    client = make_client(sandbox, http)
+    local = await connect(sandbox, client, "us-local")
+    assert (local.shop.region_code, local.shop.seller_type) == ("US", "LOCAL")
+    assert local.shop.cipher and local.shop.tiktok_shop_id.isdigit()
+    uk = await connect(sandbox, client, "uk-local")
+    assert uk.shop.region_code == "GB"
+    tokens = await client.exchange_code((await authorize(sandbox, "cross-border"))["code"])
+    shops = await client.authorized_shops(tokens.access_token)
+    assert len(shops) >= 2 and {s.seller_type for s in shops} == {"CROSS_BORDER"}
+
+
+# -- products ------------------------------------------------------------------------------------------------------
+
+
+async def test_full_product_scan_equals_ground_truth(sandbox, http):
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    found = await scan_all(shop.session, page_size=7)
+    truth = await ground_truth_products(sandbox, shop.shop.tiktok_shop_id)
+    assert len(found) == len(truth) > 0
+    assert {p.tiktok_product_id: p for p in found} == truth
+
+
+async def test_product_scan_splits_windows_under_a_small_cap(sandbox_factory, http):
+    from sandbox.config import SandboxConfig
+
+    # given a sandbox whose search refuses more than 12 results, and a catalog of 60
+    sandbox = sandbox_factory(SandboxConfig(products=60, product_search_cap=12))
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    # when the whole catalog is scanned
+    found = await scan_all(shop.session, page_size=5)
+    # then every product arrives, once, and the sandbox did refuse the wide windows
+    truth = await ground_truth_products(sandbox, shop.shop.tiktok_shop_id)
+    assert sorted(p.tiktok_product_id for p in found) == sorted(truth)
+    assert (await counters(sandbox, PRODUCT_SEARCH)).get("12052180", 0) >= 1
+
+
+async def test_product_scan_resumes_from_a_stored_checkpoint(sandbox_factory, http):
+    from sandbox.config import SandboxConfig
+
+    sandbox = sandbox_factory(SandboxConfig(products=40, product_search_cap=12))
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    stored: list[str] = []
+    checkpoint: dict[str, Any] = {}
+    async for scan in shop.session.scan_products(checkpoint, page_size=5):
+        stored.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, Product))
+        checkpoint = scan.checkpoint
+        if len(stored) >= 15:
+            break  # the worker died here, after storing this page and its checkpoint
+    async for scan in shop.session.scan_products(checkpoint, page_size=5):
+        stored.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, Product))
+    truth = await ground_truth_products(sandbox, shop.shop.tiktok_shop_id)
+    assert sorted(stored) == sorted(truth)
+
+
+# -- orders --------------------------------------------------------------------------------------------------------
+
+
+async def test_order_windows_and_paging_are_complete_without_duplicates(sandbox, http):
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    now = int(time.time()) + 1
+    since = now - 30 * DAY
+    # given the last 30 days cut into three [ge, lt) windows, walked in pages of 7
+    edges = [since, since + 10 * DAY, since + 20 * DAY, now]
+    found: list[Order] = []
+    for ge, lt in itertools.pairwise(edges):
+        window = await all_orders(shop.session, ge, lt, page_size=7)
+        created = [o.created_at.timestamp() for o in window]
+        assert created == sorted(created)  # create_time ascending
+        assert all(ge <= t < lt for t in created)
+        found.extend(window)
+    # then every order created in the 30 days arrives exactly once
+    ids = [o.tiktok_order_id for o in found]
+    assert len(ids) == len(set(ids))
+    truth = await control(sandbox, "GET", f"/_sandbox/shops/{shop.shop.tiktok_shop_id}/orders?created_since={since}")
+    assert set(ids) == {o["id"] for o in truth["orders"]}
+    # and the sandbox's 45-day spread left older orders out
+    everything = await control(sandbox, "GET", f"/_sandbox/shops/{shop.shop.tiktok_shop_id}/orders")
+    assert len(everything["orders"]) > len(ids)
+
+
+async def test_order_detail(sandbox, http):
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    truth = await control(sandbox, "GET", f"/_sandbox/shops/{shop.shop.tiktok_shop_id}/orders")
+    wanted = [o["id"] for o in truth["orders"][:5]]
+    orders = await shop.session.get_orders(wanted)
+    assert sorted(o.tiktok_order_id for o in orders if isinstance(o, Order)) == sorted(wanted)
+    expected = {o["id"]: mapping.order(o) for o in truth["orders"][:5]}
+    assert {o.tiktok_order_id: o for o in orders if isinstance(o, Order)} == expected
+
+
+# -- inventory -----------------------------------------------------------------------------------------------------
+
+
+async def test_inventory_search_and_update(sandbox, http):
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    product = next(iter((await ground_truth_products(sandbox, shop.shop.tiktok_shop_id)).values()))
+    sku = product.skus[0]
+    # given the stock as TikTok reports it
+    levels = await shop.session.search_inventory(product_ids=[product.tiktok_product_id])
+    by_sku = {level.sku_id: level for level in levels}
+    assert set(by_sku) == {s.tiktok_sku_id for s in product.skus}
+    assert by_sku[sku.tiktok_sku_id].warehouses == sku.stock
+    # when every warehouse of one SKU is set to a new quantity
+    new_stock = [WarehouseStock(w.warehouse_id, w.quantity + 7) for w in sku.stock]
+    result = await shop.session.update_inventory(product.tiktok_product_id, [SkuStock(sku.tiktok_sku_id, new_stock)])
+    # then it succeeded and both TikTok's answer and the ground truth show it
+    assert result.ok
+    after = await shop.session.search_inventory(sku_ids=[sku.tiktok_sku_id])
+    assert after[0].warehouses == tuple(new_stock)
+    truth = await ground_truth_products(sandbox, shop.shop.tiktok_shop_id)
+    assert truth[product.tiktok_product_id].skus[0].stock == tuple(new_stock)
+
+
+async def test_inventory_update_surfaces_per_sku_failures(sandbox, http):
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    products = (await ground_truth_products(sandbox, shop.shop.tiktok_shop_id)).values()
+    product = next(p for p in products if len(p.skus) >= 2)
+    good = product.skus[0]
+    # given one good SKU update, one with a warehouse the SKU does not have, and one unknown SKU
+    result = await shop.session.update_inventory(
+        product.tiktok_product_id,
+        [
+            SkuStock(good.tiktok_sku_id, [WarehouseStock(w.warehouse_id, 5) for w in good.stock]),
+            SkuStock(good.tiktok_sku_id + "0", [WarehouseStock("1", 5)]),
+            SkuStock(product.skus[-1].tiktok_sku_id, [WarehouseStock("7000000000000000000", 5)]),
+        ],
+    )
+    # then the code-0 answer's failures are surfaced per SKU
+    assert not result.ok
+    failed = {f.sku_id: f for f in result.failures}
+    assert good.tiktok_sku_id not in failed
+    assert good.tiktok_sku_id + "0" in failed
+    warehouse_failure = failed[product.skus[-1].tiktok_sku_id]
+    assert warehouse_failure.warehouse_failures[0].code == 12052097
+
+
+# -- retries, refresh and lost authorization -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["http_500", "http_503", "http_429", "drop", "malformed_json", "slow"])
+async def test_each_injected_fault_is_retried_until_success(sandbox, http, kind):
+    # given a client with a short timeout, and a sandbox failing half the requests with `kind` (seeded)
+    client = make_client(sandbox, http, timeout_seconds=0.5)
+    shop = await connect(sandbox, client, "us-local")
+    await control(sandbox, "POST", "/_sandbox/faults", {"rate": 0.5, "kinds": [kind], "seed": 3, "slow_seconds": 2})
+    # when eight searches run one after the other
+    now = int(time.time()) + 1
+    for _ in range(8):
+        await shop.session.search_orders(
+            page_size=5, page_token=None, create_time_ge=now - 30 * DAY, create_time_lt=now
+        )
+    # then all succeeded, and the counters show the faults were hit and retried past
+    seen = await counters(sandbox, ORDER_SEARCH)
+    assert seen.get("ok") == 8
+    assert seen.get(f"fault:{kind}", 0) >= 1
+
+
+async def test_injected_expired_token_faults_refresh_and_retry(sandbox, http):
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    await control(sandbox, "POST", "/_sandbox/faults", {"rate": 0.4, "kinds": ["expired_token"], "seed": 5})
+    now = int(time.time()) + 1
+    for _ in range(8):
+        await shop.session.search_orders(page_size=5, page_token=None, create_time_ge=now - DAY, create_time_lt=now)
+    seen = await counters(sandbox, ORDER_SEARCH)
+    assert seen.get("ok") == 8 and seen.get("fault:expired_token", 0) >= 1
+    refreshes = (await counters(sandbox, TOKEN_REFRESH)).get("ok", 0)
+    assert 1 <= refreshes == len(shop.refreshed)
+    assert shop.session.tokens == shop.refreshed[-1]
+
+
+async def test_expired_access_token_is_refreshed_once_and_the_call_retried(sandbox, http):
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "my-local")
+    # given TikTok expired the seller's access token
+    await control(sandbox, "POST", "/_sandbox/sellers/my-local/expire-access-token")
+    await control(sandbox, "POST", "/_sandbox/counters/reset")
+    # when a call is made
+    now = int(time.time()) + 1
+    await shop.session.search_orders(page_size=5, page_token=None, create_time_ge=now - DAY, create_time_lt=now)
+    # then it met 105002, one refresh followed, the call was retried, and the new pair was handed over
+    assert await counters(sandbox, TOKEN_REFRESH) == {"ok": 1}
+    assert await counters(sandbox, ORDER_SEARCH) == {"105002": 1, "ok": 1}
+    assert len(shop.refreshed) == 1
+    assert shop.session.tokens.access_token == shop.refreshed[0].access_token != shop.tokens.access_token
+
+
+async def test_concurrent_calls_on_an_expired_token_share_one_refresh(sandbox, http):
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "my-local")
+    await control(sandbox, "POST", "/_sandbox/sellers/my-local/expire-access-token")
+    await control(sandbox, "POST", "/_sandbox/counters/reset")
+    # when twenty calls run at once on the expired token
+    now = int(time.time()) + 1
+    await asyncio.gather(
+        *(
+            shop.session.search_orders(page_size=5, page_token=None, create_time_ge=now - DAY, create_time_lt=now)
+            for _ in range(20)
+        )
+    )
+    # then one refresh served them all (calls in flight during it were retried on the new token), and all succeeded
+    assert await counters(sandbox, TOKEN_REFRESH) == {"ok": 1}
+    seen = await counters(sandbox, ORDER_SEARCH)
+    assert seen["ok"] == 20 and seen["105002"] >= 1
+    assert len(shop.refreshed) == 1
+
+
+async def test_revoked_authorization_is_lost(sandbox, http):
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "sg-local")
+    await control(sandbox, "POST", "/_sandbox/sellers/sg-local/revoke")
+    now = int(time.time()) + 1
+    with pytest.raises(AuthorizationLostError) as caught:
+        await shop.session.search_orders(page_size=5, page_token=None, create_time_ge=now - DAY, create_time_lt=now)
+    assert isinstance(caught.value, InvalidAccessTokenError)
+    assert caught.value.request_id
+    with pytest.raises(InvalidRefreshTokenError):
+        await client.refresh(shop.tokens.refresh_token)
+    assert await counters(sandbox, ORDER_SEARCH) == {"36009004": 1}  # not retried
+
+
+# -- rate limiting -------------------------------------------------------------------------------------------------
+
+
+async def test_rate_limiter_causes_no_429(sandbox, http):
+    # given the sandbox limiting at 20 requests/s, and a client told the same, with no retries to hide a 429
+    await control(sandbox, "POST", "/_sandbox/rate-limit", {"per_second": 20})
+    client = make_client(sandbox, http, rate_limit_per_second=20, max_retries=0)
+    shop = await connect(sandbox, client, "us-local-2")
+    await control(sandbox, "POST", "/_sandbox/counters/reset")
+    now = int(time.time()) + 1
+    # when 50 requests are fired at once
+    results = await asyncio.gather(
+        *(
+            shop.session.search_orders(page_size=5, page_token=None, create_time_ge=now - DAY, create_time_lt=now)
+            for _ in range(50)
+        )
+    )
+    # then all succeeded and the sandbox never throttled
+    assert len(results) == 50
+    assert await counters(sandbox, ORDER_SEARCH) == {"ok": 50}
