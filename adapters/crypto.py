@@ -1,0 +1,51 @@
+"""TokenCipher: encrypts TikTok tokens at rest with Fernet; several comma-separated keys allow rotation.
+
+The first key encrypts; every key decrypts (`MultiFernet`). Neither plaintext nor keys ever reach an exception
+message or a log line.
+"""
+
+from __future__ import annotations
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+
+class TokenCipherError(ValueError):
+    """A key is malformed, or a ciphertext was not made by any of the configured keys."""
+
+
+class TokenCipher:
+    """`encrypt(str) -> str` and `decrypt(str) -> str` with Fernet (AES-128-CBC + HMAC-SHA256, timestamped)."""
+
+    def __init__(self, key: str) -> None:
+        raw_keys = [part.strip() for part in key.split(",") if part.strip()]
+        if not raw_keys:
+            raise TokenCipherError("The encryption key is empty.")
+        fernets: list[Fernet] = []
+        for position, raw in enumerate(raw_keys, start=1):
+            try:
+                fernets.append(Fernet(raw.encode()))
+            except (ValueError, TypeError):
+                # Say which key is wrong, never what it contains.
+                raise TokenCipherError(
+                    f"Encryption key #{position} is not a urlsafe-base64 32-byte Fernet key."
+                ) from None
+        self._fernet = MultiFernet(fernets)
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode("ascii")
+
+    def decrypt(self, ciphertext: str) -> str:
+        try:
+            return self._fernet.decrypt(ciphertext.encode("ascii")).decode()
+        except (InvalidToken, UnicodeError):
+            raise TokenCipherError("A stored token cannot be decrypted with the configured keys.") from None
+
+    def rotate(self, ciphertext: str) -> str:
+        """Re-encrypt under the first (newest) key, for a background key rotation."""
+        try:
+            return self._fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
+        except (InvalidToken, UnicodeError):
+            raise TokenCipherError("A stored token cannot be decrypted with the configured keys.") from None
+
+    def __repr__(self) -> str:
+        return "TokenCipher(<keys hidden>)"

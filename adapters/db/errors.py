@@ -1,0 +1,48 @@
+"""Failures of the persistence adapter that callers must tell apart, and how integrity errors are recognised.
+
+ShopGoneError             the shop row is gone (deleted mid-import); subclass of domain.ports.ShopGoneError
+ConcurrentUpdateError     the row changed since it was read (optimistic version check failed)
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+
+from domain import ports
+
+UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
+
+
+class ShopGoneError(ports.ShopGoneError):
+    """The shop was deleted while something was still writing for it; the write is refused, nothing is kept.
+
+    A subclass of the domain's `ShopGoneError`, which is what services catch; this one also names the shop.
+    """
+
+    def __init__(self, shop_id: str) -> None:
+        super().__init__(f"shop {shop_id} no longer exists")
+        self.shop_id = shop_id
+
+
+class ConcurrentUpdateError(Exception):
+    """Another transaction updated the row since it was read; reload and try again."""
+
+
+def is_unique_violation(exc: IntegrityError, constraint: str, sqlite_columns: str) -> bool:
+    """Whether `exc` is a violation of the named unique constraint (PostgreSQL) or of those columns (SQLite).
+
+    SQLite names the columns, never the constraint: "UNIQUE constraint failed: shops.tiktok_shop_id".
+    """
+    message = str(exc.orig)
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return bool(sqlstate == UNIQUE_VIOLATION) and f'"{constraint}"' in message
+    return message.startswith("UNIQUE constraint failed") and message.endswith(sqlite_columns)
+
+
+def is_foreign_key_violation(exc: IntegrityError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return bool(sqlstate == FOREIGN_KEY_VIOLATION)
+    return "FOREIGN KEY constraint failed" in str(exc.orig)

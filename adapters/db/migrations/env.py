@@ -1,0 +1,37 @@
+"""Alembic environment: runs migrations online with a sync engine built from the URL in `config.attributes`."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+from adapters.db.tables import metadata
+
+config = context.config
+
+
+def run_migrations_online() -> None:
+    url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("No database URL: call adapters.db.migrate.upgrade(url)")
+    # Plain sqlite3 leaves foreign_keys OFF, which batch mode needs: it rebuilds a table by copy, drop and rename,
+    # and with foreign keys ON dropping the old table would cascade-delete the rows that reference it.
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            context.configure(
+                connection=connection,
+                target_metadata=metadata,
+                render_as_batch=connection.dialect.name == "sqlite",  # SQLite's ALTER TABLE is too limited
+                compare_type=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    raise RuntimeError("Offline (SQL script) migrations are not supported; run them against a database")
+run_migrations_online()

@@ -1,0 +1,339 @@
+"""Read side for GraphQL: merchant-scoped, keyset-paginated queries returning read models.
+
+Every function takes the merchant id and sees nothing of another merchant's. The number of SQL statements of a
+page never depends on its size: a page is one SELECT, its children one more, its total one more when asked.
+Use a session from `Database.read_sessionmaker`, one per resolver batch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Table, and_, func, literal, select, tuple_
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.db.cursors import decode_cursor
+from adapters.db.read_models import (
+    LineItemRead,
+    OrderRead,
+    Page,
+    ProductRead,
+    ShopRead,
+    SkuRead,
+    SyncTaskRead,
+)
+from adapters.db.tables import UTCDateTime, line_items, orders, products, shops, skus, sync_tasks
+from domain.catalog import Money
+from domain.shops import Region
+from domain.sync import RecordFailure, SyncKind, SyncTaskStatus, SyncTrigger
+
+_SHOP_COLUMNS = [c for c in shops.columns if not c.name.endswith("_encrypted")]  # tokens never leave the table
+
+
+# -- shops ----------------------------------------------------------------------------------------------------
+
+
+async def shop_page(
+    session: AsyncSession, merchant_id: str, first: int, after: str | None = None, *, with_total: bool = True
+) -> Page[ShopRead]:
+    """The merchant's shops, oldest first."""
+    where = shops.c.merchant_id == merchant_id
+    query = select(*_SHOP_COLUMNS).where(where)
+    rows, has_next = await _keyset(session, query, shops, first, after, descending=False)
+    total = await _count(session, shops, where) if with_total else None
+    return Page(tuple(_shop(r) for r in rows), has_next, total)
+
+
+async def shops_by_ids(session: AsyncSession, merchant_id: str, ids: Collection[str]) -> dict[str, ShopRead]:
+    """The merchant's shops among `ids` (for DataLoaders); ids of other merchants' shops are simply absent."""
+    if not ids:
+        return {}
+    query = select(*_SHOP_COLUMNS).where(shops.c.merchant_id == merchant_id, shops.c.id.in_(list(ids)))
+    return {r["id"]: _shop(r) for r in (await session.execute(query)).mappings()}
+
+
+# -- products -------------------------------------------------------------------------------------------------
+
+
+async def product_page(
+    session: AsyncSession,
+    merchant_id: str,
+    shop_id: str,
+    first: int,
+    after: str | None = None,
+    *,
+    with_total: bool = True,
+) -> Page[ProductRead]:
+    """A shop's products with their SKUs, newest first (by TikTok's create time)."""
+    where = and_(products.c.shop_id == shop_id, _shop_of(merchant_id, shop_id))
+    rows, has_next = await _keyset(session, select(products).where(where), products, first, after, descending=True)
+    sku_map = await skus_for_products(session, [r["id"] for r in rows])
+    total = await _count(session, products, where) if with_total else None
+    return Page(tuple(_product(r, sku_map.get(r["id"], ())) for r in rows), has_next, total)
+
+
+async def products_by_ids(session: AsyncSession, merchant_id: str, ids: Collection[str]) -> dict[str, ProductRead]:
+    if not ids:
+        return {}
+    query = select(products).where(products.c.id.in_(list(ids)), products.c.shop_id.in_(_merchant_shops(merchant_id)))
+    rows = list((await session.execute(query)).mappings())
+    sku_map = await skus_for_products(session, [r["id"] for r in rows])
+    return {r["id"]: _product(r, sku_map.get(r["id"], ())) for r in rows}
+
+
+async def skus_for_products(session: AsyncSession, product_ids: Sequence[str]) -> dict[str, tuple[SkuRead, ...]]:
+    """The SKUs of every given product in one query, in TikTok's order. Ids must come from a scoped query."""
+    if not product_ids:
+        return {}
+    query = select(skus).where(skus.c.product_id.in_(list(product_ids))).order_by(skus.c.product_id, skus.c.position)
+    grouped: defaultdict[str, list[SkuRead]] = defaultdict(list)
+    for r in (await session.execute(query)).mappings():
+        grouped[r["product_id"]].append(
+            SkuRead(
+                id=r["id"],
+                product_id=r["product_id"],
+                tiktok_sku_id=r["tiktok_sku_id"],
+                seller_sku=r["seller_sku"],
+                price=Money(r["price_amount"], r["currency"]),
+                quantity=r["quantity"],
+            )
+        )
+    return {product_id: tuple(items) for product_id, items in grouped.items()}
+
+
+async def product_counts(session: AsyncSession, merchant_id: str, shop_ids: Collection[str]) -> dict[str, int]:
+    """Number of products per shop (0 included) for the merchant's shops among `shop_ids`."""
+    return await _counts_by_shop(session, products, merchant_id, shop_ids)
+
+
+# -- orders ---------------------------------------------------------------------------------------------------
+
+
+async def order_page(
+    session: AsyncSession,
+    merchant_id: str,
+    shop_id: str,
+    first: int,
+    after: str | None = None,
+    *,
+    status: str | None = None,
+    created_after: datetime | None = None,
+    with_total: bool = True,
+) -> Page[OrderRead]:
+    """A shop's orders with their line items, newest first (by TikTok's create time)."""
+    conditions = [orders.c.shop_id == shop_id, _shop_of(merchant_id, shop_id)]
+    if status is not None:
+        conditions.append(orders.c.status == status)
+    if created_after is not None:
+        conditions.append(orders.c.created_at > created_after)
+    where = and_(*conditions)
+    rows, has_next = await _keyset(session, select(orders).where(where), orders, first, after, descending=True)
+    item_map = await line_items_for_orders(session, [r["id"] for r in rows])
+    total = await _count(session, orders, where) if with_total else None
+    return Page(tuple(_order(r, item_map.get(r["id"], ())) for r in rows), has_next, total)
+
+
+async def orders_by_ids(session: AsyncSession, merchant_id: str, ids: Collection[str]) -> dict[str, OrderRead]:
+    if not ids:
+        return {}
+    query = select(orders).where(orders.c.id.in_(list(ids)), orders.c.shop_id.in_(_merchant_shops(merchant_id)))
+    rows = list((await session.execute(query)).mappings())
+    item_map = await line_items_for_orders(session, [r["id"] for r in rows])
+    return {r["id"]: _order(r, item_map.get(r["id"], ())) for r in rows}
+
+
+async def line_items_for_orders(session: AsyncSession, order_ids: Sequence[str]) -> dict[str, tuple[LineItemRead, ...]]:
+    """The line items of every given order in one query, in TikTok's order. Ids must come from a scoped query."""
+    if not order_ids:
+        return {}
+    query = (
+        select(line_items)
+        .where(line_items.c.order_id.in_(list(order_ids)))
+        .order_by(line_items.c.order_id, line_items.c.position)
+    )
+    grouped: defaultdict[str, list[LineItemRead]] = defaultdict(list)
+    for r in (await session.execute(query)).mappings():
+        grouped[r["order_id"]].append(
+            LineItemRead(
+                id=r["id"],
+                order_id=r["order_id"],
+                tiktok_line_item_id=r["tiktok_line_item_id"],
+                tiktok_sku_id=r["tiktok_sku_id"],
+                tiktok_product_id=r["tiktok_product_id"],
+                seller_sku=r["seller_sku"],
+                product_name=r["product_name"],
+                quantity=r["quantity"],
+                sale_price=Money(r["sale_price_amount"], r["currency"]),
+            )
+        )
+    return {order_id: tuple(items) for order_id, items in grouped.items()}
+
+
+async def order_counts(session: AsyncSession, merchant_id: str, shop_ids: Collection[str]) -> dict[str, int]:
+    """Number of orders per shop (0 included) for the merchant's shops among `shop_ids`."""
+    return await _counts_by_shop(session, orders, merchant_id, shop_ids)
+
+
+# -- sync tasks -----------------------------------------------------------------------------------------------
+
+
+async def sync_task_page(
+    session: AsyncSession,
+    merchant_id: str,
+    first: int,
+    after: str | None = None,
+    *,
+    shop_id: str | None = None,
+    statuses: Collection[SyncTaskStatus] | None = None,
+    with_total: bool = True,
+) -> Page[SyncTaskRead]:
+    """The merchant's sync tasks, newest first; optionally of one shop and in some statuses."""
+    conditions = [sync_tasks.c.merchant_id == merchant_id]
+    if shop_id is not None:
+        conditions.append(sync_tasks.c.shop_id == shop_id)
+    if statuses:
+        conditions.append(sync_tasks.c.status.in_([s.value for s in statuses]))
+    where = and_(*conditions)
+    rows, has_next = await _keyset(session, select(sync_tasks).where(where), sync_tasks, first, after, descending=True)
+    total = await _count(session, sync_tasks, where) if with_total else None
+    return Page(tuple(_sync_task(r) for r in rows), has_next, total)
+
+
+async def sync_task(session: AsyncSession, merchant_id: str, task_id: str) -> SyncTaskRead | None:
+    found = await sync_tasks_by_ids(session, merchant_id, [task_id])
+    return found.get(task_id)
+
+
+async def sync_tasks_by_ids(session: AsyncSession, merchant_id: str, ids: Collection[str]) -> dict[str, SyncTaskRead]:
+    if not ids:
+        return {}
+    query = select(sync_tasks).where(sync_tasks.c.merchant_id == merchant_id, sync_tasks.c.id.in_(list(ids)))
+    return {r["id"]: _sync_task(r) for r in (await session.execute(query)).mappings()}
+
+
+# -- helpers --------------------------------------------------------------------------------------------------
+
+
+async def _keyset(
+    session: AsyncSession, query: Select[Any], table: Table, first: int, after: str | None, *, descending: bool
+) -> tuple[list[RowMapping], bool]:
+    """One page by (created_at, id) after the cursor; fetches one row more to know whether another page exists."""
+    if first < 0:
+        raise ValueError("first must not be negative")
+    key = tuple_(table.c.created_at, table.c.id)
+    if after is not None:
+        at, row_id = decode_cursor(after)
+        bound = tuple_(literal(at, UTCDateTime), literal(row_id, table.c.id.type))
+        query = query.where(key < bound if descending else key > bound)
+    if descending:
+        query = query.order_by(table.c.created_at.desc(), table.c.id.desc())
+    else:
+        query = query.order_by(table.c.created_at, table.c.id)
+    rows = list((await session.execute(query.limit(first + 1))).mappings())
+    return rows[:first], len(rows) > first
+
+
+async def _count(session: AsyncSession, table: Table, where: ColumnElement[bool]) -> int:
+    return int((await session.execute(select(func.count()).select_from(table).where(where))).scalar_one())
+
+
+async def _counts_by_shop(
+    session: AsyncSession, table: Table, merchant_id: str, shop_ids: Collection[str]
+) -> dict[str, int]:
+    if not shop_ids:
+        return {}
+    owned = select(shops.c.id).where(shops.c.merchant_id == merchant_id, shops.c.id.in_(list(shop_ids)))
+    query = select(table.c.shop_id, func.count()).where(table.c.shop_id.in_(owned)).group_by(table.c.shop_id)
+    counts: dict[str, int] = {shop_id: count for shop_id, count in await session.execute(query)}
+    return {shop_id: counts.get(shop_id, 0) for shop_id in (await session.execute(owned)).scalars()}
+
+
+def _shop_of(merchant_id: str, shop_id: str) -> ColumnElement[bool]:
+    """True when the shop is the merchant's: an uncorrelated EXISTS the planner evaluates once."""
+    return select(shops.c.id).where(shops.c.id == shop_id, shops.c.merchant_id == merchant_id).exists()
+
+
+def _merchant_shops(merchant_id: str) -> Select[Any]:
+    return select(shops.c.id).where(shops.c.merchant_id == merchant_id)
+
+
+def _shop(r: RowMapping) -> ShopRead:
+    return ShopRead(
+        id=r["id"],
+        merchant_id=r["merchant_id"],
+        name=r["name"],
+        region=Region(r["region"]),
+        tiktok_shop_id=r["tiktok_shop_id"],
+        tiktok_shop_name=r["tiktok_shop_name"],
+        tiktok_shop_code=r["tiktok_shop_code"],
+        seller_name=r["seller_name"],
+        authorized_at=r["authorized_at"],
+        expires_at=r["refresh_token_expires_at"],
+        access_token_expires_at=r["access_token_expires_at"],
+        created_at=r["created_at"],
+        revoked_at=r["revoked_at"],
+        last_synced_at=r["last_synced_at"],
+    )
+
+
+def _product(r: RowMapping, sku_list: tuple[SkuRead, ...]) -> ProductRead:
+    return ProductRead(
+        id=r["id"],
+        shop_id=r["shop_id"],
+        tiktok_product_id=r["tiktok_product_id"],
+        title=r["title"],
+        status=r["status"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        imported_at=r["imported_at"],
+        skus=sku_list,
+    )
+
+
+def _order(r: RowMapping, items: tuple[LineItemRead, ...]) -> OrderRead:
+    return OrderRead(
+        id=r["id"],
+        shop_id=r["shop_id"],
+        tiktok_order_id=r["tiktok_order_id"],
+        status=r["status"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        total=Money(r["total_amount"], r["currency"]),
+        buyer_user_id=r["buyer_user_id"],
+        recipient_name=r["recipient_name"],
+        recipient_region=r["recipient_region"],
+        imported_at=r["imported_at"],
+        line_items=items,
+    )
+
+
+def _sync_task(r: RowMapping) -> SyncTaskRead:
+    return SyncTaskRead(
+        id=r["id"],
+        shop_id=r["shop_id"],
+        merchant_id=r["merchant_id"],
+        kind=SyncKind(r["kind"]),
+        trigger=SyncTrigger(r["trigger"]),
+        status=SyncTaskStatus(r["status"]),
+        processed=r["processed"],
+        total=r["total"],
+        created=r["created"],
+        updated=r["updated"],
+        unchanged=r["unchanged"],
+        failed=r["failed"],
+        failures=tuple(RecordFailure(f["tiktok_id"], f["reason"]) for f in r["failures"]),
+        attempts=r["attempts"],
+        error_code=r["error_code"],
+        error_message=r["error_message"],
+        created_at=r["created_at"],
+        started_at=r["started_at"],
+        finished_at=r["finished_at"],
+        heartbeat_at=r["heartbeat_at"],
+        cancel_requested=bool(r["cancel_requested"]),
+        orders_created_since=r["orders_created_since"],
+        orders_created_until=r["orders_created_until"],
+    )

@@ -1,0 +1,149 @@
+"""Read models: frozen, token-free snapshots the GraphQL layer turns into its types; never ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, NamedTuple, TypeVar
+
+from adapters.db.cursors import encode_cursor
+from domain.catalog import Money
+from domain.shops import Region, ShopStatus, shop_status
+from domain.sync import RecordFailure, SyncKind, SyncTaskStatus, SyncTrigger
+
+T = TypeVar("T")
+
+
+class Page(NamedTuple, Generic[T]):
+    """One page of a keyset-paginated list. Each item's `cursor` is the `after` that continues behind it."""
+
+    items: tuple[T, ...]
+    has_next_page: bool
+    total_count: int | None  # None when the caller did not ask for it
+
+
+@dataclass(frozen=True, slots=True)
+class ShopRead:
+    """A shop as merchants see it: no token, not even encrypted."""
+
+    id: str
+    merchant_id: str
+    name: str
+    region: Region
+    tiktok_shop_id: str
+    tiktok_shop_name: str
+    tiktok_shop_code: str | None
+    seller_name: str | None
+    authorized_at: datetime
+    expires_at: datetime  # the refresh token's expiry: when the authorization must be renewed
+    access_token_expires_at: datetime
+    created_at: datetime
+    revoked_at: datetime | None
+    last_synced_at: datetime | None
+
+    def status(self, now: datetime) -> ShopStatus:
+        return shop_status(self.expires_at, self.revoked_at, now)
+
+    @property
+    def cursor(self) -> str:
+        return encode_cursor(self.created_at, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class SkuRead:
+    id: str
+    product_id: str
+    tiktok_sku_id: str
+    seller_sku: str | None
+    price: Money
+    quantity: int  # summed over warehouses
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRead:
+    id: str
+    shop_id: str
+    tiktok_product_id: str
+    title: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    imported_at: datetime
+    skus: tuple[SkuRead, ...]
+
+    @property
+    def cursor(self) -> str:
+        return encode_cursor(self.created_at, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class LineItemRead:
+    id: str
+    order_id: str
+    tiktok_line_item_id: str
+    tiktok_sku_id: str
+    tiktok_product_id: str | None
+    seller_sku: str | None
+    product_name: str
+    quantity: int
+    sale_price: Money
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRead:
+    id: str
+    shop_id: str
+    tiktok_order_id: str
+    status: str
+    created_at: datetime  # TikTok's create time
+    updated_at: datetime
+    total: Money
+    buyer_user_id: str | None
+    recipient_name: str | None
+    recipient_region: str | None
+    imported_at: datetime
+    line_items: tuple[LineItemRead, ...]
+
+    @property
+    def cursor(self) -> str:
+        return encode_cursor(self.created_at, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncTaskRead:
+    id: str
+    shop_id: str
+    merchant_id: str
+    kind: SyncKind
+    trigger: SyncTrigger
+    status: SyncTaskStatus
+    processed: int
+    total: int | None
+    created: int
+    updated: int
+    unchanged: int
+    failed: int
+    failures: tuple[RecordFailure, ...]
+    attempts: int
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    cancel_requested: bool
+    orders_created_since: datetime | None
+    orders_created_until: datetime | None
+
+    @property
+    def progress(self) -> float | None:
+        """Share done in [0, 1]; None while the total is unknown (mirrors `SyncTask.progress`)."""
+        if self.status is SyncTaskStatus.SUCCEEDED:
+            return 1.0
+        if not self.total:
+            return None
+        return min(1.0, self.processed / self.total)
+
+    @property
+    def cursor(self) -> str:
+        return encode_cursor(self.created_at, self.id)

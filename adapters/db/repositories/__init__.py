@@ -1,0 +1,13 @@
+"""SQL implementations of the domain's repository ports, over one `AsyncSession`; they flush, never commit."""
+
+from adapters.db.repositories.authorizations import SqlAuthorizationRequestRepository
+from adapters.db.repositories.catalog import SqlCatalogRepository
+from adapters.db.repositories.shops import SqlShopRepository
+from adapters.db.repositories.sync_tasks import SqlSyncTaskRepository
+
+__all__ = [
+    "SqlAuthorizationRequestRepository",
+    "SqlCatalogRepository",
+    "SqlShopRepository",
+    "SqlSyncTaskRepository",
+]

@@ -1,0 +1,63 @@
+"""SqlAuthorizationRequestRepository: pending OAuth requests by state digest; `mark_used` is a conditional UPDATE."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.db.tables import authorization_requests as requests
+from domain.authorization import AuthorizationPurpose, AuthorizationRequest
+from domain.clock import Clock, SystemClock
+from domain.shops import Region
+
+
+class SqlAuthorizationRequestRepository:
+    """Implements `domain.ports.AuthorizationRequestRepository`."""
+
+    def __init__(self, session: AsyncSession, clock: Clock | None = None) -> None:
+        self._session = session
+        self._clock = clock or SystemClock()
+
+    async def add(self, request: AuthorizationRequest) -> None:
+        await self._session.execute(
+            insert(requests).values(
+                state_digest=request.state_digest,
+                merchant_id=request.merchant_id,
+                purpose=request.purpose.value,
+                region=request.region.value,
+                name=request.name,
+                shop_id=request.shop_id,
+                created_at=request.created_at,
+                expires_at=request.expires_at,
+                used_at=request.used_at,
+            )
+        )
+
+    async def get(self, state_digest: str) -> AuthorizationRequest | None:
+        row = (await self._session.execute(select(requests).where(requests.c.state_digest == state_digest))).first()
+        if row is None:
+            return None
+        m: Any = row._mapping
+        return AuthorizationRequest(
+            state_digest=m["state_digest"],
+            merchant_id=m["merchant_id"],
+            purpose=AuthorizationPurpose(m["purpose"]),
+            region=Region(m["region"]),
+            name=m["name"],
+            created_at=m["created_at"],
+            expires_at=m["expires_at"],
+            shop_id=m["shop_id"],
+            used_at=m["used_at"],
+        )
+
+    async def mark_used(self, request: AuthorizationRequest) -> bool:
+        # The WHERE makes the state single-use under concurrency: PostgreSQL re-checks `used_at IS NULL` after
+        # waiting for a concurrent winner's row lock, so exactly one UPDATE matches.
+        result = await self._session.execute(
+            update(requests)
+            .where(requests.c.state_digest == request.state_digest, requests.c.used_at.is_(None))
+            .values(used_at=request.used_at or self._clock.now())
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -1,0 +1,130 @@
+"""SqlShopRepository: shops with their tokens encrypted at rest; the unique TikTok shop id is the last guard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.crypto import TokenCipher
+from adapters.db.errors import ConcurrentUpdateError, is_unique_violation
+from adapters.db.tables import SHOP_OWNED_TABLES, SHOP_TIKTOK_ID_UNIQUE, shops
+from domain.errors import DomainError, ErrorCode
+from domain.shops import Region, Shop, TokenSet
+
+
+class SqlShopRepository:
+    """Implements `domain.ports.ShopRepository`.
+
+    `get` locks the row (`FOR NO KEY UPDATE` on PostgreSQL; SQLite's write transactions are exclusive anyway) so
+    that a read-modify-write in one unit of work cannot lose a concurrent token refresh; `update` also checks the
+    version it read.
+    """
+
+    def __init__(self, session: AsyncSession, cipher: TokenCipher) -> None:
+        self._session = session
+        self._cipher = cipher
+
+    async def add(self, shop: Shop) -> None:
+        try:
+            # A savepoint keeps the unit of work usable after the violation (PostgreSQL aborts the whole
+            # transaction otherwise). Under two concurrent completions PostgreSQL makes the second INSERT wait for
+            # the first transaction and then fail; SQLite serialises the two write transactions: one always wins.
+            async with self._session.begin_nested():
+                await self._session.execute(insert(shops).values(self._to_row(shop)))
+        except IntegrityError as exc:
+            if is_unique_violation(exc, SHOP_TIKTOK_ID_UNIQUE, "shops.tiktok_shop_id"):
+                raise DomainError(
+                    ErrorCode.SHOP_ALREADY_CONNECTED,
+                    "This TikTok shop is already connected to another Shopbridge account.",
+                ) from None
+            raise
+
+    async def get(self, shop_id: str, merchant_id: str | None = None) -> Shop | None:
+        query = select(shops).where(shops.c.id == shop_id).with_for_update(key_share=True)
+        if merchant_id is not None:
+            query = query.where(shops.c.merchant_id == merchant_id)
+        row = (await self._session.execute(query)).first()
+        return None if row is None else self._from_row(row)
+
+    async def get_by_tiktok_shop_id(self, tiktok_shop_id: str) -> Shop | None:
+        query = select(shops).where(shops.c.tiktok_shop_id == tiktok_shop_id).with_for_update(key_share=True)
+        row = (await self._session.execute(query)).first()
+        return None if row is None else self._from_row(row)
+
+    async def update(self, shop: Shop) -> None:
+        values = self._to_row(shop)
+        del values["id"], values["created_at"]
+        values["version"] = shop.version + 1
+        result = await self._session.execute(
+            update(shops).where(shops.c.id == shop.id, shops.c.version == shop.version).values(values)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentUpdateError(f"shop {shop.id} was changed or deleted since it was read")
+        shop.version += 1
+
+    async def delete(self, shop_id: str) -> bool:
+        """Delete every row of the shop, children first, then the shop itself.
+
+        ON DELETE CASCADE would do it alone; the explicit deletes are set-based by `shop_id` (faster than the
+        cascade's row-by-row chain over orders → line items) and do not depend on SQLite's `foreign_keys` pragma.
+        """
+        for table in SHOP_OWNED_TABLES:
+            await self._session.execute(delete(table).where(table.c.shop_id == shop_id))
+        result = await self._session.execute(delete(shops).where(shops.c.id == shop_id))
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def _to_row(self, shop: Shop) -> dict[str, Any]:
+        tokens = shop.tokens
+        return {
+            "id": shop.id,
+            "merchant_id": shop.merchant_id,
+            "name": shop.name,
+            "region": shop.region.value,
+            "tiktok_shop_id": shop.tiktok_shop_id,
+            "tiktok_shop_name": shop.tiktok_shop_name,
+            "tiktok_shop_cipher": shop.tiktok_shop_cipher,
+            "tiktok_shop_code": shop.tiktok_shop_code,
+            "seller_name": shop.seller_name,
+            "access_token_encrypted": self._cipher.encrypt(tokens.access_token),
+            "access_token_expires_at": tokens.access_token_expires_at,
+            "refresh_token_encrypted": self._cipher.encrypt(tokens.refresh_token),
+            "refresh_token_expires_at": tokens.refresh_token_expires_at,
+            "token_seller_name": tokens.seller_name,
+            "token_open_id": tokens.open_id,
+            "authorized_at": shop.authorized_at,
+            "created_at": shop.created_at,
+            "revoked_at": shop.revoked_at,
+            "last_synced_at": shop.last_synced_at,
+            "version": shop.version,
+        }
+
+    def _from_row(self, row: Row[Any]) -> Shop:
+        m = row._mapping
+        return Shop(
+            id=m["id"],
+            merchant_id=m["merchant_id"],
+            name=m["name"],
+            region=Region(m["region"]),
+            tiktok_shop_id=m["tiktok_shop_id"],
+            tiktok_shop_name=m["tiktok_shop_name"],
+            tiktok_shop_cipher=m["tiktok_shop_cipher"],
+            tiktok_shop_code=m["tiktok_shop_code"],
+            seller_name=m["seller_name"],
+            tokens=TokenSet(
+                access_token=self._cipher.decrypt(m["access_token_encrypted"]),
+                access_token_expires_at=m["access_token_expires_at"],
+                refresh_token=self._cipher.decrypt(m["refresh_token_encrypted"]),
+                refresh_token_expires_at=m["refresh_token_expires_at"],
+                seller_name=m["token_seller_name"],
+                open_id=m["token_open_id"],
+            ),
+            authorized_at=m["authorized_at"],
+            created_at=m["created_at"],
+            revoked_at=m["revoked_at"],
+            last_synced_at=m["last_synced_at"],
+            version=m["version"],
+        )

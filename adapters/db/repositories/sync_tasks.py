@@ -1,0 +1,148 @@
+"""SqlSyncTaskRepository: sync task rows; a partial unique index allows one active task per shop and kind."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, literal, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.db.errors import is_unique_violation
+from adapters.db.tables import ACTIVE_TASK_UNIQUE, sync_tasks
+from domain.errors import DomainError, ErrorCode
+from domain.sync import ACTIVE_STATUSES, RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+
+_ACTIVE = [status.value for status in ACTIVE_STATUSES]
+
+
+class SqlSyncTaskRepository:
+    """Implements `domain.ports.SyncTaskRepository`.
+
+    Reads lock the row (`FOR NO KEY UPDATE` on PostgreSQL) so that a worker's progress write and a merchant's
+    cancel, each a read-modify-write in its own unit of work, are serialised instead of overwriting each other.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, task: SyncTask) -> None:
+        try:
+            # A savepoint, so that the unit of work survives the refusal (see SqlShopRepository.add).
+            async with self._session.begin_nested():
+                await self._session.execute(insert(sync_tasks).values(_to_row(task)))
+        except IntegrityError as exc:
+            if is_unique_violation(exc, ACTIVE_TASK_UNIQUE, "sync_tasks.shop_id, sync_tasks.kind"):
+                raise DomainError(
+                    ErrorCode.SYNC_ALREADY_RUNNING,
+                    f"A {task.kind.value} sync of this shop is already queued or running.",
+                ) from None
+            raise
+
+    async def get(self, task_id: str, merchant_id: str | None = None) -> SyncTask | None:
+        query = select(sync_tasks).where(sync_tasks.c.id == task_id)
+        if merchant_id is not None:
+            query = query.where(sync_tasks.c.merchant_id == merchant_id)
+        row = (await self._session.execute(query.with_for_update(key_share=True))).first()
+        return None if row is None else _from_row(row)
+
+    async def active(self, shop_id: str, kind: SyncKind) -> SyncTask | None:
+        query = select(sync_tasks).where(
+            sync_tasks.c.shop_id == shop_id, sync_tasks.c.kind == kind.value, sync_tasks.c.status.in_(_ACTIVE)
+        )
+        row = (await self._session.execute(query.with_for_update(key_share=True))).first()
+        return None if row is None else _from_row(row)
+
+    async def update(self, task: SyncTask) -> bool:
+        values = _to_row(task)
+        for key in ("id", "shop_id", "merchant_id", "kind", "trigger", "created_at"):
+            del values[key]
+        # A cancel request is never taken back: a worker writing progress from a task it read before the
+        # merchant cancelled must not erase the request.
+        values["cancel_requested"] = or_(sync_tasks.c.cancel_requested, literal(task.cancel_requested))
+        result = await self._session.execute(update(sync_tasks).where(sync_tasks.c.id == task.id).values(values))
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def list_resumable(self, heartbeat_before: datetime) -> list[SyncTask]:
+        last_sign_of_life = func.coalesce(sync_tasks.c.heartbeat_at, sync_tasks.c.created_at)
+        query = (
+            select(sync_tasks)
+            .where(sync_tasks.c.status.in_(_ACTIVE), last_sign_of_life < heartbeat_before)
+            .order_by(sync_tasks.c.created_at, sync_tasks.c.id)
+        )
+        return [_from_row(row) for row in await self._session.execute(query)]
+
+    async def cancel_active_for_shop(self, shop_id: str, now: datetime) -> list[SyncTask]:
+        """Cancel every QUEUED task at once and ask every RUNNING one to stop at its next page."""
+        query = (
+            select(sync_tasks)
+            .where(sync_tasks.c.shop_id == shop_id, sync_tasks.c.status.in_(_ACTIVE))
+            .order_by(sync_tasks.c.created_at, sync_tasks.c.id)
+            .with_for_update(key_share=True)
+        )
+        tasks = [_from_row(row) for row in await self._session.execute(query)]
+        for task in tasks:
+            task.request_cancel(now)
+            await self.update(task)
+        return tasks
+
+
+def _to_row(task: SyncTask) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "shop_id": task.shop_id,
+        "merchant_id": task.merchant_id,
+        "kind": task.kind.value,
+        "trigger": task.trigger.value,
+        "status": task.status.value,
+        "processed": task.processed,
+        "total": task.total,
+        "created": task.created,
+        "updated": task.updated,
+        "unchanged": task.unchanged,
+        "failed": task.failed,
+        "failures": [{"tiktok_id": f.tiktok_id, "reason": f.reason} for f in task.failures],
+        "attempts": task.attempts,
+        "error_code": task.error_code,
+        "error_message": task.error_message,
+        "created_at": task.created_at,
+        "started_at": task.started_at,
+        "finished_at": task.finished_at,
+        "heartbeat_at": task.heartbeat_at,
+        "cancel_requested": task.cancel_requested,
+        "checkpoint": task.checkpoint,
+        "orders_created_since": task.orders_created_since,
+        "orders_created_until": task.orders_created_until,
+    }
+
+
+def _from_row(row: Row[Any]) -> SyncTask:
+    m = row._mapping
+    return SyncTask(
+        id=m["id"],
+        shop_id=m["shop_id"],
+        merchant_id=m["merchant_id"],
+        kind=SyncKind(m["kind"]),
+        trigger=SyncTrigger(m["trigger"]),
+        status=SyncTaskStatus(m["status"]),
+        created_at=m["created_at"],
+        orders_created_since=m["orders_created_since"],
+        orders_created_until=m["orders_created_until"],
+        processed=m["processed"],
+        total=m["total"],
+        created=m["created"],
+        updated=m["updated"],
+        unchanged=m["unchanged"],
+        failed=m["failed"],
+        failures=[RecordFailure(f["tiktok_id"], f["reason"]) for f in m["failures"]],
+        attempts=m["attempts"],
+        error_code=m["error_code"],
+        error_message=m["error_message"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        heartbeat_at=m["heartbeat_at"],
+        cancel_requested=bool(m["cancel_requested"]),
+        checkpoint=m["checkpoint"] or {},
+    )

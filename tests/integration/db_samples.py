@@ -1,0 +1,112 @@
+"""Sample domain objects for the database tests: shops, products, orders and tasks with sensible defaults."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from adapters.db.engine import Database
+from adapters.db.tables import SHOP_OWNED_TABLES, shops
+from adapters.db.uow import SqlUnitOfWork
+from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
+from domain.shops import Region, Shop, TokenSet
+from domain.sync import SyncKind, SyncTask, SyncTrigger
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def make_shop(merchant_id: str = "merchant-a", tiktok_shop_id: str | None = None, created_at: datetime = NOW) -> Shop:
+    tiktok_shop_id = tiktok_shop_id or f"7{uuid.uuid4().int % 10**15:015d}"
+    return Shop(
+        id=uuid.uuid4().hex,
+        merchant_id=merchant_id,
+        name="My TikTok store",
+        region=Region.US,
+        tiktok_shop_id=tiktok_shop_id,
+        tiktok_shop_name="Tok Shop",
+        tiktok_shop_cipher="GCP_cipher_" + tiktok_shop_id,
+        tiktok_shop_code="USLC1234",
+        seller_name="Seller Inc",
+        tokens=TokenSet(
+            access_token="ROW_access-" + uuid.uuid4().hex,
+            access_token_expires_at=NOW + timedelta(days=7),
+            refresh_token="ROW_refresh-" + uuid.uuid4().hex,
+            refresh_token_expires_at=NOW + timedelta(days=365),
+            seller_name="Seller Inc",
+            open_id="open-1",
+        ),
+        authorized_at=NOW,
+        created_at=created_at,
+    )
+
+
+def make_product(tiktok_id: str, *, title: str = "T-shirt", skus: int = 2, created_at: datetime = NOW) -> Product:
+    return Product(
+        tiktok_product_id=tiktok_id,
+        title=title,
+        status="ACTIVATE",
+        created_at=created_at,
+        updated_at=created_at,
+        skus=tuple(
+            Sku(
+                tiktok_sku_id=f"{tiktok_id}-sku{n}",
+                seller_sku=f"SELLER-{tiktok_id}-{n}",
+                price=Money(Decimal("19.90"), "USD"),
+                stock=(WarehouseStock("wh-1", 3), WarehouseStock("wh-2", n)),
+            )
+            for n in range(skus)
+        ),
+    )
+
+
+def make_order(
+    tiktok_id: str, *, status: str = "AWAITING_SHIPMENT", items: int = 2, created_at: datetime = NOW
+) -> Order:
+    return Order(
+        tiktok_order_id=tiktok_id,
+        status=status,
+        created_at=created_at,
+        updated_at=created_at,
+        total=Money(Decimal("39.80"), "USD"),
+        line_items=tuple(
+            LineItem(
+                tiktok_line_item_id=f"{tiktok_id}-li{n}",
+                tiktok_sku_id=f"sku-{n}",
+                tiktok_product_id=f"product-{n}",
+                seller_sku=f"SELLER-{n}",
+                product_name=f"Product {n}",
+                quantity=n + 1,
+                sale_price=Money(Decimal("19.90"), "USD"),
+            )
+            for n in range(items)
+        ),
+        buyer_user_id="buyer-1",
+        recipient_name="Ada",
+        recipient_region="US",
+    )
+
+
+def make_task(shop: Shop, kind: SyncKind = SyncKind.PRODUCTS, created_at: datetime = NOW) -> SyncTask:
+    return SyncTask.queue(shop.id, shop.merchant_id, kind, SyncTrigger.MANUAL, created_at)
+
+
+async def add_shop(uow_factory: Callable[[], SqlUnitOfWork], shop: Shop) -> Shop:
+    async with uow_factory() as uow:
+        await uow.shops.add(shop)
+        await uow.commit()
+    return shop
+
+
+async def row_counts(db: Database, shop_id: str) -> dict[str, int]:
+    """Rows of the shop in every table that holds a shop's rows, the shop row included."""
+    async with db.read_sessionmaker() as session:
+        counts = {
+            table.name: (await session.execute(select(func.count()).where(table.c.shop_id == shop_id))).scalar_one()
+            for table in SHOP_OWNED_TABLES
+        }
+        counts["shops"] = (await session.execute(select(func.count()).where(shops.c.id == shop_id))).scalar_one()
+    return counts

@@ -1,0 +1,193 @@
+"""SqlCatalogRepository on SQLite and PostgreSQL: classified upserts, replaced children, no write for a gone shop."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.crypto import TokenCipher
+from adapters.db import Database, ShopGoneError, uow_factory
+from adapters.db.repositories.catalog import CHUNK_SIZE
+from adapters.db.tables import inventory_links, line_items, orders, products, skus
+from domain.catalog import LineItem, Money, WarehouseStock
+from domain.ports import UpsertCounts
+from domain.shops import Shop
+from tests.integration.db_samples import add_shop, make_order, make_product, make_shop, row_counts
+
+
+@pytest.fixture
+async def shop(database: Database, cipher: TokenCipher) -> Shop:
+    return await add_shop(uow_factory(database, cipher), make_shop())
+
+
+async def test_products_are_classified_and_a_rerun_changes_nothing(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    uows = uow_factory(database, cipher)
+    catalog = [make_product(f"p{n}") for n in range(5)]
+    async with uows() as uow:
+        assert await uow.catalog.upsert_products(shop.id, catalog) == UpsertCounts(created=5)
+        await uow.commit()
+
+    # when the same page comes again with one product retitled and one new
+    again = [*catalog[:4], replace(catalog[4], title="New title"), make_product("p5")]
+    async with uows() as uow:
+        counts = await uow.catalog.upsert_products(shop.id, again)
+        await uow.commit()
+    assert counts == UpsertCounts(created=1, updated=1, unchanged=4)
+
+    # and once more: all unchanged
+    async with uows() as uow:
+        assert await uow.catalog.upsert_products(shop.id, again) == UpsertCounts(unchanged=6)
+        await uow.commit()
+    counts_by_table = await row_counts(database, shop.id)
+    assert (counts_by_table["products"], counts_by_table["skus"], counts_by_table["inventory_links"]) == (6, 12, 24)
+
+
+async def test_a_changed_products_skus_and_stock_are_replaced(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    uows = uow_factory(database, cipher)
+    product = make_product("p1", skus=3)
+    async with uows() as uow:
+        await uow.catalog.upsert_products(shop.id, [product])
+        await uow.commit()
+
+    # when the product comes back with one SKU dropped, one repriced (exact decimal) and its stock changed
+    first, second, _third = product.skus
+    repriced = replace(second, price=Money(Decimal("7.10"), "USD"), stock=(WarehouseStock("wh-9", 4),))
+    async with uows() as uow:
+        counts = await uow.catalog.upsert_products(shop.id, [replace(product, skus=(first, repriced))])
+        await uow.commit()
+
+    assert counts == UpsertCounts(updated=1)
+    async with database.read_sessionmaker() as session:
+        stored = (
+            await session.execute(
+                select(skus.c.tiktok_sku_id, skus.c.price_amount, skus.c.quantity)
+                .where(skus.c.shop_id == shop.id)
+                .order_by(skus.c.position)
+            )
+        ).all()
+        stock = (
+            await session.execute(
+                select(func.count()).select_from(inventory_links).where(inventory_links.c.shop_id == shop.id)
+            )
+        ).scalar_one()
+    assert [tuple(row) for row in stored] == [
+        ("p1-sku0", Decimal("19.90"), 3),
+        ("p1-sku1", Decimal("7.10"), 4),
+    ]
+    assert stock == 3  # p1-sku0 in wh-1 and wh-2, p1-sku1 in wh-9
+
+
+async def test_orders_are_classified_and_changed_line_items_replaced(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    uows = uow_factory(database, cipher)
+    page = [make_order(f"o{n}", items=2) for n in range(3)]
+    async with uows() as uow:
+        assert await uow.catalog.upsert_orders(shop.id, page) == UpsertCounts(created=3)
+        await uow.commit()
+
+    # when an order is shipped and loses a line item, and the page repeats an order (the last copy wins)
+    shipped = replace(page[0], status="IN_TRANSIT", line_items=page[0].line_items[:1])
+    item = LineItem("o1-li9", "sku-9", None, None, "Extra", 1, Money(Decimal("1.00"), "USD"))
+    stale_copy = replace(page[1], status="STALE")
+    grown = replace(page[1], line_items=(*page[1].line_items, item))
+    async with uows() as uow:
+        counts = await uow.catalog.upsert_orders(shop.id, [shipped, stale_copy, page[2], grown])
+        await uow.commit()
+
+    assert counts == UpsertCounts(updated=2, unchanged=1)
+    async with database.read_sessionmaker() as session:
+        statuses = dict(
+            (row.tiktok_order_id, row.status)
+            for row in await session.execute(select(orders.c.tiktok_order_id, orders.c.status))
+        )
+        items = sorted(
+            row.tiktok_line_item_id
+            for row in await session.execute(
+                select(line_items.c.tiktok_line_item_id).where(line_items.c.shop_id == shop.id)
+            )
+        )
+    assert statuses == {"o0": "IN_TRANSIT", "o1": "AWAITING_SHIPMENT", "o2": "AWAITING_SHIPMENT"}
+    assert items == ["o0-li0", "o1-li0", "o1-li1", "o1-li9", "o2-li0", "o2-li1"]
+
+
+async def test_a_page_larger_than_a_chunk(database: Database, cipher: TokenCipher, shop: Shop) -> None:
+    uows = uow_factory(database, cipher)
+    page = [make_order(f"big{n}", items=3) for n in range(CHUNK_SIZE * 2 + 7)]
+    async with uows() as uow:
+        assert await uow.catalog.upsert_orders(shop.id, page) == UpsertCounts(created=len(page))
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.catalog.upsert_orders(shop.id, page) == UpsertCounts(unchanged=len(page))
+    counts = await row_counts(database, shop.id)
+    assert (counts["orders"], counts["line_items"]) == (len(page), 3 * len(page))
+
+
+async def test_a_write_for_a_deleted_shop_raises_and_leaves_no_rows(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    # given a shop whose products were imported, then deleted while its order import still runs
+    uows = uow_factory(database, cipher)
+    async with uows() as uow:
+        await uow.catalog.upsert_products(shop.id, [make_product("p1")])
+        await uow.commit()
+    async with uows() as uow:
+        await uow.shops.delete(shop.id)
+        await uow.commit()
+
+    # when a late page arrives, then ShopGoneError, for orders and for products alike
+    for write in ("upsert_orders", "upsert_products"):
+        async with uows() as uow:
+            with pytest.raises(ShopGoneError):
+                if write == "upsert_orders":
+                    await uow.catalog.upsert_orders(shop.id, [make_order("late")])
+                else:
+                    await uow.catalog.upsert_products(shop.id, [make_product("p1"), make_product("p2")])
+            await uow.commit()
+    assert set((await row_counts(database, shop.id)).values()) == {0}
+
+
+async def test_a_delete_racing_a_page_write_leaves_no_rows(database: Database, cipher: TokenCipher, shop: Shop) -> None:
+    uows = uow_factory(database, cipher)
+    page_written = asyncio.Event()
+
+    async def import_page() -> None:
+        async with uows() as uow:
+            await uow.catalog.upsert_orders(shop.id, [make_order(f"o{n}") for n in range(20)])
+            page_written.set()
+            await asyncio.sleep(0.3)  # the delete arrives before this page commits
+            await uow.commit()
+
+    async def delete_shop() -> None:
+        await page_written.wait()
+        async with uows() as uow:
+            await uow.shops.delete(shop.id)
+            await uow.commit()
+
+    await asyncio.gather(import_page(), delete_shop())
+    assert set((await row_counts(database, shop.id)).values()) == {0}
+
+
+async def test_ids_of_imported_rows_are_stable_across_reimports(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    uows = uow_factory(database, cipher)
+    async with uows() as uow:
+        await uow.catalog.upsert_products(shop.id, [make_product("p1")])
+        await uow.commit()
+    async with database.read_sessionmaker() as session:
+        before = (await session.execute(select(products.c.id, skus.c.id).join(skus))).all()
+    async with uows() as uow:
+        await uow.catalog.upsert_products(shop.id, [make_product("p1", title="changed")])
+        await uow.commit()
+    async with database.read_sessionmaker() as session:
+        after = (await session.execute(select(products.c.id, skus.c.id).join(skus))).all()
+    assert sorted(map(tuple, before)) == sorted(map(tuple, after))

@@ -1,0 +1,200 @@
+"""SqlShopRepository on SQLite and PostgreSQL: round trip, encrypted tokens, uniqueness under races, delete."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import delete, select, text
+
+from adapters.crypto import TokenCipher
+from adapters.db import ConcurrentUpdateError, Database, uow_factory
+from adapters.db.tables import authorization_requests, shops
+from domain.authorization import AuthorizationRequest
+from domain.errors import DomainError, ErrorCode
+from domain.shops import Region
+from domain.sync import SyncKind
+from tests.integration.db_samples import (
+    NOW,
+    add_shop,
+    make_order,
+    make_product,
+    make_shop,
+    make_task,
+    row_counts,
+)
+
+
+async def test_a_shop_round_trips_with_its_tokens_encrypted_at_rest(database: Database, cipher: TokenCipher) -> None:
+    # given a shop saved through a unit of work
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop())
+
+    # when it is read back, by id and by TikTok shop id
+    async with uows() as uow:
+        by_id = await uow.shops.get(shop.id)
+        by_tiktok_id = await uow.shops.get_by_tiktok_shop_id(shop.tiktok_shop_id)
+
+    # then it is equal, tokens decrypted, datetimes aware UTC
+    assert by_id == shop
+    assert by_tiktok_id == shop
+    assert by_id is not None and by_id.created_at.utcoffset() == timedelta(0)
+
+    # and the stored columns hold ciphertext, never the plaintext tokens
+    async with database.read_sessionmaker() as session:
+        raw = (await session.execute(select(shops).where(shops.c.id == shop.id))).mappings().one()
+    stored = " ".join(str(value) for value in raw.values())
+    assert shop.tokens.access_token not in stored
+    assert shop.tokens.refresh_token not in stored
+    assert cipher.decrypt(raw["access_token_encrypted"]) == shop.tokens.access_token
+
+
+async def test_get_is_scoped_to_the_merchant(database: Database, cipher: TokenCipher) -> None:
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop(merchant_id="merchant-a"))
+    async with uows() as uow:
+        assert await uow.shops.get(shop.id, merchant_id="merchant-a") == shop
+        assert await uow.shops.get(shop.id, merchant_id="merchant-b") is None
+
+
+async def test_a_taken_tiktok_shop_is_refused_and_the_unit_of_work_goes_on(
+    database: Database, cipher: TokenCipher
+) -> None:
+    # given a TikTok shop connected by merchant A
+    uows = uow_factory(database, cipher)
+    first = await add_shop(uows, make_shop(merchant_id="merchant-a", tiktok_shop_id="7001"))
+
+    # when merchant B connects the same TikTok shop
+    async with uows() as uow:
+        with pytest.raises(DomainError) as refused:
+            await uow.shops.add(make_shop(merchant_id="merchant-b", tiktok_shop_id="7001"))
+        # then SHOP_ALREADY_CONNECTED, and the same transaction can still write
+        assert refused.value.code is ErrorCode.SHOP_ALREADY_CONNECTED
+        other = make_shop(merchant_id="merchant-b", tiktok_shop_id="7002")
+        await uow.shops.add(other)
+        await uow.commit()
+
+    async with uows() as uow:
+        assert await uow.shops.get(first.id) == first
+        assert await uow.shops.get(other.id) == other
+
+
+async def test_two_concurrent_completions_of_one_tiktok_shop_exactly_one_wins(
+    database: Database, cipher: TokenCipher
+) -> None:
+    uows = uow_factory(database, cipher)
+    started = asyncio.Event()
+
+    async def complete(merchant_id: str, hold: bool) -> str:
+        async with uows() as uow:
+            try:
+                await uow.shops.add(make_shop(merchant_id=merchant_id, tiktok_shop_id="7777"))
+            except DomainError as error:
+                return error.code.value
+            if hold:
+                # Keep the first transaction open while the second one tries: the race window.
+                started.set()
+                await asyncio.sleep(0.3)
+            await uow.commit()
+            return "won"
+
+    async def second() -> str:
+        await started.wait()
+        return await complete("merchant-b", hold=False)
+
+    results = await asyncio.gather(complete("merchant-a", hold=True), second())
+
+    assert sorted(results) == ["SHOP_ALREADY_CONNECTED", "won"]
+    async with database.read_sessionmaker() as session:
+        owners = (await session.execute(select(shops.c.merchant_id).where(shops.c.tiktok_shop_id == "7777"))).all()
+    assert [tuple(row) for row in owners] == [("merchant-a",)]
+
+
+async def test_update_saves_changes_and_refuses_a_stale_copy(database: Database, cipher: TokenCipher) -> None:
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop())
+    stale = replace(shop)
+
+    async with uows() as uow:
+        loaded = await uow.shops.get(shop.id)
+        assert loaded is not None
+        loaded.rename("  Renamed  ")
+        loaded.refresh_tokens(replace(loaded.tokens, access_token="ROW_new-access"))
+        loaded.revoke(NOW)
+        await uow.shops.update(loaded)
+        await uow.commit()
+
+    async with uows() as uow:
+        again = await uow.shops.get(shop.id)
+    assert again is not None
+    assert (again.name, again.tokens.access_token, again.revoked_at, again.version) == (
+        "Renamed",
+        "ROW_new-access",
+        NOW,
+        2,
+    )
+
+    # a copy read before that update would overwrite it: refused
+    async with uows() as uow:
+        stale.region = Region.UK
+        with pytest.raises(ConcurrentUpdateError):
+            await uow.shops.update(stale)
+
+
+async def _shop_with_everything(database: Database, cipher: TokenCipher, merchant_id: str) -> str:
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop(merchant_id=merchant_id))
+    async with uows() as uow:
+        await uow.catalog.upsert_products(shop.id, [make_product(f"p{n}") for n in range(3)])
+        await uow.catalog.upsert_orders(shop.id, [make_order(f"o{n}") for n in range(4)])
+        await uow.sync_tasks.add(make_task(shop, SyncKind.PRODUCTS))
+        await uow.sync_tasks.add(make_task(shop, SyncKind.ORDERS))
+        request, _ = AuthorizationRequest.start_reauthorization(merchant_id, shop.id, shop.region, shop.name, NOW)
+        await uow.authorizations.add(request)
+        await uow.commit()
+    return shop.id
+
+
+async def test_delete_removes_every_row_of_the_shop_and_nothing_else(database: Database, cipher: TokenCipher) -> None:
+    # given two shops with products, SKUs, stock, orders, line items, tasks and a pending re-authorization
+    doomed = await _shop_with_everything(database, cipher, "merchant-a")
+    kept = await _shop_with_everything(database, cipher, "merchant-b")
+    kept_before = await row_counts(database, kept)
+    assert all(count > 0 for count in (await row_counts(database, doomed)).values())
+
+    # when one is deleted
+    async with uow_factory(database, cipher)() as uow:
+        assert await uow.shops.delete(doomed) is True
+        await uow.commit()
+
+    # then none of its rows remain, and the other shop is untouched
+    assert set((await row_counts(database, doomed)).values()) == {0}
+    assert await row_counts(database, kept) == kept_before
+    async with uow_factory(database, cipher)() as uow:
+        assert await uow.shops.delete(doomed) is False
+
+
+async def test_the_foreign_keys_alone_cascade_a_shop_delete(database: Database, cipher: TokenCipher) -> None:
+    # The repository deletes children explicitly; the cascade is the backstop (SQLite needs foreign_keys=ON).
+    shop_id = await _shop_with_everything(database, cipher, "merchant-a")
+    async with database.write_sessionmaker() as session:
+        await session.execute(delete(shops).where(shops.c.id == shop_id))
+        await session.commit()
+    assert set((await row_counts(database, shop_id)).values()) == {0}
+
+
+async def test_the_sqlite_engine_runs_with_wal_and_foreign_keys(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    try:
+        async with db.write_sessionmaker() as session:
+            assert (await session.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
+            assert (await session.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
+            assert (await session.execute(text("PRAGMA busy_timeout"))).scalar_one() == 30_000
+        async with db.read_sessionmaker() as session:
+            # the read engine refuses writes
+            with pytest.raises(Exception, match=r"readonly|attempt to write"):
+                await session.execute(delete(authorization_requests))
+    finally:
+        await db.dispose()
