@@ -1,0 +1,5 @@
+"""`python -m sandbox`: run the sandbox server."""
+
+from sandbox.cli import main
+
+main()

@@ -1,0 +1,57 @@
+"""`create_app(config)`: the sandbox as a Starlette app, standalone at `/` or mounted under a path prefix.
+
+Routes: `/oauth/authorize` (consent), `/api/v2/token/{get,refresh}` (tokens), `/_sandbox/...` (control) and,
+for every other path, TikTok's gateway (business API; unknown paths answer 36009009 in the envelope).
+`app.state.sandbox` is the World.
+"""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import urlencode
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Route
+
+from sandbox.api import ROUTES
+from sandbox.config import SandboxConfig
+from sandbox.control import Control
+from sandbox.gateway import Gateway
+from sandbox.oauth import OAuth
+from sandbox.state import World
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def create_app(config: SandboxConfig | None = None) -> Starlette:
+    """A fresh sandbox world served by a new app; nothing is shared between two apps."""
+    world = World(config or SandboxConfig())
+    oauth, control, gateway = OAuth(world), Control(world), Gateway(world, ROUTES)
+
+    async def index(request: Request) -> HTMLResponse:
+        # A landing page for people: the consent link is the one thing worth clicking.
+        query = urlencode({"service_id": world.config.service_id, "state": "demo"})
+        link = html.escape(f"{request.scope.get('root_path', '')}/oauth/authorize?{query}", quote=True)
+        return HTMLResponse(
+            "<!doctype html><meta charset='utf-8'><title>TikTok Shop sandbox</title>"
+            "<h1>TikTok Shop sandbox</h1>"
+            f"<p><a href='{link}'>Open the seller consent page</a> · <a href='_sandbox/shops'>sellers and shops</a></p>"
+        )
+
+    async def control_not_found(request: Request) -> JSONResponse:
+        return JSONResponse({"error": f"no control endpoint {request.method} {request.url.path}"}, status_code=404)
+
+    routes = [
+        Route("/", index, methods=["GET"]),
+        Route("/oauth/authorize", oauth.authorize, methods=["GET", "POST"]),
+        Route("/api/v2/token/get", oauth.token_get, methods=ALL_METHODS),
+        Route("/api/v2/token/refresh", oauth.token_refresh, methods=ALL_METHODS),
+        *control.routes(),
+        Route("/_sandbox/{rest:path}", control_not_found, methods=ALL_METHODS),
+        Route("/{path:path}", gateway.__call__, methods=ALL_METHODS),
+    ]
+    app = Starlette(routes=routes)
+    app.state.sandbox = world
+    return app

@@ -1,0 +1,91 @@
+"""`shopbridge sandbox` / `python -m sandbox`: serve the sandbox with uvicorn; flags mirror SandboxConfig.
+
+Flags (a contract) and defaults: --host 127.0.0.1 --port 8100 --app-key sandbox-app-key
+--app-secret sandbox-app-secret --service-id 7000000000000000001
+--redirect-url http://127.0.0.1:8000/oauth/tiktok/callback --products 40 --orders 120 --seed 1;
+extras: --access-token-ttl 604800 --refresh-token-ttl 31536000 --rate-limit 50 (0 = unlimited) --latency-ms 0
+--product-search-cap 10000 --log-level info.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from sandbox.app import create_app
+from sandbox.config import (
+    DEFAULT_APP_KEY,
+    DEFAULT_APP_SECRET,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_REDIRECT_URL,
+    DEFAULT_SERVICE_ID,
+    SandboxConfig,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the sandbox's flags to `parser` (so `shopbridge sandbox` can reuse them)."""
+    defaults = SandboxConfig()
+    parser.add_argument("--host", default=DEFAULT_HOST, help="interface to listen on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default %(default)s)")
+    parser.add_argument("--app-key", default=DEFAULT_APP_KEY, help="registered app key (default %(default)s)")
+    parser.add_argument("--app-secret", default=DEFAULT_APP_SECRET, help="registered app secret (default %(default)s)")
+    parser.add_argument("--service-id", default=DEFAULT_SERVICE_ID, help="registered service id (default %(default)s)")
+    parser.add_argument(
+        "--redirect-url", default=DEFAULT_REDIRECT_URL, help="registered redirect URL (default %(default)s)"
+    )
+    parser.add_argument(
+        "--products", type=int, default=defaults.products, help="products per shop (default %(default)s)"
+    )
+    parser.add_argument("--orders", type=int, default=defaults.orders, help="orders per shop (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="data seed (default %(default)s)")
+    parser.add_argument(
+        "--access-token-ttl", type=int, default=defaults.access_token_ttl, help="seconds (default 7 days)"
+    )
+    parser.add_argument(
+        "--refresh-token-ttl", type=int, default=defaults.refresh_token_ttl, help="seconds (default 365 days)"
+    )
+    parser.add_argument(
+        "--rate-limit", type=float, default=defaults.rate_limit, help="requests/s per API, app and shop; 0 = unlimited"
+    )
+    parser.add_argument("--latency-ms", type=int, default=0, help="added latency per request (default 0)")
+    parser.add_argument(
+        "--product-search-cap", type=int, default=defaults.product_search_cap, help="Search Products result cap"
+    )
+    parser.add_argument("--log-level", default="info", help="uvicorn log level (default %(default)s)")
+
+
+def config_from_args(args: argparse.Namespace) -> SandboxConfig:
+    return SandboxConfig(
+        app_key=args.app_key,
+        app_secret=args.app_secret,
+        service_id=args.service_id,
+        redirect_url=args.redirect_url,
+        products=args.products,
+        orders=args.orders,
+        seed=args.seed,
+        access_token_ttl=args.access_token_ttl,
+        refresh_token_ttl=args.refresh_token_ttl,
+        rate_limit=args.rate_limit or None,
+        latency_ms=args.latency_ms,
+        product_search_cap=args.product_search_cap,
+    )
+
+
+def run_from_args(args: argparse.Namespace) -> None:
+    """Serve until interrupted."""
+    config = config_from_args(args)
+    # The one line a person needs to start clicking.
+    print(
+        f"TikTok Shop sandbox: consent page http://{args.host}:{args.port}/oauth/authorize"
+        f"?service_id={config.service_id}&state=demo"
+    )
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="sandbox", description="A stand-in TikTok Shop Open API server.")
+    add_arguments(parser)
+    run_from_args(parser.parse_args(argv))

@@ -1,0 +1,65 @@
+"""The sandbox's settings: TikTok's app registration plus knobs for data size, token lifetimes, limits and clock.
+
+Defaults (also the `shopbridge sandbox` flag defaults):
+
+| field               | default                                          |
+|---------------------|--------------------------------------------------|
+| app_key             | `sandbox-app-key`                                |
+| app_secret          | `sandbox-app-secret`                             |
+| service_id          | `7000000000000000001`                            |
+| redirect_url        | `http://127.0.0.1:8000/oauth/tiktok/callback`    |
+| products / orders   | 40 / 120 per shop                                |
+| seed                | 1                                                |
+| access_token_ttl    | 7 days (seconds)                                 |
+| refresh_token_ttl   | 365 days (seconds)                               |
+| rate_limit          | 50.0 requests/s per API, app and shop (None or 0 = unlimited) |
+| latency_ms          | 0                                                |
+| product_search_cap  | 10000 (TikTok's 12052180 cap)                    |
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+DEFAULT_APP_KEY = "sandbox-app-key"
+DEFAULT_APP_SECRET = "sandbox-app-secret"  # noqa: S105 - a public, well-known sandbox credential
+DEFAULT_SERVICE_ID = "7000000000000000001"
+DEFAULT_REDIRECT_URL = "http://127.0.0.1:8000/oauth/tiktok/callback"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8100
+
+
+@dataclass
+class SandboxConfig:
+    """Everything a sandbox world is built from; mutable knobs are copied into the world at start."""
+
+    app_key: str = DEFAULT_APP_KEY
+    app_secret: str = DEFAULT_APP_SECRET
+    service_id: str = DEFAULT_SERVICE_ID
+    redirect_url: str = DEFAULT_REDIRECT_URL
+    products: int = 40
+    orders: int = 120
+    seed: int = 1
+    access_token_ttl: int = 7 * 86400
+    refresh_token_ttl: int = 365 * 86400
+    rate_limit: float | None = 50.0
+    latency_ms: int = 0
+    product_search_cap: int = 10_000
+    # Auth codes live 30 minutes at TikTok; configurable so tests need not wait.
+    auth_code_ttl: int = 30 * 60
+    # TikTok leaves it open whether a refresh invalidates the old refresh token; by default it stays usable.
+    rotate_refresh_tokens: bool = False
+    # Seconds a `slow` fault sleeps before answering: longer than any sane client timeout.
+    slow_seconds: float = 15.0
+    # Wall clock for timestamps, expiries and data generation; tests inject a fake one.
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.products < 0 or self.orders < 0:
+            raise ValueError("products and orders must be >= 0")
+        if self.rate_limit is not None and self.rate_limit < 0:
+            raise ValueError("rate_limit must be >= 0 or None")
+        if self.product_search_cap < 1:
+            raise ValueError("product_search_cap must be >= 1")

@@ -1,0 +1,260 @@
+"""The `/_sandbox/` control surface for tests, demos and benchmarks: plain JSON, unsigned, no TikTok envelope.
+
+Bad input answers 400 `{"error": "..."}`; an unknown shop or seller answers 404 the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from sandbox.data import NO_ADDRESS_STATUSES, ORDER_STATUSES, address_for
+from sandbox.faults import FAULT_KINDS
+from sandbox.sellers import Seller, Shop
+from sandbox.state import World
+
+MAX_ORDERS_PER_CALL = 1000
+
+
+class BadInput(Exception):
+    """A control request this surface refuses, with the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise BadInput("the body must be valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadInput("the body must be a JSON object")
+    return body
+
+
+def _int(body: dict[str, Any], name: str, default: int | None = None, minimum: int = 0) -> int:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise BadInput(f"{name} must be an integer >= {minimum}")
+    return value
+
+
+def _number_or_null(body: dict[str, Any], name: str) -> float | None:
+    if name not in body:
+        raise BadInput(f"{name} is required (a number >= 0, or null for unlimited)")
+    value = body[name]
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise BadInput(f"{name} must be a number >= 0 or null")
+    return float(value)
+
+
+def _change(order: dict[str, Any], status: str, update_time: int, region: str) -> None:
+    """Move an order (a fresh copy) to a status, keeping line items and the address consistent with it."""
+    order["status"], order["update_time"], order["is_on_hold_order"] = status, update_time, status == "ON_HOLD"
+    order["line_items"] = [{**item, "display_status": status} for item in order["line_items"]]
+    if status in NO_ADDRESS_STATUSES:
+        order["recipient_address"] = {}
+    elif not order["recipient_address"]:
+        # The address becomes visible once the order leaves UNPAID/ON_HOLD, as at TikTok.
+        order["recipient_address"] = address_for(random.Random(order["id"]), region, "Alex", "Smith")
+
+
+class Control:
+    """Handlers bound to one world."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def routes(self) -> list[Route]:
+        endpoints = [
+            ("/", "GET", self.overview),
+            ("/reseed", "POST", self.reseed),
+            ("/shops", "GET", self.shops),
+            ("/shops/{shop_id}/products", "GET", self.products),
+            ("/shops/{shop_id}/orders", "GET", self.orders),
+            ("/shops/{shop_id}/orders", "POST", self.put_orders),
+            ("/latency", "POST", self.latency),
+            ("/rate-limit", "POST", self.rate_limit),
+            ("/faults", "GET", self.get_faults),
+            ("/faults", "POST", self.set_faults),
+            ("/sellers/{seller}/revoke", "POST", self.revoke),
+            ("/sellers/{seller}/expire-access-token", "POST", self.expire_access_token),
+            ("/counters", "GET", self.counters),
+            ("/counters/reset", "POST", self.reset_counters),
+            ("/reset", "POST", self.reset),
+        ]
+        return [
+            Route("/_sandbox" + path, self._guard(handler), methods=[method]) for path, method, handler in endpoints
+        ]
+
+    @staticmethod
+    def _guard(handler: Any) -> Any:
+        async def endpoint(request: Request) -> JSONResponse:
+            try:
+                return JSONResponse(await handler(request))
+            except BadInput as error:
+                return JSONResponse({"error": str(error)}, status_code=error.status)
+
+        return endpoint
+
+    def _shop(self, request: Request) -> Shop:
+        shop = self.world.shops_by_id.get(request.path_params["shop_id"])
+        if shop is None:
+            raise BadInput(f"unknown shop id {request.path_params['shop_id']!r}", status=404)
+        return shop
+
+    def _seller(self, request: Request) -> Seller:
+        seller = self.world.sellers.get(request.path_params["seller"])
+        if seller is None:
+            raise BadInput(f"unknown seller {request.path_params['seller']!r}; known: {list(self.world.sellers)}", 404)
+        return seller
+
+    async def overview(self, request: Request) -> dict[str, Any]:
+        world, config = self.world, self.world.config
+        return {
+            "app": {"app_key": config.app_key, "service_id": config.service_id, "redirect_url": config.redirect_url},
+            "data": {"products": world.products_per_shop, "orders": world.orders_per_shop, "seed": world.seed},
+            "rate_limit": world.rate_limiter.per_second,
+            "latency_ms": world.latency_ms,
+            "faults": world.faults.describe(),
+        }
+
+    async def reseed(self, request: Request) -> dict[str, Any]:
+        body = await _json(request)
+        world = self.world
+        products = _int(body, "products", world.products_per_shop)
+        orders = _int(body, "orders", world.orders_per_shop)
+        seed = _int(body, "seed", world.seed, minimum=-(2**63))
+        reset_tokens = body.get("reset_tokens", False)
+        if not isinstance(reset_tokens, bool):
+            raise BadInput("reset_tokens must be a boolean")
+        world.reseed(products, orders, seed, reset_tokens)
+        return {"products": products, "orders": orders, "seed": seed, "reset_tokens": reset_tokens}
+
+    async def shops(self, request: Request) -> dict[str, Any]:
+        return {
+            "sellers": [
+                {
+                    "key": seller.key,
+                    "name": seller.name,
+                    "seller_type": seller.seller_type,
+                    "base_region": seller.base_region,
+                    "open_id": seller.open_id,
+                    "shops": [shop.as_tiktok() for shop in seller.shops],
+                }
+                for seller in self.world.sellers.values()
+            ]
+        }
+
+    async def products(self, request: Request) -> dict[str, Any]:
+        data = self.world.shop_data(self._shop(request))
+        return {"products": data.catalog.products, "warehouse_ids": data.catalog.warehouse_ids}
+
+    async def orders(self, request: Request) -> dict[str, Any]:
+        since_raw = request.query_params.get("created_since")
+        since = None
+        if since_raw is not None:
+            try:
+                since = int(since_raw)
+            except ValueError:
+                raise BadInput("created_since must be Unix seconds") from None
+        orders = self.world.shop_data(self._shop(request)).orders.created_since(since)
+        return {"orders": orders, "total_count": len(orders)}
+
+    async def put_orders(self, request: Request) -> dict[str, Any]:
+        """`{"orders": [...]}`: an item with `id` changes that order (status, update_time default now); an item
+        without one adds a generated order (status default AWAITING_SHIPMENT, times default now)."""
+        body = await _json(request)
+        items = body.get("orders")
+        if not isinstance(items, list) or not items or len(items) > MAX_ORDERS_PER_CALL:
+            raise BadInput(f"orders must be a list of 1..{MAX_ORDERS_PER_CALL} objects")
+        data = self.world.shop_data(self._shop(request))
+        now = int(self.world.clock())
+        for item in items:  # validate everything before changing anything
+            if not isinstance(item, dict):
+                raise BadInput("each order must be an object")
+            if item.get("status") is not None and item["status"] not in ORDER_STATUSES:
+                raise BadInput(f"status must be one of {list(ORDER_STATUSES)}")
+            if "id" in item and item["id"] not in data.orders:
+                raise BadInput(f"order {item['id']!r} does not exist in this shop")
+            created = (
+                _int(item, "create_time", now) if "id" not in item else data.orders.require(item["id"])["create_time"]
+            )
+            if _int(item, "update_time", max(now, created)) < created:
+                raise BadInput("update_time must be >= create_time")
+        results = []
+        for item in items:
+            if "id" in item:
+                order = dict(data.orders.require(item["id"]))
+                update_time = _int(item, "update_time", max(now, order["create_time"]))
+                _change(order, item.get("status") or order["status"], update_time, data.shop.region)
+                data.orders.put(order)
+            else:
+                create_time = _int(item, "create_time", now)
+                update_time = _int(item, "update_time", max(now, create_time))
+                order = data.add_order(item.get("status") or "AWAITING_SHIPMENT", create_time, update_time)
+            results.append(order)
+        return {"orders": results}
+
+    async def latency(self, request: Request) -> dict[str, Any]:
+        self.world.latency_ms = _int(await _json(request), "ms")
+        return {"latency_ms": self.world.latency_ms}
+
+    async def rate_limit(self, request: Request) -> dict[str, Any]:
+        per_second = _number_or_null(await _json(request), "per_second")
+        self.world.rate_limiter.set_rate(per_second)
+        return {"per_second": self.world.rate_limiter.per_second}
+
+    async def get_faults(self, request: Request) -> dict[str, Any]:
+        return self.world.faults.describe()
+
+    async def set_faults(self, request: Request) -> dict[str, Any]:
+        body = await _json(request)
+        rate = body.get("rate")
+        if isinstance(rate, bool) or not isinstance(rate, int | float):
+            raise BadInput("rate must be a number between 0 and 1")
+        kinds = body.get("kinds", [])
+        if not isinstance(kinds, list) or not all(isinstance(kind, str) for kind in kinds):
+            raise BadInput(f"kinds must be a list drawn from {list(FAULT_KINDS)}")
+        seed = body.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise BadInput("seed must be an integer or null")
+        slow_seconds = body.get("slow_seconds", self.world.config.slow_seconds)
+        if isinstance(slow_seconds, bool) or not isinstance(slow_seconds, int | float) or slow_seconds < 0:
+            raise BadInput("slow_seconds must be a number >= 0")
+        try:
+            self.world.faults.configure(float(rate), tuple(kinds), seed, float(slow_seconds))
+        except ValueError as error:
+            raise BadInput(str(error)) from None
+        return self.world.faults.describe()
+
+    async def revoke(self, request: Request) -> dict[str, Any]:
+        seller = self._seller(request)
+        return {"seller": seller.key, "revoked_grants": self.world.tokens.revoke_seller(seller.key)}
+
+    async def expire_access_token(self, request: Request) -> dict[str, Any]:
+        seller = self._seller(request)
+        return {"seller": seller.key, "expired_tokens": self.world.tokens.expire_seller_access(seller.key)}
+
+    async def counters(self, request: Request) -> dict[str, Any]:
+        return self.world.counters.snapshot()
+
+    async def reset_counters(self, request: Request) -> dict[str, Any]:
+        self.world.counters.reset()
+        return self.world.counters.snapshot()
+
+    async def reset(self, request: Request) -> dict[str, Any]:
+        self.world.reset_traffic()
+        return await self.overview(request)

@@ -1,0 +1,45 @@
+"""Fault injection for business API calls: which fault, if any, hits the next request (seeded, so reproducible)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+FAULT_KINDS = ("http_500", "http_503", "http_429", "slow", "drop", "malformed_json", "expired_token")
+
+
+@dataclass
+class Faults:
+    """Rate 0..1 of requests that get one of `kinds`, chosen by a seeded random generator."""
+
+    rate: float = 0.0
+    kinds: tuple[str, ...] = ()
+    seed: int | None = None
+    slow_seconds: float = 15.0
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def configure(self, rate: float, kinds: tuple[str, ...], seed: int | None, slow_seconds: float) -> None:
+        unknown = sorted(set(kinds) - set(FAULT_KINDS))
+        if unknown:
+            raise ValueError(f"unknown fault kinds {unknown}; known: {list(FAULT_KINDS)}")
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        if rate > 0 and not kinds:
+            raise ValueError("kinds must not be empty when rate > 0")
+        self.rate, self.kinds, self.seed, self.slow_seconds = rate, kinds, seed, slow_seconds
+        self._rng = random.Random(seed)
+
+    def off(self, slow_seconds: float) -> None:
+        self.configure(0.0, (), None, slow_seconds)
+
+    def pick(self) -> str | None:
+        """The fault for this request, or None."""
+        if self.rate <= 0 or not self.kinds:
+            return None
+        # rate 1 always faults without consuming randomness for the decision, which keeps sequences simple.
+        if self.rate < 1.0 and self._rng.random() >= self.rate:
+            return None
+        return self._rng.choice(self.kinds)
+
+    def describe(self) -> dict[str, object]:
+        return {"rate": self.rate, "kinds": list(self.kinds), "seed": self.seed, "slow_seconds": self.slow_seconds}

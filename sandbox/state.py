@@ -1,0 +1,90 @@
+"""The sandbox world: app registration, sellers and shops, each shop's data (built lazily), tokens and traffic knobs."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.catalog import Catalog
+from sandbox.config import SandboxConfig
+from sandbox.counters import Counters
+from sandbox.data import ORDER, OrderMeta, ShopSeed, generate_shop, make_id, render_order, sellable_skus
+from sandbox.faults import Faults
+from sandbox.orderbook import OrderBook
+from sandbox.ratelimit import RateLimiter
+from sandbox.sellers import Seller, Shop, build_sellers
+from sandbox.tokens import TokenStore
+
+
+@dataclass
+class ShopData:
+    """One shop's products, stock and orders, plus the sequence for orders added later."""
+
+    shop: Shop
+    seed: int
+    catalog: Catalog
+    orders: OrderBook
+    next_order_sequence: int
+
+    def add_order(self, status: str, create_time: int, update_time: int) -> dict[str, Any]:
+        """A new generated order (for the control surface), indexed at once."""
+        sequence = self.next_order_sequence
+        self.next_order_sequence += 1
+        meta = OrderMeta(make_id(ORDER, self.shop, sequence, self.seed), sequence, status, create_time, update_time)
+        order = render_order(self.shop, self.seed, sellable_skus(self.catalog.products), meta)
+        self.orders.put(order, sequence)
+        return order
+
+
+class World:
+    """Everything the sandbox knows; one per app instance, reached as `app.state.sandbox`."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.clock = config.clock
+        self.sellers: dict[str, Seller] = build_sellers()
+        self.shops_by_id: dict[str, Shop] = {s.id: s for seller in self.sellers.values() for s in seller.shops}
+        self.shops_by_cipher: dict[str, Shop] = {s.cipher: s for s in self.shops_by_id.values()}
+        self.tokens = TokenStore(config.clock, config.access_token_ttl, config.refresh_token_ttl, config.auth_code_ttl)
+        self.counters = Counters()
+        self.faults = Faults(slow_seconds=config.slow_seconds)
+        self.rate_limiter = RateLimiter(config.rate_limit)
+        self.latency_ms = config.latency_ms
+        self.products_per_shop = config.products
+        self.orders_per_shop = config.orders
+        self.seed = config.seed
+        self.data_now = int(self.clock())
+        self._shop_data: dict[str, ShopData] = {}
+
+    @property
+    def app_key(self) -> str:
+        return self.config.app_key
+
+    def shop_data(self, shop: Shop) -> ShopData:
+        """The shop's data, generated on first use: a benchmark touching one shop never pays for the others."""
+        data = self._shop_data.get(shop.id)
+        if data is None:
+            generated = generate_shop(
+                ShopSeed(shop, self.seed, self.products_per_shop, self.orders_per_shop, self.data_now)
+            )
+            catalog = Catalog(generated.products, generated.committed, generated.warehouse_ids)
+            render = functools.partial(render_order, shop, self.seed, sellable_skus(catalog.products))
+            data = ShopData(shop, self.seed, catalog, OrderBook(generated.orders, render), len(generated.orders))
+            self._shop_data[shop.id] = data
+        return data
+
+    def reseed(self, products: int, orders: int, seed: int, reset_tokens: bool) -> None:
+        """Throw all shop data away and regenerate it lazily from new sizes and seed, relative to now."""
+        self.products_per_shop, self.orders_per_shop, self.seed = products, orders, seed
+        self.data_now = int(self.clock())
+        self._shop_data.clear()
+        if reset_tokens:
+            self.tokens.clear()
+
+    def reset_traffic(self) -> None:
+        """Faults off, no latency, the configured rate limit, counters at zero."""
+        self.faults.off(self.config.slow_seconds)
+        self.latency_ms = 0
+        self.rate_limiter.set_rate(self.config.rate_limit)
+        self.counters.reset()

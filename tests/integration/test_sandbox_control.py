@@ -1,0 +1,212 @@
+"""The `/_sandbox/` control surface over real HTTP: faults seen by a real client, rate limits, latency, revocation,
+counters, reseeding, order changes and input validation."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from tests.fixtures.sandbox import TikTokCaller
+
+SHOPS = "/authorization/202309/shops"
+PRODUCTS = "/product/202309/products/search"
+ORDERS = "/order/202309/orders/search"
+
+
+def faults(sandbox, kind: str, **extra) -> None:
+    sandbox.control("POST", "faults", {"rate": 1.0, "kinds": [kind], "seed": 7, **extra})
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"), [("http_500", 500, 36009003), ("http_503", 503, 36009003), ("http_429", 429, 36009002)]
+)
+def test_http_faults_reach_the_client(sandbox, tiktok, kind: str, status: int, code: int) -> None:
+    caller = tiktok("us-local")
+    faults(sandbox, kind)
+    response = caller.request("POST", ORDERS, {"page_size": "5"}, {})
+    assert response.status_code == status and response.json()["code"] == code and response.json()["request_id"]
+    assert sandbox.control("GET", "counters")["by_path"][ORDERS] == {f"fault:{kind}": 1}
+
+
+def test_expired_token_fault_answers_105002(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    faults(sandbox, "expired_token")
+    assert caller.call("POST", ORDERS, {"page_size": "5"}, {})["code"] == 105002
+
+
+def test_malformed_json_fault(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    faults(sandbox, "malformed_json")
+    response = caller.request("POST", ORDERS, {"page_size": "5"}, {})
+    assert response.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        response.json()
+
+
+def test_drop_fault_closes_the_connection_mid_response(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    faults(sandbox, "drop")
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        caller.request("POST", ORDERS, {"page_size": "5"}, {})
+
+
+def test_slow_fault_outlasts_the_client_timeout(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    faults(sandbox, "slow", slow_seconds=3)
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        caller.request("POST", ORDERS, {"page_size": "5"}, {}, timeout=0.3)
+    assert time.monotonic() - started < 2
+    assert sandbox.control("GET", "counters")["by_path"][ORDERS] == {"fault:slow": 1}
+
+
+def test_faults_follow_the_rate_and_spare_token_endpoints(sandbox, tiktok) -> None:
+    sandbox.control("POST", "faults", {"rate": 0.5, "kinds": ["http_500"], "seed": 3})
+    caller = tiktok("us-local")  # consent and token exchange are never faulted
+    statuses = [caller.request("GET", SHOPS, with_cipher=False).status_code for _ in range(20)]
+    assert 0 < statuses.count(500) < 20 and statuses.count(500) + statuses.count(200) == 20
+    counters = sandbox.control("GET", "counters")
+    assert counters["by_path"][SHOPS] == {"ok": statuses.count(200), "fault:http_500": statuses.count(500)}
+    assert counters["by_path"]["/api/v2/token/get"] == {"ok": 1}
+    sandbox.control("POST", "reset")
+    assert caller.call("GET", SHOPS, with_cipher=False)["code"] == 0
+
+
+def test_rate_limit_answers_429_beyond_the_budget_per_shop(sandbox, tiktok) -> None:
+    sandbox.control("POST", "rate-limit", {"per_second": 5})
+    us, uk = tiktok("us-local"), tiktok("uk-local")
+    codes = [us.call("POST", PRODUCTS, {"page_size": "1"}, {}) for _ in range(12)]
+    limited = [c for c in codes if c["code"] == 36009002]
+    assert limited and all(c["_http_status"] == 429 for c in limited)
+    assert uk.call("POST", PRODUCTS, {"page_size": "1"}, {})["code"] == 0  # another shop has its own budget
+    assert us.call("POST", ORDERS, {"page_size": "1"}, {})["code"] == 0  # and so has another API
+    assert sandbox.control("GET", "counters")["by_path"][PRODUCTS]["36009002"] == len(limited)
+    sandbox.control("POST", "rate-limit", {"per_second": None})
+    assert all(us.call("POST", PRODUCTS, {"page_size": "1"}, {})["code"] == 0 for _ in range(15))
+
+
+def test_latency_is_added_to_each_call(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    sandbox.control("POST", "latency", {"ms": 250})
+    started = time.monotonic()
+    assert caller.call("GET", SHOPS, with_cipher=False)["code"] == 0
+    assert time.monotonic() - started >= 0.25
+
+
+def test_revoke_makes_every_token_of_the_seller_invalid(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    other = tiktok("us-local-2")
+    assert sandbox.control("POST", "sellers/us-local/revoke")["revoked_grants"] == 1
+    envelope = caller.call("GET", SHOPS, with_cipher=False)
+    assert envelope["code"] == 36009004 and "x-tts-access-token" in envelope["message"]
+    assert other.call("GET", SHOPS, with_cipher=False)["code"] == 0
+
+
+def test_expire_access_token_until_refreshed(sandbox) -> None:
+    tokens = sandbox.tokens_for("my-local")
+    sandbox.control("POST", "sellers/my-local/expire-access-token")
+    assert TikTokCaller(sandbox, tokens["access_token"]).call("GET", SHOPS)["code"] == 105002
+    params = {
+        "app_key": sandbox.config.app_key,
+        "app_secret": sandbox.config.app_secret,
+        "refresh_token": tokens["refresh_token"],
+        "grant_type": "refresh_token",
+    }
+    refreshed = sandbox.http.get(f"{sandbox.url}/api/v2/token/refresh", params=params).json()["data"]
+    assert TikTokCaller(sandbox, refreshed["access_token"]).call("GET", SHOPS)["code"] == 0
+
+
+def test_counters_count_by_path_and_outcome_and_reset(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    caller.call("GET", SHOPS, with_cipher=False)
+    caller.call("GET", SHOPS)
+    caller.call("GET", "/nowhere")
+    counters = sandbox.control("GET", "counters")
+    assert counters["by_path"][SHOPS] == {"ok": 1, "36009004": 1}
+    assert counters["by_path"]["/nowhere"] == {"36009009": 1}
+    assert counters["total"] == 4 and counters["by_outcome"]["ok"] == 2  # the token exchange counts too
+    assert sandbox.control("POST", "counters/reset")["total"] == 0
+
+
+def test_reseed_regenerates_data_and_can_reset_tokens(sandbox, tiktok) -> None:
+    caller = tiktok("sg-local")
+    shop = sandbox.world.sellers["sg-local"].shops[0].id
+    before = sandbox.control("GET", f"shops/{shop}/orders")["orders"]
+    sandbox.control("POST", "reseed", {"products": 3, "orders": 12, "seed": 2})
+    after = sandbox.control("GET", f"shops/{shop}/orders")["orders"]
+    assert len(after) == 12 and {o["id"] for o in after}.isdisjoint({o["id"] for o in before})
+    assert len(sandbox.control("GET", f"shops/{shop}/products")["products"]) == 3
+    assert caller.call("GET", SHOPS, with_cipher=False)["code"] == 0  # tokens survive by default
+    sandbox.control("POST", "reseed", {"seed": 2, "reset_tokens": True})
+    assert caller.call("GET", SHOPS, with_cipher=False)["code"] == 36009004
+
+
+def test_the_same_seed_gives_the_same_data(sandbox) -> None:
+    shop = sandbox.world.sellers["us-local"].shops[0].id
+
+    def fingerprint() -> list:
+        # Times are relative to the moment of (re)seeding, so compare everything else.
+        products = sandbox.control("GET", f"shops/{shop}/products")["products"]
+        return [(p["id"], p["title"], p["status"], p["skus"]) for p in products]
+
+    first = fingerprint()
+    sandbox.control("POST", "reseed", {"seed": 1})
+    assert fingerprint() == first
+
+
+def test_orders_can_be_added_and_changed_and_ground_truth_filters_by_creation(sandbox) -> None:
+    shop = sandbox.world.sellers["us-local"].shops[0].id
+    truth = sandbox.control("GET", f"shops/{shop}/orders")["orders"]
+    unpaid = next(o for o in truth if o["status"] == "UNPAID")
+    now = int(time.time())
+    result = sandbox.control(
+        "POST",
+        f"shops/{shop}/orders",
+        {"orders": [{"id": unpaid["id"], "status": "AWAITING_SHIPMENT"}, {"status": "UNPAID", "create_time": now}]},
+    )["orders"]
+    assert result[0]["status"] == "AWAITING_SHIPMENT" and result[0]["update_time"] >= now
+    assert result[0]["recipient_address"] and {i["display_status"] for i in result[0]["line_items"]} == {
+        "AWAITING_SHIPMENT"
+    }
+    assert result[1]["status"] == "UNPAID" and len(result[1]["id"]) == 19
+    recent = sandbox.control("GET", f"shops/{shop}/orders?created_since={now}")["orders"]
+    assert result[1]["id"] in [o["id"] for o in recent]
+    assert all(o["create_time"] >= now for o in recent)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("POST", "latency", {"ms": -1}, 400),
+        ("POST", "latency", {}, 400),
+        ("POST", "rate-limit", {"per_second": "fast"}, 400),
+        ("POST", "rate-limit", {}, 400),
+        ("POST", "faults", {"rate": 2, "kinds": ["http_500"]}, 400),
+        ("POST", "faults", {"rate": 0.5, "kinds": ["meteor"]}, 400),
+        ("POST", "faults", {"rate": 0.5, "kinds": []}, 400),
+        ("POST", "reseed", {"products": -1}, 400),
+        ("POST", "reseed", {"reset_tokens": "yes"}, 400),
+        ("POST", "sellers/nobody/revoke", None, 404),
+        ("GET", "shops/123/orders", None, 404),
+        ("POST", "shops/{shop}/orders", {"orders": [{"id": "1"}]}, 400),
+        ("POST", "shops/{shop}/orders", {"orders": [{"status": "LOST"}]}, 400),
+        ("POST", "shops/{shop}/orders", {"orders": []}, 400),
+        ("GET", "nothing", None, 404),
+    ],
+)
+def test_control_input_is_validated(sandbox, method: str, path: str, body, status: int) -> None:
+    path = path.format(shop=sandbox.world.sellers["us-local"].shops[0].id)
+    response = sandbox.http.request(method, f"{sandbox.url}/_sandbox/{path}", json=body)
+    assert response.status_code == status and response.json()["error"]
+
+
+def test_shops_lists_sellers_with_ids_and_ciphers(sandbox) -> None:
+    sellers = {s["key"]: s for s in sandbox.control("GET", "shops")["sellers"]}
+    assert list(sellers) == ["us-local", "us-local-2", "uk-local", "my-local", "sg-local", "cross-border", "id-local"]
+    assert [s["region"] for s in sellers["cross-border"]["shops"]] == ["GB", "MY"]
+    assert sellers["id-local"]["shops"][0]["region"] == "ID" and sellers["uk-local"]["shops"][0]["region"] == "GB"
+    ids = [shop["id"] for s in sellers.values() for shop in s["shops"]]
+    assert len(set(ids)) == 8 and all(len(i) == 19 and i.isdigit() for i in ids)

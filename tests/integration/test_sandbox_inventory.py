@@ -1,0 +1,100 @@
+"""Inventory Search and Update Inventory over real HTTP: real stock changes and per-SKU failures under `code: 0`."""
+
+from __future__ import annotations
+
+import pytest
+
+SEARCH = "/product/202309/inventory/search"
+
+
+def update_path(product_id: str) -> str:
+    return f"/product/202309/products/{product_id}/inventory/update"
+
+
+def multi_warehouse_product(sandbox, seller: str = "us-local") -> dict:
+    products = sandbox.control("GET", f"shops/{sandbox.world.sellers[seller].shops[0].id}/products")["products"]
+    return next(p for p in products if len(p["skus"]) >= 2 and len(p["skus"][0]["inventory"]) == 2)
+
+
+def test_inventory_search_by_products_or_by_skus(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    product = multi_warehouse_product(sandbox)
+    by_product = caller.call("POST", SEARCH, body={"product_ids": [product["id"]]})
+    assert by_product["code"] == 0
+    [entry] = by_product["data"]["inventory"]
+    assert entry["product_id"] == product["id"] and len(entry["skus"]) == len(product["skus"])
+    sku = entry["skus"][0]
+    assert sku["total_available_quantity"] == sum(w["available_quantity"] for w in sku["warehouse_inventory"])
+    assert [w["available_quantity"] for w in sku["warehouse_inventory"]] == [
+        i["quantity"] for i in product["skus"][0]["inventory"]
+    ]
+    # sku_ids win over product_ids
+    by_sku = caller.call("POST", SEARCH, body={"product_ids": ["1"], "sku_ids": [product["skus"][1]["id"]]})
+    assert [s["id"] for s in by_sku["data"]["inventory"][0]["skus"]] == [product["skus"][1]["id"]]
+    assert caller.call("POST", SEARCH, body={})["code"] == 36009004
+    assert caller.call("POST", SEARCH, body={"product_ids": "x"})["code"] == 36009004
+
+
+def test_an_update_really_changes_stock(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    product = multi_warehouse_product(sandbox)
+    sku = product["skus"][0]
+    rows = [
+        {"warehouse_id": w["warehouse_id"], "quantity": q} for w, q in zip(sku["inventory"], (0, 99_999), strict=True)
+    ]
+    envelope = caller.call("POST", update_path(product["id"]), body={"skus": [{"id": sku["id"], "inventory": rows}]})
+    assert envelope["code"] == 0 and envelope["data"] == {}
+    stock = caller.call("POST", SEARCH, body={"sku_ids": [sku["id"]]})["data"]["inventory"][0]["skus"][0]
+    assert [w["available_quantity"] for w in stock["warehouse_inventory"]] == [0, 99_999]
+    after = multi_warehouse_product(sandbox)
+    assert [i["quantity"] for i in after["skus"][0]["inventory"]] == [0, 99_999]
+
+
+def test_per_sku_failures_come_back_under_code_0(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    product = multi_warehouse_product(sandbox)
+    good, bad = product["skus"][0], product["skus"][1]
+    warehouse = bad["inventory"][0]["warehouse_id"]
+    body = {
+        "skus": [
+            {"id": good["id"], "inventory": [{"warehouse_id": good["inventory"][0]["warehouse_id"], "quantity": 7}]},
+            {
+                "id": bad["id"],
+                "inventory": [
+                    {"warehouse_id": "7060000000000000000", "quantity": 1},
+                    {"warehouse_id": warehouse, "quantity": 100_000},
+                ],
+            },
+            {"id": "1730000000000000000", "inventory": [{"warehouse_id": warehouse, "quantity": 1}]},
+        ]
+    }
+    envelope = caller.call("POST", update_path(product["id"]), body=body)
+    assert envelope["code"] == 0
+    errors = envelope["data"]["errors"]
+    assert errors[0]["code"] == 12052990 and errors[0]["detail"]["sku_id"] == bad["id"]
+    assert [e["code"] for e in errors[0]["detail"]["extra_errors"]] == [12052097, 12052055]
+    assert errors[1]["code"] == 12052556 and errors[1]["detail"]["sku_id"] == "1730000000000000000"
+    stock = caller.call("POST", SEARCH, body={"product_ids": [product["id"]]})["data"]["inventory"][0]["skus"]
+    assert stock[0]["warehouse_inventory"][0]["available_quantity"] == 7  # the good SKU was applied
+    assert (
+        stock[1]["warehouse_inventory"][0]["available_quantity"] == bad["inventory"][0]["quantity"]
+    )  # the bad one not
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({}, 36009004),
+        ({"skus": []}, 36009004),
+        ({"skus": [{"id": "1", "inventory": [{"quantity": "5"}]}]}, 36009004),
+        ({"skus": [{"id": 1, "inventory": [{"quantity": 5}]}]}, 36009004),
+    ],
+)
+def test_malformed_updates_are_refused(sandbox, tiktok, body: dict, code: int) -> None:
+    product = multi_warehouse_product(sandbox)
+    assert tiktok("us-local").call("POST", update_path(product["id"]), body=body)["code"] == code
+
+
+def test_updating_an_unknown_product_is_refused(tiktok) -> None:
+    envelope = tiktok("us-local").call("POST", update_path("1720000000000000000"), body={"skus": []})
+    assert envelope["code"] == 12052048
