@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         from workers.runtime import start_api_runtime
 
         db, uow_factory, tiktok, http = build_core(settings)
-        runtime = await start_api_runtime(settings, db, clock)
+        runtime = await start_api_runtime(settings)
         services = Services(
             settings=settings,
             db=db,
@@ -68,7 +68,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
 def _embedded_sandbox(settings: Settings) -> Starlette:
     from sandbox.app import create_app as create_sandbox_app
-
     from sandbox.config import SandboxConfig
 
     return create_sandbox_app(

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from adapters.db.uow import uow_factory
 
 from adapters.config import Settings
 from adapters.crypto import TokenCipher
 from adapters.db.engine import Database
+from adapters.db.uow import uow_factory
 from adapters.tiktok import TikTokClient
 from domain.clock import Clock, SystemClock
 from domain.ports import TaskQueue, UnitOfWorkFactory

@@ -34,7 +34,8 @@ def _is_expected(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None:  # a validation or parse error from graphql-core: about the client's document
         return True
-    return isinstance(original, (BadRequestError, DomainError))
+    # A GraphQLError as the cause is graphql-core's own verdict on the request (e.g. a variable's bad enum value).
+    return isinstance(original, (BadRequestError, DomainError, GraphQLError))
 
 
 def _should_mask(error: GraphQLError) -> bool:

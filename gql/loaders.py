@@ -33,15 +33,21 @@ class Loaders:
         async with self._services.db.read_sessionmaker() as session:
             rows = await queries.shops_by_ids(session, merchant_id, ids)
         now = self._services.clock.now()
-        by_id = {row.id: mappers.shop(row, now) for row in rows}
+        by_id = {shop_id: mappers.shop(row, now) for shop_id, row in rows.items()}
         return [by_id.get(shop_id) for shop_id in ids]
 
     async def _load_product_counts(self, shop_ids: list[str]) -> list[int]:
+        merchant_id = self._merchant()
+        if merchant_id is None:
+            return [0] * len(shop_ids)
         async with self._services.db.read_sessionmaker() as session:
-            counts = await queries.product_counts(session, shop_ids)
+            counts = await queries.product_counts(session, merchant_id, shop_ids)
         return [counts.get(shop_id, 0) for shop_id in shop_ids]
 
     async def _load_order_counts(self, shop_ids: list[str]) -> list[int]:
+        merchant_id = self._merchant()
+        if merchant_id is None:
+            return [0] * len(shop_ids)
         async with self._services.db.read_sessionmaker() as session:
-            counts = await queries.order_counts(session, shop_ids)
+            counts = await queries.order_counts(session, merchant_id, shop_ids)
         return [counts.get(shop_id, 0) for shop_id in shop_ids]

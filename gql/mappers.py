@@ -29,8 +29,8 @@ def shop(row: Any, now: datetime) -> t.Shop:
     )
 
 
-def money(amount: Any, currency: str) -> t.Money:
-    return t.Money(amount=str(amount), currency=currency)
+def money(value: Any) -> t.Money:
+    return t.Money(amount=str(value.amount), currency=value.currency)
 
 
 def product(row: Any) -> t.Product:
@@ -46,9 +46,8 @@ def product(row: Any) -> t.Product:
                 id=t.global_id("Sku", s.id),
                 tiktok_sku_id=s.tiktok_sku_id,
                 seller_sku=s.seller_sku,
-                price=money(s.price_amount, s.currency),
+                price=money(s.price),
                 quantity=s.quantity,
-                warehouses=[t.WarehouseStock(warehouse_id=w.warehouse_id, quantity=w.quantity) for w in s.stock],
             )
             for s in row.skus
         ],
@@ -62,7 +61,7 @@ def order(row: Any) -> t.Order:
         status=row.status,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        total=money(row.total_amount, row.currency),
+        total=money(row.total),
         line_items=[
             t.LineItem(
                 tiktok_sku_id=li.tiktok_sku_id,
@@ -70,7 +69,7 @@ def order(row: Any) -> t.Order:
                 seller_sku=li.seller_sku,
                 product_name=li.product_name,
                 quantity=li.quantity,
-                sale_price=money(li.sale_price_amount, li.currency),
+                sale_price=money(li.sale_price),
             )
             for li in row.line_items
         ],

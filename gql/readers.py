@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from adapters.db import queries
-from domain.sync import ACTIVE_STATUSES
+from adapters.db.cursors import InvalidCursorError
+from domain.sync import ACTIVE_STATUSES, SyncTaskStatus
 from gql import mappers
 from gql import types as t
 from gql.context import Info
@@ -35,9 +36,9 @@ async def _page(info: Info, fetch: Any, mapper: Any) -> t.Connection[Any]:
     try:
         async with info.context.services.db.read_sessionmaker() as session:
             page = await fetch(session)
-    except queries.InvalidCursorError as exc:
+    except InvalidCursorError as exc:
         raise BadRequestError("after is not a cursor from this API.") from exc
-    return t.connection([(cursor, mapper(row)) for cursor, row in page.items], page.has_next, page.total_count)
+    return t.connection([(row.cursor, mapper(row)) for row in page.items], page.has_next_page, page.total_count or 0)
 
 
 async def shops(info: Info, first: int | None, after: str | None) -> t.Connection[t.Shop]:
@@ -83,7 +84,7 @@ async def sync_tasks(
 ) -> t.Connection[t.SyncTask]:
     merchant_id = info.context.require_merchant()
     size, cursor = page_size(first), _cursor(after)
-    wanted = [str(s.value if hasattr(s, "value") else s) for s in statuses] if statuses else None
+    wanted = [SyncTaskStatus(s) for s in statuses] if statuses else None
     return await _page(
         info,
         lambda session: queries.sync_task_page(session, merchant_id, size, cursor, shop_id=shop_id, statuses=wanted),
@@ -98,24 +99,24 @@ async def sync_task(info: Info, task_id: str) -> t.SyncTask | None:
 
 async def product(info: Info, product_id: str) -> t.Product | None:
     async with info.context.services.db.read_sessionmaker() as session:
-        row = await queries.product_by_id(session, info.context.require_merchant(), product_id)
+        row = (await queries.products_by_ids(session, info.context.require_merchant(), [product_id])).get(product_id)
     return mappers.product(row) if row else None
 
 
 async def order(info: Info, order_id: str) -> t.Order | None:
     async with info.context.services.db.read_sessionmaker() as session:
-        row = await queries.order_by_id(session, info.context.require_merchant(), order_id)
+        row = (await queries.orders_by_ids(session, info.context.require_merchant(), [order_id])).get(order_id)
     return mappers.order(row) if row else None
 
 
 async def sync_task_rows(info: Info, merchant_id: str, ids: set[str]) -> list[Any]:
     async with info.context.services.db.read_sessionmaker() as session:
-        return list(await queries.sync_tasks_by_ids(session, merchant_id, sorted(ids)))
+        return list((await queries.sync_tasks_by_ids(session, merchant_id, ids)).values())
 
 
 async def active_sync_task_rows(info: Info, merchant_id: str, shop_id: str | None) -> list[Any]:
     async with info.context.services.db.read_sessionmaker() as session:
         page = await queries.sync_task_page(
-            session, merchant_id, MAX_PAGE, None, shop_id=shop_id, statuses=[s.value for s in ACTIVE_STATUSES]
+            session, merchant_id, MAX_PAGE, None, shop_id=shop_id, statuses=ACTIVE_STATUSES, with_total=False
         )
-    return [row for _, row in page.items]
+    return list(page.items)

@@ -134,19 +134,12 @@ class Shop(Node):
 
 
 @strawberry.type
-class WarehouseStock:
-    warehouse_id: str
-    quantity: int
-
-
-@strawberry.type
 class Sku:
     id: strawberry.ID
     tiktok_sku_id: str
     seller_sku: str | None
     price: Money
     quantity: int = strawberry.field(description="Available stock, summed over warehouses.")
-    warehouses: list[WarehouseStock]
 
 
 @strawberry.type

@@ -3,5 +3,6 @@
 pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.sandbox",
+    "tests.fixtures.sync",
     "tests.fixtures.app",
 ]

@@ -1,0 +1,324 @@
+"""Store management through GraphQL over real HTTP, against the sandbox over real HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.fixtures.app import ShopbridgeServer
+
+SHOP_FIELDS = "id name region status tiktokShopId tiktokShopName sellerName authorizedAt expiresAt lastSyncedAt"
+
+START = """mutation($input: ShopAuthorizationStartInput!) {
+  shopAuthorizationStart(input: $input) { authorizationUrl expiresAt userErrors { field message code } } }"""
+COMPLETE = f"""mutation($input: ShopAuthorizationCompleteInput!) {{
+  shopAuthorizationComplete(input: $input) {{
+    reauthorized shop {{ {SHOP_FIELDS} }} userErrors {{ field message code }} }} }}"""
+REAUTH = """mutation($id: ID!) { shopReauthorizationStart(input: {shopId: $id}) {
+  authorizationUrl expiresAt userErrors { field code } } }"""
+RENAME = """mutation($id: ID!, $name: String!) { shopRename(input: {shopId: $id, name: $name}) {
+  shop { id name } userErrors { field message code } } }"""
+DELETE = """mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId userErrors { field code } } }"""
+SHOPS = "query($first: Int, $after: String) { shops(first: $first, after: $after) { totalCount "
+SHOPS += f"edges {{ cursor node {{ {SHOP_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
+
+
+def codes(payload: dict) -> list[str]:
+    return [error["code"] for error in payload["userErrors"]]
+
+
+def start(app: ShopbridgeServer, merchant: str, region: str = "US", name: str = "My shop", confirmed: bool = True):
+    data = app.graphql(START, {"input": {"region": region, "name": name, "regionConfirmed": confirmed}}, merchant)
+    return data["shopAuthorizationStart"]
+
+
+def state_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["state"][0]
+
+
+def complete(app: ShopbridgeServer, merchant: str, state: str, code: str | None = None, error: str | None = None):
+    data = app.graphql(COMPLETE, {"input": {"state": state, "code": code, "error": error}}, merchant)
+    return data["shopAuthorizationComplete"]
+
+
+class TestAuthorize:
+    def test_the_whole_walkthrough_connects_a_shop(self, app: ShopbridgeServer) -> None:
+        # given a merchant who starts an authorization
+        started = start(app, "m1", "US", "  Main US store  ")
+        assert started["userErrors"] == []
+        url = started["authorizationUrl"]
+        assert url.startswith(app.settings.tiktok.authorize_url) and "service_id=" in url
+        # when the seller approves on TikTok's consent page and TikTok redirects back
+        redirect = app.sandbox.authorize("us-local", state_of(url))
+        done = complete(app, "m1", redirect["state"], code=redirect["code"])
+        # then the shop is connected under the custom name, with TikTok's facts beside it
+        assert done["userErrors"] == [] and done["reauthorized"] is False
+        shop = done["shop"]
+        assert shop["name"] == "Main US store" and shop["region"] == "US" and shop["status"] == "ACTIVE"
+        truth = app.tiktok_shop("us-local")
+        assert shop["tiktokShopId"] == truth["id"] and shop["tiktokShopName"] == truth["name"]
+        listed = app.graphql(SHOPS, {}, "m1")["shops"]
+        assert listed["totalCount"] == 1 and listed["edges"][0]["node"] == shop
+
+    def test_browser_callback_redirects_to_the_frontend(self, app: ShopbridgeServer) -> None:
+        state = state_of(start(app, "m1")["authorizationUrl"])
+        query = app.sandbox.authorize("us-local", state)
+        response = httpx.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
+        assert response.status_code == 303
+        location = urlsplit(response.headers["location"])
+        assert location.netloc == urlsplit(app.settings.frontend_url).netloc
+        shop_id = parse_qs(location.query)["shopId"][0]
+        assert app.graphql("query($id: ID!) { shop(id: $id) { id } }", {"id": shop_id}, "m1")["shop"]["id"] == shop_id
+        # the same redirect again: the state is spent
+        again = httpx.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
+        assert parse_qs(urlsplit(again.headers["location"]).query)["error"] == ["INVALID_STATE"]
+
+    def test_browser_callback_without_frontend_answers_a_page(self, app_factory) -> None:
+        app = app_factory(frontend_url=None)
+        state = state_of(start(app, "m1")["authorizationUrl"])
+        response = httpx.get(
+            f"{app.url}/oauth/tiktok/callback", params={"state": state, "error": "auth_denied"}, follow_redirects=False
+        )
+        assert response.status_code == 400 and "AUTHORIZATION_DENIED" in response.text
+        assert response.headers["content-type"].startswith("text/html")
+
+    @pytest.mark.parametrize(
+        ("variables", "code", "field"),
+        [
+            ({"region": "US", "name": "   ", "regionConfirmed": True}, "INVALID_NAME", ["name"]),
+            ({"region": "US", "name": "x" * 65, "regionConfirmed": True}, "INVALID_NAME", ["name"]),
+            ({"region": "US", "name": "bad\u0007name", "regionConfirmed": True}, "INVALID_NAME", ["name"]),
+            ({"region": "US", "name": "ok", "regionConfirmed": False}, "REGION_NOT_CONFIRMED", ["regionConfirmed"]),
+        ],
+    )
+    def test_start_refuses_bad_input(self, app: ShopbridgeServer, variables: dict, code: str, field: list) -> None:
+        payload = app.graphql(START, {"input": variables}, "m1")["shopAuthorizationStart"]
+        assert payload["authorizationUrl"] is None
+        assert payload["userErrors"][0]["code"] == code and payload["userErrors"][0]["field"] == field
+
+    def test_unknown_region_is_a_schema_error(self, app: ShopbridgeServer) -> None:
+        body = app.raw_graphql(START, {"input": {"region": "ID", "name": "x", "regionConfirmed": True}}, "m1")
+        assert "errors" in body and "Region" in body["errors"][0]["message"]
+
+    @pytest.mark.parametrize(
+        ("seller", "region", "code"),
+        [
+            ("cross-border", "UK", "CROSS_BORDER_SHOP"),
+            ("id-local", "US", "UNSUPPORTED_REGION"),
+            ("uk-local", "US", "REGION_MISMATCH"),
+            ("my-local", "SG", "REGION_MISMATCH"),
+        ],
+    )
+    def test_consent_outcome_is_checked(self, app: ShopbridgeServer, seller: str, region: str, code: str) -> None:
+        state = state_of(start(app, "m1", region)["authorizationUrl"])
+        redirect = app.sandbox.authorize(seller, state)
+        payload = complete(app, "m1", state, code=redirect["code"])
+        assert codes(payload) == [code] and payload["shop"] is None
+        assert app.graphql(SHOPS, {}, "m1")["shops"]["totalCount"] == 0
+
+    @pytest.mark.parametrize(("seller", "region"), [("uk-local", "UK"), ("my-local", "MY"), ("sg-local", "SG")])
+    def test_every_supported_region_connects(self, app: ShopbridgeServer, seller: str, region: str) -> None:
+        shop = app.connect_shop("m1", seller, region)
+        assert shop["region"] == region
+
+    def test_denied_consent(self, app: ShopbridgeServer) -> None:
+        state = state_of(start(app, "m1")["authorizationUrl"])
+        redirect = app.sandbox.authorize("us-local", state, decision="deny")
+        assert redirect.get("error") == ["auth_denied"] or redirect.get("error") == "auth_denied"
+        assert codes(complete(app, "m1", state, error="auth_denied")) == ["AUTHORIZATION_DENIED"]
+
+    def test_state_is_single_use_bound_to_the_merchant_and_expiring(self, app: ShopbridgeServer) -> None:
+        assert codes(complete(app, "m1", "made-up-state", code="x")) == ["INVALID_STATE"]
+        # another merchant cannot complete (nor burn) m1's state
+        state = state_of(start(app, "m1")["authorizationUrl"])
+        redirect = app.sandbox.authorize("us-local", state)
+        assert codes(complete(app, "m2", state, code=redirect["code"])) == ["INVALID_STATE"]
+        assert complete(app, "m1", state, code=redirect["code"])["userErrors"] == []
+        assert codes(complete(app, "m1", state, code=redirect["code"])) == ["INVALID_STATE"]
+        # a state older than 30 minutes has expired
+        late = state_of(start(app, "m1", "UK")["authorizationUrl"])
+        app.clock.advance(timedelta(minutes=30, seconds=1))
+        assert codes(complete(app, "m1", late, code="whatever")) == ["INVALID_STATE"]
+
+    def test_tiktok_down_is_reported(self, app: ShopbridgeServer) -> None:
+        state = state_of(start(app, "m1")["authorizationUrl"])
+        redirect = app.sandbox.authorize("us-local", state)
+        app.sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["http_503"]})
+        assert codes(complete(app, "m1", state, code=redirect["code"])) == ["TIKTOK_UNAVAILABLE"]
+
+
+class TestOwnership:
+    def test_a_shop_belongs_to_one_merchant_until_deleted(self, app: ShopbridgeServer) -> None:
+        first = app.connect_shop("m1", "us-local", "US")
+        state = state_of(start(app, "m2")["authorizationUrl"])
+        redirect = app.sandbox.authorize("us-local", state)
+        assert codes(complete(app, "m2", state, code=redirect["code"])) == ["SHOP_ALREADY_CONNECTED"]
+        assert app.graphql(DELETE, {"id": first["id"]}, "m1")["shopDelete"]["userErrors"] == []
+        assert app.connect_shop("m2", "us-local", "US")["tiktokShopId"] == first["tiktokShopId"]
+
+    async def test_two_merchants_completing_at_the_same_moment(self, app: ShopbridgeServer) -> None:
+        redirects = []
+        for merchant in ("m1", "m2"):
+            state = state_of(start(app, merchant)["authorizationUrl"])
+            redirects.append((merchant, app.sandbox.authorize("us-local", state)))
+        results = await asyncio.gather(
+            *(
+                app.agraphql(COMPLETE, {"input": {"state": r["state"], "code": r["code"]}}, merchant)
+                for merchant, r in redirects
+            )
+        )
+        payloads = [result["shopAuthorizationComplete"] for result in results]
+        winners = [p for p in payloads if p["shop"] is not None]
+        losers = [p for p in payloads if p["shop"] is None]
+        assert len(winners) == 1 and [codes(p) for p in losers] == [["SHOP_ALREADY_CONNECTED"]]
+        assert app.count_rows("shops") == 1
+
+    def test_the_same_merchant_authorizing_again_is_a_reauthorization(self, app: ShopbridgeServer) -> None:
+        first = app.connect_shop("m1", "us-local", "US", name="Keep me")
+        state = state_of(start(app, "m1", name="Other name")["authorizationUrl"])
+        payload = complete(app, "m1", state, code=app.sandbox.authorize("us-local", state)["code"])
+        assert payload["reauthorized"] is True and payload["shop"]["id"] == first["id"]
+        assert payload["shop"]["name"] == "Keep me" and app.count_rows("shops") == 1
+
+
+class TestManage:
+    def test_rename(self, app: ShopbridgeServer) -> None:
+        shop = app.connect_shop("m1", "us-local", "US")
+        payload = app.graphql(RENAME, {"id": shop["id"], "name": "  Renamed 🛍️ "}, "m1")["shopRename"]
+        assert payload == {"shop": {"id": shop["id"], "name": "Renamed 🛍️"}, "userErrors": []}
+        bad = app.graphql(RENAME, {"id": shop["id"], "name": ""}, "m1")["shopRename"]
+        assert codes(bad) == ["INVALID_NAME"] and bad["shop"] is None
+
+    def test_reauthorize_renews_expiry_and_keeps_name(self, app_factory) -> None:
+        app = app_factory(refresh_token_ttl=3 * 24 * 3600)
+        shop = app.connect_shop("m1", "us-local", "US", name="Short lived")
+        assert shop["status"] == "EXPIRING_SOON"
+        app.set_refresh_token_ttl(365 * 24 * 3600)
+        started = app.graphql(REAUTH, {"id": shop["id"]}, "m1")["shopReauthorizationStart"]
+        state = state_of(started["authorizationUrl"])
+        payload = complete(app, "m1", state, code=app.sandbox.authorize("us-local", state)["code"])
+        assert payload["userErrors"] == [] and payload["reauthorized"] is True
+        renewed = payload["shop"]
+        assert renewed["id"] == shop["id"] and renewed["name"] == "Short lived"
+        assert renewed["status"] == "ACTIVE" and renewed["expiresAt"] > shop["expiresAt"]
+
+    def test_reauthorize_with_another_shop_changes_nothing(self, app: ShopbridgeServer) -> None:
+        shop = app.connect_shop("m1", "us-local", "US")
+        state = state_of(app.graphql(REAUTH, {"id": shop["id"]}, "m1")["shopReauthorizationStart"]["authorizationUrl"])
+        payload = complete(app, "m1", state, code=app.sandbox.authorize("us-local-2", state)["code"])
+        assert codes(payload) == ["SHOP_MISMATCH"]
+        after = app.graphql("query($id: ID!) { shop(id: $id) { " + SHOP_FIELDS + " } }", {"id": shop["id"]}, "m1")
+        assert after["shop"] == shop
+
+    def test_expired_status(self, app_factory) -> None:
+        app = app_factory(refresh_token_ttl=3600)
+        shop = app.connect_shop("m1", "us-local", "US")
+        app.clock.advance(timedelta(hours=2))
+        again = app.graphql("query($id: ID!) { shop(id: $id) { status } }", {"id": shop["id"]}, "m1")
+        assert again["shop"]["status"] == "EXPIRED"
+
+    def test_delete_removes_everything_of_that_shop_only(self, app: ShopbridgeServer) -> None:
+        kept = app.connect_shop("m1", "uk-local", "UK")
+        gone = app.connect_shop("m1", "us-local", "US")
+        app.wait_for_idle_sync()
+        before = app.row_counts()
+        kept_before = app.row_counts(shop_tiktok_id=kept["tiktokShopId"])
+        payload = app.graphql(DELETE, {"id": gone["id"]}, "m1")["shopDelete"]
+        assert payload == {"deletedShopId": gone["id"], "userErrors": []}
+        assert app.row_counts(shop_tiktok_id=gone["tiktokShopId"]) == dict.fromkeys(before, 0)
+        assert app.row_counts(shop_tiktok_id=kept["tiktokShopId"]) == kept_before
+        assert app.graphql(SHOPS, {}, "m1")["shops"]["totalCount"] == 1
+        # TikTok still has the shop and its data: nothing was sent there
+        assert app.tiktok_shop("us-local")["id"] == gone["tiktokShopId"]
+        assert codes(app.graphql(DELETE, {"id": gone["id"]}, "m1")["shopDelete"]) == ["NOT_FOUND"]
+
+    def test_paging(self, app: ShopbridgeServer) -> None:
+        for seller, region in (("us-local", "US"), ("uk-local", "UK"), ("my-local", "MY"), ("sg-local", "SG")):
+            app.connect_shop("m1", seller, region)
+        seen, after = [], None
+        while True:
+            page = app.graphql(SHOPS, {"first": 3, "after": after}, "m1")["shops"]
+            assert page["totalCount"] == 4
+            seen += [edge["node"]["id"] for edge in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        assert len(seen) == len(set(seen)) == 4
+        body = app.raw_graphql(SHOPS, {"first": 101}, "m1")
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert app.raw_graphql(SHOPS, {"after": "garbage"}, "m1")["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+class TestIsolation:
+    def test_another_merchants_shop_does_not_exist(self, app: ShopbridgeServer) -> None:
+        shop = app.connect_shop("m1", "us-local", "US")
+        q = "query($id: ID!) { shop(id: $id) { id } node(id: $id) { id } }"
+        assert app.graphql(q, {"id": shop["id"]}, "m2") == {"shop": None, "node": None}
+        assert app.graphql(SHOPS, {}, "m2")["shops"] == {
+            "totalCount": 0,
+            "edges": [],
+            "pageInfo": {"hasNextPage": False, "endCursor": None},
+        }
+        assert codes(app.graphql(RENAME, {"id": shop["id"], "name": "x"}, "m2")["shopRename"]) == ["NOT_FOUND"]
+        assert codes(app.graphql(DELETE, {"id": shop["id"]}, "m2")["shopDelete"]) == ["NOT_FOUND"]
+        assert codes(app.graphql(REAUTH, {"id": shop["id"]}, "m2")["shopReauthorizationStart"]) == ["NOT_FOUND"]
+        sync = "mutation($id: ID!) { syncStart(input: {shopId: $id, kinds: [PRODUCTS]}) { userErrors { code } } }"
+        assert codes(app.graphql(sync, {"id": shop["id"]}, "m2")["syncStart"]) == ["NOT_FOUND"]
+        # and m1 still has it, unchanged
+        assert app.graphql(q, {"id": shop["id"]}, "m1")["shop"] == {"id": shop["id"]}
+
+    def test_garbage_ids_are_not_found(self, app: ShopbridgeServer) -> None:
+        for bad in ("", "nope", "U2hvcDo=", "VXNlcjox"):
+            assert app.graphql("query($id: ID!) { node(id: $id) { id } }", {"id": bad}, "m1") == {"node": None}
+            assert codes(app.graphql(DELETE, {"id": bad}, "m1")["shopDelete"]) == ["NOT_FOUND"]
+
+
+class TestApiSurface:
+    def test_requests_without_a_valid_token_are_refused(self, app: ShopbridgeServer) -> None:
+        query = {"query": "{ supportedRegions }"}
+        assert httpx.post(f"{app.url}/graphql", json=query).status_code == 401
+        bad = {"Authorization": "Bearer not-a-jwt"}
+        assert httpx.post(f"{app.url}/graphql", json=query, headers=bad).status_code == 401
+        expired = {"Authorization": f"Bearer {app.token('m1', ttl=-10)}"}
+        response = httpx.post(f"{app.url}/graphql", json=query, headers=expired)
+        assert response.status_code == 401 and response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert app.graphql("{ supportedRegions }", {}, "m1") == {"supportedRegions": ["US", "UK", "MY", "SG"]}
+
+    def test_graphiql_is_served(self, app: ShopbridgeServer) -> None:
+        page = httpx.get(f"{app.url}/graphql", headers={"accept": "text/html"})
+        assert page.status_code == 200 and "graphiql" in page.text.lower()
+
+    def test_limits(self, app: ShopbridgeServer) -> None:
+        deep = (
+            "{ shops { edges { node { syncTasks { edges { node { shop { syncTasks { edges { node { shop { id } "
+            "} } } } } } } } } } } }"
+        )
+        assert "errors" in app.raw_graphql(deep, {}, "m1")
+        aliases = "{ " + " ".join(f"a{i}: supportedRegions" for i in range(40)) + " }"
+        assert "errors" in app.raw_graphql(aliases, {}, "m1")
+
+    def test_no_token_in_any_response_or_log_line(self, app: ShopbridgeServer, caplog) -> None:
+        caplog.set_level(logging.DEBUG)
+        shop = app.connect_shop("m1", "us-local", "US")
+        app.graphql(RENAME, {"id": shop["id"], "name": "n"}, "m1")
+        responses = app.transcript()
+        secrets = [*app.issued_tokens(), app.settings.tiktok.app_secret]
+        assert secrets
+        for secret in secrets:
+            assert secret not in responses
+            assert all(secret not in record.getMessage() for record in caplog.records)
+        stored = app.raw_token_columns()
+        assert stored and all(value not in secrets for value in stored)
+
+    def test_schema_file_is_current(self) -> None:
+        from pathlib import Path
+
+        from gql.schema import printed_schema
+
+        committed = Path(__file__).resolve().parents[2] / "schema.graphql"
+        assert committed.read_text() == printed_schema(), "run: .venv/bin/shopbridge export-schema"

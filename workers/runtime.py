@@ -1,0 +1,50 @@
+"""What the API process needs of the worker side: a task queue and an event bus, and how to stop them.
+
+Embedded default (no broker URL): a StubBroker with a worker pool inside this process and an in-process bus,
+so subscriptions see the pool's progress directly. Production (Redis): the API only enqueues; workers are other
+processes, and progress arrives through Redis pub/sub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.config import Settings
+from adapters.events import InProcessEventBus, RedisEventBus
+from adapters.queue import DramatiqTaskQueue
+from domain.ports import TaskQueue
+from workers.broker import setup_broker
+from workers.embedded import EmbeddedWorker
+
+
+@dataclass
+class ApiRuntime:
+    queue: TaskQueue
+    events: Any  # InProcessEventBus | RedisEventBus: publish task changes, subscribe(merchant_id)
+    stop: Callable[[], Awaitable[None]]
+
+
+async def start_api_runtime(settings: Settings) -> ApiRuntime:
+    if settings.broker_url is None:
+        bus = InProcessEventBus()
+        worker = EmbeddedWorker(settings, events=bus)
+        queue = await asyncio.to_thread(worker.start)  # the worker boots its own event-loop thread
+
+        async def stop_embedded() -> None:
+            await worker.stop()
+            await bus.aclose()
+
+        return ApiRuntime(queue=queue, events=bus, stop=stop_embedded)
+
+    redis_bus = RedisEventBus(settings.broker_url)
+    setup_broker(settings, events=redis_bus)
+    from workers.actors import run_sync_task
+
+    async def stop_redis() -> None:
+        await redis_bus.aclose()
+
+    # RedisBroker's send is blocking network I/O: the queue runs it off the event loop.
+    return ApiRuntime(queue=DramatiqTaskQueue(run_sync_task, blocking=True), events=redis_bus, stop=stop_redis)
