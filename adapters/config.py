@@ -47,6 +47,16 @@ class Settings:
     sandbox_orders: int = 120
     sandbox_seed: int = 1
     log_level: str = "INFO"
+    # Sync engine and Dramatiq (issue 4): see workers/ and domain/services/importer.py.
+    sync_order_slices: int = 16  # time slices of an orders import fetched concurrently
+    sync_page_size: int = 100  # records per TikTok request (TikTok's maximum)
+    sync_max_attempts: int = 5  # runs of one task (redeliveries included) before it FAILS
+    sync_min_backoff_ms: int = 10_000  # Dramatiq's retry backoff of a failed attempt
+    sync_max_backoff_ms: int = 600_000
+    sync_time_limit_seconds: int = 7_200  # one attempt of one task
+    sync_stale_after_seconds: int = 300  # a RUNNING task silent this long is re-enqueued by the sweep
+    broker_heartbeat_timeout_ms: int = 60_000  # Redis: a worker silent this long is dead, its messages requeued
+    broker_maintenance_chance: int = 1_000  # Redis: per million commands, how often that check runs
 
     @property
     def callback_url(self) -> str:
@@ -150,6 +160,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         sandbox_orders=_int(env, "SHOPBRIDGE_SANDBOX_ORDERS", 120),
         sandbox_seed=_int(env, "SHOPBRIDGE_SANDBOX_SEED", 1),
         log_level=(get("SHOPBRIDGE_LOG_LEVEL") or "INFO").upper(),
+        sync_order_slices=_int(env, "SHOPBRIDGE_SYNC_ORDER_SLICES", 16),
+        sync_page_size=_int(env, "SHOPBRIDGE_SYNC_PAGE_SIZE", 100),
+        sync_max_attempts=_int(env, "SHOPBRIDGE_SYNC_MAX_ATTEMPTS", 5),
+        sync_min_backoff_ms=_int(env, "SHOPBRIDGE_SYNC_MIN_BACKOFF_MS", 10_000),
+        sync_max_backoff_ms=_int(env, "SHOPBRIDGE_SYNC_MAX_BACKOFF_MS", 600_000),
+        sync_time_limit_seconds=_int(env, "SHOPBRIDGE_SYNC_TIME_LIMIT", 7_200),
+        sync_stale_after_seconds=_int(env, "SHOPBRIDGE_SYNC_STALE_AFTER", 300),
+        broker_heartbeat_timeout_ms=_int(env, "SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", 60_000),
+        broker_maintenance_chance=_int(env, "SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", 1_000),
     )
 
 

@@ -72,13 +72,23 @@ class CatalogRepository(Protocol):
     async def upsert_orders(self, shop_id: str, orders: Sequence[Order]) -> UpsertCounts: ...
 
 
+class ShopGoneError(Exception):
+    """A write referenced a shop that no longer exists (deleted meanwhile); raised by repositories."""
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository. Nothing is written until `commit`; `after_commit` runs then."""
 
-    shops: ShopRepository
-    authorizations: AuthorizationRequestRepository
-    sync_tasks: SyncTaskRepository
-    catalog: CatalogRepository
+    # Read-only properties, not attributes: a Protocol attribute is invariant, so an adapter declaring
+    # `shops: SqlShopRepository` would not match; a property lets it be any implementation of the port.
+    @property
+    def shops(self) -> ShopRepository: ...
+    @property
+    def authorizations(self) -> AuthorizationRequestRepository: ...
+    @property
+    def sync_tasks(self) -> SyncTaskRepository: ...
+    @property
+    def catalog(self) -> CatalogRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None: ...
@@ -125,6 +135,9 @@ class TikTokAuthGateway(Protocol):
     async def authorized_shops(self, access_token: str) -> list[AuthorizedShop]: ...
 
 
+TokensRefreshed = Callable[[TokenSet], Awaitable[None]]
+
+
 class ShopApi(Protocol):
     """TikTok's business API bound to one shop; refreshes an expired access token by itself."""
 
@@ -142,6 +155,10 @@ class ShopApi(Protocol):
     ) -> Page[Order]:
         """Orders created in [ge, lt), sorted by create_time ascending."""
         ...
+
+
+ShopApiFactory = Callable[[Shop, TokensRefreshed], ShopApi]
+"""Builds the shop's API; the callback persists tokens the client refreshed, in its own transaction."""
 
 
 @dataclass(frozen=True, slots=True)

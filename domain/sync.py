@@ -8,11 +8,12 @@ from enum import StrEnum
 from typing import Any
 
 from domain.errors import DomainError, ErrorCode, ValidationError
-from domain.shops import new_id
+from domain.shops import Shop, ShopStatus, new_id
 
 ORDERS_DEFAULT_WINDOW = timedelta(days=30)
 ORDERS_MAX_WINDOW = timedelta(days=90)
 MAX_RECORDED_FAILURES = 100
+INTERNAL_ERROR = "INTERNAL"  # a task's error code when a bug, not TikTok or a rule, ended it
 
 
 class SyncKind(StrEnum):
@@ -38,6 +39,23 @@ class SyncTaskStatus(StrEnum):
 
 
 ACTIVE_STATUSES = (SyncTaskStatus.QUEUED, SyncTaskStatus.RUNNING)
+
+
+def parse_kinds(kinds: list[SyncKind]) -> list[SyncKind]:
+    """The kinds a sync start asks for: at least one, each once, else INVALID_INPUT."""
+    if not kinds:
+        raise ValidationError(ErrorCode.INVALID_INPUT, "Give at least one kind to sync.", ("kinds",))
+    if len(set(kinds)) != len(kinds):
+        raise ValidationError(ErrorCode.INVALID_INPUT, "Each kind may be given once.", ("kinds",))
+    return list(kinds)
+
+
+def ensure_shop_can_sync(shop: Shop, now: datetime) -> None:
+    """A revoked or expired authorization cannot import anything: REAUTHORIZATION_REQUIRED."""
+    if shop.status(now) in (ShopStatus.REVOKED, ShopStatus.EXPIRED):
+        raise DomainError(
+            ErrorCode.REAUTHORIZATION_REQUIRED, "The shop's authorization has ended; re-authorize it to sync."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +143,28 @@ class SyncTask:
         self.heartbeat_at = now
         return True
 
+    def holds_lease(self, attempt: int) -> bool:
+        """True while the run that began `attempt` still owns the task.
+
+        A redelivered message (a killed worker, a stale-task sweep) begins a newer attempt; the older run, if it
+        is still alive, then sees it lost the task and stops without writing: one writer per task at a time.
+        """
+        return self.status is SyncTaskStatus.RUNNING and self.attempts == attempt
+
+    def may_retry(self, max_attempts: int) -> bool:
+        """Whether a failed attempt may be tried again; counted in the database, so redeliveries count too."""
+        return self.attempts < max_attempts
+
+    def honour_cancel(self, now: datetime) -> bool:
+        """Cancel now if someone asked to while it ran; True when the run must stop."""
+        if self.cancel_requested and self.is_active:
+            self.cancel(now)
+        return self.status is SyncTaskStatus.CANCELLED
+
+    def touch(self, now: datetime) -> None:
+        """Prove the run is alive; stale heartbeats are what the resume sweep looks for."""
+        self.heartbeat_at = now
+
     def request_cancel(self, now: datetime) -> None:
         """A QUEUED task is cancelled at once; a RUNNING one stops at its next page."""
         if self.status.is_terminal:
@@ -165,3 +205,13 @@ class SyncTask:
         if not self.total:
             return None
         return min(1.0, self.processed / self.total)
+
+
+class SyncAlreadyRunningError(DomainError):
+    """SYNC_ALREADY_RUNNING, carrying the active task so that the answer can show it."""
+
+    def __init__(self, task: SyncTask) -> None:
+        super().__init__(
+            ErrorCode.SYNC_ALREADY_RUNNING, f"A {task.kind.value.lower()} sync of this shop is already running."
+        )
+        self.task = task

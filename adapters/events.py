@@ -1,0 +1,207 @@
+"""Change signals for sync tasks: "task X of merchant M changed, look again". The database stays the truth.
+
+Interface (both buses; `domain.ports.EventPublisher` plus a subscriber side for GraphQL subscriptions):
+
+    await bus.task_changed(task)                     # publish; cheap, never raises for a lost signal
+    async with bus.subscribe(merchant_id) as signals:
+        changed = await signals.wait(timeout)        # None: timed out; else the ids of the merchant's tasks
+                                                     # that changed since the last call, coalesced. An EMPTY set
+                                                     # means "some signals may be lost (overflow, reconnect):
+                                                     # re-read everything you follow".
+    await bus.aclose()                               # at shutdown
+
+Each subscriber holds one bounded slot of pending ids (a set, never a queue): a burst of 1,000 page writes of a
+task costs a waiting subscriber one wake-up. `InProcessEventBus` serves the embedded mode, where the worker pool
+publishes from another thread and event loop. `RedisEventBus` publishes `{task_id, shop_id, merchant_id}` as
+JSON on the channel `shopbridge:sync-task`; each process keeps ONE pub/sub connection (started on first
+subscribe, reconnected with backoff) and fans out locally. Pub/sub is at-most-once: subscribers must also re-read
+on a timeout, which is why `wait` takes one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from domain.sync import SyncTask
+
+CHANNEL = "shopbridge:sync-task"
+MAX_PENDING_IDS = 1_000  # beyond this a subscriber is told to re-read everything (an empty set)
+
+log = logging.getLogger(__name__)
+
+
+class Subscription:
+    """One subscriber's latest-value slot; `wait` is called from the loop that subscribed."""
+
+    def __init__(self, merchant_id: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.merchant_id = merchant_id
+        self.loop = loop
+        self._pending: set[str] = set()
+        self._overflow = False
+        self._event = asyncio.Event()
+
+    def _deliver(self, task_id: str | None) -> None:
+        """On the subscriber's loop. `None`: ids unknown (a reconnect), re-read everything."""
+        if task_id is None or len(self._pending) >= MAX_PENDING_IDS:
+            self._overflow = True
+            self._pending.clear()
+        elif not self._overflow:
+            self._pending.add(task_id)
+        self._event.set()
+
+    async def wait(self, timeout: float) -> set[str] | None:  # noqa: ASYNC109 (the timeout IS the contract: re-read)
+        if not self._event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout)
+        if not self._event.is_set():
+            return None
+        changed = set() if self._overflow else self._pending
+        self._pending, self._overflow = set(), False
+        self._event.clear()
+        return changed
+
+
+class _Fanout:
+    """Subscribers by merchant; `send` may be called from any thread or loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_merchant: dict[str, set[Subscription]] = {}
+
+    def add(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._by_merchant.setdefault(subscription.merchant_id, set()).add(subscription)
+
+    def remove(self, subscription: Subscription) -> None:
+        with self._lock:
+            subscribers = self._by_merchant.get(subscription.merchant_id)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._by_merchant[subscription.merchant_id]
+
+    def send(self, merchant_id: str | None, task_id: str | None) -> None:
+        """To one merchant's subscribers, or (merchant None) to everyone with "re-read everything"."""
+        with self._lock:
+            if merchant_id is None:
+                targets = [s for subscribers in self._by_merchant.values() for s in subscribers]
+            else:
+                targets = list(self._by_merchant.get(merchant_id, ()))
+        for subscription in targets:
+            with contextlib.suppress(RuntimeError):  # its loop is closed: it is going away
+                subscription.loop.call_soon_threadsafe(subscription._deliver, task_id)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, merchant_id: str) -> AsyncIterator[Subscription]:
+        subscription = Subscription(merchant_id, asyncio.get_running_loop())
+        self.add(subscription)
+        try:
+            yield subscription
+        finally:
+            self.remove(subscription)
+
+
+class InProcessEventBus:
+    """Signals within one process (the embedded default): publishers and subscribers on any thread or loop."""
+
+    def __init__(self) -> None:
+        self._fanout = _Fanout()
+
+    async def task_changed(self, task: SyncTask) -> None:
+        self._fanout.send(task.merchant_id, task.id)
+
+    def subscribe(self, merchant_id: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
+        return self._fanout.subscribe(merchant_id)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class RedisEventBus:
+    """Signals across processes through Redis pub/sub (production: API processes and worker processes)."""
+
+    def __init__(self, url: str, *, reconnect_delay: float = 0.5, max_reconnect_delay: float = 10.0) -> None:
+        self._url = url
+        self._reconnect_delay = reconnect_delay
+        self._max_reconnect_delay = max_reconnect_delay
+        self._fanout = _Fanout()
+        # A redis.asyncio client belongs to the loop it connected on; keep one per loop that publishes.
+        self._clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+
+    def _client(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = aioredis.Redis.from_url(self._url)
+        return client
+
+    async def task_changed(self, task: SyncTask) -> None:
+        message = json.dumps({"task_id": task.id, "shop_id": task.shop_id, "merchant_id": task.merchant_id})
+        try:
+            await self._client().publish(CHANNEL, message)
+        except (aioredis.RedisError, OSError):
+            log.warning("could not publish a sync task signal; subscribers will re-read on their timeout")
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, merchant_id: str) -> AsyncIterator[Subscription]:
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.create_task(self._listen(), name="shopbridge-events-listener")
+        async with self._fanout.subscribe(merchant_id) as subscription:
+            yield subscription
+
+    async def wait_listening(self) -> None:
+        """Until the pub/sub connection is subscribed (tests use it: earlier signals would be missed)."""
+        await self._listening.wait()
+
+    async def _listen(self) -> None:
+        delay = self._reconnect_delay
+        while True:
+            client = aioredis.Redis.from_url(self._url)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    self._listening.set()
+                    self._fanout.send(None, None)  # anything during the outage is lost: everyone re-reads
+                    delay = self._reconnect_delay
+                    async for message in pubsub.listen():
+                        self._dispatch(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("sync task signals: Redis pub/sub lost; reconnecting in %.1fs", delay)
+            finally:
+                self._listening.clear()
+                await client.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_reconnect_delay)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("type") != "message":
+            return
+        try:
+            data = json.loads(message["data"])
+            self._fanout.send(str(data["merchant_id"]), str(data["task_id"]))
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed sync task signal")
+
+    async def aclose(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        loop = asyncio.get_running_loop()
+        for client_loop, client in list(self._clients.items()):
+            if client_loop is loop:
+                await client.aclose()
+                del self._clients[client_loop]

@@ -1,0 +1,354 @@
+"""The import engine: `run_sync_task(task_id, deps)` runs (or resumes) one sync task; calling it twice is safe.
+
+Each stored batch and the task's counters, checkpoint and heartbeat go in ONE transaction, so the data and the
+checkpoint never disagree: a run killed anywhere resumes from its checkpoint with nothing missing or doubled.
+Every write re-reads the task first and stops quietly when the run lost it: cancelled (status CANCELLED),
+finished, taken over by a newer attempt (a redelivered message), or gone with its shop.
+
+Errors: TikTok unavailable or a bug → re-raised for the queue to retry (resuming from the checkpoint) until
+`max_attempts`, then FAILED (TIKTOK_UNAVAILABLE / INTERNAL); authorization lost → FAILED
+REAUTHORIZATION_REQUIRED and the shop revoked; a record that cannot be mapped → a per-record failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from domain.catalog import Order, Product
+from domain.clock import Clock
+from domain.errors import DomainError, ErrorCode
+from domain.ports import (
+    AuthorizationLostError,
+    EventPublisher,
+    ShopApi,
+    ShopApiFactory,
+    ShopGoneError,
+    TikTokUnavailableError,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    UpsertCounts,
+)
+from domain.services.order_slices import OrderSlice, load_slices, store_slice
+from domain.services.pipeline import Chunk, Source, run_pipeline
+from domain.services.sync import publish_quietly
+from domain.shops import Shop, TokenSet
+from domain.sync import INTERNAL_ERROR, RecordFailure, SyncKind, SyncTask, ensure_shop_can_sync
+
+log = logging.getLogger(__name__)
+
+MAX_TOKEN_RENEWALS = 3
+TOKEN_RENEWAL_POLL = (0.2, 0.5, 1.0, 0.0)  # pauses between looks at the stored tokens, ~2 s in all
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    """Tuning of the engine; the defaults keep ~50 requests/s busy at 100 ms of TikTok latency."""
+
+    order_slices: int = 16  # time slices of the orders window, fetched concurrently
+    page_size: int = 100  # TikTok's maximum
+    queue_pages: int = 32  # fetched pages waiting for the writer: bounds memory
+    batch_records: int = 500  # records stored per transaction, at most (roughly)
+    max_attempts: int = 5  # runs of one task, redeliveries included, before it FAILS
+    heartbeat_seconds: float = 15.0  # the task's heartbeat while no page arrives
+
+
+@dataclass(frozen=True, slots=True)
+class SyncDeps:
+    uow_factory: UnitOfWorkFactory
+    shop_api: ShopApiFactory
+    events: EventPublisher
+    clock: Clock
+    options: SyncOptions = field(default_factory=SyncOptions)
+
+
+class _Stopped(Exception):
+    """The run no longer owns the task (cancelled, finished, taken over, shop gone): stop, write nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    deps: SyncDeps
+    task: SyncTask  # as it began; the writer re-reads the row each time
+    attempt: int
+
+
+async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
+    """Run the task to its end, or raise for the queue to retry it; a finished or unknown task is a no-op."""
+    begun = await _begin(task_id, deps)
+    if begun is None:
+        return
+    run, shop = begun
+    try:
+        await _import_with_current_tokens(run, shop)
+        await _finish(run)
+    except _Stopped:
+        log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", task_id)
+    except AuthorizationLostError as exc:
+        log.info("sync task %s: authorization lost (request_id=%s)", task_id, exc.request_id)
+        message = "TikTok no longer honours the shop's authorization; re-authorize it."
+        await _fail(run, ErrorCode.REAUTHORIZATION_REQUIRED, message, revoke_shop=True)
+    except TikTokUnavailableError as exc:
+        if run.task.may_retry(deps.options.max_attempts):
+            raise  # the queue retries with backoff; the next attempt resumes from the checkpoint
+        await _fail(run, ErrorCode.TIKTOK_UNAVAILABLE, f"TikTok stayed unavailable: {exc}")
+    except Exception:
+        if await _gone(run):  # e.g. a foreign-key error from a write racing the shop's deletion
+            return
+        if run.task.may_retry(deps.options.max_attempts):
+            raise
+        log.exception("sync task %s failed on its last attempt", task_id)
+        await _fail(run, INTERNAL_ERROR, "The import failed unexpectedly; it has been logged.")
+
+
+async def _begin(task_id: str, deps: SyncDeps) -> tuple[_Run, Shop] | None:
+    # Rows are locked shop first, then task, everywhere (as a shop's deletion does): no deadlock on PostgreSQL.
+    async with deps.uow_factory() as uow:
+        peek = await uow.sync_tasks.get(task_id)
+    if peek is None or peek.status.is_terminal:
+        return None  # already done, or gone with its shop: at-least-once delivery makes this normal
+    now = deps.clock.now()
+    async with deps.uow_factory() as uow:
+        shop = await uow.shops.get(peek.shop_id)
+        task = await uow.sync_tasks.get(task_id)
+        if shop is None or task is None:
+            return None
+        was_active = task.is_active
+        if not task.begin_attempt(now):
+            if was_active:  # a cancel arrived while it waited in the queue
+                await _save_and_publish(uow, deps, task)
+            return None
+        try:
+            ensure_shop_can_sync(shop, now)
+        except DomainError as exc:
+            task.fail(exc.code, exc.message, now)
+            await _save_and_publish(uow, deps, task)
+            return None
+        if not await _save_and_publish(uow, deps, task):
+            return None
+    return _Run(deps, task, task.attempts), shop
+
+
+async def _import_with_current_tokens(run: _Run, shop: Shop) -> None:
+    """Import; if TikTok refuses our token because another task (or process) refreshed the shop's tokens since
+    we loaded them, continue from the checkpoint with the stored ones instead of declaring the shop revoked."""
+    shop_id = shop.id
+    for renewal in range(MAX_TOKEN_RENEWALS + 1):
+        latest = [shop.tokens]  # what this session knows: the loaded tokens, or those it refreshed itself
+
+        async def on_refreshed(tokens: TokenSet, latest: list[TokenSet] = latest) -> None:
+            latest[0] = tokens
+            await _save_tokens(run.deps, shop_id, tokens)
+
+        try:
+            await _import(run, run.deps.shop_api(shop, on_refreshed))
+            return
+        except AuthorizationLostError:
+            renewed = await _tokens_renewed_elsewhere(run, latest[0])
+            if renewed is None or renewal == MAX_TOKEN_RENEWALS:
+                raise
+            log.info("sync task %s: the shop's tokens were refreshed elsewhere; continuing with them", run.task.id)
+            shop = renewed
+
+
+async def _tokens_renewed_elsewhere(run: _Run, known: TokenSet) -> Shop | None:
+    """The shop as stored if its access token differs from `known`. Polls briefly: the other session may be
+    between its refresh and the commit of the new tokens."""
+    for delay in TOKEN_RENEWAL_POLL:
+        async with run.deps.uow_factory() as uow:
+            shop = await uow.shops.get(run.task.shop_id)
+        if shop is None:
+            raise _Stopped
+        if shop.tokens.access_token != known.access_token:
+            return shop
+        await asyncio.sleep(delay)
+    return None
+
+
+async def _import(run: _Run, api: ShopApi) -> None:
+    options = run.deps.options
+    task = await _owned_task(run)  # the checkpoint as stored now (a token renewal restarts mid-way)
+    sources: list[Source]
+    if task.kind is SyncKind.PRODUCTS:
+        sources = [partial(_product_pages, api, task.checkpoint.get("products"), options.page_size)]
+        store: _Upsert = _upsert_products
+    else:
+        since, until = task.orders_created_since, task.orders_created_until
+        assert since is not None and until is not None  # an ORDERS task always has its window
+        plan = load_slices(task.checkpoint, since, until, options.order_slices)
+        sources = [
+            partial(_order_pages, api, plan, index, options.page_size)
+            for index, state in enumerate(plan)
+            if not state.done
+        ]
+        store = _upsert_orders
+    await run_pipeline(
+        sources,
+        partial(_store, run, store),
+        concurrency=len(sources),
+        queue_pages=options.queue_pages,
+        batch_records=options.batch_records,
+        heartbeat_seconds=options.heartbeat_seconds,
+    )
+
+
+async def _owned_task(run: _Run) -> SyncTask:
+    async with run.deps.uow_factory() as uow:
+        task = await uow.sync_tasks.get(run.task.id)
+    if task is None or not task.holds_lease(run.attempt):
+        raise _Stopped
+    return task
+
+
+async def _product_pages(api: ShopApi, checkpoint: dict[str, Any] | None, page_size: int) -> AsyncIterator[Chunk]:
+    async for scan in api.scan_products(checkpoint, page_size):
+        yield Chunk(scan.page.items, partial(_mark_products, scan.checkpoint, scan.total_count))
+
+
+def _mark_products(checkpoint: dict[str, Any], total: int | None, task: SyncTask) -> None:
+    task.checkpoint["products"] = checkpoint
+    if total is not None:
+        task.total = total
+
+
+async def _order_pages(api: ShopApi, plan: list[OrderSlice], index: int, page_size: int) -> AsyncIterator[Chunk]:
+    """One slice's pages, ascending by create time, from where the last run stored up to."""
+    state = plan[index]
+    start, token = state, None
+    while not state.done:
+        page = await api.search_orders(
+            page_size=page_size, page_token=token, create_time_ge=start.resume_ge, create_time_lt=start.lt
+        )
+        items = start.unseen(page.items)
+        state = state.after_page(page, first_of_run=token is None)
+        token = page.next_page_token or None
+        yield Chunk(items, partial(_mark_slice, plan, index, state))
+        if token is None:
+            break
+
+
+def _mark_slice(plan: list[OrderSlice], index: int, state: OrderSlice, task: SyncTask) -> None:
+    total = store_slice(task.checkpoint, plan, index, state)
+    if total is not None:
+        task.total = total
+
+
+_Upsert = Callable[[UnitOfWork, str, list[object]], Awaitable[UpsertCounts]]
+
+
+async def _upsert_products(uow: UnitOfWork, shop_id: str, records: list[object]) -> UpsertCounts:
+    return await uow.catalog.upsert_products(shop_id, [r for r in records if isinstance(r, Product)])
+
+
+async def _upsert_orders(uow: UnitOfWork, shop_id: str, records: list[object]) -> UpsertCounts:
+    return await uow.catalog.upsert_orders(shop_id, [r for r in records if isinstance(r, Order)])
+
+
+async def _store(run: _Run, upsert: _Upsert, chunks: list[Chunk]) -> None:
+    """One batch, the counters and the checkpoint in one transaction; or stop if the run lost the task."""
+    deps = run.deps
+    now = deps.clock.now()
+    async with deps.uow_factory() as uow:
+        task = await uow.sync_tasks.get(run.task.id)
+        if task is None or not task.holds_lease(run.attempt):
+            raise _Stopped
+        if task.honour_cancel(now):
+            await _save(uow, task)
+            await publish_quietly(deps.events, task)
+            raise _Stopped
+        records, failures, duplicates = _split([item for chunk in chunks for item in chunk.items])
+        try:
+            counts = await upsert(uow, task.shop_id, records) if records else UpsertCounts()
+        except ShopGoneError:
+            raise _Stopped from None
+        task.record_batch(counts.created, counts.updated, counts.unchanged + duplicates, failures)
+        for chunk in chunks:
+            chunk.mark(task)
+        task.touch(now)
+        if not await _save(uow, task):
+            raise _Stopped
+    await publish_quietly(deps.events, task)  # after the transaction: never hold a connection for a signal
+
+
+def _split(items: Sequence[object]) -> tuple[list[object], list[RecordFailure], int]:
+    """Records (deduplicated by TikTok id: one batch may not repeat a key), failures, and duplicates dropped."""
+    by_id: dict[str, object] = {}
+    failures: list[RecordFailure] = []
+    for item in items:
+        if isinstance(item, RecordFailure):
+            failures.append(item)
+        elif isinstance(item, Product):
+            by_id[item.tiktok_product_id] = item
+        elif isinstance(item, Order):
+            by_id[item.tiktok_order_id] = item
+    duplicates = len(items) - len(failures) - len(by_id)
+    return list(by_id.values()), failures, duplicates
+
+
+async def _finish(run: _Run) -> None:
+    deps = run.deps
+    now = deps.clock.now()
+    async with deps.uow_factory() as uow:
+        shop = await uow.shops.get(run.task.shop_id)
+        task = await uow.sync_tasks.get(run.task.id)
+        if shop is None or task is None or not task.holds_lease(run.attempt):
+            return
+        if not task.honour_cancel(now):
+            task.succeed(now)
+            shop.last_synced_at = now
+            await uow.shops.update(shop)
+        await _save_and_publish(uow, deps, task)
+
+
+async def _fail(run: _Run, code: str, message: str, *, revoke_shop: bool = False) -> None:
+    deps = run.deps
+    now = deps.clock.now()
+    async with deps.uow_factory() as uow:
+        shop = await uow.shops.get(run.task.shop_id)
+        task = await uow.sync_tasks.get(run.task.id)
+        if shop is None or task is None or not task.holds_lease(run.attempt):
+            return
+        task.fail(code, message, now)
+        if revoke_shop:
+            shop.revoke(now)
+            await uow.shops.update(shop)
+        await _save_and_publish(uow, deps, task)
+
+
+async def _gone(run: _Run) -> bool:
+    """True when the task's row no longer exists (its shop was deleted)."""
+    try:
+        async with run.deps.uow_factory() as uow:
+            return await uow.sync_tasks.get(run.task.id) is None
+    except Exception:
+        return False
+
+
+async def _save(uow: UnitOfWork, task: SyncTask) -> bool:
+    """Update and commit; False (nothing committed) when the task's row is gone with its shop."""
+    if not await uow.sync_tasks.update(task):
+        return False
+    await uow.commit()
+    return True
+
+
+async def _save_and_publish(uow: UnitOfWork, deps: SyncDeps, task: SyncTask) -> bool:
+    if not await _save(uow, task):
+        return False
+    await publish_quietly(deps.events, task)
+    return True
+
+
+async def _save_tokens(deps: SyncDeps, shop_id: str, tokens: TokenSet) -> None:
+    """Persist tokens the client refreshed mid-import, in a short transaction of its own."""
+    async with deps.uow_factory() as uow:
+        shop = await uow.shops.get(shop_id)
+        if shop is None:
+            return
+        shop.refresh_tokens(tokens)
+        await uow.shops.update(shop)
+        await uow.commit()

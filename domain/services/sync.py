@@ -1,0 +1,158 @@
+"""Sync use cases: queue imports (on authorization or by hand), cancel them, and re-enqueue stale ones.
+
+The import itself runs in `domain.services.importer`. Tasks are enqueued only after their row is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from domain.clock import Clock
+from domain.errors import DomainError, ErrorCode, NotFoundError
+from domain.ports import EventPublisher, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from domain.shops import Shop
+from domain.sync import (
+    SyncAlreadyRunningError,
+    SyncKind,
+    SyncTask,
+    SyncTaskStatus,
+    SyncTrigger,
+    ensure_shop_can_sync,
+    parse_kinds,
+)
+
+__all__ = [
+    "SyncAlreadyRunningError",
+    "cancel_task",
+    "publish_quietly",
+    "queue_authorization_sync",
+    "resume_stale_tasks",
+    "start_sync",
+]
+
+log = logging.getLogger(__name__)
+
+
+async def queue_authorization_sync(
+    uow: UnitOfWork, queue: TaskQueue, shop: Shop, now: datetime, *, events: EventPublisher | None = None
+) -> list[SyncTask]:
+    """Add the PRODUCTS and ORDERS (30 days before `now`) tasks to the caller's open unit of work.
+
+    The caller commits; the tasks are enqueued once it has, and dropped with it on rollback.
+    """
+    tasks = [
+        SyncTask.queue(shop.id, shop.merchant_id, kind, SyncTrigger.AUTHORIZATION, now)
+        for kind in (SyncKind.PRODUCTS, SyncKind.ORDERS)
+    ]
+    for task in tasks:
+        await uow.sync_tasks.add(task)
+    _enqueue_after_commit(uow, queue, events, tasks)
+    return tasks
+
+
+async def start_sync(
+    uow_factory: UnitOfWorkFactory,
+    queue: TaskQueue,
+    events: EventPublisher,
+    clock: Clock,
+    merchant_id: str,
+    shop_id: str,
+    kinds: Sequence[SyncKind],
+    orders_created_since: datetime | None = None,
+) -> list[SyncTask]:
+    """Queue MANUAL tasks of the given kinds; all or none. `SyncAlreadyRunningError` names the active task."""
+    wanted = parse_kinds(list(kinds))
+    now = clock.now()
+    async with uow_factory() as uow:
+        shop = await uow.shops.get(shop_id, merchant_id)
+        if shop is None:
+            raise NotFoundError("Shop", ("shopId",))
+        ensure_shop_can_sync(shop, now)
+        tasks: list[SyncTask] = []
+        for kind in wanted:
+            running = await uow.sync_tasks.active(shop.id, kind)
+            if running is not None:
+                raise SyncAlreadyRunningError(running)
+            since = orders_created_since if kind is SyncKind.ORDERS else None
+            tasks.append(SyncTask.queue(shop.id, merchant_id, kind, SyncTrigger.MANUAL, now, since))
+        try:
+            for task in tasks:
+                await uow.sync_tasks.add(task)  # the partial unique index is the last guard against a racing start
+            _enqueue_after_commit(uow, queue, events, tasks)
+            await uow.commit()
+        except DomainError as exc:
+            if exc.code is not ErrorCode.SYNC_ALREADY_RUNNING:
+                raise
+            lost_race = exc
+        else:
+            return tasks
+    # A concurrent start won between our check and our insert: answer with its task, as if we had seen it.
+    async with uow_factory() as uow:
+        for kind in wanted:
+            running = await uow.sync_tasks.active(shop_id, kind)
+            if running is not None:
+                raise SyncAlreadyRunningError(running) from lost_race
+    raise lost_race
+
+
+async def cancel_task(
+    uow_factory: UnitOfWorkFactory, events: EventPublisher, clock: Clock, merchant_id: str, task_id: str
+) -> SyncTask:
+    """QUEUED: cancelled at once; RUNNING: stops at its next page; finished: SYNC_TASK_FINISHED."""
+    async with uow_factory() as uow:
+        task = await uow.sync_tasks.get(task_id, merchant_id)
+        if task is None:
+            raise NotFoundError("SyncTask", ("taskId",))
+        task.request_cancel(clock.now())
+        if not await uow.sync_tasks.update(task):
+            raise NotFoundError("SyncTask", ("taskId",))  # its shop was deleted meanwhile
+        await uow.commit()
+    await publish_quietly(events, task)
+    return task
+
+
+async def resume_stale_tasks(
+    uow_factory: UnitOfWorkFactory,
+    queue: TaskQueue,
+    clock: Clock,
+    stale_after: timedelta,
+    *,
+    include_queued: bool = True,
+) -> list[str]:
+    """Re-enqueue active tasks silent for `stale_after`; returns their ids.
+
+    Safe to over-deliver: a run that is in fact alive loses its lease to the newer attempt and stops.
+    `include_queued=False` leaves QUEUED tasks alone: with Redis their message is still waiting in the queue,
+    and re-sending each would multiply a long backlog.
+    """
+    async with uow_factory() as uow:
+        stale = await uow.sync_tasks.list_resumable(clock.now() - stale_after)
+    stale = [task for task in stale if include_queued or task.status is SyncTaskStatus.RUNNING]
+    for task in stale:
+        await queue.enqueue_sync(task.id)
+    if stale:
+        log.info("re-enqueued %d stale sync task(s)", len(stale))
+    return [task.id for task in stale]
+
+
+async def publish_quietly(events: EventPublisher | None, task: SyncTask) -> None:
+    """Signal a change; a lost signal only delays a subscriber until its next re-read, so never fail on it."""
+    if events is None:
+        return
+    try:
+        await events.task_changed(task)
+    except Exception:
+        log.warning("could not publish a change of sync task %s", task.id, exc_info=True)
+
+
+def _enqueue_after_commit(
+    uow: UnitOfWork, queue: TaskQueue, events: EventPublisher | None, tasks: list[SyncTask]
+) -> None:
+    async def enqueue() -> None:
+        for task in tasks:
+            await queue.enqueue_sync(task.id)
+            await publish_quietly(events, task)
+
+    uow.after_commit(enqueue)

@@ -1,0 +1,332 @@
+"""In-memory fakes of the domain's ports, for service tests: a unit of work, a task queue, events, a ShopApi.
+
+`FakeStore` is the "database"; each `FakeUnitOfWork` stages its writes and applies them on `commit`, so a
+rolled-back unit of work leaves no trace, as with the real one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Self
+
+from domain.authorization import AuthorizationRequest
+from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
+from domain.errors import DomainError, ErrorCode
+from domain.ports import Page, ProductScan, ShopGoneError, TokensRefreshed, UpsertCounts
+from domain.shops import AuthorizedShop, Region, Shop, TokenSet
+from domain.sync import RecordFailure, SyncKind, SyncTask
+
+T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+@dataclass
+class FakeStore:
+    shops: dict[str, Shop] = field(default_factory=dict)
+    tasks: dict[str, SyncTask] = field(default_factory=dict)
+    products: dict[tuple[str, str], Product] = field(default_factory=dict)
+    orders: dict[tuple[str, str], Order] = field(default_factory=dict)
+    authorizations: dict[str, AuthorizationRequest] = field(default_factory=dict)
+    commits: int = 0
+
+    def shop_orders(self, shop_id: str) -> dict[str, Order]:
+        return {tid: order for (sid, tid), order in self.orders.items() if sid == shop_id}
+
+    def shop_products(self, shop_id: str) -> dict[str, Product]:
+        return {tid: product for (sid, tid), product in self.products.items() if sid == shop_id}
+
+
+class _Staged:
+    """Writes of one unit of work, applied to the store in order on commit."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+        self.ops: list[Callable[[], None]] = []
+
+
+class FakeShopRepository:
+    def __init__(self, staged: _Staged) -> None:
+        self._s = staged
+
+    async def add(self, shop: Shop) -> None:
+        if any(s.tiktok_shop_id == shop.tiktok_shop_id for s in self._s.store.shops.values()):
+            raise DomainError(ErrorCode.SHOP_ALREADY_CONNECTED, "taken")
+        kept = copy.deepcopy(shop)
+        self._s.ops.append(lambda: self._s.store.shops.__setitem__(kept.id, kept))
+
+    async def get(self, shop_id: str, merchant_id: str | None = None) -> Shop | None:
+        shop = self._s.store.shops.get(shop_id)
+        if shop is None or (merchant_id is not None and shop.merchant_id != merchant_id):
+            return None
+        return copy.deepcopy(shop)
+
+    async def get_by_tiktok_shop_id(self, tiktok_shop_id: str) -> Shop | None:
+        found = [s for s in self._s.store.shops.values() if s.tiktok_shop_id == tiktok_shop_id]
+        return copy.deepcopy(found[0]) if found else None
+
+    async def update(self, shop: Shop) -> None:
+        kept = copy.deepcopy(shop)
+        self._s.ops.append(lambda: self._s.store.shops.__setitem__(kept.id, kept))
+
+    async def delete(self, shop_id: str) -> bool:
+        store = self._s.store
+        if shop_id not in store.shops:
+            return False
+
+        def apply() -> None:
+            store.shops.pop(shop_id, None)
+            store.tasks = {k: t for k, t in store.tasks.items() if t.shop_id != shop_id}
+            store.products = {k: p for k, p in store.products.items() if k[0] != shop_id}
+            store.orders = {k: o for k, o in store.orders.items() if k[0] != shop_id}
+
+        self._s.ops.append(apply)
+        return True
+
+
+class FakeSyncTaskRepository:
+    def __init__(self, staged: _Staged) -> None:
+        self._s = staged
+        self._added: list[SyncTask] = []
+
+    async def add(self, task: SyncTask) -> None:
+        if await self.active(task.shop_id, task.kind) is not None or any(
+            t.shop_id == task.shop_id and t.kind is task.kind for t in self._added
+        ):
+            raise DomainError(ErrorCode.SYNC_ALREADY_RUNNING, "already running")
+        kept = copy.deepcopy(task)
+        self._added.append(kept)
+        self._s.ops.append(lambda: self._s.store.tasks.__setitem__(kept.id, kept))
+
+    async def get(self, task_id: str, merchant_id: str | None = None) -> SyncTask | None:
+        task = self._s.store.tasks.get(task_id)
+        if task is None or (merchant_id is not None and task.merchant_id != merchant_id):
+            return None
+        return copy.deepcopy(task)
+
+    async def active(self, shop_id: str, kind: SyncKind) -> SyncTask | None:
+        found = [t for t in self._s.store.tasks.values() if t.shop_id == shop_id and t.kind is kind and t.is_active]
+        return copy.deepcopy(found[0]) if found else None
+
+    async def update(self, task: SyncTask) -> bool:
+        if task.id not in self._s.store.tasks:
+            return False
+        kept = copy.deepcopy(task)
+
+        def apply() -> None:
+            if kept.id in self._s.store.tasks:
+                # As the SQL repository does: a cancel request is never taken back by a stale writer.
+                kept.cancel_requested = kept.cancel_requested or self._s.store.tasks[kept.id].cancel_requested
+                self._s.store.tasks[kept.id] = kept
+
+        self._s.ops.append(apply)
+        return True
+
+    async def list_resumable(self, heartbeat_before: datetime) -> list[SyncTask]:
+        return [
+            copy.deepcopy(t)
+            for t in self._s.store.tasks.values()
+            if t.is_active and (t.heartbeat_at or t.created_at) < heartbeat_before
+        ]
+
+    async def cancel_active_for_shop(self, shop_id: str, now: datetime) -> list[SyncTask]:
+        tasks = [copy.deepcopy(t) for t in self._s.store.tasks.values() if t.shop_id == shop_id and t.is_active]
+        for task in tasks:
+            task.request_cancel(now)
+            await self.update(task)
+        return tasks
+
+
+class FakeCatalogRepository:
+    def __init__(self, staged: _Staged) -> None:
+        self._s = staged
+
+    async def upsert_products(self, shop_id: str, products: Iterable[Product]) -> UpsertCounts:
+        return self._upsert(shop_id, self._s.store.products, [(p.tiktok_product_id, p) for p in products])
+
+    async def upsert_orders(self, shop_id: str, orders: Iterable[Order]) -> UpsertCounts:
+        return self._upsert(shop_id, self._s.store.orders, [(o.tiktok_order_id, o) for o in orders])
+
+    def _upsert(self, shop_id: str, rows: dict[tuple[str, str], Any], items: list[tuple[str, Any]]) -> UpsertCounts:
+        if shop_id not in self._s.store.shops:
+            raise ShopGoneError(shop_id)
+        created = updated = unchanged = 0
+        for key, item in items:
+            old = rows.get((shop_id, key))
+            if old is None:
+                created += 1
+            elif old == item:
+                unchanged += 1
+            else:
+                updated += 1
+        staged = dict(items)
+        name = "products" if rows is self._s.store.products else "orders"
+        # Looked up at commit: a deletion committed meanwhile replaced the dict, and must not be undone.
+        self._s.ops.append(
+            lambda: (
+                shop_id in self._s.store.shops
+                and getattr(self._s.store, name).update({(shop_id, k): v for k, v in staged.items()})
+            )
+        )
+        return UpsertCounts(created, updated, unchanged)
+
+
+class FakeAuthorizationRepository:
+    def __init__(self, staged: _Staged) -> None:
+        self._s = staged
+
+    async def add(self, request: AuthorizationRequest) -> None:
+        self._s.ops.append(lambda: self._s.store.authorizations.__setitem__(request.state_digest, request))
+
+    async def get(self, state_digest: str) -> AuthorizationRequest | None:
+        return self._s.store.authorizations.get(state_digest)
+
+    async def mark_used(self, request: AuthorizationRequest) -> bool:
+        return True
+
+
+class FakeUnitOfWork:
+    def __init__(self, store: FakeStore) -> None:
+        self._staged = _Staged(store)
+        self.shops = FakeShopRepository(self._staged)
+        self.sync_tasks = FakeSyncTaskRepository(self._staged)
+        self.catalog = FakeCatalogRepository(self._staged)
+        self.authorizations = FakeAuthorizationRepository(self._staged)
+        self._callbacks: list[Callable[[], Awaitable[None]]] = []
+        self.committed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.rollback()
+
+    async def commit(self) -> None:
+        for op in self._staged.ops:
+            op()
+        self._staged.ops.clear()
+        self._staged.store.commits += 1
+        self.committed = True
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            await callback()
+
+    async def rollback(self) -> None:
+        self._staged.ops.clear()
+        self._callbacks.clear()
+
+    def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        self._callbacks.append(callback)
+
+
+class FakeTaskQueue:
+    def __init__(self) -> None:
+        self.enqueued: list[str] = []
+
+    async def enqueue_sync(self, task_id: str) -> None:
+        self.enqueued.append(task_id)
+
+
+class FakeEventPublisher:
+    def __init__(self) -> None:
+        self.changes: list[tuple[str, str]] = []  # (task id, status)
+
+    async def task_changed(self, task: SyncTask) -> None:
+        self.changes.append((task.id, task.status.value))
+
+
+# -- a fake TikTok shop ------------------------------------------------------------------------------------------
+
+
+def make_tokens(now: datetime = T0, days: int = 365) -> TokenSet:
+    return TokenSet("access", now + timedelta(hours=4), "refresh", now + timedelta(days=days), "Seller")
+
+
+def make_shop(merchant_id: str = "m1", now: datetime = T0, tiktok_shop_id: str = "7001") -> Shop:
+    granted = AuthorizedShop(tiktok_shop_id, "TikTok Shop", "US", "LOCAL", f"cipher-{tiktok_shop_id}")
+    return Shop.connect(merchant_id, "My shop", Region.US, granted, make_tokens(now), now)
+
+
+def make_product(index: int, version: int = 1) -> Product:
+    sku = Sku(f"sku-{index}", f"S{index}", Money(Decimal("9.90"), "USD"), (WarehouseStock("w1", index + version),))
+    created = T0 - timedelta(days=200) + timedelta(minutes=index)
+    return Product(f"p{index:05d}", f"Product {index}", "ACTIVATE", created, created + timedelta(days=version), (sku,))
+
+
+def make_order(index: int, created_at: datetime) -> Order:
+    item = LineItem(f"li-{index}", f"sku-{index % 7}", "p1", None, "Thing", 1, Money(Decimal("5.00"), "USD"))
+    return Order(f"o{index:06d}", "COMPLETED", created_at, created_at, Money(Decimal("5.00"), "USD"), (item,))
+
+
+class FakeShopApi:
+    """Products and orders served page by page, with faults to script: fail a call, lose the authorization.
+
+    `fail_on_call`: the n-th request (1-based) raises `error`; `bad_products`/`bad_orders`: ids served as a
+    RecordFailure instead of the record. Page tokens are offsets into the (sorted) query result.
+    """
+
+    def __init__(self, products: list[Product], orders: list[Order]) -> None:
+        self.products = products
+        self.orders = sorted(orders, key=lambda o: (o.created_at, o.tiktok_order_id))
+        self.calls = 0
+        self.failures: dict[int, Exception] = {}
+        self.bad_ids: set[str] = set()
+        self.on_call: Callable[[int], Awaitable[None]] | None = None
+        self.refreshed_tokens: TokenSet | None = None
+        self.on_tokens_refreshed: TokensRefreshed | None = None
+
+    async def _request(self) -> None:
+        await asyncio.sleep(0)  # a real request lets the writer run meanwhile
+        self.calls += 1
+        if self.on_call is not None:
+            await self.on_call(self.calls)
+        error = self.failures.pop(self.calls, None)
+        if error is not None:
+            raise error
+        if self.refreshed_tokens is not None and self.on_tokens_refreshed is not None and self.calls == 1:
+            await self.on_tokens_refreshed(self.refreshed_tokens)
+
+    def _item(self, record: Product | Order, tiktok_id: str) -> Product | Order | RecordFailure:
+        return RecordFailure(tiktok_id, "unmappable") if tiktok_id in self.bad_ids else record
+
+    async def scan_products(
+        self, checkpoint: dict[str, Any] | None, page_size: int = 100
+    ) -> AsyncIterator[ProductScan]:
+        offset = int((checkpoint or {}).get("offset", 0))
+        while offset < len(self.products):
+            await self._request()
+            batch = self.products[offset : offset + page_size]
+            offset += len(batch)
+            more = offset < len(self.products)
+            items = [self._item(p, p.tiktok_product_id) for p in batch]
+            page: Page[Product] = Page(items, str(offset) if more else None, len(self.products))
+            yield ProductScan(page, {"offset": offset}, len(self.products))
+
+    async def search_orders(
+        self, *, page_size: int, page_token: str | None, create_time_ge: int, create_time_lt: int
+    ) -> Page[Order]:
+        await self._request()
+        matching = [o for o in self.orders if create_time_ge <= o.created_at.timestamp() < create_time_lt]
+        offset = int(page_token or 0)
+        batch = matching[offset : offset + page_size]
+        nxt = offset + len(batch)
+        items = [self._item(o, o.tiktok_order_id) for o in batch]
+        return Page(items, str(nxt) if nxt < len(matching) else None, len(matching))
+
+    def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeShopApi:
+        self.on_tokens_refreshed = on_tokens_refreshed
+        return self

@@ -1,0 +1,286 @@
+"""The sync engine end to end below GraphQL: real database, the sandbox over HTTP, the real TikTok client, and
+Dramatiq (the embedded StubBroker pool in process, or Redis with `dramatiq` worker processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from domain.errors import ErrorCode
+from domain.services.shops import delete_shop
+from domain.services.sync import SyncAlreadyRunningError, cancel_task, queue_authorization_sync, start_sync
+from domain.shops import Shop
+from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from sandbox.config import SandboxConfig
+from sandbox.faults import FAULT_KINDS
+from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sync import (
+    SyncHarness,
+    connect_shop,
+    expected_catalog,
+    row_counts,
+    settings_env,
+    stored_catalog,
+    sync_settings,
+)
+
+Factory = Callable[..., SyncHarness]
+
+
+@pytest.fixture
+def harness(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Callable[..., SyncHarness]
+) -> SyncHarness:
+    return sync_harness_factory(sync_settings(database_url, sandbox, tmp_path))
+
+
+async def _authorize_and_sync(harness: SyncHarness, sandbox: SandboxServer) -> tuple[Shop, list[SyncTask]]:
+    """A shop connected the way a completed authorization connects it: with its two tasks, enqueued on commit."""
+    assert harness.queue is not None
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    async with harness.uow_factory() as uow:
+        tasks = await queue_authorization_sync(uow, harness.queue, shop, harness.clock.now(), events=harness.events)
+        await uow.commit()
+    return shop, tasks
+
+
+async def _assert_exact_data(
+    harness: SyncHarness, sandbox: SandboxServer, shop: Shop, orders_task: SyncTask, *, products: bool = True
+) -> None:
+    since, until = orders_task.orders_created_since, orders_task.orders_created_until
+    assert since is not None and until is not None
+    want_products, want_orders = expected_catalog(sandbox, shop, since, until)
+    got_products, got_orders = await stored_catalog(harness.db, shop.id)
+    assert got_orders == want_orders
+    if products:
+        assert got_products == want_products
+
+
+async def test_an_authorization_imports_every_product_and_30_days_of_orders_exactly(
+    harness: SyncHarness, sandbox: SandboxServer
+) -> None:
+    # given an authorized shop whose two tasks are enqueued to the embedded worker pool
+    harness.start_worker()
+    shop, (products_task, orders_task) = await _authorize_and_sync(harness, sandbox)
+    # when both finish
+    products_done = await harness.wait(products_task.id)
+    orders_done = await harness.wait(orders_task.id)
+    # then they succeeded and the stored data is the sandbox's, field by field, older orders left out
+    assert products_done.status is SyncTaskStatus.SUCCEEDED, products_done.error_message
+    assert orders_done.status is SyncTaskStatus.SUCCEEDED, orders_done.error_message
+    await _assert_exact_data(harness, sandbox, shop, orders_done)
+    all_orders = sandbox.control("GET", f"/shops/{shop.tiktok_shop_id}/orders")["total_count"]
+    assert 0 < orders_done.processed < all_orders
+    assert orders_done.created == orders_done.processed == orders_done.total
+    assert products_done.created == products_done.processed == 30
+    async with harness.uow_factory() as uow:
+        stored_shop = await uow.shops.get(shop.id)
+    assert stored_shop is not None and stored_shop.last_synced_at is not None
+
+    # when the merchant syncs again: nothing changes, and the counts say so
+    assert harness.queue is not None
+    kinds = [SyncKind.PRODUCTS, SyncKind.ORDERS]
+    again = await start_sync(harness.uow_factory, harness.queue, harness.events, harness.clock, "m1", shop.id, kinds)
+    for task in again:
+        done = await harness.wait(task.id)
+        assert done.status is SyncTaskStatus.SUCCEEDED and done.trigger is SyncTrigger.MANUAL
+        assert done.unchanged == done.processed > 0 and done.created == done.updated == 0
+
+
+async def test_with_10_percent_faults_of_every_kind_the_import_still_ends_exact(
+    database_url: str, sandbox_factory: Callable[[SandboxConfig], SandboxServer], tmp_path: Path,
+    sync_harness_factory: Factory,
+) -> None:  # fmt: skip
+    # given a sandbox failing 10% of requests with every fault it knows ("slow" outlasting the client timeout)
+    sandbox = sandbox_factory(SandboxConfig(products=60, orders=300, slow_seconds=1.5))
+    # Pages of 5: about a hundred requests, so that every kind of fault strikes a few times.
+    settings = sync_settings(database_url, sandbox, tmp_path, sync_order_slices=6, sync_page_size=5)
+    settings = settings.with_overrides(tiktok=replace(settings.tiktok, timeout_seconds=0.5))
+    harness = sync_harness_factory(settings)
+    harness.start_worker()
+    sandbox.control("POST", "/faults", {"rate": 0.0})  # the authorization itself is not what this test is about
+    shop, (products_task, orders_task) = await _authorize_and_sync(harness, sandbox)
+    sandbox.control("POST", "/faults", {"rate": 0.1, "kinds": list(FAULT_KINDS), "seed": 11, "slow_seconds": 1.5})
+    # when the import runs through them
+    products_done = await harness.wait(products_task.id, timeout=120)
+    orders_done = await harness.wait(orders_task.id, timeout=120)
+    # then it succeeded with exactly the sandbox's data
+    assert products_done.status is SyncTaskStatus.SUCCEEDED, products_done.error_message
+    assert orders_done.status is SyncTaskStatus.SUCCEEDED, orders_done.error_message
+    sandbox.control("POST", "/faults", {"rate": 0.0})
+    await _assert_exact_data(harness, sandbox, shop, orders_done)
+    outcomes = sandbox.control("GET", "/counters")["by_outcome"]
+    assert sum(n for outcome, n in outcomes.items() if outcome.startswith("fault:")) >= 5, outcomes
+
+
+async def _slow_sandbox(sandbox_factory: Callable[[SandboxConfig], SandboxServer], orders: int = 1500) -> SandboxServer:
+    sandbox = sandbox_factory(SandboxConfig(products=10, orders=orders))
+    sandbox.control("POST", "/latency", {"ms": 150})
+    return sandbox
+
+
+async def test_a_second_task_of_a_kind_is_refused_and_a_cancel_stops_the_running_one(
+    database_url: str, sandbox_factory: Callable[[SandboxConfig], SandboxServer], tmp_path: Path,
+    sync_harness_factory: Factory,
+) -> None:  # fmt: skip
+    sandbox = await _slow_sandbox(sandbox_factory)
+    harness = sync_harness_factory(sync_settings(database_url, sandbox, tmp_path, sync_order_slices=2))
+    queue = harness.start_worker()
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    start = (harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id)
+    (task,) = await start_sync(*start, [SyncKind.ORDERS])
+    running = await harness.wait(task.id, until=lambda t: t.processed > 0)
+    assert running.status is SyncTaskStatus.RUNNING
+
+    with pytest.raises(SyncAlreadyRunningError) as refused:
+        await start_sync(*start, [SyncKind.ORDERS])
+    assert refused.value.code is ErrorCode.SYNC_ALREADY_RUNNING and refused.value.task.id == task.id
+
+    await cancel_task(harness.uow_factory, harness.events, harness.clock, "m1", task.id)
+    cancelled = await harness.wait(task.id)
+    assert cancelled.status is SyncTaskStatus.CANCELLED
+    stored = (await row_counts(harness.db, shop.id))["orders"]
+    await asyncio.sleep(1.0)  # no page lands after the cancel
+    assert (await row_counts(harness.db, shop.id))["orders"] == stored < (cancelled.total or 10**9)
+
+
+async def test_a_shop_deleted_mid_import_leaves_no_row_behind(
+    database_url: str, sandbox_factory: Callable[[SandboxConfig], SandboxServer], tmp_path: Path,
+    sync_harness_factory: Factory,
+) -> None:  # fmt: skip
+    sandbox = await _slow_sandbox(sandbox_factory)
+    harness = sync_harness_factory(sync_settings(database_url, sandbox, tmp_path, sync_order_slices=4))
+    queue = harness.start_worker()
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    tasks = await start_sync(
+        harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id, [SyncKind.PRODUCTS, SyncKind.ORDERS]
+    )
+    await harness.wait(tasks[1].id, until=lambda t: t.processed > 0)
+
+    await delete_shop(harness.uow_factory, harness.clock, "m1", shop.id)
+    await asyncio.sleep(1.5)  # pages in flight would land now, if anything let them
+    assert set((await row_counts(harness.db, shop.id)).values()) == {0}
+
+
+async def test_tasks_left_running_by_a_crash_are_resumed_at_start_up(
+    harness: SyncHarness, sandbox: SandboxServer
+) -> None:
+    # given a task the database shows RUNNING, from a process that died (no worker has its message any more)
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    task = SyncTask.queue(shop.id, "m1", SyncKind.PRODUCTS, SyncTrigger.MANUAL, harness.clock.now())
+    task.begin_attempt(harness.clock.now() - timedelta(hours=1))
+    async with harness.uow_factory() as uow:
+        await uow.sync_tasks.add(task)
+        await uow.commit()
+    # when the embedded worker pool starts
+    harness.start_worker()
+    # then it picks the task up and finishes it, counting the attempt
+    done = await harness.wait(task.id)
+    assert done.status is SyncTaskStatus.SUCCEEDED and done.attempts == 2 and done.processed == 30
+
+
+# -- production mode: Redis and `dramatiq` worker processes -------------------------------------------------------
+
+
+def _spawn_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "dramatiq", "workers.entrypoint", "--processes", "1", "--threads", "2"]
+    return subprocess.Popen(  # its own session: the test kills the master and its worker process together
+        command, env={**os.environ, **env}, cwd=Path(__file__).parents[2], start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.mark.redis
+async def test_a_worker_process_killed_mid_import_is_replaced_and_the_data_is_exact(
+    postgres_url: str, redis_server: object, sandbox_factory: Callable[[SandboxConfig], SandboxServer],
+    tmp_path: Path, sync_harness_factory: Factory,
+) -> None:  # fmt: skip
+    sandbox = sandbox_factory(SandboxConfig(products=10, orders=2000))
+    sandbox.control("POST", "/latency", {"ms": 300})
+    settings = sync_settings(
+        postgres_url, sandbox, tmp_path,
+        broker_url=redis_server.url,  # type: ignore[attr-defined]
+        sync_order_slices=1,  # one slice, pages one after another: an import of several seconds
+        broker_heartbeat_timeout_ms=4_000, broker_maintenance_chance=1_000_000,
+    )  # fmt: skip
+    harness = sync_harness_factory(settings)
+    from adapters.queue import DramatiqTaskQueue
+    from workers.broker import setup_broker
+
+    setup_broker(settings)  # this process only sends; the workers are processes of their own
+    from workers.actors import run_sync_task
+
+    queue = DramatiqTaskQueue(run_sync_task)
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    env = settings_env(settings)
+    first = _spawn_worker(env)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        (task,) = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
+                                   [SyncKind.ORDERS])  # fmt: skip
+        # when the worker that took the task is SIGKILLed in the middle of it, another one standing by
+        await harness.wait(task.id, timeout=60, until=lambda t: t.processed >= 200)
+        second = _spawn_worker(env)
+        await asyncio.sleep(3)  # let it boot
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        # then Redis hands the message to the survivor once the dead one's heartbeat lapses; it resumes
+        done = await harness.wait(task.id, timeout=90)
+        assert done.status is SyncTaskStatus.SUCCEEDED, (done.status, done.error_message)
+        assert done.attempts >= 2
+        await _assert_exact_data(harness, sandbox, shop, done, products=False)
+    finally:
+        _stop(first)
+        if second is not None:
+            _stop(second)
+
+
+@pytest.mark.redis
+async def test_a_redis_subscriber_sees_signals_published_by_another_process(redis_server: object) -> None:
+    from adapters.events import RedisEventBus
+
+    bus = RedisEventBus(redis_server.url)  # type: ignore[attr-defined]
+    try:
+        async with bus.subscribe("merchant-a") as signals, bus.subscribe("merchant-b") as others:
+            await asyncio.wait_for(bus.wait_listening(), 5)
+            await signals.wait(0.2)  # the (re)connect's "re-read everything"
+            await others.wait(0.2)
+            script = (
+                "import asyncio\n"
+                "from datetime import UTC, datetime\n"
+                "from adapters.events import RedisEventBus\n"
+                "from domain.sync import SyncKind, SyncTask, SyncTrigger\n"
+                "async def main():\n"
+                f"    bus = RedisEventBus({redis_server.url!r})\n"  # type: ignore[attr-defined]
+                "    task = SyncTask.queue('shop-1', 'merchant-a', SyncKind.PRODUCTS, SyncTrigger.MANUAL, "
+                "datetime.now(UTC))\n"
+                "    task.id = 'task-1'\n"
+                "    await bus.task_changed(task)\n"
+                "    await bus.aclose()\n"
+                "asyncio.run(main())\n"
+            )
+            process = await asyncio.create_subprocess_exec(sys.executable, "-c", script, cwd=Path(__file__).parents[2])
+            assert await process.wait() == 0
+            assert await signals.wait(5) == {"task-1"}
+            assert await others.wait(0.5) is None  # another merchant hears nothing
+    finally:
+        await bus.aclose()

@@ -1,0 +1,265 @@
+"""The import engine over fakes: exact data, resumable after any failure, cancellable, and honest about errors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from domain.errors import ErrorCode
+from domain.ports import AuthorizationLostError, TikTokUnavailableError
+from domain.services.importer import SyncDeps, SyncOptions, run_sync_task
+from domain.services.sync import cancel_task
+from domain.shops import Shop, ShopStatus
+from domain.sync import INTERNAL_ERROR, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from tests.fakes import (
+    T0,
+    FakeClock,
+    FakeEventPublisher,
+    FakeShopApi,
+    FakeStore,
+    FakeUnitOfWork,
+    make_order,
+    make_product,
+    make_shop,
+    make_tokens,
+)
+
+# Small pages and batches, so that a few hundred records make many pages, slices and transactions.
+OPTIONS = SyncOptions(order_slices=5, page_size=7, queue_pages=4, batch_records=20, max_attempts=3)
+
+
+class World:
+    def __init__(self, products: int = 45, orders: int = 230) -> None:
+        self.store = FakeStore()
+        self.shop: Shop = make_shop()
+        self.store.shops[self.shop.id] = self.shop
+        # Orders over 40 days: the last 30 are imported. Several share a second, to exercise resumption there.
+        self.orders = [make_order(i, T0 - timedelta(days=40) + timedelta(hours=4 * (i // 2))) for i in range(orders)]
+        self.api = FakeShopApi([make_product(i) for i in range(products)], self.orders)
+        self.events = FakeEventPublisher()
+        self.clock = FakeClock()
+        self.deps = SyncDeps(lambda: FakeUnitOfWork(self.store), self.api.factory, self.events, self.clock, OPTIONS)
+
+    def queue(self, kind: SyncKind) -> SyncTask:
+        task = SyncTask.queue(self.shop.id, self.shop.merchant_id, kind, SyncTrigger.MANUAL, T0)
+        self.store.tasks[task.id] = task
+        return task
+
+    def task(self, task_id: str) -> SyncTask:
+        return self.store.tasks[task_id]
+
+    def expected_orders(self) -> dict[str, object]:
+        return {o.tiktok_order_id: o for o in self.orders if T0 - timedelta(days=30) <= o.created_at < T0}
+
+    async def run(self, task: SyncTask) -> None:
+        await run_sync_task(task.id, self.deps)
+
+
+async def test_a_full_import_stores_exactly_the_shops_data() -> None:
+    world = World()
+    products, orders = world.queue(SyncKind.PRODUCTS), world.queue(SyncKind.ORDERS)
+    await world.run(products)
+    await world.run(orders)
+
+    assert world.store.shop_products(world.shop.id) == {p.tiktok_product_id: p for p in world.api.products}
+    expected = world.expected_orders()
+    assert 0 < len(expected) < len(world.orders)  # older orders exist and are skipped
+    assert world.store.shop_orders(world.shop.id) == expected
+    for task_id, count in ((products.id, 45), (orders.id, len(expected))):
+        task = world.task(task_id)
+        assert task.status is SyncTaskStatus.SUCCEEDED
+        assert (task.processed, task.created, task.total, task.attempts) == (count, count, count, 1)
+    assert world.store.shops[world.shop.id].last_synced_at == T0
+    assert (orders.id, "RUNNING") in world.events.changes and (orders.id, "SUCCEEDED") in world.events.changes
+
+
+async def test_running_again_changes_nothing_and_says_so() -> None:
+    world = World()
+    await world.run(world.queue(SyncKind.ORDERS))
+    again = world.queue(SyncKind.ORDERS)
+    await world.run(again)
+    task = world.task(again.id)
+    assert task.status is SyncTaskStatus.SUCCEEDED
+    assert task.unchanged == task.processed == len(world.expected_orders()) and task.created == task.updated == 0
+
+
+@pytest.mark.parametrize("kind", [SyncKind.PRODUCTS, SyncKind.ORDERS])
+@pytest.mark.parametrize("failing_call", [1, 3, 7])
+async def test_a_run_interrupted_anywhere_resumes_to_exactly_the_data(kind: SyncKind, failing_call: int) -> None:
+    # given TikTok failing once in the middle of the import
+    world = World()
+    world.api.failures[failing_call] = TikTokUnavailableError("outage")
+    task = world.queue(kind)
+    # when the first attempt fails (the queue would retry it) and the second runs
+    with pytest.raises(TikTokUnavailableError):
+        await world.run(task)
+    assert world.task(task.id).status is SyncTaskStatus.RUNNING
+    await world.run(task)
+    # then the data is exact, and nothing was counted twice
+    done = world.task(task.id)
+    assert done.status is SyncTaskStatus.SUCCEEDED and done.attempts == 2
+    if kind is SyncKind.ORDERS:
+        assert world.store.shop_orders(world.shop.id) == world.expected_orders()
+        assert done.processed == done.created == len(world.expected_orders())
+    else:
+        assert len(world.store.shop_products(world.shop.id)) == done.processed == done.created == 45
+
+
+async def test_a_resume_continues_from_the_checkpoint_instead_of_starting_over() -> None:
+    world = World(products=70)
+    world.api.failures[8] = TikTokUnavailableError("outage")
+    task = world.queue(SyncKind.PRODUCTS)
+    with pytest.raises(TikTokUnavailableError):
+        await world.run(task)
+    calls_before = world.api.calls
+    await world.run(task)
+    # 10 pages of 7: a restart from zero would take 10 more calls; the checkpoint leaves only the unstored ones
+    assert world.api.calls - calls_before <= 10 - len(world.task(task.id).checkpoint) and world.api.calls < 20
+
+
+async def test_tiktok_unavailable_on_the_last_attempt_fails_the_task() -> None:
+    world = World()
+    task = world.queue(SyncKind.ORDERS)
+    for attempt in range(OPTIONS.max_attempts):
+        world.api.failures[world.api.calls + 1] = TikTokUnavailableError("still down")
+        if attempt < OPTIONS.max_attempts - 1:
+            with pytest.raises(TikTokUnavailableError):
+                await world.run(task)
+        else:
+            await world.run(task)  # the last attempt records the failure instead of asking for a retry
+    failed = world.task(task.id)
+    assert failed.status is SyncTaskStatus.FAILED and failed.error_code == ErrorCode.TIKTOK_UNAVAILABLE
+    assert failed.attempts == OPTIONS.max_attempts
+
+
+async def test_an_unexpected_error_is_retried_then_fails_as_internal() -> None:
+    world = World()
+    world.deps = SyncDeps(
+        world.deps.uow_factory, world.deps.shop_api, world.events, world.clock, SyncOptions(page_size=7, max_attempts=1)
+    )
+    world.api.failures[2] = RuntimeError("bug")
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    assert world.task(task.id).status is SyncTaskStatus.FAILED and world.task(task.id).error_code == INTERNAL_ERROR
+
+
+async def test_lost_authorization_fails_the_task_and_revokes_the_shop() -> None:
+    world = World()
+    world.api.failures[3] = AuthorizationLostError("revoked")
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    failed = world.task(task.id)
+    assert failed.status is SyncTaskStatus.FAILED and failed.error_code == ErrorCode.REAUTHORIZATION_REQUIRED
+    assert world.store.shops[world.shop.id].status(T0) is ShopStatus.REVOKED
+
+
+async def test_a_token_refused_because_another_task_refreshed_it_is_not_a_lost_authorization() -> None:
+    # given a task whose token is refused midway because a concurrent task of the shop refreshed the tokens
+    world = World()
+    task = world.queue(SyncKind.ORDERS)
+
+    async def refresh_elsewhere(call: int) -> None:
+        if call == 4:
+            renewed = replace(make_tokens(T0 + timedelta(minutes=1)), access_token="renewed-elsewhere")
+            world.store.shops[world.shop.id].refresh_tokens(renewed)
+            world.api.failures[call] = AuthorizationLostError("token superseded")
+
+    world.api.on_call = refresh_elsewhere
+    await world.run(task)
+    # then it continues with the stored tokens and completes, the shop untouched
+    done = world.task(task.id)
+    assert done.status is SyncTaskStatus.SUCCEEDED and done.processed == len(world.expected_orders())
+    assert world.store.shop_orders(world.shop.id) == world.expected_orders()
+    assert world.store.shops[world.shop.id].revoked_at is None
+
+
+async def test_a_revoked_shop_fails_at_once_without_calling_tiktok() -> None:
+    world = World()
+    world.shop.revoke(T0)
+    task = world.queue(SyncKind.ORDERS)
+    await world.run(task)
+    assert world.task(task.id).error_code == ErrorCode.REAUTHORIZATION_REQUIRED and world.api.calls == 0
+
+
+async def test_records_that_cannot_be_mapped_are_counted_not_fatal() -> None:
+    world = World()
+    world.api.bad_ids = {"p00003", "p00040"}
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    done = world.task(task.id)
+    assert done.status is SyncTaskStatus.SUCCEEDED
+    assert (done.failed, done.created, done.processed) == (2, 43, 45)
+    assert {f.tiktok_id for f in done.failures} == {"p00003", "p00040"}
+
+
+async def test_cancel_stops_the_import_at_its_next_page() -> None:
+    world = World()
+    task = world.queue(SyncKind.ORDERS)
+
+    async def cancel_midway(call: int) -> None:
+        if call == 15:
+            await cancel_task(world.deps.uow_factory, world.events, world.clock, "m1", task.id)
+
+    world.api.on_call = cancel_midway
+    await world.run(task)
+    cancelled = world.task(task.id)
+    assert cancelled.status is SyncTaskStatus.CANCELLED
+    assert 0 < len(world.store.shop_orders(world.shop.id)) < len(world.expected_orders())
+    calls = world.api.calls
+    await world.run(task)  # a late redelivery of the message is a no-op
+    assert world.api.calls == calls
+
+
+async def test_a_shop_deleted_mid_import_stops_it_and_nothing_is_written_afterwards() -> None:
+    world = World()
+    task = world.queue(SyncKind.ORDERS)
+
+    async def delete_midway(call: int) -> None:
+        if call == 15:
+            assert world.store.shop_orders(world.shop.id)  # some pages are stored already
+            async with world.deps.uow_factory() as uow:
+                await uow.sync_tasks.cancel_active_for_shop(world.shop.id, T0)
+                await uow.shops.delete(world.shop.id)
+                await uow.commit()
+
+    world.api.on_call = delete_midway
+    await world.run(task)  # stops quietly: no exception for the queue to retry
+    assert world.store.shop_orders(world.shop.id) == {} and world.store.tasks == {}
+
+
+async def test_a_run_that_lost_its_lease_to_a_newer_attempt_stops_without_writing() -> None:
+    world = World()
+    task = world.queue(SyncKind.PRODUCTS)
+
+    async def redeliver(call: int) -> None:
+        if call == 2:  # a second delivery begins while the first still runs
+            stored = world.store.tasks[task.id]
+            stored.begin_attempt(T0)
+
+    world.api.on_call = redeliver
+    await world.run(task)
+    stored = world.task(task.id)
+    assert stored.status is SyncTaskStatus.RUNNING and stored.attempts == 2  # left for the newer run
+    world.api.on_call = None
+    await world.run(task)
+    assert world.task(task.id).status is SyncTaskStatus.SUCCEEDED
+    assert world.task(task.id).processed == 45
+
+
+async def test_tokens_refreshed_by_the_client_are_persisted() -> None:
+    world = World()
+    fresh = make_tokens(T0 + timedelta(days=1))
+    world.api.refreshed_tokens = fresh
+    await world.run(world.queue(SyncKind.PRODUCTS))
+    assert world.store.shops[world.shop.id].tokens.access_token_expires_at == fresh.access_token_expires_at
+
+
+async def test_a_finished_task_is_a_no_op() -> None:
+    world = World()
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    calls = world.api.calls
+    await world.run(task)
+    assert world.api.calls == calls and world.task(task.id).attempts == 1

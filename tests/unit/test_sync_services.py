@@ -1,0 +1,131 @@
+"""Sync use cases over fakes: queue on authorization, start by hand, cancel, resume stale tasks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from domain.errors import DomainError, ErrorCode, NotFoundError, ValidationError
+from domain.services.sync import (
+    SyncAlreadyRunningError,
+    cancel_task,
+    queue_authorization_sync,
+    resume_stale_tasks,
+    start_sync,
+)
+from domain.sync import SyncKind, SyncTaskStatus, SyncTrigger
+from tests.fakes import (
+    T0,
+    FakeClock,
+    FakeEventPublisher,
+    FakeStore,
+    FakeTaskQueue,
+    FakeUnitOfWork,
+    make_shop,
+)
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore()
+
+
+@pytest.fixture
+def env(store: FakeStore) -> tuple[FakeStore, FakeTaskQueue, FakeEventPublisher, FakeClock]:
+    shop = make_shop()
+    store.shops[shop.id] = shop
+    return store, FakeTaskQueue(), FakeEventPublisher(), FakeClock()
+
+
+def _uow(store: FakeStore):  # type: ignore[no-untyped-def]
+    return lambda: FakeUnitOfWork(store)
+
+
+async def test_authorization_queues_products_and_30_days_of_orders_after_commit(store: FakeStore) -> None:
+    # given a shop just connected inside an open unit of work
+    shop = make_shop()
+    queue, events = FakeTaskQueue(), FakeEventPublisher()
+    async with FakeUnitOfWork(store) as uow:
+        await uow.shops.add(shop)
+        tasks = await queue_authorization_sync(uow, queue, shop, T0, events=events)
+        # then nothing is enqueued before the commit
+        assert queue.enqueued == []
+        await uow.commit()
+    assert [t.kind for t in tasks] == [SyncKind.PRODUCTS, SyncKind.ORDERS]
+    assert all(t.trigger is SyncTrigger.AUTHORIZATION for t in tasks)
+    assert tasks[1].orders_created_since == T0 - timedelta(days=30)
+    assert queue.enqueued == [t.id for t in tasks]
+    assert set(store.tasks) == {t.id for t in tasks}
+    assert len(events.changes) == 2
+
+
+async def test_a_rolled_back_authorization_enqueues_nothing(store: FakeStore) -> None:
+    shop = make_shop()
+    queue = FakeTaskQueue()
+    async with FakeUnitOfWork(store) as uow:
+        await queue_authorization_sync(uow, queue, shop, T0)
+    assert queue.enqueued == [] and store.tasks == {}
+
+
+async def test_start_sync_queues_manual_tasks_and_refuses_a_second_of_the_same_kind(env) -> None:  # type: ignore[no-untyped-def]
+    store, queue, events, clock = env
+    shop_id = next(iter(store.shops))
+    since = T0 - timedelta(days=60)
+    tasks = await start_sync(_uow(store), queue, events, clock, "m1", shop_id, [SyncKind.ORDERS], since)
+    assert tasks[0].trigger is SyncTrigger.MANUAL and tasks[0].orders_created_since == since
+    assert queue.enqueued == [tasks[0].id]
+
+    with pytest.raises(SyncAlreadyRunningError) as err:
+        await start_sync(_uow(store), queue, events, clock, "m1", shop_id, [SyncKind.PRODUCTS, SyncKind.ORDERS])
+    assert err.value.code is ErrorCode.SYNC_ALREADY_RUNNING
+    assert err.value.task.id == tasks[0].id
+    assert len(store.tasks) == 1  # all or nothing: no PRODUCTS task either
+
+
+async def test_start_sync_hides_other_merchants_shops_and_refuses_revoked_ones(env) -> None:  # type: ignore[no-untyped-def]
+    store, queue, events, clock = env
+    shop = next(iter(store.shops.values()))
+    with pytest.raises(NotFoundError):
+        await start_sync(_uow(store), queue, events, clock, "other", shop.id, [SyncKind.PRODUCTS])
+    with pytest.raises(ValidationError) as bad:
+        await start_sync(_uow(store), queue, events, clock, "m1", shop.id, [])
+    assert bad.value.code is ErrorCode.INVALID_INPUT
+    shop.revoke(T0)
+    with pytest.raises(DomainError) as revoked:
+        await start_sync(_uow(store), queue, events, clock, "m1", shop.id, [SyncKind.PRODUCTS])
+    assert revoked.value.code is ErrorCode.REAUTHORIZATION_REQUIRED
+    assert queue.enqueued == []
+
+
+async def test_cancel_queued_at_once_running_on_request_finished_refused(env) -> None:  # type: ignore[no-untyped-def]
+    store, queue, events, clock = env
+    shop_id = next(iter(store.shops))
+    products, orders = await start_sync(
+        _uow(store), queue, events, clock, "m1", shop_id, [SyncKind.PRODUCTS, SyncKind.ORDERS]
+    )
+    store.tasks[orders.id].begin_attempt(T0)
+
+    cancelled = await cancel_task(_uow(store), events, clock, "m1", products.id)
+    assert cancelled.status is SyncTaskStatus.CANCELLED
+    stopping = await cancel_task(_uow(store), events, clock, "m1", orders.id)
+    assert stopping.status is SyncTaskStatus.RUNNING and store.tasks[orders.id].cancel_requested
+
+    with pytest.raises(DomainError) as err:
+        await cancel_task(_uow(store), events, clock, "m1", products.id)
+    assert err.value.code is ErrorCode.SYNC_TASK_FINISHED
+    with pytest.raises(NotFoundError):
+        await cancel_task(_uow(store), events, clock, "other", orders.id)
+
+
+async def test_resume_re_enqueues_only_active_tasks_with_a_stale_heartbeat(env) -> None:  # type: ignore[no-untyped-def]
+    store, queue, events, clock = env
+    shop_id = next(iter(store.shops))
+    products, orders = await start_sync(
+        _uow(store), queue, events, clock, "m1", shop_id, [SyncKind.PRODUCTS, SyncKind.ORDERS]
+    )
+    store.tasks[orders.id].begin_attempt(T0 + timedelta(minutes=9))  # fresh heartbeat
+    queue.enqueued.clear()
+    clock.advance(timedelta(minutes=10))
+    resumed = await resume_stale_tasks(_uow(store), queue, clock, timedelta(minutes=5))
+    assert resumed == [products.id] and queue.enqueued == [products.id]

@@ -1,0 +1,134 @@
+"""SyncTask rules and the orders slicing: pure, no I/O."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import pairwise
+
+import pytest
+
+from domain.errors import DomainError, ErrorCode, ValidationError
+from domain.ports import Page
+from domain.services.order_slices import OrderSlice, load_slices, plan_slices, store_slice
+from domain.sync import (
+    RecordFailure,
+    SyncKind,
+    SyncTask,
+    SyncTaskStatus,
+    SyncTrigger,
+    ensure_shop_can_sync,
+    parse_kinds,
+)
+from tests.fakes import T0, make_order, make_shop
+
+
+def _task(kind: SyncKind = SyncKind.ORDERS) -> SyncTask:
+    return SyncTask.queue("s1", "m1", kind, SyncTrigger.MANUAL, T0)
+
+
+def test_orders_window_defaults_to_30_days_and_refuses_more_than_90() -> None:
+    task = _task()
+    assert task.orders_created_until == T0
+    assert task.orders_created_since == T0 - timedelta(days=30)
+    with pytest.raises(ValidationError) as err:
+        SyncTask.queue("s1", "m1", SyncKind.ORDERS, SyncTrigger.MANUAL, T0, T0 - timedelta(days=91))
+    assert err.value.code is ErrorCode.INVALID_SYNC_WINDOW
+
+
+def test_kinds_must_be_given_once_each() -> None:
+    assert parse_kinds([SyncKind.ORDERS]) == [SyncKind.ORDERS]
+    for bad in ([], [SyncKind.ORDERS, SyncKind.ORDERS]):
+        with pytest.raises(ValidationError) as err:
+            parse_kinds(bad)
+        assert err.value.code is ErrorCode.INVALID_INPUT
+
+
+def test_a_revoked_or_expired_shop_cannot_sync() -> None:
+    shop = make_shop()
+    ensure_shop_can_sync(shop, T0)
+    with pytest.raises(DomainError) as err:
+        ensure_shop_can_sync(shop, shop.expires_at)
+    assert err.value.code is ErrorCode.REAUTHORIZATION_REQUIRED
+    shop.revoke(T0)
+    with pytest.raises(DomainError):
+        ensure_shop_can_sync(shop, T0)
+
+
+def test_each_attempt_is_counted_and_a_newer_one_takes_the_lease() -> None:
+    # given a task begun once
+    task = _task()
+    assert task.begin_attempt(T0)
+    first = task.attempts
+    # when the message is delivered again (a killed worker)
+    assert task.begin_attempt(T0 + timedelta(minutes=1))
+    # then the first run no longer holds it, the second does
+    assert not task.holds_lease(first)
+    assert task.holds_lease(task.attempts)
+    assert task.attempts == 2
+    assert task.may_retry(3) and not task.may_retry(2)
+
+
+def test_a_finished_task_does_not_begin_again() -> None:
+    task = _task()
+    task.begin_attempt(T0)
+    task.succeed(T0)
+    assert not task.begin_attempt(T0)
+    assert task.attempts == 1
+    assert not task.holds_lease(1)
+
+
+def test_cancel_queued_at_once_running_at_next_page_finished_refused() -> None:
+    queued = _task()
+    queued.request_cancel(T0)
+    assert queued.status is SyncTaskStatus.CANCELLED
+
+    running = _task()
+    running.begin_attempt(T0)
+    running.request_cancel(T0)
+    assert running.status is SyncTaskStatus.RUNNING and running.cancel_requested
+    assert running.honour_cancel(T0)
+    assert running.status is SyncTaskStatus.CANCELLED
+
+    with pytest.raises(DomainError) as err:
+        running.request_cancel(T0)
+    assert err.value.code is ErrorCode.SYNC_TASK_FINISHED
+
+
+def test_record_batch_counts_and_keeps_a_bounded_list_of_failures() -> None:
+    task = _task()
+    task.record_batch(2, 1, 3, [RecordFailure(str(i), "bad") for i in range(150)])
+    assert (task.created, task.updated, task.unchanged, task.failed, task.processed) == (2, 1, 3, 150, 156)
+    assert len(task.failures) == 100
+
+
+def test_slices_cover_the_window_without_gap_or_overlap() -> None:
+    since, until = T0 - timedelta(days=30), T0
+    slices = plan_slices(since, until, 16)
+    assert len(slices) == 16
+    assert slices[0].ge == int(since.timestamp()) and slices[-1].lt == int(until.timestamp())
+    assert all(a.lt == b.ge for a, b in pairwise(slices))
+
+
+def test_a_slice_resumes_at_its_last_create_time_and_skips_what_it_stored() -> None:
+    # given a slice whose first page ended with two orders created in the same second
+    ge = int(T0.timestamp())
+    state = OrderSlice(ge=ge, lt=ge + 1000, resume_ge=ge)
+    orders = [make_order(1, T0), make_order(2, T0 + timedelta(seconds=5)), make_order(3, T0 + timedelta(seconds=5))]
+    after = state.after_page(Page(orders, "t", 10), first_of_run=True)
+    assert (after.resume_ge, after.seen, after.total, after.done) == (ge + 5, ("o000002", "o000003"), 10, False)
+    # when a resumed run refetches from that second
+    refetched = [orders[1], orders[2], make_order(4, T0 + timedelta(seconds=5))]
+    # then only the new order is kept, and the seen list grows at the same second
+    assert after.unseen(refetched) == [refetched[2]]
+    later = after.after_page(Page([refetched[2]], None, 8), first_of_run=True)
+    assert later.seen == ("o000002", "o000003", "o000004") and later.done and later.total == 10
+
+
+def test_slices_round_trip_through_the_checkpoint_and_sum_their_totals() -> None:
+    since, until = T0 - timedelta(days=1), T0
+    plan = load_slices({}, since, until, 2)
+    checkpoint: dict[str, object] = {}
+    assert store_slice(checkpoint, plan, 0, OrderSlice(plan[0].ge, plan[0].lt, plan[0].ge, total=3)) is None
+    assert store_slice(checkpoint, plan, 1, OrderSlice(plan[1].ge, plan[1].lt, plan[1].lt, total=4, done=True)) == 7
+    again = load_slices(checkpoint, since, until, 16)
+    assert [s.total for s in again] == [3, 4] and again[1].done
