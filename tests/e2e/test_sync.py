@@ -1,0 +1,264 @@
+"""Sync through GraphQL: tasks after authorization, manual starts, cancel, the Task Center, live subscriptions."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import event
+
+from tests.fixtures.app import TASK_FIELDS, ShopbridgeServer
+from tests.fixtures.ws import LEGACY_WS, TRANSPORT_WS, OperationError
+
+TASKS = "query($id: ID!) { shop(id: $id) { productCount orderCount lastSyncedAt syncTasks { totalCount edges { node { "
+TASKS += TASK_FIELDS + " } } } } }"
+SYNC_START = (
+    """mutation($input: SyncStartInput!) { syncStart(input: $input) {
+  tasks { """
+    + TASK_FIELDS
+    + """ } userErrors { field message code } } }"""
+)
+CANCEL = """mutation($id: ID!) { syncTaskCancel(input: {taskId: $id}) { task { id status cancelRequested }
+  userErrors { code } } }"""
+TASK_UPDATED = "subscription($taskId: ID, $shopId: ID) { syncTaskUpdated(taskId: $taskId, shopId: $shopId) { "
+TASK_UPDATED += "id kind status processed total progress created updated unchanged attempts shop { id name } } }"
+ORDERS_PAGE = """query($id: ID!, $first: Int) { shop(id: $id) { orders(first: $first) { totalCount edges { node {
+  tiktokOrderId status createdAt total { amount currency }
+  lineItems { tiktokSkuId sellerSku productName quantity salePrice { amount currency } } } } } } }"""
+
+
+def tasks_of(app: ShopbridgeServer, shop_id: str, merchant: str = "m1") -> dict:
+    return app.graphql(TASKS, {"id": shop_id}, merchant)["shop"]
+
+
+def sandbox_orders_since(app: ShopbridgeServer, tiktok_shop_id: str, since: datetime) -> list[dict]:
+    body = app.sandbox.control("GET", f"/shops/{tiktok_shop_id}/orders?created_since={int(since.timestamp())}")
+    return list(body["orders"])
+
+
+class TestAfterAuthorization:
+    def test_two_tasks_import_products_and_30_days_of_orders(self, app: ShopbridgeServer) -> None:
+        # given a freshly connected shop
+        connected_at = datetime.now(UTC)
+        shop = app.connect_shop("m1", "us-local", "US")
+        app.wait_for_idle_sync()
+        # then it has a PRODUCTS and an ORDERS task, both triggered by the authorization and finished
+        view = tasks_of(app, shop["id"])
+        tasks = {edge["node"]["kind"]: edge["node"] for edge in view["syncTasks"]["edges"]}
+        assert set(tasks) == {"PRODUCTS", "ORDERS"}
+        for task in tasks.values():
+            assert (task["trigger"], task["status"], task["progress"]) == ("AUTHORIZATION", "SUCCEEDED", 1.0)
+            assert task["failed"] == 0 and task["processed"] == task["created"] == task["total"]
+        # and holds every product and exactly the orders of the last 30 days
+        products = app.sandbox.control("GET", f"/shops/{shop['tiktokShopId']}/products")["products"]
+        assert view["productCount"] == len(products) == tasks["PRODUCTS"]["created"]
+        window = sandbox_orders_since(app, shop["tiktokShopId"], connected_at - timedelta(days=30, seconds=5))
+        everything = sandbox_orders_since(app, shop["tiktokShopId"], connected_at - timedelta(days=60))
+        assert 0 < len(window) < len(everything), "the sandbox must have older orders to skip"
+        assert abs(view["orderCount"] - len(window)) <= 1  # an order exactly on the window's edge may go either way
+        assert view["lastSyncedAt"] is not None
+        # and an order reads back as TikTok has it
+        page = app.graphql(ORDERS_PAGE, {"id": shop["id"], "first": 100}, "m1")["shop"]["orders"]
+        truth = {order["id"]: order for order in everything}
+        for edge in page["edges"]:
+            node = edge["node"]
+            source = truth[node["tiktokOrderId"]]
+            assert node["status"] == source["status"]
+            assert node["total"] == {
+                "amount": source["payment"]["total_amount"],
+                "currency": source["payment"]["currency"],
+            }
+            assert sorted(li["tiktokSkuId"] for li in node["lineItems"]) == sorted(
+                li["sku_id"] for li in source["line_items"]
+            )
+
+    def test_running_again_changes_nothing_and_says_so(self, app: ShopbridgeServer) -> None:
+        shop = app.connect_shop("m1", "uk-local", "UK")
+        app.wait_for_idle_sync()
+        before = app.row_counts()
+        started = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["PRODUCTS", "ORDERS"]}}, "m1")
+        payload = started["syncStart"]
+        assert payload["userErrors"] == [] and {t["trigger"] for t in payload["tasks"]} == {"MANUAL"}
+        for task in payload["tasks"]:
+            done = app.wait_for_task(task["id"], "m1")
+            assert done["status"] == "SUCCEEDED"
+            assert (done["created"], done["updated"]) == (0, 0) and done["unchanged"] == done["processed"] > 0
+        after = app.row_counts()
+        assert {k: v for k, v in after.items() if k != "sync_tasks"} == {
+            k: v for k, v in before.items() if k != "sync_tasks"
+        }
+
+
+class TestManualSync:
+    def test_second_task_of_a_kind_is_refused_and_cancel_stops_it(self, app_factory) -> None:
+        app = app_factory(orders=600, latency_ms=40)
+        shop = app.connect_shop("m1", "us-local", "US")
+        app.wait_for_idle_sync(timeout=120)
+        first = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")["syncStart"]
+        task = first["tasks"][0]
+        again = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")["syncStart"]
+        assert [e["code"] for e in again["userErrors"]] == ["SYNC_ALREADY_RUNNING"]
+        assert [t["id"] for t in again["tasks"]] == [task["id"]]
+        cancelled = app.graphql(CANCEL, {"id": task["id"]}, "m1")["syncTaskCancel"]
+        assert cancelled["userErrors"] == [] and cancelled["task"]["cancelRequested"] is True
+        assert app.wait_for_task(task["id"], "m1")["status"] == "CANCELLED"
+        finished = app.graphql(CANCEL, {"id": task["id"]}, "m1")["syncTaskCancel"]
+        assert [e["code"] for e in finished["userErrors"]] == ["SYNC_TASK_FINISHED"]
+        # once it has ended, a new one may start
+        third = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")["syncStart"]
+        assert third["userErrors"] == []
+        assert app.wait_for_task(third["tasks"][0]["id"], "m1", timeout=120)["status"] == "SUCCEEDED"
+
+    @pytest.mark.parametrize(
+        ("kinds", "since_days", "code"),
+        [([], None, "INVALID_INPUT"), (["ORDERS"], 91, "INVALID_SYNC_WINDOW"), (["ORDERS"], -1, "INVALID_SYNC_WINDOW")],
+    )
+    def test_bad_requests(self, app: ShopbridgeServer, kinds: list, since_days: int | None, code: str) -> None:
+        shop = app.connect_shop("m1", "sg-local", "SG")
+        app.wait_for_idle_sync()
+        since = (datetime.now(UTC) - timedelta(days=since_days)).isoformat() if since_days is not None else None
+        payload = app.graphql(
+            SYNC_START, {"input": {"shopId": shop["id"], "kinds": kinds, "ordersCreatedSince": since}}, "m1"
+        )["syncStart"]
+        assert [e["code"] for e in payload["userErrors"]] == [code] and payload["tasks"] == []
+
+    def test_90_days_back_imports_older_orders(self, app: ShopbridgeServer) -> None:
+        shop = app.connect_shop("m1", "my-local", "MY")
+        app.wait_for_idle_sync()
+        thirty = tasks_of(app, shop["id"])["orderCount"]
+        since = (datetime.now(UTC) - timedelta(days=90)).isoformat()
+        payload = app.graphql(
+            SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"], "ordersCreatedSince": since}}, "m1"
+        )["syncStart"]
+        done = app.wait_for_task(payload["tasks"][0]["id"], "m1")
+        everything = app.sandbox.control("GET", f"/shops/{shop['tiktokShopId']}/orders")["orders"]
+        assert done["created"] == len(everything) - thirty and tasks_of(app, shop["id"])["orderCount"] == len(
+            everything
+        )
+
+    def test_task_center_lists_and_filters(self, app: ShopbridgeServer) -> None:
+        us = app.connect_shop("m1", "us-local", "US")
+        app.connect_shop("m1", "uk-local", "UK")
+        app.connect_shop("m2", "sg-local", "SG")
+        app.wait_for_idle_sync()
+        query = "query($shop: ID, $status: [SyncTaskStatus!]) { syncTasks(shopId: $shop, status: $status) { "
+        query += "totalCount edges { node { shop { id } status } } } }"
+        assert app.graphql(query, {}, "m1")["syncTasks"]["totalCount"] == 4
+        only_us = app.graphql(query, {"shop": us["id"]}, "m1")["syncTasks"]
+        assert only_us["totalCount"] == 2 and {e["node"]["shop"]["id"] for e in only_us["edges"]} == {us["id"]}
+        assert app.graphql(query, {"status": ["RUNNING"]}, "m1")["syncTasks"]["totalCount"] == 0
+        assert app.graphql(query, {"shop": us["id"]}, "m2")["syncTasks"]["totalCount"] == 0
+
+
+class TestSubscriptions:
+    @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+    async def test_a_task_from_queued_to_succeeded(self, app_factory, protocol: str) -> None:
+        # one worker thread: the ORDERS task waits QUEUED behind the PRODUCTS task
+        app = app_factory(orders=400, products=60, latency_ms=25, embedded_worker_threads=1)
+        shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+        tasks = tasks_of(app, shop["id"])["syncTasks"]["edges"]
+        orders_task = next(edge["node"] for edge in tasks if edge["node"]["kind"] == "ORDERS")
+        async with app.subscribe(TASK_UPDATED, {"taskId": orders_task["id"]}, "m1", protocol) as op:
+            messages = [m["syncTaskUpdated"] for m in await op.drain(timeout=60)]
+        statuses = [m["status"] for m in messages]
+        assert statuses[0] == "QUEUED" and "RUNNING" in statuses and statuses[-1] == "SUCCEEDED"
+        running = [m["processed"] for m in messages if m["status"] == "RUNNING"]
+        assert running == sorted(running) and len(set(running)) >= 2, messages
+        assert messages[-1]["progress"] == 1.0 and messages[-1]["shop"] == {"id": shop["id"], "name": shop["name"]}
+        assert all(m["id"] == orders_task["id"] for m in messages)
+
+    async def test_following_a_shop_and_other_merchants_see_nothing(self, app_factory) -> None:
+        app = app_factory(orders=300, latency_ms=20)
+        shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+        await asyncio.to_thread(app.wait_for_idle_sync)
+        async with (
+            app.subscribe(TASK_UPDATED, {"shopId": shop["id"]}, "m1") as mine,
+            app.subscribe(TASK_UPDATED, {}, "m2") as theirs,
+        ):
+            await asyncio.sleep(0.3)  # both subscriptions are listening
+            started = await app.agraphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")
+            task_id = started["syncStart"]["tasks"][0]["id"]
+            seen = []
+            while not seen or seen[-1]["status"] != "SUCCEEDED":
+                seen.append((await mine.next(timeout=60))["syncTaskUpdated"])
+            assert {m["id"] for m in seen} == {task_id}
+            with pytest.raises(TimeoutError):
+                await theirs.next(timeout=1.5)
+
+    async def test_another_merchants_task_cannot_be_followed(self, app: ShopbridgeServer) -> None:
+        shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+        task_id = tasks_of(app, shop["id"])["syncTasks"]["edges"][0]["node"]["id"]
+        async with app.subscribe(TASK_UPDATED, {"taskId": task_id}, "m2") as op:
+            with pytest.raises(OperationError) as error:
+                await op.next(timeout=10)
+        assert "not found" in str(error.value).lower()
+        async with app.subscribe(TASK_UPDATED, {"shopId": shop["id"]}, "m2") as op:
+            with pytest.raises(OperationError):
+                await op.next(timeout=10)
+
+    async def test_websocket_without_valid_token_is_refused(self, app: ShopbridgeServer) -> None:
+        import json
+
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed
+
+        for payload in ({}, {"Authorization": "Bearer nope"}, {"Authorization": f"Bearer {app.token('m1', ttl=-5)}"}):
+            async with connect(app.url.replace("http", "ws") + "/graphql", subprotocols=[TRANSPORT_WS]) as socket:
+                await socket.send(json.dumps({"type": "connection_init", "payload": payload}))
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(socket.recv(), 10)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+class TestDeleteAfterImport:
+    def test_zero_rows_of_the_shop_remain(self, app: ShopbridgeServer) -> None:
+        shop = app.connect_shop("m1", "us-local", "US")
+        kept = app.connect_shop("m1", "uk-local", "UK")
+        app.wait_for_idle_sync()
+        counts = app.row_counts(shop_tiktok_id=shop["tiktokShopId"])
+        assert counts["orders"] > 0 and counts["products"] > 0 and counts["line_items"] > 0 and counts["skus"] > 0
+        kept_before = app.row_counts(shop_tiktok_id=kept["tiktokShopId"])
+        app.graphql(
+            "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }", {"id": shop["id"]}, "m1"
+        )
+        assert set(app.row_counts(shop_tiktok_id=shop["tiktokShopId"]).values()) == {0}
+        assert app.row_counts(shop_tiktok_id=kept["tiktokShopId"]) == kept_before
+
+    def test_delete_in_the_middle_of_an_import(self, app_factory) -> None:
+        app = app_factory(orders=800, latency_ms=30)
+        shop = app.connect_shop("m1", "us-local", "US")
+        task = next(e["node"] for e in tasks_of(app, shop["id"])["syncTasks"]["edges"] if e["node"]["kind"] == "ORDERS")
+        query = "query($id: ID!) { syncTask(id: $id) { processed status } }"
+        while app.graphql(query, {"id": task["id"]}, "m1")["syncTask"]["processed"] == 0:
+            pass
+        app.graphql(
+            "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }", {"id": shop["id"]}, "m1"
+        )
+        app.wait_for_idle_sync()
+        import time
+
+        time.sleep(1.0)  # any page still in flight has had time to try its write
+        assert set(app.row_counts(shop_tiktok_id=shop["tiktokShopId"]).values()) == {0}
+
+
+class TestOrdersPage:
+    def test_statement_count_does_not_depend_on_page_size(self, app: ShopbridgeServer) -> None:
+        shop = app.connect_shop("m1", "us-local", "US")
+        app.wait_for_idle_sync()
+        engine = app.asgi.state.services.db.read_engine.sync_engine
+        counts = []
+        for size in (5, 40):
+            statements: list[str] = []
+
+            def count(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+                statements.append(statement)
+
+            event.listen(engine, "before_cursor_execute", count)
+            try:
+                page = app.graphql(ORDERS_PAGE, {"id": shop["id"], "first": size}, "m1")
+            finally:
+                event.remove(engine, "before_cursor_execute", count)
+            assert len(page["shop"]["orders"]["edges"]) == size
+            counts.append(len([s for s in statements if s.lstrip().upper().startswith("SELECT")]))
+        assert counts[0] == counts[1], counts
