@@ -105,7 +105,10 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Settings from the environment (or the mapping given). Unset TikTok settings mean the embedded sandbox."""
     env = dict(os.environ if env is None else env)
-    get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+
+    def get(name: str) -> str | None:
+        return (env.get(name) or "").strip() or None
+
     data_dir = Path(get("SHOPBRIDGE_DATA_DIR") or "var").resolve()
     public_url = (get("SHOPBRIDGE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
     database_url = get("SHOPBRIDGE_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"

@@ -57,28 +57,29 @@ class AuthorizationRequest:
             )
         if region is None:
             raise ValidationError(ErrorCode.UNSUPPORTED_REGION, "Choose a supported region.", ("region",))
-        name = parse_shop_name(raw_name)
-        state = new_state()
-        request = cls(
-            state_digest=state_digest(state),
-            merchant_id=merchant_id,
-            purpose=AuthorizationPurpose.CONNECT,
-            region=region,
-            name=name,
-            created_at=now,
-            expires_at=now + STATE_TTL,
-        )
-        return request, state
+        return cls._new(merchant_id, AuthorizationPurpose.CONNECT, region, parse_shop_name(raw_name), now, None)
 
     @classmethod
     def start_reauthorization(
         cls, merchant_id: str, shop_id: str, region: Region, name: str, now: datetime
     ) -> tuple[AuthorizationRequest, str]:
+        return cls._new(merchant_id, AuthorizationPurpose.REAUTHORIZE, region, name, now, shop_id)
+
+    @classmethod
+    def _new(
+        cls,
+        merchant_id: str,
+        purpose: AuthorizationPurpose,
+        region: Region,
+        name: str,
+        now: datetime,
+        shop_id: str | None,
+    ) -> tuple[AuthorizationRequest, str]:
         state = new_state()
         request = cls(
             state_digest=state_digest(state),
             merchant_id=merchant_id,
-            purpose=AuthorizationPurpose.REAUTHORIZE,
+            purpose=purpose,
             region=region,
             name=name,
             created_at=now,

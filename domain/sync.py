@@ -41,6 +41,15 @@ class SyncTaskStatus(StrEnum):
 ACTIVE_STATUSES = (SyncTaskStatus.QUEUED, SyncTaskStatus.RUNNING)
 
 
+def task_progress(status: SyncTaskStatus, processed: int, total: int | None) -> float | None:
+    """Share done in [0, 1]: 1 once succeeded, None while TikTok has not told the total."""
+    if status is SyncTaskStatus.SUCCEEDED:
+        return 1.0
+    if not total:
+        return None
+    return min(1.0, processed / total)
+
+
 def parse_kinds(kinds: list[SyncKind]) -> list[SyncKind]:
     """The kinds a sync start asks for: at least one, each once, else INVALID_INPUT."""
     if not kinds:
@@ -199,12 +208,9 @@ class SyncTask:
         self.error_message = message
         self.finished_at = now
 
+    @property
     def progress(self) -> float | None:
-        if self.status is SyncTaskStatus.SUCCEEDED:
-            return 1.0
-        if not self.total:
-            return None
-        return min(1.0, self.processed / self.total)
+        return task_progress(self.status, self.processed, self.total)
 
 
 class SyncAlreadyRunningError(DomainError):

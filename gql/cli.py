@@ -6,12 +6,16 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adapters.config import Settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
     from adapters.config import load_settings
 
     return load_settings()
@@ -97,7 +101,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.cli import run_from_args
 
-    return int(run_from_args(args) or 0)
+    run_from_args(args)
+    return 0
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:

@@ -78,12 +78,6 @@ def order(row: Any) -> t.Order:
 
 def sync_task(task: Any) -> t.SyncTask:
     """From a domain SyncTask or a sync-task read model."""
-    total = task.total
-    progress = None
-    if task.status == "SUCCEEDED":
-        progress = 1.0
-    elif total:
-        progress = min(1.0, task.processed / total)
     return t.SyncTask(
         id=t.global_id("SyncTask", task.id),
         internal_id=task.id,
@@ -92,8 +86,8 @@ def sync_task(task: Any) -> t.SyncTask:
         trigger=task.trigger,
         status=task.status,
         processed=task.processed,
-        total=total,
-        progress=progress,
+        total=task.total,
+        progress=task.progress,
         created=task.created,
         updated=task.updated,
         unchanged=task.unchanged,

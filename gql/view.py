@@ -46,12 +46,12 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
     def _authenticate(self, header_value: str | None) -> str:
         return verify_token(self.secret_key, bearer_token(header_value))
 
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:  # type: ignore[override]
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         merchant_id = request.scope.get("state", {}).get("merchant_id") if request.scope["type"] == "http" else None
         services = request.scope["app"].state.services  # built by the app's lifespan
         return Context(services=services, merchant_id=merchant_id, request=request, response=response)
 
-    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:  # type: ignore[override]
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         params = context.connection_params or {}
         header = _find_authorization(params)
         try:

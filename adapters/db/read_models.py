@@ -9,7 +9,7 @@ from typing import Generic, NamedTuple, TypeVar
 from adapters.db.cursors import encode_cursor
 from domain.catalog import Money
 from domain.shops import Region, ShopStatus, shop_status
-from domain.sync import RecordFailure, SyncKind, SyncTaskStatus, SyncTrigger
+from domain.sync import RecordFailure, SyncKind, SyncTaskStatus, SyncTrigger, task_progress
 
 T = TypeVar("T")
 
@@ -137,12 +137,7 @@ class SyncTaskRead:
 
     @property
     def progress(self) -> float | None:
-        """Share done in [0, 1]; None while the total is unknown (mirrors `SyncTask.progress`)."""
-        if self.status is SyncTaskStatus.SUCCEEDED:
-            return 1.0
-        if not self.total:
-            return None
-        return min(1.0, self.processed / self.total)
+        return task_progress(self.status, self.processed, self.total)
 
     @property
     def cursor(self) -> str:

@@ -70,13 +70,18 @@ async def start_sync(
         if shop is None:
             raise NotFoundError("Shop", ("shopId",))
         ensure_shop_can_sync(shop, now)
-        tasks: list[SyncTask] = []
-        for kind in wanted:
-            running = await uow.sync_tasks.active(shop.id, kind)
+        # Build (and so validate) every task before looking at what runs: bad input is reported as such.
+        tasks = [
+            SyncTask.queue(
+                shop.id, merchant_id, kind, SyncTrigger.MANUAL, now,
+                orders_created_since if kind is SyncKind.ORDERS else None,
+            )
+            for kind in wanted
+        ]  # fmt: skip
+        for task in tasks:
+            running = await uow.sync_tasks.active(shop.id, task.kind)
             if running is not None:
                 raise SyncAlreadyRunningError(running)
-            since = orders_created_since if kind is SyncKind.ORDERS else None
-            tasks.append(SyncTask.queue(shop.id, merchant_id, kind, SyncTrigger.MANUAL, now, since))
         try:
             for task in tasks:
                 await uow.sync_tasks.add(task)  # the partial unique index is the last guard against a racing start

@@ -248,12 +248,13 @@ class TestOrdersPage:
         app.wait_for_idle_sync()
         engine = app.asgi.state.services.db.read_engine.sync_engine
         counts = []
+        statements: list[str] = []
+
+        def count(conn, cursor, statement, *args) -> None:
+            statements.append(statement)
+
         for size in (5, 40):
-            statements: list[str] = []
-
-            def count(conn, cursor, statement, *args) -> None:  # noqa: ANN001
-                statements.append(statement)
-
+            statements.clear()
             event.listen(engine, "before_cursor_execute", count)
             try:
                 page = app.graphql(ORDERS_PAGE, {"id": shop["id"], "first": size}, "m1")
