@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from adapters.config import CALLBACK_PATH, SANDBOX_MOUNT, Settings, load_settings
+from adapters.tiktok.redaction import install_redaction
 from domain.clock import Clock, SystemClock
 from gql.callback import tiktok_callback
 from gql.container import Services, build_core
@@ -28,6 +29,9 @@ log = logging.getLogger("shopbridge")
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
     settings = settings or load_settings()
     clock = clock or SystemClock()
+    # Access lines carry query strings: our OAuth callback's code and state, and in the embedded default the
+    # sandbox's token endpoints with app_secret and refresh tokens.
+    install_redaction(("uvicorn.access",))
     view = ShopbridgeGraphQL(schema, settings.secret_key)
 
     @asynccontextmanager

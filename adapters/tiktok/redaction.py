@@ -1,4 +1,5 @@
-"""Keeps secrets out of logs: httpx logs every request URL at INFO, and the token endpoints put app_secret in it."""
+"""Keeps credentials out of logs: URLs logged with their query (httpx's request lines, uvicorn's access lines)
+may carry TikTok's app_secret, refresh tokens and auth codes, or our OAuth state."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import logging
 import re
 
 # Query parameters whose values are credentials on some TikTok endpoint.
-_SECRET_PARAMS = re.compile(r"((?:app_secret|refresh_token|access_token|auth_code|code)=)[^&\s\"']+", re.IGNORECASE)
+_SECRET_PARAMS = re.compile(
+    r"((?<![\w-])(?:app_secret|refresh_token|access_token|auth_code|code|state)=)[^&\s\"']+", re.IGNORECASE
+)
 
 
 def redact(text: str) -> str:
@@ -33,9 +36,9 @@ def _carries_query(arg: object) -> bool:
 _FILTER = RedactSecretsFilter()
 
 
-def install_httpx_redaction() -> None:
-    """Attach the filter to the `httpx` and `httpcore` loggers once per process (idempotent)."""
-    for name in ("httpx", "httpcore"):
+def install_redaction(logger_names: tuple[str, ...] = ("httpx", "httpcore")) -> None:
+    """Attach the filter to the named loggers once per process (idempotent)."""
+    for name in logger_names:
         target = logging.getLogger(name)
         if _FILTER not in target.filters:
             target.addFilter(_FILTER)

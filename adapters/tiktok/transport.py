@@ -32,7 +32,7 @@ from adapters.tiktok.errors import (
     classify,
 )
 from adapters.tiktok.ratelimit import RateLimiter
-from adapters.tiktok.redaction import install_httpx_redaction
+from adapters.tiktok.redaction import install_redaction
 from adapters.tiktok.signing import QueryValue, query_value, sign
 
 logger = logging.getLogger("adapters.tiktok")
@@ -76,7 +76,7 @@ class Transport:
         self._rng = rng
         self._limiter = rate_limiter or RateLimiter(settings.rate_limit_per_second)
         self._timeout = httpx.Timeout(settings.timeout_seconds)
-        install_httpx_redaction()  # httpx logs full URLs at INFO, and the token endpoints carry app_secret
+        install_redaction()  # httpx logs full URLs at INFO, and the token endpoints carry app_secret
 
     def backoff(self, attempt: int) -> float:
         """Equal jitter: half of min(cap, base * 2^attempt) is fixed, half is random (0-based attempt)."""
