@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Self
@@ -190,12 +190,18 @@ class FakeAuthorizationRepository:
         self._s = staged
 
     async def add(self, request: AuthorizationRequest) -> None:
-        self._s.ops.append(lambda: self._s.store.authorizations.__setitem__(request.state_digest, request))
+        kept = copy.deepcopy(request)
+        self._s.ops.append(lambda: self._s.store.authorizations.__setitem__(kept.state_digest, kept))
 
     async def get(self, state_digest: str) -> AuthorizationRequest | None:
-        return self._s.store.authorizations.get(state_digest)
+        return copy.deepcopy(self._s.store.authorizations.get(state_digest))
 
     async def mark_used(self, request: AuthorizationRequest) -> bool:
+        stored = self._s.store.authorizations.get(request.state_digest)
+        if stored is None or stored.used_at is not None:
+            return False
+        used_at = request.used_at
+        self._s.ops.append(lambda: setattr(stored, "used_at", used_at))
         return True
 
 
@@ -330,3 +336,31 @@ class FakeShopApi:
     def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeShopApi:
         self.on_tokens_refreshed = on_tokens_refreshed
         return self
+
+
+class FakeTikTokAuth:
+    """TikTok's OAuth as the services see it: a consent URL, codes that map to grants, and outages on demand."""
+
+    def __init__(self) -> None:
+        self.grants: dict[str, tuple[TokenSet, list[AuthorizedShop]]] = {}
+        self.failure: Exception | None = None
+        self.exchanged: list[str] = []
+
+    def grant(self, code: str, shop: AuthorizedShop, tokens: TokenSet | None = None) -> None:
+        tokens = tokens or replace(make_tokens(), access_token=f"access-{code}", refresh_token=f"refresh-{code}")
+        self.grants[code] = (tokens, [shop])
+
+    def authorization_url(self, state: str) -> str:
+        return f"https://tiktok.example/authorize?service_id=1&state={state}"
+
+    async def exchange_code(self, code: str) -> TokenSet:
+        self.exchanged.append(code)
+        if self.failure is not None:
+            raise self.failure
+        return self.grants[code][0]
+
+    async def authorized_shops(self, access_token: str) -> list[AuthorizedShop]:
+        for tokens, shops in self.grants.values():
+            if tokens.access_token == access_token:
+                return shops
+        raise AssertionError("unknown access token")

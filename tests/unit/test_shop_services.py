@@ -1,0 +1,155 @@
+"""Store-management use cases over fakes: what is stored, spent, queued and refused."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from domain.authorization import state_digest
+from domain.errors import DomainError, ErrorCode
+from domain.ports import AuthorizationLostError, TikTokUnavailableError
+from domain.services import shops as services
+from domain.shops import AuthorizedShop, Region, TokenSet
+from domain.sync import SyncKind, SyncTaskStatus
+from tests.fakes import FakeClock, FakeStore, FakeTaskQueue, FakeTikTokAuth, FakeUnitOfWork, T0
+
+US_SHOP = AuthorizedShop("7001", "TikTok US", "US", "LOCAL", "cipher-7001", "US1")
+OTHER_US_SHOP = AuthorizedShop("7002", "TikTok US 2", "US", "LOCAL", "cipher-7002", "US2")
+
+
+class World:
+    def __init__(self) -> None:
+        self.store = FakeStore()
+        self.tiktok = FakeTikTokAuth()
+        self.queue = FakeTaskQueue()
+        self.clock = FakeClock()
+
+    def uow(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.store)
+
+    async def start(self, merchant: str = "m1", region: Region = Region.US, name: str = "Mine") -> str:
+        started = await services.start_authorization(self.uow, self.tiktok, self.clock, merchant, region, name, True)
+        return parse_qs(urlsplit(started.authorization_url).query)["state"][0]
+
+    async def complete(self, state: str, code: str | None = "c1", error: str | None = None, merchant: str = "m1"):
+        return await services.complete_authorization(
+            self.uow, self.tiktok, self.queue, self.clock, state, code, error, merchant_id=merchant
+        )
+
+    async def connect(self, merchant: str = "m1", shop: AuthorizedShop = US_SHOP, code: str = "c1"):
+        self.tiktok.grant(code, shop)
+        return (await self.complete(await self.start(merchant), code=code, merchant=merchant)).shop
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+async def expect(code: ErrorCode, awaitable) -> DomainError:
+    with pytest.raises(DomainError) as error:
+        await awaitable
+    assert error.value.code is code
+    return error.value
+
+
+async def test_start_stores_only_a_digest_of_the_state(world: World) -> None:
+    state = await world.start()
+    (stored,) = world.store.authorizations.values()
+    assert stored.state_digest == state_digest(state) and state not in repr(world.store)
+    assert stored.expires_at == T0 + timedelta(minutes=30) and stored.used_at is None
+
+
+async def test_connecting_stores_the_shop_and_queues_both_imports_after_commit(world: World) -> None:
+    shop = await world.connect()
+    assert world.store.shops[shop.id].tiktok_shop_id == "7001" and shop.name == "Mine"
+    kinds = {task.kind for task in world.store.tasks.values()}
+    assert kinds == {SyncKind.PRODUCTS, SyncKind.ORDERS}
+    assert sorted(world.queue.enqueued) == sorted(world.store.tasks)
+    orders = next(t for t in world.store.tasks.values() if t.kind is SyncKind.ORDERS)
+    assert (orders.orders_created_since, orders.orders_created_until) == (T0 - timedelta(days=30), T0)
+
+
+async def test_a_denied_consent_spends_the_state(world: World) -> None:
+    state = await world.start()
+    await expect(ErrorCode.AUTHORIZATION_DENIED, world.complete(state, code=None, error="auth_denied"))
+    await expect(ErrorCode.INVALID_STATE, world.complete(state))
+    assert world.tiktok.exchanged == [] and world.store.shops == {}
+
+
+async def test_another_merchant_can_neither_use_nor_burn_a_state(world: World) -> None:
+    world.tiktok.grant("c1", US_SHOP)
+    state = await world.start("m1")
+    await expect(ErrorCode.INVALID_STATE, world.complete(state, merchant="m2"))
+    assert (await world.complete(state, merchant="m1")).shop.merchant_id == "m1"
+
+
+async def test_an_expired_state_is_refused(world: World) -> None:
+    state = await world.start()
+    world.clock.advance(timedelta(minutes=30))
+    await expect(ErrorCode.INVALID_STATE, world.complete(state))
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        (TikTokUnavailableError("down"), ErrorCode.TIKTOK_UNAVAILABLE),
+        (AuthorizationLostError("bad code"), ErrorCode.AUTHORIZATION_DENIED),
+    ],
+)
+async def test_tiktok_failures_store_nothing_and_spend_the_state(world: World, failure: Exception, code) -> None:
+    world.tiktok.failure = failure
+    state = await world.start()
+    await expect(code, world.complete(state))
+    assert world.store.shops == {} and world.store.tasks == {} and world.queue.enqueued == []
+    world.tiktok.failure = None
+    await expect(ErrorCode.INVALID_STATE, world.complete(state))
+
+
+async def test_a_shop_of_another_merchant_is_refused(world: World) -> None:
+    await world.connect("m1")
+    world.tiktok.grant("c2", US_SHOP)
+    await expect(ErrorCode.SHOP_ALREADY_CONNECTED, world.complete(await world.start("m2"), code="c2", merchant="m2"))
+    assert len(world.store.shops) == 1
+
+
+async def test_the_same_merchant_again_renews_without_new_imports(world: World) -> None:
+    shop = await world.connect("m1")
+    world.clock.advance(timedelta(days=1))
+    renewed = TokenSet("access-2", T0 + timedelta(days=8), "refresh-2", T0 + timedelta(days=400), "Seller")
+    world.tiktok.grant("c2", US_SHOP, renewed)
+    outcome = await world.complete(await world.start("m1", name="Ignored"), code="c2")
+    assert outcome.reauthorized and outcome.shop.id == shop.id and outcome.shop.name == "Mine"
+    assert world.store.shops[shop.id].expires_at == T0 + timedelta(days=400)
+    assert len(world.store.tasks) == 2
+
+
+async def test_reauthorization_must_return_the_same_shop(world: World) -> None:
+    shop = await world.connect("m1")
+    started = await services.start_reauthorization(world.uow, world.tiktok, world.clock, "m1", shop.id)
+    state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
+    world.tiktok.grant("c9", OTHER_US_SHOP)
+    await expect(ErrorCode.SHOP_MISMATCH, world.complete(state, code="c9"))
+    assert world.store.shops[shop.id].tiktok_shop_id == "7001"
+    await expect(
+        ErrorCode.NOT_FOUND, services.start_reauthorization(world.uow, world.tiktok, world.clock, "m2", shop.id)
+    )
+
+
+async def test_rename_and_delete_are_the_owners_alone(world: World) -> None:
+    shop = await world.connect("m1")
+    await expect(ErrorCode.NOT_FOUND, services.rename_shop(world.uow, "m2", shop.id, "Theirs"))
+    await expect(ErrorCode.INVALID_NAME, services.rename_shop(world.uow, "m1", shop.id, " "))
+    assert (await services.rename_shop(world.uow, "m1", shop.id, " Ours ")).name == "Ours"
+    await expect(ErrorCode.NOT_FOUND, services.delete_shop(world.uow, world.clock, "m2", shop.id))
+    assert world.store.shops[shop.id].name == "Ours"
+
+
+async def test_delete_cancels_the_tasks_and_removes_the_shop(world: World) -> None:
+    shop = await world.connect("m1")
+    assert all(task.status is SyncTaskStatus.QUEUED for task in world.store.tasks.values())
+    await services.delete_shop(world.uow, world.clock, "m1", shop.id)
+    assert world.store.shops == {}
+    assert all(task.shop_id != shop.id for task in world.store.tasks.values())
