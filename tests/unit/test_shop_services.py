@@ -13,7 +13,7 @@ from domain.ports import AuthorizationLostError, TikTokUnavailableError
 from domain.services import shops as services
 from domain.shops import AuthorizedShop, Region, TokenSet
 from domain.sync import SyncKind, SyncTaskStatus
-from tests.fakes import FakeClock, FakeStore, FakeTaskQueue, FakeTikTokAuth, FakeUnitOfWork, T0
+from tests.fakes import T0, FakeClock, FakeStore, FakeTaskQueue, FakeTikTokAuth, FakeUnitOfWork
 
 US_SHOP = AuthorizedShop("7001", "TikTok US", "US", "LOCAL", "cipher-7001", "US1")
 OTHER_US_SHOP = AuthorizedShop("7002", "TikTok US 2", "US", "LOCAL", "cipher-7002", "US2")
