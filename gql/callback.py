@@ -9,7 +9,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError
 from domain.services import shops as shop_services
 from gql.ids import to_global_id
 
@@ -47,7 +47,7 @@ def _answer(frontend_url: str | None, query: dict[str, str], message: str, *, ok
         parts = urlsplit(frontend_url)
         joined = "&".join(part for part in (parts.query, urlencode(query)) if part)
         return RedirectResponse(urlunsplit(parts._replace(query=joined)), status_code=303)
-    code = query.get("error") or ErrorCode.__name__
+    code = query.get("error", "")
     title = "Shop connected" if ok else "Authorization failed"
     detail = f"shopId: <code>{html.escape(query['shopId'])}</code>" if ok else f"code: <code>{html.escape(code)}</code>"
     body = f"""<!doctype html>
