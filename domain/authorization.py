@@ -88,8 +88,13 @@ class AuthorizationRequest:
         )
         return request, state
 
-    def consume(self, now: datetime) -> None:
-        """Spend the state: once, and before it expires; else INVALID_STATE."""
+    def consume(self, now: datetime, merchant_id: str | None = None) -> None:
+        """Spend the state: by its merchant (when the caller is known), once, before it expires; else INVALID_STATE.
+
+        Another merchant's attempt leaves the state unspent: nobody can burn someone else's authorization.
+        """
+        if merchant_id is not None and merchant_id != self.merchant_id:
+            raise DomainError(ErrorCode.INVALID_STATE, "Unknown authorization state; start again.", ("state",))
         if self.used_at is not None:
             raise DomainError(ErrorCode.INVALID_STATE, "This authorization link was already used; start again.")
         if now >= self.expires_at:

@@ -210,6 +210,31 @@ class Shop:
             self.revoked_at = now
 
 
+def connect_or_renew(
+    existing: Shop | None,
+    merchant_id: str,
+    name: str,
+    region: Region,
+    granted: AuthorizedShop,
+    tokens: TokenSet,
+    now: datetime,
+) -> tuple[Shop, bool]:
+    """The shop a consent yields, and whether it was renewed rather than connected.
+
+    A TikTok shop not yet connected becomes the merchant's; the merchant's own is re-authorized (name and data
+    stay); another merchant's is refused with SHOP_ALREADY_CONNECTED until that merchant deletes it.
+    """
+    if existing is None:
+        return Shop.connect(merchant_id, name, region, granted, tokens, now), False
+    if existing.merchant_id != merchant_id:
+        raise DomainError(
+            ErrorCode.SHOP_ALREADY_CONNECTED,
+            "This TikTok Shop is connected to another store; it must be deleted there first.",
+        )
+    existing.reauthorize(granted, tokens, now)
+    return existing, True
+
+
 def shop_status(expires_at: datetime, revoked_at: datetime | None, now: datetime) -> ShopStatus:
     """REVOKED beats everything; then EXPIRED, EXPIRING_SOON (within 7 days), ACTIVE."""
     if revoked_at is not None:

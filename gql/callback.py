@@ -25,9 +25,10 @@ async def tiktok_callback(request: Request) -> Response:
             services.tiktok,
             services.queue,
             services.clock,
+            events=services.events,
             state=(params.get("state") or "")[:512],
-            code=(params.get("code") or None),
-            error=(params.get("error") or None),
+            code=(params.get("code") or "")[:4096] or None,
+            error=(params.get("error") or "")[:256] or None,
         )
     except DomainError as exc:
         return _answer(services.settings.frontend_url, {"error": exc.code.value}, exc.message, ok=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +30,12 @@ class Services:
     closers: list[Any] = field(default_factory=list)
 
     async def close(self) -> None:
-        for close in reversed(self.closers):
-            await close()
-        await self.http.aclose()
-        await self.db.dispose()
+        """Close everything, in reverse order of creation, even when one of them fails."""
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self.db.dispose)
+            stack.push_async_callback(self.http.aclose)
+            for close in self.closers:
+                stack.push_async_callback(close)
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:

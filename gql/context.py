@@ -37,8 +37,10 @@ class Context:
         return self.loaders
 
     def require_merchant(self) -> str:
-        if self.merchant_id is None:  # the view refuses such requests before any resolver runs
-            raise PermissionError("not authenticated")
+        if self.merchant_id is None:  # the view refuses such requests first; this is the second lock
+            from gql.errors import UnauthenticatedError
+
+            raise UnauthenticatedError()
         return self.merchant_id
 
 

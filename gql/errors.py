@@ -26,6 +26,14 @@ class BadRequestError(Exception):
         self.extensions = {"code": "BAD_USER_INPUT"}
 
 
+class UnauthenticatedError(BadRequestError):
+    """No merchant: shown with `extensions.code = UNAUTHENTICATED`."""
+
+    def __init__(self) -> None:
+        super().__init__("Send an Authorization: Bearer <token> header.")
+        self.extensions = {"code": "UNAUTHENTICATED"}
+
+
 def user_error(error: DomainError) -> UserError:
     return UserError(field=list(error.field) if error.field else None, message=error.message, code=error.code)
 

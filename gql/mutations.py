@@ -15,6 +15,7 @@ from gql import types as t
 from gql.context import Info
 from gql.errors import user_error
 from gql.ids import internal_id
+from gql.inputs import aware, bounded
 
 MAX_STATE_LENGTH = 512
 MAX_CODE_LENGTH = 4096
@@ -83,7 +84,8 @@ class SyncStartInput:
     shop_id: strawberry.ID
     kinds: list[t.SyncKind]  # type: ignore[valid-type]
     orders_created_since: datetime | None = strawberry.field(
-        default=None, description="Import orders created since then (at most 90 days back); default 30 days."
+        default=None,
+        description="Import orders created since then (at most 90 days back; default 30). No offset means UTC.",
     )
 
 
@@ -102,14 +104,6 @@ class SyncTaskCancelInput:
 class SyncTaskCancelPayload:
     task: t.SyncTask | None
     user_errors: list[t.UserError]
-
-
-def _bounded(value: str | None, limit: int, field: str) -> str | None:
-    from domain.errors import ErrorCode, ValidationError
-
-    if value is not None and len(value) > limit:
-        raise ValidationError(ErrorCode.INVALID_INPUT, f"{field} is too long.", (field,))
-    return value
 
 
 @strawberry.type
@@ -146,10 +140,11 @@ class Mutation:
                 s.tiktok,
                 s.queue,
                 s.clock,
-                state=_bounded(input.state, MAX_STATE_LENGTH, "state") or "",
-                code=_bounded(input.code, MAX_CODE_LENGTH, "code"),
-                error=_bounded(input.error, MAX_CODE_LENGTH, "error"),
+                state=bounded(input.state, MAX_STATE_LENGTH, "state") or "",
+                code=bounded(input.code, MAX_CODE_LENGTH, "code"),
+                error=bounded(input.error, MAX_CODE_LENGTH, "error"),
                 merchant_id=info.context.require_merchant(),
+                events=s.events,
             )
         except DomainError as exc:
             return ShopAuthorizationCompletePayload(shop=None, reauthorized=None, user_errors=[user_error(exc)])
@@ -209,7 +204,7 @@ class Mutation:
                 info.context.require_merchant(),
                 shop_id,
                 [DomainSyncKind(k) for k in input.kinds],
-                input.orders_created_since,
+                aware(input.orders_created_since),
             )
         except sync_services.SyncAlreadyRunningError as exc:
             return SyncStartPayload(tasks=[mappers.sync_task(exc.task)], user_errors=[user_error(exc)])

@@ -13,6 +13,7 @@ from gql import mappers
 from gql import types as t
 from gql.context import Info
 from gql.errors import BadRequestError
+from gql.inputs import aware
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -73,7 +74,7 @@ async def orders(
     return await _page(
         info,
         lambda session: queries.order_page(
-            session, merchant_id, shop_id, size, cursor, status=status, created_after=created_after
+            session, merchant_id, shop_id, size, cursor, status=status, created_after=aware(created_after)
         ),
         mappers.order,
     )

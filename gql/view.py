@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -80,11 +81,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _is_ide_page(scope: Scope) -> bool:
-    """A browser asking for GraphiQL: GET, HTML accepted, no query. It carries no token and needs none."""
+    """A browser asking for GraphiQL: GET, HTML accepted, no query. It carries no token and needs none.
+
+    The query string is parsed exactly as Strawberry parses it, so no encoding of `query` slips past the check.
+    """
     if scope.get("method") != "GET":
         return False
     accept = _header(scope, b"accept") or ""
-    return "text/html" in accept and b"query=" not in scope.get("query_string", b"")
+    params = QueryParams(scope.get("query_string", b"").decode("latin-1"))
+    return "text/html" in accept and not params.get("query")
 
 
 def _unauthorized(message: str) -> Any:

@@ -45,12 +45,13 @@ def create_engine(
             pool_pre_ping=True,
             echo=echo,
             connect_args=connect_args,
+            hide_parameters=True,  # a logged DBAPI error must not print bound values (encrypted tokens, ids)
         )
     if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
         # Every pooled connection would see its own empty database, and one shared connection would serialise
         # unrelated coroutines; Shopbridge always uses a file.
         raise ValueError("Shopbridge needs a SQLite database file, not an in-memory database")
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, echo=echo, hide_parameters=True)
     _configure_sqlite(engine, begin="BEGIN" if read_only else "BEGIN IMMEDIATE", read_only=read_only)
     return engine
 

@@ -11,13 +11,14 @@ from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode, NotFoundError, ValidationError
 from domain.ports import (
     AuthorizationLostError,
+    EventPublisher,
     GatewayError,
     TaskQueue,
     TikTokAuthGateway,
     UnitOfWorkFactory,
 )
 from domain.services.sync import queue_authorization_sync
-from domain.shops import Region, Shop, choose_authorized_shop
+from domain.shops import Region, Shop, choose_authorized_shop, connect_or_renew
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ async def complete_authorization(
     code: str | None,
     error: str | None,
     merchant_id: str | None = None,
+    events: EventPublisher | None = None,
 ) -> AuthorizationOutcome:
     """Finish the OAuth round trip: spend the state, exchange the code, check the shop, connect or renew it.
 
@@ -99,33 +101,36 @@ async def complete_authorization(
         raise DomainError(ErrorCode.TIKTOK_UNAVAILABLE, "TikTok is not reachable right now; try again.") from exc
 
     now = clock.now()
-    async with uow_factory() as uow:
-        if request.purpose is AuthorizationPurpose.REAUTHORIZE:
+    if request.purpose is AuthorizationPurpose.REAUTHORIZE:
+        async with uow_factory() as uow:
             shop = await uow.shops.get(request.shop_id or "", request.merchant_id)
             if shop is None:
                 raise NotFoundError("Shop")
             shop.reauthorize(granted, tokens, now)
             await uow.shops.update(shop)
             await uow.commit()
-            return AuthorizationOutcome(shop, reauthorized=True)
+        return AuthorizationOutcome(shop, reauthorized=True)
 
-        existing = await uow.shops.get_by_tiktok_shop_id(granted.tiktok_shop_id)
-        if existing is not None and existing.merchant_id != request.merchant_id:
-            raise DomainError(
-                ErrorCode.SHOP_ALREADY_CONNECTED,
-                "This TikTok Shop is connected to another store; it must be deleted there first.",
-            )
-        if existing is not None:  # the same merchant authorizing a shop it has: a re-authorization
-            existing.reauthorize(granted, tokens, now)
-            await uow.shops.update(existing)
-            await uow.commit()
-            return AuthorizationOutcome(existing, reauthorized=True)
-
-        shop = Shop.connect(request.merchant_id, request.name, request.region, granted, tokens, now)
-        await uow.shops.add(shop)  # the unique tiktok_shop_id is the last guard against a concurrent winner
-        await queue_authorization_sync(uow, queue, shop, now)
-        await uow.commit()
-    return AuthorizationOutcome(shop, reauthorized=False)
+    for attempt in (1, 2):
+        try:
+            async with uow_factory() as uow:
+                existing = await uow.shops.get_by_tiktok_shop_id(granted.tiktok_shop_id)
+                shop, renewed = connect_or_renew(
+                    existing, request.merchant_id, request.name, request.region, granted, tokens, now
+                )
+                if renewed:
+                    await uow.shops.update(shop)
+                else:
+                    await uow.shops.add(shop)  # the unique TikTok shop id is the last guard against a racer
+                    await queue_authorization_sync(uow, queue, shop, now, events=events)
+                await uow.commit()
+            return AuthorizationOutcome(shop, reauthorized=renewed)
+        except DomainError as exc:
+            # A concurrent completion connected the shop between our read and our insert: look again, and
+            # renew it if it was this merchant's own (two tabs), or refuse if another merchant won.
+            if exc.code is not ErrorCode.SHOP_ALREADY_CONNECTED or existing is not None or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def _spend_state(
@@ -134,9 +139,9 @@ async def _spend_state(
     """Load and consume the pending request, in its own transaction: a state is spent even if TikTok fails."""
     async with uow_factory() as uow:
         request = await uow.authorizations.get(state_digest(state)) if state else None
-        if request is None or (merchant_id is not None and request.merchant_id != merchant_id):
+        if request is None:
             raise DomainError(ErrorCode.INVALID_STATE, "Unknown authorization state; start again.", ("state",))
-        request.consume(clock.now())
+        request.consume(clock.now(), merchant_id)
         if not await uow.authorizations.mark_used(request):
             raise DomainError(ErrorCode.INVALID_STATE, "This authorization link was already used; start again.")
         await uow.commit()

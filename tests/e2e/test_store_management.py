@@ -178,6 +178,19 @@ class TestOwnership:
         assert len(winners) == 1 and [codes(p) for p in losers] == [["SHOP_ALREADY_CONNECTED"]]
         assert app.count_rows("shops") == 1
 
+    async def test_the_same_merchant_in_two_tabs_at_the_same_moment(self, app: ShopbridgeServer) -> None:
+        redirects = []
+        for _ in range(2):
+            state = state_of(start(app, "m1")["authorizationUrl"])
+            redirects.append(app.sandbox.authorize("us-local", state))
+        results = await asyncio.gather(
+            *(app.agraphql(COMPLETE, {"input": {"state": r["state"], "code": r["code"]}}, "m1") for r in redirects)
+        )
+        payloads = [result["shopAuthorizationComplete"] for result in results]
+        assert all(p["userErrors"] == [] for p in payloads), payloads
+        assert sorted(p["reauthorized"] for p in payloads) == [False, True]
+        assert payloads[0]["shop"]["id"] == payloads[1]["shop"]["id"] and app.count_rows("shops") == 1
+
     def test_the_same_merchant_authorizing_again_is_a_reauthorization(self, app: ShopbridgeServer) -> None:
         first = app.connect_shop("m1", "us-local", "US", name="Keep me")
         state = state_of(start(app, "m1", name="Other name")["authorizationUrl"])
@@ -288,6 +301,18 @@ class TestApiSurface:
         response = httpx.post(f"{app.url}/graphql", json=query, headers=expired)
         assert response.status_code == 401 and response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert app.graphql("{ supportedRegions }", {}, "m1") == {"supportedRegions": ["US", "UK", "MY", "SG"]}
+
+    @pytest.mark.parametrize("name", ["query", "%71uery", "q%75ery"])
+    def test_no_encoding_of_a_get_query_skips_authentication(self, app: ShopbridgeServer, name: str) -> None:
+        # given a GET that looks like a browser asking for GraphiQL, but carries a query under an encoded name
+        url = f"{app.url}/graphql?{name}=%7BsupportedRegions%7D"
+        response = httpx.get(url, headers={"accept": "text/html"})
+        # then it is refused like any request without a token
+        assert response.status_code == 401 and "supportedRegions" not in response.text
+        with_token = httpx.get(
+            url, headers={"accept": "application/json", "Authorization": f"Bearer {app.token('m1')}"}
+        )
+        assert with_token.json() == {"data": {"supportedRegions": ["US", "UK", "MY", "SG"]}}
 
     def test_graphiql_is_served(self, app: ShopbridgeServer) -> None:
         page = httpx.get(f"{app.url}/graphql", headers={"accept": "text/html"})

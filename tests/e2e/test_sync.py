@@ -58,6 +58,14 @@ class TestAfterAuthorization:
         assert 0 < len(window) < len(everything), "the sandbox must have older orders to skip"
         assert abs(view["orderCount"] - len(window)) <= 1  # an order exactly on the window's edge may go either way
         assert view["lastSyncedAt"] is not None
+        # and orders can be filtered by creation time, an offset-less time being UTC
+        naive = (connected_at - timedelta(days=2)).replace(tzinfo=None).isoformat()
+        recent = app.graphql(
+            "query($id: ID!, $t: DateTime) { shop(id: $id) { orders(first: 100, createdAfter: $t) { totalCount } } }",
+            {"id": shop["id"], "t": naive},
+            "m1",
+        )["shop"]["orders"]["totalCount"]
+        assert recent == len([o for o in window if o["create_time"] > (connected_at - timedelta(days=2)).timestamp()])
         # and an order reads back as TikTok has it
         page = app.graphql(ORDERS_PAGE, {"id": shop["id"], "first": 100}, "m1")["shop"]["orders"]
         truth = {order["id"]: order for order in everything}
@@ -112,12 +120,21 @@ class TestManualSync:
 
     @pytest.mark.parametrize(
         ("kinds", "since_days", "code"),
-        [([], None, "INVALID_INPUT"), (["ORDERS"], 91, "INVALID_SYNC_WINDOW"), (["ORDERS"], -1, "INVALID_SYNC_WINDOW")],
+        [
+            ([], None, "INVALID_INPUT"),
+            (["ORDERS"], 91, "INVALID_SYNC_WINDOW"),
+            (["ORDERS"], -1, "INVALID_SYNC_WINDOW"),
+            (["ORDERS"], "naive", "INVALID_SYNC_WINDOW"),  # a time without an offset is UTC, still too old
+        ],
     )
-    def test_bad_requests(self, app: ShopbridgeServer, kinds: list, since_days: int | None, code: str) -> None:
+    def test_bad_requests(self, app: ShopbridgeServer, kinds: list, since_days: int | str | None, code: str) -> None:
         shop = app.connect_shop("m1", "sg-local", "SG")
         app.wait_for_idle_sync()
-        since = (datetime.now(UTC) - timedelta(days=since_days)).isoformat() if since_days is not None else None
+        since = None
+        if since_days == "naive":
+            since = (datetime.now(UTC) - timedelta(days=91)).replace(tzinfo=None).isoformat()
+        elif since_days is not None:
+            since = (datetime.now(UTC) - timedelta(days=since_days)).isoformat()
         payload = app.graphql(
             SYNC_START, {"input": {"shopId": shop["id"], "kinds": kinds, "ordersCreatedSince": since}}, "m1"
         )["syncStart"]

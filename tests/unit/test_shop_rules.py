@@ -8,7 +8,16 @@ import pytest
 
 from domain.authorization import STATE_TTL, AuthorizationRequest, state_digest
 from domain.errors import DomainError, ErrorCode
-from domain.shops import AuthorizedShop, Region, Shop, ShopStatus, TokenSet, choose_authorized_shop, parse_shop_name
+from domain.shops import (
+    AuthorizedShop,
+    Region,
+    Shop,
+    ShopStatus,
+    TokenSet,
+    choose_authorized_shop,
+    connect_or_renew,
+    parse_shop_name,
+)
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -136,3 +145,20 @@ class TestAuthorizationRequest:
         with pytest.raises(DomainError) as exc:
             request.consume(NOW + STATE_TTL)
         assert code_of(exc) is ErrorCode.INVALID_STATE
+
+
+class TestConnectOrRenew:
+    def test_a_free_shop_is_connected(self) -> None:
+        shop, renewed = connect_or_renew(None, "m1", "Mine", Region.US, granted(), tokens(), NOW)
+        assert (shop.merchant_id, shop.name, renewed) == ("m1", "Mine", False)
+
+    def test_the_merchants_own_shop_is_renewed_keeping_its_name(self) -> None:
+        mine = Shop.connect("m1", "Old name", Region.US, granted(), tokens(NOW + timedelta(days=1)), NOW)
+        shop, renewed = connect_or_renew(mine, "m1", "New name", Region.US, granted(), tokens(), NOW)
+        assert shop is mine and renewed and shop.name == "Old name" and shop.expires_at == NOW + timedelta(days=365)
+
+    def test_another_merchants_shop_is_refused(self) -> None:
+        theirs = Shop.connect("m2", "Theirs", Region.US, granted(), tokens(), NOW)
+        with pytest.raises(DomainError) as exc:
+            connect_or_renew(theirs, "m1", "Mine", Region.US, granted(), tokens(), NOW)
+        assert code_of(exc) is ErrorCode.SHOP_ALREADY_CONNECTED and theirs.merchant_id == "m2"
