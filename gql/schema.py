@@ -7,6 +7,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCac
 from strawberry.schema.config import StrawberryConfig
 
 from gql import types as t
+from gql.cost import QueryCostLimiter
 from gql.errors import mask_errors
 from gql.mutations import Mutation
 from gql.queries import Query
@@ -15,6 +16,7 @@ from gql.subscriptions import Subscription
 MAX_DEPTH = 10
 MAX_TOKENS = 2000
 MAX_ALIASES = 30
+MAX_OBJECTS = 5_000  # e.g. 50 shops with 100 orders each
 
 schema = strawberry.Schema(
     query=Query,
@@ -28,6 +30,8 @@ schema = strawberry.Schema(
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
+        # After ValidationCache, which sets the validation errors itself: the cost verdict must come last.
+        lambda: QueryCostLimiter(max_objects=MAX_OBJECTS),
         mask_errors,
     ],
     config=StrawberryConfig(disable_field_suggestions=True),

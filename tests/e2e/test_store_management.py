@@ -319,13 +319,19 @@ class TestApiSurface:
         assert page.status_code == 200 and "graphiql" in page.text.lower()
 
     def test_limits(self, app: ShopbridgeServer) -> None:
-        deep = (
-            "{ shops { edges { node { syncTasks { edges { node { shop { syncTasks { edges { node { shop { id } "
-            "} } } } } } } } } } } }"
-        )
-        assert "errors" in app.raw_graphql(deep, {}, "m1")
+        # cheap (first: 1 everywhere), but deeper than 10
+        opening = "{ shops(first: 1) { edges { node { " + "syncTasks(first: 1) { edges { node { shop { " * 3
+        deep = opening + "id" + " }" * opening.count("{")
+        body = app.raw_graphql(deep, {}, "m1")
+        assert "depth" in body["errors"][0]["message"], body
         aliases = "{ " + " ".join(f"a{i}: supportedRegions" for i in range(40)) + " }"
         assert "errors" in app.raw_graphql(aliases, {}, "m1")
+        # a document that could load 10,000 orders is refused before it runs, variables and fragments included
+        costly = "query($n: Int) { shops(first: 100) { edges { node { ...o } } } } "
+        costly += "fragment o on Shop { orders(first: $n) { edges { node { lineItems { quantity } } } } }"
+        refused = app.raw_graphql(costly, {"n": 100}, "m1")
+        assert refused["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX" and refused.get("data") is None
+        assert "errors" not in app.raw_graphql(costly, {"n": 40}, "m1")
 
     def test_no_token_in_any_response_or_log_line(self, app: ShopbridgeServer, caplog) -> None:
         caplog.set_level(logging.DEBUG)

@@ -1,0 +1,106 @@
+"""A cost limit: how many objects a document could make us load, from the `first` of every nested page.
+
+Depth, token and alias limits do not stop `shops(first: 100) { orders(first: 100) { lineItems } }`, which
+asks for 10,000 orders. This extension estimates the objects a document can return (each `first`, or its
+default, multiplying the pages under it, aliases and fragments included) and refuses it before validation
+and execution when the estimate exceeds the limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+)
+from strawberry.extensions import SchemaExtension
+
+DEFAULT_PAGE = 20
+
+
+def estimate_objects(document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any]) -> int:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    chosen = [op for op in operations if operation_name is None or (op.name and op.name.value == operation_name)]
+    return max((_walk(op.selection_set, 1, fragments, variables, ()) for op in chosen), default=0)
+
+
+def _walk(
+    selections: SelectionSetNode | None,
+    multiplier: int,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+    expanding: tuple[str, ...],
+) -> int:
+    if selections is None:
+        return 0
+    total = 0
+    for selection in selections.selections:
+        if isinstance(selection, FieldNode):
+            if selection.selection_set is None:
+                continue
+            size = _page_size(selection, variables)
+            objects = multiplier * size
+            # Pages load objects; wrappers (edges, node, pageInfo) and small lists ride along with them.
+            total += (objects if size > 1 or _is_page(selection) else 0) + _walk(
+                selection.selection_set, objects, fragments, variables, expanding
+            )
+        elif isinstance(selection, InlineFragmentNode):
+            total += _walk(selection.selection_set, multiplier, fragments, variables, expanding)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            if name in fragments and name not in expanding:  # a cycle is a validation error, not a cost
+                total += _walk(fragments[name].selection_set, multiplier, fragments, variables, (*expanding, name))
+    return total
+
+
+def _page_size(field: FieldNode, variables: Mapping[str, Any]) -> int:
+    for argument in field.arguments or ():
+        if argument.name.value != "first":
+            continue
+        value = argument.value
+        if isinstance(value, IntValueNode):
+            return max(1, int(value.value))
+        if isinstance(value, VariableNode):
+            given = variables.get(value.name.value)
+            return max(1, given) if isinstance(given, int) else DEFAULT_PAGE
+        return DEFAULT_PAGE
+    return DEFAULT_PAGE if field.name.value in _PAGED_FIELDS else 1
+
+
+def _is_page(field: FieldNode) -> bool:
+    return field.name.value in _PAGED_FIELDS or any(a.name.value == "first" for a in field.arguments or ())
+
+
+# Connection fields whose `first` defaults to a page when omitted.
+_PAGED_FIELDS = frozenset({"shops", "products", "orders", "syncTasks"})
+
+
+class QueryCostLimiter(SchemaExtension):
+    def __init__(self, max_objects: int) -> None:
+        self.max_objects = max_objects
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is not None:
+            cost = estimate_objects(context.graphql_document, context.operation_name, context.variables or {})
+            if cost > self.max_objects:
+                # Set before validation runs: Strawberry then answers these errors and executes nothing.
+                context.pre_execution_errors = [
+                    GraphQLError(
+                        f"This query could load up to {cost:,} objects; the limit is {self.max_objects:,}. "
+                        "Ask for smaller pages.",
+                        extensions={"code": "QUERY_TOO_COMPLEX"},
+                    )
+                ]
+        yield
