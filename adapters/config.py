@@ -71,15 +71,25 @@ class Settings:
 
 
 def _secret_file(data_dir: Path, name: str, make: str) -> str:
-    """A secret kept in the data directory, generated on first run (the embedded default's key store)."""
+    """A secret kept in the data directory, generated on first run (the embedded default's key store).
+
+    Written to a private temporary file and linked into place, so concurrent first runs agree on one value
+    and nobody reads a half-written key.
+    """
     path = data_dir / name
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(make)
-    return make
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        temporary = data_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make)
+        try:
+            os.link(temporary, path)  # atomic; fails if another process got there first, whose key then wins
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return path.read_text().strip()
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
@@ -112,6 +122,17 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     data_dir = Path(get("SHOPBRIDGE_DATA_DIR") or "var").resolve()
     public_url = (get("SHOPBRIDGE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
     database_url = get("SHOPBRIDGE_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"
+    broker_url = get("SHOPBRIDGE_BROKER_URL")
+    if (broker_url or not database_url.startswith("sqlite")) and not (
+        get("SHOPBRIDGE_SECRET_KEY") and get("SHOPBRIDGE_ENCRYPTION_KEY")
+    ):
+        # Generated keys live in one machine's data directory: another API or worker process would make its
+        # own, and then could neither verify merchant tokens nor decrypt TikTok tokens.
+        raise ConfigError(
+            "With PostgreSQL or a broker, set SHOPBRIDGE_SECRET_KEY and SHOPBRIDGE_ENCRYPTION_KEY (the same in "
+            "every process); generate an encryption key with: python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        )
     secret_key = get("SHOPBRIDGE_SECRET_KEY") or _secret_file(data_dir, "secret_key", secrets.token_urlsafe(48))
     encryption_key = get("SHOPBRIDGE_ENCRYPTION_KEY") or _secret_file(data_dir, "encryption_key", _new_fernet_key())
     tiktok_names = ("APP_KEY", "APP_SECRET", "SERVICE_ID", "API_URL", "AUTH_URL", "AUTHORIZE_URL")
@@ -155,7 +176,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         frontend_url=get("SHOPBRIDGE_FRONTEND_URL"),
         tiktok=tiktok,
         embedded_sandbox=embedded,
-        broker_url=get("SHOPBRIDGE_BROKER_URL"),
+        broker_url=broker_url,
         data_dir=data_dir,
         embedded_worker_threads=_int(env, "SHOPBRIDGE_EMBEDDED_WORKER_THREADS", 4),
         merchant_token_ttl_seconds=_int(env, "SHOPBRIDGE_TOKEN_TTL", 7 * 24 * 3600),

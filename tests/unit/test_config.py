@@ -1,0 +1,78 @@
+"""Settings from the environment: the embedded default, going live, and the keys every process must share."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from adapters.config import ConfigError, load_settings
+
+TIKTOK = {
+    "SHOPBRIDGE_TIKTOK_APP_KEY": "key",
+    "SHOPBRIDGE_TIKTOK_APP_SECRET": "secret",
+    "SHOPBRIDGE_TIKTOK_SERVICE_ID": "1",
+    "SHOPBRIDGE_TIKTOK_API_URL": "https://open-api.tiktokglobalshop.com/",
+    "SHOPBRIDGE_TIKTOK_AUTH_URL": "https://auth.tiktok-shops.com",
+    "SHOPBRIDGE_TIKTOK_AUTHORIZE_URL": "https://services.tiktokshop.com/open/authorize",
+}
+KEYS = {"SHOPBRIDGE_SECRET_KEY": "s" * 40, "SHOPBRIDGE_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+
+
+def test_the_embedded_default_generates_keys_once_and_mounts_the_sandbox(tmp_path: Path) -> None:
+    env = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    first, second = load_settings(env), load_settings(env)
+    assert first.embedded_sandbox and first.tiktok.api_url == "http://127.0.0.1:8000/sandbox"
+    assert first.database_url == f"sqlite+aiosqlite:///{tmp_path / 'shopbridge.db'}"
+    assert (first.secret_key, first.encryption_key) == (second.secret_key, second.encryption_key)
+    assert (tmp_path / "encryption_key").stat().st_mode & 0o777 == 0o600
+    Fernet(first.encryption_key.encode())  # a usable key
+
+
+def test_concurrent_first_runs_agree_on_one_key(tmp_path: Path) -> None:
+    keys: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: keys.append(load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)}).secret_key))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(keys) == 8 and len(set(keys)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary left
+
+
+def test_going_live_is_configuration(tmp_path: Path) -> None:
+    settings = load_settings({**TIKTOK, "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+    assert not settings.embedded_sandbox
+    assert settings.tiktok.api_url == "https://open-api.tiktokglobalshop.com"  # trailing slash dropped
+    assert settings.tiktok.authorize_url == TIKTOK["SHOPBRIDGE_TIKTOK_AUTHORIZE_URL"]
+
+
+def test_tiktok_settings_are_all_or_none(tmp_path: Path) -> None:
+    partial = {k: v for k, v in TIKTOK.items() if k != "SHOPBRIDGE_TIKTOK_APP_SECRET"}
+    with pytest.raises(ConfigError, match="SHOPBRIDGE_TIKTOK_APP_SECRET"):
+        load_settings({**partial, "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"SHOPBRIDGE_DATABASE_URL": "postgresql+asyncpg://db/shopbridge"},
+        {"SHOPBRIDGE_BROKER_URL": "redis://redis:6379/0"},
+        {"SHOPBRIDGE_BROKER_URL": "redis://redis:6379/0", "SHOPBRIDGE_SECRET_KEY": "only-one"},
+    ],
+)
+def test_shared_deployments_must_be_given_their_keys(tmp_path: Path, env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="SHOPBRIDGE_ENCRYPTION_KEY"):
+        load_settings({**env, "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+    settings = load_settings({**env, **KEYS, "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+    assert settings.encryption_key == KEYS["SHOPBRIDGE_ENCRYPTION_KEY"] and not (tmp_path / "secret_key").exists()
+
+
+def test_numbers_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SHOPBRIDGE_TIKTOK_RATE_LIMIT"):
+        load_settings({"SHOPBRIDGE_TIKTOK_RATE_LIMIT": "fast", "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
