@@ -25,6 +25,11 @@ def issue_token(secret_key: str, merchant_id: str, ttl_seconds: int, now: float 
 
 def verify_token(secret_key: str, token: str) -> str:
     """The merchant id the token was issued for."""
+    return verify_token_claims(secret_key, token)[0]
+
+
+def verify_token_claims(secret_key: str, token: str) -> tuple[str, float]:
+    """The merchant id the token was issued for, and when it expires (Unix seconds)."""
     try:
         claims = jwt.decode(
             token,
@@ -40,7 +45,7 @@ def verify_token(secret_key: str, token: str) -> str:
     merchant_id = claims.get("sub")
     if not isinstance(merchant_id, str) or not merchant_id or len(merchant_id) > MAX_MERCHANT_ID_LENGTH:
         raise AuthenticationError("The token names no merchant.")
-    return merchant_id
+    return merchant_id, float(claims["exp"])
 
 
 def bearer_token(header_value: str | None) -> str:

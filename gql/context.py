@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ class Context:
     request: Any = None
     response: Any = None
     connection_params: dict[str, object] | None = None
+    token_expires_at: float | None = None  # a WebSocket's token: its subscriptions end when it expires
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -37,10 +39,12 @@ class Context:
         return self.loaders
 
     def require_merchant(self) -> str:
-        if self.merchant_id is None:  # the view refuses such requests first; this is the second lock
-            from gql.errors import UnauthenticatedError
+        from gql.errors import UnauthenticatedError
 
+        if self.merchant_id is None:  # the view refuses such requests first; this is the second lock
             raise UnauthenticatedError()
+        if self.token_expires_at is not None and time.time() >= self.token_expires_at:
+            raise UnauthenticatedError("The token has expired; reconnect with a new one.")
         return self.merchant_id
 
 

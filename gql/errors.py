@@ -29,8 +29,8 @@ class BadRequestError(Exception):
 class UnauthenticatedError(BadRequestError):
     """No merchant: shown with `extensions.code = UNAUTHENTICATED`."""
 
-    def __init__(self) -> None:
-        super().__init__("Send an Authorization: Bearer <token> header.")
+    def __init__(self, message: str = "Send an Authorization: Bearer <token> header.") -> None:
+        super().__init__(message)
         self.extensions = {"code": "UNAUTHENTICATED"}
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from domain.shops import shop_status
 from gql import types as t
-from gql.ids import to_global_id
 
 
 def shop(row: Any, now: datetime) -> t.Shop:
@@ -102,7 +101,3 @@ def sync_task(task: Any) -> t.SyncTask:
         started_at=task.started_at,
         finished_at=task.finished_at,
     )
-
-
-def shop_global_id(internal: str) -> str:
-    return to_global_id("Shop", internal)

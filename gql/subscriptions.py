@@ -109,6 +109,7 @@ class Subscription:
                     if DomainStatus(row.status).is_terminal and sent.get(row.id) == _signature(row):
                         followed.discard(row.id)
                 changed = await signals.wait(delay if delay is not None else FALLBACK_INTERVAL)
+                info.context.require_merchant()  # a subscription does not outlive its token
                 if changed:
                     pending |= {task for task in changed if task_filter is None or task == task_filter}
                 await asyncio.sleep(0)

@@ -14,7 +14,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
-from gql.auth import AuthenticationError, bearer_token, verify_token
+from gql.auth import AuthenticationError, bearer_token, verify_token, verify_token_claims
 from gql.context import Context
 
 log = logging.getLogger("shopbridge.auth")
@@ -56,7 +56,7 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         params = context.connection_params or {}
         header = _find_authorization(params)
         try:
-            context.merchant_id = self._authenticate(header)
+            context.merchant_id, context.token_expires_at = verify_token_claims(self.secret_key, bearer_token(header))
         except AuthenticationError as exc:
             log.info("websocket refused: %s", exc)
             raise ConnectionRejectionError({"message": str(exc)}) from exc

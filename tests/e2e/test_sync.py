@@ -214,6 +214,12 @@ class TestSubscriptions:
             with pytest.raises(OperationError):
                 await op.next(timeout=10)
 
+    async def test_a_subscription_ends_when_its_token_expires(self, app: ShopbridgeServer) -> None:
+        async with app.subscribe(TASK_UPDATED, {}, "m1", ttl=2) as op:
+            with pytest.raises(OperationError) as error:
+                await op.next(timeout=15)
+        assert "expired" in str(error.value)
+
     async def test_websocket_without_valid_token_is_refused(self, app: ShopbridgeServer) -> None:
         import json
 
