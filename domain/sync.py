@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from domain.errors import DomainError, ErrorCode, ValidationError
-from domain.shops import Shop, ShopStatus, new_id
+from domain.shops import Shop, ShopStatus, TokenSet, new_id
 
 ORDERS_DEFAULT_WINDOW = timedelta(days=30)
 ORDERS_MAX_WINDOW = timedelta(days=90)
@@ -174,6 +174,35 @@ class SyncTask:
         """Prove the run is alive; stale heartbeats are what the resume sweep looks for."""
         self.heartbeat_at = now
 
+    def await_retry(self, now: datetime) -> bool:
+        """The attempt failed and the queue will retry it after a backoff: QUEUED meanwhile, since nothing runs it.
+
+        The Task Center then says so, a cancel takes effect at once, and the stale sweep (which re-sends RUNNING
+        tasks silent for minutes) leaves the scheduled retry alone. False when a cancel asked earlier ended it.
+        """
+        if self.honour_cancel(now) or not self.is_active:
+            return False
+        self.status = SyncTaskStatus.QUEUED
+        self.heartbeat_at = now
+        return True
+
+    def is_stale(self, now: datetime, running_after: timedelta, queued_after: timedelta) -> bool:
+        """Whether nobody seems to run it: RUNNING with no heartbeat for `running_after` (its worker died), or
+        QUEUED untouched for `queued_after` (its message was lost, e.g. a failed send to the broker)."""
+        silent_for = now - (self.heartbeat_at or self.created_at)
+        if self.status is SyncTaskStatus.RUNNING:
+            return silent_for > running_after
+        return self.status is SyncTaskStatus.QUEUED and silent_for > queued_after
+
+    def requeue(self, now: datetime) -> bool:
+        """Its message is about to be sent again: QUEUED (a run still alive loses its lease at its next write) and
+        touched, so the sweeps leave it alone while that message waits. False when there is nothing to send."""
+        if self.honour_cancel(now) or not self.is_active:
+            return False
+        self.status = SyncTaskStatus.QUEUED
+        self.heartbeat_at = now
+        return True
+
     def request_cancel(self, now: datetime) -> None:
         """A QUEUED task is cancelled at once; a RUNNING one stops at its next page."""
         if self.status.is_terminal:
@@ -221,3 +250,27 @@ class SyncAlreadyRunningError(DomainError):
             ErrorCode.SYNC_ALREADY_RUNNING, f"A {task.kind.value.lower()} sync of this shop is already running."
         )
         self.task = task
+
+
+class RefreshedTokens(StrEnum):
+    """What to do with a pair a token refresh returned mid-import (see `judge_refreshed_tokens`)."""
+
+    STORE = "STORE"  # the stored pair is the one refreshed: replace it
+    ALREADY_STORED = "ALREADY_STORED"  # another session of this process shared the refresh and stored it
+    SUPERSEDED = "SUPERSEDED"  # a newer pair is stored (a re-authorization, another refresh): use that one
+
+
+def judge_refreshed_tokens(stored: TokenSet, refreshed_from: TokenSet, refreshed: TokenSet) -> RefreshedTokens:
+    """Compare-and-set for refreshed tokens: a refresh replaces the stored pair only if that pair is still the one
+    it was made from. Otherwise a re-authorization or another task's refresh committed meanwhile, and the stored
+    pair wins: saving ours could put an older (possibly dead) pair over a newer one. Pairs are compared whole,
+    since TikTok may hand the same refresh token back with a new access token."""
+    if _same_pair(stored, refreshed):
+        return RefreshedTokens.ALREADY_STORED
+    if _same_pair(stored, refreshed_from):
+        return RefreshedTokens.STORE
+    return RefreshedTokens.SUPERSEDED
+
+
+def _same_pair(one: TokenSet, other: TokenSet) -> bool:
+    return (one.access_token, one.refresh_token) == (other.access_token, other.refresh_token)

@@ -294,6 +294,7 @@ class FakeShopApi:
         self.on_call: Callable[[int], Awaitable[None]] | None = None
         self.refreshed_tokens: TokenSet | None = None
         self.on_tokens_refreshed: TokensRefreshed | None = None
+        self.sessions: list[TokenSet] = []  # the tokens each session was built with, in order
 
     async def _request(self) -> None:
         await asyncio.sleep(0)  # a real request lets the writer run meanwhile
@@ -335,6 +336,7 @@ class FakeShopApi:
 
     def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeShopApi:
         self.on_tokens_refreshed = on_tokens_refreshed
+        self.sessions.append(shop.tokens)
         return self
 
 

@@ -75,6 +75,17 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
     return WorkerResources(deps, queue, closers)
 
 
+def sweep_thresholds(settings: Settings) -> tuple[timedelta, timedelta]:
+    """How long a RUNNING task may stay silent, and a QUEUED one untouched, before the sweep re-sends it.
+
+    QUEUED waits far longer: its message may still sit in a backlog, or be a retry Dramatiq scheduled up to
+    `sync_max_backoff_ms` later; only a message lost for good (a failed send after commit) should be re-sent.
+    """
+    stale_after = timedelta(seconds=settings.sync_stale_after_seconds)
+    queued_after = max(stale_after, 2 * timedelta(milliseconds=settings.sync_max_backoff_ms))
+    return stale_after, queued_after
+
+
 class Resources(Middleware):
     """Holds the process's `WorkerResources`; actors get them with `await Resources.of(broker).get()`.
 
@@ -111,21 +122,24 @@ class Resources(Middleware):
         return resources
 
     async def _sweep(self, resources: WorkerResources) -> None:
-        """Re-enqueue tasks nobody runs: at boot everything active (in-memory queue only), then stale RUNNING ones."""
+        """Re-enqueue tasks nobody runs: at boot everything active (in-memory queue only), then stale ones."""
         deps = resources.sync
         if self.settings.broker_url is None:
             try:
-                await resume_stale_tasks(deps.uow_factory, resources.queue, deps.clock, timedelta(0))
+                await resume_stale_tasks(
+                    deps.uow_factory, resources.queue, deps.clock, timedelta(0), events=deps.events
+                )
             except Exception:
                 log.exception("could not resume the sync tasks left active")
-        stale_after = timedelta(seconds=self.settings.sync_stale_after_seconds)
+        stale_after, queued_after = sweep_thresholds(self.settings)
         while True:
             # Jitter: several worker processes should not sweep in lockstep.
             await asyncio.sleep(stale_after.total_seconds() * random.uniform(0.5, 1.0))
             try:
                 await resume_stale_tasks(
-                    deps.uow_factory, resources.queue, deps.clock, stale_after, include_queued=False
-                )
+                    deps.uow_factory, resources.queue, deps.clock, stale_after,
+                    queued_after=queued_after, events=deps.events,
+                )  # fmt: skip
             except Exception:
                 log.warning("stale sync task sweep failed; will try again", exc_info=True)
 

@@ -1,8 +1,9 @@
 """TikTok Shop's Open API: OAuth (`TikTokAuthGateway`) and one method per business endpoint, mapped to domain values.
 
-One `TikTokClient` per process: it owns the rate limiter. `for_shop` binds it to a shop's cipher and tokens and
-refreshes an expired access token by itself; the methods here take the access token as given (a string, or a
-callable read just before each send) and raise `AccessTokenExpiredError` on 105002. Ids stay strings, money Decimal.
+One `TikTokClient` per process: it owns the rate limiter, and shares token refreshes between the sessions of one
+shop. `for_shop` binds it to a shop's cipher and tokens and refreshes an expired access token by itself; the
+methods here take the access token as given (a string, or a callable read just before each send) and raise
+`AccessTokenExpiredError` on 105002. Ids stay strings, money Decimal.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -38,6 +41,16 @@ ORDER_DETAIL_PATH = "/order/202309/orders"
 INVENTORY_SEARCH_PATH = "/product/202309/inventory/search"
 INVENTORY_UPDATE_PATH = "/product/202309/products/{product_id}/inventory/update"
 MAX_ORDER_IDS = 50
+MAX_SHARED_REFRESHES = 4096  # shops whose last refresh the client remembers (least recently used dropped)
+
+
+@dataclass(slots=True)
+class _ShopRefresh:
+    """The last refresh of one shop's tokens in this process, and the lock its sessions take to refresh."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    refreshed_from: tuple[str, str] | None = None  # (access token, refresh token) of the pair refreshed
+    tokens: TokenSet | None = None
 
 
 class TikTokClient:
@@ -54,6 +67,7 @@ class TikTokClient:
     ) -> None:
         self.settings = settings
         self.transport = Transport(settings, http, clock=clock, sleep=sleep, rng=rng, rate_limiter=rate_limiter)
+        self._shop_refreshes: OrderedDict[tuple[str, str], _ShopRefresh] = OrderedDict()
 
     # -- OAuth -----------------------------------------------------------------------------------------------------
 
@@ -75,6 +89,31 @@ class TikTokClient:
             TOKEN_REFRESH_PATH, {"refresh_token": refresh_token, "grant_type": "refresh_token"}
         )
         return mapping.token_set(data)
+
+    async def refresh_shop(self, cipher: str, tokens: TokenSet) -> TokenSet:
+        """`refresh` once per shop and process: sessions of one shop (its PRODUCTS and ORDERS tasks) that find the
+        same pair expired share one refresh, instead of racing TikTok with one refresh token and persisting
+        answers that may invalidate each other. A pair already refreshed here gets that refresh's answer."""
+        key = (self.settings.app_key, cipher)
+        entry = self._shop_refreshes.get(key)
+        if entry is None:
+            entry = self._shop_refreshes[key] = _ShopRefresh()
+            while len(self._shop_refreshes) > MAX_SHARED_REFRESHES:
+                self._shop_refreshes.popitem(last=False)
+        else:
+            self._shop_refreshes.move_to_end(key)
+        pair = (tokens.access_token, tokens.refresh_token)
+        async with entry.lock:
+            known = entry.tokens
+            if (
+                known is not None
+                and entry.refreshed_from == pair
+                and known.access_token_expires_at.timestamp() > self.transport.clock()
+            ):
+                return known
+            refreshed = await self.refresh(tokens.refresh_token)
+            entry.refreshed_from, entry.tokens = pair, refreshed
+            return refreshed
 
     async def authorized_shops(self, access_token: AccessToken) -> list[AuthorizedShop]:
         """The shops a token covers. Not shop-scoped: no `shop_cipher` (TikTok rejects one here)."""

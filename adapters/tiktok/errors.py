@@ -22,7 +22,9 @@ GatewayError (domain.ports)
         ├── AuthCodeRejectedError        the code exchange was refused (code used, expired or unknown)
         ├── UnexpectedResponseError      code 0, but `data` does not have the shape the protocol promises
         └── ApiError                     any other non-zero code: a business refusal (e.g. 21008111)
-              └── SearchCapExceededError 12052180: more than 10,000 search results; narrow the window
+              ├── SearchCapExceededError 12052180: more than 10,000 search results; narrow the window
+              └── PageTokenRejectedError 12019108: Search Products refused the page_token (expired, or
+                                          not for this search): restart the search from its first page
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ TOKEN_CIPHER_MISMATCH = 101000
 BAD_SIGNATURE = 106001
 MISSING_SHOP_CIPHER = 106013
 SEARCH_CAP_EXCEEDED = 12052180
+PRODUCT_PAGE_TOKEN_INVALID = 12019108
 _REQUEST_BUGS = frozenset({MISSING_SHOP_CIPHER, 36009009, 36009010, 36009014, 36009021, 36009022, 36009023, 36009033})
 
 
@@ -148,6 +151,10 @@ class SearchCapExceededError(ApiError):
     pass
 
 
+class PageTokenRejectedError(ApiError):
+    pass
+
+
 def _mentions(message: str, *needles: str) -> bool:
     lowered = message.lower()
     return any(needle in lowered for needle in needles)
@@ -174,6 +181,7 @@ def _class_for_code(code: int, message: str, http_status: int) -> type[TikTokErr
         TOKEN_CIPHER_MISMATCH: InvalidAccessTokenError,
         BAD_SIGNATURE: SignatureError,
         SEARCH_CAP_EXCEEDED: SearchCapExceededError,
+        PRODUCT_PAGE_TOKEN_INVALID: PageTokenRejectedError,
     }
     if code in by_code:
         return by_code[code]

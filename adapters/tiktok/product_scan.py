@@ -1,9 +1,14 @@
 """A resumable walk over every product of a shop, page by page, under TikTok's 10,000-result search cap.
 
 Search Products stops at 10,000 results (12052180). The walk covers `update_time` with windows, inclusive at both
-ends as TikTok's `_ge`/`_le` are, starting with one open-ended window [0, ∞). A window whose first page reports more
-than the cap, or that hits 12052180, is split in halves, [ge, mid] and [mid+1, le], recursively; an open-ended
-window is first closed at "now", leaving [now+1, ∞) for products updated during the walk.
+ends as TikTok's `_ge`/`_le` are. It starts with [0, h] and [h+1, ∞), h being the scan's start on our clock less a
+margin for skew with TikTok's: a product updated during the walk leaves the windows already walked (where paging
+would miss it) for the last one, walked last. A window whose first page reports more than the cap, or that hits
+12052180, is split in halves, [ge, mid] and [mid+1, le], recursively; an open-ended window is first closed at
+the current horizon, leaving [horizon+1, ∞) for products updated later.
+
+Page tokens may expire (a resumed import may send one days old): a token TikTok refuses (12019108) restarts its
+window from the first page; the pages fetched again are upserted again, which changes nothing.
 
 The checkpoint is JSON-simple: `{"version": 1, "windows": [[ge, le|null], ...], "page_token": str|null,
 "total_count": int|null}`, the windows still to walk (the first is in progress at `page_token`). An empty dict or
@@ -12,17 +17,24 @@ None starts over; `windows == []` means done.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from adapters.tiktok.errors import SearchCapExceededError
+from adapters.tiktok.errors import PageTokenRejectedError, SearchCapExceededError
 from domain.catalog import Product
 from domain.ports import Page, ProductScan
 
 SEARCH_CAP = 10_000
 CHECKPOINT_VERSION = 1
+# Our clock may run up to 30 s ahead of TikTok's (TikTok refuses requests beyond that): a product updated just
+# after the scan began may carry an update_time a little before our start. Products updated within the margin
+# before the start are simply walked in the last window.
+CLOCK_MARGIN_SECONDS = 60
+MAX_TOKEN_RESTARTS = 3  # a window whose fresh page tokens keep being refused has a bigger problem
 Window = list[int | None]  # [update_time_ge, update_time_le or None for "no upper bound"]
+logger = logging.getLogger("adapters.tiktok")
 
 
 class FetchProducts(Protocol):
@@ -33,14 +45,20 @@ class FetchProducts(Protocol):
 
 @dataclass(slots=True)
 class ScanState:
-    windows: list[Window] = field(default_factory=lambda: [[0, None]])
+    windows: list[Window]
     page_token: str | None = None
     total_count: int | None = None
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: dict[str, Any] | None) -> ScanState:
+    def begin(cls, horizon: int) -> ScanState:
+        """A new walk: what was updated up to `horizon`, then whatever is updated after it (during the walk)."""
+        horizon = max(0, horizon)
+        return cls(windows=[[0, horizon], [horizon + 1, None]])
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict[str, Any] | None, horizon: int) -> ScanState:
         if not checkpoint or "windows" not in checkpoint:
-            return cls()
+            return cls.begin(horizon)
         windows = [[int(w[0]), None if w[1] is None else int(w[1])] for w in checkpoint["windows"]]
         token = checkpoint.get("page_token")
         total = checkpoint.get("total_count")
@@ -54,16 +72,23 @@ class ScanState:
             "total_count": self.total_count,
         }
 
-    def split_current(self, now: int) -> bool:
+    def covers_catalog(self) -> bool:
+        """Whether the current window is everything updated before the walk began (its count: the catalog's)."""
+        ge, le = self.windows[0]
+        if ge != 0:
+            return False
+        return le is None or (len(self.windows) > 1 and self.windows[1] == [le + 1, None])
+
+    def split_current(self, horizon: int) -> bool:
         """Replace the current window by its halves (restarting its paging); False when it is one second wide."""
         ge, le = self.windows[0]
         assert ge is not None
         halves: list[Window]
         if le is None:
-            if now <= ge:
+            if horizon <= ge:
                 return False
-            mid = (ge + now) // 2
-            halves = [[ge, mid], [mid + 1, now], [now + 1, None]]
+            mid = (ge + horizon) // 2
+            halves = [[ge, mid], [mid + 1, horizon], [horizon + 1, None]]
         else:
             if le <= ge:
                 return False
@@ -90,7 +115,12 @@ async def scan_products(
     cap: int = SEARCH_CAP,
 ) -> AsyncIterator[ProductScan]:
     """Yield every non-empty page (and always a last one, so the caller sees the final checkpoint)."""
-    state = ScanState.from_checkpoint(checkpoint)
+
+    def horizon() -> int:
+        return now() - CLOCK_MARGIN_SECONDS
+
+    state = ScanState.from_checkpoint(checkpoint, horizon())
+    restarts = 0  # of the current window, after a refused page token
     while state.windows:
         ge, le = state.windows[0]
         assert ge is not None
@@ -98,15 +128,24 @@ async def scan_products(
         try:
             page = await fetch(page_size=page_size, page_token=state.page_token, update_time_ge=ge, update_time_le=le)
         except SearchCapExceededError:
-            if not state.split_current(now()):
+            if not state.split_current(horizon()):
                 raise  # over 10,000 products updated within one second: nothing narrower to ask for
             continue
+        except PageTokenRejectedError as exc:
+            if first_page or restarts >= MAX_TOKEN_RESTARTS:
+                raise
+            restarts += 1
+            logger.info("tiktok refused a product page token (request_id=%s); restarting its window", exc.request_id)
+            state.page_token = None
+            continue
         if first_page and page.total_count is not None:
-            if state.total_count is None and [ge, le] == [0, None]:
+            if state.total_count is None and state.covers_catalog():
                 state.total_count = page.total_count  # the whole catalog's size, for progress
             # Splitting before paging costs this one page, and spares the duplicates a mid-window 12052180 causes.
-            if page.total_count > cap and state.split_current(now()):
+            if page.total_count > cap and state.split_current(horizon()):
                 continue
         state.advance(page.next_page_token)
+        if state.page_token is None:
+            restarts = 0  # the window is done: the next one starts afresh
         if page.items or not state.windows:
             yield ProductScan(page=page, checkpoint=state.checkpoint(), total_count=state.total_count)

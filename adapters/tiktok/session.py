@@ -1,7 +1,8 @@
 """`ShopSession`: TikTok's business API bound to one shop (`domain.ports.ShopApi`), refreshing its own tokens.
 
 On 105002 (access token expired) the session refreshes once, hands the new pair to `on_tokens_refreshed` so the
-caller persists it, and retries. Concurrent calls that all see 105002 cause ONE refresh: a lock plus a token
+caller persists it, and retries. The refresh itself goes through `TikTokClient.refresh_shop`, shared by every
+session of the shop in the process. Concurrent calls that all see 105002 cause ONE refresh: a lock plus a token
 generation number; whoever finds the generation already moved on simply retries with the new token (also when its
 old token came back invalid because TikTok revoked it on refresh). The token is read just before each send. A refresh
 TikTok refuses raises `InvalidRefreshTokenError` (an `AuthorizationLostError`).
@@ -168,7 +169,7 @@ class ShopSession:
             if self._generation != seen_generation:
                 return  # a concurrent call refreshed while we waited: its tokens are ours
             logger.info("tiktok access token expired for shop cipher ...%s; refreshing", self.cipher[-4:])
-            tokens = await self._client.refresh(self._tokens.refresh_token)
+            tokens = await self._client.refresh_shop(self.cipher, self._tokens)
             # The refresh answer may omit who the seller is; keep what the consent told us.
             tokens = replace(
                 tokens,

@@ -37,7 +37,15 @@ from domain.services.order_slices import OrderSlice, load_slices, store_slice
 from domain.services.pipeline import Chunk, Source, run_pipeline
 from domain.services.sync import publish_quietly
 from domain.shops import Shop, TokenSet
-from domain.sync import INTERNAL_ERROR, RecordFailure, SyncKind, SyncTask, ensure_shop_can_sync
+from domain.sync import (
+    INTERNAL_ERROR,
+    RecordFailure,
+    RefreshedTokens,
+    SyncKind,
+    SyncTask,
+    ensure_shop_can_sync,
+    judge_refreshed_tokens,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +78,14 @@ class _Stopped(Exception):
     """The run no longer owns the task (cancelled, finished, taken over, shop gone): stop, write nothing."""
 
 
+class _TokensSuperseded(Exception):
+    """Our refresh lost the compare-and-set: a newer pair is stored; continue with the shop as stored."""
+
+    def __init__(self, shop: Shop) -> None:
+        super().__init__("a newer token pair is stored")
+        self.shop = shop
+
+
 @dataclass(frozen=True, slots=True)
 class _Run:
     deps: SyncDeps
@@ -94,13 +110,19 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
         await _fail(run, ErrorCode.REAUTHORIZATION_REQUIRED, message, revoke_shop=True)
     except TikTokUnavailableError as exc:
         if run.task.may_retry(deps.options.max_attempts):
-            raise  # the queue retries with backoff; the next attempt resumes from the checkpoint
+            if await _await_retry(run):
+                raise  # the queue retries with backoff; the next attempt resumes from the checkpoint
+            return
         await _fail(run, ErrorCode.TIKTOK_UNAVAILABLE, f"TikTok stayed unavailable: {exc}")
+    except DomainError as exc:  # a rule refused the import: retrying cannot help (the actor `throws=` it too)
+        await _fail(run, exc.code, exc.message)
     except Exception:
         if await _gone(run):  # e.g. a foreign-key error from a write racing the shop's deletion
             return
         if run.task.may_retry(deps.options.max_attempts):
-            raise
+            if await _await_retry(run):
+                raise
+            return
         log.exception("sync task %s failed on its last attempt", task_id)
         await _fail(run, INTERNAL_ERROR, "The import failed unexpectedly; it has been logged.")
 
@@ -135,18 +157,25 @@ async def _begin(task_id: str, deps: SyncDeps) -> tuple[_Run, Shop] | None:
 
 async def _import_with_current_tokens(run: _Run, shop: Shop) -> None:
     """Import; if TikTok refuses our token because another task (or process) refreshed the shop's tokens since
-    we loaded them, continue from the checkpoint with the stored ones instead of declaring the shop revoked."""
-    shop_id = shop.id
+    we loaded them, continue from the checkpoint with the stored ones instead of declaring the shop revoked.
+    Likewise when our own refresh finds a newer pair already stored: that pair wins, and we continue with it."""
     for renewal in range(MAX_TOKEN_RENEWALS + 1):
         latest = [shop.tokens]  # what this session knows: the loaded tokens, or those it refreshed itself
 
         async def on_refreshed(tokens: TokenSet, latest: list[TokenSet] = latest) -> None:
-            latest[0] = tokens
-            await _save_tokens(run.deps, shop_id, tokens)
+            refreshed_from, latest[0] = latest[0], tokens
+            stored = await _save_tokens(run.deps, run.task.shop_id, refreshed_from, tokens)
+            if stored is not None:
+                raise _TokensSuperseded(stored)
 
         try:
             await _import(run, run.deps.shop_api(shop, on_refreshed))
             return
+        except _TokensSuperseded as superseded:
+            if renewal == MAX_TOKEN_RENEWALS:
+                raise TikTokUnavailableError("the shop's tokens kept changing during the import") from None
+            log.info("sync task %s: a newer token pair was stored meanwhile; continuing with it", run.task.id)
+            shop = superseded.shop
         except AuthorizationLostError:
             renewed = await _tokens_renewed_elsewhere(run, latest[0])
             if renewed is None or renewal == MAX_TOKEN_RENEWALS:
@@ -343,12 +372,36 @@ async def _save_and_publish(uow: UnitOfWork, deps: SyncDeps, task: SyncTask) -> 
     return True
 
 
-async def _save_tokens(deps: SyncDeps, shop_id: str, tokens: TokenSet) -> None:
-    """Persist tokens the client refreshed mid-import, in a short transaction of its own."""
+async def _save_tokens(deps: SyncDeps, shop_id: str, refreshed_from: TokenSet, tokens: TokenSet) -> Shop | None:
+    """Persist tokens the client refreshed mid-import, in a short transaction of its own, only if the stored pair
+    is still the one refreshed (compare-and-set). Returns the shop as stored when a newer pair won instead."""
     async with deps.uow_factory() as uow:
         shop = await uow.shops.get(shop_id)
         if shop is None:
-            return
-        shop.refresh_tokens(tokens)
-        await uow.shops.update(shop)
-        await uow.commit()
+            return None  # deleted: the next write of the run stops it
+        verdict = judge_refreshed_tokens(shop.tokens, refreshed_from, tokens)
+        if verdict is RefreshedTokens.SUPERSEDED:
+            return shop
+        if verdict is RefreshedTokens.STORE:
+            shop.refresh_tokens(tokens)
+            await uow.shops.update(shop)
+            await uow.commit()
+        return None
+
+
+async def _await_retry(run: _Run) -> bool:
+    """Before handing the failure to the queue's retry: mark the task QUEUED until then (see
+    `SyncTask.await_retry`). False when it has ended instead (a cancel was pending). Best effort: should the
+    database fail too, the task stays RUNNING and the stale sweep takes it up, as before."""
+    deps = run.deps
+    try:
+        async with deps.uow_factory() as uow:
+            task = await uow.sync_tasks.get(run.task.id)
+            if task is None or not task.holds_lease(run.attempt):
+                return False  # gone, or a newer attempt runs it: no retry of ours is wanted
+            retry = task.await_retry(deps.clock.now())
+            await _save_and_publish(uow, deps, task)
+            return retry
+    except Exception:
+        log.warning("sync task %s: could not mark it as waiting for a retry", run.task.id, exc_info=True)
+        return True

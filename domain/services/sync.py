@@ -17,7 +17,6 @@ from domain.sync import (
     SyncAlreadyRunningError,
     SyncKind,
     SyncTask,
-    SyncTaskStatus,
     SyncTrigger,
     ensure_shop_can_sync,
     parse_kinds,
@@ -124,22 +123,47 @@ async def resume_stale_tasks(
     clock: Clock,
     stale_after: timedelta,
     *,
-    include_queued: bool = True,
+    queued_after: timedelta | None = None,
+    events: EventPublisher | None = None,
 ) -> list[str]:
-    """Re-enqueue active tasks silent for `stale_after`; returns their ids.
+    """Re-send tasks nobody seems to run; returns their ids.
 
-    Safe to over-deliver: a run that is in fact alive loses its lease to the newer attempt and stops.
-    `include_queued=False` leaves QUEUED tasks alone: with Redis their message is still waiting in the queue,
-    and re-sending each would multiply a long backlog.
+    RUNNING tasks silent for `stale_after` (their worker died) and QUEUED ones untouched for `queued_after`
+    (default: `stale_after`; their message was lost, e.g. the send after commit failed). Each is first marked
+    QUEUED with a fresh heartbeat, in a short transaction that re-checks it under its row lock, then sent: the
+    next sweeps leave it alone while that message waits. Make `queued_after` longer than the queue's longest
+    retry backoff: a task waiting for a scheduled retry is QUEUED too (see `SyncTask.await_retry`).
+    Safe to over-deliver: a run that is in fact alive loses its lease and stops; a finished task is a no-op.
     """
+    queued_after = stale_after if queued_after is None else queued_after
+    now = clock.now()
     async with uow_factory() as uow:
-        stale = await uow.sync_tasks.list_resumable(clock.now() - stale_after)
-    stale = [task for task in stale if include_queued or task.status is SyncTaskStatus.RUNNING]
-    for task in stale:
-        await queue.enqueue_sync(task.id)
-    if stale:
-        log.info("re-enqueued %d stale sync task(s)", len(stale))
-    return [task.id for task in stale]
+        candidates = await uow.sync_tasks.list_resumable(now - min(stale_after, queued_after))
+    resent: list[str] = []
+    for candidate in candidates:
+        if not candidate.is_stale(now, stale_after, queued_after):
+            continue
+        async with uow_factory() as uow:
+            task = await uow.sync_tasks.get(candidate.id)
+            if task is None or not task.is_stale(now, stale_after, queued_after):
+                continue  # a worker picked it up meanwhile
+            send = task.requeue(now)
+            if not await uow.sync_tasks.update(task):
+                continue
+            await uow.commit()
+        await publish_quietly(events, task)
+        if not send:
+            continue  # a cancel asked while it was stale: cancelled now, nothing to run
+        try:
+            await queue.enqueue_sync(task.id)
+        except Exception:
+            # Touched already: the next sweep after `queued_after` sends it again.
+            log.warning("could not re-send sync task %s; a later sweep will", task.id, exc_info=True)
+            continue
+        resent.append(task.id)
+    if resent:
+        log.info("re-enqueued %d stale sync task(s)", len(resent))
+    return resent
 
 
 async def publish_quietly(events: EventPublisher | None, task: SyncTask) -> None:

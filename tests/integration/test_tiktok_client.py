@@ -229,6 +229,32 @@ async def test_product_scan_resumes_from_a_stored_checkpoint(sandbox_factory, ht
     assert sorted(stored) == sorted(truth)
 
 
+async def test_product_scan_resumed_with_a_refused_page_token_restarts_its_window(sandbox_factory, http):
+    from sandbox.config import SandboxConfig
+
+    # given a scan that died mid-window, its checkpoint holding a page token TikTok no longer accepts
+    sandbox = sandbox_factory(SandboxConfig(products=40, product_search_cap=12))
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    before: list[str] = []
+    checkpoint: dict[str, Any] = {}
+    async for scan in shop.session.scan_products(None, page_size=5):
+        before.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, Product))
+        checkpoint = scan.checkpoint
+        if checkpoint["page_token"]:
+            break
+    checkpoint = {**checkpoint, "page_token": checkpoint["page_token"][:-8] + "garbled="}
+    # when the import resumes from it
+    after: list[str] = []
+    async for scan in shop.session.scan_products(checkpoint, page_size=5):
+        after.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, Product))
+    # then the sandbox refused the token once, the window restarted from its first page (re-reading, unchanged,
+    # what the dead run had stored), and the import ends with exactly the catalog
+    assert (await counters(sandbox, PRODUCT_SEARCH)).get("12019108") == 1
+    truth = await ground_truth_products(sandbox, shop.shop.tiktok_shop_id)
+    assert len(after) == len(set(after)) and set(before) | set(after) == set(truth)
+
+
 # -- orders --------------------------------------------------------------------------------------------------------
 
 

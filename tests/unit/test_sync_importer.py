@@ -10,7 +10,7 @@ import pytest
 from domain.errors import ErrorCode
 from domain.ports import AuthorizationLostError, TikTokUnavailableError
 from domain.services.importer import SyncDeps, SyncOptions, run_sync_task
-from domain.services.sync import cancel_task
+from domain.services.sync import cancel_task, resume_stale_tasks
 from domain.shops import Shop, ShopStatus
 from domain.sync import INTERNAL_ERROR, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fakes import (
@@ -19,6 +19,7 @@ from tests.fakes import (
     FakeEventPublisher,
     FakeShopApi,
     FakeStore,
+    FakeTaskQueue,
     FakeUnitOfWork,
     make_order,
     make_product,
@@ -95,7 +96,7 @@ async def test_a_run_interrupted_anywhere_resumes_to_exactly_the_data(kind: Sync
     # when the first attempt fails (the queue would retry it) and the second runs
     with pytest.raises(TikTokUnavailableError):
         await world.run(task)
-    assert world.task(task.id).status is SyncTaskStatus.RUNNING
+    assert world.task(task.id).status is SyncTaskStatus.QUEUED  # waiting for the queue's retry
     await world.run(task)
     # then the data is exact, and nothing was counted twice
     done = world.task(task.id)
@@ -250,7 +251,7 @@ async def test_a_run_that_lost_its_lease_to_a_newer_attempt_stops_without_writin
 
 async def test_tokens_refreshed_by_the_client_are_persisted() -> None:
     world = World()
-    fresh = make_tokens(T0 + timedelta(days=1))
+    fresh = replace(make_tokens(T0 + timedelta(days=1)), access_token="access-2", refresh_token="refresh-2")
     world.api.refreshed_tokens = fresh
     await world.run(world.queue(SyncKind.PRODUCTS))
     assert world.store.shops[world.shop.id].tokens.access_token_expires_at == fresh.access_token_expires_at
@@ -263,3 +264,68 @@ async def test_a_finished_task_is_a_no_op() -> None:
     calls = world.api.calls
     await world.run(task)
     assert world.api.calls == calls and world.task(task.id).attempts == 1
+
+
+async def test_a_task_waiting_for_a_retry_is_queued_left_to_the_retry_by_the_sweep_and_cancels_at_once() -> None:
+    # given an attempt that TikTok's outage ended, handed back to the queue for a retry with backoff
+    world = World()
+    world.api.failures[2] = TikTokUnavailableError("outage")
+    task = world.queue(SyncKind.ORDERS)
+    with pytest.raises(TikTokUnavailableError):
+        await world.run(task)
+    # then the Task Center shows it QUEUED (nothing runs it), its last sign of life the failure
+    waiting = world.task(task.id)
+    assert waiting.status is SyncTaskStatus.QUEUED and waiting.heartbeat_at == T0 and waiting.attempts == 1
+    assert (task.id, "QUEUED") in world.events.changes
+    # when the stale sweep passes while Dramatiq's retry (backoff up to 10 minutes) is still pending
+    queue = FakeTaskQueue()
+    world.clock.advance(timedelta(minutes=6))
+    resent = await resume_stale_tasks(
+        world.deps.uow_factory, queue, world.clock, timedelta(minutes=5), queued_after=timedelta(minutes=20)
+    )
+    # then it leaves the task to the retry: no second delivery
+    assert resent == [] and queue.enqueued == []
+    # and a cancel meanwhile ends it at once; the retry, when it comes, is a no-op
+    cancelled = await cancel_task(world.deps.uow_factory, world.events, world.clock, "m1", task.id)
+    assert cancelled.status is SyncTaskStatus.CANCELLED
+    calls = world.api.calls
+    await world.run(task)
+    assert world.api.calls == calls and world.task(task.id).attempts == 1
+
+
+async def test_a_cancel_asked_while_running_ends_a_failed_attempt_instead_of_a_retry() -> None:
+    world = World()
+    task = world.queue(SyncKind.PRODUCTS)
+
+    async def cancel_then_fail(call: int) -> None:
+        if call == 2:
+            await cancel_task(world.deps.uow_factory, world.events, world.clock, "m1", task.id)
+            world.api.failures[call] = TikTokUnavailableError("outage")
+
+    world.api.on_call = cancel_then_fail
+    await world.run(task)  # no exception: nothing left for the queue to retry
+    assert world.task(task.id).status is SyncTaskStatus.CANCELLED
+
+
+async def test_a_refresh_does_not_overwrite_a_pair_stored_meanwhile_and_the_import_adopts_it() -> None:
+    # given an import whose client refreshes the tokens, while a re-authorization stores a newer pair first
+    world = World()
+    reauthorized = replace(make_tokens(T0 + timedelta(minutes=1)), access_token="reauth", refresh_token="reauth-r")
+    refreshed = replace(make_tokens(T0 + timedelta(minutes=2)), access_token="refreshed", refresh_token="refreshed-r")
+    world.api.refreshed_tokens = refreshed
+
+    async def reauthorize(call: int) -> None:
+        if call == 1:
+            world.store.shops[world.shop.id].refresh_tokens(reauthorized)
+
+    world.api.on_call = reauthorize
+    task = world.queue(SyncKind.PRODUCTS)
+    # when the import runs
+    await world.run(task)
+    # then the newer stored pair was kept, and the import went on with it to the end
+    stored = world.store.shops[world.shop.id].tokens
+    assert (stored.access_token, stored.refresh_token) == ("reauth", "reauth-r")
+    assert [t.access_token for t in world.api.sessions] == ["access", "reauth"]
+    done = world.task(task.id)
+    assert done.status is SyncTaskStatus.SUCCEEDED
+    assert len(world.store.shop_products(world.shop.id)) == 45

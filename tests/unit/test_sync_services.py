@@ -129,3 +129,57 @@ async def test_resume_re_enqueues_only_active_tasks_with_a_stale_heartbeat(env) 
     clock.advance(timedelta(minutes=10))
     resumed = await resume_stale_tasks(_uow(store), queue, clock, timedelta(minutes=5))
     assert resumed == [products.id] and queue.enqueued == [products.id]
+
+
+async def test_a_queued_task_whose_message_was_lost_is_re_sent_once_per_quiet_period(env) -> None:  # type: ignore[no-untyped-def]
+    # given a QUEUED task whose send to the broker failed after the commit (the row exists, no message does)
+    store, _, events, clock = env
+    shop_id = next(iter(store.shops))
+    (lost,) = await start_sync(_uow(store), FakeTaskQueue(), events, clock, "m1", shop_id, [SyncKind.PRODUCTS])
+    queue = FakeTaskQueue()
+    sweep = (_uow(store), queue, clock, timedelta(minutes=5))
+    # when sweeps pass: within the generous quiet period, nothing is re-sent (its message may be in a backlog)
+    clock.advance(timedelta(minutes=19))
+    assert await resume_stale_tasks(*sweep, queued_after=timedelta(minutes=20)) == []
+    # then, past it, the task is re-sent once and touched, so the next sweep does not send it again at once
+    clock.advance(timedelta(minutes=2))
+    assert await resume_stale_tasks(*sweep, queued_after=timedelta(minutes=20)) == [lost.id]
+    assert store.tasks[lost.id].status is SyncTaskStatus.QUEUED and store.tasks[lost.id].heartbeat_at == clock.now()
+    clock.advance(timedelta(minutes=6))
+    assert await resume_stale_tasks(*sweep, queued_after=timedelta(minutes=20)) == []
+    clock.advance(timedelta(minutes=15))
+    assert await resume_stale_tasks(*sweep, queued_after=timedelta(minutes=20)) == [lost.id]
+    assert queue.enqueued == [lost.id, lost.id]
+
+
+async def test_a_stale_running_task_is_re_sent_as_queued_and_then_left_to_that_message(env) -> None:  # type: ignore[no-untyped-def]
+    store, queue, events, clock = env
+    shop_id = next(iter(store.shops))
+    (task,) = await start_sync(_uow(store), queue, events, clock, "m1", shop_id, [SyncKind.ORDERS])
+    store.tasks[task.id].begin_attempt(T0)  # its worker then died
+    queue.enqueued.clear()
+    clock.advance(timedelta(minutes=6))
+    sweep = (_uow(store), queue, clock, timedelta(minutes=5))
+    assert await resume_stale_tasks(*sweep, queued_after=timedelta(minutes=20), events=events) == [task.id]
+    assert store.tasks[task.id].status is SyncTaskStatus.QUEUED  # honest: nothing runs it until the message is taken
+    assert (task.id, "QUEUED") in events.changes
+    clock.advance(timedelta(minutes=6))
+    assert await resume_stale_tasks(*sweep, queued_after=timedelta(minutes=20)) == []
+    assert queue.enqueued == [task.id]
+
+
+async def test_a_failed_re_send_is_tried_again_by_a_later_sweep(env) -> None:  # type: ignore[no-untyped-def]
+    store, queue, events, clock = env
+    shop_id = next(iter(store.shops))
+    (task,) = await start_sync(_uow(store), queue, events, clock, "m1", shop_id, [SyncKind.PRODUCTS])
+
+    class DownQueue:
+        async def enqueue_sync(self, task_id: str) -> None:
+            raise ConnectionError("redis is down")
+
+    clock.advance(timedelta(minutes=21))
+    assert await resume_stale_tasks(_uow(store), DownQueue(), clock, timedelta(minutes=5)) == []
+    clock.advance(timedelta(minutes=21))
+    assert await resume_stale_tasks(
+        _uow(store), queue, clock, timedelta(minutes=5), queued_after=timedelta(minutes=20)
+    ) == [task.id]

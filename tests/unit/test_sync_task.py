@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from itertools import pairwise
 
@@ -10,16 +11,19 @@ import pytest
 from domain.errors import DomainError, ErrorCode, ValidationError
 from domain.ports import Page
 from domain.services.order_slices import OrderSlice, load_slices, plan_slices, store_slice
+from domain.shops import TokenSet
 from domain.sync import (
     RecordFailure,
+    RefreshedTokens,
     SyncKind,
     SyncTask,
     SyncTaskStatus,
     SyncTrigger,
     ensure_shop_can_sync,
+    judge_refreshed_tokens,
     parse_kinds,
 )
-from tests.fakes import T0, make_order, make_shop
+from tests.fakes import T0, make_order, make_shop, make_tokens
 
 
 def _task(kind: SyncKind = SyncKind.ORDERS) -> SyncTask:
@@ -132,3 +136,43 @@ def test_slices_round_trip_through_the_checkpoint_and_sum_their_totals() -> None
     assert store_slice(checkpoint, plan, 1, OrderSlice(plan[1].ge, plan[1].lt, plan[1].lt, total=4, done=True)) == 7
     again = load_slices(checkpoint, since, until, 16)
     assert [s.total for s in again] == [3, 4] and again[1].done
+
+
+def test_a_task_waiting_for_a_retry_is_queued_and_a_cancel_then_ends_it_at_once() -> None:
+    task = _task()
+    task.begin_attempt(T0)
+    assert task.await_retry(T0 + timedelta(seconds=5))
+    assert task.status is SyncTaskStatus.QUEUED and task.heartbeat_at == T0 + timedelta(seconds=5)
+    assert not task.holds_lease(task.attempts)  # the failed run owns nothing any more
+    task.request_cancel(T0 + timedelta(seconds=6))
+    assert task.status is SyncTaskStatus.CANCELLED
+
+
+def test_staleness_gives_a_queued_task_longer_than_a_running_one() -> None:
+    queued, running = _task(), _task()
+    running.begin_attempt(T0)
+    later = T0 + timedelta(minutes=10)
+    assert running.is_stale(later, timedelta(minutes=5), timedelta(minutes=20))
+    assert not queued.is_stale(later, timedelta(minutes=5), timedelta(minutes=20))
+    assert queued.is_stale(T0 + timedelta(minutes=21), timedelta(minutes=5), timedelta(minutes=20))
+    running.succeed(later)
+    assert not running.is_stale(T0 + timedelta(days=1), timedelta(minutes=5), timedelta(minutes=20))
+
+
+def _pair(access: str, refresh: str) -> TokenSet:
+    return replace(make_tokens(), access_token=access, refresh_token=refresh)
+
+
+@pytest.mark.parametrize(
+    ("stored", "verdict"),
+    [
+        (("a0", "r0"), RefreshedTokens.STORE),  # still the pair we refreshed: compare-and-set succeeds
+        (("a1", "r1"), RefreshedTokens.ALREADY_STORED),  # a session sharing our refresh stored it first
+        (("a9", "r9"), RefreshedTokens.SUPERSEDED),  # a re-authorization or another refresh won: keep it
+        (("a5", "r0"), RefreshedTokens.SUPERSEDED),  # same refresh token handed back, newer access token stored
+    ],
+)
+def test_refreshed_tokens_replace_only_the_pair_they_were_refreshed_from(
+    stored: tuple[str, str], verdict: RefreshedTokens
+) -> None:
+    assert judge_refreshed_tokens(_pair(*stored), _pair("a0", "r0"), _pair("a1", "r1")) is verdict

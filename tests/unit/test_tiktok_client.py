@@ -457,3 +457,104 @@ async def test_scan_of_an_empty_shop_yields_one_final_page():
     scans = [scan async for scan in session.scan_products(None)]
     assert len(scans) == 1 and scans[0].total_count == 0 and scans[0].checkpoint["windows"] == []
     assert [s async for s in session.scan_products(scans[0].checkpoint)] == []
+
+
+async def test_two_sessions_of_one_shop_share_one_refresh():
+    # given the PRODUCTS and ORDERS tasks of one shop in one process, each with a session on the expired pair
+    world = TokenWorld()  # refuses a refresh with a refresh token it already rotated
+    client, _ = make_client(world)
+    persisted: dict[str, list[str]] = {"products": [], "orders": []}
+
+    def persist(name: str):  # type: ignore[no-untyped-def]
+        async def save(tokens: TokenSet) -> None:
+            await asyncio.sleep(0)
+            persisted[name].append(tokens.access_token)
+
+        return save
+
+    products = client.for_shop("GCP_cipher", TOKENS, persist("products"))
+    orders = client.for_shop("GCP_cipher", TOKENS, persist("orders"))
+    # when both call TikTok at once and meet 105002
+    await asyncio.gather(
+        *(
+            session.search_orders(page_size=10, page_token=None, create_time_ge=0, create_time_lt=1)
+            for session in (products, orders, products, orders)
+        )
+    )
+    # then TikTok saw one refresh, and both sessions went on with (and reported) its pair
+    assert world.refreshes == 1
+    assert products.tokens.access_token == orders.tokens.access_token == "TTP_access_1"
+    assert persisted == {"products": ["TTP_access_1"], "orders": ["TTP_access_1"]}
+
+
+class UpdatedFirstCatalog:
+    """Search Products listing the most recently updated first, with offset page tokens: a product updated
+    mid-walk jumps to the front, into pages an open-ended window has already walked."""
+
+    def __init__(self, count: int) -> None:
+        self.products = [
+            {"id": str(10**18 + i), "title": f"P{i}", "status": "ACTIVATE", "create_time": 1_600_000_000,
+             "update_time": 1_600_000_000 + i * 1000, "skus": []}
+            for i in range(count)
+        ]  # fmt: skip
+        self.on_page: Callable[[int], None] = lambda served: None
+        self.served = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        params = dict(query_pairs(request))
+        body = json.loads(request.content)
+        ge, le = body.get("update_time_ge", 0), body.get("update_time_le", 2**40)
+        matching = sorted(
+            (p for p in self.products if ge <= p["update_time"] <= le), key=lambda p: p["update_time"], reverse=True
+        )
+        offset = int(params.get("page_token", "0").removeprefix("off/"))
+        size = int(params["page_size"])
+        more = offset + size < len(matching)
+        page = [dict(p) for p in matching[offset : offset + size]]
+        self.served += 1
+        self.on_page(self.served)
+        return ok(
+            {"products": page, "next_page_token": f"off/{offset + size}" if more else "", "total_count": len(matching)}
+        )
+
+
+async def test_a_product_updated_during_the_scan_is_imported_with_its_update():
+    # given a catalog of 30, and the oldest product (the last page of the walk) updated once the first page is out
+    catalog = UpdatedFirstCatalog(30)
+    oldest = catalog.products[0]
+
+    def update_oldest(served: int) -> None:
+        if served == 1:
+            oldest["update_time"] = int(NOW)  # the client's clock: "now", during the walk
+            oldest["title"] = "Renamed during the walk"
+
+    catalog.on_page = update_oldest
+    client, _ = make_client(catalog)
+    session = client.for_shop("GCP_cipher", TOKENS, lambda tokens: asyncio.sleep(0))
+    # when the whole catalog is scanned
+    seen: dict[str, Product] = {}
+    async for scan in session.scan_products(None, page_size=5):
+        seen.update((p.tiktok_product_id, p) for p in scan.page.items if isinstance(p, Product))
+    # then every product arrived, the updated one in its updated form
+    assert sorted(seen) == sorted(p["id"] for p in catalog.products)
+    assert seen[oldest["id"]].title == "Renamed during the walk"
+
+
+async def test_a_refused_page_token_restarts_its_window_from_the_first_page():
+    catalog = Catalog(count=23, cap=50, report_cap_in_total=True)
+    refused: list[str] = []
+
+    def expiring_tokens(request: httpx.Request) -> httpx.Response:
+        token = dict(query_pairs(request)).get("page_token")
+        if token == "stale-token":
+            refused.append(token)
+            return fail(12019108, "The page_token is invalid for this search.")
+        return catalog(request)
+
+    client, _ = make_client(expiring_tokens)
+    session = client.for_shop("GCP_cipher", TOKENS, lambda tokens: asyncio.sleep(0))
+    checkpoint = {"version": 1, "windows": [[0, None]], "page_token": "stale-token", "total_count": 23}
+    seen = [
+        p.tiktok_product_id async for scan in session.scan_products(checkpoint, page_size=5) for p in scan.page.items
+    ]
+    assert refused == ["stale-token"] and sorted(set(seen)) == sorted(p["id"] for p in catalog.products)
