@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
+
 from adapters.db import queries
 from adapters.db.cursors import InvalidCursorError
 from domain.sync import ACTIVE_STATUSES, SyncTaskStatus
@@ -33,13 +35,29 @@ def _cursor(after: str | None) -> str | None:
     return after
 
 
+def wants_total(info: Info) -> bool:
+    """Whether the connection's `totalCount` was asked for (a COUNT over a large shop is the costly part)."""
+
+    def asks(selections: Iterable[Any]) -> bool:
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                if selection.name == "totalCount":
+                    return True
+            elif isinstance(selection, (FragmentSpread, InlineFragment)) and asks(selection.selections):
+                return True
+        return False
+
+    return any(asks(field.selections) for field in info.selected_fields)
+
+
 async def _page(info: Info, fetch: Any, mapper: Any) -> t.Connection[Any]:
     try:
         async with info.context.services.db.read_sessionmaker() as session:
             page = await fetch(session)
     except InvalidCursorError as exc:
         raise BadRequestError("after is not a cursor from this API.") from exc
-    return t.connection([(row.cursor, mapper(row)) for row in page.items], page.has_next_page, page.total_count or 0)
+    total = page.total_count if page.total_count is not None else -1  # -1 only when nobody asked for it
+    return t.connection([(row.cursor, mapper(row)) for row in page.items], page.has_next_page, total)
 
 
 async def shops(info: Info, first: int | None, after: str | None) -> t.Connection[t.Shop]:
@@ -48,7 +66,7 @@ async def shops(info: Info, first: int | None, after: str | None) -> t.Connectio
     now = info.context.services.clock.now()
     return await _page(
         info,
-        lambda session: queries.shop_page(session, merchant_id, size, cursor),
+        lambda session: queries.shop_page(session, merchant_id, size, cursor, with_total=wants_total(info)),
         lambda row: mappers.shop(row, now),
     )
 
@@ -57,7 +75,9 @@ async def products(info: Info, shop_id: str, first: int | None, after: str | Non
     merchant_id = info.context.require_merchant()
     size, cursor = page_size(first), _cursor(after)
     return await _page(
-        info, lambda session: queries.product_page(session, merchant_id, shop_id, size, cursor), mappers.product
+        info,
+        lambda session: queries.product_page(session, merchant_id, shop_id, size, cursor, with_total=wants_total(info)),
+        mappers.product,
     )
 
 
@@ -74,7 +94,14 @@ async def orders(
     return await _page(
         info,
         lambda session: queries.order_page(
-            session, merchant_id, shop_id, size, cursor, status=status, created_after=aware(created_after)
+            session,
+            merchant_id,
+            shop_id,
+            size,
+            cursor,
+            status=status,
+            created_after=aware(created_after),
+            with_total=wants_total(info),
         ),
         mappers.order,
     )
@@ -88,7 +115,9 @@ async def sync_tasks(
     wanted = [SyncTaskStatus(s) for s in statuses] if statuses else None
     return await _page(
         info,
-        lambda session: queries.sync_task_page(session, merchant_id, size, cursor, shop_id=shop_id, statuses=wanted),
+        lambda session: queries.sync_task_page(
+            session, merchant_id, size, cursor, shop_id=shop_id, statuses=wanted, with_total=wants_total(info)
+        ),
         mappers.sync_task,
     )
 

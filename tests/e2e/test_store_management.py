@@ -221,7 +221,10 @@ class TestManage:
         assert renewed["status"] == "ACTIVE" and renewed["expiresAt"] > shop["expiresAt"]
 
     def test_reauthorize_with_another_shop_changes_nothing(self, app: ShopbridgeServer) -> None:
-        shop = app.connect_shop("m1", "us-local", "US")
+        app.connect_shop("m1", "us-local", "US")
+        app.wait_for_idle_sync()
+        listed = app.graphql("{ shops { edges { node { " + SHOP_FIELDS + " } } } }", {}, "m1")
+        shop = listed["shops"]["edges"][0]["node"]
         state = state_of(app.graphql(REAUTH, {"id": shop["id"]}, "m1")["shopReauthorizationStart"]["authorizationUrl"])
         payload = complete(app, "m1", state, code=app.sandbox.authorize("us-local-2", state)["code"])
         assert codes(payload) == ["SHOP_MISMATCH"]
