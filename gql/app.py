@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from workers.runtime import start_api_runtime
 
-        db, uow_factory, tiktok, http = build_core(settings)
+        db, uow_factory, tiktok, tiktok_closers = build_core(settings)
         runtime = await start_api_runtime(settings)
         services = Services(
             settings=settings,
@@ -48,8 +48,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             queue=runtime.queue,
             events=runtime.events,
             clock=clock,
-            http=http,
-            closers=[runtime.stop],
+            closers=[*tiktok_closers, runtime.stop],
         )
         app.state.services = services
         log.info("shopbridge ready (%s)", "embedded" if settings.broker_url is None else "redis broker")

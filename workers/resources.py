@@ -17,7 +17,6 @@ from datetime import timedelta
 from typing import Any
 
 import dramatiq
-import httpx
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
 
@@ -26,7 +25,7 @@ from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from adapters.events import InProcessEventBus, RedisEventBus
 from adapters.queue import DramatiqTaskQueue
-from adapters.tiktok import TikTokClient
+from adapters.tiktok.factory import build_tiktok_client
 from domain.clock import SystemClock
 from domain.ports import EventPublisher, ShopApi, TaskQueue, TokensRefreshed
 from domain.services.importer import SyncDeps, SyncOptions
@@ -51,13 +50,8 @@ class WorkerResources:
 async def build_resources(settings: Settings, queue: TaskQueue, events: EventPublisher | None) -> WorkerResources:
     db = Database(settings.database_url)
     cipher = TokenCipher(settings.encryption_key)
-    http = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.tiktok.timeout_seconds, connect=5.0),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
-        headers={"user-agent": "shopbridge-worker/0.1"},
-    )
-    tiktok = TikTokClient(settings.tiktok, http)
-    closers: list[Any] = [db.dispose, http.aclose]
+    tiktok, tiktok_closers = build_tiktok_client(settings, "shopbridge-worker/0.1")
+    closers: list[Any] = [db.dispose, *tiktok_closers]
     if events is None:
         bus = RedisEventBus(settings.broker_url) if settings.broker_url else InProcessEventBus()
         closers.append(bus.aclose)

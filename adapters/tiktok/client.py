@@ -22,7 +22,7 @@ import httpx
 from adapters.config import TikTokSettings
 from adapters.tiktok import mapping
 from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock
-from adapters.tiktok.ratelimit import RateLimiter
+from adapters.tiktok.ratelimit import Limiter
 from adapters.tiktok.transport import AccessToken, Transport
 from domain.catalog import Order, Product
 from domain.ports import Page
@@ -63,7 +63,7 @@ class TikTokClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: Limiter | None = None,
     ) -> None:
         self.settings = settings
         self.transport = Transport(settings, http, clock=clock, sleep=sleep, rng=rng, rate_limiter=rate_limiter)

@@ -21,6 +21,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Limiter(Protocol):
+    """Paces requests per lane (app key, shop): `await acquire(lane)` before each one."""
+
+    async def acquire(self, key: Hashable) -> None: ...
+
 
 _PRUNE_ABOVE = 1024  # lanes kept before idle ones are dropped: one per shop seen by this process
 

@@ -31,7 +31,7 @@ from adapters.tiktok.errors import (
     TransientError,
     classify,
 )
-from adapters.tiktok.ratelimit import RateLimiter
+from adapters.tiktok.ratelimit import Limiter, RateLimiter
 from adapters.tiktok.redaction import install_redaction
 from adapters.tiktok.signing import QueryValue, query_value, sign
 
@@ -67,7 +67,7 @@ class Transport:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: Limiter | None = None,
     ) -> None:
         self.settings = settings
         self._http = http

@@ -1,0 +1,33 @@
+"""Builds a process's TikTok client: its HTTP pool, and the rate limit shared across processes when Redis is there."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import httpx
+from redis.asyncio import Redis
+
+from adapters.config import Settings
+from adapters.tiktok.client import TikTokClient
+from adapters.tiktok.ratelimit import Limiter
+from adapters.tiktok.shared_ratelimit import RedisRateLimiter
+
+Closer = Callable[[], Awaitable[None]]
+
+
+def build_tiktok_client(settings: Settings, user_agent: str) -> tuple[TikTokClient, list[Closer]]:
+    """One client per process and event loop, and what to close at shutdown (in order)."""
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.tiktok.timeout_seconds, connect=5.0),
+        # Enough for every order slice of several concurrent imports.
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+        headers={"user-agent": user_agent},
+    )
+    closers: list[Closer] = [http.aclose]
+    limiter: Limiter | None = None  # None: the client paces itself within this process
+    if settings.broker_url:
+        # Several processes import at once: one budget per app and shop for all of them.
+        shared = RedisRateLimiter(Redis.from_url(settings.broker_url), settings.tiktok.rate_limit_per_second)
+        closers.append(shared.aclose)
+        limiter = shared
+    return TikTokClient(settings.tiktok, http, rate_limiter=limiter), closers
