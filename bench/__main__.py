@@ -1,0 +1,89 @@
+"""`make bench` / `python -m bench [--only 1,2,3,4] [--scale 1.0] [--db sqlite,postgres]`: run, print, save.
+
+Runs each chosen benchmark on each chosen database, prints progress lines (stderr) and a table (stdout), and
+writes every figure to `bench/results.json`. Full size (`--scale 1`) is the issue's; smaller scales shrink every
+data size for quick iterations. Servers are throwaway: a sandbox process, a PostgreSQL cluster in a temp dir, API
+processes; all are stopped and removed on exit, also on errors and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.harness import Harness, log
+from bench.import_bench import Sizes, budget, throughput
+from bench.memory_bench import MemorySizes, memory
+from bench.query_bench import QuerySizes, orders_page
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+DATABASES = ("sqlite", "postgres")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="1,2,3,4", help="benchmarks to run, comma-separated (default %(default)s)")
+    parser.add_argument("--db", default="sqlite,postgres", help="databases, comma-separated (default %(default)s)")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every data size (default %(default)s)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="results file (default bench/results.json)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files) for inspection")
+    args = parser.parse_args(argv)
+    args.only = sorted({int(part) for part in args.only.split(",") if part.strip()})
+    args.db = [part.strip() for part in args.db.split(",") if part.strip()]
+    if not set(args.only) <= {1, 2, 3, 4} or not set(args.db) <= set(DATABASES) or args.scale <= 0:
+        parser.error("--only takes 1..4, --db takes sqlite and/or postgres, --scale must be positive")
+    return args
+
+
+async def run(args: argparse.Namespace, harness: Harness) -> dict[str, dict[str, Any]]:
+    import_sizes = Sizes().scaled(args.scale)
+    memory_sizes = MemorySizes().scaled(args.scale)
+    query_sizes = QuerySizes().scaled(args.scale)
+    results: dict[str, dict[str, Any]] = {db: {} for db in args.db}
+    sandbox = None
+    if {1, 2, 3} & set(args.only):
+        log("starting the sandbox")
+        sandbox = harness.sandbox(import_sizes.products, import_sizes.orders)
+    for db in args.db:
+        if 1 in args.only and sandbox is not None:
+            results[db]["1_import"] = await throughput(harness, sandbox, db, import_sizes)
+        if 2 in args.only and sandbox is not None:
+            results[db]["2_budget"] = await budget(harness, sandbox, db, import_sizes)
+        if 3 in args.only and sandbox is not None:
+            results[db]["3_memory"] = await asyncio.to_thread(memory, harness, sandbox, db, memory_sizes)
+        if 4 in args.only:
+            results[db]["4_orders_page"] = await orders_page(harness, db, query_sizes)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    with Harness(keep=args.keep) as harness:
+        if args.keep:
+            log(f"temp dir kept: {harness.directory}")
+        results = asyncio.run(run(args, harness))
+    document = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "args": {"only": args.only, "db": args.db, "scale": args.scale},
+        "seconds": round(time.monotonic() - started, 1),
+        "results": results,
+    }
+    args.output.write_text(json.dumps(document, indent=2) + "\n")
+    print(report.table(results))
+    log(f"done in {document['seconds']}s; figures in {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The sync engine as a worker process runs it: `workers.resources.build_resources` + `importer.run_sync_task`.
+
+    async with SyncWorker(settings) as worker:
+        shop = await worker.connect(sandbox)                     # consent + token exchange, stored like a callback
+        run = await worker.run(shop, SyncKind.ORDERS, since=...)  # one task, start to end; `run.seconds`, `run.task`
+
+Dramatiq's message hop is left out (the actor is one line: resources, then `run_sync_task`); everything it calls
+is the production code with the production settings, apart from what the caller overrides.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+
+import httpx
+
+from adapters.config import Settings
+from adapters.tiktok import TikTokClient
+from bench.harness import SELLER, SandboxProcess
+from domain.clock import SystemClock
+from domain.services import importer
+from domain.shops import Region, Shop, choose_authorized_shop
+from domain.sync import SyncKind, SyncTask, SyncTrigger
+from workers.resources import WorkerResources, build_resources
+
+MERCHANT_ID = "bench-merchant"
+
+
+class _NoQueue:
+    """The worker never enqueues during these runs (no stale-task sweep here)."""
+
+    async def enqueue_sync(self, task_id: str) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class SyncRun:
+    task: SyncTask
+    seconds: float
+
+
+class SyncWorker:
+    """A worker's resources in this process and event loop, disposed on exit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._resources: WorkerResources | None = None
+
+    async def __aenter__(self) -> SyncWorker:
+        self._resources = await build_resources(self.settings, _NoQueue(), None)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._resources is not None:
+            await self._resources.aclose()
+
+    @property
+    def deps(self) -> importer.SyncDeps:
+        assert self._resources is not None, "use `async with`"
+        return self._resources.sync
+
+    async def connect(self, sandbox: SandboxProcess, seller: str = SELLER) -> Shop:
+        """A shop authorized through the sandbox's consent form and stored, as the OAuth callback stores it."""
+        code = sandbox.authorize(seller)["code"]
+        async with httpx.AsyncClient(timeout=30) as http:
+            tiktok = TikTokClient(self.settings.tiktok, http)
+            tokens = await tiktok.exchange_code(code)
+            granted = choose_authorized_shop(await tiktok.authorized_shops(tokens.access_token), Region.US)
+        shop = Shop.connect(MERCHANT_ID, f"Bench shop of {seller}", Region.US, granted, tokens, SystemClock().now())
+        async with self.deps.uow_factory() as uow:
+            await uow.shops.add(shop)
+            await uow.commit()
+        return shop
+
+    async def run(self, shop: Shop, kind: SyncKind, since: datetime | None = None) -> SyncRun:
+        """Queue one task (AUTHORIZATION trigger: orders of the 30 days before now, unless `since`) and run it."""
+        deps = self.deps
+        task = SyncTask.queue(shop.id, shop.merchant_id, kind, SyncTrigger.AUTHORIZATION, deps.clock.now(), since)
+        async with deps.uow_factory() as uow:
+            await uow.sync_tasks.add(task)
+            await uow.commit()
+        started = time.perf_counter()
+        await importer.run_sync_task(task.id, deps)
+        seconds = time.perf_counter() - started
+        async with deps.uow_factory() as uow:
+            done = await uow.sync_tasks.get(task.id)
+        assert done is not None
+        return SyncRun(done, seconds)
