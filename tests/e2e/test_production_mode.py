@@ -4,48 +4,20 @@ subscriber on the API process through Redis pub/sub."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.sync import settings_env
-from workers.cli import worker_command
+from tests.fixtures.workers import spawn_worker, stop_worker
 
 SUBSCRIPTION = "subscription($shopId: ID) { syncTaskUpdated(shopId: $shopId) { id kind status processed total } }"
-
-
-def spawn_worker(app: ShopbridgeServer) -> subprocess.Popen[bytes]:
-    command = [sys.executable, *worker_command(processes=1, threads=2)[1:]]
-    return subprocess.Popen(  # its own session, so that stopping it stops Dramatiq's worker process too
-        command,
-        env={**os.environ, **settings_env(app.settings)},
-        cwd=Path(__file__).parents[2],
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.mark.redis
 async def test_a_subscriber_on_the_api_sees_progress_made_by_a_worker_process(app_factory, redis_server) -> None:
     # given an API process on Redis, with no worker inside it, and one worker process beside it
     app = app_factory(orders=400, latency_ms=20, broker_url=redis_server.url.rsplit("/", 1)[0] + "/1")
-    worker = spawn_worker(app)
+    worker = spawn_worker(settings_env(app.settings))
     try:
         async with app.subscribe(SUBSCRIPTION, {}, "m1") as op:
             await asyncio.sleep(0.3)
@@ -65,4 +37,4 @@ async def test_a_subscriber_on_the_api_sees_progress_made_by_a_worker_process(ap
         view = app.graphql("query($id: ID!) { shop(id: $id) { productCount orderCount } }", {"id": shop["id"]}, "m1")
         assert view["shop"]["productCount"] > 0 and view["shop"]["orderCount"] > 0
     finally:
-        stop(worker)
+        stop_worker(worker)

@@ -32,6 +32,7 @@ from tests.fixtures.sync import (
     stored_catalog,
     sync_settings,
 )
+from tests.fixtures.workers import spawn_worker, stop_worker
 
 Factory = Callable[..., SyncHarness]
 
@@ -191,24 +192,6 @@ async def test_tasks_left_running_by_a_crash_are_resumed_at_start_up(
 # -- production mode: Redis and `dramatiq` worker processes -------------------------------------------------------
 
 
-def _spawn_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "dramatiq", "workers.entrypoint", "--processes", "1", "--threads", "2"]
-    return subprocess.Popen(  # its own session: the test kills the master and its worker process together
-        command, env={**os.environ, **env}, cwd=Path(__file__).parents[2], start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @pytest.mark.redis
 async def test_a_worker_process_killed_mid_import_is_replaced_and_the_data_is_exact(
     postgres_url: str, redis_server: object, sandbox_factory: Callable[[SandboxConfig], SandboxServer],
@@ -232,14 +215,14 @@ async def test_a_worker_process_killed_mid_import_is_replaced_and_the_data_is_ex
     queue = DramatiqTaskQueue(run_sync_task)
     shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
     env = settings_env(settings)
-    first = _spawn_worker(env)
+    first = spawn_worker(env)
     second: subprocess.Popen[bytes] | None = None
     try:
         (task,) = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
                                    [SyncKind.ORDERS])  # fmt: skip
         # when the worker that took the task is SIGKILLed in the middle of it, another one standing by
         await harness.wait(task.id, timeout=60, until=lambda t: t.processed >= 200)
-        second = _spawn_worker(env)
+        second = spawn_worker(env)
         await asyncio.sleep(3)  # let it boot
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
@@ -249,9 +232,9 @@ async def test_a_worker_process_killed_mid_import_is_replaced_and_the_data_is_ex
         assert done.attempts >= 2
         await _assert_exact_data(harness, sandbox, shop, done, products=False)
     finally:
-        _stop(first)
+        stop_worker(first)
         if second is not None:
-            _stop(second)
+            stop_worker(second)
 
 
 @pytest.mark.redis
