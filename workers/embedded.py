@@ -60,8 +60,14 @@ class EmbeddedWorker:
 
 async def _cancel_running_actors(grace_seconds: float) -> None:
     current = asyncio.current_task()
-    running = [task for task in asyncio.all_tasks() if task is not current]
-    for task in running:
-        task.cancel()
-    if running:
-        await asyncio.wait(running, timeout=grace_seconds)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace_seconds
+    for task in asyncio.all_tasks():
+        if task is not current:
+            task.cancel()
+    # A coroutine cancelled mid-query makes SQLAlchemy close its connection in a task of its own: wait for those
+    # too (without cancelling them), or the loop stops with connections half-closed and leaks them.
+    while (pending := [t for t in asyncio.all_tasks() if t is not current and not t.done()]) and (
+        left := deadline - loop.time()
+    ) > 0:
+        await asyncio.wait(pending, timeout=left)
