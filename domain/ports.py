@@ -70,6 +70,9 @@ class CatalogRepository(Protocol):
 
     async def upsert_products(self, shop_id: str, products: Sequence[Product]) -> UpsertCounts: ...
     async def upsert_orders(self, shop_id: str, orders: Sequence[Order]) -> UpsertCounts: ...
+    async def refresh_statistics(self, kind: SyncKind) -> None:
+        """Bring the query planner's statistics of `kind`'s tables up to date (a no-op where none are kept)."""
+        ...
 
 
 class ShopGoneError(Exception):

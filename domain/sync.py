@@ -13,6 +13,9 @@ from domain.shops import Shop, ShopStatus, TokenSet, new_id
 ORDERS_DEFAULT_WINDOW = timedelta(days=30)
 ORDERS_MAX_WINDOW = timedelta(days=90)
 MAX_RECORDED_FAILURES = 100
+# Rows written by one import past which the database's planner statistics are refreshed when it succeeds: a
+# table grown this much since the last autovacuum would otherwise be planned as if it were still small.
+STATISTICS_REFRESH_AFTER = 10_000
 INTERNAL_ERROR = "INTERNAL"  # a task's error code when a bug, not TikTok or a rule, ended it
 
 
@@ -230,6 +233,11 @@ class SyncTask:
         self.finished_at = now
         if self.total is None or self.total < self.processed:
             self.total = self.processed
+
+    @property
+    def wrote_many_rows(self) -> bool:
+        """True when this import created or changed enough records to make the planner's statistics stale."""
+        return self.created + self.updated > STATISTICS_REFRESH_AFTER
 
     def fail(self, code: str, message: str, now: datetime) -> None:
         self.status = SyncTaskStatus.FAILED

@@ -43,6 +43,7 @@ class FakeStore:
     orders: dict[tuple[str, str], Order] = field(default_factory=dict)
     authorizations: dict[str, AuthorizationRequest] = field(default_factory=dict)
     commits: int = 0
+    statistics_refreshed: list[SyncKind] = field(default_factory=list)  # kinds whose statistics were refreshed
 
     def shop_orders(self, shop_id: str) -> dict[str, Order]:
         return {tid: order for (sid, tid), order in self.orders.items() if sid == shop_id}
@@ -160,6 +161,9 @@ class FakeCatalogRepository:
 
     async def upsert_orders(self, shop_id: str, orders: Iterable[Order]) -> UpsertCounts:
         return self._upsert(shop_id, self._s.store.orders, [(o.tiktok_order_id, o) for o in orders])
+
+    async def refresh_statistics(self, kind: SyncKind) -> None:
+        self._s.store.statistics_refreshed.append(kind)
 
     def _upsert(self, shop_id: str, rows: dict[tuple[str, str], Any], items: list[tuple[str, Any]]) -> UpsertCounts:
         if shop_id not in self._s.store.shops:

@@ -49,9 +49,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; Shopbridge stores aware UTC datetimes only")
-        value = value.astimezone(UTC)
+        if value.tzinfo is not UTC:  # the common case, every imported time, needs no conversion
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given; Shopbridge stores aware UTC datetimes only")
+            value = value.astimezone(UTC)
         # Naive UTC text on SQLite keeps lexical order equal to time order, which keyset paging relies on.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 

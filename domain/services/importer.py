@@ -43,6 +43,7 @@ from domain.sync import (
     RefreshedTokens,
     SyncKind,
     SyncTask,
+    SyncTaskStatus,
     ensure_shop_can_sync,
     judge_refreshed_tokens,
 )
@@ -60,7 +61,10 @@ class SyncOptions:
     order_slices: int = 16  # time slices of the orders window, fetched concurrently
     page_size: int = 100  # TikTok's maximum
     queue_pages: int = 32  # fetched pages waiting for the writer: bounds memory
-    batch_records: int = 500  # records stored per transaction, at most (roughly)
+    # Records stored per transaction, at most (roughly). Each transaction costs ~8 round trips (task, shop,
+    # fingerprints, rows, checkpoint, commit) that wait behind the page parsing on the event loop: 2,000 rather
+    # than 500 took a 50,000-order SQLite import from ~17 s to ~12-13 s here; memory stays bounded by `queue_pages`.
+    batch_records: int = 2000
     max_attempts: int = 5  # runs of one task, redeliveries included, before it FAILS
     heartbeat_seconds: float = 15.0  # the task's heartbeat while no page arrives
 
@@ -330,7 +334,21 @@ async def _finish(run: _Run) -> None:
             task.succeed(now)
             shop.last_synced_at = now
             await uow.shops.update(shop)
-        await _save_and_publish(uow, deps, task)
+        if not await _save_and_publish(uow, deps, task):
+            return
+    if task.status is SyncTaskStatus.SUCCEEDED and task.wrote_many_rows:
+        await _refresh_statistics(run, task.kind)
+
+
+async def _refresh_statistics(run: _Run, kind: SyncKind) -> None:
+    """After a large import, fresh planner statistics, so the orders page is planned for the tables' real size
+    at once rather than after the next autovacuum. Best effort, after the task is reported done."""
+    try:
+        async with run.deps.uow_factory() as uow:
+            await uow.catalog.refresh_statistics(kind)
+            await uow.commit()
+    except Exception:
+        log.warning("sync task %s: could not refresh the planner's statistics", run.task.id, exc_info=True)
 
 
 async def _fail(run: _Run, code: str, message: str, *, revoke_shop: bool = False) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, ShopGoneError, uow_factory
@@ -16,6 +17,7 @@ from adapters.db.tables import inventory_links, line_items, orders, products, sk
 from domain.catalog import LineItem, Money, WarehouseStock
 from domain.ports import UpsertCounts
 from domain.shops import Shop
+from domain.sync import SyncKind
 from tests.integration.db_samples import add_shop, make_order, make_product, make_shop, row_counts
 
 
@@ -191,3 +193,55 @@ async def test_ids_of_imported_rows_are_stable_across_reimports(
     async with database.read_sessionmaker() as session:
         after = (await session.execute(select(products.c.id, skus.c.id).join(skus))).all()
     assert sorted(map(tuple, before)) == sorted(map(tuple, after))
+
+
+async def test_values_that_spell_alike_are_still_told_apart(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    # given an order stored once, then variants whose values only differ where a loose text form would blur them:
+    # None against the text "None", a value holding the separator against its neighbours, a microsecond
+    uows = uow_factory(database, cipher)
+    order = make_order("o1")
+    first, second = order.line_items
+    variants = [
+        replace(order, buyer_user_id=None),
+        replace(order, buyer_user_id="None"),
+        replace(order, line_items=(replace(first, seller_sku="a\x1fb", product_name="c"), second)),
+        replace(order, line_items=(replace(first, seller_sku="a", product_name="b\x1fc"), second)),
+        replace(order, line_items=(replace(first, seller_sku=None), second)),
+        replace(order, updated_at=order.updated_at + timedelta(microseconds=1)),
+        replace(order, line_items=(first,)),
+        order,
+    ]
+    for variant in variants:
+        async with uows() as uow:
+            counts = await uow.catalog.upsert_orders(shop.id, [variant])
+            await uow.commit()
+        # then each one is seen as a change (the first store of the first variant: a creation)
+        assert counts == (UpsertCounts(created=1) if variant is variants[0] else UpsertCounts(updated=1)), variant
+    async with uows() as uow:
+        assert await uow.catalog.upsert_orders(shop.id, [order]) == UpsertCounts(unchanged=1)
+
+
+@pytest.mark.parametrize("kind", [SyncKind.ORDERS, SyncKind.PRODUCTS])
+async def test_statistics_are_refreshed_on_postgresql(
+    database: Database, cipher: TokenCipher, shop: Shop, kind: SyncKind
+) -> None:
+    # given stored orders and products
+    uows = uow_factory(database, cipher)
+    async with uows() as uow:
+        await uow.catalog.upsert_orders(shop.id, [make_order(f"o{n}") for n in range(20)])
+        await uow.catalog.upsert_products(shop.id, [make_product(f"p{n}") for n in range(20)])
+        await uow.commit()
+    # when the statistics of one kind are refreshed
+    async with uows() as uow:
+        await uow.catalog.refresh_statistics(kind)
+        await uow.commit()
+    # then on PostgreSQL exactly that kind's tables were analyzed; SQLite keeps none and is left alone
+    if database.is_sqlite:
+        return
+    async with database.read_sessionmaker() as session:
+        query = text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")
+        analyzed = {name for (name,) in await session.execute(query)}
+    expected = {"orders", "line_items"} if kind is SyncKind.ORDERS else {"products", "skus", "inventory_links"}
+    assert analyzed == expected

@@ -329,3 +329,21 @@ async def test_a_refresh_does_not_overwrite_a_pair_stored_meanwhile_and_the_impo
     done = world.task(task.id)
     assert done.status is SyncTaskStatus.SUCCEEDED
     assert len(world.store.shop_products(world.shop.id)) == 45
+
+
+async def test_a_large_import_refreshes_the_planners_statistics_once_done(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given imports that write more rows than the refresh threshold (lowered: the fakes stay small)
+    monkeypatch.setattr("domain.sync.STATISTICS_REFRESH_AFTER", 40)
+    world = World(products=45, orders=60)
+    products, orders = world.queue(SyncKind.PRODUCTS), world.queue(SyncKind.ORDERS)
+    await world.run(products)
+    await world.run(orders)
+    # then the products (45 > 40) had their statistics refreshed, the orders (under 40 in the window) did not
+    assert world.task(orders.id).created < 40
+    assert world.store.statistics_refreshed == [SyncKind.PRODUCTS]
+
+    # and a re-run that changes nothing refreshes nothing
+    again = world.queue(SyncKind.PRODUCTS)
+    await world.run(again)
+    assert world.task(again.id).unchanged == 45
+    assert world.store.statistics_refreshed == [SyncKind.PRODUCTS]

@@ -14,21 +14,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from adapters.db.errors import ShopGoneError, is_foreign_key_violation
+from adapters.db.repositories.fingerprint import rows_fingerprint
 from adapters.db.tables import inventory_links, line_items, orders, products, shops, skus
 from domain.catalog import Order, Product
 from domain.clock import Clock, SystemClock
 from domain.ports import UpsertCounts
+from domain.sync import SyncKind
 
-# Parents per round trip. Far below asyncpg's 32,767 bind parameters even for the IN list of the SELECT, and
-# SQLAlchemy splits the executemany inserts under each driver's limit by itself.
-CHUNK_SIZE = 500
+# Parents per round trip: a whole batch of the import engine (see `SyncOptions.batch_records`). Far below asyncpg's
+# 32,767 bind parameters even for the IN list of the SELECT, and SQLAlchemy splits the executemany inserts under
+# each driver's limit by itself.
+CHUNK_SIZE = 2000
 
 T = TypeVar("T")
 
@@ -44,8 +47,8 @@ class SqlCatalogRepository:
     def __init__(self, session: AsyncSession, clock: Clock | None = None) -> None:
         self._session = session
         self._clock = clock or SystemClock()
-        dialect_name = session.bind.dialect.name if session.bind is not None else "sqlite"
-        self._statements = _upsert_statements(dialect_name)
+        self._dialect_name = session.bind.dialect.name if session.bind is not None else "sqlite"
+        self._statements = _upsert_statements(self._dialect_name)
 
     async def upsert_products(self, shop_id: str, products_: Sequence[Product]) -> UpsertCounts:
         latest = _last_wins(products_, lambda p: p.tiktok_product_id)
@@ -54,6 +57,14 @@ class SqlCatalogRepository:
     async def upsert_orders(self, shop_id: str, orders_: Sequence[Order]) -> UpsertCounts:
         latest = _last_wins(orders_, lambda o: o.tiktok_order_id)
         return await self._upsert(shop_id, [_order_rows(shop_id, o) for o in latest.values()], orders)
+
+    async def refresh_statistics(self, kind: SyncKind) -> None:
+        """ANALYZE the kind's tables on PostgreSQL, whose statistics otherwise wait for autovacuum; SQLite's query
+        planner keeps no statistics unless asked (`ANALYZE` there would have to be rerun forever): a no-op."""
+        if self._dialect_name != "postgresql":
+            return
+        tables = "orders, line_items" if kind is SyncKind.ORDERS else "products, skus, inventory_links"
+        await self._session.execute(text(f"ANALYZE {tables}"))
 
     async def _upsert(self, shop_id: str, records: list[_Rows], table: Table) -> UpsertCounts:
         if not records:
@@ -130,14 +141,7 @@ class _Rows:
     fingerprint: str = ""
 
     def __post_init__(self) -> None:
-        # A digest of what is stored rather than `Product.fingerprint()`: that one goes through
-        # `dataclasses.asdict`, whose deep copies cost more than all the SQL of a page; the rows are built anyway.
-        # repr() of str, int, Decimal and aware datetimes is exact and stable.
-        content = (
-            tuple(self.parent.values()),
-            tuple(tuple(tuple(row.values()) for row in rows) for rows in self.children.values()),
-        )
-        self.fingerprint = hashlib.blake2b(repr(content).encode(), digest_size=16).hexdigest()
+        self.fingerprint = rows_fingerprint(self.parent, self.children)
 
 
 _CHILDREN = {"products": ("skus", "inventory_links"), "orders": ("line_items",)}
