@@ -19,6 +19,7 @@ from adapters.db.tables import line_items, orders, products, skus
 from bench.harness import CpuMeter, Harness, SandboxProcess, log
 from bench.limit import Target, bare_import
 from bench.sync_run import SyncWorker
+from domain.services.importer import SyncOptions
 from domain.services.order_slices import plan_slices
 from domain.sync import ORDERS_DEFAULT_WINDOW, SyncKind
 
@@ -90,12 +91,15 @@ async def throughput(harness: Harness, sandbox: SandboxProcess, kind: str, sizes
     limit_url = harness.fresh_database(kind)
     target = Target(sandbox.url, sandbox.access_token(), sandbox.shop()["cipher"], limit_url)
     log(f"[1/{kind}] limit: products")
-    bare_products = await bare_import(target, "products", page_size=settings.sync_page_size)
+    # The engine's own batch and queue sizes: the limit differs from it in nothing but the work per record.
+    engine = SyncOptions()
+    batching = {"batch_records": engine.batch_records, "queue_pages": engine.queue_pages}
+    bare_products = await bare_import(target, "products", page_size=settings.sync_page_size, **batching)
     until = datetime.now(UTC)
     slices = [(s.ge, s.lt) for s in plan_slices(until - ORDERS_DEFAULT_WINDOW, until, settings.sync_order_slices)]
     log(f"[1/{kind}] limit: orders ({len(slices)} slices concurrently)")
     meter = CpuMeter(sandbox)
-    bare_orders = await bare_import(target, "orders", slices=slices, page_size=settings.sync_page_size)
+    bare_orders = await bare_import(target, "orders", slices=slices, page_size=settings.sync_page_size, **batching)
     limit_cpu = meter.read()
     limit_stored = await _table_counts(limit_url)
     harness.drop_database(limit_url)
