@@ -26,10 +26,11 @@ from adapters.db.read_models import (
     SkuRead,
     SyncTaskRead,
 )
+from adapters.db.rows import sync_task_fields
 from adapters.db.tables import UTCDateTime, line_items, orders, products, shops, skus, sync_tasks
 from domain.catalog import Money
 from domain.shops import Region
-from domain.sync import RecordFailure, SyncKind, SyncTaskStatus, SyncTrigger
+from domain.sync import SyncTaskStatus
 
 _SHOP_COLUMNS = [c for c in shops.columns if not c.name.endswith("_encrypted")]  # tokens never leave the table
 
@@ -312,28 +313,4 @@ def _order(r: RowMapping, items: tuple[LineItemRead, ...]) -> OrderRead:
 
 
 def _sync_task(r: RowMapping) -> SyncTaskRead:
-    return SyncTaskRead(
-        id=r["id"],
-        shop_id=r["shop_id"],
-        merchant_id=r["merchant_id"],
-        kind=SyncKind(r["kind"]),
-        trigger=SyncTrigger(r["trigger"]),
-        status=SyncTaskStatus(r["status"]),
-        processed=r["processed"],
-        total=r["total"],
-        created=r["created"],
-        updated=r["updated"],
-        unchanged=r["unchanged"],
-        failed=r["failed"],
-        failures=tuple(RecordFailure(f["tiktok_id"], f["reason"]) for f in r["failures"]),
-        attempts=r["attempts"],
-        error_code=r["error_code"],
-        error_message=r["error_message"],
-        created_at=r["created_at"],
-        started_at=r["started_at"],
-        finished_at=r["finished_at"],
-        heartbeat_at=r["heartbeat_at"],
-        cancel_requested=bool(r["cancel_requested"]),
-        orders_created_since=r["orders_created_since"],
-        orders_created_until=r["orders_created_until"],
-    )
+    return SyncTaskRead(**sync_task_fields(r))

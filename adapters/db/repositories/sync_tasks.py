@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.errors import is_unique_violation
+from adapters.db.rows import sync_task_fields
 from adapters.db.tables import ACTIVE_TASK_UNIQUE, sync_tasks
 from domain.errors import DomainError, ErrorCode
-from domain.sync import ACTIVE_STATUSES, RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from domain.sync import ACTIVE_STATUSES, SyncKind, SyncTask
 
 _ACTIVE = [status.value for status in ACTIVE_STATUSES]
 
@@ -120,29 +121,5 @@ def _to_row(task: SyncTask) -> dict[str, Any]:
 
 def _from_row(row: Row[Any]) -> SyncTask:
     m = row._mapping
-    return SyncTask(
-        id=m["id"],
-        shop_id=m["shop_id"],
-        merchant_id=m["merchant_id"],
-        kind=SyncKind(m["kind"]),
-        trigger=SyncTrigger(m["trigger"]),
-        status=SyncTaskStatus(m["status"]),
-        created_at=m["created_at"],
-        orders_created_since=m["orders_created_since"],
-        orders_created_until=m["orders_created_until"],
-        processed=m["processed"],
-        total=m["total"],
-        created=m["created"],
-        updated=m["updated"],
-        unchanged=m["unchanged"],
-        failed=m["failed"],
-        failures=[RecordFailure(f["tiktok_id"], f["reason"]) for f in m["failures"]],
-        attempts=m["attempts"],
-        error_code=m["error_code"],
-        error_message=m["error_message"],
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        heartbeat_at=m["heartbeat_at"],
-        cancel_requested=bool(m["cancel_requested"]),
-        checkpoint=m["checkpoint"] or {},
-    )
+    fields = sync_task_fields(m)
+    return SyncTask(**{**fields, "failures": list(fields["failures"])}, checkpoint=m["checkpoint"] or {})
