@@ -204,6 +204,10 @@ class Shop:
         """A token refresh renewed the pair; TikTok's answer is authoritative for both expiries."""
         self.tokens = replace(tokens, seller_name=tokens.seller_name or self.tokens.seller_name)
 
+    def record_sync(self, now: datetime) -> None:
+        """An import of the shop finished: the Task Center shows when data was last brought in."""
+        self.last_synced_at = now
+
     def revoke(self, now: datetime) -> None:
         """TikTok no longer honours this authorization: the merchant must re-authorize."""
         if self.revoked_at is None:

@@ -332,7 +332,7 @@ async def _finish(run: _Run) -> None:
             return
         if not task.honour_cancel(now):
             task.succeed(now)
-            shop.last_synced_at = now
+            shop.record_sync(now)
             await uow.shops.update(shop)
         if not await _save_and_publish(uow, deps, task):
             return
