@@ -118,3 +118,14 @@ def test_an_import_past_its_time_limit_fails_frees_the_worker_and_sends_nothing_
     assert app.wait_for_task(products["id"], "m1", timeout=30)["status"] == "SUCCEEDED"
     # and no request of the stopped import reached TikTok after it failed
     assert order_search_counts(app) == sent
+
+
+def test_a_code_tiktok_refuses_is_a_denied_authorization_not_an_outage(app: ShopbridgeServer) -> None:
+    # given a consent code already exchanged once (TikTok's codes are single-use)
+    from tests.e2e.test_store_management import codes, complete, start, state_of
+
+    first, second = (state_of(start(app, "m1", region)["authorizationUrl"]) for region in ("US", "UK"))
+    code = app.sandbox.authorize("us-local", first)["code"]
+    assert complete(app, "m1", first, code=code)["userErrors"] == []
+    # when it is sent again: TikTok refuses it, and trying again later cannot help
+    assert codes(complete(app, "m1", second, code=code)) == ["AUTHORIZATION_DENIED"]
