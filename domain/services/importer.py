@@ -28,10 +28,8 @@ from domain.errors import DomainError, ErrorCode
 from domain.paging import CursorGuard
 from domain.ports import (
     AuthorizationLostError,
-    CursorStuckError,
     EventPublisher,
     GatewayRefusedError,
-    MissingPermissionError,
     ShopApi,
     ShopApiFactory,
     ShopGoneError,
@@ -42,6 +40,7 @@ from domain.ports import (
 )
 from domain.services.order_slices import OrderSlice, load_slices, store_slice
 from domain.services.pipeline import Chunk, Source, run_pipeline
+from domain.services.run_limits import TimeLimitExceededError, refusal_outcome, within_time_limit
 from domain.services.sync import publish_quietly
 from domain.shops import Shop, TokenSet
 from domain.sync import (
@@ -122,7 +121,7 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
         await _fail(run, ErrorCode.REAUTHORIZATION_REQUIRED, message, revoke_shop=True)
     except GatewayRefusedError as exc:  # retrying the same request cannot help: fail this task only, at once
         log.warning("sync task %s: TikTok refused a request: %s", task_id, exc)
-        await _fail(run, *_refusal(exc))
+        await _fail(run, *refusal_outcome(exc))
     except (TikTokUnavailableError, TimeLimitExceededError) as exc:
         if run.task.may_retry(deps.options.max_attempts):
             if await _await_retry(run):
@@ -145,44 +144,13 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
         await _fail(run, INTERNAL_ERROR, "The import failed unexpectedly; it has been logged.")
 
 
-class TimeLimitExceededError(Exception):
-    """One run of a task outlived `SyncOptions.time_limit_seconds`; everything it had under way is cancelled."""
-
-
 async def _import_within_time_limit(run: _Run, shop: Shop) -> None:
-    """The import under the run's own deadline: enforced here, on the event loop, it holds however the run is
-    hosted (Dramatiq's TimeLimit only interrupts the worker thread, which merely cancels an async actor's future).
-    When it passes, every request of the run is cancelled and none is sent afterwards."""
     limit = run.deps.options.time_limit_seconds
-    if limit is None:
-        await _import_with_current_tokens(run, shop)
-        return
-    deadline = asyncio.timeout(limit)
     try:
-        async with deadline:
-            await _import_with_current_tokens(run, shop)
-    except TimeoutError:
-        if not deadline.expired():
-            raise  # a timeout of something inside, not ours
-        log.warning("sync task %s: run %d passed its time limit of %g s", run.task.id, run.attempt, limit)
-        raise TimeLimitExceededError(
-            f"The run passed its time limit of {limit:g} s (SHOPBRIDGE_SYNC_TIME_LIMIT) and was stopped: TikTok "
-            "answered too slowly. What was stored so far is kept."
-        ) from None
-
-
-def _refusal(exc: GatewayRefusedError) -> tuple[ErrorCode, str]:
-    """The task's error code and message for a request TikTok refused (tiktok-api.md sec. 12)."""
-    if isinstance(exc, MissingPermissionError):
-        api = exc.api or "an API the import needs"
-        return ErrorCode.MISSING_SCOPE, (
-            f"TikTok refused {api}: the app or the shop's authorization lacks that API's permission (scope): "
-            f"{exc}. Enable the scope for the app in TikTok Partner Center, then have the seller re-authorize the "
-            "shop. The shop's other syncs are not affected."
-        )
-    if isinstance(exc, CursorStuckError):
-        return ErrorCode.TIKTOK_CURSOR_STUCK, f"{exc}. What was stored before is kept."
-    return ErrorCode.TIKTOK_REJECTED, f"TikTok refused a request, and would refuse it again: {exc}"
+        await within_time_limit(limit, _import_with_current_tokens(run, shop))
+    except TimeLimitExceededError:
+        log.warning("sync task %s: run %d passed its time limit of %s s", run.task.id, run.attempt, limit)
+        raise
 
 
 async def _begin(task_id: str, deps: SyncDeps) -> tuple[_Run, Shop] | None:

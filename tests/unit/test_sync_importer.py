@@ -16,7 +16,8 @@ from domain.ports import (
     MissingPermissionError,
     TikTokUnavailableError,
 )
-from domain.services.importer import SyncDeps, SyncOptions, TimeLimitExceededError, run_sync_task
+from domain.services.importer import SyncDeps, SyncOptions, run_sync_task
+from domain.services.run_limits import TimeLimitExceededError
 from domain.services.sync import cancel_task, resume_stale_tasks
 from domain.shops import Shop, ShopStatus
 from domain.sync import INTERNAL_ERROR, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
