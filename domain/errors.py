@@ -31,6 +31,11 @@ class ErrorCode(StrEnum):
     SYNC_ALREADY_RUNNING = "SYNC_ALREADY_RUNNING"
     SYNC_TASK_FINISHED = "SYNC_TASK_FINISHED"
     INVALID_SYNC_WINDOW = "INVALID_SYNC_WINDOW"
+    # Why TikTok refused: retrying the same request cannot help (tiktok-api.md sec. 12).
+    TIKTOK_REJECTED = "TIKTOK_REJECTED"  # TikTok refused the request; its code and message are in the message
+    MISSING_SCOPE = "MISSING_SCOPE"  # the app or token lacks one API's permission (105005); the shop stays usable
+    TIKTOK_CURSOR_STUCK = "TIKTOK_CURSOR_STUCK"  # TikTok's paging stopped advancing (a repeated page token)
+    TIME_LIMIT_EXCEEDED = "TIME_LIMIT_EXCEEDED"  # a sync run outlived SHOPBRIDGE_SYNC_TIME_LIMIT
 
 
 class DomainError(Exception):

@@ -175,8 +175,15 @@ class GatewayError(Exception):
     """TikTok failed us.
 
     GatewayError
-      ├── TikTokUnavailableError       outage, rate limit or timeout that outlived the retries
-      └── AuthorizationLostError       the shop's authorization is no longer honoured: re-authorize
+      ├── TikTokUnavailableError       outage, rate limit or timeout that outlived the retries: retry later
+      ├── AuthorizationLostError       the shop's authorization is no longer honoured: re-authorize
+      └── GatewayRefusedError          TikTok refused this request and would refuse it again: retrying cannot help;
+            │                            the message names TikTok's code and message
+            ├── MissingPermissionError the app or the token lacks the permission (scope) for one API (TikTok
+            │                            105005): only calls of that API fail, the authorization still holds;
+            │                            `api` names it ("POST /order/202309/orders/search")
+            └── CursorStuckError       TikTok's paging does not advance (the same page token again, or a page
+                                         with nothing new): following it would loop forever
     """
 
     def __init__(self, message: str, request_id: str | None = None) -> None:
@@ -189,4 +196,16 @@ class TikTokUnavailableError(GatewayError):
 
 
 class AuthorizationLostError(GatewayError):
+    pass
+
+
+class GatewayRefusedError(GatewayError):
+    pass
+
+
+class MissingPermissionError(GatewayRefusedError):
+    api: str | None = None  # the API refused, as "METHOD path", when the adapter knows it
+
+
+class CursorStuckError(GatewayRefusedError):
     pass

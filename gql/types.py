@@ -196,8 +196,15 @@ class SyncTask(Node):
     failures: list[SyncFailure] = strawberry.field(description="The first records that could not be imported.")
     attempts: int
     cancel_requested: bool
-    error_code: str | None
-    error_message: str | None
+    error_code: str | None = strawberry.field(
+        description=(
+            "Why the task FAILED: REAUTHORIZATION_REQUIRED, TIKTOK_UNAVAILABLE, MISSING_SCOPE, TIKTOK_REJECTED, "
+            "TIKTOK_CURSOR_STUCK, TIME_LIMIT_EXCEEDED, INTERNAL, or a rule's code; null unless FAILED."
+        )
+    )
+    error_message: str | None = strawberry.field(
+        description="What failed, in words; names TikTok's code, message and request id when TikTok refused."
+    )
     orders_created_since: datetime | None
     created_at: datetime
     started_at: datetime | None

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sandbox.data import NO_ADDRESS_STATUSES, ORDER_STATUSES, address_for
-from sandbox.faults import FAULT_KINDS
+from sandbox.faults import FAULT_KINDS, REFUSAL_KINDS
 from sandbox.sellers import Seller, Shop
 from sandbox.state import World
 
@@ -227,15 +227,18 @@ class Control:
             raise BadInput("rate must be a number between 0 and 1")
         kinds = body.get("kinds", [])
         if not isinstance(kinds, list) or not all(isinstance(kind, str) for kind in kinds):
-            raise BadInput(f"kinds must be a list drawn from {list(FAULT_KINDS)}")
+            raise BadInput(f"kinds must be a list drawn from {list(FAULT_KINDS + REFUSAL_KINDS)}")
         seed = body.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise BadInput("seed must be an integer or null")
         slow_seconds = body.get("slow_seconds", self.world.config.slow_seconds)
         if isinstance(slow_seconds, bool) or not isinstance(slow_seconds, int | float) or slow_seconds < 0:
             raise BadInput("slow_seconds must be a number >= 0")
+        paths = body.get("paths", [])
+        if not isinstance(paths, list) or not all(isinstance(path, str) for path in paths):
+            raise BadInput("paths must be a list of API paths, e.g. /order/202309/orders/search")
         try:
-            self.world.faults.configure(float(rate), tuple(kinds), seed, float(slow_seconds))
+            self.world.faults.configure(float(rate), tuple(kinds), seed, float(slow_seconds), tuple(paths))
         except ValueError as error:
             raise BadInput(str(error)) from None
         return self.world.faults.describe()

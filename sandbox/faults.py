@@ -6,6 +6,8 @@ import random
 from dataclasses import dataclass, field
 
 FAULT_KINDS = ("http_500", "http_503", "http_429", "slow", "drop", "malformed_json", "expired_token")
+# Refusals no retry can fix, and a cursor that never advances: aim them at one API with `paths`.
+REFUSAL_KINDS = ("missing_scope", "missing_parameter", "invalid_sign", "repeat_page_token")
 
 
 @dataclass
@@ -16,25 +18,31 @@ class Faults:
     kinds: tuple[str, ...] = ()
     seed: int | None = None
     slow_seconds: float = 15.0
+    paths: tuple[str, ...] = ()  # the API paths (route templates) faults strike; empty: every business call
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
-    def configure(self, rate: float, kinds: tuple[str, ...], seed: int | None, slow_seconds: float) -> None:
-        unknown = sorted(set(kinds) - set(FAULT_KINDS))
+    def configure(
+        self, rate: float, kinds: tuple[str, ...], seed: int | None, slow_seconds: float, paths: tuple[str, ...] = ()
+    ) -> None:
+        unknown = sorted(set(kinds) - set(FAULT_KINDS) - set(REFUSAL_KINDS))
         if unknown:
-            raise ValueError(f"unknown fault kinds {unknown}; known: {list(FAULT_KINDS)}")
+            raise ValueError(f"unknown fault kinds {unknown}; known: {list(FAULT_KINDS + REFUSAL_KINDS)}")
         if not 0.0 <= rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
         if rate > 0 and not kinds:
             raise ValueError("kinds must not be empty when rate > 0")
         self.rate, self.kinds, self.seed, self.slow_seconds = rate, kinds, seed, slow_seconds
+        self.paths = paths
         self._rng = random.Random(seed)
 
     def off(self, slow_seconds: float) -> None:
         self.configure(0.0, (), None, slow_seconds)
 
-    def pick(self) -> str | None:
-        """The fault for this request, or None."""
+    def pick(self, path: str | None = None) -> str | None:
+        """The fault for this request to `path` (its route template), or None."""
         if self.rate <= 0 or not self.kinds:
+            return None
+        if self.paths and path not in self.paths:
             return None
         # rate 1 always faults without consuming randomness for the decision, which keeps sequences simple.
         if self.rate < 1.0 and self._rng.random() >= self.rate:
@@ -42,4 +50,10 @@ class Faults:
         return self._rng.choice(self.kinds)
 
     def describe(self) -> dict[str, object]:
-        return {"rate": self.rate, "kinds": list(self.kinds), "seed": self.seed, "slow_seconds": self.slow_seconds}
+        return {
+            "rate": self.rate,
+            "kinds": list(self.kinds),
+            "seed": self.seed,
+            "slow_seconds": self.slow_seconds,
+            "paths": list(self.paths),
+        }

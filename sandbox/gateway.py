@@ -96,14 +96,18 @@ class Gateway:
             body = await request.body()
             call = self._authenticate(request, route, body, path, path_params)
             self._rate_limit(route, call)
-            fault = world.faults.pick()
+            fault = world.faults.pick(route.template)
+            if fault == "repeat_page_token":
+                fault = None if "page_token" not in call.query else fault  # a first page has none to repeat
             if fault is not None:
                 world.counters.record(counter_key, f"fault:{fault}")
-                if fault != "slow":
+                if fault not in ("slow", "repeat_page_token"):
                     return _fault_response(fault, request_id)
-                if not await _sleep_unless_disconnected(request, world.faults.slow_seconds):
+                if fault == "slow" and not await _sleep_unless_disconnected(request, world.faults.slow_seconds):
                     return Response(status_code=499)  # nobody is listening any more
             data = await route.handler(call)
+            if fault == "repeat_page_token" and isinstance(data, dict) and data.get("next_page_token"):
+                data["next_page_token"] = call.query["page_token"]  # the cursor never advances
         except ApiError as error:
             world.counters.record(counter_key, str(error.code))
             return failure(error, request_id)
@@ -237,6 +241,15 @@ def _fault_response(kind: str, request_id: str) -> Response:
         return Response(b'{"code":0,"message":"Success","data":{"orders":[{"id":"57', media_type="application/json")
     if kind == "drop":
         return _DroppedResponse()
+    if kind == "missing_scope":
+        message = "Access denied. The app or the access token lacks the scope this API requires."
+        return JSONResponse(envelope(codes.MISSING_SCOPE, message, None, request_id))
+    if kind == "missing_parameter":
+        message = "Invalid parameter. A required parameter is missing."
+        return JSONResponse(envelope(codes.INVALID_PARAMETER, message, None, request_id))
+    if kind == "invalid_sign":
+        message = "Invalid credentials. The sign query parameter is invalid."
+        return JSONResponse(envelope(codes.INVALID_SIGN, message, None, request_id), 401)
     raise AssertionError(f"unhandled fault kind {kind}")
 
 

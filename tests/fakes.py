@@ -299,6 +299,7 @@ class FakeShopApi:
         self.refreshed_tokens: TokenSet | None = None
         self.on_tokens_refreshed: TokensRefreshed | None = None
         self.sessions: list[TokenSet] = []  # the tokens each session was built with, in order
+        self.repeat_page_token = False  # answer a page_token with that same token: a cursor that never advances
 
     async def _request(self) -> None:
         await asyncio.sleep(0)  # a real request lets the writer run meanwhile
@@ -336,6 +337,8 @@ class FakeShopApi:
         batch = matching[offset : offset + page_size]
         nxt = offset + len(batch)
         items = [self._item(o, o.tiktok_order_id) for o in batch]
+        if self.repeat_page_token and page_token and nxt < len(matching):
+            return Page(items, page_token, len(matching))
         return Page(items, str(nxt) if nxt < len(matching) else None, len(matching))
 
     def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeShopApi:

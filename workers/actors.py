@@ -11,10 +11,15 @@ import dramatiq
 
 from adapters.config import Settings
 from domain.errors import DomainError
-from domain.ports import AuthorizationLostError
+from domain.ports import AuthorizationLostError, GatewayRefusedError
 from domain.services import importer
 from workers.broker import SYNC_QUEUE
 from workers.resources import Resources
+
+# The engine enforces SHOPBRIDGE_SYNC_TIME_LIMIT itself (`SyncOptions.time_limit_seconds`), on the event loop, and
+# records TIME_LIMIT_EXCEEDED. Dramatiq's own TimeLimit stays a backstop a little later: it interrupts the worker
+# thread, which for an async actor only cancels the coroutine's future, with nothing recorded.
+TIME_LIMIT_GRACE_MS = 30_000
 
 
 @dramatiq.actor(
@@ -24,8 +29,9 @@ from workers.resources import Resources
     max_retries=5,
     min_backoff=10_000,
     max_backoff=600_000,
-    time_limit=2 * 3600 * 1000,  # one attempt of a 100,000-order import fits with room to spare
-    throws=(DomainError, AuthorizationLostError),  # retrying cannot fix a rule or a lost authorization
+    time_limit=2 * 3600 * 1000 + TIME_LIMIT_GRACE_MS,  # one attempt of a 100,000-order import fits with room to spare
+    # Retrying cannot fix a rule, a lost authorization or a refusal (the engine fails those tasks itself anyway).
+    throws=(DomainError, AuthorizationLostError, GatewayRefusedError),
 )
 async def run_sync_task(task_id: str) -> None:
     """Run or resume sync task `task_id`; a finished or deleted task is a no-op."""
@@ -46,5 +52,5 @@ def bind(broker: dramatiq.Broker, settings: Settings) -> None:
             max_retries=settings.sync_max_attempts,
             min_backoff=settings.sync_min_backoff_ms,
             max_backoff=settings.sync_max_backoff_ms,
-            time_limit=settings.sync_time_limit_seconds * 1000,
+            time_limit=settings.sync_time_limit_seconds * 1000 + TIME_LIMIT_GRACE_MS,
         )

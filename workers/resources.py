@@ -76,6 +76,7 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
         order_slices=settings.sync_order_slices,
         page_size=settings.sync_page_size,
         max_attempts=settings.sync_max_attempts,
+        time_limit_seconds=settings.sync_time_limit_seconds,
     )
     deps = SyncDeps(uow_factory(db, cipher), shop_api, events, SystemClock(), options)
     return WorkerResources(deps, queue, closers)

@@ -1,7 +1,8 @@
 """TikTok failures as one exception tree, and `classify`: HTTP status + response envelope -> the error or None.
 
 GatewayError (domain.ports)
-  └── TikTokError                        every failure; carries code, message, request_id, http_status
+  └── TikTokError                        every failure; carries code, message, request_id, http_status and the
+        │                                  `api` ("METHOD path") it answered, once the transport knows it
         ├── TransientError               + TikTokUnavailableError: retried with backoff; raised as-is when
         │     │                            the retries run out, so services map it to TIKTOK_UNAVAILABLE
         │     ├── RateLimitedError       HTTP 429 / 36009002
@@ -10,21 +11,27 @@ GatewayError (domain.ports)
         │     ├── MalformedResponseError a 2xx whose body is not a JSON envelope
         │     └── AccessTokenExpiredError 105002: ShopSession refreshes once and retries; should one reach
         │                                  a service, TikTok refused the token it just issued
-        ├── AuthorizationLost            + AuthorizationLostError: the seller must re-authorize
+        ├── AuthorizationLost            + AuthorizationLostError: the seller must (re-)authorize
         │     ├── InvalidAccessTokenError  36009004 about the access token, 101000 token/cipher mismatch
-        │     ├── MissingScopeError        105005
-        │     └── InvalidRefreshTokenError the token endpoint refused our refresh token
-        ├── ClientBugError               our request is wrong; never retried, fix the code or configuration
-        │     ├── SignatureError          106001
+        │     ├── InvalidRefreshTokenError the token endpoint refused our refresh token
+        │     └── AuthCodeRejectedError    the code exchange was refused (code used, expired or unknown)
+        ├── MissingScopeError            + MissingPermissionError: 105005, the app or token lacks this API's
+        │                                  scope; only this API is refused, the authorization holds
+        ├── ClientBugError               + GatewayRefusedError: our request is wrong; never retried, fix the code
+        │     │                            or configuration
+        │     ├── SignatureError          106001 (seen with HTTP 401), or 36009004 about the sign
         │     ├── ClockSkewError          36009004 about the timestamp (outside now -5 min .. +30 s)
-        │     └── InvalidRequestError     36009004 otherwise (app_key, shop_cipher, version...), 106013,
-        │                                  36009009/10/14, 36009021..23, 36009033, other 4xx without an envelope
-        ├── AuthCodeRejectedError        the code exchange was refused (code used, expired or unknown)
+        │     └── InvalidRequestError     36009004 otherwise (a parameter missing or invalid, app_key,
+        │                                  shop_cipher, version...), 106013, 36009009/10/14, 36009021..23,
+        │                                  36009033, other 4xx without an envelope
         ├── UnexpectedResponseError      code 0, but `data` does not have the shape the protocol promises
-        └── ApiError                     any other non-zero code: a business refusal (e.g. 21008111)
+        └── ApiError                     + GatewayRefusedError: any other non-zero code, a business refusal
+              │                            (e.g. 21008111); retrying the same request cannot help
               ├── SearchCapExceededError 12052180: more than 10,000 search results; narrow the window
               └── PageTokenRejectedError 12019108: Search Products refused the page_token (expired, or
                                           not for this search): restart the search from its first page
+
+tiktok-api.md sec. 12 (error codes) and sec. 13.8 (scope errors look like auth errors, but are not).
 """
 
 from __future__ import annotations
@@ -33,7 +40,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from domain.ports import AuthorizationLostError, GatewayError, TikTokUnavailableError
+from domain.ports import (
+    AuthorizationLostError,
+    GatewayError,
+    GatewayRefusedError,
+    MissingPermissionError,
+    TikTokUnavailableError,
+)
 
 SUCCESS = 0
 RATE_LIMITED = 36009002
@@ -65,11 +78,17 @@ class TikTokError(GatewayError):
         self.code = code
         self.message = message
         self.http_status = http_status
+        self.api: str | None = None  # "METHOD path" of the call refused, set by the transport
 
     def __str__(self) -> str:
         details = ", ".join(
             f"{name}={value}"
-            for name, value in (("code", self.code), ("http", self.http_status), ("request_id", self.request_id))
+            for name, value in (
+                ("code", self.code),
+                ("http", self.http_status),
+                ("request_id", self.request_id),
+                ("api", self.api),
+            )
             if value is not None
         )
         return f"{self.message} ({details})" if details else self.message
@@ -111,7 +130,7 @@ class InvalidAccessTokenError(AuthorizationLost):
     pass
 
 
-class MissingScopeError(AuthorizationLost):
+class AuthCodeRejectedError(AuthorizationLost):
     pass
 
 
@@ -119,7 +138,11 @@ class InvalidRefreshTokenError(AuthorizationLost):
     pass
 
 
-class ClientBugError(TikTokError):
+class MissingScopeError(TikTokError, MissingPermissionError):
+    pass
+
+
+class ClientBugError(TikTokError, GatewayRefusedError):
     pass
 
 
@@ -135,15 +158,11 @@ class InvalidRequestError(ClientBugError):
     pass
 
 
-class AuthCodeRejectedError(TikTokError):
-    pass
-
-
 class UnexpectedResponseError(TikTokError):
     pass
 
 
-class ApiError(TikTokError):
+class ApiError(TikTokError, GatewayRefusedError):
     pass
 
 

@@ -8,7 +8,8 @@ would miss it) for the last one, walked last. A window whose first page reports 
 the current horizon, leaving [horizon+1, ∞) for products updated later.
 
 Page tokens may expire (a resumed import may send one days old): a token TikTok refuses (12019108) restarts its
-window from the first page; the pages fetched again are upserted again, which changes nothing.
+window from the first page; the pages fetched again are upserted again, which changes nothing. A cursor that does
+not advance (the same page token again, a page repeated) ends the walk with `CursorStuckError` (`domain.paging`).
 
 The checkpoint is JSON-simple: `{"version": 1, "windows": [[ge, le|null], ...], "page_token": str|null,
 "total_count": int|null}`, the windows still to walk (the first is in progress at `page_token`). An empty dict or
@@ -24,7 +25,9 @@ from typing import Any, Protocol
 
 from adapters.tiktok.errors import PageTokenRejectedError, SearchCapExceededError
 from domain.catalog import Product
+from domain.paging import CursorGuard
 from domain.ports import Page, ProductScan
+from domain.sync import RecordFailure
 
 SEARCH_CAP = 10_000
 CHECKPOINT_VERSION = 1
@@ -121,12 +124,17 @@ async def scan_products(
 
     state = ScanState.from_checkpoint(checkpoint, horizon())
     restarts = 0  # of the current window, after a refused page token
+    guard = CursorGuard("the product search")
     while state.windows:
         ge, le = state.windows[0]
         assert ge is not None
         first_page = state.page_token is None
+        if first_page:
+            guard.restart()  # a new window, a split or a restarted one: a new paging run
+        guard.what = f"the product search of update_time [{ge}, {'now' if le is None else le}]"
+        sent_token = state.page_token
         try:
-            page = await fetch(page_size=page_size, page_token=state.page_token, update_time_ge=ge, update_time_le=le)
+            page = await fetch(page_size=page_size, page_token=sent_token, update_time_ge=ge, update_time_le=le)
         except SearchCapExceededError:
             if not state.split_current(horizon()):
                 raise  # over 10,000 products updated within one second: nothing narrower to ask for
@@ -144,8 +152,14 @@ async def scan_products(
             # Splitting before paging costs this one page, and spares the duplicates a mid-window 12052180 causes.
             if page.total_count > cap and state.split_current(horizon()):
                 continue
+        guard.check_page([_record_id(item) for item in page.items], page.next_page_token)
         state.advance(page.next_page_token)
         if state.page_token is None:
             restarts = 0  # the window is done: the next one starts afresh
         if page.items or not state.windows:
             yield ProductScan(page=page, checkpoint=state.checkpoint(), total_count=state.total_count)
+        guard.advance(sent_token, state.page_token)
+
+
+def _record_id(item: Product | RecordFailure) -> str:
+    return item.tiktok_id if isinstance(item, RecordFailure) else item.tiktok_product_id

@@ -177,6 +177,7 @@ class Transport:
         envelope = decode_envelope(response.content)
         error = classify(response.status_code, envelope)
         if error is not None:
+            error.api = what  # "METHOD path": what a refusal refused (e.g. the API a missing scope guards)
             logger.log(
                 logging.INFO if error.retryable else logging.WARNING,
                 "tiktok %s -> http=%s code=%s request_id=%s",
@@ -201,4 +202,6 @@ def _token_error(error: TikTokError, grant_type: str) -> TikTokError:
         error_class = InvalidRefreshTokenError
     else:
         error_class = AuthCodeRejectedError
-    return error_class(error.message, code=error.code, request_id=error.request_id, http_status=error.http_status)
+    translated = error_class(error.message, code=error.code, request_id=error.request_id, http_status=error.http_status)
+    translated.api = error.api
+    return translated

@@ -5,9 +5,12 @@ checkpoint never disagree: a run killed anywhere resumes from its checkpoint wit
 Every write re-reads the task first and stops quietly when the run lost it: cancelled (status CANCELLED),
 finished, taken over by a newer attempt (a redelivered message), or gone with its shop.
 
-Errors: TikTok unavailable or a bug → re-raised for the queue to retry (resuming from the checkpoint) until
-`max_attempts`, then FAILED (TIKTOK_UNAVAILABLE / INTERNAL); authorization lost → FAILED
-REAUTHORIZATION_REQUIRED and the shop revoked; a record that cannot be mapped → a per-record failure.
+Errors: TikTok unavailable, the run's time limit passed, or a bug → re-raised for the queue to retry (resuming
+from the checkpoint) until `max_attempts`, then FAILED (TIKTOK_UNAVAILABLE / TIME_LIMIT_EXCEEDED / INTERNAL);
+authorization lost → FAILED REAUTHORIZATION_REQUIRED and the shop revoked; TikTok refusing a request (retrying
+cannot help) → FAILED at once, the shop untouched: MISSING_SCOPE (one API's permission is missing),
+TIKTOK_CURSOR_STUCK (its paging loops), TIKTOK_REJECTED (any other refusal; TikTok's code and message named); a
+record that cannot be mapped → a per-record failure.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from typing import Any
 from domain.catalog import Order, Product
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode
+from domain.paging import CursorGuard
 from domain.ports import (
     AuthorizationLostError,
     EventPublisher,
+    GatewayRefusedError,
     ShopApi,
     ShopApiFactory,
     ShopGoneError,
@@ -35,6 +40,7 @@ from domain.ports import (
 )
 from domain.services.order_slices import OrderSlice, load_slices, store_slice
 from domain.services.pipeline import Chunk, Source, run_pipeline
+from domain.services.run_limits import TimeLimitExceededError, refusal_outcome, within_time_limit
 from domain.services.sync import publish_quietly
 from domain.shops import Shop, TokenSet
 from domain.sync import (
@@ -66,6 +72,7 @@ class SyncOptions:
     # than 500 took a 50,000-order SQLite import from ~17 s to ~12-13 s here; memory stays bounded by `queue_pages`.
     batch_records: int = 2000
     max_attempts: int = 5  # runs of one task, redeliveries included, before it FAILS
+    time_limit_seconds: float | None = None  # one run's deadline (then TIME_LIMIT_EXCEEDED, or a retry); None: none
     heartbeat_seconds: float = 15.0  # the task's heartbeat while no page arrives
 
 
@@ -104,7 +111,7 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
         return
     run, shop = begun
     try:
-        await _import_with_current_tokens(run, shop)
+        await _import_within_time_limit(run, shop)
         await _finish(run)
     except _Stopped:
         log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", task_id)
@@ -112,12 +119,18 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
         log.info("sync task %s: authorization lost (request_id=%s)", task_id, exc.request_id)
         message = "TikTok no longer honours the shop's authorization; re-authorize it."
         await _fail(run, ErrorCode.REAUTHORIZATION_REQUIRED, message, revoke_shop=True)
-    except TikTokUnavailableError as exc:
+    except GatewayRefusedError as exc:  # retrying the same request cannot help: fail this task only, at once
+        log.warning("sync task %s: TikTok refused a request: %s", task_id, exc)
+        await _fail(run, *refusal_outcome(exc))
+    except (TikTokUnavailableError, TimeLimitExceededError) as exc:
         if run.task.may_retry(deps.options.max_attempts):
             if await _await_retry(run):
                 raise  # the queue retries with backoff; the next attempt resumes from the checkpoint
             return
-        await _fail(run, ErrorCode.TIKTOK_UNAVAILABLE, f"TikTok stayed unavailable: {exc}")
+        if isinstance(exc, TimeLimitExceededError):
+            await _fail(run, ErrorCode.TIME_LIMIT_EXCEEDED, str(exc))
+        else:
+            await _fail(run, ErrorCode.TIKTOK_UNAVAILABLE, f"TikTok stayed unavailable: {exc}")
     except DomainError as exc:  # a rule refused the import: retrying cannot help (the actor `throws=` it too)
         await _fail(run, exc.code, exc.message)
     except Exception:
@@ -129,6 +142,15 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
             return
         log.exception("sync task %s failed on its last attempt", task_id)
         await _fail(run, INTERNAL_ERROR, "The import failed unexpectedly; it has been logged.")
+
+
+async def _import_within_time_limit(run: _Run, shop: Shop) -> None:
+    limit = run.deps.options.time_limit_seconds
+    try:
+        await within_time_limit(limit, _import_with_current_tokens(run, shop))
+    except TimeLimitExceededError:
+        log.warning("sync task %s: run %d passed its time limit of %s s", run.task.id, run.attempt, limit)
+        raise
 
 
 async def _begin(task_id: str, deps: SyncDeps) -> tuple[_Run, Shop] | None:
@@ -249,19 +271,29 @@ def _mark_products(checkpoint: dict[str, Any], total: int | None, task: SyncTask
 
 
 async def _order_pages(api: ShopApi, plan: list[OrderSlice], index: int, page_size: int) -> AsyncIterator[Chunk]:
-    """One slice's pages, ascending by create time, from where the last run stored up to."""
+    """One slice's pages, ascending by create time, from where the last run stored up to.
+
+    Only what the slice has not stored yet is passed on, so `processed` counts each order once; a cursor that
+    does not advance ends the slice with `CursorStuckError` once the pages that were new are stored."""
     state = plan[index]
     start, token = state, None
+    guard = CursorGuard(f"the order search of create_time [{start.resume_ge}, {start.lt})")
     while not state.done:
         page = await api.search_orders(
             page_size=page_size, page_token=token, create_time_ge=start.resume_ge, create_time_lt=start.lt
         )
-        items = start.unseen(page.items)
+        guard.check_page([_record_id(item) for item in page.items], page.next_page_token)
+        items = state.news(page.items)
         state = state.after_page(page, first_of_run=token is None)
-        token = page.next_page_token or None
+        sent, token = token, page.next_page_token or None
         yield Chunk(items, partial(_mark_slice, plan, index, state))
         if token is None:
             break
+        guard.advance(sent, token)
+
+
+def _record_id(item: Order | RecordFailure) -> str:
+    return item.tiktok_id if isinstance(item, RecordFailure) else item.tiktok_order_id
 
 
 def _mark_slice(plan: list[OrderSlice], index: int, state: OrderSlice, task: SyncTask) -> None:

@@ -38,8 +38,10 @@ class OrderSlice:
         return self.resume_ge == self.ge and not self.seen
 
     def after_page(self, page: Page[Order], first_of_run: bool) -> OrderSlice:
-        """The slice once `page` is stored. `first_of_run`: the first page this run fetched for the slice."""
-        orders = [item for item in page.items if isinstance(item, Order)]
+        """The slice once `page` is stored. `first_of_run`: the first page this run fetched for the slice.
+
+        Orders the slice already stored (see `news`) do not move it: a page TikTok repeats never moves it back."""
+        orders = [item for item in self.news(page.items) if isinstance(item, Order)]
         resume_ge, seen = self.resume_ge, self.seen
         if orders:
             last = max(_seconds(order.created_at) for order in orders)
@@ -51,12 +53,21 @@ class OrderSlice:
             total = page.total_count
         return replace(self, resume_ge=resume_ge, seen=seen, total=total, done=not page.next_page_token)
 
-    def unseen(self, items: Sequence[Order | RecordFailure]) -> list[Order | RecordFailure]:
-        """The page without the orders a previous run already stored (the overlap of a resume)."""
-        if not self.seen:
-            return list(items)
+    def news(self, items: Sequence[Order | RecordFailure]) -> list[Order | RecordFailure]:
+        """The page without the orders this slice already stored: created before `resume_ge` (pages come oldest
+        first), or at it and in `seen` (the overlap of a resume, or a page TikTok answered again)."""
         seen = set(self.seen)
-        return [item for item in items if not (isinstance(item, Order) and item.tiktok_order_id in seen)]
+        return [
+            item
+            for item in items
+            if not (
+                isinstance(item, Order)
+                and (
+                    (second := _seconds(item.created_at)) < self.resume_ge
+                    or (second == self.resume_ge and item.tiktok_order_id in seen)
+                )
+            )
+        ]
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -13,6 +13,7 @@ from domain.ports import (
     AuthorizationLostError,
     EventPublisher,
     GatewayError,
+    GatewayRefusedError,
     TaskQueue,
     TikTokAuthGateway,
     UnitOfWorkFactory,
@@ -96,6 +97,9 @@ async def complete_authorization(
         raise DomainError(
             ErrorCode.AUTHORIZATION_DENIED, "TikTok did not accept the authorization; please authorize again."
         ) from exc
+    except GatewayRefusedError as exc:  # e.g. our app key or signature refused: trying again cannot help
+        log.warning("tiktok refused a request while completing an authorization: %s", exc)
+        raise DomainError(ErrorCode.TIKTOK_REJECTED, f"TikTok refused the authorization's request: {exc}") from exc
     except GatewayError as exc:
         log.warning("tiktok unavailable while completing an authorization (request_id=%s)", exc.request_id)
         raise DomainError(ErrorCode.TIKTOK_UNAVAILABLE, "TikTok is not reachable right now; try again.") from exc

@@ -210,3 +210,41 @@ def test_shops_lists_sellers_with_ids_and_ciphers(sandbox) -> None:
     assert sellers["id-local"]["shops"][0]["region"] == "ID" and sellers["uk-local"]["shops"][0]["region"] == "GB"
     ids = [shop["id"] for s in sellers.values() for shop in s["shops"]]
     assert len(set(ids)) == 8 and all(len(i) == 19 and i.isdigit() for i in ids)
+
+
+# -- refusals and a stuck cursor, aimed at one API (issue 12, items 16 to 18) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [("missing_scope", 200, 105005), ("missing_parameter", 200, 36009004), ("invalid_sign", 401, 106001)],
+)
+def test_refusal_faults_strike_only_the_paths_given(sandbox, tiktok, kind: str, status: int, code: int) -> None:
+    caller = tiktok("us-local")
+    faults(sandbox, kind, paths=[ORDERS])
+    refused = caller.request("POST", ORDERS, {"page_size": "5"}, {})
+    assert refused.status_code == status and refused.json()["code"] == code and refused.json()["message"]
+    assert caller.call("POST", PRODUCTS, {"page_size": "5"}, {})["code"] == 0  # other APIs still answer
+    counters = sandbox.control("GET", "counters")["by_path"]
+    assert counters[ORDERS] == {f"fault:{kind}": 1} and counters[PRODUCTS] == {"ok": 1}
+    assert sandbox.control("GET", "faults")["paths"] == [ORDERS]
+
+
+@pytest.mark.parametrize(("path", "key"), [(ORDERS, "orders"), (PRODUCTS, "products")])
+def test_repeat_page_token_fault_answers_the_token_it_was_sent(sandbox, tiktok, path: str, key: str) -> None:
+    caller = tiktok("us-local")
+    faults(sandbox, "repeat_page_token", paths=[path])
+    first = caller.call("POST", path, {"page_size": "5"}, {})["data"]  # a first page has no token to repeat
+    token = first["next_page_token"]
+    second = caller.call("POST", path, {"page_size": "5", "page_token": token}, {})["data"]
+    third = caller.call("POST", path, {"page_size": "5", "page_token": token}, {})["data"]
+    assert second["next_page_token"] == third["next_page_token"] == token
+    assert second[key] == third[key] and second[key] != first[key]
+    assert sandbox.control("GET", "counters")["by_path"][path] == {"ok": 1, "fault:repeat_page_token": 2}
+
+
+@pytest.mark.parametrize("paths", ["/order/202309/orders/search", [1], None])
+def test_fault_paths_must_be_a_list_of_paths(sandbox, paths) -> None:
+    body = {"rate": 1.0, "kinds": ["missing_scope"], "paths": paths}
+    response = sandbox.http.request("POST", f"{sandbox.url}/_sandbox/faults", json=body)
+    assert response.status_code == 400 and "paths" in response.json()["error"]

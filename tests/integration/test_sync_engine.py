@@ -267,3 +267,45 @@ async def test_a_redis_subscriber_sees_signals_published_by_another_process(redi
             assert await others.wait(0.5) is None  # another merchant hears nothing
     finally:
         await bus.aclose()
+
+
+@pytest.mark.redis
+async def test_a_worker_process_stops_an_import_at_its_time_limit_and_sends_nothing_more(
+    postgres_url: str, redis_server: object, sandbox_factory: Callable[[SandboxConfig], SandboxServer],
+    tmp_path: Path, sync_harness_factory: Factory,
+) -> None:  # fmt: skip
+    # given a `dramatiq` worker process with one thread, a 1-second time limit and one attempt per task
+    sandbox = sandbox_factory(SandboxConfig(products=10, orders=200))
+    settings = sync_settings(
+        postgres_url, sandbox, tmp_path,
+        broker_url=redis_server.url,  # type: ignore[attr-defined]
+        sync_time_limit_seconds=1, sync_max_attempts=1,
+    )  # fmt: skip
+    harness = sync_harness_factory(settings)
+    from adapters.queue import DramatiqTaskQueue
+    from workers.broker import setup_broker
+
+    setup_broker(settings)
+    from workers.actors import run_sync_task
+
+    queue = DramatiqTaskQueue(run_sync_task)
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    # and TikTok answering the order search slowly forever (each answer within the client's timeout)
+    order_search = "/order/202309/orders/search"
+    sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["slow"], "slow_seconds": 1.5, "paths": [order_search]})
+    worker = spawn_worker(settings_env(settings), threads=1)
+    try:
+        start = (harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id)
+        (orders,) = await start_sync(*start, [SyncKind.ORDERS])
+        # when its run passes the limit: the task fails with a clear code
+        failed = await harness.wait(orders.id, timeout=60)
+        sent = sandbox.control("GET", "/counters")["by_path"][order_search]
+        assert (failed.status, failed.error_code) == (SyncTaskStatus.FAILED, ErrorCode.TIME_LIMIT_EXCEEDED)
+        # then the worker's only thread is free again: a products sync runs to its end
+        (products,) = await start_sync(*start, [SyncKind.PRODUCTS])
+        done = await harness.wait(products.id, timeout=60)
+        assert done.status is SyncTaskStatus.SUCCEEDED, done.error_message
+        # and no request of the stopped import reached TikTok after it failed
+        assert sandbox.control("GET", "/counters")["by_path"][order_search] == sent
+    finally:
+        stop_worker(worker)

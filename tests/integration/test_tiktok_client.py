@@ -27,7 +27,13 @@ from adapters.tiktok import (
     mapping,
 )
 from domain.catalog import Order, Product, WarehouseStock
-from domain.ports import AuthorizationLostError
+from domain.ports import (
+    AuthorizationLostError,
+    CursorStuckError,
+    GatewayRefusedError,
+    MissingPermissionError,
+    TikTokUnavailableError,
+)
 from domain.shops import AuthorizedShop, TokenSet
 
 DAY = 86400
@@ -446,3 +452,41 @@ async def test_rate_limiter_causes_no_429(sandbox, http):
     # then all succeeded and the sandbox never throttled
     assert len(results) == 50
     assert await counters(sandbox, ORDER_SEARCH) == {"ok": 50}
+
+
+# -- refusals no retry can fix, and a cursor that never advances (issue 12, items 16 to 18) -------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "refusal"),
+    [
+        ("missing_scope", 105005, MissingPermissionError),
+        ("missing_parameter", 36009004, GatewayRefusedError),
+        ("invalid_sign", 106001, GatewayRefusedError),
+    ],
+)
+async def test_a_refusal_is_sent_once_names_the_api_and_leaves_other_apis_working(sandbox, http, kind, code, refusal):
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    await control(sandbox, "POST", "/_sandbox/faults", {"rate": 1.0, "kinds": [kind], "paths": [ORDER_SEARCH]})
+    now = int(time.time()) + 1
+    with pytest.raises(refusal) as caught:
+        await shop.session.search_orders(page_size=5, page_token=None, create_time_ge=now - DAY, create_time_lt=now)
+    error = caught.value
+    assert not isinstance(error, AuthorizationLostError | TikTokUnavailableError)
+    assert error.api == f"POST {ORDER_SEARCH}" and f"code={code}" in str(error) and error.request_id
+    assert await counters(sandbox, ORDER_SEARCH) == {f"fault:{kind}": 1}  # not retried
+    assert len(await scan_all(shop.session)) == 30  # the product search still answers, on the same tokens
+
+
+async def test_a_product_scan_whose_page_token_comes_back_ends_as_stuck(sandbox, http):
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    await control(sandbox, "POST", "/_sandbox/faults", {"rate": 1.0, "kinds": ["repeat_page_token"]})
+    found: list[str] = []
+    with pytest.raises(CursorStuckError):
+        async for scan in shop.session.scan_products(None, page_size=5):
+            found.extend(item.tiktok_product_id for item in scan.page.items if isinstance(item, Product))
+    # two pages, then the token the second one answered was the one it had been sent: no third request
+    assert len(found) == len(set(found)) == 10
+    assert await counters(sandbox, PRODUCT_SEARCH) == {"ok": 1, "fault:repeat_page_token": 1}

@@ -9,7 +9,7 @@ import pytest
 
 from domain.authorization import state_digest
 from domain.errors import DomainError, ErrorCode
-from domain.ports import AuthorizationLostError, TikTokUnavailableError
+from domain.ports import AuthorizationLostError, GatewayRefusedError, TikTokUnavailableError
 from domain.services import shops as services
 from domain.shops import AuthorizedShop, Region, TokenSet
 from domain.sync import SyncKind, SyncTaskStatus
@@ -97,6 +97,7 @@ async def test_an_expired_state_is_refused(world: World) -> None:
     [
         (TikTokUnavailableError("down"), ErrorCode.TIKTOK_UNAVAILABLE),
         (AuthorizationLostError("bad code"), ErrorCode.AUTHORIZATION_DENIED),
+        (GatewayRefusedError("Invalid app_key. (code=36009004)"), ErrorCode.TIKTOK_REJECTED),
     ],
 )
 async def test_tiktok_failures_store_nothing_and_spend_the_state(world: World, failure: Exception, code) -> None:

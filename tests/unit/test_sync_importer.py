@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from domain.errors import ErrorCode
-from domain.ports import AuthorizationLostError, TikTokUnavailableError
+from domain.ports import (
+    AuthorizationLostError,
+    CursorStuckError,
+    GatewayRefusedError,
+    MissingPermissionError,
+    TikTokUnavailableError,
+)
 from domain.services.importer import SyncDeps, SyncOptions, run_sync_task
+from domain.services.run_limits import TimeLimitExceededError
 from domain.services.sync import cancel_task, resume_stale_tasks
 from domain.shops import Shop, ShopStatus
 from domain.sync import INTERNAL_ERROR, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
@@ -347,3 +355,121 @@ async def test_a_large_import_refreshes_the_planners_statistics_once_done(monkey
     await world.run(again)
     assert world.task(again.id).unchanged == 45
     assert world.store.statistics_refreshed == [SyncKind.PRODUCTS]
+
+
+# -- TikTok refusing, looping or stalling (issue 12, items 16 to 19) ----------------------------------------------
+
+
+def _missing_scope(api: str) -> MissingPermissionError:
+    error = MissingPermissionError("Access denied. The access token lacks the scope this API requires (code=105005)")
+    error.api = api
+    return error
+
+
+async def test_a_missing_scope_fails_only_that_task_at_once_and_the_shop_stays_active() -> None:
+    # given TikTok refusing the order search for lack of permission (105005)
+    world = World()
+    world.api.failures[2] = _missing_scope("POST /order/202309/orders/search")
+    orders = world.queue(SyncKind.ORDERS)
+    # when the orders task runs: no exception, so the queue does not retry it
+    await world.run(orders)
+    # then it failed on its first attempt, naming the missing permission, and the shop is still ACTIVE
+    failed = world.task(orders.id)
+    assert (failed.status, failed.error_code, failed.attempts) == (SyncTaskStatus.FAILED, ErrorCode.MISSING_SCOPE, 1)
+    assert failed.error_message is not None and "POST /order/202309/orders/search" in failed.error_message
+    assert "105005" in failed.error_message
+    shop = world.store.shops[world.shop.id]
+    assert shop.revoked_at is None and shop.status(T0) is ShopStatus.ACTIVE
+    # and a products sync of the same shop still works
+    products = world.queue(SyncKind.PRODUCTS)
+    await world.run(products)
+    assert world.task(products.id).status is SyncTaskStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("kind", [SyncKind.PRODUCTS, SyncKind.ORDERS])
+async def test_a_refusal_no_retry_can_fix_fails_the_task_at_once_with_tiktoks_words(kind: SyncKind) -> None:
+    world = World()
+    refusal = "Invalid parameter. A required parameter is missing. (code=36009004, http=200, request_id=R1)"
+    world.api.failures[2] = GatewayRefusedError(refusal, "R1")
+    task = world.queue(kind)
+    await world.run(task)  # no exception: nothing for the queue to retry
+    failed = world.task(task.id)
+    assert (failed.status, failed.error_code, failed.attempts) == (SyncTaskStatus.FAILED, ErrorCode.TIKTOK_REJECTED, 1)
+    assert failed.error_message is not None and refusal in failed.error_message
+    assert world.store.shops[world.shop.id].revoked_at is None
+
+
+async def test_a_page_token_answered_again_ends_the_import_as_stuck_counting_only_what_was_new() -> None:
+    # given TikTok answering every page_token with that same token (one slice, so the loop is plain to see)
+    world = World()
+    world.deps = replace(world.deps, options=replace(OPTIONS, order_slices=1))
+    world.api.repeat_page_token = True
+    task = world.queue(SyncKind.ORDERS)
+    # when the import runs
+    await world.run(task)
+    # then it ended after the second page (the first one to repeat its token), failed once with a clear code
+    failed = world.task(task.id)
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        SyncTaskStatus.FAILED,
+        ErrorCode.TIKTOK_CURSOR_STUCK,
+        1,
+    )
+    assert world.api.calls == 2
+    # and `processed` counts the distinct orders stored, never a page twice
+    stored = world.store.shop_orders(world.shop.id)
+    assert failed.processed == failed.created == len(stored) == 2 * OPTIONS.page_size
+
+
+async def test_a_page_answered_again_under_a_new_token_is_stuck_too() -> None:
+    world = World()
+    world.deps = replace(world.deps, options=replace(OPTIONS, order_slices=1))
+    original = world.api.search_orders
+
+    async def same_first_page(*, page_size: int, page_token: str | None, create_time_ge: int, create_time_lt: int):
+        page = await original(
+            page_size=page_size, page_token=None, create_time_ge=create_time_ge, create_time_lt=create_time_lt
+        )
+        return replace(page, next_page_token=f"fresh-{world.api.calls}")  # a new token, the same records
+
+    world.api.search_orders = same_first_page  # type: ignore[method-assign]
+    task = world.queue(SyncKind.ORDERS)
+    await world.run(task)
+    failed = world.task(task.id)
+    assert failed.error_code == ErrorCode.TIKTOK_CURSOR_STUCK and world.api.calls == 2
+    assert failed.processed == len(world.store.shop_orders(world.shop.id)) == OPTIONS.page_size
+
+
+def test_cursor_stuck_is_a_refusal_for_the_queue() -> None:
+    assert issubclass(CursorStuckError, GatewayRefusedError)
+
+
+@pytest.mark.parametrize("kind", [SyncKind.PRODUCTS, SyncKind.ORDERS])
+async def test_a_run_past_its_time_limit_is_stopped_and_retried_then_fails_with_a_clear_code(kind: SyncKind) -> None:
+    # given TikTok that stops answering after the first request, and a run time limit of 50 ms
+    world = World()
+    world.deps = replace(world.deps, options=replace(OPTIONS, max_attempts=2, time_limit_seconds=0.05))
+
+    async def hang(call: int) -> None:
+        if call > 1:
+            await asyncio.Event().wait()  # forever
+
+    world.api.on_call = hang
+    task = world.queue(kind)
+    # when the first attempt runs: it is stopped, and handed back to the queue for a retry
+    with pytest.raises(TimeLimitExceededError):
+        await world.run(task)
+    assert world.task(task.id).status is SyncTaskStatus.QUEUED
+    calls = world.api.calls
+    await asyncio.sleep(0)  # nothing of the stopped run is left to send another request
+    assert world.api.calls == calls
+    # when the last attempt runs into the same wall
+    await world.run(task)
+    # then the task failed with TIME_LIMIT_EXCEEDED, and no request of it is pending
+    failed = world.task(task.id)
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        SyncTaskStatus.FAILED,
+        ErrorCode.TIME_LIMIT_EXCEEDED,
+        2,
+    )
+    assert failed.error_message is not None and "time limit" in failed.error_message
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []

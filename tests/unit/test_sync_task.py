@@ -123,7 +123,7 @@ def test_a_slice_resumes_at_its_last_create_time_and_skips_what_it_stored() -> N
     # when a resumed run refetches from that second
     refetched = [orders[1], orders[2], make_order(4, T0 + timedelta(seconds=5))]
     # then only the new order is kept, and the seen list grows at the same second
-    assert after.unseen(refetched) == [refetched[2]]
+    assert after.news(refetched) == [refetched[2]]
     later = after.after_page(Page([refetched[2]], None, 8), first_of_run=True)
     assert later.seen == ("o000002", "o000003", "o000004") and later.done and later.total == 10
 

@@ -23,7 +23,12 @@ from adapters.tiktok import errors, mapping
 from adapters.tiktok.ratelimit import RateLimiter
 from adapters.tiktok.signing import sign, verify_webhook, webhook_signature
 from domain.catalog import Order, Product
-from domain.ports import AuthorizationLostError, TikTokUnavailableError
+from domain.ports import (
+    AuthorizationLostError,
+    GatewayRefusedError,
+    MissingPermissionError,
+    TikTokUnavailableError,
+)
 from domain.sync import RecordFailure
 
 SECRET = "e59af819cc"
@@ -211,17 +216,33 @@ def test_retryable_errors_are_tiktok_unavailable_for_services():
 
 
 def test_lost_authorization_is_the_domain_error():
-    for code, message in [(105005, "scope"), (36009004, "The x-tts-access-token header is invalid.")]:
+    for code, message in [(36009004, "The x-tts-access-token header is invalid."), (101000, "token/cipher")]:
         error = errors.classify(200, envelope(code, message))
         assert isinstance(error, AuthorizationLostError)
         assert not error.retryable
     assert issubclass(errors.InvalidRefreshTokenError, AuthorizationLostError)
+    assert issubclass(errors.AuthCodeRejectedError, AuthorizationLostError)
 
 
-def test_our_bugs_are_neither_retryable_nor_lost_authorization():
-    for code, message in [(106001, "bad sign"), (36009004, "Invalid timestamp."), (36009009, "Invalid path")]:
-        error = errors.classify(200, envelope(code, message))
-        assert isinstance(error, errors.ClientBugError)
+def test_a_missing_scope_is_a_refusal_of_one_api_not_a_lost_authorization():
+    # tiktok-api.md sec. 13.8: scope errors look like auth errors, but the authorization still holds
+    error = errors.classify(200, envelope(105005, "Access denied."))
+    assert isinstance(error, MissingPermissionError) and isinstance(error, GatewayRefusedError)
+    assert not isinstance(error, AuthorizationLostError | TikTokUnavailableError)
+    assert not error.retryable
+
+
+def test_our_bugs_and_business_refusals_are_refusals_neither_retryable_nor_lost_authorization():
+    for code, message, status in [
+        (106001, "Invalid credentials. The sign query parameter is invalid.", 401),
+        (36009004, "Invalid parameter. A required parameter is missing.", 200),
+        (36009004, "Invalid timestamp.", 200),
+        (36009009, "Invalid path", 200),
+        (21008111, "The order does not belong to the current seller", 200),
+    ]:
+        error = errors.classify(status, envelope(code, message))
+        assert isinstance(error, errors.ClientBugError | errors.ApiError)
+        assert isinstance(error, GatewayRefusedError) and not isinstance(error, MissingPermissionError)
         assert not isinstance(error, TikTokUnavailableError | AuthorizationLostError)
 
 
