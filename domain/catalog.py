@@ -9,6 +9,10 @@ from datetime import datetime
 from decimal import Decimal
 
 
+class InvalidRecord(ValueError):
+    """A record imported from TikTok breaks a rule of the catalog; the message is the failure's reason."""
+
+
 @dataclass(frozen=True, slots=True)
 class Money:
     amount: Decimal
@@ -16,6 +20,17 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+    @classmethod
+    def of(cls, amount: Decimal, currency: str | None, what: str) -> Money:
+        """Rule: an amount is finite and not negative, in a non-blank currency code (kept upper case).
+
+        Raises `InvalidRecord` naming `what` (e.g. "payment.total_amount"): the reason the Task Center shows."""
+        if not currency or not currency.strip():
+            raise InvalidRecord(f"{what} has no currency")
+        if not amount.is_finite() or amount < 0:
+            raise InvalidRecord(f"{what} is not a valid amount: {amount}")
+        return cls(amount, currency.strip().upper())
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +74,13 @@ class LineItem:
     product_name: str
     quantity: int
     sale_price: Money
+
+    @staticmethod
+    def units(quantity: int) -> int:
+        """Rule: a line item counts at least one unit (TikTok's 202309 line items carry no quantity: one each)."""
+        if quantity < 1:
+            raise InvalidRecord(f"quantity {quantity} is not positive")
+        return quantity
 
 
 @dataclass(frozen=True, slots=True)

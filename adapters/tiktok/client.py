@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from adapters.config import TikTokSettings
-from adapters.tiktok import mapping
+from adapters.tiktok import records
 from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock
 from adapters.tiktok.ratelimit import Limiter
 from adapters.tiktok.transport import AccessToken, Transport
@@ -81,14 +81,14 @@ class TikTokClient:
     async def exchange_code(self, code: str) -> TokenSet:
         """Tokens for a consent's `code` (single use, valid 30 minutes)."""
         data = await self.transport.token_call(TOKEN_GET_PATH, {"auth_code": code, "grant_type": "authorized_code"})
-        return mapping.token_set(data)
+        return records.token_set(data)
 
     async def refresh(self, refresh_token: str) -> TokenSet:
         """A new token pair; persist both, the old refresh token may stop working."""
         data = await self.transport.token_call(
             TOKEN_REFRESH_PATH, {"refresh_token": refresh_token, "grant_type": "refresh_token"}
         )
-        return mapping.token_set(data)
+        return records.token_set(data)
 
     async def refresh_shop(self, cipher: str, tokens: TokenSet) -> TokenSet:
         """`refresh` once per shop and process: sessions of one shop (its PRODUCTS and ORDERS tasks) that find the
@@ -117,8 +117,8 @@ class TikTokClient:
 
     async def authorized_shops(self, access_token: AccessToken) -> list[AuthorizedShop]:
         """The shops a token covers. Not shop-scoped: no `shop_cipher` (TikTok rejects one here)."""
-        data = await self.transport.call("GET", AUTHORIZED_SHOPS_PATH, access_token=access_token)
-        return mapping.authorized_shops(data)
+        data = await self.transport.call_raw("GET", AUTHORIZED_SHOPS_PATH, access_token=access_token)
+        return records.authorized_shops(data)
 
     def for_shop(
         self, cipher: str, tokens: TokenSet, on_tokens_refreshed: Callable[[TokenSet], Awaitable[None]]
@@ -143,7 +143,7 @@ class TikTokClient:
     ) -> Page[Product]:
         """One page of Search Products. Paging in the query, filters in the body; `_le` is inclusive."""
         body = {"status": status, "update_time_ge": update_time_ge, "update_time_le": update_time_le}
-        data = await self.transport.call(
+        data = await self.transport.call_raw(
             "POST",
             PRODUCT_SEARCH_PATH,
             access_token=access_token,
@@ -151,7 +151,7 @@ class TikTokClient:
             query={"page_size": page_size, "page_token": page_token},
             body={k: v for k, v in body.items() if v is not None},
         )
-        return mapping.products_page(data)
+        return records.products_page(data)
 
     async def search_orders(
         self,
@@ -174,7 +174,7 @@ class TikTokClient:
             "update_time_ge": update_time_ge,
             "update_time_lt": update_time_lt,
         }
-        data = await self.transport.call(
+        data = await self.transport.call_raw(
             "POST",
             ORDER_SEARCH_PATH,
             access_token=access_token,
@@ -187,7 +187,7 @@ class TikTokClient:
             },
             body={k: v for k, v in body.items() if v is not None},
         )
-        return mapping.orders_page(data)
+        return records.orders_page(data)
 
     async def get_orders(
         self, access_token: AccessToken, shop_cipher: str, ids: Sequence[str]
@@ -195,10 +195,10 @@ class TikTokClient:
         """Get Order Detail for 1 to 50 order ids."""
         if not 1 <= len(ids) <= MAX_ORDER_IDS:
             raise ValueError(f"get_orders takes 1 to {MAX_ORDER_IDS} ids, got {len(ids)}")
-        data = await self.transport.call(
+        data = await self.transport.call_raw(
             "GET", ORDER_DETAIL_PATH, access_token=access_token, shop_cipher=shop_cipher, query={"ids": list(ids)}
         )
-        return mapping.orders(data)
+        return records.orders(data)
 
     async def search_inventory(
         self,
@@ -212,10 +212,10 @@ class TikTokClient:
         if not product_ids and not sku_ids:
             raise ValueError("search_inventory needs product_ids or sku_ids")
         body: dict[str, Any] = {"sku_ids": list(sku_ids)} if sku_ids else {"product_ids": list(product_ids or ())}
-        data = await self.transport.call(
+        data = await self.transport.call_raw(
             "POST", INVENTORY_SEARCH_PATH, access_token=access_token, shop_cipher=shop_cipher, body=body
         )
-        return mapping.inventory(data)
+        return records.inventory(data)
 
     async def update_inventory(
         self, access_token: AccessToken, shop_cipher: str, product_id: str, skus: Sequence[SkuStock]
@@ -231,11 +231,11 @@ class TikTokClient:
             ]
         }
         # Retrying after a lost response is safe: the update sets absolute quantities.
-        data = await self.transport.call(
+        data = await self.transport.call_raw(
             "POST",
             INVENTORY_UPDATE_PATH.format(product_id=product_id),
             access_token=access_token,
             shop_cipher=shop_cipher,
             body=body,
         )
-        return mapping.inventory_update_result(data)
+        return records.inventory_update_result(data)

@@ -11,6 +11,8 @@ import itertools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -24,9 +26,8 @@ from adapters.tiktok import (
     ShopSession,
     SkuStock,
     TikTokClient,
-    mapping,
 )
-from domain.catalog import Order, Product, WarehouseStock
+from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.ports import AuthorizationLostError
 from domain.shops import AuthorizedShop, TokenSet
 
@@ -108,9 +109,56 @@ async def counters(sandbox: Any, path: str) -> dict[str, int]:
 
 async def ground_truth_products(sandbox: Any, shop_id: str) -> dict[str, Product]:
     raw = await control(sandbox, "GET", f"/_sandbox/shops/{shop_id}/products")
-    products = [mapping.product(p) for p in raw["products"]]
-    assert all(isinstance(p, Product) for p in products)
-    return {p.tiktok_product_id: p for p in products if isinstance(p, Product)}
+    products = [expected_product(p) for p in raw["products"]]
+    return {p.tiktok_product_id: p for p in products}
+
+
+def _when(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def expected_product(p: dict[str, Any]) -> Product:
+    """The domain product a sandbox product stands for, written out field by field (not by the code under test)."""
+    skus = tuple(
+        Sku(
+            s["id"],
+            s["seller_sku"],
+            Money(Decimal(s["price"]["sale_price"]), s["price"]["currency"]),
+            tuple(WarehouseStock(i["warehouse_id"], i["quantity"]) for i in s["inventory"]),
+        )
+        for s in p["skus"]
+    )
+    return Product(p["id"], p["title"], p["status"], _when(p["create_time"]), _when(p["update_time"]), skus)
+
+
+def expected_order(o: dict[str, Any]) -> Order:
+    """The domain order a sandbox order stands for (each line item one unit; the address empty while unpaid)."""
+    items = tuple(
+        LineItem(
+            i["id"],
+            i["sku_id"],
+            i["product_id"],
+            i["seller_sku"],
+            i["product_name"],
+            1,
+            Money(Decimal(i["sale_price"]), i["currency"]),
+        )
+        for i in o["line_items"]
+    )
+    total = Money(Decimal(o["payment"]["total_amount"]), o["payment"]["currency"])
+    address = o["recipient_address"]
+    created, updated = _when(o["create_time"]), _when(o["update_time"])
+    return Order(
+        o["id"],
+        o["status"],
+        created,
+        updated,
+        total,
+        items,
+        o["user_id"],
+        address.get("name"),
+        address.get("region_code"),
+    )
 
 
 async def scan_all(session: ShopSession, page_size: int = 100) -> list[Product]:
@@ -289,7 +337,7 @@ async def test_order_detail(sandbox, http):
     wanted = [o["id"] for o in truth["orders"][:5]]
     orders = await shop.session.get_orders(wanted)
     assert sorted(o.tiktok_order_id for o in orders if isinstance(o, Order)) == sorted(wanted)
-    expected = {o["id"]: mapping.order(o) for o in truth["orders"][:5]}
+    expected = {o["id"]: expected_order(o) for o in truth["orders"][:5]}
     assert {o.tiktok_order_id: o for o in orders if isinstance(o, Order)} == expected
 
 
