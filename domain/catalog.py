@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -60,10 +58,6 @@ class Product:
     updated_at: datetime
     skus: tuple[Sku, ...]
 
-    def fingerprint(self) -> str:
-        """A digest of everything Shopbridge stores of the product: equal digests mean nothing changed."""
-        return _digest(asdict(self))
-
 
 @dataclass(frozen=True, slots=True)
 class LineItem:
@@ -94,11 +88,3 @@ class Order:
     buyer_user_id: str | None = None
     recipient_name: str | None = None
     recipient_region: str | None = None
-
-    def fingerprint(self) -> str:
-        return _digest(asdict(self))
-
-
-def _digest(value: object) -> str:
-    encoded = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode()).hexdigest()[:32]

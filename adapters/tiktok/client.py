@@ -24,9 +24,10 @@ from adapters.tiktok import records
 from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock
 from adapters.tiktok.ratelimit import Limiter
 from adapters.tiktok.transport import AccessToken, Transport
-from domain.catalog import Order, Product
+from domain.catalog import Order
 from domain.ports import Page
 from domain.shops import AuthorizedShop, TokenSet
+from domain.stored import StoredOrder, StoredProduct
 from domain.sync import RecordFailure
 
 if TYPE_CHECKING:
@@ -140,8 +141,9 @@ class TikTokClient:
         update_time_ge: int | None = None,
         update_time_le: int | None = None,
         status: str | None = None,
-    ) -> Page[Product]:
-        """One page of Search Products. Paging in the query, filters in the body; `_le` is inclusive."""
+    ) -> Page[StoredProduct]:
+        """One page of Search Products, as stored (values and fingerprint computed as it is decoded). Paging in
+        the query, filters in the body; `_le` is inclusive."""
         body = {"status": status, "update_time_ge": update_time_ge, "update_time_le": update_time_le}
         data = await self.transport.call_raw(
             "POST",
@@ -166,8 +168,8 @@ class TikTokClient:
         update_time_lt: int | None = None,
         sort_field: str = "create_time",
         sort_order: str = "ASC",
-    ) -> Page[Order]:
-        """One page of Get Order List. Windows are [ge, lt): `_lt` is exclusive for orders."""
+    ) -> Page[StoredOrder]:
+        """One page of Get Order List, as stored. Windows are [ge, lt): `_lt` is exclusive for orders."""
         body = {
             "create_time_ge": create_time_ge,
             "create_time_lt": create_time_lt,

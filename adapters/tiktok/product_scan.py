@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from adapters.tiktok.errors import PageTokenRejectedError, SearchCapExceededError
-from domain.catalog import Product
 from domain.ports import Page, ProductScan
+from domain.stored import ProductRecord
 
 SEARCH_CAP = 10_000
 CHECKPOINT_VERSION = 1
@@ -40,7 +40,7 @@ logger = logging.getLogger("adapters.tiktok")
 class FetchProducts(Protocol):
     def __call__(
         self, *, page_size: int, page_token: str | None, update_time_ge: int, update_time_le: int | None
-    ) -> Awaitable[Page[Product]]: ...
+    ) -> Awaitable[Page[ProductRecord]]: ...
 
 
 @dataclass(slots=True)

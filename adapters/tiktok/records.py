@@ -1,9 +1,10 @@
 """Decoded TikTok objects (`adapters.tiktok.wire`) to domain values; a record that breaks a rule is a `RecordFailure`.
 
-The wire structs say what TikTok sends; the domain (`domain.catalog`) says what makes a record valid (amounts,
-currencies, units); this module only joins the two, positionally, because an import converts tens of thousands of
-records a minute. Envelope-level shapes that do not fit (tokens, shop lists, pages) raise
-`UnexpectedResponseError`: those are not one bad record but a response we do not understand.
+The wire structs say what TikTok sends; the domain says what makes a record valid and what the catalog stores of it
+(`domain.stored`): this module only hands one to the other. Pages of products and orders become `StoredProduct`s
+and `StoredOrder`s, whose values and fingerprint are computed here, once, where the record was decoded; the single
+record functions also give domain `Product`s and `Order`s. Envelope-level shapes that do not fit (tokens, shop
+lists, pages) raise `UnexpectedResponseError`: those are not one bad record but a response we do not understand.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from msgspec import Raw
 from adapters.tiktok import wire
 from adapters.tiktok.errors import UnexpectedResponseError
 from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuUpdateFailure, WarehouseFailure
-from domain.catalog import InvalidRecord, LineItem, Money, Order, Product, Sku, WarehouseStock
+from domain.catalog import InvalidRecord, Order, Product, WarehouseStock
 from domain.ports import Page
 from domain.shops import AuthorizedShop, TokenSet
+from domain.stored import StoredOrder, StoredProduct, store_order, store_product
 from domain.sync import RecordFailure
 
 T = TypeVar("T")
@@ -38,14 +40,6 @@ def _when(seconds: int, what: str) -> datetime:
         return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
         raise InvalidRecord(f"{what} is not a Unix time: {seconds}") from None
-
-
-def _id(value: str, what: str = "id") -> str:
-    """A TikTok id as text, without surrounding blanks; a blank one is missing."""
-    value = value.strip()
-    if not value:
-        raise InvalidRecord(f"missing {what}")
-    return value
 
 
 # -- tokens and shops ------------------------------------------------------------------------------------------------
@@ -85,64 +79,35 @@ def authorized_shops(data: Raw) -> list[AuthorizedShop]:
 # -- products and orders ---------------------------------------------------------------------------------------------
 
 
-def _sku(sku: wire.Sku) -> Sku:
-    sku_id = _id(sku.id)
-    try:
-        stock = tuple(
-            WarehouseStock(_id(level.warehouse_id, "warehouse_id"), level.quantity) for level in sku.inventory or ()
-        )
-        price = Money.of(sku.price.sale_price, sku.price.currency, "sale_price")
-        return Sku(sku_id, sku.seller_sku or None, price, stock)
-    except InvalidRecord as exc:
-        raise InvalidRecord(f"sku {sku_id}: {exc}") from None
-
-
-def _product(product: wire.Product) -> Product:
+def _stored_product(product: wire.Product) -> StoredProduct:
     created = _when(product.create_time, "create_time")
     updated = created if product.update_time is None else _when(product.update_time, "update_time")
-    return Product(
-        _id(product.id),  # tiktok_product_id
-        product.title or "",
-        product.status or "UNKNOWN",
-        created,
-        updated,
-        tuple(_sku(sku) for sku in product.skus or ()),
-    )
+    skus = [
+        (sku.id, sku.seller_sku or None, sku.price.sale_price, sku.price.currency,
+         [(level.warehouse_id, level.quantity) for level in sku.inventory or ()])
+        for sku in product.skus or ()
+    ]  # fmt: skip
+    return store_product(product.id, product.title or "", product.status or "UNKNOWN", created, updated, skus)
 
 
-def _line_item(item: wire.LineItem, order_currency: str) -> LineItem:
-    item_id = _id(item.id)
-    try:
-        return LineItem(
-            item_id,
-            _id(item.sku_id, "sku_id"),
-            item.product_id or None,
-            item.seller_sku or None,
-            item.product_name or "",
-            LineItem.units(item.quantity),
-            Money.of(item.sale_price, item.currency or order_currency, "sale_price"),
-        )
-    except InvalidRecord as exc:
-        raise InvalidRecord(f"line item {item_id}: {exc}") from None
-
-
-def _order(order: wire.Order) -> Order:
-    """Total = payment.total_amount in payment.currency; a line item without a currency is in the order's."""
-    total = Money.of(order.payment.total_amount, order.payment.currency, "payment.total_amount")
+def _stored_order(order: wire.Order) -> StoredOrder:
+    """Total = payment.total_amount in payment.currency; the recipient is empty while UNPAID or ON_HOLD."""
     created = _when(order.create_time, "create_time")
     updated = created if order.update_time is None else _when(order.update_time, "update_time")
-    address = order.recipient_address  # empty while UNPAID or ON_HOLD
-    return Order(
-        _id(order.id),  # tiktok_order_id
-        order.status or "UNKNOWN",
-        created,
-        updated,
-        total,
-        tuple(_line_item(item, total.currency) for item in order.line_items or ()),
-        order.user_id or None,  # buyer_user_id
-        (address.name or None) if address else None,  # recipient_name
-        (address.region_code or None) if address else None,  # recipient_region
-    )
+    address = order.recipient_address or _NO_ADDRESS
+    payment = order.payment
+    items = [
+        (item.id, item.sku_id, item.product_id or None, item.seller_sku or None, item.product_name or "",
+         item.quantity, item.sale_price, item.currency)
+        for item in order.line_items or ()
+    ]  # fmt: skip
+    return store_order(
+        order.id, order.status or "UNKNOWN", created, updated, payment.total_amount, payment.currency,
+        order.user_id or None, address.name or None, address.region_code or None, items,
+    )  # fmt: skip
+
+
+_NO_ADDRESS = wire.Address()
 
 
 def _checked(decoded: W, build: Callable[[W], T]) -> T | RecordFailure:
@@ -159,41 +124,56 @@ def _one(data: Raw | Any, kind: type[W], build: Callable[[W], T]) -> T | RecordF
     return _checked(decoded, build)
 
 
+def stored_product(data: Raw | Any) -> StoredProduct | RecordFailure:
+    """One TikTok product object (as in Search Products, or Get Product's `data.product`), raw JSON or already
+    parsed into Python values, as the catalog repository upserts it; or why it cannot be."""
+    return _one(data, wire.Product, _stored_product)
+
+
+def stored_order(data: Raw | Any) -> StoredOrder | RecordFailure:
+    """One TikTok order object (Get Order List or Detail), raw JSON or parsed, as the repository upserts it."""
+    return _one(data, wire.Order, _stored_order)
+
+
 def product(data: Raw | Any) -> Product | RecordFailure:
-    """One TikTok product object (as in Search Products or Get Product's `data.product`), raw JSON or already
-    parsed into Python values, as the domain `Product` the catalog repository upserts, or why it cannot be."""
-    return _one(data, wire.Product, _product)
+    """`stored_product` as a domain `Product` (which the repository upserts too)."""
+    stored = stored_product(data)
+    return stored if isinstance(stored, RecordFailure) else stored.product()
 
 
 def order(data: Raw | Any) -> Order | RecordFailure:
-    """One TikTok order object (Get Order List or Detail), raw JSON or parsed, as a domain `Order`, or why not."""
-    return _one(data, wire.Order, _order)
+    """`stored_order` as a domain `Order` (which the repository upserts too)."""
+    stored = stored_order(data)
+    return stored if isinstance(stored, RecordFailure) else stored.order()
 
 
-def products_page(data: Raw) -> Page[Product]:
+def products_page(data: Raw) -> Page[StoredProduct]:
     """A Search Products `data`: decoded whole; if that fails, record by record (see `adapters.tiktok.wire`)."""
     try:
         page = wire.decode(data, wire.ProductPage)
-        items = [_checked(p, _product) for p in page.products or ()]
+        items = [_checked(p, _stored_product) for p in page.products or ()]
         return Page(items, page.next_page_token or None, page.total_count)
     except wire.Malformed:
         raw = _envelope_shape(data, wire.RawProducts, "product search")
-        return Page([product(p) for p in raw.products or ()], raw.next_page_token or None, raw.total_count)
+        return Page([stored_product(p) for p in raw.products or ()], raw.next_page_token or None, raw.total_count)
 
 
-def orders_page(data: Raw, what: str = "order search") -> Page[Order]:
+def orders_page(data: Raw, what: str = "order search") -> Page[StoredOrder]:
     """A Get Order List (or Detail) `data`, decoded as `products_page` is."""
     try:
         page = wire.decode(data, wire.OrderPage)
-        items = [_checked(o, _order) for o in page.orders or ()]
+        items = [_checked(o, _stored_order) for o in page.orders or ()]
         return Page(items, page.next_page_token or None, page.total_count)
     except wire.Malformed:
         raw = _envelope_shape(data, wire.RawOrders, what)
-        return Page([order(o) for o in raw.orders or ()], raw.next_page_token or None, raw.total_count)
+        return Page([stored_order(o) for o in raw.orders or ()], raw.next_page_token or None, raw.total_count)
 
 
 def orders(data: Raw) -> list[Order | RecordFailure]:
-    return list(orders_page(data, "order detail").items)
+    """Get Order Detail's orders as domain `Order`s."""
+    return [
+        item if isinstance(item, RecordFailure) else item.order() for item in orders_page(data, "order detail").items
+    ]
 
 
 # -- inventory -------------------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from domain.services.order_slices import OrderSlice, load_slices, store_slice
 from domain.services.pipeline import Chunk, Source, run_pipeline
 from domain.services.sync import publish_quietly
 from domain.shops import Shop, TokenSet
+from domain.stored import StoredOrder, StoredProduct
 from domain.sync import (
     INTERNAL_ERROR,
     RecordFailure,
@@ -274,11 +275,11 @@ _Upsert = Callable[[UnitOfWork, str, list[object]], Awaitable[UpsertCounts]]
 
 
 async def _upsert_products(uow: UnitOfWork, shop_id: str, records: list[object]) -> UpsertCounts:
-    return await uow.catalog.upsert_products(shop_id, [r for r in records if isinstance(r, Product)])
+    return await uow.catalog.upsert_products(shop_id, [r for r in records if isinstance(r, StoredProduct | Product)])
 
 
 async def _upsert_orders(uow: UnitOfWork, shop_id: str, records: list[object]) -> UpsertCounts:
-    return await uow.catalog.upsert_orders(shop_id, [r for r in records if isinstance(r, Order)])
+    return await uow.catalog.upsert_orders(shop_id, [r for r in records if isinstance(r, StoredOrder | Order)])
 
 
 async def _store(run: _Run, upsert: _Upsert, chunks: list[Chunk]) -> None:
@@ -314,9 +315,9 @@ def _split(items: Sequence[object]) -> tuple[list[object], list[RecordFailure], 
     for item in items:
         if isinstance(item, RecordFailure):
             failures.append(item)
-        elif isinstance(item, Product):
+        elif isinstance(item, StoredProduct | Product):
             by_id[item.tiktok_product_id] = item
-        elif isinstance(item, Order):
+        elif isinstance(item, StoredOrder | Order):
             by_id[item.tiktok_order_id] = item
     duplicates = len(items) - len(failures) - len(by_id)
     return list(by_id.values()), failures, duplicates

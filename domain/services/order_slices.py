@@ -17,6 +17,7 @@ from typing import Any
 
 from domain.catalog import Order
 from domain.ports import Page
+from domain.stored import OrderRecord, StoredOrder
 from domain.sync import RecordFailure
 
 SEEN_IDS_CAP = 500
@@ -37,9 +38,9 @@ class OrderSlice:
     def fresh(self) -> bool:
         return self.resume_ge == self.ge and not self.seen
 
-    def after_page(self, page: Page[Order], first_of_run: bool) -> OrderSlice:
+    def after_page(self, page: Page[OrderRecord], first_of_run: bool) -> OrderSlice:
         """The slice once `page` is stored. `first_of_run`: the first page this run fetched for the slice."""
-        orders = [item for item in page.items if isinstance(item, Order)]
+        orders = [item for item in page.items if isinstance(item, StoredOrder | Order)]
         resume_ge, seen = self.resume_ge, self.seen
         if orders:
             last = max(_seconds(order.created_at) for order in orders)
@@ -51,12 +52,12 @@ class OrderSlice:
             total = page.total_count
         return replace(self, resume_ge=resume_ge, seen=seen, total=total, done=not page.next_page_token)
 
-    def unseen(self, items: Sequence[Order | RecordFailure]) -> list[Order | RecordFailure]:
+    def unseen(self, items: Sequence[OrderRecord | RecordFailure]) -> list[OrderRecord | RecordFailure]:
         """The page without the orders a previous run already stored (the overlap of a resume)."""
         if not self.seen:
             return list(items)
         seen = set(self.seen)
-        return [item for item in items if not (isinstance(item, Order) and item.tiktok_order_id in seen)]
+        return [item for item in items if isinstance(item, RecordFailure) or item.tiktok_order_id not in seen]
 
     def to_json(self) -> dict[str, Any]:
         return {

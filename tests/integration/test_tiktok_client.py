@@ -30,6 +30,7 @@ from adapters.tiktok import (
 from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.ports import AuthorizationLostError
 from domain.shops import AuthorizedShop, TokenSet
+from domain.stored import StoredOrder, StoredProduct
 
 DAY = 86400
 PRODUCT_SEARCH = "/product/202309/products/search"
@@ -164,8 +165,8 @@ def expected_order(o: dict[str, Any]) -> Order:
 async def scan_all(session: ShopSession, page_size: int = 100) -> list[Product]:
     found: list[Product] = []
     async for scan in session.scan_products(None, page_size=page_size):
-        assert all(isinstance(item, Product) for item in scan.page.items)
-        found.extend(item for item in scan.page.items if isinstance(item, Product))
+        assert all(isinstance(item, StoredProduct) for item in scan.page.items)
+        found.extend(item.product() for item in scan.page.items if isinstance(item, StoredProduct))
     return found
 
 
@@ -174,7 +175,8 @@ async def all_orders(session: ShopSession, ge: int, lt: int, page_size: int = 50
     token: str | None = None
     while True:
         page = await session.search_orders(page_size=page_size, page_token=token, create_time_ge=ge, create_time_lt=lt)
-        found.extend(item for item in page.items if isinstance(item, Order))
+        assert all(isinstance(item, StoredOrder) for item in page.items)
+        found.extend(item.order() for item in page.items if isinstance(item, StoredOrder))
         token = page.next_page_token
         if token is None:
             return found
@@ -267,12 +269,12 @@ async def test_product_scan_resumes_from_a_stored_checkpoint(sandbox_factory, ht
     stored: list[str] = []
     checkpoint: dict[str, Any] = {}
     async for scan in shop.session.scan_products(checkpoint, page_size=5):
-        stored.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, Product))
+        stored.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, StoredProduct))
         checkpoint = scan.checkpoint
         if len(stored) >= 15:
             break  # the worker died here, after storing this page and its checkpoint
     async for scan in shop.session.scan_products(checkpoint, page_size=5):
-        stored.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, Product))
+        stored.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, StoredProduct))
     truth = await ground_truth_products(sandbox, shop.shop.tiktok_shop_id)
     assert sorted(stored) == sorted(truth)
 
@@ -287,7 +289,7 @@ async def test_product_scan_resumed_with_a_refused_page_token_restarts_its_windo
     before: list[str] = []
     checkpoint: dict[str, Any] = {}
     async for scan in shop.session.scan_products(None, page_size=5):
-        before.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, Product))
+        before.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, StoredProduct))
         checkpoint = scan.checkpoint
         if checkpoint["page_token"]:
             break
@@ -295,7 +297,7 @@ async def test_product_scan_resumed_with_a_refused_page_token_restarts_its_windo
     # when the import resumes from it
     after: list[str] = []
     async for scan in shop.session.scan_products(checkpoint, page_size=5):
-        after.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, Product))
+        after.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, StoredProduct))
     # then the sandbox refused the token once, the window restarted from its first page (re-reading, unchanged,
     # what the dead run had stored), and the import ends with exactly the catalog
     assert (await counters(sandbox, PRODUCT_SEARCH)).get("12019108") == 1

@@ -16,6 +16,7 @@ from msgspec import Raw
 from adapters.tiktok import records
 from adapters.tiktok.errors import UnexpectedResponseError
 from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
+from domain.stored import StoredOrder, StoredProduct, order_as_stored
 from domain.sync import RecordFailure
 from tests.unit.test_tiktok_signing import ORDER, PRODUCT
 
@@ -109,8 +110,9 @@ def test_ids_sent_as_json_numbers_and_times_as_digit_strings_are_read_exactly():
     # when it is decoded
     page = records.orders_page(Raw(body))
     # then every digit is kept
-    order = page.items[0]
-    assert isinstance(order, Order)
+    stored = page.items[0]
+    assert isinstance(stored, StoredOrder)
+    order = stored.order()
     assert order.tiktok_order_id == "576461413038785752" and order.buyer_user_id == "7021436810468230477"
     assert order.created_at == datetime(2021, 4, 28, 12, 6, 1, tzinfo=UTC)
     item = order.line_items[0]
@@ -136,7 +138,7 @@ def test_unknown_fields_are_ignored_and_a_bad_record_fails_alone():
         + b"]}"
     )
     page = records.orders_page(Raw(body))
-    assert [type(item) for item in page.items] == [Order, RecordFailure, Order]
+    assert [type(item) for item in page.items] == [StoredOrder, RecordFailure, StoredOrder]
     assert page.items[1] == RecordFailure("9", "Object missing required field `total_amount` - at `$.payment`")
     assert (page.next_page_token, page.total_count) == ("abc", 7)
 
@@ -156,8 +158,8 @@ def test_a_page_we_do_not_understand_is_an_unexpected_response(body):
 @pytest.mark.parametrize(
     ("record", "one", "page_of"),
     [
-        (ORDER, records.order, lambda items: records.orders_page(raw({"orders": items}))),
-        (PRODUCT, records.product, lambda items: records.products_page(raw({"products": items}))),
+        (ORDER, records.stored_order, lambda items: records.orders_page(raw({"orders": items}))),
+        (PRODUCT, records.stored_product, lambda items: records.products_page(raw({"products": items}))),
     ],
     ids=["order", "product"],
 )
@@ -165,10 +167,35 @@ def test_any_variant_is_a_record_or_a_failure_and_pages_agree_with_records(recor
     decoded = []
     for variant in variants(record):
         result = one(raw(variant))
-        assert isinstance(result, Order | Product | RecordFailure), variant
+        assert isinstance(result, StoredOrder | StoredProduct | RecordFailure), variant
         assert isinstance(result, RecordFailure) or result == one(variant)  # raw bytes or parsed: the same
         decoded.append(result)
     # a page of every variant, plus a good record, decodes to the same results as record by record
     page = page_of([*variants(record), record])
     assert list(page.items) == [*decoded, one(raw(record))]
-    assert sum(isinstance(item, Order | Product) for item in decoded) > 10
+    assert sum(isinstance(item, StoredOrder | StoredProduct) for item in decoded) > 10
+
+
+def test_an_order_is_stored_as_its_values_with_a_fingerprint_of_exactly_those():
+    # given the order decoded for import
+    stored = records.stored_order(raw(ORDER))
+    assert isinstance(stored, StoredOrder)
+    # then its values are the columns stored, in order, line items numbered by position
+    assert stored.values == (
+        "576461413038785752", "AWAITING_SHIPMENT", datetime(2021, 4, 28, 12, 6, 1, tzinfo=UTC),
+        datetime(2021, 4, 28, 12, 6, 3, tzinfo=UTC), Decimal("5000.10"), "IDR", "7021436810468230477", "Ana", "US",
+    )  # fmt: skip
+    assert stored.line_items == (
+        ("577086512123755123", "2729382476852921560", "1729582718312380123", "red_iphone_256", "iPhone", 1,
+         Decimal("0.01"), "IDR", 0),
+        ("577086512123755124", "2729382476852921560", None, None, "iPhone", 3, Decimal("0.01"), "IDR", 1),
+    )  # fmt: skip
+    # and a field Shopbridge does not store leaves the fingerprint alone; one it stores changes it
+    unstored = records.stored_order(
+        raw({**ORDER, "buyer_message": "hello", "payment": {**ORDER["payment"], "tax": "1"}})
+    )
+    restatus = records.stored_order(raw({**ORDER, "status": "IN_TRANSIT"}))
+    assert isinstance(unstored, StoredOrder) and isinstance(restatus, StoredOrder)
+    assert unstored.fingerprint == stored.fingerprint != restatus.fingerprint
+    # and the domain order made from it goes back to the same stored form
+    assert order_as_stored(stored.order()) == stored

@@ -26,6 +26,7 @@ from adapters.tiktok.ratelimit import RateLimiter
 from adapters.tiktok.signing import sign, verify_webhook, webhook_signature
 from domain.catalog import Order, Product
 from domain.ports import AuthorizationLostError, TikTokUnavailableError
+from domain.stored import StoredProduct
 from domain.sync import RecordFailure
 
 SECRET = "e59af819cc"
@@ -351,7 +352,7 @@ def test_a_page_keeps_good_records_and_reports_bad_ones():
             b'"next_page_token":"","total_count":3,"unknown_field":{"a":1}}'
         )
     )
-    assert [type(item) for item in page.items] == [Product, RecordFailure, RecordFailure]
+    assert [type(item) for item in page.items] == [StoredProduct, RecordFailure, RecordFailure]
     assert page.items[1] == RecordFailure("2", "Expected `int`, got `array` - at `$.create_time`")
     assert page.items[2] == RecordFailure("(no id)", "Expected `object`, got `str`")
     assert page.next_page_token is None  # "" means the last page
