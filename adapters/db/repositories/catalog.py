@@ -1,8 +1,8 @@
 """SqlCatalogRepository: batched, idempotent upserts of products (with SKUs and stock) and orders (with items).
 
-The hot path of an import. Per chunk of a page: one SELECT of the stored fingerprints, one executemany upsert
-of the new and changed parents, one DELETE of the changed parents' children, one executemany upsert of the
-children. Unchanged records cost nothing but the SELECT. Records come in their stored form (`domain.stored`):
+The hot path of an import. Per chunk of a page: one SELECT of the shop (held until commit) joined to the stored
+fingerprints, one executemany upsert of the new and changed parents, one DELETE of the changed parents' children,
+one executemany upsert of the children. Unchanged records cost nothing but the SELECT. Records come in their stored form (`domain.stored`):
 values and fingerprint computed once, where the record was decoded; a record's fingerprint is a digest of the
 values it is stored as, so "unchanged" means exactly "same rows", and rows are built only for the records
 written. Row ids are digests of (shop, kind, TikTok id), so a record keeps its id across re-imports and two
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, delete, select, text
+from sqlalchemy import Column, Table, and_, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -82,18 +82,14 @@ class SqlCatalogRepository:
     async def _upsert(self, shop_id: str, records: Sequence[StoredOrder | StoredProduct], table: Table) -> UpsertCounts:
         if not records:
             return UpsertCounts()
-        await self._hold_shop(shop_id)
         now = self._clock.now()
         tiktok_id = table.c.tiktok_product_id if table is products else table.c.tiktok_order_id
         created = updated = unchanged = 0
         for start in range(0, len(records), CHUNK_SIZE):
             chunk = records[start : start + CHUNK_SIZE]
-            existing = await self._session.execute(
-                select(tiktok_id, table.c.fingerprint).where(
-                    table.c.shop_id == shop_id, tiktok_id.in_([r.values[0] for r in chunk])
-                )
+            stored = await self._hold_shop_and_read_fingerprints(
+                shop_id, table, tiktok_id, [r.values[0] for r in chunk]
             )
-            stored: dict[str, str] = {key: fingerprint for key, fingerprint in existing}
             to_write: list[_Rows] = []
             changed_ids: list[str] = []
             for record in chunk:
@@ -118,15 +114,26 @@ class SqlCatalogRepository:
                     raise
         return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
 
-    async def _hold_shop(self, shop_id: str) -> None:
-        """Fail fast when the shop is gone; on PostgreSQL also hold it until commit.
+    async def _hold_shop_and_read_fingerprints(
+        self, shop_id: str, table: Table, tiktok_id: Column[str], keys: list[str]
+    ) -> dict[str, str]:
+        """The stored fingerprints of `keys`, by TikTok id; in the same statement, fail fast when the shop is gone
+        and, on PostgreSQL, hold the shop until commit.
 
-        `FOR KEY SHARE` makes a concurrent shop delete wait for this page's commit and then cascade over it, so a
-        late page can never leave rows behind; SQLite's write transactions are exclusive, so the check suffices.
+        `FOR KEY SHARE OF shops` makes a concurrent shop delete wait for this page's commit and then cascade over
+        it, so a late page can never leave rows behind; SQLite's write transactions are exclusive, so the check
+        suffices there. The shop's row comes back even when none of `keys` is stored (the outer join).
         """
-        query = select(shops.c.id).where(shops.c.id == shop_id).with_for_update(read=True, key_share=True)
-        if (await self._session.execute(query)).first() is None:
+        query = (
+            select(shops.c.id, tiktok_id, table.c.fingerprint)
+            .select_from(shops.outerjoin(table, and_(table.c.shop_id == shops.c.id, tiktok_id.in_(keys))))
+            .where(shops.c.id == shop_id)
+            .with_for_update(read=True, key_share=True, of=shops)
+        )
+        rows = (await self._session.execute(query)).all()
+        if not rows:
             raise ShopGoneError(shop_id)
+        return {key: fingerprint for _, key, fingerprint in rows if key is not None}
 
     async def _write(self, table: Table, batch: list[_Rows], changed_ids: list[str]) -> None:
         """Upsert the parents, replace the changed parents' children wholesale, upsert every child."""
