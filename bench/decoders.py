@@ -8,9 +8,11 @@ rendered as the raw response bytes TikTok sends (envelope included), are decoded
 - `json`: the standard library's `json.loads` (floats as Decimal) into dicts, no validation: the old path's first
   half, for scale;
 - `msgspec`: the envelope with `data` raw, then the page into `adapters.tiktok.wire` Structs (what the client does);
-- `msgspec+domain`: the same, then `adapters.tiktok.records` builds the domain objects (the client's full path);
-- `pydantic`: `TypeAdapter(page).validate_json(bytes)` into pydantic v2 models declaring the same fields, types and
-  defaults (ids as str, money as Decimal, unknown fields ignored), the envelope's `data` included.
+- `msgspec+stored`: the same, then `adapters.tiktok.records` checks each record and computes its stored values and
+  fingerprint (`domain.stored`): the client's full path during an import;
+- `pydantic`: `TypeAdapter(envelope).validate_json(bytes)` (strict) into pydantic v2 models generated from the
+  same Structs (same fields, types and defaults; ids as str, money as Decimal, unknown fields ignored), the
+  envelope's `data` included.
 
 Each figure is the median of `--rounds` decodes, in microseconds per page and per record. pydantic is an optional
 dependency of this script only (`pip install pydantic`); without it its rows are skipped.
@@ -19,12 +21,18 @@ dependency of this script only (`pip install pydantic`); without it its rows are
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import operator
 import statistics
 import time
+import types
+import typing
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+
+import msgspec
 
 from adapters.tiktok import records, wire
 from sandbox.data import ShopSeed, generate_shop, render_order, sellable_skus
@@ -85,84 +93,41 @@ def _msgspec_domain(to_page: Callable[[Any], object]) -> Callable[[bytes], objec
 
 
 def _pydantic_decoders() -> dict[str, Callable[[bytes], object]]:
-    """The same declarations as `adapters.tiktok.wire`, in pydantic v2 (extra fields ignored: its default)."""
-    from pydantic import BaseModel, TypeAdapter
+    """pydantic v2 models generated from the `adapters.tiktok.wire` Structs: the same fields, types and defaults
+    (unknown fields ignored, pydantic's default), so both libraries decode exactly the same declarations."""
+    from pydantic import BaseModel, TypeAdapter, create_model
 
-    class Price(BaseModel):
-        sale_price: Decimal
-        currency: str
+    made: dict[type, type[BaseModel]] = {}
 
-    class Stock(BaseModel):
-        warehouse_id: str
-        quantity: int = 0
+    def translate(annotation: Any) -> Any:
+        if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+            return model_of(annotation)
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        if origin is list:
+            return list[translate(args[0])]  # type: ignore[misc]
+        if origin in (typing.Union, types.UnionType):
+            return functools.reduce(operator.or_, [translate(arg) for arg in args])
+        return annotation
 
-    class Sku(BaseModel):
-        id: str
-        price: Price
-        seller_sku: str | None = None
-        inventory: list[Stock] | None = None
+    def model_of(struct: type[msgspec.Struct]) -> type[BaseModel]:
+        if struct not in made:
+            fields: dict[str, Any] = {
+                f.name: (translate(f.type), ... if f.required else f.default) for f in msgspec.structs.fields(struct)
+            }
+            made[struct] = create_model(struct.__name__, **fields)
+        return made[struct]
 
-    class Product(BaseModel):
-        id: str
-        create_time: int
-        title: str | None = None
-        status: str | None = None
-        update_time: int | None = None
-        skus: list[Sku] | None = None
-
-    class Payment(BaseModel):
-        total_amount: Decimal
-        currency: str
-
-    class LineItem(BaseModel):
-        id: str
-        sku_id: str
-        sale_price: Decimal
-        product_id: str | None = None
-        seller_sku: str | None = None
-        product_name: str | None = None
-        currency: str | None = None
-        quantity: int = 1
-
-    class Address(BaseModel):
-        name: str | None = None
-        region_code: str | None = None
-
-    class Order(BaseModel):
-        id: str
-        create_time: int
-        payment: Payment
-        status: str | None = None
-        update_time: int | None = None
-        line_items: list[LineItem] | None = None
-        user_id: str | None = None
-        recipient_address: Address | None = None
-
-    class OrderPage(BaseModel):
-        orders: list[Order] | None = None
-        next_page_token: str | None = None
-        total_count: int | None = None
-
-    class ProductPage(BaseModel):
-        products: list[Product] | None = None
-        next_page_token: str | None = None
-        total_count: int | None = None
-
-    class OrderEnvelope(BaseModel):
-        code: int
-        message: str | None = None
-        request_id: str | None = None
-        data: OrderPage | None = None
-
-    class ProductEnvelope(BaseModel):
-        code: int
-        message: str | None = None
-        request_id: str | None = None
-        data: ProductPage | None = None
+    def envelope_of(page: type[msgspec.Struct]) -> TypeAdapter[Any]:
+        fields: dict[str, Any] = {
+            "code": (int, ...),
+            "message": (str | None, None),
+            "request_id": (str | None, None),
+            "data": (model_of(page) | None, None),
+        }
+        return TypeAdapter(create_model(f"{page.__name__}Envelope", **fields))
 
     # strict: as msgspec, no "1" -> 1 coercion (pydantic's lax mode would be slower still)
-    orders = TypeAdapter(OrderEnvelope, config=None)
-    products = TypeAdapter(ProductEnvelope, config=None)
+    orders, products = envelope_of(wire.OrderPage), envelope_of(wire.ProductPage)
     return {
         "orders": lambda body: orders.validate_json(body, strict=True),
         "products": lambda body: products.validate_json(body, strict=True),
@@ -181,7 +146,13 @@ def main() -> None:
     ):
         rows.append((name, "json (dicts, no validation)", median_us(_stdlib, body, args.rounds)))
         rows.append((name, "msgspec Structs", median_us(_msgspec_structs(kind), body, args.rounds)))
-        rows.append((name, "msgspec Structs + domain objects", median_us(_msgspec_domain(to_page), body, args.rounds)))
+        rows.append(
+            (
+                name,
+                "msgspec Structs + stored values and fingerprint",
+                median_us(_msgspec_domain(to_page), body, args.rounds),
+            )
+        )
         try:
             pydantic = _pydantic_decoders()
         except ImportError:

@@ -84,21 +84,9 @@ class Transport:
         ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0**attempt)
         return ceiling / 2 + self._rng() * ceiling / 2
 
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        access_token: AccessToken,
-        shop_cipher: str | None = None,
-        query: Mapping[str, QueryValue | None] | None = None,
-        body: Mapping[str, Any] | None = None,
-    ) -> Any:
-        """`call_raw`, its `data` as plain JSON values (dicts, lists; floats as Decimal)."""
-        raw = await self.call_raw(
-            method, path, access_token=access_token, shop_cipher=shop_cipher, query=query, body=body
-        )
-        return wire.plain(raw)
+    async def call(self, method: str, path: str, **options: Any) -> Any:
+        """`call_raw` (same arguments), its `data` as plain JSON values (dicts, lists; floats as Decimal)."""
+        return wire.plain(await self.call_raw(method, path, **options))
 
     async def call_raw(
         self,

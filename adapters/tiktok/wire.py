@@ -133,28 +133,28 @@ class Order(Struct):
 # -- pages -----------------------------------------------------------------------------------------------------------
 
 
-class ProductPage(Struct):
+class _Paging(Struct):
+    # The last page says "" or nothing at all (TikTok is unclear which): both mean the end.
+    next_page_token: str | None = None
+    total_count: int | None = None
+
+
+class ProductPage(_Paging):
     products: list[Product] | None = None
-    next_page_token: str | None = None
-    total_count: int | None = None
 
 
-class OrderPage(Struct):
+class OrderPage(_Paging):
     orders: list[Order] | None = None
-    next_page_token: str | None = None
-    total_count: int | None = None
 
 
-class RawProducts(Struct):
+class RawProducts(_Paging):
+    """A product page whose records are decoded one by one (when the page as a whole fails)."""
+
     products: list[Raw] | None = None
-    next_page_token: str | None = None
-    total_count: int | None = None
 
 
-class RawOrders(Struct):
+class RawOrders(_Paging):
     orders: list[Raw] | None = None
-    next_page_token: str | None = None
-    total_count: int | None = None
 
 
 # -- inventory (section 9) -------------------------------------------------------------------------------------------

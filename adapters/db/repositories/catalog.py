@@ -2,11 +2,11 @@
 
 The hot path of an import. Per chunk of a page: one SELECT of the shop (held until commit) joined to the stored
 fingerprints, one executemany upsert of the new and changed parents, one DELETE of the changed parents' children,
-one executemany upsert of the children. Unchanged records cost nothing but the SELECT. Records come in their stored form (`domain.stored`):
-values and fingerprint computed once, where the record was decoded; a record's fingerprint is a digest of the
-values it is stored as, so "unchanged" means exactly "same rows", and rows are built only for the records
-written. Row ids are digests of (shop, kind, TikTok id), so a record keeps its id across re-imports and two
-writers of the same page converge on the same rows.
+one executemany upsert of the children. Unchanged records cost nothing but the SELECT. Records come in their
+stored form (`domain.stored`): values and fingerprint computed once, where the record was decoded; a record's
+fingerprint is a digest of the values it is stored as, so "unchanged" means exactly "same rows", and rows are
+built only for the records written. Row ids are digests of (shop, kind, TikTok id), so a record keeps its id
+across re-imports and two writers of the same page converge on the same rows.
 """
 
 from __future__ import annotations
