@@ -231,7 +231,8 @@ def plain(data: Raw | bytes) -> Any:
 def decode(data: Raw | bytes, kind: type[T]) -> T:
     """`data` as `kind`, strictly; an empty or null `data` as `kind` with its defaults. Raises `Malformed`."""
     try:
-        return msgspec.json.decode(data if data and bytes(data) != b"null" else b"{}", type=kind)
+        empty = not data or (len(data) == 4 and bytes(data) == b"null")  # a page's bytes are not copied to check
+        return msgspec.json.decode(b"{}" if empty else data, type=kind)
     except msgspec.DecodeError as exc:
         raise Malformed(str(exc)) from None
 

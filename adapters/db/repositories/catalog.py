@@ -18,12 +18,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Column, Table, and_, delete, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import Insert
 
 from adapters.db.errors import ShopGoneError, is_foreign_key_violation
+from adapters.db.repositories.bulk import copy_upsert, executemany_upsert
 from adapters.db.tables import inventory_links, line_items, orders, products, shops, skus
 from domain.clock import Clock, SystemClock
 from domain.ports import UpsertCounts
@@ -61,7 +60,6 @@ class SqlCatalogRepository:
         self._session = session
         self._clock = clock or SystemClock()
         self._dialect_name = session.bind.dialect.name if session.bind is not None else "sqlite"
-        self._statements = _upsert_statements(self._dialect_name)
 
     async def upsert_products(self, shop_id: str, products_: Sequence[ProductRecord]) -> UpsertCounts:
         latest = _last_wins(products_, lambda p: p.tiktok_product_id)
@@ -138,7 +136,7 @@ class SqlCatalogRepository:
     async def _write(self, table: Table, batch: list[_Rows], changed_ids: list[str]) -> None:
         """Upsert the parents, replace the changed parents' children wholesale, upsert every child."""
         execute = self._session.execute
-        await execute(self._statements[table.name], [record.parent for record in batch])
+        await self._upsert_rows(table.name, [record.parent for record in batch])
         if changed_ids and table is products:
             changed_skus = select(skus.c.id).where(skus.c.product_id.in_(changed_ids))
             await execute(delete(inventory_links).where(inventory_links.c.sku_id.in_(changed_skus)))
@@ -149,7 +147,14 @@ class SqlCatalogRepository:
             # Keyed by primary key: a child repeated in a batch is written once, the last one wins.
             rows = {_child_key(child, row): row for record in batch for row in record.children.get(child, ())}
             if rows:
-                await execute(self._statements[child], list(rows.values()))
+                await self._upsert_rows(child, list(rows.values()))
+
+    async def _upsert_rows(self, table_name: str, rows: list[dict[str, Any]]) -> None:
+        """COPY and one upsert statement on PostgreSQL, a driver-level executemany on SQLite (see `bulk`)."""
+        if self._dialect_name == "postgresql":
+            await copy_upsert(self._session, table_name, rows)
+        else:
+            await executemany_upsert(self._session, table_name, rows)
 
 
 @dataclass(slots=True)
@@ -197,32 +202,3 @@ def _rows(shop_id: str, record: StoredOrder | StoredProduct, now: datetime) -> _
 def _last_wins(records: Sequence[T], key: Callable[[T], str]) -> dict[str, T]:
     """The batch without repeated keys, keeping each key's last record (PostgreSQL refuses a repeated key)."""
     return {key(record): record for record in records}
-
-
-_STATEMENTS: dict[str, dict[str, Insert]] = {}
-
-
-def _upsert_statements(dialect_name: str) -> dict[str, Insert]:
-    """INSERT ... ON CONFLICT DO UPDATE per table, built once per dialect.
-
-    New rows are the common case and cost the same as a plain INSERT; the conflict branch covers changed rows
-    and a concurrent writer of the same page.
-    """
-    if dialect_name not in _STATEMENTS:
-        dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-        conflict_keys: dict[str, tuple[Table, list[str]]] = {
-            "products": (products, ["shop_id", "tiktok_product_id"]),
-            "skus": (skus, ["id"]),
-            "inventory_links": (inventory_links, ["sku_id", "warehouse_id"]),
-            "orders": (orders, ["shop_id", "tiktok_order_id"]),
-            "line_items": (line_items, ["id"]),
-        }
-        statements: dict[str, Insert] = {}
-        for name, (table, keys) in conflict_keys.items():
-            statement = dialect_insert(table)
-            statements[name] = statement.on_conflict_do_update(
-                index_elements=keys,
-                set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in {*keys, "id"}},
-            )
-        _STATEMENTS[dialect_name] = statements
-    return _STATEMENTS[dialect_name]
