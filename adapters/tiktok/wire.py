@@ -1,15 +1,16 @@
 """TikTok's JSON objects, one declaration each, decoded straight from the response bytes by msgspec.
 
-msgspec parses and validates in compiled code (see `bench/decoders.py` for why msgspec rather than pydantic). Every
-struct names TikTok's fields as TikTok spells them and ignores the fields it does not declare. Ids are text (they
-exceed 2^53); money is `Decimal`, read from TikTok's decimal strings; times are Unix seconds.
+Shapes from `tiktok-api.md` (section 5: envelope and conventions; per object, the sections named below). msgspec
+parses and validates in compiled code (see `bench/decoders.py` and `bench/README.md` for why msgspec rather than
+pydantic). Every struct names TikTok's fields as TikTok spells them and ignores the fields it does not declare.
+Ids are text (they exceed 2^53); money is `Decimal`, read from TikTok's decimal strings; times are Unix seconds.
 
 A page is decoded whole first (`OrderPage`, `ProductPage`); when that fails, the page is decoded with its records
-left raw (`RawRecords`) and each record separately (`record`), so one malformed record becomes a `RecordFailure`
-with msgspec's reason (`Expected `str`, got `null` - at `$.payment.currency``) and the others are kept. A record
-that fails the strict decode gets a second, lenient one before it is given up: ids sent as JSON numbers are
-converted to their exact digits, and times sent as digit strings are read as numbers (TikTok documents neither;
-proxies and webhooks have been seen doing both).
+left raw (`RawOrders`, `RawProducts`) and each record separately (`record`), so one malformed record becomes a
+`RecordFailure` with msgspec's reason (`Expected `str`, got `null` - at `$.payment.currency``) and the others are
+kept. A record that fails the strict decode gets a second, lenient one before it is given up: ids sent as JSON
+numbers are converted to their exact digits, and times sent as digit strings are read as numbers (TikTok documents
+neither; webhooks send ids as numbers (section 10), proxies have been seen doing both).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Envelope(Struct):
     data: Raw = NO_DATA
 
 
-# -- tokens and shops (section 3 and 6 of docs/tiktok-api) -----------------------------------------------------------
+# -- tokens and shops (sections 3 and 6 of `tiktok-api.md`) --------------------------------------------------------
 
 
 class TokenData(Struct):
