@@ -212,7 +212,7 @@ def _aware(seconds: int) -> datetime:
 
 def _sqlite_text(seconds: int) -> str:
     """A time as the engine stores it on SQLite (`UTCDateTime`: naive UTC, SQLAlchemy's text format)."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _product_rows(page: list[wire.Product], when: When) -> Rows:

@@ -84,7 +84,7 @@ def _sqlite_time(value: datetime) -> str:
         if value.tzinfo is None:
             raise ValueError("naive datetime given; Shopbridge stores aware UTC datetimes only")
         value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")  # SQLAlchemy's "%04d-%02d-%02d ...%06d" format
 
 
 _PLANS = {name: _CopyPlan(table, keys) for name, (table, keys) in CONFLICT_KEYS.items()}
