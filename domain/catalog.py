@@ -19,16 +19,16 @@ class Money:
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
 
-    @classmethod
-    def of(cls, amount: Decimal, currency: str | None, what: str) -> Money:
-        """Rule: an amount is finite and not negative, in a non-blank currency code (kept upper case).
+    @staticmethod
+    def checked_currency(amount: Decimal, currency: str | None, what: str) -> str:
+        """Rule: an amount is finite and not negative, in a non-blank currency code; the code, upper case.
 
         Raises `InvalidRecord` naming `what` (e.g. "payment.total_amount"): the reason the Task Center shows."""
         if not currency or not currency.strip():
             raise InvalidRecord(f"{what} has no currency")
         if not amount.is_finite() or amount < 0:
             raise InvalidRecord(f"{what} is not a valid amount: {amount}")
-        return cls(amount, currency.strip().upper())
+        return currency.strip().upper()
 
 
 @dataclass(frozen=True, slots=True)

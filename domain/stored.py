@@ -99,13 +99,7 @@ def _id(value: str, what: str = "id") -> str:
     return value
 
 
-def _currency(amount: Decimal, currency: str | None, what: str) -> str:
-    """The rules of `Money.of`, without building one: the currency, checked and upper case."""
-    if not currency or not currency.strip():
-        raise InvalidRecord(f"{what} has no currency")
-    if not amount.is_finite() or amount < 0:
-        raise InvalidRecord(f"{what} is not a valid amount: {amount}")
-    return currency.strip().upper()
+_currency = Money.checked_currency
 
 
 def store_order(
