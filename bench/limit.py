@@ -1,32 +1,40 @@
 """The limit an import is measured against: the same pages fetched with the same concurrency, the same rows inserted.
 
-`await bare_import(...)` fetches with signed httpx requests (the project's `sign`), parses the JSON, and inserts the
-rows with plain SQLAlchemy Core `insert()` executemany into the same tables of a fresh database, in transactions of
-about `batch_records` records, one writer overlapping the fetches. No domain objects, no fingerprints, no upserts,
-no checkpoints: whatever the sync engine spends beyond this is its overhead.
+`await bare_import(...)` fetches with signed httpx requests (the project's `sign`), decodes the response bytes with
+the engine's own decoder (msgspec into `adapters.tiktok.wire` Structs: envelope, then page), and inserts the rows
+with each database's fastest bulk path into the same tables of a fresh database: `COPY` (asyncpg's
+`copy_records_to_table`) on PostgreSQL, one `executemany` per table straight to the driver on SQLite; in
+transactions of about `batch_records` records, one writer overlapping the fetches. Rows are plain tuples in column
+order, the TikTok ids serve as row ids: no domain objects, fingerprints, upserts, checkpoints or task updates, no
+per-value processing by SQLAlchemy. Whatever the sync engine spends beyond this is its overhead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.db import Database
 from adapters.db.tables import inventory_links, line_items, orders, products, shops, skus
+from adapters.tiktok import wire
 from adapters.tiktok.signing import sign
 from bench.harness import SandboxProcess
 
 PRODUCT_SEARCH_PATH = "/product/202309/products/search"
 ORDER_SEARCH_PATH = "/order/202309/orders/search"
 BENCH_SHOP_ID = "b" * 32
+Rows = dict[Table, list[tuple[Any, ...]]]
+When = Callable[[int], Any]  # Unix seconds -> the value a time column takes on this database
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ class _Fetcher:
     def __init__(self, http: httpx.AsyncClient, target: Target) -> None:
         self.http, self.target, self.requests = http, target, 0
 
-    async def call(self, path: str, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    async def call(self, path: str, query: dict[str, str], body: dict[str, Any], kind: type[Any]) -> Any:
         content = json.dumps(body, separators=(",", ":")).encode()
         params = {
             "app_key": SandboxProcess.APP_KEY,
@@ -63,30 +71,31 @@ class _Fetcher:
         headers = {"content-type": "application/json", "x-tts-access-token": self.target.access_token}
         response = await self.http.post(self.target.sandbox_url + path, params=params, content=content, headers=headers)
         self.requests += 1
-        envelope = response.json()
-        if envelope.get("code") != 0:
-            raise RuntimeError(f"{path}: {envelope.get('code')} {envelope.get('message')}")
-        return dict(envelope["data"])
+        envelope = wire.envelope(response.content)
+        if envelope is None or envelope.code != 0:
+            raise RuntimeError(f"{path}: {envelope and envelope.code} {envelope and envelope.message}")
+        return wire.decode(envelope.data, kind)
 
-    async def product_pages(self, page_size: int) -> AsyncIterator[list[dict[str, Any]]]:
+    async def product_pages(self, page_size: int) -> AsyncIterator[list[wire.Product]]:
         token = ""
         while True:
             query = {"page_size": str(page_size), **({"page_token": token} if token else {})}
-            data = await self.call(PRODUCT_SEARCH_PATH, query, {"update_time_ge": 0})
-            yield data["products"]
-            token = data.get("next_page_token") or ""
+            page = await self.call(PRODUCT_SEARCH_PATH, query, {"update_time_ge": 0}, wire.ProductPage)
+            yield page.products or []
+            token = page.next_page_token or ""
             if not token:
                 return
 
-    async def order_pages(self, ge: int, lt: int, page_size: int) -> AsyncIterator[list[dict[str, Any]]]:
+    async def order_pages(self, ge: int, lt: int, page_size: int) -> AsyncIterator[list[wire.Order]]:
         token = ""
         while True:
             query = {"page_size": str(page_size), "sort_field": "create_time", "sort_order": "ASC"}
             if token:
                 query["page_token"] = token
-            data = await self.call(ORDER_SEARCH_PATH, query, {"create_time_ge": ge, "create_time_lt": lt})
-            yield data["orders"]
-            token = data.get("next_page_token") or ""
+            body = {"create_time_ge": ge, "create_time_lt": lt}
+            page = await self.call(ORDER_SEARCH_PATH, query, body, wire.OrderPage)
+            yield page.orders or []
+            token = page.next_page_token or ""
             if not token:
                 return
 
@@ -107,14 +116,19 @@ async def bare_import(
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
         async with httpx.AsyncClient(timeout=60, limits=limits) as http:
             fetcher = _Fetcher(http, target)
+            sources: Sequence[AsyncIterator[list[Any]]]
+            build: Callable[[list[Any], When], Rows]
             if kind == "products":
                 sources = [fetcher.product_pages(page_size)]
-                to_rows: Callable[[list[dict[str, Any]]], dict[Any, list[dict[str, Any]]]] = _product_rows
+                build = _product_rows
             else:
                 sources = [fetcher.order_pages(ge, lt, page_size) for ge, lt in slices or ()]
-                to_rows = _order_rows
+                build = _order_rows
+            postgres = db.dialect_name == "postgresql"
+            insert_rows = _copy if postgres else _executemany
+            to_rows = functools.partial(build, when=_aware if postgres else _sqlite_text)
             started = time.perf_counter()
-            records, write_seconds = await _pipeline(db, sources, to_rows, batch_records, queue_pages)
+            records, write_seconds = await _pipeline(db, sources, to_rows, insert_rows, batch_records, queue_pages)
             seconds = time.perf_counter() - started
         return BareResult(seconds, fetcher.requests, records, write_seconds)
     finally:
@@ -123,14 +137,15 @@ async def bare_import(
 
 async def _pipeline(
     db: Database,
-    sources: list[AsyncIterator[list[dict[str, Any]]]],
-    to_rows: Callable[[list[dict[str, Any]]], dict[Any, list[dict[str, Any]]]],
+    sources: Sequence[AsyncIterator[list[Any]]],
+    to_rows: Callable[[list[Any]], Rows],
+    insert_rows: Callable[[AsyncConnection, Rows], Any],
     batch_records: int,
     queue_pages: int,
 ) -> tuple[int, float]:
-    queue: asyncio.Queue[list[dict[str, Any]] | None] = asyncio.Queue(maxsize=queue_pages)
+    queue: asyncio.Queue[list[Any] | None] = asyncio.Queue(maxsize=queue_pages)
 
-    async def produce(source: AsyncIterator[list[dict[str, Any]]]) -> None:
+    async def produce(source: AsyncIterator[list[Any]]) -> None:
         async for page in source:
             await queue.put(page)
 
@@ -147,11 +162,10 @@ async def _pipeline(
                     ended = True
                     break
                 batch.extend(more)
+            rows = to_rows(batch)
             started = time.perf_counter()
-            async with db.write_engine.begin() as connection:
-                for table, rows in to_rows(batch).items():
-                    if rows:
-                        await connection.execute(insert(table), rows)
+            async with db.write_engine.connect() as connection:
+                await insert_rows(connection, rows)
             busy += time.perf_counter() - started
             records += len(batch)
         return records, busy
@@ -165,66 +179,86 @@ async def _pipeline(
         writer.cancel()
 
 
-def _when(seconds: int) -> datetime:
+async def _copy(connection: AsyncConnection, rows: Rows) -> None:
+    """PostgreSQL: one transaction, one COPY per table (asyncpg's binary COPY protocol)."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    async with driver.transaction():
+        for table, records in rows.items():
+            if records:
+                columns = [column.name for column in table.columns]
+                await driver.copy_records_to_table(table.name, records=records, columns=columns)
+
+
+_SQLITE_INSERTS = {
+    table: f"INSERT INTO {table.name} ({', '.join(c.name for c in table.columns)}) "
+    f"VALUES ({', '.join('?' for _ in table.columns)})"
+    for table in (products, skus, inventory_links, orders, line_items)
+}
+
+
+async def _executemany(connection: AsyncConnection, rows: Rows) -> None:
+    """SQLite: one transaction (`BEGIN IMMEDIATE`, as the engine's), one driver-level executemany per table."""
+    async with connection.begin():
+        for table, records in rows.items():
+            if records:
+                await connection.exec_driver_sql(_SQLITE_INSERTS[table], records)
+
+
+def _aware(seconds: int) -> datetime:
+    """A time as asyncpg's COPY takes a `timestamptz`."""
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _product_rows(page: list[dict[str, Any]]) -> dict[Any, list[dict[str, Any]]]:
-    now = datetime.now(UTC)
-    product_rows, sku_rows, stock_rows = [], [], []
+def _sqlite_text(seconds: int) -> str:
+    """A time as the engine stores it on SQLite (`UTCDateTime`: naive UTC, SQLAlchemy's text format)."""
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _product_rows(page: list[wire.Product], when: When) -> Rows:
+    """Rows in the tables' column order (see `adapters.db.tables`)."""
+    now = when(int(time.time()))
+    _when = when
+    product_rows: list[tuple[Any, ...]] = []
+    sku_rows: list[tuple[Any, ...]] = []
+    stock_rows: list[tuple[Any, ...]] = []
     for product in page:
+        created = _when(product.create_time)
+        updated = created if product.update_time is None else _when(product.update_time)
         product_rows.append(
-            {
-                "id": product["id"], "shop_id": BENCH_SHOP_ID, "tiktok_product_id": product["id"],
-                "title": product["title"], "status": product["status"], "created_at": _when(product["create_time"]),
-                "updated_at": _when(product["update_time"]), "fingerprint": "", "imported_at": now,
-            }
+            (product.id, BENCH_SHOP_ID, product.id, product.title or "", product.status or "UNKNOWN", created, updated,
+             "", now)
         )  # fmt: skip
-        for position, sku in enumerate(product["skus"]):
-            stock = sku.get("inventory", [])
+        for position, sku in enumerate(product.skus or ()):
+            stock = sku.inventory or ()
+            price = sku.price
             sku_rows.append(
-                {
-                    "id": sku["id"], "product_id": product["id"], "shop_id": BENCH_SHOP_ID, "tiktok_sku_id": sku["id"],
-                    "seller_sku": sku.get("seller_sku"), "price_amount": sku["price"]["sale_price"],
-                    "currency": sku["price"]["currency"], "quantity": sum(s["quantity"] for s in stock),
-                    "position": position,
-                }
+                (sku.id, product.id, BENCH_SHOP_ID, sku.id, sku.seller_sku, str(price.sale_price), price.currency,
+                 sum(s.quantity for s in stock), position)
             )  # fmt: skip
-            stock_rows.extend(
-                {
-                    "sku_id": sku["id"],
-                    "warehouse_id": s["warehouse_id"],
-                    "shop_id": BENCH_SHOP_ID,
-                    "quantity": s["quantity"],
-                }
-                for s in stock
-            )
+            stock_rows.extend((sku.id, s.warehouse_id, BENCH_SHOP_ID, s.quantity) for s in stock)
     return {products: product_rows, skus: sku_rows, inventory_links: stock_rows}
 
 
-def _order_rows(page: list[dict[str, Any]]) -> dict[Any, list[dict[str, Any]]]:
-    now = datetime.now(UTC)
-    order_rows, item_rows = [], []
+def _order_rows(page: list[wire.Order], when: When) -> Rows:
+    """Rows in the tables' column order (see `adapters.db.tables`)."""
+    now = when(int(time.time()))
+    _when = when
+    order_rows: list[tuple[Any, ...]] = []
+    item_rows: list[tuple[Any, ...]] = []
     for order in page:
-        payment, address = order["payment"], order.get("recipient_address") or {}
+        payment, address = order.payment, order.recipient_address or wire.Address()
+        created = _when(order.create_time)
+        updated = created if order.update_time is None else _when(order.update_time)
         order_rows.append(
-            {
-                "id": order["id"], "shop_id": BENCH_SHOP_ID, "tiktok_order_id": order["id"], "status": order["status"],
-                "created_at": _when(order["create_time"]), "updated_at": _when(order["update_time"]),
-                "total_amount": payment["total_amount"], "currency": payment["currency"],
-                "buyer_user_id": order.get("user_id"), "recipient_name": address.get("name"),
-                "recipient_region": address.get("region_code"), "fingerprint": "", "imported_at": now,
-            }
+            (order.id, BENCH_SHOP_ID, order.id, order.status or "UNKNOWN", created, updated,
+             str(payment.total_amount), payment.currency, order.user_id, address.name, address.region_code, "", now)
         )  # fmt: skip
-        for position, item in enumerate(order["line_items"]):
+        for position, item in enumerate(order.line_items or ()):
             item_rows.append(
-                {
-                    "id": item["id"], "order_id": order["id"], "shop_id": BENCH_SHOP_ID,
-                    "tiktok_line_item_id": item["id"], "tiktok_sku_id": item["sku_id"],
-                    "tiktok_product_id": item.get("product_id"), "seller_sku": item.get("seller_sku"),
-                    "product_name": item["product_name"], "quantity": 1, "sale_price_amount": item["sale_price"],
-                    "currency": item.get("currency") or payment["currency"], "position": position,
-                }
+                (item.id, order.id, BENCH_SHOP_ID, item.id, item.sku_id, item.product_id, item.seller_sku,
+                 item.product_name or "", item.quantity, str(item.sale_price), item.currency or payment.currency,
+                 position)
             )  # fmt: skip
     return {orders: order_rows, line_items: item_rows}
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+
+
+class InvalidRecord(ValueError):
+    """A record imported from TikTok breaks a rule of the catalog; the message is the failure's reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +18,17 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+    @staticmethod
+    def checked_currency(amount: Decimal, currency: str | None, what: str) -> str:
+        """Rule: an amount is finite and not negative, in a non-blank currency code; the code, upper case.
+
+        Raises `InvalidRecord` naming `what` (e.g. "payment.total_amount"): the reason the Task Center shows."""
+        if not currency or not currency.strip():
+            raise InvalidRecord(f"{what} has no currency")
+        if not amount.is_finite() or amount < 0:
+            raise InvalidRecord(f"{what} is not a valid amount: {amount}")
+        return currency.strip().upper()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +58,6 @@ class Product:
     updated_at: datetime
     skus: tuple[Sku, ...]
 
-    def fingerprint(self) -> str:
-        """A digest of everything Shopbridge stores of the product: equal digests mean nothing changed."""
-        return _digest(asdict(self))
-
 
 @dataclass(frozen=True, slots=True)
 class LineItem:
@@ -59,6 +68,13 @@ class LineItem:
     product_name: str
     quantity: int
     sale_price: Money
+
+    @staticmethod
+    def units(quantity: int) -> int:
+        """Rule: a line item counts at least one unit (TikTok's 202309 line items carry no quantity: one each)."""
+        if quantity < 1:
+            raise InvalidRecord(f"quantity {quantity} is not positive")
+        return quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +88,3 @@ class Order:
     buyer_user_id: str | None = None
     recipient_name: str | None = None
     recipient_region: str | None = None
-
-    def fingerprint(self) -> str:
-        return _digest(asdict(self))
-
-
-def _digest(value: object) -> str:
-    encoded = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode()).hexdigest()[:32]

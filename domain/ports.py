@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from domain.authorization import AuthorizationRequest
-from domain.catalog import Order, Product
 from domain.shops import AuthorizedShop, Shop, TokenSet
+from domain.stored import OrderRecord, ProductRecord
 from domain.sync import RecordFailure, SyncKind, SyncTask
 
 # -- persistence ---------------------------------------------------------------------------------------------
@@ -68,8 +68,8 @@ class SyncTaskRepository(Protocol):
 class CatalogRepository(Protocol):
     """Products (with SKUs) and orders (with line items) of a shop, upserted by TikTok's ids."""
 
-    async def upsert_products(self, shop_id: str, products: Sequence[Product]) -> UpsertCounts: ...
-    async def upsert_orders(self, shop_id: str, orders: Sequence[Order]) -> UpsertCounts: ...
+    async def upsert_products(self, shop_id: str, products: Sequence[ProductRecord]) -> UpsertCounts: ...
+    async def upsert_orders(self, shop_id: str, orders: Sequence[OrderRecord]) -> UpsertCounts: ...
     async def refresh_statistics(self, kind: SyncKind) -> None:
         """Bring the query planner's statistics of `kind`'s tables up to date (a no-op where none are kept)."""
         ...
@@ -120,7 +120,7 @@ class EventPublisher(Protocol):
     async def task_changed(self, task: SyncTask) -> None: ...
 
 
-T = TypeVar("T")
+T = TypeVar("T", covariant=True)  # a page of StoredOrder is a page of OrderRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +155,7 @@ class ShopApi(Protocol):
 
     async def search_orders(
         self, *, page_size: int, page_token: str | None, create_time_ge: int, create_time_lt: int
-    ) -> Page[Order]:
+    ) -> Page[OrderRecord]:
         """Orders created in [ge, lt), sorted by create_time ascending."""
         ...
 
@@ -166,7 +166,7 @@ ShopApiFactory = Callable[[Shop, TokensRefreshed], ShopApi]
 
 @dataclass(frozen=True, slots=True)
 class ProductScan:
-    page: Page[Product]
+    page: Page[ProductRecord]
     checkpoint: dict[str, Any]
     total_count: int | None  # TikTok's estimate of the whole catalog, when it tells
 

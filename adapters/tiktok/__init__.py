@@ -1,4 +1,4 @@
-"""The TikTok Shop adapter: signing, the client and its per-shop session, errors, and payload mapping."""
+"""The TikTok Shop adapter: signing, the client and its per-shop session, errors, wire structs of payloads."""
 
 from adapters.tiktok.client import TikTokClient
 from adapters.tiktok.errors import (

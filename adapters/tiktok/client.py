@@ -20,13 +20,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from adapters.config import TikTokSettings
-from adapters.tiktok import mapping
+from adapters.tiktok import records
 from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock
 from adapters.tiktok.ratelimit import Limiter
 from adapters.tiktok.transport import AccessToken, Transport
-from domain.catalog import Order, Product
+from domain.catalog import Order
 from domain.ports import Page
 from domain.shops import AuthorizedShop, TokenSet
+from domain.stored import StoredOrder, StoredProduct
 from domain.sync import RecordFailure
 
 if TYPE_CHECKING:
@@ -81,14 +82,14 @@ class TikTokClient:
     async def exchange_code(self, code: str) -> TokenSet:
         """Tokens for a consent's `code` (single use, valid 30 minutes)."""
         data = await self.transport.token_call(TOKEN_GET_PATH, {"auth_code": code, "grant_type": "authorized_code"})
-        return mapping.token_set(data)
+        return records.token_set(data)
 
     async def refresh(self, refresh_token: str) -> TokenSet:
         """A new token pair; persist both, the old refresh token may stop working."""
         data = await self.transport.token_call(
             TOKEN_REFRESH_PATH, {"refresh_token": refresh_token, "grant_type": "refresh_token"}
         )
-        return mapping.token_set(data)
+        return records.token_set(data)
 
     async def refresh_shop(self, cipher: str, tokens: TokenSet) -> TokenSet:
         """`refresh` once per shop and process: sessions of one shop (its PRODUCTS and ORDERS tasks) that find the
@@ -117,8 +118,8 @@ class TikTokClient:
 
     async def authorized_shops(self, access_token: AccessToken) -> list[AuthorizedShop]:
         """The shops a token covers. Not shop-scoped: no `shop_cipher` (TikTok rejects one here)."""
-        data = await self.transport.call("GET", AUTHORIZED_SHOPS_PATH, access_token=access_token)
-        return mapping.authorized_shops(data)
+        data = await self.transport.call_raw("GET", AUTHORIZED_SHOPS_PATH, access_token=access_token)
+        return records.authorized_shops(data)
 
     def for_shop(
         self, cipher: str, tokens: TokenSet, on_tokens_refreshed: Callable[[TokenSet], Awaitable[None]]
@@ -140,10 +141,11 @@ class TikTokClient:
         update_time_ge: int | None = None,
         update_time_le: int | None = None,
         status: str | None = None,
-    ) -> Page[Product]:
-        """One page of Search Products. Paging in the query, filters in the body; `_le` is inclusive."""
+    ) -> Page[StoredProduct]:
+        """One page of Search Products, as stored (values and fingerprint computed as it is decoded). Paging in
+        the query, filters in the body; `_le` is inclusive."""
         body = {"status": status, "update_time_ge": update_time_ge, "update_time_le": update_time_le}
-        data = await self.transport.call(
+        data = await self.transport.call_raw(
             "POST",
             PRODUCT_SEARCH_PATH,
             access_token=access_token,
@@ -151,7 +153,7 @@ class TikTokClient:
             query={"page_size": page_size, "page_token": page_token},
             body={k: v for k, v in body.items() if v is not None},
         )
-        return mapping.products_page(data)
+        return records.products_page(data)
 
     async def search_orders(
         self,
@@ -166,15 +168,15 @@ class TikTokClient:
         update_time_lt: int | None = None,
         sort_field: str = "create_time",
         sort_order: str = "ASC",
-    ) -> Page[Order]:
-        """One page of Get Order List. Windows are [ge, lt): `_lt` is exclusive for orders."""
+    ) -> Page[StoredOrder]:
+        """One page of Get Order List, as stored. Windows are [ge, lt): `_lt` is exclusive for orders."""
         body = {
             "create_time_ge": create_time_ge,
             "create_time_lt": create_time_lt,
             "update_time_ge": update_time_ge,
             "update_time_lt": update_time_lt,
         }
-        data = await self.transport.call(
+        data = await self.transport.call_raw(
             "POST",
             ORDER_SEARCH_PATH,
             access_token=access_token,
@@ -187,7 +189,7 @@ class TikTokClient:
             },
             body={k: v for k, v in body.items() if v is not None},
         )
-        return mapping.orders_page(data)
+        return records.orders_page(data)
 
     async def get_orders(
         self, access_token: AccessToken, shop_cipher: str, ids: Sequence[str]
@@ -195,10 +197,10 @@ class TikTokClient:
         """Get Order Detail for 1 to 50 order ids."""
         if not 1 <= len(ids) <= MAX_ORDER_IDS:
             raise ValueError(f"get_orders takes 1 to {MAX_ORDER_IDS} ids, got {len(ids)}")
-        data = await self.transport.call(
+        data = await self.transport.call_raw(
             "GET", ORDER_DETAIL_PATH, access_token=access_token, shop_cipher=shop_cipher, query={"ids": list(ids)}
         )
-        return mapping.orders(data)
+        return records.orders(data)
 
     async def search_inventory(
         self,
@@ -212,10 +214,10 @@ class TikTokClient:
         if not product_ids and not sku_ids:
             raise ValueError("search_inventory needs product_ids or sku_ids")
         body: dict[str, Any] = {"sku_ids": list(sku_ids)} if sku_ids else {"product_ids": list(product_ids or ())}
-        data = await self.transport.call(
+        data = await self.transport.call_raw(
             "POST", INVENTORY_SEARCH_PATH, access_token=access_token, shop_cipher=shop_cipher, body=body
         )
-        return mapping.inventory(data)
+        return records.inventory(data)
 
     async def update_inventory(
         self, access_token: AccessToken, shop_cipher: str, product_id: str, skus: Sequence[SkuStock]
@@ -231,11 +233,11 @@ class TikTokClient:
             ]
         }
         # Retrying after a lost response is safe: the update sets absolute quantities.
-        data = await self.transport.call(
+        data = await self.transport.call_raw(
             "POST",
             INVENTORY_UPDATE_PATH.format(product_id=product_id),
             access_token=access_token,
             shop_cipher=shop_cipher,
             body=body,
         )
-        return mapping.inventory_update_result(data)
+        return records.inventory_update_result(data)

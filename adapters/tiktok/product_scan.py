@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from adapters.tiktok.errors import PageTokenRejectedError, SearchCapExceededError
-from domain.catalog import Product
 from domain.paging import CursorGuard
 from domain.ports import Page, ProductScan
+from domain.stored import ProductRecord
 from domain.sync import RecordFailure
 
 SEARCH_CAP = 10_000
@@ -43,7 +43,7 @@ logger = logging.getLogger("adapters.tiktok")
 class FetchProducts(Protocol):
     def __call__(
         self, *, page_size: int, page_token: str | None, update_time_ge: int, update_time_le: int | None
-    ) -> Awaitable[Page[Product]]: ...
+    ) -> Awaitable[Page[ProductRecord]]: ...
 
 
 @dataclass(slots=True)
@@ -161,5 +161,5 @@ async def scan_products(
         guard.advance(sent_token, state.page_token)
 
 
-def _record_id(item: Product | RecordFailure) -> str:
+def _record_id(item: ProductRecord | RecordFailure) -> str:
     return item.tiktok_id if isinstance(item, RecordFailure) else item.tiktok_product_id

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from adapters.tiktok import product_scan
 from adapters.tiktok.errors import AccessTokenExpiredError, InvalidAccessTokenError
 from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock
-from domain.catalog import Order, Product
+from domain.catalog import Order
 from domain.ports import Page, ProductScan
 from domain.shops import TokenSet
+from domain.stored import StoredOrder, StoredProduct
 from domain.sync import RecordFailure
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class ShopSession:
 
         async def fetch(
             *, page_size: int, page_token: str | None, update_time_ge: int, update_time_le: int | None
-        ) -> Page[Product]:
+        ) -> Page[StoredProduct]:
             return await self.search_products(
                 page_size=page_size, page_token=page_token, update_time_ge=update_time_ge, update_time_le=update_time_le
             )
@@ -75,7 +76,7 @@ class ShopSession:
 
     async def search_orders(
         self, *, page_size: int, page_token: str | None, create_time_ge: int, create_time_lt: int
-    ) -> Page[Order]:
+    ) -> Page[StoredOrder]:
         """Orders created in [ge, lt), oldest first, one page."""
         return await self._authorized(
             lambda token: self._client.search_orders(
@@ -99,7 +100,7 @@ class ShopSession:
         page_token: str | None = None,
         update_time_ge: int | None = None,
         update_time_le: int | None = None,
-    ) -> Page[Product]:
+    ) -> Page[StoredProduct]:
         return await self._authorized(
             lambda token: self._client.search_products(
                 token,

@@ -14,12 +14,13 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from decimal import Decimal
 from typing import Any
 
 import httpx
+from msgspec import Raw
 
 from adapters.config import TikTokSettings
+from adapters.tiktok import wire
 from adapters.tiktok.errors import (
     AccessTokenExpiredError,
     AuthCodeRejectedError,
@@ -48,13 +49,13 @@ def encode_body(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def decode_envelope(content: bytes) -> Mapping[str, Any] | None:
-    """The JSON object in a response body, or None. Floats become Decimal: money never passes through a float."""
-    try:
-        value = json.loads(content, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, Mapping) else None
+def decode_envelope(content: bytes) -> tuple[Mapping[str, Any] | None, Raw]:
+    """The envelope's fields for `classify` (None when the body is not a JSON object), and its `data` undecoded:
+    the caller decodes it straight into the structs it expects (`adapters.tiktok.wire`)."""
+    decoded = wire.envelope(content)
+    if decoded is None:
+        return None, wire.NO_DATA
+    return {"code": decoded.code, "message": decoded.message, "request_id": decoded.request_id}, decoded.data
 
 
 class Transport:
@@ -83,7 +84,11 @@ class Transport:
         ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0**attempt)
         return ceiling / 2 + self._rng() * ceiling / 2
 
-    async def call(
+    async def call(self, method: str, path: str, **options: Any) -> Any:
+        """`call_raw` (same arguments), its `data` as plain JSON values (dicts, lists; floats as Decimal)."""
+        return wire.plain(await self.call_raw(method, path, **options))
+
+    async def call_raw(
         self,
         method: str,
         path: str,
@@ -92,8 +97,8 @@ class Transport:
         shop_cipher: str | None = None,
         query: Mapping[str, QueryValue | None] | None = None,
         body: Mapping[str, Any] | None = None,
-    ) -> Any:
-        """A signed business call; the envelope's `data`.
+    ) -> Raw:
+        """A signed business call; the envelope's `data`, undecoded (decode it into a `wire` struct).
 
         Raises `AccessTokenExpiredError` at once (the caller refreshes), a `TransientError` once `max_retries`
         retries are spent, any other `TikTokError` at once.
@@ -113,7 +118,7 @@ class Transport:
                 await self._before_retry(f"{method} {path}", attempt, exc)
                 attempt += 1
 
-    async def token_call(self, path: str, grant: Mapping[str, str]) -> Any:
+    async def token_call(self, path: str, grant: Mapping[str, str]) -> Raw:
         """GET on the auth host; a non-transient refusal is `InvalidRefreshTokenError` or `AuthCodeRejectedError`."""
         params = {"app_key": self.settings.app_key, "app_secret": self.settings.app_secret, **grant}
         attempt = 0
@@ -144,7 +149,7 @@ class Transport:
         shop_cipher: str | None,
         query: Mapping[str, str],
         content: bytes | None,
-    ) -> Any:
+    ) -> Raw:
         # Signed per attempt: the timestamp must be fresh (window now -5 min .. +30 s), a signature is never reused.
         params: dict[str, str] = {"app_key": self.settings.app_key, "timestamp": str(int(self.clock())), **query}
         if shop_cipher:
@@ -164,7 +169,7 @@ class Transport:
             raise NetworkError(f"connection failed: {type(exc).__name__}") from exc
         return self._data_or_raise(f"{method} {path}", response)
 
-    async def _send_token(self, path: str, params: Mapping[str, str]) -> Any:
+    async def _send_token(self, path: str, params: Mapping[str, str]) -> Raw:
         try:
             response = await self._http.get(self.settings.auth_url + path, params=params, timeout=self._timeout)
         except httpx.TimeoutException:  # `from None`: the httpx exception holds the request, secret and all
@@ -173,8 +178,8 @@ class Transport:
             raise NetworkError(f"connection failed: {type(exc).__name__}") from None
         return self._data_or_raise(f"GET {path}", response)
 
-    def _data_or_raise(self, what: str, response: httpx.Response) -> Any:
-        envelope = decode_envelope(response.content)
+    def _data_or_raise(self, what: str, response: httpx.Response) -> Raw:
+        envelope, data = decode_envelope(response.content)
         error = classify(response.status_code, envelope)
         if error is not None:
             error.api = what  # "METHOD path": what a refusal refused (e.g. the API a missing scope guards)
@@ -189,7 +194,7 @@ class Transport:
             raise error
         assert envelope is not None  # classify returns an error for a missing envelope
         logger.debug("tiktok %s -> ok request_id=%s", what, envelope.get("request_id"))
-        return envelope.get("data")
+        return data
 
 
 def _token_error(error: TikTokError, grant_type: str) -> TikTokError:

@@ -43,6 +43,7 @@ from domain.services.pipeline import Chunk, Source, run_pipeline
 from domain.services.run_limits import TimeLimitExceededError, refusal_outcome, within_time_limit
 from domain.services.sync import publish_quietly
 from domain.shops import Shop, TokenSet
+from domain.stored import OrderRecord, StoredOrder, StoredProduct
 from domain.sync import (
     INTERNAL_ERROR,
     RecordFailure,
@@ -292,7 +293,7 @@ async def _order_pages(api: ShopApi, plan: list[OrderSlice], index: int, page_si
         guard.advance(sent, token)
 
 
-def _record_id(item: Order | RecordFailure) -> str:
+def _record_id(item: OrderRecord | RecordFailure) -> str:
     return item.tiktok_id if isinstance(item, RecordFailure) else item.tiktok_order_id
 
 
@@ -306,11 +307,11 @@ _Upsert = Callable[[UnitOfWork, str, list[object]], Awaitable[UpsertCounts]]
 
 
 async def _upsert_products(uow: UnitOfWork, shop_id: str, records: list[object]) -> UpsertCounts:
-    return await uow.catalog.upsert_products(shop_id, [r for r in records if isinstance(r, Product)])
+    return await uow.catalog.upsert_products(shop_id, [r for r in records if isinstance(r, StoredProduct | Product)])
 
 
 async def _upsert_orders(uow: UnitOfWork, shop_id: str, records: list[object]) -> UpsertCounts:
-    return await uow.catalog.upsert_orders(shop_id, [r for r in records if isinstance(r, Order)])
+    return await uow.catalog.upsert_orders(shop_id, [r for r in records if isinstance(r, StoredOrder | Order)])
 
 
 async def _store(run: _Run, upsert: _Upsert, chunks: list[Chunk]) -> None:
@@ -346,9 +347,9 @@ def _split(items: Sequence[object]) -> tuple[list[object], list[RecordFailure], 
     for item in items:
         if isinstance(item, RecordFailure):
             failures.append(item)
-        elif isinstance(item, Product):
+        elif isinstance(item, StoredProduct | Product):
             by_id[item.tiktok_product_id] = item
-        elif isinstance(item, Order):
+        elif isinstance(item, StoredOrder | Order):
             by_id[item.tiktok_order_id] = item
     duplicates = len(items) - len(failures) - len(by_id)
     return list(by_id.values()), failures, duplicates

@@ -17,6 +17,7 @@ from typing import Any
 
 from domain.catalog import Order
 from domain.ports import Page
+from domain.stored import OrderRecord, StoredOrder
 from domain.sync import RecordFailure
 
 SEEN_IDS_CAP = 500
@@ -37,11 +38,11 @@ class OrderSlice:
     def fresh(self) -> bool:
         return self.resume_ge == self.ge and not self.seen
 
-    def after_page(self, page: Page[Order], first_of_run: bool) -> OrderSlice:
+    def after_page(self, page: Page[OrderRecord], first_of_run: bool) -> OrderSlice:
         """The slice once `page` is stored. `first_of_run`: the first page this run fetched for the slice.
 
         Orders the slice already stored (see `news`) do not move it: a page TikTok repeats never moves it back."""
-        orders = [item for item in self.news(page.items) if isinstance(item, Order)]
+        orders = [item for item in self.news(page.items) if isinstance(item, StoredOrder | Order)]
         resume_ge, seen = self.resume_ge, self.seen
         if orders:
             last = max(_seconds(order.created_at) for order in orders)
@@ -53,7 +54,7 @@ class OrderSlice:
             total = page.total_count
         return replace(self, resume_ge=resume_ge, seen=seen, total=total, done=not page.next_page_token)
 
-    def news(self, items: Sequence[Order | RecordFailure]) -> list[Order | RecordFailure]:
+    def news(self, items: Sequence[OrderRecord | RecordFailure]) -> list[OrderRecord | RecordFailure]:
         """The page without the orders this slice already stored: created before `resume_ge` (pages come oldest
         first), or at it and in `seen` (the overlap of a resume, or a page TikTok answered again)."""
         seen = set(self.seen)
@@ -61,7 +62,7 @@ class OrderSlice:
             item
             for item in items
             if not (
-                isinstance(item, Order)
+                isinstance(item, StoredOrder | Order)
                 and (
                     (second := _seconds(item.created_at)) < self.resume_ge
                     or (second == self.resume_ge and item.tiktok_order_id in seen)

@@ -134,7 +134,10 @@ async def test_a_second_task_of_a_kind_is_refused_and_a_cancel_stops_the_running
     sync_harness_factory: Factory,
 ) -> None:  # fmt: skip
     sandbox = await _slow_sandbox(sandbox_factory)
-    harness = sync_harness_factory(sync_settings(database_url, sandbox, tmp_path, sync_order_slices=2))
+    # small pages keep the import running for seconds (~25 pages a slice at 150 ms), however fast each page is
+    # stored: the cancel must land while it runs
+    settings = sync_settings(database_url, sandbox, tmp_path, sync_order_slices=2, sync_page_size=20)
+    harness = sync_harness_factory(settings)
     queue = harness.start_worker()
     shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
     start = (harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id)

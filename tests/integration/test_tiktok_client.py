@@ -11,6 +11,8 @@ import itertools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -24,9 +26,8 @@ from adapters.tiktok import (
     ShopSession,
     SkuStock,
     TikTokClient,
-    mapping,
 )
-from domain.catalog import Order, Product, WarehouseStock
+from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.ports import (
     AuthorizationLostError,
     CursorStuckError,
@@ -35,6 +36,7 @@ from domain.ports import (
     TikTokUnavailableError,
 )
 from domain.shops import AuthorizedShop, TokenSet
+from domain.stored import StoredOrder, StoredProduct
 
 DAY = 86400
 PRODUCT_SEARCH = "/product/202309/products/search"
@@ -114,16 +116,63 @@ async def counters(sandbox: Any, path: str) -> dict[str, int]:
 
 async def ground_truth_products(sandbox: Any, shop_id: str) -> dict[str, Product]:
     raw = await control(sandbox, "GET", f"/_sandbox/shops/{shop_id}/products")
-    products = [mapping.product(p) for p in raw["products"]]
-    assert all(isinstance(p, Product) for p in products)
-    return {p.tiktok_product_id: p for p in products if isinstance(p, Product)}
+    products = [expected_product(p) for p in raw["products"]]
+    return {p.tiktok_product_id: p for p in products}
+
+
+def _when(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def expected_product(p: dict[str, Any]) -> Product:
+    """The domain product a sandbox product stands for, written out field by field (not by the code under test)."""
+    skus = tuple(
+        Sku(
+            s["id"],
+            s["seller_sku"],
+            Money(Decimal(s["price"]["sale_price"]), s["price"]["currency"]),
+            tuple(WarehouseStock(i["warehouse_id"], i["quantity"]) for i in s["inventory"]),
+        )
+        for s in p["skus"]
+    )
+    return Product(p["id"], p["title"], p["status"], _when(p["create_time"]), _when(p["update_time"]), skus)
+
+
+def expected_order(o: dict[str, Any]) -> Order:
+    """The domain order a sandbox order stands for (each line item one unit; the address empty while unpaid)."""
+    items = tuple(
+        LineItem(
+            i["id"],
+            i["sku_id"],
+            i["product_id"],
+            i["seller_sku"],
+            i["product_name"],
+            1,
+            Money(Decimal(i["sale_price"]), i["currency"]),
+        )
+        for i in o["line_items"]
+    )
+    total = Money(Decimal(o["payment"]["total_amount"]), o["payment"]["currency"])
+    address = o["recipient_address"]
+    created, updated = _when(o["create_time"]), _when(o["update_time"])
+    return Order(
+        o["id"],
+        o["status"],
+        created,
+        updated,
+        total,
+        items,
+        o["user_id"],
+        address.get("name"),
+        address.get("region_code"),
+    )
 
 
 async def scan_all(session: ShopSession, page_size: int = 100) -> list[Product]:
     found: list[Product] = []
     async for scan in session.scan_products(None, page_size=page_size):
-        assert all(isinstance(item, Product) for item in scan.page.items)
-        found.extend(item for item in scan.page.items if isinstance(item, Product))
+        assert all(isinstance(item, StoredProduct) for item in scan.page.items)
+        found.extend(item.product() for item in scan.page.items if isinstance(item, StoredProduct))
     return found
 
 
@@ -132,7 +181,8 @@ async def all_orders(session: ShopSession, ge: int, lt: int, page_size: int = 50
     token: str | None = None
     while True:
         page = await session.search_orders(page_size=page_size, page_token=token, create_time_ge=ge, create_time_lt=lt)
-        found.extend(item for item in page.items if isinstance(item, Order))
+        assert all(isinstance(item, StoredOrder) for item in page.items)
+        found.extend(item.order() for item in page.items if isinstance(item, StoredOrder))
         token = page.next_page_token
         if token is None:
             return found
@@ -225,12 +275,12 @@ async def test_product_scan_resumes_from_a_stored_checkpoint(sandbox_factory, ht
     stored: list[str] = []
     checkpoint: dict[str, Any] = {}
     async for scan in shop.session.scan_products(checkpoint, page_size=5):
-        stored.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, Product))
+        stored.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, StoredProduct))
         checkpoint = scan.checkpoint
         if len(stored) >= 15:
             break  # the worker died here, after storing this page and its checkpoint
     async for scan in shop.session.scan_products(checkpoint, page_size=5):
-        stored.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, Product))
+        stored.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, StoredProduct))
     truth = await ground_truth_products(sandbox, shop.shop.tiktok_shop_id)
     assert sorted(stored) == sorted(truth)
 
@@ -245,7 +295,7 @@ async def test_product_scan_resumed_with_a_refused_page_token_restarts_its_windo
     before: list[str] = []
     checkpoint: dict[str, Any] = {}
     async for scan in shop.session.scan_products(None, page_size=5):
-        before.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, Product))
+        before.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, StoredProduct))
         checkpoint = scan.checkpoint
         if checkpoint["page_token"]:
             break
@@ -253,7 +303,7 @@ async def test_product_scan_resumed_with_a_refused_page_token_restarts_its_windo
     # when the import resumes from it
     after: list[str] = []
     async for scan in shop.session.scan_products(checkpoint, page_size=5):
-        after.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, Product))
+        after.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, StoredProduct))
     # then the sandbox refused the token once, the window restarted from its first page (re-reading, unchanged,
     # what the dead run had stored), and the import ends with exactly the catalog
     assert (await counters(sandbox, PRODUCT_SEARCH)).get("12019108") == 1
@@ -295,7 +345,7 @@ async def test_order_detail(sandbox, http):
     wanted = [o["id"] for o in truth["orders"][:5]]
     orders = await shop.session.get_orders(wanted)
     assert sorted(o.tiktok_order_id for o in orders if isinstance(o, Order)) == sorted(wanted)
-    expected = {o["id"]: mapping.order(o) for o in truth["orders"][:5]}
+    expected = {o["id"]: expected_order(o) for o in truth["orders"][:5]}
     assert {o.tiktok_order_id: o for o in orders if isinstance(o, Order)} == expected
 
 

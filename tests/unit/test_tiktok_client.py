@@ -29,9 +29,10 @@ from adapters.tiktok import (
     SkuStock,
     TikTokClient,
 )
-from domain.catalog import Product, WarehouseStock
+from domain.catalog import WarehouseStock
 from domain.ports import AuthorizationLostError, TikTokUnavailableError
 from domain.shops import TokenSet
+from domain.stored import StoredProduct
 
 SETTINGS = TikTokSettings(
     app_key="appkey",
@@ -420,7 +421,7 @@ async def test_scan_splits_windows_under_the_cap_and_finds_every_product(report_
     seen: list[str] = []
     last = None
     async for scan in session.scan_products(None, page_size=20):
-        seen.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, Product))
+        seen.extend(p.tiktok_product_id for p in scan.page.items if isinstance(p, StoredProduct))
         last = scan
     assert sorted(set(seen)) == sorted(p["id"] for p in catalog.products)
     if report_cap_in_total:
@@ -532,12 +533,12 @@ async def test_a_product_updated_during_the_scan_is_imported_with_its_update():
     client, _ = make_client(catalog)
     session = client.for_shop("GCP_cipher", TOKENS, lambda tokens: asyncio.sleep(0))
     # when the whole catalog is scanned
-    seen: dict[str, Product] = {}
+    seen: dict[str, StoredProduct] = {}
     async for scan in session.scan_products(None, page_size=5):
-        seen.update((p.tiktok_product_id, p) for p in scan.page.items if isinstance(p, Product))
+        seen.update((p.tiktok_product_id, p) for p in scan.page.items if isinstance(p, StoredProduct))
     # then every product arrived, the updated one in its updated form
     assert sorted(seen) == sorted(p["id"] for p in catalog.products)
-    assert seen[oldest["id"]].title == "Renamed during the walk"
+    assert seen[oldest["id"]].product().title == "Renamed during the walk"
 
 
 async def test_a_refused_page_token_restarts_its_window_from_the_first_page():

@@ -1,22 +1,28 @@
-"""The mapping's fast path for plain records: exactly the careful path's result, or a deferral to it."""
+"""Decoding TikTok records from bytes (`adapters.tiktok.wire` + `records`): a page decoded whole or record by
+record gives the same results, a malformed record is a failure with a reason, ids never lose a digit."""
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from msgspec import Raw
 
-from adapters.tiktok import mapping
-from adapters.tiktok.plain_records import plain_order, plain_product
-from domain.catalog import Order, Product
+from adapters.tiktok import records
+from adapters.tiktok.errors import UnexpectedResponseError
+from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
+from domain.stored import StoredOrder, StoredProduct, order_as_stored
+from domain.sync import RecordFailure
 from tests.unit.test_tiktok_signing import ORDER, PRODUCT
 
 ODD_VALUES = [
     None, "", "  ", " 12 ", "x", "NaN", "-1", "1e3", "1700000000", "12,50", "\x1f", 0, 5, -1, 10**30, True, 1.5,
-    Decimal("1.5"), Decimal("-1"), [], {}, [{}], ["x"],
+    [], {}, [{}], ["x"],
 ]  # fmt: skip
 
 
@@ -44,29 +50,152 @@ def variants(record: dict[str, Any]) -> Iterator[Any]:
     yield from ODD_VALUES
 
 
-def test_plain_records_take_the_fast_path():
-    assert isinstance(plain_order(ORDER), Order) and plain_order(ORDER) == mapping._record_or_failure(
-        ORDER, mapping._order
+def raw(value: Any) -> Raw:
+    return Raw(json.dumps(value).encode())
+
+
+def test_a_plain_order_decodes_to_the_domain_order():
+    assert records.order(raw(ORDER)) == Order(
+        "576461413038785752",
+        "AWAITING_SHIPMENT",
+        datetime(2021, 4, 28, 12, 6, 1, tzinfo=UTC),
+        datetime(2021, 4, 28, 12, 6, 3, tzinfo=UTC),
+        Money(Decimal("5000.10"), "IDR"),
+        (
+            LineItem(
+                "577086512123755123",
+                "2729382476852921560",
+                "1729582718312380123",
+                "red_iphone_256",
+                "iPhone",
+                1,
+                Money(Decimal("0.01"), "IDR"),
+            ),
+            LineItem(
+                "577086512123755124", "2729382476852921560", None, None, "iPhone", 3, Money(Decimal("0.01"), "IDR")
+            ),
+        ),
+        "7021436810468230477",
+        "Ana",
+        "US",
     )
-    assert isinstance(plain_product(PRODUCT), Product) and plain_product(PRODUCT) == mapping._record_or_failure(
-        PRODUCT, mapping._product
+
+
+def test_a_plain_product_decodes_to_the_domain_product():
+    assert records.product(raw(PRODUCT)) == Product(
+        "1729592969712207008",
+        "Short Boat Invisible Socks ñ",
+        "ACTIVATE",
+        datetime(2009, 2, 13, 23, 31, 30, tzinfo=UTC),
+        datetime(2009, 2, 13, 23, 31, 40, tzinfo=UTC),
+        (
+            Sku(
+                "1729592969712207012",
+                "Color-Red-XM01",
+                Money(Decimal("121.11"), "USD"),
+                (WarehouseStock("7068517275539719942", 999),),
+            ),
+        ),
     )
+
+
+def test_ids_sent_as_json_numbers_and_times_as_digit_strings_are_read_exactly():
+    # given a page whose record has its ids as JSON numbers beyond 2^53 and a time as a digit string
+    body = (
+        b'{"orders":[{"id":576461413038785752,"create_time":"1619611561","update_time":1619611563,'
+        b'"payment":{"currency":"IDR","total_amount":"5000.10"},"user_id":7021436810468230477,'
+        b'"line_items":[{"id":577086512123755123,"sku_id":2729382476852921560,"product_id":1729582718312380123,'
+        b'"sale_price":"0.01"}]}]}'
+    )
+    # when it is decoded
+    page = records.orders_page(Raw(body))
+    # then every digit is kept
+    stored = page.items[0]
+    assert isinstance(stored, StoredOrder)
+    order = stored.order()
+    assert order.tiktok_order_id == "576461413038785752" and order.buyer_user_id == "7021436810468230477"
+    assert order.created_at == datetime(2021, 4, 28, 12, 6, 1, tzinfo=UTC)
+    item = order.line_items[0]
+    assert (item.tiktok_line_item_id, item.tiktok_sku_id, item.tiktok_product_id) == (
+        "577086512123755123",
+        "2729382476852921560",
+        "1729582718312380123",
+    )
+
+
+def test_money_sent_as_a_json_number_keeps_its_exact_digits():
+    body = b'{"id":"1","create_time":1,"payment":{"currency":"usd","total_amount":0.1},"line_items":[]}'
+    order = records.order(Raw(body))
+    assert isinstance(order, Order) and order.total == Money(Decimal("0.1"), "USD")
+
+
+def test_unknown_fields_are_ignored_and_a_bad_record_fails_alone():
+    body = (
+        b'{"next_page_token":"abc","total_count":7,"surprise":[1,2],"orders":['
+        + json.dumps({**ORDER, "brand_new_field": {"x": [1]}}).encode()
+        + b',{"id":"9","create_time":1,"payment":{"currency":"USD"}},'
+        + json.dumps({**ORDER, "id": "576461413038785753"}).encode()
+        + b"]}"
+    )
+    page = records.orders_page(Raw(body))
+    assert [type(item) for item in page.items] == [StoredOrder, RecordFailure, StoredOrder]
+    assert page.items[1] == RecordFailure("9", "Object missing required field `total_amount` - at `$.payment`")
+    assert (page.next_page_token, page.total_count) == ("abc", 7)
+
+
+def test_an_empty_or_null_data_is_an_empty_last_page():
+    for data in (Raw(b"null"), Raw(b"{}"), Raw(b"")):
+        page = records.products_page(data)
+        assert (list(page.items), page.next_page_token, page.total_count) == ([], None, None)
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"x"', b'{"orders":{"a":1}}', b'{"orders":[],"total_count":"many"}'])
+def test_a_page_we_do_not_understand_is_an_unexpected_response(body):
+    with pytest.raises(UnexpectedResponseError):
+        records.orders_page(Raw(body))
 
 
 @pytest.mark.parametrize(
-    ("record", "plain", "careful", "public"),
+    ("record", "one", "page_of"),
     [
-        (ORDER, plain_order, mapping._order, mapping.order),
-        (PRODUCT, plain_product, mapping._product, mapping.product),
+        (ORDER, records.stored_order, lambda items: records.orders_page(raw({"orders": items}))),
+        (PRODUCT, records.stored_product, lambda items: records.products_page(raw({"products": items}))),
     ],
     ids=["order", "product"],
 )
-def test_the_fast_path_agrees_with_the_careful_one_on_any_variant(record, plain, careful, public):
-    taken = 0
+def test_any_variant_is_a_record_or_a_failure_and_pages_agree_with_records(record, one, page_of):
+    decoded = []
     for variant in variants(record):
-        expected = mapping._record_or_failure(variant, careful)
-        fast = plain(variant)
-        assert fast is None or fast == expected, variant
-        assert public(variant) == expected, variant
-        taken += fast is not None
-    assert taken > 10  # the fast path covers more than the one plain record
+        result = one(raw(variant))
+        assert isinstance(result, StoredOrder | StoredProduct | RecordFailure), variant
+        assert isinstance(result, RecordFailure) or result == one(variant)  # raw bytes or parsed: the same
+        decoded.append(result)
+    # a page of every variant, plus a good record, decodes to the same results as record by record
+    page = page_of([*variants(record), record])
+    assert list(page.items) == [*decoded, one(raw(record))]
+    assert sum(isinstance(item, StoredOrder | StoredProduct) for item in decoded) > 10
+
+
+def test_an_order_is_stored_as_its_values_with_a_fingerprint_of_exactly_those():
+    # given the order decoded for import
+    stored = records.stored_order(raw(ORDER))
+    assert isinstance(stored, StoredOrder)
+    # then its values are the columns stored, in order, line items numbered by position
+    assert stored.values == (
+        "576461413038785752", "AWAITING_SHIPMENT", datetime(2021, 4, 28, 12, 6, 1, tzinfo=UTC),
+        datetime(2021, 4, 28, 12, 6, 3, tzinfo=UTC), Decimal("5000.10"), "IDR", "7021436810468230477", "Ana", "US",
+    )  # fmt: skip
+    assert stored.line_items == (
+        ("577086512123755123", "2729382476852921560", "1729582718312380123", "red_iphone_256", "iPhone", 1,
+         Decimal("0.01"), "IDR", 0),
+        ("577086512123755124", "2729382476852921560", None, None, "iPhone", 3, Decimal("0.01"), "IDR", 1),
+    )  # fmt: skip
+    # and a field Shopbridge does not store leaves the fingerprint alone; one it stores changes it
+    unstored = records.stored_order(
+        raw({**ORDER, "buyer_message": "hello", "payment": {**ORDER["payment"], "tax": "1"}})
+    )
+    restatus = records.stored_order(raw({**ORDER, "status": "IN_TRANSIT"}))
+    assert isinstance(unstored, StoredOrder) and isinstance(restatus, StoredOrder)
+    assert unstored.fingerprint == stored.fingerprint != restatus.fingerprint
+    # and the domain order made from it goes back to the same stored form
+    assert order_as_stored(stored.order()) == stored

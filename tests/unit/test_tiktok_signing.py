@@ -11,6 +11,7 @@ import hashlib
 import heapq
 import hmac
 import itertools
+import json
 import re
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -18,8 +19,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from msgspec import Raw
 
-from adapters.tiktok import errors, mapping
+from adapters.tiktok import errors, records
 from adapters.tiktok.ratelimit import RateLimiter
 from adapters.tiktok.signing import sign, verify_webhook, webhook_signature
 from domain.catalog import Order, Product
@@ -29,6 +31,7 @@ from domain.ports import (
     MissingPermissionError,
     TikTokUnavailableError,
 )
+from domain.stored import StoredProduct
 from domain.sync import RecordFailure
 
 SECRET = "e59af819cc"
@@ -251,7 +254,13 @@ def test_error_text_names_code_and_request_id():
     assert str(error) == "Invalid credentials. (code=106001, http=401, request_id=2024ABC)"
 
 
-# -- mapping --------------------------------------------------------------------------------------------------------
+# -- decoding records ------------------------------------------------------------------------------------------------
+
+
+def raw_json(value: Any) -> Raw:
+    """An envelope's `data` as the transport hands it over: raw JSON bytes."""
+    return Raw(json.dumps(value).encode())
+
 
 PRODUCT = {
     "id": "1729592969712207008",
@@ -299,7 +308,7 @@ ORDER = {
 
 
 def test_product_maps_ids_as_strings_money_as_decimal_and_times_as_utc():
-    product = mapping.product(PRODUCT)
+    product = records.product(PRODUCT)
     assert isinstance(product, Product)
     assert product.tiktok_product_id == "1729592969712207008"
     assert product.created_at == datetime(2009, 2, 13, 23, 31, 30, tzinfo=UTC)
@@ -310,45 +319,69 @@ def test_product_maps_ids_as_strings_money_as_decimal_and_times_as_utc():
 
 
 def test_ids_beyond_2_53_sent_as_json_numbers_keep_every_digit():
-    # given an id above 2^53 that a float would round, parsed as our transport parses JSON
+    # given an id above 2^53 that a float would round, in an envelope as our transport splits it
     from adapters.tiktok.transport import decode_envelope
 
     raw = b'{"code":0,"data":{"id":576486316948490001,"title":"x","create_time":1,"update_time":1,"skus":[]}}'
-    record = decode_envelope(raw)["data"]
-    product = mapping.product(record)
+    envelope, data = decode_envelope(raw)
+    assert envelope is not None and envelope["code"] == 0
+    product = records.product(data)
     assert product.tiktok_product_id == "576486316948490001"
 
 
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"id": None}, "missing id"),
-        ({"create_time": "yesterday"}, "create_time is not an integer"),
-        ({"skus": [{"id": "9", "price": {"currency": "USD", "sale_price": "12,50"}}]}, "sku 9: sale_price"),
-        ({"skus": [{"id": "9", "price": {"currency": "USD", "sale_price": "NaN"}}]}, "sku 9: sale_price"),
-        ({"skus": [{"id": "9", "price": {"sale_price": "1.00"}}]}, "sku 9: sale_price has no currency"),
-        ({"skus": "many"}, "skus is not a list"),
+        ({"id": None}, "Expected `str`, got `null` - at `$.id`"),
+        ({"id": "  "}, "missing id"),
+        ({"create_time": "yesterday"}, "Expected `int`, got `str` - at `$.create_time`"),
+        (
+            {"skus": [{"id": "9", "price": {"currency": "USD", "sale_price": "12,50"}}]},
+            "Invalid decimal string - at `$.skus[0].price.sale_price`",
+        ),
+        (
+            {"skus": [{"id": "9", "price": {"currency": "USD", "sale_price": "NaN"}}]},
+            "sku 9: sale_price is not a valid amount: NaN",
+        ),
+        (
+            {"skus": [{"id": "9", "price": {"currency": "USD", "sale_price": "-1"}}]},
+            "sku 9: sale_price is not a valid amount: -1",
+        ),
+        (
+            {"skus": [{"id": "9", "price": {"sale_price": "1.00"}}]},
+            "Object missing required field `currency` - at `$.skus[0].price`",
+        ),
+        (
+            {"skus": [{"id": "9", "price": {"sale_price": "1.00", "currency": " "}}]},
+            "sku 9: sale_price has no currency",
+        ),
+        ({"skus": "many"}, "Expected `array | null`, got `str` - at `$.skus`"),
     ],
 )
 def test_a_bad_product_becomes_a_record_failure(change, reason):
-    result = mapping.product({**PRODUCT, **change})
+    result = records.product({**PRODUCT, **change})
     assert isinstance(result, RecordFailure)
-    assert reason in result.reason
-    expected_id = "(no id)" if change.get("id", "x") is None else "1729592969712207008"
+    assert result.reason == reason
+    expected_id = "(no id)" if change.get("id", "x") in (None, "  ") else "1729592969712207008"
     assert result.tiktok_id == expected_id
 
 
 def test_a_page_keeps_good_records_and_reports_bad_ones():
-    page = mapping.products_page(
-        {"products": [PRODUCT, {"id": "2", "create_time": []}, "junk"], "next_page_token": "", "total_count": 3}
+    page = records.products_page(
+        Raw(
+            b'{"products":[' + json.dumps(PRODUCT).encode() + b',{"id":"2","create_time":[]},"junk"],'
+            b'"next_page_token":"","total_count":3,"unknown_field":{"a":1}}'
+        )
     )
-    assert [type(item) for item in page.items] == [Product, RecordFailure, RecordFailure]
+    assert [type(item) for item in page.items] == [StoredProduct, RecordFailure, RecordFailure]
+    assert page.items[1] == RecordFailure("2", "Expected `int`, got `array` - at `$.create_time`")
+    assert page.items[2] == RecordFailure("(no id)", "Expected `object`, got `str`")
     assert page.next_page_token is None  # "" means the last page
     assert page.total_count == 3
 
 
 def test_order_maps_total_line_items_and_recipient():
-    order = mapping.order(ORDER)
+    order = records.order(ORDER)
     assert isinstance(order, Order)
     assert order.tiktok_order_id == "576461413038785752"
     assert order.total.amount == Decimal("5000.10") and order.total.currency == "IDR"
@@ -359,27 +392,35 @@ def test_order_maps_total_line_items_and_recipient():
 
 
 def test_unpaid_order_without_address_maps():
-    order = mapping.order({**ORDER, "recipient_address": None, "status": "UNPAID"})
+    order = records.order({**ORDER, "recipient_address": None, "status": "UNPAID"})
     assert isinstance(order, Order) and order.recipient_name is None
 
 
 def test_a_bad_order_becomes_a_record_failure():
-    result = mapping.order({**ORDER, "payment": {"currency": "IDR", "total_amount": "five"}})
-    assert result == RecordFailure("576461413038785752", "payment.total_amount is not a decimal: 'five'")
-    result = mapping.order({**ORDER, "line_items": [{"id": "7", "sale_price": "1"}]})
-    assert isinstance(result, RecordFailure) and result.reason == "line item 7: missing sku_id"
+    result = records.order({**ORDER, "payment": {"currency": "IDR", "total_amount": "five"}})
+    assert result == RecordFailure("576461413038785752", "Invalid decimal string - at `$.payment.total_amount`")
+    result = records.order({**ORDER, "line_items": [{"id": "7", "sale_price": "1"}]})
+    assert result == RecordFailure(
+        "576461413038785752", "Object missing required field `sku_id` - at `$.line_items[0]`"
+    )
+    result = records.order({**ORDER, "line_items": [{"id": "7", "sku_id": " ", "sale_price": "1"}]})
+    assert result == RecordFailure("576461413038785752", "line item 7: missing sku_id")
+    result = records.order({**ORDER, "line_items": [{"id": "7", "sku_id": "8", "sale_price": "1", "quantity": 0}]})
+    assert result == RecordFailure("576461413038785752", "line item 7: quantity 0 is not positive")
 
 
 def test_token_set_expiries_are_absolute_timestamps():
-    tokens = mapping.token_set(
-        {
-            "access_token": "TTP_a",
-            "access_token_expire_in": 1660556783,
-            "refresh_token": "TTP_r",
-            "refresh_token_expire_in": 1691487031,
-            "open_id": "7010736057180325637",
-            "seller_name": "Jjj test shop",
-        }
+    tokens = records.token_set(
+        raw_json(
+            {
+                "access_token": "TTP_a",
+                "access_token_expire_in": 1660556783,
+                "refresh_token": "TTP_r",
+                "refresh_token_expire_in": 1691487031,
+                "open_id": "7010736057180325637",
+                "seller_name": "Jjj test shop",
+            }
+        )
     )
     assert tokens.access_token_expires_at == datetime(2022, 8, 15, 9, 46, 23, tzinfo=UTC)
     assert tokens.refresh_token_expires_at == datetime(2023, 8, 8, 9, 30, 31, tzinfo=UTC)
@@ -389,55 +430,59 @@ def test_token_set_expiries_are_absolute_timestamps():
 
 def test_unreadable_token_response_is_unexpected():
     with pytest.raises(errors.UnexpectedResponseError):
-        mapping.token_set({"access_token": "TTP_a"})
+        records.token_set(raw_json({"access_token": "TTP_a"}))
 
 
 def test_authorized_shops_map():
-    shops = mapping.authorized_shops(
-        {
-            "shops": [
-                {
-                    "id": "7000714532876273420",
-                    "name": "Maomao",
-                    "region": "GB",
-                    "seller_type": "CROSS_BORDER",
-                    "cipher": "GCP_XF90",
-                    "code": "CNGBCBA4LLU8",
-                }
-            ]
-        }
+    shops = records.authorized_shops(
+        raw_json(
+            {
+                "shops": [
+                    {
+                        "id": "7000714532876273420",
+                        "name": "Maomao",
+                        "region": "GB",
+                        "seller_type": "CROSS_BORDER",
+                        "cipher": "GCP_XF90",
+                        "code": "CNGBCBA4LLU8",
+                    }
+                ]
+            }
+        )
     )
     assert shops[0].tiktok_shop_id == "7000714532876273420" and shops[0].cipher == "GCP_XF90"
     assert shops[0].region_code == "GB" and shops[0].seller_type == "CROSS_BORDER"
 
 
 def test_inventory_update_failures_are_surfaced():
-    result = mapping.inventory_update_result(
-        {
-            "errors": [
-                {
-                    "code": 12052990,
-                    "message": "Check failed",
-                    "detail": {
-                        "sku_id": "1729592969712207013",
-                        "extra_errors": [
-                            {
-                                "warehouse_id": "7068517275539719942",
-                                "code": 12052097,
-                                "message": "The warehouse does not exist",
-                            }
-                        ],
-                    },
-                }
-            ]
-        }
+    result = records.inventory_update_result(
+        raw_json(
+            {
+                "errors": [
+                    {
+                        "code": 12052990,
+                        "message": "Check failed",
+                        "detail": {
+                            "sku_id": "1729592969712207013",
+                            "extra_errors": [
+                                {
+                                    "warehouse_id": "7068517275539719942",
+                                    "code": 12052097,
+                                    "message": "The warehouse does not exist",
+                                }
+                            ],
+                        },
+                    }
+                ]
+            }
+        )
     )
     assert not result.ok
     failure = result.failures[0]
     assert (failure.sku_id, failure.code) == ("1729592969712207013", 12052990)
     assert failure.warehouse_failures[0].code == 12052097
-    assert mapping.inventory_update_result({}).ok
-    assert mapping.inventory_update_result(None).ok
+    assert records.inventory_update_result(Raw(b"{}")).ok
+    assert records.inventory_update_result(Raw(b"null")).ok
 
 
 # -- the rate limiter's schedule --------------------------------------------------------------------------------------

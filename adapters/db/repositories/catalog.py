@@ -1,10 +1,12 @@
 """SqlCatalogRepository: batched, idempotent upserts of products (with SKUs and stock) and orders (with items).
 
-The hot path of an import. Per chunk of a page: one SELECT of the stored fingerprints, one executemany upsert
-of the new and changed parents, one DELETE of the changed parents' children, one executemany upsert of the
-children. Unchanged records cost nothing but the SELECT. A record's fingerprint is a digest of the rows it is
-stored in, so "unchanged" means exactly "same rows". Row ids are digests of (shop, kind, TikTok id), so a record
-keeps its id across re-imports and two writers of the same page converge on the same rows.
+The hot path of an import. Per chunk of a page: one SELECT of the shop (held until commit) joined to the stored
+fingerprints, one executemany upsert of the new and changed parents, one DELETE of the changed parents' children,
+one executemany upsert of the children. Unchanged records cost nothing but the SELECT. Records come in their
+stored form (`domain.stored`): values and fingerprint computed once, where the record was decoded; a record's
+fingerprint is a digest of the values it is stored as, so "unchanged" means exactly "same rows", and rows are
+built only for the records written. Row ids are digests of (shop, kind, TikTok id), so a record keeps its id
+across re-imports and two writers of the same page converge on the same rows.
 """
 
 from __future__ import annotations
@@ -12,20 +14,30 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, delete, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Column, Table, and_, delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import Insert
 
 from adapters.db.errors import ShopGoneError, is_foreign_key_violation
-from adapters.db.repositories.fingerprint import rows_fingerprint
+from adapters.db.repositories.bulk import copy_upsert, executemany_upsert
 from adapters.db.tables import inventory_links, line_items, orders, products, shops, skus
-from domain.catalog import Order, Product
 from domain.clock import Clock, SystemClock
 from domain.ports import UpsertCounts
+from domain.stored import (
+    LINE_ITEM_VALUES,
+    ORDER_VALUES,
+    PRODUCT_VALUES,
+    SKU_VALUES,
+    OrderRecord,
+    ProductRecord,
+    StoredOrder,
+    StoredProduct,
+    order_as_stored,
+    product_as_stored,
+)
 from domain.sync import SyncKind
 
 # Parents per round trip: a whole batch of the import engine (see `SyncOptions.batch_records`). Far below asyncpg's
@@ -48,15 +60,14 @@ class SqlCatalogRepository:
         self._session = session
         self._clock = clock or SystemClock()
         self._dialect_name = session.bind.dialect.name if session.bind is not None else "sqlite"
-        self._statements = _upsert_statements(self._dialect_name)
 
-    async def upsert_products(self, shop_id: str, products_: Sequence[Product]) -> UpsertCounts:
+    async def upsert_products(self, shop_id: str, products_: Sequence[ProductRecord]) -> UpsertCounts:
         latest = _last_wins(products_, lambda p: p.tiktok_product_id)
-        return await self._upsert(shop_id, [_product_rows(shop_id, p) for p in latest.values()], products)
+        return await self._upsert(shop_id, [product_as_stored(p) for p in latest.values()], products)
 
-    async def upsert_orders(self, shop_id: str, orders_: Sequence[Order]) -> UpsertCounts:
+    async def upsert_orders(self, shop_id: str, orders_: Sequence[OrderRecord]) -> UpsertCounts:
         latest = _last_wins(orders_, lambda o: o.tiktok_order_id)
-        return await self._upsert(shop_id, [_order_rows(shop_id, o) for o in latest.values()], orders)
+        return await self._upsert(shop_id, [order_as_stored(o) for o in latest.values()], orders)
 
     async def refresh_statistics(self, kind: SyncKind) -> None:
         """ANALYZE the kind's tables on PostgreSQL, whose statistics otherwise wait for autovacuum; SQLite's query
@@ -66,36 +77,32 @@ class SqlCatalogRepository:
         tables = "orders, line_items" if kind is SyncKind.ORDERS else "products, skus, inventory_links"
         await self._session.execute(text(f"ANALYZE {tables}"))
 
-    async def _upsert(self, shop_id: str, records: list[_Rows], table: Table) -> UpsertCounts:
+    async def _upsert(self, shop_id: str, records: Sequence[StoredOrder | StoredProduct], table: Table) -> UpsertCounts:
         if not records:
             return UpsertCounts()
-        await self._hold_shop(shop_id)
         now = self._clock.now()
         tiktok_id = table.c.tiktok_product_id if table is products else table.c.tiktok_order_id
         created = updated = unchanged = 0
         for start in range(0, len(records), CHUNK_SIZE):
             chunk = records[start : start + CHUNK_SIZE]
-            existing = await self._session.execute(
-                select(tiktok_id, table.c.fingerprint).where(
-                    table.c.shop_id == shop_id, tiktok_id.in_([r.parent[tiktok_id.name] for r in chunk])
-                )
+            stored = await self._hold_shop_and_read_fingerprints(
+                shop_id, table, tiktok_id, [r.values[0] for r in chunk]
             )
-            stored: dict[str, str] = {key: fingerprint for key, fingerprint in existing}
             to_write: list[_Rows] = []
             changed_ids: list[str] = []
             for record in chunk:
-                previous = stored.get(record.parent[tiktok_id.name])
+                previous = stored.get(record.values[0])
                 if previous is None:
                     created += 1
                 elif previous != record.fingerprint:
                     updated += 1
-                    changed_ids.append(record.parent["id"])
                 else:
                     unchanged += 1
                     continue
-                record.parent["fingerprint"] = record.fingerprint
-                record.parent["imported_at"] = now
-                to_write.append(record)
+                rows = _rows(shop_id, record, now)
+                if previous is not None:
+                    changed_ids.append(rows.parent["id"])
+                to_write.append(rows)
             if to_write:
                 try:
                     await self._write(table, to_write, changed_ids)
@@ -105,20 +112,31 @@ class SqlCatalogRepository:
                     raise
         return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
 
-    async def _hold_shop(self, shop_id: str) -> None:
-        """Fail fast when the shop is gone; on PostgreSQL also hold it until commit.
+    async def _hold_shop_and_read_fingerprints(
+        self, shop_id: str, table: Table, tiktok_id: Column[str], keys: list[str]
+    ) -> dict[str, str]:
+        """The stored fingerprints of `keys`, by TikTok id; in the same statement, fail fast when the shop is gone
+        and, on PostgreSQL, hold the shop until commit.
 
-        `FOR KEY SHARE` makes a concurrent shop delete wait for this page's commit and then cascade over it, so a
-        late page can never leave rows behind; SQLite's write transactions are exclusive, so the check suffices.
+        `FOR KEY SHARE OF shops` makes a concurrent shop delete wait for this page's commit and then cascade over
+        it, so a late page can never leave rows behind; SQLite's write transactions are exclusive, so the check
+        suffices there. The shop's row comes back even when none of `keys` is stored (the outer join).
         """
-        query = select(shops.c.id).where(shops.c.id == shop_id).with_for_update(read=True, key_share=True)
-        if (await self._session.execute(query)).first() is None:
+        query = (
+            select(shops.c.id, tiktok_id, table.c.fingerprint)
+            .select_from(shops.outerjoin(table, and_(table.c.shop_id == shops.c.id, tiktok_id.in_(keys))))
+            .where(shops.c.id == shop_id)
+            .with_for_update(read=True, key_share=True, of=shops)
+        )
+        rows = (await self._session.execute(query)).all()
+        if not rows:
             raise ShopGoneError(shop_id)
+        return {key: fingerprint for _, key, fingerprint in rows if key is not None}
 
     async def _write(self, table: Table, batch: list[_Rows], changed_ids: list[str]) -> None:
         """Upsert the parents, replace the changed parents' children wholesale, upsert every child."""
         execute = self._session.execute
-        await execute(self._statements[table.name], [record.parent for record in batch])
+        await self._upsert_rows(table.name, [record.parent for record in batch])
         if changed_ids and table is products:
             changed_skus = select(skus.c.id).where(skus.c.product_id.in_(changed_ids))
             await execute(delete(inventory_links).where(inventory_links.c.sku_id.in_(changed_skus)))
@@ -129,19 +147,22 @@ class SqlCatalogRepository:
             # Keyed by primary key: a child repeated in a batch is written once, the last one wins.
             rows = {_child_key(child, row): row for record in batch for row in record.children.get(child, ())}
             if rows:
-                await execute(self._statements[child], list(rows.values()))
+                await self._upsert_rows(child, list(rows.values()))
+
+    async def _upsert_rows(self, table_name: str, rows: list[dict[str, Any]]) -> None:
+        """COPY and one upsert statement on PostgreSQL, a driver-level executemany on SQLite (see `bulk`)."""
+        if self._dialect_name == "postgresql":
+            await copy_upsert(self._session, table_name, rows)
+        else:
+            await executemany_upsert(self._session, table_name, rows)
 
 
 @dataclass(slots=True)
 class _Rows:
-    """A record as the rows it is stored in, and a digest of exactly those rows."""
+    """A record as the rows it is written in."""
 
     parent: dict[str, Any]
     children: dict[str, list[dict[str, Any]]]
-    fingerprint: str = ""
-
-    def __post_init__(self) -> None:
-        self.fingerprint = rows_fingerprint(self.parent, self.children)
 
 
 _CHILDREN = {"products": ("skus", "inventory_links"), "orders": ("line_items",)}
@@ -151,105 +172,33 @@ def _child_key(table_name: str, row: dict[str, Any]) -> Any:
     return (row["sku_id"], row["warehouse_id"]) if table_name == "inventory_links" else row["id"]
 
 
-def _product_rows(shop_id: str, product: Product) -> _Rows:
-    product_id = row_id(shop_id, "products", product.tiktok_product_id)
-    sku_rows: list[dict[str, Any]] = []
-    stock_rows: list[dict[str, Any]] = []
-    for position, sku in enumerate(product.skus):
-        sku_id = row_id(shop_id, "skus", sku.tiktok_sku_id)
-        sku_rows.append(
-            {
-                "id": sku_id,
-                "product_id": product_id,
-                "shop_id": shop_id,
-                "tiktok_sku_id": sku.tiktok_sku_id,
-                "seller_sku": sku.seller_sku,
-                "price_amount": sku.price.amount,
-                "currency": sku.price.currency,
-                "quantity": sku.quantity,
-                "position": position,
-            }
-        )
-        stock_rows.extend(
-            {"sku_id": sku_id, "warehouse_id": stock.warehouse_id, "shop_id": shop_id, "quantity": stock.quantity}
-            for stock in sku.stock
-        )
-    parent = {
-        "id": product_id,
-        "shop_id": shop_id,
-        "tiktok_product_id": product.tiktok_product_id,
-        "title": product.title,
-        "status": product.status,
-        "created_at": product.created_at,
-        "updated_at": product.updated_at,
-    }
-    return _Rows(parent, {"skus": sku_rows, "inventory_links": stock_rows})
-
-
-def _order_rows(shop_id: str, order: Order) -> _Rows:
-    order_id = row_id(shop_id, "orders", order.tiktok_order_id)
-    item_rows = [
-        {
-            "id": row_id(order_id, "line_items", item.tiktok_line_item_id),
-            "order_id": order_id,
-            "shop_id": shop_id,
-            "tiktok_line_item_id": item.tiktok_line_item_id,
-            "tiktok_sku_id": item.tiktok_sku_id,
-            "tiktok_product_id": item.tiktok_product_id,
-            "seller_sku": item.seller_sku,
-            "product_name": item.product_name,
-            "quantity": item.quantity,
-            "sale_price_amount": item.sale_price.amount,
-            "currency": item.sale_price.currency,
-            "position": position,
-        }
-        for position, item in enumerate(order.line_items)
+def _rows(shop_id: str, record: StoredOrder | StoredProduct, now: datetime) -> _Rows:
+    """The stored values as row dicts, with the shop, the row ids, the fingerprint and the import time added."""
+    if isinstance(record, StoredOrder):
+        order_id = row_id(shop_id, "orders", record.values[0])
+        parent = dict(zip(ORDER_VALUES, record.values, strict=True))
+        parent.update(id=order_id, shop_id=shop_id, fingerprint=record.fingerprint, imported_at=now)
+        items = [
+            {"id": row_id(order_id, "line_items", item[0]), "order_id": order_id, "shop_id": shop_id,
+             **dict(zip(LINE_ITEM_VALUES, item, strict=True))}
+            for item in record.line_items
+        ]  # fmt: skip
+        return _Rows(parent, {"line_items": items})
+    product_id = row_id(shop_id, "products", record.values[0])
+    parent = dict(zip(PRODUCT_VALUES, record.values, strict=True))
+    parent.update(id=product_id, shop_id=shop_id, fingerprint=record.fingerprint, imported_at=now)
+    sku_ids = {sku[0]: row_id(shop_id, "skus", sku[0]) for sku in record.skus}
+    sku_rows = [
+        {"id": sku_ids[sku[0]], "product_id": product_id, "shop_id": shop_id, **dict(zip(SKU_VALUES, sku, strict=True))}
+        for sku in record.skus
     ]
-    parent = {
-        "id": order_id,
-        "shop_id": shop_id,
-        "tiktok_order_id": order.tiktok_order_id,
-        "status": order.status,
-        "created_at": order.created_at,
-        "updated_at": order.updated_at,
-        "total_amount": order.total.amount,
-        "currency": order.total.currency,
-        "buyer_user_id": order.buyer_user_id,
-        "recipient_name": order.recipient_name,
-        "recipient_region": order.recipient_region,
-    }
-    return _Rows(parent, {"line_items": item_rows})
+    stock_rows = [
+        {"sku_id": sku_ids[sku_id], "warehouse_id": warehouse_id, "shop_id": shop_id, "quantity": quantity}
+        for sku_id, warehouse_id, quantity in record.stock
+    ]
+    return _Rows(parent, {"skus": sku_rows, "inventory_links": stock_rows})
 
 
 def _last_wins(records: Sequence[T], key: Callable[[T], str]) -> dict[str, T]:
     """The batch without repeated keys, keeping each key's last record (PostgreSQL refuses a repeated key)."""
     return {key(record): record for record in records}
-
-
-_STATEMENTS: dict[str, dict[str, Insert]] = {}
-
-
-def _upsert_statements(dialect_name: str) -> dict[str, Insert]:
-    """INSERT ... ON CONFLICT DO UPDATE per table, built once per dialect.
-
-    New rows are the common case and cost the same as a plain INSERT; the conflict branch covers changed rows
-    and a concurrent writer of the same page.
-    """
-    if dialect_name not in _STATEMENTS:
-        dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-        conflict_keys: dict[str, tuple[Table, list[str]]] = {
-            "products": (products, ["shop_id", "tiktok_product_id"]),
-            "skus": (skus, ["id"]),
-            "inventory_links": (inventory_links, ["sku_id", "warehouse_id"]),
-            "orders": (orders, ["shop_id", "tiktok_order_id"]),
-            "line_items": (line_items, ["id"]),
-        }
-        statements: dict[str, Insert] = {}
-        for name, (table, keys) in conflict_keys.items():
-            statement = dialect_insert(table)
-            statements[name] = statement.on_conflict_do_update(
-                index_elements=keys,
-                set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in {*keys, "id"}},
-            )
-        _STATEMENTS[dialect_name] = statements
-    return _STATEMENTS[dialect_name]

@@ -1,0 +1,222 @@
+"""Decoded TikTok objects (`adapters.tiktok.wire`) to domain values; a record that breaks a rule is a `RecordFailure`.
+
+The wire structs say what TikTok sends; the domain says what makes a record valid and what the catalog stores of it
+(`domain.stored`): this module only hands one to the other. Pages of products and orders become `StoredProduct`s
+and `StoredOrder`s, whose values and fingerprint are computed here, once, where the record was decoded; the single
+record functions also give domain `Product`s and `Order`s. Envelope-level shapes that do not fit (tokens, shop
+lists, pages) raise `UnexpectedResponseError`: those are not one bad record but a response we do not understand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from msgspec import Raw
+
+from adapters.tiktok import wire
+from adapters.tiktok.errors import UnexpectedResponseError
+from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuUpdateFailure, WarehouseFailure
+from domain.catalog import InvalidRecord, Order, Product, WarehouseStock
+from domain.ports import Page
+from domain.shops import AuthorizedShop, TokenSet
+from domain.stored import StoredOrder, StoredProduct, store_order, store_product
+from domain.sync import RecordFailure
+
+T = TypeVar("T")
+W = TypeVar("W", wire.Order, wire.Product)
+
+
+def _envelope_shape(data: Raw, kind: type[T], what: str) -> T:
+    try:
+        return wire.decode(data, kind)
+    except wire.Malformed as exc:
+        raise UnexpectedResponseError(f"{what}: {exc}") from None
+
+
+def _when(seconds: int, what: str) -> datetime:
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidRecord(f"{what} is not a Unix time: {seconds}") from None
+
+
+# -- tokens and shops ------------------------------------------------------------------------------------------------
+
+
+def token_set(data: Raw) -> TokenSet:
+    """The token endpoints' `data`; the expiry fields are absolute Unix timestamps despite their `_expire_in` names."""
+    fields = _envelope_shape(data, wire.TokenData, "token response")
+    try:
+        return TokenSet(
+            access_token=fields.access_token,
+            access_token_expires_at=_when(fields.access_token_expire_in, "access_token_expire_in"),
+            refresh_token=fields.refresh_token,
+            refresh_token_expires_at=_when(fields.refresh_token_expire_in, "refresh_token_expire_in"),
+            seller_name=fields.seller_name or None,
+            open_id=fields.open_id or None,
+        )
+    except InvalidRecord as exc:
+        raise UnexpectedResponseError(f"token response: {exc}") from None
+
+
+def authorized_shops(data: Raw) -> list[AuthorizedShop]:
+    listed = _envelope_shape(data, wire.AuthorizedShops, "authorized shops")
+    return [
+        AuthorizedShop(
+            tiktok_shop_id=shop.id,
+            name=shop.name or "",
+            region_code=shop.region,
+            seller_type=shop.seller_type,
+            cipher=shop.cipher,
+            code=shop.code or None,
+        )
+        for shop in listed.shops or ()
+    ]
+
+
+# -- products and orders ---------------------------------------------------------------------------------------------
+
+
+def _stored_product(product: wire.Product) -> StoredProduct:
+    created = _when(product.create_time, "create_time")
+    updated = created if product.update_time is None else _when(product.update_time, "update_time")
+    skus = [
+        (sku.id, sku.seller_sku or None, sku.price.sale_price, sku.price.currency,
+         [(level.warehouse_id, level.quantity) for level in sku.inventory or ()])
+        for sku in product.skus or ()
+    ]  # fmt: skip
+    return store_product(product.id, product.title or "", product.status or "UNKNOWN", created, updated, skus)
+
+
+def _stored_order(order: wire.Order) -> StoredOrder:
+    """Total = payment.total_amount in payment.currency; the recipient is empty while UNPAID or ON_HOLD."""
+    created = _when(order.create_time, "create_time")
+    updated = created if order.update_time is None else _when(order.update_time, "update_time")
+    address = order.recipient_address or _NO_ADDRESS
+    payment = order.payment
+    items = [
+        (item.id, item.sku_id, item.product_id or None, item.seller_sku or None, item.product_name or "",
+         item.quantity, item.sale_price, item.currency)
+        for item in order.line_items or ()
+    ]  # fmt: skip
+    return store_order(
+        order.id, order.status or "UNKNOWN", created, updated, payment.total_amount, payment.currency,
+        order.user_id or None, address.name or None, address.region_code or None, items,
+    )  # fmt: skip
+
+
+_NO_ADDRESS = wire.Address()
+
+
+def _checked(decoded: W, build: Callable[[W], T]) -> T | RecordFailure:
+    try:
+        return build(decoded)
+    except InvalidRecord as exc:
+        return RecordFailure(tiktok_id=decoded.id.strip() or wire.UNKNOWN_ID, reason=str(exc))
+
+
+def _one(data: Raw | Any, kind: type[W], build: Callable[[W], T]) -> T | RecordFailure:
+    decoded = wire.record(data, kind)
+    if isinstance(decoded, wire.Malformed):
+        return RecordFailure(tiktok_id=wire.record_id(data), reason=str(decoded))
+    return _checked(decoded, build)
+
+
+def stored_product(data: Raw | Any) -> StoredProduct | RecordFailure:
+    """One TikTok product object (as in Search Products, or Get Product's `data.product`), raw JSON or already
+    parsed into Python values, as the catalog repository upserts it; or why it cannot be."""
+    return _one(data, wire.Product, _stored_product)
+
+
+def stored_order(data: Raw | Any) -> StoredOrder | RecordFailure:
+    """One TikTok order object (Get Order List or Detail), raw JSON or parsed, as the repository upserts it."""
+    return _one(data, wire.Order, _stored_order)
+
+
+def product(data: Raw | Any) -> Product | RecordFailure:
+    """`stored_product` as a domain `Product` (which the repository upserts too)."""
+    stored = stored_product(data)
+    return stored if isinstance(stored, RecordFailure) else stored.product()
+
+
+def order(data: Raw | Any) -> Order | RecordFailure:
+    """`stored_order` as a domain `Order` (which the repository upserts too)."""
+    stored = stored_order(data)
+    return stored if isinstance(stored, RecordFailure) else stored.order()
+
+
+def products_page(data: Raw) -> Page[StoredProduct]:
+    """A Search Products `data`: decoded whole; if that fails, record by record (see `adapters.tiktok.wire`)."""
+    try:
+        page = wire.decode(data, wire.ProductPage)
+        items = [_checked(p, _stored_product) for p in page.products or ()]
+        return Page(items, page.next_page_token or None, page.total_count)
+    except wire.Malformed:
+        raw = _envelope_shape(data, wire.RawProducts, "product search")
+        return Page([stored_product(p) for p in raw.products or ()], raw.next_page_token or None, raw.total_count)
+
+
+def orders_page(data: Raw, what: str = "order search") -> Page[StoredOrder]:
+    """A Get Order List (or Detail) `data`, decoded as `products_page` is."""
+    try:
+        page = wire.decode(data, wire.OrderPage)
+        items = [_checked(o, _stored_order) for o in page.orders or ()]
+        return Page(items, page.next_page_token or None, page.total_count)
+    except wire.Malformed:
+        raw = _envelope_shape(data, wire.RawOrders, what)
+        return Page([stored_order(o) for o in raw.orders or ()], raw.next_page_token or None, raw.total_count)
+
+
+def orders(data: Raw) -> list[Order | RecordFailure]:
+    """Get Order Detail's orders as domain `Order`s."""
+    return [
+        item if isinstance(item, RecordFailure) else item.order() for item in orders_page(data, "order detail").items
+    ]
+
+
+# -- inventory -------------------------------------------------------------------------------------------------------
+
+
+def inventory(data: Raw) -> list[SkuInventory]:
+    """Inventory Search's `data.inventory[].skus[]`, flattened to one entry per SKU."""
+    found = _envelope_shape(data, wire.Inventory, "inventory search")
+    levels = []
+    for product_levels in found.inventory or ():
+        for sku in product_levels.skus or ():
+            warehouses = tuple(
+                WarehouseStock(w.warehouse_id, w.available_quantity) for w in sku.warehouse_inventory or ()
+            )
+            available = sku.total_available_quantity
+            levels.append(
+                SkuInventory(
+                    product_id=product_levels.product_id,
+                    sku_id=sku.id,
+                    seller_sku=sku.seller_sku or None,
+                    available_quantity=sum(w.quantity for w in warehouses) if available is None else available,
+                    committed_quantity=sku.total_committed_quantity,
+                    warehouses=warehouses,
+                )
+            )
+    return levels
+
+
+def inventory_update_result(data: Raw) -> InventoryUpdateResult:
+    """Update Inventory answers code 0 even when SKUs failed: `data.errors[]` lists them, one per SKU."""
+    result = _envelope_shape(data, wire.InventoryUpdate, "inventory update")
+    failures = []
+    for error in result.errors or ():
+        detail = error.detail or wire.ErrorDetail()
+        failures.append(
+            SkuUpdateFailure(
+                sku_id=detail.sku_id or None,
+                code=error.code,
+                message=error.message,
+                warehouse_failures=tuple(
+                    WarehouseFailure(warehouse_id=extra.warehouse_id or None, code=extra.code, message=extra.message)
+                    for extra in detail.extra_errors or ()
+                ),
+            )
+        )
+    return InventoryUpdateResult(failures=tuple(failures))

@@ -1,0 +1,282 @@
+"""TikTok's JSON objects, one declaration each, decoded straight from the response bytes by msgspec.
+
+Shapes from `tiktok-api.md` (section 5: envelope and conventions; per object, the sections named below). msgspec
+parses and validates in compiled code (see `bench/decoders.py` and `bench/README.md` for why msgspec rather than
+pydantic). Every struct names TikTok's fields as TikTok spells them and ignores the fields it does not declare.
+Ids are text (they exceed 2^53); money is `Decimal`, read from TikTok's decimal strings; times are Unix seconds.
+
+A page is decoded whole first (`OrderPage`, `ProductPage`); when that fails, the page is decoded with its records
+left raw (`RawOrders`, `RawProducts`) and each record separately (`record`), so one malformed record becomes a
+`RecordFailure` with msgspec's reason (`Expected `str`, got `null` - at `$.payment.currency``) and the others are
+kept. A record that fails the strict decode gets a second, lenient one before it is given up: ids sent as JSON
+numbers are converted to their exact digits, and times sent as digit strings are read as numbers (TikTok documents
+neither; webhooks send ids as numbers (section 10), proxies have been seen doing both).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import msgspec
+from msgspec import Raw, Struct
+
+NO_DATA = Raw(b"null")
+ID_KEYS = frozenset({"id", "sku_id", "product_id", "warehouse_id", "user_id"})
+UNKNOWN_ID = "(no id)"
+
+T = TypeVar("T")
+
+
+class Envelope(Struct):
+    """Every response: `code` 0 means success; `data` is kept raw until its type is known. Fields loosely typed:
+    `errors.classify` judges them (a `code` that is not an int means "no envelope")."""
+
+    code: Any = None
+    message: Any = None
+    request_id: Any = None
+    data: Raw = NO_DATA
+
+
+# -- tokens and shops (sections 3 and 6 of `tiktok-api.md`) --------------------------------------------------------
+
+
+class TokenData(Struct):
+    """Get/refresh token `data`; the `_expire_in` fields are absolute Unix timestamps (seconds), not durations."""
+
+    access_token: str
+    access_token_expire_in: int
+    refresh_token: str
+    refresh_token_expire_in: int
+    seller_name: str | None = None
+    open_id: str | None = None
+
+
+class AuthorizedShop(Struct):
+    id: str
+    region: str
+    seller_type: str
+    cipher: str
+    name: str | None = None
+    code: str | None = None
+
+
+class AuthorizedShops(Struct):
+    shops: list[AuthorizedShop] | None = None
+
+
+# -- products (Search Products, section 7) --------------------------------------------------------------------------
+
+
+class Price(Struct):
+    sale_price: Decimal
+    currency: str
+
+
+class Stock(Struct):
+    warehouse_id: str
+    quantity: int = 0
+
+
+class Sku(Struct):
+    id: str
+    price: Price
+    seller_sku: str | None = None
+    inventory: list[Stock] | None = None
+
+
+class Product(Struct):
+    id: str
+    create_time: int
+    title: str | None = None
+    status: str | None = None
+    update_time: int | None = None
+    skus: list[Sku] | None = None
+
+
+# -- orders (Get Order List / Get Order Detail, section 8) -----------------------------------------------------------
+
+
+class Payment(Struct):
+    total_amount: Decimal
+    currency: str
+
+
+class LineItem(Struct):
+    id: str
+    sku_id: str
+    sale_price: Decimal
+    product_id: str | None = None
+    seller_sku: str | None = None
+    product_name: str | None = None
+    currency: str | None = None
+    quantity: int = 1  # 202309 has no quantity: each line item is one unit
+
+
+class Address(Struct):
+    """Empty (`{}`) while the order is UNPAID or ON_HOLD."""
+
+    name: str | None = None
+    region_code: str | None = None
+
+
+class Order(Struct):
+    id: str
+    create_time: int
+    payment: Payment
+    status: str | None = None
+    update_time: int | None = None
+    line_items: list[LineItem] | None = None
+    user_id: str | None = None
+    recipient_address: Address | None = None
+
+
+# -- pages -----------------------------------------------------------------------------------------------------------
+
+
+class _Paging(Struct):
+    # The last page says "" or nothing at all (TikTok is unclear which): both mean the end.
+    next_page_token: str | None = None
+    total_count: int | None = None
+
+
+class ProductPage(_Paging):
+    products: list[Product] | None = None
+
+
+class OrderPage(_Paging):
+    orders: list[Order] | None = None
+
+
+class RawProducts(_Paging):
+    """A product page whose records are decoded one by one (when the page as a whole fails)."""
+
+    products: list[Raw] | None = None
+
+
+class RawOrders(_Paging):
+    orders: list[Raw] | None = None
+
+
+# -- inventory (section 9) -------------------------------------------------------------------------------------------
+
+
+class WarehouseLevel(Struct):
+    warehouse_id: str
+    available_quantity: int = 0
+
+
+class InventorySku(Struct):
+    id: str
+    seller_sku: str | None = None
+    total_available_quantity: int | None = None
+    total_committed_quantity: int = 0
+    warehouse_inventory: list[WarehouseLevel] | None = None
+
+
+class InventoryProduct(Struct):
+    product_id: str
+    skus: list[InventorySku] | None = None
+
+
+class Inventory(Struct):
+    inventory: list[InventoryProduct] | None = None
+
+
+class ExtraError(Struct):
+    warehouse_id: str | None = None
+    code: int = 0
+    message: str = ""
+
+
+class ErrorDetail(Struct):
+    sku_id: str | None = None
+    extra_errors: list[ExtraError] | None = None
+
+
+class UpdateError(Struct):
+    code: int = 0
+    message: str = ""
+    detail: ErrorDetail | None = None
+
+
+class InventoryUpdate(Struct):
+    """Update Inventory answers code 0 even when SKUs failed: `errors[]` lists them."""
+
+    errors: list[UpdateError] | None = None
+
+
+# -- decoding --------------------------------------------------------------------------------------------------------
+
+_plain = msgspec.json.Decoder(float_hook=Decimal)
+_envelope = msgspec.json.Decoder(Envelope)
+
+
+class Malformed(ValueError):
+    """The bytes are not the declared object; the message says where (msgspec's path, e.g. `$.skus[0].id`)."""
+
+
+def envelope(content: bytes) -> Envelope | None:
+    """The response's envelope, or None when the body is not a JSON object."""
+    try:
+        return _envelope.decode(content)
+    except msgspec.DecodeError:
+        return None
+
+
+def plain(data: Raw | bytes) -> Any:
+    """JSON as plain Python values: objects as dicts, floats as Decimal (money never passes through a float)."""
+    return _plain.decode(data) if data else None
+
+
+def decode(data: Raw | bytes, kind: type[T]) -> T:
+    """`data` as `kind`, strictly; an empty or null `data` as `kind` with its defaults. Raises `Malformed`."""
+    try:
+        empty = not data or (len(data) == 4 and bytes(data) == b"null")  # a page's bytes are not copied to check
+        return msgspec.json.decode(b"{}" if empty else data, type=kind)
+    except msgspec.DecodeError as exc:
+        raise Malformed(str(exc)) from None
+
+
+def record(data: Raw | bytes | Any, kind: type[T]) -> T | Malformed:
+    """One record as `kind`, or why not: strictly first, then leniently (ids as numbers, times as digit strings).
+
+    `data` is raw JSON, or an object already parsed into Python values (e.g. by `plain`).
+    """
+    try:
+        if isinstance(data, Raw | bytes):
+            return msgspec.json.decode(data, type=kind)
+        return msgspec.convert(data, kind)
+    except msgspec.DecodeError as exc:
+        reason = str(exc)
+    try:
+        value = _plain.decode(data) if isinstance(data, Raw | bytes) else data
+        return msgspec.convert(_ids_as_text(value), kind, strict=False)
+    except msgspec.DecodeError:
+        return Malformed(reason)
+
+
+def record_id(data: Raw | bytes | Any) -> str:
+    """The `id` of a raw record, for a failure's report; `UNKNOWN_ID` when it has none."""
+    try:
+        value = _plain.decode(data) if isinstance(data, Raw | bytes) else data
+    except msgspec.DecodeError:
+        return UNKNOWN_ID
+    found = value.get("id") if isinstance(value, dict) else None
+    if isinstance(found, int) and not isinstance(found, bool):
+        return str(found)
+    return found.strip() or UNKNOWN_ID if isinstance(found, str) else UNKNOWN_ID
+
+
+def _ids_as_text(value: Any) -> Any:
+    """`value` with every integer id (a key of `ID_KEYS`) turned into its exact digits, at any depth."""
+    if isinstance(value, list):
+        return [_ids_as_text(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        key: str(item)
+        if key in ID_KEYS and isinstance(item, int) and not isinstance(item, bool)
+        else _ids_as_text(item)
+        for key, item in value.items()
+    }
