@@ -536,7 +536,7 @@ async def test_a_product_scan_whose_page_token_comes_back_ends_as_stuck(sandbox,
     found: list[str] = []
     with pytest.raises(CursorStuckError):
         async for scan in shop.session.scan_products(None, page_size=5):
-            found.extend(item.tiktok_product_id for item in scan.page.items if isinstance(item, Product))
+            found.extend(item.tiktok_product_id for item in scan.page.items if isinstance(item, StoredProduct))
     # two pages, then the token the second one answered was the one it had been sent: no third request
     assert len(found) == len(set(found)) == 10
     assert await counters(sandbox, PRODUCT_SEARCH) == {"ok": 1, "fault:repeat_page_token": 1}
