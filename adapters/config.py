@@ -62,10 +62,14 @@ class Settings:
     poll_overlap_seconds: float = 600.0  # a poll re-reads this far before its cursor
     poll_settle_seconds: float = 30.0  # and leaves alone changes more recent than this
     scheduler_enabled: bool = True  # the scheduler tick in worker processes (and in the embedded pool)
+    scheduler_tick: float | None = None  # seconds between ticks; None: derived from the poll interval
 
     @property
     def scheduler_tick_seconds(self) -> float:
-        """How often the scheduler looks for due polls and tokens: a fifth of the interval, within [0.2, 30] s."""
+        """How often the scheduler looks for due polls and tokens: as set, else a fifth of the poll interval
+        within [0.2, 30] s."""
+        if self.scheduler_tick:
+            return self.scheduler_tick
         return min(30.0, max(0.2, self.poll_interval_seconds / 5))
 
     @property
@@ -214,6 +218,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         poll_overlap_seconds=_positive(env, "SHOPBRIDGE_POLL_OVERLAP", 600.0, allow_zero=True),
         poll_settle_seconds=_positive(env, "SHOPBRIDGE_POLL_SETTLE", 30.0, allow_zero=True),
         scheduler_enabled=(get("SHOPBRIDGE_SCHEDULER") or "on").lower() not in ("off", "0", "false", "no"),
+        scheduler_tick=_positive(env, "SHOPBRIDGE_SCHEDULER_TICK", 0.0, allow_zero=True) or None,
     )
 
 

@@ -15,6 +15,7 @@ Codes:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -76,8 +77,9 @@ def shop_attention(
         )
         return notices  # nothing else matters until then
     if ends_at - now <= EXPIRY_WARNING:
-        days = max(0, (ends_at - now).days)
-        when = "within a day" if days < 1 else f"in {days} day{'s' if days != 1 else ''}"
+        left = ends_at - now
+        days = math.ceil(left / timedelta(days=1))  # 9 days 23 h: "in 10 days"
+        when = "within a day" if left <= timedelta(days=1) else f"in {days} days"
         notices.append(
             Attention(
                 AttentionCode.EXPIRING_SOON,

@@ -58,9 +58,14 @@ class ShopSchedule:
         return shop_status(self.expires_at, self.revoked_at, now) not in (ShopStatus.REVOKED, ShopStatus.EXPIRED)
 
     def refresh_due(self, now: datetime) -> bool:
-        """Its access token should be renewed now, and nobody has claimed that refresh within the claim TTL."""
+        """Its access token should be renewed now, and nobody holds a claim on refreshing the current pair."""
         if not self.may_sync(now):
             return False
-        if self.refresh_claimed_at is not None and now - self.refresh_claimed_at < REFRESH_CLAIM_TTL:
+        if self.refresh_claimed_at is not None and self.refresh_claimed_at >= self.claims_older_than(now):
             return False
         return now >= refresh_due_at(self.shop_id, self.access_token_expires_at, self.tokens_issued_at)
+
+    def claims_older_than(self, now: datetime) -> datetime:
+        """Claims made before this no longer hold: they lapsed (their worker died), or they were for an earlier
+        pair (a refresh done since ends its own claim)."""
+        return max(now - REFRESH_CLAIM_TTL, self.tokens_issued_at)

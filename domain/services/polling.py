@@ -47,7 +47,6 @@ from domain.services.order_slices import UPDATE_TIME, OrderSlice, slice_pages
 from domain.services.pipeline import Chunk, Source
 from domain.services.sync import publish_quietly
 from domain.sync import SyncKind, SyncTask, SyncTrigger, ensure_shop_can_sync
-from domain.tokens import REFRESH_CLAIM_TTL
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ async def schedule_tick(
                     await uow.poll_cursors.save(cursor, now)
                     polls.append((shop.shop_id, kind))
             if shop.refresh_due(now) and await uow.shops.claim_token_refresh(
-                shop.shop_id, now, now - REFRESH_CLAIM_TTL
+                shop.shop_id, now, shop.claims_older_than(now)
             ):
                 refreshes.append(shop.shop_id)
         await uow.commit()
