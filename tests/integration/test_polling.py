@@ -136,7 +136,9 @@ async def test_a_poll_is_skipped_while_an_import_of_its_kind_runs(harness: SyncH
     assert harness.queue is not None
     shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
     async with harness.uow_factory() as uow:
-        await uow.sync_tasks.add(SyncTask.queue(shop.id, "m1", SyncKind.ORDERS, SyncTrigger.MANUAL, harness.clock.now()))
+        await uow.sync_tasks.add(
+            SyncTask.queue(shop.id, "m1", SyncKind.ORDERS, SyncTrigger.MANUAL, harness.clock.now())
+        )
         await uow.commit()
     # when a poll of orders is due
     skipped = await start_poll(
