@@ -10,12 +10,15 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.sync import settings_env
+from tests.fixtures.workers import spawn_worker, stop_worker
 
 SHOP_UPDATED = """subscription($shopId: ID!) { shopUpdated(shopId: $shopId) {
   id name status orderCount productCount lastSyncedAt expiresAt attention { code message at } } }"""
@@ -167,6 +170,48 @@ def test_shop_updated_refuses_a_shop_of_another_merchant(app_factory) -> None:
 
     with pytest.raises(Exception, match="not found"):
         asyncio.run(attempt())
+
+
+@pytest.mark.redis
+def test_two_worker_processes_on_redis_never_poll_one_shop_twice_at_once(app_factory, redis_server) -> None:
+    # given an API on Redis and two worker processes, each running the scheduler loop; polls take a while
+    app = live(app_factory, broker_url=redis_server.url.rsplit("/", 1)[0] + "/2", latency_ms=150)
+    workers = [spawn_worker(settings_env(app.settings)) for _ in range(2)]
+    try:
+        shop = app.connect_shop("m1", "us-local", "US")
+        shop_id = _internal(shop["id"])
+        # when the polls run for a while (every poll task is seen: empty ones are kept for three intervals)
+        seen: dict[str, dict[str, Any]] = {}
+
+        def enough_polls() -> bool:
+            with app._db.connect() as conn:
+                rows = conn.execute(
+                    sa.text(
+                        "SELECT id, kind, status, started_at, finished_at FROM sync_tasks "
+                        "WHERE shop_id = :s AND trigger = 'SCHEDULED'"
+                    ),
+                    {"s": shop_id},
+                ).mappings()
+                for row in rows:
+                    seen[row["id"]] = dict(row)
+            done = [p for p in seen.values() if p["status"] == "SUCCEEDED"]
+            return all(sum(p["kind"] == kind for p in done) >= 5 for kind in ("ORDERS", "PRODUCTS"))
+
+        wait_for(enough_polls, timeout=90, what="five polls of each kind")
+        with app._db.connect() as conn:
+            holders = conn.execute(sa.text("SELECT holder FROM scheduler_leases")).scalars().all()
+    finally:
+        for worker in workers:
+            stop_worker(worker)
+    # then one scheduler held the lease, and no two polls of a kind ever overlapped in time
+    assert len(holders) == 1
+    for kind in ("ORDERS", "PRODUCTS"):
+        runs = sorted(
+            (_aware(p["started_at"]), _aware(p["finished_at"]))
+            for p in seen.values()
+            if p["kind"] == kind and p["status"] == "SUCCEEDED"
+        )
+        assert all(end <= next_start for (_, end), (next_start, _) in pairwise(runs)), runs
 
 
 def _internal(global_id: str) -> str:
