@@ -39,6 +39,7 @@ from domain.ports import (
     Page,
     ScheduledWork,
     ShopApi,
+    ShopGoneError,
     TaskQueue,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -70,18 +71,23 @@ async def schedule_tick(
     refreshes: list[str] = []
     async with uow_factory() as uow:
         shops = [shop for shop in await uow.shops.schedules() if shop.may_sync(now)]
+        # Shop rows before cursor rows, the order a poll's end locks them in: no deadlock on PostgreSQL.
+        for shop in shops:
+            if shop.refresh_due(now) and await uow.shops.claim_token_refresh(
+                shop.shop_id, now, shop.claims_older_than(now)
+            ):
+                refreshes.append(shop.shop_id)
         cursors = {(c.shop_id, c.kind): c for c in await uow.poll_cursors.list_all()}
         for shop in shops:
             for kind in POLL_KINDS:
                 cursor = cursors.get((shop.shop_id, kind)) or PollCursor(shop.shop_id, kind)
                 if cursor.is_due(now, settings.interval):
                     cursor.scheduled_at = now
-                    await uow.poll_cursors.save(cursor, now)
+                    try:
+                        await uow.poll_cursors.save(cursor, now)
+                    except ShopGoneError:
+                        break  # deleted since the list was read
                     polls.append((shop.shop_id, kind))
-            if shop.refresh_due(now) and await uow.shops.claim_token_refresh(
-                shop.shop_id, now, shop.claims_older_than(now)
-            ):
-                refreshes.append(shop.shop_id)
         await uow.commit()
     stamp = now.isoformat()
     for shop_id, kind in polls:
