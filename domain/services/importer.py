@@ -394,7 +394,7 @@ async def _save_tokens(deps: SyncDeps, shop_id: str, refreshed_from: TokenSet, t
         if verdict is RefreshedTokens.SUPERSEDED:
             return shop
         if verdict is RefreshedTokens.STORE:
-            shop.refresh_tokens(tokens)
+            shop.refresh_tokens(tokens, deps.clock.now())  # dates the pair: the sweep plans the next refresh
             await uow.shops.update(shop)
             await uow.commit()
         return None

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from adapters.db import leases
 from adapters.db.tables import sync_tasks
-from domain.polling import PollSettings
+from domain.polling import PollCursor, PollSettings
 from domain.services.polling import start_poll
 from domain.services.sync import queue_authorization_sync
 from domain.shops import Shop
@@ -165,3 +165,22 @@ async def test_one_lease_holder_at_a_time_until_it_lapses_or_is_released(harness
     # and a lease released at shutdown is free at once
     await leases.release(harness.db, "scheduler", "b", now + timedelta(seconds=18))
     assert await leases.try_hold(harness.db, "scheduler", "a", ttl, now + timedelta(seconds=18))
+
+
+async def test_a_cursor_never_moves_back_whoever_writes_it(harness: SyncHarness, sandbox: SandboxServer) -> None:
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    now = harness.clock.now()
+    # given a cursor stored by a poll
+    async with harness.uow_factory() as uow:
+        await uow.poll_cursors.save(PollCursor(shop.id, SyncKind.ORDERS, cursor_at=now, polled_at=now), now)
+        await uow.commit()
+    # when the scheduler, having read it earlier, writes its stamp with older times (or none)
+    stale = PollCursor(shop.id, SyncKind.ORDERS, cursor_at=now - timedelta(hours=1), scheduled_at=now)
+    async with harness.uow_factory() as uow:
+        await uow.poll_cursors.save(stale, now)
+        await uow.commit()
+    # then each time is the later of the two
+    async with harness.uow_factory() as uow:
+        stored = await uow.poll_cursors.get(shop.id, SyncKind.ORDERS)
+    assert stored is not None
+    assert (stored.cursor_at, stored.scheduled_at, stored.polled_at) == (now, now, now)
