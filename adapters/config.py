@@ -57,6 +57,20 @@ class Settings:
     sync_stale_after_seconds: int = 300  # a RUNNING task silent this long is re-enqueued by the sweep
     broker_heartbeat_timeout_ms: int = 60_000  # Redis: a worker silent this long is dead, its messages requeued
     broker_maintenance_chance: int = 1_000  # Redis: per million commands, how often that check runs
+    # Live sync (issue 7): the polling backstop and the token sweep; see domain/polling.py, domain/tokens.py.
+    poll_interval_seconds: float = 300.0  # each ACTIVE shop is polled per kind this often
+    poll_overlap_seconds: float = 600.0  # a poll re-reads this far before its cursor
+    poll_settle_seconds: float = 30.0  # and leaves alone changes more recent than this
+    scheduler_enabled: bool = True  # the scheduler tick in worker processes (and in the embedded pool)
+    scheduler_tick: float | None = None  # seconds between ticks; None: derived from the poll interval
+
+    @property
+    def scheduler_tick_seconds(self) -> float:
+        """How often the scheduler looks for due polls and tokens: as set, else a fifth of the poll interval
+        within [0.2, 30] s."""
+        if self.scheduler_tick:
+            return self.scheduler_tick
+        return min(30.0, max(0.2, self.poll_interval_seconds / 5))
 
     @property
     def callback_url(self) -> str:
@@ -110,6 +124,13 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _positive(env: dict[str, str], name: str, default: float, *, allow_zero: bool = False) -> float:
+    value = _float(env, name, default)
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'} seconds, got {value}")
+    return value
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -193,6 +214,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         sync_stale_after_seconds=_int(env, "SHOPBRIDGE_SYNC_STALE_AFTER", 300),
         broker_heartbeat_timeout_ms=_int(env, "SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", 60_000),
         broker_maintenance_chance=_int(env, "SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", 1_000),
+        poll_interval_seconds=_positive(env, "SHOPBRIDGE_POLL_INTERVAL", 300.0),
+        poll_overlap_seconds=_positive(env, "SHOPBRIDGE_POLL_OVERLAP", 600.0, allow_zero=True),
+        poll_settle_seconds=_positive(env, "SHOPBRIDGE_POLL_SETTLE", 30.0, allow_zero=True),
+        scheduler_enabled=(get("SHOPBRIDGE_SCHEDULER") or "on").lower() not in ("off", "0", "false", "no"),
+        scheduler_tick=_positive(env, "SHOPBRIDGE_SCHEDULER_TICK", 0.0, allow_zero=True) or None,
     )
 
 

@@ -1,4 +1,5 @@
-"""Change signals for sync tasks: "task X of merchant M changed, look again". The database stays the truth.
+"""Change signals for sync tasks and shops: "task X (shop S) of merchant M changed, look again". The database stays
+the truth.
 
 Interface (both buses; `domain.ports.EventPublisher` plus a subscriber side for GraphQL subscriptions):
 
@@ -8,14 +9,16 @@ Interface (both buses; `domain.ports.EventPublisher` plus a subscriber side for 
                                                      # that changed since the last call, coalesced. An EMPTY set
                                                      # means "some signals may be lost (overflow, reconnect):
                                                      # re-read everything you follow".
+    await bus.shop_changed(shop_id, merchant_id)     # likewise for shops (`shopUpdated`): status, attention, name
+    async with bus.subscribe_shops(merchant_id) as signals: ...  # the ids of the merchant's shops that changed
     await bus.aclose()                               # at shutdown
 
 Each subscriber holds one bounded slot of pending ids (a set, never a queue): a burst of 1,000 page writes of a
 task costs a waiting subscriber one wake-up. `InProcessEventBus` serves the embedded mode, where the worker pool
 publishes from another thread and event loop. `RedisEventBus` publishes `{task_id, shop_id, merchant_id}` as
-JSON on the channel `shopbridge:sync-task`; each process keeps ONE pub/sub connection (started on first
-subscribe, reconnected with backoff) and fans out locally. Pub/sub is at-most-once: subscribers must also re-read
-on a timeout, which is why `wait` takes one.
+JSON on the channel `shopbridge:sync-task` (shops: `{shop_id, merchant_id}` on `shopbridge:shop`); each process
+keeps ONE pub/sub connection (started on first subscribe, reconnected with backoff) and fans out locally.
+Pub/sub is at-most-once: subscribers must also re-read on a timeout, which is why `wait` takes one.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import redis.asyncio as aioredis
 from domain.sync import SyncTask
 
 CHANNEL = "shopbridge:sync-task"
+SHOP_CHANNEL = "shopbridge:shop"
 MAX_PENDING_IDS = 1_000  # beyond this a subscriber is told to re-read everything (an empty set)
 
 log = logging.getLogger(__name__)
@@ -114,12 +118,19 @@ class InProcessEventBus:
 
     def __init__(self) -> None:
         self._fanout = _Fanout()
+        self._shops = _Fanout()
 
     async def task_changed(self, task: SyncTask) -> None:
         self._fanout.send(task.merchant_id, task.id)
 
+    async def shop_changed(self, shop_id: str, merchant_id: str) -> None:
+        self._shops.send(merchant_id, shop_id)
+
     def subscribe(self, merchant_id: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
         return self._fanout.subscribe(merchant_id)
+
+    def subscribe_shops(self, merchant_id: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
+        return self._shops.subscribe(merchant_id)
 
     async def aclose(self) -> None:
         return None
@@ -133,6 +144,7 @@ class RedisEventBus:
         self._reconnect_delay = reconnect_delay
         self._max_reconnect_delay = max_reconnect_delay
         self._fanout = _Fanout()
+        self._shops = _Fanout()
         # A redis.asyncio client belongs to the loop it connected on; keep one per loop that publishes.
         self._clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
         self._listener: asyncio.Task[None] | None = None
@@ -152,12 +164,28 @@ class RedisEventBus:
         except (aioredis.RedisError, OSError):
             log.warning("could not publish a sync task signal; subscribers will re-read on their timeout")
 
+    async def shop_changed(self, shop_id: str, merchant_id: str) -> None:
+        message = json.dumps({"shop_id": shop_id, "merchant_id": merchant_id})
+        try:
+            await self._client().publish(SHOP_CHANNEL, message)
+        except (aioredis.RedisError, OSError):
+            log.warning("could not publish a shop signal; subscribers will re-read on their timeout")
+
     @contextlib.asynccontextmanager
     async def subscribe(self, merchant_id: str) -> AsyncIterator[Subscription]:
-        if self._listener is None or self._listener.done():
-            self._listener = asyncio.create_task(self._listen(), name="shopbridge-events-listener")
+        self._ensure_listening()
         async with self._fanout.subscribe(merchant_id) as subscription:
             yield subscription
+
+    @contextlib.asynccontextmanager
+    async def subscribe_shops(self, merchant_id: str) -> AsyncIterator[Subscription]:
+        self._ensure_listening()
+        async with self._shops.subscribe(merchant_id) as subscription:
+            yield subscription
+
+    def _ensure_listening(self) -> None:
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.create_task(self._listen(), name="shopbridge-events-listener")
 
     async def wait_listening(self) -> None:
         """Until the pub/sub connection is subscribed (tests use it: earlier signals would be missed)."""
@@ -169,9 +197,10 @@ class RedisEventBus:
             client = aioredis.Redis.from_url(self._url)
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(CHANNEL, SHOP_CHANNEL)
                     self._listening.set()
                     self._fanout.send(None, None)  # anything during the outage is lost: everyone re-reads
+                    self._shops.send(None, None)
                     delay = self._reconnect_delay
                     async for message in pubsub.listen():
                         self._dispatch(message)
@@ -190,7 +219,11 @@ class RedisEventBus:
             return
         try:
             data = json.loads(message["data"])
-            self._fanout.send(str(data["merchant_id"]), str(data["task_id"]))
+            channel = message.get("channel")
+            if channel in (SHOP_CHANNEL, SHOP_CHANNEL.encode()):
+                self._shops.send(str(data["merchant_id"]), str(data["shop_id"]))
+            else:
+                self._fanout.send(str(data["merchant_id"]), str(data["task_id"]))
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed sync task signal")
 

@@ -1,4 +1,5 @@
-"""DramatiqTaskQueue: `domain.ports.TaskQueue` over a Dramatiq actor that takes a sync task's id."""
+"""DramatiqTaskQueue: `domain.ports.TaskQueue` over a Dramatiq actor that takes a sync task's id; and
+DramatiqScheduledWork: `domain.ports.ScheduledWork` over the poll and token-refresh actors."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import asyncio
 from typing import Any
 
 import dramatiq
+
+from domain.sync import SyncKind
 
 
 class DramatiqTaskQueue:
@@ -23,3 +26,26 @@ class DramatiqTaskQueue:
             await asyncio.to_thread(self._actor.send, task_id)
         else:
             self._actor.send(task_id)
+
+
+class DramatiqScheduledWork:
+    """`domain.ports.ScheduledWork` over the poll and token-refresh actors; blocking sends run in a thread."""
+
+    def __init__(
+        self, poll: dramatiq.Actor[..., Any], refresh: dramatiq.Actor[[str], Any], *, blocking: bool = True
+    ) -> None:
+        self._poll = poll
+        self._refresh = refresh
+        self._blocking = blocking
+
+    async def enqueue_poll(self, shop_id: str, kind: SyncKind, scheduled_at: str) -> None:
+        await self._send(self._poll, shop_id, kind.value, scheduled_at)
+
+    async def enqueue_token_refresh(self, shop_id: str) -> None:
+        await self._send(self._refresh, shop_id)
+
+    async def _send(self, actor: dramatiq.Actor[..., Any], *args: str) -> None:
+        if self._blocking:
+            await asyncio.to_thread(actor.send, *args)
+        else:
+            actor.send(*args)

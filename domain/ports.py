@@ -12,9 +12,11 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from domain.authorization import AuthorizationRequest
+from domain.polling import PollCursor
 from domain.shops import AuthorizedShop, Shop, TokenSet
 from domain.stored import OrderRecord, ProductRecord
 from domain.sync import RecordFailure, SyncKind, SyncTask
+from domain.tokens import ShopSchedule
 
 # -- persistence ---------------------------------------------------------------------------------------------
 
@@ -35,6 +37,15 @@ class ShopRepository(Protocol):
     async def update(self, shop: Shop) -> None: ...
     async def delete(self, shop_id: str) -> bool:
         """Remove the shop and every row of it (tokens, products, SKUs, orders, line items, sync tasks)."""
+        ...
+
+    async def schedules(self) -> list[ShopSchedule]:
+        """Every shop that is not revoked, as the scheduler sees it (no tokens)."""
+        ...
+
+    async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:
+        """Mark the shop's token refresh as taken, unless someone took it after `stale_before`: one refresh per
+        shop across processes. True when this caller has it."""
         ...
 
 
@@ -64,6 +75,27 @@ class SyncTaskRepository(Protocol):
 
     async def cancel_active_for_shop(self, shop_id: str, now: datetime) -> list[SyncTask]: ...
 
+    async def last_succeeded(self, shop_id: str, kind: SyncKind, *, scheduled: bool) -> SyncTask | None:
+        """The latest SUCCEEDED task of the shop and kind: polls (`scheduled`) or imports (not)."""
+        ...
+
+    async def fold_empty_polls(self, shop_id: str, kind: SyncKind, keep: int) -> int:
+        """Delete the shop's finished SCHEDULED tasks of `kind` that found nothing, but the newest `keep`."""
+        ...
+
+
+class PollCursorRepository(Protocol):
+    """Each shop's and kind's polling state (`domain.polling.PollCursor`); rows go with their shop."""
+
+    async def get(self, shop_id: str, kind: SyncKind) -> PollCursor | None:
+        """The cursor, locked for this unit of work (a poll start and the scheduler serialise on it)."""
+        ...
+
+    async def list_all(self) -> list[PollCursor]: ...
+    async def save(self, cursor: PollCursor, now: datetime) -> None:
+        """Insert or update; `cursor_at` never moves back, whatever is given."""
+        ...
+
 
 class CatalogRepository(Protocol):
     """Products (with SKUs) and orders (with line items) of a shop, upserted by TikTok's ids."""
@@ -92,6 +124,8 @@ class UnitOfWork(Protocol):
     def sync_tasks(self) -> SyncTaskRepository: ...
     @property
     def catalog(self) -> CatalogRepository: ...
+    @property
+    def poll_cursors(self) -> PollCursorRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None: ...
@@ -115,9 +149,19 @@ class TaskQueue(Protocol):
 
 
 class EventPublisher(Protocol):
-    """Signals that a sync task changed; subscribers re-read the database, which is the truth."""
+    """Signals that a sync task or a shop changed; subscribers re-read the database, which is the truth."""
 
     async def task_changed(self, task: SyncTask) -> None: ...
+    async def shop_changed(self, shop_id: str, merchant_id: str) -> None: ...
+
+
+class ScheduledWork(Protocol):
+    """Hands the scheduler's jobs to workers: a poll of one shop and kind, a refresh of one shop's tokens.
+
+    `scheduled_at` (ISO 8601) names the tick that sent the poll, so that a duplicate message is a no-op."""
+
+    async def enqueue_poll(self, shop_id: str, kind: SyncKind, scheduled_at: str) -> None: ...
+    async def enqueue_token_refresh(self, shop_id: str) -> None: ...
 
 
 T = TypeVar("T", covariant=True)  # a page of StoredOrder is a page of OrderRecord
@@ -159,6 +203,22 @@ class ShopApi(Protocol):
         """Orders created in [ge, lt), sorted by create_time ascending."""
         ...
 
+    async def search_updated_orders(
+        self, *, page_size: int, page_token: str | None, update_time_ge: int, update_time_lt: int
+    ) -> Page[OrderRecord]:
+        """Orders updated in [ge, lt), sorted by update_time ascending (the polling backstop)."""
+        ...
+
+    def scan_updated_products(
+        self, update_time_ge: int, update_time_le: int, checkpoint: dict[str, Any] | None, page_size: int = 100
+    ) -> AsyncIterator[ProductScan]:
+        """Products updated in [ge, le] (both inclusive, as TikTok's product search is), resumable like
+        `scan_products`; the 10,000-result cap is handled by splitting the window."""
+        ...
+
+
+RefreshTokens = Callable[[Shop], Awaitable[TokenSet]]
+"""TikTok's token refresh for a shop's current pair; `AuthorizationLostError` when the refresh token is refused."""
 
 ShopApiFactory = Callable[[Shop, TokensRefreshed], ShopApi]
 """Builds the shop's API; the callback persists tokens the client refreshed, in its own transaction."""

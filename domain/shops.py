@@ -146,6 +146,7 @@ class Shop:
     created_at: datetime
     revoked_at: datetime | None = None
     last_synced_at: datetime | None = None
+    tokens_refreshed_at: datetime | None = None  # the last refresh of the pair; None: as authorized
     version: int = field(default=1)
 
     @classmethod
@@ -200,9 +201,19 @@ class Shop:
         self.authorized_at = now
         self.revoked_at = None
 
-    def refresh_tokens(self, tokens: TokenSet) -> None:
-        """A token refresh renewed the pair; TikTok's answer is authoritative for both expiries."""
+    def refresh_tokens(self, tokens: TokenSet, now: datetime | None = None) -> None:
+        """A token refresh renewed the pair; TikTok's answer is authoritative for both expiries. `now` (when
+        given) dates the pair, from which the next refresh is planned (see `domain.tokens`)."""
         self.tokens = replace(tokens, seller_name=tokens.seller_name or self.tokens.seller_name)
+        if now is not None:
+            self.tokens_refreshed_at = now
+
+    @property
+    def tokens_issued_at(self) -> datetime:
+        """When the current pair was obtained: its refresh, or the (re-)authorization, whichever is later."""
+        if self.tokens_refreshed_at is None:
+            return self.authorized_at
+        return max(self.tokens_refreshed_at, self.authorized_at)
 
     def record_sync(self, now: datetime) -> None:
         """An import of the shop finished: the Task Center shows when data was last brought in."""

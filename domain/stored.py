@@ -57,6 +57,11 @@ class StoredOrder:
         created: datetime = self.values[2]
         return created
 
+    @property
+    def updated_at(self) -> datetime:
+        updated: datetime = self.values[3]
+        return updated
+
     def order(self) -> Order:
         """The domain order these values stand for."""
         oid, status, created, updated, amount, currency, buyer, name, region = self.values

@@ -27,6 +27,7 @@ class SyncKind(StrEnum):
 class SyncTrigger(StrEnum):
     AUTHORIZATION = "AUTHORIZATION"
     MANUAL = "MANUAL"
+    SCHEDULED = "SCHEDULED"  # a poll of the backstop (domain.polling): changes by update_time since a cursor
 
 
 class SyncTaskStatus(StrEnum):
@@ -233,6 +234,11 @@ class SyncTask:
         self.finished_at = now
         if self.total is None or self.total < self.processed:
             self.total = self.processed
+
+    @property
+    def found_nothing(self) -> bool:
+        """Nothing created, changed or failed: an empty poll, which the Task Center keeps only a few of."""
+        return self.created == 0 and self.updated == 0 and self.failed == 0
 
     @property
     def wrote_many_rows(self) -> bool:

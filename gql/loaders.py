@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from strawberry.dataloader import DataLoader
 
 from adapters.db import queries
+from adapters.db.shop_facts import shop_sync_facts
+from domain.attention import SyncFacts
 from gql import mappers
 from gql import types as t
 
@@ -25,6 +27,7 @@ class Loaders:
         self.shop: DataLoader[str, t.Shop | None] = DataLoader(self._load_shops)
         self.product_count: DataLoader[str, int] = DataLoader(self._load_product_counts)
         self.order_count: DataLoader[str, int] = DataLoader(self._load_order_counts)
+        self.sync_facts: DataLoader[str, SyncFacts] = DataLoader(self._load_sync_facts)
 
     async def _load_shops(self, ids: list[str]) -> list[t.Shop | None]:
         merchant_id = self._merchant()
@@ -51,3 +54,11 @@ class Loaders:
         async with self._services.db.read_sessionmaker() as session:
             counts = await queries.order_counts(session, merchant_id, shop_ids)
         return [counts.get(shop_id, 0) for shop_id in shop_ids]
+
+    async def _load_sync_facts(self, shop_ids: list[str]) -> list[SyncFacts]:
+        merchant_id = self._merchant()
+        if merchant_id is None:
+            return [SyncFacts()] * len(shop_ids)
+        async with self._services.db.read_sessionmaker() as session:
+            facts = await shop_sync_facts(session, merchant_id, shop_ids)
+        return [facts.get(shop_id, SyncFacts()) for shop_id in shop_ids]

@@ -173,7 +173,9 @@ class Mutation:
         s = info.context.services
         try:
             shop_id = internal_id(input.shop_id, "Shop", "shopId")
-            shop = await shop_services.rename_shop(s.uow_factory, info.context.require_merchant(), shop_id, input.name)
+            shop = await shop_services.rename_shop(
+                s.uow_factory, info.context.require_merchant(), shop_id, input.name, s.events
+            )
         except DomainError as exc:
             return ShopRenamePayload(shop=None, user_errors=[user_error(exc)])
         return ShopRenamePayload(shop=mappers.shop(shop, s.clock.now()), user_errors=[])

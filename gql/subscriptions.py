@@ -1,4 +1,4 @@
-"""`syncTaskUpdated`: the database is the truth; change signals only say when to look again.
+"""`syncTaskUpdated` and `shopUpdated`: the database is the truth; change signals only say when to look again.
 
 The first messages are the current state; then each change, coalesced per task to at most one message per
 `MIN_INTERVAL` (the latest state wins). Signals can be lost (pub/sub is at-most-once), so the followed tasks are
@@ -23,6 +23,7 @@ from gql.ids import from_global_id, internal_id
 
 MIN_INTERVAL = 0.1
 FALLBACK_INTERVAL = 1.5
+SHOP_MIN_INTERVAL = 0.25  # a shop re-read costs its counts: at most four a second during an import
 
 
 def _signature(task: Any) -> tuple[object, ...]:
@@ -113,3 +114,58 @@ class Subscription:
                 if changed:
                     pending |= {task for task in changed if task_filter is None or task == task_filter}
                 await asyncio.sleep(0)
+
+    @strawberry.subscription(
+        description="The shop, first as it is, then whenever its status, attention, name, counts or last sync "
+        "change (coalesced: the latest state wins, at most four messages a second). Ends when the shop is deleted."
+    )
+    async def shop_updated(self, info: Info, shop_id: strawberry.ID) -> AsyncGenerator[t.Shop, None]:
+        merchant_id = info.context.require_merchant()
+        internal = internal_id(shop_id, "Shop", "shopId")
+        events = info.context.services.events
+        sent: tuple[object, ...] | None = None
+        first = True
+        async with events.subscribe_shops(merchant_id) as shop_signals, events.subscribe(merchant_id) as task_signals:
+            while True:
+                loaders = info.context.fresh_loaders()
+                shop = await loaders.shop.load(internal)
+                if shop is None:
+                    if first:
+                        raise NotFoundError("Shop", ("shopId",))
+                    return  # deleted: nothing more will happen to it
+                first = False
+                signature = await _shop_signature(info, shop)
+                if signature != sent:
+                    sent = signature
+                    yield shop
+                    await asyncio.sleep(SHOP_MIN_INTERVAL)  # coalesce: what changes meanwhile goes out next
+                # Any task of the merchant may have moved this shop's counts; a shop signal names the shop.
+                await _first_signal(shop_signals, task_signals, FALLBACK_INTERVAL)
+                info.context.require_merchant()  # a subscription does not outlive its token
+
+
+async def _shop_signature(info: Info, shop: t.Shop) -> tuple[object, ...]:
+    loaders = info.context.loaders
+    attention = await t.attention_of(shop, info)
+    products = await loaders.product_count.load(shop.internal_id)
+    orders = await loaders.order_count.load(shop.internal_id)
+    return (
+        shop.name,
+        shop.status,
+        tuple((a.code, a.at) for a in attention),
+        products,
+        orders,
+        shop.last_synced_at,
+        shop.expires_at,
+    )
+
+
+async def _first_signal(one: Any, other: Any, timeout: float) -> None:  # noqa: ASYNC109 (re-read on timeout)
+    """Until either subscription has a signal, or `timeout` passes (a lost signal is re-read anyway)."""
+    waits = [asyncio.ensure_future(one.wait(timeout)), asyncio.ensure_future(other.wait(timeout))]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waits:
+            waiter.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)

@@ -7,6 +7,8 @@ from typing import Generic, TypeVar
 
 import strawberry
 
+from domain.attention import AttentionCode as DomainAttentionCode
+from domain.attention import shop_attention
 from domain.errors import ErrorCode
 from domain.shops import Region as DomainRegion
 from domain.shops import ShopStatus as DomainShopStatus
@@ -25,6 +27,23 @@ UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode", description="St
 SyncKind = strawberry.enum(DomainSyncKind)
 SyncTrigger = strawberry.enum(DomainSyncTrigger)
 SyncTaskStatus = strawberry.enum(DomainSyncTaskStatus)
+ShopAttentionCode = strawberry.enum(
+    DomainAttentionCode,
+    name="ShopAttentionCode",
+    description="REAUTHORIZATION_REQUIRED: revoked or expired; EXPIRING_SOON: the authorization ends within 30 "
+    "days; WEBHOOKS_SILENT: TikTok's notifications stopped while polls keep finding changes; SYNC_FAILING: the "
+    "latest sync of a kind failed.",
+)
+
+
+@strawberry.type(description="Something the merchant should know or do about a shop.")
+class ShopAttention:
+    code: ShopAttentionCode  # type: ignore[valid-type]
+    message: str
+    at: datetime = strawberry.field(
+        description="UTC. REAUTHORIZATION_REQUIRED: since when; EXPIRING_SOON: when the authorization ends; "
+        "WEBHOOKS_SILENT: the last notification received; SYNC_FAILING: when the sync failed."
+    )
 
 
 @strawberry.interface(description="An object with a global, opaque id.")
@@ -98,6 +117,18 @@ class Shop(Node):
     last_synced_at: datetime | None
     created_at: datetime
     internal_id: strawberry.Private[str]
+    revoked_at: strawberry.Private[datetime | None] = None
+    # From the webhook intake (migration 0002); None until it is there: the attention rule then stays quiet.
+    authorization_expires_at: strawberry.Private[datetime | None] = None
+    webhooks_registered_at: strawberry.Private[datetime | None] = None
+    last_webhook_at: strawberry.Private[datetime | None] = None
+
+    @strawberry.field(
+        description="What the merchant should know or do about the shop, most urgent first; empty when all is "
+        "well. Rules: domain/attention.py."
+    )
+    async def attention(self, info: Info) -> list[ShopAttention]:
+        return await attention_of(self, info)
 
     @strawberry.field
     async def product_count(self, info: Info) -> int:
@@ -215,6 +246,21 @@ class SyncTask(Node):
     @strawberry.field
     async def shop(self, info: Info) -> Shop | None:
         return await info.context.loaders.shop.load(self.shop_internal_id)
+
+
+async def attention_of(shop: Shop, info: Info) -> list[ShopAttention]:
+    """`Shop.attention`: the domain's rule over the shop and its sync facts (one batched query per operation)."""
+    facts = await info.context.loaders.sync_facts.load(shop.internal_id)
+    notices = shop_attention(
+        info.context.services.clock.now(),
+        expires_at=shop.expires_at,
+        revoked_at=shop.revoked_at,
+        authorization_expires_at=shop.authorization_expires_at,
+        webhooks_registered_at=shop.webhooks_registered_at,
+        last_webhook_at=shop.last_webhook_at,
+        sync=facts,
+    )
+    return [ShopAttention(code=n.code, message=n.message, at=n.at) for n in notices]
 
 
 def global_id(type_name: str, internal: str) -> strawberry.ID:

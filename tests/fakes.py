@@ -17,9 +17,11 @@ from typing import Any, Self
 from domain.authorization import AuthorizationRequest
 from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.errors import DomainError, ErrorCode
+from domain.polling import PollCursor
 from domain.ports import Page, ProductScan, ShopGoneError, TokensRefreshed, UpsertCounts
 from domain.shops import AuthorizedShop, Region, Shop, TokenSet
-from domain.sync import RecordFailure, SyncKind, SyncTask
+from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from domain.tokens import ShopSchedule
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -42,6 +44,8 @@ class FakeStore:
     products: dict[tuple[str, str], Product] = field(default_factory=dict)
     orders: dict[tuple[str, str], Order] = field(default_factory=dict)
     authorizations: dict[str, AuthorizationRequest] = field(default_factory=dict)
+    cursors: dict[tuple[str, SyncKind], PollCursor] = field(default_factory=dict)
+    refresh_claims: dict[str, datetime] = field(default_factory=dict)
     commits: int = 0
     statistics_refreshed: list[SyncKind] = field(default_factory=list)  # kinds whose statistics were refreshed
 
@@ -98,6 +102,49 @@ class FakeShopRepository:
         self._s.ops.append(apply)
         return True
 
+    async def schedules(self) -> list[ShopSchedule]:
+        return [
+            ShopSchedule(
+                shop.id, shop.merchant_id, shop.expires_at, shop.revoked_at, shop.tokens.access_token_expires_at,
+                shop.tokens_issued_at, self._s.store.refresh_claims.get(shop.id),
+            )
+            for shop in self._s.store.shops.values()
+            if shop.revoked_at is None
+        ]  # fmt: skip
+
+    async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:
+        claimed = self._s.store.refresh_claims.get(shop_id)
+        if shop_id not in self._s.store.shops or (claimed is not None and claimed >= stale_before):
+            return False
+        self._s.ops.append(lambda: self._s.store.refresh_claims.__setitem__(shop_id, now))
+        return True
+
+
+class FakePollCursorRepository:
+    def __init__(self, staged: _Staged) -> None:
+        self._s = staged
+
+    async def get(self, shop_id: str, kind: SyncKind) -> PollCursor | None:
+        return copy.deepcopy(self._s.store.cursors.get((shop_id, kind)))
+
+    async def list_all(self) -> list[PollCursor]:
+        return [copy.deepcopy(c) for c in self._s.store.cursors.values()]
+
+    async def save(self, cursor: PollCursor, now: datetime) -> None:
+        given = copy.deepcopy(cursor)
+
+        def later(a: datetime | None, b: datetime | None) -> datetime | None:
+            return a if b is None else b if a is None else max(a, b)
+
+        def apply() -> None:
+            old = self._s.store.cursors.get((given.shop_id, given.kind)) or PollCursor(given.shop_id, given.kind)
+            for name in ("cursor_at", "scheduled_at", "polled_at"):
+                setattr(old, name, later(getattr(old, name), getattr(given, name)))
+            old.updated_at = now
+            self._s.store.cursors[(given.shop_id, given.kind)] = old
+
+        self._s.ops.append(apply)
+
 
 class FakeSyncTaskRepository:
     def __init__(self, staged: _Staged) -> None:
@@ -150,6 +197,31 @@ class FakeSyncTaskRepository:
             task.request_cancel(now)
             await self.update(task)
         return tasks
+
+    async def last_succeeded(self, shop_id: str, kind: SyncKind, *, scheduled: bool) -> SyncTask | None:
+        found = [
+            t for t in self._s.store.tasks.values()
+            if t.shop_id == shop_id and t.kind is kind and t.status is SyncTaskStatus.SUCCEEDED
+            and (t.trigger is SyncTrigger.SCHEDULED) == scheduled
+        ]  # fmt: skip
+        found.sort(key=lambda t: (t.finished_at or t.created_at, t.id))
+        return copy.deepcopy(found[-1]) if found else None
+
+    async def fold_empty_polls(self, shop_id: str, kind: SyncKind, keep: int) -> int:
+        empty = [
+            t for t in self._s.store.tasks.values()
+            if t.shop_id == shop_id and t.kind is kind and t.trigger is SyncTrigger.SCHEDULED
+            and t.status is SyncTaskStatus.SUCCEEDED and t.found_nothing
+        ]  # fmt: skip
+        empty.sort(key=lambda t: (t.created_at, t.id), reverse=True)
+        doomed = [t.id for t in empty[keep:]]
+
+        def apply() -> None:
+            for task_id in doomed:
+                self._s.store.tasks.pop(task_id, None)
+
+        self._s.ops.append(apply)
+        return len(doomed)
 
 
 class FakeCatalogRepository:
@@ -216,6 +288,7 @@ class FakeUnitOfWork:
         self.sync_tasks = FakeSyncTaskRepository(self._staged)
         self.catalog = FakeCatalogRepository(self._staged)
         self.authorizations = FakeAuthorizationRepository(self._staged)
+        self.poll_cursors = FakePollCursorRepository(self._staged)
         self._callbacks: list[Callable[[], Awaitable[None]]] = []
         self.committed = False
 
@@ -255,8 +328,25 @@ class FakeEventPublisher:
     def __init__(self) -> None:
         self.changes: list[tuple[str, str]] = []  # (task id, status)
 
+        self.shop_changes: list[str] = []  # shop ids
+
     async def task_changed(self, task: SyncTask) -> None:
         self.changes.append((task.id, task.status.value))
+
+    async def shop_changed(self, shop_id: str, merchant_id: str) -> None:
+        self.shop_changes.append(shop_id)
+
+
+class FakeScheduledWork:
+    def __init__(self) -> None:
+        self.polls: list[tuple[str, SyncKind, str]] = []
+        self.refreshes: list[str] = []
+
+    async def enqueue_poll(self, shop_id: str, kind: SyncKind, scheduled_at: str) -> None:
+        self.polls.append((shop_id, kind, scheduled_at))
+
+    async def enqueue_token_refresh(self, shop_id: str) -> None:
+        self.refreshes.append(shop_id)
 
 
 # -- a fake TikTok shop ------------------------------------------------------------------------------------------
@@ -340,6 +430,33 @@ class FakeShopApi:
         if self.repeat_page_token and page_token and nxt < len(matching):
             return Page(items, page_token, len(matching))
         return Page(items, str(nxt) if nxt < len(matching) else None, len(matching))
+
+    async def search_updated_orders(
+        self, *, page_size: int, page_token: str | None, update_time_ge: int, update_time_lt: int
+    ) -> Page[Order]:
+        await self._request()
+        by_update = sorted(self.orders, key=lambda o: (o.updated_at, o.tiktok_order_id))
+        matching = [o for o in by_update if update_time_ge <= o.updated_at.timestamp() < update_time_lt]
+        offset = int(page_token or 0)
+        batch = matching[offset : offset + page_size]
+        nxt = offset + len(batch)
+        items = [self._item(o, o.tiktok_order_id) for o in batch]
+        return Page(items, str(nxt) if nxt < len(matching) else None, len(matching))
+
+    async def scan_updated_products(
+        self, update_time_ge: int, update_time_le: int, checkpoint: dict[str, Any] | None, page_size: int = 100
+    ) -> AsyncIterator[ProductScan]:
+        matching = [p for p in self.products if update_time_ge <= p.updated_at.timestamp() <= update_time_le]
+        offset = int((checkpoint or {}).get("offset", 0))
+        while True:
+            await self._request()
+            batch = matching[offset : offset + page_size]
+            offset += len(batch)
+            more = offset < len(matching)
+            items = [self._item(p, p.tiktok_product_id) for p in batch]
+            yield ProductScan(Page(items, str(offset) if more else None, len(matching)), {"offset": offset}, None)
+            if not more:
+                return
 
     def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeShopApi:
         self.on_tokens_refreshed = on_tokens_refreshed

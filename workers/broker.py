@@ -42,4 +42,6 @@ def setup_broker(settings: Settings, *, events: EventPublisher | None = None) ->
 
     actors.bind(broker, settings)
     resources.actor = actors.run_sync_task
+    resources.poll_actor = actors.poll_shop
+    resources.refresh_actor = actors.refresh_shop_tokens
     return broker

@@ -10,6 +10,10 @@ refused, running ones cancelled (their work is checkpointed: each batch commits 
 loop is drained (the cancelled runs, and the connection closes SQLAlchemy starts in tasks of their own when a
 query is cancelled) before the database and HTTP clients are closed, all before Dramatiq stops the loop. A
 connection that outlived its loop would keep SQLite's write lock until the garbage collector found it.
+
+The scheduler (polls and token refreshes, `domain.services.polling.schedule_tick`) also runs here, in every
+worker process and in the embedded pool; a lease in the database (`adapters.db.leases`) lets exactly one of
+them tick at a time, however many API and worker processes run.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import socket
+import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -29,15 +36,19 @@ from dramatiq.middleware import Middleware
 
 from adapters.config import Settings
 from adapters.crypto import TokenCipher
-from adapters.db import Database, uow_factory
+from adapters.db import Database, leases, uow_factory
 from adapters.events import InProcessEventBus, RedisEventBus
-from adapters.queue import DramatiqTaskQueue
+from adapters.queue import DramatiqScheduledWork, DramatiqTaskQueue
 from adapters.tiktok.factory import build_tiktok_client
 from domain.clock import SystemClock
-from domain.ports import EventPublisher, ShopApi, TaskQueue, TokensRefreshed
+from domain.polling import PollSettings
+from domain.ports import EventPublisher, RefreshTokens, ScheduledWork, ShopApi, TaskQueue, TokensRefreshed
 from domain.services.importer import SyncDeps, SyncOptions
+from domain.services.polling import schedule_tick
 from domain.services.sync import resume_stale_tasks
-from domain.shops import Shop
+from domain.shops import Shop, TokenSet
+
+SCHEDULER_LEASE = "scheduler"
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +59,9 @@ SHUTDOWN_DRAIN_SECONDS = 30.0  # cancelled work normally ends in milliseconds; p
 class WorkerResources:
     sync: SyncDeps
     queue: TaskQueue
+    db: Database
+    refresh: RefreshTokens
+    poll: PollSettings
     closers: list[Any] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -72,6 +86,10 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
     def shop_api(shop: Shop, on_tokens_refreshed: TokensRefreshed) -> ShopApi:
         return tiktok.for_shop(shop.tiktok_shop_cipher, shop.tokens, on_tokens_refreshed)
 
+    async def refresh(shop: Shop) -> TokenSet:
+        tokens = await tiktok.refresh_shop(shop.tiktok_shop_cipher, shop.tokens)
+        return replace(tokens, open_id=tokens.open_id or shop.tokens.open_id)
+
     options = SyncOptions(
         order_slices=settings.sync_order_slices,
         page_size=settings.sync_page_size,
@@ -79,7 +97,15 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
         time_limit_seconds=settings.sync_time_limit_seconds,
     )
     deps = SyncDeps(uow_factory(db, cipher), shop_api, events, SystemClock(), options)
-    return WorkerResources(deps, queue, closers)
+    return WorkerResources(deps, queue, db, refresh, poll_settings(settings), closers)
+
+
+def poll_settings(settings: Settings) -> PollSettings:
+    return PollSettings(
+        interval=timedelta(seconds=settings.poll_interval_seconds),
+        overlap=timedelta(seconds=settings.poll_overlap_seconds),
+        settle=timedelta(seconds=settings.poll_settle_seconds),
+    )
 
 
 def sweep_thresholds(settings: Settings) -> tuple[timedelta, timedelta]:
@@ -104,10 +130,14 @@ class Resources(Middleware):
         self.settings = settings
         self.events = events
         self.actor: dramatiq.Actor[..., Any] | None = None  # set by workers.actors.bind, for the sweep's queue
+        self.poll_actor: dramatiq.Actor[..., Any] | None = None  # likewise, for the scheduler's messages
+        self.refresh_actor: dramatiq.Actor[..., Any] | None = None
         self._building: asyncio.Task[WorkerResources] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[object]] = set()  # actor runs in progress, cancelled at shutdown
         self._stopping = False
+        self._scheduler: asyncio.Task[None] | None = None
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this process, as lease holder
 
     @classmethod
     def of(cls, broker: dramatiq.Broker) -> Resources:
@@ -148,10 +178,30 @@ class Resources(Middleware):
     async def _build(self) -> WorkerResources:
         if self.actor is None:
             raise RuntimeError("no actor bound to the Resources middleware")
-        queue = DramatiqTaskQueue(self.actor, blocking=self.settings.broker_url is not None)
+        blocking = self.settings.broker_url is not None
+        queue = DramatiqTaskQueue(self.actor, blocking=blocking)
         resources = await build_resources(self.settings, queue, self.events)
         self._sweeper = asyncio.create_task(self._sweep(resources))
+        if self.settings.scheduler_enabled and self.poll_actor is not None and self.refresh_actor is not None:
+            work = DramatiqScheduledWork(self.poll_actor, self.refresh_actor, blocking=blocking)
+            self._scheduler = asyncio.create_task(self._schedule(resources, work))
         return resources
+
+    async def _schedule(self, resources: WorkerResources, work: ScheduledWork) -> None:
+        """Every tick, take or renew the scheduler lease; while held, enqueue due polls and token refreshes."""
+        deps, tick = resources.sync, self.settings.scheduler_tick_seconds
+        ttl = timedelta(seconds=max(10.0, 3 * tick))  # a dead holder is replaced after this long
+        try:
+            while True:
+                try:
+                    if await leases.try_hold(resources.db, SCHEDULER_LEASE, self.holder, ttl, deps.clock.now()):
+                        await schedule_tick(deps.uow_factory, work, deps.clock, resources.poll)
+                except Exception:
+                    log.warning("scheduler tick failed; will try again", exc_info=True)
+                await asyncio.sleep(tick * random.uniform(0.9, 1.1))
+        finally:
+            with contextlib.suppress(Exception):
+                await leases.release(resources.db, SCHEDULER_LEASE, self.holder, deps.clock.now())
 
     async def _sweep(self, resources: WorkerResources) -> None:
         """Re-enqueue tasks nobody runs: at boot everything active (in-memory queue only), then stale ones."""
@@ -184,7 +234,7 @@ class Resources(Middleware):
         """
         self._stopping = True
         current = asyncio.current_task()
-        for task in [*self._running, self._sweeper]:
+        for task in [*self._running, self._sweeper, self._scheduler]:
             if task is not None:
                 task.cancel()
         loop = asyncio.get_running_loop()
@@ -195,7 +245,7 @@ class Resources(Middleware):
                           pending)  # fmt: skip
                 break
             await asyncio.wait(pending, timeout=left)
-        self._sweeper = None
+        self._sweeper = self._scheduler = None
         if self._building is not None:
             building, self._building = self._building, None
             if building.done() and not building.cancelled() and building.exception() is None:

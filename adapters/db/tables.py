@@ -119,6 +119,9 @@ shops = Table(
     Column("revoked_at", UTCDateTime),
     Column("last_synced_at", UTCDateTime),
     Column("version", Integer, nullable=False, server_default=text("1")),
+    # Token lifecycle (migration 0003): when the pair was last refreshed, and the sweep's single-flight claim.
+    Column("tokens_refreshed_at", UTCDateTime),
+    Column("access_token_refresh_claimed_at", UTCDateTime),
     Index(None, "merchant_id", "created_at", "id"),
 )
 
@@ -258,8 +261,32 @@ sync_tasks = Table(
     Index(None, "status", "heartbeat_at"),
 )
 
+# The polling backstop's per-shop, per-kind state (domain.polling.PollCursor); migration 0003.
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("shop_id", ID, _shop_fk(), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("cursor_at", UTCDateTime),  # every change before it is stored
+    Column("scheduled_at", UTCDateTime),  # the scheduler's last enqueue
+    Column("polled_at", UTCDateTime),  # the last poll task queued
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("shop_id", "kind"),
+)
+
+# Leases that make one process of a deployment the holder of a role (the scheduler); migration 0003.
+scheduler_leases = Table(
+    "scheduler_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
 SHOP_TIKTOK_ID_UNIQUE = "uq_shops_tiktok_shop_id"
 ACTIVE_TASK_UNIQUE = "uq_sync_tasks_active_shop_kind"
 
 # Every table holding a shop's rows, children first: the order a complete delete walks.
-SHOP_OWNED_TABLES = (line_items, orders, inventory_links, skus, products, sync_tasks, authorization_requests)
+SHOP_OWNED_TABLES = (
+    line_items, orders, inventory_links, skus, products, sync_tasks, authorization_requests, sync_cursors,
+)  # fmt: skip

@@ -13,6 +13,7 @@ from adapters.db.engine import Database
 from adapters.db.repositories import (
     SqlAuthorizationRequestRepository,
     SqlCatalogRepository,
+    SqlPollCursorRepository,
     SqlShopRepository,
     SqlSyncTaskRepository,
 )
@@ -33,6 +34,7 @@ class SqlUnitOfWork:
     authorizations: SqlAuthorizationRequestRepository
     sync_tasks: SqlSyncTaskRepository
     catalog: SqlCatalogRepository
+    poll_cursors: SqlPollCursorRepository
 
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], cipher: TokenCipher, clock: Clock | None = None
@@ -59,6 +61,7 @@ class SqlUnitOfWork:
         self.authorizations = SqlAuthorizationRequestRepository(session, self._clock)
         self.sync_tasks = SqlSyncTaskRepository(session)
         self.catalog = SqlCatalogRepository(session, self._clock)
+        self.poll_cursors = SqlPollCursorRepository(session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

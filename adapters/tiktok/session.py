@@ -91,6 +91,31 @@ class ShopSession:
             )
         )
 
+    async def search_updated_orders(
+        self, *, page_size: int, page_token: str | None, update_time_ge: int, update_time_lt: int
+    ) -> Page[StoredOrder]:
+        """Orders updated in [ge, lt), oldest change first, one page (the polling backstop, live-sync.md §3.3)."""
+        return await self._authorized(
+            lambda token: self._client.search_orders(
+                token,
+                self.cipher,
+                page_size=page_size,
+                page_token=page_token,
+                update_time_ge=update_time_ge,
+                update_time_lt=update_time_lt,
+                sort_field="update_time",
+                sort_order="ASC",
+            )
+        )
+
+    def scan_updated_products(
+        self, update_time_ge: int, update_time_le: int, checkpoint: dict[str, Any] | None, page_size: int = 100
+    ) -> AsyncIterator[ProductScan]:
+        """Products updated in [ge, le], resumable: the walk of `scan_products` over that one window (split
+        in halves past TikTok's 10,000-result cap)."""
+        start = checkpoint or {"windows": [[update_time_ge, update_time_le]], "page_token": None}
+        return self.scan_products(start, page_size)
+
     # -- the rest of the shop's API --------------------------------------------------------------------------------
 
     async def search_products(

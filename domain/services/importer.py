@@ -25,11 +25,11 @@ from typing import Any
 from domain.catalog import Order, Product
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode
-from domain.paging import CursorGuard
 from domain.ports import (
     AuthorizationLostError,
     EventPublisher,
     GatewayRefusedError,
+    Page,
     ShopApi,
     ShopApiFactory,
     ShopGoneError,
@@ -38,10 +38,11 @@ from domain.ports import (
     UnitOfWorkFactory,
     UpsertCounts,
 )
-from domain.services.order_slices import OrderSlice, load_slices, store_slice
+from domain.services.order_slices import load_slices, slice_pages
 from domain.services.pipeline import Chunk, Source, run_pipeline
+from domain.services.polling import finish_poll, poll_source, record_poll_progress
 from domain.services.run_limits import TimeLimitExceededError, refusal_outcome, within_time_limit
-from domain.services.sync import publish_quietly
+from domain.services.sync import publish_quietly, publish_shop_quietly
 from domain.shops import Shop, TokenSet
 from domain.stored import OrderRecord, StoredOrder, StoredProduct
 from domain.sync import (
@@ -51,6 +52,7 @@ from domain.sync import (
     SyncKind,
     SyncTask,
     SyncTaskStatus,
+    SyncTrigger,
     ensure_shop_can_sync,
     judge_refreshed_tokens,
 )
@@ -229,15 +231,19 @@ async def _import(run: _Run, api: ShopApi) -> None:
     options = run.deps.options
     task = await _owned_task(run)  # the checkpoint as stored now (a token renewal restarts mid-way)
     sources: list[Source]
-    if task.kind is SyncKind.PRODUCTS:
+    store: _Upsert
+    if task.trigger is SyncTrigger.SCHEDULED:  # a poll of the backstop: changes in its update_time window
+        sources = [poll_source(api, task, options.page_size)]
+        store = _upsert_orders if task.kind is SyncKind.ORDERS else _upsert_products
+    elif task.kind is SyncKind.PRODUCTS:
         sources = [partial(_product_pages, api, task.checkpoint.get("products"), options.page_size)]
-        store: _Upsert = _upsert_products
+        store = _upsert_products
     else:
         since, until = task.orders_created_since, task.orders_created_until
         assert since is not None and until is not None  # an ORDERS task always has its window
         plan = load_slices(task.checkpoint, since, until, options.order_slices)
         sources = [
-            partial(_order_pages, api, plan, index, options.page_size)
+            partial(slice_pages, partial(_search_created, api), plan, index, options.page_size)
             for index, state in enumerate(plan)
             if not state.done
         ]
@@ -271,36 +277,8 @@ def _mark_products(checkpoint: dict[str, Any], total: int | None, task: SyncTask
         task.total = total
 
 
-async def _order_pages(api: ShopApi, plan: list[OrderSlice], index: int, page_size: int) -> AsyncIterator[Chunk]:
-    """One slice's pages, ascending by create time, from where the last run stored up to.
-
-    Only what the slice has not stored yet is passed on, so `processed` counts each order once; a cursor that
-    does not advance ends the slice with `CursorStuckError` once the pages that were new are stored."""
-    state = plan[index]
-    start, token = state, None
-    guard = CursorGuard(f"the order search of create_time [{start.resume_ge}, {start.lt})")
-    while not state.done:
-        page = await api.search_orders(
-            page_size=page_size, page_token=token, create_time_ge=start.resume_ge, create_time_lt=start.lt
-        )
-        guard.check_page([_record_id(item) for item in page.items], page.next_page_token)
-        items = state.news(page.items)
-        state = state.after_page(page, first_of_run=token is None)
-        sent, token = token, page.next_page_token or None
-        yield Chunk(items, partial(_mark_slice, plan, index, state))
-        if token is None:
-            break
-        guard.advance(sent, token)
-
-
-def _record_id(item: OrderRecord | RecordFailure) -> str:
-    return item.tiktok_id if isinstance(item, RecordFailure) else item.tiktok_order_id
-
-
-def _mark_slice(plan: list[OrderSlice], index: int, state: OrderSlice, task: SyncTask) -> None:
-    total = store_slice(task.checkpoint, plan, index, state)
-    if total is not None:
-        task.total = total
+async def _search_created(api: ShopApi, page_size: int, token: str | None, ge: int, lt: int) -> Page[OrderRecord]:
+    return await api.search_orders(page_size=page_size, page_token=token, create_time_ge=ge, create_time_lt=lt)
 
 
 _Upsert = Callable[[UnitOfWork, str, list[object]], Awaitable[UpsertCounts]]
@@ -335,6 +313,7 @@ async def _store(run: _Run, upsert: _Upsert, chunks: list[Chunk]) -> None:
         for chunk in chunks:
             chunk.mark(task)
         task.touch(now)
+        await record_poll_progress(uow, task, now)  # a poll's cursor moves with the pages it stored
         if not await _save(uow, task):
             raise _Stopped
     await publish_quietly(deps.events, task)  # after the transaction: never hold a connection for a signal
@@ -367,8 +346,10 @@ async def _finish(run: _Run) -> None:
             task.succeed(now)
             shop.record_sync(now)
             await uow.shops.update(shop)
+            await finish_poll(uow, task, now)  # a poll: cursor to its window's end; older empty polls folded
         if not await _save_and_publish(uow, deps, task):
             return
+        await publish_shop_quietly(deps.events, shop)
     if task.status is SyncTaskStatus.SUCCEEDED and task.wrote_many_rows:
         await _refresh_statistics(run, task.kind)
 
@@ -397,6 +378,7 @@ async def _fail(run: _Run, code: str, message: str, *, revoke_shop: bool = False
             shop.revoke(now)
             await uow.shops.update(shop)
         await _save_and_publish(uow, deps, task)
+    await publish_shop_quietly(deps.events, shop)  # its status (revoked) or attention (failing) changed
 
 
 async def _gone(run: _Run) -> bool:
@@ -434,7 +416,7 @@ async def _save_tokens(deps: SyncDeps, shop_id: str, refreshed_from: TokenSet, t
         if verdict is RefreshedTokens.SUPERSEDED:
             return shop
         if verdict is RefreshedTokens.STORE:
-            shop.refresh_tokens(tokens)
+            shop.refresh_tokens(tokens, deps.clock.now())  # dates the pair: the sweep plans the next refresh
             await uow.shops.update(shop)
             await uow.commit()
         return None

@@ -5,22 +5,32 @@ refused an hour later. A slice instead restarts its search at the create time of
 (TikTok's bounds are whole seconds, `create_time_ge` inclusive) and skips the ids it already stored at that
 second, so a resume neither misses nor double-counts an order. Past `SEEN_IDS_CAP` orders sharing one second,
 the surplus is fetched again and counted as unchanged: the data stays exact, only the counts drift.
+
+The polling backstop reads its window the same way, by `update_time` instead (`by=UPDATE_TIME`): TikTok sorts
+the search by the field the window filters on, ascending (live-sync.md §3.3).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from itertools import pairwise
 from typing import Any
 
 from domain.catalog import Order
+from domain.paging import CursorGuard
 from domain.ports import Page
+from domain.services.pipeline import Chunk
 from domain.stored import OrderRecord, StoredOrder
-from domain.sync import RecordFailure
+from domain.sync import RecordFailure, SyncTask
 
 SEEN_IDS_CAP = 500
+CREATE_TIME = "create_time"
+UPDATE_TIME = "update_time"
+# One page of orders in [ge, lt) of the slice's time field, ascending: (page_size, page_token, ge, lt) -> page.
+SliceSearch = Callable[[int, str | None, int, int], Awaitable[Page[OrderRecord]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +43,10 @@ class OrderSlice:
     seen: tuple[str, ...] = ()  # ids created at `resume_ge` that are already stored
     total: int | None = None  # TikTok's count for the whole slice, from its first page
     done: bool = False
+    by: str = CREATE_TIME  # the time field the window and the resume point are on
+
+    def _time_of(self, order: OrderRecord) -> int:
+        return _seconds(order.updated_at if self.by == UPDATE_TIME else order.created_at)
 
     @property
     def fresh(self) -> bool:
@@ -45,8 +59,8 @@ class OrderSlice:
         orders = [item for item in self.news(page.items) if isinstance(item, StoredOrder | Order)]
         resume_ge, seen = self.resume_ge, self.seen
         if orders:
-            last = max(_seconds(order.created_at) for order in orders)
-            at_last = tuple(order.tiktok_order_id for order in orders if _seconds(order.created_at) == last)
+            last = max(self._time_of(order) for order in orders)
+            at_last = tuple(order.tiktok_order_id for order in orders if self._time_of(order) == last)
             seen = (seen + at_last if last == resume_ge else at_last)[-SEEN_IDS_CAP:]
             resume_ge = last
         total = self.total
@@ -55,8 +69,9 @@ class OrderSlice:
         return replace(self, resume_ge=resume_ge, seen=seen, total=total, done=not page.next_page_token)
 
     def news(self, items: Sequence[OrderRecord | RecordFailure]) -> list[OrderRecord | RecordFailure]:
-        """The page without the orders this slice already stored: created before `resume_ge` (pages come oldest
-        first), or at it and in `seen` (the overlap of a resume, or a page TikTok answered again)."""
+        """The page without the orders this slice already stored: before `resume_ge` in the slice's time field
+        (pages come oldest first), or at it and in `seen` (the overlap of a resume, or a page TikTok answered
+        again)."""
         seen = set(self.seen)
         return [
             item
@@ -64,14 +79,14 @@ class OrderSlice:
             if not (
                 isinstance(item, StoredOrder | Order)
                 and (
-                    (second := _seconds(item.created_at)) < self.resume_ge
+                    (second := self._time_of(item)) < self.resume_ge
                     or (second == self.resume_ge and item.tiktok_order_id in seen)
                 )
             )
         ]
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "ge": self.ge,
             "lt": self.lt,
             "resume_ge": self.resume_ge,
@@ -79,6 +94,9 @@ class OrderSlice:
             "total": self.total,
             "done": self.done,
         }
+        if self.by != CREATE_TIME:
+            data["by"] = self.by
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> OrderSlice:
@@ -89,6 +107,7 @@ class OrderSlice:
             seen=tuple(str(i) for i in data.get("seen", ())),
             total=None if data.get("total") is None else int(data["total"]),
             done=bool(data.get("done", False)),
+            by=str(data.get("by", CREATE_TIME)),
         )
 
 
@@ -124,3 +143,34 @@ def store_slice(checkpoint: dict[str, Any], plan: Sequence[OrderSlice], index: i
 
 def _seconds(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+async def slice_pages(search: SliceSearch, plan: list[OrderSlice], index: int, page_size: int) -> AsyncIterator[Chunk]:
+    """One slice's pages, ascending by its time field, from where the last run stored up to.
+
+    Only what the slice has not stored yet is passed on, so `processed` counts each order once; a cursor that
+    does not advance ends the slice with `CursorStuckError` once the pages that were new are stored."""
+    state = plan[index]
+    start, token = state, None
+    guard = CursorGuard(f"the order search of {start.by} [{start.resume_ge}, {start.lt})")
+    while not state.done:
+        page = await search(page_size, token, start.resume_ge, start.lt)
+        guard.check_page([_record_id(item) for item in page.items], page.next_page_token)
+        items = state.news(page.items)
+        state = state.after_page(page, first_of_run=token is None)
+        sent, token = token, page.next_page_token or None
+        yield Chunk(items, partial(mark_slice, plan, index, state))
+        if token is None:
+            break
+        guard.advance(sent, token)
+
+
+def _record_id(item: OrderRecord | RecordFailure) -> str:
+    return item.tiktok_id if isinstance(item, RecordFailure) else item.tiktok_order_id
+
+
+def mark_slice(plan: list[OrderSlice], index: int, state: OrderSlice, task: SyncTask) -> None:
+    """Once a page is stored: the slice's new state in the task's checkpoint, and the total once known."""
+    total = store_slice(task.checkpoint, plan, index, state)
+    if total is not None:
+        task.total = total

@@ -18,7 +18,7 @@ from domain.ports import (
     TikTokAuthGateway,
     UnitOfWorkFactory,
 )
-from domain.services.sync import queue_authorization_sync
+from domain.services.sync import publish_shop_quietly, queue_authorization_sync
 from domain.shops import Region, Shop, choose_authorized_shop, connect_or_renew
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,7 @@ async def complete_authorization(
             shop.reauthorize(granted, tokens, now)
             await uow.shops.update(shop)
             await uow.commit()
+        await publish_shop_quietly(events, shop)
         return AuthorizationOutcome(shop, reauthorized=True)
 
     for attempt in (1, 2):
@@ -152,7 +153,9 @@ async def _spend_state(
     return request
 
 
-async def rename_shop(uow_factory: UnitOfWorkFactory, merchant_id: str, shop_id: str, name: str) -> Shop:
+async def rename_shop(
+    uow_factory: UnitOfWorkFactory, merchant_id: str, shop_id: str, name: str, events: EventPublisher | None = None
+) -> Shop:
     async with uow_factory() as uow:
         shop = await uow.shops.get(shop_id, merchant_id)
         if shop is None:
@@ -160,6 +163,7 @@ async def rename_shop(uow_factory: UnitOfWorkFactory, merchant_id: str, shop_id:
         shop.rename(name)
         await uow.shops.update(shop)
         await uow.commit()
+    await publish_shop_quietly(events, shop)
     return shop
 
 

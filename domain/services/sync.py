@@ -26,6 +26,7 @@ __all__ = [
     "SyncAlreadyRunningError",
     "cancel_task",
     "publish_quietly",
+    "publish_shop_quietly",
     "queue_authorization_sync",
     "resume_stale_tasks",
     "start_sync",
@@ -174,6 +175,16 @@ async def publish_quietly(events: EventPublisher | None, task: SyncTask) -> None
         await events.task_changed(task)
     except Exception:
         log.warning("could not publish a change of sync task %s", task.id, exc_info=True)
+
+
+async def publish_shop_quietly(events: EventPublisher | None, shop: Shop) -> None:
+    """Signal that a shop's status, attention, name or counts may have changed (`shopUpdated`); never fails."""
+    if events is None:
+        return
+    try:
+        await events.shop_changed(shop.id, shop.merchant_id)
+    except Exception:
+        log.warning("could not publish a change of shop %s", shop.id, exc_info=True)
 
 
 def _enqueue_after_commit(

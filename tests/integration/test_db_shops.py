@@ -14,6 +14,7 @@ from adapters.db import ConcurrentUpdateError, Database, uow_factory
 from adapters.db.tables import authorization_requests, shops
 from domain.authorization import AuthorizationRequest
 from domain.errors import DomainError, ErrorCode
+from domain.polling import PollCursor
 from domain.shops import Region
 from domain.sync import SyncKind
 from tests.integration.db_samples import (
@@ -151,6 +152,7 @@ async def _shop_with_everything(database: Database, cipher: TokenCipher, merchan
         await uow.catalog.upsert_orders(shop.id, [make_order(f"o{n}") for n in range(4)])
         await uow.sync_tasks.add(make_task(shop, SyncKind.PRODUCTS))
         await uow.sync_tasks.add(make_task(shop, SyncKind.ORDERS))
+        await uow.poll_cursors.save(PollCursor(shop.id, SyncKind.ORDERS, cursor_at=NOW), NOW)
         request, _ = AuthorizationRequest.start_reauthorization(merchant_id, shop.id, shop.region, shop.name, NOW)
         await uow.authorizations.add(request)
         await uow.commit()

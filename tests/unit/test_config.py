@@ -76,3 +76,21 @@ def test_shared_deployments_must_be_given_their_keys(tmp_path: Path, env: dict[s
 def test_numbers_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SHOPBRIDGE_TIKTOK_RATE_LIMIT"):
         load_settings({"SHOPBRIDGE_TIKTOK_RATE_LIMIT": "fast", "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+
+
+def test_the_polling_settings_default_to_five_minutes_and_refuse_nonsense(tmp_path: Path) -> None:
+    defaults = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+    assert (defaults.poll_interval_seconds, defaults.poll_overlap_seconds, defaults.poll_settle_seconds) == (
+        300.0,
+        600.0,
+        30.0,
+    )
+    assert defaults.scheduler_enabled and defaults.scheduler_tick_seconds == 30.0
+    fast = load_settings(
+        {"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_POLL_INTERVAL": "2", "SHOPBRIDGE_SCHEDULER": "off"}
+    )
+    assert fast.poll_interval_seconds == 2.0 and fast.scheduler_tick_seconds == 0.4 and not fast.scheduler_enabled
+    with pytest.raises(ConfigError, match="SHOPBRIDGE_POLL_INTERVAL"):
+        load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_POLL_INTERVAL": "0"})
+    with pytest.raises(ConfigError, match="SHOPBRIDGE_POLL_OVERLAP"):
+        load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_POLL_OVERLAP": "-1"})

@@ -2,12 +2,14 @@
 
 from adapters.db.repositories.authorizations import SqlAuthorizationRequestRepository
 from adapters.db.repositories.catalog import SqlCatalogRepository
+from adapters.db.repositories.poll_cursors import SqlPollCursorRepository
 from adapters.db.repositories.shops import SqlShopRepository
 from adapters.db.repositories.sync_tasks import SqlSyncTaskRepository
 
 __all__ = [
     "SqlAuthorizationRequestRepository",
     "SqlCatalogRepository",
+    "SqlPollCursorRepository",
     "SqlShopRepository",
     "SqlSyncTaskRepository",
 ]

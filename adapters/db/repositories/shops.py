@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,7 @@ from adapters.db.errors import ConcurrentUpdateError, is_unique_violation
 from adapters.db.tables import SHOP_OWNED_TABLES, SHOP_TIKTOK_ID_UNIQUE, shops
 from domain.errors import DomainError, ErrorCode
 from domain.shops import Region, Shop, TokenSet
+from domain.tokens import ShopSchedule
 
 
 class SqlShopRepository:
@@ -77,6 +79,37 @@ class SqlShopRepository:
         result = await self._session.execute(delete(shops).where(shops.c.id == shop_id))
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
+    async def schedules(self) -> list[ShopSchedule]:
+        """Every shop not revoked, without decrypting anything: the scheduler's view."""
+        columns = (
+            shops.c.id, shops.c.merchant_id, shops.c.refresh_token_expires_at, shops.c.revoked_at,
+            shops.c.access_token_expires_at, shops.c.tokens_refreshed_at, shops.c.authorized_at,
+            shops.c.access_token_refresh_claimed_at,
+        )  # fmt: skip
+        query = select(*columns).where(shops.c.revoked_at.is_(None)).order_by(shops.c.id)
+        return [
+            ShopSchedule(
+                shop_id=m["id"],
+                merchant_id=m["merchant_id"],
+                expires_at=m["refresh_token_expires_at"],
+                revoked_at=m["revoked_at"],
+                access_token_expires_at=m["access_token_expires_at"],
+                tokens_issued_at=max(m["tokens_refreshed_at"] or m["authorized_at"], m["authorized_at"]),
+                refresh_claimed_at=m["access_token_refresh_claimed_at"],
+            )
+            for m in (await self._session.execute(query)).mappings()
+        ]
+
+    async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:
+        """One conditional UPDATE: atomic on PostgreSQL (row lock, re-checked WHERE) and SQLite (one writer)."""
+        claimed = shops.c.access_token_refresh_claimed_at
+        result = await self._session.execute(
+            update(shops)
+            .where(shops.c.id == shop_id, or_(claimed.is_(None), claimed < stale_before))
+            .values(access_token_refresh_claimed_at=now)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     def _to_row(self, shop: Shop) -> dict[str, Any]:
         tokens = shop.tokens
         return {
@@ -99,6 +132,7 @@ class SqlShopRepository:
             "created_at": shop.created_at,
             "revoked_at": shop.revoked_at,
             "last_synced_at": shop.last_synced_at,
+            "tokens_refreshed_at": shop.tokens_refreshed_at,
             "version": shop.version,
         }
 
@@ -126,5 +160,6 @@ class SqlShopRepository:
             created_at=m["created_at"],
             revoked_at=m["revoked_at"],
             last_synced_at=m["last_synced_at"],
+            tokens_refreshed_at=m["tokens_refreshed_at"],
             version=m["version"],
         )

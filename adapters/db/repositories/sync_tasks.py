@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, literal, or_, select, update
+from sqlalchemy import and_, delete, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,9 +14,10 @@ from adapters.db.errors import is_unique_violation
 from adapters.db.rows import sync_task_fields
 from adapters.db.tables import ACTIVE_TASK_UNIQUE, sync_tasks
 from domain.errors import DomainError, ErrorCode
-from domain.sync import ACTIVE_STATUSES, SyncKind, SyncTask
+from domain.sync import ACTIVE_STATUSES, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 
 _ACTIVE = [status.value for status in ACTIVE_STATUSES]
+_SCHEDULED = SyncTrigger.SCHEDULED.value
 
 
 class SqlSyncTaskRepository:
@@ -88,6 +89,44 @@ class SqlSyncTaskRepository:
             task.request_cancel(now)
             await self.update(task)
         return tasks
+
+    async def last_succeeded(self, shop_id: str, kind: SyncKind, *, scheduled: bool) -> SyncTask | None:
+        trigger = sync_tasks.c.trigger
+        query = (
+            select(sync_tasks)
+            .where(
+                sync_tasks.c.shop_id == shop_id,
+                sync_tasks.c.kind == kind.value,
+                sync_tasks.c.status == SyncTaskStatus.SUCCEEDED.value,
+                trigger == _SCHEDULED if scheduled else trigger != _SCHEDULED,
+            )
+            .order_by(sync_tasks.c.finished_at.desc(), sync_tasks.c.id.desc())
+            .limit(1)
+        )
+        row = (await self._session.execute(query)).first()
+        return None if row is None else _from_row(row)
+
+    async def fold_empty_polls(self, shop_id: str, kind: SyncKind, keep: int) -> int:
+        """One DELETE of the empty finished polls older than the newest `keep` of them."""
+        empty = and_(
+            sync_tasks.c.shop_id == shop_id,
+            sync_tasks.c.kind == kind.value,
+            sync_tasks.c.trigger == _SCHEDULED,
+            sync_tasks.c.status == SyncTaskStatus.SUCCEEDED.value,
+            sync_tasks.c.created == 0,
+            sync_tasks.c.updated == 0,
+            sync_tasks.c.failed == 0,
+        )
+        kept = (
+            select(sync_tasks.c.id)
+            .where(empty)
+            .order_by(sync_tasks.c.created_at.desc(), sync_tasks.c.id.desc())
+            .limit(keep)
+        )
+        result = await self._session.execute(
+            delete(sync_tasks).where(empty, sync_tasks.c.id.not_in(kept.scalar_subquery()))
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _to_row(task: SyncTask) -> dict[str, Any]:

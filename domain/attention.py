@@ -1,0 +1,110 @@
+"""What a merchant should do about a shop: `Shop.attention`, a list of notices, each with a code, a message and a
+date. Computed from the shop and facts about its syncs; some inputs arrive with the webhook intake and are None
+until then (the rule simply stays quiet about what it cannot know).
+
+Codes:
+    REAUTHORIZATION_REQUIRED  revoked (TikTok refused the tokens, the seller deauthorized) or expired; `at`: since
+    EXPIRING_SOON             the authorization ends within 30 days (the earlier of the refresh token's expiry
+                              and the end TikTok announced with webhook 7); `at`: when it ends. live-sync.md §7.8
+                              asks for warnings 30, 7 and 1 days ahead: the message counts the days.
+    WEBHOOKS_SILENT           webhooks are registered, yet polls kept finding changes for over an hour after
+                              the last webhook arrived: pushes are being lost; `at`: the last webhook (or the
+                              registration)
+    SYNC_FAILING              the latest sync of a kind FAILED (other than for a lost authorization); `at`: when
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from domain.shops import ShopStatus, shop_status
+
+EXPIRY_WARNING = timedelta(days=30)
+WEBHOOK_SILENCE = timedelta(hours=1)
+
+
+class AttentionCode(StrEnum):
+    REAUTHORIZATION_REQUIRED = "REAUTHORIZATION_REQUIRED"
+    EXPIRING_SOON = "EXPIRING_SOON"
+    WEBHOOKS_SILENT = "WEBHOOKS_SILENT"
+    SYNC_FAILING = "SYNC_FAILING"
+
+
+@dataclass(frozen=True, slots=True)
+class Attention:
+    code: AttentionCode
+    message: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SyncFacts:
+    """What the shop's sync tasks say. `changes_found_at`: when a poll last found a change (finished);
+    `failing_since`/`failing_kind`: the latest task of that kind FAILED, at that time."""
+
+    changes_found_at: datetime | None = None
+    failing_since: datetime | None = None
+    failing_kind: str | None = None
+
+
+def shop_attention(
+    now: datetime,
+    *,
+    expires_at: datetime,
+    revoked_at: datetime | None,
+    authorization_expires_at: datetime | None = None,
+    webhooks_registered_at: datetime | None = None,
+    last_webhook_at: datetime | None = None,
+    sync: SyncFacts | None = None,
+) -> list[Attention]:
+    """The shop's notices, most urgent first. `expires_at`: the refresh token's expiry; the webhook-related
+    inputs come from the webhook intake (None: unknown, nothing said about them)."""
+    notices: list[Attention] = []
+    ends_at = min(expires_at, authorization_expires_at) if authorization_expires_at else expires_at
+    status = shop_status(ends_at, revoked_at, now)
+    if status in (ShopStatus.REVOKED, ShopStatus.EXPIRED):
+        since = revoked_at if revoked_at is not None else ends_at
+        why = "TikTok no longer honours" if revoked_at is not None else "TikTok ended"
+        notices.append(
+            Attention(
+                AttentionCode.REAUTHORIZATION_REQUIRED,
+                f"{why} the shop's authorization: re-authorize it to resume syncing.",
+                since,
+            )
+        )
+        return notices  # nothing else matters until then
+    if ends_at - now <= EXPIRY_WARNING:
+        left = ends_at - now
+        days = math.ceil(left / timedelta(days=1))  # 9 days 23 h: "in 10 days"
+        when = "within a day" if left <= timedelta(days=1) else f"in {days} days"
+        notices.append(
+            Attention(
+                AttentionCode.EXPIRING_SOON,
+                f"The shop's authorization ends {when}: re-authorize it to keep syncing.",
+                ends_at,
+            )
+        )
+    if webhooks_registered_at is not None and sync is not None and sync.changes_found_at is not None:
+        heard_at = max(last_webhook_at or webhooks_registered_at, webhooks_registered_at)
+        if sync.changes_found_at - heard_at > WEBHOOK_SILENCE:
+            notices.append(
+                Attention(
+                    AttentionCode.WEBHOOKS_SILENT,
+                    "TikTok's notifications have stopped arriving while changes keep happening; polling still "
+                    "brings them in, with a delay of up to one poll interval.",
+                    heard_at,
+                )
+            )
+    if sync is not None and sync.failing_since is not None:
+        kind = (sync.failing_kind or "").lower() or "a"
+        notices.append(
+            Attention(
+                AttentionCode.SYNC_FAILING,
+                f"The last {kind} sync failed; it is retried at the next poll.",
+                sync.failing_since,
+            )
+        )
+    return notices

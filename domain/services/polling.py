@@ -1,0 +1,208 @@
+"""The polling backstop's use cases: the scheduler's tick, starting one poll, and a poll's part inside the engine.
+
+    await schedule_tick(uow_factory, work, clock, settings)      # the scheduler (one process per deployment)
+    task_id = await start_poll(uow_factory, queue, events, clock, settings, shop_id, kind, scheduled_at)
+    # ... its task is enqueued after commit; the engine runs it like any sync task (importer.run_sync_task)
+
+A poll is a SCHEDULED sync task: the engine (`domain.services.importer`) fetches its pages through the same
+pipeline and upserts as an import, asking this module for the poll's page source (`poll_source`) and telling it
+each stored batch (`record_poll_progress`, same transaction: the cursor never runs ahead of the data) and the end
+(`finish_poll`). "One active task per shop and kind" (a partial unique index) keeps a poll from running twice at
+once, or beside an import of its kind: such a poll is skipped, not queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from domain.clock import Clock, utc
+from domain.errors import DomainError, ErrorCode
+from domain.polling import (
+    KEEP_EMPTY_POLLS,
+    POLL_KINDS,
+    PollCursor,
+    PollSettings,
+    cursor_reached,
+    initial_cursor,
+    poll_window,
+    queue_poll,
+    task_window,
+)
+from domain.ports import (
+    EventPublisher,
+    Page,
+    ScheduledWork,
+    ShopApi,
+    ShopGoneError,
+    TaskQueue,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from domain.services.order_slices import UPDATE_TIME, OrderSlice, slice_pages
+from domain.services.pipeline import Chunk, Source
+from domain.services.sync import publish_quietly
+from domain.stored import OrderRecord
+from domain.sync import SyncKind, SyncTask, SyncTrigger, ensure_shop_can_sync
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    polls: list[tuple[str, SyncKind]]
+    token_refreshes: list[str]
+
+
+async def schedule_tick(
+    uow_factory: UnitOfWorkFactory, work: ScheduledWork, clock: Clock, settings: PollSettings
+) -> TickResult:
+    """Enqueue one poll per due (shop, kind) and one token refresh per shop whose token is due.
+
+    Run by exactly one process at a time (the scheduler lease). Due polls are stamped `scheduled_at` and token
+    refreshes claimed in one transaction before anything is sent; a send that fails is retried by a later tick
+    (a poll one interval later, a refresh once its claim lapses)."""
+    now = clock.now()
+    polls: list[tuple[str, SyncKind]] = []
+    refreshes: list[str] = []
+    async with uow_factory() as uow:
+        shops = [shop for shop in await uow.shops.schedules() if shop.may_sync(now)]
+        # Shop rows before cursor rows, the order a poll's end locks them in: no deadlock on PostgreSQL.
+        for shop in shops:
+            if shop.refresh_due(now) and await uow.shops.claim_token_refresh(
+                shop.shop_id, now, shop.claims_older_than(now)
+            ):
+                refreshes.append(shop.shop_id)
+        cursors = {(c.shop_id, c.kind): c for c in await uow.poll_cursors.list_all()}
+        for shop in shops:
+            for kind in POLL_KINDS:
+                cursor = cursors.get((shop.shop_id, kind)) or PollCursor(shop.shop_id, kind)
+                if cursor.is_due(now, settings.interval):
+                    cursor.scheduled_at = now
+                    try:
+                        await uow.poll_cursors.save(cursor, now)
+                    except ShopGoneError:
+                        break  # deleted since the list was read
+                    polls.append((shop.shop_id, kind))
+        await uow.commit()
+    stamp = now.isoformat()
+    for shop_id, kind in polls:
+        try:
+            await work.enqueue_poll(shop_id, kind, stamp)
+        except Exception:
+            log.warning("could not enqueue a %s poll of shop %s; the next interval will", kind, shop_id, exc_info=True)
+    for shop_id in refreshes:
+        try:
+            await work.enqueue_token_refresh(shop_id)
+        except Exception:
+            log.warning("could not enqueue a token refresh of shop %s; a later tick will", shop_id, exc_info=True)
+    return TickResult(polls, refreshes)
+
+
+async def start_poll(
+    uow_factory: UnitOfWorkFactory,
+    queue: TaskQueue,
+    events: EventPublisher | None,
+    clock: Clock,
+    settings: PollSettings,
+    shop_id: str,
+    kind: SyncKind,
+    scheduled_at: datetime | None = None,
+) -> str | None:
+    """Queue a SCHEDULED task for the shop's changes of `kind` since its cursor, and enqueue it for the engine
+    once committed (retries and the stale sweep then treat it as any sync task). Its id, or None when skipped:
+    shop gone, revoked or expired; an import or poll of this kind active; a poll already started for the tick
+    `scheduled_at` (a duplicate message); or an empty window."""
+    now = clock.now()
+    async with uow_factory() as uow:
+        shop = await uow.shops.get(shop_id)
+        if shop is None:
+            return None
+        try:
+            ensure_shop_can_sync(shop, now)
+        except DomainError:
+            return None
+        if await uow.sync_tasks.active(shop_id, kind) is not None:
+            return None
+        cursor = await uow.poll_cursors.get(shop_id, kind) or PollCursor(shop_id, kind)
+        if cursor.already_polled_for(scheduled_at):
+            return None
+        if cursor.cursor_at is None:
+            last_import = await uow.sync_tasks.last_succeeded(shop_id, kind, scheduled=False)
+            cursor.cursor_at = initial_cursor(shop, last_import, now)
+        window = poll_window(cursor.cursor_at, now, settings)
+        if window is None:
+            return None
+        task = queue_poll(shop, kind, window, now)
+        try:
+            await uow.sync_tasks.add(task)  # the partial unique index: the last guard against a racing start
+        except DomainError as exc:
+            if exc.code is ErrorCode.SYNC_ALREADY_RUNNING:
+                return None
+            raise
+        cursor.polled_at = now
+        await uow.poll_cursors.save(cursor, now)
+        uow.after_commit(partial(_enqueue, queue, events, task))
+        await uow.commit()
+    return task.id
+
+
+async def _enqueue(queue: TaskQueue, events: EventPublisher | None, task: SyncTask) -> None:
+    await queue.enqueue_sync(task.id)
+    await publish_quietly(events, task)
+
+
+def poll_source(api: ShopApi, task: SyncTask, page_size: int) -> Source:
+    """The pages of a poll: orders updated in its window, oldest change first; or products updated in it."""
+    window = task_window(task)
+    if task.kind is SyncKind.ORDERS:
+        stored = task.checkpoint.get("orders", {}).get("slices")
+        plan = (
+            [OrderSlice.from_json(item) for item in stored]
+            if stored
+            else [OrderSlice(ge=window.ge, lt=window.lt, resume_ge=window.ge, by=UPDATE_TIME)]
+        )
+        return partial(slice_pages, partial(_search_updated, api), plan, 0, page_size)
+    return partial(_product_pages, api, window.ge, window.lt - 1, task.checkpoint.get("products"), page_size)
+
+
+async def _search_updated(api: ShopApi, page_size: int, token: str | None, ge: int, lt: int) -> Page[OrderRecord]:
+    return await api.search_updated_orders(page_size=page_size, page_token=token, update_time_ge=ge, update_time_lt=lt)
+
+
+async def _product_pages(
+    api: ShopApi, ge: int, le: int, checkpoint: dict[str, Any] | None, page_size: int
+) -> AsyncIterator[Chunk]:
+    async for scan in api.scan_updated_products(ge, le, checkpoint, page_size):
+        yield Chunk(scan.page.items, partial(_mark_products, scan.checkpoint))
+
+
+def _mark_products(checkpoint: dict[str, Any], task: SyncTask) -> None:
+    task.checkpoint["products"] = checkpoint
+
+
+async def record_poll_progress(uow: UnitOfWork, task: SyncTask, now: datetime) -> None:
+    """In the transaction storing a poll's batch: move its shop's cursor up to what is now stored. No-op for
+    imports."""
+    if task.trigger is not SyncTrigger.SCHEDULED:
+        return
+    reached = cursor_reached(task)
+    if reached is None:
+        return
+    cursor = await uow.poll_cursors.get(task.shop_id, task.kind) or PollCursor(task.shop_id, task.kind)
+    cursor.cursor_at = utc(reached) if cursor.cursor_at is None else max(cursor.cursor_at, utc(reached))
+    await uow.poll_cursors.save(cursor, now)
+
+
+async def finish_poll(uow: UnitOfWork, task: SyncTask, now: datetime) -> None:
+    """In the transaction that marks a poll SUCCEEDED: cursor to its window's end; if it found nothing, delete
+    the older empty polls of its shop and kind beyond the last `KEEP_EMPTY_POLLS` (this one included)."""
+    if task.trigger is not SyncTrigger.SCHEDULED:
+        return
+    await record_poll_progress(uow, task, now)
+    if task.found_nothing:
+        await uow.sync_tasks.fold_empty_polls(task.shop_id, task.kind, KEEP_EMPTY_POLLS - 1)

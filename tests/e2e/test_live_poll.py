@@ -1,0 +1,228 @@
+"""The polling backstop and the token sweep, through GraphQL over real HTTP, with no webhooks at all.
+
+Shopbridge runs its embedded worker pool with the scheduler on and a short poll interval; the sandbox plays
+TikTok. Waits are on observable events (a `shopUpdated` message, a row in the database), never on sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from itertools import pairwise
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.sync import settings_env
+from tests.fixtures.workers import spawn_worker, stop_worker
+
+SHOP_UPDATED = """subscription($shopId: ID!) { shopUpdated(shopId: $shopId) {
+  id name status orderCount productCount lastSyncedAt expiresAt attention { code message at } } }"""
+ORDERS = """query($id: ID!) { shop(id: $id) { orders(first: 100) { edges { node { tiktokOrderId status } } }
+  syncTasks(first: 50) { edges { node { kind trigger status created updated } } } } }"""
+SHOP = "query($id: ID!) { shop(id: $id) { status lastSyncedAt attention { code message at } } }"
+RENAME = """mutation($id: ID!) { shopRename(input: {shopId: $id, name: "Renamed"}) { userErrors { code } } }"""
+
+
+def live(app_factory: Callable[..., ShopbridgeServer], **overrides: Any) -> ShopbridgeServer:
+    """A Shopbridge whose scheduler polls every second; webhooks play no part."""
+    settings: dict[str, Any] = {
+        "scheduler_enabled": True,
+        "poll_interval_seconds": 1.0,
+        "poll_settle_seconds": 0.0,
+        "scheduler_tick": 0.2,
+    }
+    return app_factory(**{**settings, **overrides})
+
+
+def db_row(app: ShopbridgeServer, sql: str, **params: Any) -> Any:
+    with app._db.connect() as conn:
+        return conn.execute(sa.text(sql), params).mappings().first()
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "a condition") -> Any:
+    """Until `check()` is truthy (returned), or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def next_shop(op: Any, until: Callable[[dict[str, Any]], bool], timeout: float = 30) -> dict[str, Any]:
+    """The first `shopUpdated` message that satisfies `until`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("no shopUpdated message satisfied the condition")
+        shop = (await op.next(timeout=left))["shopUpdated"]
+        if until(shop):
+            return dict(shop)
+
+
+def test_without_webhooks_a_new_and_a_changed_order_arrive_through_a_poll(app_factory) -> None:
+    # given a connected shop, imported, with the scheduler polling every second and no webhooks at all
+    app = live(app_factory)
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    tiktok_id = shop["tiktokShopId"]
+    newest = max(app.sandbox.control("GET", f"/shops/{tiktok_id}/orders")["orders"], key=lambda o: o["create_time"])
+    new_status = "CANCELLED" if newest["status"] != "CANCELLED" else "DELIVERED"
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+        async with app.subscribe(SHOP_UPDATED, {"shopId": shop["id"]}, "m1") as op:
+            first = await next_shop(op, lambda s: True)
+            # when, at TikTok, a buyer places an order and an existing order is cancelled
+            changed = await asyncio.to_thread(
+                app.sandbox.control,
+                "POST",
+                f"/shops/{tiktok_id}/orders",
+                {"orders": [{}, {"id": newest["id"], "status": new_status}]},
+            )
+            # then, without any webhook or syncStart, the shop shows one more order
+            later = await next_shop(op, lambda s: s["orderCount"] == first["orderCount"] + 1)
+        return first, later, changed["orders"]
+
+    _first, later, changed = asyncio.run(scenario())
+    view = app.graphql(ORDERS, {"id": shop["id"]}, "m1")["shop"]
+    statuses = {edge["node"]["tiktokOrderId"]: edge["node"]["status"] for edge in view["orders"]["edges"]}
+    assert statuses[changed[0]["id"]] == "AWAITING_SHIPMENT"
+    assert statuses[newest["id"]] == new_status
+    # and the polls are in the Task Center as SCHEDULED tasks; the one that found the changes says so
+    polls = [e["node"] for e in view["syncTasks"]["edges"] if e["node"]["trigger"] == "SCHEDULED"]
+    assert any(p["kind"] == "ORDERS" and p["created"] == 1 and p["updated"] == 1 for p in polls), polls
+    # and lastSyncedAt moves with the polls
+    wait_for(
+        lambda: app.graphql(SHOP, {"id": shop["id"]}, "m1")["shop"]["lastSyncedAt"] > later["lastSyncedAt"],
+        what="lastSyncedAt to move with a poll",
+    )
+
+
+def test_the_token_sweep_refreshes_before_expiry_and_a_dead_refresh_token_revokes(app_factory) -> None:
+    # given a shop whose access tokens live 8 seconds; polls out of the way (hourly)
+    app = live(app_factory, access_token_ttl=8, poll_interval_seconds=3600.0)
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    first = db_row(app, "SELECT access_token_expires_at FROM shops WHERE id = :id", id=_internal(shop["id"]))
+    first_expiry = _aware(first["access_token_expires_at"])
+
+    # when time passes, the sweep refreshes the token before it expires
+    refreshed = wait_for(
+        lambda: db_row(
+            app,
+            "SELECT tokens_refreshed_at, access_token_expires_at FROM shops WHERE id = :id "
+            "AND tokens_refreshed_at IS NOT NULL",
+            id=_internal(shop["id"]),
+        ),
+        what="a token refresh",
+    )
+    assert _aware(refreshed["tokens_refreshed_at"]) < first_expiry
+    assert _aware(refreshed["access_token_expires_at"]) > first_expiry
+    assert app.graphql(SHOP, {"id": shop["id"]}, "m1")["shop"]["status"] == "ACTIVE"
+    counts = app.sandbox.control("GET", "/counters")["by_path"]
+    assert counts["/api/v2/token/refresh"].get("ok", 0) >= 1
+
+    async def revoked() -> dict[str, Any]:
+        async with app.subscribe(SHOP_UPDATED, {"shopId": shop["id"]}, "m1") as op:
+            await next_shop(op, lambda s: True)
+            # when the seller's grant dies at TikTok (the refresh token with it)
+            await asyncio.to_thread(app.sandbox.control, "POST", "/sellers/us-local/revoke")
+            # then the next refresh is refused and the shop is revoked, with what to do about it
+            return await next_shop(op, lambda s: s["status"] == "REVOKED")
+
+    shop_now = asyncio.run(revoked())
+    assert [a["code"] for a in shop_now["attention"]] == ["REAUTHORIZATION_REQUIRED"]
+
+
+def test_attention_warns_of_the_authorization_ending_and_shop_updated_follows_a_rename(app_factory) -> None:
+    # given a shop whose authorization (refresh token) ends in 10 days
+    app = live(app_factory, refresh_token_ttl=10 * 86400, poll_interval_seconds=3600.0)
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    # then its attention says so, dated when it ends
+    attention = app.graphql(SHOP, {"id": shop["id"]}, "m1")["shop"]["attention"]
+    assert [a["code"] for a in attention] == ["EXPIRING_SOON"]
+    assert attention[0]["at"] == shop["expiresAt"] and "10 days" in attention[0]["message"]
+
+    async def renamed() -> dict[str, Any]:
+        async with app.subscribe(SHOP_UPDATED, {"shopId": shop["id"]}, "m1") as op:
+            await next_shop(op, lambda s: True)
+            await app.agraphql(RENAME, {"id": shop["id"]}, "m1")
+            return await next_shop(op, lambda s: s["name"] == "Renamed", timeout=10)
+
+    assert asyncio.run(renamed())["name"] == "Renamed"
+
+
+def test_shop_updated_refuses_a_shop_of_another_merchant(app_factory) -> None:
+    app = live(app_factory, poll_interval_seconds=3600.0)
+    shop = app.connect_shop("m1", "us-local", "US")
+
+    async def attempt() -> None:
+        async with app.subscribe(SHOP_UPDATED, {"shopId": shop["id"]}, "m2") as op:
+            await op.next(timeout=10)
+
+    with pytest.raises(Exception, match="not found"):
+        asyncio.run(attempt())
+
+
+@pytest.mark.redis
+def test_two_worker_processes_on_redis_never_poll_one_shop_twice_at_once(app_factory, redis_server) -> None:
+    # given an API on Redis and two worker processes, each running the scheduler loop; polls take a while
+    app = live(app_factory, broker_url=redis_server.url.rsplit("/", 1)[0] + "/2", latency_ms=150)
+    workers = [spawn_worker(settings_env(app.settings)) for _ in range(2)]
+    try:
+        shop = app.connect_shop("m1", "us-local", "US")
+        shop_id = _internal(shop["id"])
+        # when the polls run for a while (every poll task is seen: empty ones are kept for three intervals)
+        seen: dict[str, dict[str, Any]] = {}
+
+        def enough_polls() -> bool:
+            with app._db.connect() as conn:
+                rows = conn.execute(
+                    sa.text(
+                        "SELECT id, kind, status, started_at, finished_at FROM sync_tasks "
+                        "WHERE shop_id = :s AND trigger = 'SCHEDULED'"
+                    ),
+                    {"s": shop_id},
+                ).mappings()
+                for row in rows:
+                    seen[row["id"]] = dict(row)
+            done = [p for p in seen.values() if p["status"] == "SUCCEEDED"]
+            return all(sum(p["kind"] == kind for p in done) >= 5 for kind in ("ORDERS", "PRODUCTS"))
+
+        wait_for(enough_polls, timeout=90, what="five polls of each kind")
+        with app._db.connect() as conn:
+            holders = conn.execute(sa.text("SELECT holder FROM scheduler_leases")).scalars().all()
+    finally:
+        for worker in workers:
+            stop_worker(worker)
+    # then one scheduler held the lease, and no two polls of a kind ever overlapped in time
+    assert len(holders) == 1
+    for kind in ("ORDERS", "PRODUCTS"):
+        runs = sorted(
+            (_aware(p["started_at"]), _aware(p["finished_at"]))
+            for p in seen.values()
+            if p["kind"] == kind and p["status"] == "SUCCEEDED"
+        )
+        assert all(end <= next_start for (_, end), (next_start, _) in pairwise(runs)), runs
+
+
+def _internal(global_id: str) -> str:
+    from gql.ids import from_global_id
+
+    parsed = from_global_id(global_id)
+    assert parsed is not None
+    return parsed[1]
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

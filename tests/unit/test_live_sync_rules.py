@@ -1,0 +1,161 @@
+"""The live-sync rules of the domain: poll windows and cursors, when a token is refreshed, what a merchant is told."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from domain.attention import AttentionCode, SyncFacts, shop_attention
+from domain.polling import (
+    MAX_CURSOR_AGE,
+    PollCursor,
+    PollSettings,
+    PollWindow,
+    cursor_reached,
+    initial_cursor,
+    poll_window,
+    queue_poll,
+)
+from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from domain.tokens import REFRESH_CLAIM_TTL, ShopSchedule, refresh_due_at
+from tests.fakes import T0, make_shop
+
+SETTINGS = PollSettings(interval=timedelta(minutes=5), overlap=timedelta(minutes=10), settle=timedelta(seconds=30))
+
+
+def seconds(moment: object) -> int:
+    return int(moment.timestamp())  # type: ignore[attr-defined]
+
+
+class TestPollWindow:
+    def test_reads_from_the_cursor_less_the_overlap_to_now_less_the_settle_margin(self) -> None:
+        window = poll_window(T0 - timedelta(minutes=5), T0, SETTINGS)
+        assert window == PollWindow(seconds(T0 - timedelta(minutes=15)), seconds(T0 - timedelta(seconds=30)))
+
+    def test_is_empty_when_the_cursor_is_ahead_of_the_settle_line(self) -> None:
+        no_overlap = replace(SETTINGS, overlap=timedelta(0))
+        assert poll_window(T0, T0, no_overlap) is None
+
+    def test_a_due_cursor_is_one_never_scheduled_or_scheduled_an_interval_ago(self) -> None:
+        cursor = PollCursor("s1", SyncKind.ORDERS)
+        assert cursor.is_due(T0, SETTINGS.interval)
+        cursor.scheduled_at = T0 - timedelta(minutes=4)
+        assert not cursor.is_due(T0, SETTINGS.interval)
+        assert cursor.is_due(T0 + timedelta(minutes=1), SETTINGS.interval)
+
+    def test_a_duplicate_message_of_a_tick_is_recognised(self) -> None:
+        cursor = PollCursor("s1", SyncKind.ORDERS, polled_at=T0)
+        assert cursor.already_polled_for(T0 - timedelta(seconds=1))
+        assert not cursor.already_polled_for(T0 + timedelta(seconds=1))
+        assert not cursor.already_polled_for(None)  # a poll asked by hand always runs
+
+
+class TestInitialCursor:
+    def test_starts_where_the_last_import_ended(self) -> None:
+        shop = make_shop()
+        orders = SyncTask.queue(shop.id, "m1", SyncKind.ORDERS, SyncTrigger.AUTHORIZATION, T0 - timedelta(hours=2))
+        products = SyncTask.queue(shop.id, "m1", SyncKind.PRODUCTS, SyncTrigger.AUTHORIZATION, T0 - timedelta(hours=3))
+        assert initial_cursor(shop, orders, T0) == orders.orders_created_until == T0 - timedelta(hours=2)
+        assert initial_cursor(shop, products, T0) == T0 - timedelta(hours=3)
+
+    def test_without_an_import_starts_at_the_last_sync_or_the_authorization_within_90_days(self) -> None:
+        shop = make_shop(now=T0 - timedelta(days=10))
+        assert initial_cursor(shop, None, T0) == T0 - timedelta(days=10)
+        shop.last_synced_at = T0 - timedelta(days=1)
+        assert initial_cursor(shop, None, T0) == T0 - timedelta(days=1)
+        old = make_shop(now=T0 - timedelta(days=400))
+        assert initial_cursor(old, None, T0) == T0 - MAX_CURSOR_AGE
+
+
+class TestCursorReached:
+    def test_a_finished_poll_reaches_its_window_end_an_unfinished_one_its_last_stored_order(self) -> None:
+        shop = make_shop()
+        window = PollWindow(1000, 2000)
+        orders = queue_poll(shop, SyncKind.ORDERS, window, T0)
+        assert cursor_reached(orders) is None  # nothing stored yet
+        orders.checkpoint["orders"] = {"slices": [{"resume_ge": 1500, "done": False}]}
+        assert cursor_reached(orders) == 1500
+        products = queue_poll(shop, SyncKind.PRODUCTS, window, T0)
+        products.checkpoint["products"] = {"windows": [[1000, 1999]], "page_token": "p2"}
+        assert cursor_reached(products) is None  # products come in no useful order: only the end counts
+        products.status = SyncTaskStatus.SUCCEEDED
+        assert cursor_reached(products) == 2000
+
+
+class TestTokenRefresh:
+    def test_a_seven_day_token_is_refreshed_on_day_six_with_a_bounded_stable_jitter(self) -> None:
+        issued, expires = T0, T0 + timedelta(days=7)
+        lead = timedelta(days=7) * 0.15  # 25.2 h: more than 24 h
+        due = refresh_due_at("shop-a", expires, issued)
+        assert expires - lead - lead * 0.1 <= due <= expires - lead
+        assert due == refresh_due_at("shop-a", expires, issued)  # every process computes the same time
+        others = {refresh_due_at(f"shop-{n}", expires, issued) for n in range(20)}
+        assert len(others) > 1  # shops authorized together do not all refresh in the same tick
+
+    def test_a_day_ahead_at_the_latest_and_a_short_token_at_half_life(self) -> None:
+        long_lived = refresh_due_at("s", T0 + timedelta(days=3), T0)
+        assert long_lived <= T0 + timedelta(days=2)
+        short = refresh_due_at("s", T0 + timedelta(seconds=60), T0)
+        assert T0 + timedelta(seconds=27) <= short <= T0 + timedelta(seconds=30)
+
+    def test_due_unless_claimed_for_the_current_pair_and_never_for_a_revoked_shop(self) -> None:
+        schedule = ShopSchedule(
+            "s", "m1", T0 + timedelta(days=300), None, T0 + timedelta(hours=1), T0 - timedelta(days=6)
+        )
+        assert schedule.refresh_due(T0)
+        claimed = replace(schedule, refresh_claimed_at=T0 - timedelta(seconds=10))
+        assert not claimed.refresh_due(T0)
+        assert claimed.refresh_due(T0 + REFRESH_CLAIM_TTL)  # the claim lapsed: its worker died
+        for_an_older_pair = replace(claimed, tokens_issued_at=T0 - timedelta(seconds=5))
+        assert for_an_older_pair.claims_older_than(T0) == T0 - timedelta(seconds=5)
+        assert not replace(schedule, revoked_at=T0).refresh_due(T0)
+        assert not replace(schedule, expires_at=T0).refresh_due(T0)
+
+
+class TestAttention:
+    def test_all_is_well_far_from_expiry(self) -> None:
+        assert shop_attention(T0, expires_at=T0 + timedelta(days=300), revoked_at=None) == []
+
+    def test_a_revoked_shop_needs_reauthorization_and_nothing_else(self) -> None:
+        failing = SyncFacts(failing_since=T0, failing_kind="ORDERS")
+        notices = shop_attention(
+            T0, expires_at=T0 + timedelta(days=5), revoked_at=T0 - timedelta(hours=1), sync=failing
+        )
+        assert [(n.code, n.at) for n in notices] == [(AttentionCode.REAUTHORIZATION_REQUIRED, T0 - timedelta(hours=1))]
+
+    def test_an_expired_shop_needs_reauthorization_since_its_end(self) -> None:
+        notices = shop_attention(T0, expires_at=T0 - timedelta(days=1), revoked_at=None)
+        assert [(n.code, n.at) for n in notices] == [(AttentionCode.REAUTHORIZATION_REQUIRED, T0 - timedelta(days=1))]
+
+    def test_expiring_within_30_days_counts_the_days_to_the_earlier_end(self) -> None:
+        ends = T0 + timedelta(days=20)
+        notices = shop_attention(
+            T0, expires_at=T0 + timedelta(days=300), revoked_at=None, authorization_expires_at=ends
+        )
+        assert [(n.code, n.at) for n in notices] == [(AttentionCode.EXPIRING_SOON, ends)]
+        assert "in 20 days" in notices[0].message
+        soon = shop_attention(T0, expires_at=T0 + timedelta(hours=5), revoked_at=None)
+        assert "within a day" in soon[0].message
+
+    def test_webhooks_silent_only_once_registered_and_long_quiet_while_polls_find_changes(self) -> None:
+        far = T0 + timedelta(days=300)
+        changes = SyncFacts(changes_found_at=T0)
+        assert shop_attention(T0, expires_at=far, revoked_at=None, sync=changes) == []  # no webhooks in use
+        registered = T0 - timedelta(days=2)
+        quiet_since = T0 - timedelta(hours=3)
+        notices = shop_attention(
+            T0, expires_at=far, revoked_at=None, webhooks_registered_at=registered, last_webhook_at=quiet_since,
+            sync=changes,
+        )  # fmt: skip
+        assert [(n.code, n.at) for n in notices] == [(AttentionCode.WEBHOOKS_SILENT, quiet_since)]
+        recent = shop_attention(
+            T0, expires_at=far, revoked_at=None, webhooks_registered_at=registered,
+            last_webhook_at=T0 - timedelta(minutes=10), sync=changes,
+        )  # fmt: skip
+        assert recent == []
+
+    def test_a_failing_sync_is_reported_with_its_kind(self) -> None:
+        facts = SyncFacts(failing_since=T0 - timedelta(minutes=3), failing_kind="ORDERS")
+        notices = shop_attention(T0, expires_at=T0 + timedelta(days=300), revoked_at=None, sync=facts)
+        assert [(n.code, n.at) for n in notices] == [(AttentionCode.SYNC_FAILING, T0 - timedelta(minutes=3))]
+        assert "orders" in notices[0].message
