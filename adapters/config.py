@@ -57,6 +57,9 @@ class Settings:
     sync_stale_after_seconds: int = 300  # a RUNNING task silent this long is re-enqueued by the sweep
     broker_heartbeat_timeout_ms: int = 60_000  # Redis: a worker silent this long is dead, its messages requeued
     broker_maintenance_chance: int = 1_000  # Redis: per million commands, how often that check runs
+    # The GraphQL face (issue 12): browser origins allowed by CORS, and the largest HTTP body / WebSocket message.
+    cors_origins: tuple[str, ...] = ()
+    max_request_bytes: int = 1_048_576
 
     @property
     def callback_url(self) -> str:
@@ -193,7 +196,31 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         sync_stale_after_seconds=_int(env, "SHOPBRIDGE_SYNC_STALE_AFTER", 300),
         broker_heartbeat_timeout_ms=_int(env, "SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", 60_000),
         broker_maintenance_chance=_int(env, "SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", 1_000),
+        cors_origins=_origins(get("SHOPBRIDGE_CORS_ORIGINS")),
+        max_request_bytes=_positive(
+            _int(env, "SHOPBRIDGE_MAX_REQUEST_BYTES", 1_048_576), "SHOPBRIDGE_MAX_REQUEST_BYTES"
+        ),
     )
+
+
+def _origins(raw: str | None) -> tuple[str, ...]:
+    """Comma-separated exact origins (`scheme://host[:port]`, no path, no wildcard), as browsers send them."""
+    origins = []
+    for entry in (raw or "").split(","):
+        origin = entry.strip().rstrip("/")
+        if not origin:
+            continue
+        scheme, sep, rest = origin.partition("://")
+        if not sep or scheme not in ("http", "https") or not rest or "/" in rest or "*" in rest:
+            raise ConfigError(f"SHOPBRIDGE_CORS_ORIGINS: {entry.strip()!r} is not an origin like https://app.example")
+        origins.append(origin.lower())
+    return tuple(origins)
+
+
+def _positive(value: int, name: str) -> int:
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value}")
+    return value
 
 
 def _new_fernet_key() -> str:

@@ -7,6 +7,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
+from domain.catalog import OrderStatus as DomainOrderStatus
 from domain.errors import ErrorCode
 from domain.shops import Region as DomainRegion
 from domain.shops import ShopStatus as DomainShopStatus
@@ -25,6 +26,7 @@ UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode", description="St
 SyncKind = strawberry.enum(DomainSyncKind)
 SyncTrigger = strawberry.enum(DomainSyncTrigger)
 SyncTaskStatus = strawberry.enum(DomainSyncTaskStatus)
+OrderStatus = strawberry.enum(DomainOrderStatus, description="TikTok Shop's order statuses.")
 
 
 @strawberry.interface(description="An object with a global, opaque id.")
@@ -119,7 +121,7 @@ class Shop(Node):
         info: Info,
         first: int | None = 20,
         after: str | None = None,
-        status: str | None = None,
+        status: OrderStatus | None = None,  # type: ignore[valid-type]
         created_after: datetime | None = None,
     ) -> Connection[Order]:
         from gql import readers
@@ -167,7 +169,9 @@ class LineItem:
 class Order(Node):
     id: strawberry.ID
     tiktok_order_id: str
-    status: str
+    status: OrderStatus | None = strawberry.field(  # type: ignore[valid-type]
+        description="TikTok's status; null for a status TikTok added that this version does not know yet."
+    )
     created_at: datetime
     updated_at: datetime
     total: Money
