@@ -14,17 +14,19 @@ from collections.abc import AsyncGenerator
 from json import JSONDecodeError
 from typing import cast
 
+from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message, SubscribeMessage
 
 from gql.context import Context
 
 log = logging.getLogger("shopbridge.ws")
 
 CLOSE_MESSAGE_TOO_BIG = 1009
+TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
 _CLIENT_TYPES = frozenset({"connection_init", "ping", "pong", "subscribe", "complete"})
 
 
@@ -67,6 +69,22 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if message["type"] == "connection_init" and message.get("payload") is None:
             message = cast(Message, {"type": "connection_init", "payload": {}})  # the protocol allows null
         await super().handle_message(message)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and limit is not None
+            and len(self.operations) >= limit
+        ):  # Strawberry's own refusal carries no code
+            error = GraphQLError(
+                f"At most {limit} operations may run at once on one connection.",
+                extensions={"code": TOO_MANY_OPERATIONS},
+            )
+            await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+            return
+        await super().handle_subscribe(message)
 
     async def handle_task_exception(self, error: Exception) -> None:
         # An operation that tries to send after the socket closed (the client left, or we closed it for a bad

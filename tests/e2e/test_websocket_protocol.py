@@ -83,6 +83,14 @@ class TestProtocols:
                 assert done == {"id": op_id, "type": "complete"}
             assert result["payload"]["data"] == {"shopRename": {"userErrors": [{"code": "NOT_FOUND"}]}}
 
+    async def test_too_many_operations_on_one_socket_is_a_coded_error(self, app: ShopbridgeServer) -> None:
+        async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
+            for n in range(21):
+                await socket.send(json.dumps({"id": str(n), "type": "subscribe", "payload": {"query": TASK_UPDATED}}))
+            refused = json.loads(await asyncio.wait_for(socket.recv(), 10))
+            assert (refused["id"], refused["type"]) == ("20", "error"), refused
+            assert refused["payload"][0]["extensions"]["code"] == "TOO_MANY_OPERATIONS"
+
 
 class TestInvalidMessages:
     @pytest.mark.parametrize("message", INVALID, ids=[json.dumps(m)[:40] for m in INVALID])
