@@ -76,3 +76,22 @@ def test_shared_deployments_must_be_given_their_keys(tmp_path: Path, env: dict[s
 def test_numbers_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SHOPBRIDGE_TIKTOK_RATE_LIMIT"):
         load_settings({"SHOPBRIDGE_TIKTOK_RATE_LIMIT": "fast", "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+
+
+def test_cors_origins_are_exact_origins_and_none_by_default(tmp_path: Path) -> None:
+    base = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    assert load_settings(base).cors_origins == ()
+    given = load_settings({**base, "SHOPBRIDGE_CORS_ORIGINS": " https://App.example , http://localhost:3000/ ,"})
+    assert given.cors_origins == ("https://app.example", "http://localhost:3000")
+    for bad in ("*", "app.example", "https://app.example/path", "ftp://app.example", "https://*.example"):
+        with pytest.raises(ConfigError, match="SHOPBRIDGE_CORS_ORIGINS"):
+            load_settings({**base, "SHOPBRIDGE_CORS_ORIGINS": bad})
+
+
+def test_the_request_size_limit_is_a_positive_number_of_bytes(tmp_path: Path) -> None:
+    base = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    assert load_settings(base).max_request_bytes == 1_048_576
+    assert load_settings({**base, "SHOPBRIDGE_MAX_REQUEST_BYTES": "65536"}).max_request_bytes == 65_536
+    for bad in ("0", "-1", "lots"):
+        with pytest.raises(ConfigError, match="SHOPBRIDGE_MAX_REQUEST_BYTES"):
+            load_settings({**base, "SHOPBRIDGE_MAX_REQUEST_BYTES": bad})
