@@ -69,8 +69,7 @@ class TestProtocols:
     async def test_the_legacy_graphql_ws_protocol_is_not_offered(self, app: ShopbridgeServer) -> None:
         async with connected(app.url, None, protocol=LEGACY_WS) as socket:
             assert socket.subprotocol is None
-            await socket.send(json.dumps({"type": "connection_init", "payload": {"Authorization": "x"}}))
-            assert await close_code(socket) == 4406
+            assert await close_code(socket) == 4406  # at once, before any message
 
     async def test_queries_and_mutations_work_over_the_socket(self, app: ShopbridgeServer) -> None:
         async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
@@ -120,7 +119,8 @@ class TestInvalidMessages:
         async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
             subscribe = {"id": "s", "type": "subscribe", "payload": {"query": TASK_UPDATED}}
             await socket.send(json.dumps(subscribe))
-            await asyncio.sleep(0.2)  # the subscription is waiting for changes
+            await socket.send(json.dumps({"type": "ping"}))  # answered after the subscribe was handled
+            assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == {"type": "pong"}
             await socket.send(json.dumps([subscribe]))
             assert await close_code(socket) == 4400
         assert server_errors() == []
