@@ -72,6 +72,10 @@ class Settings:
             return self.scheduler_tick
         return min(30.0, max(0.2, self.poll_interval_seconds / 5))
 
+    # The GraphQL face (issue 12): browser origins allowed by CORS, and the largest HTTP body / WebSocket message.
+    cors_origins: tuple[str, ...] = ()
+    max_request_bytes: int = 1_048_576
+
     @property
     def callback_url(self) -> str:
         return self.public_url.rstrip("/") + CALLBACK_PATH
@@ -219,7 +223,31 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         poll_settle_seconds=_positive(env, "SHOPBRIDGE_POLL_SETTLE", 30.0, allow_zero=True),
         scheduler_enabled=(get("SHOPBRIDGE_SCHEDULER") or "on").lower() not in ("off", "0", "false", "no"),
         scheduler_tick=_positive(env, "SHOPBRIDGE_SCHEDULER_TICK", 0.0, allow_zero=True) or None,
+        cors_origins=_origins(get("SHOPBRIDGE_CORS_ORIGINS")),
+        max_request_bytes=_positive_int(
+            _int(env, "SHOPBRIDGE_MAX_REQUEST_BYTES", 1_048_576), "SHOPBRIDGE_MAX_REQUEST_BYTES"
+        ),
     )
+
+
+def _origins(raw: str | None) -> tuple[str, ...]:
+    """Comma-separated exact origins (`scheme://host[:port]`, no path, no wildcard), as browsers send them."""
+    origins = []
+    for entry in (raw or "").split(","):
+        origin = entry.strip().rstrip("/")
+        if not origin:
+            continue
+        scheme, sep, rest = origin.partition("://")
+        if not sep or scheme not in ("http", "https") or not rest or "/" in rest or "*" in rest:
+            raise ConfigError(f"SHOPBRIDGE_CORS_ORIGINS: {entry.strip()!r} is not an origin like https://app.example")
+        origins.append(origin.lower())
+    return tuple(origins)
+
+
+def _positive_int(value: int, name: str) -> int:
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value}")
+    return value
 
 
 def _new_fernet_key() -> str:

@@ -5,6 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
+
+
+class OrderStatus(StrEnum):
+    """TikTok's order statuses (Order API 202309, Get Order List `status`; ON_HOLD since the 2023 changelog)."""
+
+    UNPAID = "UNPAID"
+    ON_HOLD = "ON_HOLD"
+    AWAITING_SHIPMENT = "AWAITING_SHIPMENT"
+    PARTIALLY_SHIPPING = "PARTIALLY_SHIPPING"
+    AWAITING_COLLECTION = "AWAITING_COLLECTION"
+    IN_TRANSIT = "IN_TRANSIT"
+    DELIVERED = "DELIVERED"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+
+    @classmethod
+    def parse(cls, raw: str) -> OrderStatus | None:
+        """The status TikTok sent, or None for one this version does not know (TikTok adds statuses)."""
+        try:
+            return cls(raw)
+        except ValueError:
+            return None
 
 
 class InvalidRecord(ValueError):

@@ -236,8 +236,9 @@ def connect_or_renew(
 ) -> tuple[Shop, bool]:
     """The shop a consent yields, and whether it was renewed rather than connected.
 
-    A TikTok shop not yet connected becomes the merchant's; the merchant's own is re-authorized (name and data
-    stay); another merchant's is refused with SHOP_ALREADY_CONNECTED until that merchant deletes it.
+    A TikTok shop not yet connected becomes the merchant's; the merchant's own is re-authorized, its data stays,
+    and it takes the name the merchant typed when connecting it again (a connect form asks for a name: the
+    merchant means it); another merchant's is refused with SHOP_ALREADY_CONNECTED until that merchant deletes it.
     """
     if existing is None:
         return Shop.connect(merchant_id, name, region, granted, tokens, now), False
@@ -247,6 +248,7 @@ def connect_or_renew(
             "This TikTok Shop is connected to another store; it must be deleted there first.",
         )
     existing.reauthorize(granted, tokens, now)
+    existing.rename(name)
     return existing, True
 
 

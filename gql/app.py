@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -20,6 +22,8 @@ from adapters.tiktok.redaction import install_redaction
 from domain.clock import Clock, SystemClock
 from gql.callback import tiktok_callback
 from gql.container import Services, build_core
+from gql.limits import RequestSizeLimit
+from gql.logfilters import install_embedded_sandbox_access_filter
 from gql.schema import schema
 from gql.view import ShopbridgeGraphQL
 
@@ -32,7 +36,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # Access lines carry query strings: our OAuth callback's code and state, and in the embedded default the
     # sandbox's token endpoints with app_secret and refresh tokens.
     install_redaction(("uvicorn.access",))
-    view = ShopbridgeGraphQL(schema, settings.secret_key)
+    if settings.embedded_sandbox:  # httpx already logs each TikTok call once
+        install_embedded_sandbox_access_filter()
+    view = ShopbridgeGraphQL(schema, settings.secret_key, settings.cors_origins, settings.max_request_bytes)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -60,13 +66,22 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     routes: list[Route | WebSocketRoute | Mount] = [
         Route("/", _root),
         Route("/healthz", _health),
-        Route("/graphql", view, methods=["GET", "POST"]),
+        Route("/graphql", view),  # the view answers other methods with a JSON 405
         WebSocketRoute("/graphql", view),
         Route(CALLBACK_PATH, tiktok_callback),
     ]
     if settings.embedded_sandbox:
         routes.append(Mount(SANDBOX_MOUNT, app=_embedded_sandbox(settings)))
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type"],
+        ),
+        Middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 def _embedded_sandbox(settings: Settings) -> Starlette:

@@ -59,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
         ws_ping_interval=20,
         ws_ping_timeout=20,
+        ws_max_size=settings.max_request_bytes,  # uvicorn closes with 1009 beyond it, before Strawberry parses
     )
     return 0
 

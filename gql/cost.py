@@ -70,12 +70,20 @@ def _page_size(field: FieldNode, variables: Mapping[str, Any]) -> int:
             continue
         value = argument.value
         if isinstance(value, IntValueNode):
-            return max(1, int(value.value))
+            return _bounded(int(value.value))
         if isinstance(value, VariableNode):
             given = variables.get(value.name.value)
-            return max(1, given) if isinstance(given, int) else DEFAULT_PAGE
+            return _bounded(given) if isinstance(given, int) else DEFAULT_PAGE
         return DEFAULT_PAGE
     return DEFAULT_PAGE if field.name.value in _PAGED_FIELDS else 1
+
+
+def _bounded(first: int) -> int:
+    """A `first` beyond GraphQL's 32-bit Int is not a cost but a bad value: validation refuses it with its code."""
+    return max(1, first) if first <= _MAX_INT else DEFAULT_PAGE
+
+
+_MAX_INT = 2**31 - 1
 
 
 def _is_page(field: FieldNode) -> bool:

@@ -1,15 +1,20 @@
 """How failures reach clients: expected ones as `userErrors` (or a coded GraphQL error), the rest masked and logged.
 
 DomainError (domain.errors)   -> a UserError in the mutation payload, with its stable code
-BadRequestError               -> a GraphQL error with `extensions.code`, shown as is (bad paging arguments)
-anything else                 -> "Unexpected error." for the client; the traceback goes to our log
+BadRequestError               -> a GraphQL error with `extensions.code`, shown as is (bad arguments)
+anything else                 -> "Unexpected error." (INTERNAL_SERVER_ERROR) for the client; the traceback goes
+                                 to our log at ERROR
+
+Every GraphQL error carries `extensions.code` (`error_code`); the client's mistakes are logged at INFO, one line
+without a traceback. Field and value suggestions ("Did you mean ...?") are removed from every message.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 
 from domain.errors import DomainError
@@ -38,6 +43,37 @@ def user_error(error: DomainError) -> UserError:
     return UserError(field=list(error.field) if error.field else None, message=error.message, code=error.code)
 
 
+# Codes of errors about the request itself (documented in the README, "The GraphQL API").
+GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+BAD_USER_INPUT = "BAD_USER_INPUT"
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+_SUGGESTION = re.compile(r"\s*Did you mean\b[^?]*\?")
+# Strawberry's limiters report plain validation errors; these are their messages (pinned by tests/e2e).
+_LIMIT_MESSAGES = (
+    re.compile(r"exceeds maximum operation depth of \d+"),
+    re.compile(r"^\d+ aliases found\. Allowed: \d+"),
+    re.compile(r"Document contains more than \d+ tokens"),
+    re.compile(r"Source contains more than \d+ code points"),
+)
+# graphql-core's messages when variables cannot be coerced (validation messages about variables differ).
+_VARIABLE_COERCION = re.compile(
+    r"^Variable '\$[^']+' (has invalid (default )?value|got invalid value|of (required|non-null) type .* "
+    r"(was not provided|must not be null))"
+)
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 8:
+        chain.append(current)
+        current = current.original_error if isinstance(current, GraphQLError) else current.__cause__
+    return chain
+
+
 def _is_expected(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None:  # a validation or parse error from graphql-core: about the client's document
@@ -46,12 +82,51 @@ def _is_expected(error: GraphQLError) -> bool:
     return isinstance(original, (BadRequestError, DomainError, GraphQLError))
 
 
+def error_code(error: GraphQLError) -> str:
+    """The stable `extensions.code` of an error, from its own extensions, its cause, or where it arose."""
+    for cause in _causes(error):
+        extensions = getattr(cause, "extensions", None)
+        if isinstance(extensions, dict) and isinstance(extensions.get("code"), str):
+            return str(extensions["code"])
+        if isinstance(cause, DomainError):
+            return cause.code.value
+    if not _is_expected(error):
+        return INTERNAL_SERVER_ERROR
+    if any(pattern.search(error.message) for pattern in _LIMIT_MESSAGES):
+        return QUERY_TOO_COMPLEX
+    if isinstance(error, GraphQLSyntaxError):
+        return GRAPHQL_PARSE_FAILED
+    if _VARIABLE_COERCION.match(error.message) or error.original_error is not None:
+        return BAD_USER_INPUT  # the variables (or an argument value) could not be coerced
+    if error.path is None:
+        return GRAPHQL_VALIDATION_FAILED
+    return INTERNAL_SERVER_ERROR  # an execution error graphql-core raised itself (e.g. a null in a non-null field)
+
+
+def process_errors(errors: list[GraphQLError]) -> None:
+    """Give every error its code, drop suggestions, and log: the client's mistakes at INFO, the rest at ERROR."""
+    for error in errors:
+        error.message = _SUGGESTION.sub("", error.message)
+        code = error_code(error)
+        error.extensions = {**(error.extensions or {}), "code": code}
+        if code == INTERNAL_SERVER_ERROR:
+            log.error("unexpected error in %s", error.path, exc_info=error.original_error or error)
+        else:
+            log.info("client error %s at %s: %s", code, error.path or "document", error.message)
+
+
+class CodedMaskErrors(MaskErrors):
+    """MaskErrors whose masked error keeps a code (INTERNAL_SERVER_ERROR)."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": INTERNAL_SERVER_ERROR}
+        return masked
+
+
 def _should_mask(error: GraphQLError) -> bool:
-    if _is_expected(error):
-        return False
-    log.error("unexpected error in %s", error.path, exc_info=error.original_error)
-    return True
+    return not _is_expected(error)
 
 
 def mask_errors() -> MaskErrors:
-    return MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error.")
+    return CodedMaskErrors(should_mask_error=_should_mask, error_message="Unexpected error.")

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from domain.errors import NotFoundError
+
+# Every internal id is 32 lowercase hex digits (uuid4().hex, or a digest: adapters/db/tables.py). Anything else
+# names nothing, and never reaches the database (where a NUL byte or an overlong id would be an error).
+_INTERNAL_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def to_global_id(type_name: str, internal_id: str) -> str:
@@ -21,7 +26,7 @@ def from_global_id(global_id: str) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     type_name, sep, internal_id = raw.partition(":")
-    if not sep or not type_name or not internal_id:
+    if not sep or not type_name or not _INTERNAL_ID.fullmatch(internal_id):
         return None
     return type_name, internal_id
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from domain.catalog import OrderStatus
 from domain.shops import shop_status
 from gql import types as t
 
@@ -62,7 +63,7 @@ def order(row: Any) -> t.Order:
     return t.Order(
         id=t.global_id("Order", row.id),
         tiktok_order_id=row.tiktok_order_id,
-        status=row.status,
+        status=OrderStatus.parse(row.status),
         created_at=row.created_at,
         updated_at=row.updated_at,
         total=money(row.total),

@@ -188,7 +188,9 @@ class Mutation:
         s = info.context.services
         try:
             shop_id = internal_id(input.shop_id, "Shop", "shopId")
-            await shop_services.delete_shop(s.uow_factory, s.clock, info.context.require_merchant(), shop_id)
+            await shop_services.delete_shop(
+                s.uow_factory, s.clock, info.context.require_merchant(), shop_id, events=s.events
+            )
         except DomainError as exc:
             return ShopDeletePayload(deleted_shop_id=None, user_errors=[user_error(exc)])
         return ShopDeletePayload(deleted_shop_id=input.shop_id, user_errors=[])

@@ -10,6 +10,7 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from adapters.db import queries
 from adapters.db.cursors import InvalidCursorError
+from domain.catalog import OrderStatus
 from domain.sync import ACTIVE_STATUSES, SyncTaskStatus
 from gql import mappers
 from gql import types as t
@@ -86,7 +87,7 @@ async def orders(
     shop_id: str,
     first: int | None,
     after: str | None,
-    status: str | None,
+    status: Any,
     created_after: datetime | None,
 ) -> t.Connection[t.Order]:
     merchant_id = info.context.require_merchant()
@@ -99,7 +100,7 @@ async def orders(
             shop_id,
             size,
             cursor,
-            status=status,
+            status=None if status is None else OrderStatus(status).value,
             created_after=aware(created_after),
             with_total=wants_total(info),
         ),
@@ -112,7 +113,8 @@ async def sync_tasks(
 ) -> t.Connection[t.SyncTask]:
     merchant_id = info.context.require_merchant()
     size, cursor = page_size(first), _cursor(after)
-    wanted = [SyncTaskStatus(s) for s in statuses] if statuses else None
+    # Deduplicated: a variable may repeat a status any number of times, and each would be a bound parameter.
+    wanted = sorted({SyncTaskStatus(s) for s in statuses}) if statuses else None
     return await _page(
         info,
         lambda session: queries.sync_task_page(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from gql import types as t
 from gql.cost import QueryCostLimiter
-from gql.errors import mask_errors
+from gql.errors import mask_errors, process_errors
+from gql.inputs import DATETIME_SCALAR
 from gql.mutations import Mutation
 from gql.queries import Query
 from gql.subscriptions import Subscription
@@ -18,7 +23,15 @@ MAX_TOKENS = 2000
 MAX_ALIASES = 30
 MAX_OBJECTS = 5_000  # e.g. 50 shops with 100 orders each
 
-schema = strawberry.Schema(
+
+class ShopbridgeSchema(strawberry.Schema):
+    """Every error gets a code and no suggestion; the client's mistakes are logged at INFO (gql/errors.py)."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        process_errors(errors)
+
+
+schema = ShopbridgeSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
@@ -35,6 +48,7 @@ schema = strawberry.Schema(
         mask_errors,
     ],
     config=StrawberryConfig(disable_field_suggestions=True),
+    scalar_overrides={datetime: DATETIME_SCALAR},
 )
 
 

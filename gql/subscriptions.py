@@ -3,11 +3,16 @@
 The first messages are the current state; then each change, coalesced per task to at most one message per
 `MIN_INTERVAL` (the latest state wins). Signals can be lost (pub/sub is at-most-once), so the followed tasks are
 re-read every `FALLBACK_INTERVAL` whatever happens. No database session is held while waiting.
+
+A followed task that disappears while still active was removed with its shop (`shopDelete` cancels and deletes
+in one transaction): its final message is its last state as CANCELLED with `errorCode = SHOP_DELETED` (and a null
+`shop`). A subscription to one task then completes; one to a deleted shop ends with a NOT_FOUND error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -24,6 +29,19 @@ from gql.ids import from_global_id, internal_id
 MIN_INTERVAL = 0.1
 FALLBACK_INTERVAL = 1.5
 SHOP_MIN_INTERVAL = 0.25  # a shop re-read costs its counts: at most four a second during an import
+SHOP_DELETED = "SHOP_DELETED"
+
+
+def _gone(last: t.SyncTask, now: Any) -> t.SyncTask:
+    """The final state of a task deleted with its shop while active: it was cancelled by the deletion."""
+    return dataclasses.replace(
+        last,
+        status=DomainStatus.CANCELLED,
+        cancel_requested=True,
+        error_code=SHOP_DELETED,
+        error_message="The shop was deleted; the task was cancelled with it.",
+        finished_at=last.finished_at or now,
+    )
 
 
 def _signature(task: Any) -> tuple[object, ...]:
@@ -64,6 +82,7 @@ class Subscription:
         sent: dict[str, tuple[object, ...]] = {}
         sent_at: dict[str, float] = {}
         followed: set[str] = set()
+        last_active: dict[str, t.SyncTask] = {}  # the last state sent of each task still active then
 
         async def current(ids: set[str]) -> list[Any]:
             """The followed tasks as stored now: the given ids, plus every active task in scope."""
@@ -84,8 +103,15 @@ class Subscription:
                 if first and task_filter is not None and not rows:
                     raise NotFoundError("SyncTask", ("taskId",))
                 first = False
+                vanished = set(last_active) - {row.id for row in rows}
+                for gone_id in sorted(vanished):  # deleted with their shop while active
+                    followed.discard(gone_id)
+                    info.context.fresh_loaders()
+                    yield _gone(last_active.pop(gone_id), info.context.services.clock.now())
                 if task_filter is not None and not rows:
-                    return  # the task is gone with its shop: nothing more will happen to it
+                    return  # the task is gone with its shop: its final state is out
+                if vanished and shop_filter is not None and await _shop_gone(info, shop_filter):
+                    raise NotFoundError("Shop", ("shopId",))
                 now = time.monotonic()
                 delay: float | None = None
                 for row in rows:
@@ -102,7 +128,12 @@ class Subscription:
                     sent_at[row.id] = now
                     pending.discard(row.id)
                     info.context.fresh_loaders()
-                    yield mappers.sync_task(row)
+                    message = mappers.sync_task(row)
+                    if DomainStatus(row.status).is_terminal:
+                        last_active.pop(row.id, None)
+                    else:
+                        last_active[row.id] = message
+                    yield message
                     if task_filter is not None and DomainStatus(row.status).is_terminal:
                         return
                 # Forget finished tasks once their final state is out, so the followed set stays small.
@@ -111,6 +142,8 @@ class Subscription:
                         followed.discard(row.id)
                 changed = await signals.wait(delay if delay is not None else FALLBACK_INTERVAL)
                 info.context.require_merchant()  # a subscription does not outlive its token
+                if not changed and shop_filter is not None and not followed and await _shop_gone(info, shop_filter):
+                    raise NotFoundError("Shop", ("shopId",))  # deleted while none of its tasks was active
                 if changed:
                     pending |= {task for task in changed if task_filter is None or task == task_filter}
                 await asyncio.sleep(0)
@@ -169,3 +202,8 @@ async def _first_signal(one: Any, other: Any, timeout: float) -> None:  # noqa: 
         for waiter in waits:
             waiter.cancel()
         await asyncio.gather(*waits, return_exceptions=True)
+
+
+async def _shop_gone(info: Info, shop_id: str) -> bool:
+    info.context.fresh_loaders()
+    return await info.context.loaders.shop.load(shop_id) is None

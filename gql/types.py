@@ -9,6 +9,7 @@ import strawberry
 
 from domain.attention import AttentionCode as DomainAttentionCode
 from domain.attention import shop_attention
+from domain.catalog import OrderStatus as DomainOrderStatus
 from domain.errors import ErrorCode
 from domain.shops import Region as DomainRegion
 from domain.shops import ShopStatus as DomainShopStatus
@@ -44,6 +45,9 @@ class ShopAttention:
         description="UTC. REAUTHORIZATION_REQUIRED: since when; EXPIRING_SOON: when the authorization ends; "
         "WEBHOOKS_SILENT: the last notification received; SYNC_FAILING: when the sync failed."
     )
+
+
+OrderStatus = strawberry.enum(DomainOrderStatus, description="TikTok Shop's order statuses.")
 
 
 @strawberry.interface(description="An object with a global, opaque id.")
@@ -150,7 +154,7 @@ class Shop(Node):
         info: Info,
         first: int | None = 20,
         after: str | None = None,
-        status: str | None = None,
+        status: OrderStatus | None = None,  # type: ignore[valid-type]
         created_after: datetime | None = None,
     ) -> Connection[Order]:
         from gql import readers
@@ -198,7 +202,9 @@ class LineItem:
 class Order(Node):
     id: strawberry.ID
     tiktok_order_id: str
-    status: str
+    status: OrderStatus | None = strawberry.field(  # type: ignore[valid-type]
+        description="TikTok's status; null for a status TikTok added that this version does not know yet."
+    )
     created_at: datetime
     updated_at: datetime
     total: Money

@@ -1,23 +1,48 @@
-"""The Strawberry ASGI view: merchant authentication over HTTP and in the WebSocket `connection_init` payload."""
+"""The Strawberry ASGI view: merchant authentication, GraphQL over HTTP status codes, and the WebSocket protocol.
+
+HTTP follows GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/): a client accepting
+`application/graphql-response+json` gets that media type, and 400 when the request fails before execution (parse,
+validation, variables, limits); `application/json` clients keep 200 for those (allowed for legacy clients). A
+malformed request answers 400, a mutation over GET 405 with `Allow: POST`, other methods 405; every error body is
+a JSON GraphQL response with `extensions.code`. WebSockets speak `graphql-transport-ws` only (gql/websocket.py).
+"""
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
 from gql.auth import AuthenticationError, bearer_token, verify_token, verify_token_claims
 from gql.context import Context
+from gql.responses import GRAPHQL_RESPONSE_JSON, error_response, header, response_media_type
+from gql.websocket import BoundedWebSocketAdapter, TransportWSHandler
 
 log = logging.getLogger("shopbridge.auth")
+
+BAD_REQUEST = "BAD_REQUEST"
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+
+
+class _MethodNotAllowed(HTTPException):
+    def __init__(self, reason: str, allow: str) -> None:
+        super().__init__(405, reason)
+        self.allow = allow
 
 
 class ShopbridgeGraphQL(GraphQL[Context, None]):
@@ -25,27 +50,96 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
     (GraphiQL's HTML page excepted); a WebSocket must authenticate in `connection_init` or is closed with 4403.
     """
 
-    def __init__(self, schema: Any, secret_key: str) -> None:
+    graphql_transport_ws_handler_class = TransportWSHandler
+    websocket_adapter_class = BoundedWebSocketAdapter
+
+    def __init__(
+        self, schema: Any, secret_key: str, allowed_origins: Sequence[str] = (), max_message_bytes: int = 1_048_576
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql",
+            # The reference client (npm graphql-ws, GraphiQL) speaks graphql-transport-ws; the legacy graphql-ws
+            # protocol (subscriptions-transport-ws, unmaintained) is not offered: such a client is closed with 4406.
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=10),
             max_subscriptions_per_connection=20,
+            allowed_origins=allowed_origins,  # browser pages on these origins may open the WebSocket too
         )
         self.secret_key = secret_key
+        self.max_message_bytes = max_message_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not _is_ide_page(scope):
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        if scope.get("method") not in ("GET", "POST"):
+            message = "GraphQL only supports GET and POST requests."
+            await error_response(scope, 405, message, METHOD_NOT_ALLOWED, {"Allow": "GET, POST"})(scope, receive, send)
+            return
+        if not _is_ide_page(scope):
             try:
-                merchant_id = self._authenticate(_header(scope, b"authorization"))
+                state["merchant_id"] = self._authenticate(header(scope, b"authorization"))
             except AuthenticationError as exc:
-                await _unauthorized(str(exc))(scope, receive, send)
+                headers = {"WWW-Authenticate": "Bearer"}
+                await error_response(scope, 401, str(exc), "UNAUTHENTICATED", headers)(scope, receive, send)
                 return
-            scope.setdefault("state", {})["merchant_id"] = merchant_id
-        await super().__call__(scope, receive, send)
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except _MethodNotAllowed as exc:
+            response = error_response(scope, 405, exc.reason, METHOD_NOT_ALLOWED, {"Allow": exc.allow})
+        except HTTPException as exc:
+            response = error_response(scope, exc.status_code, exc.reason, BAD_REQUEST)
+        else:
+            if response_media_type(scope) == GRAPHQL_RESPONSE_JSON and "json" in response.headers.get(
+                "content-type", ""
+            ):
+                response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
+                if state.get("request_error"):
+                    response.status_code = 400
+        await response(scope, receive, send)
 
     def _authenticate(self, header_value: str | None) -> str:
         return verify_token(self.secret_key, bearer_token(header_value))
+
+    def parse_json(self, data: str | bytes) -> Any:
+        parsed = super().parse_json(data)
+        if not isinstance(parsed, (dict, list)):
+            raise HTTPException(400, "Expected a JSON object.")
+        return parsed
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData | list[GraphQLRequestData]:
+        parsed = await super().parse_http_body(request)
+        if isinstance(parsed, GraphQLRequestData) and not isinstance(parsed.operation_name, (str, type(None))):
+            raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null, if provided.")
+        return parsed
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        try:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        except HTTPException as exc:
+            if isinstance(exc.__cause__, InvalidOperationTypeError) and request_adapter.method == "GET":
+                raise _MethodNotAllowed(exc.reason, "POST") from exc
+            raise
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        processed = await super().process_result(request, result)
+        if _is_request_error(result):
+            request.scope.setdefault("state", {})["request_error"] = True
+            if response_media_type(request.scope) == GRAPHQL_RESPONSE_JSON:
+                processed.pop("data", None)  # a request error has no data entry (GraphQL over HTTP, 6.4.2)
+        return processed
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         merchant_id = request.scope.get("state", {}).get("merchant_id") if request.scope["type"] == "http" else None
@@ -54,13 +148,21 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         params = context.connection_params or {}
-        header = _find_authorization(params)
+        authorization = _find_authorization(params)
         try:
-            context.merchant_id, context.token_expires_at = verify_token_claims(self.secret_key, bearer_token(header))
+            context.merchant_id, context.token_expires_at = verify_token_claims(
+                self.secret_key, bearer_token(authorization)
+            )
         except AuthenticationError as exc:
             log.info("websocket refused: %s", exc)
             raise ConnectionRejectionError({"message": str(exc)}) from exc
         return None
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """Nothing was executed: parse, validation, variable or limit errors (no error has a path, no data)."""
+    errors: list[GraphQLError] = result.errors or []
+    return bool(errors) and result.data is None and all(error.path is None for error in errors)
 
 
 def _find_authorization(params: dict[str, object]) -> str | None:
@@ -73,13 +175,6 @@ def _find_authorization(params: dict[str, object]) -> str | None:
     return None
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 def _is_ide_page(scope: Scope) -> bool:
     """A browser asking for GraphiQL: GET, HTML accepted, no query. It carries no token and needs none.
 
@@ -87,13 +182,6 @@ def _is_ide_page(scope: Scope) -> bool:
     """
     if scope.get("method") != "GET":
         return False
-    accept = _header(scope, b"accept") or ""
+    accept = header(scope, b"accept") or ""
     params = QueryParams(scope.get("query_string", b"").decode("latin-1"))
     return "text/html" in accept and not params.get("query")
-
-
-def _unauthorized(message: str) -> Any:
-    from starlette.responses import Response
-
-    body = json.dumps({"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]})
-    return Response(body, status_code=401, media_type="application/json", headers={"WWW-Authenticate": "Bearer"})

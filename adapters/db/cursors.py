@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+import re
+from datetime import UTC, datetime
+
+_ROW_ID = re.compile(r"[0-9a-f]{32}")  # every row id (adapters/db/tables.py ID)
 
 
 class InvalidCursorError(ValueError):
@@ -24,6 +27,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         when = datetime.fromisoformat(at)
     except (ValueError, TypeError, UnicodeError, binascii.Error):
         raise InvalidCursorError("Invalid cursor.") from None
-    if when.tzinfo is None or not isinstance(row_id, str):
+    if when.tzinfo is None or not isinstance(row_id, str) or not _ROW_ID.fullmatch(row_id):
         raise InvalidCursorError("Invalid cursor.")
+    try:  # a time the database cannot bind (e.g. year 9999 at -12:00 is year 10000 in UTC) is no cursor of ours
+        when.astimezone(UTC)
+    except OverflowError:
+        raise InvalidCursorError("Invalid cursor.") from None
     return when, row_id

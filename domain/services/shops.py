@@ -18,7 +18,7 @@ from domain.ports import (
     TikTokAuthGateway,
     UnitOfWorkFactory,
 )
-from domain.services.sync import publish_shop_quietly, queue_authorization_sync
+from domain.services.sync import publish_quietly, publish_shop_quietly, queue_authorization_sync
 from domain.shops import Region, Shop, choose_authorized_shop, connect_or_renew
 
 log = logging.getLogger(__name__)
@@ -167,14 +167,26 @@ async def rename_shop(
     return shop
 
 
-async def delete_shop(uow_factory: UnitOfWorkFactory, clock: Clock, merchant_id: str, shop_id: str) -> str:
-    """Remove the shop and everything Shopbridge holds for it, in one transaction; nothing at TikTok."""
+async def delete_shop(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    merchant_id: str,
+    shop_id: str,
+    events: EventPublisher | None = None,
+) -> str:
+    """Remove the shop and everything Shopbridge holds for it, in one transaction; nothing at TikTok.
+
+    Its active tasks are cancelled first, and (after the commit) signalled, so a subscription following one
+    learns at once that it ended (as CANCELLED with error code SHOP_DELETED: gql/subscriptions.py).
+    """
     async with uow_factory() as uow:
         shop = await uow.shops.get(shop_id, merchant_id)
         if shop is None:
             raise NotFoundError("Shop", ("shopId",))
         # Cancelling first lets a worker that is mid-page see why it must stop; the cascade removes the rows.
-        await uow.sync_tasks.cancel_active_for_shop(shop.id, clock.now())
+        cancelled = await uow.sync_tasks.cancel_active_for_shop(shop.id, clock.now())
         await uow.shops.delete(shop.id)
         await uow.commit()
+    for task in cancelled:
+        await publish_quietly(events, task)
     return shop_id

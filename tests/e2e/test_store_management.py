@@ -192,11 +192,14 @@ class TestOwnership:
         assert payloads[0]["shop"]["id"] == payloads[1]["shop"]["id"] and app.count_rows("shops") == 1
 
     def test_the_same_merchant_authorizing_again_is_a_reauthorization(self, app: ShopbridgeServer) -> None:
-        first = app.connect_shop("m1", "us-local", "US", name="Keep me")
-        state = state_of(start(app, "m1", name="Other name")["authorizationUrl"])
+        first = app.connect_shop("m1", "us-local", "US", name="First name")
+        state = state_of(start(app, "m1", name="  Typed again ")["authorizationUrl"])
         payload = complete(app, "m1", state, code=app.sandbox.authorize("us-local", state)["code"])
         assert payload["reauthorized"] is True and payload["shop"]["id"] == first["id"]
-        assert payload["shop"]["name"] == "Keep me" and app.count_rows("shops") == 1
+        # the name the merchant typed in the connect form is applied, not silently dropped (issue 12, item 13)
+        assert payload["shop"]["name"] == "Typed again" and app.count_rows("shops") == 1
+        listed = app.graphql("query($id: ID!) { shop(id: $id) { name } }", {"id": first["id"]}, "m1")
+        assert listed["shop"]["name"] == "Typed again"
 
 
 class TestManage:

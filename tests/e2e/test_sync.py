@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event
 
 from tests.fixtures.app import TASK_FIELDS, ShopbridgeServer
-from tests.fixtures.ws import LEGACY_WS, TRANSPORT_WS, OperationError
+from tests.fixtures.ws import TRANSPORT_WS, OperationError
 
 TASKS = "query($id: ID!) { shop(id: $id) { productCount orderCount lastSyncedAt syncTasks { totalCount edges { node { "
 TASKS += TASK_FIELDS + " } } } } }"
@@ -169,14 +169,13 @@ class TestManualSync:
 
 
 class TestSubscriptions:
-    @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
-    async def test_a_task_from_queued_to_succeeded(self, app_factory, protocol: str) -> None:
+    async def test_a_task_from_queued_to_succeeded(self, app_factory) -> None:
         # one worker thread: the ORDERS task waits QUEUED behind the PRODUCTS task
         app = app_factory(orders=400, products=60, latency_ms=25, embedded_worker_threads=1)
         shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
         tasks = tasks_of(app, shop["id"])["syncTasks"]["edges"]
         orders_task = next(edge["node"] for edge in tasks if edge["node"]["kind"] == "ORDERS")
-        async with app.subscribe(TASK_UPDATED, {"taskId": orders_task["id"]}, "m1", protocol) as op:
+        async with app.subscribe(TASK_UPDATED, {"taskId": orders_task["id"]}, "m1") as op:
             messages = [m["syncTaskUpdated"] for m in await op.drain(timeout=60)]
         statuses = [m["status"] for m in messages]
         assert statuses[0] == "QUEUED" and "RUNNING" in statuses and statuses[-1] == "SUCCEEDED"

@@ -94,3 +94,22 @@ def test_the_polling_settings_default_to_five_minutes_and_refuse_nonsense(tmp_pa
         load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_POLL_INTERVAL": "0"})
     with pytest.raises(ConfigError, match="SHOPBRIDGE_POLL_OVERLAP"):
         load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_POLL_OVERLAP": "-1"})
+
+
+def test_cors_origins_are_exact_origins_and_none_by_default(tmp_path: Path) -> None:
+    base = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    assert load_settings(base).cors_origins == ()
+    given = load_settings({**base, "SHOPBRIDGE_CORS_ORIGINS": " https://App.example , http://localhost:3000/ ,"})
+    assert given.cors_origins == ("https://app.example", "http://localhost:3000")
+    for bad in ("*", "app.example", "https://app.example/path", "ftp://app.example", "https://*.example"):
+        with pytest.raises(ConfigError, match="SHOPBRIDGE_CORS_ORIGINS"):
+            load_settings({**base, "SHOPBRIDGE_CORS_ORIGINS": bad})
+
+
+def test_the_request_size_limit_is_a_positive_number_of_bytes(tmp_path: Path) -> None:
+    base = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    assert load_settings(base).max_request_bytes == 1_048_576
+    assert load_settings({**base, "SHOPBRIDGE_MAX_REQUEST_BYTES": "65536"}).max_request_bytes == 65_536
+    for bad in ("0", "-1", "lots"):
+        with pytest.raises(ConfigError, match="SHOPBRIDGE_MAX_REQUEST_BYTES"):
+            load_settings({**base, "SHOPBRIDGE_MAX_REQUEST_BYTES": bad})

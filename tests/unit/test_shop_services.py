@@ -121,8 +121,9 @@ async def test_the_same_merchant_again_renews_without_new_imports(world: World) 
     world.clock.advance(timedelta(days=1))
     renewed = TokenSet("access-2", T0 + timedelta(days=8), "refresh-2", T0 + timedelta(days=400), "Seller")
     world.tiktok.grant("c2", US_SHOP, renewed)
-    outcome = await world.complete(await world.start("m1", name="Ignored"), code="c2")
-    assert outcome.reauthorized and outcome.shop.id == shop.id and outcome.shop.name == "Mine"
+    outcome = await world.complete(await world.start("m1", name="Typed again"), code="c2")
+    assert outcome.reauthorized and outcome.shop.id == shop.id and outcome.shop.name == "Typed again"
+    assert world.store.shops[shop.id].name == "Typed again"
     assert world.store.shops[shop.id].expires_at == T0 + timedelta(days=400)
     assert len(world.store.tasks) == 2
 

@@ -1,0 +1,123 @@
+"""GraphQL over WebSocket: the `graphql-transport-ws` protocol, strict about what it accepts.
+
+Strawberry's handler assumes well-formed messages: a JSON array, a string `id` that is a list, or a `payload` that
+is not an object raised inside it (a server exception and no close frame). Here every message is checked against
+the protocol (https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md) before Strawberry sees it, and
+anything the protocol calls invalid closes the socket with 4400. Messages larger than the request limit close it
+with 1009 (Message Too Big) before they are parsed. The legacy `graphql-ws` protocol is not offered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from json import JSONDecodeError
+from typing import cast
+
+from graphql import GraphQLError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message, SubscribeMessage
+
+from gql.context import Context
+
+log = logging.getLogger("shopbridge.ws")
+
+CLOSE_MESSAGE_TOO_BIG = 1009
+TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
+_CLIENT_TYPES = frozenset({"connection_init", "ping", "pong", "subscribe", "complete"})
+
+
+def protocol_violation(message: object) -> str | None:
+    """Why a client message is invalid under graphql-transport-ws, or None when it is well-formed."""
+    if not isinstance(message, dict):
+        return "A message must be a JSON object."
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "A message must have a string `type`."
+    if kind not in _CLIENT_TYPES:
+        return f"Unknown message type: {kind[:64]}"
+    if kind in ("connection_init", "ping", "pong"):
+        payload = message.get("payload")
+        return None if payload is None or isinstance(payload, dict) else f"The {kind} payload must be an object."
+    if not isinstance(message.get("id"), str) or not message["id"]:
+        return f"A {kind} message must have a non-empty string `id`."
+    if kind == "complete":
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return "The subscribe payload must be an object."
+    if not isinstance(payload.get("query"), str):
+        return "The subscribe payload must have a string `query`."
+    for key, kinds in (("variables", dict), ("extensions", dict), ("operationName", str)):
+        if payload.get(key) is not None and not isinstance(payload[key], kinds):
+            return f"The subscribe payload's `{key}` has the wrong type."
+    return None
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """Strawberry's graphql-transport-ws handler behind a check of every message's shape."""
+
+    async def handle_message(self, message: Message) -> None:
+        problem = protocol_violation(message)
+        if problem is not None:
+            log.info("websocket closed: %s", problem)
+            await self.handle_invalid_message(problem)
+            return
+        if message["type"] == "connection_init" and message.get("payload") is None:
+            message = cast(Message, {"type": "connection_init", "payload": {}})  # the protocol allows null
+        await super().handle_message(message)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and limit is not None
+            and len(self.operations) >= limit
+        ):  # Strawberry's own refusal carries no code
+            error = GraphQLError(
+                f"At most {limit} operations may run at once on one connection.",
+                extensions={"code": TOO_MANY_OPERATIONS},
+            )
+            await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+            return
+        await super().handle_subscribe(message)
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        # An operation that tries to send after the socket closed (the client left, or we closed it for a bad
+        # message) is not a server fault.
+        socket = cast(ASGIWebSocketAdapter, self.websocket).ws
+        if isinstance(error, WebSocketDisconnected) or socket.application_state == WebSocketState.DISCONNECTED:
+            log.debug("websocket operation ended with its socket: %r", error)
+            return
+        await super().handle_task_exception(error)
+
+
+class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
+    """Strawberry's ASGI socket adapter with a size limit on incoming messages (close 1009 beyond it)."""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
+        limit = int(getattr(self.view, "max_message_bytes", 0)) or None
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                text = await self.ws.receive_text()
+                if limit is not None and _too_big(text, limit):
+                    log.info("websocket closed: a message of more than %d bytes", limit)
+                    await self.close(CLOSE_MESSAGE_TOO_BIG, f"Messages are limited to {limit} bytes.")
+                    return
+                try:
+                    yield self.view.decode_json(text)
+                except JSONDecodeError as exc:
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from exc
+        except KeyError as exc:  # a binary frame: Starlette's receive_text finds no "text"
+            raise NonTextMessageReceived from exc
+        except WebSocketDisconnect:
+            pass
+
+
+def _too_big(text: str, limit: int) -> bool:
+    return len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit)

@@ -1,0 +1,185 @@
+"""Every error a client can cause has a documented code and no suggestion; out-of-range input is refused before it
+reaches the database; order statuses are an enum; client mistakes are logged quietly and each TikTok call once
+(issue 12, items 8, 9, 10, 15)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from tests.fixtures.app import ServedApp, ShopbridgeServer, free_port
+
+SHOP_ORDERS = "query($id: ID!, $t: DateTime, $s: OrderStatus) { shop(id: $id) { name "
+SHOP_ORDERS += "orders(first: 100, createdAfter: $t, status: $s) { totalCount edges { node { status } } } } }"
+FAR = "9999-12-31T23:59:59-12:00"  # year 10000 in UTC
+
+
+def codes(body: dict) -> list[str]:
+    return [error["extensions"]["code"] for error in body["errors"]]
+
+
+def b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+class TestCodes:
+    @pytest.mark.parametrize(
+        ("query", "variables", "code"),
+        [
+            ("{ shops(first: 1) { edges { node { " + "syncTasks(first: 1) { edges { node { shop { " * 3 + "id"
+             + " } } } }" * 3 + " } } } }", None, "QUERY_TOO_COMPLEX"),
+            ("{ " + " ".join(f"a{i}: supportedRegions" for i in range(40)) + " }", None, "QUERY_TOO_COMPLEX"),
+            ("{ " + "supportedRegions " * 2100 + "}", None, "QUERY_TOO_COMPLEX"),
+            ("{ shops(first: 100) { edges { node { orders(first: 100) { totalCount } } } } }", None,
+             "QUERY_TOO_COMPLEX"),
+            ("{ shops { edges { node { nam } } } }", None, "GRAPHQL_VALIDATION_FAILED"),
+            ("{ shops(frist: 1) { totalCount } }", None, "GRAPHQL_VALIDATION_FAILED"),
+            ('mutation { shopAuthorizationStart(input: {region: USA, name: "x", regionConfirmed: true}) '
+             "{ authorizationUrl } }", None, "GRAPHQL_VALIDATION_FAILED"),
+            ("query($r: [SyncTaskStatus!]) { syncTasks(status: $r) { totalCount } }", {"r": ["RUNING"]},
+             "BAD_USER_INPUT"),
+            ("query($n: Int) { shops(first: $n) { totalCount } }", {"n": 2**40}, "BAD_USER_INPUT"),
+            ("{ shops(first: 99999999999) { totalCount } }", None, "GRAPHQL_VALIDATION_FAILED"),
+            ("{ shops(first: 0) { totalCount } }", None, "BAD_USER_INPUT"),
+            ('{ shops(after: "garbage") { totalCount } }', None, "BAD_USER_INPUT"),
+            ("{ shops { totalCount ", None, "GRAPHQL_PARSE_FAILED"),
+        ],
+    )  # fmt: skip
+    def test_every_client_error_has_a_code_and_no_suggestion(
+        self, app: ShopbridgeServer, query: str, variables: dict | None, code: str
+    ) -> None:
+        body = app.raw_graphql(query, variables, "m1")
+        assert body["errors"] and all("code" in e.get("extensions", {}) for e in body["errors"]), body
+        assert codes(body)[0] == code, body
+        assert "Did you mean" not in json.dumps(body)
+
+
+class TestRanges:
+    @pytest.fixture
+    def shop(self, app: ShopbridgeServer) -> dict:
+        shop = app.connect_shop("m1", "us-local", "US")
+        app.wait_for_idle_sync()
+        return shop
+
+    @pytest.mark.parametrize("when", [FAR, "0001-01-01T00:00:00+14:00", "1969-12-31T23:59:59Z", "9999-06-01T00:00:00"])
+    def test_a_datetime_out_of_range_is_bad_user_input(self, app: ShopbridgeServer, shop: dict, when: str) -> None:
+        body = app.raw_graphql(SHOP_ORDERS, {"id": shop["id"], "t": when}, "m1")
+        assert codes(body) == ["BAD_USER_INPUT"] and "Unexpected" not in json.dumps(body)
+        literal = 'query($id: ID!) { shop(id: $id) { orders(createdAfter: "' + when + '") { totalCount } } }'
+        assert codes(app.raw_graphql(literal, {"id": shop["id"]}, "m1")) == ["BAD_USER_INPUT"]
+        sync = "mutation($i: SyncStartInput!) { syncStart(input: $i) { tasks { id } } }"
+        since = {"i": {"shopId": shop["id"], "kinds": ["ORDERS"], "ordersCreatedSince": when}}
+        assert codes(app.raw_graphql(sync, since, "m1")) == ["BAD_USER_INPUT"]
+        # the same times inside the range answer normally
+        assert app.graphql(SHOP_ORDERS, {"id": shop["id"], "t": "2000-01-01T00:00:00-12:00"}, "m1")["shop"]["name"]
+
+    def test_a_forged_cursor_or_id_never_reaches_the_database(self, app: ShopbridgeServer, shop: dict) -> None:
+        forged = [
+            b64(json.dumps([FAR, "0" * 32])),
+            b64(json.dumps(["2026-01-01T00:00:00+00:00", "a\u0000b"])),
+            b64(json.dumps(["2026-01-01T00:00:00+00:00", "x" * 5000])),
+        ]
+        for after in forged:
+            for field in ("shops", "syncTasks"):
+                body = app.raw_graphql(
+                    "query($a: String) { " + field + "(after: $a) { totalCount } }", {"a": after}, "m1"
+                )
+                assert codes(body) == ["BAD_USER_INPUT"], body
+            orders = "query($id: ID!, $a: String) { shop(id: $id) { orders(after: $a) { totalCount } } }"
+            assert codes(app.raw_graphql(orders, {"id": shop["id"], "a": after}, "m1")) == ["BAD_USER_INPUT"]
+        for bad_id in (b64("Shop:\u0000"), b64("Shop:" + "f" * 33), b64("Order:' OR 1=1 --")):
+            found = app.graphql("query($id: ID!) { node(id: $id) { id } shop(id: $id) { id } }", {"id": bad_id}, "m1")
+            assert found == {"node": None, "shop": None}
+
+    def test_a_huge_repeated_filter_is_answered(self, app: ShopbridgeServer, shop: dict) -> None:
+        query = "query($s: [SyncTaskStatus!]) { syncTasks(status: $s) { totalCount } }"
+        answer = app.graphql(query, {"s": ["SUCCEEDED", "RUNNING"] * 20_000}, "m1")
+        assert answer["syncTasks"]["totalCount"] == 2
+
+
+class TestOrderStatus:
+    def test_status_is_an_enum_and_filters(self, app: ShopbridgeServer) -> None:
+        connected_at = datetime.now(UTC)
+        shop = app.connect_shop("m1", "us-local", "US")
+        app.wait_for_idle_sync()
+        bogus = "query($id: ID!) { shop(id: $id) { orders(status: BOGUS) { totalCount } } }"
+        assert codes(app.raw_graphql(bogus, {"id": shop["id"]}, "m1")) == ["GRAPHQL_VALIDATION_FAILED"]
+        as_string = 'query($id: ID!) { shop(id: $id) { orders(status: "COMPLETED") { totalCount } } }'
+        assert codes(app.raw_graphql(as_string, {"id": shop["id"]}, "m1")) == ["GRAPHQL_VALIDATION_FAILED"]
+        assert codes(app.raw_graphql(SHOP_ORDERS, {"id": shop["id"], "s": "BOGUS"}, "m1")) == ["BAD_USER_INPUT"]
+        since = int((connected_at - timedelta(days=30)).timestamp())
+        truth = app.sandbox.control("GET", f"/shops/{shop['tiktokShopId']}/orders?created_since={since}")["orders"]
+        stored = {o["status"] for o in truth}
+        assert len(stored) > 2
+        for status in stored:
+            page = app.graphql(SHOP_ORDERS, {"id": shop["id"], "s": status}, "m1")["shop"]["orders"]
+            expected = len([o for o in truth if o["status"] == status])
+            assert abs(page["totalCount"] - expected) <= 1  # an order on the window's edge may go either way
+            assert {edge["node"]["status"] for edge in page["edges"]} <= {status}
+
+
+class TestLogs:
+    def test_client_mistakes_are_info_without_traceback(self, app: ShopbridgeServer, caplog) -> None:
+        caplog.set_level(logging.INFO)
+        mistakes = [
+            ('{ shops(after: "garbage") { totalCount } }', None),
+            ("{ shops(first: 1000) { totalCount } }", None),
+            ("{ shops(first: 1) { edges { node { " + "syncTasks(first: 1) { edges { node { shop { " * 3 + "id"
+             + " } } } }" * 3 + " } } } }", None),
+            ("{ shops { nope } }", None),
+            ("query($t: DateTime) { syncTasks { totalCount } }", {"t": FAR}),
+        ]  # fmt: skip
+        for query, variables in mistakes:
+            assert "errors" in app.raw_graphql(query, variables, "m1")
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+        client = [r for r in caplog.records if r.name == "shopbridge.graphql"]
+        assert len(client) >= len(mistakes) and all(r.levelno == logging.INFO and not r.exc_info for r in client)
+
+    def test_each_tiktok_call_is_logged_once_in_embedded_mode(self, database_url: str, tmp_path: Path, caplog) -> None:
+        from adapters.config import load_settings
+        from gql.app import create_app
+        from gql.auth import issue_token
+
+        port = free_port()
+        env = {
+            "SHOPBRIDGE_DATABASE_URL": database_url,
+            "SHOPBRIDGE_DATA_DIR": str(tmp_path),
+            "SHOPBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "SHOPBRIDGE_SECRET_KEY": "e2e-secret-" + "k" * 40,
+            "SHOPBRIDGE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        }
+        settings = load_settings(env)
+        assert settings.embedded_sandbox
+        served = ServedApp(create_app(settings), port, log_level="info")  # uvicorn's access log on
+        url = served.start()
+        access = logging.getLogger("uvicorn.access")  # does not propagate: listen to it directly
+        access.addHandler(caplog.handler)
+        caplog.set_level(logging.INFO)
+        try:
+            auth = {"Authorization": f"Bearer {issue_token(settings.secret_key, 'm1', 600)}"}
+            start = 'mutation { shopAuthorizationStart(input: {region: US, name: "x", regionConfirmed: true}) '
+            start += "{ authorizationUrl } }"
+            started = httpx.post(f"{url}/graphql", json={"query": start}, headers=auth).json()
+            state = parse_qs(urlsplit(started["data"]["shopAuthorizationStart"]["authorizationUrl"]).query)["state"]
+            complete = "mutation($s: String!) { shopAuthorizationComplete(input: {state: $s, code: "
+            complete += '"c0de-bogus"}) { userErrors { code } } }'
+            done = httpx.post(f"{url}/graphql", json={"query": complete, "variables": {"s": state[0]}}, headers=auth)
+            assert done.json()["data"]["shopAuthorizationComplete"]["userErrors"]
+        finally:
+            access.removeHandler(caplog.handler)
+            served.stop()
+        lines = [
+            r.getMessage()
+            for r in caplog.records
+            if r.name in ("httpx", "uvicorn.access") and "/api/v2/token/get" in r.getMessage()
+        ]
+        assert len(lines) == 1, lines  # httpx's line; not the sandbox's access line as well
+        assert "c0de-bogus" not in lines[0] and "app_secret=***" in lines[0]

@@ -1,0 +1,143 @@
+"""GraphQL over HTTP as browsers and spec-following clients see it: CORS, media types and status codes, JSON error
+bodies, and the request size limit (issue 12, items 5, 11, 12)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from tests.fixtures.app import ShopbridgeServer
+
+FRONTEND = "http://frontend.example"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+def post(app: ShopbridgeServer, body: object, accept: str = GRAPHQL_RESPONSE, **kwargs: object) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {app.token('m1')}", "Accept": accept, **kwargs.pop("headers", {})}  # type: ignore[dict-item]
+    if not isinstance(body, (dict, list)):  # raw bytes or text, or a generator of chunks
+        return httpx.post(f"{app.url}/graphql", content=body, headers=headers, **kwargs)  # type: ignore[arg-type]
+    return httpx.post(f"{app.url}/graphql", json=body, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+
+def error_code(response: httpx.Response) -> str:
+    return str(response.json()["errors"][0]["extensions"]["code"])
+
+
+class TestCors:
+    def test_preflight_passes_for_a_listed_origin_only(self, app_factory) -> None:
+        app = app_factory(cors_origins=(FRONTEND,))
+        preflight = {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        }
+        allowed = httpx.options(f"{app.url}/graphql", headers={"Origin": FRONTEND, **preflight})
+        assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == FRONTEND
+        allowed_headers = allowed.headers["access-control-allow-headers"].lower()
+        assert {"authorization", "content-type"} <= {h.strip() for h in allowed_headers.split(",")}
+        refused = httpx.options(f"{app.url}/graphql", headers={"Origin": "http://evil.example", **preflight})
+        assert refused.status_code >= 400 and "access-control-allow-origin" not in refused.headers
+        # the request itself carries the header for the listed origin
+        answer = post(app, {"query": "{ supportedRegions }"}, headers={"Origin": FRONTEND})
+        assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == FRONTEND
+
+    def test_no_origin_is_allowed_by_default(self, app: ShopbridgeServer) -> None:
+        preflight = {"Origin": FRONTEND, "Access-Control-Request-Method": "POST"}
+        refused = httpx.options(f"{app.url}/graphql", headers=preflight)
+        assert "access-control-allow-origin" not in refused.headers
+
+    async def test_the_websocket_accepts_a_listed_origin_only(self, app_factory) -> None:
+        app = app_factory(cors_origins=(FRONTEND,))
+        url = app.url.replace("http://", "ws://") + "/graphql"
+        async with connect(url, subprotocols=["graphql-transport-ws"], origin=FRONTEND) as socket:  # type: ignore[list-item,arg-type]
+            await socket.send(json.dumps({"type": "connection_init", "payload": {"Authorization": "x"}}))
+        with pytest.raises(InvalidStatus):
+            async with connect(url, subprotocols=["graphql-transport-ws"], origin="http://evil.example"):  # type: ignore[list-item,arg-type]
+                pass
+
+
+class TestMediaTypesAndStatuses:
+    @pytest.mark.parametrize(
+        ("query", "variables", "code"),
+        [
+            ("{ shops { nope } }", None, "GRAPHQL_VALIDATION_FAILED"),
+            ("{ shops(", None, "GRAPHQL_PARSE_FAILED"),
+            ("query($n: Int) { shops(first: $n) { totalCount } }", {"n": "many"}, "BAD_USER_INPUT"),
+        ],
+    )
+    def test_request_errors_are_400_in_the_graphql_response_media_type(
+        self, app: ShopbridgeServer, query: str, variables: dict | None, code: str
+    ) -> None:
+        response = post(app, {"query": query, "variables": variables})
+        assert response.status_code == 400
+        assert response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+        body = response.json()
+        assert "data" not in body and body["errors"][0]["extensions"]["code"] == code
+        # a legacy client (application/json) keeps 200, as the spec allows
+        legacy = post(app, {"query": query, "variables": variables}, accept="application/json")
+        assert legacy.status_code == 200 and legacy.headers["content-type"].startswith("application/json")
+        assert legacy.json()["errors"][0]["extensions"]["code"] == code
+
+    def test_an_executed_request_is_200_even_with_field_errors(self, app: ShopbridgeServer) -> None:
+        response = post(app, {"query": "{ supportedRegions shops(first: 1000) { totalCount } }"})
+        assert response.status_code == 200 and response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+        assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+    @pytest.mark.parametrize(
+        "body",
+        [b"{not json", b"5", b'"query"', b"null", b"[]", b'{"query": 5}', b'{"query": "{ supportedRegions }",'
+         b' "variables": [1]}', b'{"query": "{ supportedRegions }", "operationName": 5}', b"{}"],
+    )  # fmt: skip
+    def test_bad_bodies_answer_json_errors(self, app: ShopbridgeServer, body: bytes) -> None:
+        for accept in (GRAPHQL_RESPONSE, "application/json"):
+            response = post(app, body, accept=accept, headers={"Content-Type": "application/json"})
+            assert response.status_code == 400, response.text
+            assert response.headers["content-type"].startswith(accept)
+            assert error_code(response) == "BAD_REQUEST"
+
+    def test_a_body_without_a_json_content_type_answers_json(self, app: ShopbridgeServer) -> None:
+        response = post(app, "{ supportedRegions }", headers={"Content-Type": "text/plain"})
+        assert response.status_code == 400 and error_code(response) == "BAD_REQUEST"
+
+    def test_a_mutation_over_get_is_405_allow_post(self, app: ShopbridgeServer) -> None:
+        mutation = 'mutation { shopRename(input: {shopId: "x", name: "y"}) { userErrors { code } } }'
+        response = httpx.get(
+            f"{app.url}/graphql",
+            params={"query": mutation},
+            headers={"Authorization": f"Bearer {app.token('m1')}", "Accept": GRAPHQL_RESPONSE},
+        )
+        assert response.status_code == 405 and response.headers["allow"] == "POST"
+        assert error_code(response) == "METHOD_NOT_ALLOWED"
+
+    @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS"])
+    def test_other_methods_are_405_with_a_json_body(self, app: ShopbridgeServer, method: str) -> None:
+        response = httpx.request(method, f"{app.url}/graphql", headers={"Authorization": f"Bearer {app.token('m1')}"})
+        assert response.status_code == 405 and response.headers["allow"] == "GET, POST"
+        assert error_code(response) == "METHOD_NOT_ALLOWED"
+
+    def test_unauthenticated_answers_in_the_accepted_media_type(self, app: ShopbridgeServer) -> None:
+        response = httpx.post(
+            f"{app.url}/graphql", json={"query": "{ supportedRegions }"}, headers={"Accept": GRAPHQL_RESPONSE}
+        )
+        assert response.status_code == 401 and response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+        assert error_code(response) == "UNAUTHENTICATED"
+
+
+class TestSizeLimit:
+    def test_a_body_over_the_limit_is_413_before_it_is_read(self, app_factory) -> None:
+        app = app_factory(max_request_bytes=10_000)
+        big = json.dumps({"query": "{ supportedRegions }", "variables": {"pad": "x" * 50_000}}).encode()
+        response = post(app, big, headers={"Content-Type": "application/json"})
+        assert response.status_code == 413 and error_code(response) == "REQUEST_TOO_LARGE"
+
+        def chunks():
+            for start in range(0, len(big), 4096):
+                yield big[start : start + 4096]
+
+        streamed = post(app, chunks(), headers={"Content-Type": "application/json"})  # no Content-Length
+        assert streamed.status_code == 413 and error_code(streamed) == "REQUEST_TOO_LARGE"
+        small = post(app, {"query": "{ supportedRegions }", "variables": {"pad": "x" * 5_000}})
+        assert small.status_code == 200 and small.json() == {"data": {"supportedRegions": ["US", "UK", "MY", "SG"]}}

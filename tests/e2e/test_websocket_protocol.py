@@ -1,0 +1,183 @@
+"""The GraphQL WebSocket as a client sees it: graphql-transport-ws only, strict about messages, bounded in size,
+and a subscription whose task is deleted with its shop learns it (issue 12, items 6, 7, 12, 14)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+
+from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.ws import LEGACY_WS, Complete, OperationError, close_code, connected
+
+TASK_UPDATED = "subscription($taskId: ID, $shopId: ID) { syncTaskUpdated(taskId: $taskId, shopId: $shopId) { "
+TASK_UPDATED += "id kind status cancelRequested errorCode errorMessage shop { id } } }"
+QUERY = {"query": "{ supportedRegions }"}
+
+# Messages graphql-transport-ws calls invalid (PROTOCOL.md: "Receiving a message of a type or format which is not
+# specified in this document will result in an immediate socket closure with the event 4400").
+INVALID = [
+    [],
+    [{"type": "connection_init"}],
+    "connection_init",
+    5,
+    None,
+    {},
+    {"type": 5},
+    {"type": None},
+    {"type": "bogus"},
+    {"type": "next", "id": "1", "payload": {}},
+    {"type": "subscribe"},
+    {"type": "subscribe", "payload": QUERY},
+    {"type": "subscribe", "id": ["1"], "payload": QUERY},
+    {"type": "subscribe", "id": {"a": 1}, "payload": QUERY},
+    {"type": "subscribe", "id": 7, "payload": QUERY},
+    {"type": "subscribe", "id": "", "payload": QUERY},
+    {"type": "subscribe", "id": "1"},
+    {"type": "subscribe", "id": "1", "payload": "{ supportedRegions }"},
+    {"type": "subscribe", "id": "1", "payload": [QUERY]},
+    {"type": "subscribe", "id": "1", "payload": {}},
+    {"type": "subscribe", "id": "1", "payload": {"query": 5}},
+    {"type": "subscribe", "id": "1", "payload": {"query": ["{ supportedRegions }"]}},
+    {"type": "subscribe", "id": "1", "payload": {**QUERY, "variables": [1]}},
+    {"type": "subscribe", "id": "1", "payload": {**QUERY, "variables": "x"}},
+    {"type": "subscribe", "id": "1", "payload": {**QUERY, "operationName": 5}},
+    {"type": "subscribe", "id": "1", "payload": {**QUERY, "extensions": []}},
+    {"type": "complete"},
+    {"type": "complete", "id": ["1"]},
+    {"type": "ping", "payload": "hello"},
+    {"type": "pong", "payload": [1]},
+    {"type": "connection_init", "payload": "token"},
+]
+
+
+@pytest.fixture
+def server_errors(caplog: pytest.LogCaptureFixture):
+    """Every log record at ERROR or above, uvicorn's own loggers (which do not propagate) included."""
+    caplog.set_level(logging.INFO)
+    loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.asgi")]
+    for logger in loggers:
+        logger.addHandler(caplog.handler)
+    yield lambda: [r for r in caplog.records if r.levelno >= logging.ERROR]
+    for logger in loggers:
+        logger.removeHandler(caplog.handler)
+
+
+class TestProtocols:
+    async def test_the_legacy_graphql_ws_protocol_is_not_offered(self, app: ShopbridgeServer) -> None:
+        async with connected(app.url, None, protocol=LEGACY_WS) as socket:
+            assert socket.subprotocol is None
+            assert await close_code(socket) == 4406  # at once, before any message
+
+    async def test_queries_and_mutations_work_over_the_socket(self, app: ShopbridgeServer) -> None:
+        async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
+            mutation = 'mutation { shopRename(input: {shopId: "x", name: "y"}) { userErrors { code } } }'
+            for op_id, query in (("q", "{ supportedRegions }"), ("m", mutation)):
+                await socket.send(json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query}}))
+                result = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                assert result["type"] == "next" and "errors" not in result["payload"], result
+                done = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                assert done == {"id": op_id, "type": "complete"}
+            assert result["payload"]["data"] == {"shopRename": {"userErrors": [{"code": "NOT_FOUND"}]}}
+
+    async def test_too_many_operations_on_one_socket_is_a_coded_error(self, app: ShopbridgeServer) -> None:
+        async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
+            for n in range(21):
+                await socket.send(json.dumps({"id": str(n), "type": "subscribe", "payload": {"query": TASK_UPDATED}}))
+            refused = json.loads(await asyncio.wait_for(socket.recv(), 10))
+            assert (refused["id"], refused["type"]) == ("20", "error"), refused
+            assert refused["payload"][0]["extensions"]["code"] == "TOO_MANY_OPERATIONS"
+
+
+class TestInvalidMessages:
+    @pytest.mark.parametrize("message", INVALID, ids=[json.dumps(m)[:40] for m in INVALID])
+    async def test_after_the_ack_closes_4400_without_a_server_error(
+        self, app: ShopbridgeServer, server_errors, message: object
+    ) -> None:
+        async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
+            await socket.send(json.dumps(message))
+            assert await close_code(socket) == 4400
+        assert server_errors() == []
+
+    @pytest.mark.parametrize("message", [[], "x", 5, {"type": "subscribe", "id": [1]}, {"type": 1}])
+    async def test_before_the_ack_closes_4400_too(self, app: ShopbridgeServer, server_errors, message: object) -> None:
+        async with connected(app.url, None) as socket:
+            await socket.send(json.dumps(message))
+            assert await close_code(socket) == 4400
+        assert server_errors() == []
+
+    @pytest.mark.parametrize("raw", ["{not json", b"\x00binary"])
+    async def test_invalid_json_and_binary_frames_close_4400(self, app: ShopbridgeServer, server_errors, raw) -> None:
+        async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
+            await socket.send(raw)
+            assert await close_code(socket) == 4400
+        assert server_errors() == []
+
+    async def test_a_bad_message_while_a_subscription_runs(self, app: ShopbridgeServer, server_errors) -> None:
+        async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
+            subscribe = {"id": "s", "type": "subscribe", "payload": {"query": TASK_UPDATED}}
+            await socket.send(json.dumps(subscribe))
+            await socket.send(json.dumps({"type": "ping"}))  # answered after the subscribe was handled
+            assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == {"type": "pong"}
+            await socket.send(json.dumps([subscribe]))
+            assert await close_code(socket) == 4400
+        assert server_errors() == []
+
+    async def test_a_null_init_payload_is_allowed_and_then_refused_for_want_of_a_token(
+        self, app: ShopbridgeServer
+    ) -> None:
+        async with connected(app.url, None) as socket:
+            await socket.send(json.dumps({"type": "connection_init", "payload": None}))
+            assert await close_code(socket) == 4403
+
+
+class TestSizeLimit:
+    async def test_a_message_over_the_limit_closes_1009(self, app_factory, server_errors) -> None:
+        app = app_factory(max_request_bytes=4096)
+        async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
+            query = "{ supportedRegions }" + " " * 8000
+            await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
+            assert await close_code(socket) == 1009
+        async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
+            await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": QUERY}))
+            assert json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] == "next"
+        assert server_errors() == []
+
+
+class TestDeletedShop:
+    async def test_a_followed_task_ends_cancelled_with_shop_deleted(self, app_factory) -> None:
+        app = app_factory(orders=800, latency_ms=1500)  # slow pages: the import is still running when deleted
+        shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+        tasks = await app.agraphql(
+            "query($id: ID!) { shop(id: $id) { syncTasks { edges { node { id kind status } } } } }",
+            {"id": shop["id"]},
+            "m1",
+        )
+        orders = next(e["node"] for e in tasks["shop"]["syncTasks"]["edges"] if e["node"]["kind"] == "ORDERS")
+        async with (
+            app.subscribe(TASK_UPDATED, {"taskId": orders["id"]}, "m1") as by_task,
+            app.subscribe(TASK_UPDATED, {"shopId": shop["id"]}, "m1") as by_shop,
+        ):
+            first = (await by_task.next())["syncTaskUpdated"]
+            assert first["status"] in ("QUEUED", "RUNNING"), first
+            await by_shop.next()
+            deleted = "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }"
+            await app.agraphql(deleted, {"id": shop["id"]}, "m1")
+            # the task's subscription gets a final state saying why, then completes
+            rest = [m["syncTaskUpdated"] for m in await by_task.drain(timeout=30)]
+            assert rest, "no final state before complete"
+            final = rest[-1]
+            assert (final["id"], final["status"], final["errorCode"]) == (orders["id"], "CANCELLED", "SHOP_DELETED")
+            assert final["cancelRequested"] is True and final["shop"] is None
+            # the shop's subscription sees its tasks end the same way, then ends with NOT_FOUND
+            seen = []
+            with pytest.raises(OperationError) as error:
+                while True:
+                    seen.append((await by_shop.next(timeout=30))["syncTaskUpdated"])
+            assert {m["errorCode"] for m in seen if m["status"] == "CANCELLED"} <= {"SHOP_DELETED", None}
+            assert any(m["errorCode"] == "SHOP_DELETED" for m in seen), seen
+            assert error.value.payload[0]["extensions"]["code"] == "NOT_FOUND"
+            with pytest.raises((Complete, TimeoutError)):
+                await by_shop.next(timeout=5)
