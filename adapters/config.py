@@ -57,6 +57,10 @@ class Settings:
     sync_stale_after_seconds: int = 300  # a RUNNING task silent this long is re-enqueued by the sweep
     broker_heartbeat_timeout_ms: int = 60_000  # Redis: a worker silent this long is dead, its messages requeued
     broker_maintenance_chance: int = 1_000  # Redis: per million commands, how often that check runs
+    # Operations (issue 11): /metrics, logs.
+    metrics_token: str | None = field(default=None, repr=False)  # set: /metrics needs `Authorization: Bearer` it
+    metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: the processes of a host share their metrics there
+    log_format: str = "text"  # "text" | "json" (one JSON object per line)
 
     @property
     def callback_url(self) -> str:
@@ -110,6 +114,14 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    """One of `allowed` (case-insensitive); unset means the first."""
+    raw = (env.get(name) or "").strip().lower() or allowed[0]
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -193,6 +205,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         sync_stale_after_seconds=_int(env, "SHOPBRIDGE_SYNC_STALE_AFTER", 300),
         broker_heartbeat_timeout_ms=_int(env, "SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", 60_000),
         broker_maintenance_chance=_int(env, "SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", 1_000),
+        metrics_token=get("SHOPBRIDGE_METRICS_TOKEN"),
+        metrics_dir=Path(metrics_dir).resolve() if (metrics_dir := get("PROMETHEUS_MULTIPROC_DIR")) else None,
+        log_format=_choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json")),
     )
 
 

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from adapters.config import CALLBACK_PATH, SANDBOX_MOUNT, Settings, load_settings
@@ -20,6 +20,7 @@ from adapters.tiktok.redaction import install_redaction
 from domain.clock import Clock, SystemClock
 from gql.callback import tiktok_callback
 from gql.container import Services, build_core
+from gql.ops import ops_routes
 from gql.schema import schema
 from gql.view import ShopbridgeGraphQL
 
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     routes: list[Route | WebSocketRoute | Mount] = [
         Route("/", _root),
-        Route("/healthz", _health),
+        *ops_routes(settings),
         Route("/graphql", view, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", view),
         Route(CALLBACK_PATH, tiktok_callback),
@@ -88,7 +89,3 @@ def _embedded_sandbox(settings: Settings) -> Starlette:
 
 async def _root(request: Request) -> Response:
     return RedirectResponse("/graphql")
-
-
-async def _health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})

@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from gql import types as t
 from gql.cost import QueryCostLimiter
 from gql.errors import mask_errors
+from gql.metrics import OperationMetrics
 from gql.mutations import Mutation
 from gql.queries import Query
 from gql.subscriptions import Subscription
@@ -25,6 +26,7 @@ schema = strawberry.Schema(
     types=[t.Shop, t.SyncTask, t.Product, t.Order],
     # Factories, not instances: an extension instance is per operation and must not leak state between them.
     extensions=[
+        OperationMetrics,  # first: it times and counts everything, refusals by the limiters included
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

@@ -13,7 +13,10 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
 
 from adapters.config import Settings
+from adapters.events import InProcessEventBus, RedisEventBus
+from adapters.metrics import MeteredEvents
 from domain.ports import EventPublisher
+from workers.observability import Observability
 from workers.resources import Resources
 
 SYNC_QUEUE = "sync"  # the queue of sync task messages; `shopbridge worker` consumes only it
@@ -34,8 +37,13 @@ def setup_broker(settings: Settings, *, events: EventPublisher | None = None) ->
     else:
         broker = StubBroker()
     broker.add_middleware(AsyncIO())
-    resources = Resources(settings, events=events)
+    own_bus: InProcessEventBus | RedisEventBus | None = None
+    if events is None:
+        own_bus = events = RedisEventBus(settings.broker_url) if settings.broker_url else InProcessEventBus()
+    # The actors publish through MeteredEvents: records imported and task durations become metrics.
+    resources = Resources(settings, events=MeteredEvents(events))
     broker.add_middleware(resources)
+    broker.add_middleware(Observability(settings, own_bus.aclose if own_bus is not None else None))
     dramatiq.set_broker(broker)
 
     from workers import actors  # only now: its decorators need the broker set above
