@@ -32,6 +32,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from adapters.logs import bind_log_context
 from domain.ports import EventPublisher
 from domain.sync import SyncTask
 
@@ -87,6 +88,7 @@ class MeteredEvents:
 
     Counts are deltas between successive changes of one task seen by this process; the first change of a task
     resumed on a later attempt only sets the baseline (its earlier records were counted where they were made).
+    It also binds the task's shop and merchant to the log context of the run that publishes (adapters.logs).
     """
 
     def __init__(self, inner: EventPublisher) -> None:
@@ -94,6 +96,7 @@ class MeteredEvents:
         self._seen: dict[str, tuple[int, ...]] = {}
 
     async def task_changed(self, task: SyncTask) -> None:
+        bind_log_context(shop_id=task.shop_id, merchant_id=task.merchant_id)
         self.observe(task)
         await self.inner.task_changed(task)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +16,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
+from adapters.logs import bind_log_context, log_context
 from gql.auth import AuthenticationError, bearer_token, verify_token, verify_token_claims
 from gql.context import Context
 
@@ -35,14 +38,16 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         self.secret_key = secret_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not _is_ide_page(scope):
-            try:
-                merchant_id = self._authenticate(_header(scope, b"authorization"))
-            except AuthenticationError as exc:
-                await _unauthorized(str(exc))(scope, receive, send)
-                return
-            scope.setdefault("state", {})["merchant_id"] = merchant_id
-        await super().__call__(scope, receive, send)
+        with log_context(request_id=_request_id(scope)):
+            if scope["type"] == "http" and not _is_ide_page(scope):
+                try:
+                    merchant_id = self._authenticate(_header(scope, b"authorization"))
+                except AuthenticationError as exc:
+                    await _unauthorized(str(exc))(scope, receive, send)
+                    return
+                scope.setdefault("state", {})["merchant_id"] = merchant_id
+                bind_log_context(merchant_id=merchant_id)
+            await super().__call__(scope, receive, send)
 
     def _authenticate(self, header_value: str | None) -> str:
         return verify_token(self.secret_key, bearer_token(header_value))
@@ -60,6 +65,7 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         except AuthenticationError as exc:
             log.info("websocket refused: %s", exc)
             raise ConnectionRejectionError({"message": str(exc)}) from exc
+        bind_log_context(merchant_id=context.merchant_id)
         return None
 
 
@@ -71,6 +77,15 @@ def _find_authorization(params: dict[str, object]) -> str | None:
                 if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
                     return value
     return None
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _request_id(scope: Scope) -> str:
+    """The caller's `X-Request-ID` when it is a plain token (a load balancer's), else a new random one."""
+    given = _header(scope, b"x-request-id")
+    return given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any
 import dramatiq
 
 from adapters.config import Settings
+from adapters.logs import log_context
 from domain.errors import DomainError
 from domain.ports import AuthorizationLostError
 from domain.services import importer
@@ -29,8 +30,9 @@ from workers.resources import Resources
 )
 async def run_sync_task(task_id: str) -> None:
     """Run or resume sync task `task_id`; a finished or deleted task is a no-op."""
-    resources = await Resources.of(run_sync_task.broker).get()
-    await importer.run_sync_task(task_id, resources.sync)
+    with log_context(task_id=task_id):
+        resources = await Resources.of(run_sync_task.broker).get()
+        await importer.run_sync_task(task_id, resources.sync)
 
 
 ACTORS: tuple[dramatiq.Actor[..., Any], ...] = (run_sync_task,)
