@@ -76,3 +76,37 @@ def test_shared_deployments_must_be_given_their_keys(tmp_path: Path, env: dict[s
 def test_numbers_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SHOPBRIDGE_TIKTOK_RATE_LIMIT"):
         load_settings({"SHOPBRIDGE_TIKTOK_RATE_LIMIT": "fast", "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+
+
+def test_the_default_data_directory_is_the_same_from_any_directory(tmp_path: Path, monkeypatch) -> None:
+    from adapters.config import default_data_dir
+
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(tmp_path)
+    assert default_data_dir({}) == repo / "var"  # a source checkout: where `make run` keeps it
+
+
+def test_operations_settings(tmp_path: Path) -> None:
+    env = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    default = load_settings(env)
+    assert (default.log_format, default.metrics_token, default.metrics_dir) == ("text", None, None)
+    assert default.worker_shutdown_seconds == 30
+    given = load_settings(
+        {
+            **env,
+            "SHOPBRIDGE_LOG_FORMAT": "JSON",
+            "SHOPBRIDGE_METRICS_TOKEN": "t",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "m"),
+            "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT": "5",
+        }
+    )
+    assert (given.log_format, given.metrics_token, given.metrics_dir) == ("json", "t", tmp_path / "m")
+    assert given.worker_shutdown_seconds == 5
+    with pytest.raises(ConfigError, match="SHOPBRIDGE_LOG_FORMAT"):
+        load_settings({**env, "SHOPBRIDGE_LOG_FORMAT": "xml"})
+
+
+def test_a_command_that_only_uses_keys_never_mints_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=str(tmp_path / "secret_key")):
+        load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)}, create_keys=False)
+    assert not (tmp_path / "secret_key").exists()
