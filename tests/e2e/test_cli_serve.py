@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from adapters.config import SANDBOX_SERVICE_ID
 from adapters.crypto import TokenCipher
+from sandbox.config import SandboxConfig
 from tests.fixtures.app import START, free_port
 from tests.fixtures.processes import parent_death_signal
 from tests.fixtures.ws import subscription
@@ -170,3 +172,56 @@ def test_token_never_mints_keys_and_says_where_it_looked(tmp_path) -> None:
     assert result.returncode == 2 and result.stdout == ""
     assert str(empty / "secret_key") in result.stderr
     assert not (empty / "secret_key").exists()
+
+
+def test_sigterm_lets_an_in_flight_request_finish(sqlite_url, tmp_path) -> None:
+    # given `shopbridge serve` against a TikTok that takes 2 s per call
+    from tests.fixtures.app import CONNECT, build_settings
+    from tests.fixtures.sandbox import start_sandbox
+    from tests.fixtures.sync import settings_env
+
+    port = free_port()
+    sandbox = start_sandbox(
+        SandboxConfig(redirect_url=f"http://127.0.0.1:{port}/oauth/tiktok/callback", latency_ms=2000)
+    )
+    settings = build_settings(sqlite_url, sandbox, tmp_path / "data", port)
+    env = clean_env(**settings_env(settings), SHOPBRIDGE_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    process = shopbridge("serve", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "serve")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: process.poll() is not None or _ready(base), "the API to serve")
+        headers = {"Authorization": f"Bearer {settings_token(settings)}"}
+        started = httpx.post(
+            f"{base}/graphql", headers=headers,
+            json={"query": START, "variables": {"input": {"region": "US", "name": "S", "regionConfirmed": True}}},
+        ).json()["data"]["shopAuthorizationStart"]  # fmt: skip
+        redirect = sandbox.authorize("us-local", parse_qs(urlsplit(started["authorizationUrl"]).query)["state"][0])
+        # when SIGTERM arrives while a mutation waits on TikTok (its first call answered, its second under way)
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(
+                httpx.post, f"{base}/graphql", headers=headers, timeout=DEADLINE_SECONDS,
+                json={"query": CONNECT, "variables": {"input": {"state": redirect["state"], "code": redirect["code"]}}},
+            )  # fmt: skip
+
+            def token_exchanged() -> bool:
+                return "/api/v2/token/get" in sandbox.control("GET", "/counters")["by_path"]
+
+            wait_for(token_exchanged, "the mutation's first TikTok call")
+            process.send_signal(signal.SIGTERM)
+            response = answer.result(timeout=DEADLINE_SECONDS)
+        # then the mutation still completes, and the server exits after it
+        assert response.status_code == 200, response.text
+        done = response.json()["data"]["shopAuthorizationComplete"]
+        assert done["userErrors"] == [] and done["shop"]["status"] == "ACTIVE"
+        assert process.wait(timeout=DEADLINE_SECONDS) in (0, -signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        sandbox.stop()
+
+
+def settings_token(settings: object) -> str:
+    from gql.auth import issue_token
+
+    return issue_token(settings.secret_key, "m1", 3600)  # type: ignore[attr-defined]
