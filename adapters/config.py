@@ -134,6 +134,16 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _directory(raw: str | None, name: str) -> Path | None:
+    """An existing directory, or None when unset (prometheus-client fails on its first metric otherwise)."""
+    if raw is None:
+        return None
+    path = Path(raw).resolve()
+    if not path.is_dir():
+        raise ConfigError(f"{name}={raw} is not a directory: create it (empty) before starting the processes")
+    return path
+
+
 def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
     """One of `allowed` (case-insensitive); unset means the first."""
     raw = (env.get(name) or "").strip().lower() or allowed[0]
@@ -242,7 +252,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         broker_heartbeat_timeout_ms=_int(env, "SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", 60_000),
         broker_maintenance_chance=_int(env, "SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", 1_000),
         metrics_token=get("SHOPBRIDGE_METRICS_TOKEN"),
-        metrics_dir=Path(metrics_dir).resolve() if (metrics_dir := get("PROMETHEUS_MULTIPROC_DIR")) else None,
+        metrics_dir=_directory(get("PROMETHEUS_MULTIPROC_DIR"), "PROMETHEUS_MULTIPROC_DIR"),
         log_format=_choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json")),
         worker_shutdown_seconds=_int(env, "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", 30),
     )

@@ -89,3 +89,21 @@ def test_a_killed_test_run_leaves_no_server_running(tmp_path) -> None:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
             run.wait()
+
+
+def test_a_missing_server_ends_the_run_with_one_line(tmp_path) -> None:
+    # given tests that need Redis, on a machine without redis-server on PATH
+    (tmp_path / "test_needs_redis.py").write_text(
+        "def test_one(redis_server):\n    pass\n\n\ndef test_two(redis_server):\n    pass\n"
+    )
+    env = {**os.environ, "PATH": str(tmp_path), "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "tests.fixtures.servers", "-p", "no:cacheprovider",
+         str(tmp_path / "test_needs_redis.py")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    # then the run fails at once with one line naming what to install: no skip, no error per test
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert output.count("Redis is not installed") == 1, output
+    assert "skipped" not in output and "ERROR" not in output and "Traceback" not in output, output

@@ -88,6 +88,7 @@ def test_the_default_data_directory_is_the_same_from_any_directory(tmp_path: Pat
 
 def test_operations_settings(tmp_path: Path) -> None:
     env = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    (tmp_path / "m").mkdir()
     default = load_settings(env)
     assert (default.log_format, default.metrics_token, default.metrics_dir) == ("text", None, None)
     assert default.worker_shutdown_seconds == 30
@@ -104,6 +105,8 @@ def test_operations_settings(tmp_path: Path) -> None:
     assert given.worker_shutdown_seconds == 5
     with pytest.raises(ConfigError, match="SHOPBRIDGE_LOG_FORMAT"):
         load_settings({**env, "SHOPBRIDGE_LOG_FORMAT": "xml"})
+    with pytest.raises(ConfigError, match="PROMETHEUS_MULTIPROC_DIR"):
+        load_settings({**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "missing")})
 
 
 def test_a_command_that_only_uses_keys_never_mints_one(tmp_path: Path) -> None:
