@@ -1,7 +1,8 @@
 """`setup_broker(settings)`: the Dramatiq broker of this process, with its middleware and our actors bound to it.
 
 Redis when `settings.broker_url` is set, else the in-memory StubBroker (the embedded default). Both get the
-`AsyncIO` middleware (our actors are `async def`) and `Resources` (the per-process composition root). Call it
+`AsyncIO` middleware (our actors are `async def`), `Resources` (the per-process composition root, publishing
+through `MeteredEvents`) and `Observability` (closes a bus made here; retires a worker process's metrics). Call it
 before anything imports `workers.actors` on its own: Dramatiq binds actors to the global broker at import.
 """
 
