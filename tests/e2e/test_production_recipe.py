@@ -61,7 +61,6 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
         )
         assert migrate.returncode == 0, migrate.stderr
         api = run(["serve", "--port", str(port), "--workers", "2"], env, tmp_path / "api.log")
-        worker = run(["worker", "--processes", "2", "--threads", "2"], env, tmp_path / "worker.log")
         wait_for(lambda: _status(f"{base}/readyz") == 200 or api.poll() is not None, "the API to be ready")
         token = subprocess.run(
             [sys.executable, "-m", "gql.cli", "token", "m1"], env=env, capture_output=True, text=True, timeout=60
@@ -79,6 +78,11 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
         state = parse_qs(urlsplit(url).query)["state"][0]
         redirect = sandbox.authorize("us-local", state)
         graphql(CONNECT, {"input": {"state": redirect["state"], "code": redirect["code"]}})
+        # with no worker yet, the two import tasks wait: in the database and in Redis
+        waiting = samples(httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer scrape"}).text)
+        assert total(waiting, "shopbridge_sync_tasks", status="QUEUED") == 2
+        assert total(waiting, "shopbridge_broker_queue_messages", queue="sync") == 2
+        worker = run(["worker", "--processes", "2", "--threads", "2"], env, tmp_path / "worker.log")
 
         def done() -> list[dict[str, object]] | None:
             edges = graphql(TASKS)["shops"]["edges"]  # type: ignore[index]
