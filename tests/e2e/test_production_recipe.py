@@ -3,6 +3,7 @@ PostgreSQL and Redis, sharing one metrics directory; an import through it, watch
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from gql.ids import from_global_id
 from sandbox.config import SandboxConfig
 from tests.e2e.test_cli_serve import wait_for
 from tests.e2e.test_operations import samples, total
@@ -23,7 +25,7 @@ from tests.fixtures.sync import settings_env
 
 REPO = Path(__file__).resolve().parents[2]
 POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-TASKS = "{ shops { edges { node { syncTasks { edges { node { kind status created } } } } } } }"
+TASKS = "{ shops { edges { node { syncTasks { edges { node { id kind status created } } } } } } }"
 
 
 def run(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -51,6 +53,7 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
         "SHOPBRIDGE_BROKER_URL": redis_server.url.rsplit("/", 1)[0] + "/4",
         "SHOPBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "SHOPBRIDGE_METRICS_TOKEN": "scrape",
+        "SHOPBRIDGE_LOG_FORMAT": "json",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
     base = f"http://127.0.0.1:{port}"
@@ -101,6 +104,12 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
             )
         assert total(found, "shopbridge_tiktok_requests_total", outcome="ok") > 0
         assert total(found, "shopbridge_broker_queue_messages", queue="sync") == 0
+        # every process logs JSON lines: the uvicorn workers, Dramatiq's master and its worker processes
+        api_lines = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines() if line]
+        worker_lines = [json.loads(line) for line in (tmp_path / "worker.log").read_text().splitlines() if line]
+        assert any(line.get("merchant_id") == "m1" and line.get("request_id") for line in api_lines)
+        assert any(line["logger"].startswith("dramatiq.MainProcess") for line in worker_lines)
+        assert {line["task_id"] for line in worker_lines if line["logger"] == "httpx"} == {to_local(t["id"]) for t in tasks}
     finally:
         for process in (api, worker):
             if process is not None and process.poll() is None:
@@ -109,6 +118,12 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
             if process is not None:
                 process.wait(timeout=60)
         sandbox.stop()
+
+
+def to_local(global_id: object) -> str:
+    decoded = from_global_id(str(global_id))
+    assert decoded is not None
+    return decoded[1]
 
 
 def _status(url: str) -> int:

@@ -107,3 +107,8 @@ def test_a_missing_server_ends_the_run_with_one_line(tmp_path) -> None:
     output = result.stdout + result.stderr
     assert output.count("Redis is not installed") == 1, output
     assert "skipped" not in output and "ERROR" not in output and "Traceback" not in output, output
+
+
+def test_make_run_takes_a_port() -> None:
+    dry_run = subprocess.run(["make", "-n", "run", "PORT=8123"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert "shopbridge demo --port 8123" in dry_run.stdout
