@@ -61,7 +61,7 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)  # set: /metrics needs `Authorization: Bearer` it
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: the processes of a host share their metrics there
     log_format: str = "text"  # "text" | "json" (one JSON object per line)
-    worker_shutdown_seconds: int = 30  # `shopbridge worker` on SIGTERM: running tasks get this long, then are killed
+    worker_shutdown_seconds: int = 30  # `shopbridge worker` on SIGTERM: Dramatiq's shutdown bound; killed 10 s later
 
     @property
     def callback_url(self) -> str:

@@ -31,8 +31,8 @@ from workers.resources import Resources
 async def run_sync_task(task_id: str) -> None:
     """Run or resume sync task `task_id`; a finished or deleted task is a no-op."""
     with log_context(task_id=task_id):
-        resources = await Resources.of(run_sync_task.broker).get()
-        await importer.run_sync_task(task_id, resources.sync)
+        async with Resources.of(run_sync_task.broker).serving() as resources:
+            await importer.run_sync_task(task_id, resources.sync)
 
 
 ACTORS: tuple[dramatiq.Actor[..., Any], ...] = (run_sync_task,)

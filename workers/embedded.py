@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 
 import dramatiq
-from dramatiq.asyncio import get_event_loop_thread
 
 from adapters.config import Settings
 from adapters.queue import DramatiqTaskQueue
@@ -45,29 +44,14 @@ class EmbeddedWorker:
         self.broker, self._worker = broker, worker
         return DramatiqTaskQueue(run_sync_task, blocking=False)
 
-    async def stop(self, timeout_ms: int = 5_000) -> None:
-        """Stop the pool; imports still running are cancelled mid-way and resumed at the next start."""
+    async def stop(self, timeout_ms: int = 60_000) -> None:
+        """Stop the pool: running imports are cancelled at once and resumed at the next start.
+
+        The `Resources` middleware does the work when Dramatiq announces the shutdown: it cancels the runs (each
+        batch is committed with its checkpoint), waits for every connection to close, and closes the database
+        and HTTP clients, all before Dramatiq ends its event loop. `timeout_ms` bounds Dramatiq's wait for its
+        threads, which are free as soon as their runs are cancelled.
+        """
         worker, self._worker = self._worker, None
-        if worker is None:
-            return
-        loop_thread = get_event_loop_thread()
-        if loop_thread is not None:
-            # Dramatiq would wait for running actors, and an import can take an hour: interrupt them instead.
-            # Their checkpoint is in the database; the boot sweep of the next start resumes them.
-            await asyncio.to_thread(loop_thread.run_coroutine, _cancel_running_actors(timeout_ms / 1000))
-        await asyncio.to_thread(worker.stop, timeout_ms)
-
-
-async def _cancel_running_actors(grace_seconds: float) -> None:
-    current = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + grace_seconds
-    for task in asyncio.all_tasks():
-        if task is not current:
-            task.cancel()
-    # A coroutine cancelled mid-query makes SQLAlchemy close its connection in a task of its own: wait for those
-    # too (without cancelling them), or the loop stops with connections half-closed and leaks them.
-    while (pending := [t for t in asyncio.all_tasks() if t is not current and not t.done()]) and (
-        left := deadline - loop.time()
-    ) > 0:
-        await asyncio.wait(pending, timeout=left)
+        if worker is not None:
+            await asyncio.to_thread(worker.stop, timeout_ms)

@@ -4,6 +4,12 @@ Async engines and HTTP clients belong to the loop they were made on; async actor
 `AsyncIO` middleware starts, so everything is created there, lazily on first use (a message may arrive before
 `after_worker_boot` ran) and eagerly after boot so that a bad setting shows at start-up. The periodic sweep of
 stale tasks runs here too; with the in-memory StubBroker it first re-enqueues everything a crash left active.
+
+Shutdown (SIGTERM to a worker process, or the API process stopping its embedded pool) is one path: new runs are
+refused, running ones cancelled (their work is checkpointed: each batch commits with its checkpoint), and the
+loop is drained (the cancelled runs, and the connection closes SQLAlchemy starts in tasks of their own when a
+query is cancelled) before the database and HTTP clients are closed, all before Dramatiq stops the loop. A
+connection that outlived its loop would keep SQLite's write lock until the garbage collector found it.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -34,6 +41,8 @@ from domain.shops import Shop
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_DRAIN_SECONDS = 30.0  # cancelled work normally ends in milliseconds; past this, say what is stuck
+
 
 @dataclass
 class WorkerResources:
@@ -42,9 +51,12 @@ class WorkerResources:
     closers: list[Any] = field(default_factory=list)
 
     async def aclose(self) -> None:
+        """Close everything in reverse order of creation; a failing close is logged and the others still run."""
         for close in reversed(self.closers):
-            with contextlib.suppress(Exception):
+            try:
                 await close()
+            except Exception:
+                log.exception("closing %r failed", close)
 
 
 async def build_resources(settings: Settings, queue: TaskQueue, events: EventPublisher | None) -> WorkerResources:
@@ -93,6 +105,8 @@ class Resources(Middleware):
         self.actor: dramatiq.Actor[..., Any] | None = None  # set by workers.actors.bind, for the sweep's queue
         self._building: asyncio.Task[WorkerResources] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[object]] = set()  # actor runs in progress, cancelled at shutdown
+        self._stopping = False
 
     @classmethod
     def of(cls, broker: dramatiq.Broker) -> Resources:
@@ -100,6 +114,29 @@ class Resources(Middleware):
             if isinstance(middleware, cls):
                 return middleware
         raise RuntimeError("the broker has no Resources middleware; build it with workers.broker.setup_broker")
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[WorkerResources]:
+        """One actor run: yields the resources, tracked so that a shutdown cancels the run and waits for it.
+
+        A run refused because the worker is shutting down, or cancelled by the shutdown, raises `dramatiq.Retry`:
+        the message goes back to the broker (Redis: another worker process picks it up and the task resumes from
+        its checkpoint; embedded: the next start's boot sweep re-enqueues it from the database), without an error
+        log. Any other cancellation propagates.
+        """
+        if self._stopping:
+            raise dramatiq.Retry(delay=self.settings.sync_min_backoff_ms)
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            yield await self.get()
+        except asyncio.CancelledError:
+            if self._stopping:
+                raise dramatiq.Retry(delay=self.settings.sync_min_backoff_ms) from None
+            raise
+        finally:
+            self._running.discard(task)
 
     async def get(self) -> WorkerResources:
         """The resources, built on first call; call it on Dramatiq's event loop only."""
@@ -137,15 +174,31 @@ class Resources(Middleware):
             except Exception:
                 log.warning("stale sync task sweep failed; will try again", exc_info=True)
 
-    async def _dispose(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+    async def shutdown(self) -> None:
+        """Refuse new runs, cancel running ones, drain the loop, then close the resources; idempotent.
+
+        Runs on Dramatiq's event loop, before the loop stops. A cancelled run ends after its current database
+        call (`adapters.db.sessions`) and rolls back; draining waits for every task of the loop, the runs and
+        anything they left closing, before the engine is disposed and the loop ends: no connection outlives it.
+        """
+        self._stopping = True
+        current = asyncio.current_task()
+        for task in [*self._running, self._sweeper]:
+            if task is not None:
+                task.cancel()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_DRAIN_SECONDS
+        while pending := [t for t in asyncio.all_tasks() if t is not current and not t.done()]:
+            if (left := deadline - loop.time()) <= 0:
+                log.error("shutdown: %d task(s) still running after %.0f s: %r", len(pending), SHUTDOWN_DRAIN_SECONDS,
+                          pending)  # fmt: skip
+                break
+            await asyncio.wait(pending, timeout=left)
+        self._sweeper = None
         if self._building is not None:
             building, self._building = self._building, None
-            with contextlib.suppress(Exception):
-                await (await building).aclose()
+            if building.done() and not building.cancelled() and building.exception() is None:
+                await building.result().aclose()
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = get_event_loop_thread()
@@ -153,8 +206,16 @@ class Resources(Middleware):
             raise RuntimeError("add the AsyncIO middleware before Resources")
         loop_thread.run_coroutine(self.get())
 
-    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        # Runs before AsyncIO's own after_worker_shutdown (hooks run in reverse), while the loop still runs.
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Before Dramatiq stops its worker threads: they wait for their current message, and an import can take
+        # an hour. Cancelled runs hand their messages back (`serving`), so the threads are free at once.
         loop_thread = get_event_loop_thread()
         if loop_thread is not None:
-            loop_thread.run_coroutine(self._dispose())
+            loop_thread.run_coroutine(self.shutdown())
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # A run that started after `before_worker_shutdown` (none should: they are refused) is drained here too,
+        # before AsyncIO's own after_worker_shutdown (hooks run in reverse) stops the loop.
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None:
+            loop_thread.run_coroutine(self.shutdown())

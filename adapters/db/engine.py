@@ -15,6 +15,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from adapters.db.sessions import UninterruptedSession
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -109,11 +111,12 @@ class Database:
             )
         else:
             self.read_engine = self.write_engine
+        # Sessions whose database calls a cancellation cannot cut in half (see adapters.db.sessions).
         self.write_sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self.write_engine, expire_on_commit=False
+            self.write_engine, class_=UninterruptedSession, expire_on_commit=False
         )
         self.read_sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self.read_engine, expire_on_commit=False
+            self.read_engine, class_=UninterruptedSession, expire_on_commit=False
         )
 
     @property
