@@ -4,20 +4,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install format clean
+.PHONY: run test servers lint bench install format clean lock
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package CI and `make run` install; `make lock` re-pins after an upgrade.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/shopbridge demo
+PORT ?= 8000
 
-test: $(STAMP)
+run: $(STAMP)
+	$(BIN)/shopbridge demo --port $(PORT)
+
+# The throwaway servers the tests start must be installed: installs them as root on Debian, else names them.
+servers:
+	@bash scripts/ensure-servers
+
+test: $(STAMP) servers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -36,6 +43,17 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Upgrade the pinned set: newest releases allowed by pyproject.toml, then re-pin (run `make test` before committing).
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip
+	.venv-lock/bin/pip install --quiet --upgrade -e '.[dev]'
+	{ sed -n '1,2p' constraints.txt; .venv-lock/bin/pip freeze --exclude-editable --exclude pip; } > constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .venv-lock
+	@echo "constraints.txt updated; now: make clean test"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -75,6 +75,11 @@ class Settings:
     # The GraphQL face (issue 12): browser origins allowed by CORS, and the largest HTTP body / WebSocket message.
     cors_origins: tuple[str, ...] = ()
     max_request_bytes: int = 1_048_576
+    # Operations (issue 11): /metrics, logs.
+    metrics_token: str | None = field(default=None, repr=False)  # set: /metrics needs `Authorization: Bearer` it
+    metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: the processes of a host share their metrics there
+    log_format: str = "text"  # "text" | "json" (one JSON object per line)
+    worker_shutdown_seconds: int = 30  # `shopbridge worker` on SIGTERM: Dramatiq's shutdown bound; killed 10 s later
 
     @property
     def callback_url(self) -> str:
@@ -88,13 +93,30 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-def _secret_file(data_dir: Path, name: str, make: str) -> str:
+def default_data_dir(env: dict[str, str]) -> Path:
+    """Where the embedded default keeps its database and keys when SHOPBRIDGE_DATA_DIR is unset: the project's
+    `var/` when run from a source checkout (what `make run` uses), else `$XDG_DATA_HOME/shopbridge`
+    (`~/.local/share/shopbridge`). Absolute either way: every command finds the same keys from any directory.
+    """
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file():
+        return root / "var"
+    base = (env.get("XDG_DATA_HOME") or "").strip() or str(Path.home() / ".local" / "share")
+    return Path(base) / "shopbridge"
+
+
+def _secret_file(data_dir: Path, name: str, make: str, *, create: bool = True) -> str:
     """A secret kept in the data directory, generated on first run (the embedded default's key store).
 
     Written to a private temporary file and linked into place, so concurrent first runs agree on one value
-    and nobody reads a half-written key.
+    and nobody reads a half-written key. `create=False`: a missing file is a `ConfigError` naming it.
     """
     path = data_dir / name
+    if not path.exists() and not create:
+        raise ConfigError(
+            f"no key at {path}: start the server once (it creates the keys there), or point SHOPBRIDGE_DATA_DIR "
+            "at the server's data directory, or set SHOPBRIDGE_SECRET_KEY"
+        )
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         temporary = data_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
@@ -137,14 +159,48 @@ def _positive(env: dict[str, str], name: str, default: float, *, allow_zero: boo
     return value
 
 
-def load_settings(env: dict[str, str] | None = None) -> Settings:
-    """Settings from the environment (or the mapping given). Unset TikTok settings mean the embedded sandbox."""
+def _directory(raw: str | None, name: str) -> Path | None:
+    """An existing directory, or None when unset (prometheus-client fails on its first metric otherwise)."""
+    if raw is None:
+        return None
+    path = Path(raw).resolve()
+    if not path.is_dir():
+        raise ConfigError(f"{name}={raw} is not a directory: create it (empty) before starting the processes")
+    return path
+
+
+def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    """One of `allowed` (case-insensitive); unset means the first."""
+    raw = (env.get(name) or "").strip().lower() or allowed[0]
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+def is_set(name: str, env: dict[str, str] | None = None) -> bool:
+    """Whether setting `name` is given (e.g. SHOPBRIDGE_PUBLIC_URL, else the CLI derives it from its port)."""
+    return bool((dict(os.environ if env is None else env).get(name) or "").strip())
+
+
+def log_options(env: dict[str, str] | None = None) -> tuple[str, str]:
+    """(level, format) of the logs, read alone: a command sets up its logging before anything else can log."""
+    env = dict(os.environ if env is None else env)
+    level = (env.get("SHOPBRIDGE_LOG_LEVEL") or "").strip().upper() or "INFO"
+    return level, _choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json"))
+
+
+def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True) -> Settings:
+    """Settings from the environment (or the mapping given). Unset TikTok settings mean the embedded sandbox.
+
+    `create_keys=False` (commands that only use keys, like `shopbridge token`): a missing generated secret key is
+    a `ConfigError` naming where it was looked for, instead of a new key nobody else knows.
+    """
     env = dict(os.environ if env is None else env)
 
     def get(name: str) -> str | None:
         return (env.get(name) or "").strip() or None
 
-    data_dir = Path(get("SHOPBRIDGE_DATA_DIR") or "var").resolve()
+    data_dir = Path(get("SHOPBRIDGE_DATA_DIR") or default_data_dir(env)).resolve()
     public_url = (get("SHOPBRIDGE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
     database_url = get("SHOPBRIDGE_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"
     broker_url = get("SHOPBRIDGE_BROKER_URL")
@@ -158,7 +214,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             "every process); generate an encryption key with: python -c "
             "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
         )
-    secret_key = get("SHOPBRIDGE_SECRET_KEY") or _secret_file(data_dir, "secret_key", secrets.token_urlsafe(48))
+    secret_key = get("SHOPBRIDGE_SECRET_KEY") or _secret_file(
+        data_dir, "secret_key", secrets.token_urlsafe(48), create=create_keys
+    )
     encryption_key = get("SHOPBRIDGE_ENCRYPTION_KEY") or _secret_file(data_dir, "encryption_key", _new_fernet_key())
     tiktok_names = ("APP_KEY", "APP_SECRET", "SERVICE_ID", "API_URL", "AUTH_URL", "AUTHORIZE_URL")
     given = {n: get(f"SHOPBRIDGE_TIKTOK_{n}") for n in tiktok_names}
@@ -227,6 +285,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         max_request_bytes=_positive_int(
             _int(env, "SHOPBRIDGE_MAX_REQUEST_BYTES", 1_048_576), "SHOPBRIDGE_MAX_REQUEST_BYTES"
         ),
+        metrics_token=get("SHOPBRIDGE_METRICS_TOKEN"),
+        metrics_dir=_directory(get("PROMETHEUS_MULTIPROC_DIR"), "PROMETHEUS_MULTIPROC_DIR"),
+        log_format=_choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json")),
+        worker_shutdown_seconds=_int(env, "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", 30),
     )
 
 

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from adapters.config import CALLBACK_PATH, SANDBOX_MOUNT, Settings, load_settings
@@ -24,6 +24,7 @@ from gql.callback import tiktok_callback
 from gql.container import Services, build_core
 from gql.limits import RequestSizeLimit
 from gql.logfilters import install_embedded_sandbox_access_filter
+from gql.ops import ops_routes
 from gql.schema import schema
 from gql.view import ShopbridgeGraphQL
 
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     routes: list[Route | WebSocketRoute | Mount] = [
         Route("/", _root),
-        Route("/healthz", _health),
+        *ops_routes(settings),
         Route("/graphql", view),  # the view answers other methods with a JSON 405
         WebSocketRoute("/graphql", view),
         Route(CALLBACK_PATH, tiktok_callback),
@@ -103,7 +104,3 @@ def _embedded_sandbox(settings: Settings) -> Starlette:
 
 async def _root(request: Request) -> Response:
     return RedirectResponse("/graphql")
-
-
-async def _health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})

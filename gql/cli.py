@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,12 +12,41 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+GRACEFUL_SHUTDOWN_SECONDS = 30  # on SIGTERM: in-flight requests get this long; then connections are closed
 
 
 def _settings() -> Settings:
     from adapters.config import load_settings
+    from adapters.logs import configure_logging
 
-    return load_settings()
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _use_port(host: str, port: int) -> str | None:
+    """Derive SHOPBRIDGE_PUBLIC_URL from the port served unless it is set (the OAuth callback must point here).
+
+    Returns an error line when the port is taken, naming the setting to change.
+    """
+    import os
+    import socket
+
+    from adapters.config import is_set
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return (
+                f"shopbridge: cannot listen on {host}:{port} ({exc.strerror}); choose another port with --port "
+                f"(make run PORT=...), and set SHOPBRIDGE_PUBLIC_URL to match if you set it"
+            )
+    if not is_set("SHOPBRIDGE_PUBLIC_URL"):
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (compared, not bound)
+        os.environ["SHOPBRIDGE_PUBLIC_URL"] = f"http://{shown}:{port}"  # read by every process uvicorn starts
+    return None
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -31,9 +59,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    """Never mints keys: a token signed with a key the server does not have would be refused."""
+    from adapters.config import is_set, load_settings
     from gql.auth import issue_token
 
-    settings = _settings()
+    settings = load_settings(create_keys=False)
+    source = "SHOPBRIDGE_SECRET_KEY" if is_set("SHOPBRIDGE_SECRET_KEY") else str(settings.data_dir / "secret_key")
+    print(f"signed with the key in {source}", file=sys.stderr)
     print(issue_token(settings.secret_key, args.merchant_id, args.ttl or settings.merchant_token_ttl_seconds))
     return 0
 
@@ -41,6 +73,11 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from adapters.logs import uvicorn_log_config
+
+    if (problem := _use_port(args.host, args.port)) is not None:
+        print(problem, file=sys.stderr)
+        return 2
     settings = _settings()
     if args.workers > 1 and settings.broker_url is None:
         print(
@@ -56,7 +93,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(settings.log_level, settings.log_format),
         proxy_headers=True,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         ws_ping_interval=20,
         ws_ping_timeout=20,
         ws_max_size=settings.max_request_bytes,  # uvicorn closes with 1009 beyond it, before Strawberry parses
@@ -69,6 +108,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from adapters.db.migrate import upgrade
     from gql.auth import issue_token
 
+    if (problem := _use_port(args.host, args.port)) is not None:
+        print(problem, file=sys.stderr)
+        return 2
     settings = _settings()
     upgrade(settings.database_url)
     token = issue_token(settings.secret_key, args.merchant_id, settings.merchant_token_ttl_seconds)
@@ -96,7 +138,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from workers.cli import run_worker
 
-    return run_worker(processes=args.processes, threads=args.threads)
+    settings = _settings()
+    return run_worker(processes=args.processes, threads=args.threads, shutdown_timeout=settings.worker_shutdown_seconds)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -162,8 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from adapters.config import ConfigError, log_options
+    from adapters.logs import configure_logging
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        configure_logging(*log_options())
+    except ConfigError:
+        configure_logging()  # the command's settings will name the mistake
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from gql import types as t
 from gql.cost import QueryCostLimiter
 from gql.errors import mask_errors, process_errors
 from gql.inputs import DATETIME_SCALAR
+from gql.metrics import OperationMetrics
 from gql.mutations import Mutation
 from gql.queries import Query
 from gql.subscriptions import Subscription
@@ -38,6 +39,7 @@ schema = ShopbridgeSchema(
     types=[t.Shop, t.SyncTask, t.Product, t.Order],
     # Factories, not instances: an extension instance is per operation and must not leak state between them.
     extensions=[
+        OperationMetrics,  # first: it times and counts everything, refusals by the limiters included
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

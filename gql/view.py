@@ -10,6 +10,8 @@ a JSON GraphQL response with `extensions.code`. WebSockets speak `graphql-transp
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -28,6 +30,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
+from adapters.logs import bind_log_context, log_context
 from gql.auth import AuthenticationError, bearer_token, verify_token, verify_token_claims
 from gql.context import Context
 from gql.responses import GRAPHQL_RESPONSE_JSON, error_response, header, response_media_type
@@ -70,35 +73,39 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         self.max_message_bytes = max_message_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        state = scope.setdefault("state", {})
-        if scope.get("method") not in ("GET", "POST"):
-            message = "GraphQL only supports GET and POST requests."
-            await error_response(scope, 405, message, METHOD_NOT_ALLOWED, {"Allow": "GET, POST"})(scope, receive, send)
-            return
-        if not _is_ide_page(scope):
-            try:
-                state["merchant_id"] = self._authenticate(header(scope, b"authorization"))
-            except AuthenticationError as exc:
-                headers = {"WWW-Authenticate": "Bearer"}
-                await error_response(scope, 401, str(exc), "UNAUTHENTICATED", headers)(scope, receive, send)
+        with log_context(request_id=_request_id(scope)):
+            if scope["type"] != "http":
+                await super().__call__(scope, receive, send)
                 return
-        try:
-            response = await self.run(Request(scope=scope, receive=receive))
-        except _MethodNotAllowed as exc:
-            response = error_response(scope, 405, exc.reason, METHOD_NOT_ALLOWED, {"Allow": exc.allow})
-        except HTTPException as exc:
-            response = error_response(scope, exc.status_code, exc.reason, BAD_REQUEST)
-        else:
-            if response_media_type(scope) == GRAPHQL_RESPONSE_JSON and "json" in response.headers.get(
-                "content-type", ""
-            ):
-                response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
-                if state.get("request_error"):
-                    response.status_code = 400
-        await response(scope, receive, send)
+            state = scope.setdefault("state", {})
+            if scope.get("method") not in ("GET", "POST"):
+                message = "GraphQL only supports GET and POST requests."
+                await error_response(scope, 405, message, METHOD_NOT_ALLOWED, {"Allow": "GET, POST"})(
+                    scope, receive, send
+                )
+                return
+            if not _is_ide_page(scope):
+                try:
+                    state["merchant_id"] = self._authenticate(header(scope, b"authorization"))
+                except AuthenticationError as exc:
+                    headers = {"WWW-Authenticate": "Bearer"}
+                    await error_response(scope, 401, str(exc), "UNAUTHENTICATED", headers)(scope, receive, send)
+                    return
+                bind_log_context(merchant_id=state["merchant_id"])
+            try:
+                response = await self.run(Request(scope=scope, receive=receive))
+            except _MethodNotAllowed as exc:
+                response = error_response(scope, 405, exc.reason, METHOD_NOT_ALLOWED, {"Allow": exc.allow})
+            except HTTPException as exc:
+                response = error_response(scope, exc.status_code, exc.reason, BAD_REQUEST)
+            else:
+                if response_media_type(scope) == GRAPHQL_RESPONSE_JSON and "json" in response.headers.get(
+                    "content-type", ""
+                ):
+                    response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
+                    if state.get("request_error"):
+                        response.status_code = 400
+            await response(scope, receive, send)
 
     def _authenticate(self, header_value: str | None) -> str:
         return verify_token(self.secret_key, bearer_token(header_value))
@@ -156,6 +163,7 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         except AuthenticationError as exc:
             log.info("websocket refused: %s", exc)
             raise ConnectionRejectionError({"message": str(exc)}) from exc
+        bind_log_context(merchant_id=context.merchant_id)
         return None
 
 
@@ -173,6 +181,15 @@ def _find_authorization(params: dict[str, object]) -> str | None:
                 if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
                     return value
     return None
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _request_id(scope: Scope) -> str:
+    """The caller's `X-Request-ID` when it is a plain token (a load balancer's), else a new random one."""
+    given = header(scope, b"x-request-id")
+    return given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def _is_ide_page(scope: Scope) -> bool:

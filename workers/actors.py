@@ -11,6 +11,7 @@ from typing import Any
 import dramatiq
 
 from adapters.config import Settings
+from adapters.logs import log_context
 from domain.errors import DomainError
 from domain.ports import AuthorizationLostError, GatewayRefusedError
 from domain.services import importer, polling, tokens
@@ -37,8 +38,9 @@ TIME_LIMIT_GRACE_MS = 30_000
 )
 async def run_sync_task(task_id: str) -> None:
     """Run or resume sync task `task_id`; a finished or deleted task is a no-op."""
-    async with Resources.of(run_sync_task.broker).serving() as resources:
-        await importer.run_sync_task(task_id, resources.sync)
+    with log_context(task_id=task_id):
+        async with Resources.of(run_sync_task.broker).serving() as resources:
+            await importer.run_sync_task(task_id, resources.sync)
 
 
 @dramatiq.actor(queue_name=SYNC_QUEUE, max_retries=3, min_backoff=1_000, max_backoff=30_000, time_limit=60_000)

@@ -1,7 +1,8 @@
 """`setup_broker(settings)`: the Dramatiq broker of this process, with its middleware and our actors bound to it.
 
 Redis when `settings.broker_url` is set, else the in-memory StubBroker (the embedded default). Both get the
-`AsyncIO` middleware (our actors are `async def`) and `Resources` (the per-process composition root). Call it
+`AsyncIO` middleware (our actors are `async def`), `Resources` (the per-process composition root, publishing
+through `MeteredEvents`) and `Observability` (closes a bus made here; retires a worker process's metrics). Call it
 before anything imports `workers.actors` on its own: Dramatiq binds actors to the global broker at import.
 """
 
@@ -13,7 +14,10 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
 
 from adapters.config import Settings
+from adapters.events import InProcessEventBus, RedisEventBus
+from adapters.metrics import MeteredEvents
 from domain.ports import EventPublisher
+from workers.observability import Observability
 from workers.resources import Resources
 
 SYNC_QUEUE = "sync"  # the queue of sync task messages; `shopbridge worker` consumes only it
@@ -34,8 +38,13 @@ def setup_broker(settings: Settings, *, events: EventPublisher | None = None) ->
     else:
         broker = StubBroker()
     broker.add_middleware(AsyncIO())
-    resources = Resources(settings, events=events)
+    own_bus: InProcessEventBus | RedisEventBus | None = None
+    if events is None:
+        own_bus = events = RedisEventBus(settings.broker_url) if settings.broker_url else InProcessEventBus()
+    # The actors publish through MeteredEvents: records imported and task durations become metrics.
+    resources = Resources(settings, events=MeteredEvents(events))
     broker.add_middleware(resources)
+    broker.add_middleware(Observability(settings, own_bus.aclose if own_bus is not None else None))
     dramatiq.set_broker(broker)
 
     from workers import actors  # only now: its decorators need the broker set above

@@ -1,23 +1,87 @@
-"""`shopbridge worker --processes N --threads M`: Dramatiq's own CLI over `workers.entrypoint`."""
+"""`shopbridge worker --processes N --threads M`: Dramatiq's CLI over `workers.entrypoint`, supervised.
+
+Dramatiq's master runs as a child in a session of its own; this process forwards SIGTERM, SIGINT and SIGHUP to it
+(once per signal received) and waits for it, so a process manager's SIGTERM stops every worker process before
+`shopbridge worker` exits. Running tasks get `shutdown_timeout` seconds; if the workers are still there a grace
+period later (a Redis that went away can stall their shutdown), their whole process group is killed: the
+command always exits within that bound, and never leaves a worker behind. If this process itself is killed, the
+master gets SIGTERM from the kernel (a parent-death signal).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from types import FrameType
 
 from workers.broker import SYNC_QUEUE  # not from workers.actors: importing it would bind a default broker
 
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+KILL_GRACE_SECONDS = 10  # beyond Dramatiq's own shutdown timeout, before the group is killed
+PR_SET_PDEATHSIG = 1
 
-def worker_command(processes: int, threads: int) -> list[str]:
+
+def worker_command(processes: int, threads: int, shutdown_timeout: int = 30) -> list[str]:
     return [
-        sys.executable, "-m", "dramatiq", "workers.entrypoint",
+        sys.executable, "-m", "workers.run", "workers.entrypoint",
         "--processes", str(processes), "--threads", str(threads), "--queues", SYNC_QUEUE,
+        "--worker-shutdown-timeout", str(shutdown_timeout * 1000),
     ]  # fmt: skip
 
 
-def run_worker(processes: int, threads: int) -> int:
-    """Run the worker processes in the foreground until stopped; returns Dramatiq's exit code."""
+def _parent_death_signal(signum: int) -> Callable[[], None]:
+    parent = os.getpid()
+
+    def arm() -> None:
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    return arm
+
+
+def run_worker(processes: int, threads: int, shutdown_timeout: int = 30) -> int:
+    """Run the worker processes in the foreground until stopped; returns Dramatiq's exit code (or 128+signal)."""
+    master = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+        worker_command(processes, threads, shutdown_timeout),
+        start_new_session=True,  # a terminal's Ctrl-C reaches us only; we forward it exactly once
+        preexec_fn=_parent_death_signal(signal.SIGTERM),
+    )
+    deadline: float | None = None
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        nonlocal deadline
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(master.pid, signum)
+        if deadline is None:
+            deadline = time.monotonic() + shutdown_timeout + KILL_GRACE_SECONDS
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
     try:
-        return subprocess.call(worker_command(processes, threads))  # noqa: S603 (our own interpreter and args)
-    except KeyboardInterrupt:  # Ctrl-C reached the Dramatiq master too; it shuts its workers down itself
-        return 130
+        while True:
+            try:
+                code = master.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if deadline is not None and time.monotonic() > deadline:
+                    print("shopbridge worker: workers did not stop in time; killing them", file=sys.stderr)
+                    _kill_group(master.pid)
+                    master.wait()
+                    return 128 + signal.SIGKILL
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _kill_group(master.pid)  # a worker process the master left behind must not go on taking messages
+    return code if code >= 0 else 128 - code
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)

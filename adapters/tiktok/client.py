@@ -23,7 +23,7 @@ from adapters.config import TikTokSettings
 from adapters.tiktok import records
 from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock
 from adapters.tiktok.ratelimit import Limiter
-from adapters.tiktok.transport import AccessToken, Transport
+from adapters.tiktok.transport import AccessToken, RequestObserver, Transport
 from domain.catalog import Order
 from domain.ports import Page
 from domain.shops import AuthorizedShop, TokenSet
@@ -65,9 +65,12 @@ class TikTokClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         rate_limiter: Limiter | None = None,
+        observer: RequestObserver | None = None,
     ) -> None:
         self.settings = settings
-        self.transport = Transport(settings, http, clock=clock, sleep=sleep, rng=rng, rate_limiter=rate_limiter)
+        self.transport = Transport(
+            settings, http, clock=clock, sleep=sleep, rng=rng, rate_limiter=rate_limiter, observer=observer
+        )
         self._shop_refreshes: OrderedDict[tuple[str, str], _ShopRefresh] = OrderedDict()
 
     # -- OAuth -----------------------------------------------------------------------------------------------------

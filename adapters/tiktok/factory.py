@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 from redis.asyncio import Redis
 
+from adapters import metrics
 from adapters.config import Settings
 from adapters.tiktok.client import TikTokClient
 from adapters.tiktok.ratelimit import Limiter
@@ -30,4 +31,4 @@ def build_tiktok_client(settings: Settings, user_agent: str) -> tuple[TikTokClie
         shared = RedisRateLimiter(Redis.from_url(settings.broker_url), settings.tiktok.rate_limit_per_second)
         closers.append(shared.aclose)
         limiter = shared
-    return TikTokClient(settings.tiktok, http, rate_limiter=limiter), closers
+    return TikTokClient(settings.tiktok, http, rate_limiter=limiter, observer=metrics.tiktok_request), closers

@@ -38,6 +38,10 @@ from adapters.tiktok.signing import QueryValue, query_value, sign
 
 logger = logging.getLogger("adapters.tiktok")
 
+# Told of every response or failure: `(what, outcome)`, `what` e.g. "POST /order/202309/orders/search", outcome
+# "ok", an error class in snake case ("rate_limited", "network", "server", ...), or "retry" before a retry.
+RequestObserver = Callable[[str, str], None]
+
 # The access token, or a callable giving the current one (a `ShopSession` whose tokens may be refreshed meanwhile).
 AccessToken = str | Callable[[], str]
 BACKOFF_BASE_SECONDS = 0.2
@@ -69,9 +73,11 @@ class Transport:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         rate_limiter: Limiter | None = None,
+        observer: RequestObserver | None = None,
     ) -> None:
         self.settings = settings
         self._http = http
+        self._observe: RequestObserver = observer or (lambda what, outcome: None)
         self.clock = clock
         self.sleep = sleep
         self._rng = rng
@@ -137,6 +143,7 @@ class Transport:
         if attempt >= self.settings.max_retries:
             logger.warning("tiktok %s gave up after %d attempts: %s", what, attempt + 1, error)
             raise error
+        self._observe(what, "retry")
         delay = self.backoff(attempt)
         logger.info("tiktok %s attempt %d failed (%s); retrying in %.2fs", what, attempt + 1, error, delay)
         await self.sleep(delay)
@@ -164,8 +171,10 @@ class Transport:
                 method, url, params=params, content=content, headers=headers, timeout=self._timeout
             )
         except httpx.TimeoutException as exc:
+            self._observe(f"{method} {path}", "timeout")
             raise NetworkError(f"timed out after {self.settings.timeout_seconds}s") from exc
         except httpx.TransportError as exc:
+            self._observe(f"{method} {path}", "network")
             raise NetworkError(f"connection failed: {type(exc).__name__}") from exc
         return self._data_or_raise(f"{method} {path}", response)
 
@@ -173,14 +182,17 @@ class Transport:
         try:
             response = await self._http.get(self.settings.auth_url + path, params=params, timeout=self._timeout)
         except httpx.TimeoutException:  # `from None`: the httpx exception holds the request, secret and all
+            self._observe(f"GET {path}", "timeout")
             raise NetworkError(f"timed out after {self.settings.timeout_seconds}s") from None
         except httpx.TransportError as exc:
+            self._observe(f"GET {path}", "network")
             raise NetworkError(f"connection failed: {type(exc).__name__}") from None
         return self._data_or_raise(f"GET {path}", response)
 
     def _data_or_raise(self, what: str, response: httpx.Response) -> Raw:
         envelope, data = decode_envelope(response.content)
         error = classify(response.status_code, envelope)
+        self._observe(what, "ok" if error is None else _outcome(error))
         if error is not None:
             error.api = what  # "METHOD path": what a refusal refused (e.g. the API a missing scope guards)
             logger.log(
@@ -195,6 +207,12 @@ class Transport:
         assert envelope is not None  # classify returns an error for a missing envelope
         logger.debug("tiktok %s -> ok request_id=%s", what, envelope.get("request_id"))
         return data
+
+
+def _outcome(error: TikTokError) -> str:
+    """`RateLimitedError` → "rate_limited": a metric label of few values."""
+    name = type(error).__name__.removesuffix("Error")
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
 
 
 def _token_error(error: TikTokError, grant_type: str) -> TikTokError:

@@ -113,3 +113,40 @@ def test_the_request_size_limit_is_a_positive_number_of_bytes(tmp_path: Path) ->
     for bad in ("0", "-1", "lots"):
         with pytest.raises(ConfigError, match="SHOPBRIDGE_MAX_REQUEST_BYTES"):
             load_settings({**base, "SHOPBRIDGE_MAX_REQUEST_BYTES": bad})
+
+
+def test_the_default_data_directory_is_the_same_from_any_directory(tmp_path: Path, monkeypatch) -> None:
+    from adapters.config import default_data_dir
+
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(tmp_path)
+    assert default_data_dir({}) == repo / "var"  # a source checkout: where `make run` keeps it
+
+
+def test_operations_settings(tmp_path: Path) -> None:
+    env = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    (tmp_path / "m").mkdir()
+    default = load_settings(env)
+    assert (default.log_format, default.metrics_token, default.metrics_dir) == ("text", None, None)
+    assert default.worker_shutdown_seconds == 30
+    given = load_settings(
+        {
+            **env,
+            "SHOPBRIDGE_LOG_FORMAT": "JSON",
+            "SHOPBRIDGE_METRICS_TOKEN": "t",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "m"),
+            "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT": "5",
+        }
+    )
+    assert (given.log_format, given.metrics_token, given.metrics_dir) == ("json", "t", tmp_path / "m")
+    assert given.worker_shutdown_seconds == 5
+    with pytest.raises(ConfigError, match="SHOPBRIDGE_LOG_FORMAT"):
+        load_settings({**env, "SHOPBRIDGE_LOG_FORMAT": "xml"})
+    with pytest.raises(ConfigError, match="PROMETHEUS_MULTIPROC_DIR"):
+        load_settings({**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "missing")})
+
+
+def test_a_command_that_only_uses_keys_never_mints_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=str(tmp_path / "secret_key")):
+        load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)}, create_keys=False)
+    assert not (tmp_path / "secret_key").exists()

@@ -29,3 +29,40 @@ def test_a_uvicorn_access_line_is_redacted(caplog) -> None:
             logger.propagate = before
     assert "topsecret" not in caplog.text and "c0de" not in caplog.text
     assert "app_secret=***" in caplog.text and "app_key=k" in caplog.text
+
+
+def test_a_json_line_is_redacted_and_carries_the_bound_context() -> None:
+    # given the JSON format on a handler, and the filters the app installs
+    import io
+    import json
+
+    from adapters.logs import formatter, log_context
+
+    install_redaction(("uvicorn.access", "httpx"))
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter("json"))
+    loggers = [logging.getLogger("uvicorn.access"), logging.getLogger("httpx")]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        # when an access line and an httpx request line carrying credentials are logged inside a task's context
+        with log_context(task_id="t-1", shop_id="s-1", merchant_id=None):
+            loggers[0].info(
+                '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET",
+                "/sandbox/api/v2/token/refresh?app_key=k&app_secret=topsecret&refresh_token=r3fresh", "1.1", 200,
+            )  # fmt: skip
+            loggers[1].info("HTTP Request: %s %s", "GET", "https://auth.example/api/v2/token/get?auth_code=c0de&x=1")
+            loggers[1].info("failed", exc_info=ValueError("https://x/?access_token=leaked"))
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    # then each line is one JSON object with the context, and no credential
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == 3
+    assert all(line["task_id"] == "t-1" and line["shop_id"] == "s-1" and "merchant_id" not in line for line in lines)
+    text = stream.getvalue()
+    for secret in ("topsecret", "r3fresh", "c0de", "leaked"):
+        assert secret not in text
+    assert "app_secret=***" in lines[0]["event"] and "x=1" in lines[1]["event"]

@@ -1,0 +1,136 @@
+"""Prometheus metrics (prometheus-client): what every process records, and the exposition `/metrics` serves.
+
+Several processes on one host (uvicorn workers, `shopbridge worker` processes) share one directory named by
+`PROMETHEUS_MULTIPROC_DIR` (prometheus-client's own setting, read at import): each process writes its samples
+there and `/metrics` of any API process serves the sum of all. Without it each process counts alone.
+
+Metric names (a contract: dashboards and alerts use them; see the README's Operations section):
+
+    shopbridge_graphql_operations_total{operation,type,outcome}      outcome: ok | error
+    shopbridge_graphql_operation_duration_seconds{operation,type}    histogram
+    shopbridge_tiktok_requests_total{endpoint,outcome}               outcome: ok | rate_limited | server | ...
+    shopbridge_tiktok_retries_total{endpoint}
+    shopbridge_sync_records_imported_total{kind,outcome}             outcome: created | updated | unchanged | failed
+    shopbridge_sync_task_duration_seconds{kind,status}               histogram, from start to end of a task
+    shopbridge_sync_tasks{status}                                    QUEUED / RUNNING tasks, read at scrape time
+    shopbridge_broker_queue_messages{queue}                          messages waiting in Redis, read at scrape time
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from adapters.logs import bind_log_context
+from domain.ports import EventPublisher
+from domain.sync import SyncTask
+
+GRAPHQL_OPERATIONS = Counter(
+    "shopbridge_graphql_operations_total", "GraphQL operations by name, type and outcome.",
+    ["operation", "type", "outcome"],
+)  # fmt: skip
+GRAPHQL_DURATION = Histogram(
+    "shopbridge_graphql_operation_duration_seconds", "Time to execute a GraphQL operation (seconds).",
+    ["operation", "type"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)  # fmt: skip
+TIKTOK_REQUESTS = Counter(
+    "shopbridge_tiktok_requests_total", "TikTok API responses and failures by endpoint and outcome.",
+    ["endpoint", "outcome"],
+)  # fmt: skip
+TIKTOK_RETRIES = Counter(
+    "shopbridge_tiktok_retries_total", "TikTok requests retried after a transient failure.", ["endpoint"]
+)
+RECORDS_IMPORTED = Counter(
+    "shopbridge_sync_records_imported_total", "Records imported by sync tasks, by kind and outcome.",
+    ["kind", "outcome"],
+)  # fmt: skip
+TASK_DURATION = Histogram(
+    "shopbridge_sync_task_duration_seconds", "Sync tasks from start to end (seconds), by kind and final status.",
+    ["kind", "status"], buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200),
+)  # fmt: skip
+SYNC_TASKS = Gauge(
+    "shopbridge_sync_tasks", "Sync tasks waiting (QUEUED) and running (RUNNING), from the database.", ["status"],
+    multiprocess_mode="mostrecent",
+)  # fmt: skip
+BROKER_QUEUE = Gauge(
+    "shopbridge_broker_queue_messages", "Messages waiting in a Redis broker queue.", ["queue"],
+    multiprocess_mode="mostrecent",
+)  # fmt: skip
+
+_LONG_ID = re.compile(r"/\d{7,}(?=/|$)")  # ids in paths (a product id); the 6-digit API versions stay
+
+
+def tiktok_request(what: str, outcome: str) -> None:
+    """The TikTok transport's observer: `what` is "METHOD /path", outcome "ok", an error kind, or "retry"."""
+    endpoint = _LONG_ID.sub("/{id}", what)
+    if outcome == "retry":
+        TIKTOK_RETRIES.labels(endpoint).inc()
+    else:
+        TIKTOK_REQUESTS.labels(endpoint, outcome).inc()
+
+
+_COUNTS = ("created", "updated", "unchanged", "failed")
+
+
+class MeteredEvents:
+    """An `EventPublisher` that counts imported records and task durations from the task changes it passes on.
+
+    Counts are deltas between successive changes of one task seen by this process; the first change of a task
+    resumed on a later attempt only sets the baseline (its earlier records were counted where they were made).
+    It also binds the task's shop and merchant to the log context of the run that publishes (adapters.logs).
+    """
+
+    def __init__(self, inner: EventPublisher) -> None:
+        self.inner = inner
+        self._seen: dict[str, tuple[int, ...]] = {}
+
+    async def task_changed(self, task: SyncTask) -> None:
+        bind_log_context(shop_id=task.shop_id, merchant_id=task.merchant_id)
+        self.observe(task)
+        await self.inner.task_changed(task)
+
+    async def shop_changed(self, shop_id: str, merchant_id: str) -> None:
+        await self.inner.shop_changed(shop_id, merchant_id)
+
+    def observe(self, task: SyncTask) -> None:
+        counts = tuple(int(getattr(task, name)) for name in _COUNTS)
+        before = self._seen.get(task.id)
+        if before is None and task.attempts <= 1:
+            before = (0,) * len(_COUNTS)
+        if before is not None:
+            for name, new, old in zip(_COUNTS, counts, before, strict=True):
+                if new > old:
+                    RECORDS_IMPORTED.labels(task.kind.value, name).inc(new - old)
+        if task.status.is_terminal:
+            self._seen.pop(task.id, None)
+            if task.started_at is not None and task.finished_at is not None:
+                seconds = (task.finished_at - task.started_at).total_seconds()
+                TASK_DURATION.labels(task.kind.value, task.status.value).observe(max(seconds, 0.0))
+        else:
+            self._seen[task.id] = counts
+
+
+def exposition(multiprocess_dir: Path | None) -> tuple[bytes, str]:
+    """The text exposition and its content type: every process's samples when `multiprocess_dir` is set."""
+    if multiprocess_dir is None:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(multiprocess_dir: Path | None, pid: int) -> None:
+    """At a process's exit: its live gauges no longer count (prometheus-client's multiprocess rule)."""
+    if multiprocess_dir is not None:
+        multiprocess.mark_process_dead(pid, str(multiprocess_dir))  # type: ignore[no-untyped-call]

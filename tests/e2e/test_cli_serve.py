@@ -1,0 +1,227 @@
+"""The `shopbridge` command as an operator runs it: `demo --port`, JSON logs, `token` from elsewhere, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from adapters.config import SANDBOX_SERVICE_ID
+from adapters.crypto import TokenCipher
+from sandbox.config import SandboxConfig
+from tests.fixtures.app import START, free_port
+from tests.fixtures.processes import parent_death_signal
+from tests.fixtures.ws import subscription
+
+REPO = Path(__file__).resolve().parents[2]
+DEADLINE_SECONDS = 60
+TASKS = "{ shops { edges { node { syncTasks { edges { node { kind status } } } } } } }"
+
+
+def wait_for(predicate: Callable[[], object], what: str, timeout: float = DEADLINE_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def shopbridge(*args: str, env: dict[str, str], cwd: Path, out: Path) -> subprocess.Popen[bytes]:
+    with (out.with_suffix(".out")).open("wb") as stdout, (out.with_suffix(".err")).open("wb") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gql.cli", *args], env=env, cwd=cwd, stdout=stdout, stderr=stderr,
+            preexec_fn=parent_death_signal(signal.SIGTERM),
+        )  # fmt: skip
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPBRIDGE_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    return {**env, "PYTHONPATH": str(REPO), **settings}
+
+
+@pytest.fixture
+def demo(tmp_path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+    port = free_port()
+    data = tmp_path / "data"
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), SHOPBRIDGE_LOG_FORMAT="json", SHOPBRIDGE_SANDBOX_ORDERS="30")
+    process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
+    try:
+        yield process, port, tmp_path
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(demo) -> None:
+    process, port, tmp_path = demo
+    base = f"http://127.0.0.1:{port}"
+    stdout, stderr = tmp_path / "demo.out", tmp_path / "demo.err"
+    wait_for(lambda: process.poll() is not None or _ready(base), "the demo to serve")
+    # the banner shows the port given, not 8000
+    assert f"{base}/graphql" in stdout.read_text()
+    # a token minted by `shopbridge token` in another directory, from the same data directory, is accepted
+    minted = subprocess.run(
+        [sys.executable, "-m", "gql.cli", "token", "m1"], cwd="/", capture_output=True, text=True, timeout=60,
+        env=clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data")),
+    )  # fmt: skip
+    assert minted.returncode == 0, minted.stderr
+    assert str(tmp_path / "data" / "secret_key") in minted.stderr
+    headers = {"Authorization": f"Bearer {minted.stdout.strip().splitlines()[-1]}"}
+
+    def graphql(query: str, variables: dict[str, object] | None = None) -> dict[str, object]:
+        response = httpx.post(f"{base}/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+        assert response.status_code == 200, response.text
+        return dict(response.json()["data"])
+
+    # OAuth round trip: consent URL and callback on the port given
+    started = graphql(START, {"input": {"region": "US", "name": "Port shop", "regionConfirmed": True}})
+    url = started["shopAuthorizationStart"]["authorizationUrl"]  # type: ignore[index]
+    assert url.startswith(f"{base}/sandbox/oauth/authorize")
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
+    consent = httpx.post(f"{base}/sandbox/oauth/authorize", data=form)
+    assert consent.status_code == 302 and consent.headers["location"].startswith(f"{base}/oauth/tiktok/callback")
+    assert httpx.get(consent.headers["location"]).status_code in (200, 303)
+
+    def imported() -> bool:
+        edges = graphql(TASKS)["shops"]["edges"]  # type: ignore[index]
+        statuses = [t["node"]["status"] for e in edges for t in e["node"]["syncTasks"]["edges"]]
+        return len(statuses) == 2 and all(s == "SUCCEEDED" for s in statuses)
+
+    wait_for(imported, "both imports to succeed")
+
+    # SIGTERM: an open subscription is closed with a close code, and the server exits cleanly
+    async def subscribed_then_terminated() -> int | None:
+        query = "subscription { syncTaskUpdated { id status } }"
+        async with subscription(base, query, None, headers) as op:
+            process.send_signal(signal.SIGTERM)
+            try:
+                while True:
+                    await op.next(timeout=DEADLINE_SECONDS)
+            except ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else None
+        return None
+
+    assert asyncio.run(subscribed_then_terminated()) == 1012  # "service restart": reconnect elsewhere
+    # uvicorn re-raises the signal once it has shut down (in-flight requests done, lifespan closed)
+    assert process.wait(timeout=DEADLINE_SECONDS) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete." in stderr.read_text()
+
+    # every log line is one JSON object; the import's lines carry the task id; no credential anywhere
+    lines = [json.loads(line) for line in stderr.read_text().splitlines() if line.strip()]
+    assert lines and all({"event", "level", "logger", "timestamp"} <= line.keys() for line in lines)
+    assert any(line.get("task_id") and line["logger"] == "httpx" for line in lines), lines[-20:]
+    text = stderr.read_text()
+    for secret in _credentials(tmp_path / "data", headers["Authorization"].split()[1], state):
+        assert secret not in text
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _credentials(data: Path, merchant_token: str, state: str) -> list[str]:
+    """The demo's secrets: its keys, the sandbox app secret, the shop's TikTok tokens, the merchant token."""
+    keys = {name: (data / name).read_text().strip() for name in ("secret_key", "encryption_key", "sandbox_app_secret")}
+    with sqlite3.connect(data / "shopbridge.db") as db:
+        rows = db.execute("SELECT access_token_encrypted, refresh_token_encrypted FROM shops").fetchall()
+    cipher = TokenCipher(keys["encryption_key"])
+    tokens = [cipher.decrypt(value) for row in rows for value in row]
+    assert len(tokens) == 2
+    return [*keys.values(), *tokens, merchant_token, state]
+
+
+def test_a_busy_port_names_the_setting_to_change(tmp_path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"))
+        result = subprocess.run(
+            [sys.executable, "-m", "gql.cli", "demo", "--port", str(port)],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port}" in result.stderr and "--port" in result.stderr and "PORT=" in result.stderr
+
+
+def test_token_never_mints_keys_and_says_where_it_looked(tmp_path) -> None:
+    empty = tmp_path / "elsewhere"
+    result = subprocess.run(
+        [sys.executable, "-m", "gql.cli", "token", "m1"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=clean_env(SHOPBRIDGE_DATA_DIR=str(empty)),
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stdout == ""
+    assert str(empty / "secret_key") in result.stderr
+    assert not (empty / "secret_key").exists()
+
+
+def test_sigterm_lets_an_in_flight_request_finish(sqlite_url, tmp_path) -> None:
+    # given `shopbridge serve` against a TikTok that takes 2 s per call
+    from tests.fixtures.app import CONNECT, build_settings
+    from tests.fixtures.sandbox import start_sandbox
+    from tests.fixtures.sync import settings_env
+
+    port = free_port()
+    sandbox = start_sandbox(
+        SandboxConfig(redirect_url=f"http://127.0.0.1:{port}/oauth/tiktok/callback", latency_ms=2000)
+    )
+    settings = build_settings(sqlite_url, sandbox, tmp_path / "data", port)
+    env = clean_env(**settings_env(settings), SHOPBRIDGE_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    process = shopbridge("serve", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "serve")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: process.poll() is not None or _ready(base), "the API to serve")
+        headers = {"Authorization": f"Bearer {settings_token(settings)}"}
+        started = httpx.post(
+            f"{base}/graphql", headers=headers,
+            json={"query": START, "variables": {"input": {"region": "US", "name": "S", "regionConfirmed": True}}},
+        ).json()["data"]["shopAuthorizationStart"]  # fmt: skip
+        redirect = sandbox.authorize("us-local", parse_qs(urlsplit(started["authorizationUrl"]).query)["state"][0])
+        # when SIGTERM arrives while a mutation waits on TikTok (its first call answered, its second under way)
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(
+                httpx.post, f"{base}/graphql", headers=headers, timeout=DEADLINE_SECONDS,
+                json={"query": CONNECT, "variables": {"input": {"state": redirect["state"], "code": redirect["code"]}}},
+            )  # fmt: skip
+
+            def token_exchanged() -> bool:
+                return "/api/v2/token/get" in sandbox.control("GET", "/counters")["by_path"]
+
+            wait_for(token_exchanged, "the mutation's first TikTok call")
+            process.send_signal(signal.SIGTERM)
+            response = answer.result(timeout=DEADLINE_SECONDS)
+        # then the mutation still completes, and the server exits after it
+        assert response.status_code == 200, response.text
+        done = response.json()["data"]["shopAuthorizationComplete"]
+        assert done["userErrors"] == [] and done["shop"]["status"] == "ACTIVE"
+        assert process.wait(timeout=DEADLINE_SECONDS) in (0, -signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        sandbox.stop()
+
+
+def settings_token(settings: object) -> str:
+    from gql.auth import issue_token
+
+    return issue_token(settings.secret_key, "m1", 3600)  # type: ignore[attr-defined]

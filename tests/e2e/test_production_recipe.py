@@ -1,0 +1,134 @@
+"""The README's recipe for one host: N API processes and M worker processes with the `shopbridge` command, on
+PostgreSQL and Redis, sharing one metrics directory; an import through it, watched through /readyz and /metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from gql.ids import from_global_id
+from sandbox.config import SandboxConfig
+from tests.e2e.test_cli_serve import wait_for
+from tests.e2e.test_operations import samples, total
+from tests.fixtures.app import CONNECT, START, build_settings, free_port
+from tests.fixtures.processes import parent_death_signal
+from tests.fixtures.sandbox import start_sandbox
+from tests.fixtures.sync import settings_env
+
+REPO = Path(__file__).resolve().parents[2]
+POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+TASKS = "{ shops { edges { node { syncTasks { edges { node { id kind status created } } } } } } }"
+
+
+def run(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gql.cli", *args], env=env, cwd=log.parent, stdout=output,
+            stderr=subprocess.STDOUT, preexec_fn=parent_death_signal(signal.SIGTERM),
+        )  # fmt: skip
+
+
+@pytest.mark.redis
+@POSTGRES_ONLY
+def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server, tmp_path) -> None:
+    port = free_port()
+    sandbox = start_sandbox(
+        SandboxConfig(products=20, orders=40, redirect_url=f"http://127.0.0.1:{port}/oauth/tiktok/callback")
+    )
+    settings = build_settings(database_url, sandbox, tmp_path / "data", port)
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SHOPBRIDGE_")},
+        **settings_env(settings),
+        "PYTHONPATH": str(REPO),
+        "SHOPBRIDGE_BROKER_URL": redis_server.url.rsplit("/", 1)[0] + "/4",
+        "SHOPBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "SHOPBRIDGE_METRICS_TOKEN": "scrape",
+        "SHOPBRIDGE_LOG_FORMAT": "json",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    base = f"http://127.0.0.1:{port}"
+    api = worker = None
+    try:
+        migrate = subprocess.run(
+            [sys.executable, "-m", "gql.cli", "migrate"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert migrate.returncode == 0, migrate.stderr
+        api = run(["serve", "--port", str(port), "--workers", "2"], env, tmp_path / "api.log")
+        wait_for(lambda: _status(f"{base}/readyz") == 200 or api.poll() is not None, "the API to be ready")
+        token = subprocess.run(
+            [sys.executable, "-m", "gql.cli", "token", "m1"], env=env, capture_output=True, text=True, timeout=60
+        ).stdout.split()[-1]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def graphql(query: str, variables: dict[str, object] | None = None) -> dict[str, object]:
+            response = httpx.post(f"{base}/graphql", json={"query": query, "variables": variables}, headers=headers)
+            assert response.status_code == 200 and "errors" not in response.json(), response.text
+            return dict(response.json()["data"])
+
+        # a merchant connects a shop through the API processes; the worker processes import it
+        started = graphql(START, {"input": {"region": "US", "name": "Host shop", "regionConfirmed": True}})
+        url = started["shopAuthorizationStart"]["authorizationUrl"]  # type: ignore[index]
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        redirect = sandbox.authorize("us-local", state)
+        graphql(CONNECT, {"input": {"state": redirect["state"], "code": redirect["code"]}})
+        # with no worker yet, the two import tasks wait: in the database and in Redis
+        waiting = samples(httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer scrape"}).text)
+        assert total(waiting, "shopbridge_sync_tasks", status="QUEUED") == 2
+        assert total(waiting, "shopbridge_broker_queue_messages", queue="sync") == 2
+        worker = run(["worker", "--processes", "2", "--threads", "2"], env, tmp_path / "worker.log")
+
+        def done() -> list[dict[str, object]] | None:
+            edges = graphql(TASKS)["shops"]["edges"]  # type: ignore[index]
+            tasks = [t["node"] for e in edges for t in e["node"]["syncTasks"]["edges"]]
+            return tasks if len(tasks) == 2 and all(t["status"] == "SUCCEEDED" for t in tasks) else None
+
+        wait_for(done, "both imports to succeed", timeout=120)
+        tasks = done()
+        assert tasks is not None
+        # any API process's /metrics shows what the worker processes imported
+        found = samples(httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer scrape"}).text)
+        for task in tasks:
+            assert (
+                total(found, "shopbridge_sync_records_imported_total", kind=task["kind"], outcome="created")
+                == (task["created"])
+            )
+        assert total(found, "shopbridge_tiktok_requests_total", outcome="ok") > 0
+        assert total(found, "shopbridge_broker_queue_messages", queue="sync") == 0
+        # every process logs JSON lines: the uvicorn workers, Dramatiq's master and its worker processes
+        api_lines = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines() if line]
+        worker_lines = [json.loads(line) for line in (tmp_path / "worker.log").read_text().splitlines() if line]
+        assert any(line.get("merchant_id") == "m1" and line.get("request_id") for line in api_lines)
+        assert any(line["logger"].startswith("dramatiq.MainProcess") for line in worker_lines)
+        logged_tasks = {line["task_id"] for line in worker_lines if line["logger"] == "httpx"}
+        assert logged_tasks == {to_local(t["id"]) for t in tasks}
+    finally:
+        for process in (api, worker):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in (api, worker):
+            if process is not None:
+                process.wait(timeout=60)
+        sandbox.stop()
+
+
+def to_local(global_id: object) -> str:
+    decoded = from_global_id(str(global_id))
+    assert decoded is not None
+    return decoded[1]
+
+
+def _status(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.HTTPError:
+        return 0

@@ -1,0 +1,114 @@
+"""`make test` on a fresh machine: its set-up names what to install, and a killed test run leaves no server behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from tests.fixtures.processes import group_members, sweep_stale_runs
+
+REPO = Path(__file__).resolve().parents[2]
+DEADLINE_SECONDS = 60
+
+
+def test_the_setup_names_a_missing_server_in_one_line(tmp_path) -> None:
+    # given a machine where neither redis-server nor apt-get can be found on PATH
+    env = {"PATH": str(tmp_path)}
+    # when make test's set-up step runs
+    result = subprocess.run(
+        ["/bin/bash", str(REPO / "scripts" / "ensure-servers")], env=env, capture_output=True, text=True, timeout=60
+    )
+    # then it stops at once with one line naming the package to install
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "redis-server" in lines[0] and "install" in lines[0]
+
+
+def test_make_test_runs_the_setup_before_anything_else() -> None:
+    dry_run = subprocess.run(["make", "-n", "test"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    commands = dry_run.stdout
+    assert "scripts/ensure-servers" in commands
+    assert commands.index("scripts/ensure-servers") < commands.index("pytest")
+    assert (REPO / ".ci" / "run").read_text().strip().splitlines()[-1] == "make test"
+
+
+INNER_TEST = """
+import json, os, threading
+
+def test_holds_servers(postgres_server, redis_server):
+    info = {"postgres": os.getpgid(postgres_server.process.pid), "redis": os.getpgid(redis_server.process.pid),
+            "postgres_dir": str(postgres_server.directory)}
+    with open(os.environ["MARKER"] + ".tmp", "w") as fh:
+        json.dump(info, fh)
+    os.rename(os.environ["MARKER"] + ".tmp", os.environ["MARKER"])
+    threading.Event().wait()  # until the run is killed
+"""
+
+
+def _wait_for(predicate, what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_a_killed_test_run_leaves_no_server_running(tmp_path) -> None:
+    # given a test run holding a throwaway PostgreSQL and Redis
+    (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER_TEST))
+    marker = tmp_path / "servers.json"
+    env = {**os.environ, "MARKER": str(marker), "PYTHONPATH": str(REPO)}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "tests.fixtures.servers", "-p", "no:cacheprovider",
+         str(tmp_path / "test_inner.py")],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: marker.exists() or run.poll() is not None, "the inner run to start its servers")
+        assert marker.exists(), "the inner test run ended before starting its servers"
+        servers = json.loads(marker.read_text())
+        assert group_members(servers["postgres"]) and group_members(servers["redis"])
+        # when the run is SIGKILLed (no finalizer runs)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        # then no process of either server is left
+        _wait_for(lambda: not group_members(servers["postgres"]), "PostgreSQL's processes to end")
+        _wait_for(lambda: not group_members(servers["redis"]), "Redis to end")
+        # and the next run's sweep removes what the killed one left on disk
+        sweep_stale_runs()
+        assert not Path(servers["postgres_dir"]).exists()
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+
+
+def test_a_missing_server_ends_the_run_with_one_line(tmp_path) -> None:
+    # given tests that need Redis, on a machine without redis-server on PATH
+    (tmp_path / "test_needs_redis.py").write_text(
+        "def test_one(redis_server):\n    pass\n\n\ndef test_two(redis_server):\n    pass\n"
+    )
+    env = {**os.environ, "PATH": str(tmp_path), "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "tests.fixtures.servers", "-p", "no:cacheprovider",
+         str(tmp_path / "test_needs_redis.py")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    # then the run fails at once with one line naming what to install: no skip, no error per test
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert output.count("Redis is not installed") == 1, output
+    assert "skipped" not in output and "ERROR" not in output and "Traceback" not in output, output
+
+
+def test_make_run_takes_a_port() -> None:
+    dry_run = subprocess.run(["make", "-n", "run", "PORT=8123"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert "shopbridge demo --port 8123" in dry_run.stdout

@@ -1,0 +1,103 @@
+"""`shopbridge worker` under a process manager: SIGTERM reaches Dramatiq, and the command exits only when its
+workers have, within a bound even when Redis went away."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from tests.fixtures.processes import group_members, parent_death_signal
+from tests.fixtures.servers import start_redis_server
+
+REPO = Path(__file__).resolve().parents[2]
+SHUTDOWN_TIMEOUT = 2  # SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT, seconds
+DEADLINE_SECONDS = 60
+
+
+def wait_for(predicate: Callable[[], object], what: str, timeout: float = DEADLINE_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def start_worker(sqlite_url: str, redis_url: str, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO),
+        "SHOPBRIDGE_DATABASE_URL": sqlite_url,
+        "SHOPBRIDGE_BROKER_URL": redis_url,
+        "SHOPBRIDGE_DATA_DIR": str(tmp_path / "data"),
+        "SHOPBRIDGE_SECRET_KEY": "worker-cli-" + "k" * 40,
+        "SHOPBRIDGE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT),
+    }
+    log = tmp_path / "worker.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gql.cli", "worker", "--processes", "2", "--threads", "1"],
+            env=env, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT,
+            preexec_fn=parent_death_signal(signal.SIGTERM),
+        )  # fmt: skip
+    return process, log
+
+
+def master_of(process: subprocess.Popen[bytes]) -> int:
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def ready(log: Path, workers: int) -> bool:
+    return log.read_text().count("Worker process is ready for action.") >= workers
+
+
+@pytest.mark.redis
+def test_sigterm_stops_every_worker_process_before_the_command_exits(sqlite_url, redis_server, tmp_path) -> None:
+    # given `shopbridge worker` with two worker processes, ready
+    process, log = start_worker(sqlite_url, redis_server.url.rsplit("/", 1)[0] + "/3", tmp_path)
+    try:
+        wait_for(lambda: ready(log, 2) or process.poll() is not None, "the workers to boot")
+        master = master_of(process)
+        assert len(group_members(master)) >= 3  # Dramatiq's master and its two worker processes
+        # when a process manager sends SIGTERM to the command
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=DEADLINE_SECONDS)
+        # then it exits once Dramatiq has stopped, and nothing of it is left
+        assert not group_members(master), log.read_text()
+        assert code == 0, log.read_text()
+        assert "Worker process stopped." in log.read_text() or "Stopping worker process" in log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.redis
+def test_a_worker_whose_redis_went_away_still_exits_within_its_bound(sqlite_url, tmp_path) -> None:
+    redis = start_redis_server()
+    process, log = start_worker(sqlite_url, redis.url, tmp_path)
+    try:
+        wait_for(lambda: ready(log, 2) or process.poll() is not None, "the workers to boot")
+        master = master_of(process)
+        # when Redis goes away, then the command is told to stop
+        redis.stop()
+        process.send_signal(signal.SIGTERM)
+        # then it exits within the shutdown timeout plus the kill grace, leaving no worker behind
+        from workers.cli import KILL_GRACE_SECONDS
+
+        process.wait(timeout=SHUTDOWN_TIMEOUT + KILL_GRACE_SECONDS + DEADLINE_SECONDS)
+        wait_for(lambda: not group_members(master), "the worker processes to be gone")
+    finally:
+        redis.stop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
