@@ -13,6 +13,7 @@ from sandbox import pagetokens
 from sandbox.catalog import ProductFilter
 from sandbox.data import ORDER_STATUSES, PRODUCT_STATUSES
 from sandbox.envelope import ApiError
+from sandbox.events import delete_webhook, get_webhooks, put_webhook
 from sandbox.gateway import ApiRoute, Call
 from sandbox.orderbook import SORT_FIELDS, OrderFilter
 from sandbox.params import optional_int, optional_str, optional_str_list, page_size, type_error
@@ -207,4 +208,7 @@ ROUTES = [
     ApiRoute("GET", "/order/202309/orders", order_detail),
     ApiRoute("POST", "/product/202309/inventory/search", search_inventory),
     ApiRoute("POST", "/product/202309/products/{product_id}/inventory/update", update_inventory),
+    ApiRoute("GET", "/event/202309/webhooks", get_webhooks),
+    ApiRoute("PUT", "/event/202309/webhooks", put_webhook),
+    ApiRoute("DELETE", "/event/202309/webhooks", delete_webhook),
 ]

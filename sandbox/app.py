@@ -2,12 +2,14 @@
 
 Routes: `/oauth/authorize` (consent), `/api/v2/token/{get,refresh}` (tokens), `/_sandbox/...` (control) and,
 for every other path, TikTok's gateway (business API; unknown paths answer 36009009 in the envelope).
-`app.state.sandbox` is the World.
+`app.state.sandbox` is the World; the app's lifespan starts and stops its webhook sender.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
@@ -19,6 +21,7 @@ from sandbox.api import ROUTES
 from sandbox.config import SandboxConfig
 from sandbox.control import Control
 from sandbox.gateway import Gateway
+from sandbox.live import LiveControl
 from sandbox.oauth import OAuth
 from sandbox.state import World
 
@@ -49,9 +52,22 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         Route("/api/v2/token/get", oauth.token_get, methods=ALL_METHODS),
         Route("/api/v2/token/refresh", oauth.token_refresh, methods=ALL_METHODS),
         *control.routes(),
+        *LiveControl(world).routes(),
         Route("/_sandbox/{rest:path}", control_not_found, methods=ALL_METHODS),
         Route("/{path:path}", gateway.__call__, methods=ALL_METHODS),
     ]
-    app = Starlette(routes=routes)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Webhook deliveries and the authorization-expiration ticker run in tasks the sender owns; stopping the
+        # app cancels and awaits them all. A host that mounts this app (no sub-app lifespan) calls
+        # `await world.webhooks.aclose()` from its own lifespan; sending then starts lazily on the first push.
+        world.webhooks.ensure_started()
+        try:
+            yield
+        finally:
+            await world.webhooks.aclose()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = world
     return app

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.catalog import Catalog
+from sandbox.clock import SandboxClock
 from sandbox.config import SandboxConfig
 from sandbox.counters import Counters
 from sandbox.data import ORDER, OrderMeta, ShopSeed, generate_shop, make_id, render_order, sellable_skus
 from sandbox.faults import Faults
+from sandbox.notices import Notices
 from sandbox.orderbook import OrderBook
 from sandbox.ratelimit import RateLimiter
+from sandbox.registrations import Registrations
 from sandbox.sellers import Seller, Shop, build_sellers
 from sandbox.tokens import TokenStore
+from sandbox.webhooks import WebhookSender
 
 
 @dataclass
@@ -26,6 +30,9 @@ class ShopData:
     catalog: Catalog
     orders: OrderBook
     next_order_sequence: int
+    # Orders placed by buyers (`/_sandbox/shops/{id}/sales`) -> the (sku id, warehouse id) of each unit still
+    # committed; cancelling gives them back to available, shipping releases them.
+    holds: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     def add_order(self, status: str, create_time: int, update_time: int) -> dict[str, Any]:
         """A new generated order (for the control surface), indexed at once."""
@@ -42,11 +49,25 @@ class World:
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self.clock = config.clock
+        # Simulated now (wall clock + offset): everything but the gateway's request-timestamp window reads it.
+        self.clock = SandboxClock(config.clock)
         self.sellers: dict[str, Seller] = build_sellers()
         self.shops_by_id: dict[str, Shop] = {s.id: s for seller in self.sellers.values() for s in seller.shops}
         self.shops_by_cipher: dict[str, Shop] = {s.cipher: s for s in self.shops_by_id.values()}
-        self.tokens = TokenStore(config.clock, config.access_token_ttl, config.refresh_token_ttl, config.auth_code_ttl)
+        ttls = (config.access_token_ttl, config.refresh_token_ttl, config.auth_code_ttl, config.authorization_ttl)
+        self.tokens = TokenStore(self.clock, *ttls)
+        self.registrations = Registrations()
+        self.webhooks = WebhookSender(
+            config.app_key,
+            config.app_secret,
+            self.clock,
+            config.webhook_retry_factor,
+            config.webhook_url,
+            config.seed,
+            self.registrations.address,
+        )
+        self.notices = Notices(self)
+        self.webhooks.on_tick(self.notices.tick)
         self.counters = Counters()
         self.faults = Faults(slow_seconds=config.slow_seconds)
         self.rate_limiter = RateLimiter(config.rate_limit)

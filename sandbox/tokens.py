@@ -40,8 +40,18 @@ class TokenError(Exception):
 class TokenStore:
     """In-memory authorization server state, read through the injectable wall clock."""
 
-    def __init__(self, clock: Callable[[], float], access_ttl: int, refresh_ttl: int, code_ttl: int) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        access_ttl: int,
+        refresh_ttl: int,
+        code_ttl: int,
+        authorization_ttl: int = 365 * 86400,
+    ) -> None:
         self.clock = clock
+        self.authorization_ttl = authorization_ttl
+        # Seller key -> end of the seller's authorization of the app (Unix s); present while authorized.
+        self.authorized_until: dict[str, int] = {}
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self.code_ttl = code_ttl
@@ -60,6 +70,8 @@ class TokenStore:
         if auth is None or auth.used or auth.app_key != app_key or self.clock() >= auth.expires_at:
             raise TokenError("invalid")
         auth.used = True
+        # Consent (again) starts a new authorization period, as re-authorizing does at TikTok.
+        self.authorized_until[auth.seller_key] = int(self.clock()) + self.authorization_ttl
         return self._issue(app_key, auth.seller_key)
 
     def refresh(self, app_key: str, refresh_token: str, rotate: bool) -> Grant:
@@ -89,6 +101,7 @@ class TokenStore:
 
     def revoke_seller(self, seller_key: str) -> int:
         """The seller deauthorized the app: every token of theirs becomes invalid. Returns how many grants."""
+        self.authorized_until.pop(seller_key, None)
         grants = [g for g in self.by_access.values() if g.seller_key == seller_key]
         for grant in grants:
             grant.access_revoked = grant.refresh_revoked = True
@@ -103,6 +116,7 @@ class TokenStore:
         return len(live)
 
     def clear(self) -> None:
+        self.authorized_until.clear()
         self.codes.clear()
         self.by_access.clear()
         self.by_refresh.clear()
