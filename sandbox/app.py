@@ -23,6 +23,7 @@ from sandbox.control import Control
 from sandbox.gateway import Gateway
 from sandbox.live import LiveControl
 from sandbox.oauth import OAuth
+from sandbox.sellercenter import SellerCenter
 from sandbox.state import World
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -53,6 +54,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         Route("/api/v2/token/refresh", oauth.token_refresh, methods=ALL_METHODS),
         *control.routes(),
         *LiveControl(world).routes(),
+        *SellerCenter(world).routes(),
         Route("/_sandbox/{rest:path}", control_not_found, methods=ALL_METHODS),
         Route("/{path:path}", gateway.__call__, methods=ALL_METHODS),
     ]

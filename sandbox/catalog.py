@@ -57,6 +57,18 @@ class Catalog:
         self.sku_owner = {s["id"]: p for p in self.products for s in p["skus"]}
         self.committed = committed
         self.warehouse_ids = warehouse_ids
+        self.created_products = 0  # products added after generation (Seller Center in the control surface)
+
+    def add(self, product: dict[str, Any]) -> None:
+        """Insert a new product at its place in the newest-first order and index its SKUs."""
+        key = (product["create_time"], product["id"])
+        position = next(
+            (n for n, p in enumerate(self.products) if (p["create_time"], p["id"]) < key), len(self.products)
+        )
+        self.products.insert(position, product)
+        self.by_id[product["id"]] = product
+        self.sku_owner.update({sku["id"]: product for sku in product["skus"]})
+        self.created_products += 1
 
     def search(self, product_filter: ProductFilter) -> list[dict[str, Any]]:
         """All matching products, newest first (a list of references, not copies)."""
