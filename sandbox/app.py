@@ -8,13 +8,14 @@ for every other path, TikTok's gateway (business API; unknown paths answer 36009
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.api import ROUTES
@@ -27,6 +28,16 @@ from sandbox.sellercenter import SellerCenter
 from sandbox.state import World
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left; nobody receives it
+
+logger = logging.getLogger("sandbox")
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """A client that hangs up mid-request (an import cancelled, a timeout) is normal traffic: one debug line, no
+    traceback (issue 12, item 4)."""
+    logger.debug("sandbox: client disconnected during %s %s", request.method, request.url.path)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 def create_app(config: SandboxConfig | None = None) -> Starlette:
@@ -70,6 +81,6 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         finally:
             await world.webhooks.aclose()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={ClientDisconnect: _client_gone})
     app.state.sandbox = world
     return app
