@@ -15,6 +15,7 @@ from sandbox.data import ORDER_STATUSES, PRODUCT_STATUSES
 from sandbox.envelope import ApiError
 from sandbox.events import delete_webhook, get_webhooks, put_webhook
 from sandbox.gateway import ApiRoute, Call
+from sandbox.logistics import warehouses
 from sandbox.orderbook import SORT_FIELDS, OrderFilter
 from sandbox.params import optional_int, optional_str, optional_str_list, page_size, type_error
 
@@ -211,4 +212,5 @@ ROUTES = [
     ApiRoute("GET", "/event/202309/webhooks", get_webhooks),
     ApiRoute("PUT", "/event/202309/webhooks", put_webhook),
     ApiRoute("DELETE", "/event/202309/webhooks", delete_webhook),
+    ApiRoute("GET", "/logistics/202309/warehouses", warehouses),
 ]

@@ -171,7 +171,10 @@ def _generate_products(
         warehouses = warehouse_ids[: rng.randint(1, 2)]
         base_price = _price(rng, currency)
         skus = []
-        for variant_index in range(rng.randint(1, 5)):
+        variants = rng.randint(1, 5)
+        if shop.seller_type == "LOCAL":
+            title, variants = _shared_product(seed, n)
+        for variant_index in range(variants):
             sku_id = make_id(SKU, shop, sku_sequence, seed)
             sku_sequence += 1
             sale = base_price + variant_index * (100 if currency != "IDR" else 1000)
@@ -179,7 +182,7 @@ def _generate_products(
             skus.append(
                 {
                     "id": sku_id,
-                    "seller_sku": f"SB-{shop.code[:6]}-{n:05d}-{_VARIANTS[variant_index % len(_VARIANTS)]}",
+                    "seller_sku": _seller_sku(shop, seed, n, variant_index),
                     "price": {
                         "currency": currency,
                         "sale_price": money(sale, currency),
@@ -202,6 +205,31 @@ def _generate_products(
             }
         )
     return products, committed
+
+
+def _shared_product(seed: int, n: int) -> tuple[str, int]:
+    """Title and variant count of product `n` in the one catalog all local sellers' shops draw from."""
+    rng = random.Random(f"{seed}:local-catalog:{n}")
+    return f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}{rng.choice(_FLAIR)}", rng.randint(1, 5)
+
+
+def _seller_sku(shop: Shop, seed: int, n: int, variant_index: int) -> str:
+    """Local shops share seller SKUs the way one merchant's shops do (issue 8): `SB-{n}-{variant}` on every shop,
+    except that about 1 product in 12 is this shop's own (its code in the SKU), 1 SKU in 30 has none (TikTok
+    answers "") and 1 in 30 repeats the shop's previous product's first SKU. Cross-border shops' SKUs are their own.
+    """
+    variant = _VARIANTS[variant_index % len(_VARIANTS)]
+    if shop.seller_type != "LOCAL":
+        return f"SB-{shop.code[:6]}-{n:05d}-{variant}"
+    quirk = random.Random(f"{seed}:{shop.id}:sku:{n}:{variant_index}").random()
+    own = random.Random(f"{seed}:{shop.id}:own:{n}").random() < 1 / 12
+    if own:
+        return f"SB-{shop.code[:6]}-{n:05d}-{variant}"
+    if quirk < 1 / 30:
+        return ""
+    if quirk < 2 / 30 and n > 0:
+        return f"SB-{n - 1:05d}-{_VARIANTS[0]}"
+    return f"SB-{n:05d}-{variant}"
 
 
 def _generate_order_metas(spec: ShopSeed) -> list[OrderMeta]:

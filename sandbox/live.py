@@ -9,6 +9,8 @@
   TikTok's available stock is short or the product is not live.
 - `POST /_sandbox/orders/{order_id}/status`: `{status}` -> `{order_id, status, update_time}`; 409 for a move the
   flow refuses.
+- `POST /_sandbox/sellers`: `{name, region}` -> `{key, name, shops}`: another local seller with its own shop.
+- `GET`/`POST /_sandbox/oracle`: see sandbox/oracle.py.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from starlette.routing import Route
 
 from sandbox import market
 from sandbox.control import BadInput, Control, _json
+from sandbox.sellers import CURRENCY_BY_REGION
 from sandbox.state import ShopData, World
 from sandbox.webhooks import RATE_KEYS, PushSettings
 
@@ -48,6 +51,9 @@ class LiveControl:
             ("/clock", "POST", self.advance_clock),
             ("/shops/{shop_id}/sales", "POST", self.sale),
             ("/orders/{order_id}/status", "POST", self.order_status),
+            ("/sellers", "POST", self.add_seller),
+            ("/oracle", "GET", self.get_oracle),
+            ("/oracle", "POST", self.set_oracle),
         ]
         return [Route("/_sandbox" + path, Control._guard(h), methods=[method]) for path, method, h in endpoints]
 
@@ -121,6 +127,7 @@ class LiveControl:
             order = market.place_sale(data, product, sku, quantity, status, int(self.world.clock()))
         except market.MarketError as error:
             raise BadInput(str(error), error.status) from None
+        self.world.oracle.record_sale(order["id"], sku["seller_sku"], quantity)
         self.world.notices.order_changed(data.shop, order)
         return {"order_id": order["id"]}
 
@@ -135,6 +142,8 @@ class LiveControl:
             order = market.move(data, order_id, status, int(self.world.clock()))
         except market.MarketError as error:
             raise BadInput(str(error), error.status) from None
+        if order["status"] == "CANCELLED":
+            self.world.oracle.record_cancel(order_id)
         self.world.notices.order_changed(data.shop, order)
         return {"order_id": order_id, "status": order["status"], "update_time": order["update_time"]}
 
@@ -147,3 +156,28 @@ class LiveControl:
                 if order_id in data.orders:
                     return data
         raise BadInput(f"unknown order id {order_id!r}", status=404)
+
+    async def add_seller(self, request: Request) -> dict[str, Any]:
+        body = await _json(request)
+        name, region = body.get("name"), body.get("region")
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            raise BadInput("name must be a non-empty string of at most 100 characters")
+        if region not in CURRENCY_BY_REGION:
+            raise BadInput(f"region must be one of {sorted(CURRENCY_BY_REGION)}")
+        try:
+            seller = self.world.add_seller(name.strip(), region)
+        except ValueError as error:
+            raise BadInput(str(error), 409) from None
+        return {"key": seller.key, "name": seller.name, "shops": [shop.as_tiktok() for shop in seller.shops]}
+
+    async def get_oracle(self, request: Request) -> dict[str, Any]:
+        return self.world.oracle.report()
+
+    async def set_oracle(self, request: Request) -> dict[str, Any]:
+        stock = (await _json(request)).get("stock")
+        if not isinstance(stock, dict) or not all(
+            isinstance(units, int) and not isinstance(units, bool) and units >= 0 for units in stock.values()
+        ):
+            raise BadInput("stock must be an object of seller_sku -> units (integers >= 0)")
+        self.world.oracle.set_stock(stock)
+        return self.world.oracle.report()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,10 +14,11 @@ from sandbox.counters import Counters
 from sandbox.data import ORDER, OrderMeta, ShopSeed, generate_shop, make_id, render_order, sellable_skus
 from sandbox.faults import Faults
 from sandbox.notices import Notices
+from sandbox.oracle import Oracle
 from sandbox.orderbook import OrderBook
 from sandbox.ratelimit import RateLimiter
 from sandbox.registrations import Registrations
-from sandbox.sellers import Seller, Shop, build_sellers
+from sandbox.sellers import Seller, Shop, build_sellers, local_seller
 from sandbox.tokens import TokenStore
 from sandbox.webhooks import WebhookSender
 
@@ -67,6 +69,7 @@ class World:
             self.registrations.address,
         )
         self.notices = Notices(self)
+        self.oracle = Oracle()
         self.webhooks.on_tick(self.notices.tick)
         self.counters = Counters()
         self.faults = Faults(slow_seconds=config.slow_seconds)
@@ -94,6 +97,21 @@ class World:
             data = ShopData(shop, self.seed, catalog, OrderBook(generated.orders, render), len(generated.orders))
             self._shop_data[shop.id] = data
         return data
+
+    def add_seller(self, name: str, region: str) -> Seller:
+        """A new local seller with one shop (ids derived from a key made of the name); ValueError past 100 shops."""
+        base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "seller"
+        key, n = base, 2
+        while key in self.sellers:
+            key, n = f"{base}-{n}", n + 1
+        if len(self.shops_by_id) >= 100:
+            raise ValueError("the sandbox holds at most 100 shops (shop indexes are two digits of every id)")
+        seller = local_seller(key, name, region, len(self.shops_by_id))
+        self.sellers[key] = seller
+        for shop in seller.shops:
+            self.shops_by_id[shop.id] = shop
+            self.shops_by_cipher[shop.cipher] = shop
+        return seller
 
     def reseed(self, products: int, orders: int, seed: int, reset_tokens: bool) -> None:
         """Throw all shop data away and regenerate it lazily from new sizes and seed, relative to now."""
