@@ -18,6 +18,7 @@ Defaults (also the `shopbridge sandbox` flag defaults):
 | authorization_ttl   | 365 days (seconds): a seller's authorization end  |
 | webhook_url         | None (app-wide push URL; `POST /_sandbox/webhooks` sets it at run time) |
 | webhook_retry_factor| 1.0 (TikTok's retry schedule is divided by it)   |
+| inventory_allow_zero / inventory_max_quantity | True / 99999 (Update Inventory quantity bounds) |
 | allow_insecure_webhook_urls | False (True: Event API accepts http loopback URLs with a port) |
 """
 
@@ -65,6 +66,9 @@ class SandboxConfig:
     webhook_retry_factor: float = 1.0
     # TikTok only takes https URLs with a domain and no port; True also takes http loopback URLs (local tests).
     allow_insecure_webhook_urls: bool = False
+    # Update Inventory quantity bounds: TikTok documents 1..99,999; integrators push 0 (live-sync.md sec. 1.1).
+    inventory_allow_zero: bool = True
+    inventory_max_quantity: int = 99_999
     # Wall clock for timestamps, expiries and data generation; tests inject a fake one.
     clock: Callable[[], float] = field(default=time.time, repr=False)
 

@@ -204,7 +204,31 @@ def _generate_products(
                 "skus": skus,
             }
         )
+    if shop.seller_type == "LOCAL" and spec.products > 2 * len(PRODUCT_STATUSES):
+        _make_bundle(products, n=len(PRODUCT_STATUSES), now=now)
     return products, committed
+
+
+BUNDLE_SKU_COUNT = 2
+
+
+def _make_bundle(products: list[dict[str, Any]], n: int, now: int) -> None:
+    """Product `n` becomes a virtual bundle (COMBINED_PRODUCT) of 2 units of product 0's first SKU: TikTok derives
+    its stock and refuses to have it edited (12052850). It is the shop's oldest product, so newest-first readers
+    meet it last."""
+    bundle, component = products[n], products[0]["skus"][0]
+    bundle["product_types"] = ["COMBINED_PRODUCT"]
+    bundle["create_time"] = now - PRODUCT_WINDOW - DAY
+    for sku in bundle["skus"]:
+        sku["seller_sku"] = f"SB-BUNDLE-{sku['seller_sku']}" if sku["seller_sku"] else ""
+        sku["combined_skus"] = [
+            {
+                "product_id": products[0]["id"],
+                "sku_id": component["id"],
+                "sku_count": BUNDLE_SKU_COUNT,
+                "seller_sku": component["seller_sku"],
+            }
+        ]
 
 
 def _shared_product(seed: int, n: int) -> tuple[str, int]:

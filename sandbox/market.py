@@ -4,7 +4,8 @@ A sale of N units of one SKU is one order of N line items (TikTok line items are
 sec. 3.2). TikTok reserves stock when the order is placed: each unit moves from the SKU's available stock to its
 committed stock (Inventory Search shows both, sec. 1.2/1.3), warehouse by warehouse in the SKU's order; TikTok never
 sells more than is available (refused with 409). Cancelling an unshipped order gives the units back to available;
-shipping (IN_TRANSIT or later) releases the committed units. Stock effects apply to orders placed here only.
+shipping (IN_TRANSIT or later) releases the committed units. A virtual bundle's sale takes its components' units
+(sku_count each). Stock effects apply to orders placed here only.
 """
 
 from __future__ import annotations
@@ -67,16 +68,19 @@ def place_sale(
     """Reserve `quantity` units and add the order (one line item per unit); MarketError 409 if it cannot sell."""
     if product["status"] != "ACTIVATE":
         raise MarketError(f"product {product['id']} is {product['status']}: buyers cannot order it", 409)
-    available = sum(stock["quantity"] for stock in sku["inventory"])
-    if available < quantity:
-        raise MarketError(f"only {available} unit(s) of sku {sku['id']} available, {quantity} asked", 409)
-    units: list[tuple[str, str]] = []
-    committed = data.catalog.committed.setdefault(sku["id"], {})
-    for stock in sku["inventory"]:
-        take = min(stock["quantity"], quantity - len(units))
-        stock["quantity"] -= take
-        committed[stock["warehouse_id"]] = committed.get(stock["warehouse_id"], 0) + take
-        units.extend((sku["id"], stock["warehouse_id"]) for _ in range(take))
+    # A virtual bundle sells its components: sku_count units of each per bundle unit (live-sync.md sec. 1.5).
+    parts = [
+        (data.catalog.sku_owner[part["sku_id"]], part["sku_id"], part["sku_count"] * quantity)
+        for part in sku.get("combined_skus") or []
+    ] or [(product, sku["id"], quantity)]
+    stocked = [(next(s for s in owner["skus"] if s["id"] == sku_id), units) for owner, sku_id, units in parts]
+    for part_sku, units in stocked:
+        available = sum(stock["quantity"] for stock in part_sku["inventory"])
+        if available < units:
+            raise MarketError(f"only {available} unit(s) of sku {part_sku['id']} available, {units} asked", 409)
+    units_held: list[tuple[str, str]] = []
+    for part_sku, units in stocked:
+        units_held.extend(_reserve(data, part_sku, units))
     sequence = data.next_order_sequence
     order = dict(data.add_order(status, now, now))
     shop, currency = data.shop, data.shop.currency
@@ -110,10 +114,25 @@ def place_sale(
         "original_total_product_price": money(sub_total, currency),
         "tax": money(tax, currency),
     }
-    order["warehouse_id"] = units[0][1]
+    if sku.get("combined_skus"):
+        listing = [{k: part[k] for k in ("sku_id", "sku_count", "seller_sku")} for part in sku["combined_skus"]]
+        order["line_items"] = [{**item, "combined_listing_skus": listing} for item in order["line_items"]]
+    order["warehouse_id"] = units_held[0][1]
     data.orders.put(order)
-    data.holds[order["id"]] = units
+    data.holds[order["id"]] = units_held
     return order
+
+
+def _reserve(data: ShopData, sku: dict[str, Any], units: int) -> list[tuple[str, str]]:
+    """Move `units` of a SKU from available to committed, warehouse by warehouse (enough is known to be there)."""
+    held: list[tuple[str, str]] = []
+    committed = data.catalog.committed.setdefault(sku["id"], {})
+    for stock in sku["inventory"]:
+        take = min(stock["quantity"], units - len(held))
+        stock["quantity"] -= take
+        committed[stock["warehouse_id"]] = committed.get(stock["warehouse_id"], 0) + take
+        held.extend((sku["id"], stock["warehouse_id"]) for _ in range(take))
+    return held
 
 
 def move(data: ShopData, order_id: str, wanted: str, now: int, initiator: str = "BUYER") -> dict[str, Any]:
@@ -131,14 +150,14 @@ def move(data: ShopData, order_id: str, wanted: str, now: int, initiator: str = 
             raise MarketError(f"order {order_id} is {current}: a shipped order cannot be cancelled", 409)
     elif FLOW.index(target) <= FLOW.index(current):
         raise MarketError(f"order {order_id} cannot go from {current} back or over to {target}", 409)
-    holds = data.holds.get(order_id, [])
     if target == "CANCELLED" or target in SHIPPED:
-        skus = {s["id"]: s for product in data.catalog.products for s in product["skus"]} if holds else {}
         for sku_id, warehouse_id in data.holds.pop(order_id, []):
             committed = data.catalog.committed.setdefault(sku_id, {})
             committed[warehouse_id] = max(0, committed.get(warehouse_id, 0) - 1)
             if target == "CANCELLED":
-                stock = next(s for s in skus[sku_id]["inventory"] if s["warehouse_id"] == warehouse_id)
+                owner = data.catalog.sku_owner[sku_id]
+                sku = next(s for s in owner["skus"] if s["id"] == sku_id)
+                stock = next(s for s in sku["inventory"] if s["warehouse_id"] == warehouse_id)
                 stock["quantity"] += 1
     order["status"], order["update_time"] = target, max(now, order["update_time"])
     order["is_on_hold_order"] = target == "ON_HOLD"

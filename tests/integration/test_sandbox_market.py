@@ -167,3 +167,22 @@ def test_generated_orders_move_too_without_stock_effects(live) -> None:
     before = stock(caller, sku_id)
     assert move(live, waiting["id"], "cancel").json()["status"] == "CANCELLED"
     assert stock(caller, sku_id) == before
+
+
+def test_a_bundle_sale_takes_its_components_units(live) -> None:
+    caller = connect(live, "us-local")
+    products = live.control("GET", f"shops/{shop_id(live)}/products")["products"]
+    bundle = next(p for p in products if "COMBINED_PRODUCT" in p.get("product_types", []))
+    live.control("POST", f"products/{bundle['id']}", {"status": "ACTIVATE"})
+    sku = bundle["skus"][0]
+    (part,) = sku["combined_skus"]
+    before = stock(caller, part["sku_id"])
+    order_id = sale(live, {"sku_id": sku["id"], "quantity": 2}).json()["order_id"]
+    after = stock(caller, part["sku_id"])
+    taken = 2 * part["sku_count"]
+    assert after["total_available_quantity"] == before["total_available_quantity"] - taken
+    assert after["total_committed_quantity"] == before["total_committed_quantity"] + taken
+    (order,) = caller.call("GET", ORDERS, {"ids": order_id})["data"]["orders"]
+    assert order["line_items"][0]["combined_listing_skus"][0]["sku_id"] == part["sku_id"]
+    move(live, order_id, "cancel")
+    assert stock(caller, part["sku_id"]) == before
