@@ -74,12 +74,12 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Webhook deliveries and the authorization-expiration ticker run in tasks the sender owns; stopping the
         # app cancels and awaits them all. A host that mounts this app (no sub-app lifespan) calls
-        # `await world.webhooks.aclose()` from its own lifespan; sending then starts lazily on the first push.
+        # `await world.aclose()` from its own lifespan; sending then starts lazily on the first push.
         world.webhooks.ensure_started()
         try:
             yield
         finally:
-            await world.webhooks.aclose()
+            await world.aclose()  # also saves the state under `config.state_dir`, if set
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={ClientDisconnect: _client_gone})
     app.state.sandbox = world

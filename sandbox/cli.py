@@ -5,7 +5,7 @@ Flags (a contract) and defaults: --host 127.0.0.1 --port 8100 --app-key sandbox-
 --redirect-url http://127.0.0.1:8000/oauth/tiktok/callback --products 40 --orders 120 --seed 1;
 extras: --access-token-ttl 604800 --refresh-token-ttl 31536000 --rate-limit 50 (0 = unlimited) --latency-ms 0
 --product-search-cap 10000 --log-level info; webhooks: --webhook-url URL --webhook-retry-factor 1
---allow-insecure-webhooks --authorization-ttl 31536000.
+--allow-insecure-webhooks --authorization-ttl 31536000; --state-dir DIR keeps state across restarts.
 """
 
 from __future__ import annotations
@@ -70,6 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--authorization-ttl", type=int, default=defaults.authorization_ttl, help="seconds (default 365 days)"
     )
+    parser.add_argument(
+        "--state-dir", default=None, help="keep tokens and data in this directory across restarts (default: memory)"
+    )
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default %(default)s)")
 
 
@@ -91,6 +94,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         webhook_retry_factor=args.webhook_retry_factor,
         allow_insecure_webhook_urls=args.allow_insecure_webhooks,
         authorization_ttl=args.authorization_ttl,
+        state_dir=args.state_dir,
     )
 
 

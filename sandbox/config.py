@@ -19,6 +19,7 @@ Defaults (also the `shopbridge sandbox` flag defaults):
 | webhook_url         | None (app-wide push URL; `POST /_sandbox/webhooks` sets it at run time) |
 | webhook_retry_factor| 1.0 (TikTok's retry schedule is divided by it)   |
 | inventory_allow_zero / inventory_max_quantity | True / 99999 (Update Inventory quantity bounds) |
+| state_dir           | None (memory only); a directory keeps tokens and data across restarts |
 | allow_insecure_webhook_urls | False (True: Event API accepts http loopback URLs with a port) |
 """
 
@@ -69,6 +70,8 @@ class SandboxConfig:
     # Update Inventory quantity bounds: TikTok documents 1..99,999; integrators push 0 (live-sync.md sec. 1.1).
     inventory_allow_zero: bool = True
     inventory_max_quantity: int = 99_999
+    # Directory where the sandbox keeps its state across restarts (tokens, data, registrations); None = memory only.
+    state_dir: str | None = None
     # Wall clock for timestamps, expiries and data generation; tests inject a fake one.
     clock: Callable[[], float] = field(default=time.time, repr=False)
 

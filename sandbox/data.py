@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from sandbox.assortment import ADJECTIVES, FLAIR, NOUNS, make_bundle, seller_sku, shared_product
 from sandbox.sellers import Shop
 
 DAY = 86400
@@ -54,10 +55,6 @@ _PRICE_RANGE = {"USD": (299, 12999), "GBP": (249, 9999), "MYR": (990, 49900), "S
 _IDR_RANGE = (15_000, 750_000)
 _VAT = {"US": 0.0, "GB": 0.20, "MY": 0.10, "SG": 0.09, "ID": 0.11}
 
-_ADJECTIVES = ("Crème", "Cozy", "Ærø", "Süße", "Jalapeño", "Ōkami", "Piñata", "Nordic", "Tropical", "Café", "Zen")
-_NOUNS = ("Socks", "Mug", "Tote Bag", "Candle", "Notebook", "Hoodie", "Phone Case", "Sunglasses", "Tea Set", "Scarf")
-_FLAIR = ("", "", "", " 🧦", " ☕", " ✨", " 日本限定", " — édition limitée", " 🎁", " (2-pack)")
-_VARIANTS = ("Red", "Blue", "Black", "White", "Green", "S", "M", "L", "XL", "Größe 42")
 _FIRST_NAMES = ("Alex", "Zoë", "Siti", "Wei", "Priya", "José", "Noah", "Aisha", "Łukasz", "Mei", "Budi", "Olivia")
 _LAST_NAMES = ("Smith", "Müller", "Tan", "Rahman", "García", "Nguyen", "O'Brien", "Lim", "Santoso", "Kowalski")
 _STREETS = ("Main St", "High Street", "Jalan Ampang", "Orchard Road", "Jl. Sudirman", "Market Lane", "King's Road")
@@ -167,13 +164,13 @@ def _generate_products(
         )
         create_time = now - rng.randrange(DAY, PRODUCT_WINDOW)
         update_time = create_time + rng.randrange(0, now - create_time + 1)
-        title = f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}{rng.choice(_FLAIR)}"
+        title = f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}{rng.choice(FLAIR)}"
         warehouses = warehouse_ids[: rng.randint(1, 2)]
         base_price = _price(rng, currency)
         skus = []
         variants = rng.randint(1, 5)
         if shop.seller_type == "LOCAL":
-            title, variants = _shared_product(seed, n)
+            title, variants = shared_product(seed, n)
         for variant_index in range(variants):
             sku_id = make_id(SKU, shop, sku_sequence, seed)
             sku_sequence += 1
@@ -182,7 +179,7 @@ def _generate_products(
             skus.append(
                 {
                     "id": sku_id,
-                    "seller_sku": _seller_sku(shop, seed, n, variant_index),
+                    "seller_sku": seller_sku(shop, seed, n, variant_index),
                     "price": {
                         "currency": currency,
                         "sale_price": money(sale, currency),
@@ -205,55 +202,8 @@ def _generate_products(
             }
         )
     if shop.seller_type == "LOCAL" and spec.products > 2 * len(PRODUCT_STATUSES):
-        _make_bundle(products, n=len(PRODUCT_STATUSES), now=now)
+        make_bundle(products, n=len(PRODUCT_STATUSES), create_time=now - PRODUCT_WINDOW - DAY)
     return products, committed
-
-
-BUNDLE_SKU_COUNT = 2
-
-
-def _make_bundle(products: list[dict[str, Any]], n: int, now: int) -> None:
-    """Product `n` becomes a virtual bundle (COMBINED_PRODUCT) of 2 units of product 0's first SKU: TikTok derives
-    its stock and refuses to have it edited (12052850). It is the shop's oldest product, so newest-first readers
-    meet it last."""
-    bundle, component = products[n], products[0]["skus"][0]
-    bundle["product_types"] = ["COMBINED_PRODUCT"]
-    bundle["create_time"] = now - PRODUCT_WINDOW - DAY
-    for sku in bundle["skus"]:
-        sku["seller_sku"] = f"SB-BUNDLE-{sku['seller_sku']}" if sku["seller_sku"] else ""
-        sku["combined_skus"] = [
-            {
-                "product_id": products[0]["id"],
-                "sku_id": component["id"],
-                "sku_count": BUNDLE_SKU_COUNT,
-                "seller_sku": component["seller_sku"],
-            }
-        ]
-
-
-def _shared_product(seed: int, n: int) -> tuple[str, int]:
-    """Title and variant count of product `n` in the one catalog all local sellers' shops draw from."""
-    rng = random.Random(f"{seed}:local-catalog:{n}")
-    return f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}{rng.choice(_FLAIR)}", rng.randint(1, 5)
-
-
-def _seller_sku(shop: Shop, seed: int, n: int, variant_index: int) -> str:
-    """Local shops share seller SKUs the way one merchant's shops do (issue 8): `SB-{n}-{variant}` on every shop,
-    except that about 1 product in 12 is this shop's own (its code in the SKU), 1 SKU in 30 has none (TikTok
-    answers "") and 1 in 30 repeats the shop's previous product's first SKU. Cross-border shops' SKUs are their own.
-    """
-    variant = _VARIANTS[variant_index % len(_VARIANTS)]
-    if shop.seller_type != "LOCAL":
-        return f"SB-{shop.code[:6]}-{n:05d}-{variant}"
-    quirk = random.Random(f"{seed}:{shop.id}:sku:{n}:{variant_index}").random()
-    own = random.Random(f"{seed}:{shop.id}:own:{n}").random() < 1 / 12
-    if own:
-        return f"SB-{shop.code[:6]}-{n:05d}-{variant}"
-    if quirk < 1 / 30:
-        return ""
-    if quirk < 2 / 30 and n > 0:
-        return f"SB-{n - 1:05d}-{_VARIANTS[0]}"
-    return f"SB-{n:05d}-{variant}"
 
 
 def _generate_order_metas(spec: ShopSeed) -> list[OrderMeta]:

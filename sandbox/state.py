@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox import persistence
 from sandbox.catalog import Catalog
 from sandbox.clock import SandboxClock
 from sandbox.config import SandboxConfig
@@ -46,6 +48,9 @@ class ShopData:
         return order
 
 
+SAVE_EVERY_SECONDS = 30
+
+
 class World:
     """Everything the sandbox knows; one per app instance, reached as `app.state.sandbox`."""
 
@@ -70,7 +75,7 @@ class World:
         )
         self.notices = Notices(self)
         self.oracle = Oracle()
-        self.webhooks.on_tick(self.notices.tick)
+        self.webhooks.on_tick(self._tick)
         self.counters = Counters()
         self.faults = Faults(slow_seconds=config.slow_seconds)
         self.rate_limiter = RateLimiter(config.rate_limit)
@@ -80,6 +85,26 @@ class World:
         self.seed = config.seed
         self.data_now = int(self.clock())
         self._shop_data: dict[str, ShopData] = {}
+        self._saved_at = time.monotonic()
+        if config.state_dir:
+            persistence.load(self, config.state_dir)
+            self.tokens.on_change = self.save
+
+    def save(self) -> None:
+        """Write the state under `config.state_dir` (no-op without one)."""
+        if self.config.state_dir:
+            persistence.save(self, self.config.state_dir)
+            self._saved_at = time.monotonic()
+
+    def _tick(self) -> None:
+        self.notices.tick()
+        if self.config.state_dir and time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS:
+            self.save()
+
+    async def aclose(self) -> None:
+        """Stop sending webhooks (cancel and await every delivery) and save the state."""
+        await self.webhooks.aclose()
+        self.save()
 
     @property
     def app_key(self) -> str:

@@ -52,6 +52,8 @@ class TokenStore:
         self.authorization_ttl = authorization_ttl
         # Seller key -> end of the seller's authorization of the app (Unix s); present while authorized.
         self.authorized_until: dict[str, int] = {}
+        # Called after every change worth keeping across a restart (the world saves its state).
+        self.on_change: Callable[[], None] = lambda: None
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self.code_ttl = code_ttl
@@ -72,7 +74,9 @@ class TokenStore:
         auth.used = True
         # Consent (again) starts a new authorization period, as re-authorizing does at TikTok.
         self.authorized_until[auth.seller_key] = int(self.clock()) + self.authorization_ttl
-        return self._issue(app_key, auth.seller_key)
+        grant = self._issue(app_key, auth.seller_key)
+        self.on_change()
+        return grant
 
     def refresh(self, app_key: str, refresh_token: str, rotate: bool) -> Grant:
         """A new pair for a valid refresh token; the old access token stops working at once.
@@ -88,7 +92,9 @@ class TokenStore:
         grant.access_revoked = True
         if rotate:
             grant.refresh_revoked = True
-        return self._issue(app_key, grant.seller_key)
+        fresh = self._issue(app_key, grant.seller_key)
+        self.on_change()
+        return fresh
 
     def check_access(self, access_token: str) -> Grant:
         """The grant behind a valid access token, or TokenError('invalid' | 'expired')."""
@@ -105,6 +111,7 @@ class TokenStore:
         grants = [g for g in self.by_access.values() if g.seller_key == seller_key]
         for grant in grants:
             grant.access_revoked = grant.refresh_revoked = True
+        self.on_change()
         return len(grants)
 
     def expire_seller_access(self, seller_key: str) -> int:
