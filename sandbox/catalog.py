@@ -112,6 +112,12 @@ class Catalog:
             "total_available_quantity": sum(r["available_quantity"] for r in rows),
             "total_committed_quantity": sum(r["committed_quantity"] for r in rows),
             "warehouse_inventory": rows,
+            # No campaign or creator allocations in the sandbox: everything available is in-shop stock.
+            "total_available_inventory_distribution": {
+                "campaign_inventory": [],
+                "creator_inventory": [],
+                "in_shop_inventory": {"quantity": sum(r["available_quantity"] for r in rows)},
+            },
         }
 
     def update_inventory(

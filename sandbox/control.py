@@ -129,6 +129,8 @@ class Control:
             "rate_limit": world.rate_limiter.per_second,
             "latency_ms": world.latency_ms,
             "faults": world.faults.describe(),
+            "webhooks": world.webhooks.settings.as_json(),
+            "clock": world.clock.describe(),
         }
 
     async def reseed(self, request: Request) -> dict[str, Any]:

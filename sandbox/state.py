@@ -147,8 +147,12 @@ class World:
             self.tokens.clear()
 
     def reset_traffic(self) -> None:
-        """Faults off, no latency, the configured rate limit, counters at zero."""
+        """Faults off (API and webhook faults; the webhook URL stays), no latency, the configured rate limit,
+        counters at zero."""
         self.faults.off(self.config.slow_seconds)
+        settings = self.webhooks.settings
+        settings.drop = settings.duplicate = settings.reorder = settings.bad_signature = 0.0
+        settings.delay_ms = 0
         self.latency_ms = 0
         self.rate_limiter.set_rate(self.config.rate_limit)
         self.counters.reset()

@@ -54,6 +54,8 @@ def test_a_sale_moves_units_from_available_to_committed(live) -> None:
     after = stock(caller, sku["id"])
     assert after["total_available_quantity"] == before["total_available_quantity"] - 3
     assert after["total_committed_quantity"] == before["total_committed_quantity"] + 3
+    distribution = after["total_available_inventory_distribution"]
+    assert distribution["in_shop_inventory"]["quantity"] == after["total_available_quantity"]
     (row,) = after["warehouse_inventory"]
     assert row["available_quantity"] == before["warehouse_inventory"][0]["available_quantity"] - 3
     assert row["committed_quantity"] == before["warehouse_inventory"][0]["committed_quantity"] + 3

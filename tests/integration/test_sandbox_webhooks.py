@@ -212,3 +212,12 @@ def test_big_product_ids_are_json_numbers(live, webhook_receiver) -> None:
     assert push.json["type"] == 16 and push.json["data"]["product_id"] == int(created["product_id"])
     assert f'"product_id":{created["product_id"]}'.encode() in push.body
     assert json.loads(push.body)["data"]["product_types"] == []
+
+
+def test_reset_turns_webhook_faults_off_but_keeps_the_url(live, webhook_receiver) -> None:
+    live.control("POST", "webhooks", {"drop": 1, "duplicate": 0.5, "reorder": 0.5, "delay_ms": 9, "bad_signature": 1})
+    live.control("POST", "reset")
+    assert live.control("GET", "webhooks") == {"url": webhook_receiver.url, "drop": 0.0, "duplicate": 0.0,
+                                               "reorder": 0.0, "delay_ms": 0, "bad_signature": 0.0}  # fmt: skip
+    overview = live.control("GET", "")
+    assert overview["webhooks"]["url"] == webhook_receiver.url and overview["clock"]["offset_seconds"] == 0
