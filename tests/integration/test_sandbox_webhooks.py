@@ -221,3 +221,19 @@ def test_reset_turns_webhook_faults_off_but_keeps_the_url(live, webhook_receiver
                                                "reorder": 0.0, "delay_ms": 0, "bad_signature": 0.0}  # fmt: skip
     overview = live.control("GET", "")
     assert overview["webhooks"]["url"] == webhook_receiver.url and overview["clock"]["offset_seconds"] == 0
+
+
+def test_stopping_the_app_cancels_and_awaits_every_delivery(sandbox_factory, webhook_receiver) -> None:
+    # A retry two minutes away and a push stuck on a hanging receiver are both in flight when the app stops.
+    config = SandboxConfig(**SMALL_DATA, webhook_url=webhook_receiver.url)
+    server = sandbox_factory(config)
+    connect(server, "us-local")
+    webhook_receiver.answer = lambda push: 500 if len(webhook_receiver.received) == 0 else None
+    sell(server)
+    wait_until(lambda: log(server), what="the first failed attempt")  # now waiting 120 s to retry
+    sell(server)
+    webhook_receiver.wait_for(lambda got: len(got) == 2)  # the second push hangs in the receiver
+    sender = server.world.webhooks
+    assert sender.pending == 2
+    server.stop()
+    assert sender.pending == 0 and sender._client is None and sender._ticker is None
