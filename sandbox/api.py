@@ -13,7 +13,9 @@ from sandbox import pagetokens
 from sandbox.catalog import ProductFilter
 from sandbox.data import ORDER_STATUSES, PRODUCT_STATUSES
 from sandbox.envelope import ApiError
+from sandbox.events import delete_webhook, get_webhooks, put_webhook
 from sandbox.gateway import ApiRoute, Call
+from sandbox.logistics import warehouses
 from sandbox.orderbook import SORT_FIELDS, OrderFilter
 from sandbox.params import optional_int, optional_str, optional_str_list, page_size, type_error
 
@@ -21,6 +23,7 @@ MAX_SELLER_SKUS = 10
 MAX_ORDER_IDS = 50
 MAX_INVENTORY_PRODUCT_IDS = 100
 MAX_INVENTORY_SKU_IDS = 600
+MAX_UPDATE_SKUS = 100
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -189,7 +192,15 @@ async def update_inventory(call: Call) -> dict[str, Any]:
     product = call.shop_data().catalog.by_id.get(call.path_params["product_id"])
     if product is None:
         raise ApiError(codes.PRODUCT_NOT_FOUND, "The product does not exist in this shop.")
-    problems = call.shop_data().catalog.update_inventory(product, _inventory_updates(call.json_body()))
+    updates = _inventory_updates(call.json_body())
+    if len(updates) > MAX_UPDATE_SKUS:
+        raise ApiError(codes.TOO_MANY_SKUS, f"At most {MAX_UPDATE_SKUS} SKUs per call.")
+    sku_ids = [sku_id for sku_id, _ in updates]
+    if len(set(sku_ids)) != len(sku_ids):
+        raise ApiError(codes.DUPLICATE_SKU, "Duplicate SKU ids in the request.")
+    config = call.world.config
+    bounds = (0 if config.inventory_allow_zero else 1, config.inventory_max_quantity)
+    problems = call.shop_data().catalog.update_inventory(product, updates, bounds)
     errors = []
     for problem in problems:
         if problem.code is not None:
@@ -207,4 +218,8 @@ ROUTES = [
     ApiRoute("GET", "/order/202309/orders", order_detail),
     ApiRoute("POST", "/product/202309/inventory/search", search_inventory),
     ApiRoute("POST", "/product/202309/products/{product_id}/inventory/update", update_inventory),
+    ApiRoute("GET", "/event/202309/webhooks", get_webhooks),
+    ApiRoute("PUT", "/event/202309/webhooks", put_webhook),
+    ApiRoute("DELETE", "/event/202309/webhooks", delete_webhook),
+    ApiRoute("GET", "/logistics/202309/warehouses", warehouses),
 ]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_QUANTITY = 99_999
+COMBO_NOT_EDITABLE = 12052850
+ALL_WAREHOUSES_REQUIRED = 12019028
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,18 @@ class Catalog:
         self.sku_owner = {s["id"]: p for p in self.products for s in p["skus"]}
         self.committed = committed
         self.warehouse_ids = warehouse_ids
+        self.created_products = 0  # products added after generation (Seller Center in the control surface)
+
+    def add(self, product: dict[str, Any]) -> None:
+        """Insert a new product at its place in the newest-first order and index its SKUs."""
+        key = (product["create_time"], product["id"])
+        position = next(
+            (n for n, p in enumerate(self.products) if (p["create_time"], p["id"]) < key), len(self.products)
+        )
+        self.products.insert(position, product)
+        self.by_id[product["id"]] = product
+        self.sku_owner.update({sku["id"]: product for sku in product["skus"]})
+        self.created_products += 1
 
     def search(self, product_filter: ProductFilter) -> list[dict[str, Any]]:
         """All matching products, newest first (a list of references, not copies)."""
@@ -98,15 +112,25 @@ class Catalog:
             "total_available_quantity": sum(r["available_quantity"] for r in rows),
             "total_committed_quantity": sum(r["committed_quantity"] for r in rows),
             "warehouse_inventory": rows,
+            # No campaign or creator allocations in the sandbox: everything available is in-shop stock.
+            "total_available_inventory_distribution": {
+                "campaign_inventory": [],
+                "creator_inventory": [],
+                "in_shop_inventory": {"quantity": sum(r["available_quantity"] for r in rows)},
+            },
         }
 
     def update_inventory(
-        self, product: dict[str, Any], updates: list[tuple[str, list[tuple[str | None, int]]]]
+        self,
+        product: dict[str, Any],
+        updates: list[tuple[str, list[tuple[str | None, int]]]],
+        bounds: tuple[int, int] = (0, MAX_QUANTITY),
     ) -> list[SkuProblem]:
         """Apply `[(sku_id, [(warehouse_id, quantity)])]`; a SKU with any problem is left untouched.
 
-        Sandbox choices: quantity 0 is accepted (integrators push 0 to stop selling, sec. 9 [UNCERTAIN]), and a
-        SKU's warehouses may be updated one at a time (TikTok asks for all of them: 12019028, not enforced).
+        Per SKU, as TikTok (live-sync.md sec. 1.1): unknown SKU 12052556; a virtual bundle's SKU 12052850; every
+        warehouse assigned to the SKU must be given, no fewer (12019028); per warehouse, an unknown one 12052097
+        and a quantity outside `bounds` (inclusive; 0 allowed by default: integrators push 0) 12052055.
         """
         skus = {s["id"]: s for s in product["skus"]}
         problems = []
@@ -115,8 +139,17 @@ class Catalog:
             if sku is None:
                 problems.append(SkuProblem(sku_id, 12052556, "The SKU id does not exist in this product."))
                 continue
+            if sku.get("combined_skus"):
+                message = "The stock of a combo (virtual bundle) cannot be edited."
+                problems.append(SkuProblem(sku_id, COMBO_NOT_EDITABLE, message))
+                continue
             stock_by_warehouse = {stock["warehouse_id"]: stock for stock in sku["inventory"]}
-            extra_errors, changes = list(self._check_rows(rows, stock_by_warehouse)), []
+            extra_errors, changes = list(self._check_rows(rows, stock_by_warehouse, bounds)), []
+            given = {warehouse_id for warehouse_id, _ in rows if warehouse_id is not None}
+            if not extra_errors and len(stock_by_warehouse) > 1 and not set(stock_by_warehouse) <= given:
+                message = "The SKU has multiple warehouses: the update must include all of them."
+                problems.append(SkuProblem(sku_id, ALL_WAREHOUSES_REQUIRED, message))
+                continue
             if extra_errors:
                 problems.append(SkuProblem(sku_id, extra_errors=tuple(extra_errors)))
                 continue
@@ -128,8 +161,9 @@ class Catalog:
 
     @staticmethod
     def _check_rows(
-        rows: list[tuple[str | None, int]], stock_by_warehouse: dict[str, dict[str, Any]]
+        rows: list[tuple[str | None, int]], stock_by_warehouse: dict[str, dict[str, Any]], bounds: tuple[int, int]
     ) -> Iterator[dict[str, Any]]:
+        low, high = bounds
         for warehouse_id, quantity in rows:
             if warehouse_id is None and len(stock_by_warehouse) != 1:
                 yield {
@@ -139,9 +173,9 @@ class Catalog:
                 }
             elif warehouse_id is not None and warehouse_id not in stock_by_warehouse:
                 yield {"warehouse_id": warehouse_id, "code": 12052097, "message": "The warehouse does not exist"}
-            elif not 0 <= quantity <= MAX_QUANTITY:
+            elif not low <= quantity <= high:
                 yield {
                     "warehouse_id": warehouse_id or "",
                     "code": 12052055,
-                    "message": f"The quantity is out of limits: it must be between 0 and {MAX_QUANTITY}.",
+                    "message": f"The quantity is out of limits: it must be between {low} and {high}.",
                 }

@@ -4,7 +4,8 @@ Flags (a contract) and defaults: --host 127.0.0.1 --port 8100 --app-key sandbox-
 --app-secret sandbox-app-secret --service-id 7000000000000000001
 --redirect-url http://127.0.0.1:8000/oauth/tiktok/callback --products 40 --orders 120 --seed 1;
 extras: --access-token-ttl 604800 --refresh-token-ttl 31536000 --rate-limit 50 (0 = unlimited) --latency-ms 0
---product-search-cap 10000 --log-level info.
+--product-search-cap 10000 --log-level info; webhooks: --webhook-url URL --webhook-retry-factor 1
+--allow-insecure-webhooks --authorization-ttl 31536000; --state-dir DIR keeps state across restarts.
 """
 
 from __future__ import annotations
@@ -54,6 +55,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--product-search-cap", type=int, default=defaults.product_search_cap, help="Search Products result cap"
     )
+    parser.add_argument("--webhook-url", default=None, help="app-wide webhook URL (default: none, no pushes)")
+    parser.add_argument(
+        "--webhook-retry-factor",
+        type=float,
+        default=defaults.webhook_retry_factor,
+        help="divide TikTok's webhook retry schedule (2 min, 30 min, 3 h, 12 h) by this (default %(default)s)",
+    )
+    parser.add_argument(
+        "--allow-insecure-webhooks",
+        action="store_true",
+        help="let the Event API register http loopback URLs with a port (TikTok requires https, a domain, no port)",
+    )
+    parser.add_argument(
+        "--authorization-ttl", type=int, default=defaults.authorization_ttl, help="seconds (default 365 days)"
+    )
+    parser.add_argument(
+        "--state-dir", default=None, help="keep tokens and data in this directory across restarts (default: memory)"
+    )
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default %(default)s)")
 
 
@@ -71,6 +90,11 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         rate_limit=args.rate_limit or None,
         latency_ms=args.latency_ms,
         product_search_cap=args.product_search_cap,
+        webhook_url=args.webhook_url,
+        webhook_retry_factor=args.webhook_retry_factor,
+        allow_insecure_webhook_urls=args.allow_insecure_webhooks,
+        authorization_ttl=args.authorization_ttl,
+        state_dir=args.state_dir,
     )
 
 

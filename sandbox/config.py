@@ -15,6 +15,12 @@ Defaults (also the `shopbridge sandbox` flag defaults):
 | rate_limit          | 50.0 requests/s per API, app and shop (None or 0 = unlimited) |
 | latency_ms          | 0                                                |
 | product_search_cap  | 10000 (TikTok's 12052180 cap)                    |
+| authorization_ttl   | 365 days (seconds): a seller's authorization end  |
+| webhook_url         | None (app-wide push URL; `POST /_sandbox/webhooks` sets it at run time) |
+| webhook_retry_factor| 1.0 (TikTok's retry schedule is divided by it)   |
+| inventory_allow_zero / inventory_max_quantity | True / 99999 (Update Inventory quantity bounds) |
+| state_dir           | None (memory only); a directory keeps tokens and data across restarts |
+| allow_insecure_webhook_urls | False (True: Event API accepts http loopback URLs with a port) |
 """
 
 from __future__ import annotations
@@ -53,6 +59,19 @@ class SandboxConfig:
     rotate_refresh_tokens: bool = False
     # Seconds a `slow` fault sleeps before answering: longer than any sane client timeout.
     slow_seconds: float = 15.0
+    # TikTok grants an authorization for at most a year; webhook 7 fires daily in its last 30 days.
+    authorization_ttl: int = 365 * 86400
+    # App-wide webhook URL (Partner Center's); a shop's Event API registration wins for its event type.
+    webhook_url: str | None = None
+    # TikTok retries after 2 min, 30 min, 3 h, 12 h; each wait is divided by this (1000 -> 120 ms, 1.8 s, ...).
+    webhook_retry_factor: float = 1.0
+    # TikTok only takes https URLs with a domain and no port; True also takes http loopback URLs (local tests).
+    allow_insecure_webhook_urls: bool = False
+    # Update Inventory quantity bounds: TikTok documents 1..99,999; integrators push 0 (live-sync.md sec. 1.1).
+    inventory_allow_zero: bool = True
+    inventory_max_quantity: int = 99_999
+    # Directory where the sandbox keeps its state across restarts (tokens, data, registrations); None = memory only.
+    state_dir: str | None = None
     # Wall clock for timestamps, expiries and data generation; tests inject a fake one.
     clock: Callable[[], float] = field(default=time.time, repr=False)
 
@@ -63,3 +82,5 @@ class SandboxConfig:
             raise ValueError("rate_limit must be >= 0 or None")
         if self.product_search_cap < 1:
             raise ValueError("product_search_cap must be >= 1")
+        if self.webhook_retry_factor <= 0:
+            raise ValueError("webhook_retry_factor must be > 0")

@@ -129,6 +129,8 @@ class Control:
             "rate_limit": world.rate_limiter.per_second,
             "latency_ms": world.latency_ms,
             "faults": world.faults.describe(),
+            "webhooks": world.webhooks.settings.as_json(),
+            "clock": world.clock.describe(),
         }
 
     async def reseed(self, request: Request) -> dict[str, Any]:
@@ -206,6 +208,7 @@ class Control:
                 update_time = _int(item, "update_time", max(now, create_time))
                 order = data.add_order(item.get("status") or "AWAITING_SHIPMENT", create_time, update_time)
             results.append(order)
+            self.world.notices.order_changed(data.shop, order)
         return {"orders": results}
 
     async def latency(self, request: Request) -> dict[str, Any]:
@@ -245,7 +248,9 @@ class Control:
 
     async def revoke(self, request: Request) -> dict[str, Any]:
         seller = self._seller(request)
-        return {"seller": seller.key, "revoked_grants": self.world.tokens.revoke_seller(seller.key)}
+        revoked = self.world.tokens.revoke_seller(seller.key)
+        self.world.notices.seller_revoked(seller)
+        return {"seller": seller.key, "revoked_grants": revoked}
 
     async def expire_access_token(self, request: Request) -> dict[str, Any]:
         seller = self._seller(request)

@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from sandbox.assortment import ADJECTIVES, FLAIR, NOUNS, make_bundle, seller_sku, shared_product
 from sandbox.sellers import Shop
 
 DAY = 86400
@@ -54,10 +55,6 @@ _PRICE_RANGE = {"USD": (299, 12999), "GBP": (249, 9999), "MYR": (990, 49900), "S
 _IDR_RANGE = (15_000, 750_000)
 _VAT = {"US": 0.0, "GB": 0.20, "MY": 0.10, "SG": 0.09, "ID": 0.11}
 
-_ADJECTIVES = ("Crème", "Cozy", "Ærø", "Süße", "Jalapeño", "Ōkami", "Piñata", "Nordic", "Tropical", "Café", "Zen")
-_NOUNS = ("Socks", "Mug", "Tote Bag", "Candle", "Notebook", "Hoodie", "Phone Case", "Sunglasses", "Tea Set", "Scarf")
-_FLAIR = ("", "", "", " 🧦", " ☕", " ✨", " 日本限定", " — édition limitée", " 🎁", " (2-pack)")
-_VARIANTS = ("Red", "Blue", "Black", "White", "Green", "S", "M", "L", "XL", "Größe 42")
 _FIRST_NAMES = ("Alex", "Zoë", "Siti", "Wei", "Priya", "José", "Noah", "Aisha", "Łukasz", "Mei", "Budi", "Olivia")
 _LAST_NAMES = ("Smith", "Müller", "Tan", "Rahman", "García", "Nguyen", "O'Brien", "Lim", "Santoso", "Kowalski")
 _STREETS = ("Main St", "High Street", "Jalan Ampang", "Orchard Road", "Jl. Sudirman", "Market Lane", "King's Road")
@@ -167,11 +164,14 @@ def _generate_products(
         )
         create_time = now - rng.randrange(DAY, PRODUCT_WINDOW)
         update_time = create_time + rng.randrange(0, now - create_time + 1)
-        title = f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}{rng.choice(_FLAIR)}"
+        title = f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}{rng.choice(FLAIR)}"
         warehouses = warehouse_ids[: rng.randint(1, 2)]
         base_price = _price(rng, currency)
         skus = []
-        for variant_index in range(rng.randint(1, 5)):
+        variants = rng.randint(1, 5)
+        if shop.seller_type == "LOCAL":
+            title, variants = shared_product(seed, n)
+        for variant_index in range(variants):
             sku_id = make_id(SKU, shop, sku_sequence, seed)
             sku_sequence += 1
             sale = base_price + variant_index * (100 if currency != "IDR" else 1000)
@@ -179,7 +179,7 @@ def _generate_products(
             skus.append(
                 {
                     "id": sku_id,
-                    "seller_sku": f"SB-{shop.code[:6]}-{n:05d}-{_VARIANTS[variant_index % len(_VARIANTS)]}",
+                    "seller_sku": seller_sku(shop, seed, n, variant_index),
                     "price": {
                         "currency": currency,
                         "sale_price": money(sale, currency),
@@ -201,6 +201,8 @@ def _generate_products(
                 "skus": skus,
             }
         )
+    if shop.seller_type == "LOCAL" and spec.products > 2 * len(PRODUCT_STATUSES):
+        make_bundle(products, n=len(PRODUCT_STATUSES), create_time=now - PRODUCT_WINDOW - DAY)
     return products, committed
 
 

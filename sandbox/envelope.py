@@ -35,6 +35,8 @@ SKU_NOT_FOUND = 12052556
 WAREHOUSE_NOT_FOUND = 12052097
 QUANTITY_OUT_OF_RANGE = 12052055
 BATCH_CHECK_FAILED = 12052990
+TOO_MANY_SKUS = 12052050
+DUPLICATE_SKU = 12052553
 ORDER_INVALID_PARAMETER = 21001001  # sandbox choice: order APIs' own bad-parameter code (page size, token, ids)
 ORDER_NOT_OWNED = 21008111
 # Token endpoints (auth host). 36004001 and 36004005 were observed at TikTok (EcomPHP PR #15); others are choices.

@@ -159,7 +159,7 @@ class Gateway:
             timestamp = int(raw)
         except ValueError:
             raise ApiError(codes.INVALID_PARAMETER, "Invalid timestamp. The timestamp must be Unix seconds.") from None
-        now = self.world.clock()
+        now = self.world.clock.wall()  # the client's clock does not move with `POST /_sandbox/clock`
         if timestamp < 0 or not now - TIMESTAMP_PAST_SECONDS <= timestamp <= now + TIMESTAMP_FUTURE_SECONDS:
             raise ApiError(
                 codes.INVALID_PARAMETER,

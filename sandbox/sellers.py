@@ -79,6 +79,27 @@ def _nineteen_digits(*parts: str) -> str:
     return str(10**18 + int.from_bytes(_digest(*parts)[:8], "big") % (9 * 10**18))
 
 
+def _shop(index: int, key: str, shop_name: str, region: str, seller_type: str) -> Shop:
+    cipher_bytes = _digest("cipher", key, region)[:24]
+    code_chars = base64.b32encode(_digest("code", key, region)).decode()[:8]
+    return Shop(
+        index=index,
+        seller_key=key,
+        id=_nineteen_digits("shop", key, region),
+        name=shop_name,
+        region=region,
+        seller_type=seller_type,
+        cipher="GCP_" + base64.urlsafe_b64encode(cipher_bytes).decode().rstrip("="),
+        code=f"{region}LC{code_chars}" if seller_type == "LOCAL" else f"CN{region}CB{code_chars}",
+    )
+
+
+def local_seller(key: str, name: str, region: str, index: int) -> Seller:
+    """Another local seller with one shop in `region`, its ids derived from `key` like the fixed sellers'."""
+    shop = _shop(index, key, name, region, "LOCAL")
+    return Seller(key, name, "LOCAL", region, _nineteen_digits("open_id", key), (shop,))
+
+
 def build_sellers() -> dict[str, Seller]:
     """All sellers by key, in contract order."""
     sellers: dict[str, Seller] = {}
@@ -86,20 +107,7 @@ def build_sellers() -> dict[str, Seller]:
     for key, name, seller_type, base_region, shop_specs in _SPECS:
         shops = []
         for shop_name, region in shop_specs:
-            cipher_bytes = _digest("cipher", key, region)[:24]
-            code_chars = base64.b32encode(_digest("code", key, region)).decode()[:8]
-            shops.append(
-                Shop(
-                    index=index,
-                    seller_key=key,
-                    id=_nineteen_digits("shop", key, region),
-                    name=shop_name,
-                    region=region,
-                    seller_type=seller_type,
-                    cipher="GCP_" + base64.urlsafe_b64encode(cipher_bytes).decode().rstrip("="),
-                    code=f"{region}LC{code_chars}" if seller_type == "LOCAL" else f"CN{region}CB{code_chars}",
-                )
-            )
+            shops.append(_shop(index, key, shop_name, region, seller_type))
             index += 1
         sellers[key] = Seller(
             key=key,

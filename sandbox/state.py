@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import re
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox import persistence
 from sandbox.catalog import Catalog
+from sandbox.clock import SandboxClock
 from sandbox.config import SandboxConfig
 from sandbox.counters import Counters
 from sandbox.data import ORDER, OrderMeta, ShopSeed, generate_shop, make_id, render_order, sellable_skus
 from sandbox.faults import Faults
+from sandbox.notices import Notices
+from sandbox.oracle import Oracle
 from sandbox.orderbook import OrderBook
 from sandbox.ratelimit import RateLimiter
-from sandbox.sellers import Seller, Shop, build_sellers
+from sandbox.registrations import Registrations
+from sandbox.sellers import Seller, Shop, build_sellers, local_seller
 from sandbox.tokens import TokenStore
+from sandbox.webhooks import WebhookSender
 
 
 @dataclass
@@ -26,6 +34,9 @@ class ShopData:
     catalog: Catalog
     orders: OrderBook
     next_order_sequence: int
+    # Orders placed by buyers (`/_sandbox/shops/{id}/sales`) -> the (sku id, warehouse id) of each unit still
+    # committed; cancelling gives them back to available, shipping releases them.
+    holds: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     def add_order(self, status: str, create_time: int, update_time: int) -> dict[str, Any]:
         """A new generated order (for the control surface), indexed at once."""
@@ -37,16 +48,34 @@ class ShopData:
         return order
 
 
+SAVE_EVERY_SECONDS = 30
+
+
 class World:
     """Everything the sandbox knows; one per app instance, reached as `app.state.sandbox`."""
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self.clock = config.clock
+        # Simulated now (wall clock + offset): everything but the gateway's request-timestamp window reads it.
+        self.clock = SandboxClock(config.clock)
         self.sellers: dict[str, Seller] = build_sellers()
         self.shops_by_id: dict[str, Shop] = {s.id: s for seller in self.sellers.values() for s in seller.shops}
         self.shops_by_cipher: dict[str, Shop] = {s.cipher: s for s in self.shops_by_id.values()}
-        self.tokens = TokenStore(config.clock, config.access_token_ttl, config.refresh_token_ttl, config.auth_code_ttl)
+        ttls = (config.access_token_ttl, config.refresh_token_ttl, config.auth_code_ttl, config.authorization_ttl)
+        self.tokens = TokenStore(self.clock, *ttls)
+        self.registrations = Registrations()
+        self.webhooks = WebhookSender(
+            config.app_key,
+            config.app_secret,
+            self.clock,
+            config.webhook_retry_factor,
+            config.webhook_url,
+            config.seed,
+            self.registrations.address,
+        )
+        self.notices = Notices(self)
+        self.oracle = Oracle()
+        self.webhooks.on_tick(self._tick)
         self.counters = Counters()
         self.faults = Faults(slow_seconds=config.slow_seconds)
         self.rate_limiter = RateLimiter(config.rate_limit)
@@ -56,6 +85,26 @@ class World:
         self.seed = config.seed
         self.data_now = int(self.clock())
         self._shop_data: dict[str, ShopData] = {}
+        self._saved_at = time.monotonic()
+        if config.state_dir:
+            persistence.load(self, config.state_dir)
+            self.tokens.on_change = self.save
+
+    def save(self) -> None:
+        """Write the state under `config.state_dir` (no-op without one)."""
+        if self.config.state_dir:
+            persistence.save(self, self.config.state_dir)
+            self._saved_at = time.monotonic()
+
+    def _tick(self) -> None:
+        self.notices.tick()
+        if self.config.state_dir and time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS:
+            self.save()
+
+    async def aclose(self) -> None:
+        """Stop sending webhooks (cancel and await every delivery) and save the state."""
+        await self.webhooks.aclose()
+        self.save()
 
     @property
     def app_key(self) -> str:
@@ -74,6 +123,21 @@ class World:
             self._shop_data[shop.id] = data
         return data
 
+    def add_seller(self, name: str, region: str) -> Seller:
+        """A new local seller with one shop (ids derived from a key made of the name); ValueError past 100 shops."""
+        base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "seller"
+        key, n = base, 2
+        while key in self.sellers:
+            key, n = f"{base}-{n}", n + 1
+        if len(self.shops_by_id) >= 100:
+            raise ValueError("the sandbox holds at most 100 shops (shop indexes are two digits of every id)")
+        seller = local_seller(key, name, region, len(self.shops_by_id))
+        self.sellers[key] = seller
+        for shop in seller.shops:
+            self.shops_by_id[shop.id] = shop
+            self.shops_by_cipher[shop.cipher] = shop
+        return seller
+
     def reseed(self, products: int, orders: int, seed: int, reset_tokens: bool) -> None:
         """Throw all shop data away and regenerate it lazily from new sizes and seed, relative to now."""
         self.products_per_shop, self.orders_per_shop, self.seed = products, orders, seed
@@ -83,8 +147,12 @@ class World:
             self.tokens.clear()
 
     def reset_traffic(self) -> None:
-        """Faults off, no latency, the configured rate limit, counters at zero."""
+        """Faults off (API and webhook faults; the webhook URL stays), no latency, the configured rate limit,
+        counters at zero."""
         self.faults.off(self.config.slow_seconds)
+        settings = self.webhooks.settings
+        settings.drop = settings.duplicate = settings.reorder = settings.bad_signature = 0.0
+        settings.delay_ms = 0
         self.latency_ms = 0
         self.rate_limiter.set_rate(self.config.rate_limit)
         self.counters.reset()

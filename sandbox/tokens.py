@@ -40,8 +40,20 @@ class TokenError(Exception):
 class TokenStore:
     """In-memory authorization server state, read through the injectable wall clock."""
 
-    def __init__(self, clock: Callable[[], float], access_ttl: int, refresh_ttl: int, code_ttl: int) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        access_ttl: int,
+        refresh_ttl: int,
+        code_ttl: int,
+        authorization_ttl: int = 365 * 86400,
+    ) -> None:
         self.clock = clock
+        self.authorization_ttl = authorization_ttl
+        # Seller key -> end of the seller's authorization of the app (Unix s); present while authorized.
+        self.authorized_until: dict[str, int] = {}
+        # Called after every change worth keeping across a restart (the world saves its state).
+        self.on_change: Callable[[], None] = lambda: None
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self.code_ttl = code_ttl
@@ -60,7 +72,11 @@ class TokenStore:
         if auth is None or auth.used or auth.app_key != app_key or self.clock() >= auth.expires_at:
             raise TokenError("invalid")
         auth.used = True
-        return self._issue(app_key, auth.seller_key)
+        # Consent (again) starts a new authorization period, as re-authorizing does at TikTok.
+        self.authorized_until[auth.seller_key] = int(self.clock()) + self.authorization_ttl
+        grant = self._issue(app_key, auth.seller_key)
+        self.on_change()
+        return grant
 
     def refresh(self, app_key: str, refresh_token: str, rotate: bool) -> Grant:
         """A new pair for a valid refresh token; the old access token stops working at once.
@@ -76,7 +92,9 @@ class TokenStore:
         grant.access_revoked = True
         if rotate:
             grant.refresh_revoked = True
-        return self._issue(app_key, grant.seller_key)
+        fresh = self._issue(app_key, grant.seller_key)
+        self.on_change()
+        return fresh
 
     def check_access(self, access_token: str) -> Grant:
         """The grant behind a valid access token, or TokenError('invalid' | 'expired')."""
@@ -89,9 +107,11 @@ class TokenStore:
 
     def revoke_seller(self, seller_key: str) -> int:
         """The seller deauthorized the app: every token of theirs becomes invalid. Returns how many grants."""
+        self.authorized_until.pop(seller_key, None)
         grants = [g for g in self.by_access.values() if g.seller_key == seller_key]
         for grant in grants:
             grant.access_revoked = grant.refresh_revoked = True
+        self.on_change()
         return len(grants)
 
     def expire_seller_access(self, seller_key: str) -> int:
@@ -103,6 +123,7 @@ class TokenStore:
         return len(live)
 
     def clear(self) -> None:
+        self.authorized_until.clear()
         self.codes.clear()
         self.by_access.clear()
         self.by_refresh.clear()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from sandbox.config import SandboxConfig
+from tests.fixtures.sandbox import SMALL_DATA, connect
+
 SEARCH = "/product/202309/inventory/search"
 
 
@@ -57,7 +60,10 @@ def test_per_sku_failures_come_back_under_code_0(sandbox, tiktok) -> None:
     warehouse = bad["inventory"][0]["warehouse_id"]
     body = {
         "skus": [
-            {"id": good["id"], "inventory": [{"warehouse_id": good["inventory"][0]["warehouse_id"], "quantity": 7}]},
+            {
+                "id": good["id"],
+                "inventory": [{"warehouse_id": w["warehouse_id"], "quantity": 7} for w in good["inventory"]],
+            },
             {
                 "id": bad["id"],
                 "inventory": [
@@ -98,3 +104,52 @@ def test_malformed_updates_are_refused(sandbox, tiktok, body: dict, code: int) -
 def test_updating_an_unknown_product_is_refused(tiktok) -> None:
     envelope = tiktok("us-local").call("POST", update_path("1720000000000000000"), body={"skus": []})
     assert envelope["code"] == 12052048
+
+
+def test_every_assigned_warehouse_must_be_given(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    product = multi_warehouse_product(sandbox)
+    sku = product["skus"][0]
+    one = {"id": sku["id"], "inventory": [{"warehouse_id": sku["inventory"][0]["warehouse_id"], "quantity": 3}]}
+    envelope = caller.call("POST", update_path(product["id"]), body={"skus": [one]})
+    assert envelope["code"] == 0 and envelope["data"]["errors"][0]["code"] == 12019028
+    stock = caller.call("POST", SEARCH, body={"sku_ids": [sku["id"]]})["data"]["inventory"][0]["skus"][0]
+    assert [w["available_quantity"] for w in stock["warehouse_inventory"]] == [i["quantity"] for i in sku["inventory"]]
+
+
+def test_batch_rules_one_call_at_most_100_distinct_skus(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    product = multi_warehouse_product(sandbox)
+    row = {"id": product["skus"][0]["id"], "inventory": [{"warehouse_id": "1", "quantity": 1}]}
+    assert caller.call("POST", update_path(product["id"]), body={"skus": [row] * 2})["code"] == 12052553
+    many = [{**row, "id": str(n)} for n in range(101)]
+    assert caller.call("POST", update_path(product["id"]), body={"skus": many})["code"] == 12052050
+
+
+def test_a_bundles_stock_cannot_be_edited(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    shop_id = sandbox.world.sellers["us-local"].shops[0].id
+    products = sandbox.control("GET", f"shops/{shop_id}/products")["products"]
+    bundle = next(p for p in products if "COMBINED_PRODUCT" in p.get("product_types", []))
+    sku = bundle["skus"][0]
+    (component,) = sku["combined_skus"]
+    assert component["sku_count"] == 2 and component["sku_id"] in {s["id"] for p in products for s in p["skus"]}
+    rows = [{"warehouse_id": w["warehouse_id"], "quantity": 9} for w in sku["inventory"]]
+    envelope = caller.call("POST", update_path(bundle["id"]), body={"skus": [{"id": sku["id"], "inventory": rows}]})
+    assert envelope["code"] == 0 and envelope["data"]["errors"][0]["code"] == 12052850
+
+
+def test_quantity_bounds_are_configurable(sandbox_factory) -> None:
+    server = sandbox_factory(SandboxConfig(**SMALL_DATA, inventory_allow_zero=False, inventory_max_quantity=999_999))
+    caller = connect(server, "us-local")
+    product = multi_warehouse_product(server)
+    sku = product["skus"][0]
+
+    def push(quantity: int) -> dict:
+        rows = [{"warehouse_id": w["warehouse_id"], "quantity": quantity} for w in sku["inventory"]]
+        return caller.call("POST", update_path(product["id"]), body={"skus": [{"id": sku["id"], "inventory": rows}]})
+
+    refused = push(0)["data"]["errors"][0]["detail"]["extra_errors"]
+    assert {error["code"] for error in refused} == {12052055}
+    assert push(999_999)["data"] == {}
+    assert push(1_000_000)["data"]["errors"]

@@ -1,0 +1,176 @@
+"""Buyers: orders placed the way a buyer places them, and their moves through TikTok's statuses, with stock effects.
+
+A sale of N units of one SKU is one order of N line items (TikTok line items are one unit each, live-sync.md
+sec. 3.2). TikTok reserves stock when the order is placed: each unit moves from the SKU's available stock to its
+committed stock (Inventory Search shows both, sec. 1.2/1.3), warehouse by warehouse in the SKU's order; TikTok never
+sells more than is available (refused with 409). Cancelling an unshipped order gives the units back to available;
+shipping (IN_TRANSIT or later) releases the committed units. A virtual bundle's sale takes its components' units
+(sku_count each). Stock effects apply to orders placed here only.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from sandbox.data import LINE_ITEM, NO_ADDRESS_STATUSES, PACKAGE, address_for, make_id, money
+from sandbox.state import ShopData
+
+FLOW = (
+    "UNPAID",
+    "ON_HOLD",
+    "AWAITING_SHIPMENT",
+    "PARTIALLY_SHIPPING",
+    "AWAITING_COLLECTION",
+    "IN_TRANSIT",
+    "DELIVERED",
+    "COMPLETED",
+)
+ALIASES = {"ship": "IN_TRANSIT", "deliver": "DELIVERED", "complete": "COMPLETED", "cancel": "CANCELLED"}
+SALE_STATUSES = ("UNPAID", "ON_HOLD", "AWAITING_SHIPMENT")
+SHIPPED = frozenset({"IN_TRANSIT", "DELIVERED", "COMPLETED"})
+FINAL = frozenset({"COMPLETED", "CANCELLED"})
+MAX_SALE_QUANTITY = 1000
+_SALE_ITEM_BASE = 5 * 10**13  # line-item sequences of sales: far from the generated orders' (sequence * 8 + n)
+
+
+class MarketError(Exception):
+    """A refused buyer action: `status` 400 (bad input), 404 (unknown) or 409 (not possible now)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _minor(amount: str) -> int:
+    major, _, minor = amount.partition(".")
+    return int(major) * int(10 ** len(minor)) + int(minor or 0)
+
+
+def find_sku(data: ShopData, sku_id: str | None, seller_sku: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(product, sku) by SKU id, or the first SKU (newest product first) carrying `seller_sku`."""
+    catalog = data.catalog
+    if sku_id is not None:
+        product = catalog.sku_owner.get(sku_id)
+        if product is not None:
+            return product, next(s for s in product["skus"] if s["id"] == sku_id)
+        raise MarketError(f"sku {sku_id!r} is not sold in this shop", 404)
+    for product in catalog.products:
+        for sku in product["skus"]:
+            if sku["seller_sku"] == seller_sku:
+                return product, sku
+    raise MarketError(f"no sku with seller_sku {seller_sku!r} in this shop", 404)
+
+
+def place_sale(
+    data: ShopData, product: dict[str, Any], sku: dict[str, Any], quantity: int, status: str, now: int
+) -> dict[str, Any]:
+    """Reserve `quantity` units and add the order (one line item per unit); MarketError 409 if it cannot sell."""
+    if product["status"] != "ACTIVATE":
+        raise MarketError(f"product {product['id']} is {product['status']}: buyers cannot order it", 409)
+    # A virtual bundle sells its components: sku_count units of each per bundle unit (live-sync.md sec. 1.5).
+    parts = [
+        (data.catalog.sku_owner[part["sku_id"]], part["sku_id"], part["sku_count"] * quantity)
+        for part in sku.get("combined_skus") or []
+    ] or [(product, sku["id"], quantity)]
+    stocked = [(next(s for s in owner["skus"] if s["id"] == sku_id), units) for owner, sku_id, units in parts]
+    for part_sku, units in stocked:
+        available = sum(stock["quantity"] for stock in part_sku["inventory"])
+        if available < units:
+            raise MarketError(f"only {available} unit(s) of sku {part_sku['id']} available, {units} asked", 409)
+    units_held: list[tuple[str, str]] = []
+    for part_sku, units in stocked:
+        units_held.extend(_reserve(data, part_sku, units))
+    sequence = data.next_order_sequence
+    order = dict(data.add_order(status, now, now))
+    shop, currency = data.shop, data.shop.currency
+    template = order["line_items"][0]
+    price = sku["price"]["sale_price"]
+    order["line_items"] = [
+        {
+            **{k: v for k, v in template.items() if k != "package_id"},
+            "id": make_id(LINE_ITEM, shop, _SALE_ITEM_BASE + sequence * MAX_SALE_QUANTITY + n, data.seed),
+            "sku_id": sku["id"],
+            "seller_sku": sku["seller_sku"],
+            "product_id": product["id"],
+            "product_name": product["title"],
+            "sku_name": sku["seller_sku"].rsplit("-", 1)[-1],
+            "sale_price": price,
+            "original_price": price,
+            "seller_discount": money(0, currency),
+            "platform_discount": money(0, currency),
+            "display_status": status,
+        }
+        for n in range(quantity)
+    ]
+    sub_total = _minor(price) * quantity
+    shipping = _minor(order["payment"]["shipping_fee"])
+    tax = round(sub_total * 0.0825) if shop.region == "US" else 0
+    order["payment"] = {
+        **order["payment"],
+        "sub_total": money(sub_total, currency),
+        "seller_discount": money(0, currency),
+        "total_amount": money(sub_total + shipping + tax, currency),
+        "original_total_product_price": money(sub_total, currency),
+        "tax": money(tax, currency),
+    }
+    if sku.get("combined_skus"):
+        listing = [{k: part[k] for k in ("sku_id", "sku_count", "seller_sku")} for part in sku["combined_skus"]]
+        order["line_items"] = [{**item, "combined_listing_skus": listing} for item in order["line_items"]]
+    order["warehouse_id"] = units_held[0][1]
+    data.orders.put(order)
+    data.holds[order["id"]] = units_held
+    return order
+
+
+def _reserve(data: ShopData, sku: dict[str, Any], units: int) -> list[tuple[str, str]]:
+    """Move `units` of a SKU from available to committed, warehouse by warehouse (enough is known to be there)."""
+    held: list[tuple[str, str]] = []
+    committed = data.catalog.committed.setdefault(sku["id"], {})
+    for stock in sku["inventory"]:
+        take = min(stock["quantity"], units - len(held))
+        stock["quantity"] -= take
+        committed[stock["warehouse_id"]] = committed.get(stock["warehouse_id"], 0) + take
+        held.extend((sku["id"], stock["warehouse_id"]) for _ in range(take))
+    return held
+
+
+def move(data: ShopData, order_id: str, wanted: str, now: int, initiator: str = "BUYER") -> dict[str, Any]:
+    """Move an order to `wanted` (a status or ship/deliver/complete/cancel) along TikTok's flow, with its stock
+    effects; MarketError 400 for an unknown status, 409 for a move the flow does not allow."""
+    target = ALIASES.get(wanted, wanted)
+    if target not in FLOW and target != "CANCELLED":
+        raise MarketError(f"status must be one of {[*FLOW, 'CANCELLED']} or {list(ALIASES)}", 400)
+    order = dict(data.orders.require(order_id))
+    current = order["status"]
+    if current in FINAL:
+        raise MarketError(f"order {order_id} is {current}: it cannot move any more", 409)
+    if target == "CANCELLED":
+        if current in SHIPPED:
+            raise MarketError(f"order {order_id} is {current}: a shipped order cannot be cancelled", 409)
+    elif FLOW.index(target) <= FLOW.index(current):
+        raise MarketError(f"order {order_id} cannot go from {current} back or over to {target}", 409)
+    if target == "CANCELLED" or target in SHIPPED:
+        for sku_id, warehouse_id in data.holds.pop(order_id, []):
+            committed = data.catalog.committed.setdefault(sku_id, {})
+            committed[warehouse_id] = max(0, committed.get(warehouse_id, 0) - 1)
+            if target == "CANCELLED":
+                owner = data.catalog.sku_owner[sku_id]
+                sku = next(s for s in owner["skus"] if s["id"] == sku_id)
+                stock = next(s for s in sku["inventory"] if s["warehouse_id"] == warehouse_id)
+                stock["quantity"] += 1
+    order["status"], order["update_time"] = target, max(now, order["update_time"])
+    order["is_on_hold_order"] = target == "ON_HOLD"
+    order["line_items"] = [{**item, "display_status": target} for item in order["line_items"]]
+    if target in NO_ADDRESS_STATUSES:
+        order["recipient_address"] = {}
+    elif not order["recipient_address"]:
+        order["recipient_address"] = address_for(random.Random(order["id"]), data.shop.region, "Alex", "Smith")
+    if target in SHIPPED and not order["packages"]:
+        package_id = make_id(PACKAGE, data.shop, _SALE_ITEM_BASE + int(order_id[5:]) % 10**13, data.seed)
+        order["packages"] = [{"id": package_id}]
+        order["line_items"] = [{**item, "package_id": package_id} for item in order["line_items"]]
+    if target == "CANCELLED":
+        order["cancel_reason"], order["cancellation_initiator"] = "Buyer changed mind", initiator
+    data.orders.put(order)
+    return order

@@ -1,0 +1,97 @@
+"""The sandbox's state on disk (issue 12.1): with `SandboxConfig.state_dir` set, tokens, authorizations, data
+(every shop generated so far, with its stock, orders and sales), added sellers, webhook registrations and
+settings, the clock offset and the oracle survive a restart, so `make run` can be stopped mid-import and started
+again without turning shops REVOKED.
+
+One file, `<state_dir>/sandbox-state.pickle`, written atomically (temporary file + rename): after every token
+change, every 30 s while the sandbox runs, and when it stops. The file is the sandbox's own (never exchanged);
+one written by an incompatible sandbox version, or unreadable, is set aside as `.bad` and the sandbox starts
+fresh with a warning. Traffic knobs (faults, latency, rate limit, counters) are not kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sandbox.state import World
+
+FORMAT_VERSION = 1
+FILE_NAME = "sandbox-state.pickle"
+
+logger = logging.getLogger("sandbox")
+
+
+def state_file(state_dir: str) -> Path:
+    return Path(state_dir) / FILE_NAME
+
+
+def snapshot(world: World) -> dict[str, Any]:
+    tokens = world.tokens
+    return {
+        "version": FORMAT_VERSION,
+        "app_key": world.app_key,
+        "clock_offset": world.clock.offset,
+        "data": (world.products_per_shop, world.orders_per_shop, world.seed, world.data_now),
+        "sellers": world.sellers,
+        "tokens": (tokens.codes, tokens.by_access, tokens.by_refresh, tokens.authorized_until),
+        "registrations": world.registrations.by_shop,
+        "webhook_settings": world.webhooks.settings,
+        "shop_data": world._shop_data,
+        "oracle": world.oracle,
+        "expiration_days": world.notices._expiration_day,
+    }
+
+
+def save(world: World, state_dir: str) -> None:
+    """Write the world's state atomically; a failure is logged, never raised (the sandbox keeps serving)."""
+    path = state_file(state_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".sandbox-state-", dir=path.parent)
+        with os.fdopen(handle, "wb") as file:
+            pickle.dump(snapshot(world), file, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, path)
+    except OSError as error:
+        logger.warning("sandbox: could not save its state to %s: %s", path, error)
+
+
+def load(world: World, state_dir: str) -> bool:
+    """Restore a saved state into a fresh world; False (and a fresh world) when there is none or it is unusable."""
+    path = state_file(state_dir)
+    if not path.exists():
+        return False
+    try:
+        with path.open("rb") as file:
+            # The file is the sandbox's own, written by save() above into the app's private data directory.
+            state = pickle.load(file)  # noqa: S301
+        if state.get("version") != FORMAT_VERSION or state.get("app_key") != world.app_key:
+            raise ValueError("written by another sandbox version or app")
+        _apply(world, state)
+    except Exception as error:  # anything unreadable: keep it for a human, start fresh
+        logger.warning("sandbox: ignoring its saved state %s (%s); starting fresh", path, error)
+        path.replace(path.with_suffix(".bad"))
+        return False
+    return True
+
+
+def _apply(world: World, state: dict[str, Any]) -> None:
+    world.clock.offset = state["clock_offset"]
+    world.products_per_shop, world.orders_per_shop, world.seed, world.data_now = state["data"]
+    world.sellers = state["sellers"]
+    world.shops_by_id = {shop.id: shop for seller in world.sellers.values() for shop in seller.shops}
+    world.shops_by_cipher = {shop.cipher: shop for shop in world.shops_by_id.values()}
+    tokens = world.tokens
+    tokens.codes, tokens.by_access, tokens.by_refresh, tokens.authorized_until = state["tokens"]
+    world.registrations.by_shop = state["registrations"]
+    world.webhooks.settings = state["webhook_settings"]
+    if world.config.webhook_url:  # a URL given at start wins over the one saved (the demo's port may differ)
+        world.webhooks.settings.url = world.config.webhook_url
+    world._shop_data = state["shop_data"]
+    world.oracle = state["oracle"]
+    world.notices._expiration_day = state["expiration_days"]

@@ -1,0 +1,149 @@
+"""What a seller does in Seller Center, behind the app's back: create a product, edit one (title, status, seller
+SKUs, stock). Each change pushes the webhook TikTok sends (sec. 2.4): 16 PRODUCT_CREATION, 15
+PRODUCT_INFORMATION_CHANGE (`changed_fields` title and/or `others` for SKU edits), 5 PRODUCT_STATUS_CHANGE. A stock
+edit alone pushes nothing (TikTok's inventory topic is not in the Event API): it is drift the app must discover.
+
+- `POST /_sandbox/shops/{shop_id}/products` `{title, status?, skus: [{seller_sku?, quantity?, price?}]}` ->
+  `{product_id, sku_ids}` (price a decimal string in the shop's currency; one warehouse, the shop's first).
+- `POST /_sandbox/products/{product_id}` `{title?, status?, skus?: [{id, seller_sku?, quantity?}]}` -> the product.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from sandbox.catalog import MAX_QUANTITY
+from sandbox.control import BadInput, Control, _json
+from sandbox.data import PRODUCT, PRODUCT_STATUSES, SKU, make_id
+from sandbox.state import ShopData, World
+
+_NEW_SEQUENCE = 10**12  # product / SKU sequences of created products: far from the generated ones
+
+
+def _text(body: dict[str, Any], name: str, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise BadInput(f"{name} must be a non-empty string")
+    return value
+
+
+def _quantity(body: dict[str, Any]) -> int | None:
+    value = body.get("quantity")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_QUANTITY:
+        raise BadInput(f"quantity must be an integer between 0 and {MAX_QUANTITY}")
+    return value
+
+
+def _status(body: dict[str, Any]) -> str | None:
+    status = body.get("status")
+    if status is not None and status not in PRODUCT_STATUSES:
+        raise BadInput(f"status must be one of {list(PRODUCT_STATUSES)}")
+    return status
+
+
+class SellerCenter:
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/_sandbox/shops/{shop_id}/products", Control._guard(self.create), methods=["POST"]),
+            Route("/_sandbox/products/{product_id}", Control._guard(self.edit), methods=["POST"]),
+        ]
+
+    async def create(self, request: Request) -> dict[str, Any]:
+        body = await _json(request)
+        shop = self.world.shops_by_id.get(request.path_params["shop_id"])
+        if shop is None:
+            raise BadInput(f"unknown shop id {request.path_params['shop_id']!r}", 404)
+        data = self.world.shop_data(shop)
+        title, status = _text(body, "title", required=True), _status(body) or "ACTIVATE"
+        sku_specs = body.get("skus")
+        if (
+            not isinstance(sku_specs, list)
+            or not 1 <= len(sku_specs) <= 100
+            or not all(isinstance(spec, dict) for spec in sku_specs)
+        ):
+            raise BadInput("skus must be a list of 1..100 objects")
+        catalog, now = data.catalog, int(self.world.clock())
+        number = catalog.created_products
+        product_id = make_id(PRODUCT, shop, _NEW_SEQUENCE + number, data.seed)
+        default_price = "150000" if shop.currency == "IDR" else "19.99"
+        skus = []
+        for position, spec in enumerate(sku_specs):
+            price = _text(spec, "price") or default_price
+            skus.append(
+                {
+                    "id": make_id(SKU, shop, _NEW_SEQUENCE + number * 100 + position, data.seed),
+                    "seller_sku": _text(spec, "seller_sku") or f"SB-NEW-{number:04d}-{position}",
+                    "price": {"currency": shop.currency, "sale_price": price, "tax_exclusive_price": price},
+                    "inventory": [{"warehouse_id": catalog.warehouse_ids[0], "quantity": _quantity(spec) or 0}],
+                }
+            )
+        product = {
+            "id": product_id,
+            "title": title,
+            "status": status,
+            "create_time": now,
+            "update_time": now,
+            "sales_regions": [shop.region],
+            "is_not_for_sale": False,
+            "skus": skus,
+        }
+        catalog.add(product)
+        self.world.notices.product_created(shop, product)
+        return {"product_id": product_id, "sku_ids": [sku["id"] for sku in skus]}
+
+    async def edit(self, request: Request) -> dict[str, Any]:
+        body = await _json(request)
+        data, product = self._find(request.path_params["product_id"])
+        title, status = _text(body, "title"), _status(body)
+        edits = body.get("skus", [])
+        if not isinstance(edits, list) or not all(isinstance(edit, dict) for edit in edits):
+            raise BadInput("skus must be a list of objects")
+        skus = {sku["id"]: sku for sku in product["skus"]}
+        planned = []
+        for edit in edits:  # validate everything before changing anything
+            if edit.get("id") not in skus:
+                raise BadInput(f"sku {edit.get('id')!r} is not in product {product['id']}")
+            planned.append((skus[edit["id"]], _text(edit, "seller_sku"), _quantity(edit)))
+        changed: list[str] = []
+        if title is not None and title != product["title"]:
+            product["title"] = title
+            changed.append("title")
+        for sku, seller_sku, quantity in planned:
+            if seller_sku is not None and seller_sku != sku["seller_sku"]:
+                sku["seller_sku"] = seller_sku
+                if "others" not in changed:
+                    changed.append("others")
+            if quantity is not None:
+                for stock in sku["inventory"]:
+                    stock["quantity"] = quantity if stock is sku["inventory"][0] else 0
+        status_changed = status is not None and status != product["status"]
+        if status_changed:
+            product["status"] = status
+        if changed or status_changed:
+            product["update_time"] = max(int(self.world.clock()), product["update_time"])
+        if changed:
+            self.world.notices.product_changed(data.shop, product, changed)
+        if status_changed:
+            self.world.notices.product_status_changed(data.shop, product)
+        return {"product": product}
+
+    def _find(self, product_id: str) -> tuple[ShopData, dict[str, Any]]:
+        # Product ids carry the shop's index in digits 4-5 (sandbox/data.py make_id).
+        index = int(product_id[3:5]) if len(product_id) == 19 and product_id.isdigit() else -1
+        for shop in self.world.shops_by_id.values():
+            if shop.index == index:
+                data = self.world.shop_data(shop)
+                product = data.catalog.by_id.get(product_id)
+                if product is not None:
+                    return data, product
+        raise BadInput(f"unknown product id {product_id!r}", 404)

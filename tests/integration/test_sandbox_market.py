@@ -1,0 +1,190 @@
+"""Buyers over real HTTP: sales move TikTok's stock from available to committed, order moves give it back or
+release it, each with its webhook; the sandbox clock drives token expiry and order times."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.config import SandboxConfig
+from tests.fixtures.sandbox import SMALL_DATA, connect
+
+SEARCH = "/product/202309/inventory/search"
+ORDERS = "/order/202309/orders"
+
+
+@pytest.fixture
+def live(sandbox_factory, webhook_receiver):
+    config = SandboxConfig(**SMALL_DATA, webhook_url=webhook_receiver.url, webhook_retry_factor=100_000)
+    return sandbox_factory(config)
+
+
+def shop_id(server, seller: str = "us-local") -> str:
+    return server.world.sellers[seller].shops[0].id
+
+
+def live_sku(server, seller: str = "us-local", warehouses: int = 1, minimum: int = 3) -> dict:
+    products = server.control("GET", f"shops/{shop_id(server, seller)}/products")["products"]
+    return next(
+        sku
+        for product in products
+        if product["status"] == "ACTIVATE"
+        for sku in product["skus"]
+        if len(sku["inventory"]) == warehouses and all(stock["quantity"] >= minimum for stock in sku["inventory"])
+    )
+
+
+def stock(caller, sku_id: str) -> dict:
+    return caller.call("POST", SEARCH, body={"sku_ids": [sku_id]})["data"]["inventory"][0]["skus"][0]
+
+
+def sale(server, body: dict, seller: str = "us-local"):
+    return server.http.post(f"{server.url}/_sandbox/shops/{shop_id(server, seller)}/sales", json=body)
+
+
+def move(server, order_id: str, status: str):
+    return server.http.post(f"{server.url}/_sandbox/orders/{order_id}/status", json={"status": status})
+
+
+def test_a_sale_moves_units_from_available_to_committed(live) -> None:
+    caller = connect(live, "us-local")
+    sku = live_sku(live)
+    before = stock(caller, sku["id"])
+    answer = sale(live, {"sku_id": sku["id"], "quantity": 3})
+    assert answer.status_code == 200 and list(answer.json()) == ["order_id"]
+    after = stock(caller, sku["id"])
+    assert after["total_available_quantity"] == before["total_available_quantity"] - 3
+    assert after["total_committed_quantity"] == before["total_committed_quantity"] + 3
+    distribution = after["total_available_inventory_distribution"]
+    assert distribution["in_shop_inventory"]["quantity"] == after["total_available_quantity"]
+    (row,) = after["warehouse_inventory"]
+    assert row["available_quantity"] == before["warehouse_inventory"][0]["available_quantity"] - 3
+    assert row["committed_quantity"] == before["warehouse_inventory"][0]["committed_quantity"] + 3
+    (order,) = caller.call("GET", ORDERS, {"ids": answer.json()["order_id"]})["data"]["orders"]
+    assert order["status"] == "AWAITING_SHIPMENT" and len(order["line_items"]) == 3
+    assert {item["sku_id"] for item in order["line_items"]} == {sku["id"]}
+    assert len({item["id"] for item in order["line_items"]}) == 3
+
+
+def test_a_sale_by_seller_sku_and_across_warehouses(live) -> None:
+    caller = connect(live, "us-local")
+    sku = live_sku(live, warehouses=2, minimum=1)
+    first, second = (row["quantity"] for row in sku["inventory"])
+    order_id = sale(live, {"seller_sku": sku["seller_sku"], "quantity": first + 1}).json()["order_id"]
+    rows = stock(caller, sku["id"])["warehouse_inventory"]
+    assert [row["available_quantity"] for row in rows] == [0, second - 1]
+    assert move(live, order_id, "cancel").status_code == 200
+    rows = stock(caller, sku["id"])["warehouse_inventory"]
+    assert [row["available_quantity"] for row in rows] == [first, second]
+
+
+def test_tiktok_never_oversells(live) -> None:
+    caller = connect(live, "us-local")
+    sku = live_sku(live)
+    available = stock(caller, sku["id"])["total_available_quantity"]
+    refused = sale(live, {"sku_id": sku["id"], "quantity": available + 1})
+    assert refused.status_code == 409 and "available" in refused.json()["error"]
+    assert stock(caller, sku["id"])["total_available_quantity"] == available
+    assert sale(live, {"sku_id": sku["id"], "quantity": available}).status_code == 200
+    assert sale(live, {"sku_id": sku["id"], "quantity": 1}).status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"quantity": 1}, 400),
+        ({"sku_id": "1", "seller_sku": "x", "quantity": 1}, 400),
+        ({"sku_id": "173000", "quantity": 1}, 404),
+        ({"seller_sku": "NOPE", "quantity": 1}, 404),
+        ({"seller_sku": "x", "quantity": 0}, 400),
+        ({"seller_sku": "x", "quantity": 1, "status": "DELIVERED"}, 400),
+    ],
+)
+def test_bad_sales_are_refused(live, body: dict, status: int) -> None:
+    answer = sale(live, body)
+    assert answer.status_code == status and answer.json()["error"]
+
+
+def test_order_moves_with_stock_effects_and_webhooks(live, webhook_receiver) -> None:
+    caller = connect(live, "us-local")
+    sku = live_sku(live)
+    before = stock(caller, sku["id"])
+    shipped = sale(live, {"sku_id": sku["id"], "quantity": 2}).json()["order_id"]
+    cancelled = sale(live, {"sku_id": sku["id"], "quantity": 1}).json()["order_id"]
+    live.control("POST", "clock", {"advance_seconds": 60})
+    assert move(live, shipped, "ship").json()["status"] == "IN_TRANSIT"
+    answer = move(live, cancelled, "CANCELLED").json()
+    assert answer["status"] == "CANCELLED"
+    after = stock(caller, sku["id"])
+    # Shipping releases committed units; cancelling gives units back to available.
+    assert after["total_available_quantity"] == before["total_available_quantity"] - 2
+    assert after["total_committed_quantity"] == before["total_committed_quantity"]
+    orders = {o["id"]: o for o in caller.call("GET", ORDERS, {"ids": f"{shipped},{cancelled}"})["data"]["orders"]}
+    assert orders[shipped]["update_time"] >= orders[shipped]["create_time"] + 60
+    assert orders[shipped]["packages"] and all(item["package_id"] for item in orders[shipped]["line_items"])
+    assert orders[cancelled]["line_items"][0]["display_status"] == "CANCELLED"
+    pushes = webhook_receiver.wait_for(lambda got: len(got) == 5)
+    by_order = [(p.json["type"], p.json["data"]["order_id"], p.json["data"].get("order_status")) for p in pushes]
+    assert sorted(by_order, key=str) == sorted(
+        [
+            (1, shipped, "AWAITING_SHIPMENT"),
+            (1, cancelled, "AWAITING_SHIPMENT"),
+            (1, shipped, "IN_TRANSIT"),
+            (1, cancelled, "CANCEL"),  # the webhook's spelling
+            (11, cancelled, None),
+        ],
+        key=str,
+    )
+    cancellation = next(p.json["data"] for p in pushes if p.json["type"] == 11)
+    assert cancellation["cancel_status"] == "CANCELLATION_REQUEST_COMPLETE" and cancellation["cancel_id"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        (["DELIVERED"], "CANCELLED", 409),  # shipped orders are not cancelled
+        (["CANCELLED"], "AWAITING_SHIPMENT", 409),  # final
+        ([], "ON_HOLD", 409),  # backwards
+        ([], "AWAITING_SHIPMENT", 409),  # no move
+        ([], "LOST", 400),
+    ],
+)
+def test_invalid_moves_are_refused(live, path: list[str], status: str, code: int) -> None:
+    order_id = sale(live, {"sku_id": live_sku(live)["id"], "quantity": 1}).json()["order_id"]
+    for step in path:
+        assert move(live, order_id, step).status_code == 200
+    answer = move(live, order_id, status)
+    assert answer.status_code == code and answer.json()["error"]
+
+
+def test_unknown_orders_and_shops(live) -> None:
+    assert move(live, "5760000000000000000", "ship").status_code == 404
+    assert live.http.post(f"{live.url}/_sandbox/shops/1/sales", json={"seller_sku": "x"}).status_code == 404
+
+
+def test_generated_orders_move_too_without_stock_effects(live) -> None:
+    caller = connect(live, "us-local")
+    orders = live.control("GET", f"shops/{shop_id(live)}/orders")["orders"]
+    waiting = next(o for o in orders if o["status"] == "AWAITING_SHIPMENT")
+    sku_id = waiting["line_items"][0]["sku_id"]
+    before = stock(caller, sku_id)
+    assert move(live, waiting["id"], "cancel").json()["status"] == "CANCELLED"
+    assert stock(caller, sku_id) == before
+
+
+def test_a_bundle_sale_takes_its_components_units(live) -> None:
+    caller = connect(live, "us-local")
+    products = live.control("GET", f"shops/{shop_id(live)}/products")["products"]
+    bundle = next(p for p in products if "COMBINED_PRODUCT" in p.get("product_types", []))
+    live.control("POST", f"products/{bundle['id']}", {"status": "ACTIVATE"})
+    sku = bundle["skus"][0]
+    (part,) = sku["combined_skus"]
+    before = stock(caller, part["sku_id"])
+    order_id = sale(live, {"sku_id": sku["id"], "quantity": 2}).json()["order_id"]
+    after = stock(caller, part["sku_id"])
+    taken = 2 * part["sku_count"]
+    assert after["total_available_quantity"] == before["total_available_quantity"] - taken
+    assert after["total_committed_quantity"] == before["total_committed_quantity"] + taken
+    (order,) = caller.call("GET", ORDERS, {"ids": order_id})["data"]["orders"]
+    assert order["line_items"][0]["combined_listing_skus"][0]["sku_id"] == part["sku_id"]
+    move(live, order_id, "cancel")
+    assert stock(caller, part["sku_id"]) == before

@@ -1,0 +1,110 @@
+"""What the sandbox pushes when its data changes (orders from the control surface, Seller Center edits,
+deauthorization, authorization nearing its end), and the sandbox clock behind token expiry and notices."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sandbox.config import SandboxConfig
+from tests.fixtures.sandbox import SMALL_DATA, connect
+
+DAY = 86400
+
+
+@pytest.fixture
+def live(sandbox_factory, webhook_receiver):
+    config = SandboxConfig(**SMALL_DATA, webhook_url=webhook_receiver.url, authorization_ttl=40 * DAY)
+    return sandbox_factory(config)
+
+
+def types_sent(server, timeout: float = 10) -> list[int]:
+    """Types of every push so far, once all deliveries have finished (a push is scheduled before its cause's
+    control call answers, so none can be missed)."""
+    deadline = time.monotonic() + timeout
+    while server.world.webhooks.pending:
+        if time.monotonic() > deadline:
+            raise AssertionError("deliveries never finished")
+        time.sleep(0.01)
+    return [entry["type"] for entry in server.world.webhooks.log]
+
+
+def test_control_order_changes_push_order_status_change(live, webhook_receiver) -> None:
+    connect(live, "us-local")
+    shop = live.world.sellers["us-local"].shops[0].id
+    (added,) = live.control("POST", f"shops/{shop}/orders", {"orders": [{"status": "UNPAID"}]})["orders"]
+    live.control("POST", f"shops/{shop}/orders", {"orders": [{"id": added["id"], "status": "ON_HOLD"}]})
+    pushes = webhook_receiver.wait_for(lambda got: len(got) == 2)
+    assert sorted((p.json["data"]["order_status"], p.json["data"]["is_on_hold_order"]) for p in pushes) == [
+        ("ON_HOLD", True),
+        ("UNPAID", False),
+    ]
+
+
+def test_revoking_a_seller_pushes_deauthorization_to_each_shop(live, webhook_receiver) -> None:
+    connect(live, "cross-border")
+    live.control("POST", "sellers/cross-border/revoke")
+    pushes = webhook_receiver.wait_for(lambda got: len(got) == 2)
+    shops = {shop.id for shop in live.world.sellers["cross-border"].shops}
+    assert {p.json["shop_id"] for p in pushes} == shops and {p.json["type"] for p in pushes} == {6}
+    assert all(p.json["data"]["message"].endswith("is deauthorized from your APP by merchant.") for p in pushes)
+    # After that, the seller's shops are not the app's any more: no pushes.
+    live.control("POST", f"shops/{next(iter(shops))}/orders", {"orders": [{}]})
+    assert len(types_sent(live)) == 2
+
+
+def test_authorization_expiration_notices_daily_in_the_last_30_days(live, webhook_receiver) -> None:
+    connect(live, "us-local")
+    until = live.world.tokens.authorized_until["us-local"]
+    live.control("POST", "clock", {"advance_seconds": 9 * DAY})
+    assert 7 not in types_sent(live)  # 31 days left
+    live.control("POST", "clock", {"advance_seconds": 2 * DAY})
+    (push,) = webhook_receiver.wait_for(lambda got: len(got) == 1)
+    assert push.json["type"] == 7 and push.json["data"]["expiration_time"] == str(until)
+    assert push.json["timestamp"] >= int(time.time()) + 11 * DAY - 5  # push time is the sandbox's now
+    live.control("POST", "clock", {"advance_seconds": 0})
+    assert types_sent(live).count(7) == 1  # once a day
+    live.control("POST", "clock", {"advance_seconds": DAY})
+    webhook_receiver.wait_for(lambda got: len(got) == 2)
+    live.control("POST", "clock", {"advance_seconds": 30 * DAY})  # past the end: nothing more
+    assert types_sent(live).count(7) == 2
+
+
+def test_seller_center_edits_push_product_webhooks(live, webhook_receiver) -> None:
+    connect(live, "us-local")
+    shop = live.world.sellers["us-local"].shops[0].id
+    product = next(p for p in live.control("GET", f"shops/{shop}/products")["products"] if p["status"] == "ACTIVATE")
+    sku = product["skus"][0]
+    edit = f"{live.url}/_sandbox/products/{product['id']}"
+    live.http.post(edit, json={"skus": [{"id": sku["id"], "quantity": 7}]}).raise_for_status()
+    assert types_sent(live) == []  # a stock edit is silent drift
+    live.http.post(edit, json={"title": "Renamed"}).raise_for_status()
+    live.http.post(edit, json={"skus": [{"id": sku["id"], "seller_sku": "NEW-SKU"}]}).raise_for_status()
+    changed = live.http.post(edit, json={"status": "SELLER_DEACTIVATED"}).json()["product"]
+    assert changed["title"] == "Renamed" and changed["skus"][0]["seller_sku"] == "NEW-SKU"
+    assert changed["skus"][0]["inventory"][0]["quantity"] == 7
+    pushes = webhook_receiver.wait_for(lambda got: len(got) == 3)
+    data = sorted(((p.json["type"], p.json["data"]) for p in pushes), key=lambda pair: pair[0])
+    assert data[0] == (
+        5,
+        {"product_id": int(product["id"]), "status": "PRODUCT_STATUS_CHANGED", "suspended_reason": ""},
+    )
+    assert sorted(d["changed_fields"] for t, d in data if t == 15) == [["others"], ["title"]]
+    assert live.http.post(edit, json={"status": "GONE"}).status_code == 400
+    assert live.http.post(f"{live.url}/_sandbox/products/1720000000000000000", json={}).status_code == 404
+
+
+def test_the_clock_drives_token_expiry_and_order_times(sandbox) -> None:
+    caller = connect(sandbox, "us-local")
+    assert sandbox.control("GET", "clock")["offset_seconds"] == 0
+    assert caller.call("GET", "/authorization/202309/shops", with_cipher=False)["code"] == 0
+    moved = sandbox.control("POST", "clock", {"advance_seconds": 7 * DAY})
+    assert moved["offset_seconds"] == 7 * DAY and moved["now"] >= time.time() + 7 * DAY - 5
+    # Requests still carry real timestamps (accepted); the 7-day access token has expired.
+    assert caller.call("GET", "/authorization/202309/shops", with_cipher=False)["code"] == 105002
+    shop = sandbox.world.sellers["us-local"].shops[0].id
+    (order,) = sandbox.control("POST", f"shops/{shop}/orders", {"orders": [{}]})["orders"]
+    assert order["create_time"] >= int(time.time()) + 7 * DAY - 5
+    for bad in ({"advance_seconds": -1}, {"advance_seconds": "1"}, {}):
+        assert sandbox.http.post(f"{sandbox.url}/_sandbox/clock", json=bad).status_code == 400

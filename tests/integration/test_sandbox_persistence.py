@@ -1,0 +1,54 @@
+"""With a state directory, the sandbox keeps tokens, data, registrations and its clock across a restart
+(issue 12.1): a shop connected before `make run` stops still works after it starts again."""
+
+from __future__ import annotations
+
+from sandbox.config import SandboxConfig
+from sandbox.persistence import FILE_NAME
+from tests.fixtures.sandbox import SMALL_DATA, TikTokCaller, connect, start_sandbox
+
+SHOPS = "/authorization/202309/shops"
+EVENTS = "/event/202309/webhooks"
+
+
+def test_a_restart_keeps_tokens_data_registrations_and_the_clock(tmp_path) -> None:
+    config = SandboxConfig(**SMALL_DATA, state_dir=str(tmp_path), allow_insecure_webhook_urls=True)
+    first = start_sandbox(config)
+    try:
+        caller = connect(first, "us-local")
+        assert (tmp_path / FILE_NAME).exists()  # saved as soon as the token was issued
+        shop_id = first.world.sellers["us-local"].shops[0].id
+        products = first.control("GET", f"shops/{shop_id}/products")["products"]
+        sku = next(s for p in products if p["status"] == "ACTIVATE" for s in p["skus"] if s["inventory"][0]["quantity"])
+        order_id = first.control("POST", f"shops/{shop_id}/sales", {"sku_id": sku["id"], "quantity": 1})["order_id"]
+        hook = {"address": "http://127.0.0.1:9/hooks", "event_type": "ORDER_STATUS_CHANGE"}
+        assert caller.call("PUT", EVENTS, body=hook)["code"] == 0
+        first.control("POST", "clock", {"advance_seconds": 3600})
+        added = first.control("POST", "sellers", {"name": "Later Seller", "region": "GB"})
+        stock_before = caller.call("POST", "/product/202309/inventory/search", body={"sku_ids": [sku["id"]]})["data"]
+    finally:
+        first.stop()
+
+    second = start_sandbox(SandboxConfig(**SMALL_DATA, state_dir=str(tmp_path)))
+    try:
+        again = TikTokCaller(second, caller.access_token, caller.shop_cipher)
+        assert again.call("GET", SHOPS, with_cipher=False)["code"] == 0  # the old token still works
+        (order,) = again.call("GET", "/order/202309/orders", {"ids": order_id})["data"]["orders"]
+        assert order["line_items"][0]["sku_id"] == sku["id"]
+        stock = again.call("POST", "/product/202309/inventory/search", body={"sku_ids": [sku["id"]]})["data"]
+        assert stock == stock_before
+        assert again.call("GET", EVENTS)["data"]["webhooks"][0]["address"] == hook["address"]
+        assert second.control("GET", "clock")["offset_seconds"] == 3600
+        assert added["key"] in {seller["key"] for seller in second.control("GET", "shops")["sellers"]}
+    finally:
+        second.stop()
+
+
+def test_an_unreadable_state_file_is_set_aside(tmp_path) -> None:
+    (tmp_path / FILE_NAME).write_bytes(b"not a pickle")
+    server = start_sandbox(SandboxConfig(**SMALL_DATA, state_dir=str(tmp_path)))
+    try:
+        assert (tmp_path / FILE_NAME).with_suffix(".bad").read_bytes() == b"not a pickle"
+        assert connect(server, "us-local").call("GET", SHOPS, with_cipher=False)["code"] == 0
+    finally:
+        server.stop()
