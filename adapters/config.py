@@ -11,6 +11,7 @@ SANDBOX_MOUNT = "/sandbox"
 SANDBOX_APP_KEY = "sandbox-app-key"
 SANDBOX_SERVICE_ID = "7000000000000000001"
 CALLBACK_PATH = "/oauth/tiktok/callback"
+WEBHOOK_PATH = "/webhooks/tiktok"
 
 
 class ConfigError(ValueError):
@@ -57,10 +58,18 @@ class Settings:
     sync_stale_after_seconds: int = 300  # a RUNNING task silent this long is re-enqueued by the sweep
     broker_heartbeat_timeout_ms: int = 60_000  # Redis: a worker silent this long is dead, its messages requeued
     broker_maintenance_chance: int = 1_000  # Redis: per million commands, how often that check runs
+    # Live sync (issue 7): the webhook endpoint's body cap, and whether Partner Center holds the address app-wide.
+    webhook_max_bytes: int = 256 * 1024
+    webhooks_app_wide: bool = False
 
     @property
     def callback_url(self) -> str:
         return self.public_url.rstrip("/") + CALLBACK_PATH
+
+    @property
+    def webhook_url(self) -> str:
+        """Where TikTok pushes webhooks: registered per shop through the Event API unless `webhooks_app_wide`."""
+        return self.public_url.rstrip("/") + WEBHOOK_PATH
 
     @property
     def is_sqlite(self) -> bool:
@@ -110,6 +119,17 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -193,6 +213,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         sync_stale_after_seconds=_int(env, "SHOPBRIDGE_SYNC_STALE_AFTER", 300),
         broker_heartbeat_timeout_ms=_int(env, "SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", 60_000),
         broker_maintenance_chance=_int(env, "SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", 1_000),
+        webhook_max_bytes=_int(env, "SHOPBRIDGE_WEBHOOK_MAX_BYTES", 256 * 1024),
+        webhooks_app_wide=_bool(env, "SHOPBRIDGE_WEBHOOKS_APP_WIDE", False),
     )
 
 

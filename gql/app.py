@@ -15,13 +15,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from adapters.config import CALLBACK_PATH, SANDBOX_MOUNT, Settings, load_settings
+from adapters.config import CALLBACK_PATH, SANDBOX_MOUNT, WEBHOOK_PATH, Settings, load_settings
 from adapters.tiktok.redaction import install_redaction
 from domain.clock import Clock, SystemClock
 from gql.callback import tiktok_callback
 from gql.container import Services, build_core
 from gql.schema import schema
 from gql.view import ShopbridgeGraphQL
+from gql.webhooks.endpoint import tiktok_webhook
 
 log = logging.getLogger("shopbridge")
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         Route("/graphql", view, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", view),
         Route(CALLBACK_PATH, tiktok_callback),
+        Route(WEBHOOK_PATH, tiktok_webhook, methods=["POST"]),
     ]
     if settings.embedded_sandbox:
         routes.append(Mount(SANDBOX_MOUNT, app=_embedded_sandbox(settings)))

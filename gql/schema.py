@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
 from gql import types as t
 from gql.cost import QueryCostLimiter
@@ -12,17 +13,21 @@ from gql.errors import mask_errors
 from gql.mutations import Mutation
 from gql.queries import Query
 from gql.subscriptions import Subscription
+from gql.webhooks.mutations import WebhookMutation
+from gql.webhooks.queries import WebhookQuery
+from gql.webhooks.types import WebhookEventNode
 
 MAX_DEPTH = 10
 MAX_TOKENS = 2000
 MAX_ALIASES = 30
 MAX_OBJECTS = 5_000  # e.g. 50 shops with 100 orders each
 
+# Feature packages (gql/webhooks/, ...) bring their own root fields, merged into the roots here.
 schema = strawberry.Schema(
-    query=Query,
-    mutation=Mutation,
+    query=merge_types("Query", (Query, WebhookQuery)),
+    mutation=merge_types("Mutation", (Mutation, WebhookMutation)),
     subscription=Subscription,
-    types=[t.Shop, t.SyncTask, t.Product, t.Order],
+    types=[t.Shop, t.SyncTask, t.Product, t.Order, WebhookEventNode],
     # Factories, not instances: an extension instance is per operation and must not leak state between them.
     extensions=[
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),

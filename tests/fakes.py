@@ -246,9 +246,17 @@ class FakeUnitOfWork:
 class FakeTaskQueue:
     def __init__(self) -> None:
         self.enqueued: list[str] = []
+        self.webhook_events: list[str] = []  # shop ids whose pending events were enqueued
+        self.webhook_registrations: list[str] = []
 
     async def enqueue_sync(self, task_id: str) -> None:
         self.enqueued.append(task_id)
+
+    async def enqueue_webhook_events(self, shop_id: str) -> None:
+        self.webhook_events.append(shop_id)
+
+    async def enqueue_webhook_registration(self, shop_id: str) -> None:
+        self.webhook_registrations.append(shop_id)
 
 
 class FakeEventPublisher:

@@ -16,7 +16,8 @@ from adapters.config import Settings
 from domain.ports import EventPublisher
 from workers.resources import Resources
 
-SYNC_QUEUE = "sync"  # the queue of sync task messages; `shopbridge worker` consumes only it
+SYNC_QUEUE = "sync"  # the queue of sync task messages
+LIVE_QUEUE = "live"  # webhook processing and registration: short messages, kept apart from hour-long imports
 
 
 def setup_broker(settings: Settings, *, events: EventPublisher | None = None) -> dramatiq.Broker:
@@ -42,4 +43,5 @@ def setup_broker(settings: Settings, *, events: EventPublisher | None = None) ->
 
     actors.bind(broker, settings)
     resources.actor = actors.run_sync_task
+    resources.queue_factory = lambda: actors.task_queue(settings)
     return broker

@@ -5,13 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from workers.broker import SYNC_QUEUE  # not from workers.actors: importing it would bind a default broker
+from workers.broker import LIVE_QUEUE, SYNC_QUEUE  # not from workers.actors: importing it would bind a default broker
 
 
 def worker_command(processes: int, threads: int) -> list[str]:
     return [
         sys.executable, "-m", "dramatiq", "workers.entrypoint",
-        "--processes", str(processes), "--threads", str(threads), "--queues", SYNC_QUEUE,
+        "--processes", str(processes), "--threads", str(threads), "--queues", SYNC_QUEUE, LIVE_QUEUE,
     ]  # fmt: skip
 
 

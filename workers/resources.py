@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -24,11 +25,12 @@ from adapters.config import Settings
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from adapters.events import InProcessEventBus, RedisEventBus
-from adapters.queue import DramatiqTaskQueue
 from adapters.tiktok.factory import build_tiktok_client
 from domain.clock import SystemClock
-from domain.ports import EventPublisher, ShopApi, TaskQueue, TokensRefreshed
+from adapters.tiktok import ShopSession
+from domain.ports import EventPublisher, TaskQueue, TokensRefreshed
 from domain.services.importer import SyncDeps, SyncOptions
+from domain.services.intake import IntakeDeps
 from domain.services.sync import resume_stale_tasks
 from domain.shops import Shop
 
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 class WorkerResources:
     sync: SyncDeps
     queue: TaskQueue
+    intake: IntakeDeps
+    webhook_url: str
     closers: list[Any] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -57,7 +61,7 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
         closers.append(bus.aclose)
         events = bus
 
-    def shop_api(shop: Shop, on_tokens_refreshed: TokensRefreshed) -> ShopApi:
+    def shop_api(shop: Shop, on_tokens_refreshed: TokensRefreshed) -> ShopSession:
         return tiktok.for_shop(shop.tiktok_shop_cipher, shop.tokens, on_tokens_refreshed)
 
     options = SyncOptions(
@@ -65,8 +69,9 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
         page_size=settings.sync_page_size,
         max_attempts=settings.sync_max_attempts,
     )
-    deps = SyncDeps(uow_factory(db, cipher), shop_api, events, SystemClock(), options)
-    return WorkerResources(deps, queue, closers)
+    uows = uow_factory(db, cipher)
+    deps = SyncDeps(uows, shop_api, events, SystemClock(), options)
+    return WorkerResources(deps, queue, IntakeDeps(uows, shop_api, SystemClock()), settings.webhook_url, closers)
 
 
 def sweep_thresholds(settings: Settings) -> tuple[timedelta, timedelta]:
@@ -90,7 +95,8 @@ class Resources(Middleware):
     def __init__(self, settings: Settings, *, events: EventPublisher | None = None) -> None:
         self.settings = settings
         self.events = events
-        self.actor: dramatiq.Actor[..., Any] | None = None  # set by workers.actors.bind, for the sweep's queue
+        self.actor: dramatiq.Actor[..., Any] | None = None  # set by workers.broker.setup_broker
+        self.queue_factory: Callable[[], TaskQueue] | None = None  # likewise: the queue over every actor
         self._building: asyncio.Task[WorkerResources] | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -108,9 +114,9 @@ class Resources(Middleware):
         return await asyncio.shield(self._building)
 
     async def _build(self) -> WorkerResources:
-        if self.actor is None:
-            raise RuntimeError("no actor bound to the Resources middleware")
-        queue = DramatiqTaskQueue(self.actor, blocking=self.settings.broker_url is not None)
+        if self.queue_factory is None:
+            raise RuntimeError("no actors bound to the Resources middleware")
+        queue = self.queue_factory()
         resources = await build_resources(self.settings, queue, self.events)
         self._sweeper = asyncio.create_task(self._sweep(resources))
         return resources

@@ -15,6 +15,7 @@ from adapters.db.repositories import (
     SqlCatalogRepository,
     SqlShopRepository,
     SqlSyncTaskRepository,
+    SqlWebhookEventRepository,
 )
 from domain.clock import Clock
 
@@ -33,6 +34,7 @@ class SqlUnitOfWork:
     authorizations: SqlAuthorizationRequestRepository
     sync_tasks: SqlSyncTaskRepository
     catalog: SqlCatalogRepository
+    webhook_events: SqlWebhookEventRepository
 
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], cipher: TokenCipher, clock: Clock | None = None
@@ -59,6 +61,7 @@ class SqlUnitOfWork:
         self.authorizations = SqlAuthorizationRequestRepository(session, self._clock)
         self.sync_tasks = SqlSyncTaskRepository(session)
         self.catalog = SqlCatalogRepository(session, self._clock)
+        self.webhook_events = SqlWebhookEventRepository(session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -114,6 +114,12 @@ class ShopSession:
     async def get_orders(self, ids: Sequence[str]) -> list[Order | RecordFailure]:
         return await self._authorized(lambda token: self._client.get_orders(token, self.cipher, ids))
 
+    async def get_product(self, product_id: str) -> Product | RecordFailure:
+        return await self._authorized(lambda token: self._client.get_product(token, self.cipher, product_id))
+
+    async def register_webhook(self, address: str, event_type: str) -> None:
+        await self._authorized(lambda token: self._client.register_webhook(token, self.cipher, address, event_type))
+
     async def search_inventory(
         self, *, product_ids: Sequence[str] | None = None, sku_ids: Sequence[str] | None = None
     ) -> list[SkuInventory]:

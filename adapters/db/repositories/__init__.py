@@ -4,10 +4,12 @@ from adapters.db.repositories.authorizations import SqlAuthorizationRequestRepos
 from adapters.db.repositories.catalog import SqlCatalogRepository
 from adapters.db.repositories.shops import SqlShopRepository
 from adapters.db.repositories.sync_tasks import SqlSyncTaskRepository
+from adapters.db.repositories.webhook_events import SqlWebhookEventRepository
 
 __all__ = [
     "SqlAuthorizationRequestRepository",
     "SqlCatalogRepository",
     "SqlShopRepository",
     "SqlSyncTaskRepository",
+    "SqlWebhookEventRepository",
 ]

@@ -5,6 +5,10 @@ of the new and changed parents, one DELETE of the changed parents' children, one
 children. Unchanged records cost nothing but the SELECT. A record's fingerprint is a digest of the rows it is
 stored in, so "unchanged" means exactly "same rows". Row ids are digests of (shop, kind, TikTok id), so a record
 keeps its id across re-imports and two writers of the same page converge on the same rows.
+
+An older version never overwrites a newer one: a record whose `update_time` is before the stored one's counts as
+unchanged (a late webhook's re-fetch, an import page fetched before a webhook's), and the parent upsert itself only
+updates when the incoming `update_time` is not older, for two writers racing on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -76,15 +80,19 @@ class SqlCatalogRepository:
         for start in range(0, len(records), CHUNK_SIZE):
             chunk = records[start : start + CHUNK_SIZE]
             existing = await self._session.execute(
-                select(tiktok_id, table.c.fingerprint).where(
+                select(tiktok_id, table.c.fingerprint, table.c.updated_at).where(
                     table.c.shop_id == shop_id, tiktok_id.in_([r.parent[tiktok_id.name] for r in chunk])
                 )
             )
-            stored: dict[str, str] = {key: fingerprint for key, fingerprint in existing}
+            stored: dict[str, tuple[str, Any]] = {key: (fp, updated_at) for key, fp, updated_at in existing}
             to_write: list[_Rows] = []
             changed_ids: list[str] = []
             for record in chunk:
-                previous = stored.get(record.parent[tiktok_id.name])
+                known = stored.get(record.parent[tiktok_id.name])
+                previous = None if known is None else known[0]
+                if known is not None and known[1] > record.parent["updated_at"]:
+                    unchanged += 1  # an older version than the one stored: TikTok's newer state stays
+                    continue
                 if previous is None:
                     created += 1
                 elif previous != record.fingerprint:
@@ -119,6 +127,8 @@ class SqlCatalogRepository:
         """Upsert the parents, replace the changed parents' children wholesale, upsert every child."""
         execute = self._session.execute
         await execute(self._statements[table.name], [record.parent for record in batch])
+        if self._dialect_name == "postgresql":
+            batch, changed_ids = await self._winners(table, batch, changed_ids)
         if changed_ids and table is products:
             changed_skus = select(skus.c.id).where(skus.c.product_id.in_(changed_ids))
             await execute(delete(inventory_links).where(inventory_links.c.sku_id.in_(changed_skus)))
@@ -130,6 +140,23 @@ class SqlCatalogRepository:
             rows = {_child_key(child, row): row for record in batch for row in record.children.get(child, ())}
             if rows:
                 await execute(self._statements[child], list(rows.values()))
+
+
+    async def _winners(
+        self, table: Table, batch: list[_Rows], changed_ids: list[str]
+    ) -> tuple[list[_Rows], list[str]]:
+        """The records whose parent row now holds their version: a concurrent writer of a newer version may have
+        won the parent upsert (its WHERE kept the newer row); the loser must not replace that row's children.
+        The upsert locked every parent row it touched, so what is read here holds until commit."""
+        rows = await self._session.execute(
+            select(table.c.id, table.c.fingerprint).where(table.c.id.in_([r.parent["id"] for r in batch]))
+        )
+        current = dict(rows.tuples().all())
+        winners = [r for r in batch if current.get(r.parent["id"]) == r.fingerprint]
+        if len(winners) == len(batch):
+            return batch, changed_ids
+        kept = {r.parent["id"] for r in winners}
+        return winners, [i for i in changed_ids if i in kept]
 
 
 @dataclass(slots=True)
@@ -247,9 +274,12 @@ def _upsert_statements(dialect_name: str) -> dict[str, Insert]:
         statements: dict[str, Insert] = {}
         for name, (table, keys) in conflict_keys.items():
             statement = dialect_insert(table)
+            # Parents: never replace a newer version (see the module docstring).
+            newer_only = table.c.updated_at <= statement.excluded.updated_at if "updated_at" in table.c else None
             statements[name] = statement.on_conflict_do_update(
                 index_elements=keys,
                 set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in {*keys, "id"}},
+                where=newer_only,
             )
         _STATEMENTS[dialect_name] = statements
     return _STATEMENTS[dialect_name]

@@ -100,6 +100,9 @@ class SqlShopRepository:
             "revoked_at": shop.revoked_at,
             "last_synced_at": shop.last_synced_at,
             "version": shop.version,
+            "authorization_expires_at": shop.authorization_expires_at,
+            "webhooks_registered_at": shop.webhooks_registered_at,
+            "webhook_registration_error": shop.webhook_registration_error,
         }
 
     def _from_row(self, row: Row[Any]) -> Shop:
@@ -127,4 +130,8 @@ class SqlShopRepository:
             revoked_at=m["revoked_at"],
             last_synced_at=m["last_synced_at"],
             version=m["version"],
+            authorization_expires_at=m["authorization_expires_at"],
+            webhooks_registered_at=m["webhooks_registered_at"],
+            webhook_registration_error=m["webhook_registration_error"],
+            last_webhook_at=m["last_webhook_at"],
         )
