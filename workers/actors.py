@@ -5,6 +5,7 @@ Import through `workers.broker.setup_broker`, never first: the decorators bind t
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import dramatiq
@@ -47,7 +48,19 @@ async def run_sync_task(task_id: str) -> None:
 async def process_webhook_events(shop_id: str) -> None:
     """Process shop `shop_id`'s pending webhook events; nothing pending (or no such shop) is a no-op."""
     resources = await Resources.of(process_webhook_events.broker).get()
-    await intake.process_shop_events(resources.intake, shop_id)
+    # A burst enqueues one message per event: runs of one shop take turns in this process (all actors share one
+    # event loop), so the first run takes the whole batch and the next ones find little or nothing left. Across
+    # processes two runs may overlap; that costs duplicate fetches, never wrong data.
+    lock = _shop_locks.setdefault(shop_id, asyncio.Lock())
+    try:
+        async with lock:
+            await intake.process_shop_events(resources.intake, shop_id)
+    finally:
+        if not lock.locked() and _shop_locks.get(shop_id) is lock:
+            del _shop_locks[shop_id]
+
+
+_shop_locks: dict[str, asyncio.Lock] = {}
 
 
 @dramatiq.actor(

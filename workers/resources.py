@@ -25,9 +25,9 @@ from adapters.config import Settings
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from adapters.events import InProcessEventBus, RedisEventBus
+from adapters.tiktok import ShopSession
 from adapters.tiktok.factory import build_tiktok_client
 from domain.clock import SystemClock
-from adapters.tiktok import ShopSession
 from domain.ports import EventPublisher, TaskQueue, TokensRefreshed
 from domain.services.importer import SyncDeps, SyncOptions
 from domain.services.intake import IntakeDeps

@@ -202,7 +202,9 @@ class TikTokClient:
         )
         return mapping.orders(data)
 
-    async def get_product(self, access_token: AccessToken, shop_cipher: str, product_id: str) -> Product | RecordFailure:
+    async def get_product(
+        self, access_token: AccessToken, shop_cipher: str, product_id: str
+    ) -> Product | RecordFailure:
         """Get Product: the product object is `data` itself, mapped like a Search Products record.
 
         A product not in the shop is TikTok's `12052048` (an `ApiError`); FREEZE and DELETED products are not served.
@@ -212,7 +214,9 @@ class TikTokClient:
         )
         return mapping.product(data)
 
-    async def register_webhook(self, access_token: AccessToken, shop_cipher: str, address: str, event_type: str) -> None:
+    async def register_webhook(
+        self, access_token: AccessToken, shop_cipher: str, address: str, event_type: str
+    ) -> None:
         """Event API Update Shop Webhook (live-sync.md §2.5): push `event_type` of this shop to `address` (https, no
         port, at most 255 characters at TikTok). Idempotent: putting the same address again changes nothing."""
         await self.transport.call(

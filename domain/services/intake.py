@@ -49,7 +49,9 @@ class IntakeDeps:
     clock: Clock
 
 
-async def receive_notification(uow_factory: UnitOfWorkFactory, clock: Clock, notification: Notification) -> WebhookEvent | None:
+async def receive_notification(
+    uow_factory: UnitOfWorkFactory, clock: Clock, notification: Notification
+) -> WebhookEvent | None:
     """Store a verified notification in the inbox; None when its notification key was already stored (a retry or a
     duplicate: nothing to do). Database errors propagate: the caller must then answer 500 so that TikTok retries.
     The caller enqueues processing of the returned event's shop once it is PENDING."""

@@ -1,1 +1,1 @@
-"""TikTok webhooks in the GraphQL face: the HTTP endpoint TikTok pushes to, and `webhookEvents` / `webhookEventReplay`."""
+"""TikTok webhooks in the GraphQL face: the endpoint TikTok pushes to, `webhookEvents` and `webhookEventReplay`."""

@@ -108,7 +108,9 @@ def test_order_ids_are_coalesced_into_calls_of_at_most_50() -> None:
 
 
 class TestEvents:
-    def notification(self, type_: int = 1, data: dict | None = None, timestamp: int | None = 1_700_000_000) -> Notification:
+    def notification(
+        self, type_: int = 1, data: dict | None = None, timestamp: int | None = 1_700_000_000
+    ) -> Notification:
         return Notification(type_, None, "7494", timestamp, data if data is not None else {"order_id": "1"})
 
     def test_an_event_of_no_known_shop_is_kept_but_ignored(self) -> None:

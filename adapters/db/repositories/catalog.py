@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, delete, select, text
+from sqlalchemy import Table, delete, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -126,9 +126,10 @@ class SqlCatalogRepository:
     async def _write(self, table: Table, batch: list[_Rows], changed_ids: list[str]) -> None:
         """Upsert the parents, replace the changed parents' children wholesale, upsert every child."""
         execute = self._session.execute
-        await execute(self._statements[table.name], [record.parent for record in batch])
         if self._dialect_name == "postgresql":
-            batch, changed_ids = await self._winners(table, batch, changed_ids)
+            batch, changed_ids = await self._upsert_parents_pg(table, batch)
+        else:  # SQLite's write transactions are exclusive: what the SELECT saw still holds
+            await execute(self._statements[table.name], [record.parent for record in batch])
         if changed_ids and table is products:
             changed_skus = select(skus.c.id).where(skus.c.product_id.in_(changed_ids))
             await execute(delete(inventory_links).where(inventory_links.c.sku_id.in_(changed_skus)))
@@ -141,22 +142,17 @@ class SqlCatalogRepository:
             if rows:
                 await execute(self._statements[child], list(rows.values()))
 
-
-    async def _winners(
-        self, table: Table, batch: list[_Rows], changed_ids: list[str]
-    ) -> tuple[list[_Rows], list[str]]:
-        """The records whose parent row now holds their version: a concurrent writer of a newer version may have
-        won the parent upsert (its WHERE kept the newer row); the loser must not replace that row's children.
-        The upsert locked every parent row it touched, so what is read here holds until commit."""
-        rows = await self._session.execute(
-            select(table.c.id, table.c.fingerprint).where(table.c.id.in_([r.parent["id"] for r in batch]))
-        )
-        current = dict(rows.tuples().all())
-        winners = [r for r in batch if current.get(r.parent["id"]) == r.fingerprint]
-        if len(winners) == len(batch):
-            return batch, changed_ids
-        kept = {r.parent["id"] for r in winners}
-        return winners, [i for i in changed_ids if i in kept]
+    async def _upsert_parents_pg(self, table: Table, batch: list[_Rows]) -> tuple[list[_Rows], list[str]]:
+        """PostgreSQL: upsert the parents and learn from RETURNING which rows hold our version now, and which of
+        those existed before. A concurrent writer may have stored the same record between our SELECT and this
+        statement: if its version is newer, the upsert's WHERE kept it (the row is not returned, and we must not
+        touch its children); if it is older, ours replaced it (the row was not inserted, so its children must go
+        even though the SELECT called the record new). The upsert locks every row it touched until commit."""
+        statement = self._statements[table.name].returning(table.c.id, literal_column("xmax = 0").label("inserted"))
+        result = await self._session.execute(statement, [record.parent for record in batch])
+        outcome = {row_id_: bool(inserted) for row_id_, inserted in result}
+        winners = [r for r in batch if r.parent["id"] in outcome]
+        return winners, [row_id_ for row_id_, inserted in outcome.items() if not inserted]
 
 
 @dataclass(slots=True)
