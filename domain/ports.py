@@ -100,6 +100,10 @@ class WebhookEventRepository(Protocol):
         """Move the shop's `last_webhook_at` forward to `at` (never back)."""
         ...
 
+    async def shops_with_pending(self, received_before: datetime, limit: int) -> list[str]:
+        """Ids of shops with PENDING events received before the given time (their message may have been lost)."""
+        ...
+
 
 class ShopGoneError(Exception):
     """A write referenced a shop that no longer exists (deleted meanwhile); raised by repositories."""

@@ -30,7 +30,7 @@ from adapters.tiktok.factory import build_tiktok_client
 from domain.clock import SystemClock
 from domain.ports import EventPublisher, TaskQueue, TokensRefreshed
 from domain.services.importer import SyncDeps, SyncOptions
-from domain.services.intake import IntakeDeps
+from domain.services.intake import IntakeDeps, resume_pending_events
 from domain.services.sync import resume_stale_tasks
 from domain.shops import Shop
 
@@ -129,8 +129,9 @@ class Resources(Middleware):
                 await resume_stale_tasks(
                     deps.uow_factory, resources.queue, deps.clock, timedelta(0), events=deps.events
                 )
+                await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, timedelta(0))
             except Exception:
-                log.exception("could not resume the sync tasks left active")
+                log.exception("could not resume the sync tasks or webhook events left active")
         stale_after, queued_after = sweep_thresholds(self.settings)
         while True:
             # Jitter: several worker processes should not sweep in lockstep.
@@ -140,8 +141,9 @@ class Resources(Middleware):
                     deps.uow_factory, resources.queue, deps.clock, stale_after,
                     queued_after=queued_after, events=deps.events,
                 )  # fmt: skip
+                await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, stale_after)
             except Exception:
-                log.warning("stale sync task sweep failed; will try again", exc_info=True)
+                log.warning("stale sync task or webhook sweep failed; will try again", exc_info=True)
 
     async def _dispose(self) -> None:
         if self._sweeper is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.catalog import Order, Product
 from domain.clock import Clock
@@ -83,6 +83,20 @@ async def replay_event(
         uow.after_commit(enqueue)
         await uow.commit()
     return event
+
+
+async def resume_pending_events(
+    uow_factory: UnitOfWorkFactory, queue: TaskQueue, clock: Clock, older_than: timedelta
+) -> list[str]:
+    """Enqueue processing for every shop with events still PENDING after `older_than` (the enqueue after the answer
+    was lost, or the worker died); returns the shop ids. Safe to over-deliver: processing is idempotent."""
+    async with uow_factory() as uow:
+        shop_ids = await uow.webhook_events.shops_with_pending(clock.now() - older_than, 1000)
+    for shop_id in shop_ids:
+        await queue.enqueue_webhook_events(shop_id)
+    if shop_ids:
+        log.info("re-enqueued webhook processing of %d shop(s)", len(shop_ids))
+    return shop_ids
 
 
 @dataclass(slots=True)

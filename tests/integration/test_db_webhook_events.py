@@ -131,3 +131,23 @@ async def test_concurrent_writers_keep_the_newest_order(database: Database, ciph
         async with database.read_sessionmaker() as session:
             assert (await session.execute(select(orders.c.status))).scalar_one() == "DELIVERED"
         assert (await row_counts(database, shop.id))["line_items"] == 2
+
+
+async def test_shops_with_events_left_pending_are_enqueued_again(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    from domain.services.intake import resume_pending_events
+    from tests.fakes import FakeClock, FakeTaskQueue
+
+    uows = uow_factory(database, cipher)
+    async with uows() as uow:
+        await uow.webhook_events.add(event(shop, "444", NOW))
+        await uow.webhook_events.add(event(None, "445", NOW))  # no shop: never processed, never re-sent
+        await uow.commit()
+    queue = FakeTaskQueue()
+    # not yet stale: left alone
+    assert await resume_pending_events(uows, queue, FakeClock(NOW + timedelta(seconds=30)), timedelta(minutes=5)) == []
+    # stale: its shop is enqueued
+    later = FakeClock(NOW + timedelta(minutes=6))
+    assert await resume_pending_events(uows, queue, later, timedelta(minutes=5)) == [shop.id]
+    assert queue.webhook_events == [shop.id]

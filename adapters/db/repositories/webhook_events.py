@@ -74,6 +74,19 @@ class SqlWebhookEventRepository:
             .values(last_webhook_at=at)
         )
 
+    async def shops_with_pending(self, received_before: datetime, limit: int) -> list[str]:
+        query = (
+            select(webhook_events.c.shop_id)
+            .where(
+                webhook_events.c.outcome == EventOutcome.PENDING.value,
+                webhook_events.c.shop_id.is_not(None),
+                webhook_events.c.received_at < received_before,
+            )
+            .distinct()
+            .limit(limit)
+        )
+        return [shop_id for shop_id in (await self._session.execute(query)).scalars() if shop_id is not None]
+
 
 def _to_row(event: WebhookEvent) -> dict[str, Any]:
     return {
