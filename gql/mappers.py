@@ -25,6 +25,11 @@ def shop(row: Any, now: datetime) -> t.Shop:
         expires_at=row.expires_at,
         last_synced_at=row.last_synced_at,
         created_at=row.created_at,
+        webhooks=t.ShopWebhooks(
+            registered_at=row.webhooks_registered_at,
+            registration_error=row.webhook_registration_error,
+            last_received_at=row.last_webhook_at,
+        ),
     )
 
 
