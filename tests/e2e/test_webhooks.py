@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from tests.fixtures.app import ShopbridgeServer
 
@@ -69,15 +68,12 @@ def wait_until(check: Callable[[], Any], timeout: float = 30, what: str = "condi
 
 
 def stored_events(app: ShopbridgeServer) -> list[dict[str, Any]]:
-    with app._db.connect() as conn:
-        rows = conn.execute(sa.text("SELECT * FROM webhook_events ORDER BY received_at")).mappings().all()
-    return [dict(r) for r in rows]
+    return app.rows("SELECT * FROM webhook_events ORDER BY received_at")
 
 
 def shop_row(app: ShopbridgeServer, shop_tiktok_id: str) -> dict[str, Any]:
-    with app._db.connect() as conn:
-        row = conn.execute(sa.text("SELECT * FROM shops WHERE tiktok_shop_id = :t"), {"t": shop_tiktok_id}).mappings()
-        return dict(row.one())
+    (row,) = app.rows("SELECT * FROM shops WHERE tiktok_shop_id = :t", t=shop_tiktok_id)
+    return row
 
 
 def all_settled(app: ShopbridgeServer) -> bool:
@@ -333,14 +329,12 @@ class TestLimitsAndFailures:
         app, shop = connected
         body = envelope(6, shop["tiktokShopId"], {"message": "deauthorized"})
         # given the inbox cannot be written (this test's own database: the table is moved away)
-        with app._db.begin() as conn:
-            conn.execute(sa.text("ALTER TABLE webhook_events RENAME TO webhook_events_away"))
+        app.execute("ALTER TABLE webhook_events RENAME TO webhook_events_away")
         response = push(app, body)
         assert (response.status_code, response.content) == (500, b"")
         assert app.graphql(ORDERS, {"id": shop["id"]}, "m1")["shop"]["status"] == "ACTIVE"
         # when the database is back, TikTok's retry of the same notification is stored and processed
-        with app._db.begin() as conn:
-            conn.execute(sa.text("ALTER TABLE webhook_events_away RENAME TO webhook_events"))
+        app.execute("ALTER TABLE webhook_events_away RENAME TO webhook_events")
         assert push(app, body).status_code == 200
         wait_until(lambda: app.graphql(ORDERS, {"id": shop["id"]}, "m1")["shop"]["status"] == "REVOKED", what="REVOKED")
 
