@@ -181,6 +181,19 @@ class EventOutcome(StrEnum):
     FAILED = "FAILED"
 
 
+class EventError(StrEnum):
+    """Stable `error_code`s of an event (shown by GraphQL `WebhookEvent.errorCode`)."""
+
+    UNKNOWN_SHOP = "UNKNOWN_SHOP"  # IGNORED: no connected shop has the event's TikTok shop id
+    MALFORMED_EVENT = "MALFORMED_EVENT"  # FAILED: `data` lacks what its type must carry
+    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"  # FAILED: Get Order Detail did not return the order
+    PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"  # FAILED: Get Product refused it (12052048: not in the shop)
+    TIKTOK_ERROR = "TIKTOK_ERROR"  # FAILED: TikTok refused the re-fetch (the message has its code)
+    UNREADABLE_RECORD = "UNREADABLE_RECORD"  # FAILED: TikTok's answer could not be mapped
+    REAUTHORIZATION_REQUIRED = "REAUTHORIZATION_REQUIRED"  # FAILED: the shop is REVOKED; replay after re-authorizing
+    TIKTOK_UNAVAILABLE = "TIKTOK_UNAVAILABLE"  # still PENDING: the last run found TikTok unavailable; retried
+
+
 @dataclass(frozen=True, slots=True)
 class Notification:
     """A verified webhook's envelope `{type, tts_notification_id, shop_id, timestamp, data}` (live-sync.md §2.3)."""
@@ -230,7 +243,9 @@ class WebhookEvent:
             tts_notification_id=notification.tts_notification_id,
         )
         if shop_id is None:
-            event.finish(now, EventOutcome.IGNORED, "UNKNOWN_SHOP", "No connected shop has this TikTok shop id.")
+            event.finish(
+                now, EventOutcome.IGNORED, EventError.UNKNOWN_SHOP, "No connected shop has this TikTok shop id."
+            )
         return event
 
     @property

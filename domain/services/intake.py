@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 
 from domain.catalog import Order, Product
 from domain.clock import Clock
-from domain.errors import ErrorCode, NotFoundError
+from domain.errors import NotFoundError
 from domain.intake import (
+    EventError,
     EventOutcome,
     MalformedEventError,
     Notification,
@@ -103,7 +104,9 @@ async def resume_pending_events(
 class _Fetched:
     orders: list[Order] = field(default_factory=list)
     products: list[Product] = field(default_factory=list)
-    failures: dict[str, tuple[str, str]] = field(default_factory=dict)  # "order:ID" / "product:ID" → (code, message)
+    failures: dict[str, tuple[EventError, str]] = field(
+        default_factory=dict
+    )  # "order:ID" / "product:ID" → (code, message)
     revoked: bool = False  # the shop was revoked already, or TikTok refused its authorization meanwhile
     refused: bool = False  # TikTok refused the authorization during this run
 
@@ -188,19 +191,19 @@ async def _fetch_orders(api: ShopRefreshApi, batch: list[str], fetched: _Fetched
         raise
     except GatewayError as exc:  # e.g. 21008111: none of these orders belongs to the shop
         for order_id in batch:
-            fetched.failures[f"order:{order_id}"] = ("TIKTOK_ERROR", str(exc))
+            fetched.failures[f"order:{order_id}"] = (EventError.TIKTOK_ERROR, str(exc))
         return
     seen = set()
     for record in records:
         if isinstance(record, RecordFailure):
-            fetched.failures[f"order:{record.tiktok_id}"] = ("UNREADABLE_RECORD", record.reason)
+            fetched.failures[f"order:{record.tiktok_id}"] = (EventError.UNREADABLE_RECORD, record.reason)
             seen.add(record.tiktok_id)
         else:
             fetched.orders.append(record)
             seen.add(record.tiktok_order_id)
     for order_id in batch:
         if order_id not in seen:
-            fetched.failures[f"order:{order_id}"] = ("ORDER_NOT_FOUND", "TikTok did not return this order.")
+            fetched.failures[f"order:{order_id}"] = (EventError.ORDER_NOT_FOUND, "TikTok did not return this order.")
 
 
 async def _fetch_product(api: ShopRefreshApi, product_id: str, fetched: _Fetched) -> None:
@@ -209,10 +212,10 @@ async def _fetch_product(api: ShopRefreshApi, product_id: str, fetched: _Fetched
     except (TikTokUnavailableError, AuthorizationLostError):
         raise
     except GatewayError as exc:  # 12052048: the product is not (or no longer) in this shop
-        fetched.failures[f"product:{product_id}"] = ("PRODUCT_NOT_FOUND", str(exc))
+        fetched.failures[f"product:{product_id}"] = (EventError.PRODUCT_NOT_FOUND, str(exc))
         return
     if isinstance(record, RecordFailure):
-        fetched.failures[f"product:{product_id}"] = ("UNREADABLE_RECORD", record.reason)
+        fetched.failures[f"product:{product_id}"] = (EventError.UNREADABLE_RECORD, record.reason)
     else:
         fetched.products.append(record)
 
@@ -223,7 +226,7 @@ def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime) -> None:
     try:
         meaning = event.meaning()
     except MalformedEventError as exc:
-        event.finish(now, EventOutcome.FAILED, "MALFORMED_EVENT", str(exc))
+        event.finish(now, EventOutcome.FAILED, EventError.MALFORMED_EVENT, str(exc))
         return
     if meaning.is_empty:
         event.finish(now, EventOutcome.IGNORED, None, "Shopbridge does not act on this event type.")
@@ -233,7 +236,7 @@ def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime) -> None:
         event.finish(
             now,
             EventOutcome.FAILED,
-            ErrorCode.REAUTHORIZATION_REQUIRED.value,
+            EventError.REAUTHORIZATION_REQUIRED,
             "The shop's authorization is revoked; re-authorize it, then replay the event.",
         )
         return
@@ -253,7 +256,7 @@ async def _count_attempt(deps: IntakeDeps, shop_id: str, event_ids: list[str]) -
             events = [e for e in await uow.webhook_events.pending(shop_id, MAX_EVENTS_PER_RUN) if e.id in event_ids]
             for event in events:
                 event.attempts += 1
-                event.error_code, event.error_message = ErrorCode.TIKTOK_UNAVAILABLE.value, "TikTok is unavailable."
+                event.error_code, event.error_message = EventError.TIKTOK_UNAVAILABLE, "TikTok is unavailable."
             await uow.webhook_events.save(events)
             await uow.commit()
     except Exception:

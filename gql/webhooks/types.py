@@ -28,7 +28,11 @@ class WebhookEventNode(t.Node):
     processed_at: datetime | None
     outcome: WebhookEventOutcome  # type: ignore[valid-type]
     attempts: int = strawberry.field(description="Processing runs so far.")
-    error_code: str | None
+    error_code: str | None = strawberry.field(
+        description="Why it was IGNORED or FAILED (or, while PENDING, why the last run did not finish): "
+        "UNKNOWN_SHOP, MALFORMED_EVENT, ORDER_NOT_FOUND, PRODUCT_NOT_FOUND, TIKTOK_ERROR, UNREADABLE_RECORD, "
+        "REAUTHORIZATION_REQUIRED, TIKTOK_UNAVAILABLE."
+    )
     error_message: str | None
     order_ids: list[str] = strawberry.field(description="TikTok order ids the event named (re-fetched).")
     product_id: str | None = strawberry.field(description="The TikTok product id the event named (re-fetched).")
@@ -54,7 +58,7 @@ def webhook_event(event: WebhookEvent) -> WebhookEventNode:
         processed_at=event.processed_at,
         outcome=event.outcome,
         attempts=event.attempts,
-        error_code=event.error_code,
+        error_code=None if event.error_code is None else str(event.error_code),
         error_message=event.error_message,
         order_ids=order_ids,
         product_id=product_ids[0] if product_ids else None,
