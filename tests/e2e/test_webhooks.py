@@ -21,6 +21,8 @@ import httpx
 import pytest
 
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.sync import settings_env
+from tests.fixtures.workers import spawn_worker, stop_worker
 
 EVENTS = """query($id: ID!, $first: Int, $after: String) { webhookEvents(shopId: $id, first: $first, after: $after) {
   totalCount pageInfo { hasNextPage endCursor }
@@ -415,3 +417,23 @@ class TestGraphQL:
             return node["attempts"] == 2 and node["outcome"] == "PROCESSED"
 
         wait_until(attempts, what="the replay processed")
+
+
+@pytest.mark.redis
+def test_production_mode_a_worker_process_applies_the_pushes(app_factory, redis_server) -> None:
+    # given an API process on Redis with no worker inside it, and a `shopbridge worker` process beside it
+    app = app_factory(broker_url=redis_server.url.rsplit("/", 1)[0] + "/2")
+    worker = spawn_worker(settings_env(app.settings))
+    try:
+        shop = app.connect_shop("m1", "us-local", "US")
+        app.wait_for_idle_sync(timeout=90)
+        tiktok_id = shop["tiktokShopId"]
+        order = app.sandbox.control("POST", f"/shops/{tiktok_id}/orders", {"orders": [{"status": "ON_HOLD"}]})
+        order_id = order["orders"][0]["id"]
+        # when TikTok pushes the new order to the API process
+        assert push(app, envelope(1, tiktok_id, {"order_id": order_id, "order_status": "ON_HOLD"})).status_code == 200
+        # then the worker process (queue `live`) brings it in
+        seen = wait_until(lambda: orders_of(app, shop["id"]).get(order_id), timeout=60, what="the order")
+        assert seen["status"] == "ON_HOLD"
+    finally:
+        stop_worker(worker)
