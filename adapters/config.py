@@ -188,6 +188,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             rate_limit_per_second=rate,
             timeout_seconds=timeout,
         )
+    webhook_max_bytes = _int(env, "SHOPBRIDGE_WEBHOOK_MAX_BYTES", 256 * 1024)
+    if webhook_max_bytes < 1024:
+        raise ConfigError(f"SHOPBRIDGE_WEBHOOK_MAX_BYTES must be at least 1024, got {webhook_max_bytes}")
     return Settings(
         database_url=database_url,
         secret_key=secret_key,
@@ -213,7 +216,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         sync_stale_after_seconds=_int(env, "SHOPBRIDGE_SYNC_STALE_AFTER", 300),
         broker_heartbeat_timeout_ms=_int(env, "SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", 60_000),
         broker_maintenance_chance=_int(env, "SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", 1_000),
-        webhook_max_bytes=_int(env, "SHOPBRIDGE_WEBHOOK_MAX_BYTES", 256 * 1024),
+        webhook_max_bytes=webhook_max_bytes,
         webhooks_app_wide=_bool(env, "SHOPBRIDGE_WEBHOOKS_APP_WIDE", False),
     )
 

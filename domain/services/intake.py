@@ -111,14 +111,27 @@ class _Fetched:
     refused: bool = False  # TikTok refused the authorization during this run
 
 
-async def process_shop_events(deps: IntakeDeps, shop_id: str) -> int:
-    """Process the shop's pending events (up to `MAX_EVENTS_PER_RUN`); returns how many were settled.
+async def process_shop_events(
+    deps: IntakeDeps, shop_id: str, *, batch_size: int = MAX_EVENTS_PER_RUN, max_batches: int = 20
+) -> int:
+    """Process the shop's pending events, `batch_size` at a time, oldest first (at most `max_batches` batches; the
+    sweep takes up anything left); returns how many were settled.
 
     TikTok being unavailable raises `TikTokUnavailableError` after counting an attempt on each event, leaving
     them PENDING for the queue's retry. A lost authorization revokes the shop and fails the events that needed it.
     """
+    settled = 0
+    for _ in range(max_batches):
+        done = await _process_batch(deps, shop_id, batch_size)
+        settled += done
+        if done < batch_size:
+            break
+    return settled
+
+
+async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int:
     async with deps.uow_factory() as uow:
-        events = await uow.webhook_events.pending(shop_id, MAX_EVENTS_PER_RUN)
+        events = await uow.webhook_events.pending(shop_id, batch_size)
         shop = await uow.shops.get(shop_id) if events else None
     if not events or shop is None:
         return 0

@@ -203,3 +203,11 @@ async def test_registration_puts_every_handled_type_and_records_the_outcome(worl
     shop = world.store.shops[world.shop.id]
     assert shop.webhook_registration_error and "down" in shop.webhook_registration_error
     assert shop.webhooks_registered_at == registered_at and shop.status(T0) is ShopStatus.ACTIVE
+
+
+async def test_a_backlog_larger_than_one_batch_is_processed_in_batches(world: World) -> None:
+    for i in range(20):
+        await world.receive(1, {"order_id": oid(i)}, f"n{i}")
+    assert await intake.process_shop_events(world.deps, world.shop.id, batch_size=7) == 20
+    assert [len(call) for call in world.api.order_calls] == [7, 7, 6]
+    assert {outcome for _, outcome, _ in world.outcomes()} == {EventOutcome.PROCESSED}

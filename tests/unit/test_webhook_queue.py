@@ -38,7 +38,9 @@ def test_settings(tmp_path) -> None:
     settings = settings_for(tmp_path, None)
     assert (settings.webhook_max_bytes, settings.webhooks_app_wide) == (256 * 1024, False)
     assert settings.webhook_url == "http://127.0.0.1:8000/webhooks/tiktok"
-    custom = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_WEBHOOK_MAX_BYTES": "1000"})
-    assert custom.webhook_max_bytes == 1000
+    custom = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_WEBHOOK_MAX_BYTES": "4096"})
+    assert custom.webhook_max_bytes == 4096
     with pytest.raises(ConfigError, match="SHOPBRIDGE_WEBHOOKS_APP_WIDE"):
         settings_for(tmp_path, "maybe")
+    with pytest.raises(ConfigError, match="SHOPBRIDGE_WEBHOOK_MAX_BYTES"):
+        load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_WEBHOOK_MAX_BYTES": "0"})
