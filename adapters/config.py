@@ -11,6 +11,7 @@ SANDBOX_MOUNT = "/sandbox"
 SANDBOX_APP_KEY = "sandbox-app-key"
 SANDBOX_SERVICE_ID = "7000000000000000001"
 CALLBACK_PATH = "/oauth/tiktok/callback"
+WEBHOOK_PATH = "/webhooks/tiktok"
 
 
 class ConfigError(ValueError):
@@ -80,10 +81,18 @@ class Settings:
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: the processes of a host share their metrics there
     log_format: str = "text"  # "text" | "json" (one JSON object per line)
     worker_shutdown_seconds: int = 30  # `shopbridge worker` on SIGTERM: Dramatiq's shutdown bound; killed 10 s later
+    # Live sync (issue 7): the webhook endpoint's body cap, and whether Partner Center holds the address app-wide.
+    webhook_max_bytes: int = 256 * 1024
+    webhooks_app_wide: bool = False
 
     @property
     def callback_url(self) -> str:
         return self.public_url.rstrip("/") + CALLBACK_PATH
+
+    @property
+    def webhook_url(self) -> str:
+        """Where TikTok pushes webhooks: registered per shop through the Event API unless `webhooks_app_wide`."""
+        return self.public_url.rstrip("/") + WEBHOOK_PATH
 
     @property
     def is_sqlite(self) -> bool:
@@ -189,6 +198,17 @@ def log_options(env: dict[str, str] | None = None) -> tuple[str, str]:
     return level, _choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json"))
 
 
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True) -> Settings:
     """Settings from the environment (or the mapping given). Unset TikTok settings mean the embedded sandbox.
 
@@ -251,6 +271,9 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
             rate_limit_per_second=rate,
             timeout_seconds=timeout,
         )
+    webhook_max_bytes = _int(env, "SHOPBRIDGE_WEBHOOK_MAX_BYTES", 256 * 1024)
+    if webhook_max_bytes < 1024:
+        raise ConfigError(f"SHOPBRIDGE_WEBHOOK_MAX_BYTES must be at least 1024, got {webhook_max_bytes}")
     return Settings(
         database_url=database_url,
         secret_key=secret_key,
@@ -289,6 +312,8 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         metrics_dir=_directory(get("PROMETHEUS_MULTIPROC_DIR"), "PROMETHEUS_MULTIPROC_DIR"),
         log_format=_choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json")),
         worker_shutdown_seconds=_int(env, "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", 30),
+        webhook_max_bytes=webhook_max_bytes,
+        webhooks_app_wide=_bool(env, "SHOPBRIDGE_WEBHOOKS_APP_WIDE", False),
     )
 
 

@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from domain.authorization import AuthorizationRequest
+from domain.catalog import Order, Product
+from domain.intake import WebhookEvent
 from domain.polling import PollCursor
 from domain.shops import AuthorizedShop, Shop, TokenSet
 from domain.stored import OrderRecord, ProductRecord
@@ -107,6 +109,35 @@ class CatalogRepository(Protocol):
         ...
 
 
+class WebhookEventRepository(Protocol):
+    """The webhook inbox: one row per notification key; rows of a deleted shop go with it."""
+
+    async def resolve_shop(self, tiktok_shop_id: str) -> str | None:
+        """The id of the shop connected with this TikTok shop id, if any (no lock taken)."""
+        ...
+
+    async def add(self, event: WebhookEvent) -> bool:
+        """Store it unless its notification key is already stored (then False, nothing written)."""
+        ...
+
+    async def pending(self, shop_id: str, limit: int) -> list[WebhookEvent]:
+        """The shop's PENDING events, oldest first."""
+        ...
+
+    async def get(self, event_id: str, merchant_id: str | None = None) -> WebhookEvent | None: ...
+    async def save(self, events: Sequence[WebhookEvent]) -> None:
+        """Write back outcome, attempts, processing time and error of each event."""
+        ...
+
+    async def note_webhook_received(self, shop_id: str, at: datetime) -> None:
+        """Move the shop's `last_webhook_at` forward to `at` (never back)."""
+        ...
+
+    async def shops_with_pending(self, received_before: datetime, limit: int) -> list[str]:
+        """Ids of shops with PENDING events received before the given time (their message may have been lost)."""
+        ...
+
+
 class ShopGoneError(Exception):
     """A write referenced a shop that no longer exists (deleted meanwhile); raised by repositories."""
 
@@ -126,6 +157,8 @@ class UnitOfWork(Protocol):
     def catalog(self) -> CatalogRepository: ...
     @property
     def poll_cursors(self) -> PollCursorRepository: ...
+    @property
+    def webhook_events(self) -> WebhookEventRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None: ...
@@ -146,6 +179,13 @@ class TaskQueue(Protocol):
     """Hands sync tasks to workers. Called only after the task's row is committed."""
 
     async def enqueue_sync(self, task_id: str) -> None: ...
+    async def enqueue_webhook_events(self, shop_id: str) -> None:
+        """Process the shop's pending webhook events (idempotent: nothing pending is a no-op)."""
+        ...
+
+    async def enqueue_webhook_registration(self, shop_id: str) -> None:
+        """Register Shopbridge's webhook address for the shop with TikTok's Event API."""
+        ...
 
 
 class EventPublisher(Protocol):
@@ -219,6 +259,25 @@ class ShopApi(Protocol):
 
 RefreshTokens = Callable[[Shop], Awaitable[TokenSet]]
 """TikTok's token refresh for a shop's current pair; `AuthorizationLostError` when the refresh token is refused."""
+
+
+class ShopRefreshApi(Protocol):
+    """What webhook processing asks of a shop's API: re-fetch the records an event names, register webhooks."""
+
+    async def get_orders(self, ids: Sequence[str]) -> list[Order | RecordFailure]:
+        """Get Order Detail for 1 to 50 ids; ids TikTok does not return are simply absent."""
+        ...
+
+    async def get_product(self, product_id: str) -> Product | RecordFailure:
+        """Get Product; a product not in the shop raises a `GatewayError` (TikTok's 12052048)."""
+        ...
+
+    async def register_webhook(self, address: str, event_type: str) -> None:
+        """Event API `PUT /event/202309/webhooks`: push `event_type` of this shop to `address`."""
+        ...
+
+
+ShopRefreshApiFactory = Callable[[Shop, TokensRefreshed], ShopRefreshApi]
 
 ShopApiFactory = Callable[[Shop, TokensRefreshed], ShopApi]
 """Builds the shop's API; the callback persists tokens the client refreshed, in its own transaction."""

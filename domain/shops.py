@@ -148,6 +148,11 @@ class Shop:
     last_synced_at: datetime | None = None
     tokens_refreshed_at: datetime | None = None  # the last refresh of the pair; None: as authorized
     version: int = field(default=1)
+    # Live sync (issue 7): the authorization's end date from webhook 7, and the state of webhook registration.
+    authorization_expires_at: datetime | None = None
+    webhooks_registered_at: datetime | None = None
+    webhook_registration_error: str | None = None
+    last_webhook_at: datetime | None = None
 
     @classmethod
     def connect(
@@ -200,6 +205,7 @@ class Shop:
             self.seller_name = tokens.seller_name
         self.authorized_at = now
         self.revoked_at = None
+        self.authorization_expires_at = None  # a new authorization has a new end date; webhook 7 will tell it
 
     def refresh_tokens(self, tokens: TokenSet, now: datetime | None = None) -> None:
         """A token refresh renewed the pair; TikTok's answer is authoritative for both expiries. `now` (when
@@ -223,6 +229,35 @@ class Shop:
         """TikTok no longer honours this authorization: the merchant must re-authorize."""
         if self.revoked_at is None:
             self.revoked_at = now
+
+    def _notice_is_current(self, notified_at: datetime) -> bool:
+        # TikTok's push time has whole seconds: a notice of the authorization's own second still counts.
+        return notified_at >= self.authorized_at.replace(microsecond=0)
+
+    def deauthorize(self, notified_at: datetime, now: datetime) -> bool:
+        """The seller removed the app (webhook 6, live-sync.md §2.4): REVOKED, data kept, until re-authorized.
+
+        A notice sent before the current authorization (a late retry, a replay) is about an authorization that
+        no longer exists and changes nothing. True when it applied.
+        """
+        if not self._notice_is_current(notified_at):
+            return False
+        self.revoke(now)
+        return True
+
+    def note_authorization_end(self, expires_at: datetime, notified_at: datetime) -> bool:
+        """Webhook 7: the authorization ends at `expires_at` (UTC). Ignored when sent before a re-authorization."""
+        if not self._notice_is_current(notified_at):
+            return False
+        self.authorization_expires_at = expires_at
+        return True
+
+    def record_webhook_registration(self, now: datetime, error: str | None) -> None:
+        """The outcome of registering our webhook address with TikTok's Event API (None: every type registered)."""
+        if error is None:
+            self.webhooks_registered_at, self.webhook_registration_error = now, None
+        else:
+            self.webhook_registration_error = error
 
 
 def connect_or_renew(

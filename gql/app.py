@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from adapters.config import CALLBACK_PATH, SANDBOX_MOUNT, Settings, load_settings
+from adapters.config import CALLBACK_PATH, SANDBOX_MOUNT, WEBHOOK_PATH, Settings, load_settings
 from adapters.tiktok.redaction import install_redaction
 from domain.clock import Clock, SystemClock
 from gql.callback import tiktok_callback
@@ -27,6 +27,7 @@ from gql.logfilters import install_embedded_sandbox_access_filter
 from gql.ops import ops_routes
 from gql.schema import schema
 from gql.view import ShopbridgeGraphQL
+from gql.webhooks.endpoint import tiktok_webhook
 
 log = logging.getLogger("shopbridge")
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     if settings.embedded_sandbox:  # httpx already logs each TikTok call once
         install_embedded_sandbox_access_filter()
     view = ShopbridgeGraphQL(schema, settings.secret_key, settings.cors_origins, settings.max_request_bytes)
+    sandbox = _embedded_sandbox(settings) if settings.embedded_sandbox else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -62,6 +64,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         try:
             yield
         finally:
+            if sandbox is not None:  # a mounted app gets no lifespan of its own: stop its webhook deliveries here
+                await sandbox.state.sandbox.aclose()
             await services.close()
 
     routes: list[Route | WebSocketRoute | Mount] = [
@@ -70,9 +74,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         Route("/graphql", view),  # the view answers other methods with a JSON 405
         WebSocketRoute("/graphql", view),
         Route(CALLBACK_PATH, tiktok_callback),
+        Route(WEBHOOK_PATH, tiktok_webhook, methods=["POST"]),
     ]
-    if settings.embedded_sandbox:
-        routes.append(Mount(SANDBOX_MOUNT, app=_embedded_sandbox(settings)))
+    if sandbox is not None:
+        routes.append(Mount(SANDBOX_MOUNT, app=sandbox))
     middleware = [
         Middleware(
             CORSMiddleware,
@@ -98,6 +103,11 @@ def _embedded_sandbox(settings: Settings) -> Starlette:
             products=settings.sandbox_products,
             orders=settings.sandbox_orders,
             seed=settings.sandbox_seed,
+            # The demo's TikTok pushes its webhooks to this very server, over plain http on loopback (TikTok itself
+            # requires https on a domain), and keeps its sellers, tokens and data across restarts of `make run`.
+            webhook_url=settings.webhook_url,
+            allow_insecure_webhook_urls=True,
+            state_dir=str(settings.data_dir / "sandbox"),
         )
     )
 

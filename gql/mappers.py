@@ -27,10 +27,14 @@ def shop(row: Any, now: datetime) -> t.Shop:
         last_synced_at=row.last_synced_at,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
-        # Read when the row has them (the webhook intake's columns, migration 0002); None before.
-        authorization_expires_at=getattr(row, "authorization_expires_at", None),
-        webhooks_registered_at=getattr(row, "webhooks_registered_at", None),
-        last_webhook_at=getattr(row, "last_webhook_at", None),
+        authorization_expires_at=row.authorization_expires_at,
+        webhooks_registered_at=row.webhooks_registered_at,
+        last_webhook_at=row.last_webhook_at,
+        webhooks=t.ShopWebhooks(
+            registered_at=row.webhooks_registered_at,
+            registration_error=row.webhook_registration_error,
+            last_received_at=row.last_webhook_at,
+        ),
     )
 
 

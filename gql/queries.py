@@ -28,6 +28,10 @@ class Query:
             return await readers.product(info, internal)
         if type_name == "Order":
             return await readers.order(info, internal)
+        if type_name == "WebhookEvent":
+            from gql.webhooks.queries import event_by_id
+
+            return await event_by_id(info, internal)
         return None
 
     @strawberry.field(description="One of the merchant's shops; null when it does not exist for this merchant.")

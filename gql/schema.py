@@ -9,6 +9,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
 from gql import types as t
 from gql.cost import QueryCostLimiter
@@ -18,6 +19,9 @@ from gql.metrics import OperationMetrics
 from gql.mutations import Mutation
 from gql.queries import Query
 from gql.subscriptions import Subscription
+from gql.webhooks.mutations import WebhookMutation
+from gql.webhooks.queries import WebhookQuery
+from gql.webhooks.types import WebhookEventNode
 
 MAX_DEPTH = 10
 MAX_TOKENS = 2000
@@ -33,10 +37,11 @@ class ShopbridgeSchema(strawberry.Schema):
 
 
 schema = ShopbridgeSchema(
-    query=Query,
-    mutation=Mutation,
+    # Feature packages (gql/webhooks/, ...) bring their own root fields, merged into the roots here.
+    query=merge_types("Query", (Query, WebhookQuery)),
+    mutation=merge_types("Mutation", (Mutation, WebhookMutation)),
     subscription=Subscription,
-    types=[t.Shop, t.SyncTask, t.Product, t.Order],
+    types=[t.Shop, t.SyncTask, t.Product, t.Order, WebhookEventNode],
     # Factories, not instances: an extension instance is per operation and must not leak state between them.
     extensions=[
         OperationMetrics,  # first: it times and counts everything, refusals by the limiters included

@@ -106,6 +106,18 @@ def connection(nodes_with_cursors: list[tuple[str, NodeT]], has_next: bool, tota
     )
 
 
+@strawberry.type(description="How TikTok's webhooks reach Shopbridge for a shop (see the README, Live sync).")
+class ShopWebhooks:
+    registered_at: datetime | None = strawberry.field(
+        description="When Shopbridge last registered its webhook address for this shop with TikTok's Event API "
+        "(null: not yet, or the address is configured app-wide in Partner Center)."
+    )
+    registration_error: str | None = strawberry.field(
+        description="Why the last registration failed; it is retried, and cleared by the next success."
+    )
+    last_received_at: datetime | None = strawberry.field(description="When the last processed webhook arrived.")
+
+
 @strawberry.type(description="A TikTok Shop connected to the merchant.")
 class Shop(Node):
     id: strawberry.ID
@@ -120,6 +132,7 @@ class Shop(Node):
     expires_at: datetime = strawberry.field(description="When the authorization must be renewed.")
     last_synced_at: datetime | None
     created_at: datetime
+    webhooks: ShopWebhooks
     internal_id: strawberry.Private[str]
     revoked_at: strawberry.Private[datetime | None] = None
     # From the webhook intake (migration 0002); None until it is there: the attention rule then stays quiet.

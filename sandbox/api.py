@@ -1,5 +1,5 @@
-"""TikTok's business endpoints (shops, product search, order search and detail, inventory search and update) as
-handlers behind the gateway: each validates its parameters like TikTok and returns the envelope's `data`.
+"""TikTok's business endpoints (shops, product search and detail, order search and detail, inventory search and
+update) as handlers behind the gateway: each validates its parameters like TikTok and returns the envelope's `data`.
 """
 
 from __future__ import annotations
@@ -187,6 +187,15 @@ def _inventory_updates(body: dict[str, Any]) -> list[tuple[str, list[tuple[str |
     return updates
 
 
+async def get_product(call: Call) -> dict[str, Any]:
+    """Get Product: the product object itself is `data`; a product not in this shop is 12052048. TikTok does not
+    serve FREEZE and DELETED products here (tiktok-api.md sec. 7): the same answer."""
+    product = call.shop_data().catalog.by_id.get(call.path_params["product_id"])
+    if product is None or product["status"] in ("FREEZE", "DELETED"):
+        raise ApiError(codes.PRODUCT_NOT_FOUND, "The product does not exist in this shop.")
+    return product
+
+
 async def update_inventory(call: Call) -> dict[str, Any]:
     """Really changes stock; per-SKU refusals come back in `data.errors` under `code: 0` (empty data if none)."""
     product = call.shop_data().catalog.by_id.get(call.path_params["product_id"])
@@ -222,4 +231,5 @@ ROUTES = [
     ApiRoute("PUT", "/event/202309/webhooks", put_webhook),
     ApiRoute("DELETE", "/event/202309/webhooks", delete_webhook),
     ApiRoute("GET", "/logistics/202309/warehouses", warehouses),
+    ApiRoute("GET", "/product/202309/products/{product_id}", get_product),
 ]

@@ -17,6 +17,7 @@ from typing import Any, Self
 from domain.authorization import AuthorizationRequest
 from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.errors import DomainError, ErrorCode
+from domain.intake import WebhookEvent
 from domain.polling import PollCursor
 from domain.ports import Page, ProductScan, ShopGoneError, TokensRefreshed, UpsertCounts
 from domain.shops import AuthorizedShop, Region, Shop, TokenSet
@@ -46,6 +47,7 @@ class FakeStore:
     authorizations: dict[str, AuthorizationRequest] = field(default_factory=dict)
     cursors: dict[tuple[str, SyncKind], PollCursor] = field(default_factory=dict)
     refresh_claims: dict[str, datetime] = field(default_factory=dict)
+    webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
     commits: int = 0
     statistics_refreshed: list[SyncKind] = field(default_factory=list)  # kinds whose statistics were refreshed
 
@@ -281,9 +283,58 @@ class FakeAuthorizationRepository:
         return True
 
 
+class FakeWebhookEventRepository:
+    def __init__(self, staged: _Staged) -> None:
+        self._s = staged
+
+    async def resolve_shop(self, tiktok_shop_id: str) -> str | None:
+        found = [s.id for s in self._s.store.shops.values() if s.tiktok_shop_id == tiktok_shop_id]
+        return found[0] if found else None
+
+    async def add(self, event: WebhookEvent) -> bool:
+        if any(e.notification_key == event.notification_key for e in self._s.store.webhook_events.values()):
+            return False
+        kept = copy.deepcopy(event)
+        self._s.ops.append(lambda: self._s.store.webhook_events.__setitem__(kept.id, kept))
+        return True
+
+    async def pending(self, shop_id: str, limit: int) -> list[WebhookEvent]:
+        found = [
+            e for e in self._s.store.webhook_events.values() if e.shop_id == shop_id and e.outcome.value == "PENDING"
+        ]
+        return copy.deepcopy(sorted(found, key=lambda e: (e.received_at, e.id))[:limit])
+
+    async def get(self, event_id: str, merchant_id: str | None = None) -> WebhookEvent | None:
+        event = self._s.store.webhook_events.get(event_id)
+        shop = self._s.store.shops.get(event.shop_id or "") if event else None
+        if event is None or (merchant_id is not None and (shop is None or shop.merchant_id != merchant_id)):
+            return None
+        return copy.deepcopy(event)
+
+    async def save(self, events: Iterable[WebhookEvent]) -> None:
+        for event in events:
+            kept = copy.deepcopy(event)
+            self._s.ops.append(lambda kept=kept: self._s.store.webhook_events.__setitem__(kept.id, kept))
+
+    async def note_webhook_received(self, shop_id: str, at: datetime) -> None:
+        def apply() -> None:
+            shop = self._s.store.shops.get(shop_id)
+            if shop is not None and (shop.last_webhook_at is None or shop.last_webhook_at < at):
+                shop.last_webhook_at = at
+
+        self._s.ops.append(apply)
+
+    async def shops_with_pending(self, received_before: datetime, limit: int) -> list[str]:
+        return sorted({
+            e.shop_id for e in self._s.store.webhook_events.values()
+            if e.shop_id and e.outcome.value == "PENDING" and e.received_at < received_before
+        })[:limit]  # fmt: skip
+
+
 class FakeUnitOfWork:
     def __init__(self, store: FakeStore) -> None:
         self._staged = _Staged(store)
+        self.webhook_events = FakeWebhookEventRepository(self._staged)
         self.shops = FakeShopRepository(self._staged)
         self.sync_tasks = FakeSyncTaskRepository(self._staged)
         self.catalog = FakeCatalogRepository(self._staged)
@@ -319,9 +370,17 @@ class FakeUnitOfWork:
 class FakeTaskQueue:
     def __init__(self) -> None:
         self.enqueued: list[str] = []
+        self.webhook_events: list[str] = []  # shop ids whose pending events were enqueued
+        self.webhook_registrations: list[str] = []
 
     async def enqueue_sync(self, task_id: str) -> None:
         self.enqueued.append(task_id)
+
+    async def enqueue_webhook_events(self, shop_id: str) -> None:
+        self.webhook_events.append(shop_id)
+
+    async def enqueue_webhook_registration(self, shop_id: str) -> None:
+        self.webhook_registrations.append(shop_id)
 
 
 class FakeEventPublisher:
@@ -490,3 +549,40 @@ class FakeTikTokAuth:
             if tokens.access_token == access_token:
                 return shops
         raise AssertionError("unknown access token")
+
+
+class FakeRefreshApi:
+    """Get Order Detail, Get Product and the Event API over fixed records, recording every call.
+
+    `error`: raised by every call while set (TikTok unavailable, authorization lost...).
+    """
+
+    def __init__(self, orders: list[Order], products: list[Product]) -> None:
+        self.orders = {o.tiktok_order_id: o for o in orders}
+        self.products = {p.tiktok_product_id: p for p in products}
+        self.order_calls: list[list[str]] = []
+        self.product_calls: list[str] = []
+        self.registrations: list[tuple[str, str]] = []
+        self.error: Exception | None = None
+
+    async def get_orders(self, ids: Iterable[str]) -> list[Order | RecordFailure]:
+        ids = list(ids)
+        assert 1 <= len(ids) <= 50, ids
+        self.order_calls.append(ids)
+        if self.error is not None:
+            raise self.error
+        return [self.orders[i] for i in ids if i in self.orders]
+
+    async def get_product(self, product_id: str) -> Product | RecordFailure:
+        self.product_calls.append(product_id)
+        if self.error is not None:
+            raise self.error
+        return self.products[product_id]
+
+    async def register_webhook(self, address: str, event_type: str) -> None:
+        if self.error is not None:
+            raise self.error
+        self.registrations.append((address, event_type))
+
+    def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeRefreshApi:
+        return self

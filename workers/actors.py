@@ -5,6 +5,7 @@ Import through `workers.broker.setup_broker`, never first: the decorators bind t
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -12,11 +13,12 @@ import dramatiq
 
 from adapters.config import Settings
 from adapters.logs import log_context
+from adapters.queue import DramatiqTaskQueue
 from domain.errors import DomainError
 from domain.ports import AuthorizationLostError, GatewayRefusedError
-from domain.services import importer, polling, tokens
+from domain.services import importer, intake, polling, tokens, webhook_registration
 from domain.sync import SyncKind
-from workers.broker import SYNC_QUEUE
+from workers.broker import LIVE_QUEUE, SYNC_QUEUE
 from workers.resources import Resources
 
 # The engine enforces SHOPBRIDGE_SYNC_TIME_LIMIT itself (`SyncOptions.time_limit_seconds`), on the event loop, and
@@ -70,7 +72,62 @@ async def refresh_shop_tokens(shop_id: str) -> None:
         await tokens.refresh_shop_tokens(deps.uow_factory, resources.refresh, deps.events, deps.clock, shop_id)
 
 
-ACTORS: tuple[dramatiq.Actor[..., Any], ...] = (run_sync_task, poll_shop, refresh_shop_tokens)
+@dramatiq.actor(
+    queue_name=LIVE_QUEUE,
+    # TikTok unavailable: events stay PENDING and the message is retried; 10 tries over ~an hour, then the next
+    # event of the shop (or a replay) picks them up again.
+    max_retries=10,
+    min_backoff=1_000,
+    max_backoff=600_000,
+    time_limit=5 * 60 * 1000,  # 500 events: at most 10 order calls and a few hundred product calls
+    throws=(DomainError,),
+)
+async def process_webhook_events(shop_id: str) -> None:
+    """Process shop `shop_id`'s pending webhook events; nothing pending (or no such shop) is a no-op."""
+    async with Resources.of(process_webhook_events.broker).serving() as resources:
+        await _process_webhook_events(resources.intake, shop_id)
+
+
+async def _process_webhook_events(deps: intake.IntakeDeps, shop_id: str) -> None:
+    # A burst enqueues one message per event: runs of one shop take turns in this process (all actors share one
+    # event loop), so the first run takes the whole batch and the next ones find little or nothing left. Across
+    # processes two runs may overlap; that costs duplicate fetches, never wrong data.
+    lock = _shop_locks.setdefault(shop_id, asyncio.Lock())
+    try:
+        async with lock:
+            await intake.process_shop_events(deps, shop_id)
+    finally:
+        if not lock.locked() and _shop_locks.get(shop_id) is lock:
+            del _shop_locks[shop_id]
+
+
+_shop_locks: dict[str, asyncio.Lock] = {}
+
+
+@dramatiq.actor(
+    queue_name=LIVE_QUEUE,
+    max_retries=5,  # each failure is shown on the shop (`webhook_registration_error`) until one succeeds
+    min_backoff=10_000,
+    max_backoff=3_600_000,
+    time_limit=60 * 1000,
+    throws=(DomainError, AuthorizationLostError),
+)
+async def register_webhooks(shop_id: str) -> None:
+    """Register `SHOPBRIDGE_PUBLIC_URL/webhooks/tiktok` for shop `shop_id` with TikTok's Event API; idempotent."""
+    async with Resources.of(register_webhooks.broker).serving() as resources:
+        deps = resources.intake
+        await webhook_registration.register_shop_webhooks(
+            deps.uow_factory, deps.shop_api, deps.clock, shop_id, resources.webhook_url
+        )
+
+
+ACTORS: tuple[dramatiq.Actor[..., Any], ...] = (
+    run_sync_task,
+    poll_shop,
+    refresh_shop_tokens,
+    process_webhook_events,
+    register_webhooks,
+)
 
 
 def bind(broker: dramatiq.Broker, settings: Settings) -> None:
@@ -84,4 +141,16 @@ def bind(broker: dramatiq.Broker, settings: Settings) -> None:
         min_backoff=settings.sync_min_backoff_ms,
         max_backoff=settings.sync_max_backoff_ms,
         time_limit=settings.sync_time_limit_seconds * 1000 + TIME_LIMIT_GRACE_MS,
+    )
+    # Registration retries back off like imports do (tests shorten both through the same settings).
+    register_webhooks.options.update(min_backoff=settings.sync_min_backoff_ms)
+
+
+def task_queue(settings: Settings) -> DramatiqTaskQueue:
+    """The queue over these actors: blocking sends on Redis; no registration when the address is app-wide."""
+    return DramatiqTaskQueue(
+        run_sync_task,
+        blocking=settings.broker_url is not None,
+        webhook_events_actor=process_webhook_events,
+        webhook_registration_actor=None if settings.webhooks_app_wide else register_webhooks,
     )

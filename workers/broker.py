@@ -20,7 +20,8 @@ from domain.ports import EventPublisher
 from workers.observability import Observability
 from workers.resources import Resources
 
-SYNC_QUEUE = "sync"  # the queue of sync task messages; `shopbridge worker` consumes only it
+SYNC_QUEUE = "sync"  # the queue of sync task messages
+LIVE_QUEUE = "live"  # webhook processing and registration: short messages, kept apart from hour-long imports
 
 
 def setup_broker(settings: Settings, *, events: EventPublisher | None = None) -> dramatiq.Broker:
@@ -50,7 +51,7 @@ def setup_broker(settings: Settings, *, events: EventPublisher | None = None) ->
     from workers import actors  # only now: its decorators need the broker set above
 
     actors.bind(broker, settings)
-    resources.actor = actors.run_sync_task
     resources.poll_actor = actors.poll_shop
     resources.refresh_actor = actors.refresh_shop_tokens
+    resources.queue_factory = lambda: actors.task_queue(settings)
     return broker

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from workers.broker import SYNC_QUEUE  # not from workers.actors: importing it would bind a default broker
+from workers.broker import LIVE_QUEUE, SYNC_QUEUE  # not from workers.actors: importing it would bind a default broker
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 KILL_GRACE_SECONDS = 10  # beyond Dramatiq's own shutdown timeout, before the group is killed
@@ -30,7 +30,7 @@ PR_SET_PDEATHSIG = 1
 def worker_command(processes: int, threads: int, shutdown_timeout: int = 30) -> list[str]:
     return [
         sys.executable, "-m", "workers.run", "workers.entrypoint",
-        "--processes", str(processes), "--threads", str(threads), "--queues", SYNC_QUEUE,
+        "--processes", str(processes), "--threads", str(threads), "--queues", SYNC_QUEUE, LIVE_QUEUE,
         "--worker-shutdown-timeout", str(shutdown_timeout * 1000),
     ]  # fmt: skip
 

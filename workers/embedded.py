@@ -16,7 +16,6 @@ import asyncio
 import dramatiq
 
 from adapters.config import Settings
-from adapters.queue import DramatiqTaskQueue
 from domain.ports import EventPublisher, TaskQueue
 from workers.broker import setup_broker
 
@@ -35,14 +34,14 @@ class EmbeddedWorker:
     def start(self) -> TaskQueue:
         """Start the pool (blocking for a moment while the worker boots); returns the queue that feeds it."""
         broker = setup_broker(self._settings, events=self._events)
-        from workers.actors import run_sync_task
+        from workers.actors import task_queue
 
         worker = dramatiq.Worker(
             broker, worker_threads=max(1, self._settings.embedded_worker_threads), worker_timeout=WORKER_TIMEOUT_MS
         )
         worker.start()
         self.broker, self._worker = broker, worker
-        return DramatiqTaskQueue(run_sync_task, blocking=False)
+        return task_queue(self._settings)
 
     async def stop(self, timeout_ms: int = 60_000) -> None:
         """Stop the pool: running imports are cancelled at once and resumed at the next start.

@@ -25,7 +25,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -38,12 +38,14 @@ from adapters.config import Settings
 from adapters.crypto import TokenCipher
 from adapters.db import Database, leases, uow_factory
 from adapters.events import InProcessEventBus, RedisEventBus
-from adapters.queue import DramatiqScheduledWork, DramatiqTaskQueue
+from adapters.queue import DramatiqScheduledWork
+from adapters.tiktok import ShopSession
 from adapters.tiktok.factory import build_tiktok_client
 from domain.clock import SystemClock
 from domain.polling import PollSettings
-from domain.ports import EventPublisher, RefreshTokens, ScheduledWork, ShopApi, TaskQueue, TokensRefreshed
+from domain.ports import EventPublisher, RefreshTokens, ScheduledWork, TaskQueue, TokensRefreshed
 from domain.services.importer import SyncDeps, SyncOptions
+from domain.services.intake import IntakeDeps, resume_pending_events
 from domain.services.polling import schedule_tick
 from domain.services.sync import resume_stale_tasks
 from domain.shops import Shop, TokenSet
@@ -62,6 +64,8 @@ class WorkerResources:
     db: Database
     refresh: RefreshTokens
     poll: PollSettings
+    intake: IntakeDeps
+    webhook_url: str
     closers: list[Any] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -83,7 +87,7 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
         closers.append(bus.aclose)
         events = bus
 
-    def shop_api(shop: Shop, on_tokens_refreshed: TokensRefreshed) -> ShopApi:
+    def shop_api(shop: Shop, on_tokens_refreshed: TokensRefreshed) -> ShopSession:
         return tiktok.for_shop(shop.tiktok_shop_cipher, shop.tokens, on_tokens_refreshed)
 
     async def refresh(shop: Shop) -> TokenSet:
@@ -96,8 +100,10 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
         max_attempts=settings.sync_max_attempts,
         time_limit_seconds=settings.sync_time_limit_seconds,
     )
-    deps = SyncDeps(uow_factory(db, cipher), shop_api, events, SystemClock(), options)
-    return WorkerResources(deps, queue, db, refresh, poll_settings(settings), closers)
+    uows = uow_factory(db, cipher)
+    deps = SyncDeps(uows, shop_api, events, SystemClock(), options)
+    intake = IntakeDeps(uows, shop_api, SystemClock())
+    return WorkerResources(deps, queue, db, refresh, poll_settings(settings), intake, settings.webhook_url, closers)
 
 
 def poll_settings(settings: Settings) -> PollSettings:
@@ -129,7 +135,7 @@ class Resources(Middleware):
     def __init__(self, settings: Settings, *, events: EventPublisher | None = None) -> None:
         self.settings = settings
         self.events = events
-        self.actor: dramatiq.Actor[..., Any] | None = None  # set by workers.actors.bind, for the sweep's queue
+        self.queue_factory: Callable[[], TaskQueue] | None = None  # set by workers.broker.setup_broker
         self.poll_actor: dramatiq.Actor[..., Any] | None = None  # likewise, for the scheduler's messages
         self.refresh_actor: dramatiq.Actor[..., Any] | None = None
         self._building: asyncio.Task[WorkerResources] | None = None
@@ -176,10 +182,10 @@ class Resources(Middleware):
         return await asyncio.shield(self._building)
 
     async def _build(self) -> WorkerResources:
-        if self.actor is None:
-            raise RuntimeError("no actor bound to the Resources middleware")
+        if self.queue_factory is None:
+            raise RuntimeError("no actors bound to the Resources middleware")
+        queue = self.queue_factory()
         blocking = self.settings.broker_url is not None
-        queue = DramatiqTaskQueue(self.actor, blocking=blocking)
         resources = await build_resources(self.settings, queue, self.events)
         self._sweeper = asyncio.create_task(self._sweep(resources))
         if self.settings.scheduler_enabled and self.poll_actor is not None and self.refresh_actor is not None:
@@ -211,8 +217,9 @@ class Resources(Middleware):
                 await resume_stale_tasks(
                     deps.uow_factory, resources.queue, deps.clock, timedelta(0), events=deps.events
                 )
+                await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, timedelta(0))
             except Exception:
-                log.exception("could not resume the sync tasks left active")
+                log.exception("could not resume the sync tasks or webhook events left active")
         stale_after, queued_after = sweep_thresholds(self.settings)
         while True:
             # Jitter: several worker processes should not sweep in lockstep.
@@ -222,8 +229,9 @@ class Resources(Middleware):
                     deps.uow_factory, resources.queue, deps.clock, stale_after,
                     queued_after=queued_after, events=deps.events,
                 )  # fmt: skip
+                await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, stale_after)
             except Exception:
-                log.warning("stale sync task sweep failed; will try again", exc_info=True)
+                log.warning("stale sync task or webhook sweep failed; will try again", exc_info=True)
 
     async def shutdown(self) -> None:
         """Refuse new runs, cancel running ones, drain the loop, then close the resources; idempotent.

@@ -14,7 +14,6 @@ from typing import Any
 
 from adapters.config import Settings
 from adapters.events import InProcessEventBus, RedisEventBus
-from adapters.queue import DramatiqTaskQueue
 from domain.ports import TaskQueue
 from workers.broker import setup_broker
 from workers.embedded import EmbeddedWorker
@@ -41,10 +40,10 @@ async def start_api_runtime(settings: Settings) -> ApiRuntime:
 
     redis_bus = RedisEventBus(settings.broker_url)
     setup_broker(settings, events=redis_bus)
-    from workers.actors import run_sync_task
+    from workers.actors import task_queue
 
     async def stop_redis() -> None:
         await redis_bus.aclose()
 
     # RedisBroker's send is blocking network I/O: the queue runs it off the event loop.
-    return ApiRuntime(queue=DramatiqTaskQueue(run_sync_task, blocking=True), events=redis_bus, stop=stop_redis)
+    return ApiRuntime(queue=task_queue(settings), events=redis_bus, stop=stop_redis)

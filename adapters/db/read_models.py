@@ -40,6 +40,9 @@ class ShopRead:
     created_at: datetime
     revoked_at: datetime | None
     last_synced_at: datetime | None
+    webhooks_registered_at: datetime | None = None
+    webhook_registration_error: str | None = None
+    last_webhook_at: datetime | None = None
 
     def status(self, now: datetime) -> ShopStatus:
         return shop_status(self.expires_at, self.revoked_at, now)

@@ -122,6 +122,11 @@ shops = Table(
     # Token lifecycle (migration 0003): when the pair was last refreshed, and the sweep's single-flight claim.
     Column("tokens_refreshed_at", UTCDateTime),
     Column("access_token_refresh_claimed_at", UTCDateTime),
+    # Live sync (migration 0002): the authorization's end date (webhook 7) and webhook registration and traffic.
+    Column("authorization_expires_at", UTCDateTime),
+    Column("webhooks_registered_at", UTCDateTime),
+    Column("webhook_registration_error", Text),
+    Column("last_webhook_at", UTCDateTime),
     Index(None, "merchant_id", "created_at", "id"),
 )
 
@@ -283,10 +288,34 @@ scheduler_leases = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 
+# The webhook inbox (migration 0002). A row of a deleted shop is deleted with it (CASCADE, like every row of a shop:
+# deleting a shop removes everything Shopbridge holds of it); a notification for no connected shop has no shop_id.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", ID, primary_key=True),
+    # `tts:<tts_notification_id>`, else `sha256:<digest of type|shop_id|data>`: one row per notification.
+    Column("notification_key", String(80), nullable=False, unique=True),
+    Column("type", Integer, nullable=False),
+    Column("tiktok_shop_id", String(64)),
+    Column("shop_id", ID, _shop_fk()),
+    Column("data", JSONText, nullable=False),
+    Column("notified_at", UTCDateTime),  # TikTok's push time (envelope `timestamp`)
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("processed_at", UTCDateTime),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("outcome", String(16), nullable=False),
+    Column("error_code", String(64)),
+    Column("error_message", Text),
+    Index(None, "shop_id", "outcome", "received_at"),  # a shop's pending events, oldest first
+    Index(None, "shop_id", "received_at", "id"),  # the webhookEvents page, newest first
+)
+
 SHOP_TIKTOK_ID_UNIQUE = "uq_shops_tiktok_shop_id"
 ACTIVE_TASK_UNIQUE = "uq_sync_tasks_active_shop_kind"
 
 # Every table holding a shop's rows, children first: the order a complete delete walks.
 SHOP_OWNED_TABLES = (
     line_items, orders, inventory_links, skus, products, sync_tasks, authorization_requests, sync_cursors,
+    webhook_events,
 )  # fmt: skip

@@ -16,6 +16,7 @@ from adapters.db.repositories import (
     SqlPollCursorRepository,
     SqlShopRepository,
     SqlSyncTaskRepository,
+    SqlWebhookEventRepository,
 )
 from domain.clock import Clock
 
@@ -35,6 +36,7 @@ class SqlUnitOfWork:
     sync_tasks: SqlSyncTaskRepository
     catalog: SqlCatalogRepository
     poll_cursors: SqlPollCursorRepository
+    webhook_events: SqlWebhookEventRepository
 
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], cipher: TokenCipher, clock: Clock | None = None
@@ -62,6 +64,7 @@ class SqlUnitOfWork:
         self.sync_tasks = SqlSyncTaskRepository(session)
         self.catalog = SqlCatalogRepository(session, self._clock)
         self.poll_cursors = SqlPollCursorRepository(session)
+        self.webhook_events = SqlWebhookEventRepository(session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -24,7 +24,7 @@ from adapters.tiktok import records
 from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock
 from adapters.tiktok.ratelimit import Limiter
 from adapters.tiktok.transport import AccessToken, RequestObserver, Transport
-from domain.catalog import Order
+from domain.catalog import Order, Product
 from domain.ports import Page
 from domain.shops import AuthorizedShop, TokenSet
 from domain.stored import StoredOrder, StoredProduct
@@ -41,6 +41,8 @@ ORDER_SEARCH_PATH = "/order/202309/orders/search"
 ORDER_DETAIL_PATH = "/order/202309/orders"
 INVENTORY_SEARCH_PATH = "/product/202309/inventory/search"
 INVENTORY_UPDATE_PATH = "/product/202309/products/{product_id}/inventory/update"
+PRODUCT_DETAIL_PATH = "/product/202309/products/{product_id}"
+WEBHOOKS_PATH = "/event/202309/webhooks"
 MAX_ORDER_IDS = 50
 MAX_SHARED_REFRESHES = 4096  # shops whose last refresh the client remembers (least recently used dropped)
 
@@ -204,6 +206,31 @@ class TikTokClient:
             "GET", ORDER_DETAIL_PATH, access_token=access_token, shop_cipher=shop_cipher, query={"ids": list(ids)}
         )
         return records.orders(data)
+
+    async def get_product(
+        self, access_token: AccessToken, shop_cipher: str, product_id: str
+    ) -> Product | RecordFailure:
+        """Get Product: the product object is `data` itself, mapped like a Search Products record.
+
+        A product not in the shop is TikTok's `12052048` (an `ApiError`); FREEZE and DELETED products are not served.
+        """
+        data = await self.transport.call_raw(
+            "GET", PRODUCT_DETAIL_PATH.format(product_id=product_id), access_token=access_token, shop_cipher=shop_cipher
+        )
+        return records.product(data)
+
+    async def register_webhook(
+        self, access_token: AccessToken, shop_cipher: str, address: str, event_type: str
+    ) -> None:
+        """Event API Update Shop Webhook (live-sync.md §2.5): push `event_type` of this shop to `address` (https, no
+        port, at most 255 characters at TikTok). Idempotent: putting the same address again changes nothing."""
+        await self.transport.call(
+            "PUT",
+            WEBHOOKS_PATH,
+            access_token=access_token,
+            shop_cipher=shop_cipher,
+            body={"address": address, "event_type": event_type},
+        )
 
     async def search_inventory(
         self,

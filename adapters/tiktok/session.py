@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from adapters.tiktok import product_scan
 from adapters.tiktok.errors import AccessTokenExpiredError, InvalidAccessTokenError
 from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock
-from domain.catalog import Order
+from domain.catalog import Order, Product
 from domain.ports import Page, ProductScan
 from domain.shops import TokenSet
 from domain.stored import StoredOrder, StoredProduct
@@ -139,6 +139,12 @@ class ShopSession:
 
     async def get_orders(self, ids: Sequence[str]) -> list[Order | RecordFailure]:
         return await self._authorized(lambda token: self._client.get_orders(token, self.cipher, ids))
+
+    async def get_product(self, product_id: str) -> Product | RecordFailure:
+        return await self._authorized(lambda token: self._client.get_product(token, self.cipher, product_id))
+
+    async def register_webhook(self, address: str, event_type: str) -> None:
+        await self._authorized(lambda token: self._client.register_webhook(token, self.cipher, address, event_type))
 
     async def search_inventory(
         self, *, product_ids: Sequence[str] | None = None, sku_ids: Sequence[str] | None = None

@@ -16,6 +16,7 @@ from domain.ports import (
     GatewayRefusedError,
     TaskQueue,
     TikTokAuthGateway,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 from domain.services.sync import publish_quietly, publish_shop_quietly, queue_authorization_sync
@@ -112,6 +113,7 @@ async def complete_authorization(
                 raise NotFoundError("Shop")
             shop.reauthorize(granted, tokens, now)
             await uow.shops.update(shop)
+            _register_webhooks_after_commit(uow, queue, shop.id)
             await uow.commit()
         await publish_shop_quietly(events, shop)
         return AuthorizationOutcome(shop, reauthorized=True)
@@ -128,6 +130,7 @@ async def complete_authorization(
                 else:
                     await uow.shops.add(shop)  # the unique TikTok shop id is the last guard against a racer
                     await queue_authorization_sync(uow, queue, shop, now, events=events)
+                _register_webhooks_after_commit(uow, queue, shop.id)
                 await uow.commit()
             return AuthorizationOutcome(shop, reauthorized=renewed)
         except DomainError as exc:
@@ -136,6 +139,16 @@ async def complete_authorization(
             if exc.code is not ErrorCode.SHOP_ALREADY_CONNECTED or existing is not None or attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def _register_webhooks_after_commit(uow: UnitOfWork, queue: TaskQueue, shop_id: str) -> None:
+    """Every (re-)authorization registers our webhook address with TikTok (issue 7); the worker decides whether
+    the address is app-wide instead. Enqueued after the commit; a lost message only delays it to the next one."""
+
+    async def enqueue() -> None:
+        await queue.enqueue_webhook_registration(shop_id)
+
+    uow.after_commit(enqueue)
 
 
 async def _spend_state(

@@ -14,6 +14,7 @@ from adapters.db import ConcurrentUpdateError, Database, uow_factory
 from adapters.db.tables import authorization_requests, shops
 from domain.authorization import AuthorizationRequest
 from domain.errors import DomainError, ErrorCode
+from domain.intake import Notification, WebhookEvent
 from domain.polling import PollCursor
 from domain.shops import Region
 from domain.sync import SyncKind
@@ -155,6 +156,8 @@ async def _shop_with_everything(database: Database, cipher: TokenCipher, merchan
         await uow.poll_cursors.save(PollCursor(shop.id, SyncKind.ORDERS, cursor_at=NOW), NOW)
         request, _ = AuthorizationRequest.start_reauthorization(merchant_id, shop.id, shop.region, shop.name, NOW)
         await uow.authorizations.add(request)
+        notification = Notification(1, None, shop.tiktok_shop_id, None, {"order_id": "1"})
+        await uow.webhook_events.add(WebhookEvent.receive(notification, shop.id, NOW))
         await uow.commit()
     return shop.id
 

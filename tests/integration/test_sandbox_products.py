@@ -139,3 +139,17 @@ def test_searches_beyond_the_cap_are_refused_and_narrower_windows_pass(sandbox_f
     bound = sorted(p["update_time"] for p in truth)[9]
     narrow, _ = all_pages(caller, {"update_time_le": bound}, page_size=3)
     assert len(narrow) == 10
+
+
+def test_get_product_answers_the_product_itself_or_12052048(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    shop_id = sandbox.world.sellers["us-local"].shops[0].id
+    truth = sandbox.control("GET", f"shops/{shop_id}/products")["products"]
+    envelope = caller.call("GET", f"/product/202309/products/{truth[0]['id']}")
+    assert (envelope["code"], envelope["data"]) == (0, truth[0])
+    # another shop's product, an unknown id: the same refusal
+    other_shop = sandbox.world.sellers["uk-local"].shops[0].id
+    foreign = sandbox.control("GET", f"shops/{other_shop}/products")["products"][0]["id"]
+    for product_id in (foreign, "1729000000000000000"):
+        refused = caller.call("GET", f"/product/202309/products/{product_id}")
+        assert (refused["code"], refused["data"], refused["_http_status"]) == (12052048, None, 200)

@@ -20,6 +20,7 @@ import pytest
 
 from adapters.config import TikTokSettings
 from adapters.tiktok import (
+    ApiError,
     AuthCodeRejectedError,
     InvalidAccessTokenError,
     InvalidRefreshTokenError,
@@ -347,6 +348,21 @@ async def test_order_detail(sandbox, http):
     assert sorted(o.tiktok_order_id for o in orders if isinstance(o, Order)) == sorted(wanted)
     expected = {o["id"]: expected_order(o) for o in truth["orders"][:5]}
     assert {o.tiktok_order_id: o for o in orders if isinstance(o, Order)} == expected
+
+
+async def test_get_product_reads_one_product_like_search_does(sandbox, http):
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    truth = await ground_truth_products(sandbox, shop.shop.tiktok_shop_id)
+    wanted = sorted(truth)[:3]
+    for product_id in wanted:
+        assert await shop.session.get_product(product_id) == truth[product_id]
+    # a product that is not in the shop is TikTok's 12052048, not retried
+    with pytest.raises(ApiError) as refused:
+        await shop.session.get_product("1729000000000000000")
+    assert refused.value.code == 12052048
+    calls = await counters(sandbox, "/product/202309/products/{product_id}")
+    assert calls == {"ok": 3, "12052048": 1}
 
 
 # -- inventory -----------------------------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ async def test_connecting_stores_the_shop_and_queues_both_imports_after_commit(w
     kinds = {task.kind for task in world.store.tasks.values()}
     assert kinds == {SyncKind.PRODUCTS, SyncKind.ORDERS}
     assert sorted(world.queue.enqueued) == sorted(world.store.tasks)
+    assert world.queue.webhook_registrations == [shop.id]  # and webhook registration, after the commit too
     orders = next(t for t in world.store.tasks.values() if t.kind is SyncKind.ORDERS)
     assert (orders.orders_created_since, orders.orders_created_until) == (T0 - timedelta(days=30), T0)
 
@@ -126,6 +127,21 @@ async def test_the_same_merchant_again_renews_without_new_imports(world: World) 
     assert world.store.shops[shop.id].name == "Typed again"
     assert world.store.shops[shop.id].expires_at == T0 + timedelta(days=400)
     assert len(world.store.tasks) == 2
+    assert world.queue.webhook_registrations == [shop.id, shop.id]  # registered again on renewal
+
+
+async def test_a_reauthorization_registers_webhooks_again_and_a_refused_one_does_not(world: World) -> None:
+    shop = await world.connect("m1")
+    started = await services.start_reauthorization(world.uow, world.tiktok, world.clock, "m1", shop.id)
+    state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
+    world.tiktok.grant("c5", US_SHOP)
+    assert (await world.complete(state, code="c5")).reauthorized
+    assert world.queue.webhook_registrations == [shop.id, shop.id]
+    started = await services.start_reauthorization(world.uow, world.tiktok, world.clock, "m1", shop.id)
+    world.tiktok.grant("c6", OTHER_US_SHOP)
+    state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
+    await expect(ErrorCode.SHOP_MISMATCH, world.complete(state, code="c6"))
+    assert world.queue.webhook_registrations == [shop.id, shop.id]
 
 
 async def test_reauthorization_must_return_the_same_shop(world: World) -> None:

@@ -5,6 +5,7 @@ from adapters.db.repositories.catalog import SqlCatalogRepository
 from adapters.db.repositories.poll_cursors import SqlPollCursorRepository
 from adapters.db.repositories.shops import SqlShopRepository
 from adapters.db.repositories.sync_tasks import SqlSyncTaskRepository
+from adapters.db.repositories.webhook_events import SqlWebhookEventRepository
 
 __all__ = [
     "SqlAuthorizationRequestRepository",
@@ -12,4 +13,5 @@ __all__ = [
     "SqlPollCursorRepository",
     "SqlShopRepository",
     "SqlSyncTaskRepository",
+    "SqlWebhookEventRepository",
 ]

@@ -44,6 +44,10 @@ class _CopyPlan:
         self.temp = f"shopbridge_load_{table.name}"
         listed = ", ".join(columns)
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in {*keys, "id"})
+        # Parents (they have `updated_at`): never replace a newer version with an older one; RETURNING tells the
+        # caller which rows now hold its version, and which of them were inserted (see SqlCatalogRepository).
+        newer_only = f" WHERE {table.name}.updated_at <= EXCLUDED.updated_at" if "updated_at" in table.c else ""
+        returning = " RETURNING id, (xmax = 0) AS inserted" if newer_only else ""
         self.create = (
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.temp} (LIKE {table.name} INCLUDING DEFAULTS) "
             "ON COMMIT DELETE ROWS"
@@ -52,11 +56,11 @@ class _CopyPlan:
         self.move = (
             f"WITH moved AS (DELETE FROM {self.temp} RETURNING {listed}) "  # noqa: S608
             f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM moved "
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}{newer_only}{returning}"
         )
         self.insert = (
             f"INSERT INTO {table.name} ({listed}) VALUES ({', '.join('?' for _ in columns)}) "  # noqa: S608
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}{newer_only}"
         )
 
     def records(self, rows: Sequence[dict[str, Any]], *, times_as_text: bool) -> list[tuple[Any, ...]]:
@@ -90,11 +94,12 @@ def _sqlite_time(value: datetime) -> str:
 _PLANS = {name: _CopyPlan(table, keys) for name, (table, keys) in CONFLICT_KEYS.items()}
 
 
-async def copy_upsert(session: AsyncSession, table_name: str, rows: Sequence[dict[str, Any]]) -> None:
+async def copy_upsert(session: AsyncSession, table_name: str, rows: Sequence[dict[str, Any]]) -> list[tuple[str, bool]]:
     """Upsert `rows` (aware UTC datetimes, Decimal amounts) into `table_name` with COPY; PostgreSQL only.
 
     The caller's transaction must have begun (a statement already ran in it): the temp table and the COPY then
-    belong to it. Rows must not repeat a key (ON CONFLICT cannot update one row twice in a statement).
+    belong to it. Rows must not repeat a key (ON CONFLICT cannot update one row twice in a statement). Returns,
+    for a parent table, the (id, inserted) of every row that now holds the given version; else nothing.
     """
     plan = _PLANS[table_name]
     connection = await session.connection()
@@ -102,7 +107,10 @@ async def copy_upsert(session: AsyncSession, table_name: str, rows: Sequence[dic
     await driver.execute(plan.create)  # a no-op after the connection's first batch
     records = plan.records(rows, times_as_text=False)
     await driver.copy_records_to_table(plan.temp, records=records, columns=plan.columns)
+    if "RETURNING" in plan.move:
+        return [(row["id"], row["inserted"]) for row in await driver.fetch(plan.move)]
     await driver.execute(plan.move)
+    return []
 
 
 async def executemany_upsert(session: AsyncSession, table_name: str, rows: Sequence[dict[str, Any]]) -> None:

@@ -7,6 +7,10 @@ stored form (`domain.stored`): values and fingerprint computed once, where the r
 fingerprint is a digest of the values it is stored as, so "unchanged" means exactly "same rows", and rows are
 built only for the records written. Row ids are digests of (shop, kind, TikTok id), so a record keeps its id
 across re-imports and two writers of the same page converge on the same rows.
+
+An older version never overwrites a newer one: a record whose `update_time` is before the stored one's counts as
+unchanged (a late webhook's re-fetch, an import page fetched before a webhook's), and the parent upsert itself only
+updates when the incoming `update_time` is not older, for two writers racing on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -90,8 +94,13 @@ class SqlCatalogRepository:
             )
             to_write: list[_Rows] = []
             changed_ids: list[str] = []
+            updated_at = _UPDATED_AT[table.name]
             for record in chunk:
-                previous = stored.get(record.values[0])
+                known = stored.get(record.values[0])
+                previous = None if known is None else known[0]
+                if known is not None and known[1] > record.values[updated_at]:
+                    unchanged += 1  # an older version than the one stored: TikTok's newer state stays
+                    continue
                 if previous is None:
                     created += 1
                 elif previous != record.fingerprint:
@@ -114,16 +123,16 @@ class SqlCatalogRepository:
 
     async def _hold_shop_and_read_fingerprints(
         self, shop_id: str, table: Table, tiktok_id: Column[str], keys: list[str]
-    ) -> dict[str, str]:
-        """The stored fingerprints of `keys`, by TikTok id; in the same statement, fail fast when the shop is gone
-        and, on PostgreSQL, hold the shop until commit.
+    ) -> dict[str, tuple[str, datetime]]:
+        """The stored (fingerprint, updated_at) of `keys`, by TikTok id; in the same statement, fail fast when the
+        shop is gone and, on PostgreSQL, hold the shop until commit.
 
         `FOR KEY SHARE OF shops` makes a concurrent shop delete wait for this page's commit and then cascade over
         it, so a late page can never leave rows behind; SQLite's write transactions are exclusive, so the check
         suffices there. The shop's row comes back even when none of `keys` is stored (the outer join).
         """
         query = (
-            select(shops.c.id, tiktok_id, table.c.fingerprint)
+            select(shops.c.id, tiktok_id, table.c.fingerprint, table.c.updated_at)
             .select_from(shops.outerjoin(table, and_(table.c.shop_id == shops.c.id, tiktok_id.in_(keys))))
             .where(shops.c.id == shop_id)
             .with_for_update(read=True, key_share=True, of=shops)
@@ -131,12 +140,15 @@ class SqlCatalogRepository:
         rows = (await self._session.execute(query)).all()
         if not rows:
             raise ShopGoneError(shop_id)
-        return {key: fingerprint for _, key, fingerprint in rows if key is not None}
+        return {key: (fingerprint, updated) for _, key, fingerprint, updated in rows if key is not None}
 
     async def _write(self, table: Table, batch: list[_Rows], changed_ids: list[str]) -> None:
         """Upsert the parents, replace the changed parents' children wholesale, upsert every child."""
         execute = self._session.execute
-        await self._upsert_rows(table.name, [record.parent for record in batch])
+        if self._dialect_name == "postgresql":
+            batch, changed_ids = await self._upsert_parents_pg(table, batch)
+        else:  # SQLite's write transactions are exclusive: what the SELECT saw still holds
+            await executemany_upsert(self._session, table.name, [record.parent for record in batch])
         if changed_ids and table is products:
             changed_skus = select(skus.c.id).where(skus.c.product_id.in_(changed_ids))
             await execute(delete(inventory_links).where(inventory_links.c.sku_id.in_(changed_skus)))
@@ -148,6 +160,16 @@ class SqlCatalogRepository:
             rows = {_child_key(child, row): row for record in batch for row in record.children.get(child, ())}
             if rows:
                 await self._upsert_rows(child, list(rows.values()))
+
+    async def _upsert_parents_pg(self, table: Table, batch: list[_Rows]) -> tuple[list[_Rows], list[str]]:
+        """PostgreSQL: upsert the parents and learn from RETURNING which rows hold our version now, and which of
+        those existed before. A concurrent writer may have stored the same record between our SELECT and this
+        statement: if its version is newer, the upsert's WHERE kept it (the row is not returned, and we must not
+        touch its children); if it is older, ours replaced it (the row was not inserted, so its children must go
+        even though the SELECT called the record new). The upsert locks every row it touched until commit."""
+        outcome = dict(await copy_upsert(self._session, table.name, [record.parent for record in batch]))
+        winners = [record for record in batch if record.parent["id"] in outcome]
+        return winners, [row for row, inserted in outcome.items() if not inserted]
 
     async def _upsert_rows(self, table_name: str, rows: list[dict[str, Any]]) -> None:
         """COPY and one upsert statement on PostgreSQL, a driver-level executemany on SQLite (see `bulk`)."""
@@ -166,6 +188,7 @@ class _Rows:
 
 
 _CHILDREN = {"products": ("skus", "inventory_links"), "orders": ("line_items",)}
+_UPDATED_AT = {"products": PRODUCT_VALUES.index("updated_at"), "orders": ORDER_VALUES.index("updated_at")}
 
 
 def _child_key(table_name: str, row: dict[str, Any]) -> Any:

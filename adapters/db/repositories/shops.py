@@ -134,6 +134,9 @@ class SqlShopRepository:
             "last_synced_at": shop.last_synced_at,
             "tokens_refreshed_at": shop.tokens_refreshed_at,
             "version": shop.version,
+            "authorization_expires_at": shop.authorization_expires_at,
+            "webhooks_registered_at": shop.webhooks_registered_at,
+            "webhook_registration_error": shop.webhook_registration_error,
         }
 
     def _from_row(self, row: Row[Any]) -> Shop:
@@ -162,4 +165,8 @@ class SqlShopRepository:
             last_synced_at=m["last_synced_at"],
             tokens_refreshed_at=m["tokens_refreshed_at"],
             version=m["version"],
+            authorization_expires_at=m["authorization_expires_at"],
+            webhooks_registered_at=m["webhooks_registered_at"],
+            webhook_registration_error=m["webhook_registration_error"],
+            last_webhook_at=m["last_webhook_at"],
         )

@@ -1,0 +1,127 @@
+"""SqlWebhookEventRepository: the webhook inbox. Inserts are `ON CONFLICT (notification_key) DO NOTHING`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.db.tables import shops, webhook_events
+from domain.intake import EventOutcome, WebhookEvent
+
+
+class SqlWebhookEventRepository:
+    """Implements `domain.ports.WebhookEventRepository`."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    async def resolve_shop(self, tiktok_shop_id: str) -> str | None:
+        query = select(shops.c.id).where(shops.c.tiktok_shop_id == tiktok_shop_id)
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def add(self, event: WebhookEvent) -> bool:
+        statement = (
+            self._insert(webhook_events)
+            .values(_to_row(event))
+            .on_conflict_do_nothing(index_elements=["notification_key"])
+        )
+        result = await self._session.execute(statement)
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def pending(self, shop_id: str, limit: int) -> list[WebhookEvent]:
+        query = (
+            select(webhook_events)
+            .where(webhook_events.c.shop_id == shop_id, webhook_events.c.outcome == EventOutcome.PENDING.value)
+            .order_by(webhook_events.c.received_at, webhook_events.c.id)
+            .limit(limit)
+        )
+        return [event_from_row(r) for r in (await self._session.execute(query)).mappings()]
+
+    async def get(self, event_id: str, merchant_id: str | None = None) -> WebhookEvent | None:
+        query = select(webhook_events).where(webhook_events.c.id == event_id)
+        if merchant_id is not None:
+            owned = select(shops.c.id).where(shops.c.merchant_id == merchant_id)
+            query = query.where(webhook_events.c.shop_id.in_(owned))
+        row = (await self._session.execute(query)).mappings().first()
+        return None if row is None else event_from_row(row)
+
+    async def save(self, events: Sequence[WebhookEvent]) -> None:
+        for event in events:
+            await self._session.execute(
+                update(webhook_events)
+                .where(webhook_events.c.id == event.id)
+                .values(
+                    outcome=event.outcome.value,
+                    attempts=event.attempts,
+                    processed_at=event.processed_at,
+                    error_code=event.error_code,
+                    error_message=event.error_message,
+                )
+            )
+
+    async def note_webhook_received(self, shop_id: str, at: datetime) -> None:
+        await self._session.execute(
+            update(shops)
+            .where(shops.c.id == shop_id, or_(shops.c.last_webhook_at.is_(None), shops.c.last_webhook_at < at))
+            .values(last_webhook_at=at)
+        )
+
+    async def shops_with_pending(self, received_before: datetime, limit: int) -> list[str]:
+        query = (
+            select(webhook_events.c.shop_id)
+            .where(
+                webhook_events.c.outcome == EventOutcome.PENDING.value,
+                webhook_events.c.shop_id.is_not(None),
+                webhook_events.c.received_at < received_before,
+            )
+            .distinct()
+            .limit(limit)
+        )
+        return [shop_id for shop_id in (await self._session.execute(query)).scalars() if shop_id is not None]
+
+
+def _to_row(event: WebhookEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "notification_key": event.notification_key,
+        "type": event.type,
+        "tiktok_shop_id": event.tiktok_shop_id,
+        "shop_id": event.shop_id,
+        "data": event.data,
+        "notified_at": event.notified_at,
+        "received_at": event.received_at,
+        "processed_at": event.processed_at,
+        "attempts": event.attempts,
+        "outcome": event.outcome.value,
+        "error_code": event.error_code,
+        "error_message": event.error_message,
+    }
+
+
+def event_from_row(m: RowMapping) -> WebhookEvent:
+    """A stored row as the domain event (the read side uses it too)."""
+    key: str = m["notification_key"]
+    return WebhookEvent(
+        id=m["id"],
+        notification_key=key,
+        type=m["type"],
+        tiktok_shop_id=m["tiktok_shop_id"],
+        shop_id=m["shop_id"],
+        data=m["data"],
+        notified_at=m["notified_at"],
+        received_at=m["received_at"],
+        processed_at=m["processed_at"],
+        attempts=m["attempts"],
+        outcome=EventOutcome(m["outcome"]),
+        error_code=m["error_code"],
+        error_message=m["error_message"],
+        tts_notification_id=key.removeprefix("tts:") if key.startswith("tts:") else None,
+    )

@@ -1,0 +1,74 @@
+"""TikTok webhooks on the wire: verify the `Authorization` signature over the raw body, then read the envelope.
+
+Signature (live-sync.md §2.1): lowercase hex HMAC-SHA256, key = app secret, message = app key + the raw body
+bytes, compared in constant time, before anything is parsed. Envelope (§2.3): `{"type": int, "tts_notification_id":
+str, "shop_id": str, "timestamp": int, "data": {...}}`; ids may be JSON numbers beyond 2^53, which Python's json
+reads exactly; they become text here (shop id) or in `domain.intake` (ids inside `data`).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from adapters.config import TikTokSettings
+from adapters.tiktok.signing import verify_webhook
+from domain.intake import Notification
+
+
+class MalformedWebhookError(ValueError):
+    """A correctly signed body that is not a webhook envelope; the message says what is wrong."""
+
+
+def is_authentic(settings: TikTokSettings, raw_body: bytes, authorization: str | None) -> bool:
+    """Whether `authorization` is TikTok's signature of exactly these bytes for our app."""
+    return verify_webhook(settings.app_key, settings.app_secret, raw_body, authorization)
+
+
+def parse_notification(raw_body: bytes) -> Notification:
+    """The envelope of a verified body; `MalformedWebhookError` when it is not one."""
+    try:
+        # Floats as Decimal: nothing in a webhook should be a float, and none may lose digits on the way.
+        envelope = json.loads(raw_body, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedWebhookError(f"the body is not JSON: {exc}") from None
+    if not isinstance(envelope, dict):
+        raise MalformedWebhookError("the body is not a JSON object")
+    type_ = envelope.get("type")
+    if isinstance(type_, bool) or not isinstance(type_, int):
+        raise MalformedWebhookError("type must be an integer")
+    data = envelope.get("data", {})
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise MalformedWebhookError("data must be an object")
+    timestamp = envelope.get("timestamp")
+    return Notification(
+        type=type_,
+        tts_notification_id=_text(envelope.get("tts_notification_id"), "tts_notification_id"),
+        tiktok_shop_id=_text(envelope.get("shop_id"), "shop_id"),
+        timestamp=timestamp if isinstance(timestamp, int) and not isinstance(timestamp, bool) else None,
+        data=_plain(data),
+    )
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and len(value) <= 64:
+        return value
+    raise MalformedWebhookError(f"{name} must be a string of at most 64 characters")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-storable: Decimals back to their exact text (stored as JSON text, never as a float)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,284 @@
+"""TikTok webhook events: what each one means for Shopbridge, and the inbox entry that tracks its processing.
+
+Webhooks are notifications only (tiktok-api.md §10): an order or product event makes Shopbridge re-fetch that
+record through the API, never trust the pushed fields. Types and their `data` are live-sync.md §2.4:
+
+    1 ORDER_STATUS_CHANGE, 11 CANCELLATION_STATUS_CHANGE, 12 RETURN_STATUS_CHANGE   data.order_id → refresh it
+    4 PACKAGE_UPDATE                                            data.package_list[].order_id_list[] → refresh them
+    5 PRODUCT_STATUS_CHANGE, 15 PRODUCT_INFORMATION_CHANGE, 16 PRODUCT_CREATION    data.product_id → refresh it
+    6 SELLER_DEAUTHORIZATION                                    the shop is REVOKED (its data is kept)
+    7 UPCOMING_AUTHORIZATION_EXPIRATION                         data.expiration_time (Unix s, a string) is stored
+    anything else                                               stored and IGNORED
+
+Pure and synchronous: the services load events, ask `interpret`, and act.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+MAX_ORDER_IDS_PER_CALL = 50  # Get Order Detail takes at most 50 ids (tiktok-api.md §8)
+
+
+class EventType(IntEnum):
+    """TikTok's numeric webhook types with their Event API names (live-sync.md §2.4; 27 has no documented name)."""
+
+    ORDER_STATUS_CHANGE = 1
+    REVERSE_STATUS_UPDATE = 2
+    RECIPIENT_ADDRESS_UPDATE = 3
+    PACKAGE_UPDATE = 4
+    PRODUCT_STATUS_CHANGE = 5
+    SELLER_DEAUTHORIZATION = 6
+    UPCOMING_AUTHORIZATION_EXPIRATION = 7
+    CANCELLATION_STATUS_CHANGE = 11
+    RETURN_STATUS_CHANGE = 12
+    NEW_CONVERSATION = 13
+    NEW_MESSAGE = 14
+    PRODUCT_INFORMATION_CHANGE = 15
+    PRODUCT_CREATION = 16
+    SHOPPABLE_CONTENT_POSTING = 17
+    PRODUCT_CATEGORY_CHANGE = 18
+    SIZE_CHART_CHANGE = 19
+    CREATOR_DEAUTHORIZATION = 20
+    INBOUND_FBT_ORDER_STATUS_CHANGE = 21
+    FBT_SELLER_ONBOARDING = 22
+    GOODS_MATCH = 23
+    FBT_INVENTORY_UPDATE = 24
+    OPPORTUNITY_MATCHING_STATUS_CHANGE = 25
+    INVENTORY_STATUS_CHANGE = 27
+    NEW_MESSAGE_LISTENER = 33
+    TOKOPEDIA_MIRROR_STATUS_CHANGE = 35
+    INVOICE_STATUS_CHANGE = 36
+    PRODUCT_AUDIT_STATUS_CHANGE = 37
+    STRIKETHROUGH_PRICE_EXPIRED = 38
+    ACTIVITY_STATUS_CHANGE = 39
+
+
+ORDER_EVENTS = frozenset({EventType.ORDER_STATUS_CHANGE, EventType.CANCELLATION_STATUS_CHANGE,
+                          EventType.RETURN_STATUS_CHANGE})  # fmt: skip
+PRODUCT_EVENTS = frozenset({EventType.PRODUCT_STATUS_CHANGE, EventType.PRODUCT_INFORMATION_CHANGE,
+                            EventType.PRODUCT_CREATION})  # fmt: skip
+HANDLED_EVENT_TYPES: tuple[EventType, ...] = (
+    EventType.ORDER_STATUS_CHANGE,
+    EventType.PACKAGE_UPDATE,
+    EventType.CANCELLATION_STATUS_CHANGE,
+    EventType.RETURN_STATUS_CHANGE,
+    EventType.PRODUCT_STATUS_CHANGE,
+    EventType.PRODUCT_INFORMATION_CHANGE,
+    EventType.PRODUCT_CREATION,
+    EventType.SELLER_DEAUTHORIZATION,
+    EventType.UPCOMING_AUTHORIZATION_EXPIRATION,
+)
+"""What Shopbridge subscribes each shop to through the Event API (`PUT /event/202309/webhooks`, one per type)."""
+
+
+def event_type_name(type_: int) -> str | None:
+    """TikTok's name of a numeric type, or None for a type Shopbridge does not know."""
+    try:
+        return EventType(type_).name
+    except ValueError:
+        return None
+
+
+def order_status(raw: str) -> str:
+    """The API's spelling of an order status: the order webhook says `CANCEL` where the API says `CANCELLED`."""
+    status = raw.strip().upper()
+    return "CANCELLED" if status == "CANCEL" else status
+
+
+class MalformedEventError(ValueError):
+    """A handled event whose `data` lacks what it must carry; the event is kept and marked FAILED."""
+
+
+@dataclass(frozen=True, slots=True)
+class Meaning:
+    """What an event asks Shopbridge to do; empty means nothing (an ignored type)."""
+
+    order_ids: tuple[str, ...] = ()
+    product_ids: tuple[str, ...] = ()
+    deauthorized: bool = False
+    authorization_expires_at: datetime | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.order_ids or self.product_ids or self.deauthorized or self.authorization_expires_at)
+
+
+def interpret(type_: int, data: Mapping[str, Any]) -> Meaning:
+    """The meaning of one event (see the module docstring); `MalformedEventError` when `data` does not fit its type.
+
+    Ids may arrive as JSON numbers beyond 2^53 (product samples do): they are read exactly and turned into text.
+    """
+    if type_ in ORDER_EVENTS:
+        return Meaning(order_ids=(_identifier(data, "order_id"),))
+    if type_ == EventType.PACKAGE_UPDATE:
+        packages = data.get("package_list")
+        if not isinstance(packages, list):
+            raise MalformedEventError("data.package_list must be a list")
+        ids: list[str] = []
+        for package in packages:
+            if not isinstance(package, Mapping) or not isinstance(package.get("order_id_list"), list):
+                raise MalformedEventError("each data.package_list entry needs an order_id_list")
+            ids.extend(_id_text(value, "order_id_list[]") for value in package["order_id_list"])
+        return Meaning(order_ids=tuple(dict.fromkeys(ids)))
+    if type_ in PRODUCT_EVENTS:
+        return Meaning(product_ids=(_identifier(data, "product_id"),))
+    if type_ == EventType.SELLER_DEAUTHORIZATION:
+        return Meaning(deauthorized=True)
+    if type_ == EventType.UPCOMING_AUTHORIZATION_EXPIRATION:
+        raw = data.get("expiration_time")
+        try:
+            seconds = int(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else None
+        except ValueError:
+            seconds = None
+        if seconds is None or seconds <= 0:
+            raise MalformedEventError("data.expiration_time must be Unix seconds")
+        return Meaning(authorization_expires_at=datetime.fromtimestamp(seconds, UTC))
+    return Meaning()
+
+
+def _identifier(data: Mapping[str, Any], name: str) -> str:
+    return _id_text(data.get(name), name)
+
+
+def _id_text(value: Any, name: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return value.strip()
+    raise MalformedEventError(f"data.{name} must be an id (digits)")
+
+
+def notification_key(tts_notification_id: str | None, type_: int, tiktok_shop_id: str | None, data: Any) -> str:
+    """The inbox's unique key: TikTok's `tts_notification_id`, else a SHA-256 of type, shop id and canonical data.
+
+    A retry or a duplicate delivery of one notification gets the same key, so it is stored once.
+    """
+    if tts_notification_id:
+        return "tts:" + tts_notification_id
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return "sha256:" + hashlib.sha256(f"{type_}|{tiktok_shop_id or ''}|{canonical}".encode()).hexdigest()
+
+
+def order_id_batches(order_ids: Iterable[str], size: int = MAX_ORDER_IDS_PER_CALL) -> Iterator[list[str]]:
+    """Distinct ids, first seen first, in batches of at most `size` (one Get Order Detail call each)."""
+    distinct = list(dict.fromkeys(order_ids))
+    for start in range(0, len(distinct), size):
+        yield distinct[start : start + size]
+
+
+class EventOutcome(StrEnum):
+    PENDING = "PENDING"
+    PROCESSED = "PROCESSED"
+    IGNORED = "IGNORED"
+    FAILED = "FAILED"
+
+
+class EventError(StrEnum):
+    """Stable `error_code`s of an event (shown by GraphQL `WebhookEvent.errorCode`)."""
+
+    UNKNOWN_SHOP = "UNKNOWN_SHOP"  # IGNORED: no connected shop has the event's TikTok shop id
+    MALFORMED_EVENT = "MALFORMED_EVENT"  # FAILED: `data` lacks what its type must carry
+    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"  # FAILED: Get Order Detail did not return the order
+    PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"  # FAILED: Get Product refused it (12052048: not in the shop)
+    TIKTOK_ERROR = "TIKTOK_ERROR"  # FAILED: TikTok refused the re-fetch (the message has its code)
+    UNREADABLE_RECORD = "UNREADABLE_RECORD"  # FAILED: TikTok's answer could not be mapped
+    REAUTHORIZATION_REQUIRED = "REAUTHORIZATION_REQUIRED"  # FAILED: the shop is REVOKED; replay after re-authorizing
+    TIKTOK_UNAVAILABLE = "TIKTOK_UNAVAILABLE"  # still PENDING: the last run found TikTok unavailable; retried
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A verified webhook's envelope `{type, tts_notification_id, shop_id, timestamp, data}` (live-sync.md §2.3)."""
+
+    type: int
+    tts_notification_id: str | None
+    tiktok_shop_id: str | None
+    timestamp: int | None  # TikTok's push time, Unix seconds
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
+class WebhookEvent:
+    """One stored notification and where its processing stands. `shop_id` is None when no shop matches."""
+
+    id: str
+    notification_key: str
+    type: int
+    tiktok_shop_id: str | None
+    shop_id: str | None
+    data: dict[str, Any]
+    notified_at: datetime | None
+    received_at: datetime
+    processed_at: datetime | None = None
+    attempts: int = 0
+    outcome: EventOutcome = EventOutcome.PENDING
+    error_code: str | None = None
+    error_message: str | None = None
+    tts_notification_id: str | None = field(default=None)
+
+    @classmethod
+    def receive(cls, notification: Notification, shop_id: str | None, now: datetime) -> WebhookEvent:
+        """A new inbox entry; one for no known shop is kept but IGNORED at once (nobody can act on it)."""
+        event = cls(
+            id=uuid.uuid4().hex,
+            notification_key=notification_key(
+                notification.tts_notification_id, notification.type, notification.tiktok_shop_id, notification.data
+            ),
+            type=notification.type,
+            tiktok_shop_id=notification.tiktok_shop_id,
+            shop_id=shop_id,
+            data=notification.data,
+            notified_at=(
+                datetime.fromtimestamp(notification.timestamp, UTC) if notification.timestamp is not None else None
+            ),
+            received_at=now,
+            tts_notification_id=notification.tts_notification_id,
+        )
+        if shop_id is None:
+            event.finish(
+                now, EventOutcome.IGNORED, EventError.UNKNOWN_SHOP, "No connected shop has this TikTok shop id."
+            )
+        return event
+
+    @property
+    def event_type(self) -> str | None:
+        return event_type_name(self.type)
+
+    @property
+    def notice_time(self) -> datetime:
+        """When TikTok sent it (push time), or when we got it if TikTok did not say."""
+        return self.notified_at or self.received_at
+
+    def meaning(self) -> Meaning:
+        return interpret(self.type, self.data)
+
+    def finish(self, now: datetime, outcome: EventOutcome, code: str | None = None, message: str | None = None) -> None:
+        self.outcome, self.error_code, self.error_message, self.processed_at = outcome, code, message, now
+
+    def replay(self) -> None:
+        """Process it again (GraphQL `webhookEventReplay`): harmless, every handler is idempotent."""
+        self.outcome, self.error_code, self.error_message, self.processed_at = EventOutcome.PENDING, None, None, None
+
+
+def shop_notices(events: Sequence[WebhookEvent]) -> tuple[datetime | None, list[tuple[datetime, datetime]]]:
+    """The latest deauthorization notice time, and every (authorization end, notice time), among well-formed events."""
+    deauthorized_at: datetime | None = None
+    expiries: list[tuple[datetime, datetime]] = []
+    for event in events:
+        try:
+            meaning = event.meaning()
+        except MalformedEventError:
+            continue
+        if meaning.deauthorized and (deauthorized_at is None or event.notice_time > deauthorized_at):
+            deauthorized_at = event.notice_time
+        if meaning.authorization_expires_at is not None:
+            expiries.append((meaning.authorization_expires_at, event.notice_time))
+    return deauthorized_at, sorted(expiries, key=lambda pair: pair[1])

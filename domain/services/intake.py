@@ -1,0 +1,299 @@
+"""Webhook intake: store a verified notification, process a shop's pending events, replay one.
+
+Receiving only stores (the HTTP answer must come within TikTok's 3 s); processing runs in a worker. Processing is
+idempotent and safe in any order: events only make Shopbridge re-fetch orders and products (an older record never
+overwrites a newer one: the catalog repository keeps the newest `update_time`), and lifecycle notices (6, 7) older
+than the shop's current authorization change nothing. Events of one run are coalesced: every order id they name
+is fetched once, in Get Order Detail calls of at most 50 ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from domain.catalog import Order, Product
+from domain.clock import Clock
+from domain.errors import NotFoundError
+from domain.intake import (
+    EventError,
+    EventOutcome,
+    MalformedEventError,
+    Notification,
+    WebhookEvent,
+    order_id_batches,
+    shop_notices,
+)
+from domain.ports import (
+    AuthorizationLostError,
+    GatewayError,
+    ShopRefreshApi,
+    ShopRefreshApiFactory,
+    TaskQueue,
+    TikTokUnavailableError,
+    UnitOfWorkFactory,
+)
+from domain.shops import Shop, TokenSet
+from domain.sync import RecordFailure, RefreshedTokens, judge_refreshed_tokens
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS_PER_RUN = 500
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeDeps:
+    uow_factory: UnitOfWorkFactory
+    shop_api: ShopRefreshApiFactory
+    clock: Clock
+
+
+async def receive_notification(
+    uow_factory: UnitOfWorkFactory, clock: Clock, notification: Notification
+) -> WebhookEvent | None:
+    """Store a verified notification in the inbox; None when its notification key was already stored (a retry or a
+    duplicate: nothing to do). Database errors propagate: the caller must then answer 500 so that TikTok retries.
+    The caller enqueues processing of the returned event's shop once it is PENDING."""
+    async with uow_factory() as uow:
+        shop_id = None
+        if notification.tiktok_shop_id:
+            shop_id = await uow.webhook_events.resolve_shop(notification.tiktok_shop_id)
+        event = WebhookEvent.receive(notification, shop_id, clock.now())
+        stored = await uow.webhook_events.add(event)
+        await uow.commit()
+    return event if stored else None
+
+
+async def replay_event(
+    uow_factory: UnitOfWorkFactory, queue: TaskQueue, merchant_id: str, event_id: str
+) -> WebhookEvent:
+    """Mark one of the merchant's events PENDING again and enqueue its shop's processing; NOT_FOUND otherwise."""
+    async with uow_factory() as uow:
+        event = await uow.webhook_events.get(event_id, merchant_id)
+        if event is None or event.shop_id is None:
+            raise NotFoundError("WebhookEvent", ("id",))
+        event.replay()
+        await uow.webhook_events.save([event])
+        shop_id = event.shop_id
+
+        async def enqueue() -> None:
+            await queue.enqueue_webhook_events(shop_id)
+
+        uow.after_commit(enqueue)
+        await uow.commit()
+    return event
+
+
+async def resume_pending_events(
+    uow_factory: UnitOfWorkFactory, queue: TaskQueue, clock: Clock, older_than: timedelta
+) -> list[str]:
+    """Enqueue processing for every shop with events still PENDING after `older_than` (the enqueue after the answer
+    was lost, or the worker died); returns the shop ids. Safe to over-deliver: processing is idempotent."""
+    async with uow_factory() as uow:
+        shop_ids = await uow.webhook_events.shops_with_pending(clock.now() - older_than, 1000)
+    for shop_id in shop_ids:
+        await queue.enqueue_webhook_events(shop_id)
+    if shop_ids:
+        log.info("re-enqueued webhook processing of %d shop(s)", len(shop_ids))
+    return shop_ids
+
+
+@dataclass(slots=True)
+class _Fetched:
+    orders: list[Order] = field(default_factory=list)
+    products: list[Product] = field(default_factory=list)
+    failures: dict[str, tuple[EventError, str]] = field(
+        default_factory=dict
+    )  # "order:ID" / "product:ID" → (code, message)
+    revoked: bool = False  # the shop was revoked already, or TikTok refused its authorization meanwhile
+    refused: bool = False  # TikTok refused the authorization during this run
+
+
+async def process_shop_events(
+    deps: IntakeDeps, shop_id: str, *, batch_size: int = MAX_EVENTS_PER_RUN, max_batches: int = 20
+) -> int:
+    """Process the shop's pending events, `batch_size` at a time, oldest first (at most `max_batches` batches; the
+    sweep takes up anything left); returns how many were settled.
+
+    TikTok being unavailable raises `TikTokUnavailableError` after counting an attempt on each event, leaving
+    them PENDING for the queue's retry. A lost authorization revokes the shop and fails the events that needed it.
+    """
+    settled = 0
+    for _ in range(max_batches):
+        done = await _process_batch(deps, shop_id, batch_size)
+        settled += done
+        if done < batch_size:
+            break
+    return settled
+
+
+async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int:
+    async with deps.uow_factory() as uow:
+        events = await uow.webhook_events.pending(shop_id, batch_size)
+        shop = await uow.shops.get(shop_id) if events else None
+    if not events or shop is None:
+        return 0
+    now = deps.clock.now()
+    _apply_notices(shop, events, now)
+    try:
+        fetched = _Fetched(revoked=True) if shop.revoked_at is not None else await _fetch(deps, shop, events)
+    except TikTokUnavailableError:
+        await _count_attempt(deps, shop_id, [e.id for e in events])
+        raise
+    async with deps.uow_factory() as uow:
+        current = await uow.shops.get(shop_id)
+        if current is None:
+            return 0  # deleted meanwhile: its events went with it
+        before = (current.revoked_at, current.authorization_expires_at)
+        _apply_notices(current, events, now)
+        if fetched.refused and current.authorized_at == shop.authorized_at:
+            current.revoke(now)  # TikTok refused the authorization we fetched with (not a newer one)
+        if fetched.orders:
+            await uow.catalog.upsert_orders(shop_id, fetched.orders)
+        if fetched.products:
+            await uow.catalog.upsert_products(shop_id, fetched.products)
+        for event in events:
+            _settle(event, fetched, now)
+        await uow.webhook_events.save(events)
+        if (current.revoked_at, current.authorization_expires_at) != before:
+            await uow.shops.update(current)
+        await uow.webhook_events.note_webhook_received(shop_id, max(e.received_at for e in events))
+        await uow.commit()
+    return len(events)
+
+
+def _apply_notices(shop: Shop, events: Sequence[WebhookEvent], now: datetime) -> None:
+    deauthorized_at, expiries = shop_notices(events)
+    for expires_at, notified_at in expiries:
+        shop.note_authorization_end(expires_at, notified_at)
+    if deauthorized_at is not None:
+        shop.deauthorize(deauthorized_at, now)
+
+
+async def _fetch(deps: IntakeDeps, shop: Shop, events: Sequence[WebhookEvent]) -> _Fetched:
+    order_ids: list[str] = []
+    product_ids: list[str] = []
+    for event in events:
+        try:
+            meaning = event.meaning()
+        except MalformedEventError:
+            continue
+        order_ids.extend(meaning.order_ids)
+        product_ids.extend(meaning.product_ids)
+    fetched = _Fetched()
+    if not order_ids and not product_ids:
+        return fetched
+    api = _api(deps, shop)
+    try:
+        for batch in order_id_batches(order_ids):
+            await _fetch_orders(api, batch, fetched)
+        for product_id in dict.fromkeys(product_ids):
+            await _fetch_product(api, product_id, fetched)
+    except AuthorizationLostError:
+        log.info("shop %s: TikTok refused its authorization while processing webhooks", shop.id)
+        fetched.revoked = fetched.refused = True
+    return fetched
+
+
+async def _fetch_orders(api: ShopRefreshApi, batch: list[str], fetched: _Fetched) -> None:
+    try:
+        records = await api.get_orders(batch)
+    except (TikTokUnavailableError, AuthorizationLostError):
+        raise
+    except GatewayError as exc:  # e.g. 21008111: none of these orders belongs to the shop
+        for order_id in batch:
+            fetched.failures[f"order:{order_id}"] = (EventError.TIKTOK_ERROR, str(exc))
+        return
+    seen = set()
+    for record in records:
+        if isinstance(record, RecordFailure):
+            fetched.failures[f"order:{record.tiktok_id}"] = (EventError.UNREADABLE_RECORD, record.reason)
+            seen.add(record.tiktok_id)
+        else:
+            fetched.orders.append(record)
+            seen.add(record.tiktok_order_id)
+    for order_id in batch:
+        if order_id not in seen:
+            fetched.failures[f"order:{order_id}"] = (EventError.ORDER_NOT_FOUND, "TikTok did not return this order.")
+
+
+async def _fetch_product(api: ShopRefreshApi, product_id: str, fetched: _Fetched) -> None:
+    try:
+        record = await api.get_product(product_id)
+    except (TikTokUnavailableError, AuthorizationLostError):
+        raise
+    except GatewayError as exc:  # 12052048: the product is not (or no longer) in this shop
+        fetched.failures[f"product:{product_id}"] = (EventError.PRODUCT_NOT_FOUND, str(exc))
+        return
+    if isinstance(record, RecordFailure):
+        fetched.failures[f"product:{product_id}"] = (EventError.UNREADABLE_RECORD, record.reason)
+    else:
+        fetched.products.append(record)
+
+
+def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime) -> None:
+    """The event's outcome once its shop's batch has been fetched and written."""
+    event.attempts += 1
+    try:
+        meaning = event.meaning()
+    except MalformedEventError as exc:
+        event.finish(now, EventOutcome.FAILED, EventError.MALFORMED_EVENT, str(exc))
+        return
+    if meaning.is_empty:
+        event.finish(now, EventOutcome.IGNORED, None, "Shopbridge does not act on this event type.")
+        return
+    needs_api = bool(meaning.order_ids or meaning.product_ids)
+    if needs_api and fetched.revoked:
+        event.finish(
+            now,
+            EventOutcome.FAILED,
+            EventError.REAUTHORIZATION_REQUIRED,
+            "The shop's authorization is revoked; re-authorize it, then replay the event.",
+        )
+        return
+    keys = [f"order:{i}" for i in meaning.order_ids] + [f"product:{i}" for i in meaning.product_ids]
+    failures = [fetched.failures[key] for key in keys if key in fetched.failures]
+    if failures:
+        code, message = failures[0]
+        event.finish(now, EventOutcome.FAILED, code, message)
+    else:
+        event.finish(now, EventOutcome.PROCESSED)
+
+
+async def _count_attempt(deps: IntakeDeps, shop_id: str, event_ids: list[str]) -> None:
+    """Best effort: show on each event that a run failed; they stay PENDING for the retry."""
+    try:
+        async with deps.uow_factory() as uow:
+            events = [e for e in await uow.webhook_events.pending(shop_id, MAX_EVENTS_PER_RUN) if e.id in event_ids]
+            for event in events:
+                event.attempts += 1
+                event.error_code, event.error_message = EventError.TIKTOK_UNAVAILABLE, "TikTok is unavailable."
+            await uow.webhook_events.save(events)
+            await uow.commit()
+    except Exception:
+        log.warning("shop %s: could not count a failed webhook run", shop_id, exc_info=True)
+
+
+def _api(deps: IntakeDeps, shop: Shop) -> ShopRefreshApi:
+    latest = [shop.tokens]
+
+    async def on_refreshed(tokens: TokenSet) -> None:
+        refreshed_from, latest[0] = latest[0], tokens
+        await save_refreshed_tokens(deps.uow_factory, shop.id, refreshed_from, tokens)
+
+    return deps.shop_api(shop, on_refreshed)
+
+
+async def save_refreshed_tokens(
+    uow_factory: UnitOfWorkFactory, shop_id: str, refreshed_from: TokenSet, tokens: TokenSet
+) -> None:
+    """Persist tokens the client refreshed, compare-and-set like the importer: a newer stored pair wins."""
+    async with uow_factory() as uow:
+        shop = await uow.shops.get(shop_id)
+        if shop is None or judge_refreshed_tokens(shop.tokens, refreshed_from, tokens) is not RefreshedTokens.STORE:
+            return
+        shop.refresh_tokens(tokens)
+        await uow.shops.update(shop)
+        await uow.commit()

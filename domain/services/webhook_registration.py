@@ -1,0 +1,56 @@
+"""Register Shopbridge's webhook address with TikTok's Event API for one shop (live-sync.md §2.5).
+
+Runs in a worker after every completed authorization and re-authorization. A failure is recorded on the shop
+(`webhook_registration_error`) and raised for the queue to retry; it never touches the shop's authorization
+itself, except that TikTok refusing the token revokes the shop as everywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from domain.clock import Clock
+from domain.intake import HANDLED_EVENT_TYPES
+from domain.ports import AuthorizationLostError, GatewayError, ShopRefreshApiFactory, UnitOfWorkFactory
+from domain.services.intake import save_refreshed_tokens
+from domain.shops import TokenSet
+
+log = logging.getLogger(__name__)
+
+
+async def register_shop_webhooks(
+    uow_factory: UnitOfWorkFactory, shop_api: ShopRefreshApiFactory, clock: Clock, shop_id: str, address: str
+) -> bool:
+    """PUT `address` for every handled event type (`HANDLED_EVENT_TYPES`); False when there was nothing to do (shop
+    gone or revoked). Raises the `GatewayError` after recording it on the shop; the queue retries."""
+    async with uow_factory() as uow:
+        shop = await uow.shops.get(shop_id)
+    if shop is None or shop.revoked_at is not None:
+        return False
+    latest = [shop.tokens]
+
+    async def on_refreshed(tokens: TokenSet) -> None:
+        refreshed_from, latest[0] = latest[0], tokens
+        await save_refreshed_tokens(uow_factory, shop_id, refreshed_from, tokens)
+
+    api = shop_api(shop, on_refreshed)
+    error: GatewayError | None = None
+    try:
+        for event_type in HANDLED_EVENT_TYPES:
+            await api.register_webhook(address, event_type.name)
+    except GatewayError as exc:
+        error = exc
+        log.warning("shop %s: webhook registration failed: %s", shop_id, exc)
+    async with uow_factory() as uow:
+        current = await uow.shops.get(shop_id)
+        if current is None:
+            return False
+        message = None if error is None else f"{type(error).__name__}: {error}"[:500]
+        current.record_webhook_registration(clock.now(), message)
+        if isinstance(error, AuthorizationLostError) and current.authorized_at == shop.authorized_at:
+            current.revoke(clock.now())
+        await uow.shops.update(current)
+        await uow.commit()
+    if error is not None:
+        raise error
+    return True

@@ -1,0 +1,1 @@
+"""TikTok webhooks in the GraphQL face: the endpoint TikTok pushes to, `webhookEvents` and `webhookEventReplay`."""

@@ -1,0 +1,63 @@
+"""`POST /webhooks/tiktok`: verify, store, answer; processing is a worker's job (live-sync.md §2.2, §7.6).
+
+    body over SHOPBRIDGE_WEBHOOK_MAX_BYTES (declared or streamed)   413, empty
+    Authorization missing or not the body's signature                401, empty, nothing stored
+    signed, but not a JSON envelope                                  400, empty, logged, nothing stored
+    stored (or already stored: a retry, a duplicate)                 200, empty; processing enqueued afterwards
+    the database refused the write                                   500, empty: TikTok retries (never 200 then)
+
+TikTok wants the answer within 3 s, so nothing here calls TikTok; the enqueue runs after the response is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+
+from adapters.tiktok.webhooks import MalformedWebhookError, is_authentic, parse_notification
+from domain.intake import EventOutcome
+from domain.ports import TaskQueue
+from domain.services import intake
+
+log = logging.getLogger("shopbridge.webhooks")
+
+
+async def tiktok_webhook(request: Request) -> Response:
+    services = request.app.state.services
+    limit: int = services.settings.webhook_max_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return Response(status_code=413 if declared.isdigit() else 400)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return Response(status_code=413)
+    raw = bytes(body)
+    if not is_authentic(services.settings.tiktok, raw, request.headers.get("authorization")):
+        log.warning("webhook refused: missing or wrong signature (%d bytes)", len(raw))
+        return Response(status_code=401)
+    try:
+        notification = parse_notification(raw)
+    except MalformedWebhookError as exc:
+        log.warning("signed webhook refused, not an envelope: %s", exc)
+        return Response(status_code=400)
+    try:
+        event = await intake.receive_notification(services.uow_factory, services.clock, notification)
+    except Exception:
+        log.exception("could not store a webhook (type %s); answering 500 so that TikTok retries", notification.type)
+        return Response(status_code=500)
+    if event is None or event.outcome is not EventOutcome.PENDING or event.shop_id is None:
+        return Response(status_code=200)
+    return Response(status_code=200, background=BackgroundTask(_enqueue, services.queue, event.shop_id))
+
+
+async def _enqueue(queue: TaskQueue, shop_id: str) -> None:
+    try:
+        await queue.enqueue_webhook_events(shop_id)
+    except Exception:
+        # Stored and PENDING: the shop's next event, or a replay, processes it.
+        log.warning("could not enqueue webhook processing of shop %s", shop_id, exc_info=True)

@@ -1,0 +1,40 @@
+"""`webhookEventReplay(input: {id})`: process one of the merchant's events again (idempotent by construction)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain.errors import DomainError
+from domain.services import intake
+from gql import types as t
+from gql.context import Info
+from gql.errors import user_error
+from gql.ids import internal_id
+from gql.webhooks.types import WebhookEventNode, webhook_event
+
+
+@strawberry.input
+class WebhookEventReplayInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class WebhookEventReplayPayload:
+    event: WebhookEventNode | None = strawberry.field(description="The event, PENDING again until a worker runs it.")
+    user_errors: list[t.UserError]
+
+
+@strawberry.type
+class WebhookMutation:
+    @strawberry.mutation(
+        description="Process a stored webhook event again (e.g. a FAILED one once the shop is re-authorized). "
+        "NOT_FOUND for another merchant's event or one of no connected shop."
+    )
+    async def webhook_event_replay(self, info: Info, input: WebhookEventReplayInput) -> WebhookEventReplayPayload:
+        s = info.context.services
+        try:
+            event_id = internal_id(input.id, "WebhookEvent", "id")
+            event = await intake.replay_event(s.uow_factory, s.queue, info.context.require_merchant(), event_id)
+        except DomainError as exc:
+            return WebhookEventReplayPayload(event=None, user_errors=[user_error(exc)])
+        return WebhookEventReplayPayload(event=webhook_event(event), user_errors=[])

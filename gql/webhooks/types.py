@@ -1,0 +1,66 @@
+"""GraphQL types of the webhook inbox: DTOs built from `domain.intake.WebhookEvent`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from domain.intake import EventOutcome, MalformedEventError, WebhookEvent
+from gql import types as t
+from gql.context import Info
+
+WebhookEventOutcome = strawberry.enum(
+    EventOutcome,
+    name="WebhookEventOutcome",
+    description="PENDING until a worker processed it; PROCESSED; IGNORED (a type Shopbridge does not act on, or no "
+    "connected shop); FAILED (see errorCode).",
+)
+
+
+@strawberry.type(name="WebhookEvent", description="A notification TikTok pushed to Shopbridge's webhook endpoint.")
+class WebhookEventNode(t.Node):
+    id: strawberry.ID
+    type: int = strawberry.field(description="TikTok's numeric type (1 order status, 6 deauthorization, ...).")
+    event_type: str | None = strawberry.field(description="TikTok's name of the type, e.g. ORDER_STATUS_CHANGE.")
+    received_at: datetime
+    notified_at: datetime | None = strawberry.field(description="TikTok's push time (the envelope's timestamp).")
+    processed_at: datetime | None
+    outcome: WebhookEventOutcome  # type: ignore[valid-type]
+    attempts: int = strawberry.field(description="Processing runs so far.")
+    error_code: str | None = strawberry.field(
+        description="Why it was IGNORED or FAILED (or, while PENDING, why the last run did not finish): "
+        "UNKNOWN_SHOP, MALFORMED_EVENT, ORDER_NOT_FOUND, PRODUCT_NOT_FOUND, TIKTOK_ERROR, UNREADABLE_RECORD, "
+        "REAUTHORIZATION_REQUIRED, TIKTOK_UNAVAILABLE."
+    )
+    error_message: str | None
+    order_ids: list[str] = strawberry.field(description="TikTok order ids the event named (re-fetched).")
+    product_id: str | None = strawberry.field(description="The TikTok product id the event named (re-fetched).")
+    shop_internal_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def shop(self, info: Info) -> t.Shop | None:
+        return await info.context.loaders.shop.load(self.shop_internal_id)
+
+
+def webhook_event(event: WebhookEvent) -> WebhookEventNode:
+    try:
+        meaning = event.meaning()
+        order_ids, product_ids = list(meaning.order_ids), list(meaning.product_ids)
+    except MalformedEventError:
+        order_ids, product_ids = [], []
+    return WebhookEventNode(
+        id=t.global_id("WebhookEvent", event.id),
+        type=event.type,
+        event_type=event.event_type,
+        received_at=event.received_at,
+        notified_at=event.notified_at,
+        processed_at=event.processed_at,
+        outcome=event.outcome,
+        attempts=event.attempts,
+        error_code=None if event.error_code is None else str(event.error_code),
+        error_message=event.error_message,
+        order_ids=order_ids,
+        product_id=product_ids[0] if product_ids else None,
+        shop_internal_id=event.shop_id or "",
+    )
