@@ -278,6 +278,7 @@ def _shop(r: RowMapping) -> ShopRead:
         created_at=r["created_at"],
         revoked_at=r["revoked_at"],
         last_synced_at=r["last_synced_at"],
+        authorization_expires_at=r["authorization_expires_at"],
         webhooks_registered_at=r["webhooks_registered_at"],
         webhook_registration_error=r["webhook_registration_error"],
         last_webhook_at=r["last_webhook_at"],

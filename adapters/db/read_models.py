@@ -40,6 +40,7 @@ class ShopRead:
     created_at: datetime
     revoked_at: datetime | None
     last_synced_at: datetime | None
+    authorization_expires_at: datetime | None = None  # the end TikTok announced (webhook 7)
     webhooks_registered_at: datetime | None = None
     webhook_registration_error: str | None = None
     last_webhook_at: datetime | None = None
