@@ -51,7 +51,7 @@ def test_a_json_line_is_redacted_and_carries_the_bound_context() -> None:
         with log_context(task_id="t-1", shop_id="s-1", merchant_id=None):
             loggers[0].info(
                 '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET",
-                "/sandbox/api/v2/token/refresh?app_key=k&app_secret=topsecret&refresh_token=r3fresh", "1.1", 200,
+                "/api/v2/token/refresh?app_key=k&app_secret=topsecret&refresh_token=r3fresh", "1.1", 200,
             )  # fmt: skip
             loggers[1].info("HTTP Request: %s %s", "GET", "https://auth.example/api/v2/token/get?auth_code=c0de&x=1")
             loggers[1].info("failed", exc_info=ValueError("https://x/?access_token=leaked"))
