@@ -1,4 +1,4 @@
-"""`make bench` / `python -m bench [--only 1,2,3,4] [--scale 1.0] [--db sqlite,postgres]`: run, print, save.
+"""`make bench` / `python -m bench [--only 1,2,3,4,5|live] [--scale 1.0] [--db sqlite,postgres]`: run, print, save.
 
 Runs each chosen benchmark on each chosen database, prints progress lines (stderr) and a table (stdout), and
 writes every figure to `bench/results.json`. Full size (`--scale 1`) is the issue's; smaller scales shrink every
@@ -22,6 +22,7 @@ from typing import Any
 from bench import report
 from bench.harness import Harness, log
 from bench.import_bench import Sizes, budget, throughput
+from bench.live_bench import LiveSizes, live
 from bench.memory_bench import MemorySizes, memory
 from bench.query_bench import QuerySizes, orders_page
 
@@ -31,16 +32,22 @@ DATABASES = ("sqlite", "postgres")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="1,2,3,4", help="benchmarks to run, comma-separated (default %(default)s)")
+    parser.add_argument(
+        "--only", default="1,2,3,4,5", help="benchmarks to run, comma-separated; `live` is 5 (default %(default)s)"
+    )
     parser.add_argument("--db", default="sqlite,postgres", help="databases, comma-separated (default %(default)s)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every data size (default %(default)s)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results file (default bench/results.json)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files) for inspection")
     args = parser.parse_args(argv)
-    args.only = sorted({int(part) for part in args.only.split(",") if part.strip()})
+    names = {"live": "5"}
+    parts = [names.get(part.strip(), part.strip()) for part in args.only.split(",") if part.strip()]
+    if not all(part.isdigit() for part in parts):
+        parser.error("--only takes 1..5 or live")
+    args.only = sorted({int(part) for part in parts})
     args.db = [part.strip() for part in args.db.split(",") if part.strip()]
-    if not set(args.only) <= {1, 2, 3, 4} or not set(args.db) <= set(DATABASES) or args.scale <= 0:
-        parser.error("--only takes 1..4, --db takes sqlite and/or postgres, --scale must be positive")
+    if not set(args.only) <= {1, 2, 3, 4, 5} or not set(args.db) <= set(DATABASES) or args.scale <= 0:
+        parser.error("--only takes 1..5 or live, --db takes sqlite and/or postgres, --scale must be positive")
     return args
 
 
@@ -48,6 +55,7 @@ async def run(args: argparse.Namespace, harness: Harness) -> dict[str, dict[str,
     import_sizes = Sizes().scaled(args.scale)
     memory_sizes = MemorySizes().scaled(args.scale)
     query_sizes = QuerySizes().scaled(args.scale)
+    live_sizes = LiveSizes().scaled(args.scale)
     results: dict[str, dict[str, Any]] = {db: {} for db in args.db}
     sandbox = None
     if {1, 2, 3} & set(args.only):
@@ -62,6 +70,8 @@ async def run(args: argparse.Namespace, harness: Harness) -> dict[str, dict[str,
             results[db]["3_memory"] = await asyncio.to_thread(memory, harness, sandbox, db, memory_sizes)
         if 4 in args.only:
             results[db]["4_orders_page"] = await orders_page(harness, db, query_sizes)
+        if 5 in args.only:
+            results[db]["5_live"] = await live(harness, db, live_sizes)
     return results
 
 

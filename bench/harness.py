@@ -169,13 +169,15 @@ class Harness:
         with contextlib.suppress(ValueError):
             self._processes.remove(process)
 
-    def sandbox(self, products: int, orders: int, seed: int = 1) -> SandboxProcess:
+    def sandbox(self, products: int, orders: int, seed: int = 1, extra_args: list[str] | None = None) -> SandboxProcess:
+        """`shopbridge sandbox` on a free port with this data (rate limit and latency off); `extra_args` add flags."""
         port = free_port()
         args = [
             str(VENV_BIN / "shopbridge"), "sandbox", "--host", "127.0.0.1", "--port", str(port),
             "--app-key", SandboxProcess.APP_KEY, "--app-secret", SandboxProcess.APP_SECRET,
             "--service-id", SandboxProcess.SERVICE_ID, "--products", str(products), "--orders", str(orders),
             "--seed", str(seed), "--rate-limit", "0", "--latency-ms", "0", "--log-level", "warning",
+            *(extra_args or []),
         ]  # fmt: skip
         process = self.spawn(args, name="sandbox")
         sandbox = SandboxProcess(f"http://127.0.0.1:{port}", process)
@@ -218,11 +220,14 @@ class Harness:
             # Its own temp dir: the run's is private to root, and PostgreSQL runs as `postgres` (stop() removes it).
             directory = Path(tempfile.mkdtemp(prefix="shopbridge-bench-pg-"))
             as_user: list[str] = []
+            account = None
             if os.geteuid() == 0:  # PostgreSQL refuses root: run it as the `postgres` user, owner of its dir
                 account = pwd.getpwnam("postgres")
                 os.chown(directory, account.pw_uid, account.pw_gid)
                 as_user = ["runuser", "-u", "postgres", "--"]
-            server = PostgresServer(port=free_port(), directory=directory, bin_dir=postgres_bin_dir(), as_user=as_user)
+            server = PostgresServer(
+                port=free_port(), directory=directory, bin_dir=postgres_bin_dir(), as_user=as_user, account=account
+            )
             log("starting PostgreSQL")
             server.start()
             self._postgres = server

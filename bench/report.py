@@ -33,6 +33,16 @@ ROWS: list[Row] = [
      lambda r: f"{r['small']['requests_per_s']} / {r['large']['requests_per_s']}", "", None),
     ("4_orders_page", "4. median latency large / small", lambda r: r["latency_ratio"], "<= 1.3", lambda v: v <= 1.3),
     ("4_orders_page", "4. requests/s small / large", lambda r: r["throughput_ratio"], "<= 1.3", lambda v: v <= 1.3),
+    ("5_live", "5. sales -> visible in GraphQL: count at /s, p50 ms",
+     lambda r: f"{r['sales']} at {r['sale_rate_per_s']}/s, {r['sale_p50_ms']}", "", None),
+    ("5_live", "5. sale -> visible p95 ms", lambda r: r["sale_p95_ms"], "<= 1000", lambda v: v <= 1000),
+    ("5_live", "5. webhooks sent at /s achieved (statuses), p50 ms",
+     lambda r: f"{r['webhooks_sent']} at {r['webhook_achieved_per_s']}/s ({r['webhook_statuses']}), "
+     f"{r['webhook_p50_ms']}", "", None),
+    ("5_live", "5. webhook acknowledgement p99 ms", lambda r: r["webhook_p99_ms"], "<= 50", lambda v: v <= 50),
+    ("5_live", "5. requests of a 300 s poll, unchanged shop: orders / products",
+     lambda r: f"{r['poll_requests']['ORDERS']} / {r['poll_requests']['PRODUCTS']}", "1 / 1",
+     lambda v: v == "1 / 1"),
 ]  # fmt: skip
 
 
