@@ -74,7 +74,8 @@ class ApiRoute:
 
     @property
     def pattern(self) -> re.Pattern[str]:
-        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template) + "$")
+        # TikTok's path parameters are numeric ids: `/products/search` is the search, never a product named "search".
+        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[0-9]+)", self.template) + "$")
 
 
 class Gateway:

@@ -50,11 +50,13 @@ async def poll_shop(shop_id: str, kind: str, scheduled_at: str | None = None) ->
     """Queue the shop's poll of `kind` for the tick `scheduled_at` (ISO 8601) and enqueue it; a duplicate, a
     shop that cannot sync or an active task of the kind make it a no-op."""
     tick = datetime.fromisoformat(scheduled_at) if scheduled_at else None
-    async with Resources.of(poll_shop.broker).serving() as resources:
-        deps = resources.sync
-        await polling.start_poll(
-            deps.uow_factory, resources.queue, deps.events, deps.clock, resources.poll, shop_id, SyncKind(kind), tick
-        )
+    with log_context(shop_id=shop_id):  # every log line of the run names the shop
+        async with Resources.of(poll_shop.broker).serving() as resources:
+            deps = resources.sync
+            await polling.start_poll(
+                deps.uow_factory, resources.queue, deps.events, deps.clock, resources.poll, shop_id, SyncKind(kind),
+                tick,
+            )  # fmt: skip
 
 
 @dramatiq.actor(
@@ -67,9 +69,10 @@ async def poll_shop(shop_id: str, kind: str, scheduled_at: str | None = None) ->
 )
 async def refresh_shop_tokens(shop_id: str) -> None:
     """Refresh the shop's access token if it is (still) due; a dead refresh token revokes the shop."""
-    async with Resources.of(refresh_shop_tokens.broker).serving() as resources:
-        deps = resources.sync
-        await tokens.refresh_shop_tokens(deps.uow_factory, resources.refresh, deps.events, deps.clock, shop_id)
+    with log_context(shop_id=shop_id):  # every log line of the run names the shop
+        async with Resources.of(refresh_shop_tokens.broker).serving() as resources:
+            deps = resources.sync
+            await tokens.refresh_shop_tokens(deps.uow_factory, resources.refresh, deps.events, deps.clock, shop_id)
 
 
 @dramatiq.actor(
@@ -84,8 +87,9 @@ async def refresh_shop_tokens(shop_id: str) -> None:
 )
 async def process_webhook_events(shop_id: str) -> None:
     """Process shop `shop_id`'s pending webhook events; nothing pending (or no such shop) is a no-op."""
-    async with Resources.of(process_webhook_events.broker).serving() as resources:
-        await _process_webhook_events(resources.intake, shop_id)
+    with log_context(shop_id=shop_id):  # every log line of the run names the shop
+        async with Resources.of(process_webhook_events.broker).serving() as resources:
+            await _process_webhook_events(resources.intake, shop_id)
 
 
 async def _process_webhook_events(deps: intake.IntakeDeps, shop_id: str) -> None:
@@ -114,11 +118,12 @@ _shop_locks: dict[str, asyncio.Lock] = {}
 )
 async def register_webhooks(shop_id: str) -> None:
     """Register `SHOPBRIDGE_PUBLIC_URL/webhooks/tiktok` for shop `shop_id` with TikTok's Event API; idempotent."""
-    async with Resources.of(register_webhooks.broker).serving() as resources:
-        deps = resources.intake
-        await webhook_registration.register_shop_webhooks(
-            deps.uow_factory, deps.shop_api, deps.clock, shop_id, resources.webhook_url
-        )
+    with log_context(shop_id=shop_id):  # every log line of the run names the shop
+        async with Resources.of(register_webhooks.broker).serving() as resources:
+            deps = resources.intake
+            await webhook_registration.register_shop_webhooks(
+                deps.uow_factory, deps.shop_api, deps.clock, shop_id, resources.webhook_url
+            )
 
 
 ACTORS: tuple[dramatiq.Actor[..., Any], ...] = (

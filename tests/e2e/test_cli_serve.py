@@ -185,7 +185,7 @@ def test_sigterm_lets_an_in_flight_request_finish(sqlite_url, tmp_path) -> None:
         SandboxConfig(redirect_url=f"http://127.0.0.1:{port}/oauth/tiktok/callback", latency_ms=2000)
     )
     settings = build_settings(sqlite_url, sandbox, tmp_path / "data", port)
-    env = clean_env(**settings_env(settings), SHOPBRIDGE_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    env = clean_env(**{**settings_env(settings), "SHOPBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{port}"})
     process = shopbridge("serve", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "serve")
     base = f"http://127.0.0.1:{port}"
     try:

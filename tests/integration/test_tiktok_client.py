@@ -130,7 +130,7 @@ def expected_product(p: dict[str, Any]) -> Product:
     skus = tuple(
         Sku(
             s["id"],
-            s["seller_sku"],
+            s["seller_sku"] or None,  # TikTok sends "" for a SKU without a seller SKU; Shopbridge has None
             Money(Decimal(s["price"]["sale_price"]), s["price"]["currency"]),
             tuple(WarehouseStock(i["warehouse_id"], i["quantity"]) for i in s["inventory"]),
         )
