@@ -45,6 +45,13 @@ class ShopRepository(Protocol):
         """Every shop that is not revoked, as the scheduler sees it (no tokens)."""
         ...
 
+    async def awaiting_webhook_registration(
+        self, authorized_before: datetime, *, failed_too: bool, limit: int
+    ) -> list[str]:
+        """Ids of shops not revoked, authorized before `authorized_before`, whose webhook registration never
+        succeeded: none recorded at all, or (`failed_too`) one whose last attempt failed. At most `limit`."""
+        ...
+
     async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:
         """Mark the shop's token refresh as taken, unless someone took it after `stale_before`: one refresh per
         shop across processes. True when this caller has it."""

@@ -114,6 +114,22 @@ class FakeShopRepository:
             if shop.revoked_at is None
         ]  # fmt: skip
 
+    async def awaiting_webhook_registration(
+        self, authorized_before: datetime, *, failed_too: bool, limit: int
+    ) -> list[str]:
+        waiting = sorted(
+            (
+                shop
+                for shop in self._s.store.shops.values()
+                if shop.revoked_at is None
+                and shop.webhooks_registered_at is None
+                and shop.authorized_at < authorized_before
+                and (failed_too or shop.webhook_registration_error is None)
+            ),
+            key=lambda shop: shop.authorized_at,
+        )
+        return [shop.id for shop in waiting[:limit]]
+
     async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:
         claimed = self._s.store.refresh_claims.get(shop_id)
         if shop_id not in self._s.store.shops or (claimed is not None and claimed >= stale_before):

@@ -48,6 +48,7 @@ from domain.services.importer import SyncDeps, SyncOptions
 from domain.services.intake import IntakeDeps, resume_pending_events
 from domain.services.polling import schedule_tick
 from domain.services.sync import resume_stale_tasks
+from domain.services.webhook_registration import resume_webhook_registrations
 from domain.shops import Shop, TokenSet
 
 SCHEDULER_LEASE = "scheduler"
@@ -218,6 +219,9 @@ class Resources(Middleware):
                     deps.uow_factory, resources.queue, deps.clock, timedelta(0), events=deps.events
                 )
                 await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, timedelta(0))
+                await resume_webhook_registrations(
+                    deps.uow_factory, resources.queue, deps.clock, timedelta(0), failed_too=True
+                )
             except Exception:
                 log.exception("could not resume the sync tasks or webhook events left active")
         stale_after, queued_after = sweep_thresholds(self.settings)
@@ -230,6 +234,9 @@ class Resources(Middleware):
                     queued_after=queued_after, events=deps.events,
                 )  # fmt: skip
                 await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, stale_after)
+                await resume_webhook_registrations(
+                    deps.uow_factory, resources.queue, deps.clock, queued_after, failed_too=False
+                )
             except Exception:
                 log.warning("stale sync task or webhook sweep failed; will try again", exc_info=True)
 

@@ -8,10 +8,11 @@ itself, except that TikTok refusing the token revokes the shop as everywhere els
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from domain.clock import Clock
 from domain.intake import HANDLED_EVENT_TYPES
-from domain.ports import AuthorizationLostError, GatewayError, ShopRefreshApiFactory, UnitOfWorkFactory
+from domain.ports import AuthorizationLostError, GatewayError, ShopRefreshApiFactory, TaskQueue, UnitOfWorkFactory
 from domain.services.intake import save_refreshed_tokens
 from domain.shops import TokenSet
 
@@ -54,3 +55,22 @@ async def register_shop_webhooks(
     if error is not None:
         raise error
     return True
+
+
+async def resume_webhook_registrations(
+    uow_factory: UnitOfWorkFactory, queue: TaskQueue, clock: Clock, older_than: timedelta, *, failed_too: bool
+) -> list[str]:
+    """Enqueue the registration of every shop authorized more than `older_than` ago whose registration never
+    succeeded; returns their ids. Its message was lost (a stop before it ran, an in-memory queue) or, with
+    `failed_too`, its retries were (a restart of the embedded mode). A failure the queue still retries has an error
+    recorded, so the periodic sweep (`failed_too=False`) leaves it to those retries. Idempotent: registering twice
+    is harmless; a queue without registration (the address is configured app-wide) makes this a no-op."""
+    async with uow_factory() as uow:
+        shop_ids = await uow.shops.awaiting_webhook_registration(
+            clock.now() - older_than, failed_too=failed_too, limit=1000
+        )
+    for shop_id in shop_ids:
+        await queue.enqueue_webhook_registration(shop_id)
+    if shop_ids:
+        log.info("re-enqueued the webhook registration of %d shop(s)", len(shop_ids))
+    return shop_ids

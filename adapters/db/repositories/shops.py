@@ -100,6 +100,18 @@ class SqlShopRepository:
             for m in (await self._session.execute(query)).mappings()
         ]
 
+    async def awaiting_webhook_registration(
+        self, authorized_before: datetime, *, failed_too: bool, limit: int
+    ) -> list[str]:
+        query = select(shops.c.id).where(
+            shops.c.revoked_at.is_(None),
+            shops.c.webhooks_registered_at.is_(None),
+            shops.c.authorized_at < authorized_before,
+        )
+        if not failed_too:
+            query = query.where(shops.c.webhook_registration_error.is_(None))
+        return list((await self._session.execute(query.order_by(shops.c.authorized_at).limit(limit))).scalars())
+
     async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:
         """One conditional UPDATE: atomic on PostgreSQL (row lock, re-checked WHERE) and SQLite (one writer)."""
         claimed = shops.c.access_token_refresh_claimed_at
