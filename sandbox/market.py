@@ -13,19 +13,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sandbox.data import LINE_ITEM, NO_ADDRESS_STATUSES, PACKAGE, address_for, make_id, money
+from sandbox.data import LINE_ITEM, NO_ADDRESS_STATUSES, ORDER_STATUSES, PACKAGE, address_for, make_id, money
 from sandbox.state import ShopData
 
-FLOW = (
-    "UNPAID",
-    "ON_HOLD",
-    "AWAITING_SHIPMENT",
-    "PARTIALLY_SHIPPING",
-    "AWAITING_COLLECTION",
-    "IN_TRANSIT",
-    "DELIVERED",
-    "COMPLETED",
-)
+FLOW = tuple(status for status in ORDER_STATUSES if status != "CANCELLED")  # the forward flow, in order
 ALIASES = {"ship": "IN_TRANSIT", "deliver": "DELIVERED", "complete": "COMPLETED", "cancel": "CANCELLED"}
 SALE_STATUSES = ("UNPAID", "ON_HOLD", "AWAITING_SHIPMENT")
 SHIPPED = frozenset({"IN_TRANSIT", "DELIVERED", "COMPLETED"})

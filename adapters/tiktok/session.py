@@ -78,35 +78,24 @@ class ShopSession:
         self, *, page_size: int, page_token: str | None, create_time_ge: int, create_time_lt: int
     ) -> Page[StoredOrder]:
         """Orders created in [ge, lt), oldest first, one page."""
-        return await self._authorized(
-            lambda token: self._client.search_orders(
-                token,
-                self.cipher,
-                page_size=page_size,
-                page_token=page_token,
-                create_time_ge=create_time_ge,
-                create_time_lt=create_time_lt,
-                sort_field="create_time",
-                sort_order="ASC",
-            )
-        )
+        return await self._search_orders(page_size, page_token, "create_time", create_time_ge, create_time_lt)
 
     async def search_updated_orders(
         self, *, page_size: int, page_token: str | None, update_time_ge: int, update_time_lt: int
     ) -> Page[StoredOrder]:
         """Orders updated in [ge, lt), oldest change first, one page (the polling backstop, live-sync.md §3.3)."""
+        return await self._search_orders(page_size, page_token, "update_time", update_time_ge, update_time_lt)
+
+    async def _search_orders(
+        self, page_size: int, page_token: str | None, time_field: str, ge: int, lt: int
+    ) -> Page[StoredOrder]:
+        window = {f"{time_field}_ge": ge, f"{time_field}_lt": lt}
         return await self._authorized(
             lambda token: self._client.search_orders(
-                token,
-                self.cipher,
-                page_size=page_size,
-                page_token=page_token,
-                update_time_ge=update_time_ge,
-                update_time_lt=update_time_lt,
-                sort_field="update_time",
-                sort_order="ASC",
+                token, self.cipher, page_size=page_size, page_token=page_token, sort_field=time_field,
+                sort_order="ASC", **window,
             )
-        )
+        )  # fmt: skip
 
     def scan_updated_products(
         self, update_time_ge: int, update_time_le: int, checkpoint: dict[str, Any] | None, page_size: int = 100
