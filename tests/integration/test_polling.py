@@ -32,7 +32,9 @@ POLLS = PollSettings(interval=timedelta(seconds=1), overlap=timedelta(seconds=60
 def harness(
     database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Callable[..., SyncHarness]
 ) -> SyncHarness:
-    harness = sync_harness_factory(sync_settings(database_url, sandbox, tmp_path))
+    # The webhook address counts as configured app-wide: no registration traffic mixes with what a poll costs.
+    settings = sync_settings(database_url, sandbox, tmp_path).with_overrides(webhooks_app_wide=True)
+    harness = sync_harness_factory(settings)
     harness.start_worker()
     return harness
 
