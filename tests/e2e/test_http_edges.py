@@ -14,6 +14,10 @@ import pytest
 
 from tests.fixtures.app import ShopbridgeServer
 
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+SUBSCRIPTION = "subscription { syncTaskUpdated { status } }"
+OVER_WEBSOCKET = "Subscriptions run over the WebSocket at /graphql (graphql-transport-ws)."
+
 
 class Records(logging.Handler):
     def __init__(self) -> None:
@@ -65,3 +69,38 @@ class TestClientDisconnect:
         assert sum(1 for r in records.records if r.name == "shopbridge.http") == 1
         # The server still answers.
         assert httpx.get(f"{app.url}/healthz").status_code == 200
+
+
+class TestSubscriptionOverHttp:
+    @pytest.mark.parametrize("method", ["POST", "GET"])
+    @pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE, "application/json"])
+    def test_is_a_client_error_with_a_code(self, app: ShopbridgeServer, records, method: str, accept: str) -> None:
+        headers = {"Authorization": f"Bearer {app.token('m1')}", "Accept": accept}
+        if method == "POST":
+            response = httpx.post(f"{app.url}/graphql", json={"query": SUBSCRIPTION}, headers=headers)
+        else:
+            response = httpx.get(f"{app.url}/graphql", params={"query": SUBSCRIPTION}, headers=headers)
+        assert response.status_code == 400, response.text
+        errors = response.json()["errors"]
+        assert [e["extensions"]["code"] for e in errors] == ["OPERATION_NOT_SUPPORTED"]
+        assert errors[0]["message"] == OVER_WEBSOCKET
+        assert records.loud() == [], [r.getMessage() for r in records.loud()]
+
+
+class TestSeveralOperations:
+    DOCUMENT = "query A { supportedRegions } query B { shops { totalCount } }"
+
+    def test_without_an_operation_name_is_a_request_error(self, app: ShopbridgeServer) -> None:
+        headers = {"Authorization": f"Bearer {app.token('m1')}", "Accept": GRAPHQL_RESPONSE}
+        response = httpx.post(f"{app.url}/graphql", json={"query": self.DOCUMENT}, headers=headers)
+        assert response.status_code == 400, response.text
+        body = response.json()
+        assert "data" not in body
+        assert body["errors"][0]["message"] == "Must provide operation name if query contains multiple operations."
+        assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+    def test_with_an_operation_name_runs_that_one(self, app: ShopbridgeServer) -> None:
+        headers = {"Authorization": f"Bearer {app.token('m1')}"}
+        body = {"query": self.DOCUMENT, "operationName": "B"}
+        response = httpx.post(f"{app.url}/graphql", json=body, headers=headers)
+        assert response.json() == {"data": {"shops": {"totalCount": 0}}}
