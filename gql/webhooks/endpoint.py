@@ -2,8 +2,10 @@
 
     body over SHOPBRIDGE_WEBHOOK_MAX_BYTES (declared or streamed)   413, empty
     Authorization missing or not the body's signature                401, empty, nothing stored
-    signed, but not a JSON envelope                                  400, empty, logged, nothing stored
-    stored (or already stored: a retry, a duplicate)                 200, empty; processing enqueued afterwards
+    signed, but not JSON, not an object, `type` not an integer,      400, empty, logged, nothing stored
+      `data` neither an object nor null, or an id of a wrong type
+    any other signed object (stored, or already stored: a retry)     200, empty; processing enqueued afterwards
+      (missing ids or data are stored: IGNORED/UNKNOWN_SHOP, or FAILED/MALFORMED_EVENT when processed)
     the database refused the write                                   500, empty: TikTok retries (never 200 then)
 
 TikTok wants the answer within 3 s, so nothing here calls TikTok; the enqueue runs after the response is sent.
