@@ -14,6 +14,9 @@ Metric names (a contract: dashboards and alerts use them; see the README's Opera
     shopbridge_sync_task_duration_seconds{kind,status}               histogram, from start to end of a task
     shopbridge_sync_tasks{status}                                    QUEUED / RUNNING tasks, read at scrape time
     shopbridge_broker_queue_messages{queue}                          messages waiting in Redis, read at scrape time
+    shopbridge_webhooks_received_total{outcome}                      POST /webhooks/tiktok answers, outcome: stored |
+                                                                     duplicate | unauthorized | malformed | too_large |
+                                                                     failed
 """
 
 from __future__ import annotations
@@ -67,6 +70,12 @@ BROKER_QUEUE = Gauge(
     "shopbridge_broker_queue_messages", "Messages waiting in a Redis broker queue.", ["queue"],
     multiprocess_mode="mostrecent",
 )  # fmt: skip
+
+WEBHOOKS_RECEIVED = Counter(
+    "shopbridge_webhooks_received_total",
+    "TikTok webhook pushes by answer: stored, duplicate, unauthorized, malformed, too_large, failed.",
+    ["outcome"],
+)
 
 _LONG_ID = re.compile(r"/\d{7,}(?=/|$)")  # ids in paths (a product id); the 6-digit API versions stay
 

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
@@ -22,6 +22,7 @@ from adapters.tiktok.redaction import install_redaction
 from domain.clock import Clock, SystemClock
 from gql.callback import tiktok_callback
 from gql.container import Services, build_core
+from gql.disconnect import client_gone
 from gql.limits import RequestSizeLimit
 from gql.logfilters import install_embedded_sandbox_access_filter
 from gql.ops import ops_routes
@@ -87,7 +88,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ),
         Middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    # A client hanging up mid-body is one debug line, not an ASGI traceback (gql/disconnect.py).
+    return Starlette(
+        routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={ClientDisconnect: client_gone}
+    )
 
 
 def _embedded_sandbox(settings: Settings) -> Starlette:

@@ -17,6 +17,7 @@ from gql.errors import mask_errors, process_errors
 from gql.inputs import DATETIME_SCALAR
 from gql.metrics import OperationMetrics
 from gql.mutations import Mutation
+from gql.operations import OperationChoice
 from gql.queries import Query
 from gql.subscriptions import Subscription
 from gql.webhooks.mutations import WebhookMutation
@@ -52,6 +53,7 @@ schema = ShopbridgeSchema(
         lambda: ValidationCache(maxsize=256),
         # After ValidationCache, which sets the validation errors itself: the cost verdict must come last.
         lambda: QueryCostLimiter(max_objects=MAX_OBJECTS),
+        OperationChoice,  # which operation runs: one named when there are several, no subscription over HTTP
         mask_errors,
     ],
     config=StrawberryConfig(disable_field_suggestions=True),

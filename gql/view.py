@@ -33,6 +33,7 @@ from strawberry.types import ExecutionResult
 from adapters.logs import bind_log_context, log_context
 from gql.auth import AuthenticationError, bearer_token, verify_token, verify_token_claims
 from gql.context import Context
+from gql.operations import OPERATION_NOT_SUPPORTED
 from gql.responses import GRAPHQL_RESPONSE_JSON, error_response, header, response_media_type
 from gql.websocket import BoundedWebSocketAdapter, TransportWSHandler
 
@@ -105,6 +106,8 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
                     response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
                     if state.get("request_error"):
                         response.status_code = 400
+                if state.get("operation_not_supported"):  # a subscription over HTTP: 400 for every client
+                    response.status_code = 400
             await response(scope, receive, send)
 
     def _authenticate(self, header_value: str | None) -> str:
@@ -143,7 +146,10 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         processed = await super().process_result(request, result)
         if _is_request_error(result):
-            request.scope.setdefault("state", {})["request_error"] = True
+            state = request.scope.setdefault("state", {})
+            state["request_error"] = True
+            if any((error.extensions or {}).get("code") == OPERATION_NOT_SUPPORTED for error in result.errors or ()):
+                state["operation_not_supported"] = True
             if response_media_type(request.scope) == GRAPHQL_RESPONSE_JSON:
                 processed.pop("data", None)  # a request error has no data entry (GraphQL over HTTP, 6.4.2)
         return processed

@@ -2,8 +2,10 @@
 
     body over SHOPBRIDGE_WEBHOOK_MAX_BYTES (declared or streamed)   413, empty
     Authorization missing or not the body's signature                401, empty, nothing stored
-    signed, but not a JSON envelope                                  400, empty, logged, nothing stored
-    stored (or already stored: a retry, a duplicate)                 200, empty; processing enqueued afterwards
+    signed, but not JSON, not an object, `type` not an integer,      400, empty, logged, nothing stored
+      `data` neither an object nor null, or an id of a wrong type
+    any other signed object (stored, or already stored: a retry)     200, empty; processing enqueued afterwards
+      (missing ids or data are stored: IGNORED/UNKNOWN_SHOP, or FAILED/MALFORMED_EVENT when processed)
     the database refused the write                                   500, empty: TikTok retries (never 200 then)
 
 TikTok wants the answer within 3 s, so nothing here calls TikTok; the enqueue runs after the response is sent.
@@ -17,6 +19,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
+from adapters.metrics import WEBHOOKS_RECEIVED
 from adapters.tiktok.webhooks import MalformedWebhookError, is_authentic, parse_notification
 from domain.intake import EventOutcome
 from domain.ports import TaskQueue
@@ -26,33 +29,44 @@ log = logging.getLogger("shopbridge.webhooks")
 
 
 async def tiktok_webhook(request: Request) -> Response:
+    """The answer, counted in `shopbridge_webhooks_received_total{outcome}` (adapters/metrics.py)."""
+    response, outcome = await _answer(request)
+    WEBHOOKS_RECEIVED.labels(outcome).inc()
+    return response
+
+
+async def _answer(request: Request) -> tuple[Response, str]:
     services = request.app.state.services
     limit: int = services.settings.webhook_max_bytes
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return Response(status_code=413 if declared.isdigit() else 400)
+        return (
+            (Response(status_code=413), "too_large") if declared.isdigit() else (Response(status_code=400), "malformed")
+        )
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            return Response(status_code=413)
+            return Response(status_code=413), "too_large"
     raw = bytes(body)
     if not is_authentic(services.settings.tiktok, raw, request.headers.get("authorization")):
         log.warning("webhook refused: missing or wrong signature (%d bytes)", len(raw))
-        return Response(status_code=401)
+        return Response(status_code=401), "unauthorized"
     try:
         notification = parse_notification(raw)
     except MalformedWebhookError as exc:
         log.warning("signed webhook refused, not an envelope: %s", exc)
-        return Response(status_code=400)
+        return Response(status_code=400), "malformed"
     try:
         event = await intake.receive_notification(services.uow_factory, services.clock, notification)
     except Exception:
         log.exception("could not store a webhook (type %s); answering 500 so that TikTok retries", notification.type)
-        return Response(status_code=500)
-    if event is None or event.outcome is not EventOutcome.PENDING or event.shop_id is None:
-        return Response(status_code=200)
-    return Response(status_code=200, background=BackgroundTask(_enqueue, services.queue, event.shop_id))
+        return Response(status_code=500), "failed"
+    if event is None:
+        return Response(status_code=200), "duplicate"
+    if event.outcome is not EventOutcome.PENDING or event.shop_id is None:
+        return Response(status_code=200), "stored"
+    return Response(status_code=200, background=BackgroundTask(_enqueue, services.queue, event.shop_id)), "stored"
 
 
 async def _enqueue(queue: TaskQueue, shop_id: str) -> None:

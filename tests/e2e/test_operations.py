@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,3 +126,25 @@ def test_metrics_need_the_token_when_one_is_set(app_factory) -> None:
     response = httpx.get(f"{app.url}/metrics", headers={"Authorization": "Bearer scrape-me"})
     assert response.status_code == 200 and "shopbridge_graphql_operations_total" in response.text
     assert httpx.get(f"{app.url}/healthz").status_code == 200
+
+
+def test_metrics_count_webhook_answers(app) -> None:
+    tiktok = app.settings.tiktok
+    url = f"{app.url}/webhooks/tiktok"
+
+    def push(raw: bytes, signed: bool = True) -> int:
+        mac = hmac.new(tiktok.app_secret.encode(), tiktok.app_key.encode() + raw, hashlib.sha256).hexdigest()
+        return httpx.post(url, content=raw, headers={"Authorization": mac if signed else "forged"}).status_code
+
+    before = samples(httpx.get(f"{app.url}/metrics").text)
+    envelope = {"type": 1, "tts_notification_id": "n-metrics-1", "shop_id": "404", "timestamp": 1, "data": {}}
+    raw = json.dumps(envelope).encode()
+    assert [push(raw, signed=False), push(b"not json"), push(raw), push(raw)] == [401, 400, 200, 200]
+    assert push(b"x" * (app.settings.webhook_max_bytes + 1)) == 413
+    after = samples(httpx.get(f"{app.url}/metrics").text)
+    moved = {
+        outcome: total(after, "shopbridge_webhooks_received_total", outcome=outcome)
+        - total(before, "shopbridge_webhooks_received_total", outcome=outcome)
+        for outcome in ("stored", "duplicate", "unauthorized", "malformed", "too_large", "failed")
+    }
+    assert moved == {"stored": 1, "duplicate": 1, "unauthorized": 1, "malformed": 1, "too_large": 1, "failed": 0}

@@ -223,6 +223,22 @@ class TestSignature:
         assert push(app, b"[1, 2]").status_code == 400
         assert stored_events(app) == []
 
+    @pytest.mark.parametrize(
+        "body", [{"data": {}}, {"type": "1"}, {"type": True}, {"type": 1, "data": [1]}, {"type": 1, "shop_id": [1]}]
+    )
+    def test_only_a_missing_type_bad_data_or_bad_ids_are_bad_requests(self, connected, body) -> None:
+        app, _ = connected
+        assert push(app, body).status_code == 400 and stored_events(app) == []
+
+    def test_an_incomplete_envelope_is_stored_and_acknowledged(self, connected) -> None:
+        # The README's table: anything else signed is stored and answered 200, then settled by its outcome.
+        app, shop = connected
+        assert push(app, {"type": 1}).status_code == 200  # no shop, no id, no timestamp, no data
+        assert push(app, {"type": 1, "shop_id": shop["tiktokShopId"], "data": None}).status_code == 200
+        wait_until(lambda: len(stored_events(app)) == 2 and all_settled(app), what="both events settled")
+        settled = {(e["tiktok_shop_id"], e["outcome"], e["error_code"]) for e in stored_events(app)}
+        assert settled == {(None, "IGNORED", "UNKNOWN_SHOP"), (shop["tiktokShopId"], "FAILED", "MALFORMED_EVENT")}
+
 
 class TestIdempotence:
     def test_a_redelivered_notification_is_a_no_op(self, connected) -> None:

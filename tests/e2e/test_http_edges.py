@@ -1,0 +1,106 @@
+"""Edges of the HTTP face a newcomer found: a client hanging up mid-body is no server error, a subscription over
+HTTP and a document with several operations but no `operationName` are client errors with codes."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.fixtures.app import ShopbridgeServer
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+SUBSCRIPTION = "subscription { syncTaskUpdated { status } }"
+OVER_WEBSOCKET = "Subscriptions run over the WebSocket at /graphql (graphql-transport-ws)."
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.gone = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        if record.name == "shopbridge.http" and "disconnected" in record.getMessage():
+            self.gone.set()
+
+    def loud(self) -> list[logging.LogRecord]:
+        return [r for r in self.records if r.levelno >= logging.WARNING or r.exc_info]
+
+
+@pytest.fixture
+def records() -> Iterator[Records]:
+    handler = Records()
+    # uvicorn's loggers do not propagate to the root logger: listen on both.
+    loggers = [logging.getLogger(name) for name in ("", "uvicorn")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    ours = logging.getLogger("shopbridge.http")
+    level = ours.level
+    ours.setLevel(logging.DEBUG)
+    yield handler
+    for logger in loggers:
+        logger.removeHandler(handler)
+    ours.setLevel(level)
+
+
+def hang_up_mid_body(app: ShopbridgeServer, path: str, headers: dict[str, str]) -> None:
+    """Declare 5,000 bytes, send 10, close the socket."""
+    url = urlsplit(app.url)
+    lines = [f"POST {path} HTTP/1.1", f"Host: {url.netloc}", "Content-Type: application/json", "Content-Length: 5000"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + b'{"query": ')
+
+
+class TestClientDisconnect:
+    @pytest.mark.parametrize("path", ["/graphql", "/webhooks/tiktok"])
+    def test_a_client_hanging_up_mid_body_is_one_debug_line(self, app: ShopbridgeServer, records, path) -> None:
+        headers = {"Authorization": f"Bearer {app.token('m1')}"} if path == "/graphql" else {"Authorization": "x"}
+        hang_up_mid_body(app, path, headers)
+        assert records.gone.wait(10), "the server never noticed the client leaving"
+        assert records.loud() == [], [r.getMessage() for r in records.loud()]
+        assert sum(1 for r in records.records if r.name == "shopbridge.http") == 1
+        # The server still answers.
+        assert httpx.get(f"{app.url}/healthz").status_code == 200
+
+
+class TestSubscriptionOverHttp:
+    @pytest.mark.parametrize("method", ["POST", "GET"])
+    @pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE, "application/json"])
+    def test_is_a_client_error_with_a_code(self, app: ShopbridgeServer, records, method: str, accept: str) -> None:
+        headers = {"Authorization": f"Bearer {app.token('m1')}", "Accept": accept}
+        if method == "POST":
+            response = httpx.post(f"{app.url}/graphql", json={"query": SUBSCRIPTION}, headers=headers)
+        else:
+            response = httpx.get(f"{app.url}/graphql", params={"query": SUBSCRIPTION}, headers=headers)
+        assert response.status_code == 400, response.text
+        errors = response.json()["errors"]
+        assert [e["extensions"]["code"] for e in errors] == ["OPERATION_NOT_SUPPORTED"]
+        assert errors[0]["message"] == OVER_WEBSOCKET
+        assert records.loud() == [], [r.getMessage() for r in records.loud()]
+
+
+class TestSeveralOperations:
+    DOCUMENT = "query A { supportedRegions } query B { shops { totalCount } }"
+
+    def test_without_an_operation_name_is_a_request_error(self, app: ShopbridgeServer) -> None:
+        headers = {"Authorization": f"Bearer {app.token('m1')}", "Accept": GRAPHQL_RESPONSE}
+        response = httpx.post(f"{app.url}/graphql", json={"query": self.DOCUMENT}, headers=headers)
+        assert response.status_code == 400, response.text
+        body = response.json()
+        assert "data" not in body
+        assert body["errors"][0]["message"] == "Must provide operation name if query contains multiple operations."
+        assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+    def test_with_an_operation_name_runs_that_one(self, app: ShopbridgeServer) -> None:
+        headers = {"Authorization": f"Bearer {app.token('m1')}"}
+        body = {"query": self.DOCUMENT, "operationName": "B"}
+        response = httpx.post(f"{app.url}/graphql", json=body, headers=headers)
+        assert response.json() == {"data": {"shops": {"totalCount": 0}}}
