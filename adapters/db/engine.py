@@ -68,8 +68,10 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str, read_only: bool) -> No
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
+            # The busy timeout first: switching a database to WAL takes an exclusive lock, and several connections
+            # opening at once (API, worker pool, sweeps) must wait for each other, not fail with "locked".
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
             cursor.execute("PRAGMA foreign_keys=ON")  # off by default in SQLite; ON DELETE CASCADE needs it
             cursor.execute("PRAGMA synchronous=NORMAL")  # durable across application crashes in WAL mode
             if read_only:

@@ -44,6 +44,15 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
+    if database_url.startswith("sqlite"):
+        # Leave SQLite in WAL mode (persistent in the file): the switch takes an exclusive lock, better taken here,
+        # once, than raced for by the first connections of the running processes.
+        engine = create_engine(sync_url(database_url), poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+        finally:
+            engine.dispose()
 
 
 def downgrade(database_url: str, revision: str) -> None:
