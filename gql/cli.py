@@ -7,9 +7,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from adapters.text import one_line, shown
+from gql import cliargs as checks
+from gql.cliargs import OneLineParser
+
 if TYPE_CHECKING:
     from adapters.config import Settings
 
+BAD_CONFIGURATION = "BAD_CONFIGURATION"  # a setting (environment variable) or key file is wrong
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 GRACEFUL_SHUTDOWN_SECONDS = 30  # on SIGTERM: in-flight requests get this long; then connections are closed
@@ -152,7 +157,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from gql.schema import printed_schema
 
-    Path(args.output).write_text(printed_schema())
+    try:
+        Path(args.output).write_text(printed_schema())
+    except OSError as exc:
+        print(f"shopbridge export-schema: CANNOT_WRITE: {shown(args.output)}: {exc.strerror}", file=sys.stderr)
+        return 1
     print(f"wrote {args.output}")
     return 0
 
@@ -164,32 +173,32 @@ def _safe_url(url: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shopbridge", description="Shopbridge: TikTok Shop for your store.")
+    parser = OneLineParser(prog="shopbridge", description="Shopbridge: TikTok Shop for your store.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="serve the GraphQL API")
-    p.add_argument("--host", default=DEFAULT_HOST)
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (needs Redis when > 1)")
+    p.add_argument("--host", type=checks.host, default=DEFAULT_HOST)
+    p.add_argument("--port", type=checks.port, default=DEFAULT_PORT)
+    p.add_argument("--workers", type=checks.process_count, default=1, help="uvicorn worker processes (Redis if > 1)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="migrate, print a merchant token, and serve (what `make run` does)")
-    p.add_argument("--host", default=DEFAULT_HOST)
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    p.add_argument("--merchant-id", default="demo-merchant")
+    p.add_argument("--host", type=checks.host, default=DEFAULT_HOST)
+    p.add_argument("--port", type=checks.port, default=DEFAULT_PORT)
+    p.add_argument("--merchant-id", type=checks.merchant_id, default="demo-merchant")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("migrate", help="apply the database migrations")
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("token", help="print a merchant's API token on the last line")
-    p.add_argument("merchant_id")
-    p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default SHOPBRIDGE_TOKEN_TTL)")
+    p.add_argument("merchant_id", type=checks.merchant_id)
+    p.add_argument("--ttl", type=checks.ttl_seconds, default=None, help="seconds (default SHOPBRIDGE_TOKEN_TTL)")
     p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("worker", help="run Dramatiq worker processes for sync tasks (needs Redis)")
-    p.add_argument("--processes", type=int, default=2)
-    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--processes", type=checks.process_count, default=2)
+    p.add_argument("--threads", type=checks.thread_count, default=4)
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("sandbox", help="run the stand-in TikTok Shop server")
@@ -221,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         from adapters.config import ConfigError
 
         if isinstance(exc, ConfigError):
-            print(f"shopbridge: {exc}", file=sys.stderr)
+            print(one_line(f"shopbridge: {BAD_CONFIGURATION}: {exc}", 1000), file=sys.stderr)
             return 2
         raise
 
