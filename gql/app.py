@@ -61,12 +61,27 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             closers=[*tiktok_closers, runtime.stop],
         )
         app.state.services = services
+
+        quiesced = False
+
+        async def quiesce() -> None:
+            """Stop what calls this server from inside: the worker pool (imports call the mounted sandbox), then
+            the sandbox's webhook deliveries (they call /webhooks/tiktok) and save its state; once. `gql.serving`
+            runs it while the server still listens; the lifespan's end for servers that do not (tests)."""
+            nonlocal quiesced
+            if quiesced:
+                return
+            quiesced = True
+            await runtime.quiesce()
+            if sandbox is not None:  # a mounted app gets no lifespan of its own: stop its deliveries here
+                await sandbox.state.sandbox.aclose()
+
+        app.state.quiesce = quiesce
         log.info("shopbridge ready (%s)", "embedded" if settings.broker_url is None else "redis broker")
         try:
             yield
         finally:
-            if sandbox is not None:  # a mounted app gets no lifespan of its own: stop its webhook deliveries here
-                await sandbox.state.sandbox.aclose()
+            await quiesce()
             await services.close()
 
     routes: list[Route | WebSocketRoute | Mount] = [

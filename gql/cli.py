@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from adapters.text import one_line, shown
 from gql import cliargs as checks
@@ -17,6 +20,7 @@ if TYPE_CHECKING:
 BAD_CONFIGURATION = "BAD_CONFIGURATION"  # a setting (environment variable) or key file is wrong
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+_served = False  # a server ran in this process: `run` exits without the interpreter's teardown
 GRACEFUL_SHUTDOWN_SECONDS = 30  # on SIGTERM: in-flight requests get this long; then connections are closed
 
 
@@ -75,7 +79,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None = None) -> int:
     import uvicorn
 
     from adapters.logs import uvicorn_log_config
@@ -91,21 +95,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    uvicorn.run(
-        "gql.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level.lower(),
-        log_config=uvicorn_log_config(settings.log_level, settings.log_format),
-        proxy_headers=True,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-        ws_max_size=settings.max_request_bytes,  # uvicorn closes with 1009 beyond it, before Strawberry parses
-    )
-    return 0
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": settings.log_level.lower(),
+        "log_config": uvicorn_log_config(settings.log_level, settings.log_format),
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        "ws_ping_interval": 20,
+        "ws_ping_timeout": 20,
+        "ws_max_size": settings.max_request_bytes,  # uvicorn closes with 1009 beyond it, before Strawberry parses
+    }
+    if args.workers > 1:  # Redis: no worker pool in these processes; uvicorn forks them from the factory
+        uvicorn.run("gql.app:create_app", factory=True, workers=args.workers, **options)
+        return 0
+    from gql.app import create_app
+    from gql.serving import serve
+
+    # One process: the embedded worker pool is stopped before the listener closes (gql.serving).
+    global _served
+    _served = True
+    return serve(create_app(), on_listening, **options)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -121,9 +131,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     token = issue_token(settings.secret_key, args.merchant_id, settings.merchant_token_ttl_seconds)
     base = settings.public_url
     mode = "embedded sandbox" if settings.embedded_sandbox else f"TikTok at {settings.tiktok.api_url}"
-    print(
-        f"""
-  Shopbridge is starting ({mode}, database {_safe_url(settings.database_url)}).
+    banner = f"""
+  Shopbridge is listening ({mode}, database {_safe_url(settings.database_url)}).
 
   GraphiQL:         {base}/graphql
   Sandbox consent:  {base}/sandbox/oauth/authorize (TikTok's stand-in)
@@ -133,11 +142,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
   Then try:  mutation {{ shopAuthorizationStart(input: {{region: US, name: "My US shop", regionConfirmed: true}})
                {{ authorizationUrl userErrors {{ code message }} }} }}
-""",
-        flush=True,
-    )
+"""
     args.workers = 1
-    return cmd_serve(args)
+    # Printed once the socket accepts connections: a link clicked at once must not be refused.
+    return cmd_serve(args, on_listening=lambda: print(banner, flush=True))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -235,5 +243,21 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
+def run() -> NoReturn:
+    """The `shopbridge` console script: `main()`, then exit with its status.
+
+    After a server stopped (serve, demo) everything is closed and saved, and the process exits at once
+    (`os._exit` after flushing): the interpreter's own teardown would otherwise spend seconds freeing the embedded
+    sandbox's in-memory world, object by object, after the server said it had finished.
+    """
+    code = main()
+    if _served:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

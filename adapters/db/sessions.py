@@ -43,7 +43,7 @@ async def run_to_completion(call: Awaitable[T]) -> T:
 
 
 class _UninterruptedTransaction:
-    """`session.begin_nested()` whose SAVEPOINT / RELEASE / ROLLBACK TO run to completion."""
+    """`session.begin()` / `begin_nested()` whose BEGIN / COMMIT / ROLLBACK (SAVEPOINT ...) run to completion."""
 
     def __init__(self, transaction: AsyncSessionTransaction) -> None:
         self._transaction = transaction
@@ -83,6 +83,12 @@ class UninterruptedSession(AsyncSession):
 
     async def close(self) -> None:
         await run_to_completion(super().close())
+
+    def begin(self) -> Any:
+        # `async with session.begin():` commits or rolls back in its exit: a cancellation landing there would
+        # cut the COMMIT in half and leave SQLite's write lock with an invalidated connection (a shutdown that
+        # stalled for the whole busy timeout, the scheduler's lease release waiting behind its own tick).
+        return _UninterruptedTransaction(super().begin())
 
     def begin_nested(self) -> Any:
         return _UninterruptedTransaction(super().begin_nested())
