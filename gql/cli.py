@@ -131,11 +131,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     token = issue_token(settings.secret_key, args.merchant_id, settings.merchant_token_ttl_seconds)
     base = settings.public_url
     mode = "embedded sandbox" if settings.embedded_sandbox else f"TikTok at {settings.tiktok.api_url}"
+    sandbox_state = _sandbox_state_line(settings, reset=args.reset_sandbox) if settings.embedded_sandbox else ""
     banner = f"""
   Shopbridge is listening ({mode}, database {_safe_url(settings.database_url)}).
 
   GraphiQL:         {base}/graphql
-  Sandbox consent:  {base}/sandbox/oauth/authorize (TikTok's stand-in)
+  Sandbox consent:  {base}/sandbox/oauth/authorize (TikTok's stand-in){sandbox_state}
 
   Paste this into GraphiQL's Headers tab (merchant "{args.merchant_id}"):
   {{"Authorization": "Bearer {token}"}}
@@ -146,6 +147,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.workers = 1
     # Printed once the socket accepts connections: a link clicked at once must not be refused.
     return cmd_serve(args, on_listening=lambda: print(banner, flush=True))
+
+
+def _sandbox_state_line(settings: Settings, *, reset: bool) -> str:
+    """The banner's word on the embedded sandbox's saved state (removed first when `reset`)."""
+    from sandbox.persistence import state_file
+
+    saved = state_file(str(settings.data_dir / "sandbox"))
+    if reset and saved.exists():
+        saved.unlink()
+        return (
+            f"\n  Sandbox state:    started fresh ({saved} removed), from SHOPBRIDGE_SANDBOX_PRODUCTS, _ORDERS, _SEED;"
+            "\n                    shops connected before must be authorized again"
+        )
+    if not saved.exists():
+        return ""
+    return (
+        f"\n  Sandbox state:    restored from {saved} (its sellers, tokens and data win over"
+        "\n                    SHOPBRIDGE_SANDBOX_PRODUCTS, _ORDERS, _SEED); start it fresh with"
+        "\n                    `shopbridge demo --reset-sandbox` (make run RESET_SANDBOX=1)"
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -194,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", type=checks.host, default=DEFAULT_HOST)
     p.add_argument("--port", type=checks.port, default=DEFAULT_PORT)
     p.add_argument("--merchant-id", type=checks.merchant_id, default="demo-merchant")
+    p.add_argument(
+        "--reset-sandbox",
+        action="store_true",
+        help="start the embedded sandbox fresh from SHOPBRIDGE_SANDBOX_* (deletes its saved sellers, tokens and "
+        "data under the data directory; shops connected before must be authorized again)",
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("migrate", help="apply the database migrations")

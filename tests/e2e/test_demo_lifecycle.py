@@ -74,3 +74,38 @@ def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None
 
 def interrupted_subjects(lines: list[str]) -> list[str]:
     return [line.split(": ", 1)[1].split(" interrupted")[0] for line in lines]
+
+
+def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> None:
+    data = tmp_path / "data"
+
+    def demo_run(orders: int, *flags: str) -> tuple[str, str, int]:
+        """Start the demo, read what it serves, stop it: (banner, log, orders per shop served)."""
+        port = free_port()
+        env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), SHOPBRIDGE_SANDBOX_ORDERS=str(orders))
+        out = tmp_path / f"demo-{orders}-{len(flags)}"
+        process = shopbridge("demo", "--port", str(port), *flags, env=env, cwd=tmp_path, out=out)
+        try:
+            stdout = out.with_suffix(".out")
+            wait_for(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
+            overview = httpx.get(f"http://127.0.0.1:{port}/sandbox/_sandbox/", timeout=30).json()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=DEADLINE_SECONDS)
+            return stdout.read_text(), out.with_suffix(".err").read_text(), overview["data"]["orders"]
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    # given a first run (its sandbox state is saved when it stops)
+    banner, _, served = demo_run(5)
+    assert "Sandbox state" not in banner and served == 5
+    # when the demo starts again with another SHOPBRIDGE_SANDBOX_ORDERS
+    banner, log, served = demo_run(9)
+    # then the saved state is served, and both the banner and the log say so and how to start over
+    assert served == 5
+    assert "restored from" in banner and "--reset-sandbox" in banner and "SHOPBRIDGE_SANDBOX_PRODUCTS" in banner
+    assert "made with 40 products and 5 orders per shop" in log and "9 orders" in log
+    # and --reset-sandbox starts it fresh from the settings
+    banner, _, served = demo_run(9, "--reset-sandbox")
+    assert "started fresh" in banner and served == 9
