@@ -23,6 +23,7 @@ from domain.clock import Clock, SystemClock
 from gql.callback import tiktok_callback
 from gql.container import Services, build_core
 from gql.disconnect import client_gone
+from gql.draining import RequestGate, RequestGateMiddleware
 from gql.limits import RequestSizeLimit
 from gql.logfilters import install_embedded_sandbox_access_filter
 from gql.ops import ops_routes
@@ -31,6 +32,8 @@ from gql.view import ShopbridgeGraphQL
 from gql.webhooks.endpoint import tiktok_webhook
 
 log = logging.getLogger("shopbridge")
+
+DRAIN_SECONDS = 30.0  # how long a stop waits for requests in flight before closing the listener (embedded only)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
@@ -41,6 +44,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     install_redaction(("uvicorn.access",))
     if settings.embedded_sandbox:  # httpx already logs each TikTok call once
         install_embedded_sandbox_access_filter()
+    gate = RequestGate(SANDBOX_MOUNT if settings.embedded_sandbox else None)
     view = ShopbridgeGraphQL(schema, settings.secret_key, settings.cors_origins, settings.max_request_bytes)
     sandbox = _embedded_sandbox(settings) if settings.embedded_sandbox else None
 
@@ -73,8 +77,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 return
             quiesced = True
             await runtime.quiesce()
-            if sandbox is not None:  # a mounted app gets no lifespan of its own: stop its deliveries here
-                await sandbox.state.sandbox.aclose()
+            if sandbox is not None:
+                await gate.drain(DRAIN_SECONDS)  # requests in flight may call the sandbox (the OAuth callback)
+                await sandbox.state.sandbox.aclose()  # a mounted app gets no lifespan: stop its deliveries here
 
         app.state.quiesce = quiesce
         log.info("shopbridge ready (%s)", "embedded" if settings.broker_url is None else "redis broker")
@@ -103,6 +108,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ),
         Middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes),
     ]
+    if sandbox is not None:  # only then does this server call itself (gql.draining)
+        middleware.append(Middleware(RequestGateMiddleware, gate=gate))
     # A client hanging up mid-body is one debug line, not an ASGI traceback (gql/disconnect.py).
     return Starlette(
         routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={ClientDisconnect: client_gone}

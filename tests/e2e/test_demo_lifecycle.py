@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -109,3 +110,46 @@ def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> Non
     # and --reset-sandbox starts it fresh from the settings
     banner, _, served = demo_run(9, "--reset-sandbox")
     assert "started fresh" in banner and served == 9
+
+
+def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_sandbox(tmp_path) -> None:
+    # given the demo, a slow TikTok (each call 1.5 s), and a seller who approved the consent
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    stdout, stderr = tmp_path / "demo.out", tmp_path / "demo.err"
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"))
+    process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
+    try:
+        wait_for(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
+        token = re.search(r"Bearer ([\w.-]+)", stdout.read_text())
+        assert token is not None
+        headers = {"Authorization": f"Bearer {token.group(1)}"}
+        variables = {"input": {"region": "US", "name": "Late shop", "regionConfirmed": True}}
+        started = httpx.post(f"{base}/graphql", json={"query": START, "variables": variables}, headers=headers)
+        url = started.json()["data"]["shopAuthorizationStart"]["authorizationUrl"]
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
+        callback = httpx.post(f"{base}/sandbox/oauth/authorize", data=form).headers["location"]
+        assert httpx.post(f"{base}/sandbox/_sandbox/latency", json={"ms": 1500}).status_code == 200
+        with ThreadPoolExecutor(1) as pool:
+            # when Ctrl+C arrives while the callback waits on the sandbox (its token exchange under way)
+            answer = pool.submit(httpx.get, callback, timeout=DEADLINE_SECONDS)
+
+            def exchanging() -> bool:
+                counters = httpx.get(f"{base}/sandbox/_sandbox/counters", timeout=10).json()
+                return "/api/v2/token/get" in counters["by_path"]
+
+            wait_for(exchanging, "the callback's token exchange")
+            before = len(stderr.read_text())
+            process.send_signal(signal.SIGINT)
+            response = answer.result(timeout=DEADLINE_SECONDS)
+        # then the callback still completes (the sandbox answered it before the listener closed), quietly
+        assert response.status_code == 200 and "Shop connected" in response.text, response.text
+        assert process.wait(timeout=DEADLINE_SECONDS) in (0, 130, -signal.SIGINT)
+        after = stderr.read_text()[before:]
+        for noise in ("ConnectError", "attempt", "Traceback", " ERROR "):
+            assert noise not in after, after
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
