@@ -123,6 +123,15 @@ def _secret_file(data_dir: Path, name: str, make: str, *, create: bool = True) -
     and nobody reads a half-written key. `create=False`: a missing file is a `ConfigError` naming it.
     """
     path = data_dir / name
+    try:
+        return _read_or_make(path, data_dir, name, make, create=create)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot use the key file {path} ({exc.strerror}): point SHOPBRIDGE_DATA_DIR at a writable directory"
+        ) from exc
+
+
+def _read_or_make(path: Path, data_dir: Path, name: str, make: str, *, create: bool) -> str:
     if not path.exists() and not create:
         raise ConfigError(
             f"no key at {path}: start the server once (it creates the keys there), or point SHOPBRIDGE_DATA_DIR "

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from adapters.config import Settings
 
 BAD_CONFIGURATION = "BAD_CONFIGURATION"  # a setting (environment variable) or key file is wrong
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"  # the database cannot be opened or reached
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 _served = False  # a server ran in this process: `run` exits without the interpreter's teardown
@@ -267,7 +268,22 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, ConfigError):
             print(one_line(f"shopbridge: {BAD_CONFIGURATION}: {exc}", 1000), file=sys.stderr)
             return 2
+        if (line := _database_problem(exc)) is not None:
+            print(line, file=sys.stderr)
+            return 1
         raise
+
+
+def _database_problem(exc: Exception) -> str | None:
+    """One line for a database that cannot be reached or opened (migrate, demo), else None."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return None
+    cause = exc.orig if exc.orig is not None else exc
+    return one_line(
+        f"shopbridge: {DATABASE_UNAVAILABLE}: {type(cause).__name__}: {cause}; check SHOPBRIDGE_DATABASE_URL", 500
+    )
 
 
 def run() -> NoReturn:

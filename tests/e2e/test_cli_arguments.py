@@ -77,3 +77,20 @@ def test_a_good_token_command_still_prints_a_token(tmp_path, monkeypatch, capsys
     assert main(["token", "merchant-1", "--ttl", "60"]) == 0
     token = capsys.readouterr().out.strip().splitlines()[-1]
     assert verify_token("k" * 32, token) == "merchant-1"
+
+
+def test_an_unusable_data_directory_or_database_is_one_coded_line(tmp_path, monkeypatch, capsys) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    # a data directory that cannot hold the generated keys
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(blocker / "data"))
+    assert main(["migrate"]) == 2
+    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("shopbridge")]
+    assert len(ours) == 1 and "BAD_CONFIGURATION" in ours[0] and "SHOPBRIDGE_DATA_DIR" in ours[0]
+    # a database file that cannot be opened
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SHOPBRIDGE_DATABASE_URL", f"sqlite+aiosqlite:///{blocker}/x.db")
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    ours = [line for line in err.splitlines() if line.startswith("shopbridge")]
+    assert len(ours) == 1 and "DATABASE_UNAVAILABLE" in ours[0] and "Traceback" not in err
