@@ -94,3 +94,14 @@ def test_an_unusable_data_directory_or_database_is_one_coded_line(tmp_path, monk
     err = capsys.readouterr().err
     ours = [line for line in err.splitlines() if line.startswith("shopbridge")]
     assert len(ours) == 1 and "DATABASE_UNAVAILABLE" in ours[0] and "Traceback" not in err
+
+
+@pytest.mark.parametrize("merchant_id", ["", " ", " m1", "m1\n", "m" * 129])
+def test_a_token_naming_no_usable_merchant_is_refused(merchant_id: str) -> None:
+    import jwt
+
+    from gql.auth import ALGORITHM, ISSUER, AuthenticationError, verify_token
+
+    forged = jwt.encode({"sub": merchant_id, "exp": 2**40, "iss": ISSUER}, "k" * 32, algorithm=ALGORITHM)
+    with pytest.raises(AuthenticationError):
+        verify_token("k" * 32, forged)
