@@ -21,7 +21,9 @@ def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     stdout, stderr = tmp_path / "demo.out", tmp_path / "demo.err"
-    env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"), SHOPBRIDGE_SANDBOX_ORDERS="400")
+    env = clean_env(
+        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"), SHOPBRIDGE_SANDBOX_ORDERS="400", SHOPBRIDGE_SANDBOX_PRODUCTS="500"
+    )
     process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
     try:
         # given the banner: the very first request after it is answered (no "connection refused")
@@ -40,8 +42,8 @@ def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None
             assert response.status_code == 200, response.text
             return dict(response.json()["data"])
 
-        # and an import under way against a slow TikTok (each call 200 ms)
-        assert httpx.post(f"{base}/sandbox/_sandbox/latency", json={"ms": 200}).status_code == 200
+        # and an import under way against a slow TikTok (each call 300 ms; five product pages in a row)
+        assert httpx.post(f"{base}/sandbox/_sandbox/latency", json={"ms": 300}).status_code == 200
         started = graphql(START, {"input": {"region": "US", "name": "Stop shop", "regionConfirmed": True}})
         state = parse_qs(urlsplit(started["shopAuthorizationStart"]["authorizationUrl"]).query)["state"][0]  # type: ignore[index]
         form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
