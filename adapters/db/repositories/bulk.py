@@ -20,14 +20,14 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.sessions import run_to_completion
-from adapters.db.tables import DecimalText, UTCDateTime, inventory_links, line_items, orders, products, skus
+from adapters.db.tables import DecimalText, UTCDateTime, line_items, orders, products, skus, warehouse_stocks
 
 # The key each table is upserted on (a unique constraint or the primary key). New rows are the common case and cost
 # the same as a plain INSERT; the conflict branch covers changed rows and a concurrent writer of the same page.
 CONFLICT_KEYS: dict[str, tuple[Table, list[str]]] = {
     "products": (products, ["shop_id", "tiktok_product_id"]),
     "skus": (skus, ["id"]),
-    "inventory_links": (inventory_links, ["sku_id", "warehouse_id"]),
+    "warehouse_stocks": (warehouse_stocks, ["sku_id", "warehouse_id"]),
     "orders": (orders, ["shop_id", "tiktok_order_id"]),
     "line_items": (line_items, ["id"]),
 }
