@@ -88,7 +88,7 @@ def console(app_factory: Callable[..., ShopbridgeServer]) -> Callable[..., Shopb
     """`console(**overrides)`: a Shopbridge whose OAuth callback sends the merchant back to its own console."""
 
     def make(**overrides: Any) -> ShopbridgeServer:
-        return app_factory(frontend_url=CONSOLE_FRONTEND, **overrides)
+        return app_factory(frontend_url=CONSOLE_FRONTEND, **{"webhooks": True, **overrides})
 
     return make
 

@@ -52,6 +52,9 @@ export function renderTasks(ctx) {
 
   function upsert(task, { append = false, quiet = false } = {}) {
     const previous = tasks.get(task.id);
+    if (task.shop && ![...shopSelect.options].some((o) => o.value === task.shop.id)) {
+      shopSelect.append(h("option", { value: task.shop.id }, task.shop.name)); // a shop connected meanwhile
+    }
     tasks.set(task.id, task);
     const li = render(task);
     const old = rows.get(task.id);
@@ -132,7 +135,7 @@ export function renderTasks(ctx) {
     ctx.main,
     h("div", { class: "page-head" }, h("h1", {}, "Task Center"),
       h("form", { class: "inline", onsubmit: syncNow },
-        h("label", { for: "sync-shop" }, "Shop"), shopSelect, h("button", { type: "submit", class: "primary" }, "Sync now"))),
+        h("label", { for: "sync-shop" }, "Shop to sync"), shopSelect, h("button", { type: "submit", class: "primary" }, "Sync now"))),
     list,
     more,
   );
