@@ -80,16 +80,16 @@ def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., Shopb
     row.get_by_role("link", name="30").click()
     expect(page.get_by_role("heading", name="Products of “Paged shop”")).to_be_visible()
     summary = page.locator("main p.muted").first
-    expect(summary).to_have_text("1–20 of 30")
+    expect(summary).to_have_text("1 to 20 of 30")
     expect(page.locator("tbody tr")).to_have_count(20)
     previous, following = page.get_by_role("button", name="Previous page"), page.get_by_role("button", name="Next page")
     expect(previous).to_be_disabled()
     following.click()
-    expect(summary).to_have_text("21–30 of 30")
+    expect(summary).to_have_text("21 to 30 of 30")
     expect(page.locator("tbody tr")).to_have_count(10)
     expect(following).to_be_disabled()
     previous.click()
-    expect(summary).to_have_text("1–20 of 30")
+    expect(summary).to_have_text("1 to 20 of 30")
 
     # orders, filtered by status
     page.get_by_role("link", name="Back to Store management").click()

@@ -110,10 +110,13 @@ def test_add_a_us_shop_through_the_consent_page_with_each_refusal_in_words(
 
 
 def test_rename_reauthorize_and_delete_say_what_happens(console: Callable[..., ShopbridgeServer], page: Page) -> None:
-    app = console()
+    app = console(refresh_token_ttl=3 * 86400)  # TikTok grants 3 days: the shop needs attention
     app.connect_shop("m1", "us-local", "US", "Maple")
     sign_in(page, app, "m1")
     row = page.locator("tbody tr", has_text="Maple Street Goods")
+    expect(row).to_have_class(re.compile(r"\battention\b"))
+    expect(row.locator(".badge")).to_have_text("Expiring soon")
+    expect(row.locator(".attention-list li.urgent")).to_have_count(1)
 
     # rename in place: the pencil opens the name for editing; a bad name is explained, Escape keeps the old one
     row.get_by_role("button", name="Rename Maple").click()

@@ -41,7 +41,7 @@ export function renderCatalog(ctx, shopId, kind) {
       fill(heading, `${isProducts ? "Products" : "Orders"} of “${shop.name}”`);
       const first = (cursors.length - 1) * PAGE + 1;
       summary.textContent = page.totalCount
-        ? `${number(first)}–${number(first + page.edges.length - 1)} of ${number(page.totalCount)}`
+        ? `${number(first)} to ${number(first + page.edges.length - 1)} of ${number(page.totalCount)}`
         : isProducts ? "No product imported yet." : "No order matches.";
       fill(body, page.edges.map(({ node }) => (isProducts ? productRow(node) : orderRow(node))));
       endCursor = page.pageInfo.endCursor;
