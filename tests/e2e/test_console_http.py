@@ -93,3 +93,15 @@ def test_the_callback_page_without_a_frontend_leads_back_to_the_console(
 def test_the_package_ships_the_console(tmp_path: Path) -> None:
     pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert '"gql.console" = ["static/*.html", "static/*.css", "static/js/*.js"]' in pyproject
+
+
+def test_every_user_error_code_of_the_schema_has_a_sentence_in_the_console() -> None:
+    root = Path(__file__).resolve().parents[2]
+    schema = (root / "schema.graphql").read_text()
+    enum = re.search(r"enum UserErrorCode \{([^}]*)\}", schema)
+    assert enum is not None
+    codes = set(enum.group(1).split())
+    messages = (STATIC_DIR / "js" / "messages.js").read_text()
+    explained = set(re.findall(r"^  ([A-Z_]+): ", messages, flags=re.MULTILINE))
+    # the callback's own code for an unexpected failure too
+    assert codes | {"INTERNAL"} <= explained, sorted(codes - explained)
