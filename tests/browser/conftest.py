@@ -6,8 +6,9 @@ The servers use SQLite only: the console adds nothing database-specific to what 
 
 Fixtures:
     browser     (module) a headless Chromium
-    page        a fresh page (its own context: cookies and sessionStorage) with a 15 s default timeout; page
-                errors fail the test
+    new_page    `new_page(**context_options)`: a fresh page (its own context: cookies and sessionStorage) with
+                15 s timeouts; errors thrown in any of them fail the test
+    page        one such page
     console     a Shopbridge whose OAuth callback returns to its own console, with `sign_in(page, merchant)`
 """
 
@@ -51,6 +52,7 @@ def browser() -> Iterator[Browser]:
             "root on Debian) or apt-get install chromium",
             pytrace=False,
         )
+    expect.set_options(timeout=TIMEOUT_MS)  # a loaded CI machine: the same patience for assertions as for actions
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:

@@ -55,11 +55,24 @@ export function renderStores(ctx) {
     }
     try {
       const data = await ctx.graphql(SHOPS);
+      if (editing) {
+        stale = true; // a rename opened meanwhile: render once it ends
+        return;
+      }
       const shops = data.shops.edges.map((e) => e.node);
       count.textContent = shops.length === 1 ? "1 shop" : `${shops.length} shops`;
+      // a live refresh must not take the keyboard focus away: it moves to the same control in the new rows
+      const focused = body.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
       fill(body, shops.length ? shops.map(row) : h("tr", {}, h("td", { colspan: 9 }, "No shop yet. Use Add store to connect your first TikTok Shop.")));
+      if (focused) refocus(focused);
     } catch (exc) {
       announce(exc.message, { kind: "error" });
+    }
+  }
+
+  function refocus(label) {
+    for (const control of body.querySelectorAll("[aria-label]")) {
+      if (control.getAttribute("aria-label") === label) return control.focus();
     }
   }
 
@@ -216,6 +229,7 @@ export function renderStores(ctx) {
     dialog.addEventListener("close", () => {
       dialog.remove();
       if (opener.isConnected) opener.focus();
+      else refocus(opener.getAttribute("aria-label")); // the list was refreshed meanwhile
     });
     document.body.append(dialog);
     dialog.showModal();

@@ -59,8 +59,11 @@ export function renderTasks(ctx) {
     const li = render(task);
     const old = rows.get(task.id);
     rows.set(task.id, li);
-    if (old) old.replaceWith(li);
-    else {
+    if (old) {
+      const focused = old.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
+      old.replaceWith(li);
+      if (focused) [...li.querySelectorAll("[aria-label]")].find((el) => el.getAttribute("aria-label") === focused)?.focus();
+    } else {
       list.querySelector(".empty")?.remove();
       if (append) list.append(li);
       else list.prepend(li);
