@@ -86,6 +86,8 @@ class Settings:
     # Live sync (issue 7): the webhook endpoint's body cap, and whether Partner Center holds the address app-wide.
     webhook_max_bytes: int = 256 * 1024
     webhooks_app_wide: bool = False
+    # The web console (issue 10): where GraphiQL's page loads its scripts and styles (None: the public CDN).
+    graphiql_assets_url: str | None = None
 
     @property
     def callback_url(self) -> str:
@@ -327,7 +329,18 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         worker_shutdown_seconds=_int(env, "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", 30),
         webhook_max_bytes=webhook_max_bytes,
         webhooks_app_wide=_bool(env, "SHOPBRIDGE_WEBHOOKS_APP_WIDE", False),
+        graphiql_assets_url=_base_url(get("SHOPBRIDGE_GRAPHIQL_ASSETS_URL"), "SHOPBRIDGE_GRAPHIQL_ASSETS_URL"),
     )
+
+
+def _base_url(raw: str | None, name: str) -> str | None:
+    """An http(s) base URL without a trailing slash, or None when unset."""
+    if raw is None:
+        return None
+    scheme, sep, rest = raw.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
+        raise ConfigError(f"{name} must be an http(s) URL like https://mirror.example/npm, got {raw!r}")
+    return raw.rstrip("/")
 
 
 def _origins(raw: str | None) -> tuple[str, ...]:

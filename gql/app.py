@@ -13,14 +13,14 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.requests import ClientDisconnect
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from adapters.config import CALLBACK_PATH, SANDBOX_MOUNT, WEBHOOK_PATH, Settings, load_settings
 from adapters.tiktok.redaction import install_redaction
 from domain.clock import Clock, SystemClock
 from gql.callback import tiktok_callback
+from gql.console import console_routes
 from gql.container import Services, build_core
 from gql.disconnect import client_gone
 from gql.draining import RequestGate, RequestGateMiddleware
@@ -45,7 +45,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     if settings.embedded_sandbox:  # httpx already logs each TikTok call once
         install_embedded_sandbox_access_filter()
     gate = RequestGate(SANDBOX_MOUNT if settings.embedded_sandbox else None)
-    view = ShopbridgeGraphQL(schema, settings.secret_key, settings.cors_origins, settings.max_request_bytes)
+    view = ShopbridgeGraphQL(
+        schema,
+        settings.secret_key,
+        settings.cors_origins,
+        settings.max_request_bytes,
+        graphiql_assets_url=settings.graphiql_assets_url,
+    )
     sandbox = _embedded_sandbox(settings) if settings.embedded_sandbox else None
 
     @asynccontextmanager
@@ -90,7 +96,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await services.close()
 
     routes: list[Route | WebSocketRoute | Mount] = [
-        Route("/", _root),
+        *console_routes(),  # `/` and `/console` lead to the web console
         *ops_routes(settings),
         Route("/graphql", view),  # the view answers other methods with a JSON 405
         WebSocketRoute("/graphql", view),
@@ -136,7 +142,3 @@ def _embedded_sandbox(settings: Settings) -> Starlette:
             state_dir=str(settings.data_dir / "sandbox"),
         )
     )
-
-
-async def _root(request: Request) -> Response:
-    return RedirectResponse("/graphql")

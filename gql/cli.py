@@ -123,19 +123,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """`make run`: migrate the embedded SQLite database, print a merchant token, and serve."""
     from adapters.db.migrate import upgrade
     from gql.auth import issue_token
+    from gql.console.login import DEMO_LOGINS
 
     if (problem := _use_port(args.host, args.port)) is not None:
         print(problem, file=sys.stderr)
         return 2
+    _frontend_is_the_console()
     settings = _settings()
     upgrade(settings.database_url)
     token = issue_token(settings.secret_key, args.merchant_id, settings.merchant_token_ttl_seconds)
+    login_code = DEMO_LOGINS.issue(args.merchant_id)  # valid in this process, which serves next
     base = settings.public_url
     mode = "embedded sandbox" if settings.embedded_sandbox else f"TikTok at {settings.tiktok.api_url}"
     sandbox_state = _sandbox_state_line(settings, reset=args.reset_sandbox) if settings.embedded_sandbox else ""
     banner = f"""
   Shopbridge is listening ({mode}, database {_safe_url(settings.database_url)}).
 
+  Web console:      {base}/console/#login={login_code}
+                    (one-click sign-in: works once, within 10 minutes; later, paste the token below)
   GraphiQL:         {base}/graphql
   Sandbox consent:  {base}/sandbox/oauth/authorize (TikTok's stand-in){sandbox_state}
 
@@ -168,6 +173,17 @@ def _sandbox_state_line(settings: Settings, *, reset: bool) -> str:
         "\n                    SHOPBRIDGE_SANDBOX_PRODUCTS, _ORDERS, _SEED); start it fresh with"
         "\n                    `shopbridge demo --reset-sandbox` (make run RESET_SANDBOX=1)"
     )
+
+
+def _frontend_is_the_console() -> None:
+    """The demo sends merchants back to its web console after TikTok's consent, unless a frontend is set."""
+    import os
+
+    from adapters.config import is_set
+
+    if not is_set("SHOPBRIDGE_FRONTEND_URL"):
+        public = os.environ["SHOPBRIDGE_PUBLIC_URL"].rstrip("/")  # set by _use_port when not given
+        os.environ["SHOPBRIDGE_FRONTEND_URL"] = f"{public}/console/"
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

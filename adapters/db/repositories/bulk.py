@@ -20,14 +20,14 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.sessions import run_to_completion
-from adapters.db.tables import DecimalText, UTCDateTime, inventory_links, line_items, orders, products, skus
+from adapters.db.tables import DecimalText, UTCDateTime, line_items, orders, products, skus, warehouse_stocks
 
 # The key each table is upserted on (a unique constraint or the primary key). New rows are the common case and cost
 # the same as a plain INSERT; the conflict branch covers changed rows and a concurrent writer of the same page.
 CONFLICT_KEYS: dict[str, tuple[Table, list[str]]] = {
     "products": (products, ["shop_id", "tiktok_product_id"]),
     "skus": (skus, ["id"]),
-    "inventory_links": (inventory_links, ["sku_id", "warehouse_id"]),
+    "warehouse_stocks": (warehouse_stocks, ["sku_id", "warehouse_id"]),
     "orders": (orders, ["shop_id", "tiktok_order_id"]),
     "line_items": (line_items, ["id"]),
 }
@@ -102,23 +102,27 @@ async def copy_upsert(session: AsyncSession, table_name: str, rows: Sequence[dic
     belong to it. Rows must not repeat a key (ON CONFLICT cannot update one row twice in a statement). Returns,
     for a parent table, the (id, inserted) of every row that now holds the given version; else nothing.
     """
+    # Driver-level calls bypass UninterruptedSession: the whole COPY runs to its end before a cancellation lands.
+    return await run_to_completion(_copy_upsert(session, table_name, rows))
+
+
+async def _copy_upsert(
+    session: AsyncSession, table_name: str, rows: Sequence[dict[str, Any]]
+) -> list[tuple[str, bool]]:
     plan = _PLANS[table_name]
-    # Driver-level calls bypass UninterruptedSession: each runs to its end even if the run is cancelled meanwhile.
-    connection = await run_to_completion(session.connection())
-    driver: Any = (await run_to_completion(connection.get_raw_connection())).driver_connection
-    await run_to_completion(driver.execute(plan.create))  # a no-op after the connection's first batch
+    connection = await session.connection()
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    await driver.execute(plan.create)  # a no-op after the connection's first batch
     records = plan.records(rows, times_as_text=False)
-    await run_to_completion(driver.copy_records_to_table(plan.temp, records=records, columns=plan.columns))
+    await driver.copy_records_to_table(plan.temp, records=records, columns=plan.columns)
     if "RETURNING" in plan.move:
-        return [(row["id"], row["inserted"]) for row in await run_to_completion(driver.fetch(plan.move))]
-    await run_to_completion(driver.execute(plan.move))
+        return [(row["id"], row["inserted"]) for row in await driver.fetch(plan.move)]
+    await driver.execute(plan.move)
     return []
 
 
 async def executemany_upsert(session: AsyncSession, table_name: str, rows: Sequence[dict[str, Any]]) -> None:
     """Upsert `rows` into `table_name` with one driver-level executemany; SQLite. Rows must not repeat a key."""
     plan = _PLANS[table_name]
-    # Not through UninterruptedSession: a cancellation landing mid-executemany would invalidate the connection
-    # while aiosqlite still runs it, holding SQLite's write lock for the busy timeout (a 30 s stall at shutdown).
-    connection = await run_to_completion(session.connection())
+    connection = await session.connection()
     await run_to_completion(connection.exec_driver_sql(plan.insert, plan.records(rows, times_as_text=True)))
