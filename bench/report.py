@@ -54,6 +54,8 @@ ROWS: list[Row] = [
     ("5_api", "5. orders page p50 / p95 ms", lambda r: f"{r['page_p50_ms']} / {r['page_p95_ms']}", "", None),
     ("5_api", "5. orders page / { __typename }, per round",
      lambda r: ", ".join(_x(v) for v in r["round_ratios"]), "", None),
+    ("5_api", "5. server CPU ms per request: page / ceiling (ratio)",
+     lambda r: f"{r['page_cpu_ms']:.2f} / {r['ceiling_cpu_ms']:.2f} ({_x(r['cpu_ratio'])})", "", None),
     ("5_api", "5. orders page / { __typename } (medians)", lambda r: _x(r["ratio"]), ">= 0.3",
      lambda r: r["ratio"] >= 0.3),
     ("6_fanout", "6. subscribers, updates, deliveries",
