@@ -91,7 +91,10 @@ async def api_ceiling(harness: Harness, kind: str, sizes: ApiSizes) -> dict[str,
         "per_run": runs,
     }
     figures["cpu_ratio"] = figures["ceiling_cpu_ms"] / figures["page_cpu_ms"]  # the ratio a CPU-bound server has
-    figures["goals"] = {"ratio": {"goal": f">= {GOAL}", "met": figures["ratio"] >= GOAL}}
+    figures["goals"] = {
+        "ratio": {"goal": f">= {GOAL}", "met": figures["ratio"] >= GOAL},
+        "cpu_ratio": {"goal": f">= {GOAL}", "met": figures["cpu_ratio"] >= GOAL},
+    }
     log(
         f"[5/{kind}] orders page {page_rps} requests/s, {{ __typename }} {ceiling_rps} requests/s: "
         f"ratio {figures['ratio']:.3f} (rounds {[round(r, 3) for r in figures['round_ratios']]}); server CPU per "
