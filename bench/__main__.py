@@ -1,4 +1,4 @@
-"""`make bench` / `python -m bench [--only 1,2,3,4,5|live] [--scale 1.0] [--db sqlite,postgres]`: run, print, save.
+"""`make bench` / `python -m bench [--only 1,...,7|api|fanout|live] [--scale 1.0] [--db ...]`: run, print, save.
 
 Runs each chosen benchmark on each chosen database, prints progress lines (stderr) and a table (stdout), and
 writes every figure to `bench/results.json`. Full size (`--scale 1`) is the issue's; smaller scales shrink every
@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.api_bench import ApiSizes, api_ceiling
+from bench.fanout_bench import FanoutSizes, fanout
 from bench.harness import Harness, log
 from bench.import_bench import Sizes, budget, throughput
 from bench.live_bench import LiveSizes, live
@@ -28,26 +30,29 @@ from bench.query_bench import QuerySizes, orders_page
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 DATABASES = ("sqlite", "postgres")
+BENCHMARKS = (1, 2, 3, 4, 5, 6, 7)  # issue 9's table is 1-6; live sync (issue 7) is 7
+NAMES = {"api": "5", "fanout": "6", "live": "7"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", default="1,2,3,4,5", help="benchmarks to run, comma-separated; `live` is 5 (default %(default)s)"
+        "--only",
+        default=",".join(str(n) for n in BENCHMARKS),
+        help="benchmarks to run, comma-separated; `api` is 5, `fanout` 6, `live` 7 (default %(default)s)",
     )
     parser.add_argument("--db", default="sqlite,postgres", help="databases, comma-separated (default %(default)s)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every data size (default %(default)s)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results file (default bench/results.json)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files) for inspection")
     args = parser.parse_args(argv)
-    names = {"live": "5"}
-    parts = [names.get(part.strip(), part.strip()) for part in args.only.split(",") if part.strip()]
+    parts = [NAMES.get(part.strip(), part.strip()) for part in args.only.split(",") if part.strip()]
     if not all(part.isdigit() for part in parts):
-        parser.error("--only takes 1..5 or live")
+        parser.error("--only takes 1..7, api, fanout or live")
     args.only = sorted({int(part) for part in parts})
     args.db = [part.strip() for part in args.db.split(",") if part.strip()]
-    if not set(args.only) <= {1, 2, 3, 4, 5} or not set(args.db) <= set(DATABASES) or args.scale <= 0:
-        parser.error("--only takes 1..5 or live, --db takes sqlite and/or postgres, --scale must be positive")
+    if not set(args.only) <= set(BENCHMARKS) or not set(args.db) <= set(DATABASES) or args.scale <= 0:
+        parser.error("--only takes 1..7, api, fanout or live; --db sqlite and/or postgres; --scale must be positive")
     return args
 
 
@@ -56,6 +61,8 @@ async def run(args: argparse.Namespace, harness: Harness) -> dict[str, dict[str,
     memory_sizes = MemorySizes().scaled(args.scale)
     query_sizes = QuerySizes().scaled(args.scale)
     live_sizes = LiveSizes().scaled(args.scale)
+    api_sizes = ApiSizes().scaled(args.scale)
+    fanout_sizes = FanoutSizes().scaled(args.scale)
     results: dict[str, dict[str, Any]] = {db: {} for db in args.db}
     sandbox = None
     if {1, 2, 3} & set(args.only):
@@ -71,7 +78,11 @@ async def run(args: argparse.Namespace, harness: Harness) -> dict[str, dict[str,
         if 4 in args.only:
             results[db]["4_orders_page"] = await orders_page(harness, db, query_sizes)
         if 5 in args.only:
-            results[db]["5_live"] = await live(harness, db, live_sizes)
+            results[db]["5_api"] = await api_ceiling(harness, db, api_sizes)
+        if 6 in args.only:
+            results[db]["6_fanout"] = await fanout(harness, db, fanout_sizes)
+        if 7 in args.only:
+            results[db]["7_live"] = await live(harness, db, live_sizes)
     return results
 
 

@@ -8,6 +8,7 @@ The sandbox runs in its own process; the sync engine runs in this one (see `benc
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,12 +37,14 @@ class Sizes:
     budget_orders: int = 50_000  # benchmark 2: all of them imported (window of 46 days)
     budget_latency_ms: int = 100
     budget_rate: float = 50.0
+    runs: int = 3  # benchmark 1: alternating rounds of sync and limit
 
     def scaled(self, scale: float) -> Sizes:
         return Sizes(
             products=max(50, int(self.products * scale)),
             orders=max(300, int(self.orders * scale)),
             budget_orders=max(300, int(self.budget_orders * scale)),
+            runs=self.runs,
         )
 
 
@@ -60,10 +63,9 @@ async def _table_counts(url: str, shop_id: str | None = None) -> dict[str, int]:
         await db.dispose()
 
 
-async def throughput(harness: Harness, sandbox: SandboxProcess, kind: str, sizes: Sizes) -> dict[str, Any]:
-    """Benchmark 1: PRODUCTS then ORDERS through the engine; then the bare loop over the same data."""
+async def _sync_once(harness: Harness, sandbox: SandboxProcess, kind: str, sizes: Sizes) -> dict[str, Any]:
+    """PRODUCTS then ORDERS through the engine into a fresh database; seconds, CPU and the rows stored."""
     sandbox.reseed(sizes.products, sizes.orders)
-    sandbox.configure(latency_ms=0, rate_limit=None)
     sandbox.warm()
     url = harness.fresh_database(kind)
     settings = harness.settings(url, sandbox.url, rate_limit=UNPACED)
@@ -74,7 +76,7 @@ async def throughput(harness: Harness, sandbox: SandboxProcess, kind: str, sizes
         log(f"[1/{kind}] sync: ORDERS (30-day window of {sizes.orders} orders over 45 days)")
         meter = CpuMeter(sandbox)
         order_run = await worker.run(shop, SyncKind.ORDERS)
-        sync_cpu = meter.read()
+        cpu = meter.read()
     for run in (product_run, order_run):
         if run.task.status != "SUCCEEDED" or run.task.failed:
             raise RuntimeError(f"the {run.task.kind} task ended {run.task.status}: {run.task.error_message}")
@@ -82,10 +84,16 @@ async def throughput(harness: Harness, sandbox: SandboxProcess, kind: str, sizes
     harness.drop_database(url)
     log(
         f"[1/{kind}] sync: products {product_run.seconds:.1f}s, orders {order_run.seconds:.1f}s "
-        f"({stored['orders']} orders, {stored['line_items']} line items, {stored['skus']} SKUs)"
+        f"({stored['orders']} orders, {stored['line_items']} line items, {stored['skus']} SKUs); CPU {cpu}"
     )
+    return {"products_s": product_run.seconds, "orders_s": order_run.seconds, "cpu": cpu, "stored": stored,
+            "page_size": settings.sync_page_size, "order_slices": settings.sync_order_slices}  # fmt: skip
 
-    # The limit: same data regenerated (render cache emptied) into a fresh database.
+
+async def _limit_once(
+    harness: Harness, sandbox: SandboxProcess, kind: str, sizes: Sizes, page_size: int, order_slices: int
+) -> dict[str, Any]:
+    """The bare loop over the same data, regenerated (render cache emptied), into a fresh database."""
     sandbox.reseed(sizes.products, sizes.orders)
     sandbox.warm()
     limit_url = harness.fresh_database(kind)
@@ -94,40 +102,70 @@ async def throughput(harness: Harness, sandbox: SandboxProcess, kind: str, sizes
     # The engine's own batch and queue sizes: the limit differs from it in nothing but the work per record.
     engine = SyncOptions()
     batching = {"batch_records": engine.batch_records, "queue_pages": engine.queue_pages}
-    bare_products = await bare_import(target, "products", page_size=settings.sync_page_size, **batching)
+    bare_products = await bare_import(target, "products", page_size=page_size, **batching)
     until = datetime.now(UTC)
-    slices = [(s.ge, s.lt) for s in plan_slices(until - ORDERS_DEFAULT_WINDOW, until, settings.sync_order_slices)]
+    slices = [(s.ge, s.lt) for s in plan_slices(until - ORDERS_DEFAULT_WINDOW, until, order_slices)]
     log(f"[1/{kind}] limit: orders ({len(slices)} slices concurrently)")
     meter = CpuMeter(sandbox)
-    bare_orders = await bare_import(target, "orders", slices=slices, page_size=settings.sync_page_size, **batching)
-    limit_cpu = meter.read()
-    limit_stored = await _table_counts(limit_url)
+    bare_orders = await bare_import(target, "orders", slices=slices, page_size=page_size, **batching)
+    cpu = meter.read()
+    stored = await _table_counts(limit_url)
     harness.drop_database(limit_url)
-    log(f"[1/{kind}] limit: products {bare_products.seconds:.1f}s, orders {bare_orders.seconds:.1f}s")
-    log(f"[1/{kind}] CPU during the orders import: sync {sync_cpu}, limit {limit_cpu}")
+    log(f"[1/{kind}] limit: products {bare_products.seconds:.1f}s, orders {bare_orders.seconds:.1f}s; CPU {cpu}")
+    return {"products_s": bare_products.seconds, "orders_s": bare_orders.seconds, "cpu": cpu, "stored": stored,
+            "write_s": bare_products.write_seconds + bare_orders.write_seconds}  # fmt: skip
 
-    sync_seconds = product_run.seconds + order_run.seconds
-    limit_seconds = bare_products.seconds + bare_orders.seconds
+
+async def throughput(harness: Harness, sandbox: SandboxProcess, kind: str, sizes: Sizes) -> dict[str, Any]:
+    """Benchmark 1: `sizes.runs` rounds in alternating order (sync then limit, limit then sync, ...), each side
+    checked to have stored the same rows as the other; figures are medians over the rounds, the ratio the median
+    of the rounds' sync/limit ratios (checked unrounded)."""
+    sandbox.configure(latency_ms=0, rate_limit=None)
+    syncs: list[dict[str, Any]] = []
+    limits: list[dict[str, Any]] = []
+    for round_ in range(sizes.runs):
+        for side in ("sync", "limit") if round_ % 2 == 0 else ("limit", "sync"):
+            if side == "sync":
+                syncs.append(await _sync_once(harness, sandbox, kind, sizes))
+            else:
+                first = syncs[0]  # round 0 runs the sync first: the limit uses its page size and slices
+                limits.append(
+                    await _limit_once(harness, sandbox, kind, sizes, first["page_size"], first["order_slices"])
+                )
+    for sync, limit in zip(syncs, limits, strict=True):
+        if sync["stored"] != limit["stored"]:  # the same work: every table's rows
+            raise RuntimeError(f"sync and limit stored different rows: {sync['stored']} vs {limit['stored']}")
+    stored = syncs[0]["stored"]
+    run_ratios = [
+        (s["products_s"] + s["orders_s"]) / (b["products_s"] + b["orders_s"])
+        for s, b in zip(syncs, limits, strict=True)
+    ]
+
+    def median(items: list[dict[str, Any]], key: str) -> float:
+        return statistics.median(item[key] for item in items)
+
     return {
+        "runs": sizes.runs,
         "products": stored["products"],
         "skus": stored["skus"],
         "orders_in_window": stored["orders"],
         "orders_skipped": sizes.orders - stored["orders"],
         "line_items": stored["line_items"],
-        "limit_rows": limit_stored,
-        "sync_products_s": round(product_run.seconds, 2),
-        "sync_orders_s": round(order_run.seconds, 2),
-        "limit_products_s": round(bare_products.seconds, 2),
-        "limit_orders_s": round(bare_orders.seconds, 2),
-        "limit_write_s": round(bare_products.write_seconds + bare_orders.write_seconds, 2),
-        "sync_orders_cpu": sync_cpu,
-        "limit_orders_cpu": limit_cpu,
-        "sync_s": round(sync_seconds, 2),
-        "limit_s": round(limit_seconds, 2),
-        "orders_per_s": round(stored["orders"] / order_run.seconds),
-        "ratio_products": round(product_run.seconds / bare_products.seconds, 2),
-        "ratio_orders": round(order_run.seconds / bare_orders.seconds, 2),
-        "ratio": round(sync_seconds / limit_seconds, 2),
+        "limit_rows": limits[0]["stored"],
+        "sync_products_s": round(median(syncs, "products_s"), 2),
+        "sync_orders_s": round(median(syncs, "orders_s"), 2),
+        "limit_products_s": round(median(limits, "products_s"), 2),
+        "limit_orders_s": round(median(limits, "orders_s"), 2),
+        "limit_write_s": round(median(limits, "write_s"), 2),
+        "sync_orders_cpu": [s["cpu"] for s in syncs],
+        "limit_orders_cpu": [b["cpu"] for b in limits],
+        "orders_per_s": round(stored["orders"] / median(syncs, "orders_s")),
+        "ratio_products": statistics.median(
+            s["products_s"] / b["products_s"] for s, b in zip(syncs, limits, strict=True)
+        ),
+        "ratio_orders": statistics.median(s["orders_s"] / b["orders_s"] for s, b in zip(syncs, limits, strict=True)),
+        "run_ratios": run_ratios,
+        "ratio": statistics.median(run_ratios),
     }
 
 

@@ -1,4 +1,4 @@
-"""Shopbridge served in a thread of the bench process for benchmark 5: GraphQL as a frontend speaks it, the database
+"""Shopbridge served in a thread of the bench process for benchmark 7: GraphQL as a frontend speaks it, the database
 read directly (poll cursors, active tasks), and the poll cursors moved back in time.
 
     with LiveApp(harness, database_url, sandbox, port) as app:

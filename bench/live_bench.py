@@ -1,4 +1,4 @@
-"""Benchmark 5 (issue 7): live sync. A sale's latency to GraphQL, webhook acknowledgement, the cost of a poll.
+"""Benchmark 7 (issue 7): live sync. A sale's latency to GraphQL, webhook acknowledgement, the cost of a poll.
 
     await live(harness, "sqlite", LiveSizes()) -> dict of figures (see ROWS in bench/report.py)
 
@@ -187,7 +187,7 @@ def webhook_ack(app: LiveApp, sandbox: SandboxProcess, shop: dict[str, Any], siz
 async def live(harness: Harness, db: str, sizes: LiveSizes) -> dict[str, Any]:
     port = free_port()
     webhook_url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
-    log(f"5 [{db}] live sync: sandbox pushing to {webhook_url}")
+    log(f"7 [{db}] live sync: sandbox pushing to {webhook_url}")
     sandbox = harness.sandbox(
         sizes.products, sizes.orders, extra_args=["--allow-insecure-webhooks", "--webhook-url", webhook_url]
     )
@@ -196,11 +196,11 @@ async def live(harness: Harness, db: str, sizes: LiveSizes) -> dict[str, Any]:
         with LiveApp(harness, database_url, sandbox, port) as app:
             shop = await asyncio.to_thread(app.connect_shop, sandbox)
             await asyncio.to_thread(app.wait, lambda: app.imports_done(shop["id"]), "the imports")
-            log(f"5 [{db}] shop connected and imported; a 300 s poll")
+            log(f"7 [{db}] shop connected and imported; a 300 s poll")
             result = await asyncio.to_thread(poll_cost, app, sandbox)
-            log(f"5 [{db}] {sizes.sales} sales at {sizes.sale_rate}/s")
+            log(f"7 [{db}] {sizes.sales} sales at {sizes.sale_rate}/s")
             result.update(await sale_latency(app, sandbox, shop, sizes))
-            log(f"5 [{db}] webhooks at {sizes.webhook_rate}/s for {sizes.webhook_seconds}s")
+            log(f"7 [{db}] webhooks at {sizes.webhook_rate}/s for {sizes.webhook_seconds}s")
             result.update(await asyncio.to_thread(webhook_ack, app, sandbox, shop, sizes))
     finally:
         if sandbox.process is not None:
@@ -212,7 +212,7 @@ async def live(harness: Harness, db: str, sizes: LiveSizes) -> dict[str, Any]:
         "poll_requests": {"goal": "1 per kind", "met": all(n == 1 for n in result["poll_requests"].values())},
     }
     log(
-        f"5 [{db}] sale p95 {result['sale_p95_ms']} ms, webhook p99 {result['webhook_p99_ms']} ms, "
+        f"7 [{db}] sale p95 {result['sale_p95_ms']} ms, webhook p99 {result['webhook_p99_ms']} ms, "
         f"poll requests {result['poll_requests']}"
     )
     return result

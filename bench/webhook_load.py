@@ -1,4 +1,4 @@
-"""Benchmark 5's webhook load, in a child process of its own (so that its clients never share the API's GIL).
+"""Benchmark 7's webhook load, in a child process of its own (so that its clients never share the API's GIL).
 
     python -m bench.webhook_load URL --app-key K --app-secret S --shop-id ID --orders ID,ID,... \
         [--rate 200] [--seconds 10] [--clients 8]   -> one JSON line on stdout: latencies (ms) and the pacing

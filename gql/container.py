@@ -27,6 +27,7 @@ class Services:
     events: Any  # adapters.events bus: publishes task changes and lets subscriptions wait for them
     clock: Clock
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    task_feeds: dict[str, Any] = field(default_factory=dict)  # gql.feeds.TaskFeed by merchant id, while followed
 
     async def close(self) -> None:
         """Close everything, in reverse order of creation, even when one of them fails."""

@@ -2,9 +2,10 @@
 
 The first messages are the current state (with `taskId` that task; else each shop's latest task of each kind, at
 most 100, and every active one, so a client sees where things stand even when nothing runs); then each change
-(a task started later included), coalesced per task to at most one message per
-`MIN_INTERVAL` (the latest state wins). Signals can be lost (pub/sub is at-most-once), so the followed tasks are
-re-read every `FALLBACK_INTERVAL` whatever happens. No database session is held while waiting.
+(a task started later included), coalesced per task to at most one message per `MIN_INTERVAL` (the latest state
+wins). `syncTaskUpdated` subscribers do not read the database themselves: the
+merchant's feed (`gql.feeds`) reads once per change signal for all of them, and every `FALLBACK_INTERVAL` whatever
+happens (signals can be lost: pub/sub is at-most-once). No database session is held while waiting.
 
 A followed task that disappears while still active was removed with its shop (`shopDelete` cancels and deletes
 in one transaction): its final message is its last state as CANCELLED with `errorCode = SHOP_DELETED` (and a null
@@ -21,15 +22,17 @@ from typing import Any
 
 import strawberry
 
+from adapters.db.read_models import SyncTaskRead
 from domain.errors import NotFoundError
+from domain.sync import ACTIVE_STATUSES
 from domain.sync import SyncTaskStatus as DomainStatus
 from gql import mappers, readers
 from gql import types as t
 from gql.context import Info
+from gql.feeds import FALLBACK_INTERVAL, Follower, Snapshot, task_feed
 from gql.ids import from_global_id, internal_id
 
 MIN_INTERVAL = 0.1
-FALLBACK_INTERVAL = 1.5
 SHOP_MIN_INTERVAL = 0.25  # a shop re-read costs its counts: at most four a second during an import
 SHOP_DELETED = "SHOP_DELETED"
 
@@ -84,78 +87,14 @@ class Subscription:
             if await info.context.loaders.shop.load(shop_filter) is None:
                 raise NotFoundError("Shop", ("shopId",))
 
-        sent: dict[str, tuple[object, ...]] = {}
-        sent_at: dict[str, float] = {}
-        followed: set[str] = set()
-        last_active: dict[str, t.SyncTask] = {}  # the last state sent of each task still active then
-
-        async def current(ids: set[str], first: bool) -> list[Any]:
-            """The followed tasks as stored now: the given ids, plus every active task in scope, plus at first
-            each shop's latest task of each kind (so a client learns the current state even when nothing runs)."""
-            if task_filter is not None:
-                return await readers.sync_task_rows(info, merchant_id, {task_filter})
-            rows = await readers.latest_sync_task_rows(info, merchant_id, shop_filter) if first else []
-            known = {row.id for row in rows}
-            rows += [row for row in await readers.active_sync_task_rows(info, merchant_id, shop_filter)
-                     if row.id not in known]  # fmt: skip
-            known = {row.id for row in rows}
-            missing = ids - known
-            if missing:
-                rows += await readers.sync_task_rows(info, merchant_id, missing)
-            return [row for row in rows if shop_filter is None or row.shop_id == shop_filter]
-
-        async with info.context.services.events.subscribe(merchant_id) as signals:
-            first = True
-            pending: set[str] = set()
-            while True:
-                rows = await current(followed | pending, first)
-                if first and task_filter is not None and not rows:
-                    raise NotFoundError("SyncTask", ("taskId",))
-                first = False
-                vanished = set(last_active) - {row.id for row in rows}
-                for gone_id in sorted(vanished):  # deleted with their shop while active
-                    followed.discard(gone_id)
-                    info.context.fresh_loaders()
-                    yield _gone(last_active.pop(gone_id), info.context.services.clock.now())
-                if task_filter is not None and not rows:
-                    return  # the task is gone with its shop: its final state is out
-                if vanished and shop_filter is not None and await _shop_gone(info, shop_filter):
-                    raise NotFoundError("Shop", ("shopId",))
-                now = time.monotonic()
-                delay: float | None = None
-                for row in rows:
-                    followed.add(row.id)
-                    signature = _signature(row)
-                    if sent.get(row.id) == signature:
-                        continue
-                    wait = sent_at.get(row.id, 0.0) + MIN_INTERVAL - now
-                    if wait > 0:  # coalesce: the latest state goes out when the slot opens
-                        delay = wait if delay is None else min(delay, wait)
-                        pending.add(row.id)
-                        continue
-                    sent[row.id] = signature
-                    sent_at[row.id] = now
-                    pending.discard(row.id)
-                    info.context.fresh_loaders()
-                    message = mappers.sync_task(row)
-                    if DomainStatus(row.status).is_terminal:
-                        last_active.pop(row.id, None)
-                    else:
-                        last_active[row.id] = message
-                    yield message
-                    if task_filter is not None and DomainStatus(row.status).is_terminal:
-                        return
-                # Forget finished tasks once their final state is out, so the followed set stays small.
-                for row in rows:
-                    if DomainStatus(row.status).is_terminal and sent.get(row.id) == _signature(row):
-                        followed.discard(row.id)
-                changed = await signals.wait(delay if delay is not None else FALLBACK_INTERVAL)
-                info.context.require_merchant()  # a subscription does not outlive its token
-                if not changed and shop_filter is not None and not followed and await _shop_gone(info, shop_filter):
-                    raise NotFoundError("Shop", ("shopId",))  # deleted while none of its tasks was active
-                if changed:
-                    pending |= {task for task in changed if task_filter is None or task == task_filter}
-                await asyncio.sleep(0)
+        feed = task_feed(info.context.services, merchant_id)
+        # The subscriber's own read, once: each shop's latest task of each kind (the feed then reads them for it).
+        latest = set() if task_filter is not None else {
+            row.id for row in await readers.latest_sync_task_rows(info, merchant_id, shop_filter)
+        }  # fmt: skip
+        async with feed.follow(shop_filter) as me:
+            async for message in _follow(info, me, feed.refresh(), task_filter, shop_filter, latest):
+                yield message
 
     @strawberry.subscription(
         description="The shop, first as it is, then whenever its status, attention, name, counts or last sync "
@@ -184,6 +123,98 @@ class Subscription:
                 # Any task of the merchant may have moved this shop's counts; a shop signal names the shop.
                 await _first_signal(shop_signals, task_signals, FALLBACK_INTERVAL)
                 info.context.require_merchant()  # a subscription does not outlive its token
+
+
+async def _follow(
+    info: Info, me: Follower, generation: int, task_filter: str | None, shop_filter: str | None, first_ids: set[str]
+) -> AsyncGenerator[t.SyncTask, None]:
+    """One subscriber's messages from the shared snapshots of its merchant's feed (no read of its own, except
+    the rare shop check when a followed task vanished)."""
+    sent: dict[str, tuple[object, ...]] = {}
+    sent_at: dict[str, float] = {}
+    followed: set[str] = set()
+    pending: set[str] = set(first_ids)  # the first messages: each shop's latest task of each kind, finished or not
+    last_active: dict[str, t.SyncTask] = {}  # the last state sent of each task still active then
+    me.ids = {task_filter} if task_filter is not None else set(first_ids)
+    latest: Snapshot = await me.first(generation)
+    snapshot: Snapshot | None = latest
+    first = True
+    while True:
+        if snapshot is not None:
+            latest = snapshot
+            if snapshot.changed:
+                pending |= {task for task in snapshot.changed if task_filter is None or task == task_filter}
+        rows = _in_scope(latest, followed | pending, task_filter, shop_filter)
+        if first and task_filter is not None and not rows:
+            raise NotFoundError("SyncTask", ("taskId",))
+        first = False
+        # Vanished: read (asked) and absent, so deleted with their shop while active.
+        vanished = {task for task in last_active if task in latest.asked and task not in latest.rows}
+        for gone_id in sorted(vanished):
+            followed.discard(gone_id)
+            info.context.fresh_loaders()
+            yield _gone(last_active.pop(gone_id), info.context.services.clock.now())
+        if task_filter is not None and vanished:
+            return  # the task is gone with its shop: its final state is out
+        if vanished and shop_filter is not None and await _shop_gone(info, shop_filter):
+            raise NotFoundError("Shop", ("shopId",))
+        now = time.monotonic()
+        delay: float | None = None
+        for row in rows:
+            followed.add(row.id)
+            signature = _signature(row)
+            if sent.get(row.id) == signature:
+                pending.discard(row.id)
+                continue
+            wait = sent_at.get(row.id, 0.0) + MIN_INTERVAL - now
+            if wait > 0:  # coalesce: the latest state goes out when the slot opens
+                delay = wait if delay is None else min(delay, wait)
+                pending.add(row.id)
+                continue
+            sent[row.id] = signature
+            sent_at[row.id] = now
+            pending.discard(row.id)
+            info.context.fresh_loaders()
+            message = mappers.sync_task(row)
+            if DomainStatus(row.status).is_terminal:
+                last_active.pop(row.id, None)
+            else:
+                last_active[row.id] = message
+            yield message
+            if task_filter is not None and DomainStatus(row.status).is_terminal:
+                return
+        # Forget finished tasks once their final state is out, so the followed set stays small.
+        for row in rows:
+            if DomainStatus(row.status).is_terminal and sent.get(row.id) == _signature(row):
+                followed.discard(row.id)
+        me.ids = followed | pending | set(last_active) | ({task_filter} if task_filter else set())
+        snapshot = await me.next(delay if delay is not None else FALLBACK_INTERVAL * 2)
+        info.context.require_merchant()  # a subscription does not outlive its token
+        if (
+            snapshot is not None
+            and snapshot.shops is not None
+            and shop_filter is not None
+            and not followed
+            and shop_filter not in snapshot.shops
+        ):
+            raise NotFoundError("Shop", ("shopId",))  # deleted while none of its tasks was active
+        await asyncio.sleep(0)
+
+
+def _in_scope(
+    snapshot: Snapshot, ids: set[str], task_filter: str | None, shop_filter: str | None
+) -> list[SyncTaskRead]:
+    """The snapshot's rows this subscriber follows: its task, or the active ones in scope plus `ids`."""
+    if task_filter is not None:
+        row = snapshot.rows.get(task_filter)
+        return [row] if row is not None else []
+    rows = [
+        row
+        for row in snapshot.rows.values()
+        if (row.status in ACTIVE_STATUSES or row.id in ids) and (shop_filter is None or row.shop_id == shop_filter)
+    ]
+    rows.sort(key=lambda row: (row.created_at, row.id))  # oldest first
+    return rows
 
 
 async def _shop_signature(info: Info, shop: t.Shop) -> tuple[object, ...]:

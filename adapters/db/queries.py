@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, and_, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, Table, and_, func, literal, or_, select, tuple_
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,7 +30,7 @@ from adapters.db.rows import sync_task_fields
 from adapters.db.tables import UTCDateTime, line_items, orders, products, shops, skus, sync_tasks
 from domain.catalog import Money
 from domain.shops import Region
-from domain.sync import SyncTaskStatus
+from domain.sync import ACTIVE_STATUSES, SyncTaskStatus
 
 _SHOP_COLUMNS = [c for c in shops.columns if not c.name.endswith("_encrypted")]  # tokens never leave the table
 
@@ -214,6 +214,31 @@ async def sync_tasks_by_ids(session: AsyncSession, merchant_id: str, ids: Collec
         return {}
     query = select(sync_tasks).where(sync_tasks.c.merchant_id == merchant_id, sync_tasks.c.id.in_(list(ids)))
     return {r["id"]: _sync_task(r) for r in (await session.execute(query)).mappings()}
+
+
+async def followed_sync_tasks(
+    session: AsyncSession, merchant_id: str, ids: Collection[str], limit: int
+) -> dict[str, SyncTaskRead]:
+    """In ONE statement, the merchant's active tasks (newest first, at most `limit`) and the tasks among `ids`
+    whatever their status: what a subscription feed reads per update (`gql.feeds`)."""
+    wanted: ColumnElement[bool] = sync_tasks.c.status.in_([s.value for s in ACTIVE_STATUSES])
+    if ids:
+        wanted = or_(wanted, sync_tasks.c.id.in_(list(ids)))
+    query = (
+        select(sync_tasks)
+        .where(sync_tasks.c.merchant_id == merchant_id, wanted)
+        .order_by(sync_tasks.c.created_at.desc(), sync_tasks.c.id.desc())
+        .limit(limit + len(ids))
+    )
+    return {r["id"]: _sync_task(r) for r in (await session.execute(query)).mappings()}
+
+
+async def existing_shop_ids(session: AsyncSession, merchant_id: str, ids: Collection[str]) -> set[str]:
+    """The ids among `ids` of the merchant's shops that exist (one statement)."""
+    if not ids:
+        return set()
+    query = select(shops.c.id).where(shops.c.merchant_id == merchant_id, shops.c.id.in_(list(ids)))
+    return set((await session.execute(query)).scalars())
 
 
 # -- helpers --------------------------------------------------------------------------------------------------

@@ -1,0 +1,214 @@
+"""Per-process task feeds: ONE database read per change signal, shared by every `syncTaskUpdated` subscriber of a
+merchant (the topic), however many there are. The database stays the truth; signals only say when to read.
+
+    feed = task_feed(services, merchant_id)        # the merchant's feed of this process (created on first use)
+    async with feed.follow(shop_id=None) as me:    # a follower; the feed's reader runs while it has followers
+        me.ids = {...}                             # task ids this follower needs read whatever their status
+        snapshot = await me.first(feed.refresh())  # the first snapshot read after this follower asked
+        snapshot = await me.next(timeout)          # the latest snapshot since the last call, or None (timeout)
+
+The reader waits for a change signal of the merchant (`adapters.events`), a follower's refresh request, or
+`FALLBACK_INTERVAL` (signals may be lost), then reads, in one statement, the merchant's active tasks plus every id
+its followers or the signal name and every task active at the previous read (so a task's final state is read once
+more). A follower keeps only the latest snapshot (a slot, not a queue): a slow follower skips states, never the
+last one. On a fallback read the feed also checks, in one more statement, which of its followers' shops still
+exist (a shop subscription with no active task learns of its shop's deletion that way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from adapters.db import queries
+from adapters.db.engine import Database
+from adapters.db.read_models import SyncTaskRead
+from domain.sync import ACTIVE_STATUSES
+
+if TYPE_CHECKING:
+    from gql.container import Services
+
+FALLBACK_INTERVAL = 1.5  # seconds between reads when no signal comes
+ACTIVE_LIMIT = 100  # active tasks read per merchant (at most one per kind per shop in practice)
+_ACTIVE = {status.value for status in ACTIVE_STATUSES}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One read: `rows` by task id (the active tasks and every id in `asked`), as stored at `generation`."""
+
+    generation: int  # refresh requests served: a follower that asked at generation g waits for g or more
+    rows: dict[str, SyncTaskRead]
+    asked: frozenset[str]  # ids read whatever their status: absent from `rows` means deleted
+    changed: frozenset[str] | None  # ids a signal named (empty: "re-read everything"); None: a fallback read
+    shops: frozenset[str] | None  # on fallback reads: which followed shops exist; else None
+
+
+class Follower:
+    """One subscriber's view of the feed: the ids it needs read, and a latest-snapshot slot."""
+
+    def __init__(self, shop_id: str | None) -> None:
+        self.ids: set[str] = set()
+        self.shop_id = shop_id
+        self.latest: Snapshot | None = None
+        self.error: BaseException | None = None
+        self.started = False  # has had its first snapshot (`first`)
+        self._event = asyncio.Event()
+
+    def _deliver(self, snapshot: Snapshot) -> None:
+        self.latest = snapshot
+        self._event.set()
+
+    def _fail(self, error: BaseException) -> None:
+        self.error = error
+        self._event.set()
+
+    async def next(self, timeout: float) -> Snapshot | None:  # noqa: ASYNC109 (a timeout re-evaluates the latest)
+        """The latest snapshot if one came since the last call (waiting up to `timeout` seconds), else None."""
+        if not self._event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout)
+        if not self._event.is_set():
+            return None
+        if self.error is not None:
+            raise self.error  # the feed's read failed: this subscription ends with it, as a direct read would
+        self._event.clear()
+        return self.latest
+
+    async def first(self, generation: int) -> Snapshot:
+        """The first snapshot read at `generation` or later (what `TaskFeed.refresh` returned)."""
+        while True:
+            snapshot = await self.next(FALLBACK_INTERVAL * 4)
+            if snapshot is not None and snapshot.generation >= generation:
+                self.started = True
+                return snapshot
+
+
+class TaskFeed:
+    """The merchant's feed in this process: followers, and the one reader task while there are any."""
+
+    def __init__(
+        self,
+        db: Database,
+        events: Any,
+        merchant_id: str,
+        registry: dict[str, Any],
+        *,
+        fallback_interval: float = FALLBACK_INTERVAL,
+    ) -> None:
+        self.db = db
+        self.fallback_interval = fallback_interval
+        self.events = events  # an adapters.events bus
+        self.merchant_id = merchant_id
+        self.registry = registry  # the process's feeds by merchant: the feed leaves it with its last follower
+        self.followers: set[Follower] = set()
+        self.reads = 0  # reads done (tests and the fan-out benchmark compare it with the signals sent)
+        self._requested = 0
+        self._wake = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self._last_active: set[str] = set()
+
+    def refresh(self) -> int:
+        """Ask for a read soon; returns the generation the follower waits for (`Follower.first`)."""
+        self._requested += 1
+        self._wake.set()
+        return self._requested
+
+    @contextlib.asynccontextmanager
+    async def follow(self, shop_id: str | None = None) -> AsyncIterator[Follower]:
+        follower = Follower(shop_id)
+        self.followers.add(follower)
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._run(), name=f"shopbridge-task-feed-{self.merchant_id}")
+        try:
+            yield follower
+        finally:
+            self.followers.discard(follower)
+            if not self.followers:
+                await self._stop()
+
+    async def _stop(self) -> None:
+        reader, self._reader = self._reader, None
+        if self.registry.get(self.merchant_id) is self:
+            del self.registry[self.merchant_id]
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _run(self) -> None:
+        try:
+            await self._loop()
+        except Exception as error:  # a failed read ends every current follower's subscription with that error
+            for follower in list(self.followers):
+                follower._fail(error)
+            if self.registry.get(self.merchant_id) is self:
+                del self.registry[self.merchant_id]  # the next subscriber starts afresh
+
+    async def _loop(self) -> None:
+        async with self.events.subscribe(self.merchant_id) as signals:
+            changed: set[str] | None = set()  # the first read reads everything
+            signalled = True
+            while self.followers:
+                generation = self._requested
+                self._wake.clear()
+                snapshot = await self._read(generation, changed)
+                for follower in list(self.followers):
+                    # A read only newcomers asked for goes to them alone: 1,000 subscribers connecting must not
+                    # wake the ones already following 1,000 times over.
+                    if signalled or changed is None or not follower.started:
+                        follower._deliver(snapshot)
+                if self._requested > generation:
+                    changed, signalled = set(), False  # someone asked meanwhile: read again at once
+                    continue
+                changed, signalled = await self._wait(signals)
+
+    async def _wait(self, signals: Any) -> tuple[set[str] | None, bool]:
+        """(A signal's ids, True); (an empty set, False) for a refresh request alone; (None, False) after the
+        fallback interval of silence."""
+        signal = asyncio.ensure_future(signals.wait(self.fallback_interval))
+        wake = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((signal, wake), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wake.cancel()
+            if not signal.done():
+                signal.cancel()
+            await asyncio.gather(signal, wake, return_exceptions=True)
+        if signal.done() and not signal.cancelled() and signal.exception() is None:
+            received: set[str] | None = signal.result()
+            if received is not None:
+                return received, True
+        return (set(), False) if self._wake.is_set() else (None, False)
+
+    async def _read(self, generation: int, changed: set[str] | None) -> Snapshot:
+        asked = set(self._last_active) | (changed or set())
+        shops: set[str] = set()
+        for follower in self.followers:
+            asked |= follower.ids
+            if follower.shop_id is not None:
+                shops.add(follower.shop_id)
+        async with self.db.read_sessionmaker() as session:
+            rows = await queries.followed_sync_tasks(session, self.merchant_id, asked, ACTIVE_LIMIT)
+            existing = await queries.existing_shop_ids(session, self.merchant_id, shops) if changed is None else None
+        self.reads += 1
+        self._last_active = {task_id for task_id, row in rows.items() if row.status in _ACTIVE}
+        return Snapshot(
+            generation=generation,
+            rows=rows,
+            asked=frozenset(asked),
+            changed=None if changed is None else frozenset(changed),
+            shops=None if existing is None else frozenset(existing),
+        )
+
+
+def task_feed(services: Services, merchant_id: str) -> TaskFeed:
+    """The merchant's feed in this process (one per merchant, created on first use, dropped with its last follower)."""
+    feed = services.task_feeds.get(merchant_id)
+    if feed is None:
+        feed = TaskFeed(services.db, services.events, merchant_id, services.task_feeds)
+        services.task_feeds[merchant_id] = feed
+    return feed
