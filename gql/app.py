@@ -21,7 +21,7 @@ from adapters.config import CALLBACK_PATH, SANDBOX_MOUNT, WEBHOOK_PATH, Settings
 from adapters.tiktok.redaction import install_redaction
 from domain.clock import Clock, SystemClock
 from gql.callback import tiktok_callback
-from gql.container import Services, build_core
+from gql.container import Services, build_core, build_intake
 from gql.disconnect import client_gone
 from gql.limits import RequestSizeLimit
 from gql.logfilters import install_embedded_sandbox_access_filter
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
         db, uow_factory, tiktok, tiktok_closers = build_core(settings)
         runtime = await start_api_runtime(settings)
+        intake = build_intake(uow_factory, clock, runtime.queue)
         services = Services(
             settings=settings,
             db=db,
@@ -58,7 +59,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             queue=runtime.queue,
             events=runtime.events,
             clock=clock,
-            closers=[*tiktok_closers, runtime.stop],
+            intake=intake,
+            # closed last to first: the intake stores what waits and enqueues it before the worker pool stops
+            closers=[*tiktok_closers, runtime.stop, intake.aclose],
         )
         app.state.services = services
         log.info("shopbridge ready (%s)", "embedded" if settings.broker_url is None else "redis broker")
