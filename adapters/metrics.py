@@ -17,11 +17,20 @@ Metric names (a contract: dashboards and alerts use them; see the README's Opera
     shopbridge_webhooks_received_total{outcome}                      POST /webhooks/tiktok answers, outcome: stored |
                                                                      duplicate | unauthorized | malformed | too_large |
                                                                      failed
+    shopbridge_webhook_events_received_total{type,outcome}           verified pushes by event type (TikTok's name, or
+                                                                     OTHER) and inbox outcome: stored | duplicate |
+                                                                     failed (not stored: answered 500)
+    shopbridge_webhook_events_processed_total{type,outcome}          events settled, outcome: processed | ignored |
+                                                                     failed (unknown shops: ignored at receipt)
+    shopbridge_webhook_processing_lag_seconds                        histogram, an event's receipt to its settlement by
+                                                                     a worker (seconds)
+    shopbridge_webhook_intake_batch_size                             histogram, pushes stored per inbox transaction
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from prometheus_client import (
@@ -36,6 +45,7 @@ from prometheus_client import (
 )
 
 from adapters.logs import bind_log_context
+from domain.intake import EventOutcome, WebhookEvent, event_type_name
 from domain.ports import EventPublisher
 from domain.sync import SyncTask
 
@@ -76,6 +86,25 @@ WEBHOOKS_RECEIVED = Counter(
     "TikTok webhook pushes by answer: stored, duplicate, unauthorized, malformed, too_large, failed.",
     ["outcome"],
 )
+
+WEBHOOK_EVENTS_RECEIVED = Counter(
+    "shopbridge_webhook_events_received_total",
+    "Verified TikTok webhook events by type and inbox outcome: stored, duplicate, failed (answered 500).",
+    ["type", "outcome"],
+)
+WEBHOOK_EVENTS_PROCESSED = Counter(
+    "shopbridge_webhook_events_processed_total",
+    "Webhook events settled by type and outcome: processed, ignored, failed.",
+    ["type", "outcome"],
+)
+WEBHOOK_PROCESSING_LAG = Histogram(
+    "shopbridge_webhook_processing_lag_seconds", "Webhook events from receipt to settlement by a worker (seconds).",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600),
+)  # fmt: skip
+WEBHOOK_INTAKE_BATCH = Histogram(
+    "shopbridge_webhook_intake_batch_size", "Webhook pushes stored per inbox transaction (group commit).",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200),
+)  # fmt: skip
 
 _LONG_ID = re.compile(r"/\d{7,}(?=/|$)")  # ids in paths (a product id); the 6-digit API versions stay
 
@@ -143,3 +172,26 @@ def mark_process_dead(multiprocess_dir: Path | None, pid: int) -> None:
     """At a process's exit: its live gauges no longer count (prometheus-client's multiprocess rule)."""
     if multiprocess_dir is not None:
         multiprocess.mark_process_dead(pid, str(multiprocess_dir))  # type: ignore[no-untyped-call]
+
+
+def webhook_type(type_: int) -> str:
+    """The `type` label of a webhook metric: TikTok's name of the type, or OTHER (bounded label values)."""
+    return event_type_name(type_) or "OTHER"
+
+
+def webhook_event_received(type_: int, outcome: str, event: WebhookEvent | None = None) -> None:
+    """A verified push's inbox outcome: stored, duplicate or failed. A stored `event` already settled (no connected
+    shop: IGNORED at receipt) also counts as processed, without a lag (no worker was involved)."""
+    WEBHOOK_EVENTS_RECEIVED.labels(webhook_type(type_), outcome).inc()
+    if event is not None and event.outcome is not EventOutcome.PENDING:
+        webhook_events_settled([event], lag=False)
+
+
+def webhook_events_settled(events: Sequence[WebhookEvent], *, lag: bool = True) -> None:
+    """`IntakeDeps.on_settled`: count each settled event and observe its lag from receipt to settlement."""
+    for event in events:
+        if event.outcome is EventOutcome.PENDING:
+            continue
+        WEBHOOK_EVENTS_PROCESSED.labels(webhook_type(event.type), event.outcome.value.lower()).inc()
+        if lag and event.processed_at is not None:
+            WEBHOOK_PROCESSING_LAG.observe(max(0.0, (event.processed_at - event.received_at).total_seconds()))

@@ -17,7 +17,8 @@ b. Sale -> order visible: `sales` buyer sales (`POST /_sandbox/shops/{id}/sales`
    `sale_rate` per second; one reader queries `shop { orders(createdAfter) }` over HTTP back to back; a sale's
    latency runs from sending the sale to the first answer that lists its order (goal p95 <= 1 s).
 c. Webhook acknowledgement: `bench/webhook_load.py` in a child process sends signed pushes with distinct
-   notification ids at `webhook_rate`/s for `webhook_seconds` s from 8 keep-alive clients (goal p99 <= 50 ms).
+   notification ids at `webhook_rate`/s for `webhook_seconds` s from 8 keep-alive clients (goal p99 <= 50 ms);
+   afterwards every push answered 200 must be in the inbox (else the bench fails).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import httpx
 import sqlalchemy as sa
 
 from adapters.config import WEBHOOK_PATH
-from adapters.db.tables import sync_tasks
+from adapters.db.tables import sync_tasks, webhook_events
 from bench.harness import VENV_BIN, Harness, SandboxProcess, free_port, log
 from bench.live_app import POLL_KINDS, LiveApp
 
@@ -173,10 +174,17 @@ def webhook_ack(app: LiveApp, sandbox: SandboxProcess, shop: dict[str, Any], siz
     done = subprocess.run(args, capture_output=True, check=True, timeout=sizes.webhook_seconds + 120)
     result = json.loads(done.stdout)
     latencies = result.pop("latencies_ms")
+    acknowledged = {"tts:" + notification_id for notification_id in result.pop("acknowledged")}
+    with app.db.connect() as conn:  # every push answered 200 must be in the inbox (durable before 200)
+        keys = conn.execute(sa.select(webhook_events.c.notification_key).where(webhook_events.c.type == 1))
+        missing = acknowledged - set(keys.scalars())
+    if missing:
+        raise RuntimeError(f"{len(missing)} acknowledged webhooks are not in the inbox, e.g. {sorted(missing)[:3]}")
     return {
         "webhooks_sent": result["sent"],
         "webhook_statuses": result["statuses"],
         "webhook_achieved_per_s": result["achieved_per_s"],
+        "webhooks_acknowledged_in_inbox": len(acknowledged),
         "webhook_late_sends": result["late_sends"],
         "webhook_p50_ms": round(statistics.median(latencies), 1),
         "webhook_p99_ms": round(percentile(latencies, 0.99), 1),

@@ -7,7 +7,8 @@ Sends `rate * seconds` signed ORDER_STATUS_CHANGE pushes (type 1; live-sync.md Â
 HMAC-SHA256(app secret, app key + raw body)), each with its own `tts_notification_id`, naming the given orders in
 turn. Push i is due at start + i / rate; `clients` workers (one httpx.AsyncClient each, keep-alive) take the next
 push, wait until it is due and time its POST (request sent to response read). A worker that falls behind sends at
-once: the achieved rate says whether the pacing held.
+once: the achieved rate says whether the pacing held. The notification ids answered 200 are listed, so that the
+bench can check that each acknowledged push is in the inbox.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     latencies: list[float] = [0.0] * count
     statuses: dict[int, int] = {}
     late: list[float] = []
+    acknowledged: list[str] = []  # tts_notification_ids answered 200: each must be in the inbox afterwards
     next_index = itertools.count()
     start = time.perf_counter() + 0.2
 
@@ -78,6 +80,8 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
             )
             latencies[i] = (time.perf_counter() - sent) * 1000
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            if response.status_code == 200:
+                acknowledged.append(str(FIRST_NOTIFICATION_ID + i))
 
     clients = [httpx.AsyncClient(timeout=30) for _ in range(args.clients)]
     try:
@@ -97,6 +101,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         "late_sends": len(late),
         "max_late_ms": round(max(late, default=0.0) * 1000, 1),
         "latencies_ms": [round(value, 3) for value in latencies],
+        "acknowledged": acknowledged,
     }
 
 

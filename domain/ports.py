@@ -6,7 +6,7 @@ The gateway errors at the bottom are the only exceptions an adapter raises into 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, Self, TypeVar
@@ -123,8 +123,17 @@ class WebhookEventRepository(Protocol):
         """The id of the shop connected with this TikTok shop id, if any (no lock taken)."""
         ...
 
+    async def resolve_shops(self, tiktok_shop_ids: Collection[str]) -> dict[str, str]:
+        """TikTok shop id -> id of the shop connected with it, for the ids that have one; one query, no lock."""
+        ...
+
     async def add(self, event: WebhookEvent) -> bool:
         """Store it unless its notification key is already stored (then False, nothing written)."""
+        ...
+
+    async def add_many(self, events: Sequence[WebhookEvent]) -> set[str]:
+        """Store each event whose notification key is not stored yet, in one statement; returns the keys written.
+        The events' keys must be distinct (the caller keeps the first of a repeated key)."""
         ...
 
     async def pending(self, shop_id: str, limit: int) -> list[WebhookEvent]:

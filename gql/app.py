@@ -21,7 +21,7 @@ from adapters.tiktok.redaction import install_redaction
 from domain.clock import Clock, SystemClock
 from gql.callback import tiktok_callback
 from gql.console import console_routes
-from gql.container import Services, build_core
+from gql.container import Services, build_core, build_intake
 from gql.disconnect import client_gone
 from gql.draining import RequestGate, RequestGateMiddleware
 from gql.limits import RequestSizeLimit
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
         db, uow_factory, tiktok, tiktok_closers = build_core(settings)
         runtime = await start_api_runtime(settings)
+        intake = build_intake(uow_factory, clock, runtime.queue)
         services = Services(
             settings=settings,
             db=db,
@@ -68,7 +69,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             queue=runtime.queue,
             events=runtime.events,
             clock=clock,
-            closers=[*tiktok_closers, runtime.stop],
+            intake=intake,
+            # closed last to first: the intake stores what waits and enqueues it before the worker pool stops
+            closers=[*tiktok_closers, runtime.stop, intake.aclose],
         )
         app.state.services = services
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +14,10 @@ from adapters.db.uow import uow_factory
 from adapters.tiktok import TikTokClient
 from adapters.tiktok.factory import build_tiktok_client
 from domain.clock import Clock
+from domain.intake import Notification, WebhookEvent
 from domain.ports import TaskQueue, UnitOfWorkFactory
+from domain.services import inbox
+from gql.webhooks.batcher import IntakeBatcher
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Services:
     queue: TaskQueue
     events: Any  # adapters.events bus: publishes task changes and lets subscriptions wait for them
     clock: Clock
+    intake: IntakeBatcher  # POST /webhooks/tiktok stores through it (group commit)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     task_feeds: dict[str, Any] = field(default_factory=dict)  # gql.feeds.TaskFeed by merchant id, while followed
 
@@ -42,3 +46,12 @@ def build_core(settings: Settings) -> tuple[Database, UnitOfWorkFactory, TikTokC
     db = Database(settings.database_url)
     tiktok, closers = build_tiktok_client(settings, "shopbridge/0.1")
     return db, uow_factory(db, TokenCipher(settings.encryption_key)), tiktok, closers
+
+
+def build_intake(uow_factory: UnitOfWorkFactory, clock: Clock, queue: TaskQueue) -> IntakeBatcher:
+    """The webhook inbox's writer: batches of pushes stored by `inbox.receive_notifications`, then enqueued."""
+
+    async def store(notifications: Sequence[Notification]) -> list[WebhookEvent | None]:
+        return await inbox.receive_notifications(uow_factory, clock, notifications)
+
+    return IntakeBatcher(store, queue.enqueue_webhook_events)

@@ -307,12 +307,23 @@ class FakeWebhookEventRepository:
         found = [s.id for s in self._s.store.shops.values() if s.tiktok_shop_id == tiktok_shop_id]
         return found[0] if found else None
 
+    async def resolve_shops(self, tiktok_shop_ids: Iterable[str]) -> dict[str, str]:
+        wanted = set(tiktok_shop_ids)
+        return {s.tiktok_shop_id: s.id for s in self._s.store.shops.values() if s.tiktok_shop_id in wanted}
+
     async def add(self, event: WebhookEvent) -> bool:
-        if any(e.notification_key == event.notification_key for e in self._s.store.webhook_events.values()):
-            return False
-        kept = copy.deepcopy(event)
-        self._s.ops.append(lambda: self._s.store.webhook_events.__setitem__(kept.id, kept))
-        return True
+        return bool(await self.add_many([event]))
+
+    async def add_many(self, events: Iterable[WebhookEvent]) -> set[str]:
+        stored = {e.notification_key for e in self._s.store.webhook_events.values()}
+        written: set[str] = set()
+        for event in events:
+            if event.notification_key in stored | written:
+                continue
+            written.add(event.notification_key)
+            kept = copy.deepcopy(event)
+            self._s.ops.append(lambda kept=kept: self._s.store.webhook_events.__setitem__(kept.id, kept))
+        return written
 
     async def pending(self, shop_id: str, limit: int) -> list[WebhookEvent]:
         found = [

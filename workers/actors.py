@@ -97,18 +97,34 @@ async def process_webhook_events(shop_id: str) -> None:
 
 
 async def _process_webhook_events(deps: intake.IntakeDeps, shop_id: str) -> None:
-    # A burst enqueues one message per event: runs of one shop take turns in this process (all actors share one
-    # event loop), so the first run takes the whole batch and the next ones find little or nothing left. Across
-    # processes two runs may overlap; that costs duplicate fetches, never wrong data.
+    # A burst enqueues one message per shop and intake batch: runs of one shop take turns in this process (all
+    # actors share one event loop). A message arriving while another run of the shop already waits its turn is
+    # covered by that run (it starts after this message was sent, so it sees every event committed before) and
+    # returns at once. Across processes two runs may overlap; that costs duplicate fetches, never wrong data.
+    if _shop_waiting.get(shop_id):
+        return
     lock = _shop_locks.setdefault(shop_id, asyncio.Lock())
+    _shop_waiting[shop_id] = _shop_waiting.get(shop_id, 0) + 1
+    entered = False
     try:
         async with lock:
+            entered = True
+            _leave_waiting(shop_id)
             await intake.process_shop_events(deps, shop_id)
     finally:
-        if not lock.locked() and _shop_locks.get(shop_id) is lock:
+        if not entered:
+            _leave_waiting(shop_id)  # cancelled while waiting for the lock
+        if not lock.locked() and not _shop_waiting.get(shop_id) and _shop_locks.get(shop_id) is lock:
             del _shop_locks[shop_id]
 
 
+def _leave_waiting(shop_id: str) -> None:
+    left = _shop_waiting.pop(shop_id, 0) - 1
+    if left > 0:
+        _shop_waiting[shop_id] = left
+
+
+_shop_waiting: dict[str, int] = {}  # runs of a shop waiting for its lock (0 or 1: a second one returns at once)
 _shop_locks: dict[str, asyncio.Lock] = {}
 
 

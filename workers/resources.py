@@ -34,6 +34,7 @@ import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
 
+from adapters import metrics
 from adapters.config import Settings
 from adapters.crypto import TokenCipher
 from adapters.db import Database, leases, uow_factory
@@ -103,7 +104,7 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
     )
     uows = uow_factory(db, cipher)
     deps = SyncDeps(uows, shop_api, events, SystemClock(), options)
-    intake = IntakeDeps(uows, shop_api, SystemClock())
+    intake = IntakeDeps(uows, shop_api, SystemClock(), on_settled=metrics.webhook_events_settled)
     return WorkerResources(deps, queue, db, refresh, poll_settings(settings), intake, settings.webhook_url, closers)
 
 

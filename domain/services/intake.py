@@ -1,4 +1,4 @@
-"""Webhook intake: store a verified notification, process a shop's pending events, replay one.
+"""Webhook intake: process a shop's pending events, replay one (storing them is `domain.services.inbox`).
 
 Receiving only stores (the HTTP answer must come within TikTok's 3 s); processing runs in a worker. Processing is
 idempotent and safe in any order: events only make Shopbridge re-fetch orders and products (an older record never
@@ -10,7 +10,7 @@ is fetched once, in Get Order Detail calls of at most 50 ids.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -21,7 +21,6 @@ from domain.intake import (
     EventError,
     EventOutcome,
     MalformedEventError,
-    Notification,
     WebhookEvent,
     order_id_batches,
     shop_notices,
@@ -48,22 +47,8 @@ class IntakeDeps:
     uow_factory: UnitOfWorkFactory
     shop_api: ShopRefreshApiFactory
     clock: Clock
-
-
-async def receive_notification(
-    uow_factory: UnitOfWorkFactory, clock: Clock, notification: Notification
-) -> WebhookEvent | None:
-    """Store a verified notification in the inbox; None when its notification key was already stored (a retry or a
-    duplicate: nothing to do). Database errors propagate: the caller must then answer 500 so that TikTok retries.
-    The caller enqueues processing of the returned event's shop once it is PENDING."""
-    async with uow_factory() as uow:
-        shop_id = None
-        if notification.tiktok_shop_id:
-            shop_id = await uow.webhook_events.resolve_shop(notification.tiktok_shop_id)
-        event = WebhookEvent.receive(notification, shop_id, clock.now())
-        stored = await uow.webhook_events.add(event)
-        await uow.commit()
-    return event if stored else None
+    # Told each batch of events once it is committed settled (metrics: processed by outcome, processing lag).
+    on_settled: Callable[[Sequence[WebhookEvent]], None] | None = None
 
 
 async def replay_event(
@@ -161,6 +146,8 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
             await uow.shops.update(current)
         await uow.webhook_events.note_webhook_received(shop_id, max(e.received_at for e in events))
         await uow.commit()
+    if deps.on_settled is not None:
+        deps.on_settled(events)
     return len(events)
 
 

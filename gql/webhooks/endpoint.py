@@ -8,22 +8,20 @@
       (missing ids or data are stored: IGNORED/UNKNOWN_SHOP, or FAILED/MALFORMED_EVENT when processed)
     the database refused the write                                   500, empty: TikTok retries (never 200 then)
 
-TikTok wants the answer within 3 s, so nothing here calls TikTok; the enqueue runs after the response is sent.
+TikTok wants the answer within 3 s, so nothing here calls TikTok. Concurrent pushes are stored together, in one
+transaction, each answered once that transaction committed (`gql/webhooks/batcher.py`, group commit); the
+processing is enqueued after the commit, once per shop and batch.
 """
 
 from __future__ import annotations
 
 import logging
 
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adapters.metrics import WEBHOOKS_RECEIVED
+from adapters.metrics import WEBHOOKS_RECEIVED, webhook_event_received
 from adapters.tiktok.webhooks import MalformedWebhookError, is_authentic, parse_notification
-from domain.intake import EventOutcome
-from domain.ports import TaskQueue
-from domain.services import intake
 
 log = logging.getLogger("shopbridge.webhooks")
 
@@ -58,20 +56,15 @@ async def _answer(request: Request) -> tuple[Response, str]:
         log.warning("signed webhook refused, not an envelope: %s", exc)
         return Response(status_code=400), "malformed"
     try:
-        event = await intake.receive_notification(services.uow_factory, services.clock, notification)
-    except Exception:
-        log.exception("could not store a webhook (type %s); answering 500 so that TikTok retries", notification.type)
+        event = await services.intake.submit(notification)
+    except Exception as exc:  # the batcher logged the cause once for its batch
+        log.warning(
+            "could not store a webhook (type %s), answering 500 so that TikTok retries: %s", notification.type, exc
+        )
+        webhook_event_received(notification.type, "failed")
         return Response(status_code=500), "failed"
     if event is None:
+        webhook_event_received(notification.type, "duplicate")
         return Response(status_code=200), "duplicate"
-    if event.outcome is not EventOutcome.PENDING or event.shop_id is None:
-        return Response(status_code=200), "stored"
-    return Response(status_code=200, background=BackgroundTask(_enqueue, services.queue, event.shop_id)), "stored"
-
-
-async def _enqueue(queue: TaskQueue, shop_id: str) -> None:
-    try:
-        await queue.enqueue_webhook_events(shop_id)
-    except Exception:
-        # Stored and PENDING: the shop's next event, or a replay, processes it.
-        log.warning("could not enqueue webhook processing of shop %s", shop_id, exc_info=True)
+    webhook_event_received(notification.type, "stored", event)
+    return Response(status_code=200), "stored"

@@ -10,7 +10,7 @@ import pytest
 from domain.errors import ErrorCode, NotFoundError
 from domain.intake import HANDLED_EVENT_TYPES, EventOutcome, Notification
 from domain.ports import AuthorizationLostError, TikTokUnavailableError
-from domain.services import intake
+from domain.services import inbox, intake
 from domain.services.webhook_registration import register_shop_webhooks
 from domain.shops import ShopStatus
 from tests.fakes import (
@@ -55,7 +55,7 @@ class World:
     async def receive(self, type_: int, data: dict, tts_id: str | None = None, at=T0, shop=TIKTOK_SHOP):
         self.clock.advance(timedelta(seconds=1))  # received one after the other
         notification = Notification(type_, tts_id, shop, int(at.timestamp()), data)
-        return await intake.receive_notification(self.uow, self.clock, notification)
+        return await inbox.receive_notification(self.uow, self.clock, notification)
 
     async def process(self) -> int:
         return await intake.process_shop_events(self.deps, self.shop.id)

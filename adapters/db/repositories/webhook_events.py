@@ -1,12 +1,17 @@
-"""SqlWebhookEventRepository: the webhook inbox. Inserts are `ON CONFLICT (notification_key) DO NOTHING`."""
+"""SqlWebhookEventRepository: the webhook inbox. Inserts are `ON CONFLICT (notification_key) DO NOTHING`.
+
+The intake writes a batch of concurrent pushes in one transaction (`gql/webhooks/batcher.py`): one query resolves
+every shop of the batch, one multi-row insert (SQLAlchemy's insertmanyvalues) stores them and returns the keys it
+wrote. Processing writes back a batch's outcomes with one executemany UPDATE.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,14 +32,25 @@ class SqlWebhookEventRepository:
         query = select(shops.c.id).where(shops.c.tiktok_shop_id == tiktok_shop_id)
         return (await self._session.execute(query)).scalar_one_or_none()
 
+    async def resolve_shops(self, tiktok_shop_ids: Collection[str]) -> dict[str, str]:
+        if not tiktok_shop_ids:
+            return {}
+        query = select(shops.c.tiktok_shop_id, shops.c.id).where(shops.c.tiktok_shop_id.in_(sorted(tiktok_shop_ids)))
+        return {row[0]: row[1] for row in (await self._session.execute(query)).all()}
+
     async def add(self, event: WebhookEvent) -> bool:
+        return bool(await self.add_many([event]))
+
+    async def add_many(self, events: Sequence[WebhookEvent]) -> set[str]:
+        if not events:
+            return set()
         statement = (
             self._insert(webhook_events)
-            .values(_to_row(event))
             .on_conflict_do_nothing(index_elements=["notification_key"])
+            .returning(webhook_events.c.notification_key)
         )
-        result = await self._session.execute(statement)
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        result = await self._session.execute(statement, [_to_row(event) for event in events])
+        return set(result.scalars())
 
     async def pending(self, shop_id: str, limit: int) -> list[WebhookEvent]:
         query = (
@@ -54,18 +70,31 @@ class SqlWebhookEventRepository:
         return None if row is None else event_from_row(row)
 
     async def save(self, events: Sequence[WebhookEvent]) -> None:
-        for event in events:
-            await self._session.execute(
-                update(webhook_events)
-                .where(webhook_events.c.id == event.id)
-                .values(
-                    outcome=event.outcome.value,
-                    attempts=event.attempts,
-                    processed_at=event.processed_at,
-                    error_code=event.error_code,
-                    error_message=event.error_message,
-                )
+        if not events:
+            return
+        statement = (
+            update(webhook_events)
+            .where(webhook_events.c.id == bindparam("event_id"))
+            .values(
+                outcome=bindparam("new_outcome"),
+                attempts=bindparam("new_attempts"),
+                processed_at=bindparam("new_processed_at"),
+                error_code=bindparam("new_error_code"),
+                error_message=bindparam("new_error_message"),
             )
+        )
+        rows = [
+            {
+                "event_id": e.id,
+                "new_outcome": e.outcome.value,
+                "new_attempts": e.attempts,
+                "new_processed_at": e.processed_at,
+                "new_error_code": e.error_code,
+                "new_error_message": e.error_message,
+            }
+            for e in events
+        ]
+        await self._session.execute(statement, rows)
 
     async def note_webhook_received(self, shop_id: str, at: datetime) -> None:
         await self._session.execute(
