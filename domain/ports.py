@@ -194,6 +194,11 @@ class TaskQueue(Protocol):
         """Register Shopbridge's webhook address for the shop with TikTok's Event API."""
         ...
 
+    async def enqueue_inventory_push(self, shop_id: str) -> None:
+        """Push the shop's dirty outbox rows (`inventory_push_outbox`) to TikTok: one Update Inventory per product,
+        targets computed when sent (live-sync.md §7.3). Idempotent: nothing dirty is a no-op."""
+        ...
+
 
 class EventPublisher(Protocol):
     """Signals that a sync task or a shop changed; subscribers re-read the database, which is the truth."""
