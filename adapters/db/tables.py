@@ -172,6 +172,8 @@ skus = Table(
     Column("currency", String(8), nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("position", Integer, nullable=False),
+    # A virtual bundle's SKU (Get Product `combined_skus` / `COMBINED_PRODUCT`; migration 0004): never pooled.
+    Column("bundle", Boolean, nullable=False, server_default=text("false")),
     UniqueConstraint("shop_id", "tiktok_sku_id"),
 )
 

@@ -23,10 +23,12 @@ from tests.integration.db_samples import NOW, add_shop, make_shop
 USD = Money(Decimal("10"), "USD")
 
 
-def product(tiktok_id: str, *skus: tuple[str, str | None, int], at=NOW) -> Product:  # type: ignore[no-untyped-def]
+def product(  # type: ignore[no-untyped-def]
+    tiktok_id: str, *skus: tuple[str, str | None, int], at=NOW, bundle=False
+) -> Product:
     """A product with SKUs (TikTok SKU id, seller SKU, TikTok stock in one warehouse)."""
-    return Product(tiktok_id, "Tee", "ACTIVATE", at, at,
-                   tuple(Sku(s, seller, USD, (WarehouseStock("wh-1", qty),)) for s, seller, qty in skus))  # fmt: skip
+    stock = tuple(Sku(s, seller, USD, (WarehouseStock("wh-1", qty),), bundle) for s, seller, qty in skus)
+    return Product(tiktok_id, "Tee", "ACTIVATE", at, at, stock)
 
 
 def order(tiktok_id: str, status: str, *skus: str, at=NOW) -> Order:  # type: ignore[no-untyped-def]
@@ -91,11 +93,22 @@ async def test_skus_link_by_trimmed_seller_sku_and_never_guess(world: Pool) -> N
         shop,
         product("p1", ("s1", " TEE-RED ", 7), ("s2", "DUP", 1), ("s3", None, 2)),
         product("p2", ("s4", "DUP", 3), ("s5", "TEE-BLUE", 4)),
+        product("p3", ("s6", "TEE-RED", 2), bundle=True),  # a virtual bundle: TikTok derives its stock
     )
     assert await world.links(shop) == {
         "s1": ("LINKED", "TEE-RED"), "s2": ("AMBIGUOUS", None), "s3": ("NO_SELLER_SKU", None),
-        "s4": ("AMBIGUOUS", None), "s5": ("LINKED", "TEE-BLUE"),
+        "s4": ("AMBIGUOUS", None), "s5": ("LINKED", "TEE-BLUE"), "s6": ("EXCLUDED", None),
     }  # fmt: skip
+    async with world.db.read_sessionmaker() as session:
+        bundle_sku = (
+            await session.execute(select(sku_links.c.sku_id).where(sku_links.c.tiktok_sku_id == "s6"))
+        ).scalar_one()
+        red = (
+            await session.execute(select(inventory_items.c.id).where(inventory_items.c.sku == "TEE-RED"))
+        ).scalar_one()
+    with pytest.raises(DomainError) as refused:
+        await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", bundle_sku, red)
+    assert refused.value.code is ErrorCode.SKU_NOT_LINKABLE
     # seeded from TikTok's stock: available equals what TikTok shows
     assert (await world.item("TEE-RED"))["on_hand"] == 7
     assert world.queue.inventory_pushes == [shop.id]

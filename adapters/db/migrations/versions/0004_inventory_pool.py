@@ -177,9 +177,13 @@ def upgrade() -> None:
         )
 
     _rename_stock_table("inventory_links", "warehouse_stocks")
+    with op.batch_alter_table("skus", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("bundle", sa.Boolean(), server_default=sa.text("false"), nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("skus", schema=None) as batch_op:
+        batch_op.drop_column("bundle")
     _rename_stock_table("warehouse_stocks", "inventory_links")
     with op.batch_alter_table("sku_links", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sku_links_shop_id_tiktok_product_id"))

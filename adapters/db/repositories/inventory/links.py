@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.db.repositories.inventory.ledger import merchant_of, relink_lines
 from adapters.db.repositories.inventory.writer import dialect_insert
 from adapters.db.tables import inventory_items, order_line_stock, products, sku_links, skus
+from domain.errors import DomainError, ErrorCode
 from domain.inventory.ledger import LineState, StockEffect
 from domain.inventory.links import LinkSource, LinkState, ShopSku, auto_link, seed_on_hand, trimmed
 from domain.ports import PoolChange
@@ -34,7 +35,10 @@ async def auto_link_products(
     product_ids = select(products.c.id).where(
         products.c.shop_id == shop_id, products.c.tiktok_product_id.in_(sorted(set(tiktok_product_ids)))
     )
-    columns = (skus.c.id, skus.c.tiktok_sku_id, skus.c.seller_sku, skus.c.quantity, products.c.tiktok_product_id)
+    columns = (
+        skus.c.id, skus.c.tiktok_sku_id, skus.c.seller_sku, skus.c.quantity, skus.c.bundle,
+        products.c.tiktok_product_id,
+    )  # fmt: skip
     of_products = select(*columns).join(products, products.c.id == skus.c.product_id)
     changed = (await session.execute(of_products.where(skus.c.product_id.in_(product_ids)))).all()
     seller_skus = sorted({s for s in (trimmed(r.seller_sku) for r in changed) if s is not None})
@@ -52,7 +56,7 @@ async def auto_link_products(
     )
     gone = (await session.execute(gone_query)).all()
     shop_skus = [
-        ShopSku(r.id, r.seller_sku, False, *(_current(existing.get(r.id)))) for r in rows.values()
+        ShopSku(r.id, r.seller_sku, bool(r.bundle), *(_current(existing.get(r.id)))) for r in rows.values()
     ]  # fmt: skip
     decisions = auto_link(shop_skus)
     wanted_items = sorted({d.item_sku for d in decisions if d.item_sku is not None})
@@ -160,7 +164,14 @@ async def link_manually(
     """The merchant links SKU `sku_id` to item `item_id` (None: unlinks it); a MANUAL link survives imports.
     None when the SKU is not the merchant's."""
     query = (
-        select(skus.c.id, skus.c.shop_id, skus.c.tiktok_sku_id, skus.c.seller_sku, products.c.tiktok_product_id)
+        select(
+            skus.c.id,
+            skus.c.shop_id,
+            skus.c.tiktok_sku_id,
+            skus.c.seller_sku,
+            skus.c.bundle,
+            products.c.tiktok_product_id,
+        )
         .join(products, products.c.id == skus.c.product_id)
         .join(sku_links, sku_links.c.sku_id == skus.c.id, isouter=True)
         .where(skus.c.id == sku_id)
@@ -168,6 +179,10 @@ async def link_manually(
     row = (await session.execute(query)).first()
     if row is None or await merchant_of(session, row.shop_id) != merchant_id:
         return None
+    if row.bundle and item_id is not None:
+        raise DomainError(
+            ErrorCode.SKU_NOT_LINKABLE, "a bundle (combo) SKU's stock is TikTok's to derive (12052850)", ("skuId",)
+        )
     state = LinkState.LINKED if item_id is not None else LinkState.UNLINKED
     previous = (await _links(session, [sku_id])).get(sku_id)
     await upsert_links(session, [_link_row(row.shop_id, merchant_id, row, state, LinkSource.MANUAL, item_id, now)])
