@@ -360,6 +360,7 @@ sku_links = Table(
     Index(None, "inventory_item_id"),
     Index(None, "shop_id", "state"),
     Index(None, "shop_id", "tiktok_product_id"),
+    Index(None, "shop_id", "tiktok_sku_id"),  # an order batch's lines find their links
 )
 
 # The order ledger: one row per shop, order and line item (TikTok line items are one unit each). Its state is the
