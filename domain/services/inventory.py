@@ -19,6 +19,8 @@ from domain.stored import OrderRecord, ProductRecord
 
 log = logging.getLogger(__name__)
 
+MAX_ITEM_SIGNALS = 100  # per commit: an import batch may touch thousands; subscribers re-read on their timeout
+
 
 def after_pool_change(
     uow: UnitOfWork, queue: TaskQueue | None, events: EventPublisher | None, change: PoolChange
@@ -33,7 +35,7 @@ def after_pool_change(
                 except Exception:  # the outbox row stays dirty: the pusher's sweep sends it later
                     log.warning("could not enqueue the inventory push of shop %s", shop_id, exc_info=True)
         if events is not None and change.merchant_id is not None:
-            for item_id in sorted(change.item_ids):
+            for item_id in sorted(change.item_ids)[:MAX_ITEM_SIGNALS]:
                 try:
                     await events.inventory_item_changed(item_id, change.merchant_id)
                 except Exception:

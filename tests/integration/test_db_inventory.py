@@ -147,6 +147,11 @@ async def test_orders_reserve_deduct_and_release_exactly_once(world: Pool) -> No
         kinds = (await session.execute(select(inventory_movements.c.kind, inventory_movements.c.reserved_delta)
                                        .order_by(inventory_movements.c.kind))).all()  # fmt: skip
     assert sorted(kinds) == [("DEDUCTED", -2), ("RELEASED", -1), ("RESERVED", 1), ("RESERVED", 2), ("SEEDED", 0)]
+    # a shipment alone moves on-hand and reserved together: available is unchanged, nothing to push
+    await world.orders(shop, order("o4", "AWAITING_SHIPMENT", "s"))
+    world.queue.inventory_pushes.clear()
+    await world.orders(shop, order("o4", "DELIVERED", "s", at=later))
+    assert world.queue.inventory_pushes == [] and (await world.item("CAP"))["on_hand"] == 7
 
 
 async def test_merchant_edits_compare_and_set_and_adjust(world: Pool) -> None:

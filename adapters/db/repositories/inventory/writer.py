@@ -59,7 +59,6 @@ class PoolWrite:
     rows: dict[LedgerKey, dict[str, Any]] = field(default_factory=dict)
     deltas: dict[str, list[int]] = field(default_factory=dict)  # item id -> [on_hand, reserved]
     movements: dict[tuple[str, str, str | None, str | None], list[int]] = field(default_factory=dict)
-    available_changed: set[str] = field(default_factory=set)
 
     def line(self, key: LedgerKey, tiktok_sku_id: str, quantity: int, move: Transition) -> None:
         """Record a ledger row's move: its final values, and its deltas on the item it counts on."""
@@ -83,8 +82,6 @@ class PoolWrite:
         moved = self.movements.setdefault((item_id, kind, reason, order_id), [0, 0])
         moved[0] += on_hand
         moved[1] += reserved
-        if on_hand != reserved:
-            self.available_changed.add(item_id)
 
     async def flush(self, session: AsyncSession, extra_dirty: Collection[str] = ()) -> PoolChange:
         """Write it all (the items must be locked already); the pool change for after-commit work."""
@@ -123,6 +120,7 @@ class PoolWrite:
         ]  # fmt: skip
         if movements:
             await session.execute(inventory_movements.insert(), movements)
-        dirty = self.available_changed | set(extra_dirty)
+        # Pushes are due where `available` moved (net): a deduction alone (on-hand and reserved both -1) moves none.
+        dirty = {item for item, (on_hand, reserved) in self.deltas.items() if on_hand != reserved} | set(extra_dirty)
         shops = await mark_push_dirty(session, dirty, self.now)
         return PoolChange(frozenset(moved | set(extra_dirty)), frozenset(shops), self.merchant_id)
