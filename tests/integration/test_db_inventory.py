@@ -3,11 +3,12 @@ manual links, shop deletion, tenant isolation (issue 8)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
@@ -219,3 +220,40 @@ async def test_another_merchants_seller_skus_do_not_pool_with_ours(world: Pool) 
     await world.products(theirs, product("q", ("t", "SAME", 8)))
     assert (await world.item("SAME", "merchant-a"))["on_hand"] == 3
     assert (await world.item("SAME", "merchant-b"))["on_hand"] == 8
+
+
+async def test_a_link_made_while_an_order_batch_is_open_still_applies_its_waiting_lines(world: Pool) -> None:
+    # given an order batch that found its SKU unlinked and wrote the line as waiting, not committed yet
+    shop = await world.shop()
+    batch = world.uows()
+    await batch.__aenter__()
+    try:
+        sale = order("o1", "AWAITING_SHIPMENT", "s")
+        await batch.catalog.upsert_orders(shop.id, [sale])
+        await batch.inventory.apply_orders(shop.id, [sale])
+
+        # when the product import links the SKU meanwhile
+        linking = asyncio.ensure_future(world.products(shop, product("p", ("s", "VASE", 4))))
+        if world.db.write_engine.dialect.name == "postgresql":
+            await _until_waiting_on_a_lock(world, linking)
+        await batch.commit()
+    finally:
+        await batch.__aexit__(None, None, None)
+    await linking
+
+    # then the line reserves once the link exists: nothing waits for a link that is there
+    item = await world.item("VASE")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (5, 1, 4)
+
+
+async def _until_waiting_on_a_lock(world: Pool, task: asyncio.Future[None]) -> None:
+    """Until another session waits on a lock (the link change queued behind the open batch), or the task ended."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while not task.done():
+        async with world.db.read_sessionmaker() as session:
+            waiting = (await session.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))).scalar_one()
+        if waiting:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the link change neither waited nor finished")
+        await asyncio.sleep(0.01)

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.repositories.inventory.writer import LedgerKey, PoolWrite, ledger_line, lock_items
+from adapters.db.repositories.inventory.writer import LedgerKey, PoolWrite, hold_shop_links, ledger_line, lock_items
 from adapters.db.tables import order_line_stock, shops, sku_links
 from domain.catalog import Order
 from domain.inventory.items import MovementKind
@@ -47,6 +47,7 @@ async def apply_orders(
     change = PoolChange()
     if merchant_id is None or not records:
         return change
+    await hold_shop_links(session, shop_id, exclusive=False)
     latest = {_order_lines(r)[0]: _order_lines(r) for r in records}  # a repeated order: the last one wins
     orders = [o for o in latest.values() if wanted_effect(o[1]) is not None]
     for start in range(0, len(orders), CHUNK):

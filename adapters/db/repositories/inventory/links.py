@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.repositories.inventory.ledger import merchant_of, relink_lines
-from adapters.db.repositories.inventory.writer import dialect_insert
+from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links
 from adapters.db.tables import inventory_items, order_line_stock, products, sku_links, skus
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.ledger import LineState, StockEffect
@@ -32,6 +32,7 @@ async def auto_link_products(
     merchant_id = await merchant_of(session, shop_id)
     if merchant_id is None or not tiktok_product_ids:
         return PoolChange()
+    await hold_shop_links(session, shop_id, exclusive=True)
     product_ids = select(products.c.id).where(
         products.c.shop_id == shop_id, products.c.tiktok_product_id.in_(sorted(set(tiktok_product_ids)))
     )
@@ -179,6 +180,7 @@ async def link_manually(
     row = (await session.execute(query)).first()
     if row is None or await merchant_of(session, row.shop_id) != merchant_id:
         return None
+    await hold_shop_links(session, row.shop_id, exclusive=True)
     if row.bundle and item_id is not None:
         raise DomainError(
             ErrorCode.SKU_NOT_LINKABLE, "a bundle (combo) SKU's stock is TikTok's to derive (12052850)", ("skuId",)

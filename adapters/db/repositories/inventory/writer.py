@@ -11,13 +11,14 @@ other's committed rows (live-sync.md §7.2).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,22 @@ def dialect_insert(session: AsyncSession) -> Any:
     """The dialect's INSERT construct (both offer `on_conflict_do_update` / `on_conflict_do_nothing`)."""
     name = session.bind.dialect.name if session.bind is not None else "sqlite"
     return pg_insert if name == "postgresql" else sqlite_insert
+
+
+async def hold_shop_links(session: AsyncSession, shop_id: str, *, exclusive: bool) -> None:
+    """Order the shop's link changes against its order batches (PostgreSQL; SQLite has one writer anyway).
+
+    Order batches hold the shop's advisory lock shared (they do not wait for each other), link changes hold it
+    exclusively, both before reading any link: a batch that found a SKU unlinked and wrote its lines as
+    PENDING_LINK has committed before the link change reads the waiting lines, or it reads the new link itself.
+    Without it, a product import committing a link between a batch's read of links and its commit would leave the
+    batch's lines waiting for a link that already exists. Transaction-scoped: released at commit or rollback.
+    """
+    if session.bind is None or session.bind.dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.blake2b(f"pool-links:{shop_id}".encode(), digest_size=8).digest(), "big", signed=True)
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    await session.execute(text(f"SELECT {function}(:key)"), {"key": key})
 
 
 async def lock_items(session: AsyncSession, item_ids: Collection[str]) -> None:
