@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.db.repositories.bulk import copy_upsert, executemany_upsert
 from adapters.db.repositories.inventory.outbox import mark_push_dirty
 from adapters.db.tables import inventory_items, inventory_movements, order_line_stock
 from domain.inventory.ledger import LedgerLine, LineState, StockEffect, Transition
@@ -35,6 +36,14 @@ def dialect_insert(session: AsyncSession) -> Any:
     """The dialect's INSERT construct (both offer `on_conflict_do_update` / `on_conflict_do_nothing`)."""
     name = session.bind.dialect.name if session.bind is not None else "sqlite"
     return pg_insert if name == "postgresql" else sqlite_insert
+
+
+async def _bulk(session: AsyncSession, table_name: str, rows: list[dict[str, Any]]) -> None:
+    """The catalog's fast upserts (`bulk`): COPY on PostgreSQL, a driver-level executemany on SQLite."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await copy_upsert(session, table_name, rows)
+    else:
+        await executemany_upsert(session, table_name, rows)
 
 
 async def hold_shop_links(session: AsyncSession, shop_id: str, *, exclusive: bool) -> None:
@@ -103,13 +112,7 @@ class PoolWrite:
     async def flush(self, session: AsyncSession, extra_dirty: Collection[str] = ()) -> PoolChange:
         """Write it all (the items must be locked already); the pool change for after-commit work."""
         if self.rows:
-            insert = dialect_insert(session)(order_line_stock)
-            kept = ("shop_id", "tiktok_order_id", "tiktok_line_item_id")
-            columns = [c.name for c in order_line_stock.columns if c.name not in kept]
-            upsert = insert.on_conflict_do_update(
-                index_elements=list(kept), set_={name: insert.excluded[name] for name in columns}
-            )
-            await session.execute(upsert, list(self.rows.values()))
+            await _bulk(session, order_line_stock.name, list(self.rows.values()))
         moved = {item for item, (on_hand, reserved) in self.deltas.items() if on_hand or reserved}
         if moved:
             statement = (
@@ -136,7 +139,7 @@ class PoolWrite:
             if on_hand or reserved
         ]  # fmt: skip
         if movements:
-            await session.execute(inventory_movements.insert(), movements)
+            await _bulk(session, inventory_movements.name, movements)
         # Pushes are due where `available` moved (net): a deduction alone (on-hand and reserved both -1) moves none.
         dirty = {item for item, (on_hand, reserved) in self.deltas.items() if on_hand != reserved} | set(extra_dirty)
         shops = await mark_push_dirty(session, dirty, self.now)
