@@ -234,7 +234,8 @@ def _product_rows(page: list[wire.Product], when: When) -> Rows:
             price = sku.price
             sku_rows.append(
                 (sku.id, product.id, BENCH_SHOP_ID, sku.id, sku.seller_sku, str(price.sale_price), price.currency,
-                 sum(s.quantity for s in stock), position)
+                 sum(s.quantity for s in stock), position,
+                 "COMBINED_PRODUCT" in (product.product_types or ()) or bool(sku.combined_skus))
             )  # fmt: skip
             stock_rows.extend((sku.id, s.warehouse_id, BENCH_SHOP_ID, s.quantity) for s in stock)
     return {products: product_rows, skus: sku_rows, warehouse_stocks: stock_rows}

@@ -66,6 +66,7 @@ class Sku:
     seller_sku: str | None
     price: Money
     stock: tuple[WarehouseStock, ...]
+    bundle: bool = False  # a virtual bundle's (combo) SKU: TikTok derives its stock (live-sync.md §1.5)
 
     @property
     def quantity(self) -> int:

@@ -32,13 +32,13 @@ LINE_ITEM_VALUES = (
     "sale_price_amount", "currency", "position",
 )  # fmt: skip
 PRODUCT_VALUES = ("tiktok_product_id", "title", "status", "created_at", "updated_at")
-SKU_VALUES = ("tiktok_sku_id", "seller_sku", "price_amount", "currency", "quantity", "position")
+SKU_VALUES = ("tiktok_sku_id", "seller_sku", "price_amount", "currency", "quantity", "position", "bundle")
 STOCK_VALUES = ("tiktok_sku_id", "warehouse_id", "quantity")
 
 # (id, sku id, product id, seller sku, product name, quantity, sale price, currency or None for the order's)
 LineItemIn = tuple[str, str, str | None, str | None, str, int, Decimal, str | None]
-# (id, seller sku, sale price, currency, [(warehouse id, quantity), ...])
-SkuIn = tuple[str, str | None, Decimal, str | None, Iterable[tuple[str, int]]]
+# (id, seller sku, sale price, currency, [(warehouse id, quantity), ...], bundle: a virtual bundle's SKU)
+SkuIn = tuple[str, str | None, Decimal, str | None, Iterable[tuple[str, int]], bool]
 Row = tuple[Any, ...]
 
 
@@ -87,7 +87,7 @@ class StoredProduct:
         stock: dict[str, list[WarehouseStock]] = {}
         for sku_id, warehouse_id, quantity in self.stock:
             stock.setdefault(sku_id, []).append(WarehouseStock(warehouse_id, quantity))
-        skus = tuple(Sku(s[0], s[1], Money(s[2], s[3]), tuple(stock.get(s[0], ()))) for s in self.skus)
+        skus = tuple(Sku(s[0], s[1], Money(s[2], s[3]), tuple(stock.get(s[0], ())), s[6]) for s in self.skus)
         product_id, title, status, created, updated = self.values
         return Product(product_id, title, status, created, updated, skus)
 
@@ -156,14 +156,14 @@ def store_product(
     product_id = _id(tiktok_product_id)
     sku_rows: list[Row] = []
     stock_rows: list[Row] = []
-    for position, (sku_id, seller_sku, price, currency, levels) in enumerate(skus):
+    for position, (sku_id, seller_sku, price, currency, levels, bundle) in enumerate(skus):
         sku_id = _id(sku_id)
         try:
             stock = [(sku_id, _id(warehouse_id, "warehouse_id"), quantity) for warehouse_id, quantity in levels]
             checked = _currency(price, currency, "sale_price")
         except InvalidRecord as exc:
             raise InvalidRecord(f"sku {sku_id}: {exc}") from None
-        sku_rows.append((sku_id, seller_sku, price, checked, sum(level[2] for level in stock), position))
+        sku_rows.append((sku_id, seller_sku, price, checked, sum(level[2] for level in stock), position, bundle))
         stock_rows.extend(stock)
     values = (product_id, title, status, created_at, updated_at)
     skus_, stock_ = tuple(sku_rows), tuple(stock_rows)
@@ -192,7 +192,7 @@ def product_as_stored(record: ProductRecord) -> StoredProduct:
         return record
     skus: list[SkuIn] = [
         (s.tiktok_sku_id, s.seller_sku, s.price.amount, s.price.currency,
-         [(w.warehouse_id, w.quantity) for w in s.stock])
+         [(w.warehouse_id, w.quantity) for w in s.stock], s.bundle)
         for s in record.skus
     ]  # fmt: skip
     return store_product(

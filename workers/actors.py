@@ -16,7 +16,7 @@ from adapters.logs import log_context
 from adapters.queue import DramatiqTaskQueue
 from domain.errors import DomainError
 from domain.ports import AuthorizationLostError, GatewayRefusedError
-from domain.services import importer, intake, polling, tokens, webhook_registration
+from domain.services import importer, intake, inventory_push, polling, tokens, webhook_registration
 from domain.sync import SyncKind
 from workers.broker import LIVE_QUEUE, SYNC_QUEUE
 from workers.resources import Resources
@@ -148,12 +148,28 @@ async def register_webhooks(shop_id: str) -> None:
             )
 
 
+@dramatiq.actor(
+    queue_name=LIVE_QUEUE,
+    max_retries=10,
+    min_backoff=1_000,
+    max_backoff=300_000,
+    time_limit=5 * 60 * 1000,
+    throws=(DomainError,),
+)
+async def push_inventory(shop_id: str) -> None:
+    """Push shop `shop_id`'s dirty inventory outbox rows to TikTok; nothing dirty (or no such shop) is a no-op."""
+    with log_context(shop_id=shop_id):  # every log line of the run names the shop
+        async with Resources.of(push_inventory.broker).serving() as resources:
+            await inventory_push.push_shop(shop_id, resources.sync)
+
+
 ACTORS: tuple[dramatiq.Actor[..., Any], ...] = (
     run_sync_task,
     poll_shop,
     refresh_shop_tokens,
     process_webhook_events,
     register_webhooks,
+    push_inventory,
 )
 
 
@@ -180,4 +196,5 @@ def task_queue(settings: Settings) -> DramatiqTaskQueue:
         blocking=settings.broker_url is not None,
         webhook_events_actor=process_webhook_events,
         webhook_registration_actor=None if settings.webhooks_app_wide else register_webhooks,
+        inventory_push_actor=push_inventory,
     )

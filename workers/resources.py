@@ -103,8 +103,10 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
         time_limit_seconds=settings.sync_time_limit_seconds,
     )
     uows = uow_factory(db, cipher)
-    deps = SyncDeps(uows, shop_api, events, SystemClock(), options)
-    intake = IntakeDeps(uows, shop_api, SystemClock(), on_settled=metrics.webhook_events_settled)
+    deps = SyncDeps(uows, shop_api, events, SystemClock(), options, queue)
+    intake = IntakeDeps(
+        uows, shop_api, SystemClock(), on_settled=metrics.webhook_events_settled, queue=queue, events=events
+    )
     return WorkerResources(deps, queue, db, refresh, poll_settings(settings), intake, settings.webhook_url, closers)
 
 

@@ -18,6 +18,7 @@ from adapters.db.repositories import (
     SqlSyncTaskRepository,
     SqlWebhookEventRepository,
 )
+from adapters.db.repositories.inventory import SqlInventoryRepository
 from domain.clock import Clock
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class SqlUnitOfWork:
     catalog: SqlCatalogRepository
     poll_cursors: SqlPollCursorRepository
     webhook_events: SqlWebhookEventRepository
+    inventory: SqlInventoryRepository
 
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], cipher: TokenCipher, clock: Clock | None = None
@@ -65,6 +67,7 @@ class SqlUnitOfWork:
         self.catalog = SqlCatalogRepository(session, self._clock)
         self.poll_cursors = SqlPollCursorRepository(session)
         self.webhook_events = SqlWebhookEventRepository(session)
+        self.inventory = SqlInventoryRepository(session, self._clock)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -82,9 +82,10 @@ def authorized_shops(data: Raw) -> list[AuthorizedShop]:
 def _stored_product(product: wire.Product) -> StoredProduct:
     created = _when(product.create_time, "create_time")
     updated = created if product.update_time is None else _when(product.update_time, "update_time")
+    bundle = "COMBINED_PRODUCT" in (product.product_types or ())
     skus = [
         (sku.id, sku.seller_sku or None, sku.price.sale_price, sku.price.currency,
-         [(level.warehouse_id, level.quantity) for level in sku.inventory or ()])
+         [(level.warehouse_id, level.quantity) for level in sku.inventory or ()], bundle or bool(sku.combined_skus))
         for sku in product.skus or ()
     ]  # fmt: skip
     return store_product(product.id, product.title or "", product.status or "UNKNOWN", created, updated, skus)

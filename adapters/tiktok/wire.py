@@ -78,11 +78,17 @@ class Stock(Struct):
     quantity: int = 0
 
 
+class CombinedSku(Struct):
+    sku_id: str
+    sku_count: int = 1
+
+
 class Sku(Struct):
     id: str
     price: Price
     seller_sku: str | None = None
     inventory: list[Stock] | None = None
+    combined_skus: list[CombinedSku] | None = None  # a virtual bundle's components (live-sync.md §1.5)
 
 
 class Product(Struct):
@@ -92,6 +98,7 @@ class Product(Struct):
     status: str | None = None
     update_time: int | None = None
     skus: list[Sku] | None = None
+    product_types: list[str] | None = None  # COMBINED_PRODUCT for a virtual bundle
 
 
 # -- orders (Get Order List / Get Order Detail, section 8) -----------------------------------------------------------

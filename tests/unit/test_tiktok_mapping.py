@@ -199,3 +199,16 @@ def test_an_order_is_stored_as_its_values_with_a_fingerprint_of_exactly_those():
     assert unstored.fingerprint == stored.fingerprint != restatus.fingerprint
     # and the domain order made from it goes back to the same stored form
     assert order_as_stored(stored.order()) == stored
+
+
+def test_a_virtual_bundles_skus_are_marked_as_bundles():
+    # a SKU with combined_skus, or any SKU of a COMBINED_PRODUCT (live-sync.md sec. 1.5), is a bundle SKU
+    combo = copy.deepcopy(PRODUCT)
+    combo["skus"][0]["combined_skus"] = [{"product_id": "1", "sku_id": "2", "sku_count": 2, "seller_sku": "X"}]
+    typed = copy.deepcopy(PRODUCT)
+    typed["product_types"] = ["COMBINED_PRODUCT"]
+    for product in (combo, typed):
+        decoded = records.product(raw(product))
+        assert not isinstance(decoded, RecordFailure) and decoded.skus[0].bundle
+    plain = records.product(raw(PRODUCT))
+    assert not isinstance(plain, RecordFailure) and not plain.skus[0].bundle

@@ -28,9 +28,12 @@ async def test_registration_is_queued_unless_the_address_is_app_wide(tmp_path, a
     queue = task_queue(settings)
     await queue.enqueue_webhook_registration("shop-1")
     await queue.enqueue_webhook_events("shop-1")
-    messages = [Message.decode(raw).actor_name for raw in broker.queues[LIVE_QUEUE].queue]
+    await queue.enqueue_inventory_push("shop-1")
+    decoded = [Message.decode(raw) for raw in broker.queues[LIVE_QUEUE].queue]
+    messages = [message.actor_name for message in decoded]
     assert messages.count("register_webhooks") == registrations
     assert messages.count("process_webhook_events") == 1
+    assert [m.args for m in decoded if m.actor_name == "push_inventory"] == [("shop-1",)]
     broker.close()
 
 

@@ -20,7 +20,17 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.sessions import run_to_completion
-from adapters.db.tables import DecimalText, UTCDateTime, line_items, orders, products, skus, warehouse_stocks
+from adapters.db.tables import (
+    DecimalText,
+    UTCDateTime,
+    inventory_movements,
+    line_items,
+    order_line_stock,
+    orders,
+    products,
+    skus,
+    warehouse_stocks,
+)
 
 # The key each table is upserted on (a unique constraint or the primary key). New rows are the common case and cost
 # the same as a plain INSERT; the conflict branch covers changed rows and a concurrent writer of the same page.
@@ -30,6 +40,9 @@ CONFLICT_KEYS: dict[str, tuple[Table, list[str]]] = {
     "warehouse_stocks": (warehouse_stocks, ["sku_id", "warehouse_id"]),
     "orders": (orders, ["shop_id", "tiktok_order_id"]),
     "line_items": (line_items, ["id"]),
+    # The inventory pool's ledger rows and movements, written per import batch (adapters/db/repositories/inventory).
+    "order_line_stock": (order_line_stock, ["shop_id", "tiktok_order_id", "tiktok_line_item_id"]),
+    "inventory_movements": (inventory_movements, ["id"]),
 }
 
 
@@ -47,7 +60,8 @@ class _CopyPlan:
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in {*keys, "id"})
         # Parents (they have `updated_at`): never replace a newer version with an older one; RETURNING tells the
         # caller which rows now hold its version, and which of them were inserted (see SqlCatalogRepository).
-        newer_only = f" WHERE {table.name}.updated_at <= EXCLUDED.updated_at" if "updated_at" in table.c else ""
+        parent = "updated_at" in table.c and "fingerprint" in table.c  # products, orders
+        newer_only = f" WHERE {table.name}.updated_at <= EXCLUDED.updated_at" if parent else ""
         returning = " RETURNING id, (xmax = 0) AS inserted" if newer_only else ""
         self.create = (
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.temp} (LIKE {table.name} INCLUDING DEFAULTS) "

@@ -167,7 +167,6 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(["shop_id"], ["shops.id"], name=op.f("fk_sku_links_shop_id_shops"), ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["sku_id"], ["skus.id"], name=op.f("fk_sku_links_sku_id_skus"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("sku_id", name=op.f("pk_sku_links")),
     )
     with op.batch_alter_table("sku_links", schema=None) as batch_op:
@@ -176,13 +175,19 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_sku_links_shop_id_tiktok_product_id"), ["shop_id", "tiktok_product_id"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_sku_links_shop_id_tiktok_sku_id"), ["shop_id", "tiktok_sku_id"], unique=False)
 
     _rename_stock_table("inventory_links", "warehouse_stocks")
+    with op.batch_alter_table("skus", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("bundle", sa.Boolean(), server_default=sa.text("false"), nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("skus", schema=None) as batch_op:
+        batch_op.drop_column("bundle")
     _rename_stock_table("warehouse_stocks", "inventory_links")
     with op.batch_alter_table("sku_links", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sku_links_shop_id_tiktok_sku_id"))
         batch_op.drop_index(batch_op.f("ix_sku_links_shop_id_tiktok_product_id"))
         batch_op.drop_index(batch_op.f("ix_sku_links_shop_id_state"))
         batch_op.drop_index(batch_op.f("ix_sku_links_inventory_item_id"))

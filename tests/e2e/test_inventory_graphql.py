@@ -1,0 +1,89 @@
+"""The pool's GraphQL contract over real HTTP and WebSocket, on SQLite and PostgreSQL: mutations with userErrors,
+links by hand, the Node interface, the `inventoryItemUpdated` subscription, and tenant isolation."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.fixtures.app import ShopbridgeServer
+
+CREATE = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
+  inventoryItem { id sku onHand reserved safetyStock available oversold version } userErrors { code field } } }"""
+ADJUST = """mutation($input: InventoryAdjustInput!) { inventoryAdjust(input: $input) {
+  inventoryItem { onHand available version } userErrors { code field } } }"""
+UPDATE = """mutation($input: InventoryItemUpdateInput!) { inventoryItemUpdate(input: $input) {
+  inventoryItem { safetyStock available oversold } userErrors { code field } } }"""
+LINK = """mutation($input: SkuLinkInput!) { skuLink(input: $input) {
+  skuLink { state source sku { id } inventoryItem { sku } } userErrors { code field } } }"""
+UNLINK = """mutation($input: SkuUnlinkInput!) { skuUnlink(input: $input) {
+  skuLink { state source inventoryItem { sku } } userErrors { code field } } }"""
+NODE = """query($id: ID!) { node(id: $id) { ... on InventoryItem { sku onHand
+  movements(first: 10) { edges { node { kind onHandDelta reason } } } } } }"""
+SKUS = """query($id: ID!) { shop(id: $id) { products(first: 50) { edges { node { status skus { id sellerSku
+  link { state source inventoryItem { id sku } } } } } } } }"""
+UPDATED = """subscription($id: ID, $sku: String) { inventoryItemUpdated(inventoryItemId: $id, sku: $sku) {
+  sku onHand available version } }"""
+SEARCH = """query($q: String, $oversold: Boolean) { inventoryItems(query: $q, oversold: $oversold) {
+  totalCount edges { node { sku } } } }"""
+
+
+def create(app: ShopbridgeServer, sku: str, on_hand: int, merchant: str = "m1") -> dict[str, Any]:
+    payload = app.graphql(CREATE, {"input": {"sku": sku, "onHand": on_hand}}, merchant)["inventoryItemCreate"]
+    assert payload["userErrors"] == [], payload
+    return dict(payload["inventoryItem"])
+
+
+def test_merchant_edits_and_their_errors(app: ShopbridgeServer) -> None:
+    item = create(app, "  LAMP-1 ", 10)
+    assert (item["sku"], item["onHand"], item["available"], item["oversold"]) == ("LAMP-1", 10, 10, False)
+    taken = app.graphql(CREATE, {"input": {"sku": "LAMP-1"}}, "m1")["inventoryItemCreate"]
+    assert taken == {"inventoryItem": None, "userErrors": [{"code": "SKU_ALREADY_EXISTS", "field": ["sku"]}]}
+    adjusted = app.graphql(ADJUST, {"input": {"inventoryItemId": item["id"], "delta": -3, "reason": "broken"}}, "m1")
+    assert adjusted["inventoryAdjust"]["inventoryItem"] == {"onHand": 7, "available": 7, "version": item["version"] + 1}
+    no_reason = app.graphql(ADJUST, {"input": {"inventoryItemId": item["id"], "delta": 1, "reason": " "}}, "m1")
+    assert no_reason["inventoryAdjust"]["userErrors"] == [{"code": "INVALID_INPUT", "field": ["reason"]}]
+    safer = app.graphql(UPDATE, {"input": {"inventoryItemId": item["id"], "safetyStock": 9}}, "m1")
+    assert safer["inventoryItemUpdate"]["inventoryItem"] == {"safetyStock": 9, "available": -2, "oversold": True}
+    assert [e["node"]["sku"] for e in app.graphql(SEARCH, {"q": "lamp", "oversold": True}, "m1")["inventoryItems"][
+        "edges"]] == ["LAMP-1"]  # fmt: skip
+    assert app.graphql(SEARCH, {"q": "lamp", "oversold": False}, "m1")["inventoryItems"]["totalCount"] == 0
+    # the node and its movements, newest first
+    node = app.graphql(NODE, {"id": item["id"]}, "m1")["node"]
+    assert [m["node"]["kind"] for m in node["movements"]["edges"]] == ["ADJUSTED", "CREATED"]
+    assert node["movements"]["edges"][0]["node"] == {"kind": "ADJUSTED", "onHandDelta": -3, "reason": "broken"}
+    # another merchant: the item does not exist
+    assert app.graphql(NODE, {"id": item["id"]}, "m2")["node"] is None
+    foreign = app.graphql(ADJUST, {"input": {"inventoryItemId": item["id"], "delta": 1, "reason": "x"}}, "m2")
+    assert foreign["inventoryAdjust"]["userErrors"] == [{"code": "NOT_FOUND", "field": ["inventoryItemId"]}]
+    assert app.graphql(SEARCH, {"q": None, "oversold": None}, "m2")["inventoryItems"]["totalCount"] == 0
+
+
+def test_a_sku_linked_by_hand_keeps_its_link_and_a_subscriber_sees_the_item_move(app: ShopbridgeServer) -> None:
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    products = app.graphql(SKUS, {"id": shop["id"]}, "m1")["shop"]["products"]["edges"]
+    skus = [s for p in products for s in p["node"]["skus"]]
+    assert all(s["link"] is not None for s in skus)
+    linked = next(s for s in skus if s["link"]["state"] == "LINKED")
+    assert linked["link"]["source"] == "AUTO" and linked["link"]["inventoryItem"]["sku"] == linked["sellerSku"].strip()
+    mine = create(app, "MY-OWN", 5)
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with app.subscribe(UPDATED, {"id": mine["id"]}, "m1") as op:
+            first = await op.next()
+            await asyncio.to_thread(
+                app.graphql, ADJUST, {"input": {"inventoryItemId": mine["id"], "delta": 4, "reason": "delivery"}}, "m1"
+            )
+            return first, await op.next()
+
+    first, moved = asyncio.run(scenario())
+    assert first["inventoryItemUpdated"]["onHand"] == 5 and moved["inventoryItemUpdated"]["onHand"] == 9
+    # linking by hand moves the SKU to the merchant's item; another merchant cannot
+    refused = app.graphql(LINK, {"input": {"skuId": linked["id"], "inventoryItemId": mine["id"]}}, "m2")["skuLink"]
+    assert [e["code"] for e in refused["userErrors"]] == ["NOT_FOUND"]
+    done = app.graphql(LINK, {"input": {"skuId": linked["id"], "inventoryItemId": mine["id"]}}, "m1")["skuLink"]
+    assert done["skuLink"] == {"state": "LINKED", "source": "MANUAL", "sku": {"id": linked["id"]},
+                               "inventoryItem": {"sku": "MY-OWN"}}  # fmt: skip
+    gone = app.graphql(UNLINK, {"input": {"skuId": linked["id"]}}, "m1")["skuUnlink"]["skuLink"]
+    assert gone == {"state": "UNLINKED", "source": "MANUAL", "inventoryItem": None}
