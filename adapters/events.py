@@ -92,6 +92,10 @@ class _Fanout:
                 if not subscribers:
                     del self._by_merchant[subscription.merchant_id]
 
+    def listening(self, merchant_id: str) -> int:
+        with self._lock:
+            return len(self._by_merchant.get(merchant_id, ()))
+
     def send(self, merchant_id: str | None, task_id: str | None) -> None:
         """To one merchant's subscribers, or (merchant None) to everyone with "re-read everything"."""
         with self._lock:
@@ -131,6 +135,10 @@ class InProcessEventBus:
 
     def subscribe_shops(self, merchant_id: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
         return self._shops.subscribe(merchant_id)
+
+    def listening(self, merchant_id: str) -> int:
+        """How many of the merchant's task subscriptions receive signals now (an observable point for tests)."""
+        return self._fanout.listening(merchant_id)
 
     async def aclose(self) -> None:
         return None

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
+from gql.ids import from_global_id
 from tests.fixtures.app import TASK_FIELDS, ShopbridgeServer
+from tests.fixtures.waiting import log_lines, wait_until
 from tests.fixtures.ws import TRANSPORT_WS, OperationError
 
 TASKS = "query($id: ID!) { shop(id: $id) { productCount orderCount lastSyncedAt syncTasks { totalCount edges { node { "
@@ -192,7 +194,10 @@ class TestSubscriptions:
             app.subscribe(TASK_UPDATED, {"shopId": shop["id"]}, "m1") as mine,
             app.subscribe(TASK_UPDATED, {}, "m2") as theirs,
         ):
-            await asyncio.sleep(0.3)  # both subscriptions are listening
+            bus = app.asgi.state.services.events
+            await asyncio.to_thread(
+                wait_until, lambda: bus.listening("m1") and bus.listening("m2"), "both subscriptions listening"
+            )
             started = await app.agraphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")
             task_id = started["syncStart"]["tasks"][0]["id"]
             seen = []
@@ -252,15 +257,13 @@ class TestDeleteAfterImport:
         shop = app.connect_shop("m1", "us-local", "US")
         task = next(e["node"] for e in tasks_of(app, shop["id"])["syncTasks"]["edges"] if e["node"]["kind"] == "ORDERS")
         query = "query($id: ID!) { syncTask(id: $id) { processed status } }"
-        while app.graphql(query, {"id": task["id"]}, "m1")["syncTask"]["processed"] == 0:
-            pass
-        app.graphql(
-            "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }", {"id": shop["id"]}, "m1"
-        )
-        app.wait_for_idle_sync()
-        import time
-
-        time.sleep(1.0)  # any page still in flight has had time to try its write
+        with log_lines("domain.services.importer") as lines:
+            wait_until(lambda: app.graphql(query, {"id": task["id"]}, "m1")["syncTask"]["processed"], "a first page")
+            app.graphql(
+                "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }", {"id": shop["id"]}, "m1"
+            )
+            # the import's own word that it has stopped: no page of it can be in flight after this line
+            lines.wait_for(f"sync task {from_global_id(task['id'])[1]} stopped", timeout=60)
         assert set(app.row_counts(shop_tiktok_id=shop["tiktokShopId"]).values()) == {0}
 
 
@@ -269,7 +272,7 @@ class TestOrdersPage:
         shop = app.connect_shop("m1", "us-local", "US")
         app.wait_for_idle_sync()
         engine = app.asgi.state.services.db.read_engine.sync_engine
-        counts = []
+        reads: dict[int, list[str]] = {}
         statements: list[str] = []
 
         def count(conn, cursor, statement, *args) -> None:
@@ -283,5 +286,7 @@ class TestOrdersPage:
             finally:
                 event.remove(engine, "before_cursor_execute", count)
             assert len(page["shop"]["orders"]["edges"]) == size
-            counts.append(len([s for s in statements if s.lstrip().upper().startswith("SELECT")]))
-        assert counts[0] == counts[1], counts
+            selects = [s.split("FROM", 1)[1].split()[0] for s in statements if s.lstrip().upper().startswith("SELECT")]
+            reads[size] = selects
+        # the shop (a DataLoader), one page of orders, the line items of all of them at once, the total count
+        assert reads[5] == reads[40] == ["shops", "orders", "line_items", "orders"], reads
