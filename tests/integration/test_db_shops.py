@@ -28,6 +28,7 @@ from tests.integration.db_samples import (
     make_shop,
     make_task,
     row_counts,
+    until_a_writer_waits_on_a_lock,
 )
 
 
@@ -100,7 +101,7 @@ async def test_two_concurrent_completions_of_one_tiktok_shop_exactly_one_wins(
             if hold:
                 # Keep the first transaction open while the second one tries: the race window.
                 started.set()
-                await asyncio.sleep(0.3)
+                await until_a_writer_waits_on_a_lock(database)  # the other writer is blocked behind us
             await uow.commit()
             return "won"
 
