@@ -195,6 +195,11 @@ class RedisEventBus:
         if self._listener is None or self._listener.done():
             self._listener = asyncio.create_task(self._listen(), name="shopbridge-events-listener")
 
+    def listening(self, merchant_id: str) -> int:
+        """How many of the merchant's task subscriptions receive signals now: none until Redis confirmed the
+        pub/sub subscription (an observable point for tests, readable from any thread)."""
+        return self._fanout.listening(merchant_id) if self._listening.is_set() else 0
+
     async def wait_listening(self) -> None:
         """Until the pub/sub connection is subscribed (tests use it: earlier signals would be missed)."""
         await self._listening.wait()
