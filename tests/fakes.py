@@ -644,25 +644,36 @@ class FakeRefreshApi:
         self.product_calls: list[str] = []
         self.registrations: list[tuple[str, str]] = []
         self.error: Exception | None = None
+        self.refreshed_tokens: TokenSet | None = None  # set: the next call refreshes the pair first (105002)
+        self._on_tokens_refreshed: TokensRefreshed | None = None
+
+    async def _maybe_refresh(self) -> None:
+        tokens, self.refreshed_tokens = self.refreshed_tokens, None
+        if tokens is not None and self._on_tokens_refreshed is not None:
+            await self._on_tokens_refreshed(tokens)
 
     async def get_orders(self, ids: Iterable[str]) -> list[Order | RecordFailure]:
         ids = list(ids)
         assert 1 <= len(ids) <= 50, ids
         self.order_calls.append(ids)
+        await self._maybe_refresh()
         if self.error is not None:
             raise self.error
         return [self.orders[i] for i in ids if i in self.orders]
 
     async def get_product(self, product_id: str) -> Product | RecordFailure:
         self.product_calls.append(product_id)
+        await self._maybe_refresh()
         if self.error is not None:
             raise self.error
         return self.products[product_id]
 
     async def register_webhook(self, address: str, event_type: str) -> None:
+        await self._maybe_refresh()
         if self.error is not None:
             raise self.error
         self.registrations.append((address, event_type))
 
     def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeRefreshApi:
+        self._on_tokens_refreshed = on_tokens_refreshed
         return self

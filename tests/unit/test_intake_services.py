@@ -23,6 +23,7 @@ from tests.fakes import (
     make_order,
     make_product,
     make_shop,
+    make_tokens,
 )
 
 TIKTOK_SHOP = "7001"
@@ -203,6 +204,24 @@ async def test_registration_puts_every_handled_type_and_records_the_outcome(worl
     shop = world.store.shops[world.shop.id]
     assert shop.webhook_registration_error and "down" in shop.webhook_registration_error
     assert shop.webhooks_registered_at == registered_at and shop.status(T0) is ShopStatus.ACTIVE
+
+
+@pytest.mark.parametrize("path", ["registration", "processing"])
+async def test_tokens_refreshed_on_the_webhook_side_are_stored_and_dated(world: World, path: str) -> None:
+    # given TikTok answering the next call with 105002, so the client refreshes the pair first
+    world.clock.advance(timedelta(hours=1))
+    fresh = replace(make_tokens(world.clock.now()), access_token="access-2", refresh_token="refresh-2")
+    world.api.refreshed_tokens = fresh
+    # when a registration, or the processing of an event, calls TikTok
+    if path == "registration":
+        await register_shop_webhooks(world.uow, world.api.factory, world.clock, world.shop.id, "https://x.example/w")
+    else:
+        await world.receive(1, {"order_id": oid(1)}, "n1")
+        await world.process()
+    # then the new pair is stored, dated now (the token sweep plans the next refresh from that date)
+    shop = world.store.shops[world.shop.id]
+    assert shop.tokens.access_token == "access-2" and shop.tokens.refresh_token == "refresh-2"
+    assert shop.tokens_refreshed_at == world.clock.now()
 
 
 async def test_a_backlog_larger_than_one_batch_is_processed_in_batches(world: World) -> None:
