@@ -1,10 +1,12 @@
-"""README claims about an import's tokens, on real parts (database, sandbox over HTTP, the embedded worker pool):
-lost authorization fails the task and revokes the shop; a refreshed access token is persisted; a task a crash
-left QUEUED is sent again at start-up."""
+"""README claims about an import's tokens and retries, on real parts (database, sandbox over HTTP, the embedded
+worker pool): lost authorization fails the task and revokes the shop; a refreshed access token is persisted; a
+task a crash left QUEUED is sent again at start-up; an outage is retried by the queue up to the attempt limit
+while the task shows QUEUED."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
 
 Factory = Callable[..., SyncHarness]
+PRODUCT_SEARCH = "/product/202309/products/search"
 
 
 @pytest.fixture
@@ -97,3 +100,26 @@ async def test_a_task_left_queued_by_a_crash_is_sent_again_at_start_up(
     # then it runs the task to its end
     done = await harness.wait(task.id)
     assert done.status is SyncTaskStatus.SUCCEEDED and done.attempts == 1 and done.processed == 30
+
+
+async def test_an_outage_beyond_the_clients_retries_is_retried_by_the_queue_showing_queued_then_fails(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Factory
+) -> None:
+    # given TikTok's product search down for good, a client that does not retry, two runs of 2 s backoff apart
+    settings = sync_settings(
+        database_url, sandbox, tmp_path, sync_max_attempts=2, sync_min_backoff_ms=2000, sync_max_backoff_ms=2000
+    )
+    harness = sync_harness_factory(settings.with_overrides(tiktok=replace(settings.tiktok, max_retries=0)))
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["http_503"], "paths": [PRODUCT_SEARCH]})
+    queue = harness.start_worker()
+    (task,) = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
+                               [SyncKind.PRODUCTS])  # fmt: skip
+    # when the first run fails, the task waits for the queue's retry as QUEUED, its attempt counted
+    waiting = await harness.wait(task.id, until=lambda t: t.attempts == 1 and t.status is SyncTaskStatus.QUEUED)
+    assert waiting.error_code is None and waiting.finished_at is None
+    # then the second run is the last: FAILED, TIKTOK_UNAVAILABLE, two attempts in all
+    failed = await harness.wait(task.id)
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        SyncTaskStatus.FAILED, ErrorCode.TIKTOK_UNAVAILABLE.value, 2,
+    ), failed  # fmt: skip
