@@ -75,6 +75,8 @@ class TestCursorReached:
         assert cursor_reached(orders) is None  # nothing stored yet
         orders.checkpoint["orders"] = {"slices": [{"resume_ge": 1500, "done": False}]}
         assert cursor_reached(orders) == 1500
+        orders.checkpoint["orders"] = {"slices": [{"resume_ge": 1500, "done": True}]}
+        assert cursor_reached(orders) == 2000  # its one slice walked to the end, though the task still runs
         products = queue_poll(shop, SyncKind.PRODUCTS, window, T0)
         products.checkpoint["products"] = {"windows": [[1000, 1999]], "page_token": "p2"}
         assert cursor_reached(products) is None  # products come in no useful order: only the end counts
