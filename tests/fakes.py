@@ -23,7 +23,15 @@ from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.errors import DomainError, ErrorCode
 from domain.intake import WebhookEvent
 from domain.polling import PollCursor
-from domain.ports import ConcurrentUpdateError, Page, ProductScan, ShopGoneError, TokensRefreshed, UpsertCounts
+from domain.ports import (
+    ConcurrentUpdateError,
+    GatewayRefusedError,
+    Page,
+    ProductScan,
+    ShopGoneError,
+    TokensRefreshed,
+    UpsertCounts,
+)
 from domain.shops import AuthorizedShop, Region, Shop, TokenSet
 from domain.stored import order_as_stored, product_as_stored
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
@@ -659,13 +667,18 @@ class FakeRefreshApi:
         await self._maybe_refresh()
         if self.error is not None:
             raise self.error
-        return [self.orders[i] for i in ids if i in self.orders]
+        found = [self.orders[i] for i in ids if i in self.orders]
+        if not found:  # as TikTok: the ids of other shops are left out, and none at all is 21008111
+            raise GatewayRefusedError("TikTok refused the request (21008111): order not found")
+        return found
 
     async def get_product(self, product_id: str) -> Product | RecordFailure:
         self.product_calls.append(product_id)
         await self._maybe_refresh()
         if self.error is not None:
             raise self.error
+        if product_id not in self.products:
+            raise GatewayRefusedError("TikTok refused the request (12052048): product not found")
         return self.products[product_id]
 
     async def register_webhook(self, address: str, event_type: str) -> None:

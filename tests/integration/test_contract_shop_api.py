@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes import FakeShopApi
+from domain.ports import GatewayRefusedError
+from tests.fakes import FakeRefreshApi, FakeShopApi
 from tests.integration.test_tiktok_client import connect, expected_order, expected_product, make_client
 
 
@@ -90,3 +91,40 @@ async def test_a_product_scan_yields_every_product_once_and_resumes_from_its_che
     async for scan in shop.api.scan_products(first_checkpoint, page_size=7):
         rest.extend(item.tiktok_product_id for item in scan.page.items)
     assert sorted(first + rest) == sorted(want)
+
+
+@pytest.fixture(params=["fake", "sandbox"])
+async def refresh(request: pytest.FixtureRequest, sandbox: Any) -> AsyncIterator[Shop]:
+    """The `ShopRefreshApi` port (what webhooks re-fetch): FakeRefreshApi or ShopSession, same shop."""
+    async with httpx.AsyncClient() as http:
+        connected = await connect(sandbox, make_client(sandbox, http), "us-local")
+        shop_id = connected.shop.tiktok_shop_id
+        orders = sandbox.control("GET", f"shops/{shop_id}/orders")["orders"]
+        products = sandbox.control("GET", f"shops/{shop_id}/products")["products"]
+        if request.param == "fake":
+            fake = FakeRefreshApi([expected_order(o) for o in orders], [expected_product(p) for p in products])
+            yield Shop(fake, orders, products)
+        else:
+            yield Shop(connected.session, orders, products)
+
+
+UNKNOWN = "5760000000000000999"  # a well-formed id no record of the shop has
+
+
+async def test_order_detail_returns_the_shops_orders_and_refuses_when_none_is_its(refresh: Shop) -> None:
+    known = [o["id"] for o in refresh.orders[:2]]
+    got = await refresh.api.get_orders([*known, UNKNOWN])
+    assert sorted(o.tiktok_order_id for o in got) == sorted(known)
+    assert [o.status for o in sorted(got, key=lambda o: o.tiktok_order_id)] == [
+        o["status"] for o in sorted(refresh.orders[:2], key=lambda o: o["id"])
+    ]
+    with pytest.raises(GatewayRefusedError):  # TikTok's 21008111: none of these orders belongs to the shop
+        await refresh.api.get_orders([UNKNOWN])
+
+
+async def test_get_product_returns_it_and_refuses_one_not_in_the_shop(refresh: Shop) -> None:
+    product = refresh.products[0]
+    got = await refresh.api.get_product(product["id"])
+    assert (got.tiktok_product_id, got.title) == (product["id"], product["title"])
+    with pytest.raises(GatewayRefusedError):  # TikTok's 12052048
+        await refresh.api.get_product(UNKNOWN)

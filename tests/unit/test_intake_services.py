@@ -109,12 +109,18 @@ async def test_products_are_fetched_one_by_one_and_missing_ones_fail(world: Worl
     await world.receive(5, {"product_id": pid(1)}, "a")
     await world.receive(15, {"product_id": pid(1), "changed_fields": ["title"]}, "b")
     await world.receive(16, {"product_id": pid(2)}, "c")
-    await world.receive(1, {"order_id": oid(999999)}, "d")  # TikTok does not return it
+    await world.receive(1, {"order_id": oid(2)}, "d")
+    await world.receive(1, {"order_id": oid(999999)}, "e")  # TikTok leaves it out of the answer
     await world.process()
     assert world.api.product_calls == [pid(1), pid(2)]
     assert set(world.store.shop_products(world.shop.id)) == {pid(1), pid(2)}
-    assert [o for _, o, _ in world.outcomes()] == [EventOutcome.PROCESSED] * 3 + [EventOutcome.FAILED]
+    assert [o for _, o, _ in world.outcomes()] == [EventOutcome.PROCESSED] * 4 + [EventOutcome.FAILED]
     assert world.outcomes()[-1][2] == "ORDER_NOT_FOUND"
+    # a batch of which TikTok knows no order at all is refused whole (21008111), as the sandbox does
+    # (tests/integration/test_contract_shop_api.py): the event fails with TikTok's own words
+    await world.receive(1, {"order_id": oid(999998)}, "f")
+    await world.process()
+    assert world.outcomes()[-1][1:] == (EventOutcome.FAILED, "TIKTOK_ERROR")
 
 
 async def test_tiktok_unavailable_leaves_events_pending_with_an_attempt_counted(world: World) -> None:
