@@ -24,6 +24,7 @@ from domain.errors import DomainError, ErrorCode
 from domain.intake import WebhookEvent
 from domain.polling import PollCursor
 from domain.ports import (
+    AuthorizationLostError,
     ConcurrentUpdateError,
     GatewayRefusedError,
     Page,
@@ -630,6 +631,8 @@ class FakeTikTokAuth:
         self.exchanged.append(code)
         if self.failure is not None:
             raise self.failure
+        if code not in self.grants:  # as TikTok: an unknown, used or expired code refuses the authorization
+            raise AuthorizationLostError("TikTok refused the authorization code")
         return self.grants[code][0]
 
     async def authorized_shops(self, access_token: str) -> list[AuthorizedShop]:
