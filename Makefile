@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 PORT ?= 8000
+# make run RESET_SANDBOX=1: the embedded sandbox starts fresh (its saved sellers, tokens and data deleted)
 
 run: $(STAMP)
-	$(BIN)/shopbridge demo --port $(PORT)
+	$(BIN)/shopbridge demo --port $(PORT)$(if $(RESET_SANDBOX), --reset-sandbox)
 
 # The throwaway servers the tests start must be installed: installs them as root on Debian, else names them.
 servers:

@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from adapters.text import shown
+
 SANDBOX_MOUNT = "/sandbox"
 SANDBOX_APP_KEY = "sandbox-app-key"
 SANDBOX_SERVICE_ID = "7000000000000000001"
@@ -84,6 +86,8 @@ class Settings:
     # Live sync (issue 7): the webhook endpoint's body cap, and whether Partner Center holds the address app-wide.
     webhook_max_bytes: int = 256 * 1024
     webhooks_app_wide: bool = False
+    # The web console (issue 10): where GraphiQL's page loads its scripts and styles (None: the public CDN).
+    graphiql_assets_url: str | None = None
 
     @property
     def callback_url(self) -> str:
@@ -121,6 +125,15 @@ def _secret_file(data_dir: Path, name: str, make: str, *, create: bool = True) -
     and nobody reads a half-written key. `create=False`: a missing file is a `ConfigError` naming it.
     """
     path = data_dir / name
+    try:
+        return _read_or_make(path, data_dir, name, make, create=create)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot use the key file {path} ({exc.strerror}): point SHOPBRIDGE_DATA_DIR at a writable directory"
+        ) from exc
+
+
+def _read_or_make(path: Path, data_dir: Path, name: str, make: str, *, create: bool) -> str:
     if not path.exists() and not create:
         raise ConfigError(
             f"no key at {path}: start the server once (it creates the keys there), or point SHOPBRIDGE_DATA_DIR "
@@ -148,7 +161,7 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+        raise ConfigError(f"{name} must be an integer, got {shown(raw)}") from exc
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
@@ -158,7 +171,7 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+        raise ConfigError(f"{name} must be a number, got {shown(raw)}") from exc
 
 
 def _positive(env: dict[str, str], name: str, default: float, *, allow_zero: bool = False) -> float:
@@ -174,7 +187,7 @@ def _directory(raw: str | None, name: str) -> Path | None:
         return None
     path = Path(raw).resolve()
     if not path.is_dir():
-        raise ConfigError(f"{name}={raw} is not a directory: create it (empty) before starting the processes")
+        raise ConfigError(f"{name}={shown(raw)} is not a directory: create it (empty) before starting the processes")
     return path
 
 
@@ -182,7 +195,7 @@ def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
     """One of `allowed` (case-insensitive); unset means the first."""
     raw = (env.get(name) or "").strip().lower() or allowed[0]
     if raw not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {shown(raw)}")
     return raw
 
 
@@ -206,7 +219,7 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
         return True
     if raw in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    raise ConfigError(f"{name} must be true or false, got {shown(raw)}")
 
 
 def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True) -> Settings:
@@ -285,9 +298,11 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         broker_url=broker_url,
         data_dir=data_dir,
         embedded_worker_threads=_int(env, "SHOPBRIDGE_EMBEDDED_WORKER_THREADS", 4),
-        merchant_token_ttl_seconds=_int(env, "SHOPBRIDGE_TOKEN_TTL", 7 * 24 * 3600),
-        sandbox_products=_int(env, "SHOPBRIDGE_SANDBOX_PRODUCTS", 40),
-        sandbox_orders=_int(env, "SHOPBRIDGE_SANDBOX_ORDERS", 120),
+        merchant_token_ttl_seconds=_positive_int(
+            _int(env, "SHOPBRIDGE_TOKEN_TTL", 7 * 24 * 3600), "SHOPBRIDGE_TOKEN_TTL"
+        ),
+        sandbox_products=_not_negative(_int(env, "SHOPBRIDGE_SANDBOX_PRODUCTS", 40), "SHOPBRIDGE_SANDBOX_PRODUCTS"),
+        sandbox_orders=_not_negative(_int(env, "SHOPBRIDGE_SANDBOX_ORDERS", 120), "SHOPBRIDGE_SANDBOX_ORDERS"),
         sandbox_seed=_int(env, "SHOPBRIDGE_SANDBOX_SEED", 1),
         log_level=(get("SHOPBRIDGE_LOG_LEVEL") or "INFO").upper(),
         sync_order_slices=_int(env, "SHOPBRIDGE_SYNC_ORDER_SLICES", 16),
@@ -314,7 +329,18 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         worker_shutdown_seconds=_int(env, "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", 30),
         webhook_max_bytes=webhook_max_bytes,
         webhooks_app_wide=_bool(env, "SHOPBRIDGE_WEBHOOKS_APP_WIDE", False),
+        graphiql_assets_url=_base_url(get("SHOPBRIDGE_GRAPHIQL_ASSETS_URL"), "SHOPBRIDGE_GRAPHIQL_ASSETS_URL"),
     )
+
+
+def _base_url(raw: str | None, name: str) -> str | None:
+    """An http(s) base URL without a trailing slash, or None when unset."""
+    if raw is None:
+        return None
+    scheme, sep, rest = raw.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
+        raise ConfigError(f"{name} must be an http(s) URL like https://mirror.example/npm, got {raw!r}")
+    return raw.rstrip("/")
 
 
 def _origins(raw: str | None) -> tuple[str, ...]:
@@ -326,7 +352,9 @@ def _origins(raw: str | None) -> tuple[str, ...]:
             continue
         scheme, sep, rest = origin.partition("://")
         if not sep or scheme not in ("http", "https") or not rest or "/" in rest or "*" in rest:
-            raise ConfigError(f"SHOPBRIDGE_CORS_ORIGINS: {entry.strip()!r} is not an origin like https://app.example")
+            raise ConfigError(
+                f"SHOPBRIDGE_CORS_ORIGINS: {shown(entry.strip())} is not an origin like https://app.example"
+            )
         origins.append(origin.lower())
     return tuple(origins)
 
@@ -334,6 +362,12 @@ def _origins(raw: str | None) -> tuple[str, ...]:
 def _positive_int(value: int, name: str) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be a positive integer, got {value}")
+    return value
+
+
+def _not_negative(value: int, name: str) -> int:
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value}")
     return value
 
 

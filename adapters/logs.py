@@ -18,10 +18,14 @@ from typing import Any, TextIO
 
 import structlog
 
+from adapters.text import one_line
 from adapters.tiktok.redaction import redact
 
 CONTEXT_KEYS = ("request_id", "merchant_id", "shop_id", "task_id")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# A message (not its traceback) is one line of at most this many characters, whatever it quotes: a client's
+# document, a TikTok answer, a setting's value. Longer ones end with adapters.text's cut marker.
+MAX_MESSAGE_CHARS = 2000
 
 
 class _Ours(logging.StreamHandler):  # type: ignore[type-arg]
@@ -32,7 +36,17 @@ def _redact_values(logger: Any, method: str, event: MutableMapping[str, Any]) ->
     for key in ("event", "exception"):
         if isinstance(event.get(key), str):
             event[key] = redact(event[key])
+    if isinstance(event.get("event"), str):
+        event["event"] = one_line(event["event"], MAX_MESSAGE_CHARS)
     return event
+
+
+class TextFormatter(logging.Formatter):
+    """`TEXT_FORMAT` with the message on one bounded line (`MAX_MESSAGE_CHARS`); a traceback follows as usual."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message, MAX_MESSAGE_CHARS)
+        return super().formatMessage(record)
 
 
 def json_formatter() -> logging.Formatter:
@@ -55,7 +69,7 @@ def json_formatter() -> logging.Formatter:
 
 def formatter(fmt: str = "text") -> logging.Formatter:
     """The formatter of `fmt` ("text" or "json"); also a `()` factory for `logging.config.dictConfig`."""
-    return json_formatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
+    return json_formatter() if fmt == "json" else TextFormatter(TEXT_FORMAT)
 
 
 def uvicorn_log_config(level: str = "INFO", fmt: str = "text") -> dict[str, Any]:

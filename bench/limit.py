@@ -25,7 +25,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.db import Database
-from adapters.db.tables import inventory_links, line_items, orders, products, shops, skus
+from adapters.db.tables import line_items, orders, products, shops, skus, warehouse_stocks
 from adapters.tiktok import wire
 from adapters.tiktok.signing import sign
 from bench.harness import SandboxProcess
@@ -193,7 +193,7 @@ async def _copy(connection: AsyncConnection, rows: Rows) -> None:
 _SQLITE_INSERTS = {
     table: f"INSERT INTO {table.name} ({', '.join(c.name for c in table.columns)}) "
     f"VALUES ({', '.join('?' for _ in table.columns)})"
-    for table in (products, skus, inventory_links, orders, line_items)
+    for table in (products, skus, warehouse_stocks, orders, line_items)
 }
 
 
@@ -237,7 +237,7 @@ def _product_rows(page: list[wire.Product], when: When) -> Rows:
                  sum(s.quantity for s in stock), position)
             )  # fmt: skip
             stock_rows.extend((sku.id, s.warehouse_id, BENCH_SHOP_ID, s.quantity) for s in stock)
-    return {products: product_rows, skus: sku_rows, inventory_links: stock_rows}
+    return {products: product_rows, skus: sku_rows, warehouse_stocks: stock_rows}
 
 
 def _order_rows(page: list[wire.Order], when: When) -> Rows:

@@ -13,16 +13,17 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.requests import ClientDisconnect
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from adapters.config import CALLBACK_PATH, SANDBOX_MOUNT, WEBHOOK_PATH, Settings, load_settings
 from adapters.tiktok.redaction import install_redaction
 from domain.clock import Clock, SystemClock
 from gql.callback import tiktok_callback
+from gql.console import console_routes
 from gql.container import Services, build_core
 from gql.disconnect import client_gone
+from gql.draining import RequestGate, RequestGateMiddleware
 from gql.limits import RequestSizeLimit
 from gql.logfilters import install_embedded_sandbox_access_filter
 from gql.ops import ops_routes
@@ -31,6 +32,8 @@ from gql.view import ShopbridgeGraphQL
 from gql.webhooks.endpoint import tiktok_webhook
 
 log = logging.getLogger("shopbridge")
+
+DRAIN_SECONDS = 30.0  # how long a stop waits for requests in flight before closing the listener (embedded only)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
@@ -41,7 +44,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     install_redaction(("uvicorn.access",))
     if settings.embedded_sandbox:  # httpx already logs each TikTok call once
         install_embedded_sandbox_access_filter()
-    view = ShopbridgeGraphQL(schema, settings.secret_key, settings.cors_origins, settings.max_request_bytes)
+    gate = RequestGate(SANDBOX_MOUNT if settings.embedded_sandbox else None)
+    view = ShopbridgeGraphQL(
+        schema,
+        settings.secret_key,
+        settings.cors_origins,
+        settings.max_request_bytes,
+        graphiql_assets_url=settings.graphiql_assets_url,
+    )
     sandbox = _embedded_sandbox(settings) if settings.embedded_sandbox else None
 
     @asynccontextmanager
@@ -61,16 +71,32 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             closers=[*tiktok_closers, runtime.stop],
         )
         app.state.services = services
+
+        quiesced = False
+
+        async def quiesce() -> None:
+            """Stop what calls this server from inside: the worker pool (imports call the mounted sandbox), then
+            the sandbox's webhook deliveries (they call /webhooks/tiktok) and save its state; once. `gql.serving`
+            runs it while the server still listens; the lifespan's end for servers that do not (tests)."""
+            nonlocal quiesced
+            if quiesced:
+                return
+            quiesced = True
+            await runtime.quiesce()
+            if sandbox is not None:
+                await gate.drain(DRAIN_SECONDS)  # requests in flight may call the sandbox (the OAuth callback)
+                await sandbox.state.sandbox.aclose()  # a mounted app gets no lifespan: stop its deliveries here
+
+        app.state.quiesce = quiesce
         log.info("shopbridge ready (%s)", "embedded" if settings.broker_url is None else "redis broker")
         try:
             yield
         finally:
-            if sandbox is not None:  # a mounted app gets no lifespan of its own: stop its webhook deliveries here
-                await sandbox.state.sandbox.aclose()
+            await quiesce()
             await services.close()
 
     routes: list[Route | WebSocketRoute | Mount] = [
-        Route("/", _root),
+        *console_routes(),  # `/` and `/console` lead to the web console
         *ops_routes(settings),
         Route("/graphql", view),  # the view answers other methods with a JSON 405
         WebSocketRoute("/graphql", view),
@@ -88,6 +114,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ),
         Middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes),
     ]
+    if sandbox is not None:  # only then does this server call itself (gql.draining)
+        middleware.append(Middleware(RequestGateMiddleware, gate=gate))
     # A client hanging up mid-body is one debug line, not an ASGI traceback (gql/disconnect.py).
     return Starlette(
         routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={ClientDisconnect: client_gone}
@@ -114,7 +142,3 @@ def _embedded_sandbox(settings: Settings) -> Starlette:
             state_dir=str(settings.data_dir / "sandbox"),
         )
     )
-
-
-async def _root(request: Request) -> Response:
-    return RedirectResponse("/graphql")

@@ -15,9 +15,21 @@ class AuthenticationError(Exception):
     """The credentials are missing, malformed, expired or not ours; the message is safe to show."""
 
 
-def issue_token(secret_key: str, merchant_id: str, ttl_seconds: int, now: float | None = None) -> str:
+def merchant_id_problem(merchant_id: str) -> str | None:
+    """Why `merchant_id` cannot be one, or None: 1 to 128 characters, not blank, no surrounding spaces or controls."""
     if not merchant_id or len(merchant_id) > MAX_MERCHANT_ID_LENGTH:
-        raise ValueError(f"merchant id must be 1 to {MAX_MERCHANT_ID_LENGTH} characters")
+        return f"a merchant id must be 1 to {MAX_MERCHANT_ID_LENGTH} characters"
+    if merchant_id != merchant_id.strip():
+        return "a merchant id must not be blank or start or end with spaces"
+    if any(not character.isprintable() for character in merchant_id):
+        return "a merchant id must not contain control characters"
+    return None
+
+
+def issue_token(secret_key: str, merchant_id: str, ttl_seconds: int, now: float | None = None) -> str:
+    """A token for `merchant_id` valid `ttl_seconds` from now; ValueError naming a bad merchant id."""
+    if (problem := merchant_id_problem(merchant_id)) is not None:
+        raise ValueError(problem)
     issued = int(now if now is not None else time.time())
     claims = {"sub": merchant_id, "iat": issued, "exp": issued + ttl_seconds, "iss": ISSUER}
     return jwt.encode(claims, secret_key, algorithm=ALGORITHM)
@@ -43,7 +55,7 @@ def verify_token_claims(secret_key: str, token: str) -> tuple[str, float]:
     except jwt.InvalidTokenError as exc:
         raise AuthenticationError("The token is invalid.") from exc
     merchant_id = claims.get("sub")
-    if not isinstance(merchant_id, str) or not merchant_id or len(merchant_id) > MAX_MERCHANT_ID_LENGTH:
+    if not isinstance(merchant_id, str) or merchant_id_problem(merchant_id) is not None:
         raise AuthenticationError("The token names no merchant.")
     return merchant_id, float(claims["exp"])
 

@@ -49,6 +49,7 @@ def _answer(frontend_url: str | None, query: dict[str, str], message: str, *, ok
         joined = "&".join(part for part in (parts.query, urlencode(query)) if part)
         return RedirectResponse(urlunsplit(parts._replace(query=joined)), status_code=303)
     code = query.get("error", "")
+    console = f"/console/?{urlencode(query)}"  # the web console shows the outcome too (gql/console/)
     title = "Shop connected" if ok else "Authorization failed"
     detail = f"shopId: <code>{html.escape(query['shopId'])}</code>" if ok else f"code: <code>{html.escape(code)}</code>"
     body = f"""<!doctype html>
@@ -56,5 +57,5 @@ def _answer(frontend_url: str | None, query: dict[str, str], message: str, *, ok
 <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}}
 h1{{font-size:1.4rem}} .ok{{color:#0a7d38}} .err{{color:#b00020}} code{{background:#f3f3f3;padding:.1rem .3rem}}</style>
 </head><body><h1 class="{"ok" if ok else "err"}">{title}</h1><p>{html.escape(message)}</p><p>{detail}</p>
-<p><a href="/graphql">Back to GraphiQL</a></p></body></html>"""
+<p><a href="{html.escape(console)}">Back to the console</a> · <a href="/graphql">GraphiQL</a></p></body></html>"""
     return HTMLResponse(body, status_code=200 if ok else 400)

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from adapters.text import one_line, shown
+from gql import cliargs as checks
+from gql.cliargs import OneLineParser
 
 if TYPE_CHECKING:
     from adapters.config import Settings
 
+BAD_CONFIGURATION = "BAD_CONFIGURATION"  # a setting (environment variable) or key file is wrong
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"  # the database cannot be opened or reached
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+_served = False  # a server ran in this process: `run` exits without the interpreter's teardown
 GRACEFUL_SHUTDOWN_SECONDS = 30  # on SIGTERM: in-flight requests get this long; then connections are closed
 
 
@@ -70,7 +80,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None = None) -> int:
     import uvicorn
 
     from adapters.logs import uvicorn_log_config
@@ -86,53 +96,94 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    uvicorn.run(
-        "gql.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level.lower(),
-        log_config=uvicorn_log_config(settings.log_level, settings.log_format),
-        proxy_headers=True,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-        ws_max_size=settings.max_request_bytes,  # uvicorn closes with 1009 beyond it, before Strawberry parses
-    )
-    return 0
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": settings.log_level.lower(),
+        "log_config": uvicorn_log_config(settings.log_level, settings.log_format),
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        "ws_ping_interval": 20,
+        "ws_ping_timeout": 20,
+        "ws_max_size": settings.max_request_bytes,  # uvicorn closes with 1009 beyond it, before Strawberry parses
+    }
+    if args.workers > 1:  # Redis: no worker pool in these processes; uvicorn forks them from the factory
+        uvicorn.run("gql.app:create_app", factory=True, workers=args.workers, **options)
+        return 0
+    from gql.app import create_app
+    from gql.serving import serve
+
+    # One process: the embedded worker pool is stopped before the listener closes (gql.serving).
+    global _served
+    _served = True
+    return serve(create_app(), on_listening, **options)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """`make run`: migrate the embedded SQLite database, print a merchant token, and serve."""
     from adapters.db.migrate import upgrade
     from gql.auth import issue_token
+    from gql.console.login import DEMO_LOGINS
 
     if (problem := _use_port(args.host, args.port)) is not None:
         print(problem, file=sys.stderr)
         return 2
+    _frontend_is_the_console()
     settings = _settings()
     upgrade(settings.database_url)
     token = issue_token(settings.secret_key, args.merchant_id, settings.merchant_token_ttl_seconds)
+    login_code = DEMO_LOGINS.issue(args.merchant_id)  # valid in this process, which serves next
     base = settings.public_url
     mode = "embedded sandbox" if settings.embedded_sandbox else f"TikTok at {settings.tiktok.api_url}"
-    print(
-        f"""
-  Shopbridge is starting ({mode}, database {_safe_url(settings.database_url)}).
+    sandbox_state = _sandbox_state_line(settings, reset=args.reset_sandbox) if settings.embedded_sandbox else ""
+    banner = f"""
+  Shopbridge is listening ({mode}, database {_safe_url(settings.database_url)}).
 
+  Web console:      {base}/console/#login={login_code}
+                    (one-click sign-in: works once, within 10 minutes; later, paste the token below)
   GraphiQL:         {base}/graphql
-  Sandbox consent:  {base}/sandbox/oauth/authorize (TikTok's stand-in)
+  Sandbox consent:  {base}/sandbox/oauth/authorize (TikTok's stand-in){sandbox_state}
 
   Paste this into GraphiQL's Headers tab (merchant "{args.merchant_id}"):
   {{"Authorization": "Bearer {token}"}}
 
   Then try:  mutation {{ shopAuthorizationStart(input: {{region: US, name: "My US shop", regionConfirmed: true}})
                {{ authorizationUrl userErrors {{ code message }} }} }}
-""",
-        flush=True,
-    )
+"""
     args.workers = 1
-    return cmd_serve(args)
+    # Printed once the socket accepts connections: a link clicked at once must not be refused.
+    return cmd_serve(args, on_listening=lambda: print(banner, flush=True))
+
+
+def _sandbox_state_line(settings: Settings, *, reset: bool) -> str:
+    """The banner's word on the embedded sandbox's saved state (removed first when `reset`)."""
+    from sandbox.persistence import state_file
+
+    saved = state_file(str(settings.data_dir / "sandbox"))
+    if reset and saved.exists():
+        saved.unlink()
+        return (
+            f"\n  Sandbox state:    started fresh ({saved} removed), from SHOPBRIDGE_SANDBOX_PRODUCTS, _ORDERS, _SEED;"
+            "\n                    shops connected before must be authorized again"
+        )
+    if not saved.exists():
+        return ""
+    return (
+        f"\n  Sandbox state:    restored from {saved} (its sellers, tokens and data win over"
+        "\n                    SHOPBRIDGE_SANDBOX_PRODUCTS, _ORDERS, _SEED); start it fresh with"
+        "\n                    `shopbridge demo --reset-sandbox` (make run RESET_SANDBOX=1)"
+    )
+
+
+def _frontend_is_the_console() -> None:
+    """The demo sends merchants back to its web console after TikTok's consent, unless a frontend is set."""
+    import os
+
+    from adapters.config import is_set
+
+    if not is_set("SHOPBRIDGE_FRONTEND_URL"):
+        public = os.environ["SHOPBRIDGE_PUBLIC_URL"].rstrip("/")  # set by _use_port when not given
+        os.environ["SHOPBRIDGE_FRONTEND_URL"] = f"{public}/console/"
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -152,7 +203,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from gql.schema import printed_schema
 
-    Path(args.output).write_text(printed_schema())
+    try:
+        Path(args.output).write_text(printed_schema())
+    except OSError as exc:
+        print(f"shopbridge export-schema: CANNOT_WRITE: {shown(args.output)}: {exc.strerror}", file=sys.stderr)
+        return 1
     print(f"wrote {args.output}")
     return 0
 
@@ -164,32 +219,38 @@ def _safe_url(url: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shopbridge", description="Shopbridge: TikTok Shop for your store.")
+    parser = OneLineParser(prog="shopbridge", description="Shopbridge: TikTok Shop for your store.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="serve the GraphQL API")
-    p.add_argument("--host", default=DEFAULT_HOST)
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (needs Redis when > 1)")
+    p.add_argument("--host", type=checks.host, default=DEFAULT_HOST)
+    p.add_argument("--port", type=checks.port, default=DEFAULT_PORT)
+    p.add_argument("--workers", type=checks.process_count, default=1, help="uvicorn worker processes (Redis if > 1)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="migrate, print a merchant token, and serve (what `make run` does)")
-    p.add_argument("--host", default=DEFAULT_HOST)
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    p.add_argument("--merchant-id", default="demo-merchant")
+    p.add_argument("--host", type=checks.host, default=DEFAULT_HOST)
+    p.add_argument("--port", type=checks.port, default=DEFAULT_PORT)
+    p.add_argument("--merchant-id", type=checks.merchant_id, default="demo-merchant")
+    p.add_argument(
+        "--reset-sandbox",
+        action="store_true",
+        help="start the embedded sandbox fresh from SHOPBRIDGE_SANDBOX_* (deletes its saved sellers, tokens and "
+        "data under the data directory; shops connected before must be authorized again)",
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("migrate", help="apply the database migrations")
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("token", help="print a merchant's API token on the last line")
-    p.add_argument("merchant_id")
-    p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default SHOPBRIDGE_TOKEN_TTL)")
+    p.add_argument("merchant_id", type=checks.merchant_id)
+    p.add_argument("--ttl", type=checks.ttl_seconds, default=None, help="seconds (default SHOPBRIDGE_TOKEN_TTL)")
     p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("worker", help="run Dramatiq worker processes for sync tasks (needs Redis)")
-    p.add_argument("--processes", type=int, default=2)
-    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--processes", type=checks.process_count, default=2)
+    p.add_argument("--threads", type=checks.thread_count, default=4)
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("sandbox", help="run the stand-in TikTok Shop server")
@@ -221,10 +282,41 @@ def main(argv: list[str] | None = None) -> int:
         from adapters.config import ConfigError
 
         if isinstance(exc, ConfigError):
-            print(f"shopbridge: {exc}", file=sys.stderr)
+            print(one_line(f"shopbridge: {BAD_CONFIGURATION}: {exc}", 1000), file=sys.stderr)
             return 2
+        if (line := _database_problem(exc)) is not None:
+            print(line, file=sys.stderr)
+            return 1
         raise
 
 
+def _database_problem(exc: Exception) -> str | None:
+    """One line for a database that cannot be reached or opened (migrate, demo), else None."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return None
+    cause = exc.orig if exc.orig is not None else exc
+    return one_line(
+        f"shopbridge: {DATABASE_UNAVAILABLE}: {type(cause).__name__}: {cause}; check SHOPBRIDGE_DATABASE_URL", 500
+    )
+
+
+def run() -> NoReturn:
+    """The `shopbridge` console script: `main()`, then exit with its status.
+
+    After a server stopped (serve, demo) everything is closed and saved, and the process exits at once
+    (`os._exit` after flushing): the interpreter's own teardown would otherwise spend seconds freeing the embedded
+    sandbox's in-memory world, object by object, after the server said it had finished.
+    """
+    code = main()
+    if _served:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

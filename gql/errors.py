@@ -17,6 +17,7 @@ import re
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 
+from adapters.text import one_line
 from domain.errors import DomainError
 from gql.types import UserError
 
@@ -49,6 +50,7 @@ GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+MAX_MESSAGE_CHARS = 300  # of an error's message, quotes of the client's input included
 
 _SUGGESTION = re.compile(r"\s*Did you mean\b[^?]*\?")
 # Strawberry's limiters report plain validation errors; these are their messages (pinned by tests/e2e).
@@ -106,13 +108,24 @@ def error_code(error: GraphQLError) -> str:
 def process_errors(errors: list[GraphQLError]) -> None:
     """Give every error its code, drop suggestions, and log: the client's mistakes at INFO, the rest at ERROR."""
     for error in errors:
-        error.message = _SUGGESTION.sub("", error.message)
+        error.message = client_message(_SUGGESTION.sub("", error.message))
         code = error_code(error)
         error.extensions = {**(error.extensions or {}), "code": code}
         if code == INTERNAL_SERVER_ERROR:
             log.error("unexpected error in %s", error.path, exc_info=error.original_error or error)
         else:
             log.info("client error %s at %s: %s", code, error.path or "document", error.message)
+
+
+def client_message(message: str) -> str:
+    """An error message on one line of at most `MAX_MESSAGE_CHARS`, however much of the client's input it quotes.
+
+    graphql-core quotes a refused value as printed GraphQL, over several lines once it is longer than 80
+    characters (a block string keeps its line breaks), and in full: the lines are joined with single spaces
+    and the text is cut, so that the answer and the log line stay small.
+    """
+    joined = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    return one_line(joined, MAX_MESSAGE_CHARS)
 
 
 class CodedMaskErrors(MaskErrors):

@@ -10,6 +10,7 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from adapters.db import queries
 from adapters.db.cursors import InvalidCursorError
+from adapters.db.latest_tasks import latest_sync_tasks
 from domain.catalog import OrderStatus
 from domain.sync import ACTIVE_STATUSES, SyncTaskStatus
 from gql import mappers
@@ -144,6 +145,12 @@ async def order(info: Info, order_id: str) -> t.Order | None:
 async def sync_task_rows(info: Info, merchant_id: str, ids: set[str]) -> list[Any]:
     async with info.context.services.db.read_sessionmaker() as session:
         return list((await queries.sync_tasks_by_ids(session, merchant_id, ids)).values())
+
+
+async def latest_sync_task_rows(info: Info, merchant_id: str, shop_id: str | None) -> list[Any]:
+    """Each shop's newest task of each kind (at most MAX_PAGE), oldest first: the current sync state."""
+    async with info.context.services.db.read_sessionmaker() as session:
+        return await latest_sync_tasks(session, merchant_id, shop_id, limit=MAX_PAGE)
 
 
 async def active_sync_task_rows(info: Info, merchant_id: str, shop_id: str | None) -> list[Any]:

@@ -1,6 +1,8 @@
 """`syncTaskUpdated` and `shopUpdated`: the database is the truth; change signals only say when to look again.
 
-The first messages are the current state; then each change, coalesced per task to at most one message per
+The first messages are the current state (with `taskId` that task; else each shop's latest task of each kind, at
+most 100, and every active one, so a client sees where things stand even when nothing runs); then each change
+(a task started later included), coalesced per task to at most one message per
 `MIN_INTERVAL` (the latest state wins). Signals can be lost (pub/sub is at-most-once), so the followed tasks are
 re-read every `FALLBACK_INTERVAL` whatever happens. No database session is held while waiting.
 
@@ -62,8 +64,11 @@ def _signature(task: Any) -> tuple[object, ...]:
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
-        description="Sync task changes. With taskId: that task, completing after its final state. With shopId: "
-        "that shop's tasks. With neither: all of the merchant's. The first messages are the current state."
+        description="Sync task changes. With taskId: that task (first as it is), completing after its final "
+        "state. With shopId: that shop's tasks; with neither: all of the merchant's. The first messages are the "
+        "current state: each shop's latest task of each kind (at most 100, oldest first, finished ones included) "
+        "and every active task; then each change of a task in scope, a task started later included. Nothing is "
+        "sent first when no task exists yet."
     )
     async def sync_task_updated(
         self, info: Info, task_id: strawberry.ID | None = None, shop_id: strawberry.ID | None = None
@@ -84,11 +89,15 @@ class Subscription:
         followed: set[str] = set()
         last_active: dict[str, t.SyncTask] = {}  # the last state sent of each task still active then
 
-        async def current(ids: set[str]) -> list[Any]:
-            """The followed tasks as stored now: the given ids, plus every active task in scope."""
+        async def current(ids: set[str], first: bool) -> list[Any]:
+            """The followed tasks as stored now: the given ids, plus every active task in scope, plus at first
+            each shop's latest task of each kind (so a client learns the current state even when nothing runs)."""
             if task_filter is not None:
                 return await readers.sync_task_rows(info, merchant_id, {task_filter})
-            rows = await readers.active_sync_task_rows(info, merchant_id, shop_filter)
+            rows = await readers.latest_sync_task_rows(info, merchant_id, shop_filter) if first else []
+            known = {row.id for row in rows}
+            rows += [row for row in await readers.active_sync_task_rows(info, merchant_id, shop_filter)
+                     if row.id not in known]  # fmt: skip
             known = {row.id for row in rows}
             missing = ids - known
             if missing:
@@ -99,7 +108,7 @@ class Subscription:
             first = True
             pending: set[str] = set()
             while True:
-                rows = await current(followed | pending)
+                rows = await current(followed | pending, first)
                 if first and task_filter is not None and not rows:
                     raise NotFoundError("SyncTask", ("taskId",))
                 first = False

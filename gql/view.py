@@ -40,6 +40,7 @@ from gql.websocket import BoundedWebSocketAdapter, TransportWSHandler
 log = logging.getLogger("shopbridge.auth")
 
 BAD_REQUEST = "BAD_REQUEST"
+GRAPHIQL_CDN = "https://unpkg.com"  # where Strawberry's GraphiQL page loads its assets from
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 
 
@@ -58,7 +59,12 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
     websocket_adapter_class = BoundedWebSocketAdapter
 
     def __init__(
-        self, schema: Any, secret_key: str, allowed_origins: Sequence[str] = (), max_message_bytes: int = 1_048_576
+        self,
+        schema: Any,
+        secret_key: str,
+        allowed_origins: Sequence[str] = (),
+        max_message_bytes: int = 1_048_576,
+        graphiql_assets_url: str | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -72,6 +78,17 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         )
         self.secret_key = secret_key
         self.max_message_bytes = max_message_bytes
+        self.graphiql_assets_url = graphiql_assets_url
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """GraphiQL's page. Its scripts and styles come from `GRAPHIQL_CDN`, or from the mirror set in
+        `SHOPBRIDGE_GRAPHIQL_ASSETS_URL`, which must serve the same paths (`/graphiql@3.8.3/graphiql.min.js`...)
+        and the same bytes (the page keeps its subresource-integrity hashes)."""
+        page = super().graphql_ide_html
+        if self.graphiql_assets_url is None:
+            return page
+        return page.replace(GRAPHIQL_CDN + "/", self.graphiql_assets_url + "/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         with log_context(request_id=_request_id(scope)):

@@ -18,6 +18,7 @@ from sandbox.gateway import ApiRoute, Call
 from sandbox.logistics import warehouses
 from sandbox.orderbook import SORT_FIELDS, OrderFilter
 from sandbox.params import optional_int, optional_str, optional_str_list, page_size, type_error
+from sandbox.quote import quoted
 
 MAX_SELLER_SKUS = 10
 MAX_ORDER_IDS = 50
@@ -38,7 +39,7 @@ async def authorized_shops(call: Call) -> dict[str, Any]:
 def _product_filter(body: dict[str, Any]) -> ProductFilter:
     status = optional_str(body, "status")
     if status is not None and status != "ALL" and status not in PRODUCT_STATUSES:
-        raise ApiError(codes.INVALID_PARAMETER, f"param status is invalid: {status!r}")
+        raise ApiError(codes.INVALID_PARAMETER, f"param status is invalid: {quoted(status)}")
     seller_skus = optional_str_list(body, "seller_skus")
     if seller_skus is not None and len(seller_skus) > MAX_SELLER_SKUS:
         raise ApiError(codes.PRODUCT_TOO_MANY_SELLER_SKUS, f"seller_skus can hold at most {MAX_SELLER_SKUS} items.")
@@ -86,7 +87,7 @@ async def search_products(call: Call) -> dict[str, Any]:
 def _order_filter(body: dict[str, Any]) -> OrderFilter:
     status = optional_str(body, "order_status")
     if status is not None and status not in ORDER_STATUSES:
-        raise ApiError(codes.ORDER_INVALID_PARAMETER, f"param order_status is invalid: {status!r}")
+        raise ApiError(codes.ORDER_INVALID_PARAMETER, f"param order_status is invalid: {quoted(status)}")
     # Documented filters the sandbox type-checks but does not apply.
     optional_str(body, "shipping_type")
     optional_str(body, "buyer_user_id")
@@ -108,9 +109,9 @@ async def search_orders(call: Call) -> dict[str, Any]:
     sort_field = call.query.get("sort_field") or "create_time"
     sort_order = call.query.get("sort_order") or "DESC"
     if sort_field not in SORT_FIELDS:
-        raise ApiError(codes.ORDER_INVALID_PARAMETER, f"The sort_field is invalid: {sort_field!r}.")
+        raise ApiError(codes.ORDER_INVALID_PARAMETER, f"The sort_field is invalid: {quoted(sort_field)}.")
     if sort_order not in ("ASC", "DESC"):
-        raise ApiError(codes.ORDER_INVALID_PARAMETER, f"The sort_order is invalid: {sort_order!r}.")
+        raise ApiError(codes.ORDER_INVALID_PARAMETER, f"The sort_order is invalid: {quoted(sort_order)}.")
     order_filter = _order_filter(call.json_body())
     query_fingerprint = _fingerprint(sort_field, sort_order, order_filter)
     after = None

@@ -11,6 +11,8 @@ extras: --access-token-ttl 604800 --refresh-token-ttl 31536000 --rate-limit 50 (
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 
 import uvicorn
 
@@ -26,11 +28,45 @@ from sandbox.config import (
 )
 
 
+def _whole(minimum: int, maximum: int = 2**31 - 1) -> Callable[[str], int]:
+    """An argparse type: an integer in [minimum, maximum] (bad input is an argparse error, not a traceback)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {minimum} to {maximum} (got {text[:40]!r})")
+        return value
+
+    return parse
+
+
+def _number(minimum: float, *, above: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number >= minimum (> minimum when `above`)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < minimum or (above and value == minimum):
+            bound = f"more than {minimum}" if above else f"at least {minimum}"
+            raise argparse.ArgumentTypeError(f"must be a number {bound} (got {text[:40]!r})")
+        return value
+
+    return parse
+
+
+_port, _count, _seconds = _whole(1, 65535), _whole(0), _whole(1)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the sandbox's flags to `parser` (so `shopbridge sandbox` can reuse them)."""
     defaults = SandboxConfig()
     parser.add_argument("--host", default=DEFAULT_HOST, help="interface to listen on (default %(default)s)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default %(default)s)")
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port to listen on (default %(default)s)")
     parser.add_argument("--app-key", default=DEFAULT_APP_KEY, help="registered app key (default %(default)s)")
     parser.add_argument("--app-secret", default=DEFAULT_APP_SECRET, help="registered app secret (default %(default)s)")
     parser.add_argument("--service-id", default=DEFAULT_SERVICE_ID, help="registered service id (default %(default)s)")
@@ -38,27 +74,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--redirect-url", default=DEFAULT_REDIRECT_URL, help="registered redirect URL (default %(default)s)"
     )
     parser.add_argument(
-        "--products", type=int, default=defaults.products, help="products per shop (default %(default)s)"
+        "--products", type=_count, default=defaults.products, help="products per shop (default %(default)s)"
     )
-    parser.add_argument("--orders", type=int, default=defaults.orders, help="orders per shop (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="data seed (default %(default)s)")
+    parser.add_argument("--orders", type=_count, default=defaults.orders, help="orders per shop (default %(default)s)")
+    parser.add_argument("--seed", type=_whole(-(2**31)), default=defaults.seed, help="data seed (default %(default)s)")
     parser.add_argument(
-        "--access-token-ttl", type=int, default=defaults.access_token_ttl, help="seconds (default 7 days)"
-    )
-    parser.add_argument(
-        "--refresh-token-ttl", type=int, default=defaults.refresh_token_ttl, help="seconds (default 365 days)"
+        "--access-token-ttl", type=_seconds, default=defaults.access_token_ttl, help="seconds (default 7 days)"
     )
     parser.add_argument(
-        "--rate-limit", type=float, default=defaults.rate_limit, help="requests/s per API, app and shop; 0 = unlimited"
+        "--refresh-token-ttl", type=_seconds, default=defaults.refresh_token_ttl, help="seconds (default 365 days)"
     )
-    parser.add_argument("--latency-ms", type=int, default=0, help="added latency per request (default 0)")
     parser.add_argument(
-        "--product-search-cap", type=int, default=defaults.product_search_cap, help="Search Products result cap"
+        "--rate-limit",
+        type=_number(0),
+        default=defaults.rate_limit,
+        help="requests/s per API, app and shop; 0 = unlimited",
+    )
+    parser.add_argument("--latency-ms", type=_count, default=0, help="added latency per request (default 0)")
+    parser.add_argument(
+        "--product-search-cap", type=_count, default=defaults.product_search_cap, help="Search Products result cap"
     )
     parser.add_argument("--webhook-url", default=None, help="app-wide webhook URL (default: none, no pushes)")
     parser.add_argument(
         "--webhook-retry-factor",
-        type=float,
+        type=_number(0, above=True),
         default=defaults.webhook_retry_factor,
         help="divide TikTok's webhook retry schedule (2 min, 30 min, 3 h, 12 h) by this (default %(default)s)",
     )
@@ -68,7 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="let the Event API register http loopback URLs with a port (TikTok requires https, a domain, no port)",
     )
     parser.add_argument(
-        "--authorization-ttl", type=int, default=defaults.authorization_ttl, help="seconds (default 365 days)"
+        "--authorization-ttl", type=_seconds, default=defaults.authorization_ttl, help="seconds (default 365 days)"
     )
     parser.add_argument(
         "--state-dir", default=None, help="keep tokens and data in this directory across restarts (default: memory)"

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from sandbox.data import NO_ADDRESS_STATUSES, ORDER_STATUSES, address_for
 from sandbox.faults import FAULT_KINDS, REFUSAL_KINDS
+from sandbox.quote import quoted
 from sandbox.sellers import Seller, Shop
 from sandbox.state import World
 
@@ -112,13 +113,15 @@ class Control:
     def _shop(self, request: Request) -> Shop:
         shop = self.world.shops_by_id.get(request.path_params["shop_id"])
         if shop is None:
-            raise BadInput(f"unknown shop id {request.path_params['shop_id']!r}", status=404)
+            raise BadInput(f"unknown shop id {quoted(request.path_params['shop_id'])}", status=404)
         return shop
 
     def _seller(self, request: Request) -> Seller:
         seller = self.world.sellers.get(request.path_params["seller"])
         if seller is None:
-            raise BadInput(f"unknown seller {request.path_params['seller']!r}; known: {list(self.world.sellers)}", 404)
+            raise BadInput(
+                f"unknown seller {quoted(request.path_params['seller'])}; known: {list(self.world.sellers)}", 404
+            )
         return seller
 
     async def overview(self, request: Request) -> dict[str, Any]:
@@ -190,7 +193,7 @@ class Control:
             if item.get("status") is not None and item["status"] not in ORDER_STATUSES:
                 raise BadInput(f"status must be one of {list(ORDER_STATUSES)}")
             if "id" in item and item["id"] not in data.orders:
-                raise BadInput(f"order {item['id']!r} does not exist in this shop")
+                raise BadInput(f"order {quoted(item['id'])} does not exist in this shop")
             created = (
                 _int(item, "create_time", now) if "id" not in item else data.orders.require(item["id"])["create_time"]
             )

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from sandbox import envelope as codes
 from sandbox.envelope import ApiError
 from sandbox.gateway import Call
+from sandbox.quote import quoted
 from sandbox.registrations import EVENT_TYPES
 
 MAX_ADDRESS_LENGTH = 255
@@ -56,7 +57,7 @@ def _event_type(body: dict[str, Any]) -> str:
     if not isinstance(event_type, str) or not event_type:
         raise ApiError(codes.INVALID_PARAMETER, "param body.event_type is missing")
     if event_type not in EVENT_TYPES:
-        raise ApiError(codes.INVALID_PARAMETER, f"param event_type is invalid: {event_type!r}")
+        raise ApiError(codes.INVALID_PARAMETER, f"param event_type is invalid: {quoted(event_type)}")
     return event_type
 
 

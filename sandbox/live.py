@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from sandbox import market
 from sandbox.control import BadInput, Control, _json
+from sandbox.quote import quoted
 from sandbox.sellers import CURRENCY_BY_REGION
 from sandbox.state import ShopData, World
 from sandbox.webhooks import RATE_KEYS, PushSettings
@@ -107,7 +108,7 @@ class LiveControl:
     def _shop_data(self, shop_id: str) -> ShopData:
         shop = self.world.shops_by_id.get(shop_id)
         if shop is None:
-            raise BadInput(f"unknown shop id {shop_id!r}", status=404)
+            raise BadInput(f"unknown shop id {quoted(shop_id)}", status=404)
         return self.world.shop_data(shop)
 
     async def sale(self, request: Request) -> dict[str, Any]:
@@ -155,7 +156,7 @@ class LiveControl:
                 data = self.world.shop_data(shop)
                 if order_id in data.orders:
                     return data
-        raise BadInput(f"unknown order id {order_id!r}", status=404)
+        raise BadInput(f"unknown order id {quoted(order_id)}", status=404)
 
     async def add_seller(self, request: Request) -> dict[str, Any]:
         body = await _json(request)

@@ -14,6 +14,7 @@ import random
 from typing import Any
 
 from sandbox.data import LINE_ITEM, NO_ADDRESS_STATUSES, ORDER_STATUSES, PACKAGE, address_for, make_id, money
+from sandbox.quote import quoted
 from sandbox.state import ShopData
 
 FLOW = tuple(status for status in ORDER_STATUSES if status != "CANCELLED")  # the forward flow, in order
@@ -45,12 +46,12 @@ def find_sku(data: ShopData, sku_id: str | None, seller_sku: str | None) -> tupl
         product = catalog.sku_owner.get(sku_id)
         if product is not None:
             return product, next(s for s in product["skus"] if s["id"] == sku_id)
-        raise MarketError(f"sku {sku_id!r} is not sold in this shop", 404)
+        raise MarketError(f"sku {quoted(sku_id)} is not sold in this shop", 404)
     for product in catalog.products:
         for sku in product["skus"]:
             if sku["seller_sku"] == seller_sku:
                 return product, sku
-    raise MarketError(f"no sku with seller_sku {seller_sku!r} in this shop", 404)
+    raise MarketError(f"no sku with seller_sku {quoted(seller_sku)} in this shop", 404)
 
 
 def place_sale(

@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from sandbox import envelope as codes
 from sandbox.envelope import ApiError, failure, new_request_id, success
 from sandbox.gateway import tiktok_path
+from sandbox.quote import quoted
 from sandbox.state import World
 from sandbox.tokens import Grant, TokenError
 
@@ -107,7 +108,7 @@ class OAuth:
             return _error_page("Unknown service_id: no app is registered with this sandbox under that id.")
         seller = self.world.sellers.get(fields.get("seller", ""))
         if seller is None:
-            return _error_page(f"Unknown seller {fields.get('seller', '')!r}.")
+            return _error_page(f"Unknown seller {quoted(fields.get('seller', ''))}.")
         decision = fields.get("decision")
         if decision not in ("approve", "deny"):
             return _error_page("The decision must be approve or deny.")

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from sandbox.envelope import BODY_NOT_JSON, INVALID_PARAMETER, ApiError
+from sandbox.quote import quoted
 
 _JSON_TYPES = {bool: "bool", int: "int64", float: "float64", str: "string", list: "array", dict: "object"}
 
@@ -68,7 +69,7 @@ def page_size(query: dict[str, str], error_code: int) -> int:
     try:
         size = int(raw)
     except ValueError:
-        raise ApiError(error_code, f"The page_size is invalid: {raw!r} is not an integer (1-100).") from None
+        raise ApiError(error_code, f"The page_size is invalid: {quoted(raw)} is not an integer (1-100).") from None
     if not 1 <= size <= 100:
         raise ApiError(error_code, f"The page_size is invalid: {size} is out of range (1-100).")
     return size

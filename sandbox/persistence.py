@@ -6,7 +6,9 @@ again without turning shops REVOKED.
 One file, `<state_dir>/sandbox-state.pickle`, written atomically (temporary file + rename): after every token
 change, every 30 s while the sandbox runs, and when it stops. The file is the sandbox's own (never exchanged);
 one written by an incompatible sandbox version, or unreadable, is set aside as `.bad` and the sandbox starts
-fresh with a warning. Traffic knobs (faults, latency, rate limit, counters) are not kept.
+fresh with a warning. Traffic knobs (faults, latency, rate limit, counters) are not kept. The data settings
+(products and orders per shop, seed) are those saved: when the ones given at start differ, one warning line says
+so and how to start over.
 """
 
 from __future__ import annotations
@@ -77,7 +79,24 @@ def load(world: World, state_dir: str) -> bool:
         logger.warning("sandbox: ignoring its saved state %s (%s); starting fresh", path, error)
         path.replace(path.with_suffix(".bad"))
         return False
+    _say_what_applies(world, path)
     return True
+
+
+def _say_what_applies(world: World, path: Path) -> None:
+    """One line at start: the saved data wins over the data settings given now; say so when they differ."""
+    saved = (world.products_per_shop, world.orders_per_shop, world.seed)
+    config = world.config
+    given = (config.products, config.orders, config.seed)
+    if saved == given:
+        logger.info("sandbox: restored its saved state from %s", path)
+        return
+    logger.warning(
+        "sandbox: restored its saved state from %s, made with %d products and %d orders per shop, seed %d; the "
+        "%d products, %d orders, seed %d given now apply to a fresh state only: delete that file to start over "
+        "(shops connected to it must then be authorized again)",
+        path, *saved, *given,
+    )  # fmt: skip
 
 
 def _apply(world: World, state: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from sandbox.catalog import MAX_QUANTITY
 from sandbox.control import BadInput, Control, _json
 from sandbox.data import PRODUCT, PRODUCT_STATUSES, SKU, make_id
+from sandbox.quote import quoted
 from sandbox.state import ShopData, World
 
 _NEW_SEQUENCE = 10**12  # product / SKU sequences of created products: far from the generated ones
@@ -62,7 +63,7 @@ class SellerCenter:
         body = await _json(request)
         shop = self.world.shops_by_id.get(request.path_params["shop_id"])
         if shop is None:
-            raise BadInput(f"unknown shop id {request.path_params['shop_id']!r}", 404)
+            raise BadInput(f"unknown shop id {quoted(request.path_params['shop_id'])}", 404)
         data = self.world.shop_data(shop)
         title, status = _text(body, "title", required=True), _status(body) or "ACTIVATE"
         sku_specs = body.get("skus")
@@ -112,7 +113,7 @@ class SellerCenter:
         planned = []
         for edit in edits:  # validate everything before changing anything
             if edit.get("id") not in skus:
-                raise BadInput(f"sku {edit.get('id')!r} is not in product {product['id']}")
+                raise BadInput(f"sku {quoted(edit.get('id'))} is not in product {product['id']}")
             planned.append((skus[edit["id"]], _text(edit, "seller_sku"), _quantity(edit)))
         changed: list[str] = []
         if title is not None and title != product["title"]:
@@ -146,4 +147,4 @@ class SellerCenter:
                 product = data.catalog.by_id.get(product_id)
                 if product is not None:
                     return data, product
-        raise BadInput(f"unknown product id {product_id!r}", 404)
+        raise BadInput(f"unknown product id {quoted(product_id)}", 404)

@@ -41,7 +41,7 @@ TIME_LIMIT_GRACE_MS = 30_000
 async def run_sync_task(task_id: str) -> None:
     """Run or resume sync task `task_id`; a finished or deleted task is a no-op."""
     with log_context(task_id=task_id):
-        async with Resources.of(run_sync_task.broker).serving() as resources:
+        async with Resources.of(run_sync_task.broker).serving(f"sync task {task_id}") as resources:
             await importer.run_sync_task(task_id, resources.sync)
 
 
@@ -51,7 +51,7 @@ async def poll_shop(shop_id: str, kind: str, scheduled_at: str | None = None) ->
     shop that cannot sync or an active task of the kind make it a no-op."""
     tick = datetime.fromisoformat(scheduled_at) if scheduled_at else None
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
-        async with Resources.of(poll_shop.broker).serving() as resources:
+        async with Resources.of(poll_shop.broker).serving(f"the {kind} poll of shop {shop_id}") as resources:
             deps = resources.sync
             await polling.start_poll(
                 deps.uow_factory, resources.queue, deps.events, deps.clock, resources.poll, shop_id, SyncKind(kind),
@@ -70,7 +70,9 @@ async def poll_shop(shop_id: str, kind: str, scheduled_at: str | None = None) ->
 async def refresh_shop_tokens(shop_id: str) -> None:
     """Refresh the shop's access token if it is (still) due; a dead refresh token revokes the shop."""
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
-        async with Resources.of(refresh_shop_tokens.broker).serving() as resources:
+        async with Resources.of(refresh_shop_tokens.broker).serving(
+            f"the token refresh of shop {shop_id}"
+        ) as resources:
             deps = resources.sync
             await tokens.refresh_shop_tokens(deps.uow_factory, resources.refresh, deps.events, deps.clock, shop_id)
 
@@ -88,7 +90,9 @@ async def refresh_shop_tokens(shop_id: str) -> None:
 async def process_webhook_events(shop_id: str) -> None:
     """Process shop `shop_id`'s pending webhook events; nothing pending (or no such shop) is a no-op."""
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
-        async with Resources.of(process_webhook_events.broker).serving() as resources:
+        async with Resources.of(process_webhook_events.broker).serving(
+            f"webhook events of shop {shop_id}"
+        ) as resources:
             await _process_webhook_events(resources.intake, shop_id)
 
 
@@ -119,7 +123,9 @@ _shop_locks: dict[str, asyncio.Lock] = {}
 async def register_webhooks(shop_id: str) -> None:
     """Register `SHOPBRIDGE_PUBLIC_URL/webhooks/tiktok` for shop `shop_id` with TikTok's Event API; idempotent."""
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
-        async with Resources.of(register_webhooks.broker).serving() as resources:
+        async with Resources.of(register_webhooks.broker).serving(
+            f"webhook registration of shop {shop_id}"
+        ) as resources:
             deps = resources.intake
             await webhook_registration.register_shop_webhooks(
                 deps.uow_factory, deps.shop_api, deps.clock, shop_id, resources.webhook_url

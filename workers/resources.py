@@ -154,13 +154,15 @@ class Resources(Middleware):
         raise RuntimeError("the broker has no Resources middleware; build it with workers.broker.setup_broker")
 
     @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[WorkerResources]:
-        """One actor run: yields the resources, tracked so that a shutdown cancels the run and waits for it.
+    async def serving(self, what: str = "a run") -> AsyncIterator[WorkerResources]:
+        """One actor run (`what`, for the log): yields the resources, tracked so that a shutdown cancels the run
+        and waits for it.
 
-        A run refused because the worker is shutting down, or cancelled by the shutdown, raises `dramatiq.Retry`:
-        the message goes back to the broker (Redis: another worker process picks it up and the task resumes from
-        its checkpoint; embedded: the next start's boot sweep re-enqueues it from the database), without an error
-        log. Any other cancellation propagates.
+        A run refused because the worker is shutting down raises `dramatiq.Retry`, as does one cancelled by the
+        shutdown with Redis: the message goes back to the broker and another worker process resumes the task from
+        its checkpoint. Embedded, a cancelled run ends quietly with one INFO line: the in-memory queue dies with
+        the process, and the next start's boot sweep re-enqueues the work from the database. Any other
+        cancellation propagates.
         """
         if self._stopping:
             raise dramatiq.Retry(delay=self.settings.sync_min_backoff_ms)
@@ -170,9 +172,13 @@ class Resources(Middleware):
         try:
             yield await self.get()
         except asyncio.CancelledError:
-            if self._stopping:
+            if not self._stopping:
+                raise
+            if self.settings.broker_url is not None:
                 raise dramatiq.Retry(delay=self.settings.sync_min_backoff_ms) from None
-            raise
+            # Embedded: the in-memory queue dies with this process and the next start resumes the work from the
+            # database (boot sweep); a retry would only add a misleading "Retrying message ..." line.
+            log.info("%s interrupted by the shutdown; it resumes at the next start", what)
         finally:
             self._running.discard(task)
 

@@ -19,11 +19,18 @@ from workers.broker import setup_broker
 from workers.embedded import EmbeddedWorker
 
 
+async def _nothing() -> None:
+    return None
+
+
 @dataclass
 class ApiRuntime:
     queue: TaskQueue
     events: Any  # InProcessEventBus | RedisEventBus: publish task changes, subscribe(merchant_id)
     stop: Callable[[], Awaitable[None]]
+    # Stop the in-process worker pool, if any, before the server stops listening (its imports may call it, as
+    # the embedded sandbox); idempotent, and `stop` does it too.
+    quiesce: Callable[[], Awaitable[None]] = _nothing
 
 
 async def start_api_runtime(settings: Settings) -> ApiRuntime:
@@ -36,7 +43,7 @@ async def start_api_runtime(settings: Settings) -> ApiRuntime:
             await worker.stop()
             await bus.aclose()
 
-        return ApiRuntime(queue=queue, events=bus, stop=stop_embedded)
+        return ApiRuntime(queue=queue, events=bus, stop=stop_embedded, quiesce=worker.stop)
 
     redis_bus = RedisEventBus(settings.broker_url)
     setup_broker(settings, events=redis_bus)

@@ -43,7 +43,7 @@ async def run_to_completion(call: Awaitable[T]) -> T:
 
 
 class _UninterruptedTransaction:
-    """`session.begin_nested()` whose SAVEPOINT / RELEASE / ROLLBACK TO run to completion."""
+    """`session.begin()` / `begin_nested()` whose BEGIN / SAVEPOINT and COMMIT / ROLLBACK run to completion."""
 
     def __init__(self, transaction: AsyncSessionTransaction) -> None:
         self._transaction = transaction
@@ -83,6 +83,14 @@ class UninterruptedSession(AsyncSession):
 
     async def close(self) -> None:
         await run_to_completion(super().close())
+
+    async def connection(self, *args: Any, **kwargs: Any) -> Any:
+        # The checkout and the BEGIN (SQLite: BEGIN IMMEDIATE, which may wait out the busy timeout for the lock).
+        # Calls made on the returned connection itself bypass this class: wrap them in `run_to_completion`.
+        return await run_to_completion(super().connection(*args, **kwargs))
+
+    def begin(self) -> Any:
+        return _UninterruptedTransaction(super().begin())
 
     def begin_nested(self) -> Any:
         return _UninterruptedTransaction(super().begin_nested())

@@ -175,9 +175,10 @@ skus = Table(
     UniqueConstraint("shop_id", "tiktok_sku_id"),
 )
 
-# One row per SKU and warehouse: the "inventory links" the issue speaks of.
-inventory_links = Table(
-    "inventory_links",
+# TikTok's stock of a SKU, one row per warehouse, as imported (Get Product `skus[].inventory[]`); renamed from
+# `inventory_links` in migration 0004: the pool's links are `sku_links`.
+warehouse_stocks = Table(
+    "warehouse_stocks",
     metadata,
     Column("sku_id", ID, ForeignKey("skus.id", ondelete="CASCADE"), nullable=False),
     Column("warehouse_id", String(64), nullable=False),
@@ -311,11 +312,126 @@ webhook_events = Table(
     Index(None, "shop_id", "received_at", "id"),  # the webhookEvents page, newest first
 )
 
+# ---- The shared inventory pool (migration 0004; ../shared/live-sync.md §7) -------------------------------------
+
+# One pool row per merchant SKU. available = on_hand - reserved - safety_stock (may be negative: oversold).
+inventory_items = Table(
+    "inventory_items",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("merchant_id", String(128), nullable=False),
+    Column("sku", String(255), nullable=False),  # the merchant SKU: seller SKUs link to it by exact (trimmed) match
+    Column("on_hand", Integer, nullable=False),
+    Column("reserved", Integer, nullable=False, server_default=text("0")),
+    Column("safety_stock", Integer, nullable=False, server_default=text("0")),
+    Column("version", Integer, nullable=False, server_default=text("1")),  # +1 on every counter change
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("merchant_id", "sku"),
+    Index(None, "merchant_id", "created_at", "id"),  # the inventoryItems page
+)
+
+# A shop SKU's place in the pool: one row per imported SKU (its state says why it is unlinked, if it is).
+sku_links = Table(
+    "sku_links",
+    metadata,
+    Column("sku_id", ID, ForeignKey("skus.id", ondelete="CASCADE"), primary_key=True),
+    Column("shop_id", ID, _shop_fk(), nullable=False),
+    Column("merchant_id", String(128), nullable=False),
+    Column("inventory_item_id", ID, ForeignKey("inventory_items.id", ondelete="SET NULL")),
+    Column("tiktok_product_id", String(64), nullable=False),
+    Column("tiktok_sku_id", String(64), nullable=False),
+    Column("seller_sku", String(255)),  # trimmed; what auto-linking matched on
+    Column("state", String(16), nullable=False),  # LINKED, AMBIGUOUS, NO_SELLER_SKU, EXCLUDED, UNLINKED
+    Column("source", String(8), nullable=False),  # AUTO or MANUAL (a manual decision survives later imports)
+    Column("pushed_quantity", Integer),  # the last quantity TikTok accepted
+    Column("pushed_at", UTCDateTime),
+    Column("push_error_code", String(32)),  # TikTok's per-SKU code of the last failed push; null once one succeeds
+    Column("push_error_message", Text),
+    Column("observed_quantity", Integer),  # TikTok's available at the last reconcile (Inventory Search)
+    Column("observed_at", UTCDateTime),
+    Column("drift_count", Integer, nullable=False, server_default=text("0")),  # reconciles that found drift
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "inventory_item_id"),
+    Index(None, "shop_id", "state"),
+    Index(None, "shop_id", "tiktok_product_id"),
+)
+
+# The order ledger: one row per shop, order and line item (TikTok line items are one unit each). Its state is the
+# stock effect applied so far; `reserved` of an item is the sum of `quantity` of its RESERVED rows.
+order_line_stock = Table(
+    "order_line_stock",
+    metadata,
+    Column("shop_id", ID, _shop_fk(), nullable=False),
+    Column("tiktok_order_id", String(64), nullable=False),
+    Column("tiktok_line_item_id", String(64), nullable=False),
+    Column("merchant_id", String(128), nullable=False),
+    Column("tiktok_sku_id", String(64), nullable=False),
+    Column("inventory_item_id", ID, ForeignKey("inventory_items.id", ondelete="SET NULL")),
+    Column("quantity", Integer, nullable=False),
+    Column("state", String(16), nullable=False),  # PENDING_LINK, RESERVED, DEDUCTED, RELEASED, HISTORICAL
+    Column("wanted", String(16), nullable=False),  # the effect the order's status asks for (applied once linked)
+    Column("order_updated_at", UTCDateTime, nullable=False),  # TikTok's update_time of the status applied
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("shop_id", "tiktok_order_id", "tiktok_line_item_id"),
+    Index(None, "inventory_item_id", "state"),
+    Index(None, "shop_id", "tiktok_sku_id", "state"),
+)
+
+# Every change of an item's counters: orders, merchant edits, seeding. Kept when a shop goes (shop_id set null).
+inventory_movements = Table(
+    "inventory_movements",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("inventory_item_id", ID, ForeignKey("inventory_items.id", ondelete="CASCADE"), nullable=False),
+    Column("merchant_id", String(128), nullable=False),
+    Column("kind", String(24), nullable=False),  # e.g. SEEDED, SET, ADJUSTED, RESERVED, DEDUCTED, RELEASED
+    Column("on_hand_delta", Integer, nullable=False),
+    Column("reserved_delta", Integer, nullable=False),
+    Column("reason", Text),
+    Column("shop_id", ID, ForeignKey("shops.id", ondelete="SET NULL")),
+    Column("tiktok_order_id", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "inventory_item_id", "created_at", "id"),  # the movements page, newest first
+)
+
+# The push outbox: one row per (shop, TikTok product) whose target may differ from what TikTok was told. Written in
+# the transaction that changes stock (dirty_version + 1); the pusher sends one Update Inventory computed when sent
+# and sets pushed_version to the dirty_version it claimed, so a change during the call costs one more call.
+inventory_push_outbox = Table(
+    "inventory_push_outbox",
+    metadata,
+    Column("shop_id", ID, _shop_fk(), nullable=False),
+    Column("tiktok_product_id", String(64), nullable=False),
+    Column("dirty_version", Integer, nullable=False),
+    Column("pushed_version", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("claimed_by", String(128)),
+    Column("claimed_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("shop_id", "tiktok_product_id"),
+    Index(None, "next_attempt_at"),
+)
+
+# Per-shop push policy; a shop without a row has the defaults (push on, 100 %, no maximum, threshold 0).
+shop_inventory_policies = Table(
+    "shop_inventory_policies",
+    metadata,
+    Column("shop_id", ID, _shop_fk(), primary_key=True),
+    Column("push_enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("share_percent", Integer, nullable=False, server_default=text("100")),
+    Column("max_quantity", Integer),
+    Column("out_of_stock_threshold", Integer, nullable=False, server_default=text("0")),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 SHOP_TIKTOK_ID_UNIQUE = "uq_shops_tiktok_shop_id"
 ACTIVE_TASK_UNIQUE = "uq_sync_tasks_active_shop_kind"
 
 # Every table holding a shop's rows, children first: the order a complete delete walks.
 SHOP_OWNED_TABLES = (
-    line_items, orders, inventory_links, skus, products, sync_tasks, authorization_requests, sync_cursors,
+    line_items, orders, warehouse_stocks, skus, products, sync_tasks, authorization_requests, sync_cursors,
     webhook_events,
 )  # fmt: skip

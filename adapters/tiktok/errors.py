@@ -40,6 +40,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from adapters.text import one_line
 from domain.ports import (
     AuthorizationLostError,
     GatewayError,
@@ -49,6 +50,7 @@ from domain.ports import (
 )
 
 SUCCESS = 0
+MAX_TIKTOK_MESSAGE_CHARS = 500  # of the message TikTok gives with an error code
 RATE_LIMITED = 36009002
 INTERNAL_ERROR = 36009003
 OVERLOADED_GATEWAY = 36009004  # one code for many causes: told apart by the message
@@ -237,7 +239,8 @@ def classify(http_status: int, envelope: Mapping[str, Any] | None) -> TikTokErro
     code: int = envelope["code"]
     raw_request_id, raw_message = envelope.get("request_id"), envelope.get("message")
     request_id = raw_request_id if isinstance(raw_request_id, str) else None
-    message = raw_message if isinstance(raw_message, str) else ""
+    # TikTok's text ends up in logs and in a task's errorMessage: one line, bounded, whatever it quotes.
+    message = one_line(raw_message, MAX_TIKTOK_MESSAGE_CHARS) if isinstance(raw_message, str) else ""
     if code == SUCCESS:
         if 200 <= http_status < 300:
             return None

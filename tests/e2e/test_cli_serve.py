@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -74,6 +75,13 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
     wait_for(lambda: process.poll() is not None or _ready(base), "the demo to serve")
     # the banner shows the port given, not 8000
     assert f"{base}/graphql" in stdout.read_text()
+    # the one-click console link: a login code in the fragment, exchanged for a token once
+    link = re.search(rf"{re.escape(base)}/console/#login=([A-Za-z0-9_-]+)", stdout.read_text())
+    assert link, stdout.read_text()
+    login_code = link.group(1)
+    login = httpx.post(f"{base}/console/login", json={"code": login_code})
+    assert login.status_code == 200 and login.json()["merchantId"] == "demo-merchant"
+    assert httpx.post(f"{base}/console/login", json={"code": login_code}).status_code == 400
     # a token minted by `shopbridge token` in another directory, from the same data directory, is accepted
     minted = subprocess.run(
         [sys.executable, "-m", "gql.cli", "token", "m1"], cwd="/", capture_output=True, text=True, timeout=60,
@@ -96,7 +104,9 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
     form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
     consent = httpx.post(f"{base}/sandbox/oauth/authorize", data=form)
     assert consent.status_code == 302 and consent.headers["location"].startswith(f"{base}/oauth/tiktok/callback")
-    assert httpx.get(consent.headers["location"]).status_code in (200, 303)
+    # the demo's callback sends the merchant back to its console with the outcome
+    back = httpx.get(consent.headers["location"])
+    assert back.status_code == 303 and back.headers["location"].startswith(f"{base}/console/?shopId=")
 
     def imported() -> bool:
         edges = graphql(TASKS)["shops"]["edges"]  # type: ignore[index]
@@ -127,7 +137,7 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
     assert lines and all({"event", "level", "logger", "timestamp"} <= line.keys() for line in lines)
     assert any(line.get("task_id") and line["logger"] == "httpx" for line in lines), lines[-20:]
     text = stderr.read_text()
-    for secret in _credentials(tmp_path / "data", headers["Authorization"].split()[1], state):
+    for secret in (*_credentials(tmp_path / "data", headers["Authorization"].split()[1], state), login_code):
         assert secret not in text
 
 

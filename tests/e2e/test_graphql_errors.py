@@ -183,3 +183,30 @@ class TestLogs:
         ]
         assert len(lines) == 1, lines  # httpx's line; not the sandbox's access line as well
         assert "c0de-bogus" not in lines[0] and "app_secret=***" in lines[0]
+
+
+class TestEchoes:
+    """A refused value is quoted on one bounded line, in the answer and in the log (issue 12, item 15)."""
+
+    ECHOING = [
+        # graphql-core prints a refused object literal over several lines, a block string with its line breaks
+        ('mutation { shopAuthorizationStart(input: {region: US, name: """' + "line\n" * 2000 + '""", '
+         "regionConfirmed: true, bogus: {a: 1}}) { authorizationUrl } }", None),
+        ('{ shops(first: """' + "x\n" * 500 + '""") { totalCount } }', None),
+        # and a variable's refused value with its own words
+        ("mutation($i: ShopAuthorizationStartInput!) { shopAuthorizationStart(input: $i) { authorizationUrl } }",
+         {"i": {"region": "NOWHERE\n" * 300, "name": "n", "regionConfirmed": True}}),
+    ]  # fmt: skip
+
+    @pytest.mark.parametrize(("query", "variables"), ECHOING, ids=["object", "block-string", "variable"])
+    def test_a_quoted_input_is_one_bounded_line(self, app: ShopbridgeServer, caplog, query, variables) -> None:
+        caplog.set_level(logging.INFO)
+        # when a client sends a big, multi-line value the schema refuses
+        body = app.raw_graphql(query, variables, "m1")
+        # then each error message is one line of at most 300 characters plus the cut marker
+        messages = [error["message"] for error in body["errors"]]
+        assert messages and all("\n" not in m and len(m) <= 300 + 40 for m in messages), messages
+        assert any("characters in all]" in m for m in messages), messages
+        # and so is its log line
+        logged = [r.getMessage() for r in caplog.records if r.name == "shopbridge.graphql"]
+        assert logged and all("\n" not in m and len(m) <= 500 for m in logged), logged

@@ -198,6 +198,12 @@ class TestSubscriptions:
             await asyncio.to_thread(
                 wait_until, lambda: bus.listening("m1") and bus.listening("m2"), "both subscriptions listening"
             )
+            # the current state comes first: the shop's finished imports, one message each
+            initial = [(await mine.next(timeout=60))["syncTaskUpdated"] for _ in range(2)]
+            assert sorted((m["kind"], m["status"]) for m in initial) == [
+                ("ORDERS", "SUCCEEDED"),
+                ("PRODUCTS", "SUCCEEDED"),
+            ]
             started = await app.agraphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")
             task_id = started["syncStart"]["tasks"][0]["id"]
             seen = []
@@ -206,6 +212,26 @@ class TestSubscriptions:
             assert {m["id"] for m in seen} == {task_id}
             with pytest.raises(TimeoutError):
                 await theirs.next(timeout=1.5)
+
+    async def test_the_first_messages_are_the_current_state_even_when_nothing_runs(self, app_factory) -> None:
+        # given a merchant whose two shops finished their imports, and nothing running
+        app = app_factory(orders=30, products=20)
+        us = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+        gb = await asyncio.to_thread(app.connect_shop, "m1", "uk-local", "UK")
+        await asyncio.to_thread(app.wait_for_idle_sync)
+        # when a client subscribes with no arguments (the README's walk-through)
+        async with app.subscribe(TASK_UPDATED, {}, "m1") as op:
+            initial = [(await op.next(timeout=30))["syncTaskUpdated"] for _ in range(4)]
+            # then it gets each shop's latest task of each kind, as stored, and nothing more until something changes
+            assert sorted((m["shop"]["id"], m["kind"], m["status"]) for m in initial) == sorted(
+                (shop["id"], kind, "SUCCEEDED") for shop in (us, gb) for kind in ("PRODUCTS", "ORDERS")
+            )
+            with pytest.raises(TimeoutError):
+                await op.next(timeout=2)
+        # and a merchant without tasks gets nothing first
+        async with app.subscribe(TASK_UPDATED, {}, "m2") as other:
+            with pytest.raises(TimeoutError):
+                await other.next(timeout=2)
 
     async def test_another_merchants_task_cannot_be_followed(self, app: ShopbridgeServer) -> None:
         shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")

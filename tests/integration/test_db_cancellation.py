@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from adapters.db import Database
+from adapters.db.repositories.bulk import copy_upsert, executemany_upsert
 
 WRITERS = 3
 ROWS = 2_000  # per transaction: big enough that a cancellation usually lands inside a statement
@@ -31,11 +36,73 @@ async def _write_forever(database: Database, writer: int) -> None:
             await session.commit()
 
 
+async def _write_in_transaction_blocks(database: Database, writer: int) -> None:
+    # `session.begin()`: the COMMIT runs in the block's exit, which SQLAlchemy does not shield.
+    while True:
+        async with database.write_sessionmaker() as session, session.begin():
+            await session.execute(
+                sa.text("INSERT INTO scratch (writer, payload) VALUES (:writer, :payload)"),
+                [{"writer": writer, "payload": "x" * 100} for _ in range(ROWS)],
+            )
+            await session.execute(sa.text("UPDATE scratch SET payload = 'y' WHERE id % 97 = 0"))
+
+
+async def _write_in_bulk(database: Database, writer: int) -> None:
+    # The import's bulk upserts: driver-level executemany (SQLite) and COPY (PostgreSQL) bypass the session.
+    now = datetime.now(UTC)
+    while True:
+        async with database.write_sessionmaker() as session:
+            await session.execute(sa.text("UPDATE scratch SET payload = 'y' WHERE id % 97 = 0"))  # begins
+            rows = [
+                {
+                    "id": uuid.uuid4().hex,
+                    "shop_id": SHOP_ID,
+                    "tiktok_product_id": f"{writer}-{uuid.uuid4().hex}",
+                    "title": "p" * 100,
+                    "status": "ACTIVATE",
+                    "created_at": now,
+                    "updated_at": now,
+                    "fingerprint": "f" * 32,
+                    "imported_at": now,
+                }
+                for _ in range(ROWS // 4)
+            ]
+            if database.is_sqlite:
+                await executemany_upsert(session, "products", rows)
+            else:
+                await copy_upsert(session, "products", rows)
+            await session.commit()
+
+
+SHOP_ID = "c" * 32
+WRITERS_BY_KIND: dict[str, Callable[[Database, int], Coroutine[Any, Any, None]]] = {
+    "statements": _write_forever,
+    "transaction-blocks": _write_in_transaction_blocks,
+    "bulk": _write_in_bulk,
+}
+
+
+async def _add_shop(database: Database) -> None:
+    now = datetime.now(UTC)
+    async with database.write_sessionmaker() as session:
+        await session.execute(
+            sa.text(
+                "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, "
+                "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, refresh_token_encrypted, "
+                "refresh_token_expires_at, authorized_at, created_at) VALUES (:id, 'm', 'n', 'US', 't', 'n', 'c', "
+                "'a', :now, 'r', :now, :now, :now)"
+            ),
+            {"id": SHOP_ID, "now": now},
+        )
+        await session.commit()
+
+
 # Cancel the moment the n-th statement (BEGIN IMMEDIATE, INSERT, UPDATE, COMMIT of any writer) goes to the driver:
 # the writers are then suspended inside database calls, one holding the write lock and others waiting for it.
 @pytest.mark.parametrize("statement", [4, 7, 10, 13, 17, 22])
+@pytest.mark.parametrize("kind", WRITERS_BY_KIND)
 async def test_writers_cancelled_mid_statement_end_and_give_back_connections_and_locks(
-    database: Database, statement: int
+    database: Database, statement: int, kind: str
 ) -> None:
     async with database.write_engine.begin() as connection:
         await connection.execute(
@@ -43,6 +110,7 @@ async def test_writers_cancelled_mid_statement_end_and_give_back_connections_and
             if database.is_sqlite
             else sa.text("CREATE TABLE scratch (id SERIAL PRIMARY KEY, writer INTEGER, payload TEXT)")
         )
+    await _add_shop(database)
     reached = asyncio.Event()
     sent = 0
 
@@ -53,7 +121,7 @@ async def test_writers_cancelled_mid_statement_end_and_give_back_connections_and
             reached.set()
 
     sa.event.listen(database.write_engine.sync_engine, "before_cursor_execute", count)
-    writers = [asyncio.create_task(_write_forever(database, n)) for n in range(WRITERS)]
+    writers = [asyncio.create_task(WRITERS_BY_KIND[kind](database, n)) for n in range(WRITERS)]
     await asyncio.wait_for(reached.wait(), timeout=60)  # given: writers inside their database calls
 
     for task in writers:  # when: they are cancelled wherever they are

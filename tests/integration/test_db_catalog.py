@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from adapters.crypto import TokenCipher
 from adapters.db import Database, ShopGoneError, uow_factory
 from adapters.db.repositories.catalog import CHUNK_SIZE
-from adapters.db.tables import inventory_links, line_items, orders, products, skus
+from adapters.db.tables import line_items, orders, products, skus, warehouse_stocks
 from domain.catalog import LineItem, Money, WarehouseStock
 from domain.ports import UpsertCounts
 from domain.shops import Shop
@@ -54,7 +54,7 @@ async def test_products_are_classified_and_a_rerun_changes_nothing(
         assert await uow.catalog.upsert_products(shop.id, again) == UpsertCounts(unchanged=6)
         await uow.commit()
     counts_by_table = await row_counts(database, shop.id)
-    assert (counts_by_table["products"], counts_by_table["skus"], counts_by_table["inventory_links"]) == (6, 12, 24)
+    assert (counts_by_table["products"], counts_by_table["skus"], counts_by_table["warehouse_stocks"]) == (6, 12, 24)
 
 
 async def test_a_changed_products_skus_and_stock_are_replaced(
@@ -84,7 +84,7 @@ async def test_a_changed_products_skus_and_stock_are_replaced(
         ).all()
         stock = (
             await session.execute(
-                select(func.count()).select_from(inventory_links).where(inventory_links.c.shop_id == shop.id)
+                select(func.count()).select_from(warehouse_stocks).where(warehouse_stocks.c.shop_id == shop.id)
             )
         ).scalar_one()
     assert [tuple(row) for row in stored] == [
@@ -251,5 +251,5 @@ async def test_statistics_are_refreshed_on_postgresql(
     async with database.read_sessionmaker() as session:
         query = text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")
         analyzed = {name for (name,) in await session.execute(query)}
-    expected = {"orders", "line_items"} if kind is SyncKind.ORDERS else {"products", "skus", "inventory_links"}
+    expected = {"orders", "line_items"} if kind is SyncKind.ORDERS else {"products", "skus", "warehouse_stocks"}
     assert analyzed == expected

@@ -20,7 +20,7 @@ def _assert_migrates_to_head(url: str) -> None:
     # when the migrations run
     migrate.upgrade(url)
     # then it is at head and the schema equals the tables in code
-    assert migrate.current(url) == migrate.head() == "0003"
+    assert migrate.current(url) == migrate.head() == "0004"
     engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
     try:
         with engine.connect() as connection:
@@ -44,7 +44,7 @@ def test_downgrade_to_base_and_up_again(tmp_path: Path) -> None:
     migrate.downgrade(url, "base")
     assert migrate.current(url) is None
     migrate.upgrade(url)
-    assert migrate.current(url) == "0003"
+    assert migrate.current(url) == "0004"
 
 
 def test_sync_url_swaps_the_async_drivers() -> None:

@@ -52,3 +52,24 @@ def test_an_unreadable_state_file_is_set_aside(tmp_path) -> None:
         assert connect(server, "us-local").call("GET", SHOPS, with_cipher=False)["code"] == 0
     finally:
         server.stop()
+
+
+def test_data_settings_that_differ_from_the_saved_state_are_named_at_start(tmp_path, caplog) -> None:
+    # given a state saved with the small data set
+    first = start_sandbox(SandboxConfig(**SMALL_DATA, state_dir=str(tmp_path)))
+    try:
+        connect(first, "us-local")
+    finally:
+        first.stop()
+    # when the sandbox starts again with other data settings
+    other = {**SMALL_DATA, "orders": SMALL_DATA["orders"] + 7}
+    caplog.set_level("INFO", logger="sandbox")
+    second = start_sandbox(SandboxConfig(**other, state_dir=str(tmp_path)))
+    try:
+        # then the saved data is what it serves, and one warning line says so and how to start over
+        assert second.control("GET", "")["data"]["orders"] == SMALL_DATA["orders"]
+        (line,) = [r for r in caplog.records if r.name == "sandbox" and "saved state" in r.getMessage()]
+        assert line.levelname == "WARNING"
+        assert f"{other['orders']} orders" in line.getMessage() and "delete that file" in line.getMessage()
+    finally:
+        second.stop()

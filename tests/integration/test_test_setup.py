@@ -32,6 +32,21 @@ def test_the_setup_names_a_missing_server_in_one_line(tmp_path) -> None:
     assert "redis-server" in lines[0] and "install" in lines[0]
 
 
+def test_the_setup_names_a_missing_browser_like_a_missing_server(tmp_path) -> None:
+    # given a machine with the servers but no chromium for the console's browser tests, and no apt-get
+    for command in ("redis-server", "initdb"):
+        (tmp_path / command).write_text("#!/bin/sh\n")
+        (tmp_path / command).chmod(0o755)
+    result = subprocess.run(
+        ["/bin/bash", str(REPO / "scripts" / "ensure-servers")],
+        env={"PATH": str(tmp_path)}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    # then it stops with one line naming the browser: a failure, never a skipped browser test
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "chromium" in lines[0] and "redis" not in lines[0], result.stderr
+
+
 def test_make_test_runs_the_setup_before_anything_else() -> None:
     dry_run = subprocess.run(["make", "-n", "test"], cwd=REPO, capture_output=True, text=True, timeout=60)
     commands = dry_run.stdout

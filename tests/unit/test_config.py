@@ -150,3 +150,13 @@ def test_a_command_that_only_uses_keys_never_mints_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=str(tmp_path / "secret_key")):
         load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)}, create_keys=False)
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_graphiql_assets_come_from_the_cdn_unless_a_mirror_is_set(tmp_path: Path) -> None:
+    env = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    assert load_settings(env).graphiql_assets_url is None
+    mirrored = load_settings({**env, "SHOPBRIDGE_GRAPHIQL_ASSETS_URL": "https://npm.internal.example/npm/"})
+    assert mirrored.graphiql_assets_url == "https://npm.internal.example/npm"
+    for bad in ("npm.internal.example", "ftp://npm.internal.example", "https://"):
+        with pytest.raises(ConfigError, match="SHOPBRIDGE_GRAPHIQL_ASSETS_URL"):
+            load_settings({**env, "SHOPBRIDGE_GRAPHIQL_ASSETS_URL": bad})

@@ -19,14 +19,15 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.tables import DecimalText, UTCDateTime, inventory_links, line_items, orders, products, skus
+from adapters.db.sessions import run_to_completion
+from adapters.db.tables import DecimalText, UTCDateTime, line_items, orders, products, skus, warehouse_stocks
 
 # The key each table is upserted on (a unique constraint or the primary key). New rows are the common case and cost
 # the same as a plain INSERT; the conflict branch covers changed rows and a concurrent writer of the same page.
 CONFLICT_KEYS: dict[str, tuple[Table, list[str]]] = {
     "products": (products, ["shop_id", "tiktok_product_id"]),
     "skus": (skus, ["id"]),
-    "inventory_links": (inventory_links, ["sku_id", "warehouse_id"]),
+    "warehouse_stocks": (warehouse_stocks, ["sku_id", "warehouse_id"]),
     "orders": (orders, ["shop_id", "tiktok_order_id"]),
     "line_items": (line_items, ["id"]),
 }
@@ -101,6 +102,13 @@ async def copy_upsert(session: AsyncSession, table_name: str, rows: Sequence[dic
     belong to it. Rows must not repeat a key (ON CONFLICT cannot update one row twice in a statement). Returns,
     for a parent table, the (id, inserted) of every row that now holds the given version; else nothing.
     """
+    # Driver-level calls bypass UninterruptedSession: the whole COPY runs to its end before a cancellation lands.
+    return await run_to_completion(_copy_upsert(session, table_name, rows))
+
+
+async def _copy_upsert(
+    session: AsyncSession, table_name: str, rows: Sequence[dict[str, Any]]
+) -> list[tuple[str, bool]]:
     plan = _PLANS[table_name]
     connection = await session.connection()
     driver: Any = (await connection.get_raw_connection()).driver_connection
@@ -117,4 +125,4 @@ async def executemany_upsert(session: AsyncSession, table_name: str, rows: Seque
     """Upsert `rows` into `table_name` with one driver-level executemany; SQLite. Rows must not repeat a key."""
     plan = _PLANS[table_name]
     connection = await session.connection()
-    await connection.exec_driver_sql(plan.insert, plan.records(rows, times_as_text=True))
+    await run_to_completion(connection.exec_driver_sql(plan.insert, plan.records(rows, times_as_text=True)))

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.errors import ShopGoneError, is_foreign_key_violation
 from adapters.db.repositories.bulk import copy_upsert, executemany_upsert
-from adapters.db.tables import inventory_links, line_items, orders, products, shops, skus
+from adapters.db.tables import line_items, orders, products, shops, skus, warehouse_stocks
 from domain.clock import Clock, SystemClock
 from domain.ports import UpsertCounts
 from domain.stored import (
@@ -78,7 +78,7 @@ class SqlCatalogRepository:
         planner keeps no statistics unless asked (`ANALYZE` there would have to be rerun forever): a no-op."""
         if self._dialect_name != "postgresql":
             return
-        tables = "orders, line_items" if kind is SyncKind.ORDERS else "products, skus, inventory_links"
+        tables = "orders, line_items" if kind is SyncKind.ORDERS else "products, skus, warehouse_stocks"
         await self._session.execute(text(f"ANALYZE {tables}"))
 
     async def _upsert(self, shop_id: str, records: Sequence[StoredOrder | StoredProduct], table: Table) -> UpsertCounts:
@@ -151,7 +151,7 @@ class SqlCatalogRepository:
             await executemany_upsert(self._session, table.name, [record.parent for record in batch])
         if changed_ids and table is products:
             changed_skus = select(skus.c.id).where(skus.c.product_id.in_(changed_ids))
-            await execute(delete(inventory_links).where(inventory_links.c.sku_id.in_(changed_skus)))
+            await execute(delete(warehouse_stocks).where(warehouse_stocks.c.sku_id.in_(changed_skus)))
             await execute(delete(skus).where(skus.c.product_id.in_(changed_ids)))
         elif changed_ids:
             await execute(delete(line_items).where(line_items.c.order_id.in_(changed_ids)))
@@ -187,12 +187,12 @@ class _Rows:
     children: dict[str, list[dict[str, Any]]]
 
 
-_CHILDREN = {"products": ("skus", "inventory_links"), "orders": ("line_items",)}
+_CHILDREN = {"products": ("skus", "warehouse_stocks"), "orders": ("line_items",)}
 _UPDATED_AT = {"products": PRODUCT_VALUES.index("updated_at"), "orders": ORDER_VALUES.index("updated_at")}
 
 
 def _child_key(table_name: str, row: dict[str, Any]) -> Any:
-    return (row["sku_id"], row["warehouse_id"]) if table_name == "inventory_links" else row["id"]
+    return (row["sku_id"], row["warehouse_id"]) if table_name == "warehouse_stocks" else row["id"]
 
 
 def _rows(shop_id: str, record: StoredOrder | StoredProduct, now: datetime) -> _Rows:
@@ -219,7 +219,7 @@ def _rows(shop_id: str, record: StoredOrder | StoredProduct, now: datetime) -> _
         {"sku_id": sku_ids[sku_id], "warehouse_id": warehouse_id, "shop_id": shop_id, "quantity": quantity}
         for sku_id, warehouse_id, quantity in record.stock
     ]
-    return _Rows(parent, {"skus": sku_rows, "inventory_links": stock_rows})
+    return _Rows(parent, {"skus": sku_rows, "warehouse_stocks": stock_rows})
 
 
 def _last_wins(records: Sequence[T], key: Callable[[T], str]) -> dict[str, T]:

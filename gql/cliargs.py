@@ -1,0 +1,67 @@
+"""Argument checks of the `shopbridge` command: bad input is one line with a stable code, exit status 2.
+
+    shopbridge token: BAD_ARGUMENT: argument --ttl: must be a whole number from 1 to 315360000 (got '-5');
+    see `shopbridge token --help`
+
+Every value is checked while parsing (an argparse `type=`), before anything starts, so no command runs, and no
+traceback shows, on input it would refuse later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from adapters.text import one_line, shown
+from gql.auth import merchant_id_problem
+
+BAD_ARGUMENT = "BAD_ARGUMENT"
+USAGE_EXIT = 2
+MAX_TTL_SECONDS = 10 * 365 * 86400  # a token for ten years is already a mistake; beyond is surely one
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line with the code `BAD_ARGUMENT` (subparsers inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        line = one_line(f"{self.prog}: {BAD_ARGUMENT}: {message}; see `{self.prog} --help`", 500)
+        print(line, file=sys.stderr)
+        raise SystemExit(USAGE_EXIT)
+
+
+def whole_number(minimum: int, maximum: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [minimum, maximum], else a message saying which range, with the value."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            value = None
+        if value is None or not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {minimum} to {maximum} (got {shown(text)})")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+port = whole_number(1, 65535)
+ttl_seconds = whole_number(1, MAX_TTL_SECONDS)
+process_count = whole_number(1, 64)
+thread_count = whole_number(1, 256)
+
+
+def merchant_id(text: str) -> str:
+    """An argparse type: a merchant id as tokens carry it (1 to 128 characters, no surrounding or control spaces)."""
+    if (problem := merchant_id_problem(text)) is not None:
+        raise argparse.ArgumentTypeError(f"{problem} (got {shown(text)})")
+    return text
+
+
+def host(text: str) -> str:
+    """An argparse type: a non-empty interface name or address without spaces."""
+    if not text or text != text.strip() or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"must be an interface name or address, without spaces (got {shown(text)})")
+    return text

@@ -1,0 +1,83 @@
+"""The demo's one-click sign-in: a short-lived, single-use login code exchanged for a merchant token.
+
+`shopbridge demo` (`make run`) issues a code in its own process and prints `{PUBLIC_URL}/console/#login=CODE`.
+The code rides in the URL's fragment, which browsers never send to a server, so it lands in no access log; the
+console posts it to `POST /console/login` (`{"code": "..."}`) and gets `{"token": "...", "merchantId": "..."}`
+back (200). A code works once, within `LOGIN_CODE_TTL_SECONDS` (600 s); anything else answers 400
+`{"error": {"code": "LOGIN_CODE_INVALID", "message": ...}}`. Only SHA-256 digests of codes are kept, in memory:
+a process that issued none (`shopbridge serve`, production) accepts none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gql.auth import issue_token
+
+LOGIN_CODE_TTL_SECONDS = 600
+LOGIN_CODE_INVALID = "LOGIN_CODE_INVALID"
+_MAX_BODY_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class _Pending:
+    merchant_id: str
+    expires_at: float  # time.monotonic() seconds
+
+
+class LoginCodes:
+    """Outstanding login codes of this process, by SHA-256 digest; each is consumed by its first use."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, _Pending] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, merchant_id: str, ttl_seconds: float = LOGIN_CODE_TTL_SECONDS) -> str:
+        code = secrets.token_urlsafe(32)
+        with self._lock:
+            self._pending[_digest(code)] = _Pending(merchant_id, time.monotonic() + ttl_seconds)
+        return code
+
+    def consume(self, code: str) -> str | None:
+        """The merchant id the code was issued for, once; None for an unknown, used or expired code."""
+        with self._lock:
+            now = time.monotonic()
+            for key in [k for k, p in self._pending.items() if p.expires_at <= now]:
+                del self._pending[key]
+            pending = self._pending.pop(_digest(code), None)
+        return pending.merchant_id if pending is not None else None
+
+
+def _digest(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8", "replace")).hexdigest()
+
+
+DEMO_LOGINS = LoginCodes()  # filled by `shopbridge demo` in the process that then serves
+
+
+async def exchange_login_code(request: Request) -> Response:
+    """`POST /console/login` with `{"code": "..."}`: 200 `{"token", "merchantId"}` or 400 `LOGIN_CODE_INVALID`."""
+    body = await request.body()
+    code = None
+    if len(body) <= _MAX_BODY_BYTES:
+        try:
+            parsed = json.loads(body or b"null")
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict) and isinstance(parsed.get("code"), str):
+            code = parsed["code"]
+    merchant_id = DEMO_LOGINS.consume(code) if code else None
+    if merchant_id is None:
+        message = "This sign-in link is not valid any more: it works once, for 10 minutes. Paste a token instead."
+        return JSONResponse({"error": {"code": LOGIN_CODE_INVALID, "message": message}}, status_code=400)
+    settings = request.app.state.services.settings
+    token = issue_token(settings.secret_key, merchant_id, settings.merchant_token_ttl_seconds)
+    return JSONResponse({"token": token, "merchantId": merchant_id}, headers={"Cache-Control": "no-store"})

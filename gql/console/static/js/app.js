@@ -1,0 +1,173 @@
+// The console's shell: sign-in (pasted token or the demo's one-click link), the live status, the router.
+
+import { ApiError, exchangeLoginCode, graphql, session, whenUnauthenticated } from "./api.js";
+import { announce, fill, h } from "./dom.js";
+import { explain } from "./messages.js";
+import { LiveSocket } from "./ws.js";
+import { renderStores, takeReturnOutcome } from "./stores.js";
+import { renderAddStore } from "./addstore.js";
+import { renderTasks } from "./tasks.js";
+import { renderCatalog } from "./catalog.js";
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+const live = document.getElementById("live");
+const signOutButton = document.getElementById("sign-out");
+
+const LIVE_LABELS = {
+  connecting: "Connecting…",
+  live: "Live",
+  reconnecting: "Connection lost, reconnecting…",
+  offline: "Offline",
+  idle: "",
+};
+
+let socket = null;
+let cleanup = () => {};
+
+function setLive(status) {
+  live.dataset.status = status;
+  live.textContent = LIVE_LABELS[status] ?? "";
+}
+
+function startSocket() {
+  socket?.close();
+  socket = new LiveSocket({ onStatus: setLive, onUnauthenticated: () => signOut("Your session has ended. Sign in again.") });
+}
+
+function signOut(message) {
+  cleanup();
+  cleanup = () => {};
+  socket?.close();
+  socket = null;
+  setLive("idle");
+  session.token = null;
+  renderSignIn(message);
+}
+
+whenUnauthenticated((error) => signOut(`${error.message} Sign in again.`));
+signOutButton.addEventListener("click", () => signOut("You are signed out."));
+
+function renderSignIn(message) {
+  nav.hidden = true;
+  signOutButton.hidden = true;
+  const error = h("p", { id: "sign-in-error", class: "field-error", role: "alert" }, message && !message.startsWith("You are") ? message : "");
+  const input = h("textarea", {
+    id: "token",
+    name: "token",
+    rows: 4,
+    required: true,
+    autocomplete: "off",
+    spellcheck: "false",
+    "aria-describedby": "token-help sign-in-error",
+  });
+  const form = h(
+    "form",
+    { class: "card sign-in", "aria-labelledby": "sign-in-title" },
+    h("h1", { id: "sign-in-title" }, "Sign in to Shopbridge"),
+    message && message.startsWith("You are") ? h("p", {}, message) : null,
+    h("label", { for: "token" }, "Merchant token"),
+    input,
+    h("p", { id: "token-help", class: "help" },
+      "Paste the token printed by ", h("code", {}, "make run"), " or ", h("code", {}, "shopbridge token MERCHANT_ID"),
+      " (the whole header line works too). It is kept in this browser tab only."),
+    error,
+    h("button", { type: "submit", class: "primary" }, "Sign in"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const token = parseToken(input.value);
+    if (!token) {
+      error.textContent = "Paste your merchant token first.";
+      input.focus();
+      return;
+    }
+    try {
+      await graphql("{ shops(first: 1) { totalCount } }", {}, token);
+    } catch (exc) {
+      error.textContent = exc.code === "UNAUTHENTICATED"
+        ? `That token was not accepted (${exc.message}) Check that you copied all of it.`
+        : exc.message;
+      input.focus();
+      return;
+    }
+    signIn(token);
+  });
+  fill(main, form);
+  input.focus();
+}
+
+/** The token alone, from a bare token, "Bearer …", or the {"Authorization": "Bearer …"} line `make run` prints. */
+function parseToken(text) {
+  let value = text.trim();
+  try {
+    const parsed = JSON.parse(value);
+    if (parsed && typeof parsed === "object") {
+      const key = Object.keys(parsed).find((k) => k.toLowerCase() === "authorization");
+      value = key ? String(parsed[key]) : value;
+    }
+  } catch {
+    // not JSON: a bare token or "Bearer …"
+  }
+  return value.replace(/^bearer\s+/i, "").trim();
+}
+
+function signIn(token) {
+  session.token = token;
+  nav.hidden = false;
+  signOutButton.hidden = false;
+  startSocket();
+  if (!location.hash.startsWith("#/")) history.replaceState(null, "", "#/stores");
+  route();
+}
+
+function route() {
+  if (!session.token) return;
+  cleanup();
+  const path = location.hash.replace(/^#/, "") || "/stores";
+  const ctx = { main, socket, graphql, navigate: (to) => (location.hash = to) };
+  const parts = path.split("/").filter(Boolean);
+  let current = "stores";
+  if (parts[0] === "tasks") {
+    current = "tasks";
+    cleanup = renderTasks(ctx) || (() => {});
+  } else if (parts[0] === "shops" && parts[1] && (parts[2] === "products" || parts[2] === "orders")) {
+    cleanup = renderCatalog(ctx, decodeURIComponent(parts[1]), parts[2]) || (() => {});
+  } else if (parts[0] === "stores" && parts[1] === "add") {
+    cleanup = renderAddStore(ctx) || (() => {});
+  } else {
+    cleanup = renderStores(ctx) || (() => {});
+  }
+  for (const link of nav.querySelectorAll("a")) {
+    if (link.dataset.route === current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+window.addEventListener("hashchange", () => {
+  announce("");
+  route();
+  main.focus();
+});
+
+async function start() {
+  const login = /^#login=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (login) {
+    history.replaceState(null, "", location.pathname + "#/stores"); // the code never stays in history
+    try {
+      signIn(await exchangeLoginCode(login[1]));
+    } catch (exc) {
+      renderSignIn(exc instanceof ApiError ? exc.message : explain("INTERNAL"));
+    }
+    return;
+  }
+  const outcome = takeReturnOutcome(); // back from TikTok's consent page: ?shopId=… or ?error=CODE
+  if (session.token) {
+    signIn(session.token);
+    if (outcome) announce(outcome.message, { kind: outcome.kind });
+  } else {
+    renderSignIn(outcome ? `${outcome.message} Sign in to see your shops.` : "");
+  }
+}
+
+start();

@@ -1,0 +1,98 @@
+// A shop's products or orders, a page at a time (Relay connections: `first` and `after`; "Previous" walks back
+// through the cursors already seen).
+
+import { announce, fill, h, number, time } from "./dom.js";
+
+const PAGE = 20;
+const PRODUCTS = `query Products($id: ID!, $after: String) { shop(id: $id) { id name productCount
+  products(first: ${PAGE}, after: $after) { totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id tiktokProductId title status updatedAt skus { tiktokSkuId sellerSku quantity price { amount currency } } } } } } }`;
+const ORDERS = `query Orders($id: ID!, $after: String, $status: OrderStatus) { shop(id: $id) { id name orderCount
+  orders(first: ${PAGE}, after: $after, status: $status) { totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id tiktokOrderId status createdAt updatedAt total { amount currency } lineItems { quantity } } } } } }`;
+const ORDER_STATUSES = ["UNPAID", "ON_HOLD", "AWAITING_SHIPMENT", "PARTIALLY_SHIPPING", "AWAITING_COLLECTION",
+  "IN_TRANSIT", "DELIVERED", "COMPLETED", "CANCELLED"];
+
+const money = (m) => new Intl.NumberFormat(undefined, { style: "currency", currency: m.currency }).format(Number(m.amount));
+const words = (s) => (s ? s.charAt(0) + s.slice(1).toLowerCase().replaceAll("_", " ") : "Unknown");
+
+export function renderCatalog(ctx, shopId, kind) {
+  const isProducts = kind === "products";
+  const heading = h("h1", {}, isProducts ? "Products" : "Orders");
+  const summary = h("p", { class: "muted", "aria-live": "polite" });
+  const body = h("tbody");
+  const previous = h("button", { type: "button", disabled: true }, "Previous page");
+  const next = h("button", { type: "button", disabled: true }, "Next page");
+  const statusFilter = h("select", { id: "order-status", name: "status" }, h("option", { value: "" }, "All statuses"),
+    ORDER_STATUSES.map((s) => h("option", { value: s }, words(s))));
+  const cursors = [null]; // the `after` of each page seen; the last is the current page's
+  let endCursor = null;
+
+  async function load() {
+    const after = cursors[cursors.length - 1];
+    const variables = isProducts ? { id: shopId, after } : { id: shopId, after, status: statusFilter.value || null };
+    try {
+      const shop = (await ctx.graphql(isProducts ? PRODUCTS : ORDERS, variables)).shop;
+      if (!shop) {
+        fill(ctx.main, h("h1", {}, "Shop not found"), h("p", {}, "This shop does not exist any more. ", h("a", { href: "#/stores" }, "Back to Store management")));
+        return;
+      }
+      const page = isProducts ? shop.products : shop.orders;
+      fill(heading, `${isProducts ? "Products" : "Orders"} of “${shop.name}”`);
+      const first = (cursors.length - 1) * PAGE + 1;
+      summary.textContent = page.totalCount
+        ? `${number(first)} to ${number(first + page.edges.length - 1)} of ${number(page.totalCount)}`
+        : isProducts ? "No product imported yet." : "No order matches.";
+      fill(body, page.edges.map(({ node }) => (isProducts ? productRow(node) : orderRow(node))));
+      endCursor = page.pageInfo.endCursor;
+      next.disabled = !page.pageInfo.hasNextPage;
+      previous.disabled = cursors.length === 1;
+    } catch (exc) {
+      announce(exc.message, { kind: "error" });
+    }
+  }
+
+  function productRow(p) {
+    const stock = p.skus.reduce((sum, s) => sum + s.quantity, 0);
+    return h("tr", {},
+      h("td", {}, p.title, h("div", { class: "muted small" }, p.tiktokProductId)),
+      h("td", { "data-label": "Status" }, words(p.status)),
+      h("td", { "data-label": "SKUs" }, p.skus.map((s) => h("div", { class: "small" }, `${s.sellerSku || s.tiktokSkuId} · ${money(s.price)} · ${number(s.quantity)} in stock`))),
+      h("td", { "data-label": "Stock", class: "num" }, number(stock)),
+      h("td", { "data-label": "Updated" }, time(p.updatedAt)));
+  }
+
+  function orderRow(o) {
+    const items = o.lineItems.reduce((sum, i) => sum + i.quantity, 0);
+    return h("tr", {},
+      h("td", {}, h("code", {}, o.tiktokOrderId)),
+      h("td", { "data-label": "Status" }, words(o.status)),
+      h("td", { "data-label": "Created" }, time(o.createdAt)),
+      h("td", { "data-label": "Items", class: "num" }, number(items)),
+      h("td", { "data-label": "Total", class: "num" }, money(o.total)));
+  }
+
+  next.addEventListener("click", () => {
+    cursors.push(endCursor);
+    load();
+  });
+  previous.addEventListener("click", () => {
+    if (cursors.length > 1) cursors.pop();
+    load();
+  });
+  statusFilter.addEventListener("change", () => {
+    cursors.length = 1;
+    load();
+  });
+  const columns = isProducts ? ["Product", "Status", "SKUs", "Stock", "Updated"] : ["TikTok order", "Status", "Created", "Items", "Total"];
+  fill(
+    ctx.main,
+    h("div", { class: "page-head" }, heading, h("a", { href: "#/stores" }, "Back to Store management")),
+    isProducts ? null : h("div", { class: "inline" }, h("label", { for: "order-status" }, "Status"), statusFilter),
+    summary,
+    h("table", { class: "catalog" }, h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))), body),
+    h("nav", { class: "pager", "aria-label": "Pages" }, previous, next),
+  );
+  load();
+  return () => {};
+}

@@ -1,0 +1,53 @@
+// Small DOM helpers: build elements without a framework, format dates, announce to screen readers.
+
+/** h("button", {type: "button", onclick}, "Save") -> HTMLButtonElement. Attributes starting with "on" are listeners. */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === false || value === null || value === undefined) continue;
+    if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** Replace an element's children. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+
+/** An ISO date as a <time> element in the merchant's locale ("—" when missing). */
+export function time(iso, { day = false } = {}) {
+  if (!iso) return h("span", { class: "muted" }, "—");
+  const date = new Date(iso);
+  return h("time", { datetime: iso, title: date.toISOString() }, (day ? dayFormat : dateFormat).format(date));
+}
+
+/** Say something to screen readers (and show it) in the page's polite live region. */
+export function announce(message, { kind = "info" } = {}) {
+  const region = document.getElementById("notice");
+  if (!region) return;
+  region.hidden = !message;
+  region.className = `notice ${kind}`;
+  fill(region, message || "");
+}
+
+export function number(value) {
+  return value === null || value === undefined ? "—" : new Intl.NumberFormat().format(value);
+}

@@ -1,0 +1,52 @@
+// Every code the API can answer, as a sentence a merchant understands (README: userErrors, sync task codes).
+
+const REGIONS = "the United States, the United Kingdom, Malaysia or Singapore";
+
+export const USER_ERRORS = {
+  INVALID_INPUT: "Something in the form is not valid. Check the fields and try again.",
+  INVALID_NAME: "Enter a shop name of 1 to 64 characters, without line breaks or control characters.",
+  UNSUPPORTED_REGION: `That region is not supported. Shops can be connected in ${REGIONS}.`,
+  REGION_NOT_CONFIRMED: `Confirm that your TikTok Shop is a local shop in ${REGIONS}.`,
+  CROSS_BORDER_SHOP: `This TikTok Shop is a cross-border shop. Only local shops in ${REGIONS} can be connected.`,
+  REGION_MISMATCH: "The TikTok Shop you authorized is in another region than the one you chose. Add it again and pick its region.",
+  SHOP_ALREADY_CONNECTED: "This TikTok Shop is already connected to another account. Delete it there first, then connect it here.",
+  SHOP_MISMATCH: "You signed in to TikTok with a different shop. Re-authorize with the account of this shop; nothing was changed.",
+  INVALID_STATE: "This authorization link has expired or was already used. Start again from Add store or Re-authorize.",
+  AUTHORIZATION_DENIED: "The authorization was declined on TikTok, so nothing was connected.",
+  NOT_FOUND: "This shop or task does not exist any more. The list has been refreshed.",
+  TIKTOK_UNAVAILABLE: "TikTok Shop could not be reached. Try again in a few minutes.",
+  TIKTOK_REJECTED: "TikTok Shop refused the request.",
+  REAUTHORIZATION_REQUIRED: "TikTok no longer accepts this shop's authorization. Re-authorize the shop, then try again.",
+  SYNC_ALREADY_RUNNING: "A sync of this shop is already running. Follow it in the Task Center.",
+  SYNC_TASK_FINISHED: "This task has already finished, so it cannot be cancelled.",
+  INVALID_SYNC_WINDOW: "Orders can be imported for at most the past 90 days.",
+  MISSING_SCOPE: "The shop's authorization lacks a permission Shopbridge needs. Re-authorize the shop.",
+  TIKTOK_CURSOR_STUCK: "TikTok kept returning the same page, so the import stopped. Try Sync now again later.",
+  TIME_LIMIT_EXCEEDED: "The import took too long and was stopped. Try Sync now again.",
+  INTERNAL: "Something went wrong on our side. Try again; if it keeps happening, contact support.",
+  SHOP_DELETED: "The shop was deleted, so its import stopped.",
+};
+
+/** A userError ({code, message}) or a bare code as a sentence; TikTok's own words are kept where they add detail. */
+export function explain(error) {
+  const code = typeof error === "string" ? error : error?.code;
+  const sentence = USER_ERRORS[code];
+  if (!sentence) return (typeof error === "object" && error?.message) || "Something went wrong. Try again.";
+  if (code === "TIKTOK_REJECTED" && error?.message) return `${sentence} ${error.message}`;
+  return sentence;
+}
+
+export const STATUS_LABELS = {
+  ACTIVE: "Active",
+  EXPIRING_SOON: "Expiring soon",
+  EXPIRED: "Expired",
+  REVOKED: "Revoked",
+  QUEUED: "Queued",
+  RUNNING: "Running",
+  SUCCEEDED: "Succeeded",
+  FAILED: "Failed",
+  CANCELLED: "Cancelled",
+};
+
+export const REGION_NAMES = { US: "United States", UK: "United Kingdom", MY: "Malaysia", SG: "Singapore" };
+export const KIND_LABELS = { PRODUCTS: "Products", ORDERS: "Orders" };

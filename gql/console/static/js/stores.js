@@ -1,0 +1,272 @@
+// Store management: the shop list (Expire date, status, counts, attention), rename in place, re-authorize,
+// sync now and delete with a confirmation. "Add store" lives in addstore.js.
+
+import { announce, fill, h, number, time } from "./dom.js";
+import { explain, REGION_NAMES, STATUS_LABELS } from "./messages.js";
+
+const SHOP_FIELDS = `id name region status tiktokShopName tiktokShopCode sellerName expiresAt lastSyncedAt
+  productCount orderCount attention { code message at }`;
+const SHOPS = `query Stores { shops(first: 100) { totalCount edges { node { ${SHOP_FIELDS} } } } }`;
+const RENAME = `mutation Rename($input: ShopRenameInput!) { shopRename(input: $input) {
+  shop { ${SHOP_FIELDS} } userErrors { code message field } } }`;
+const REAUTHORIZE = `mutation Reauthorize($input: ShopReauthorizationStartInput!) {
+  shopReauthorizationStart(input: $input) { authorizationUrl userErrors { code message } } }`;
+const DELETE = `mutation Delete($input: ShopDeleteInput!) { shopDelete(input: $input) {
+  deletedShopId userErrors { code message } } }`;
+const SYNC = `mutation Sync($input: SyncStartInput!) { syncStart(input: $input) {
+  tasks { id kind } userErrors { code message } } }`;
+const TASK_CHANGES = "subscription StoreTasks { syncTaskUpdated { id status shop { id } } }";
+const PENDING_KEY = "shopbridge.pending";
+const URGENT = new Set(["REAUTHORIZATION_REQUIRED", "EXPIRING_SOON"]);
+
+/** Remember what the merchant went to TikTok's consent page for (connect or re-authorize), to word the outcome. */
+export function rememberPending(pending) {
+  sessionStorage.setItem(PENDING_KEY, JSON.stringify(pending));
+}
+
+/** The outcome TikTok's redirect brought back (?shopId=… or ?error=CODE), removed from the address bar. */
+export function takeReturnOutcome() {
+  const params = new URLSearchParams(location.search);
+  const shopId = params.get("shopId");
+  const error = params.get("error");
+  if (!shopId && !error) return null;
+  history.replaceState(null, "", location.pathname + "#/stores");
+  const pending = JSON.parse(sessionStorage.getItem(PENDING_KEY) || "null");
+  sessionStorage.removeItem(PENDING_KEY);
+  if (error) return { kind: "error", message: explain(error) };
+  const name = pending?.name ? `“${pending.name}”` : "Your TikTok Shop";
+  if (pending?.kind === "reauthorize") return { kind: "success", message: `${name} is re-authorized.` };
+  return {
+    kind: "success",
+    message: `${name} is connected. Its products and its orders of the past 30 days are being imported: follow them in the Task Center.`,
+  };
+}
+
+export function renderStores(ctx) {
+  const body = h("tbody");
+  const count = h("p", { class: "muted", "aria-live": "polite" });
+  let editing = false;
+  let stale = false;
+
+  async function load() {
+    if (editing) {
+      stale = true;
+      return;
+    }
+    try {
+      const data = await ctx.graphql(SHOPS);
+      if (editing) {
+        stale = true; // a rename opened meanwhile: render once it ends
+        return;
+      }
+      const shops = data.shops.edges.map((e) => e.node);
+      count.textContent = shops.length === 1 ? "1 shop" : `${shops.length} shops`;
+      // a live refresh must not take the keyboard focus away: it moves to the same control in the new rows
+      const focused = body.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
+      fill(body, shops.length ? shops.map(row) : h("tr", {}, h("td", { colspan: 9 }, "No shop yet. Use Add store to connect your first TikTok Shop.")));
+      if (focused) refocus(focused);
+    } catch (exc) {
+      announce(exc.message, { kind: "error" });
+    }
+  }
+
+  function refocus(label) {
+    for (const control of body.querySelectorAll("[aria-label]")) {
+      if (control.getAttribute("aria-label") === label) return control.focus();
+    }
+  }
+
+  function row(shop) {
+    const urgent = shop.attention.some((a) => URGENT.has(a.code));
+    const nameCell = h("td", { class: "name" });
+    const renameButton = h("button", { type: "button", class: "icon", "aria-label": `Rename ${shop.name}`, title: "Rename" }, "✎");
+    const showName = () => fill(nameCell, h("span", { class: "shop-name" }, shop.name), " ", renameButton);
+    renameButton.addEventListener("click", () => editName(shop, nameCell, showName, renameButton));
+    showName();
+    const attention = shop.attention.length
+      ? h("ul", { class: "attention-list" }, shop.attention.map((a) => h("li", { class: URGENT.has(a.code) ? "urgent" : "" }, a.message)))
+      : null;
+    return h(
+      "tr",
+      { class: urgent ? "attention" : "", dataset: { shopId: shop.id } },
+      nameCell,
+      h("td", { "data-label": "TikTok Shop" }, shop.tiktokShopName, attention),
+      h("td", { "data-label": "Region" }, h("abbr", { title: REGION_NAMES[shop.region] || shop.region }, shop.region)),
+      h("td", { "data-label": "Status" }, h("span", { class: `badge status-${shop.status.toLowerCase()}` }, STATUS_LABELS[shop.status] || shop.status)),
+      h("td", { "data-label": "Expire date" }, time(shop.expiresAt, { day: true })),
+      h("td", { "data-label": "Last sync" }, time(shop.lastSyncedAt)),
+      h("td", { "data-label": "Products", class: "num" }, h("a", { href: `#/shops/${encodeURIComponent(shop.id)}/products` }, number(shop.productCount))),
+      h("td", { "data-label": "Orders", class: "num" }, h("a", { href: `#/shops/${encodeURIComponent(shop.id)}/orders` }, number(shop.orderCount))),
+      h(
+        "td",
+        { class: "actions" },
+        h("button", { type: "button", onclick: () => reauthorize(shop), "aria-label": `Re-authorize ${shop.name}`, title: "Re-authorize" }, "⟳ Re-authorize"),
+        h("button", { type: "button", onclick: (e) => syncNow(shop, e.currentTarget), "aria-label": `Sync ${shop.name} now` }, "Sync now"),
+        h("button", { type: "button", class: "danger", onclick: (e) => confirmDelete(shop, e.currentTarget), "aria-label": `Delete ${shop.name}`, title: "Delete" }, "Delete"),
+      ),
+    );
+  }
+
+  function editName(shop, cell, showName, renameButton) {
+    editing = true;
+    const id = `rename-${shop.id}`;
+    const input = h("input", { id, name: "name", value: shop.name, maxlength: 64, required: true, "aria-describedby": `${id}-error` });
+    const error = h("span", { id: `${id}-error`, class: "field-error", role: "alert" });
+    const done = () => {
+      editing = false;
+      showName();
+      renameButton.focus();
+      if (stale) {
+        stale = false;
+        load();
+      }
+    };
+    const form = h(
+      "form",
+      { class: "rename", onkeydown: (e) => e.key === "Escape" && done() },
+      h("label", { for: id, class: "visually-hidden" }, `New name for ${shop.name}`),
+      input,
+      h("button", { type: "submit", class: "primary" }, "Save"),
+      h("button", { type: "button", onclick: done }, "Cancel"),
+      error,
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const result = (await ctx.graphql(RENAME, { input: { shopId: shop.id, name: input.value } })).shopRename;
+        if (result.userErrors.length) {
+          error.textContent = explain(result.userErrors[0]);
+          input.setAttribute("aria-invalid", "true");
+          input.focus();
+          return;
+        }
+        announce(`The shop is now named “${result.shop.name}”.`, { kind: "success" });
+        editing = false;
+        const fresh = row(result.shop); // every label of the row names the shop
+        cell.closest("tr").replaceWith(fresh);
+        fresh.querySelector("td.name button").focus();
+        if (stale) {
+          stale = false;
+          load();
+        }
+      } catch (exc) {
+        error.textContent = exc.message;
+      }
+    });
+    fill(cell, form);
+    input.focus();
+    input.select();
+  }
+
+  async function reauthorize(shop) {
+    try {
+      const result = (await ctx.graphql(REAUTHORIZE, { input: { shopId: shop.id } })).shopReauthorizationStart;
+      if (result.userErrors.length) return announce(explain(result.userErrors[0]), { kind: "error" });
+      rememberPending({ kind: "reauthorize", name: shop.name, shopId: shop.id });
+      location.assign(result.authorizationUrl);
+    } catch (exc) {
+      announce(exc.message, { kind: "error" });
+    }
+  }
+
+  async function syncNow(shop, button) {
+    button.disabled = true;
+    try {
+      const input = { shopId: shop.id, kinds: ["PRODUCTS", "ORDERS"] };
+      const result = (await ctx.graphql(SYNC, { input })).syncStart;
+      if (result.userErrors.length) announce(explain(result.userErrors[0]), { kind: "error" });
+      else announce(`Sync of “${shop.name}” started: follow it in the Task Center.`, { kind: "success" });
+    } catch (exc) {
+      announce(exc.message, { kind: "error" });
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function confirmDelete(shop, opener) {
+    const input = h("input", { id: "confirm-name", autocomplete: "off", "aria-describedby": "confirm-help" });
+    const error = h("p", { class: "field-error", role: "alert" });
+    const deleteButton = h("button", { type: "submit", class: "danger", disabled: true }, "Delete shop");
+    input.addEventListener("input", () => (deleteButton.disabled = input.value !== shop.name));
+    const dialog = h(
+      "dialog",
+      { "aria-labelledby": "delete-title", "aria-describedby": "delete-what", class: "card" },
+      h(
+        "form",
+        { method: "dialog" },
+        h("h2", { id: "delete-title" }, `Delete “${shop.name}”?`),
+        h("div", { id: "delete-what" },
+          h("p", {}, `This permanently removes from Shopbridge the TikTok Shop “${shop.tiktokShopName}” (${REGION_NAMES[shop.region] || shop.region}) `,
+            `with its ${number(shop.productCount)} products, its ${number(shop.orderCount)} orders, its inventory records and its sync tasks.`),
+          h("p", {}, "Nothing changes at TikTok: the shop, its products and its orders stay there. To use it here again, add it again.")),
+        h("label", { for: "confirm-name" }, "Type the shop name to confirm"),
+        h("p", { id: "confirm-help", class: "help" }, "Exactly: ", h("strong", {}, shop.name)),
+        input,
+        error,
+        h("div", { class: "buttons" }, h("button", { type: "button", value: "cancel", onclick: () => dialog.close() }, "Cancel"), deleteButton),
+      ),
+    );
+    dialog.querySelector("form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (input.value !== shop.name) return;
+      deleteButton.disabled = true;
+      try {
+        const result = (await ctx.graphql(DELETE, { input: { shopId: shop.id } })).shopDelete;
+        if (result.userErrors.length) {
+          error.textContent = explain(result.userErrors[0]);
+          deleteButton.disabled = false;
+          return;
+        }
+        dialog.close();
+        announce(`“${shop.name}” is deleted from Shopbridge. Nothing changed at TikTok.`, { kind: "success" });
+        await load();
+        document.getElementById("add-store")?.focus();
+      } catch (exc) {
+        error.textContent = exc.message;
+        deleteButton.disabled = false;
+      }
+    });
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (opener.isConnected) opener.focus();
+      else refocus(opener.getAttribute("aria-label")); // the list was refreshed meanwhile
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    input.focus();
+  }
+
+  fill(
+    ctx.main,
+    h("div", { class: "page-head" }, h("h1", {}, "Store management"), h("a", { id: "add-store", class: "button primary", href: "#/stores/add" }, "Add store")),
+    count,
+    h(
+      "table",
+      { class: "shops" },
+      h("caption", { class: "visually-hidden" }, "Connected TikTok Shops"),
+      h("thead", {}, h("tr", {}, ["Name", "TikTok Shop", "Region", "Status", "Expire date", "Last sync", "Products", "Orders", "Actions"].map((t) => h("th", { scope: "col" }, t)))),
+      body,
+    ),
+  );
+  load();
+  let timer = null;
+  const refreshSoon = () => {
+    clearTimeout(timer);
+    timer = setTimeout(load, 300);
+  };
+  const statuses = new Map(); // a task's status change (a new task, a finished import) changes counts and last sync
+  const stop = ctx.socket.subscribe(TASK_CHANGES, {}, {
+    next: (payload) => {
+      const task = payload.data?.syncTaskUpdated;
+      if (!task || statuses.get(task.id) === task.status) return;
+      statuses.set(task.id, task.status);
+      refreshSoon();
+    },
+  });
+  const stopReconnect = ctx.socket.onReconnect(load);
+  return () => {
+    clearTimeout(timer);
+    stop();
+    stopReconnect();
+  };
+}

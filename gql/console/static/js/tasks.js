@@ -1,0 +1,165 @@
+// Task Center: sync tasks newest first, live progress from `syncTaskUpdated`, failures with reasons, cancel,
+// and "Sync now". When the socket comes back after a drop, the list is read again (changes were missed).
+
+import { announce, fill, h, number, time } from "./dom.js";
+import { explain, KIND_LABELS, STATUS_LABELS } from "./messages.js";
+
+const TASK_FIELDS = `id kind trigger status processed total progress created updated unchanged failed
+  failures { tiktokId reason } errorCode errorMessage cancelRequested createdAt startedAt finishedAt shop { id name }`;
+const TASKS = `query Tasks($after: String) { syncTasks(first: 20, after: $after) {
+  totalCount pageInfo { hasNextPage endCursor } edges { node { ${TASK_FIELDS} } } } }`;
+const SHOPS = "{ shops(first: 100) { edges { node { id name } } } }";
+const UPDATES = `subscription TaskCenter { syncTaskUpdated { ${TASK_FIELDS} } }`;
+const CANCEL = `mutation Cancel($input: SyncTaskCancelInput!) { syncTaskCancel(input: $input) {
+  task { ${TASK_FIELDS} } userErrors { code message } } }`;
+const SYNC = `mutation Sync($input: SyncStartInput!) { syncStart(input: $input) {
+  tasks { ${TASK_FIELDS} } userErrors { code message } } }`;
+const ACTIVE = new Set(["QUEUED", "RUNNING"]);
+
+export function renderTasks(ctx) {
+  const tasks = new Map(); // id -> task, in display order (newest first)
+  const rows = new Map(); // id -> <li>
+  const list = h("ol", { class: "tasks", "aria-label": "Sync tasks, newest first" });
+  const more = h("button", { type: "button", hidden: true, onclick: () => load(cursor) }, "Show older tasks");
+  const shopSelect = h("select", { id: "sync-shop", name: "shop" });
+  let cursor = null;
+
+  async function load(after = null) {
+    try {
+      const data = (await ctx.graphql(TASKS, { after })).syncTasks;
+      if (!after) {
+        tasks.clear();
+        rows.clear();
+        list.replaceChildren();
+      }
+      for (const { node } of data.edges) upsert(node, { append: true, quiet: true });
+      cursor = data.pageInfo.endCursor;
+      more.hidden = !data.pageInfo.hasNextPage;
+      if (!tasks.size) fill(list, h("li", { class: "empty" }, "No task yet. Connect a shop or use Sync now."));
+    } catch (exc) {
+      announce(exc.message, { kind: "error" });
+    }
+  }
+
+  async function loadShops() {
+    try {
+      const shops = (await ctx.graphql(SHOPS)).shops.edges.map((e) => e.node);
+      fill(shopSelect, shops.map((s) => h("option", { value: s.id }, s.name)));
+    } catch {
+      // the Task Center still works without its Sync now picker
+    }
+  }
+
+  function upsert(task, { append = false, quiet = false } = {}) {
+    const previous = tasks.get(task.id);
+    if (task.shop && ![...shopSelect.options].some((o) => o.value === task.shop.id)) {
+      shopSelect.append(h("option", { value: task.shop.id }, task.shop.name)); // a shop connected meanwhile
+    }
+    tasks.set(task.id, task);
+    const li = render(task);
+    const old = rows.get(task.id);
+    rows.set(task.id, li);
+    if (old) {
+      const focused = old.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
+      old.replaceWith(li);
+      if (focused) [...li.querySelectorAll("[aria-label]")].find((el) => el.getAttribute("aria-label") === focused)?.focus();
+    } else {
+      list.querySelector(".empty")?.remove();
+      if (append) list.append(li);
+      else list.prepend(li);
+    }
+    if (!quiet && previous && previous.status !== task.status) {
+      const what = `${KIND_LABELS[task.kind]} import of “${task.shop?.name ?? "a deleted shop"}”`;
+      announce(`${what}: ${STATUS_LABELS[task.status].toLowerCase()}.`, { kind: task.status === "FAILED" ? "error" : "info" });
+    }
+  }
+
+  function render(task) {
+    const percent = task.progress === null ? null : Math.round(task.progress * 100);
+    const title = `${KIND_LABELS[task.kind]} · ${task.shop?.name ?? "Deleted shop"}`;
+    const bar = h("progress", { max: 100, "aria-label": `${title} progress` });
+    if (percent !== null) bar.value = task.status === "SUCCEEDED" ? 100 : percent;
+    const amount = task.total === null ? `${number(task.processed)} processed` : `${number(task.processed)} of ${number(task.total)}`;
+    return h(
+      "li",
+      { class: `task task-${task.status.toLowerCase()}`, dataset: { taskId: task.id, status: task.status } },
+      h("div", { class: "task-head" },
+        h("h2", {}, title),
+        h("span", { class: `badge status-${task.status.toLowerCase()}` }, STATUS_LABELS[task.status]),
+        task.cancelRequested && ACTIVE.has(task.status) ? h("span", { class: "muted" }, "Cancelling…") : null),
+      h("div", { class: "progress-line" }, bar, h("span", { class: "percent" }, percent === null ? "—" : `${task.status === "SUCCEEDED" ? 100 : percent} %`), h("span", { class: "muted" }, amount)),
+      h("p", { class: "counts" },
+        `${number(task.created)} created · ${number(task.updated)} updated · ${number(task.unchanged)} unchanged · ${number(task.failed)} failed`),
+      h("p", { class: "muted" }, "Started ", time(task.startedAt || task.createdAt), task.finishedAt ? [" · finished ", time(task.finishedAt)] : null,
+        ` · ${task.trigger === "AUTHORIZATION" ? "after authorization" : task.trigger === "SCHEDULED" ? "scheduled" : "manual"}`),
+      task.status === "FAILED"
+        ? h("p", { class: "field-error" }, explain({ code: task.errorCode, message: task.errorMessage }), task.errorMessage && explain(task.errorCode) !== task.errorMessage ? h("span", { class: "detail" }, ` (${task.errorMessage})`) : null)
+        : task.status === "CANCELLED" && task.errorCode ? h("p", { class: "muted" }, explain(task.errorCode)) : null,
+      task.failures.length
+        ? h("details", {}, h("summary", {}, `${task.failures.length} record(s) could not be imported`),
+          h("ul", {}, task.failures.map((f) => h("li", {}, h("code", {}, f.tiktokId), `: ${f.reason}`))))
+        : null,
+      ACTIVE.has(task.status) && !task.cancelRequested
+        ? h("button", { type: "button", onclick: (e) => cancel(task, e.currentTarget), "aria-label": `Cancel ${title}` }, "Cancel")
+        : null,
+    );
+  }
+
+  async function cancel(task, button) {
+    button.disabled = true;
+    try {
+      const result = (await ctx.graphql(CANCEL, { input: { taskId: task.id } })).syncTaskCancel;
+      if (result.userErrors.length) announce(explain(result.userErrors[0]), { kind: "error" });
+      else {
+        upsert(result.task, { quiet: true });
+        announce("Cancelling: the import stops at its next page.");
+      }
+    } catch (exc) {
+      announce(exc.message, { kind: "error" });
+      button.disabled = false;
+    }
+  }
+
+  async function syncNow(event) {
+    event.preventDefault();
+    if (!shopSelect.value) return announce("Connect a shop first: there is nothing to sync.", { kind: "error" });
+    try {
+      const input = { shopId: shopSelect.value, kinds: ["PRODUCTS", "ORDERS"] };
+      const result = (await ctx.graphql(SYNC, { input })).syncStart;
+      if (result.userErrors.length) return announce(explain(result.userErrors[0]), { kind: "error" });
+      for (const task of result.tasks) if (!tasks.has(task.id)) upsert(task, { quiet: true });
+      announce("Sync started.", { kind: "success" });
+    } catch (exc) {
+      announce(exc.message, { kind: "error" });
+    }
+  }
+
+  fill(
+    ctx.main,
+    h("div", { class: "page-head" }, h("h1", {}, "Task Center"),
+      h("form", { class: "inline", onsubmit: syncNow },
+        h("label", { for: "sync-shop" }, "Shop to sync"), shopSelect, h("button", { type: "submit", class: "primary" }, "Sync now"))),
+    list,
+    more,
+  );
+  load();
+  loadShops();
+  const stop = ctx.socket.subscribe(UPDATES, {}, {
+    next: (payload) => {
+      const task = payload.data?.syncTaskUpdated;
+      if (!task) return;
+      const known = tasks.get(task.id);
+      // Progress never goes back: a late message must not undo a newer state read over HTTP.
+      if (known && !ACTIVE.has(known.status) && ACTIVE.has(task.status)) return;
+      // The first messages are every task's current state: older tasks off this page stay off it.
+      const newest = tasks.values().next().value;
+      if (!known && !ACTIVE.has(task.status) && newest && task.createdAt < newest.createdAt) return;
+      upsert(task);
+    },
+  });
+  const stopReconnect = ctx.socket.onReconnect(() => load());
+  return () => {
+    stop();
+    stopReconnect();
+  };
+}

@@ -1,0 +1,58 @@
+"""How `shopbridge serve` and `shopbridge demo` run uvicorn in one process: announce once listening, quiesce
+before the listener closes.
+
+uvicorn's order at a stop (SIGINT, SIGTERM) is: close the listening socket, wait for the open connections, then
+run the app's lifespan shutdown. In the embedded default the worker pool and the sandbox's webhook deliveries
+live in this very process and call this very server (the sandbox is mounted at /sandbox): stopped only in the
+lifespan, they would keep calling a closed port for seconds, each call a "connection failed" retry line. So
+`Server.shutdown` first awaits the app's `quiesce` (`app.state.quiesce`, set by the lifespan: stop the embedded
+worker pool, its running imports cancelled and checkpointed, then the sandbox's deliveries), while the server still
+answers, and only then lets uvicorn close the listener. `on_listening` runs once the socket accepts connections
+(the demo prints its banner then, not before).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from socket import socket
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+log = logging.getLogger("shopbridge")
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server with a hook once listening and the app's quiesce before the listener closes."""
+
+    def __init__(self, config: uvicorn.Config, app: Starlette, on_listening: Callable[[], None] | None = None) -> None:
+        super().__init__(config)
+        self._app = app
+        self._on_listening = on_listening
+
+    async def startup(self, sockets: list[socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit and self._on_listening is not None:
+            self._on_listening()
+
+    async def shutdown(self, sockets: list[socket] | None = None) -> None:
+        quiesce: Callable[[], Awaitable[None]] | None = getattr(self._app.state, "quiesce", None)
+        if quiesce is not None and not self.force_exit:
+            try:
+                await quiesce()
+            except Exception:
+                log.exception("stopping the embedded worker pool failed; shutting down anyway")
+        await super().shutdown(sockets)
+
+
+def serve(app: Starlette, on_listening: Callable[[], None] | None = None, **options: Any) -> int:
+    """Serve `app` in this process until stopped (uvicorn.run's one-process path); 0, or 3 if it never started."""
+    config = uvicorn.Config(app, **options)
+    server = Server(config, app, on_listening)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    return 0 if server.started else 3  # uvicorn's STARTUP_FAILURE

@@ -1,0 +1,108 @@
+"""The console at 360 px with the keyboard alone, and a shop's products and orders page by page (issue 10)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import sign_in
+from tests.fixtures.app import ShopbridgeServer
+
+ORDERS_BY_STATUS = """query($id: ID!, $status: OrderStatus) { shop(id: $id) { orders(status: $status) { totalCount }
+  all: orders { totalCount } } }"""
+
+
+FOCUSED_NAME = """(() => { const el = document.activeElement;
+  return (el.getAttribute("aria-label") || el.labels?.[0]?.textContent || el.textContent).trim(); })()"""
+
+
+def tab_to(page: Page, name: str, presses: int = 15) -> None:
+    """Press Tab until the focused element is named `name` (its text or label); fails after `presses`."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED_NAME)
+        if focused == name:
+            return
+    raise AssertionError(f"{name!r} was not reached with {presses} presses of Tab")
+
+
+def test_at_360_px_wide_everything_fits_and_works_from_the_keyboard(
+    console: Callable[..., ShopbridgeServer], new_page: Callable[..., Page]
+) -> None:
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Narrow shop")
+    app.wait_for_idle_sync()
+    page = new_page(viewport={"width": 360, "height": 740})
+    page.goto(f"{app.url}/console/")
+    expect(page.get_by_label("Merchant token")).to_be_focused()
+    page.keyboard.insert_text(app.token("m1"))
+    tab_to(page, "Sign in")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Store management")).to_be_visible()
+    row = page.locator("tbody tr", has_text="Narrow shop")
+    expect(row).to_contain_text("Maple Street Goods")
+    # nothing sticks out sideways, and each action is on screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    for action in ("Re-authorize Narrow shop", "Sync Narrow shop now", "Delete Narrow shop"):
+        box = row.get_by_role("button", name=action).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, (action, box)
+    # the keyboard reaches the rename pencil, whose focus is visible, and renames the shop
+    tab_to(page, "Rename Narrow shop", presses=30)
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("none", ""), outline
+    page.keyboard.press("Enter")
+    expect(row.get_by_label("New name for Narrow shop")).to_be_focused()
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.insert_text("Small shop")
+    page.keyboard.press("Enter")
+    expect(page.locator("#notice")).to_have_text("The shop is now named “Small shop”.")
+    # and the Add store flow, by keyboard only
+    page.get_by_role("link", name="Add store").focus()
+    page.keyboard.press("Enter")
+    tab_to(page, "Authorize")
+    page.keyboard.press("Enter")
+    tab_to(page, "My TikTok Shop is a local shop in a supported region")
+    page.keyboard.press("Space")
+    tab_to(page, "Next")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Step 3 of 3: Region and name")).to_be_focused()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., ShopbridgeServer], page: Page) -> None:
+    app = console(products=30, orders=80)
+    shop = app.connect_shop("m1", "us-local", "US", "Paged shop")
+    app.wait_for_idle_sync()
+    sign_in(page, app, "m1")
+    row = page.locator("tbody tr", has_text="Paged shop")
+    expect(row.get_by_role("link", name="30")).to_be_visible()
+    row.get_by_role("link", name="30").click()
+    expect(page.get_by_role("heading", name="Products of “Paged shop”")).to_be_visible()
+    summary = page.locator("main p.muted").first
+    expect(summary).to_have_text("1 to 20 of 30")
+    expect(page.locator("tbody tr")).to_have_count(20)
+    previous, following = page.get_by_role("button", name="Previous page"), page.get_by_role("button", name="Next page")
+    expect(previous).to_be_disabled()
+    following.click()
+    expect(summary).to_have_text("21 to 30 of 30")
+    expect(page.locator("tbody tr")).to_have_count(10)
+    expect(following).to_be_disabled()
+    previous.click()
+    expect(summary).to_have_text("1 to 20 of 30")
+
+    # orders, filtered by status
+    page.get_by_role("link", name="Back to Store management").click()
+    counts = app.graphql(ORDERS_BY_STATUS, {"id": shop["id"], "status": "CANCELLED"}, "m1")["shop"]
+    row.get_by_role("link", name=str(counts["all"]["totalCount"])).click()
+    expect(page.get_by_role("heading", name="Orders of “Paged shop”")).to_be_visible()
+    expect(summary).to_have_text(f"1 to 20 of {counts['all']['totalCount']}")
+    page.get_by_label("Status").select_option("CANCELLED")
+    expected = counts["orders"]["totalCount"]
+    assert expected != counts["all"]["totalCount"]  # the filter shows a different page
+    if expected:
+        expect(summary).to_have_text(f"1 to {min(20, expected)} of {expected}")
+        for status in page.locator("tbody tr td:nth-child(2)").all_text_contents():
+            assert status == "Cancelled"
+    else:
+        expect(summary).to_have_text("No order matches.")

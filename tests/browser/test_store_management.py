@@ -1,0 +1,163 @@
+"""The console's sign-in and Store management in a real browser, as a merchant uses them (issue 10, seed pages)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from playwright.sync_api import Page, expect
+
+from gql.console.login import DEMO_LOGINS
+from tests.browser.conftest import approve, sign_in
+from tests.fixtures.app import ShopbridgeServer
+
+SHOPS = "{ shops { edges { node { id name status } } } }"
+
+
+def test_sign_in_with_a_pasted_token_or_the_demo_link_which_works_once(
+    console: Callable[..., ShopbridgeServer], new_page: Callable[..., Page]
+) -> None:
+    app = console()
+    page = new_page()
+    # `/` leads to the console, which asks for a token
+    page.goto(app.url + "/")
+    assert page.url == f"{app.url}/console/"
+    token_box = page.get_by_label("Merchant token")
+    expect(token_box).to_be_focused()
+    # a token signed with another key is refused with a sentence, and nothing opens
+    token_box.fill("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.bad")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("That token was not accepted")
+    expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
+    # the whole header line `make run` prints works
+    token_box.fill(f'{{"Authorization": "Bearer {app.token("m1")}"}}')
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Store management")).to_be_visible()
+    expect(page.get_by_text("No shop yet")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
+
+    # the one-click link `shopbridge demo` prints: a code in the fragment, exchanged once, then gone from the URL
+    code = DEMO_LOGINS.issue("m2")
+    linked = new_page()
+    linked.goto(f"{app.url}/console/#login={code}")
+    expect(linked.get_by_role("heading", name="Store management")).to_be_visible()
+    assert code not in linked.url and linked.url.endswith("/console/#/stores")
+    token = linked.evaluate("sessionStorage.getItem('shopbridge.token')")
+    assert app.graphql("{ shops { totalCount } }", None, "m2") and token
+    # the same link in another tab signs nobody in
+    again = new_page()
+    again.goto(f"{app.url}/console/#login={code}")
+    expect(again.get_by_role("alert")).to_contain_text("not valid any more")
+    expect(again.get_by_role("navigation", name="Main")).to_be_hidden()
+
+
+def test_add_a_us_shop_through_the_consent_page_with_each_refusal_in_words(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    app = console()
+    sign_in(page, app, "m1")
+    page.get_by_role("link", name="Add store").click()
+    # choose TikTok Shop, then confirm the shop is local in a supported region
+    expect(page.get_by_role("radio", name="TikTok Shop")).to_be_checked()
+    page.get_by_role("button", name="Authorize").click()
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("alert")).to_have_text(re.compile("Confirm that your TikTok Shop is a local shop"))
+    page.get_by_label("My TikTok Shop is a local shop in a supported region").check()
+    page.get_by_role("button", name="Next").click()
+    # region and name; the server's INVALID_NAME is shown at the name, as a sentence
+    region = page.get_by_label("TikTok Shop region")
+    expect(region.locator("option")).to_have_count(5)  # "Choose a region" and US, UK, MY, SG
+    page.get_by_role("button", name="Authorize").click()
+    expect(page.locator("#region-error")).to_have_text("Choose your TikTok Shop's region.")
+    region.select_option("UK")
+    page.get_by_label("Custom shop name").fill("   ")
+    page.get_by_role("button", name="Authorize").click()
+    expect(page.locator("#name-error")).to_have_text(re.compile("Enter a shop name of 1 to 64 characters"))
+    expect(page.get_by_label("Custom shop name")).to_be_focused()
+    # a cross-border seller approving a UK shop comes back with the reason
+    page.get_by_label("Custom shop name").fill("Bright UK")
+    page.get_by_role("button", name="Authorize").click()
+    approve(page, "cross-border")
+    page.wait_for_url(re.compile(r".*/console/#/stores$"))
+    expect(page.locator("#notice")).to_contain_text("This TikTok Shop is a cross-border shop")
+    assert "error=" not in page.url
+    # a seller who declines
+    page.get_by_role("link", name="Add store").click()
+    page.get_by_role("button", name="Authorize").click()
+    page.get_by_label("My TikTok Shop is a local shop in a supported region").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("TikTok Shop region").select_option("US")
+    page.get_by_label("Custom shop name").fill("My US shop")
+    page.get_by_role("button", name="Authorize").click()
+    approve(page, "us-local", decision="Deny")
+    expect(page.locator("#notice")).to_contain_text("The authorization was declined on TikTok")
+    # and the US shop, approved
+    page.get_by_role("link", name="Add store").click()
+    page.get_by_role("button", name="Authorize").click()
+    page.get_by_label("My TikTok Shop is a local shop in a supported region").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("TikTok Shop region").select_option("US")
+    page.get_by_label("Custom shop name").fill("My US shop")
+    page.get_by_role("button", name="Authorize").click()
+    approve(page, "us-local")
+    expect(page.locator("#notice")).to_contain_text("“My US shop” is connected")
+    row = page.locator("tbody tr", has_text="My US shop")
+    expect(row).to_contain_text("Maple Street Goods")
+    expect(row.get_by_text("Active")).to_be_visible()
+    expect(row.locator("abbr[title='United States']")).to_have_text("US")
+    shops = [e["node"] for e in app.graphql(SHOPS, None, "m1")["shops"]["edges"]]
+    assert [s["name"] for s in shops] == ["My US shop"]
+
+
+def test_rename_reauthorize_and_delete_say_what_happens(console: Callable[..., ShopbridgeServer], page: Page) -> None:
+    app = console(refresh_token_ttl=3 * 86400)  # TikTok grants 3 days: the shop needs attention
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    sign_in(page, app, "m1")
+    row = page.locator("tbody tr", has_text="Maple Street Goods")
+    expect(row).to_have_class(re.compile(r"\battention\b"))
+    expect(row.locator(".badge")).to_have_text("Expiring soon")
+    expect(row.locator(".attention-list li.urgent")).to_have_count(1)
+
+    # rename in place: the pencil opens the name for editing; a bad name is explained, Escape keeps the old one
+    row.get_by_role("button", name="Rename Maple").click()
+    name_box = row.get_by_label("New name for Maple")
+    expect(name_box).to_be_focused()
+    name_box.fill("   ")
+    name_box.press("Enter")
+    expect(row.get_by_role("alert")).to_have_text(re.compile("Enter a shop name of 1 to 64 characters"))
+    name_box.press("Escape")
+    expect(row.get_by_role("button", name="Rename Maple")).to_be_focused()
+    row.get_by_role("button", name="Rename Maple").click()
+    row.get_by_label("New name for Maple").fill("Main store")
+    row.get_by_label("New name for Maple").press("Enter")
+    expect(page.locator("#notice")).to_have_text("The shop is now named “Main store”.")
+    expect(row.get_by_role("button", name="Rename Main store")).to_be_focused()
+    assert [e["node"]["name"] for e in app.graphql(SHOPS, None, "m1")["shops"]["edges"]] == ["Main store"]
+
+    # re-authorize: to the consent page and back; another seller's shop is refused and nothing changes
+    row.get_by_role("button", name="Re-authorize Main store").click()
+    approve(page, "us-local-2")
+    expect(page.locator("#notice")).to_contain_text("You signed in to TikTok with a different shop")
+    row.get_by_role("button", name="Re-authorize Main store").click()
+    approve(page, "us-local")
+    expect(page.locator("#notice")).to_have_text("“Main store” is re-authorized.")
+
+    # delete: the confirmation says what goes and that TikTok is untouched, and needs the exact name
+    row.get_by_role("button", name="Delete Main store").click()
+    dialog = page.get_by_role("dialog", name="Delete “Main store”?")
+    expect(dialog).to_contain_text("permanently removes from Shopbridge")
+    expect(dialog).to_contain_text("Nothing changes at TikTok")
+    confirm = dialog.get_by_label("Type the shop name to confirm")
+    expect(confirm).to_be_focused()
+    delete = dialog.get_by_role("button", name="Delete shop")
+    confirm.fill("main store")
+    expect(delete).to_be_disabled()
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(row.get_by_role("button", name="Delete Main store")).to_be_focused()
+    row.get_by_role("button", name="Delete Main store").click()
+    dialog.get_by_label("Type the shop name to confirm").fill("Main store")
+    dialog.get_by_role("button", name="Delete shop").click()
+    expect(page.locator("#notice")).to_have_text("“Main store” is deleted from Shopbridge. Nothing changed at TikTok.")
+    expect(page.get_by_text("No shop yet")).to_be_visible()
+    assert app.graphql(SHOPS, None, "m1")["shops"]["edges"] == []

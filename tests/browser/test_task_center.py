@@ -1,0 +1,104 @@
+"""The Task Center in a real browser: imports reach 100 % live, cancel, failures with reasons, and a dropped
+WebSocket that comes back and re-reads (issue 10)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from playwright.sync_api import Page, WebSocketRoute, expect
+
+from tests.browser.conftest import sign_in
+from tests.fixtures.app import ShopbridgeServer
+
+ORDER_SEARCH = "/order/202309/orders/search"
+TASK_IDS = "{ syncTasks { edges { node { id status } } } }"
+
+
+def open_task_center(page: Page, app: ShopbridgeServer, merchant_id: str) -> None:
+    sign_in(page, app, merchant_id)
+    page.get_by_role("link", name="Task Center").click()
+    expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
+
+
+def test_imports_reach_100_percent_live_then_cancel_and_a_failure_with_its_reason(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    app = console(latency_ms=100, sync_page_size=5)
+    open_task_center(page, app, "m1")
+    expect(page.get_by_text("No task yet")).to_be_visible()
+    page.evaluate("window.neverReloaded = true")
+    # when a shop is connected elsewhere, its two imports appear and run to the end in the open page
+    app.connect_shop("m1", "us-local", "US", "Live shop")
+    products = page.locator("li.task", has_text="Products · Live shop")
+    orders = page.locator("li.task", has_text="Orders · Live shop")
+    for task in (products, orders):
+        expect(task.locator(".badge")).to_have_text("Succeeded", timeout=60_000)
+        expect(task.locator(".percent")).to_have_text("100 %")
+        expect(task.get_by_role("progressbar")).to_have_attribute("value", "100")
+    expect(products).to_contain_text("30 of 30")
+    expect(page.locator("#notice")).to_contain_text("import of “Live shop”: succeeded.")
+    assert page.evaluate("window.neverReloaded") is True
+
+    # Sync now, and cancel while it runs (TikTok made slow so that it does)
+    app.sandbox.control("POST", "/latency", {"ms": 1500})
+    page.get_by_label("Shop to sync").select_option(label="Live shop")
+    page.get_by_role("button", name="Sync now").click()
+    newest = page.locator("li.task").first
+    newest.get_by_role("button", name="Cancel").click()
+    expect(newest.locator(".badge")).to_have_text("Cancelled", timeout=30_000)
+    expect(page.locator("li.task")).to_have_count(4)
+    app.wait_for_idle_sync()
+
+    # a task TikTok refuses fails with the reason in words and TikTok's own
+    app.sandbox.control("POST", "/latency", {"ms": 0})
+    app.sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["missing_parameter"], "paths": [ORDER_SEARCH]})
+    page.get_by_role("button", name="Sync now").click()
+    failed = page.locator("li.task", has_text="Orders · Live shop").first
+    expect(failed.locator(".badge")).to_have_text("Failed", timeout=30_000)
+    expect(failed).to_contain_text("TikTok Shop refused the request.")
+    expect(failed).to_contain_text("code=36009004")
+    assert page.evaluate("window.neverReloaded") is True
+
+
+def test_a_websocket_cut_mid_import_reconnects_and_shows_the_end_it_missed(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    app = console(latency_ms=300, sync_page_size=5)
+    held = threading.Event()  # while set, the page's new sockets are refused, as by a network that is down
+    sockets: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        if held.is_set():
+            ws.close(code=1011, reason="network down")
+            return
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    page.route_web_socket("**/graphql", route)
+    open_task_center(page, app, "m1")
+    live = page.get_by_role("status").filter(has_text="Live")
+    expect(live).to_be_visible()
+    page.evaluate("window.neverReloaded = true")
+    shop = app.connect_shop("m1", "us-local", "US", "Cut shop")
+    products = page.locator("li.task", has_text="Products · Cut shop")
+    expect(products.locator(".badge")).to_have_text("Running", timeout=30_000)
+
+    # the socket is cut mid-import, and stays down until both imports have ended at the server
+    held.set()
+    sockets[-1].close(code=1001, reason="cut")
+    expect(page.locator("#live")).to_have_text("Connection lost, reconnecting…")
+    tasks = app.graphql(TASK_IDS, None, "m1")["syncTasks"]["edges"]
+    for edge in tasks:
+        app.wait_for_task(edge["node"]["id"], "m1")
+    expect(products.locator(".badge")).not_to_have_text("Succeeded")
+    held.clear()
+
+    # the console reconnects by itself and reads the tasks again: both show their end
+    expect(page.locator("#live")).to_have_text("Live", timeout=30_000)
+    for kind in ("Products", "Orders"):
+        task = page.locator("li.task", has_text=f"{kind} · Cut shop")
+        expect(task.locator(".badge")).to_have_text("Succeeded")
+        expect(task.locator(".percent")).to_have_text("100 %")
+    assert page.evaluate("window.neverReloaded") is True
+    assert len(sockets) >= 2 and shop["name"] == "Cut shop"

@@ -1,0 +1,107 @@
+"""Bad input to every `shopbridge` command: one line with a stable code on stderr, a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from gql.cli import main
+
+BAD_ARGUMENTS = [
+    (["token", ""], "merchant_id"),
+    (["token", " "], "merchant_id"),
+    (["token", "m1\nm2"], "merchant_id"),
+    (["token", "m" * 129], "merchant_id"),
+    (["token", "m1", "--ttl", "-5"], "--ttl"),
+    (["token", "m1", "--ttl", "0"], "--ttl"),
+    (["token", "m1", "--ttl", "soon"], "--ttl"),
+    (["token"], "merchant_id"),
+    (["demo", "--merchant-id", "  "], "--merchant-id"),
+    (["demo", "--port", "70000"], "--port"),
+    (["demo", "--host", ""], "--host"),
+    (["serve", "--port", "-1"], "--port"),
+    (["serve", "--workers", "0"], "--workers"),
+    (["worker", "--processes", "0"], "--processes"),
+    (["worker", "--threads", "-2"], "--threads"),
+    (["sandbox", "--orders", "-1"], "--orders"),
+    (["sandbox", "--products", "many"], "--products"),
+    (["sandbox", "--access-token-ttl", "0"], "--access-token-ttl"),
+    (["sandbox", "--rate-limit", "-1"], "--rate-limit"),
+    (["sandbox", "--webhook-retry-factor", "0"], "--webhook-retry-factor"),
+    (["sandbox", "--port", "0"], "--port"),
+    (["bogus"], "command"),
+]
+
+
+@pytest.mark.parametrize(("argv", "argument"), BAD_ARGUMENTS, ids=lambda value: repr(value)[:40])
+def test_bad_arguments_are_one_coded_line_and_exit_2(argv, argument, capsys) -> None:
+    # when a command is given a value it cannot use
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    # then it exits 2 before doing anything, with one line that names the code and the argument
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert "BAD_ARGUMENT" in lines[0] and argument in lines[0] and "--help" in lines[0]
+    assert "Traceback" not in err
+
+
+def test_bad_settings_are_one_coded_line(tmp_path, monkeypatch, capsys) -> None:
+    # given a negative token lifetime in the environment
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SHOPBRIDGE_SECRET_KEY", "k" * 32)
+    monkeypatch.setenv("SHOPBRIDGE_TOKEN_TTL", "-5")
+    # when a token is asked for
+    code = main(["token", "m1"])
+    # then the setting is refused in one line
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        "shopbridge: BAD_CONFIGURATION: SHOPBRIDGE_TOKEN_TTL must be a positive integer, got -5"
+    ]
+
+
+def test_a_schema_that_cannot_be_written_is_one_line(tmp_path, capsys) -> None:
+    code = main(["export-schema", "--output", str(tmp_path / "missing" / "schema.graphql")])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert len(err.splitlines()) == 1 and "CANNOT_WRITE" in err and "missing" in err
+
+
+def test_a_good_token_command_still_prints_a_token(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SHOPBRIDGE_SECRET_KEY", "k" * 32)
+    from gql.auth import verify_token
+
+    assert main(["token", "merchant-1", "--ttl", "60"]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert verify_token("k" * 32, token) == "merchant-1"
+
+
+def test_an_unusable_data_directory_or_database_is_one_coded_line(tmp_path, monkeypatch, capsys) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    # a data directory that cannot hold the generated keys
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(blocker / "data"))
+    assert main(["migrate"]) == 2
+    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("shopbridge")]
+    assert len(ours) == 1 and "BAD_CONFIGURATION" in ours[0] and "SHOPBRIDGE_DATA_DIR" in ours[0]
+    # a database file that cannot be opened
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SHOPBRIDGE_DATABASE_URL", f"sqlite+aiosqlite:///{blocker}/x.db")
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    ours = [line for line in err.splitlines() if line.startswith("shopbridge")]
+    assert len(ours) == 1 and "DATABASE_UNAVAILABLE" in ours[0] and "Traceback" not in err
+
+
+@pytest.mark.parametrize("merchant_id", ["", " ", " m1", "m1\n", "m" * 129])
+def test_a_token_naming_no_usable_merchant_is_refused(merchant_id: str) -> None:
+    import jwt
+
+    from gql.auth import ALGORITHM, ISSUER, AuthenticationError, verify_token
+
+    forged = jwt.encode({"sub": merchant_id, "exp": 2**40, "iss": ISSUER}, "k" * 32, algorithm=ALGORITHM)
+    with pytest.raises(AuthenticationError):
+        verify_token("k" * 32, forged)

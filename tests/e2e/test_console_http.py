@@ -1,0 +1,107 @@
+"""The web console as files and endpoints: served by Shopbridge itself with nothing from another host, the demo's
+single-use login code, GraphiQL's asset mirror, and the OAuth callback page leading back (issue 10)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gql.console import STATIC_DIR
+from gql.console.login import DEMO_LOGINS, LoginCodes
+from tests.e2e.test_store_management import start, state_of
+from tests.fixtures.app import ShopbridgeServer
+
+SHOPS = "{ shops { totalCount } }"
+
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    return sqlite_url
+
+
+def test_the_root_and_console_paths_lead_to_the_console_which_loads_nothing_from_elsewhere(
+    app: ShopbridgeServer,
+) -> None:
+    for path in ("/", "/console"):
+        response = httpx.get(app.url + path, follow_redirects=False)
+        assert response.status_code == 307 and response.headers["location"] == "/console/"
+    page = httpx.get(app.url + "/console/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="js/app.js">' in page.text
+    files = sorted(p for p in STATIC_DIR.rglob("*") if p.is_file())
+    assert {p.suffix for p in files} == {".html", ".css", ".js"}
+    for file in files:
+        served = httpx.get(f"{app.url}/console/{file.relative_to(STATIC_DIR).as_posix()}")
+        assert served.status_code == 200 and served.text == file.read_text()
+        # no CDN, no other host: every import and asset is a relative path of the package
+        assert not re.search(r"(src|href)=\"(https?:)?//", served.text), file
+        assert not re.search(r"(import|from)\s*\(?\s*[\"'](https?:)?//", served.text), file
+        assert "unpkg" not in served.text and "cdn" not in served.text.lower(), file
+    module = httpx.get(f"{app.url}/console/js/app.js")
+    assert "javascript" in module.headers["content-type"]  # browsers refuse modules of another type
+    imported = set(re.findall(r"from \"\./([a-z]+\.js)\"", "".join(p.read_text() for p in files)))
+    assert imported <= {p.name for p in files} and "ws.js" in imported
+
+
+def test_a_login_code_gives_a_token_once(app: ShopbridgeServer) -> None:
+    code = DEMO_LOGINS.issue("m-demo")
+    first = httpx.post(f"{app.url}/console/login", json={"code": code})
+    assert first.status_code == 200 and first.json()["merchantId"] == "m-demo"
+    assert first.headers["cache-control"] == "no-store"
+    headers = {"Authorization": f"Bearer {first.json()['token']}"}
+    listed = httpx.post(f"{app.url}/graphql", json={"query": SHOPS}, headers=headers)
+    assert listed.status_code == 200 and listed.json() == {"data": {"shops": {"totalCount": 0}}}
+    for body in ({"code": code}, {"code": "not-a-code"}, {"code": 7}, {}, None):
+        again = httpx.post(f"{app.url}/console/login", json=body)
+        assert again.status_code == 400 and again.json()["error"]["code"] == "LOGIN_CODE_INVALID", body
+    assert httpx.get(f"{app.url}/console/login").status_code in (404, 405)  # a code is never read from a URL
+
+
+def test_a_login_code_expires() -> None:
+    codes = LoginCodes()
+    expired, valid = codes.issue("m1", ttl_seconds=0), codes.issue("m2")
+    assert codes.consume(expired) is None
+    assert codes.consume(valid) == "m2" and codes.consume(valid) is None
+
+
+def test_graphiql_loads_its_assets_from_the_cdn_by_default(app: ShopbridgeServer) -> None:
+    page = httpx.get(app.url + "/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "https://unpkg.com/graphiql@" in page.text
+
+
+def test_graphiql_loads_its_assets_from_the_mirror_set(app_factory: Callable[..., ShopbridgeServer]) -> None:
+    mirrored = app_factory(graphiql_assets_url="https://npm.internal.example/npm")
+    page = httpx.get(mirrored.url + "/graphql", headers={"accept": "text/html"}).text
+    assert "https://npm.internal.example/npm/graphiql@" in page and "unpkg.com" not in page
+    assert 'integrity="sha384-' in page  # the mirror must serve the same bytes
+
+
+def test_the_callback_page_without_a_frontend_leads_back_to_the_console(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    app = app_factory(frontend_url=None)
+    state = state_of(start(app, "m1")["authorizationUrl"])
+    response = httpx.get(f"{app.url}/oauth/tiktok/callback", params={"state": state, "error": "auth_denied"})
+    assert response.status_code == 400
+    assert '<a href="/console/?error=AUTHORIZATION_DENIED">Back to the console</a>' in response.text
+
+
+def test_the_package_ships_the_console(tmp_path: Path) -> None:
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert '"gql.console" = ["static/*.html", "static/*.css", "static/js/*.js"]' in pyproject
+
+
+def test_every_user_error_code_of_the_schema_has_a_sentence_in_the_console() -> None:
+    root = Path(__file__).resolve().parents[2]
+    schema = (root / "schema.graphql").read_text()
+    enum = re.search(r"enum UserErrorCode \{([^}]*)\}", schema)
+    assert enum is not None
+    codes = set(enum.group(1).split())
+    messages = (STATIC_DIR / "js" / "messages.js").read_text()
+    explained = set(re.findall(r"^  ([A-Z_]+): ", messages, flags=re.MULTILINE))
+    # the callback's own code for an unexpected failure too
+    assert codes | {"INTERNAL"} <= explained, sorted(codes - explained)

@@ -1,0 +1,160 @@
+"""`shopbridge demo` as a newcomer runs it: the banner appears once the server listens, and Ctrl+C mid-import
+stops quickly and quietly (issue 12, newcomer trial: items 1 and 6)."""
+
+from __future__ import annotations
+
+import re
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from adapters.config import SANDBOX_SERVICE_ID
+from tests.e2e.test_cli_serve import DEADLINE_SECONDS, clean_env, shopbridge, wait_for
+from tests.fixtures.app import START, free_port
+
+ACTIVE = "{ syncTasks { edges { node { kind status processed } } } }"
+
+
+def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    stdout, stderr = tmp_path / "demo.out", tmp_path / "demo.err"
+    env = clean_env(
+        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"), SHOPBRIDGE_SANDBOX_ORDERS="400", SHOPBRIDGE_SANDBOX_PRODUCTS="500"
+    )
+    process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
+    try:
+        # given the banner: the very first request after it is answered (no "connection refused")
+        wait_for(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
+        assert process.poll() is None, stderr.read_text()
+        assert httpx.get(f"{base}/healthz", timeout=DEADLINE_SECONDS).status_code == 200
+        banner = stdout.read_text()
+        token = re.search(r"Bearer ([\w.-]+)", banner)
+        assert token is not None, banner
+        headers = {"Authorization": f"Bearer {token.group(1)}"}
+
+        def graphql(query: str, variables: dict[str, object] | None = None) -> dict[str, object]:
+            response = httpx.post(
+                f"{base}/graphql", json={"query": query, "variables": variables or {}}, headers=headers, timeout=30
+            )
+            assert response.status_code == 200, response.text
+            return dict(response.json()["data"])
+
+        # and an import under way against a slow TikTok (each call 300 ms; five product pages in a row)
+        assert httpx.post(f"{base}/sandbox/_sandbox/latency", json={"ms": 300}).status_code == 200
+        started = graphql(START, {"input": {"region": "US", "name": "Stop shop", "regionConfirmed": True}})
+        state = parse_qs(urlsplit(started["shopAuthorizationStart"]["authorizationUrl"]).query)["state"][0]  # type: ignore[index]
+        form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
+        consent = httpx.post(f"{base}/sandbox/oauth/authorize", data=form)
+        assert httpx.get(consent.headers["location"], timeout=30).status_code in (200, 303)
+
+        def importing() -> bool:
+            tasks = [edge["node"] for edge in graphql(ACTIVE)["syncTasks"]["edges"]]  # type: ignore[index]
+            return any(task["status"] == "RUNNING" and task["processed"] > 0 for task in tasks)
+
+        wait_for(importing, "an import to make progress")
+        before = len(stderr.read_text())
+
+        # when the user presses Ctrl+C
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=DEADLINE_SECONDS) in (0, 130, -signal.SIGINT)
+
+        # then nothing calls the closed port, nothing warns, and each interrupted run says so once, quietly
+        after = stderr.read_text()[before:]
+        for noise in ("ConnectError", "attempt", "Traceback", " WARNING ", " ERROR ", "Retrying message"):
+            assert noise not in after, after
+        interrupted = [line for line in after.splitlines() if "interrupted by the shutdown" in line]
+        assert all(" INFO " in line for line in interrupted), interrupted
+        assert len(interrupted) == len(set(interrupted_subjects(interrupted))), interrupted
+        assert "Application shutdown complete." in after
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def interrupted_subjects(lines: list[str]) -> list[str]:
+    return [line.split(": ", 1)[1].split(" interrupted")[0] for line in lines]
+
+
+def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> None:
+    data = tmp_path / "data"
+
+    def demo_run(orders: int, *flags: str) -> tuple[str, str, int]:
+        """Start the demo, read what it serves, stop it: (banner, log, orders per shop served)."""
+        port = free_port()
+        env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), SHOPBRIDGE_SANDBOX_ORDERS=str(orders))
+        out = tmp_path / f"demo-{orders}-{len(flags)}"
+        process = shopbridge("demo", "--port", str(port), *flags, env=env, cwd=tmp_path, out=out)
+        try:
+            stdout = out.with_suffix(".out")
+            wait_for(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
+            overview = httpx.get(f"http://127.0.0.1:{port}/sandbox/_sandbox/", timeout=30).json()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=DEADLINE_SECONDS)
+            return stdout.read_text(), out.with_suffix(".err").read_text(), overview["data"]["orders"]
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    # given a first run (its sandbox state is saved when it stops)
+    banner, _, served = demo_run(5)
+    assert "Sandbox state" not in banner and served == 5
+    # when the demo starts again with another SHOPBRIDGE_SANDBOX_ORDERS
+    banner, log, served = demo_run(9)
+    # then the saved state is served, and both the banner and the log say so and how to start over
+    assert served == 5
+    assert "restored from" in banner and "--reset-sandbox" in banner and "SHOPBRIDGE_SANDBOX_PRODUCTS" in banner
+    assert "made with 40 products and 5 orders per shop" in log and "9 orders" in log
+    # and --reset-sandbox starts it fresh from the settings
+    banner, _, served = demo_run(9, "--reset-sandbox")
+    assert "started fresh" in banner and served == 9
+
+
+def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_sandbox(tmp_path) -> None:
+    # given the demo, a slow TikTok (each call 1.5 s), and a seller who approved the consent
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    stdout, stderr = tmp_path / "demo.out", tmp_path / "demo.err"
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"))
+    process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
+    try:
+        wait_for(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
+        token = re.search(r"Bearer ([\w.-]+)", stdout.read_text())
+        assert token is not None
+        headers = {"Authorization": f"Bearer {token.group(1)}"}
+        variables = {"input": {"region": "US", "name": "Late shop", "regionConfirmed": True}}
+        started = httpx.post(f"{base}/graphql", json={"query": START, "variables": variables}, headers=headers)
+        url = started.json()["data"]["shopAuthorizationStart"]["authorizationUrl"]
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
+        callback = httpx.post(f"{base}/sandbox/oauth/authorize", data=form).headers["location"]
+        assert httpx.post(f"{base}/sandbox/_sandbox/latency", json={"ms": 1500}).status_code == 200
+        with ThreadPoolExecutor(1) as pool:
+            # when Ctrl+C arrives while the callback waits on the sandbox (its token exchange under way)
+            answer = pool.submit(httpx.get, callback, timeout=DEADLINE_SECONDS)
+
+            def exchanging() -> bool:
+                counters = httpx.get(f"{base}/sandbox/_sandbox/counters", timeout=10).json()
+                return "/api/v2/token/get" in counters["by_path"]
+
+            wait_for(exchanging, "the callback's token exchange")
+            before = len(stderr.read_text())
+            process.send_signal(signal.SIGINT)
+            response = answer.result(timeout=DEADLINE_SECONDS)
+        # then the callback still completes (the sandbox answered it before the listener closed), quietly
+        if response.status_code == 303:  # the demo's frontend (the console) is told which shop
+            assert "shopId=" in response.headers["location"], response.headers["location"]
+        else:
+            assert response.status_code == 200 and "Shop connected" in response.text, response.text
+        assert process.wait(timeout=DEADLINE_SECONDS) in (0, 130, -signal.SIGINT)
+        after = stderr.read_text()[before:]
+        for noise in ("ConnectError", "attempt", "Traceback", " ERROR "):
+            assert noise not in after, after
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
