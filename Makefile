@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test servers lint bench install format clean lock
+.PHONY: run test servers lint bench install format clean lock mutants
 
 # constraints.txt pins every package CI and `make run` install; `make lock` re-pins after an upgrade.
 $(STAMP): pyproject.toml constraints.txt
@@ -45,6 +45,13 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Mutation testing (never part of `make test`): mutmut mutates domain/ and adapters/tiktok/ ([tool.mutmut] in
+# pyproject.toml), runs the unit tests that reach each mutant, and the score per area is printed at the end. Results
+# stay in mutants/, so a rerun only re-checks what changed; `rm -rf mutants` starts afresh.
+mutants: $(STAMP)
+	nice -n 10 $(BIN)/mutmut run --max-children 2
+	$(BIN)/python scripts/mutation-score
+
 # Upgrade the pinned set: newest releases allowed by pyproject.toml, then re-pin (run `make test` before committing).
 lock:
 	rm -rf .venv-lock
@@ -57,4 +64,4 @@ lock:
 	@echo "constraints.txt updated; now: make clean test"
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) var mutants .pytest_cache .ruff_cache .mypy_cache

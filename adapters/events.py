@@ -96,6 +96,10 @@ class _Fanout:
                 if not subscribers:
                     del self._by_merchant[subscription.merchant_id]
 
+    def listening(self, merchant_id: str) -> int:
+        with self._lock:
+            return len(self._by_merchant.get(merchant_id, ()))
+
     def send(self, merchant_id: str | None, task_id: str | None) -> None:
         """To one merchant's subscribers, or (merchant None) to everyone with "re-read everything"."""
         with self._lock:
@@ -142,6 +146,10 @@ class InProcessEventBus:
 
     def subscribe_shops(self, merchant_id: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
         return self._shops.subscribe(merchant_id)
+
+    def listening(self, merchant_id: str) -> int:
+        """How many of the merchant's task subscriptions receive signals now (an observable point for tests)."""
+        return self._fanout.listening(merchant_id)
 
     async def aclose(self) -> None:
         return None
@@ -211,6 +219,11 @@ class RedisEventBus:
     def _ensure_listening(self) -> None:
         if self._listener is None or self._listener.done():
             self._listener = asyncio.create_task(self._listen(), name="shopbridge-events-listener")
+
+    def listening(self, merchant_id: str) -> int:
+        """How many of the merchant's task subscriptions receive signals now: none until Redis confirmed the
+        pub/sub subscription (an observable point for tests, readable from any thread)."""
+        return self._fanout.listening(merchant_id) if self._listening.is_set() else 0
 
     async def wait_listening(self) -> None:
         """Until the pub/sub connection is subscribed (tests use it: earlier signals would be missed)."""

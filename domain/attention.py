@@ -99,11 +99,11 @@ def shop_attention(
                 )
             )
     if sync is not None and sync.failing_since is not None:
-        kind = (sync.failing_kind or "").lower() or "a"
+        what = f"{sync.failing_kind.lower()} sync" if sync.failing_kind else "sync"
         notices.append(
             Attention(
                 AttentionCode.SYNC_FAILING,
-                f"The last {kind} sync failed; it is retried at the next poll.",
+                f"The last {what} failed; it is retried at the next poll.",
                 sync.failing_since,
             )
         )

@@ -208,6 +208,10 @@ class ShopGoneError(Exception):
     """A write referenced a shop that no longer exists (deleted meanwhile); raised by repositories."""
 
 
+class ConcurrentUpdateError(Exception):
+    """A repository's optimistic version check failed: the row changed (or went) since it was read; reload it."""
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository. Nothing is written until `commit`; `after_commit` runs then."""
 

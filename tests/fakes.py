@@ -1,13 +1,17 @@
 """In-memory fakes of the domain's ports, for service tests: a unit of work, a task queue, events, a ShopApi.
 
 `FakeStore` is the "database"; each `FakeUnitOfWork` stages its writes and applies them on `commit`, so a
-rolled-back unit of work leaves no trace, as with the real one.
+rolled-back unit of work leaves no trace, as with the real one. The fakes of the repositories and the unit of
+work keep the rules the SQL adapters keep (a shop's version check, fingerprints for "unchanged", an older record
+never replacing a newer one, the foreign key to the shop, after-commit failures logged): one set of contract tests
+runs against both (tests/integration/test_contract_*.py), so they cannot drift apart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -19,12 +23,24 @@ from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.errors import DomainError, ErrorCode
 from domain.intake import WebhookEvent
 from domain.polling import PollCursor
-from domain.ports import Page, PoolChange, ProductScan, ShopGoneError, TokensRefreshed, UpsertCounts
+from domain.ports import (
+    AuthorizationLostError,
+    ConcurrentUpdateError,
+    GatewayRefusedError,
+    Page,
+    PoolChange,
+    ProductScan,
+    ShopGoneError,
+    TokensRefreshed,
+    UpsertCounts,
+)
 from domain.shops import AuthorizedShop, Region, Shop, TokenSet
+from domain.stored import order_as_stored, product_as_stored
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from domain.tokens import ShopSchedule
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+log = logging.getLogger(__name__)
 
 
 class FakeClock:
@@ -59,11 +75,27 @@ class FakeStore:
 
 
 class _Staged:
-    """Writes of one unit of work, applied to the store in order on commit."""
+    """Writes of one unit of work, applied to the store in order on commit.
+
+    `checks` run first, on the store as it is at commit, and any of them raising aborts the commit with nothing
+    applied: the constraints a database checks when the rows are written (a foreign key to a shop deleted
+    meanwhile). `versions` are the shop versions this unit of work has written, as its own reads see them.
+    """
 
     def __init__(self, store: FakeStore) -> None:
         self.store = store
         self.ops: list[Callable[[], None]] = []
+        self.checks: list[Callable[[], None]] = []
+        self.versions: dict[str, int] = {}
+
+    def require_shop(self, shop_id: str) -> None:
+        """The staged writes reference the shop: the commit fails (nothing written) if it is gone by then."""
+
+        def check() -> None:
+            if shop_id not in self.store.shops:
+                raise ShopGoneError(shop_id)
+
+        self.checks.append(check)
 
 
 class FakeShopRepository:
@@ -87,6 +119,13 @@ class FakeShopRepository:
         return copy.deepcopy(found[0]) if found else None
 
     async def update(self, shop: Shop) -> None:
+        """As SqlShopRepository: only over the version it read (else ConcurrentUpdateError), which it then bumps."""
+        stored = self._s.store.shops.get(shop.id)
+        current = self._s.versions.get(shop.id, stored.version if stored is not None else None)
+        if current is None or current != shop.version:
+            raise ConcurrentUpdateError(f"shop {shop.id} was changed or deleted since it was read")
+        shop.version += 1
+        self._s.versions[shop.id] = shop.version
         kept = copy.deepcopy(shop)
         self._s.ops.append(lambda: self._s.store.shops.__setitem__(kept.id, kept))
 
@@ -100,7 +139,11 @@ class FakeShopRepository:
             store.tasks = {k: t for k, t in store.tasks.items() if t.shop_id != shop_id}
             store.products = {k: p for k, p in store.products.items() if k[0] != shop_id}
             store.orders = {k: o for k, o in store.orders.items() if k[0] != shop_id}
+            store.cursors = {k: c for k, c in store.cursors.items() if k[0] != shop_id}
+            store.refresh_claims.pop(shop_id, None)
+            store.webhook_events = {k: e for k, e in store.webhook_events.items() if e.shop_id != shop_id}
 
+        self._s.versions.pop(shop_id, None)
         self._s.ops.append(apply)
         return True
 
@@ -149,6 +192,9 @@ class FakePollCursorRepository:
         return [copy.deepcopy(c) for c in self._s.store.cursors.values()]
 
     async def save(self, cursor: PollCursor, now: datetime) -> None:
+        if cursor.shop_id not in self._s.store.shops:
+            raise ShopGoneError(cursor.shop_id)
+        self._s.require_shop(cursor.shop_id)
         given = copy.deepcopy(cursor)
 
         def later(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -252,30 +298,43 @@ class FakeCatalogRepository:
     async def upsert_orders(self, shop_id: str, orders: Iterable[Order]) -> UpsertCounts:
         return self._upsert(shop_id, self._s.store.orders, [(o.tiktok_order_id, o) for o in orders])
 
+    @staticmethod
+    def _version(record: Any) -> tuple[str, datetime]:
+        """(fingerprint, update time) as SqlCatalogRepository compares them: of the values stored, not objects."""
+        if hasattr(record, "tiktok_product_id"):  # a Product or a StoredProduct
+            stored_product = product_as_stored(record)
+            return stored_product.fingerprint, stored_product.values[4]
+        stored_order = order_as_stored(record)
+        return stored_order.fingerprint, stored_order.values[3]
+
     async def refresh_statistics(self, kind: SyncKind) -> None:
         self._s.store.statistics_refreshed.append(kind)
 
     def _upsert(self, shop_id: str, rows: dict[tuple[str, str], Any], items: list[tuple[str, Any]]) -> UpsertCounts:
+        if not items:
+            return UpsertCounts()
         if shop_id not in self._s.store.shops:
             raise ShopGoneError(shop_id)
         created = updated = unchanged = 0
-        for key, item in items:
+        latest = dict(items)  # the last of one id in a batch wins, as in the SQL repository
+        staged: dict[str, Any] = {}
+        for key, item in latest.items():
             old = rows.get((shop_id, key))
-            if old is None:
-                created += 1
-            elif old == item:
-                unchanged += 1
-            else:
+            fingerprint, updated_at = self._version(item)
+            if old is not None:
+                old_fingerprint, old_updated_at = self._version(old)
+                if old_updated_at > updated_at or old_fingerprint == fingerprint:
+                    unchanged += 1  # an older version never replaces a newer one; equal values are no change
+                    continue
                 updated += 1
-        staged = dict(items)
+            else:
+                created += 1
+            staged[key] = item
+        if staged:
+            self._s.require_shop(shop_id)  # the foreign key: a delete committed meanwhile fails this commit
         name = "products" if rows is self._s.store.products else "orders"
-        # Looked up at commit: a deletion committed meanwhile replaced the dict, and must not be undone.
-        self._s.ops.append(
-            lambda: (
-                shop_id in self._s.store.shops
-                and getattr(self._s.store, name).update({(shop_id, k): v for k, v in staged.items()})
-            )
-        )
+        # Looked up at commit: a deletion committed meanwhile replaced the dict.
+        self._s.ops.append(lambda: getattr(self._s.store, name).update({(shop_id, k): v for k, v in staged.items()}))
         return UpsertCounts(created, updated, unchanged)
 
 
@@ -398,17 +457,32 @@ class FakeUnitOfWork:
         await self.rollback()
 
     async def commit(self) -> None:
+        """Apply every staged write, or none when a check fails (then raise it, as the database would); then run
+        the after-commit callbacks in order, logging (not raising) a failing one, as SqlUnitOfWork does."""
+        try:
+            for check in self._staged.checks:
+                check()
+        except Exception:
+            await self.rollback()
+            raise
         for op in self._staged.ops:
             op()
         self._staged.ops.clear()
+        self._staged.checks.clear()
+        self._staged.versions.clear()
         self._staged.store.commits += 1
         self.committed = True
         callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
-            await callback()
+            try:
+                await callback()
+            except Exception:
+                log.exception("after-commit callback %r failed", getattr(callback, "__qualname__", callback))
 
     async def rollback(self) -> None:
         self._staged.ops.clear()
+        self._staged.checks.clear()
+        self._staged.versions.clear()
         self._callbacks.clear()
 
     def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
@@ -598,6 +672,8 @@ class FakeTikTokAuth:
         self.exchanged.append(code)
         if self.failure is not None:
             raise self.failure
+        if code not in self.grants:  # as TikTok: an unknown, used or expired code refuses the authorization
+            raise AuthorizationLostError("TikTok refused the authorization code")
         return self.grants[code][0]
 
     async def authorized_shops(self, access_token: str) -> list[AuthorizedShop]:
@@ -620,25 +696,41 @@ class FakeRefreshApi:
         self.product_calls: list[str] = []
         self.registrations: list[tuple[str, str]] = []
         self.error: Exception | None = None
+        self.refreshed_tokens: TokenSet | None = None  # set: the next call refreshes the pair first (105002)
+        self._on_tokens_refreshed: TokensRefreshed | None = None
+
+    async def _maybe_refresh(self) -> None:
+        tokens, self.refreshed_tokens = self.refreshed_tokens, None
+        if tokens is not None and self._on_tokens_refreshed is not None:
+            await self._on_tokens_refreshed(tokens)
 
     async def get_orders(self, ids: Iterable[str]) -> list[Order | RecordFailure]:
         ids = list(ids)
         assert 1 <= len(ids) <= 50, ids
         self.order_calls.append(ids)
+        await self._maybe_refresh()
         if self.error is not None:
             raise self.error
-        return [self.orders[i] for i in ids if i in self.orders]
+        found = [self.orders[i] for i in ids if i in self.orders]
+        if not found:  # as TikTok: the ids of other shops are left out, and none at all is 21008111
+            raise GatewayRefusedError("TikTok refused the request (21008111): order not found")
+        return found
 
     async def get_product(self, product_id: str) -> Product | RecordFailure:
         self.product_calls.append(product_id)
+        await self._maybe_refresh()
         if self.error is not None:
             raise self.error
+        if product_id not in self.products:
+            raise GatewayRefusedError("TikTok refused the request (12052048): product not found")
         return self.products[product_id]
 
     async def register_webhook(self, address: str, event_type: str) -> None:
+        await self._maybe_refresh()
         if self.error is not None:
             raise self.error
         self.registrations.append((address, event_type))
 
     def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeRefreshApi:
+        self._on_tokens_refreshed = on_tokens_refreshed
         return self

@@ -25,8 +25,8 @@ class ShopGoneError(ports.ShopGoneError):
         self.shop_id = shop_id
 
 
-class ConcurrentUpdateError(Exception):
-    """Another transaction updated the row since it was read; reload and try again."""
+class ConcurrentUpdateError(ports.ConcurrentUpdateError):
+    """Another transaction updated the row since it was read; reload and try again (the domain's error)."""
 
 
 def is_unique_violation(exc: IntegrityError, constraint: str, sqlite_columns: str) -> bool:

@@ -53,7 +53,7 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._sleep = sleep
         self._script: Any = redis.register_script(_BOOK_SLOT)
-        self._fallback = RateLimiter(per_second, headroom=headroom)
+        self._fallback = RateLimiter(per_second, headroom=headroom, sleep=sleep)
         self._degraded = False
 
     async def acquire(self, key: Hashable) -> None:

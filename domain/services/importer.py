@@ -141,6 +141,7 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
         await _fail(run, exc.code, exc.message)
     except Exception:
         if await _gone(run):  # e.g. a foreign-key error from a write racing the shop's deletion
+            log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", task_id)
             return
         if run.task.may_retry(deps.options.max_attempts):
             if await _await_retry(run):

@@ -274,19 +274,20 @@ def _api(deps: IntakeDeps, shop: Shop) -> ShopRefreshApi:
 
     async def on_refreshed(tokens: TokenSet) -> None:
         refreshed_from, latest[0] = latest[0], tokens
-        await save_refreshed_tokens(deps.uow_factory, shop.id, refreshed_from, tokens)
+        await save_refreshed_tokens(deps.uow_factory, shop.id, refreshed_from, tokens, deps.clock.now())
 
     return deps.shop_api(shop, on_refreshed)
 
 
 async def save_refreshed_tokens(
-    uow_factory: UnitOfWorkFactory, shop_id: str, refreshed_from: TokenSet, tokens: TokenSet
+    uow_factory: UnitOfWorkFactory, shop_id: str, refreshed_from: TokenSet, tokens: TokenSet, now: datetime
 ) -> None:
-    """Persist tokens the client refreshed, compare-and-set like the importer: a newer stored pair wins."""
+    """Persist tokens the client refreshed, compare-and-set like the importer: a newer stored pair wins. `now`
+    dates the pair, as the importer and the token sweep do: the sweep plans the next refresh from it."""
     async with uow_factory() as uow:
         shop = await uow.shops.get(shop_id)
         if shop is None or judge_refreshed_tokens(shop.tokens, refreshed_from, tokens) is not RefreshedTokens.STORE:
             return
-        shop.refresh_tokens(tokens)
+        shop.refresh_tokens(tokens, now)
         await uow.shops.update(shop)
         await uow.commit()

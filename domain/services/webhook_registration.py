@@ -32,7 +32,7 @@ async def register_shop_webhooks(
 
     async def on_refreshed(tokens: TokenSet) -> None:
         refreshed_from, latest[0] = latest[0], tokens
-        await save_refreshed_tokens(uow_factory, shop_id, refreshed_from, tokens)
+        await save_refreshed_tokens(uow_factory, shop_id, refreshed_from, tokens, clock.now())
 
     api = shop_api(shop, on_refreshed)
     error: GatewayError | None = None

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from tests.fixtures.sync import settings_env
+from tests.fixtures.waiting import wait_until
 from tests.fixtures.workers import spawn_worker, stop_worker
 
 SUBSCRIPTION = "subscription($shopId: ID) { syncTaskUpdated(shopId: $shopId) { id kind status processed total } }"
@@ -20,7 +21,8 @@ async def test_a_subscriber_on_the_api_sees_progress_made_by_a_worker_process(ap
     worker = spawn_worker(settings_env(app.settings))
     try:
         async with app.subscribe(SUBSCRIPTION, {}, "m1") as op:
-            await asyncio.sleep(0.3)
+            bus = app.asgi.state.services.events
+            await asyncio.to_thread(wait_until, lambda: bus.listening("m1"), "the subscription listening on Redis")
             # when a merchant connects a shop (the API enqueues two tasks to Redis)
             shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
             # then the subscriber sees the worker's progress, up to both tasks SUCCEEDED

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
+from gql.ids import from_global_id
 from tests.fixtures.app import TASK_FIELDS, ShopbridgeServer
+from tests.fixtures.waiting import log_lines, wait_until
 from tests.fixtures.ws import TRANSPORT_WS, OperationError
 
 TASKS = "query($id: ID!) { shop(id: $id) { productCount orderCount lastSyncedAt syncTasks { totalCount edges { node { "
@@ -192,6 +194,10 @@ class TestSubscriptions:
             app.subscribe(TASK_UPDATED, {"shopId": shop["id"]}, "m1") as mine,
             app.subscribe(TASK_UPDATED, {}, "m2") as theirs,
         ):
+            bus = app.asgi.state.services.events
+            await asyncio.to_thread(
+                wait_until, lambda: bus.listening("m1") and bus.listening("m2"), "both subscriptions listening"
+            )
             # the current state comes first: the shop's finished imports, one message each
             initial = [(await mine.next(timeout=60))["syncTaskUpdated"] for _ in range(2)]
             assert sorted((m["kind"], m["status"]) for m in initial) == [
@@ -273,19 +279,19 @@ class TestDeleteAfterImport:
         assert app.row_counts(shop_tiktok_id=kept["tiktokShopId"]) == kept_before
 
     def test_delete_in_the_middle_of_an_import(self, app_factory) -> None:
-        app = app_factory(orders=800, latency_ms=30)
+        # 20 orders a page at 30 ms each: the orders import runs for seconds, so the delete lands in it
+        app = app_factory(orders=800, latency_ms=30, sync_page_size=20)
         shop = app.connect_shop("m1", "us-local", "US")
         task = next(e["node"] for e in tasks_of(app, shop["id"])["syncTasks"]["edges"] if e["node"]["kind"] == "ORDERS")
         query = "query($id: ID!) { syncTask(id: $id) { processed status } }"
-        while app.graphql(query, {"id": task["id"]}, "m1")["syncTask"]["processed"] == 0:
-            pass
-        app.graphql(
-            "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }", {"id": shop["id"]}, "m1"
-        )
-        app.wait_for_idle_sync()
-        import time
-
-        time.sleep(1.0)  # any page still in flight has had time to try its write
+        with log_lines("domain.services.importer") as lines:
+            wait_until(lambda: app.graphql(query, {"id": task["id"]}, "m1")["syncTask"]["processed"], "a first page")
+            assert app.graphql(query, {"id": task["id"]}, "m1")["syncTask"]["status"] == "RUNNING"
+            app.graphql(
+                "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }", {"id": shop["id"]}, "m1"
+            )
+            # the import's own word that it has stopped: no page of it can be in flight after this line
+            lines.wait_for(f"sync task {from_global_id(task['id'])[1]} stopped", timeout=60)
         assert set(app.row_counts(shop_tiktok_id=shop["tiktokShopId"]).values()) == {0}
 
 
@@ -294,7 +300,7 @@ class TestOrdersPage:
         shop = app.connect_shop("m1", "us-local", "US")
         app.wait_for_idle_sync()
         engine = app.asgi.state.services.db.read_engine.sync_engine
-        counts = []
+        reads: dict[int, list[str]] = {}
         statements: list[str] = []
 
         def count(conn, cursor, statement, *args) -> None:
@@ -308,5 +314,7 @@ class TestOrdersPage:
             finally:
                 event.remove(engine, "before_cursor_execute", count)
             assert len(page["shop"]["orders"]["edges"]) == size
-            counts.append(len([s for s in statements if s.lstrip().upper().startswith("SELECT")]))
-        assert counts[0] == counts[1], counts
+            selects = [s.split("FROM", 1)[1].split()[0] for s in statements if s.lstrip().upper().startswith("SELECT")]
+            reads[size] = selects
+        # the shop (a DataLoader), one page of orders, the line items of all of them at once, the total count
+        assert reads[5] == reads[40] == ["shops", "orders", "line_items", "orders"], reads

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from adapters.db.engine import Database
 from adapters.db.tables import SHOP_OWNED_TABLES, shops
@@ -110,3 +112,23 @@ async def row_counts(db: Database, shop_id: str) -> dict[str, int]:
         }
         counts["shops"] = (await session.execute(select(func.count()).where(shops.c.id == shop_id))).scalar_one()
     return counts
+
+
+async def until_a_writer_waits_on_a_lock(db: Database, timeout: float = 30) -> None:
+    """PostgreSQL: until another session of this database waits for a lock (the racing writer is now blocked behind
+    the caller's open transaction); raises after `timeout` seconds. SQLite runs one writer at a time (`BEGIN
+    IMMEDIATE`) and shows no waiter to observe: the racing writer is blocked or not yet started, and either way
+    cannot write before the caller commits, so this returns at once."""
+    if db.is_sqlite:
+        return
+    deadline = time.monotonic() + timeout
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    while True:
+        async with db.read_sessionmaker() as session:
+            if (await session.execute(waiting)).scalar_one() > 0:
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no writer waited on a lock within {timeout} s")
+        await asyncio.sleep(0.02)

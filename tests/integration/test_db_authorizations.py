@@ -8,7 +8,7 @@ from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from domain.authorization import AuthorizationRequest
 from domain.shops import Region
-from tests.integration.db_samples import NOW
+from tests.integration.db_samples import NOW, until_a_writer_waits_on_a_lock
 
 
 async def _started(database: Database, cipher: TokenCipher) -> AuthorizationRequest:
@@ -55,7 +55,7 @@ async def test_two_concurrent_completions_spend_the_state_exactly_once(database:
             used = await uow.authorizations.mark_used(request)
             if hold:
                 first_updated.set()
-                await asyncio.sleep(0.3)  # the second UPDATE runs while this transaction is still open
+                await until_a_writer_waits_on_a_lock(database)  # the other writer is blocked behind us
             await uow.commit()
             return used
 

@@ -18,7 +18,14 @@ from domain.catalog import LineItem, Money, WarehouseStock
 from domain.ports import UpsertCounts
 from domain.shops import Shop
 from domain.sync import SyncKind
-from tests.integration.db_samples import add_shop, make_order, make_product, make_shop, row_counts
+from tests.integration.db_samples import (
+    add_shop,
+    make_order,
+    make_product,
+    make_shop,
+    row_counts,
+    until_a_writer_waits_on_a_lock,
+)
 
 
 @pytest.fixture
@@ -165,7 +172,7 @@ async def test_a_delete_racing_a_page_write_leaves_no_rows(database: Database, c
         async with uows() as uow:
             await uow.catalog.upsert_orders(shop.id, [make_order(f"o{n}") for n in range(20)])
             page_written.set()
-            await asyncio.sleep(0.3)  # the delete arrives before this page commits
+            await until_a_writer_waits_on_a_lock(database)  # the other writer is blocked behind us
             await uow.commit()
 
     async def delete_shop() -> None:

@@ -16,8 +16,10 @@ from domain.authorization import AuthorizationRequest
 from domain.errors import DomainError, ErrorCode
 from domain.intake import Notification, WebhookEvent
 from domain.polling import PollCursor
+from domain.services.shops import delete_shop
 from domain.shops import Region
-from domain.sync import SyncKind
+from domain.sync import SyncKind, SyncTask
+from tests.fakes import FakeClock, FakeEventPublisher
 from tests.integration.db_samples import (
     NOW,
     add_shop,
@@ -26,6 +28,7 @@ from tests.integration.db_samples import (
     make_shop,
     make_task,
     row_counts,
+    until_a_writer_waits_on_a_lock,
 )
 
 
@@ -98,7 +101,7 @@ async def test_two_concurrent_completions_of_one_tiktok_shop_exactly_one_wins(
             if hold:
                 # Keep the first transaction open while the second one tries: the race window.
                 started.set()
-                await asyncio.sleep(0.3)
+                await until_a_writer_waits_on_a_lock(database)  # the other writer is blocked behind us
             await uow.commit()
             return "won"
 
@@ -207,3 +210,31 @@ async def test_the_sqlite_engine_runs_with_wal_and_foreign_keys(sqlite_url: str)
                 await session.execute(delete(authorization_requests))
     finally:
         await db.dispose()
+
+
+async def test_deleting_a_shop_through_the_service_cancels_its_tasks_and_signals_after_the_commit(
+    database: Database, cipher: TokenCipher
+) -> None:
+    # given a shop with a queued and a running task, on a real database
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop("merchant-a"))
+    queued, running = make_task(shop, SyncKind.PRODUCTS), make_task(shop, SyncKind.ORDERS)
+    running.begin_attempt(NOW)
+    async with uows() as uow:
+        await uow.sync_tasks.add(queued)
+        await uow.sync_tasks.add(running)
+        await uow.commit()
+    seen: list[tuple[str, str, bool, bool]] = []
+
+    class Publisher(FakeEventPublisher):
+        async def task_changed(self, task: SyncTask) -> None:  # what a subscriber would re-read at this moment
+            async with uows() as uow:
+                gone = await uow.sync_tasks.get(task.id) is None and await uow.shops.get(shop.id) is None
+            seen.append((task.id, task.status.value, task.cancel_requested, gone))
+
+    # when the merchant deletes it
+    await delete_shop(uows, FakeClock(NOW), "merchant-a", shop.id, Publisher())
+
+    # then the queued task was cancelled and the running one asked to stop, each signalled once the rows are gone
+    assert sorted(seen) == sorted([(queued.id, "CANCELLED", True, True), (running.id, "RUNNING", True, True)])
+    assert set((await row_counts(database, shop.id)).values()) == {0}

@@ -12,7 +12,7 @@ from adapters.db import Database, uow_factory
 from domain.errors import DomainError, ErrorCode
 from domain.shops import Shop
 from domain.sync import RecordFailure, SyncKind, SyncTaskStatus
-from tests.integration.db_samples import NOW, add_shop, make_shop, make_task
+from tests.integration.db_samples import NOW, add_shop, make_shop, make_task, until_a_writer_waits_on_a_lock
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ async def test_two_concurrent_starts_make_exactly_one_task(database: Database, c
                 return error.code.value
             if hold:
                 inserted.set()
-                await asyncio.sleep(0.3)
+                await until_a_writer_waits_on_a_lock(database)  # the other writer is blocked behind us
             await uow.commit()
             return "started"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from itertools import pairwise
 
 import httpx
 import pytest
@@ -50,12 +51,28 @@ async def test_other_lanes_are_independent(redis_server) -> None:
         await limiter.aclose()
 
 
-async def test_an_unreachable_redis_falls_back_to_pacing_in_process() -> None:
-    limiter = RedisRateLimiter(Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2), 1000)
+async def test_an_unreachable_redis_falls_back_to_pacing_in_process(caplog) -> None:
+    # given a limiter of 10 requests/s whose Redis cannot be reached, and a record of the waits it asks for
+    slots: list[float] = []
+
+    async def record(seconds: float) -> None:  # called right after the slot is booked: now + wait is the slot
+        slots.append(time.monotonic() + seconds)
+
+    limiter = RedisRateLimiter(
+        Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2), 10, headroom=1.0, sleep=record
+    )
     try:
-        await asyncio.gather(*(limiter.acquire(("app", "shop")) for _ in range(5)))  # no exception
+        # when five requests of one shop go at once
+        with caplog.at_level("WARNING", logger="adapters.tiktok.shared_ratelimit"):
+            await asyncio.gather(*(limiter.acquire(("app", "shop")) for _ in range(5)))
     finally:
         await limiter.aclose()
+    # then they are paced in process: the first at once, the other four in slots 100 ms apart; said once
+    assert len(slots) == 4, slots
+    slots.sort()
+    assert all(abs(later - earlier - 0.1) < 0.005 for earlier, later in pairwise(slots)), slots
+    warnings = [r for r in caplog.records if "shared rate limit unavailable" in r.getMessage()]
+    assert len(warnings) == 1
 
 
 @pytest.mark.parametrize("shared", [True, False])

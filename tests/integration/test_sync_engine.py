@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from redis import Redis as SyncRedis
 
 from domain.errors import ErrorCode
 from domain.services.shops import delete_shop
@@ -32,7 +33,11 @@ from tests.fixtures.sync import (
     stored_catalog,
     sync_settings,
 )
+from tests.fixtures.waiting import log_lines, wait_until
 from tests.fixtures.workers import spawn_worker, stop_worker
+
+# Dramatiq's Redis broker: one entry per consumer that has fetched (its dispatch.lua)
+HEARTBEATS = "dramatiq:__heartbeats__"
 
 Factory = Callable[..., SyncHarness]
 
@@ -149,12 +154,15 @@ async def test_a_second_task_of_a_kind_is_refused_and_a_cancel_stops_the_running
         await start_sync(*start, [SyncKind.ORDERS])
     assert refused.value.code is ErrorCode.SYNC_ALREADY_RUNNING and refused.value.task.id == task.id
 
-    await cancel_task(harness.uow_factory, harness.events, harness.clock, "m1", task.id)
-    cancelled = await harness.wait(task.id)
-    assert cancelled.status is SyncTaskStatus.CANCELLED
+    with log_lines("domain.services.importer") as lines:
+        await cancel_task(harness.uow_factory, harness.events, harness.clock, "m1", task.id)
+        cancelled = await harness.wait(task.id)
+        assert cancelled.status is SyncTaskStatus.CANCELLED
+        # the import's own word that it stopped: nothing of it is in flight after this line
+        await asyncio.to_thread(lines.wait_for, f"sync task {task.id} stopped", 60)
+    # every stored order is one the task counted (data and counters share each transaction), and not all came
     stored = (await row_counts(harness.db, shop.id))["orders"]
-    await asyncio.sleep(1.0)  # no page lands after the cancel
-    assert (await row_counts(harness.db, shop.id))["orders"] == stored < (cancelled.total or 10**9)
+    assert stored == cancelled.created and 0 < stored < (cancelled.total or 10**9), (stored, cancelled)
 
 
 async def test_a_shop_deleted_mid_import_leaves_no_row_behind(
@@ -162,16 +170,22 @@ async def test_a_shop_deleted_mid_import_leaves_no_row_behind(
     sync_harness_factory: Factory,
 ) -> None:  # fmt: skip
     sandbox = await _slow_sandbox(sandbox_factory)
-    harness = sync_harness_factory(sync_settings(database_url, sandbox, tmp_path, sync_order_slices=4))
+    # small pages keep the orders import running for seconds (~19 pages a slice at 150 ms): the delete lands in it
+    settings = sync_settings(database_url, sandbox, tmp_path, sync_order_slices=4, sync_page_size=20)
+    harness = sync_harness_factory(settings)
     queue = harness.start_worker()
     shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
     tasks = await start_sync(
         harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id, [SyncKind.PRODUCTS, SyncKind.ORDERS]
     )
-    await harness.wait(tasks[1].id, until=lambda t: t.processed > 0)
+    await harness.wait(tasks[0].id)  # the products (10) are in; the orders import runs
+    running = await harness.wait(tasks[1].id, until=lambda t: t.processed > 0)
+    assert running.status is SyncTaskStatus.RUNNING
 
-    await delete_shop(harness.uow_factory, harness.clock, "m1", shop.id)
-    await asyncio.sleep(1.5)  # pages in flight would land now, if anything let them
+    with log_lines("domain.services.importer") as lines:
+        await delete_shop(harness.uow_factory, harness.clock, "m1", shop.id)
+        # the orders import's own word that it stopped: a page in flight has tried its write by then
+        await asyncio.to_thread(lines.wait_for, f"sync task {tasks[1].id} stopped", 60)
     assert set((await row_counts(harness.db, shop.id)).values()) == {0}
 
 
@@ -205,7 +219,7 @@ async def test_a_worker_process_killed_mid_import_is_replaced_and_the_data_is_ex
     settings = sync_settings(
         postgres_url, sandbox, tmp_path,
         broker_url=redis_server.url,  # type: ignore[attr-defined]
-        sync_order_slices=1,  # one slice, pages one after another: an import of several seconds
+        sync_order_slices=1, sync_page_size=20,  # one slice, 100 pages one after another: ~30 s of import
         broker_heartbeat_timeout_ms=4_000, broker_maintenance_chance=1_000_000,
     )  # fmt: skip
     harness = sync_harness_factory(settings)
@@ -225,8 +239,14 @@ async def test_a_worker_process_killed_mid_import_is_replaced_and_the_data_is_ex
                                    [SyncKind.ORDERS])  # fmt: skip
         # when the worker that took the task is SIGKILLed in the middle of it, another one standing by
         await harness.wait(task.id, timeout=60, until=lambda t: t.processed >= 200)
+        heartbeats = SyncRedis.from_url(redis_server.url)  # type: ignore[attr-defined]
+        consumers = heartbeats.zcard(HEARTBEATS)
         second = spawn_worker(env)
-        await asyncio.sleep(3)  # let it boot
+        # the survivor is up once its consumer has sent Redis its first heartbeat; the import is still running
+        await asyncio.to_thread(wait_until, lambda: heartbeats.zcard(HEARTBEATS) > consumers, "a second worker", 60)
+        heartbeats.close()
+        still = await harness.task(task.id)
+        assert still is not None and still.status is SyncTaskStatus.RUNNING, still
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
         # then Redis hands the message to the survivor once the dead one's heartbeat lapses; it resumes

@@ -23,6 +23,7 @@ from tests.fakes import (
     make_order,
     make_product,
     make_shop,
+    make_tokens,
 )
 
 TIKTOK_SHOP = "7001"
@@ -108,12 +109,18 @@ async def test_products_are_fetched_one_by_one_and_missing_ones_fail(world: Worl
     await world.receive(5, {"product_id": pid(1)}, "a")
     await world.receive(15, {"product_id": pid(1), "changed_fields": ["title"]}, "b")
     await world.receive(16, {"product_id": pid(2)}, "c")
-    await world.receive(1, {"order_id": oid(999999)}, "d")  # TikTok does not return it
+    await world.receive(1, {"order_id": oid(2)}, "d")
+    await world.receive(1, {"order_id": oid(999999)}, "e")  # TikTok leaves it out of the answer
     await world.process()
     assert world.api.product_calls == [pid(1), pid(2)]
     assert set(world.store.shop_products(world.shop.id)) == {pid(1), pid(2)}
-    assert [o for _, o, _ in world.outcomes()] == [EventOutcome.PROCESSED] * 3 + [EventOutcome.FAILED]
+    assert [o for _, o, _ in world.outcomes()] == [EventOutcome.PROCESSED] * 4 + [EventOutcome.FAILED]
     assert world.outcomes()[-1][2] == "ORDER_NOT_FOUND"
+    # a batch of which TikTok knows no order at all is refused whole (21008111), as the sandbox does
+    # (tests/integration/test_contract_shop_api.py): the event fails with TikTok's own words
+    await world.receive(1, {"order_id": oid(999998)}, "f")
+    await world.process()
+    assert world.outcomes()[-1][1:] == (EventOutcome.FAILED, "TIKTOK_ERROR")
 
 
 async def test_tiktok_unavailable_leaves_events_pending_with_an_attempt_counted(world: World) -> None:
@@ -203,6 +210,24 @@ async def test_registration_puts_every_handled_type_and_records_the_outcome(worl
     shop = world.store.shops[world.shop.id]
     assert shop.webhook_registration_error and "down" in shop.webhook_registration_error
     assert shop.webhooks_registered_at == registered_at and shop.status(T0) is ShopStatus.ACTIVE
+
+
+@pytest.mark.parametrize("path", ["registration", "processing"])
+async def test_tokens_refreshed_on_the_webhook_side_are_stored_and_dated(world: World, path: str) -> None:
+    # given TikTok answering the next call with 105002, so the client refreshes the pair first
+    world.clock.advance(timedelta(hours=1))
+    fresh = replace(make_tokens(world.clock.now()), access_token="access-2", refresh_token="refresh-2")
+    world.api.refreshed_tokens = fresh
+    # when a registration, or the processing of an event, calls TikTok
+    if path == "registration":
+        await register_shop_webhooks(world.uow, world.api.factory, world.clock, world.shop.id, "https://x.example/w")
+    else:
+        await world.receive(1, {"order_id": oid(1)}, "n1")
+        await world.process()
+    # then the new pair is stored, dated now (the token sweep plans the next refresh from that date)
+    shop = world.store.shops[world.shop.id]
+    assert shop.tokens.access_token == "access-2" and shop.tokens.refresh_token == "refresh-2"
+    assert shop.tokens_refreshed_at == world.clock.now()
 
 
 async def test_a_backlog_larger_than_one_batch_is_processed_in_batches(world: World) -> None:

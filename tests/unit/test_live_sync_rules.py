@@ -75,6 +75,8 @@ class TestCursorReached:
         assert cursor_reached(orders) is None  # nothing stored yet
         orders.checkpoint["orders"] = {"slices": [{"resume_ge": 1500, "done": False}]}
         assert cursor_reached(orders) == 1500
+        orders.checkpoint["orders"] = {"slices": [{"resume_ge": 1500, "done": True}]}
+        assert cursor_reached(orders) == 2000  # its one slice walked to the end, though the task still runs
         products = queue_poll(shop, SyncKind.PRODUCTS, window, T0)
         products.checkpoint["products"] = {"windows": [[1000, 1999]], "page_token": "p2"}
         assert cursor_reached(products) is None  # products come in no useful order: only the end counts
@@ -136,6 +138,31 @@ class TestAttention:
         assert "in 20 days" in notices[0].message
         soon = shop_attention(T0, expires_at=T0 + timedelta(hours=5), revoked_at=None)
         assert "within a day" in soon[0].message
+
+    def test_each_notice_says_what_happened_in_words_the_merchant_reads(self) -> None:
+        far = T0 + timedelta(days=300)
+        revoked = shop_attention(T0, expires_at=far, revoked_at=T0)
+        expired = shop_attention(T0, expires_at=T0 - timedelta(days=1), revoked_at=None)
+        in_ten = shop_attention(T0, expires_at=T0 + timedelta(days=9, hours=23), revoked_at=None)
+        in_one_day_and_a_bit = shop_attention(T0, expires_at=T0 + timedelta(days=1, seconds=1), revoked_at=None)
+        silent = shop_attention(
+            T0, expires_at=far, revoked_at=None, webhooks_registered_at=T0 - timedelta(days=2),
+            last_webhook_at=T0 - timedelta(hours=3), sync=SyncFacts(changes_found_at=T0),
+        )  # fmt: skip
+        failing = shop_attention(T0, expires_at=far, revoked_at=None, sync=SyncFacts(failing_since=T0))
+        orders = shop_attention(T0, expires_at=far, revoked_at=None, sync=SyncFacts(T0, T0, "ORDERS"))
+        notices = [*revoked, *expired, *in_ten, *in_one_day_and_a_bit, *silent, *failing, *orders]
+        assert [n.message for n in notices] == [
+            "TikTok no longer honours the shop's authorization: re-authorize it to resume syncing.",
+            "TikTok ended the shop's authorization: re-authorize it to resume syncing.",
+            "The shop's authorization ends in 10 days: re-authorize it to keep syncing.",
+            "The shop's authorization ends in 2 days: re-authorize it to keep syncing.",
+            "TikTok's notifications have stopped arriving while changes keep happening; polling still brings them "
+            "in, with a delay of up to one poll interval.",
+            "The last sync failed; it is retried at the next poll.",  # a kind not known
+            "The last orders sync failed; it is retried at the next poll.",
+        ]
+        assert [n.at for n in silent] == [T0 - timedelta(hours=3)]
 
     def test_webhooks_silent_only_once_registered_and_long_quiet_while_polls_find_changes(self) -> None:
         far = T0 + timedelta(days=300)

@@ -13,7 +13,15 @@ from domain.ports import AuthorizationLostError, GatewayRefusedError, TikTokUnav
 from domain.services import shops as services
 from domain.shops import AuthorizedShop, Region, TokenSet
 from domain.sync import SyncKind, SyncTaskStatus
-from tests.fakes import T0, FakeClock, FakeStore, FakeTaskQueue, FakeTikTokAuth, FakeUnitOfWork
+from tests.fakes import (
+    T0,
+    FakeClock,
+    FakeEventPublisher,
+    FakeStore,
+    FakeTaskQueue,
+    FakeTikTokAuth,
+    FakeUnitOfWork,
+)
 
 US_SHOP = AuthorizedShop("7001", "TikTok US", "US", "LOCAL", "cipher-7001", "US1")
 OTHER_US_SHOP = AuthorizedShop("7002", "TikTok US 2", "US", "LOCAL", "cipher-7002", "US2")
@@ -166,8 +174,14 @@ async def test_rename_and_delete_are_the_owners_alone(world: World) -> None:
 
 
 async def test_delete_cancels_the_tasks_and_removes_the_shop(world: World) -> None:
+    # given a shop whose two imports are queued
     shop = await world.connect("m1")
-    assert all(task.status is SyncTaskStatus.QUEUED for task in world.store.tasks.values())
-    await services.delete_shop(world.uow, world.clock, "m1", shop.id)
+    queued = sorted(world.store.tasks)
+    assert len(queued) == 2 and all(task.status is SyncTaskStatus.QUEUED for task in world.store.tasks.values())
+    events = FakeEventPublisher()
+    # when it is deleted
+    await services.delete_shop(world.uow, world.clock, "m1", shop.id, events)
+    # then every task of it was cancelled (and said so, after the commit), and nothing of it is left
+    assert sorted(events.changes) == [(task_id, "CANCELLED") for task_id in queued]
     assert world.store.shops == {}
     assert all(task.shop_id != shop.id for task in world.store.tasks.values())

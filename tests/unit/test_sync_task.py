@@ -176,3 +176,16 @@ def test_refreshed_tokens_replace_only_the_pair_they_were_refreshed_from(
     stored: tuple[str, str], verdict: RefreshedTokens
 ) -> None:
     assert judge_refreshed_tokens(_pair(*stored), _pair("a0", "r0"), _pair("a1", "r1")) is verdict
+
+
+@pytest.mark.parametrize(
+    ("kinds", "message"),
+    [([], "Give at least one kind to sync."), ([SyncKind.ORDERS, SyncKind.ORDERS], "Each kind may be given once.")],
+)
+def test_the_kinds_to_sync_are_refused_with_a_message_on_the_kinds_field(kinds: list, message: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        parse_kinds(kinds)
+    assert (refused.value.code, refused.value.message, refused.value.field) == (
+        ErrorCode.INVALID_INPUT, message, ("kinds",),
+    )  # fmt: skip
+    assert parse_kinds([SyncKind.ORDERS, SyncKind.PRODUCTS]) == [SyncKind.ORDERS, SyncKind.PRODUCTS]

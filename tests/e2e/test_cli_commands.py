@@ -1,0 +1,54 @@
+"""`shopbridge export-schema` and `shopbridge sandbox` as a user runs them (the other subcommands:
+tests/e2e/test_cli_serve.py, tests/integration/test_worker_cli.py, tests/e2e/test_production_recipe.py)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.fixtures.processes import free_port
+from tests.fixtures.waiting import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_export_schema_writes_the_committed_schema(tmp_path: Path) -> None:
+    out = tmp_path / "schema.graphql"
+    done = subprocess.run(
+        [sys.executable, "-m", "gql.cli", "export-schema", "--output", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert out.read_text() == (REPO / "schema.graphql").read_text()
+
+
+def test_sandbox_serves_tiktoks_stand_in_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gql.cli", "sandbox", "--port", str(port), "--products", "3", "--orders", "4"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+
+        def status() -> dict | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/_sandbox/", timeout=2).json()
+            except httpx.HTTPError:
+                return None
+
+        answer = wait_until(status, "the sandbox answering", timeout=60)
+        sellers = httpx.get(f"http://127.0.0.1:{port}/_sandbox/shops", timeout=5).json()["sellers"]
+        assert {"us-local", "uk-local", "cross-border"} <= {seller["key"] for seller in sellers}, answer
+        process.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught: death by SIGTERM, after the cleanup
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        assert process.stderr is not None
+        process.stderr.close()

@@ -1,0 +1,241 @@
+"""Contract of the persistence ports, run against the fake (tests/fakes.py), SQLite and PostgreSQL alike.
+
+Every assertion goes through the ports (`domain.ports`), never through tables or the fake's store, so that the
+fake the service tests trust is held to what the SQL adapter does: versions, uniqueness, foreign keys to the shop,
+monotonic cursors, single-use states, the unit of work's commit and rollback and its after-commit callbacks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from domain.authorization import AuthorizationPurpose, AuthorizationRequest
+from domain.errors import DomainError, ErrorCode
+from domain.intake import Notification, WebhookEvent
+from domain.polling import PollCursor
+from domain.ports import ConcurrentUpdateError, ShopGoneError
+from domain.shops import Region
+from domain.sync import SyncKind, SyncTaskStatus
+from tests.integration.contract import UowFactory, uows
+from tests.integration.db_samples import NOW, make_product, make_shop, make_task
+
+__all__ = ["uows"]  # the fixture, imported so that pytest finds it
+
+
+async def _added(uows: UowFactory, merchant_id: str = "merchant-a"):
+    shop = make_shop(merchant_id)
+    async with uows() as uow:
+        await uow.shops.add(shop)
+        await uow.commit()
+    return shop
+
+
+async def test_a_shop_update_over_a_stale_version_is_refused_and_changes_nothing(uows: UowFactory) -> None:
+    # given a shop that two callers read at the same version
+    shop = await _added(uows)
+    async with uows() as uow:
+        first = await uow.shops.get(shop.id)
+    async with uows() as uow:
+        second = await uow.shops.get(shop.id)
+    assert first is not None and second is not None and first.version == second.version
+
+    # when the first renames it and commits, then the second writes its stale copy
+    first.name = "First"
+    async with uows() as uow:
+        await uow.shops.update(first)
+        await uow.commit()
+    second.name = "Second"
+    async with uows() as uow:
+        with pytest.raises(ConcurrentUpdateError):
+            await uow.shops.update(second)
+
+    # then the first write stands, at the next version, and the updated copy can be written again
+    async with uows() as uow:
+        stored = await uow.shops.get(shop.id)
+        assert stored is not None and stored.name == "First" and stored.version == shop.version + 1
+        stored.name = "Third"
+        await uow.shops.update(stored)
+        stored.name = "Fourth"
+        await uow.shops.update(stored)  # twice in one transaction: each update moves the version on
+        await uow.commit()
+    async with uows() as uow:
+        final = await uow.shops.get(shop.id)
+    assert final is not None and final.name == "Fourth" and final.version == shop.version + 3
+
+
+async def test_an_update_of_a_deleted_shop_is_refused(uows: UowFactory) -> None:
+    shop = await _added(uows)
+    async with uows() as uow:
+        loaded = await uow.shops.get(shop.id)
+        assert await uow.shops.delete(shop.id) is True
+        await uow.commit()
+    assert loaded is not None
+    async with uows() as uow:
+        with pytest.raises(ConcurrentUpdateError):
+            await uow.shops.update(loaded)
+        assert await uow.shops.delete(shop.id) is False
+
+
+async def test_a_tiktok_shop_is_connected_once_and_reads_are_scoped_to_the_merchant(uows: UowFactory) -> None:
+    shop = await _added(uows, "merchant-a")
+    async with uows() as uow:
+        with pytest.raises(DomainError) as refused:
+            await uow.shops.add(replace(make_shop("merchant-b"), tiktok_shop_id=shop.tiktok_shop_id))
+    assert refused.value.code is ErrorCode.SHOP_ALREADY_CONNECTED
+    async with uows() as uow:
+        assert await uow.shops.get(shop.id, "merchant-b") is None
+        assert await uow.shops.get(shop.id, "merchant-a") == shop
+        assert await uow.shops.get_by_tiktok_shop_id(shop.tiktok_shop_id) == shop
+
+
+async def test_nothing_is_written_without_a_commit(uows: UowFactory) -> None:
+    shop = make_shop()
+    async with uows() as uow:
+        await uow.shops.add(shop)
+        await uow.sync_tasks.add(make_task(shop))
+    async with uows() as uow:
+        await uow.shops.add(shop)
+        await uow.rollback()
+    async with uows() as uow:
+        assert await uow.shops.get(shop.id) is None
+        assert await uow.sync_tasks.active(shop.id, SyncKind.PRODUCTS) is None
+
+
+async def test_after_commit_callbacks_run_in_order_after_the_commit_and_a_failing_one_is_logged(
+    uows: UowFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    shop = make_shop()
+    seen: list[str] = []
+
+    async def first() -> None:
+        async with uows() as reader:  # the commit has happened: another transaction sees the row
+            seen.append("first" if await reader.shops.get(shop.id) is not None else "first, too early")
+
+    async def failing() -> None:
+        raise RuntimeError("the queue is down")
+
+    async def last() -> None:
+        seen.append("last")
+
+    async with uows() as uow:
+        await uow.shops.add(shop)
+        for callback in (first, failing, last):
+            uow.after_commit(callback)
+        with caplog.at_level(logging.ERROR):
+            await uow.commit()  # the failing callback does not raise: the transaction has happened
+    assert seen == ["first", "last"]
+    assert any("after-commit callback" in r.getMessage() and r.exc_info for r in caplog.records)
+
+    async with uows() as uow:
+        uow.after_commit(last)
+        await uow.rollback()
+    assert seen == ["first", "last"]  # a rolled-back unit of work drops its callbacks
+
+
+async def test_one_active_task_per_shop_and_kind_and_a_delete_cancels_them(uows: UowFactory) -> None:
+    shop = await _added(uows)
+    queued, running = make_task(shop, SyncKind.PRODUCTS), make_task(shop, SyncKind.ORDERS)
+    running.begin_attempt(NOW)
+    async with uows() as uow:
+        await uow.sync_tasks.add(queued)
+        await uow.sync_tasks.add(running)
+        await uow.commit()
+    async with uows() as uow:
+        with pytest.raises(DomainError) as refused:
+            await uow.sync_tasks.add(make_task(shop, SyncKind.ORDERS))
+    assert refused.value.code is ErrorCode.SYNC_ALREADY_RUNNING
+
+    # a worker read the running task before the cancel, and writes its progress after it
+    async with uows() as uow:
+        stale = await uow.sync_tasks.get(running.id)
+    async with uows() as uow:
+        cancelled = await uow.sync_tasks.cancel_active_for_shop(shop.id, NOW)
+        await uow.commit()
+    assert {(t.id, t.status, t.cancel_requested) for t in cancelled} == {
+        (queued.id, SyncTaskStatus.CANCELLED, True),
+        (running.id, SyncTaskStatus.RUNNING, True),
+    }
+    assert stale is not None and not stale.cancel_requested
+    stale.processed = 10
+    async with uows() as uow:
+        assert await uow.sync_tasks.update(stale) is True
+        await uow.commit()
+    async with uows() as uow:
+        after = await uow.sync_tasks.get(running.id)
+        assert after is not None and after.processed == 10 and after.cancel_requested  # never taken back
+        assert await uow.sync_tasks.active(shop.id, SyncKind.PRODUCTS) is None
+        assert await uow.shops.delete(shop.id) is True
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.sync_tasks.get(running.id) is None
+        assert await uow.sync_tasks.update(after) is False
+
+
+async def test_a_poll_cursor_only_moves_forward_and_needs_its_shop(uows: UowFactory) -> None:
+    shop = await _added(uows)
+    later, earlier = NOW + timedelta(hours=1), NOW
+    async with uows() as uow:
+        await uow.poll_cursors.save(PollCursor(shop.id, SyncKind.ORDERS, cursor_at=later, scheduled_at=earlier), NOW)
+        await uow.commit()
+    async with uows() as uow:
+        await uow.poll_cursors.save(PollCursor(shop.id, SyncKind.ORDERS, cursor_at=earlier, scheduled_at=later), NOW)
+        await uow.commit()
+    async with uows() as uow:
+        cursor = await uow.poll_cursors.get(shop.id, SyncKind.ORDERS)
+        assert cursor is not None and (cursor.cursor_at, cursor.scheduled_at, cursor.polled_at) == (later, later, None)
+        await uow.shops.delete(shop.id)
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.poll_cursors.get(shop.id, SyncKind.ORDERS) is None
+        with pytest.raises(ShopGoneError):
+            await uow.poll_cursors.save(PollCursor(shop.id, SyncKind.ORDERS, cursor_at=later), NOW)
+
+
+async def test_an_authorization_state_is_spent_once(uows: UowFactory) -> None:
+    request = AuthorizationRequest(
+        state_digest="d" * 64, merchant_id="merchant-a", purpose=AuthorizationPurpose.CONNECT, region=Region.US,
+        name="Mine", created_at=NOW, expires_at=NOW + timedelta(minutes=30),
+    )  # fmt: skip
+    async with uows() as uow:
+        await uow.authorizations.add(request)
+        await uow.commit()
+    spent = replace(request, used_at=NOW + timedelta(minutes=1))
+    async with uows() as uow:
+        assert await uow.authorizations.mark_used(spent) is True
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.authorizations.mark_used(spent) is False
+        stored = await uow.authorizations.get(request.state_digest)
+    assert stored is not None and stored.used_at == NOW + timedelta(minutes=1)
+
+
+async def test_a_webhook_event_is_stored_once_per_notification(uows: UowFactory) -> None:
+    shop = await _added(uows)
+    notification = Notification(1, "n-1", shop.tiktok_shop_id, 1_700_000_000, {"order_id": "o1"})
+    async with uows() as uow:
+        assert await uow.webhook_events.resolve_shop(shop.tiktok_shop_id) == shop.id
+        first = WebhookEvent.receive(notification, shop.id, NOW)
+        assert await uow.webhook_events.add(first) is True
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.webhook_events.add(WebhookEvent.receive(notification, shop.id, NOW)) is False
+        assert [e.id for e in await uow.webhook_events.pending(shop.id, 10)] == [first.id]
+        assert await uow.webhook_events.get(first.id, "merchant-b") is None
+        await uow.shops.delete(shop.id)
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.webhook_events.get(first.id) is None
+
+
+async def test_a_catalog_write_for_a_deleted_shop_is_refused(uows: UowFactory) -> None:
+    shop = await _added(uows)
+    async with uows() as uow:
+        await uow.shops.delete(shop.id)
+        await uow.commit()
+    async with uows() as uow:
+        with pytest.raises(ShopGoneError):
+            await uow.catalog.upsert_products(shop.id, [make_product("p1")])

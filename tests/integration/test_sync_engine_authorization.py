@@ -1,0 +1,125 @@
+"""README claims about an import's tokens and retries, on real parts (database, sandbox over HTTP, the embedded
+worker pool): lost authorization fails the task and revokes the shop; a refreshed access token is persisted; a
+task a crash left QUEUED is sent again at start-up; an outage is retried by the queue up to the attempt limit
+while the task shows QUEUED."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from domain.errors import ErrorCode
+from domain.services.sync import start_sync
+from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from sandbox.config import SandboxConfig
+from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
+
+Factory = Callable[..., SyncHarness]
+PRODUCT_SEARCH = "/product/202309/products/search"
+
+
+@pytest.fixture
+def harness(database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Factory) -> SyncHarness:
+    return sync_harness_factory(sync_settings(database_url, sandbox, tmp_path))
+
+
+async def test_authorization_lost_mid_import_fails_the_task_and_revokes_the_shop(
+    database_url: str, sandbox_factory: Callable[[SandboxConfig], SandboxServer], tmp_path: Path,
+    sync_harness_factory: Factory,
+) -> None:  # fmt: skip
+    # given an orders import running page by page (20 orders a page, 150 ms each)
+    sandbox = sandbox_factory(SandboxConfig(products=5, orders=600))
+    sandbox.control("POST", "/latency", {"ms": 150})
+    settings = sync_settings(database_url, sandbox, tmp_path, sync_order_slices=1, sync_page_size=20)
+    harness = sync_harness_factory(settings)
+    queue = harness.start_worker()
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    (task,) = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
+                               [SyncKind.ORDERS])  # fmt: skip
+    running = await harness.wait(task.id, until=lambda t: t.processed > 0)
+    assert running.status is SyncTaskStatus.RUNNING
+
+    # when the seller revokes the app at TikTok
+    sandbox.control("POST", "/sellers/us-local/revoke")
+
+    # then the task fails at once with REAUTHORIZATION_REQUIRED (no retry), and the shop is REVOKED, data kept
+    failed = await harness.wait(task.id)
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        SyncTaskStatus.FAILED, ErrorCode.REAUTHORIZATION_REQUIRED.value, 1,
+    ), failed  # fmt: skip
+    async with harness.uow_factory() as uow:
+        stored = await uow.shops.get(shop.id)
+    assert stored is not None and stored.revoked_at is not None
+
+
+async def test_an_expired_access_token_is_refreshed_once_and_the_new_pair_is_persisted(
+    harness: SyncHarness, sandbox: SandboxServer
+) -> None:
+    # given a shop whose access token TikTok no longer takes (105002 until refreshed)
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    sandbox.control("POST", "/sellers/us-local/expire-access-token")
+    sandbox.control("POST", "/counters/reset")
+    queue = harness.start_worker()
+
+    # when it imports its products
+    (task,) = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
+                               [SyncKind.PRODUCTS])  # fmt: skip
+    done = await harness.wait(task.id)
+
+    # then the import succeeded after one refresh, and the stored pair is the new one, which TikTok takes
+    assert done.status is SyncTaskStatus.SUCCEEDED, done
+    by_path = sandbox.control("GET", "/counters")["by_path"]
+    refreshes = sum(sum(outcomes.values()) for path, outcomes in by_path.items() if "token/refresh" in path)
+    assert refreshes == 1, by_path
+    async with harness.uow_factory() as uow:
+        stored = await uow.shops.get(shop.id)
+    assert stored is not None
+    assert stored.tokens.access_token != shop.tokens.access_token
+    assert stored.tokens.refresh_token != shop.tokens.refresh_token
+    assert stored.tokens_refreshed_at is not None
+    authorized = await harness.tiktok.authorized_shops(stored.tokens.access_token)
+    assert [s.tiktok_shop_id for s in authorized] == [shop.tiktok_shop_id]
+
+
+async def test_a_task_left_queued_by_a_crash_is_sent_again_at_start_up(
+    harness: SyncHarness, sandbox: SandboxServer
+) -> None:
+    # given a task the database shows QUEUED whose message died with its process (never delivered)
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    task = SyncTask.queue(shop.id, "m1", SyncKind.PRODUCTS, SyncTrigger.MANUAL, harness.clock.now() - timedelta(1))
+    async with harness.uow_factory() as uow:
+        await uow.sync_tasks.add(task)
+        await uow.commit()
+    # when the embedded worker pool starts
+    harness.start_worker()
+    # then it runs the task to its end
+    done = await harness.wait(task.id)
+    assert done.status is SyncTaskStatus.SUCCEEDED and done.attempts == 1 and done.processed == 30
+
+
+async def test_an_outage_beyond_the_clients_retries_is_retried_by_the_queue_showing_queued_then_fails(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Factory
+) -> None:
+    # given TikTok's product search down for good, a client that does not retry, two runs of 2 s backoff apart
+    settings = sync_settings(
+        database_url, sandbox, tmp_path, sync_max_attempts=2, sync_min_backoff_ms=2000, sync_max_backoff_ms=2000
+    )
+    harness = sync_harness_factory(settings.with_overrides(tiktok=replace(settings.tiktok, max_retries=0)))
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["http_503"], "paths": [PRODUCT_SEARCH]})
+    queue = harness.start_worker()
+    (task,) = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
+                               [SyncKind.PRODUCTS])  # fmt: skip
+    # when the first run fails, the task waits for the queue's retry as QUEUED, its attempt counted
+    waiting = await harness.wait(task.id, until=lambda t: t.attempts == 1 and t.status is SyncTaskStatus.QUEUED)
+    assert waiting.error_code is None and waiting.finished_at is None
+    # then the second run is the last: FAILED, TIKTOK_UNAVAILABLE, two attempts in all
+    failed = await harness.wait(task.id)
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        SyncTaskStatus.FAILED, ErrorCode.TIKTOK_UNAVAILABLE.value, 2,
+    ), failed  # fmt: skip
