@@ -8,6 +8,8 @@ import { renderStores, takeReturnOutcome } from "./stores.js";
 import { renderAddStore } from "./addstore.js";
 import { renderTasks } from "./tasks.js";
 import { renderCatalog } from "./catalog.js";
+import { renderInventory } from "./inventory.js";
+import { renderItem } from "./inventory-item.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -131,6 +133,9 @@ function route() {
   if (parts[0] === "tasks") {
     current = "tasks";
     cleanup = renderTasks(ctx) || (() => {});
+  } else if (parts[0] === "inventory") {
+    current = "inventory";
+    cleanup = (parts[1] ? renderItem(ctx, decodeURIComponent(parts[1])) : renderInventory(ctx)) || (() => {});
   } else if (parts[0] === "shops" && parts[1] && (parts[2] === "products" || parts[2] === "orders")) {
     cleanup = renderCatalog(ctx, decodeURIComponent(parts[1]), parts[2]) || (() => {});
   } else if (parts[0] === "stores" && parts[1] === "add") {

@@ -13,7 +13,7 @@ export const USER_ERRORS = {
   SHOP_MISMATCH: "You signed in to TikTok with a different shop. Re-authorize with the account of this shop; nothing was changed.",
   INVALID_STATE: "This authorization link has expired or was already used. Start again from Add store or Re-authorize.",
   AUTHORIZATION_DENIED: "The authorization was declined on TikTok, so nothing was connected.",
-  NOT_FOUND: "This shop or task does not exist any more. The list has been refreshed.",
+  NOT_FOUND: "This shop, task, inventory item or SKU does not exist any more. The list has been refreshed.",
   TIKTOK_UNAVAILABLE: "TikTok Shop could not be reached. Try again in a few minutes.",
   TIKTOK_REJECTED: "TikTok Shop refused the request.",
   REAUTHORIZATION_REQUIRED: "TikTok no longer accepts this shop's authorization. Re-authorize the shop, then try again.",
@@ -25,6 +25,9 @@ export const USER_ERRORS = {
   TIME_LIMIT_EXCEEDED: "The import took too long and was stopped. Try Sync now again.",
   INTERNAL: "Something went wrong on our side. Try again; if it keeps happening, contact support.",
   SHOP_DELETED: "The shop was deleted, so its import stopped.",
+  VERSION_CONFLICT: "The on-hand changed since you looked at it, so nothing was saved. Check the new value and save again.",
+  SKU_ALREADY_EXISTS: "An inventory item with this SKU already exists. Find it in Inventory instead.",
+  SKU_NOT_LINKABLE: "This SKU is a bundle: TikTok works out its stock from its parts, so it cannot be linked to an item.",
 };
 
 /** A userError ({code, message}) or a bare code as a sentence; TikTok's own words are kept where they add detail. */
@@ -49,4 +52,20 @@ export const STATUS_LABELS = {
 };
 
 export const REGION_NAMES = { US: "United States", UK: "United Kingdom", MY: "Malaysia", SG: "Singapore" };
+/** Why a shop SKU draws on no inventory item (SkuLinkState), and each state's short name. */
+export const LINK_STATES = {
+  LINKED: "Linked",
+  AMBIGUOUS: "Ambiguous",
+  NO_SELLER_SKU: "No seller SKU",
+  EXCLUDED: "Excluded",
+  UNLINKED: "Unlinked",
+};
+export const LINK_REASONS = {
+  AMBIGUOUS: "Its seller SKU is on several SKUs of this shop, so Shopbridge does not guess which one to link.",
+  NO_SELLER_SKU: "It has no seller SKU on TikTok, so nothing links it automatically.",
+  EXCLUDED: "It is a bundle: TikTok works out its stock from its parts.",
+  UNLINKED: "Unlinked by you, or not decided yet.",
+};
+export const LINK_SOURCES = { AUTO: "automatic", MANUAL: "by you" };
+
 export const KIND_LABELS = { PRODUCTS: "Products", ORDERS: "Orders" };

@@ -1,0 +1,184 @@
+// One inventory item: its numbers (live from `inventoryItemUpdated`), a stock count (set on-hand, compare-and-set
+// against the value the merchant saw), an adjustment with a reason, the safety stock, and its links (js/links.js).
+//
+// compareOnHand is the on-hand shown when the merchant started typing the new count: if it changed before they
+// saved (another tab, a sale shipped), the server answers VERSION_CONFLICT and the page says what it is now.
+
+import { announce, fill, h, number, time } from "./dom.js";
+import { explain } from "./messages.js";
+import { COUNTERS, describeChange, ITEM_FIELDS, ITEM_UPDATES, oversoldBadge } from "./inventory.js";
+import { renderLinks } from "./links.js";
+
+const ITEM = `query Item($id: ID!) { inventoryItem(id: $id) { ${ITEM_FIELDS} } }`;
+const PAYLOAD = `inventoryItem { ${ITEM_FIELDS} } userErrors { code field message }`;
+const SET_ON_HAND = `mutation SetOnHand($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) { ${PAYLOAD} } }`;
+const ADJUST = `mutation Adjust($input: InventoryAdjustInput!) { inventoryAdjust(input: $input) { ${PAYLOAD} } }`;
+const UPDATE = `mutation Update($input: InventoryItemUpdateInput!) { inventoryItemUpdate(input: $input) { ${PAYLOAD} } }`;
+
+const units = (n) => `${number(n)} unit${n === 1 || n === -1 ? "" : "s"}`;
+
+/** A labelled number field with its error line; returns {input, error, nodes}. */
+function field(id, label, help, attrs = {}) {
+  const error = h("p", { id: `${id}-error`, class: "field-error", role: "alert" });
+  const input = h("input", { id, name: id, type: "number", step: 1, required: true, inputmode: "numeric",
+    "aria-describedby": `${id}-help ${id}-error`, ...attrs });
+  return { input, error, nodes: [h("label", { for: id }, label), input, h("p", { id: `${id}-help`, class: "help" }, help), error] };
+}
+
+export function renderItem(ctx, itemId) {
+  let item = null;
+  let seenOnHand = null; // the on-hand shown when the merchant started editing the count
+  const heading = h("h1", {}, "Inventory item");
+  const numbers = h("dl", { class: "counters" });
+  const changes = h("p", { class: "visually-hidden", "aria-live": "polite", id: "item-changes" });
+  const updated = h("p", { class: "muted small" });
+
+  const count = field("on-hand", "New on-hand (units counted)", "Replaces the on-hand; every linked shop gets the new quantity.", { min: 0 });
+  const delta = field("delta", "Units to add or remove", "Negative removes units, e.g. −2 for damaged goods.");
+  const reasonError = h("p", { id: "reason-error", class: "field-error", role: "alert" });
+  const reason = h("input", { id: "reason", name: "reason", type: "text", required: true, maxlength: 500, "aria-describedby": "reason-error" });
+  const safety = field("safety-stock", "Safety stock (units)", "Units kept back from every shop.", { min: 0 });
+  const links = renderLinks(ctx, itemId, () => load());
+
+  function show(fresh, { live = false } = {}) {
+    if (item && fresh.version < item.version) return; // an older state than the one shown
+    const before = item;
+    item = fresh;
+    fill(heading, fresh.sku, " ", oversoldBadge(fresh));
+    fill(numbers, COUNTERS.map(([fieldName, label]) => h("div", {
+      class: `counter${before && before[fieldName] !== fresh[fieldName] ? " changed" : ""}${fieldName === "available" && fresh.oversold ? " oversold" : ""}`,
+      dataset: { field: fieldName },
+    }, h("dt", {}, label), h("dd", {}, number(fresh[fieldName])))));
+    fill(updated, "Last change ", time(fresh.updatedAt));
+    if (seenOnHand === null) count.input.value = String(fresh.onHand);
+    if (document.activeElement !== safety.input) safety.input.value = String(fresh.safetyStock);
+    links.show(fresh);
+    if (before && live) {
+      const said = describeChange(before, fresh);
+      if (said) changes.textContent = said;
+    }
+  }
+
+  async function load() {
+    try {
+      const fresh = (await ctx.graphql(ITEM, { id: itemId })).inventoryItem;
+      if (!fresh) {
+        fill(ctx.main, h("h1", {}, "Item not found"), h("p", {}, "This inventory item does not exist any more. ",
+          h("a", { href: "#/inventory" }, "Back to Inventory")));
+        return null;
+      }
+      show(fresh);
+      return fresh;
+    } catch (exc) {
+      announce(exc.message, { kind: "error" });
+      return null;
+    }
+  }
+
+  /** Run one of the item's mutations; on userErrors show the sentence on `error` and return null. */
+  async function mutate(query, input, key, error) {
+    error.textContent = "";
+    try {
+      const result = (await ctx.graphql(query, { input }))[key];
+      if (result.userErrors.length) {
+        error.textContent = explain(result.userErrors[0]);
+        return null;
+      }
+      show(result.inventoryItem);
+      return result.inventoryItem;
+    } catch (exc) {
+      error.textContent = exc.message;
+      return null;
+    }
+  }
+
+  count.input.addEventListener("input", () => {
+    if (seenOnHand === null && item) seenOnHand = item.onHand;
+  });
+
+  async function setOnHand(event) {
+    event.preventDefault();
+    const compareOnHand = seenOnHand ?? item.onHand;
+    const onHand = count.input.valueAsNumber;
+    const input = { inventoryItemId: itemId, onHand, compareOnHand };
+    count.error.textContent = "";
+    let result;
+    try {
+      result = (await ctx.graphql(SET_ON_HAND, { input })).inventorySetOnHand;
+    } catch (exc) {
+      count.error.textContent = exc.message;
+      return;
+    }
+    const conflict = result.userErrors.find((e) => e.code === "VERSION_CONFLICT");
+    if (conflict) {
+      const fresh = await load();
+      seenOnHand = fresh ? fresh.onHand : null; // saving again means: I counted, knowing the new value
+      count.error.textContent = fresh
+        ? `The on-hand changed to ${units(fresh.onHand)} since you looked at it (you saw ${units(compareOnHand)}), so nothing was saved. Check your count and save again to replace it.`
+        : explain(conflict);
+      count.input.focus();
+      return;
+    }
+    if (result.userErrors.length) {
+      count.error.textContent = explain(result.userErrors[0]);
+      return;
+    }
+    seenOnHand = null;
+    show(result.inventoryItem);
+    announce(`The on-hand of ${result.inventoryItem.sku} is now ${units(result.inventoryItem.onHand)}.`, { kind: "success" });
+  }
+
+  async function adjust(event) {
+    event.preventDefault();
+    reasonError.textContent = "";
+    if (!reason.value.trim()) {
+      reasonError.textContent = "Say why the stock changes (a count, damage, a delivery).";
+      reason.focus();
+      return;
+    }
+    const n = delta.input.valueAsNumber;
+    const done = await mutate(ADJUST, { inventoryItemId: itemId, delta: n, reason: reason.value.trim() }, "inventoryAdjust", delta.error);
+    if (!done) return;
+    announce(`${n > 0 ? "Added" : "Removed"} ${units(Math.abs(n))} (${reason.value.trim()}): the on-hand of ${done.sku} is now ${units(done.onHand)}.`, { kind: "success" });
+    delta.input.value = "";
+    reason.value = "";
+  }
+
+  async function saveSafety(event) {
+    event.preventDefault();
+    const done = await mutate(UPDATE, { inventoryItemId: itemId, safetyStock: safety.input.valueAsNumber }, "inventoryItemUpdate", safety.error);
+    if (done) announce(`The safety stock of ${done.sku} is now ${units(done.safetyStock)}.`, { kind: "success" });
+  }
+
+  fill(
+    ctx.main,
+    h("div", { class: "page-head" }, heading, h("a", { href: "#/inventory" }, "Back to Inventory")),
+    numbers,
+    changes,
+    updated,
+    h("div", { class: "item-forms" },
+      h("form", { class: "card", "aria-labelledby": "count-title", onsubmit: setOnHand },
+        h("h2", { id: "count-title" }, "Stock count"), count.nodes,
+        h("button", { type: "submit", class: "primary" }, "Set on-hand")),
+      h("form", { class: "card", "aria-labelledby": "adjust-title", onsubmit: adjust },
+        h("h2", { id: "adjust-title" }, "Adjust"), delta.nodes,
+        h("label", { for: "reason" }, "Reason"), reason, reasonError,
+        h("button", { type: "submit", class: "primary" }, "Adjust")),
+      h("form", { class: "card", "aria-labelledby": "safety-title", onsubmit: saveSafety },
+        h("h2", { id: "safety-title" }, "Safety stock"), safety.nodes,
+        h("button", { type: "submit", class: "primary" }, "Save safety stock"))),
+    links.element,
+  );
+  load();
+  const stop = ctx.socket.subscribe(ITEM_UPDATES, { id: itemId }, {
+    next: (payload) => {
+      const fresh = payload.data?.inventoryItemUpdated;
+      if (fresh) show(fresh, { live: true });
+    },
+  });
+  const stopReconnect = ctx.socket.onReconnect(() => load());
+  return () => {
+    stop();
+    stopReconnect();
+  };
+}

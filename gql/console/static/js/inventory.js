@@ -1,0 +1,151 @@
+// Inventory: the merchant's shared pool, one item per merchant SKU, 20 a page, searched by SKU and filtered to the
+// oversold ones. The numbers follow `inventoryItemUpdated` (every item of the merchant) without a reload; each
+// change is announced once in a polite live region. After the socket comes back the page is read again.
+
+import { announce, fill, h, number, time } from "./dom.js";
+import { LINK_SOURCES, LINK_STATES } from "./messages.js";
+
+const PAGE = 20;
+export const ITEM_FIELDS = `id sku onHand reserved safetyStock available oversold version updatedAt
+  links { state source pushedQuantity pushedAt pushErrorCode shop { id name } sku { id tiktokSkuId sellerSku } }`;
+const ITEMS = `query Inventory($after: String, $query: String, $oversold: Boolean) {
+  inventoryItems(first: ${PAGE}, after: $after, query: $query, oversold: $oversold) {
+    totalCount pageInfo { hasNextPage endCursor } edges { node { ${ITEM_FIELDS} } } } }`;
+export const ITEM_UPDATES = `subscription Inventory($id: ID) { inventoryItemUpdated(inventoryItemId: $id) { ${ITEM_FIELDS} } }`;
+
+/** The four counters, in units, with their labels: [field, label]. */
+export const COUNTERS = [
+  ["onHand", "On hand"],
+  ["reserved", "Reserved"],
+  ["safetyStock", "Safety stock"],
+  ["available", "Available"],
+];
+
+/** "Reserved 3 → 5, available 7 → 5": what changed between two states of an item ("" when nothing did). */
+export function describeChange(before, after) {
+  const parts = COUNTERS.filter(([field]) => before[field] !== after[field])
+    .map(([field, label]) => `${label.toLowerCase()} ${number(before[field])} → ${number(after[field])}`);
+  if (!parts.length) return "";
+  const text = parts.join(", ");
+  return `${after.sku}: ${text}${after.oversold && !before.oversold ? ". It is now oversold" : ""}.`;
+}
+
+export function oversoldBadge(item) {
+  return item.oversold ? h("span", { class: "badge status-oversold" }, "Oversold") : null;
+}
+
+/** One link of an item as a line: shop, SKU, state, source, what was pushed to TikTok, the push error. */
+export function linkLine(link) {
+  const sku = link.sku.sellerSku || link.sku.tiktokSkuId;
+  return h("div", { class: "small link-line" },
+    h("strong", {}, link.shop?.name ?? "Deleted shop"), ` · ${sku} (TikTok SKU ${link.sku.tiktokSkuId}) · `,
+    `${LINK_STATES[link.state] ?? link.state}, ${LINK_SOURCES[link.source] ?? link.source}`,
+    link.pushedQuantity === null || link.pushedQuantity === undefined
+      ? " · not pushed yet"
+      : [` · pushed ${number(link.pushedQuantity)} on `, time(link.pushedAt)],
+    link.pushErrorCode ? h("span", { class: "push-error" }, ` · push failed: ${link.pushErrorCode}`) : null);
+}
+
+export function renderInventory(ctx) {
+  const items = new Map(); // id -> item on this page
+  const rows = new Map(); // id -> <tr>
+  const summary = h("p", { class: "muted", "aria-live": "polite" });
+  const changes = h("p", { class: "visually-hidden", "aria-live": "polite", id: "inventory-changes" });
+  const body = h("tbody");
+  const previous = h("button", { type: "button", disabled: true }, "Previous page");
+  const next = h("button", { type: "button", disabled: true }, "Next page");
+  const search = h("input", { id: "inventory-query", name: "query", type: "search", autocomplete: "off" });
+  const oversold = h("input", { id: "inventory-oversold", name: "oversold", type: "checkbox" });
+  const cursors = [null];
+  let endCursor = null;
+
+  async function load() {
+    const variables = { after: cursors[cursors.length - 1], query: search.value.trim() || null, oversold: oversold.checked || null };
+    try {
+      const page = (await ctx.graphql(ITEMS, variables)).inventoryItems;
+      items.clear();
+      rows.clear();
+      const first = (cursors.length - 1) * PAGE + 1;
+      summary.textContent = page.totalCount
+        ? `${number(first)} to ${number(first + page.edges.length - 1)} of ${number(page.totalCount)}`
+        : variables.query || variables.oversold
+          ? "No item matches."
+          : "No inventory item yet. Items appear when a shop's products are imported.";
+      fill(body, page.edges.map(({ node }) => {
+        items.set(node.id, node);
+        const tr = row(node);
+        rows.set(node.id, tr);
+        return tr;
+      }));
+      endCursor = page.pageInfo.endCursor;
+      next.disabled = !page.pageInfo.hasNextPage;
+      previous.disabled = cursors.length === 1;
+    } catch (exc) {
+      announce(exc.message, { kind: "error" });
+    }
+  }
+
+  function row(item, changed = new Set()) {
+    const cell = (field, label) => h("td", { "data-label": label, class: `num${changed.has(field) ? " changed" : ""}${field === "available" && item.oversold ? " oversold" : ""}` },
+      number(item[field]));
+    return h("tr", { class: item.oversold ? "oversold" : null },
+      h("th", { scope: "row" }, h("a", { href: `#/inventory/${encodeURIComponent(item.id)}` }, item.sku), " ", oversoldBadge(item)),
+      COUNTERS.map(([field, label]) => cell(field, label)),
+      h("td", { "data-label": "Shops" }, item.links.length ? item.links.map(linkLine) : h("span", { class: "muted small" }, "No shop SKU linked")));
+  }
+
+  function update(item) {
+    const known = items.get(item.id);
+    if (!known || item.version < known.version) return; // not on this page, or older than what is shown
+    items.set(item.id, item);
+    const changed = new Set(COUNTERS.map(([f]) => f).filter((f) => known[f] !== item[f]));
+    const tr = row(item, changed);
+    rows.get(item.id).replaceWith(tr);
+    rows.set(item.id, tr);
+    const said = describeChange(known, item);
+    if (said) changes.textContent = said;
+  }
+
+  function restart() {
+    cursors.length = 1;
+    load();
+  }
+
+  next.addEventListener("click", () => {
+    cursors.push(endCursor);
+    load();
+  });
+  previous.addEventListener("click", () => {
+    if (cursors.length > 1) cursors.pop();
+    load();
+  });
+  oversold.addEventListener("change", restart);
+  fill(
+    ctx.main,
+    h("div", { class: "page-head" }, h("h1", {}, "Inventory")),
+    h("p", { class: "help" }, "One stock per merchant SKU, shared by every shop whose SKU is linked to it. ",
+      "Available = on hand − reserved − safety stock; an oversold item (below 0) is pushed to every shop as 0."),
+    h("form", { class: "inline filters", role: "search", onsubmit: (event) => { event.preventDefault(); restart(); } },
+      h("label", { for: "inventory-query" }, "Search by SKU"), search,
+      h("button", { type: "submit" }, "Search"),
+      h("label", { class: "choice", for: "inventory-oversold" }, oversold, "Oversold only")),
+    summary,
+    changes,
+    h("table", { class: "inventory" },
+      h("thead", {}, h("tr", {}, ["SKU", ...COUNTERS.map(([, label]) => label), "Shops"].map((c) => h("th", { scope: "col" }, c)))),
+      body),
+    h("nav", { class: "pager", "aria-label": "Pages" }, previous, next),
+  );
+  load();
+  const stop = ctx.socket.subscribe(ITEM_UPDATES, {}, {
+    next: (payload) => {
+      const item = payload.data?.inventoryItemUpdated;
+      if (item) update(item);
+    },
+  });
+  const stopReconnect = ctx.socket.onReconnect(() => load());
+  return () => {
+    stop();
+    stopReconnect();
+  };
+}

@@ -1,0 +1,114 @@
+// An item's shop SKUs: each link (shop, SKU, state, source, pushed quantity and time, push error) with Unlink, and
+// "Link a SKU": a shop's SKUs that draw on no item (unlinkedSkus), each with the reason, 20 at a time.
+
+import { announce, fill, h, number, time } from "./dom.js";
+import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES } from "./messages.js";
+
+const SHOPS = "{ shops(first: 100) { edges { node { id name } } } }";
+const UNLINKED = `query Unlinked($shopId: ID!, $after: String) { unlinkedSkus(shopId: $shopId, first: 20, after: $after) {
+  totalCount pageInfo { hasNextPage endCursor } edges { node { state source sku { id tiktokSkuId sellerSku quantity } } } } }`;
+const LINK_PAYLOAD = "skuLink { state source } userErrors { code field message }";
+const LINK = `mutation Link($input: SkuLinkInput!) { skuLink(input: $input) { ${LINK_PAYLOAD} } }`;
+const UNLINK = `mutation Unlink($input: SkuUnlinkInput!) { skuUnlink(input: $input) { ${LINK_PAYLOAD} } }`;
+
+const skuName = (sku) => sku.sellerSku || `TikTok SKU ${sku.tiktokSkuId}`;
+
+/** Returns {element, show(item)}; `changed()` is called after a link or unlink (the page reads the item again). */
+export function renderLinks(ctx, itemId, changed) {
+  const linked = h("tbody");
+  const candidates = h("tbody");
+  const shopSelect = h("select", { id: "link-shop", name: "shop" });
+  const candidateSummary = h("p", { class: "muted", "aria-live": "polite" });
+  const more = h("button", { type: "button", hidden: true }, "More SKUs");
+  let cursor = null;
+
+  function show(item) {
+    fill(linked, item.links.length
+      ? item.links.map((link) => {
+        const label = `${skuName(link.sku)} on ${link.shop?.name ?? "a deleted shop"}`;
+        return h("tr", {},
+          h("th", { scope: "row" }, link.shop?.name ?? "Deleted shop"),
+          h("td", { "data-label": "SKU" }, skuName(link.sku), h("div", { class: "muted small" }, `TikTok SKU ${link.sku.tiktokSkuId}`)),
+          h("td", { "data-label": "State" }, `${LINK_STATES[link.state] ?? link.state}, ${LINK_SOURCES[link.source] ?? link.source}`),
+          h("td", { "data-label": "Pushed" }, link.pushedQuantity === null ? h("span", { class: "muted" }, "Not yet")
+            : [`${number(link.pushedQuantity)} on `, time(link.pushedAt)]),
+          h("td", { "data-label": "Push error" }, link.pushErrorCode ? h("code", { class: "push-error" }, link.pushErrorCode) : "—"),
+          h("td", { class: "actions" }, h("button", { type: "button", class: "danger", "aria-label": `Unlink ${label}`,
+            onclick: () => unlink(link, label) }, "Unlink")));
+      })
+      : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No shop SKU draws on this item. Link one below.")));
+  }
+
+  async function run(query, input, key, success) {
+    try {
+      const result = (await ctx.graphql(query, { input }))[key];
+      if (result.userErrors.length) return announce(explain(result.userErrors[0]), { kind: "error" });
+      announce(success, { kind: "success" });
+      changed();
+      loadCandidates();
+    } catch (exc) {
+      announce(exc.message, { kind: "error" });
+    }
+  }
+
+  function unlink(link, label) {
+    run(UNLINK, { skuId: link.sku.id }, "skuUnlink",
+      `${label} is unlinked: it keeps its TikTok stock and its open orders no longer reserve units here.`);
+  }
+
+  async function loadShops() {
+    try {
+      const shops = (await ctx.graphql(SHOPS)).shops.edges.map((e) => e.node);
+      fill(shopSelect, shops.map((s) => h("option", { value: s.id }, s.name)));
+      loadCandidates();
+    } catch (exc) {
+      announce(exc.message, { kind: "error" });
+    }
+  }
+
+  async function loadCandidates(after = null) {
+    if (!shopSelect.value) {
+      candidateSummary.textContent = "Connect a shop first.";
+      return;
+    }
+    try {
+      const page = (await ctx.graphql(UNLINKED, { shopId: shopSelect.value, after })).unlinkedSkus;
+      if (!after) candidates.replaceChildren();
+      candidates.append(...page.edges.map(({ node }) => candidate(node)));
+      candidateSummary.textContent = page.totalCount
+        ? `${number(page.totalCount)} SKU${page.totalCount === 1 ? "" : "s"} of this shop draw on no item.`
+        : "Every SKU of this shop is linked.";
+      cursor = page.pageInfo.endCursor;
+      more.hidden = !page.pageInfo.hasNextPage;
+    } catch (exc) {
+      announce(exc.message, { kind: "error" });
+    }
+  }
+
+  function candidate(link) {
+    const shopName = shopSelect.selectedOptions[0]?.textContent ?? "";
+    const label = `${skuName(link.sku)} on ${shopName}`;
+    return h("tr", {},
+      h("th", { scope: "row" }, skuName(link.sku), h("div", { class: "muted small" }, `TikTok SKU ${link.sku.tiktokSkuId}`)),
+      h("td", { "data-label": "Why" }, h("strong", {}, LINK_STATES[link.state] ?? link.state), ": ", LINK_REASONS[link.state] ?? ""),
+      h("td", { "data-label": "TikTok stock", class: "num" }, number(link.sku.quantity)),
+      h("td", { class: "actions" }, link.state === "EXCLUDED" ? h("span", { class: "muted small" }, "Cannot be linked")
+        : h("button", { type: "button", "aria-label": `Link ${label}`,
+          onclick: () => run(LINK, { skuId: link.sku.id, inventoryItemId: itemId }, "skuLink",
+            `${label} is linked: it now draws on this item, and its open orders reserve units here.`) }, "Link")));
+  }
+
+  shopSelect.addEventListener("change", () => loadCandidates());
+  more.addEventListener("click", () => loadCandidates(cursor));
+  const element = h("section", { class: "links", "aria-labelledby": "links-title" },
+    h("h2", { id: "links-title" }, "Shop SKUs drawing on this item"),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Shop", "SKU", "State", "Pushed to TikTok", "Push error", "Action"].map((c) => h("th", { scope: "col" }, c)))), linked),
+    h("h2", { id: "link-title" }, "Link a SKU"),
+    h("div", { class: "inline" }, h("label", { for: "link-shop" }, "Shop"), shopSelect),
+    candidateSummary,
+    h("table", { "aria-labelledby": "link-title" },
+      h("thead", {}, h("tr", {}, ["SKU", "Why it is not linked", "TikTok stock", "Action"].map((c) => h("th", { scope: "col" }, c)))), candidates),
+    more);
+  loadShops();
+  return { element, show };
+}

@@ -1,0 +1,152 @@
+"""The console's Inventory screen (issue 10): the shared pool's items after two shops import, a buyer's sale changing
+the shown numbers live, the oversold filter, a stock count refused on a stale value, an adjustment, the safety stock,
+and unlinking and relinking a shop SKU."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.conftest import sign_in
+from tests.e2e.test_inventory_pool import items
+from tests.fixtures.app import ShopbridgeServer
+
+SET_ON_HAND = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) {
+  inventoryItem { onHand } userErrors { code } } }"""
+SAFETY = """mutation($input: InventoryItemUpdateInput!) { inventoryItemUpdate(input: $input) {
+  inventoryItem { oversold } userErrors { code } } }"""
+MOVEMENTS = """query($id: ID!) { inventoryItem(id: $id) { onHand reserved safetyStock available
+  movements(first: 1) { edges { node { kind onHandDelta reason } } } } }"""
+
+
+def sellable_shared_item(app: ShopbridgeServer, first: dict[str, Any], second: dict[str, Any]) -> tuple[dict, dict]:
+    """An item linked on both shops, and its SKU on `second` that a buyer can order 2 of in the sandbox."""
+    sellable = {
+        sku["id"]
+        for product in app.sandbox.control("GET", f"/shops/{second['tiktokShopId']}/products")["products"]
+        if product["status"] == "ACTIVATE" and not product.get("product_types")
+        for sku in product["skus"]
+        if sum(i["quantity"] for i in sku.get("inventory", [])) >= 2
+    }
+    for item in items(app):
+        if {link["shop"]["id"] for link in item["links"]} != {first["id"], second["id"]}:
+            continue
+        for link in item["links"]:
+            if link["shop"]["id"] == second["id"] and link["sku"]["tiktokSkuId"] in sellable:
+                return item, link["sku"]
+    raise AssertionError("no item shared by both shops with a sellable SKU")
+
+
+def open_inventory(page: Page, sku: str) -> Locator:
+    """Inventory from the navigation, searched for `sku`: the item's row."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()
+    expect(page.get_by_role("heading", name="Inventory", exact=True)).to_be_visible()
+    page.get_by_label("Search by SKU").fill(sku)
+    page.get_by_role("button", name="Search").click()
+    return page.locator("tbody tr", has=page.get_by_role("link", name=sku, exact=True))
+
+
+def cell(row: Locator, label: str) -> Locator:
+    return row.locator(f"td[data-label='{label}']")
+
+
+def test_pooled_items_are_listed_a_sale_shows_live_and_oversold_ones_filter(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    app = console(products=8, orders=5)
+    first = app.connect_shop("m1", "us-local", "US", "Maple")
+    second = app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    item, sku = sellable_shared_item(app, first, second)
+    sign_in(page, app, "m1")
+    row = open_inventory(page, item["sku"])
+    for field, label in (("onHand", "On hand"), ("reserved", "Reserved"), ("available", "Available")):
+        expect(cell(row, label)).to_have_text(f"{item[field]:,}")
+    shops = cell(row, "Shops")
+    expect(shops).to_contain_text("Maple")
+    expect(shops).to_contain_text("Desert")
+    expect(shops).to_contain_text(f"{item['sku']} (TikTok SKU {sku['tiktokSkuId']}) · Linked, automatic")
+
+    # a buyer orders 2 on the second shop: TikTok's webhook reserves them, and the row changes without a reload
+    app.sandbox.control("POST", f"/shops/{second['tiktokShopId']}/sales", {"sku_id": sku["tiktokSkuId"], "quantity": 2})
+    expect(cell(row, "Reserved")).to_have_text(f"{item['reserved'] + 2:,}")
+    expect(cell(row, "Available")).to_have_text(f"{item['available'] - 2:,}")
+    expect(page.locator("#inventory-changes")).to_contain_text(
+        f"{item['sku']}: reserved {item['reserved']:,} → {item['reserved'] + 2:,}"
+    )
+
+    # more kept back than held: the item turns oversold live, and the filter keeps only oversold items
+    made = app.graphql(SAFETY, {"input": {"inventoryItemId": item["id"], "safetyStock": item["onHand"] + 1}}, "m1")
+    assert made["inventoryItemUpdate"] == {"inventoryItem": {"oversold": True}, "userErrors": []}
+    expect(row.get_by_role("rowheader")).to_contain_text("Oversold")
+    page.get_by_label("Search by SKU").fill("")
+    page.get_by_label("Oversold only").check()
+    everything = items(app)
+    oversold = [i for i in everything if i["oversold"]]
+    assert 0 < len(oversold) < len(everything)  # the filter must hide something to be seen working
+    expect(page.locator("main p.muted").first).to_have_text(f"1 to {len(oversold)} of {len(oversold)}")
+    expect(page.locator("tbody tr")).to_have_count(len(oversold))
+    expect(row).to_be_visible()
+    page.get_by_label("Oversold only").uncheck()
+    expect(page.locator("tbody tr")).to_have_count(min(20, len(everything)))
+
+
+def test_a_stale_count_is_refused_then_adjust_safety_stock_and_relink(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    app = console(products=6, orders=5)
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    item = next(i for i in items(app) if i["links"])
+    link = item["links"][0]
+    sign_in(page, app, "m1")
+    open_inventory(page, item["sku"]).get_by_role("link", name=item["sku"], exact=True).click()
+    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
+    on_hand = page.locator(".counter[data-field=onHand] dd")
+    expect(on_hand).to_have_text(f"{item['onHand']:,}")
+
+    # the merchant types a count while the stock changes elsewhere: the save is refused with the fresh value
+    page.get_by_label("New on-hand (units counted)").fill("40")
+    elsewhere = item["onHand"] + 7
+    app.graphql(SET_ON_HAND, {"input": {"inventoryItemId": item["id"], "onHand": elsewhere}}, "m1")
+    expect(on_hand).to_have_text(f"{elsewhere:,}")  # live
+    page.get_by_role("button", name="Set on-hand").click()
+    expect(page.locator("#on-hand-error")).to_have_text(
+        f"The on-hand changed to {elsewhere:,} units since you looked at it (you saw {item['onHand']:,} units), "
+        "so nothing was saved. Check your count and save again to replace it."
+    )
+    assert app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]["onHand"] == elsewhere
+    page.get_by_role("button", name="Set on-hand").click()  # knowing the new value
+    expect(page.locator("#notice")).to_have_text(f"The on-hand of {item['sku']} is now 40 units.")
+    expect(on_hand).to_have_text("40")
+
+    # adjust by a delta, for a reason
+    page.get_by_label("Units to add or remove").fill("-3")
+    page.get_by_label("Reason").fill("Damaged in transit")
+    page.get_by_role("button", name="Adjust", exact=True).click()
+    expect(page.locator("#notice")).to_have_text(
+        f"Removed 3 units (Damaged in transit): the on-hand of {item['sku']} is now 37 units."
+    )
+    now = app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]
+    assert now["movements"]["edges"][0]["node"] == {"kind": "ADJUSTED", "onHandDelta": -3, "reason": "Damaged in transit"}
+
+    # the safety stock lowers what is available
+    page.get_by_label("Safety stock (units)").fill("5")
+    page.get_by_role("button", name="Save safety stock").click()
+    expect(page.locator(".counter[data-field=available] dd")).to_have_text(f"{37 - now['reserved'] - 5:,}")
+
+    # unlink the shop SKU: it joins the shop's unlinked SKUs with its reason, and links back from there
+    name = f"{link['sku']['sellerSku']} on Maple"
+    page.get_by_role("button", name=f"Unlink {name}").click()
+    expect(page.get_by_text("No shop SKU draws on this item. Link one below.")).to_be_visible()
+    candidate = page.locator("tbody tr", has=page.get_by_role("button", name=f"Link {name}"))
+    expect(candidate).to_contain_text("Unlinked: Unlinked by you, or not decided yet.")
+    unlinked = app.graphql(
+        "query($id: ID!) { unlinkedSkus(shopId: $id, first: 100) { edges { node { sku { id } } } } }", {"id": shop["id"]}, "m1"
+    )["unlinkedSkus"]["edges"]
+    assert link["sku"]["id"] in {e["node"]["sku"]["id"] for e in unlinked}
+    candidate.get_by_role("button", name=f"Link {name}").click()
+    expect(page.get_by_role("button", name=f"Unlink {name}")).to_be_visible()
+    expect(page.locator("section.links tbody tr").first).to_contain_text("Linked, by you")
