@@ -19,6 +19,7 @@ SAFETY = """mutation($input: InventoryItemUpdateInput!) { inventoryItemUpdate(in
   inventoryItem { oversold } userErrors { code } } }"""
 MOVEMENTS = """query($id: ID!) { inventoryItem(id: $id) { onHand reserved safetyStock available
   movements(first: 1) { edges { node { kind onHandDelta reason } } } } }"""
+UNLINKED = "query($id: ID!) { unlinkedSkus(shopId: $id, first: 100) { edges { node { sku { id } } } } }"
 
 
 def sellable_shared_item(app: ShopbridgeServer, first: dict[str, Any], second: dict[str, Any]) -> tuple[dict, dict]:
@@ -130,7 +131,8 @@ def test_a_stale_count_is_refused_then_adjust_safety_stock_and_relink(
         f"Removed 3 units (Damaged in transit): the on-hand of {item['sku']} is now 37 units."
     )
     now = app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]
-    assert now["movements"]["edges"][0]["node"] == {"kind": "ADJUSTED", "onHandDelta": -3, "reason": "Damaged in transit"}
+    adjusted = {"kind": "ADJUSTED", "onHandDelta": -3, "reason": "Damaged in transit"}
+    assert now["movements"]["edges"][0]["node"] == adjusted
 
     # the safety stock lowers what is available
     page.get_by_label("Safety stock (units)").fill("5")
@@ -143,9 +145,7 @@ def test_a_stale_count_is_refused_then_adjust_safety_stock_and_relink(
     expect(page.get_by_text("No shop SKU draws on this item. Link one below.")).to_be_visible()
     candidate = page.locator("tbody tr", has=page.get_by_role("button", name=f"Link {name}"))
     expect(candidate).to_contain_text("Unlinked: Unlinked by you, or not decided yet.")
-    unlinked = app.graphql(
-        "query($id: ID!) { unlinkedSkus(shopId: $id, first: 100) { edges { node { sku { id } } } } }", {"id": shop["id"]}, "m1"
-    )["unlinkedSkus"]["edges"]
+    unlinked = app.graphql(UNLINKED, {"id": shop["id"]}, "m1")["unlinkedSkus"]["edges"]
     assert link["sku"]["id"] in {e["node"]["sku"]["id"] for e in unlinked}
     candidate.get_by_role("button", name=f"Link {name}").click()
     expect(page.get_by_role("button", name=f"Unlink {name}")).to_be_visible()

@@ -28,7 +28,7 @@ export function renderLinks(ctx, itemId, changed) {
         const label = `${skuName(link.sku)} on ${link.shop?.name ?? "a deleted shop"}`;
         return h("tr", {},
           h("th", { scope: "row" }, link.shop?.name ?? "Deleted shop"),
-          h("td", { "data-label": "SKU" }, skuName(link.sku), h("div", { class: "muted small" }, `TikTok SKU ${link.sku.tiktokSkuId}`)),
+          h("td", { "data-label": "SKU" }, skuName(link.sku), link.sku.sellerSku ? h("div", { class: "muted small" }, `TikTok SKU ${link.sku.tiktokSkuId}`) : null),
           h("td", { "data-label": "State" }, `${LINK_STATES[link.state] ?? link.state}, ${LINK_SOURCES[link.source] ?? link.source}`),
           h("td", { "data-label": "Pushed" }, link.pushedQuantity === null ? h("span", { class: "muted" }, "Not yet")
             : [`${number(link.pushedQuantity)} on `, time(link.pushedAt)]),
@@ -76,7 +76,7 @@ export function renderLinks(ctx, itemId, changed) {
       if (!after) candidates.replaceChildren();
       candidates.append(...page.edges.map(({ node }) => candidate(node)));
       candidateSummary.textContent = page.totalCount
-        ? `${number(page.totalCount)} SKU${page.totalCount === 1 ? "" : "s"} of this shop draw on no item.`
+        ? page.totalCount === 1 ? "1 SKU of this shop draws on no item." : `${number(page.totalCount)} SKUs of this shop draw on no item.`
         : "Every SKU of this shop is linked.";
       cursor = page.pageInfo.endCursor;
       more.hidden = !page.pageInfo.hasNextPage;
@@ -89,7 +89,7 @@ export function renderLinks(ctx, itemId, changed) {
     const shopName = shopSelect.selectedOptions[0]?.textContent ?? "";
     const label = `${skuName(link.sku)} on ${shopName}`;
     return h("tr", {},
-      h("th", { scope: "row" }, skuName(link.sku), h("div", { class: "muted small" }, `TikTok SKU ${link.sku.tiktokSkuId}`)),
+      h("th", { scope: "row" }, skuName(link.sku), link.sku.sellerSku ? h("div", { class: "muted small" }, `TikTok SKU ${link.sku.tiktokSkuId}`) : null),
       h("td", { "data-label": "Why" }, h("strong", {}, LINK_STATES[link.state] ?? link.state), ": ", LINK_REASONS[link.state] ?? ""),
       h("td", { "data-label": "TikTok stock", class: "num" }, number(link.sku.quantity)),
       h("td", { class: "actions" }, link.state === "EXCLUDED" ? h("span", { class: "muted small" }, "Cannot be linked")
