@@ -25,11 +25,13 @@ class DramatiqTaskQueue:
         blocking: bool = True,
         webhook_events_actor: dramatiq.Actor[[str], Any] | None = None,
         webhook_registration_actor: dramatiq.Actor[[str], Any] | None = None,
+        inventory_push_actor: dramatiq.Actor[[str], Any] | None = None,
     ) -> None:
         self._actor = actor
         self._blocking = blocking
         self._webhook_events_actor = webhook_events_actor
         self._webhook_registration_actor = webhook_registration_actor
+        self._inventory_push_actor = inventory_push_actor
 
     async def enqueue_sync(self, task_id: str) -> None:
         await self._send(self._actor, task_id)
@@ -42,6 +44,11 @@ class DramatiqTaskQueue:
     async def enqueue_webhook_registration(self, shop_id: str) -> None:
         if self._webhook_registration_actor is not None:
             await self._send(self._webhook_registration_actor, shop_id)
+
+    async def enqueue_inventory_push(self, shop_id: str) -> None:
+        if self._inventory_push_actor is None:
+            raise RuntimeError("this queue has no inventory push actor")
+        await self._send(self._inventory_push_actor, shop_id)
 
     async def _send(self, actor: dramatiq.Actor[[str], Any], value: str) -> None:
         if self._blocking:

@@ -36,6 +36,10 @@ class ErrorCode(StrEnum):
     MISSING_SCOPE = "MISSING_SCOPE"  # the app or token lacks one API's permission (105005); the shop stays usable
     TIKTOK_CURSOR_STUCK = "TIKTOK_CURSOR_STUCK"  # TikTok's paging stopped advancing (a repeated page token)
     TIME_LIMIT_EXCEEDED = "TIME_LIMIT_EXCEEDED"  # a sync run outlived SHOPBRIDGE_SYNC_TIME_LIMIT
+    # A shop's inventory push policy (shopInventoryPolicyUpdate).
+    INVALID_SHARE_PERCENT = "INVALID_SHARE_PERCENT"
+    INVALID_MAX_QUANTITY = "INVALID_MAX_QUANTITY"
+    INVALID_OUT_OF_STOCK_THRESHOLD = "INVALID_OUT_OF_STOCK_THRESHOLD"
 
 
 class DomainError(Exception):

@@ -388,6 +388,7 @@ class FakeTaskQueue:
         self.enqueued: list[str] = []
         self.webhook_events: list[str] = []  # shop ids whose pending events were enqueued
         self.webhook_registrations: list[str] = []
+        self.inventory_pushes: list[str] = []  # shop ids whose push was enqueued
 
     async def enqueue_sync(self, task_id: str) -> None:
         self.enqueued.append(task_id)
@@ -397,6 +398,9 @@ class FakeTaskQueue:
 
     async def enqueue_webhook_registration(self, shop_id: str) -> None:
         self.webhook_registrations.append(shop_id)
+
+    async def enqueue_inventory_push(self, shop_id: str) -> None:
+        self.inventory_pushes.append(shop_id)
 
 
 class FakeEventPublisher:

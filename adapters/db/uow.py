@@ -13,6 +13,7 @@ from adapters.db.engine import Database
 from adapters.db.repositories import (
     SqlAuthorizationRequestRepository,
     SqlCatalogRepository,
+    SqlInventoryPushRepository,
     SqlPollCursorRepository,
     SqlShopRepository,
     SqlSyncTaskRepository,
@@ -37,6 +38,7 @@ class SqlUnitOfWork:
     catalog: SqlCatalogRepository
     poll_cursors: SqlPollCursorRepository
     webhook_events: SqlWebhookEventRepository
+    inventory_push: SqlInventoryPushRepository
 
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], cipher: TokenCipher, clock: Clock | None = None
@@ -65,6 +67,7 @@ class SqlUnitOfWork:
         self.catalog = SqlCatalogRepository(session, self._clock)
         self.poll_cursors = SqlPollCursorRepository(session)
         self.webhook_events = SqlWebhookEventRepository(session)
+        self.inventory_push = SqlInventoryPushRepository(session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
