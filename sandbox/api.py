@@ -207,6 +207,7 @@ async def update_inventory(call: Call) -> dict[str, Any]:
     sku_ids = [sku_id for sku_id, _ in updates]
     if len(set(sku_ids)) != len(sku_ids):
         raise ApiError(codes.DUPLICATE_SKU, "Duplicate SKU ids in the request.")
+    await call.world.inventory_log.wait_if_held()
     config = call.world.config
     bounds = (0 if config.inventory_allow_zero else 1, config.inventory_max_quantity)
     locks = call.world.inventory_log.promotion_locks
