@@ -1,5 +1,6 @@
 """Dramatiq senders of the domain's queue ports: `DramatiqTaskQueue` (`TaskQueue`: sync tasks, a shop's webhook
-events, webhook registration) and `DramatiqScheduledWork` (`ScheduledWork`: polls and token refreshes)."""
+events, webhook registration, inventory pushes) and `DramatiqScheduledWork` (`ScheduledWork`: polls and token
+refreshes)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class DramatiqTaskQueue:
             await self._send(self._webhook_registration_actor, shop_id)
 
     async def enqueue_inventory_push(self, shop_id: str) -> None:
+        """Send `push_inventory(shop_id)`; a queue built without the actor (some tests) raises."""
         if self._inventory_push_actor is None:
             raise RuntimeError("this queue has no inventory push actor")
         await self._send(self._inventory_push_actor, shop_id)

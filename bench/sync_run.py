@@ -35,6 +35,9 @@ class _NoQueue:
     async def enqueue_sync(self, task_id: str) -> None:
         return None
 
+    async def enqueue_inventory_push(self, shop_id: str) -> None:
+        return None
+
 
 @dataclass(frozen=True)
 class SyncRun:

@@ -36,6 +36,10 @@ class ErrorCode(StrEnum):
     MISSING_SCOPE = "MISSING_SCOPE"  # the app or token lacks one API's permission (105005); the shop stays usable
     TIKTOK_CURSOR_STUCK = "TIKTOK_CURSOR_STUCK"  # TikTok's paging stopped advancing (a repeated page token)
     TIME_LIMIT_EXCEEDED = "TIME_LIMIT_EXCEEDED"  # a sync run outlived SHOPBRIDGE_SYNC_TIME_LIMIT
+    # The inventory pool (issue 8).
+    VERSION_CONFLICT = "VERSION_CONFLICT"  # a compare value (compareOnHand) differs from the stored one
+    SKU_ALREADY_EXISTS = "SKU_ALREADY_EXISTS"  # the merchant already has an inventory item with this SKU
+    SKU_NOT_LINKABLE = "SKU_NOT_LINKABLE"  # a bundle (combo) SKU: its stock is TikTok's to derive (12052850)
     # A shop's inventory push policy (shopInventoryPolicyUpdate).
     INVALID_SHARE_PERCENT = "INVALID_SHARE_PERCENT"
     INVALID_MAX_QUANTITY = "INVALID_MAX_QUANTITY"

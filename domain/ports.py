@@ -270,7 +270,8 @@ class TaskQueue(Protocol):
         ...
 
     async def enqueue_inventory_push(self, shop_id: str) -> None:
-        """Push the shop's dirty outbox rows to TikTok (idempotent: nothing dirty is a no-op)."""
+        """Push the shop's dirty outbox rows (`inventory_push_outbox`) to TikTok: one Update Inventory per product,
+        targets computed when sent (live-sync.md §7.3). Idempotent: nothing dirty is a no-op."""
         ...
 
 

@@ -388,7 +388,7 @@ class FakeTaskQueue:
         self.enqueued: list[str] = []
         self.webhook_events: list[str] = []  # shop ids whose pending events were enqueued
         self.webhook_registrations: list[str] = []
-        self.inventory_pushes: list[str] = []  # shop ids whose push was enqueued
+        self.inventory_pushes: list[str] = []  # shop ids whose dirty outbox rows were enqueued
 
     async def enqueue_sync(self, task_id: str) -> None:
         self.enqueued.append(task_id)

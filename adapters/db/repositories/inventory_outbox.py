@@ -1,0 +1,62 @@
+"""The push outbox's write side: mark a (shop, TikTok product) dirty in the transaction that changes stock.
+
+One set-based statement per call: every LINKED `sku_links` row of the given pool items names a (shop, product) whose
+Update Inventory target may have changed; its `inventory_push_outbox` row is inserted or gets `dirty_version + 1`
+and `next_attempt_at = now` (live-sync.md §7.3). Push enabled or not: the pusher reads the shop's policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.db.tables import UTCDateTime, inventory_push_outbox, sku_links
+
+LINKED = "LINKED"
+
+
+async def mark_push_dirty(session: AsyncSession, inventory_item_ids: Collection[str], now: datetime) -> list[str]:
+    """Mark dirty the outbox row of every (shop, TikTok product) with a LINKED SKU of the given items.
+
+    Returns the ids of the shops touched (sorted), whose `push_inventory` the caller enqueues after commit.
+    An empty `inventory_item_ids` writes nothing.
+    """
+    if not inventory_item_ids:
+        return []
+    ids = sorted(set(inventory_item_ids))
+    at = literal(now, UTCDateTime)
+    source = (
+        select(
+            sku_links.c.shop_id,
+            sku_links.c.tiktok_product_id,
+            literal(1).label("dirty_version"),
+            literal(0).label("pushed_version"),
+            at.label("next_attempt_at"),
+            literal(0).label("attempts"),
+            at.label("updated_at"),
+        )
+        .where(sku_links.c.inventory_item_id.in_(ids), sku_links.c.state == LINKED)
+        .distinct()
+        # A fixed order: two transactions marking overlapping rows take their locks in the same order.
+        .order_by(sku_links.c.shop_id, sku_links.c.tiktok_product_id)
+    )
+    columns = ["shop_id", "tiktok_product_id", "dirty_version", "pushed_version", "next_attempt_at", "attempts",
+               "updated_at"]  # fmt: skip
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(inventory_push_outbox).from_select(columns, source)
+    upsert = statement.on_conflict_do_update(
+        index_elements=["shop_id", "tiktok_product_id"],
+        set_={
+            "dirty_version": inventory_push_outbox.c.dirty_version + 1,
+            "next_attempt_at": statement.excluded.next_attempt_at,
+            "updated_at": statement.excluded.updated_at,
+        },
+    ).returning(inventory_push_outbox.c.shop_id)
+    shop_ids = (await session.execute(upsert)).scalars().all()
+    return sorted(set(shop_ids))

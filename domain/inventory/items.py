@@ -1,0 +1,120 @@
+"""An inventory item: one pool row per merchant SKU, and the merchant's edits of it.
+
+`available = on_hand - reserved - safety_stock`, in units; it may go negative: the item is then **oversold**
+(shown as such, pushed as 0 everywhere). Every counter change adds 1 to `version`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from domain.errors import DomainError, ErrorCode, ValidationError
+
+MAX_SKU_LENGTH = 255
+MAX_UNITS = 1_000_000_000  # far above any shelf; keeps the counters inside a 32-bit integer column
+MAX_REASON_LENGTH = 500
+
+
+class MovementKind(StrEnum):
+    """Why an item's counters moved (`inventory_movements.kind`)."""
+
+    CREATED = "CREATED"  # inventoryItemCreate with an initial on-hand
+    SEEDED = "SEEDED"  # a new item took its on-hand from the first linked shop's TikTok stock
+    SET = "SET"  # inventorySetOnHand
+    ADJUSTED = "ADJUSTED"  # inventoryAdjust
+    RESERVED = "RESERVED"  # an open order line reserved a unit
+    DEDUCTED = "DEDUCTED"  # a shipped line left the shelf (on-hand and reserved both drop)
+    RELEASED = "RELEASED"  # a cancelled line, an unlinked SKU or a deleted shop gave its reservation back
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryItem:
+    id: str
+    merchant_id: str
+    sku: str
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def available(self) -> int:
+        """Units that may still be sold: on-hand minus reserved minus safety stock; negative when oversold."""
+        return self.on_hand - self.reserved - self.safety_stock
+
+    @property
+    def oversold(self) -> bool:
+        return self.available < 0
+
+
+def checked_sku(raw: str) -> str:
+    """Rule: a merchant SKU is trimmed, not blank, at most 255 characters. Raises `ValidationError(INVALID_INPUT)`."""
+    sku = raw.strip()
+    if not sku or len(sku) > MAX_SKU_LENGTH:
+        raise ValidationError(ErrorCode.INVALID_INPUT, f"a SKU has 1 to {MAX_SKU_LENGTH} characters", ("sku",))
+    return sku
+
+
+def checked_units(value: int, field: str) -> int:
+    """Rule: a stock quantity (on-hand, safety stock) is a whole number of units from 0 to 1,000,000,000."""
+    if not 0 <= value <= MAX_UNITS:
+        raise ValidationError(ErrorCode.INVALID_INPUT, f"{field} must be between 0 and {MAX_UNITS}", (field,))
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """A merchant's change of an item: the deltas to apply arithmetically, and the movement recorded for it."""
+
+    kind: MovementKind
+    on_hand_delta: int
+    reason: str | None = None
+
+
+def set_on_hand(item: InventoryItem, on_hand: int, compare_on_hand: int | None) -> Edit:
+    """`inventorySetOnHand`: the edit that makes `on_hand` the given value.
+
+    `compare_on_hand` is Shopify's compare-and-set (`changeFromQuantity`, live-sync.md §5.2): when given and the
+    stored on-hand differs, `DomainError(VERSION_CONFLICT)`: someone changed it since the merchant looked.
+    """
+    checked_units(on_hand, "onHand")
+    if compare_on_hand is not None and compare_on_hand != item.on_hand:
+        raise DomainError(
+            ErrorCode.VERSION_CONFLICT,
+            f"on-hand is {item.on_hand}, not {compare_on_hand}: it changed meanwhile; read it again",
+            ("compareOnHand",),
+        )
+    return Edit(MovementKind.SET, on_hand - item.on_hand)
+
+
+def adjust(item: InventoryItem, delta: int, reason: str) -> Edit:
+    """`inventoryAdjust`: add `delta` units (negative removes) for a stated `reason` (a stock count, damage...).
+
+    Rules: delta is not 0; the reason is not blank (at most 500 characters); on-hand never goes below 0.
+    """
+    reason = reason.strip()
+    if delta == 0 or abs(delta) > MAX_UNITS:
+        raise ValidationError(ErrorCode.INVALID_INPUT, "delta must be a non-zero number of units", ("delta",))
+    if not reason or len(reason) > MAX_REASON_LENGTH:
+        raise ValidationError(ErrorCode.INVALID_INPUT, "a reason of 1 to 500 characters is required", ("reason",))
+    if item.on_hand + delta < 0:
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT, f"on-hand is {item.on_hand}: it cannot drop by {-delta}", ("delta",)
+        )
+    checked_units(item.on_hand + delta, "delta")
+    return Edit(MovementKind.ADJUSTED, delta, reason)
+
+
+def applied(item: InventoryItem, on_hand_delta: int, reserved_delta: int, now: datetime) -> InventoryItem:
+    """The item after deltas (what the database's arithmetic update stores), version + 1."""
+    return replace(
+        item,
+        on_hand=item.on_hand + on_hand_delta,
+        reserved=item.reserved + reserved_delta,
+        version=item.version + 1,
+        updated_at=now,
+    )

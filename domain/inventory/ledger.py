@@ -1,0 +1,164 @@
+"""The order ledger: what each order line did to the pool, moved forward exactly once per state.
+
+One row per (shop, order, line item); TikTok line items are one unit each (live-sync.md §3.2). A line's order
+status asks for an effect (`wanted_effect`, issue 8 and live-sync.md §3.5): open statuses reserve, shipped ones
+deduct (on-hand and reserved both drop), CANCELLED releases. `transition` moves a line's state, monotonically:
+
+    (first seen, open)            -> RESERVED, or PENDING_LINK while the SKU has no item
+    (first seen, shipped/cancel)  -> HISTORICAL: history, moves nothing (the import of past orders is safe)
+    PENDING_LINK                  -> RESERVED once linked if still open, else HISTORICAL (TikTok's stock that seeded
+                                     or fed the item already excluded the unit: never counted twice)
+    RESERVED                      -> DEDUCTED | RELEASED
+    DEDUCTED, RELEASED, HISTORICAL   final
+
+An update whose order `update_time` is older than the one applied changes nothing; a replay of the same one
+changes nothing either. So a re-import, a duplicated or reordered event, or two workers applying the same order
+move the counters exactly once (the persistence side serialises writers on the item rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from domain.catalog import OrderStatus
+from domain.inventory.items import MovementKind
+
+
+class StockEffect(StrEnum):
+    """The effect an order status asks of a line (`order_line_stock.wanted`)."""
+
+    RESERVE = "RESERVE"
+    DEDUCT = "DEDUCT"
+    RELEASE = "RELEASE"
+
+
+class LineState(StrEnum):
+    """The effect applied so far (`order_line_stock.state`)."""
+
+    PENDING_LINK = "PENDING_LINK"  # the SKU has no item yet: applied when it gets linked
+    RESERVED = "RESERVED"
+    DEDUCTED = "DEDUCTED"
+    RELEASED = "RELEASED"
+    HISTORICAL = "HISTORICAL"  # shipped or cancelled when first seen (or while unlinked): moves nothing
+
+
+OPEN_STATUSES = frozenset(
+    {OrderStatus.UNPAID, OrderStatus.ON_HOLD, OrderStatus.AWAITING_SHIPMENT, OrderStatus.PARTIALLY_SHIPPING,
+     OrderStatus.AWAITING_COLLECTION}
+)  # fmt: skip
+SHIPPED_STATUSES = frozenset({OrderStatus.IN_TRANSIT, OrderStatus.DELIVERED, OrderStatus.COMPLETED})
+FINAL_STATES = frozenset({LineState.DEDUCTED, LineState.RELEASED, LineState.HISTORICAL})
+
+
+def wanted_effect(status: str) -> StockEffect | None:
+    """The effect TikTok order status `status` asks for (tiktok-api.md §8 statuses); None for a status this
+    version does not know (TikTok adds some): such an order moves nothing until a known status arrives."""
+    parsed = OrderStatus.parse(status)
+    if parsed in OPEN_STATUSES:
+        return StockEffect.RESERVE
+    if parsed in SHIPPED_STATUSES:
+        return StockEffect.DEDUCT
+    if parsed is OrderStatus.CANCELLED:
+        return StockEffect.RELEASE
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLine:
+    """A stored ledger row, as much of it as the rules need."""
+
+    state: LineState
+    wanted: StockEffect
+    order_updated_at: datetime
+    inventory_item_id: str | None
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A line's next state and what it does to its item: `on_hand_delta`, `reserved_delta` (units), and the
+    movement kind when the counters move (None: only the row changes)."""
+
+    state: LineState
+    wanted: StockEffect
+    order_updated_at: datetime
+    inventory_item_id: str | None
+    on_hand_delta: int = 0
+    reserved_delta: int = 0
+    movement: MovementKind | None = None
+    counted_on: str | None = None  # the item whose counters the deltas move (an unlink's is the row's old item)
+
+    @property
+    def item_moved(self) -> str | None:
+        """The item whose counters move, or None when the counters stay as they are."""
+        return (self.counted_on or self.inventory_item_id) if self.movement is not None else None
+
+    @property
+    def changes_available(self) -> bool:
+        """A reservation or release moves `available` (a push is due); a deduction moves on-hand and reserved
+        together and leaves it as it was."""
+        return self.reserved_delta != self.on_hand_delta
+
+
+def transition(
+    current: LedgerLine | None,
+    wanted: StockEffect,
+    order_updated_at: datetime,
+    linked_item_id: str | None,
+    quantity: int = 1,
+) -> Transition | None:
+    """The line's move for an order status asking `wanted` at `order_updated_at`; None when nothing changes.
+
+    `linked_item_id` is the item the line's SKU links to now (None: unlinked); a line already applied keeps the
+    item it was applied to, whatever the link says now.
+    """
+    if current is None:
+        if wanted is not StockEffect.RESERVE:
+            return Transition(LineState.HISTORICAL, wanted, order_updated_at, linked_item_id)
+        if linked_item_id is None:
+            return Transition(LineState.PENDING_LINK, wanted, order_updated_at, None)
+        return _reserve(wanted, order_updated_at, linked_item_id, quantity)
+    if order_updated_at < current.order_updated_at:
+        return None  # an older status than the one applied: TikTok's newer word stands
+    if current.state is LineState.PENDING_LINK:
+        if linked_item_id is None:
+            if wanted is current.wanted and order_updated_at == current.order_updated_at:
+                return None
+            return Transition(LineState.PENDING_LINK, wanted, order_updated_at, None)
+        return link_pending(wanted, order_updated_at, linked_item_id, current.quantity)
+    if current.state is LineState.RESERVED:
+        item, q = current.inventory_item_id, current.quantity
+        if wanted is StockEffect.DEDUCT:
+            return Transition(LineState.DEDUCTED, wanted, order_updated_at, item, -q, -q, MovementKind.DEDUCTED)
+        if wanted is StockEffect.RELEASE:
+            return Transition(LineState.RELEASED, wanted, order_updated_at, item, 0, -q, MovementKind.RELEASED)
+        if order_updated_at == current.order_updated_at:
+            return None
+        return Transition(LineState.RESERVED, wanted, order_updated_at, item)  # still open: only the time moves
+    return None  # DEDUCTED, RELEASED, HISTORICAL are final
+
+
+def link_pending(wanted: StockEffect, order_updated_at: datetime, item_id: str, quantity: int) -> Transition:
+    """A PENDING_LINK line whose SKU just got linked to `item_id`: an open one reserves, any other is history
+    (TikTok's stock, which seeded or fed the item, no longer held that unit)."""
+    if wanted is StockEffect.RESERVE:
+        return _reserve(wanted, order_updated_at, item_id, quantity)
+    return Transition(LineState.HISTORICAL, wanted, order_updated_at, item_id)
+
+
+def unlink_reserved(current: LedgerLine) -> Transition | None:
+    """A line whose SKU lost its link (unlinked, relinked elsewhere, now ambiguous): a RESERVED one gives its units
+    back to its item and waits for a link again (PENDING_LINK); a line in any other state stays as it is."""
+    if current.state is not LineState.RESERVED:
+        return None
+    q = current.quantity
+    return Transition(
+        LineState.PENDING_LINK, current.wanted, current.order_updated_at, None, 0, -q, MovementKind.RELEASED,
+        current.inventory_item_id,
+    )  # fmt: skip
+
+
+def _reserve(wanted: StockEffect, order_updated_at: datetime, item_id: str, quantity: int) -> Transition:
+    return Transition(LineState.RESERVED, wanted, order_updated_at, item_id, 0, quantity, MovementKind.RESERVED)

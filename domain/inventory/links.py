@@ -1,0 +1,95 @@
+"""SKU links: each shop SKU links to at most one inventory item; auto-linking by exact seller SKU, and seeding.
+
+Auto-link rules (issue 8, live-sync.md §7.5), per shop, after every product import or product change:
+- the seller SKU is trimmed and matched exactly (case-sensitive) against the merchant's item SKUs;
+- a SKU without a seller SKU stays unlinked as `NO_SELLER_SKU`;
+- a seller SKU found on two or more SKUs of one shop leaves all of them unlinked as `AMBIGUOUS`: never guess;
+- a bundle (combo) SKU is `EXCLUDED`: TikTok derives its stock from its components (12052850);
+- a link the merchant made or removed by hand (`MANUAL`) survives every later import.
+A seller SKU no item has yet creates one, seeded from this shop's TikTok stock (`seed_on_hand`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class LinkState(StrEnum):
+    LINKED = "LINKED"
+    AMBIGUOUS = "AMBIGUOUS"  # the seller SKU appears on several SKUs of the shop
+    NO_SELLER_SKU = "NO_SELLER_SKU"
+    EXCLUDED = "EXCLUDED"  # a bundle (combo) SKU: never linked, never pushed
+    UNLINKED = "UNLINKED"  # the merchant unlinked it by hand
+
+
+class LinkSource(StrEnum):
+    AUTO = "AUTO"
+    MANUAL = "MANUAL"
+
+
+@dataclass(frozen=True, slots=True)
+class ShopSku:
+    """A SKU of the shop as imported, with its current link (None: never decided)."""
+
+    sku_id: str
+    seller_sku: str | None
+    bundle: bool = False
+    source: LinkSource | None = None
+    state: LinkState | None = None
+    inventory_item_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDecision:
+    """What auto-linking decided for one SKU: its state, and for LINKED the item SKU (the trimmed seller SKU)."""
+
+    sku_id: str
+    state: LinkState
+    seller_sku: str | None  # trimmed, None when blank
+    item_sku: str | None = None
+
+
+def trimmed(seller_sku: str | None) -> str | None:
+    """The seller SKU as matched: surrounding whitespace removed; None when nothing is left."""
+    if seller_sku is None:
+        return None
+    value = seller_sku.strip()
+    return value or None
+
+
+def auto_link(shop_skus: Iterable[ShopSku]) -> list[LinkDecision]:
+    """Decisions for the given SKUs of one shop (every SKU of the shop sharing a seller SKU with one of them must
+    be among them, so that duplicates are seen). MANUAL links are left out: the merchant's word stands."""
+    skus = list(shop_skus)
+    counts = Counter(trimmed(s.seller_sku) for s in skus if not s.bundle and trimmed(s.seller_sku) is not None)
+    decisions = []
+    for sku in skus:
+        if sku.source is LinkSource.MANUAL:
+            continue
+        seller_sku = trimmed(sku.seller_sku)
+        if sku.bundle:
+            decisions.append(LinkDecision(sku.sku_id, LinkState.EXCLUDED, seller_sku))
+        elif seller_sku is None:
+            decisions.append(LinkDecision(sku.sku_id, LinkState.NO_SELLER_SKU, None))
+        elif counts[seller_sku] > 1:
+            decisions.append(LinkDecision(sku.sku_id, LinkState.AMBIGUOUS, seller_sku))
+        else:
+            decisions.append(LinkDecision(sku.sku_id, LinkState.LINKED, seller_sku, seller_sku))
+    return decisions
+
+
+def seed_on_hand(tiktok_available: int, open_units: int) -> int:
+    """A new item's on-hand when the first shop's SKU links to it: TikTok's available quantity (which already
+    excludes the units TikTok holds for open orders, live-sync.md §1.3) plus the units this shop's open orders of
+    the SKU are about to reserve in the pool, so that right after linking the pool's `available` equals what TikTok
+    shows: open orders are counted once, not twice. Never below 0."""
+    return max(0, tiktok_available) + max(0, open_units)
+
+
+def relink_needed(sku: ShopSku, decision: LinkDecision, item_ids: Mapping[str, str]) -> bool:
+    """Whether the decision changes the SKU's link: another state, or LINKED to another item."""
+    new_item = item_ids.get(decision.item_sku) if decision.item_sku is not None else None
+    return sku.state is not decision.state or sku.inventory_item_id != new_item or sku.source is not LinkSource.AUTO
