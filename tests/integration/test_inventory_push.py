@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from domain.inventory_push import InventoryPolicy
 from domain.services.inventory_push import push_shop
+from domain.services.inventory_reconcile import inventory_tick, reconcile_shop
 from domain.shops import Shop
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import sync_settings
@@ -232,3 +234,61 @@ async def test_revoked_and_push_disabled_shops_are_skipped(world: PushWorld) -> 
         await uow.commit()
     assert (await push_shop(shop.id, world.deps())).calls == 0
     assert updates(world.sandbox, shop) == []
+
+
+async def test_reconcile_finds_a_seller_center_edit_and_repairs_it(world: PushWorld) -> None:
+    # given a pooled product pushed to TikTok (target 8 per SKU)
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=8)
+    await change_stock(world, next(iter(items.values())), 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps())
+    pushes: list[str] = []
+
+    async def enqueue_push(shop_id: str) -> None:
+        pushes.append(shop_id)
+
+    clean = await reconcile_shop(shop.id, world.deps(), enqueue_push)
+    assert clean.drifted == [] and clean.observed == len(items) and clean.searches == 1 and pushes == []
+
+    # when the seller sets one SKU to 99 in Seller Center, behind Shopbridge's back
+    edited = next(iter(items))
+    world.sandbox.control("POST", f"/products/{product['id']}", {"skus": [{"id": edited, "quantity": 99}]})
+    found = await reconcile_shop(shop.id, world.deps(), enqueue_push)
+
+    # then the drift is counted and visible on the link, the product is dirty and its push enqueued
+    assert found.drifted == [sku_ids[edited]] and pushes == [shop.id]
+    drifted = await link_row(world.db, sku_ids[edited])
+    assert (drifted["drift_count"], drifted["observed_quantity"]) == (1, 99) and drifted["observed_at"] is not None
+    assert (await link_row(world.db, sku_ids[next(s for s in items if s != edited)]))["drift_count"] == 0
+
+    # and the push it enqueued repairs TikTok; a later reconcile finds nothing
+    await push_shop(shop.id, world.deps())
+    assert sum(tiktok_stock(world.sandbox, shop)[edited].values()) == 8
+    assert (await reconcile_shop(shop.id, world.deps(), enqueue_push)).drifted == []
+    assert (await link_row(world.db, sku_ids[edited]))["drift_count"] == 1
+
+
+async def test_the_inventory_tick_re_enqueues_stranded_pushes_and_due_reconciles(world: PushWorld) -> None:
+    # given a dirty product whose push message was lost, and a shop never reconciled
+    shop = await imported_shop(world)
+    product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=8)
+    await change_stock(world, next(iter(items.values())), 0, [(shop.id, product["id"])])
+    pushes: list[str] = []
+    reconciles: list[str] = []
+
+    async def enqueue_push(shop_id: str) -> None:
+        pushes.append(shop_id)
+
+    async def enqueue_reconcile(shop_id: str) -> None:
+        reconciles.append(shop_id)
+
+    memory: dict[str, Any] = {}
+    tick = await inventory_tick(world.deps(), enqueue_push, enqueue_reconcile, timedelta(minutes=30), memory)
+    assert (tick.pushes, tick.reconciles) == ([shop.id], [shop.id])
+    # a second tick right after: the push is still due (nobody ran it), the reconcile is not sent twice
+    tick = await inventory_tick(world.deps(), enqueue_push, enqueue_reconcile, timedelta(minutes=30), memory)
+    assert (tick.pushes, tick.reconciles) == ([shop.id], [])
+    # once pushed, nothing is due
+    await push_shop(shop.id, world.deps())
+    tick = await inventory_tick(world.deps(), enqueue_push, enqueue_reconcile, timedelta(minutes=30), memory)
+    assert tick.pushes == []
