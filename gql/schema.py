@@ -15,6 +15,7 @@ from gql import types as t
 from gql.cost import QueryCostLimiter
 from gql.errors import mask_errors, process_errors
 from gql.inputs import DATETIME_SCALAR
+from gql.inventory_policy.mutations import InventoryPolicyMutation
 from gql.metrics import OperationMetrics
 from gql.mutations import Mutation
 from gql.operations import OperationChoice
@@ -40,7 +41,7 @@ class ShopbridgeSchema(strawberry.Schema):
 schema = ShopbridgeSchema(
     # Feature packages (gql/webhooks/, ...) bring their own root fields, merged into the roots here.
     query=merge_types("Query", (Query, WebhookQuery)),
-    mutation=merge_types("Mutation", (Mutation, WebhookMutation)),
+    mutation=merge_types("Mutation", (Mutation, WebhookMutation, InventoryPolicyMutation)),
     subscription=Subscription,
     types=[t.Shop, t.SyncTask, t.Product, t.Order, WebhookEventNode],
     # Factories, not instances: an extension instance is per operation and must not leak state between them.

@@ -306,3 +306,24 @@ class SqlInventoryPushRepository:
             await self._session.execute(
                 update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**values)
             )
+
+
+async def policies_of_shops(
+    session: AsyncSession, merchant_id: str, shop_ids: Sequence[str]
+) -> dict[str, InventoryPolicy]:
+    """The stored policies of the merchant's shops among `shop_ids` (shops without a row are absent: defaults)."""
+    policies = shop_inventory_policies.c
+    query = (
+        select(shop_inventory_policies)
+        .join(shops, shops.c.id == policies.shop_id)
+        .where(policies.shop_id.in_(list(shop_ids)), shops.c.merchant_id == merchant_id)
+    )
+    return {
+        row["shop_id"]: InventoryPolicy(
+            push_enabled=row["push_enabled"],
+            share_percent=row["share_percent"],
+            max_quantity=row["max_quantity"],
+            out_of_stock_threshold=row["out_of_stock_threshold"],
+        )
+        for row in (await session.execute(query)).mappings()
+    }
