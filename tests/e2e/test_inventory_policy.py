@@ -39,7 +39,7 @@ def link_product(app: ShopbridgeServer, shop_tiktok_id: str, seller_sku_prefix: 
         t=shop_tiktok_id, p=seller_sku_prefix + "%",
     )  # fmt: skip
     now = datetime.now(UTC)
-    with app._db.begin() as conn:  # noqa: SLF001 - linking is the pool's; here the push is under test
+    with app._db.begin() as conn:  # linking is the pool's; here the push is under test
         for row in rows:
             item = uuid.uuid4().hex
             conn.execute(
