@@ -11,12 +11,15 @@ Interface (both buses; `domain.ports.EventPublisher` plus a subscriber side for 
                                                      # re-read everything you follow".
     await bus.shop_changed(shop_id, merchant_id)     # likewise for shops (`shopUpdated`): status, attention, name
     async with bus.subscribe_shops(merchant_id) as signals: ...  # the ids of the merchant's shops that changed
+    await bus.inventory_item_changed(item_id, merchant_id)   # likewise for pool items (`inventoryItemUpdated`)
+    async with bus.subscribe_inventory(merchant_id) as signals: ...
     await bus.aclose()                               # at shutdown
 
 Each subscriber holds one bounded slot of pending ids (a set, never a queue): a burst of 1,000 page writes of a
 task costs a waiting subscriber one wake-up. `InProcessEventBus` serves the embedded mode, where the worker pool
 publishes from another thread and event loop. `RedisEventBus` publishes `{task_id, shop_id, merchant_id}` as
-JSON on the channel `shopbridge:sync-task` (shops: `{shop_id, merchant_id}` on `shopbridge:shop`); each process
+JSON on the channel `shopbridge:sync-task` (shops: `{shop_id, merchant_id}` on `shopbridge:shop`, items:
+`{item_id, merchant_id}` on `shopbridge:inventory-item`); each process
 keeps ONE pub/sub connection (started on first subscribe, reconnected with backoff) and fans out locally.
 Pub/sub is at-most-once: subscribers must also re-read on a timeout, which is why `wait` takes one.
 """
@@ -37,6 +40,7 @@ from domain.sync import SyncTask
 
 CHANNEL = "shopbridge:sync-task"
 SHOP_CHANNEL = "shopbridge:shop"
+INVENTORY_CHANNEL = "shopbridge:inventory-item"
 MAX_PENDING_IDS = 1_000  # beyond this a subscriber is told to re-read everything (an empty set)
 
 log = logging.getLogger(__name__)
@@ -119,12 +123,19 @@ class InProcessEventBus:
     def __init__(self) -> None:
         self._fanout = _Fanout()
         self._shops = _Fanout()
+        self._items = _Fanout()
 
     async def task_changed(self, task: SyncTask) -> None:
         self._fanout.send(task.merchant_id, task.id)
 
     async def shop_changed(self, shop_id: str, merchant_id: str) -> None:
         self._shops.send(merchant_id, shop_id)
+
+    async def inventory_item_changed(self, item_id: str, merchant_id: str) -> None:
+        self._items.send(merchant_id, item_id)
+
+    def subscribe_inventory(self, merchant_id: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
+        return self._items.subscribe(merchant_id)
 
     def subscribe(self, merchant_id: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
         return self._fanout.subscribe(merchant_id)
@@ -145,6 +156,7 @@ class RedisEventBus:
         self._max_reconnect_delay = max_reconnect_delay
         self._fanout = _Fanout()
         self._shops = _Fanout()
+        self._items = _Fanout()
         # A redis.asyncio client belongs to the loop it connected on; keep one per loop that publishes.
         self._clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
         self._listener: asyncio.Task[None] | None = None
@@ -170,6 +182,19 @@ class RedisEventBus:
             await self._client().publish(SHOP_CHANNEL, message)
         except (aioredis.RedisError, OSError):
             log.warning("could not publish a shop signal; subscribers will re-read on their timeout")
+
+    async def inventory_item_changed(self, item_id: str, merchant_id: str) -> None:
+        message = json.dumps({"item_id": item_id, "merchant_id": merchant_id})
+        try:
+            await self._client().publish(INVENTORY_CHANNEL, message)
+        except (aioredis.RedisError, OSError):
+            log.warning("could not publish an inventory item signal; subscribers will re-read on their timeout")
+
+    @contextlib.asynccontextmanager
+    async def subscribe_inventory(self, merchant_id: str) -> AsyncIterator[Subscription]:
+        self._ensure_listening()
+        async with self._items.subscribe(merchant_id) as subscription:
+            yield subscription
 
     @contextlib.asynccontextmanager
     async def subscribe(self, merchant_id: str) -> AsyncIterator[Subscription]:
@@ -197,10 +222,11 @@ class RedisEventBus:
             client = aioredis.Redis.from_url(self._url)
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL, SHOP_CHANNEL)
+                    await pubsub.subscribe(CHANNEL, SHOP_CHANNEL, INVENTORY_CHANNEL)
                     self._listening.set()
                     self._fanout.send(None, None)  # anything during the outage is lost: everyone re-reads
                     self._shops.send(None, None)
+                    self._items.send(None, None)
                     delay = self._reconnect_delay
                     async for message in pubsub.listen():
                         self._dispatch(message)
@@ -222,6 +248,8 @@ class RedisEventBus:
             channel = message.get("channel")
             if channel in (SHOP_CHANNEL, SHOP_CHANNEL.encode()):
                 self._shops.send(str(data["merchant_id"]), str(data["shop_id"]))
+            elif channel in (INVENTORY_CHANNEL, INVENTORY_CHANNEL.encode()):
+                self._items.send(str(data["merchant_id"]), str(data["item_id"]))
             else:
                 self._fanout.send(str(data["merchant_id"]), str(data["task_id"]))
         except (ValueError, KeyError, TypeError):

@@ -145,6 +145,9 @@ class MeteredEvents:
     async def shop_changed(self, shop_id: str, merchant_id: str) -> None:
         await self.inner.shop_changed(shop_id, merchant_id)
 
+    async def inventory_item_changed(self, item_id: str, merchant_id: str) -> None:
+        await self.inner.inventory_item_changed(item_id, merchant_id)
+
     def observe(self, task: SyncTask) -> None:
         counts = tuple(int(getattr(task, name)) for name in _COUNTS)
         before = self._seen.get(task.id)

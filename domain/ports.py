@@ -14,6 +14,7 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 from domain.authorization import AuthorizationRequest
 from domain.catalog import Order, Product
 from domain.intake import WebhookEvent
+from domain.inventory.items import Edit, InventoryItem
 from domain.inventory_push import InventoryPolicy, LinkedSku, OutboxClaim, ProductPushOutcome
 from domain.polling import PollCursor
 from domain.shops import AuthorizedShop, Shop, TokenSet
@@ -115,6 +116,55 @@ class CatalogRepository(Protocol):
     async def upsert_orders(self, shop_id: str, orders: Sequence[OrderRecord]) -> UpsertCounts: ...
     async def refresh_statistics(self, kind: SyncKind) -> None:
         """Bring the query planner's statistics of `kind`'s tables up to date (a no-op where none are kept)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PoolChange:
+    """What a write did to the inventory pool: items whose counters (or links) changed, and shops with outbox rows
+    marked dirty. After commit the service enqueues `push_inventory` per shop and publishes the items' signals."""
+
+    item_ids: frozenset[str] = frozenset()
+    push_shop_ids: frozenset[str] = frozenset()
+    merchant_id: str | None = None
+
+    def __or__(self, other: PoolChange) -> PoolChange:
+        return PoolChange(
+            self.item_ids | other.item_ids,
+            self.push_shop_ids | other.push_shop_ids,
+            self.merchant_id or other.merchant_id,
+        )
+
+
+class InventoryRepository(Protocol):
+    """The shared inventory pool (issue 8): items, links, the order ledger. Every write locks the items it touches
+    in id order, changes counters arithmetically, records movements and marks the push outbox, in the caller's
+    transaction."""
+
+    async def apply_orders(self, shop_id: str, orders: Sequence[OrderRecord]) -> PoolChange:
+        """Move the ledger of the orders' lines to what their statuses ask (`domain.inventory.ledger`)."""
+        ...
+
+    async def auto_link(self, shop_id: str, tiktok_product_ids: Sequence[str]) -> PoolChange:
+        """Auto-link the SKUs of these products of the shop (`domain.inventory.links`), seeding new items."""
+        ...
+
+    async def release_shop(self, shop_id: str) -> PoolChange:
+        """Give the shop's reservations back to their items before the shop's rows are deleted."""
+        ...
+
+    async def get_item(self, item_id: str, merchant_id: str, *, lock: bool = False) -> InventoryItem | None: ...
+    async def create_item(self, item: InventoryItem) -> PoolChange:
+        """Insert; `SKU_ALREADY_EXISTS` when the merchant has an item with that SKU."""
+        ...
+
+    async def edit_item(self, item: InventoryItem, edit: Edit) -> PoolChange:
+        """Apply the edit's on-hand delta arithmetically to the (locked) item and record its movement."""
+        ...
+
+    async def set_safety_stock(self, item: InventoryItem, safety_stock: int) -> PoolChange: ...
+    async def link_sku(self, merchant_id: str, sku_id: str, item_id: str | None) -> PoolChange | None:
+        """Link the merchant's SKU to the item by hand (None: unlink); None when the SKU is not the merchant's."""
         ...
 
 
@@ -241,6 +291,8 @@ class UnitOfWork(Protocol):
     def webhook_events(self) -> WebhookEventRepository: ...
     @property
     def inventory_push(self) -> InventoryPushRepository: ...
+    @property
+    def inventory(self) -> InventoryRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None: ...
@@ -280,6 +332,9 @@ class EventPublisher(Protocol):
 
     async def task_changed(self, task: SyncTask) -> None: ...
     async def shop_changed(self, shop_id: str, merchant_id: str) -> None: ...
+    async def inventory_item_changed(self, item_id: str, merchant_id: str) -> None:
+        """An inventory item's counters, safety stock or links changed (`inventoryItemUpdated`)."""
+        ...
 
 
 class ScheduledWork(Protocol):

@@ -6,11 +6,11 @@ Each batch opens its own read session (sibling fields resolve concurrently; a se
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from strawberry.dataloader import DataLoader
 
-from adapters.db import queries
+from adapters.db import inventory_queries, queries
 from adapters.db.repositories.inventory_push import policies_of_shops
 from adapters.db.shop_facts import shop_sync_facts
 from domain.attention import SyncFacts
@@ -32,6 +32,40 @@ class Loaders:
         self.order_count: DataLoader[str, int] = DataLoader(self._load_order_counts)
         self.sync_facts: DataLoader[str, SyncFacts] = DataLoader(self._load_sync_facts)
         self.inventory_policy: DataLoader[str, InventoryPolicy] = DataLoader(self._load_inventory_policies)
+        # The inventory pool (gql/inventory/types.py builds the DTOs; typed Any here to keep the import one-way).
+        self.inventory_item: DataLoader[str, Any] = DataLoader(self._load_inventory_items)
+        self.item_links: DataLoader[str, list[Any]] = DataLoader(self._load_item_links)
+        self.sku_link: DataLoader[str, Any] = DataLoader(self._load_sku_links)
+
+    async def _load_inventory_items(self, ids: list[str]) -> list[Any]:
+        from gql.inventory.types import inventory_item
+
+        merchant_id = self._merchant()
+        if merchant_id is None:
+            return [None] * len(ids)
+        async with self._services.db.read_sessionmaker() as session:
+            found = await inventory_queries.items_by_ids(session, merchant_id, ids)
+        return [inventory_item(found[i]) if i in found else None for i in ids]
+
+    async def _load_item_links(self, ids: list[str]) -> list[list[Any]]:
+        from gql.inventory.types import sku_link
+
+        merchant_id = self._merchant()
+        if merchant_id is None:
+            return [[] for _ in ids]
+        async with self._services.db.read_sessionmaker() as session:
+            found = await inventory_queries.links_by_items(session, merchant_id, ids)
+        return [[sku_link(r) for r in found.get(i, [])] for i in ids]
+
+    async def _load_sku_links(self, ids: list[str]) -> list[Any]:
+        from gql.inventory.types import sku_link
+
+        merchant_id = self._merchant()
+        if merchant_id is None:
+            return [None] * len(ids)
+        async with self._services.db.read_sessionmaker() as session:
+            found = await inventory_queries.links_by_skus(session, merchant_id, ids)
+        return [sku_link(found[i]) if i in found else None for i in ids]
 
     async def _load_shops(self, ids: list[str]) -> list[t.Shop | None]:
         merchant_id = self._merchant()

@@ -50,16 +50,18 @@ def product(row: Any) -> t.Product:
         status=row.status,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        skus=[
-            t.Sku(
-                id=t.global_id("Sku", s.id),
-                tiktok_sku_id=s.tiktok_sku_id,
-                seller_sku=s.seller_sku,
-                price=money(s.price),
-                quantity=s.quantity,
-            )
-            for s in row.skus
-        ],
+        skus=[sku(s) for s in row.skus],
+    )
+
+
+def sku(row: Any) -> t.Sku:
+    return t.Sku(
+        id=t.global_id("Sku", row.id),
+        tiktok_sku_id=row.tiktok_sku_id,
+        seller_sku=row.seller_sku,
+        price=money(row.price),
+        quantity=row.quantity,
+        internal_id=row.id,
     )
 
 

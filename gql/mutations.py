@@ -189,7 +189,7 @@ class Mutation:
         try:
             shop_id = internal_id(input.shop_id, "Shop", "shopId")
             await shop_services.delete_shop(
-                s.uow_factory, s.clock, info.context.require_merchant(), shop_id, events=s.events
+                s.uow_factory, s.clock, info.context.require_merchant(), shop_id, events=s.events, queue=s.queue
             )
         except DomainError as exc:
             return ShopDeletePayload(deleted_shop_id=None, user_errors=[user_error(exc)])

@@ -32,6 +32,10 @@ class Query:
             from gql.webhooks.queries import event_by_id
 
             return await event_by_id(info, internal)
+        if type_name == "InventoryItem":
+            from gql.inventory.queries import item_by_id
+
+            return await item_by_id(info, internal)
         return None
 
     @strawberry.field(description="One of the merchant's shops; null when it does not exist for this merchant.")

@@ -15,6 +15,10 @@ from gql import types as t
 from gql.cost import QueryCostLimiter
 from gql.errors import mask_errors, process_errors
 from gql.inputs import DATETIME_SCALAR
+from gql.inventory.mutations import InventoryMutation
+from gql.inventory.queries import InventoryQuery
+from gql.inventory.subscriptions import InventorySubscription
+from gql.inventory.types import InventoryItemNode
 from gql.inventory_policy.mutations import InventoryPolicyMutation
 from gql.metrics import OperationMetrics
 from gql.mutations import Mutation
@@ -40,10 +44,10 @@ class ShopbridgeSchema(strawberry.Schema):
 
 schema = ShopbridgeSchema(
     # Feature packages (gql/webhooks/, ...) bring their own root fields, merged into the roots here.
-    query=merge_types("Query", (Query, WebhookQuery)),
-    mutation=merge_types("Mutation", (Mutation, WebhookMutation, InventoryPolicyMutation)),
-    subscription=Subscription,
-    types=[t.Shop, t.SyncTask, t.Product, t.Order, WebhookEventNode],
+    query=merge_types("Query", (Query, WebhookQuery, InventoryQuery)),
+    mutation=merge_types("Mutation", (Mutation, WebhookMutation, InventoryMutation, InventoryPolicyMutation)),
+    subscription=merge_types("Subscription", (Subscription, InventorySubscription)),
+    types=[t.Shop, t.SyncTask, t.Product, t.Order, WebhookEventNode, InventoryItemNode],
     # Factories, not instances: an extension instance is per operation and must not leak state between them.
     extensions=[
         OperationMetrics,  # first: it times and counts everything, refusals by the limiters included

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Generic, TypeVar
 
 import strawberry
 
@@ -19,6 +19,9 @@ from domain.sync import SyncTrigger as DomainSyncTrigger
 from gql.context import Info
 from gql.ids import to_global_id
 from gql.inventory_policy.types import InventoryPolicy
+
+if TYPE_CHECKING:
+    from gql.inventory.types import SkuLink
 
 Region = strawberry.enum(DomainRegion, description="Regions Shopbridge supports (UK is TikTok's GB).")
 ShopStatus = strawberry.enum(
@@ -193,6 +196,12 @@ class Sku:
     seller_sku: str | None
     price: Money
     quantity: int = strawberry.field(description="Available stock, summed over warehouses.")
+    internal_id: strawberry.Private[str] = ""
+
+    @strawberry.field(description="The SKU's place in the shared inventory pool (UNLINKED until decided).")
+    async def link(self, info: Info) -> Annotated[SkuLink, strawberry.lazy("gql.inventory.types")] | None:
+        link: SkuLink | None = await info.context.loaders.sku_link.load(self.internal_id)
+        return link
 
 
 @strawberry.type

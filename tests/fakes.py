@@ -19,7 +19,7 @@ from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.errors import DomainError, ErrorCode
 from domain.intake import WebhookEvent
 from domain.polling import PollCursor
-from domain.ports import Page, ProductScan, ShopGoneError, TokensRefreshed, UpsertCounts
+from domain.ports import Page, PoolChange, ProductScan, ShopGoneError, TokensRefreshed, UpsertCounts
 from domain.shops import AuthorizedShop, Region, Shop, TokenSet
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from domain.tokens import ShopSchedule
@@ -347,6 +347,26 @@ class FakeWebhookEventRepository:
         })[:limit]  # fmt: skip
 
 
+class FakeInventoryRepository:
+    """The pool as the catalog service tests see it: records which orders and products reached it, changes
+    nothing (the pool's rules and persistence have tests of their own on both databases)."""
+
+    def __init__(self) -> None:
+        self.applied_orders: list[str] = []
+        self.linked_products: list[str] = []
+
+    async def apply_orders(self, shop_id: str, orders: Iterable[Any]) -> PoolChange:
+        self.applied_orders += [getattr(o, "tiktok_order_id", "") for o in orders]
+        return PoolChange()
+
+    async def auto_link(self, shop_id: str, tiktok_product_ids: Iterable[str]) -> PoolChange:
+        self.linked_products += list(tiktok_product_ids)
+        return PoolChange()
+
+    async def release_shop(self, shop_id: str) -> PoolChange:
+        return PoolChange()
+
+
 class FakeUnitOfWork:
     def __init__(self, store: FakeStore) -> None:
         self._staged = _Staged(store)
@@ -356,6 +376,7 @@ class FakeUnitOfWork:
         self.catalog = FakeCatalogRepository(self._staged)
         self.authorizations = FakeAuthorizationRepository(self._staged)
         self.poll_cursors = FakePollCursorRepository(self._staged)
+        self.inventory = FakeInventoryRepository()
         self._callbacks: list[Callable[[], Awaitable[None]]] = []
         self.committed = False
 
@@ -408,12 +429,16 @@ class FakeEventPublisher:
         self.changes: list[tuple[str, str]] = []  # (task id, status)
 
         self.shop_changes: list[str] = []  # shop ids
+        self.item_changes: list[str] = []  # inventory item ids
 
     async def task_changed(self, task: SyncTask) -> None:
         self.changes.append((task.id, task.status.value))
 
     async def shop_changed(self, shop_id: str, merchant_id: str) -> None:
         self.shop_changes.append(shop_id)
+
+    async def inventory_item_changed(self, item_id: str, merchant_id: str) -> None:
+        self.item_changes.append(item_id)
 
 
 class FakeScheduledWork:

@@ -106,8 +106,8 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
         time_limit_seconds=settings.sync_time_limit_seconds,
     )
     uows = uow_factory(db, cipher)
-    deps = SyncDeps(uows, shop_api, events, SystemClock(), options)
-    intake = IntakeDeps(uows, shop_api, SystemClock())
+    deps = SyncDeps(uows, shop_api, events, SystemClock(), options, queue)
+    intake = IntakeDeps(uows, shop_api, SystemClock(), queue, events)
     push = PushDeps(
         uows, shop_api, SystemClock(), holder=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         concurrency=settings.inventory_push_concurrency, metrics=PrometheusPushMetrics(),

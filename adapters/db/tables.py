@@ -335,7 +335,10 @@ inventory_items = Table(
 sku_links = Table(
     "sku_links",
     metadata,
-    Column("sku_id", ID, ForeignKey("skus.id", ondelete="CASCADE"), primary_key=True),
+    # `skus.id` without a foreign key: a changed product's SKU rows are deleted and written again (same ids) by
+    # the catalog upsert, and the link (a manual one above all) must survive that; auto-linking deletes the links
+    # of SKUs a product no longer has.
+    Column("sku_id", ID, primary_key=True),
     Column("shop_id", ID, _shop_fk(), nullable=False),
     Column("merchant_id", String(128), nullable=False),
     Column("inventory_item_id", ID, ForeignKey("inventory_items.id", ondelete="SET NULL")),
@@ -431,7 +434,9 @@ SHOP_TIKTOK_ID_UNIQUE = "uq_shops_tiktok_shop_id"
 ACTIVE_TASK_UNIQUE = "uq_sync_tasks_active_shop_kind"
 
 # Every table holding a shop's rows, children first: the order a complete delete walks.
+# `inventory_movements` is not among them: a movement outlives its shop (shop_id set null), the item's history.
 SHOP_OWNED_TABLES = (
+    order_line_stock, sku_links, inventory_push_outbox, shop_inventory_policies,
     line_items, orders, warehouse_stocks, skus, products, sync_tasks, authorization_requests, sync_cursors,
     webhook_events,
 )  # fmt: skip

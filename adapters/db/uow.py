@@ -19,6 +19,7 @@ from adapters.db.repositories import (
     SqlSyncTaskRepository,
     SqlWebhookEventRepository,
 )
+from adapters.db.repositories.inventory import SqlInventoryRepository
 from domain.clock import Clock
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class SqlUnitOfWork:
     poll_cursors: SqlPollCursorRepository
     webhook_events: SqlWebhookEventRepository
     inventory_push: SqlInventoryPushRepository
+    inventory: SqlInventoryRepository
 
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], cipher: TokenCipher, clock: Clock | None = None
@@ -68,6 +70,7 @@ class SqlUnitOfWork:
         self.poll_cursors = SqlPollCursorRepository(session)
         self.webhook_events = SqlWebhookEventRepository(session)
         self.inventory_push = SqlInventoryPushRepository(session)
+        self.inventory = SqlInventoryRepository(session, self._clock)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -33,11 +33,13 @@ from domain.ports import (
     ShopApi,
     ShopApiFactory,
     ShopGoneError,
+    TaskQueue,
     TikTokUnavailableError,
     UnitOfWork,
     UnitOfWorkFactory,
     UpsertCounts,
 )
+from domain.services import inventory
 from domain.services.order_slices import load_slices, slice_pages
 from domain.services.pipeline import Chunk, Source, run_pipeline
 from domain.services.polling import finish_poll, poll_source, record_poll_progress
@@ -86,6 +88,7 @@ class SyncDeps:
     events: EventPublisher
     clock: Clock
     options: SyncOptions = field(default_factory=SyncOptions)
+    queue: TaskQueue | None = None  # the pool's pushes after a batch changed stock (None: the pusher's sweep)
 
 
 class _Stopped(Exception):
@@ -281,15 +284,21 @@ async def _search_created(api: ShopApi, page_size: int, token: str | None, ge: i
     return await api.search_orders(page_size=page_size, page_token=token, create_time_ge=ge, create_time_lt=lt)
 
 
-_Upsert = Callable[[UnitOfWork, str, list[object]], Awaitable[UpsertCounts]]
+_Upsert = Callable[[UnitOfWork, "SyncDeps", str, list[object]], Awaitable[UpsertCounts]]
 
 
-async def _upsert_products(uow: UnitOfWork, shop_id: str, records: list[object]) -> UpsertCounts:
-    return await uow.catalog.upsert_products(shop_id, [r for r in records if isinstance(r, StoredProduct | Product)])
+async def _upsert_products(uow: UnitOfWork, deps: SyncDeps, shop_id: str, records: list[object]) -> UpsertCounts:
+    products = [r for r in records if isinstance(r, StoredProduct | Product)]
+    counts = await uow.catalog.upsert_products(shop_id, products)
+    await inventory.pool_products(uow, deps.queue, deps.events, shop_id, products)  # same transaction
+    return counts
 
 
-async def _upsert_orders(uow: UnitOfWork, shop_id: str, records: list[object]) -> UpsertCounts:
-    return await uow.catalog.upsert_orders(shop_id, [r for r in records if isinstance(r, StoredOrder | Order)])
+async def _upsert_orders(uow: UnitOfWork, deps: SyncDeps, shop_id: str, records: list[object]) -> UpsertCounts:
+    orders = [r for r in records if isinstance(r, StoredOrder | Order)]
+    counts = await uow.catalog.upsert_orders(shop_id, orders)
+    await inventory.pool_orders(uow, deps.queue, deps.events, shop_id, orders)  # same transaction
+    return counts
 
 
 async def _store(run: _Run, upsert: _Upsert, chunks: list[Chunk]) -> None:
@@ -306,7 +315,7 @@ async def _store(run: _Run, upsert: _Upsert, chunks: list[Chunk]) -> None:
             raise _Stopped
         records, failures, duplicates = _split([item for chunk in chunks for item in chunk.items])
         try:
-            counts = await upsert(uow, task.shop_id, records) if records else UpsertCounts()
+            counts = await upsert(uow, deps, task.shop_id, records) if records else UpsertCounts()
         except ShopGoneError:
             raise _Stopped from None
         task.record_batch(counts.created, counts.updated, counts.unchanged + duplicates, failures)

@@ -28,6 +28,7 @@ from domain.intake import (
 )
 from domain.ports import (
     AuthorizationLostError,
+    EventPublisher,
     GatewayError,
     ShopRefreshApi,
     ShopRefreshApiFactory,
@@ -35,6 +36,7 @@ from domain.ports import (
     TikTokUnavailableError,
     UnitOfWorkFactory,
 )
+from domain.services import inventory
 from domain.shops import Shop, TokenSet
 from domain.sync import RecordFailure, RefreshedTokens, judge_refreshed_tokens
 
@@ -48,6 +50,8 @@ class IntakeDeps:
     uow_factory: UnitOfWorkFactory
     shop_api: ShopRefreshApiFactory
     clock: Clock
+    queue: TaskQueue | None = None  # the pool's pushes once re-fetched orders or products changed stock
+    events: EventPublisher | None = None  # `inventoryItemUpdated` signals
 
 
 async def receive_notification(
@@ -152,8 +156,10 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
             current.revoke(now)  # TikTok refused the authorization we fetched with (not a newer one)
         if fetched.orders:
             await uow.catalog.upsert_orders(shop_id, fetched.orders)
+            await inventory.pool_orders(uow, deps.queue, deps.events, shop_id, fetched.orders)
         if fetched.products:
             await uow.catalog.upsert_products(shop_id, fetched.products)
+            await inventory.pool_products(uow, deps.queue, deps.events, shop_id, fetched.products)
         for event in events:
             _settle(event, fetched, now)
         await uow.webhook_events.save(events)

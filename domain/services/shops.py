@@ -19,6 +19,7 @@ from domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from domain.services import inventory
 from domain.services.sync import publish_quietly, publish_shop_quietly, queue_authorization_sync
 from domain.shops import Region, Shop, choose_authorized_shop, connect_or_renew
 
@@ -186,8 +187,11 @@ async def delete_shop(
     merchant_id: str,
     shop_id: str,
     events: EventPublisher | None = None,
+    queue: TaskQueue | None = None,
 ) -> str:
     """Remove the shop and everything Shopbridge holds for it, in one transaction; nothing at TikTok.
+
+    Its reservations in the inventory pool are released first (the other shops' available grows: pushes due).
 
     Its active tasks are cancelled first, and (after the commit) signalled, so a subscription following one
     learns at once that it ended (as CANCELLED with error code SHOP_DELETED: gql/subscriptions.py).
@@ -198,6 +202,9 @@ async def delete_shop(
             raise NotFoundError("Shop", ("shopId",))
         # Cancelling first lets a worker that is mid-page see why it must stop; the cascade removes the rows.
         cancelled = await uow.sync_tasks.cancel_active_for_shop(shop.id, clock.now())
+        # The pool first: the shop's open orders give their reserved units back to the merchant's items.
+        released = await uow.inventory.release_shop(shop.id)
+        inventory.after_pool_change(uow, queue, events, released)
         await uow.shops.delete(shop.id)
         await uow.commit()
     for task in cancelled:

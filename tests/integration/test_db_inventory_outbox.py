@@ -8,7 +8,7 @@ from sqlalchemy import insert, select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
-from adapters.db.repositories.inventory_outbox import mark_push_dirty
+from adapters.db.repositories.inventory.outbox import mark_push_dirty
 from adapters.db.tables import inventory_items, inventory_push_outbox, sku_links, skus
 from tests.integration.db_samples import NOW, add_shop, make_product, make_shop
 

@@ -7,11 +7,11 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text
 
 from adapters.crypto import TokenCipher
 from adapters.db import ConcurrentUpdateError, Database, uow_factory
-from adapters.db.tables import authorization_requests, shops
+from adapters.db.tables import authorization_requests, shop_inventory_policies, shops
 from domain.authorization import AuthorizationRequest
 from domain.errors import DomainError, ErrorCode
 from domain.intake import Notification, WebhookEvent
@@ -151,6 +151,10 @@ async def _shop_with_everything(database: Database, cipher: TokenCipher, merchan
     async with uows() as uow:
         await uow.catalog.upsert_products(shop.id, [make_product(f"p{n}") for n in range(3)])
         await uow.catalog.upsert_orders(shop.id, [make_order(f"o{n}") for n in range(4)])
+        # the pool: links, items, outbox marks (auto-link), ledger rows (orders of unlinked SKUs wait), a policy
+        await uow.inventory.auto_link(shop.id, [f"p{n}" for n in range(3)])
+        await uow.inventory.apply_orders(shop.id, [make_order(f"o{n}") for n in range(4)])
+        await uow.session.execute(insert(shop_inventory_policies).values(shop_id=shop.id, updated_at=NOW))
         await uow.sync_tasks.add(make_task(shop, SyncKind.PRODUCTS))
         await uow.sync_tasks.add(make_task(shop, SyncKind.ORDERS))
         await uow.poll_cursors.save(PollCursor(shop.id, SyncKind.ORDERS, cursor_at=NOW), NOW)

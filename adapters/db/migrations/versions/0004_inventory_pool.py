@@ -167,7 +167,6 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(["shop_id"], ["shops.id"], name=op.f("fk_sku_links_shop_id_shops"), ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["sku_id"], ["skus.id"], name=op.f("fk_sku_links_sku_id_skus"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("sku_id", name=op.f("pk_sku_links")),
     )
     with op.batch_alter_table("sku_links", schema=None) as batch_op:

@@ -1,0 +1,219 @@
+"""Read side of the inventory pool for GraphQL: merchant-scoped, keyset-paginated, token-free read models.
+
+Items page newest first by (created_at, id); movements newest first by (created_at, id); unlinked SKUs by their
+product's (created_at, id) then SKU id, newest first. Another merchant's rows never come back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, literal, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.db.cursors import decode_cursor, encode_cursor
+from adapters.db.read_models import Page, SkuRead
+from adapters.db.repositories.inventory.items import item_of
+from adapters.db.tables import UTCDateTime, inventory_items, inventory_movements, products, shops, sku_links, skus
+from domain.catalog import Money
+from domain.inventory.items import InventoryItem
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRead:
+    item: InventoryItem
+
+    @property
+    def cursor(self) -> str:
+        return encode_cursor(self.item.created_at, self.item.id)
+
+
+@dataclass(frozen=True, slots=True)
+class MovementRead:
+    id: str
+    kind: str
+    on_hand_delta: int
+    reserved_delta: int
+    reason: str | None
+    shop_id: str | None
+    tiktok_order_id: str | None
+    created_at: datetime
+
+    @property
+    def cursor(self) -> str:
+        return encode_cursor(self.created_at, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRead:
+    """A shop SKU's place in the pool (a SKU with no link row yet reads as UNLINKED, AUTO)."""
+
+    sku: SkuRead
+    shop_id: str
+    inventory_item_id: str | None
+    state: str
+    source: str
+    pushed_quantity: int | None
+    pushed_at: datetime | None
+    push_error_code: str | None
+    product_created_at: datetime
+
+    @property
+    def cursor(self) -> str:
+        return encode_cursor(self.product_created_at, self.sku.id)
+
+
+async def item_page(
+    session: AsyncSession, merchant_id: str, first: int, after: str | None, *, query: str | None,
+    oversold: bool | None, with_total: bool,
+) -> Page[ItemRead]:  # fmt: skip
+    """The merchant's items, newest first; `query` matches part of the SKU (case-insensitive); `oversold` keeps
+    only items whose available is below 0 (true) or not (false)."""
+    available = inventory_items.c.on_hand - inventory_items.c.reserved - inventory_items.c.safety_stock
+    where = [inventory_items.c.merchant_id == merchant_id]
+    if query:
+        where.append(inventory_items.c.sku.icontains(query, autoescape=True))
+    if oversold is not None:
+        where.append(available < 0 if oversold else available >= 0)
+    statement = select(inventory_items).where(*where)
+    if after is not None:
+        at, row_id = decode_cursor(after)
+        bound = tuple_(literal(at, UTCDateTime), literal(row_id, inventory_items.c.id.type))
+        statement = statement.where(tuple_(inventory_items.c.created_at, inventory_items.c.id) < bound)
+    statement = statement.order_by(inventory_items.c.created_at.desc(), inventory_items.c.id.desc()).limit(first + 1)
+    rows = (await session.execute(statement)).all()
+    total = None
+    if with_total:
+        total = int((await session.execute(select(func.count()).where(*where))).scalar_one())
+    return Page(tuple(ItemRead(item_of(r)) for r in rows[:first]), len(rows) > first, total)
+
+
+async def items_by_ids(session: AsyncSession, merchant_id: str, ids: Collection[str]) -> dict[str, InventoryItem]:
+    if not ids:
+        return {}
+    statement = select(inventory_items).where(
+        inventory_items.c.merchant_id == merchant_id, inventory_items.c.id.in_(list(ids))
+    )
+    return {r.id: item_of(r) for r in (await session.execute(statement)).all()}
+
+
+async def item_by_sku(session: AsyncSession, merchant_id: str, sku: str) -> InventoryItem | None:
+    statement = select(inventory_items).where(
+        inventory_items.c.merchant_id == merchant_id, inventory_items.c.sku == sku.strip()
+    )
+    row = (await session.execute(statement)).first()
+    return None if row is None else item_of(row)
+
+
+def _link_query() -> Any:
+    return (
+        select(
+            skus.c.id,
+            skus.c.product_id,
+            skus.c.shop_id,
+            skus.c.tiktok_sku_id,
+            skus.c.seller_sku,
+            skus.c.price_amount,
+            skus.c.currency,
+            skus.c.quantity,
+            products.c.created_at.label("product_created_at"),
+            sku_links.c.inventory_item_id,
+            sku_links.c.state,
+            sku_links.c.source,
+            sku_links.c.pushed_quantity,
+            sku_links.c.pushed_at,
+            sku_links.c.push_error_code,
+        )
+        .select_from(skus)
+        .join(products, products.c.id == skus.c.product_id)
+        .join(shops, shops.c.id == skus.c.shop_id)
+        .outerjoin(sku_links, sku_links.c.sku_id == skus.c.id)
+    )
+
+
+def _link_read(row: Any) -> LinkRead:
+    price = Money(row.price_amount, row.currency)
+    sku = SkuRead(row.id, row.product_id, row.tiktok_sku_id, row.seller_sku, price, row.quantity)
+    return LinkRead(
+        sku, row.shop_id, row.inventory_item_id, row.state or "UNLINKED", row.source or "AUTO", row.pushed_quantity,
+        row.pushed_at, row.push_error_code, row.product_created_at,
+    )  # fmt: skip
+
+
+async def links_by_items(
+    session: AsyncSession, merchant_id: str, item_ids: Collection[str]
+) -> dict[str, list[LinkRead]]:
+    """Each item's links (any state), by shop and SKU id."""
+    if not item_ids:
+        return {}
+    statement = (
+        _link_query()
+        .where(shops.c.merchant_id == merchant_id, sku_links.c.inventory_item_id.in_(list(item_ids)))
+        .order_by(skus.c.shop_id, skus.c.id)
+    )
+    found: dict[str, list[LinkRead]] = {}
+    for row in (await session.execute(statement)).all():
+        found.setdefault(row.inventory_item_id, []).append(_link_read(row))
+    return found
+
+
+async def links_by_skus(session: AsyncSession, merchant_id: str, sku_ids: Collection[str]) -> dict[str, LinkRead]:
+    if not sku_ids:
+        return {}
+    statement = _link_query().where(shops.c.merchant_id == merchant_id, skus.c.id.in_(list(sku_ids)))
+    return {row.id: _link_read(row) for row in (await session.execute(statement)).all()}
+
+
+async def unlinked_sku_page(
+    session: AsyncSession, merchant_id: str, shop_id: str, first: int, after: str | None, *, with_total: bool
+) -> Page[LinkRead]:
+    """The shop's SKUs not linked to an item (any reason, or never decided), newest product first."""
+    where = and_(
+        skus.c.shop_id == shop_id,
+        shops.c.merchant_id == merchant_id,
+        or_(sku_links.c.state.is_(None), sku_links.c.state != "LINKED"),
+    )
+    statement = _link_query().where(where)
+    if after is not None:
+        at, row_id = decode_cursor(after)
+        bound = tuple_(literal(at, UTCDateTime), literal(row_id, skus.c.id.type))
+        statement = statement.where(tuple_(products.c.created_at, skus.c.id) < bound)
+    statement = statement.order_by(products.c.created_at.desc(), skus.c.id.desc()).limit(first + 1)
+    rows = (await session.execute(statement)).all()
+    total = None
+    if with_total:
+        count = (
+            select(func.count())
+            .select_from(skus)
+            .join(shops, shops.c.id == skus.c.shop_id)
+            .outerjoin(sku_links, sku_links.c.sku_id == skus.c.id)
+            .where(where)
+        )
+        total = int((await session.execute(count)).scalar_one())
+    return Page(tuple(_link_read(r) for r in rows[:first]), len(rows) > first, total)
+
+
+async def movement_page(
+    session: AsyncSession, merchant_id: str, item_id: str, first: int, after: str | None
+) -> Page[MovementRead]:
+    """The item's movements, newest first."""
+    statement = select(inventory_movements).where(
+        inventory_movements.c.inventory_item_id == item_id, inventory_movements.c.merchant_id == merchant_id
+    )
+    if after is not None:
+        at, row_id = decode_cursor(after)
+        bound = tuple_(literal(at, UTCDateTime), literal(row_id, inventory_movements.c.id.type))
+        statement = statement.where(tuple_(inventory_movements.c.created_at, inventory_movements.c.id) < bound)
+    statement = statement.order_by(inventory_movements.c.created_at.desc(), inventory_movements.c.id.desc()).limit(
+        first + 1
+    )
+    rows = (await session.execute(statement)).all()
+    items = tuple(
+        MovementRead(r.id, r.kind, r.on_hand_delta, r.reserved_delta, r.reason, r.shop_id, r.tiktok_order_id,
+                     r.created_at)
+        for r in rows[:first]
+    )  # fmt: skip
+    return Page(items, len(rows) > first, None)

@@ -1,0 +1,50 @@
+"""SqlInventoryRepository: the shared inventory pool's persistence (issue 8), over the unit of work's session.
+
+Modules: `writer` (lock items, write ledger rows, counters, movements, outbox marks), `ledger` (orders and link
+changes into the ledger, a shop's release), `links` (auto and manual links, seeding), `items` (items and edits),
+`outbox` (dirty marks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.db.repositories.inventory import items, ledger, links
+from domain.clock import Clock, SystemClock
+from domain.inventory.items import Edit, InventoryItem
+from domain.ports import PoolChange
+from domain.stored import OrderRecord
+
+
+class SqlInventoryRepository:
+    """Implements `domain.ports.InventoryRepository`."""
+
+    def __init__(self, session: AsyncSession, clock: Clock | None = None) -> None:
+        self._session = session
+        self._clock = clock or SystemClock()
+
+    async def apply_orders(self, shop_id: str, orders: Sequence[OrderRecord]) -> PoolChange:
+        return await ledger.apply_orders(self._session, shop_id, orders, self._clock.now())
+
+    async def auto_link(self, shop_id: str, tiktok_product_ids: Sequence[str]) -> PoolChange:
+        return await links.auto_link_products(self._session, shop_id, tiktok_product_ids, self._clock.now())
+
+    async def release_shop(self, shop_id: str) -> PoolChange:
+        return await ledger.release_shop(self._session, shop_id, self._clock.now())
+
+    async def get_item(self, item_id: str, merchant_id: str, *, lock: bool = False) -> InventoryItem | None:
+        return await items.get_item(self._session, item_id, merchant_id, lock=lock)
+
+    async def create_item(self, item: InventoryItem) -> PoolChange:
+        return await items.create_item(self._session, item)
+
+    async def edit_item(self, item: InventoryItem, edit: Edit) -> PoolChange:
+        return await items.edit_item(self._session, item, edit, self._clock.now())
+
+    async def set_safety_stock(self, item: InventoryItem, safety_stock: int) -> PoolChange:
+        return await items.set_safety_stock(self._session, item, safety_stock, self._clock.now())
+
+    async def link_sku(self, merchant_id: str, sku_id: str, item_id: str | None) -> PoolChange | None:
+        return await links.link_manually(self._session, merchant_id, sku_id, item_id, self._clock.now())

@@ -1,0 +1,161 @@
+"""Orders into the ledger, links into the ledger, a shop out of it: `domain.inventory.ledger` on batches of rows.
+
+Every function runs in the caller's transaction (the one that upserts the orders, changes the links or deletes the
+shop) with a fixed number of statements per batch: read the shop's links of the batch's SKUs, lock the items they
+name, read the batch's ledger rows, ask the rules, write (`PoolWrite.flush`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.db.repositories.inventory.writer import LedgerKey, PoolWrite, ledger_line, lock_items
+from adapters.db.tables import order_line_stock, shops, sku_links
+from domain.catalog import Order
+from domain.inventory.items import MovementKind
+from domain.inventory.ledger import LineState, link_pending, transition, unlink_reserved, wanted_effect
+from domain.inventory.links import LinkState
+from domain.ports import PoolChange
+from domain.stored import OrderRecord, StoredOrder
+
+CHUNK = 1000  # orders per round of statements: the IN lists stay far below every driver's parameter limit
+
+
+async def merchant_of(session: AsyncSession, shop_id: str) -> str | None:
+    return (await session.execute(select(shops.c.merchant_id).where(shops.c.id == shop_id))).scalar_one_or_none()
+
+
+def _order_lines(record: OrderRecord) -> tuple[str, str, datetime, list[tuple[str, str, int]]]:
+    """(order id, status, update time, [(line item id, SKU id, units)]) of a stored or domain order."""
+    if isinstance(record, StoredOrder):
+        values = record.values
+        return values[0], values[1], values[3], [(li[0], li[1], li[5]) for li in record.line_items]
+    assert isinstance(record, Order)
+    lines = [(li.tiktok_line_item_id, li.tiktok_sku_id, li.quantity) for li in record.line_items]
+    return record.tiktok_order_id, record.status, record.updated_at, lines
+
+
+async def apply_orders(
+    session: AsyncSession, shop_id: str, records: Sequence[OrderRecord], now: datetime
+) -> PoolChange:
+    """Move the ledger of the shop's order lines to what each order's status asks (`ledger.transition`)."""
+    merchant_id = await merchant_of(session, shop_id)
+    change = PoolChange()
+    if merchant_id is None or not records:
+        return change
+    latest = {_order_lines(r)[0]: _order_lines(r) for r in records}  # a repeated order: the last one wins
+    orders = [o for o in latest.values() if wanted_effect(o[1]) is not None]
+    for start in range(0, len(orders), CHUNK):
+        change |= await _apply_chunk(session, shop_id, merchant_id, orders[start : start + CHUNK], now)
+    return change
+
+
+async def _apply_chunk(
+    session: AsyncSession,
+    shop_id: str,
+    merchant_id: str,
+    orders: list[tuple[str, str, datetime, list[tuple[str, str, int]]]],
+    now: datetime,
+) -> PoolChange:
+    sku_ids = sorted({sku for _, _, _, lines in orders for _, sku, _ in lines})
+    links = await _linked_items(session, shop_id, sku_ids)
+    of_batch = and_(
+        order_line_stock.c.shop_id == shop_id, order_line_stock.c.tiktok_order_id.in_([o[0] for o in orders])
+    )
+    stored_query = select(order_line_stock).where(of_batch)
+    # Items of the stored rows too: a RESERVED line counts on the item it was applied to, whatever the link says.
+    held = select(order_line_stock.c.inventory_item_id).where(
+        of_batch, order_line_stock.c.state == LineState.RESERVED.value
+    )
+    item_ids = set(links.values()) | {i for i in (await session.execute(held)).scalars() if i is not None}
+    await lock_items(session, item_ids)
+    stored = {(r.tiktok_order_id, r.tiktok_line_item_id): r for r in (await session.execute(stored_query)).all()}
+    write = PoolWrite(shop_id, merchant_id, now)
+    for order_id, status, updated_at, lines in orders:
+        wanted = wanted_effect(status)
+        assert wanted is not None
+        for line_id, sku_id, units in lines:
+            key: LedgerKey = (order_id, line_id)
+            row = stored.get(key)
+            current = None if row is None else ledger_line(row)
+            move = transition(current, wanted, updated_at, links.get(sku_id), units)
+            if move is not None:
+                write.line(key, sku_id, units if current is None else current.quantity, move)
+    return await write.flush(session)
+
+
+async def _linked_items(session: AsyncSession, shop_id: str, sku_ids: Sequence[str]) -> dict[str, str]:
+    """TikTok SKU id -> item id of the shop's LINKED SKUs among `sku_ids`."""
+    if not sku_ids:
+        return {}
+    query = select(sku_links.c.tiktok_sku_id, sku_links.c.inventory_item_id).where(
+        sku_links.c.shop_id == shop_id,
+        sku_links.c.tiktok_sku_id.in_(sku_ids),
+        sku_links.c.state == LinkState.LINKED.value,
+        sku_links.c.inventory_item_id.is_not(None),
+    )
+    return {sku: item for sku, item in (await session.execute(query)).all()}
+
+
+async def relink_lines(
+    session: AsyncSession,
+    shop_id: str,
+    merchant_id: str,
+    new_items: Mapping[str, str | None],
+    now: datetime,
+    *,
+    seeds: Mapping[str, int] | None = None,
+    extra_dirty: Sequence[str] = (),
+) -> PoolChange:
+    """Apply link changes of the shop's SKUs (`new_items`: TikTok SKU id -> its item now, None when unlinked) to
+    their ledger lines: a RESERVED line on another item gives its unit back there (`unlink_reserved`); a waiting
+    line reserves on the new item (`link_pending`). `seeds`: item id -> on-hand to add as SEEDED (new items)."""
+    if not new_items and not seeds:
+        return PoolChange()
+    waiting = (LineState.RESERVED.value, LineState.PENDING_LINK.value)
+    query = select(order_line_stock).where(
+        order_line_stock.c.shop_id == shop_id,
+        order_line_stock.c.tiktok_sku_id.in_(sorted(new_items)),
+        order_line_stock.c.state.in_(waiting),
+    )
+    rows = (await session.execute(query)).all() if new_items else []
+    items = {i for i in new_items.values() if i} | {r.inventory_item_id for r in rows if r.inventory_item_id}
+    await lock_items(session, items | set(seeds or {}) | set(extra_dirty))
+    rows = (await session.execute(query)).all() if new_items else []  # as they are now that the items are held
+    write = PoolWrite(shop_id, merchant_id, now)
+    for item_id, units in (seeds or {}).items():
+        write.count(item_id, units, 0, MovementKind.SEEDED.value, "TikTok stock of the first linked shop", None)
+    for row in rows:
+        line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
+        if line.state is LineState.RESERVED and line.inventory_item_id == new_item:
+            continue
+        key: LedgerKey = (row.tiktok_order_id, row.tiktok_line_item_id)
+        if line.state is LineState.RESERVED:
+            back = unlink_reserved(line)
+            assert back is not None
+            write.line(key, row.tiktok_sku_id, line.quantity, back)
+        if new_item is not None:
+            write.line(key, row.tiktok_sku_id, line.quantity, link_pending(line.wanted, line.order_updated_at,
+                                                                           new_item, line.quantity))  # fmt: skip
+    return await write.flush(session, extra_dirty=extra_dirty)
+
+
+async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> PoolChange:
+    """Before a shop's rows go: give its RESERVED lines' units back to their items (movements RELEASED, reason
+    "shop deleted"), so the other shops' `available` no longer counts that shop's open orders."""
+    merchant_id = await merchant_of(session, shop_id)
+    if merchant_id is None:
+        return PoolChange()
+    reserved = and_(order_line_stock.c.shop_id == shop_id, order_line_stock.c.state == LineState.RESERVED.value)
+    held = select(order_line_stock.c.inventory_item_id).where(reserved).distinct()
+    await lock_items(session, {i for i in (await session.execute(held)).scalars() if i is not None})
+    write = PoolWrite(shop_id, merchant_id, now)
+    for row in (await session.execute(select(order_line_stock).where(reserved))).all():
+        if row.inventory_item_id is not None:
+            write.count(row.inventory_item_id, 0, -row.quantity, MovementKind.RELEASED.value, "shop deleted", None)
+    write.shop_id = None  # the movements outlive the shop; its own outbox rows go with it
+    return await write.flush(session)

@@ -1,0 +1,175 @@
+"""SKU links: auto-linking a shop's SKUs after a product import or change, and the merchant's manual links.
+
+Auto-linking (`domain.inventory.links.auto_link`) sees every SKU of the shop that shares a seller SKU with the
+changed products' SKUs (one query), so a duplicate in another product is found. A seller SKU no item has yet
+creates the item, seeded from this shop's TikTok stock plus the units its waiting open orders reserve
+(`seed_on_hand`); `INSERT ... ON CONFLICT DO NOTHING` makes the first shop to get there the one that seeds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.db.repositories.inventory.ledger import merchant_of, relink_lines
+from adapters.db.repositories.inventory.writer import dialect_insert
+from adapters.db.tables import inventory_items, order_line_stock, products, sku_links, skus
+from domain.inventory.ledger import LineState, StockEffect
+from domain.inventory.links import LinkSource, LinkState, ShopSku, auto_link, seed_on_hand, trimmed
+from domain.ports import PoolChange
+
+
+async def auto_link_products(
+    session: AsyncSession, shop_id: str, tiktok_product_ids: Sequence[str], now: datetime
+) -> PoolChange:
+    """Link the SKUs of the shop's products `tiktok_product_ids` (and their seller-SKU twins in the shop)."""
+    merchant_id = await merchant_of(session, shop_id)
+    if merchant_id is None or not tiktok_product_ids:
+        return PoolChange()
+    product_ids = select(products.c.id).where(
+        products.c.shop_id == shop_id, products.c.tiktok_product_id.in_(sorted(set(tiktok_product_ids)))
+    )
+    columns = (skus.c.id, skus.c.tiktok_sku_id, skus.c.seller_sku, skus.c.quantity, products.c.tiktok_product_id)
+    of_products = select(*columns).join(products, products.c.id == skus.c.product_id)
+    changed = (await session.execute(of_products.where(skus.c.product_id.in_(product_ids)))).all()
+    seller_skus = sorted({s for s in (trimmed(r.seller_sku) for r in changed) if s is not None})
+    twins: list[Any] = []
+    if seller_skus:
+        twin_query = of_products.where(skus.c.shop_id == shop_id, func.trim(skus.c.seller_sku).in_(seller_skus))
+        twins = list((await session.execute(twin_query)).all())
+    rows = {r.id: r for r in [*changed, *twins]}
+    existing = await _links(session, list(rows))
+    # Links of SKUs the changed products no longer have: their lines wait for a link again, the rows go.
+    gone_query = select(sku_links.c.sku_id, sku_links.c.tiktok_sku_id).where(
+        sku_links.c.shop_id == shop_id,
+        sku_links.c.tiktok_product_id.in_(sorted(set(tiktok_product_ids))),
+        sku_links.c.sku_id.not_in(list(rows) or [""]),
+    )
+    gone = (await session.execute(gone_query)).all()
+    shop_skus = [
+        ShopSku(r.id, r.seller_sku, False, *(_current(existing.get(r.id)))) for r in rows.values()
+    ]  # fmt: skip
+    decisions = auto_link(shop_skus)
+    wanted_items = sorted({d.item_sku for d in decisions if d.item_sku is not None})
+    items = await _item_ids(session, merchant_id, wanted_items)
+    seeds: dict[str, int] = {}
+    missing = [sku for sku in wanted_items if sku not in items]
+    if missing:
+        first_of = {d.item_sku: rows[d.sku_id] for d in decisions if d.item_sku in missing}
+        open_units = await _open_pending_units(session, shop_id, [r.tiktok_sku_id for r in first_of.values()])
+        new = [
+            {"id": uuid.uuid4().hex, "merchant_id": merchant_id, "sku": sku, "on_hand": 0, "reserved": 0,
+             "safety_stock": 0, "version": 1, "created_at": now, "updated_at": now}
+            for sku in missing
+        ]  # fmt: skip
+        insert = dialect_insert(session)(inventory_items).values(new).on_conflict_do_nothing()
+        created = (await session.execute(insert.returning(inventory_items.c.id, inventory_items.c.sku))).all()
+        for item_id, sku in created:
+            row = first_of[sku]
+            seeds[item_id] = seed_on_hand(row.quantity, open_units.get(row.tiktok_sku_id, 0))
+        items = await _item_ids(session, merchant_id, wanted_items)
+    link_rows, new_items = [], {}
+    for decision in decisions:
+        row, current = rows[decision.sku_id], existing.get(decision.sku_id)
+        item_id = items.get(decision.item_sku) if decision.item_sku is not None else None
+        if current is not None and (current.state, current.inventory_item_id, current.source) == (
+            decision.state.value, item_id, LinkSource.AUTO.value,
+        ):  # fmt: skip
+            continue
+        link_rows.append(_link_row(shop_id, merchant_id, row, decision.state, LinkSource.AUTO, item_id, now))
+        new_items[row.tiktok_sku_id] = item_id
+    for _sku_id, tiktok_sku_id in gone:
+        new_items.setdefault(tiktok_sku_id, None)
+    await upsert_links(session, link_rows)
+    if gone:
+        await session.execute(delete(sku_links).where(sku_links.c.sku_id.in_([g.sku_id for g in gone])))
+    joined = [i for i in new_items.values() if i is not None]  # a shop joining an item receives its quantity
+    return await relink_lines(session, shop_id, merchant_id, new_items, now, seeds=seeds, extra_dirty=joined)
+
+
+def _current(link: Any) -> tuple[LinkSource | None, LinkState | None, str | None]:
+    if link is None:
+        return None, None, None
+    return LinkSource(link.source), LinkState(link.state), link.inventory_item_id
+
+
+async def _links(session: AsyncSession, sku_ids: Sequence[str]) -> dict[str, Any]:
+    if not sku_ids:
+        return {}
+    query = select(sku_links).where(sku_links.c.sku_id.in_(sku_ids))
+    return {r.sku_id: r for r in (await session.execute(query)).all()}
+
+
+async def _item_ids(session: AsyncSession, merchant_id: str, item_skus: Sequence[str]) -> dict[str, str]:
+    if not item_skus:
+        return {}
+    query = select(inventory_items.c.sku, inventory_items.c.id).where(
+        inventory_items.c.merchant_id == merchant_id, inventory_items.c.sku.in_(item_skus)
+    )
+    return {sku: item_id for sku, item_id in (await session.execute(query)).all()}
+
+
+async def _open_pending_units(session: AsyncSession, shop_id: str, tiktok_sku_ids: Sequence[str]) -> dict[str, int]:
+    """Units of the shop's open order lines waiting for a link, per TikTok SKU id."""
+    query = (
+        select(order_line_stock.c.tiktok_sku_id, func.sum(order_line_stock.c.quantity))
+        .where(
+            order_line_stock.c.shop_id == shop_id,
+            order_line_stock.c.tiktok_sku_id.in_(tiktok_sku_ids),
+            order_line_stock.c.state == LineState.PENDING_LINK.value,
+            order_line_stock.c.wanted == StockEffect.RESERVE.value,
+        )
+        .group_by(order_line_stock.c.tiktok_sku_id)
+    )
+    return {sku: int(units) for sku, units in (await session.execute(query)).all()}
+
+
+def _link_row(
+    shop_id: str, merchant_id: str, sku: Any, state: LinkState, source: LinkSource, item_id: str | None,
+    now: datetime,
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "sku_id": sku.id, "shop_id": shop_id, "merchant_id": merchant_id, "inventory_item_id": item_id,
+        "tiktok_product_id": sku.tiktok_product_id, "tiktok_sku_id": sku.tiktok_sku_id,
+        "seller_sku": trimmed(sku.seller_sku), "state": state.value, "source": source.value, "updated_at": now,
+    }  # fmt: skip
+
+
+async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert or update link rows; the push columns (pushed quantity, errors, drift) are left as they are."""
+    if not rows:
+        return
+    insert = dialect_insert(session)(sku_links)
+    kept = {"sku_id", "shop_id", "merchant_id"}
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["sku_id"], set_={k: insert.excluded[k] for k in rows[0] if k not in kept}
+        ),
+        rows,
+    )
+
+
+async def link_manually(
+    session: AsyncSession, merchant_id: str, sku_id: str, item_id: str | None, now: datetime
+) -> PoolChange | None:
+    """The merchant links SKU `sku_id` to item `item_id` (None: unlinks it); a MANUAL link survives imports.
+    None when the SKU is not the merchant's."""
+    query = (
+        select(skus.c.id, skus.c.shop_id, skus.c.tiktok_sku_id, skus.c.seller_sku, products.c.tiktok_product_id)
+        .join(products, products.c.id == skus.c.product_id)
+        .join(sku_links, sku_links.c.sku_id == skus.c.id, isouter=True)
+        .where(skus.c.id == sku_id)
+    )
+    row = (await session.execute(query)).first()
+    if row is None or await merchant_of(session, row.shop_id) != merchant_id:
+        return None
+    state = LinkState.LINKED if item_id is not None else LinkState.UNLINKED
+    previous = (await _links(session, [sku_id])).get(sku_id)
+    await upsert_links(session, [_link_row(row.shop_id, merchant_id, row, state, LinkSource.MANUAL, item_id, now)])
+    dirty = [i for i in (item_id, previous.inventory_item_id if previous else None) if i is not None]
+    return await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)

@@ -1,0 +1,128 @@
+"""The write side shared by every change of the pool: lock items, then ledger rows, counters, movements, dirty marks.
+
+A change is gathered in a `PoolWrite` (final ledger rows, counter deltas per item, movements) and written with a
+fixed number of statements whatever its size: one executemany upsert of the ledger rows, one executemany of
+arithmetic counter updates (`reserved = reserved + :d`, never read-modify-write), one insert of the movements and
+one outbox statement. The items are locked first, in id order (`SELECT ... FOR UPDATE` on PostgreSQL, as Saleor
+does, so that two writers never deadlock on them; SQLite's write transaction is exclusive already), and the
+ledger rows the change depends on are read only after that, so concurrent writers of the same item see each
+other's committed rows (live-sync.md §7.2).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.db.repositories.inventory.outbox import mark_push_dirty
+from adapters.db.tables import inventory_items, inventory_movements, order_line_stock
+from domain.inventory.ledger import LedgerLine, LineState, StockEffect, Transition
+from domain.ports import PoolChange
+
+LedgerKey = tuple[str, str]  # (tiktok_order_id, tiktok_line_item_id) within one shop
+
+
+def dialect_insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT construct (both offer `on_conflict_do_update` / `on_conflict_do_nothing`)."""
+    name = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return pg_insert if name == "postgresql" else sqlite_insert
+
+
+async def lock_items(session: AsyncSession, item_ids: Collection[str]) -> None:
+    """Lock the items until commit, in id order (PostgreSQL; SQLite ignores FOR UPDATE: one writer at a time)."""
+    if item_ids:
+        query = select(inventory_items.c.id).where(inventory_items.c.id.in_(sorted(item_ids)))
+        await session.execute(query.order_by(inventory_items.c.id).with_for_update())
+
+
+def ledger_line(row: Any) -> LedgerLine:
+    return LedgerLine(
+        LineState(row.state), StockEffect(row.wanted), row.order_updated_at, row.inventory_item_id, row.quantity
+    )
+
+
+@dataclass
+class PoolWrite:
+    """One transaction's changes of a shop's ledger rows and of the items they touch."""
+
+    shop_id: str | None  # None for a merchant's edit of an item
+    merchant_id: str
+    now: datetime
+    rows: dict[LedgerKey, dict[str, Any]] = field(default_factory=dict)
+    deltas: dict[str, list[int]] = field(default_factory=dict)  # item id -> [on_hand, reserved]
+    movements: dict[tuple[str, str, str | None, str | None], list[int]] = field(default_factory=dict)
+    available_changed: set[str] = field(default_factory=set)
+
+    def line(self, key: LedgerKey, tiktok_sku_id: str, quantity: int, move: Transition) -> None:
+        """Record a ledger row's move: its final values, and its deltas on the item it counts on."""
+        self.rows[key] = {
+            "shop_id": self.shop_id, "tiktok_order_id": key[0], "tiktok_line_item_id": key[1],
+            "merchant_id": self.merchant_id, "tiktok_sku_id": tiktok_sku_id,
+            "inventory_item_id": move.inventory_item_id, "quantity": quantity, "state": move.state.value,
+            "wanted": move.wanted.value, "order_updated_at": move.order_updated_at, "updated_at": self.now,
+        }  # fmt: skip
+        item_id = move.item_moved
+        if item_id is not None and move.movement is not None:
+            self.count(item_id, move.on_hand_delta, move.reserved_delta, move.movement.value, None, key[0])
+
+    def count(
+        self, item_id: str, on_hand: int, reserved: int, kind: str, reason: str | None, order_id: str | None
+    ) -> None:
+        """Add deltas to an item's counters and to the movement of (item, kind, reason, order)."""
+        totals = self.deltas.setdefault(item_id, [0, 0])
+        totals[0] += on_hand
+        totals[1] += reserved
+        moved = self.movements.setdefault((item_id, kind, reason, order_id), [0, 0])
+        moved[0] += on_hand
+        moved[1] += reserved
+        if on_hand != reserved:
+            self.available_changed.add(item_id)
+
+    async def flush(self, session: AsyncSession, extra_dirty: Collection[str] = ()) -> PoolChange:
+        """Write it all (the items must be locked already); the pool change for after-commit work."""
+        if self.rows:
+            insert = dialect_insert(session)(order_line_stock)
+            kept = ("shop_id", "tiktok_order_id", "tiktok_line_item_id")
+            columns = [c.name for c in order_line_stock.columns if c.name not in kept]
+            upsert = insert.on_conflict_do_update(
+                index_elements=list(kept), set_={name: insert.excluded[name] for name in columns}
+            )
+            await session.execute(upsert, list(self.rows.values()))
+        moved = {item for item, (on_hand, reserved) in self.deltas.items() if on_hand or reserved}
+        if moved:
+            statement = (
+                update(inventory_items)
+                .where(inventory_items.c.id == bindparam("item_id"))
+                .values(
+                    on_hand=inventory_items.c.on_hand + bindparam("on_hand_delta"),
+                    reserved=inventory_items.c.reserved + bindparam("reserved_delta"),
+                    version=inventory_items.c.version + 1,
+                    updated_at=bindparam("now"),
+                )
+            )
+            params = [
+                {"item_id": item, "on_hand_delta": self.deltas[item][0], "reserved_delta": self.deltas[item][1],
+                 "now": self.now}
+                for item in sorted(moved)
+            ]  # fmt: skip
+            await session.execute(statement, params)
+        movements = [
+            {"id": uuid.uuid4().hex, "inventory_item_id": item, "merchant_id": self.merchant_id, "kind": kind,
+             "on_hand_delta": on_hand, "reserved_delta": reserved, "reason": reason, "shop_id": self.shop_id,
+             "tiktok_order_id": order_id, "created_at": self.now}
+            for (item, kind, reason, order_id), (on_hand, reserved) in self.movements.items()
+            if on_hand or reserved
+        ]  # fmt: skip
+        if movements:
+            await session.execute(inventory_movements.insert(), movements)
+        dirty = self.available_changed | set(extra_dirty)
+        shops = await mark_push_dirty(session, dirty, self.now)
+        return PoolChange(frozenset(moved | set(extra_dirty)), frozenset(shops), self.merchant_id)

@@ -1,0 +1,154 @@
+"""The shared inventory pool's use cases (issue 8): merchant edits and links, and the after-commit work of every
+pool change (a `push_inventory` per shop with dirty outbox rows, an `inventoryItemUpdated` signal per item).
+
+Each use case: load (the item locked), ask the rules (`domain.inventory`), write through the repository (counters
+arithmetically, movement, outbox), commit, then enqueue and publish.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+
+from domain.clock import Clock
+from domain.errors import DomainError, ErrorCode, NotFoundError
+from domain.inventory.items import Edit, InventoryItem, adjust, checked_sku, checked_units, set_on_hand
+from domain.ports import EventPublisher, PoolChange, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from domain.stored import OrderRecord, ProductRecord
+
+log = logging.getLogger(__name__)
+
+
+def after_pool_change(
+    uow: UnitOfWork, queue: TaskQueue | None, events: EventPublisher | None, change: PoolChange
+) -> None:
+    """Once `uow` commits: enqueue a push per shop with dirty outbox rows, signal each changed item."""
+
+    async def notify() -> None:
+        for shop_id in sorted(change.push_shop_ids):
+            if queue is not None:
+                try:
+                    await queue.enqueue_inventory_push(shop_id)
+                except Exception:  # the outbox row stays dirty: the pusher's sweep sends it later
+                    log.warning("could not enqueue the inventory push of shop %s", shop_id, exc_info=True)
+        if events is not None and change.merchant_id is not None:
+            for item_id in sorted(change.item_ids):
+                try:
+                    await events.inventory_item_changed(item_id, change.merchant_id)
+                except Exception:
+                    log.warning("could not publish inventory item %s", item_id, exc_info=True)
+
+    if change.push_shop_ids or change.item_ids:
+        uow.after_commit(notify)
+
+
+async def pool_orders(
+    uow: UnitOfWork, queue: TaskQueue | None, events: EventPublisher | None, shop_id: str,
+    orders: Sequence[OrderRecord],
+) -> None:  # fmt: skip
+    """In the transaction that upserts the shop's orders: move the ledger (`InventoryRepository.apply_orders`)."""
+    if orders:
+        after_pool_change(uow, queue, events, await uow.inventory.apply_orders(shop_id, orders))
+
+
+async def pool_products(
+    uow: UnitOfWork, queue: TaskQueue | None, events: EventPublisher | None, shop_id: str,
+    products: Sequence[ProductRecord],
+) -> None:  # fmt: skip
+    """In the transaction that upserts the shop's products: auto-link their SKUs (seeding new items)."""
+    if products:
+        ids = [p.tiktok_product_id for p in products]
+        after_pool_change(uow, queue, events, await uow.inventory.auto_link(shop_id, ids))
+
+
+async def create_item(
+    uow_factory: UnitOfWorkFactory, queue: TaskQueue, events: EventPublisher, clock: Clock, merchant_id: str,
+    sku: str, on_hand: int, safety_stock: int,
+) -> InventoryItem:  # fmt: skip
+    """`inventoryItemCreate`: a new item (SKU trimmed, 1-255 characters; units 0-1e9). `SKU_ALREADY_EXISTS`."""
+    now = clock.now()
+    item = InventoryItem(
+        uuid.uuid4().hex, merchant_id, checked_sku(sku), checked_units(on_hand, "onHand"), 0,
+        checked_units(safety_stock, "safetyStock"), 1, now, now,
+    )  # fmt: skip
+    async with uow_factory() as uow:
+        after_pool_change(uow, queue, events, await uow.inventory.create_item(item))
+        created = await uow.inventory.get_item(item.id, merchant_id)
+        await uow.commit()
+    assert created is not None
+    return created
+
+
+async def set_item_on_hand(
+    uow_factory: UnitOfWorkFactory, queue: TaskQueue, events: EventPublisher, merchant_id: str, item_id: str,
+    on_hand: int, compare_on_hand: int | None,
+) -> InventoryItem:  # fmt: skip
+    """`inventorySetOnHand`: on-hand becomes `on_hand` units; `VERSION_CONFLICT` when `compare_on_hand` is given
+    and differs from the stored value (Shopify's compare-and-set); `NOT_FOUND` for another merchant's item."""
+    async with uow_factory() as uow:
+        item = await _locked(uow, merchant_id, item_id)
+        edit = set_on_hand(item, on_hand, compare_on_hand)
+        return await _edit(uow, queue, events, item, edit.on_hand_delta != 0, edit)
+
+
+async def adjust_item(
+    uow_factory: UnitOfWorkFactory, queue: TaskQueue, events: EventPublisher, merchant_id: str, item_id: str,
+    delta: int, reason: str,
+) -> InventoryItem:  # fmt: skip
+    """`inventoryAdjust`: add `delta` units (negative removes) for `reason`; on-hand never below 0."""
+    async with uow_factory() as uow:
+        item = await _locked(uow, merchant_id, item_id)
+        return await _edit(uow, queue, events, item, True, adjust(item, delta, reason))
+
+
+async def update_safety_stock(
+    uow_factory: UnitOfWorkFactory, queue: TaskQueue, events: EventPublisher, merchant_id: str, item_id: str,
+    safety_stock: int,
+) -> InventoryItem:  # fmt: skip
+    """`inventoryItemUpdate`: units kept back from every shop (0-1e9); every linked SKU is pushed again."""
+    checked_units(safety_stock, "safetyStock")
+    async with uow_factory() as uow:
+        item = await _locked(uow, merchant_id, item_id)
+        if safety_stock != item.safety_stock:
+            after_pool_change(uow, queue, events, await uow.inventory.set_safety_stock(item, safety_stock))
+        updated = await uow.inventory.get_item(item_id, merchant_id)
+        await uow.commit()
+    assert updated is not None
+    return updated
+
+
+async def link_sku(
+    uow_factory: UnitOfWorkFactory, queue: TaskQueue, events: EventPublisher, merchant_id: str, sku_id: str,
+    item_id: str | None,
+) -> None:  # fmt: skip
+    """`skuLink` / `skuUnlink` (item None): a MANUAL link that later imports keep. The SKU's open order lines
+    reserve on the new item (and give their units back to the old one). `NOT_FOUND` for another merchant's SKU or
+    item; `SKU_NOT_LINKABLE` for a bundle SKU."""
+    async with uow_factory() as uow:
+        if item_id is not None and await uow.inventory.get_item(item_id, merchant_id) is None:
+            raise NotFoundError("Inventory item", ("inventoryItemId",))
+        change = await uow.inventory.link_sku(merchant_id, sku_id, item_id)
+        if change is None:
+            raise NotFoundError("SKU", ("skuId",))
+        after_pool_change(uow, queue, events, change)
+        await uow.commit()
+
+
+async def _locked(uow: UnitOfWork, merchant_id: str, item_id: str) -> InventoryItem:
+    item = await uow.inventory.get_item(item_id, merchant_id, lock=True)
+    if item is None:
+        raise NotFoundError("Inventory item", ("inventoryItemId",))
+    return item
+
+
+async def _edit(
+    uow: UnitOfWork, queue: TaskQueue, events: EventPublisher, item: InventoryItem, changes: bool, edit: Edit
+) -> InventoryItem:
+    if changes:
+        after_pool_change(uow, queue, events, await uow.inventory.edit_item(item, edit))
+    updated = await uow.inventory.get_item(item.id, item.merchant_id)
+    await uow.commit()
+    if updated is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "Inventory item not found")
+    return updated

@@ -1,0 +1,162 @@
+"""Pool mutations, each with `userErrors`: items (create, set on-hand, adjust, safety stock) and manual links.
+
+Units throughout; expected failures: INVALID_INPUT (with the field), NOT_FOUND (another merchant's item or SKU),
+VERSION_CONFLICT (compareOnHand differs), SKU_ALREADY_EXISTS.
+"""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain.errors import DomainError
+from domain.services import inventory as pool
+from gql import types as t
+from gql.context import Info
+from gql.errors import user_error
+from gql.ids import internal_id
+from gql.inputs import bounded
+from gql.inventory.queries import item_by_id
+from gql.inventory.types import InventoryItemNode, SkuLink, inventory_item
+
+MAX_TEXT = 1000
+
+
+@strawberry.input
+class InventoryItemCreateInput:
+    sku: str = strawberry.field(description="The merchant SKU: trimmed, 1 to 255 characters, unique per merchant.")
+    on_hand: int = strawberry.field(default=0, description="Units held now (0 to 1,000,000,000).")
+    safety_stock: int = strawberry.field(default=0, description="Units kept back from every shop.")
+
+
+@strawberry.input
+class InventorySetOnHandInput:
+    inventory_item_id: strawberry.ID
+    on_hand: int = strawberry.field(description="The new on-hand, in units (0 to 1,000,000,000).")
+    compare_on_hand: int | None = strawberry.field(
+        default=None,
+        description="The on-hand the merchant saw; when given and the stored value differs, VERSION_CONFLICT "
+        "(compare-and-set, as Shopify's changeFromQuantity).",
+    )
+
+
+@strawberry.input
+class InventoryAdjustInput:
+    inventory_item_id: strawberry.ID
+    delta: int = strawberry.field(description="Units to add (negative: remove); not 0; on-hand stays ≥ 0.")
+    reason: str = strawberry.field(description="Why (a count, damage, a delivery): 1 to 500 characters.")
+
+
+@strawberry.input
+class InventoryItemUpdateInput:
+    inventory_item_id: strawberry.ID
+    safety_stock: int = strawberry.field(description="Units kept back from every shop (0 to 1,000,000,000).")
+
+
+@strawberry.input
+class SkuLinkInput:
+    sku_id: strawberry.ID
+    inventory_item_id: strawberry.ID
+
+
+@strawberry.input
+class SkuUnlinkInput:
+    sku_id: strawberry.ID
+
+
+@strawberry.type
+class InventoryItemPayload:
+    inventory_item: InventoryItemNode | None
+    user_errors: list[t.UserError]
+
+
+@strawberry.type
+class SkuLinkPayload:
+    sku_link: SkuLink | None
+    user_errors: list[t.UserError]
+
+
+@strawberry.type
+class InventoryMutation:
+    @strawberry.mutation(description="Create an inventory item for a merchant SKU. SKU_ALREADY_EXISTS, INVALID_INPUT.")
+    async def inventory_item_create(self, info: Info, input: InventoryItemCreateInput) -> InventoryItemPayload:
+        s = info.context.services
+        try:
+            sku = bounded(input.sku, MAX_TEXT, "sku") or ""
+            item = await pool.create_item(
+                s.uow_factory, s.queue, s.events, s.clock, info.context.require_merchant(), sku, input.on_hand,
+                input.safety_stock,
+            )  # fmt: skip
+        except DomainError as exc:
+            return InventoryItemPayload(inventory_item=None, user_errors=[user_error(exc)])
+        return InventoryItemPayload(inventory_item=inventory_item(item), user_errors=[])
+
+    @strawberry.mutation(
+        description="Set an item's on-hand (a stock count). With compareOnHand: refused with VERSION_CONFLICT when "
+        "the stored on-hand differs. Every linked shop SKU is pushed the new target."
+    )
+    async def inventory_set_on_hand(self, info: Info, input: InventorySetOnHandInput) -> InventoryItemPayload:
+        s = info.context.services
+        try:
+            item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
+            item = await pool.set_item_on_hand(
+                s.uow_factory, s.queue, s.events, info.context.require_merchant(), item_id, input.on_hand,
+                input.compare_on_hand,
+            )  # fmt: skip
+        except DomainError as exc:
+            return InventoryItemPayload(inventory_item=None, user_errors=[user_error(exc)])
+        return InventoryItemPayload(inventory_item=inventory_item(item), user_errors=[])
+
+    @strawberry.mutation(description="Add units to (or remove from) an item's on-hand, for a reason (a movement).")
+    async def inventory_adjust(self, info: Info, input: InventoryAdjustInput) -> InventoryItemPayload:
+        s = info.context.services
+        try:
+            item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
+            reason = bounded(input.reason, MAX_TEXT, "reason") or ""
+            item = await pool.adjust_item(
+                s.uow_factory, s.queue, s.events, info.context.require_merchant(), item_id, input.delta, reason
+            )
+        except DomainError as exc:
+            return InventoryItemPayload(inventory_item=None, user_errors=[user_error(exc)])
+        return InventoryItemPayload(inventory_item=inventory_item(item), user_errors=[])
+
+    @strawberry.mutation(description="Change an item's safety stock (units kept back from every shop).")
+    async def inventory_item_update(self, info: Info, input: InventoryItemUpdateInput) -> InventoryItemPayload:
+        s = info.context.services
+        try:
+            item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
+            item = await pool.update_safety_stock(
+                s.uow_factory, s.queue, s.events, info.context.require_merchant(), item_id, input.safety_stock
+            )
+        except DomainError as exc:
+            return InventoryItemPayload(inventory_item=None, user_errors=[user_error(exc)])
+        return InventoryItemPayload(inventory_item=inventory_item(item), user_errors=[])
+
+    @strawberry.mutation(
+        description="Link a shop SKU to an item by hand (MANUAL: later imports keep it). The SKU's open orders "
+        "reserve on the item (and release the one it had). NOT_FOUND for another merchant's SKU or item."
+    )
+    async def sku_link(self, info: Info, input: SkuLinkInput) -> SkuLinkPayload:
+        s = info.context.services
+        try:
+            sku_id = internal_id(input.sku_id, "Sku", "skuId")
+            item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
+            await pool.link_sku(s.uow_factory, s.queue, s.events, info.context.require_merchant(), sku_id, item_id)
+        except DomainError as exc:
+            return SkuLinkPayload(sku_link=None, user_errors=[user_error(exc)])
+        return SkuLinkPayload(sku_link=await info.context.loaders.sku_link.load(sku_id), user_errors=[])
+
+    @strawberry.mutation(
+        description="Unlink a shop SKU by hand (UNLINKED, MANUAL: later imports keep it unlinked); its open orders "
+        "give their reserved units back."
+    )
+    async def sku_unlink(self, info: Info, input: SkuUnlinkInput) -> SkuLinkPayload:
+        s = info.context.services
+        try:
+            sku_id = internal_id(input.sku_id, "Sku", "skuId")
+            await pool.link_sku(s.uow_factory, s.queue, s.events, info.context.require_merchant(), sku_id, None)
+        except DomainError as exc:
+            return SkuLinkPayload(sku_link=None, user_errors=[user_error(exc)])
+        return SkuLinkPayload(sku_link=await info.context.loaders.sku_link.load(sku_id), user_errors=[])
+
+
+__all__ = ["InventoryMutation", "item_by_id"]

@@ -1,0 +1,100 @@
+"""`inventoryItems(first, after, query, oversold)`, `inventoryItem(id)`, `unlinkedSkus(shopId, first, after)`."""
+
+from __future__ import annotations
+
+import strawberry
+
+from adapters.db import inventory_queries
+from adapters.db.cursors import InvalidCursorError
+from gql import types as t
+from gql.context import Info
+from gql.errors import BadRequestError
+from gql.ids import from_global_id
+from gql.inventory.types import InventoryItemNode, InventoryMovement, SkuLink, inventory_item, movement, sku_link
+from gql.readers import page_size, wants_total
+
+MAX_QUERY_LENGTH = 255
+
+
+def _after(after: str | None) -> str | None:
+    if after is not None and (not after or len(after) > 500):
+        raise BadRequestError("after is not a cursor from this API.")
+    return after
+
+
+async def movements(info: Info, item_id: str, first: int | None, after: str | None) -> t.Connection[InventoryMovement]:
+    size = page_size(first)
+    try:
+        async with info.context.services.db.read_sessionmaker() as session:
+            page = await inventory_queries.movement_page(
+                session, info.context.require_merchant(), item_id, size, _after(after)
+            )
+    except InvalidCursorError as exc:
+        raise BadRequestError("after is not a cursor from this API.") from exc
+    return t.connection([(r.cursor, movement(r)) for r in page.items], page.has_next_page, -1)
+
+
+async def item_by_id(info: Info, item_id: str) -> InventoryItemNode | None:
+    node: InventoryItemNode | None = await info.context.loaders.inventory_item.load(item_id)
+    return node
+
+
+@strawberry.type
+class InventoryQuery:
+    @strawberry.field(
+        description="The merchant's inventory items, newest first. `first` is 1 to 100 (default 20); `query` "
+        "matches part of the SKU, ignoring case; `oversold` true keeps only oversold items (available < 0), "
+        "false only the others."
+    )
+    async def inventory_items(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        query: str | None = None,
+        oversold: bool | None = None,
+    ) -> t.Connection[InventoryItemNode]:
+        merchant_id = info.context.require_merchant()
+        size = page_size(first)
+        if query is not None and len(query) > MAX_QUERY_LENGTH:
+            raise BadRequestError(f"query is at most {MAX_QUERY_LENGTH} characters.")
+        try:
+            async with info.context.services.db.read_sessionmaker() as session:
+                page = await inventory_queries.item_page(
+                    session, merchant_id, size, _after(after), query=(query or "").strip() or None,
+                    oversold=oversold, with_total=wants_total(info),
+                )  # fmt: skip
+        except InvalidCursorError as exc:
+            raise BadRequestError("after is not a cursor from this API.") from exc
+        total = page.total_count if page.total_count is not None else -1
+        return t.connection([(r.cursor, inventory_item(r.item)) for r in page.items], page.has_next_page, total)
+
+    @strawberry.field(description="One of the merchant's inventory items; null when it does not exist for them.")
+    async def inventory_item(self, info: Info, id: strawberry.ID) -> InventoryItemNode | None:
+        parsed = from_global_id(id)
+        if parsed is None or parsed[0] != "InventoryItem":
+            return None
+        return await item_by_id(info, parsed[1])
+
+    @strawberry.field(
+        description="SKUs of one of the merchant's shops that draw on no inventory item (AMBIGUOUS, NO_SELLER_SKU, "
+        "EXCLUDED, UNLINKED), newest product first: what the merchant should link by hand (skuLink). `first` is 1 "
+        "to 100 (default 20). Another merchant's shop gives an empty connection."
+    )
+    async def unlinked_skus(
+        self, info: Info, shop_id: strawberry.ID, first: int | None = 20, after: str | None = None
+    ) -> t.Connection[SkuLink]:
+        merchant_id = info.context.require_merchant()
+        size = page_size(first)
+        parsed = from_global_id(shop_id)
+        if parsed is None or parsed[0] != "Shop":
+            return t.connection([], False, 0)
+        try:
+            async with info.context.services.db.read_sessionmaker() as session:
+                page = await inventory_queries.unlinked_sku_page(
+                    session, merchant_id, parsed[1], size, _after(after), with_total=wants_total(info)
+                )
+        except InvalidCursorError as exc:
+            raise BadRequestError("after is not a cursor from this API.") from exc
+        total = page.total_count if page.total_count is not None else -1
+        return t.connection([(r.cursor, sku_link(r)) for r in page.items], page.has_next_page, total)

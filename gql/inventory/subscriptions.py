@@ -1,0 +1,77 @@
+"""`inventoryItemUpdated(inventoryItemId, sku)`: an item as it is, then after every change of its counters, safety
+stock or links. Change signals only say when to look again (adapters/events.py); the database is the truth, and a
+followed item is re-read every `FALLBACK_INTERVAL` whatever happens (signals can be lost)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from adapters.db import inventory_queries
+from domain.errors import NotFoundError
+from gql.context import Info
+from gql.ids import internal_id
+from gql.inventory.types import InventoryItemNode, inventory_item
+
+FALLBACK_INTERVAL = 1.5
+MIN_INTERVAL = 0.1  # coalescing: a burst of sales of one SKU costs a subscriber a message per 100 ms at most
+
+
+def _signature(node: InventoryItemNode) -> tuple[object, ...]:
+    return (node.on_hand, node.reserved, node.safety_stock, node.version)
+
+
+@strawberry.type
+class InventorySubscription:
+    @strawberry.subscription(
+        description="Inventory item changes (counters, safety stock, links). With inventoryItemId or sku (the "
+        "merchant SKU): that item, first as it is (NOT_FOUND when the merchant has no such item). With neither: "
+        "every item of the merchant as it changes. Coalesced: the latest state wins."
+    )
+    async def inventory_item_updated(
+        self, info: Info, inventory_item_id: strawberry.ID | None = None, sku: str | None = None
+    ) -> AsyncGenerator[InventoryItemNode, None]:
+        merchant_id = info.context.require_merchant()
+        wanted: str | None = None
+        if inventory_item_id is not None:
+            wanted = internal_id(inventory_item_id, "InventoryItem", "inventoryItemId")
+        elif sku is not None:
+            async with info.context.services.db.read_sessionmaker() as session:
+                found = await inventory_queries.item_by_sku(session, merchant_id, sku[:300])
+            if found is None:
+                raise NotFoundError("Inventory item", ("sku",))
+            wanted = found.id
+        sent: dict[str, tuple[object, ...]] = {}
+        async with info.context.services.events.subscribe_inventory(merchant_id) as signals:
+            pending: set[str] = {wanted} if wanted is not None else set()
+            first = wanted is not None
+            while True:
+                if pending:
+                    loaders = info.context.fresh_loaders()
+                    nodes = [await loaders.inventory_item.load(i) for i in sorted(pending)]
+                    if first and nodes[0] is None:
+                        raise NotFoundError("Inventory item", ("inventoryItemId",))
+                    first = False
+                    for node in nodes:
+                        if node is None:
+                            continue
+                        signature = _signature(node)
+                        if sent.get(node.internal_id) != signature:
+                            sent[node.internal_id] = signature
+                            yield node
+                    await asyncio.sleep(MIN_INTERVAL)
+                changed = await signals.wait(FALLBACK_INTERVAL)
+                info.context.require_merchant()  # a subscription does not outlive its token
+                if wanted is not None:
+                    pending = {wanted}  # re-read on a signal, and on the timeout
+                elif changed:
+                    pending = set(changed)
+                elif changed is not None:  # signals were lost: re-read what was sent
+                    pending = set(sent)
+                else:
+                    pending = set()
+
+
+__all__ = ["InventorySubscription", "inventory_item"]

@@ -1,0 +1,139 @@
+"""GraphQL types of the pool: DTOs built from `adapters.db.inventory_queries` read models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from adapters.db.inventory_queries import LinkRead, MovementRead
+from domain.inventory.items import InventoryItem, MovementKind
+from domain.inventory.links import LinkSource, LinkState
+from gql import mappers
+from gql import types as t
+from gql.context import Info
+
+SkuLinkState = strawberry.enum(
+    LinkState,
+    name="SkuLinkState",
+    description="LINKED to an inventory item; AMBIGUOUS: its seller SKU appears on several SKUs of the shop; "
+    "NO_SELLER_SKU; EXCLUDED: a bundle (combo) SKU, whose stock TikTok derives; UNLINKED by the merchant, or not "
+    "decided yet.",
+)
+SkuLinkSource = strawberry.enum(
+    LinkSource,
+    name="SkuLinkSource",
+    description="AUTO: by exact (trimmed) seller SKU after an import; MANUAL: the merchant's, kept by imports.",
+)
+InventoryMovementKind = strawberry.enum(MovementKind, name="InventoryMovementKind")
+
+
+@strawberry.type(description="A change of an item's counters, in the order it happened.")
+class InventoryMovement:
+    kind: InventoryMovementKind  # type: ignore[valid-type]
+    on_hand_delta: int = strawberry.field(description="Units added to (negative: removed from) on-hand.")
+    reserved_delta: int = strawberry.field(description="Units added to (negative: removed from) reserved.")
+    reason: str | None = strawberry.field(description="The merchant's reason (inventoryAdjust), or why it moved.")
+    tiktok_order_id: str | None = strawberry.field(description="The TikTok order that moved it, if any.")
+    created_at: datetime = strawberry.field(description="UTC.")
+    shop_internal_id: strawberry.Private[str | None] = None
+
+    @strawberry.field(description="The shop of the order that moved it; null for a merchant's edit or a deleted shop.")
+    async def shop(self, info: Info) -> t.Shop | None:
+        return None if self.shop_internal_id is None else await info.context.loaders.shop.load(self.shop_internal_id)
+
+
+@strawberry.type(description="A shop SKU's place in the pool: which item it draws on, and what was pushed to TikTok.")
+class SkuLink:
+    state: SkuLinkState  # type: ignore[valid-type]
+    source: SkuLinkSource  # type: ignore[valid-type]
+    sku: t.Sku
+    pushed_quantity: int | None = strawberry.field(description="The last quantity TikTok accepted (units).")
+    pushed_at: datetime | None = strawberry.field(description="When TikTok accepted it (UTC).")
+    push_error_code: str | None = strawberry.field(
+        description="TikTok's per-SKU code of the last failed push (Update Inventory `data.errors`, tiktok-api.md "
+        "§9); null once a push succeeds."
+    )
+    shop_internal_id: strawberry.Private[str]
+    item_internal_id: strawberry.Private[str | None]
+
+    @strawberry.field
+    async def shop(self, info: Info) -> t.Shop | None:
+        return await info.context.loaders.shop.load(self.shop_internal_id)
+
+    @strawberry.field(description="The item the SKU draws on; null unless LINKED.")
+    async def inventory_item(self, info: Info) -> InventoryItemNode | None:
+        if self.item_internal_id is None:
+            return None
+        node: InventoryItemNode | None = await info.context.loaders.inventory_item.load(self.item_internal_id)
+        return node
+
+
+@strawberry.type(
+    name="InventoryItem",
+    description="One stock per merchant SKU, shared by every linked shop SKU. Units throughout; "
+    "available = onHand - reserved - safetyStock.",
+)
+class InventoryItemNode(t.Node):
+    id: strawberry.ID
+    sku: str = strawberry.field(description="The merchant SKU; shop SKUs link to it by exact (trimmed) seller SKU.")
+    on_hand: int = strawberry.field(description="Units physically held.")
+    reserved: int = strawberry.field(description="Units held for open orders on every shop (the ledger's sum).")
+    safety_stock: int = strawberry.field(description="Units kept back from every shop.")
+    available: int = strawberry.field(description="onHand - reserved - safetyStock; negative when oversold.")
+    oversold: bool = strawberry.field(description="available < 0: more was sold than is held; pushed as 0.")
+    version: int = strawberry.field(description="+1 on every change of the counters.")
+    updated_at: datetime = strawberry.field(description="UTC.")
+    internal_id: strawberry.Private[str]
+
+    @strawberry.field(description="The shop SKUs linked to it, by shop.")
+    async def links(self, info: Info) -> list[SkuLink]:
+        return await info.context.loaders.item_links.load(self.internal_id)
+
+    @strawberry.field(description="Its movements, newest first. `first` is 1 to 100 (default 20).")
+    async def movements(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> t.Connection[InventoryMovement]:
+        from gql.inventory.queries import movements
+
+        return await movements(info, self.internal_id, first, after)
+
+
+def inventory_item(item: InventoryItem) -> InventoryItemNode:
+    return InventoryItemNode(
+        id=t.global_id("InventoryItem", item.id),
+        sku=item.sku,
+        on_hand=item.on_hand,
+        reserved=item.reserved,
+        safety_stock=item.safety_stock,
+        available=item.available,
+        oversold=item.oversold,
+        version=item.version,
+        updated_at=item.updated_at,
+        internal_id=item.id,
+    )
+
+
+def sku_link(read: LinkRead) -> SkuLink:
+    return SkuLink(
+        state=LinkState(read.state),
+        source=LinkSource(read.source),
+        sku=mappers.sku(read.sku),
+        pushed_quantity=read.pushed_quantity,
+        pushed_at=read.pushed_at,
+        push_error_code=read.push_error_code,
+        shop_internal_id=read.shop_id,
+        item_internal_id=read.inventory_item_id if read.state == LinkState.LINKED else None,
+    )
+
+
+def movement(read: MovementRead) -> InventoryMovement:
+    return InventoryMovement(
+        kind=MovementKind(read.kind),
+        on_hand_delta=read.on_hand_delta,
+        reserved_delta=read.reserved_delta,
+        reason=read.reason,
+        tiktok_order_id=read.tiktok_order_id,
+        created_at=read.created_at,
+        shop_internal_id=read.shop_id,
+    )

@@ -1,0 +1,203 @@
+"""The shared inventory pool on SQLite and PostgreSQL: auto-link and seeding, the order ledger, merchant edits,
+manual links, shop deletion, tenant isolation (issue 8)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.crypto import TokenCipher
+from adapters.db import Database, uow_factory
+from adapters.db.tables import inventory_items, inventory_movements, inventory_push_outbox, order_line_stock, sku_links
+from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
+from domain.errors import DomainError, ErrorCode
+from domain.services import inventory as pool
+from domain.services.shops import delete_shop
+from domain.shops import Shop
+from tests.fakes import FakeClock, FakeEventPublisher, FakeTaskQueue
+from tests.integration.db_samples import NOW, add_shop, make_shop
+
+USD = Money(Decimal("10"), "USD")
+
+
+def product(tiktok_id: str, *skus: tuple[str, str | None, int], at=NOW) -> Product:  # type: ignore[no-untyped-def]
+    """A product with SKUs (TikTok SKU id, seller SKU, TikTok stock in one warehouse)."""
+    return Product(tiktok_id, "Tee", "ACTIVATE", at, at,
+                   tuple(Sku(s, seller, USD, (WarehouseStock("wh-1", qty),)) for s, seller, qty in skus))  # fmt: skip
+
+
+def order(tiktok_id: str, status: str, *skus: str, at=NOW) -> Order:  # type: ignore[no-untyped-def]
+    """An order with one line item (one unit) per given TikTok SKU id."""
+    lines = tuple(LineItem(f"{tiktok_id}-{n}", s, None, None, "Tee", 1, USD) for n, s in enumerate(skus))
+    return Order(tiktok_id, status, at, at, USD, lines)
+
+
+class Pool:
+    def __init__(self, database: Database, cipher: TokenCipher) -> None:
+        self.db = database
+        self.clock = FakeClock(NOW)
+        self.uows = uow_factory(database, cipher, self.clock)  # type: ignore[arg-type]
+        self.queue = FakeTaskQueue()
+        self.events = FakeEventPublisher()
+
+    async def shop(self, merchant_id: str = "merchant-a") -> Shop:
+        return await add_shop(self.uows, make_shop(merchant_id=merchant_id))
+
+    async def products(self, shop: Shop, *products: Product) -> None:
+        async with self.uows() as uow:
+            await uow.catalog.upsert_products(shop.id, products)
+            await pool.pool_products(uow, self.queue, self.events, shop.id, products)
+            await uow.commit()
+
+    async def orders(self, shop: Shop, *orders: Order) -> None:
+        async with self.uows() as uow:
+            await uow.catalog.upsert_orders(shop.id, orders)
+            await pool.pool_orders(uow, self.queue, self.events, shop.id, orders)
+            await uow.commit()
+
+    async def item(self, sku: str, merchant_id: str = "merchant-a") -> dict:  # type: ignore[type-arg]
+        async with self.db.read_sessionmaker() as session:
+            query = select(inventory_items).where(
+                inventory_items.c.merchant_id == merchant_id, inventory_items.c.sku == sku
+            )
+            row = (await session.execute(query)).mappings().one()
+            ledger = select(func.coalesce(func.sum(order_line_stock.c.quantity), 0)).where(
+                order_line_stock.c.inventory_item_id == row["id"], order_line_stock.c.state == "RESERVED"
+            )
+            reserved_in_ledger = (await session.execute(ledger)).scalar_one()
+        assert row["reserved"] == reserved_in_ledger  # the invariant: reserved is the ledger's sum
+        return {**row, "available": row["on_hand"] - row["reserved"] - row["safety_stock"]}
+
+    async def links(self, shop: Shop) -> dict[str, tuple[str, str | None]]:
+        async with self.db.read_sessionmaker() as session:
+            query = select(sku_links.c.tiktok_sku_id, sku_links.c.state, inventory_items.c.sku).outerjoin(
+                inventory_items, inventory_items.c.id == sku_links.c.inventory_item_id
+            )
+            rows = (await session.execute(query.where(sku_links.c.shop_id == shop.id))).all()
+        return {sku: (state, item) for sku, state, item in rows}
+
+
+@pytest.fixture
+def world(database: Database, cipher: TokenCipher) -> Pool:
+    return Pool(database, cipher)
+
+
+async def test_skus_link_by_trimmed_seller_sku_and_never_guess(world: Pool) -> None:
+    shop = await world.shop()
+    await world.products(
+        shop,
+        product("p1", ("s1", " TEE-RED ", 7), ("s2", "DUP", 1), ("s3", None, 2)),
+        product("p2", ("s4", "DUP", 3), ("s5", "TEE-BLUE", 4)),
+    )
+    assert await world.links(shop) == {
+        "s1": ("LINKED", "TEE-RED"), "s2": ("AMBIGUOUS", None), "s3": ("NO_SELLER_SKU", None),
+        "s4": ("AMBIGUOUS", None), "s5": ("LINKED", "TEE-BLUE"),
+    }  # fmt: skip
+    # seeded from TikTok's stock: available equals what TikTok shows
+    assert (await world.item("TEE-RED"))["on_hand"] == 7
+    assert world.queue.inventory_pushes == [shop.id]
+
+
+async def test_a_seeded_item_counts_open_orders_once_and_a_second_shop_joins(world: Pool) -> None:
+    first, second = await world.shop(), await world.shop()
+    # orders arrive before the products: their lines wait for a link
+    await world.orders(first, order("o1", "AWAITING_SHIPMENT", "a1"), order("o2", "UNPAID", "a1"),
+                       order("o3", "DELIVERED", "a1"))  # fmt: skip
+    await world.products(first, product("pa", ("a1", "MUG", 5)))  # TikTok shows 5 after the 2 open orders
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (7, 2, 5)
+    # the second shop's SKU joins the pool: no seeding, its quantity is pushed there
+    await world.products(second, product("pb", ("b1", "MUG", 40)))
+    assert (await world.item("MUG"))["on_hand"] == 7
+    assert set(world.queue.inventory_pushes) == {first.id, second.id}
+
+
+async def test_orders_reserve_deduct_and_release_exactly_once(world: Pool) -> None:
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "CAP", 10)))
+    later = NOW + timedelta(minutes=5)
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s", "s"), order("o2", "UNPAID", "s"))
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s", "s"))  # a re-import: nothing moves
+    item = await world.item("CAP")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (10, 3, 7)
+    await world.orders(shop, order("o1", "IN_TRANSIT", "s", "s", at=later), order("o2", "CANCELLED", "s", at=later))
+    item = await world.item("CAP")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (8, 0, 8)
+    # an older event arriving late, a duplicate, and a history order change nothing
+    await world.orders(shop, order("o2", "UNPAID", "s"), order("o1", "AWAITING_SHIPMENT", "s", "s"))
+    await world.orders(shop, order("o9", "COMPLETED", "s"), order("o1", "IN_TRANSIT", "s", "s", at=later))
+    assert (await world.item("CAP"))["on_hand"] == 8 and (await world.item("CAP"))["reserved"] == 0
+    async with world.db.read_sessionmaker() as session:
+        kinds = (await session.execute(select(inventory_movements.c.kind, inventory_movements.c.reserved_delta)
+                                       .order_by(inventory_movements.c.kind))).all()  # fmt: skip
+    assert sorted(kinds) == [("DEDUCTED", -2), ("RELEASED", -1), ("RESERVED", 1), ("RESERVED", 2), ("SEEDED", 0)]
+
+
+async def test_merchant_edits_compare_and_set_and_adjust(world: Pool) -> None:
+    item = await pool.create_item(world.uows, world.queue, world.events, world.clock, "merchant-a", " BAG ", 10, 2)
+    assert (item.sku, item.on_hand, item.available) == ("BAG", 10, 8)
+    with pytest.raises(DomainError) as taken:
+        await pool.create_item(world.uows, world.queue, world.events, world.clock, "merchant-a", "BAG", 1, 0)
+    assert taken.value.code is ErrorCode.SKU_ALREADY_EXISTS
+    updated = await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", item.id, 15, 10)
+    assert (updated.on_hand, updated.version) == (15, item.version + 1)
+    with pytest.raises(DomainError) as conflict:
+        await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", item.id, 20, 10)
+    assert conflict.value.code is ErrorCode.VERSION_CONFLICT
+    adjusted = await pool.adjust_item(world.uows, world.queue, world.events, "merchant-a", item.id, -5, "damaged")
+    assert adjusted.on_hand == 10
+    safer = await pool.update_safety_stock(world.uows, world.queue, world.events, "merchant-a", item.id, 4)
+    assert safer.available == 6
+    # another merchant's item does not exist
+    with pytest.raises(DomainError) as other:
+        await pool.adjust_item(world.uows, world.queue, world.events, "merchant-b", item.id, 1, "count")
+    assert other.value.code is ErrorCode.NOT_FOUND
+    assert item.id in world.events.item_changes
+
+
+async def test_a_manual_link_survives_imports_and_moves_reservations(world: Pool) -> None:
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "HAT", 10)))
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s"))
+    other = await pool.create_item(world.uows, world.queue, world.events, world.clock, "merchant-a", "HAT-2", 5, 0)
+    async with world.db.read_sessionmaker() as session:
+        sku_id = (await session.execute(select(sku_links.c.sku_id))).scalar_one()
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, other.id)
+    assert ((await world.item("HAT"))["reserved"], (await world.item("HAT-2"))["reserved"]) == (0, 1)
+    # a product change re-imports the SKU: the manual link stays
+    await world.products(shop, product("p", ("s", "HAT", 9), at=NOW + timedelta(minutes=1)))
+    assert await world.links(shop) == {"s": ("LINKED", "HAT-2")}
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+    assert await world.links(shop) == {"s": ("UNLINKED", None)}
+    assert (await world.item("HAT-2"))["reserved"] == 0
+    with pytest.raises(DomainError) as foreign:
+        await pool.link_sku(world.uows, world.queue, world.events, "merchant-b", sku_id, None)
+    assert foreign.value.code is ErrorCode.NOT_FOUND
+
+
+async def test_deleting_a_shop_releases_its_reservations(world: Pool) -> None:
+    first, second = await world.shop(), await world.shop()
+    await world.products(first, product("p", ("s", "SOCK", 10)))
+    await world.products(second, product("q", ("t", "SOCK", 10)))
+    await world.orders(first, order("o1", "AWAITING_SHIPMENT", "s"))
+    await world.orders(second, order("o2", "AWAITING_SHIPMENT", "t", "t"))
+    assert (await world.item("SOCK"))["reserved"] == 3
+    world.queue.inventory_pushes.clear()
+    await delete_shop(world.uows, world.clock, "merchant-a", second.id, world.events, world.queue)
+    item = await world.item("SOCK")
+    assert (item["reserved"], item["available"]) == (1, 9)
+    assert first.id in world.queue.inventory_pushes
+    async with world.db.read_sessionmaker() as session:
+        outbox = (await session.execute(select(inventory_push_outbox.c.shop_id))).scalars().all()
+    assert second.id not in outbox
+
+
+async def test_another_merchants_seller_skus_do_not_pool_with_ours(world: Pool) -> None:
+    ours, theirs = await world.shop("merchant-a"), await world.shop("merchant-b")
+    await world.products(ours, product("p", ("s", "SAME", 3)))
+    await world.products(theirs, product("q", ("t", "SAME", 8)))
+    assert (await world.item("SAME", "merchant-a"))["on_hand"] == 3
+    assert (await world.item("SAME", "merchant-b"))["on_hand"] == 8
