@@ -1,4 +1,4 @@
-"""`make bench` / `python -m bench [--only 1,2,3,4,5|live] [--scale 1.0] [--db sqlite,postgres]`: run, print, save.
+"""`make bench` / `python -m bench [--only 1,...,6|live|pool] [--scale 1.0] [--db sqlite,postgres]`: run, print, save.
 
 Runs each chosen benchmark on each chosen database, prints progress lines (stderr) and a table (stdout), and
 writes every figure to `bench/results.json`. Full size (`--scale 1`) is the issue's; smaller scales shrink every
@@ -24,6 +24,7 @@ from bench.harness import Harness, log
 from bench.import_bench import Sizes, budget, throughput
 from bench.live_bench import LiveSizes, live
 from bench.memory_bench import MemorySizes, memory
+from bench.pool_bench import PoolSizes, pool
 from bench.query_bench import QuerySizes, orders_page
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -33,21 +34,23 @@ DATABASES = ("sqlite", "postgres")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", default="1,2,3,4,5", help="benchmarks to run, comma-separated; `live` is 5 (default %(default)s)"
+        "--only",
+        default="1,2,3,4,5,6",
+        help="benchmarks to run, comma-separated; `live` is 5, `pool` 6 (default %(default)s)",
     )
     parser.add_argument("--db", default="sqlite,postgres", help="databases, comma-separated (default %(default)s)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every data size (default %(default)s)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results file (default bench/results.json)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files) for inspection")
     args = parser.parse_args(argv)
-    names = {"live": "5"}
+    names = {"live": "5", "pool": "6"}
     parts = [names.get(part.strip(), part.strip()) for part in args.only.split(",") if part.strip()]
     if not all(part.isdigit() for part in parts):
-        parser.error("--only takes 1..5 or live")
+        parser.error("--only takes 1..6, live or pool")
     args.only = sorted({int(part) for part in parts})
     args.db = [part.strip() for part in args.db.split(",") if part.strip()]
-    if not set(args.only) <= {1, 2, 3, 4, 5} or not set(args.db) <= set(DATABASES) or args.scale <= 0:
-        parser.error("--only takes 1..5 or live, --db takes sqlite and/or postgres, --scale must be positive")
+    if not set(args.only) <= {1, 2, 3, 4, 5, 6} or not set(args.db) <= set(DATABASES) or args.scale <= 0:
+        parser.error("--only takes 1..6, live or pool, --db takes sqlite and/or postgres, --scale must be positive")
     return args
 
 
@@ -56,6 +59,7 @@ async def run(args: argparse.Namespace, harness: Harness) -> dict[str, dict[str,
     memory_sizes = MemorySizes().scaled(args.scale)
     query_sizes = QuerySizes().scaled(args.scale)
     live_sizes = LiveSizes().scaled(args.scale)
+    pool_sizes = PoolSizes().scaled(args.scale)
     results: dict[str, dict[str, Any]] = {db: {} for db in args.db}
     sandbox = None
     if {1, 2, 3} & set(args.only):
@@ -72,6 +76,8 @@ async def run(args: argparse.Namespace, harness: Harness) -> dict[str, dict[str,
             results[db]["4_orders_page"] = await orders_page(harness, db, query_sizes)
         if 5 in args.only:
             results[db]["5_live"] = await live(harness, db, live_sizes)
+        if 6 in args.only:
+            results[db]["6_pool"] = await pool(harness, db, pool_sizes)
     return results
 
 
