@@ -56,6 +56,7 @@ class PoolSizes:
     flash_rate_per_shop: float = 2.0  # buyer attempts per second and shop
     products: int = 20
     orders: int = 20
+    worker_threads: int = 16  # the embedded pool's Dramatiq threads (SHOPBRIDGE_EMBEDDED_WORKER_THREADS)
 
     def scaled(self, scale: float) -> PoolSizes:
         return replace(self, sales=max(30, round(self.sales * scale)))
@@ -281,7 +282,8 @@ async def pool(harness: Harness, db: str, sizes: PoolSizes) -> dict[str, Any]:
     database_url = harness.fresh_database(db)
     try:
         third = sandbox.control("POST", "/sellers", {"name": "Bench Third", "region": "US"})["key"]
-        with LiveApp(harness, database_url, sandbox, port) as app:
+        extra = {"SHOPBRIDGE_EMBEDDED_WORKER_THREADS": str(sizes.worker_threads)}
+        with LiveApp(harness, database_url, sandbox, port, **extra) as app:
             shops = []
             for n, seller in enumerate((*SELLERS, third)):
                 shops.append(await asyncio.to_thread(_connect, app, sandbox, seller, f"Pool bench {n + 1}"))
