@@ -50,7 +50,7 @@ DEFAULT_WAREHOUSE_TTL_SECONDS = 600.0
 
 
 class PushMetrics:
-    """Told of every push (outcome `ok` | `partial` | `retry` | `failed`) and lag; no-ops by default."""
+    """Told of every product push (outcome `ok` | `partial` | `retry` | `noop`), its lag, and drift; no-ops here."""
 
     def push_sent(self, outcome: str) -> None:
         pass
