@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.catalog import WarehouseStock
@@ -68,6 +68,19 @@ class LinkedSku:
     inventory_item_id: str
     available: int  # on_hand - reserved - safety_stock of the item, read when the push is computed
     warehouse_ids: tuple[str, ...]
+    pushed_quantity: int | None = None  # what TikTok last accepted for this SKU, and when its target was read
+    pushed_at: datetime | None = None
+
+
+def unseen_sales(pushed_quantity: int | None, tiktok_available: int | None, ingested_since_push: int) -> int:
+    """The committed fence (live-sync.md sec. 1.3 / 7.3): units TikTok sold on this shop since the last push that
+    the pool has not ingested yet. TikTok's available fell from what we pushed by the units its buyers took;
+    those the ledger already applied since are in the pool's available. The rest would be put back on sale by an
+    absolute set computed without them, so the push holds them back. 0 without a previous push or a reading; a
+    Seller Center edit upwards counts 0 (reconcile's business), downwards holds units back until the next push."""
+    if pushed_quantity is None or tiktok_available is None:
+        return 0
+    return max(0, pushed_quantity - tiktok_available - ingested_since_push)
 
 
 def warehouse_plan(target: int, warehouse_ids: Sequence[str], default_warehouse_id: str | None) -> list[WarehouseStock]:
@@ -157,6 +170,7 @@ class ProductPushOutcome:
     failed: dict[str, SkuPushError] = field(default_factory=dict)  # sku_id -> the error kept on the link
     retry: bool = False  # push the product again after a backoff
     error: str | None = None  # the row's last_error
+    computed_at: datetime | None = None  # when the targets were read: the links' pushed_at
 
     @property
     def excluded(self) -> dict[str, SkuPushError]:

@@ -233,6 +233,11 @@ class InventoryPushRepository(Protocol):
         ran out and another worker took it): the row is then marked dirty again, so the newest value is sent last."""
         ...
 
+    async def ingested_since(self, shop_id: str, since: Mapping[str, datetime]) -> dict[str, int]:
+        """Per TikTok SKU id: units of the shop's order lines the ledger reserved or deducted after the given time
+        (the sales Shopbridge has applied since that SKU's last push)."""
+        ...
+
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
         """Pushed quantities (errors cleared) and per-SKU errors on the links; EXCLUDE errors set state EXCLUDED."""
         ...

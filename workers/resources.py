@@ -111,6 +111,7 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
     push = PushDeps(
         uows, shop_api, SystemClock(), holder=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         concurrency=settings.inventory_push_concurrency, metrics=PrometheusPushMetrics(),
+        fence=settings.inventory_push_fence,
     )  # fmt: skip
     return WorkerResources(
         deps, queue, db, refresh, poll_settings(settings), intake, settings.webhook_url, push, closers

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from domain.catalog import Product
@@ -30,6 +30,7 @@ from domain.inventory_push import (
     SkuPushError,
     push_action,
     push_backoff,
+    unseen_sales,
     warehouse_plan,
 )
 from domain.ports import (
@@ -74,6 +75,9 @@ class PushDeps:
     batch: int = 20  # rows claimed at a time
     concurrency: int = 4  # products of one shop in flight at once
     metrics: PushMetrics = field(default_factory=PushMetrics)
+    # The committed fence (live-sync.md sec. 7.3): read TikTok's available before each push and hold back the
+    # units it sold that the pool has not ingested yet (`unseen_sales`); one Inventory Search per product push.
+    fence: bool = False
     # shop id -> (monotonic expiry, default sales warehouse id): Get Warehouses at most every 10 min per shop.
     default_warehouses: dict[str, tuple[float, str | None]] = field(default_factory=dict)
 
@@ -126,11 +130,15 @@ async def _push_product(
     deps: PushDeps, api: InventoryApi, shop: Shop, policy: InventoryPolicy, claim: OutboxClaim
 ) -> int:
     """Send one product's targets; finish the claim. Returns the Update Inventory calls made."""
+    outcome, calls = ProductPushOutcome(computed_at=deps.clock.now()), 0
     async with deps.uow_factory() as uow:
         links = await uow.inventory_push.linked_skus(shop.id, claim.tiktok_product_id)
-    outcome, calls = ProductPushOutcome(), 0
+    held: dict[str, int] = {}
     try:
         if links:
+            if deps.fence:
+                held = await _unseen(deps, api, shop, links)
+                links = _holding(links, held)
             default = await _default_warehouse(deps, api, shop, links)
             result = await _send(api, claim.tiktok_product_id, links, policy, default)
             calls += 1
@@ -138,6 +146,7 @@ async def _push_product(
             refresh = [sku_id for sku_id, e in failures.items() if e.action is PushAction.REFRESH_WAREHOUSES]
             if refresh:  # the SKUs' warehouses changed at TikTok: read them again and retry those SKUs once
                 links, retried = await _refresh_warehouses(deps, api, shop, claim.tiktok_product_id, refresh)
+                links, retried = _holding(links, held), _holding(retried, held)
                 if retried:
                     result = await _send(api, claim.tiktok_product_id, retried, policy, default)
                     calls += 1
@@ -167,6 +176,32 @@ async def _push_product(
     if not outcome.retry and claim.dirty_since is not None and calls:
         deps.metrics.push_lag(max(0.0, deps.clock.now().timestamp() - claim.dirty_since))
     return calls
+
+
+async def _unseen(deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence[LinkedSku]) -> dict[str, int]:
+    """Per Shopbridge SKU id, the units to hold back (`unseen_sales`): TikTok's available now (Inventory Search)
+    against what was last pushed, less what the ledger applied since."""
+    since = {
+        link.tiktok_sku_id: link.pushed_at for link in links if link.pushed_quantity is not None and link.pushed_at
+    }
+    if not since:
+        return {}
+    levels = await api.search_inventory(sku_ids=sorted(since))
+    tiktok = {level.sku_id: level.available_quantity for level in levels}
+    async with deps.uow_factory() as uow:
+        ingested = await uow.inventory_push.ingested_since(shop.id, {k: v for k, v in since.items() if v is not None})
+    held = {
+        link.sku_id: unseen_sales(
+            link.pushed_quantity, tiktok.get(link.tiktok_sku_id), ingested.get(link.tiktok_sku_id, 0)
+        )
+        for link in links
+        if link.tiktok_sku_id in since
+    }
+    return {sku_id: units for sku_id, units in held.items() if units > 0}
+
+
+def _holding(links: Sequence[LinkedSku], held: dict[str, int]) -> list[LinkedSku]:
+    return [replace(link, available=link.available - held.get(link.sku_id, 0)) for link in links]
 
 
 async def _finish(deps: PushDeps, claim: OutboxClaim, outcome: ProductPushOutcome) -> None:

@@ -292,3 +292,63 @@ async def test_the_inventory_tick_re_enqueues_stranded_pushes_and_due_reconciles
     await push_shop(shop.id, world.deps())
     tick = await inventory_tick(world.deps(), enqueue_push, enqueue_reconcile, timedelta(minutes=30), memory)
     assert tick.pushes == []
+
+
+async def test_the_fence_holds_back_sales_tiktok_made_that_the_pool_has_not_ingested(world: PushWorld) -> None:
+    # given a pooled product pushed at 20 units per SKU
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=20)
+    sold = next(iter(items))
+    await change_stock(world, items[sold], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps(fence=True))
+    assert sum(tiktok_stock(world.sandbox, shop)[sold].values()) == 20
+    assert (await link_row(world.db, sku_ids[sold]))["pushed_quantity"] == 20
+
+    # when buyers take 2 units at TikTok, not ingested yet, and another change pushes the product again
+    world.sandbox.control("POST", f"/shops/{shop.tiktok_shop_id}/sales", {"sku_id": sold, "quantity": 2})
+    await change_stock(world, items[sold], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps(fence=True))
+
+    # then TikTok keeps showing 18: the absolute set did not put the 2 units back on sale
+    assert sum(tiktok_stock(world.sandbox, shop)[sold].values()) == 18
+    assert (await link_row(world.db, sku_ids[sold]))["pushed_quantity"] == 18
+
+    # and once the ledger applies those sales (2 reserved), the next push shows 18 again, nothing held twice
+    await ingest_sales(world, shop, sold, items[sold], units=2)
+    await change_stock(world, items[sold], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps(fence=True))
+    assert sum(tiktok_stock(world.sandbox, shop)[sold].values()) == 18
+
+
+async def test_without_the_fence_a_push_puts_unseen_sales_back_on_sale(world: PushWorld) -> None:
+    shop = await imported_shop(world)
+    product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=20)
+    sold = next(iter(items))
+    await change_stock(world, items[sold], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps())
+    world.sandbox.control("POST", f"/shops/{shop.tiktok_shop_id}/sales", {"sku_id": sold, "quantity": 2})
+    await change_stock(world, items[sold], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps())
+    assert sum(tiktok_stock(world.sandbox, shop)[sold].values()) == 20  # the race the fence closes
+
+
+async def ingest_sales(world: PushWorld, shop: Shop, tiktok_sku_id: str, item_id: str, units: int) -> None:
+    """What the ledger does for `units` one-unit orders of the shop: RESERVED lines, the item's reserved up."""
+    from sqlalchemy import insert, update
+
+    from adapters.db.tables import inventory_items, order_line_stock
+
+    async with world.db.write_sessionmaker() as session, session.begin():
+        for n in range(units):
+            await session.execute(
+                insert(order_line_stock).values(
+                    shop_id=shop.id, tiktok_order_id=f"57700000000000000{n:02d}", tiktok_line_item_id=f"1{n}",
+                    merchant_id=shop.merchant_id, tiktok_sku_id=tiktok_sku_id, inventory_item_id=item_id, quantity=1,
+                    state="RESERVED", wanted="RESERVED", order_updated_at=now(), updated_at=now(),
+                )
+            )  # fmt: skip
+        await session.execute(
+            update(inventory_items)
+            .where(inventory_items.c.id == item_id)
+            .values(reserved=inventory_items.c.reserved + units)
+        )

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.db.tables import (
     inventory_items,
     inventory_push_outbox,
+    order_line_stock,
     shop_inventory_policies,
     shops,
     sku_links,
@@ -225,6 +226,8 @@ class SqlInventoryPushRepository:
                 _links.tiktok_sku_id,
                 _links.tiktok_product_id,
                 _links.inventory_item_id,
+                _links.pushed_quantity,
+                _links.pushed_at,
                 (items.on_hand - items.reserved - items.safety_stock).label("available"),
                 warehouse_stocks.c.warehouse_id,
             )
@@ -245,18 +248,34 @@ class SqlInventoryPushRepository:
                     row.inventory_item_id,
                     row.available,
                     warehouses,
+                    row.pushed_quantity,
+                    row.pushed_at,
                 )
             else:
                 found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
         return list(found.values())
 
+    async def ingested_since(self, shop_id: str, since: Mapping[str, datetime]) -> dict[str, int]:
+        lines = order_line_stock.c
+        counted: dict[str, int] = {}
+        for tiktok_sku_id, at in since.items():
+            query = select(func.coalesce(func.sum(lines.quantity), 0)).where(
+                lines.shop_id == shop_id,
+                lines.tiktok_sku_id == tiktok_sku_id,
+                lines.state.in_(("RESERVED", "DEDUCTED")),
+                lines.updated_at > at,
+            )
+            counted[tiktok_sku_id] = int((await self._session.execute(query)).scalar_one())
+        return counted
+
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
+        pushed_at = outcome.computed_at or now
         for sku_id, quantity in outcome.pushed.items():
             await self._session.execute(
                 update(sku_links)
                 .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
                 .values(
-                    pushed_quantity=quantity, pushed_at=now, push_error_code=None, push_error_message=None,
+                    pushed_quantity=quantity, pushed_at=pushed_at, push_error_code=None, push_error_message=None,
                     updated_at=now,
                 )
             )  # fmt: skip
