@@ -155,6 +155,8 @@ async def sale_to_push(app: LiveApp, sandbox: SandboxProcess, item: dict[str, An
             )
             response.raise_for_status()
             orders[response.json()["order_id"]] = sent[-1][0]
+    final = start_available - sizes.sales
+    await asyncio.to_thread(app.wait, lambda: _available(app, item["id"]) <= final, "the sales' ledger", 300)
     await asyncio.to_thread(_settle, app, sandbox, item, "the last push of the latency item")
     intake = await asyncio.to_thread(_intake_lags, app, orders)
     updates = _updates(sandbox)
@@ -217,6 +219,7 @@ async def burst(app: LiveApp, sandbox: SandboxProcess, item: dict[str, Any], siz
     await asyncio.to_thread(_set, app, item["id"], 5_000)
     await asyncio.to_thread(_settle, app, sandbox, item, "the first push of the burst item")
     seq = max((u["seq"] for u in _updates(sandbox)), default=0)
+    before = _available(app, item["id"])
     origin = next(iter(item["skus"]))
     async with httpx.AsyncClient(timeout=30) as client:
         for _ in range(sizes.burst):
@@ -224,6 +227,8 @@ async def burst(app: LiveApp, sandbox: SandboxProcess, item: dict[str, Any], siz
                 f"{sandbox.url}/_sandbox/shops/{origin}/sales", json={"sku_id": item["skus"][origin], "quantity": 1}
             )
             response.raise_for_status()
+    # the ledger first (webhooks, then Get Order Detail), then every shop shows the final target
+    await asyncio.to_thread(app.wait, lambda: _available(app, item["id"]) <= before - sizes.burst, "the burst's ledger")
     await asyncio.to_thread(_settle, app, sandbox, item, "the pushes after the burst")
     calls = {
         shop: sum(

@@ -214,6 +214,10 @@ class InventoryPushRepository(Protocol):
         rows locked by a concurrent claim (FOR UPDATE SKIP LOCKED); SQLite's single writer serialises claims."""
         ...
 
+    async def has_due(self, shop_id: str, now: datetime) -> bool:
+        """Whether `claim_due` would find a row now (a read, no lock)."""
+        ...
+
     async def linked_skus(self, shop_id: str, tiktok_product_id: str) -> list[LinkedSku]:
         """The product's LINKED SKUs with their items' current counters and their warehouses."""
         ...

@@ -95,6 +95,11 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
     Raises `AuthorizationLostError` after releasing its claims when TikTok no longer honours the shop's tokens."""
     report = PushReport()
     while True:
+        # A look first, outside any write transaction: most messages of a burst find their rows already claimed
+        # or pushed, and a claim is a write (SQLite's single writer lock, which the ledger needs too).
+        async with deps.uow_factory() as uow:
+            if not await uow.inventory_push.has_due(shop_id, deps.clock.now()):
+                return report
         async with deps.uow_factory() as uow:
             shop = await uow.shops.get(shop_id)
             if shop is None or shop.status(deps.clock.now()) in (ShopStatus.REVOKED, ShopStatus.EXPIRED):

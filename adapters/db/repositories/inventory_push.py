@@ -106,6 +106,19 @@ class SqlInventoryPushRepository:
             for r in rows
         ]
 
+    async def has_due(self, shop_id: str, now: datetime) -> bool:
+        query = (
+            select(_outbox.tiktok_product_id)
+            .where(
+                _outbox.shop_id == shop_id,
+                _outbox.dirty_version > _outbox.pushed_version,
+                _outbox.next_attempt_at <= now,
+                or_(_outbox.claimed_until.is_(None), _outbox.claimed_until <= now),
+            )
+            .limit(1)
+        )
+        return (await self._session.execute(query)).first() is not None
+
     async def finish_claim(
         self,
         claim: OutboxClaim,
