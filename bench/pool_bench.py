@@ -159,6 +159,7 @@ async def sale_to_push(app: LiveApp, sandbox: SandboxProcess, item: dict[str, An
     await asyncio.to_thread(app.wait, lambda: _available(app, item["id"]) <= final, "the sales' ledger", 300)
     await asyncio.to_thread(_settle, app, sandbox, item, "the last push of the latency item")
     intake = await asyncio.to_thread(_intake_lags, app, orders)
+    intake.update(await asyncio.to_thread(_push_metrics, app))
     updates = _updates(sandbox)
     latencies = []
     for k, (at, origin) in enumerate(sent):
@@ -204,6 +205,24 @@ def _intake_lags(app: LiveApp, orders: dict[str, float]) -> dict[str, Any]:
     return {
         "pool_webhook_received_p50_ms": round(statistics.median(received) * 1000, 1) if received else None,
         "pool_webhook_processed_p50_ms": round(statistics.median(processed) * 1000, 1) if processed else None,
+    }
+
+
+def _push_metrics(app: LiveApp) -> dict[str, Any]:
+    """From the API's /metrics: the pushes by outcome and the mean push lag (last stock change -> TikTok accepted)."""
+    text = app.http.get(f"{app.url}/metrics").text
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("shopbridge_inventory_push"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    lag_sum = values.get("shopbridge_inventory_push_lag_seconds_sum", 0.0)
+    lag_count = values.get("shopbridge_inventory_push_lag_seconds_count", 0.0)
+    return {
+        "pool_push_lag_mean_ms": round(lag_sum / lag_count * 1000, 1) if lag_count else None,
+        "pool_pushes": {
+            k.split('"')[1]: int(v) for k, v in values.items() if k.startswith("shopbridge_inventory_pushes_total{")
+        },
     }
 
 
