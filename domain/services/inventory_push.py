@@ -51,7 +51,7 @@ DEFAULT_WAREHOUSE_TTL_SECONDS = 600.0
 
 
 class PushMetrics:
-    """Told of every product push (outcome `ok` | `partial` | `retry` | `noop`), its lag, and drift; no-ops here."""
+    """Told of every product push (`ok` | `partial` | `retry` | `noop`: nothing to write), its lag, drift; no-ops."""
 
     def push_sent(self, outcome: str) -> None:
         pass
@@ -141,21 +141,26 @@ async def _push_product(
     held: dict[str, int] = {}
     try:
         if links:
+            to_send = list(links)
             if deps.fence:
-                held = await _unseen(deps, api, shop, links)
+                held, shown = await _unseen(deps, api, shop, links)
                 links = _holding(links, held)
-            default = await _default_warehouse(deps, api, shop, links)
-            result = await _send(api, claim.tiktok_product_id, links, policy, default)
-            calls += 1
-            failures = _failures(result, links)
-            refresh = [sku_id for sku_id, e in failures.items() if e.action is PushAction.REFRESH_WAREHOUSES]
-            if refresh:  # the SKUs' warehouses changed at TikTok: read them again and retry those SKUs once
-                links, retried = await _refresh_warehouses(deps, api, shop, claim.tiktok_product_id, refresh)
-                links, retried = _holding(links, held), _holding(retried, held)
-                if retried:
-                    result = await _send(api, claim.tiktok_product_id, retried, policy, default)
-                    calls += 1
-                    failures = {k: v for k, v in failures.items() if k not in refresh} | _failures(result, retried)
+                # TikTok already shows the target: nothing to write (and a SKU's spread over warehouses is kept).
+                to_send = [link for link in links if shown.get(link.sku_id) != policy.target(link.available)]
+            failures: dict[str, SkuPushError] = {}
+            if to_send:
+                default = await _default_warehouse(deps, api, shop, to_send)
+                result = await _send(api, claim.tiktok_product_id, to_send, policy, default)
+                calls += 1
+                failures = _failures(result, to_send)
+                refresh = [sku_id for sku_id, e in failures.items() if e.action is PushAction.REFRESH_WAREHOUSES]
+                if refresh:  # the SKUs' warehouses changed at TikTok: read them again and retry those SKUs once
+                    links, retried = await _refresh_warehouses(deps, api, shop, claim.tiktok_product_id, refresh)
+                    links, retried = _holding(links, held), _holding(retried, held)
+                    if retried:
+                        result = await _send(api, claim.tiktok_product_id, retried, policy, default)
+                        calls += 1
+                        failures = {k: v for k, v in failures.items() if k not in refresh} | _failures(result, retried)
             targets = {link.sku_id: policy.target(link.available) for link in links}
             outcome.pushed = {sku: qty for sku, qty in targets.items() if sku not in failures}
             outcome.failed = failures
@@ -183,18 +188,20 @@ async def _push_product(
     return calls
 
 
-async def _unseen(deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence[LinkedSku]) -> dict[str, int]:
-    """Per Shopbridge SKU id, the units to hold back (`unseen_sales`): TikTok's available now (Inventory Search)
-    against what was last pushed, less what the ledger applied since."""
+async def _unseen(
+    deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence[LinkedSku]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """TikTok's available of the links' SKUs now (Inventory Search), and per Shopbridge SKU id the units to hold
+    back (`unseen_sales`: against what was last pushed, less what the ledger applied since). (held, shown)."""
+    levels = await api.search_inventory(sku_ids=sorted({link.tiktok_sku_id for link in links}))
+    tiktok = {level.sku_id: level.available_quantity for level in levels}
     since = {
         link.tiktok_sku_id: link.pushed_at for link in links if link.pushed_quantity is not None and link.pushed_at
     }
-    if not since:
-        return {}
-    levels = await api.search_inventory(sku_ids=sorted(since))
-    tiktok = {level.sku_id: level.available_quantity for level in levels}
-    async with deps.uow_factory() as uow:
-        ingested = await uow.inventory_push.ingested_since(shop.id, {k: v for k, v in since.items() if v is not None})
+    ingested: dict[str, int] = {}
+    if since:
+        async with deps.uow_factory() as uow:
+            ingested = await uow.inventory_push.ingested_since(shop.id, {k: v for k, v in since.items() if v})
     held = {
         link.sku_id: unseen_sales(
             link.pushed_quantity, tiktok.get(link.tiktok_sku_id), ingested.get(link.tiktok_sku_id, 0)
@@ -202,7 +209,8 @@ async def _unseen(deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence
         for link in links
         if link.tiktok_sku_id in since
     }
-    return {sku_id: units for sku_id, units in held.items() if units > 0}
+    shown = {link.sku_id: tiktok[link.tiktok_sku_id] for link in links if link.tiktok_sku_id in tiktok}
+    return {sku_id: units for sku_id, units in held.items() if units > 0}, shown
 
 
 def _holding(links: Sequence[LinkedSku], held: dict[str, int]) -> list[LinkedSku]:
