@@ -115,17 +115,18 @@ def _shown(update: dict[str, Any], sku_id: str) -> int | None:
 
 
 def _settle(app: LiveApp, sandbox: SandboxProcess, item: dict[str, Any], what: str) -> int:
-    """Wait until every shop's last pushed quantity of the item equals the pool's available; returns it."""
+    """Wait until every shop's TikTok stock of the item (the sandbox's) equals the pool's available; returns it."""
+
+    def stock(shop: str) -> int:
+        for product in sandbox.control("GET", f"/shops/{shop}/products")["products"]:
+            for sku in product["skus"]:
+                if sku["id"] == item["skus"][shop]:
+                    return sum(level["quantity"] for level in sku["inventory"])
+        raise RuntimeError(f"no SKU {item['skus'][shop]} on shop {shop}")
 
     def settled() -> int | None:
         available = _available(app, item["id"])
-        last: dict[str, int] = {}
-        for update in _updates(sandbox):
-            shown = _shown(update, item["skus"].get(update["shop_id"], ""))
-            if shown is not None:
-                last[update["shop_id"]] = shown
-        target = max(0, available)
-        return available if all(last.get(shop) == target for shop in item["skus"]) else None
+        return available if all(stock(shop) == max(0, available) for shop in item["skus"]) else None
 
     return int(app.wait(lambda: settled() is not None, what, timeout=120) and settled())  # type: ignore[arg-type]
 
