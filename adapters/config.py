@@ -66,6 +66,10 @@ class Settings:
     poll_settle_seconds: float = 30.0  # and leaves alone changes more recent than this
     scheduler_enabled: bool = True  # the scheduler tick in worker processes (and in the embedded pool)
     scheduler_tick: float | None = None  # seconds between ticks; None: derived from the poll interval
+    # Inventory push (issue 8): see domain/services/inventory_push.py and inventory_reconcile.py.
+    inventory_reconcile_interval_seconds: float = 1800.0  # each shop's linked SKUs compared with TikTok this often
+    inventory_push_concurrency: int = 4  # products of one shop pushed at once by one run
+    inventory_push_fence: bool = True  # read TikTok's available before a push; hold back sales not yet ingested
 
     @property
     def scheduler_tick_seconds(self) -> float:
@@ -319,6 +323,12 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         poll_settle_seconds=_positive(env, "SHOPBRIDGE_POLL_SETTLE", 30.0, allow_zero=True),
         scheduler_enabled=(get("SHOPBRIDGE_SCHEDULER") or "on").lower() not in ("off", "0", "false", "no"),
         scheduler_tick=_positive(env, "SHOPBRIDGE_SCHEDULER_TICK", 0.0, allow_zero=True) or None,
+        inventory_reconcile_interval_seconds=_positive(env, "SHOPBRIDGE_INVENTORY_RECONCILE_INTERVAL", 1800.0),
+        inventory_push_fence=(get("SHOPBRIDGE_INVENTORY_PUSH_FENCE") or "on").lower()
+        not in ("off", "0", "false", "no"),
+        inventory_push_concurrency=_positive_int(
+            _int(env, "SHOPBRIDGE_INVENTORY_PUSH_CONCURRENCY", 4), "SHOPBRIDGE_INVENTORY_PUSH_CONCURRENCY"
+        ),
         cors_origins=_origins(get("SHOPBRIDGE_CORS_ORIGINS")),
         max_request_bytes=_positive_int(
             _int(env, "SHOPBRIDGE_MAX_REQUEST_BYTES", 1_048_576), "SHOPBRIDGE_MAX_REQUEST_BYTES"

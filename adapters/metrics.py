@@ -25,6 +25,10 @@ Metric names (a contract: dashboards and alerts use them; see the README's Opera
     shopbridge_webhook_processing_lag_seconds                        histogram, an event's receipt to its settlement by
                                                                      a worker (seconds)
     shopbridge_webhook_intake_batch_size                             histogram, pushes stored per inbox transaction
+    shopbridge_inventory_pushes_total{outcome}                       Update Inventory per product: ok | partial |
+                                                                     retry | noop
+    shopbridge_inventory_push_lag_seconds                            histogram: last stock change -> TikTok told
+    shopbridge_inventory_drift_total                                 linked SKUs a reconcile found off target
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from prometheus_client import (
 from adapters.logs import bind_log_context
 from domain.intake import EventOutcome, WebhookEvent, event_type_name
 from domain.ports import EventPublisher
+from domain.services.inventory_push import PushMetrics
 from domain.sync import SyncTask
 
 GRAPHQL_OPERATIONS = Counter(
@@ -105,6 +110,33 @@ WEBHOOK_INTAKE_BATCH = Histogram(
     "shopbridge_webhook_intake_batch_size", "Webhook pushes stored per inbox transaction (group commit).",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200),
 )  # fmt: skip
+INVENTORY_PUSHES = Counter(
+    "shopbridge_inventory_pushes_total",
+    "Product pushes (one Update Inventory each, a warehouse refresh may add one) by outcome: ok, partial, retry, noop.",
+    ["outcome"],
+)
+INVENTORY_PUSH_LAG = Histogram(
+    "shopbridge_inventory_push_lag_seconds",
+    "From a product's last stock change (outbox dirty mark) to TikTok accepting the push (seconds).",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800),
+)
+INVENTORY_DRIFT = Counter(
+    "shopbridge_inventory_drift_total", "Linked SKUs whose TikTok stock a reconcile found different from the target."
+)
+
+
+class PrometheusPushMetrics(PushMetrics):
+    """`domain.services.inventory_push.PushMetrics` onto the counters above."""
+
+    def push_sent(self, outcome: str) -> None:
+        INVENTORY_PUSHES.labels(outcome).inc()
+
+    def push_lag(self, seconds: float) -> None:
+        INVENTORY_PUSH_LAG.observe(seconds)
+
+    def drift_found(self, count: int) -> None:
+        INVENTORY_DRIFT.inc(count)
+
 
 _LONG_ID = re.compile(r"/\d{7,}(?=/|$)")  # ids in paths (a product id); the 6-digit API versions stay
 

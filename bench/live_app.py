@@ -31,12 +31,15 @@ POLL_KINDS = {"ORDERS": "/orders/search", "PRODUCTS": "/products/search"}  # Tik
 class LiveApp:
     """Shopbridge served in a thread, with its database read directly and GraphQL spoken as a frontend does."""
 
-    def __init__(self, harness: Harness, database_url: str, sandbox: SandboxProcess, port: int) -> None:
+    def __init__(
+        self, harness: Harness, database_url: str, sandbox: SandboxProcess, port: int, **extra_env: str
+    ) -> None:
         env = harness.env(database_url, sandbox.url)
         env.update({
             "SHOPBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "SHOPBRIDGE_POLL_INTERVAL": str(POLL_INTERVAL_S),
             "SHOPBRIDGE_SCHEDULER_TICK": "0.2",  # so that a poll made due starts within 0.2 s
+            **extra_env,
         })  # fmt: skip
         self.settings = load_settings(env)
         from gql.app import create_app

@@ -78,6 +78,14 @@ ROWS: list[Row] = [
     ("7_live", "7. requests of a 300 s poll, unchanged shop: orders / products",
      lambda r: f"{r['poll_requests']['ORDERS']} / {r['poll_requests']['PRODUCTS']}", "1 / 1",
      lambda r: r["poll_requests"]["ORDERS"] == 1 and r["poll_requests"]["PRODUCTS"] == 1),
+    ("8_pool", "8. sales on 3 shops at /s -> other shops updated: count, p50 ms",
+     lambda r: f"{r['pool_sales']} at {r['pool_sale_rate_per_s']}/s, {r['pool_push_p50_ms']}", "", None),
+    ("8_pool", "8. sale -> every other shop's TikTok stock p95 ms", lambda r: r["pool_push_p95_ms"], "<= 2000",
+     lambda r: r["pool_push_p95_ms"] <= 2000),
+    ("8_pool", "8. burst of 100 sales: Update Inventory per sale and shop",
+     lambda r: r["burst_pushes_per_sale_per_shop"], "<= 0.05", lambda r: r["burst_pushes_per_sale_per_shop"] <= 0.05),
+    ("8_pool", "8. flash sale of the last 50 units (safety 3): sold, oversold",
+     lambda r: f"{r['flash_sold']}, {r['flash_oversold']}", "0 oversold", lambda r: r["flash_oversold"] == 0),
 ]  # fmt: skip
 
 

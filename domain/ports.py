@@ -6,17 +6,19 @@ The gateway errors at the bottom are the only exceptions an adapter raises into 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from domain.authorization import AuthorizationRequest
 from domain.catalog import Order, Product
 from domain.intake import WebhookEvent
 from domain.inventory.items import Edit, InventoryItem
+from domain.inventory_push import InventoryPolicy, LinkedSku, OutboxClaim, ProductPushOutcome
 from domain.polling import PollCursor
 from domain.shops import AuthorizedShop, Shop, TokenSet
+from domain.stock_levels import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
 from domain.stored import OrderRecord, ProductRecord
 from domain.sync import RecordFailure, SyncKind, SyncTask
 from domain.tokens import ShopSchedule
@@ -204,6 +206,86 @@ class WebhookEventRepository(Protocol):
         ...
 
 
+class InventoryPushRepository(Protocol):
+    """The push side of the pool: shop policies, the push outbox (claims with leases) and the links' push state."""
+
+    async def policy(self, shop_id: str) -> InventoryPolicy:
+        """The shop's policy; the defaults when it has none stored."""
+        ...
+
+    async def save_policy(self, shop_id: str, policy: InventoryPolicy, now: datetime) -> None: ...
+
+    async def claim_due(
+        self, shop_id: str, holder: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[OutboxClaim]:
+        """Take up to `limit` of the shop's dirty rows (dirty_version > pushed_version) that are due and not held
+        by another worker (no lease, or an expired one), leased to `holder` until `now + lease`. PostgreSQL skips
+        rows locked by a concurrent claim (FOR UPDATE SKIP LOCKED); SQLite's single writer serialises claims."""
+        ...
+
+    async def has_due(self, shop_id: str, now: datetime) -> bool:
+        """Whether `claim_due` would find a row now (a read, no lock)."""
+        ...
+
+    async def linked_skus(self, shop_id: str, tiktok_product_id: str) -> list[LinkedSku]:
+        """The product's LINKED SKUs with their items' current counters and their warehouses."""
+        ...
+
+    async def finish_claim(
+        self,
+        claim: OutboxClaim,
+        holder: str,
+        now: datetime,
+        *,
+        pushed: bool,
+        next_attempt_at: datetime,
+        error: str | None,
+    ) -> bool:
+        """Release the claim: `pushed` sets pushed_version to the claimed dirty_version (never lower) and resets
+        attempts, else attempts + 1 and `next_attempt_at`. False when `holder` no longer held the row (its lease
+        ran out and another worker took it): the row is then marked dirty again, so the newest value is sent last."""
+        ...
+
+    async def ingested_since(self, shop_id: str, since: Mapping[str, datetime]) -> dict[str, int]:
+        """Per TikTok SKU id: units of the shop's order lines the ledger reserved or deducted after the given time
+        (the sales Shopbridge has applied since that SKU's last push)."""
+        ...
+
+    async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
+        """Pushed quantities (errors cleared) and per-SKU errors on the links; EXCLUDE errors set state EXCLUDED."""
+        ...
+
+    async def replace_warehouses(self, shop_id: str, tiktok_sku_id: str, warehouse_ids: Sequence[str]) -> None:
+        """The SKU's assigned warehouses as TikTok now reports them (after a warehouse error)."""
+        ...
+
+    async def mark_dirty(self, shop_id: str, tiktok_product_ids: Sequence[str], now: datetime) -> None:
+        """dirty_version + 1 for each product (rows created as needed), due now."""
+        ...
+
+    async def linked_products(self, shop_id: str) -> list[str]:
+        """TikTok product ids of the shop with at least one LINKED SKU."""
+        ...
+
+    async def shops_due(self, now: datetime, limit: int) -> list[str]:
+        """Shops (not revoked, push enabled) with a dirty row due now and not held: their message may be lost."""
+        ...
+
+    async def shops_to_reconcile(self, observed_before: datetime, limit: int) -> list[str]:
+        """Shops (not revoked, push enabled) with LINKED SKUs none of which was observed since `observed_before`."""
+        ...
+
+    async def reconcile_candidates(self, shop_id: str, now: datetime) -> list[LinkedSku]:
+        """The shop's LINKED SKUs of products with no pending push (clean outbox row), for a reconcile."""
+        ...
+
+    async def record_observed(
+        self, shop_id: str, observed: Mapping[str, int], drifted: Sequence[str], now: datetime
+    ) -> None:
+        """TikTok's available per SKU id (observed_quantity / observed_at); drift_count + 1 for `drifted`."""
+        ...
+
+
 class ShopGoneError(Exception):
     """A write referenced a shop that no longer exists (deleted meanwhile); raised by repositories."""
 
@@ -229,6 +311,8 @@ class UnitOfWork(Protocol):
     def poll_cursors(self) -> PollCursorRepository: ...
     @property
     def webhook_events(self) -> WebhookEventRepository: ...
+    @property
+    def inventory_push(self) -> InventoryPushRepository: ...
     @property
     def inventory(self) -> InventoryRepository: ...
 
@@ -358,6 +442,31 @@ class ShopRefreshApi(Protocol):
 
 
 ShopRefreshApiFactory = Callable[[Shop, TokensRefreshed], ShopRefreshApi]
+
+
+class InventoryApi(Protocol):
+    """What pushing and reconciling the pool ask of a shop's API (live-sync.md sec. 1)."""
+
+    async def update_inventory(self, product_id: str, skus: Sequence[SkuStock]) -> InventoryUpdateResult:
+        """Update Inventory: one product, every warehouse of each SKU; per-SKU failures inside code 0."""
+        ...
+
+    async def search_inventory(
+        self, *, product_ids: Sequence[str] | None = None, sku_ids: Sequence[str] | None = None
+    ) -> list[SkuInventory]:
+        """Inventory Search by up to 600 SKU ids (or 100 product ids)."""
+        ...
+
+    async def get_product(self, product_id: str) -> Product | RecordFailure:
+        """Get Product (the SKUs' assigned warehouses)."""
+        ...
+
+    async def warehouses(self) -> list[Warehouse]:
+        """Get Warehouses."""
+        ...
+
+
+InventoryApiFactory = Callable[[Shop, TokensRefreshed], InventoryApi]
 
 ShopApiFactory = Callable[[Shop, TokensRefreshed], ShopApi]
 """Builds the shop's API; the callback persists tokens the client refreshed, in its own transaction."""

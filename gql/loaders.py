@@ -11,10 +11,13 @@ from typing import TYPE_CHECKING, Any
 from strawberry.dataloader import DataLoader
 
 from adapters.db import inventory_queries, queries
+from adapters.db.repositories.inventory_push import policies_of_shops
 from adapters.db.shop_facts import shop_sync_facts
 from domain.attention import SyncFacts
+from domain.inventory_push import InventoryPolicy as DomainPolicy
 from gql import mappers
 from gql import types as t
+from gql.inventory_policy.types import InventoryPolicy, inventory_policy
 
 if TYPE_CHECKING:
     from gql.container import Services
@@ -28,6 +31,7 @@ class Loaders:
         self.product_count: DataLoader[str, int] = DataLoader(self._load_product_counts)
         self.order_count: DataLoader[str, int] = DataLoader(self._load_order_counts)
         self.sync_facts: DataLoader[str, SyncFacts] = DataLoader(self._load_sync_facts)
+        self.inventory_policy: DataLoader[str, InventoryPolicy] = DataLoader(self._load_inventory_policies)
         # The inventory pool (gql/inventory/types.py builds the DTOs; typed Any here to keep the import one-way).
         self.inventory_item: DataLoader[str, Any] = DataLoader(self._load_inventory_items)
         self.item_links: DataLoader[str, list[Any]] = DataLoader(self._load_item_links)
@@ -88,6 +92,14 @@ class Loaders:
         async with self._services.db.read_sessionmaker() as session:
             counts = await queries.order_counts(session, merchant_id, shop_ids)
         return [counts.get(shop_id, 0) for shop_id in shop_ids]
+
+    async def _load_inventory_policies(self, shop_ids: list[str]) -> list[InventoryPolicy]:
+        merchant_id = self._merchant()
+        stored = {}
+        if merchant_id is not None:
+            async with self._services.db.read_sessionmaker() as session:
+                stored = await policies_of_shops(session, merchant_id, shop_ids)
+        return [inventory_policy(stored.get(shop_id, DomainPolicy())) for shop_id in shop_ids]
 
     async def _load_sync_facts(self, shop_ids: list[str]) -> list[SyncFacts]:
         merchant_id = self._merchant()

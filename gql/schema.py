@@ -26,6 +26,7 @@ from gql.inventory.mutations import InventoryMutation
 from gql.inventory.queries import InventoryQuery
 from gql.inventory.subscriptions import InventorySubscription
 from gql.inventory.types import InventoryItemNode
+from gql.inventory_policy.mutations import InventoryPolicyMutation
 from gql.metrics import OperationMetrics
 from gql.mutations import Mutation
 from gql.operations import OperationChoice
@@ -57,7 +58,7 @@ class ShopbridgeSchema(strawberry.Schema):
 schema = ShopbridgeSchema(
     # Feature packages (gql/webhooks/, ...) bring their own root fields, merged into the roots here.
     query=merge_types("Query", (Query, WebhookQuery, InventoryQuery)),
-    mutation=merge_types("Mutation", (Mutation, WebhookMutation, InventoryMutation)),
+    mutation=merge_types("Mutation", (Mutation, WebhookMutation, InventoryMutation, InventoryPolicyMutation)),
     subscription=merge_types("Subscription", (Subscription, InventorySubscription)),
     types=[t.Shop, t.SyncTask, t.Product, t.Order, WebhookEventNode, InventoryItemNode],
     # Factories, not instances: an extension instance is per operation and must not leak state between them.

@@ -18,6 +18,7 @@ from domain.sync import SyncTaskStatus as DomainSyncTaskStatus
 from domain.sync import SyncTrigger as DomainSyncTrigger
 from gql.context import Info
 from gql.ids import to_global_id
+from gql.inventory_policy.types import InventoryPolicy
 
 if TYPE_CHECKING:
     from gql.inventory.types import SkuLink
@@ -149,6 +150,10 @@ class Shop(Node):
     )
     async def attention(self, info: Info) -> list[ShopAttention]:
         return await attention_of(self, info)
+
+    @strawberry.field(description="How much of the inventory pool this shop shows on TikTok (issue 8).")
+    async def inventory_policy(self, info: Info) -> InventoryPolicy:
+        return await info.context.loaders.inventory_policy.load(self.internal_id)
 
     @strawberry.field
     async def product_count(self, info: Info) -> int:

@@ -208,9 +208,11 @@ async def update_inventory(call: Call) -> dict[str, Any]:
     sku_ids = [sku_id for sku_id, _ in updates]
     if len(set(sku_ids)) != len(sku_ids):
         raise ApiError(codes.DUPLICATE_SKU, "Duplicate SKU ids in the request.")
+    await call.world.inventory_log.wait_if_held()
     config = call.world.config
     bounds = (0 if config.inventory_allow_zero else 1, config.inventory_max_quantity)
-    problems = call.shop_data().catalog.update_inventory(product, updates, bounds)
+    locks = call.world.inventory_log.promotion_locks
+    problems = call.shop_data().catalog.update_inventory(product, updates, bounds, locks)
     errors = []
     for problem in problems:
         if problem.code is not None:
@@ -218,6 +220,9 @@ async def update_inventory(call: Call) -> dict[str, Any]:
         else:
             detail = {"sku_id": problem.sku_id, "extra_errors": list(problem.extra_errors)}
             errors.append({"code": codes.BATCH_CHECK_FAILED, "message": "Check failed", "detail": detail})
+    sent = [{"id": sku, "inventory": [{"warehouse_id": w, "quantity": q} for w, q in rows]} for sku, rows in updates]
+    refused = [problem.code or codes.BATCH_CHECK_FAILED for problem in problems]
+    call.world.inventory_log.record(call.shop_data().shop.id, product["id"], sent, refused)
     return {"errors": errors} if errors else {}
 
 

@@ -22,6 +22,7 @@ from sandbox.api import ROUTES
 from sandbox.config import SandboxConfig
 from sandbox.control import Control
 from sandbox.gateway import Gateway
+from sandbox.inventory_control import InventoryControl
 from sandbox.live import LiveControl
 from sandbox.oauth import OAuth
 from sandbox.sellercenter import SellerCenter
@@ -66,6 +67,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         *control.routes(),
         *LiveControl(world).routes(),
         *SellerCenter(world).routes(),
+        *InventoryControl(world).routes(),
         Route("/_sandbox/{rest:path}", control_not_found, methods=ALL_METHODS),
         Route("/{path:path}", gateway.__call__, methods=ALL_METHODS),
     ]

@@ -9,6 +9,7 @@ from typing import Any
 MAX_QUANTITY = 99_999
 COMBO_NOT_EDITABLE = 12052850
 ALL_WAREHOUSES_REQUIRED = 12019028
+PROMOTION_LOCKED = 12052393
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class Catalog:
         product: dict[str, Any],
         updates: list[tuple[str, list[tuple[str | None, int]]]],
         bounds: tuple[int, int] = (0, MAX_QUANTITY),
+        promotion_locks: dict[str, int] | None = None,
     ) -> list[SkuProblem]:
         """Apply `[(sku_id, [(warehouse_id, quantity)])]`; a SKU with any problem is left untouched.
 
@@ -152,6 +154,11 @@ class Catalog:
                 continue
             if extra_errors:
                 problems.append(SkuProblem(sku_id, extra_errors=tuple(extra_errors)))
+                continue
+            locked = (promotion_locks or {}).get(sku_id)
+            if locked is not None and sum(quantity for _, quantity in rows) < locked:
+                message = "Product locked for Promotion and stock can't be updated below current stock"
+                problems.append(SkuProblem(sku_id, PROMOTION_LOCKED, message))
                 continue
             for warehouse_id, quantity in rows:
                 changes.append((stock_by_warehouse[warehouse_id or next(iter(stock_by_warehouse))], quantity))

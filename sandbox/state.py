@@ -15,6 +15,7 @@ from sandbox.config import SandboxConfig
 from sandbox.counters import Counters
 from sandbox.data import ORDER, OrderMeta, ShopSeed, generate_shop, make_id, render_order, sellable_skus
 from sandbox.faults import Faults
+from sandbox.inventory_log import InventoryLog
 from sandbox.notices import Notices
 from sandbox.oracle import Oracle
 from sandbox.orderbook import OrderBook
@@ -75,6 +76,7 @@ class World:
         )
         self.notices = Notices(self)
         self.oracle = Oracle()
+        self.inventory_log = InventoryLog()
         self.webhooks.on_tick(self._tick)
         self.counters = Counters()
         self.faults = Faults(slow_seconds=config.slow_seconds)

@@ -16,7 +16,7 @@ from adapters.logs import log_context
 from adapters.queue import DramatiqTaskQueue
 from domain.errors import DomainError
 from domain.ports import AuthorizationLostError, GatewayRefusedError
-from domain.services import importer, intake, inventory_push, polling, tokens, webhook_registration
+from domain.services import importer, intake, inventory_push, inventory_reconcile, polling, tokens, webhook_registration
 from domain.sync import SyncKind
 from workers.broker import LIVE_QUEUE, SYNC_QUEUE
 from workers.resources import Resources
@@ -150,17 +150,34 @@ async def register_webhooks(shop_id: str) -> None:
 
 @dramatiq.actor(
     queue_name=LIVE_QUEUE,
-    max_retries=10,
+    # A failed product is retried by the outbox itself (attempts, next_attempt_at, the scheduler's sweep); a
+    # message retry only covers a crash of the run before it could record anything.
+    max_retries=3,
     min_backoff=1_000,
-    max_backoff=300_000,
+    max_backoff=30_000,
     time_limit=5 * 60 * 1000,
-    throws=(DomainError,),
+    throws=(DomainError, AuthorizationLostError),
 )
 async def push_inventory(shop_id: str) -> None:
-    """Push shop `shop_id`'s dirty inventory outbox rows to TikTok; nothing dirty (or no such shop) is a no-op."""
-    with log_context(shop_id=shop_id):  # every log line of the run names the shop
+    """Push shop `shop_id`'s dirty products to TikTok (issue 8); nothing dirty or a revoked shop is a no-op."""
+    with log_context(shop_id=shop_id):
         async with Resources.of(push_inventory.broker).serving() as resources:
-            await inventory_push.push_shop(shop_id, resources.sync)
+            await inventory_push.push_shop(shop_id, resources.push)
+
+
+@dramatiq.actor(
+    queue_name=LIVE_QUEUE,
+    max_retries=3,
+    min_backoff=5_000,
+    max_backoff=60_000,
+    time_limit=5 * 60 * 1000,
+    throws=(DomainError, AuthorizationLostError, GatewayRefusedError),
+)
+async def reconcile_inventory(shop_id: str) -> None:
+    """Compare TikTok's stock of the shop's linked SKUs with their targets; push again where it drifted."""
+    with log_context(shop_id=shop_id):
+        async with Resources.of(reconcile_inventory.broker).serving() as resources:
+            await inventory_reconcile.reconcile_shop(shop_id, resources.push, resources.queue.enqueue_inventory_push)
 
 
 ACTORS: tuple[dramatiq.Actor[..., Any], ...] = (
@@ -170,6 +187,7 @@ ACTORS: tuple[dramatiq.Actor[..., Any], ...] = (
     process_webhook_events,
     register_webhooks,
     push_inventory,
+    reconcile_inventory,
 )
 
 

@@ -53,5 +53,6 @@ def setup_broker(settings: Settings, *, events: EventPublisher | None = None) ->
     actors.bind(broker, settings)
     resources.poll_actor = actors.poll_shop
     resources.refresh_actor = actors.refresh_shop_tokens
+    resources.reconcile_actor = actors.reconcile_inventory
     resources.queue_factory = lambda: actors.task_queue(settings)
     return broker

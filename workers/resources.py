@@ -27,7 +27,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import dramatiq
@@ -39,6 +39,7 @@ from adapters.config import Settings
 from adapters.crypto import TokenCipher
 from adapters.db import Database, leases, uow_factory
 from adapters.events import InProcessEventBus, RedisEventBus
+from adapters.metrics import PrometheusPushMetrics
 from adapters.queue import DramatiqScheduledWork
 from adapters.tiktok import ShopSession
 from adapters.tiktok.factory import build_tiktok_client
@@ -47,6 +48,8 @@ from domain.polling import PollSettings
 from domain.ports import EventPublisher, RefreshTokens, ScheduledWork, TaskQueue, TokensRefreshed
 from domain.services.importer import SyncDeps, SyncOptions
 from domain.services.intake import IntakeDeps, resume_pending_events
+from domain.services.inventory_push import PushDeps
+from domain.services.inventory_reconcile import inventory_tick
 from domain.services.polling import schedule_tick
 from domain.services.sync import resume_stale_tasks
 from domain.services.webhook_registration import resume_webhook_registrations
@@ -68,6 +71,7 @@ class WorkerResources:
     poll: PollSettings
     intake: IntakeDeps
     webhook_url: str
+    push: PushDeps
     closers: list[Any] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -107,7 +111,14 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
     intake = IntakeDeps(
         uows, shop_api, SystemClock(), on_settled=metrics.webhook_events_settled, queue=queue, events=events
     )
-    return WorkerResources(deps, queue, db, refresh, poll_settings(settings), intake, settings.webhook_url, closers)
+    push = PushDeps(
+        uows, shop_api, SystemClock(), holder=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        concurrency=settings.inventory_push_concurrency, metrics=PrometheusPushMetrics(),
+        fence=settings.inventory_push_fence,
+    )  # fmt: skip
+    return WorkerResources(
+        deps, queue, db, refresh, poll_settings(settings), intake, settings.webhook_url, push, closers
+    )
 
 
 def poll_settings(settings: Settings) -> PollSettings:
@@ -129,6 +140,10 @@ def sweep_thresholds(settings: Settings) -> tuple[timedelta, timedelta]:
     return stale_after, queued_after
 
 
+async def _inline(actor: dramatiq.Actor[[str], Any], value: str) -> None:
+    actor.send(value)  # the StubBroker only appends to an in-process queue
+
+
 class Resources(Middleware):
     """Holds the process's `WorkerResources`; actors get them with `await Resources.of(broker).get()`.
 
@@ -142,6 +157,8 @@ class Resources(Middleware):
         self.queue_factory: Callable[[], TaskQueue] | None = None  # set by workers.broker.setup_broker
         self.poll_actor: dramatiq.Actor[..., Any] | None = None  # likewise, for the scheduler's messages
         self.refresh_actor: dramatiq.Actor[..., Any] | None = None
+        self.reconcile_actor: dramatiq.Actor[[str], Any] | None = None
+        self._last_reconciled: dict[str, datetime] = {}  # the scheduler's memory: shop id -> last reconcile sent
         self._building: asyncio.Task[WorkerResources] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[object]] = set()  # actor runs in progress, cancelled at shutdown
@@ -212,12 +229,28 @@ class Resources(Middleware):
                 try:
                     if await leases.try_hold(resources.db, SCHEDULER_LEASE, self.holder, ttl, deps.clock.now()):
                         await schedule_tick(deps.uow_factory, work, deps.clock, resources.poll)
+                        await self._inventory_tick(resources)
                 except Exception:
                     log.warning("scheduler tick failed; will try again", exc_info=True)
                 await asyncio.sleep(tick * random.uniform(0.9, 1.1))
         finally:
             with contextlib.suppress(Exception):
                 await leases.release(resources.db, SCHEDULER_LEASE, self.holder, deps.clock.now())
+
+    async def _inventory_tick(self, resources: WorkerResources) -> None:
+        """Pushes a lost message left dirty, and due reconciles (domain.services.inventory_reconcile)."""
+        reconcile_actor, blocking = self.reconcile_actor, self.settings.broker_url is not None
+
+        async def enqueue_reconcile(shop_id: str) -> None:
+            if reconcile_actor is not None:
+                await (
+                    asyncio.to_thread(reconcile_actor.send, shop_id) if blocking else _inline(reconcile_actor, shop_id)
+                )
+
+        interval = timedelta(seconds=self.settings.inventory_reconcile_interval_seconds)
+        await inventory_tick(
+            resources.push, resources.queue.enqueue_inventory_push, enqueue_reconcile, interval, self._last_reconciled
+        )
 
     async def _sweep(self, resources: WorkerResources) -> None:
         """Re-enqueue tasks nobody runs: at boot everything active (in-memory queue only), then stale ones."""

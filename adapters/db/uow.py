@@ -13,6 +13,7 @@ from adapters.db.engine import Database
 from adapters.db.repositories import (
     SqlAuthorizationRequestRepository,
     SqlCatalogRepository,
+    SqlInventoryPushRepository,
     SqlPollCursorRepository,
     SqlShopRepository,
     SqlSyncTaskRepository,
@@ -38,6 +39,7 @@ class SqlUnitOfWork:
     catalog: SqlCatalogRepository
     poll_cursors: SqlPollCursorRepository
     webhook_events: SqlWebhookEventRepository
+    inventory_push: SqlInventoryPushRepository
     inventory: SqlInventoryRepository
 
     def __init__(
@@ -67,6 +69,7 @@ class SqlUnitOfWork:
         self.catalog = SqlCatalogRepository(session, self._clock)
         self.poll_cursors = SqlPollCursorRepository(session)
         self.webhook_events = SqlWebhookEventRepository(session)
+        self.inventory_push = SqlInventoryPushRepository(session)
         self.inventory = SqlInventoryRepository(session, self._clock)
         return self
 

@@ -21,7 +21,7 @@ import httpx
 
 from adapters.config import TikTokSettings
 from adapters.tiktok import records
-from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock
+from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
 from adapters.tiktok.ratelimit import Limiter
 from adapters.tiktok.transport import AccessToken, RequestObserver, Transport
 from domain.catalog import Order, Product
@@ -43,6 +43,9 @@ INVENTORY_SEARCH_PATH = "/product/202309/inventory/search"
 INVENTORY_UPDATE_PATH = "/product/202309/products/{product_id}/inventory/update"
 PRODUCT_DETAIL_PATH = "/product/202309/products/{product_id}"
 WEBHOOKS_PATH = "/event/202309/webhooks"
+WAREHOUSES_PATH = "/logistics/202309/warehouses"
+MAX_INVENTORY_SKU_IDS = 600
+MAX_INVENTORY_PRODUCT_IDS = 100
 MAX_ORDER_IDS = 50
 MAX_SHARED_REFRESHES = 4096  # shops whose last refresh the client remembers (least recently used dropped)
 
@@ -243,21 +246,36 @@ class TikTokClient:
         """Current stock by product ids (up to 100) or SKU ids (up to 600; TikTok lets them win over products)."""
         if not product_ids and not sku_ids:
             raise ValueError("search_inventory needs product_ids or sku_ids")
+        if len(sku_ids or ()) > MAX_INVENTORY_SKU_IDS or len(product_ids or ()) > MAX_INVENTORY_PRODUCT_IDS:
+            raise ValueError(f"search_inventory takes at most {MAX_INVENTORY_SKU_IDS} SKU or 100 product ids")
         body: dict[str, Any] = {"sku_ids": list(sku_ids)} if sku_ids else {"product_ids": list(product_ids or ())}
         data = await self.transport.call_raw(
             "POST", INVENTORY_SEARCH_PATH, access_token=access_token, shop_cipher=shop_cipher, body=body
         )
         return records.inventory(data)
 
+    async def warehouses(self, access_token: AccessToken, shop_cipher: str) -> list[Warehouse]:
+        """Get Warehouses (`GET /logistics/202309/warehouses`, live-sync.md sec. 1.4): sales and return warehouses,
+        `is_default` marks the one products without a designated warehouse use."""
+        data = await self.transport.call_raw("GET", WAREHOUSES_PATH, access_token=access_token, shop_cipher=shop_cipher)
+        return records.warehouses(data)
+
     async def update_inventory(
         self, access_token: AccessToken, shop_cipher: str, product_id: str, skus: Sequence[SkuStock]
     ) -> InventoryUpdateResult:
-        """Set the stock of some of a product's SKUs. Code 0 may still carry per-SKU failures: read `failures`."""
+        """Set the stock of some of a product's SKUs (one product per call, at most 100 SKUs, every warehouse of
+        each SKU; live-sync.md sec. 1.1). Code 0 may still carry per-SKU failures: read `failures`. A warehouse
+        id "" is left out (TikTok allows that for a SKU with a single warehouse)."""
         body = {
             "skus": [
                 {
                     "id": sku.sku_id,
-                    "inventory": [{"warehouse_id": w.warehouse_id, "quantity": w.quantity} for w in sku.warehouses],
+                    "inventory": [
+                        {"warehouse_id": w.warehouse_id, "quantity": w.quantity}
+                        if w.warehouse_id
+                        else {"quantity": w.quantity}
+                        for w in sku.warehouses
+                    ],
                 }
                 for sku in skus
             ]

@@ -17,7 +17,7 @@ from msgspec import Raw
 
 from adapters.tiktok import wire
 from adapters.tiktok.errors import UnexpectedResponseError
-from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuUpdateFailure, WarehouseFailure
+from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuUpdateFailure, Warehouse, WarehouseFailure
 from domain.catalog import InvalidRecord, Order, Product, WarehouseStock
 from domain.ports import Page
 from domain.shops import AuthorizedShop, TokenSet
@@ -189,6 +189,9 @@ def inventory(data: Raw) -> list[SkuInventory]:
             warehouses = tuple(
                 WarehouseStock(w.warehouse_id, w.available_quantity) for w in sku.warehouse_inventory or ()
             )
+            committed = tuple(
+                WarehouseStock(w.warehouse_id, w.committed_quantity) for w in sku.warehouse_inventory or ()
+            )
             available = sku.total_available_quantity
             levels.append(
                 SkuInventory(
@@ -198,6 +201,7 @@ def inventory(data: Raw) -> list[SkuInventory]:
                     available_quantity=sum(w.quantity for w in warehouses) if available is None else available,
                     committed_quantity=sku.total_committed_quantity,
                     warehouses=warehouses,
+                    committed_warehouses=committed,
                 )
             )
     return levels
@@ -221,3 +225,12 @@ def inventory_update_result(data: Raw) -> InventoryUpdateResult:
             )
         )
     return InventoryUpdateResult(failures=tuple(failures))
+
+
+def warehouses(data: Raw) -> list[Warehouse]:
+    """Get Warehouses' `data.warehouses[]` (live-sync.md sec. 1.4)."""
+    found = _envelope_shape(data, wire.Warehouses, "warehouses")
+    return [
+        Warehouse(id=w.id, name=w.name, type=w.type, effect_status=w.effect_status, is_default=w.is_default)
+        for w in found.warehouses or ()
+    ]

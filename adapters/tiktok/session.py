@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from adapters.tiktok import product_scan
 from adapters.tiktok.errors import AccessTokenExpiredError, InvalidAccessTokenError
-from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock
+from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
 from domain.catalog import Order, Product
 from domain.ports import Page, ProductScan
 from domain.shops import TokenSet
@@ -144,6 +144,9 @@ class ShopSession:
 
     async def update_inventory(self, product_id: str, skus: Sequence[SkuStock]) -> InventoryUpdateResult:
         return await self._authorized(lambda token: self._client.update_inventory(token, self.cipher, product_id, skus))
+
+    async def warehouses(self) -> list[Warehouse]:
+        return await self._authorized(lambda token: self._client.warehouses(token, self.cipher))
 
     # -- token refresh ---------------------------------------------------------------------------------------------
 

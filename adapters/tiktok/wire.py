@@ -171,6 +171,7 @@ class RawOrders(_Paging):
 class WarehouseLevel(Struct):
     warehouse_id: str
     available_quantity: int = 0
+    committed_quantity: int = 0
 
 
 class InventorySku(Struct):
@@ -211,6 +212,21 @@ class InventoryUpdate(Struct):
     """Update Inventory answers code 0 even when SKUs failed: `errors[]` lists them."""
 
     errors: list[UpdateError] | None = None
+
+
+# -- warehouses (Get Warehouses, live-sync.md sec. 1.4) -------------------------------------------------------------
+
+
+class WarehouseRecord(Struct):
+    id: str
+    name: str | None = None
+    type: str | None = None
+    effect_status: str | None = None
+    is_default: bool = False
+
+
+class Warehouses(Struct):
+    warehouses: list[WarehouseRecord] | None = None
 
 
 # -- decoding --------------------------------------------------------------------------------------------------------

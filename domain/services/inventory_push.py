@@ -1,13 +1,297 @@
-"""Pushing the pool to TikTok: a shop's dirty `inventory_push_outbox` rows become Update Inventory calls.
+"""Push the pool to TikTok: claim a shop's dirty outbox rows, compute each product's targets when sent, one Update
+Inventory per product, record the outcome (live-sync.md sec. 7.3, issue 8 "Push to TikTok").
 
-Placeholder of the pool-core branch: the pool-push branch fills `push_shop` (targets computed when sent, one call
-per product, per-SKU errors on the links; live-sync.md §7.3, tiktok-api.md §9).
+Coalescing: the stock change writes `dirty_version + 1` on the (shop, product) row; the pusher claims the row with
+the version it saw, computes the targets from the items' counters read after the claim, and on success sets
+`pushed_version` to that claimed version. Changes made during the call leave the row dirty, so the run claims it
+again and sends exactly one more call: a burst of N sales costs at most two calls per shop and product. A lease
+(`claimed_by`/`claimed_until`) keeps every other worker off a claimed row, so the values of one product are sent
+one at a time and the last one sent is computed from the newest counters; a push whose lease ran out re-dirties
+the row (`finish_claim`), so even then the newest value is sent last.
 """
 
 from __future__ import annotations
 
-from domain.services.importer import SyncDeps
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from domain.catalog import Product
+from domain.clock import Clock
+from domain.inventory_push import (
+    InventoryPolicy,
+    LinkedSku,
+    OutboxClaim,
+    ProductPushOutcome,
+    PushAction,
+    SkuPushError,
+    push_action,
+    push_backoff,
+    unseen_sales,
+    warehouse_plan,
+)
+from domain.ports import (
+    AuthorizationLostError,
+    GatewayError,
+    InventoryApi,
+    InventoryApiFactory,
+    TikTokUnavailableError,
+    UnitOfWorkFactory,
+)
+from domain.services.intake import save_refreshed_tokens
+from domain.shops import Shop, ShopStatus, TokenSet
+from domain.stock_levels import InventoryUpdateResult, SkuStock
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WAREHOUSE_TTL_SECONDS = 600.0
 
 
-async def push_shop(shop_id: str, deps: SyncDeps) -> None:
-    """Push shop `shop_id`'s dirty outbox rows; a no-op until pool-push fills it."""
+class PushMetrics:
+    """Told of every product push (`ok` | `partial` | `retry` | `noop`: nothing to write), its lag, drift; no-ops."""
+
+    def push_sent(self, outcome: str) -> None:
+        pass
+
+    def push_lag(self, seconds: float) -> None:
+        pass
+
+    def drift_found(self, count: int) -> None:
+        pass
+
+
+@dataclass
+class PushDeps:
+    """`holder` names this process in leases; `lease` must outlast one Update Inventory with its retries."""
+
+    uow_factory: UnitOfWorkFactory
+    inventory_api: InventoryApiFactory
+    clock: Clock
+    holder: str
+    lease: timedelta = timedelta(seconds=120)
+    batch: int = 20  # rows claimed at a time
+    concurrency: int = 4  # products of one shop in flight at once
+    metrics: PushMetrics = field(default_factory=PushMetrics)
+    # The committed fence (live-sync.md sec. 7.3): read TikTok's available before each push and hold back the
+    # units it sold that the pool has not ingested yet (`unseen_sales`); one Inventory Search per product push.
+    fence: bool = False
+    # shop id -> (monotonic expiry, default sales warehouse id): Get Warehouses at most every 10 min per shop.
+    default_warehouses: dict[str, tuple[float, str | None]] = field(default_factory=dict)
+
+
+@dataclass
+class PushReport:
+    calls: int = 0  # Update Inventory calls sent
+    products: int = 0  # claims finished
+
+
+async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
+    """Push every due dirty product of shop `shop_id` until none is left to claim; idempotent (nothing dirty, a
+    revoked or expired shop, a shop with push disabled, or rows claimed by another worker: nothing to do).
+
+    Raises `AuthorizationLostError` after releasing its claims when TikTok no longer honours the shop's tokens."""
+    report = PushReport()
+    while True:
+        # A look first, outside any write transaction: most messages of a burst find their rows already claimed
+        # or pushed, and a claim is a write (SQLite's single writer lock, which the ledger needs too).
+        async with deps.uow_factory() as uow:
+            if not await uow.inventory_push.has_due(shop_id, deps.clock.now()):
+                return report
+        async with deps.uow_factory() as uow:
+            shop = await uow.shops.get(shop_id)
+            if shop is None or shop.status(deps.clock.now()) in (ShopStatus.REVOKED, ShopStatus.EXPIRED):
+                return report
+            policy = await uow.inventory_push.policy(shop_id)
+            if not policy.push_enabled:
+                return report
+            claims = await uow.inventory_push.claim_due(shop_id, deps.holder, deps.clock.now(), deps.lease, deps.batch)
+            await uow.commit()
+        if not claims:
+            return report
+        await _push_claims(deps, shop, policy, claims, report)
+
+
+async def _push_claims(
+    deps: PushDeps, shop: Shop, policy: InventoryPolicy, claims: Sequence[OutboxClaim], report: PushReport
+) -> None:
+    """Push the claimed products, `deps.concurrency` at a time; every claim is finished even if one fails."""
+    api, limit = _api(deps, shop), asyncio.Semaphore(deps.concurrency)
+
+    async def one(claim: OutboxClaim) -> None:
+        async with limit:
+            report.calls += await _push_product(deps, api, shop, policy, claim)
+            report.products += 1
+
+    results = await asyncio.gather(*(one(claim) for claim in claims), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+async def _push_product(
+    deps: PushDeps, api: InventoryApi, shop: Shop, policy: InventoryPolicy, claim: OutboxClaim
+) -> int:
+    """Send one product's targets; finish the claim. Returns the Update Inventory calls made."""
+    outcome, calls = ProductPushOutcome(computed_at=deps.clock.now()), 0
+    async with deps.uow_factory() as uow:
+        links = await uow.inventory_push.linked_skus(shop.id, claim.tiktok_product_id)
+    held: dict[str, int] = {}
+    try:
+        if links:
+            to_send = list(links)
+            if deps.fence:
+                held, shown = await _unseen(deps, api, shop, links)
+                links = _holding(links, held)
+                # TikTok already shows the target: nothing to write (and a SKU's spread over warehouses is kept).
+                to_send = [link for link in links if shown.get(link.sku_id) != policy.target(link.available)]
+            failures: dict[str, SkuPushError] = {}
+            if to_send:
+                default = await _default_warehouse(deps, api, shop, to_send)
+                result = await _send(api, claim.tiktok_product_id, to_send, policy, default)
+                calls += 1
+                failures = _failures(result, to_send)
+                refresh = [sku_id for sku_id, e in failures.items() if e.action is PushAction.REFRESH_WAREHOUSES]
+                if refresh:  # the SKUs' warehouses changed at TikTok: read them again and retry those SKUs once
+                    links, retried = await _refresh_warehouses(deps, api, shop, claim.tiktok_product_id, refresh)
+                    links, retried = _holding(links, held), _holding(retried, held)
+                    if retried:
+                        result = await _send(api, claim.tiktok_product_id, retried, policy, default)
+                        calls += 1
+                        failures = {k: v for k, v in failures.items() if k not in refresh} | _failures(result, retried)
+            targets = {link.sku_id: policy.target(link.available) for link in links}
+            outcome.pushed = {sku: qty for sku, qty in targets.items() if sku not in failures}
+            outcome.failed = failures
+            outcome.retry = any(
+                e.action in (PushAction.RETRY, PushAction.REFRESH_WAREHOUSES) for e in failures.values()
+            )
+            if failures:
+                first = next(iter(failures.values()))
+                outcome.error = f"{len(failures)} SKU(s) refused, e.g. {first.code} {first.message}"
+    except TikTokUnavailableError as exc:
+        outcome.retry, outcome.error = True, f"TikTok unavailable: {exc}"
+    except AuthorizationLostError as exc:
+        await _finish(deps, claim, ProductPushOutcome(retry=True, error=f"authorization lost: {exc}"))
+        raise
+    except GatewayError as exc:  # the whole call refused (e.g. the product is gone): not retried as is
+        code = getattr(exc, "code", None)
+        outcome.error = f"TikTok refused the update: {exc}"
+        outcome.retry = isinstance(code, int) and push_action(code) is PushAction.RETRY
+        if isinstance(code, int):
+            outcome.failed = {link.sku_id: SkuPushError(link.tiktok_sku_id, code, str(exc)) for link in links}
+    await _finish(deps, claim, outcome)
+    deps.metrics.push_sent("retry" if outcome.retry else "partial" if outcome.failed else "ok" if calls else "noop")
+    if not outcome.retry and claim.dirty_since is not None and calls:
+        deps.metrics.push_lag(max(0.0, deps.clock.now().timestamp() - claim.dirty_since))
+    return calls
+
+
+async def _unseen(
+    deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence[LinkedSku]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """TikTok's available of the links' SKUs now (Inventory Search), and per Shopbridge SKU id the units to hold
+    back (`unseen_sales`: against what was last pushed, less what the ledger applied since). (held, shown)."""
+    levels = await api.search_inventory(sku_ids=sorted({link.tiktok_sku_id for link in links}))
+    tiktok = {level.sku_id: level.available_quantity for level in levels}
+    since = {
+        link.tiktok_sku_id: link.pushed_at for link in links if link.pushed_quantity is not None and link.pushed_at
+    }
+    ingested: dict[str, int] = {}
+    if since:
+        async with deps.uow_factory() as uow:
+            ingested = await uow.inventory_push.ingested_since(shop.id, {k: v for k, v in since.items() if v})
+    held = {
+        link.sku_id: unseen_sales(
+            link.pushed_quantity, tiktok.get(link.tiktok_sku_id), ingested.get(link.tiktok_sku_id, 0)
+        )
+        for link in links
+        if link.tiktok_sku_id in since
+    }
+    shown = {link.sku_id: tiktok[link.tiktok_sku_id] for link in links if link.tiktok_sku_id in tiktok}
+    return {sku_id: units for sku_id, units in held.items() if units > 0}, shown
+
+
+def _holding(links: Sequence[LinkedSku], held: dict[str, int]) -> list[LinkedSku]:
+    return [replace(link, available=link.available - held.get(link.sku_id, 0)) for link in links]
+
+
+async def _finish(deps: PushDeps, claim: OutboxClaim, outcome: ProductPushOutcome) -> None:
+    now = deps.clock.now()
+    async with deps.uow_factory() as uow:
+        await uow.inventory_push.record_link_results(claim.shop_id, outcome, now)
+        await uow.inventory_push.finish_claim(
+            claim, deps.holder, now, pushed=not outcome.retry,
+            next_attempt_at=now + push_backoff(claim.attempts + 1), error=outcome.error,
+        )  # fmt: skip
+        await uow.commit()
+
+
+async def _send(
+    api: InventoryApi, product_id: str, links: Sequence[LinkedSku], policy: InventoryPolicy, default: str | None
+) -> InventoryUpdateResult:
+    skus = [
+        SkuStock(link.tiktok_sku_id, warehouse_plan(policy.target(link.available), link.warehouse_ids, default))
+        for link in links
+    ]
+    return await api.update_inventory(product_id, skus)
+
+
+def _failures(result: InventoryUpdateResult, links: Sequence[LinkedSku]) -> dict[str, SkuPushError]:
+    """Per-SKU errors keyed by Shopbridge's SKU id; an error naming no SKU we sent counts for all of them."""
+    by_tiktok = {link.tiktok_sku_id: link.sku_id for link in links}
+    failures: dict[str, SkuPushError] = {}
+    for failure in result.failures:
+        code, message = failure.specific
+        error = SkuPushError(failure.sku_id, code, message)
+        owners = [by_tiktok[failure.sku_id]] if failure.sku_id in by_tiktok else list(by_tiktok.values())
+        for sku_id in owners:
+            failures.setdefault(sku_id, error)
+    return failures
+
+
+async def _refresh_warehouses(
+    deps: PushDeps, api: InventoryApi, shop: Shop, product_id: str, sku_ids: Sequence[str]
+) -> tuple[list[LinkedSku], list[LinkedSku]]:
+    """Re-read the product's SKUs' warehouses (Get Product), store them; (all links, the links to send again)."""
+    product = await api.get_product(product_id)
+    skus = product.skus if isinstance(product, Product) else ()
+    fresh = {sku.tiktok_sku_id: [s.warehouse_id for s in sku.stock] for sku in skus}
+    async with deps.uow_factory() as uow:
+        links = await uow.inventory_push.linked_skus(shop.id, product_id)
+        for link in links:
+            if link.sku_id in sku_ids and link.tiktok_sku_id in fresh:
+                await uow.inventory_push.replace_warehouses(shop.id, link.tiktok_sku_id, fresh[link.tiktok_sku_id])
+        await uow.commit()
+    async with deps.uow_factory() as uow:
+        links = await uow.inventory_push.linked_skus(shop.id, product_id)
+    return links, [link for link in links if link.sku_id in sku_ids and link.tiktok_sku_id in fresh]
+
+
+async def _default_warehouse(deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence[LinkedSku]) -> str | None:
+    """The shop's default sales warehouse, read only when a SKU has several warehouses; cached per process."""
+    if all(len(link.warehouse_ids) <= 1 for link in links):
+        return None
+    cached = deps.default_warehouses.get(shop.id)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    default: str | None = None
+    try:
+        found = await api.warehouses()
+        sales = [w for w in found if w.type in (None, "SALES_WAREHOUSE")]
+        default = next((w.id for w in sales if w.is_default), None)
+    except TikTokUnavailableError:
+        log.info("shop %s: Get Warehouses unavailable; the SKU's first warehouse takes the stock", shop.id)
+    deps.default_warehouses[shop.id] = (time.monotonic() + DEFAULT_WAREHOUSE_TTL_SECONDS, default)
+    return default
+
+
+def _api(deps: PushDeps, shop: Shop) -> InventoryApi:
+    latest = [shop.tokens]
+
+    async def on_refreshed(tokens: TokenSet) -> None:
+        refreshed_from, latest[0] = latest[0], tokens
+        await save_refreshed_tokens(deps.uow_factory, shop.id, refreshed_from, tokens, deps.clock.now())
+
+    return deps.inventory_api(shop, on_refreshed)

@@ -6,15 +6,16 @@ test knows exactly which polls ran.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from adapters.db import leases
-from adapters.db.tables import sync_tasks
+from adapters.db.tables import inventory_push_outbox, sync_tasks
 from domain.polling import PollCursor, PollSettings
 from domain.services.polling import start_poll
 from domain.services.sync import queue_authorization_sync
@@ -50,6 +51,26 @@ async def _imported_shop(harness: SyncHarness, sandbox: SandboxServer) -> Shop:
     return shop
 
 
+async def _pushes_done(harness: SyncHarness, timeout: float = 30.0) -> None:
+    """Until the pool's outbox has no row dirty or claimed: the import's pushes (issue 8) have all been sent."""
+    c = inventory_push_outbox.c
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with harness.db.read_sessionmaker() as session:
+            pending = (
+                await session.execute(
+                    select(func.count())
+                    .select_from(inventory_push_outbox)
+                    .where(or_(c.dirty_version > c.pushed_version, c.claimed_by.is_not(None)))
+                )
+            ).scalar_one()
+        if not pending:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{pending} outbox row(s) still unpushed after {timeout} s")
+        await asyncio.sleep(0.05)
+
+
 async def _poll(harness: SyncHarness, shop: Shop, kind: SyncKind) -> SyncTask:
     assert harness.queue is not None
     task_id = await start_poll(harness.uow_factory, harness.queue, harness.events, harness.clock, POLLS, shop.id, kind)
@@ -77,8 +98,9 @@ async def _cursor_seconds(harness: SyncHarness, shop: Shop, kind: SyncKind) -> i
 async def test_a_poll_of_an_unchanged_shop_costs_one_request_per_kind(
     harness: SyncHarness, sandbox: SandboxServer
 ) -> None:
-    # given an imported shop that nothing changed since
+    # given an imported shop that nothing changed since, its pool's first pushes to TikTok done
     shop = await _imported_shop(harness, sandbox)
+    await _pushes_done(harness)
     sandbox.control("POST", "/counters/reset")
     # when it is polled for orders and for products
     orders = await _poll(harness, shop, SyncKind.ORDERS)

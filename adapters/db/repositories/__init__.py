@@ -2,6 +2,7 @@
 
 from adapters.db.repositories.authorizations import SqlAuthorizationRequestRepository
 from adapters.db.repositories.catalog import SqlCatalogRepository
+from adapters.db.repositories.inventory_push import SqlInventoryPushRepository
 from adapters.db.repositories.poll_cursors import SqlPollCursorRepository
 from adapters.db.repositories.shops import SqlShopRepository
 from adapters.db.repositories.sync_tasks import SqlSyncTaskRepository
@@ -10,6 +11,7 @@ from adapters.db.repositories.webhook_events import SqlWebhookEventRepository
 __all__ = [
     "SqlAuthorizationRequestRepository",
     "SqlCatalogRepository",
+    "SqlInventoryPushRepository",
     "SqlPollCursorRepository",
     "SqlShopRepository",
     "SqlSyncTaskRepository",

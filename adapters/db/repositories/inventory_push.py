@@ -1,0 +1,228 @@
+"""SqlInventoryPushRepository: shop push policies, the push outbox's claims and leases, and the links' push state.
+
+The outbox row of a (shop, TikTok product) is dirty while `dirty_version > pushed_version`. A worker claims due rows
+with a lease (`claimed_by`, `claimed_until`): on PostgreSQL `SELECT ... FOR UPDATE SKIP LOCKED` then an UPDATE of
+exactly those rows, so concurrent claimers never wait on or take each other's rows; on SQLite the write
+transaction (BEGIN IMMEDIATE) already serialises them. `updated_at` is the time of the last dirty mark (the push
+lag metric measures from it), so claims and releases leave it alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.db.repositories.inventory_push_links import LinkPushState
+from adapters.db.tables import (
+    inventory_push_outbox,
+    shop_inventory_policies,
+    shops,
+    sku_links,
+)
+from domain.inventory_push import InventoryPolicy, OutboxClaim
+
+_outbox = inventory_push_outbox.c
+_links = sku_links.c
+LINKED = "LINKED"
+
+
+class SqlInventoryPushRepository(LinkPushState):
+    """Implements `domain.ports.InventoryPushRepository`."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    @property
+    def _dialect(self) -> str:
+        return self._session.bind.dialect.name if self._session.bind is not None else "sqlite"
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+
+    # -- policy ------------------------------------------------------------------------------------------------------
+
+    async def policy(self, shop_id: str) -> InventoryPolicy:
+        query = select(shop_inventory_policies).where(shop_inventory_policies.c.shop_id == shop_id)
+        row = (await self._session.execute(query)).mappings().first()
+        if row is None:
+            return InventoryPolicy()
+        return InventoryPolicy(
+            push_enabled=row["push_enabled"],
+            share_percent=row["share_percent"],
+            max_quantity=row["max_quantity"],
+            out_of_stock_threshold=row["out_of_stock_threshold"],
+        )
+
+    async def save_policy(self, shop_id: str, policy: InventoryPolicy, now: datetime) -> None:
+        values = {
+            "push_enabled": policy.push_enabled,
+            "share_percent": policy.share_percent,
+            "max_quantity": policy.max_quantity,
+            "out_of_stock_threshold": policy.out_of_stock_threshold,
+            "updated_at": now,
+        }
+        statement = self._insert(shop_inventory_policies).values(shop_id=shop_id, **values)
+        await self._session.execute(
+            statement.on_conflict_do_update(index_elements=[shop_inventory_policies.c.shop_id], set_=values)
+        )
+
+    # -- outbox ------------------------------------------------------------------------------------------------------
+
+    async def claim_due(
+        self, shop_id: str, holder: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[OutboxClaim]:
+        query = (
+            select(_outbox.tiktok_product_id, _outbox.dirty_version, _outbox.attempts, _outbox.updated_at)
+            .where(
+                _outbox.shop_id == shop_id,
+                _outbox.dirty_version > _outbox.pushed_version,
+                _outbox.next_attempt_at <= now,
+                or_(_outbox.claimed_until.is_(None), _outbox.claimed_until <= now),
+            )
+            .order_by(_outbox.next_attempt_at, _outbox.tiktok_product_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = (await self._session.execute(query)).all()
+        if not rows:
+            return []
+        await self._session.execute(
+            update(inventory_push_outbox)
+            .where(_outbox.shop_id == shop_id, _outbox.tiktok_product_id.in_([r.tiktok_product_id for r in rows]))
+            .values(claimed_by=holder, claimed_until=now + lease)
+        )
+        return [
+            OutboxClaim(shop_id, r.tiktok_product_id, r.dirty_version, r.attempts, r.updated_at.timestamp())
+            for r in rows
+        ]
+
+    async def has_due(self, shop_id: str, now: datetime) -> bool:
+        query = (
+            select(_outbox.tiktok_product_id)
+            .where(
+                _outbox.shop_id == shop_id,
+                _outbox.dirty_version > _outbox.pushed_version,
+                _outbox.next_attempt_at <= now,
+                or_(_outbox.claimed_until.is_(None), _outbox.claimed_until <= now),
+            )
+            .limit(1)
+        )
+        return (await self._session.execute(query)).first() is not None
+
+    async def finish_claim(
+        self,
+        claim: OutboxClaim,
+        holder: str,
+        now: datetime,
+        *,
+        pushed: bool,
+        next_attempt_at: datetime,
+        error: str | None,
+    ) -> bool:
+        mine = and_(
+            _outbox.shop_id == claim.shop_id,
+            _outbox.tiktok_product_id == claim.tiktok_product_id,
+            _outbox.claimed_by == holder,
+        )
+        released: dict[str, Any] = {"claimed_by": None, "claimed_until": None, "last_error": error}
+        if pushed:
+            released |= {
+                # Never back: a later claim of this row may already have pushed a newer version.
+                "pushed_version": func.max(_outbox.pushed_version, claim.dirty_version)
+                if self._dialect == "sqlite"
+                else func.greatest(_outbox.pushed_version, claim.dirty_version),
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+        else:
+            released |= {"attempts": _outbox.attempts + 1, "next_attempt_at": next_attempt_at}
+        result = await self._session.execute(update(inventory_push_outbox).where(mine).values(**released))
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return True
+        # Our lease ran out and another worker claimed the row: what we sent may have landed after its newer
+        # value. Dirty again, so one more push (computed then) has the last word.
+        await self.mark_dirty(claim.shop_id, [claim.tiktok_product_id], now)
+        return False
+
+    async def mark_dirty(self, shop_id: str, tiktok_product_ids: Sequence[str], now: datetime) -> None:
+        for product_id in sorted(set(tiktok_product_ids)):  # a fixed order: concurrent markers never deadlock
+            statement = self._insert(inventory_push_outbox).values(
+                shop_id=shop_id, tiktok_product_id=product_id, dirty_version=1, pushed_version=0,
+                next_attempt_at=now, attempts=0, updated_at=now,
+            )  # fmt: skip
+            await self._session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[_outbox.shop_id, _outbox.tiktok_product_id],
+                    set_={
+                        "dirty_version": _outbox.dirty_version + 1,
+                        "next_attempt_at": now,
+                        "attempts": 0,
+                        "updated_at": now,
+                    },
+                )
+            )
+
+    async def shops_due(self, now: datetime, limit: int) -> list[str]:
+        policies = shop_inventory_policies.c
+        query = (
+            select(_outbox.shop_id)
+            .join(shops, shops.c.id == _outbox.shop_id)
+            .outerjoin(shop_inventory_policies, policies.shop_id == _outbox.shop_id)
+            .where(
+                _outbox.dirty_version > _outbox.pushed_version,
+                _outbox.next_attempt_at <= now,
+                or_(_outbox.claimed_until.is_(None), _outbox.claimed_until <= now),
+                shops.c.revoked_at.is_(None),
+                or_(policies.push_enabled.is_(None), policies.push_enabled.is_(True)),
+            )
+            .group_by(_outbox.shop_id)
+            .order_by(func.min(_outbox.next_attempt_at))
+            .limit(limit)
+        )
+        return list((await self._session.execute(query)).scalars())
+
+    async def shops_to_reconcile(self, observed_before: datetime, limit: int) -> list[str]:
+        policies = shop_inventory_policies.c
+        last_observed = func.max(_links.observed_at)
+        query = (
+            select(_links.shop_id)
+            .join(shops, shops.c.id == _links.shop_id)
+            .outerjoin(shop_inventory_policies, policies.shop_id == _links.shop_id)
+            .where(
+                _links.state == LINKED,
+                _links.inventory_item_id.is_not(None),
+                shops.c.revoked_at.is_(None),
+                or_(policies.push_enabled.is_(None), policies.push_enabled.is_(True)),
+            )
+            .group_by(_links.shop_id)
+            .having(or_(last_observed.is_(None), last_observed < observed_before))
+            .order_by(_links.shop_id)
+            .limit(limit)
+        )
+        return list((await self._session.execute(query)).scalars())
+
+
+async def policies_of_shops(
+    session: AsyncSession, merchant_id: str, shop_ids: Sequence[str]
+) -> dict[str, InventoryPolicy]:
+    """The stored policies of the merchant's shops among `shop_ids` (shops without a row are absent: defaults)."""
+    policies = shop_inventory_policies.c
+    query = (
+        select(shop_inventory_policies)
+        .join(shops, shops.c.id == policies.shop_id)
+        .where(policies.shop_id.in_(list(shop_ids)), shops.c.merchant_id == merchant_id)
+    )
+    return {
+        row["shop_id"]: InventoryPolicy(
+            push_enabled=row["push_enabled"],
+            share_percent=row["share_percent"],
+            max_quantity=row["max_quantity"],
+            out_of_stock_threshold=row["out_of_stock_threshold"],
+        )
+        for row in (await session.execute(query)).mappings()
+    }

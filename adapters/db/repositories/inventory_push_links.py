@@ -1,0 +1,159 @@
+"""The links' side of the push (`SqlInventoryPushRepository` inherits it): linked SKUs with their items' counters and
+warehouses, the ledger's sales since a push (the fence), push results and reconcile observations on `sku_links`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.db.tables import (
+    inventory_items,
+    inventory_push_outbox,
+    order_line_stock,
+    sku_links,
+    skus,
+    warehouse_stocks,
+)
+from domain.inventory_push import LinkedSku, ProductPushOutcome
+
+_outbox = inventory_push_outbox.c
+_links = sku_links.c
+LINKED = "LINKED"
+EXCLUDED = "EXCLUDED"
+
+
+class LinkPushState:
+    _session: AsyncSession
+
+    # -- links -------------------------------------------------------------------------------------------------------
+
+    async def linked_skus(self, shop_id: str, tiktok_product_id: str) -> list[LinkedSku]:
+        return await self._linked(_links.shop_id == shop_id, _links.tiktok_product_id == tiktok_product_id)
+
+    async def linked_products(self, shop_id: str) -> list[str]:
+        query = (
+            select(_links.tiktok_product_id)
+            .where(_links.shop_id == shop_id, _links.state == LINKED, _links.inventory_item_id.is_not(None))
+            .distinct()
+        )
+        return sorted((await self._session.execute(query)).scalars())
+
+    async def reconcile_candidates(self, shop_id: str, now: datetime) -> list[LinkedSku]:
+        pending = select(_outbox.tiktok_product_id).where(
+            _outbox.shop_id == shop_id,
+            or_(_outbox.dirty_version > _outbox.pushed_version, _outbox.claimed_until > now),
+        )
+        return await self._linked(_links.shop_id == shop_id, _links.tiktok_product_id.not_in(pending))
+
+    async def _linked(self, *where: Any) -> list[LinkedSku]:
+        items = inventory_items.c
+        query = (
+            select(
+                _links.sku_id,
+                _links.tiktok_sku_id,
+                _links.tiktok_product_id,
+                _links.inventory_item_id,
+                _links.pushed_quantity,
+                _links.pushed_at,
+                (items.on_hand - items.reserved - items.safety_stock).label("available"),
+                warehouse_stocks.c.warehouse_id,
+            )
+            .join(inventory_items, items.id == _links.inventory_item_id)
+            .outerjoin(warehouse_stocks, warehouse_stocks.c.sku_id == _links.sku_id)
+            .where(_links.state == LINKED, *where)
+            .order_by(_links.tiktok_sku_id, warehouse_stocks.c.warehouse_id)
+        )
+        found: dict[str, LinkedSku] = {}
+        for row in (await self._session.execute(query)).all():
+            known = found.get(row.sku_id)
+            warehouses = (row.warehouse_id,) if row.warehouse_id else ()
+            if known is None:
+                found[row.sku_id] = LinkedSku(
+                    row.sku_id,
+                    row.tiktok_sku_id,
+                    row.tiktok_product_id,
+                    row.inventory_item_id,
+                    row.available,
+                    warehouses,
+                    row.pushed_quantity,
+                    row.pushed_at,
+                )
+            else:
+                found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
+        return list(found.values())
+
+    async def ingested_since(self, shop_id: str, since: Mapping[str, datetime]) -> dict[str, int]:
+        lines = order_line_stock.c
+        counted: dict[str, int] = {}
+        for tiktok_sku_id, at in since.items():
+            query = select(func.coalesce(func.sum(lines.quantity), 0)).where(
+                lines.shop_id == shop_id,
+                lines.tiktok_sku_id == tiktok_sku_id,
+                lines.state.in_(("RESERVED", "DEDUCTED")),
+                lines.updated_at > at,
+            )
+            counted[tiktok_sku_id] = int((await self._session.execute(query)).scalar_one())
+        return counted
+
+    async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
+        pushed_at = outcome.computed_at or now
+        for sku_id, quantity in outcome.pushed.items():
+            await self._session.execute(
+                update(sku_links)
+                .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
+                .values(
+                    pushed_quantity=quantity, pushed_at=pushed_at, push_error_code=None, push_error_message=None,
+                    updated_at=now,
+                )
+            )  # fmt: skip
+        for sku_id, error in outcome.failed.items():
+            values: dict[str, Any] = {
+                "push_error_code": str(error.code),
+                "push_error_message": error.message[:1000],
+                "updated_at": now,
+            }
+            if sku_id in outcome.excluded:
+                values["state"] = EXCLUDED
+            await self._session.execute(
+                update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**values)
+            )
+
+    async def replace_warehouses(self, shop_id: str, tiktok_sku_id: str, warehouse_ids: Sequence[str]) -> None:
+        sku_row = (
+            await self._session.execute(
+                select(skus.c.id).where(skus.c.shop_id == shop_id, skus.c.tiktok_sku_id == tiktok_sku_id)
+            )
+        ).first()
+        if sku_row is None:
+            return
+        stocks = warehouse_stocks.c
+        kept = {
+            row.warehouse_id: row.quantity
+            for row in (await self._session.execute(select(warehouse_stocks).where(stocks.sku_id == sku_row.id)))
+        }
+        await self._session.execute(delete(warehouse_stocks).where(stocks.sku_id == sku_row.id))
+        if warehouse_ids:
+            await self._session.execute(
+                insert(warehouse_stocks),
+                [
+                    {"sku_id": sku_row.id, "warehouse_id": w, "shop_id": shop_id, "quantity": kept.get(w, 0)}
+                    for w in sorted(set(warehouse_ids))
+                ],
+            )
+
+    async def record_observed(
+        self, shop_id: str, observed: Mapping[str, int], drifted: Sequence[str], now: datetime
+    ) -> None:
+        drift = set(drifted)
+        for sku_id, quantity in observed.items():
+            values: dict[str, Any] = {"observed_quantity": quantity, "observed_at": now}
+            if sku_id in drift:
+                values["drift_count"] = _links.drift_count + 1
+            await self._session.execute(
+                update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**values)
+            )

@@ -1,0 +1,177 @@
+"""Pushing the pool to TikTok: a shop's policy, the target it turns an item's `available` into, the per-SKU plan
+of one Update Inventory call, and what to do with each per-SKU error TikTok returns inside a `code: 0` answer.
+
+Sources: live-sync.md sec. 1.1 (Update Inventory, its error table), sec. 7.1 (the channel rule, i.e. the policy),
+sec. 7.3 (push with coalescing, multi-warehouse SKUs); tiktok-api.md sec. 9.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from domain.catalog import WarehouseStock
+from domain.errors import DomainError, ErrorCode
+
+MAX_PUSH_QUANTITY = 99_999  # Update Inventory's documented maximum (live-sync.md sec. 1.1: clamp by default)
+PUSH_BACKOFF_BASE = timedelta(seconds=2)
+PUSH_BACKOFF_CAP = timedelta(minutes=30)
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryPolicy:
+    """How much of the pool one shop shows: `pushEnabled`, `sharePercent` (1..100), `maxQuantity` (None: no cap,
+    else 0..99,999), `outOfStockThreshold` (>= 0). Defaults: on, 100 %, no cap, 0 (issue 8)."""
+
+    push_enabled: bool = True
+    share_percent: int = 100
+    max_quantity: int | None = None
+    out_of_stock_threshold: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.share_percent <= 100:
+            raise DomainError(
+                ErrorCode.INVALID_SHARE_PERCENT, "sharePercent must be between 1 and 100.", ("sharePercent",)
+            )
+        if self.max_quantity is not None and not 0 <= self.max_quantity <= MAX_PUSH_QUANTITY:
+            raise DomainError(
+                ErrorCode.INVALID_MAX_QUANTITY,
+                f"maxQuantity must be between 0 and {MAX_PUSH_QUANTITY}, or null for no maximum.",
+                ("maxQuantity",),
+            )
+        if not 0 <= self.out_of_stock_threshold <= 10**9:
+            raise DomainError(
+                ErrorCode.INVALID_OUT_OF_STOCK_THRESHOLD,
+                "outOfStockThreshold must be 0 or more.",
+                ("outOfStockThreshold",),
+            )
+
+    def target(self, available: int) -> int:
+        """The quantity to show for an item with `available` units (negative: oversold): 0 at or below the
+        out-of-stock threshold, else min(floor(available x sharePercent / 100), maxQuantity, 99,999)."""
+        if available <= self.out_of_stock_threshold or available <= 0:
+            return 0
+        shared = available * self.share_percent // 100
+        cap = MAX_PUSH_QUANTITY if self.max_quantity is None else min(self.max_quantity, MAX_PUSH_QUANTITY)
+        return max(0, min(shared, cap))
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedSku:
+    """A LINKED shop SKU of one product, with its item's counters and the warehouses TikTok assigned to it."""
+
+    sku_id: str  # Shopbridge's SKU id (the link's key)
+    tiktok_sku_id: str
+    tiktok_product_id: str
+    inventory_item_id: str
+    available: int  # on_hand - reserved - safety_stock of the item, read when the push is computed
+    warehouse_ids: tuple[str, ...]
+    pushed_quantity: int | None = None  # what TikTok last accepted for this SKU, and when its target was read
+    pushed_at: datetime | None = None
+
+
+def unseen_sales(pushed_quantity: int | None, tiktok_available: int | None, ingested_since_push: int) -> int:
+    """The committed fence (live-sync.md sec. 1.3 / 7.3): units TikTok sold on this shop since the last push that
+    the pool has not ingested yet. TikTok's available fell from what we pushed by the units its buyers took;
+    those the ledger already applied since are in the pool's available. The rest would be put back on sale by an
+    absolute set computed without them, so the push holds them back. 0 without a previous push or a reading; a
+    Seller Center edit upwards counts 0 (reconcile's business), downwards holds units back until the next push."""
+    if pushed_quantity is None or tiktok_available is None:
+        return 0
+    return max(0, pushed_quantity - tiktok_available - ingested_since_push)
+
+
+def warehouse_plan(target: int, warehouse_ids: Sequence[str], default_warehouse_id: str | None) -> list[WarehouseStock]:
+    """Every warehouse assigned to the SKU, no more, no fewer (TikTok's rule, codes 12019028 / 12052533).
+
+    Multi-warehouse SKUs (live-sync.md sec. 7.3, v1): the whole target goes on the shop's default sales warehouse
+    when the SKU has it, else on the SKU's first warehouse by id; every other warehouse is sent 0. So the units a
+    shop shows are the target, never the target once per warehouse. A SKU with no known warehouse is sent without
+    one (`warehouse_id` may be omitted when the SKU has a single warehouse).
+    """
+    ids = sorted(set(warehouse_ids))
+    if not ids:
+        return [WarehouseStock("", target)]
+    main = default_warehouse_id if default_warehouse_id in ids else ids[0]
+    return [WarehouseStock(w, target if w == main else 0) for w in ids]
+
+
+class PushAction(StrEnum):
+    """What a per-SKU error of Update Inventory asks for (live-sync.md sec. 1.1's table)."""
+
+    RETRY = "RETRY"  # transient (internal error, promotion lock, seller or warehouse state): back off, push again
+    REFRESH_WAREHOUSES = "REFRESH_WAREHOUSES"  # the SKU's warehouses changed: re-read them, retry once now
+    QUANTITY_REFUSED = "QUANTITY_REFUSED"  # out of TikTok's bounds: recorded; the same value would be refused again
+    EXCLUDE = "EXCLUDE"  # never writable here (global product, shared stock, combo, permissions): link EXCLUDED
+    PRODUCT_GONE = "PRODUCT_GONE"  # product or SKU gone / not live: recorded; the product refresh relinks it
+    REQUEST_BUG = "REQUEST_BUG"  # our request is wrong: recorded, not retried
+
+
+_ACTIONS: dict[int, PushAction] = {
+    **dict.fromkeys((12019022, 12019028, 12052037, 12052097, 12052530, 12052533), PushAction.REFRESH_WAREHOUSES),
+    **dict.fromkeys((12019024, 12052055), PushAction.QUANTITY_REFUSED),
+    **dict.fromkeys((12052141, 12052921, 12052850, 12052849, 12052094, 12052160), PushAction.EXCLUDE),
+    **dict.fromkeys(
+        (12052031, 12052032, 12052260, 12052556, 12052036, 12052048, 12052901, 12052308, 12052371),
+        PushAction.PRODUCT_GONE,
+    ),
+    **dict.fromkeys((12052553, 12052902, 12052050), PushAction.REQUEST_BUG),
+    # Retrying can help: TikTok's internal error, a promotion lock that ends, a warehouse or seller state that
+    # the seller fixes in Seller Center.
+    **dict.fromkeys(
+        (36009003, 12052393, 12052115, 12052364, 12052403, 12052465, 12052531, 12052532, 12052700, 12052704, 12052703),
+        PushAction.RETRY,
+    ),
+}
+
+
+def push_action(code: int) -> PushAction:
+    """The action for one of TikTok's per-SKU codes; an unknown code is retried with backoff (it may pass)."""
+    return _ACTIONS.get(code, PushAction.RETRY)
+
+
+@dataclass(frozen=True, slots=True)
+class SkuPushError:
+    """A SKU TikTok refused inside a code-0 answer: the most specific code (a warehouse's, else the SKU's)."""
+
+    tiktok_sku_id: str | None
+    code: int
+    message: str
+
+    @property
+    def action(self) -> PushAction:
+        return push_action(self.code)
+
+
+def push_backoff(attempts: int) -> timedelta:
+    """Delay before the next try after `attempts` failed ones (1, 2, ...): 2 s doubling, capped at 30 min."""
+    delay: timedelta = PUSH_BACKOFF_BASE * (2 ** max(0, min(attempts - 1, 20)))
+    return min(PUSH_BACKOFF_CAP, delay)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxClaim:
+    """A dirty (shop, product) row this worker holds until `claimed_until`; `dirty_version` is what it pushes."""
+
+    shop_id: str
+    tiktok_product_id: str
+    dirty_version: int
+    attempts: int
+    dirty_since: float | None = None  # Unix seconds of the oldest unpushed change, for the lag metric
+
+
+@dataclass(slots=True)
+class ProductPushOutcome:
+    """What one product's push did, for the outbox row and the links."""
+
+    pushed: dict[str, int] = field(default_factory=dict)  # sku_id -> quantity TikTok accepted
+    failed: dict[str, SkuPushError] = field(default_factory=dict)  # sku_id -> the error kept on the link
+    retry: bool = False  # push the product again after a backoff
+    error: str | None = None  # the row's last_error
+    computed_at: datetime | None = None  # when the targets were read: the links' pushed_at
+
+    @property
+    def excluded(self) -> dict[str, SkuPushError]:
+        return {sku: e for sku, e in self.failed.items() if e.action is PushAction.EXCLUDE}

@@ -1,0 +1,113 @@
+"""Reconcile and the push sweep (live-sync.md sec. 7.7): read TikTok's stock of a shop's linked SKUs (Inventory
+Search, at most 600 SKU ids a call), count drift where it differs from the pool's target, and push again; and the
+scheduler's inventory tick, which re-enqueues pushes a lost message left behind and starts due reconciles.
+
+Drift is judged only for products with no push pending (clean outbox row, no lease), and against targets read
+again after TikTok answered, so a sale Shopbridge applied meanwhile is not mistaken for drift. A TikTok sale not
+yet ingested does look like drift for the length of the intake lag; the re-push it causes is the push that sale
+causes anyway (live-sync.md sec. 1.3).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from domain.services.inventory_push import PushDeps, _api
+from domain.shops import ShopStatus
+
+log = logging.getLogger(__name__)
+
+MAX_SEARCH_SKU_IDS = 600  # Inventory Search by sku_ids (live-sync.md sec. 1.2)
+
+
+@dataclass
+class ReconcileReport:
+    observed: int = 0
+    drifted: list[str] = field(default_factory=list)  # Shopbridge SKU ids whose TikTok stock differed
+    searches: int = 0
+
+
+async def reconcile_shop(
+    shop_id: str, deps: PushDeps, enqueue_push: Callable[[str], Awaitable[None]]
+) -> ReconcileReport:
+    """Compare TikTok's available of every linked SKU of the shop with its target; drift: drift_count + 1,
+    observed_quantity/observed_at recorded, the product marked dirty and a push enqueued after commit.
+    A revoked, expired or push-disabled shop is skipped (nothing is pushed there, so nothing can drift)."""
+    report = ReconcileReport()
+    async with deps.uow_factory() as uow:
+        shop = await uow.shops.get(shop_id)
+        if shop is None or shop.status(deps.clock.now()) in (ShopStatus.REVOKED, ShopStatus.EXPIRED):
+            return report
+        policy = await uow.inventory_push.policy(shop_id)
+        candidates = await uow.inventory_push.reconcile_candidates(shop_id, deps.clock.now())
+    if not policy.push_enabled or not candidates:
+        return report
+    api = _api(deps, shop)
+    observed: dict[str, int] = {}  # TikTok SKU id -> available
+    tiktok_ids = sorted({link.tiktok_sku_id for link in candidates})
+    for start in range(0, len(tiktok_ids), MAX_SEARCH_SKU_IDS):
+        levels = await api.search_inventory(sku_ids=tiktok_ids[start : start + MAX_SEARCH_SKU_IDS])
+        report.searches += 1
+        observed.update({level.sku_id: level.available_quantity for level in levels})
+    now = deps.clock.now()
+    async with deps.uow_factory() as uow:
+        policy = await uow.inventory_push.policy(shop_id)
+        fresh = await uow.inventory_push.reconcile_candidates(shop_id, now)  # targets as of now, still clean
+        seen = {link.sku_id: observed[link.tiktok_sku_id] for link in fresh if link.tiktok_sku_id in observed}
+        drifted = [link for link in fresh if link.sku_id in seen and seen[link.sku_id] != policy.target(link.available)]
+        await uow.inventory_push.record_observed(shop_id, seen, [link.sku_id for link in drifted], now)
+        products = sorted({link.tiktok_product_id for link in drifted})
+        if products:
+            await uow.inventory_push.mark_dirty(shop_id, products, now)
+            uow.after_commit(lambda: enqueue_push(shop_id))
+        await uow.commit()
+    report.observed, report.drifted = len(seen), [link.sku_id for link in drifted]
+    if drifted:
+        deps.metrics.drift_found(len(drifted))
+        log.info("shop %s: %d SKU(s) drifted from their target at TikTok; pushing again", shop_id, len(drifted))
+    return report
+
+
+@dataclass
+class InventoryTick:
+    """What one scheduler tick found: shops whose dirty rows nobody pushes, shops due for a reconcile."""
+
+    pushes: list[str] = field(default_factory=list)
+    reconciles: list[str] = field(default_factory=list)
+
+
+async def inventory_tick(
+    deps: PushDeps,
+    enqueue_push: Callable[[str], Awaitable[None]],
+    enqueue_reconcile: Callable[[str], Awaitable[None]],
+    reconcile_interval: timedelta,
+    last_reconciled: dict[str, datetime],
+) -> InventoryTick:
+    """Run by the scheduler (one process at a time): enqueue a push for every shop with due, unheld dirty rows
+    (a lost message never strands a row), and a reconcile for every shop whose linked SKUs were not observed
+    within `reconcile_interval` (`last_reconciled`, the scheduler's memory of its last enqueue per shop, keeps a
+    reconcile still under way from being sent again)."""
+    tick, now = InventoryTick(), deps.clock.now()
+    async with deps.uow_factory() as uow:
+        tick.pushes = await uow.inventory_push.shops_due(now, limit=1000)
+        linked = await uow.inventory_push.shops_to_reconcile(now - reconcile_interval, limit=1000)
+    for shop_id in tick.pushes:
+        try:
+            await enqueue_push(shop_id)
+        except Exception:
+            log.warning("could not enqueue the push of shop %s; the next tick will", shop_id, exc_info=True)
+    for shop_id in linked:
+        last = last_reconciled.get(shop_id)
+        if last is not None and now - last < reconcile_interval:
+            continue
+        try:
+            await enqueue_reconcile(shop_id)
+        except Exception:
+            log.warning("could not enqueue the reconcile of shop %s", shop_id, exc_info=True)
+            continue
+        last_reconciled[shop_id] = now
+        tick.reconciles.append(shop_id)
+    return tick

@@ -1,0 +1,75 @@
+"""`shopInventoryPolicyUpdate(input: {shopId, pushEnabled, sharePercent, maxQuantity, outOfStockThreshold})`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from domain.errors import DomainError, ErrorCode, ValidationError
+from domain.services import inventory_policy
+from gql import mappers
+from gql import types as t
+from gql.context import Info
+from gql.errors import user_error
+from gql.ids import internal_id
+from gql.inventory_policy.types import InventoryPolicy
+from gql.inventory_policy.types import inventory_policy as policy_type
+
+
+@strawberry.input(description="Fields left out keep their value; maxQuantity null removes the maximum.")
+class ShopInventoryPolicyUpdateInput:
+    shop_id: strawberry.ID
+    push_enabled: bool | None = strawberry.UNSET
+    share_percent: int | None = strawberry.UNSET
+    max_quantity: int | None = strawberry.UNSET
+    out_of_stock_threshold: int | None = strawberry.UNSET
+
+
+@strawberry.type
+class ShopInventoryPolicyUpdatePayload:
+    shop: t.Shop | None
+    inventory_policy: InventoryPolicy | None
+    user_errors: list[t.UserError]
+
+
+@strawberry.type
+class InventoryPolicyMutation:
+    @strawberry.mutation(
+        description="Change a shop's inventory push policy; the shop's linked products are pushed again. userErrors: "
+        "NOT_FOUND (shopId), INVALID_SHARE_PERCENT (1..100), INVALID_MAX_QUANTITY (0..99999 or null), "
+        "INVALID_OUT_OF_STOCK_THRESHOLD (>= 0), INVALID_INPUT (pushEnabled, sharePercent or outOfStockThreshold "
+        "given as null)."
+    )
+    async def shop_inventory_policy_update(
+        self, info: Info, input: ShopInventoryPolicyUpdateInput
+    ) -> ShopInventoryPolicyUpdatePayload:
+        s = info.context.services
+        try:
+            shop_id = internal_id(input.shop_id, "Shop", "shopId")
+            changes = _changes(input)
+            shop, policy = await inventory_policy.update_policy(
+                s.uow_factory, s.queue, s.clock, info.context.require_merchant(), shop_id, changes
+            )
+        except DomainError as exc:
+            return ShopInventoryPolicyUpdatePayload(shop=None, inventory_policy=None, user_errors=[user_error(exc)])
+        return ShopInventoryPolicyUpdatePayload(
+            shop=mappers.shop(shop, s.clock.now()), inventory_policy=policy_type(policy), user_errors=[]
+        )
+
+
+def _changes(input: ShopInventoryPolicyUpdateInput) -> dict[str, Any]:
+    given = {
+        "push_enabled": (input.push_enabled, "pushEnabled"),
+        "share_percent": (input.share_percent, "sharePercent"),
+        "max_quantity": (input.max_quantity, "maxQuantity"),
+        "out_of_stock_threshold": (input.out_of_stock_threshold, "outOfStockThreshold"),
+    }
+    changes = {}
+    for name, (value, field) in given.items():
+        if value is strawberry.UNSET:
+            continue
+        if value is None and name != "max_quantity":
+            raise ValidationError(ErrorCode.INVALID_INPUT, f"{field} cannot be null.", (field,))
+        changes[name] = value
+    return changes

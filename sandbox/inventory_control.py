@@ -1,0 +1,69 @@
+"""Inventory writes as TikTok saw them, for tests and benchmarks of the pool's push (issue 8), and a promotion lock.
+
+- `GET /_sandbox/inventory-updates?shop_id=&product_id=` -> `{"updates": [{seq, at, shop_id, product_id, skus:
+  [{id, inventory: [{warehouse_id, quantity}]}], errors: [codes]}]}`: every Update Inventory call answered (code 0,
+  with or without per-SKU errors), oldest first, the last 20,000 kept.
+- `POST /_sandbox/inventory-updates/reset`: forget them.
+- `POST /_sandbox/inventory-updates/hold` `{"held": true|false}`: Update Inventory calls wait (answered only once
+  released) while held; `GET /_sandbox/inventory-updates` says how many are `waiting`. A test's gate to change
+  stock while a push is in flight.
+- `POST /_sandbox/skus/{sku_id}/promotion-lock` `{"quantity": n}` (null to lift): TikTok's promotion lock; an update
+  setting that SKU below `n` units is refused per SKU with 12052393 (live-sync.md sec. 1.1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from sandbox.control import BadInput, Control, _json
+from sandbox.state import World
+
+
+class InventoryControl:
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/_sandbox/inventory-updates", Control._guard(self.updates), methods=["GET"]),
+            Route("/_sandbox/inventory-updates/reset", Control._guard(self.reset), methods=["POST"]),
+            Route("/_sandbox/inventory-updates/hold", Control._guard(self.hold), methods=["POST"]),
+            Route("/_sandbox/skus/{sku_id}/promotion-lock", Control._guard(self.lock), methods=["POST"]),
+        ]
+
+    async def updates(self, request: Request) -> dict[str, Any]:
+        shop_id, product_id = request.query_params.get("shop_id"), request.query_params.get("product_id")
+        return {
+            "waiting": self.world.inventory_log.waiting,
+            "updates": [
+                u
+                for u in self.world.inventory_log.updates
+                if (shop_id is None or u["shop_id"] == shop_id)
+                and (product_id is None or u["product_id"] == product_id)
+            ],
+        }
+
+    async def reset(self, request: Request) -> dict[str, Any]:
+        self.world.inventory_log.updates.clear()
+        return {"updates": []}
+
+    async def hold(self, request: Request) -> dict[str, Any]:
+        held = (await _json(request)).get("held")
+        if not isinstance(held, bool):
+            raise BadInput("held must be true or false")
+        self.world.inventory_log.hold(held)
+        return {"held": held, "waiting": self.world.inventory_log.waiting}
+
+    async def lock(self, request: Request) -> dict[str, Any]:
+        quantity = (await _json(request)).get("quantity")
+        sku_id = request.path_params["sku_id"]
+        if quantity is None:
+            self.world.inventory_log.promotion_locks.pop(sku_id, None)
+        elif isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+            raise BadInput("quantity must be an integer >= 0, or null to lift the lock")
+        else:
+            self.world.inventory_log.promotion_locks[sku_id] = quantity
+        return {"sku_id": sku_id, "quantity": quantity}

@@ -1,0 +1,44 @@
+"""Every Update Inventory call the sandbox answered, and promotion locks (see sandbox/inventory_control.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+MAX_LOGGED = 20_000
+
+
+class InventoryLog:
+    def __init__(self) -> None:
+        self.updates: deque[dict[str, Any]] = deque(maxlen=MAX_LOGGED)
+        self.promotion_locks: dict[str, int] = {}  # sku id -> units an update may not go below
+        self._seq = 0
+        self._release: asyncio.Event | None = None  # set while updates are held (made on the server's loop)
+        self.waiting = 0  # updates held right now
+
+    def hold(self, held: bool) -> None:
+        if held and self._release is None:
+            self._release = asyncio.Event()
+        elif not held and self._release is not None:
+            self._release.set()
+            self._release = None
+
+    async def wait_if_held(self) -> None:
+        """Hold an Update Inventory call until `hold(False)`: a test's gate, to act while a push is in flight."""
+        release = self._release
+        if release is None:
+            return
+        self.waiting += 1
+        try:
+            await release.wait()
+        finally:
+            self.waiting -= 1
+
+    def record(self, shop_id: str, product_id: str, skus: list[Any], errors: list[int]) -> None:
+        self._seq += 1
+        self.updates.append(
+            {"seq": self._seq, "at": time.time(), "shop_id": shop_id, "product_id": product_id, "skus": skus,
+             "errors": errors}
+        )  # fmt: skip

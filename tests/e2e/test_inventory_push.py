@@ -1,0 +1,163 @@
+"""The pool's push end to end, over real HTTP, on both databases: a quantity set in GraphQL lands on TikTok (the
+sandbox), `Shop.inventoryPolicy` / `shopInventoryPolicyUpdate` (defaults, validation codes, tenant isolation, a change
+re-pushes), and a sale on one shop lowers the other shop's TikTok stock (webhook -> ledger -> outbox -> push)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tests.fixtures.app import ShopbridgeServer
+
+POLICY = (
+    "query($id: ID!) { shop(id: $id) { inventoryPolicy { pushEnabled sharePercent maxQuantity outOfStockThreshold } } }"
+)
+UPDATE = """mutation($input: ShopInventoryPolicyUpdateInput!) { shopInventoryPolicyUpdate(input: $input) {
+  shop { id } inventoryPolicy { pushEnabled sharePercent maxQuantity outOfStockThreshold }
+  userErrors { code field message } } }"""
+
+
+ITEMS = """query($after: String) { inventoryItems(first: 100, after: $after) {
+  pageInfo { hasNextPage endCursor }
+  edges { node { id sku onHand reserved safetyStock available
+    links { state shop { id } sku { tiktokSkuId } pushedQuantity pushedAt pushErrorCode } } } } }"""
+SET_ON_HAND = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) {
+  userErrors { code field message } } }"""
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+    return result
+
+
+def pooled_items(app: ShopbridgeServer, prefix: str, merchant: str = "m1") -> list[dict[str, Any]]:
+    """The merchant's items whose SKU starts with `prefix` (auto-linked at import), with their links."""
+    found, after = [], None
+    while True:
+        page = app.graphql(ITEMS, {"after": after}, merchant)["inventoryItems"]
+        found += [e["node"] for e in page["edges"] if e["node"]["sku"].startswith(prefix)]
+        if not page["pageInfo"]["hasNextPage"]:
+            return found
+        after = page["pageInfo"]["endCursor"]
+
+
+def set_on_hand(app: ShopbridgeServer, item_id: str, on_hand: int, merchant: str = "m1") -> None:
+    done = app.graphql(SET_ON_HAND, {"input": {"inventoryItemId": item_id, "onHand": on_hand}}, merchant)
+    assert done["inventorySetOnHand"]["userErrors"] == [], done
+
+
+def stock_of(app: ShopbridgeServer, shop_tiktok_id: str, sku_id: str) -> int:
+    for product in app.sandbox.control("GET", f"/shops/{shop_tiktok_id}/products")["products"]:
+        for sku in product["skus"]:
+            if sku["id"] == sku_id:
+                return sum(level["quantity"] for level in sku["inventory"])
+    raise AssertionError(f"no SKU {sku_id}")
+
+
+def test_a_policy_change_is_validated_isolated_and_pushed(app: ShopbridgeServer) -> None:
+    # given a connected shop whose imported SKUs pooled; the merchant counts 40 units of one product's SKUs
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    tiktok_id = app.tiktok_shop("us-local")["id"]
+    items = pooled_items(app, "SB-00021-")
+    assert items
+    for item in items:
+        set_on_hand(app, item["id"], 40)
+    # (open orders of the shop reserve units: available is 40 less those)
+    available = {
+        link["sku"]["tiktokSkuId"]: item["available"]
+        for item in pooled_items(app, "SB-00021-")
+        for link in item["links"]
+        if link["state"] == "LINKED"
+    }
+    skus = list(available)
+    assert skus and all(0 < units <= 40 for units in available.values())
+    # the quantity lands on TikTok, and the links say what was pushed
+    wait_until(lambda: all(stock_of(app, tiktok_id, sku) == available[sku] for sku in skus), what="the first push")
+
+    def pushed() -> dict[str, tuple[int, None]]:
+        return {
+            link["sku"]["tiktokSkuId"]: (link["pushedQuantity"], link["pushErrorCode"])
+            for item in pooled_items(app, "SB-00021-")
+            for link in item["links"]
+            if link["state"] == "LINKED"
+        }
+
+    wait_until(lambda: pushed() == {sku: (available[sku], None) for sku in skus}, what="the links' push state")
+
+    # the defaults: on, 100 %, no maximum, threshold 0
+    policy = app.graphql(POLICY, {"id": shop["id"]}, "m1")["shop"]["inventoryPolicy"]
+    assert policy == {"pushEnabled": True, "sharePercent": 100, "maxQuantity": None, "outOfStockThreshold": 0}
+
+    # bad values: stable codes on the input's fields, nothing saved
+    for change, code, field in [
+        ({"sharePercent": 0}, "INVALID_SHARE_PERCENT", "sharePercent"),
+        ({"maxQuantity": 100000}, "INVALID_MAX_QUANTITY", "maxQuantity"),
+        ({"outOfStockThreshold": -1}, "INVALID_OUT_OF_STOCK_THRESHOLD", "outOfStockThreshold"),
+        ({"pushEnabled": None}, "INVALID_INPUT", "pushEnabled"),
+    ]:
+        refused = app.graphql(UPDATE, {"input": {"shopId": shop["id"], **change}}, "m1")["shopInventoryPolicyUpdate"]
+        assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [(code, [field])], refused
+    # another merchant's shop does not exist
+    other = app.graphql(UPDATE, {"input": {"shopId": shop["id"], "sharePercent": 10}}, "m2")
+    assert [e["code"] for e in other["shopInventoryPolicyUpdate"]["userErrors"]] == ["NOT_FOUND"]
+
+    # when the merchant shares 50 % with a maximum of 15
+    done = app.graphql(UPDATE, {"input": {"shopId": shop["id"], "sharePercent": 50, "maxQuantity": 15}}, "m1")
+    done = done["shopInventoryPolicyUpdate"]
+    assert done["userErrors"] == [] and done["shop"]["id"] == shop["id"]
+    assert done["inventoryPolicy"] == {"pushEnabled": True, "sharePercent": 50, "maxQuantity": 15,
+                                       "outOfStockThreshold": 0}  # fmt: skip
+
+    # then the linked SKUs are pushed again: min(floor(available x 50 %), 15) on TikTok
+    wait_until(
+        lambda: all(stock_of(app, tiktok_id, sku) == min(available[sku] // 2, 15) for sku in skus), what="the re-push"
+    )
+    assert app.graphql(POLICY, {"id": shop["id"]}, "m1")["shop"]["inventoryPolicy"]["maxQuantity"] == 15
+    # and removing the maximum (null) shows floor(available x 50 %)
+    app.graphql(UPDATE, {"input": {"shopId": shop["id"], "maxQuantity": None}}, "m1")
+    wait_until(
+        lambda: all(stock_of(app, tiktok_id, sku) == available[sku] // 2 for sku in skus), what="the second re-push"
+    )
+
+
+def test_a_sale_on_one_shop_lowers_the_other_shops_tiktok_stock(app_factory: Callable[..., ShopbridgeServer]) -> None:
+    # given one merchant's two shops, pooled by seller SKU, with 30 units of a shared SKU counted
+    app = app_factory(webhooks=True, products=12, orders=20)
+    first = app.connect_shop("m1", "us-local", "US", "Maple")
+    second = app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    shared = [
+        i for i in pooled_items(app, "SB-")
+        if {link["shop"]["id"] for link in i["links"] if link["state"] == "LINKED"} == {first["id"], second["id"]}
+    ]  # fmt: skip
+    sellable = {
+        sku["id"]: sku
+        for product in app.sandbox.control("GET", f"/shops/{first['tiktokShopId']}/products")["products"]
+        if product["status"] == "ACTIVATE" and not product.get("product_types")
+        for sku in product["skus"]
+    }
+    item = next(i for i in shared if any(link["sku"]["tiktokSkuId"] in sellable for link in i["links"]))
+    sku_of = {link["shop"]["id"]: link["sku"]["tiktokSkuId"] for link in item["links"] if link["state"] == "LINKED"}
+    set_on_hand(app, item["id"], 30)
+    (counted,) = [i for i in pooled_items(app, item["sku"]) if i["id"] == item["id"]]
+    start = counted["available"]  # 30 less what open orders reserve
+    wait_until(lambda: stock_of(app, second["tiktokShopId"], sku_of[second["id"]]) == start, what="the first push")
+    wait_until(lambda: stock_of(app, first["tiktokShopId"], sku_of[first["id"]]) == start, what="the first push")
+
+    # when a buyer takes 3 units on the first shop
+    app.sandbox.control("POST", f"/shops/{first['tiktokShopId']}/sales", {"sku_id": sku_of[first["id"]], "quantity": 3})
+
+    # then the second shop's TikTok stock drops by 3, by webhook, ledger, outbox and push; no sync started by anyone
+    wait_until(
+        lambda: stock_of(app, second["tiktokShopId"], sku_of[second["id"]]) == start - 3, what="the other shop's push"
+    )
+    # and the first shop shows the same (TikTok moved 3 to committed; the push set available to the pool's)
+    wait_until(lambda: stock_of(app, first["tiktokShopId"], sku_of[first["id"]]) == start - 3, what="the sale shop")
+    (after,) = [i for i in pooled_items(app, item["sku"]) if i["id"] == item["id"]]
+    assert (after["onHand"], after["available"]) == (30, start - 3)

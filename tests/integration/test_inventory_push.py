@@ -1,0 +1,354 @@
+"""The pool's push below GraphQL: real database (both), the sandbox over HTTP as TikTok, `push_shop` called the way
+the `push_inventory` actor calls it. Items and links are written straight into the tables (linking is tested
+with the pool itself); each stock change marks the outbox dirty in its transaction, as the pool's services do."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from domain.inventory_push import InventoryPolicy
+from domain.services.inventory_push import push_shop
+from domain.services.inventory_reconcile import inventory_tick, reconcile_shop
+from domain.shops import Shop
+from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sync import sync_settings
+from tests.integration.pool_push_support import (
+    PushWorld,
+    add_item,
+    change_stock,
+    imported_shop,
+    link,
+    link_row,
+    now,
+    outbox_row,
+    push_world,
+    sandbox_products,
+    tiktok_stock,
+    updates,
+)
+
+
+@pytest.fixture
+async def world(database_url: str, sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[PushWorld]:
+    made = push_world(database_url, sandbox, sync_settings(database_url, sandbox, tmp_path))
+    try:
+        yield made
+    finally:
+        await made.aclose()
+
+
+async def wait_until(condition: Any, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def product_of(sandbox: SandboxServer, shop: Shop, seller_sku_prefix: str) -> dict[str, Any]:
+    return next(
+        p
+        for p in sandbox_products(sandbox, shop)
+        if any(s["seller_sku"].startswith(seller_sku_prefix) for s in p["skus"])
+    )
+
+
+async def pooled_product(
+    world: PushWorld, shop: Shop, prefix: str, on_hand: int = 10, reserved: int = 0, safety: int = 0
+) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """Every SKU of the product whose seller SKUs start with `prefix`, linked to an item of its own:
+    (sandbox product, TikTok SKU id -> item id, TikTok SKU id -> Shopbridge SKU id)."""
+    product = product_of(world.sandbox, shop, prefix)
+    items, sku_ids = {}, {}
+    for sku in product["skus"]:
+        items[sku["id"]] = await add_item(world.db, shop.merchant_id, sku["seller_sku"], on_hand, reserved, safety)
+        sku_ids[sku["id"]] = await link(world.db, shop, sku["id"], items[sku["id"]], product["id"])
+    return product, items, sku_ids
+
+
+async def test_a_push_sets_every_linked_sku_to_its_target_on_every_warehouse(world: PushWorld) -> None:
+    # given a shop sharing 50 % of the pool, and a product whose SKUs each have 2 warehouses; available 7
+    shop = await imported_shop(world)
+    async with world.uows() as uow:
+        await uow.inventory_push.save_policy(shop.id, InventoryPolicy(share_percent=50), now())
+        await uow.commit()
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00000-", on_hand=10, reserved=2, safety=1)
+    await change_stock(world, next(iter(items.values())), 0, [(shop.id, product["id"])])
+
+    # when the shop is pushed
+    report = await push_shop(shop.id, world.deps())
+
+    # then one call set every SKU to floor(7 x 50 %) = 3, all on the default warehouse, the other one 0
+    assert report.calls == 1
+    stock = tiktok_stock(world.sandbox, shop)
+    for tiktok_sku_id in items:
+        levels = stock[tiktok_sku_id]
+        assert sorted(levels.values()) == [0, 3], levels
+        assert (await link_row(world.db, sku_ids[tiktok_sku_id]))["pushed_quantity"] == 3
+    row = await outbox_row(world.db, shop, product["id"])
+    assert row["pushed_version"] == row["dirty_version"] and row["claimed_by"] is None
+    sent = updates(world.sandbox, shop, product["id"])
+    assert len(sent) == 1 and {len(s["inventory"]) for s in sent[0]["skus"]} == {2}  # every warehouse of each SKU
+
+
+async def test_a_hundred_sales_during_a_push_cost_one_more_call_with_the_last_value(world: PushWorld) -> None:
+    # given a pooled product of 200 units per SKU, pushed once, and TikTok holding the next update in flight
+    shop = await imported_shop(world)
+    product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=200)
+    item, tiktok_sku = next(iter(items.values())), next(iter(items))
+    world.sandbox.control("POST", "/inventory-updates/hold", {"held": True})
+    await change_stock(world, item, -1, [(shop.id, product["id"])])
+    first = asyncio.create_task(push_shop(shop.id, world.deps(holder="w0")))
+    await wait_until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
+
+    # when 99 more sales land meanwhile, each enqueueing a push (other workers, which find the row claimed)
+    others = []
+    for n in range(99):
+        await change_stock(world, item, -1, [(shop.id, product["id"])])
+        others.append(asyncio.create_task(push_shop(shop.id, world.deps(holder=f"w{1 + n % 3}"))))
+    await asyncio.gather(*others)
+    world.sandbox.control("POST", "/inventory-updates/hold", {"held": False})
+    await first
+
+    # then two calls in all: 199 (the value when the first was computed), then 100, the final target
+    sent = updates(world.sandbox, shop, product["id"])
+    quantities = [sum(r["quantity"] for s in u["skus"] if s["id"] == tiktok_sku for r in s["inventory"]) for u in sent]
+    assert quantities == [199, 100]
+    assert sum(tiktok_stock(world.sandbox, shop)[tiktok_sku].values()) == 100
+    row = await outbox_row(world.db, shop, product["id"])
+    assert row["pushed_version"] == row["dirty_version"] == 100
+
+
+async def test_sales_spread_over_pushes_never_send_an_older_value_last(world: PushWorld) -> None:
+    # given a pooled product, and a TikTok that takes 100 ms per call
+    shop = await imported_shop(world)
+    product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=200)
+    item, tiktok_sku = next(iter(items.values())), next(iter(items))
+    world.sandbox.control("POST", "/latency", {"ms": 100})
+
+    # when 60 sales each enqueue a push, served by three concurrent "workers"
+    pushes = []
+    for n in range(60):
+        await change_stock(world, item, -1, [(shop.id, product["id"])])
+        pushes.append(asyncio.create_task(push_shop(shop.id, world.deps(holder=f"w{n % 3}"))))
+    await asyncio.gather(*pushes)
+
+    # then the values sent only go down (sales only) and TikTok ends at the final target
+    sent = updates(world.sandbox, shop, product["id"])
+    quantities = [sum(r["quantity"] for s in u["skus"] if s["id"] == tiktok_sku for r in s["inventory"]) for u in sent]
+    assert quantities == sorted(quantities, reverse=True) and quantities[-1] == 140
+    assert len(quantities) < 60  # coalesced
+    assert sum(tiktok_stock(world.sandbox, shop)[tiktok_sku].values()) == 140
+
+
+async def test_a_hundred_marks_before_a_push_cost_one_call(world: PushWorld) -> None:
+    shop = await imported_shop(world)
+    product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=200)
+    item = next(iter(items.values()))
+    for _ in range(100):
+        await change_stock(world, item, -1, [(shop.id, product["id"])])
+    report = await push_shop(shop.id, world.deps())
+    assert report.calls == 1 and len(updates(world.sandbox, shop, product["id"])) == 1
+    assert sum(tiktok_stock(world.sandbox, shop)[next(iter(items))].values()) == 100
+
+
+async def test_per_sku_errors_are_recorded_and_retried_only_where_it_helps(world: PushWorld) -> None:
+    # given a product whose first SKU is promotion-locked above its target, and a bundle SKU linked by mistake
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=5)
+    locked, *free = list(items)
+    world.sandbox.control("POST", f"/skus/{locked}/promotion-lock", {"quantity": 50})
+    bundle = product_of(world.sandbox, shop, "SB-BUNDLE-")
+    bundle_sku = bundle["skus"][0]["id"]
+    bundle_item = await add_item(world.db, shop.merchant_id, "bundle", 5)
+    bundle_link = await link(world.db, shop, bundle_sku, bundle_item, bundle["id"])
+    await change_stock(world, items[locked], 0, [(shop.id, product["id"]), (shop.id, bundle["id"])])
+
+    # when the shop is pushed
+    await push_shop(shop.id, world.deps())
+
+    # then the free SKUs are set, the locked one keeps its code and is retried later, the bundle is excluded
+    stock = tiktok_stock(world.sandbox, shop)
+    assert all(sum(stock[s].values()) == 5 for s in free)
+    locked_link = await link_row(world.db, sku_ids[locked])
+    assert locked_link["push_error_code"] == "12052393" and locked_link["pushed_quantity"] is None
+    row = await outbox_row(world.db, shop, product["id"])
+    assert row["attempts"] == 1 and row["pushed_version"] < row["dirty_version"] and row["next_attempt_at"] > now()
+    assert row["last_error"] and "12052393" in row["last_error"]
+    excluded = await link_row(world.db, bundle_link)
+    assert (excluded["state"], excluded["push_error_code"]) == ("EXCLUDED", "12052850")
+    bundle_row = await outbox_row(world.db, shop, bundle["id"])
+    assert bundle_row["pushed_version"] == bundle_row["dirty_version"]  # not retried: it can never pass
+
+    # when the lock is lifted and the row is due again, the retry sets it
+    world.sandbox.control("POST", f"/skus/{locked}/promotion-lock", {"quantity": None})
+    deps = world.deps()
+    async with world.uows() as uow:
+        await uow.inventory_push.mark_dirty(shop.id, [product["id"]], now())  # due now (the sweep would wait)
+        await uow.commit()
+    await push_shop(shop.id, deps)
+    assert sum(tiktok_stock(world.sandbox, shop)[locked].values()) == 5
+    assert (await link_row(world.db, sku_ids[locked]))["push_error_code"] is None
+
+
+async def test_a_changed_warehouse_is_read_again_and_the_sku_retried_once(world: PushWorld) -> None:
+    # given a SKU whose stored warehouse is not TikTok's any more
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00028-", on_hand=9)
+    first = next(iter(items))
+    async with world.uows() as uow:
+        await uow.inventory_push.replace_warehouses(shop.id, first, ["7000000000000000001"])
+        await uow.commit()
+    await change_stock(world, items[first], 0, [(shop.id, product["id"])])
+
+    report = await push_shop(shop.id, world.deps())
+
+    # then Get Product told the real warehouse, and a second call set it
+    assert report.calls == 2
+    assert sum(tiktok_stock(world.sandbox, shop)[first].values()) == 9
+    assert (await link_row(world.db, sku_ids[first]))["push_error_code"] is None
+    sent = updates(world.sandbox, shop, product["id"])
+    assert [u["errors"] for u in sent] == [[12052990], []]
+
+
+async def test_revoked_and_push_disabled_shops_are_skipped(world: PushWorld) -> None:
+    shop = await imported_shop(world)
+    product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=5)
+    await change_stock(world, next(iter(items.values())), 0, [(shop.id, product["id"])])
+    async with world.uows() as uow:
+        await uow.inventory_push.save_policy(shop.id, InventoryPolicy(push_enabled=False), now())
+        await uow.commit()
+    assert (await push_shop(shop.id, world.deps())).calls == 0
+    async with world.uows() as uow:
+        await uow.inventory_push.save_policy(shop.id, InventoryPolicy(), now())
+        stored = await uow.shops.get(shop.id)
+        assert stored is not None
+        stored.revoke(now())
+        await uow.shops.update(stored)
+        await uow.commit()
+    assert (await push_shop(shop.id, world.deps())).calls == 0
+    assert updates(world.sandbox, shop) == []
+
+
+async def test_reconcile_finds_a_seller_center_edit_and_repairs_it(world: PushWorld) -> None:
+    # given a pooled product pushed to TikTok (target 8 per SKU)
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=8)
+    await change_stock(world, next(iter(items.values())), 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps())
+    pushes: list[str] = []
+
+    async def enqueue_push(shop_id: str) -> None:
+        pushes.append(shop_id)
+
+    clean = await reconcile_shop(shop.id, world.deps(), enqueue_push)
+    assert clean.drifted == [] and clean.observed == len(items) and clean.searches == 1 and pushes == []
+
+    # when the seller sets one SKU to 99 in Seller Center, behind Shopbridge's back
+    edited = next(iter(items))
+    world.sandbox.control("POST", f"/products/{product['id']}", {"skus": [{"id": edited, "quantity": 99}]})
+    found = await reconcile_shop(shop.id, world.deps(), enqueue_push)
+
+    # then the drift is counted and visible on the link, the product is dirty and its push enqueued
+    assert found.drifted == [sku_ids[edited]] and pushes == [shop.id]
+    drifted = await link_row(world.db, sku_ids[edited])
+    assert (drifted["drift_count"], drifted["observed_quantity"]) == (1, 99) and drifted["observed_at"] is not None
+    assert (await link_row(world.db, sku_ids[next(s for s in items if s != edited)]))["drift_count"] == 0
+
+    # and the push it enqueued repairs TikTok; a later reconcile finds nothing
+    await push_shop(shop.id, world.deps())
+    assert sum(tiktok_stock(world.sandbox, shop)[edited].values()) == 8
+    assert (await reconcile_shop(shop.id, world.deps(), enqueue_push)).drifted == []
+    assert (await link_row(world.db, sku_ids[edited]))["drift_count"] == 1
+
+
+async def test_the_inventory_tick_re_enqueues_stranded_pushes_and_due_reconciles(world: PushWorld) -> None:
+    # given a dirty product whose push message was lost, and a shop never reconciled
+    shop = await imported_shop(world)
+    product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=8)
+    await change_stock(world, next(iter(items.values())), 0, [(shop.id, product["id"])])
+    pushes: list[str] = []
+    reconciles: list[str] = []
+
+    async def enqueue_push(shop_id: str) -> None:
+        pushes.append(shop_id)
+
+    async def enqueue_reconcile(shop_id: str) -> None:
+        reconciles.append(shop_id)
+
+    memory: dict[str, Any] = {}
+    tick = await inventory_tick(world.deps(), enqueue_push, enqueue_reconcile, timedelta(minutes=30), memory)
+    assert (tick.pushes, tick.reconciles) == ([shop.id], [shop.id])
+    # a second tick right after: the push is still due (nobody ran it), the reconcile is not sent twice
+    tick = await inventory_tick(world.deps(), enqueue_push, enqueue_reconcile, timedelta(minutes=30), memory)
+    assert (tick.pushes, tick.reconciles) == ([shop.id], [])
+    # once pushed, nothing is due
+    await push_shop(shop.id, world.deps())
+    tick = await inventory_tick(world.deps(), enqueue_push, enqueue_reconcile, timedelta(minutes=30), memory)
+    assert tick.pushes == []
+
+
+async def test_the_fence_holds_back_sales_tiktok_made_that_the_pool_has_not_ingested(world: PushWorld) -> None:
+    # given a pooled product pushed at 20 units per SKU
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=20)
+    sold = next(iter(items))
+    await change_stock(world, items[sold], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps(fence=True))
+    assert sum(tiktok_stock(world.sandbox, shop)[sold].values()) == 20
+    assert (await link_row(world.db, sku_ids[sold]))["pushed_quantity"] == 20
+
+    # when buyers take 2 units at TikTok, not ingested yet, and another change pushes the product again
+    world.sandbox.control("POST", f"/shops/{shop.tiktok_shop_id}/sales", {"sku_id": sold, "quantity": 2})
+    await change_stock(world, items[sold], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps(fence=True))
+
+    # then TikTok keeps showing 18: the absolute set did not put the 2 units back on sale
+    assert sum(tiktok_stock(world.sandbox, shop)[sold].values()) == 18
+    assert (await link_row(world.db, sku_ids[sold]))["pushed_quantity"] == 18
+
+    # and once the ledger applies those sales (2 reserved), the next push shows 18 again, nothing held twice
+    await ingest_sales(world, shop, sold, items[sold], units=2)
+    await change_stock(world, items[sold], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps(fence=True))
+    assert sum(tiktok_stock(world.sandbox, shop)[sold].values()) == 18
+
+
+async def test_without_the_fence_a_push_puts_unseen_sales_back_on_sale(world: PushWorld) -> None:
+    shop = await imported_shop(world)
+    product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=20)
+    sold = next(iter(items))
+    await change_stock(world, items[sold], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps())
+    world.sandbox.control("POST", f"/shops/{shop.tiktok_shop_id}/sales", {"sku_id": sold, "quantity": 2})
+    await change_stock(world, items[sold], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps())
+    assert sum(tiktok_stock(world.sandbox, shop)[sold].values()) == 20  # the race the fence closes
+
+
+async def ingest_sales(world: PushWorld, shop: Shop, tiktok_sku_id: str, item_id: str, units: int) -> None:
+    """What the ledger does for `units` one-unit orders of the shop: RESERVED lines, the item's reserved up."""
+    from sqlalchemy import insert, update
+
+    from adapters.db.tables import inventory_items, order_line_stock
+
+    async with world.db.write_sessionmaker() as session, session.begin():
+        for n in range(units):
+            await session.execute(
+                insert(order_line_stock).values(
+                    shop_id=shop.id, tiktok_order_id=f"57700000000000000{n:02d}", tiktok_line_item_id=f"1{n}",
+                    merchant_id=shop.merchant_id, tiktok_sku_id=tiktok_sku_id, inventory_item_id=item_id, quantity=1,
+                    state="RESERVED", wanted="RESERVED", order_updated_at=now(), updated_at=now(),
+                )
+            )  # fmt: skip
+        await session.execute(
+            update(inventory_items)
+            .where(inventory_items.c.id == item_id)
+            .values(reserved=inventory_items.c.reserved + units)
+        )

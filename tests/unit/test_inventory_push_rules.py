@@ -1,0 +1,92 @@
+"""The push's rules without I/O: the policy's target formula and validation, the warehouse plan, the per-SKU
+error classes of Update Inventory (live-sync.md sec. 1.1) and the retry backoff."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from domain.catalog import WarehouseStock
+from domain.errors import DomainError, ErrorCode
+from domain.inventory_push import (
+    MAX_PUSH_QUANTITY,
+    InventoryPolicy,
+    PushAction,
+    push_action,
+    push_backoff,
+    warehouse_plan,
+)
+
+
+@pytest.mark.parametrize(
+    ("policy", "available", "target"),
+    [
+        (InventoryPolicy(), 10, 10),  # defaults: on, 100 %, no maximum, threshold 0
+        (InventoryPolicy(), 0, 0),
+        (InventoryPolicy(), -3, 0),  # oversold: 0 everywhere
+        (InventoryPolicy(share_percent=50), 7, 3),  # floor(7 x 50 / 100)
+        (InventoryPolicy(share_percent=1), 99, 0),
+        (InventoryPolicy(max_quantity=5), 100, 5),
+        (InventoryPolicy(max_quantity=0), 100, 0),
+        (InventoryPolicy(out_of_stock_threshold=3), 3, 0),  # at the threshold: out of stock
+        (InventoryPolicy(out_of_stock_threshold=3), 4, 4),
+        (InventoryPolicy(), 250_000, MAX_PUSH_QUANTITY),  # TikTok's maximum
+        (InventoryPolicy(share_percent=30, max_quantity=20, out_of_stock_threshold=2), 50, 15),
+    ],
+)
+def test_the_target_of_an_available_quantity(policy: InventoryPolicy, available: int, target: int) -> None:
+    assert policy.target(available) == target
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "field"),
+    [
+        ({"share_percent": 0}, ErrorCode.INVALID_SHARE_PERCENT, "sharePercent"),
+        ({"share_percent": 101}, ErrorCode.INVALID_SHARE_PERCENT, "sharePercent"),
+        ({"max_quantity": -1}, ErrorCode.INVALID_MAX_QUANTITY, "maxQuantity"),
+        ({"max_quantity": 100_000}, ErrorCode.INVALID_MAX_QUANTITY, "maxQuantity"),
+        ({"out_of_stock_threshold": -1}, ErrorCode.INVALID_OUT_OF_STOCK_THRESHOLD, "outOfStockThreshold"),
+    ],
+)
+def test_a_bad_policy_value_is_refused_with_a_stable_code(changes: dict[str, int], code: ErrorCode, field: str) -> None:
+    with pytest.raises(DomainError) as refused:
+        InventoryPolicy(**changes)  # type: ignore[arg-type]
+    assert refused.value.code is code
+    assert refused.value.field == (field,)
+
+
+def test_every_warehouse_of_a_sku_is_sent_and_the_target_lands_once() -> None:
+    # one warehouse: the target there
+    assert warehouse_plan(7, ["w1"], None) == [WarehouseStock("w1", 7)]
+    # several: the whole target on the shop's default warehouse, the others 0 (never the target twice)
+    assert warehouse_plan(7, ["w2", "w1"], "w2") == [WarehouseStock("w1", 0), WarehouseStock("w2", 7)]
+    # default unknown or not the SKU's: the first by id
+    assert warehouse_plan(7, ["w2", "w1"], "other") == [WarehouseStock("w1", 7), WarehouseStock("w2", 0)]
+    # no warehouse known: sent without one
+    assert warehouse_plan(4, [], None) == [WarehouseStock("", 4)]
+
+
+@pytest.mark.parametrize(
+    ("code", "action"),
+    [
+        (36009003, PushAction.RETRY),
+        (12052393, PushAction.RETRY),  # promotion lock: keep trying later
+        (12052097, PushAction.REFRESH_WAREHOUSES),
+        (12019028, PushAction.REFRESH_WAREHOUSES),
+        (12052055, PushAction.QUANTITY_REFUSED),
+        (12052850, PushAction.EXCLUDE),  # combo
+        (12052141, PushAction.EXCLUDE),  # global product
+        (12052921, PushAction.EXCLUDE),
+        (12052556, PushAction.PRODUCT_GONE),
+        (12052553, PushAction.REQUEST_BUG),
+        (99999999, PushAction.RETRY),  # unknown: it may pass later
+    ],
+)
+def test_per_sku_codes_map_to_what_retrying_can_do(code: int, action: PushAction) -> None:
+    assert push_action(code) is action
+
+
+def test_backoff_doubles_from_two_seconds_up_to_half_an_hour() -> None:
+    assert [push_backoff(n) for n in (1, 2, 3)] == [timedelta(seconds=2), timedelta(seconds=4), timedelta(seconds=8)]
+    assert push_backoff(50) == timedelta(minutes=30)
