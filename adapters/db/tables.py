@@ -348,6 +348,9 @@ sku_links = Table(
     Column("tiktok_sku_id", String(64), nullable=False),
     Column("seller_sku", String(255)),  # trimmed; what auto-linking matched on
     Column("state", String(16), nullable=False),  # LINKED, AMBIGUOUS, NO_SELLER_SKU, EXCLUDED, UNLINKED
+    # Set on the link whose shop's TikTok stock seeded the item, when it did: that shop's open orders created
+    # before it were already outside TikTok's available, so they reserve without lowering `available`.
+    Column("stock_counted_at", UTCDateTime),
     Column("source", String(8), nullable=False),  # AUTO or MANUAL (a manual decision survives later imports)
     Column("pushed_quantity", Integer),  # the last quantity TikTok accepted
     Column("pushed_at", UTCDateTime),

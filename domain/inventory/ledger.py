@@ -108,17 +108,25 @@ def transition(
     order_updated_at: datetime,
     linked_item_id: str | None,
     quantity: int = 1,
+    in_seed: bool = False,
 ) -> Transition | None:
     """The line's move for an order status asking `wanted` at `order_updated_at`; None when nothing changes.
 
     `linked_item_id` is the item the line's SKU links to now (None: unlinked); a line already applied keeps the
-    item it was applied to, whatever the link says now.
+    item it was applied to, whatever the link says now. `in_seed`: the order was created before this shop's
+    TikTok stock seeded the item, so that stock already left its units out (TikTok's available excludes its
+    committed units, live-sync.md §1.3): first seen open, it reserves AND adds its units to on-hand, leaving
+    `available` as TikTok showed it (issue 8, "do not count open orders twice", whichever import ran first).
     """
     if current is None:
         if wanted is not StockEffect.RESERVE:
             return Transition(LineState.HISTORICAL, wanted, order_updated_at, linked_item_id)
         if linked_item_id is None:
             return Transition(LineState.PENDING_LINK, wanted, order_updated_at, None)
+        if in_seed:
+            return Transition(
+                LineState.RESERVED, wanted, order_updated_at, linked_item_id, quantity, quantity, MovementKind.RESERVED
+            )
         return _reserve(wanted, order_updated_at, linked_item_id, quantity)
     if order_updated_at < current.order_updated_at:
         return None  # an older status than the one applied: TikTok's newer word stands

@@ -129,6 +129,32 @@ async def test_a_seeded_item_counts_open_orders_once_and_a_second_shop_joins(wor
     assert set(world.queue.inventory_pushes) == {first.id, second.id}
 
 
+async def test_open_orders_imported_after_their_products_are_not_counted_twice(world: Pool) -> None:
+    # given products imported first: the item is seeded from TikTok's stock, which already left out the open
+    # orders of that shop (TikTok counts them as committed)
+    first, second = await world.shop(), await world.shop()
+    await world.products(first, product("pa", ("a1", "MUG", 5)))
+    assert (await world.item("MUG"))["available"] == 5
+    # when the 30-day orders import brings two open orders created before that, and a delivered one
+    before = NOW - timedelta(hours=1)
+    await world.orders(first, order("o1", "AWAITING_SHIPMENT", "a1", at=before), order("o2", "UNPAID", "a1", at=before),
+                       order("o3", "DELIVERED", "a1", at=before))  # fmt: skip
+    # then they reserve without lowering what TikTok showed, exactly as when the orders came first
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (7, 2, 5)
+    # and a sale made after the stock was read, on that shop or another one, lowers it as any sale does
+    await world.products(second, product("pb", ("b1", "MUG", 40)))
+    after = NOW + timedelta(minutes=1)
+    await world.orders(first, order("o4", "AWAITING_SHIPMENT", "a1", at=after))
+    await world.orders(second, order("o5", "AWAITING_SHIPMENT", "b1", at=before))  # not the seeding shop's stock
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (7, 4, 3)
+    # shipping one of the absorbed orders moves on-hand and reserved together
+    await world.orders(first, order("o1", "IN_TRANSIT", "a1", at=after))
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (6, 3, 3)
+
+
 async def test_orders_reserve_deduct_and_release_exactly_once(world: Pool) -> None:
     shop = await world.shop()
     await world.products(shop, product("p", ("s", "CAP", 10)))

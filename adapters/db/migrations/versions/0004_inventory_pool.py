@@ -151,6 +151,7 @@ def upgrade() -> None:
         sa.Column("tiktok_sku_id", sa.String(length=64), nullable=False),
         sa.Column("seller_sku", sa.String(length=255), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("stock_counted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("source", sa.String(length=8), nullable=False),
         sa.Column("pushed_quantity", sa.Integer(), nullable=True),
         sa.Column("pushed_at", sa.DateTime(timezone=True), nullable=True),

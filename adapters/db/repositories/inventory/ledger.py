@@ -29,14 +29,17 @@ async def merchant_of(session: AsyncSession, shop_id: str) -> str | None:
     return (await session.execute(select(shops.c.merchant_id).where(shops.c.id == shop_id))).scalar_one_or_none()
 
 
-def _order_lines(record: OrderRecord) -> tuple[str, str, datetime, list[tuple[str, str, int]]]:
-    """(order id, status, update time, [(line item id, SKU id, units)]) of a stored or domain order."""
+_OrderLines = tuple[str, str, datetime, datetime, list[tuple[str, str, int]]]
+
+
+def _order_lines(record: OrderRecord) -> _OrderLines:
+    """(order id, status, update time, create time, [(line item id, SKU id, units)]) of a stored or domain order."""
     if isinstance(record, StoredOrder):
         values = record.values
-        return values[0], values[1], values[3], [(li[0], li[1], li[5]) for li in record.line_items]
+        return values[0], values[1], values[3], values[2], [(li[0], li[1], li[5]) for li in record.line_items]
     assert isinstance(record, Order)
     lines = [(li.tiktok_line_item_id, li.tiktok_sku_id, li.quantity) for li in record.line_items]
-    return record.tiktok_order_id, record.status, record.updated_at, lines
+    return record.tiktok_order_id, record.status, record.updated_at, record.created_at, lines
 
 
 async def apply_orders(
@@ -59,11 +62,12 @@ async def _apply_chunk(
     session: AsyncSession,
     shop_id: str,
     merchant_id: str,
-    orders: list[tuple[str, str, datetime, list[tuple[str, str, int]]]],
+    orders: list[_OrderLines],
     now: datetime,
 ) -> PoolChange:
-    sku_ids = sorted({sku for _, _, _, lines in orders for _, sku, _ in lines})
-    links = await _linked_items(session, shop_id, sku_ids)
+    sku_ids = sorted({sku for *_, lines in orders for _, sku, _ in lines})
+    counted = await _linked_items(session, shop_id, sku_ids)
+    links = {sku: item for sku, (item, _) in counted.items()}
     of_batch = and_(
         order_line_stock.c.shop_id == shop_id, order_line_stock.c.tiktok_order_id.in_([o[0] for o in orders])
     )
@@ -76,30 +80,34 @@ async def _apply_chunk(
     await lock_items(session, item_ids)
     stored = {(r.tiktok_order_id, r.tiktok_line_item_id): r for r in (await session.execute(stored_query)).all()}
     write = PoolWrite(shop_id, merchant_id, now)
-    for order_id, status, updated_at, lines in orders:
+    for order_id, status, updated_at, created_at, lines in orders:
         wanted = wanted_effect(status)
         assert wanted is not None
         for line_id, sku_id, units in lines:
             key: LedgerKey = (order_id, line_id)
             row = stored.get(key)
             current = None if row is None else ledger_line(row)
-            move = transition(current, wanted, updated_at, links.get(sku_id), units)
+            counted_at = counted[sku_id][1] if sku_id in counted else None
+            in_seed = counted_at is not None and created_at < counted_at  # TikTok's seeding stock excluded it
+            move = transition(current, wanted, updated_at, links.get(sku_id), units, in_seed)
             if move is not None:
                 write.line(key, sku_id, units if current is None else current.quantity, move)
     return await write.flush(session)
 
 
-async def _linked_items(session: AsyncSession, shop_id: str, sku_ids: Sequence[str]) -> dict[str, str]:
-    """TikTok SKU id -> item id of the shop's LINKED SKUs among `sku_ids`."""
+async def _linked_items(
+    session: AsyncSession, shop_id: str, sku_ids: Sequence[str]
+) -> dict[str, tuple[str, datetime | None]]:
+    """TikTok SKU id -> (item id, when this shop's stock seeded the item, if it did) of the shop's LINKED SKUs."""
     if not sku_ids:
         return {}
-    query = select(sku_links.c.tiktok_sku_id, sku_links.c.inventory_item_id).where(
+    query = select(sku_links.c.tiktok_sku_id, sku_links.c.inventory_item_id, sku_links.c.stock_counted_at).where(
         sku_links.c.shop_id == shop_id,
         sku_links.c.tiktok_sku_id.in_(sku_ids),
         sku_links.c.state == LinkState.LINKED.value,
         sku_links.c.inventory_item_id.is_not(None),
     )
-    return {sku: item for sku, item in (await session.execute(query)).all()}
+    return {sku: (item, counted_at) for sku, item, counted_at in (await session.execute(query)).all()}
 
 
 async def relink_lines(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.repositories.inventory.ledger import merchant_of, relink_lines
@@ -63,6 +63,7 @@ async def auto_link_products(
     wanted_items = sorted({d.item_sku for d in decisions if d.item_sku is not None})
     items = await _item_ids(session, merchant_id, wanted_items)
     seeds: dict[str, int] = {}
+    seeding: set[str] = set()  # SKU ids whose shop's TikTok stock seeded a new item now
     missing = [sku for sku in wanted_items if sku not in items]
     if missing:
         first_of = {d.item_sku: rows[d.sku_id] for d in decisions if d.item_sku in missing}
@@ -77,6 +78,7 @@ async def auto_link_products(
         for item_id, sku in created:
             row = first_of[sku]
             seeds[item_id] = seed_on_hand(row.quantity, open_units.get(row.tiktok_sku_id, 0))
+            seeding.add(row.id)
         items = await _item_ids(session, merchant_id, wanted_items)
     link_rows, new_items = [], {}
     for decision in decisions:
@@ -86,7 +88,9 @@ async def auto_link_products(
             decision.state.value, item_id, LinkSource.AUTO.value,
         ):  # fmt: skip
             continue
-        link_rows.append(_link_row(shop_id, merchant_id, row, decision.state, LinkSource.AUTO, item_id, now))
+        link_rows.append(
+            _link_row(shop_id, merchant_id, row, decision.state, LinkSource.AUTO, item_id, now, row.id in seeding)
+        )
         new_items[row.tiktok_sku_id] = item_id
     for _sku_id, tiktok_sku_id in gone:
         new_items.setdefault(tiktok_sku_id, None)
@@ -136,27 +140,26 @@ async def _open_pending_units(session: AsyncSession, shop_id: str, tiktok_sku_id
 
 def _link_row(
     shop_id: str, merchant_id: str, sku: Any, state: LinkState, source: LinkSource, item_id: str | None,
-    now: datetime,
+    now: datetime, seeded: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     return {
         "sku_id": sku.id, "shop_id": shop_id, "merchant_id": merchant_id, "inventory_item_id": item_id,
         "tiktok_product_id": sku.tiktok_product_id, "tiktok_sku_id": sku.tiktok_sku_id,
         "seller_sku": trimmed(sku.seller_sku), "state": state.value, "source": source.value, "updated_at": now,
+        "stock_counted_at": now if seeded else None,
     }  # fmt: skip
 
 
 async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Insert or update link rows; the push columns (pushed quantity, errors, drift) are left as they are."""
+    """Insert or update link rows; the push columns (pushed quantity, errors, drift) are left as they are, and so
+    is the time a link's stock seeded its item unless the row sets one."""
     if not rows:
         return
     insert = dialect_insert(session)(sku_links)
     kept = {"sku_id", "shop_id", "merchant_id"}
-    await session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["sku_id"], set_={k: insert.excluded[k] for k in rows[0] if k not in kept}
-        ),
-        rows,
-    )
+    updates: dict[str, Any] = {k: insert.excluded[k] for k in rows[0] if k not in kept}
+    updates["stock_counted_at"] = func.coalesce(insert.excluded.stock_counted_at, sku_links.c.stock_counted_at)
+    await session.execute(insert.on_conflict_do_update(index_elements=["sku_id"], set_=updates), rows)
 
 
 async def link_manually(
@@ -188,5 +191,7 @@ async def link_manually(
     state = LinkState.LINKED if item_id is not None else LinkState.UNLINKED
     previous = (await _links(session, [sku_id])).get(sku_id)
     await upsert_links(session, [_link_row(row.shop_id, merchant_id, row, state, LinkSource.MANUAL, item_id, now)])
+    # The merchant's link: no TikTok stock seeded its item through it (`stock_counted_at`), whatever came before.
+    await session.execute(update(sku_links).where(sku_links.c.sku_id == sku_id).values(stock_counted_at=None))
     dirty = [i for i in (item_id, previous.inventory_item_id if previous else None) if i is not None]
     return await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)
