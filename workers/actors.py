@@ -134,7 +134,9 @@ _shop_locks: dict[str, asyncio.Lock] = {}
     min_backoff=10_000,
     max_backoff=3_600_000,
     time_limit=60 * 1000,
-    throws=(DomainError, AuthorizationLostError),
+    # A refusal (e.g. 36009004: the address must be https) is on the shop and the same request would be refused
+    # again: no retry, no traceback; a re-authorization or the start-up sweep sends it again.
+    throws=(DomainError, AuthorizationLostError, GatewayRefusedError),
 )
 async def register_webhooks(shop_id: str) -> None:
     """Register `SHOPBRIDGE_PUBLIC_URL/webhooks/tiktok` for shop `shop_id` with TikTok's Event API; idempotent."""
