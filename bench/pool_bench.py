@@ -300,7 +300,7 @@ async def flash_sale(app: LiveApp, sandbox: SandboxProcess, item: dict[str, Any]
 async def pool(harness: Harness, db: str, sizes: PoolSizes) -> dict[str, Any]:
     port = free_port()
     webhook_url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
-    log(f"6 [{db}] inventory pool: sandbox pushing to {webhook_url}")
+    log(f"8 [{db}] inventory pool: sandbox pushing to {webhook_url}")
     sandbox = harness.sandbox(
         sizes.products, sizes.orders, extra_args=["--allow-insecure-webhooks", "--webhook-url", webhook_url]
     )
@@ -317,11 +317,11 @@ async def pool(harness: Harness, db: str, sizes: PoolSizes) -> dict[str, Any]:
             shared = await asyncio.to_thread(_shared, app, sandbox, shops)
             if len(shared) < 3:
                 raise RuntimeError(f"only {len(shared)} items are linked on all three shops")
-            log(f"6 [{db}] 3 shops imported, {len(shared)} items shared; {sizes.sales} sales at {sizes.sale_rate}/s")
+            log(f"8 [{db}] 3 shops imported, {len(shared)} items shared; {sizes.sales} sales at {sizes.sale_rate}/s")
             result = await sale_to_push(app, sandbox, shared[0], sizes)
-            log(f"6 [{db}] a burst of {sizes.burst} sales")
+            log(f"8 [{db}] a burst of {sizes.burst} sales")
             result.update(await burst(app, sandbox, shared[1], sizes))
-            log(f"6 [{db}] a flash sale of the last {sizes.flash_units} units, safety stock {sizes.flash_safety}")
+            log(f"8 [{db}] a flash sale of the last {sizes.flash_units} units, safety stock {sizes.flash_safety}")
             result.update(await flash_sale(app, sandbox, shared[2], sizes))
     finally:
         if sandbox.process is not None:
