@@ -122,7 +122,14 @@ async def _push_claims(
 
     async def one(claim: OutboxClaim) -> None:
         async with limit:
-            report.calls += await _push_product(deps, api, shop, policy, claim)
+            try:
+                report.calls += await _push_product(deps, api, shop, policy, claim)
+            except asyncio.CancelledError:
+                # A stop cut the push short: hand the row back due now (shielded: the release must land), so the
+                # restarted process or another worker sends it at once, not when the lease runs out minutes later
+                # while TikTok still shows the older, higher stock. A crash still waits for the lease.
+                await asyncio.shield(_release(deps, claim))
+                raise
             report.products += 1
 
     results = await asyncio.gather(*(one(claim) for claim in claims), return_exceptions=True)
@@ -215,6 +222,17 @@ async def _unseen(
 
 def _holding(links: Sequence[LinkedSku], held: dict[str, int]) -> list[LinkedSku]:
     return [replace(link, available=link.available - held.get(link.sku_id, 0)) for link in links]
+
+
+async def _release(deps: PushDeps, claim: OutboxClaim) -> None:
+    """Give an unfinished claim back, due now (a no-op if it was finished meanwhile)."""
+    now = deps.clock.now()
+    async with deps.uow_factory() as uow:
+        await uow.inventory_push.finish_claim(
+            claim, deps.holder, now, pushed=False,
+            next_attempt_at=now, error="interrupted by a shutdown",
+        )  # fmt: skip
+        await uow.commit()
 
 
 async def _finish(deps: PushDeps, claim: OutboxClaim, outcome: ProductPushOutcome) -> None:

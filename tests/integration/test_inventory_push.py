@@ -352,3 +352,24 @@ async def ingest_sales(world: PushWorld, shop: Shop, tiktok_sku_id: str, item_id
             .where(inventory_items.c.id == item_id)
             .values(reserved=inventory_items.c.reserved + units)
         )
+
+
+async def test_a_push_cut_short_by_a_stop_is_due_again_at_once(world: PushWorld) -> None:
+    # given a push held in flight at TikTok
+    shop = await imported_shop(world)
+    product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=50)
+    tiktok_sku = next(iter(items))
+    world.sandbox.control("POST", "/inventory-updates/hold", {"held": True})
+    await change_stock(world, items[tiktok_sku], -5, [(shop.id, product["id"])])
+    cut = asyncio.create_task(push_shop(shop.id, world.deps(holder="stopping")))
+    await wait_until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
+    # when the worker stops (its run is cancelled)
+    cut.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cut
+    world.sandbox.control("POST", "/inventory-updates/hold", {"held": False})
+    # then the row is no longer claimed and is due now: the next process pushes it at once, not after the lease
+    row = await outbox_row(world.db, shop, product["id"])
+    assert row["claimed_by"] is None and row["dirty_version"] > row["pushed_version"]
+    await push_shop(shop.id, world.deps(holder="restarted"))
+    assert sum(tiktok_stock(world.sandbox, shop)[tiktok_sku].values()) == 45
