@@ -82,6 +82,8 @@ def set_on_hand(item: InventoryItem, on_hand: int, compare_on_hand: int | None) 
     stored on-hand differs, `DomainError(VERSION_CONFLICT)`: someone changed it since the merchant looked.
     """
     checked_units(on_hand, "onHand")
+    if compare_on_hand is not None:
+        checked_units(compare_on_hand, "compareOnHand")  # a value no on-hand can have is bad input, not a conflict
     if compare_on_hand is not None and compare_on_hand != item.on_hand:
         raise DomainError(
             ErrorCode.VERSION_CONFLICT,
@@ -97,15 +99,24 @@ def adjust(item: InventoryItem, delta: int, reason: str) -> Edit:
     Rules: delta is not 0; the reason is not blank (at most 500 characters); on-hand never goes below 0.
     """
     reason = reason.strip()
-    if delta == 0 or abs(delta) > MAX_UNITS:
-        raise ValidationError(ErrorCode.INVALID_INPUT, "delta must be a non-zero number of units", ("delta",))
+    if delta == 0:
+        raise ValidationError(ErrorCode.INVALID_INPUT, "delta must not be 0", ("delta",))
+    if abs(delta) > MAX_UNITS:
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT, f"delta must be between -{MAX_UNITS} and {MAX_UNITS} units", ("delta",)
+        )
     if not reason or len(reason) > MAX_REASON_LENGTH:
         raise ValidationError(ErrorCode.INVALID_INPUT, "a reason of 1 to 500 characters is required", ("reason",))
     if item.on_hand + delta < 0:
         raise ValidationError(
             ErrorCode.INVALID_INPUT, f"on-hand is {item.on_hand}: it cannot drop by {-delta}", ("delta",)
         )
-    checked_units(item.on_hand + delta, "delta")
+    if item.on_hand + delta > MAX_UNITS:
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            f"on-hand is {item.on_hand}: adding {delta} would pass the maximum of {MAX_UNITS} units",
+            ("delta",),
+        )
     return Edit(MovementKind.ADJUSTED, delta, reason)
 
 

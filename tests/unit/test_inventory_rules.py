@@ -150,3 +150,20 @@ def test_seeding_counts_the_open_orders_once() -> None:
     # TikTok shows 7 available after 3 open orders: on-hand 10, the 3 reserve, available 7 as on TikTok
     assert seed_on_hand(7, 3) == 10
     assert seed_on_hand(-2, 0) == 0
+
+
+def test_refused_edits_say_what_is_wrong_with_the_value_given() -> None:
+    # a compare value no on-hand can have is bad input, not someone else's change
+    with pytest.raises(DomainError) as negative:
+        set_on_hand(item(10), 12, -1)
+    assert (negative.value.code, negative.value.field) == (ErrorCode.INVALID_INPUT, ("compareOnHand",))
+    cases = (
+        (item(10), 0, "delta must not be 0"),
+        (item(10), 2_000_000_000, "delta must be between -1000000000 and 1000000000 units"),
+        (item(1_000_000_000), 1, "on-hand is 1000000000: adding 1 would pass the maximum of 1000000000 units"),
+        (item(10), -11, "on-hand is 10: it cannot drop by 11"),
+    )
+    for stocked, delta, message in cases:
+        with pytest.raises(DomainError) as refused:
+            adjust(stocked, delta, "count")
+        assert (refused.value.code, refused.value.message) == (ErrorCode.INVALID_INPUT, message)
