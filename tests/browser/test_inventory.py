@@ -123,6 +123,14 @@ def test_a_stale_count_is_refused_then_adjust_safety_stock_and_relink(
     expect(page.locator("#notice")).to_have_text(f"The on-hand of {item['sku']} is now 40 units.")
     expect(on_hand).to_have_text("40")
 
+    # an adjustment the stock cannot take says why, in the server's words
+    page.get_by_label("Units to add or remove").fill("-1000")
+    page.get_by_label("Reason").fill("Damaged in transit")
+    page.get_by_role("button", name="Adjust", exact=True).click()
+    expect(page.get_by_role("alert").filter(has_text="Not saved")).to_have_text(
+        "Not saved: on-hand is 40: it cannot drop by 1000."
+    )
+
     # adjust by a delta, for a reason
     page.get_by_label("Units to add or remove").fill("-3")
     page.get_by_label("Reason").fill("Damaged in transit")

@@ -27,6 +27,9 @@ export const USER_ERRORS = {
   SHOP_DELETED: "The shop was deleted, so its import stopped.",
   VERSION_CONFLICT: "The on-hand changed since you looked at it, so nothing was saved. Check the new value and save again.",
   SKU_ALREADY_EXISTS: "An inventory item with this SKU already exists. Find it in Inventory instead.",
+  INVALID_SHARE_PERCENT: "The share of stock to show must be a whole percentage from 1 to 100.",
+  INVALID_MAX_QUANTITY: "The most units to show must be a whole number from 0 to 99,999, or left empty for no maximum.",
+  INVALID_OUT_OF_STOCK_THRESHOLD: "The out-of-stock threshold must be a whole number of units, 0 or more.",
   SKU_NOT_LINKABLE: "This SKU is a bundle: TikTok works out its stock from its parts, so it cannot be linked to an item.",
 };
 
@@ -36,6 +39,8 @@ export function explain(error) {
   const sentence = USER_ERRORS[code];
   if (!sentence) return (typeof error === "object" && error?.message) || "Something went wrong. Try again.";
   if (code === "TIKTOK_REJECTED" && error?.message) return `${sentence} ${error.message}`;
+  // The server says which value is wrong and why ("on-hand is 75: it cannot drop by 500"): show it.
+  if (code === "INVALID_INPUT" && error?.message) return `Not saved: ${error.message}.`;
   return sentence;
 }
 
