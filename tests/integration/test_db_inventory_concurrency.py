@@ -9,7 +9,7 @@ import json
 import random
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -36,7 +36,10 @@ PATHS = (
 
 
 def order_events(shop_ids: list[str], rng: random.Random) -> list[dict[str, object]]:
-    """Each order's statuses over time, one event per status, about 200 in all before duplicates."""
+    """Each order's statuses over time, one event per status, about 200 in all before duplicates; every order is
+    created after the stock that seeded the item was read (an older one is already outside it: not what this
+    test is about)."""
+    after_seeding = datetime.now(UTC) + timedelta(minutes=1)
     events: list[dict[str, object]] = []
     n = 0
     while len(events) < 200:
@@ -44,7 +47,7 @@ def order_events(shop_ids: list[str], rng: random.Random) -> list[dict[str, obje
         order_id = f"o{n}"
         lines = [f"{order_id}-{k}" for k in range(rng.randint(1, 3))]
         for step, status in enumerate(rng.choice(PATHS)):
-            at = NOW + timedelta(minutes=n, seconds=step)
+            at = after_seeding + timedelta(minutes=n, seconds=step)
             events.append({"shop": shop, "order": order_id, "sku": f"sku-{shop}", "lines": lines,
                            "status": status, "at": at.isoformat()})  # fmt: skip
         n += 1
