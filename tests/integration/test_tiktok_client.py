@@ -127,12 +127,14 @@ def _when(seconds: int) -> datetime:
 
 def expected_product(p: dict[str, Any]) -> Product:
     """The domain product a sandbox product stands for, written out field by field (not by the code under test)."""
+    combined = "COMBINED_PRODUCT" in p.get("product_types", [])  # a virtual bundle (live-sync.md §1.5)
     skus = tuple(
         Sku(
             s["id"],
             s["seller_sku"] or None,  # TikTok sends "" for a SKU without a seller SKU; Shopbridge has None
             Money(Decimal(s["price"]["sale_price"]), s["price"]["currency"]),
             tuple(WarehouseStock(i["warehouse_id"], i["quantity"]) for i in s["inventory"]),
+            combined or bool(s.get("combined_skus")),
         )
         for s in p["skus"]
     )
