@@ -190,6 +190,7 @@ async def test_a_shop_deleted_mid_import_leaves_no_row_behind(
         harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id, [SyncKind.PRODUCTS, SyncKind.ORDERS]
     )
     await harness.wait(tasks[0].id)  # the products (10) are in; the orders import runs
+    sandbox.control("POST", "/latency", {"ms": 1500})  # from now on it cannot finish before the delete lands
     running = await harness.wait(tasks[1].id, until=lambda t: t.processed > 0)
     assert running.status is SyncTaskStatus.RUNNING
 
