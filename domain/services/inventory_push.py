@@ -111,7 +111,20 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
             await uow.commit()
         if not claims:
             return report
-        await _push_claims(deps, shop, policy, claims, report)
+        try:
+            await _push_claims(deps, shop, policy, claims, report)
+        except Exception:
+            if await _shop_exists(deps, shop_id):
+                raise
+            # Deleted meanwhile (its outbox went with it; a write of ours then breaks a foreign key): nothing left
+            # to push, and TikTok is never touched for a deleted shop.
+            log.info("inventory push of shop %s stopped: the shop was deleted", shop_id)
+            return report
+
+
+async def _shop_exists(deps: PushDeps, shop_id: str) -> bool:
+    async with deps.uow_factory() as uow:
+        return await uow.shops.get(shop_id) is not None
 
 
 async def _push_claims(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from domain.inventory_push import InventoryPolicy
 from domain.services.inventory_push import push_shop
@@ -373,3 +374,23 @@ async def test_a_push_cut_short_by_a_stop_is_due_again_at_once(world: PushWorld)
     assert row["claimed_by"] is None and row["dirty_version"] > row["pushed_version"]
     await push_shop(shop.id, world.deps(holder="restarted"))
     assert sum(tiktok_stock(world.sandbox, shop)[tiktok_sku].values()) == 45
+
+
+async def test_a_shop_deleted_while_its_push_is_in_flight_ends_the_push_quietly(world: PushWorld) -> None:
+    # given a push held in flight at TikTok
+    shop = await imported_shop(world)
+    product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=50)
+    world.sandbox.control("POST", "/inventory-updates/hold", {"held": True})
+    await change_stock(world, next(iter(items.values())), -5, [(shop.id, product["id"])])
+    pushing = asyncio.create_task(push_shop(shop.id, world.deps(holder="w")))
+    await wait_until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
+    # when the merchant deletes the shop meanwhile (its outbox and links go with it), and TikTok answers
+    async with world.db.write_sessionmaker() as session:
+        await session.execute(text("DELETE FROM shops WHERE id = :id"), {"id": shop.id})
+        await session.commit()
+    world.sandbox.control("POST", "/inventory-updates/hold", {"held": False})
+    # then the push ends without an error (nothing is left to push) and wrote nothing back
+    await asyncio.wait_for(pushing, timeout=30)
+    async with world.db.read_sessionmaker() as session:
+        left = (await session.execute(text("SELECT count(*) FROM inventory_push_outbox"))).scalar_one()
+    assert left == 0
