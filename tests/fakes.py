@@ -108,7 +108,7 @@ class FakeShopRepository:
         kept = copy.deepcopy(shop)
         self._s.ops.append(lambda: self._s.store.shops.__setitem__(kept.id, kept))
 
-    async def get(self, shop_id: str, merchant_id: str | None = None) -> Shop | None:
+    async def get(self, shop_id: str, merchant_id: str | None = None, *, for_delete: bool = False) -> Shop | None:
         shop = self._s.store.shops.get(shop_id)
         if shop is None or (merchant_id is not None and shop.merchant_id != merchant_id):
             return None

@@ -259,6 +259,8 @@ async def _count_attempt(deps: IntakeDeps, shop_id: str, event_ids: list[str]) -
     """Best effort: show on each event that a run failed; they stay PENDING for the retry."""
     try:
         async with deps.uow_factory() as uow:
+            if await uow.shops.get(shop_id) is None:  # the shop first, as a shop's delete takes it
+                return  # deleted meanwhile: its events went with it
             events = [e for e in await uow.webhook_events.pending(shop_id, MAX_EVENTS_PER_RUN) if e.id in event_ids]
             for event in events:
                 event.attempts += 1

@@ -241,6 +241,8 @@ async def _release(deps: PushDeps, claim: OutboxClaim) -> None:
     """Give an unfinished claim back, due now (a no-op if it was finished meanwhile)."""
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
+        if await uow.shops.get(claim.shop_id) is None:  # the shop first, as a shop's delete takes it
+            return  # deleted meanwhile: its outbox went with it
         await uow.inventory_push.finish_claim(
             claim, deps.holder, now, pushed=False,
             next_attempt_at=now, error="interrupted by a shutdown",
@@ -251,6 +253,8 @@ async def _release(deps: PushDeps, claim: OutboxClaim) -> None:
 async def _finish(deps: PushDeps, claim: OutboxClaim, outcome: ProductPushOutcome) -> None:
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
+        if await uow.shops.get(claim.shop_id) is None:  # the shop first, as a shop's delete takes it
+            return  # deleted meanwhile: its links and outbox went with it
         await uow.inventory_push.record_link_results(claim.shop_id, outcome, now)
         await uow.inventory_push.finish_claim(
             claim, deps.holder, now, pushed=not outcome.retry,
@@ -290,6 +294,8 @@ async def _refresh_warehouses(
     skus = product.skus if isinstance(product, Product) else ()
     fresh = {sku.tiktok_sku_id: [s.warehouse_id for s in sku.stock] for sku in skus}
     async with deps.uow_factory() as uow:
+        if await uow.shops.get(shop.id) is None:  # the shop first, as a shop's delete takes it
+            return [], []
         links = await uow.inventory_push.linked_skus(shop.id, product_id)
         for link in links:
             if link.sku_id in sku_ids and link.tiktok_sku_id in fresh:

@@ -54,6 +54,8 @@ async def reconcile_shop(
         observed.update({level.sku_id: level.available_quantity for level in levels})
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
+        if await uow.shops.get(shop_id) is None:  # the shop first, as a shop's delete takes it
+            return report  # deleted meanwhile
         policy = await uow.inventory_push.policy(shop_id)
         fresh = await uow.inventory_push.reconcile_candidates(shop_id, now)  # targets as of now, still clean
         seen = {link.sku_id: observed[link.tiktok_sku_id] for link in fresh if link.tiktok_sku_id in observed}

@@ -197,7 +197,9 @@ async def delete_shop(
     learns at once that it ended (as CANCELLED with error code SHOP_DELETED: gql/subscriptions.py).
     """
     async with uow_factory() as uow:
-        shop = await uow.shops.get(shop_id, merchant_id)
+        # The shop first, exclusively: writers of its rows hold it shared before anything else (the catalog's
+        # upserts, the ledger), so they finish first or wait for the delete; neither holds what the other needs.
+        shop = await uow.shops.get(shop_id, merchant_id, for_delete=True)
         if shop is None:
             raise NotFoundError("Shop", ("shopId",))
         # Cancelling first lets a worker that is mid-page see why it must stop; the cascade removes the rows.

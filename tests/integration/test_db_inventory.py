@@ -240,6 +240,35 @@ async def test_deleting_a_shop_releases_its_reservations(world: Pool) -> None:
     assert second.id not in outbox
 
 
+async def test_a_shop_deleted_while_its_order_batch_is_open_waits_for_it_without_a_deadlock(world: Pool) -> None:
+    # given an order batch of the shop that has written its order (holding the shop) but not yet its ledger rows
+    kept, gone = await world.shop(), await world.shop()
+    await world.products(kept, product("p", ("s", "SOCK", 10)))
+    await world.products(gone, product("q", ("t", "SOCK", 10)))
+    await world.orders(gone, order("o1", "AWAITING_SHIPMENT", "t"))
+    batch = world.uows()
+    await batch.__aenter__()
+    try:
+        sale = order("o2", "AWAITING_SHIPMENT", "t")
+        await batch.catalog.upsert_orders(gone.id, [sale])
+
+        # when the shop is deleted meanwhile, and the batch then locks the items its lines reserve
+        deleting = asyncio.ensure_future(
+            delete_shop(world.uows, world.clock, "merchant-a", gone.id, world.events, world.queue)
+        )
+        if world.db.write_engine.dialect.name == "postgresql":
+            await _until_waiting_on_a_lock(world, deleting)
+        await pool.pool_orders(batch, world.queue, world.events, gone.id, [sale])
+        await batch.commit()
+    finally:
+        await batch.__aexit__(None, None, None)
+
+    # then the delete waited for the batch (it locks the shop before anything else) and released both orders
+    assert await deleting == gone.id
+    item = await world.item("SOCK")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (10, 0, 10)
+
+
 async def test_another_merchants_seller_skus_do_not_pool_with_ours(world: Pool) -> None:
     ours, theirs = await world.shop("merchant-a"), await world.shop("merchant-b")
     await world.products(ours, product("p", ("s", "SAME", 3)))

@@ -131,6 +131,11 @@ class SqlCatalogRepository:
         it, so a late page can never leave rows behind; SQLite's write transactions are exclusive, so the check
         suffices there. The shop's row comes back even when none of `keys` is stored (the outer join).
         """
+        if self._dialect_name == "postgresql":
+            # Writers of one shop's orders (or products) take turns: the rows carry two unique keys (the id, derived
+            # from the TikTok id, and the TikTok id itself), and ON CONFLICT settles a race on one of them only, so two
+            # writers inserting the same new order at once would otherwise fail on the other. Transaction-scoped.
+            await self._session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(table, shop_id)})
         query = (
             select(shops.c.id, tiktok_id, table.c.fingerprint, table.c.updated_at)
             .select_from(shops.outerjoin(table, and_(table.c.shop_id == shops.c.id, tiktok_id.in_(keys))))
@@ -189,6 +194,12 @@ class _Rows:
 
 _CHILDREN = {"products": ("skus", "warehouse_stocks"), "orders": ("line_items",)}
 _UPDATED_AT = {"products": PRODUCT_VALUES.index("updated_at"), "orders": ORDER_VALUES.index("updated_at")}
+
+
+def _lock_key(table: Table, shop_id: str) -> int:
+    """The advisory lock of the writers of `table` for one shop: 64 bits of a digest of both names."""
+    digest = hashlib.blake2b(f"catalog:{table.name}:{shop_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _child_key(table_name: str, row: dict[str, Any]) -> Any:
