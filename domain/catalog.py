@@ -84,6 +84,24 @@ class Product:
 
 
 @dataclass(frozen=True, slots=True)
+class BundleComponent:
+    """One component of a virtual bundle (combo) line item: `sku_count` units of SKU `tiktok_sku_id` per bundle
+    unit (Get Order List/Detail `line_items[].combined_listing_skus[]{sku_id, sku_count, seller_sku}`,
+    live-sync.md §1.5)."""
+
+    tiktok_sku_id: str
+    sku_count: int
+    seller_sku: str | None = None
+
+    @staticmethod
+    def checked_count(sku_count: int) -> int:
+        """Rule: a component counts at least one unit per bundle unit; raises `InvalidRecord` otherwise."""
+        if sku_count < 1:
+            raise InvalidRecord(f"sku_count {sku_count} is not positive")
+        return sku_count
+
+
+@dataclass(frozen=True, slots=True)
 class LineItem:
     tiktok_line_item_id: str
     tiktok_sku_id: str
@@ -92,6 +110,9 @@ class LineItem:
     product_name: str
     quantity: int
     sale_price: Money
+    # A virtual bundle's line: the components it sells (empty for an ordinary line). The pool reserves these,
+    # never the bundle SKU itself (live-sync.md §1.5).
+    combined_listing_skus: tuple[BundleComponent, ...] = ()
 
     @staticmethod
     def units(quantity: int) -> int:

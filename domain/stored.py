@@ -9,6 +9,8 @@ those values as they are; the import reads only the id and the create time. The 
 for code that made one by hand (`order_as_stored`, `product_as_stored`).
 
 The fingerprint is a digest of exactly the values stored: equal fingerprints mean nothing stored would change.
+A bundle line's components (`COMPONENT_VALUES`) ride along for the inventory pool only: the catalog does not store
+them, so they are not in the fingerprint either.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.catalog import InvalidRecord, LineItem, Money, Order, Product, Sku, WarehouseStock
+from domain.catalog import BundleComponent, InvalidRecord, LineItem, Money, Order, Product, Sku, WarehouseStock
 
 # The values of each stored record, in order (the catalog tables' column names).
 ORDER_VALUES = (
@@ -31,12 +33,17 @@ LINE_ITEM_VALUES = (
     "tiktok_line_item_id", "tiktok_sku_id", "tiktok_product_id", "seller_sku", "product_name", "quantity",
     "sale_price_amount", "currency", "position",
 )  # fmt: skip
+# A virtual bundle line's components (line_items[].combined_listing_skus[], live-sync.md §1.5): not stored by the
+# catalog; the pool reserves them (`domain.inventory.ledger.stock_lines`).
+COMPONENT_VALUES = ("tiktok_line_item_id", "tiktok_sku_id", "sku_count", "seller_sku")
 PRODUCT_VALUES = ("tiktok_product_id", "title", "status", "created_at", "updated_at")
 SKU_VALUES = ("tiktok_sku_id", "seller_sku", "price_amount", "currency", "quantity", "position", "bundle")
 STOCK_VALUES = ("tiktok_sku_id", "warehouse_id", "quantity")
 
 # (id, sku id, product id, seller sku, product name, quantity, sale price, currency or None for the order's)
 LineItemIn = tuple[str, str, str | None, str | None, str, int, Decimal, str | None]
+# (line item id, component SKU id, sku_count, component seller sku)
+ComponentIn = tuple[str, str, int, str | None]
 # (id, seller sku, sale price, currency, [(warehouse id, quantity), ...], bundle: a virtual bundle's SKU)
 SkuIn = tuple[str, str | None, Decimal, str | None, Iterable[tuple[str, int]], bool]
 Row = tuple[Any, ...]
@@ -47,6 +54,7 @@ class StoredOrder:
     values: Row  # ORDER_VALUES
     line_items: tuple[Row, ...]  # LINE_ITEM_VALUES each
     fingerprint: str
+    components: tuple[Row, ...] = ()  # COMPONENT_VALUES each, in line order: bundle lines only
 
     @property
     def tiktok_order_id(self) -> str:
@@ -65,8 +73,12 @@ class StoredOrder:
     def order(self) -> Order:
         """The domain order these values stand for."""
         oid, status, created, updated, amount, currency, buyer, name, region = self.values
+        parts: dict[str, list[BundleComponent]] = {}
+        for line_id, sku_id, sku_count, seller_sku in self.components:
+            parts.setdefault(line_id, []).append(BundleComponent(sku_id, sku_count, seller_sku))
         items = tuple(
-            LineItem(i[0], i[1], i[2], i[3], i[4], i[5], Money(i[6], i[7])) for i in self.line_items
+            LineItem(i[0], i[1], i[2], i[3], i[4], i[5], Money(i[6], i[7]), tuple(parts.get(i[0], ())))
+            for i in self.line_items
         )  # fmt: skip
         return Order(oid, status, created, updated, Money(amount, currency), items, buyer, name, region)
 
@@ -118,9 +130,12 @@ def store_order(
     recipient_name: str | None,
     recipient_region: str | None,
     line_items: Iterable[LineItemIn],
+    components: Iterable[ComponentIn] = (),
 ) -> StoredOrder:
     """An order's stored values, checked; raises `InvalidRecord` with the reason (e.g. "line item 7: missing
-    sku_id"). A line item without a currency is in the order's (TikTok's 202309 line items may omit it)."""
+    sku_id"). A line item without a currency is in the order's (TikTok's 202309 line items may omit it).
+    `components`: the bundle lines' combined_listing_skus, each naming a line item of the order, with a SKU id and
+    a positive sku_count ("line item 7: combined_listing_skus: sku_count 0 is not positive")."""
     order_id = _id(tiktok_order_id)
     currency = _currency(total_amount, currency, "payment.total_amount")
     items = []
@@ -140,7 +155,21 @@ def store_order(
         recipient_region,
     )  # fmt: skip
     line_item_rows = tuple(items)
-    return StoredOrder(values, line_item_rows, digest(values, line_item_rows))
+    return StoredOrder(values, line_item_rows, digest(values, line_item_rows), _components(items, components))
+
+
+def _components(items: list[Row], components: Iterable[ComponentIn]) -> tuple[Row, ...]:
+    line_ids = {item[0] for item in items}
+    rows = []
+    for line_id, sku_id, sku_count, seller_sku in components:
+        line_id = line_id.strip()
+        try:
+            if line_id not in line_ids:
+                raise InvalidRecord("not a line item of the order")
+            rows.append((line_id, _id(sku_id, "sku_id"), BundleComponent.checked_count(sku_count), seller_sku))
+        except InvalidRecord as exc:
+            raise InvalidRecord(f"line item {line_id}: combined_listing_skus: {exc}") from None
+    return tuple(rows)
 
 
 def store_product(
@@ -179,10 +208,15 @@ def order_as_stored(record: OrderRecord) -> StoredOrder:
          i.sale_price.amount, i.sale_price.currency)
         for i in record.line_items
     ]  # fmt: skip
+    components: list[ComponentIn] = [
+        (i.tiktok_line_item_id, c.tiktok_sku_id, c.sku_count, c.seller_sku)
+        for i in record.line_items
+        for c in i.combined_listing_skus
+    ]
     total = record.total
     return store_order(
         record.tiktok_order_id, record.status, record.created_at, record.updated_at, total.amount, total.currency,
-        record.buyer_user_id, record.recipient_name, record.recipient_region, items,
+        record.buyer_user_id, record.recipient_name, record.recipient_region, items, components,
     )  # fmt: skip
 
 

@@ -366,23 +366,27 @@ sku_links = Table(
     Index(None, "shop_id", "tiktok_sku_id"),  # an order batch's lines find their links
 )
 
-# The order ledger: one row per shop, order and line item (TikTok line items are one unit each). Its state is the
-# stock effect applied so far; `reserved` of an item is the sum of `quantity` of its RESERVED rows.
+# The order ledger: one row per shop, order, line item and component (TikTok line items are one unit each). Its state
+# is the stock effect applied so far; `reserved` of an item is the sum of `quantity` of its RESERVED rows.
+# `component_sku_id` (migration 0005): '' for an ordinary line (the row moves the line's own SKU); for a virtual
+# bundle's line, one row per component with the component's TikTok SKU id, equal to the row's `tiktok_sku_id`
+# (`sku_count` units; the bundle SKU itself has no row: live-sync.md §1.5, domain.inventory.ledger.stock_lines).
 order_line_stock = Table(
     "order_line_stock",
     metadata,
     Column("shop_id", ID, _shop_fk(), nullable=False),
     Column("tiktok_order_id", String(64), nullable=False),
     Column("tiktok_line_item_id", String(64), nullable=False),
+    Column("component_sku_id", String(64), nullable=False, server_default=text("''")),
     Column("merchant_id", String(128), nullable=False),
-    Column("tiktok_sku_id", String(64), nullable=False),
+    Column("tiktok_sku_id", String(64), nullable=False),  # the SKU whose link the row counts on
     Column("inventory_item_id", ID, ForeignKey("inventory_items.id", ondelete="SET NULL")),
     Column("quantity", Integer, nullable=False),
     Column("state", String(16), nullable=False),  # PENDING_LINK, RESERVED, DEDUCTED, RELEASED, HISTORICAL
     Column("wanted", String(16), nullable=False),  # the effect the order's status asks for (applied once linked)
     Column("order_updated_at", UTCDateTime, nullable=False),  # TikTok's update_time of the status applied
     Column("updated_at", UTCDateTime, nullable=False),
-    PrimaryKeyConstraint("shop_id", "tiktok_order_id", "tiktok_line_item_id"),
+    PrimaryKeyConstraint("shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id"),
     Index(None, "inventory_item_id", "state"),
     Index(None, "shop_id", "tiktok_sku_id", "state"),
 )

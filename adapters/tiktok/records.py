@@ -92,7 +92,8 @@ def _stored_product(product: wire.Product) -> StoredProduct:
 
 
 def _stored_order(order: wire.Order) -> StoredOrder:
-    """Total = payment.total_amount in payment.currency; the recipient is empty while UNPAID or ON_HOLD."""
+    """Total = payment.total_amount in payment.currency; the recipient is empty while UNPAID or ON_HOLD; a bundle
+    line's `combined_listing_skus` become its components (for the pool; live-sync.md §1.5)."""
     created = _when(order.create_time, "create_time")
     updated = created if order.update_time is None else _when(order.update_time, "update_time")
     address = order.recipient_address or _NO_ADDRESS
@@ -102,9 +103,14 @@ def _stored_order(order: wire.Order) -> StoredOrder:
          item.quantity, item.sale_price, item.currency)
         for item in order.line_items or ()
     ]  # fmt: skip
+    components = [
+        (item.id, part.sku_id, part.sku_count, part.seller_sku or None)
+        for item in order.line_items or ()
+        for part in item.combined_listing_skus or ()
+    ]
     return store_order(
         order.id, order.status or "UNKNOWN", created, updated, payment.total_amount, payment.currency,
-        order.user_id or None, address.name or None, address.region_code or None, items,
+        order.user_id or None, address.name or None, address.region_code or None, items, components,
     )  # fmt: skip
 
 

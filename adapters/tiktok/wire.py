@@ -109,6 +109,15 @@ class Payment(Struct):
     currency: str
 
 
+class CombinedListingSku(Struct):
+    """A component of a virtual bundle's line item: `sku_count` units of `sku_id` per bundle unit (§1.5 of
+    live-sync.md; Get Order List/Detail `line_items[].combined_listing_skus[]`)."""
+
+    sku_id: str
+    sku_count: int = 1
+    seller_sku: str | None = None
+
+
 class LineItem(Struct):
     id: str
     sku_id: str
@@ -118,6 +127,7 @@ class LineItem(Struct):
     product_name: str | None = None
     currency: str | None = None
     quantity: int = 1  # 202309 has no quantity: each line item is one unit
+    combined_listing_skus: list[CombinedListingSku] | None = None  # a virtual bundle's line: its components
 
 
 class Address(Struct):

@@ -1,6 +1,10 @@
 """The order ledger: what each order line did to the pool, moved forward exactly once per state.
 
-One row per (shop, order, line item); TikTok line items are one unit each (live-sync.md §3.2). A line's order
+One row per (shop, order, line item, component); TikTok line items are one unit each (live-sync.md §3.2). An
+ordinary line is one row of its own SKU (component `LINE_ITSELF`); a virtual bundle (combo) line is one row per
+component, `sku_count` units of the component's SKU each, and never one of the bundle SKU, whose stock TikTok
+derives from the components (live-sync.md §1.5, `stock_lines`). Every row, component or not, links through its
+own SKU and follows the same transitions below. A line's order
 status asks for an effect (`wanted_effect`, issue 8 and live-sync.md §3.5): open statuses reserve, shipped ones
 deduct (on-hand and reserved both drop), CANCELLED releases. `transition` moves a line's state, monotonically:
 
@@ -18,6 +22,7 @@ move the counters exactly once (the persistence side serialises writers on the i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -63,6 +68,32 @@ def wanted_effect(status: str) -> StockEffect | None:
     if parsed is OrderStatus.CANCELLED:
         return StockEffect.RELEASE
     return None
+
+
+LINE_ITSELF = ""  # the component key of an ordinary line's row: the line moves its own SKU
+
+
+@dataclass(frozen=True, slots=True)
+class StockLine:
+    """One ledger row an order line asks for: `component_sku_id` (`LINE_ITSELF`, or the bundle component's TikTok
+    SKU id), the TikTok SKU whose link the row counts on, and its units."""
+
+    component_sku_id: str
+    tiktok_sku_id: str
+    quantity: int
+
+
+def stock_lines(tiktok_sku_id: str, units: int, components: Iterable[tuple[str, int]] = ()) -> tuple[StockLine, ...]:
+    """The ledger rows of a line of `units` units of SKU `tiktok_sku_id`: without components, one row of the
+    line's own SKU; a bundle line (its `combined_listing_skus` as (component SKU id, sku_count) pairs) gets one row
+    per component SKU of `units * sku_count` units (a component listed twice: the counts add up), and none of the
+    bundle SKU itself: "reserve the components x sku_count; never push to a bundle SKU" (live-sync.md §1.5)."""
+    per_component: dict[str, int] = {}
+    for sku_id, sku_count in components:
+        per_component[sku_id] = per_component.get(sku_id, 0) + units * sku_count
+    if not per_component:
+        return (StockLine(LINE_ITSELF, tiktok_sku_id, units),)
+    return tuple(StockLine(sku_id, sku_id, quantity) for sku_id, quantity in sorted(per_component.items()))
 
 
 @dataclass(frozen=True, slots=True)

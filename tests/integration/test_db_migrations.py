@@ -1,17 +1,21 @@
-"""Migrations apply from scratch on SQLite and PostgreSQL, land on head, and match the tables in code."""
+"""Migrations apply from scratch on SQLite and PostgreSQL, land on head, and match the tables in code; an upgrade
+keeps the rows already there."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from adapters.db import migrate
 from adapters.db.tables import metadata
 from tests.fixtures.servers import PostgresServer
+
+HEAD = "0005_bundle_components"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -20,7 +24,7 @@ def _assert_migrates_to_head(url: str) -> None:
     # when the migrations run
     migrate.upgrade(url)
     # then it is at head and the schema equals the tables in code
-    assert migrate.current(url) == migrate.head() == "0004"
+    assert migrate.current(url) == migrate.head() == HEAD
     engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
     try:
         with engine.connect() as connection:
@@ -44,9 +48,99 @@ def test_downgrade_to_base_and_up_again(tmp_path: Path) -> None:
     migrate.downgrade(url, "base")
     assert migrate.current(url) is None
     migrate.upgrade(url)
-    assert migrate.current(url) == "0004"
+    assert migrate.current(url) == HEAD
 
 
 def test_sync_url_swaps_the_async_drivers() -> None:
     assert migrate.sync_url("sqlite+aiosqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
     assert migrate.sync_url("postgresql+asyncpg://u:p%25w@h:5432/db") == "postgresql+psycopg2://u:p%25w@h:5432/db"
+
+
+_NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def _assert_upgrade_keeps_ledger_rows(url: str) -> None:
+    # given a database at 0004 with an item, a shop and one ledger row (one reserved unit of an ordinary line)
+    migrate.upgrade(url, "0004")
+    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, "
+                    "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, refresh_token_encrypted, "
+                    "refresh_token_expires_at, authorized_at, created_at) VALUES ('s1', 'm1', 'Shop', 'US', 't1', "
+                    "'Shop', 'c1', 'a', :now, 'r', :now, :now, :now)"
+                ),
+                {"now": _NOW},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO inventory_items (id, merchant_id, sku, on_hand, reserved, created_at, updated_at) "
+                    "VALUES ('i1', 'm1', 'TEE', 5, 1, :now, :now)"
+                ),
+                {"now": _NOW},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO order_line_stock (shop_id, tiktok_order_id, tiktok_line_item_id, merchant_id, "
+                    "tiktok_sku_id, inventory_item_id, quantity, state, wanted, order_updated_at, updated_at) "
+                    "VALUES ('s1', 'o1', 'l1', 'm1', 'sku-1', 'i1', 1, 'RESERVED', 'RESERVE', :now, :now)"
+                ),
+                {"now": _NOW},
+            )
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then the row is kept, as the line's own row (component ''), and a bundle line's components fit beside it
+        with engine.begin() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT tiktok_line_item_id, component_sku_id, tiktok_sku_id, quantity, state FROM order_line_stock"
+                )
+            ).all()
+            assert [tuple(r) for r in rows] == [("l1", "", "sku-1", 1, "RESERVED")]
+            for component in ("sku-2", "sku-3"):
+                connection.execute(
+                    text(
+                        "INSERT INTO order_line_stock (shop_id, tiktok_order_id, tiktok_line_item_id, "
+                        "component_sku_id, merchant_id, tiktok_sku_id, quantity, state, wanted, order_updated_at, "
+                        "updated_at) VALUES ('s1', 'o1', 'l1', :c, 'm1', :c, 2, 'PENDING_LINK', 'RESERVE', :now, :now)"
+                    ),
+                    {"c": component, "now": _NOW},
+                )
+            assert connection.execute(text("SELECT count(*) FROM order_line_stock")).scalar_one() == 3
+    finally:
+        engine.dispose()
+    assert migrate.current(url) == HEAD
+
+
+def test_upgrade_keeps_ledger_rows_on_sqlite(tmp_path: Path) -> None:
+    _assert_upgrade_keeps_ledger_rows(f"sqlite+aiosqlite:///{tmp_path / 'upgrade.db'}")
+
+
+def test_upgrade_keeps_ledger_rows_on_postgres(postgres_server: PostgresServer) -> None:
+    _assert_upgrade_keeps_ledger_rows(postgres_server.create_database())
+
+
+def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:
+    # given a database at head whose item counts a bundle component's 2 reserved units and an ordinary line's 1
+    url = f"sqlite+aiosqlite:///{tmp_path / 'down.db'}"
+    _assert_upgrade_keeps_ledger_rows(url)
+    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "UPDATE order_line_stock SET state = 'RESERVED', inventory_item_id = 'i1' "
+                    "WHERE component_sku_id = 'sku-2'"
+                )
+            )
+            connection.execute(text("UPDATE inventory_items SET reserved = 3"))
+        # when it goes back to 0004
+        migrate.downgrade(url, "0004")
+        # then the component rows are gone and the item's reserved is the remaining ledger's sum again
+        with engine.begin() as connection:
+            assert connection.execute(text("SELECT count(*) FROM order_line_stock")).scalar_one() == 1
+            assert connection.execute(text("SELECT reserved FROM inventory_items")).scalar_one() == 1
+    finally:
+        engine.dispose()

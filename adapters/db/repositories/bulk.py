@@ -41,7 +41,7 @@ CONFLICT_KEYS: dict[str, tuple[Table, list[str]]] = {
     "orders": (orders, ["shop_id", "tiktok_order_id"]),
     "line_items": (line_items, ["id"]),
     # The inventory pool's ledger rows and movements, written per import batch (adapters/db/repositories/inventory).
-    "order_line_stock": (order_line_stock, ["shop_id", "tiktok_order_id", "tiktok_line_item_id"]),
+    "order_line_stock": (order_line_stock, ["shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id"]),
     "inventory_movements": (inventory_movements, ["id"]),
 }
 

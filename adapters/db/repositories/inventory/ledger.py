@@ -3,21 +3,36 @@
 Every function runs in the caller's transaction (the one that upserts the orders, changes the links or deletes the
 shop) with a fixed number of statements per batch: read the shop's links of the batch's SKUs, lock the items they
 name, read the batch's ledger rows, ask the rules, write (`PoolWrite.flush`).
+
+A line's rows are `ledger.stock_lines`: its own SKU's, or a virtual bundle's components' (live-sync.md §1.5), each
+keyed by (order, line item, component) and linked through its own SKU, so links, seeding and relinks treat every
+row alike. A bundle line first stored before its components were known (before migration 0005) left a row of the
+bundle SKU itself, which never links (EXCLUDED) and moved nothing: it goes once the components' rows are written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.repositories.inventory.writer import LedgerKey, PoolWrite, hold_shop_links, ledger_line, lock_items
 from adapters.db.tables import order_line_stock, shops, sku_links
 from domain.catalog import Order
 from domain.inventory.items import MovementKind
-from domain.inventory.ledger import LineState, link_pending, transition, unlink_reserved, wanted_effect
+from domain.inventory.ledger import (
+    LINE_ITSELF,
+    LineState,
+    StockLine,
+    link_pending,
+    stock_lines,
+    transition,
+    unlink_reserved,
+    wanted_effect,
+)
 from domain.inventory.links import LinkState
 from domain.ports import PoolChange
 from domain.stored import OrderRecord, StoredOrder
@@ -29,16 +44,29 @@ async def merchant_of(session: AsyncSession, shop_id: str) -> str | None:
     return (await session.execute(select(shops.c.merchant_id).where(shops.c.id == shop_id))).scalar_one_or_none()
 
 
-_OrderLines = tuple[str, str, datetime, datetime, list[tuple[str, str, int]]]
+_OrderLines = tuple[str, str, datetime, datetime, list[tuple[str, StockLine]]]
 
 
 def _order_lines(record: OrderRecord) -> _OrderLines:
-    """(order id, status, update time, create time, [(line item id, SKU id, units)]) of a stored or domain order."""
+    """(order id, status, update time, create time, [(line item id, ledger row asked)]) of a stored or domain
+    order; a bundle line asks one row per component (`stock_lines`)."""
     if isinstance(record, StoredOrder):
         values = record.values
-        return values[0], values[1], values[3], values[2], [(li[0], li[1], li[5]) for li in record.line_items]
+        parts: dict[str, list[tuple[str, int]]] = {}
+        for line_id, sku_id, sku_count, _ in record.components:
+            parts.setdefault(line_id, []).append((sku_id, sku_count))
+        lines = [
+            (li[0], stock) for li in record.line_items for stock in stock_lines(li[1], li[5], parts.get(li[0], ()))
+        ]
+        return values[0], values[1], values[3], values[2], lines
     assert isinstance(record, Order)
-    lines = [(li.tiktok_line_item_id, li.tiktok_sku_id, li.quantity) for li in record.line_items]
+    lines = [
+        (li.tiktok_line_item_id, stock)
+        for li in record.line_items
+        for stock in stock_lines(
+            li.tiktok_sku_id, li.quantity, [(c.tiktok_sku_id, c.sku_count) for c in li.combined_listing_skus]
+        )
+    ]
     return record.tiktok_order_id, record.status, record.updated_at, record.created_at, lines
 
 
@@ -51,7 +79,7 @@ async def apply_orders(
     if merchant_id is None or not records:
         return change
     await hold_shop_links(session, shop_id, exclusive=False)
-    latest = {_order_lines(r)[0]: _order_lines(r) for r in records}  # a repeated order: the last one wins
+    latest = {lines[0]: lines for lines in map(_order_lines, records)}  # a repeated order: the last one wins
     orders = [o for o in latest.values() if wanted_effect(o[1]) is not None]
     for start in range(0, len(orders), CHUNK):
         change |= await _apply_chunk(session, shop_id, merchant_id, orders[start : start + CHUNK], now)
@@ -65,7 +93,7 @@ async def _apply_chunk(
     orders: list[_OrderLines],
     now: datetime,
 ) -> PoolChange:
-    sku_ids = sorted({sku for *_, lines in orders for _, sku, _ in lines})
+    sku_ids = sorted({stock.tiktok_sku_id for *_, lines in orders for _, stock in lines})
     counted = await _linked_items(session, shop_id, sku_ids)
     links = {sku: item for sku, (item, _) in counted.items()}
     of_batch = and_(
@@ -78,21 +106,43 @@ async def _apply_chunk(
     )
     item_ids = set(links.values()) | {i for i in (await session.execute(held)).scalars() if i is not None}
     await lock_items(session, item_ids)
-    stored = {(r.tiktok_order_id, r.tiktok_line_item_id): r for r in (await session.execute(stored_query)).all()}
+    stored = {
+        (r.tiktok_order_id, r.tiktok_line_item_id, r.component_sku_id): r
+        for r in (await session.execute(stored_query)).all()
+    }
     write = PoolWrite(shop_id, merchant_id, now)
+    stale: set[LedgerKey] = set()
     for order_id, status, updated_at, created_at, lines in orders:
         wanted = wanted_effect(status)
         assert wanted is not None
-        for line_id, sku_id, units in lines:
-            key: LedgerKey = (order_id, line_id)
+        for line_id, stock in lines:
+            key: LedgerKey = (order_id, line_id, stock.component_sku_id)
             row = stored.get(key)
             current = None if row is None else ledger_line(row)
+            sku_id, units = stock.tiktok_sku_id, stock.quantity
             counted_at = counted[sku_id][1] if sku_id in counted else None
             in_seed = counted_at is not None and created_at < counted_at  # TikTok's seeding stock excluded it
             move = transition(current, wanted, updated_at, links.get(sku_id), units, in_seed)
             if move is not None:
                 write.line(key, sku_id, units if current is None else current.quantity, move)
+            if stock.component_sku_id != LINE_ITSELF:
+                stale |= _unlinked_bundle_row(stored, (order_id, line_id, LINE_ITSELF))
+    if stale:
+        columns = order_line_stock.c
+        await session.execute(
+            delete(order_line_stock).where(
+                columns.shop_id == shop_id,
+                tuple_(columns.tiktok_order_id, columns.tiktok_line_item_id, columns.component_sku_id).in_(stale),
+            )
+        )
     return await write.flush(session)
+
+
+def _unlinked_bundle_row(stored: Mapping[LedgerKey, Any], key: LedgerKey) -> set[LedgerKey]:
+    """{key} when a bundle line's own-SKU row is stored and moved nothing (PENDING_LINK or HISTORICAL), else {}."""
+    row = stored.get(key)
+    moved_nothing = (LineState.PENDING_LINK.value, LineState.HISTORICAL.value)
+    return {key} if row is not None and row.state in moved_nothing else set()
 
 
 async def _linked_items(
@@ -142,7 +192,7 @@ async def relink_lines(
         line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
         if line.state is LineState.RESERVED and line.inventory_item_id == new_item:
             continue
-        key: LedgerKey = (row.tiktok_order_id, row.tiktok_line_item_id)
+        key: LedgerKey = (row.tiktok_order_id, row.tiktok_line_item_id, row.component_sku_id)
         if line.state is LineState.RESERVED:
             back = unlink_reserved(line)
             assert back is not None

@@ -29,7 +29,7 @@ from adapters.db.tables import inventory_items, inventory_movements, order_line_
 from domain.inventory.ledger import LedgerLine, LineState, StockEffect, Transition
 from domain.ports import PoolChange
 
-LedgerKey = tuple[str, str]  # (tiktok_order_id, tiktok_line_item_id) within one shop
+LedgerKey = tuple[str, str, str]  # (tiktok_order_id, tiktok_line_item_id, component_sku_id) within one shop
 
 
 def dialect_insert(session: AsyncSession) -> Any:
@@ -90,7 +90,7 @@ class PoolWrite:
         """Record a ledger row's move: its final values, and its deltas on the item it counts on."""
         self.rows[key] = {
             "shop_id": self.shop_id, "tiktok_order_id": key[0], "tiktok_line_item_id": key[1],
-            "merchant_id": self.merchant_id, "tiktok_sku_id": tiktok_sku_id,
+            "component_sku_id": key[2], "merchant_id": self.merchant_id, "tiktok_sku_id": tiktok_sku_id,
             "inventory_item_id": move.inventory_item_id, "quantity": quantity, "state": move.state.value,
             "wanted": move.wanted.value, "order_updated_at": move.order_updated_at, "updated_at": self.now,
         }  # fmt: skip
