@@ -1,4 +1,5 @@
-"""The pool's pure rules: available/oversold, merchant edits, the ledger's transitions, auto-linking, seeding."""
+"""The pool's pure rules: available/oversold, merchant edits, the ledger's transitions and rows (bundles too),
+auto-linking, seeding."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import pytest
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.items import InventoryItem, MovementKind, adjust, applied, checked_sku, set_on_hand
 from domain.inventory.ledger import (
+    LINE_ITSELF,
     LedgerLine,
     LineState,
     StockEffect,
+    StockLine,
     link_pending,
+    stock_lines,
     transition,
     unlink_reserved,
     wanted_effect,
@@ -167,3 +171,19 @@ def test_refused_edits_say_what_is_wrong_with_the_value_given() -> None:
         with pytest.raises(DomainError) as refused:
             adjust(stocked, delta, "count")
         assert (refused.value.code, refused.value.message) == (ErrorCode.INVALID_INPUT, message)
+
+
+def test_an_ordinary_line_is_one_row_of_its_own_sku() -> None:
+    assert stock_lines("s1", 1) == (StockLine(LINE_ITSELF, "s1", 1),)
+    assert stock_lines("s1", 3, []) == (StockLine(LINE_ITSELF, "s1", 3),)
+
+
+def test_a_bundle_line_is_one_row_per_component_of_sku_count_units_and_none_of_the_bundle_sku() -> None:
+    # given a line of a virtual bundle (live-sync.md sec. 1.5): 2 mugs and 1 cup per bundle, the cup listed twice
+    components = [("mug", 2), ("cup", 1), ("cup", 1)]
+    # then each component is reserved sku_count times per unit of the line, and the bundle SKU itself never
+    assert stock_lines("bundle", 1, components) == (StockLine("cup", "cup", 2), StockLine("mug", "mug", 2))
+    assert stock_lines("bundle", 2, components) == (StockLine("cup", "cup", 4), StockLine("mug", "mug", 4))
+    # and each component row moves through the ledger like a line of that many units
+    move = transition(None, StockEffect.RESERVE, T0, "i1", stock_lines("bundle", 1, components)[1].quantity)
+    assert move is not None and (move.state, move.reserved_delta) == (LineState.RESERVED, 2)

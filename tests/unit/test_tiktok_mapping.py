@@ -15,7 +15,7 @@ from msgspec import Raw
 
 from adapters.tiktok import records
 from adapters.tiktok.errors import UnexpectedResponseError
-from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
+from domain.catalog import BundleComponent, LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.stored import StoredOrder, StoredProduct, order_as_stored
 from domain.sync import RecordFailure
 from tests.unit.test_tiktok_signing import ORDER, PRODUCT
@@ -212,3 +212,45 @@ def test_a_virtual_bundles_skus_are_marked_as_bundles():
         assert not isinstance(decoded, RecordFailure) and decoded.skus[0].bundle
     plain = records.product(raw(PRODUCT))
     assert not isinstance(plain, RecordFailure) and not plain.skus[0].bundle
+
+
+def _bundle_order(listing: list[dict[str, Any]]) -> dict[str, Any]:
+    bundle = copy.deepcopy(ORDER)
+    bundle["line_items"][0]["combined_listing_skus"] = listing
+    return bundle
+
+
+def test_a_bundle_line_decodes_its_components_which_the_catalog_does_not_store():
+    # given an order whose first line sells a virtual bundle (Get Order Detail combined_listing_skus, live-sync.md
+    # sec. 1.5), one component id sent as a JSON number
+    listing = [
+        {"sku_id": "111", "sku_count": 2, "seller_sku": "MUG"},
+        {"sku_id": 2729382476852921999, "sku_count": 1, "seller_sku": ""},
+    ]
+    # when it is decoded
+    order = records.order(raw(_bundle_order(listing)))
+    stored = records.stored_order(raw(_bundle_order(listing)))
+    plain = records.stored_order(raw(ORDER))
+    # then the line carries its components, the other line none
+    assert isinstance(order, Order) and isinstance(stored, StoredOrder) and isinstance(plain, StoredOrder)
+    assert order.line_items[0].combined_listing_skus == (
+        BundleComponent("111", 2, "MUG"),
+        BundleComponent("2729382476852921999", 1, None),
+    )
+    assert order.line_items[1].combined_listing_skus == ()
+    # and the components go back and forth with the stored form, outside the stored rows and their fingerprint
+    assert order_as_stored(order) == stored
+    assert (stored.line_items, stored.fingerprint) == (plain.line_items, plain.fingerprint)
+
+
+@pytest.mark.parametrize(
+    ("part", "reason"),
+    [
+        ({"sku_id": "111", "sku_count": 0}, "combined_listing_skus: sku_count 0 is not positive"),
+        ({"sku_id": " ", "sku_count": 1}, "combined_listing_skus: missing sku_id"),
+    ],
+)
+def test_a_bundle_component_without_units_or_sku_is_a_failure_with_a_reason(part: dict[str, Any], reason: str):
+    decoded = records.stored_order(raw(_bundle_order([part])))
+    assert isinstance(decoded, RecordFailure)
+    assert decoded.reason == f"line item 577086512123755123: {reason}"
