@@ -35,6 +35,14 @@ def make_bundle(products: list[dict[str, Any]], n: int, create_time: int) -> Non
         ]
 
 
+def combined_listing(sku: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """What an order line of `sku` carries as `combined_listing_skus` (Get Order List/Detail, live-sync.md
+    sec. 1.5): each component's sku_id, sku_count and seller_sku for a virtual bundle's SKU; None for any other."""
+    if not sku.get("combined_skus"):
+        return None
+    return [{k: part[k] for k in ("sku_id", "sku_count", "seller_sku")} for part in sku["combined_skus"]]
+
+
 def shared_product(seed: int, n: int) -> tuple[str, int]:
     """Title and variant count of product `n` in the one catalog all local sellers' shops draw from."""
     rng = random.Random(f"{seed}:local-catalog:{n}")

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sandbox.assortment import ADJECTIVES, FLAIR, NOUNS, make_bundle, seller_sku, shared_product
+from sandbox.assortment import ADJECTIVES, FLAIR, NOUNS, combined_listing, make_bundle, seller_sku, shared_product
 from sandbox.sellers import Shop
 
 DAY = 86400
@@ -282,6 +282,9 @@ def build_order(
         }
         if package_id and item_status != "AWAITING_SHIPMENT":
             item["package_id"] = package_id
+        listing = combined_listing(sku) if sellable else None
+        if listing is not None:  # a virtual bundle's line names its components (live-sync.md sec. 1.5)
+            item["combined_listing_skus"] = listing
         line_items.append(item)
     shipping_fee = 0 if rng.random() < 0.4 else (_price(rng, currency) // 10)
     tax = round(sub_total * 0.0825) if shop.region == "US" else 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from sandbox.assortment import combined_listing
 from sandbox.data import LINE_ITEM, NO_ADDRESS_STATUSES, ORDER_STATUSES, PACKAGE, address_for, make_id, money
 from sandbox.quote import quoted
 from sandbox.state import ShopData
@@ -106,8 +107,8 @@ def place_sale(
         "original_total_product_price": money(sub_total, currency),
         "tax": money(tax, currency),
     }
-    if sku.get("combined_skus"):
-        listing = [{k: part[k] for k in ("sku_id", "sku_count", "seller_sku")} for part in sku["combined_skus"]]
+    listing = combined_listing(sku)
+    if listing is not None:
         order["line_items"] = [{**item, "combined_listing_skus": listing} for item in order["line_items"]]
     order["warehouse_id"] = units_held[0][1]
     data.orders.put(order)

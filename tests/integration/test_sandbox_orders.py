@@ -132,3 +132,23 @@ def test_detail_returns_this_shops_orders_only_up_to_50(sandbox, tiktok) -> None
     assert caller.call("GET", DETAIL, {"ids": ",".join(mine[:50])})["code"] == 0
     assert caller.call("GET", DETAIL, {"ids": ",".join(mine[:51])})["code"] == 21001001
     assert caller.call("GET", DETAIL, {})["code"] == 21001001
+
+
+def test_lines_of_a_bundle_sku_carry_its_components(sandbox, tiktok) -> None:
+    # given the seller's virtual bundle (a COMBINED_PRODUCT whose SKUs list combined_skus)
+    products = sandbox.control("GET", f"shops/{shop_id(sandbox)}/products")["products"]
+    bundles = {s["id"]: s["combined_skus"] for p in products for s in p["skus"] if s.get("combined_skus")}
+    assert bundles
+    # when the orders are listed as TikTok lists them
+    orders, _ = search_all(tiktok("us-local"), {}, page_size=50)
+    lines = [line for order in orders for line in order["line_items"]]
+    # then every line of a bundle SKU names its components as Get Order List documents (live-sync.md sec. 1.5),
+    # and no other line does
+    bundle_lines = [line for line in lines if line["sku_id"] in bundles]
+    assert bundle_lines
+    for line in bundle_lines:
+        assert line["combined_listing_skus"] == [
+            {"sku_id": part["sku_id"], "sku_count": part["sku_count"], "seller_sku": part["seller_sku"]}
+            for part in bundles[line["sku_id"]]
+        ]
+    assert all("combined_listing_skus" not in line for line in lines if line["sku_id"] not in bundles)

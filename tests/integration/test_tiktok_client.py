@@ -28,7 +28,7 @@ from adapters.tiktok import (
     SkuStock,
     TikTokClient,
 )
-from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
+from domain.catalog import BundleComponent, LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.ports import (
     AuthorizationLostError,
     CursorStuckError,
@@ -152,6 +152,10 @@ def expected_order(o: dict[str, Any]) -> Order:
             i["product_name"],
             1,
             Money(Decimal(i["sale_price"]), i["currency"]),
+            tuple(  # a virtual bundle's line: its components (live-sync.md §1.5)
+                BundleComponent(c["sku_id"], c["sku_count"], c["seller_sku"] or None)
+                for c in i.get("combined_listing_skus", [])
+            ),
         )
         for i in o["line_items"]
     )
