@@ -236,9 +236,9 @@ def product_as_stored(record: ProductRecord) -> StoredProduct:
 
 # -- the fingerprint -------------------------------------------------------------------------------------------------
 
-# What separates values in a fingerprint's text, and how it spells None when a value is the text "None": control
-# characters no TikTok text contains. Should a value contain one anyway, the text would be ambiguous, and the
-# fingerprint takes the slower exact path instead.
+# What separates values in a fingerprint's text, and how it spells None: control characters no TikTok text
+# contains. Should a value contain one anyway, the text would be ambiguous, and the fingerprint takes the slower
+# exact path instead.
 _SEPARATOR = "\x1f"
 _NONE = "\x00"
 
@@ -248,32 +248,24 @@ def digest(values: Row, *children: tuple[Row, ...]) -> str:
 
     The text digested is the number of rows of each child, then every value as text joined by a separator: every
     row of a child has the same values in the same order, so the flat list and the counts say exactly which value
-    sits where. str() is exact for str, int and Decimal; an aware datetime is spelled as its POSIX timestamp (exact
-    to the microsecond, the precision stored, and five times cheaper than str()). Runs once per imported record,
-    hence the cheap text rather than repr() of nested tuples (twice the cost).
+    sits where. str() is exact for str, int and Decimal; None is spelled as a control character no TikTok text
+    holds; an aware datetime is spelled as its POSIX timestamp (exact to the microsecond, the precision stored, and
+    five times cheaper than str()). Runs once per imported record, in one pass, hence the cheap text rather than
+    repr() of nested tuples (twice the cost); repr() only when a value holds a separator or the None marker.
     """
-    texts = [_timestamp(value) if value.__class__ is datetime else str(value) for value in values]
+    texts = [_NONE if value is None else _timestamp(value) if value.__class__ is datetime else str(value)
+             for value in values]  # fmt: skip
+    nones = values.count(None)
     shape = []
     for rows in children:
         shape.append(len(rows))
         for row in rows:
-            texts.extend(map(str, row))
+            texts.extend([_NONE if value is None else str(value) for value in row])
+            nones += row.count(None)
     text = _SEPARATOR.join(texts)
-    if "None" in texts or text.count(_SEPARATOR) != len(texts) - 1 or _NONE in text:
-        text = _unambiguous_text(values, children)  # a None, or a value that could be mistaken for one
+    if text.count(_SEPARATOR) != len(texts) - 1 or text.count(_NONE) != nones:
+        text = repr((values, children))  # a value holds a separator or the None marker: still exact, slower
     return hashlib.blake2b(f"{shape}{_SEPARATOR}{text}".encode(), digest_size=16).hexdigest()
-
-
-def _unambiguous_text(values: Row, children: tuple[tuple[Row, ...], ...]) -> str:
-    """The text of `digest` with None spelled apart from the text "None"; repr() if a value contains a separator
-    or the None marker (exact too, only slower)."""
-    flat = [*values, *(value for rows in children for row in rows for value in row)]
-    text = _SEPARATOR.join(
-        _NONE if value is None else _timestamp(value) if value.__class__ is datetime else str(value) for value in flat
-    )
-    if text.count(_SEPARATOR) != len(flat) - 1 or text.count(_NONE) != flat.count(None):
-        return repr((values, children))
-    return text
 
 
 def _timestamp(value: datetime) -> str:

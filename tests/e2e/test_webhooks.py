@@ -490,3 +490,91 @@ def test_a_sale_at_tiktok_arrives_by_webhook_without_any_sync(app_factory) -> No
     assert manual["n"] == 0  # no syncStart and no poll (the scheduler is off in tests): the webhook brought it
     deliveries = app.sandbox.control("GET", f"/webhooks/log?shop_id={shop['tiktokShopId']}&type=1")["deliveries"]
     assert [d["status_code"] for d in deliveries] == [200]  # pushed once, acknowledged
+
+
+def _registered(app: ShopbridgeServer, shop: dict[str, Any]) -> None:
+    query = "query($id: ID!) { shop(id: $id) { webhooks { registeredAt registrationError } } }"
+    wait_until(
+        lambda: app.graphql(query, {"id": shop["id"]}, "m1")["shop"]["webhooks"]["registeredAt"],
+        what="the webhook registration",
+    )
+
+
+def _in_stock_skus(app: ShopbridgeServer, tiktok_shop_id: str) -> list[str]:
+    products = app.sandbox.control("GET", f"/shops/{tiktok_shop_id}/products")["products"]
+    return [
+        s["id"]
+        for p in products
+        if p["status"] == "ACTIVATE"
+        for s in p["skus"]
+        if sum(i["quantity"] for i in s.get("inventory", [])) > 0
+    ]
+
+
+def test_the_sandboxs_sender_duplicating_and_reordering_30_percent_still_gives_exactly_tiktoks_orders(
+    app_factory,
+) -> None:
+    """TikTok's own faults, made by the sandbox's sender (not by the test): 30 % of pushes arrive twice and 30 % are
+    held back behind the next one; the orders Shopbridge stores are still exactly TikTok's."""
+    app = app_factory(webhooks=True)
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    _registered(app, shop)
+    tiktok_id = shop["tiktokShopId"]
+    app.sandbox.control("POST", "/webhooks", {"duplicate": 0.3, "reorder": 0.3})
+    # when buyers place sales, and TikTok moves them on (each change pushes a webhook)
+    sales = [
+        app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": sku, "quantity": 1})["order_id"]
+        for sku in _in_stock_skus(app, tiktok_id)[:8]
+    ]
+    moves = {0: ["ship", "deliver"], 1: ["cancel"], 2: ["ship"], 3: ["cancel"], 4: ["ship", "deliver"]}
+    for index, steps in moves.items():
+        for step in steps:
+            app.sandbox.control("POST", f"/orders/{sales[index]}/status", {"status": step})
+
+    # then the sender did duplicate some pushes, and every push it sent was acknowledged
+    def delivered() -> list[dict[str, Any]] | None:
+        log = app.sandbox.control("GET", f"/webhooks/log?shop_id={tiktok_id}&type=1")["deliveries"]
+        sent = {d["tts_notification_id"] for d in log}
+        return log if len(sent) == len(sales) + sum(map(len, moves.values())) else None
+
+    log = wait_until(delivered, what="every push sent")
+    assert len(log) > len({d["tts_notification_id"] for d in log}), "no push was duplicated"
+    assert {d["status_code"] for d in log} == {200}
+    # and each notification is stored once, processed, and the stored orders are exactly TikTok's
+    wait_until(lambda: all_settled(app), what="every event processed")
+    assert {e["outcome"] for e in stored_events(app)} == {"PROCESSED"}
+    truth = sandbox_orders(app, tiktok_id)
+
+    def matches() -> bool:
+        stored = orders_of(app, shop["id"])
+        return all(o in stored and stored[o]["status"] == truth[o]["status"] for o in sales)
+
+    wait_until(matches, what="the stored orders to equal TikTok's")
+    stored = orders_of(app, shop["id"])
+    for order_id in sales:
+        assert datetime.fromisoformat(stored[order_id]["updatedAt"]) == datetime.fromtimestamp(
+            truth[order_id]["update_time"], UTC
+        )
+
+
+def test_with_every_webhook_dropped_the_poll_catches_up(app_factory) -> None:
+    """The sandbox's sender drops every push (`drop: 1`); the polling backstop still brings the sale in."""
+    app = app_factory(
+        webhooks=True, scheduler_enabled=True, poll_interval_seconds=1.0, poll_settle_seconds=0.0, scheduler_tick=0.2
+    )
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    _registered(app, shop)
+    tiktok_id = shop["tiktokShopId"]
+    app.sandbox.control("POST", "/webhooks", {"drop": 1})
+    sku = _in_stock_skus(app, tiktok_id)[0]
+    sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": sku, "quantity": 1})["order_id"]
+    order = wait_until(lambda: orders_of(app, shop["id"]).get(sale), what="the sold order")
+    assert order["status"] in ("UNPAID", "ON_HOLD", "AWAITING_SHIPMENT")
+    # the push was dropped: no webhook event brought it, a scheduled poll did
+    log = app.sandbox.control("GET", f"/webhooks/log?shop_id={tiktok_id}&type=1")["deliveries"]
+    assert [d["error"] for d in log] == ["dropped"]
+    assert stored_events(app) == []
+    polls = app.rows("SELECT created FROM sync_tasks WHERE trigger = 'SCHEDULED' AND kind = 'ORDERS' AND created > 0")
+    assert [p["created"] for p in polls] == [1]

@@ -269,6 +269,19 @@ async def test_a_shop_deleted_while_its_order_batch_is_open_waits_for_it_without
     assert (item["on_hand"], item["reserved"], item["available"]) == (10, 0, 10)
 
 
+async def test_a_first_import_of_thousands_of_new_seller_skus_creates_every_item(world: Pool) -> None:
+    # 4,000 new items at once: more values than one PostgreSQL statement may carry (asyncpg: 32,767 parameters)
+    shop = await world.shop()
+    catalog = [product(f"p{n}", *((f"s{n}-{k}", f"SKU-{n}-{k}", 1) for k in range(40))) for n in range(100)]
+    await world.products(shop, *catalog)
+    async with world.db.read_sessionmaker() as session:
+        count = (await session.execute(select(func.count()).select_from(inventory_items))).scalar_one()
+        linked = (
+            await session.execute(select(func.count()).select_from(sku_links).where(sku_links.c.state == "LINKED"))
+        ).scalar_one()
+    assert (count, linked) == (4000, 4000)
+
+
 async def test_another_merchants_seller_skus_do_not_pool_with_ours(world: Pool) -> None:
     ours, theirs = await world.shop("merchant-a"), await world.shop("merchant-b")
     await world.products(ours, product("p", ("s", "SAME", 3)))

@@ -103,7 +103,9 @@ def _sqlite_time(value: datetime) -> str:
         if value.tzinfo is None:
             raise ValueError("naive datetime given; Shopbridge stores aware UTC datetimes only")
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")  # SQLAlchemy's "%04d-%02d-%02d ...%06d" format
+    # SQLAlchemy's "%04d-%02d-%02d %02d:%02d:%02d.%06d" format: the aware text without its "+00:00" (a third of the
+    # cost of a naive copy's text; run for every time of every imported row)
+    return value.isoformat(" ", "microseconds")[:-6]
 
 
 _PLANS = {name: _CopyPlan(table, keys) for name, (table, keys) in CONFLICT_KEYS.items()}

@@ -24,6 +24,10 @@ from domain.inventory.ledger import LineState, StockEffect
 from domain.inventory.links import LinkSource, LinkState, ShopSku, auto_link, seed_on_hand, trimmed
 from domain.ports import PoolChange
 
+# New items per INSERT statement: 9 values each, well under asyncpg's 32,767 bind parameters per statement (a shop
+# whose first product import brings 4,000 new seller SKUs would otherwise fail its import on PostgreSQL).
+ITEMS_PER_INSERT = 1000
+
 
 async def auto_link_products(
     session: AsyncSession, shop_id: str, tiktok_product_ids: Sequence[str], now: datetime
@@ -73,8 +77,11 @@ async def auto_link_products(
              "safety_stock": 0, "version": 1, "created_at": now, "updated_at": now}
             for sku in missing
         ]  # fmt: skip
-        insert = dialect_insert(session)(inventory_items).values(new).on_conflict_do_nothing()
-        created = (await session.execute(insert.returning(inventory_items.c.id, inventory_items.c.sku))).all()
+        created = []
+        for start in range(0, len(new), ITEMS_PER_INSERT):  # a statement's values stay under the drivers' bounds
+            insert = dialect_insert(session)(inventory_items).values(new[start : start + ITEMS_PER_INSERT])
+            returning = insert.on_conflict_do_nothing().returning(inventory_items.c.id, inventory_items.c.sku)
+            created += (await session.execute(returning)).all()
         for item_id, sku in created:
             row = first_of[sku]
             seeds[item_id] = seed_on_hand(row.quantity, open_units.get(row.tiktok_sku_id, 0))
