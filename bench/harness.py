@@ -184,6 +184,27 @@ class Harness:
         wait_http(f"{sandbox.url}/_sandbox/", process)
         return sandbox
 
+    def redis(self) -> str:
+        """A throwaway `redis-server` (no persistence) on a free port, stopped at close: its URL."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("Redis is not installed: no `redis-server` on PATH (apt-get install redis-server)")
+        port = free_port()
+        directory = self.directory / f"redis-{port}"
+        directory.mkdir()
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", str(directory)]  # fmt: skip
+        process = self.spawn(args, name="redis")
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(64).startswith(b"+PONG"):
+                    return f"redis://127.0.0.1:{port}/0"
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+
     # -- databases -------------------------------------------------------------------------------------------------
 
     def fresh_database(self, kind: str) -> str:
