@@ -77,7 +77,7 @@ async def auto_link_products(
              "safety_stock": 0, "version": 1, "created_at": now, "updated_at": now}
             for sku in missing
         ]  # fmt: skip
-        created = []
+        created: list[Any] = []  # (id, sku) rows the inserts returned
         for start in range(0, len(new), ITEMS_PER_INSERT):  # a statement's values stay under the drivers' bounds
             insert = dialect_insert(session)(inventory_items).values(new[start : start + ITEMS_PER_INSERT])
             returning = insert.on_conflict_do_nothing().returning(inventory_items.c.id, inventory_items.c.sku)
