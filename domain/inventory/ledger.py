@@ -22,7 +22,7 @@ move the counters exactly once (the persistence side serialises writers on the i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -83,16 +83,16 @@ class StockLine:
     quantity: int
 
 
-def stock_lines(tiktok_sku_id: str, units: int, components: Iterable[tuple[str, int]] = ()) -> tuple[StockLine, ...]:
+def stock_lines(tiktok_sku_id: str, units: int, components: Collection[tuple[str, int]] = ()) -> tuple[StockLine, ...]:
     """The ledger rows of a line of `units` units of SKU `tiktok_sku_id`: without components, one row of the
     line's own SKU; a bundle line (its `combined_listing_skus` as (component SKU id, sku_count) pairs) gets one row
     per component SKU of `units * sku_count` units (a component listed twice: the counts add up), and none of the
     bundle SKU itself: "reserve the components x sku_count; never push to a bundle SKU" (live-sync.md §1.5)."""
+    if not components:  # the common case, once per imported line: no dict
+        return (StockLine(LINE_ITSELF, tiktok_sku_id, units),)
     per_component: dict[str, int] = {}
     for sku_id, sku_count in components:
         per_component[sku_id] = per_component.get(sku_id, 0) + units * sku_count
-    if not per_component:
-        return (StockLine(LINE_ITSELF, tiktok_sku_id, units),)
     return tuple(StockLine(sku_id, sku_id, quantity) for sku_id, quantity in sorted(per_component.items()))
 
 
