@@ -17,6 +17,7 @@ of subscribers), and the check that every subscriber received the final state an
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import math
 import os
@@ -75,6 +76,23 @@ def thread_cpu_seconds(native_id: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class GcWatch:
+    """Garbage collections while installed (`gc.callbacks`), by generation, with the CPU seconds each took (of the
+    thread that triggered it: a collection stops every thread of the process, the API's event loop included)."""
+
+    def __init__(self) -> None:
+        self.collections = [0, 0, 0]
+        self.cpu_s = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.thread_time()
+        else:
+            self.collections[info["generation"]] += 1
+            self.cpu_s[info["generation"]] += time.thread_time() - self._started
+
+
 def percentile(values: list[float], share: float) -> float:
     """Nearest rank."""
     ordered = sorted(values)
@@ -128,6 +146,8 @@ async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, A
         api_native = served.thread.native_id
         assert api_native is not None
         api_cpu = thread_cpu_seconds(api_native)
+        collections = GcWatch()
+        gc.callbacks.append(collections)
         commits: dict[tuple[int, str], float] = {}  # (processed, status) -> commit time
         log(f"[6/{kind}] all subscribed; {sizes.updates} updates {sizes.interval}s apart")
         event.listen(engine, "before_cursor_execute", record)
@@ -147,6 +167,7 @@ async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, A
             clients.wait(timeout=60)
             api_cpu = thread_cpu_seconds(api_native) - api_cpu
         finally:
+            gc.callbacks.remove(collections)
             event.remove(engine, "before_cursor_execute", record)
         reads = feed.reads - reads_before
     finally:
@@ -185,6 +206,8 @@ async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, A
         "api_cpu_s": api_cpu,
         "api_cpu_ms_per_update": api_cpu * 1000 / updates,
         "api_cpu_ms_per_delivery": api_cpu * 1000 / max(1, len(delays)),
+        "gc_collections": collections.collections,  # generations 0, 1, 2 (2: full, over every object)
+        "gc_cpu_s": collections.cpu_s,
     }
     figures["goals"] = {
         "p95_ms": {"goal": f"<= {GOAL_P95_MS}", "met": figures["p95_ms"] <= GOAL_P95_MS},
@@ -193,6 +216,7 @@ async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, A
     log(
         f"[6/{kind}] {len(delays)} deliveries: p50 {figures['p50_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms, "
         f"max {figures['max_ms']:.1f} ms; API thread CPU {figures['api_cpu_ms_per_delivery']:.3f} ms per delivery; "
+        f"GC {collections.collections} in {sum(collections.cpu_s):.2f} s CPU; "
         f"{len(task_reads)} task reads for {updates} updates ({reads} feed reads)"
     )
     return figures

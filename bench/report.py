@@ -67,6 +67,8 @@ ROWS: list[Row] = [
     ("6_fanout", "6. API thread CPU ms: per update / per delivery",
      lambda r: f"{r['api_cpu_ms_per_update']:.1f} / {r['api_cpu_ms_per_delivery']:.3f}" if "api_cpu_s" in r else "-",
      "", None),
+    ("6_fanout", "6. garbage collections by generation (CPU s)",
+     lambda r: f"{r['gc_collections']} ({sum(r['gc_cpu_s']):.2f})" if "gc_cpu_s" in r else "-", "", None),
     ("6_fanout", "6. task reads per update (reads / updates)",
      lambda r: f"{r['reads_per_update']:.2f} ({r['task_selects']} / {r['updates']})", "1",
      lambda r: r["goals"]["reads_per_update"]["met"]),
