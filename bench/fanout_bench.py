@@ -17,16 +17,20 @@ of subscribers), and the check that every subscriber received the final state an
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import math
+import os
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import uvicorn
 from sqlalchemy import event
 
 from adapters.config import load_settings
@@ -37,6 +41,7 @@ from bench.query_bench import MERCHANT_ID, seed
 from domain.sync import SyncKind, SyncTask, SyncTrigger
 from gql.auth import issue_token
 from gql.ids import to_global_id
+from gql.serving import websocket_options
 from tests.fixtures.app import ServedApp
 
 GOAL_P95_MS = 250.0
@@ -50,6 +55,42 @@ class FanoutSizes:
 
     def scaled(self, scale: float) -> FanoutSizes:
         return replace(self, subscribers=max(50, round(self.subscribers * min(1.0, scale))))
+
+
+class _Served(ServedApp):
+    """The test suite's server thread, with the WebSocket options `shopbridge serve` uses (no per-message deflate)."""
+
+    def __init__(self, asgi_app: Any, port: int, max_message_bytes: int) -> None:
+        super().__init__(asgi_app, port)
+        config = uvicorn.Config(
+            asgi_app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
+            **websocket_options(max_message_bytes),
+        )  # fmt: skip
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="shopbridge-server", daemon=True)
+
+
+def thread_cpu_seconds(native_id: int) -> float:
+    """User + system CPU seconds of one thread of this process, from /proc/self/task/<tid>/stat."""
+    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class GcWatch:
+    """Garbage collections while installed (`gc.callbacks`), by generation, with the CPU seconds each took (of the
+    thread that triggered it: a collection stops every thread of the process, the API's event loop included)."""
+
+    def __init__(self) -> None:
+        self.collections = [0, 0, 0]
+        self.cpu_s = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.thread_time()
+        else:
+            self.collections[info["generation"]] += 1
+            self.cpu_s[info["generation"]] += time.thread_time() - self._started
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -66,8 +107,9 @@ async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, A
     env["SHOPBRIDGE_WEBHOOKS_APP_WIDE"] = "true"  # and no per-shop webhook registration at start-up
     from gql.app import create_app
 
-    app = create_app(load_settings(env))
-    served = ServedApp(app, free_port())
+    settings = load_settings(env)
+    app = create_app(settings)
+    served = _Served(app, free_port(), settings.max_request_bytes)
     base = served.start()
     db = Database(url)
     clients: subprocess.Popen[bytes] | None = None
@@ -101,6 +143,11 @@ async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, A
 
         engine = services.db.read_engine.sync_engine
         reads_before = feed.reads
+        api_native = served.thread.native_id
+        assert api_native is not None
+        api_cpu = thread_cpu_seconds(api_native)
+        collections = GcWatch()
+        gc.callbacks.append(collections)
         commits: dict[tuple[int, str], float] = {}  # (processed, status) -> commit time
         log(f"[6/{kind}] all subscribed; {sizes.updates} updates {sizes.interval}s apart")
         event.listen(engine, "before_cursor_execute", record)
@@ -118,7 +165,9 @@ async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, A
                 await asyncio.sleep(sizes.interval)
             output = await asyncio.to_thread(clients.stdout.read)
             clients.wait(timeout=60)
+            api_cpu = thread_cpu_seconds(api_native) - api_cpu
         finally:
+            gc.callbacks.remove(collections)
             event.remove(engine, "before_cursor_execute", record)
         reads = feed.reads - reads_before
     finally:
@@ -151,6 +200,14 @@ async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, A
         "feed_reads": reads,
         "reads_per_update": len(task_reads) / updates,
         "all_selects": len(statements),
+        # The API thread's CPU from the first update to the last subscriber's completion (the event loop: feed,
+        # subscriptions, Strawberry, WebSocket sends), per update and per delivery. Steadier than the delays
+        # when other processes compete for the cores.
+        "api_cpu_s": api_cpu,
+        "api_cpu_ms_per_update": api_cpu * 1000 / updates,
+        "api_cpu_ms_per_delivery": api_cpu * 1000 / max(1, len(delays)),
+        "gc_collections": collections.collections,  # generations 0, 1, 2 (2: full, over every object)
+        "gc_cpu_s": collections.cpu_s,
     }
     figures["goals"] = {
         "p95_ms": {"goal": f"<= {GOAL_P95_MS}", "met": figures["p95_ms"] <= GOAL_P95_MS},
@@ -158,6 +215,8 @@ async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, A
     }
     log(
         f"[6/{kind}] {len(delays)} deliveries: p50 {figures['p50_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms, "
-        f"max {figures['max_ms']:.1f} ms; {len(task_reads)} task reads for {updates} updates ({reads} feed reads)"
+        f"max {figures['max_ms']:.1f} ms; API thread CPU {figures['api_cpu_ms_per_delivery']:.3f} ms per delivery; "
+        f"GC {collections.collections} in {sum(collections.cpu_s):.2f} s CPU; "
+        f"{len(task_reads)} task reads for {updates} updates ({reads} feed reads)"
     )
     return figures

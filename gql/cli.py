@@ -84,6 +84,7 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
     import uvicorn
 
     from adapters.logs import uvicorn_log_config
+    from gql.serving import websocket_options
 
     if (problem := _use_port(args.host, args.port)) is not None:
         print(problem, file=sys.stderr)
@@ -103,9 +104,7 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
         "log_config": uvicorn_log_config(settings.log_level, settings.log_format),
         "proxy_headers": True,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
-        "ws_ping_interval": 20,
-        "ws_ping_timeout": 20,
-        "ws_max_size": settings.max_request_bytes,  # uvicorn closes with 1009 beyond it, before Strawberry parses
+        **websocket_options(settings.max_request_bytes),  # no per-message deflate; 1009 beyond the size limit
     }
     if args.workers > 1:  # Redis: no worker pool in these processes; uvicorn forks them from the factory
         uvicorn.run("gql.app:create_app", factory=True, workers=args.workers, **options)

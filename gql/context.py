@@ -18,7 +18,9 @@ class Context:
     """Who is asking (`merchant_id`, None until a WebSocket says who) and what to answer with.
 
     `loaders` are per operation: HTTP builds a context per request; a WebSocket connection shares one context
-    across its operations, so subscriptions call `fresh_loaders()` for every message they send.
+    across its operations, so subscriptions call `reset_loaders()` for every message they send. They are built
+    on first use: a subscription message that needs none (most do not; and 1,000 subscribers of one task share one
+    execution, gql/shared_events.py) allocates none, which kept the API's garbage collector busy.
     """
 
     services: Services
@@ -27,15 +29,23 @@ class Context:
     response: Any = None
     connection_params: dict[str, object] | None = None
     token_expires_at: float | None = None  # a WebSocket's token: its subscriptions end when it expires
-    loaders: Loaders = field(init=False)
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.fresh_loaders()
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            from gql.loaders import Loaders
+
+            self._loaders = Loaders(self.services, lambda: self.merchant_id)
+        return self._loaders
+
+    def reset_loaders(self) -> None:
+        """Forget what the loaders hold: the next use of `loaders` builds new ones (nothing is built until then)."""
+        self._loaders = None
 
     def fresh_loaders(self) -> Loaders:
-        from gql.loaders import Loaders
-
-        self.loaders = Loaders(self.services, lambda: self.merchant_id)
+        """New loaders, now."""
+        self.reset_loaders()
         return self.loaders
 
     def require_merchant(self) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from adapters.db import queries
@@ -45,6 +45,9 @@ class Snapshot:
     asked: frozenset[str]  # ids read whatever their status: absent from `rows` means deleted
     changed: frozenset[str] | None  # ids a signal named (empty: "re-read everything"); None: a fallback read
     shops: frozenset[str] | None  # on fallback reads: which followed shops exist; else None
+    # What subscribers built from `rows`, by task id: one GraphQL object per task and read, shared by every
+    # follower, so its execution is shared too (gql/shared_events.py). Filled by `gql.subscriptions`.
+    messages: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 class Follower:
@@ -69,8 +72,10 @@ class Follower:
     async def next(self, timeout: float) -> Snapshot | None:  # noqa: ASYNC109 (a timeout re-evaluates the latest)
         """The latest snapshot if one came since the last call (waiting up to `timeout` seconds), else None."""
         if not self._event.is_set():
+            # asyncio.timeout, not wait_for: no task of its own per wait (1,000 followers wait on every update)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._event.wait()
         if not self._event.is_set():
             return None
         if self.error is not None:

@@ -31,6 +31,7 @@ from gql.metrics import OperationMetrics
 from gql.mutations import Mutation
 from gql.operations import OperationChoice
 from gql.queries import Query
+from gql.shared_events import SharedEventExecutor
 from gql.subscriptions import Subscription
 from gql.webhooks.mutations import WebhookMutation
 from gql.webhooks.queries import WebhookQuery
@@ -75,6 +76,9 @@ schema = ShopbridgeSchema(
         mask_errors,
     ],
     config=StrawberryConfig(disable_field_suggestions=True),
+    # A subscription event is executed once per distinct operation, variables and merchant, not once per
+    # subscriber (gql/shared_events.py).
+    execution_context_class=SharedEventExecutor,
     scalar_overrides={datetime: DATETIME_SCALAR},
 )
 

@@ -23,6 +23,25 @@ from starlette.applications import Starlette
 
 log = logging.getLogger("shopbridge")
 
+WS_PING_SECONDS = 20
+
+
+def websocket_options(max_message_bytes: int) -> dict[str, Any]:
+    """uvicorn's WebSocket options for every way Shopbridge is served (`shopbridge serve`, the fan-out benchmark).
+
+    Per-message deflate is off: subscription messages are a few hundred bytes of JSON, which deflate barely
+    shrinks, while compressing each one cost ~22 % of the API's CPU when 1,000 subscribers followed one task
+    (`bench/README.md`, benchmark 6), and each connection's zlib streams hold a few hundred KiB. Messages larger
+    than `max_message_bytes` close the socket with 1009 before Strawberry parses them; a ping every 20 s drops
+    dead peers (no pong within 20 s).
+    """
+    return {
+        "ws_per_message_deflate": False,
+        "ws_ping_interval": WS_PING_SECONDS,
+        "ws_ping_timeout": WS_PING_SECONDS,
+        "ws_max_size": max_message_bytes,
+    }
+
 
 class Server(uvicorn.Server):
     """uvicorn's server with a hook once listening and the app's quiesce before the listener closes."""

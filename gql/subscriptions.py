@@ -152,7 +152,7 @@ async def _follow(
         vanished = {task for task in last_active if task in latest.asked and task not in latest.rows}
         for gone_id in sorted(vanished):
             followed.discard(gone_id)
-            info.context.fresh_loaders()
+            info.context.reset_loaders()
             yield _gone(last_active.pop(gone_id), info.context.services.clock.now())
         if task_filter is not None and vanished:
             return  # the task is gone with its shop: its final state is out
@@ -174,8 +174,8 @@ async def _follow(
             sent[row.id] = signature
             sent_at[row.id] = now
             pending.discard(row.id)
-            info.context.fresh_loaders()
-            message = mappers.sync_task(row)
+            info.context.reset_loaders()
+            message = _message(latest, row)
             if DomainStatus(row.status).is_terminal:
                 last_active.pop(row.id, None)
             else:
@@ -199,6 +199,15 @@ async def _follow(
         ):
             raise NotFoundError("Shop", ("shopId",))  # deleted while none of its tasks was active
         await asyncio.sleep(0)
+
+
+def _message(snapshot: Snapshot, row: SyncTaskRead) -> t.SyncTask:
+    """The snapshot's one `SyncTask` of `row`, built by its first subscriber: every follower of the merchant's feed
+    yields the same object for the same read, so graphql-core's execution of it is shared (gql/shared_events.py)."""
+    message = snapshot.messages.get(row.id)
+    if message is None:
+        message = snapshot.messages[row.id] = mappers.sync_task(row)
+    return message
 
 
 def _in_scope(

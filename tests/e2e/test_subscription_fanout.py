@@ -7,11 +7,14 @@ import asyncio
 import threading
 import time
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.ws import Complete
 
 SUBSCRIBERS = 20
 TASK_UPDATED = "subscription($shopId: ID) { syncTaskUpdated(shopId: $shopId) { id kind status processed total } }"
@@ -77,3 +80,87 @@ async def test_subscribers_share_one_read_per_update(app_factory: Any) -> None:
     # so the reads per update do not depend on the number of subscribers.
     assert 1 <= reads and len(task_reads) <= reads + 1, (reads, len(task_reads))
     assert len(task_reads) < SUBSCRIBERS * updates / 2, (len(task_reads), updates)
+
+
+ONE_TASK = "subscription($taskId: ID) { syncTaskUpdated(taskId: $taskId) { id status processed } }"
+# The console's shape: `shop` resolves through a DataLoader (async), so its one execution per update is shared in
+# flight.
+ONE_TASK_AND_SHOP = "subscription($taskId: ID) { syncTaskUpdated(taskId: $taskId) { id status processed shop { id } } }"
+FOLLOWERS = 24
+UPDATES = 4
+
+
+async def test_every_subscriber_of_a_task_gets_each_update_and_another_merchant_none(app_factory: Any) -> None:
+    """24 sockets of one merchant follow one task, half with each of two documents (the same variables); a second
+    merchant's sockets send the very same documents. Each update (committed only once every follower has the
+    previous one) reaches every follower, in order and in its document's shape, from one execution per update and
+    document shared by all of them (gql/shared_events.py); the other merchant's sockets receive nothing."""
+    from adapters.crypto import TokenCipher
+    from adapters.db import Database, uow_factory
+    from domain.sync import SyncKind, SyncTask, SyncTrigger
+    from gql.ids import from_global_id, to_global_id
+    from gql.shared_events import SharingStats
+
+    app: ShopbridgeServer = app_factory()
+    shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+    await asyncio.to_thread(app.wait_for_idle_sync)
+    parsed = from_global_id(shop["id"])
+    assert parsed is not None
+    db = Database(app.settings.database_url)
+    uows = uow_factory(db, TokenCipher(app.settings.encryption_key))
+    bus = app.asgi.state.services.events
+    # A task the test moves itself, as the worker would (committed, then signalled); no worker ever sees it.
+    task = SyncTask.queue(parsed[1], "m1", SyncKind.PRODUCTS, SyncTrigger.MANUAL, datetime.now(UTC))
+    task.begin_attempt(datetime.now(UTC))
+    documents = [ONE_TASK if n % 2 else ONE_TASK_AND_SHOP for n in range(FOLLOWERS)]
+    try:
+        async with uows() as uow:
+            await uow.sync_tasks.add(task)
+            await uow.commit()
+        task_id = to_global_id("SyncTask", task.id)
+        async with AsyncExitStack() as stack:
+            mine = [
+                await stack.enter_async_context(app.subscribe(document, {"taskId": task_id}, "m1"))
+                for document in documents
+            ]
+            theirs = [
+                await stack.enter_async_context(app.subscribe(document, {}, "m2"))
+                for document in (ONE_TASK, ONE_TASK_AND_SHOP)
+            ]
+
+            def shaped(document: str, status: str, processed: int) -> dict[str, Any]:
+                expected: dict[str, Any] = {"id": task_id, "status": status, "processed": processed}
+                if document == ONE_TASK_AND_SHOP:
+                    expected["shop"] = {"id": shop["id"]}
+                return expected
+
+            firsts = await asyncio.gather(*(op.next(timeout=60) for op in mine))
+            assert [m["syncTaskUpdated"] for m in firsts] == [shaped(d, "RUNNING", 0) for d in documents]
+            executed, shared = SharingStats.executed, SharingStats.shared
+            for n in range(1, UPDATES + 2):
+                if n <= UPDATES:
+                    task.record_batch(1, 0, 0, [])
+                else:
+                    task.succeed(datetime.now(UTC))
+                async with uows() as uow:
+                    assert await uow.sync_tasks.update(task)
+                    await uow.commit()
+                await bus.task_changed(task)
+                received = await asyncio.gather(*(op.next(timeout=60) for op in mine))
+                assert [m["syncTaskUpdated"] for m in received] == [
+                    shaped(d, task.status.value, task.processed) for d in documents
+                ]
+            assert (task.status.value, task.processed) == ("SUCCEEDED", UPDATES)
+            for op in mine:  # each subscription completes after the final state, with nothing more
+                with pytest.raises(Complete):
+                    await op.next(timeout=30)
+            # One execution per update and document (a read that supersedes another while a follower is behind
+            # may add one), every other delivery answered from it.
+            deliveries = FOLLOWERS * (UPDATES + 1)
+            assert SharingStats.executed - executed <= 2 * 2 * (UPDATES + 1), SharingStats.executed - executed
+            assert (SharingStats.executed - executed) + (SharingStats.shared - shared) >= deliveries
+            for op in theirs:  # m2 has no task: the same documents never yield m1's
+                with pytest.raises(TimeoutError):
+                    await op.next(timeout=1)
+    finally:
+        await db.dispose()

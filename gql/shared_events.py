@@ -1,0 +1,94 @@
+"""One execution per subscription event and distinct subscription, shared by every subscriber that asked it.
+
+graphql-core executes a subscription's selection set once per event *per subscriber* (the spec's
+ExecuteSubscriptionEvent: the event is the root value of a fresh execution). When 1,000 sockets follow one task,
+that is 1,000 executions of the same selection over the same object: half of the API's CPU in the fan-out benchmark
+(`bench/README.md`, benchmark 6). Strawberry lets a schema choose graphql-core's executor class
+(`strawberry.Schema(execution_context_class=...)`), and graphql-core runs each event through the executor's
+`execute_operation(serially=False)`; `SharedEventExecutor` answers that call from a memo when the same event
+object (the very object a subscription's generator yielded: `gql.subscriptions` hands every subscriber of a
+merchant's feed the same `SyncTask` per task and read) meets the same operation (the same parsed document:
+`ParserCache` returns one per query text), the same variables and the same merchant.
+
+So the public API and its semantics stay Strawberry's and graphql-core's: each subscriber's generator still decides
+what it yields and when (scope, coalescing, completion, token expiry); only the rendering of an event object into
+`data`/`errors` is done once. What could differ between two subscribers is excluded from sharing by the key: the
+merchant (`context.merchant_id`; loaders are scoped by it) and the variables. A selection with an async field
+(`shop`) shares the one execution in flight (`asyncio.shield`: a subscriber that leaves does not cancel it for the
+others). The memo lives as long as the event object: it is attached through `weakref.finalize`, so no cache size
+or expiry is needed, and an object yielded once (a task's final state after a shop deletion) costs one dict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable
+from typing import Any
+
+from graphql import ExecutionResult, OperationType
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+# id(event object) -> {(operation id, merchant, variables): (operation, result or its shared task)}. An entry
+# leaves with its event object (weakref.finalize), so that id is not reused while the entry exists; the entry holds
+# its operation node, so that id is not reused either.
+_results: dict[int, dict[tuple[object, ...], tuple[object, Any]]] = {}
+
+
+class SharingStats:
+    """Counters for tests and the fan-out benchmark: events executed, and events answered from an execution."""
+
+    executed = 0
+    shared = 0
+
+
+def _forget(key: int) -> None:
+    _results.pop(key, None)
+
+
+class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor; a subscription event already executed for the same operation, variables and merchant
+    is answered with that execution's result."""
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        if serially is not False or self.operation.operation is not OperationType.SUBSCRIPTION:
+            return super().execute_operation(serially)  # queries, mutations, and a subscription's first step
+        key = self._sharing_key()
+        if key is None:
+            return super().execute_operation(serially)
+        event = self.root_value
+        memo = _results.get(id(event))
+        entry = memo.get(key) if memo is not None else None
+        if entry is not None and entry[0] is self.operation:
+            SharingStats.shared += 1
+            found = entry[1]
+            return asyncio.shield(found) if isinstance(found, asyncio.Future) else found
+        result = super().execute_operation(serially)
+        SharingStats.executed += 1
+        if memo is None:
+            try:
+                weakref.finalize(event, _forget, id(event))
+            except TypeError:  # an object without weak references: not shared (nothing yields such today)
+                return result
+            memo = _results[id(event)] = {}
+        if self.is_awaitable(result):
+            task = asyncio.ensure_future(_awaited(result))
+            memo[key] = (self.operation, task)
+            return asyncio.shield(task)
+        memo[key] = (self.operation, result)
+        return result
+
+    def _sharing_key(self) -> tuple[object, ...] | None:
+        merchant = getattr(self.context_value, "merchant_id", None)
+        if merchant is None:
+            return None
+        try:
+            variables = tuple(sorted(self.variable_values.coerced.items()))
+            hash(variables)
+        except TypeError:  # a list or input object among the variables: executed per subscriber
+            return None
+        return (id(self.operation), merchant, variables)  # the node itself: compared by identity, never hashed
+
+
+async def _awaited(result: Awaitable[ExecutionResult]) -> ExecutionResult:
+    return await result
