@@ -23,7 +23,7 @@ PUSH_BACKOFF_CAP = timedelta(minutes=30)
 @dataclass(frozen=True, slots=True)
 class InventoryPolicy:
     """How much of the pool one shop shows: `pushEnabled`, `sharePercent` (1..100), `maxQuantity` (None: no cap,
-    else 0..99,999), `outOfStockThreshold` (>= 0). Defaults: on, 100 %, no cap, 0 (issue 8)."""
+    else 0..99,999), `outOfStockThreshold` (0..1,000,000,000). Defaults: on, 100 %, no cap, 0 (issue 8)."""
 
     push_enabled: bool = True
     share_percent: int = 100
@@ -44,7 +44,7 @@ class InventoryPolicy:
         if not 0 <= self.out_of_stock_threshold <= 10**9:
             raise DomainError(
                 ErrorCode.INVALID_OUT_OF_STOCK_THRESHOLD,
-                "outOfStockThreshold must be 0 or more.",
+                "outOfStockThreshold must be between 0 and 1000000000.",
                 ("outOfStockThreshold",),
             )
 

@@ -1,0 +1,127 @@
+"""An item's rules (issue 8; live-sync.md §5.2, §7.2): counters, and the merchant's edits with the exact code,
+field and message of each refusal, at both sides of every limit (SKU 1..255 characters, units 0..1,000,000,000,
+reason 1..500 characters)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from domain.errors import DomainError, ErrorCode, ValidationError
+from domain.inventory.items import (
+    Edit,
+    InventoryItem,
+    MovementKind,
+    adjust,
+    checked_sku,
+    checked_units,
+    set_on_hand,
+)
+
+T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def item(on_hand: int) -> InventoryItem:
+    return InventoryItem("i1", "m1", "SKU-1", on_hand, 0, 0, 1, T0, T0)
+
+
+def refusal(error: DomainError) -> tuple[type[DomainError], ErrorCode, str, tuple[str, ...] | None]:
+    return type(error), error.code, error.message, error.field
+
+
+def test_available_at_zero_is_not_oversold() -> None:
+    at_zero = InventoryItem("i1", "m1", "SKU-1", 5, 3, 2, 1, T0, T0)
+    assert (at_zero.available, at_zero.oversold) == (0, False)
+    below = InventoryItem("i1", "m1", "SKU-1", 5, 3, 3, 1, T0, T0)
+    assert (below.available, below.oversold) == (-1, True)
+
+
+def test_a_sku_is_trimmed_and_has_1_to_255_characters() -> None:
+    assert checked_sku("  A-1\t") == "A-1"
+    assert checked_sku("x" * 255) == "x" * 255
+    assert checked_sku("  " + "x" * 255 + " ") == "x" * 255  # the limit counts the trimmed SKU
+    assert checked_sku("x") == "x"
+    for raw in ("", "   ", "x" * 256):
+        with pytest.raises(DomainError) as refused:
+            checked_sku(raw)
+        assert refusal(refused.value) == (
+            ValidationError, ErrorCode.INVALID_INPUT, "a SKU has 1 to 255 characters", ("sku",)
+        )  # fmt: skip
+
+
+def test_units_are_whole_numbers_from_0_to_a_billion_named_by_their_field() -> None:
+    assert checked_units(0, "onHand") == 0
+    assert checked_units(1_000_000_000, "safetyStock") == 1_000_000_000
+    for value in (-1, 1_000_000_001):
+        with pytest.raises(DomainError) as refused:
+            checked_units(value, "safetyStock")
+        assert refusal(refused.value) == (
+            ValidationError, ErrorCode.INVALID_INPUT, "safetyStock must be between 0 and 1000000000", ("safetyStock",)
+        )  # fmt: skip
+
+
+def test_set_on_hand_is_the_edit_to_the_given_value() -> None:
+    assert set_on_hand(item(10), 7, None) == Edit(MovementKind.SET, -3, None)
+    assert set_on_hand(item(10), 12, 10) == Edit(MovementKind.SET, 2, None)
+    assert set_on_hand(item(0), 0, 0) == Edit(MovementKind.SET, 0, None)  # a compare value of 0 is still compared
+    assert set_on_hand(item(0), 1_000_000_000, None) == Edit(MovementKind.SET, 1_000_000_000, None)
+
+
+def test_set_on_hand_refuses_values_out_of_range_naming_the_field() -> None:
+    cases = (
+        (-1, None, "onHand must be between 0 and 1000000000", ("onHand",)),
+        (1_000_000_001, None, "onHand must be between 0 and 1000000000", ("onHand",)),
+        (5, -1, "compareOnHand must be between 0 and 1000000000", ("compareOnHand",)),
+        (5, 1_000_000_001, "compareOnHand must be between 0 and 1000000000", ("compareOnHand",)),
+    )
+    for on_hand, compare, message, field in cases:
+        with pytest.raises(DomainError) as refused:
+            set_on_hand(item(10), on_hand, compare)
+        assert refusal(refused.value) == (ValidationError, ErrorCode.INVALID_INPUT, message, field)
+
+
+def test_set_on_hand_with_a_stale_compare_value_is_a_version_conflict() -> None:
+    # Shopify's compare-and-set (live-sync.md §5.2): the merchant saw 9 (or 0), the shelf now holds 10
+    for compare in (9, 0):
+        with pytest.raises(DomainError) as conflict:
+            set_on_hand(item(10), 12, compare)
+        assert refusal(conflict.value) == (
+            DomainError, ErrorCode.VERSION_CONFLICT,
+            f"on-hand is 10, not {compare}: it changed meanwhile; read it again", ("compareOnHand",),
+        )  # fmt: skip
+
+
+def test_adjust_adds_a_delta_for_a_trimmed_reason_up_to_the_limits() -> None:
+    assert adjust(item(10), -4, "  damaged in transit ") == Edit(MovementKind.ADJUSTED, -4, "damaged in transit")
+    assert adjust(item(10), -10, "count") == Edit(MovementKind.ADJUSTED, -10, "count")  # down to 0 exactly
+    assert adjust(item(0), 1_000_000_000, "count") == Edit(MovementKind.ADJUSTED, 1_000_000_000, "count")
+    assert adjust(item(1_000_000_000), -1_000_000_000, "x") == Edit(MovementKind.ADJUSTED, -1_000_000_000, "x")
+    assert adjust(item(999_999_999), 1, "r" * 500) == Edit(MovementKind.ADJUSTED, 1, "r" * 500)
+    assert adjust(item(10), 1, " " + "r" * 500 + " ") == Edit(MovementKind.ADJUSTED, 1, "r" * 500)
+
+
+@pytest.mark.parametrize(
+    ("on_hand", "delta", "reason", "message", "field"),
+    [
+        (10, 0, "count", "delta must not be 0", ("delta",)),
+        (10, 0, "", "delta must not be 0", ("delta",)),  # the delta is checked first
+        (10, 1_000_000_001, "count", "delta must be between -1000000000 and 1000000000 units", ("delta",)),
+        (10, -1_000_000_001, "count", "delta must be between -1000000000 and 1000000000 units", ("delta",)),
+        (10, 3, "", "a reason of 1 to 500 characters is required", ("reason",)),
+        (10, 3, "   ", "a reason of 1 to 500 characters is required", ("reason",)),
+        (10, 3, "r" * 501, "a reason of 1 to 500 characters is required", ("reason",)),
+        (10, -11, "count", "on-hand is 10: it cannot drop by 11", ("delta",)),
+        (0, -1, "count", "on-hand is 0: it cannot drop by 1", ("delta",)),
+        (999_999_999, 2, "count",
+         "on-hand is 999999999: adding 2 would pass the maximum of 1000000000 units", ("delta",)),
+        (1_000_000_000, 1, "count",
+         "on-hand is 1000000000: adding 1 would pass the maximum of 1000000000 units", ("delta",)),
+    ],
+)  # fmt: skip
+def test_adjust_refuses_with_the_field_and_message_of_the_rule_broken(
+    on_hand: int, delta: int, reason: str, message: str, field: tuple[str, ...]
+) -> None:
+    with pytest.raises(DomainError) as refused:
+        adjust(item(on_hand), delta, reason)
+    assert refusal(refused.value) == (ValidationError, ErrorCode.INVALID_INPUT, message, field)

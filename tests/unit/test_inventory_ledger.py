@@ -1,0 +1,176 @@
+"""The order ledger's whole transition table (issue 8; live-sync.md §3.5, §7.2), stated as literals.
+
+Every row gives a stored line (or none), the effect the order's status asks for, the order's `update_time` (older
+than, equal to or newer than the one applied) and the item the SKU links to now, and the exact `Transition` the
+rules ask for, deltas in units. A stored line holds 3 units and was applied to item "A"; the SKU now links to "B"
+(or to nothing), so a row that applies to the wrong item, or counts the wrong quantity, fails.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from domain.inventory.items import MovementKind
+from domain.inventory.ledger import (
+    LINE_ITSELF,
+    LedgerLine,
+    LineState,
+    StockEffect,
+    StockLine,
+    Transition,
+    link_pending,
+    stock_lines,
+    transition,
+    unlink_reserved,
+)
+
+OLDER = datetime(2026, 11, 30, 11, 59, tzinfo=UTC)
+APPLIED = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+NEWER = datetime(2026, 11, 30, 12, 1, tzinfo=UTC)
+
+RESERVE, DEDUCT, RELEASE = StockEffect.RESERVE, StockEffect.DEDUCT, StockEffect.RELEASE
+MOVED_RESERVED, MOVED_DEDUCTED, MOVED_RELEASED = MovementKind.RESERVED, MovementKind.DEDUCTED, MovementKind.RELEASED
+PENDING, RESERVED, DEDUCTED, RELEASED, HISTORICAL = (
+    LineState.PENDING_LINK, LineState.RESERVED, LineState.DEDUCTED, LineState.RELEASED, LineState.HISTORICAL,
+)  # fmt: skip
+
+
+def stored(state: LineState, wanted: StockEffect) -> LedgerLine:
+    """A line applied at APPLIED, of 3 units; an applied one counted on item "A", a pending one on none."""
+    return LedgerLine(state, wanted, APPLIED, None if state is PENDING else "A", 3)
+
+
+# (first seen) wanted, linked item, in_seed -> the transition of a 3-unit line seen at NEWER
+FIRST_SEEN = [
+    (RESERVE, "B", False, Transition(RESERVED, RESERVE, NEWER, "B", 0, 3, MOVED_RESERVED)),
+    # created before the item was seeded from TikTok's stock, which left these 3 units out: on-hand gets them back
+    (RESERVE, "B", True, Transition(RESERVED, RESERVE, NEWER, "B", 3, 3, MOVED_RESERVED)),
+    (RESERVE, None, False, Transition(PENDING, RESERVE, NEWER, None)),
+    (RESERVE, None, True, Transition(PENDING, RESERVE, NEWER, None)),
+    (DEDUCT, "B", False, Transition(HISTORICAL, DEDUCT, NEWER, "B")),
+    (DEDUCT, "B", True, Transition(HISTORICAL, DEDUCT, NEWER, "B")),
+    (DEDUCT, None, False, Transition(HISTORICAL, DEDUCT, NEWER, None)),
+    (RELEASE, "B", False, Transition(HISTORICAL, RELEASE, NEWER, "B")),
+    (RELEASE, "B", True, Transition(HISTORICAL, RELEASE, NEWER, "B")),
+    (RELEASE, None, False, Transition(HISTORICAL, RELEASE, NEWER, None)),
+]
+
+
+@pytest.mark.parametrize(("wanted", "linked", "in_seed", "expected"), FIRST_SEEN)
+def test_a_line_seen_for_the_first_time(
+    wanted: StockEffect, linked: str | None, in_seed: bool, expected: Transition
+) -> None:
+    assert transition(None, wanted, NEWER, linked, 3, in_seed) == expected
+
+
+# (stored state, stored wanted) x wanted x update time x linked item -> transition (None: nothing changes)
+APPLIED_TABLE = [
+    # PENDING_LINK, still unlinked: only a new status or a newer time is recorded; nothing moves
+    (PENDING, RESERVE, RESERVE, APPLIED, None, None),
+    (PENDING, RESERVE, RESERVE, NEWER, None, Transition(PENDING, RESERVE, NEWER, None)),
+    (PENDING, RESERVE, DEDUCT, APPLIED, None, Transition(PENDING, DEDUCT, APPLIED, None)),
+    (PENDING, RESERVE, DEDUCT, NEWER, None, Transition(PENDING, DEDUCT, NEWER, None)),
+    (PENDING, RESERVE, RELEASE, APPLIED, None, Transition(PENDING, RELEASE, APPLIED, None)),
+    (PENDING, RESERVE, RELEASE, NEWER, None, Transition(PENDING, RELEASE, NEWER, None)),
+    (PENDING, DEDUCT, DEDUCT, APPLIED, None, None),
+    (PENDING, DEDUCT, DEDUCT, NEWER, None, Transition(PENDING, DEDUCT, NEWER, None)),
+    (PENDING, DEDUCT, RESERVE, APPLIED, None, Transition(PENDING, RESERVE, APPLIED, None)),
+    # PENDING_LINK, now linked: open reserves its 3 units on the new item; shipped or cancelled is history
+    (PENDING, RESERVE, RESERVE, APPLIED, "B", Transition(RESERVED, RESERVE, APPLIED, "B", 0, 3, MOVED_RESERVED)),
+    (PENDING, RESERVE, RESERVE, NEWER, "B", Transition(RESERVED, RESERVE, NEWER, "B", 0, 3, MOVED_RESERVED)),
+    (PENDING, RESERVE, DEDUCT, APPLIED, "B", Transition(HISTORICAL, DEDUCT, APPLIED, "B")),
+    (PENDING, RESERVE, DEDUCT, NEWER, "B", Transition(HISTORICAL, DEDUCT, NEWER, "B")),
+    (PENDING, RESERVE, RELEASE, NEWER, "B", Transition(HISTORICAL, RELEASE, NEWER, "B")),
+    (PENDING, DEDUCT, DEDUCT, APPLIED, "B", Transition(HISTORICAL, DEDUCT, APPLIED, "B")),
+    (PENDING, DEDUCT, RESERVE, NEWER, "B", Transition(RESERVED, RESERVE, NEWER, "B", 0, 3, MOVED_RESERVED)),
+    # RESERVED: shipped deducts from on-hand and reserved, cancelled releases, both on the item it reserved ("A")
+    (RESERVED, RESERVE, DEDUCT, APPLIED, "B", Transition(DEDUCTED, DEDUCT, APPLIED, "A", -3, -3, MOVED_DEDUCTED)),
+    (RESERVED, RESERVE, DEDUCT, NEWER, "B", Transition(DEDUCTED, DEDUCT, NEWER, "A", -3, -3, MOVED_DEDUCTED)),
+    (RESERVED, RESERVE, DEDUCT, NEWER, None, Transition(DEDUCTED, DEDUCT, NEWER, "A", -3, -3, MOVED_DEDUCTED)),
+    (RESERVED, RESERVE, RELEASE, APPLIED, "B", Transition(RELEASED, RELEASE, APPLIED, "A", 0, -3, MOVED_RELEASED)),
+    (RESERVED, RESERVE, RELEASE, NEWER, "B", Transition(RELEASED, RELEASE, NEWER, "A", 0, -3, MOVED_RELEASED)),
+    (RESERVED, RESERVE, RELEASE, NEWER, None, Transition(RELEASED, RELEASE, NEWER, "A", 0, -3, MOVED_RELEASED)),
+    # RESERVED and still open: a replay changes nothing, a newer time only moves the row's time
+    (RESERVED, RESERVE, RESERVE, APPLIED, "B", None),
+    (RESERVED, RESERVE, RESERVE, APPLIED, None, None),
+    (RESERVED, RESERVE, RESERVE, NEWER, "B", Transition(RESERVED, RESERVE, NEWER, "A")),
+    (RESERVED, RESERVE, RESERVE, NEWER, None, Transition(RESERVED, RESERVE, NEWER, "A")),
+] + [
+    # DEDUCTED, RELEASED, HISTORICAL are final: nothing, whatever comes, linked or not
+    (state, stored_wanted, wanted, at, linked, None)
+    for state, stored_wanted in ((DEDUCTED, DEDUCT), (RELEASED, RELEASE), (HISTORICAL, DEDUCT), (HISTORICAL, RELEASE))
+    for wanted in (RESERVE, DEDUCT, RELEASE)
+    for at in (APPLIED, NEWER)
+    for linked in ("B", None)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("state", "stored_wanted", "wanted", "at", "linked", "expected"), APPLIED_TABLE)
+def test_a_line_already_stored(
+    state: LineState,
+    stored_wanted: StockEffect,
+    wanted: StockEffect,
+    at: datetime,
+    linked: str | None,
+    expected: Transition | None,
+) -> None:
+    # the quantity given is the new line's; a stored line keeps its own (3 units)
+    assert transition(stored(state, stored_wanted), wanted, at, linked) == expected
+    assert transition(stored(state, stored_wanted), wanted, at, linked, 7, in_seed=True) == expected
+
+
+@pytest.mark.parametrize("state", list(LineState))
+@pytest.mark.parametrize("wanted", list(StockEffect))
+@pytest.mark.parametrize("linked", ["B", None])
+def test_an_older_status_than_the_one_applied_changes_nothing(
+    state: LineState, wanted: StockEffect, linked: str | None
+) -> None:
+    for stored_wanted in StockEffect:
+        assert transition(stored(state, stored_wanted), wanted, OLDER, linked) is None
+
+
+def test_what_each_transition_moves_and_whether_a_push_is_due() -> None:
+    reserve = Transition(RESERVED, RESERVE, APPLIED, "B", 0, 3, MOVED_RESERVED)
+    seeded = Transition(RESERVED, RESERVE, APPLIED, "B", 3, 3, MOVED_RESERVED)
+    deduct = Transition(DEDUCTED, DEDUCT, APPLIED, "A", -3, -3, MOVED_DEDUCTED)
+    release = Transition(RELEASED, RELEASE, APPLIED, "A", 0, -3, MOVED_RELEASED)
+    unlink = Transition(PENDING, RESERVE, APPLIED, None, 0, -3, MOVED_RELEASED, "A")
+    row_only = Transition(RESERVED, RESERVE, NEWER, "A")
+    history = Transition(HISTORICAL, DEDUCT, APPLIED, "B")
+    moved = [t.item_moved for t in (reserve, seeded, deduct, release, unlink, row_only, history)]
+    assert moved == ["B", "B", "A", "A", "A", None, None]
+    # a reservation or a release moves `available`; a deduction, a seeded reservation and a row change do not
+    due = [t.changes_available for t in (reserve, seeded, deduct, release, unlink, row_only, history)]
+    assert due == [True, False, False, True, True, False, False]
+
+
+def test_linking_a_pending_line_reserves_it_if_open_else_makes_it_history() -> None:
+    assert link_pending(RESERVE, NEWER, "B", 4) == Transition(RESERVED, RESERVE, NEWER, "B", 0, 4, MOVED_RESERVED)
+    assert link_pending(DEDUCT, NEWER, "B", 4) == Transition(HISTORICAL, DEDUCT, NEWER, "B")
+    assert link_pending(RELEASE, NEWER, "B", 4) == Transition(HISTORICAL, RELEASE, NEWER, "B")
+
+
+def test_unlinking_gives_a_reserved_line_back_to_the_item_it_reserved() -> None:
+    back = unlink_reserved(stored(RESERVED, RESERVE))
+    assert back == Transition(PENDING, RESERVE, APPLIED, None, 0, -3, MOVED_RELEASED, "A")
+    for state, wanted in ((PENDING, RESERVE), (PENDING, DEDUCT), (DEDUCTED, DEDUCT), (RELEASED, RELEASE),
+                          (HISTORICAL, DEDUCT), (HISTORICAL, RELEASE)):  # fmt: skip
+        assert unlink_reserved(stored(state, wanted)) is None
+
+
+def test_an_ordinary_line_is_one_row_of_its_own_sku_of_all_its_units() -> None:
+    assert stock_lines("tee", 3) == (StockLine(LINE_ITSELF, "tee", 3),)
+    assert stock_lines("tee", 3, ()) == (StockLine("", "tee", 3),)
+
+
+def test_a_bundle_line_is_one_row_per_component_of_units_times_sku_count() -> None:
+    # live-sync.md §1.5: reserve the components x sku_count, never the bundle SKU; rows sorted by component SKU id
+    components = [("mug", 2), ("cup", 1), ("lid", 3), ("cup", 2)]
+    assert stock_lines("gift-box", 3, components) == (
+        StockLine("cup", "cup", 9),  # 3 x 1 + 3 x 2: a component listed twice adds up
+        StockLine("lid", "lid", 9),
+        StockLine("mug", "mug", 6),
+    )
+    assert stock_lines("gift-box", 1, [("mug", 1)]) == (StockLine("mug", "mug", 1),)

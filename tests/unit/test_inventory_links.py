@@ -1,0 +1,100 @@
+"""SKU links (issue 8; live-sync.md §7.5): auto-linking decisions in full, whether a decision relinks a SKU, and
+seeding."""
+
+from __future__ import annotations
+
+from domain.inventory.links import (
+    LinkDecision,
+    LinkSource,
+    LinkState,
+    ShopSku,
+    auto_link,
+    relink_needed,
+    seed_on_hand,
+    trimmed,
+)
+
+AUTO, MANUAL = LinkSource.AUTO, LinkSource.MANUAL
+LINKED, AMBIGUOUS, NO_SELLER_SKU, EXCLUDED, UNLINKED = (
+    LinkState.LINKED, LinkState.AMBIGUOUS, LinkState.NO_SELLER_SKU, LinkState.EXCLUDED, LinkState.UNLINKED,
+)  # fmt: skip
+
+
+def test_a_seller_sku_is_matched_trimmed_and_blank_is_none() -> None:
+    assert [trimmed(raw) for raw in (None, "", "  \t", " TEE-RED ", "TEE")] == [None, None, None, "TEE-RED", "TEE"]
+
+
+def test_auto_link_decides_every_sku_in_order_after_a_manual_one_is_skipped() -> None:
+    decisions = auto_link(
+        [
+            ShopSku("s0", "HAND-MADE", source=MANUAL, state=UNLINKED),  # first: the ones after it are still decided
+            ShopSku("s1", " TEE-RED "),
+            ShopSku("s2", "DUP", source=AUTO, state=LINKED, inventory_item_id="i9"),
+            ShopSku("s3", None),
+            ShopSku("s4", " GIFT ", bundle=True),
+            ShopSku("s5", "MUG", source=MANUAL, state=LINKED, inventory_item_id="i7"),
+            ShopSku("s6", " DUP"),
+            ShopSku("s7", "  "),
+            ShopSku("s8", "tee-red"),  # matching is case-sensitive
+        ]
+    )
+    assert decisions == [
+        LinkDecision("s1", LINKED, "TEE-RED", "TEE-RED"),
+        LinkDecision("s2", AMBIGUOUS, "DUP", None),
+        LinkDecision("s3", NO_SELLER_SKU, None, None),
+        LinkDecision("s4", EXCLUDED, "GIFT", None),
+        LinkDecision("s6", AMBIGUOUS, "DUP", None),
+        LinkDecision("s7", NO_SELLER_SKU, None, None),
+        LinkDecision("s8", LINKED, "tee-red", "tee-red"),
+    ]
+
+
+def test_a_bundle_sharing_a_seller_sku_does_not_make_it_ambiguous() -> None:
+    # a bundle is never linked, so it does not compete for its seller SKU
+    assert auto_link([ShopSku("b1", "MUG", bundle=True), ShopSku("s1", "MUG")]) == [
+        LinkDecision("b1", EXCLUDED, "MUG", None),
+        LinkDecision("s1", LINKED, "MUG", "MUG"),
+    ]
+    assert auto_link([ShopSku("b1", "MUG", bundle=True), ShopSku("b2", "MUG", bundle=True)]) == [
+        LinkDecision("b1", EXCLUDED, "MUG", None),
+        LinkDecision("b2", EXCLUDED, "MUG", None),
+    ]
+
+
+def test_a_manual_sku_sharing_a_seller_sku_still_makes_the_others_ambiguous() -> None:
+    # "a seller SKU found on two or more SKUs of one shop leaves all of them unlinked": the merchant's link stays
+    assert auto_link([ShopSku("s1", "MUG", source=MANUAL, state=LINKED, inventory_item_id="i1"),
+                      ShopSku("s2", "MUG")]) == [LinkDecision("s2", AMBIGUOUS, "MUG", None)]  # fmt: skip
+    assert auto_link([]) == []
+
+
+def test_relink_is_needed_only_when_the_state_the_item_or_the_source_changes() -> None:
+    items = {"TEE": "i1", "MUG": "i2"}
+    linked_tee = ShopSku("s1", "TEE", source=AUTO, state=LINKED, inventory_item_id="i1")
+    assert relink_needed(linked_tee, LinkDecision("s1", LINKED, "TEE", "TEE"), items) is False
+    # the seller SKU now names another item, or an item not created yet
+    assert relink_needed(linked_tee, LinkDecision("s1", LINKED, "MUG", "MUG"), items) is True
+    assert relink_needed(linked_tee, LinkDecision("s1", LINKED, "CAP", "CAP"), items) is True
+    # another state
+    assert relink_needed(linked_tee, LinkDecision("s1", AMBIGUOUS, "TEE", None), items) is True
+    # the same decision as stored, with no item
+    ambiguous = ShopSku("s1", "TEE", source=AUTO, state=AMBIGUOUS)
+    assert relink_needed(ambiguous, LinkDecision("s1", AMBIGUOUS, "TEE", None), items) is False
+    no_sku = ShopSku("s2", None, source=AUTO, state=NO_SELLER_SKU)
+    assert relink_needed(no_sku, LinkDecision("s2", NO_SELLER_SKU, None, None), items) is False
+    # never decided before (no state, no source): recorded even when the state would be the same
+    assert relink_needed(ShopSku("s2", None), LinkDecision("s2", NO_SELLER_SKU, None, None), items) is True
+    fresh = ShopSku("s1", "TEE", state=LINKED, inventory_item_id="i1")
+    assert relink_needed(fresh, LinkDecision("s1", LINKED, "TEE", "TEE"), items) is True
+    # a stored decision that was the merchant's becomes the automatic one
+    manual = ShopSku("s1", "TEE", source=MANUAL, state=LINKED, inventory_item_id="i1")
+    assert relink_needed(manual, LinkDecision("s1", LINKED, "TEE", "TEE"), items) is True
+
+
+def test_seeding_adds_the_open_units_to_tiktoks_available_and_never_goes_below_zero() -> None:
+    # TikTok shows 7 available while 3 units wait in open orders: on-hand 10, so the pool's available is 7 too
+    assert seed_on_hand(7, 3) == 10
+    assert seed_on_hand(0, 0) == 0
+    assert seed_on_hand(-2, 3) == 3
+    assert seed_on_hand(5, -1) == 5
+    assert seed_on_hand(1, 1) == 2

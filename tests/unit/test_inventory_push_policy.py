@@ -1,0 +1,71 @@
+"""The push policy's limits at both sides, its refusals' exact code, field and message, the target near 0, and the
+committed fence (live-sync.md sec. 1.3, 7.1, 7.3; issue 8). Policies are built inside the tests, so that the rules
+checked are the ones running (not values built once when the tests were collected)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from domain.errors import DomainError, ErrorCode
+from domain.inventory_push import InventoryPolicy, unseen_sales
+
+
+def test_the_limits_themselves_are_accepted() -> None:
+    for values in (
+        {"share_percent": 1}, {"share_percent": 100}, {"max_quantity": 0}, {"max_quantity": 99_999},
+        {"out_of_stock_threshold": 0}, {"out_of_stock_threshold": 1_000_000_000},
+    ):  # fmt: skip
+        assert InventoryPolicy(**values)  # refused: DomainError
+
+
+@pytest.mark.parametrize(
+    ("values", "code", "message", "field"),
+    [
+        ({"share_percent": 0}, ErrorCode.INVALID_SHARE_PERCENT, "sharePercent must be between 1 and 100.",
+         ("sharePercent",)),
+        ({"share_percent": 101}, ErrorCode.INVALID_SHARE_PERCENT, "sharePercent must be between 1 and 100.",
+         ("sharePercent",)),
+        ({"max_quantity": -1}, ErrorCode.INVALID_MAX_QUANTITY,
+         "maxQuantity must be between 0 and 99999, or null for no maximum.", ("maxQuantity",)),
+        ({"max_quantity": 100_000}, ErrorCode.INVALID_MAX_QUANTITY,
+         "maxQuantity must be between 0 and 99999, or null for no maximum.", ("maxQuantity",)),
+        ({"out_of_stock_threshold": -1}, ErrorCode.INVALID_OUT_OF_STOCK_THRESHOLD,
+         "outOfStockThreshold must be between 0 and 1000000000.", ("outOfStockThreshold",)),
+        ({"out_of_stock_threshold": 1_000_000_001}, ErrorCode.INVALID_OUT_OF_STOCK_THRESHOLD,
+         "outOfStockThreshold must be between 0 and 1000000000.", ("outOfStockThreshold",)),
+    ],
+)  # fmt: skip
+def test_a_value_out_of_range_is_refused_with_its_code_message_and_field(
+    values: dict[str, Any], code: ErrorCode, message: str, field: tuple[str, ...]
+) -> None:
+    with pytest.raises(DomainError) as refused:
+        InventoryPolicy(**values)
+    assert (refused.value.code, refused.value.message, refused.value.field) == (code, message, field)
+
+
+def test_one_unit_available_is_shown_as_one() -> None:
+    # above the default threshold 0: min(floor(1 x 100 / 100), 99,999) = 1
+    assert InventoryPolicy().target(1) == 1
+    assert InventoryPolicy().target(0) == 0
+    assert InventoryPolicy(out_of_stock_threshold=1).target(2) == 2
+
+
+@pytest.mark.parametrize(
+    ("pushed", "tiktok_available", "ingested", "held_back"),
+    [
+        (None, 5, 0, 0),  # never pushed: nothing to compare with
+        (10, None, 0, 0),  # no reading of TikTok's stock
+        (10, 10, 0, 0),
+        (10, 7, 0, 3),  # 3 sold on TikTok that the pool has not seen yet
+        (10, 7, 2, 1),  # 2 of them already applied by the ledger
+        (10, 7, 3, 0),
+        (10, 7, 5, 0),  # never negative
+        (10, 12, 0, 0),  # raised in Seller Center: reconcile's business, not held back
+    ],
+)
+def test_the_committed_fence_holds_back_sales_the_pool_has_not_seen(
+    pushed: int | None, tiktok_available: int | None, ingested: int, held_back: int
+) -> None:
+    assert unseen_sales(pushed, tiktok_available, ingested) == held_back
