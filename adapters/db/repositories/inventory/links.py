@@ -21,7 +21,15 @@ from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_
 from adapters.db.tables import inventory_items, order_line_stock, products, sku_links, skus
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.ledger import LineState, StockEffect
-from domain.inventory.links import LinkSource, LinkState, ShopSku, auto_link, seed_on_hand, trimmed
+from domain.inventory.links import (
+    LinkSource,
+    LinkState,
+    ShopSku,
+    auto_link,
+    relink_needed,
+    seed_on_hand,
+    trimmed,
+)
 from domain.ports import PoolChange
 
 # New items per INSERT statement: 9 values each, well under asyncpg's 32,767 bind parameters per statement (a shop
@@ -88,13 +96,12 @@ async def auto_link_products(
             seeding.add(row.id)
         items = await _item_ids(session, merchant_id, wanted_items)
     link_rows, new_items = [], {}
+    by_id = {sku.sku_id: sku for sku in shop_skus}
     for decision in decisions:
-        row, current = rows[decision.sku_id], existing.get(decision.sku_id)
-        item_id = items.get(decision.item_sku) if decision.item_sku is not None else None
-        if current is not None and (current.state, current.inventory_item_id, current.source) == (
-            decision.state.value, item_id, LinkSource.AUTO.value,
-        ):  # fmt: skip
+        row = rows[decision.sku_id]
+        if not relink_needed(by_id[decision.sku_id], decision, items):
             continue
+        item_id = items.get(decision.item_sku) if decision.item_sku is not None else None
         link_rows.append(
             _link_row(shop_id, merchant_id, row, decision.state, LinkSource.AUTO, item_id, now, row.id in seeding)
         )
