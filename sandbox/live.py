@@ -128,7 +128,8 @@ class LiveControl:
             order = market.place_sale(data, product, sku, quantity, status, int(self.world.clock()))
         except market.MarketError as error:
             raise BadInput(str(error), error.status) from None
-        self.world.oracle.record_sale(order["id"], sku["seller_sku"], quantity)
+        parts = [(part["seller_sku"], part["sku_count"] * quantity) for part in sku.get("combined_skus") or []]
+        self.world.oracle.record_sale(order["id"], parts or [(sku["seller_sku"], quantity)])
         self.world.notices.order_changed(data.shop, order)
         return {"order_id": order["id"]}
 

@@ -77,11 +77,13 @@ def place_sale(
     sequence = data.next_order_sequence
     order = dict(data.add_order(status, now, now))
     shop, currency = data.shop, data.shop.currency
-    template = order["line_items"][0]
+    # The generated order's first line lends its shape, not its bundle: its components are named below when the
+    # SKU sold is a virtual bundle, and only then.
+    template = {k: v for k, v in order["line_items"][0].items() if k not in ("package_id", "combined_listing_skus")}
     price = sku["price"]["sale_price"]
     order["line_items"] = [
         {
-            **{k: v for k, v in template.items() if k != "package_id"},
+            **template,
             "id": make_id(LINE_ITEM, shop, _SALE_ITEM_BASE + sequence * MAX_SALE_QUANTITY + n, data.seed),
             "sku_id": sku["id"],
             "seller_sku": sku["seller_sku"],

@@ -1,5 +1,7 @@
 """Ground truth for overselling tests and benchmarks (issue 8): per seller SKU, the units buyers took across all
-shops through `/_sandbox/shops/{id}/sales` (cancelled sales give them back), the physical stock Shopbridge was told
+shops through `/_sandbox/shops/{id}/sales` (cancelled sales give them back; a virtual bundle's sale counts its
+components' units, sku_count each per bundle, live-sync.md sec. 1.5, since the bundle has no stock of its own), the
+physical stock Shopbridge was told
 (recorded here by the test with `POST /_sandbox/oracle`), and how many units were sold beyond it.
 
 - `POST /_sandbox/oracle` `{"stock": {seller_sku: units}}`: record what Shopbridge was told; the SKUs' sold
@@ -17,25 +19,29 @@ class Oracle:
     def __init__(self) -> None:
         self.physical: dict[str, int] = {}
         self.sold: dict[str, int] = {}
-        self._orders: dict[str, tuple[str, int]] = {}  # order id -> (seller sku, units), while counted
+        # order id -> ((seller sku, units), ...) while counted; a state saved before bundles counted their
+        # components holds one bare (seller sku, units) pair instead (`_parts` reads both)
+        self._orders: dict[str, Any] = {}
 
-    def record_sale(self, order_id: str, seller_sku: str, units: int) -> None:
-        if not seller_sku:
-            return
-        self.sold[seller_sku] = self.sold.get(seller_sku, 0) + units
-        self._orders[order_id] = (seller_sku, units)
+    def record_sale(self, order_id: str, parts: list[tuple[str, int]]) -> None:
+        """A buyer's order took `parts`: (seller SKU, units) of each SKU whose stock it took."""
+        counted = tuple((seller_sku, units) for seller_sku, units in parts if seller_sku)
+        for seller_sku, units in counted:
+            self.sold[seller_sku] = self.sold.get(seller_sku, 0) + units
+        if counted:
+            self._orders[order_id] = counted
 
     def record_cancel(self, order_id: str) -> None:
-        counted = self._orders.pop(order_id, None)
-        if counted is not None:
-            seller_sku, units = counted
+        for seller_sku, units in _parts(self._orders.pop(order_id, ())):
             self.sold[seller_sku] = max(0, self.sold.get(seller_sku, 0) - units)
 
     def set_stock(self, stock: dict[str, int]) -> None:
         for seller_sku, units in stock.items():
             self.physical[seller_sku] = units
             self.sold[seller_sku] = 0
-            self._orders = {k: v for k, v in self._orders.items() if v[0] != seller_sku}
+            self._orders = {
+                k: kept for k, v in self._orders.items() if (kept := tuple(p for p in _parts(v) if p[0] != seller_sku))
+            }
 
     def report(self) -> dict[str, Any]:
         skus = []
@@ -44,3 +50,10 @@ class Oracle:
             oversold = max(0, sold - physical) if physical is not None else 0
             skus.append({"seller_sku": seller_sku, "sold": sold, "physical_stock": physical, "oversold": oversold})
         return {"skus": skus, "oversold_total": sum(entry["oversold"] for entry in skus)}
+
+
+def _parts(counted: Any) -> tuple[tuple[str, int], ...]:
+    """An order's counted (seller SKU, units) pairs, from either shape `_orders` holds."""
+    if len(counted) == 2 and isinstance(counted[0], str):
+        return ((counted[0], counted[1]),)
+    return tuple(counted)

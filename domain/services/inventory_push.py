@@ -134,16 +134,17 @@ async def _push_claims(
     api, limit = _api(deps, shop), asyncio.Semaphore(deps.concurrency)
 
     async def one(claim: OutboxClaim) -> None:
-        async with limit:
-            try:
+        try:
+            async with limit:
                 report.calls += await _push_product(deps, api, shop, policy, claim)
-            except asyncio.CancelledError:
-                # A stop cut the push short: hand the row back due now (shielded: the release must land), so the
-                # restarted process or another worker sends it at once, not when the lease runs out minutes later
-                # while TikTok still shows the older, higher stock. A crash still waits for the lease.
-                await asyncio.shield(_release(deps, claim))
-                raise
-            report.products += 1
+        except asyncio.CancelledError:
+            # A stop cut the push short, in flight or still waiting its turn: hand the row back due now (shielded:
+            # the release must land), so the restarted process or another worker sends it at once, not when the
+            # lease runs out minutes later while TikTok still shows the older, higher stock. A crash still waits
+            # for the lease.
+            await asyncio.shield(_release(deps, claim))
+            raise
+        report.products += 1
 
     results = await asyncio.gather(*(one(claim) for claim in claims), return_exceptions=True)
     for result in results:

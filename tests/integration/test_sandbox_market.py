@@ -188,3 +188,20 @@ def test_a_bundle_sale_takes_its_components_units(live) -> None:
     assert order["line_items"][0]["combined_listing_skus"][0]["sku_id"] == part["sku_id"]
     move(live, order_id, "cancel")
     assert stock(caller, part["sku_id"]) == before
+
+
+def test_a_sale_of_an_ordinary_sku_never_names_bundle_components(live) -> None:
+    # given sales of one ordinary SKU (each order is rendered from a generated one, whose first line may be a
+    # virtual bundle's)
+    caller = connect(live, "us-local")
+    sku = live_sku(live, minimum=40)
+    order_ids = [sale(live, {"sku_id": sku["id"], "quantity": 1}).json()["order_id"] for _ in range(40)]
+    # then every line is that SKU's alone: no bundle's components ride along (they would move another SKU's stock
+    # in the client's ledger)
+    orders = []
+    for start in range(0, 40, 20):  # Get Order Detail takes 20 ids a call
+        orders += caller.call("GET", ORDERS, {"ids": ",".join(order_ids[start : start + 20])})["data"]["orders"]
+    lines = [line for order in orders for line in order["line_items"]]
+    assert len(lines) == 40
+    assert {line["sku_id"] for line in lines} == {sku["id"]}
+    assert [line for line in lines if "combined_listing_skus" in line] == []

@@ -95,3 +95,26 @@ def test_the_oracle_counts_units_sold_across_shops_against_the_physical_stock(sa
     report = sandbox.control("GET", "oracle")
     assert {"seller_sku": seller_sku, "sold": 1, "physical_stock": 2, "oversold": 0} in report["skus"]
     assert sandbox.http.post(f"{sandbox.url}/_sandbox/oracle", json={"stock": {"x": -1}}).status_code == 400
+
+
+def test_the_oracle_counts_a_bundles_sale_as_its_components_units(sandbox) -> None:
+    # given the virtual bundle of a local shop (2 units of a component per bundle), on sale, and the component's
+    # physical stock told to Shopbridge as 3
+    shop_id = sandbox.world.sellers["us-local"].shops[0].id
+    products = sandbox.control("GET", f"shops/{shop_id}/products")["products"]
+    bundle = next(p for p in products if "COMBINED_PRODUCT" in p.get("product_types", []))
+    sandbox.control("POST", f"products/{bundle['id']}", {"status": "ACTIVATE"})
+    sku = bundle["skus"][0]
+    (part,) = sku["combined_skus"]
+    sandbox.control("POST", "oracle", {"stock": {part["seller_sku"]: 3}})
+    # when a buyer takes 2 bundles: 4 units of the component leave the shelf
+    order_id = sandbox.control("POST", f"shops/{shop_id}/sales", {"sku_id": sku["id"], "quantity": 2})["order_id"]
+    # then the oracle counts them on the component's seller SKU (the bundle has no stock of its own)
+    report = sandbox.control("GET", "oracle")
+    sold = {entry["seller_sku"]: entry["sold"] for entry in report["skus"]}
+    assert sold[part["seller_sku"]] == 2 * part["sku_count"]
+    assert sold.get(sku["seller_sku"], 0) == 0
+    assert report["oversold_total"] == 2 * part["sku_count"] - 3
+    # and a cancellation gives them back
+    sandbox.control("POST", f"orders/{order_id}/status", {"status": "cancel"})
+    assert sandbox.control("GET", "oracle")["oversold_total"] == 0

@@ -138,13 +138,15 @@ async def _item_ids(session: AsyncSession, merchant_id: str, item_skus: Sequence
 
 
 async def _open_pending_units(session: AsyncSession, shop_id: str, tiktok_sku_ids: Sequence[str]) -> dict[str, int]:
-    """Units of the shop's open order lines waiting for a link, per TikTok SKU id."""
+    """Units of the shop's open order lines about to reserve on a new item, per TikTok SKU id: those waiting for a
+    link, and those RESERVED on the item the SKU linked to before (a seller SKU renamed in Seller Center), which
+    `relink_lines` moves to the new item."""
     query = (
         select(order_line_stock.c.tiktok_sku_id, func.sum(order_line_stock.c.quantity))
         .where(
             order_line_stock.c.shop_id == shop_id,
             order_line_stock.c.tiktok_sku_id.in_(tiktok_sku_ids),
-            order_line_stock.c.state == LineState.PENDING_LINK.value,
+            order_line_stock.c.state.in_((LineState.PENDING_LINK.value, LineState.RESERVED.value)),
             order_line_stock.c.wanted == StockEffect.RESERVE.value,
         )
         .group_by(order_line_stock.c.tiktok_sku_id)
