@@ -38,8 +38,8 @@ class InventoryPolicyMutation:
     @strawberry.mutation(
         description="Change a shop's inventory push policy; the shop's linked products are pushed again. userErrors: "
         "NOT_FOUND (shopId), INVALID_SHARE_PERCENT (1..100), INVALID_MAX_QUANTITY (0..99999 or null), "
-        "INVALID_OUT_OF_STOCK_THRESHOLD (0..1,000,000,000), INVALID_INPUT (pushEnabled, sharePercent or outOfStockThreshold "
-        "given as null)."
+        "INVALID_OUT_OF_STOCK_THRESHOLD (0..1,000,000,000), INVALID_INPUT (pushEnabled, sharePercent or "
+        "outOfStockThreshold given as null)."
     )
     async def shop_inventory_policy_update(
         self, info: Info, input: ShopInventoryPolicyUpdateInput
