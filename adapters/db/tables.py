@@ -351,6 +351,9 @@ sku_links = Table(
     # Set on the link whose shop's TikTok stock seeded the item, when it did: that shop's open orders created
     # before it were already outside TikTok's available, so they reserve without lowering `available`.
     Column("stock_counted_at", UTCDateTime),
+    # When the SKU was linked to its current item (null: linked before links kept the time). An order created since
+    # and first seen shipped left the pool after it counted: it deducts (`domain.inventory.ledger.transition`).
+    Column("linked_at", UTCDateTime),
     Column("source", String(8), nullable=False),  # AUTO or MANUAL (a manual decision survives later imports)
     Column("pushed_quantity", Integer),  # the last quantity TikTok accepted
     Column("pushed_at", UTCDateTime),

@@ -140,6 +140,7 @@ def transition(
     linked_item_id: str | None,
     quantity: int = 1,
     in_seed: bool = False,
+    after_link: bool = False,
 ) -> Transition | None:
     """The line's move for an order status asking `wanted` at `order_updated_at`; None when nothing changes.
 
@@ -148,8 +149,15 @@ def transition(
     TikTok stock seeded the item, so that stock already left its units out (TikTok's available excludes its
     committed units, live-sync.md §1.3): first seen open, it reserves AND adds its units to on-hand, leaving
     `available` as TikTok showed it (issue 8, "do not count open orders twice", whichever import ran first).
+    `after_link`: the order was created at or after the SKU's link took effect, so a sale first seen already
+    shipped (its webhooks lost, Shopbridge down while it shipped) took its units from the pool's stock: it deducts
+    them from on-hand (nothing was reserved) instead of being history, or the pool would oversell them.
     """
     if current is None:
+        if wanted is StockEffect.DEDUCT and after_link and linked_item_id is not None:
+            return Transition(
+                LineState.DEDUCTED, wanted, order_updated_at, linked_item_id, -quantity, 0, MovementKind.DEDUCTED
+            )
         if wanted is not StockEffect.RESERVE:
             return Transition(LineState.HISTORICAL, wanted, order_updated_at, linked_item_id)
         if linked_item_id is None:

@@ -168,7 +168,8 @@ async def test_orders_reserve_deduct_and_release_exactly_once(world: Pool) -> No
     assert (item["on_hand"], item["reserved"], item["available"]) == (8, 0, 8)
     # an older event arriving late, a duplicate, and a history order change nothing
     await world.orders(shop, order("o2", "UNPAID", "s"), order("o1", "AWAITING_SHIPMENT", "s", "s"))
-    await world.orders(shop, order("o9", "COMPLETED", "s"), order("o1", "IN_TRANSIT", "s", "s", at=later))
+    history = order("o9", "COMPLETED", "s", at=NOW - timedelta(days=1))  # shipped before the SKU was linked
+    await world.orders(shop, history, order("o1", "IN_TRANSIT", "s", "s", at=later))
     assert (await world.item("CAP"))["on_hand"] == 8 and (await world.item("CAP"))["reserved"] == 0
     async with world.db.read_sessionmaker() as session:
         kinds = (await session.execute(select(inventory_movements.c.kind, inventory_movements.c.reserved_delta)
@@ -280,6 +281,31 @@ async def test_a_first_import_of_thousands_of_new_seller_skus_creates_every_item
             await session.execute(select(func.count()).select_from(sku_links).where(sku_links.c.state == "LINKED"))
         ).scalar_one()
     assert (count, linked) == (4000, 4000)
+
+
+async def test_a_sale_first_seen_shipped_after_its_link_deducts_and_an_older_one_is_history(world: Pool) -> None:
+    # given a SKU linked (and seeded: 10 at TikTok) at NOW, and a second shop joining the item later
+    first, second = await world.shop(), await world.shop()
+    await world.products(first, product("p", ("s", "MUG", 10)))
+    world.clock.advance(timedelta(hours=1))
+    await world.products(second, product("q", ("t", "MUG", 10)))
+    # when orders arrive already shipped: one made before the first link, one since; on the second shop one made
+    # before it joined and one since (their webhooks were lost, or Shopbridge was down while they shipped)
+    await world.orders(first, order("old", "DELIVERED", "s", at=NOW - timedelta(days=1)))
+    await world.orders(first, order("new", "IN_TRANSIT", "s", "s", at=NOW + timedelta(minutes=5)))
+    await world.orders(second, order("before-join", "DELIVERED", "t", at=NOW + timedelta(minutes=30)))
+    await world.orders(second, order("after-join", "COMPLETED", "t", at=NOW + timedelta(hours=2)))
+    # then the sales since each link took their units from the pool; the older ones are history
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (7, 0, 7)
+    async with world.db.read_sessionmaker() as session:
+        states = dict(
+            (await session.execute(select(order_line_stock.c.tiktok_order_id, order_line_stock.c.state))).all()
+        )
+    assert states == {"old": "HISTORICAL", "new": "DEDUCTED", "before-join": "HISTORICAL", "after-join": "DEDUCTED"}
+    # and a re-import of the same orders moves nothing again
+    await world.orders(first, order("new", "IN_TRANSIT", "s", "s", at=NOW + timedelta(minutes=5)))
+    assert (await world.item("MUG"))["on_hand"] == 7
 
 
 async def test_another_merchants_seller_skus_do_not_pool_with_ours(world: Pool) -> None:

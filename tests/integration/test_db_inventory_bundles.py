@@ -81,12 +81,15 @@ async def test_a_bundle_sale_reserves_its_components_ships_and_cancels_once(worl
     assert await counters(world, "CUP") == (9, 0, 9)
 
 
-async def test_a_bundle_first_seen_shipped_is_history(world: Pool) -> None:
+async def test_a_bundle_first_seen_shipped_is_history_if_older_than_its_links_else_deducts(world: Pool) -> None:
     shop = await world.shop()
     await world.products(shop, product("pc", ("c1", "MUG", 10), ("c2", "CUP", 10)))
-    await world.orders(shop, bundle_order("o1", "DELIVERED"))
+    await world.orders(shop, bundle_order("o1", "DELIVERED", at=NOW - timedelta(days=1)))
     assert await counters(world, "MUG") == (10, 0, 10)
     assert await ledger_skus(world) == [("o1-0", "c1", "c1", 2, "HISTORICAL"), ("o1-0", "c2", "c2", 1, "HISTORICAL")]
+    # a bundle sold since the links, first seen shipped: its components left the pool's stock
+    await world.orders(shop, bundle_order("o2", "DELIVERED", at=NOW + timedelta(minutes=1)))
+    assert await counters(world, "MUG") == (8, 0, 8) and await counters(world, "CUP") == (9, 0, 9)
 
 
 async def test_an_unlinked_component_waits_and_reserves_once_linked(world: Pool) -> None:

@@ -15,7 +15,7 @@ from adapters.db import migrate
 from adapters.db.tables import metadata
 from tests.fixtures.servers import PostgresServer
 
-HEAD = "0005_bundle_components"
+HEAD = "0006_link_times"
 
 
 def _assert_migrates_to_head(url: str) -> None:

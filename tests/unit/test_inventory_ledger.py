@@ -65,6 +65,23 @@ def test_a_line_seen_for_the_first_time(
     assert transition(None, wanted, NEWER, linked, 3, in_seed) == expected
 
 
+# (first seen) wanted, linked item -> the transition of a 3-unit line of an order created since its SKU was linked
+FIRST_SEEN_AFTER_LINK = [
+    # shipped before Shopbridge saw it (webhooks lost, a stop): its units left the pool's counted stock
+    (DEDUCT, "B", Transition(DEDUCTED, DEDUCT, NEWER, "B", -3, 0, MovementKind.DEDUCTED)),
+    (DEDUCT, None, Transition(HISTORICAL, DEDUCT, NEWER, None)),  # no item to take them from
+    (RELEASE, "B", Transition(HISTORICAL, RELEASE, NEWER, "B")),  # cancelled: TikTok gave them back
+    (RESERVE, "B", Transition(RESERVED, RESERVE, NEWER, "B", 0, 3, MOVED_RESERVED)),
+]
+
+
+@pytest.mark.parametrize(("wanted", "linked", "expected"), FIRST_SEEN_AFTER_LINK)
+def test_a_line_of_an_order_made_since_its_link_seen_for_the_first_time(
+    wanted: StockEffect, linked: str | None, expected: Transition
+) -> None:
+    assert transition(None, wanted, NEWER, linked, 3, False, True) == expected
+
+
 # (stored state, stored wanted) x wanted x update time x linked item -> transition (None: nothing changes)
 APPLIED_TABLE = [
     # PENDING_LINK, still unlinked: only a new status or a newer time is recorded; nothing moves

@@ -46,9 +46,10 @@ class SqlShopRepository:
             raise
 
     async def get(self, shop_id: str, merchant_id: str | None = None, *, for_delete: bool = False) -> Shop | None:
-        """The shop, held until commit on PostgreSQL: `FOR KEY SHARE` (it cannot be deleted meanwhile; writers of
-        its rows do not wait for each other), or with `for_delete` `FOR UPDATE` (every writer of its rows that
-        takes the shop first, as they all do, waits for the delete instead of holding rows the delete needs)."""
+        """The shop, held until commit on PostgreSQL: `FOR NO KEY UPDATE` (SQLAlchemy's `key_share=True` without
+        `read`: it cannot be deleted meanwhile, and two transactions that get one shop take turns, so the second
+        reads what the first wrote), or with `for_delete` `FOR UPDATE` (every writer of its rows takes the shop
+        first, so it waits for the delete instead of holding rows the delete needs)."""
         query = select(shops).where(shops.c.id == shop_id)
         query = query.with_for_update() if for_delete else query.with_for_update(key_share=True)
         if merchant_id is not None:

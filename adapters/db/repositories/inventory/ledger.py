@@ -95,7 +95,7 @@ async def _apply_chunk(
 ) -> PoolChange:
     sku_ids = sorted({stock.tiktok_sku_id for *_, lines in orders for _, stock in lines})
     counted = await _linked_items(session, shop_id, sku_ids)
-    links = {sku: item for sku, (item, _) in counted.items()}
+    links = {sku: item for sku, (item, *_) in counted.items()}
     of_batch = and_(
         order_line_stock.c.shop_id == shop_id, order_line_stock.c.tiktok_order_id.in_([o[0] for o in orders])
     )
@@ -120,9 +120,11 @@ async def _apply_chunk(
             row = stored.get(key)
             current = None if row is None else ledger_line(row)
             sku_id, units = stock.tiktok_sku_id, stock.quantity
-            counted_at = counted[sku_id][1] if sku_id in counted else None
+            _, counted_at, linked_at = counted.get(sku_id, (None, None, None))
             in_seed = counted_at is not None and created_at < counted_at  # TikTok's seeding stock excluded it
-            move = transition(current, wanted, updated_at, links.get(sku_id), units, in_seed)
+            since = linked_at or counted_at  # the link took effect then: a later sale left the pool's stock
+            after_link = since is not None and created_at >= since
+            move = transition(current, wanted, updated_at, links.get(sku_id), units, in_seed, after_link)
             if move is not None:
                 write.line(key, sku_id, units if current is None else current.quantity, move)
             if stock.component_sku_id != LINE_ITSELF:
@@ -147,17 +149,19 @@ def _unlinked_bundle_row(stored: Mapping[LedgerKey, Any], key: LedgerKey) -> set
 
 async def _linked_items(
     session: AsyncSession, shop_id: str, sku_ids: Sequence[str]
-) -> dict[str, tuple[str, datetime | None]]:
-    """TikTok SKU id -> (item id, when this shop's stock seeded the item, if it did) of the shop's LINKED SKUs."""
+) -> dict[str, tuple[str, datetime | None, datetime | None]]:
+    """TikTok SKU id -> (item id, when this shop's stock seeded the item if it did, when the link took effect if
+    known) of the shop's LINKED SKUs."""
     if not sku_ids:
         return {}
-    query = select(sku_links.c.tiktok_sku_id, sku_links.c.inventory_item_id, sku_links.c.stock_counted_at).where(
-        sku_links.c.shop_id == shop_id,
-        sku_links.c.tiktok_sku_id.in_(sku_ids),
-        sku_links.c.state == LinkState.LINKED.value,
-        sku_links.c.inventory_item_id.is_not(None),
+    links = sku_links.c
+    query = select(links.tiktok_sku_id, links.inventory_item_id, links.stock_counted_at, links.linked_at).where(
+        links.shop_id == shop_id,
+        links.tiktok_sku_id.in_(sku_ids),
+        links.state == LinkState.LINKED.value,
+        links.inventory_item_id.is_not(None),
     )
-    return {sku: (item, counted_at) for sku, item, counted_at in (await session.execute(query)).all()}
+    return {sku: (item, counted, linked) for sku, item, counted, linked in (await session.execute(query)).all()}
 
 
 async def relink_lines(

@@ -162,7 +162,7 @@ def _link_row(
         "sku_id": sku.id, "shop_id": shop_id, "merchant_id": merchant_id, "inventory_item_id": item_id,
         "tiktok_product_id": sku.tiktok_product_id, "tiktok_sku_id": sku.tiktok_sku_id,
         "seller_sku": trimmed(sku.seller_sku), "state": state.value, "source": source.value, "updated_at": now,
-        "stock_counted_at": now if seeded else None,
+        "stock_counted_at": now if seeded else None, "linked_at": now if state is LinkState.LINKED else None,
     }  # fmt: skip
 
 
