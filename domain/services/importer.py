@@ -307,8 +307,11 @@ async def _store(run: _Run, upsert: _Upsert, chunks: list[Chunk]) -> None:
     deps = run.deps
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
+        # The shop, then the task, as everywhere: holding the task while the batch's upsert waited for the shop,
+        # a page deadlocked with the shop's delete on PostgreSQL (it holds the shop, then locks the shop's tasks).
+        shop = await uow.shops.get(run.task.shop_id)
         task = await uow.sync_tasks.get(run.task.id)
-        if task is None or not task.holds_lease(run.attempt):
+        if shop is None or task is None or not task.holds_lease(run.attempt):
             raise _Stopped
         if task.honour_cancel(now):
             await _save(uow, task)
