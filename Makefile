@@ -25,12 +25,18 @@ run: $(STAMP)
 servers:
 	@bash scripts/ensure-servers
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist), each with its own throwaway servers; TEST_WORKERS=0 runs
+# it in this one process (pdb, print). More pytest options go in PYTEST_ARGS, e.g.
+#   make test TEST_WORKERS=0 PYTEST_ARGS='tests/e2e/test_webhooks.py -x --randomly-seed=1234'
+TEST_WORKERS ?= 3
+PYTEST_ARGS ?=
+
 test: $(STAMP) servers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from adapters.text import shown
+from adapters.text import shown, shown_path
 
 SANDBOX_MOUNT = "/sandbox"
 SANDBOX_APP_KEY = "sandbox-app-key"
@@ -191,7 +191,9 @@ def _directory(raw: str | None, name: str) -> Path | None:
         return None
     path = Path(raw).resolve()
     if not path.is_dir():
-        raise ConfigError(f"{name}={shown(raw)} is not a directory: create it (empty) before starting the processes")
+        raise ConfigError(
+            f"{name}={shown_path(raw)} is not a directory: create it (empty) before starting the processes"
+        )
     return path
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from adapters.text import one_line, shown
+from adapters.text import one_line, shown_path
 from gql import cliargs as checks
 from gql.cliargs import OneLineParser
 
@@ -205,7 +205,7 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
     try:
         Path(args.output).write_text(printed_schema())
     except OSError as exc:
-        print(f"shopbridge export-schema: CANNOT_WRITE: {shown(args.output)}: {exc.strerror}", file=sys.stderr)
+        print(f"shopbridge export-schema: CANNOT_WRITE: {shown_path(args.output)}: {exc.strerror}", file=sys.stderr)
         return 1
     print(f"wrote {args.output}")
     return 0

@@ -3,10 +3,17 @@
 Every test also runs under `_no_thread_outlives_its_test`: a thread the test started (a server, a Dramatiq
 worker or its event loop, an aiosqlite connection) that is still alive once the test's fixtures are torn down
 is a leak that would otherwise surface, at random, in a later test.
+
+And under `_root_logging_restored`: a test that configures logging (every `shopbridge` command run in-process
+does, `configure_logging` in adapters/logs.py) leaves the root logger as it found it. Otherwise its handler keeps
+writing to that test's captured stderr, closed once the test ends: every later log line in that process is a
+"--- Logging error --- ValueError: I/O operation on closed file" on the terminal, and the INFO level it set
+changes what later tests' `caplog` sees.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -33,3 +40,22 @@ def _no_thread_outlives_its_test() -> Iterator[None]:
             names = ", ".join(sorted(t.name for t in leaked))
             raise AssertionError(f"{len(leaked)} thread(s) started by the test are still alive: {names}")
         leaked[0].join(timeout=0.05)
+
+
+def _handlers_not_pytests(root: logging.Logger) -> list[logging.Handler]:
+    """The root logger's handlers but pytest's own (its capture handlers come and go with each test phase)."""
+    return [handler for handler in root.handlers if not type(handler).__module__.startswith("_pytest.")]
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = _handlers_not_pytests(root), root.level
+    yield
+    for handler in _handlers_not_pytests(root):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)

@@ -132,6 +132,7 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
         if run.task.may_retry(deps.options.max_attempts):
             if await _await_retry(run):
                 raise  # the queue retries with backoff; the next attempt resumes from the checkpoint
+            log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", task_id)
             return
         if isinstance(exc, TimeLimitExceededError):
             await _fail(run, ErrorCode.TIME_LIMIT_EXCEEDED, str(exc))
@@ -146,6 +147,7 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
         if run.task.may_retry(deps.options.max_attempts):
             if await _await_retry(run):
                 raise
+            log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", task_id)
             return
         log.exception("sync task %s failed on its last attempt", task_id)
         await _fail(run, INTERNAL_ERROR, "The import failed unexpectedly; it has been logged.")
@@ -307,8 +309,11 @@ async def _store(run: _Run, upsert: _Upsert, chunks: list[Chunk]) -> None:
     deps = run.deps
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
+        # The shop, then the task, as everywhere: holding the task while the batch's upsert waited for the shop,
+        # a page deadlocked with the shop's delete on PostgreSQL (it holds the shop, then locks the shop's tasks).
+        shop = await uow.shops.get(run.task.shop_id)
         task = await uow.sync_tasks.get(run.task.id)
-        if task is None or not task.holds_lease(run.attempt):
+        if shop is None or task is None or not task.holds_lease(run.attempt):
             raise _Stopped
         if task.honour_cancel(now):
             await _save(uow, task)
@@ -351,14 +356,14 @@ async def _finish(run: _Run) -> None:
         shop = await uow.shops.get(run.task.shop_id)
         task = await uow.sync_tasks.get(run.task.id)
         if shop is None or task is None or not task.holds_lease(run.attempt):
-            return
+            raise _Stopped  # its last page was stored, then the shop deleted (or the task taken over)
         if not task.honour_cancel(now):
             task.succeed(now)
             shop.record_sync(now)
             await uow.shops.update(shop)
             await finish_poll(uow, task, now)  # a poll: cursor to its window's end; older empty polls folded
         if not await _save_and_publish(uow, deps, task):
-            return
+            raise _Stopped
         await publish_shop_quietly(deps.events, shop)
     if task.status is SyncTaskStatus.SUCCEEDED and task.wrote_many_rows:
         await _refresh_statistics(run, task.kind)

@@ -62,11 +62,15 @@ def test_bad_settings_are_one_coded_line(tmp_path, monkeypatch, capsys) -> None:
     ]
 
 
-def test_a_schema_that_cannot_be_written_is_one_line(tmp_path, capsys) -> None:
-    code = main(["export-schema", "--output", str(tmp_path / "missing" / "schema.graphql")])
+@pytest.mark.parametrize("depth", [0, 30], ids=["short-path", "long-path"])
+def test_a_schema_that_cannot_be_written_is_one_line(tmp_path, capsys, depth: int) -> None:
+    # however deep the directory (a temporary one can be), the line keeps the end of the path: what is missing
+    output = tmp_path.joinpath(*["deep"] * depth) / "missing" / "schema.graphql"
+    code = main(["export-schema", "--output", str(output)])
     out, err = capsys.readouterr()
     assert code == 1 and out == ""
-    assert len(err.splitlines()) == 1 and "CANNOT_WRITE" in err and "missing" in err
+    assert len(err.splitlines()) == 1 and "CANNOT_WRITE" in err
+    assert "/missing/schema.graphql': No such file or directory" in err
 
 
 def test_a_good_token_command_still_prints_a_token(tmp_path, monkeypatch, capsys) -> None:

@@ -286,14 +286,15 @@ class TestDeleteAfterImport:
         assert app.row_counts(shop_tiktok_id=kept["tiktokShopId"]) == kept_before
 
     def test_delete_in_the_middle_of_an_import(self, app_factory) -> None:
-        # 20 orders a page; once the first page is stored, every request takes 1.5 s: the delete lands in the import
-        app = app_factory(orders=800, latency_ms=30, sync_page_size=20)
+        # 20 orders a page, every request to TikTok taking 1.5 s from the start (40 pages: tens of seconds), so the
+        # delete lands in the import. Slowing it only once a first page was seen came too late on a loaded machine:
+        # the fast pages had all been fetched by then. The client waits up to 10 s, not the fixtures' 2 s.
+        app = app_factory(orders=800, latency_ms=1500, sync_page_size=20, tiktok_timeout_seconds=10.0)
         shop = app.connect_shop("m1", "us-local", "US")
         task = next(e["node"] for e in tasks_of(app, shop["id"])["syncTasks"]["edges"] if e["node"]["kind"] == "ORDERS")
         query = "query($id: ID!) { syncTask(id: $id) { processed status } }"
         with log_lines("domain.services.importer") as lines:
             wait_until(lambda: app.graphql(query, {"id": task["id"]}, "m1")["syncTask"]["processed"], "a first page")
-            app.sandbox.control("POST", "/latency", {"ms": 1500})  # the rest of the import cannot finish meanwhile
             assert app.graphql(query, {"id": task["id"]}, "m1")["syncTask"]["status"] == "RUNNING"
             app.graphql(
                 "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }", {"id": shop["id"]}, "m1"

@@ -189,8 +189,10 @@ async def test_a_shop_deleted_mid_import_leaves_no_row_behind(
     tasks = await start_sync(
         harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id, [SyncKind.PRODUCTS, SyncKind.ORDERS]
     )
-    await harness.wait(tasks[0].id)  # the products (10) are in; the orders import runs
-    sandbox.control("POST", "/latency", {"ms": 1500})  # from now on it cannot finish before the delete lands
+    # From now on every request takes 1.5 s: the orders import (~75 pages) cannot finish before the delete lands.
+    # Not only once the products are in: on a loaded machine the orders import could finish before that.
+    sandbox.control("POST", "/latency", {"ms": 1500})
+    await harness.wait(tasks[0].id)  # the products (10, one page) are in; the orders import runs
     running = await harness.wait(tasks[1].id, until=lambda t: t.processed > 0)
     assert running.status is SyncTaskStatus.RUNNING
 

@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from adapters.logs import MAX_MESSAGE_CHARS, configure_logging
-from adapters.text import one_line
+from adapters.text import one_line, shown_path
 from adapters.tiktok.errors import MAX_TIKTOK_MESSAGE_CHARS, classify
 
 
@@ -57,6 +57,16 @@ def test_one_line_leaves_short_plain_text_alone_and_marks_a_cut() -> None:
     assert one_line("plain", 10) == "plain"
     assert one_line("x" * 11, 10) == "x" * 10 + "…[cut: 11 characters in all]"
     assert one_line("a\u2028b\r\n", 20) == "a\\u2028b\\r\\n"
+
+
+def test_a_long_path_is_cut_in_its_middle_so_its_end_stays_readable() -> None:
+    assert shown_path("/tmp/short/schema.graphql") == "'/tmp/short/schema.graphql'"
+    long = "/tmp/" + "deep/" * 40 + "missing/schema.graphql"
+    quoted = shown_path(long, 60)
+    assert len(quoted) <= 60 + len("…[999 characters cut]…")
+    assert quoted.startswith("'/tmp/") and quoted.endswith("/missing/schema.graphql'")
+    assert f"…[{len(long) + 2 - 60} characters cut]…" in quoted
+    assert "\n" not in shown_path("/tmp/" + "x" * 100 + "/a\nb")
 
 
 def test_tiktoks_message_is_bounded_where_it_enters() -> None:
