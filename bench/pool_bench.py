@@ -333,7 +333,7 @@ async def pool(harness: Harness, db: str, sizes: PoolSizes) -> dict[str, Any]:
         "flash_oversold": {"goal": "0", "met": result["flash_oversold"] == 0},
     }
     log(
-        f"6 [{db}] sale -> other shops p95 {result['pool_push_p95_ms']} ms, burst pushes/sale/shop "
+        f"8 [{db}] sale -> other shops p95 {result['pool_push_p95_ms']} ms, burst pushes/sale/shop "
         f"{result['burst_pushes_per_sale_per_shop']}, flash oversold {result['flash_oversold']}"
     )
     return result
