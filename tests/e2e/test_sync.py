@@ -109,9 +109,12 @@ class TestAfterAuthorization:
 
 class TestManualSync:
     def test_second_task_of_a_kind_is_refused_and_cancel_stops_it(self, app_factory) -> None:
-        app = app_factory(orders=600, latency_ms=40)
+        app = app_factory(orders=600, latency_ms=40, tiktok_timeout_seconds=10.0)
         shop = app.connect_shop("m1", "us-local", "US")
         app.wait_for_idle_sync(timeout=120)
+        # every request to TikTok now takes 1.5 s, so the sync below (several pages) is still running when the second
+        # start and the cancel land: at 40 ms a loaded machine's worker finished it first, and the cancel was refused
+        app.sandbox.control("POST", "/latency", {"ms": 1500})
         first = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")["syncStart"]
         task = first["tasks"][0]
         again = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")["syncStart"]
@@ -123,6 +126,7 @@ class TestManualSync:
         finished = app.graphql(CANCEL, {"id": task["id"]}, "m1")["syncTaskCancel"]
         assert [e["code"] for e in finished["userErrors"]] == ["SYNC_TASK_FINISHED"]
         # once it has ended, a new one may start
+        app.sandbox.control("POST", "/latency", {"ms": 40})
         third = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")["syncStart"]
         assert third["userErrors"] == []
         assert app.wait_for_task(third["tasks"][0]["id"], "m1", timeout=120)["status"] == "SUCCEEDED"
