@@ -10,7 +10,7 @@ is fetched once, in Get Order Detail calls of at most 50 ids.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -272,13 +272,19 @@ async def _count_attempt(deps: IntakeDeps, shop_id: str, event_ids: list[str]) -
 
 
 def _api(deps: IntakeDeps, shop: Shop) -> ShopRefreshApi:
+    return deps.shop_api(shop, token_saver(deps.uow_factory, deps.clock, shop))
+
+
+def token_saver(uow_factory: UnitOfWorkFactory, clock: Clock, shop: Shop) -> Callable[[TokenSet], Awaitable[None]]:
+    """The TikTok client's on-refresh callback for `shop`: each pair it refreshes is saved compare-and-set against
+    the pair it replaced (`save_refreshed_tokens`), the first against the tokens `shop` was loaded with."""
     latest = [shop.tokens]
 
     async def on_refreshed(tokens: TokenSet) -> None:
         refreshed_from, latest[0] = latest[0], tokens
-        await save_refreshed_tokens(deps.uow_factory, shop.id, refreshed_from, tokens, deps.clock.now())
+        await save_refreshed_tokens(uow_factory, shop.id, refreshed_from, tokens, clock.now())
 
-    return deps.shop_api(shop, on_refreshed)
+    return on_refreshed
 
 
 async def save_refreshed_tokens(

@@ -41,8 +41,8 @@ from domain.ports import (
     TikTokUnavailableError,
     UnitOfWorkFactory,
 )
-from domain.services.intake import save_refreshed_tokens
-from domain.shops import Shop, ShopStatus, TokenSet
+from domain.services.intake import token_saver
+from domain.shops import Shop, ShopStatus
 from domain.stock_levels import InventoryUpdateResult, SkuStock
 
 log = logging.getLogger(__name__)
@@ -326,10 +326,4 @@ async def _default_warehouse(deps: PushDeps, api: InventoryApi, shop: Shop, link
 
 
 def _api(deps: PushDeps, shop: Shop) -> InventoryApi:
-    latest = [shop.tokens]
-
-    async def on_refreshed(tokens: TokenSet) -> None:
-        refreshed_from, latest[0] = latest[0], tokens
-        await save_refreshed_tokens(deps.uow_factory, shop.id, refreshed_from, tokens, deps.clock.now())
-
-    return deps.inventory_api(shop, on_refreshed)
+    return deps.inventory_api(shop, token_saver(deps.uow_factory, deps.clock, shop))

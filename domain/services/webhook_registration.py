@@ -13,8 +13,7 @@ from datetime import timedelta
 from domain.clock import Clock
 from domain.intake import HANDLED_EVENT_TYPES
 from domain.ports import AuthorizationLostError, GatewayError, ShopRefreshApiFactory, TaskQueue, UnitOfWorkFactory
-from domain.services.intake import save_refreshed_tokens
-from domain.shops import TokenSet
+from domain.services.intake import token_saver
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +27,7 @@ async def register_shop_webhooks(
         shop = await uow.shops.get(shop_id)
     if shop is None or shop.revoked_at is not None:
         return False
-    latest = [shop.tokens]
-
-    async def on_refreshed(tokens: TokenSet) -> None:
-        refreshed_from, latest[0] = latest[0], tokens
-        await save_refreshed_tokens(uow_factory, shop_id, refreshed_from, tokens, clock.now())
-
-    api = shop_api(shop, on_refreshed)
+    api = shop_api(shop, token_saver(uow_factory, clock, shop))
     error: GatewayError | None = None
     try:
         for event_type in HANDLED_EVENT_TYPES:
