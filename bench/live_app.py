@@ -68,16 +68,16 @@ class LiveApp:
             raise RuntimeError(f"GraphQL failed: {response.text[:500]}")
         return dict(body["data"])
 
-    def connect_shop(self, sandbox: SandboxProcess) -> dict[str, Any]:
+    def connect_shop(self, sandbox: SandboxProcess, seller: str = SELLER, name: str = "Live bench") -> dict[str, Any]:
         """OAuth as a merchant does it: start, the seller's consent on TikTok's form, complete. The shop."""
-        started = self.graphql(START, {"input": {"region": "US", "name": "Live bench", "regionConfirmed": True}})
+        started = self.graphql(START, {"input": {"region": "US", "name": name, "regionConfirmed": True}})
         state = parse_qs(urlsplit(started["shopAuthorizationStart"]["authorizationUrl"]).query)["state"][0]
-        form = {"service_id": sandbox.SERVICE_ID, "seller": SELLER, "decision": "approve", "state": state}
+        form = {"service_id": sandbox.SERVICE_ID, "seller": seller, "decision": "approve", "state": state}
         consent = sandbox.http.post(f"{sandbox.url}/oauth/authorize", data=form, follow_redirects=False)
         redirect = dict(parse_qs(urlsplit(consent.headers["location"]).query))
         done = self.graphql(CONNECT, {"input": {"state": redirect["state"][0], "code": redirect["code"][0]}})
         if done["shopAuthorizationComplete"]["userErrors"]:
-            raise RuntimeError(f"connecting the shop failed: {done}")
+            raise RuntimeError(f"connecting {seller} failed: {done}")
         return dict(done["shopAuthorizationComplete"]["shop"])
 
     def wait(self, check: Any, what: str, timeout: float = 120) -> Any:

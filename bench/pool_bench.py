@@ -26,7 +26,6 @@ import statistics
 import time
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -34,7 +33,6 @@ from adapters.config import WEBHOOK_PATH
 from bench.harness import Harness, SandboxProcess, free_port, log
 from bench.live_app import LiveApp
 from bench.live_bench import percentile
-from tests.fixtures.app import CONNECT, START
 
 ITEMS = """query($after: String) { inventoryItems(first: 100, after: $after) { pageInfo { hasNextPage endCursor }
   edges { node { id sku onHand reserved safetyStock available
@@ -60,18 +58,6 @@ class PoolSizes:
 
     def scaled(self, scale: float) -> PoolSizes:
         return replace(self, sales=max(30, round(self.sales * scale)))
-
-
-def _connect(app: LiveApp, sandbox: SandboxProcess, seller: str, name: str) -> dict[str, Any]:
-    started = app.graphql(START, {"input": {"region": "US", "name": name, "regionConfirmed": True}})
-    state = parse_qs(urlsplit(started["shopAuthorizationStart"]["authorizationUrl"]).query)["state"][0]
-    form = {"service_id": sandbox.SERVICE_ID, "seller": seller, "decision": "approve", "state": state}
-    consent = sandbox.http.post(f"{sandbox.url}/oauth/authorize", data=form, follow_redirects=False)
-    redirect = dict(parse_qs(urlsplit(consent.headers["location"]).query))
-    done = app.graphql(CONNECT, {"input": {"state": redirect["state"][0], "code": redirect["code"][0]}})
-    if done["shopAuthorizationComplete"]["userErrors"]:
-        raise RuntimeError(f"connecting {seller} failed: {done}")
-    return dict(done["shopAuthorizationComplete"]["shop"])
 
 
 def _items(app: LiveApp) -> list[dict[str, Any]]:
@@ -311,7 +297,7 @@ async def pool(harness: Harness, db: str, sizes: PoolSizes) -> dict[str, Any]:
         with LiveApp(harness, database_url, sandbox, port, **extra) as app:
             shops = []
             for n, seller in enumerate((*SELLERS, third)):
-                shops.append(await asyncio.to_thread(_connect, app, sandbox, seller, f"Pool bench {n + 1}"))
+                shops.append(await asyncio.to_thread(app.connect_shop, sandbox, seller, f"Pool bench {n + 1}"))
             for shop in shops:
                 await asyncio.to_thread(app.wait, lambda s=shop: app.imports_done(s["id"]), "the imports")
             shared = await asyncio.to_thread(_shared, app, sandbox, shops)
