@@ -187,6 +187,17 @@ def transition(
     return None  # DEDUCTED, RELEASED, HISTORICAL are final
 
 
+def order_timing(
+    created_at: datetime, stock_counted_at: datetime | None, linked_at: datetime | None
+) -> tuple[bool, bool]:
+    """(`in_seed`, `after_link`) of an order line for `transition`, from when the order was created: before its
+    shop's TikTok stock seeded the item (`stock_counted_at`, None: it did not seed it), and at or after the SKU's
+    link took effect (`linked_at`; the seeding time for links made before links kept their time; neither: never)."""
+    in_seed = stock_counted_at is not None and created_at < stock_counted_at
+    since = linked_at or stock_counted_at
+    return in_seed, since is not None and created_at >= since
+
+
 def link_pending(wanted: StockEffect, order_updated_at: datetime, item_id: str, quantity: int) -> Transition:
     """A PENDING_LINK line whose SKU just got linked to `item_id`: an open one reserves, any other is history
     (TikTok's stock, which seeded or fed the item, no longer held that unit)."""

@@ -21,6 +21,7 @@ from domain.inventory.ledger import (
     StockLine,
     Transition,
     link_pending,
+    order_timing,
     stock_lines,
     transition,
     unlink_reserved,
@@ -63,6 +64,20 @@ def test_a_line_seen_for_the_first_time(
     wanted: StockEffect, linked: str | None, in_seed: bool, expected: Transition
 ) -> None:
     assert transition(None, wanted, NEWER, linked, 3, in_seed) == expected
+
+
+def test_an_orders_timing_against_its_links_seeding_and_linking() -> None:
+    seeded, linked = datetime(2026, 11, 30, 10, tzinfo=UTC), datetime(2026, 11, 30, 11, tzinfo=UTC)
+    before, between, at, after = (
+        datetime(2026, 11, 30, h, m, tzinfo=UTC) for h, m in ((9, 0), (10, 30), (11, 0), (12, 0))
+    )
+    assert order_timing(before, seeded, linked) == (True, False)
+    assert order_timing(between, seeded, linked) == (False, False)
+    assert order_timing(at, seeded, linked) == (False, True)
+    assert order_timing(after, seeded, linked) == (False, True)
+    assert order_timing(between, seeded, None) == (False, True)  # a link older than link times: its seeding time
+    assert order_timing(before, None, linked) == (False, False)  # a shop that joined: never in the seed
+    assert order_timing(after, None, None) == (False, False)
 
 
 # (first seen) wanted, linked item -> the transition of a 3-unit line of an order created since its SKU was linked

@@ -28,6 +28,7 @@ from domain.inventory.ledger import (
     LineState,
     StockLine,
     link_pending,
+    order_timing,
     stock_lines,
     transition,
     unlink_reserved,
@@ -121,9 +122,7 @@ async def _apply_chunk(
             current = None if row is None else ledger_line(row)
             sku_id, units = stock.tiktok_sku_id, stock.quantity
             _, counted_at, linked_at = counted.get(sku_id, (None, None, None))
-            in_seed = counted_at is not None and created_at < counted_at  # TikTok's seeding stock excluded it
-            since = linked_at or counted_at  # the link took effect then: a later sale left the pool's stock
-            after_link = since is not None and created_at >= since
+            in_seed, after_link = order_timing(created_at, counted_at, linked_at)
             move = transition(current, wanted, updated_at, links.get(sku_id), units, in_seed, after_link)
             if move is not None:
                 write.line(key, sku_id, units if current is None else current.quantity, move)
