@@ -32,10 +32,6 @@ from domain.inventory.links import (
 )
 from domain.ports import PoolChange
 
-# New items per INSERT statement: 9 values each, well under asyncpg's 32,767 bind parameters per statement (a shop
-# whose first product import brings 4,000 new seller SKUs would otherwise fail its import on PostgreSQL).
-ITEMS_PER_INSERT = 1000
-
 
 async def auto_link_products(
     session: AsyncSession, shop_id: str, tiktok_product_ids: Sequence[str], now: datetime
@@ -85,16 +81,16 @@ async def auto_link_products(
              "safety_stock": 0, "version": 1, "created_at": now, "updated_at": now}
             for sku in missing
         ]  # fmt: skip
-        created: list[Any] = []  # (id, sku) rows the inserts returned
-        for start in range(0, len(new), ITEMS_PER_INSERT):  # a statement's values stay under the drivers' bounds
-            insert = dialect_insert(session)(inventory_items).values(new[start : start + ITEMS_PER_INSERT])
-            returning = insert.on_conflict_do_nothing().returning(inventory_items.c.id, inventory_items.c.sku)
-            created += (await session.execute(returning)).all()
-        for item_id, sku in created:
-            row = first_of[sku]
-            seeds[item_id] = seed_on_hand(row.quantity, open_units.get(row.tiktok_sku_id, 0))
-            seeding.add(row.id)
+        # One executemany (a statement compiled once, whatever the count; a multi-row VALUES would be compiled anew
+        # for each size and bound by the drivers' parameter limits); the rows whose ids are ours are the ones created.
+        await session.execute(dialect_insert(session)(inventory_items).on_conflict_do_nothing(), new)
+        ours = {row["id"] for row in new}
         items = await _item_ids(session, merchant_id, wanted_items)
+        for sku, item_id in items.items():
+            if item_id in ours:
+                row = first_of[sku]
+                seeds[item_id] = seed_on_hand(row.quantity, open_units.get(row.tiktok_sku_id, 0))
+                seeding.add(row.id)
     link_rows, new_items = [], {}
     by_id = {sku.sku_id: sku for sku in shop_skus}
     for decision in decisions:
