@@ -74,7 +74,8 @@ async def auto_link_products(
     seeding: set[str] = set()  # SKU ids whose shop's TikTok stock seeded a new item now
     missing = [sku for sku in wanted_items if sku not in items]
     if missing:
-        first_of = {d.item_sku: rows[d.sku_id] for d in decisions if d.item_sku in missing}
+        wanted_new = set(missing)  # a set: a first import brings thousands of new seller SKUs at once
+        first_of = {d.item_sku: rows[d.sku_id] for d in decisions if d.item_sku in wanted_new}
         open_units = await _open_pending_units(session, shop_id, [r.tiktok_sku_id for r in first_of.values()])
         new = [
             {"id": uuid.uuid4().hex, "merchant_id": merchant_id, "sku": sku, "on_hand": 0, "reserved": 0,
