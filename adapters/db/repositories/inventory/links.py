@@ -87,10 +87,10 @@ async def auto_link_products(
         await session.execute(dialect_insert(session)(inventory_items).on_conflict_do_nothing(), new)
         ours = {row["id"] for row in new}
         items = await _item_ids(session, merchant_id, wanted_items)
-        for sku, item_id in items.items():
-            if item_id in ours:
+        for sku, created_id in items.items():
+            if created_id in ours:
                 row = first_of[sku]
-                seeds[item_id] = seed_on_hand(row.quantity, open_units.get(row.tiktok_sku_id, 0))
+                seeds[created_id] = seed_on_hand(row.quantity, open_units.get(row.tiktok_sku_id, 0))
                 seeding.add(row.id)
     link_rows, new_items = [], {}
     by_id = {sku.sku_id: sku for sku in shop_skus}
