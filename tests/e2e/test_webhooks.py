@@ -370,11 +370,11 @@ class TestLimitsAndFailures:
 
         # Each sender delivers as TikTok does (tiktok-api.md, webhooks): anything but a 200 -- another status, a
         # connection refused or reset -- is retried, at most TIKTOK_RETRIES times (TikTok's delays of minutes
-        # compressed to none). A reset is part of HTTP/1.1 keep-alive: the server closes a connection idle for 5 s
-        # (uvicorn's timeout_keep_alive) and a client that reuses it at that moment gets the reset; on a loaded
-        # machine this process (client, server, sandbox and worker threads sharing one GIL) reads answers late,
-        # so its pool meets such connections. Nothing acknowledged is lost that way; what matters is that every
-        # delivery is acknowledged within TikTok's attempts and stored once.
+        # compressed to none). A reset is part of HTTP/1.1 keep-alive: a server closes a connection idle for its
+        # keep-alive time and a client that reuses it at that moment gets the reset (the test servers keep idle
+        # connections longer than clients do, `TEST_SERVER_KEEP_ALIVE`, which makes it rare, but TikTok's senders
+        # are not ours). Nothing acknowledged is lost that way; what matters is that every delivery is
+        # acknowledged within TikTok's attempts and stored once.
         async def burst() -> tuple[list[int], list[str]]:
             queue: asyncio.Queue[bytes] = asyncio.Queue()
             for raw in bodies:

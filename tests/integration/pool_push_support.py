@@ -5,7 +5,7 @@ mark the outbox dirty in the same transaction, and TikTok's stock as the sandbox
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,9 +49,14 @@ class PushWorld:
 
 def push_world(database_url: str, sandbox: SandboxServer, settings: Any) -> PushWorld:
     db = Database(database_url)
-    http = httpx.AsyncClient(timeout=10)
+    # A held Update Inventory stays in flight while a test lands its sales (a hundred transactions, which took over
+    # 10 s, the default TikTok timeout, in a full run at load 13): a timeout would make the transport send it again
+    # and TikTok would count the same value twice (harmless, but not the calls those tests count). A hang still
+    # fails the test (pytest-timeout).
+    http = httpx.AsyncClient()
     uows = uow_factory(db, TokenCipher(settings.encryption_key))
-    return PushWorld(db, uows, TikTokClient(settings.tiktok, http), http, sandbox)
+    tiktok = replace(settings.tiktok, timeout_seconds=120.0)
+    return PushWorld(db, uows, TikTokClient(tiktok, http), http, sandbox)
 
 
 async def imported_shop(world: PushWorld, seller: str = "us-local", merchant_id: str = "m1") -> Shop:

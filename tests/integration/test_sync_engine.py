@@ -336,13 +336,14 @@ async def test_a_worker_process_stops_an_import_at_its_time_limit_and_sends_noth
         (orders,) = await start_sync(*start, [SyncKind.ORDERS])
         # when its run passes the limit: the task fails with a clear code
         failed = await harness.wait(orders.id, timeout=60)
-        sent = sandbox.control("GET", "/counters")["by_path"][order_search]
+        # (on a loaded machine the limit may pass before the first search is even sent: then none is counted)
+        sent = sandbox.control("GET", "/counters")["by_path"].get(order_search)
         assert (failed.status, failed.error_code) == (SyncTaskStatus.FAILED, ErrorCode.TIME_LIMIT_EXCEEDED)
         # then the worker's only thread is free again: a products sync runs to its end
         (products,) = await start_sync(*start, [SyncKind.PRODUCTS])
         done = await harness.wait(products.id, timeout=60)
         assert done.status is SyncTaskStatus.SUCCEEDED, done.error_message
         # and no request of the stopped import reached TikTok after it failed
-        assert sandbox.control("GET", "/counters")["by_path"][order_search] == sent
+        assert sandbox.control("GET", "/counters")["by_path"].get(order_search) == sent
     finally:
         stop_worker(worker)
