@@ -55,6 +55,17 @@ def test_a_restart_forgets_the_run() -> None:
     guard.advance(None, "t1")
 
 
+def test_a_restart_forgets_a_row_of_empty_pages_too() -> None:
+    guard = CursorGuard("a search")
+    for _ in range(MAX_EMPTY_PAGES):
+        guard.check_page([], "more")
+    guard.restart()
+    for _ in range(MAX_EMPTY_PAGES):
+        guard.check_page([], "more")
+    with pytest.raises(CursorStuckError, match="4 empty pages"):
+        guard.check_page([], "more")
+
+
 def stuck_message(guard: CursorGuard, *steps: tuple[list[str], str | None, str | None]) -> str:
     """Feed pages (record ids, token sent for it, next_page_token) until the guard refuses one; its message."""
     with pytest.raises(CursorStuckError) as refused:
