@@ -270,15 +270,15 @@ class WebhookEvent:
 
 def shop_notices(events: Sequence[WebhookEvent]) -> tuple[datetime | None, list[tuple[datetime, datetime]]]:
     """The latest deauthorization notice time, and every (authorization end, notice time), among well-formed events."""
-    deauthorized_at: datetime | None = None
+    deauthorizations: list[datetime] = []
     expiries: list[tuple[datetime, datetime]] = []
     for event in events:
         try:
             meaning = event.meaning()
         except MalformedEventError:
             continue
-        if meaning.deauthorized and (deauthorized_at is None or event.notice_time > deauthorized_at):
-            deauthorized_at = event.notice_time
+        if meaning.deauthorized:
+            deauthorizations.append(event.notice_time)
         if meaning.authorization_expires_at is not None:
             expiries.append((meaning.authorization_expires_at, event.notice_time))
-    return deauthorized_at, sorted(expiries, key=lambda pair: pair[1])
+    return max(deauthorizations, default=None), sorted(expiries, key=lambda pair: pair[1])

@@ -51,7 +51,7 @@ class InventoryPolicy:
     def target(self, available: int) -> int:
         """The quantity to show for an item with `available` units (negative: oversold): 0 at or below the
         out-of-stock threshold, else min(floor(available x sharePercent / 100), maxQuantity, 99,999)."""
-        if available <= self.out_of_stock_threshold or available <= 0:
+        if available <= self.out_of_stock_threshold:  # the threshold is never negative: covers available <= 0
             return 0
         shared = available * self.share_percent // 100
         cap = MAX_PUSH_QUANTITY if self.max_quantity is None else min(self.max_quantity, MAX_PUSH_QUANTITY)

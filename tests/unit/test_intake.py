@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -150,3 +151,127 @@ class TestEvents:
         later = make_shop(now=T0 + timedelta(milliseconds=700))
         assert not later.deauthorize(T0 - timedelta(seconds=1), T0)
         assert later.deauthorize(T0, T0 + timedelta(seconds=1))
+
+
+class TestInterpretEdges:
+    @pytest.mark.parametrize(
+        ("type_", "data", "message"),
+        [
+            (1, {}, "data.order_id must be an id (digits)"),
+            (11, {"order_id": 0}, "data.order_id must be an id (digits)"),
+            (12, {"order_id": "١٢٣"}, "data.order_id must be an id (digits)"),  # digits, but not ASCII ones
+            (4, {}, "data.package_list must be a list"),
+            (4, {"package_list": ["p1"]}, "each data.package_list entry needs an order_id_list"),
+            (4, {"package_list": [{"order_id_list": "11"}]}, "each data.package_list entry needs an order_id_list"),
+            (4, {"package_list": [{"order_id_list": ["11", "x"]}]}, "data.order_id_list[] must be an id (digits)"),
+            (15, {"product_id": False}, "data.product_id must be an id (digits)"),
+            (16, {"product_id": 1.0}, "data.product_id must be an id (digits)"),
+            (7, {"expiration_time": "0"}, "data.expiration_time must be Unix seconds"),
+            (7, {"expiration_time": True}, "data.expiration_time must be Unix seconds"),
+            (7, {"expiration_time": 1.7e9}, "data.expiration_time must be Unix seconds"),
+            (7, {"expiration_time": "-5"}, "data.expiration_time must be Unix seconds"),
+        ],
+    )
+    def test_a_refusal_says_what_is_wrong_with_the_data(self, type_: int, data: dict, message: str) -> None:
+        with pytest.raises(MalformedEventError) as refused:
+            interpret(type_, data)
+        assert str(refused.value) == message
+
+    def test_the_smallest_ids_and_padded_ids_are_read(self) -> None:
+        assert interpret(1, {"order_id": 1}).order_ids == ("1",)
+        assert interpret(5, {"product_id": " 1729 "}).product_ids == ("1729",)
+        assert interpret(4, {"package_list": []}) == Meaning()  # a package update listing no package: nothing
+
+    def test_an_expiry_as_a_number_or_at_the_first_second_is_read(self) -> None:
+        assert interpret(7, {"expiration_time": 1_700_000_000}).authorization_expires_at == datetime(
+            2023, 11, 14, 22, 13, 20, tzinfo=UTC
+        )
+        assert interpret(7, {"expiration_time": "1"}).authorization_expires_at == datetime(
+            1970, 1, 1, 0, 0, 1, tzinfo=UTC
+        )
+
+    def test_each_meaning_is_something_to_do_only_when_it_carries_something(self) -> None:
+        assert Meaning().is_empty
+        assert not Meaning(order_ids=("1",)).is_empty
+        assert not Meaning(product_ids=("1",)).is_empty
+        assert not Meaning(deauthorized=True).is_empty
+        assert not Meaning(authorization_expires_at=T0).is_empty
+
+
+class TestNotificationKeyEdges:
+    def test_without_a_shop_id_and_with_text_and_decimals_as_the_webhook_parses_them(self) -> None:
+        data = {"name": "café", "price": Decimal("1.50")}  # envelopes are parsed with parse_float=Decimal
+        expected = hashlib.sha256('16||{"name":"café","price":"1.50"}'.encode()).hexdigest()
+        assert notification_key(None, 16, None, data) == "sha256:" + expected
+        assert notification_key("", 16, None, data) == "sha256:" + expected  # an empty TikTok id is no id
+
+    def test_batches_of_a_given_size(self) -> None:
+        assert list(order_id_batches(["1", "2", "3", "2", "4"], size=2)) == [["1", "2"], ["3", "4"]]
+        assert list(order_id_batches([])) == []
+
+
+class TestReceive:
+    def test_an_inbox_entry_keeps_the_envelope_and_dates_it_by_tiktoks_push_time(self) -> None:
+        note = Notification(1, "7327112393057371910", "7494", 1_700_000_000, {"order_id": "9"})
+        event = WebhookEvent.receive(note, "shop-1", T0)
+        assert (event.notification_key, event.type, event.tiktok_shop_id, event.shop_id, event.data) == (
+            "tts:7327112393057371910", 1, "7494", "shop-1", {"order_id": "9"},
+        )  # fmt: skip
+        assert (event.tts_notification_id, event.received_at, event.attempts) == ("7327112393057371910", T0, 0)
+        assert event.notified_at == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC) == event.notice_time
+        assert (event.outcome, event.error_code, event.error_message) == (EventOutcome.PENDING, None, None)
+        assert event.event_type == "ORDER_STATUS_CHANGE"
+        assert event.meaning() == Meaning(order_ids=("9",))
+        other = WebhookEvent.receive(note, "shop-1", T0)
+        assert other.id != event.id and len(event.id) == 32
+
+    def test_without_a_push_time_it_is_dated_when_received(self) -> None:
+        event = WebhookEvent.receive(Notification(1, None, "7494", None, {"order_id": "9"}), "shop-1", T0)
+        assert event.notified_at is None and event.notice_time == T0
+        digest = hashlib.sha256(b'1|7494|{"order_id":"9"}').hexdigest()
+        assert event.notification_key == "sha256:" + digest  # type, shop id and data, as notification_key says
+        assert event.tts_notification_id is None
+        first_second = WebhookEvent.receive(Notification(1, None, "7494", 0, {"order_id": "9"}), "shop-1", T0)
+        assert first_second.notified_at == datetime(1970, 1, 1, tzinfo=UTC)
+
+    def test_an_event_of_no_known_shop_says_why_it_is_ignored(self) -> None:
+        event = WebhookEvent.receive(Notification(1, None, "9999", None, {"order_id": "9"}), None, T0)
+        assert (event.outcome, event.error_code, event.error_message, event.processed_at) == (
+            EventOutcome.IGNORED, "UNKNOWN_SHOP", "No connected shop has this TikTok shop id.", T0,
+        )  # fmt: skip
+
+    def test_finish_records_outcome_code_message_and_time(self) -> None:
+        event = WebhookEvent.receive(Notification(1, None, "7494", None, {"order_id": "9"}), "shop-1", T0)
+        event.finish(T0 + timedelta(seconds=3), EventOutcome.FAILED, "ORDER_NOT_FOUND", "Order 9 not found")
+        assert (event.outcome, event.error_code, event.error_message, event.processed_at) == (
+            EventOutcome.FAILED, "ORDER_NOT_FOUND", "Order 9 not found", T0 + timedelta(seconds=3),
+        )  # fmt: skip
+        event.replay()
+        assert (event.outcome, event.error_code, event.error_message, event.processed_at) == (
+            EventOutcome.PENDING, None, None, None,
+        )  # fmt: skip
+
+
+class TestShopNotices:
+    def event(self, type_: int, data: dict, pushed: datetime) -> WebhookEvent:
+        return WebhookEvent.receive(Notification(type_, None, "7494", int(pushed.timestamp()), data), "s", T0)
+
+    def test_the_latest_deauthorization_and_every_expiry_by_notice_time_skipping_malformed_ones(self) -> None:
+        t = [T0 + timedelta(minutes=m) for m in range(5)]
+        events = [
+            self.event(7, {"expiration_time": "1900000000"}, t[3]),
+            self.event(6, {}, t[2]),
+            self.event(7, {"expiration_time": "soon"}, t[4]),  # malformed: skipped, the rest still read
+            self.event(6, {}, t[4]),
+            self.event(6, {}, t[1]),
+            self.event(7, {"expiration_time": "2000000000"}, t[0]),  # noticed first, though it ends later
+            self.event(1, {"order_id": "5"}, t[4]),
+        ]
+        deauthorized_at, expiries = shop_notices(events)
+        assert deauthorized_at == t[4]
+        assert expiries == [
+            (datetime(2033, 5, 18, 3, 33, 20, tzinfo=UTC), t[0]),
+            (datetime(2030, 3, 17, 17, 46, 40, tzinfo=UTC), t[3]),
+        ]
+        assert shop_notices([]) == (None, [])
+        assert shop_notices([self.event(6, {}, t[2]), self.event(6, {}, t[2])]) == (t[2], [])

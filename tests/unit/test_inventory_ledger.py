@@ -72,6 +72,7 @@ def test_an_orders_timing_against_its_links_seeding_and_linking() -> None:
         datetime(2026, 11, 30, h, m, tzinfo=UTC) for h, m in ((9, 0), (10, 30), (11, 0), (12, 0))
     )
     assert order_timing(before, seeded, linked) == (True, False)
+    assert order_timing(seeded, seeded, linked) == (False, False)  # created as the stock was read: not before it
     assert order_timing(between, seeded, linked) == (False, False)
     assert order_timing(at, seeded, linked) == (False, True)
     assert order_timing(after, seeded, linked) == (False, True)

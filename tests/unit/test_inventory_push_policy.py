@@ -49,6 +49,7 @@ def test_one_unit_available_is_shown_as_one() -> None:
     # above the default threshold 0: min(floor(1 x 100 / 100), 99,999) = 1
     assert InventoryPolicy().target(1) == 1
     assert InventoryPolicy().target(0) == 0
+    assert InventoryPolicy().target(-3) == 0  # oversold: nothing to show, never a negative quantity
     assert InventoryPolicy(out_of_stock_threshold=1).target(2) == 2
 
 

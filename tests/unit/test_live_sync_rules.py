@@ -15,6 +15,7 @@ from domain.polling import (
     initial_cursor,
     poll_window,
     queue_poll,
+    task_window,
 )
 from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from domain.tokens import REFRESH_CLAIM_TTL, ShopSchedule, refresh_due_at
@@ -48,6 +49,39 @@ class TestPollWindow:
         assert cursor.already_polled_for(T0 - timedelta(seconds=1))
         assert not cursor.already_polled_for(T0 + timedelta(seconds=1))
         assert not cursor.already_polled_for(None)  # a poll asked by hand always runs
+
+
+class TestPollEdges:
+    def test_a_window_of_no_whole_second_is_empty_and_one_second_is_read(self) -> None:
+        no_overlap = replace(SETTINGS, overlap=timedelta(0))
+        settle_line = T0 - SETTINGS.settle
+        assert poll_window(settle_line, T0, no_overlap) is None  # [t, t): nothing to read
+        assert poll_window(settle_line - timedelta(seconds=1), T0, no_overlap) == PollWindow(
+            seconds(settle_line) - 1, seconds(settle_line)
+        )
+
+    def test_due_exactly_one_interval_after_it_was_scheduled(self) -> None:
+        cursor = PollCursor("s1", SyncKind.ORDERS, scheduled_at=T0)
+        assert not cursor.is_due(T0 + SETTINGS.interval - timedelta(microseconds=1), SETTINGS.interval)
+        assert cursor.is_due(T0 + SETTINGS.interval, SETTINGS.interval)
+
+    def test_a_poll_started_at_the_ticks_own_instant_answers_it_and_none_started_answers_nothing(self) -> None:
+        assert PollCursor("s1", SyncKind.ORDERS, polled_at=T0).already_polled_for(T0)
+        assert not PollCursor("s1", SyncKind.ORDERS).already_polled_for(T0)  # never polled: the tick runs
+
+    def test_a_queued_poll_is_a_scheduled_task_of_the_shop_carrying_its_window(self) -> None:
+        shop = make_shop(merchant_id="m7")
+        task = queue_poll(shop, SyncKind.PRODUCTS, PollWindow(1000, 2000), T0)
+        assert (task.shop_id, task.merchant_id, task.kind, task.trigger, task.status, task.created_at) == (
+            shop.id, "m7", SyncKind.PRODUCTS, SyncTrigger.SCHEDULED, SyncTaskStatus.QUEUED, T0,
+        )  # fmt: skip
+        assert task.checkpoint == {"poll": {"ge": 1000, "lt": 2000}}
+        assert task_window(task) == PollWindow(1000, 2000)
+        assert len(task.id) >= 16 and task.id != queue_poll(shop, SyncKind.PRODUCTS, PollWindow(1000, 2000), T0).id
+
+    def test_a_window_read_back_from_a_checkpoint_is_whole_seconds(self) -> None:
+        assert PollWindow.from_json({"ge": "1000", "lt": 2000.0}) == PollWindow(1000, 2000)
+        assert PollWindow(5, 9).to_json() == {"ge": 5, "lt": 9}
 
 
 class TestInitialCursor:
@@ -186,3 +220,87 @@ class TestAttention:
         notices = shop_attention(T0, expires_at=T0 + timedelta(days=300), revoked_at=None, sync=facts)
         assert [(n.code, n.at) for n in notices] == [(AttentionCode.SYNC_FAILING, T0 - timedelta(minutes=3))]
         assert "orders" in notices[0].message
+
+
+class TestAttentionEdges:
+    FAR = T0 + timedelta(days=300)
+
+    def codes_and_times(self, **kwargs: object) -> list[tuple[AttentionCode, object]]:
+        return [(n.code, n.at) for n in shop_attention(T0, **kwargs)]  # type: ignore[arg-type]
+
+    def test_the_earlier_of_the_token_expiry_and_the_announced_end_counts(self) -> None:
+        token_end, announced = T0 + timedelta(days=10), T0 + timedelta(days=20)
+        assert self.codes_and_times(expires_at=token_end, revoked_at=None, authorization_expires_at=announced) == [
+            (AttentionCode.EXPIRING_SOON, token_end)
+        ]
+        ended = T0 - timedelta(hours=1)
+        assert self.codes_and_times(expires_at=self.FAR, revoked_at=None, authorization_expires_at=ended) == [
+            (AttentionCode.REAUTHORIZATION_REQUIRED, ended)
+        ]
+
+    def test_a_revoked_shop_is_dated_by_its_revocation_even_when_its_authorization_also_ended(self) -> None:
+        revoked, ended = T0 - timedelta(hours=2), T0 - timedelta(days=1)
+        notices = shop_attention(T0, expires_at=ended, revoked_at=revoked)
+        assert [(n.code, n.at) for n in notices] == [(AttentionCode.REAUTHORIZATION_REQUIRED, revoked)]
+        assert notices[0].message.startswith("TikTok no longer honours")
+
+    def test_the_warning_starts_exactly_30_days_ahead(self) -> None:
+        at_30 = T0 + timedelta(days=30)
+        assert self.codes_and_times(expires_at=at_30, revoked_at=None) == [(AttentionCode.EXPIRING_SOON, at_30)]
+        assert self.codes_and_times(expires_at=at_30 + timedelta(microseconds=1), revoked_at=None) == []
+
+    def test_the_days_left_are_rounded_up_and_the_last_day_is_within_a_day(self) -> None:
+        def message(left: timedelta) -> str:
+            return shop_attention(T0, expires_at=T0 + left, revoked_at=None)[0].message
+
+        assert "ends in 30 days:" in message(timedelta(days=30))
+        assert "ends in 7 days:" in message(timedelta(days=6, hours=1))
+        assert "ends in 2 days:" in message(timedelta(days=1, microseconds=1))
+        assert "ends within a day:" in message(timedelta(days=1))
+        assert "ends within a day:" in message(timedelta(seconds=1))
+
+    def test_webhooks_are_silent_only_after_more_than_an_hour_without_one(self) -> None:
+        registered = T0 - timedelta(days=2)
+        changes = SyncFacts(changes_found_at=T0)
+
+        def silent(last_webhook_at: object) -> list[tuple[AttentionCode, object]]:
+            return self.codes_and_times(
+                expires_at=self.FAR, revoked_at=None, webhooks_registered_at=registered,
+                last_webhook_at=last_webhook_at, sync=changes,
+            )  # fmt: skip
+
+        assert silent(T0 - timedelta(hours=1)) == []
+        hour_and_a_bit = T0 - timedelta(hours=1, microseconds=1)
+        assert silent(hour_and_a_bit) == [(AttentionCode.WEBHOOKS_SILENT, hour_and_a_bit)]
+        assert silent(None) == [(AttentionCode.WEBHOOKS_SILENT, registered)]  # none ever came: since registration
+
+    def test_a_webhook_from_before_the_registration_does_not_date_the_silence(self) -> None:
+        registered = T0 - timedelta(minutes=30)
+        notices = self.codes_and_times(
+            expires_at=self.FAR, revoked_at=None, webhooks_registered_at=registered,
+            last_webhook_at=T0 - timedelta(days=3), sync=SyncFacts(changes_found_at=T0),
+        )  # fmt: skip
+        assert notices == []  # registered 30 min ago: not yet an hour of silence
+
+    def test_nothing_is_said_about_webhooks_without_facts_about_polls(self) -> None:
+        registered = T0 - timedelta(days=2)
+        assert self.codes_and_times(expires_at=self.FAR, revoked_at=None, webhooks_registered_at=registered) == []
+        no_changes = SyncFacts(failing_since=None)
+        assert (
+            self.codes_and_times(
+                expires_at=self.FAR, revoked_at=None, webhooks_registered_at=registered, sync=no_changes
+            )
+            == []
+        )
+
+    def test_notices_come_most_urgent_first(self) -> None:
+        ends = T0 + timedelta(days=3)
+        registered = T0 - timedelta(days=2)
+        facts = SyncFacts(changes_found_at=T0, failing_since=T0 - timedelta(minutes=1), failing_kind="PRODUCTS")
+        notices = shop_attention(T0, expires_at=ends, revoked_at=None, webhooks_registered_at=registered, sync=facts)
+        assert [(n.code, n.at) for n in notices] == [
+            (AttentionCode.EXPIRING_SOON, ends),
+            (AttentionCode.WEBHOOKS_SILENT, registered),
+            (AttentionCode.SYNC_FAILING, T0 - timedelta(minutes=1)),
+        ]
+        assert notices[2].message == "The last products sync failed; it is retried at the next poll."
