@@ -26,6 +26,8 @@ from workers.resources import Resources
 # thread, which for an async actor only cancels the coroutine's future, with nothing recorded.
 TIME_LIMIT_GRACE_MS = 30_000
 
+TOKEN_REFRESH_PRIORITY = -10
+
 
 @dramatiq.actor(
     queue_name=SYNC_QUEUE,
@@ -66,6 +68,10 @@ async def poll_shop(shop_id: str, kind: str, scheduled_at: str | None = None) ->
     max_backoff=60_000,
     time_limit=60_000,
     throws=(DomainError,),
+    # Taken before any other message a worker holds (lower is first; the others keep Dramatiq's 0): a refresh has a
+    # deadline, the token's expiry, and imports, pushes and polls do not. Seen at load 13: a refresh queued behind
+    # a push and a reconcile ran after the token had expired (a request's 105002 then refreshed it instead).
+    priority=TOKEN_REFRESH_PRIORITY,
 )
 async def refresh_shop_tokens(shop_id: str) -> None:
     """Refresh the shop's access token if it is (still) due; a dead refresh token revokes the shop."""

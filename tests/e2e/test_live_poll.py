@@ -106,12 +106,14 @@ def test_without_webhooks_a_new_and_a_changed_order_arrive_through_a_poll(app_fa
 
 
 def test_the_token_sweep_refreshes_before_expiry_and_a_dead_refresh_token_revokes(app_factory) -> None:
-    # given a shop whose access tokens live 8 seconds; polls out of the way (hourly)
-    app = live(app_factory, access_token_ttl=8, poll_interval_seconds=3600.0)
+    # given a shop whose access tokens live 20 seconds (refreshed 10 s ahead: half the lifetime, the cap of the
+    # lead; 8 s left 4 s, less than one push took on a machine at load 13); polls out of the way (hourly)
+    app = live(app_factory, access_token_ttl=20, poll_interval_seconds=3600.0)
     shop = app.connect_shop("m1", "us-local", "US")
-    app.wait_for_idle_sync()
+    # (read before the imports end: on a loaded machine they can outlast the lead, and the sweep refresh first)
     first = db_row(app, "SELECT access_token_expires_at FROM shops WHERE id = :id", id=_internal(shop["id"]))
     first_expiry = _aware(first["access_token_expires_at"])
+    app.wait_for_idle_sync()
 
     # when time passes, the sweep refreshes the token before it expires
     refreshed = wait_for(
