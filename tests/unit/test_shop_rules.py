@@ -122,11 +122,14 @@ class TestConnectOrRenew:
     def test_a_free_shop_is_connected(self) -> None:
         shop, renewed = connect_or_renew(None, "m1", "Mine", Region.US, granted(), tokens(), NOW)
         assert (shop.merchant_id, shop.name, renewed) == ("m1", "Mine", False)
+        assert (shop.authorized_at, shop.created_at, shop.tokens) == (NOW, NOW, tokens())
 
     def test_the_merchants_own_shop_is_renewed_under_the_name_typed_again(self) -> None:
         mine = Shop.connect("m1", "Old name", Region.US, granted(), tokens(NOW + timedelta(days=1)), NOW)
-        shop, renewed = connect_or_renew(mine, "m1", "New name", Region.US, granted(), tokens(), NOW)
+        later = NOW + timedelta(hours=2)
+        shop, renewed = connect_or_renew(mine, "m1", "New name", Region.US, granted(), tokens(), later)
         assert shop is mine and renewed and shop.name == "New name" and shop.expires_at == NOW + timedelta(days=365)
+        assert (shop.authorized_at, shop.created_at) == (later, NOW)
 
     def test_another_merchants_shop_is_refused(self) -> None:
         theirs = Shop.connect("m2", "Theirs", Region.US, granted(), tokens(), NOW)

@@ -104,6 +104,12 @@ class TestStoreOrder:
     def test_the_fingerprint_changes_with_any_stored_value(self) -> None:
         plain = order(LINE).fingerprint
         assert order(LINE).fingerprint == plain
+        assert (
+            store_order(
+                "576", "UNPAID", CREATED, UPDATED, Decimal("12.30"), "USD", "buyer", "Ana", "GB", [LINE]
+            ).fingerprint
+            != plain
+        )
         assert order(LINE, currency="EUR").fingerprint != plain
         assert order((*LINE[:5], 3, *LINE[6:])).fingerprint != plain
         assert order(LINE, LINE).fingerprint != plain
@@ -148,8 +154,8 @@ class TestStoreProduct:
     def test_a_record_breaking_a_rule_is_refused_with_its_reason(
         self,
         tiktok_product_id: str,
-        sku: tuple,
-        reason: str,  # type: ignore[type-arg]
+        sku: tuple[object, ...],
+        reason: str,
     ) -> None:
         with pytest.raises(InvalidRecord) as refused:
             store_product(tiktok_product_id, "Tee", "ACTIVATE", CREATED, UPDATED, [sku])
@@ -161,6 +167,8 @@ class TestStoreProduct:
         assert product((*SKU[:4], [("w1", 3), ("w2", 5)], False)).fingerprint != plain
         assert product((*SKU[:4], [("w1", 7)], False)).fingerprint != plain  # same sum, other warehouses
         assert product((*SKU[:5], True)).fingerprint != plain
+        retitled = store_product("p-1", "Tee (new)", "ACTIVATE", CREATED, UPDATED, [SKU])
+        assert retitled.fingerprint != plain
 
     def test_the_domain_product_goes_back_and_forth(self) -> None:
         skus = (

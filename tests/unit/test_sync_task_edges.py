@@ -201,6 +201,12 @@ class TestCounts:
         assert (task.created, task.updated, task.unchanged, task.failed, task.processed) == (1, 2, 3, 121, 127)
         assert [f.tiktok_id for f in task.failures] == [f"a{i}" for i in range(60)] + [f"b{i}" for i in range(40)]
 
+    def test_the_hundredth_failure_is_kept_the_hundred_and_first_not(self) -> None:
+        task = _task()
+        task.record_batch(0, 0, 0, [RecordFailure(f"a{i}", "bad") for i in range(99)])
+        task.record_batch(0, 0, 0, [RecordFailure("last", "bad"), RecordFailure("over", "bad")])
+        assert (len(task.failures), task.failures[-1].tiktok_id, task.failed) == (100, "last", 101)
+
     @pytest.mark.parametrize(("total", "expected"), [(None, 7), (5, 7), (7, 7), (9, 9)])
     def test_success_makes_the_total_at_least_what_was_processed(self, total: int | None, expected: int) -> None:
         task = _running()
