@@ -121,6 +121,11 @@ class TestAttempts:
         task.touch(T0 + 2 * DAY)
         assert task.heartbeat_at == T0 + 2 * DAY
 
+    def test_a_queued_task_is_cancelled_at_once_and_dated(self) -> None:
+        task = _task()
+        task.request_cancel(T0 + DAY)
+        assert (task.status, task.cancel_requested, task.finished_at) == (SyncTaskStatus.CANCELLED, True, T0 + DAY)
+
     def test_a_cancel_asked_while_it_waited_ends_it_instead_of_running(self) -> None:
         task = _running()
         task.request_cancel(T0)
