@@ -31,11 +31,11 @@ class Region(StrEnum):
 
     @classmethod
     def from_tiktok(cls, code: str) -> Region | None:
-        """The region for TikTok's code (`GB` is the UK), or None when Shopbridge does not support it."""
+        """The region for TikTok's code (`GB` is the UK), or None when Shopbridge does not support it.
+
+        `UK` (our own value) is accepted too, rather than refuse a shop over a spelling."""
         code = code.upper()
         if code == "GB":
-            return cls.UK
-        if code == "UK":  # TikTok says GB; accept UK too rather than refuse a shop over a spelling
             return cls.UK
         try:
             return cls(code)

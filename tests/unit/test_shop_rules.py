@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.authorization import STATE_TTL, AuthorizationRequest, state_digest
 from domain.errors import DomainError, ErrorCode
 from domain.shops import (
     AuthorizedShop,
@@ -119,46 +118,182 @@ class TestShop:
         assert "secret" not in repr(tokens()) and "secret" not in repr(self.make())
 
 
-class TestAuthorizationRequest:
-    def test_start_requires_confirmation(self) -> None:
-        with pytest.raises(DomainError) as exc:
-            AuthorizationRequest.start("m1", Region.US, "Mine", False, NOW)
-        assert code_of(exc) is ErrorCode.REGION_NOT_CONFIRMED
-
-    def test_state_is_unguessable_and_stored_as_digest(self) -> None:
-        first, state1 = AuthorizationRequest.start("m1", Region.US, "Mine", True, NOW)
-        _, state2 = AuthorizationRequest.start("m1", Region.US, "Mine", True, NOW)
-        assert state1 != state2 and len(state1) >= 43
-        assert first.state_digest == state_digest(state1) != state1
-
-    def test_single_use(self) -> None:
-        request, _ = AuthorizationRequest.start("m1", Region.US, "Mine", True, NOW)
-        request.consume(NOW)
-        with pytest.raises(DomainError) as exc:
-            request.consume(NOW)
-        assert code_of(exc) is ErrorCode.INVALID_STATE
-
-    def test_expires_after_30_minutes(self) -> None:
-        request, _ = AuthorizationRequest.start("m1", Region.US, "Mine", True, NOW)
-        request_copy, _ = AuthorizationRequest.start("m1", Region.US, "Mine", True, NOW)
-        request_copy.consume(NOW + STATE_TTL - timedelta(seconds=1))
-        with pytest.raises(DomainError) as exc:
-            request.consume(NOW + STATE_TTL)
-        assert code_of(exc) is ErrorCode.INVALID_STATE
-
-
 class TestConnectOrRenew:
     def test_a_free_shop_is_connected(self) -> None:
         shop, renewed = connect_or_renew(None, "m1", "Mine", Region.US, granted(), tokens(), NOW)
         assert (shop.merchant_id, shop.name, renewed) == ("m1", "Mine", False)
+        assert (shop.authorized_at, shop.created_at, shop.tokens) == (NOW, NOW, tokens())
 
     def test_the_merchants_own_shop_is_renewed_under_the_name_typed_again(self) -> None:
         mine = Shop.connect("m1", "Old name", Region.US, granted(), tokens(NOW + timedelta(days=1)), NOW)
-        shop, renewed = connect_or_renew(mine, "m1", "New name", Region.US, granted(), tokens(), NOW)
+        later = NOW + timedelta(hours=2)
+        shop, renewed = connect_or_renew(mine, "m1", "New name", Region.US, granted(), tokens(), later)
         assert shop is mine and renewed and shop.name == "New name" and shop.expires_at == NOW + timedelta(days=365)
+        assert (shop.authorized_at, shop.created_at) == (later, NOW)
 
     def test_another_merchants_shop_is_refused(self) -> None:
         theirs = Shop.connect("m2", "Theirs", Region.US, granted(), tokens(), NOW)
         with pytest.raises(DomainError) as exc:
             connect_or_renew(theirs, "m1", "Mine", Region.US, granted(), tokens(), NOW)
         assert code_of(exc) is ErrorCode.SHOP_ALREADY_CONNECTED and theirs.merchant_id == "m2"
+
+
+class TestRegion:
+    @pytest.mark.parametrize(
+        ("code", "region"),
+        [("US", Region.US), ("us", Region.US), ("GB", Region.UK), ("gb", Region.UK), ("UK", Region.UK),
+         ("uk", Region.UK), ("MY", Region.MY), ("sg", Region.SG), ("ID", None), ("", None)],
+    )  # fmt: skip
+    def test_tiktoks_code_in_any_case_names_a_supported_region_or_none(self, code: str, region: Region | None) -> None:
+        assert Region.from_tiktok(code) is region
+
+    def test_tiktok_calls_the_uk_gb(self) -> None:
+        assert [r.tiktok_code for r in Region] == ["US", "GB", "MY", "SG"]
+
+
+class TestShopNameRefusals:
+    @pytest.mark.parametrize(
+        ("raw", "message"),
+        [
+            ("  ", "The shop name must not be empty."),
+            ("a" * 65, "The shop name must be at most 64 characters."),
+            ("bad\x07", "The shop name must not contain control characters."),
+            ("line\u2028break", "The shop name must not contain control characters."),  # line separator (Zl)
+            ("para\u2029break", "The shop name must not contain control characters."),  # paragraph separator (Zp)
+            ("half\ud800pair", "The shop name must not contain control characters."),  # lone surrogate (Cs)
+            ("\u202dLTR override", "The shop name must not contain control characters."),
+            ("isolate\u2069", "The shop name must not contain control characters."),
+        ],
+    )
+    def test_each_refusal_says_why_on_the_field_given(self, raw: str, message: str) -> None:
+        with pytest.raises(DomainError) as exc:
+            parse_shop_name(raw, ("input", "name"))
+        assert (exc.value.code, exc.value.message, exc.value.field) == (
+            ErrorCode.INVALID_NAME,
+            message,
+            ("input", "name"),
+        )
+
+    @pytest.mark.parametrize("raw", ["XX Shop", "Cc Zl Zp Cs", "Ünïcode \u00a0space", "emoji 🛍️"])
+    def test_letters_and_ordinary_spaces_are_fine(self, raw: str) -> None:
+        assert parse_shop_name(raw) == raw
+
+
+class TestConsentRefusals:
+    def test_no_shop_granted(self) -> None:
+        with pytest.raises(DomainError) as exc:
+            choose_authorized_shop([], Region.US)
+        assert (code_of(exc), exc.value.message) == (
+            ErrorCode.TIKTOK_UNAVAILABLE, "TikTok returned no authorized shop for this consent.",
+        )  # fmt: skip
+
+    def test_a_local_seller_in_any_case_is_accepted_a_single_cross_border_shop_refused(self) -> None:
+        assert choose_authorized_shop([granted(seller_type="local")], Region.US).tiktok_shop_id == "7000000000000000001"
+        with pytest.raises(DomainError) as exc:
+            choose_authorized_shop([granted(), granted("2", seller_type="CROSS_BORDER")], Region.US)
+        assert (code_of(exc), exc.value.message) == (
+            ErrorCode.CROSS_BORDER_SHOP, "Cross-border shops are not supported; authorize a local shop.",
+        )  # fmt: skip
+
+    def test_the_first_shop_is_the_one_granted(self) -> None:
+        assert choose_authorized_shop([granted("1"), granted("2")], Region.US).tiktok_shop_id == "1"
+
+    def test_region_refusals_name_the_regions(self) -> None:
+        with pytest.raises(DomainError) as exc:
+            choose_authorized_shop([granted(region="ID")], Region.US)
+        assert exc.value.message == "The shop is in region ID; only US, UK, MY and SG are supported."
+        with pytest.raises(DomainError) as exc:
+            choose_authorized_shop([granted(region="GB")], Region.SG)
+        assert exc.value.message == "The authorized shop is in UK, not in the chosen region SG."
+
+
+def later_tokens(seller_name: str | None) -> TokenSet:
+    return TokenSet("access-2", NOW + timedelta(days=8), "refresh-2", NOW + timedelta(days=400), seller_name, "open")
+
+
+class TestShopLifecycle:
+    def make(self) -> Shop:
+        return Shop.connect("m1", "Mine", Region.US, granted(), tokens(), NOW)
+
+    def test_a_connected_shop_keeps_what_tiktok_granted(self) -> None:
+        shop = self.make()
+        assert (shop.merchant_id, shop.name, shop.region, shop.tiktok_shop_id, shop.tiktok_shop_name) == (
+            "m1", "Mine", Region.US, "7000000000000000001", "TikTok name",
+        )  # fmt: skip
+        assert (shop.tiktok_shop_cipher, shop.tiktok_shop_code, shop.seller_name, shop.tokens) == (
+            "GCP_cipher", "USCODE", "Seller", tokens(),
+        )  # fmt: skip
+        assert (shop.authorized_at, shop.created_at, shop.revoked_at, shop.last_synced_at) == (NOW, NOW, None, None)
+        assert (shop.tokens_issued_at, shop.version) == (NOW, 1)
+        assert len(shop.id) == 32 and shop.id != self.make().id
+
+    def test_reauthorization_takes_tiktoks_new_values_and_clears_the_end(self) -> None:
+        shop = self.make()
+        shop.revoke(NOW)
+        shop.note_authorization_end(NOW + timedelta(days=3), NOW)
+        later = NOW + timedelta(hours=1)
+        new = AuthorizedShop("7000000000000000001", "New TikTok name", "US", "LOCAL", "new_cipher", "NEWCODE")
+        shop.reauthorize(new, later_tokens("New seller"), later)
+        assert (shop.tiktok_shop_name, shop.tiktok_shop_cipher, shop.tiktok_shop_code, shop.seller_name) == (
+            "New TikTok name", "new_cipher", "NEWCODE", "New seller",
+        )  # fmt: skip
+        assert (shop.tokens, shop.authorized_at, shop.revoked_at, shop.authorization_expires_at) == (
+            later_tokens("New seller"), later, None, None,
+        )  # fmt: skip
+        assert shop.tokens_issued_at == later
+
+    def test_a_reauthorization_without_a_seller_name_keeps_the_known_one(self) -> None:
+        shop = self.make()
+        shop.reauthorize(granted(), later_tokens(None), NOW)
+        assert shop.seller_name == "Seller"
+
+    def test_a_refused_reauthorization_says_why(self) -> None:
+        with pytest.raises(DomainError) as exc:
+            self.make().reauthorize(granted("999"), later_tokens(None), NOW)
+        assert exc.value.message == (
+            "The re-authorization returned a different TikTok shop; authorize the shop this entry is for."
+        )
+
+    def test_a_refresh_replaces_the_pair_and_dates_it(self) -> None:
+        shop = self.make()
+        later = NOW + timedelta(days=2)
+        shop.refresh_tokens(later_tokens(None), later)
+        assert shop.tokens == later_tokens("Seller")  # TikTok's refresh answer has no seller name: kept
+        assert (shop.tokens_refreshed_at, shop.tokens_issued_at, shop.expires_at) == (
+            later, later, NOW + timedelta(days=400),
+        )  # fmt: skip
+        shop.refresh_tokens(later_tokens("Renamed"))
+        assert (shop.tokens.seller_name, shop.tokens_refreshed_at) == ("Renamed", later)
+
+    def test_a_reauthorization_after_a_refresh_dates_the_pair(self) -> None:
+        shop = self.make()
+        shop.refresh_tokens(later_tokens(None), NOW + timedelta(days=2))
+        shop.reauthorize(granted(), later_tokens(None), NOW + timedelta(days=3))
+        assert shop.tokens_issued_at == NOW + timedelta(days=3)
+
+    def test_a_sync_and_a_revocation_are_dated_once(self) -> None:
+        shop = self.make()
+        shop.record_sync(NOW + timedelta(minutes=5))
+        shop.revoke(NOW + timedelta(hours=1))
+        shop.revoke(NOW + timedelta(hours=2))
+        assert (shop.last_synced_at, shop.revoked_at) == (NOW + timedelta(minutes=5), NOW + timedelta(hours=1))
+
+    def test_webhook_registration_keeps_its_last_success_and_error(self) -> None:
+        shop = self.make()
+        shop.record_webhook_registration(NOW, "TIKTOK_REJECTED: no")
+        assert (shop.webhooks_registered_at, shop.webhook_registration_error) == (None, "TIKTOK_REJECTED: no")
+        shop.record_webhook_registration(NOW + timedelta(minutes=1), None)
+        assert (shop.webhooks_registered_at, shop.webhook_registration_error) == (NOW + timedelta(minutes=1), None)
+        shop.record_webhook_registration(NOW + timedelta(minutes=2), "again")
+        assert (shop.webhooks_registered_at, shop.webhook_registration_error) == (NOW + timedelta(minutes=1), "again")
+
+    def test_the_token_repr_shows_dates_and_seller_only(self) -> None:
+        assert repr(tokens()) == (
+            "TokenSet(access_token_expires_at=2026-12-01T12:00:00+00:00, "
+            "refresh_token_expires_at=2027-11-24T12:00:00+00:00, seller_name='Seller')"
+        )
+
+    def test_another_merchants_shop_is_refused_in_words(self) -> None:
+        with pytest.raises(DomainError) as exc:
+            connect_or_renew(self.make(), "m2", "Mine", Region.US, granted(), tokens(), NOW)
+        assert exc.value.message == "This TikTok Shop is connected to another store; it must be deleted there first."

@@ -1,0 +1,116 @@
+"""Pending OAuth requests (domain.authorization): what a start records, the state's digest, single use, expiry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain.authorization import STATE_TTL, AuthorizationPurpose, AuthorizationRequest, state_digest
+from domain.errors import DomainError, ErrorCode
+from domain.shops import Region
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def code_of(exc: pytest.ExceptionInfo[DomainError]) -> ErrorCode:
+    return exc.value.code
+
+
+class TestAuthorizationRequest:
+    def test_start_requires_confirmation(self) -> None:
+        with pytest.raises(DomainError) as exc:
+            AuthorizationRequest.start("m1", Region.US, "Mine", False, NOW)
+        assert code_of(exc) is ErrorCode.REGION_NOT_CONFIRMED
+
+    def test_state_is_unguessable_and_stored_as_digest(self) -> None:
+        first, state1 = AuthorizationRequest.start("m1", Region.US, "Mine", True, NOW)
+        _, state2 = AuthorizationRequest.start("m1", Region.US, "Mine", True, NOW)
+        assert state1 != state2 and len(state1) >= 43
+        assert first.state_digest == state_digest(state1) != state1
+
+    def test_single_use(self) -> None:
+        request, _ = AuthorizationRequest.start("m1", Region.US, "Mine", True, NOW)
+        request.consume(NOW)
+        with pytest.raises(DomainError) as exc:
+            request.consume(NOW)
+        assert code_of(exc) is ErrorCode.INVALID_STATE
+
+    def test_expires_after_30_minutes(self) -> None:
+        request, _ = AuthorizationRequest.start("m1", Region.US, "Mine", True, NOW)
+        request_copy, _ = AuthorizationRequest.start("m1", Region.US, "Mine", True, NOW)
+        request_copy.consume(NOW + STATE_TTL - timedelta(seconds=1))
+        with pytest.raises(DomainError) as exc:
+            request.consume(NOW + STATE_TTL)
+        assert code_of(exc) is ErrorCode.INVALID_STATE
+
+    def test_a_connect_request_records_what_the_merchant_asked_for(self) -> None:
+        request, state = AuthorizationRequest.start("m1", Region.SG, "  My SG shop ", True, NOW)
+        assert (request.merchant_id, request.purpose, request.region, request.name, request.shop_id) == (
+            "m1", AuthorizationPurpose.CONNECT, Region.SG, "My SG shop", None,
+        )  # fmt: skip
+        assert (request.created_at, request.expires_at, request.used_at) == (NOW, NOW + timedelta(minutes=30), None)
+        assert len(state) == 43  # 32 bytes, URL-safe base64 without padding
+
+    def test_a_reauthorization_request_names_the_shop(self) -> None:
+        request, state = AuthorizationRequest.start_reauthorization("m1", "shop-1", Region.UK, "Mine", NOW)
+        assert (request.merchant_id, request.purpose, request.region, request.name, request.shop_id) == (
+            "m1", AuthorizationPurpose.REAUTHORIZE, Region.UK, "Mine", "shop-1",
+        )  # fmt: skip
+        assert (request.expires_at, request.state_digest) == (NOW + timedelta(minutes=30), state_digest(state))
+
+    def test_the_state_is_stored_as_its_sha256_in_hex(self) -> None:
+        # FIPS 180-2's sample: SHA-256("abc")
+        assert state_digest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+    @pytest.mark.parametrize(
+        ("region", "confirmed", "code", "message", "field"),
+        [
+            (Region.US, False, ErrorCode.REGION_NOT_CONFIRMED,
+             "Confirm that the shop is a local shop in a supported region (US, UK, MY, SG).", ("regionConfirmed",)),
+            (None, False, ErrorCode.REGION_NOT_CONFIRMED,
+             "Confirm that the shop is a local shop in a supported region (US, UK, MY, SG).", ("regionConfirmed",)),
+            (None, True, ErrorCode.UNSUPPORTED_REGION, "Choose a supported region.", ("region",)),
+        ],
+    )  # fmt: skip
+    def test_start_refusals_say_what_to_fix(
+        self, region: Region | None, confirmed: bool, code: ErrorCode, message: str, field: tuple[str, ...]
+    ) -> None:
+        with pytest.raises(DomainError) as exc:
+            AuthorizationRequest.start("m1", region, "Mine", confirmed, NOW)
+        assert (exc.value.code, exc.value.message, exc.value.field) == (code, message, field)
+
+    def test_the_name_is_checked_at_start(self) -> None:
+        with pytest.raises(DomainError) as exc:
+            AuthorizationRequest.start("m1", Region.US, "   ", True, NOW)
+        assert (code_of(exc), exc.value.field) == (ErrorCode.INVALID_NAME, ("name",))
+
+    def test_consumed_by_its_merchant_once_before_it_expires(self) -> None:
+        request, _ = AuthorizationRequest.start("m1", Region.US, "Mine", True, NOW)
+        later = NOW + timedelta(minutes=30) - timedelta(microseconds=1)
+        request.consume(later, "m1")
+        assert request.used_at == later
+        with pytest.raises(DomainError) as exc:
+            request.consume(later, "m1")
+        assert (exc.value.code, exc.value.message, exc.value.field) == (
+            ErrorCode.INVALID_STATE, "This authorization link was already used; start again.", None,
+        )  # fmt: skip
+
+    def test_an_expired_state_is_refused_in_words(self) -> None:
+        request, _ = AuthorizationRequest.start("m1", Region.US, "Mine", True, NOW)
+        with pytest.raises(DomainError) as exc:
+            request.consume(NOW + timedelta(minutes=30))
+        assert (exc.value.code, exc.value.message, exc.value.field) == (
+            ErrorCode.INVALID_STATE, "This authorization link has expired; start again.", None,
+        )  # fmt: skip
+        assert request.used_at is None
+
+    def test_another_merchant_cannot_spend_the_state(self) -> None:
+        request, _ = AuthorizationRequest.start("m1", Region.US, "Mine", True, NOW)
+        with pytest.raises(DomainError) as exc:
+            request.consume(NOW, "m2")
+        assert (exc.value.code, exc.value.message, exc.value.field) == (
+            ErrorCode.INVALID_STATE, "Unknown authorization state; start again.", ("state",),
+        )  # fmt: skip
+        assert request.used_at is None
+        request.consume(NOW, "m1")  # still spendable by its own merchant

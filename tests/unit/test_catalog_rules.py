@@ -1,0 +1,77 @@
+"""The catalog's rules on one record (domain.catalog): statuses, money, units; the reasons the Task Center shows."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from domain.catalog import BundleComponent, InvalidRecord, LineItem, Money, OrderStatus, Sku, WarehouseStock
+
+# Get Order List's `status` values (Order API 202309), ON_HOLD included
+TIKTOK_STATUSES = [
+    "UNPAID", "ON_HOLD", "AWAITING_SHIPMENT", "PARTIALLY_SHIPPING", "AWAITING_COLLECTION", "IN_TRANSIT", "DELIVERED",
+    "COMPLETED", "CANCELLED",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("raw", TIKTOK_STATUSES)
+def test_each_status_tiktok_documents_is_known(raw: str) -> None:
+    status = OrderStatus.parse(raw)
+    assert status is not None and status.value == raw
+
+
+@pytest.mark.parametrize("raw", ["SHIPPED_TO_MARS", "completed", ""])
+def test_a_status_this_version_does_not_know_is_none(raw: str) -> None:
+    assert OrderStatus.parse(raw) is None
+
+
+def test_money_reads_as_amount_and_currency() -> None:
+    assert str(Money(Decimal("12.30"), "USD")) == "12.30 USD"
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "code"),
+    [("0", "USD", "USD"), ("0.01", " usd ", "USD"), ("5000.10", "idr", "IDR"), ("1E+3", "GBP", "GBP")],
+)
+def test_a_valid_amount_keeps_its_currency_in_upper_case(amount: str, currency: str, code: str) -> None:
+    assert Money.checked_currency(Decimal(amount), currency, "sale_price") == code
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "reason"),
+    [
+        ("1", None, "sale_price has no currency"),
+        ("1", "", "sale_price has no currency"),
+        ("1", "  ", "sale_price has no currency"),
+        ("-0.01", "USD", "sale_price is not a valid amount: -0.01"),
+        ("NaN", "USD", "sale_price is not a valid amount: NaN"),
+        ("Infinity", "USD", "sale_price is not a valid amount: Infinity"),
+        ("-Infinity", "USD", "sale_price is not a valid amount: -Infinity"),
+    ],
+)
+def test_a_bad_amount_or_currency_is_refused_with_its_reason(amount: str, currency: str | None, reason: str) -> None:
+    with pytest.raises(InvalidRecord) as refused:
+        Money.checked_currency(Decimal(amount), currency, "sale_price")
+    assert str(refused.value) == reason
+
+
+def test_a_skus_quantity_is_its_warehouses_stock() -> None:
+    sku = Sku("s1", None, Money(Decimal("1"), "USD"), (WarehouseStock("w1", 3), WarehouseStock("w2", 4)))
+    assert (sku.quantity, sku.bundle) == (7, False)
+    assert Sku("s2", None, Money(Decimal("1"), "USD"), ()).quantity == 0
+
+
+@pytest.mark.parametrize("count", [1, 2, 100])
+def test_units_and_component_counts_of_at_least_one_are_kept(count: int) -> None:
+    assert (LineItem.units(count), BundleComponent.checked_count(count)) == (count, count)
+
+
+@pytest.mark.parametrize("count", [0, -1])
+def test_units_and_component_counts_below_one_are_refused_with_their_value(count: int) -> None:
+    with pytest.raises(InvalidRecord) as refused:
+        LineItem.units(count)
+    assert str(refused.value) == f"quantity {count} is not positive"
+    with pytest.raises(InvalidRecord) as refused:
+        BundleComponent.checked_count(count)
+    assert str(refused.value) == f"sku_count {count} is not positive"

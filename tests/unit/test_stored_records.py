@@ -1,0 +1,184 @@
+"""Records in their stored form (domain.stored): the values kept, the checks, the reasons, the way back.
+
+test_fingerprint.py pins the digest itself; test_tiktok_mapping.py decodes TikTok's samples into these forms.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from domain.catalog import BundleComponent, InvalidRecord, LineItem, Money, Order, Product, Sku, WarehouseStock
+from domain.stored import (
+    StoredOrder,
+    StoredProduct,
+    order_as_stored,
+    product_as_stored,
+    store_order,
+    store_product,
+)
+
+CREATED = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+UPDATED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+PRICE = Decimal("4.10")
+
+
+def order(*line_items: tuple, components: tuple = (), currency: str | None = " usd ") -> StoredOrder:  # type: ignore[type-arg]
+    return store_order(
+        " 576 ", "UNPAID", CREATED, UPDATED, Decimal("12.30"), currency, "buyer", "Ana", "US", line_items, components
+    )
+
+
+LINE = ("li-1", "sku-1", "p-1", "TEE-RED", "Tee", 2, PRICE, None)
+
+
+def product(*skus: tuple) -> StoredProduct:  # type: ignore[type-arg]
+    return store_product(" p-1 ", "Tee", "ACTIVATE", CREATED, UPDATED, skus)
+
+
+SKU = ("sku-1", "TEE-RED", PRICE, "usd", [("w1", 3), ("w2", 4)], False)
+
+
+class TestStoreOrder:
+    def test_the_values_kept_are_trimmed_checked_and_numbered(self) -> None:
+        stored = order(
+            (" li-1 ", " sku-1 ", "p-1", "TEE-RED", "Tee", 2, PRICE, None),
+            ("li-2", "sku-2", None, None, "Mug", 1, Decimal("0"), "eur"),
+        )
+        assert stored.values == (
+            "576", "UNPAID", CREATED, UPDATED, Decimal("12.30"), "USD", "buyer", "Ana", "US",
+        )  # fmt: skip
+        assert stored.line_items == (
+            ("li-1", "sku-1", "p-1", "TEE-RED", "Tee", 2, PRICE, "USD", 0),  # no currency: the order's
+            ("li-2", "sku-2", None, None, "Mug", 1, Decimal("0"), "EUR", 1),
+        )
+        assert (stored.tiktok_order_id, stored.created_at, stored.updated_at, stored.components) == (
+            "576", CREATED, UPDATED, (),
+        )  # fmt: skip
+
+    @pytest.mark.parametrize(
+        ("change", "reason"),
+        [
+            ({"id": "  "}, "missing id"),
+            ({"currency": None}, "payment.total_amount has no currency"),
+            ({"line": ("  ", "sku-1", None, None, "Tee", 1, PRICE, None)}, "missing id"),
+            ({"line": ("li-7", " ", None, None, "Tee", 1, PRICE, None)}, "line item li-7: missing sku_id"),
+            ({"line": ("li-7", "s", None, None, "Tee", 0, PRICE, None)}, "line item li-7: quantity 0 is not positive"),
+            (
+                {"line": ("li-7", "s", None, None, "Tee", 1, Decimal("-1"), None)},
+                "line item li-7: sale_price is not a valid amount: -1",
+            ),
+        ],
+    )
+    def test_a_record_breaking_a_rule_is_refused_with_its_reason(self, change: dict, reason: str) -> None:  # type: ignore[type-arg]
+        with pytest.raises(InvalidRecord) as refused:
+            store_order(
+                change.get("id", "576"), "UNPAID", CREATED, UPDATED, Decimal("1"), change.get("currency", "USD"),
+                None, None, None, [change.get("line", LINE)],
+            )  # fmt: skip
+        assert str(refused.value) == reason
+
+    def test_a_bundle_lines_components_ride_along_trimmed_in_line_order(self) -> None:
+        stored = order(LINE, ("li-2", "sku-2", None, None, "Mug", 1, PRICE, None), components=(
+            (" li-1 ", " c-1 ", 2, "MUG"), ("li-1", "c-2", 1, None),
+        ))  # fmt: skip
+        assert stored.components == (("li-1", "c-1", 2, "MUG"), ("li-1", "c-2", 1, None))
+        # the catalog does not store them: the fingerprint is the plain order's
+        assert stored.fingerprint == order(LINE, ("li-2", "sku-2", None, None, "Mug", 1, PRICE, None)).fingerprint
+
+    @pytest.mark.parametrize(
+        ("component", "reason"),
+        [
+            (("li-9", "c-1", 1, None), "line item li-9: combined_listing_skus: not a line item of the order"),
+            (("li-1", "  ", 1, None), "line item li-1: combined_listing_skus: missing sku_id"),
+            (("li-1", "c-1", 0, None), "line item li-1: combined_listing_skus: sku_count 0 is not positive"),
+        ],
+    )
+    def test_a_bad_component_is_refused_with_its_reason(self, component: tuple, reason: str) -> None:  # type: ignore[type-arg]
+        with pytest.raises(InvalidRecord) as refused:
+            order(LINE, components=(component,))
+        assert str(refused.value) == reason
+
+    def test_the_fingerprint_changes_with_any_stored_value(self) -> None:
+        plain = order(LINE).fingerprint
+        assert order(LINE).fingerprint == plain
+        assert (
+            store_order(
+                "576", "UNPAID", CREATED, UPDATED, Decimal("12.30"), "USD", "buyer", "Ana", "GB", [LINE]
+            ).fingerprint
+            != plain
+        )
+        assert order(LINE, currency="EUR").fingerprint != plain
+        assert order((*LINE[:5], 3, *LINE[6:])).fingerprint != plain
+        assert order(LINE, LINE).fingerprint != plain
+
+    def test_the_domain_order_goes_back_and_forth(self) -> None:
+        bundle = LineItem("li-1", "sku-1", "p-1", "TEE-RED", "Tee", 2, Money(PRICE, "USD"), (
+            BundleComponent("c-1", 2, "MUG"), BundleComponent("c-2", 1),
+        ))  # fmt: skip
+        plain = LineItem("li-2", "sku-2", None, None, "Mug", 1, Money(Decimal("0.50"), "EUR"))
+        domain = Order(
+            "576", "UNPAID", CREATED, UPDATED, Money(Decimal("12.30"), "USD"), (bundle, plain), "b", "Ana", "US"
+        )
+        stored = order_as_stored(domain)
+        assert stored.components == (("li-1", "c-1", 2, "MUG"), ("li-1", "c-2", 1, None))
+        assert stored.line_items[1] == ("li-2", "sku-2", None, None, "Mug", 1, Decimal("0.50"), "EUR", 1)
+        assert stored.order() == domain
+        assert order_as_stored(stored) is stored
+
+
+class TestStoreProduct:
+    def test_the_values_kept_are_trimmed_checked_and_summed(self) -> None:
+        stored = product(
+            (" sku-1 ", "TEE-RED", PRICE, "usd", [(" w1 ", 3), ("w2", 4)], False),
+            ("sku-2", None, PRICE, "USD", [], True),
+        )
+        assert (stored.values, stored.tiktok_product_id) == (("p-1", "Tee", "ACTIVATE", CREATED, UPDATED), "p-1")
+        assert stored.skus == (
+            ("sku-1", "TEE-RED", PRICE, "USD", 7, 0, False),
+            ("sku-2", None, PRICE, "USD", 0, 1, True),
+        )
+        assert stored.stock == (("sku-1", "w1", 3), ("sku-1", "w2", 4))
+
+    @pytest.mark.parametrize(
+        ("tiktok_product_id", "sku", "reason"),
+        [
+            (" ", SKU, "missing id"),
+            ("p-1", (" ", None, PRICE, "USD", [], False), "missing id"),
+            ("p-1", ("sku-9", None, PRICE, None, [], False), "sku sku-9: sale_price has no currency"),
+            ("p-1", ("sku-9", None, PRICE, "USD", [(" ", 1)], False), "sku sku-9: missing warehouse_id"),
+        ],
+    )
+    def test_a_record_breaking_a_rule_is_refused_with_its_reason(
+        self,
+        tiktok_product_id: str,
+        sku: tuple[object, ...],
+        reason: str,
+    ) -> None:
+        with pytest.raises(InvalidRecord) as refused:
+            store_product(tiktok_product_id, "Tee", "ACTIVATE", CREATED, UPDATED, [sku])
+        assert str(refused.value) == reason
+
+    def test_the_fingerprint_covers_skus_and_stock(self) -> None:
+        plain = product(SKU).fingerprint
+        assert product(SKU).fingerprint == plain
+        assert product((*SKU[:4], [("w1", 3), ("w2", 5)], False)).fingerprint != plain
+        assert product((*SKU[:4], [("w1", 7)], False)).fingerprint != plain  # same sum, other warehouses
+        assert product((*SKU[:5], True)).fingerprint != plain
+        retitled = store_product("p-1", "Tee (new)", "ACTIVATE", CREATED, UPDATED, [SKU])
+        assert retitled.fingerprint != plain
+
+    def test_the_domain_product_goes_back_and_forth(self) -> None:
+        skus = (
+            Sku("sku-1", "TEE-RED", Money(PRICE, "USD"), (WarehouseStock("w1", 3), WarehouseStock("w2", 4))),
+            Sku("sku-2", None, Money(PRICE, "USD"), (), bundle=True),
+        )
+        domain = Product("p-1", "Tee", "ACTIVATE", CREATED, UPDATED, skus)
+        stored = product_as_stored(domain)
+        assert stored == product(
+            ("sku-1", "TEE-RED", PRICE, "USD", [("w1", 3), ("w2", 4)], False), ("sku-2", None, PRICE, "USD", [], True)
+        )
+        assert stored.product() == domain
+        assert product_as_stored(stored) is stored
