@@ -101,21 +101,25 @@ def test_a_page_token_that_comes_back_ends_the_import_with_a_clear_error(app_fac
 
 
 def test_an_import_past_its_time_limit_fails_frees_the_worker_and_sends_nothing_more(app_factory: Any) -> None:
-    # given the embedded worker pool with ONE thread, a 1-second time limit, and one attempt per task
-    app = app_factory(embedded_worker_threads=1, sync_time_limit_seconds=1, sync_max_attempts=1)
+    # given the embedded worker pool with ONE thread, a 10-second time limit, and one attempt per task (the
+    # products sync below must end within it: 1 s was too short for it at load 13)
+    app = app_factory(
+        embedded_worker_threads=1, sync_time_limit_seconds=10, sync_max_attempts=1, tiktok_timeout_seconds=30.0
+    )
     shop = app.connect_shop("m1", "us-local", "US")
     app.wait_for_idle_sync()
-    # and TikTok answering the order search slowly forever (each answer within the client's timeout)
-    aim_fault(app, "slow", slow_seconds=1.5)
+    # and TikTok answering the order search slowly forever (each answer 15 s late, past the limit, within the
+    # client's 30 s timeout)
+    aim_fault(app, "slow", slow_seconds=15.0)
     # when an orders sync starts, and a products sync waits behind it for the only worker thread
     orders, products = start(app, shop["id"], ["ORDERS", "PRODUCTS"])
-    failed = app.wait_for_task(orders["id"], "m1", timeout=30)
+    failed = app.wait_for_task(orders["id"], "m1", timeout=60)
     sent = order_search_counts(app)
     # then the orders task failed with a clear code
     assert (failed["status"], failed["errorCode"], failed["attempts"]) == ("FAILED", "TIME_LIMIT_EXCEEDED", 1)
     assert "time limit" in failed["errorMessage"]
     # and the worker thread was freed: the products task behind it ran to its end
-    assert app.wait_for_task(products["id"], "m1", timeout=30)["status"] == "SUCCEEDED"
+    assert app.wait_for_task(products["id"], "m1", timeout=60)["status"] == "SUCCEEDED"
     # and no request of the stopped import reached TikTok after it failed
     assert order_search_counts(app) == sent
 

@@ -311,13 +311,14 @@ async def test_a_worker_process_stops_an_import_at_its_time_limit_and_sends_noth
     postgres_url: str, redis_server: object, sandbox_factory: Callable[[SandboxConfig], SandboxServer],
     tmp_path: Path, sync_harness_factory: Factory,
 ) -> None:  # fmt: skip
-    # given a `dramatiq` worker process with one thread, a 1-second time limit and one attempt per task
+    # given a `dramatiq` worker process with one thread, a 10-second time limit and one attempt per task
     sandbox = sandbox_factory(SandboxConfig(products=10, orders=200))
     settings = sync_settings(
         postgres_url, sandbox, tmp_path,
         broker_url=redis_server.url,  # type: ignore[attr-defined]
-        sync_time_limit_seconds=1, sync_max_attempts=1,
+        sync_time_limit_seconds=10, sync_max_attempts=1,  # the products sync below must end within it (load 13)
     )  # fmt: skip
+    settings = settings.with_overrides(tiktok=replace(settings.tiktok, timeout_seconds=30.0))  # > the slow answers
     harness = sync_harness_factory(settings)
     from adapters.queue import DramatiqTaskQueue
     from workers.broker import setup_broker
@@ -327,9 +328,10 @@ async def test_a_worker_process_stops_an_import_at_its_time_limit_and_sends_noth
 
     queue = DramatiqTaskQueue(run_sync_task)
     shop = await _connect(harness, sandbox)
-    # and TikTok answering the order search slowly forever (each answer within the client's timeout)
+    # and TikTok answering the order search slowly forever (each answer 15 s late: past the limit, within the
+    # client's 30 s timeout)
     order_search = "/order/202309/orders/search"
-    sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["slow"], "slow_seconds": 1.5, "paths": [order_search]})
+    sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["slow"], "slow_seconds": 15.0, "paths": [order_search]})
     worker = spawn_worker(settings_env(settings), threads=1)
     try:
         start = (harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id)
