@@ -128,6 +128,11 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
     _apply_notices(shop, events, now)
     try:
         fetched = _Fetched(revoked=True) if shop.revoked_at is not None else await _fetch(deps, shop, events)
+        if fetched.refused and await _tokens_replaced(deps, shop):
+            # TikTok refused a token another process replaced meanwhile (the sweep's refresh ends the old access
+            # token at once): not a lost authorization. The events stay pending and are fetched again with the
+            # stored pair (the actor's retry); revoking here would ask the merchant to re-authorize for nothing.
+            raise TikTokUnavailableError("the shop's tokens were refreshed elsewhere meanwhile; retried with them")
     except TikTokUnavailableError:
         await _count_attempt(deps, shop_id, [e.id for e in events])
         raise
@@ -155,6 +160,15 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
     if deps.on_settled is not None:
         deps.on_settled(events)
     return len(events)
+
+
+async def _tokens_replaced(deps: IntakeDeps, shop: Shop) -> bool:
+    """Whether the stored access token differs from the one `shop` was loaded with: a pair stored since (by another
+    process, or by this run's own refresh before a later refusal) is tried before anyone is told to re-authorize.
+    A real revocation is seen on the retry, which starts from the stored pair and meets the refusal again."""
+    async with deps.uow_factory() as uow:
+        stored = await uow.shops.get(shop.id)
+    return stored is not None and stored.tokens.access_token != shop.tokens.access_token
 
 
 def _apply_notices(shop: Shop, events: Sequence[WebhookEvent], now: datetime) -> None:
