@@ -595,3 +595,9 @@ async def test_acquire_without_contention_does_not_sleep():
     clock.now += 1
     await limiter.acquire("k")
     assert slept == []
+
+
+def test_a_boolean_query_value_is_signed_as_lowercase_json_text():
+    # a Python bool is an int: it must not be signed as "True"/"1"
+    query = {"app_key": "k", "timestamp": 1, "on": True, "off": False}
+    assert sign("s", "/p", query) == hmac_hex("s", b"s/papp_keykofffalseontruetimestamp1s")
