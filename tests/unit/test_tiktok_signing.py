@@ -534,6 +534,25 @@ def test_an_idle_lane_does_not_bank_a_burst():
     assert delays == pytest.approx([0, 0.1, 0.2])
 
 
+def test_past_1024_lanes_only_idle_lanes_are_forgotten():
+    # given a lane with slots booked ahead, a lane that used its whole window, and idle lanes: 1024 in all
+    clock = FakeClock()
+    limiter = RateLimiter(10, headroom=1.0, clock=clock)
+    for _ in range(5):
+        limiter.reserve("busy")  # booked until now + 0.5 s
+    for _ in range(10):
+        limiter.record_dispatch("full")  # 10 dispatches now: the window is full until now + 1 s
+    for n in range(1022):
+        limiter.reserve(n)
+    # when, 0.2 s later, a 1025th lane comes (and the idle lanes are dropped)
+    clock.now += 0.2
+    assert limiter.reserve("new") == 0
+    # then the busy lane keeps its booked slots and the full lane its window
+    assert limiter.reserve("busy") == pytest.approx(0.3)
+    assert limiter.window_wait("full") == pytest.approx(0.8)
+    assert limiter.reserve(0) == 0  # and an idle lane starts afresh
+
+
 class VirtualTime:
     """Virtual time for concurrent sleepers: timers fire in order, and any due during a stall fire at its end."""
 
