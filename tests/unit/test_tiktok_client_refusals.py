@@ -16,6 +16,7 @@ from adapters.tiktok.errors import (
     InvalidRequestError,
     UnexpectedResponseError,
 )
+from adapters.tiktok.models import InventoryUpdateResult, SkuUpdateFailure, WarehouseFailure
 from domain.catalog import Order, WarehouseStock
 from domain.sync import RecordFailure
 from tests.unit.test_tiktok_client import fail, make_client, ok
@@ -93,3 +94,59 @@ async def test_order_detail_keeps_good_orders_and_reports_bad_ones() -> None:
     with pytest.raises(UnexpectedResponseError) as refused:
         await client.get_orders("TTP", "GCP_1", [ORDER["id"]])
     assert str(refused.value).startswith("order detail: Expected `array | null`, got `str` - at `$.orders`")
+
+
+async def test_update_inventory_reads_tiktoks_documented_per_sku_failures() -> None:
+    # the sample of tiktok-api.md sec. 9 (code 0, one SKU refused in one warehouse), and a failure without detail
+    documented = {
+        "errors": [
+            {
+                "code": 12052990,
+                "message": "Check failed",
+                "detail": {
+                    "sku_id": "1729592969712207013",
+                    "extra_errors": [
+                        {
+                            "warehouse_id": "7068517275539719942",
+                            "code": 12052097,
+                            "message": "The warehouse does not exist",
+                        },
+                        {"warehouse_id": "", "code": 12052393, "message": "Promotion-locked"},
+                    ],
+                },
+            },
+            {"code": 12052556, "message": "SKU id not exist"},
+        ]
+    }
+    client, _ = make_client(lambda r: ok(documented))
+    result = await client.update_inventory("TTP", "GCP_1", "17", [SkuStock("9", (WarehouseStock("W1", 1),))])
+    assert result == InventoryUpdateResult(
+        (
+            SkuUpdateFailure(
+                "1729592969712207013", 12052990, "Check failed",
+                (WarehouseFailure("7068517275539719942", 12052097, "The warehouse does not exist"),
+                 WarehouseFailure(None, 12052393, "Promotion-locked")),
+            ),
+            SkuUpdateFailure(None, 12052556, "SKU id not exist"),
+        )
+    )  # fmt: skip
+    client, _ = make_client(lambda r: ok({"errors": {"code": 1}}))
+    with pytest.raises(UnexpectedResponseError) as refused:
+        await client.update_inventory("TTP", "GCP_1", "17", [SkuStock("9", (WarehouseStock("W1", 1),))])
+    assert str(refused.value).startswith("inventory update: Expected `array | null`, got `object` - at `$.errors`")
+
+
+@pytest.mark.parametrize("count", [0, 51])
+async def test_order_detail_takes_1_to_50_ids(count: int) -> None:
+    client, recorder = make_client(lambda r: ok({"orders": []}))
+    with pytest.raises(ValueError) as refused:
+        await client.get_orders("TTP", "GCP_1", [str(n) for n in range(count)])
+    assert str(refused.value) == f"get_orders takes 1 to 50 ids, got {count}" and recorder.requests == []
+
+
+async def test_order_detail_sends_50_ids_and_names_its_api_when_refused() -> None:
+    client, recorder = make_client(lambda r: fail(21008111, "The order does not belong to the current seller"))
+    with pytest.raises(ApiError) as refused:
+        await client.get_orders("TTP", "GCP_1", [str(n) for n in range(50)])
+    assert refused.value.api == "GET /order/202309/orders"
+    assert dict(recorder.requests[0].url.params)["ids"] == ",".join(str(n) for n in range(50))
