@@ -41,6 +41,7 @@ def envelope(code: object, message: object = "", request_id: object = "REQ1") ->
         (200, envelope(36009004, "Invalid access-token"), E.InvalidAccessTokenError, "Invalid access-token" + GW),
         (200, envelope(36009004, "bad access token"), E.InvalidAccessTokenError, "bad access token" + GW),
         (200, envelope(36009004, "Invalid signature"), errors.SignatureError, "Invalid signature" + GW),
+        (200, envelope(36009004, "Bad Signature"), errors.SignatureError, "Bad Signature" + GW),
         (200, envelope(36009004, "Invalid signer"), E.InvalidRequestError, "Invalid signer" + GW),
     ],
 )  # fmt: skip
