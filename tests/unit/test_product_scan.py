@@ -107,3 +107,11 @@ async def test_a_checkpoint_is_read_leniently_and_a_finished_one_yields_nothing(
     checkpoint = {"windows": [["0", "20"]], "page_token": "", "total_count": "many"}
     assert await walk(search, checkpoint, page_size=5) == [(["p10"], [], None, None)]
     assert await walk(search, {"windows": []}, page_size=5) == []
+
+
+async def test_an_open_window_starting_at_the_horizon_cannot_be_split_and_is_paged() -> None:
+    # given the last window, [1000, now), the horizon being 1000 too, and more products in it than the cap
+    search = Search([1000, 1010, 1020])
+    pages = await walk(search, {"windows": [[1000, None]]}, page_size=5, cap=2)
+    # then it is paged as it is: nothing narrower to ask for
+    assert search.asked == [(1000, None, None)] and pages == [(["p1000", "p1010", "p1020"], [], None, None)]

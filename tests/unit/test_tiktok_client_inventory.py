@@ -24,7 +24,7 @@ INVENTORY = {
                 {
                     "id": "1729592969712207013",
                     "seller_sku": "MUG-RED",
-                    "total_available_quantity": 12,
+                    "total_available_quantity": 15,  # TikTok's total, taken as given (not our sum: 12)
                     "total_committed_quantity": 3,
                     "warehouse_inventory": [
                         {"warehouse_id": "7068517275539719942", "available_quantity": 10, "committed_quantity": 2},
@@ -54,7 +54,7 @@ async def test_inventory_search_reads_every_skus_stock_per_warehouse() -> None:
             product_id="1729592969712207000",
             sku_id="1729592969712207013",
             seller_sku="MUG-RED",
-            available_quantity=12,
+            available_quantity=15,
             committed_quantity=3,
             warehouses=(WarehouseStock("7068517275539719942", 10), WarehouseStock("7068517275539719943", 2)),
             committed_warehouses=(WarehouseStock("7068517275539719942", 2), WarehouseStock("7068517275539719943", 1)),

@@ -69,6 +69,22 @@ async def test_each_refusal_names_the_api_it_refused() -> None:
     with pytest.raises(ApiError) as refused:
         await client.update_inventory("TTP", "GCP_1", "17", [SkuStock("9", (WarehouseStock("W1", 1),))])
     assert refused.value.api == "POST /product/202309/products/17/inventory/update"
+    with pytest.raises(ApiError) as refused:
+        await client.search_inventory("TTP", "GCP_1", sku_ids=["9"])
+    assert refused.value.api == "POST /product/202309/inventory/search"
+    with pytest.raises(ApiError) as refused:
+        await client.warehouses("TTP", "GCP_1")
+    assert refused.value.api == "GET /logistics/202309/warehouses"
+    with pytest.raises(ApiError) as refused:
+        await client.register_webhook("TTP", "GCP_1", "https://hooks.example.com/t", "ORDER_STATUS_CHANGE")
+    assert refused.value.api == "PUT /event/202309/webhooks"
+
+
+async def test_a_warehouse_answer_of_another_shape_is_unexpected_and_says_where() -> None:
+    client, _ = make_client(lambda r: ok({"warehouses": [{"name": "no id"}]}))
+    with pytest.raises(UnexpectedResponseError) as refused:
+        await client.warehouses("TTP", "GCP_1")
+    assert str(refused.value).startswith("warehouses: Object missing required field `id`")
 
 
 async def test_update_inventory_leaves_out_an_empty_warehouse_id() -> None:

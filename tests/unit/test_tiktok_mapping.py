@@ -265,3 +265,12 @@ def test_a_record_that_fails_is_reported_under_its_id_however_it_was_sent(raw_id
     raw = Raw(b'{"id":' + raw_id + b',"create_time":"yesterday","skus":[]}')
     failure = records.product(raw)
     assert isinstance(failure, RecordFailure) and failure.tiktok_id == reported
+
+
+def test_plain_json_keeps_money_exact_and_no_bytes_are_no_value():
+    from adapters.tiktok import wire
+
+    assert wire.plain(Raw(b'{"price":1.10,"ids":[576486316948490001]}')) == {
+        "price": Decimal("1.10"), "ids": [576486316948490001],
+    }  # fmt: skip
+    assert wire.plain(b"") is None

@@ -542,7 +542,12 @@ def test_past_1024_lanes_only_idle_lanes_are_forgotten():
         limiter.reserve("busy")  # booked until now + 0.5 s
     for _ in range(10):
         limiter.record_dispatch("full")  # 10 dispatches now: the window is full until now + 1 s
-    for n in range(1022):
+    clock.now -= 1.5
+    for _ in range(9):
+        limiter.record_dispatch("recent")  # 9 dispatches long ago...
+    clock.now += 1.5
+    limiter.record_dispatch("recent")  # ...and one now: its window still counts it
+    for n in range(1021):
         limiter.reserve(n)
     # when, 0.2 s later, a 1025th lane comes (and the idle lanes are dropped)
     clock.now += 0.2
@@ -551,6 +556,10 @@ def test_past_1024_lanes_only_idle_lanes_are_forgotten():
     assert limiter.reserve("busy") == pytest.approx(0.3)
     assert limiter.window_wait("full") == pytest.approx(0.8)
     assert limiter.reserve(0) == 0  # and an idle lane starts afresh
+    # and the lane with one recent dispatch still counts it: 9 more fill its window until it is 1 s old
+    for _ in range(9):
+        limiter.record_dispatch("recent")
+    assert limiter.window_wait("recent") == pytest.approx(0.8)
 
 
 class VirtualTime:

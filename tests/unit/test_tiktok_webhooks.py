@@ -68,6 +68,9 @@ def test_edges_of_the_envelope() -> None:
     assert parse_notification(b'{"type":2,"data":{"prices":[1.10,2]}}').data == {"prices": ["1.10", 2]}
     # an empty id is no id; an id of exactly 64 characters is kept
     assert parse_notification(b'{"type":1,"shop_id":""}').tiktok_shop_id is None
+    # a timestamp that is not a number of seconds is no timestamp
+    assert parse_notification(b'{"type":1,"timestamp":"1664095733"}').timestamp is None
+    assert parse_notification(b'{"type":1,"timestamp":true}').timestamp is None
     sixty_four = "7" * 64
     parsed = parse_notification(b'{"type":1,"tts_notification_id":"' + sixty_four.encode() + b'"}')
     assert parsed.tts_notification_id == sixty_four
