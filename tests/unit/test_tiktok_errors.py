@@ -69,5 +69,6 @@ def test_an_error_names_the_api_it_answered_once_known() -> None:
     assert str(error) == (
         "Access denied. (code=105005, http=200, request_id=REQ1, api=GET /logistics/202309/warehouses)"
     )
+    assert repr(error) == "MissingScopeError('Access denied.')"  # as a traceback or a repr in a log shows it
     assert str(errors.NetworkError("timed out")) == "timed out"
     assert errors.NetworkError("timed out").retryable
