@@ -19,7 +19,7 @@ Closer = Callable[[], Awaitable[None]]
 def build_tiktok_client(settings: Settings, user_agent: str) -> tuple[TikTokClient, list[Closer]]:
     """One client per process and event loop, and what to close at shutdown (in order)."""
     http = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.tiktok.timeout_seconds, connect=5.0),
+        # No timeout here: the transport gives every request its own (`SHOPBRIDGE_TIKTOK_TIMEOUT`, every phase).
         # Enough for every order slice of several concurrent imports.
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
         headers={"user-agent": user_agent},

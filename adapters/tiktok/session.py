@@ -102,7 +102,7 @@ class ShopSession:
     ) -> AsyncIterator[ProductScan]:
         """Products updated in [ge, le], resumable: the walk of `scan_products` over that one window (split
         in halves past TikTok's 10,000-result cap)."""
-        start = checkpoint or {"windows": [[update_time_ge, update_time_le]], "page_token": None}
+        start = checkpoint or {"windows": [[update_time_ge, update_time_le]]}
         return self.scan_products(start, page_size)
 
     # -- the rest of the shop's API --------------------------------------------------------------------------------

@@ -38,8 +38,8 @@ def parse_notification(raw_body: bytes) -> Notification:
     type_ = envelope.get("type")
     if isinstance(type_, bool) or not isinstance(type_, int):
         raise MalformedWebhookError("type must be an integer")
-    data = envelope.get("data", {})
-    if data is None:
+    data = envelope.get("data")
+    if data is None:  # absent or null: no data
         data = {}
     if not isinstance(data, dict):
         raise MalformedWebhookError("data must be an object")

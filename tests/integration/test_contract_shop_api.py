@@ -93,6 +93,25 @@ async def test_a_product_scan_yields_every_product_once_and_resumes_from_its_che
     assert sorted(first + rest) == sorted(want)
 
 
+async def test_products_updated_in_a_closed_window_each_once_and_resumable(shop: Shop) -> None:
+    # given a window from the median update time to the latest, both ends included (Search Products' update_time_le)
+    times = sorted(p["update_time"] for p in shop.products)
+    ge, le = times[len(times) // 2], times[-1]
+    want = {p["id"] for p in shop.products if ge <= p["update_time"] <= le}
+    assert {p["id"] for p in shop.products if p["update_time"] in (ge, le)} <= want and len(want) > 3
+    seen: list[str] = []
+    first_checkpoint: dict[str, Any] | None = None
+    async for scan in shop.api.scan_updated_products(ge, le, None, page_size=3):
+        seen.extend(item.tiktok_product_id for item in scan.page.items)
+        first_checkpoint = first_checkpoint or scan.checkpoint
+    assert len(seen) == len(set(seen)) and set(seen) == want
+    # a run that stopped after its first page resumes from that page's checkpoint
+    rest: list[str] = []
+    async for scan in shop.api.scan_updated_products(ge, le, first_checkpoint, page_size=3):
+        rest.extend(item.tiktok_product_id for item in scan.page.items)
+    assert sorted(seen[:3] + rest) == sorted(want)
+
+
 @pytest.fixture(params=["fake", "sandbox"])
 async def refresh(request: pytest.FixtureRequest, sandbox: Any) -> AsyncIterator[Shop]:
     """The `ShopRefreshApi` port (what webhooks re-fetch): FakeRefreshApi or ShopSession, same shop."""

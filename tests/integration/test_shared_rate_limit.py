@@ -10,7 +10,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from adapters.metrics import TIKTOK_REQUESTS
 from adapters.tiktok import TikTokClient
+from adapters.tiktok.factory import build_tiktok_client
 from adapters.tiktok.ratelimit import RateLimiter
 from adapters.tiktok.shared_ratelimit import RedisRateLimiter
 from sandbox.config import SandboxConfig
@@ -73,6 +75,36 @@ async def test_an_unreachable_redis_falls_back_to_pacing_in_process(caplog) -> N
     assert all(abs(later - earlier - 0.1) < 0.005 for earlier, later in pairwise(slots)), slots
     warnings = [r for r in caplog.records if "shared rate limit unavailable" in r.getMessage()]
     assert len(warnings) == 1
+
+
+@pytest.mark.parametrize("with_redis", [True, False])
+async def test_a_processs_client_paces_through_redis_when_there_is_one(sandbox, redis_server, tmp_path, with_redis):
+    # given the client a process builds, with or without Redis as its broker
+    settings = sync_settings(
+        "sqlite+aiosqlite:///unused.db", sandbox, tmp_path, broker_url=redis_server.url if with_redis else None
+    )
+    redis = Redis.from_url(redis_server.url)
+    await redis.delete(*(await redis.keys("shopbridge:tiktok-rate:*")) or ["-"])
+    shops_ok = TIKTOK_REQUESTS.labels("GET /authorization/202309/shops", "ok")
+    before = shops_ok._value.get()
+    client, closers = build_tiktok_client(settings, "shopbridge-test/1.0")
+    try:
+        # when it lists a seller's shops
+        params = sandbox.authorize("us-local", "state-1")
+        tokens = await client.exchange_code(params["code"])
+        shops = await client.authorized_shops(tokens.access_token)
+        assert shops and shops[0].region_code == "US"
+        # then the request was paced by a lane in Redis only when Redis is there, and counted in the metrics
+        assert bool(await redis.keys("shopbridge:tiktok-rate:*")) is with_redis
+        assert shops_ok._value.get() == before + 1
+    finally:
+        # and what to close at shutdown: the HTTP pool, then the Redis connection when there is one
+        assert len(closers) == (2 if with_redis else 1)
+        for close in closers:
+            await close()
+        await redis.aclose()
+    with pytest.raises(RuntimeError, match="client has been closed"):  # the token endpoint is not paced
+        await client.refresh(tokens.refresh_token)
 
 
 @pytest.mark.parametrize("shared", [True, False])

@@ -504,6 +504,39 @@ async def test_revoked_authorization_is_lost(sandbox, http):
     assert await counters(sandbox, ORDER_SEARCH) == {"36009004": 1}  # not retried
 
 
+# -- webhooks and warehouses -----------------------------------------------------------------------------------
+
+
+async def test_register_webhook_puts_the_address_for_the_event_type(sandbox, http):
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    # when a webhook is registered, then registered again with another address (idempotent PUT, live-sync.md §2.5)
+    await shop.session.register_webhook("https://hooks.example.com/tiktok", "ORDER_STATUS_CHANGE")
+    await shop.session.register_webhook("https://hooks.example.com/v2", "ORDER_STATUS_CHANGE")
+    # then TikTok holds exactly that event type at the latest address
+    listing = sandbox.world.registrations.listing(shop.shop.tiktok_shop_id)
+    assert [(w["event_type"], w["address"]) for w in listing] == [
+        ("ORDER_STATUS_CHANGE", "https://hooks.example.com/v2")
+    ]
+
+
+async def test_warehouses_are_the_shops_sales_and_return_warehouses(sandbox, http):
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    found = await shop.session.warehouses()
+    # the sandbox's shop: two sales warehouses (the first is the default) and a return warehouse (logistics.py)
+    name = shop.shop.name
+    assert [(w.name, w.type, w.effect_status, w.is_default) for w in found] == [
+        (f"{name} warehouse 1", "SALES_WAREHOUSE", "ENABLED", True),
+        (f"{name} warehouse 2", "SALES_WAREHOUSE", "ENABLED", False),
+        (f"{name} returns", "RETURN_WAREHOUSE", "ENABLED", False),
+    ]
+    # and the products' stock sits in the sales warehouses (raw sandbox JSON)
+    raw = await control(sandbox, "GET", f"/_sandbox/shops/{shop.shop.tiktok_shop_id}/products")
+    stocked = {i["warehouse_id"] for p in raw["products"] for s in p["skus"] for i in s["inventory"]}
+    assert stocked and stocked <= {w.id for w in found[:2]} and found[2].id not in stocked
+
+
 # -- rate limiting -------------------------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 from adapters.tiktok.redaction import install_redaction, redact
 
@@ -66,3 +67,34 @@ def test_a_json_line_is_redacted_and_carries_the_bound_context() -> None:
     for secret in ("topsecret", "r3fresh", "c0de", "leaked"):
         assert secret not in text
     assert "app_secret=***" in lines[0]["event"] and "x=1" in lines[1]["event"]
+
+
+def _logged(logger: logging.Logger, msg: object, *args: object) -> str:
+    """The line `logger` would write for `msg % args`, after the logger's own filters (those install_redaction adds)."""
+    record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, msg, args, None)
+    assert logger.filter(record), "redaction never drops a line"
+    return record.getMessage()
+
+
+def test_a_credential_formatted_into_the_message_itself_is_masked() -> None:
+    # given a logger of our own with the filter installed (a fresh name: no other test installed it before)
+    logger = logging.getLogger("shopbridge.test.redaction.message")
+    install_redaction((logger.name,))
+    # when a line carries the URL in its message rather than in its arguments, then the credential is masked
+    assert _logged(logger, "GET /oauth/tiktok/callback?code=abc&state=xyz") == (
+        "GET /oauth/tiktok/callback?code=***&state=***"
+    )
+    assert _logged(logger, "GET %s", "/x?access_token=TTP_a&page_size=10") == "GET /x?access_token=***&page_size=10"
+
+
+def test_arguments_without_a_query_keep_their_type_and_a_non_text_message_passes() -> None:
+    # given a logger with the filter installed twice (idempotent)
+    logger = logging.getLogger("shopbridge.test.redaction.types")
+    install_redaction((logger.name,))
+    install_redaction((logger.name,))
+    # then numbers and objects keep their type for %-formats that need it, and bytes keep their repr
+    line = _logged(logger, "price %.2f in %s after %d tries", Decimal("9.5"), "USD", 3)
+    assert line == "price 9.50 in USD after 3 tries"
+    assert _logged(logger, "raw %r", b"ok") == "raw b'ok'"
+    # and a message that is not text (logger.info(404)) is formatted as such, not refused
+    assert _logged(logger, 404) == "404"

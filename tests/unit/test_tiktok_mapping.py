@@ -254,3 +254,23 @@ def test_a_bundle_component_without_units_or_sku_is_a_failure_with_a_reason(part
     decoded = records.stored_order(raw(_bundle_order([part])))
     assert isinstance(decoded, RecordFailure)
     assert decoded.reason == f"line item 577086512123755123: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("raw_id", "reported"),
+    [(b"576486316948490001", "576486316948490001"), (b'" 5764 "', "5764"), (b"true", "(no id)"), (b"null", "(no id)")],
+)
+def test_a_record_that_fails_is_reported_under_its_id_however_it_was_sent(raw_id: bytes, reported: str):
+    # a product whose create_time no decoding can read, with its id as a JSON number, padded text, a bool or null
+    raw = Raw(b'{"id":' + raw_id + b',"create_time":"yesterday","skus":[]}')
+    failure = records.product(raw)
+    assert isinstance(failure, RecordFailure) and failure.tiktok_id == reported
+
+
+def test_plain_json_keeps_money_exact_and_no_bytes_are_no_value():
+    from adapters.tiktok import wire
+
+    assert wire.plain(Raw(b'{"price":1.10,"ids":[576486316948490001]}')) == {
+        "price": Decimal("1.10"), "ids": [576486316948490001],
+    }  # fmt: skip
+    assert wire.plain(b"") is None

@@ -534,6 +534,34 @@ def test_an_idle_lane_does_not_bank_a_burst():
     assert delays == pytest.approx([0, 0.1, 0.2])
 
 
+def test_past_1024_lanes_only_idle_lanes_are_forgotten():
+    # given a lane with slots booked ahead, a lane that used its whole window, and idle lanes: 1024 in all
+    clock = FakeClock()
+    limiter = RateLimiter(10, headroom=1.0, clock=clock)
+    for _ in range(5):
+        limiter.reserve("busy")  # booked until now + 0.5 s
+    for _ in range(10):
+        limiter.record_dispatch("full")  # 10 dispatches now: the window is full until now + 1 s
+    clock.now -= 1.5
+    for _ in range(9):
+        limiter.record_dispatch("recent")  # 9 dispatches long ago...
+    clock.now += 1.5
+    limiter.record_dispatch("recent")  # ...and one now: its window still counts it
+    for n in range(1021):
+        limiter.reserve(n)
+    # when, 0.2 s later, a 1025th lane comes (and the idle lanes are dropped)
+    clock.now += 0.2
+    assert limiter.reserve("new") == 0
+    # then the busy lane keeps its booked slots and the full lane its window
+    assert limiter.reserve("busy") == pytest.approx(0.3)
+    assert limiter.window_wait("full") == pytest.approx(0.8)
+    assert limiter.reserve(0) == 0  # and an idle lane starts afresh
+    # and the lane with one recent dispatch still counts it: 9 more fill its window until it is 1 s old
+    for _ in range(9):
+        limiter.record_dispatch("recent")
+    assert limiter.window_wait("recent") == pytest.approx(0.8)
+
+
 class VirtualTime:
     """Virtual time for concurrent sleepers: timers fire in order, and any due during a stall fire at its end."""
 
@@ -595,3 +623,9 @@ async def test_acquire_without_contention_does_not_sleep():
     clock.now += 1
     await limiter.acquire("k")
     assert slept == []
+
+
+def test_a_boolean_query_value_is_signed_as_lowercase_json_text():
+    # a Python bool is an int: it must not be signed as "True"/"1"
+    query = {"app_key": "k", "timestamp": 1, "on": True, "off": False}
+    assert sign("s", "/p", query) == hmac_hex("s", b"s/papp_keykofffalseontruetimestamp1s")

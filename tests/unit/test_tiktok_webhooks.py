@@ -44,10 +44,33 @@ def test_the_envelope_is_read_with_ids_as_text() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw",
-    [b"", b"not json", b"[1]", b'{"data":{}}', b'{"type":"1"}', b'{"type":true}', b'{"type":1,"data":[1]}',
-     b'{"type":1,"shop_id":{"x":1}}', b'{"type":1,"tts_notification_id":"' + b"9" * 65 + b'"}', b"\xff\xfe"],
+    ("raw", "reason"),
+    [(b"", "the body is not JSON: "), (b"not json", "the body is not JSON: "), (b"\xff\xfe", "the body is not JSON: "),
+     (b"[1]", "the body is not a JSON object"), (b'{"data":{}}', "type must be an integer"),
+     (b'{"type":"1"}', "type must be an integer"), (b'{"type":true}', "type must be an integer"),
+     (b'{"type":1,"data":[1]}', "data must be an object"),
+     (b'{"type":1,"shop_id":{"x":1}}', "shop_id must be a string of at most 64 characters"),
+     (b'{"type":1,"tts_notification_id":"' + b"9" * 65 + b'"}',
+      "tts_notification_id must be a string of at most 64 characters")],
 )  # fmt: skip
-def test_anything_else_is_malformed(raw: bytes) -> None:
-    with pytest.raises(MalformedWebhookError):
+def test_anything_else_is_malformed_and_the_log_says_why(raw: bytes, reason: str) -> None:
+    # the reason is what the operator reads in "signed webhook refused, not an envelope: ..."
+    with pytest.raises(MalformedWebhookError) as refused:
         parse_notification(raw)
+    assert str(refused.value).startswith(reason)
+    assert reason.endswith(": ") or str(refused.value) == reason
+
+
+def test_edges_of_the_envelope() -> None:
+    # data absent or null is an empty object; lists inside it keep their values (Decimals as exact text)
+    assert parse_notification(b'{"type":1}').data == {}
+    assert parse_notification(b'{"type":1,"data":null}').data == {}
+    assert parse_notification(b'{"type":2,"data":{"prices":[1.10,2]}}').data == {"prices": ["1.10", 2]}
+    # an empty id is no id; an id of exactly 64 characters is kept
+    assert parse_notification(b'{"type":1,"shop_id":""}').tiktok_shop_id is None
+    # a timestamp that is not a number of seconds is no timestamp
+    assert parse_notification(b'{"type":1,"timestamp":"1664095733"}').timestamp is None
+    assert parse_notification(b'{"type":1,"timestamp":true}').timestamp is None
+    sixty_four = "7" * 64
+    parsed = parse_notification(b'{"type":1,"tts_notification_id":"' + sixty_four.encode() + b'"}')
+    assert parsed.tts_notification_id == sixty_four

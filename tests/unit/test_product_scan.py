@@ -1,0 +1,117 @@
+"""The product scan's walk (`adapters.tiktok.product_scan`) over a fake Search Products: windows of `update_time`
+inclusive at both ends, split in halves past the cap, checkpoints written out as literals, refused page tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from adapters.tiktok.errors import PageTokenRejectedError, SearchCapExceededError
+from adapters.tiktok.product_scan import scan_products
+from domain.ports import Page
+from domain.sync import RecordFailure
+
+
+class Search:
+    """Search Products over products updated at the given times (id "p<time>"): pages of `page_size`, the token
+    being the offset; `refuse_tokens` refuses that many page tokens; `cap` answers 12052180 past that many."""
+
+    def __init__(self, times: list[int], *, cap: int | None = None, refuse_tokens: int = 0) -> None:
+        self.times = sorted(times)
+        self.cap = cap
+        self.refuse_tokens = refuse_tokens
+        self.asked: list[tuple[int, int | None, str | None]] = []
+
+    async def __call__(
+        self, *, page_size: int, page_token: str | None, update_time_ge: int, update_time_le: int | None
+    ) -> Page[Any]:
+        self.asked.append((update_time_ge, update_time_le, page_token))
+        if page_token is not None and self.refuse_tokens:
+            self.refuse_tokens -= 1
+            raise PageTokenRejectedError("Invalid page token", code=12019108)
+        found = [t for t in self.times if t >= update_time_ge and (update_time_le is None or t <= update_time_le)]
+        offset = int(page_token or 0)
+        if self.cap is not None and offset + page_size > self.cap and len(found) > self.cap:
+            raise SearchCapExceededError("The total number of search results can not exceed 10000.", code=12052180)
+        batch = found[offset : offset + page_size]
+        more = offset + page_size < len(found)
+        return Page([RecordFailure(f"p{t}", "") for t in batch], str(offset + page_size) if more else None, len(found))
+
+
+async def walk(search: Search, checkpoint: dict[str, Any] | None = None, **options: Any) -> list[tuple[Any, ...]]:
+    """(ids, windows left, page token, total) of every page yielded."""
+    return [
+        (
+            [item.tiktok_id for item in scan.page.items],
+            scan.checkpoint["windows"], scan.checkpoint["page_token"], scan.total_count,
+        )
+        async for scan in scan_products(search, checkpoint, now=lambda: 1060, **options)
+    ]  # fmt: skip
+
+
+async def test_a_catalog_over_the_cap_is_walked_in_halves_from_the_start_of_the_scan() -> None:
+    # given 10 products updated at 100, 200 ... 1000, a cap of 4, and a scan starting at 1060 (horizon 1000)
+    search = Search([100 * n for n in range(1, 11)])
+    pages = await walk(search, page_size=10, cap=4)
+    # then [0, 1000] is split into [0, 500] and [501, 1000], and each again, and every product comes once
+    assert pages == [
+        (["p100", "p200"], [[251, 500], [501, 1000], [1001, None]], None, 10),
+        (["p300", "p400", "p500"], [[501, 1000], [1001, None]], None, 10),
+        (["p600", "p700"], [[751, 1000], [1001, None]], None, 10),
+        (["p800", "p900", "p1000"], [[1001, None]], None, 10),
+        ([], [], None, 10),  # the last window, empty: the final checkpoint
+    ]
+    assert search.asked[:3] == [(0, 1000, None), (0, 500, None), (0, 250, None)]
+
+
+async def test_an_open_window_over_the_cap_is_closed_at_the_horizon_first() -> None:
+    search = Search([100 * n for n in range(1, 11)] + [1030])
+    pages = await walk(search, {"windows": [[0, None]], "page_token": None}, page_size=10, cap=8)
+    assert [p[0] for p in pages] == [
+        ["p100", "p200", "p300", "p400", "p500"],
+        ["p600", "p700", "p800", "p900", "p1000"],
+        ["p1030"],
+    ]
+    assert search.asked[:2] == [(0, None, None), (0, 500, None)]
+    assert pages[0][1:] == ([[501, 1000], [1001, None]], None, 11)
+
+
+async def test_a_window_paged_past_the_cap_splits_and_pages_continue_with_tokens() -> None:
+    search = Search([10, 20, 30, 40, 50, 60], cap=3)
+    pages = await walk(search, {"windows": [[0, 60]]}, page_size=2)
+    # the second page hits the cap: the window is split and walked again from its first page (those upserted twice)
+    assert [p[0] for p in pages] == [["p10", "p20"], ["p10", "p20"], ["p30"], ["p40", "p50"], ["p60"]]
+    assert pages[0][1:] == ([[0, 60]], "2", None) and pages[1][1:] == ([[0, 30], [31, 60]], "2", None)
+
+
+async def test_more_than_the_cap_within_one_second_is_refused() -> None:
+    search = Search([7, 7, 7, 7], cap=2)
+    with pytest.raises(SearchCapExceededError):
+        await walk(search, {"windows": [[7, 7]]}, page_size=2, cap=2)
+
+
+async def test_a_refused_page_token_restarts_its_window_at_most_three_times() -> None:
+    search = Search([10, 20, 30], refuse_tokens=1)
+    pages = await walk(search, {"windows": [[0, 30]], "page_token": "1"}, page_size=2)
+    assert [p[0] for p in pages] == [["p10", "p20"], ["p30"]]
+    assert search.asked[:2] == [(0, 30, "1"), (0, 30, None)]
+    with pytest.raises(PageTokenRejectedError):
+        await walk(Search([10, 20, 30], refuse_tokens=4), {"windows": [[0, 30]], "page_token": "1"}, page_size=1)
+    pages = await walk(Search([10, 20, 30], refuse_tokens=3), {"windows": [[0, 30]], "page_token": "1"}, page_size=1)
+    assert [p[0] for p in pages] == [["p10"], ["p10"], ["p10"], ["p20"], ["p30"]]
+
+
+async def test_a_checkpoint_is_read_leniently_and_a_finished_one_yields_nothing() -> None:
+    search = Search([10])
+    checkpoint = {"windows": [["0", "20"]], "page_token": "", "total_count": "many"}
+    assert await walk(search, checkpoint, page_size=5) == [(["p10"], [], None, None)]
+    assert await walk(search, {"windows": []}, page_size=5) == []
+
+
+async def test_an_open_window_starting_at_the_horizon_cannot_be_split_and_is_paged() -> None:
+    # given the last window, [1000, now), the horizon being 1000 too, and more products in it than the cap
+    search = Search([1000, 1010, 1020])
+    pages = await walk(search, {"windows": [[1000, None]]}, page_size=5, cap=2)
+    # then it is paged as it is: nothing narrower to ask for
+    assert search.asked == [(1000, None, None)] and pages == [(["p1000", "p1010", "p1020"], [], None, None)]

@@ -1,0 +1,74 @@
+"""`errors.classify` at the edges of its statuses and codes, and the text of each error (tiktok-api.md sec. 12):
+what a task's errorMessage and the logs show."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.tiktok import errors
+
+E = errors
+R = ", request_id=REQ1)"  # the end of the text of an error whose envelope had a request id
+GW = " (code=36009004, http=200" + R  # ... and code 36009004 under HTTP 200
+
+
+def envelope(code: object, message: object = "", request_id: object = "REQ1") -> dict[str, object]:
+    return {"code": code, "message": message, "data": None, "request_id": request_id}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "text"),
+    [
+        # without an envelope, the status decides
+        (299, None, errors.MalformedResponseError, "TikTok answered without a JSON envelope (http=299)"),
+        (200, {"code": "0"}, errors.MalformedResponseError, "TikTok answered without a JSON envelope (http=200)"),
+        (300, None, E.InvalidRequestError, "TikTok answered HTTP 300 (http=300)"),
+        (499, None, E.InvalidRequestError, "TikTok answered HTTP 499 (http=499)"),
+        (500, None, errors.ServerError, "TikTok answered HTTP 500 (http=500)"),
+        (429, None, errors.RateLimitedError, "TikTok answered HTTP 429 (http=429)"),
+        # code 0 is success only under 2xx
+        (300, envelope(0), E.InvalidRequestError, "TikTok answered HTTP 300 with code 0 (code=0, http=300" + R),
+        (429, envelope(0), errors.RateLimitedError, "TikTok answered HTTP 429 with code 0 (code=0, http=429" + R),
+        # an unknown code: TikTok's gateway status still speaks
+        (429, envelope(99999999, "Busy"), errors.RateLimitedError, "Busy (code=99999999, http=429" + R),
+        (500, envelope(99999999, "Oops"), errors.ServerError, "Oops (code=99999999, http=500" + R),
+        (499, envelope(99999999, "No"), errors.ApiError, "No (code=99999999, http=499" + R),
+        # other request bugs, a refused page token, and no message or request id
+        (200, envelope(36009021, "Bad"), E.InvalidRequestError, "Bad (code=36009021, http=200" + R),
+        (200, envelope(36009033, None, None), E.InvalidRequestError, "TikTok error 36009033 (code=36009033, http=200)"),
+        (200, envelope(12019108, "x", 7), errors.PageTokenRejectedError, "x (code=12019108, http=200)"),
+        (200, envelope(36009004, "Clock skew detected"), errors.ClockSkewError, "Clock skew detected" + GW),
+        (200, envelope(36009004, "Invalid access-token"), E.InvalidAccessTokenError, "Invalid access-token" + GW),
+        (200, envelope(36009004, "bad access token"), E.InvalidAccessTokenError, "bad access token" + GW),
+        (200, envelope(36009004, "Invalid signature"), errors.SignatureError, "Invalid signature" + GW),
+        (200, envelope(36009004, "Bad Signature"), errors.SignatureError, "Bad Signature" + GW),
+        (200, envelope(36009004, "Invalid signer"), E.InvalidRequestError, "Invalid signer" + GW),
+    ],
+)  # fmt: skip
+def test_classify_at_the_edges(status, body, kind, text) -> None:
+    error = errors.classify(status, body)
+    assert type(error) is kind and str(error) == text
+
+
+def test_success_is_any_2xx_with_code_zero() -> None:
+    assert errors.classify(200, envelope(0)) is None
+    assert errors.classify(299, envelope(0)) is None
+    assert type(errors.classify(199, envelope(0))) is errors.InvalidRequestError
+
+
+def test_tiktoks_message_is_one_bounded_line() -> None:
+    error = errors.classify(200, envelope(21008111, "line one\nline two" + "x" * 600))
+    assert error is not None
+    assert error.message == "line one\\nline two" + "x" * 482 + "…[cut: 617 characters in all]"
+
+
+def test_an_error_names_the_api_it_answered_once_known() -> None:
+    error = errors.classify(200, envelope(105005, "Access denied."))
+    assert error is not None and not error.retryable
+    error.api = "GET /logistics/202309/warehouses"
+    assert str(error) == (
+        "Access denied. (code=105005, http=200, request_id=REQ1, api=GET /logistics/202309/warehouses)"
+    )
+    assert repr(error) == "MissingScopeError('Access denied.')"  # as a traceback or a repr in a log shows it
+    assert str(errors.NetworkError("timed out")) == "timed out"
+    assert errors.NetworkError("timed out").retryable
