@@ -1,0 +1,135 @@
+"""The import engine over fakes, continued: what a failed task tells the merchant, the engine's default tuning,
+and tokens that keep changing under a run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from domain.errors import DomainError, ErrorCode
+from domain.ports import AuthorizationLostError, ProductScan, TikTokUnavailableError, TokensRefreshed
+from domain.services.importer import SyncOptions
+from domain.shops import Shop, ShopStatus, TokenSet
+from domain.sync import INTERNAL_ERROR, SyncKind, SyncTaskStatus
+from tests.fakes import T0, make_tokens
+from tests.unit.test_sync_importer import OPTIONS, World
+
+
+def test_the_engines_default_tuning() -> None:
+    # workers/resources.py sets slices, page size, attempts and the time limit from the settings; the rest are these
+    assert SyncOptions() == SyncOptions(
+        order_slices=16,
+        page_size=100,
+        queue_pages=32,
+        batch_records=2000,
+        max_attempts=5,
+        time_limit_seconds=None,
+        heartbeat_seconds=15.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("failure", "code", "message"),
+    [
+        (TikTokUnavailableError("still down"), ErrorCode.TIKTOK_UNAVAILABLE, "TikTok stayed unavailable: still down"),
+        (RuntimeError("bug"), INTERNAL_ERROR, "The import failed unexpectedly; it has been logged."),
+        (
+            DomainError(ErrorCode.INVALID_INPUT, "A rule refused the page."),
+            ErrorCode.INVALID_INPUT,
+            "A rule refused the page.",
+        ),
+    ],
+)
+async def test_a_failed_task_tells_the_merchant_what_happened_and_the_shop_is_signalled(
+    failure: Exception, code: str, message: str
+) -> None:
+    world = World()
+    world.deps = replace(world.deps, options=replace(OPTIONS, max_attempts=1))
+    world.api.failures[2] = failure
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)  # the last attempt: recorded, not raised
+    failed = world.task(task.id)
+    assert (failed.status, failed.error_code, failed.error_message, failed.attempts) == (
+        SyncTaskStatus.FAILED, code, message, 1,
+    )  # fmt: skip
+    assert failed.finished_at == T0 and (task.id, "FAILED") in world.events.changes
+    assert world.events.shop_changes == [world.shop.id]
+    assert world.store.shops[world.shop.id].revoked_at is None
+
+
+async def test_a_lost_authorization_says_to_re_authorize_and_signals_the_revoked_shop() -> None:
+    world = World()
+    world.api.failures[2] = AuthorizationLostError("revoked")
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    failed = world.task(task.id)
+    assert (failed.error_code, failed.error_message) == (
+        ErrorCode.REAUTHORIZATION_REQUIRED,
+        "TikTok no longer honours the shop's authorization; re-authorize it.",
+    )
+    assert world.store.shops[world.shop.id].revoked_at == T0
+    assert world.events.shop_changes == [world.shop.id]
+
+
+class ChangingTokens:
+    """A TikTok session factory where, at each session's first request, another process stores a newer pair just
+    before our own refresh tries to save its pair: each refresh loses, each session is superseded."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.sessions: list[str] = []
+
+    def __call__(self, shop: Shop, on_refreshed: TokensRefreshed) -> ChangingTokens:
+        self.sessions.append(shop.tokens.access_token)
+        self.on_refreshed = on_refreshed
+        return self
+
+    async def scan_products(
+        self, checkpoint: dict[str, Any] | None, page_size: int = 100
+    ) -> AsyncIterator[ProductScan]:
+        n = len(self.sessions)
+        newer = replace(make_tokens(T0), access_token=f"reauth-{n}", refresh_token=f"reauth-r{n}")
+        self.world.store.shops[self.world.shop.id].refresh_tokens(newer)
+        ours: TokenSet = replace(make_tokens(T0), access_token=f"ours-{n}", refresh_token=f"ours-r{n}")
+        await self.on_refreshed(ours)
+        yield  # type: ignore[misc]  # never reached: the refresh above was superseded
+
+
+async def test_tokens_that_keep_changing_under_a_run_end_it_after_three_renewals() -> None:
+    world = World()
+    world.deps = replace(world.deps, options=replace(OPTIONS, max_attempts=1))
+    sessions = ChangingTokens(world)
+    world.deps = replace(world.deps, shop_api=sessions)
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    failed = world.task(task.id)
+    assert (failed.status, failed.error_code, failed.error_message) == (
+        SyncTaskStatus.FAILED,
+        ErrorCode.TIKTOK_UNAVAILABLE,
+        "TikTok stayed unavailable: the shop's tokens kept changing during the import",
+    )
+    # the loaded pair, then each newer pair stored meanwhile: three renewals in all
+    assert sessions.sessions == ["access", "reauth-1", "reauth-2", "reauth-3"]
+    assert world.store.shops[world.shop.id].tokens.access_token == "reauth-4"
+
+
+async def test_a_token_refused_after_each_renewal_elsewhere_ends_as_lost_after_three_renewals() -> None:
+    world = World()
+    renewals = [0]
+
+    async def renewed_elsewhere_and_refused(call: int) -> None:
+        renewals[0] += 1
+        fresh = replace(make_tokens(T0), access_token=f"elsewhere-{renewals[0]}")
+        world.store.shops[world.shop.id].refresh_tokens(fresh)
+        world.api.failures[call] = AuthorizationLostError("token superseded")
+
+    world.api.on_call = renewed_elsewhere_and_refused
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    failed = world.task(task.id)
+    assert (failed.status, failed.error_code) == (SyncTaskStatus.FAILED, ErrorCode.REAUTHORIZATION_REQUIRED)
+    assert [t.access_token for t in world.api.sessions] == ["access", "elsewhere-1", "elsewhere-2", "elsewhere-3"]
+    assert world.store.shops[world.shop.id].status(T0) is ShopStatus.REVOKED
