@@ -24,6 +24,7 @@ from tests.fakes import (
     FakeTaskQueue,
     FakeUnitOfWork,
     make_order,
+    make_product,
     make_shop,
 )
 
@@ -251,3 +252,19 @@ class TestTokenSweep:
         await refresh_shop_tokens(world.uow, refused_after_a_renewal, world.events, world.clock, world.shop.id)
         assert world.store.shops[world.shop.id].revoked_at is None
         assert world.store.commits == 0 and world.events.shop_changes == []
+
+
+class TestProductsPollInTheEngine:
+    async def test_a_products_poll_stores_the_products_changed_in_its_window(self) -> None:
+        # given 10 products changed over the last few minutes
+        world = World()
+        world.api.products = [replace(make_product(i), updated_at=T0 - timedelta(seconds=200 - i)) for i in range(10)]
+        task_id = await world.start(SyncKind.PRODUCTS)
+        assert task_id is not None
+        # when the poll runs in the engine, then each is stored as a product, and the products cursor moved
+        await run_sync_task(task_id, world.deps)
+        task = world.store.tasks[task_id]
+        assert (task.status, task.created, task.processed) == (SyncTaskStatus.SUCCEEDED, 10, 10)
+        assert set(world.store.shop_products(world.shop.id)) == {p.tiktok_product_id for p in world.api.products}
+        assert world.store.shop_orders(world.shop.id) == {}
+        assert world.cursor(SyncKind.PRODUCTS).cursor_at is not None

@@ -3,8 +3,10 @@ and tokens that keep changing under a run."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -133,3 +135,21 @@ async def test_a_token_refused_after_each_renewal_elsewhere_ends_as_lost_after_t
     assert (failed.status, failed.error_code) == (SyncTaskStatus.FAILED, ErrorCode.REAUTHORIZATION_REQUIRED)
     assert [t.access_token for t in world.api.sessions] == ["access", "elsewhere-1", "elsewhere-2", "elsewhere-3"]
     assert world.store.shops[world.shop.id].status(T0) is ShopStatus.REVOKED
+
+
+async def test_while_tiktok_is_slow_the_task_keeps_a_heartbeat() -> None:
+    # given TikTok that takes a minute to answer the second request, and a heartbeat every 10 ms
+    world = World()
+    world.deps = replace(world.deps, options=replace(OPTIONS, heartbeat_seconds=0.01))
+    task = world.queue(SyncKind.PRODUCTS)
+
+    async def slow(call: int) -> None:
+        if call == 2:
+            world.clock.advance(timedelta(minutes=1))
+            async with asyncio.timeout(10):  # the heartbeat must come meanwhile, else the test fails
+                while world.store.tasks[task.id].heartbeat_at != T0 + timedelta(minutes=1):
+                    await asyncio.sleep(0.01)
+
+    world.api.on_call = slow
+    await world.run(task)
+    assert world.task(task.id).status is SyncTaskStatus.SUCCEEDED
