@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from domain.authorization import AuthorizationPurpose, state_digest
+from domain.authorization import AuthorizationPurpose, AuthorizationRequest, state_digest
 from domain.errors import ErrorCode
 from domain.ports import AuthorizationLostError, GatewayRefusedError, PoolChange, TikTokUnavailableError
 from domain.services import shops as services
@@ -279,3 +279,23 @@ class RecordingEvents(FakeEventPublisher):
     async def task_changed(self, task: SyncTask) -> None:
         await super().task_changed(task)
         self.tasks.append(task)
+
+
+async def test_a_shop_connected_or_renewed_is_dated_by_the_completion(world: World) -> None:
+    world.clock.advance(timedelta(minutes=3))
+    shop = await world.connect("m1")
+    assert world.store.shops[shop.id].authorized_at == T0 + timedelta(minutes=3)
+    world.clock.advance(timedelta(minutes=4))
+    renewed = await world.connect("m1", code="c2")
+    assert renewed.id == shop.id and world.store.shops[shop.id].authorized_at == T0 + timedelta(minutes=7)
+
+
+async def test_a_reauthorization_request_naming_another_merchants_shop_finds_no_shop(world: World) -> None:
+    # given a pending request of m2 that names m1's shop (never issued so: the guard holds however it came to be)
+    shop = await world.connect("m1")
+    request, state = AuthorizationRequest.start_reauthorization("m2", shop.id, Region.US, "Theirs", T0)
+    world.store.authorizations[request.state_digest] = request
+    world.tiktok.grant("c5", US_SHOP)
+    error = await expect(ErrorCode.NOT_FOUND, world.complete(state, code="c5", merchant="m2"))
+    assert error.message == "Shop not found"
+    assert world.store.shops[shop.id].tokens.access_token == "access-c1"
