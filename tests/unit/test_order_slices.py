@@ -235,3 +235,17 @@ async def test_a_page_answered_again_stops_the_slice_before_it_is_passed_on() ->
         async for chunk in slice_pages(search, plan, 0, 3):
             chunks.append(chunk)
     assert len(chunks) == 1
+
+
+async def test_a_slice_answered_empty_pages_that_keep_promising_more_stops_after_three() -> None:
+    plan = [OrderSlice(G, G + 100, G)]
+    search = Search(*(Page([], f"t{n}", 9) for n in range(1, 6)))
+    chunks = []
+    with pytest.raises(CursorStuckError) as error:
+        async for chunk in slice_pages(search, plan, 0, 3):
+            chunks.append(chunk)
+    assert str(error.value) == (
+        f"TikTok's paging does not advance: the order search of create_time [{G}, {G + 100}) answered 4 empty "
+        "pages in a row, each promising a next page"
+    )
+    assert len(chunks) == 3 and len(search.asked) == 4
