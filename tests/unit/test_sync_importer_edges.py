@@ -4,7 +4,7 @@ and tokens that keep changing under a run."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -15,8 +15,8 @@ from domain.errors import DomainError, ErrorCode
 from domain.ports import AuthorizationLostError, ProductScan, TikTokUnavailableError, TokensRefreshed
 from domain.services.importer import SyncOptions
 from domain.shops import Shop, ShopStatus, TokenSet
-from domain.sync import INTERNAL_ERROR, SyncKind, SyncTaskStatus
-from tests.fakes import T0, make_tokens
+from domain.sync import INTERNAL_ERROR, SyncKind, SyncTask, SyncTaskStatus
+from tests.fakes import T0, FakeEventPublisher, FakeUnitOfWork, make_tokens
 from tests.unit.test_sync_importer import OPTIONS, World
 
 
@@ -153,3 +153,114 @@ async def test_while_tiktok_is_slow_the_task_keeps_a_heartbeat() -> None:
     world.api.on_call = slow
     await world.run(task)
     assert world.task(task.id).status is SyncTaskStatus.SUCCEEDED
+
+
+class AfterEachBatch(FakeEventPublisher):
+    """Events that call `hook` with the task as each of its changes is signalled (after the change's commit)."""
+
+    def __init__(self, hook: Callable[[SyncTask], Awaitable[None]]) -> None:
+        super().__init__()
+        self.hook = hook
+
+    async def task_changed(self, task: SyncTask) -> None:
+        await super().task_changed(task)
+        await self.hook(task)
+
+
+def _after_the_last_page(world: World, act: Callable[[SyncTask], None]) -> AfterEachBatch:
+    """Act on the stored task once its last page is stored, before the run finishes it."""
+
+    async def hook(task: SyncTask) -> None:
+        if task.status is SyncTaskStatus.RUNNING and task.processed == 45:
+            act(world.store.tasks[task.id])
+
+    return AfterEachBatch(hook)
+
+
+async def test_a_cancel_arriving_after_the_last_page_ends_the_task_cancelled_not_succeeded() -> None:
+    world = World()
+
+    def cancel(stored: SyncTask) -> None:
+        world.clock.advance(timedelta(minutes=1))
+        stored.cancel_requested = True
+
+    world.deps = replace(world.deps, events=_after_the_last_page(world, cancel))
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    done = world.task(task.id)
+    assert (done.status, done.finished_at) == (SyncTaskStatus.CANCELLED, T0 + timedelta(minutes=1))
+    assert (task.id, "CANCELLED") in world.deps.events.changes  # type: ignore[attr-defined]
+    assert world.store.shops[world.shop.id].last_synced_at is None
+
+
+async def test_a_run_that_lost_its_lease_after_the_last_page_does_not_finish_the_task() -> None:
+    world = World()
+    world.deps = replace(world.deps, events=_after_the_last_page(world, lambda stored: stored.begin_attempt(T0)))
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)  # stops quietly: the newer attempt owns the task
+    stored = world.task(task.id)
+    assert (stored.status, stored.attempts, stored.finished_at) == (SyncTaskStatus.RUNNING, 2, None)
+    assert world.store.shops[world.shop.id].last_synced_at is None
+
+
+async def test_a_succeeded_task_is_dated_and_its_shop_signalled() -> None:
+    world = World()
+    world.clock.advance(timedelta(minutes=2))
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    done = world.task(task.id)
+    assert (done.status, done.started_at, done.finished_at) == (
+        SyncTaskStatus.SUCCEEDED, T0 + timedelta(minutes=2), T0 + timedelta(minutes=2),
+    )  # fmt: skip
+    assert world.store.shops[world.shop.id].last_synced_at == T0 + timedelta(minutes=2)
+    assert world.events.shop_changes == [world.shop.id] and world.events.changes[-1] == (task.id, "SUCCEEDED")
+
+
+async def test_a_redelivered_task_whose_cancel_was_pending_is_cancelled_without_calling_tiktok() -> None:
+    world = World()
+    task = world.queue(SyncKind.PRODUCTS)
+    stored = world.task(task.id)
+    stored.begin_attempt(T0)  # its worker died while running; a cancel was asked meanwhile
+    stored.cancel_requested = True
+    world.clock.advance(timedelta(minutes=6))
+    await world.run(task)
+    done = world.task(task.id)
+    assert (done.status, done.finished_at) == (SyncTaskStatus.CANCELLED, T0 + timedelta(minutes=6))
+    assert world.events.changes == [(task.id, "CANCELLED")] and world.api.calls == 0
+
+
+async def test_a_shop_that_cannot_sync_fails_the_task_at_its_start_with_the_rules_words() -> None:
+    world = World()
+    world.shop.revoke(T0)
+    world.clock.advance(timedelta(minutes=1))
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    failed = world.task(task.id)
+    assert (failed.status, failed.error_code, failed.finished_at) == (
+        SyncTaskStatus.FAILED, ErrorCode.REAUTHORIZATION_REQUIRED, T0 + timedelta(minutes=1),
+    )  # fmt: skip
+    assert failed.error_message is not None and "re-authorize" in failed.error_message.lower()
+    assert world.events.changes == [(task.id, "FAILED")] and world.api.calls == 0
+
+
+async def test_a_database_down_as_an_attempt_fails_leaves_the_task_running_for_the_sweep_and_asks_a_retry() -> None:
+    world = World()
+    store_uow = world.deps.uow_factory
+    down = [False]
+
+    def uow() -> FakeUnitOfWork:
+        if down[0]:
+            raise ConnectionError("database unreachable")
+        return store_uow()  # type: ignore[return-value]
+
+    async def outage(call: int) -> None:
+        if call == 2:
+            down[0] = True
+            world.api.failures[call] = TikTokUnavailableError("outage")
+
+    world.api.on_call = outage
+    world.deps = replace(world.deps, uow_factory=uow)
+    task = world.queue(SyncKind.PRODUCTS)
+    with pytest.raises((ConnectionError, TikTokUnavailableError)):
+        await world.run(task)
+    assert world.task(task.id).status is SyncTaskStatus.RUNNING
