@@ -160,9 +160,7 @@ async def slice_pages(search: SliceSearch, plan: list[OrderSlice], index: int, p
         state = state.after_page(page, first_of_run=token is None)
         sent, token = token, page.next_page_token or None
         yield Chunk(items, partial(mark_slice, plan, index, state))
-        if token is None:
-            break
-        guard.advance(sent, token)
+        guard.advance(sent, token)  # the last page (no token, so `state.done`) ends the loop
 
 
 def _record_id(item: OrderRecord | RecordFailure) -> str:

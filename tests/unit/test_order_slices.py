@@ -249,3 +249,11 @@ async def test_a_slice_answered_empty_pages_that_keep_promising_more_stops_after
         "pages in a row, each promising a next page"
     )
     assert len(chunks) == 3 and len(search.asked) == 4
+
+
+def test_an_import_slice_resumes_on_the_create_time_whatever_the_update_time() -> None:
+    state = OrderSlice(G, G + 100, G + 5, seen=("o000002",))
+    items = [_at(1, 4, updated=90), _at(2, 5, updated=91), _at(3, 5, updated=2), _at(4, 6, updated=1)]
+    assert state.news(items) == [items[2], items[3]]
+    after = state.after_page(Page(items[2:], "t", None), first_of_run=False)
+    assert (after.resume_ge, after.seen) == (G + 6, ("o000004",))
