@@ -185,45 +185,75 @@ async def test_a_shop_change_is_signalled_with_its_merchant(env) -> None:  # typ
     assert seen == [(shop.id, "m1")]
 
 
-async def test_a_stale_task_with_a_cancel_pending_is_cancelled_by_the_sweep_not_sent(env) -> None:  # type: ignore[no-untyped-def]
+async def _two_stale_tasks(env) -> tuple[SyncTask, SyncTask]:  # type: ignore[no-untyped-def]
+    """A PRODUCTS and an ORDERS task, both QUEUED and untouched for 6 minutes (stale past 5), in that order."""
     store, queue, events, clock = env
     shop_id = next(iter(store.shops))
-    (task,) = await start_sync(_uow(store), queue, events, clock, "m1", shop_id, [SyncKind.ORDERS])
-    store.tasks[task.id].begin_attempt(T0)
-    store.tasks[task.id].cancel_requested = True  # asked while its worker was dying
+    products, orders = await start_sync(
+        _uow(store), queue, events, clock, "m1", shop_id, [SyncKind.PRODUCTS, SyncKind.ORDERS]
+    )
     queue.enqueued.clear()
     events.changes.clear()
     clock.advance(timedelta(minutes=6))
-    assert await resume_stale_tasks(_uow(store), queue, clock, timedelta(minutes=5), events=events) == []
-    assert store.tasks[task.id].status is SyncTaskStatus.CANCELLED and queue.enqueued == []
-    assert events.changes == [(task.id, "CANCELLED")]
+    return products, orders
 
 
-@pytest.mark.parametrize("meanwhile", ["picked up", "deleted"])
+async def test_a_stale_task_with_a_cancel_pending_is_cancelled_by_the_sweep_not_sent(env) -> None:  # type: ignore[no-untyped-def]
+    store, queue, events, clock = env
+    products, orders = await _two_stale_tasks(env)
+    store.tasks[products.id].cancel_requested = True  # asked while its message was lost
+    resent = await resume_stale_tasks(_uow(store), queue, clock, timedelta(minutes=5), events=events)
+    # then it is cancelled and said so; the other stale task is sent as usual
+    assert resent == [orders.id] and queue.enqueued == [orders.id]
+    assert store.tasks[products.id].status is SyncTaskStatus.CANCELLED
+    assert events.changes == [(products.id, "CANCELLED"), (orders.id, "QUEUED")]
+
+
+@pytest.mark.parametrize("meanwhile", ["picked up", "deleted", "deleted before the write"])
 async def test_a_stale_task_picked_up_or_deleted_after_the_sweeps_look_is_left_alone(env, meanwhile: str) -> None:  # type: ignore[no-untyped-def]
     store, queue, events, clock = env
-    shop_id = next(iter(store.shops))
-    (task,) = await start_sync(_uow(store), queue, events, clock, "m1", shop_id, [SyncKind.PRODUCTS])
-    queue.enqueued.clear()
-    clock.advance(timedelta(minutes=6))
+    products, orders = await _two_stale_tasks(env)
 
     def uow() -> FakeUnitOfWork:
         unit = FakeUnitOfWork(store)
-        listed = unit.sync_tasks.list_resumable
+        listed, read = unit.sync_tasks.list_resumable, unit.sync_tasks.get
 
         async def list_resumable(heartbeat_before: datetime) -> list[SyncTask]:
             found = await listed(heartbeat_before)
             if meanwhile == "picked up":
-                store.tasks[task.id].begin_attempt(clock.now())
-            else:
-                store.tasks.clear()
+                store.tasks[products.id].begin_attempt(clock.now())
+            elif meanwhile == "deleted":
+                del store.tasks[products.id]
+            return found
+
+        async def get(task_id: str, merchant_id: str | None = None) -> SyncTask | None:
+            found = await read(task_id, merchant_id)
+            if meanwhile == "deleted before the write" and task_id == products.id:
+                del store.tasks[products.id]
             return found
 
         unit.sync_tasks.list_resumable = list_resumable  # type: ignore[method-assign]
+        unit.sync_tasks.get = get  # type: ignore[method-assign]
         return unit
 
-    assert await resume_stale_tasks(uow, queue, clock, timedelta(minutes=5), events=events) == []
-    assert queue.enqueued == []
+    assert await resume_stale_tasks(uow, queue, clock, timedelta(minutes=5), events=events) == [orders.id]
+    assert queue.enqueued == [orders.id] and events.changes == [(orders.id, "QUEUED")]
+
+
+async def test_a_failed_send_does_not_keep_the_sweep_from_sending_the_next_task(env) -> None:  # type: ignore[no-untyped-def]
+    store, _, _, clock = env
+    products, orders = await _two_stale_tasks(env)
+
+    class FlakyQueue(FakeTaskQueue):
+        async def enqueue_sync(self, task_id: str) -> None:
+            if task_id == products.id:
+                raise ConnectionError("redis is down")
+            await super().enqueue_sync(task_id)
+
+    flaky = FlakyQueue()
+    assert await resume_stale_tasks(_uow(store), flaky, clock, timedelta(minutes=5)) == [orders.id]
+    assert flaky.enqueued == [orders.id]
+    assert store.tasks[products.id].heartbeat_at == clock.now()  # touched: the next sweep after the limit retries
 
 
 async def test_a_sweep_between_the_running_and_the_queued_limits_sends_only_the_silent_running_task(env) -> None:  # type: ignore[no-untyped-def]
