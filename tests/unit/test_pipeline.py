@@ -243,3 +243,25 @@ async def test_a_writer_error_storing_a_failed_sources_pages_outranks_the_source
 
     with pytest.raises(Stop):
         await _run([failing], write, concurrency=1, batch_records=10)
+
+
+async def test_a_writer_error_with_the_read_ahead_full_leaves_no_task_behind() -> None:
+    # given one page waiting in a full read-ahead when the sources are done, and a writer that then fails
+    class Stop(Exception):
+        pass
+
+    sources_done = asyncio.Event()
+
+    async def write(chunks: list[Chunk]) -> None:
+        await asyncio.wait_for(sources_done.wait(), DEADLINE)
+        await _yield_to_others()  # the pipeline has seen its sources end and is waiting to queue the end
+        raise Stop
+
+    async def pages() -> AsyncIterator[Chunk]:
+        yield _chunk(1)  # taken by the writer
+        yield _chunk(2)  # fills the read-ahead of one page
+        sources_done.set()
+
+    with pytest.raises(Stop):
+        await _run([pages], write, concurrency=1, queue_pages=1, batch_records=1)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
