@@ -11,6 +11,9 @@ from domain.ports import CursorStuckError, GatewayRefusedError, MissingPermissio
 from domain.services.run_limits import TimeLimitExceededError, refusal_outcome, within_time_limit
 
 
+DEADLINE = 10.0  # seconds: a limit that is not enforced fails the test instead of hanging it
+
+
 class Work:
     """A coroutine to run under a limit, telling whether it finished or was cancelled."""
 
@@ -48,7 +51,7 @@ async def test_work_past_its_limit_is_cancelled_and_stopped_with_a_message_namin
 ) -> None:
     work = Work()
     with pytest.raises(TimeLimitExceededError) as error:
-        await within_time_limit(seconds, work.forever())
+        await asyncio.wait_for(within_time_limit(seconds, work.forever()), DEADLINE)
     assert str(error.value) == (
         f"The run passed its time limit of {shown} s (SHOPBRIDGE_SYNC_TIME_LIMIT) and was stopped: TikTok "
         "answered too slowly. What was stored so far is kept."
