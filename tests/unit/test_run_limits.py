@@ -10,7 +10,6 @@ from domain.errors import ErrorCode
 from domain.ports import CursorStuckError, GatewayRefusedError, MissingPermissionError
 from domain.services.run_limits import TimeLimitExceededError, refusal_outcome, within_time_limit
 
-
 DEADLINE = 10.0  # seconds: a limit that is not enforced fails the test instead of hanging it
 
 

@@ -13,6 +13,7 @@ from domain.services.sync import (
     cancel_task,
     publish_quietly,
     publish_shop_quietly,
+    queue_authorization_sync,
     resume_stale_tasks,
     start_sync,
 )
@@ -271,3 +272,12 @@ async def test_a_sweep_between_the_running_and_the_queued_limits_sends_only_the_
     # with the default, QUEUED ones are judged by the running limit too
     clock.advance(timedelta(minutes=1))
     assert await resume_stale_tasks(*sweep) == [products.id]
+
+
+async def test_the_imports_queued_on_authorization_are_the_shops_merchants(store: FakeStore) -> None:
+    shop = make_shop("m7")
+    async with FakeUnitOfWork(store) as uow:
+        await uow.shops.add(shop)
+        tasks = await queue_authorization_sync(uow, FakeTaskQueue(), shop, T0)
+        await uow.commit()
+    assert [(t.shop_id, t.merchant_id, t.created_at) for t in tasks] == [(shop.id, "m7", T0), (shop.id, "m7", T0)]
