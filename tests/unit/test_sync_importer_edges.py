@@ -264,3 +264,35 @@ async def test_a_database_down_as_an_attempt_fails_leaves_the_task_running_for_t
     with pytest.raises((ConnectionError, TikTokUnavailableError)):
         await world.run(task)
     assert world.task(task.id).status is SyncTaskStatus.RUNNING
+
+
+async def test_an_unexpected_error_with_the_database_down_is_retried_not_taken_for_a_deleted_shop() -> None:
+    world = World()
+    store_uow = world.deps.uow_factory
+    down = [False]
+
+    def uow() -> FakeUnitOfWork:
+        if down[0]:
+            raise ConnectionError("database unreachable")
+        return store_uow()  # type: ignore[return-value]
+
+    async def bug(call: int) -> None:
+        if call == 2:
+            down[0] = True
+            world.api.failures[call] = RuntimeError("bug")
+
+    world.api.on_call = bug
+    world.deps = replace(world.deps, uow_factory=uow)
+    task = world.queue(SyncKind.PRODUCTS)
+    with pytest.raises((ConnectionError, RuntimeError)):
+        await world.run(task)
+    assert world.task(task.id).status is SyncTaskStatus.RUNNING
+
+
+async def test_tokens_the_client_refreshed_are_saved_with_the_time_of_their_refresh() -> None:
+    world = World()
+    world.clock.advance(timedelta(minutes=3))
+    world.api.refreshed_tokens = replace(make_tokens(T0), access_token="access-2", refresh_token="refresh-2")
+    await world.run(world.queue(SyncKind.PRODUCTS))
+    stored = world.store.shops[world.shop.id]
+    assert (stored.tokens.access_token, stored.tokens_refreshed_at) == ("access-2", T0 + timedelta(minutes=3))
