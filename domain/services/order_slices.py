@@ -106,7 +106,7 @@ class OrderSlice:
             resume_ge=int(data["resume_ge"]),
             seen=tuple(str(i) for i in data.get("seen", ())),
             total=None if data.get("total") is None else int(data["total"]),
-            done=bool(data.get("done", False)),
+            done=bool(data.get("done")),
             by=str(data.get("by", CREATE_TIME)),
         )
 
@@ -114,7 +114,7 @@ class OrderSlice:
 def plan_slices(since: datetime, until: datetime, count: int) -> list[OrderSlice]:
     """[since, until) cut into `count` contiguous slices of (nearly) equal length, whole seconds."""
     ge, lt = _seconds(since), _seconds(until)
-    count = max(1, min(count, lt - ge))
+    count = max(1, count)  # more slices than seconds: the empty ones are dropped below
     bounds = [ge + (lt - ge) * i // count for i in range(count + 1)]
     return [OrderSlice(ge=a, lt=b, resume_ge=a) for a, b in pairwise(bounds) if a < b]
 
@@ -160,9 +160,7 @@ async def slice_pages(search: SliceSearch, plan: list[OrderSlice], index: int, p
         state = state.after_page(page, first_of_run=token is None)
         sent, token = token, page.next_page_token or None
         yield Chunk(items, partial(mark_slice, plan, index, state))
-        if token is None:
-            break
-        guard.advance(sent, token)
+        guard.advance(sent, token)  # the last page (no token, so `state.done`) ends the loop
 
 
 def _record_id(item: OrderRecord | RecordFailure) -> str:

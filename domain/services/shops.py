@@ -157,7 +157,7 @@ async def _spend_state(
 ) -> AuthorizationRequest:
     """Load and consume the pending request, in its own transaction: a state is spent even if TikTok fails."""
     async with uow_factory() as uow:
-        request = await uow.authorizations.get(state_digest(state)) if state else None
+        request = await uow.authorizations.get(state_digest(state))  # an empty state matches no request
         if request is None:
             raise DomainError(ErrorCode.INVALID_STATE, "Unknown authorization state; start again.", ("state",))
         request.consume(clock.now(), merchant_id)

@@ -72,12 +72,9 @@ async def start_sync(
         ensure_shop_can_sync(shop, now)
         # Build (and so validate) every task before looking at what runs: bad input is reported as such.
         tasks = [
-            SyncTask.queue(
-                shop.id, merchant_id, kind, SyncTrigger.MANUAL, now,
-                orders_created_since if kind is SyncKind.ORDERS else None,
-            )
-            for kind in wanted
-        ]  # fmt: skip
+            SyncTask.queue(shop.id, merchant_id, kind, SyncTrigger.MANUAL, now, orders_created_since)
+            for kind in wanted  # a PRODUCTS task has no window: it ignores `orders_created_since`
+        ]
         for task in tasks:
             running = await uow.sync_tasks.active(shop.id, task.kind)
             if running is not None:

@@ -24,6 +24,7 @@ from tests.fakes import (
     FakeTaskQueue,
     FakeUnitOfWork,
     make_order,
+    make_product,
     make_shop,
 )
 
@@ -172,3 +173,98 @@ class TestTokenSweep:
         assert world.store.shops[world.shop.id].status(T0) is not ShopStatus.REVOKED
         await refresh_shop_tokens(world.uow, refused, world.events, world.clock, world.shop.id)
         assert world.store.shops[world.shop.id].status(T0) is ShopStatus.REVOKED
+
+    async def test_an_unknown_shop_or_one_not_due_is_left_alone_without_asking_tiktok(self) -> None:
+        world = World()
+        world.shop.tokens = replace(world.shop.tokens, access_token_expires_at=T0 + timedelta(days=6))
+        asked: list[str] = []
+
+        async def refresh(shop: Shop) -> TokenSet:
+            asked.append(shop.id)
+            return shop.tokens
+
+        assert await refresh_shop_tokens(world.uow, refresh, world.events, world.clock, "no-such-shop") is None
+        assert await refresh_shop_tokens(world.uow, refresh, world.events, world.clock, world.shop.id) is None
+        assert asked == [] and world.store.commits == 0 and world.events.shop_changes == []
+
+    async def test_a_refresh_that_finds_its_pair_or_a_newer_one_stored_writes_nothing(self) -> None:
+        world = World()
+        fresh = self.due(world)
+        newer = replace(fresh, access_token="access-3", refresh_token="refresh-3")
+
+        async def stored_meanwhile(shop: Shop) -> TokenSet:
+            world.store.shops[shop.id].tokens = fresh  # the same pair, stored by another refresh
+            return fresh
+
+        async def superseded(shop: Shop) -> TokenSet:
+            world.store.shops[shop.id].tokens = newer  # a re-authorization stored another pair meanwhile
+            return fresh
+
+        verdict = await refresh_shop_tokens(world.uow, stored_meanwhile, world.events, world.clock, world.shop.id)
+        assert verdict is RefreshedTokens.ALREADY_STORED
+        self.due(world)
+        verdict = await refresh_shop_tokens(world.uow, superseded, world.events, world.clock, world.shop.id)
+        assert verdict is RefreshedTokens.SUPERSEDED
+        stored = world.store.shops[world.shop.id]
+        assert (stored.tokens.access_token, stored.tokens_refreshed_at) == ("access-3", None)
+        assert world.store.commits == 0 and world.events.shop_changes == []
+
+    async def test_a_shop_deleted_while_its_tokens_were_refreshed_is_left_deleted(self) -> None:
+        world = World()
+        fresh = self.due(world)
+
+        async def deleted_meanwhile(shop: Shop) -> TokenSet:
+            del world.store.shops[shop.id]
+            return fresh
+
+        async def deleted_and_refused(shop: Shop) -> TokenSet:
+            del world.store.shops[shop.id]
+            raise AuthorizationLostError("invalid refresh token")
+
+        assert await refresh_shop_tokens(world.uow, deleted_meanwhile, world.events, world.clock, world.shop.id) is None
+        world.store.shops[world.shop.id] = world.shop
+        assert (
+            await refresh_shop_tokens(world.uow, deleted_and_refused, world.events, world.clock, world.shop.id) is None
+        )
+        assert world.store.shops == {} and world.store.commits == 0 and world.events.shop_changes == []
+
+    async def test_a_dead_refresh_token_revokes_the_shop_now_and_says_so(self) -> None:
+        world = World()
+        self.due(world)
+        world.clock.advance(timedelta(minutes=1))
+
+        async def refused(shop: Shop) -> TokenSet:
+            raise AuthorizationLostError("invalid refresh token", "R1")
+
+        assert await refresh_shop_tokens(world.uow, refused, world.events, world.clock, world.shop.id) is None
+        assert world.store.shops[world.shop.id].revoked_at == T0 + timedelta(minutes=1)
+        assert world.events.shop_changes == [world.shop.id]
+
+    async def test_a_dead_refresh_token_does_not_revoke_a_pair_renewed_with_only_a_new_refresh_token(self) -> None:
+        world = World()
+        self.due(world)
+
+        async def refused_after_a_renewal(shop: Shop) -> TokenSet:
+            renewed = world.store.shops[shop.id]
+            renewed.tokens = replace(renewed.tokens, refresh_token="refresh-renewed")
+            raise AuthorizationLostError("invalid refresh token")
+
+        await refresh_shop_tokens(world.uow, refused_after_a_renewal, world.events, world.clock, world.shop.id)
+        assert world.store.shops[world.shop.id].revoked_at is None
+        assert world.store.commits == 0 and world.events.shop_changes == []
+
+
+class TestProductsPollInTheEngine:
+    async def test_a_products_poll_stores_the_products_changed_in_its_window(self) -> None:
+        # given 10 products changed over the last few minutes
+        world = World()
+        world.api.products = [replace(make_product(i), updated_at=T0 - timedelta(seconds=200 - i)) for i in range(10)]
+        task_id = await world.start(SyncKind.PRODUCTS)
+        assert task_id is not None
+        # when the poll runs in the engine, then each is stored as a product, and the products cursor moved
+        await run_sync_task(task_id, world.deps)
+        task = world.store.tasks[task_id]
+        assert (task.status, task.created, task.processed) == (SyncTaskStatus.SUCCEEDED, 10, 10)
+        assert set(world.store.shop_products(world.shop.id)) == {p.tiktok_product_id for p in world.api.products}
+        assert world.store.shop_orders(world.shop.id) == {}
+        assert world.cursor(SyncKind.PRODUCTS).cursor_at is not None

@@ -1,0 +1,298 @@
+"""The import engine over fakes, continued: what a failed task tells the merchant, the engine's default tuning,
+and tokens that keep changing under a run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from domain.errors import DomainError, ErrorCode
+from domain.ports import AuthorizationLostError, ProductScan, TikTokUnavailableError, TokensRefreshed
+from domain.services.importer import SyncOptions
+from domain.shops import Shop, ShopStatus, TokenSet
+from domain.sync import INTERNAL_ERROR, SyncKind, SyncTask, SyncTaskStatus
+from tests.fakes import T0, FakeEventPublisher, FakeUnitOfWork, make_tokens
+from tests.unit.test_sync_importer import OPTIONS, World
+
+
+def test_the_engines_default_tuning() -> None:
+    # workers/resources.py sets slices, page size, attempts and the time limit from the settings; the rest are these
+    assert SyncOptions() == SyncOptions(
+        order_slices=16,
+        page_size=100,
+        queue_pages=32,
+        batch_records=2000,
+        max_attempts=5,
+        time_limit_seconds=None,
+        heartbeat_seconds=15.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("failure", "code", "message"),
+    [
+        (TikTokUnavailableError("still down"), ErrorCode.TIKTOK_UNAVAILABLE, "TikTok stayed unavailable: still down"),
+        (RuntimeError("bug"), INTERNAL_ERROR, "The import failed unexpectedly; it has been logged."),
+        (
+            DomainError(ErrorCode.INVALID_INPUT, "A rule refused the page."),
+            ErrorCode.INVALID_INPUT,
+            "A rule refused the page.",
+        ),
+    ],
+)
+async def test_a_failed_task_tells_the_merchant_what_happened_and_the_shop_is_signalled(
+    failure: Exception, code: str, message: str
+) -> None:
+    world = World()
+    world.deps = replace(world.deps, options=replace(OPTIONS, max_attempts=1))
+    world.api.failures[2] = failure
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)  # the last attempt: recorded, not raised
+    failed = world.task(task.id)
+    assert (failed.status, failed.error_code, failed.error_message, failed.attempts) == (
+        SyncTaskStatus.FAILED, code, message, 1,
+    )  # fmt: skip
+    assert failed.finished_at == T0 and (task.id, "FAILED") in world.events.changes
+    assert world.events.shop_changes == [world.shop.id]
+    assert world.store.shops[world.shop.id].revoked_at is None
+
+
+async def test_a_lost_authorization_says_to_re_authorize_and_signals_the_revoked_shop() -> None:
+    world = World()
+    world.api.failures[2] = AuthorizationLostError("revoked")
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    failed = world.task(task.id)
+    assert (failed.error_code, failed.error_message) == (
+        ErrorCode.REAUTHORIZATION_REQUIRED,
+        "TikTok no longer honours the shop's authorization; re-authorize it.",
+    )
+    assert world.store.shops[world.shop.id].revoked_at == T0
+    assert world.events.shop_changes == [world.shop.id]
+
+
+class ChangingTokens:
+    """A TikTok session factory where, at each session's first request, another process stores a newer pair just
+    before our own refresh tries to save its pair: each refresh loses, each session is superseded."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.sessions: list[str] = []
+
+    def __call__(self, shop: Shop, on_refreshed: TokensRefreshed) -> ChangingTokens:
+        self.sessions.append(shop.tokens.access_token)
+        self.on_refreshed = on_refreshed
+        return self
+
+    async def scan_products(
+        self, checkpoint: dict[str, Any] | None, page_size: int = 100
+    ) -> AsyncIterator[ProductScan]:
+        n = len(self.sessions)
+        newer = replace(make_tokens(T0), access_token=f"reauth-{n}", refresh_token=f"reauth-r{n}")
+        self.world.store.shops[self.world.shop.id].refresh_tokens(newer)
+        ours: TokenSet = replace(make_tokens(T0), access_token=f"ours-{n}", refresh_token=f"ours-r{n}")
+        await self.on_refreshed(ours)
+        yield  # type: ignore[misc]  # never reached: the refresh above was superseded
+
+
+async def test_tokens_that_keep_changing_under_a_run_end_it_after_three_renewals() -> None:
+    world = World()
+    world.deps = replace(world.deps, options=replace(OPTIONS, max_attempts=1))
+    sessions = ChangingTokens(world)
+    world.deps = replace(world.deps, shop_api=sessions)
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    failed = world.task(task.id)
+    assert (failed.status, failed.error_code, failed.error_message) == (
+        SyncTaskStatus.FAILED,
+        ErrorCode.TIKTOK_UNAVAILABLE,
+        "TikTok stayed unavailable: the shop's tokens kept changing during the import",
+    )
+    # the loaded pair, then each newer pair stored meanwhile: three renewals in all
+    assert sessions.sessions == ["access", "reauth-1", "reauth-2", "reauth-3"]
+    assert world.store.shops[world.shop.id].tokens.access_token == "reauth-4"
+
+
+async def test_a_token_refused_after_each_renewal_elsewhere_ends_as_lost_after_three_renewals() -> None:
+    world = World()
+    renewals = [0]
+
+    async def renewed_elsewhere_and_refused(call: int) -> None:
+        renewals[0] += 1
+        fresh = replace(make_tokens(T0), access_token=f"elsewhere-{renewals[0]}")
+        world.store.shops[world.shop.id].refresh_tokens(fresh)
+        world.api.failures[call] = AuthorizationLostError("token superseded")
+
+    world.api.on_call = renewed_elsewhere_and_refused
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    failed = world.task(task.id)
+    assert (failed.status, failed.error_code) == (SyncTaskStatus.FAILED, ErrorCode.REAUTHORIZATION_REQUIRED)
+    assert [t.access_token for t in world.api.sessions] == ["access", "elsewhere-1", "elsewhere-2", "elsewhere-3"]
+    assert world.store.shops[world.shop.id].status(T0) is ShopStatus.REVOKED
+
+
+async def test_while_tiktok_is_slow_the_task_keeps_a_heartbeat() -> None:
+    # given TikTok that takes a minute to answer the second request, and a heartbeat every 10 ms
+    world = World()
+    world.deps = replace(world.deps, options=replace(OPTIONS, heartbeat_seconds=0.01))
+    task = world.queue(SyncKind.PRODUCTS)
+
+    async def slow(call: int) -> None:
+        if call == 2:
+            world.clock.advance(timedelta(minutes=1))
+            async with asyncio.timeout(10):  # the heartbeat must come meanwhile, else the test fails
+                while world.store.tasks[task.id].heartbeat_at != T0 + timedelta(minutes=1):
+                    await asyncio.sleep(0.01)
+
+    world.api.on_call = slow
+    await world.run(task)
+    assert world.task(task.id).status is SyncTaskStatus.SUCCEEDED
+
+
+class AfterEachBatch(FakeEventPublisher):
+    """Events that call `hook` with the task as each of its changes is signalled (after the change's commit)."""
+
+    def __init__(self, hook: Callable[[SyncTask], Awaitable[None]]) -> None:
+        super().__init__()
+        self.hook = hook
+
+    async def task_changed(self, task: SyncTask) -> None:
+        await super().task_changed(task)
+        await self.hook(task)
+
+
+def _after_the_last_page(world: World, act: Callable[[SyncTask], None]) -> AfterEachBatch:
+    """Act on the stored task once its last page is stored, before the run finishes it."""
+
+    async def hook(task: SyncTask) -> None:
+        if task.status is SyncTaskStatus.RUNNING and task.processed == 45:
+            act(world.store.tasks[task.id])
+
+    return AfterEachBatch(hook)
+
+
+async def test_a_cancel_arriving_after_the_last_page_ends_the_task_cancelled_not_succeeded() -> None:
+    world = World()
+
+    def cancel(stored: SyncTask) -> None:
+        world.clock.advance(timedelta(minutes=1))
+        stored.cancel_requested = True
+
+    world.deps = replace(world.deps, events=_after_the_last_page(world, cancel))
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    done = world.task(task.id)
+    assert (done.status, done.finished_at) == (SyncTaskStatus.CANCELLED, T0 + timedelta(minutes=1))
+    assert (task.id, "CANCELLED") in world.deps.events.changes  # type: ignore[attr-defined]
+    assert world.store.shops[world.shop.id].last_synced_at is None
+
+
+async def test_a_run_that_lost_its_lease_after_the_last_page_does_not_finish_the_task() -> None:
+    world = World()
+    world.deps = replace(world.deps, events=_after_the_last_page(world, lambda stored: stored.begin_attempt(T0)))
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)  # stops quietly: the newer attempt owns the task
+    stored = world.task(task.id)
+    assert (stored.status, stored.attempts, stored.finished_at) == (SyncTaskStatus.RUNNING, 2, None)
+    assert world.store.shops[world.shop.id].last_synced_at is None
+
+
+async def test_a_succeeded_task_is_dated_and_its_shop_signalled() -> None:
+    world = World()
+    world.clock.advance(timedelta(minutes=2))
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    done = world.task(task.id)
+    assert (done.status, done.started_at, done.finished_at) == (
+        SyncTaskStatus.SUCCEEDED, T0 + timedelta(minutes=2), T0 + timedelta(minutes=2),
+    )  # fmt: skip
+    assert world.store.shops[world.shop.id].last_synced_at == T0 + timedelta(minutes=2)
+    assert world.events.shop_changes == [world.shop.id] and world.events.changes[-1] == (task.id, "SUCCEEDED")
+
+
+async def test_a_redelivered_task_whose_cancel_was_pending_is_cancelled_without_calling_tiktok() -> None:
+    world = World()
+    task = world.queue(SyncKind.PRODUCTS)
+    stored = world.task(task.id)
+    stored.begin_attempt(T0)  # its worker died while running; a cancel was asked meanwhile
+    stored.cancel_requested = True
+    world.clock.advance(timedelta(minutes=6))
+    await world.run(task)
+    done = world.task(task.id)
+    assert (done.status, done.finished_at) == (SyncTaskStatus.CANCELLED, T0 + timedelta(minutes=6))
+    assert world.events.changes == [(task.id, "CANCELLED")] and world.api.calls == 0
+
+
+async def test_a_shop_that_cannot_sync_fails_the_task_at_its_start_with_the_rules_words() -> None:
+    world = World()
+    world.shop.revoke(T0)
+    world.clock.advance(timedelta(minutes=1))
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    failed = world.task(task.id)
+    assert (failed.status, failed.error_code, failed.finished_at) == (
+        SyncTaskStatus.FAILED, ErrorCode.REAUTHORIZATION_REQUIRED, T0 + timedelta(minutes=1),
+    )  # fmt: skip
+    assert failed.error_message is not None and "re-authorize" in failed.error_message.lower()
+    assert world.events.changes == [(task.id, "FAILED")] and world.api.calls == 0
+
+
+async def test_a_database_down_as_an_attempt_fails_leaves_the_task_running_for_the_sweep_and_asks_a_retry() -> None:
+    world = World()
+    store_uow = world.deps.uow_factory
+    down = [False]
+
+    def uow() -> FakeUnitOfWork:
+        if down[0]:
+            raise ConnectionError("database unreachable")
+        return store_uow()  # type: ignore[return-value]
+
+    async def outage(call: int) -> None:
+        if call == 2:
+            down[0] = True
+            world.api.failures[call] = TikTokUnavailableError("outage")
+
+    world.api.on_call = outage
+    world.deps = replace(world.deps, uow_factory=uow)
+    task = world.queue(SyncKind.PRODUCTS)
+    with pytest.raises((ConnectionError, TikTokUnavailableError)):
+        await world.run(task)
+    assert world.task(task.id).status is SyncTaskStatus.RUNNING
+
+
+async def test_an_unexpected_error_with_the_database_down_is_retried_not_taken_for_a_deleted_shop() -> None:
+    world = World()
+    store_uow = world.deps.uow_factory
+    down = [False]
+
+    def uow() -> FakeUnitOfWork:
+        if down[0]:
+            raise ConnectionError("database unreachable")
+        return store_uow()  # type: ignore[return-value]
+
+    async def bug(call: int) -> None:
+        if call == 2:
+            down[0] = True
+            world.api.failures[call] = RuntimeError("bug")
+
+    world.api.on_call = bug
+    world.deps = replace(world.deps, uow_factory=uow)
+    task = world.queue(SyncKind.PRODUCTS)
+    with pytest.raises((ConnectionError, RuntimeError)):
+        await world.run(task)
+    assert world.task(task.id).status is SyncTaskStatus.RUNNING
+
+
+async def test_tokens_the_client_refreshed_are_saved_with_the_time_of_their_refresh() -> None:
+    world = World()
+    world.clock.advance(timedelta(minutes=3))
+    world.api.refreshed_tokens = replace(make_tokens(T0), access_token="access-2", refresh_token="refresh-2")
+    await world.run(world.queue(SyncKind.PRODUCTS))
+    stored = world.store.shops[world.shop.id]
+    assert (stored.tokens.access_token, stored.tokens_refreshed_at) == ("access-2", T0 + timedelta(minutes=3))
