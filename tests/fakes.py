@@ -38,6 +38,7 @@ from domain.shops import AuthorizedShop, Region, Shop, TokenSet
 from domain.stored import order_as_stored, product_as_stored
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from domain.tokens import ShopSchedule
+from tests.fakes_inventory_push import FakeInventoryPushRepository, FakePushStore
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 log = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ class FakeStore:
     webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
     commits: int = 0
     statistics_refreshed: list[SyncKind] = field(default_factory=list)  # kinds whose statistics were refreshed
+    push: FakePushStore = field(
+        default_factory=FakePushStore
+    )  # policies, outbox, links (tests/fakes_inventory_push.py)
 
     def shop_orders(self, shop_id: str) -> dict[str, Order]:
         return {tid: order for (sid, tid), order in self.orders.items() if sid == shop_id}
@@ -447,6 +451,7 @@ class FakeUnitOfWork:
         self.authorizations = FakeAuthorizationRepository(self._staged)
         self.poll_cursors = FakePollCursorRepository(self._staged)
         self.inventory = FakeInventoryRepository()
+        self.inventory_push = FakeInventoryPushRepository(self._staged)
         self._callbacks: list[Callable[[], Awaitable[None]]] = []
         self.committed = False
 
