@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from domain.ports import AuthorizationLostError, GatewayRefusedError, TikTokUnavailableError
+from domain.ports import AuthorizationLostError, GatewayRefusedError, TikTokUnavailableError, TokensRefreshed
 from domain.services.webhook_registration import register_shop_webhooks, resume_webhook_registrations
 from domain.shops import AuthorizedShop, Shop
 from tests.fakes import T0, FakeClock, FakeRefreshApi, FakeStore, FakeTaskQueue, FakeUnitOfWork, make_shop, make_tokens
@@ -23,6 +23,11 @@ class MeanwhileApi(FakeRefreshApi):
     def __init__(self, store: FakeStore, change: str | None = None) -> None:
         super().__init__([], [])
         self.store, self.change = store, change
+        self.built_for: list[tuple[str, str]] = []  # (shop id, TikTok shop cipher) of each client built
+
+    def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeRefreshApi:
+        self.built_for.append((shop.id, shop.tiktok_shop_cipher))
+        return super().factory(shop, on_tokens_refreshed)
 
     async def register_webhook(self, address: str, event_type: str) -> None:
         if self.change == "deleted":
@@ -70,6 +75,13 @@ async def test_a_failure_is_recorded_with_its_kind_at_most_500_characters_and_ra
         await world.register()
     assert world.stored().webhook_registration_error == recorded
     assert world.stored().webhooks_registered_at is None and world.stored().revoked_at is None
+
+
+async def test_the_shops_own_client_registers_it() -> None:
+    world = World()
+    assert await world.register() is True
+    assert world.api.built_for == [(world.shop.id, "cipher-7001")]
+    assert (world.stored().webhooks_registered_at, world.stored().webhook_registration_error) == (NOW, None)
 
 
 async def test_tiktok_refusing_the_token_revokes_the_shop_now() -> None:
