@@ -38,7 +38,7 @@ from domain.shops import AuthorizedShop, Region, Shop, TokenSet
 from domain.stored import order_as_stored, product_as_stored
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from domain.tokens import ShopSchedule
-from tests.fakes_inventory_push import FakeInventoryPushRepository, FakePushStore
+from tests.fakes_inventory_push import FakeInventoryPushRepository, FakeItemEdits, FakePushStore
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 log = logging.getLogger(__name__)
@@ -421,21 +421,23 @@ class FakeWebhookEventRepository:
         })[:limit]  # fmt: skip
 
 
-class FakeInventoryRepository:
+class FakeInventoryRepository(FakeItemEdits):
     """The pool as the catalog service tests see it: records which orders and products reached it, changes
-    nothing (the pool's rules and persistence have tests of their own on both databases)."""
+    nothing (the pool's rules and persistence have tests of their own on both databases); merchants' edits of
+    items and links as `FakeItemEdits` keeps them."""
 
-    def __init__(self) -> None:
+    def __init__(self, staged: _Staged) -> None:
+        super().__init__(staged)
         self.applied_orders: list[str] = []
         self.linked_products: list[str] = []
 
     async def apply_orders(self, shop_id: str, orders: Iterable[Any]) -> PoolChange:
         self.applied_orders += [getattr(o, "tiktok_order_id", "") for o in orders]
-        return PoolChange()
+        return self._s.store.push.ledger_change
 
     async def auto_link(self, shop_id: str, tiktok_product_ids: Iterable[str]) -> PoolChange:
         self.linked_products += list(tiktok_product_ids)
-        return PoolChange()
+        return self._s.store.push.ledger_change
 
     async def release_shop(self, shop_id: str) -> PoolChange:
         return PoolChange()
@@ -450,7 +452,7 @@ class FakeUnitOfWork:
         self.catalog = FakeCatalogRepository(self._staged)
         self.authorizations = FakeAuthorizationRepository(self._staged)
         self.poll_cursors = FakePollCursorRepository(self._staged)
-        self.inventory = FakeInventoryRepository()
+        self.inventory = FakeInventoryRepository(self._staged)
         self.inventory_push = FakeInventoryPushRepository(self._staged)
         self._callbacks: list[Callable[[], Awaitable[None]]] = []
         self.committed = False

@@ -10,12 +10,14 @@ Tests seed links with `FakePushStore.link` (the pool's own repository creates th
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from domain.errors import DomainError, ErrorCode
+from domain.inventory.items import Edit, InventoryItem, applied
 from domain.inventory_push import InventoryPolicy, LinkedSku, OutboxClaim, ProductPushOutcome
-from domain.ports import TokensRefreshed
+from domain.ports import PoolChange, TokensRefreshed
 from domain.shops import Shop
 from domain.stock_levels import SkuInventory
 
@@ -34,6 +36,7 @@ class FakeLink:
     available: int
     warehouse_ids: tuple[str, ...] = ()
     state: str = "LINKED"
+    bundle: bool = False
     pushed_quantity: int | None = None
     pushed_at: datetime | None = None
     push_error_code: str | None = None
@@ -76,6 +79,12 @@ class FakePushStore:
     outbox: dict[tuple[str, str], FakeOutboxRow] = field(default_factory=dict)  # (shop id, TikTok product id)
     # (shop id, TikTok SKU id, units, updated_at) of order lines the ledger reserved or deducted
     ingested: list[tuple[str, str, int, datetime]] = field(default_factory=list)
+    items: dict[str, InventoryItem] = field(default_factory=dict)  # the pool's items by id
+    movements: list[tuple[str, str, int, str | None]] = field(default_factory=list)  # (item, kind, delta, reason)
+    ledger_change: PoolChange = field(
+        default_factory=PoolChange
+    )  # what the ledger's apply_orders / auto_link report (tested on the DBs)
+    now: datetime = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)  # the repository's clock (the SQL one has its own)
 
     def link(self, shop_id: str, link: FakeLink) -> FakeLink:
         self.links[(shop_id, link.sku_id)] = link
@@ -278,3 +287,88 @@ class FakeInventoryApi:
 
     def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeInventoryApi:
         return self
+
+
+class FakeItemEdits:
+    """The merchant-edit side of `InventoryRepository` (items, manual links), for the pool's service tests: items
+    with their counters in `FakePushStore.items`, links in `FakePushStore.links`. A change to an item marks the
+    products of the SKUs linked to it dirty, and names those shops in its `PoolChange`, as the SQL adapter does.
+    Reads see this unit of work's own writes (as a transaction does); the store gets them on commit."""
+
+    def __init__(self, staged: _Staged) -> None:
+        self._s = staged
+        self._written: dict[str, InventoryItem] = {}  # this unit of work's items, as it sees them
+
+    @property
+    def _push(self) -> FakePushStore:
+        return self._s.store.push
+
+    def _item(self, item_id: str) -> InventoryItem | None:
+        return self._written.get(item_id) or self._push.items.get(item_id)
+
+    def _write(self, item: InventoryItem) -> None:
+        self._written[item.id] = item
+        self._s.ops.append(lambda: self._push.items.__setitem__(item.id, item))
+
+    def _touched(self, merchant_id: str, item_ids: Sequence[str], now: datetime) -> PoolChange:
+        """Mark dirty the products whose LINKED SKUs point at the items; the change to tell after commit."""
+        dirty: dict[str, set[str]] = {}
+        for (shop_id, _), link in self._push.links.items():
+            if link.state == "LINKED" and link.inventory_item_id in item_ids:
+                dirty.setdefault(shop_id, set()).add(link.tiktok_product_id)
+
+        def apply() -> None:
+            for shop_id, products in dirty.items():
+                for product_id in products:
+                    row = self._push.outbox.get((shop_id, product_id))
+                    if row is None:
+                        self._push.outbox[(shop_id, product_id)] = FakeOutboxRow(next_attempt_at=now, updated_at=now)
+                    else:
+                        row.dirty_version, row.next_attempt_at, row.attempts, row.updated_at = (
+                            row.dirty_version + 1, now, 0, now,
+                        )  # fmt: skip
+
+        self._s.ops.append(apply)
+        return PoolChange(frozenset(item_ids), frozenset(dirty), merchant_id)
+
+    async def get_item(self, item_id: str, merchant_id: str, *, lock: bool = False) -> InventoryItem | None:
+        item = self._item(item_id)
+        return item if item is not None and item.merchant_id == merchant_id else None
+
+    async def create_item(self, item: InventoryItem) -> PoolChange:
+        known = {**self._push.items, **self._written}.values()
+        if any(i.merchant_id == item.merchant_id and i.sku == item.sku for i in known):
+            raise DomainError(
+                ErrorCode.SKU_ALREADY_EXISTS, f"an inventory item with SKU {item.sku!r} exists already", ("sku",)
+            )
+        # inserted empty at version 1, then its on-hand counted in as a CREATED movement (version 2)
+        self._write(replace(item, reserved=0, version=2))
+        movement = (item.id, "CREATED", item.on_hand, None)
+        self._s.ops.append(lambda: self._push.movements.append(movement))
+        return self._touched(item.merchant_id, [item.id], item.created_at)
+
+    async def edit_item(self, item: InventoryItem, edit: Edit) -> PoolChange:
+        self._write(applied(item, edit.on_hand_delta, 0, self._s.store.push.now))
+        movement = (item.id, edit.kind.value, edit.on_hand_delta, edit.reason)
+        self._s.ops.append(lambda: self._push.movements.append(movement))
+        return self._touched(item.merchant_id, [item.id], self._push.now)
+
+    async def set_safety_stock(self, item: InventoryItem, safety_stock: int) -> PoolChange:
+        now = self._push.now
+        self._write(replace(item, safety_stock=safety_stock, version=item.version + 1, updated_at=now))
+        return self._touched(item.merchant_id, [item.id], now)
+
+    async def link_sku(self, merchant_id: str, sku_id: str, item_id: str | None) -> PoolChange | None:
+        found = [(shop_id, link) for (shop_id, sku), link in self._push.links.items() if sku == sku_id]
+        if not found or (shop := self._s.store.shops.get(found[0][0])) is None or shop.merchant_id != merchant_id:
+            return None
+        shop_id, link = found[0]
+        if link.bundle and item_id is not None:
+            raise DomainError(
+                ErrorCode.SKU_NOT_LINKABLE, "a bundle (combo) SKU's stock is TikTok's to derive (12052850)", ("skuId",)
+            )
+        items = [i for i in (item_id, link.inventory_item_id if link.state == "LINKED" else None) if i is not None]
+        change = self._touched(merchant_id, items, self._push.now)
+        relinked = replace(link, state="LINKED" if item_id is not None else "UNLINKED", inventory_item_id=item_id or "")
+        self._s.ops.append(lambda: self._push.links.__setitem__((shop_id, sku_id), relinked))
+        return PoolChange(change.item_ids, frozenset({shop_id}) | change.push_shop_ids, merchant_id)
