@@ -230,10 +230,11 @@ async def test_a_reconcile_enqueued_within_the_interval_is_not_sent_again_and_is
 
 async def test_a_failed_enqueue_is_left_to_the_next_tick_and_the_others_still_go(world: World) -> None:
     two = add_shop(world, "7002")
+    failing = min(world.shop.id, two)  # first in both loops: pushes by due time, reconciles by shop id
     for shop_id, product in [(world.shop.id, "p1"), (two, "p2")]:
         world.link(product, product, 1, 1, shop_id=shop_id)
-        world.store.push.outbox[(shop_id, product)] = FakeOutboxRow(NOW, NOW)
-    failing = min(world.shop.id, two)  # enqueued first: shops come in id order
+        due = NOW - timedelta(minutes=1) if shop_id == failing else NOW
+        world.store.push.outbox[(shop_id, product)] = FakeOutboxRow(due, due)
 
     async def enqueue(sent: list[str], shop_id: str) -> None:
         if shop_id == failing:
@@ -252,6 +253,15 @@ async def test_a_failed_enqueue_is_left_to_the_next_tick_and_the_others_still_go
     assert world.pushes == [other] and world.reconciles == [other]
     assert found.reconciles == [other] and memory == {other: NOW}  # the failed one is tried again next tick
     assert sorted(found.pushes) == sorted([world.shop.id, two])
+
+
+async def test_a_shop_reconciled_recently_does_not_hold_back_the_next_one(world: World) -> None:
+    two = add_shop(world, "7002")
+    recent, due = sorted([world.shop.id, two])
+    world.link("a", "p1", 1, 1, shop_id=recent)
+    world.link("b", "p2", 1, 1, shop_id=due)
+    memory: dict = {recent: NOW - timedelta(minutes=1)}  # type: ignore[type-arg]
+    assert (await tick(world, memory)).reconciles == [due] and world.reconciles == [due]
 
 
 async def test_the_tick_takes_at_most_1000_shops_of_each_kind(world: World) -> None:
