@@ -14,12 +14,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from domain.catalog import Product
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.items import Edit, InventoryItem, applied
 from domain.inventory_push import InventoryPolicy, LinkedSku, OutboxClaim, ProductPushOutcome
 from domain.ports import PoolChange, TokensRefreshed
 from domain.shops import Shop
-from domain.stock_levels import SkuInventory
+from domain.stock_levels import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
+from domain.sync import RecordFailure
 
 if TYPE_CHECKING:
     from tests.fakes import _Staged
@@ -263,29 +265,63 @@ class FakeInventoryPushRepository:
 
 
 class FakeInventoryApi:
-    """Inventory Search over TikTok's stock per SKU (`available`: TikTok SKU id -> available), recording each call.
+    """Update Inventory, Inventory Search, Get Product and Get Warehouses over TikTok's stock per SKU, recording each
+    call. An update sets the SKUs' `available` to what it sent, unless refused.
 
-    `error`: raised by every call while set (TikTok unavailable, authorization lost...); `during_call`: run inside
-    each call, for what happens meanwhile (a sale, a policy change, the shop deleted)."""
+    `available`: TikTok SKU id -> available; `results`: the answers of the next updates, in order (then: all
+    accepted); `products`: Get Product's answers by id; `warehouse_list`: Get Warehouses' answer; `error`: raised by
+    every call while set (TikTok unavailable, authorization lost...); `during_call`: run inside each call, for what
+    happens meanwhile (a sale, a policy change, the shop deleted)."""
 
     def __init__(self) -> None:
         self.available: dict[str, int] = {}
         self.searches: list[list[str]] = []
+        self.updates: list[tuple[str, list[SkuStock]]] = []
+        self.results: list[InventoryUpdateResult] = []
+        self.products: dict[str, Product] = {}
+        self.product_calls: list[str] = []
+        self.warehouse_list: list[Warehouse] = []
+        self.warehouse_calls = 0
         self.error: Exception | None = None
         self.during_call: Callable[[], Awaitable[None]] | None = None
+        self.built_for: list[str] = []  # the shop id of each client built
+
+    async def _call(self) -> None:
+        if self.during_call is not None:
+            await self.during_call()
+        if self.error is not None:
+            raise self.error
 
     async def search_inventory(
         self, *, product_ids: Sequence[str] | None = None, sku_ids: Sequence[str] | None = None
     ) -> list[SkuInventory]:
         assert product_ids is None and sku_ids is not None and 1 <= len(sku_ids) <= 600, (product_ids, sku_ids)
         self.searches.append(list(sku_ids))
-        if self.during_call is not None:
-            await self.during_call()
-        if self.error is not None:
-            raise self.error
+        await self._call()
         return [SkuInventory("", sku, None, self.available[sku], 0, ()) for sku in sku_ids if sku in self.available]
 
+    async def update_inventory(self, product_id: str, skus: Sequence[SkuStock]) -> InventoryUpdateResult:
+        self.updates.append((product_id, list(skus)))
+        await self._call()
+        result = self.results.pop(0) if self.results else InventoryUpdateResult(())
+        refused = {f.sku_id for f in result.failures}
+        for sku in skus:
+            if sku.sku_id not in refused and None not in refused:
+                self.available[sku.sku_id] = sum(w.quantity for w in sku.warehouses)
+        return result
+
+    async def get_product(self, product_id: str) -> Product | RecordFailure:
+        self.product_calls.append(product_id)
+        await self._call()
+        return self.products.get(product_id) or RecordFailure(product_id, "not found")
+
+    async def warehouses(self) -> list[Warehouse]:
+        self.warehouse_calls += 1
+        await self._call()
+        return list(self.warehouse_list)
+
     def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeInventoryApi:
+        self.built_for.append(shop.id)
         return self
 
 
