@@ -1,0 +1,221 @@
+"""The polling backstop's use cases over fakes, the edges (the main paths are in test_live_sync_services.py): the
+tick's stamps and failed sends, where a first poll starts, skipped polls, the cursor moved only by polls, empty
+polls folded, and a products poll inside the engine."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from domain.polling import PollCursor, PollSettings
+from domain.services.importer import SyncDeps, SyncOptions, run_sync_task
+from domain.services.polling import finish_poll, record_poll_progress, schedule_tick, start_poll
+from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from tests.fakes import (
+    T0,
+    FakeClock,
+    FakeEventPublisher,
+    FakeScheduledWork,
+    FakeShopApi,
+    FakeStore,
+    FakeTaskQueue,
+    FakeUnitOfWork,
+    make_product,
+    make_shop,
+)
+
+POLLS = PollSettings(interval=timedelta(minutes=5), overlap=timedelta(minutes=10), settle=timedelta(seconds=30))
+
+
+class World:
+    def __init__(self) -> None:
+        self.store, self.clock = FakeStore(), FakeClock()
+        self.shop = make_shop(now=T0 - timedelta(days=1))
+        self.store.shops[self.shop.id] = self.shop
+        self.queue, self.events, self.work = FakeTaskQueue(), FakeEventPublisher(), FakeScheduledWork()
+
+    def uow(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.store)
+
+    async def start(self, kind: SyncKind = SyncKind.ORDERS, tick: object = None) -> str | None:
+        return await start_poll(self.uow, self.queue, self.events, self.clock, POLLS, self.shop.id, kind, tick)  # type: ignore[arg-type]
+
+    def window(self, task_id: str) -> tuple[int, int]:
+        poll = self.store.tasks[task_id].checkpoint["poll"]
+        return poll["ge"], poll["lt"]
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def ts(at: object) -> int:
+    return int(at.timestamp())  # type: ignore[attr-defined]
+
+
+class TestTick:
+    async def test_stamps_each_due_cursor_with_the_tick_and_sends_after_commit(self, world: World) -> None:
+        result = await schedule_tick(world.uow, world.work, world.clock, POLLS)
+        assert result.polls == [(world.shop.id, SyncKind.ORDERS), (world.shop.id, SyncKind.PRODUCTS)]
+        for kind in (SyncKind.ORDERS, SyncKind.PRODUCTS):
+            cursor = world.store.cursors[(world.shop.id, kind)]
+            assert (cursor.scheduled_at, cursor.updated_at, cursor.cursor_at) == (T0, T0, None)
+        assert world.work.polls == [
+            (world.shop.id, SyncKind.ORDERS, T0.isoformat()),
+            (world.shop.id, SyncKind.PRODUCTS, T0.isoformat()),
+        ]
+
+    async def test_a_failed_send_is_skipped_and_the_others_still_go(self, world: World) -> None:
+        class Flaky(FakeScheduledWork):
+            async def enqueue_poll(self, shop_id: str, kind: SyncKind, scheduled_at: str) -> None:
+                if kind is SyncKind.ORDERS:
+                    raise ConnectionError("redis down")
+                await super().enqueue_poll(shop_id, kind, scheduled_at)
+
+            async def enqueue_token_refresh(self, shop_id: str) -> None:
+                raise ConnectionError("redis down")
+
+        world.work = Flaky()
+        world.shop.tokens = replace(world.shop.tokens, access_token_expires_at=T0 + timedelta(hours=1))
+        two = make_shop(now=T0 - timedelta(days=1), tiktok_shop_id="7002")
+        two.tokens = world.shop.tokens
+        world.store.shops[two.id] = two
+        result = await schedule_tick(world.uow, world.work, world.clock, POLLS)
+        assert sorted(shop for shop, _, _ in world.work.polls) == sorted([world.shop.id, two.id])
+        assert {kind for _, kind, _ in world.work.polls} == {SyncKind.PRODUCTS}
+        assert sorted(result.token_refreshes) == sorted([world.shop.id, two.id])  # claimed: retried once it lapses
+        assert len(result.polls) == 4
+
+    async def test_a_shop_whose_token_is_not_due_is_not_refreshed(self, world: World) -> None:
+        world.shop.tokens = replace(world.shop.tokens, access_token_expires_at=T0 + timedelta(days=3))
+        result = await schedule_tick(world.uow, world.work, world.clock, POLLS)
+        assert result.token_refreshes == [] and world.store.refresh_claims == {}
+
+
+class TestStartPoll:
+    async def test_a_first_poll_starts_where_the_shop_last_synced_less_the_overlap(self, world: World) -> None:
+        world.shop.last_synced_at = T0 - timedelta(hours=2)
+        task_id = await world.start(SyncKind.PRODUCTS)
+        assert task_id is not None
+        assert world.window(task_id) == (ts(T0 - timedelta(hours=2, minutes=10)), ts(T0 - timedelta(seconds=30)))
+        task = world.store.tasks[task_id]
+        assert (task.kind, task.trigger, task.status) == (
+            SyncKind.PRODUCTS,
+            SyncTrigger.SCHEDULED,
+            SyncTaskStatus.QUEUED,
+        )
+        cursor = world.store.cursors[(world.shop.id, SyncKind.PRODUCTS)]
+        assert (cursor.polled_at, cursor.cursor_at) == (T0, T0 - timedelta(hours=2))
+        assert world.queue.enqueued == [task_id] and world.events.changes == [(task_id, "QUEUED")]
+
+    async def test_a_first_poll_starts_at_the_last_import_not_at_an_earlier_poll(self, world: World) -> None:
+        imported = SyncTask.queue(world.shop.id, "m1", SyncKind.PRODUCTS, SyncTrigger.MANUAL, T0 - timedelta(hours=3))
+        imported.succeed(T0 - timedelta(hours=2))
+        polled = SyncTask.queue(world.shop.id, "m1", SyncKind.PRODUCTS, SyncTrigger.SCHEDULED, T0 - timedelta(hours=1))
+        polled.succeed(T0 - timedelta(minutes=50))
+        world.store.tasks.update({imported.id: imported, polled.id: polled})
+        task_id = await world.start(SyncKind.PRODUCTS)
+        assert task_id is not None and world.window(task_id)[0] == ts(T0 - timedelta(hours=3, minutes=10))
+
+    async def test_a_later_poll_starts_at_its_cursor(self, world: World) -> None:
+        world.store.cursors[(world.shop.id, SyncKind.ORDERS)] = PollCursor(
+            world.shop.id, SyncKind.ORDERS, cursor_at=T0 - timedelta(minutes=3)
+        )
+        task_id = await world.start()
+        assert task_id is not None and world.window(task_id)[0] == ts(T0 - timedelta(minutes=13))
+
+    async def test_an_empty_window_starts_nothing(self, world: World) -> None:
+        world.store.cursors[(world.shop.id, SyncKind.ORDERS)] = PollCursor(
+            world.shop.id, SyncKind.ORDERS, cursor_at=T0 + timedelta(minutes=10, seconds=-30)
+        )
+        assert await world.start() is None
+        assert world.store.tasks == {} and world.queue.enqueued == []
+        assert world.store.cursors[(world.shop.id, SyncKind.ORDERS)].polled_at is None
+
+    async def test_a_gone_or_expired_shop_starts_nothing(self, world: World) -> None:
+        world.clock.current = world.shop.expires_at
+        assert await world.start() is None
+        del world.store.shops[world.shop.id]
+        assert await world.start() is None
+        assert world.store.tasks == {} and world.queue.enqueued == []
+
+    async def test_a_message_of_a_later_tick_starts_a_new_poll(self, world: World) -> None:
+        first = await world.start(tick=T0 - timedelta(minutes=5))
+        assert first is not None
+        world.store.tasks[first].succeed(T0)
+        world.clock.advance(timedelta(minutes=5))
+        assert await world.start(tick=T0 + timedelta(minutes=5)) is not None
+
+
+class TestCursorInTheEngine:
+    def poll(self, world: World, kind: SyncKind, status: SyncTaskStatus, trigger: SyncTrigger) -> SyncTask:
+        task = SyncTask.queue(world.shop.id, "m1", kind, trigger, T0)
+        task.checkpoint["poll"] = {"ge": ts(T0 - timedelta(hours=1)), "lt": ts(T0 - timedelta(minutes=1))}
+        task.status = status
+        return task
+
+    async def test_a_finished_poll_moves_the_cursor_to_its_window_end_an_import_does_not(self, world: World) -> None:
+        async with world.uow() as uow:
+            await finish_poll(
+                uow, self.poll(world, SyncKind.PRODUCTS, SyncTaskStatus.SUCCEEDED, SyncTrigger.MANUAL), T0
+            )
+            await record_poll_progress(
+                uow, self.poll(world, SyncKind.PRODUCTS, SyncTaskStatus.SUCCEEDED, SyncTrigger.MANUAL), T0
+            )
+            await uow.commit()
+        assert world.store.cursors == {}
+        async with world.uow() as uow:
+            task = self.poll(world, SyncKind.PRODUCTS, SyncTaskStatus.SUCCEEDED, SyncTrigger.SCHEDULED)
+            await finish_poll(uow, task, T0)
+            await uow.commit()
+        cursor = world.store.cursors[(world.shop.id, SyncKind.PRODUCTS)]
+        assert (cursor.cursor_at, cursor.updated_at) == (T0 - timedelta(minutes=1), T0)
+
+    async def test_the_cursor_never_moves_back(self, world: World) -> None:
+        ahead = T0 + timedelta(minutes=1)
+        world.store.cursors[(world.shop.id, SyncKind.PRODUCTS)] = PollCursor(
+            world.shop.id, SyncKind.PRODUCTS, cursor_at=ahead
+        )
+        async with world.uow() as uow:
+            task = self.poll(world, SyncKind.PRODUCTS, SyncTaskStatus.SUCCEEDED, SyncTrigger.SCHEDULED)
+            await record_poll_progress(uow, task, T0)
+            await uow.commit()
+        assert world.store.cursors[(world.shop.id, SyncKind.PRODUCTS)].cursor_at == ahead
+
+    async def test_a_products_poll_under_way_claims_nothing(self, world: World) -> None:
+        async with world.uow() as uow:
+            task = self.poll(world, SyncKind.PRODUCTS, SyncTaskStatus.RUNNING, SyncTrigger.SCHEDULED)
+            await record_poll_progress(uow, task, T0)
+            await uow.commit()
+        assert world.store.cursors == {}
+
+    async def test_only_the_last_three_empty_polls_are_kept(self, world: World) -> None:
+        empties = []
+        for n in range(5):
+            task = SyncTask.queue(world.shop.id, "m1", SyncKind.PRODUCTS, SyncTrigger.SCHEDULED, T0 + timedelta(n))
+            task.checkpoint["poll"] = {"ge": 0, "lt": ts(T0)}
+            task.succeed(T0 + timedelta(n))
+            empties.append(task)
+        world.store.tasks.update({task.id: task for task in empties[:4]})  # the fifth is finishing now
+        async with world.uow() as uow:
+            await finish_poll(uow, empties[4], T0)
+            await uow.commit()
+        assert sorted(world.store.tasks) == sorted(task.id for task in empties[2:4])  # with the fifth: three
+
+    async def test_a_products_poll_stores_what_changed_in_its_window(self, world: World) -> None:
+        changed = replace(make_product(1), updated_at=T0 - timedelta(minutes=2))
+        api = FakeShopApi([make_product(0), changed], [])
+        options = SyncOptions(page_size=7, queue_pages=1, batch_records=1, max_attempts=3)
+        deps = SyncDeps(world.uow, api.factory, world.events, world.clock, options)
+        world.store.cursors[(world.shop.id, SyncKind.PRODUCTS)] = PollCursor(
+            world.shop.id, SyncKind.PRODUCTS, cursor_at=T0 - timedelta(minutes=3)
+        )
+        task_id = await world.start(SyncKind.PRODUCTS)
+        assert task_id is not None
+        await run_sync_task(task_id, deps)
+        assert world.store.tasks[task_id].status is SyncTaskStatus.SUCCEEDED
+        assert set(world.store.shop_products(world.shop.id)) == {changed.tiktok_product_id}
+        assert world.store.cursors[(world.shop.id, SyncKind.PRODUCTS)].cursor_at == T0 - timedelta(seconds=30)
