@@ -163,6 +163,27 @@ async def test_tiktok_down_counts_an_attempt_on_the_events_of_the_run_only(world
     assert {e.outcome for e in events(world)} == {EventOutcome.PENDING}
 
 
+async def test_tiktok_down_twice_counts_two_attempts_on_every_event_of_a_large_run(world: World) -> None:
+    # a run larger than the default batch: every one of its events gets its attempt (not only the oldest 500)
+    for i in range(501):
+        await world.receive(1, {"order_id": oid(i)}, f"n{i}")
+    world.api.error = TikTokUnavailableError("down")
+    for _ in range(2):
+        with pytest.raises(TikTokUnavailableError):
+            await intake.process_shop_events(world.deps, world.shop.id, batch_size=501)
+    assert {(e.attempts, e.error_code) for e in events(world)} == {(2, "TIKTOK_UNAVAILABLE")}
+
+
+async def test_the_sweep_takes_at_most_1000_shops(world: World) -> None:
+    for i in range(1001):
+        shop = replace(world.shop, id=f"shop-{i:04d}", tiktok_shop_id=str(8000 + i))
+        world.store.shops[shop.id] = shop
+        await world.receive(1, {"order_id": oid(1)}, f"n{i}", shop=shop.tiktok_shop_id)
+    world.clock.advance(timedelta(hours=1))
+    swept = await intake.resume_pending_events(world.uow, world.queue, world.clock, timedelta(minutes=5))
+    assert len(swept) == 1000 and len(world.queue.webhook_events) == 1000
+
+
 async def test_a_run_takes_batches_until_one_is_short_at_most_max_batches(world: World) -> None:
     for i in range(7):
         await world.receive(1, {"order_id": oid(i)}, f"n{i}")

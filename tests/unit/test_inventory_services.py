@@ -132,6 +132,7 @@ async def test_safety_stock_changes_push_again_and_the_same_value_does_nothing(w
     updated = await inventory.update_safety_stock(world.uow, world.queue, world.events, "m1", item.id, 3)
     assert updated.safety_stock == 3 and world.store.push.items[item.id].safety_stock == 3
     assert world.dirty() == {"p1": 1} and world.queue.inventory_pushes == [world.shop.id]
+    assert world.events.item_changes == [item.id, item.id]  # created, then changed
     again = await inventory.update_safety_stock(world.uow, world.queue, world.events, "m1", item.id, 3)
     assert again == updated and world.dirty() == {"p1": 1} and world.queue.inventory_pushes == [world.shop.id]
 
