@@ -13,6 +13,7 @@ from domain.polling import PollCursor, PollSettings
 from domain.services.importer import SyncDeps, SyncOptions, run_sync_task
 from domain.services.polling import finish_poll, record_poll_progress, schedule_tick, start_poll
 from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from domain.tokens import ShopSchedule
 from tests.fakes import (
     T0,
     FakeClock,
@@ -88,6 +89,28 @@ class TestTick:
         assert {kind for _, kind, _ in world.work.polls} == {SyncKind.PRODUCTS}
         assert sorted(result.token_refreshes) == sorted([world.shop.id, two.id])  # claimed: retried once it lapses
         assert len(result.polls) == 4
+
+    async def test_a_shop_deleted_since_the_list_was_read_is_skipped_and_the_others_are_polled(
+        self, world: World
+    ) -> None:
+        gone = make_shop(now=T0 - timedelta(days=1), tiktok_shop_id="7002")
+        listed = [*(await world.uow().shops.schedules())]
+
+        class ListedBeforeTheDelete(FakeUnitOfWork):
+            def __init__(self, store: FakeStore) -> None:
+                super().__init__(store)
+                self.shops.schedules = self._schedules  # type: ignore[method-assign]
+
+            async def _schedules(self) -> list[ShopSchedule]:
+                stale = replace(listed[0], shop_id=gone.id)
+                return [stale, *listed] if gone.id < world.shop.id else [*listed, stale]
+
+        result = await schedule_tick(lambda: ListedBeforeTheDelete(world.store), world.work, world.clock, POLLS)
+        assert result.polls == [(world.shop.id, SyncKind.ORDERS), (world.shop.id, SyncKind.PRODUCTS)]
+        assert len(world.work.polls) == 2 and set(world.store.cursors) == {
+            (world.shop.id, SyncKind.ORDERS),
+            (world.shop.id, SyncKind.PRODUCTS),
+        }
 
     async def test_a_shop_whose_token_is_not_due_is_not_refreshed(self, world: World) -> None:
         world.shop.tokens = replace(world.shop.tokens, access_token_expires_at=T0 + timedelta(days=3))
