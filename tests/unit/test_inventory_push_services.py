@@ -3,6 +3,8 @@ and the outbox for each of TikTok's answers, the metrics an operator reads, and 
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -298,3 +300,172 @@ async def test_a_shop_deleted_during_the_push_ends_it_quietly(world: World) -> N
     world.api.during_call = deleted
     report = await world.push()
     assert report.products == 1 and world.metrics.sent == ["ok"]
+
+
+async def test_a_claim_is_leased_for_120_s_20_rows_at_a_time(world: World) -> None:
+    for n in range(21):
+        world.link(f"s{n:02d}", f"p{n:02d}", 5)
+        world.dirty(f"p{n:02d}")
+    seen: list[tuple[int, set[object]]] = []
+
+    async def look() -> None:
+        rows = [row for row in world.store.push.outbox.values() if row.claimed_by == "w1"]
+        seen.append((len(rows), {row.claimed_until for row in rows}))
+
+    world.api.during_call = look
+    world.deps.concurrency = 1
+    report = await world.push()
+    assert seen[0] == (20, {NOW + timedelta(seconds=120)}) and seen[-1] == (1, {NOW + timedelta(seconds=120)})
+    assert (report.calls, report.products) == (21, 21) and world.api.searches == []  # no fence by default
+
+
+async def test_at_most_four_products_of_a_shop_are_in_flight(world: World) -> None:
+    for n in range(6):
+        world.link(f"s{n}", f"p{n}", 5)
+        world.dirty(f"p{n}")
+    in_flight, most = 0, 0
+
+    async def slow() -> None:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        for _ in range(10):  # let every other product that may start, start
+            await asyncio.sleep(0)
+        in_flight -= 1
+
+    world.api.during_call = slow
+    assert (await world.push()).calls == 6 and most == 4
+
+
+async def test_targets_are_dated_when_read_and_the_row_when_finished(world: World) -> None:
+    link = world.link("a", "p1", 5)
+    row = world.dirty("p1")
+    world.api.results = [refusal("t-a", 36009003)]
+
+    async def slow() -> None:
+        world.clock.advance(timedelta(minutes=1))
+
+    world.api.during_call = slow
+    await world.push()
+    assert row.next_attempt_at == NOW + timedelta(minutes=1, seconds=2)  # finished a minute later, + backoff
+    world.api.during_call, world.api.results = slow, []
+    row.next_attempt_at = NOW
+    await world.push()
+    assert (link.pushed_quantity, link.pushed_at) == (5, NOW + timedelta(minutes=1))  # read before the call
+
+
+async def test_the_lag_is_never_negative_and_several_refusals_are_counted(world: World) -> None:
+    world.link("a", "p1", 5)
+    world.link("b", "p1", 6)
+    row = world.dirty("p1")
+    row.updated_at = NOW + timedelta(seconds=5)  # a clock a little ahead of ours marked it
+    world.api.results = [
+        InventoryUpdateResult((SkuUpdateFailure("t-a", 12019024, "too many"), SkuUpdateFailure("t-b", 12052055, "no")))
+    ]
+    await world.push()
+    assert row.last_error == "2 SKU(s) refused, e.g. 12019024 too many"
+    assert world.metrics.sent == ["partial"] and world.metrics.lags == [0.0]
+
+
+async def test_an_unexpected_error_is_raised_after_the_claim_is_finished_or_released(world: World) -> None:
+    world.link("a", "p1", 5)
+    row = world.dirty("p1")
+
+    async def broken() -> None:
+        raise RuntimeError("bug")
+
+    world.api.during_call = broken
+    with pytest.raises(RuntimeError):
+        await world.push()
+    assert row.claimed_by == "w1"  # a crash: the lease runs out and another worker takes it
+
+
+async def test_a_stop_mid_push_hands_the_row_back_due_now(world: World) -> None:
+    world.link("a", "p1", 5)
+    row = world.dirty("p1", attempts=1)
+    started, never = asyncio.Event(), asyncio.Event()
+
+    async def held() -> None:
+        started.set()
+        await never.wait()
+
+    world.api.during_call = held
+    push = asyncio.create_task(world.push())
+    await started.wait()
+    world.clock.advance(timedelta(seconds=10))
+    push.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await push
+    assert (row.claimed_by, row.next_attempt_at, row.attempts, row.pushed_version, row.last_error) == (
+        None, NOW + timedelta(seconds=10), 2, 0, "interrupted by a shutdown",
+    )  # fmt: skip
+
+
+async def test_a_stop_after_the_shop_was_deleted_releases_nothing(world: World) -> None:
+    world.link("a", "p1", 5)
+    world.dirty("p1")
+    started, never = asyncio.Event(), asyncio.Event()
+
+    async def held() -> None:
+        started.set()
+        await never.wait()
+
+    world.api.during_call = held
+    push = asyncio.create_task(world.push())
+    await started.wait()
+    world.store.shops.clear()
+    push.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await push
+    assert world.store.commits == 1  # the claim only
+
+
+async def test_a_sku_whose_warehouses_tiktok_no_longer_reports_is_not_retried(world: World) -> None:
+    link = world.link("a", "p1", 5, "w-old")
+    row = world.dirty("p1")
+    world.api.results = [refusal("t-a", 12019028, "warehouse changed")]  # Get Product: not found
+    report = await world.push()
+    assert report.calls == 1 and world.api.product_calls == ["p1"]
+    assert (link.warehouse_ids, link.push_error_code, row.pushed_version, row.attempts) == (
+        ("w-old",),
+        "12019028",
+        0,
+        1,
+    )
+
+
+async def test_the_default_warehouse_unknown_when_tiktok_was_down_is_remembered(world: World) -> None:
+    world.link("a", "p1", 5, "w2", "w1")
+    world.dirty("p1")
+    world.api.error = None
+
+    async def down() -> None:
+        if world.api.warehouse_calls and not world.api.updates:
+            raise TikTokUnavailableError("down")
+
+    world.api.during_call = down
+    await world.push()
+    world.dirty("p1", version=2)
+    await world.push()
+    assert world.api.warehouse_calls == 1
+    assert world.sent()[1] == ("p1", [("t-a", [("w1", 5), ("w2", 0)])])
+
+
+async def test_an_expired_cached_default_warehouse_is_read_again(world: World) -> None:
+    world.link("a", "p1", 5, "w1", "w2")
+    world.dirty("p1")
+    world.deps.default_warehouses[world.shop.id] = (time.monotonic() - 1, "w1")
+    world.api.warehouse_list = [Warehouse("w2", None, "SALES_WAREHOUSE", "ENABLED", True)]
+    await world.push()
+    assert world.api.warehouse_calls == 1 and world.sent() == [("p1", [("t-a", [("w1", 0), ("w2", 5)])])]
+
+
+async def test_the_fence_without_a_previous_push_holds_nothing_back(world: World) -> None:
+    world.deps.fence = True
+    link = world.link("a", "p1", 12)
+    world.link("b", "p1", 3)
+    world.api.available.update({"t-a": 4, "t-b": 3})
+    world.dirty("p1")
+    await world.push()
+    assert world.sent() == [("p1", [("t-a", [("", 12)])])] and link.pushed_quantity == 12
+    assert world.store.push.links[(world.shop.id, "b")].pushed_quantity == 3  # already shown: recorded as pushed
