@@ -135,6 +135,7 @@ async def test_a_shop_deleted_while_tiktok_answered_settles_nothing(world: World
     await world.receive(1, {"order_id": oid(1)}, "a")
     api: ScriptedApi = world.api  # type: ignore[assignment]
     api.meanwhile = lambda: world.store.shops.clear()
+    api.refreshed_tokens = make_tokens(world.clock.now())  # and the client refreshes the pair: nowhere to store it
     assert await world.process() == 0
     assert world.store.shop_orders(world.shop.id) == {}
     assert finished(world) == [(EventOutcome.PENDING, None, None)]

@@ -123,6 +123,7 @@ async def test_an_adjustment_adds_units_for_its_reason(world: World) -> None:
     world.link("s1", "p1", item)
     updated = await inventory.adjust_item(world.uow, world.queue, world.events, "m1", item.id, -3, " damaged ")
     assert updated.on_hand == 7 and world.store.push.movements[-1] == (item.id, "ADJUSTED", -3, "damaged")
+    assert world.events.item_changes == [item.id, item.id]  # created, then adjusted
     assert world.dirty() == {"p1": 1} and world.queue.inventory_pushes == [world.shop.id]
 
 
