@@ -334,6 +334,7 @@ class FakeItemEdits:
     def __init__(self, staged: _Staged) -> None:
         self._s = staged
         self._written: dict[str, InventoryItem] = {}  # this unit of work's items, as it sees them
+        self._locked: set[str] = set()  # items read with lock=True in this unit of work
 
     @property
     def _push(self) -> FakePushStore:
@@ -369,7 +370,17 @@ class FakeItemEdits:
 
     async def get_item(self, item_id: str, merchant_id: str, *, lock: bool = False) -> InventoryItem | None:
         item = self._item(item_id)
-        return item if item is not None and item.merchant_id == merchant_id else None
+        if item is None or item.merchant_id != merchant_id:
+            return None
+        if lock:
+            self._locked.add(item_id)
+        return item
+
+    def _require_lock(self, item: InventoryItem) -> None:
+        """The port's contract: an edit applies to an item read with lock=True in the same transaction (else two
+        concurrent edits would compute from the same counters)."""
+        if item.id not in self._locked:
+            raise AssertionError(f"item {item.id} edited without being read with lock=True")
 
     async def create_item(self, item: InventoryItem) -> PoolChange:
         known = {**self._push.items, **self._written}.values()
@@ -384,12 +395,14 @@ class FakeItemEdits:
         return self._touched(item.merchant_id, [item.id], item.created_at)
 
     async def edit_item(self, item: InventoryItem, edit: Edit) -> PoolChange:
+        self._require_lock(item)
         self._write(applied(item, edit.on_hand_delta, 0, self._s.store.push.now))
         movement = (item.id, edit.kind.value, edit.on_hand_delta, edit.reason)
         self._s.ops.append(lambda: self._push.movements.append(movement))
         return self._touched(item.merchant_id, [item.id], self._push.now)
 
     async def set_safety_stock(self, item: InventoryItem, safety_stock: int) -> PoolChange:
+        self._require_lock(item)
         now = self._push.now
         self._write(replace(item, safety_stock=safety_stock, version=item.version + 1, updated_at=now))
         return self._touched(item.merchant_id, [item.id], now)

@@ -13,9 +13,9 @@ import pytest
 from domain.catalog import Order, Product
 from domain.errors import DomainError, ErrorCode
 from domain.intake import EventOutcome, WebhookEvent
-from domain.ports import AuthorizationLostError, TikTokUnavailableError
+from domain.ports import AuthorizationLostError, TikTokUnavailableError, TokensRefreshed
 from domain.services import intake
-from domain.shops import AuthorizedShop
+from domain.shops import AuthorizedShop, Shop
 from domain.sync import RecordFailure
 from tests.fakes import T0, FakeRefreshApi, FakeTaskQueue, FakeUnitOfWork, make_tokens
 from tests.unit.test_intake_services import World, oid, pid
@@ -28,6 +28,11 @@ class ScriptedApi(FakeRefreshApi):
         super().__init__(orders, products)
         self.unreadable: set[str] = set()
         self.meanwhile = lambda: None
+        self.built_for: list[str] = []
+
+    def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeRefreshApi:
+        self.built_for.append(shop.id)
+        return super().factory(shop, on_tokens_refreshed)
 
     def _once(self) -> None:
         self.meanwhile()
@@ -86,6 +91,7 @@ async def test_each_outcome_has_its_code_and_the_message_a_merchant_reads(world:
     assert {e.processed_at for e in events(world)} == {world.clock.now()}
     # only what TikTok returned readable is stored
     assert set(world.store.shop_orders(world.shop.id)) == {oid(1)} and world.store.shop_products(world.shop.id) == {}
+    assert set(api.built_for) == {world.shop.id}  # the shop's own client
 
 
 async def test_a_refused_batch_fails_each_of_its_orders_with_tiktoks_words(world: World) -> None:
