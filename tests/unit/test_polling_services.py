@@ -23,6 +23,7 @@ from tests.fakes import (
     FakeStore,
     FakeTaskQueue,
     FakeUnitOfWork,
+    make_order,
     make_product,
     make_shop,
 )
@@ -242,3 +243,92 @@ class TestCursorInTheEngine:
         assert world.store.tasks[task_id].status is SyncTaskStatus.SUCCEEDED
         assert set(world.store.shop_products(world.shop.id)) == {changed.tiktok_product_id}
         assert world.store.cursors[(world.shop.id, SyncKind.PRODUCTS)].cursor_at == T0 - timedelta(seconds=30)
+
+
+class TestStartPollEdges:
+    async def test_only_an_active_task_of_this_shop_and_kind_holds_a_poll_back(self, world: World) -> None:
+        other = SyncTask.queue("another-shop", "m1", SyncKind.ORDERS, SyncTrigger.MANUAL, T0)
+        world.store.tasks[other.id] = other
+        task_id = await world.start(SyncKind.ORDERS)
+        assert task_id is not None and world.store.tasks[task_id].created_at == T0
+        assert world.store.cursors[(world.shop.id, SyncKind.ORDERS)].updated_at == T0
+
+    async def test_a_start_racing_another_is_skipped_by_the_unique_index(self, world: World) -> None:
+        running = SyncTask.queue(world.shop.id, "m1", SyncKind.ORDERS, SyncTrigger.MANUAL, T0)
+        world.store.tasks[running.id] = running
+        real_active = FakeUnitOfWork(world.store).sync_tasks.active
+
+        class MissedTheOther(FakeUnitOfWork):
+            """Its read of the active task came before the other start committed."""
+
+            def __init__(self, store: FakeStore) -> None:
+                super().__init__(store)
+                self.sync_tasks.active = self._active  # type: ignore[method-assign]
+                self.checks_left = 1
+
+            async def _active(self, shop_id: str, kind: SyncKind) -> SyncTask | None:
+                if self.checks_left:
+                    self.checks_left -= 1
+                    return None
+                return await real_active(shop_id, kind)
+
+        started = await start_poll(
+            lambda: MissedTheOther(world.store), world.queue, world.events, world.clock, POLLS, world.shop.id,
+            SyncKind.ORDERS,
+        )  # fmt: skip
+        assert started is None and list(world.store.tasks) == [running.id] and world.queue.enqueued == []
+        assert (world.shop.id, SyncKind.ORDERS) not in world.store.cursors
+
+
+class TestPollPages:
+    def deps(self, world: World, api: FakeShopApi) -> SyncDeps:
+        options = SyncOptions(page_size=2, queue_pages=1, batch_records=1, max_attempts=3)
+        return SyncDeps(world.uow, api.factory, world.events, world.clock, options)
+
+    async def test_a_products_poll_reads_its_window_bounds_included_and_excluded(self, world: World) -> None:
+        # window: [cursor - 10 min, now - 30 s) = [T0 - 13 min, T0 - 30 s)
+        world.store.cursors[(world.shop.id, SyncKind.PRODUCTS)] = PollCursor(
+            world.shop.id, SyncKind.PRODUCTS, cursor_at=T0 - timedelta(minutes=3)
+        )
+        at = {
+            0: T0 - timedelta(minutes=13, seconds=1),  # before the window
+            1: T0 - timedelta(minutes=13),  # its first second
+            2: T0 - timedelta(seconds=31),  # its last second
+            3: T0 - timedelta(seconds=30),  # the settle line: next poll's
+        }
+        api = FakeShopApi([replace(make_product(i), updated_at=when) for i, when in at.items()], [])
+        task_id = await world.start(SyncKind.PRODUCTS)
+        assert task_id is not None
+        await run_sync_task(task_id, self.deps(world, api))
+        assert set(world.store.shop_products(world.shop.id)) == {make_product(1).tiktok_product_id,
+                                                                  make_product(2).tiktok_product_id}  # fmt: skip
+
+    async def test_a_products_poll_retried_resumes_after_its_stored_pages(self, world: World) -> None:
+        from domain.ports import TikTokUnavailableError
+
+        products = [replace(make_product(i), updated_at=T0 - timedelta(minutes=1)) for i in range(5)]
+        api = FakeShopApi(products, [])
+        api.failures[2] = TikTokUnavailableError("down")
+        task_id = await world.start(SyncKind.PRODUCTS)
+        assert task_id is not None
+        with pytest.raises(TikTokUnavailableError):
+            await run_sync_task(task_id, self.deps(world, api))
+        assert world.store.tasks[task_id].checkpoint["products"] == {"offset": 2}
+        await run_sync_task(task_id, self.deps(world, api))
+        assert api.calls == 4  # page 1, the failure, then pages 2 and 3 only
+        assert len(world.store.shop_products(world.shop.id)) == 5
+
+    async def test_an_orders_poll_retried_resumes_at_its_stored_slice(self, world: World) -> None:
+        from domain.ports import TikTokUnavailableError
+
+        orders = [replace(make_order(i, T0 - timedelta(days=3)), updated_at=T0 - timedelta(seconds=300 - 10 * i))
+                  for i in range(9)]  # fmt: skip
+        api = FakeShopApi([], orders)
+        api.failures[2] = TikTokUnavailableError("down")
+        task_id = await world.start(SyncKind.ORDERS)
+        assert task_id is not None
+        with pytest.raises(TikTokUnavailableError):
+            await run_sync_task(task_id, self.deps(world, api))
+        await run_sync_task(task_id, self.deps(world, api))
+        assert len(world.store.shop_orders(world.shop.id)) == 9
+        assert api.calls == 6  # page 1, the failure, then the 8 orders from the last stored second: 4 pages
