@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from domain.polling import PollCursor, PollSettings
+from domain.ports import TikTokUnavailableError
 from domain.services.importer import SyncDeps, SyncOptions, run_sync_task
 from domain.services.polling import finish_poll, record_poll_progress, schedule_tick, start_poll
 from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
@@ -304,8 +305,6 @@ class TestPollPages:
                                                                   make_product(2).tiktok_product_id}  # fmt: skip
 
     async def test_a_products_poll_retried_resumes_after_its_stored_pages(self, world: World) -> None:
-        from domain.ports import TikTokUnavailableError
-
         products = [replace(make_product(i), updated_at=T0 - timedelta(minutes=1)) for i in range(5)]
         api = FakeShopApi(products, [])
         api.failures[2] = TikTokUnavailableError("down")
@@ -319,8 +318,6 @@ class TestPollPages:
         assert len(world.store.shop_products(world.shop.id)) == 5
 
     async def test_an_orders_poll_retried_resumes_at_its_stored_slice(self, world: World) -> None:
-        from domain.ports import TikTokUnavailableError
-
         orders = [replace(make_order(i, T0 - timedelta(days=3)), updated_at=T0 - timedelta(seconds=300 - 10 * i))
                   for i in range(9)]  # fmt: skip
         api = FakeShopApi([], orders)
