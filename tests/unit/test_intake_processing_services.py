@@ -86,7 +86,7 @@ async def test_each_outcome_has_its_code_and_the_message_a_merchant_reads(world:
         (EventOutcome.FAILED, "PRODUCT_NOT_FOUND", "TikTok refused the request (12052048): product not found"),
         (EventOutcome.IGNORED, None, "Shopbridge does not act on this event type."),
     ]
-    assert finished(world)[6][:2] == (EventOutcome.FAILED, "MALFORMED_EVENT") and finished(world)[6][2]
+    assert finished(world)[6] == (EventOutcome.FAILED, "MALFORMED_EVENT", "data.order_id must be an id (digits)")
     assert [e.attempts for e in events(world)] == [1] * 7
     assert {e.processed_at for e in events(world)} == {world.clock.now()}
     # only what TikTok returned readable is stored
@@ -113,6 +113,21 @@ async def test_a_revoked_shop_fetches_nothing_and_fails_what_needed_tiktok(world
         (EventOutcome.IGNORED, None, "Shopbridge does not act on this event type."),
     ]
     assert world.api.order_calls == []
+    assert {e.processed_at for e in events(world)} == {world.clock.now()}
+
+
+async def test_a_malformed_event_does_not_keep_the_next_ones_from_being_fetched(world: World) -> None:
+    await world.receive(1, {"nothing": 1}, "malformed")
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    await world.process()
+    assert [o for o, _, _ in finished(world)] == [EventOutcome.FAILED, EventOutcome.PROCESSED]
+    assert set(world.store.shop_orders(world.shop.id)) == {oid(1)}
+
+
+async def test_a_batch_of_product_events_only_is_fetched(world: World) -> None:
+    await world.receive(5, {"product_id": pid(1)}, "a")
+    await world.process()
+    assert world.api.product_calls == [pid(1)] and set(world.store.shop_products(world.shop.id)) == {pid(1)}
 
 
 async def test_a_refusal_of_an_authorization_replaced_meanwhile_keeps_the_new_one(world: World) -> None:
