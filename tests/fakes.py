@@ -430,13 +430,16 @@ class FakeInventoryRepository(FakeItemEdits):
         super().__init__(staged)
         self.applied_orders: list[str] = []
         self.linked_products: list[str] = []
+        self.pooled_shops: list[str] = []  # the shop of each apply_orders / auto_link, in order
 
     async def apply_orders(self, shop_id: str, orders: Iterable[Any]) -> PoolChange:
         self.applied_orders += [getattr(o, "tiktok_order_id", "") for o in orders]
+        self.pooled_shops.append(shop_id)
         return self._s.store.push.ledger_change
 
     async def auto_link(self, shop_id: str, tiktok_product_ids: Iterable[str]) -> PoolChange:
         self.linked_products += list(tiktok_product_ids)
+        self.pooled_shops.append(shop_id)
         return self._s.store.push.ledger_change
 
     async def release_shop(self, shop_id: str) -> PoolChange:

@@ -13,11 +13,11 @@ import pytest
 from domain.catalog import Order, Product
 from domain.errors import DomainError, ErrorCode
 from domain.intake import EventOutcome, WebhookEvent
-from domain.ports import AuthorizationLostError, TikTokUnavailableError, TokensRefreshed
+from domain.ports import AuthorizationLostError, PoolChange, TikTokUnavailableError, TokensRefreshed
 from domain.services import intake
 from domain.shops import AuthorizedShop, Shop
 from domain.sync import RecordFailure
-from tests.fakes import T0, FakeRefreshApi, FakeTaskQueue, FakeUnitOfWork, make_tokens
+from tests.fakes import T0, FakeEventPublisher, FakeRefreshApi, FakeTaskQueue, FakeUnitOfWork, make_tokens
 from tests.unit.test_intake_services import World, oid, pid
 
 
@@ -234,9 +234,9 @@ async def test_settled_batches_are_told_and_the_latest_receipt_is_noted(world: W
     assert world.store.shops[world.shop.id].last_webhook_at == world.clock.now()
 
 
-async def test_refetched_orders_and_products_reach_the_pool(world: World) -> None:
-    queue = FakeTaskQueue()
-    world.deps = replace(world.deps, queue=queue)
+async def test_refetched_orders_and_products_reach_the_pool_and_its_change_is_sent(world: World) -> None:
+    queue, publisher = FakeTaskQueue(), FakeEventPublisher()
+    world.store.push.ledger_change = PoolChange(frozenset({"item-1"}), frozenset({world.shop.id}), "m1")
     pool = FakeUnitOfWork(world.store).inventory
 
     def uow() -> FakeUnitOfWork:
@@ -244,11 +244,30 @@ async def test_refetched_orders_and_products_reach_the_pool(world: World) -> Non
         made.inventory = pool
         return made
 
-    world.deps = replace(world.deps, uow_factory=uow)
+    world.deps = replace(world.deps, uow_factory=uow, queue=queue, events=publisher)
     await world.receive(1, {"order_id": oid(1)}, "a")
     await world.receive(5, {"product_id": pid(1)}, "b")
     await world.process()
     assert (pool.applied_orders, pool.linked_products) == ([oid(1)], [pid(1)])
+    assert pool.pooled_shops == [world.shop.id, world.shop.id]
+    assert queue.inventory_pushes == [world.shop.id] * 2 and publisher.item_changes == ["item-1"] * 2
+
+
+async def test_the_shop_is_written_only_when_a_notice_changed_it(world: World) -> None:
+    version = world.store.shops[world.shop.id].version
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    await world.process()
+    assert world.store.shops[world.shop.id].version == version
+    await world.receive(6, {"message": "bye"}, "deauth", at=T0 + timedelta(minutes=1))
+    await world.process()
+    assert world.store.shops[world.shop.id].version == version + 1
+
+
+async def test_events_of_a_shop_gone_before_its_run_are_left_alone(world: World) -> None:
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    del world.store.shops[world.shop.id]
+    assert await world.process() == 0
+    assert finished(world) == [(EventOutcome.PENDING, None, None)] and world.api.order_calls == []
 
 
 async def test_an_expiry_notice_alone_is_stored_on_the_shop(world: World) -> None:

@@ -256,5 +256,10 @@ async def test_orders_and_products_reach_the_ledger_and_its_change_is_sent(world
         await inventory.pool_orders(uow, world.queue, world.events, "s1", [make_order(1, T0)])
         await inventory.pool_products(uow, world.queue, None, "s1", [make_product(2)])
         assert (uow.inventory.applied_orders, uow.inventory.linked_products) == (["o000001"], ["p00002"])
+        assert uow.inventory.pooled_shops == ["s1", "s1"]
         await uow.commit()
     assert world.queue.inventory_pushes == ["s1", "s1"] and world.events.item_changes == ["i1"]
+    async with world.uow() as uow:
+        await inventory.pool_products(uow, None, world.events, "s1", [make_product(3)])
+        await uow.commit()
+    assert world.events.item_changes == ["i1", "i1"]
