@@ -308,3 +308,11 @@ async def test_replay_stores_the_event_pending_and_enqueues_its_shop_after_commi
     stored = world.store.webhook_events[event.id]
     assert (stored.outcome, stored.error_code, stored.processed_at) == (EventOutcome.PENDING, None, None)
     assert replayed.outcome is EventOutcome.PENDING and world.queue.webhook_events == [world.shop.id]
+
+
+async def test_tokens_refreshed_for_a_shop_deleted_meanwhile_are_dropped(world: World) -> None:
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    api: ScriptedApi = world.api  # type: ignore[assignment]
+    api.meanwhile = lambda: world.store.shops.clear()
+    api.refreshed_tokens = make_tokens(world.clock.now())
+    assert await world.process() == 0 and world.store.shops == {}

@@ -263,3 +263,19 @@ async def test_orders_and_products_reach_the_ledger_and_its_change_is_sent(world
         await inventory.pool_products(uow, None, world.events, "s1", [make_product(3)])
         await uow.commit()
     assert world.events.item_changes == ["i1", "i1"]
+
+
+async def test_each_signal_names_the_merchant_of_the_change(world: World) -> None:
+    class Recording(FakeEventPublisher):
+        def __init__(self) -> None:
+            super().__init__()
+            self.merchants: list[str] = []
+
+        async def inventory_item_changed(self, item_id: str, merchant_id: str) -> None:
+            self.merchants.append(merchant_id)
+            await super().inventory_item_changed(item_id, merchant_id)
+
+    recording = Recording()
+    world.events = recording
+    await commit_change(world, PoolChange(frozenset({"i1", "i2"}), frozenset(), "m7"))
+    assert recording.merchants == ["m7", "m7"]
