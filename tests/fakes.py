@@ -38,6 +38,7 @@ from domain.shops import AuthorizedShop, Region, Shop, TokenSet
 from domain.stored import order_as_stored, product_as_stored
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from domain.tokens import ShopSchedule
+from tests.fakes_inventory_push import FakeInventoryPushRepository, FakeItemEdits, FakePushStore
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 log = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ class FakeStore:
     webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
     commits: int = 0
     statistics_refreshed: list[SyncKind] = field(default_factory=list)  # kinds whose statistics were refreshed
+    push: FakePushStore = field(
+        default_factory=FakePushStore
+    )  # policies, outbox, links (tests/fakes_inventory_push.py)
 
     def shop_orders(self, shop_id: str) -> dict[str, Order]:
         return {tid: order for (sid, tid), order in self.orders.items() if sid == shop_id}
@@ -417,21 +421,26 @@ class FakeWebhookEventRepository:
         })[:limit]  # fmt: skip
 
 
-class FakeInventoryRepository:
+class FakeInventoryRepository(FakeItemEdits):
     """The pool as the catalog service tests see it: records which orders and products reached it, changes
-    nothing (the pool's rules and persistence have tests of their own on both databases)."""
+    nothing (the pool's rules and persistence have tests of their own on both databases); merchants' edits of
+    items and links as `FakeItemEdits` keeps them."""
 
-    def __init__(self) -> None:
+    def __init__(self, staged: _Staged) -> None:
+        super().__init__(staged)
         self.applied_orders: list[str] = []
         self.linked_products: list[str] = []
+        self.pooled_shops: list[str] = []  # the shop of each apply_orders / auto_link, in order
 
     async def apply_orders(self, shop_id: str, orders: Iterable[Any]) -> PoolChange:
         self.applied_orders += [getattr(o, "tiktok_order_id", "") for o in orders]
-        return PoolChange()
+        self.pooled_shops.append(shop_id)
+        return self._s.store.push.ledger_change
 
     async def auto_link(self, shop_id: str, tiktok_product_ids: Iterable[str]) -> PoolChange:
         self.linked_products += list(tiktok_product_ids)
-        return PoolChange()
+        self.pooled_shops.append(shop_id)
+        return self._s.store.push.ledger_change
 
     async def release_shop(self, shop_id: str) -> PoolChange:
         return PoolChange()
@@ -446,7 +455,8 @@ class FakeUnitOfWork:
         self.catalog = FakeCatalogRepository(self._staged)
         self.authorizations = FakeAuthorizationRepository(self._staged)
         self.poll_cursors = FakePollCursorRepository(self._staged)
-        self.inventory = FakeInventoryRepository()
+        self.inventory = FakeInventoryRepository(self._staged)
+        self.inventory_push = FakeInventoryPushRepository(self._staged)
         self._callbacks: list[Callable[[], Awaitable[None]]] = []
         self.committed = False
 

@@ -275,7 +275,8 @@ async def _count_attempt(deps: IntakeDeps, shop_id: str, event_ids: list[str]) -
         async with deps.uow_factory() as uow:
             if await uow.shops.get(shop_id) is None:  # the shop first, as a shop's delete takes it
                 return  # deleted meanwhile: its events went with it
-            events = [e for e in await uow.webhook_events.pending(shop_id, MAX_EVENTS_PER_RUN) if e.id in event_ids]
+            # The run's events are the shop's oldest pending ones (fewer if another run settled some meanwhile).
+            events = [e for e in await uow.webhook_events.pending(shop_id, len(event_ids)) if e.id in event_ids]
             for event in events:
                 event.attempts += 1
                 event.error_code, event.error_message = EventError.TIKTOK_UNAVAILABLE, "TikTok is unavailable."

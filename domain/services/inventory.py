@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 
 from domain.clock import Clock
-from domain.errors import DomainError, ErrorCode, NotFoundError
+from domain.errors import NotFoundError
 from domain.inventory.items import Edit, InventoryItem, adjust, checked_sku, checked_units, set_on_hand
 from domain.ports import EventPublisher, PoolChange, TaskQueue, UnitOfWork, UnitOfWorkFactory
 from domain.stored import OrderRecord, ProductRecord
@@ -151,6 +151,5 @@ async def _edit(
         after_pool_change(uow, queue, events, await uow.inventory.edit_item(item, edit))
     updated = await uow.inventory.get_item(item.id, item.merchant_id)
     await uow.commit()
-    if updated is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "Inventory item not found")
+    assert updated is not None  # locked by `_locked` in this transaction: it cannot have gone
     return updated

@@ -136,7 +136,10 @@ async def _push_claims(
     async def one(claim: OutboxClaim) -> None:
         try:
             async with limit:
-                report.calls += await _push_product(deps, api, shop, policy, claim)
+                # Not `report.calls += await ...`: that reads the count before the await, and the products in
+                # flight beside this one would overwrite each other's calls.
+                calls = await _push_product(deps, api, shop, policy, claim)
+            report.calls += calls
         except asyncio.CancelledError:
             # A stop cut the push short, in flight or still waiting its turn: hand the row back due now (shielded:
             # the release must land), so the restarted process or another worker sends it at once, not when the

@@ -1,0 +1,318 @@
+"""Processing webhook events over fakes, the edges (the main paths are in test_intake_services.py): each outcome's
+code and message as GraphQL shows them, runs in batches, what happens meanwhile (a deletion, a re-authorization),
+the attempt counted when TikTok is down, the pool told of what was re-fetched, the sweep and replay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from domain.catalog import Order, Product
+from domain.errors import DomainError, ErrorCode
+from domain.intake import EventOutcome, WebhookEvent
+from domain.ports import AuthorizationLostError, PoolChange, TikTokUnavailableError, TokensRefreshed
+from domain.services import intake
+from domain.shops import AuthorizedShop, Shop
+from domain.sync import RecordFailure
+from tests.fakes import T0, FakeEventPublisher, FakeRefreshApi, FakeTaskQueue, FakeUnitOfWork, make_tokens
+from tests.unit.test_intake_services import World, oid, pid
+
+
+class ScriptedApi(FakeRefreshApi):
+    """Get Order Detail / Get Product answering RecordFailure for `unreadable` ids, and running `meanwhile` once."""
+
+    def __init__(self, orders: list[Order], products: list[Product]) -> None:
+        super().__init__(orders, products)
+        self.unreadable: set[str] = set()
+        self.meanwhile = lambda: None
+        self.built_for: list[str] = []
+
+    def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeRefreshApi:
+        self.built_for.append(shop.id)
+        return super().factory(shop, on_tokens_refreshed)
+
+    def _once(self) -> None:
+        self.meanwhile()
+        self.meanwhile = lambda: None
+
+    async def get_orders(self, ids: Iterable[str]) -> list[Order | RecordFailure]:
+        self._once()
+        found = await super().get_orders(ids)
+        return [RecordFailure(o.tiktok_order_id, "no line items") if o.tiktok_order_id in self.unreadable else o
+                for o in found if isinstance(o, Order)]  # fmt: skip
+
+    async def get_product(self, product_id: str) -> Product | RecordFailure:
+        self._once()
+        if product_id in self.unreadable:
+            return RecordFailure(product_id, "no SKUs")
+        return await super().get_product(product_id)
+
+
+@pytest.fixture
+def world() -> World:
+    made = World()
+    made.api = ScriptedApi(list(made.api.orders.values()), list(made.api.products.values()))
+    made.deps = intake.IntakeDeps(made.uow, made.api.factory, made.clock)
+    return made
+
+
+def events(world: World) -> list[WebhookEvent]:
+    return sorted(world.store.webhook_events.values(), key=lambda e: (e.received_at, e.id))
+
+
+def finished(world: World) -> list[tuple[EventOutcome, str | None, str | None]]:
+    return [(e.outcome, e.error_code, e.error_message) for e in events(world)]
+
+
+async def test_each_outcome_has_its_code_and_the_message_a_merchant_reads(world: World) -> None:
+    api: ScriptedApi = world.api  # type: ignore[assignment]
+    api.unreadable = {oid(2), pid(2)}
+    await world.receive(1, {"order_id": oid(1)}, "ok")
+    await world.receive(1, {"order_id": oid(2)}, "unreadable order")
+    await world.receive(1, {"order_id": oid(999999)}, "missing order")
+    await world.receive(5, {"product_id": pid(2)}, "unreadable product")
+    await world.receive(5, {"product_id": pid(99)}, "missing product")
+    await world.receive(3, {"order_id": oid(1)}, "not acted on")
+    await world.receive(1, {"nothing": 1}, "malformed")
+    assert await world.process() == 7
+    assert finished(world)[:6] == [
+        (EventOutcome.PROCESSED, None, None),
+        (EventOutcome.FAILED, "UNREADABLE_RECORD", "no line items"),
+        (EventOutcome.FAILED, "ORDER_NOT_FOUND", "TikTok did not return this order."),
+        (EventOutcome.FAILED, "UNREADABLE_RECORD", "no SKUs"),
+        (EventOutcome.FAILED, "PRODUCT_NOT_FOUND", "TikTok refused the request (12052048): product not found"),
+        (EventOutcome.IGNORED, None, "Shopbridge does not act on this event type."),
+    ]
+    assert finished(world)[6] == (EventOutcome.FAILED, "MALFORMED_EVENT", "data.order_id must be an id (digits)")
+    assert [e.attempts for e in events(world)] == [1] * 7
+    assert {e.processed_at for e in events(world)} == {world.clock.now()}
+    # only what TikTok returned readable is stored
+    assert set(world.store.shop_orders(world.shop.id)) == {oid(1)} and world.store.shop_products(world.shop.id) == {}
+    assert set(api.built_for) == {world.shop.id}  # the shop's own client
+
+
+async def test_a_refused_batch_fails_each_of_its_orders_with_tiktoks_words(world: World) -> None:
+    await world.receive(1, {"order_id": oid(999998)}, "a")
+    await world.receive(4, {"package_list": [{"order_id_list": [oid(999997)]}]}, "b")
+    await world.process()
+    message = "TikTok refused the request (21008111): order not found"
+    assert finished(world) == [(EventOutcome.FAILED, "TIKTOK_ERROR", message)] * 2
+
+
+async def test_a_revoked_shop_fetches_nothing_and_fails_what_needed_tiktok(world: World) -> None:
+    world.store.shops[world.shop.id].revoke(T0)
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    await world.receive(3, {"order_id": oid(1)}, "b")
+    await world.process()
+    message = "The shop's authorization is revoked; re-authorize it, then replay the event."
+    assert finished(world) == [
+        (EventOutcome.FAILED, "REAUTHORIZATION_REQUIRED", message),
+        (EventOutcome.IGNORED, None, "Shopbridge does not act on this event type."),
+    ]
+    assert world.api.order_calls == []
+    assert {e.processed_at for e in events(world)} == {world.clock.now()}
+
+
+async def test_a_malformed_event_does_not_keep_the_next_ones_from_being_fetched(world: World) -> None:
+    await world.receive(1, {"nothing": 1}, "malformed")
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    await world.process()
+    assert [o for o, _, _ in finished(world)] == [EventOutcome.FAILED, EventOutcome.PROCESSED]
+    assert set(world.store.shop_orders(world.shop.id)) == {oid(1)}
+
+
+async def test_a_batch_of_product_events_only_is_fetched(world: World) -> None:
+    await world.receive(5, {"product_id": pid(1)}, "a")
+    await world.process()
+    assert world.api.product_calls == [pid(1)] and set(world.store.shop_products(world.shop.id)) == {pid(1)}
+
+
+async def test_a_refusal_of_an_authorization_replaced_meanwhile_keeps_the_new_one(world: World) -> None:
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    api: ScriptedApi = world.api  # type: ignore[assignment]
+
+    def reauthorized() -> None:
+        shop = world.store.shops[world.shop.id]
+        shop.reauthorize(AuthorizedShop("7001", "TikTok Shop", "US", "LOCAL", "c2"), make_tokens(), T0)
+
+    api.meanwhile = reauthorized
+    api.error = AuthorizationLostError("105001")
+    await world.process()
+    assert world.store.shops[world.shop.id].revoked_at is None
+    assert finished(world)[0][:2] == (EventOutcome.FAILED, "REAUTHORIZATION_REQUIRED")
+
+
+async def test_a_refusal_revokes_the_shop_at_processing_time(world: World) -> None:
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    world.api.error = AuthorizationLostError("105001")
+    await world.process()
+    assert world.store.shops[world.shop.id].revoked_at == world.clock.now()
+
+
+async def test_a_shop_deleted_while_tiktok_answered_settles_nothing(world: World) -> None:
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    api: ScriptedApi = world.api  # type: ignore[assignment]
+    api.meanwhile = lambda: world.store.shops.clear()
+    api.refreshed_tokens = make_tokens(world.clock.now())  # and the client refreshes the pair: nowhere to store it
+    assert await world.process() == 0
+    assert world.store.shop_orders(world.shop.id) == {}
+    assert finished(world) == [(EventOutcome.PENDING, None, None)]
+
+
+async def test_a_shop_deleted_while_tiktok_was_down_counts_no_attempt(world: World) -> None:
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    api: ScriptedApi = world.api  # type: ignore[assignment]
+    api.meanwhile = lambda: world.store.shops.clear()
+    api.error = TikTokUnavailableError("down")
+    with pytest.raises(TikTokUnavailableError):
+        await world.process()
+    assert [(e.attempts, e.error_code) for e in events(world)] == [(0, None)]
+
+
+async def test_tiktok_down_counts_an_attempt_on_the_events_of_the_run_only(world: World) -> None:
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    await world.receive(1, {"order_id": oid(2)}, "b")
+    world.api.error = TikTokUnavailableError("down")
+    with pytest.raises(TikTokUnavailableError):
+        await intake.process_shop_events(world.deps, world.shop.id, batch_size=1)
+    assert [(e.attempts, e.error_code, e.error_message) for e in events(world)] == [
+        (1, "TIKTOK_UNAVAILABLE", "TikTok is unavailable."),
+        (0, None, None),
+    ]
+    assert {e.outcome for e in events(world)} == {EventOutcome.PENDING}
+
+
+async def test_tiktok_down_twice_counts_two_attempts_on_every_event_of_a_large_run(world: World) -> None:
+    # a run larger than the default batch: every one of its events gets its attempt (not only the oldest 500)
+    for i in range(501):
+        await world.receive(1, {"order_id": oid(i)}, f"n{i}")
+    world.api.error = TikTokUnavailableError("down")
+    for _ in range(2):
+        with pytest.raises(TikTokUnavailableError):
+            await intake.process_shop_events(world.deps, world.shop.id, batch_size=501)
+    assert {(e.attempts, e.error_code) for e in events(world)} == {(2, "TIKTOK_UNAVAILABLE")}
+
+
+async def test_the_sweep_takes_at_most_1000_shops(world: World) -> None:
+    for i in range(1001):
+        shop = replace(world.shop, id=f"shop-{i:04d}", tiktok_shop_id=str(8000 + i))
+        world.store.shops[shop.id] = shop
+        await world.receive(1, {"order_id": oid(1)}, f"n{i}", shop=shop.tiktok_shop_id)
+    world.clock.advance(timedelta(hours=1))
+    swept = await intake.resume_pending_events(world.uow, world.queue, world.clock, timedelta(minutes=5))
+    assert len(swept) == 1000 and len(world.queue.webhook_events) == 1000
+
+
+async def test_a_run_takes_batches_until_one_is_short_at_most_max_batches(world: World) -> None:
+    for i in range(7):
+        await world.receive(1, {"order_id": oid(i)}, f"n{i}")
+    assert await intake.process_shop_events(world.deps, world.shop.id, batch_size=3, max_batches=2) == 6
+    assert [len(call) for call in world.api.order_calls] == [3, 3]
+    assert await intake.process_shop_events(world.deps, world.shop.id, batch_size=3, max_batches=2) == 1
+    # a batch exactly full is followed by one more look, which finds nothing
+    for i in range(3):
+        await world.receive(1, {"order_id": oid(10 + i)}, f"m{i}")
+    assert await intake.process_shop_events(world.deps, world.shop.id, batch_size=3) == 3
+
+
+async def test_a_run_of_a_shop_with_no_pending_event_or_no_shop_settles_nothing(world: World) -> None:
+    assert await world.process() == 0
+    assert await intake.process_shop_events(world.deps, "no-such-shop") == 0
+
+
+async def test_settled_batches_are_told_and_the_latest_receipt_is_noted(world: World) -> None:
+    told: list[list[str]] = []
+    world.deps = replace(world.deps, on_settled=lambda batch: told.append([e.notification_key for e in batch]))
+    first = await world.receive(1, {"order_id": oid(1)}, "a")
+    await world.receive(1, {"order_id": oid(2)}, "b")
+    assert first is not None
+    await intake.process_shop_events(world.deps, world.shop.id, batch_size=1)
+    assert len(told) == 2 and all(len(batch) == 1 for batch in told)
+    assert world.store.shops[world.shop.id].last_webhook_at == world.clock.now()
+
+
+async def test_refetched_orders_and_products_reach_the_pool_and_its_change_is_sent(world: World) -> None:
+    queue, publisher = FakeTaskQueue(), FakeEventPublisher()
+    world.store.push.ledger_change = PoolChange(frozenset({"item-1"}), frozenset({world.shop.id}), "m1")
+    pool = FakeUnitOfWork(world.store).inventory
+
+    def uow() -> FakeUnitOfWork:
+        made = FakeUnitOfWork(world.store)
+        made.inventory = pool
+        return made
+
+    world.deps = replace(world.deps, uow_factory=uow, queue=queue, events=publisher)
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    await world.receive(5, {"product_id": pid(1)}, "b")
+    await world.process()
+    assert (pool.applied_orders, pool.linked_products) == ([oid(1)], [pid(1)])
+    assert pool.pooled_shops == [world.shop.id, world.shop.id]
+    assert queue.inventory_pushes == [world.shop.id] * 2 and publisher.item_changes == ["item-1"] * 2
+
+
+async def test_the_shop_is_written_only_when_a_notice_changed_it(world: World) -> None:
+    version = world.store.shops[world.shop.id].version
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    await world.process()
+    assert world.store.shops[world.shop.id].version == version
+    await world.receive(6, {"message": "bye"}, "deauth", at=T0 + timedelta(minutes=1))
+    await world.process()
+    assert world.store.shops[world.shop.id].version == version + 1
+
+
+async def test_events_of_a_shop_gone_before_its_run_are_left_alone(world: World) -> None:
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    del world.store.shops[world.shop.id]
+    assert await world.process() == 0
+    assert finished(world) == [(EventOutcome.PENDING, None, None)] and world.api.order_calls == []
+
+
+async def test_an_expiry_notice_alone_is_stored_on_the_shop(world: World) -> None:
+    later = T0 + timedelta(days=20)
+    await world.receive(7, {"expiration_time": str(int(later.timestamp()))}, "e", at=T0)
+    await world.process()
+    assert world.store.shops[world.shop.id].authorization_expires_at == later
+    assert world.api.order_calls == [] and world.api.product_calls == []
+
+
+async def test_the_sweep_enqueues_shops_with_events_pending_longer_than_the_delay(world: World) -> None:
+    await world.receive(1, {"order_id": oid(1)}, "a")  # received at T0 + 1 s
+    world.clock.advance(timedelta(minutes=5))
+    assert await intake.resume_pending_events(world.uow, world.queue, world.clock, timedelta(minutes=5)) == []
+    world.clock.advance(timedelta(microseconds=1))
+    swept = await intake.resume_pending_events(world.uow, world.queue, world.clock, timedelta(minutes=5))
+    assert swept == [world.shop.id] and world.queue.webhook_events == [world.shop.id]
+
+
+async def test_replay_of_an_event_of_no_shop_is_not_found(world: World) -> None:
+    orphan = await world.receive(1, {"order_id": oid(1)}, "x", shop="7999")
+    assert orphan is not None
+    with pytest.raises(DomainError) as missing:
+        await intake.replay_event(world.uow, world.queue, world.shop.merchant_id, orphan.id)
+    assert (missing.value.code, missing.value.field, missing.value.message) == (
+        ErrorCode.NOT_FOUND,
+        ("id",),
+        "WebhookEvent not found",
+    )
+    assert world.queue.webhook_events == []
+
+
+async def test_replay_stores_the_event_pending_and_enqueues_its_shop_after_commit(world: World) -> None:
+    event = await world.receive(1, {"order_id": oid(999999)}, "a")
+    assert event is not None
+    await world.process()
+    replayed = await intake.replay_event(world.uow, world.queue, world.shop.merchant_id, event.id)
+    stored = world.store.webhook_events[event.id]
+    assert (stored.outcome, stored.error_code, stored.processed_at) == (EventOutcome.PENDING, None, None)
+    assert replayed.outcome is EventOutcome.PENDING and world.queue.webhook_events == [world.shop.id]
+
+
+async def test_tokens_refreshed_for_a_shop_deleted_meanwhile_are_dropped(world: World) -> None:
+    await world.receive(1, {"order_id": oid(1)}, "a")
+    api: ScriptedApi = world.api  # type: ignore[assignment]
+    api.meanwhile = lambda: world.store.shops.clear()
+    api.refreshed_tokens = make_tokens(world.clock.now())
+    assert await world.process() == 0 and world.store.shops == {}

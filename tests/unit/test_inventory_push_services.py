@@ -1,0 +1,471 @@
+"""Pushing the pool to TikTok over fakes (`push_shop`): what Update Inventory is sent, what is recorded on the links
+and the outbox for each of TikTok's answers, the metrics an operator reads, and the shops that are not pushed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from domain.catalog import Money, Product, Sku, WarehouseStock
+from domain.inventory_push import InventoryPolicy
+from domain.ports import AuthorizationLostError, GatewayRefusedError, TikTokUnavailableError
+from domain.services.inventory_push import PushDeps, PushMetrics, push_shop
+from domain.stock_levels import InventoryUpdateResult, SkuUpdateFailure, Warehouse
+from tests.fakes import T0, FakeClock, FakeStore, FakeUnitOfWork, make_shop
+from tests.fakes_inventory_push import FakeInventoryApi, FakeLink, FakeOutboxRow
+
+NOW = T0 + timedelta(hours=1)
+DIRTY_SINCE = NOW - timedelta(seconds=30)
+
+
+class Metrics(PushMetrics):
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.lags: list[float] = []
+
+    def push_sent(self, outcome: str) -> None:
+        self.sent.append(outcome)
+
+    def push_lag(self, seconds: float) -> None:
+        self.lags.append(seconds)
+
+
+class World:
+    def __init__(self) -> None:
+        self.store, self.clock, self.api = FakeStore(), FakeClock(NOW), FakeInventoryApi()
+        self.shop = make_shop("m1", now=T0)
+        self.store.shops[self.shop.id] = self.shop
+        self.metrics = Metrics()
+        self.deps = PushDeps(self.uow, self.api.factory, self.clock, "w1", metrics=self.metrics)
+
+    def uow(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.store)
+
+    def link(self, sku: str, product: str, available: int, *warehouses: str) -> FakeLink:
+        return self.store.push.link(
+            self.shop.id, FakeLink(sku, f"t-{sku}", product, f"item-{sku}", available, tuple(warehouses))
+        )
+
+    def dirty(self, product: str, version: int = 1, attempts: int = 0) -> FakeOutboxRow:
+        row = FakeOutboxRow(NOW, DIRTY_SINCE, dirty_version=version, attempts=attempts)
+        self.store.push.outbox[(self.shop.id, product)] = row
+        return row
+
+    async def push(self):  # type: ignore[no-untyped-def]
+        return await push_shop(self.shop.id, self.deps)
+
+    def sent(self) -> list[tuple[str, list[tuple[str, list[tuple[str, int]]]]]]:
+        return [
+            (product, [(s.sku_id, [(w.warehouse_id, w.quantity) for w in s.warehouses]) for s in skus])
+            for product, skus in self.api.updates
+        ]
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def refusal(sku: str | None, code: int, message: str = "refused") -> InventoryUpdateResult:
+    return InventoryUpdateResult((SkuUpdateFailure(sku, code, message),))
+
+
+async def test_each_linked_sku_is_set_to_its_target_and_the_outbox_row_is_pushed(world: World) -> None:
+    world.store.push.policies[world.shop.id] = InventoryPolicy(share_percent=50, max_quantity=4)
+    first, second = world.link("a", "p1", 7, "w1"), world.link("b", "p1", 20)
+    row = world.dirty("p1", version=3, attempts=2)
+    report = await world.push()
+    assert (report.calls, report.products) == (1, 1)
+    assert world.sent() == [("p1", [("t-a", [("w1", 3)]), ("t-b", [("", 4)])])]
+    assert [(link.pushed_quantity, link.pushed_at) for link in (first, second)] == [(3, NOW), (4, NOW)]
+    assert (row.pushed_version, row.attempts, row.claimed_by, row.last_error, row.next_attempt_at) == (
+        3, 0, None, None, NOW,
+    )  # fmt: skip
+    assert world.metrics.sent == ["ok"] and world.metrics.lags == [30.0]
+    assert world.api.built_for == [world.shop.id]
+
+
+async def test_products_are_claimed_in_batches_until_none_is_left(world: World) -> None:
+    for n in range(3):
+        world.link(f"s{n}", f"p{n}", 5)
+        world.dirty(f"p{n}")
+    world.deps.batch = 2
+    report = await world.push()
+    assert (report.calls, report.products) == (3, 3)
+    assert sorted(product for product, _ in world.api.updates) == ["p0", "p1", "p2"]
+    assert all(row.pushed_version == 1 for row in world.store.push.outbox.values())
+    assert (await world.push()).calls == 0  # nothing due any more
+
+
+@pytest.mark.parametrize("why", ["nothing due", "gone", "revoked", "expired", "push disabled", "held by another"])
+async def test_nothing_is_sent_for_a_shop_that_cannot_be_pushed(world: World, why: str) -> None:
+    world.link("a", "p1", 5)
+    row = world.dirty("p1", version=0 if why == "nothing due" else 1)
+    if why == "gone":
+        del world.store.shops[world.shop.id]
+    elif why == "revoked":
+        world.shop.revoke(T0)
+    elif why == "expired":
+        world.clock.current = world.shop.expires_at
+    elif why == "push disabled":
+        world.store.push.policies[world.shop.id] = InventoryPolicy(push_enabled=False)
+    elif why == "held by another":
+        row.claimed_by, row.claimed_until = "w2", NOW + timedelta(seconds=1)
+    report = await world.push()
+    assert (report.calls, report.products, world.api.updates) == (0, 0, [])
+
+
+async def test_a_product_with_no_linked_sku_left_is_finished_without_a_call(world: World) -> None:
+    row = world.dirty("p1")
+    report = await world.push()
+    assert (report.calls, report.products, row.pushed_version) == (0, 1, 1)
+    assert world.metrics.sent == ["noop"] and world.metrics.lags == []
+
+
+async def test_a_quantity_refused_is_recorded_on_its_sku_and_not_retried(world: World) -> None:
+    refused, accepted = world.link("a", "p1", 5), world.link("b", "p1", 6)
+    row = world.dirty("p1")
+    world.api.results = [refusal("t-a", 12019024, "quantity out of range")]
+    await world.push()
+    assert (refused.pushed_quantity, refused.push_error_code, refused.push_error_message) == (
+        None, "12019024", "quantity out of range",
+    )  # fmt: skip
+    assert (accepted.pushed_quantity, accepted.push_error_code) == (6, None)
+    assert (row.pushed_version, row.last_error) == (1, "1 SKU(s) refused, e.g. 12019024 quantity out of range")
+    assert world.metrics.sent == ["partial"] and world.metrics.lags == [30.0]
+
+
+async def test_a_transient_refusal_is_retried_after_the_backoff(world: World) -> None:
+    world.link("a", "p1", 5)
+    row = world.dirty("p1", attempts=2)
+    world.api.results = [refusal("t-a", 36009003, "internal error")]
+    report = await world.push()
+    assert (report.calls, report.products) == (1, 1)
+    assert (row.pushed_version, row.attempts, row.next_attempt_at, row.claimed_by) == (
+        0, 3, NOW + timedelta(seconds=8), None,
+    )  # fmt: skip
+    assert world.metrics.sent == ["retry"] and world.metrics.lags == []
+
+
+async def test_a_sku_never_writable_here_is_excluded(world: World) -> None:
+    excluded = world.link("a", "p1", 5)
+    world.dirty("p1")
+    world.api.results = [refusal("t-a", 12052850, "combo")]
+    await world.push()
+    assert (excluded.state, excluded.push_error_code) == ("EXCLUDED", "12052850")
+
+
+async def test_an_error_naming_no_sku_sent_counts_for_every_sku(world: World) -> None:
+    links = [world.link("a", "p1", 5), world.link("b", "p1", 6)]
+    world.dirty("p1")
+    world.api.results = [refusal(None, 12052553, "bad request")]
+    await world.push()
+    assert [(link.push_error_code, link.pushed_quantity) for link in links] == [("12052553", None)] * 2
+
+
+async def test_changed_warehouses_are_read_again_stored_and_the_sku_retried_once(world: World) -> None:
+    moved = world.link("a", "p1", 5, "w-old")
+    world.link("b", "p1", 6, "w1")
+    row = world.dirty("p1")
+    sku = Sku("t-a", "A", Money(Decimal("1.00"), "USD"), (WarehouseStock("w-new", 0),))
+    world.api.products["p1"] = Product("p1", "Mug", "ACTIVATE", T0, T0, (sku,))
+    world.api.results = [refusal("t-a", 12019028, "warehouse changed")]
+    report = await world.push()
+    assert report.calls == 2 and world.api.product_calls == ["p1"]
+    assert world.sent()[1] == ("p1", [("t-a", [("w-new", 5)])])
+    assert (moved.warehouse_ids, moved.pushed_quantity, moved.push_error_code) == (("w-new",), 5, None)
+    assert row.pushed_version == 1 and world.metrics.sent == ["ok"]
+
+
+async def test_tiktok_unavailable_retries_the_product_later(world: World) -> None:
+    world.link("a", "p1", 5)
+    row = world.dirty("p1")
+    world.api.error = TikTokUnavailableError("down")
+    report = await world.push()
+    assert (report.calls, row.pushed_version, row.attempts, row.last_error) == (0, 0, 1, "TikTok unavailable: down")
+    assert row.next_attempt_at == NOW + timedelta(seconds=2) and world.metrics.sent == ["retry"]
+
+
+async def test_a_lost_authorization_releases_the_claim_and_is_raised(world: World) -> None:
+    world.link("a", "p1", 5)
+    row = world.dirty("p1")
+    world.api.error = AuthorizationLostError("105002")
+    with pytest.raises(AuthorizationLostError):
+        await world.push()
+    assert (row.pushed_version, row.attempts, row.claimed_by, row.last_error) == (
+        0,
+        1,
+        None,
+        "authorization lost: 105002",
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "retry", "failed"),
+    [(12052048, False, "12052048"), (36009003, True, "36009003"), (None, False, None)],
+)
+async def test_a_whole_update_refused_is_recorded_and_retried_only_if_its_code_may_pass(
+    world: World, code: int | None, retry: bool, failed: str | None
+) -> None:
+    link = world.link("a", "p1", 5)
+    row = world.dirty("p1")
+    error = GatewayRefusedError("product gone")
+    if code is not None:
+        error.code = code  # type: ignore[attr-defined]
+    world.api.error = error
+    await world.push()
+    assert (row.pushed_version, row.last_error) == (0 if retry else 1, "TikTok refused the update: product gone")
+    assert (link.push_error_code, link.push_error_message) == (failed, "product gone" if failed else None)
+
+
+async def test_several_warehouses_put_the_target_on_the_default_sales_warehouse_read_once(world: World) -> None:
+    world.link("a", "p1", 5, "w1", "w2", "w3")
+    world.dirty("p1")
+    world.api.warehouse_list = [
+        Warehouse("w3", None, "RETURN_WAREHOUSE", "ENABLED", True),
+        Warehouse("w2", None, "SALES_WAREHOUSE", "ENABLED", True),
+    ]
+    await world.push()
+    assert world.sent() == [("p1", [("t-a", [("w1", 0), ("w2", 5), ("w3", 0)])])]
+    world.dirty("p1", version=2)
+    await world.push()
+    assert world.api.warehouse_calls == 1 and world.sent()[1] == world.sent()[0]
+
+
+async def test_without_a_default_warehouse_the_first_takes_the_target(world: World) -> None:
+    world.link("a", "p1", 5, "w2", "w1")
+    world.dirty("p1")
+    world.api.warehouse_list = [Warehouse("w2", None, None, "ENABLED", False)]
+    await world.push()
+    assert world.sent() == [("p1", [("t-a", [("w1", 5), ("w2", 0)])])]
+
+
+async def test_get_warehouses_unavailable_falls_back_to_the_first_warehouse(world: World) -> None:
+    world.link("a", "p1", 5, "w2", "w1")
+    world.dirty("p1")
+    calls = 0
+
+    async def down_once() -> None:
+        nonlocal calls
+        calls += 1
+        if world.api.warehouse_calls == 1 and calls == 1:
+            raise TikTokUnavailableError("down")
+
+    world.api.during_call = down_once
+    await world.push()
+    assert world.sent() == [("p1", [("t-a", [("w1", 5), ("w2", 0)])])]
+
+
+async def test_one_warehouse_per_sku_never_asks_for_warehouses(world: World) -> None:
+    world.link("a", "p1", 5, "w1")
+    world.dirty("p1")
+    await world.push()
+    assert world.api.warehouse_calls == 0
+
+
+async def test_the_fence_holds_back_sales_tiktok_made_that_the_pool_has_not_ingested(world: World) -> None:
+    # given a SKU pushed at 20 an hour ago, TikTok now at 15 (5 sold there), 2 of which the ledger already applied
+    world.deps.fence = True
+    link = world.link("a", "p1", 18)
+    link.pushed_quantity, link.pushed_at = 20, NOW - timedelta(hours=1)
+    world.store.push.ingested = [(world.shop.id, "t-a", 2, NOW - timedelta(minutes=5))]
+    world.api.available["t-a"] = 15
+    world.dirty("p1")
+    await world.push()
+    # then 3 units are held back: 18 - 3 = 15, which TikTok already shows: nothing is written
+    assert world.api.searches == [["t-a"]] and world.api.updates == []
+    assert (link.pushed_quantity, world.metrics.sent) == (15, ["noop"])
+
+
+async def test_the_fence_writes_what_differs(world: World) -> None:
+    world.deps.fence = True
+    link = world.link("a", "p1", 12)
+    world.api.available["t-a"] = 10
+    world.dirty("p1")
+    await world.push()
+    assert world.sent() == [("p1", [("t-a", [("", 12)])])] and link.pushed_quantity == 12
+
+
+async def test_a_shop_deleted_during_the_push_ends_it_quietly(world: World) -> None:
+    world.link("a", "p1", 5)
+    world.dirty("p1")
+
+    async def deleted() -> None:
+        world.store.shops.clear()
+
+    world.api.during_call = deleted
+    report = await world.push()
+    assert report.products == 1 and world.metrics.sent == ["ok"]
+
+
+async def test_a_claim_is_leased_for_120_s_20_rows_at_a_time(world: World) -> None:
+    for n in range(21):
+        world.link(f"s{n:02d}", f"p{n:02d}", 5)
+        world.dirty(f"p{n:02d}")
+    seen: list[tuple[int, set[object]]] = []
+
+    async def look() -> None:
+        rows = [row for row in world.store.push.outbox.values() if row.claimed_by == "w1"]
+        seen.append((len(rows), {row.claimed_until for row in rows}))
+
+    world.api.during_call = look
+    world.deps.concurrency = 1
+    report = await world.push()
+    assert seen[0] == (20, {NOW + timedelta(seconds=120)}) and seen[-1] == (1, {NOW + timedelta(seconds=120)})
+    assert (report.calls, report.products) == (21, 21) and world.api.searches == []  # no fence by default
+
+
+async def test_at_most_four_products_of_a_shop_are_in_flight(world: World) -> None:
+    for n in range(6):
+        world.link(f"s{n}", f"p{n}", 5)
+        world.dirty(f"p{n}")
+    in_flight, most = 0, 0
+
+    async def slow() -> None:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        for _ in range(10):  # let every other product that may start, start
+            await asyncio.sleep(0)
+        in_flight -= 1
+
+    world.api.during_call = slow
+    assert (await world.push()).calls == 6 and most == 4
+
+
+async def test_targets_are_dated_when_read_and_the_row_when_finished(world: World) -> None:
+    link = world.link("a", "p1", 5)
+    row = world.dirty("p1")
+    world.api.results = [refusal("t-a", 36009003)]
+
+    async def slow() -> None:
+        world.clock.advance(timedelta(minutes=1))
+
+    world.api.during_call = slow
+    await world.push()
+    assert row.next_attempt_at == NOW + timedelta(minutes=1, seconds=2)  # finished a minute later, + backoff
+    world.api.during_call, world.api.results = slow, []
+    row.next_attempt_at = NOW
+    await world.push()
+    assert (link.pushed_quantity, link.pushed_at) == (5, NOW + timedelta(minutes=1))  # read before the call
+
+
+async def test_the_lag_is_never_negative_and_several_refusals_are_counted(world: World) -> None:
+    world.link("a", "p1", 5)
+    world.link("b", "p1", 6)
+    row = world.dirty("p1")
+    row.updated_at = NOW + timedelta(seconds=5)  # a clock a little ahead of ours marked it
+    world.api.results = [
+        InventoryUpdateResult((SkuUpdateFailure("t-a", 12019024, "too many"), SkuUpdateFailure("t-b", 12052055, "no")))
+    ]
+    await world.push()
+    assert row.last_error == "2 SKU(s) refused, e.g. 12019024 too many"
+    assert world.metrics.sent == ["partial"] and world.metrics.lags == [0.0]
+
+
+async def test_an_unexpected_error_is_raised_after_the_claim_is_finished_or_released(world: World) -> None:
+    world.link("a", "p1", 5)
+    row = world.dirty("p1")
+
+    async def broken() -> None:
+        raise RuntimeError("bug")
+
+    world.api.during_call = broken
+    with pytest.raises(RuntimeError):
+        await world.push()
+    assert row.claimed_by == "w1"  # a crash: the lease runs out and another worker takes it
+
+
+async def test_a_stop_mid_push_hands_the_row_back_due_now(world: World) -> None:
+    world.link("a", "p1", 5)
+    row = world.dirty("p1", attempts=1)
+    started, never = asyncio.Event(), asyncio.Event()
+
+    async def held() -> None:
+        started.set()
+        await never.wait()
+
+    world.api.during_call = held
+    push = asyncio.create_task(world.push())
+    await started.wait()
+    world.clock.advance(timedelta(seconds=10))
+    push.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await push
+    assert (row.claimed_by, row.next_attempt_at, row.attempts, row.pushed_version, row.last_error) == (
+        None, NOW + timedelta(seconds=10), 2, 0, "interrupted by a shutdown",
+    )  # fmt: skip
+
+
+async def test_a_stop_after_the_shop_was_deleted_releases_nothing(world: World) -> None:
+    world.link("a", "p1", 5)
+    world.dirty("p1")
+    started, never = asyncio.Event(), asyncio.Event()
+
+    async def held() -> None:
+        started.set()
+        await never.wait()
+
+    world.api.during_call = held
+    push = asyncio.create_task(world.push())
+    await started.wait()
+    world.store.shops.clear()
+    push.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await push
+    assert world.store.commits == 1  # the claim only
+
+
+async def test_a_sku_whose_warehouses_tiktok_no_longer_reports_is_not_retried(world: World) -> None:
+    link = world.link("a", "p1", 5, "w-old")
+    row = world.dirty("p1")
+    world.api.results = [refusal("t-a", 12019028, "warehouse changed")]  # Get Product: not found
+    report = await world.push()
+    assert report.calls == 1 and world.api.product_calls == ["p1"]
+    assert (link.warehouse_ids, link.push_error_code, row.pushed_version, row.attempts) == (
+        ("w-old",),
+        "12019028",
+        0,
+        1,
+    )
+
+
+async def test_the_default_warehouse_unknown_when_tiktok_was_down_is_remembered(world: World) -> None:
+    world.link("a", "p1", 5, "w2", "w1")
+    world.dirty("p1")
+    world.api.error = None
+
+    async def down() -> None:
+        if world.api.warehouse_calls and not world.api.updates:
+            raise TikTokUnavailableError("down")
+
+    world.api.during_call = down
+    await world.push()
+    world.dirty("p1", version=2)
+    await world.push()
+    assert world.api.warehouse_calls == 1
+    assert world.sent()[1] == ("p1", [("t-a", [("w1", 5), ("w2", 0)])])
+
+
+async def test_an_expired_cached_default_warehouse_is_read_again(world: World) -> None:
+    world.link("a", "p1", 5, "w1", "w2")
+    world.dirty("p1")
+    world.deps.default_warehouses[world.shop.id] = (time.monotonic() - 1, "w1")
+    world.api.warehouse_list = [Warehouse("w2", None, "SALES_WAREHOUSE", "ENABLED", True)]
+    await world.push()
+    assert world.api.warehouse_calls == 1 and world.sent() == [("p1", [("t-a", [("w1", 0), ("w2", 5)])])]
+
+
+async def test_the_fence_without_a_previous_push_holds_nothing_back(world: World) -> None:
+    world.deps.fence = True
+    link = world.link("a", "p1", 12)
+    world.link("b", "p1", 3)
+    world.api.available.update({"t-a": 4, "t-b": 3})
+    world.dirty("p1")
+    await world.push()
+    assert world.sent() == [("p1", [("t-a", [("", 12)])])] and link.pushed_quantity == 12
+    assert world.store.push.links[(world.shop.id, "b")].pushed_quantity == 3  # already shown: recorded as pushed

@@ -1,0 +1,152 @@
+"""Registering the webhook address over fakes (the basic path is in test_intake_services.py): what is recorded on
+the shop for each failure, when TikTok's refusal revokes it, shops gone or revoked, and the sweep that re-enqueues
+registrations whose message was lost."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from domain.ports import AuthorizationLostError, GatewayRefusedError, TikTokUnavailableError, TokensRefreshed
+from domain.services.webhook_registration import register_shop_webhooks, resume_webhook_registrations
+from domain.shops import AuthorizedShop, Shop
+from tests.fakes import T0, FakeClock, FakeRefreshApi, FakeStore, FakeTaskQueue, FakeUnitOfWork, make_shop, make_tokens
+
+ADDRESS = "https://shopbridge.example/webhooks/tiktok"
+NOW = T0 + timedelta(hours=1)
+
+
+class MeanwhileApi(FakeRefreshApi):
+    """The Event API, with something happening to the shop while the registration is in flight."""
+
+    def __init__(self, store: FakeStore, change: str | None = None) -> None:
+        super().__init__([], [])
+        self.store, self.change = store, change
+        self.built_for: list[tuple[str, str]] = []  # (shop id, TikTok shop cipher) of each client built
+
+    def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeRefreshApi:
+        self.built_for.append((shop.id, shop.tiktok_shop_cipher))
+        return super().factory(shop, on_tokens_refreshed)
+
+    async def register_webhook(self, address: str, event_type: str) -> None:
+        if self.change == "deleted":
+            self.store.shops.clear()
+        elif self.change == "reauthorized":  # the merchant authorized the shop again: a newer authorization
+            shop = next(iter(self.store.shops.values()))
+            granted = AuthorizedShop(shop.tiktok_shop_id, "TikTok Shop", "US", "LOCAL", "cipher-2")
+            shop.reauthorize(granted, make_tokens(NOW), NOW - timedelta(minutes=1))
+        self.change = None
+        await super().register_webhook(address, event_type)
+
+
+class World:
+    def __init__(self, change: str | None = None) -> None:
+        self.store, self.clock, self.queue = FakeStore(), FakeClock(NOW), FakeTaskQueue()
+        self.shop = make_shop("m1", now=T0)
+        self.store.shops[self.shop.id] = self.shop
+        self.api = MeanwhileApi(self.store, change)
+
+    def uow(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.store)
+
+    async def register(self) -> bool:
+        return await register_shop_webhooks(self.uow, self.api.factory, self.clock, self.shop.id, ADDRESS)
+
+    def stored(self) -> Shop:
+        return self.store.shops[self.shop.id]
+
+
+@pytest.mark.parametrize(
+    ("error", "recorded"),
+    [
+        (TikTokUnavailableError("down"), "TikTokUnavailableError: down"),
+        (GatewayRefusedError("TikTok refused the request (36009004): bad address"),
+         "GatewayRefusedError: TikTok refused the request (36009004): bad address"),
+        (TikTokUnavailableError("x" * 600), "TikTokUnavailableError: " + "x" * (500 - 24)),
+    ],
+)  # fmt: skip
+async def test_a_failure_is_recorded_with_its_kind_at_most_500_characters_and_raised(
+    error: Exception, recorded: str
+) -> None:
+    world = World()
+    world.api.error = error
+    with pytest.raises(type(error)):
+        await world.register()
+    assert world.stored().webhook_registration_error == recorded
+    assert world.stored().webhooks_registered_at is None and world.stored().revoked_at is None
+
+
+async def test_the_shops_own_client_registers_it() -> None:
+    world = World()
+    assert await world.register() is True
+    assert world.api.built_for == [(world.shop.id, "cipher-7001")]
+    assert (world.stored().webhooks_registered_at, world.stored().webhook_registration_error) == (NOW, None)
+
+
+async def test_tiktok_refusing_the_token_revokes_the_shop_now() -> None:
+    world = World()
+    world.api.error = AuthorizationLostError("105001 access token expired")
+    with pytest.raises(AuthorizationLostError):
+        await world.register()
+    assert world.stored().revoked_at == NOW
+    assert world.stored().webhook_registration_error == "AuthorizationLostError: 105001 access token expired"
+
+
+async def test_a_refusal_of_an_authorization_replaced_meanwhile_does_not_revoke_the_new_one() -> None:
+    world = World(change="reauthorized")
+    world.api.error = AuthorizationLostError("105001 access token expired")
+    with pytest.raises(AuthorizationLostError):
+        await world.register()
+    assert world.stored().revoked_at is None
+    assert world.stored().webhook_registration_error == "AuthorizationLostError: 105001 access token expired"
+
+
+@pytest.mark.parametrize("error", [None, TikTokUnavailableError("down")])
+async def test_a_shop_deleted_meanwhile_is_nothing_to_do(error: Exception | None) -> None:
+    world = World(change="deleted")
+    world.api.error = error
+    assert await world.register() is False
+    assert world.shop.id not in world.store.shops
+
+
+async def test_a_gone_or_revoked_shop_is_not_registered() -> None:
+    world = World()
+    world.shop.revoke(T0)
+    assert await world.register() is False
+    del world.store.shops[world.shop.id]
+    assert await world.register() is False
+    assert world.api.registrations == []
+
+
+def waiting_shop(store: FakeStore, tiktok_shop_id: str, authorized: timedelta, error: str | None = None) -> str:
+    """A shop authorized `authorized` before NOW whose registration never succeeded (`error`: its last failure)."""
+    shop = make_shop("m1", now=NOW - authorized, tiktok_shop_id=tiktok_shop_id)
+    shop.webhook_registration_error = error
+    store.shops[shop.id] = shop
+    return shop.id
+
+
+async def test_the_sweep_re_enqueues_registrations_older_than_the_delay_failed_ones_only_when_asked() -> None:
+    store, queue, clock = FakeStore(), FakeTaskQueue(), FakeClock(NOW)
+    old = waiting_shop(store, "7001", timedelta(minutes=11))
+    failed = waiting_shop(store, "7002", timedelta(minutes=12), error="TikTokUnavailableError: down")
+    waiting_shop(store, "7003", timedelta(minutes=9))  # its message may still be on its way
+
+    def uow() -> FakeUnitOfWork:
+        return FakeUnitOfWork(store)
+
+    swept = await resume_webhook_registrations(uow, queue, clock, timedelta(minutes=10), failed_too=False)
+    assert swept == [old] and queue.webhook_registrations == [old]
+    swept = await resume_webhook_registrations(uow, queue, clock, timedelta(minutes=10), failed_too=True)
+    assert swept == [failed, old] and queue.webhook_registrations == [old, failed, old]
+
+
+async def test_the_sweep_takes_at_most_1000_shops() -> None:
+    store, queue, clock = FakeStore(), FakeTaskQueue(), FakeClock(NOW)
+    for i in range(1001):
+        waiting_shop(store, str(8000 + i), timedelta(minutes=20) + timedelta(seconds=i))
+    swept = await resume_webhook_registrations(
+        lambda: FakeUnitOfWork(store), queue, clock, timedelta(0), failed_too=True
+    )
+    assert len(swept) == 1000 and len(queue.webhook_registrations) == 1000
