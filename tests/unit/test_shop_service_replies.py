@@ -234,9 +234,9 @@ async def test_a_rename_signals_the_shop(world: World) -> None:
 class ReleasingPool(FakeInventoryRepository):
     """A pool where the deleted shop held units of item i1 that another shop (s2) now has to push."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.released: list[str] = []
+    def __init__(self, staged: object, released: list[str]) -> None:
+        super().__init__(staged)
+        self.released = released
 
     async def release_shop(self, shop_id: str) -> PoolChange:
         self.released.append(shop_id)
@@ -246,7 +246,7 @@ class ReleasingPool(FakeInventoryRepository):
 async def test_a_delete_locks_the_shop_releases_its_reservations_and_signals_their_items(world: World) -> None:
     shop = await world.connect("m1")
     world.clock.advance(timedelta(minutes=1))
-    pool = ReleasingPool()
+    released: list[str] = []
     locked: list[bool] = []
 
     def uow() -> FakeUnitOfWork:
@@ -258,13 +258,13 @@ async def test_a_delete_locks_the_shop_releases_its_reservations_and_signals_the
             return await read(shop_id, merchant_id, for_delete=for_delete)
 
         unit.shops.get = get  # type: ignore[method-assign]
-        unit.inventory = pool
+        unit.inventory = ReleasingPool(unit._staged, released)
         return unit
 
     events = RecordingEvents()
     queue = FakeTaskQueue()
     assert await services.delete_shop(uow, world.clock, "m1", shop.id, events, queue) == shop.id
-    assert locked == [True] and pool.released == [shop.id]
+    assert locked == [True] and released == [shop.id]
     assert queue.inventory_pushes == ["s2"] and events.item_changes == ["i1"]
     assert {(task.status, task.finished_at) for task in events.tasks} == {
         (SyncTaskStatus.CANCELLED, T0 + timedelta(minutes=1))
