@@ -319,6 +319,7 @@ async def test_a_worker_process_stops_an_import_at_its_time_limit_and_sends_noth
         sync_time_limit_seconds=10, sync_max_attempts=1,  # the products sync below must end within it (load 13)
     )  # fmt: skip
     settings = settings.with_overrides(tiktok=replace(settings.tiktok, timeout_seconds=30.0))  # > the slow answers
+    # (the worker process below gets the same 30 s through its environment)
     harness = sync_harness_factory(settings)
     from adapters.queue import DramatiqTaskQueue
     from workers.broker import setup_broker
@@ -332,7 +333,7 @@ async def test_a_worker_process_stops_an_import_at_its_time_limit_and_sends_noth
     # client's 30 s timeout)
     order_search = "/order/202309/orders/search"
     sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["slow"], "slow_seconds": 15.0, "paths": [order_search]})
-    worker = spawn_worker(settings_env(settings), threads=1)
+    worker = spawn_worker({**settings_env(settings), "SHOPBRIDGE_TIKTOK_TIMEOUT": "30"}, threads=1)
     try:
         start = (harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id)
         (orders,) = await start_sync(*start, [SyncKind.ORDERS])
