@@ -386,7 +386,23 @@ class TikTokAuthGateway(Protocol):
     async def authorized_shops(self, access_token: str) -> list[AuthorizedShop]: ...
 
 
-TokensRefreshed = Callable[[TokenSet], Awaitable[None]]
+class ShopTokens(Protocol):
+    """Where a shop's API keeps the shop's tokens between processes (the store, through the domain).
+
+    Several processes refresh a shop (the token sweep, imports, webhook processing, the pool's pushes), and TikTok
+    may end the old tokens at once (the sandbox does; live-sync.md sec. 4: "old refresh token after a refresh:
+    uncertain ... refresh single-flight per grant, CAS-save"). So the API hands every pair it refreshes to
+    `refreshed`, and reads `stored` when TikTok refuses a token it did not replace itself."""
+
+    async def refreshed(self, tokens: TokenSet) -> TokenSet | None:
+        """Store `tokens`, refreshed from the pair this API held, compare-and-set (`judge_refreshed_tokens`).
+        Returns the stored pair when a newer one won meanwhile (the API goes on with it), else None (stored, already
+        stored, or the shop is gone)."""
+        ...
+
+    async def stored(self) -> TokenSet | None:
+        """The shop's pair as stored now; None when the shop is gone."""
+        ...
 
 
 class ShopApi(Protocol):
@@ -441,7 +457,7 @@ class ShopRefreshApi(Protocol):
         ...
 
 
-ShopRefreshApiFactory = Callable[[Shop, TokensRefreshed], ShopRefreshApi]
+ShopRefreshApiFactory = Callable[[Shop, ShopTokens], ShopRefreshApi]
 
 
 class InventoryApi(Protocol):
@@ -466,10 +482,11 @@ class InventoryApi(Protocol):
         ...
 
 
-InventoryApiFactory = Callable[[Shop, TokensRefreshed], InventoryApi]
+InventoryApiFactory = Callable[[Shop, ShopTokens], InventoryApi]
 
-ShopApiFactory = Callable[[Shop, TokensRefreshed], ShopApi]
-"""Builds the shop's API; the callback persists tokens the client refreshed, in its own transaction."""
+ShopApiFactory = Callable[[Shop, ShopTokens], ShopApi]
+"""Builds the shop's API over `shop.tokens`; `ShopTokens` persists the pairs it refreshes and gives it the stored
+pair when TikTok refuses one another process replaced."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from domain.ports import (
     PoolChange,
     ProductScan,
     ShopGoneError,
-    TokensRefreshed,
+    ShopTokens,
     UpsertCounts,
 )
 from domain.shops import AuthorizedShop, Region, Shop, TokenSet
@@ -586,7 +586,7 @@ class FakeShopApi:
         self.bad_ids: set[str] = set()
         self.on_call: Callable[[int], Awaitable[None]] | None = None
         self.refreshed_tokens: TokenSet | None = None
-        self.on_tokens_refreshed: TokensRefreshed | None = None
+        self.on_tokens_refreshed: ShopTokens | None = None
         self.sessions: list[TokenSet] = []  # the tokens each session was built with, in order
         self.repeat_page_token = False  # answer a page_token with that same token: a cursor that never advances
 
@@ -599,7 +599,7 @@ class FakeShopApi:
         if error is not None:
             raise error
         if self.refreshed_tokens is not None and self.on_tokens_refreshed is not None and self.calls == 1:
-            await self.on_tokens_refreshed(self.refreshed_tokens)
+            await self.on_tokens_refreshed.refreshed(self.refreshed_tokens)
 
     def _item(self, record: Product | Order, tiktok_id: str) -> Product | Order | RecordFailure:
         return RecordFailure(tiktok_id, "unmappable") if tiktok_id in self.bad_ids else record
@@ -657,7 +657,7 @@ class FakeShopApi:
             if not more:
                 return
 
-    def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeShopApi:
+    def factory(self, shop: Shop, on_tokens_refreshed: ShopTokens) -> FakeShopApi:
         self.on_tokens_refreshed = on_tokens_refreshed
         self.sessions.append(shop.tokens)
         return self
@@ -707,12 +707,12 @@ class FakeRefreshApi:
         self.registrations: list[tuple[str, str]] = []
         self.error: Exception | None = None
         self.refreshed_tokens: TokenSet | None = None  # set: the next call refreshes the pair first (105002)
-        self._on_tokens_refreshed: TokensRefreshed | None = None
+        self._on_tokens_refreshed: ShopTokens | None = None
 
     async def _maybe_refresh(self) -> None:
         tokens, self.refreshed_tokens = self.refreshed_tokens, None
         if tokens is not None and self._on_tokens_refreshed is not None:
-            await self._on_tokens_refreshed(tokens)
+            await self._on_tokens_refreshed.refreshed(tokens)
 
     async def get_orders(self, ids: Iterable[str]) -> list[Order | RecordFailure]:
         ids = list(ids)
@@ -741,6 +741,6 @@ class FakeRefreshApi:
             raise self.error
         self.registrations.append((address, event_type))
 
-    def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeRefreshApi:
+    def factory(self, shop: Shop, on_tokens_refreshed: ShopTokens) -> FakeRefreshApi:
         self._on_tokens_refreshed = on_tokens_refreshed
         return self

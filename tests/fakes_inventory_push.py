@@ -18,7 +18,7 @@ from domain.catalog import Product
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.items import Edit, InventoryItem, applied
 from domain.inventory_push import InventoryPolicy, LinkedSku, OutboxClaim, ProductPushOutcome
-from domain.ports import PoolChange, TokensRefreshed
+from domain.ports import PoolChange, ShopTokens
 from domain.shops import Shop
 from domain.stock_levels import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
 from domain.sync import RecordFailure
@@ -320,7 +320,7 @@ class FakeInventoryApi:
         await self._call()
         return list(self.warehouse_list)
 
-    def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeInventoryApi:
+    def factory(self, shop: Shop, on_tokens_refreshed: ShopTokens) -> FakeInventoryApi:
         self.built_for.append(shop.id)
         return self
 

@@ -45,7 +45,7 @@ from adapters.tiktok import ShopSession
 from adapters.tiktok.factory import build_tiktok_client
 from domain.clock import SystemClock
 from domain.polling import PollSettings
-from domain.ports import EventPublisher, RefreshTokens, ScheduledWork, TaskQueue, TokensRefreshed
+from domain.ports import EventPublisher, RefreshTokens, ScheduledWork, ShopTokens, TaskQueue
 from domain.services.importer import SyncDeps, SyncOptions
 from domain.services.intake import IntakeDeps, resume_pending_events
 from domain.services.inventory_push import PushDeps
@@ -93,8 +93,8 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
         closers.append(bus.aclose)
         events = bus
 
-    def shop_api(shop: Shop, on_tokens_refreshed: TokensRefreshed) -> ShopSession:
-        return tiktok.for_shop(shop.tiktok_shop_cipher, shop.tokens, on_tokens_refreshed)
+    def shop_api(shop: Shop, tokens: ShopTokens) -> ShopSession:
+        return tiktok.for_shop(shop.tiktok_shop_cipher, shop.tokens, tokens.refreshed, stored_tokens=tokens.stored)
 
     async def refresh(shop: Shop) -> TokenSet:
         tokens = await tiktok.refresh_shop(shop.tiktok_shop_cipher, shop.tokens)

@@ -130,12 +130,19 @@ class TikTokClient:
         return records.authorized_shops(data)
 
     def for_shop(
-        self, cipher: str, tokens: TokenSet, on_tokens_refreshed: Callable[[TokenSet], Awaitable[None]]
+        self,
+        cipher: str,
+        tokens: TokenSet,
+        on_tokens_refreshed: Callable[[TokenSet], Awaitable[TokenSet | None]],
+        *,
+        stored_tokens: Callable[[], Awaitable[TokenSet | None]] | None = None,
     ) -> ShopSession:
-        """The business API bound to one shop; refreshes the access token itself and reports new pairs."""
+        """The business API bound to one shop; refreshes the access token itself and reports new pairs to
+        `on_tokens_refreshed` (which may answer with a newer stored pair to use instead), and adopts the pair
+        `stored_tokens()` reads when TikTok refuses a token another process replaced (see `ShopSession`)."""
         from adapters.tiktok.session import ShopSession
 
-        return ShopSession(self, cipher, tokens, on_tokens_refreshed)
+        return ShopSession(self, cipher, tokens, on_tokens_refreshed, stored_tokens=stored_tokens)
 
     # -- business endpoints ----------------------------------------------------------------------------------------
 

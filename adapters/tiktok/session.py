@@ -4,8 +4,15 @@ On 105002 (access token expired) the session refreshes once, hands the new pair 
 caller persists it, and retries. The refresh itself goes through `TikTokClient.refresh_shop`, shared by every
 session of the shop in the process. Concurrent calls that all see 105002 cause ONE refresh: a lock plus a token
 generation number; whoever finds the generation already moved on simply retries with the new token (also when its
-old token came back invalid because TikTok revoked it on refresh). The token is read just before each send. A refresh
-TikTok refuses raises `InvalidRefreshTokenError` (an `AuthorizationLostError`).
+old token came back invalid because TikTok revoked it on refresh). The token is read just before each send.
+
+Other processes refresh the shop too (the token sweep, a worker's import, webhook processing), and TikTok ends the
+old access token at once. So a token refused that this session did not replace itself is first compared with the
+pair stored now (`stored_tokens`): a different stored pair is adopted and the call retried, for every caller alike.
+An access token refused as invalid, or our refresh token refused, may also come from a refresh whose commit is a
+moment away: the store is looked at a few times (`STORED_TOKENS_POLL`) before the authorization is declared lost
+(`InvalidAccessTokenError` / `InvalidRefreshTokenError`, both `AuthorizationLostError`s). `on_tokens_refreshed`
+may answer with a newer pair stored meanwhile (its compare-and-set lost): the session goes on with that one.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from adapters.tiktok import product_scan
-from adapters.tiktok.errors import AccessTokenExpiredError, InvalidAccessTokenError
+from adapters.tiktok.errors import AccessTokenExpiredError, InvalidAccessTokenError, InvalidRefreshTokenError
 from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
 from domain.catalog import Order, Product
 from domain.ports import Page, ProductScan
@@ -30,6 +37,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MAX_STALE_TOKEN_RETRIES = 3  # a call outrun by this many refreshes in a row has a bigger problem
+STORED_TOKENS_POLL = (0.2, 0.5, 1.0, 0.0)  # seconds between looks at the stored pair after a refusal, ~2 s in all
+TokensRefreshed = Callable[[TokenSet], Awaitable[TokenSet | None]]
+StoredTokens = Callable[[], Awaitable[TokenSet | None]]
 logger = logging.getLogger("adapters.tiktok")
 
 
@@ -41,14 +51,18 @@ class ShopSession:
         client: TikTokClient,
         cipher: str,
         tokens: TokenSet,
-        on_tokens_refreshed: Callable[[TokenSet], Awaitable[None]],
+        on_tokens_refreshed: TokensRefreshed,
         *,
+        stored_tokens: StoredTokens | None = None,
         search_cap: int = product_scan.SEARCH_CAP,
     ) -> None:
+        """`on_tokens_refreshed(pair)` persists a pair this session refreshed and returns a newer stored pair that
+        won instead (or None); `stored_tokens()` reads the pair stored now (None: the shop is gone, or no store)."""
         self._client = client
         self.cipher = cipher
         self._tokens = tokens
         self._on_tokens_refreshed = on_tokens_refreshed
+        self._stored_tokens = stored_tokens
         self._generation = 0
         self._refresh_lock = asyncio.Lock()
         self.search_cap = search_cap
@@ -153,8 +167,9 @@ class ShopSession:
     async def _authorized(self, call: Callable[[Callable[[], str]], Awaitable[T]]) -> T:
         """Run `call` with the current access token; on 105002 refresh once and retry.
 
-        A token refused (105002 or invalid) after it was superseded by a refresh — it was read before the refresh
-        and arrived after it; TikTok may revoke the old token at once — is simply retried with the new one.
+        A token refused (105002 or invalid) after it was replaced — by this session's refresh (it was read before
+        the refresh and arrived after it; TikTok may revoke the old token at once), or in the store by another
+        process — is simply retried with the new one, up to `MAX_STALE_TOKEN_RETRIES` times.
         A 105002 on the token just refreshed means TikTok has not caught up with itself: it is retried with backoff
         like any transient error (no second refresh), and raised as a `TikTokUnavailableError` once retries run out.
         """
@@ -165,10 +180,11 @@ class ShopSession:
             try:
                 return await call(read)
             except (AccessTokenExpiredError, InvalidAccessTokenError) as exc:
-                if await self._superseded(read.generation) and stale < MAX_STALE_TOKEN_RETRIES:
+                invalid = isinstance(exc, InvalidAccessTokenError)
+                if stale < MAX_STALE_TOKEN_RETRIES and await self._replaced(read.generation, wait=invalid):
                     stale += 1
                     continue
-                if isinstance(exc, InvalidAccessTokenError):
+                if invalid:
                     raise
                 if not refreshed:
                     await self._refresh(read.generation)
@@ -181,19 +197,43 @@ class ShopSession:
                 attempt += 1
                 await self._client.transport.sleep(delay)
 
-    async def _superseded(self, generation: int) -> bool:
-        """Whether the tokens changed since `generation` was read, once any refresh under way has finished."""
-        if self._refresh_lock.locked():
-            async with self._refresh_lock:
-                pass
-        return self._generation != generation
+    async def _replaced(self, generation: int, *, wait: bool) -> bool:
+        """Whether the tokens changed since `generation` was read: by a refresh of this session (awaited if under
+        way), or in the store (then adopted). `wait`: look at the store a few times, not once."""
+        async with self._refresh_lock:
+            return self._generation != generation or await self._adopt_stored(wait=wait)
+
+    async def _adopt_stored(self, *, wait: bool) -> bool:
+        """Adopt the stored pair if its access token differs from ours; the refresh lock is held."""
+        if self._stored_tokens is None:
+            return False
+        for delay in STORED_TOKENS_POLL if wait else (0.0,):
+            stored = await self._stored_tokens()
+            if stored is None:
+                return False  # the shop is gone: the caller's next write finds out
+            if stored.access_token != self._tokens.access_token:
+                logger.info("tiktok shop cipher ...%s: adopting the pair stored by another process", self.cipher[-4:])
+                self._adopt(stored)
+                return True
+            if delay:
+                await self._client.transport.sleep(delay)
+        return False
+
+    def _adopt(self, tokens: TokenSet) -> None:
+        self._tokens = tokens
+        self._generation += 1
 
     async def _refresh(self, seen_generation: int) -> None:
         async with self._refresh_lock:
             if self._generation != seen_generation:
                 return  # a concurrent call refreshed while we waited: its tokens are ours
             logger.info("tiktok access token expired for shop cipher ...%s; refreshing", self.cipher[-4:])
-            tokens = await self._client.refresh_shop(self.cipher, self._tokens)
+            try:
+                tokens = await self._client.refresh_shop(self.cipher, self._tokens)
+            except InvalidRefreshTokenError:
+                if await self._adopt_stored(wait=True):
+                    return  # another process refreshed first (TikTok ended our refresh token): its pair is ours
+                raise
             # The refresh answer may omit who the seller is; keep what the consent told us.
             tokens = replace(
                 tokens,
@@ -201,9 +241,10 @@ class ShopSession:
                 open_id=tokens.open_id or self._tokens.open_id,
             )
             # Adopt before persisting: the old refresh token may already be dead, so the new pair is the only one.
-            self._tokens = tokens
-            self._generation += 1
-            await self._on_tokens_refreshed(tokens)
+            self._adopt(tokens)
+            winner = await self._on_tokens_refreshed(tokens)
+            if winner is not None and winner.access_token != tokens.access_token:
+                self._adopt(winner)  # a newer pair was stored meanwhile (a re-authorization, another refresh)
 
 
 class _TokenRead:

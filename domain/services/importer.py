@@ -15,7 +15,6 @@ record that cannot be mapped → a per-record failure.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,25 +43,21 @@ from domain.services.order_slices import load_slices, slice_pages
 from domain.services.pipeline import Chunk, Source, run_pipeline
 from domain.services.polling import finish_poll, poll_source, record_poll_progress
 from domain.services.run_limits import TimeLimitExceededError, refusal_outcome, within_time_limit
+from domain.services.shop_tokens import StoredShopTokens
 from domain.services.sync import publish_quietly, publish_shop_quietly
-from domain.shops import Shop, TokenSet
+from domain.shops import Shop
 from domain.stored import OrderRecord, StoredOrder, StoredProduct
 from domain.sync import (
     INTERNAL_ERROR,
     RecordFailure,
-    RefreshedTokens,
     SyncKind,
     SyncTask,
     SyncTaskStatus,
     SyncTrigger,
     ensure_shop_can_sync,
-    judge_refreshed_tokens,
 )
 
 log = logging.getLogger(__name__)
-
-MAX_TOKEN_RENEWALS = 3
-TOKEN_RENEWAL_POLL = (0.2, 0.5, 1.0, 0.0)  # pauses between looks at the stored tokens, ~2 s in all
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +88,6 @@ class SyncDeps:
 
 class _Stopped(Exception):
     """The run no longer owns the task (cancelled, finished, taken over, shop gone): stop, write nothing."""
-
-
-class _TokensSuperseded(Exception):
-    """Our refresh lost the compare-and-set: a newer pair is stored; continue with the shop as stored."""
-
-    def __init__(self, shop: Shop) -> None:
-        super().__init__("a newer token pair is stored")
-        self.shop = shop
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +141,11 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
 
 
 async def _import_within_time_limit(run: _Run, shop: Shop) -> None:
-    limit = run.deps.options.time_limit_seconds
+    limit, deps = run.deps.options.time_limit_seconds, run.deps
+    # A token another process refreshed meanwhile is no lost authorization: the session adopts the stored pair.
+    api = deps.shop_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop))
     try:
-        await within_time_limit(limit, _import_with_current_tokens(run, shop))
+        await within_time_limit(limit, _import(run, api))
     except TimeLimitExceededError:
         log.warning("sync task %s: run %d passed its time limit of %s s", run.task.id, run.attempt, limit)
         raise
@@ -188,49 +177,6 @@ async def _begin(task_id: str, deps: SyncDeps) -> tuple[_Run, Shop] | None:
         if not await _save_and_publish(uow, deps, task):
             return None
     return _Run(deps, task, task.attempts), shop
-
-
-async def _import_with_current_tokens(run: _Run, shop: Shop) -> None:
-    """Import; if TikTok refuses our token because another task (or process) refreshed the shop's tokens since
-    we loaded them, continue from the checkpoint with the stored ones instead of declaring the shop revoked.
-    Likewise when our own refresh finds a newer pair already stored: that pair wins, and we continue with it."""
-    for renewal in range(MAX_TOKEN_RENEWALS + 1):
-        latest = [shop.tokens]  # what this session knows: the loaded tokens, or those it refreshed itself
-
-        async def on_refreshed(tokens: TokenSet, latest: list[TokenSet] = latest) -> None:
-            refreshed_from, latest[0] = latest[0], tokens
-            stored = await _save_tokens(run.deps, run.task.shop_id, refreshed_from, tokens)
-            if stored is not None:
-                raise _TokensSuperseded(stored)
-
-        try:
-            await _import(run, run.deps.shop_api(shop, on_refreshed))
-            return
-        except _TokensSuperseded as superseded:
-            if renewal == MAX_TOKEN_RENEWALS:
-                raise TikTokUnavailableError("the shop's tokens kept changing during the import") from None
-            log.info("sync task %s: a newer token pair was stored meanwhile; continuing with it", run.task.id)
-            shop = superseded.shop
-        except AuthorizationLostError:
-            renewed = await _tokens_renewed_elsewhere(run, latest[0])
-            if renewed is None or renewal == MAX_TOKEN_RENEWALS:
-                raise
-            log.info("sync task %s: the shop's tokens were refreshed elsewhere; continuing with them", run.task.id)
-            shop = renewed
-
-
-async def _tokens_renewed_elsewhere(run: _Run, known: TokenSet) -> Shop | None:
-    """The shop as stored if its access token differs from `known`. Polls briefly: the other session may be
-    between its refresh and the commit of the new tokens."""
-    for delay in TOKEN_RENEWAL_POLL:
-        async with run.deps.uow_factory() as uow:
-            shop = await uow.shops.get(run.task.shop_id)
-        if shop is None:
-            raise _Stopped
-        if shop.tokens.access_token != known.access_token:
-            return shop
-        await asyncio.sleep(delay)
-    return None
 
 
 async def _import(run: _Run, api: ShopApi) -> None:
@@ -418,23 +364,6 @@ async def _save_and_publish(uow: UnitOfWork, deps: SyncDeps, task: SyncTask) -> 
         return False
     await publish_quietly(deps.events, task)
     return True
-
-
-async def _save_tokens(deps: SyncDeps, shop_id: str, refreshed_from: TokenSet, tokens: TokenSet) -> Shop | None:
-    """Persist tokens the client refreshed mid-import, in a short transaction of its own, only if the stored pair
-    is still the one refreshed (compare-and-set). Returns the shop as stored when a newer pair won instead."""
-    async with deps.uow_factory() as uow:
-        shop = await uow.shops.get(shop_id)
-        if shop is None:
-            return None  # deleted: the next write of the run stops it
-        verdict = judge_refreshed_tokens(shop.tokens, refreshed_from, tokens)
-        if verdict is RefreshedTokens.SUPERSEDED:
-            return shop
-        if verdict is RefreshedTokens.STORE:
-            shop.refresh_tokens(tokens, deps.clock.now())  # dates the pair: the sweep plans the next refresh
-            await uow.shops.update(shop)
-            await uow.commit()
-        return None
 
 
 async def _await_retry(run: _Run) -> bool:

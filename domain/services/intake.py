@@ -10,7 +10,7 @@ is fetched once, in Get Order Detail calls of at most 50 ids.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -36,8 +36,9 @@ from domain.ports import (
     UnitOfWorkFactory,
 )
 from domain.services import inventory
-from domain.shops import Shop, TokenSet
-from domain.sync import RecordFailure, RefreshedTokens, judge_refreshed_tokens
+from domain.services.shop_tokens import StoredShopTokens
+from domain.shops import Shop
+from domain.sync import RecordFailure
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +128,8 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
     now = deps.clock.now()
     _apply_notices(shop, events, now)
     try:
+        # A token another process replaced meanwhile is not a refusal here: the session adopts the stored pair.
         fetched = _Fetched(revoked=True) if shop.revoked_at is not None else await _fetch(deps, shop, events)
-        if fetched.refused and await _tokens_replaced(deps, shop):
-            # TikTok refused a token another process replaced meanwhile (the sweep's refresh ends the old access
-            # token at once): not a lost authorization. The events stay pending and are fetched again with the
-            # stored pair (the actor's retry); revoking here would ask the merchant to re-authorize for nothing.
-            raise TikTokUnavailableError("the shop's tokens were refreshed elsewhere meanwhile; retried with them")
     except TikTokUnavailableError:
         await _count_attempt(deps, shop_id, [e.id for e in events])
         raise
@@ -160,15 +157,6 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
     if deps.on_settled is not None:
         deps.on_settled(events)
     return len(events)
-
-
-async def _tokens_replaced(deps: IntakeDeps, shop: Shop) -> bool:
-    """Whether the stored access token differs from the one `shop` was loaded with: a pair stored since (by another
-    process, or by this run's own refresh before a later refusal) is tried before anyone is told to re-authorize.
-    A real revocation is seen on the retry, which starts from the stored pair and meets the refusal again."""
-    async with deps.uow_factory() as uow:
-        stored = await uow.shops.get(shop.id)
-    return stored is not None and stored.tokens.access_token != shop.tokens.access_token
 
 
 def _apply_notices(shop: Shop, events: Sequence[WebhookEvent], now: datetime) -> None:
@@ -287,30 +275,4 @@ async def _count_attempt(deps: IntakeDeps, shop_id: str, event_ids: list[str]) -
 
 
 def _api(deps: IntakeDeps, shop: Shop) -> ShopRefreshApi:
-    return deps.shop_api(shop, token_saver(deps.uow_factory, deps.clock, shop))
-
-
-def token_saver(uow_factory: UnitOfWorkFactory, clock: Clock, shop: Shop) -> Callable[[TokenSet], Awaitable[None]]:
-    """The TikTok client's on-refresh callback for `shop`: each pair it refreshes is saved compare-and-set against
-    the pair it replaced (`save_refreshed_tokens`), the first against the tokens `shop` was loaded with."""
-    latest = [shop.tokens]
-
-    async def on_refreshed(tokens: TokenSet) -> None:
-        refreshed_from, latest[0] = latest[0], tokens
-        await save_refreshed_tokens(uow_factory, shop.id, refreshed_from, tokens, clock.now())
-
-    return on_refreshed
-
-
-async def save_refreshed_tokens(
-    uow_factory: UnitOfWorkFactory, shop_id: str, refreshed_from: TokenSet, tokens: TokenSet, now: datetime
-) -> None:
-    """Persist tokens the client refreshed, compare-and-set like the importer: a newer stored pair wins. `now`
-    dates the pair, as the importer and the token sweep do: the sweep plans the next refresh from it."""
-    async with uow_factory() as uow:
-        shop = await uow.shops.get(shop_id)
-        if shop is None or judge_refreshed_tokens(shop.tokens, refreshed_from, tokens) is not RefreshedTokens.STORE:
-            return
-        shop.refresh_tokens(tokens, now)
-        await uow.shops.update(shop)
-        await uow.commit()
+    return deps.shop_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop))

@@ -41,7 +41,7 @@ from domain.ports import (
     TikTokUnavailableError,
     UnitOfWorkFactory,
 )
-from domain.services.intake import token_saver
+from domain.services.shop_tokens import StoredShopTokens
 from domain.shops import Shop, ShopStatus
 from domain.stock_levels import InventoryUpdateResult, SkuStock
 
@@ -329,4 +329,4 @@ async def _default_warehouse(deps: PushDeps, api: InventoryApi, shop: Shop, link
 
 
 def _api(deps: PushDeps, shop: Shop) -> InventoryApi:
-    return deps.inventory_api(shop, token_saver(deps.uow_factory, deps.clock, shop))
+    return deps.inventory_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop))

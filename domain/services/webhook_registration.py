@@ -13,7 +13,7 @@ from datetime import timedelta
 from domain.clock import Clock
 from domain.intake import HANDLED_EVENT_TYPES
 from domain.ports import AuthorizationLostError, GatewayError, ShopRefreshApiFactory, TaskQueue, UnitOfWorkFactory
-from domain.services.intake import token_saver
+from domain.services.shop_tokens import StoredShopTokens
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ async def register_shop_webhooks(
         shop = await uow.shops.get(shop_id)
     if shop is None or shop.revoked_at is not None:
         return False
-    api = shop_api(shop, token_saver(uow_factory, clock, shop))
+    api = shop_api(shop, StoredShopTokens(uow_factory, clock, shop))
     error: GatewayError | None = None
     try:
         for event_type in HANDLED_EVENT_TYPES:

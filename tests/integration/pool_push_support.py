@@ -40,7 +40,9 @@ class PushWorld:
         return PushDeps(self.uows, self._api, SystemClock(), holder=holder, **changes)
 
     def _api(self, shop: Shop, on_refreshed: Any) -> Any:
-        return self.tiktok.for_shop(shop.tiktok_shop_cipher, shop.tokens, on_refreshed)
+        return self.tiktok.for_shop(
+            shop.tiktok_shop_cipher, shop.tokens, on_refreshed.refreshed, stored_tokens=on_refreshed.stored
+        )
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -13,7 +13,7 @@ import pytest
 from domain.catalog import Order, Product
 from domain.errors import DomainError, ErrorCode
 from domain.intake import EventOutcome, WebhookEvent
-from domain.ports import AuthorizationLostError, PoolChange, TikTokUnavailableError, TokensRefreshed
+from domain.ports import AuthorizationLostError, PoolChange, ShopTokens, TikTokUnavailableError
 from domain.services import intake
 from domain.shops import AuthorizedShop, Shop
 from domain.sync import RecordFailure
@@ -30,7 +30,7 @@ class ScriptedApi(FakeRefreshApi):
         self.meanwhile = lambda: None
         self.built_for: list[str] = []
 
-    def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeRefreshApi:
+    def factory(self, shop: Shop, on_tokens_refreshed: ShopTokens) -> FakeRefreshApi:
         self.built_for.append(shop.id)
         return super().factory(shop, on_tokens_refreshed)
 

@@ -236,29 +236,3 @@ async def test_a_backlog_larger_than_one_batch_is_processed_in_batches(world: Wo
     assert await intake.process_shop_events(world.deps, world.shop.id, batch_size=7) == 20
     assert [len(call) for call in world.api.order_calls] == [7, 7, 6]
     assert {outcome for _, outcome, _ in world.outcomes()} == {EventOutcome.PROCESSED}
-
-
-async def test_a_token_refreshed_elsewhere_meanwhile_is_retried_not_a_revocation(world: World) -> None:
-    # given a batch whose fetch is refused because another process (the sweep) refreshed the shop's tokens
-    # meanwhile, which ends the old access token at once
-    await world.receive(1, {"order_id": oid(1)}, "a")
-    newer = replace(world.shop, tokens=replace(make_tokens(T0), access_token="newer-access"))
-    fetch_with = world.api.factory
-
-    def refreshed_elsewhere_during_the_fetch(shop, on_refreshed):
-        world.store.shops[world.shop.id] = newer  # committed by the other process while this run fetches
-        world.api.error = AuthorizationLostError("36009004: the access token is invalid")
-        return fetch_with(shop, on_refreshed)
-
-    world.deps = intake.IntakeDeps(world.uow, refreshed_elsewhere_during_the_fetch, world.clock)
-    # when the batch is processed: it is retried (the actor's retry), the shop stays active, the event pending
-    with pytest.raises(TikTokUnavailableError, match="refreshed elsewhere"):
-        await world.process()
-    assert world.store.shops[world.shop.id].revoked_at is None
-    (event,) = world.store.webhook_events.values()
-    assert (event.outcome, event.attempts) == (EventOutcome.PENDING, 1)
-    # then the retry, with the stored pair TikTok honours, processes it
-    world.api.error = None
-    world.deps = intake.IntakeDeps(world.uow, fetch_with, world.clock)
-    await world.process()
-    assert world.outcomes() == [(1, EventOutcome.PROCESSED, None)]

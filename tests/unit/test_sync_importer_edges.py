@@ -4,17 +4,15 @@ and tokens that keep changing under a run."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
 from domain.errors import DomainError, ErrorCode
-from domain.ports import AuthorizationLostError, ProductScan, TikTokUnavailableError, TokensRefreshed
+from domain.ports import AuthorizationLostError, TikTokUnavailableError
 from domain.services.importer import SyncOptions
-from domain.shops import Shop, ShopStatus, TokenSet
 from domain.sync import INTERNAL_ERROR, SyncKind, SyncTask, SyncTaskStatus
 from tests.fakes import T0, FakeEventPublisher, FakeUnitOfWork, make_tokens
 from tests.unit.test_sync_importer import OPTIONS, World
@@ -74,67 +72,6 @@ async def test_a_lost_authorization_says_to_re_authorize_and_signals_the_revoked
     )
     assert world.store.shops[world.shop.id].revoked_at == T0
     assert world.events.shop_changes == [world.shop.id]
-
-
-class ChangingTokens:
-    """A TikTok session factory where, at each session's first request, another process stores a newer pair just
-    before our own refresh tries to save its pair: each refresh loses, each session is superseded."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self.sessions: list[str] = []
-
-    def __call__(self, shop: Shop, on_refreshed: TokensRefreshed) -> ChangingTokens:
-        self.sessions.append(shop.tokens.access_token)
-        self.on_refreshed = on_refreshed
-        return self
-
-    async def scan_products(
-        self, checkpoint: dict[str, Any] | None, page_size: int = 100
-    ) -> AsyncIterator[ProductScan]:
-        n = len(self.sessions)
-        newer = replace(make_tokens(T0), access_token=f"reauth-{n}", refresh_token=f"reauth-r{n}")
-        self.world.store.shops[self.world.shop.id].refresh_tokens(newer)
-        ours: TokenSet = replace(make_tokens(T0), access_token=f"ours-{n}", refresh_token=f"ours-r{n}")
-        await self.on_refreshed(ours)
-        yield  # type: ignore[misc]  # never reached: the refresh above was superseded
-
-
-async def test_tokens_that_keep_changing_under_a_run_end_it_after_three_renewals() -> None:
-    world = World()
-    world.deps = replace(world.deps, options=replace(OPTIONS, max_attempts=1))
-    sessions = ChangingTokens(world)
-    world.deps = replace(world.deps, shop_api=sessions)
-    task = world.queue(SyncKind.PRODUCTS)
-    await world.run(task)
-    failed = world.task(task.id)
-    assert (failed.status, failed.error_code, failed.error_message) == (
-        SyncTaskStatus.FAILED,
-        ErrorCode.TIKTOK_UNAVAILABLE,
-        "TikTok stayed unavailable: the shop's tokens kept changing during the import",
-    )
-    # the loaded pair, then each newer pair stored meanwhile: three renewals in all
-    assert sessions.sessions == ["access", "reauth-1", "reauth-2", "reauth-3"]
-    assert world.store.shops[world.shop.id].tokens.access_token == "reauth-4"
-
-
-async def test_a_token_refused_after_each_renewal_elsewhere_ends_as_lost_after_three_renewals() -> None:
-    world = World()
-    renewals = [0]
-
-    async def renewed_elsewhere_and_refused(call: int) -> None:
-        renewals[0] += 1
-        fresh = replace(make_tokens(T0), access_token=f"elsewhere-{renewals[0]}")
-        world.store.shops[world.shop.id].refresh_tokens(fresh)
-        world.api.failures[call] = AuthorizationLostError("token superseded")
-
-    world.api.on_call = renewed_elsewhere_and_refused
-    task = world.queue(SyncKind.PRODUCTS)
-    await world.run(task)
-    failed = world.task(task.id)
-    assert (failed.status, failed.error_code) == (SyncTaskStatus.FAILED, ErrorCode.REAUTHORIZATION_REQUIRED)
-    assert [t.access_token for t in world.api.sessions] == ["access", "elsewhere-1", "elsewhere-2", "elsewhere-3"]
-    assert world.store.shops[world.shop.id].status(T0) is ShopStatus.REVOKED
 
 
 async def test_while_tiktok_is_slow_the_task_keeps_a_heartbeat() -> None:

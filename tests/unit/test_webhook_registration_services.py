@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from domain.ports import AuthorizationLostError, GatewayRefusedError, TikTokUnavailableError, TokensRefreshed
+from domain.ports import AuthorizationLostError, GatewayRefusedError, ShopTokens, TikTokUnavailableError
 from domain.services.webhook_registration import register_shop_webhooks, resume_webhook_registrations
 from domain.shops import AuthorizedShop, Shop
 from tests.fakes import T0, FakeClock, FakeRefreshApi, FakeStore, FakeTaskQueue, FakeUnitOfWork, make_shop, make_tokens
@@ -25,7 +25,7 @@ class MeanwhileApi(FakeRefreshApi):
         self.store, self.change = store, change
         self.built_for: list[tuple[str, str]] = []  # (shop id, TikTok shop cipher) of each client built
 
-    def factory(self, shop: Shop, on_tokens_refreshed: TokensRefreshed) -> FakeRefreshApi:
+    def factory(self, shop: Shop, on_tokens_refreshed: ShopTokens) -> FakeRefreshApi:
         self.built_for.append((shop.id, shop.tiktok_shop_cipher))
         return super().factory(shop, on_tokens_refreshed)
 

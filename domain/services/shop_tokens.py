@@ -1,0 +1,56 @@
+"""The shop's tokens as every TikTok session of a process sees them (`domain.ports.ShopTokens`).
+
+One object per session: it remembers the pair the session holds, so each refreshed pair is saved compare-and-set
+against the pair it replaced (`judge_refreshed_tokens`): a re-authorization or another process's refresh committed
+meanwhile wins, and the session is told to go on with it. When TikTok refuses a token the session did not replace
+itself, the session reads the stored pair here and adopts it (`adapters/tiktok/session.py`), so the importer, webhook
+intake, the pool's pushes and webhook registration all survive a refresh made elsewhere, none of them revoking a
+shop for nothing.
+"""
+
+from __future__ import annotations
+
+from domain.clock import Clock
+from domain.ports import UnitOfWorkFactory
+from domain.shops import Shop, TokenSet
+from domain.sync import RefreshedTokens, judge_refreshed_tokens
+
+
+class StoredShopTokens:
+    """`ShopTokens` over the store, for one session of `shop` (built with the tokens `shop` was loaded with)."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, clock: Clock, shop: Shop) -> None:
+        self._uow_factory = uow_factory
+        self._clock = clock
+        self._shop_id = shop.id
+        self._held = shop.tokens  # the pair the session holds: what its next refresh is made from
+
+    async def refreshed(self, tokens: TokenSet) -> TokenSet | None:
+        """Save `tokens` in a short transaction of its own if the stored pair is still the one the session held;
+        dated now (the token sweep plans the next refresh from it). Returns the stored pair if a newer one won
+        (the session adopts it), None otherwise (stored, already stored, or the shop is gone: the caller's next
+        write finds that out)."""
+        refreshed_from, self._held = self._held, tokens
+        async with self._uow_factory() as uow:
+            shop = await uow.shops.get(self._shop_id)
+            if shop is None:
+                return None
+            verdict = judge_refreshed_tokens(shop.tokens, refreshed_from, tokens)
+            if verdict is RefreshedTokens.SUPERSEDED:
+                self._held = shop.tokens
+                return shop.tokens
+            if verdict is RefreshedTokens.STORE:
+                shop.refresh_tokens(tokens, self._clock.now())
+                await uow.shops.update(shop)
+                await uow.commit()
+        return None
+
+    async def stored(self) -> TokenSet | None:
+        """The pair stored now (None: the shop is gone). The session adopts it when its access token differs from
+        its own, so it is the pair the next refresh is made from."""
+        async with self._uow_factory() as uow:
+            shop = await uow.shops.get(self._shop_id)
+        if shop is None:
+            return None
+        self._held = shop.tokens
+        return shop.tokens
