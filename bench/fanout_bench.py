@@ -19,15 +19,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import math
-import os
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -36,6 +32,8 @@ from sqlalchemy import event
 from adapters.config import load_settings
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
+from bench.fanout_floor import fanout_floor
+from bench.fanout_measure import FanoutSizes, GcWatch, delay_figures, thread_cpu_seconds
 from bench.harness import ROOT, SECRET_KEY, Harness, free_port, log
 from bench.query_bench import MERCHANT_ID, seed
 from domain.sync import SyncKind, SyncTask, SyncTrigger
@@ -45,16 +43,6 @@ from gql.serving import websocket_options
 from tests.fixtures.app import ServedApp
 
 GOAL_P95_MS = 250.0
-
-
-@dataclass(frozen=True)
-class FanoutSizes:
-    subscribers: int = 1_000
-    updates: int = 20
-    interval: float = 0.5  # seconds between updates (a task's progress moves every batch, ~2,000 records)
-
-    def scaled(self, scale: float) -> FanoutSizes:
-        return replace(self, subscribers=max(50, round(self.subscribers * min(1.0, scale))))
 
 
 class _Served(ServedApp):
@@ -68,35 +56,6 @@ class _Served(ServedApp):
         )  # fmt: skip
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="shopbridge-server", daemon=True)
-
-
-def thread_cpu_seconds(native_id: int) -> float:
-    """User + system CPU seconds of one thread of this process, from /proc/self/task/<tid>/stat."""
-    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class GcWatch:
-    """Garbage collections while installed (`gc.callbacks`), by generation, with the CPU seconds each took (of the
-    thread that triggered it: a collection stops every thread of the process, the API's event loop included)."""
-
-    def __init__(self) -> None:
-        self.collections = [0, 0, 0]
-        self.cpu_s = [0.0, 0.0, 0.0]
-        self._started = 0.0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.thread_time()
-        else:
-            self.collections[info["generation"]] += 1
-            self.cpu_s[info["generation"]] += time.thread_time() - self._started
-
-
-def percentile(values: list[float], share: float) -> float:
-    """Nearest rank."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, Any]:
@@ -180,43 +139,31 @@ async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, A
     result = json.loads(output.decode().strip().splitlines()[-1])
     if result["completed"] != sizes.subscribers or result["errors"]:
         raise RuntimeError(f"{result['completed']} of {sizes.subscribers} completed; errors {result['errors']}")
-    final = {d[0] for d in result["deliveries"] if d[2] == "SUCCEEDED"}
-    assert len(final) == sizes.subscribers, "a subscriber missed the final state"
-    # The first message (the state at subscription, before any measured commit) is not a delivery of a commit.
-    delays = [(at - commits[(processed, status)]) * 1000 for _, processed, status, at in result["deliveries"]
-              if (processed, status) in commits]  # fmt: skip
+    figures = delay_figures(result, commits, sizes, api_cpu, collections)
     task_reads = [s for s in statements if "FROM sync_tasks" in s]
-    updates = sizes.updates + 1
-    figures = {
-        "subscribers": sizes.subscribers,
-        "updates": updates,
-        "interval_s": sizes.interval,
-        "deliveries": len(delays),
-        "deliveries_per_subscriber": len(delays) / sizes.subscribers,
-        "p50_ms": percentile(delays, 0.50),
-        "p95_ms": percentile(delays, 0.95),
-        "max_ms": max(delays),
+    figures |= {
         "task_selects": len(task_reads),
         "feed_reads": reads,
-        "reads_per_update": len(task_reads) / updates,
+        "reads_per_update": len(task_reads) / figures["updates"],
         "all_selects": len(statements),
-        # The API thread's CPU from the first update to the last subscriber's completion (the event loop: feed,
-        # subscriptions, Strawberry, WebSocket sends), per update and per delivery. Steadier than the delays
-        # when other processes compete for the cores.
-        "api_cpu_s": api_cpu,
-        "api_cpu_ms_per_update": api_cpu * 1000 / updates,
-        "api_cpu_ms_per_delivery": api_cpu * 1000 / max(1, len(delays)),
-        "gc_collections": collections.collections,  # generations 0, 1, 2 (2: full, over every object)
-        "gc_cpu_s": collections.cpu_s,
     }
+    # The floor (bench/fanout_floor.py): the same sockets, document and updates through uvicorn, Starlette and a
+    # minimal Strawberry schema, no database and no code of ours, right after ours in the same process.
+    floor = await fanout_floor(sizes, harness.directory / f"fanout-floor-{kind}.log")
+    figures["floor"] = floor
+    figures["floor_cpu_ms_per_delivery"] = floor["api_cpu_ms_per_delivery"]
+    figures["floor_p95_ms"] = floor["p95_ms"]
+    figures["cpu_over_floor"] = figures["api_cpu_ms_per_delivery"] / floor["api_cpu_ms_per_delivery"]
     figures["goals"] = {
         "p95_ms": {"goal": f"<= {GOAL_P95_MS}", "met": figures["p95_ms"] <= GOAL_P95_MS},
         "reads_per_update": {"goal": "1 (<= 1 + fallback re-reads)", "met": len(task_reads) <= reads},
     }
     log(
-        f"[6/{kind}] {len(delays)} deliveries: p50 {figures['p50_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms, "
-        f"max {figures['max_ms']:.1f} ms; API thread CPU {figures['api_cpu_ms_per_delivery']:.3f} ms per delivery; "
+        f"[6/{kind}] {figures['deliveries']} deliveries: p50 {figures['p50_ms']:.1f} ms, "
+        f"p95 {figures['p95_ms']:.1f} ms, max {figures['max_ms']:.1f} ms; "
+        f"API thread CPU {figures['api_cpu_ms_per_delivery']:.3f} ms per delivery; "
         f"GC {collections.collections} in {sum(collections.cpu_s):.2f} s CPU; "
-        f"{len(task_reads)} task reads for {updates} updates ({reads} feed reads)"
+        f"{len(task_reads)} task reads for {figures['updates']} updates ({reads} feed reads); "
+        f"floor: {figures['floor_cpu_ms_per_delivery']:.3f} ms per delivery, p95 {figures['floor_p95_ms']:.1f} ms"
     )
     return figures

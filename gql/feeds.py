@@ -5,13 +5,16 @@ merchant (the topic), however many there are. The database stays the truth; sign
     async with feed.follow(shop_id=None) as me:    # a follower; the feed's reader runs while it has followers
         me.ids = {...}                             # task ids this follower needs read whatever their status
         snapshot = await me.first(feed.refresh())  # the first snapshot read after this follower asked
-        snapshot = await me.next(timeout)          # the latest snapshot since the last call, or None (timeout)
+        snapshot = await me.next(timeout)          # the latest snapshot since the last call, or None (timeout);
+                                                   # timeout None: until the next one (at most ~FALLBACK_INTERVAL)
 
 The reader waits for a change signal of the merchant (`adapters.events`), a follower's refresh request, or
 `FALLBACK_INTERVAL` (signals may be lost), then reads, in one statement, the merchant's active tasks plus every id
 its followers or the signal name and every task active at the previous read (so a task's final state is read once
 more). A follower keeps only the latest snapshot (a slot, not a queue): a slow follower skips states, never the
-last one. On a fallback read the feed also checks, in one more statement, which of its followers' shops still
+last one. Every follower gets a snapshot at least every `FALLBACK_INTERVAL` (plus a read) while the feed runs,
+so a follower with nothing pending waits without a timer of its own (1,000 followers of one task re-armed 1,000
+timers per update). On a fallback read the feed also checks, in one more statement, which of its followers' shops still
 exist (a shop subscription with no active task learns of its shop's deletion that way).
 """
 
@@ -69,9 +72,12 @@ class Follower:
         self.error = error
         self._event.set()
 
-    async def next(self, timeout: float) -> Snapshot | None:  # noqa: ASYNC109 (a timeout re-evaluates the latest)
-        """The latest snapshot if one came since the last call (waiting up to `timeout` seconds), else None."""
-        if not self._event.is_set():
+    async def next(self, timeout: float | None) -> Snapshot | None:  # noqa: ASYNC109 (a timeout re-evaluates)
+        """The latest snapshot if one came since the last call (waiting up to `timeout` seconds), else None.
+        `timeout` None waits for the next snapshot (the feed sends one at least every `FALLBACK_INTERVAL`)."""
+        if timeout is None:
+            await self._event.wait()
+        elif not self._event.is_set():
             # asyncio.timeout, not wait_for: no task of its own per wait (1,000 followers wait on every update)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
@@ -115,6 +121,7 @@ class TaskFeed:
         self._wake = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._last_active: set[str] = set()
+        self._broadcast_at = 0.0  # loop time of the last snapshot sent to every follower
 
     def refresh(self) -> int:
         """Ask for a read soon; returns the generation the follower waits for (`Follower.first`)."""
@@ -161,10 +168,15 @@ class TaskFeed:
                 generation = self._requested
                 self._wake.clear()
                 snapshot = await self._read(generation, changed)
+                now = asyncio.get_running_loop().time()
+                # A read only newcomers asked for goes to them alone: 1,000 subscribers connecting must not wake
+                # the ones already following 1,000 times over; but every follower gets one at least every
+                # fallback interval (its token is checked then), however many newcomers keep the reader busy.
+                everyone = signalled or changed is None or now - self._broadcast_at >= self.fallback_interval
+                if everyone:
+                    self._broadcast_at = now
                 for follower in list(self.followers):
-                    # A read only newcomers asked for goes to them alone: 1,000 subscribers connecting must not
-                    # wake the ones already following 1,000 times over.
-                    if signalled or changed is None or not follower.started:
+                    if everyone or not follower.started:
                         follower._deliver(snapshot)
                 if self._requested > generation:
                     changed, signalled = set(), False  # someone asked meanwhile: read again at once

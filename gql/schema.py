@@ -13,14 +13,18 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from gql import types as t
 from gql.cost import QueryCostLimiter
 from gql.errors import mask_errors, process_errors
+from gql.extension_runner import StreamingExtensionsRunner
 from gql.inputs import DATETIME_SCALAR
 from gql.inventory.mutations import InventoryMutation
 from gql.inventory.queries import InventoryQuery
@@ -54,6 +58,12 @@ class ShopbridgeSchema(strawberry.Schema):
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         process_errors(errors)
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        # Per streamed result, only the extensions that take part (gql/extension_runner.py).
+        return StreamingExtensionsRunner(execution_context=execution_context, extensions=extensions)
 
 
 schema = ShopbridgeSchema(

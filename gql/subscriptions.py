@@ -35,6 +35,7 @@ from gql.ids import from_global_id, internal_id
 MIN_INTERVAL = 0.1
 SHOP_MIN_INTERVAL = 0.25  # a shop re-read costs its counts: at most four a second during an import
 SHOP_DELETED = "SHOP_DELETED"
+_TERMINAL = frozenset(status.value for status in DomainStatus if status.is_terminal)  # a set look-up per message
 
 
 def _gone(last: t.SyncTask, now: Any) -> t.SyncTask:
@@ -176,19 +177,26 @@ async def _follow(
             pending.discard(row.id)
             info.context.reset_loaders()
             message = _message(latest, row)
-            if DomainStatus(row.status).is_terminal:
+            terminal = row.status in _TERMINAL
+            if terminal:
                 last_active.pop(row.id, None)
             else:
                 last_active[row.id] = message
             yield message
-            if task_filter is not None and DomainStatus(row.status).is_terminal:
+            if task_filter is not None and terminal:
                 return
         # Forget finished tasks once their final state is out, so the followed set stays small.
         for row in rows:
-            if DomainStatus(row.status).is_terminal and sent.get(row.id) == _signature(row):
+            if row.status in _TERMINAL and sent.get(row.id) == _signature(row):
                 followed.discard(row.id)
-        me.ids = followed | pending | set(last_active) | ({task_filter} if task_filter else set())
-        snapshot = await me.next(delay if delay is not None else FALLBACK_INTERVAL * 2)
+        ids = followed | pending
+        ids.update(last_active)
+        if task_filter is not None:
+            ids.add(task_filter)
+        me.ids = ids
+        # No timer unless a coalesced state waits for its slot: the feed sends every follower a snapshot at least
+        # every FALLBACK_INTERVAL, which re-evaluates the latest state and the token.
+        snapshot = await me.next(delay)
         info.context.require_merchant()  # a subscription does not outlive its token
         if (
             snapshot is not None
@@ -198,7 +206,6 @@ async def _follow(
             and shop_filter not in snapshot.shops
         ):
             raise NotFoundError("Shop", ("shopId",))  # deleted while none of its tasks was active
-        await asyncio.sleep(0)
 
 
 def _message(snapshot: Snapshot, row: SyncTaskRead) -> t.SyncTask:

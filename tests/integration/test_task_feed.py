@@ -108,3 +108,30 @@ async def test_a_task_deleted_with_its_shop_is_read_as_absent(
                 break
             assert time.monotonic() < deadline, "the deletion was never read"
         assert task.id in latest.asked  # asked for (active at the previous read) and absent: deleted
+
+
+async def test_a_follower_still_hears_from_the_feed_while_newcomers_keep_it_reading(
+    database: Database, shop: Shop
+) -> None:
+    """Followers wait without a timer of their own, so the feed must send each of them a snapshot at least every
+    fallback interval, also when refresh requests of new subscribers (reads for them alone) never let it fall
+    back: that snapshot is when a follower re-checks its state and token."""
+    registry: dict[str, Any] = {}
+    feed = TaskFeed(database, InProcessEventBus(), shop.merchant_id, registry, fallback_interval=0.5)
+    registry[shop.merchant_id] = feed
+
+    async def newcomers() -> None:
+        while True:  # a new subscriber's refresh request every 50 ms: the feed never waits 0.5 s for a signal
+            feed.refresh()
+            await asyncio.sleep(0.05)
+
+    async with feed.follow() as old:
+        first = await old.first(feed.refresh())
+        storm = asyncio.create_task(newcomers())
+        try:
+            async with asyncio.timeout(20):
+                later = await old.next(None)
+        finally:
+            storm.cancel()
+            await asyncio.gather(storm, return_exceptions=True)
+    assert later is not None and later.generation > first.generation
