@@ -12,7 +12,7 @@ session, so they commit or roll back with it.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -156,6 +156,27 @@ async def sqlite_executemany(session: AsyncSession, sql: str, rows: Sequence[Seq
 def sqlite_time(value: datetime | None) -> str | None:
     """A time as `UTCDateTime` stores it on SQLite (None stays None)."""
     return None if value is None else _sqlite_time(value)
+
+
+def sqlite_tuples(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], times: Collection[str]
+) -> list[tuple[Any, ...]]:
+    """Row dicts as tuples of `columns`, the `times` columns as SQLite's text (a time identical to the column's
+    previous one reuses its text: rows of one change share their `now`)."""
+    last: dict[str, tuple[Any, str | None]] = {}
+    records = []
+    for row in rows:
+        record = []
+        for column in columns:
+            value = row[column]
+            if column in times and value is not None:
+                previous = last.get(column)
+                if previous is None or previous[0] is not value:
+                    previous = last[column] = (value, _sqlite_time(value))
+                value = previous[1]
+            record.append(value)
+        records.append(tuple(record))
+    return records
 
 
 async def executemany_upsert(session: AsyncSession, table_name: str, rows: Sequence[dict[str, Any]]) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
-from adapters.db.repositories.bulk import sqlite_executemany, sqlite_time
+from adapters.db.repositories.bulk import sqlite_executemany, sqlite_tuples
 from adapters.db.repositories.inventory.ledger import merchant_of, relink_lines
 from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links
 from adapters.db.tables import inventory_items, order_line_stock, products, sku_links, skus
@@ -93,7 +93,7 @@ async def auto_link_products(
         if dialect == "postgresql":
             await session.execute(dialect_insert(session)(inventory_items).on_conflict_do_nothing(), new)
         else:  # SQLite: the same statement straight to the driver (no per-value processing)
-            await sqlite_executemany(session, _INSERT_ITEMS, [_item_values(row) for row in new])
+            await sqlite_executemany(session, _INSERT_ITEMS, sqlite_tuples(new, _ITEM_COLUMNS, _ITEM_TIMES))
         ours = {row["id"] for row in new}
         items = await _item_ids(session, merchant_id, wanted_items)
         for sku, created_id in items.items():
@@ -179,7 +179,9 @@ async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
         return
     if dialect_of(session) != "postgresql":  # SQLite: the same upsert straight to the driver
         columns = list(rows[0])
-        await sqlite_executemany(session, _sqlite_link_upsert(tuple(columns)), [_link_values(r, columns) for r in rows])
+        await sqlite_executemany(
+            session, _sqlite_link_upsert(tuple(columns)), sqlite_tuples(rows, columns, _LINK_TIMES)
+        )
         return
     insert = dialect_insert(session)(sku_links)
     kept = {"sku_id", "shop_id", "merchant_id"}
@@ -203,15 +205,8 @@ _INSERT_ITEMS = (
     f"INSERT INTO inventory_items ({', '.join(_ITEM_COLUMNS)}) "  # noqa: S608 (names of our own table)
     f"VALUES ({', '.join('?' for _ in _ITEM_COLUMNS)}) ON CONFLICT DO NOTHING"
 )
+_ITEM_TIMES = {"created_at", "updated_at"}
 _LINK_TIMES = {"stock_counted_at", "linked_at", "updated_at"}
-
-
-def _item_values(row: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(sqlite_time(row[c]) if c in ("created_at", "updated_at") else row[c] for c in _ITEM_COLUMNS)
-
-
-def _link_values(row: dict[str, Any], columns: list[str]) -> tuple[Any, ...]:
-    return tuple(sqlite_time(row[c]) if c in _LINK_TIMES else row[c] for c in columns)
 
 
 @functools.cache
