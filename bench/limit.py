@@ -25,34 +25,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.db import Database
 from adapters.db.tables import (
-    inventory_items,
-    inventory_movements,
-    inventory_push_outbox,
     line_items,
-    order_line_stock,
     orders,
     products,
     shops,
-    sku_links,
     skus,
     warehouse_stocks,
 )
 from adapters.tiktok import wire
 from adapters.tiktok.signing import sign
 from bench.harness import SandboxProcess
-from bench.limit_pool import OrderPool, ProductPool, Updates
+from bench.limit_pool import OrderPool, ProductPool
+from bench.limit_writes import Batch, copy_batch, executemany_batch
 
 PRODUCT_SEARCH_PATH = "/product/202309/products/search"
 ORDER_SEARCH_PATH = "/order/202309/orders/search"
 BENCH_SHOP_ID = "b" * 32
 BENCH_MERCHANT_ID = "bench-limit"
-Rows = dict[Table, list[tuple[Any, ...]]]
-Batch = tuple[Rows, Updates]
+
 When = Callable[[int], Any]  # Unix seconds -> the value a time column takes on this database
 
 
@@ -149,7 +144,7 @@ async def bare_import(
                 build = functools.partial(_order_rows, pool=order_pool)
             if not pool:
                 build = functools.partial(_catalog_only, build)
-            insert_rows = _copy if postgres else _executemany
+            insert_rows = copy_batch if postgres else executemany_batch
             to_rows = functools.partial(build, when=_aware if postgres else _sqlite_text)
             started = time.perf_counter()
             records, write_seconds = await _pipeline(db, sources, to_rows, insert_rows, batch_records, queue_pages)
@@ -207,64 +202,6 @@ def _catalog_only(build: Callable[..., Batch], page: list[Any], when: When) -> B
     """The catalog's rows alone: the limit without the inventory pool."""
     rows, _ = build(page, when=when)
     return {t: r for t, r in rows.items() if t in (products, skus, warehouse_stocks, orders, line_items)}, []
-
-
-# The statements the pool's rows need besides inserts (`bench.limit_pool.Updates`), one parameter tuple per row.
-_UPDATES = {
-    "relink": "UPDATE sku_links SET state = ?, inventory_item_id = ?, linked_at = ?, updated_at = ? WHERE sku_id = ?",
-    "counters": "UPDATE inventory_items SET on_hand = on_hand + ?, reserved = reserved + ?, version = version + 1, "
-    "updated_at = ? WHERE id = ?",
-    "outbox": "UPDATE inventory_push_outbox SET dirty_version = dirty_version + 1, next_attempt_at = ?, "
-    "updated_at = ? WHERE shop_id = ? AND tiktok_product_id = ?",
-}
-
-
-def _numbered(sql: str) -> str:
-    """`?` placeholders as asyncpg's `$1, $2, ...`."""
-    parts = sql.split("?")
-    return "".join(f"{part}${i}" if i < len(parts) else part for i, part in enumerate(parts, 1))
-
-
-_PG_UPDATES = {name: _numbered(sql) for name, sql in _UPDATES.items()}
-
-
-async def _copy(connection: AsyncConnection, batch: Batch) -> None:
-    """PostgreSQL: one transaction, one COPY per table (asyncpg's binary COPY protocol), one pipelined
-    executemany per kind of update."""
-    rows, updates = batch
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
-    async with driver.transaction():
-        for table, records in rows.items():
-            if records:
-                columns = [column.name for column in table.columns]
-                await driver.copy_records_to_table(table.name, records=records, columns=columns)
-        for name, params in updates:
-            if params:
-                await driver.executemany(_PG_UPDATES[name], params)
-
-
-_SQLITE_INSERTS = {
-    table: f"INSERT INTO {table.name} ({', '.join(c.name for c in table.columns)}) "
-    f"VALUES ({', '.join('?' for _ in table.columns)})"
-    for table in (
-        *(products, skus, warehouse_stocks, orders, line_items),
-        *(inventory_items, sku_links, inventory_movements, inventory_push_outbox, order_line_stock),
-    )
-}
-
-
-async def _executemany(connection: AsyncConnection, batch: Batch) -> None:
-    """SQLite: one transaction (`BEGIN IMMEDIATE`, as the engine's), one driver-level executemany per table and
-    per kind of update."""
-    rows, updates = batch
-    async with connection.begin():
-        for table, records in rows.items():
-            if records:
-                await connection.exec_driver_sql(_SQLITE_INSERTS[table], records)
-        for name, params in updates:
-            if params:
-                await connection.exec_driver_sql(_UPDATES[name], params)
 
 
 def _aware(seconds: int) -> datetime:
