@@ -13,11 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-
-from adapters.db import Database
-from adapters.db.tables import line_items, orders, products, skus
 from bench.harness import CpuMeter, Harness, SandboxProcess, log
+from bench.import_counts import stored_rows
 from bench.limit import Target, bare_import
 from bench.sync_run import SyncWorker
 from domain.services.importer import SyncOptions
@@ -48,25 +45,18 @@ class Sizes:
         )
 
 
-async def _table_counts(url: str, shop_id: str | None = None) -> dict[str, int]:
-    db = Database(url)
-    try:
-        async with db.read_sessionmaker() as session:
-            counts = {}
-            for table in (products, skus, orders, line_items):
-                query = select(func.count()).select_from(table)
-                if shop_id is not None:
-                    query = query.where(table.c.shop_id == shop_id)
-                counts[table.name] = int((await session.execute(query)).scalar_one())
-            return counts
-    finally:
-        await db.dispose()
+def _window_start() -> datetime:
+    """The orders window's start, taken right after the sandbox generated its data (relative to its now): both
+    sides then ask for the same orders, however long their products import took (at load 30+, the sync's took
+    over a minute longer than the limit's, and orders at the window's edge fell out of one side only)."""
+    return datetime.now(UTC) - ORDERS_DEFAULT_WINDOW
 
 
 async def _sync_once(harness: Harness, sandbox: SandboxProcess, kind: str, sizes: Sizes) -> dict[str, Any]:
     """PRODUCTS then ORDERS through the engine into a fresh database; seconds, CPU and the rows stored."""
     sandbox.reseed(sizes.products, sizes.orders)
     sandbox.warm()
+    since = _window_start()
     url = harness.fresh_database(kind)
     settings = harness.settings(url, sandbox.url, rate_limit=UNPACED)
     async with SyncWorker(settings) as worker:
@@ -75,75 +65,93 @@ async def _sync_once(harness: Harness, sandbox: SandboxProcess, kind: str, sizes
         product_run = await worker.run(shop, SyncKind.PRODUCTS)
         log(f"[1/{kind}] sync: ORDERS (30-day window of {sizes.orders} orders over 45 days)")
         meter = CpuMeter(sandbox)
-        order_run = await worker.run(shop, SyncKind.ORDERS)
+        order_run = await worker.run(shop, SyncKind.ORDERS, since=since)
         cpu = meter.read()
     for run in (product_run, order_run):
         if run.task.status != "SUCCEEDED" or run.task.failed:
             raise RuntimeError(f"the {run.task.kind} task ended {run.task.status}: {run.task.error_message}")
-    stored = await _table_counts(url, shop.id)
+    stored = await stored_rows(url)
     harness.drop_database(url)
     log(
         f"[1/{kind}] sync: products {product_run.seconds:.1f}s, orders {order_run.seconds:.1f}s "
-        f"({stored['orders']} orders, {stored['line_items']} line items, {stored['skus']} SKUs); CPU {cpu}"
+        f"({stored['same']['orders']} orders, {stored['same']['line_items']} line items, "
+        f"{stored['same']['skus']} SKUs); CPU {cpu}"
     )
     return {"products_s": product_run.seconds, "orders_s": order_run.seconds, "cpu": cpu, "stored": stored,
             "page_size": settings.sync_page_size, "order_slices": settings.sync_order_slices}  # fmt: skip
 
 
 async def _limit_once(
-    harness: Harness, sandbox: SandboxProcess, kind: str, sizes: Sizes, page_size: int, order_slices: int
-) -> dict[str, Any]:
-    """The bare loop over the same data, regenerated (render cache emptied), into a fresh database."""
+    harness: Harness, sandbox: SandboxProcess, kind: str, sizes: Sizes, page_size: int, order_slices: int,
+    pool: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """The bare loop over the same data, regenerated (render cache emptied), into a fresh database; `pool=False`:
+    the catalog's tables only (the limit before the inventory pool, kept as a second, easier bar)."""
+    side = "limit" if pool else "catalog limit"
     sandbox.reseed(sizes.products, sizes.orders)
     sandbox.warm()
+    since = _window_start()
     limit_url = harness.fresh_database(kind)
     target = Target(sandbox.url, sandbox.access_token(), sandbox.shop()["cipher"], limit_url)
-    log(f"[1/{kind}] limit: products")
+    log(f"[1/{kind}] {side}: products")
     # The engine's own batch and queue sizes: the limit differs from it in nothing but the work per record.
     engine = SyncOptions()
-    batching = {"batch_records": engine.batch_records, "queue_pages": engine.queue_pages}
+    batching: dict[str, Any] = {"batch_records": engine.batch_records, "queue_pages": engine.queue_pages, "pool": pool}
     bare_products = await bare_import(target, "products", page_size=page_size, **batching)
-    until = datetime.now(UTC)
-    slices = [(s.ge, s.lt) for s in plan_slices(until - ORDERS_DEFAULT_WINDOW, until, order_slices)]
-    log(f"[1/{kind}] limit: orders ({len(slices)} slices concurrently)")
+    slices = [(s.ge, s.lt) for s in plan_slices(since, datetime.now(UTC), order_slices)]
+    log(f"[1/{kind}] {side}: orders ({len(slices)} slices concurrently)")
     meter = CpuMeter(sandbox)
     bare_orders = await bare_import(target, "orders", slices=slices, page_size=page_size, **batching)
     cpu = meter.read()
-    stored = await _table_counts(limit_url)
+    stored = await stored_rows(limit_url, pool)
     harness.drop_database(limit_url)
-    log(f"[1/{kind}] limit: products {bare_products.seconds:.1f}s, orders {bare_orders.seconds:.1f}s; CPU {cpu}")
+    log(f"[1/{kind}] {side}: products {bare_products.seconds:.1f}s, orders {bare_orders.seconds:.1f}s; CPU {cpu}")
     return {"products_s": bare_products.seconds, "orders_s": bare_orders.seconds, "cpu": cpu, "stored": stored,
             "write_s": bare_products.write_seconds + bare_orders.write_seconds}  # fmt: skip
 
 
 async def throughput(harness: Harness, sandbox: SandboxProcess, kind: str, sizes: Sizes) -> dict[str, Any]:
-    """Benchmark 1: `sizes.runs` rounds in alternating order (sync then limit, limit then sync, ...), each side
-    checked to have stored the same rows as the other; figures are medians over the rounds, the ratio the median
-    of the rounds' sync/limit ratios (checked unrounded)."""
+    """Benchmark 1: `sizes.runs` rounds in alternating order (sync, limit, catalog limit; then the reverse; ...),
+    each limit checked to have stored the same rows as the sync (every table the sync writes for the product: the
+    catalog and the inventory pool, and the pool's summed counters; the catalog limit: the catalog's tables);
+    figures are medians over the rounds, the ratio the median of the rounds' sync/limit ratios (checked unrounded).
+    The catalog limit is the limit as it was before the pool: its ratio is kept beside, so a better ratio cannot come
+    from a slower limit."""
     sandbox.configure(latency_ms=0, rate_limit=None)
-    syncs: list[dict[str, Any]] = []
-    limits: list[dict[str, Any]] = []
+    sides: dict[str, list[dict[str, Any]]] = {"sync": [], "limit": [], "catalog": []}
     for round_ in range(sizes.runs):
-        for side in ("sync", "limit") if round_ % 2 == 0 else ("limit", "sync"):
+        order = ("sync", "limit", "catalog") if round_ % 2 == 0 else ("catalog", "limit", "sync")
+        for side in order:
             if side == "sync":
-                syncs.append(await _sync_once(harness, sandbox, kind, sizes))
-            else:
-                first = syncs[0]  # round 0 runs the sync first: the limit uses its page size and slices
-                limits.append(
-                    await _limit_once(harness, sandbox, kind, sizes, first["page_size"], first["order_slices"])
+                sides["sync"].append(await _sync_once(harness, sandbox, kind, sizes))
+                continue
+            # Round 0 runs the sync first: the limits use its page size and slices.
+            first = sides["sync"][0]
+            sides[side].append(
+                await _limit_once(
+                    harness, sandbox, kind, sizes, first["page_size"], first["order_slices"], side == "limit"
                 )
-    for sync, limit in zip(syncs, limits, strict=True):
-        if sync["stored"] != limit["stored"]:  # the same work: every table's rows
+            )
+    syncs, limits, catalogs = sides["sync"], sides["limit"], sides["catalog"]
+    for sync, limit, catalog in zip(syncs, limits, catalogs, strict=True):
+        # The same work: every table's rows, the pool's states and counters (`bench.import_counts`).
+        if sync["stored"]["same"] != limit["stored"]["same"]:
             raise RuntimeError(f"sync and limit stored different rows: {sync['stored']} vs {limit['stored']}")
-    stored = syncs[0]["stored"]
-    run_ratios = [
-        (s["products_s"] + s["orders_s"]) / (b["products_s"] + b["orders_s"])
-        for s, b in zip(syncs, limits, strict=True)
-    ]
+        if any(sync["stored"]["same"][table] != count for table, count in catalog["stored"]["same"].items()):
+            raise RuntimeError(f"sync and catalog limit stored different rows: {sync['stored']} vs {catalog['stored']}")
+    stored = syncs[0]["stored"]["same"]
 
     def median(items: list[dict[str, Any]], key: str) -> float:
-        return statistics.median(item[key] for item in items)
+        return float(statistics.median(item[key] for item in items))
 
+    def ratios(bars: list[dict[str, Any]], *keys: str) -> list[float]:
+        return [sum(s[k] for k in keys) / sum(b[k] for k in keys) for s, b in zip(syncs, bars, strict=True)]
+
+    def cpu_ratios(bars: list[dict[str, Any]]) -> list[float]:
+        return [s["cpu"]["worker_cpu_s"] / b["cpu"]["worker_cpu_s"] for s, b in zip(syncs, bars, strict=True)]
+
+    run_ratios = ratios(limits, "products_s", "orders_s")
+    catalog_ratios = ratios(catalogs, "products_s", "orders_s")
     return {
         "runs": sizes.runs,
         "products": stored["products"],
@@ -151,21 +159,29 @@ async def throughput(harness: Harness, sandbox: SandboxProcess, kind: str, sizes
         "orders_in_window": stored["orders"],
         "orders_skipped": sizes.orders - stored["orders"],
         "line_items": stored["line_items"],
-        "limit_rows": limits[0]["stored"],
+        "stored": [s["stored"] for s in syncs],  # per round; "loose": see `bench.import_counts`
+        "limit_rows": [b["stored"] for b in limits],
         "sync_products_s": round(median(syncs, "products_s"), 2),
         "sync_orders_s": round(median(syncs, "orders_s"), 2),
         "limit_products_s": round(median(limits, "products_s"), 2),
         "limit_orders_s": round(median(limits, "orders_s"), 2),
         "limit_write_s": round(median(limits, "write_s"), 2),
+        "catalog_limit_products_s": round(median(catalogs, "products_s"), 2),
+        "catalog_limit_orders_s": round(median(catalogs, "orders_s"), 2),
         "sync_orders_cpu": [s["cpu"] for s in syncs],
         "limit_orders_cpu": [b["cpu"] for b in limits],
+        "catalog_limit_orders_cpu": [b["cpu"] for b in catalogs],
+        "orders_cpu_ratio": statistics.median(cpu_ratios(limits)),  # worker CPU during orders, sync / limit
+        "catalog_orders_cpu_ratio": statistics.median(cpu_ratios(catalogs)),
         "orders_per_s": round(stored["orders"] / median(syncs, "orders_s")),
-        "ratio_products": statistics.median(
-            s["products_s"] / b["products_s"] for s, b in zip(syncs, limits, strict=True)
-        ),
-        "ratio_orders": statistics.median(s["orders_s"] / b["orders_s"] for s, b in zip(syncs, limits, strict=True)),
+        "ratio_products": statistics.median(ratios(limits, "products_s")),
+        "ratio_orders": statistics.median(ratios(limits, "orders_s")),
         "run_ratios": run_ratios,
         "ratio": statistics.median(run_ratios),
+        "catalog_ratio_products": statistics.median(ratios(catalogs, "products_s")),
+        "catalog_ratio_orders": statistics.median(ratios(catalogs, "orders_s")),
+        "catalog_run_ratios": catalog_ratios,
+        "catalog_ratio": statistics.median(catalog_ratios),
     }
 
 

@@ -7,6 +7,10 @@ with each database's fastest bulk path into the same tables of a fresh database:
 transactions of about `batch_records` records, one writer overlapping the fetches. Rows are plain tuples in column
 order, the TikTok ids serve as row ids: no domain objects, fingerprints, upserts, checkpoints or task updates, no
 per-value processing by SQLAlchemy. Whatever the sync engine spends beyond this is its overhead.
+
+`pool=True` (the default) also writes, in the same transactions, every row the engine's inventory pool stores
+during the import (`bench.limit_pool`: items, links, ledger rows, movements, counters, outbox); `pool=False` is the
+catalog alone (products, SKUs, stock, orders, line items), the limit as it was before the pool landed.
 """
 
 from __future__ import annotations
@@ -21,19 +25,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.db import Database
-from adapters.db.tables import line_items, orders, products, shops, skus, warehouse_stocks
+from adapters.db.tables import (
+    line_items,
+    orders,
+    products,
+    shops,
+    skus,
+    warehouse_stocks,
+)
 from adapters.tiktok import wire
 from adapters.tiktok.signing import sign
 from bench.harness import SandboxProcess
+from bench.limit_pool import OrderPool, ProductPool
+from bench.limit_writes import Batch, copy_batch, executemany_batch
 
 PRODUCT_SEARCH_PATH = "/product/202309/products/search"
 ORDER_SEARCH_PATH = "/order/202309/orders/search"
 BENCH_SHOP_ID = "b" * 32
-Rows = dict[Table, list[tuple[Any, ...]]]
+BENCH_MERCHANT_ID = "bench-limit"
+
 When = Callable[[int], Any]  # Unix seconds -> the value a time column takes on this database
 
 
@@ -108,6 +122,7 @@ async def bare_import(
     page_size: int = 100,
     batch_records: int = 500,
     queue_pages: int = 32,
+    pool: bool = True,
 ) -> BareResult:
     """Import `kind` ("products": one sequential scan; "orders": the given [ge, lt) slices concurrently)."""
     db = Database(target.database_url)
@@ -117,15 +132,19 @@ async def bare_import(
         async with httpx.AsyncClient(timeout=60, limits=limits) as http:
             fetcher = _Fetcher(http, target)
             sources: Sequence[AsyncIterator[list[Any]]]
-            build: Callable[[list[Any], When], Rows]
+            build: Callable[..., Batch]
+            postgres = db.dialect_name == "postgresql"
             if kind == "products":
                 sources = [fetcher.product_pages(page_size)]
-                build = _product_rows
+                build = functools.partial(_product_rows, pool=ProductPool(BENCH_SHOP_ID, BENCH_MERCHANT_ID))
             else:
                 sources = [fetcher.order_pages(ge, lt, page_size) for ge, lt in slices or ()]
-                build = _order_rows
-            postgres = db.dialect_name == "postgresql"
-            insert_rows = _copy if postgres else _executemany
+                async with db.write_engine.connect() as connection:
+                    order_pool = await OrderPool.load(connection, BENCH_SHOP_ID, BENCH_MERCHANT_ID)
+                build = functools.partial(_order_rows, pool=order_pool)
+            if not pool:
+                build = functools.partial(_catalog_only, build)
+            insert_rows = copy_batch if postgres else executemany_batch
             to_rows = functools.partial(build, when=_aware if postgres else _sqlite_text)
             started = time.perf_counter()
             records, write_seconds = await _pipeline(db, sources, to_rows, insert_rows, batch_records, queue_pages)
@@ -138,8 +157,8 @@ async def bare_import(
 async def _pipeline(
     db: Database,
     sources: Sequence[AsyncIterator[list[Any]]],
-    to_rows: Callable[[list[Any]], Rows],
-    insert_rows: Callable[[AsyncConnection, Rows], Any],
+    to_rows: Callable[[list[Any]], Batch],
+    insert_rows: Callable[[AsyncConnection, Batch], Any],
     batch_records: int,
     queue_pages: int,
 ) -> tuple[int, float]:
@@ -179,30 +198,10 @@ async def _pipeline(
         writer.cancel()
 
 
-async def _copy(connection: AsyncConnection, rows: Rows) -> None:
-    """PostgreSQL: one transaction, one COPY per table (asyncpg's binary COPY protocol)."""
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
-    async with driver.transaction():
-        for table, records in rows.items():
-            if records:
-                columns = [column.name for column in table.columns]
-                await driver.copy_records_to_table(table.name, records=records, columns=columns)
-
-
-_SQLITE_INSERTS = {
-    table: f"INSERT INTO {table.name} ({', '.join(c.name for c in table.columns)}) "
-    f"VALUES ({', '.join('?' for _ in table.columns)})"
-    for table in (products, skus, warehouse_stocks, orders, line_items)
-}
-
-
-async def _executemany(connection: AsyncConnection, rows: Rows) -> None:
-    """SQLite: one transaction (`BEGIN IMMEDIATE`, as the engine's), one driver-level executemany per table."""
-    async with connection.begin():
-        for table, records in rows.items():
-            if records:
-                await connection.exec_driver_sql(_SQLITE_INSERTS[table], records)
+def _catalog_only(build: Callable[..., Batch], page: list[Any], when: When) -> Batch:
+    """The catalog's rows alone: the limit without the inventory pool."""
+    rows, _ = build(page, when=when)
+    return {t: r for t, r in rows.items() if t in (products, skus, warehouse_stocks, orders, line_items)}, []
 
 
 def _aware(seconds: int) -> datetime:
@@ -215,7 +214,7 @@ def _sqlite_text(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _product_rows(page: list[wire.Product], when: When) -> Rows:
+def _product_rows(page: list[wire.Product], when: When, pool: ProductPool) -> Batch:
     """Rows in the tables' column order (see `adapters.db.tables`)."""
     now = when(int(time.time()))
     _when = when
@@ -238,10 +237,11 @@ def _product_rows(page: list[wire.Product], when: When) -> Rows:
                  "COMBINED_PRODUCT" in (product.product_types or ()) or bool(sku.combined_skus))
             )  # fmt: skip
             stock_rows.extend((sku.id, s.warehouse_id, BENCH_SHOP_ID, s.quantity) for s in stock)
-    return {products: product_rows, skus: sku_rows, warehouse_stocks: stock_rows}
+    pool_rows, updates = pool.rows(page, now)
+    return {products: product_rows, skus: sku_rows, warehouse_stocks: stock_rows, **pool_rows}, updates
 
 
-def _order_rows(page: list[wire.Order], when: When) -> Rows:
+def _order_rows(page: list[wire.Order], when: When, pool: OrderPool) -> Batch:
     """Rows in the tables' column order (see `adapters.db.tables`)."""
     now = when(int(time.time()))
     _when = when
@@ -261,14 +261,15 @@ def _order_rows(page: list[wire.Order], when: When) -> Rows:
                  item.product_name or "", item.quantity, str(item.sale_price), item.currency or payment.currency,
                  position)
             )  # fmt: skip
-    return {orders: order_rows, line_items: item_rows}
+    pool_rows, updates = pool.rows(page, when, now)
+    return {orders: order_rows, line_items: item_rows, **pool_rows}, updates
 
 
 async def _ensure_shop(db: Database) -> None:
     """The parent row every imported row references (foreign keys are on)."""
     now = datetime.now(UTC)
     row = {
-        "id": BENCH_SHOP_ID, "merchant_id": "bench-limit", "name": "limit", "region": "US",
+        "id": BENCH_SHOP_ID, "merchant_id": BENCH_MERCHANT_ID, "name": "limit", "region": "US",
         "tiktok_shop_id": "bench-limit-shop", "tiktok_shop_name": "limit", "tiktok_shop_cipher": "x",
         "access_token_encrypted": "x", "access_token_expires_at": now, "refresh_token_encrypted": "x",
         "refresh_token_expires_at": now, "authorized_at": now, "created_at": now,

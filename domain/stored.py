@@ -255,17 +255,20 @@ def digest(values: Row, *children: tuple[Row, ...]) -> str:
     """
     texts = [_NONE if value is None else _timestamp(value) if value.__class__ is datetime else str(value)
              for value in values]  # fmt: skip
-    nones = values.count(None)
     shape = []
     for rows in children:
         shape.append(len(rows))
         for row in rows:
             texts.extend([_NONE if value is None else str(value) for value in row])
-            nones += row.count(None)
     text = _SEPARATOR.join(texts)
-    if text.count(_SEPARATOR) != len(texts) - 1 or text.count(_NONE) != nones:
+    # No None marker in the text (the common case) means no None and no value holding one: nothing to count.
+    if text.count(_SEPARATOR) != len(texts) - 1 or (_NONE in text and text.count(_NONE) != _nones(values, children)):
         text = repr((values, children))  # a value holds a separator or the None marker: still exact, slower
     return hashlib.blake2b(f"{shape}{_SEPARATOR}{text}".encode(), digest_size=16).hexdigest()
+
+
+def _nones(values: Row, children: tuple[tuple[Row, ...], ...]) -> int:
+    return values.count(None) + sum(row.count(None) for rows in children for row in rows)
 
 
 def _timestamp(value: datetime) -> str:

@@ -12,7 +12,7 @@ session, so they commit or roll back with it.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,11 +88,20 @@ class _CopyPlan:
         if not convert:
             return [values(row) for row in rows]
         records = []
+        # Rows of a batch share many values (the import's `now`, an order's time on each of its lines): a value
+        # equal to the column's previous one reuses its text (a time's text is the costliest value to make).
+        last: dict[int, tuple[Any, str]] = {}
         for row in rows:
             record = list(values(row))
             for index, to_text in convert:
-                if record[index] is not None:
-                    record[index] = to_text(record[index])
+                value = record[index]
+                if value is not None:
+                    previous = last.get(index)
+                    if previous is not None and previous[0] is value:
+                        record[index] = previous[1]
+                    else:
+                        record[index] = text = to_text(value)
+                        last[index] = (value, text)
             records.append(tuple(record))
         return records
 
@@ -135,6 +144,39 @@ async def _copy_upsert(
         return [(row["id"], row["inserted"]) for row in await driver.fetch(plan.move)]
     await driver.execute(plan.move)
     return []
+
+
+async def sqlite_executemany(session: AsyncSession, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """SQLite: one driver-level executemany of `sql` (`?` placeholders) in the session's transaction, values as
+    SQLite stores them (`sqlite_time` for times): none of SQLAlchemy's per-value processing."""
+    connection = await session.connection()
+    await run_to_completion(connection.exec_driver_sql(sql, list(rows)))
+
+
+def sqlite_time(value: datetime | None) -> str | None:
+    """A time as `UTCDateTime` stores it on SQLite (None stays None)."""
+    return None if value is None else _sqlite_time(value)
+
+
+def sqlite_tuples(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], times: Collection[str]
+) -> list[tuple[Any, ...]]:
+    """Row dicts as tuples of `columns`, the `times` columns as SQLite's text (a time identical to the column's
+    previous one reuses its text: rows of one change share their `now`)."""
+    last: dict[str, tuple[Any, str | None]] = {}
+    records = []
+    for row in rows:
+        record = []
+        for column in columns:
+            value = row[column]
+            if column in times and value is not None:
+                previous = last.get(column)
+                if previous is None or previous[0] is not value:
+                    previous = last[column] = (value, _sqlite_time(value))
+                value = previous[1]
+            record.append(value)
+        records.append(tuple(record))
+    return records
 
 
 async def executemany_upsert(session: AsyncSession, table_name: str, rows: Sequence[dict[str, Any]]) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.errors import ShopGoneError, is_foreign_key_violation
+from adapters.db.lists import among
 from adapters.db.repositories.bulk import copy_upsert, executemany_upsert
 from adapters.db.tables import line_items, orders, products, shops, skus, warehouse_stocks
 from domain.clock import Clock, SystemClock
@@ -138,7 +139,9 @@ class SqlCatalogRepository:
             await self._session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(table, shop_id)})
         query = (
             select(shops.c.id, tiktok_id, table.c.fingerprint, table.c.updated_at)
-            .select_from(shops.outerjoin(table, and_(table.c.shop_id == shops.c.id, tiktok_id.in_(keys))))
+            .select_from(
+                shops.outerjoin(table, and_(table.c.shop_id == shops.c.id, among(tiktok_id, keys, self._dialect_name)))
+            )
             .where(shops.c.id == shop_id)
             .with_for_update(read=True, key_share=True, of=shops)
         )

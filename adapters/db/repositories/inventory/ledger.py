@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.db.lists import among, dialect_of
 from adapters.db.repositories.inventory.writer import LedgerKey, PoolWrite, hold_shop_links, ledger_line, lock_items
 from adapters.db.tables import order_line_stock, shops, sku_links
 from domain.catalog import Order
@@ -98,7 +99,8 @@ async def _apply_chunk(
     counted = await _linked_items(session, shop_id, sku_ids)
     links = {sku: item for sku, (item, *_) in counted.items()}
     of_batch = and_(
-        order_line_stock.c.shop_id == shop_id, order_line_stock.c.tiktok_order_id.in_([o[0] for o in orders])
+        order_line_stock.c.shop_id == shop_id,
+        among(order_line_stock.c.tiktok_order_id, [o[0] for o in orders], dialect_of(session)),
     )
     stored_query = select(order_line_stock).where(of_batch)
     # Items of the stored rows too: a RESERVED line counts on the item it was applied to, whatever the link says.
@@ -156,7 +158,7 @@ async def _linked_items(
     links = sku_links.c
     query = select(links.tiktok_sku_id, links.inventory_item_id, links.stock_counted_at, links.linked_at).where(
         links.shop_id == shop_id,
-        links.tiktok_sku_id.in_(sku_ids),
+        among(links.tiktok_sku_id, sku_ids, dialect_of(session)),
         links.state == LinkState.LINKED.value,
         links.inventory_item_id.is_not(None),
     )
@@ -181,13 +183,14 @@ async def relink_lines(
     waiting = (LineState.RESERVED.value, LineState.PENDING_LINK.value)
     query = select(order_line_stock).where(
         order_line_stock.c.shop_id == shop_id,
-        order_line_stock.c.tiktok_sku_id.in_(sorted(new_items)),
+        among(order_line_stock.c.tiktok_sku_id, sorted(new_items), dialect_of(session)),
         order_line_stock.c.state.in_(waiting),
     )
     rows = (await session.execute(query)).all() if new_items else []
     items = {i for i in new_items.values() if i} | {r.inventory_item_id for r in rows if r.inventory_item_id}
     await lock_items(session, items | set(seeds or {}) | set(extra_dirty))
-    rows = (await session.execute(query)).all() if new_items else []  # as they are now that the items are held
+    if new_items and dialect_of(session) == "postgresql":  # as they are now that the items are held (SQLite's
+        rows = (await session.execute(query)).all()  # write transaction is exclusive: they were already)
     write = PoolWrite(shop_id, merchant_id, now)
     for item_id, units in (seeds or {}).items():
         write.count(item_id, units, 0, MovementKind.SEEDED.value, "TikTok stock of the first linked shop", None)

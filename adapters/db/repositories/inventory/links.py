@@ -8,6 +8,7 @@ creates the item, seeded from this shop's TikTok stock plus the units its waitin
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -16,6 +17,8 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.db.lists import among, dialect_of
+from adapters.db.repositories.bulk import sqlite_executemany, sqlite_tuples
 from adapters.db.repositories.inventory.ledger import merchant_of, relink_lines
 from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links
 from adapters.db.tables import inventory_items, order_line_stock, products, sku_links, skus
@@ -41,8 +44,9 @@ async def auto_link_products(
     if merchant_id is None or not tiktok_product_ids:
         return PoolChange()
     await hold_shop_links(session, shop_id, exclusive=True)
+    dialect = dialect_of(session)
     product_ids = select(products.c.id).where(
-        products.c.shop_id == shop_id, products.c.tiktok_product_id.in_(sorted(set(tiktok_product_ids)))
+        products.c.shop_id == shop_id, among(products.c.tiktok_product_id, sorted(set(tiktok_product_ids)), dialect)
     )
     columns = (
         skus.c.id, skus.c.tiktok_sku_id, skus.c.seller_sku, skus.c.quantity, skus.c.bundle,
@@ -53,15 +57,17 @@ async def auto_link_products(
     seller_skus = sorted({s for s in (trimmed(r.seller_sku) for r in changed) if s is not None})
     twins: list[Any] = []
     if seller_skus:
-        twin_query = of_products.where(skus.c.shop_id == shop_id, func.trim(skus.c.seller_sku).in_(seller_skus))
+        twin_query = of_products.where(
+            skus.c.shop_id == shop_id, among(func.trim(skus.c.seller_sku), seller_skus, dialect)
+        )
         twins = list((await session.execute(twin_query)).all())
     rows = {r.id: r for r in [*changed, *twins]}
     existing = await _links(session, list(rows))
     # Links of SKUs the changed products no longer have: their lines wait for a link again, the rows go.
     gone_query = select(sku_links.c.sku_id, sku_links.c.tiktok_sku_id).where(
         sku_links.c.shop_id == shop_id,
-        sku_links.c.tiktok_product_id.in_(sorted(set(tiktok_product_ids))),
-        sku_links.c.sku_id.not_in(list(rows) or [""]),
+        among(sku_links.c.tiktok_product_id, sorted(set(tiktok_product_ids)), dialect),
+        ~among(sku_links.c.sku_id, list(rows), dialect),
     )
     gone = (await session.execute(gone_query)).all()
     shop_skus = [
@@ -84,7 +90,10 @@ async def auto_link_products(
         ]  # fmt: skip
         # One executemany (a statement compiled once, whatever the count; a multi-row VALUES would be compiled anew
         # for each size and bound by the drivers' parameter limits); the rows whose ids are ours are the ones created.
-        await session.execute(dialect_insert(session)(inventory_items).on_conflict_do_nothing(), new)
+        if dialect == "postgresql":
+            await session.execute(dialect_insert(session)(inventory_items).on_conflict_do_nothing(), new)
+        else:  # SQLite: the same statement straight to the driver (no per-value processing)
+            await sqlite_executemany(session, _INSERT_ITEMS, sqlite_tuples(new, _ITEM_COLUMNS, _ITEM_TIMES))
         ours = {row["id"] for row in new}
         items = await _item_ids(session, merchant_id, wanted_items)
         for sku, created_id in items.items():
@@ -121,7 +130,7 @@ def _current(link: Any) -> tuple[LinkSource | None, LinkState | None, str | None
 async def _links(session: AsyncSession, sku_ids: Sequence[str]) -> dict[str, Any]:
     if not sku_ids:
         return {}
-    query = select(sku_links).where(sku_links.c.sku_id.in_(sku_ids))
+    query = select(sku_links).where(among(sku_links.c.sku_id, sku_ids, dialect_of(session)))
     return {r.sku_id: r for r in (await session.execute(query)).all()}
 
 
@@ -129,7 +138,7 @@ async def _item_ids(session: AsyncSession, merchant_id: str, item_skus: Sequence
     if not item_skus:
         return {}
     query = select(inventory_items.c.sku, inventory_items.c.id).where(
-        inventory_items.c.merchant_id == merchant_id, inventory_items.c.sku.in_(item_skus)
+        inventory_items.c.merchant_id == merchant_id, among(inventory_items.c.sku, item_skus, dialect_of(session))
     )
     return {sku: item_id for sku, item_id in (await session.execute(query)).all()}
 
@@ -142,7 +151,7 @@ async def _open_pending_units(session: AsyncSession, shop_id: str, tiktok_sku_id
         select(order_line_stock.c.tiktok_sku_id, func.sum(order_line_stock.c.quantity))
         .where(
             order_line_stock.c.shop_id == shop_id,
-            order_line_stock.c.tiktok_sku_id.in_(tiktok_sku_ids),
+            among(order_line_stock.c.tiktok_sku_id, tiktok_sku_ids, dialect_of(session)),
             order_line_stock.c.state.in_((LineState.PENDING_LINK.value, LineState.RESERVED.value)),
             order_line_stock.c.wanted == StockEffect.RESERVE.value,
         )
@@ -168,11 +177,51 @@ async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     is the time a link's stock seeded its item unless the row sets one."""
     if not rows:
         return
+    if dialect_of(session) != "postgresql":  # SQLite: the same upsert straight to the driver
+        columns = list(rows[0])
+        await sqlite_executemany(
+            session, _sqlite_link_upsert(tuple(columns)), sqlite_tuples(rows, columns, _LINK_TIMES)
+        )
+        return
     insert = dialect_insert(session)(sku_links)
     kept = {"sku_id", "shop_id", "merchant_id"}
     updates: dict[str, Any] = {k: insert.excluded[k] for k in rows[0] if k not in kept}
     updates["stock_counted_at"] = func.coalesce(insert.excluded.stock_counted_at, sku_links.c.stock_counted_at)
     await session.execute(insert.on_conflict_do_update(index_elements=["sku_id"], set_=updates), rows)
+
+
+_ITEM_COLUMNS = (
+    "id",
+    "merchant_id",
+    "sku",
+    "on_hand",
+    "reserved",
+    "safety_stock",
+    "version",
+    "created_at",
+    "updated_at",
+)
+_INSERT_ITEMS = (
+    f"INSERT INTO inventory_items ({', '.join(_ITEM_COLUMNS)}) "  # noqa: S608 (names of our own table)
+    f"VALUES ({', '.join('?' for _ in _ITEM_COLUMNS)}) ON CONFLICT DO NOTHING"
+)
+_ITEM_TIMES = {"created_at", "updated_at"}
+_LINK_TIMES = {"stock_counted_at", "linked_at", "updated_at"}
+
+
+@functools.cache
+def _sqlite_link_upsert(columns: tuple[str, ...]) -> str:
+    """`upsert_links`'s statement for SQLite: the push columns untouched, `stock_counted_at` kept unless given."""
+    kept = {"sku_id", "shop_id", "merchant_id"}
+    updates = [
+        "stock_counted_at = coalesce(excluded.stock_counted_at, sku_links.stock_counted_at)"
+        if c == "stock_counted_at" else f"{c} = excluded.{c}"
+        for c in columns if c not in kept
+    ]  # fmt: skip
+    return (
+        f"INSERT INTO sku_links ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "  # noqa: S608
+        f"ON CONFLICT (sku_id) DO UPDATE SET {', '.join(updates)}"
+    )
 
 
 async def link_manually(

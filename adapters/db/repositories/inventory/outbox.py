@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.db.lists import among
 from adapters.db.tables import UTCDateTime, inventory_push_outbox, sku_links
 
 LINKED = "LINKED"
@@ -30,6 +31,7 @@ async def mark_push_dirty(session: AsyncSession, inventory_item_ids: Collection[
         return []
     ids = sorted(set(inventory_item_ids))
     at = literal(now, UTCDateTime)
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     source = (
         select(
             sku_links.c.shop_id,
@@ -40,14 +42,13 @@ async def mark_push_dirty(session: AsyncSession, inventory_item_ids: Collection[
             literal(0).label("attempts"),
             at.label("updated_at"),
         )
-        .where(sku_links.c.inventory_item_id.in_(ids), sku_links.c.state == LINKED)
+        .where(among(sku_links.c.inventory_item_id, ids, dialect), sku_links.c.state == LINKED)
         .distinct()
         # A fixed order: two transactions marking overlapping rows take their locks in the same order.
         .order_by(sku_links.c.shop_id, sku_links.c.tiktok_product_id)
     )
     columns = ["shop_id", "tiktok_product_id", "dirty_version", "pushed_version", "next_attempt_at", "attempts",
                "updated_at"]  # fmt: skip
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(inventory_push_outbox).from_select(columns, source)
     upsert = statement.on_conflict_do_update(

@@ -23,13 +23,25 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.repositories.bulk import copy_upsert, executemany_upsert
+from adapters.db.lists import among
+from adapters.db.repositories.bulk import copy_upsert, executemany_upsert, sqlite_executemany, sqlite_time
 from adapters.db.repositories.inventory.outbox import mark_push_dirty
 from adapters.db.tables import inventory_items, inventory_movements, order_line_stock
 from domain.inventory.ledger import LedgerLine, LineState, StockEffect, Transition
 from domain.ports import PoolChange
 
 LedgerKey = tuple[str, str, str]  # (tiktok_order_id, tiktok_line_item_id, component_sku_id) within one shop
+
+
+# Arithmetic, never read-modify-write: (on_hand delta, reserved delta, now, item id).
+_ADD_TO_COUNTERS = (
+    "UPDATE inventory_items SET on_hand = on_hand + ?, reserved = reserved + ?, version = version + 1, "
+    "updated_at = ? WHERE id = ?"
+)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
 def dialect_insert(session: AsyncSession) -> Any:
@@ -63,9 +75,10 @@ async def hold_shop_links(session: AsyncSession, shop_id: str, *, exclusive: boo
 
 
 async def lock_items(session: AsyncSession, item_ids: Collection[str]) -> None:
-    """Lock the items until commit, in id order (PostgreSQL; SQLite ignores FOR UPDATE: one writer at a time)."""
-    if item_ids:
-        query = select(inventory_items.c.id).where(inventory_items.c.id.in_(sorted(item_ids)))
+    """Lock the items until commit, in id order (PostgreSQL; SQLite's write transaction is exclusive already and has
+    no FOR UPDATE: nothing to do there)."""
+    if item_ids and session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = select(inventory_items.c.id).where(among(inventory_items.c.id, sorted(item_ids), "postgresql"))
         await session.execute(query.order_by(inventory_items.c.id).with_for_update())
 
 
@@ -114,7 +127,11 @@ class PoolWrite:
         if self.rows:
             await _bulk(session, order_line_stock.name, list(self.rows.values()))
         moved = {item for item, (on_hand, reserved) in self.deltas.items() if on_hand or reserved}
-        if moved:
+        if moved and _dialect(session) != "postgresql":  # SQLite: straight to the driver, the same statement
+            when = sqlite_time(self.now)
+            counters = [(self.deltas[item][0], self.deltas[item][1], when, item) for item in sorted(moved)]
+            await sqlite_executemany(session, _ADD_TO_COUNTERS, counters)
+        elif moved:
             statement = (
                 update(inventory_items)
                 .where(inventory_items.c.id == bindparam("item_id"))
