@@ -1,0 +1,111 @@
+"""Edges of the read queries and the push's reads on SQLite and PostgreSQL, found by mutation testing of the database
+adapter (docs/mutation/adapters-db.md): limits that must cut, every field a line item is read back with, the
+cursor's exact text, the push's reconcile candidates when one product of the shop is dirty."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from adapters.crypto import TokenCipher
+from adapters.db import Database, queries, uow_factory
+from adapters.db.cursors import InvalidCursorError, decode_cursor, encode_cursor
+from domain.catalog import Money
+from domain.sync import SyncKind
+from tests.integration.db_samples import NOW, add_shop, make_order, make_product, make_shop, make_task
+from tests.integration.pool_push_support import add_item, link
+
+
+async def test_a_line_item_reads_back_every_field_it_was_imported_with(database: Database, cipher: TokenCipher) -> None:
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop("merchant-a"))
+    async with uows() as uow:
+        await uow.catalog.upsert_orders(shop.id, [make_order("o1")])
+        await uow.commit()
+    async with database.read_sessionmaker() as session:
+        page = await queries.order_page(session, "merchant-a", shop.id, 10)
+    read = [
+        (i.tiktok_line_item_id, i.tiktok_sku_id, i.tiktok_product_id, i.seller_sku, i.product_name, i.quantity)
+        for i in page.items[0].line_items
+    ]
+    assert read == [
+        ("o1-li0", "sku-0", "product-0", "SELLER-0", "Product 0", 1),
+        ("o1-li1", "sku-1", "product-1", "SELLER-1", "Product 1", 2),
+    ]
+    assert [i.sale_price for i in page.items[0].line_items] == [Money(Decimal("19.90"), "USD")] * 2
+
+
+async def test_a_subscription_feed_reads_at_most_its_limit_of_active_tasks(
+    database: Database, cipher: TokenCipher
+) -> None:
+    # given three active tasks of the merchant (one per shop and kind), a second apart
+    uows = uow_factory(database, cipher)
+    one, two = [await add_shop(uows, make_shop("merchant-a")) for _ in range(2)]
+    tasks = [
+        make_task(one, SyncKind.PRODUCTS, created_at=NOW),
+        make_task(one, SyncKind.ORDERS, created_at=NOW + timedelta(seconds=1)),
+        make_task(two, SyncKind.PRODUCTS, created_at=NOW + timedelta(seconds=2)),
+    ]
+    async with uows() as uow:
+        for task in tasks:
+            await uow.sync_tasks.add(task)
+        await uow.commit()
+    # when a feed follows at most two, then the two newest come
+    async with database.read_sessionmaker() as session:
+        followed = await queries.followed_sync_tasks(session, "merchant-a", [], 2)
+    assert set(followed) == {tasks[2].id, tasks[1].id}
+
+
+def test_a_cursor_is_urlsafe_base64_of_its_time_and_id_without_padding() -> None:
+    # [ "2025-03-01T12:00:00+00:00", "0123456789abcdef0123456789abcdef" ] as compact JSON is 64 bytes: base64 would
+    # end in "==" (`printf %s '["2025-...",...]' | base64`), which the cursor leaves out
+    at = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    cursor = encode_cursor(at, "0123456789abcdef0123456789abcdef")
+    assert cursor == ("WyIyMDI1LTAzLTAxVDEyOjAwOjAwKzAwOjAwIiwiMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYiXQ")
+    assert decode_cursor(cursor) == (at, "0123456789abcdef0123456789abcdef")
+
+
+def test_a_cursor_whose_time_overflows_in_utc_is_refused_with_the_usual_message() -> None:
+    far = datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-12)))  # year 10000 in UTC
+    cursor = encode_cursor(far, "0123456789abcdef0123456789abcdef")
+    with pytest.raises(InvalidCursorError, match=r"^Invalid cursor\.$"):
+        decode_cursor(cursor)
+
+
+async def _linked_shop(database: Database, cipher: TokenCipher, products: list[str]) -> str:
+    """A shop of merchant-a with `products` imported (two SKUs each) and every SKU linked to an item of its own."""
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop("merchant-a"))
+    async with uows() as uow:
+        await uow.catalog.upsert_products(shop.id, [make_product(p) for p in products])
+        await uow.commit()
+    for product in products:
+        for n in range(2):
+            item = await add_item(database, "merchant-a", f"ITEM-{shop.id[:6]}-{product}-{n}", on_hand=5)
+            await link(database, shop, f"{product}-sku{n}", item, product)
+    return shop.id
+
+
+async def test_a_dirty_product_is_no_reconcile_candidate_and_the_others_are(
+    database: Database, cipher: TokenCipher
+) -> None:
+    shop_id = await _linked_shop(database, cipher, ["p1", "p2"])
+    uows = uow_factory(database, cipher)
+    async with uows() as uow:
+        await uow.inventory_push.mark_dirty(shop_id, ["p1"], NOW)
+        await uow.commit()
+    async with uows() as uow:
+        candidates = await uow.inventory_push.reconcile_candidates(shop_id, NOW)
+    assert sorted(c.tiktok_sku_id for c in candidates) == ["p2-sku0", "p2-sku1"]
+
+
+async def test_shops_to_reconcile_come_in_id_order_up_to_the_limit(database: Database, cipher: TokenCipher) -> None:
+    shop_ids = sorted([await _linked_shop(database, cipher, ["p1"]) for _ in range(3)])
+    uows = uow_factory(database, cipher)
+    async with uows() as uow:
+        first_two = await uow.inventory_push.shops_to_reconcile(NOW, limit=2)
+        every = await uow.inventory_push.shops_to_reconcile(NOW, limit=10)
+    assert first_two == shop_ids[:2]
+    assert every == shop_ids
