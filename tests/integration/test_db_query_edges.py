@@ -16,6 +16,7 @@ from domain.catalog import Money
 from domain.sync import SyncKind
 from tests.integration.db_samples import NOW, add_shop, make_order, make_product, make_shop, make_task
 from tests.integration.pool_push_support import add_item, link
+from tests.integration.test_db_inventory import Pool, order, product
 
 
 async def test_a_line_item_reads_back_every_field_it_was_imported_with(database: Database, cipher: TokenCipher) -> None:
@@ -81,10 +82,10 @@ async def _linked_shop(database: Database, cipher: TokenCipher, products: list[s
     async with uows() as uow:
         await uow.catalog.upsert_products(shop.id, [make_product(p) for p in products])
         await uow.commit()
-    for product in products:
+    for tiktok_product_id in products:
         for n in range(2):
-            item = await add_item(database, "merchant-a", f"ITEM-{shop.id[:6]}-{product}-{n}", on_hand=5)
-            await link(database, shop, f"{product}-sku{n}", item, product)
+            item = await add_item(database, "merchant-a", f"ITEM-{shop.id[:6]}-{tiktok_product_id}-{n}", on_hand=5)
+            await link(database, shop, f"{tiktok_product_id}-sku{n}", item, tiktok_product_id)
     return shop.id
 
 
@@ -109,3 +110,17 @@ async def test_shops_to_reconcile_come_in_id_order_up_to_the_limit(database: Dat
         every = await uow.inventory_push.shops_to_reconcile(NOW, limit=10)
     assert first_two == shop_ids[:2]
     assert every == shop_ids
+
+
+async def test_the_units_ingested_since_a_push_are_the_reserved_or_deducted_ones_written_after_it(
+    database: Database, cipher: TokenCipher
+) -> None:
+    # given a SKU auto-linked by its seller SKU, then three units of it sold in two open orders (reserved at NOW)
+    world = Pool(database, cipher)
+    shop = await world.shop()
+    await world.products(shop, product("p1", ("s1", "TEE-RED", 10)))
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s1", "s1"), order("o2", "AWAITING_SHIPMENT", "s1"))
+    async with world.uows() as uow:
+        before = await uow.inventory_push.ingested_since(shop.id, {"s1": NOW - timedelta(seconds=1)})
+        after = await uow.inventory_push.ingested_since(shop.id, {"s1": NOW})
+    assert (before, after) == ({"s1": 3}, {"s1": 0})
