@@ -124,3 +124,50 @@ async def test_the_units_ingested_since_a_push_are_the_reserved_or_deducted_ones
         before = await uow.inventory_push.ingested_since(shop.id, {"s1": NOW - timedelta(seconds=1)})
         after = await uow.inventory_push.ingested_since(shop.id, {"s1": NOW})
     assert (before, after) == ({"s1": 3}, {"s1": 0})
+
+
+async def test_an_outbox_row_is_claimed_by_one_holder_of_its_shop_until_pushed_or_its_lease_lapses(
+    database: Database, cipher: TokenCipher
+) -> None:
+    uows = uow_factory(database, cipher)
+    a, b = [await add_shop(uows, make_shop("merchant-a")) for _ in range(2)]
+    lease = timedelta(seconds=60)
+
+    def at(seconds: int) -> datetime:
+        return NOW + timedelta(seconds=seconds)
+
+    # given product p1 dirty in two shops (TikTok product ids are per shop; the same id may come twice)
+    async with uows() as uow:
+        await uow.inventory_push.mark_dirty(a.id, ["p1"], NOW)
+        await uow.inventory_push.mark_dirty(b.id, ["p1"], NOW)
+        await uow.commit()
+    # when w1 claims shop A's: nobody else gets it during the lease, and shop B's row stays free
+    async with uows() as uow:
+        first = await uow.inventory_push.claim_due(a.id, "w1", NOW, lease, 10)
+        held = await uow.inventory_push.claim_due(a.id, "w2", at(59), lease, 10)
+        of_b = await uow.inventory_push.claim_due(b.id, "w2", NOW, lease, 10)
+        await uow.commit()
+    assert [(c.shop_id, c.tiktok_product_id, c.dirty_version) for c in first] == [(a.id, "p1", 1)]
+    assert held == []
+    assert [(c.shop_id, c.tiktok_product_id) for c in of_b] == [(b.id, "p1")]
+    # once the lease lapsed, w3 claims it; w1's late finish is refused and marks the row dirty again
+    async with uows() as uow:
+        taken = await uow.inventory_push.claim_due(a.id, "w3", at(61), lease, 10)
+        late = await uow.inventory_push.finish_claim(
+            first[0], "w1", at(62), pushed=True, next_attempt_at=at(62), error=None
+        )
+        await uow.commit()
+    assert ([c.dirty_version for c in taken], late) == ([1], False)
+    # so w3's push of version 1 leaves version 2 due, and once that is pushed nothing is due
+    async with uows() as uow:
+        done = await uow.inventory_push.finish_claim(
+            taken[0], "w3", at(63), pushed=True, next_attempt_at=at(63), error=None
+        )
+        again = await uow.inventory_push.claim_due(a.id, "w4", at(64), lease, 10)
+        await uow.commit()
+    assert (done, [c.dirty_version for c in again]) == (True, [2])
+    async with uows() as uow:
+        await uow.inventory_push.finish_claim(again[0], "w4", at(65), pushed=True, next_attempt_at=at(65), error=None)
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.inventory_push.claim_due(a.id, "w5", at(66), lease, 10) == []
