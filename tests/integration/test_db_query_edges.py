@@ -13,6 +13,7 @@ from adapters.crypto import TokenCipher
 from adapters.db import Database, queries, uow_factory
 from adapters.db.cursors import InvalidCursorError, decode_cursor, encode_cursor
 from domain.catalog import Money
+from domain.inventory_push import InventoryPolicy
 from domain.sync import SyncKind
 from tests.integration.db_samples import NOW, add_shop, make_order, make_product, make_shop, make_task
 from tests.integration.pool_push_support import add_item, link
@@ -171,3 +172,15 @@ async def test_an_outbox_row_is_claimed_by_one_holder_of_its_shop_until_pushed_o
         await uow.commit()
     async with uows() as uow:
         assert await uow.inventory_push.claim_due(a.id, "w5", at(66), lease, 10) == []
+
+
+async def test_a_shops_inventory_policy_reads_back_every_setting(database: Database, cipher: TokenCipher) -> None:
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop("merchant-a"))
+    saved = InventoryPolicy(push_enabled=False, share_percent=40, max_quantity=25, out_of_stock_threshold=3)
+    async with uows() as uow:
+        await uow.inventory_push.save_policy(shop.id, saved, NOW)
+        await uow.commit()
+    async with uows() as uow:
+        read = await uow.inventory_push.policy(shop.id)
+    assert (read.push_enabled, read.share_percent, read.max_quantity, read.out_of_stock_threshold) == (False, 40, 25, 3)
