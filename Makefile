@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test servers lint bench install format clean lock mutants
+.PHONY: run test servers lint bench install format clean lock mutants mutants-db
 
 # constraints.txt pins every package CI and `make run` install; `make lock` re-pins after an upgrade.
 $(STAMP): pyproject.toml constraints.txt
@@ -57,6 +57,15 @@ bench: $(STAMP)
 mutants: $(STAMP)
 	nice -n 10 $(BIN)/mutmut run --max-children 2
 	$(BIN)/python scripts/mutation-score
+
+# The database adapter's mutants (adapters/db/, [tool.mutmut-db] in pyproject.toml), against its integration tests on
+# real SQLite (scripts/mutants-db runs mutmut from a copy of the tree in var/mutants-db/, results stay there). Slow:
+# seconds per mutant, ~5,400 mutants. Options in MUTANTS_DB_ARGS, e.g. a random sample, or PostgreSQL's tests for
+# what SQLite left alive:  make mutants-db MUTANTS_DB_ARGS='--sample 200'   (scripts/mutants-db --help)
+MUTANTS_DB_ARGS ?=
+
+mutants-db: $(STAMP) servers
+	$(BIN)/python scripts/mutants-db $(MUTANTS_DB_ARGS)
 
 # Upgrade the pinned set: newest releases allowed by pyproject.toml, then re-pin (run `make test` before committing).
 lock:

@@ -109,7 +109,7 @@ async def test_skus_link_by_trimmed_seller_sku_and_never_guess(world: Pool) -> N
         ).scalar_one()
     with pytest.raises(DomainError) as refused:
         await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", bundle_sku, red)
-    assert refused.value.code is ErrorCode.SKU_NOT_LINKABLE
+    assert (refused.value.code, refused.value.field) == (ErrorCode.SKU_NOT_LINKABLE, ("skuId",))
     # seeded from TikTok's stock: available equals what TikTok shows
     assert (await world.item("TEE-RED"))["on_hand"] == 7
     assert world.queue.inventory_pushes == [shop.id]

@@ -11,7 +11,7 @@ from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from domain.errors import DomainError, ErrorCode
 from domain.shops import Shop
-from domain.sync import RecordFailure, SyncKind, SyncTaskStatus
+from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.integration.db_samples import NOW, add_shop, make_shop, make_task, until_a_writer_waits_on_a_lock
 
 
@@ -159,3 +159,35 @@ async def test_list_resumable_finds_active_tasks_with_a_stale_heartbeat(
     async with uows() as uow:
         resumable = await uow.sync_tasks.list_resumable(NOW - timedelta(minutes=2))
     assert [t.id for t in resumable] == [stale.id]
+
+
+async def test_the_last_succeeded_poll_or_import_and_empty_polls_folded_to_the_newest(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    def finished(trigger: SyncTrigger, minute: int, created: int = 0) -> SyncTask:
+        task = SyncTask.queue(shop.id, shop.merchant_id, SyncKind.ORDERS, trigger, NOW + timedelta(minutes=minute))
+        task.begin_attempt(NOW + timedelta(minutes=minute))
+        task.record_batch(created, 0, 0, [])
+        task.succeed(NOW + timedelta(minutes=minute, seconds=30))
+        return task
+
+    # given four empty polls, a poll that found two orders, then a manual import
+    empty = [finished(SyncTrigger.SCHEDULED, minute) for minute in range(4)]
+    found, imported = finished(SyncTrigger.SCHEDULED, 4, created=2), finished(SyncTrigger.MANUAL, 5)
+    uows = uow_factory(database, cipher)
+    async with uows() as uow:
+        for task in [*empty, found, imported]:
+            await uow.sync_tasks.add(task)
+        await uow.commit()
+    async with uows() as uow:
+        last_poll = await uow.sync_tasks.last_succeeded(shop.id, SyncKind.ORDERS, scheduled=True)
+        last_import = await uow.sync_tasks.last_succeeded(shop.id, SyncKind.ORDERS, scheduled=False)
+        none_yet = await uow.sync_tasks.last_succeeded(shop.id, SyncKind.PRODUCTS, scheduled=False)
+        folded = await uow.sync_tasks.fold_empty_polls(shop.id, SyncKind.ORDERS, 1)
+        await uow.commit()
+    assert (last_poll and last_poll.id, last_import and last_import.id, none_yet) == (found.id, imported.id, None)
+    # then folding to the newest empty poll deletes the three older ones, and says so
+    assert folded == 3
+    async with uows() as uow:
+        left = [await uow.sync_tasks.get(task.id) for task in [*empty, found, imported]]
+    assert [task is not None for task in left] == [False, False, False, True, True, True]

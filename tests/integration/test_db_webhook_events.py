@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -52,6 +52,7 @@ async def test_a_notification_is_stored_once(database: Database, cipher: TokenCi
         pending = await uow.webhook_events.pending(shop.id, 10)
     assert [e.tts_notification_id for e in pending] == ["111", "222"]
     assert pending[0].received_at == NOW and pending[0].outcome is EventOutcome.PENDING
+    assert pending[0].notified_at == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)  # timestamp 1700000000
 
 
 async def test_events_are_scoped_saved_and_deleted_with_their_shop(

@@ -239,7 +239,6 @@ async def link_manually(
             products.c.tiktok_product_id,
         )
         .join(products, products.c.id == skus.c.product_id)
-        .join(sku_links, sku_links.c.sku_id == skus.c.id, isouter=True)
         .where(skus.c.id == sku_id)
     )
     row = (await session.execute(query)).first()
