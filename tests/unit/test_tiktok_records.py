@@ -199,3 +199,14 @@ def test_stock_per_warehouse_of_a_products_skus() -> None:
     )  # fmt: skip
     assert isinstance(product, Product)
     assert product.skus[0].stock == (WarehouseStock("7068517275539719942", 5), WarehouseStock("7068517275539719943", 0))
+
+
+def test_an_id_sent_as_a_json_boolean_is_no_id() -> None:
+    # ids sent as JSON numbers are read as their digits; true is not a number, and not an id either
+    assert records.product(raw({**PRODUCT, "id": True})) == RecordFailure(
+        "(no id)", "Expected `str`, got `bool` - at `$.id`"
+    )
+    item = {"id": "7", "sku_id": False, "sale_price": "1"}
+    assert records.order(raw({**ORDER, "line_items": [item]})) == RecordFailure(
+        "576461413038785752", "Expected `str`, got `bool` - at `$.line_items[0].sku_id`"
+    )
