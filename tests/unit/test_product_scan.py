@@ -212,3 +212,12 @@ async def test_a_page_answered_twice_ends_the_walk_naming_its_window(window: lis
         f"TikTok's paging does not advance: the product search of update_time {named} answered a page it had "
         "already answered (1 records, nothing new)"
     )
+
+
+async def test_windows_are_split_at_whole_seconds() -> None:
+    # given an open window over the cap whose bounds add up to an odd number (0 and the horizon 1001)
+    search = Search([100 * n for n in range(1, 11)])
+    pages = await walk(search, {"windows": [[0, None]]}, page_size=10, cap=8, now=lambda: 1061)
+    # then its halves end and start on whole seconds: [0, 500], [501, 1001], and [1002, now) after them
+    assert search.asked[:2] == [(0, None, None), (0, 500, None)]
+    assert pages[0][1] == [[501, 1001], [1002, None]] and all(type(b) is int for b in pages[0][1][0])
