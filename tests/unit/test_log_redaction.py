@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from decimal import Decimal
 
 from adapters.tiktok.redaction import install_redaction, redact
@@ -77,8 +78,9 @@ def _logged(logger: logging.Logger, msg: object, *args: object) -> str:
 
 
 def test_a_credential_formatted_into_the_message_itself_is_masked() -> None:
-    # given a logger of our own with the filter installed (a fresh name: no other test installed it before)
-    logger = logging.getLogger("shopbridge.test.redaction.message")
+    # given a logger of our own with the filter installed (a fresh name: nothing installed it before, not even this
+    # test in a parent process, as under mutmut, whose forked runs inherit the parent's loggers)
+    logger = logging.getLogger(f"shopbridge.test.redaction.message.{uuid.uuid4().hex}")
     install_redaction((logger.name,))
     # when a line carries the URL in its message rather than in its arguments, then the credential is masked
     assert _logged(logger, "GET /oauth/tiktok/callback?code=abc&state=xyz") == (
@@ -89,7 +91,7 @@ def test_a_credential_formatted_into_the_message_itself_is_masked() -> None:
 
 def test_arguments_without_a_query_keep_their_type_and_a_non_text_message_passes() -> None:
     # given a logger with the filter installed twice (idempotent)
-    logger = logging.getLogger("shopbridge.test.redaction.types")
+    logger = logging.getLogger(f"shopbridge.test.redaction.types.{uuid.uuid4().hex}")
     install_redaction((logger.name,))
     install_redaction((logger.name,))
     # then numbers and objects keep their type for %-formats that need it, and bytes keep their repr

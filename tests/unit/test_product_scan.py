@@ -9,7 +9,7 @@ import pytest
 
 from adapters.tiktok.errors import PageTokenRejectedError, SearchCapExceededError
 from adapters.tiktok.product_scan import scan_products
-from domain.ports import Page
+from domain.ports import CursorStuckError, Page
 from domain.sync import RecordFailure
 
 
@@ -46,7 +46,7 @@ async def walk(search: Search, checkpoint: dict[str, Any] | None = None, **optio
             [item.tiktok_id for item in scan.page.items],
             scan.checkpoint["windows"], scan.checkpoint["page_token"], scan.total_count,
         )
-        async for scan in scan_products(search, checkpoint, now=lambda: 1060, **options)
+        async for scan in scan_products(search, checkpoint, **{"now": lambda: 1060, **options})
     ]  # fmt: skip
 
 
@@ -115,3 +115,109 @@ async def test_an_open_window_starting_at_the_horizon_cannot_be_split_and_is_pag
     pages = await walk(search, {"windows": [[1000, None]]}, page_size=5, cap=2)
     # then it is paged as it is: nothing narrower to ask for
     assert search.asked == [(1000, None, None)] and pages == [(["p1000", "p1010", "p1020"], [], None, None)]
+
+
+async def test_a_scan_begun_within_the_clock_margin_of_the_epoch_starts_its_windows_at_zero() -> None:
+    # given a clock at 30 s (the horizon, 60 s earlier, would be negative) and products updated at 0 and 5
+    pages = await walk(Search([0, 5]), page_size=5, now=lambda: 30)
+    # then the windows are [0, 0] and [1, now): the first is the whole catalog before the walk
+    assert pages == [(["p0"], [[1, None]], None, 1), (["p5"], [], None, 1)]
+
+
+async def test_the_checkpoint_is_the_documented_json_and_a_resumed_walk_keeps_its_total() -> None:
+    search = Search([10, 20, 30, 1030])
+    scans = [scan async for scan in scan_products(search, None, page_size=2, now=lambda: 1060)]
+    assert [scan.checkpoint for scan in scans] == [
+        {"version": 1, "windows": [[0, 1000], [1001, None]], "page_token": "2", "total_count": 3},
+        {"version": 1, "windows": [[1001, None]], "page_token": None, "total_count": 3},
+        {"version": 1, "windows": [], "page_token": None, "total_count": 3},
+    ]
+    # when the walk resumes from its first checkpoint, the catalog's total (taken on the first page) is kept
+    resumed = {"version": 1, "windows": [[0, 1000], [1001, None]], "page_token": "2", "total_count": 3}
+    assert await walk(Search([10, 20, 30, 1030]), resumed, page_size=2) == [
+        (["p30"], [[1001, None]], None, 3),
+        (["p1030"], [], None, 3),
+    ]
+    # and a checkpoint without windows (an older shape) starts over
+    assert await walk(Search([10]), {"version": 1, "page_token": "9"}, page_size=5) == [
+        (["p10"], [[1001, None]], None, 1),
+        ([], [], None, 1),
+    ]
+
+
+@pytest.mark.parametrize(("cap", "asked"), [(4, [(0, 1000), (1001, None)]), (3, [(0, 1000), (0, 500)])])
+async def test_a_window_is_split_only_when_its_total_exceeds_the_cap(cap: int, asked: list[Any]) -> None:
+    search = Search([100, 200, 300, 400])
+    await walk(search, page_size=10, cap=cap)
+    assert [(ge, le) for ge, le, _ in search.asked[:2]] == asked
+
+
+@pytest.mark.parametrize(("total", "asked"), [(10_000, [(0, 1000), (1001, None)]), (10_001, [(0, 1000), (0, 500)])])
+async def test_the_cap_is_tiktoks_10000_search_results_by_default(total: int, asked: list[Any]) -> None:
+    # given a first page reporting `total` results (the walk's default cap: Search Products' 10,000, 12052180)
+    windows: list[tuple[int, int | None]] = []
+
+    async def fetch(
+        *, page_size: int, page_token: str | None, update_time_ge: int, update_time_le: int | None
+    ) -> Page[Any]:
+        windows.append((update_time_ge, update_time_le))
+        return Page([], None, total if len(windows) == 1 else 0)
+
+    _ = [scan async for scan in scan_products(fetch, None, page_size=100, now=lambda: 1060)]
+    assert windows[:2] == asked
+
+
+async def test_a_total_that_grows_past_the_cap_after_the_first_page_does_not_split_the_window() -> None:
+    # given a window whose second page reports more products than the cap (updated during the walk)
+    asked: list[str | None] = []
+
+    async def fetch(
+        *, page_size: int, page_token: str | None, update_time_ge: int, update_time_le: int | None
+    ) -> Page[Any]:
+        asked.append(page_token)
+        if page_token is None:
+            return Page([RecordFailure("p1", "")], "t2", 2)
+        return Page([RecordFailure("p2", "")], None, 9)
+
+    pages = [
+        (scan.checkpoint["windows"], scan.total_count)
+        async for scan in scan_products(fetch, {"windows": [[0, 50]]}, page_size=1, now=lambda: 1060, cap=4)
+    ]
+    # then the window is paged to its end as it was begun
+    assert asked == [None, "t2"] and pages == [([[0, 50]], None), ([], None)]
+
+
+async def test_refused_page_tokens_are_counted_per_window() -> None:
+    # given a first window with no refusal, then a second whose page token is refused three times
+    search = Search([10, 30, 40, 50], refuse_tokens=3)
+    pages = await walk(search, {"windows": [[0, 20], [21, 60]]}, page_size=1)
+    # then the second window restarts three times, as a window may, and is walked to its end
+    assert [p[0] for p in pages] == [["p10"], ["p30"], ["p30"], ["p30"], ["p30"], ["p40"], ["p50"]]
+
+
+@pytest.mark.parametrize(
+    ("window", "named"), [([0, 1000], "[0, 1000]"), ([1001, None], "[1001, now]")], ids=["closed", "open"]
+)
+async def test_a_page_answered_twice_ends_the_walk_naming_its_window(window: list[Any], named: str) -> None:
+    # given Search Products answering the same page for the next page token as for the first page
+    async def fetch(
+        *, page_size: int, page_token: str | None, update_time_ge: int, update_time_le: int | None
+    ) -> Page[Any]:
+        return Page([RecordFailure("p1", "")], "t2", 1)
+
+    with pytest.raises(CursorStuckError) as stuck:
+        _ = [scan async for scan in scan_products(fetch, {"windows": [window]}, page_size=1, now=lambda: 1060)]
+    # then the error (a task's errorMessage) says which search does not advance
+    assert str(stuck.value) == (
+        f"TikTok's paging does not advance: the product search of update_time {named} answered a page it had "
+        "already answered (1 records, nothing new)"
+    )
+
+
+async def test_windows_are_split_at_whole_seconds() -> None:
+    # given an open window over the cap whose bounds add up to an odd number (0 and the horizon 1001)
+    search = Search([100 * n for n in range(1, 11)])
+    pages = await walk(search, {"windows": [[0, None]]}, page_size=10, cap=8, now=lambda: 1061)
+    # then its halves end and start on whole seconds: [0, 500], [501, 1001], and [1002, now) after them
+    assert search.asked[:2] == [(0, None, None), (0, 500, None)]
+    assert pages[0][1] == [[501, 1001], [1002, None]] and all(type(b) is int for b in pages[0][1][0])
