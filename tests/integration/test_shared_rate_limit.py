@@ -19,6 +19,7 @@ from sandbox.config import SandboxConfig
 from tests.fixtures.sync import sync_settings
 
 pytestmark = pytest.mark.redis
+NOW = 1000.0  # seconds, the in-process fallback's frozen clock
 
 
 async def test_two_limiters_share_one_pace(redis_server) -> None:
@@ -54,15 +55,16 @@ async def test_other_lanes_are_independent(redis_server) -> None:
 
 
 async def test_an_unreachable_redis_falls_back_to_pacing_in_process(caplog) -> None:
-    # given a limiter of 10 requests/s whose Redis cannot be reached, and a record of the waits it asks for
+    # given a limiter of 10 requests/s whose Redis cannot be reached, on a frozen clock, and the slots it books
     slots: list[float] = []
 
     async def record(seconds: float) -> None:  # called right after the slot is booked: now + wait is the slot
-        slots.append(time.monotonic() + seconds)
+        slots.append(NOW + seconds)
 
     limiter = RedisRateLimiter(
-        Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2), 10, headroom=1.0, sleep=record
-    )
+        Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2), 10, headroom=1.0, sleep=record,
+        clock=lambda: NOW,
+    )  # fmt: skip
     try:
         # when five requests of one shop go at once
         with caplog.at_level("WARNING", logger="adapters.tiktok.shared_ratelimit"):
@@ -70,9 +72,7 @@ async def test_an_unreachable_redis_falls_back_to_pacing_in_process(caplog) -> N
     finally:
         await limiter.aclose()
     # then they are paced in process: the first at once, the other four in slots 100 ms apart; said once
-    assert len(slots) == 4, slots
-    slots.sort()
-    assert all(abs(later - earlier - 0.1) < 0.005 for earlier, later in pairwise(slots)), slots
+    assert sorted(slots) == pytest.approx([NOW + 0.1, NOW + 0.2, NOW + 0.3, NOW + 0.4])
     warnings = [r for r in caplog.records if "shared rate limit unavailable" in r.getMessage()]
     assert len(warnings) == 1
 
@@ -146,3 +146,100 @@ async def test_two_processes_importing_one_shop_draw_no_429(sandbox_factory, red
         assert outcomes.get("36009002", 0) == 0 and outcomes.get("ok") == 120, outcomes
     else:
         assert outcomes.get("36009002", 0) > 0, outcomes
+
+
+@pytest.mark.parametrize(("per_second", "headroom"), [(0, 0.95), (-1, 0.95), (20, 0), (20, 1.01)])
+async def test_a_rate_or_headroom_out_of_range_is_refused(per_second: float, headroom: float) -> None:
+    redis = Redis.from_url("redis://127.0.0.1:1/0")  # never connected
+    with pytest.raises(ValueError, match=r"per_second must be positive and headroom in \(0, 1\]"):
+        RedisRateLimiter(redis, per_second, headroom=headroom)
+    await redis.aclose()
+
+
+# The lane's key: the prefix, then the first 24 hex digits of SHA-256 of repr(("app", "shop-key")), computed apart
+# (`printf "%s" "('app', 'shop-key')" | sha256sum`): every process, of any version, must name a lane alike.
+LANE_KEY = "shopbridge:tiktok-rate:04c1520024e339f3fc6fdbf9"
+
+
+async def test_each_booking_moves_the_lanes_next_slot_one_interval_on(redis_server) -> None:
+    # given a lane of one request per 1,000 s at half the budget (slots 2,000 s apart), its waits recorded, not slept
+    redis = Redis.from_url(redis_server.url)
+    await redis.delete(LANE_KEY)
+    slept: list[float] = []
+
+    async def record(seconds: float) -> None:
+        slept.append(seconds)
+
+    limiter = RedisRateLimiter(Redis.from_url(redis_server.url), 0.001, headroom=0.5, sleep=record)
+    try:
+        # when three requests book their slots
+        booked = []
+        for _ in range(3):
+            await limiter.acquire(("app", "shop-key"))
+            booked.append(int(await redis.get(LANE_KEY)))
+        # then the lane's next free slot (microseconds, Redis's clock) moves 2,000 s on each time
+        assert [later - earlier for earlier, later in pairwise(booked)] == [2_000_000_000, 2_000_000_000]
+        # and the first went at once, the others wait for their slots (minus the instants since each booking)
+        assert len(slept) == 2
+        assert 1999 < slept[0] <= 2000 and 3999 < slept[1] <= 4000
+        # and an idle lane is forgotten a minute after its last booking
+        assert 50_000 < await redis.pttl(LANE_KEY) <= 60_000
+    finally:
+        await limiter.aclose()
+        await redis.aclose()
+
+
+async def test_a_slot_booked_by_another_process_is_waited_for_in_seconds(redis_server) -> None:
+    # given a process whose limiter booked the lane's next slot 10,000,000 s ahead (one request per 10^7 s)
+    other = RedisRateLimiter(Redis.from_url(redis_server.url), 1e-7, headroom=1.0)
+    await other.acquire(("app", "shop-far"))
+    await other.aclose()
+    slept: list[float] = []
+
+    async def record(seconds: float) -> None:
+        slept.append(seconds)
+
+    # when this process's limiter acquires the same lane
+    limiter = RedisRateLimiter(Redis.from_url(redis_server.url), 50, sleep=record)
+    try:
+        await limiter.acquire(("app", "shop-far"))
+    finally:
+        await limiter.aclose()
+    # then it sleeps until that slot: 10^7 s, less the instants between the two bookings
+    assert len(slept) == 1 and 10_000_000 - 5 < slept[0] <= 10_000_000
+
+
+async def test_the_fallback_is_reported_once_per_outage(redis_server, caplog) -> None:
+    # given a lane whose key Redis cannot book (it holds a list: every booking fails with WRONGTYPE)
+    redis = Redis.from_url(redis_server.url)
+    lane_key = "shopbridge:tiktok-rate:bc43afc2ea5a5d18f796e8d5"  # ("app", "shop-down"), as LANE_KEY
+    slept: list[float] = []
+
+    async def record(seconds: float) -> None:
+        slept.append(seconds)
+
+    limiter = RedisRateLimiter(Redis.from_url(redis_server.url), 10, headroom=1.0, sleep=record, clock=lambda: NOW)
+    try:
+        with caplog.at_level("WARNING", logger="adapters.tiktok.shared_ratelimit"):
+            await redis.delete(lane_key)
+            await redis.rpush(lane_key, "not a slot")
+            # when two requests go during an outage, one after it, and one during a second outage
+            await limiter.acquire(("app", "shop-down"))
+            await limiter.acquire(("app", "shop-down"))
+            await redis.delete(lane_key)
+            await limiter.acquire(("app", "shop-down"))
+            booked = await redis.get(lane_key)
+            await redis.delete(lane_key)
+            await redis.rpush(lane_key, "not a slot")
+            await limiter.acquire(("app", "shop-down"))
+    finally:
+        await limiter.aclose()
+        await redis.delete(lane_key)
+        await redis.aclose()
+    # then each outage is reported once, and between them the lane was booked in Redis again
+    warnings = [r.getMessage() for r in caplog.records if "shared rate limit unavailable" in r.getMessage()]
+    assert warnings == ["shared rate limit unavailable, pacing in process only: ResponseError"] * 2
+    assert booked is not None
+    # and during the outages the requests were paced in process (the second waits its slot 0.1 s on, and the last
+    # one the next slot: the in-process lane kept its bookings), after the outage through Redis (no wait)
+    assert slept == pytest.approx([0.1, 0.2])
