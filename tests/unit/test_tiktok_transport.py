@@ -7,6 +7,7 @@ TikTok's budget is per app and shop (tiktok-api.md sec. 11); retries use equal-j
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Hashable
 from typing import Any
 
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from adapters.tiktok import NetworkError, RateLimiter, TikTokClient
-from adapters.tiktok.errors import RateLimitedError, ServerError
+from adapters.tiktok.errors import AuthCodeRejectedError, RateLimitedError, ServerError
 from tests.unit.test_tiktok_client import NOW, SETTINGS, Handler, Recorder, fail, ok, token_data
 
 
@@ -142,3 +143,29 @@ async def test_with_retries_off_a_transient_failure_is_raised_at_once_without_sl
     with pytest.raises(RateLimitedError):
         await client.get_orders("TTP_token", "GCP_a", ["1"])
     assert slept == [] and len(recorder.requests) == 1
+
+
+async def test_each_answer_retry_and_give_up_is_logged_with_the_api_attempt_and_cause(caplog):
+    # what an operator reads after a task failed with TIKTOK_UNAVAILABLE, or a consent failed
+    caplog.set_level(logging.DEBUG, logger="adapters.tiktok")
+    answers = [fail(36009003, "Internal error", status=500)] * 3 + [ok({"orders": []}), fail(36004005, "Bad code.")]
+    client, _ = client_with(lambda r: answers.pop(0), max_retries=2)
+    with pytest.raises(ServerError):
+        await client.get_orders("TTP_token", "GCP_a", ["1"])
+    await client.get_orders("TTP_token", "GCP_a", ["1"])
+    with pytest.raises(AuthCodeRejectedError):
+        await client.exchange_code("CODE")
+    api = "GET /order/202309/orders"
+    cause = f"Internal error (code=36009003, http=500, request_id=RID, api={api})"
+    refused = f"tiktok {api} -> http=500 code=36009003 request_id=RID"
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "adapters.tiktok"] == [
+        ("INFO", refused),
+        ("INFO", f"tiktok {api} attempt 1 failed ({cause}); retrying in 0.15s"),
+        ("INFO", refused),
+        ("INFO", f"tiktok {api} attempt 2 failed ({cause}); retrying in 0.30s"),
+        ("INFO", refused),
+        ("WARNING", f"tiktok {api} gave up after 3 attempts: {cause}"),
+        ("DEBUG", f"tiktok {api} -> ok request_id=RID"),
+        ("WARNING", "tiktok GET /api/v2/token/get -> http=200 code=36004005 request_id=RID"),
+        ("WARNING", "tiktok GET /api/v2/token/get -> code=36004005 request_id=RID"),
+    ]
