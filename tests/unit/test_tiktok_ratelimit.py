@@ -78,3 +78,21 @@ def test_the_window_frees_exactly_one_second_after_the_oldest_dispatch() -> None
     # and after a third dispatch only the last two count
     limiter.record_dispatch("k")
     assert limiter.window_wait("k") == 0.25
+
+
+async def test_back_to_back_requests_each_sleep_until_their_slot() -> None:
+    # given a 10/s lane (at the whole budget) and a sleep that lets the clock run
+    clock = Clock()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    limiter = RateLimiter(10, headroom=1.0, clock=clock, sleep=sleep)
+    # when three requests go one after the other
+    for _ in range(3):
+        await limiter.acquire("k")
+    # then the first goes at once and each of the others sleeps 0.1 s, however short the wait
+    assert slept == pytest.approx([0.1, 0.1])
+    assert clock.now == pytest.approx(1000.2)
