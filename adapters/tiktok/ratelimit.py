@@ -54,7 +54,6 @@ class RateLimiter:
             raise ValueError("per_second must be positive")
         if not 0 < headroom <= 1:
             raise ValueError("headroom must be in (0, 1]")
-        self.per_second = per_second
         self.window = 1.0  # seconds: TikTok counts requests per second
         self.limit = max(1, math.floor(per_second))
         self.interval = 1.0 / (per_second * headroom)
