@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from itertools import pairwise
 
 import httpx
@@ -23,35 +24,49 @@ NOW = 1000.0  # seconds, the in-process fallback's frozen clock
 
 
 async def test_two_limiters_share_one_pace(redis_server) -> None:
-    # given two limiters on separate connections, as in two processes, at 20 requests/s
-    first = RedisRateLimiter(Redis.from_url(redis_server.url), 20, headroom=1.0)
-    second = RedisRateLimiter(Redis.from_url(redis_server.url), 20, headroom=1.0)
-    times: list[float] = []
+    # given two limiters on separate connections, as in two processes, of one request per 100 s, whose waits are
+    # recorded, not slept: slots this far apart make the waits independent of the machine's speed (no timer read)
+    waits: dict[str, list[float]] = {"first": [], "second": []}
 
-    async def request(limiter: RedisRateLimiter) -> None:
-        await limiter.acquire(("app", "shop-pace"))
-        times.append(time.monotonic())
+    def recorder(name: str) -> Callable[[float], Awaitable[None]]:
+        async def record(seconds: float) -> None:
+            waits[name].append(seconds)
 
+        return record
+
+    first = RedisRateLimiter(Redis.from_url(redis_server.url), 0.01, headroom=1.0, sleep=recorder("first"))
+    second = RedisRateLimiter(Redis.from_url(redis_server.url), 0.01, headroom=1.0, sleep=recorder("second"))
     try:
-        # when each sends 15 requests at once
-        await asyncio.gather(*(request(limiter) for limiter in (first, second) for _ in range(15)))
+        # when each sends 15 requests of one shop at once
+        await asyncio.gather(*(limiter.acquire(("app", "shop-pace")) for limiter in (first, second) for _ in range(15)))
     finally:
         await first.aclose()
         await second.aclose()
-    # then the 30 are spread 50 ms apart, as one budget: no second holds more than 20 (+1 at the boundary)
-    times.sort()
-    assert times[-1] - times[0] >= 29 * 0.05 * 0.9
-    assert max(sum(1 for t in times if start <= t < start + 1.0) for start in times) <= 21
+    # then the 30 are booked 100 s apart, as one budget: one goes at once, the n-th other waits n x 100 s (less the
+    # instants since the first booking), whichever process sent it
+    assert len(waits["first"]) + len(waits["second"]) == 29
+    assert len(waits["first"]) >= 14 and len(waits["second"]) >= 14
+    booked = sorted(waits["first"] + waits["second"])
+    assert all(100 * n - 1 < wait <= 100 * n for n, wait in enumerate(booked, start=1)), booked
 
 
 async def test_other_lanes_are_independent(redis_server) -> None:
-    limiter = RedisRateLimiter(Redis.from_url(redis_server.url), 5, headroom=1.0)
+    # given a limiter of one request per 100 s whose waits are recorded, not slept (no timer is read)
+    slept: list[float] = []
+
+    async def record(seconds: float) -> None:
+        slept.append(seconds)
+
+    limiter = RedisRateLimiter(Redis.from_url(redis_server.url), 0.01, headroom=1.0, sleep=record)
     try:
-        started = time.monotonic()
-        await asyncio.gather(*(limiter.acquire(("app", f"shop-{i}")) for i in range(10)))
-        assert time.monotonic() - started < 0.5  # ten lanes, one request each: nobody waits
+        # when ten lanes send one request each, then one of them a second
+        await asyncio.gather(*(limiter.acquire(("app", f"shop-lanes-{i}")) for i in range(10)))
+        assert slept == []  # ten lanes, one request each: nobody waits
+        await limiter.acquire(("app", "shop-lanes-0"))
     finally:
         await limiter.aclose()
+    # then only that second request waits, for its slot 100 s after its lane's first (less the instants between)
+    assert len(slept) == 1 and 99 < slept[0] <= 100
 
 
 async def test_an_unreachable_redis_falls_back_to_pacing_in_process(caplog) -> None:
