@@ -84,9 +84,12 @@ async def test_an_unreachable_redis_falls_back_to_pacing_in_process(caplog) -> N
         # when five requests of one shop go at once
         with caplog.at_level("WARNING", logger="adapters.tiktok.shared_ratelimit"):
             await asyncio.gather(*(limiter.acquire(("app", "shop")) for _ in range(5)))
+            # and then one request of another shop
+            await limiter.acquire(("app", "other-shop"))
     finally:
         await limiter.aclose()
-    # then they are paced in process: the first at once, the other four in slots 100 ms apart; said once
+    # then they are paced in process: the first at once, the other four in slots 100 ms apart; said once; and the
+    # other shop's lane is its own (its request goes at once)
     assert sorted(slots) == pytest.approx([NOW + 0.1, NOW + 0.2, NOW + 0.3, NOW + 0.4])
     warnings = [r for r in caplog.records if "shared rate limit unavailable" in r.getMessage()]
     assert len(warnings) == 1
@@ -166,7 +169,7 @@ async def test_two_processes_importing_one_shop_draw_no_429(sandbox_factory, red
 @pytest.mark.parametrize(("per_second", "headroom"), [(0, 0.95), (-1, 0.95), (20, 0), (20, 1.01)])
 async def test_a_rate_or_headroom_out_of_range_is_refused(per_second: float, headroom: float) -> None:
     redis = Redis.from_url("redis://127.0.0.1:1/0")  # never connected
-    with pytest.raises(ValueError, match=r"per_second must be positive and headroom in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"^per_second must be positive and headroom in \(0, 1\]$"):
         RedisRateLimiter(redis, per_second, headroom=headroom)
     await redis.aclose()
 

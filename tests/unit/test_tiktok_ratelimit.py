@@ -22,11 +22,11 @@ class Clock:
 @pytest.mark.parametrize(
     ("per_second", "headroom", "message"),
     [
-        (0, 0.95, "per_second must be positive"),
-        (-1, 0.95, "per_second must be positive"),
-        (50, 0, "headroom must be in \\(0, 1\\]"),
-        (50, -0.5, "headroom must be in \\(0, 1\\]"),
-        (50, 1.01, "headroom must be in \\(0, 1\\]"),
+        (0, 0.95, "^per_second must be positive$"),
+        (-1, 0.95, "^per_second must be positive$"),
+        (50, 0, "^headroom must be in \\(0, 1\\]$"),
+        (50, -0.5, "^headroom must be in \\(0, 1\\]$"),
+        (50, 1.01, "^headroom must be in \\(0, 1\\]$"),
     ],
 )
 def test_a_rate_or_headroom_out_of_range_is_refused(per_second: float, headroom: float, message: str) -> None:
