@@ -169,3 +169,16 @@ async def test_each_answer_retry_and_give_up_is_logged_with_the_api_attempt_and_
         ("WARNING", "tiktok GET /api/v2/token/get -> http=200 code=36004005 request_id=RID"),
         ("WARNING", "tiktok GET /api/v2/token/get -> code=36004005 request_id=RID"),
     ]
+
+
+@pytest.mark.parametrize("max_retries", [0, 1, 3])
+async def test_the_token_endpoint_is_retried_like_a_business_call(max_retries: int):
+    # given a token endpoint failing its first 10 answers (a bounded outage: a wrong retry count cannot loop forever)
+    answers = [fail(36009003, "Internal error", status=500)] * 10 + [ok(token_data("1"))]
+    slept: list[float] = []
+    client, recorder = client_with(lambda r: answers.pop(0), max_retries=max_retries, slept=slept)
+    # when a refresh meets it, then it gives up after max_retries retries with the same backoff (rng 0.5)
+    with pytest.raises(ServerError):
+        await client.refresh("TTP_refresh")
+    assert len(recorder.requests) == max_retries + 1
+    assert slept == pytest.approx([0.15, 0.3, 0.6][:max_retries])
