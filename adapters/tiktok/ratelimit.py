@@ -47,7 +47,6 @@ class RateLimiter:
         per_second: float,
         *,
         headroom: float = 0.95,
-        window: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -55,9 +54,8 @@ class RateLimiter:
             raise ValueError("per_second must be positive")
         if not 0 < headroom <= 1:
             raise ValueError("headroom must be in (0, 1]")
-        self.per_second = per_second
-        self.window = window
-        self.limit = max(1, math.floor(per_second * window))
+        self.window = 1.0  # seconds: TikTok counts requests per second
+        self.limit = max(1, math.floor(per_second))
         self.interval = 1.0 / (per_second * headroom)
         self._clock = clock
         self._sleep = sleep

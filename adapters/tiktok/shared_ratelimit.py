@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
@@ -45,7 +46,9 @@ class RedisRateLimiter:
         headroom: float = 0.95,
         prefix: str = "shopbridge:tiktok-rate:",
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` (seconds) and `sleep` pace the in-process fallback; Redis's own clock paces the shared lanes."""
         if per_second <= 0 or not 0 < headroom <= 1:
             raise ValueError("per_second must be positive and headroom in (0, 1]")
         self._redis = redis
@@ -53,7 +56,7 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._sleep = sleep
         self._script: Any = redis.register_script(_BOOK_SLOT)
-        self._fallback = RateLimiter(per_second, headroom=headroom, sleep=sleep)
+        self._fallback = RateLimiter(per_second, headroom=headroom, clock=clock, sleep=sleep)
         self._degraded = False
 
     async def acquire(self, key: Hashable) -> None:

@@ -125,7 +125,8 @@ class Transport:
                 attempt += 1
 
     async def token_call(self, path: str, grant: Mapping[str, str]) -> Raw:
-        """GET on the auth host; a non-transient refusal is `InvalidRefreshTokenError` or `AuthCodeRejectedError`."""
+        """GET on the auth host with `grant` (its `grant_type` always given); a non-transient refusal is
+        `InvalidRefreshTokenError` (grant_type refresh_token) or `AuthCodeRejectedError` (authorized_code)."""
         params = {"app_key": self.settings.app_key, "app_secret": self.settings.app_secret, **grant}
         attempt = 0
         while True:
@@ -136,7 +137,7 @@ class Transport:
                 attempt += 1
             except TikTokError as exc:
                 logger.warning("tiktok GET %s -> code=%s request_id=%s", path, exc.code, exc.request_id)
-                raise _token_error(exc, grant.get("grant_type", "")) from None
+                raise _token_error(exc, grant["grant_type"]) from None
 
     async def _before_retry(self, what: str, attempt: int, error: TransientError) -> None:
         """Sleep the backoff for `attempt`, or re-raise `error` when the retries are spent."""

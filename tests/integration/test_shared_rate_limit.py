@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from itertools import pairwise
 
 import httpx
@@ -19,60 +20,77 @@ from sandbox.config import SandboxConfig
 from tests.fixtures.sync import sync_settings
 
 pytestmark = pytest.mark.redis
+NOW = 1000.0  # seconds, the in-process fallback's frozen clock
 
 
 async def test_two_limiters_share_one_pace(redis_server) -> None:
-    # given two limiters on separate connections, as in two processes, at 20 requests/s
-    first = RedisRateLimiter(Redis.from_url(redis_server.url), 20, headroom=1.0)
-    second = RedisRateLimiter(Redis.from_url(redis_server.url), 20, headroom=1.0)
-    times: list[float] = []
+    # given two limiters on separate connections, as in two processes, of one request per 100 s, whose waits are
+    # recorded, not slept: slots this far apart make the waits independent of the machine's speed (no timer read)
+    waits: dict[str, list[float]] = {"first": [], "second": []}
 
-    async def request(limiter: RedisRateLimiter) -> None:
-        await limiter.acquire(("app", "shop-pace"))
-        times.append(time.monotonic())
+    def recorder(name: str) -> Callable[[float], Awaitable[None]]:
+        async def record(seconds: float) -> None:
+            waits[name].append(seconds)
 
+        return record
+
+    first = RedisRateLimiter(Redis.from_url(redis_server.url), 0.01, headroom=1.0, sleep=recorder("first"))
+    second = RedisRateLimiter(Redis.from_url(redis_server.url), 0.01, headroom=1.0, sleep=recorder("second"))
     try:
-        # when each sends 15 requests at once
-        await asyncio.gather(*(request(limiter) for limiter in (first, second) for _ in range(15)))
+        # when each sends 15 requests of one shop at once
+        await asyncio.gather(*(limiter.acquire(("app", "shop-pace")) for limiter in (first, second) for _ in range(15)))
     finally:
         await first.aclose()
         await second.aclose()
-    # then the 30 are spread 50 ms apart, as one budget: no second holds more than 20 (+1 at the boundary)
-    times.sort()
-    assert times[-1] - times[0] >= 29 * 0.05 * 0.9
-    assert max(sum(1 for t in times if start <= t < start + 1.0) for start in times) <= 21
+    # then the 30 are booked 100 s apart, as one budget: one goes at once, the n-th other waits n x 100 s (less the
+    # instants since the first booking), whichever process sent it
+    assert len(waits["first"]) + len(waits["second"]) == 29
+    assert len(waits["first"]) >= 14 and len(waits["second"]) >= 14
+    booked = sorted(waits["first"] + waits["second"])
+    assert all(100 * n - 50 < wait <= 100 * n for n, wait in enumerate(booked, start=1)), booked
 
 
 async def test_other_lanes_are_independent(redis_server) -> None:
-    limiter = RedisRateLimiter(Redis.from_url(redis_server.url), 5, headroom=1.0)
+    # given a limiter of one request per 100 s whose waits are recorded, not slept (no timer is read)
+    slept: list[float] = []
+
+    async def record(seconds: float) -> None:
+        slept.append(seconds)
+
+    limiter = RedisRateLimiter(Redis.from_url(redis_server.url), 0.01, headroom=1.0, sleep=record)
     try:
-        started = time.monotonic()
-        await asyncio.gather(*(limiter.acquire(("app", f"shop-{i}")) for i in range(10)))
-        assert time.monotonic() - started < 0.5  # ten lanes, one request each: nobody waits
+        # when ten lanes send one request each, then one of them a second
+        await asyncio.gather(*(limiter.acquire(("app", f"shop-lanes-{i}")) for i in range(10)))
+        assert slept == []  # ten lanes, one request each: nobody waits
+        await limiter.acquire(("app", "shop-lanes-0"))
     finally:
         await limiter.aclose()
+    # then only that second request waits, for its slot 100 s after its lane's first (less the instants between)
+    assert len(slept) == 1 and 50 < slept[0] <= 100
 
 
 async def test_an_unreachable_redis_falls_back_to_pacing_in_process(caplog) -> None:
-    # given a limiter of 10 requests/s whose Redis cannot be reached, and a record of the waits it asks for
+    # given a limiter of 10 requests/s whose Redis cannot be reached, on a frozen clock, and the slots it books
     slots: list[float] = []
 
     async def record(seconds: float) -> None:  # called right after the slot is booked: now + wait is the slot
-        slots.append(time.monotonic() + seconds)
+        slots.append(NOW + seconds)
 
     limiter = RedisRateLimiter(
-        Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2), 10, headroom=1.0, sleep=record
-    )
+        Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2), 10, headroom=1.0, sleep=record,
+        clock=lambda: NOW,
+    )  # fmt: skip
     try:
         # when five requests of one shop go at once
         with caplog.at_level("WARNING", logger="adapters.tiktok.shared_ratelimit"):
             await asyncio.gather(*(limiter.acquire(("app", "shop")) for _ in range(5)))
+            # and then one request of another shop
+            await limiter.acquire(("app", "other-shop"))
     finally:
         await limiter.aclose()
-    # then they are paced in process: the first at once, the other four in slots 100 ms apart; said once
-    assert len(slots) == 4, slots
-    slots.sort()
-    assert all(abs(later - earlier - 0.1) < 0.005 for earlier, later in pairwise(slots)), slots
+    # then they are paced in process: the first at once, the other four in slots 100 ms apart; said once; and the
+    # other shop's lane is its own (its request goes at once)
+    assert sorted(slots) == pytest.approx([NOW + 0.1, NOW + 0.2, NOW + 0.3, NOW + 0.4])
     warnings = [r for r in caplog.records if "shared rate limit unavailable" in r.getMessage()]
     assert len(warnings) == 1
 
@@ -146,3 +164,100 @@ async def test_two_processes_importing_one_shop_draw_no_429(sandbox_factory, red
         assert outcomes.get("36009002", 0) == 0 and outcomes.get("ok") == 120, outcomes
     else:
         assert outcomes.get("36009002", 0) > 0, outcomes
+
+
+@pytest.mark.parametrize(("per_second", "headroom"), [(0, 0.95), (-1, 0.95), (20, 0), (20, 1.01)])
+async def test_a_rate_or_headroom_out_of_range_is_refused(per_second: float, headroom: float) -> None:
+    redis = Redis.from_url("redis://127.0.0.1:1/0")  # never connected
+    with pytest.raises(ValueError, match=r"^per_second must be positive and headroom in \(0, 1\]$"):
+        RedisRateLimiter(redis, per_second, headroom=headroom)
+    await redis.aclose()
+
+
+# The lane's key: the prefix, then the first 24 hex digits of SHA-256 of repr(("app", "shop-key")), computed apart
+# (`printf "%s" "('app', 'shop-key')" | sha256sum`): every process, of any version, must name a lane alike.
+LANE_KEY = "shopbridge:tiktok-rate:04c1520024e339f3fc6fdbf9"
+
+
+async def test_each_booking_moves_the_lanes_next_slot_one_interval_on(redis_server) -> None:
+    # given a lane of one request per 1,000 s at half the budget (slots 2,000 s apart), its waits recorded, not slept
+    redis = Redis.from_url(redis_server.url)
+    await redis.delete(LANE_KEY)
+    slept: list[float] = []
+
+    async def record(seconds: float) -> None:
+        slept.append(seconds)
+
+    limiter = RedisRateLimiter(Redis.from_url(redis_server.url), 0.001, headroom=0.5, sleep=record)
+    try:
+        # when three requests book their slots
+        booked = []
+        for _ in range(3):
+            await limiter.acquire(("app", "shop-key"))
+            booked.append(int(await redis.get(LANE_KEY)))
+        # then the lane's next free slot (microseconds, Redis's clock) moves 2,000 s on each time
+        assert [later - earlier for earlier, later in pairwise(booked)] == [2_000_000_000, 2_000_000_000]
+        # and the first went at once, the others wait for their slots (minus the instants since each booking)
+        assert len(slept) == 2
+        assert 1900 < slept[0] <= 2000 and 3900 < slept[1] <= 4000
+        # and an idle lane is forgotten a minute after its last booking
+        assert 50_000 < await redis.pttl(LANE_KEY) <= 60_000
+    finally:
+        await limiter.aclose()
+        await redis.aclose()
+
+
+async def test_a_slot_booked_by_another_process_is_waited_for_in_seconds(redis_server) -> None:
+    # given a process whose limiter booked the lane's next slot 10,000,000 s ahead (one request per 10^7 s)
+    other = RedisRateLimiter(Redis.from_url(redis_server.url), 1e-7, headroom=1.0)
+    await other.acquire(("app", "shop-far"))
+    await other.aclose()
+    slept: list[float] = []
+
+    async def record(seconds: float) -> None:
+        slept.append(seconds)
+
+    # when this process's limiter acquires the same lane
+    limiter = RedisRateLimiter(Redis.from_url(redis_server.url), 50, sleep=record)
+    try:
+        await limiter.acquire(("app", "shop-far"))
+    finally:
+        await limiter.aclose()
+    # then it sleeps until that slot: 10^7 s, less the instants between the two bookings
+    assert len(slept) == 1 and 10_000_000 - 5 < slept[0] <= 10_000_000
+
+
+async def test_the_fallback_is_reported_once_per_outage(redis_server, caplog) -> None:
+    # given a lane whose key Redis cannot book (it holds a list: every booking fails with WRONGTYPE)
+    redis = Redis.from_url(redis_server.url)
+    lane_key = "shopbridge:tiktok-rate:bc43afc2ea5a5d18f796e8d5"  # ("app", "shop-down"), as LANE_KEY
+    slept: list[float] = []
+
+    async def record(seconds: float) -> None:
+        slept.append(seconds)
+
+    limiter = RedisRateLimiter(Redis.from_url(redis_server.url), 10, headroom=1.0, sleep=record, clock=lambda: NOW)
+    try:
+        with caplog.at_level("WARNING", logger="adapters.tiktok.shared_ratelimit"):
+            await redis.delete(lane_key)
+            await redis.rpush(lane_key, "not a slot")
+            # when two requests go during an outage, one after it, and one during a second outage
+            await limiter.acquire(("app", "shop-down"))
+            await limiter.acquire(("app", "shop-down"))
+            await redis.delete(lane_key)
+            await limiter.acquire(("app", "shop-down"))
+            booked = await redis.get(lane_key)
+            await redis.delete(lane_key)
+            await redis.rpush(lane_key, "not a slot")
+            await limiter.acquire(("app", "shop-down"))
+    finally:
+        await limiter.aclose()
+        await redis.delete(lane_key)
+        await redis.aclose()
+    # then each outage is reported once, and between them the lane was booked in Redis again
+    warnings = [r.getMessage() for r in caplog.records if "shared rate limit unavailable" in r.getMessage()]
+    assert warnings == ["shared rate limit unavailable, pacing in process only: ResponseError"] * 2
+    assert booked is not None
+    # and during the outages the requests were paced in process (the second waits its slot 0.1 s on, and the last
+    # one the next slot: the in-process lane kept its bookings), after the outage through Redis (no wait)
+    assert slept == pytest.approx([0.1, 0.2])

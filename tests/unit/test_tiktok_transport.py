@@ -1,0 +1,184 @@
+"""The transport's pacing lane, per-request timeout, retry schedule and network failures, over `httpx.MockTransport`.
+
+TikTok's budget is per app and shop (tiktok-api.md sec. 11); retries use equal-jitter exponential backoff (base
+0.2 s, cap 5 s). The clock, sleep and jitter are injected: nothing here waits or reads a real timer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Hashable
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.tiktok import NetworkError, RateLimiter, TikTokClient
+from adapters.tiktok.errors import AuthCodeRejectedError, RateLimitedError, ServerError
+from tests.unit.test_tiktok_client import NOW, SETTINGS, Handler, Recorder, fail, ok, token_data
+
+
+class LaneRecorder:
+    """A `Limiter` (the port the transport paces through) that lets every request go and notes its lane."""
+
+    def __init__(self) -> None:
+        self.lanes: list[Hashable] = []
+
+    async def acquire(self, key: Hashable) -> None:
+        self.lanes.append(key)
+
+
+def client_with(
+    handler: Handler,
+    *,
+    app_key: str = "appkey",
+    max_retries: int = 3,
+    rng: float = 0.5,
+    limiter: Any = None,
+    slept: list[float] | None = None,
+) -> tuple[TikTokClient, Recorder]:
+    recorder = Recorder(handler)
+    sleeps = slept if slept is not None else []
+
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    client = TikTokClient(
+        dataclasses.replace(SETTINGS, app_key=app_key, max_retries=max_retries),
+        httpx.AsyncClient(transport=httpx.MockTransport(recorder)),
+        clock=lambda: NOW, sleep=fake_sleep, rng=lambda: rng, rate_limiter=limiter or RateLimiter(10_000),
+    )  # fmt: skip
+    return client, recorder
+
+
+async def test_each_request_is_paced_in_the_lane_of_its_app_and_shop():
+    # given two apps' clients sharing one limiter
+    lanes = LaneRecorder()
+    first, _ = client_with(lambda r: ok({"orders": [], "shops": []}), limiter=lanes)
+    second, _ = client_with(lambda r: ok({"orders": [], "shops": []}), app_key="otherapp", limiter=lanes)
+    # when each calls a shop's API, and one lists the seller's shops (no shop cipher)
+    await first.get_orders("TTP_token", "GCP_a", ["1"])
+    await second.get_orders("TTP_token", "GCP_a", ["1"])
+    await first.authorized_shops("TTP_token")
+    # then each request waited in its own (app key, shop cipher) lane
+    assert lanes.lanes == [("appkey", "GCP_a"), ("otherapp", "GCP_a"), ("appkey", None)]
+
+
+async def test_a_shared_limiter_paces_one_apps_shop_but_not_another_apps():
+    # given a 10/s limiter on a frozen clock, shared by two apps' clients
+    slept: list[float] = []
+
+    async def limiter_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    limiter = RateLimiter(10, headroom=1.0, clock=lambda: NOW, sleep=limiter_sleep)
+    first, _ = client_with(lambda r: ok({"orders": []}), limiter=limiter)
+    second, _ = client_with(lambda r: ok({"orders": []}), app_key="otherapp", limiter=limiter)
+    # when app one calls shop A twice and app two calls shop A once
+    await first.get_orders("TTP_token", "GCP_a", ["1"])
+    await second.get_orders("TTP_token", "GCP_a", ["1"])
+    await first.get_orders("TTP_token", "GCP_a", ["1"])
+    # then only app one's second call waits for its slot, 0.1 s after its first
+    assert slept == pytest.approx([0.1])
+
+
+async def test_every_request_carries_the_configured_timeout_for_every_phase():
+    client, recorder = client_with(lambda r: ok(token_data("1") | {"orders": []}))
+    await client.get_orders("TTP_token", "GCP_a", ["1"])
+    await client.exchange_code("CODE")
+    # SETTINGS.timeout_seconds is 2: connect, write, pool and read alike, business and token calls alike
+    for request in recorder.requests:
+        assert request.extensions["timeout"] == {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("failure", "text"),
+    [
+        (httpx.ReadTimeout("slow"), "timed out after 2s"),
+        (httpx.ConnectTimeout("slow"), "timed out after 2s"),
+        (httpx.ConnectError("refused"), "connection failed: ConnectError"),
+        (httpx.RemoteProtocolError("dropped"), "connection failed: RemoteProtocolError"),
+    ],
+)
+async def test_a_network_failure_says_what_happened(failure: Exception, text: str):
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    client, recorder = client_with(handler, max_retries=0)
+    with pytest.raises(NetworkError) as business:
+        await client.get_orders("TTP_token", "GCP_a", ["1"])
+    with pytest.raises(NetworkError) as token:
+        await client.exchange_code("CODE")
+    # what a task's errorMessage shows: the cause alone (no HTTP status, code or request id); one attempt each
+    assert business.value.message == text and token.value.message == text
+    assert business.value.http_status is None and token.value.http_status is None
+    assert str(business.value) == text and str(token.value) == text
+    assert len(recorder.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("rng", "delays"),
+    [
+        # equal jitter: half of min(5, 0.2 * 2^attempt) fixed, the other half scaled by the random draw
+        (0.0, [0.1, 0.2, 0.4, 0.8, 1.6, 2.5, 2.5]),
+        (0.5, [0.15, 0.3, 0.6, 1.2, 2.4, 3.75, 3.75]),
+        (1.0, [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]),
+    ],
+)
+async def test_the_backoff_doubles_from_200_ms_up_to_5_s_with_equal_jitter(rng: float, delays: list[float]):
+    slept: list[float] = []
+    client, recorder = client_with(
+        lambda r: fail(36009003, "Internal error", status=500), max_retries=7, rng=rng, slept=slept
+    )
+    with pytest.raises(ServerError):
+        await client.get_orders("TTP_token", "GCP_a", ["1"])
+    assert slept == pytest.approx(delays)
+    assert len(recorder.requests) == 8
+
+
+async def test_with_retries_off_a_transient_failure_is_raised_at_once_without_sleeping():
+    slept: list[float] = []
+    client, recorder = client_with(lambda r: fail(36009002, "Too many requests", 429), max_retries=0, slept=slept)
+    with pytest.raises(RateLimitedError):
+        await client.get_orders("TTP_token", "GCP_a", ["1"])
+    assert slept == [] and len(recorder.requests) == 1
+
+
+async def test_each_answer_retry_and_give_up_is_logged_with_the_api_attempt_and_cause(caplog):
+    # what an operator reads after a task failed with TIKTOK_UNAVAILABLE, or a consent failed
+    caplog.set_level(logging.DEBUG, logger="adapters.tiktok")
+    answers = [fail(36009003, "Internal error", status=500)] * 3 + [ok({"orders": []}), fail(36004005, "Bad code.")]
+    client, _ = client_with(lambda r: answers.pop(0), max_retries=2)
+    with pytest.raises(ServerError):
+        await client.get_orders("TTP_token", "GCP_a", ["1"])
+    await client.get_orders("TTP_token", "GCP_a", ["1"])
+    with pytest.raises(AuthCodeRejectedError):
+        await client.exchange_code("CODE")
+    api = "GET /order/202309/orders"
+    cause = f"Internal error (code=36009003, http=500, request_id=RID, api={api})"
+    refused = f"tiktok {api} -> http=500 code=36009003 request_id=RID"
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "adapters.tiktok"] == [
+        ("INFO", refused),
+        ("INFO", f"tiktok {api} attempt 1 failed ({cause}); retrying in 0.15s"),
+        ("INFO", refused),
+        ("INFO", f"tiktok {api} attempt 2 failed ({cause}); retrying in 0.30s"),
+        ("INFO", refused),
+        ("WARNING", f"tiktok {api} gave up after 3 attempts: {cause}"),
+        ("DEBUG", f"tiktok {api} -> ok request_id=RID"),
+        ("WARNING", "tiktok GET /api/v2/token/get -> http=200 code=36004005 request_id=RID"),
+        ("WARNING", "tiktok GET /api/v2/token/get -> code=36004005 request_id=RID"),
+    ]
+
+
+@pytest.mark.parametrize("max_retries", [0, 1, 3])
+async def test_the_token_endpoint_is_retried_like_a_business_call(max_retries: int):
+    # given a token endpoint failing its first 10 answers (a bounded outage: a wrong retry count cannot loop forever)
+    answers = [fail(36009003, "Internal error", status=500)] * 10 + [ok(token_data("1"))]
+    slept: list[float] = []
+    client, recorder = client_with(lambda r: answers.pop(0), max_retries=max_retries, slept=slept)
+    # when a refresh meets it, then it gives up after max_retries retries with the same backoff (rng 0.5)
+    with pytest.raises(ServerError):
+        await client.refresh("TTP_refresh")
+    assert len(recorder.requests) == max_retries + 1
+    assert slept == pytest.approx([0.15, 0.3, 0.6][:max_retries])
