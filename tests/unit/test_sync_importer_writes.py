@@ -4,10 +4,14 @@ progress counts against TikTok's total, and a run that lost its task writes noth
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
-from domain.ports import PoolChange, TikTokUnavailableError
+from domain.polling import PollCursor
+from domain.ports import GatewayRefusedError, PoolChange, TikTokUnavailableError
+from domain.services.importer import SyncDeps, SyncOptions, run_sync_task
 from domain.sync import SyncKind, SyncTask, SyncTaskStatus
-from tests.fakes import FakeEventPublisher, FakeTaskQueue, FakeUnitOfWork
+from tests.fakes import T0, FakeEventPublisher, FakeShopApi, FakeTaskQueue, FakeUnitOfWork
+from tests.unit.test_polling_services import World as PollWorld
 from tests.unit.test_sync_importer import World
 
 
@@ -107,3 +111,48 @@ async def test_an_attempt_failing_as_its_shop_is_deleted_asks_no_retry() -> None
     world.api.on_call = deleted_then_down
     await world.run(task)  # no exception: nothing is left to retry
     assert world.store.tasks == {} and world.store.shops == {}
+
+
+async def test_a_refusal_after_a_newer_attempt_began_leaves_the_task_to_it() -> None:
+    world = World()
+    task = world.queue(SyncKind.PRODUCTS)
+
+    async def redelivered_then_refused(call: int) -> None:
+        if call == 2:
+            world.store.tasks[task.id].begin_attempt(world.clock.now())
+            world.api.failures[call] = GatewayRefusedError("Invalid parameter. (code=36009004)", "R1")
+
+    world.api.on_call = redelivered_then_refused
+    await world.run(task)
+    stored = world.task(task.id)
+    assert (stored.status, stored.attempts, stored.error_code) == (SyncTaskStatus.RUNNING, 2, None)
+
+
+async def test_a_run_whose_task_was_redelivered_as_it_began_calls_tiktok_not_once() -> None:
+    world = World()
+    task = world.queue(SyncKind.PRODUCTS)
+
+    class Redeliver(FakeEventPublisher):
+        async def task_changed(self, changed: SyncTask) -> None:
+            await super().task_changed(changed)
+            if changed.status is SyncTaskStatus.RUNNING and changed.attempts == 1:
+                world.store.tasks[task.id].begin_attempt(world.clock.now())  # a second delivery, just begun
+
+    world.deps = replace(world.deps, events=Redeliver())
+    await world.run(task)
+    assert world.api.calls == 0 and world.task(task.id).attempts == 2
+
+
+async def test_a_finished_poll_dates_its_cursor_with_the_finish() -> None:
+    polls = PollWorld()
+    polls.store.cursors[(polls.shop.id, SyncKind.PRODUCTS)] = PollCursor(
+        polls.shop.id, SyncKind.PRODUCTS, cursor_at=T0 - timedelta(minutes=3)
+    )
+    task_id = await polls.start(SyncKind.PRODUCTS)
+    assert task_id is not None
+    polls.clock.advance(timedelta(minutes=2))
+    deps = SyncDeps(polls.uow, FakeShopApi([], []).factory, polls.events, polls.clock, SyncOptions(page_size=7))
+    await run_sync_task(task_id, deps)
+    assert polls.store.tasks[task_id].status is SyncTaskStatus.SUCCEEDED
+    cursor = polls.store.cursors[(polls.shop.id, SyncKind.PRODUCTS)]
+    assert (cursor.cursor_at, cursor.updated_at) == (T0 - timedelta(seconds=30), T0 + timedelta(minutes=2))
