@@ -136,7 +136,6 @@ def push_action(code: int) -> PushAction:
 class SkuPushError:
     """A SKU TikTok refused inside a code-0 answer: the most specific code (a warehouse's, else the SKU's)."""
 
-    tiktok_sku_id: str | None
     code: int
     message: str
 

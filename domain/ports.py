@@ -248,7 +248,7 @@ class InventoryPushRepository(Protocol):
 
     async def ingested_since(self, shop_id: str, since: Mapping[str, datetime]) -> dict[str, int]:
         """Per TikTok SKU id: units of the shop's order lines the ledger reserved or deducted after the given time
-        (the sales Shopbridge has applied since that SKU's last push)."""
+        (the sales Shopbridge has applied since that SKU's last push); every SKU of `since` is a key (0: none)."""
         ...
 
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:

@@ -46,6 +46,7 @@ class FakeLink:
     observed_quantity: int | None = None
     observed_at: datetime | None = None
     drift_count: int = 0
+    updated_at: datetime | None = None  # when a push's result (or error) was last recorded on it
 
     def as_linked(self) -> LinkedSku:
         return LinkedSku(
@@ -189,9 +190,11 @@ class FakeInventoryPushRepository:
                 if (link := self._push.links.get((shop_id, sku_id))) is not None:
                     link.pushed_quantity, link.pushed_at = quantity, pushed_at
                     link.push_error_code = link.push_error_message = None
+                    link.updated_at = now
             for sku_id, error in outcome.failed.items():
                 if (link := self._push.links.get((shop_id, sku_id))) is not None:
                     link.push_error_code, link.push_error_message = str(error.code), error.message[:1000]
+                    link.updated_at = now
                     if sku_id in outcome.excluded:
                         link.state = "EXCLUDED"
 
@@ -285,6 +288,7 @@ class FakeInventoryApi:
         self.error: Exception | None = None
         self.during_call: Callable[[], Awaitable[None]] | None = None
         self.built_for: list[str] = []  # the shop id of each client built
+        self.on_tokens_refreshed: TokensRefreshed | None = None  # the last client's callback for refreshed tokens
 
     async def _call(self) -> None:
         if self.during_call is not None:
@@ -322,6 +326,7 @@ class FakeInventoryApi:
 
     def factory(self, shop: Shop, on_tokens_refreshed: ShopTokens) -> FakeInventoryApi:
         self.built_for.append(shop.id)
+        self.on_tokens_refreshed = on_tokens_refreshed
         return self
 
 

@@ -204,7 +204,7 @@ async def _push_product(
         outcome.error = f"TikTok refused the update: {exc}"
         outcome.retry = isinstance(code, int) and push_action(code) is PushAction.RETRY
         if isinstance(code, int):
-            outcome.failed = {link.sku_id: SkuPushError(link.tiktok_sku_id, code, str(exc)) for link in links}
+            outcome.failed = {link.sku_id: SkuPushError(code, str(exc)) for link in links}
     await _finish(deps, claim, outcome)
     deps.metrics.push_sent("retry" if outcome.retry else "partial" if outcome.failed else "ok" if calls else "noop")
     if not outcome.retry and claim.dirty_since is not None and calls:
@@ -219,22 +219,19 @@ async def _unseen(
     back (`unseen_sales`: against what was last pushed, less what the ledger applied since). (held, shown)."""
     levels = await api.search_inventory(sku_ids=sorted({link.tiktok_sku_id for link in links}))
     tiktok = {level.sku_id: level.available_quantity for level in levels}
-    since = {
-        link.tiktok_sku_id: link.pushed_at for link in links if link.pushed_quantity is not None and link.pushed_at
-    }
+    # A push records pushed_quantity and pushed_at together (`record_link_results`): one of them tells both.
+    since = {link.tiktok_sku_id: link.pushed_at for link in links if link.pushed_at is not None}
     ingested: dict[str, int] = {}
     if since:
         async with deps.uow_factory() as uow:
-            ingested = await uow.inventory_push.ingested_since(shop.id, {k: v for k, v in since.items() if v})
+            ingested = await uow.inventory_push.ingested_since(shop.id, since)  # a count for every SKU asked
     held = {
-        link.sku_id: unseen_sales(
-            link.pushed_quantity, tiktok.get(link.tiktok_sku_id), ingested.get(link.tiktok_sku_id, 0)
-        )
+        link.sku_id: unseen_sales(link.pushed_quantity, tiktok.get(link.tiktok_sku_id), ingested[link.tiktok_sku_id])
         for link in links
         if link.tiktok_sku_id in since
     }
     shown = {link.sku_id: tiktok[link.tiktok_sku_id] for link in links if link.tiktok_sku_id in tiktok}
-    return {sku_id: units for sku_id, units in held.items() if units > 0}, shown
+    return held, shown  # 0 held (the most common) subtracts nothing
 
 
 def _holding(links: Sequence[LinkedSku], held: dict[str, int]) -> list[LinkedSku]:
@@ -283,7 +280,7 @@ def _failures(result: InventoryUpdateResult, links: Sequence[LinkedSku]) -> dict
     failures: dict[str, SkuPushError] = {}
     for failure in result.failures:
         code, message = failure.specific
-        error = SkuPushError(failure.sku_id, code, message)
+        error = SkuPushError(code, message)
         owners = [by_tiktok[failure.sku_id]] if failure.sku_id in by_tiktok else list(by_tiktok.values())
         for sku_id in owners:
             failures.setdefault(sku_id, error)
@@ -317,13 +314,13 @@ async def _default_warehouse(deps: PushDeps, api: InventoryApi, shop: Shop, link
     cached = deps.default_warehouses.get(shop.id)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
-    default: str | None = None
     try:
         found = await api.warehouses()
-        sales = [w for w in found if w.type in (None, "SALES_WAREHOUSE")]
-        default = next((w.id for w in sales if w.is_default), None)
     except TikTokUnavailableError:
         log.info("shop %s: Get Warehouses unavailable; the SKU's first warehouse takes the stock", shop.id)
+        found = []
+    sales = [w for w in found if w.type in (None, "SALES_WAREHOUSE")]
+    default = next((w.id for w in sales if w.is_default), None)
     deps.default_warehouses[shop.id] = (time.monotonic() + DEFAULT_WAREHOUSE_TTL_SECONDS, default)
     return default
 
