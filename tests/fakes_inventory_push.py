@@ -288,7 +288,7 @@ class FakeInventoryApi:
         self.error: Exception | None = None
         self.during_call: Callable[[], Awaitable[None]] | None = None
         self.built_for: list[str] = []  # the shop id of each client built
-        self.on_tokens_refreshed: TokensRefreshed | None = None  # the last client's callback for refreshed tokens
+        self.on_tokens_refreshed: ShopTokens | None = None  # the last client's callback for refreshed tokens
 
     async def _call(self) -> None:
         if self.during_call is not None:

@@ -109,7 +109,7 @@ async def test_tokens_the_client_refreshes_mid_push_are_saved_and_dated(world: W
     async def refreshed() -> None:
         world.clock.advance(timedelta(minutes=2))
         assert world.api.on_tokens_refreshed is not None
-        await world.api.on_tokens_refreshed(fresh)
+        await world.api.on_tokens_refreshed.refreshed(fresh)
 
     world.api.during_call = refreshed
     await world.push()
