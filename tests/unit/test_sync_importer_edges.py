@@ -180,7 +180,14 @@ async def test_a_shop_that_cannot_sync_fails_the_task_at_its_start_with_the_rule
     assert world.events.changes == [(task.id, "FAILED")] and world.api.calls == 0
 
 
-async def test_a_database_down_as_an_attempt_fails_leaves_the_task_running_for_the_sweep_and_asks_a_retry() -> None:
+@pytest.mark.parametrize(
+    "error",
+    [TikTokUnavailableError("outage"), RuntimeError("bug")],
+    ids=["tiktok-down-as-an-attempt-fails", "unexpected-error-not-taken-for-a-deleted-shop"],
+)
+async def test_with_the_database_down_the_task_stays_running_for_the_sweep_and_a_retry_is_asked(
+    error: Exception,
+) -> None:
     world = World()
     store_uow = world.deps.uow_factory
     down = [False]
@@ -190,38 +197,15 @@ async def test_a_database_down_as_an_attempt_fails_leaves_the_task_running_for_t
             raise ConnectionError("database unreachable")
         return store_uow()  # type: ignore[return-value]
 
-    async def outage(call: int) -> None:
+    async def fail_with_the_database_down(call: int) -> None:
         if call == 2:
             down[0] = True
-            world.api.failures[call] = TikTokUnavailableError("outage")
+            world.api.failures[call] = error
 
-    world.api.on_call = outage
+    world.api.on_call = fail_with_the_database_down
     world.deps = replace(world.deps, uow_factory=uow)
     task = world.queue(SyncKind.PRODUCTS)
-    with pytest.raises((ConnectionError, TikTokUnavailableError)):
-        await world.run(task)
-    assert world.task(task.id).status is SyncTaskStatus.RUNNING
-
-
-async def test_an_unexpected_error_with_the_database_down_is_retried_not_taken_for_a_deleted_shop() -> None:
-    world = World()
-    store_uow = world.deps.uow_factory
-    down = [False]
-
-    def uow() -> FakeUnitOfWork:
-        if down[0]:
-            raise ConnectionError("database unreachable")
-        return store_uow()  # type: ignore[return-value]
-
-    async def bug(call: int) -> None:
-        if call == 2:
-            down[0] = True
-            world.api.failures[call] = RuntimeError("bug")
-
-    world.api.on_call = bug
-    world.deps = replace(world.deps, uow_factory=uow)
-    task = world.queue(SyncKind.PRODUCTS)
-    with pytest.raises((ConnectionError, RuntimeError)):
+    with pytest.raises((ConnectionError, type(error))):
         await world.run(task)
     assert world.task(task.id).status is SyncTaskStatus.RUNNING
 
