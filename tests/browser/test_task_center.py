@@ -10,6 +10,7 @@ from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.browser.conftest import sign_in
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import DEADLINE_SECONDS
 
 ORDER_SEARCH = "/order/202309/orders/search"
 TASK_IDS = "{ syncTasks { edges { node { id status } } } }"
@@ -33,7 +34,7 @@ def test_imports_reach_100_percent_live_then_cancel_and_a_failure_with_its_reaso
     products = page.locator("li.task", has_text="Products · Live shop")
     orders = page.locator("li.task", has_text="Orders · Live shop")
     for task in (products, orders):
-        expect(task.locator(".badge")).to_have_text("Succeeded", timeout=60_000)
+        expect(task.locator(".badge")).to_have_text("Succeeded", timeout=DEADLINE_SECONDS * 1000)
         expect(task.locator(".percent")).to_have_text("100 %")
         expect(task.get_by_role("progressbar")).to_have_attribute("value", "100")
     expect(products).to_contain_text("30 of 30")
@@ -46,7 +47,7 @@ def test_imports_reach_100_percent_live_then_cancel_and_a_failure_with_its_reaso
     page.get_by_role("button", name="Sync now").click()
     newest = page.locator("li.task").first
     newest.get_by_role("button", name="Cancel").click()
-    expect(newest.locator(".badge")).to_have_text("Cancelled", timeout=30_000)
+    expect(newest.locator(".badge")).to_have_text("Cancelled", timeout=DEADLINE_SECONDS * 1000)
     expect(page.locator("li.task")).to_have_count(4)
     app.wait_for_idle_sync()
 
@@ -55,7 +56,7 @@ def test_imports_reach_100_percent_live_then_cancel_and_a_failure_with_its_reaso
     app.sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["missing_parameter"], "paths": [ORDER_SEARCH]})
     page.get_by_role("button", name="Sync now").click()
     failed = page.locator("li.task", has_text="Orders · Live shop").first
-    expect(failed.locator(".badge")).to_have_text("Failed", timeout=30_000)
+    expect(failed.locator(".badge")).to_have_text("Failed", timeout=DEADLINE_SECONDS * 1000)
     expect(failed).to_contain_text("TikTok Shop refused the request.")
     expect(failed).to_contain_text("code=36009004")
     assert page.evaluate("window.neverReloaded") is True
@@ -82,7 +83,7 @@ def test_a_websocket_cut_mid_import_reconnects_and_shows_the_end_it_missed(
     page.evaluate("window.neverReloaded = true")
     shop = app.connect_shop("m1", "us-local", "US", "Cut shop")
     products = page.locator("li.task", has_text="Products · Cut shop")
-    expect(products.locator(".badge")).to_have_text("Running", timeout=30_000)
+    expect(products.locator(".badge")).to_have_text("Running", timeout=DEADLINE_SECONDS * 1000)
 
     # the socket is cut mid-import, and stays down until both imports have ended at the server
     held.set()
@@ -95,7 +96,7 @@ def test_a_websocket_cut_mid_import_reconnects_and_shows_the_end_it_missed(
     held.clear()
 
     # the console reconnects by itself and reads the tasks again: both show their end
-    expect(page.locator("#live")).to_have_text("Live", timeout=30_000)
+    expect(page.locator("#live")).to_have_text("Live", timeout=DEADLINE_SECONDS * 1000)
     for kind in ("Products", "Orders"):
         task = page.locator("li.task", has_text=f"{kind} · Cut shop")
         expect(task.locator(".badge")).to_have_text("Succeeded")

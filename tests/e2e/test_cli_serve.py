@@ -11,8 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -26,19 +25,11 @@ from adapters.crypto import TokenCipher
 from sandbox.config import SandboxConfig
 from tests.fixtures.app import START, free_port
 from tests.fixtures.processes import parent_death_signal
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 from tests.fixtures.ws import subscription
 
 REPO = Path(__file__).resolve().parents[2]
-DEADLINE_SECONDS = 60
 TASKS = "{ shops { edges { node { syncTasks { edges { node { kind status } } } } } } }"
-
-
-def wait_for(predicate: Callable[[], object], what: str, timeout: float = DEADLINE_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def shopbridge(*args: str, env: dict[str, str], cwd: Path, out: Path) -> subprocess.Popen[bytes]:
@@ -72,7 +63,7 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
     process, port, tmp_path = demo
     base = f"http://127.0.0.1:{port}"
     stdout, stderr = tmp_path / "demo.out", tmp_path / "demo.err"
-    wait_for(lambda: process.poll() is not None or _ready(base), "the demo to serve")
+    wait_until(lambda: process.poll() is not None or _ready(base), "the demo to serve")
     # the banner shows the port given, not 8000
     assert f"{base}/graphql" in stdout.read_text()
     # the one-click console link: a login code in the fragment, exchanged for a token once
@@ -84,9 +75,13 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
     assert httpx.post(f"{base}/console/login", json={"code": login_code}).status_code == 400
     # a token minted by `shopbridge token` in another directory, from the same data directory, is accepted
     minted = subprocess.run(
-        [sys.executable, "-m", "gql.cli", "token", "m1"], cwd="/", capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "gql.cli", "token", "m1"],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_SECONDS,
         env=clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data")),
-    )  # fmt: skip
+    )
     assert minted.returncode == 0, minted.stderr
     assert str(tmp_path / "data" / "secret_key") in minted.stderr
     headers = {"Authorization": f"Bearer {minted.stdout.strip().splitlines()[-1]}"}
@@ -113,7 +108,7 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
         statuses = [t["node"]["status"] for e in edges for t in e["node"]["syncTasks"]["edges"]]
         return len(statuses) == 2 and all(s == "SUCCEEDED" for s in statuses)
 
-    wait_for(imported, "both imports to succeed")
+    wait_until(imported, "both imports to succeed")
 
     # SIGTERM: an open subscription is closed with a close code, and the server exits cleanly
     async def subscribed_then_terminated() -> int | None:
@@ -143,7 +138,7 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
 
 def _ready(base: str) -> bool:
     try:
-        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+        return httpx.get(f"{base}/readyz", timeout=DEADLINE_SECONDS).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -167,7 +162,7 @@ def test_a_busy_port_names_the_setting_to_change(tmp_path) -> None:
         env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"))
         result = subprocess.run(
             [sys.executable, "-m", "gql.cli", "demo", "--port", str(port)],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
         )  # fmt: skip
     assert result.returncode == 2
     assert f"127.0.0.1:{port}" in result.stderr and "--port" in result.stderr and "PORT=" in result.stderr
@@ -176,9 +171,13 @@ def test_a_busy_port_names_the_setting_to_change(tmp_path) -> None:
 def test_token_never_mints_keys_and_says_where_it_looked(tmp_path) -> None:
     empty = tmp_path / "elsewhere"
     result = subprocess.run(
-        [sys.executable, "-m", "gql.cli", "token", "m1"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "gql.cli", "token", "m1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_SECONDS,
         env=clean_env(SHOPBRIDGE_DATA_DIR=str(empty)),
-    )  # fmt: skip
+    )
     assert result.returncode == 2 and result.stdout == ""
     assert str(empty / "secret_key") in result.stderr
     assert not (empty / "secret_key").exists()
@@ -199,7 +198,7 @@ def test_sigterm_lets_an_in_flight_request_finish(sqlite_url, tmp_path) -> None:
     process = shopbridge("serve", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "serve")
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: process.poll() is not None or _ready(base), "the API to serve")
+        wait_until(lambda: process.poll() is not None or _ready(base), "the API to serve")
         headers = {"Authorization": f"Bearer {settings_token(settings)}"}
         started = httpx.post(
             f"{base}/graphql", headers=headers,
@@ -216,7 +215,7 @@ def test_sigterm_lets_an_in_flight_request_finish(sqlite_url, tmp_path) -> None:
             def token_exchanged() -> bool:
                 return "/api/v2/token/get" in sandbox.control("GET", "/counters")["by_path"]
 
-            wait_for(token_exchanged, "the mutation's first TikTok call")
+            wait_until(token_exchanged, "the mutation's first TikTok call")
             process.send_signal(signal.SIGTERM)
             response = answer.result(timeout=DEADLINE_SECONDS)
         # then the mutation still completes, and the server exits after it

@@ -11,8 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from adapters.config import SANDBOX_SERVICE_ID
-from tests.e2e.test_cli_serve import DEADLINE_SECONDS, clean_env, shopbridge, wait_for
+from tests.e2e.test_cli_serve import clean_env, shopbridge
 from tests.fixtures.app import START, free_port
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 ACTIVE = "{ syncTasks { edges { node { kind status processed } } } }"
 
@@ -27,7 +28,7 @@ def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None
     process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
     try:
         # given the banner: the very first request after it is answered (no "connection refused")
-        wait_for(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
+        wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
         assert process.poll() is None, stderr.read_text()
         assert httpx.get(f"{base}/healthz", timeout=DEADLINE_SECONDS).status_code == 200
         banner = stdout.read_text()
@@ -37,7 +38,10 @@ def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None
 
         def graphql(query: str, variables: dict[str, object] | None = None) -> dict[str, object]:
             response = httpx.post(
-                f"{base}/graphql", json={"query": query, "variables": variables or {}}, headers=headers, timeout=30
+                f"{base}/graphql",
+                json={"query": query, "variables": variables or {}},
+                headers=headers,
+                timeout=DEADLINE_SECONDS,
             )
             assert response.status_code == 200, response.text
             return dict(response.json()["data"])
@@ -48,13 +52,13 @@ def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None
         state = parse_qs(urlsplit(started["shopAuthorizationStart"]["authorizationUrl"]).query)["state"][0]  # type: ignore[index]
         form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
         consent = httpx.post(f"{base}/sandbox/oauth/authorize", data=form)
-        assert httpx.get(consent.headers["location"], timeout=30).status_code in (200, 303)
+        assert httpx.get(consent.headers["location"], timeout=DEADLINE_SECONDS).status_code in (200, 303)
 
         def importing() -> bool:
             tasks = [edge["node"] for edge in graphql(ACTIVE)["syncTasks"]["edges"]]  # type: ignore[index]
             return any(task["status"] == "RUNNING" and task["processed"] > 0 for task in tasks)
 
-        wait_for(importing, "an import to make progress")
+        wait_until(importing, "an import to make progress")
         before = len(stderr.read_text())
 
         # when the user presses Ctrl+C
@@ -90,8 +94,8 @@ def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> Non
         process = shopbridge("demo", "--port", str(port), *flags, env=env, cwd=tmp_path, out=out)
         try:
             stdout = out.with_suffix(".out")
-            wait_for(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
-            overview = httpx.get(f"http://127.0.0.1:{port}/sandbox/_sandbox/", timeout=30).json()
+            wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
+            overview = httpx.get(f"http://127.0.0.1:{port}/sandbox/_sandbox/", timeout=DEADLINE_SECONDS).json()
             process.send_signal(signal.SIGINT)
             process.wait(timeout=DEADLINE_SECONDS)
             return stdout.read_text(), out.with_suffix(".err").read_text(), overview["data"]["orders"]
@@ -122,7 +126,7 @@ def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_san
     env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"))
     process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
     try:
-        wait_for(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
+        wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
         token = re.search(r"Bearer ([\w.-]+)", stdout.read_text())
         assert token is not None
         headers = {"Authorization": f"Bearer {token.group(1)}"}
@@ -138,10 +142,10 @@ def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_san
             answer = pool.submit(httpx.get, callback, timeout=DEADLINE_SECONDS)
 
             def exchanging() -> bool:
-                counters = httpx.get(f"{base}/sandbox/_sandbox/counters", timeout=10).json()
+                counters = httpx.get(f"{base}/sandbox/_sandbox/counters", timeout=DEADLINE_SECONDS).json()
                 return "/api/v2/token/get" in counters["by_path"]
 
-            wait_for(exchanging, "the callback's token exchange")
+            wait_until(exchanging, "the callback's token exchange")
             before = len(stderr.read_text())
             process.send_signal(signal.SIGINT)
             response = answer.result(timeout=DEADLINE_SECONDS)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import DEADLINE_SECONDS
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 SUBSCRIPTION = "subscription { syncTaskUpdated { status } }"
@@ -55,7 +56,7 @@ def hang_up_mid_body(app: ShopbridgeServer, path: str, headers: dict[str, str]) 
     url = urlsplit(app.url)
     lines = [f"POST {path} HTTP/1.1", f"Host: {url.netloc}", "Content-Type: application/json", "Content-Length: 5000"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
-    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+    with socket.create_connection((url.hostname, url.port), timeout=DEADLINE_SECONDS) as sock:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + b'{"query": ')
 
 

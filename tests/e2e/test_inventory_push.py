@@ -4,11 +4,11 @@ re-pushes), and a sale on one shop lowers the other shop's TikTok stock (webhook
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
 
 POLICY = (
     "query($id: ID!) { shop(id: $id) { inventoryPolicy { pushEnabled sharePercent maxQuantity outOfStockThreshold } } }"
@@ -24,15 +24,6 @@ ITEMS = """query($after: String) { inventoryItems(first: 100, after: $after) {
     links { state shop { id } sku { tiktokSkuId } pushedQuantity pushedAt pushErrorCode } } } } }"""
 SET_ON_HAND = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) {
   userErrors { code field message } } }"""
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-    return result
 
 
 def pooled_items(app: ShopbridgeServer, prefix: str, merchant: str = "m1") -> list[dict[str, Any]]:

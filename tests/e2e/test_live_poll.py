@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.sync import settings_env
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 from tests.fixtures.workers import spawn_worker, stop_worker
 
 SHOP_UPDATED = """subscription($shopId: ID!) { shopUpdated(shopId: $shopId) {
@@ -44,18 +45,9 @@ def db_row(app: ShopbridgeServer, sql: str, **params: Any) -> Any:
         return conn.execute(sa.text(sql), params).mappings().first()
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "a condition") -> Any:
-    """Until `check()` is truthy (returned), or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-async def next_shop(op: Any, until: Callable[[dict[str, Any]], bool], timeout: float = 30) -> dict[str, Any]:
+async def next_shop(
+    op: Any, until: Callable[[dict[str, Any]], bool], timeout: float = DEADLINE_SECONDS
+) -> dict[str, Any]:
     """The first `shopUpdated` message that satisfies `until`."""
     deadline = time.monotonic() + timeout
     while True:
@@ -99,7 +91,7 @@ def test_without_webhooks_a_new_and_a_changed_order_arrive_through_a_poll(app_fa
     polls = [e["node"] for e in view["syncTasks"]["edges"] if e["node"]["trigger"] == "SCHEDULED"]
     assert any(p["kind"] == "ORDERS" and p["created"] == 1 and p["updated"] == 1 for p in polls), polls
     # and lastSyncedAt moves with the polls
-    wait_for(
+    wait_until(
         lambda: app.graphql(SHOP, {"id": shop["id"]}, "m1")["shop"]["lastSyncedAt"] > later["lastSyncedAt"],
         what="lastSyncedAt to move with a poll",
     )
@@ -116,7 +108,7 @@ def test_the_token_sweep_refreshes_before_expiry_and_a_dead_refresh_token_revoke
     app.wait_for_idle_sync()
 
     # when time passes, the sweep refreshes the token before it expires
-    refreshed = wait_for(
+    refreshed = wait_until(
         lambda: db_row(
             app,
             "SELECT tokens_refreshed_at, access_token_expires_at FROM shops WHERE id = :id "
@@ -157,7 +149,7 @@ def test_attention_warns_of_the_authorization_ending_and_shop_updated_follows_a_
         async with app.subscribe(SHOP_UPDATED, {"shopId": shop["id"]}, "m1") as op:
             await next_shop(op, lambda s: True)
             await app.agraphql(RENAME, {"id": shop["id"]}, "m1")
-            return await next_shop(op, lambda s: s["name"] == "Renamed", timeout=10)
+            return await next_shop(op, lambda s: s["name"] == "Renamed")
 
     assert asyncio.run(renamed())["name"] == "Renamed"
 
@@ -168,7 +160,7 @@ def test_shop_updated_refuses_a_shop_of_another_merchant(app_factory) -> None:
 
     async def attempt() -> None:
         async with app.subscribe(SHOP_UPDATED, {"shopId": shop["id"]}, "m2") as op:
-            await op.next(timeout=10)
+            await op.next()
 
     with pytest.raises(Exception, match="not found"):
         asyncio.run(attempt())
@@ -199,7 +191,7 @@ def test_two_worker_processes_on_redis_never_poll_one_shop_twice_at_once(app_fac
             done = [p for p in seen.values() if p["status"] == "SUCCEEDED"]
             return all(sum(p["kind"] == kind for p in done) >= 5 for kind in ("ORDERS", "PRODUCTS"))
 
-        wait_for(enough_polls, timeout=90, what="five polls of each kind")
+        wait_until(enough_polls, what="five polls of each kind")
         with app._db.connect() as conn:
             holders = conn.execute(sa.text("SELECT holder FROM scheduler_leases")).scalars().all()
     finally:

@@ -17,6 +17,7 @@ from sandbox.config import SandboxConfig
 from tests.fixtures.app import MutableClock, ShopbridgeServer, build_settings, free_port
 from tests.fixtures.sandbox import start_sandbox
 from tests.fixtures.servers import PostgresServer, start_postgres_server
+from tests.fixtures.waiting import DEADLINE_SECONDS
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -67,7 +68,7 @@ def test_readyz_turns_503_when_postgresql_stops(own_postgres, tmp_path) -> None:
         # when the database server stops
         own_postgres.stop()
         # then readiness fails, naming the database, while liveness holds
-        response = httpx.get(f"{app.url}/readyz", timeout=10)
+        response = httpx.get(f"{app.url}/readyz", timeout=DEADLINE_SECONDS)
         assert response.status_code == 503
         body = response.json()
         assert body["status"] == "unavailable"

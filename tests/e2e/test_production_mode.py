@@ -29,7 +29,7 @@ async def test_a_subscriber_on_the_api_sees_progress_made_by_a_worker_process(ap
             finished: set[str] = set()
             statuses: list[tuple[str, str, int]] = []
             while len(finished) < 2:
-                task = (await op.next(timeout=90))["syncTaskUpdated"]
+                task = (await op.next())["syncTaskUpdated"]
                 statuses.append((task["kind"], task["status"], task["processed"]))
                 if task["status"] == "SUCCEEDED":
                     finished.add(task["kind"])

@@ -16,12 +16,12 @@ import pytest
 
 from gql.ids import from_global_id
 from sandbox.config import SandboxConfig
-from tests.e2e.test_cli_serve import wait_for
 from tests.e2e.test_operations import samples, total
 from tests.fixtures.app import CONNECT, START, build_settings, free_port
 from tests.fixtures.processes import parent_death_signal
 from tests.fixtures.sandbox import start_sandbox
 from tests.fixtures.sync import settings_env
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
@@ -60,13 +60,21 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
     api = worker = None
     try:
         migrate = subprocess.run(
-            [sys.executable, "-m", "gql.cli", "migrate"], env=env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "gql.cli", "migrate"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE_SECONDS,
         )
         assert migrate.returncode == 0, migrate.stderr
         api = run(["serve", "--port", str(port), "--workers", "2"], env, tmp_path / "api.log")
-        wait_for(lambda: _status(f"{base}/readyz") == 200 or api.poll() is not None, "the API to be ready")
+        wait_until(lambda: _status(f"{base}/readyz") == 200 or api.poll() is not None, "the API to be ready")
         token = subprocess.run(
-            [sys.executable, "-m", "gql.cli", "token", "m1"], env=env, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "gql.cli", "token", "m1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE_SECONDS,
         ).stdout.split()[-1]
         headers = {"Authorization": f"Bearer {token}"}
 
@@ -92,7 +100,7 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
             tasks = [t["node"] for e in edges for t in e["node"]["syncTasks"]["edges"]]
             return tasks if len(tasks) == 2 and all(t["status"] == "SUCCEEDED" for t in tasks) else None
 
-        wait_for(done, "both imports to succeed", timeout=120)
+        wait_until(done, "both imports to succeed")
         tasks = done()
         assert tasks is not None
         # any API process's /metrics shows what the worker processes imported
@@ -120,7 +128,7 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
                 process.send_signal(signal.SIGTERM)
         for process in (api, worker):
             if process is not None:
-                process.wait(timeout=60)
+                process.wait(timeout=DEADLINE_SECONDS)
         sandbox.stop()
 
 
@@ -132,6 +140,6 @@ def to_local(global_id: object) -> str:
 
 def _status(url: str) -> int:
     try:
-        return httpx.get(url, timeout=2).status_code
+        return httpx.get(url, timeout=DEADLINE_SECONDS).status_code
     except httpx.HTTPError:
         return 0

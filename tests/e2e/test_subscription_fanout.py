@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Any
@@ -14,20 +13,13 @@ import pytest
 from sqlalchemy import event
 
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import until
 from tests.fixtures.ws import Complete
 
 SUBSCRIBERS = 20
 TASK_UPDATED = "subscription($shopId: ID) { syncTaskUpdated(shopId: $shopId) { id kind status processed total } }"
 SYNC_START = """mutation($input: SyncStartInput!) { syncStart(input: $input) { tasks { id } userErrors { code } } }"""
 TASKS = "query { syncTasks(first: 5) { edges { node { id status } } } }"
-
-
-async def _until(condition: Any, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def test_subscribers_share_one_read_per_update(app_factory: Any) -> None:
@@ -52,7 +44,7 @@ async def test_subscribers_share_one_read_per_update(app_factory: Any) -> None:
                 for _ in range(SUBSCRIBERS)
             ]
             feed = services.task_feeds["m1"]
-            await _until(lambda: len(feed.followers) == SUBSCRIBERS, "every subscriber to follow the feed")
+            await until(lambda: len(feed.followers) == SUBSCRIBERS, "every subscriber to follow the feed")
             started = await app.agraphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")
             assert started["syncStart"]["userErrors"] == [], started
             statements.clear()
@@ -64,7 +56,7 @@ async def test_subscribers_share_one_read_per_update(app_factory: Any) -> None:
                 # The first messages are the current state (the finished import included): count this task's.
                 seen: list[dict[str, Any]] = []
                 while not seen or seen[-1]["status"] != "SUCCEEDED":
-                    message = (await op.next(timeout=60))["syncTaskUpdated"]
+                    message = (await op.next())["syncTaskUpdated"]
                     if message["id"] == task_id:
                         seen.append(message)
                 return seen
@@ -134,7 +126,7 @@ async def test_every_subscriber_of_a_task_gets_each_update_and_another_merchant_
                     expected["shop"] = {"id": shop["id"]}
                 return expected
 
-            firsts = await asyncio.gather(*(op.next(timeout=60) for op in mine))
+            firsts = await asyncio.gather(*(op.next() for op in mine))
             assert [m["syncTaskUpdated"] for m in firsts] == [shaped(d, "RUNNING", 0) for d in documents]
             executed, shared = SharingStats.executed, SharingStats.shared
             for n in range(1, UPDATES + 2):
@@ -146,14 +138,14 @@ async def test_every_subscriber_of_a_task_gets_each_update_and_another_merchant_
                     assert await uow.sync_tasks.update(task)
                     await uow.commit()
                 await bus.task_changed(task)
-                received = await asyncio.gather(*(op.next(timeout=60) for op in mine))
+                received = await asyncio.gather(*(op.next() for op in mine))
                 assert [m["syncTaskUpdated"] for m in received] == [
                     shaped(d, task.status.value, task.processed) for d in documents
                 ]
             assert (task.status.value, task.processed) == ("SUCCEEDED", UPDATES)
             for op in mine:  # each subscription completes after the final state, with nothing more
                 with pytest.raises(Complete):
-                    await op.next(timeout=30)
+                    await op.next()
             # One execution per update and document (a read that supersedes another while a follower is behind
             # may add one), every other delivery answered from it.
             deliveries = FOLLOWERS * (UPDATES + 1)

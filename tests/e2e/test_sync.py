@@ -111,7 +111,7 @@ class TestManualSync:
     def test_second_task_of_a_kind_is_refused_and_cancel_stops_it(self, app_factory) -> None:
         app = app_factory(orders=600, latency_ms=40, tiktok_timeout_seconds=10.0)
         shop = app.connect_shop("m1", "us-local", "US")
-        app.wait_for_idle_sync(timeout=120)
+        app.wait_for_idle_sync()
         # every request to TikTok now takes 1.5 s, so the sync below (several pages) is still running when the second
         # start and the cancel land: at 40 ms a loaded machine's worker finished it first, and the cancel was refused
         app.sandbox.control("POST", "/latency", {"ms": 1500})
@@ -129,7 +129,7 @@ class TestManualSync:
         app.sandbox.control("POST", "/latency", {"ms": 40})
         third = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")["syncStart"]
         assert third["userErrors"] == []
-        assert app.wait_for_task(third["tasks"][0]["id"], "m1", timeout=120)["status"] == "SUCCEEDED"
+        assert app.wait_for_task(third["tasks"][0]["id"], "m1")["status"] == "SUCCEEDED"
 
     @pytest.mark.parametrize(
         ("kinds", "since_days", "code"),
@@ -189,7 +189,7 @@ class TestSubscriptions:
         tasks = tasks_of(app, shop["id"])["syncTasks"]["edges"]
         orders_task = next(edge["node"] for edge in tasks if edge["node"]["kind"] == "ORDERS")
         async with app.subscribe(TASK_UPDATED, {"taskId": orders_task["id"]}, "m1") as op:
-            messages = [m["syncTaskUpdated"] for m in await op.drain(timeout=60)]
+            messages = [m["syncTaskUpdated"] for m in await op.drain()]
         statuses = [m["status"] for m in messages]
         assert statuses[0] == "QUEUED" and "RUNNING" in statuses and statuses[-1] == "SUCCEEDED"
         running = [m["processed"] for m in messages if m["status"] == "RUNNING"]
@@ -210,7 +210,7 @@ class TestSubscriptions:
                 wait_until, lambda: bus.listening("m1") and bus.listening("m2"), "both subscriptions listening"
             )
             # the current state comes first: the shop's finished imports, one message each
-            initial = [(await mine.next(timeout=60))["syncTaskUpdated"] for _ in range(2)]
+            initial = [(await mine.next())["syncTaskUpdated"] for _ in range(2)]
             assert sorted((m["kind"], m["status"]) for m in initial) == [
                 ("ORDERS", "SUCCEEDED"),
                 ("PRODUCTS", "SUCCEEDED"),
@@ -219,7 +219,7 @@ class TestSubscriptions:
             task_id = started["syncStart"]["tasks"][0]["id"]
             seen = []
             while not seen or seen[-1]["status"] != "SUCCEEDED":
-                seen.append((await mine.next(timeout=60))["syncTaskUpdated"])
+                seen.append((await mine.next())["syncTaskUpdated"])
             assert {m["id"] for m in seen} == {task_id}
             with pytest.raises(TimeoutError):
                 await theirs.next(timeout=1.5)
@@ -232,7 +232,7 @@ class TestSubscriptions:
         await asyncio.to_thread(app.wait_for_idle_sync)
         # when a client subscribes with no arguments (the README's walk-through)
         async with app.subscribe(TASK_UPDATED, {}, "m1") as op:
-            initial = [(await op.next(timeout=30))["syncTaskUpdated"] for _ in range(4)]
+            initial = [(await op.next())["syncTaskUpdated"] for _ in range(4)]
             # then it gets each shop's latest task of each kind, as stored, and nothing more until something changes
             assert sorted((m["shop"]["id"], m["kind"], m["status"]) for m in initial) == sorted(
                 (shop["id"], kind, "SUCCEEDED") for shop in (us, gb) for kind in ("PRODUCTS", "ORDERS")
@@ -249,16 +249,16 @@ class TestSubscriptions:
         task_id = tasks_of(app, shop["id"])["syncTasks"]["edges"][0]["node"]["id"]
         async with app.subscribe(TASK_UPDATED, {"taskId": task_id}, "m2") as op:
             with pytest.raises(OperationError) as error:
-                await op.next(timeout=10)
+                await op.next()
         assert "not found" in str(error.value).lower()
         async with app.subscribe(TASK_UPDATED, {"shopId": shop["id"]}, "m2") as op:
             with pytest.raises(OperationError):
-                await op.next(timeout=10)
+                await op.next()
 
     async def test_a_subscription_ends_when_its_token_expires(self, app: ShopbridgeServer) -> None:
         async with app.subscribe(TASK_UPDATED, {}, "m1", ttl=2) as op:
             with pytest.raises(OperationError) as error:
-                await op.next(timeout=15)
+                await op.next()
         assert "expired" in str(error.value)
 
     async def test_websocket_without_valid_token_is_refused(self, app: ShopbridgeServer) -> None:
@@ -304,7 +304,7 @@ class TestDeleteAfterImport:
                 "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }", {"id": shop["id"]}, "m1"
             )
             # the import's own word that it has stopped: no page of it can be in flight after this line
-            lines.wait_for(f"sync task {from_global_id(task['id'])[1]} stopped", timeout=60)
+            lines.wait_for(f"sync task {from_global_id(task['id'])[1]} stopped")
         assert set(app.row_counts(shop_tiktok_id=shop["tiktokShopId"]).values()) == {0}
 
 

@@ -7,13 +7,13 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -38,15 +38,6 @@ def push(app: ShopbridgeServer, body: dict[str, Any]) -> int:
     tiktok = app.settings.tiktok
     mac = hmac.new(tiktok.app_secret.encode(), tiktok.app_key.encode() + raw, hashlib.sha256).hexdigest()
     return httpx.post(f"{app.url}/webhooks/tiktok", content=raw, headers={"Authorization": mac}).status_code
-
-
-def wait_until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-    return result
 
 
 def test_webhook_events_received_processed_and_their_lag(app: ShopbridgeServer) -> None:

@@ -12,7 +12,6 @@ import hmac
 import json
 import random
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.sync import settings_env
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 from tests.fixtures.workers import spawn_worker, stop_worker
 
 EVENTS = """query($id: ID!, $first: Int, $after: String) { webhookEvents(shopId: $id, first: $first, after: $after) {
@@ -57,17 +57,6 @@ def push(app: ShopbridgeServer, body: dict[str, Any] | bytes, *, sign: str | Non
     if sign is not None:
         headers["Authorization"] = signature(app, raw) if sign == "valid" else sign
     return app.http.post(f"{app.url}/webhooks/tiktok", content=raw, headers=headers)
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def stored_events(app: ShopbridgeServer) -> list[dict[str, Any]]:
@@ -382,7 +371,7 @@ class TestLimitsAndFailures:
             statuses: list[int] = []
             retried: list[str] = []  # why a delivery was attempted again, one entry per retry
             limits = httpx.Limits(max_connections=50)
-            async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            async with httpx.AsyncClient(timeout=DEADLINE_SECONDS, limits=limits) as client:
 
                 async def deliver(raw: bytes) -> int:
                     headers = {"Authorization": signature(app, raw)}
@@ -414,7 +403,7 @@ class TestLimitsAndFailures:
         assert {e["notification_key"] for e in events} == {
             "tts:" + json.loads(b)["tts_notification_id"] for b in bodies
         }
-        wait_until(lambda: all_settled(app), timeout=120, what="every event processed")
+        wait_until(lambda: all_settled(app), what="every event processed")
         print(f"burst settled in {time.monotonic() - started:.1f}s")
 
 
@@ -462,14 +451,14 @@ def test_production_mode_a_worker_process_applies_the_pushes(app_factory, redis_
     worker = spawn_worker(settings_env(app.settings))
     try:
         shop = app.connect_shop("m1", "us-local", "US")
-        app.wait_for_idle_sync(timeout=90)
+        app.wait_for_idle_sync()
         tiktok_id = shop["tiktokShopId"]
         order = app.sandbox.control("POST", f"/shops/{tiktok_id}/orders", {"orders": [{"status": "ON_HOLD"}]})
         order_id = order["orders"][0]["id"]
         # when TikTok pushes the new order to the API process
         assert push(app, envelope(1, tiktok_id, {"order_id": order_id, "order_status": "ON_HOLD"})).status_code == 200
         # then the worker process (queue `live`) brings it in
-        seen = wait_until(lambda: orders_of(app, shop["id"]).get(order_id), timeout=60, what="the order")
+        seen = wait_until(lambda: orders_of(app, shop["id"]).get(order_id), what="the order")
         assert seen["status"] == "ON_HOLD"
     finally:
         stop_worker(worker)

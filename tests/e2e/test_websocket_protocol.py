@@ -166,7 +166,7 @@ class TestDeletedShop:
             deleted = "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }"
             await app.agraphql(deleted, {"id": shop["id"]}, "m1")
             # the task's subscription gets a final state saying why, then completes
-            rest = [m["syncTaskUpdated"] for m in await by_task.drain(timeout=30)]
+            rest = [m["syncTaskUpdated"] for m in await by_task.drain()]
             assert rest, "no final state before complete"
             final = rest[-1]
             assert (final["id"], final["status"], final["errorCode"]) == (orders["id"], "CANCELLED", "SHOP_DELETED")
@@ -175,7 +175,7 @@ class TestDeletedShop:
             seen = []
             with pytest.raises(OperationError) as error:
                 while True:
-                    seen.append((await by_shop.next(timeout=30))["syncTaskUpdated"])
+                    seen.append((await by_shop.next())["syncTaskUpdated"])
             assert {m["errorCode"] for m in seen if m["status"] == "CANCELLED"} <= {"SHOP_DELETED", None}
             assert any(m["errorCode"] == "SHOP_DELETED" for m in seen), seen
             assert error.value.payload[0]["extensions"]["code"] == "NOT_FOUND"

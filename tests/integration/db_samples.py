@@ -17,6 +17,7 @@ from adapters.db.uow import SqlUnitOfWork
 from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.shops import Region, Shop, TokenSet
 from domain.sync import SyncKind, SyncTask, SyncTrigger
+from tests.fixtures.waiting import DEADLINE_SECONDS
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -114,7 +115,7 @@ async def row_counts(db: Database, shop_id: str) -> dict[str, int]:
     return counts
 
 
-async def until_a_writer_waits_on_a_lock(db: Database, timeout: float = 30) -> None:
+async def until_a_writer_waits_on_a_lock(db: Database, timeout: float = DEADLINE_SECONDS) -> None:
     """PostgreSQL: until another session of this database waits for a lock (the racing writer is now blocked behind
     the caller's open transaction); raises after `timeout` seconds. SQLite runs one writer at a time (`BEGIN
     IMMEDIATE`) and shows no waiter to observe: the racing writer is blocked or not yet started, and either way

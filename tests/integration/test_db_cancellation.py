@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from adapters.db import Database
 from adapters.db.repositories.bulk import copy_upsert, executemany_upsert
+from tests.fixtures.waiting import DEADLINE_SECONDS
 
 WRITERS = 3
 ROWS = 2_000  # per transaction: big enough that a cancellation usually lands inside a statement
@@ -122,7 +123,7 @@ async def test_writers_cancelled_mid_statement_end_and_give_back_connections_and
 
     sa.event.listen(database.write_engine.sync_engine, "before_cursor_execute", count)
     writers = [asyncio.create_task(WRITERS_BY_KIND[kind](database, n)) for n in range(WRITERS)]
-    await asyncio.wait_for(reached.wait(), timeout=60)  # given: writers inside their database calls
+    await asyncio.wait_for(reached.wait(), timeout=DEADLINE_SECONDS)  # given: writers inside their database calls
 
     for task in writers:  # when: they are cancelled wherever they are
         task.cancel()

@@ -19,6 +19,7 @@ from domain.services.inventory_reconcile import inventory_tick, reconcile_shop
 from domain.shops import Shop
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import sync_settings
+from tests.fixtures.waiting import DEADLINE_SECONDS, until
 from tests.integration.pool_push_support import (
     PushWorld,
     add_item,
@@ -42,14 +43,6 @@ async def world(database_url: str, sandbox: SandboxServer, tmp_path: Path) -> As
         yield made
     finally:
         await made.aclose()
-
-
-async def wait_until(condition: Any, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 def product_of(sandbox: SandboxServer, shop: Shop, seller_sku_prefix: str) -> dict[str, Any]:
@@ -106,7 +99,7 @@ async def test_a_hundred_sales_during_a_push_cost_one_more_call_with_the_last_va
     world.sandbox.control("POST", "/inventory-updates/hold", {"held": True})
     await change_stock(world, item, -1, [(shop.id, product["id"])])
     first = asyncio.create_task(push_shop(shop.id, world.deps(holder="w0")))
-    await wait_until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
+    await until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
 
     # when 99 more sales land meanwhile, each enqueueing a push (other workers, which find the row claimed)
     others = []
@@ -363,7 +356,7 @@ async def test_a_push_cut_short_by_a_stop_is_due_again_at_once(world: PushWorld)
     world.sandbox.control("POST", "/inventory-updates/hold", {"held": True})
     await change_stock(world, items[tiktok_sku], -5, [(shop.id, product["id"])])
     cut = asyncio.create_task(push_shop(shop.id, world.deps(holder="stopping")))
-    await wait_until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
+    await until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
     # when the worker stops (its run is cancelled)
     cut.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -383,14 +376,14 @@ async def test_a_shop_deleted_while_its_push_is_in_flight_ends_the_push_quietly(
     world.sandbox.control("POST", "/inventory-updates/hold", {"held": True})
     await change_stock(world, next(iter(items.values())), -5, [(shop.id, product["id"])])
     pushing = asyncio.create_task(push_shop(shop.id, world.deps(holder="w")))
-    await wait_until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
+    await until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
     # when the merchant deletes the shop meanwhile (its outbox and links go with it), and TikTok answers
     async with world.db.write_sessionmaker() as session:
         await session.execute(text("DELETE FROM shops WHERE id = :id"), {"id": shop.id})
         await session.commit()
     world.sandbox.control("POST", "/inventory-updates/hold", {"held": False})
     # then the push ends without an error (nothing is left to push) and wrote nothing back
-    await asyncio.wait_for(pushing, timeout=30)
+    await asyncio.wait_for(pushing, timeout=DEADLINE_SECONDS)
     async with world.db.read_sessionmaker() as session:
         left = (await session.execute(text("SELECT count(*) FROM inventory_push_outbox"))).scalar_one()
     assert left == 0

@@ -13,8 +13,9 @@ import pytest
 from domain.services.inventory_push import push_shop
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import sync_settings
+from tests.fixtures.waiting import until
 from tests.integration.pool_push_support import PushWorld, change_stock, imported_shop, outbox_row, push_world
-from tests.integration.test_inventory_push import pooled_product, wait_until
+from tests.integration.test_inventory_push import pooled_product
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ async def test_a_stopped_push_hands_back_the_claims_still_waiting_their_turn(wor
     assert products[0]["id"] != products[1]["id"]
     world.sandbox.control("POST", "/inventory-updates/hold", {"held": True})
     cut = asyncio.create_task(push_shop(shop.id, world.deps(holder="stopping", concurrency=1)))
-    await wait_until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
+    await until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
     # when the worker stops (its run is cancelled)
     cut.cancel()
     with pytest.raises(asyncio.CancelledError):

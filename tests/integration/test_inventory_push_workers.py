@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, select
 from adapters.db.tables import inventory_push_outbox
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import settings_env, sync_settings
+from tests.fixtures.waiting import DEADLINE_SECONDS
 from tests.fixtures.workers import spawn_worker, stop_worker
 from tests.integration.pool_push_support import (
     PushWorld,
@@ -45,7 +46,7 @@ async def world_and_settings(
         await made.aclose()
 
 
-async def _all_pushed(world: PushWorld, timeout: float = 60) -> None:
+async def _all_pushed(world: PushWorld, timeout: float = DEADLINE_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     c = inventory_push_outbox.c
     while True:

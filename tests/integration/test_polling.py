@@ -23,6 +23,7 @@ from domain.shops import Shop
 from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
+from tests.fixtures.waiting import DEADLINE_SECONDS
 
 ORDER_SEARCH = "/order/202309/orders/search"
 PRODUCT_SEARCH = "/product/202309/products/search"
@@ -51,7 +52,7 @@ async def _imported_shop(harness: SyncHarness, sandbox: SandboxServer) -> Shop:
     return shop
 
 
-async def _pushes_done(harness: SyncHarness, timeout: float = 30.0) -> None:
+async def _pushes_done(harness: SyncHarness, timeout: float = DEADLINE_SECONDS) -> None:
     """Until the pool's outbox has no row dirty or claimed: the import's pushes (issue 8) have all been sent."""
     c = inventory_push_outbox.c
     deadline = asyncio.get_running_loop().time() + timeout

@@ -9,6 +9,7 @@ import pytest
 
 from sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import SMALL_DATA, connect
+from tests.fixtures.waiting import DEADLINE_SECONDS
 
 DAY = 86400
 
@@ -19,7 +20,7 @@ def live(sandbox_factory, webhook_receiver):
     return sandbox_factory(config)
 
 
-def types_sent(server, timeout: float = 10) -> list[int]:
+def types_sent(server, timeout: float = DEADLINE_SECONDS) -> list[int]:
     """Types of every push so far, once all deliveries have finished (a push is scheduled before its cause's
     control call answers, so none can be missed)."""
     deadline = time.monotonic() + timeout

@@ -12,6 +12,7 @@ import pytest
 from sandbox.config import SandboxConfig
 from sandbox.webhooks import webhook_signature
 from tests.fixtures.sandbox import SMALL_DATA, connect
+from tests.fixtures.waiting import wait_until
 
 EVENTS = "/event/202309/webhooks"
 W1 = (
@@ -27,15 +28,6 @@ W2 = (
 def expected_signature(config: SandboxConfig, body: bytes) -> str:
     """Independent of sandbox/webhooks.py: live-sync.md sec. 2.1."""
     return hmac.new(config.app_secret.encode(), config.app_key.encode() + body, hashlib.sha256).hexdigest()
-
-
-def wait_until(condition, timeout: float = 10, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} never held")
-        time.sleep(0.01)
-    return result
 
 
 def log(server, **query) -> list[dict]:
@@ -140,7 +132,7 @@ def test_a_slow_answer_times_out_after_three_seconds(live, webhook_receiver) -> 
     connect(live, "us-local")
     webhook_receiver.answer = lambda push: None if not webhook_receiver.received else 200
     sell(live)
-    entries = wait_until(lambda: len(log(live)) == 2 and log(live), timeout=15, what="a timeout then a retry")
+    entries = wait_until(lambda: len(log(live)) == 2 and log(live), what="a timeout then a retry")
     assert (entries[0]["error"], entries[0]["status_code"]) == ("timeout", None)
     assert (entries[1]["attempt"], entries[1]["status_code"]) == (2, 200)
 

@@ -128,8 +128,8 @@ async def test_with_10_percent_faults_of_every_kind_the_import_still_ends_exact(
     shop, (products_task, orders_task) = await _authorize_and_sync(harness, sandbox)
     sandbox.control("POST", "/faults", {"rate": 0.1, "kinds": list(FAULT_KINDS), "seed": 11, "slow_seconds": 1.5})
     # when the import runs through them
-    products_done = await harness.wait(products_task.id, timeout=120)
-    orders_done = await harness.wait(orders_task.id, timeout=120)
+    products_done = await harness.wait(products_task.id)
+    orders_done = await harness.wait(orders_task.id)
     # then it succeeded with exactly the sandbox's data
     assert products_done.status is SyncTaskStatus.SUCCEEDED, products_done.error_message
     assert orders_done.status is SyncTaskStatus.SUCCEEDED, orders_done.error_message
@@ -252,7 +252,7 @@ async def test_a_worker_process_killed_mid_import_is_replaced_and_the_data_is_ex
         (task,) = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
                                    [SyncKind.ORDERS])  # fmt: skip
         # when the worker that took the task is SIGKILLed in the middle of it, another one standing by
-        await harness.wait(task.id, timeout=60, until=lambda t: t.processed >= 200)
+        await harness.wait(task.id, until=lambda t: t.processed >= 200)
         heartbeats = SyncRedis.from_url(redis_server.url)  # type: ignore[attr-defined]
         consumers = heartbeats.zcard(HEARTBEATS)
         second = spawn_worker(env)
@@ -264,7 +264,7 @@ async def test_a_worker_process_killed_mid_import_is_replaced_and_the_data_is_ex
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
         # then Redis hands the message to the survivor once the dead one's heartbeat lapses; it resumes
-        done = await harness.wait(task.id, timeout=90)
+        done = await harness.wait(task.id)
         assert done.status is SyncTaskStatus.SUCCEEDED, (done.status, done.error_message)
         assert done.attempts >= 2
         await _assert_exact_data(harness, sandbox, shop, done, products=False)
@@ -338,13 +338,13 @@ async def test_a_worker_process_stops_an_import_at_its_time_limit_and_sends_noth
         start = (harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id)
         (orders,) = await start_sync(*start, [SyncKind.ORDERS])
         # when its run passes the limit: the task fails with a clear code
-        failed = await harness.wait(orders.id, timeout=60)
+        failed = await harness.wait(orders.id)
         # (on a loaded machine the limit may pass before the first search is even sent: then none is counted)
         sent = sandbox.control("GET", "/counters")["by_path"].get(order_search)
         assert (failed.status, failed.error_code) == (SyncTaskStatus.FAILED, ErrorCode.TIME_LIMIT_EXCEEDED)
         # then the worker's only thread is free again: a products sync runs to its end
         (products,) = await start_sync(*start, [SyncKind.PRODUCTS])
-        done = await harness.wait(products.id, timeout=60)
+        done = await harness.wait(products.id)
         assert done.status is SyncTaskStatus.SUCCEEDED, done.error_message
         # and no request of the stopped import reached TikTok after it failed
         assert sandbox.control("GET", "/counters")["by_path"].get(order_search) == sent

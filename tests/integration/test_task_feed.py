@@ -17,6 +17,7 @@ from adapters.events import InProcessEventBus
 from domain.shops import Shop
 from domain.sync import SyncKind
 from gql.feeds import Follower, TaskFeed
+from tests.fixtures.waiting import DEADLINE_SECONDS
 from tests.integration.db_samples import NOW, add_shop, make_shop, make_task
 
 UPDATES = 5
@@ -27,7 +28,7 @@ async def shop(database: Database, cipher: TokenCipher) -> Shop:
     return await add_shop(uow_factory(database, cipher), make_shop())
 
 
-async def _until_processed(follower: Follower, task_id: str, processed: int, timeout: float = 20.0) -> None:
+async def _until_processed(follower: Follower, task_id: str, processed: int, timeout: float = DEADLINE_SECONDS) -> None:
     """Until the follower's latest snapshot shows the task at `processed` (raises after `timeout` seconds)."""
     deadline = time.monotonic() + timeout
     while True:

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from tests.fixtures.processes import group_members, sweep_stale_runs
+from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
-DEADLINE_SECONDS = 60
 
 
 def test_the_setup_names_a_missing_server_in_one_line(tmp_path) -> None:
@@ -22,7 +22,11 @@ def test_the_setup_names_a_missing_server_in_one_line(tmp_path) -> None:
     env = {"PATH": str(tmp_path)}
     # when make test's set-up step runs
     result = subprocess.run(
-        ["/bin/bash", str(REPO / "scripts" / "ensure-servers")], env=env, capture_output=True, text=True, timeout=60
+        ["/bin/bash", str(REPO / "scripts" / "ensure-servers")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_SECONDS,
     )
     # then it stops at once with one line naming the package to install
     assert result.returncode == 1
@@ -39,7 +43,7 @@ def test_the_setup_names_a_missing_browser_like_a_missing_server(tmp_path) -> No
         (tmp_path / command).chmod(0o755)
     result = subprocess.run(
         ["/bin/bash", str(REPO / "scripts" / "ensure-servers")],
-        env={"PATH": str(tmp_path)}, capture_output=True, text=True, timeout=60,
+        env={"PATH": str(tmp_path)}, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
     )  # fmt: skip
     # then it stops with one line naming the browser: a failure, never a skipped browser test
     assert result.returncode == 1
@@ -48,7 +52,7 @@ def test_the_setup_names_a_missing_browser_like_a_missing_server(tmp_path) -> No
 
 
 def test_make_test_runs_the_setup_before_anything_else() -> None:
-    dry_run = subprocess.run(["make", "-n", "test"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    dry_run = subprocess.run(["make", "-n", "test"], cwd=REPO, capture_output=True, text=True, timeout=DEADLINE_SECONDS)
     commands = dry_run.stdout
     assert "scripts/ensure-servers" in commands
     assert commands.index("scripts/ensure-servers") < commands.index("pytest")
@@ -125,5 +129,7 @@ def test_a_missing_server_ends_the_run_with_one_line(tmp_path) -> None:
 
 
 def test_make_run_takes_a_port() -> None:
-    dry_run = subprocess.run(["make", "-n", "run", "PORT=8123"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    dry_run = subprocess.run(
+        ["make", "-n", "run", "PORT=8123"], cwd=REPO, capture_output=True, text=True, timeout=DEADLINE_SECONDS
+    )
     assert "shopbridge demo --port 8123" in dry_run.stdout

@@ -6,8 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,18 +13,10 @@ from cryptography.fernet import Fernet
 
 from tests.fixtures.processes import group_members, parent_death_signal
 from tests.fixtures.servers import start_redis_server
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SHUTDOWN_TIMEOUT = 2  # SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT, seconds
-DEADLINE_SECONDS = 60
-
-
-def wait_for(predicate: Callable[[], object], what: str, timeout: float = DEADLINE_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def start_worker(sqlite_url: str, redis_url: str, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
@@ -65,7 +55,7 @@ def test_sigterm_stops_every_worker_process_before_the_command_exits(sqlite_url,
     # given `shopbridge worker` with two worker processes, ready
     process, log = start_worker(sqlite_url, redis_server.url.rsplit("/", 1)[0] + "/3", tmp_path)
     try:
-        wait_for(lambda: ready(log, 2) or process.poll() is not None, "the workers to boot")
+        wait_until(lambda: ready(log, 2) or process.poll() is not None, "the workers to boot")
         master = master_of(process)
         assert len(group_members(master)) >= 3  # Dramatiq's master and its two worker processes
         # when a process manager sends SIGTERM to the command
@@ -86,7 +76,7 @@ def test_a_worker_whose_redis_went_away_still_exits_within_its_bound(sqlite_url,
     redis = start_redis_server()
     process, log = start_worker(sqlite_url, redis.url, tmp_path)
     try:
-        wait_for(lambda: ready(log, 2) or process.poll() is not None, "the workers to boot")
+        wait_until(lambda: ready(log, 2) or process.poll() is not None, "the workers to boot")
         master = master_of(process)
         # when Redis goes away, then the command is told to stop
         redis.stop()
@@ -95,7 +85,7 @@ def test_a_worker_whose_redis_went_away_still_exits_within_its_bound(sqlite_url,
         from workers.cli import KILL_GRACE_SECONDS
 
         process.wait(timeout=SHUTDOWN_TIMEOUT + KILL_GRACE_SECONDS + DEADLINE_SECONDS)
-        wait_for(lambda: not group_members(master), "the worker processes to be gone")
+        wait_until(lambda: not group_members(master), "the worker processes to be gone")
     finally:
         redis.stop()
         if process.poll() is None:
