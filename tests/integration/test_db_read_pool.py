@@ -245,7 +245,8 @@ async def test_a_shops_unlinked_skus_newest_product_first_paged_with_a_total(
 ) -> None:
     await _insert(database, inventory_items, _item(_id("item-1"), "TEE-RED", 5, 0, 0, NOW))
     shop = await _catalog(database, cipher)
-    other = await _catalog(database, cipher)  # the same merchant's other shop: none of its SKUs come
+    other = await _catalog(database, cipher)  # the same merchant's other shops: none of their SKUs come
+    await _catalog(database, cipher)
     ids = await _sku_ids(database, shop)
     await _insert(
         database,
