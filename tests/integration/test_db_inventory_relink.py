@@ -32,3 +32,23 @@ async def test_a_seller_sku_renamed_to_a_new_one_seeds_its_item_as_tiktok_shows_
     assert (item["on_hand"], item["reserved"], item["available"]) == (5, 2, 3)
     # and MUG no longer holds them
     assert (await world.item("MUG"))["reserved"] == 0
+
+
+async def test_a_duplicate_seller_sku_renamed_away_leaves_its_twin_in_another_product_linked(world: Pool) -> None:
+    # given DUP on two SKUs of two products of one shop: both left unlinked (never guess)
+    shop = await world.shop()
+    await world.products(shop, product("p1", ("s1", "DUP", 2), ("s2", "TEE", 1)), product("p2", ("s4", " DUP ", 6)))
+    assert await world.links(shop) == {"s1": ("AMBIGUOUS", None), "s2": ("LINKED", "TEE"), "s4": ("AMBIGUOUS", None)}
+    # when the seller renames s1's seller SKU in p1 only (p2 is not imported again)
+    await world.products(shop, product("p1", ("s1", "NEW", 2), ("s2", "TEE", 1)))
+    # then DUP is s4's alone: it links, and its item is seeded from its TikTok stock
+    assert await world.links(shop) == {"s1": ("LINKED", "NEW"), "s2": ("LINKED", "TEE"), "s4": ("LINKED", "DUP")}
+    assert (await world.item("DUP"))["on_hand"] == 6
+
+
+async def test_a_duplicate_seller_skus_sku_dropped_from_its_product_leaves_its_twin_linked(world: Pool) -> None:
+    shop = await world.shop()
+    await world.products(shop, product("p1", ("s1", "DUP", 2), ("s2", "TEE", 1)), product("p2", ("s4", "DUP", 6)))
+    # when p1 no longer has s1 (the seller deleted that variant)
+    await world.products(shop, product("p1", ("s2", "TEE", 1)))
+    assert await world.links(shop) == {"s2": ("LINKED", "TEE"), "s4": ("LINKED", "DUP")}

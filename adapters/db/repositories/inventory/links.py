@@ -54,7 +54,13 @@ async def auto_link_products(
     )  # fmt: skip
     of_products = select(*columns).join(products, products.c.id == skus.c.product_id)
     changed = (await session.execute(of_products.where(skus.c.product_id.in_(product_ids)))).all()
-    seller_skus = sorted({s for s in (trimmed(r.seller_sku) for r in changed) if s is not None})
+    # The products' links as they stand: the seller SKUs they matched on were maybe renamed or dropped, which may
+    # leave a twin elsewhere in the shop alone with its seller SKU (no longer AMBIGUOUS: it links now).
+    linked_query = select(sku_links.c.sku_id, sku_links.c.tiktok_sku_id, sku_links.c.seller_sku).where(
+        sku_links.c.shop_id == shop_id, among(sku_links.c.tiktok_product_id, sorted(set(tiktok_product_ids)), dialect)
+    )
+    linked = (await session.execute(linked_query)).all()
+    seller_skus = sorted({s for s in (trimmed(r.seller_sku) for r in [*changed, *linked]) if s is not None})
     twins: list[Any] = []
     if seller_skus:
         twin_query = of_products.where(
@@ -64,12 +70,7 @@ async def auto_link_products(
     rows = {r.id: r for r in [*changed, *twins]}
     existing = await _links(session, list(rows))
     # Links of SKUs the changed products no longer have: their lines wait for a link again, the rows go.
-    gone_query = select(sku_links.c.sku_id, sku_links.c.tiktok_sku_id).where(
-        sku_links.c.shop_id == shop_id,
-        among(sku_links.c.tiktok_product_id, sorted(set(tiktok_product_ids)), dialect),
-        ~among(sku_links.c.sku_id, list(rows), dialect),
-    )
-    gone = (await session.execute(gone_query)).all()
+    gone = [(r.sku_id, r.tiktok_sku_id) for r in linked if r.sku_id not in rows]
     shop_skus = [
         ShopSku(r.id, r.seller_sku, bool(r.bundle), *(_current(existing.get(r.id)))) for r in rows.values()
     ]  # fmt: skip
@@ -116,7 +117,7 @@ async def auto_link_products(
         new_items.setdefault(tiktok_sku_id, None)
     await upsert_links(session, link_rows)
     if gone:
-        await session.execute(delete(sku_links).where(sku_links.c.sku_id.in_([g.sku_id for g in gone])))
+        await session.execute(delete(sku_links).where(sku_links.c.sku_id.in_([sku_id for sku_id, _ in gone])))
     joined = [i for i in new_items.values() if i is not None]  # a shop joining an item receives its quantity
     return await relink_lines(session, shop_id, merchant_id, new_items, now, seeds=seeds, extra_dirty=joined)
 

@@ -1,0 +1,297 @@
+"""The pool's GraphQL read models on SQLite and PostgreSQL, called directly (no app server): `inventoryItems`
+(newest first, SKU search, oversold filter, paging, total), items by id and by SKU, an item's links and movements,
+a shop's unlinked SKUs, and the shops' inventory policies; another merchant's rows never come back.
+
+Rows are written straight into the tables (ids and times as literals), so the expected order is known."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+
+from adapters.crypto import TokenCipher
+from adapters.db import Database, inventory_queries, uow_factory
+from adapters.db.repositories.inventory_push import policies_of_shops
+from adapters.db.tables import inventory_items, inventory_movements, shop_inventory_policies, sku_links, skus
+from domain.inventory_push import InventoryPolicy
+from domain.shops import Shop
+from tests.integration.db_samples import NOW, add_shop, make_product, make_shop
+
+SECOND = timedelta(seconds=1)
+
+
+def _id(name: str) -> str:
+    """A row id (32 hex digits, as every id is) spelling `name`, so ids order as their names do."""
+    return name.encode().hex().ljust(32, "0")
+
+
+async def _insert(db: Database, table: Any, *rows: dict[str, Any]) -> None:
+    async with db.write_sessionmaker() as session, session.begin():
+        for row in rows:
+            await session.execute(insert(table).values(row))
+
+
+def _item(item_id: str, sku: str, on_hand: int, reserved: int, safety: int, at: Any, merchant: str = "merchant-a"):  # type: ignore[no-untyped-def]
+    return {
+        "id": item_id, "merchant_id": merchant, "sku": sku, "on_hand": on_hand, "reserved": reserved,
+        "safety_stock": safety, "version": 3, "created_at": at, "updated_at": at + timedelta(hours=1),
+    }  # fmt: skip
+
+
+@pytest.fixture
+async def items(database: Database) -> None:
+    """merchant-a's four items (available 5, -1, 0, 2) and merchant-b's newest one, of a SKU merchant-a has too."""
+    await _insert(
+        database,
+        inventory_items,
+        _item(_id("item-1"), "TEE-RED", 5, 0, 0, NOW),
+        _item(_id("item-2"), "TEE-BLUE", 1, 2, 0, NOW + SECOND),  # oversold: available -1
+        _item(_id("item-4"), "tee-green", 2, 0, 0, NOW + SECOND),  # same time as item-2: the id breaks the tie
+        _item(_id("item-3"), "MUG_50%", 3, 0, 3, NOW + 2 * SECOND),  # available exactly 0: not oversold
+        _item(_id("item-9"), "TEE-RED", 1, 5, 0, NOW + 3 * SECOND, merchant="merchant-b"),
+    )
+
+
+async def _item_page(db: Database, merchant: str = "merchant-a", first: int = 10, after: str | None = None, **kw: Any):  # type: ignore[no-untyped-def]
+    options = {"query": None, "oversold": None, "with_total": True, **kw}
+    async with db.read_sessionmaker() as session:
+        return await inventory_queries.item_page(session, merchant, first, after, **options)
+
+
+@pytest.mark.usefixtures("items")
+async def test_items_page_newest_first_with_the_id_breaking_ties_and_a_total(database: Database) -> None:
+    first = await _item_page(database, first=2)
+    assert [r.item.id for r in first.items] == [_id("item-3"), _id("item-4")]
+    assert (first.has_next_page, first.total_count) == (True, 4)
+    rest = await _item_page(database, first=2, after=first.items[-1].cursor)
+    assert [r.item.id for r in rest.items] == [_id("item-2"), _id("item-1")]
+    assert (rest.has_next_page, rest.total_count) == (False, 4)
+    exact = await _item_page(database, first=4, with_total=False)
+    assert [r.item.id for r in exact.items] == [_id("item-3"), _id("item-4"), _id("item-2"), _id("item-1")]
+    assert (exact.has_next_page, exact.total_count) == (False, None)
+    item = exact.items[2].item
+    assert (item.merchant_id, item.sku, item.on_hand, item.reserved, item.safety_stock, item.version) == (
+        "merchant-a", "TEE-BLUE", 1, 2, 0, 3,
+    )  # fmt: skip
+    assert (item.created_at, item.updated_at) == (NOW + SECOND, NOW + SECOND + timedelta(hours=1))
+    assert [r.item.id for r in (await _item_page(database, merchant="merchant-b")).items] == [_id("item-9")]
+    assert (await _item_page(database, merchant="merchant-c")) == ((), False, 0)
+
+
+@pytest.mark.usefixtures("items")
+async def test_items_are_searched_by_part_of_the_sku_ignoring_case_and_wildcards(database: Database) -> None:
+    tees = await _item_page(database, query="tee-")
+    assert ([r.item.id for r in tees.items], tees.total_count) == ([_id("item-4"), _id("item-2"), _id("item-1")], 3)
+    assert [r.item.id for r in (await _item_page(database, query="_50%")).items] == [_id("item-3")]
+    assert [r.item.id for r in (await _item_page(database, query="%")).items] == [_id("item-3")]
+    assert [r.item.id for r in (await _item_page(database, query="E_R")).items] == []  # `_` is no wildcard
+    assert [r.item.id for r in (await _item_page(database, query="")).items] == [
+        _id("item-3"),
+        _id("item-4"),
+        _id("item-2"),
+        _id("item-1"),
+    ]
+
+
+@pytest.mark.usefixtures("items")
+async def test_oversold_items_are_those_whose_available_is_below_zero(database: Database) -> None:
+    oversold = await _item_page(database, oversold=True)
+    assert ([r.item.id for r in oversold.items], oversold.total_count) == ([_id("item-2")], 1)
+    fine = await _item_page(database, oversold=False)
+    assert ([r.item.id for r in fine.items], fine.total_count) == ([_id("item-3"), _id("item-4"), _id("item-1")], 3)
+    searched = await _item_page(database, oversold=False, query="TEE")
+    assert ([r.item.id for r in searched.items], searched.total_count) == ([_id("item-4"), _id("item-1")], 2)
+
+
+@pytest.mark.usefixtures("items")
+async def test_items_by_id_and_by_sku_are_the_merchants_only(database: Database) -> None:
+    async with database.read_sessionmaker() as session:
+        by_ids = await inventory_queries.items_by_ids(session, "merchant-a", [_id("item-1"), _id("item-9"), "nope"])
+        none = await inventory_queries.items_by_ids(session, "merchant-a", [])
+        red = await inventory_queries.item_by_sku(session, "merchant-a", " TEE-RED ")
+        theirs = await inventory_queries.item_by_sku(session, "merchant-b", "TEE-RED")
+        missing = await inventory_queries.item_by_sku(session, "merchant-a", "tee-red")
+    assert {k: (v.sku, v.on_hand) for k, v in by_ids.items()} == {_id("item-1"): ("TEE-RED", 5)}
+    assert none == {}
+    assert red is not None and (red.id, red.merchant_id) == (_id("item-1"), "merchant-a")
+    assert theirs is not None and (theirs.id, theirs.reserved) == (_id("item-9"), 5)
+    assert missing is None
+
+
+def _movement(move_id: str, item_id: str, at: Any, merchant: str = "merchant-a", **kw: Any) -> dict[str, Any]:
+    fields = {"kind": "ADJUSTED", "on_hand_delta": 1, "reserved_delta": 0, "reason": None, "shop_id": None}
+    return {"id": move_id, "inventory_item_id": item_id, "merchant_id": merchant, "created_at": at, **fields, **kw}
+
+
+@pytest.mark.usefixtures("items")
+async def test_an_items_movements_newest_first_paged_and_the_merchants_only(
+    database: Database, cipher: TokenCipher
+) -> None:
+    shop = await add_shop(uow_factory(database, cipher), make_shop("merchant-a"))
+    sale: dict[str, Any] = {
+        "kind": "RESERVED",
+        "on_hand_delta": 0,
+        "reserved_delta": 2,
+        "shop_id": shop.id,
+        "tiktok_order_id": "5771",
+    }
+    await _insert(
+        database,
+        inventory_movements,
+        _movement(_id("move-1"), _id("item-1"), NOW, kind="SEEDED", on_hand_delta=5, reason="TikTok stock"),
+        _movement(_id("move-2"), _id("item-1"), NOW + SECOND, **sale),
+        _movement(_id("move-3"), _id("item-1"), NOW + SECOND, on_hand_delta=-1, reason="broken"),
+        _movement(_id("move-4"), _id("item-1"), NOW + 2 * SECOND, reserved_delta=-2),
+        _movement(_id("move-5"), _id("item-2"), NOW + 3 * SECOND),  # another item's
+    )
+
+    async def page(merchant: str, first: int, after: str | None = None):  # type: ignore[no-untyped-def]
+        async with database.read_sessionmaker() as session:
+            return await inventory_queries.movement_page(session, merchant, _id("item-1"), first, after)
+
+    first = await page("merchant-a", 2)
+    assert ([m.id for m in first.items], first.has_next_page, first.total_count) == (
+        [_id("move-4"), _id("move-3")],
+        True,
+        None,
+    )
+    rest = await page("merchant-a", 2, first.items[-1].cursor)
+    assert ([m.id for m in rest.items], rest.has_next_page) == ([_id("move-2"), _id("move-1")], False)
+    assert rest.items[0] == inventory_queries.MovementRead(
+        _id("move-2"), "RESERVED", 0, 2, None, shop.id, "5771", NOW + SECOND
+    )
+    assert (rest.items[1].kind, rest.items[1].on_hand_delta, rest.items[1].reason) == ("SEEDED", 5, "TikTok stock")
+    assert [m.id for m in (await page("merchant-a", 4)).items] == [
+        _id("move-4"),
+        _id("move-3"),
+        _id("move-2"),
+        _id("move-1"),
+    ]
+    assert (await page("merchant-a", 4)).has_next_page is False
+    assert (await page("merchant-b", 10)).items == ()
+
+
+async def _catalog(database: Database, cipher: TokenCipher, merchant: str = "merchant-a") -> Shop:
+    """A shop with p-old (created at NOW) and p-new (an hour later), two SKUs each, and an item TEE-RED."""
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop(merchant))
+    async with uows() as uow:
+        newer = NOW + timedelta(hours=1)
+        await uow.catalog.upsert_products(shop.id, [make_product("p-old"), make_product("p-new", created_at=newer)])
+        await uow.commit()
+    return shop
+
+
+async def _sku_ids(database: Database, shop: Shop) -> dict[str, str]:
+    async with database.read_sessionmaker() as session:
+        rows = (await session.execute(select(skus.c.tiktok_sku_id, skus.c.id).where(skus.c.shop_id == shop.id))).all()
+    return {tiktok_sku_id: sku_id for tiktok_sku_id, sku_id in rows}
+
+
+def _link(shop: Shop, sku_id: str, tiktok_sku_id: str, state: str, item: str | None, **kw: Any) -> dict[str, Any]:
+    return {
+        "sku_id": sku_id, "shop_id": shop.id, "merchant_id": shop.merchant_id, "inventory_item_id": item,
+        "tiktok_product_id": tiktok_sku_id.split("-sku")[0], "tiktok_sku_id": tiktok_sku_id, "state": state,
+        "source": "AUTO", "drift_count": 0, "updated_at": NOW, **kw,
+    }  # fmt: skip
+
+
+@pytest.mark.usefixtures("items")
+async def test_links_of_items_and_of_skus_read_every_push_field(database: Database, cipher: TokenCipher) -> None:
+    shop = await _catalog(database, cipher)
+    ids = await _sku_ids(database, shop)
+    pushed = {"pushed_quantity": 4, "pushed_at": NOW + SECOND, "push_error_code": "12052700", "source": "MANUAL"}
+    await _insert(
+        database,
+        sku_links,
+        _link(shop, ids["p-old-sku0"], "p-old-sku0", "LINKED", _id("item-1"), **pushed),
+        _link(shop, ids["p-new-sku1"], "p-new-sku1", "LINKED", _id("item-1")),
+        _link(shop, ids["p-new-sku0"], "p-new-sku0", "AMBIGUOUS", None),
+    )
+    async with database.read_sessionmaker() as session:
+        by_items = await inventory_queries.links_by_items(session, "merchant-a", [_id("item-1"), _id("item-2")])
+        by_skus = await inventory_queries.links_by_skus(session, "merchant-a", [ids["p-old-sku0"], ids["p-old-sku1"]])
+        theirs = await inventory_queries.links_by_items(session, "merchant-b", [_id("item-1")])
+        theirs_by_sku = await inventory_queries.links_by_skus(session, "merchant-b", [ids["p-old-sku0"]])
+        empty = (
+            await inventory_queries.links_by_items(session, "merchant-a", []),
+            await inventory_queries.links_by_skus(session, "merchant-a", []),
+        )
+    assert list(by_items) == [_id("item-1")]
+    assert [r.sku.id for r in by_items[_id("item-1")]] == sorted([ids["p-old-sku0"], ids["p-new-sku1"]])
+    linked = by_skus[ids["p-old-sku0"]]
+    assert (linked.shop_id, linked.inventory_item_id, linked.state, linked.source) == (
+        shop.id, _id("item-1"), "LINKED", "MANUAL",
+    )  # fmt: skip
+    assert (linked.pushed_quantity, linked.pushed_at, linked.push_error_code) == (4, NOW + SECOND, "12052700")
+    assert (linked.sku.tiktok_sku_id, linked.sku.seller_sku, linked.sku.quantity) == ("p-old-sku0", "SELLER-p-old-0", 3)
+    assert (str(linked.sku.price.amount), linked.sku.price.currency, linked.product_created_at) == ("19.90", "USD", NOW)
+    never = by_skus[ids["p-old-sku1"]]  # no link row yet
+    assert (never.state, never.source, never.inventory_item_id, never.pushed_quantity) == (
+        "UNLINKED",
+        "AUTO",
+        None,
+        None,
+    )
+    assert (never.sku.quantity, never.sku.seller_sku) == (4, "SELLER-p-old-1")  # 3 + 1 over two warehouses
+    assert (theirs, theirs_by_sku, empty) == ({}, {}, ({}, {}))
+
+
+async def test_a_shops_unlinked_skus_newest_product_first_paged_with_a_total(
+    database: Database, cipher: TokenCipher
+) -> None:
+    await _insert(database, inventory_items, _item(_id("item-1"), "TEE-RED", 5, 0, 0, NOW))
+    shop = await _catalog(database, cipher)
+    other = await _catalog(database, cipher)  # the same merchant's other shops: none of their SKUs come
+    await _catalog(database, cipher)
+    ids = await _sku_ids(database, shop)
+    await _insert(
+        database,
+        sku_links,
+        _link(shop, ids["p-old-sku0"], "p-old-sku0", "LINKED", _id("item-1")),
+        _link(shop, ids["p-new-sku1"], "p-new-sku1", "NO_SELLER_SKU", None),
+    )
+    newest = sorted([ids["p-new-sku0"], ids["p-new-sku1"]], reverse=True)  # one product's SKUs: by id, descending
+
+    async def page(merchant: str, first: int, after: str | None = None, shop_id: str = shop.id):  # type: ignore[no-untyped-def]
+        async with database.read_sessionmaker() as session:
+            return await inventory_queries.unlinked_sku_page(session, merchant, shop_id, first, after, with_total=True)
+
+    first = await page("merchant-a", 2)
+    assert ([r.sku.id for r in first.items], first.has_next_page, first.total_count) == (newest, True, 3)
+    assert {r.sku.id: r.state for r in first.items} == {
+        ids["p-new-sku0"]: "UNLINKED",
+        ids["p-new-sku1"]: "NO_SELLER_SKU",
+    }
+    assert [r.product_created_at for r in first.items] == [NOW + timedelta(hours=1)] * 2
+    rest = await page("merchant-a", 2, first.items[-1].cursor)
+    assert ([r.sku.id for r in rest.items], rest.has_next_page, rest.total_count) == ([ids["p-old-sku1"]], False, 3)
+    assert (await page("merchant-a", 3)).has_next_page is False
+    assert (await page("merchant-b", 10)) == ((), False, 0)
+    assert (await page("merchant-a", 10, shop_id=other.id)).total_count == 4
+    async with database.read_sessionmaker() as session:
+        untotalled = await inventory_queries.unlinked_sku_page(
+            session, "merchant-a", shop.id, 1, None, with_total=False
+        )
+    assert (len(untotalled.items), untotalled.has_next_page, untotalled.total_count) == (1, True, None)
+
+
+async def test_policies_of_the_merchants_shops_that_have_one(database: Database, cipher: TokenCipher) -> None:
+    uows = uow_factory(database, cipher)
+    mine, bare = [await add_shop(uows, make_shop("merchant-a")) for _ in range(2)]
+    theirs = await add_shop(uows, make_shop("merchant-b"))
+    policy = {"push_enabled": False, "share_percent": 40, "max_quantity": 12, "out_of_stock_threshold": 2}
+    await _insert(
+        database,
+        shop_inventory_policies,
+        {"shop_id": mine.id, "updated_at": NOW, **policy},
+        {"shop_id": theirs.id, "updated_at": NOW, **policy, "share_percent": 90},
+    )
+    async with database.read_sessionmaker() as session:
+        found = await policies_of_shops(session, "merchant-a", [mine.id, bare.id, theirs.id])
+        for_b = await policies_of_shops(session, "merchant-b", [mine.id, theirs.id])
+    assert found == {mine.id: InventoryPolicy(False, 40, 12, 2)}
+    assert for_b == {theirs.id: InventoryPolicy(False, 90, 12, 2)}
