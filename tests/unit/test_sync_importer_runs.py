@@ -1,0 +1,70 @@
+"""The import engine over fakes, how a run begins and stops: unknown tasks, a cancel or a lost lease mid-import
+(dated, signalled, nothing written after it), duplicates in a batch, the orders slices fetched side by side."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from domain.services.importer import run_sync_task
+from domain.services.sync import cancel_task
+from domain.sync import SyncKind, SyncTaskStatus
+from tests.fakes import T0
+from tests.unit.test_sync_importer import OPTIONS, World
+
+
+async def test_an_unknown_task_is_a_no_op() -> None:
+    world = World()
+    await run_sync_task("no-such-task", world.deps)  # a message for a task deleted with its shop: nothing to do
+    assert world.api.calls == 0 and world.store.commits == 0 and world.events.changes == []
+
+
+async def test_a_cancel_during_the_last_attempt_ends_the_task_cancelled_when_the_next_page_is_stored() -> None:
+    # given a task on its last attempt, cancelled by the merchant a minute into its import
+    world = World()
+    world.deps = replace(world.deps, options=replace(OPTIONS, max_attempts=1))
+    task = world.queue(SyncKind.ORDERS)
+
+    async def cancel_midway(call: int) -> None:
+        if call == 15:
+            world.clock.advance(timedelta(minutes=1))
+            await cancel_task(world.deps.uow_factory, world.events, world.clock, "m1", task.id)
+
+    world.api.on_call = cancel_midway
+    # when it runs: no exception, nothing for the queue to retry
+    await world.run(task)
+    # then it is CANCELLED (not FAILED), dated by the page that honoured the cancel, and the Task Center was told
+    cancelled = world.task(task.id)
+    assert (cancelled.status, cancelled.finished_at, cancelled.error_code) == (
+        SyncTaskStatus.CANCELLED, T0 + timedelta(minutes=1), None,
+    )  # fmt: skip
+    assert world.events.changes[-1] == (task.id, "CANCELLED")
+    assert world.store.shops[world.shop.id].last_synced_at is None
+
+
+async def test_a_run_that_lost_its_lease_writes_no_page_after_it() -> None:
+    # given a run whose task a second delivery takes over as TikTok answers its fifth request
+    world = World()
+    task = world.queue(SyncKind.ORDERS)
+    at_takeover: dict[str, object] = {}
+
+    async def redeliver(call: int) -> None:
+        if call == 5:
+            stored = world.store.tasks[task.id]
+            at_takeover.update(
+                processed=stored.processed,
+                checkpoint=repr(stored.checkpoint),
+                orders=len(world.store.shop_orders(world.shop.id)),
+            )
+            stored.begin_attempt(world.clock.now())
+
+    world.api.on_call = redeliver
+    await world.run(task)  # stops quietly: the newer attempt owns the task
+    # then nothing was stored by the old run after the takeover: no record, no count, no checkpoint
+    stored = world.task(task.id)
+    assert (stored.status, stored.attempts) == (SyncTaskStatus.RUNNING, 2)
+    assert {
+        "processed": stored.processed,
+        "checkpoint": repr(stored.checkpoint),
+        "orders": len(world.store.shop_orders(world.shop.id)),
+    } == at_takeover
