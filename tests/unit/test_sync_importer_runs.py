@@ -6,10 +6,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from domain.services.importer import run_sync_task
+import pytest
+
+from domain.ports import TikTokUnavailableError
+from domain.services.importer import SyncDeps, SyncOptions, run_sync_task
 from domain.services.sync import cancel_task
 from domain.sync import SyncKind, SyncTaskStatus
-from tests.fakes import T0
+from tests.fakes import T0, FakeShopApi, make_order, make_product
+from tests.unit.test_polling_services import World as PollWorld
 from tests.unit.test_sync_importer import OPTIONS, World
 
 
@@ -68,3 +72,35 @@ async def test_a_run_that_lost_its_lease_writes_no_page_after_it() -> None:
         "checkpoint": repr(stored.checkpoint),
         "orders": len(world.store.shop_orders(world.shop.id)),
     } == at_takeover
+
+
+async def test_a_record_tiktok_serves_twice_in_one_batch_is_stored_once_and_counted_unchanged() -> None:
+    # given TikTok listing product 1 twice on its first page (46 listings of 45 products)
+    world = World()
+    world.api.products.insert(2, make_product(1))
+    task = world.queue(SyncKind.PRODUCTS)
+    await world.run(task)
+    # then each product is stored once, and the repeat counts as unchanged: every listing is accounted for
+    done = world.task(task.id)
+    assert len(world.store.shop_products(world.shop.id)) == 45
+    assert (done.processed, done.created, done.updated, done.unchanged, done.failed) == (46, 45, 0, 1, 0)
+
+
+async def test_a_poll_failing_midway_leaves_its_cursor_where_its_stored_pages_reached_dated_by_them() -> None:
+    # given an orders poll whose second request fails, the first page (changes at T0-300 s, T0-290 s) stored
+    # a minute after the poll was started
+    polls = PollWorld()
+    changed = [T0 - timedelta(seconds=300 - 10 * i) for i in range(9)]
+    api = FakeShopApi(
+        [], [replace(make_order(i, T0 - timedelta(days=3)), updated_at=at) for i, at in enumerate(changed)]
+    )
+    api.failures[2] = TikTokUnavailableError("down")
+    task_id = await polls.start(SyncKind.ORDERS)
+    assert task_id is not None
+    polls.clock.advance(timedelta(minutes=1))
+    options = SyncOptions(page_size=2, queue_pages=1, batch_records=1, max_attempts=3)
+    with pytest.raises(TikTokUnavailableError):
+        await run_sync_task(task_id, SyncDeps(polls.uow, api.factory, polls.events, polls.clock, options))
+    # then the cursor claims what the stored page covers (before its last change's second), dated by the store
+    cursor = polls.store.cursors[(polls.shop.id, SyncKind.ORDERS)]
+    assert (cursor.cursor_at, cursor.updated_at) == (T0 - timedelta(seconds=290), T0 + timedelta(minutes=1))
