@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from domain.ports import TikTokUnavailableError
+from domain.ports import TikTokUnavailableError, UpsertCounts
 from domain.services.importer import SyncDeps, SyncOptions, run_sync_task
 from domain.services.sync import cancel_task
 from domain.sync import SyncKind, SyncTaskStatus
-from tests.fakes import T0, FakeShopApi, make_order, make_product
+from tests.fakes import T0, FakeShopApi, FakeUnitOfWork, make_order, make_product
 from tests.unit.test_polling_services import World as PollWorld
 from tests.unit.test_sync_importer import OPTIONS, World
 
@@ -104,3 +105,32 @@ async def test_a_poll_failing_midway_leaves_its_cursor_where_its_stored_pages_re
     # then the cursor claims what the stored page covers (before its last change's second), dated by the store
     cursor = polls.store.cursors[(polls.shop.id, SyncKind.ORDERS)]
     assert (cursor.cursor_at, cursor.updated_at) == (T0 - timedelta(seconds=290), T0 + timedelta(minutes=1))
+
+
+async def test_a_write_failing_as_the_shop_is_deleted_on_the_last_attempt_stops_quietly_no_error_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given a last attempt whose batch write fails because the shop was deleted meanwhile (a foreign-key error)
+    world = World()
+    store_uow = world.deps.uow_factory
+
+    def uow() -> FakeUnitOfWork:
+        made = store_uow()
+
+        async def upsert_racing_the_delete(shop_id: str, products: object) -> UpsertCounts:
+            async with store_uow() as other:
+                await other.shops.delete(shop_id)
+                await other.commit()
+            raise RuntimeError("FOREIGN KEY constraint failed")
+
+        made.catalog.upsert_products = upsert_racing_the_delete  # type: ignore[method-assign,assignment]
+        return made  # type: ignore[return-value]
+
+    world.deps = replace(world.deps, uow_factory=uow, options=replace(OPTIONS, max_attempts=1))
+    task = world.queue(SyncKind.PRODUCTS)
+    # when it runs: no exception for the queue
+    with caplog.at_level(logging.INFO, logger="domain.services.importer"):
+        await world.run(task)
+    # then it stopped as a deleted shop's task does: no failure logged for the operator to chase
+    assert world.store.tasks == {} and world.store.shops == {}
+    assert [r.levelname for r in caplog.records if r.name == "domain.services.importer"] == ["INFO"]
