@@ -123,7 +123,7 @@ async def test_a_write_failing_as_the_shop_is_deleted_on_the_last_attempt_stops_
                 await other.commit()
             raise RuntimeError("FOREIGN KEY constraint failed")
 
-        made.catalog.upsert_products = upsert_racing_the_delete  # type: ignore[method-assign,assignment]
+        made.catalog.upsert_products = upsert_racing_the_delete  # type: ignore[method-assign]
         return made  # type: ignore[return-value]
 
     world.deps = replace(world.deps, uow_factory=uow, options=replace(OPTIONS, max_attempts=1))
