@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import httpx
-from redis.asyncio import Redis
 
 from adapters import metrics
 from adapters.config import Settings
 from adapters.tiktok.client import TikTokClient
 from adapters.tiktok.ratelimit import Limiter
-from adapters.tiktok.shared_ratelimit import RedisRateLimiter
+from adapters.tiktok.shared_ratelimit import RedisRateLimiter, limiter_redis
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -28,7 +27,7 @@ def build_tiktok_client(settings: Settings, user_agent: str) -> tuple[TikTokClie
     limiter: Limiter | None = None  # None: the client paces itself within this process
     if settings.broker_url:
         # Several processes import at once: one budget per app and shop for all of them.
-        shared = RedisRateLimiter(Redis.from_url(settings.broker_url), settings.tiktok.rate_limit_per_second)
+        shared = RedisRateLimiter(limiter_redis(settings.broker_url), settings.tiktok.rate_limit_per_second)
         closers.append(shared.aclose)
         limiter = shared
     return TikTokClient(settings.tiktok, http, rate_limiter=limiter, observer=metrics.tiktok_request), closers

@@ -38,6 +38,7 @@ from domain.ports import (
 )
 from domain.shops import AuthorizedShop, TokenSet
 from domain.stored import StoredOrder, StoredProduct
+from tests.fixtures.waiting import DEADLINE_SECONDS
 
 DAY = 86400
 PRODUCT_SEARCH = "/product/202309/products/search"
@@ -424,19 +425,23 @@ async def test_inventory_update_surfaces_per_sku_failures(sandbox, http):
 
 @pytest.mark.parametrize("kind", ["http_500", "http_503", "http_429", "drop", "malformed_json", "slow"])
 async def test_each_injected_fault_is_retried_until_success(sandbox, http, kind):
-    # given a client with a short timeout, and a sandbox failing half the requests with `kind` (seeded)
-    client = make_client(sandbox, http, timeout_seconds=0.5)
+    # given a sandbox failing half the requests with `kind` (seeded), and a client that waits for every answer
+    # (the suite's deadline), except for `slow`: there a 1 s timeout cuts short the sandbox's minute-long answers
+    slow = kind == "slow"
+    client = make_client(sandbox, http, timeout_seconds=1.0 if slow else DEADLINE_SECONDS)
     shop = await connect(sandbox, client, "us-local")
-    await control(sandbox, "POST", "/_sandbox/faults", {"rate": 0.5, "kinds": [kind], "seed": 3, "slow_seconds": 2})
+    await control(sandbox, "POST", "/_sandbox/faults", {"rate": 0.5, "kinds": [kind], "seed": 3, "slow_seconds": 60})
     # when eight searches run one after the other
     now = int(time.time()) + 1
     for _ in range(8):
         await shop.session.search_orders(
             page_size=5, page_token=None, create_time_ge=now - 30 * DAY, create_time_lt=now
         )
-    # then all succeeded, and the counters show the faults were hit and retried past
+    # then all succeeded, and the counters show the faults were hit and retried past: exactly 8 answered searches,
+    # as only faults are retried. With `slow`, an answer later than the client's timeout (a loaded machine) is
+    # answered at TikTok and asked again here (a search is safe to repeat): 8 or more
     seen = await counters(sandbox, ORDER_SEARCH)
-    assert seen.get("ok") == 8
+    assert seen.get("ok", 0) >= 8 if slow else seen.get("ok") == 8, seen
     assert seen.get(f"fault:{kind}", 0) >= 1
 
 
