@@ -18,6 +18,7 @@ Defaults (also the `shopbridge sandbox` flag defaults):
 | authorization_ttl   | 365 days (seconds): a seller's authorization end  |
 | webhook_url         | None (app-wide push URL; `POST /_sandbox/webhooks` sets it at run time) |
 | webhook_retry_factor| 1.0 (TikTok's retry schedule is divided by it)   |
+| webhook_timeout_seconds | 3.0 (TikTok's wait for a push's answer; an attempt not answered by then failed) |
 | inventory_allow_zero / inventory_max_quantity | True / 99999 (Update Inventory quantity bounds) |
 | state_dir           | None (memory only); a directory keeps tokens and data across restarts |
 | allow_insecure_webhook_urls | False (True: Event API accepts http loopback URLs with a port) |
@@ -65,6 +66,9 @@ class SandboxConfig:
     webhook_url: str | None = None
     # TikTok retries after 2 min, 30 min, 3 h, 12 h; each wait is divided by this (1000 -> 120 ms, 1.8 s, ...).
     webhook_retry_factor: float = 1.0
+    # TikTok waits 3 s for a push's answer (tiktok-api.md sec. 10). Tests on a loaded machine, where the sender, the
+    # receiver and its worker pool share a few starved cores, give it longer: what they check is the answer.
+    webhook_timeout_seconds: float = 3.0
     # TikTok only takes https URLs with a domain and no port; True also takes http loopback URLs (local tests).
     allow_insecure_webhook_urls: bool = False
     # Update Inventory quantity bounds: TikTok documents 1..99,999; integrators push 0 (live-sync.md sec. 1.1).
@@ -84,3 +88,5 @@ class SandboxConfig:
             raise ValueError("product_search_cap must be >= 1")
         if self.webhook_retry_factor <= 0:
             raise ValueError("webhook_retry_factor must be > 0")
+        if self.webhook_timeout_seconds <= 0:
+            raise ValueError("webhook_timeout_seconds must be > 0")

@@ -73,6 +73,7 @@ class World:
             config.webhook_url,
             config.seed,
             self.registrations.address,
+            timeout_seconds=config.webhook_timeout_seconds,
         )
         self.notices = Notices(self)
         self.oracle = Oracle()

@@ -4,8 +4,9 @@ and a delivery log like Partner Center's Webhook Log.
 - Envelope `{"type", "tts_notification_id", "shop_id", "timestamp", "data"}`, compact JSON, `timestamp` = push time
   (sandbox clock, Unix s) [DOC webhook pages, sec. 2.3].
 - Header `Authorization` = lowercase hex HMAC-SHA256(key=app_secret, msg=app_key + raw body) [sec. 2.1].
-- One POST per attempt, 3 s timeout; only HTTP 200 ends a delivery; otherwise retried after 2 min, 30 min, 3 h and
-  12 h (each divided by `retry_factor`), nothing after the 4th retry [DOC page 650512b42f024f02be19755f, sec. 2.2].
+- One POST per attempt, 3 s timeout (`timeout_seconds`); only HTTP 200 ends a delivery; otherwise retried after
+  2 min, 30 min, 3 h and 12 h (each divided by `retry_factor`), nothing after the 4th retry [DOC page
+  650512b42f024f02be19755f, sec. 2.2].
 - Faults (rates 0..1): `drop` never sends, `duplicate` sends twice, `reorder` holds a push until the next one has been
   sent (or 1 s passes), `delay_ms` waits before the first attempt, `bad_signature` sends a wrong `Authorization`.
 
@@ -82,11 +83,13 @@ class WebhookSender:
         url: str | None,
         seed: int,
         resolve: Callable[[str, int], str | None],
+        timeout_seconds: float = TIMEOUT_SECONDS,
     ) -> None:
         if retry_factor <= 0:
             raise ValueError("webhook_retry_factor must be > 0")
         self.app_key, self.app_secret, self.clock = app_key, app_secret, clock
         self.retry_factor = retry_factor
+        self.timeout_seconds = timeout_seconds
         self.settings = PushSettings(url=url)
         self.resolve = resolve
         self.log: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
@@ -156,7 +159,7 @@ class WebhookSender:
 
     async def _post(self, push: Push) -> tuple[int | None, str | None]:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=TIMEOUT_SECONDS, trust_env=False)
+            self._client = httpx.AsyncClient(timeout=self.timeout_seconds, trust_env=False)
         headers = {"Authorization": push.authorization, "Content-Type": "application/json"}
         try:
             response = await self._client.post(push.url, content=push.body, headers=headers)

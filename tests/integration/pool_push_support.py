@@ -16,7 +16,7 @@ from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from adapters.db.tables import inventory_items, inventory_push_outbox, sku_links, skus
 from adapters.tiktok import TikTokClient
-from domain.clock import SystemClock
+from domain.clock import Clock, SystemClock
 from domain.ports import UnitOfWorkFactory
 from domain.services.inventory_push import PushDeps
 from domain.shops import Shop
@@ -36,8 +36,8 @@ class PushWorld:
     http: httpx.AsyncClient
     sandbox: SandboxServer
 
-    def deps(self, holder: str = "test-worker", **changes: Any) -> PushDeps:
-        return PushDeps(self.uows, self._api, SystemClock(), holder=holder, **changes)
+    def deps(self, holder: str = "test-worker", clock: Clock | None = None, **changes: Any) -> PushDeps:
+        return PushDeps(self.uows, self._api, clock or SystemClock(), holder=holder, **changes)
 
     def _api(self, shop: Shop, on_refreshed: Any) -> Any:
         return self.tiktok.for_shop(

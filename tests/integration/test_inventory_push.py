@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from domain.inventory_push import InventoryPolicy
+from domain.inventory_push import InventoryPolicy, push_backoff
 from domain.services.inventory_push import push_shop
 from domain.services.inventory_reconcile import inventory_tick, reconcile_shop
 from domain.shops import Shop
+from tests.fakes import FakeClock
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import sync_settings
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
@@ -164,8 +165,10 @@ async def test_per_sku_errors_are_recorded_and_retried_only_where_it_helps(world
     bundle_link = await link(world.db, shop, bundle_sku, bundle_item, bundle["id"])
     await change_stock(world, items[locked], 0, [(shop.id, product["id"]), (shop.id, bundle["id"])])
 
-    # when the shop is pushed
-    await push_shop(shop.id, world.deps())
+    # when the shop is pushed (its clock standing still during the call: the locked SKU's retry is due 2 s after
+    # the failure, and a call still running then would retry it; at load 20 one call outlasted those 2 s)
+    clock = FakeClock(now())
+    await push_shop(shop.id, world.deps(clock=clock))
 
     # then the free SKUs are set, the locked one keeps its code and is retried later, the bundle is excluded
     stock = tiktok_stock(world.sandbox, shop)
@@ -173,7 +176,8 @@ async def test_per_sku_errors_are_recorded_and_retried_only_where_it_helps(world
     locked_link = await link_row(world.db, sku_ids[locked])
     assert locked_link["push_error_code"] == "12052393" and locked_link["pushed_quantity"] is None
     row = await outbox_row(world.db, shop, product["id"])
-    assert row["attempts"] == 1 and row["pushed_version"] < row["dirty_version"] and row["next_attempt_at"] > now()
+    assert row["attempts"] == 1 and row["pushed_version"] < row["dirty_version"]
+    assert row["next_attempt_at"] == clock.now() + push_backoff(1)
     assert row["last_error"] and "12052393" in row["last_error"]
     excluded = await link_row(world.db, bundle_link)
     assert (excluded["state"], excluded["push_error_code"]) == ("EXCLUDED", "12052850")
