@@ -91,6 +91,7 @@ def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> Non
         try:
             stdout = out.with_suffix(".out")
             wait_for(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
+            assert process.poll() is None, out.with_suffix(".err").read_text()  # died while starting: say why now
             overview = httpx.get(f"http://127.0.0.1:{port}/sandbox/_sandbox/", timeout=30).json()
             process.send_signal(signal.SIGINT)
             process.wait(timeout=DEADLINE_SECONDS)
@@ -123,6 +124,7 @@ def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_san
     process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
     try:
         wait_for(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
+        assert process.poll() is None, stderr.read_text()
         token = re.search(r"Bearer ([\w.-]+)", stdout.read_text())
         assert token is not None
         headers = {"Authorization": f"Bearer {token.group(1)}"}

@@ -3,6 +3,7 @@ PostgreSQL and Redis, sharing one metrics directory; an import through it, watch
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ import pytest
 
 from gql.ids import from_global_id
 from sandbox.config import SandboxConfig
-from tests.e2e.test_cli_serve import wait_for
+from tests.e2e.test_cli_serve import DEADLINE_SECONDS, wait_for
 from tests.e2e.test_operations import samples, total
 from tests.fixtures.app import CONNECT, START, build_settings, free_port
 from tests.fixtures.processes import parent_death_signal
@@ -33,6 +34,7 @@ def run(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[byt
         return subprocess.Popen(
             [sys.executable, "-m", "gql.cli", *args], env=env, cwd=log.parent, stdout=output,
             stderr=subprocess.STDOUT, preexec_fn=parent_death_signal(signal.SIGTERM),
+            start_new_session=True,  # its own process group: a stop that fails kills uvicorn's workers with it
         )  # fmt: skip
 
 
@@ -65,6 +67,7 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
         assert migrate.returncode == 0, migrate.stderr
         api = run(["serve", "--port", str(port), "--workers", "2"], env, tmp_path / "api.log")
         wait_for(lambda: _status(f"{base}/readyz") == 200 or api.poll() is not None, "the API to be ready")
+        assert api.poll() is None, (tmp_path / "api.log").read_text()  # died while starting: say why at once
         token = subprocess.run(
             [sys.executable, "-m", "gql.cli", "token", "m1"], env=env, capture_output=True, text=True, timeout=60
         ).stdout.split()[-1]
@@ -92,7 +95,8 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
             tasks = [t["node"] for e in edges for t in e["node"]["syncTasks"]["edges"]]
             return tasks if len(tasks) == 2 and all(t["status"] == "SUCCEEDED" for t in tasks) else None
 
-        wait_for(done, "both imports to succeed", timeout=120)
+        wait_for(lambda: worker.poll() is not None or done(), "both imports to succeed", timeout=120)
+        assert worker.poll() is None, (tmp_path / "worker.log").read_text()
         tasks = done()
         assert tasks is not None
         # any API process's /metrics shows what the worker processes imported
@@ -115,13 +119,23 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
         assert calls and all("task_id" in line or "shop_id" in line for line in calls)
         assert {line["task_id"] for line in calls if "task_id" in line} == {to_local(t["id"]) for t in tasks}
     finally:
-        for process in (api, worker):
-            if process is not None and process.poll() is None:
+        started = [process for process in (api, worker) if process is not None]
+        for process in started:
+            if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in (api, worker):
-            if process is not None:
-                process.wait(timeout=60)
+        # A stop signalled while a process still starts waits for its start (uvicorn finishes booting a worker
+        # process, then stops it): bounded, but not short on a loaded host. Whatever happens, nothing is left.
+        lingering = []
+        for process in started:
+            try:
+                process.wait(timeout=DEADLINE_SECONDS)
+            except subprocess.TimeoutExpired:
+                lingering.append(process.args)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         sandbox.stop()
+        assert not lingering, f"still running {DEADLINE_SECONDS} s after SIGTERM: {lingering}"
 
 
 def to_local(global_id: object) -> str:
