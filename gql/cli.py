@@ -23,6 +23,11 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 _served = False  # a server ran in this process: `run` exits without the interpreter's teardown
 GRACEFUL_SHUTDOWN_SECONDS = 30  # on SIGTERM: in-flight requests get this long; then connections are closed
+# --workers > 1: how long uvicorn's parent waits for a worker process to answer its health check before killing it
+# as hung and starting another. A worker answers from a thread it starts only after Python has started, uvicorn is
+# imported and its configuration unpickled (~1 s of CPU): on a busy host that exceeds uvicorn's default of 5 s, and
+# every booting worker was killed and replaced, in a loop, so the API never came up (issue 13).
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def _settings() -> Settings:
@@ -107,7 +112,13 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
         **websocket_options(settings.max_request_bytes),  # no per-message deflate; 1009 beyond the size limit
     }
     if args.workers > 1:  # Redis: no worker pool in these processes; uvicorn forks them from the factory
-        uvicorn.run("gql.app:create_app", factory=True, workers=args.workers, **options)
+        uvicorn.run(
+            "gql.app:create_app",
+            factory=True,
+            workers=args.workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            **options,
+        )
         return 0
     from gql.app import create_app
     from gql.serving import serve

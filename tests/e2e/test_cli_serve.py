@@ -64,6 +64,7 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
     base = f"http://127.0.0.1:{port}"
     stdout, stderr = tmp_path / "demo.out", tmp_path / "demo.err"
     wait_until(lambda: process.poll() is not None or _ready(base), "the demo to serve")
+    assert process.poll() is None, stderr.read_text()  # died while starting: say why at once
     # the banner shows the port given, not 8000
     assert f"{base}/graphql" in stdout.read_text()
     # the one-click console link: a login code in the fragment, exchanged for a token once
@@ -199,6 +200,7 @@ def test_sigterm_lets_an_in_flight_request_finish(sqlite_url, tmp_path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: process.poll() is not None or _ready(base), "the API to serve")
+        assert process.poll() is None, (tmp_path / "serve.err").read_text()
         headers = {"Authorization": f"Bearer {settings_token(settings)}"}
         started = httpx.post(
             f"{base}/graphql", headers=headers,

@@ -96,6 +96,7 @@ def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> Non
             stdout = out.with_suffix(".out")
             wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
             overview = httpx.get(f"http://127.0.0.1:{port}/sandbox/_sandbox/", timeout=DEADLINE_SECONDS).json()
+            assert process.poll() is None, out.with_suffix(".err").read_text()  # died while starting: say why now
             process.send_signal(signal.SIGINT)
             process.wait(timeout=DEADLINE_SECONDS)
             return stdout.read_text(), out.with_suffix(".err").read_text(), overview["data"]["orders"]
@@ -127,6 +128,7 @@ def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_san
     process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
     try:
         wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
+        assert process.poll() is None, stderr.read_text()
         token = re.search(r"Bearer ([\w.-]+)", stdout.read_text())
         assert token is not None
         headers = {"Authorization": f"Bearer {token.group(1)}"}

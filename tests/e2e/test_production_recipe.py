@@ -70,6 +70,7 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
         assert migrate.returncode == 0, migrate.stderr
         api = run(["serve", "--port", str(port), "--workers", "2"], env, tmp_path / "api.log")
         wait_until(lambda: _status(f"{base}/readyz") == 200 or api.poll() is not None, "the API to be ready")
+        assert api.poll() is None, (tmp_path / "api.log").read_text()  # died while starting: say why at once
         token = subprocess.run(
             [sys.executable, "-m", "gql.cli", "token", "m1"],
             env=env,
@@ -101,7 +102,8 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
             tasks = [t["node"] for e in edges for t in e["node"]["syncTasks"]["edges"]]
             return tasks if len(tasks) == 2 and all(t["status"] == "SUCCEEDED" for t in tasks) else None
 
-        wait_until(done, "both imports to succeed")
+        wait_until(lambda: worker.poll() is not None or done(), "both imports to succeed")
+        assert worker.poll() is None, (tmp_path / "worker.log").read_text()
         tasks = done()
         assert tasks is not None
         # any API process's /metrics shows what the worker processes imported

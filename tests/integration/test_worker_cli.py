@@ -56,6 +56,7 @@ def test_sigterm_stops_every_worker_process_before_the_command_exits(sqlite_url,
     process, log = start_worker(sqlite_url, redis_server.url.rsplit("/", 1)[0] + "/3", tmp_path)
     try:
         wait_until(lambda: ready(log, 2) or process.poll() is not None, "the workers to boot")
+        assert process.poll() is None, log.read_text()  # died while starting: say why at once
         master = master_of(process)
         assert len(group_members(master)) >= 3  # Dramatiq's master and its two worker processes
         # when a process manager sends SIGTERM to the command
@@ -77,6 +78,7 @@ def test_a_worker_whose_redis_went_away_still_exits_within_its_bound(sqlite_url,
     process, log = start_worker(sqlite_url, redis.url, tmp_path)
     try:
         wait_until(lambda: ready(log, 2) or process.poll() is not None, "the workers to boot")
+        assert process.poll() is None, log.read_text()  # died while starting: say why at once
         master = master_of(process)
         # when Redis goes away, then the command is told to stop
         redis.stop()
