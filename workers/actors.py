@@ -6,8 +6,11 @@ Import through `workers.broker.setup_broker`, never first: the decorators bind t
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec
 
 import dramatiq
 
@@ -19,7 +22,26 @@ from domain.ports import AuthorizationLostError, GatewayRefusedError
 from domain.services import importer, intake, inventory_push, inventory_reconcile, polling, tokens, webhook_registration
 from domain.sync import SyncKind
 from workers.broker import LIVE_QUEUE, SYNC_QUEUE
-from workers.resources import Resources
+from workers.resources import Resources, RunRefused
+
+P = ParamSpec("P")
+log = logging.getLogger(__name__)
+
+
+def refused_quietly(run: Callable[P, Awaitable[None]]) -> Callable[P, Coroutine[Any, Any, None]]:
+    """An actor's body whose run, refused because the embedded worker is shutting down (`RunRefused`), ends with
+    one INFO line instead of an error or a retry: the next start's boot sweep resumes the work from the database
+    (`workers.resources.Resources.serving`)."""
+
+    @functools.wraps(run)
+    async def quietly(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            await run(*args, **kwargs)
+        except RunRefused as refused:
+            log.info("%s not started: the worker is shutting down; it resumes at the next start", refused.what)
+
+    return quietly
+
 
 # The engine enforces SHOPBRIDGE_SYNC_TIME_LIMIT itself (`SyncOptions.time_limit_seconds`), on the event loop, and
 # records TIME_LIMIT_EXCEEDED. Dramatiq's own TimeLimit stays a backstop a little later: it interrupts the worker
@@ -40,6 +62,7 @@ TOKEN_REFRESH_PRIORITY = -10
     # Retrying cannot fix a rule, a lost authorization or a refusal (the engine fails those tasks itself anyway).
     throws=(DomainError, AuthorizationLostError, GatewayRefusedError),
 )
+@refused_quietly
 async def run_sync_task(task_id: str) -> None:
     """Run or resume sync task `task_id`; a finished or deleted task is a no-op."""
     with log_context(task_id=task_id):
@@ -48,6 +71,7 @@ async def run_sync_task(task_id: str) -> None:
 
 
 @dramatiq.actor(queue_name=SYNC_QUEUE, max_retries=3, min_backoff=1_000, max_backoff=30_000, time_limit=60_000)
+@refused_quietly
 async def poll_shop(shop_id: str, kind: str, scheduled_at: str | None = None) -> None:
     """Queue the shop's poll of `kind` for the tick `scheduled_at` (ISO 8601) and enqueue it; a duplicate, a
     shop that cannot sync or an active task of the kind make it a no-op."""
@@ -73,6 +97,7 @@ async def poll_shop(shop_id: str, kind: str, scheduled_at: str | None = None) ->
     # a push and a reconcile ran after the token had expired (a request's 105002 then refreshed it instead).
     priority=TOKEN_REFRESH_PRIORITY,
 )
+@refused_quietly
 async def refresh_shop_tokens(shop_id: str) -> None:
     """Refresh the shop's access token if it is (still) due; a dead refresh token revokes the shop."""
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
@@ -93,6 +118,7 @@ async def refresh_shop_tokens(shop_id: str) -> None:
     time_limit=5 * 60 * 1000,  # 500 events: at most 10 order calls and a few hundred product calls
     throws=(DomainError,),
 )
+@refused_quietly
 async def process_webhook_events(shop_id: str) -> None:
     """Process shop `shop_id`'s pending webhook events; nothing pending (or no such shop) is a no-op."""
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
@@ -144,6 +170,7 @@ _shop_locks: dict[str, asyncio.Lock] = {}
     # again: no retry, no traceback; a re-authorization or the start-up sweep sends it again.
     throws=(DomainError, AuthorizationLostError, GatewayRefusedError),
 )
+@refused_quietly
 async def register_webhooks(shop_id: str) -> None:
     """Register `SHOPBRIDGE_PUBLIC_URL/webhooks/tiktok` for shop `shop_id` with TikTok's Event API; idempotent."""
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
@@ -166,10 +193,11 @@ async def register_webhooks(shop_id: str) -> None:
     time_limit=5 * 60 * 1000,
     throws=(DomainError, AuthorizationLostError),
 )
+@refused_quietly
 async def push_inventory(shop_id: str) -> None:
     """Push shop `shop_id`'s dirty products to TikTok (issue 8); nothing dirty or a revoked shop is a no-op."""
     with log_context(shop_id=shop_id):
-        async with Resources.of(push_inventory.broker).serving() as resources:
+        async with Resources.of(push_inventory.broker).serving(f"the inventory push of shop {shop_id}") as resources:
             await inventory_push.push_shop(shop_id, resources.push)
 
 
@@ -181,10 +209,13 @@ async def push_inventory(shop_id: str) -> None:
     time_limit=5 * 60 * 1000,
     throws=(DomainError, AuthorizationLostError, GatewayRefusedError),
 )
+@refused_quietly
 async def reconcile_inventory(shop_id: str) -> None:
     """Compare TikTok's stock of the shop's linked SKUs with their targets; push again where it drifted."""
     with log_context(shop_id=shop_id):
-        async with Resources.of(reconcile_inventory.broker).serving() as resources:
+        async with Resources.of(reconcile_inventory.broker).serving(
+            f"the inventory reconcile of shop {shop_id}"
+        ) as resources:
             await inventory_reconcile.reconcile_shop(shop_id, resources.push, resources.queue.enqueue_inventory_push)
 
 

@@ -144,6 +144,14 @@ async def _inline(actor: dramatiq.Actor[[str], Any], value: str) -> None:
     actor.send(value)  # the StubBroker only appends to an in-process queue
 
 
+class RunRefused(Exception):
+    """An actor run asked to start while the embedded worker shuts down; `what` names the run, for the log."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} refused: the worker is shutting down")
+        self.what = what
+
+
 class Resources(Middleware):
     """Holds the process's `WorkerResources`; actors get them with `await Resources.of(broker).get()`.
 
@@ -178,14 +186,17 @@ class Resources(Middleware):
         """One actor run (`what`, for the log): yields the resources, tracked so that a shutdown cancels the run
         and waits for it.
 
-        A run refused because the worker is shutting down raises `dramatiq.Retry`, as does one cancelled by the
-        shutdown with Redis: the message goes back to the broker and another worker process resumes the task from
-        its checkpoint. Embedded, a cancelled run ends quietly with one INFO line: the in-memory queue dies with
-        the process, and the next start's boot sweep re-enqueues the work from the database. Any other
-        cancellation propagates.
+        With Redis, a run refused because the worker is shutting down raises `dramatiq.Retry`, as does one
+        cancelled by the shutdown: the message goes back to the broker and another worker process resumes the task
+        from its checkpoint. Embedded, a cancelled run ends quietly with one INFO line, and a refused one raises
+        `RunRefused`, which the actor ends quietly with one INFO line too: the in-memory queue dies with the
+        process, and the next start's boot sweep re-enqueues the work from the database (a retry would only log a
+        misleading "Retrying message ..." line at Ctrl+C). Any other cancellation propagates.
         """
         if self._stopping:
-            raise dramatiq.Retry(delay=self.settings.sync_min_backoff_ms)
+            if self.settings.broker_url is not None:
+                raise dramatiq.Retry(delay=self.settings.sync_min_backoff_ms)
+            raise RunRefused(what)  # embedded: ends quietly (`workers.actors.refused_quietly`), like a cancelled run
         task = asyncio.current_task()
         assert task is not None
         self._running.add(task)
