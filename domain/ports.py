@@ -382,7 +382,12 @@ class TikTokAuthGateway(Protocol):
     """TikTok's OAuth: the consent URL, the code exchange, and the shops a token covers."""
 
     def authorization_url(self, state: str) -> str: ...
-    async def exchange_code(self, code: str) -> TokenSet: ...
+    async def exchange_code(self, code: str) -> TokenSet:
+        """Tokens for a consent's single-use `code`. Raises `AuthorizationLostError` when TikTok refuses the code,
+        `OutcomeUnknownError` when its answer was lost (the code may be spent), `TikTokUnavailableError` when TikTok
+        could not be reached."""
+        ...
+
     async def authorized_shops(self, access_token: str) -> list[AuthorizedShop]: ...
 
 
@@ -502,6 +507,8 @@ class GatewayError(Exception):
     GatewayError
       ├── TikTokUnavailableError       outage, rate limit or timeout that outlived the retries: retry later
       ├── AuthorizationLostError       the shop's authorization is no longer honoured: re-authorize
+      ├── OutcomeUnknownError          the answer to a request that must not be sent twice (the single-use code
+      │                                  exchange) was lost: TikTok may or may not have acted on it
       └── GatewayRefusedError          TikTok refused this request and would refuse it again: retrying cannot help;
             │                            the message names TikTok's code and message
             ├── MissingPermissionError the app or the token lacks the permission (scope) for one API (TikTok
@@ -521,6 +528,10 @@ class TikTokUnavailableError(GatewayError):
 
 
 class AuthorizationLostError(GatewayError):
+    pass
+
+
+class OutcomeUnknownError(GatewayError):
     pass
 
 

@@ -4,6 +4,7 @@ from adapters.tiktok.client import TikTokClient
 from adapters.tiktok.errors import (
     AccessTokenExpiredError,
     ApiError,
+    AuthCodeOutcomeUnknownError,
     AuthCodeRejectedError,
     AuthorizationLost,
     ClientBugError,
@@ -32,6 +33,7 @@ from adapters.tiktok.signing import sign, verify_webhook, webhook_signature
 __all__ = [
     "AccessTokenExpiredError",
     "ApiError",
+    "AuthCodeOutcomeUnknownError",
     "AuthCodeRejectedError",
     "AuthorizationLost",
     "ClientBugError",

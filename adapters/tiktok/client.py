@@ -88,8 +88,11 @@ class TikTokClient:
         return urlunsplit(parts._replace(query=urlencode(query)))
 
     async def exchange_code(self, code: str) -> TokenSet:
-        """Tokens for a consent's `code` (single use, valid 30 minutes)."""
-        data = await self.transport.token_call(TOKEN_GET_PATH, {"auth_code": code, "grant_type": "authorized_code"})
+        """Tokens for a consent's `code` (single use, valid 30 minutes: tiktok-api.md sec. 2). Raises
+        `AuthCodeRejectedError` when TikTok refuses the code, `AuthCodeOutcomeUnknownError` when its answer was lost
+        (the code is then not sent again), a `TransientError` when TikTok never took the request."""
+        grant = {"auth_code": code, "grant_type": "authorized_code"}
+        data = await self.transport.token_call(TOKEN_GET_PATH, grant, single_use=True)
         return records.token_set(data)
 
     async def refresh(self, refresh_token: str) -> TokenSet:

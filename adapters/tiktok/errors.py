@@ -7,10 +7,14 @@ GatewayError (domain.ports)
         │     │                            the retries run out, so services map it to TIKTOK_UNAVAILABLE
         │     ├── RateLimitedError       HTTP 429 / 36009002
         │     ├── ServerError            HTTP 5xx, 36009003 internal error, 36009007 request timeout
-        │     ├── NetworkError           our timeout, refused or dropped connection (no HTTP status)
+        │     ├── NetworkError           our timeout, refused or dropped connection (no HTTP status);
+        │     │                            `request_sent` False when no connection was made
         │     ├── MalformedResponseError a 2xx whose body is not a JSON envelope
         │     └── AccessTokenExpiredError 105002: ShopSession refreshes once and retries; should one reach
         │                                  a service, TikTok refused the token it just issued
+        ├── AuthCodeOutcomeUnknownError  + OutcomeUnknownError: the code exchange's answer was lost (timeout,
+        │                                  dropped connection, 5xx...); TikTok may have spent the single-use code,
+        │                                  so it is not sent again: the seller authorizes again
         ├── AuthorizationLost            + AuthorizationLostError: the seller must (re-)authorize
         │     ├── InvalidAccessTokenError  36009004 about the access token, 101000 token/cipher mismatch
         │     ├── InvalidRefreshTokenError the token endpoint refused our refresh token
@@ -46,6 +50,7 @@ from domain.ports import (
     GatewayError,
     GatewayRefusedError,
     MissingPermissionError,
+    OutcomeUnknownError,
     TikTokUnavailableError,
 )
 
@@ -113,7 +118,10 @@ class ServerError(TransientError):
 
 
 class NetworkError(TransientError):
-    pass
+    """`request_sent` is False when no connection was made (connect error or timeout, no free pooled connection):
+    TikTok cannot have seen the request. Otherwise it may have been read, and acted on, before the failure."""
+
+    request_sent = True
 
 
 class MalformedResponseError(TransientError):
@@ -121,6 +129,10 @@ class MalformedResponseError(TransientError):
 
 
 class AccessTokenExpiredError(TransientError):
+    pass
+
+
+class AuthCodeOutcomeUnknownError(TikTokError, OutcomeUnknownError):
     pass
 
 

@@ -23,11 +23,13 @@ from adapters.config import TikTokSettings
 from adapters.tiktok import wire
 from adapters.tiktok.errors import (
     AccessTokenExpiredError,
+    AuthCodeOutcomeUnknownError,
     AuthCodeRejectedError,
     ClientBugError,
     InvalidRefreshTokenError,
     InvalidRequestError,
     NetworkError,
+    RateLimitedError,
     TikTokError,
     TransientError,
     classify,
@@ -124,15 +126,24 @@ class Transport:
                 await self._before_retry(f"{method} {path}", attempt, exc)
                 attempt += 1
 
-    async def token_call(self, path: str, grant: Mapping[str, str]) -> Raw:
+    async def token_call(self, path: str, grant: Mapping[str, str], *, single_use: bool = False) -> Raw:
         """GET on the auth host with `grant` (its `grant_type` always given); a non-transient refusal is
-        `InvalidRefreshTokenError` (grant_type refresh_token) or `AuthCodeRejectedError` (authorized_code)."""
+        `InvalidRefreshTokenError` (grant_type refresh_token) or `AuthCodeRejectedError` (authorized_code).
+
+        `single_use`: the grant can be spent once (an auth code, tiktok-api.md sec. 2), so it is sent again only
+        after a failure that proves TikTok never took it (no connection made, or rate limited); after any other
+        transient failure (a timeout, a dropped connection, a 5xx) TikTok may have spent it, and a second request
+        could only be refused: `AuthCodeOutcomeUnknownError` is raised at once.
+        """
         params = {"app_key": self.settings.app_key, "app_secret": self.settings.app_secret, **grant}
         attempt = 0
         while True:
             try:
                 return await self._send_token(path, params)
             except TransientError as exc:
+                if single_use and not _never_taken(exc):
+                    logger.warning("tiktok GET %s: the answer was lost (%s); not sent again: single-use", path, exc)
+                    raise _outcome_unknown(exc, f"GET {path}") from None
                 await self._before_retry(f"GET {path}", attempt, exc)
                 attempt += 1
             except TikTokError as exc:
@@ -171,24 +182,30 @@ class Transport:
             response = await self._http.request(
                 method, url, params=params, content=content, headers=headers, timeout=self._timeout
             )
-        except httpx.TimeoutException as exc:
-            self._observe(f"{method} {path}", "timeout")
-            raise NetworkError(f"timed out after {self.settings.timeout_seconds}s") from exc
         except httpx.TransportError as exc:
-            self._observe(f"{method} {path}", "network")
-            raise NetworkError(f"connection failed: {type(exc).__name__}") from exc
+            raise self._network_error(f"{method} {path}", exc) from exc
         return self._data_or_raise(f"{method} {path}", response)
 
     async def _send_token(self, path: str, params: Mapping[str, str]) -> Raw:
         try:
             response = await self._http.get(self.settings.auth_url + path, params=params, timeout=self._timeout)
-        except httpx.TimeoutException:  # `from None`: the httpx exception holds the request, secret and all
-            self._observe(f"GET {path}", "timeout")
-            raise NetworkError(f"timed out after {self.settings.timeout_seconds}s") from None
-        except httpx.TransportError as exc:
-            self._observe(f"GET {path}", "network")
-            raise NetworkError(f"connection failed: {type(exc).__name__}") from None
+        except httpx.TransportError as exc:  # `from None`: the httpx exception holds the request, secret and all
+            raise self._network_error(f"GET {path}", exc) from None
         return self._data_or_raise(f"GET {path}", response)
+
+    def _network_error(self, what: str, exc: httpx.TransportError) -> NetworkError:
+        """`exc` as a `NetworkError` (observed as "timeout" or "network"), which says whether the request left."""
+        timed_out = isinstance(exc, httpx.TimeoutException)
+        self._observe(what, "timeout" if timed_out else "network")
+        text = (
+            f"timed out after {self.settings.timeout_seconds}s"
+            if timed_out
+            else f"connection failed: {type(exc).__name__}"
+        )
+        error = NetworkError(text)
+        # No connection, no request: a connect error or timeout, or no free connection in the pool.
+        error.request_sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+        return error
 
     def _data_or_raise(self, what: str, response: httpx.Response) -> Raw:
         envelope, data = decode_envelope(response.content)
@@ -214,6 +231,25 @@ def _outcome(error: TikTokError) -> str:
     """`RateLimitedError` → "rate_limited": a metric label of few values."""
     name = type(error).__name__.removesuffix("Error")
     return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def _never_taken(error: TransientError) -> bool:
+    """True when TikTok cannot have acted on the request: it never left (no connection), or TikTok turned it away
+    unread (rate limited, HTTP 429 / 36009002). A timeout, a dropped connection or a 5xx may follow the work."""
+    if isinstance(error, NetworkError):
+        return not error.request_sent
+    return isinstance(error, RateLimitedError)
+
+
+def _outcome_unknown(error: TransientError, what: str) -> AuthCodeOutcomeUnknownError:
+    unknown = AuthCodeOutcomeUnknownError(
+        f"TikTok's answer to the code exchange was lost ({error.message}); the code may be spent",
+        code=error.code,
+        request_id=error.request_id,
+        http_status=error.http_status,
+    )
+    unknown.api = what
+    return unknown
 
 
 def _token_error(error: TikTokError, grant_type: str) -> TikTokError:

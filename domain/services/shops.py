@@ -14,6 +14,7 @@ from domain.ports import (
     EventPublisher,
     GatewayError,
     GatewayRefusedError,
+    OutcomeUnknownError,
     TaskQueue,
     TikTokAuthGateway,
     UnitOfWork,
@@ -24,6 +25,9 @@ from domain.services.sync import publish_quietly, publish_shop_quietly, queue_au
 from domain.shops import Region, Shop, choose_authorized_shop, connect_or_renew
 
 log = logging.getLogger(__name__)
+AUTHORIZATION_UNCONFIRMED_MESSAGE = (
+    "TikTok did not answer the authorization in time, so whether it went through is unknown; please authorize again."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +89,10 @@ async def complete_authorization(
     """Finish the OAuth round trip: spend the state, exchange the code, check the shop, connect or renew it.
 
     `merchant_id` is given when the merchant completes through GraphQL (the state must then be its own) and
-    omitted on TikTok's browser redirect, where the state alone identifies the merchant.
+    omitted on TikTok's browser redirect, where the state alone identifies the merchant. Codes: INVALID_STATE,
+    AUTHORIZATION_DENIED (the seller declined, or TikTok refused the code), AUTHORIZATION_UNCONFIRMED (TikTok's
+    answer to the code exchange was lost, e.g. a timeout: the single-use code may be spent, tiktok-api.md sec. 2;
+    the merchant authorizes again), TIKTOK_REJECTED, TIKTOK_UNAVAILABLE, and the shop rules' codes.
     """
     request = await _spend_state(uow_factory, clock, state, merchant_id)
     if error:
@@ -99,6 +106,9 @@ async def complete_authorization(
         raise DomainError(
             ErrorCode.AUTHORIZATION_DENIED, "TikTok did not accept the authorization; please authorize again."
         ) from exc
+    except OutcomeUnknownError as exc:  # the code may be spent, and its tokens lost: only a new consent can help
+        log.warning("tiktok's answer to an authorization's code exchange was lost: %s", exc)
+        raise DomainError(ErrorCode.AUTHORIZATION_UNCONFIRMED, AUTHORIZATION_UNCONFIRMED_MESSAGE) from exc
     except GatewayRefusedError as exc:  # e.g. our app key or signature refused: trying again cannot help
         log.warning("tiktok refused a request while completing an authorization: %s", exc)
         raise DomainError(ErrorCode.TIKTOK_REJECTED, f"TikTok refused the authorization's request: {exc}") from exc

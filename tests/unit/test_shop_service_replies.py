@@ -10,7 +10,13 @@ import pytest
 
 from domain.authorization import AuthorizationPurpose, AuthorizationRequest, state_digest
 from domain.errors import ErrorCode
-from domain.ports import AuthorizationLostError, GatewayRefusedError, PoolChange, TikTokUnavailableError
+from domain.ports import (
+    AuthorizationLostError,
+    GatewayRefusedError,
+    OutcomeUnknownError,
+    PoolChange,
+    TikTokUnavailableError,
+)
 from domain.services import shops as services
 from domain.shops import Region, Shop
 from domain.sync import SyncTask, SyncTaskStatus
@@ -82,6 +88,11 @@ async def test_a_completion_without_a_code_is_refused_with_a_message(
         (TikTokUnavailableError("down"), "TikTok is not reachable right now; try again."),
         (AuthorizationLostError("bad code"), "TikTok did not accept the authorization; please authorize again."),
         (
+            OutcomeUnknownError("the code exchange's answer was lost"),
+            "TikTok did not answer the authorization in time, so whether it went through is unknown; "
+            "please authorize again.",
+        ),
+        (
             GatewayRefusedError("Invalid app_key. (code=36009004)"),
             "TikTok refused the authorization's request: Invalid app_key. (code=36009004)",
         ),
@@ -93,7 +104,8 @@ async def test_tiktok_failing_a_completion_is_told_in_words_a_merchant_can_act_o
     world.tiktok.failure = failure
     error = await expect(
         {TikTokUnavailableError: ErrorCode.TIKTOK_UNAVAILABLE, AuthorizationLostError: ErrorCode.AUTHORIZATION_DENIED,
-         GatewayRefusedError: ErrorCode.TIKTOK_REJECTED}[type(failure)],
+         OutcomeUnknownError: ErrorCode.AUTHORIZATION_UNCONFIRMED, GatewayRefusedError: ErrorCode.TIKTOK_REJECTED,
+         }[type(failure)],
         world.complete(await world.start()),
     )  # fmt: skip
     assert (error.message, error.field, error.__cause__) == (message, None, failure)

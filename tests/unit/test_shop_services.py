@@ -9,7 +9,7 @@ import pytest
 
 from domain.authorization import state_digest
 from domain.errors import DomainError, ErrorCode
-from domain.ports import AuthorizationLostError, GatewayRefusedError, TikTokUnavailableError
+from domain.ports import AuthorizationLostError, GatewayRefusedError, OutcomeUnknownError, TikTokUnavailableError
 from domain.services import shops as services
 from domain.shops import AuthorizedShop, Region, TokenSet
 from domain.sync import SyncKind, SyncTaskStatus
@@ -106,6 +106,7 @@ async def test_an_expired_state_is_refused(world: World) -> None:
     [
         (TikTokUnavailableError("down"), ErrorCode.TIKTOK_UNAVAILABLE),
         (AuthorizationLostError("bad code"), ErrorCode.AUTHORIZATION_DENIED),
+        (OutcomeUnknownError("the exchange's answer was lost"), ErrorCode.AUTHORIZATION_UNCONFIRMED),
         (GatewayRefusedError("Invalid app_key. (code=36009004)"), ErrorCode.TIKTOK_REJECTED),
     ],
 )

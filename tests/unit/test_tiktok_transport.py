@@ -109,7 +109,7 @@ async def test_a_network_failure_says_what_happened(failure: Exception, text: st
     with pytest.raises(NetworkError) as business:
         await client.get_orders("TTP_token", "GCP_a", ["1"])
     with pytest.raises(NetworkError) as token:
-        await client.exchange_code("CODE")
+        await client.refresh("TTP_refresh")  # (a code exchange's lost answer: test_tiktok_code_exchange.py)
     # what a task's errorMessage shows: the cause alone (no HTTP status, code or request id); one attempt each
     assert business.value.message == text and token.value.message == text
     assert business.value.http_status is None and token.value.http_status is None

@@ -13,6 +13,7 @@ export const USER_ERRORS = {
   SHOP_MISMATCH: "You signed in to TikTok with a different shop. Re-authorize with the account of this shop; nothing was changed.",
   INVALID_STATE: "This authorization link has expired or was already used. Start again from Add store or Re-authorize.",
   AUTHORIZATION_DENIED: "The authorization was declined on TikTok, so nothing was connected.",
+  AUTHORIZATION_UNCONFIRMED: "TikTok did not confirm the authorization in time, so nothing was connected. Authorize again.",
   NOT_FOUND: "This shop, task, inventory item or SKU does not exist any more. The list has been refreshed.",
   TIKTOK_UNAVAILABLE: "TikTok Shop could not be reached. Try again in a few minutes.",
   TIKTOK_REJECTED: "TikTok Shop refused the request.",
