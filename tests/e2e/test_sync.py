@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import event
@@ -16,6 +18,7 @@ from tests.fixtures.ws import TRANSPORT_WS, OperationError
 TASKS = "query($id: ID!) { shop(id: $id) { productCount orderCount lastSyncedAt syncTasks { totalCount edges { node { "
 TASKS += TASK_FIELDS + " } } } } }"
 ORDER_SEARCH = "/order/202309/orders/search"
+PRODUCT_SEARCH = "/product/202309/products/search"
 SYNC_START = (
     """mutation($input: SyncStartInput!) { syncStart(input: $input) {
   tasks { """
@@ -186,13 +189,31 @@ class TestManualSync:
 
 class TestSubscriptions:
     async def test_a_task_from_queued_to_succeeded(self, app_factory) -> None:
-        # one worker thread: the ORDERS task waits QUEUED behind the PRODUCTS task
-        app = app_factory(orders=400, products=60, latency_ms=25, embedded_worker_threads=1)
+        # one worker thread, and TikTok holding both searches: the ORDERS task waits QUEUED behind the PRODUCTS task
+        # until the test releases it, then runs page by page (20 orders, one slice) as the test lets pages through,
+        # whatever the machine's speed (25 ms pages only made a QUEUED first message and two progress steps likely)
+        app = app_factory(
+            orders=400, products=60, embedded_worker_threads=1, sync_order_slices=1, sync_page_size=20,
+            tiktok_timeout_seconds=DEADLINE_SECONDS,
+        )  # fmt: skip
+        app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
         shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
         tasks = tasks_of(app, shop["id"])["syncTasks"]["edges"]
         orders_task = next(edge["node"] for edge in tasks if edge["node"]["kind"] == "ORDERS")
         async with app.subscribe(TASK_UPDATED, {"taskId": orders_task["id"]}, "m1") as op:
-            messages = [m["syncTaskUpdated"] for m in await op.drain()]
+            messages = [(await op.next())["syncTaskUpdated"]]
+
+            async def read_until(reached: Callable[[dict[str, Any]], bool]) -> None:
+                while not reached(messages[-1]):
+                    messages.append((await op.next())["syncTaskUpdated"])
+
+            app.sandbox.hold(ORDER_SEARCH)  # the products import ends; the orders import starts, held at TikTok
+            await read_until(lambda m: m["status"] == "RUNNING")
+            for pages in (1, 2):
+                await asyncio.to_thread(app.sandbox.let_through, 1)
+                await read_until(lambda m, pages=pages: m["processed"] >= 20 * pages)
+            app.sandbox.hold()
+            messages += [m["syncTaskUpdated"] for m in await op.drain()]
         statuses = [m["status"] for m in messages]
         assert statuses[0] == "QUEUED" and "RUNNING" in statuses and statuses[-1] == "SUCCEEDED"
         running = [m["processed"] for m in messages if m["status"] == "RUNNING"]
