@@ -22,6 +22,7 @@ from sandbox.api import ROUTES
 from sandbox.config import SandboxConfig
 from sandbox.control import Control
 from sandbox.gateway import Gateway
+from sandbox.hold_control import HoldControl
 from sandbox.inventory_control import InventoryControl
 from sandbox.live import LiveControl
 from sandbox.oauth import OAuth
@@ -68,6 +69,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         *LiveControl(world).routes(),
         *SellerCenter(world).routes(),
         *InventoryControl(world).routes(),
+        *HoldControl(world).routes(),
         Route("/_sandbox/{rest:path}", control_not_found, methods=ALL_METHODS),
         Route("/{path:path}", gateway.__call__, methods=ALL_METHODS),
     ]

@@ -132,6 +132,7 @@ class Control:
             "rate_limit": world.rate_limiter.per_second,
             "latency_ms": world.latency_ms,
             "faults": world.faults.describe(),
+            "hold": world.holds.describe(),
             "webhooks": world.webhooks.settings.as_json(),
             "clock": world.clock.describe(),
         }

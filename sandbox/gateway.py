@@ -1,8 +1,9 @@
 """TikTok's API gateway in front of the business endpoints: routing, signature and credential checks, shop cipher
-rules, rate limiting, injected faults, latency and counters, answering in TikTok's envelope.
+rules, rate limiting, held calls, injected faults, latency and counters, answering in TikTok's envelope.
 
 Checks run in TikTok's documented order of concern: path, method, app_key, timestamp, sign, shop_id, access token,
-shop_cipher; then the rate limit (per API, app and shop; per app and token where no shop applies), then faults.
+shop_cipher; then the rate limit (per API, app and shop; per app and token where no shop applies), then a hold
+(`POST /_sandbox/hold`), then faults.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ class Gateway:
             body = await request.body()
             call = self._authenticate(request, route, body, path, path_params)
             self._rate_limit(route, call)
+            if not await world.holds.wait(route.template, request.is_disconnected):
+                return Response(status_code=499)  # held until its client left: nobody is listening any more
             fault = world.faults.pick(route.template)
             if fault == "repeat_page_token":
                 fault = None if "page_token" not in call.query else fault  # a first page has none to repeat

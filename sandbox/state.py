@@ -15,6 +15,7 @@ from sandbox.config import SandboxConfig
 from sandbox.counters import Counters
 from sandbox.data import ORDER, OrderMeta, ShopSeed, generate_shop, make_id, render_order, sellable_skus
 from sandbox.faults import Faults
+from sandbox.holds import Holds
 from sandbox.inventory_log import InventoryLog
 from sandbox.notices import Notices
 from sandbox.oracle import Oracle
@@ -81,6 +82,7 @@ class World:
         self.webhooks.on_tick(self._tick)
         self.counters = Counters()
         self.faults = Faults(slow_seconds=config.slow_seconds)
+        self.holds = Holds()
         self.rate_limiter = RateLimiter(config.rate_limit)
         self.latency_ms = config.latency_ms
         self.products_per_shop = config.products
@@ -150,9 +152,10 @@ class World:
             self.tokens.clear()
 
     def reset_traffic(self) -> None:
-        """Faults off (API and webhook faults; the webhook URL stays), no latency, the configured rate limit,
-        counters at zero."""
+        """Faults off (API and webhook faults; the webhook URL stays), no held calls, no latency, the configured
+        rate limit, counters at zero."""
         self.faults.off(self.config.slow_seconds)
+        self.holds.hold(())
         settings = self.webhooks.settings
         settings.drop = settings.duplicate = settings.reorder = settings.bad_signature = 0.0
         settings.delay_ms = 0

@@ -13,6 +13,7 @@ from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
 ORDER_SEARCH = "/order/202309/orders/search"
+PRODUCT_SEARCH = "/product/202309/products/search"
 TASK_IDS = "{ syncTasks { edges { node { id status } } } }"
 
 
@@ -25,7 +26,8 @@ def open_task_center(page: Page, app: ShopbridgeServer, merchant_id: str) -> Non
 def test_imports_reach_100_percent_live_then_cancel_and_a_failure_with_its_reason(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
-    app = console(latency_ms=100, sync_page_size=5)
+    # (the client waits for a held page as long as the test may take, instead of retrying and failing)
+    app = console(latency_ms=100, sync_page_size=5, tiktok_timeout_seconds=DEADLINE_SECONDS)
     open_task_center(page, app, "m1")
     expect(page.get_by_text("No task yet")).to_be_visible()
     page.evaluate("window.neverReloaded = true")
@@ -41,18 +43,22 @@ def test_imports_reach_100_percent_live_then_cancel_and_a_failure_with_its_reaso
     expect(page.locator("#notice")).to_contain_text("import of “Live shop”: succeeded.")
     assert page.evaluate("window.neverReloaded") is True
 
-    # Sync now, and cancel while it runs (TikTok made slow so that it does)
-    app.sandbox.control("POST", "/latency", {"ms": 1500})
+    # Sync now, and cancel while it runs: TikTok holds both searches until the cancel has landed, so neither
+    # import can end first, whatever the machine's speed (a 1.5 s latency only made that likely; at load 6-20 the
+    # click came after the run had ended)
+    app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
     page.get_by_label("Shop to sync").select_option(label="Live shop")
     page.get_by_role("button", name="Sync now").click()
     newest = page.locator("li.task").first
+    app.sandbox.wait_held(2)  # both imports of this sync run, each waiting on TikTok for a page
     newest.get_by_role("button", name="Cancel").click()
+    expect(newest.get_by_role("button", name="Cancel")).to_have_count(0)  # the server took the cancel
+    app.sandbox.hold()  # TikTok answers again: a running import sees the cancel at its next page
     expect(newest.locator(".badge")).to_have_text("Cancelled", timeout=DEADLINE_SECONDS * 1000)
     expect(page.locator("li.task")).to_have_count(4)
     app.wait_for_idle_sync()
 
     # a task TikTok refuses fails with the reason in words and TikTok's own
-    app.sandbox.control("POST", "/latency", {"ms": 0})
     app.sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["missing_parameter"], "paths": [ORDER_SEARCH]})
     page.get_by_role("button", name="Sync now").click()
     failed = page.locator("li.task", has_text="Orders · Live shop").first
@@ -65,7 +71,7 @@ def test_imports_reach_100_percent_live_then_cancel_and_a_failure_with_its_reaso
 def test_a_websocket_cut_mid_import_reconnects_and_shows_the_end_it_missed(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
-    app = console(latency_ms=300, sync_page_size=5)
+    app = console(sync_page_size=5, tiktok_timeout_seconds=DEADLINE_SECONDS)
     held = threading.Event()  # while set, the page's new sockets are refused, as by a network that is down
     sockets: list[WebSocketRoute] = []
 
@@ -81,14 +87,19 @@ def test_a_websocket_cut_mid_import_reconnects_and_shows_the_end_it_missed(
     live = page.get_by_role("status").filter(has_text="Live")
     expect(live).to_be_visible()
     page.evaluate("window.neverReloaded = true")
+    # TikTok holds the product search: the products import cannot end before the socket is cut (300 ms pages only
+    # made that likely)
+    app.sandbox.hold(PRODUCT_SEARCH)
     shop = app.connect_shop("m1", "us-local", "US", "Cut shop")
     products = page.locator("li.task", has_text="Products · Cut shop")
+    app.sandbox.wait_held()
     expect(products.locator(".badge")).to_have_text("Running", timeout=DEADLINE_SECONDS * 1000)
 
     # the socket is cut mid-import, and stays down until both imports have ended at the server
     held.set()
     sockets[-1].close(code=1001, reason="cut")
     expect(page.locator("#live")).to_have_text("Connection lost, reconnecting…")
+    app.sandbox.hold()  # TikTok answers again: the imports end while the page is offline
     tasks = app.graphql(TASK_IDS, None, "m1")["syncTasks"]["edges"]
     for edge in tasks:
         app.wait_for_task(edge["node"]["id"], "m1")

@@ -29,6 +29,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 from tests.fixtures.ws import subscription
 
 REPO = Path(__file__).resolve().parents[2]
+AUTHORIZED_SHOPS = "/authorization/202309/shops"
 TASKS = "{ shops { edges { node { syncTasks { edges { node { kind status } } } } } } }"
 
 
@@ -185,17 +186,18 @@ def test_token_never_mints_keys_and_says_where_it_looked(tmp_path) -> None:
 
 
 def test_sigterm_lets_an_in_flight_request_finish(sqlite_url, tmp_path) -> None:
-    # given `shopbridge serve` against a TikTok that takes 2 s per call
+    # given `shopbridge serve` against a TikTok that holds its shop lookup until the test releases it
     from tests.fixtures.app import CONNECT, build_settings
     from tests.fixtures.sandbox import start_sandbox
     from tests.fixtures.sync import settings_env
 
     port = free_port()
-    sandbox = start_sandbox(
-        SandboxConfig(redirect_url=f"http://127.0.0.1:{port}/oauth/tiktok/callback", latency_ms=2000)
-    )
+    sandbox = start_sandbox(SandboxConfig(redirect_url=f"http://127.0.0.1:{port}/oauth/tiktok/callback"))
     settings = build_settings(sqlite_url, sandbox, tmp_path / "data", port)
-    env = clean_env(**{**settings_env(settings), "SHOPBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{port}"})
+    env = clean_env(
+        **{**settings_env(settings), "SHOPBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+        SHOPBRIDGE_TIKTOK_TIMEOUT=str(DEADLINE_SECONDS),  # the held call is waited for, not retried
+    )
     process = shopbridge("serve", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "serve")
     base = f"http://127.0.0.1:{port}"
     try:
@@ -207,18 +209,20 @@ def test_sigterm_lets_an_in_flight_request_finish(sqlite_url, tmp_path) -> None:
             json={"query": START, "variables": {"input": {"region": "US", "name": "S", "regionConfirmed": True}}},
         ).json()["data"]["shopAuthorizationStart"]  # fmt: skip
         redirect = sandbox.authorize("us-local", parse_qs(urlsplit(started["authorizationUrl"]).query)["state"][0])
-        # when SIGTERM arrives while a mutation waits on TikTok (its first call answered, its second under way)
+        # when SIGTERM arrives while a mutation waits on TikTok (its token exchange answered, its shop lookup held
+        # at TikTok until the server is draining: a 2 s call only made that likely)
+        sandbox.hold(AUTHORIZED_SHOPS)
         with ThreadPoolExecutor(1) as pool:
             answer = pool.submit(
                 httpx.post, f"{base}/graphql", headers=headers, timeout=DEADLINE_SECONDS,
                 json={"query": CONNECT, "variables": {"input": {"state": redirect["state"], "code": redirect["code"]}}},
             )  # fmt: skip
-
-            def token_exchanged() -> bool:
-                return "/api/v2/token/get" in sandbox.control("GET", "/counters")["by_path"]
-
-            wait_until(token_exchanged, "the mutation's first TikTok call")
+            sandbox.wait_held()
+            assert "/api/v2/token/get" in sandbox.control("GET", "/counters")["by_path"]
             process.send_signal(signal.SIGTERM)
+            wait_until(lambda: not _ready(base), "the server to stop taking new requests")
+            assert not answer.done()
+            sandbox.hold()  # TikTok answers the shop lookup
             response = answer.result(timeout=DEADLINE_SECONDS)
         # then the mutation still completes, and the server exits after it
         assert response.status_code == 200, response.text

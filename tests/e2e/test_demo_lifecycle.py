@@ -15,6 +15,7 @@ from tests.e2e.test_cli_serve import clean_env, shopbridge
 from tests.fixtures.app import START, free_port
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
+PRODUCT_SEARCH = "/product/202309/products/search"
 ACTIVE = "{ syncTasks { edges { node { kind status processed } } } }"
 
 
@@ -23,7 +24,10 @@ def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None
     base = f"http://127.0.0.1:{port}"
     stdout, stderr = tmp_path / "demo.out", tmp_path / "demo.err"
     env = clean_env(
-        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"), SHOPBRIDGE_SANDBOX_ORDERS="400", SHOPBRIDGE_SANDBOX_PRODUCTS="500"
+        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"),
+        SHOPBRIDGE_SANDBOX_ORDERS="400",
+        SHOPBRIDGE_SANDBOX_PRODUCTS="500",
+        SHOPBRIDGE_TIKTOK_TIMEOUT=str(DEADLINE_SECONDS),  # a held page is waited for, not retried
     )
     process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
     try:
@@ -46,8 +50,17 @@ def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None
             assert response.status_code == 200, response.text
             return dict(response.json()["data"])
 
-        # and an import under way against a slow TikTok (each call 300 ms; five product pages in a row)
-        assert httpx.post(f"{base}/sandbox/_sandbox/latency", json={"ms": 300}).status_code == 200
+        # and an import under way against a slow TikTok (each call 300 ms; five product pages in a row), its
+        # second product page held at TikTok until the test has seen it make progress (300 ms pages alone made
+        # that likely, not certain)
+        control = f"{base}/sandbox/_sandbox"
+        assert httpx.post(f"{control}/latency", json={"ms": 300}).status_code == 200
+        assert httpx.post(f"{control}/hold", json={"paths": [PRODUCT_SEARCH]}).status_code == 200
+
+        def held(count: int) -> bool:
+            state = httpx.get(f"{control}/hold", timeout=DEADLINE_SECONDS).json()
+            return bool(state["held"] == count and state["waiting"] == 1)
+
         started = graphql(START, {"input": {"region": "US", "name": "Stop shop", "regionConfirmed": True}})
         state = parse_qs(urlsplit(started["shopAuthorizationStart"]["authorizationUrl"]).query)["state"][0]  # type: ignore[index]
         form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
@@ -58,7 +71,12 @@ def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None
             tasks = [edge["node"] for edge in graphql(ACTIVE)["syncTasks"]["edges"]]  # type: ignore[index]
             return any(task["status"] == "RUNNING" and task["processed"] > 0 for task in tasks)
 
+        wait_until(lambda: held(1), "the first product page held at TikTok")
+        assert httpx.post(f"{control}/hold/release", timeout=DEADLINE_SECONDS).json()["released"] == 1
+        wait_until(lambda: held(2), "the second product page held at TikTok")
         wait_until(importing, "an import to make progress")
+        # TikTok answers again (300 ms a call): the remaining pages are under way when Ctrl+C comes
+        assert httpx.post(f"{control}/hold", json={"paths": []}, timeout=DEADLINE_SECONDS).status_code == 200
         before = len(stderr.read_text())
 
         # when the user presses Ctrl+C

@@ -4,21 +4,31 @@ subscriber on the API process through Redis pub/sub."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from tests.fixtures.sync import settings_env
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 from tests.fixtures.workers import spawn_worker, stop_worker
 
+ORDER_SEARCH = "/order/202309/orders/search"
+ORDERS = "ORDERS"
 SUBSCRIPTION = "subscription($shopId: ID) { syncTaskUpdated(shopId: $shopId) { id kind status processed total } }"
 
 
 @pytest.mark.redis
 async def test_a_subscriber_on_the_api_sees_progress_made_by_a_worker_process(app_factory, redis_server) -> None:
     # given an API process on Redis, with no worker inside it, and one worker process beside it
-    app = app_factory(orders=400, latency_ms=20, broker_url=redis_server.url.rsplit("/", 1)[0] + "/1")
-    worker = spawn_worker(settings_env(app.settings))
+    # (TikTok holds the order search: the test lets pages of 20 orders through one at a time, so the orders import
+    # makes progress the subscriber can see whatever the machine's speed; 20 ms pages only made that likely. The
+    # worker's client waits for a held page as long as the test may take, instead of retrying and failing.)
+    app = app_factory(
+        orders=400, sync_order_slices=1, sync_page_size=20, tiktok_timeout_seconds=DEADLINE_SECONDS,
+        broker_url=redis_server.url.rsplit("/", 1)[0] + "/1",
+    )  # fmt: skip
+    app.sandbox.hold(ORDER_SEARCH)
+    worker = spawn_worker({**settings_env(app.settings), "SHOPBRIDGE_TIKTOK_TIMEOUT": str(DEADLINE_SECONDS)})
     try:
         async with app.subscribe(SUBSCRIPTION, {}, "m1") as op:
             bus = app.asgi.state.services.events
@@ -28,11 +38,20 @@ async def test_a_subscriber_on_the_api_sees_progress_made_by_a_worker_process(ap
             # then the subscriber sees the worker's progress, up to both tasks SUCCEEDED
             finished: set[str] = set()
             statuses: list[tuple[str, str, int]] = []
-            while len(finished) < 2:
-                task = (await op.next())["syncTaskUpdated"]
-                statuses.append((task["kind"], task["status"], task["processed"]))
-                if task["status"] == "SUCCEEDED":
-                    finished.add(task["kind"])
+
+            async def read_until(reached: Callable[[], bool]) -> None:
+                while not reached():
+                    task = (await op.next())["syncTaskUpdated"]
+                    statuses.append((task["kind"], task["status"], task["processed"]))
+                    if task["status"] == "SUCCEEDED":
+                        finished.add(task["kind"])
+
+            for pages in (1, 2):
+                await asyncio.to_thread(app.sandbox.wait_held)
+                await asyncio.to_thread(app.sandbox.let_through, 1)
+                await read_until(lambda pages=pages: (ORDERS, "RUNNING", 20 * pages) in statuses)
+            app.sandbox.hold()
+            await read_until(lambda: len(finished) == 2)
         assert finished == {"PRODUCTS", "ORDERS"}
         orders = [processed for kind, status, processed in statuses if kind == "ORDERS" and status == "RUNNING"]
         assert len(orders) >= 2 and orders == sorted(orders), statuses

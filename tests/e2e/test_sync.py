@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import event
 
 from gql.ids import from_global_id
 from tests.fixtures.app import TASK_FIELDS, ShopbridgeServer
-from tests.fixtures.waiting import log_lines, wait_until
+from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, wait_until
 from tests.fixtures.ws import TRANSPORT_WS, OperationError
 
 TASKS = "query($id: ID!) { shop(id: $id) { productCount orderCount lastSyncedAt syncTasks { totalCount edges { node { "
 TASKS += TASK_FIELDS + " } } } } }"
+ORDER_SEARCH = "/order/202309/orders/search"
+PRODUCT_SEARCH = "/product/202309/products/search"
 SYNC_START = (
     """mutation($input: SyncStartInput!) { syncStart(input: $input) {
   tasks { """
@@ -109,24 +113,26 @@ class TestAfterAuthorization:
 
 class TestManualSync:
     def test_second_task_of_a_kind_is_refused_and_cancel_stops_it(self, app_factory) -> None:
-        app = app_factory(orders=600, latency_ms=40, tiktok_timeout_seconds=10.0)
+        # (the client waits for a held page as long as the test may take, instead of retrying and failing)
+        app = app_factory(tiktok_timeout_seconds=DEADLINE_SECONDS)
         shop = app.connect_shop("m1", "us-local", "US")
         app.wait_for_idle_sync()
-        # every request to TikTok now takes 1.5 s, so the sync below (several pages) is still running when the second
-        # start and the cancel land: at 40 ms a loaded machine's worker finished it first, and the cancel was refused
-        app.sandbox.control("POST", "/latency", {"ms": 1500})
+        # TikTok now holds the order search, so the sync below is still running (waiting for a page) when the second
+        # start and the cancel land, whatever the machine's speed: slow pages only made that likely
+        app.sandbox.hold(ORDER_SEARCH)
         first = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")["syncStart"]
         task = first["tasks"][0]
+        app.sandbox.wait_held()
         again = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")["syncStart"]
         assert [e["code"] for e in again["userErrors"]] == ["SYNC_ALREADY_RUNNING"]
         assert [t["id"] for t in again["tasks"]] == [task["id"]]
         cancelled = app.graphql(CANCEL, {"id": task["id"]}, "m1")["syncTaskCancel"]
         assert cancelled["userErrors"] == [] and cancelled["task"]["cancelRequested"] is True
+        app.sandbox.hold()  # TikTok answers again: the run sees the cancel at its next page
         assert app.wait_for_task(task["id"], "m1")["status"] == "CANCELLED"
         finished = app.graphql(CANCEL, {"id": task["id"]}, "m1")["syncTaskCancel"]
         assert [e["code"] for e in finished["userErrors"]] == ["SYNC_TASK_FINISHED"]
         # once it has ended, a new one may start
-        app.sandbox.control("POST", "/latency", {"ms": 40})
         third = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")["syncStart"]
         assert third["userErrors"] == []
         assert app.wait_for_task(third["tasks"][0]["id"], "m1")["status"] == "SUCCEEDED"
@@ -183,13 +189,31 @@ class TestManualSync:
 
 class TestSubscriptions:
     async def test_a_task_from_queued_to_succeeded(self, app_factory) -> None:
-        # one worker thread: the ORDERS task waits QUEUED behind the PRODUCTS task
-        app = app_factory(orders=400, products=60, latency_ms=25, embedded_worker_threads=1)
+        # one worker thread, and TikTok holding both searches: the ORDERS task waits QUEUED behind the PRODUCTS task
+        # until the test releases it, then runs page by page (20 orders, one slice) as the test lets pages through,
+        # whatever the machine's speed (25 ms pages only made a QUEUED first message and two progress steps likely)
+        app = app_factory(
+            orders=400, products=60, embedded_worker_threads=1, sync_order_slices=1, sync_page_size=20,
+            tiktok_timeout_seconds=DEADLINE_SECONDS,
+        )  # fmt: skip
+        app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
         shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
         tasks = tasks_of(app, shop["id"])["syncTasks"]["edges"]
         orders_task = next(edge["node"] for edge in tasks if edge["node"]["kind"] == "ORDERS")
         async with app.subscribe(TASK_UPDATED, {"taskId": orders_task["id"]}, "m1") as op:
-            messages = [m["syncTaskUpdated"] for m in await op.drain()]
+            messages = [(await op.next())["syncTaskUpdated"]]
+
+            async def read_until(reached: Callable[[dict[str, Any]], bool]) -> None:
+                while not reached(messages[-1]):
+                    messages.append((await op.next())["syncTaskUpdated"])
+
+            app.sandbox.hold(ORDER_SEARCH)  # the products import ends; the orders import starts, held at TikTok
+            await read_until(lambda m: m["status"] == "RUNNING")
+            for pages in (1, 2):
+                await asyncio.to_thread(app.sandbox.let_through, 1)
+                await read_until(lambda m, pages=pages: m["processed"] >= 20 * pages)
+            app.sandbox.hold()
+            messages += [m["syncTaskUpdated"] for m in await op.drain()]
         statuses = [m["status"] for m in messages]
         assert statuses[0] == "QUEUED" and "RUNNING" in statuses and statuses[-1] == "SUCCEEDED"
         running = [m["processed"] for m in messages if m["status"] == "RUNNING"]
@@ -290,19 +314,23 @@ class TestDeleteAfterImport:
         assert app.row_counts(shop_tiktok_id=kept["tiktokShopId"]) == kept_before
 
     def test_delete_in_the_middle_of_an_import(self, app_factory) -> None:
-        # 20 orders a page, every request to TikTok taking 1.5 s from the start (40 pages: tens of seconds), so the
-        # delete lands in the import. Slowing it only once a first page was seen came too late on a loaded machine:
-        # the fast pages had all been fetched by then. The client waits up to 10 s, not the fixtures' 2 s.
-        app = app_factory(orders=800, latency_ms=1500, sync_page_size=20, tiktok_timeout_seconds=10.0)
+        # One slice of 20 orders a page, and TikTok holding the order search: the test lets a first page through and
+        # deletes the shop while the next one waits at TikTok, whatever the machine's speed (1.5 s pages only made
+        # that likely). The client waits for a held page as long as the test may take, instead of retrying.
+        app = app_factory(orders=200, sync_page_size=20, sync_order_slices=1, tiktok_timeout_seconds=DEADLINE_SECONDS)
+        app.sandbox.hold(ORDER_SEARCH)
         shop = app.connect_shop("m1", "us-local", "US")
         task = next(e["node"] for e in tasks_of(app, shop["id"])["syncTasks"]["edges"] if e["node"]["kind"] == "ORDERS")
         query = "query($id: ID!) { syncTask(id: $id) { processed status } }"
         with log_lines("domain.services.importer") as lines:
+            app.sandbox.wait_held()
+            app.sandbox.let_through(1)  # a first page answered; the next one waits at TikTok
             wait_until(lambda: app.graphql(query, {"id": task["id"]}, "m1")["syncTask"]["processed"], "a first page")
             assert app.graphql(query, {"id": task["id"]}, "m1")["syncTask"]["status"] == "RUNNING"
             app.graphql(
                 "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }", {"id": shop["id"]}, "m1"
             )
+            app.sandbox.hold()  # the held page is answered: the import tries to store it and learns the shop is gone
             # the import's own word that it has stopped: no page of it can be in flight after this line
             lines.wait_for(f"sync task {from_global_id(task['id'])[1]} stopped")
         assert set(app.row_counts(shop_tiktok_id=shop["tiktokShopId"]).values()) == {0}

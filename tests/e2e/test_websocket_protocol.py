@@ -10,11 +10,13 @@ import logging
 import pytest
 
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import DEADLINE_SECONDS
 from tests.fixtures.ws import LEGACY_WS, Complete, OperationError, close_code, connected
 
 TASK_UPDATED = "subscription($taskId: ID, $shopId: ID) { syncTaskUpdated(taskId: $taskId, shopId: $shopId) { "
 TASK_UPDATED += "id kind status cancelRequested errorCode errorMessage shop { id } } }"
 QUERY = {"query": "{ supportedRegions }"}
+ORDER_SEARCH = "/order/202309/orders/search"
 
 # Messages graphql-transport-ws calls invalid (PROTOCOL.md: "Receiving a message of a type or format which is not
 # specified in this document will result in an immediate socket closure with the event 4400").
@@ -148,7 +150,11 @@ class TestSizeLimit:
 
 class TestDeletedShop:
     async def test_a_followed_task_ends_cancelled_with_shop_deleted(self, app_factory) -> None:
-        app = app_factory(orders=800, latency_ms=1500)  # slow pages: the import is still running when deleted
+        # TikTok holds the order search until the test releases it: the orders import is under way when the shop is
+        # deleted, whatever the machine's speed (slow pages only made that likely: at load 6-20 it ended first).
+        # The client waits for the held page as long as the test may take, instead of retrying and failing.
+        app = app_factory(tiktok_timeout_seconds=DEADLINE_SECONDS)
+        app.sandbox.hold(ORDER_SEARCH)
         shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
         tasks = await app.agraphql(
             "query($id: ID!) { shop(id: $id) { syncTasks { edges { node { id kind status } } } } }",
@@ -163,6 +169,7 @@ class TestDeletedShop:
             first = (await by_task.next())["syncTaskUpdated"]
             assert first["status"] in ("QUEUED", "RUNNING"), first
             await by_shop.next()
+            await asyncio.to_thread(app.sandbox.wait_held)  # the orders import waits on TikTok for a page
             deleted = "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }"
             await app.agraphql(deleted, {"id": shop["id"]}, "m1")
             # the task's subscription gets a final state saying why, then completes
@@ -181,3 +188,4 @@ class TestDeletedShop:
             assert error.value.payload[0]["extensions"]["code"] == "NOT_FOUND"
             with pytest.raises((Complete, TimeoutError)):
                 await by_shop.next(timeout=5)
+        app.sandbox.hold()  # the held page is answered: the import learns its shop is gone and stops

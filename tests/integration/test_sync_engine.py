@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from redis import Redis as SyncRedis
 
+from adapters.config import Settings
 from domain.errors import ErrorCode
 from domain.inventory_push import InventoryPolicy
 from domain.services.shops import delete_shop
@@ -34,13 +35,14 @@ from tests.fixtures.sync import (
     stored_catalog,
     sync_settings,
 )
-from tests.fixtures.waiting import log_lines, wait_until
+from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, wait_until
 from tests.fixtures.workers import spawn_worker, stop_worker
 
 # Dramatiq's Redis broker: one entry per consumer that has fetched (its dispatch.lua)
 HEARTBEATS = "dramatiq:__heartbeats__"
 
 Factory = Callable[..., SyncHarness]
+ORDER_SEARCH = "/order/202309/orders/search"
 
 
 @pytest.fixture
@@ -139,27 +141,37 @@ async def test_with_10_percent_faults_of_every_kind_the_import_still_ends_exact(
     assert sum(n for outcome, n in outcomes.items() if outcome.startswith("fault:")) >= 5, outcomes
 
 
-async def _slow_sandbox(sandbox_factory: Callable[[SandboxConfig], SandboxServer], orders: int = 1500) -> SandboxServer:
-    sandbox = sandbox_factory(SandboxConfig(products=10, orders=orders))
-    sandbox.control("POST", "/latency", {"ms": 150})
-    return sandbox
+def _held_settings(database_url: str, sandbox: SandboxServer, tmp_path: Path, **overrides: object) -> Settings:
+    """One slice of 20-order pages, fetched one after another, by a client that waits for a held page as long as
+    the test may take (instead of retrying and failing): the test lets pages through one at a time."""
+    settings = sync_settings(database_url, sandbox, tmp_path, sync_order_slices=1, sync_page_size=20, **overrides)
+    return settings.with_overrides(tiktok=replace(settings.tiktok, timeout_seconds=DEADLINE_SECONDS))
+
+
+async def _one_page_in(harness: SyncHarness, sandbox: SandboxServer, task_id: str, pages: int = 1) -> SyncTask:
+    """With the order search held: let `pages` pages through and wait until they are stored; the next page then
+    waits at TikTok, so the import is RUNNING whatever the machine's speed."""
+    await asyncio.to_thread(sandbox.wait_held)
+    await asyncio.to_thread(sandbox.let_through, pages)
+    running = await harness.wait(task_id, until=lambda t: t.processed >= 20 * pages)
+    assert running.status is SyncTaskStatus.RUNNING
+    return running
 
 
 async def test_a_second_task_of_a_kind_is_refused_and_a_cancel_stops_the_running_one(
     database_url: str, sandbox_factory: Callable[[SandboxConfig], SandboxServer], tmp_path: Path,
     sync_harness_factory: Factory,
 ) -> None:  # fmt: skip
-    sandbox = await _slow_sandbox(sandbox_factory)
-    # small pages keep the import running for seconds (~25 pages a slice at 150 ms), however fast each page is
-    # stored: the cancel must land while it runs
-    settings = sync_settings(database_url, sandbox, tmp_path, sync_order_slices=2, sync_page_size=20)
-    harness = sync_harness_factory(settings)
+    # TikTok holds the order search: the cancel lands while the import waits for its second page (slow pages only
+    # made that likely)
+    sandbox = sandbox_factory(SandboxConfig(products=10, orders=300))
+    harness = sync_harness_factory(_held_settings(database_url, sandbox, tmp_path))
     queue = harness.start_worker()
     shop = await _connect(harness, sandbox)
+    sandbox.hold(ORDER_SEARCH)
     start = (harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id)
     (task,) = await start_sync(*start, [SyncKind.ORDERS])
-    running = await harness.wait(task.id, until=lambda t: t.processed > 0)
-    assert running.status is SyncTaskStatus.RUNNING
+    await _one_page_in(harness, sandbox, task.id)
 
     with pytest.raises(SyncAlreadyRunningError) as refused:
         await start_sync(*start, [SyncKind.ORDERS])
@@ -167,6 +179,7 @@ async def test_a_second_task_of_a_kind_is_refused_and_a_cancel_stops_the_running
 
     with log_lines("domain.services.importer") as lines:
         await cancel_task(harness.uow_factory, harness.events, harness.clock, "m1", task.id)
+        sandbox.hold()  # TikTok answers again: the run sees the cancel at its next page
         cancelled = await harness.wait(task.id)
         assert cancelled.status is SyncTaskStatus.CANCELLED
         # the import's own word that it stopped: nothing of it is in flight after this line
@@ -180,24 +193,22 @@ async def test_a_shop_deleted_mid_import_leaves_no_row_behind(
     database_url: str, sandbox_factory: Callable[[SandboxConfig], SandboxServer], tmp_path: Path,
     sync_harness_factory: Factory,
 ) -> None:  # fmt: skip
-    sandbox = await _slow_sandbox(sandbox_factory)
-    # small pages keep the orders import running for seconds (~19 pages a slice at 150 ms): the delete lands in it
-    settings = sync_settings(database_url, sandbox, tmp_path, sync_order_slices=4, sync_page_size=20)
-    harness = sync_harness_factory(settings)
+    # TikTok holds the order search: the orders import cannot finish before the delete lands (1.5 s pages only made
+    # that likely); the delete comes while its second page waits at TikTok
+    sandbox = sandbox_factory(SandboxConfig(products=10, orders=300))
+    harness = sync_harness_factory(_held_settings(database_url, sandbox, tmp_path))
     queue = harness.start_worker()
     shop = await _connect(harness, sandbox)
+    sandbox.hold(ORDER_SEARCH)
     tasks = await start_sync(
         harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id, [SyncKind.PRODUCTS, SyncKind.ORDERS]
     )
-    # From now on every request takes 1.5 s: the orders import (~75 pages) cannot finish before the delete lands.
-    # Not only once the products are in: on a loaded machine the orders import could finish before that.
-    sandbox.control("POST", "/latency", {"ms": 1500})
     await harness.wait(tasks[0].id)  # the products (10, one page) are in; the orders import runs
-    running = await harness.wait(tasks[1].id, until=lambda t: t.processed > 0)
-    assert running.status is SyncTaskStatus.RUNNING
+    await _one_page_in(harness, sandbox, tasks[1].id)
 
     with log_lines("domain.services.importer") as lines:
         await delete_shop(harness.uow_factory, harness.clock, "m1", shop.id)
+        sandbox.hold()  # the held page is answered: the import tries to store it and learns the shop is gone
         # the orders import's own word that it stopped: a page in flight has tried its write by then
         await asyncio.to_thread(lines.wait_for, f"sync task {tasks[1].id} stopped", 60)
     assert set((await row_counts(harness.db, shop.id)).values()) == {0}
@@ -228,12 +239,13 @@ async def test_a_worker_process_killed_mid_import_is_replaced_and_the_data_is_ex
     postgres_url: str, redis_server: object, sandbox_factory: Callable[[SandboxConfig], SandboxServer],
     tmp_path: Path, sync_harness_factory: Factory,
 ) -> None:  # fmt: skip
-    sandbox = sandbox_factory(SandboxConfig(products=10, orders=2000))
-    sandbox.control("POST", "/latency", {"ms": 300})
-    settings = sync_settings(
+    # TikTok holds the order search: the test lets ten pages through, and the import waits for its eleventh while a
+    # second worker starts and the first is killed (300 ms pages only made that likely: a worker process may take
+    # longer to start than the whole import at load 20)
+    sandbox = sandbox_factory(SandboxConfig(products=10, orders=400))
+    settings = _held_settings(
         postgres_url, sandbox, tmp_path,
         broker_url=redis_server.url,  # type: ignore[attr-defined]
-        sync_order_slices=1, sync_page_size=20,  # one slice, 100 pages one after another: ~30 s of import
         broker_heartbeat_timeout_ms=4_000, broker_maintenance_chance=1_000_000,
     )  # fmt: skip
     harness = sync_harness_factory(settings)
@@ -245,24 +257,26 @@ async def test_a_worker_process_killed_mid_import_is_replaced_and_the_data_is_ex
 
     queue = DramatiqTaskQueue(run_sync_task)
     shop = await _connect(harness, sandbox)
-    env = settings_env(settings)
+    env = {**settings_env(settings), "SHOPBRIDGE_TIKTOK_TIMEOUT": str(DEADLINE_SECONDS)}  # waits for a held page
+    sandbox.hold(ORDER_SEARCH)
     first = spawn_worker(env)
     second: subprocess.Popen[bytes] | None = None
     try:
         (task,) = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
                                    [SyncKind.ORDERS])  # fmt: skip
         # when the worker that took the task is SIGKILLed in the middle of it, another one standing by
-        await harness.wait(task.id, until=lambda t: t.processed >= 200)
+        await _one_page_in(harness, sandbox, task.id, pages=10)
         heartbeats = SyncRedis.from_url(redis_server.url)  # type: ignore[attr-defined]
         consumers = heartbeats.zcard(HEARTBEATS)
         second = spawn_worker(env)
-        # the survivor is up once its consumer has sent Redis its first heartbeat; the import is still running
+        # the survivor is up once its consumer has sent Redis its first heartbeat; the import still waits at TikTok
         await asyncio.to_thread(wait_until, lambda: heartbeats.zcard(HEARTBEATS) > consumers, "a second worker", 60)
         heartbeats.close()
         still = await harness.task(task.id)
         assert still is not None and still.status is SyncTaskStatus.RUNNING, still
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
+        sandbox.hold()  # TikTok answers again, to the survivor
         # then Redis hands the message to the survivor once the dead one's heartbeat lapses; it resumes
         done = await harness.wait(task.id)
         assert done.status is SyncTaskStatus.SUCCEEDED, (done.status, done.error_message)
