@@ -53,20 +53,28 @@ def limiter_redis(url: str) -> Redis:
     return Redis.from_pool(pool)  # owned: `aclose()` disconnects the pool too
 
 
-# Returns the microseconds to wait for the booked slot. TIME makes the script non-deterministic, which Redis
-# allows since 5.0 (scripts replicate their effects).
+# Returns the booked slot and the time of booking, both in microseconds on Redis's clock (the wait is their
+# difference; the slot is logged at DEBUG, so that what was booked can be checked). TIME makes the script
+# non-deterministic, which Redis allows since 5.0 (scripts replicate their effects).
 _BOOK_SLOT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local booked = tonumber(redis.call('GET', KEYS[1]) or '0')
 local slot = math.max(now, booked)
 redis.call('SET', KEYS[1], string.format('%.0f', slot + tonumber(ARGV[1])), 'PX', ARGV[2])
-return string.format('%.0f', slot - now)
+return {string.format('%.0f', slot), string.format('%.0f', now)}
 """
 
 
 class RedisRateLimiter:
-    """`await limiter.acquire(key)` before each request, like `RateLimiter`, but one budget across processes."""
+    """`await limiter.acquire(key)` before each request, like `RateLimiter`, but one budget across processes.
+
+    Each booking is logged at DEBUG on this module's logger as `booked lane <key> slot <µs> us (Redis clock),
+    <µs> us ahead`: the slots of one lane, from every process, lie on Redis's one timeline `1/(rate x headroom)`
+    apart. What the limiter cannot promise is when a request then *arrives* at TikTok: a process stalled past a
+    second (a starved CPU) sends the requests that fell due meanwhile at once, which TikTok may answer with 429
+    (retried with backoff like any transient error).
+    """
 
     def __init__(
         self,
@@ -92,7 +100,7 @@ class RedisRateLimiter:
     async def acquire(self, key: Hashable) -> None:
         lane = self._prefix + hashlib.sha256(repr(key).encode()).hexdigest()[:24]
         try:
-            wait_us = int(await self._script(keys=[lane], args=[self._interval_us, 60_000]))
+            slot_us, now_us = (int(v) for v in await self._script(keys=[lane], args=[self._interval_us, 60_000]))
         except (RedisError, OSError) as exc:
             if not self._degraded:
                 log.warning("shared rate limit unavailable, pacing in process only: %s", type(exc).__name__)
@@ -100,6 +108,8 @@ class RedisRateLimiter:
             await self._fallback.acquire(key)
             return
         self._degraded = False
+        wait_us = slot_us - now_us
+        log.debug("booked lane %s slot %d us (Redis clock), %d us ahead", lane, slot_us, wait_us)
         if wait_us > 0:
             await self._sleep(wait_us / 1_000_000)
 
