@@ -8,6 +8,10 @@ TikTok allows 50 requests/s per app and shop (section 11) and answers 429 beyond
 - **A sliding-window guard** at dispatch time: the times of the last `limit` dispatches are kept, and a coroutine
   that wakes late (a busy event loop bunches wake-ups) waits until the window really has room.
 
+Each dispatch is logged at DEBUG on this module's logger as `dispatched at <seconds> s on the limiter's clock`
+(the exact float), so that the guard can be checked: no dispatch comes within 1 s of the `limit`-th before it.
+When a request then *arrives* is not the limiter's to promise (a starved CPU delays and bunches arrivals).
+
 `rate` is `headroom` x the limit (default 0.95). The server counts by *arrival*, and arrivals jitter by network
 and connection set-up; spacing at 95% leaves ~50 ms of slack per second before a 21st request can share a window
 with 20 others, and costs 5% of the budget. Set `headroom=1.0` to spend the whole budget when jitter is nil.
@@ -16,12 +20,15 @@ with 20 others, and costs 5% of the budget. Set `headroom=1.0` to spend the whol
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 class Limiter(Protocol):
@@ -94,6 +101,7 @@ class RateLimiter:
         while (extra := self.window_wait(key)) > 0:
             await self._sleep(extra)
         self.record_dispatch(key)
+        log.debug("dispatched at %r s on the limiter's clock", self._lanes[key].dispatched[-1])
 
     def _prune(self, now: float) -> None:
         idle = [
