@@ -56,6 +56,12 @@ def test_a_token_expiry_that_is_no_unix_time_is_an_unexpected_token_response(fie
     assert str(refused.value) == f"token response: {field} is not a Unix time: 1000000000000000"
 
 
+def test_a_token_answer_without_an_expiry_is_an_unexpected_token_response() -> None:
+    with pytest.raises(UnexpectedResponseError) as refused:
+        records.token_set(raw({"access_token": "TTP_a", "refresh_token": "TTP_r", "refresh_token_expire_in": 1}))
+    assert str(refused.value) == "token response: Object missing required field `access_token_expire_in`"
+
+
 @pytest.mark.parametrize("empty", ["", None])
 def test_a_token_answer_with_empty_seller_and_open_id_has_none(empty: str | None) -> None:
     tokens = records.token_set(

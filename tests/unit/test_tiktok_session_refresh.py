@@ -9,7 +9,9 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+import pytest
 
+from adapters.tiktok.errors import AccessTokenExpiredError
 from domain.shops import TokenSet
 from tests.unit.test_tiktok_client import TOKENS, fail, make_client, ok, token_data
 
@@ -97,3 +99,21 @@ async def test_each_shops_sessions_share_their_shops_refresh() -> None:
     # then A's second session got A's refreshed pair, without asking TikTok to refresh A's old pair again
     assert world.refreshed == ["TTP_refresh_0", "TTP_refresh_b"]
     assert second.tokens.access_token == "TTP_access_0+"
+
+
+async def test_105002_right_after_a_refresh_is_logged_once_per_retry_with_its_request_id(caplog) -> None:
+    # given a TikTok that keeps answering 105002 even to the token just refreshed (it has not caught up with itself)
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v2/token/refresh":
+            return ok(token_data("1"))
+        return fail(105002, "Expired credentials.")
+
+    client, _ = make_client(handler)
+    session = client.for_shop("GCP_cipher", TOKENS, lambda tokens: asyncio.sleep(0))
+    with caplog.at_level(logging.INFO, logger="adapters.tiktok"):
+        with pytest.raises(AccessTokenExpiredError):
+            await session.get_orders(["1"])
+    # then each retry after the refresh told the operator why, naming TikTok's request id
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if "right after" in r.getMessage()]
+    assert client.settings.max_retries == 3
+    assert lines == [(logging.INFO, "tiktok 105002 right after a refresh (request_id=RID); retrying")] * 3

@@ -199,3 +199,27 @@ async def test_tokens_that_keep_changing_under_a_call_end_it_after_three_adoptio
         "TTP_access_elsewhere_2",
         "TTP_access_elsewhere_3",
     ]
+
+
+async def test_a_refusal_for_a_shop_gone_from_the_store_is_raised_at_once() -> None:
+    # given a TikTok that honours none of the shop's tokens, and a store where the shop is gone (disconnected)
+    tiktok = RotatingTikTok()
+    tiktok.access = tiktok.refresh = "revoked"
+    reads = [0]
+
+    async def gone() -> None:
+        reads[0] += 1
+
+    async def keep(tokens: TokenSet) -> None:
+        return None
+
+    slept: list[float] = []
+    client, recorder = make_client(tiktok, slept)
+    session = client.for_shop("GCP_cipher", TOKENS, keep, stored_tokens=gone)
+    # when a call is refused
+    with pytest.raises(InvalidAccessTokenError):
+        await search(session)
+    # then the store was read once, with no pause, and the call was not tried again
+    assert (reads[0], slept) == (1, [])
+    assert access_tokens_sent(recorder) == ["TTP_access_0"]
+    assert tiktok.refreshed == []
