@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 PRODUCTS = "/product/202309/products/search"
 ORDERS = "/order/202309/orders/search"
@@ -37,7 +37,7 @@ def test_a_held_api_answers_only_once_released_step_by_step_and_other_apis_pass(
         # then releasing the waiting call answers it, with the orders of the shop
         released = sandbox.control("POST", "hold/release")
         assert (released["released"], released["paths"]) == (1, [ORDERS])
-        page = first.result(timeout=30)
+        page = first.result(timeout=DEADLINE_SECONDS)
         assert page["code"] == 0 and len(page["data"]["orders"]) == 5
         # and the next call waits again: the path stays held
         second = pool.submit(caller.call, "POST", ORDERS, {"page_size": "5"}, {})
@@ -45,7 +45,7 @@ def test_a_held_api_answers_only_once_released_step_by_step_and_other_apis_pass(
         assert not second.done()
         # until the hold is lifted
         assert sandbox.control("POST", "hold", {"paths": []}) == {"paths": [], "waiting": 1, "held": 0}
-        assert second.result(timeout=30)["code"] == 0
+        assert second.result(timeout=DEADLINE_SECONDS)["code"] == 0
     assert sandbox.control("GET", "counters")["by_path"][ORDERS] == {"ok": 2}
     assert hold_state(sandbox) == {"paths": [], "waiting": 0, "held": 0}
 
@@ -70,7 +70,7 @@ def test_reset_releases_every_held_call(sandbox, tiktok) -> None:
         calls = [pool.submit(caller.call, "POST", path, {"page_size": "5"}, {}) for path in (ORDERS, PRODUCTS)]
         waiting(sandbox, 2)
         assert sandbox.control("POST", "reset")["hold"] == {"paths": [], "waiting": 2, "held": 0}
-        assert [call.result(timeout=30)["code"] for call in calls] == [0, 0]
+        assert [call.result(timeout=DEADLINE_SECONDS)["code"] for call in calls] == [0, 0]
     assert caller.call("POST", ORDERS, {"page_size": "5"}, {})["code"] == 0
 
 
