@@ -30,13 +30,18 @@ servers:
 #   make test TEST_WORKERS=0 PYTEST_ARGS='tests/e2e/test_webhooks.py -x --randomly-seed=1234'
 TEST_WORKERS ?= 3
 PYTEST_ARGS ?=
+# pytest-randomly's seed for the run's order: drawn here and shown in the command line below (`-q` hides pytest's
+# own header), so that a failing run is replayed with `make test SEED=<it>`.
+ifeq ($(SEED),)
+SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
 
 test: $(STAMP) servers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --randomly-seed=$(SEED) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
