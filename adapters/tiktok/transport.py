@@ -64,6 +64,27 @@ def decode_envelope(content: bytes) -> tuple[Mapping[str, Any] | None, Raw]:
     return {"code": decoded.code, "message": decoded.message, "request_id": decoded.request_id}, decoded.data
 
 
+async def sent_whole(request: Awaitable[httpx.Response]) -> httpx.Response:
+    """Await one httpx request in a task of its own, which a cancellation of the caller does not reach.
+
+    httpcore cannot be cancelled safely: asyncio's own `Task.cancel()` passes through its anyio shields, so a cancel
+    that lands while its pool closes expired keep-alive connections (one `await` per connection) drops the rest of
+    them from the pool unclosed; the client's `aclose()` then misses them and their sockets outlive the event loop
+    (issue 13: 11 connections of the worker's pool left open at a shutdown under load). Here a cancelled caller stops
+    waiting at once (`CancelledError`, as before), while the request ends on its own, bounded by the per-request
+    timeout, and hands its connection back to the pool: the worker's shutdown drains every task of its loop before
+    it closes the client (`workers.resources`). A failure nobody waits for any more is retrieved, not logged.
+    """
+    task = asyncio.ensure_future(request)
+    task.add_done_callback(_retrieve)
+    return await asyncio.shield(task)
+
+
+def _retrieve(task: asyncio.Future[httpx.Response]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class Transport:
     """The request machinery shared by every endpoint; one per `TikTokClient`."""
 
@@ -179,8 +200,8 @@ class Transport:
         headers = {"content-type": "application/json", "x-tts-access-token": token}
         url = self.settings.api_url + path
         try:
-            response = await self._http.request(
-                method, url, params=params, content=content, headers=headers, timeout=self._timeout
+            response = await sent_whole(
+                self._http.request(method, url, params=params, content=content, headers=headers, timeout=self._timeout)
             )
         except httpx.TransportError as exc:
             raise self._network_error(f"{method} {path}", exc) from exc
@@ -188,7 +209,9 @@ class Transport:
 
     async def _send_token(self, path: str, params: Mapping[str, str]) -> Raw:
         try:
-            response = await self._http.get(self.settings.auth_url + path, params=params, timeout=self._timeout)
+            response = await sent_whole(
+                self._http.get(self.settings.auth_url + path, params=params, timeout=self._timeout)
+            )
         except httpx.TransportError as exc:  # `from None`: the httpx exception holds the request, secret and all
             raise self._network_error(f"GET {path}", exc) from None
         return self._data_or_raise(f"GET {path}", response)
