@@ -58,6 +58,19 @@ class TestCors:
             async with connect(url, subprotocols=["graphql-transport-ws"], origin="http://evil.example"):  # type: ignore[list-item,arg-type]
                 pass
 
+    async def test_the_websocket_refuses_every_browser_origin_by_default(self, app: ShopbridgeServer) -> None:
+        """Rule (README, SHOPBRIDGE_CORS_ORIGINS): no origin is allowed by default, for the WebSocket as for CORS:
+        a page on any site must not open a socket to /graphql (cross-site WebSocket hijacking)."""
+        url = app.url.replace("http://", "ws://") + "/graphql"
+        for origin in ("http://evil.example", FRONTEND):
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(url, subprotocols=["graphql-transport-ws"], origin=origin):  # type: ignore[list-item,arg-type]
+                    pass
+            assert refused.value.response.status_code == 403, origin
+        # a client that is not a browser sends no Origin and carries no cookies: it still connects
+        async with connect(url, subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
+            await socket.send(json.dumps({"type": "connection_init", "payload": {"Authorization": "x"}}))
+
 
 class TestMediaTypesAndStatuses:
     @pytest.mark.parametrize(

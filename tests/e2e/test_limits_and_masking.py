@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 import sqlalchemy as sa
 
 from tests.fixtures.app import ShopbridgeServer
@@ -55,3 +56,49 @@ def test_an_unexpected_failure_is_masked_for_the_client_and_logged_with_its_trac
     # and our log has the cause at ERROR, with its traceback
     logged = [r for r in caplog.records if r.name == "shopbridge.graphql" and r.levelno == logging.ERROR]
     assert logged and logged[0].exc_info is not None and "line_items" in str(logged[0].exc_info[1])
+
+
+@pytest.mark.parametrize(
+    ("corruption", "query", "cause"),
+    [
+        # Region('XX') in the shop's read model: a ValueError, which a client's bad argument may also raise
+        (
+            "UPDATE shops SET region = 'XX' WHERE tiktok_shop_id = :tiktok_id",
+            "query($id: ID!) { shop(id: $id) { id name region } }",
+            ValueError,
+        ),
+        # Decimal('12,5x') of an order's stored total: decimal.InvalidOperation, an ArithmeticError
+        (
+            "UPDATE orders SET total_amount = '12,5x'"
+            " WHERE shop_id IN (SELECT id FROM shops WHERE tiktok_shop_id = :tiktok_id)",
+            "query($id: ID!) { shop(id: $id) { orders(first: 1) { edges { node { total { amount } } } } } }",
+            ArithmeticError,
+        ),
+    ],
+    ids=["ValueError", "ArithmeticError"],
+)
+def test_an_internal_failure_that_is_not_the_databases_is_masked_too(
+    app: ShopbridgeServer, caplog, corruption: str, query: str, cause: type[Exception]
+) -> None:
+    """Rule (gql/errors.py, README "The GraphQL API"): only BadRequestError, DomainError and graphql-core's own
+    verdicts reach the client as they are; any other exception of our code, whatever its class, is masked as
+    "Unexpected error." (INTERNAL_SERVER_ERROR) and logged at ERROR with its traceback."""
+    # given a stored row no longer valid for the domain (written straight into the database), so that building
+    # the read model raises inside the resolver: our fault, not the client's
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    with app._db.begin() as conn:
+        assert conn.execute(sa.text(corruption), {"tiktok_id": shop["tiktokShopId"]}).rowcount >= 1
+    # when the merchant asks for it
+    with caplog.at_level(logging.ERROR, logger="shopbridge.graphql"), log_lines("shopbridge.graphql") as lines:
+        body = app.raw_graphql(query, {"id": shop["id"]}, "m1")
+        # then the client sees exactly the masked error, and nothing of the cause
+        (error,) = body["errors"]
+        assert error["message"] == "Unexpected error." and error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+        for leak in ("XX", "12,5x", "Region", "valid", "decimal", "Conversion"):
+            assert leak not in str(body), body
+        lines.wait_for("unexpected error in")
+    # and our log has the cause at ERROR, with its traceback
+    logged = [r for r in caplog.records if r.name == "shopbridge.graphql" and r.levelno == logging.ERROR]
+    assert logged and logged[0].exc_info is not None, caplog.records
+    assert isinstance(logged[0].exc_info[1], cause) and logged[0].exc_info[2] is not None

@@ -333,6 +333,39 @@ class TestLimitsAndFailures:
         # a body under the cap passes
         assert push(app, envelope(99, shop["tiktokShopId"], {"small": True})).status_code == 200
 
+    def test_a_body_of_exactly_the_cap_passes_and_one_byte_more_is_refused(self, app_factory) -> None:
+        """Rule (gql/webhooks/endpoint.py): only a body *over* SHOPBRIDGE_WEBHOOK_MAX_BYTES is 413, whether its
+        Content-Length declares it or it arrives chunked; a body of exactly the cap is taken like any other."""
+        cap = 2048
+        app = app_factory(webhook_max_bytes=cap)
+
+        def sized(size: int) -> bytes:
+            # a signed envelope of an unknown shop (stored and acknowledged), padded to exactly `size` bytes
+            body = envelope(99, "7999999999999999999", {"pad": ""})
+            raw = json.dumps(body).encode()
+            body["data"]["pad"] = "x" * (size - len(raw))
+            raw = json.dumps(body).encode()
+            assert len(raw) == size
+            return raw
+
+        def declared(raw: bytes) -> httpx.Response:
+            return push(app, raw)
+
+        def chunked(raw: bytes) -> httpx.Response:
+            chunks = (raw[i : i + 512] for i in range(0, len(raw), 512))
+            response = app.http.post(
+                f"{app.url}/webhooks/tiktok", content=chunks, headers={"Authorization": signature(app, raw)}
+            )
+            assert "content-length" not in response.request.headers
+            assert response.request.headers["transfer-encoding"] == "chunked"
+            return response
+
+        for send in (declared, chunked):
+            at_cap, over_cap = send(sized(cap)), send(sized(cap + 1))
+            assert (at_cap.status_code, over_cap.status_code) == (200, 413), send.__name__
+        # the two bodies at the cap were stored, the two over it were not
+        assert len(stored_events(app)) == 2
+
     def test_a_failed_write_answers_500_so_that_tiktok_retries(self, connected) -> None:
         app, shop = connected
         body = envelope(6, shop["tiktokShopId"], {"message": "deauthorized"})
