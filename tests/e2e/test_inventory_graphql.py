@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.ws import OperationError
 
 CREATE = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
   inventoryItem { id sku onHand reserved safetyStock available oversold version } userErrors { code field } } }"""
@@ -87,3 +90,17 @@ def test_a_sku_linked_by_hand_keeps_its_link_and_a_subscriber_sees_the_item_move
                                "inventoryItem": {"sku": "MY-OWN"}}  # fmt: skip
     gone = app.graphql(UNLINK, {"input": {"skuId": linked["id"]}}, "m1")["skuUnlink"]["skuLink"]
     assert gone == {"state": "UNLINKED", "source": "MANUAL", "inventoryItem": None}
+
+
+async def test_an_item_subscription_ends_when_its_token_expires(app: ShopbridgeServer) -> None:
+    """`inventoryItemUpdated` re-checks the token at each re-read (gql/inventory/subscriptions.py: a subscription does
+    not outlive its token), even when the item no longer changes."""
+    # given an item nobody moves, and a subscriber whose token expires in 2 s
+    item = await asyncio.to_thread(create, app, "QUIET-1", 3)
+    async with app.subscribe(UPDATED, {"id": item["id"]}, "m1", ttl=2) as op:
+        assert (await op.next())["inventoryItemUpdated"]["onHand"] == 3
+        # when the token expires, then the subscription ends with an error at its next re-read (every 1.5 s; a
+        # deadline of many periods on a loaded machine, far below the wait of a subscription that keeps going)
+        with pytest.raises(OperationError) as error:
+            await op.next(timeout=20)
+    assert "expired" in str(error.value)

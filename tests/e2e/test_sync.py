@@ -18,6 +18,8 @@ from tests.fixtures.ws import TRANSPORT_WS, OperationError
 TASKS = "query($id: ID!) { shop(id: $id) { productCount orderCount lastSyncedAt syncTasks { totalCount edges { node { "
 TASKS += TASK_FIELDS + " } } } } }"
 ORDER_SEARCH = "/order/202309/orders/search"
+SHOP_UPDATED = "subscription($shopId: ID!) { shopUpdated(shopId: $shopId) { id } }"
+EXPIRY_DEADLINE = 20  # seconds: many re-read periods (1.5 s) on a loaded machine
 PRODUCT_SEARCH = "/product/202309/products/search"
 SYNC_START = (
     """mutation($input: SyncStartInput!) { syncStart(input: $input) {
@@ -283,6 +285,20 @@ class TestSubscriptions:
         async with app.subscribe(TASK_UPDATED, {}, "m1", ttl=2) as op:
             with pytest.raises(OperationError) as error:
                 await op.next()
+        assert "expired" in str(error.value)
+
+    async def test_a_shop_subscription_ends_when_its_token_expires(self, app: ShopbridgeServer) -> None:
+        """`shopUpdated` re-checks the token at each re-read (gql/subscriptions.py: a subscription does not outlive
+        its token), even when the shop no longer changes."""
+        # given an idle shop, and a subscriber whose token expires in 2 s
+        shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+        await asyncio.to_thread(app.wait_for_idle_sync)
+        async with app.subscribe(SHOP_UPDATED, {"shopId": shop["id"]}, "m1", ttl=2) as op:
+            assert (await op.next())["shopUpdated"]["id"] == shop["id"]
+            # when the token expires, then the subscription ends with an error at its next re-read (every 1.5 s;
+            # a deadline of many periods, far below the wait of a subscription that keeps going)
+            with pytest.raises(OperationError) as error:
+                await op.next(timeout=EXPIRY_DEADLINE)
         assert "expired" in str(error.value)
 
     async def test_websocket_without_valid_token_is_refused(self, app: ShopbridgeServer) -> None:
