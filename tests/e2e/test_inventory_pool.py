@@ -35,6 +35,8 @@ def test_two_shops_pool_their_skus_and_a_sale_on_one_reserves_by_webhook(app_fac
     first = app.connect_shop("m1", "us-local", "US", "Maple")
     second = app.connect_shop("m1", "us-local-2", "US", "Desert")
     app.wait_for_idle_sync()
+    for shop in (first, second):  # TikTok pushes a sale only to a registered address
+        app.wait_for_webhook_registration(shop)
     # the SKUs pooled: items shared by both shops, each linked SKU LINKED by seller SKU (AUTO)
     pooled = [i for i in items(app) if {link["shop"]["id"] for link in i["links"]} == {first["id"], second["id"]}]
     assert pooled, "no item is shared by the two shops"

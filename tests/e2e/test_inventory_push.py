@@ -123,6 +123,8 @@ def test_a_sale_on_one_shop_lowers_the_other_shops_tiktok_stock(app_factory: Cal
     first = app.connect_shop("m1", "us-local", "US", "Maple")
     second = app.connect_shop("m1", "us-local-2", "US", "Desert")
     app.wait_for_idle_sync()
+    for shop in (first, second):  # TikTok pushes a sale only to a registered address
+        app.wait_for_webhook_registration(shop)
     shared = [
         i for i in pooled_items(app, "SB-")
         if {link["shop"]["id"] for link in i["links"] if link["state"] == "LINKED"} == {first["id"], second["id"]}

@@ -534,14 +534,6 @@ def test_a_sale_at_tiktok_arrives_by_webhook_without_any_sync(app_factory) -> No
     assert [d["status_code"] for d in deliveries] == [200], deliveries  # pushed once, acknowledged
 
 
-def _registered(app: ShopbridgeServer, shop: dict[str, Any]) -> None:
-    query = "query($id: ID!) { shop(id: $id) { webhooks { registeredAt registrationError } } }"
-    wait_until(
-        lambda: app.graphql(query, {"id": shop["id"]}, "m1")["shop"]["webhooks"]["registeredAt"],
-        what="the webhook registration",
-    )
-
-
 def _in_stock_skus(app: ShopbridgeServer, tiktok_shop_id: str) -> list[str]:
     products = app.sandbox.control("GET", f"/shops/{tiktok_shop_id}/products")["products"]
     return [
@@ -561,7 +553,7 @@ def test_the_sandboxs_sender_duplicating_and_reordering_30_percent_still_gives_e
     app = app_factory(webhooks=True)
     shop = app.connect_shop("m1", "us-local", "US")
     app.wait_for_idle_sync()
-    _registered(app, shop)
+    app.wait_for_webhook_registration(shop)
     tiktok_id = shop["tiktokShopId"]
     app.sandbox.control("POST", "/webhooks", {"duplicate": 0.3, "reorder": 0.3})
     # when buyers place sales, and TikTok moves them on (each change pushes a webhook)
@@ -607,7 +599,7 @@ def test_with_every_webhook_dropped_the_poll_catches_up(app_factory) -> None:
     )
     shop = app.connect_shop("m1", "us-local", "US")
     app.wait_for_idle_sync()
-    _registered(app, shop)
+    app.wait_for_webhook_registration(shop)
     tiktok_id = shop["tiktokShopId"]
     app.sandbox.control("POST", "/webhooks", {"drop": 1})
     sku = _in_stock_skus(app, tiktok_id)[0]
