@@ -49,6 +49,10 @@ def refused_quietly(run: Callable[P, Awaitable[None]]) -> Callable[P, Coroutine[
 TIME_LIMIT_GRACE_MS = 30_000
 
 TOKEN_REFRESH_PRIORITY = -10
+# Ahead of the imports queued with it at authorization (behind a refresh, which has a deadline): until it succeeds
+# TikTok pushes nothing for the shop, so a sale during a long import would wait for a poll; it is a handful of
+# requests (Dramatiq: a worker takes the lowest priority first).
+WEBHOOK_REGISTRATION_PRIORITY = -5
 
 
 @dramatiq.actor(
@@ -169,6 +173,7 @@ _shop_locks: dict[str, asyncio.Lock] = {}
     # A refusal (e.g. 36009004: the address must be https) is on the shop and the same request would be refused
     # again: no retry, no traceback; a re-authorization or the start-up sweep sends it again.
     throws=(DomainError, AuthorizationLostError, GatewayRefusedError),
+    priority=WEBHOOK_REGISTRATION_PRIORITY,
 )
 @refused_quietly
 async def register_webhooks(shop_id: str) -> None:

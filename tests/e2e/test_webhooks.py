@@ -545,6 +545,30 @@ def _in_stock_skus(app: ShopbridgeServer, tiktok_shop_id: str) -> list[str]:
     ]
 
 
+def test_the_webhook_registration_goes_ahead_of_the_imports_queued_with_it(app_factory) -> None:
+    """A worker busy with the first import runs the shop's webhook registration next, before the second import
+    queued before it (workers/actors.py, WEBHOOK_REGISTRATION_PRIORITY): TikTok pushes the sales made during the
+    import instead of leaving them to a poll."""
+    # given a worker with one thread: the shop's two imports and its registration queue for it
+    app = app_factory(webhooks=True, embedded_worker_threads=1, products=20, orders=50)
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    app.wait_for_webhook_registration(shop)
+    query = """query($id: ID!) { shop(id: $id) { webhooks { registeredAt registrationError } } }"""
+    webhooks = app.graphql(query, {"id": shop["id"]}, "m1")["shop"]["webhooks"]
+    tasks = app.rows("SELECT kind, started_at FROM sync_tasks")
+    # then the registration ended before the second of the two imports started
+    assert webhooks["registrationError"] is None and len(tasks) == 2, (webhooks, tasks)
+    second_start = max(_utc(task["started_at"]) for task in tasks)
+    assert datetime.fromisoformat(webhooks["registeredAt"]) < second_start, (webhooks, tasks)
+
+
+def _utc(value: Any) -> datetime:
+    """A stored timestamp as an aware UTC datetime (SQLite returns text, PostgreSQL a datetime)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def test_the_sandboxs_sender_duplicating_and_reordering_30_percent_still_gives_exactly_tiktoks_orders(
     app_factory,
 ) -> None:
