@@ -1,5 +1,8 @@
 """Bulk upserts of catalog rows, each database's fastest way, with none of SQLAlchemy's per-value processing.
 
+Rows come as records: tuples in the table's column order (`columns`), which the hot callers build directly
+(`upsert_records`); `copy_upsert` and `executemany_upsert` also take row dicts, for callers that have those.
+
 PostgreSQL (`copy_upsert`): the rows travel in asyncpg's binary `COPY` (`copy_records_to_table`) into a
 session-local temporary table shaped like the target (created once per connection, emptied at each commit); one
 statement then moves them into the target: `WITH moved AS (DELETE FROM the temp table RETURNING ...) INSERT INTO
@@ -31,6 +34,8 @@ from adapters.db.tables import (
     skus,
     warehouse_stocks,
 )
+
+Record = tuple[Any, ...]  # a row's values in its table's column order (`columns`)
 
 # The key each table is upserted on (a unique constraint or the primary key). New rows are the common case and cost
 # the same as a plain INSERT; the conflict branch covers changed rows and a concurrent writer of the same page.
@@ -78,21 +83,21 @@ class _CopyPlan:
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}{newer_only}"
         )
 
-    def records(self, rows: Sequence[dict[str, Any]], *, times_as_text: bool) -> list[tuple[Any, ...]]:
-        """Rows as tuples in column order, amounts as their exact decimal text (`DecimalText`), and times as aware
-        datetimes (COPY) or as SQLite stores them (`times_as_text`: `UTCDateTime`'s naive UTC, SQLAlchemy's text)."""
-        values = self.values
+    def records(self, rows: Sequence[Record], *, times_as_text: bool) -> list[Record]:
+        """Records (tuples in column order) as the driver takes them: amounts as their exact decimal text
+        (`DecimalText`), and times as aware datetimes (COPY) or as SQLite stores them (`times_as_text`:
+        `UTCDateTime`'s naive UTC, SQLAlchemy's text)."""
         convert: list[tuple[int, Callable[[Any], str]]] = [(i, str) for i in self.decimals]
         if times_as_text:
             convert += [(i, _sqlite_time) for i in self.times]
         if not convert:
-            return [values(row) for row in rows]
+            return list(rows)
         records = []
         # Rows of a batch share many values (the import's `now`, an order's time on each of its lines): a value
         # equal to the column's previous one reuses its text (a time's text is the costliest value to make).
         last: dict[int, tuple[Any, str]] = {}
         for row in rows:
-            record = list(values(row))
+            record = list(row)
             for index, to_text in convert:
                 value = record[index]
                 if value is not None:
@@ -120,6 +125,21 @@ def _sqlite_time(value: datetime) -> str:
 _PLANS = {name: _CopyPlan(table, keys) for name, (table, keys) in CONFLICT_KEYS.items()}
 
 
+def columns(table_name: str) -> tuple[str, ...]:
+    """The column order of `table_name`'s records (every column of the table, in its declared order)."""
+    return tuple(_PLANS[table_name].columns)
+
+
+async def upsert_records(session: AsyncSession, table_name: str, records: Sequence[Record]) -> list[tuple[str, bool]]:
+    """Upsert `records` (tuples in `columns(table_name)` order; aware UTC datetimes, Decimal amounts) into
+    `table_name` by the session's database's fastest path: COPY on PostgreSQL (see `copy_upsert`, whose result it
+    returns), one executemany on SQLite (nothing returned). Records must not repeat a key."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        return await run_to_completion(_copy_upsert(session, table_name, records))
+    await _executemany_upsert(session, table_name, records)
+    return []
+
+
 async def copy_upsert(session: AsyncSession, table_name: str, rows: Sequence[dict[str, Any]]) -> list[tuple[str, bool]]:
     """Upsert `rows` (aware UTC datetimes, Decimal amounts) into `table_name` with COPY; PostgreSQL only.
 
@@ -127,13 +147,12 @@ async def copy_upsert(session: AsyncSession, table_name: str, rows: Sequence[dic
     belong to it. Rows must not repeat a key (ON CONFLICT cannot update one row twice in a statement). Returns,
     for a parent table, the (id, inserted) of every row that now holds the given version; else nothing.
     """
+    records = [_PLANS[table_name].values(row) for row in rows]
     # Driver-level calls bypass UninterruptedSession: the whole COPY runs to its end before a cancellation lands.
-    return await run_to_completion(_copy_upsert(session, table_name, rows))
+    return await run_to_completion(_copy_upsert(session, table_name, records))
 
 
-async def _copy_upsert(
-    session: AsyncSession, table_name: str, rows: Sequence[dict[str, Any]]
-) -> list[tuple[str, bool]]:
+async def _copy_upsert(session: AsyncSession, table_name: str, rows: Sequence[Record]) -> list[tuple[str, bool]]:
     plan = _PLANS[table_name]
     connection = await session.connection()
     driver: Any = (await connection.get_raw_connection()).driver_connection
@@ -181,6 +200,10 @@ def sqlite_tuples(
 
 async def executemany_upsert(session: AsyncSession, table_name: str, rows: Sequence[dict[str, Any]]) -> None:
     """Upsert `rows` into `table_name` with one driver-level executemany; SQLite. Rows must not repeat a key."""
+    await _executemany_upsert(session, table_name, [_PLANS[table_name].values(row) for row in rows])
+
+
+async def _executemany_upsert(session: AsyncSession, table_name: str, rows: Sequence[Record]) -> None:
     plan = _PLANS[table_name]
     connection = await session.connection()
     await run_to_completion(connection.exec_driver_sql(plan.insert, plan.records(rows, times_as_text=True)))

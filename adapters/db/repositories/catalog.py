@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.errors import ShopGoneError, is_foreign_key_violation
 from adapters.db.lists import among
-from adapters.db.repositories.bulk import copy_upsert, executemany_upsert
+from adapters.db.repositories.bulk import Record, columns, upsert_records
 from adapters.db.tables import line_items, orders, products, shops, skus, warehouse_stocks
 from domain.clock import Clock, SystemClock
 from domain.ports import UpsertCounts
@@ -111,7 +111,7 @@ class SqlCatalogRepository:
                     continue
                 rows = _rows(shop_id, record, now)
                 if previous is not None:
-                    changed_ids.append(rows.parent["id"])
+                    changed_ids.append(rows.parent[0])
                 to_write.append(rows)
             if to_write:
                 try:
@@ -156,7 +156,7 @@ class SqlCatalogRepository:
         if self._dialect_name == "postgresql":
             batch, changed_ids = await self._upsert_parents_pg(table, batch)
         else:  # SQLite's write transactions are exclusive: what the SELECT saw still holds
-            await executemany_upsert(self._session, table.name, [record.parent for record in batch])
+            await upsert_records(self._session, table.name, [record.parent for record in batch])
         if changed_ids and table is products:
             changed_skus = select(skus.c.id).where(skus.c.product_id.in_(changed_ids))
             await execute(delete(warehouse_stocks).where(warehouse_stocks.c.sku_id.in_(changed_skus)))
@@ -167,7 +167,7 @@ class SqlCatalogRepository:
             # Keyed by primary key: a child repeated in a batch is written once, the last one wins.
             rows = {_child_key(child, row): row for record in batch for row in record.children.get(child, ())}
             if rows:
-                await self._upsert_rows(child, list(rows.values()))
+                await upsert_records(self._session, child, list(rows.values()))
 
     async def _upsert_parents_pg(self, table: Table, batch: list[_Rows]) -> tuple[list[_Rows], list[str]]:
         """PostgreSQL: upsert the parents and learn from RETURNING which rows hold our version now, and which of
@@ -175,24 +175,32 @@ class SqlCatalogRepository:
         statement: if its version is newer, the upsert's WHERE kept it (the row is not returned, and we must not
         touch its children); if it is older, ours replaced it (the row was not inserted, so its children must go
         even though the SELECT called the record new). The upsert locks every row it touched until commit."""
-        outcome = dict(await copy_upsert(self._session, table.name, [record.parent for record in batch]))
-        winners = [record for record in batch if record.parent["id"] in outcome]
+        outcome = dict(await upsert_records(self._session, table.name, [record.parent for record in batch]))
+        winners = [record for record in batch if record.parent[0] in outcome]
         return winners, [row for row, inserted in outcome.items() if not inserted]
-
-    async def _upsert_rows(self, table_name: str, rows: list[dict[str, Any]]) -> None:
-        """COPY and one upsert statement on PostgreSQL, a driver-level executemany on SQLite (see `bulk`)."""
-        if self._dialect_name == "postgresql":
-            await copy_upsert(self._session, table_name, rows)
-        else:
-            await executemany_upsert(self._session, table_name, rows)
 
 
 @dataclass(slots=True)
 class _Rows:
-    """A record as the rows it is written in."""
+    """A record as the rows it is written in, each a tuple in its table's column order (`_LAYOUTS`)."""
 
-    parent: dict[str, Any]
-    children: dict[str, list[dict[str, Any]]]
+    parent: Record
+    children: dict[str, list[Record]]
+
+
+# A stored record's values (`domain.stored`) sit in their table's column order between the ids the repository adds
+# and the fingerprint and import time, so a row is built by concatenation, with no per-column mapping; checked here,
+# once, against the tables themselves.
+_LAYOUTS = {
+    "orders": ("id", "shop_id", *ORDER_VALUES, "fingerprint", "imported_at"),
+    "line_items": ("id", "order_id", "shop_id", *LINE_ITEM_VALUES),
+    "products": ("id", "shop_id", *PRODUCT_VALUES, "fingerprint", "imported_at"),
+    "skus": ("id", "product_id", "shop_id", *SKU_VALUES),
+    "warehouse_stocks": ("sku_id", "warehouse_id", "shop_id", "quantity"),
+}
+for _table_name, _layout in _LAYOUTS.items():
+    if columns(_table_name) != _layout:
+        raise RuntimeError(f"{_table_name}: columns {columns(_table_name)} differ from the rows built {_layout}")
 
 
 _CHILDREN = {"products": ("skus", "warehouse_stocks"), "orders": ("line_items",)}
@@ -205,34 +213,22 @@ def _lock_key(table: Table, shop_id: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _child_key(table_name: str, row: dict[str, Any]) -> Any:
-    return (row["sku_id"], row["warehouse_id"]) if table_name == "warehouse_stocks" else row["id"]
+def _child_key(table_name: str, row: Record) -> Any:
+    return (row[0], row[1]) if table_name == "warehouse_stocks" else row[0]  # (sku_id, warehouse_id), else id
 
 
 def _rows(shop_id: str, record: StoredOrder | StoredProduct, now: datetime) -> _Rows:
-    """The stored values as row dicts, with the shop, the row ids, the fingerprint and the import time added."""
+    """The stored values as records (`_LAYOUTS`), with the shop, the row ids, the fingerprint and the import time
+    added."""
     if isinstance(record, StoredOrder):
         order_id = row_id(shop_id, "orders", record.values[0])
-        parent = dict(zip(ORDER_VALUES, record.values, strict=True))
-        parent.update(id=order_id, shop_id=shop_id, fingerprint=record.fingerprint, imported_at=now)
-        items = [
-            {"id": row_id(order_id, "line_items", item[0]), "order_id": order_id, "shop_id": shop_id,
-             **dict(zip(LINE_ITEM_VALUES, item, strict=True))}
-            for item in record.line_items
-        ]  # fmt: skip
-        return _Rows(parent, {"line_items": items})
+        items = [(row_id(order_id, "line_items", item[0]), order_id, shop_id, *item) for item in record.line_items]
+        return _Rows((order_id, shop_id, *record.values, record.fingerprint, now), {"line_items": items})
     product_id = row_id(shop_id, "products", record.values[0])
-    parent = dict(zip(PRODUCT_VALUES, record.values, strict=True))
-    parent.update(id=product_id, shop_id=shop_id, fingerprint=record.fingerprint, imported_at=now)
     sku_ids = {sku[0]: row_id(shop_id, "skus", sku[0]) for sku in record.skus}
-    sku_rows = [
-        {"id": sku_ids[sku[0]], "product_id": product_id, "shop_id": shop_id, **dict(zip(SKU_VALUES, sku, strict=True))}
-        for sku in record.skus
-    ]
-    stock_rows = [
-        {"sku_id": sku_ids[sku_id], "warehouse_id": warehouse_id, "shop_id": shop_id, "quantity": quantity}
-        for sku_id, warehouse_id, quantity in record.stock
-    ]
+    sku_rows = [(sku_ids[sku[0]], product_id, shop_id, *sku) for sku in record.skus]
+    stock_rows = [(sku_ids[sku_id], warehouse_id, shop_id, quantity) for sku_id, warehouse_id, quantity in record.stock]
+    parent = (product_id, shop_id, *record.values, record.fingerprint, now)
     return _Rows(parent, {"skus": sku_rows, "warehouse_stocks": stock_rows})
 
 

@@ -27,6 +27,7 @@ from domain.inventory.items import MovementKind
 from domain.inventory.ledger import (
     LINE_ITSELF,
     LineState,
+    StockEffect,
     StockLine,
     link_pending,
     order_timing,
@@ -47,6 +48,7 @@ async def merchant_of(session: AsyncSession, shop_id: str) -> str | None:
 
 
 _OrderLines = tuple[str, str, datetime, datetime, list[tuple[str, StockLine]]]
+_WantedLines = tuple[str, StockEffect, datetime, datetime, list[tuple[str, StockLine]]]  # the status as its effect
 
 
 def _order_lines(record: OrderRecord) -> _OrderLines:
@@ -82,7 +84,11 @@ async def apply_orders(
         return change
     await hold_shop_links(session, shop_id, exclusive=False)
     latest = {lines[0]: lines for lines in map(_order_lines, records)}  # a repeated order: the last one wins
-    orders = [o for o in latest.values() if wanted_effect(o[1]) is not None]
+    orders = [
+        (order_id, wanted, updated_at, created_at, lines)
+        for order_id, status, updated_at, created_at, lines in latest.values()
+        if (wanted := wanted_effect(status)) is not None
+    ]
     for start in range(0, len(orders), CHUNK):
         change |= await _apply_chunk(session, shop_id, merchant_id, orders[start : start + CHUNK], now)
     return change
@@ -92,7 +98,7 @@ async def _apply_chunk(
     session: AsyncSession,
     shop_id: str,
     merchant_id: str,
-    orders: list[_OrderLines],
+    orders: list[_WantedLines],
     now: datetime,
 ) -> PoolChange:
     sku_ids = sorted({stock.tiktok_sku_id for *_, lines in orders for _, stock in lines})
@@ -115,9 +121,7 @@ async def _apply_chunk(
     }
     write = PoolWrite(shop_id, merchant_id, now)
     stale: set[LedgerKey] = set()
-    for order_id, status, updated_at, created_at, lines in orders:
-        wanted = wanted_effect(status)
-        assert wanted is not None
+    for order_id, wanted, updated_at, created_at, lines in orders:
         for line_id, stock in lines:
             key: LedgerKey = (order_id, line_id, stock.component_sku_id)
             row = stored.get(key)

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among
-from adapters.db.repositories.bulk import copy_upsert, executemany_upsert, sqlite_executemany, sqlite_time
+from adapters.db.repositories.bulk import Record, columns, sqlite_executemany, sqlite_time, upsert_records
 from adapters.db.repositories.inventory.outbox import mark_push_dirty
 from adapters.db.tables import inventory_items, inventory_movements, order_line_stock
 from domain.inventory.ledger import LedgerLine, LineState, StockEffect, Transition
@@ -40,6 +40,19 @@ _ADD_TO_COUNTERS = (
 )
 
 
+# The records written, built straight in their tables' column order (checked here, once, against the tables).
+_LEDGER_ROW = (
+    "shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id", "merchant_id", "tiktok_sku_id",
+    "inventory_item_id", "quantity", "state", "wanted", "order_updated_at", "updated_at",
+)  # fmt: skip
+_MOVEMENT_ROW = (
+    "id", "inventory_item_id", "merchant_id", "kind", "on_hand_delta", "reserved_delta", "reason", "shop_id",
+    "tiktok_order_id", "created_at",
+)  # fmt: skip
+if columns(order_line_stock.name) != _LEDGER_ROW or columns(inventory_movements.name) != _MOVEMENT_ROW:
+    raise RuntimeError("order_line_stock or inventory_movements: the columns differ from the records PoolWrite builds")
+
+
 def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 
@@ -48,14 +61,6 @@ def dialect_insert(session: AsyncSession) -> Any:
     """The dialect's INSERT construct (both offer `on_conflict_do_update` / `on_conflict_do_nothing`)."""
     name = session.bind.dialect.name if session.bind is not None else "sqlite"
     return pg_insert if name == "postgresql" else sqlite_insert
-
-
-async def _bulk(session: AsyncSession, table_name: str, rows: list[dict[str, Any]]) -> None:
-    """The catalog's fast upserts (`bulk`): COPY on PostgreSQL, a driver-level executemany on SQLite."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await copy_upsert(session, table_name, rows)
-    else:
-        await executemany_upsert(session, table_name, rows)
 
 
 async def hold_shop_links(session: AsyncSession, shop_id: str, *, exclusive: bool) -> None:
@@ -95,18 +100,16 @@ class PoolWrite:
     shop_id: str | None  # None for a merchant's edit of an item
     merchant_id: str
     now: datetime
-    rows: dict[LedgerKey, dict[str, Any]] = field(default_factory=dict)
+    rows: dict[LedgerKey, Record] = field(default_factory=dict)  # `order_line_stock` records (`_LEDGER_ROW`)
     deltas: dict[str, list[int]] = field(default_factory=dict)  # item id -> [on_hand, reserved]
     movements: dict[tuple[str, str, str | None, str | None], list[int]] = field(default_factory=dict)
 
     def line(self, key: LedgerKey, tiktok_sku_id: str, quantity: int, move: Transition) -> None:
         """Record a ledger row's move: its final values, and its deltas on the item it counts on."""
-        self.rows[key] = {
-            "shop_id": self.shop_id, "tiktok_order_id": key[0], "tiktok_line_item_id": key[1],
-            "component_sku_id": key[2], "merchant_id": self.merchant_id, "tiktok_sku_id": tiktok_sku_id,
-            "inventory_item_id": move.inventory_item_id, "quantity": quantity, "state": move.state.value,
-            "wanted": move.wanted.value, "order_updated_at": move.order_updated_at, "updated_at": self.now,
-        }  # fmt: skip
+        self.rows[key] = (
+            self.shop_id, *key, self.merchant_id, tiktok_sku_id, move.inventory_item_id, quantity, move.state.value,
+            move.wanted.value, move.order_updated_at, self.now,
+        )  # fmt: skip
         item_id = move.item_moved
         if item_id is not None and move.movement is not None:
             self.count(item_id, move.on_hand_delta, move.reserved_delta, move.movement.value, None, key[0])
@@ -125,7 +128,7 @@ class PoolWrite:
     async def flush(self, session: AsyncSession, extra_dirty: Collection[str] = ()) -> PoolChange:
         """Write it all (the items must be locked already); the pool change for after-commit work."""
         if self.rows:
-            await _bulk(session, order_line_stock.name, list(self.rows.values()))
+            await upsert_records(session, order_line_stock.name, list(self.rows.values()))
         moved = {item for item, (on_hand, reserved) in self.deltas.items() if on_hand or reserved}
         if moved and _dialect(session) != "postgresql":  # SQLite: straight to the driver, the same statement
             when = sqlite_time(self.now)
@@ -148,15 +151,14 @@ class PoolWrite:
                 for item in sorted(moved)
             ]  # fmt: skip
             await session.execute(statement, params)
+        merchant_id, shop_id, now = self.merchant_id, self.shop_id, self.now
         movements = [
-            {"id": uuid.uuid4().hex, "inventory_item_id": item, "merchant_id": self.merchant_id, "kind": kind,
-             "on_hand_delta": on_hand, "reserved_delta": reserved, "reason": reason, "shop_id": self.shop_id,
-             "tiktok_order_id": order_id, "created_at": self.now}
+            (uuid.uuid4().hex, item, merchant_id, kind, on_hand, reserved, reason, shop_id, order_id, now)
             for (item, kind, reason, order_id), (on_hand, reserved) in self.movements.items()
             if on_hand or reserved
-        ]  # fmt: skip
+        ]  # `_MOVEMENT_ROW`
         if movements:
-            await _bulk(session, inventory_movements.name, movements)
+            await upsert_records(session, inventory_movements.name, movements)
         # Pushes are due where `available` moved (net): a deduction alone (on-hand and reserved both -1) moves none.
         dirty = {item for item, (on_hand, reserved) in self.deltas.items() if on_hand != reserved} | set(extra_dirty)
         shops = await mark_push_dirty(session, dirty, self.now)
