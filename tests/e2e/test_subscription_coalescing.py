@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from adapters.db.tables import sync_tasks
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.moved_task import moved_task
 from tests.fixtures.ws import Complete
 
 UPDATES = 300
@@ -24,28 +25,13 @@ AFTER_THE_LAST_COMMIT = 4
 async def test_a_task_moving_faster_than_ten_times_a_second_reaches_its_subscriber_coalesced(
     app_factory: Any,
 ) -> None:
-    from adapters.crypto import TokenCipher
-    from adapters.db import Database, uow_factory
-    from domain.sync import SyncKind, SyncTask, SyncTrigger
-    from gql.ids import from_global_id, to_global_id
     from gql.subscriptions import MIN_INTERVAL
 
     app: ShopbridgeServer = app_factory()
-    shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
-    await asyncio.to_thread(app.wait_for_idle_sync)
-    parsed = from_global_id(shop["id"])
-    assert parsed is not None
-    db = Database(app.settings.database_url)
-    uows = uow_factory(db, TokenCipher(app.settings.encryption_key))
-    bus = app.asgi.state.services.events
     # A task the test moves itself, as the worker would (committed, then signalled); no worker ever sees it.
-    task = SyncTask.queue(parsed[1], "m1", SyncKind.PRODUCTS, SyncTrigger.MANUAL, datetime.now(UTC))
-    task.begin_attempt(datetime.now(UTC))
-    try:
-        async with uows() as uow:
-            await uow.sync_tasks.add(task)
-            await uow.commit()
-        async with app.subscribe(FOLLOW, {"id": to_global_id("SyncTask", task.id)}, "m1") as op:
+    async with moved_task(app) as moved:
+        task = moved.task
+        async with app.subscribe(FOLLOW, {"id": moved.task_id}, "m1") as op:
             first = (await op.next())["syncTaskUpdated"]
             assert (first["status"], first["processed"]) == ("RUNNING", 0)
 
@@ -66,11 +52,9 @@ async def test_a_task_moving_faster_than_ten_times_a_second_reaches_its_subscrib
                     final = {"status": "SUCCEEDED", "finished_at": datetime.now(UTC)} if n == UPDATES else {}
                     conn.execute(sa.update(sync_tasks).where(sync_tasks.c.id == task.id).values(processed=n, **final))
                     conn.commit()
-                    await bus.task_changed(task)  # the in-process bus: a signal, no suspension
+                    await moved.bus.task_changed(task)  # the in-process bus: a signal, no suspension
             moving = time.monotonic() - started
             messages = await reader
-    finally:
-        await db.dispose()
     # then the latest state wins: the final one arrives last, and no state goes out after a later one
     assert (messages[-1]["status"], messages[-1]["processed"]) == ("SUCCEEDED", UPDATES), messages[-1]
     processed = [m["processed"] for m in messages]

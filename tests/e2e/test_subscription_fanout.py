@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import event
 
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.moved_task import moved_task
 from tests.fixtures.waiting import until
 from tests.fixtures.ws import Complete
 
@@ -87,29 +88,13 @@ async def test_every_subscriber_of_a_task_gets_each_update_and_another_merchant_
     merchant's sockets send the very same documents. Each update (committed only once every follower has the
     previous one) reaches every follower, in order and in its document's shape, from one execution per update and
     document shared by all of them (gql/shared_events.py); the other merchant's sockets receive nothing."""
-    from adapters.crypto import TokenCipher
-    from adapters.db import Database, uow_factory
-    from domain.sync import SyncKind, SyncTask, SyncTrigger
-    from gql.ids import from_global_id, to_global_id
     from gql.shared_events import SharingStats
 
     app: ShopbridgeServer = app_factory()
-    shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
-    await asyncio.to_thread(app.wait_for_idle_sync)
-    parsed = from_global_id(shop["id"])
-    assert parsed is not None
-    db = Database(app.settings.database_url)
-    uows = uow_factory(db, TokenCipher(app.settings.encryption_key))
-    bus = app.asgi.state.services.events
-    # A task the test moves itself, as the worker would (committed, then signalled); no worker ever sees it.
-    task = SyncTask.queue(parsed[1], "m1", SyncKind.PRODUCTS, SyncTrigger.MANUAL, datetime.now(UTC))
-    task.begin_attempt(datetime.now(UTC))
     documents = [ONE_TASK if n % 2 else ONE_TASK_AND_SHOP for n in range(FOLLOWERS)]
-    try:
-        async with uows() as uow:
-            await uow.sync_tasks.add(task)
-            await uow.commit()
-        task_id = to_global_id("SyncTask", task.id)
+    # A task the test moves itself, as the worker would (committed, then signalled); no worker ever sees it.
+    async with moved_task(app) as moved:
+        shop, task, task_id = moved.shop, moved.task, moved.task_id
         async with AsyncExitStack() as stack:
             mine = [
                 await stack.enter_async_context(app.subscribe(document, {"taskId": task_id}, "m1"))
@@ -134,10 +119,7 @@ async def test_every_subscriber_of_a_task_gets_each_update_and_another_merchant_
                     task.record_batch(1, 0, 0, [])
                 else:
                     task.succeed(datetime.now(UTC))
-                async with uows() as uow:
-                    assert await uow.sync_tasks.update(task)
-                    await uow.commit()
-                await bus.task_changed(task)
+                await moved.save()
                 received = await asyncio.gather(*(op.next() for op in mine))
                 assert [m["syncTaskUpdated"] for m in received] == [
                     shaped(d, task.status.value, task.processed) for d in documents
@@ -154,5 +136,3 @@ async def test_every_subscriber_of_a_task_gets_each_update_and_another_merchant_
             for op in theirs:  # m2 has no task: the same documents never yield m1's
                 with pytest.raises(TimeoutError):
                     await op.next(timeout=1)
-    finally:
-        await db.dispose()
