@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.db import Database
-from adapters.db.repositories.bulk import copy_upsert, executemany_upsert
+from adapters.db.repositories.bulk import columns, upsert_records
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
 WRITERS = 3
@@ -68,10 +68,7 @@ async def _write_in_bulk(database: Database, writer: int) -> None:
                 }
                 for _ in range(ROWS // 4)
             ]
-            if database.is_sqlite:
-                await executemany_upsert(session, "products", rows)
-            else:
-                await copy_upsert(session, "products", rows)
+            await upsert_records(session, "products", [tuple(row[c] for c in columns("products")) for row in rows])
             await session.commit()
 
 

@@ -1,12 +1,12 @@
 """Bulk upserts of catalog rows, each database's fastest way, with none of SQLAlchemy's per-value processing.
 
-Rows come as records: tuples in the table's column order (`columns`), which the hot callers build directly
-(`upsert_records`); `copy_upsert` and `executemany_upsert` also take row dicts, for callers that have those.
+Rows come as records: tuples in the table's column order (`columns`), which the callers build directly
+(`upsert_records`).
 
-PostgreSQL (`copy_upsert`): the rows travel in asyncpg's binary `COPY` (`copy_records_to_table`) into a
+PostgreSQL: the rows travel in asyncpg's binary `COPY` (`copy_records_to_table`) into a
 session-local temporary table shaped like the target (created once per connection, emptied at each commit); one
 statement then moves them into the target: `WITH moved AS (DELETE FROM the temp table RETURNING ...) INSERT INTO
-target SELECT ... FROM moved ON CONFLICT (key) DO UPDATE`. SQLite (`executemany_upsert`): one driver-level
+target SELECT ... FROM moved ON CONFLICT (key) DO UPDATE`. SQLite: one driver-level
 executemany of `INSERT ... ON CONFLICT DO UPDATE`, values already in the form the column types store (times as
 naive UTC text, amounts as decimal text). Both run on the connection and in the transaction of the unit of work's
 session, so they commit or roll back with it.
@@ -14,7 +14,6 @@ session, so they commit or roll back with it.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -52,12 +51,11 @@ CONFLICT_KEYS: dict[str, tuple[Table, list[str]]] = {
 
 
 class _CopyPlan:
-    """What `copy_upsert` needs per table: the column order, the columns kept as decimal text, the SQL."""
+    """What `upsert_records` needs per table: the column order, the columns kept as decimal text, the SQL."""
 
     def __init__(self, table: Table, keys: list[str]) -> None:
         columns = [column.name for column in table.columns]
         self.columns = columns
-        self.values: Callable[[dict[str, Any]], tuple[Any, ...]] = operator.itemgetter(*columns)
         self.decimals = [i for i, column in enumerate(table.columns) if isinstance(column.type, DecimalText)]
         self.times = [i for i, column in enumerate(table.columns) if isinstance(column.type, UTCDateTime)]
         self.temp = f"shopbridge_load_{table.name}"
@@ -132,24 +130,20 @@ def columns(table_name: str) -> tuple[str, ...]:
 
 async def upsert_records(session: AsyncSession, table_name: str, records: Sequence[Record]) -> list[tuple[str, bool]]:
     """Upsert `records` (tuples in `columns(table_name)` order; aware UTC datetimes, Decimal amounts) into
-    `table_name` by the session's database's fastest path: COPY on PostgreSQL (see `copy_upsert`, whose result it
-    returns), one executemany on SQLite (nothing returned). Records must not repeat a key."""
+    `table_name` by the session's database's fastest path: COPY on PostgreSQL, one executemany on SQLite.
+
+    Records must not repeat a key (ON CONFLICT cannot update one row twice in a statement). On PostgreSQL the
+    caller's transaction must have begun (a statement already ran in it): the temp table and the COPY then belong
+    to it; returns, for a parent table, the (id, inserted) of every row that now holds the given version. Else, and
+    on SQLite, nothing. Driver-level calls bypass UninterruptedSession: each runs to its end before a cancellation
+    lands.
+    """
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         return await run_to_completion(_copy_upsert(session, table_name, records))
-    await _executemany_upsert(session, table_name, records)
+    plan = _PLANS[table_name]
+    connection = await session.connection()
+    await run_to_completion(connection.exec_driver_sql(plan.insert, plan.records(records, times_as_text=True)))
     return []
-
-
-async def copy_upsert(session: AsyncSession, table_name: str, rows: Sequence[dict[str, Any]]) -> list[tuple[str, bool]]:
-    """Upsert `rows` (aware UTC datetimes, Decimal amounts) into `table_name` with COPY; PostgreSQL only.
-
-    The caller's transaction must have begun (a statement already ran in it): the temp table and the COPY then
-    belong to it. Rows must not repeat a key (ON CONFLICT cannot update one row twice in a statement). Returns,
-    for a parent table, the (id, inserted) of every row that now holds the given version; else nothing.
-    """
-    records = [_PLANS[table_name].values(row) for row in rows]
-    # Driver-level calls bypass UninterruptedSession: the whole COPY runs to its end before a cancellation lands.
-    return await run_to_completion(_copy_upsert(session, table_name, records))
 
 
 async def _copy_upsert(session: AsyncSession, table_name: str, rows: Sequence[Record]) -> list[tuple[str, bool]]:
@@ -196,14 +190,3 @@ def sqlite_tuples(
             record.append(value)
         records.append(tuple(record))
     return records
-
-
-async def executemany_upsert(session: AsyncSession, table_name: str, rows: Sequence[dict[str, Any]]) -> None:
-    """Upsert `rows` into `table_name` with one driver-level executemany; SQLite. Rows must not repeat a key."""
-    await _executemany_upsert(session, table_name, [_PLANS[table_name].values(row) for row in rows])
-
-
-async def _executemany_upsert(session: AsyncSession, table_name: str, rows: Sequence[Record]) -> None:
-    plan = _PLANS[table_name]
-    connection = await session.connection()
-    await run_to_completion(connection.exec_driver_sql(plan.insert, plan.records(rows, times_as_text=True)))
