@@ -130,7 +130,7 @@ def test_one_worker_thread_is_kept_from_imports_by_default_and_the_reservation_m
             load_settings({**base, "SHOPBRIDGE_WORKER_RESERVED_THREADS": bad})
     # and so is one that leaves the embedded pool no import slot, at start-up
     for threads, reserved in (("1", "1"), ("4", "4"), ("0", "1")):
-        with pytest.raises(ConfigError, match="SHOPBRIDGE_WORKER_RESERVED_THREADS=.* leaves no thread for imports"):
+        with pytest.raises(ConfigError, match=r"SHOPBRIDGE_WORKER_RESERVED_THREADS=.* leaves no thread for imports"):
             load_settings(
                 {**base, "SHOPBRIDGE_EMBEDDED_WORKER_THREADS": threads, "SHOPBRIDGE_WORKER_RESERVED_THREADS": reserved}
             )
