@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import dramatiq
-from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.asyncio import get_event_loop_thread, set_event_loop_thread
 from dramatiq.middleware import Middleware, MiddlewareError
 
 from adapters import metrics
@@ -332,6 +332,12 @@ class Resources(Middleware):
         try:
             self.import_slots.size = self.settings.import_slots(worker.worker_threads)
         except ConfigError as exc:
+            # AsyncIO's hook ran first and started its event-loop thread, which is no daemon: stop it as AsyncIO's
+            # after_worker_shutdown would, or a Dramatiq worker process whose boot failed would never exit.
+            loop_thread = get_event_loop_thread()
+            if loop_thread is not None:
+                loop_thread.stop()
+                set_event_loop_thread(None)
             raise BootRefused(str(exc)) from exc
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:

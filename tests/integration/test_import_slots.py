@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import dramatiq
 import pytest
+from dramatiq.asyncio import EventLoopThread, get_event_loop_thread, set_event_loop_thread
 from dramatiq.middleware import Middleware
 
 from adapters.config import ConfigError, Settings
@@ -174,9 +176,14 @@ def test_a_dramatiq_worker_with_too_few_threads_for_the_reservation_does_not_boo
     # given a broker set up as a worker process sets it up (`dramatiq workers.entrypoint --threads 1`)
     broker = setup_broker(sync_settings(sqlite_url, sandbox, tmp_path))
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
-    try:
-        # then its boot is refused, naming the setting (a MiddlewareError: Dramatiq does not swallow it)
-        with pytest.raises(BootRefused, match="SHOPBRIDGE_WORKER_RESERVED_THREADS"):
-            worker.start()
-    finally:
-        worker.stop()
+    before = {t for t in threading.enumerate() if isinstance(t, EventLoopThread)}
+    # then its boot is refused, naming the setting (a MiddlewareError: Dramatiq does not swallow it)
+    with pytest.raises(BootRefused, match="SHOPBRIDGE_WORKER_RESERVED_THREADS"):
+        worker.start()
+    # and the event-loop thread AsyncIO had started is stopped: the process can exit
+    loop_thread = get_event_loop_thread()
+    if loop_thread is not None:  # left running: stop it for the next tests, and fail
+        loop_thread.stop()
+        set_event_loop_thread(None)
+    assert loop_thread is None
+    assert {t for t in threading.enumerate() if isinstance(t, EventLoopThread)} <= before
