@@ -336,7 +336,7 @@ class Resources(Middleware):
             # after_worker_shutdown would, or a Dramatiq worker process whose boot failed would never exit.
             loop_thread = get_event_loop_thread()
             if loop_thread is not None:
-                loop_thread.stop()
+                loop_thread.stop()  # type: ignore[no-untyped-call]
                 set_event_loop_thread(None)
             raise BootRefused(str(exc)) from exc
 
