@@ -45,6 +45,8 @@ class Settings:
     broker_url: str | None  # redis://... in production; None: in-process StubBroker and worker pool
     data_dir: Path
     embedded_worker_threads: int = 4
+    # Dramatiq threads of each worker process that imports may not take (see `import_slots`).
+    worker_reserved_threads: int = 1
     merchant_token_ttl_seconds: int = 7 * 24 * 3600
     sandbox_products: int = 40
     sandbox_orders: int = 120
@@ -92,6 +94,19 @@ class Settings:
     webhooks_app_wide: bool = False
     # The web console (issue 10): where GraphiQL's page loads its scripts and styles (None: the public CDN).
     graphiql_assets_url: str | None = None
+
+    def import_slots(self, worker_threads: int) -> int:
+        """How many imports a worker process with `worker_threads` Dramatiq threads runs at once: all its threads
+        but `worker_reserved_threads`, kept for the `live` queue and the short `sync` actors (an import holds its
+        thread for up to hours). ConfigError when that leaves no import slot."""
+        slots = worker_threads - self.worker_reserved_threads
+        if slots < 1:
+            raise ConfigError(
+                f"SHOPBRIDGE_WORKER_RESERVED_THREADS={self.worker_reserved_threads} leaves no thread for imports in a "
+                f"worker process of {worker_threads} thread(s): reserve fewer threads, or give the process more "
+                "(SHOPBRIDGE_EMBEDDED_WORKER_THREADS, or `shopbridge worker --threads`)"
+            )
+        return slots
 
     @property
     def callback_url(self) -> str:
@@ -290,10 +305,12 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
             rate_limit_per_second=rate,
             timeout_seconds=timeout,
         )
+    embedded_worker_threads = _int(env, "SHOPBRIDGE_EMBEDDED_WORKER_THREADS", 4)
+    reserved = _not_negative(_int(env, "SHOPBRIDGE_WORKER_RESERVED_THREADS", 1), "SHOPBRIDGE_WORKER_RESERVED_THREADS")
     webhook_max_bytes = _int(env, "SHOPBRIDGE_WEBHOOK_MAX_BYTES", 256 * 1024)
     if webhook_max_bytes < 1024:
         raise ConfigError(f"SHOPBRIDGE_WEBHOOK_MAX_BYTES must be at least 1024, got {webhook_max_bytes}")
-    return Settings(
+    settings = Settings(
         database_url=database_url,
         secret_key=secret_key,
         encryption_key=encryption_key,
@@ -303,7 +320,8 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         embedded_sandbox=embedded,
         broker_url=broker_url,
         data_dir=data_dir,
-        embedded_worker_threads=_int(env, "SHOPBRIDGE_EMBEDDED_WORKER_THREADS", 4),
+        embedded_worker_threads=embedded_worker_threads,
+        worker_reserved_threads=reserved,
         merchant_token_ttl_seconds=_positive_int(
             _int(env, "SHOPBRIDGE_TOKEN_TTL", 7 * 24 * 3600), "SHOPBRIDGE_TOKEN_TTL"
         ),
@@ -343,6 +361,9 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         webhooks_app_wide=_bool(env, "SHOPBRIDGE_WEBHOOKS_APP_WIDE", False),
         graphiql_assets_url=_base_url(get("SHOPBRIDGE_GRAPHIQL_ASSETS_URL"), "SHOPBRIDGE_GRAPHIQL_ASSETS_URL"),
     )
+    if broker_url is None:  # the embedded pool's threads are known now; worker processes check theirs at boot
+        settings.import_slots(max(1, embedded_worker_threads))  # as workers.embedded starts it
+    return settings
 
 
 def _base_url(raw: str | None, name: str) -> str | None:

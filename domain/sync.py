@@ -207,6 +207,20 @@ class SyncTask:
         self.heartbeat_at = now
         return True
 
+    def wait_for_worker(self, now: datetime, touch_after: timedelta) -> tuple[bool, bool]:
+        """Its message found no free import slot in a worker and is sent again later: (keep waiting, touched).
+
+        Nothing to wait for once it has ended. A QUEUED task untouched for `touch_after` is touched: the sweep
+        re-sends QUEUED tasks left untouched for long (a lost message), and a waiting message is not lost. A
+        RUNNING one is left as is: its heartbeat is its run's, and a redelivered message waits like any other.
+        """
+        if not self.is_active:
+            return False, False
+        if self.status is SyncTaskStatus.QUEUED and now - (self.heartbeat_at or self.created_at) >= touch_after:
+            self.heartbeat_at = now
+            return True, True
+        return True, False
+
     def request_cancel(self, now: datetime) -> None:
         """A QUEUED task is cancelled at once; a RUNNING one stops at its next page."""
         if self.status.is_terminal:

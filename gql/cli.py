@@ -200,6 +200,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from workers.cli import run_worker
 
     settings = _settings()
+    settings.import_slots(args.threads)  # a reservation that leaves no import slot: BAD_CONFIGURATION, not a crash
     return run_worker(processes=args.processes, threads=args.threads, shutdown_timeout=settings.worker_shutdown_seconds)
 
 

@@ -20,9 +20,10 @@ from adapters.queue import DramatiqTaskQueue
 from domain.errors import DomainError
 from domain.ports import AuthorizationLostError, GatewayRefusedError
 from domain.services import importer, intake, inventory_push, inventory_reconcile, polling, tokens, webhook_registration
+from domain.services.sync import wait_for_worker
 from domain.sync import SyncKind
 from workers.broker import LIVE_QUEUE, SYNC_QUEUE
-from workers.resources import Resources, RunRefused
+from workers.resources import Resources, RunRefused, WorkerResources, sweep_thresholds
 
 P = ParamSpec("P")
 log = logging.getLogger(__name__)
@@ -68,10 +69,39 @@ WEBHOOK_REGISTRATION_PRIORITY = -5
 )
 @refused_quietly
 async def run_sync_task(task_id: str) -> None:
-    """Run or resume sync task `task_id`; a finished or deleted task is a no-op."""
+    """Run or resume sync task `task_id`; a finished or deleted task is a no-op. With every import slot of this
+    process taken (`workers.slots`), the task stays QUEUED and its message is sent again shortly."""
     with log_context(task_id=task_id):
-        async with Resources.of(run_sync_task.broker).serving(f"sync task {task_id}") as resources:
-            await importer.run_sync_task(task_id, resources.sync)
+        middleware = Resources.of(run_sync_task.broker)
+        async with middleware.serving(f"sync task {task_id}") as resources:
+            # The slot is taken before the engine marks the task RUNNING, and given back however the run ends.
+            with middleware.import_slots.held() as slot:
+                if slot:
+                    await importer.run_sync_task(task_id, resources.sync)
+                    return
+            await _send_again_later(task_id, resources, middleware.settings)
+
+
+# An import that finds every import slot of its process taken is sent again after this long, as a NEW message
+# (`send_with_options(delay=...)`): a `dramatiq.Retry` would count towards `max_retries` (Dramatiq 2.2's Retries
+# middleware counts every retry, `Retry` included) and back off ever longer; waiting in the actor would hold the
+# very thread the slots keep free. The new message starts with no retries of its own; the engine counts attempts in
+# the database (`SyncTask.attempts`), and a message that waited for a slot never began one.
+SLOT_WAIT_DELAY_MS = 1_500
+
+
+async def _send_again_later(task_id: str, resources: WorkerResources, settings: Settings) -> None:
+    deps = resources.sync
+    # Touch a waiting QUEUED task well before the sweep would take its message for a lost one (and send a second).
+    touch_after = sweep_thresholds(settings)[1] / 4
+    if not await wait_for_worker(deps.uow_factory, deps.clock, task_id, touch_after):
+        return  # ended (e.g. cancelled) or deleted while it waited: nothing to send
+    log.debug("sync task %s waits for an import slot; sent again in %d ms", task_id, SLOT_WAIT_DELAY_MS)
+    send = functools.partial(run_sync_task.send_with_options, args=(task_id,), delay=SLOT_WAIT_DELAY_MS)
+    if settings.broker_url is not None:
+        await asyncio.to_thread(send)  # Redis: a blocking network call
+    else:
+        send()  # the StubBroker only appends to an in-process queue
 
 
 @dramatiq.actor(queue_name=SYNC_QUEUE, max_retries=3, min_backoff=1_000, max_backoff=30_000, time_limit=60_000)

@@ -33,12 +33,12 @@ class EmbeddedWorker:
 
     def start(self) -> TaskQueue:
         """Start the pool (blocking for a moment while the worker boots); returns the queue that feeds it."""
+        threads = max(1, self._settings.embedded_worker_threads)
+        self._settings.import_slots(threads)  # ConfigError before anything starts (`Resources` sizes the cap at boot)
         broker = setup_broker(self._settings, events=self._events)
         from workers.actors import task_queue
 
-        worker = dramatiq.Worker(
-            broker, worker_threads=max(1, self._settings.embedded_worker_threads), worker_timeout=WORKER_TIMEOUT_MS
-        )
+        worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_TIMEOUT_MS)
         worker.start()
         self.broker, self._worker = broker, worker
         return task_queue(self._settings)

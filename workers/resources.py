@@ -31,11 +31,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import dramatiq
-from dramatiq.asyncio import get_event_loop_thread
-from dramatiq.middleware import Middleware
+from dramatiq.asyncio import get_event_loop_thread, set_event_loop_thread
+from dramatiq.middleware import Middleware, MiddlewareError
 
 from adapters import metrics
-from adapters.config import Settings
+from adapters.config import ConfigError, Settings
 from adapters.crypto import TokenCipher
 from adapters.db import Database, leases, uow_factory
 from adapters.events import InProcessEventBus, RedisEventBus
@@ -54,6 +54,7 @@ from domain.services.polling import schedule_tick
 from domain.services.sync import resume_stale_tasks
 from domain.services.webhook_registration import resume_webhook_registrations
 from domain.shops import Shop, TokenSet
+from workers.slots import ImportSlots
 
 SCHEDULER_LEASE = "scheduler"
 
@@ -152,6 +153,11 @@ class RunRefused(Exception):
         self.what = what
 
 
+class BootRefused(MiddlewareError):
+    """The worker cannot boot with these settings. A `MiddlewareError`: Dramatiq's `emit_before` logs any other
+    exception of a middleware's hook and goes on, which would boot a worker without its import cap."""
+
+
 class Resources(Middleware):
     """Holds the process's `WorkerResources`; actors get them with `await Resources.of(broker).get()`.
 
@@ -172,6 +178,7 @@ class Resources(Middleware):
         self._running: set[asyncio.Task[object]] = set()  # actor runs in progress, cancelled at shutdown
         self._stopping = False
         self._scheduler: asyncio.Task[None] | None = None
+        self.import_slots = ImportSlots()  # sized at boot, from the worker's thread count
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this process, as lease holder
 
     @classmethod
@@ -318,6 +325,20 @@ class Resources(Middleware):
             building, self._building = self._building, None
             if building.done() and not building.cancelled() and building.exception() is None:
                 await building.result().aclose()
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # The worker's own thread count: `SHOPBRIDGE_EMBEDDED_WORKER_THREADS` embedded, `--threads` under Dramatiq's
+        # CLI. `shopbridge worker` and the embedded pool check the setting before they start; this is the backstop.
+        try:
+            self.import_slots.size = self.settings.import_slots(worker.worker_threads)
+        except ConfigError as exc:
+            # AsyncIO's hook ran first and started its event-loop thread, which is no daemon: stop it as AsyncIO's
+            # after_worker_shutdown would, or a Dramatiq worker process whose boot failed would never exit.
+            loop_thread = get_event_loop_thread()
+            if loop_thread is not None:
+                loop_thread.stop()  # type: ignore[no-untyped-call]
+                set_event_loop_thread(None)
+            raise BootRefused(str(exc)) from exc
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = get_event_loop_thread()

@@ -30,6 +30,7 @@ __all__ = [
     "queue_authorization_sync",
     "resume_stale_tasks",
     "start_sync",
+    "wait_for_worker",
 ]
 
 log = logging.getLogger(__name__)
@@ -193,3 +194,17 @@ def _enqueue_after_commit(
             await publish_quietly(events, task)
 
     uow.after_commit(enqueue)
+
+
+async def wait_for_worker(uow_factory: UnitOfWorkFactory, clock: Clock, task_id: str, touch_after: timedelta) -> bool:
+    """Task `task_id`'s message found every import slot of its worker taken: whether to send it again (False: it
+    ended or is gone meanwhile). Touches a QUEUED task now and then (`SyncTask.wait_for_worker`), so the sweep does
+    not take the waiting message for a lost one and send a duplicate."""
+    async with uow_factory() as uow:
+        task = await uow.sync_tasks.get(task_id)
+        if task is None:
+            return False
+        waiting, touched = task.wait_for_worker(clock.now(), touch_after)
+        if touched and await uow.sync_tasks.update(task):
+            await uow.commit()
+    return waiting

@@ -195,8 +195,8 @@ class TestSubscriptions:
         # until the test releases it, then runs page by page (20 orders, one slice) as the test lets pages through,
         # whatever the machine's speed (25 ms pages only made a QUEUED first message and two progress steps likely)
         app = app_factory(
-            orders=400, products=60, embedded_worker_threads=1, sync_order_slices=1, sync_page_size=20,
-            tiktok_timeout_seconds=DEADLINE_SECONDS,
+            orders=400, products=60, embedded_worker_threads=1, worker_reserved_threads=0, sync_order_slices=1,
+            sync_page_size=20, tiktok_timeout_seconds=DEADLINE_SECONDS,
         )  # fmt: skip
         app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
         shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")

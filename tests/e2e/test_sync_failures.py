@@ -101,11 +101,12 @@ def test_a_page_token_that_comes_back_ends_the_import_with_a_clear_error(app_fac
 
 
 def test_an_import_past_its_time_limit_fails_frees_the_worker_and_sends_nothing_more(app_factory: Any) -> None:
-    # given the embedded worker pool with ONE thread, a 10-second time limit, and one attempt per task (the
-    # products sync below must end within it: 1 s was too short for it at load 13)
+    # given the embedded worker pool with ONE thread (none kept from imports), a 10-second time limit, and one
+    # attempt per task (the products sync below must end within it: 1 s was too short for it at load 13)
     app = app_factory(
-        embedded_worker_threads=1, sync_time_limit_seconds=10, sync_max_attempts=1, tiktok_timeout_seconds=30.0
-    )
+        embedded_worker_threads=1, worker_reserved_threads=0, sync_time_limit_seconds=10, sync_max_attempts=1,
+        tiktok_timeout_seconds=30.0,
+    )  # fmt: skip
     shop = app.connect_shop("m1", "us-local", "US")
     app.wait_for_idle_sync()
     # and TikTok answering the order search slowly forever (each answer 15 s late, past the limit, within the

@@ -549,8 +549,8 @@ def test_the_webhook_registration_goes_ahead_of_the_imports_queued_with_it(app_f
     """A worker busy with the first import runs the shop's webhook registration next, before the second import
     queued before it (workers/actors.py, WEBHOOK_REGISTRATION_PRIORITY): TikTok pushes the sales made during the
     import instead of leaving them to a poll."""
-    # given a worker with one thread: the shop's two imports and its registration queue for it
-    app = app_factory(webhooks=True, embedded_worker_threads=1, products=20, orders=50)
+    # given a worker with one thread, none kept from imports: the shop's two imports and its registration queue for it
+    app = app_factory(webhooks=True, embedded_worker_threads=1, worker_reserved_threads=0, products=20, orders=50)
     shop = app.connect_shop("m1", "us-local", "US")
     app.wait_for_idle_sync()
     app.wait_for_webhook_registration(shop)

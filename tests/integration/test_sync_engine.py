@@ -335,6 +335,7 @@ async def test_a_worker_process_stops_an_import_at_its_time_limit_and_sends_noth
         postgres_url, sandbox, tmp_path,
         broker_url=redis_server.url,  # type: ignore[attr-defined]
         sync_time_limit_seconds=10, sync_max_attempts=1,  # the products sync below must end within it (load 13)
+        worker_reserved_threads=0,  # its one thread may run an import (settings_env hands it to the process)
     )  # fmt: skip
     settings = settings.with_overrides(tiktok=replace(settings.tiktok, timeout_seconds=30.0))  # > the slow answers
     # (the worker process below gets the same 30 s through its environment)

@@ -29,6 +29,7 @@ def start_worker(sqlite_url: str, redis_url: str, tmp_path: Path) -> tuple[subpr
         "SHOPBRIDGE_SECRET_KEY": "worker-cli-" + "k" * 40,
         "SHOPBRIDGE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT),
+        "SHOPBRIDGE_WORKER_RESERVED_THREADS": "0",  # `--threads 1` below: its one thread may run an import
     }
     log = tmp_path / "worker.log"
     with log.open("wb") as output:

@@ -115,6 +115,32 @@ def test_the_request_size_limit_is_a_positive_number_of_bytes(tmp_path: Path) ->
             load_settings({**base, "SHOPBRIDGE_MAX_REQUEST_BYTES": bad})
 
 
+def test_one_worker_thread_is_kept_from_imports_by_default_and_the_reservation_must_leave_one_for_them(
+    tmp_path: Path,
+) -> None:
+    base = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    # by default one of the embedded pool's 4 threads is kept for webhooks, pushes and refreshes: 3 import slots
+    defaults = load_settings(base)
+    assert defaults.worker_reserved_threads == 1 and defaults.import_slots(defaults.embedded_worker_threads) == 3
+    assert defaults.import_slots(8) == 7  # `shopbridge worker --threads 8`
+    assert load_settings({**base, "SHOPBRIDGE_WORKER_RESERVED_THREADS": "0"}).import_slots(1) == 1
+    # a negative or non-numeric reservation is refused
+    for bad in ("-1", "one"):
+        with pytest.raises(ConfigError, match="SHOPBRIDGE_WORKER_RESERVED_THREADS"):
+            load_settings({**base, "SHOPBRIDGE_WORKER_RESERVED_THREADS": bad})
+    # and so is one that leaves the embedded pool no import slot, at start-up
+    for threads, reserved in (("1", "1"), ("4", "4"), ("0", "1")):
+        with pytest.raises(ConfigError, match=r"SHOPBRIDGE_WORKER_RESERVED_THREADS=.* leaves no thread for imports"):
+            load_settings(
+                {**base, "SHOPBRIDGE_EMBEDDED_WORKER_THREADS": threads, "SHOPBRIDGE_WORKER_RESERVED_THREADS": reserved}
+            )
+    # with a broker the pool is not embedded: worker processes check their own `--threads` (`import_slots`)
+    shared = load_settings({**base, **KEYS, "SHOPBRIDGE_BROKER_URL": "redis://127.0.0.1:6379/0",
+                            "SHOPBRIDGE_EMBEDDED_WORKER_THREADS": "1"})  # fmt: skip
+    with pytest.raises(ConfigError, match="--threads"):
+        shared.import_slots(1)
+
+
 def test_the_default_data_directory_is_the_same_from_any_directory(tmp_path: Path, monkeypatch) -> None:
     from adapters.config import default_data_dir
 

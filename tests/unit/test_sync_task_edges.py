@@ -197,6 +197,34 @@ class TestStaleness:
         assert not self.stale(task, 100 * DAY)
 
 
+class TestWaitingForAWorker:
+    """A message that found every import slot of its worker taken (`SyncTask.wait_for_worker`)."""
+
+    TOUCH_AFTER = timedelta(minutes=5)
+
+    def test_a_queued_task_keeps_waiting_and_is_touched_only_once_untouched_for_a_while(self) -> None:
+        # given a task queued at T0
+        task = _task()
+        # when its message waits for a slot soon after: it keeps waiting, untouched (no write for each wait)
+        assert task.wait_for_worker(T0 + self.TOUCH_AFTER - TICK, self.TOUCH_AFTER) == (True, False)
+        assert task.heartbeat_at is None and task.status is SyncTaskStatus.QUEUED
+        # then, untouched for TOUCH_AFTER, it is touched: the stale sweep does not take its message for a lost one
+        assert task.wait_for_worker(T0 + self.TOUCH_AFTER, self.TOUCH_AFTER) == (True, True)
+        assert task.heartbeat_at == T0 + self.TOUCH_AFTER and task.status is SyncTaskStatus.QUEUED
+        assert task.attempts == 0 and not task.is_stale(T0 + 2 * self.TOUCH_AFTER, DAY, self.TOUCH_AFTER + TICK)
+
+    def test_a_running_task_keeps_waiting_and_keeps_its_runs_heartbeat(self) -> None:
+        task = _running()  # a duplicate or redelivered message of a task that runs (or ran) elsewhere
+        assert task.wait_for_worker(T0 + DAY, self.TOUCH_AFTER) == (True, False)
+        assert task.heartbeat_at == T0 and task.status is SyncTaskStatus.RUNNING
+
+    @pytest.mark.parametrize("end", ["succeed", "cancel"])
+    def test_an_ended_task_waits_for_nothing(self, end: str) -> None:
+        task = _task()
+        getattr(task, end)(T0)
+        assert task.wait_for_worker(T0 + DAY, self.TOUCH_AFTER) == (False, False)
+
+
 class TestCounts:
     def test_failures_are_kept_up_to_a_hundred_in_order_across_batches(self) -> None:
         task = _task()

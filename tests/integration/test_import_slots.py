@@ -1,0 +1,189 @@
+"""The import cap of a worker process (workers/slots.py) on real parts: the embedded pool (Dramatiq's StubBroker and
+Worker), a real database, the sandbox over HTTP holding TikTok's searches so that an import runs as long as the
+test wants. Dramatiq's own `after_enqueue` hook records what is sent."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import pytest
+from dramatiq.asyncio import EventLoopThread, get_event_loop_thread, set_event_loop_thread
+from dramatiq.middleware import Middleware
+
+from adapters.config import ConfigError, Settings
+from adapters.events import InProcessEventBus
+from domain.inventory_push import InventoryPolicy
+from domain.services.sync import cancel_task, queue_authorization_sync
+from domain.sync import SyncTask, SyncTaskStatus
+from sandbox.config import SandboxConfig
+from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
+from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, until
+from workers.actors import SLOT_WAIT_DELAY_MS
+from workers.broker import setup_broker
+from workers.embedded import EmbeddedWorker
+from workers.resources import BootRefused, Resources
+
+PRODUCT_SEARCH = "/product/202309/products/search"
+ORDER_SEARCH = "/order/202309/orders/search"
+
+
+class Sent(Middleware):
+    """Every message enqueued on the broker, with its delay (Dramatiq's `after_enqueue` hook; any thread)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[dramatiq.Message[Any], int | None]] = []
+
+    def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
+        self.messages.append((message, delay))
+
+    def of_task(self, task_id: str) -> list[tuple[dramatiq.Message[Any], int | None]]:
+        """The messages sent for the task, each once, with the delay it was sent with. (A delayed message is enqueued
+        twice: sent to the delay queue, then moved to its queue by the worker when due, with no delay.)"""
+        first: dict[str, tuple[dramatiq.Message[Any], int | None]] = {}
+        for message, delay in list(self.messages):
+            if message.actor_name == "run_sync_task" and message.args == (task_id,):
+                first.setdefault(message.message_id, (message, delay))
+        return list(first.values())
+
+
+def _settings(database_url: str, sandbox: SandboxServer, tmp_path: Path, **overrides: object) -> Settings:
+    """2 worker threads, 1 kept from imports (the default): one import slot. The client waits for a held call as
+    long as the test may take; the stale sweep runs every few seconds (a QUEUED task untouched 6 s is re-sent)."""
+    settings = sync_settings(
+        database_url, sandbox, tmp_path, embedded_worker_threads=2, sync_stale_after_seconds=6, **overrides
+    )
+    assert settings.worker_reserved_threads == 1
+    return settings.with_overrides(tiktok=replace(settings.tiktok, timeout_seconds=DEADLINE_SECONDS))
+
+
+async def _authorized_shop_with_two_imports(harness: SyncHarness, sandbox: SandboxServer) -> list[SyncTask]:
+    """A shop connected as an authorization connects it (its pool not pushing): PRODUCTS and ORDERS enqueued."""
+    assert harness.queue is not None
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    async with harness.uow_factory() as uow:
+        await uow.inventory_push.save_policy(shop.id, InventoryPolicy(push_enabled=False), harness.clock.now())
+        tasks = await queue_authorization_sync(uow, harness.queue, shop, harness.clock.now(), events=harness.events)
+        await uow.commit()
+    return tasks
+
+
+async def _running_and_waiting(harness: SyncHarness, sandbox: SandboxServer, tasks: list[SyncTask]) -> tuple[str, str]:
+    """Once one import is held at TikTok: (the running task's id, the waiting one's)."""
+    await asyncio.to_thread(sandbox.wait_held)
+    states = {task.id: await harness.task(task.id) for task in tasks}
+    running = [i for i, t in states.items() if t is not None and t.status is SyncTaskStatus.RUNNING]
+    waiting = [i for i, t in states.items() if t is not None and t.status is SyncTaskStatus.QUEUED]
+    assert len(running) == len(waiting) == 1, states
+    return running[0], waiting[0]
+
+
+async def test_a_full_process_sends_the_import_back_for_later_without_a_retry_and_runs_it_once_a_slot_frees(
+    database_url: str, sandbox_factory: Callable[[SandboxConfig], SandboxServer], tmp_path: Path,
+    sync_harness_factory: Callable[[Settings], SyncHarness],
+) -> None:  # fmt: skip
+    # given a worker process with one import slot, and TikTok holding every search
+    sandbox = sandbox_factory(SandboxConfig(products=10, orders=30))
+    harness = sync_harness_factory(_settings(database_url, sandbox, tmp_path))
+    harness.start_worker()
+    assert harness.worker is not None and harness.worker.broker is not None
+    sent = Sent()
+    harness.worker.broker.add_middleware(sent)
+    assert Resources.of(harness.worker.broker).import_slots.size == 1
+    sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
+    with log_lines("dramatiq", logging.INFO) as dramatiq_lines:
+        try:
+            # when a shop's two imports are enqueued: one runs, held at TikTok
+            tasks = await _authorized_shop_with_two_imports(harness, sandbox)
+            running, waiting = await _running_and_waiting(harness, sandbox, tasks)
+            # then the other is sent back again and again, each time as a new message delayed SLOT_WAIT_DELAY_MS
+            delays = await until(
+                lambda: (d := [d for _, d in sent.of_task(waiting)]).count(SLOT_WAIT_DELAY_MS) >= 4 and d
+            )
+            # after the one sent at authorization, and no other: the stale sweep sent none
+            assert delays == [None] + [SLOT_WAIT_DELAY_MS] * (len(delays) - 1), delays
+            assert all("retries" not in m.options for m, _ in sent.of_task(waiting))  # no Dramatiq retry counted
+            # and it stays QUEUED without an attempt, touched while it waits (the sweep leaves it alone)
+            queued = await harness.task(waiting)
+            assert queued is not None and (queued.status, queued.attempts) == (SyncTaskStatus.QUEUED, 0), queued
+            assert queued.heartbeat_at is not None
+            still = await harness.task(running)
+            assert still is not None and (still.status, still.attempts) == (SyncTaskStatus.RUNNING, 1), still
+        finally:
+            # when TikTok answers again
+            sandbox.hold()
+        # then both imports end, each in its first attempt: the waiting one ran once the slot was free
+        for task in tasks:
+            done = await harness.wait(task.id)
+            assert (done.status, done.attempts) == (SyncTaskStatus.SUCCEEDED, 1), (done.status, done.error_message)
+    # (the shop's webhook registration is refused by the sandbox, which wants https here: not an import's failure)
+    failed = [m for m in dramatiq_lines.messages if "Retrying" in m or "Failed to process message run_sync_task" in m]
+    assert not failed, dramatiq_lines.messages
+
+
+async def test_a_waiting_import_cancelled_is_sent_no_more(
+    sqlite_url: str, sandbox_factory: Callable[[SandboxConfig], SandboxServer], tmp_path: Path,
+    sync_harness_factory: Callable[[Settings], SyncHarness],
+) -> None:  # fmt: skip
+    # given an import waiting for the one slot of its process, sent back again and again
+    sandbox = sandbox_factory(SandboxConfig(products=10, orders=30))
+    harness = sync_harness_factory(_settings(sqlite_url, sandbox, tmp_path))
+    harness.start_worker()
+    assert harness.worker is not None and harness.worker.broker is not None
+    sent = Sent()
+    harness.worker.broker.add_middleware(sent)
+    sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
+    try:
+        tasks = await _authorized_shop_with_two_imports(harness, sandbox)
+        running, waiting = await _running_and_waiting(harness, sandbox, tasks)
+        await until(lambda: sent.of_task(waiting))
+        # when the merchant cancels it
+        cancelled = await cancel_task(harness.uow_factory, harness.events, harness.clock, "m1", waiting)
+        assert cancelled.status is SyncTaskStatus.CANCELLED
+        # then the message in flight is the last one: the next run finds the task ended and sends nothing
+        count = len(sent.of_task(waiting))
+        await asyncio.sleep(3 * SLOT_WAIT_DELAY_MS / 1000)
+        assert len(sent.of_task(waiting)) <= count + 1, sent.of_task(waiting)
+        settled = len(sent.of_task(waiting))
+        await asyncio.sleep(2 * SLOT_WAIT_DELAY_MS / 1000)
+        assert len(sent.of_task(waiting)) == settled
+        ended = await harness.task(waiting)
+        assert ended is not None and (ended.status, ended.attempts) == (SyncTaskStatus.CANCELLED, 0)
+    finally:
+        sandbox.hold()
+    done = await harness.wait(running)
+    assert done.status is SyncTaskStatus.SUCCEEDED, done.error_message
+
+
+def test_a_reservation_leaving_no_import_slot_stops_the_embedded_pool_before_it_starts(
+    sqlite_url: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = sync_settings(sqlite_url, sandbox, tmp_path).with_overrides(embedded_worker_threads=1)
+    with pytest.raises(ConfigError, match="SHOPBRIDGE_WORKER_RESERVED_THREADS=1 leaves no thread for imports"):
+        EmbeddedWorker(settings, events=InProcessEventBus()).start()
+
+
+def test_a_dramatiq_worker_with_too_few_threads_for_the_reservation_does_not_boot(
+    sqlite_url: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    # given a broker set up as a worker process sets it up (`dramatiq workers.entrypoint --threads 1`)
+    broker = setup_broker(sync_settings(sqlite_url, sandbox, tmp_path))
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    before = {t for t in threading.enumerate() if isinstance(t, EventLoopThread)}
+    # then its boot is refused, naming the setting (a MiddlewareError: Dramatiq does not swallow it)
+    with pytest.raises(BootRefused, match="SHOPBRIDGE_WORKER_RESERVED_THREADS"):
+        worker.start()
+    # and the event-loop thread AsyncIO had started is stopped: the process can exit
+    loop_thread = get_event_loop_thread()
+    if loop_thread is not None:  # left running: stop it for the next tests, and fail
+        loop_thread.stop()
+        set_event_loop_thread(None)
+    assert loop_thread is None
+    assert {t for t in threading.enumerate() if isinstance(t, EventLoopThread)} <= before
