@@ -153,6 +153,11 @@ class InventoryRepository(Protocol):
         """Give the shop's reservations back to their items before the shop's rows are deleted."""
         ...
 
+    async def remove_shop_items(self, shop_id: str) -> list[str]:
+        """After `release_shop`: delete the shop's links and ledger rows, and the items it leaves behind
+        (the "left behind" rule of `domain.inventory.items`) with their movements; the ids of those items."""
+        ...
+
     async def get_item(self, item_id: str, merchant_id: str, *, lock: bool = False) -> InventoryItem | None: ...
     async def create_item(self, item: InventoryItem) -> PoolChange:
         """Insert; `SKU_ALREADY_EXISTS` when the merchant has an item with that SKU."""

@@ -182,7 +182,8 @@ class Mutation:
 
     @strawberry.mutation(
         description="Remove a shop and every order, product and inventory record of it in Shopbridge; "
-        "nothing at TikTok changes."
+        "nothing at TikTok changes. In the inventory pool: its links and reservations, and every item only it "
+        "linked that the merchant never created, counted (set or adjusted) or gave a safety stock by hand."
     )
     async def shop_delete(self, info: Info, input: ShopDeleteInput) -> ShopDeletePayload:
         s = info.context.services

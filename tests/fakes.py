@@ -445,6 +445,9 @@ class FakeInventoryRepository(FakeItemEdits):
     async def release_shop(self, shop_id: str) -> PoolChange:
         return PoolChange()
 
+    async def remove_shop_items(self, shop_id: str) -> list[str]:
+        return []
+
 
 class FakeUnitOfWork:
     def __init__(self, store: FakeStore) -> None:

@@ -29,6 +29,19 @@ class MovementKind(StrEnum):
     RELEASED = "RELEASED"  # a cancelled line, an unlinked SKU or a deleted shop gave its reservation back
 
 
+# The movements only the merchant's own hand makes: `inventoryItemCreate` (recorded even at 0 units),
+# `inventorySetOnHand`, `inventoryAdjust`.
+HAND_MADE = frozenset({MovementKind.CREATED, MovementKind.SET, MovementKind.ADJUSTED})
+
+# Rule (`shopDelete`, "left behind"): an item a deleted shop's SKUs linked goes with that shop, with its movements,
+# when no other shop's SKU links it (nor reserves units of it) and nothing on it is the merchant's by hand: no
+# `HAND_MADE` movement (it was created by an import, its on-hand never set or adjusted) and a safety stock of 0 (only
+# `inventoryItemUpdate` sets one). Its on-hand is then only what that shop's TikTok stock seeded and its orders moved:
+# the shop's "associated inventory data", which the help center says is removed with it. Any other item stays,
+# without the deleted shop's links and reservations: a count or an item the merchant made is never dropped silently.
+# Applied set-based by `adapters.db.repositories.inventory.shop_items`.
+
+
 @dataclass(frozen=True, slots=True)
 class InventoryItem:
     id: str

@@ -202,6 +202,10 @@ async def delete_shop(
     """Remove the shop and everything Shopbridge holds for it, in one transaction; nothing at TikTok.
 
     Its reservations in the inventory pool are released first (the other shops' available grows: pushes due).
+    Then the pool items it leaves behind go, with their movements: those its SKUs linked that no other shop's SKU
+    links and that carry nothing the merchant set by hand (created by `inventoryItemCreate`, an on-hand set or
+    adjusted, a safety stock): the "left behind" rule of `domain.inventory.items`. The others stay, without its
+    links.
 
     Its active tasks are cancelled first, and (after the commit) signalled, so a subscription following one
     learns at once that it ended (as CANCELLED with error code SHOP_DELETED: gql/subscriptions.py).
@@ -217,6 +221,8 @@ async def delete_shop(
         # The pool first: the shop's open orders give their reserved units back to the merchant's items.
         released = await uow.inventory.release_shop(shop.id)
         inventory.after_pool_change(uow, queue, events, released)
+        # Then the items only this shop brought into the pool and the merchant never touched by hand go with it.
+        await uow.inventory.remove_shop_items(shop.id)
         await uow.shops.delete(shop.id)
         await uow.commit()
     for task in cancelled:

@@ -106,3 +106,43 @@ def test_two_shops_pool_their_skus_and_a_sale_on_one_reserves_by_webhook(app_fac
     )
     assert released["available"] == before["available"]
     # TODO(pool-push): both shops' TikTok stock equals the pushed target
+
+
+DELETE = """mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId userErrors { code } } }"""
+
+
+def test_deleting_a_shop_removes_the_items_only_it_brought_and_keeps_the_rest(app_factory) -> None:
+    # given two shops of m1 pooled, and an item only the second links whose on-hand the merchant counted by hand
+    app = app_factory(products=12, orders=40)
+    first = app.connect_shop("m1", "us-local", "US", "Maple")
+    second = app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    before = items(app)
+    shops_of = {i["sku"]: {link["shop"]["id"] for link in i["links"]} for i in before}
+    only_second = sorted(sku for sku, shops in shops_of.items() if shops == {second["id"]})
+    assert len(only_second) >= 2, "the sandbox's second shop has too few SKUs of its own"
+    counted_sku = only_second[0]
+    counted = next(i for i in before if i["sku"] == counted_sku)
+    payload = app.graphql(SET_ON_HAND, {"input": {"inventoryItemId": counted["id"], "onHand": 77}}, "m1")
+    assert payload["inventorySetOnHand"]["userErrors"] == []
+
+    # when the second shop is deleted
+    gone = app.graphql(DELETE, {"id": second["id"]}, "m1")["shopDelete"]
+    assert gone == {"deletedShopId": second["id"], "userErrors": []}
+
+    # then the items only it brought are gone, but the counted one, which stays without links
+    after = {i["sku"]: i for i in items(app)}
+    kept = {sku for sku, shops in shops_of.items() if first["id"] in shops} | {counted_sku}
+    assert set(after) == kept
+    assert (after[counted_sku]["onHand"], after[counted_sku]["links"]) == (77, [])
+    # the first shop's items keep only its links, reserved its own open orders alone (the ledger's sum)
+    for sku in kept - {counted_sku}:
+        assert {link["shop"]["id"] for link in after[sku]["links"]} == {first["id"]}
+        ledger = app.rows(
+            "SELECT coalesce(sum(quantity), 0) AS n FROM order_line_stock JOIN inventory_items i "
+            "ON i.id = inventory_item_id WHERE state = 'RESERVED' AND i.sku = :s",
+            s=sku,
+        )
+        assert after[sku]["reserved"] == ledger[0]["n"]
+    assert app.rows("SELECT count(*) AS n FROM inventory_movements WHERE inventory_item_id NOT IN "
+                    "(SELECT id FROM inventory_items)")[0]["n"] == 0  # fmt: skip

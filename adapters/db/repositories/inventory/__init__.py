@@ -2,7 +2,7 @@
 
 Modules: `writer` (lock items, write ledger rows, counters, movements, outbox marks), `ledger` (orders and link
 changes into the ledger, a shop's release), `links` (auto and manual links, seeding), `items` (items and edits),
-`outbox` (dirty marks).
+`outbox` (dirty marks), `shop_items` (a deleted shop's links, ledger rows and the items only it linked).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.repositories.inventory import items, ledger, links
+from adapters.db.repositories.inventory import items, ledger, links, shop_items
 from domain.clock import Clock, SystemClock
 from domain.inventory.items import Edit, InventoryItem
 from domain.ports import PoolChange
@@ -33,6 +33,9 @@ class SqlInventoryRepository:
 
     async def release_shop(self, shop_id: str) -> PoolChange:
         return await ledger.release_shop(self._session, shop_id, self._clock.now())
+
+    async def remove_shop_items(self, shop_id: str) -> list[str]:
+        return await shop_items.remove_shop_items(self._session, shop_id)
 
     async def get_item(self, item_id: str, merchant_id: str, *, lock: bool = False) -> InventoryItem | None:
         return await items.get_item(self._session, item_id, merchant_id, lock=lock)

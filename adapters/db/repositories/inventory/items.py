@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.repositories.inventory.outbox import mark_push_dirty
 from adapters.db.repositories.inventory.writer import PoolWrite, lock_items
-from adapters.db.tables import inventory_items
+from adapters.db.tables import inventory_items, inventory_movements
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.items import Edit, InventoryItem, MovementKind
 from domain.ports import PoolChange
@@ -38,8 +39,8 @@ async def get_item(
 
 
 async def create_item(session: AsyncSession, item: InventoryItem) -> PoolChange:
-    """Insert the item (its on-hand recorded as a CREATED movement); `SKU_ALREADY_EXISTS` when the merchant has
-    an item with this SKU."""
+    """Insert the item (its on-hand recorded as a CREATED movement, even 0: the movement is what tells a hand-made
+    item from an imported one, `HAND_MADE`); `SKU_ALREADY_EXISTS` when the merchant has an item with this SKU."""
     values = {
         "id": item.id, "merchant_id": item.merchant_id, "sku": item.sku, "on_hand": 0, "reserved": 0,
         "safety_stock": item.safety_stock, "version": 1, "created_at": item.created_at, "updated_at": item.updated_at,
@@ -51,6 +52,12 @@ async def create_item(session: AsyncSession, item: InventoryItem) -> PoolChange:
         raise DomainError(
             ErrorCode.SKU_ALREADY_EXISTS, f"an inventory item with SKU {item.sku!r} exists already", ("sku",)
         ) from None
+    if item.on_hand == 0:  # `PoolWrite` records moves only; this creation must still show, as the merchant's
+        created = {
+            "id": uuid.uuid4().hex, "inventory_item_id": item.id, "merchant_id": item.merchant_id,
+            "kind": MovementKind.CREATED.value, "on_hand_delta": 0, "reserved_delta": 0, "created_at": item.created_at,
+        }  # fmt: skip
+        await session.execute(inventory_movements.insert().values(created))
     return await edit_item(session, item, Edit(MovementKind.CREATED, item.on_hand), item.created_at)
 
 

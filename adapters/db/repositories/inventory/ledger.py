@@ -215,13 +215,17 @@ async def relink_lines(
 
 async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> PoolChange:
     """Before a shop's rows go: give its RESERVED lines' units back to their items (movements RELEASED, reason
-    "shop deleted"), so the other shops' `available` no longer counts that shop's open orders."""
+    "shop deleted"), so the other shops' `available` no longer counts that shop's open orders. Locks (PostgreSQL)
+    every item the shop reserves on or links, in id order, until commit."""
     merchant_id = await merchant_of(session, shop_id)
     if merchant_id is None:
         return PoolChange()
     reserved = and_(order_line_stock.c.shop_id == shop_id, order_line_stock.c.state == LineState.RESERVED.value)
-    held = select(order_line_stock.c.inventory_item_id).where(reserved).distinct()
-    await lock_items(session, {i for i in (await session.execute(held)).scalars() if i is not None})
+    held = select(order_line_stock.c.inventory_item_id).where(reserved)
+    # The items the shop links too, all at once in id order: the delete then removes those it leaves behind
+    # (`shop_items.remove_shop_items`) without taking one more lock out of order.
+    linked = select(sku_links.c.inventory_item_id).where(sku_links.c.shop_id == shop_id)
+    await lock_items(session, {i for i in (await session.execute(held.union(linked))).scalars() if i is not None})
     write = PoolWrite(shop_id, merchant_id, now)
     for row in (await session.execute(select(order_line_stock).where(reserved))).all():
         if row.inventory_item_id is not None:

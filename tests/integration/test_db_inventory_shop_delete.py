@@ -1,0 +1,116 @@
+"""What deleting a shop leaves of the shared inventory pool (the "left behind" rule of `domain.inventory.items`):
+on SQLite and PostgreSQL, through the delete use case."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.crypto import TokenCipher
+from adapters.db import Database
+from adapters.db.tables import inventory_items, inventory_movements, order_line_stock, sku_links
+from domain.services import inventory as pool
+from domain.services.shops import delete_shop
+from domain.shops import Shop
+from tests.integration.db_samples import NOW
+from tests.integration.test_db_inventory import Pool, order, product
+
+
+@pytest.fixture
+def world(database: Database, cipher: TokenCipher) -> Pool:
+    return Pool(database, cipher)
+
+
+async def _skus(world: Pool) -> set[str]:
+    async with world.db.read_sessionmaker() as session:
+        return set((await session.execute(select(inventory_items.c.sku))).scalars())
+
+
+async def _count(world: Pool, table, *where) -> int:  # type: ignore[no-untyped-def]
+    async with world.db.read_sessionmaker() as session:
+        return int((await session.execute(select(func.count()).select_from(table).where(*where))).scalar_one())
+
+
+async def _delete(world: Pool, shop: Shop) -> None:
+    await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+
+
+async def test_the_items_only_the_deleted_shop_linked_go_with_their_movements(world: Pool) -> None:
+    # given a shop whose import created three items, with open and shipped orders on them (movements), and another
+    # merchant's shop importing the same seller SKU into its own pool
+    shop = await world.shop()
+    theirs = await world.shop("merchant-b")
+    await world.products(theirs, product("q", ("t", "TEE-RED", 6)))
+    await world.products(
+        shop, product("p1", ("s1", "TEE-RED", 59), ("s2", "TEE-BLUE", 0)), product("p2", ("s3", "CAP", 4))
+    )
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s1", "s3"))
+    await world.orders(shop, order("o1", "DELIVERED", "s1", "s3", at=NOW + timedelta(minutes=1)))
+    await world.orders(shop, order("o2", "AWAITING_SHIPMENT", "s1"))
+    assert await _skus(world) == {"TEE-RED", "TEE-BLUE", "CAP"}
+    assert await _count(world, inventory_movements) > 0
+
+    # when the shop is deleted
+    await _delete(world, shop)
+
+    # then nothing of the merchant's pool is left: items, movements, links, ledger rows; the other merchant's stays
+    assert await _count(world, inventory_items, inventory_items.c.merchant_id == "merchant-a") == 0
+    merchant_a = inventory_movements.c.merchant_id == "merchant-a"
+    assert await _count(world, inventory_movements, merchant_a) == 0
+    assert await _count(world, sku_links, sku_links.c.shop_id == shop.id) == 0
+    assert await _count(world, order_line_stock) == 0
+    assert (await world.item("TEE-RED", "merchant-b"))["on_hand"] == 6
+    assert await _skus(world) == {"TEE-RED"}
+
+
+async def test_an_item_another_shop_links_stays_without_the_deleted_shops_reservations(world: Pool) -> None:
+    # given SOCK linked by both shops (seeded by the first), each with open orders; HAT only the second's
+    kept, gone = await world.shop(), await world.shop()
+    await world.products(kept, product("p", ("k1", "SOCK", 10)))
+    await world.products(gone, product("q", ("g1", "SOCK", 10), ("g2", "HAT", 3)))
+    await world.orders(kept, order("o1", "AWAITING_SHIPMENT", "k1"))
+    await world.orders(gone, order("o2", "AWAITING_SHIPMENT", "g1", "g1", "g2"))
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (10, 3, 7)
+
+    # when the second shop is deleted
+    await _delete(world, gone)
+
+    # then SOCK stays, linked by the first shop only, its reserved the first shop's open order alone; HAT goes
+    assert await _skus(world) == {"SOCK"}
+    sock_after = await world.item("SOCK")  # checks reserved == the ledger's RESERVED sum
+    assert (sock_after["on_hand"], sock_after["reserved"], sock_after["available"]) == (10, 1, 9)
+    assert sock_after["id"] == sock["id"]
+    assert await world.links(kept) == {"k1": ("LINKED", "SOCK")}
+    assert await _count(world, sku_links, sku_links.c.inventory_item_id == sock["id"]) == 1
+    assert kept.id in world.queue.inventory_pushes  # the first shop's available grew: a push is due
+
+
+async def test_an_item_the_merchant_touched_by_hand_stays_with_its_history(world: Pool) -> None:
+    # given a shop's import linking five items: one the merchant created (0 on-hand), one whose on-hand was set,
+    # one adjusted, one given a safety stock, and one untouched
+    shop = await world.shop()
+    made = await pool.create_item(world.uows, world.queue, world.events, world.clock, "merchant-a", "MADE", 0, 0)
+    await world.products(
+        shop,
+        product("p", ("s1", "MADE", 8), ("s2", "COUNTED", 5), ("s3", "FIXED", 5), ("s4", "SAFE", 5),
+                ("s5", "PLAIN", 5)),
+    )  # fmt: skip
+    counted, fixed, safe = [await world.item(s) for s in ("COUNTED", "FIXED", "SAFE")]
+    await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", counted["id"], 12, None)
+    await pool.adjust_item(world.uows, world.queue, world.events, "merchant-a", fixed["id"], -2, "damaged")
+    await pool.update_safety_stock(world.uows, world.queue, world.events, "merchant-a", safe["id"], 1)
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s2"))
+
+    # when the shop is deleted
+    await _delete(world, shop)
+
+    # then only the untouched item goes; the others keep their counts (no reservation left) and movements
+    assert await _skus(world) == {"MADE", "COUNTED", "FIXED", "SAFE"}
+    assert (await world.item("MADE"))["id"] == made.id
+    assert [(await world.item(s))["on_hand"] for s in ("MADE", "COUNTED", "FIXED", "SAFE")] == [0, 12, 3, 5]
+    assert (await world.item("COUNTED"))["reserved"] == 0
+    assert await _count(world, inventory_movements, inventory_movements.c.inventory_item_id == counted["id"]) >= 2
+    assert await _count(world, sku_links) == 0
