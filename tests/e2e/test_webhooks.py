@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.test_webhook_metrics import moved, scrape
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.sync import settings_env
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
@@ -236,8 +237,8 @@ LISTING = """query($id: ID!) { webhookEvents(shopId: $id, first: 5) { totalCount
 
 
 class TestMalformedData:
-    """One signed push with a value no field can take must fail alone: FAILED/MALFORMED_EVENT with the reason; never
-    a shop whose processing stops, nor a listing that errs."""
+    """One signed push with a value no field can take must fail alone: FAILED/MALFORMED_EVENT with the reason when
+    stored, 400 when no column can hold it; never a shop whose processing stops, nor a listing that errs."""
 
     def test_a_notice_in_milliseconds_fails_alone_and_the_shops_next_sale_still_arrives(self, connected, caplog):
         caplog.set_level(logging.WARNING)
@@ -300,6 +301,27 @@ class TestMalformedData:
         # the listing reads every one of them
         events = app.graphql(LISTING, {"id": shop["id"]}, "m1")["webhookEvents"]
         assert events["totalCount"] == 11 and len(events["edges"]) == 5
+
+    def test_a_value_no_column_can_hold_is_a_bad_request_never_a_failed_write(self, connected) -> None:
+        app, shop = connected
+        tiktok_id = shop["tiktokShopId"]
+        bodies = [
+            {"type": 99999999999999999999999, "tts_notification_id": "x", "shop_id": tiktok_id},  # beyond 64 bits
+            {"type": 2**31, "tts_notification_id": "y", "shop_id": tiktok_id},  # beyond PostgreSQL's INTEGER
+            {"type": 1, "tts_notification_id": "z", "shop_id": int("7" * 65)},  # longer than its VARCHAR(64)
+            {"type": 1, "tts_notification_id": "7\x007", "shop_id": tiktok_id},  # NUL: refused in PostgreSQL text
+            {"type": 1, "tts_notification_id": "\ud800", "shop_id": tiktok_id},  # not encodable as UTF-8
+        ]
+        before = scrape(app)
+        # when TikTok pushes them, signed
+        answers = [push(app, body) for body in bodies]
+        # then each is a bad request (400, empty, like a string type): TikTok does not retry it for 12 hours
+        assert [(a.status_code, a.content) for a in answers] == [(400, b"")] * len(bodies)
+        assert stored_events(app) == []
+        after = scrape(app)
+        assert moved(before, after, "shopbridge_webhooks_received_total", outcome="malformed") == len(bodies)
+        assert moved(before, after, "shopbridge_webhooks_received_total", outcome="failed") == 0
+        assert moved(before, after, "shopbridge_webhook_events_received_total", outcome="failed") == 0
 
 
 class TestIdempotence:
