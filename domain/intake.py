@@ -10,6 +10,12 @@ record through the API, never trust the pushed fields. Types and their `data` ar
     7 UPCOMING_AUTHORIZATION_EXPIRATION                         data.expiration_time (Unix s, a string) is stored
     anything else                                               stored and IGNORED
 
+`interpret` is total over whatever JSON a signed push carried: it returns a `Meaning` or raises
+`MalformedEventError` (the event ends FAILED, MALFORMED_EVENT, with the reason), never anything else, so that one
+bad event cannot stop its shop's batch nor break the `webhookEvents` listing. Ids are 1 to 64 ASCII digits (a
+positive JSON integer, or a string); times are whole Unix seconds (an integer, or a string of digits) that a
+`datetime` can hold, 1970-01-01 to 9999-12-31.
+
 Pure and synchronous: the services load events, ask `interpret`, and act.
 """
 
@@ -25,6 +31,8 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 MAX_ORDER_IDS_PER_CALL = 50  # Get Order Detail takes at most 50 ids (tiktok-api.md §8)
+MAX_ID_DIGITS = 64  # TikTok's ids have 18-19 digits; 64 is the width Shopbridge stores TikTok ids in
+LAST_UNIX_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a `datetime` can hold
 
 
 class EventType(IntEnum):
@@ -116,6 +124,12 @@ def interpret(type_: int, data: Mapping[str, Any]) -> Meaning:
 
     Ids may arrive as JSON numbers beyond 2^53 (product samples do): they are read exactly and turned into text.
     """
+    if type_ not in HANDLED_EVENT_TYPES:
+        return Meaning()
+    if type_ == EventType.SELLER_DEAUTHORIZATION:
+        return Meaning(deauthorized=True)
+    if not isinstance(data, Mapping):
+        raise MalformedEventError("data must be an object")
     if type_ in ORDER_EVENTS:
         return Meaning(order_ids=(_identifier(data, "order_id"),))
     if type_ == EventType.PACKAGE_UPDATE:
@@ -130,18 +144,48 @@ def interpret(type_: int, data: Mapping[str, Any]) -> Meaning:
         return Meaning(order_ids=tuple(dict.fromkeys(ids)))
     if type_ in PRODUCT_EVENTS:
         return Meaning(product_ids=(_identifier(data, "product_id"),))
-    if type_ == EventType.SELLER_DEAUTHORIZATION:
-        return Meaning(deauthorized=True)
     if type_ == EventType.UPCOMING_AUTHORIZATION_EXPIRATION:
-        raw = data.get("expiration_time")
-        try:
-            seconds = int(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else None
-        except ValueError:
-            seconds = None
-        if seconds is None or seconds <= 0:
-            raise MalformedEventError("data.expiration_time must be Unix seconds")
-        return Meaning(authorization_expires_at=datetime.fromtimestamp(seconds, UTC))
-    return Meaning()
+        return Meaning(authorization_expires_at=_expiration_time(data.get("expiration_time")))
+    return Meaning()  # a type subscribed to before it is given a meaning here
+
+
+def _expiration_time(raw: Any) -> datetime:
+    """Webhook 7's `expiration_time`: Unix seconds, as TikTok documents it (tiktok-api.md §10).
+
+    A value past the year 9999 is refused, milliseconds included: no TikTok source sends milliseconds, and reading
+    a number's unit from its size would store a wrong end date the day it guesses wrong. The event is FAILED with
+    the reason, in view in `webhookEvents`, and TikTok sends the notice again daily until the authorization ends.
+    """
+    seconds = _whole_number(raw)
+    if seconds is None or seconds <= 0:
+        raise MalformedEventError("data.expiration_time must be Unix seconds")
+    if seconds > LAST_UNIX_SECOND:
+        shown = str(seconds) if seconds < 10**24 else "a number of over 24 digits"
+        unit = " (in milliseconds?)" if seconds // 1000 <= LAST_UNIX_SECOND else ""
+        raise MalformedEventError(f"data.expiration_time must be Unix seconds: {shown} is past the year 9999{unit}")
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def push_time(timestamp: int | None) -> datetime | None:
+    """The envelope's `timestamp` (Unix seconds) as a time, or None when it is none or no time (before 1970, after
+    the year 9999): the push time is only a hint (the event is then dated when received), never a reason to refuse."""
+    if timestamp is None or not 0 <= timestamp <= LAST_UNIX_SECOND:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def _whole_number(value: Any) -> int | None:
+    """An integer, or a string of ASCII digits (surrounding blanks allowed); None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            try:
+                return int(text)
+            except ValueError:  # more digits than Python converts to an int (4300): no time
+                return None
+    return None
 
 
 def _identifier(data: Mapping[str, Any], name: str) -> str:
@@ -150,10 +194,14 @@ def _identifier(data: Mapping[str, Any], name: str) -> str:
 
 def _id_text(value: Any, name: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return str(value)
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return value.strip()
-    raise MalformedEventError(f"data.{name} must be an id (digits)")
+        text = str(value) if value < 10**MAX_ID_DIGITS else ""
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        text = value.strip()
+    else:
+        raise MalformedEventError(f"data.{name} must be an id (digits)")
+    if not 0 < len(text) <= MAX_ID_DIGITS:
+        raise MalformedEventError(f"data.{name} must be an id of at most {MAX_ID_DIGITS} digits")
+    return text
 
 
 def notification_key(tts_notification_id: str | None, type_: int, tiktok_shop_id: str | None, data: Any) -> str:
@@ -164,7 +212,9 @@ def notification_key(tts_notification_id: str | None, type_: int, tiktok_shop_id
     if tts_notification_id:
         return "tts:" + tts_notification_id
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return "sha256:" + hashlib.sha256(f"{type_}|{tiktok_shop_id or ''}|{canonical}".encode()).hexdigest()
+    # surrogatepass: JSON may carry a lone surrogate (`"\ud800"`), which UTF-8 cannot encode; other text is unchanged
+    digest = hashlib.sha256(f"{type_}|{tiktok_shop_id or ''}|{canonical}".encode("utf-8", "surrogatepass"))
+    return "sha256:" + digest.hexdigest()
 
 
 def order_id_batches(order_ids: Iterable[str], size: int = MAX_ORDER_IDS_PER_CALL) -> Iterator[list[str]]:
@@ -201,7 +251,7 @@ class Notification:
     type: int
     tts_notification_id: str | None
     tiktok_shop_id: str | None
-    timestamp: int | None  # TikTok's push time, Unix seconds
+    timestamp: int | None  # TikTok's push time, Unix seconds (any integer: `push_time` reads it)
     data: dict[str, Any]
 
 
@@ -236,9 +286,7 @@ class WebhookEvent:
             tiktok_shop_id=notification.tiktok_shop_id,
             shop_id=shop_id,
             data=notification.data,
-            notified_at=(
-                datetime.fromtimestamp(notification.timestamp, UTC) if notification.timestamp is not None else None
-            ),
+            notified_at=push_time(notification.timestamp),
             received_at=now,
             tts_notification_id=notification.tts_notification_id,
         )

@@ -4,6 +4,11 @@ Signature (live-sync.md §2.1): lowercase hex HMAC-SHA256, key = app secret, mes
 bytes, compared in constant time, before anything is parsed. Envelope (§2.3): `{"type": int, "tts_notification_id":
 str, "shop_id": str, "timestamp": int, "data": {...}}`; ids may be JSON numbers beyond 2^53, which Python's json
 reads exactly; they become text here (shop id) or in `domain.intake` (ids inside `data`).
+
+What is stored in a column of its own must fit it on SQLite and PostgreSQL alike, or the insert fails and the push
+is answered 500 and retried by TikTok for 12 hours: `type` is a PostgreSQL INTEGER (0 to 2^31 - 1 here; TikTok's
+types are below 100), the ids at most 64 printable characters. Anything else of the envelope is refused (400), as
+a `type` that is not an integer is. `timestamp` and `data` are not refused here: `domain.intake` reads them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Any
 from adapters.config import TikTokSettings
 from adapters.tiktok.signing import verify_webhook
 from domain.intake import Notification
+
+MAX_TYPE = 2**31 - 1  # the largest PostgreSQL INTEGER (webhook_events.type)
 
 
 class MalformedWebhookError(ValueError):
@@ -38,6 +45,8 @@ def parse_notification(raw_body: bytes) -> Notification:
     type_ = envelope.get("type")
     if isinstance(type_, bool) or not isinstance(type_, int):
         raise MalformedWebhookError("type must be an integer")
+    if not 0 <= type_ <= MAX_TYPE:
+        raise MalformedWebhookError(f"type must be an integer from 0 to {MAX_TYPE}")
     data = envelope.get("data")
     if data is None:  # absent or null: no data
         data = {}
@@ -54,13 +63,15 @@ def parse_notification(raw_body: bytes) -> Notification:
 
 
 def _text(value: Any, name: str) -> str | None:
+    """An id as text: a string or an integer, at most 64 characters, printable (no NUL, no control character, no
+    lone surrogate: PostgreSQL and SQLite refuse to store those)."""
     if value is None or value == "":
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, str) and len(value) <= 64:
+    if isinstance(value, int) and not isinstance(value, bool) and -(10**64) < value < 10**64:
+        value = str(value)
+    if isinstance(value, str) and len(value) <= 64 and value.isprintable():
         return value
-    raise MalformedWebhookError(f"{name} must be a string of at most 64 characters")
+    raise MalformedWebhookError(f"{name} must be a string of at most 64 printable characters, or an integer")
 
 
 def _plain(value: Any) -> Any:

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.test_webhook_metrics import moved, scrape
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.sync import settings_env
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
@@ -228,6 +230,98 @@ class TestSignature:
         wait_until(lambda: len(stored_events(app)) == 2 and all_settled(app), what="both events settled")
         settled = {(e["tiktok_shop_id"], e["outcome"], e["error_code"]) for e in stored_events(app)}
         assert settled == {(None, "IGNORED", "UNKNOWN_SHOP"), (shop["tiktokShopId"], "FAILED", "MALFORMED_EVENT")}
+
+
+LISTING = """query($id: ID!) { webhookEvents(shopId: $id, first: 5) { totalCount
+  edges { node { type outcome errorCode errorMessage orderIds notifiedAt } } } }"""
+
+
+class TestMalformedData:
+    """One signed push with a value no field can take must fail alone: FAILED/MALFORMED_EVENT with the reason when
+    stored, 400 when no column can hold it; never a shop whose processing stops, nor a listing that errs."""
+
+    def test_a_notice_in_milliseconds_fails_alone_and_the_shops_next_sale_still_arrives(self, connected, caplog):
+        caplog.set_level(logging.WARNING)
+        app, shop = connected
+        tiktok_id = shop["tiktokShopId"]
+        # given an authorization notice whose expiration_time is in milliseconds (TikTok documents seconds)
+        notice = {"type": 7, "tts_notification_id": "exp-ms", "shop_id": tiktok_id, "timestamp": int(time.time()),
+                  "data": {"expiration_time": "1798761600000"}}  # fmt: skip
+        assert push(app, notice).status_code == 200
+        wait_until(lambda: all_settled(app), what="the notice processed")
+        # when the shop then sells and TikTok pushes the order
+        sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/orders", {"orders": [{"status": "UNPAID"}]})
+        order_id = sale["orders"][0]["id"]
+        assert push(app, envelope(1, tiktok_id, {"order_id": order_id, "order_status": "UNPAID"})).status_code == 200
+        # then the sale arrives by webhook (polling is off in tests)
+        wait_until(lambda: orders_of(app, shop["id"]).get(order_id), what="the sale")
+        wait_until(lambda: all_settled(app), what="the sale's event settled")
+        # and the merchant's listing answers, with the notice FAILED and its reason, and the sale PROCESSED
+        events = app.graphql(LISTING, {"id": shop["id"]}, "m1")["webhookEvents"]
+        assert events["totalCount"] == 2
+        reason = "data.expiration_time must be Unix seconds: 1798761600000 is past the year 9999 (in milliseconds?)"
+        assert [(n["type"], n["outcome"], n["errorCode"], n["errorMessage"], n["orderIds"])
+                for n in (e["node"] for e in events["edges"])] == [
+            (1, "PROCESSED", None, None, [order_id]),
+            (7, "FAILED", "MALFORMED_EVENT", reason, []),
+        ]  # fmt: skip
+        # the shop's end date is untouched, each event was processed once, and nothing was logged as an error
+        assert shop_row(app, tiktok_id)["authorization_expires_at"] is None
+        assert [e["attempts"] for e in stored_events(app)] == [1, 1]
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+    def test_each_kind_of_malformed_data_fails_alone_and_is_listed(self, connected) -> None:
+        app, shop = connected
+        tiktok_id = shop["tiktokShopId"]
+        order_id = next(iter(sandbox_orders(app, tiktok_id)))
+        malformed = {
+            "exp-huge": (7, {"expiration_time": 10**20}),  # a JSON integer past the year 9999, beyond 64 bits
+            "exp-float": (7, {"expiration_time": 1798761600.5}),
+            "exp-null": (7, {"expiration_time": None}),
+            "exp-list": (7, {"expiration_time": ["1798761600"]}),
+            "order-long": (1, {"order_id": "9" * 65}),
+            "order-negative": (11, {"order_id": -5}),
+            "product-float": (5, {"product_id": 1.5}),
+            "product-object": (16, {"product_id": {"id": None}}),
+            "package-nulls": (4, {"package_list": [{"order_id_list": [None]}]}),
+        }
+        for notification_id, (type_, data) in malformed.items():
+            assert push(app, envelope(type_, tiktok_id, data, notification_id)).status_code == 200
+        # and an order event pushed with its timestamp in milliseconds, then one with a timestamp beyond 64 bits
+        for notification_id, timestamp in (("push-ms", int(time.time() * 1000)), ("push-huge", 10**20)):
+            body = envelope(1, tiktok_id, {"order_id": order_id}, notification_id) | {"timestamp": timestamp}
+            assert push(app, body).status_code == 200
+        wait_until(lambda: len(stored_events(app)) == 11 and all_settled(app), what="every event settled")
+        settled = {e["notification_key"].removeprefix("tts:"): (e["outcome"], e["error_code"], e["attempts"])
+                   for e in stored_events(app)}  # fmt: skip
+        assert settled == {key: ("FAILED", "MALFORMED_EVENT", 1) for key in malformed} | {
+            "push-ms": ("PROCESSED", None, 1), "push-huge": ("PROCESSED", None, 1),
+        }  # fmt: skip
+        assert {e["notified_at"] for e in stored_events(app) if e["outcome"] == "PROCESSED"} == {None}
+        # the listing reads every one of them
+        events = app.graphql(LISTING, {"id": shop["id"]}, "m1")["webhookEvents"]
+        assert events["totalCount"] == 11 and len(events["edges"]) == 5
+
+    def test_a_value_no_column_can_hold_is_a_bad_request_never_a_failed_write(self, connected) -> None:
+        app, shop = connected
+        tiktok_id = shop["tiktokShopId"]
+        bodies = [
+            {"type": 99999999999999999999999, "tts_notification_id": "x", "shop_id": tiktok_id},  # beyond 64 bits
+            {"type": 2**31, "tts_notification_id": "y", "shop_id": tiktok_id},  # beyond PostgreSQL's INTEGER
+            {"type": 1, "tts_notification_id": "z", "shop_id": int("7" * 65)},  # longer than its VARCHAR(64)
+            {"type": 1, "tts_notification_id": "7\x007", "shop_id": tiktok_id},  # NUL: refused in PostgreSQL text
+            {"type": 1, "tts_notification_id": "\ud800", "shop_id": tiktok_id},  # not encodable as UTF-8
+        ]
+        before = scrape(app)
+        # when TikTok pushes them, signed
+        answers = [push(app, body) for body in bodies]
+        # then each is a bad request (400, empty, like a string type): TikTok does not retry it for 12 hours
+        assert [(a.status_code, a.content) for a in answers] == [(400, b"")] * len(bodies)
+        assert stored_events(app) == []
+        after = scrape(app)
+        assert moved(before, after, "shopbridge_webhooks_received_total", outcome="malformed") == len(bodies)
+        assert moved(before, after, "shopbridge_webhooks_received_total", outcome="failed") == 0
+        assert moved(before, after, "shopbridge_webhook_events_received_total", outcome="failed") == 0
 
 
 class TestIdempotence:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,6 +22,7 @@ from domain.intake import (
     notification_key,
     order_id_batches,
     order_status,
+    push_time,
     shop_notices,
 )
 from domain.shops import ShopStatus
@@ -275,3 +277,100 @@ class TestShopNotices:
         ]
         assert shop_notices([]) == (None, [])
         assert shop_notices([self.event(6, {}, t[2]), self.event(6, {}, t[2])]) == (t[2], [])
+
+
+# Whatever JSON a signed push carries, at any place of `data`: every value TikTok's payload could bring.
+HOSTILE = [
+    None, True, False, 0, -1, 1.5, 1.7e9, 10**20, 10**64, -(10**30), "", " ", "-5", "+5", "1_700_000_000", "1e9",
+    "1798761600.0", "0x10", "١٢٣", "NaN", "9" * 65, "9" * 5000, "\x00", "\ud800", [], [None], {}, {"a": None},
+]  # fmt: skip
+
+
+class TestHostileData:
+    """A malformed event ends FAILED/MALFORMED_EVENT with a reason: `interpret` raises nothing else, ever (a
+    ValueError here stopped the shop's processing for good and broke the `webhookEvents` listing)."""
+
+    def test_any_value_in_any_field_is_read_or_refused_as_malformed(self) -> None:
+        # given each hostile value at each place of `data` an event of a handled type reads
+        crashes = []
+        for value in HOSTILE:
+            shapes = [
+                {"order_id": value}, {"product_id": value}, {"expiration_time": value}, {"package_list": value},
+                {"package_list": [value]}, {"package_list": [{"order_id_list": value}]},
+                {"package_list": [{"order_id_list": [value]}]},
+            ]  # fmt: skip
+            for type_, data in itertools.product(HANDLED_EVENT_TYPES, shapes):
+                # when it is interpreted, then it means something, or is refused with a reason; nothing else
+                try:
+                    interpret(type_, data)
+                except MalformedEventError as refused:
+                    assert str(refused)
+                except Exception as exc:
+                    crashes.append((type_.value, repr(data)[:60], repr(exc)[:80]))
+        assert crashes == []
+
+    @pytest.mark.parametrize("type_", [1, 4, 5, 7])
+    @pytest.mark.parametrize("data", [None, [], "x", 7])
+    def test_data_that_is_not_an_object_is_malformed(self, type_: int, data: object) -> None:
+        with pytest.raises(MalformedEventError, match=r"^data must be an object$"):
+            interpret(type_, data)  # type: ignore[arg-type]
+        assert interpret(6, data) == Meaning(deauthorized=True)  # type: ignore[arg-type]  # 6 reads no data
+
+    @pytest.mark.parametrize(
+        ("raw", "message"),
+        [
+            ("1798761600000", "1798761600000 is past the year 9999 (in milliseconds?)"),  # the trial's notice
+            (1798761600000, "1798761600000 is past the year 9999 (in milliseconds?)"),
+            ("253402300800", "253402300800 is past the year 9999 (in milliseconds?)"),  # the first second of 10000
+            (10**20, "100000000000000000000 is past the year 9999"),
+            ("9" * 30, "a number of over 24 digits is past the year 9999"),
+        ],
+    )
+    def test_an_expiry_past_the_year_9999_milliseconds_included_is_malformed(self, raw: object, message: str) -> None:
+        with pytest.raises(MalformedEventError) as refused:
+            interpret(7, {"expiration_time": raw})
+        assert str(refused.value) == "data.expiration_time must be Unix seconds: " + message
+        # the last second a datetime holds is still read
+        assert interpret(7, {"expiration_time": " 253402300799 "}).authorization_expires_at == datetime(
+            9999, 12, 31, 23, 59, 59, tzinfo=UTC
+        )
+
+    @pytest.mark.parametrize("raw", ["+1700000000", "1_700_000_000"])
+    def test_an_expiry_that_is_not_plain_digits_is_malformed(self, raw: object) -> None:
+        # int() reads these; TikTok's numbers are plain digits
+        with pytest.raises(MalformedEventError, match=r"^data\.expiration_time must be Unix seconds$"):
+            interpret(7, {"expiration_time": raw})
+
+    @pytest.mark.parametrize(
+        ("data", "name"),
+        [({"order_id": "9" * 65}, "order_id"), ({"product_id": 10**64}, "product_id"),
+         ({"package_list": [{"order_id_list": ["1", "9" * 5000]}]}, "order_id_list[]")],
+    )  # fmt: skip
+    def test_an_id_of_more_than_64_digits_is_malformed(self, data: dict, name: str) -> None:
+        type_ = 5 if "product_id" in data else 4 if "package_list" in data else 1
+        with pytest.raises(MalformedEventError) as refused:
+            interpret(type_, data)
+        assert str(refused.value) == f"data.{name} must be an id of at most 64 digits"
+        assert interpret(1, {"order_id": "9" * 64}).order_ids == ("9" * 64,)
+        assert interpret(5, {"product_id": 10**64 - 1}).product_ids == ("9" * 64,)
+
+
+class TestPushTime:
+    @pytest.mark.parametrize("timestamp", [1_796_140_000_000, 253_402_300_800, 2**63, 10**30, -1, -(10**30)])
+    def test_a_push_time_that_is_no_time_dates_the_event_when_received(self, timestamp: int) -> None:
+        # given an envelope timestamp in milliseconds, past the year 9999, beyond 64 bits or before 1970
+        event = WebhookEvent.receive(Notification(1, "n", "7494", timestamp, {"order_id": "9"}), "shop-1", T0)
+        # then the event is kept, dated when received, and still means what its data says
+        assert event.notified_at is None and event.notice_time == T0
+        assert event.meaning() == Meaning(order_ids=("9",))
+        # while the first and the last second a datetime holds are push times
+        assert push_time(0) == datetime(1970, 1, 1, tzinfo=UTC)
+        assert push_time(253_402_300_799) == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+        assert push_time(None) is None
+
+
+def test_a_lone_surrogate_in_data_still_has_a_notification_key() -> None:
+    # JSON may escape half a UTF-16 pair ("\ud800"); UTF-8 cannot encode it, the digest must still be taken
+    data = json.loads('{"note": "\\ud800"}')
+    key = notification_key(None, 99, "7494", data)
+    assert key.startswith("sha256:") and key != notification_key(None, 99, "7494", {"note": "x"})

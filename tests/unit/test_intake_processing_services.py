@@ -12,13 +12,13 @@ import pytest
 
 from domain.catalog import Order, Product
 from domain.errors import DomainError, ErrorCode
-from domain.intake import EventOutcome, WebhookEvent
+from domain.intake import EventOutcome, Notification, WebhookEvent
 from domain.ports import AuthorizationLostError, PoolChange, ShopTokens, TikTokUnavailableError
-from domain.services import intake
+from domain.services import inbox, intake
 from domain.shops import AuthorizedShop, Shop
 from domain.sync import RecordFailure
 from tests.fakes import T0, FakeEventPublisher, FakeRefreshApi, FakeTaskQueue, FakeUnitOfWork, make_tokens
-from tests.unit.test_intake_services import World, oid, pid
+from tests.unit.test_intake_services import TIKTOK_SHOP, World, oid, pid
 
 
 class ScriptedApi(FakeRefreshApi):
@@ -276,6 +276,28 @@ async def test_an_expiry_notice_alone_is_stored_on_the_shop(world: World) -> Non
     await world.process()
     assert world.store.shops[world.shop.id].authorization_expires_at == later
     assert world.api.order_calls == [] and world.api.product_calls == []
+
+
+async def test_events_whose_times_are_no_times_fail_alone_and_the_rest_of_the_batch_applies(world: World) -> None:
+    # given expiry notices in milliseconds and beyond 64 bits, and an order event whose push time is in milliseconds
+    await world.receive(7, {"expiration_time": "1798761600000"}, "ms")
+    await world.receive(7, {"expiration_time": 2**64}, "huge")
+    world.clock.advance(timedelta(seconds=1))
+    order = Notification(1, "order", TIKTOK_SHOP, 1_796_140_000_000, {"order_id": oid(1)})
+    assert (await inbox.receive_notification(world.uow, world.clock, order)) is not None
+    # when the shop's events are processed
+    assert await world.process() == 3
+    # then each notice fails with its reason, the order is fetched and stored, the shop's end date is untouched
+    reason = "data.expiration_time must be Unix seconds: {} is past the year 9999{}"
+    assert finished(world) == [
+        (EventOutcome.FAILED, "MALFORMED_EVENT", reason.format("1798761600000", " (in milliseconds?)")),
+        (EventOutcome.FAILED, "MALFORMED_EVENT", reason.format(2**64, "")),
+        (EventOutcome.PROCESSED, None, None),
+    ]
+    assert world.store.shops[world.shop.id].authorization_expires_at is None
+    assert set(world.store.shop_orders(world.shop.id)) == {oid(1)}
+    assert events(world)[2].notice_time == events(world)[2].received_at  # no push time: dated when received
+    assert await world.process() == 0  # nothing left to retry
 
 
 async def test_the_sweep_enqueues_shops_with_events_pending_longer_than_the_delay(world: World) -> None:

@@ -49,9 +49,9 @@ def test_the_envelope_is_read_with_ids_as_text() -> None:
      (b"[1]", "the body is not a JSON object"), (b'{"data":{}}', "type must be an integer"),
      (b'{"type":"1"}', "type must be an integer"), (b'{"type":true}', "type must be an integer"),
      (b'{"type":1,"data":[1]}', "data must be an object"),
-     (b'{"type":1,"shop_id":{"x":1}}', "shop_id must be a string of at most 64 characters"),
+     (b'{"type":1,"shop_id":{"x":1}}', "shop_id must be a string of at most 64 printable characters, or an integer"),
      (b'{"type":1,"tts_notification_id":"' + b"9" * 65 + b'"}',
-      "tts_notification_id must be a string of at most 64 characters")],
+      "tts_notification_id must be a string of at most 64 printable characters, or an integer")],
 )  # fmt: skip
 def test_anything_else_is_malformed_and_the_log_says_why(raw: bytes, reason: str) -> None:
     # the reason is what the operator reads in "signed webhook refused, not an envelope: ..."
@@ -74,3 +74,36 @@ def test_edges_of_the_envelope() -> None:
     sixty_four = "7" * 64
     parsed = parse_notification(b'{"type":1,"tts_notification_id":"' + sixty_four.encode() + b'"}')
     assert parsed.tts_notification_id == sixty_four
+
+
+TYPE_RANGE = "type must be an integer from 0 to 2147483647"
+ID_TEXT = "must be a string of at most 64 printable characters, or an integer"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [(b'{"type":99999999999999999999999}', TYPE_RANGE),  # the trial's push: beyond 64 bits (SQLite)
+     (b'{"type":2147483648}', TYPE_RANGE),  # beyond PostgreSQL's INTEGER
+     (b'{"type":-1}', TYPE_RANGE),
+     (b'{"type":1,"shop_id":' + b"7" * 65 + b"}", "shop_id " + ID_TEXT),  # a number longer than VARCHAR(64)
+     (b'{"type":1,"tts_notification_id":' + b"7" * 65 + b"}", "tts_notification_id " + ID_TEXT),
+     (b'{"type":1,"shop_id":"74\\u000094"}', "shop_id " + ID_TEXT),  # NUL: PostgreSQL refuses it in text
+     (b'{"type":1,"tts_notification_id":"\\ud800"}', "tts_notification_id " + ID_TEXT)],  # UTF-8 cannot encode it
+)  # fmt: skip
+def test_what_no_database_column_can_hold_is_malformed(raw: bytes, reason: str) -> None:
+    # an insert the database refuses answers 500, and TikTok retries it for 12 hours: refused here instead (400)
+    with pytest.raises(MalformedWebhookError) as refused:
+        parse_notification(raw)
+    assert str(refused.value) == reason
+
+
+def test_the_edges_of_each_column_are_read_and_one_past_them_is_malformed() -> None:
+    parsed = parse_notification(b'{"type":2147483647,"shop_id":' + b"7" * 64 + b',"tts_notification_id":0}')
+    assert (parsed.type, parsed.tiktok_shop_id, parsed.tts_notification_id) == (2147483647, "7" * 64, "0")
+    assert parse_notification(b'{"type":0,"shop_id":"caf\xc3\xa9 7"}').tiktok_shop_id == "caf\u00e9 7"
+    with pytest.raises(MalformedWebhookError):
+        parse_notification(b'{"type":2147483648}')
+    with pytest.raises(MalformedWebhookError):
+        parse_notification(b'{"type":1,"shop_id":' + b"7" * 65 + b"}")
+    # a timestamp is read as it is; `domain.intake.push_time` decides whether it is a time
+    assert parse_notification(b'{"type":1,"timestamp":99999999999999999999999}').timestamp == 10**23 - 1
