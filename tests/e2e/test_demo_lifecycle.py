@@ -104,8 +104,9 @@ def interrupted_subjects(lines: list[str]) -> list[str]:
 def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> None:
     data = tmp_path / "data"
 
-    def demo_run(orders: int, *flags: str) -> tuple[str, str, int]:
-        """Start the demo, read what it serves, stop it: (banner, log, orders per shop served)."""
+    def demo_run(orders: int, *flags: str) -> tuple[str, str, int, set[str]]:
+        """Start the demo, read what it serves, sell 2 units, stop it: (banner, log, orders per shop served, the
+        ids of the first shop's orders, the sale's included)."""
         port = free_port()
         env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), SHOPBRIDGE_SANDBOX_ORDERS=str(orders))
         out = tmp_path / f"demo-{orders}-{len(flags)}"
@@ -113,28 +114,44 @@ def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> Non
         try:
             stdout = out.with_suffix(".out")
             wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
-            overview = httpx.get(f"http://127.0.0.1:{port}/sandbox/_sandbox/", timeout=DEADLINE_SECONDS).json()
+            control = f"http://127.0.0.1:{port}/sandbox/_sandbox"
+            overview = httpx.get(f"{control}/", timeout=DEADLINE_SECONDS).json()
             assert process.poll() is None, out.with_suffix(".err").read_text()  # died while starting: say why now
+            shop = httpx.get(f"{control}/shops").json()["sellers"][0]["shops"][0]["id"]
+            products = httpx.get(f"{control}/shops/{shop}/products", timeout=DEADLINE_SECONDS).json()["products"]
+            sku = next(
+                sku
+                for product in products
+                if product["status"] == "ACTIVATE"
+                for sku in product["skus"]
+                if not sku.get("combined_skus") and sum(stock["quantity"] for stock in sku["inventory"]) >= 2
+            )
+            sale = httpx.post(f"{control}/shops/{shop}/sales", json={"sku_id": sku["id"], "quantity": 2})
+            assert sale.status_code == 200, sale.text
+            orders = httpx.get(f"{control}/shops/{shop}/orders", timeout=DEADLINE_SECONDS).json()["orders"]
             process.send_signal(signal.SIGINT)
             process.wait(timeout=DEADLINE_SECONDS)
-            return stdout.read_text(), out.with_suffix(".err").read_text(), overview["data"]["orders"]
+            ids = {order["id"] for order in orders}
+            return stdout.read_text(), out.with_suffix(".err").read_text(), overview["data"]["orders"], ids
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
 
     # given a first run (its sandbox state is saved when it stops)
-    banner, _, served = demo_run(5)
+    banner, _, served, first_ids = demo_run(5)
     assert "Sandbox state" not in banner and served == 5
     # when the demo starts again with another SHOPBRIDGE_SANDBOX_ORDERS
-    banner, log, served = demo_run(9)
+    banner, log, served, second_ids = demo_run(9)
     # then the saved state is served, and both the banner and the log say so and how to start over
-    assert served == 5
+    assert served == 5 and first_ids < second_ids and len(second_ids) == 5 + 2  # and each run's sale kept
     assert "restored from" in banner and "--reset-sandbox" in banner and "SHOPBRIDGE_SANDBOX_PRODUCTS" in banner
     assert "made with 40 products and 5 orders per shop" in log and "9 orders" in log
-    # and --reset-sandbox starts it fresh from the settings
-    banner, _, served = demo_run(9, "--reset-sandbox")
+    # and --reset-sandbox starts it fresh from the settings, under order ids never issued before: not the earlier
+    # runs' sales' (generated order 6 of 9 once took the first sale's), which Shopbridge may have stored
+    banner, _, served, third_ids = demo_run(9, "--reset-sandbox")
     assert "started fresh" in banner and served == 9
+    assert len(third_ids) == 9 + 1 and third_ids.isdisjoint(second_ids)
 
 
 def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_sandbox(tmp_path) -> None:
