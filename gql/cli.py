@@ -145,14 +145,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     login_code = DEMO_LOGINS.issue(args.merchant_id)  # valid in this process, which serves next
     base = settings.public_url
     mode = "embedded sandbox" if settings.embedded_sandbox else f"TikTok at {settings.tiktok.api_url}"
-    sandbox_state = _sandbox_state_line(settings, reset=args.reset_sandbox) if settings.embedded_sandbox else ""
+    sandbox_lines = ""
+    if settings.embedded_sandbox:
+        sandbox_lines = _sandbox_consent_line(settings) + _sandbox_state_line(settings, reset=args.reset_sandbox)
     banner = f"""
   Shopbridge is listening ({mode}, database {_safe_url(settings.database_url)}).
 
   Web console:      {base}/console/#login={login_code}
                     (one-click sign-in: works once, within 10 minutes; later, paste the token below)
-  GraphiQL:         {base}/graphql
-  Sandbox consent:  {base}/sandbox/oauth/authorize (TikTok's stand-in){sandbox_state}
+  GraphiQL:         {base}/graphql{sandbox_lines}
 
   Paste this into GraphiQL's Headers tab (merchant "{args.merchant_id}"):
   {{"Authorization": "Bearer {token}"}}
@@ -163,6 +164,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.workers = 1
     # Printed once the socket accepts connections: a link clicked at once must not be refused.
     return cmd_serve(args, on_listening=lambda: print(banner, flush=True))
+
+
+def _sandbox_consent_line(settings: Settings) -> str:
+    """The banner's link to the embedded sandbox's consent page, with the app's service_id (without it the page
+    answers 400 "Unknown service_id"): it shows the sellers one can sign in as."""
+    from urllib.parse import urlencode
+
+    link = f"{settings.tiktok.authorize_url}?{urlencode({'service_id': settings.tiktok.service_id})}"
+    return (
+        f"\n  Sandbox consent:  {link}"
+        "\n                    (TikTok's stand-in: its sellers; connect a shop from the console, which opens it)"
+    )
 
 
 def _sandbox_state_line(settings: Settings, *, reset: bool) -> str:
