@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
@@ -199,3 +200,43 @@ def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_san
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_second_demo_on_the_same_data_directory_is_refused_while_the_first_lives(tmp_path) -> None:
+    # two `make run` from one checkout share its SQLite database and the sandbox's saved state (last writer wins)
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"), SHOPBRIDGE_SANDBOX_ORDERS="5")
+
+    def start(name: str, port: int) -> subprocess.Popen[bytes]:
+        return shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / name)
+
+    def banner_of(process: subprocess.Popen[bytes], name: str) -> None:
+        stdout = tmp_path / f"{name}.out"
+        wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), f"{name}'s banner")
+        assert process.poll() is None, (tmp_path / f"{name}.err").read_text()
+
+    first_port, second_port = free_port(), free_port()
+    first = start("first", first_port)
+    second = third = None
+    try:
+        # given a first demo serving
+        banner_of(first, "first")
+        # when a second starts on another port from the same data directory
+        second = start("second", second_port)
+        # then it stops at once with one clear line naming the first, and the first serves on
+        assert second.wait(timeout=DEADLINE_SECONDS) == 1
+        refusal = (tmp_path / "second.err").read_text().strip()
+        assert "\n" not in refusal and "ALREADY_RUNNING" in refusal and f"pid {first.pid}" in refusal, refusal
+        assert "SHOPBRIDGE_DATA_DIR" in refusal and "GraphiQL" not in (tmp_path / "second.out").read_text()
+        assert httpx.get(f"http://127.0.0.1:{first_port}/healthz", timeout=DEADLINE_SECONDS).status_code == 200
+        # and once the first has died without any cleanup (SIGKILL), the lock is gone with it: a demo starts
+        first.kill()
+        first.wait(timeout=DEADLINE_SECONDS)
+        third = start("third", second_port)
+        banner_of(third, "third")
+        third.send_signal(signal.SIGINT)
+        assert third.wait(timeout=DEADLINE_SECONDS) in (0, 130, -signal.SIGINT)
+    finally:
+        for process in (first, second, third):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
