@@ -56,9 +56,12 @@ class SellerType(StrEnum):
 
 
 def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
-    """The custom name, trimmed; 1 to 64 characters, no control characters, else INVALID_NAME."""
+    """The custom name, trimmed; 1 to 64 characters, something visible, no control characters, else INVALID_NAME.
+
+    A name of only whitespace and invisible format characters (category Cf: zero-width space U+200B, joiners
+    U+200C/U+200D, word joiner U+2060, BOM U+FEFF, ...) is empty."""
     name = raw.strip()
-    if not name:
+    if all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in name):
         raise ValidationError(ErrorCode.INVALID_NAME, "The shop name must not be empty.", field_path)
     if len(name) > NAME_MAX_LENGTH:
         raise ValidationError(

@@ -22,6 +22,8 @@ DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"  # the database cannot be opened o
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 _served = False  # a server ran in this process: `run` exits without the interpreter's teardown
+_data_dir_lock: int | None = None  # the descriptor of the data directory's lock, held until the process ends
+ALREADY_RUNNING = "ALREADY_RUNNING"  # another API process serves from the same data directory (SQLite/embedded)
 GRACEFUL_SHUTDOWN_SECONDS = 30  # on SIGTERM: in-flight requests get this long; then connections are closed
 # --workers > 1: how long uvicorn's parent waits for a worker process to answer its health check before killing it
 # as hung and starting another. A worker answers from a thread it starts only after Python has started, uvicorn is
@@ -102,6 +104,9 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
             file=sys.stderr,
         )
         return 2
+    if (problem := _one_process(settings)) is not None:
+        print(problem, file=sys.stderr)
+        return 1
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -131,7 +136,6 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """`make run`: migrate the embedded SQLite database, print a merchant token, and serve."""
-    from adapters.db.migrate import upgrade
     from gql.auth import issue_token
     from gql.console.login import DEMO_LOGINS
 
@@ -140,19 +144,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     _frontend_is_the_console()
     settings = _settings()
+    if (problem := _one_process(settings)) is not None:  # before migrating, and before a reset deletes a state
+        print(problem, file=sys.stderr)
+        return 1
+    from adapters.db.migrate import upgrade  # after the refusal: importing alembic logs a line per plugin
+
     upgrade(settings.database_url)
     token = issue_token(settings.secret_key, args.merchant_id, settings.merchant_token_ttl_seconds)
     login_code = DEMO_LOGINS.issue(args.merchant_id)  # valid in this process, which serves next
     base = settings.public_url
     mode = "embedded sandbox" if settings.embedded_sandbox else f"TikTok at {settings.tiktok.api_url}"
-    sandbox_state = _sandbox_state_line(settings, reset=args.reset_sandbox) if settings.embedded_sandbox else ""
+    sandbox_lines = ""
+    if settings.embedded_sandbox:
+        sandbox_lines = _sandbox_consent_line(settings) + _sandbox_state_line(settings, reset=args.reset_sandbox)
     banner = f"""
   Shopbridge is listening ({mode}, database {_safe_url(settings.database_url)}).
 
   Web console:      {base}/console/#login={login_code}
                     (one-click sign-in: works once, within 10 minutes; later, paste the token below)
-  GraphiQL:         {base}/graphql
-  Sandbox consent:  {base}/sandbox/oauth/authorize (TikTok's stand-in){sandbox_state}
+  GraphiQL:         {base}/graphql{sandbox_lines}
 
   Paste this into GraphiQL's Headers tab (merchant "{args.merchant_id}"):
   {{"Authorization": "Bearer {token}"}}
@@ -163,6 +173,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.workers = 1
     # Printed once the socket accepts connections: a link clicked at once must not be refused.
     return cmd_serve(args, on_listening=lambda: print(banner, flush=True))
+
+
+def _one_process(settings: Settings) -> str | None:
+    """With SQLite or the embedded sandbox (files in the data directory only one process may write), hold the data
+    directory's lock for the rest of this process's life (adapters/process_lock.py); the refusal's one line when
+    another process holds it. With PostgreSQL and real TikTok settings any number of API processes may serve."""
+    global _data_dir_lock
+    if _data_dir_lock is not None or not (settings.is_sqlite or settings.embedded_sandbox):
+        return None
+    from adapters.process_lock import AlreadyLocked, hold
+
+    try:
+        _data_dir_lock = hold(settings.data_dir)
+    except AlreadyLocked as held:
+        holder = f"pid {held.holder_pid}" if held.holder_pid else "another process"
+        return one_line(
+            f"shopbridge: {ALREADY_RUNNING}: Shopbridge ({holder}) already serves from {shown_path(settings.data_dir)}"
+            " (its SQLite database and embedded sandbox allow one API process); stop it, or give this one another "
+            "SHOPBRIDGE_DATA_DIR",
+            1000,
+        )
+    except OSError as exc:
+        return one_line(
+            f"shopbridge: {BAD_CONFIGURATION}: cannot lock {shown_path(settings.data_dir)} ({exc.strerror}): point "
+            "SHOPBRIDGE_DATA_DIR at a writable directory",
+            1000,
+        )
+    return None
+
+
+def _sandbox_consent_line(settings: Settings) -> str:
+    """The banner's link to the embedded sandbox's consent page, with the app's service_id (without it the page
+    answers 400 "Unknown service_id"): it shows the sellers one can sign in as."""
+    from urllib.parse import urlencode
+
+    link = f"{settings.tiktok.authorize_url}?{urlencode({'service_id': settings.tiktok.service_id})}"
+    return (
+        f"\n  Sandbox consent:  {link}"
+        "\n                    (TikTok's stand-in: its sellers; connect a shop from the console, which opens it)"
+    )
 
 
 def _sandbox_state_line(settings: Settings, *, reset: bool) -> str:

@@ -24,7 +24,10 @@ MAX_CODE_LENGTH = 4096
 @strawberry.input
 class ShopAuthorizationStartInput:
     region: t.Region  # type: ignore[valid-type]
-    name: str = strawberry.field(description="Custom name: trimmed, 1 to 64 characters, no control characters.")
+    name: str = strawberry.field(
+        description="Custom name: trimmed, 1 to 64 characters, not only spaces and invisible format characters "
+        "(U+200B ...), no control characters."
+    )
     region_confirmed: bool = strawberry.field(
         description="The merchant confirms the shop is a local shop in a supported region."
     )

@@ -210,7 +210,7 @@ class Control:
             else:
                 create_time = _int(item, "create_time", now)
                 update_time = _int(item, "update_time", max(now, create_time))
-                order = data.add_order(item.get("status") or "AWAITING_SHIPMENT", create_time, update_time)
+                order = self.world.new_order(data, item.get("status") or "AWAITING_SHIPMENT", create_time, update_time)
             results.append(order)
             self.world.notices.order_changed(data.shop, order)
         return {"orders": results}

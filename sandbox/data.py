@@ -1,7 +1,8 @@
 """Deterministic sample data: a shop's warehouses, products and orders in TikTok's 202309 JSON shape.
 
-The same (seed, shop, sizes, now) always give the same data. Money is computed in minor units and rendered as
-decimal strings; each order line item is one unit, as in TikTok's 202309 order model.
+The same (seed, shop, sizes, now) always give the same data; its ids also depend on where the shop's id sequences
+start and on the ids' own seed (sandbox/ids.py: an id is never issued twice). Money is computed in minor units and
+rendered as decimal strings; each order line item is one unit, as in TikTok's 202309 order model.
 """
 
 from __future__ import annotations
@@ -116,6 +117,13 @@ class ShopSeed:
     products: int
     orders: int
     now: int
+    # Where this generation's id sequences start (sandbox/ids.py): products, SKUs, orders; and the ids' seed.
+    first_sequences: tuple[int, int, int] = (0, 0, 0)
+    id_seed: int | None = None  # None: `seed`
+
+    @property
+    def ids_seed(self) -> int:
+        return self.seed if self.id_seed is None else self.id_seed
 
 
 class OrderMeta(NamedTuple):
@@ -137,10 +145,15 @@ class GeneratedShop:
     committed: dict[str, dict[str, int]]  # sku id -> warehouse id -> committed quantity
     orders: list[OrderMeta]
 
+    @property
+    def sku_count(self) -> int:
+        return sum(len(product["skus"]) for product in self.products)
+
 
 def generate_shop(spec: ShopSeed) -> GeneratedShop:
     """Warehouses, products and order metadata for one shop."""
-    warehouse_ids = [make_id(WAREHOUSE, spec.shop, n, spec.seed) for n in range(2)]
+    # Warehouses are the shop's own, not data: the same ids in every generation.
+    warehouse_ids = [make_id(WAREHOUSE, spec.shop, n, spec.ids_seed) for n in range(2)]
     products, committed = _generate_products(spec, warehouse_ids)
     return GeneratedShop(warehouse_ids, products, committed, _generate_order_metas(spec))
 
@@ -148,13 +161,13 @@ def generate_shop(spec: ShopSeed) -> GeneratedShop:
 def _generate_products(
     spec: ShopSeed, warehouse_ids: list[str]
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
-    shop, seed, now = spec.shop, spec.seed, spec.now
+    shop, seed, now, id_seed = spec.shop, spec.seed, spec.now, spec.ids_seed
+    first_product, sku_sequence, _ = spec.first_sequences
     rng = random.Random(f"{seed}:{shop.id}:products")
     currency = shop.currency
     vat = _VAT[shop.region]
     products: list[dict[str, Any]] = []
     committed: dict[str, dict[str, int]] = {}
-    sku_sequence = 0
     for n in range(spec.products):
         # The first products walk through every status so that even a tiny catalog has each one.
         status = (
@@ -172,7 +185,7 @@ def _generate_products(
         if shop.seller_type == "LOCAL":
             title, variants = shared_product(seed, n)
         for variant_index in range(variants):
-            sku_id = make_id(SKU, shop, sku_sequence, seed)
+            sku_id = make_id(SKU, shop, sku_sequence, id_seed)
             sku_sequence += 1
             sale = base_price + variant_index * (100 if currency != "IDR" else 1000)
             tax_exclusive = round(sale / (1 + vat)) if vat else sale
@@ -191,7 +204,7 @@ def _generate_products(
             committed[sku_id] = {w: rng.randint(0, 5) for w in warehouses}
         products.append(
             {
-                "id": make_id(PRODUCT, shop, n, seed),
+                "id": make_id(PRODUCT, shop, first_product + n, id_seed),
                 "title": title,
                 "status": status,
                 "create_time": create_time,
@@ -208,6 +221,7 @@ def _generate_products(
 
 def _generate_order_metas(spec: ShopSeed) -> list[OrderMeta]:
     shop, seed, now = spec.shop, spec.seed, spec.now
+    first_order = spec.first_sequences[2]
     rng = random.Random(f"{seed}:{shop.id}:orders")
     metas = []
     for n in range(spec.orders):
@@ -216,7 +230,10 @@ def _generate_order_metas(spec: ShopSeed) -> list[OrderMeta]:
         # The first orders walk through every status so that even a tiny shop has each one.
         status = ORDER_STATUSES[n] if n < len(ORDER_STATUSES) else rng.choices(ORDER_STATUSES, cum_weights=weights)[0]
         update_time = create_time + rng.randrange(0, min(now - create_time, 10 * DAY) + 1)
-        metas.append(OrderMeta(make_id(ORDER, shop, n, seed), n, status, create_time, update_time))
+        sequence = first_order + n
+        metas.append(
+            OrderMeta(make_id(ORDER, shop, sequence, spec.ids_seed), sequence, status, create_time, update_time)
+        )
     return metas
 
 
@@ -226,11 +243,17 @@ def sellable_skus(products: list[dict[str, Any]]) -> list[tuple[dict[str, Any], 
 
 
 def render_order(
-    shop: Shop, seed: int, sellable: list[tuple[dict[str, Any], dict[str, Any]]], meta: OrderMeta
+    shop: Shop,
+    seed: int,
+    sellable: list[tuple[dict[str, Any], dict[str, Any]]],
+    meta: OrderMeta,
+    id_seed: int | None = None,
 ) -> dict[str, Any]:
-    """The full order for its metadata: the same (seed, shop, sequence) always renders the same order."""
+    """The full order for its metadata: the same (seed, shop, sequence) always renders the same order; its ids
+    are made with `id_seed` (None: `seed`, as in states saved before sandbox/ids.py)."""
     rng = random.Random(seed * 1_000_003 + shop.index * 10**12 + meta.sequence)
-    return build_order(shop, seed, meta.sequence, rng, sellable, meta.status, meta.create_time, meta.update_time)
+    ids_seed = seed if id_seed is None else id_seed
+    return build_order(shop, ids_seed, meta.sequence, rng, sellable, meta.status, meta.create_time, meta.update_time)
 
 
 def build_order(
@@ -243,7 +266,8 @@ def build_order(
     create_time: int,
     update_time: int,
 ) -> dict[str, Any]:
-    """One order in Get Order List/Detail shape; at most 8 line items, whose ids derive from the order's."""
+    """One order in Get Order List/Detail shape; at most 8 line items, whose ids derive from the order's; `seed`
+    makes the ids (the randomness is `rng`'s)."""
     currency = shop.currency
     shipped = status in SHIPPED_STATUSES or status == "PARTIALLY_SHIPPING"
     package_id = make_id(PACKAGE, shop, sequence, seed) if shipped else None

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from sandbox import market
 from sandbox.control import BadInput, Control, _json
+from sandbox.ids import ORDERS
 from sandbox.quote import quoted
 from sandbox.sellers import CURRENCY_BY_REGION
 from sandbox.state import ShopData, World
@@ -125,7 +126,8 @@ class LiveControl:
             raise BadInput(f"status must be one of {list(market.SALE_STATUSES)}")
         try:
             product, sku = market.find_sku(data, sku_id, seller_sku)
-            order = market.place_sale(data, product, sku, quantity, status, int(self.world.clock()))
+            sequence = self.world.ids.take(data.shop.index, ORDERS)  # one wasted if refused: ids need no gaps
+            order = market.place_sale(data, product, sku, quantity, status, int(self.world.clock()), sequence)
         except market.MarketError as error:
             raise BadInput(str(error), error.status) from None
         parts = [(part["seller_sku"], part["sku_count"] * quantity) for part in sku.get("combined_skus") or []]

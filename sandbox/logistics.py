@@ -26,12 +26,12 @@ async def warehouses(call: Call) -> dict[str, Any]:
         "contact_person": shop.name,
     }
     rows = [(warehouse_id, "SALES_WAREHOUSE") for warehouse_id in data.catalog.warehouse_ids]
-    rows.append((make_id(WAREHOUSE, shop, 50, data.seed), "RETURN_WAREHOUSE"))
+    rows.append((make_id(WAREHOUSE, shop, 50, data.ids_seed), "RETURN_WAREHOUSE"))
     return {
         "warehouses": [
             {
                 "id": warehouse_id,
-                "entity_id": make_id(WAREHOUSE, shop, 100 + n, data.seed),
+                "entity_id": make_id(WAREHOUSE, shop, 100 + n, data.ids_seed),
                 "name": f"{shop.name} {'returns' if kind == 'RETURN_WAREHOUSE' else f'warehouse {n + 1}'}",
                 "effect_status": "ENABLED",
                 "type": kind,

@@ -56,9 +56,10 @@ def find_sku(data: ShopData, sku_id: str | None, seller_sku: str | None) -> tupl
 
 
 def place_sale(
-    data: ShopData, product: dict[str, Any], sku: dict[str, Any], quantity: int, status: str, now: int
+    data: ShopData, product: dict[str, Any], sku: dict[str, Any], quantity: int, status: str, now: int, sequence: int
 ) -> dict[str, Any]:
-    """Reserve `quantity` units and add the order (one line item per unit); MarketError 409 if it cannot sell."""
+    """Reserve `quantity` units and add the order (one line item per unit) under the order `sequence`, a fresh one
+    from the world's IdLedger (sandbox/ids.py); MarketError 409 if it cannot sell."""
     if product["status"] != "ACTIVATE":
         raise MarketError(f"product {product['id']} is {product['status']}: buyers cannot order it", 409)
     # A virtual bundle sells its components: sku_count units of each per bundle unit (live-sync.md sec. 1.5).
@@ -74,8 +75,7 @@ def place_sale(
     units_held: list[tuple[str, str]] = []
     for part_sku, units in stocked:
         units_held.extend(_reserve(data, part_sku, units))
-    sequence = data.next_order_sequence
-    order = dict(data.add_order(status, now, now))
+    order = dict(data.add_order(sequence, status, now, now))
     shop, currency = data.shop, data.shop.currency
     # The generated order's first line lends its shape, not its bundle: its components are named below when the
     # SKU sold is a virtual bundle, and only then.
@@ -84,7 +84,7 @@ def place_sale(
     order["line_items"] = [
         {
             **template,
-            "id": make_id(LINE_ITEM, shop, _SALE_ITEM_BASE + sequence * MAX_SALE_QUANTITY + n, data.seed),
+            "id": make_id(LINE_ITEM, shop, _SALE_ITEM_BASE + sequence * MAX_SALE_QUANTITY + n, data.ids_seed),
             "sku_id": sku["id"],
             "seller_sku": sku["seller_sku"],
             "product_id": product["id"],
@@ -162,7 +162,7 @@ def move(data: ShopData, order_id: str, wanted: str, now: int, initiator: str = 
     elif not order["recipient_address"]:
         order["recipient_address"] = address_for(random.Random(order["id"]), data.shop.region, "Alex", "Smith")
     if target in SHIPPED and not order["packages"]:
-        package_id = make_id(PACKAGE, data.shop, _SALE_ITEM_BASE + int(order_id[5:]) % 10**13, data.seed)
+        package_id = make_id(PACKAGE, data.shop, _SALE_ITEM_BASE + int(order_id[5:]) % 10**13, data.ids_seed)
         order["packages"] = [{"id": package_id}]
         order["line_items"] = [{**item, "package_id": package_id} for item in order["line_items"]]
     if target == "CANCELLED":

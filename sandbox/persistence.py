@@ -9,6 +9,9 @@ one written by an incompatible sandbox version, or unreadable, is set aside as `
 fresh with a warning. Traffic knobs (faults, latency, rate limit, counters) are not kept. The data settings
 (products and orders per shop, seed) are those saved: when the ones given at start differ, one warning line says
 so and how to start over.
+
+The id ledger (sandbox/ids.py, `<state_dir>/sandbox-ids.json`) is a file of its own: deleting the saved state to
+start over leaves it, so the fresh state's ids are still never ones issued before.
 """
 
 from __future__ import annotations

@@ -18,10 +18,9 @@ from starlette.routing import Route
 from sandbox.catalog import MAX_QUANTITY
 from sandbox.control import BadInput, Control, _json
 from sandbox.data import PRODUCT, PRODUCT_STATUSES, SKU, make_id
+from sandbox.ids import PRODUCTS, SKUS
 from sandbox.quote import quoted
 from sandbox.state import ShopData, World
-
-_NEW_SEQUENCE = 10**12  # product / SKU sequences of created products: far from the generated ones
 
 
 def _text(body: dict[str, Any], name: str, required: bool = False) -> str | None:
@@ -75,14 +74,18 @@ class SellerCenter:
             raise BadInput("skus must be a list of 1..100 objects")
         catalog, now = data.catalog, int(self.world.clock())
         number = catalog.created_products
-        product_id = make_id(PRODUCT, shop, _NEW_SEQUENCE + number, data.seed)
+        # Fresh sequences from the world's ledger (sandbox/ids.py): never an id issued before, even by an earlier
+        # generation of this shop's data (a reseed or reset).
+        ids = self.world.ids
+        product_id = make_id(PRODUCT, shop, ids.take(shop.index, PRODUCTS), data.ids_seed)
+        first_sku = ids.take(shop.index, SKUS, len(sku_specs))
         default_price = "150000" if shop.currency == "IDR" else "19.99"
         skus = []
         for position, spec in enumerate(sku_specs):
             price = _text(spec, "price") or default_price
             skus.append(
                 {
-                    "id": make_id(SKU, shop, _NEW_SEQUENCE + number * 100 + position, data.seed),
+                    "id": make_id(SKU, shop, first_sku + position, data.ids_seed),
                     "seller_sku": _text(spec, "seller_sku") or f"SB-NEW-{number:04d}-{position}",
                     "price": {"currency": shop.currency, "sale_price": price, "tax_exclusive_price": price},
                     "inventory": [{"warehouse_id": catalog.warehouse_ids[0], "quantity": _quantity(spec) or 0}],

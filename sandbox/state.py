@@ -16,6 +16,7 @@ from sandbox.counters import Counters
 from sandbox.data import ORDER, OrderMeta, ShopSeed, generate_shop, make_id, render_order, sellable_skus
 from sandbox.faults import Faults
 from sandbox.holds import Holds
+from sandbox.ids import ORDERS, PRODUCTS, SKUS, IdLedger
 from sandbox.inventory_log import InventoryLog
 from sandbox.notices import Notices
 from sandbox.oracle import Oracle
@@ -29,23 +30,29 @@ from sandbox.webhooks import WebhookSender
 
 @dataclass
 class ShopData:
-    """One shop's products, stock and orders, plus the sequence for orders added later."""
+    """One shop's products, stock and orders; ids are made with `id_seed` from sequences the world's IdLedger
+    issued (sandbox/ids.py)."""
 
     shop: Shop
     seed: int
     catalog: Catalog
     orders: OrderBook
-    next_order_sequence: int
     # Orders placed by buyers (`/_sandbox/shops/{id}/sales`) -> the (sku id, warehouse id) of each unit still
     # committed; cancelling gives them back to available, shipping releases them.
     holds: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    # None in states saved before the id ledger: their ids were made with `seed` (the class attribute answers).
+    id_seed: int | None = None
 
-    def add_order(self, status: str, create_time: int, update_time: int) -> dict[str, Any]:
-        """A new generated order (for the control surface), indexed at once."""
-        sequence = self.next_order_sequence
-        self.next_order_sequence += 1
-        meta = OrderMeta(make_id(ORDER, self.shop, sequence, self.seed), sequence, status, create_time, update_time)
-        order = render_order(self.shop, self.seed, sellable_skus(self.catalog.products), meta)
+    @property
+    def ids_seed(self) -> int:
+        """The seed every id of this shop's data is made with."""
+        return self.seed if self.id_seed is None else self.id_seed
+
+    def add_order(self, sequence: int, status: str, create_time: int, update_time: int) -> dict[str, Any]:
+        """A new generated order (for the control surface) from a fresh order `sequence`, indexed at once."""
+        order_id = make_id(ORDER, self.shop, sequence, self.ids_seed)
+        meta = OrderMeta(order_id, sequence, status, create_time, update_time)
+        order = render_order(self.shop, self.seed, sellable_skus(self.catalog.products), meta, self.ids_seed)
         self.orders.put(order, sequence)
         return order
 
@@ -94,6 +101,8 @@ class World:
         if config.state_dir:
             persistence.load(self, config.state_dir)
             self.tokens.on_change = self.save
+        # After the state: a new ledger makes ids with the seed of the data restored (it made theirs).
+        self.ids = IdLedger(config.state_dir, self.seed)
 
     def save(self) -> None:
         """Write the state under `config.state_dir` (no-op without one)."""
@@ -119,14 +128,25 @@ class World:
         """The shop's data, generated on first use: a benchmark touching one shop never pays for the others."""
         data = self._shop_data.get(shop.id)
         if data is None:
-            generated = generate_shop(
-                ShopSeed(shop, self.seed, self.products_per_shop, self.orders_per_shop, self.data_now)
+            ids, id_seed = self.ids, self.ids.id_seed
+            firsts = (ids.peek(shop.index, PRODUCTS), ids.peek(shop.index, SKUS), ids.peek(shop.index, ORDERS))
+            spec = ShopSeed(
+                shop, self.seed, self.products_per_shop, self.orders_per_shop, self.data_now, firsts, id_seed
             )
+            generated = generate_shop(spec)
+            # Nothing generated has left the process yet: the sequences it used are taken (reserved) now.
+            ids.take(shop.index, PRODUCTS, len(generated.products))
+            ids.take(shop.index, SKUS, generated.sku_count)
+            ids.take(shop.index, ORDERS, len(generated.orders))
             catalog = Catalog(generated.products, generated.committed, generated.warehouse_ids)
-            render = functools.partial(render_order, shop, self.seed, sellable_skus(catalog.products))
-            data = ShopData(shop, self.seed, catalog, OrderBook(generated.orders, render), len(generated.orders))
+            render = functools.partial(render_order, shop, self.seed, sellable_skus(catalog.products), id_seed=id_seed)
+            data = ShopData(shop, self.seed, catalog, OrderBook(generated.orders, render), id_seed=id_seed)
             self._shop_data[shop.id] = data
         return data
+
+    def new_order(self, data: ShopData, status: str, create_time: int, update_time: int) -> dict[str, Any]:
+        """A generated order added to a shop under an order id never issued before."""
+        return data.add_order(self.ids.take(data.shop.index, ORDERS), status, create_time, update_time)
 
     def add_seller(self, name: str, region: str) -> Seller:
         """A new local seller with one shop (ids derived from a key made of the name); ValueError past 100 shops."""

@@ -68,6 +68,11 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
     assert process.poll() is None, stderr.read_text()  # died while starting: say why at once
     # the banner shows the port given, not 8000
     assert f"{base}/graphql" in stdout.read_text()
+    # and its sandbox consent link opens TikTok's stand-in consent page
+    consent = re.search(r"Sandbox consent: +(\S+)", stdout.read_text())
+    assert consent and consent.group(1).startswith(f"{base}/sandbox/oauth/authorize?"), stdout.read_text()
+    page = httpx.get(consent.group(1), timeout=DEADLINE_SECONDS)
+    assert page.status_code == 200 and "Authorize Shopbridge" in page.text and "us-local" in page.text, page.text
     # the one-click console link: a login code in the fragment, exchanged for a token once
     link = re.search(rf"{re.escape(base)}/console/#login=([A-Za-z0-9_-]+)", stdout.read_text())
     assert link, stdout.read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
@@ -104,8 +105,9 @@ def interrupted_subjects(lines: list[str]) -> list[str]:
 def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> None:
     data = tmp_path / "data"
 
-    def demo_run(orders: int, *flags: str) -> tuple[str, str, int]:
-        """Start the demo, read what it serves, stop it: (banner, log, orders per shop served)."""
+    def demo_run(orders: int, *flags: str) -> tuple[str, str, int, set[str]]:
+        """Start the demo, read what it serves, sell 2 units, stop it: (banner, log, orders per shop served, the
+        ids of the first shop's orders, the sale's included)."""
         port = free_port()
         env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), SHOPBRIDGE_SANDBOX_ORDERS=str(orders))
         out = tmp_path / f"demo-{orders}-{len(flags)}"
@@ -113,28 +115,44 @@ def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> Non
         try:
             stdout = out.with_suffix(".out")
             wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
-            overview = httpx.get(f"http://127.0.0.1:{port}/sandbox/_sandbox/", timeout=DEADLINE_SECONDS).json()
+            control = f"http://127.0.0.1:{port}/sandbox/_sandbox"
+            overview = httpx.get(f"{control}/", timeout=DEADLINE_SECONDS).json()
             assert process.poll() is None, out.with_suffix(".err").read_text()  # died while starting: say why now
+            shop = httpx.get(f"{control}/shops").json()["sellers"][0]["shops"][0]["id"]
+            products = httpx.get(f"{control}/shops/{shop}/products", timeout=DEADLINE_SECONDS).json()["products"]
+            sku = next(
+                sku
+                for product in products
+                if product["status"] == "ACTIVATE"
+                for sku in product["skus"]
+                if not sku.get("combined_skus") and sum(stock["quantity"] for stock in sku["inventory"]) >= 2
+            )
+            sale = httpx.post(f"{control}/shops/{shop}/sales", json={"sku_id": sku["id"], "quantity": 2})
+            assert sale.status_code == 200, sale.text
+            orders = httpx.get(f"{control}/shops/{shop}/orders", timeout=DEADLINE_SECONDS).json()["orders"]
             process.send_signal(signal.SIGINT)
             process.wait(timeout=DEADLINE_SECONDS)
-            return stdout.read_text(), out.with_suffix(".err").read_text(), overview["data"]["orders"]
+            ids = {order["id"] for order in orders}
+            return stdout.read_text(), out.with_suffix(".err").read_text(), overview["data"]["orders"], ids
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
 
     # given a first run (its sandbox state is saved when it stops)
-    banner, _, served = demo_run(5)
+    banner, _, served, first_ids = demo_run(5)
     assert "Sandbox state" not in banner and served == 5
     # when the demo starts again with another SHOPBRIDGE_SANDBOX_ORDERS
-    banner, log, served = demo_run(9)
+    banner, log, served, second_ids = demo_run(9)
     # then the saved state is served, and both the banner and the log say so and how to start over
-    assert served == 5
+    assert served == 5 and first_ids < second_ids and len(second_ids) == 5 + 2  # and each run's sale kept
     assert "restored from" in banner and "--reset-sandbox" in banner and "SHOPBRIDGE_SANDBOX_PRODUCTS" in banner
     assert "made with 40 products and 5 orders per shop" in log and "9 orders" in log
-    # and --reset-sandbox starts it fresh from the settings
-    banner, _, served = demo_run(9, "--reset-sandbox")
+    # and --reset-sandbox starts it fresh from the settings, under order ids never issued before: not the earlier
+    # runs' sales' (generated order 6 of 9 once took the first sale's), which Shopbridge may have stored
+    banner, _, served, third_ids = demo_run(9, "--reset-sandbox")
     assert "started fresh" in banner and served == 9
+    assert len(third_ids) == 9 + 1 and third_ids.isdisjoint(second_ids)
 
 
 def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_sandbox(tmp_path) -> None:
@@ -182,3 +200,43 @@ def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_san
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_second_demo_on_the_same_data_directory_is_refused_while_the_first_lives(tmp_path) -> None:
+    # two `make run` from one checkout share its SQLite database and the sandbox's saved state (last writer wins)
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"), SHOPBRIDGE_SANDBOX_ORDERS="5")
+
+    def start(name: str, port: int) -> subprocess.Popen[bytes]:
+        return shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / name)
+
+    def banner_of(process: subprocess.Popen[bytes], name: str) -> None:
+        stdout = tmp_path / f"{name}.out"
+        wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), f"{name}'s banner")
+        assert process.poll() is None, (tmp_path / f"{name}.err").read_text()
+
+    first_port, second_port = free_port(), free_port()
+    first = start("first", first_port)
+    second = third = None
+    try:
+        # given a first demo serving
+        banner_of(first, "first")
+        # when a second starts on another port from the same data directory
+        second = start("second", second_port)
+        # then it stops at once with one clear line naming the first, and the first serves on
+        assert second.wait(timeout=DEADLINE_SECONDS) == 1
+        refusal = (tmp_path / "second.err").read_text().strip()
+        assert "\n" not in refusal and "ALREADY_RUNNING" in refusal and f"pid {first.pid}" in refusal, refusal
+        assert "SHOPBRIDGE_DATA_DIR" in refusal and "GraphiQL" not in (tmp_path / "second.out").read_text()
+        assert httpx.get(f"http://127.0.0.1:{first_port}/healthz", timeout=DEADLINE_SECONDS).status_code == 200
+        # and once the first has died without any cleanup (SIGKILL), the lock is gone with it: a demo starts
+        first.kill()
+        first.wait(timeout=DEADLINE_SECONDS)
+        third = start("third", second_port)
+        banner_of(third, "third")
+        third.send_signal(signal.SIGINT)
+        assert third.wait(timeout=DEADLINE_SECONDS) in (0, 130, -signal.SIGINT)
+    finally:
+        for process in (first, second, third):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()

@@ -91,6 +91,7 @@ class TestAuthorize:
         ("variables", "code", "field"),
         [
             ({"region": "US", "name": "   ", "regionConfirmed": True}, "INVALID_NAME", ["name"]),
+            ({"region": "US", "name": "\u200b\ufeff", "regionConfirmed": True}, "INVALID_NAME", ["name"]),
             ({"region": "US", "name": "x" * 65, "regionConfirmed": True}, "INVALID_NAME", ["name"]),
             ({"region": "US", "name": "bad\u0007name", "regionConfirmed": True}, "INVALID_NAME", ["name"]),
             ({"region": "US", "name": "ok", "regionConfirmed": False}, "REGION_NOT_CONFIRMED", ["regionConfirmed"]),
@@ -209,6 +210,12 @@ class TestManage:
         assert payload == {"shop": {"id": shop["id"], "name": "Renamed 🛍️"}, "userErrors": []}
         bad = app.graphql(RENAME, {"id": shop["id"], "name": ""}, "m1")["shopRename"]
         assert codes(bad) == ["INVALID_NAME"] and bad["shop"] is None
+        # a zero-width space is as empty as no name at all: same code, same message, and the name stays
+        invisible = app.graphql(RENAME, {"id": shop["id"], "name": "\u200b"}, "m1")["shopRename"]
+        assert invisible["userErrors"][0]["code"] == "INVALID_NAME" and invisible["shop"] is None
+        assert "must not be empty" in invisible["userErrors"][0]["message"]
+        listed = app.graphql("query($id: ID!) { shop(id: $id) { name } }", {"id": shop["id"]}, "m1")
+        assert listed["shop"]["name"] == "Renamed 🛍️"
 
     def test_reauthorize_renews_expiry_and_keeps_name(self, app_factory) -> None:
         app = app_factory(refresh_token_ttl=3 * 24 * 3600)
