@@ -16,9 +16,11 @@ import re
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from adapters.text import one_line
 from domain.errors import DomainError
+from gql.operations import BAD_REQUEST
 from gql.types import UserError
 
 log = logging.getLogger("shopbridge.graphql")
@@ -80,8 +82,9 @@ def _is_expected(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None:  # a validation or parse error from graphql-core: about the client's document
         return True
-    # A GraphQLError as the cause is graphql-core's own verdict on the request (e.g. a variable's bad enum value).
-    return isinstance(original, (BadRequestError, DomainError, GraphQLError))
+    # A GraphQLError as the cause is graphql-core's own verdict on the request (e.g. a variable's bad enum value);
+    # CannotGetOperationTypeError is Strawberry's: the document has no operation, or none of `operationName`.
+    return isinstance(original, (BadRequestError, DomainError, GraphQLError, CannotGetOperationTypeError))
 
 
 def error_code(error: GraphQLError) -> str:
@@ -92,6 +95,8 @@ def error_code(error: GraphQLError) -> str:
             return str(extensions["code"])
         if isinstance(cause, DomainError):
             return cause.code.value
+        if isinstance(cause, CannotGetOperationTypeError):
+            return BAD_REQUEST  # as HTTP answers it (400): no operation to run
     if not _is_expected(error):
         return INTERNAL_SERVER_ERROR
     if any(pattern.search(error.message) for pattern in _LIMIT_MESSAGES):

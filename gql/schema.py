@@ -11,7 +11,6 @@ from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
@@ -34,6 +33,7 @@ from gql.inventory_policy.mutations import InventoryPolicyMutation
 from gql.metrics import OperationMetrics
 from gql.mutations import Mutation
 from gql.operations import OperationChoice
+from gql.parsing import ReportingParserCache
 from gql.queries import Query
 from gql.shared_events import SharedEventExecutor
 from gql.subscriptions import Subscription
@@ -78,7 +78,7 @@ schema = ShopbridgeSchema(
         lambda: AddValidationRules([_DEPTH_RULE]),  # QueryDepthLimiter(max_depth=MAX_DEPTH)'s rule
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: AddValidationRules([_ALIASES_RULE]),  # MaxAliasesLimiter(max_alias_count=MAX_ALIASES)'s rule
-        lambda: ParserCache(maxsize=256),
+        lambda: ReportingParserCache(maxsize=256),  # a document that does not parse is the client's error
         lambda: ValidationCache(maxsize=256),
         # After ValidationCache, which sets the validation errors itself: the cost verdict must come last.
         lambda: QueryCostLimiter(max_objects=MAX_OBJECTS),

@@ -13,9 +13,12 @@ answers, and only then lets uvicorn close the listener. `on_listening` runs once
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from socket import socket
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -24,6 +27,7 @@ from starlette.applications import Starlette
 log = logging.getLogger("shopbridge")
 
 WS_PING_SECONDS = 20
+FORCED_LINE = "interrupted again: not waiting for open connections; closing them and shutting down"
 
 
 def websocket_options(max_message_bytes: int) -> dict[str, Any]:
@@ -44,26 +48,46 @@ def websocket_options(max_message_bytes: int) -> dict[str, Any]:
 
 
 class Server(uvicorn.Server):
-    """uvicorn's server with a hook once listening and the app's quiesce before the listener closes."""
+    """uvicorn's server with a hook once listening, the app's quiesce before the listener closes, and a second
+    Ctrl+C that shortens the stop without skipping the app's shutdown.
+
+    uvicorn reads a second SIGINT as "force quit": it stops waiting for open connections and background tasks,
+    and also skips the lifespan shutdown, so the database, the TikTok client and the sandbox's saved state were
+    never closed, and the lifespan task, cancelled when the loop closed, was logged at ERROR with a traceback.
+    Pressing Ctrl+C twice is ordinary: here it still stops waiting for open connections (uvicorn asks them to
+    close, WebSockets with 1012), says so in one INFO line, and the app's shutdown runs all the same.
+    """
 
     def __init__(self, config: uvicorn.Config, app: Starlette, on_listening: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self._app = app
         self._on_listening = on_listening
+        self._said_forced = False
 
     async def startup(self, sockets: list[socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started and not self.should_exit and self._on_listening is not None:
             self._on_listening()
 
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self.force_exit and not self._said_forced:
+            self._said_forced = True
+            # A signal handler runs between two bytecodes of the loop's thread: the line is written by the loop.
+            with suppress(RuntimeError):
+                asyncio.get_running_loop().call_soon(log.info, FORCED_LINE)
+
     async def shutdown(self, sockets: list[socket] | None = None) -> None:
         quiesce: Callable[[], Awaitable[None]] | None = getattr(self._app.state, "quiesce", None)
-        if quiesce is not None and not self.force_exit:
+        if quiesce is not None:  # also after a second Ctrl+C: imports calling a closed port would log retries
             try:
                 await quiesce()
             except Exception:
                 log.exception("stopping the embedded worker pool failed; shutting down anyway")
         await super().shutdown(sockets)
+        finished = getattr(self.lifespan, "shutdown_event", None)
+        if self.force_exit and isinstance(finished, asyncio.Event) and not finished.is_set():
+            await self.lifespan.shutdown()  # uvicorn skipped it after the second Ctrl+C
 
 
 def serve(app: Starlette, on_listening: Callable[[], None] | None = None, **options: Any) -> int:

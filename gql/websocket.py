@@ -4,7 +4,10 @@ Strawberry's handler assumes well-formed messages: a JSON array, a string `id` t
 is not an object raised inside it (a server exception and no close frame). Here every message is checked against
 the protocol (https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md) before Strawberry sees it, and
 anything the protocol calls invalid closes the socket with 4400. Messages larger than the request limit close it
-with 1009 (Message Too Big) before they are parsed. The legacy `graphql-ws` protocol is not offered.
+with 1009 (Message Too Big) before they are parsed. A well-formed `subscribe` whose document is refused before
+execution (it does not parse, exceeds a limit, names no operation to run, or fails validation) gets an `error`
+message for its id, with the `extensions.code` HTTP gives the same document; the socket stays open. The legacy
+`graphql-ws` protocol is not offered.
 """
 
 from __future__ import annotations
@@ -87,6 +90,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
             return
         await super().handle_subscribe(message)
+
+    @staticmethod
+    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
+        # Strawberry closes the whole socket (4400) for a document that does not parse or names no operation to
+        # run, ending every other operation on it. The message itself is well-formed: the document is the client's
+        # mistake, answered as HTTP answers it, with an `error` message for that id carrying the same code
+        # (GRAPHQL_PARSE_FAILED, QUERY_TOO_COMPLEX, BAD_REQUEST; PROTOCOL.md: errors "before execution starts").
+        return None
 
     async def handle_task_exception(self, error: Exception) -> None:
         # An operation that tries to send after the socket closed (the client left, or we closed it for a bad

@@ -33,11 +33,15 @@ AUTHORIZED_SHOPS = "/authorization/202309/shops"
 TASKS = "{ shops { edges { node { syncTasks { edges { node { kind status } } } } } } }"
 
 
-def shopbridge(*args: str, env: dict[str, str], cwd: Path, out: Path) -> subprocess.Popen[bytes]:
+def shopbridge(
+    *args: str, env: dict[str, str], cwd: Path, out: Path, process_group: bool = False
+) -> subprocess.Popen[bytes]:
+    """`shopbridge *args`; with `process_group`, in a process group of its own (a terminal's Ctrl+C reaches the
+    whole group: `os.killpg(process.pid, signal.SIGINT)`)."""
     with (out.with_suffix(".out")).open("wb") as stdout, (out.with_suffix(".err")).open("wb") as stderr:
         return subprocess.Popen(
             [sys.executable, "-m", "gql.cli", *args], env=env, cwd=cwd, stdout=stdout, stderr=stderr,
-            preexec_fn=parent_death_signal(signal.SIGTERM),
+            preexec_fn=parent_death_signal(signal.SIGTERM), start_new_session=process_group,
         )  # fmt: skip
 
 

@@ -3,10 +3,16 @@ stops quickly and quietly (issue 12, newcomer trial: items 1 and 6)."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -20,7 +26,10 @@ PRODUCT_SEARCH = "/product/202309/products/search"
 ACTIVE = "{ syncTasks { edges { node { kind status processed } } } }"
 
 
-def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None:
+@contextmanager
+def demo_importing(tmp_path: Path, *, process_group: bool = False) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """`shopbridge demo` with an import under way (its product pages 300 ms each at TikTok, the first two held
+    until the test saw them): (the process, its stderr file). Killed on the way out if it still runs."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     stdout, stderr = tmp_path / "demo.out", tmp_path / "demo.err"
@@ -30,7 +39,9 @@ def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None
         SHOPBRIDGE_SANDBOX_PRODUCTS="500",
         SHOPBRIDGE_TIKTOK_TIMEOUT=str(DEADLINE_SECONDS),  # a held page is waited for, not retried
     )
-    process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
+    process = shopbridge(
+        "demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo", process_group=process_group
+    )
     try:
         # given the banner: the very first request after it is answered (no "connection refused")
         wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
@@ -78,6 +89,15 @@ def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None
         wait_until(importing, "an import to make progress")
         # TikTok answers again (300 ms a call): the remaining pages are under way when Ctrl+C comes
         assert httpx.post(f"{control}/hold", json={"paths": []}, timeout=DEADLINE_SECONDS).status_code == 200
+        yield process, stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None:
+    with demo_importing(tmp_path) as (process, stderr):
         before = len(stderr.read_text())
 
         # when the user presses Ctrl+C
@@ -92,10 +112,28 @@ def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None
         assert all(" INFO " in line for line in interrupted), interrupted
         assert len(interrupted) == len(set(interrupted_subjects(interrupted))), interrupted
         assert "Application shutdown complete." in after
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+
+
+def test_ctrl_c_twice_mid_import_still_shuts_down_quietly(tmp_path) -> None:
+    """uvicorn reads a second SIGINT as "force quit" and skipped the app's shutdown: nothing was closed, and the
+    lifespan, cancelled as the loop closed, was logged at ERROR with a KeyboardInterrupt/CancelledError traceback."""
+    with demo_importing(tmp_path, process_group=True) as (process, stderr):
+        before = len(stderr.read_text())
+
+        # when the user presses Ctrl+C, and again a moment later (the gap is the scenario, not a wait), as a
+        # terminal sends it: to the whole process group
+        os.killpg(process.pid, signal.SIGINT)
+        time.sleep(0.7)
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=DEADLINE_SECONDS) in (0, 130, -signal.SIGINT)
+
+        # then no traceback, nothing at WARNING or ERROR, one line about the second Ctrl+C at most
+        after = stderr.read_text()[before:]
+        for noise in ("Traceback", "KeyboardInterrupt", "CancelledError", " WARNING ", " ERROR ", "ConnectError"):
+            assert noise not in after, after
+        assert sum("interrupted again" in line for line in after.splitlines()) <= 1, after
+        # and the app's shutdown still ran to its end: the database, the TikTok client and the sandbox closed
+        assert "Waiting for application shutdown." in after and "Application shutdown complete." in after, after
 
 
 def interrupted_subjects(lines: list[str]) -> list[str]:
@@ -240,3 +278,32 @@ def test_a_second_demo_on_the_same_data_directory_is_refused_while_the_first_liv
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def test_ctrl_c_while_the_command_starts_exits_130_without_a_traceback(tmp_path) -> None:
+    # given `shopbridge demo` still importing its modules (~0.7 s): Python's -X importtime writes a line to stderr
+    # as each import completes, so the test knows it is inside gql.cli's imports (cryptography comes with its token
+    # signing, well before the last of them)
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"))
+    command = [sys.executable, "-X", "importtime", "-m", "gql.cli", "demo", "--port", str(free_port())]
+    process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert process.stderr is not None
+        seen = []
+        for line in iter(process.stderr.readline, b""):
+            seen.append(line)
+            if b"cryptography" in line:
+                break
+        # when the user presses Ctrl+C
+        process.send_signal(signal.SIGINT)
+        rest = process.stderr.read()
+        # then the command exits 130, without a traceback
+        assert process.wait(timeout=DEADLINE_SECONDS) == 130, rest.decode()[-3000:]
+        assert b"Traceback" not in rest and b"KeyboardInterrupt" not in rest, rest.decode()[-3000:]
+        assert any(b"cryptography" in line for line in seen)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()

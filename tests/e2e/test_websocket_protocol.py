@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 
+import httpx
 import pytest
 
 from tests.fixtures.app import ShopbridgeServer
@@ -133,6 +134,58 @@ class TestInvalidMessages:
         async with connected(app.url, None) as socket:
             await socket.send(json.dumps({"type": "connection_init", "payload": None}))
             assert await close_code(socket) == 4403
+
+
+# Documents refused before they are validated, each with the code HTTP answers for it (README, "The GraphQL API").
+# The depth and alias limits are validation rules: their refusals already took the validation path.
+REFUSED_DOCUMENTS = {
+    "syntax error": ("subscription { syncTaskUpdated { status ", None, "GRAPHQL_PARSE_FAILED"),
+    # "{ syncTasks ( status : [" n values "] ) { totalCount } }" is 12 + n tokens: 2,001 is one over the limit
+    "over 2,000 tokens": (
+        "{ syncTasks(status: [" + "QUEUED, " * 1989 + "]) { totalCount } }",
+        None,
+        "QUERY_TOO_COMPLEX",
+    ),
+    "no operation": ("fragment F on Query { supportedRegions }", None, "BAD_REQUEST"),
+    "unknown operationName": ("query A { supportedRegions }", "B", "BAD_REQUEST"),
+}
+
+
+class TestRefusedDocuments:
+    """A well-formed `subscribe` whose document cannot run is the client's mistake, not a protocol violation: an
+    `error` message for its id with HTTP's code, the socket kept open, one INFO line in our log."""
+
+    @pytest.mark.parametrize(("query", "operation_name", "code"), REFUSED_DOCUMENTS.values(), ids=REFUSED_DOCUMENTS)
+    async def test_gets_an_error_message_with_https_code_and_one_info_line(
+        self, app: ShopbridgeServer, server_errors, caplog, query: str, operation_name: str | None, code: str
+    ) -> None:
+        # given the code HTTP answers for the document
+        over_http = await asyncio.to_thread(_http_code, app, query, operation_name)
+        assert over_http == code
+        logged_before = len(caplog.records)
+        async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
+            # when it is sent over the socket
+            payload = {"query": query, "operationName": operation_name}
+            await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+            answer = json.loads(await asyncio.wait_for(socket.recv(), DEADLINE_SECONDS))
+            # then it is refused with an error message for its id, carrying the same code
+            assert (answer["id"], answer["type"]) == ("1", "error"), answer
+            assert [error["extensions"]["code"] for error in answer["payload"]] == [code], answer
+            # and the socket still serves (the id is free again)
+            await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": QUERY}))
+            assert json.loads(await asyncio.wait_for(socket.recv(), DEADLINE_SECONDS))["type"] == "next"
+        # and our log has one INFO line for it, without a traceback, and nothing at ERROR
+        assert server_errors() == []
+        lines = [r for r in caplog.records[logged_before:] if r.name == "shopbridge.graphql" and code in r.getMessage()]
+        assert len(lines) == 1 and lines[0].levelno == logging.INFO and lines[0].exc_info is None, lines
+        assert "\n" not in lines[0].getMessage()
+
+
+def _http_code(app: ShopbridgeServer, query: str, operation_name: str | None) -> str:
+    headers = {"Authorization": f"Bearer {app.token('m1')}"}
+    body = {"query": query, "operationName": operation_name}
+    response = httpx.post(f"{app.url}/graphql", json=body, headers=headers, timeout=DEADLINE_SECONDS)
+    return str(response.json()["errors"][0]["extensions"]["code"])
 
 
 class TestSizeLimit:
