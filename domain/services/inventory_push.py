@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from domain.catalog import Product
 from domain.clock import Clock
@@ -48,6 +48,7 @@ from domain.stock_levels import InventoryUpdateResult, SkuStock
 log = logging.getLogger(__name__)
 
 DEFAULT_WAREHOUSE_TTL_SECONDS = 600.0
+MAX_SEARCH_SKU_IDS = 600  # Inventory Search by sku_ids (tiktok-api.md sec. 9, live-sync.md sec. 1.2)
 
 
 class PushMetrics:
@@ -75,9 +76,12 @@ class PushDeps:
     batch: int = 20  # rows claimed at a time
     concurrency: int = 4  # products of one shop in flight at once
     metrics: PushMetrics = field(default_factory=PushMetrics)
-    # The committed fence (live-sync.md sec. 7.3): read TikTok's available before each push and hold back the
-    # units it sold that the pool has not ingested yet (`unseen_sales`); one Inventory Search per product push.
+    # The committed fence (live-sync.md sec. 7.3): read TikTok's available before the push and hold back the
+    # units it sold that the pool has not ingested yet (`unseen_sales`). The SKUs of every product claimed in a
+    # round are read together, 600 ids per Inventory Search (`read_available`), so a fenced round claims
+    # `fence_batch` rows: ceil(SKUs / 600) searches per round, not one per product.
     fence: bool = False
+    fence_batch: int = MAX_SEARCH_SKU_IDS
     # shop id -> (monotonic expiry, default sales warehouse id): Get Warehouses at most every 10 min per shop.
     default_warehouses: dict[str, tuple[float, str | None]] = field(default_factory=dict)
 
@@ -94,6 +98,7 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
 
     Raises `AuthorizationLostError` after releasing its claims when TikTok no longer honours the shop's tokens."""
     report = PushReport()
+    limit = deps.fence_batch if deps.fence else deps.batch
     while True:
         # A look first, outside any write transaction: most messages of a burst find their rows already claimed
         # or pushed, and a claim is a write (SQLite's single writer lock, which the ledger needs too).
@@ -107,12 +112,13 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
             policy = await uow.inventory_push.policy(shop_id)
             if not policy.push_enabled:
                 return report
-            claims = await uow.inventory_push.claim_due(shop_id, deps.holder, deps.clock.now(), deps.lease, deps.batch)
+            claimed_at = deps.clock.now()
+            claims = await uow.inventory_push.claim_due(shop_id, deps.holder, claimed_at, deps.lease, limit)
             await uow.commit()
         if not claims:
             return report
         try:
-            await _push_claims(deps, shop, policy, claims, report)
+            await _push_claims(deps, shop, policy, claims, report, claimed_at)
         except Exception:
             if await _shop_exists(deps, shop_id):
                 raise
@@ -128,25 +134,48 @@ async def _shop_exists(deps: PushDeps, shop_id: str) -> bool:
 
 
 async def _push_claims(
-    deps: PushDeps, shop: Shop, policy: InventoryPolicy, claims: Sequence[OutboxClaim], report: PushReport
+    deps: PushDeps,
+    shop: Shop,
+    policy: InventoryPolicy,
+    claims: Sequence[OutboxClaim],
+    report: PushReport,
+    claimed_at: datetime,
 ) -> None:
-    """Push the claimed products, `deps.concurrency` at a time; every claim is finished even if one fails."""
+    """Push the claimed products, `deps.concurrency` at a time; every claim is finished even if one fails.
+
+    With the fence, the links of every claimed product are read first and TikTok's available of all their SKUs
+    in as few Inventory Search calls as TikTok allows (`_read_fence`). A product whose turn comes when half the
+    lease is gone is handed back due now (once the round has pushed something): the next round claims it with a
+    fresh lease and a fresh reading, so no send outlives its lease and no reading is older than half of it."""
     api, limit = _api(deps, shop), asyncio.Semaphore(deps.concurrency)
+    fences: dict[str, _Fence] = {}
+    if deps.fence:
+        try:
+            fences = await _read_fence(deps, api, shop, claims)
+        except asyncio.CancelledError:  # a stop during the round's read: every claim back, due now (see below)
+            await asyncio.shield(asyncio.gather(*(_release(deps, c, "interrupted by a shutdown") for c in claims)))
+            raise
+    hand_back_at, finished = claimed_at + deps.lease / 2, 0
 
     async def one(claim: OutboxClaim) -> None:
+        nonlocal finished
         try:
             async with limit:
+                if finished and deps.clock.now() >= hand_back_at:
+                    await _release(deps, claim, error=None)
+                    return
                 # Not `report.calls += await ...`: that reads the count before the await, and the products in
                 # flight beside this one would overwrite each other's calls.
-                calls = await _push_product(deps, api, shop, policy, claim)
+                calls = await _push_product(deps, api, shop, policy, claim, fences.get(claim.tiktok_product_id))
             report.calls += calls
         except asyncio.CancelledError:
             # A stop cut the push short, in flight or still waiting its turn: hand the row back due now (shielded:
             # the release must land), so the restarted process or another worker sends it at once, not when the
             # lease runs out minutes later while TikTok still shows the older, higher stock. A crash still waits
             # for the lease.
-            await asyncio.shield(_release(deps, claim))
+            await asyncio.shield(_release(deps, claim, error="interrupted by a shutdown"))
             raise
+        finished += 1
         report.products += 1
 
     results = await asyncio.gather(*(one(claim) for claim in claims), return_exceptions=True)
@@ -156,18 +185,30 @@ async def _push_claims(
 
 
 async def _push_product(
-    deps: PushDeps, api: InventoryApi, shop: Shop, policy: InventoryPolicy, claim: OutboxClaim
+    deps: PushDeps,
+    api: InventoryApi,
+    shop: Shop,
+    policy: InventoryPolicy,
+    claim: OutboxClaim,
+    fence: _Fence | None = None,
 ) -> int:
-    """Send one product's targets; finish the claim. Returns the Update Inventory calls made."""
-    outcome, calls = ProductPushOutcome(computed_at=deps.clock.now()), 0
-    async with deps.uow_factory() as uow:
-        links = await uow.inventory_push.linked_skus(shop.id, claim.tiktok_product_id)
+    """Send one product's targets; finish the claim. Returns the Update Inventory calls made. `fence`: the
+    product's links and TikTok's reading, read with the round's (None without the fence)."""
+    if fence is not None:
+        outcome, links = ProductPushOutcome(computed_at=fence.computed_at), list(fence.links)
+    else:
+        outcome = ProductPushOutcome(computed_at=deps.clock.now())
+        async with deps.uow_factory() as uow:
+            links = await uow.inventory_push.linked_skus(shop.id, claim.tiktok_product_id)
     held: dict[str, int] = {}
+    calls = 0
     try:
         if links:
             to_send = list(links)
-            if deps.fence:
-                held, shown = await _unseen(deps, api, shop, links)
+            if fence is not None:
+                if fence.error is not None:  # the round's Inventory Search failed: each product answers for it
+                    raise fence.error
+                held, shown = fence.held, fence.shown
                 links = _holding(links, held)
                 # TikTok already shows the target: nothing to write (and a SKU's spread over warehouses is kept).
                 to_send = [link for link in links if shown.get(link.sku_id) != policy.target(link.available)]
@@ -212,41 +253,83 @@ async def _push_product(
     return calls
 
 
-async def _unseen(
-    deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence[LinkedSku]
-) -> tuple[dict[str, int], dict[str, int]]:
-    """TikTok's available of the links' SKUs now (Inventory Search), and per Shopbridge SKU id the units to hold
-    back (`unseen_sales`: against what was last pushed, less what the ledger applied since). (held, shown)."""
-    levels = await api.search_inventory(sku_ids=sorted({link.tiktok_sku_id for link in links}))
-    tiktok = {level.sku_id: level.available_quantity for level in levels}
+async def read_available(api: InventoryApi, tiktok_sku_ids: Sequence[str]) -> tuple[dict[str, int], int]:
+    """TikTok's available quantity of the given SKUs, read `MAX_SEARCH_SKU_IDS` ids per Inventory Search call:
+    (TikTok SKU id -> available, the calls made). A SKU TikTok does not return is absent. Shared by the push's
+    fence and the reconcile."""
+    ids = sorted(set(tiktok_sku_ids))
+    available: dict[str, int] = {}
+    searches = 0
+    for start in range(0, len(ids), MAX_SEARCH_SKU_IDS):
+        levels = await api.search_inventory(sku_ids=ids[start : start + MAX_SEARCH_SKU_IDS])
+        searches += 1
+        available.update({level.sku_id: level.available_quantity for level in levels})
+    return available, searches
+
+
+@dataclass(frozen=True, slots=True)
+class _Fence:
+    """One claimed product as the fence read it: its links (counters read after the claim, before TikTok was
+    read), per Shopbridge SKU id the units to hold back and TikTok's available, or the error the read met."""
+
+    links: tuple[LinkedSku, ...]
+    computed_at: datetime
+    held: dict[str, int] = field(default_factory=dict)
+    shown: dict[str, int] = field(default_factory=dict)
+    error: Exception | None = None
+
+
+async def _read_fence(
+    deps: PushDeps, api: InventoryApi, shop: Shop, claims: Sequence[OutboxClaim]
+) -> dict[str, _Fence]:
+    """Read the claimed products' links, then TikTok's available of all their SKUs (`read_available`: 600 ids a
+    call), then the units the ledger applied since each SKU's last push; per product, the units to hold back
+    (`unseen_sales`: against what was last pushed, less what the ledger applied since) and what TikTok shows.
+    The same reads, in the same order, as one product's fence, done once for the round."""
+    computed_at = deps.clock.now()
+    async with deps.uow_factory() as uow:
+        by_product = {c.tiktok_product_id: await uow.inventory_push.linked_skus(shop.id, c.tiktok_product_id)
+                      for c in claims}  # fmt: skip
+    links = [link for product_links in by_product.values() for link in product_links]
+    if not links:
+        return {product: _Fence((), computed_at) for product in by_product}
     # A push records pushed_quantity and pushed_at together (`record_link_results`): one of them tells both.
     since = {link.tiktok_sku_id: link.pushed_at for link in links if link.pushed_at is not None}
     ingested: dict[str, int] = {}
-    if since:
-        async with deps.uow_factory() as uow:
-            ingested = await uow.inventory_push.ingested_since(shop.id, since)  # a count for every SKU asked
-    held = {
-        link.sku_id: unseen_sales(link.pushed_quantity, tiktok.get(link.tiktok_sku_id), ingested[link.tiktok_sku_id])
-        for link in links
-        if link.tiktok_sku_id in since
-    }
-    shown = {link.sku_id: tiktok[link.tiktok_sku_id] for link in links if link.tiktok_sku_id in tiktok}
-    return held, shown  # 0 held (the most common) subtracts nothing
+    try:
+        tiktok, _ = await read_available(api, [link.tiktok_sku_id for link in links])
+        if since:
+            async with deps.uow_factory() as uow:
+                ingested = await uow.inventory_push.ingested_since(shop.id, since)  # a count for every SKU asked
+    except Exception as exc:  # each product meets it in its push, as it met its own read's before
+        return {product: _Fence(tuple(found), computed_at, error=exc) for product, found in by_product.items()}
+    fences = {}
+    for product, found in by_product.items():
+        held = {
+            link.sku_id: unseen_sales(
+                link.pushed_quantity, tiktok.get(link.tiktok_sku_id), ingested[link.tiktok_sku_id]
+            )
+            for link in found
+            if link.tiktok_sku_id in since
+        }
+        shown = {link.sku_id: tiktok[link.tiktok_sku_id] for link in found if link.tiktok_sku_id in tiktok}
+        fences[product] = _Fence(tuple(found), computed_at, held, shown)  # 0 held (the most common): nothing
+    return fences
 
 
 def _holding(links: Sequence[LinkedSku], held: dict[str, int]) -> list[LinkedSku]:
     return [replace(link, available=link.available - held.get(link.sku_id, 0)) for link in links]
 
 
-async def _release(deps: PushDeps, claim: OutboxClaim) -> None:
-    """Give an unfinished claim back, due now (a no-op if it was finished meanwhile)."""
+async def _release(deps: PushDeps, claim: OutboxClaim, error: str | None) -> None:
+    """Give an unfinished claim back, due now (a no-op if it was finished meanwhile); `error`: the row's note."""
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
         if await uow.shops.get(claim.shop_id) is None:  # the shop first, as a shop's delete takes it
             return  # deleted meanwhile: its outbox went with it
         await uow.inventory_push.finish_claim(
             claim, deps.holder, now, pushed=False,
-            next_attempt_at=now, error="interrupted by a shutdown",
+            next_attempt_at=now, error=error,
         )  # fmt: skip
         await uow.commit()
 

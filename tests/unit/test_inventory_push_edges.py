@@ -129,3 +129,44 @@ async def test_links_are_dated_when_their_result_or_error_is_recorded(world: Wor
     await world.push()
     assert (accepted.pushed_at, accepted.updated_at) == (NOW, NOW + timedelta(minutes=1))  # read, then recorded
     assert (refused.push_error_code, refused.updated_at) == ("12019024", NOW + timedelta(minutes=1))
+
+
+async def test_a_fenced_round_reads_every_claimed_products_skus_600_ids_a_call(world: World) -> None:
+    # given 350 dirty products of 2 SKUs each (700 SKUs), each SKU at TikTok one unit above its pool target
+    world.deps.fence = True
+    for n in range(350):
+        for variant in "ab":
+            world.link(f"{n:03d}{variant}", f"p{n:03d}", 5)
+            world.api.available[f"t-{n:03d}{variant}"] = 6
+        world.dirty(f"p{n:03d}")
+    # when the shop is pushed
+    report = await world.push()
+    # then TikTok's stock was read in 2 calls (600 + 100 SKU ids), not one per product; every product was written
+    assert [len(ids) for ids in world.api.searches] == [600, 100]
+    assert sorted(sku for ids in world.api.searches for sku in ids) == sorted(world.api.available)
+    assert (report.products, report.calls) == (350, 350)
+    assert set(world.api.available.values()) == {5}
+
+
+async def test_a_claim_whose_turn_comes_after_half_the_lease_is_handed_back_and_read_again(world: World) -> None:
+    # given 4 dirty products pushed one at a time, the first Update Inventory taking 61 s (over half the lease)
+    world.deps.fence, world.deps.concurrency = True, 1
+    for n in range(4):
+        world.link(f"s{n}", f"p{n}", 5)
+        world.api.available[f"t-s{n}"] = 9
+        world.dirty(f"p{n}")
+    slow = [True]
+
+    async def first_update_is_slow() -> None:
+        if world.api.updates and slow:
+            slow.pop()
+            world.clock.advance(timedelta(seconds=61))
+
+    world.api.during_call = first_update_is_slow
+    # when the shop is pushed
+    report = await world.push()
+    # then the products still waiting were handed back and claimed again with a fresh reading of TikTok's stock
+    assert [sorted(ids) for ids in world.api.searches] == [["t-s0", "t-s1", "t-s2", "t-s3"], ["t-s1", "t-s2", "t-s3"]]
+    assert (report.products, report.calls) == (4, 4) and set(world.api.available.values()) == {5}
+    rows = world.store.push.outbox.values()
+    assert {(row.pushed_version, row.claimed_by, row.last_error) for row in rows} == {(1, None, None)}
