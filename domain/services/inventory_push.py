@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from domain.catalog import Product
 from domain.clock import Clock
@@ -39,6 +39,7 @@ from domain.ports import (
     InventoryApi,
     InventoryApiFactory,
     TikTokUnavailableError,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 from domain.services.shop_tokens import StoredShopTokens
@@ -48,6 +49,7 @@ from domain.stock_levels import InventoryUpdateResult, SkuStock
 log = logging.getLogger(__name__)
 
 DEFAULT_WAREHOUSE_TTL_SECONDS = 600.0
+MAX_SEARCH_SKU_IDS = 600  # Inventory Search by sku_ids (tiktok-api.md sec. 9, live-sync.md sec. 1.2)
 
 
 class PushMetrics:
@@ -75,9 +77,13 @@ class PushDeps:
     batch: int = 20  # rows claimed at a time
     concurrency: int = 4  # products of one shop in flight at once
     metrics: PushMetrics = field(default_factory=PushMetrics)
-    # The committed fence (live-sync.md sec. 7.3): read TikTok's available before each push and hold back the
-    # units it sold that the pool has not ingested yet (`unseen_sales`); one Inventory Search per product push.
+    # The committed fence (live-sync.md sec. 7.3): read TikTok's available right before each product's write and
+    # hold back the units it sold that the pool has not ingested yet (`unseen_sales`); one Inventory Search per
+    # product written. A fenced round claims `fence_batch` rows; when it claims more than `concurrency`, one read
+    # of all their SKUs (600 ids per Inventory Search) first finishes the products TikTok already shows at their
+    # targets, with no search of their own (`_finish_unchanged`).
     fence: bool = False
+    fence_batch: int = MAX_SEARCH_SKU_IDS
     # shop id -> (monotonic expiry, default sales warehouse id): Get Warehouses at most every 10 min per shop.
     default_warehouses: dict[str, tuple[float, str | None]] = field(default_factory=dict)
 
@@ -94,6 +100,10 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
 
     Raises `AuthorizationLostError` after releasing its claims when TikTok no longer honours the shop's tokens."""
     report = PushReport()
+    # A fenced round claims up to `fence_batch` rows, for its one read to finish the unchanged ones; once a round
+    # had to hand back products needing a write (see `_push_claims`), the others claim `batch`: a row is handed
+    # back once per run, not once per round.
+    limit = deps.fence_batch if deps.fence else deps.batch
     while True:
         # A look first, outside any write transaction: most messages of a burst find their rows already claimed
         # or pushed, and a claim is a write (SQLite's single writer lock, which the ledger needs too).
@@ -107,12 +117,13 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
             policy = await uow.inventory_push.policy(shop_id)
             if not policy.push_enabled:
                 return report
-            claims = await uow.inventory_push.claim_due(shop_id, deps.holder, deps.clock.now(), deps.lease, deps.batch)
+            claims = await uow.inventory_push.claim_due(shop_id, deps.holder, deps.clock.now(), deps.lease, limit)
             await uow.commit()
         if not claims:
             return report
         try:
-            await _push_claims(deps, shop, policy, claims, report)
+            if await _push_claims(deps, shop, policy, claims, report):
+                limit = deps.batch
         except Exception:
             if await _shop_exists(deps, shop_id):
                 raise
@@ -129,23 +140,49 @@ async def _shop_exists(deps: PushDeps, shop_id: str) -> bool:
 
 async def _push_claims(
     deps: PushDeps, shop: Shop, policy: InventoryPolicy, claims: Sequence[OutboxClaim], report: PushReport
-) -> None:
-    """Push the claimed products, `deps.concurrency` at a time; every claim is finished even if one fails."""
+) -> bool:
+    """Push the claimed products, `deps.concurrency` at a time; every claim is finished even if one fails. Returns
+    whether claims were handed back unpushed (see below).
+
+    A fenced round of more than `deps.concurrency` claims (a catalog's worth, as after an import) first reads TikTok's
+    available of all their SKUs together, only to finish the products with nothing to write (`_finish_unchanged`).
+    Every product that needs a write is pushed as in any round, with its own reading right before its write: the
+    gap in which a sale at TikTok can be overwritten stays one round trip, however many products were claimed. At
+    most `deps.batch` of them are pushed in the round and the others handed back due now (one transaction), so the
+    round lasts no longer than a round of `deps.batch` products did before the batch read (within the lease)."""
     api, limit = _api(deps, shop), asyncio.Semaphore(deps.concurrency)
+    read_error: Exception | None = None
+    later: Sequence[OutboxClaim] = ()
+    if deps.fence and len(claims) > deps.concurrency:
+        try:
+            to_write = await _finish_unchanged(deps, api, shop, policy, claims, report)
+        except asyncio.CancelledError:  # a stop during the round's read: every claim back, due now (see below)
+            await asyncio.shield(_release(deps, claims))
+            raise
+        except Exception as exc:  # each product meets the read's failure in its push, as it met its own read's
+            read_error = exc
+        else:
+            claims, later = to_write[: deps.batch], to_write[deps.batch :]
+    if later:  # pushed by the next rounds, each read again then
+        try:
+            await asyncio.shield(_release(deps, later, error=None))
+        except asyncio.CancelledError:
+            await asyncio.shield(_release(deps, claims))
+            raise
 
     async def one(claim: OutboxClaim) -> None:
         try:
             async with limit:
                 # Not `report.calls += await ...`: that reads the count before the await, and the products in
                 # flight beside this one would overwrite each other's calls.
-                calls = await _push_product(deps, api, shop, policy, claim)
+                calls = await _push_product(deps, api, shop, policy, claim, read_error)
             report.calls += calls
         except asyncio.CancelledError:
             # A stop cut the push short, in flight or still waiting its turn: hand the row back due now (shielded:
             # the release must land), so the restarted process or another worker sends it at once, not when the
             # lease runs out minutes later while TikTok still shows the older, higher stock. A crash still waits
             # for the lease.
-            await asyncio.shield(_release(deps, claim))
+            await asyncio.shield(_release(deps, [claim]))
             raise
         report.products += 1
 
@@ -153,12 +190,62 @@ async def _push_claims(
     for result in results:
         if isinstance(result, BaseException):
             raise result
+    return bool(later)
+
+
+async def _finish_unchanged(
+    deps: PushDeps,
+    api: InventoryApi,
+    shop: Shop,
+    policy: InventoryPolicy,
+    claims: Sequence[OutboxClaim],
+    report: PushReport,
+) -> list[OutboxClaim]:
+    """Read the claimed products' links and TikTok's available of all their SKUs (`_unseen`: ceil(SKUs / 600)
+    Inventory Search calls); finish, in one transaction, the claims of the products with nothing to write (no
+    linked SKU, or TikTok shows every target once the unseen sales are held back), as their own push would have.
+    Returns the other claims, in claim order: each needs a write, and so a reading of its own right before it.
+    Raises what the reads raise (no claim finished)."""
+    computed_at = deps.clock.now()
+    async with deps.uow_factory() as uow:
+        links = {c.tiktok_product_id: await uow.inventory_push.linked_skus(shop.id, c.tiktok_product_id)
+                 for c in claims}  # fmt: skip
+    every = [link for found in links.values() for link in found]
+    held, shown = await _unseen(deps, api, shop, every) if every else ({}, {})
+    unchanged: list[tuple[OutboxClaim, ProductPushOutcome]] = []
+    to_write: list[OutboxClaim] = []
+    for claim in claims:
+        found = _holding(links[claim.tiktok_product_id], held)
+        if _to_send(found, shown, policy):
+            to_write.append(claim)
+        else:
+            targets = {link.sku_id: policy.target(link.available) for link in found}
+            unchanged.append((claim, ProductPushOutcome(pushed=targets, computed_at=computed_at)))
+    if unchanged:
+        now = deps.clock.now()
+        async with deps.uow_factory() as uow:
+            if await uow.shops.get(shop.id) is None:  # the shop first, as a shop's delete takes it
+                return []  # deleted meanwhile: its links and outbox went with it
+            for claim, outcome in unchanged:
+                await _record(deps, uow, claim, outcome, now)
+            await uow.commit()
+        for _ in unchanged:
+            deps.metrics.push_sent("noop")
+        report.products += len(unchanged)
+    return to_write
 
 
 async def _push_product(
-    deps: PushDeps, api: InventoryApi, shop: Shop, policy: InventoryPolicy, claim: OutboxClaim
+    deps: PushDeps,
+    api: InventoryApi,
+    shop: Shop,
+    policy: InventoryPolicy,
+    claim: OutboxClaim,
+    read_error: Exception | None = None,
 ) -> int:
-    """Send one product's targets; finish the claim. Returns the Update Inventory calls made."""
+    """Send one product's targets; finish the claim. Returns the Update Inventory calls made. With the fence, TikTok's
+    available of its SKUs is read right before the write (`_unseen`); `read_error`: the round's reading failed with
+    it, and the product is finished as if its own reading had."""
     outcome, calls = ProductPushOutcome(computed_at=deps.clock.now()), 0
     async with deps.uow_factory() as uow:
         links = await uow.inventory_push.linked_skus(shop.id, claim.tiktok_product_id)
@@ -167,10 +254,11 @@ async def _push_product(
         if links:
             to_send = list(links)
             if deps.fence:
+                if read_error is not None:
+                    raise read_error
                 held, shown = await _unseen(deps, api, shop, links)
                 links = _holding(links, held)
-                # TikTok already shows the target: nothing to write (and a SKU's spread over warehouses is kept).
-                to_send = [link for link in links if shown.get(link.sku_id) != policy.target(link.available)]
+                to_send = _to_send(links, shown, policy)
             failures: dict[str, SkuPushError] = {}
             if to_send:
                 default = await _default_warehouse(deps, api, shop, to_send)
@@ -212,13 +300,33 @@ async def _push_product(
     return calls
 
 
+def _to_send(links: Sequence[LinkedSku], shown: dict[str, int], policy: InventoryPolicy) -> list[LinkedSku]:
+    """The links whose target TikTok does not show (a SKU already at its target is not written: its spread over
+    warehouses is kept); `links` with the unseen sales held back, `shown`: TikTok's available by Shopbridge SKU id."""
+    return [link for link in links if shown.get(link.sku_id) != policy.target(link.available)]
+
+
+async def read_available(api: InventoryApi, tiktok_sku_ids: Sequence[str]) -> tuple[dict[str, int], int]:
+    """TikTok's available quantity of the given SKUs, read `MAX_SEARCH_SKU_IDS` ids per Inventory Search call:
+    (TikTok SKU id -> available, the calls made). A SKU TikTok does not return is absent. Shared by the push's
+    fence and the reconcile."""
+    ids = sorted(set(tiktok_sku_ids))
+    available: dict[str, int] = {}
+    searches = 0
+    for start in range(0, len(ids), MAX_SEARCH_SKU_IDS):
+        levels = await api.search_inventory(sku_ids=ids[start : start + MAX_SEARCH_SKU_IDS])
+        searches += 1
+        available.update({level.sku_id: level.available_quantity for level in levels})
+    return available, searches
+
+
 async def _unseen(
     deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence[LinkedSku]
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """TikTok's available of the links' SKUs now (Inventory Search), and per Shopbridge SKU id the units to hold
-    back (`unseen_sales`: against what was last pushed, less what the ledger applied since). (held, shown)."""
-    levels = await api.search_inventory(sku_ids=sorted({link.tiktok_sku_id for link in links}))
-    tiktok = {level.sku_id: level.available_quantity for level in levels}
+    """TikTok's available of the links' SKUs now (`read_available`: one Inventory Search per 600 SKUs, so one for
+    a product), and per Shopbridge SKU id the units to hold back (`unseen_sales`: against what was last pushed, less
+    what the ledger applied since). (held, shown), both keyed by Shopbridge SKU id."""
+    tiktok, _ = await read_available(api, [link.tiktok_sku_id for link in links])
     # A push records pushed_quantity and pushed_at together (`record_link_results`): one of them tells both.
     since = {link.tiktok_sku_id: link.pushed_at for link in links if link.pushed_at is not None}
     ingested: dict[str, int] = {}
@@ -238,16 +346,20 @@ def _holding(links: Sequence[LinkedSku], held: dict[str, int]) -> list[LinkedSku
     return [replace(link, available=link.available - held.get(link.sku_id, 0)) for link in links]
 
 
-async def _release(deps: PushDeps, claim: OutboxClaim) -> None:
-    """Give an unfinished claim back, due now (a no-op if it was finished meanwhile)."""
+async def _release(
+    deps: PushDeps, claims: Sequence[OutboxClaim], error: str | None = "interrupted by a shutdown"
+) -> None:
+    """Give unfinished claims of one shop back, due now, in one transaction (a claim finished meanwhile is marked
+    dirty again: one more push); `error`: the rows' note."""
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
-        if await uow.shops.get(claim.shop_id) is None:  # the shop first, as a shop's delete takes it
+        if await uow.shops.get(claims[0].shop_id) is None:  # the shop first, as a shop's delete takes it
             return  # deleted meanwhile: its outbox went with it
-        await uow.inventory_push.finish_claim(
-            claim, deps.holder, now, pushed=False,
-            next_attempt_at=now, error="interrupted by a shutdown",
-        )  # fmt: skip
+        for claim in claims:
+            await uow.inventory_push.finish_claim(
+                claim, deps.holder, now, pushed=False,
+                next_attempt_at=now, error=error,
+            )  # fmt: skip
         await uow.commit()
 
 
@@ -256,12 +368,19 @@ async def _finish(deps: PushDeps, claim: OutboxClaim, outcome: ProductPushOutcom
     async with deps.uow_factory() as uow:
         if await uow.shops.get(claim.shop_id) is None:  # the shop first, as a shop's delete takes it
             return  # deleted meanwhile: its links and outbox went with it
-        await uow.inventory_push.record_link_results(claim.shop_id, outcome, now)
-        await uow.inventory_push.finish_claim(
-            claim, deps.holder, now, pushed=not outcome.retry,
-            next_attempt_at=now + push_backoff(claim.attempts + 1), error=outcome.error,
-        )  # fmt: skip
+        await _record(deps, uow, claim, outcome, now)
         await uow.commit()
+
+
+async def _record(
+    deps: PushDeps, uow: UnitOfWork, claim: OutboxClaim, outcome: ProductPushOutcome, now: datetime
+) -> None:
+    """The outcome on the links and the claim finished, in `uow` (the caller commits)."""
+    await uow.inventory_push.record_link_results(claim.shop_id, outcome, now)
+    await uow.inventory_push.finish_claim(
+        claim, deps.holder, now, pushed=not outcome.retry,
+        next_attempt_at=now + push_backoff(claim.attempts + 1), error=outcome.error,
+    )  # fmt: skip
 
 
 async def _send(

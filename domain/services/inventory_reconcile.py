@@ -15,12 +15,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from domain.services.inventory_push import PushDeps, _api
+from domain.services.inventory_push import PushDeps, _api, read_available
 from domain.shops import ShopStatus
 
 log = logging.getLogger(__name__)
-
-MAX_SEARCH_SKU_IDS = 600  # Inventory Search by sku_ids (live-sync.md sec. 1.2)
 
 
 @dataclass
@@ -46,12 +44,8 @@ async def reconcile_shop(
     if not policy.push_enabled or not candidates:
         return report
     api = _api(deps, shop)
-    observed: dict[str, int] = {}  # TikTok SKU id -> available
-    tiktok_ids = sorted({link.tiktok_sku_id for link in candidates})
-    for start in range(0, len(tiktok_ids), MAX_SEARCH_SKU_IDS):
-        levels = await api.search_inventory(sku_ids=tiktok_ids[start : start + MAX_SEARCH_SKU_IDS])
-        report.searches += 1
-        observed.update({level.sku_id: level.available_quantity for level in levels})
+    # TikTok SKU id -> available, 600 ids per call (the push's fence reads the same way)
+    observed, report.searches = await read_available(api, [link.tiktok_sku_id for link in candidates])
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
         if await uow.shops.get(shop_id) is None:  # the shop first, as a shop's delete takes it

@@ -129,3 +129,91 @@ async def test_links_are_dated_when_their_result_or_error_is_recorded(world: Wor
     await world.push()
     assert (accepted.pushed_at, accepted.updated_at) == (NOW, NOW + timedelta(minutes=1))  # read, then recorded
     assert (refused.push_error_code, refused.updated_at) == ("12019024", NOW + timedelta(minutes=1))
+
+
+async def test_a_fenced_round_finishes_its_unchanged_products_on_one_read_of_600_ids_a_call(world: World) -> None:
+    # given 350 dirty products of 2 SKUs each (700 SKUs), TikTok showing every target but one SKU of 3 products
+    world.deps.fence = True
+    for n in range(350):
+        for variant in "ab":
+            world.link(f"{n:03d}{variant}", f"p{n:03d}", 5)
+            world.api.available[f"t-{n:03d}{variant}"] = 5
+        world.dirty(f"p{n:03d}")
+    for changed in ("010", "100", "200"):
+        world.api.available[f"t-{changed}a"] = 6
+    commits = world.store.commits
+    # when the shop is pushed
+    report = await world.push()
+    # then TikTok's stock was read in 2 calls (600 + 100 SKU ids), which finished the 347 unchanged products in one
+    # transaction; each of the 3 others was read again on its own right before its write
+    assert [len(ids) for ids in world.api.searches] == [600, 100, 2, 2, 2]
+    assert sorted(sku for ids in world.api.searches[:2] for sku in ids) == sorted(world.api.available)
+    assert world.api.searches[2:] == [[f"t-{n}a", f"t-{n}b"] for n in ("010", "100", "200")]
+    assert [product for product, _ in world.api.updates] == ["p010", "p100", "p200"]
+    assert (report.products, report.calls) == (350, 3) and set(world.api.available.values()) == {5}
+    assert world.store.commits - commits == 1 + 1 + 3  # the claim, the unchanged products, one per product written
+    assert {(row.pushed_version, row.claimed_by) for row in world.store.push.outbox.values()} == {(1, None)}
+    assert {link.pushed_quantity for link in world.store.push.links.values()} == {5}
+    assert world.metrics.sent.count("noop") == 347 and world.metrics.sent.count("ok") == 3
+
+
+async def test_a_product_needing_a_write_is_read_again_right_before_it(world: World) -> None:
+    # given 6 dirty products (more than are pushed at once: the round reads them together): p0's SKU pushed at 9 an
+    # hour ago and still shown at 9 by TikTok, its item now at 5; the others shown at their target
+    world.deps.fence = True
+    link = world.link("s0", "p0", 5)
+    link.pushed_quantity, link.pushed_at = 9, NOW - timedelta(hours=1)
+    world.api.available["t-s0"] = 9
+    for n in range(1, 6):
+        world.link(f"s{n}", f"p{n}", 5)
+        world.api.available[f"t-s{n}"] = 5
+    for n in range(6):
+        world.dirty(f"p{n}")
+
+    async def a_buyer_takes_2_after_the_rounds_read() -> None:
+        if len(world.api.searches) + len(world.api.updates) == 2:  # the next call to TikTok after the round's read
+            world.api.available["t-s0"] -= 2
+
+    world.api.during_call = a_buyer_takes_2_after_the_rounds_read
+    # when the shop is pushed
+    await world.push()
+    # then p0's SKU was read again before its write, which holds back the 2 units sold since (5 - 2), not put them
+    # back on sale (5); the round's read served only to finish the 5 unchanged products
+    assert world.sent() == [("p0", [("t-s0", [("", 3)])])] and link.pushed_quantity == 3
+    assert world.api.searches == [[f"t-s{n}" for n in range(6)], ["t-s0"]]
+
+
+@pytest.mark.parametrize("products", [1, 2, 4])
+async def test_a_round_of_at_most_concurrency_claims_reads_once_per_product(world: World, products: int) -> None:
+    # given a sale dirtied 1, 2 or 4 products (at most `concurrency`), each with 2 SKUs one unit off at TikTok
+    world.deps.fence = True
+    assert products <= world.deps.concurrency
+    for n in range(products):
+        world.link(f"{n}a", f"p{n}", 5)
+        world.link(f"{n}b", f"p{n}", 5)
+        world.api.available |= {f"t-{n}a": 6, f"t-{n}b": 5}
+        world.dirty(f"p{n}")
+    # when the shop is pushed
+    report = await world.push()
+    # then no round-wide read: one Inventory Search per product, right before its Update Inventory
+    assert sorted(world.api.searches) == [[f"t-{n}a", f"t-{n}b"] for n in range(products)]
+    assert (report.products, report.calls) == (products, products) and set(world.api.available.values()) == {5}
+
+
+async def test_products_needing_a_write_beyond_batch_are_handed_back_and_pushed_by_the_next_rounds(
+    world: World,
+) -> None:
+    # given 6 dirty products all needing a write, 2 pushed per round
+    world.deps.fence, world.deps.batch = True, 2
+    for n in range(6):
+        world.link(f"s{n}", f"p{n}", 5)
+        world.api.available[f"t-s{n}"] = 9
+        world.dirty(f"p{n}")
+    # when the shop is pushed
+    report = await world.push()
+    # then the first round read all 6 and pushed 2, each read again before its write, and handed 4 back due now;
+    # the next rounds claimed 2 at a time (no round-wide read for 2) and pushed them, each read once
+    assert world.api.searches == [[f"t-s{n}" for n in range(6)]] + [[f"t-s{n}"] for n in range(6)]
+    assert (report.products, report.calls) == (6, 6) and set(world.api.available.values()) == {5}
+    rows = world.store.push.outbox.values()
+    assert {(row.pushed_version, row.claimed_by, row.last_error, row.attempts) for row in rows} == {(1, None, None, 0)}
