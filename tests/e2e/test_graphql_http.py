@@ -4,12 +4,15 @@ bodies, and the request size limit (issue 12, items 5, 11, 12)."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
+import jwt
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from gql.auth import ALGORITHM, ISSUER
 from tests.fixtures.app import ShopbridgeServer
 
 FRONTEND = "http://frontend.example"
@@ -137,6 +140,21 @@ class TestMediaTypesAndStatuses:
         )
         assert response.status_code == 401 and response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
         assert error_code(response) == "UNAUTHENTICATED"
+
+    def test_the_scheme_is_case_insensitive_and_a_token_without_exp_or_iss_is_401(self, app: ShopbridgeServer) -> None:
+        # RFC 7235 section 2.1: "bearer" and "BEARER" are the Bearer scheme
+        for scheme in ("bearer", "BEARER"):
+            answer = post(
+                app, {"query": "{ supportedRegions }"}, headers={"Authorization": f"{scheme} {app.token('m1')}"}
+            )
+            assert answer.status_code == 200 and "errors" not in answer.json(), (scheme, answer.text)
+        # correctly signed, but missing a claim we require: refused as UNAUTHENTICATED, not an unexpected error
+        now = int(time.time())
+        claims = {"sub": "m1", "iat": now, "exp": now + 600, "iss": ISSUER}
+        for left_out in ("exp", "iss"):
+            token = jwt.encode({k: v for k, v in claims.items() if k != left_out}, app.settings.secret_key, ALGORITHM)
+            refused = post(app, {"query": "{ supportedRegions }"}, headers={"Authorization": f"Bearer {token}"})
+            assert refused.status_code == 401 and error_code(refused) == "UNAUTHENTICATED", (left_out, refused.text)
 
 
 class TestSizeLimit:

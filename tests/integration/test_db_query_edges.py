@@ -76,6 +76,13 @@ def test_a_cursor_whose_time_overflows_in_utc_is_refused_with_the_usual_message(
         decode_cursor(cursor)
 
 
+@pytest.mark.parametrize("after", ["\x00", "x", "0", "\n"], ids=["NUL", "letter", "33rd digit", "newline"])
+def test_a_cursor_whose_row_id_has_anything_after_its_32_hex_digits_is_refused(after: str) -> None:
+    forged = encode_cursor(datetime(2025, 3, 1, 12, 0, tzinfo=UTC), "0123456789abcdef0123456789abcdef" + after)
+    with pytest.raises(InvalidCursorError, match=r"^Invalid cursor\.$"):  # a full match: it never reaches the database
+        decode_cursor(forged)
+
+
 async def _linked_shop(database: Database, cipher: TokenCipher, products: list[str]) -> str:
     """A shop of merchant-a with `products` imported (two SKUs each) and every SKU linked to an item of its own."""
     uows = uow_factory(database, cipher)
