@@ -62,6 +62,21 @@ def test_merchant_edits_and_their_errors(app: ShopbridgeServer) -> None:
     assert app.graphql(SEARCH, {"q": None, "oversold": None}, "m2")["inventoryItems"]["totalCount"] == 0
 
 
+SET_ON_HAND = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) {
+  inventoryItem { onHand } userErrors { code field } } }"""
+
+
+def test_a_count_compared_with_zero_is_a_conflict_when_the_on_hand_is_not_zero(app: ShopbridgeServer) -> None:
+    # given an item with 5 on hand, and a merchant who counted from a stale screen that showed 0
+    item = create(app, "LAMP-0", 5)
+    stale = app.graphql(SET_ON_HAND, {"input": {"inventoryItemId": item["id"], "onHand": 3, "compareOnHand": 0}}, "m1")[
+        "inventorySetOnHand"
+    ]
+    # then 0 is compared like any count (it is not "no comparison"), and the on-hand is left alone
+    assert stale == {"inventoryItem": None, "userErrors": [{"code": "VERSION_CONFLICT", "field": ["compareOnHand"]}]}
+    assert app.graphql(NODE, {"id": item["id"]}, "m1")["node"]["onHand"] == 5
+
+
 def test_a_sku_linked_by_hand_keeps_its_link_and_a_subscriber_sees_the_item_move(app: ShopbridgeServer) -> None:
     shop = app.connect_shop("m1", "us-local", "US")
     app.wait_for_idle_sync()

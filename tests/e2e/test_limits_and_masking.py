@@ -102,3 +102,28 @@ def test_an_internal_failure_that_is_not_the_databases_is_masked_too(
     logged = [r for r in caplog.records if r.name == "shopbridge.graphql" and r.levelno == logging.ERROR]
     assert logged and logged[0].exc_info is not None, caplog.records
     assert isinstance(logged[0].exc_info[1], cause) and logged[0].exc_info[2] is not None
+
+
+def test_an_order_status_tiktok_added_later_reads_as_null_and_the_page_still_answers(app: ShopbridgeServer) -> None:
+    """README "The GraphQL API": `Order.status` is `null` for a status TikTok adds later, unlike a stored row the
+    domain refuses (above): the import stores TikTok's status as it came, so such an order is ordinary data."""
+    # given an imported shop, one of whose orders TikTok has since put in a status this version does not know
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    (changed,) = app.rows(
+        "SELECT tiktok_order_id FROM orders WHERE shop_id IN (SELECT id FROM shops WHERE tiktok_shop_id = :tiktok_id)"
+        " ORDER BY tiktok_order_id LIMIT 1",
+        tiktok_id=shop["tiktokShopId"],
+    )
+    app.execute(f"UPDATE orders SET status = 'SOMETHING_NEW' WHERE tiktok_order_id = '{changed['tiktok_order_id']}'")
+    # when the merchant reads the shop's orders
+    body = app.raw_graphql(
+        "query($id: ID!) { shop(id: $id) { orders(first: 100) { edges { node { tiktokOrderId status } } } } }",
+        {"id": shop["id"]},
+        "m1",
+    )
+    # then the page answers, that order with a null status and the others with theirs
+    assert "errors" not in body, body
+    statuses = {e["node"]["tiktokOrderId"]: e["node"]["status"] for e in body["data"]["shop"]["orders"]["edges"]}
+    assert statuses[changed["tiktok_order_id"]] is None
+    assert len(statuses) > 1 and all(s is not None for o, s in statuses.items() if o != changed["tiktok_order_id"])

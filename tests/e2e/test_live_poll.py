@@ -98,6 +98,33 @@ def test_without_webhooks_a_new_and_a_changed_order_arrive_through_a_poll(app_fa
     )
 
 
+def test_shop_updated_sends_a_message_when_a_poll_that_found_nothing_moves_only_last_synced_at(app_factory) -> None:
+    # given an imported shop polled every second, and a subscriber to it; TikTok has nothing new
+    app = live(app_factory)
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+
+    async def scenario() -> None:
+        async with app.subscribe(SHOP_UPDATED, {"shopId": shop["id"]}, "m1") as op:
+            before = await next_shop(op, lambda s: s["lastSyncedAt"] is not None)
+
+            def only_synced_later(now: dict[str, Any]) -> bool:
+                nonlocal before
+                same = {k: v for k, v in now.items() if k != "lastSyncedAt"} == {
+                    k: v for k, v in before.items() if k != "lastSyncedAt"
+                }
+                if same and now["lastSyncedAt"] > before["lastSyncedAt"]:
+                    return True
+                before = now  # something else changed too (e.g. an attention): wait for the next poll
+                return False
+
+            # when a poll finds nothing, then a message comes in which only lastSyncedAt moved (README: "when
+            # the last sync changes"), whatever else was sent before it
+            await next_shop(op, only_synced_later, timeout=60)
+
+    asyncio.run(scenario())
+
+
 def test_the_token_sweep_refreshes_before_expiry_and_a_dead_refresh_token_revokes(app_factory) -> None:
     # given a shop whose access tokens live 20 seconds (refreshed 10 s ahead: half the lifetime, the cap of the
     # lead); polls out of the way (hourly)

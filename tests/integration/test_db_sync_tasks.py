@@ -164,19 +164,21 @@ async def test_list_resumable_finds_active_tasks_with_a_stale_heartbeat(
 async def test_the_last_succeeded_poll_or_import_and_empty_polls_folded_to_the_newest(
     database: Database, cipher: TokenCipher, shop: Shop
 ) -> None:
-    def finished(trigger: SyncTrigger, minute: int, created: int = 0) -> SyncTask:
+    def finished(trigger: SyncTrigger, minute: int, created: int = 0, failed: int = 0) -> SyncTask:
         task = SyncTask.queue(shop.id, shop.merchant_id, SyncKind.ORDERS, trigger, NOW + timedelta(minutes=minute))
         task.begin_attempt(NOW + timedelta(minutes=minute))
-        task.record_batch(created, 0, 0, [])
+        task.record_batch(created, 0, 0, [RecordFailure(f"order-{n}", "bad") for n in range(failed)])
         task.succeed(NOW + timedelta(minutes=minute, seconds=30))
         return task
 
-    # given four empty polls, a poll that found two orders, then a manual import
+    # given an old poll whose one record failed (nothing created or updated, yet not empty),
+    # four empty polls, a poll that found two orders, then a manual import
+    failing = finished(SyncTrigger.SCHEDULED, -1, failed=1)
     empty = [finished(SyncTrigger.SCHEDULED, minute) for minute in range(4)]
     found, imported = finished(SyncTrigger.SCHEDULED, 4, created=2), finished(SyncTrigger.MANUAL, 5)
     uows = uow_factory(database, cipher)
     async with uows() as uow:
-        for task in [*empty, found, imported]:
+        for task in [failing, *empty, found, imported]:
             await uow.sync_tasks.add(task)
         await uow.commit()
     async with uows() as uow:
@@ -186,8 +188,9 @@ async def test_the_last_succeeded_poll_or_import_and_empty_polls_folded_to_the_n
         folded = await uow.sync_tasks.fold_empty_polls(shop.id, SyncKind.ORDERS, 1)
         await uow.commit()
     assert (last_poll and last_poll.id, last_import and last_import.id, none_yet) == (found.id, imported.id, None)
-    # then folding to the newest empty poll deletes the three older ones, and says so
+    # then folding to the newest empty poll deletes the three older ones, and says so,
+    # and keeps the poll with a failure: the Task Center must still show what failed
     assert folded == 3
     async with uows() as uow:
-        left = [await uow.sync_tasks.get(task.id) for task in [*empty, found, imported]]
-    assert [task is not None for task in left] == [False, False, False, True, True, True]
+        left = [await uow.sync_tasks.get(task.id) for task in [failing, *empty, found, imported]]
+    assert [task is not None for task in left] == [True, False, False, False, True, True, True]
