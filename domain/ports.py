@@ -236,6 +236,11 @@ class InventoryPushRepository(Protocol):
         """The product's LINKED SKUs with their items' current counters and their warehouses."""
         ...
 
+    async def linked_skus_of(self, shop_id: str, tiktok_product_ids: Sequence[str]) -> dict[str, list[LinkedSku]]:
+        """`linked_skus` of many products of the shop at once (one statement per 900 ids, not one per product):
+        every asked id is a key, in the order asked (duplicates once), `[]` for a product with no LINKED SKU."""
+        ...
+
     async def finish_claim(
         self,
         claim: OutboxClaim,

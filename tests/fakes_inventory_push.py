@@ -150,6 +150,13 @@ class FakeInventoryPushRepository:
     async def linked_skus(self, shop_id: str, tiktok_product_id: str) -> list[LinkedSku]:
         return [link.as_linked() for link in self._linked(shop_id) if link.tiktok_product_id == tiktok_product_id]
 
+    async def linked_skus_of(self, shop_id: str, tiktok_product_ids: Sequence[str]) -> dict[str, list[LinkedSku]]:
+        found: dict[str, list[LinkedSku]] = {product_id: [] for product_id in tiktok_product_ids}
+        for link in self._linked(shop_id):
+            if link.tiktok_product_id in found:
+                found[link.tiktok_product_id].append(link.as_linked())
+        return found
+
     async def finish_claim(
         self,
         claim: OutboxClaim,

@@ -201,15 +201,15 @@ async def _finish_unchanged(
     claims: Sequence[OutboxClaim],
     report: PushReport,
 ) -> list[OutboxClaim]:
-    """Read the claimed products' links and TikTok's available of all their SKUs (`_unseen`: ceil(SKUs / 600)
-    Inventory Search calls); finish, in one transaction, the claims of the products with nothing to write (no
-    linked SKU, or TikTok shows every target once the unseen sales are held back), as their own push would have.
+    """Read the claimed products' links (`linked_skus_of`: one statement, not one per product) and TikTok's available
+    of all their SKUs (`_unseen`: ceil(SKUs / 600) Inventory Search calls); finish, in one transaction, the claims
+    of the products with nothing to write (no linked SKU, or TikTok shows every target once the unseen sales are held
+    back), as their own push would have.
     Returns the other claims, in claim order: each needs a write, and so a reading of its own right before it.
     Raises what the reads raise (no claim finished)."""
     computed_at = deps.clock.now()
     async with deps.uow_factory() as uow:
-        links = {c.tiktok_product_id: await uow.inventory_push.linked_skus(shop.id, c.tiktok_product_id)
-                 for c in claims}  # fmt: skip
+        links = await uow.inventory_push.linked_skus_of(shop.id, [claim.tiktok_product_id for claim in claims])
     every = [link for found in links.values() for link in found]
     held, shown = await _unseen(deps, api, shop, every) if every else ({}, {})
     unchanged: list[tuple[OutboxClaim, ProductPushOutcome]] = []

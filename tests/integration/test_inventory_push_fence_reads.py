@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
 
+from adapters.db.repositories.inventory_push_links import LINKS_CHUNK
 from adapters.db.tables import inventory_items, sku_links, skus
 from domain.services.inventory_push import push_shop
 from domain.shops import Shop
@@ -26,13 +28,27 @@ from tests.integration.pool_push_support import PushWorld, now, push_world, sand
 SEARCH = "/product/202309/inventory/search"
 SEARCH_LIMIT = 600  # SKU ids one Inventory Search takes (tiktok-api.md sec. 9)
 PRODUCTS = 300  # 1 to 5 SKUs each in the sandbox: about 900 SKUs, more than one Inventory Search takes
+FEW_PRODUCTS = 50  # a round of more claims than the push's concurrency (4), so its batch read runs
 
 
 @pytest.fixture
 async def world(
     database_url: str, sandbox_factory: Callable[..., SandboxServer], tmp_path: Path
 ) -> AsyncIterator[PushWorld]:
-    sandbox = sandbox_factory(SandboxConfig(products=PRODUCTS, orders=0))
+    async with _world(database_url, sandbox_factory(SandboxConfig(products=PRODUCTS, orders=0)), tmp_path) as made:
+        yield made
+
+
+@pytest.fixture
+async def small_world(
+    database_url: str, sandbox_factory: Callable[..., SandboxServer], tmp_path: Path
+) -> AsyncIterator[PushWorld]:
+    async with _world(database_url, sandbox_factory(SandboxConfig(products=FEW_PRODUCTS, orders=0)), tmp_path) as made:
+        yield made
+
+
+@asynccontextmanager
+async def _world(database_url: str, sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[PushWorld]:
     made = push_world(database_url, sandbox, sync_settings(database_url, sandbox, tmp_path))
     try:
         yield made
@@ -90,6 +106,25 @@ async def mark_all_dirty(world: PushWorld, shop: Shop, product_ids: list[str]) -
     async with world.uows() as uow:
         await uow.inventory_push.mark_dirty(shop.id, product_ids, now())
         await uow.commit()
+
+
+@contextmanager
+def link_reads(world: PushWorld) -> Iterator[list[str]]:
+    """The SELECTs on `sku_links` sent to either engine while inside."""
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM sku_links" in statement:
+            statements.append(statement)
+
+    engines = list({id(e): e.sync_engine for e in (world.db.write_engine, world.db.read_engine)}.values())
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
 
 
 def searches(world: PushWorld) -> int:
@@ -154,3 +189,25 @@ async def test_a_fenced_push_of_hundreds_of_products_reads_600_skus_a_call_and_k
         sku: sum(start[sku].values()) - (3 if sku in sold else 1 if sku in lowered else 0) for sku in items
     }
     assert {sku: sum(stock[sku].values()) for sku in items} == wanted
+
+
+async def test_a_fenced_round_of_many_products_reads_their_links_in_one_statement_not_one_per_product(
+    small_world: PushWorld,
+) -> None:
+    # given a shop of 50 products just pooled (all but its bundles: 49 here): each item holds what TikTok shows,
+    # every product dirty
+    world = small_world
+    shop = await import_catalog(world)
+    items = await pool_every_sku(world, shop)
+    product_ids = {p["id"] for p in sandbox_products(world.sandbox, shop) if any(s["id"] in items for s in p["skus"])}
+    assert len(product_ids) > world.deps().concurrency * 10
+
+    # when the shop is pushed with the fence (one round claims them all: more than the concurrency, so the round's
+    # batch read finishes the unchanged ones)
+    with link_reads(world) as reads:
+        report = await push_shop(shop.id, world.deps(fence=True))
+
+    # then every product was finished with nothing to write, and their links were read in ceil(n / LINKS_CHUNK)
+    # statements (1 here), not one per product
+    assert (report.products, report.calls) == (len(product_ids), 0)
+    assert len(reads) == math.ceil(len(product_ids) / LINKS_CHUNK) == 1

@@ -25,6 +25,10 @@ _outbox = inventory_push_outbox.c
 _links = sku_links.c
 LINKED = "LINKED"
 EXCLUDED = "EXCLUDED"
+# Product ids per SELECT of `linked_skus_of`: each is a bound parameter, and with the shop and state the statement
+# stays under SQLite's oldest limit (999; 32,766 since 3.32) and asyncpg's (32,767). A fenced push round claims up
+# to 600 products (`PushDeps.fence_batch`): one statement.
+LINKS_CHUNK = 900
 
 
 class LinkPushState:
@@ -33,7 +37,17 @@ class LinkPushState:
     # -- links -------------------------------------------------------------------------------------------------------
 
     async def linked_skus(self, shop_id: str, tiktok_product_id: str) -> list[LinkedSku]:
-        return await self._linked(_links.shop_id == shop_id, _links.tiktok_product_id == tiktok_product_id)
+        return (await self.linked_skus_of(shop_id, [tiktok_product_id]))[tiktok_product_id]
+
+    async def linked_skus_of(self, shop_id: str, tiktok_product_ids: Sequence[str]) -> dict[str, list[LinkedSku]]:
+        asked = list(dict.fromkeys(tiktok_product_ids))
+        found: dict[str, list[LinkedSku]] = {product_id: [] for product_id in asked}
+        for start in range(0, len(asked), LINKS_CHUNK):
+            chunk = asked[start : start + LINKS_CHUNK]
+            # `_linked` orders by TikTok SKU id: grouped by product, each list keeps `linked_skus`'s order.
+            for link in await self._linked(_links.shop_id == shop_id, _links.tiktok_product_id.in_(chunk)):
+                found[link.tiktok_product_id].append(link)
+        return found
 
     async def linked_products(self, shop_id: str) -> list[str]:
         query = (

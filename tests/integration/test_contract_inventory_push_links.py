@@ -1,0 +1,183 @@
+"""Contract of `InventoryPushRepository.linked_skus_of` (the push's batch read of its claimed products' links), run
+against the fake (tests/fakes_inventory_push.py), SQLite and PostgreSQL alike.
+
+The links are seeded the way each side allows (the tables, or `FakePushStore.link`: the pool's own repository creates
+them in production); every assertion goes through the port. On the databases the SELECTs are counted as well: one
+per `LINKS_CHUNK` product ids, whatever the number of products.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert, select
+
+from adapters.crypto import TokenCipher
+from adapters.db import Database, uow_factory
+from adapters.db.repositories.inventory_push_links import LINKS_CHUNK
+from adapters.db.tables import inventory_items, sku_links, skus
+from domain.inventory_push import LinkedSku
+from domain.shops import Shop
+from tests.fakes import FakeStore, FakeUnitOfWork
+from tests.fakes_inventory_push import FakeLink
+from tests.integration.contract import UowFactory
+from tests.integration.db_samples import NOW, add_shop, make_product, make_shop
+
+# (TikTok product id, TikTok SKU id, available: on_hand - reserved - safety; None: AMBIGUOUS, no item)
+LinkRow = tuple[str, str, int | None]
+WAREHOUSES = ("wh-1", "wh-2")  # every SKU of `make_product` is stocked in both
+
+
+@dataclass
+class Links:
+    uows: UowFactory
+    seed: Callable[[Shop, dict[str, int], list[LinkRow]], Awaitable[None]]  # (shop, product id -> SKUs, links)
+    db: Database | None  # None: the fake (no statements to count)
+
+    @contextmanager
+    def link_reads(self) -> Iterator[list[str]]:
+        """The SELECTs on `sku_links` sent while inside (none on the fake)."""
+        statements: list[str] = []
+        if self.db is None:
+            yield statements
+            return
+
+        def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.lstrip().upper().startswith("SELECT") and "FROM sku_links" in statement:
+                statements.append(statement)
+
+        engine = self.db.write_engine.sync_engine  # the units of work's
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield statements
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture(params=["fake", "sqlite", "postgres"])
+async def links(request: pytest.FixtureRequest, cipher: TokenCipher) -> AsyncIterator[Links]:
+    if request.param == "fake":
+        store = FakeStore()
+        yield Links(lambda: FakeUnitOfWork(store), _fake_seed(store), None)
+        return
+    db = Database(str(request.getfixturevalue(f"{request.param}_url")))
+    uows = uow_factory(db, cipher)
+    try:
+        yield Links(uows, _sql_seed(uows), db)
+    finally:
+        await db.dispose()
+
+
+def _fake_seed(store: FakeStore) -> Callable[[Shop, dict[str, int], list[LinkRow]], Awaitable[None]]:
+    async def seed(shop: Shop, products: dict[str, int], rows: list[LinkRow]) -> None:
+        for product_id, tiktok_sku_id, available in rows:
+            store.push.link(
+                shop.id,
+                FakeLink(
+                    uuid.uuid4().hex, tiktok_sku_id, product_id, uuid.uuid4().hex if available is not None else "",
+                    available or 0, WAREHOUSES[::-1], state="LINKED" if available is not None else "AMBIGUOUS",
+                ),
+            )  # fmt: skip
+
+    return seed
+
+
+def _sql_seed(uows: UowFactory) -> Callable[[Shop, dict[str, int], list[LinkRow]], Awaitable[None]]:
+    async def seed(shop: Shop, products: dict[str, int], rows: list[LinkRow]) -> None:
+        async with uows() as uow:
+            await uow.catalog.upsert_products(shop.id, [make_product(p, skus=n) for p, n in products.items()])
+            stored = await uow.session.execute(select(skus.c.id, skus.c.tiktok_sku_id).where(skus.c.shop_id == shop.id))
+            ours = {row.tiktok_sku_id: row.id for row in stored}
+            for product_id, tiktok_sku_id, available in rows:
+                item_id = uuid.uuid4().hex if available is not None else None
+                if available is not None:  # available = on_hand - reserved - safety
+                    await uow.session.execute(
+                        insert(inventory_items).values(
+                            id=item_id, merchant_id=shop.merchant_id, sku=f"{shop.id}-{tiktok_sku_id}",
+                            on_hand=available + 3, reserved=2, safety_stock=1, created_at=NOW, updated_at=NOW,
+                        )
+                    )  # fmt: skip
+                await uow.session.execute(
+                    insert(sku_links).values(
+                        sku_id=ours[tiktok_sku_id], shop_id=shop.id, merchant_id=shop.merchant_id,
+                        inventory_item_id=item_id, tiktok_product_id=product_id, tiktok_sku_id=tiktok_sku_id,
+                        state="LINKED" if available is not None else "AMBIGUOUS", source="AUTO", updated_at=NOW,
+                    )
+                )  # fmt: skip
+            await uow.commit()
+
+    return seed
+
+
+def _seen(found: list[LinkedSku]) -> list[tuple[str, str, int, tuple[str, ...]]]:
+    return [(link.tiktok_product_id, link.tiktok_sku_id, link.available, link.warehouse_ids) for link in found]
+
+
+async def _two_shops(links: Links) -> tuple[Shop, Shop]:
+    """Shop A: p1 (3 SKUs, all linked, the links written last SKU first), p2 (2 SKUs, only p2-sku1 linked; p2-sku0
+    AMBIGUOUS), p3 (no link); shop B of the same merchant: its own p1, linked with other counters."""
+    first, second = await add_shop(links.uows, make_shop()), await add_shop(links.uows, make_shop())
+    await links.seed(
+        first,
+        {"p1": 3, "p2": 2, "p3": 1},
+        [("p1", "p1-sku2", 7), ("p1", "p1-sku1", 6), ("p1", "p1-sku0", 5), ("p2", "p2-sku0", None),
+         ("p2", "p2-sku1", 0)],
+    )  # fmt: skip
+    await links.seed(second, {"p1": 1}, [("p1", "p1-sku0", 100)])
+    return first, second
+
+
+async def test_the_links_of_many_products_are_read_at_once_each_as_its_own_read_finds_them(links: Links) -> None:
+    # given two shops of a merchant, each with a product p1, and shop A's p2 (one SKU linked) and p3 (no link)
+    first, second = await _two_shops(links)
+
+    # when shop A's links are read for p3, p1, an unknown p9, p2 and p1 again, in one call
+    with links.link_reads() as reads:
+        async with links.uows() as uow:
+            found = await uow.inventory_push.linked_skus_of(first.id, ["p3", "p1", "p9", "p2", "p1"])
+            one_by_one = {p: await uow.inventory_push.linked_skus(first.id, p) for p in ("p1", "p2", "p3", "p9")}
+            of_b = await uow.inventory_push.linked_skus_of(second.id, ["p1", "p2"])
+
+    # then every asked product is a key, once, in the order asked; p1's SKUs come by TikTok SKU id (not as written)
+    # with their items' available and warehouses, p2 only its LINKED SKU, p3 and p9 nothing, and no link of shop B
+    assert list(found) == ["p3", "p1", "p9", "p2"]
+    assert {p: _seen(f) for p, f in found.items()} == {
+        "p1": [("p1", "p1-sku0", 5, WAREHOUSES), ("p1", "p1-sku1", 6, WAREHOUSES), ("p1", "p1-sku2", 7, WAREHOUSES)],
+        "p2": [("p2", "p2-sku1", 0, WAREHOUSES)],
+        "p3": [],
+        "p9": [],
+    }
+    # and each list is what the product's own read (`linked_skus`) returns, ids and push state included
+    assert found == one_by_one
+    # and shop B reads only its own p1
+    assert {p: _seen(f) for p, f in of_b.items()} == {"p1": [("p1", "p1-sku0", 100, WAREHOUSES)], "p2": []}
+    # and on the databases each call was one SELECT (4 more for the one-by-one reads)
+    if links.db is not None:
+        assert len(reads) == 1 + 4 + 1
+
+
+async def test_more_products_than_one_statement_takes_are_read_a_chunk_at_a_time(links: Links) -> None:
+    # given shop A as above
+    first, _ = await _two_shops(links)
+    asked = ["p1"] + [f"none-{n}" for n in range(2 * LINKS_CHUNK)] + ["p2"]  # p1 in the first chunk, p2 in the third
+
+    # when the links of 2 * LINKS_CHUNK + 2 products are read, and of none
+    with links.link_reads() as reads:
+        async with links.uows() as uow:
+            found = await uow.inventory_push.linked_skus_of(first.id, asked)
+            nothing = await uow.inventory_push.linked_skus_of(first.id, [])
+
+    # then p1 and p2 are found whichever chunk they were in, every other product maps to []; 3 SELECTs on the
+    # databases (ceil(n / LINKS_CHUNK)), none for no product
+    assert list(found) == asked
+    assert [link.tiktok_sku_id for link in found["p1"]] == ["p1-sku0", "p1-sku1", "p1-sku2"]
+    assert [link.tiktok_sku_id for link in found["p2"]] == ["p2-sku1"]
+    assert all(found[p] == [] for p in asked[1:-1])
+    assert nothing == {}
+    if links.db is not None:
+        assert len(reads) == 3
