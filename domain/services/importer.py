@@ -67,10 +67,15 @@ class SyncOptions:
     order_slices: int = 16  # time slices of the orders window, fetched concurrently
     page_size: int = 100  # TikTok's maximum
     queue_pages: int = 32  # fetched pages waiting for the writer: bounds memory
-    # Records stored per transaction, at most (roughly). Each transaction costs ~8 round trips (task, shop,
-    # fingerprints, rows, checkpoint, commit) that wait behind the page parsing on the event loop: 2,000 rather
-    # than 500 took a 50,000-order SQLite import from ~17 s to ~12-13 s here; memory stays bounded by `queue_pages`.
-    batch_records: int = 2000
+    # Records stored per transaction, at most (whole pages: 5 of TikTok's largest). A transaction holds the shop
+    # until its commit (PostgreSQL: its row FOR KEY SHARE; SQLite: the one write lock), and a shop's delete, which
+    # takes the shop first, waits for it: at 2,000 a shopDelete sent mid-import waited 0.7-2.3 s (SQLite) and
+    # 4.6 s (PostgreSQL) behind one on a loaded machine, the engine being CPU-bound inside its transactions.
+    # Each transaction also costs ~8 round trips (task, shop, fingerprints, rows, checkpoint, commit), which once
+    # made 2,000 faster than 500; the engine is CPU-bound since: 500 products + 6,604 orders took 21.7 / 16.2 s
+    # at 2,000 and 21.9 / 18.1 s at 500 on SQLite, 32.6 / 31.1 and 35.2 / 27.9 s on PostgreSQL (load 10-16), no
+    # difference beyond the noise there; a quiet `make bench` is still to compare the two (issue 9).
+    batch_records: int = 500
     max_attempts: int = 5  # runs of one task, redeliveries included, before it FAILS
     time_limit_seconds: float | None = None  # one run's deadline (then TIME_LIMIT_EXCEEDED, or a retry); None: none
     heartbeat_seconds: float = 15.0  # the task's heartbeat while no page arrives

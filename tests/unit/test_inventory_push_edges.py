@@ -144,14 +144,15 @@ async def test_a_fenced_round_finishes_its_unchanged_products_on_one_read_of_600
     commits = world.store.commits
     # when the shop is pushed
     report = await world.push()
-    # then TikTok's stock was read in 2 calls (600 + 100 SKU ids), which finished the 347 unchanged products in one
-    # transaction; each of the 3 others was read again on its own right before its write
+    # then TikTok's stock was read in 2 calls (600 + 100 SKU ids), which finished the 347 unchanged products, 50 a
+    # transaction (each holds the shop, which a shop's delete waits for); each of the 3 others was read again on its
+    # own right before its write
     assert [len(ids) for ids in world.api.searches] == [600, 100, 2, 2, 2]
     assert sorted(sku for ids in world.api.searches[:2] for sku in ids) == sorted(world.api.available)
     assert world.api.searches[2:] == [[f"t-{n}a", f"t-{n}b"] for n in ("010", "100", "200")]
     assert [product for product, _ in world.api.updates] == ["p010", "p100", "p200"]
     assert (report.products, report.calls) == (350, 3) and set(world.api.available.values()) == {5}
-    assert world.store.commits - commits == 1 + 1 + 3  # the claim, the unchanged products, one per product written
+    assert world.store.commits - commits == 1 + 7 + 3  # the claim, the unchanged products, one per product written
     assert {(row.pushed_version, row.claimed_by) for row in world.store.push.outbox.values()} == {(1, None)}
     assert {link.pushed_quantity for link in world.store.push.links.values()} == {5}
     assert world.metrics.sent.count("noop") == 347 and world.metrics.sent.count("ok") == 3

@@ -24,7 +24,7 @@ def test_the_engines_default_tuning() -> None:
         order_slices=16,
         page_size=100,
         queue_pages=32,
-        batch_records=2000,
+        batch_records=500,
         max_attempts=5,
         time_limit_seconds=None,
         heartbeat_seconds=15.0,
