@@ -27,7 +27,8 @@ servers:
 
 # The suite runs on TEST_WORKERS processes (pytest-xdist), each with its own throwaway servers; TEST_WORKERS=0 runs
 # it in this one process (pdb, print). More pytest options go in PYTEST_ARGS, e.g.
-#   make test TEST_WORKERS=0 PYTEST_ARGS='tests/e2e/test_webhooks.py -x --randomly-seed=1234'
+#   make test TEST_WORKERS=0 SEED=1234 PYTEST_ARGS='tests/e2e/test_webhooks.py -x'
+# (the seed goes in SEED: a --randomly-seed in PYTEST_ARGS would come after make's own, and the last one wins)
 TEST_WORKERS ?= 3
 PYTEST_ARGS ?=
 # pytest-randomly's seed for the run's order: drawn here and shown in the command line below (`-q` hides pytest's
