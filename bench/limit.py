@@ -120,7 +120,7 @@ async def bare_import(
     *,
     slices: list[tuple[int, int]] | None = None,
     page_size: int = 100,
-    batch_records: int = 500,
+    batch_records: int = 2_000,
     queue_pages: int = 32,
     pool: bool = True,
 ) -> BareResult:
