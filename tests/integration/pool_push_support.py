@@ -5,6 +5,8 @@ mark the outbox dirty in the same transaction, and TikTok's stock as the sandbox
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +23,7 @@ from domain.ports import UnitOfWorkFactory
 from domain.services.inventory_push import PushDeps
 from domain.shops import Shop
 from tests.fixtures.sandbox import SandboxServer
-from tests.fixtures.sync import connect_shop
+from tests.fixtures.sync import connect_shop, sync_settings
 
 
 def now() -> datetime:
@@ -59,6 +61,18 @@ def push_world(database_url: str, sandbox: SandboxServer, settings: Any) -> Push
     uows = uow_factory(db, TokenCipher(settings.encryption_key))
     tiktok = replace(settings.tiktok, timeout_seconds=120.0)
     return PushWorld(db, uows, TikTokClient(tiktok, http), http, sandbox)
+
+
+@asynccontextmanager
+async def opened_push_world(
+    database_url: str, sandbox: SandboxServer, tmp_path: Any, settings: Any = None
+) -> AsyncIterator[PushWorld]:
+    """`push_world` with the suite's sync settings (or `settings`), closed on exit: the push tests' fixture body."""
+    made = push_world(database_url, sandbox, settings or sync_settings(database_url, sandbox, tmp_path))
+    try:
+        yield made
+    finally:
+        await made.aclose()
 
 
 async def imported_shop(world: PushWorld, seller: str = "us-local", merchant_id: str = "m1") -> Shop:

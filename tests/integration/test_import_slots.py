@@ -65,15 +65,20 @@ def _settings(database_url: str, sandbox: SandboxServer, tmp_path: Path, **overr
 
 
 def _worker_recording_sends(
-    sync_harness_factory: Callable[[Settings], SyncHarness], settings: Settings
-) -> tuple[SyncHarness, Sent]:
-    """A harness with its worker started and every message its broker sends recorded."""
-    harness = sync_harness_factory(settings)
+    sync_harness_factory: Callable[[Settings], SyncHarness],
+    sandbox_factory: Callable[[SandboxConfig], SandboxServer],
+    database_url: str,
+    tmp_path: Path,
+) -> tuple[SandboxServer, SyncHarness, Sent]:
+    """A small sandbox, and a harness over it with its worker (one import slot) started and every message its
+    broker sends recorded."""
+    sandbox = sandbox_factory(SandboxConfig(products=10, orders=30))
+    harness = sync_harness_factory(_settings(database_url, sandbox, tmp_path))
     harness.start_worker()
     assert harness.worker is not None and harness.worker.broker is not None
     sent = Sent()
     harness.worker.broker.add_middleware(sent)
-    return harness, sent
+    return sandbox, harness, sent
 
 
 async def _authorized_shop_with_two_imports(harness: SyncHarness, sandbox: SandboxServer) -> list[SyncTask]:
@@ -102,8 +107,7 @@ async def test_a_full_process_sends_the_import_back_for_later_without_a_retry_an
     sync_harness_factory: Callable[[Settings], SyncHarness],
 ) -> None:  # fmt: skip
     # given a worker process with one import slot, and TikTok holding every search
-    sandbox = sandbox_factory(SandboxConfig(products=10, orders=30))
-    harness, sent = _worker_recording_sends(sync_harness_factory, _settings(database_url, sandbox, tmp_path))
+    sandbox, harness, sent = _worker_recording_sends(sync_harness_factory, sandbox_factory, database_url, tmp_path)
     assert Resources.of(harness.worker.broker).import_slots.size == 1
     sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
     with log_lines("dramatiq", logging.INFO) as dramatiq_lines:
@@ -141,8 +145,7 @@ async def test_a_waiting_import_cancelled_is_sent_no_more(
     sync_harness_factory: Callable[[Settings], SyncHarness],
 ) -> None:  # fmt: skip
     # given an import waiting for the one slot of its process, sent back again and again
-    sandbox = sandbox_factory(SandboxConfig(products=10, orders=30))
-    harness, sent = _worker_recording_sends(sync_harness_factory, _settings(sqlite_url, sandbox, tmp_path))
+    sandbox, harness, sent = _worker_recording_sends(sync_harness_factory, sandbox_factory, sqlite_url, tmp_path)
     sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
     try:
         tasks = await _authorized_shop_with_two_imports(harness, sandbox)

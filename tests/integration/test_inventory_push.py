@@ -19,7 +19,6 @@ from domain.services.inventory_reconcile import inventory_tick, reconcile_shop
 from domain.shops import Shop
 from tests.fakes import FakeClock
 from tests.fixtures.sandbox import SandboxServer
-from tests.fixtures.sync import sync_settings
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
 from tests.integration.pool_push_support import (
     PushWorld,
@@ -29,8 +28,8 @@ from tests.integration.pool_push_support import (
     link,
     link_row,
     now,
+    opened_push_world,
     outbox_row,
-    push_world,
     sandbox_products,
     tiktok_stock,
     updates,
@@ -39,11 +38,8 @@ from tests.integration.pool_push_support import (
 
 @pytest.fixture
 async def world(database_url: str, sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[PushWorld]:
-    made = push_world(database_url, sandbox, sync_settings(database_url, sandbox, tmp_path))
-    try:
+    async with opened_push_world(database_url, sandbox, tmp_path) as made:
         yield made
-    finally:
-        await made.aclose()
 
 
 def product_of(sandbox: SandboxServer, shop: Shop, seller_sku_prefix: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,15 @@ from domain.services.inventory_push import push_shop
 from domain.shops import Shop
 from sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import SandboxServer
-from tests.fixtures.sync import connect_shop, sync_settings
-from tests.integration.pool_push_support import PushWorld, now, push_world, sandbox_products, tiktok_stock, updates
+from tests.fixtures.sync import connect_shop
+from tests.integration.pool_push_support import (
+    PushWorld,
+    now,
+    opened_push_world,
+    sandbox_products,
+    tiktok_stock,
+    updates,
+)
 
 SEARCH = "/product/202309/inventory/search"
 SEARCH_LIMIT = 600  # SKU ids one Inventory Search takes (tiktok-api.md sec. 9)
@@ -35,7 +42,8 @@ FEW_PRODUCTS = 50  # a round of more claims than the push's concurrency (4), so 
 async def world(
     database_url: str, sandbox_factory: Callable[..., SandboxServer], tmp_path: Path
 ) -> AsyncIterator[PushWorld]:
-    async with _world(database_url, sandbox_factory(SandboxConfig(products=PRODUCTS, orders=0)), tmp_path) as made:
+    sandbox = sandbox_factory(SandboxConfig(products=PRODUCTS, orders=0))
+    async with opened_push_world(database_url, sandbox, tmp_path) as made:
         yield made
 
 
@@ -43,17 +51,9 @@ async def world(
 async def small_world(
     database_url: str, sandbox_factory: Callable[..., SandboxServer], tmp_path: Path
 ) -> AsyncIterator[PushWorld]:
-    async with _world(database_url, sandbox_factory(SandboxConfig(products=FEW_PRODUCTS, orders=0)), tmp_path) as made:
+    sandbox = sandbox_factory(SandboxConfig(products=FEW_PRODUCTS, orders=0))
+    async with opened_push_world(database_url, sandbox, tmp_path) as made:
         yield made
-
-
-@asynccontextmanager
-async def _world(database_url: str, sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[PushWorld]:
-    made = push_world(database_url, sandbox, sync_settings(database_url, sandbox, tmp_path))
-    try:
-        yield made
-    finally:
-        await made.aclose()
 
 
 async def import_catalog(world: PushWorld) -> Shop:

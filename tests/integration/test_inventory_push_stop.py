@@ -12,19 +12,15 @@ import pytest
 
 from domain.services.inventory_push import push_shop
 from tests.fixtures.sandbox import SandboxServer
-from tests.fixtures.sync import sync_settings
 from tests.fixtures.waiting import until
-from tests.integration.pool_push_support import PushWorld, change_stock, imported_shop, outbox_row, push_world
+from tests.integration.pool_push_support import PushWorld, change_stock, imported_shop, opened_push_world, outbox_row
 from tests.integration.test_inventory_push import pooled_product
 
 
 @pytest.fixture
 async def world(database_url: str, sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[PushWorld]:
-    made = push_world(database_url, sandbox, sync_settings(database_url, sandbox, tmp_path))
-    try:
+    async with opened_push_world(database_url, sandbox, tmp_path) as made:
         yield made
-    finally:
-        await made.aclose()
 
 
 async def test_a_stopped_push_hands_back_the_claims_still_waiting_their_turn(world: PushWorld) -> None:

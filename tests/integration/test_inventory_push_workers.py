@@ -25,7 +25,7 @@ from tests.integration.pool_push_support import (
     change_stock,
     imported_shop,
     link,
-    push_world,
+    opened_push_world,
     sandbox_products,
     tiktok_stock,
     updates,
@@ -39,11 +39,8 @@ async def world_and_settings(
     database_url: str, sandbox: SandboxServer, tmp_path: Path, redis_server: Any
 ) -> AsyncIterator[tuple[PushWorld, Any]]:
     settings = sync_settings(database_url, sandbox, tmp_path, broker_url=redis_server.url)
-    made = push_world(database_url, sandbox, settings)
-    try:
+    async with opened_push_world(database_url, sandbox, tmp_path, settings) as made:
         yield made, settings
-    finally:
-        await made.aclose()
 
 
 async def _all_pushed(world: PushWorld, timeout: float = DEADLINE_SECONDS) -> None:
