@@ -18,6 +18,18 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from adapters.db.sessions import UninterruptedSession
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A writer's page cache and how much WAL it lets grow before it checkpoints. SQLite's defaults (2 MiB of cache,
+# a checkpoint every 1,000 pages, i.e. 4 MiB) are sized for small transactions: an import's transaction of 500
+# orders touches more index pages than 2 MiB hold, so they spilled mid-transaction, and about every other commit ran
+# a checkpoint, whose fsync the commit waited for (synchronous=NORMAL syncs at checkpoints only). Measured on an
+# ORDERS import of 14,935 orders (2026-12-01, quiet, 2 vCPU): the ledger's writes 2.85 -> 1.47 s with the larger
+# cache, the commits 3.0 -> 1.8 s with the later checkpoint, the import 12.2 -> 9.5 s. Bytes, pages: the cache is
+# filled only as pages are used, and the WAL file is cut back to `journal_size_limit` after a checkpoint.
+SQLITE_WRITER_PRAGMAS = (
+    "PRAGMA cache_size=-32768",  # KiB: 32 MiB per write connection
+    "PRAGMA wal_autocheckpoint=16384",  # pages (64 MiB of WAL)
+    "PRAGMA journal_size_limit=67108864",  # bytes: the WAL file kept after a checkpoint, at most
+)
 
 
 def is_sqlite(url: str) -> bool:
@@ -76,6 +88,9 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str, read_only: bool) -> No
             cursor.execute("PRAGMA synchronous=NORMAL")  # durable across application crashes in WAL mode
             if read_only:
                 cursor.execute("PRAGMA query_only=ON")  # a stray write on the read engine fails loudly
+            else:
+                for pragma in SQLITE_WRITER_PRAGMAS:
+                    cursor.execute(pragma)
         finally:
             cursor.close()
 

@@ -204,7 +204,12 @@ async def test_the_sqlite_engine_runs_with_wal_and_foreign_keys(sqlite_url: str)
             assert (await session.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
             assert (await session.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
             assert (await session.execute(text("PRAGMA busy_timeout"))).scalar_one() == 30_000
+            # a writer's cache and checkpoint sized for an import's transactions (SQLITE_WRITER_PRAGMAS)
+            assert (await session.execute(text("PRAGMA cache_size"))).scalar_one() == -32768
+            assert (await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one() == 16384
+            assert (await session.execute(text("PRAGMA journal_size_limit"))).scalar_one() == 64 * 1024 * 1024
         async with db.read_sessionmaker() as session:
+            assert (await session.execute(text("PRAGMA cache_size"))).scalar_one() == -2000  # SQLite's default
             # the read engine refuses writes
             with pytest.raises(Exception, match=r"readonly|attempt to write"):
                 await session.execute(delete(authorization_requests))
