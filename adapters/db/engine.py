@@ -22,9 +22,10 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # a checkpoint every 1,000 pages, i.e. 4 MiB) are sized for small transactions: an import's transaction of 500
 # orders touches more index pages than 2 MiB hold, so they spilled mid-transaction, and about every other commit ran
 # a checkpoint, whose fsync the commit waited for (synchronous=NORMAL syncs at checkpoints only). Measured on an
-# ORDERS import of 14,935 orders (2026-12-01, quiet, 2 vCPU): the ledger's writes 2.85 -> 1.47 s with the larger
-# cache, the commits 3.0 -> 1.8 s with the later checkpoint, the import 12.2 -> 9.5 s. Bytes, pages: the cache is
-# filled only as pages are used, and the WAL file is cut back to `journal_size_limit` after a checkpoint.
+# ORDERS import of 14,935 orders (2026-12-01, quiet, 2 vCPU, `python -m bench.writer_stages`): the ledger's writes
+# 2.85 -> 1.47 s with a 64 MiB cache, the commits 3.0 -> 1.8 s with the later checkpoint, the import 12.2 -> 9.5 s;
+# with the 32 MiB kept, 8.6 s. The cache is filled only as pages are used, and the WAL file is cut back to
+# `journal_size_limit` after a checkpoint. Checkpoints cost the disk's time wherever they run (bench/README.md).
 SQLITE_WRITER_PRAGMAS = (
     "PRAGMA cache_size=-32768",  # KiB: 32 MiB per write connection
     "PRAGMA wal_autocheckpoint=16384",  # pages (64 MiB of WAL)
