@@ -66,6 +66,7 @@ class FakeStore:
     refresh_claims: dict[str, datetime] = field(default_factory=dict)
     webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
     commits: int = 0
+    claims_finished_per_commit: list[int] = field(default_factory=list)  # outbox claims each commit finished (> 0)
     statistics_refreshed: list[SyncKind] = field(default_factory=list)  # kinds whose statistics were refreshed
     push: FakePushStore = field(
         default_factory=FakePushStore
@@ -91,6 +92,7 @@ class _Staged:
         self.ops: list[Callable[[], None]] = []
         self.checks: list[Callable[[], None]] = []
         self.versions: dict[str, int] = {}
+        self.claims_finished = 0  # `finish_claim` calls staged (tests/fakes_inventory_push.py)
 
     def require_shop(self, shop_id: str) -> None:
         """The staged writes reference the shop: the commit fails (nothing written) if it is gone by then."""
@@ -484,6 +486,9 @@ class FakeUnitOfWork:
         self._staged.checks.clear()
         self._staged.versions.clear()
         self._staged.store.commits += 1
+        if self._staged.claims_finished:
+            self._staged.store.claims_finished_per_commit.append(self._staged.claims_finished)
+            self._staged.claims_finished = 0
         self.committed = True
         callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
@@ -496,6 +501,7 @@ class FakeUnitOfWork:
         self._staged.ops.clear()
         self._staged.checks.clear()
         self._staged.versions.clear()
+        self._staged.claims_finished = 0
         self._callbacks.clear()
 
     def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:

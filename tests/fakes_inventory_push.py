@@ -167,6 +167,7 @@ class FakeInventoryPushRepository:
         next_attempt_at: datetime,
         error: str | None,
     ) -> bool:
+        self._s.claims_finished += 1
         row = self._push.outbox.get((claim.shop_id, claim.tiktok_product_id))
         if row is None or row.claimed_by != holder:
             await self.mark_dirty(claim.shop_id, [claim.tiktok_product_id], now)

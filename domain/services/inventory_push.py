@@ -65,7 +65,8 @@ class PushMetrics:
         pass
 
 
-# Unchanged products' claims finished per transaction, at most (`_finish_unchanged`). Such a transaction holds the
+# Claims finished per transaction, at most: unchanged products' (`_finish_unchanged`) and claims handed back
+# (`_release`: after an import, a round pushes `batch` products and hands back the rest). Such a transaction holds the
 # shop until its commit (PostgreSQL: its row FOR KEY SHARE; SQLite: the one write lock) and a shop's delete, which
 # takes the shop first, waits for it: after a 500-product import, the round's 491 unchanged products (1,899
 # single-row statements in one transaction, 4.5-4.8 s) kept a shopDelete waiting 3.7-4.9 s on a loaded PostgreSQL.
@@ -357,18 +358,20 @@ def _holding(links: Sequence[LinkedSku], held: dict[str, int]) -> list[LinkedSku
 async def _release(
     deps: PushDeps, claims: Sequence[OutboxClaim], error: str | None = "interrupted by a shutdown"
 ) -> None:
-    """Give unfinished claims of one shop back, due now, in one transaction (a claim finished meanwhile is marked
-    dirty again: one more push); `error`: the rows' note."""
+    """Give unfinished claims of one shop back, due now, `CLAIMS_PER_TRANSACTION` a transaction (each holds the
+    shop, which a shop's delete waits for: a round after an import hands back hundreds); a claim finished meanwhile
+    is marked dirty again: one more push. `error`: the rows' note."""
     now = deps.clock.now()
-    async with deps.uow_factory() as uow:
-        if await uow.shops.get(claims[0].shop_id) is None:  # the shop first, as a shop's delete takes it
-            return  # deleted meanwhile: its outbox went with it
-        for claim in claims:
-            await uow.inventory_push.finish_claim(
-                claim, deps.holder, now, pushed=False,
-                next_attempt_at=now, error=error,
-            )  # fmt: skip
-        await uow.commit()
+    for start in range(0, len(claims), CLAIMS_PER_TRANSACTION):
+        async with deps.uow_factory() as uow:
+            if await uow.shops.get(claims[0].shop_id) is None:  # the shop first, as a shop's delete takes it
+                return  # deleted meanwhile: its outbox went with it
+            for claim in claims[start : start + CLAIMS_PER_TRANSACTION]:
+                await uow.inventory_push.finish_claim(
+                    claim, deps.holder, now, pushed=False,
+                    next_attempt_at=now, error=error,
+                )  # fmt: skip
+            await uow.commit()
 
 
 async def _finish(deps: PushDeps, claim: OutboxClaim, outcome: ProductPushOutcome) -> None:

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 
 from domain.catalog import Money, Product, Sku, WarehouseStock
+from domain.services.inventory_push import CLAIMS_PER_TRANSACTION
 from domain.stock_levels import Warehouse
 from tests.fakes import T0, make_tokens
 from tests.unit.test_inventory_push_services import NOW, World, refusal
@@ -199,6 +200,23 @@ async def test_a_round_of_at_most_concurrency_claims_reads_once_per_product(worl
     # then no round-wide read: one Inventory Search per product, right before its Update Inventory
     assert sorted(world.api.searches) == [[f"t-{n}a", f"t-{n}b"] for n in range(products)]
     assert (report.products, report.calls) == (products, products) and set(world.api.available.values()) == {5}
+
+
+async def test_claims_handed_back_go_back_at_most_50_a_transaction(world: World) -> None:
+    # given 120 dirty products all needing a write, 10 pushed per round: a fenced round claims them all
+    world.deps.fence, world.deps.batch = True, 10
+    for n in range(120):
+        world.link(f"s{n:03}", f"p{n:03}", 5)
+        world.api.available[f"t-s{n:03}"] = 9
+        world.dirty(f"p{n:03}")
+    # when the shop is pushed
+    report = await world.push()
+    # then every product was pushed, and the 110 claims the first round handed back went back 50, 50 and 10 a
+    # transaction (CLAIMS_PER_TRANSACTION: each holds the shop, which a shop's delete waits for); then each
+    # product's push finished its own claim
+    assert (report.products, report.calls) == (120, 120) and set(world.api.available.values()) == {5}
+    finished = world.store.claims_finished_per_commit
+    assert finished == [CLAIMS_PER_TRANSACTION, CLAIMS_PER_TRANSACTION, 10] + [1] * 120, finished
 
 
 async def test_products_needing_a_write_beyond_batch_are_handed_back_and_pushed_by_the_next_rounds(
