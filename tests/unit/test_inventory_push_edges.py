@@ -202,13 +202,19 @@ async def test_a_round_of_at_most_concurrency_claims_reads_once_per_product(worl
     assert (report.products, report.calls) == (products, products) and set(world.api.available.values()) == {5}
 
 
+def _all_needing_a_write(world: World, *, products: int, batch: int) -> None:
+    """Fenced pushes of `batch` products a round; products p0.. dirty, each with one linked SKU s0.. whose pool
+    target (5) differs from TikTok's available (9)."""
+    world.deps.fence, world.deps.batch = True, batch
+    for n in range(products):
+        world.link(f"s{n}", f"p{n}", 5)
+        world.api.available[f"t-s{n}"] = 9
+        world.dirty(f"p{n}")
+
+
 async def test_claims_handed_back_go_back_at_most_50_a_transaction(world: World) -> None:
     # given 120 dirty products all needing a write, 10 pushed per round: a fenced round claims them all
-    world.deps.fence, world.deps.batch = True, 10
-    for n in range(120):
-        world.link(f"s{n:03}", f"p{n:03}", 5)
-        world.api.available[f"t-s{n:03}"] = 9
-        world.dirty(f"p{n:03}")
+    _all_needing_a_write(world, products=120, batch=10)
     # when the shop is pushed
     report = await world.push()
     # then every product was pushed, and the 110 claims the first round handed back went back 50, 50 and 10 a
@@ -223,11 +229,7 @@ async def test_products_needing_a_write_beyond_batch_are_handed_back_and_pushed_
     world: World,
 ) -> None:
     # given 6 dirty products all needing a write, 2 pushed per round
-    world.deps.fence, world.deps.batch = True, 2
-    for n in range(6):
-        world.link(f"s{n}", f"p{n}", 5)
-        world.api.available[f"t-s{n}"] = 9
-        world.dirty(f"p{n}")
+    _all_needing_a_write(world, products=6, batch=2)
     # when the shop is pushed
     report = await world.push()
     # then the first round read all 6 and pushed 2, each read again before its write, and handed 4 back due now;
