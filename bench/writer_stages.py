@@ -21,7 +21,7 @@ import adapters.db.repositories.inventory.ledger as ledger
 import adapters.db.repositories.inventory.writer as writer
 from adapters.db.repositories.catalog import SqlCatalogRepository
 from bench.harness import Harness
-from bench.import_bench import UNPACED, Sizes, _window_start
+from bench.import_bench import UNPACED, Sizes, _same_data, _window_start
 from bench.sync_run import SyncWorker
 from domain.services import importer
 from domain.sync import SyncKind
@@ -58,17 +58,16 @@ for _owner, _name, _label in _WRAPPED:
 
 
 async def _run(harness: Harness, kind: str, sizes: Sizes) -> None:
-    sandbox = harness.sandbox(sizes.products, sizes.orders)
-    sandbox.warm()
-    since = _window_start()
-    url = harness.fresh_database(kind)
-    async with SyncWorker(harness.settings(url, sandbox.url, rate_limit=UNPACED)) as worker:
-        shop = await worker.connect(sandbox)
-        await worker.run(shop, SyncKind.PRODUCTS)
-        _STAGES.clear()
-        cpu = time.process_time()
-        run = await worker.run(shop, SyncKind.ORDERS, since=since)
-        cpu = time.process_time() - cpu
+    with _same_data(harness, sizes) as sandbox:
+        since = _window_start()
+        url = harness.fresh_database(kind)
+        async with SyncWorker(harness.settings(url, sandbox.url, rate_limit=UNPACED)) as worker:
+            shop = await worker.connect(sandbox)
+            await worker.run(shop, SyncKind.PRODUCTS)
+            _STAGES.clear()
+            cpu = time.process_time()
+            run = await worker.run(shop, SyncKind.ORDERS, since=since)
+            cpu = time.process_time() - cpu
     print(f"ORDERS {run.task.status}: {run.task.processed} orders in {run.seconds:.2f} s, process CPU {cpu:.2f} s")
     for label in (label for *_, label in _WRAPPED):
         calls, seconds = _STAGES[label]
