@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 try:  # Ctrl+C while the command starts (these imports take ~0.7 s): exit 130, quietly, as `run` does later
+    from adapters import interrupts
+
+    interrupts.install()  # a Ctrl+C Python would drop is remembered all the same (adapters/interrupts.py)
+
     import argparse
     import logging
     import os
@@ -340,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError:
         configure_logging()  # the command's settings will name the mistake
     try:
+        if interrupts.pressed():  # during the imports, its KeyboardInterrupt lost in a garbage collector's callback
+            return 130
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130

@@ -24,6 +24,8 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from adapters import interrupts
+
 log = logging.getLogger("shopbridge")
 
 WS_PING_SECONDS = 20
@@ -65,6 +67,9 @@ class Server(uvicorn.Server):
         self._said_forced = False
 
     async def startup(self, sockets: list[socket] | None = None) -> None:
+        if interrupts.pressed():  # before uvicorn's handler took over, its KeyboardInterrupt lost (adapters/interrupts)
+            self.should_exit = True
+            return
         await super().startup(sockets)
         if self.started and not self.should_exit and self._on_listening is not None:
             self._on_listening()
@@ -91,11 +96,14 @@ class Server(uvicorn.Server):
 
 
 def serve(app: Starlette, on_listening: Callable[[], None] | None = None, **options: Any) -> int:
-    """Serve `app` in this process until stopped (uvicorn.run's one-process path); 0, or 3 if it never started."""
+    """Serve `app` in this process until stopped (uvicorn.run's one-process path); 0, 130 if Ctrl+C was pressed
+    before it started, or 3 if it failed to start."""
     config = uvicorn.Config(app, **options)
     server = Server(config, app, on_listening)
     try:
         server.run()
     except KeyboardInterrupt:
         pass
-    return 0 if server.started else 3  # uvicorn's STARTUP_FAILURE
+    if server.started:
+        return 0
+    return 130 if interrupts.pressed() else 3  # uvicorn's STARTUP_FAILURE
