@@ -9,8 +9,9 @@ which hung on a loaded machine).
 
 `install()` replaces the default handler with one that records the press before raising, and silences Python's
 report of a KeyboardInterrupt it had to drop (the press is recorded; the user asked to stop, not for a traceback).
-Code that starts something long asks `pressed()` first, once its own signal handling is in place, and stops
-instead of starting: `gql.cli.main` before running a command, `gql.serving.Server` before uvicorn starts.
+Code that starts something long asks `pressed()` once its own signal handling is in place, and stops instead of
+going on: `gql.cli.main` before running a command, `gql.serving.Server` before uvicorn starts,
+`workers.cli.run_worker` once its worker processes started (it stops them as at a Ctrl+C).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+from adapters import interrupts
 from workers.broker import LIVE_QUEUE, SYNC_QUEUE  # not from workers.actors: importing it would bind a default broker
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -64,6 +65,8 @@ def run_worker(processes: int, threads: int, shutdown_timeout: int = 30) -> int:
             deadline = time.monotonic() + shutdown_timeout + KILL_GRACE_SECONDS
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    if interrupts.pressed():  # Ctrl+C before `forward` took over, its KeyboardInterrupt lost (adapters/interrupts.py)
+        forward(signal.SIGINT, None)
     try:
         while True:
             try:

@@ -318,22 +318,10 @@ def test_ctrl_c_while_the_command_starts_exits_130_without_a_traceback(tmp_path)
 # as one in a dozen did while the demo migrated its database (the test above then hung: the server served on):
 # before the command runs ("imports"), or once the database is migrated, just before uvicorn starts ("migrated").
 CTRL_C_IN_A_CALLBACK = """
-import os, signal, sys, weakref
+import sys
 from gql import cli  # as the console script does: the command's SIGINT handling is in place
 import adapters.db.migrate
-
-class Garbage:
-    pass
-
-def collected(_):
-    os.kill(os.getpid(), signal.SIGINT)
-    for _ in range(1000):  # Python runs the signal's handler here, inside the callback
-        pass
-
-def drop_a_ctrl_c():
-    garbage = Garbage()
-    reference = weakref.ref(garbage, collected)
-    del garbage  # the callback runs, the KeyboardInterrupt it raises can go nowhere
+from tests.fixtures.lost_interrupt import drop_a_ctrl_c
 
 when, port = sys.argv[1:]
 if when == "imports":

@@ -19,7 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 SHUTDOWN_TIMEOUT = 2  # SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT, seconds
 
 
-def start_worker(sqlite_url: str, redis_url: str, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def start_worker(
+    sqlite_url: str, redis_url: str, tmp_path: Path, command: tuple[str, ...] = ("-m", "gql.cli")
+) -> tuple[subprocess.Popen[bytes], Path]:
     env = {
         "PATH": "/usr/bin:/bin",
         "PYTHONPATH": str(REPO),
@@ -34,7 +36,7 @@ def start_worker(sqlite_url: str, redis_url: str, tmp_path: Path) -> tuple[subpr
     log = tmp_path / "worker.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gql.cli", "worker", "--processes", "2", "--threads", "1"],
+            [sys.executable, *command, "worker", "--processes", "2", "--threads", "1"],
             env=env, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT,
             preexec_fn=parent_death_signal(signal.SIGTERM),
         )  # fmt: skip
@@ -91,6 +93,39 @@ def test_a_worker_whose_redis_went_away_still_exits_within_its_bound(sqlite_url,
         wait_until(lambda: not group_members(master), "the worker processes to be gone")
     finally:
         redis.stop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+# `shopbridge worker` with a Ctrl+C Python had to drop (tests/fixtures/lost_interrupt.py) just before it starts
+# the worker processes: `gql.cli.run` with `run_worker` wrapped, the real one called.
+CTRL_C_LOST_BEFORE_THE_WORKERS = """
+import sys
+from gql import cli
+import workers.cli
+from tests.fixtures.lost_interrupt import drop_a_ctrl_c
+
+run_worker = workers.cli.run_worker
+workers.cli.run_worker = lambda **options: (drop_a_ctrl_c(), run_worker(**options))[1]
+sys.argv = ["shopbridge", *sys.argv[1:]]
+cli.run()
+"""
+
+
+@pytest.mark.redis
+def test_a_ctrl_c_python_dropped_while_starting_stops_the_workers(sqlite_url, redis_server, tmp_path) -> None:
+    # given `shopbridge worker` whose Ctrl+C reached it, lost, just before it started its worker processes
+    redis_url = redis_server.url.rsplit("/", 1)[0] + "/4"
+    process, log = start_worker(sqlite_url, redis_url, tmp_path, ("-c", CTRL_C_LOST_BEFORE_THE_WORKERS))
+    try:
+        # then it stops them as at a Ctrl+C, and exits
+        try:
+            process.wait(timeout=DEADLINE_SECONDS)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the Ctrl+C was lost: the workers went on\n{log.read_text()}") from None
+        assert "Traceback" not in log.read_text(), log.read_text()
+    finally:
         if process.poll() is None:
             process.kill()
             process.wait()
