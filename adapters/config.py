@@ -281,7 +281,8 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         return (env.get(name) or "").strip() or None
 
     data_dir = Path(get("SHOPBRIDGE_DATA_DIR") or default_data_dir(env)).resolve()
-    public_url = (get("SHOPBRIDGE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+    public_url = _http_url(get("SHOPBRIDGE_PUBLIC_URL"), "SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example")
+    public_url = (public_url or "http://127.0.0.1:8000").rstrip("/")
     database_url = get("SHOPBRIDGE_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"
     broker_url = get("SHOPBRIDGE_BROKER_URL")
     if (broker_url or not database_url.startswith("sqlite")) and not (
@@ -332,9 +333,9 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
             app_key=given["APP_KEY"] or "",
             app_secret=given["APP_SECRET"] or "",
             service_id=given["SERVICE_ID"] or "",
-            api_url=(given["API_URL"] or "").rstrip("/"),
-            auth_url=(given["AUTH_URL"] or "").rstrip("/"),
-            authorize_url=given["AUTHORIZE_URL"] or "",
+            api_url=(_http_url(given["API_URL"], "SHOPBRIDGE_TIKTOK_API_URL", _TIKTOK_EXAMPLE) or "").rstrip("/"),
+            auth_url=(_http_url(given["AUTH_URL"], "SHOPBRIDGE_TIKTOK_AUTH_URL", _TIKTOK_EXAMPLE) or "").rstrip("/"),
+            authorize_url=_http_url(given["AUTHORIZE_URL"], "SHOPBRIDGE_TIKTOK_AUTHORIZE_URL", _TIKTOK_EXAMPLE) or "",
             rate_limit_per_second=rate,
             timeout_seconds=timeout,
         )
@@ -355,7 +356,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         secret_key=secret_key,
         encryption_key=encryption_key,
         public_url=public_url,
-        frontend_url=get("SHOPBRIDGE_FRONTEND_URL"),
+        frontend_url=_http_url(get("SHOPBRIDGE_FRONTEND_URL"), "SHOPBRIDGE_FRONTEND_URL", "https://app.example/shops"),
         tiktok=tiktok,
         embedded_sandbox=embedded,
         broker_url=broker_url,
@@ -405,14 +406,26 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
     return settings
 
 
-def _base_url(raw: str | None, name: str) -> str | None:
-    """An http(s) base URL without a trailing slash, or None when unset."""
+_TIKTOK_EXAMPLE = "https://open-api.tiktokglobalshop.com"
+
+
+def _http_url(raw: str | None, name: str, example: str) -> str | None:
+    """An absolute http(s) URL as given, or None when unset; anything else (a bare host, another scheme, no host,
+    a space or control character) is a ConfigError naming the setting, instead of links and redirects that lead
+    nowhere."""
     if raw is None:
         return None
     scheme, sep, rest = raw.partition("://")
-    if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
-        raise ConfigError(f"{name} must be an http(s) URL like https://mirror.example/npm, got {raw!r}")
-    return raw.rstrip("/")
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if not sep or scheme.lower() not in ("http", "https") or not host or not raw.isprintable() or " " in raw:
+        raise ConfigError(f"{name} must be an http(s) URL like {example}, got {shown(raw)}")
+    return raw
+
+
+def _base_url(raw: str | None, name: str) -> str | None:
+    """An http(s) base URL without a trailing slash, or None when unset."""
+    url = _http_url(raw, name, "https://mirror.example/npm")
+    return None if url is None else url.rstrip("/")
 
 
 def _origins(raw: str | None) -> tuple[str, ...]:

@@ -243,3 +243,34 @@ def test_graphiql_assets_come_from_the_cdn_unless_a_mirror_is_set(tmp_path: Path
     for bad in ("npm.internal.example", "ftp://npm.internal.example", "https://"):
         with pytest.raises(ConfigError, match="SHOPBRIDGE_GRAPHIQL_ASSETS_URL"):
             load_settings({**env, "SHOPBRIDGE_GRAPHIQL_ASSETS_URL": bad})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SHOPBRIDGE_PUBLIC_URL", "shopbridge.example"),  # the OAuth callback TikTok redirects to: nowhere
+        ("SHOPBRIDGE_PUBLIC_URL", "ftp://shopbridge.example"),
+        ("SHOPBRIDGE_PUBLIC_URL", "https://"),
+        ("SHOPBRIDGE_PUBLIC_URL", "https://shop bridge.example"),
+        ("SHOPBRIDGE_FRONTEND_URL", "javascript:alert(1)"),  # where the callback redirects the seller
+        ("SHOPBRIDGE_FRONTEND_URL", "/console/"),
+        ("SHOPBRIDGE_TIKTOK_API_URL", "open-api.tiktokglobalshop.com"),
+        ("SHOPBRIDGE_TIKTOK_AUTHORIZE_URL", "services.tiktokshop.com/open/authorize"),
+    ],
+)
+def test_a_url_setting_is_an_absolute_http_url(tmp_path: Path, name: str, value: str) -> None:
+    env = {"SHOPBRIDGE_DATA_DIR": str(tmp_path), **(TIKTOK if "TIKTOK" in name else {})}
+    with pytest.raises(ConfigError, match=f"{name} must be an http\\(s\\) URL like https://"):
+        load_settings({**env, name: value})
+
+
+def test_url_settings_keep_their_path_and_query(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "SHOPBRIDGE_DATA_DIR": str(tmp_path),
+            "SHOPBRIDGE_PUBLIC_URL": "https://example.com/shopbridge/",
+            "SHOPBRIDGE_FRONTEND_URL": "https://app.example/shops?tab=tiktok",
+        }
+    )
+    assert settings.public_url == "https://example.com/shopbridge"
+    assert settings.frontend_url == "https://app.example/shops?tab=tiktok"
