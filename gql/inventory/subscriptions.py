@@ -12,6 +12,7 @@ import strawberry
 from adapters.db import inventory_queries
 from domain.errors import NotFoundError
 from gql.context import Info
+from gql.errors import BadRequestError
 from gql.ids import internal_id
 from gql.inventory.types import InventoryItemNode, inventory_item
 
@@ -26,7 +27,8 @@ def _signature(node: InventoryItemNode) -> tuple[object, ...]:
 @strawberry.type
 class InventorySubscription:
     @strawberry.subscription(
-        description="Inventory item changes (counters, safety stock, links). With inventoryItemId or sku (the "
+        description="Inventory item changes (counters, safety stock, links). With inventoryItemId or sku (not both: "
+        "BAD_USER_INPUT; sku is the "
         "merchant SKU): that item, first as it is (NOT_FOUND when the merchant has no such item), ending with "
         "NOT_FOUND once it is deleted (with the shop whose SKUs alone it held). With neither: "
         "every item of the merchant as it changes. Coalesced: the latest state wins."
@@ -35,6 +37,8 @@ class InventorySubscription:
         self, info: Info, inventory_item_id: strawberry.ID | None = None, sku: str | None = None
     ) -> AsyncGenerator[InventoryItemNode, None]:
         merchant_id = info.context.require_merchant()
+        if inventory_item_id is not None and sku is not None:  # which one to follow? (two items, or a mistake)
+            raise BadRequestError("Give inventoryItemId or sku, not both.")
         wanted: str | None = None
         if inventory_item_id is not None:
             wanted = internal_id(inventory_item_id, "InventoryItem", "inventoryItemId")

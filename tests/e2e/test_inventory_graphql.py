@@ -146,3 +146,15 @@ async def test_following_an_item_ends_with_not_found_when_its_shop_deletion_take
                 while True:
                     await operation.next()
             assert [e["extensions"]["code"] for e in ended.value.payload] == ["NOT_FOUND"]
+
+
+async def test_following_by_id_and_sku_at_once_is_bad_user_input(app: ShopbridgeServer) -> None:
+    # given two items of the merchant
+    lamp, desk = create(app, "LAMP-1", 5), create(app, "DESK-1", 3)
+    # when a subscription names one by id and the other by SKU
+    async with app.subscribe(UPDATED, {"id": lamp["id"], "sku": desk["sku"]}, "m1") as both:
+        # then it is refused, rather than silently following the first and ignoring the other
+        with pytest.raises(OperationError) as refused:
+            await both.next()
+    assert [e["extensions"]["code"] for e in refused.value.payload] == ["BAD_USER_INPUT"]
+    assert refused.value.payload[0]["message"] == "Give inventoryItemId or sku, not both."
