@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from adapters.crypto import TokenCipher, TokenCipherError
 from adapters.text import shown, shown_path
 
 SANDBOX_MOUNT = "/sandbox"
@@ -14,6 +16,7 @@ SANDBOX_APP_KEY = "sandbox-app-key"
 SANDBOX_SERVICE_ID = "7000000000000000001"
 CALLBACK_PATH = "/oauth/tiktok/callback"
 WEBHOOK_PATH = "/webhooks/tiktok"
+MAX_PAGE_SIZE = 100  # records per TikTok request: TikTok's maximum page size
 
 
 class ConfigError(ValueError):
@@ -173,14 +176,19 @@ def _read_or_make(path: Path, data_dir: Path, name: str, make: str, *, create: b
     return path.read_text().strip()
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def _int(env: dict[str, str], name: str, default: int, low: int | None = None, high: int | None = None) -> int:
+    """An integer setting; with `low`/`high`, outside [low, high] is a ConfigError naming the range."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {shown(raw)}") from exc
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+        raise ConfigError(f"{name} must be an integer {bounds}, got {value}")
+    return value
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
@@ -188,15 +196,20 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a number, got {shown(raw)}") from exc
+    if not math.isfinite(value):  # `nan` and `inf` parse, then pass every comparison or break every sum
+        raise ConfigError(f"{name} must be a finite number, got {shown(raw)}")
+    return value
 
 
-def _positive(env: dict[str, str], name: str, default: float, *, allow_zero: bool = False) -> float:
+def _positive(
+    env: dict[str, str], name: str, default: float, *, allow_zero: bool = False, unit: str = "seconds"
+) -> float:
     value = _float(env, name, default)
     if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'} seconds, got {value}")
+        raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'} {unit}, got {value}")
     return value
 
 
@@ -225,14 +238,27 @@ def is_set(name: str, env: dict[str, str] | None = None) -> bool:
     return bool((dict(os.environ if env is None else env).get(name) or "").strip())
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def log_options(env: dict[str, str] | None = None) -> tuple[str, str]:
-    """(level, format) of the logs, read alone: a command sets up its logging before anything else can log."""
+    """(level, format) of the logs, read alone: a command sets up its logging before anything else can log.
+
+    A level that is not one of `LOG_LEVELS` (any case) is a ConfigError, like a bad format.
+    """
     env = dict(os.environ if env is None else env)
+    return _log_level(env), _choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json"))
+
+
+def _log_level(env: dict[str, str]) -> str:
     level = (env.get("SHOPBRIDGE_LOG_LEVEL") or "").strip().upper() or "INFO"
-    return level, _choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json"))
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"SHOPBRIDGE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {shown(level)}")
+    return level
 
 
-def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+def _bool(env: dict[str, str], name: str, default: bool, spelling: str = "true or false") -> bool:
+    """A switch: 1/true/yes/on or 0/false/no/off (any case); unset means `default`; anything else a ConfigError."""
     raw = (env.get(name) or "").strip().lower()
     if not raw:
         return default
@@ -240,7 +266,7 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
         return True
     if raw in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(f"{name} must be true or false, got {shown(raw)}")
+    raise ConfigError(f"{name} must be {spelling}, got {shown(raw)}")
 
 
 def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True) -> Settings:
@@ -255,7 +281,8 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         return (env.get(name) or "").strip() or None
 
     data_dir = Path(get("SHOPBRIDGE_DATA_DIR") or default_data_dir(env)).resolve()
-    public_url = (get("SHOPBRIDGE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+    public_url = _http_url(get("SHOPBRIDGE_PUBLIC_URL"), "SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example")
+    public_url = (public_url or "http://127.0.0.1:8000").rstrip("/")
     database_url = get("SHOPBRIDGE_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"
     broker_url = get("SHOPBRIDGE_BROKER_URL")
     if (broker_url or not database_url.startswith("sqlite")) and not (
@@ -272,10 +299,17 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         data_dir, "secret_key", secrets.token_urlsafe(48), create=create_keys
     )
     encryption_key = get("SHOPBRIDGE_ENCRYPTION_KEY") or _secret_file(data_dir, "encryption_key", _new_fernet_key())
+    try:  # a malformed key stops the command here, in one line, not the server's start-up with a traceback
+        TokenCipher(encryption_key)
+    except TokenCipherError as exc:
+        where = (
+            "SHOPBRIDGE_ENCRYPTION_KEY" if get("SHOPBRIDGE_ENCRYPTION_KEY") else shown_path(data_dir / "encryption_key")
+        )
+        raise ConfigError(f"{where}: {exc}") from None
     tiktok_names = ("APP_KEY", "APP_SECRET", "SERVICE_ID", "API_URL", "AUTH_URL", "AUTHORIZE_URL")
     given = {n: get(f"SHOPBRIDGE_TIKTOK_{n}") for n in tiktok_names}
-    rate = _float(env, "SHOPBRIDGE_TIKTOK_RATE_LIMIT", 50.0)
-    timeout = _float(env, "SHOPBRIDGE_TIKTOK_TIMEOUT", 10.0)
+    rate = _positive(env, "SHOPBRIDGE_TIKTOK_RATE_LIMIT", 50.0, unit="requests per second")
+    timeout = _positive(env, "SHOPBRIDGE_TIKTOK_TIMEOUT", 10.0)
     embedded = not any(given.values())
     if embedded:
         base = public_url + SANDBOX_MOUNT
@@ -299,13 +333,20 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
             app_key=given["APP_KEY"] or "",
             app_secret=given["APP_SECRET"] or "",
             service_id=given["SERVICE_ID"] or "",
-            api_url=(given["API_URL"] or "").rstrip("/"),
-            auth_url=(given["AUTH_URL"] or "").rstrip("/"),
-            authorize_url=given["AUTHORIZE_URL"] or "",
+            api_url=(_http_url(given["API_URL"], "SHOPBRIDGE_TIKTOK_API_URL", _TIKTOK_EXAMPLE) or "").rstrip("/"),
+            auth_url=(_http_url(given["AUTH_URL"], "SHOPBRIDGE_TIKTOK_AUTH_URL", _TIKTOK_EXAMPLE) or "").rstrip("/"),
+            authorize_url=_http_url(given["AUTHORIZE_URL"], "SHOPBRIDGE_TIKTOK_AUTHORIZE_URL", _TIKTOK_EXAMPLE) or "",
             rate_limit_per_second=rate,
             timeout_seconds=timeout,
         )
     embedded_worker_threads = _int(env, "SHOPBRIDGE_EMBEDDED_WORKER_THREADS", 4)
+    min_backoff_ms = _int(env, "SHOPBRIDGE_SYNC_MIN_BACKOFF_MS", 10_000, 0)
+    max_backoff_ms = _int(env, "SHOPBRIDGE_SYNC_MAX_BACKOFF_MS", 600_000, 0)
+    if max_backoff_ms < min_backoff_ms:
+        raise ConfigError(
+            f"SHOPBRIDGE_SYNC_MAX_BACKOFF_MS ({max_backoff_ms}) must not be below SHOPBRIDGE_SYNC_MIN_BACKOFF_MS "
+            f"({min_backoff_ms})"
+        )
     reserved = _not_negative(_int(env, "SHOPBRIDGE_WORKER_RESERVED_THREADS", 1), "SHOPBRIDGE_WORKER_RESERVED_THREADS")
     webhook_max_bytes = _int(env, "SHOPBRIDGE_WEBHOOK_MAX_BYTES", 256 * 1024)
     if webhook_max_bytes < 1024:
@@ -315,7 +356,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         secret_key=secret_key,
         encryption_key=encryption_key,
         public_url=public_url,
-        frontend_url=get("SHOPBRIDGE_FRONTEND_URL"),
+        frontend_url=_http_url(get("SHOPBRIDGE_FRONTEND_URL"), "SHOPBRIDGE_FRONTEND_URL", "https://app.example/shops"),
         tiktok=tiktok,
         embedded_sandbox=embedded,
         broker_url=broker_url,
@@ -328,24 +369,23 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         sandbox_products=_not_negative(_int(env, "SHOPBRIDGE_SANDBOX_PRODUCTS", 40), "SHOPBRIDGE_SANDBOX_PRODUCTS"),
         sandbox_orders=_not_negative(_int(env, "SHOPBRIDGE_SANDBOX_ORDERS", 120), "SHOPBRIDGE_SANDBOX_ORDERS"),
         sandbox_seed=_int(env, "SHOPBRIDGE_SANDBOX_SEED", 1),
-        log_level=(get("SHOPBRIDGE_LOG_LEVEL") or "INFO").upper(),
-        sync_order_slices=_int(env, "SHOPBRIDGE_SYNC_ORDER_SLICES", 16),
-        sync_page_size=_int(env, "SHOPBRIDGE_SYNC_PAGE_SIZE", 100),
-        sync_max_attempts=_int(env, "SHOPBRIDGE_SYNC_MAX_ATTEMPTS", 5),
-        sync_min_backoff_ms=_int(env, "SHOPBRIDGE_SYNC_MIN_BACKOFF_MS", 10_000),
-        sync_max_backoff_ms=_int(env, "SHOPBRIDGE_SYNC_MAX_BACKOFF_MS", 600_000),
-        sync_time_limit_seconds=_int(env, "SHOPBRIDGE_SYNC_TIME_LIMIT", 7_200),
-        sync_stale_after_seconds=_int(env, "SHOPBRIDGE_SYNC_STALE_AFTER", 300),
-        broker_heartbeat_timeout_ms=_int(env, "SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", 60_000),
-        broker_maintenance_chance=_int(env, "SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", 1_000),
+        log_level=_log_level(env),
+        sync_order_slices=_int(env, "SHOPBRIDGE_SYNC_ORDER_SLICES", 16, 1),
+        sync_page_size=_int(env, "SHOPBRIDGE_SYNC_PAGE_SIZE", 100, 1, MAX_PAGE_SIZE),
+        sync_max_attempts=_int(env, "SHOPBRIDGE_SYNC_MAX_ATTEMPTS", 5, 1),
+        sync_min_backoff_ms=min_backoff_ms,
+        sync_max_backoff_ms=max_backoff_ms,
+        sync_time_limit_seconds=_int(env, "SHOPBRIDGE_SYNC_TIME_LIMIT", 7_200, 1),
+        sync_stale_after_seconds=_int(env, "SHOPBRIDGE_SYNC_STALE_AFTER", 300, 1),
+        broker_heartbeat_timeout_ms=_int(env, "SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", 60_000, 1),
+        broker_maintenance_chance=_int(env, "SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", 1_000, 0, 1_000_000),
         poll_interval_seconds=_positive(env, "SHOPBRIDGE_POLL_INTERVAL", 300.0),
         poll_overlap_seconds=_positive(env, "SHOPBRIDGE_POLL_OVERLAP", 600.0, allow_zero=True),
         poll_settle_seconds=_positive(env, "SHOPBRIDGE_POLL_SETTLE", 30.0, allow_zero=True),
-        scheduler_enabled=(get("SHOPBRIDGE_SCHEDULER") or "on").lower() not in ("off", "0", "false", "no"),
+        scheduler_enabled=_bool(env, "SHOPBRIDGE_SCHEDULER", True, "on or off"),
         scheduler_tick=_positive(env, "SHOPBRIDGE_SCHEDULER_TICK", 0.0, allow_zero=True) or None,
         inventory_reconcile_interval_seconds=_positive(env, "SHOPBRIDGE_INVENTORY_RECONCILE_INTERVAL", 1800.0),
-        inventory_push_fence=(get("SHOPBRIDGE_INVENTORY_PUSH_FENCE") or "on").lower()
-        not in ("off", "0", "false", "no"),
+        inventory_push_fence=_bool(env, "SHOPBRIDGE_INVENTORY_PUSH_FENCE", True, "on or off"),
         inventory_push_concurrency=_positive_int(
             _int(env, "SHOPBRIDGE_INVENTORY_PUSH_CONCURRENCY", 4), "SHOPBRIDGE_INVENTORY_PUSH_CONCURRENCY"
         ),
@@ -356,7 +396,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         metrics_token=get("SHOPBRIDGE_METRICS_TOKEN"),
         metrics_dir=_directory(get("PROMETHEUS_MULTIPROC_DIR"), "PROMETHEUS_MULTIPROC_DIR"),
         log_format=_choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json")),
-        worker_shutdown_seconds=_int(env, "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", 30),
+        worker_shutdown_seconds=_int(env, "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", 30, 0),
         webhook_max_bytes=webhook_max_bytes,
         webhooks_app_wide=_bool(env, "SHOPBRIDGE_WEBHOOKS_APP_WIDE", False),
         graphiql_assets_url=_base_url(get("SHOPBRIDGE_GRAPHIQL_ASSETS_URL"), "SHOPBRIDGE_GRAPHIQL_ASSETS_URL"),
@@ -366,14 +406,26 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
     return settings
 
 
-def _base_url(raw: str | None, name: str) -> str | None:
-    """An http(s) base URL without a trailing slash, or None when unset."""
+_TIKTOK_EXAMPLE = "https://open-api.tiktokglobalshop.com"
+
+
+def _http_url(raw: str | None, name: str, example: str) -> str | None:
+    """An absolute http(s) URL as given, or None when unset; anything else (a bare host, another scheme, no host,
+    a space or control character) is a ConfigError naming the setting, instead of links and redirects that lead
+    nowhere."""
     if raw is None:
         return None
     scheme, sep, rest = raw.partition("://")
-    if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
-        raise ConfigError(f"{name} must be an http(s) URL like https://mirror.example/npm, got {raw!r}")
-    return raw.rstrip("/")
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if not sep or scheme.lower() not in ("http", "https") or not host or not raw.isprintable() or " " in raw:
+        raise ConfigError(f"{name} must be an http(s) URL like {example}, got {shown(raw)}")
+    return raw
+
+
+def _base_url(raw: str | None, name: str) -> str | None:
+    """An http(s) base URL without a trailing slash, or None when unset."""
+    url = _http_url(raw, name, "https://mirror.example/npm")
+    return None if url is None else url.rstrip("/")
 
 
 def _origins(raw: str | None) -> tuple[str, ...]:

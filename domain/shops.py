@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError
+from domain.text import has_control_characters, is_blank
 
 EXPIRING_SOON_WINDOW = timedelta(days=7)
 NAME_MAX_LENGTH = 64
-# Control characters, line/paragraph separators, surrogates; and the bidi overrides that can disguise a name.
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 class Region(StrEnum):
@@ -61,13 +58,13 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
     A name of only whitespace and invisible format characters (category Cf: zero-width space U+200B, joiners
     U+200C/U+200D, word joiner U+2060, BOM U+FEFF, ...) is empty."""
     name = raw.strip()
-    if all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in name):
+    if is_blank(name):
         raise ValidationError(ErrorCode.INVALID_NAME, "The shop name must not be empty.", field_path)
     if len(name) > NAME_MAX_LENGTH:
         raise ValidationError(
             ErrorCode.INVALID_NAME, f"The shop name must be at most {NAME_MAX_LENGTH} characters.", field_path
         )
-    if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES or ch in _BIDI_CONTROLS for ch in name):
+    if has_control_characters(name):
         raise ValidationError(ErrorCode.INVALID_NAME, "The shop name must not contain control characters.", field_path)
     return name
 

@@ -275,7 +275,7 @@ class SyncAlreadyRunningError(DomainError):
 
     def __init__(self, task: SyncTask) -> None:
         super().__init__(
-            ErrorCode.SYNC_ALREADY_RUNNING, f"A {task.kind.value.lower()} sync of this shop is already running."
+            ErrorCode.SYNC_ALREADY_RUNNING, f"This shop's {task.kind.value.lower()} sync is already running."
         )
         self.task = task
 

@@ -37,6 +37,7 @@ from gql.parsing import ReportingParserCache
 from gql.queries import Query
 from gql.shared_events import SharedEventExecutor
 from gql.subscriptions import Subscription
+from gql.text_inputs import StorableText
 from gql.webhooks.mutations import WebhookMutation
 from gql.webhooks.queries import WebhookQuery
 from gql.webhooks.types import WebhookEventNode
@@ -83,6 +84,7 @@ schema = ShopbridgeSchema(
         # After ValidationCache, which sets the validation errors itself: the cost verdict must come last.
         lambda: QueryCostLimiter(max_objects=MAX_OBJECTS),
         OperationChoice,  # which operation runs: one named when there are several, no subscription over HTTP
+        StorableText,  # no NUL or lone surrogate in any argument or variable: no column can store them
         mask_errors,
     ],
     config=StrawberryConfig(disable_field_suggestions=True),

@@ -15,6 +15,7 @@ neither; webhooks send ids as numbers (section 10), proxies have been seen doing
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -249,10 +250,24 @@ class Malformed(ValueError):
     """The bytes are not the declared object; the message says where (msgspec's path, e.g. `$.skus[0].id`)."""
 
 
+# A NUL reaches a JSON string only escaped (`\u0000`; raw, it is malformed JSON) and PostgreSQL refuses it in text:
+# one product title or seller SKU holding it failed its whole import batch, at every retry and every poll. The
+# escape is matched only where it is one (not `\\u0000`, a backslash followed by "u0000") and decoded as U+FFFD,
+# the replacement character, on every database alike. (msgspec refuses a lone surrogate escape as malformed.)
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def without_nul(content: bytes) -> bytes:
+    """JSON `content` with every `\\u0000` escape turned into `\\ufffd`; the same bytes when it has none."""
+    if b"\\u0000" not in content:
+        return content
+    return _NUL_ESCAPE.sub(rb"\1\\ufffd", content)
+
+
 def envelope(content: bytes) -> Envelope | None:
-    """The response's envelope, or None when the body is not a JSON object."""
+    """The response's envelope, or None when the body is not a JSON object. A NUL in its text is U+FFFD."""
     try:
-        return _envelope.decode(content)
+        return _envelope.decode(without_nul(content))
     except msgspec.DecodeError:
         return None
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError
+from domain.text import has_control_characters, is_blank
 
 MAX_SKU_LENGTH = 255
 MAX_UNITS = 1_000_000_000  # far above any shelf; keeps the counters inside a 32-bit integer column
@@ -65,10 +66,17 @@ class InventoryItem:
 
 
 def checked_sku(raw: str) -> str:
-    """Rule: a merchant SKU is trimmed, not blank, at most 255 characters. Raises `ValidationError(INVALID_INPUT)`."""
+    """Rule: a merchant SKU is trimmed, not blank (nor only invisible characters), at most 255 characters, with no
+    control character (domain.text: a tab, a line break, a bidi override). Raises `ValidationError(INVALID_INPUT)`.
+
+    Seller SKUs link to it by exact match, and TikTok's seller SKUs are one line of printable text: a SKU that
+    looks empty, spans lines or shows as another could only mislead the merchant reading the pool.
+    """
     sku = raw.strip()
-    if not sku or len(sku) > MAX_SKU_LENGTH:
+    if is_blank(sku) or len(sku) > MAX_SKU_LENGTH:
         raise ValidationError(ErrorCode.INVALID_INPUT, f"a SKU has 1 to {MAX_SKU_LENGTH} characters", ("sku",))
+    if has_control_characters(sku):
+        raise ValidationError(ErrorCode.INVALID_INPUT, "a SKU must not contain control characters", ("sku",))
     return sku
 
 
@@ -109,7 +117,8 @@ def set_on_hand(item: InventoryItem, on_hand: int, compare_on_hand: int | None) 
 def adjust(item: InventoryItem, delta: int, reason: str) -> Edit:
     """`inventoryAdjust`: add `delta` units (negative removes) for a stated `reason` (a stock count, damage...).
 
-    Rules: delta is not 0; the reason is not blank (at most 500 characters); on-hand never goes below 0.
+    Rules: delta is not 0; the reason is not blank (at most 500 characters; line breaks and tabs but no other
+    control character); on-hand never goes below 0.
     """
     reason = reason.strip()
     if delta == 0:
@@ -118,8 +127,12 @@ def adjust(item: InventoryItem, delta: int, reason: str) -> Edit:
         raise ValidationError(
             ErrorCode.INVALID_INPUT, f"delta must be between -{MAX_UNITS} and {MAX_UNITS} units", ("delta",)
         )
-    if not reason or len(reason) > MAX_REASON_LENGTH:
+    if is_blank(reason) or len(reason) > MAX_REASON_LENGTH:
         raise ValidationError(ErrorCode.INVALID_INPUT, "a reason of 1 to 500 characters is required", ("reason",))
+    if has_control_characters(reason, line_breaks=True):
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT, "a reason must not contain control characters but line breaks", ("reason",)
+        )
     if item.on_hand + delta < 0:
         raise ValidationError(
             ErrorCode.INVALID_INPUT, f"on-hand is {item.on_hand}: it cannot drop by {-delta}", ("delta",)

@@ -23,7 +23,10 @@ MAX_TEXT = 1000
 
 @strawberry.input
 class InventoryItemCreateInput:
-    sku: str = strawberry.field(description="The merchant SKU: trimmed, 1 to 255 characters, unique per merchant.")
+    sku: str = strawberry.field(
+        description="The merchant SKU: trimmed, 1 to 255 characters, something visible, no control characters (tab, "
+        "line break, bidi override), unique per merchant."
+    )
     on_hand: int = strawberry.field(default=0, description="Units held now (0 to 1,000,000,000).")
     safety_stock: int = strawberry.field(default=0, description="Units kept back from every shop.")
 
@@ -43,7 +46,10 @@ class InventorySetOnHandInput:
 class InventoryAdjustInput:
     inventory_item_id: strawberry.ID
     delta: int = strawberry.field(description="Units to add (negative: remove); not 0; on-hand stays ≥ 0.")
-    reason: str = strawberry.field(description="Why (a count, damage, a delivery): 1 to 500 characters.")
+    reason: str = strawberry.field(
+        description="Why (a count, damage, a delivery): 1 to 500 characters, line breaks allowed, no other control "
+        "characters."
+    )
 
 
 @strawberry.input

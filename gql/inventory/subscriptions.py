@@ -12,6 +12,7 @@ import strawberry
 from adapters.db import inventory_queries
 from domain.errors import NotFoundError
 from gql.context import Info
+from gql.errors import BadRequestError
 from gql.ids import internal_id
 from gql.inventory.types import InventoryItemNode, inventory_item
 
@@ -26,14 +27,18 @@ def _signature(node: InventoryItemNode) -> tuple[object, ...]:
 @strawberry.type
 class InventorySubscription:
     @strawberry.subscription(
-        description="Inventory item changes (counters, safety stock, links). With inventoryItemId or sku (the "
-        "merchant SKU): that item, first as it is (NOT_FOUND when the merchant has no such item). With neither: "
+        description="Inventory item changes (counters, safety stock, links). With inventoryItemId or sku (not both: "
+        "BAD_USER_INPUT; sku is the "
+        "merchant SKU): that item, first as it is (NOT_FOUND when the merchant has no such item), ending with "
+        "NOT_FOUND once it is deleted (with the shop whose SKUs alone it held). With neither: "
         "every item of the merchant as it changes. Coalesced: the latest state wins."
     )
     async def inventory_item_updated(
         self, info: Info, inventory_item_id: strawberry.ID | None = None, sku: str | None = None
     ) -> AsyncGenerator[InventoryItemNode, None]:
         merchant_id = info.context.require_merchant()
+        if inventory_item_id is not None and sku is not None:  # which one to follow? (two items, or a mistake)
+            raise BadRequestError("Give inventoryItemId or sku, not both.")
         wanted: str | None = None
         if inventory_item_id is not None:
             wanted = internal_id(inventory_item_id, "InventoryItem", "inventoryItemId")
@@ -46,14 +51,14 @@ class InventorySubscription:
         sent: dict[str, tuple[object, ...]] = {}
         async with info.context.services.events.subscribe_inventory(merchant_id) as signals:
             pending: set[str] = {wanted} if wanted is not None else set()
-            first = wanted is not None
             while True:
                 if pending:
                     loaders = info.context.fresh_loaders()
                     nodes = [await loaders.inventory_item.load(i) for i in sorted(pending)]
-                    if first and nodes[0] is None:
-                        raise NotFoundError("Inventory item", ("inventoryItemId",))
-                    first = False
+                    if wanted is not None and nodes[0] is None:
+                        # Not there at the start, or gone since (an item left behind by a deleted shop goes with
+                        # it): the subscription ends with NOT_FOUND, as `shopUpdated` does for a deleted shop.
+                        raise NotFoundError("Inventory item", ("inventoryItemId",) if inventory_item_id else ("sku",))
                     for node in nodes:
                         if node is None:
                             continue

@@ -62,6 +62,35 @@ def test_bad_settings_are_one_coded_line(tmp_path, monkeypatch, capsys) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "line"),
+    [
+        # logging was set up with it before any setting was read: a ValueError traceback from `logging`
+        ("SHOPBRIDGE_LOG_LEVEL", "loud", "SHOPBRIDGE_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, "
+         "got 'LOUD'"),
+        # the server's start-up failed on it with a traceback ("Application startup failed")
+        ("SHOPBRIDGE_ENCRYPTION_KEY", "short", "SHOPBRIDGE_ENCRYPTION_KEY: Encryption key #1 is not a urlsafe-base64 "
+         "32-byte Fernet key."),
+        ("SHOPBRIDGE_TIKTOK_RATE_LIMIT", "0", "SHOPBRIDGE_TIKTOK_RATE_LIMIT must be > 0 requests per second, got 0.0"),
+        # the embedded worker failed on it with a traceback at every scheduler tick
+        ("SHOPBRIDGE_POLL_INTERVAL", "nan", "SHOPBRIDGE_POLL_INTERVAL must be a finite number, got 'nan'"),
+    ],
+)  # fmt: skip
+def test_a_setting_the_server_would_fail_on_is_refused_by_any_command_in_one_line(
+    tmp_path, monkeypatch, capsys, name: str, value: str, line: str
+) -> None:
+    # given a setting no process can run with
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SHOPBRIDGE_SECRET_KEY", "k" * 32)
+    monkeypatch.setenv(name, value)
+    # when any command starts
+    code = main(["token", "m1"])
+    # then it stops at once with one coded line naming the setting, no traceback and no token
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [f"shopbridge: BAD_CONFIGURATION: {line}"]
+
+
 @pytest.mark.parametrize("depth", [0, 30], ids=["short-path", "long-path"])
 def test_a_schema_that_cannot_be_written_is_one_line(tmp_path, capsys, depth: int) -> None:
     # however deep the directory (a temporary one can be), the line keeps the end of the path: what is missing

@@ -119,3 +119,42 @@ async def test_an_item_subscription_ends_when_its_token_expires(app: ShopbridgeS
         with pytest.raises(OperationError) as error:
             await op.next(timeout=20)
     assert "expired" in str(error.value)
+
+
+async def test_following_an_item_ends_with_not_found_when_its_shop_deletion_takes_it(app: ShopbridgeServer) -> None:
+    # given a shop whose import created the pool's items, and a merchant following one of them by id and by SKU
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    first = app.graphql(SEARCH, {"q": None, "oversold": None}, "m1")["inventoryItems"]["edges"][0]["node"]["sku"]
+    item = app.graphql("query($q: String) { inventoryItems(query: $q) { edges { node { id sku } } } }",
+                       {"q": first}, "m1")["inventoryItems"]["edges"][0]["node"]  # fmt: skip
+    async with (
+        app.subscribe(UPDATED, {"id": item["id"]}, "m1") as by_id,
+        app.subscribe(UPDATED, {"sku": item["sku"]}, "m1") as by_sku,
+    ):
+        assert (await by_id.next())["inventoryItemUpdated"]["sku"] == item["sku"]
+        assert (await by_sku.next())["inventoryItemUpdated"]["sku"] == item["sku"]
+        # when the shop is deleted, taking the items only it brought
+        deleted = await app.agraphql(
+            "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }", {"id": shop["id"]}, "m1"
+        )
+        assert deleted["shopDelete"]["deletedShopId"] == shop["id"]
+        assert app.graphql(NODE, {"id": item["id"]}, "m1")["node"] is None
+        # then both subscriptions end with NOT_FOUND, instead of staying open and silent
+        for operation in (by_id, by_sku):
+            with pytest.raises(OperationError) as ended:
+                while True:
+                    await operation.next()
+            assert [e["extensions"]["code"] for e in ended.value.payload] == ["NOT_FOUND"]
+
+
+async def test_following_by_id_and_sku_at_once_is_bad_user_input(app: ShopbridgeServer) -> None:
+    # given two items of the merchant
+    lamp, desk = create(app, "LAMP-1", 5), create(app, "DESK-1", 3)
+    # when a subscription names one by id and the other by SKU
+    async with app.subscribe(UPDATED, {"id": lamp["id"], "sku": desk["sku"]}, "m1") as both:
+        # then it is refused, rather than silently following the first and ignoring the other
+        with pytest.raises(OperationError) as refused:
+            await both.next()
+    assert [e["extensions"]["code"] for e in refused.value.payload] == ["BAD_USER_INPUT"]
+    assert refused.value.payload[0]["message"] == "Give inventoryItemId or sku, not both."

@@ -78,6 +78,63 @@ def test_numbers_are_checked(tmp_path: Path) -> None:
         load_settings({"SHOPBRIDGE_TIKTOK_RATE_LIMIT": "fast", "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        # `float()` reads these; they then pass `> 0` (inf) or every comparison (nan) and break the arithmetic
+        ("SHOPBRIDGE_POLL_INTERVAL", "nan", "must be a finite number, got 'nan'"),
+        ("SHOPBRIDGE_POLL_INTERVAL", "inf", "must be a finite number, got 'inf'"),
+        ("SHOPBRIDGE_POLL_SETTLE", "-inf", "must be a finite number"),
+        ("SHOPBRIDGE_INVENTORY_RECONCILE_INTERVAL", "NaN", "must be a finite number"),
+        ("SHOPBRIDGE_TIKTOK_TIMEOUT", "nan", "must be a finite number"),
+        ("SHOPBRIDGE_TIKTOK_TIMEOUT", "0", "must be > 0 seconds, got 0.0"),
+        ("SHOPBRIDGE_TIKTOK_TIMEOUT", "-1", "must be > 0 seconds"),
+        ("SHOPBRIDGE_TIKTOK_RATE_LIMIT", "0", "must be > 0 requests per second, got 0.0"),
+        ("SHOPBRIDGE_TIKTOK_RATE_LIMIT", "1e400", "must be a finite number"),
+        # integers outside what the code can use
+        ("SHOPBRIDGE_SYNC_ORDER_SLICES", "0", "must be an integer 1 or more, got 0"),
+        ("SHOPBRIDGE_SYNC_PAGE_SIZE", "0", "must be an integer from 1 to 100, got 0"),
+        ("SHOPBRIDGE_SYNC_PAGE_SIZE", "1000", "must be an integer from 1 to 100, got 1000"),
+        ("SHOPBRIDGE_SYNC_MAX_ATTEMPTS", "0", "must be an integer 1 or more"),
+        ("SHOPBRIDGE_SYNC_MIN_BACKOFF_MS", "-1", "must be an integer 0 or more"),
+        ("SHOPBRIDGE_SYNC_MIN_BACKOFF_MS", "700000", "SHOPBRIDGE_SYNC_MAX_BACKOFF_MS (600000) must not be below"),
+        ("SHOPBRIDGE_SYNC_TIME_LIMIT", "0", "must be an integer 1 or more"),
+        ("SHOPBRIDGE_SYNC_STALE_AFTER", "-300", "must be an integer 1 or more"),
+        ("SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", "0", "must be an integer 1 or more"),
+        ("SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", "2000000", "must be an integer from 0 to 1000000"),
+        ("SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", "-1", "must be an integer 0 or more"),
+        # switches: a typo was read as "on"
+        ("SHOPBRIDGE_SCHEDULER", "of", "must be on or off, got 'of'"),
+        ("SHOPBRIDGE_INVENTORY_PUSH_FENCE", "disabled", "must be on or off, got 'disabled'"),
+        ("SHOPBRIDGE_LOG_LEVEL", "verbose", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'VERBOSE'"),
+        ("SHOPBRIDGE_ENCRYPTION_KEY", "short", "Encryption key #1 is not a urlsafe-base64 32-byte Fernet key"),
+        ("SHOPBRIDGE_ENCRYPTION_KEY", f"{Fernet.generate_key().decode()},short", "Encryption key #2 is not"),
+    ],
+)
+def test_a_setting_no_process_can_run_with_is_refused_with_its_name(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), name: value})
+    assert name in str(refused.value) and message in str(refused.value)
+    if name == "SHOPBRIDGE_ENCRYPTION_KEY":
+        assert value.split(",")[0] not in str(refused.value)  # a key is never quoted
+
+
+def test_switches_and_levels_read_every_usual_spelling(tmp_path: Path) -> None:
+    base = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    for off in ("off", "OFF", "0", "false", "no"):
+        assert not load_settings({**base, "SHOPBRIDGE_SCHEDULER": off}).scheduler_enabled
+        assert not load_settings({**base, "SHOPBRIDGE_INVENTORY_PUSH_FENCE": off}).inventory_push_fence
+    for on in ("on", "1", "true", "Yes", " "):
+        assert load_settings({**base, "SHOPBRIDGE_SCHEDULER": on}).scheduler_enabled
+    assert load_settings({**base, "SHOPBRIDGE_LOG_LEVEL": "debug"}).log_level == "DEBUG"
+    stored = tmp_path / "encryption_key"
+    stored.write_text("not-a-key\n")
+    with pytest.raises(ConfigError, match="encryption_key': Encryption key #1 is not"):
+        load_settings(base)
+
+
 def test_the_polling_settings_default_to_five_minutes_and_refuse_nonsense(tmp_path: Path) -> None:
     defaults = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)})
     assert (defaults.poll_interval_seconds, defaults.poll_overlap_seconds, defaults.poll_settle_seconds) == (
@@ -186,3 +243,34 @@ def test_graphiql_assets_come_from_the_cdn_unless_a_mirror_is_set(tmp_path: Path
     for bad in ("npm.internal.example", "ftp://npm.internal.example", "https://"):
         with pytest.raises(ConfigError, match="SHOPBRIDGE_GRAPHIQL_ASSETS_URL"):
             load_settings({**env, "SHOPBRIDGE_GRAPHIQL_ASSETS_URL": bad})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SHOPBRIDGE_PUBLIC_URL", "shopbridge.example"),  # the OAuth callback TikTok redirects to: nowhere
+        ("SHOPBRIDGE_PUBLIC_URL", "ftp://shopbridge.example"),
+        ("SHOPBRIDGE_PUBLIC_URL", "https://"),
+        ("SHOPBRIDGE_PUBLIC_URL", "https://shop bridge.example"),
+        ("SHOPBRIDGE_FRONTEND_URL", "javascript:alert(1)"),  # where the callback redirects the seller
+        ("SHOPBRIDGE_FRONTEND_URL", "/console/"),
+        ("SHOPBRIDGE_TIKTOK_API_URL", "open-api.tiktokglobalshop.com"),
+        ("SHOPBRIDGE_TIKTOK_AUTHORIZE_URL", "services.tiktokshop.com/open/authorize"),
+    ],
+)
+def test_a_url_setting_is_an_absolute_http_url(tmp_path: Path, name: str, value: str) -> None:
+    env = {"SHOPBRIDGE_DATA_DIR": str(tmp_path), **(TIKTOK if "TIKTOK" in name else {})}
+    with pytest.raises(ConfigError, match=f"{name} must be an http\\(s\\) URL like https://"):
+        load_settings({**env, name: value})
+
+
+def test_url_settings_keep_their_path_and_query(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "SHOPBRIDGE_DATA_DIR": str(tmp_path),
+            "SHOPBRIDGE_PUBLIC_URL": "https://example.com/shopbridge/",
+            "SHOPBRIDGE_FRONTEND_URL": "https://app.example/shops?tab=tiktok",
+        }
+    )
+    assert settings.public_url == "https://example.com/shopbridge"
+    assert settings.frontend_url == "https://app.example/shops?tab=tiktok"

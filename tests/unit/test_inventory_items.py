@@ -50,6 +50,41 @@ def test_a_sku_is_trimmed_and_has_1_to_255_characters() -> None:
         )  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("\u200b", "a SKU has 1 to 255 characters"),  # a zero-width space: looks empty
+        (" \ufeff\u2060 ", "a SKU has 1 to 255 characters"),
+        ("LAMP\t1", "a SKU must not contain control characters"),
+        ("LAMP\n1", "a SKU must not contain control characters"),
+        ("LAMP\x1b[31m", "a SKU must not contain control characters"),
+        ("\u202e1-PMAL", "a SKU must not contain control characters"),  # a right-to-left override: shows as LAMP-1
+        ("LAMP\u20281", "a SKU must not contain control characters"),
+    ],
+)
+def test_a_sku_that_looks_empty_spans_lines_or_disguises_itself_is_refused(raw: str, message: str) -> None:
+    with pytest.raises(DomainError) as refused:
+        checked_sku(raw)
+    assert refusal(refused.value) == (ValidationError, ErrorCode.INVALID_INPUT, message, ("sku",))
+
+
+def test_a_sku_may_hold_any_visible_character() -> None:
+    assert checked_sku("Lampe-Été 40x40 灯") == "Lampe-Été 40x40 灯"
+    assert checked_sku("A\u200dB") == "A\u200dB"  # a joiner between visible characters (emoji sequences)
+
+
+def test_a_reason_may_span_lines_but_holds_no_other_control_character() -> None:
+    assert adjust(item(5), 1, "recount:\n\tshelf 3").reason == "recount:\n\tshelf 3"
+    for raw, message in [
+        ("\u200b", "a reason of 1 to 500 characters is required"),
+        ("broken\x1b[2J", "a reason must not contain control characters but line breaks"),
+        ("\u202edegamad", "a reason must not contain control characters but line breaks"),
+    ]:
+        with pytest.raises(DomainError) as refused:
+            adjust(item(5), 1, raw)
+        assert refusal(refused.value) == (ValidationError, ErrorCode.INVALID_INPUT, message, ("reason",))
+
+
 def test_units_are_whole_numbers_from_0_to_a_billion_named_by_their_field() -> None:
     assert checked_units(0, "onHand") == 0
     assert checked_units(1_000_000_000, "safetyStock") == 1_000_000_000

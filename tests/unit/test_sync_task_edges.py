@@ -279,5 +279,5 @@ def test_a_sync_already_running_names_its_kind_and_carries_the_task() -> None:
     task = _task()
     error = SyncAlreadyRunningError(task)
     assert (error.code, error.message, error.task) == (
-        ErrorCode.SYNC_ALREADY_RUNNING, "A orders sync of this shop is already running.", task,
+        ErrorCode.SYNC_ALREADY_RUNNING, "This shop's orders sync is already running.", task,
     )  # fmt: skip

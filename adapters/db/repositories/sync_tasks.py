@@ -39,7 +39,7 @@ class SqlSyncTaskRepository:
             if is_unique_violation(exc, ACTIVE_TASK_UNIQUE, "sync_tasks.shop_id, sync_tasks.kind"):
                 raise DomainError(
                     ErrorCode.SYNC_ALREADY_RUNNING,
-                    f"A {task.kind.value} sync of this shop is already queued or running.",
+                    f"This shop's {task.kind.value.lower()} sync is already queued or running.",
                 ) from None
             raise
 
