@@ -126,9 +126,9 @@ def test_shop_updated_sends_a_message_when_a_poll_that_found_nothing_moves_only_
 
 
 def test_the_token_sweep_refreshes_before_expiry_and_a_dead_refresh_token_revokes(app_factory) -> None:
-    # given a shop whose access tokens live 20 seconds (refreshed 10 s ahead: half the lifetime, the cap of the
-    # lead); polls out of the way (hourly)
-    app = live(app_factory, access_token_ttl=20, poll_interval_seconds=3600.0)
+    # given a shop whose access tokens live 12 seconds (refreshed 6 s ahead: half the lifetime, the cap of the
+    # lead; each refresh is a wait of that long); polls out of the way (hourly)
+    app = live(app_factory, access_token_ttl=12, poll_interval_seconds=3600.0)
     shop = app.connect_shop("m1", "us-local", "US")
     shop_id = _internal(shop["id"])
     # (read before the imports end: on a loaded machine they can outlast the lead, and the sweep refresh first)
