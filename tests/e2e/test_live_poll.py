@@ -20,7 +20,7 @@ from domain.tokens import refresh_due_at
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.sync import settings_env
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
-from tests.fixtures.workers import spawn_worker, stop_worker
+from tests.fixtures.workers import spawn_worker, stop_workers
 
 SHOP_UPDATED = """subscription($shopId: ID!) { shopUpdated(shopId: $shopId) {
   id name status orderCount productCount lastSyncedAt expiresAt attention { code message at } } }"""
@@ -126,9 +126,9 @@ def test_shop_updated_sends_a_message_when_a_poll_that_found_nothing_moves_only_
 
 
 def test_the_token_sweep_refreshes_before_expiry_and_a_dead_refresh_token_revokes(app_factory) -> None:
-    # given a shop whose access tokens live 20 seconds (refreshed 10 s ahead: half the lifetime, the cap of the
-    # lead); polls out of the way (hourly)
-    app = live(app_factory, access_token_ttl=20, poll_interval_seconds=3600.0)
+    # given a shop whose access tokens live 12 seconds (refreshed 6 s ahead: half the lifetime, the cap of the
+    # lead; each refresh is a wait of that long); polls out of the way (hourly)
+    app = live(app_factory, access_token_ttl=12, poll_interval_seconds=3600.0)
     shop = app.connect_shop("m1", "us-local", "US")
     shop_id = _internal(shop["id"])
     # (read before the imports end: on a loaded machine they can outlast the lead, and the sweep refresh first)
@@ -205,9 +205,12 @@ def test_shop_updated_refuses_a_shop_of_another_merchant(app_factory) -> None:
 
 @pytest.mark.redis
 def test_two_worker_processes_on_redis_never_poll_one_shop_twice_at_once(app_factory, redis_server) -> None:
-    # given an API on Redis and two worker processes, each running the scheduler loop; polls take a while
-    app = live(app_factory, broker_url=redis_server.url.rsplit("/", 1)[0] + "/2", latency_ms=150)
-    workers = [spawn_worker(settings_env(app.settings)) for _ in range(2)]
+    # given an API on Redis and two worker processes, each running the scheduler loop; polls take a while (150 ms
+    # a TikTok call) and are due every half second. Three threads a process leave two import slots, so a poll does
+    # not wait behind the shop's first import for a slot (each such wait sends it again 1.5 s later).
+    broker_url = redis_server.url.rsplit("/", 1)[0] + "/2"
+    app = live(app_factory, broker_url=broker_url, latency_ms=150, poll_interval_seconds=0.5)
+    workers = [spawn_worker(settings_env(app.settings), threads=3) for _ in range(2)]
     try:
         shop = app.connect_shop("m1", "us-local", "US")
         shop_id = _internal(shop["id"])
@@ -232,8 +235,7 @@ def test_two_worker_processes_on_redis_never_poll_one_shop_twice_at_once(app_fac
         with app._db.connect() as conn:
             holders = conn.execute(sa.text("SELECT holder FROM scheduler_leases")).scalars().all()
     finally:
-        for worker in workers:
-            stop_worker(worker)
+        stop_workers(*workers)
     # then one scheduler held the lease, and no two polls of a kind ever overlapped in time
     assert len(holders) == 1
     for kind in ("ORDERS", "PRODUCTS"):

@@ -19,7 +19,7 @@ from gql.ids import from_global_id
 from sandbox.config import SandboxConfig
 from tests.e2e.test_operations import samples, total
 from tests.fixtures.app import CONNECT, START, build_settings, free_port
-from tests.fixtures.processes import parent_death_signal, stop_group
+from tests.fixtures.processes import parent_death_signal, stop_groups
 from tests.fixtures.sandbox import start_sandbox
 from tests.fixtures.sync import settings_env
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
@@ -130,11 +130,10 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
         # load 20: an API still booting outlived the wait after SIGTERM, the TimeoutExpired skipped the rest, the
         # sandbox thread outlived the test, and the process, never waited for, was reported in a later test as
         # "ResourceWarning: subprocess N is still running" when its Popen was collected.
+        # The API and the workers stop side by side (their shutdowns overlap).
         with contextlib.ExitStack() as stack:
             stack.callback(sandbox.stop)
-            for process in (worker, api):
-                if process is not None:
-                    stack.callback(stop_group, process)
+            stack.callback(stop_groups, [process for process in (worker, api) if process is not None])
 
 
 def to_local(global_id: object) -> str:

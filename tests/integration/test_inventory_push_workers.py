@@ -18,7 +18,7 @@ from adapters.db.tables import inventory_push_outbox
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import settings_env, sync_settings
 from tests.fixtures.waiting import DEADLINE_SECONDS
-from tests.fixtures.workers import spawn_worker, stop_worker
+from tests.fixtures.workers import spawn_worker, stop_workers
 from tests.integration.pool_push_support import (
     PushWorld,
     add_item,
@@ -102,8 +102,7 @@ async def test_worker_processes_never_send_an_older_value_and_end_at_the_target(
             await asyncio.sleep(rng.uniform(0, 0.02))
         await _all_pushed(world)
     finally:
-        for worker in workers:
-            stop_worker(worker)
+        stop_workers(*workers)
 
     # then on every shop the values sent only went down, and TikTok shows the final target
     for shop in shops:
