@@ -17,6 +17,11 @@ SANDBOX_SERVICE_ID = "7000000000000000001"
 CALLBACK_PATH = "/oauth/tiktok/callback"
 WEBHOOK_PATH = "/webhooks/tiktok"
 MAX_PAGE_SIZE = 100  # records per TikTok request: TikTok's maximum page size
+# The embedded sandbox's bounds on one shop's data: a copy of sandbox/config.py's MAX_PRODUCTS_PER_SHOP and
+# MAX_ORDERS_PER_SHOP (the measurements behind them are there), which adapters may not import (import contract);
+# tests/unit/test_config.py fails when the two differ. Beyond them a shop's data takes gigabytes.
+SANDBOX_MAX_PRODUCTS = 100_000
+SANDBOX_MAX_ORDERS = 300_000
 
 
 class ConfigError(ValueError):
@@ -51,8 +56,8 @@ class Settings:
     # Dramatiq threads of each worker process that imports may not take (see `import_slots`).
     worker_reserved_threads: int = 1
     merchant_token_ttl_seconds: int = 7 * 24 * 3600
-    sandbox_products: int = 40
-    sandbox_orders: int = 120
+    sandbox_products: int = 40  # per shop, at most SANDBOX_MAX_PRODUCTS
+    sandbox_orders: int = 120  # per shop, at most SANDBOX_MAX_ORDERS
     sandbox_seed: int = 1
     log_level: str = "INFO"
     # Sync engine and Dramatiq (issue 4): see workers/ and domain/services/importer.py.
@@ -366,8 +371,8 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         merchant_token_ttl_seconds=_positive_int(
             _int(env, "SHOPBRIDGE_TOKEN_TTL", 7 * 24 * 3600), "SHOPBRIDGE_TOKEN_TTL"
         ),
-        sandbox_products=_not_negative(_int(env, "SHOPBRIDGE_SANDBOX_PRODUCTS", 40), "SHOPBRIDGE_SANDBOX_PRODUCTS"),
-        sandbox_orders=_not_negative(_int(env, "SHOPBRIDGE_SANDBOX_ORDERS", 120), "SHOPBRIDGE_SANDBOX_ORDERS"),
+        sandbox_products=_int(env, "SHOPBRIDGE_SANDBOX_PRODUCTS", 40, 0, SANDBOX_MAX_PRODUCTS),
+        sandbox_orders=_int(env, "SHOPBRIDGE_SANDBOX_ORDERS", 120, 0, SANDBOX_MAX_ORDERS),
         sandbox_seed=_int(env, "SHOPBRIDGE_SANDBOX_SEED", 1),
         log_level=_log_level(env),
         sync_order_slices=_int(env, "SHOPBRIDGE_SYNC_ORDER_SLICES", 16, 1),

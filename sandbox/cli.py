@@ -2,7 +2,8 @@
 
 Flags (a contract) and defaults: --host 127.0.0.1 --port 8100 --app-key sandbox-app-key
 --app-secret sandbox-app-secret --service-id 7000000000000000001
---redirect-url http://127.0.0.1:8000/oauth/tiktok/callback --products 40 --orders 120 --seed 1;
+--redirect-url http://127.0.0.1:8000/oauth/tiktok/callback --products 40 --orders 120 --seed 1 (at most 100000
+and 300000 per shop);
 extras: --access-token-ttl 604800 --refresh-token-ttl 31536000 --rate-limit 50 (0 = unlimited) --latency-ms 0
 --product-search-cap 10000 --log-level info; webhooks: --webhook-url URL --webhook-retry-factor 1
 --allow-insecure-webhooks --authorization-ttl 31536000; --state-dir DIR keeps state across restarts.
@@ -24,6 +25,8 @@ from sandbox.config import (
     DEFAULT_PORT,
     DEFAULT_REDIRECT_URL,
     DEFAULT_SERVICE_ID,
+    MAX_ORDERS_PER_SHOP,
+    MAX_PRODUCTS_PER_SHOP,
     SandboxConfig,
 )
 
@@ -74,9 +77,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--redirect-url", default=DEFAULT_REDIRECT_URL, help="registered redirect URL (default %(default)s)"
     )
     parser.add_argument(
-        "--products", type=_count, default=defaults.products, help="products per shop (default %(default)s)"
+        "--products",
+        type=_whole(0, MAX_PRODUCTS_PER_SHOP),
+        default=defaults.products,
+        help=f"products per shop, at most {MAX_PRODUCTS_PER_SHOP} (default %(default)s)",
     )
-    parser.add_argument("--orders", type=_count, default=defaults.orders, help="orders per shop (default %(default)s)")
+    parser.add_argument(
+        "--orders",
+        type=_whole(0, MAX_ORDERS_PER_SHOP),
+        default=defaults.orders,
+        help=f"orders per shop, at most {MAX_ORDERS_PER_SHOP} (default %(default)s)",
+    )
     parser.add_argument("--seed", type=_whole(-(2**31)), default=defaults.seed, help="data seed (default %(default)s)")
     parser.add_argument(
         "--access-token-ttl", type=_seconds, default=defaults.access_token_ttl, help="seconds (default 7 days)"

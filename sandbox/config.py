@@ -8,7 +8,7 @@ Defaults (also the `shopbridge sandbox` flag defaults):
 | app_secret          | `sandbox-app-secret`                             |
 | service_id          | `7000000000000000001`                            |
 | redirect_url        | `http://127.0.0.1:8000/oauth/tiktok/callback`    |
-| products / orders   | 40 / 120 per shop                                |
+| products / orders   | 40 / 120 per shop (at most 100000 / 300000)       |
 | seed                | 1                                                |
 | access_token_ttl    | 7 days (seconds)                                 |
 | refresh_token_ttl   | 365 days (seconds)                               |
@@ -36,6 +36,19 @@ DEFAULT_SERVICE_ID = "7000000000000000001"
 DEFAULT_REDIRECT_URL = "http://127.0.0.1:8000/oauth/tiktok/callback"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8100
+
+# Upper bounds on one shop's data, for every way a size comes in: SandboxConfig, `POST /_sandbox/reseed`, the
+# `--products`/`--orders` flags, and Shopbridge's SHOPBRIDGE_SANDBOX_PRODUCTS/_ORDERS (adapters/config.py keeps a
+# copy, pinned to these by tests/unit/test_config.py: the import contracts let it import nothing of the sandbox).
+# A reseed only records the sizes; a shop's data is built in one piece on its first use (World.shop_data), and its
+# orders are rendered in full when first read, then kept. Measured (CPython 3.11, one shop, RSS from
+# /proc/self/status): a product ~4.7 KB and ~0.2-0.3 ms to generate; an order ~0.5 KB of metadata (~20 us) plus
+# ~3.7 KB once rendered (~110 us; an import reads, so renders, every one). 10,000,000 products would be ~47 GB and
+# hours of one core, inside the request that first touches the shop. At these bounds a shop holds ~0.45 GB of
+# products and ~1.2 GB of rendered orders, ~1.7 GB in all, built in about a minute; the benchmarks use at most
+# 5,000 products and 100,000 orders per shop (bench/import_bench.py `Sizes`).
+MAX_PRODUCTS_PER_SHOP = 100_000
+MAX_ORDERS_PER_SHOP = 300_000
 
 
 @dataclass
@@ -80,8 +93,10 @@ class SandboxConfig:
     clock: Callable[[], float] = field(default=time.time, repr=False)
 
     def __post_init__(self) -> None:
-        if self.products < 0 or self.orders < 0:
-            raise ValueError("products and orders must be >= 0")
+        if not 0 <= self.products <= MAX_PRODUCTS_PER_SHOP:
+            raise ValueError(f"products must be from 0 to {MAX_PRODUCTS_PER_SHOP} per shop, got {self.products}")
+        if not 0 <= self.orders <= MAX_ORDERS_PER_SHOP:
+            raise ValueError(f"orders must be from 0 to {MAX_ORDERS_PER_SHOP} per shop, got {self.orders}")
         if self.rate_limit is not None and self.rate_limit < 0:
             raise ValueError("rate_limit must be >= 0 or None")
         if self.product_search_cap < 1:

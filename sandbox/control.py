@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from sandbox.config import MAX_ORDERS_PER_SHOP, MAX_PRODUCTS_PER_SHOP
 from sandbox.data import NO_ADDRESS_STATUSES, ORDER_STATUSES, address_for
 from sandbox.faults import FAULT_KINDS, REFUSAL_KINDS
 from sandbox.quote import quoted
@@ -43,10 +44,15 @@ async def _json(request: Request) -> dict[str, Any]:
     return body
 
 
-def _int(body: dict[str, Any], name: str, default: int | None = None, minimum: int = 0) -> int:
+def _int(
+    body: dict[str, Any], name: str, default: int | None = None, minimum: int = 0, maximum: int | None = None
+) -> int:
+    """`body[name]` (else `default`): an integer in [minimum, maximum]; BadInput (400) naming the bounds if not."""
     value = body.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BadInput(f"{name} must be an integer >= {minimum}")
+    too_big = maximum is not None and isinstance(value, int) and value > maximum
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or too_big:
+        bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise BadInput(f"{name} must be an integer {bounds}")
     return value
 
 
@@ -140,8 +146,9 @@ class Control:
     async def reseed(self, request: Request) -> dict[str, Any]:
         body = await _json(request)
         world = self.world
-        products = _int(body, "products", world.products_per_shop)
-        orders = _int(body, "orders", world.orders_per_shop)
+        # Bounded (sandbox/config.py): a shop's data is built in memory on its first use after the reseed.
+        products = _int(body, "products", world.products_per_shop, maximum=MAX_PRODUCTS_PER_SHOP)
+        orders = _int(body, "orders", world.orders_per_shop, maximum=MAX_ORDERS_PER_SHOP)
         seed = _int(body, "seed", world.seed, minimum=-(2**63))
         reset_tokens = body.get("reset_tokens", False)
         if not isinstance(reset_tokens, bool):

@@ -24,6 +24,8 @@ BAD_ARGUMENTS = [
     (["worker", "--threads", "-2"], "--threads"),
     (["sandbox", "--orders", "-1"], "--orders"),
     (["sandbox", "--products", "many"], "--products"),
+    (["sandbox", "--products", "10000000"], "--products"),  # past the sandbox's bound: gigabytes per shop
+    (["sandbox", "--orders", "300001"], "--orders"),
     (["sandbox", "--access-token-ttl", "0"], "--access-token-ttl"),
     (["sandbox", "--rate-limit", "-1"], "--rate-limit"),
     (["sandbox", "--webhook-retry-factor", "0"], "--webhook-retry-factor"),
@@ -45,6 +47,25 @@ def test_bad_arguments_are_one_coded_line_and_exit_2(argv, argument, capsys) -> 
     assert len(lines) == 1, err
     assert "BAD_ARGUMENT" in lines[0] and argument in lines[0] and "--help" in lines[0]
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--products", "100001"], "argument --products: must be a whole number from 0 to 100000 (got '100001')"),
+        (["--orders", "10000000"], "argument --orders: must be a whole number from 0 to 300000 (got '10000000')"),
+    ],
+    ids=["products", "orders"],
+)
+def test_sandbox_data_sizes_beyond_the_bound_name_the_bound(argv, line: str, capsys) -> None:
+    # when the sandbox is asked for more data per shop than it can hold
+    with pytest.raises(SystemExit) as exited:
+        main(["sandbox", *argv])
+    # then it exits 2 before serving, with the usual one line that says the bound
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"shopbridge sandbox: BAD_ARGUMENT: {line}; see `shopbridge sandbox --help`"
+    ]
 
 
 def test_bad_settings_are_one_coded_line(tmp_path, monkeypatch, capsys) -> None:
@@ -74,6 +95,9 @@ def test_bad_settings_are_one_coded_line(tmp_path, monkeypatch, capsys) -> None:
         ("SHOPBRIDGE_TIKTOK_RATE_LIMIT", "0", "SHOPBRIDGE_TIKTOK_RATE_LIMIT must be > 0 requests per second, got 0.0"),
         # the embedded worker failed on it with a traceback at every scheduler tick
         ("SHOPBRIDGE_POLL_INTERVAL", "nan", "SHOPBRIDGE_POLL_INTERVAL must be a finite number, got 'nan'"),
+        # the embedded sandbox built 10,000,000 products on the first sync, past 10 GB
+        ("SHOPBRIDGE_SANDBOX_PRODUCTS", "10000000", "SHOPBRIDGE_SANDBOX_PRODUCTS must be an integer from 0 to 100000, "
+         "got 10000000"),
     ],
 )  # fmt: skip
 def test_a_setting_the_server_would_fail_on_is_refused_by_any_command_in_one_line(

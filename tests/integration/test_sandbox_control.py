@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import TikTokCaller
 
 SHOPS = "/authorization/202309/shops"
@@ -142,6 +143,43 @@ def test_reseed_regenerates_data_and_can_reset_tokens(sandbox, tiktok) -> None:
     assert caller.call("GET", SHOPS, with_cipher=False)["code"] == 0  # tokens survive by default
     sandbox.control("POST", "reseed", {"seed": 2, "reset_tokens": True})
     assert caller.call("GET", SHOPS, with_cipher=False)["code"] == 36009004
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"products": 10_000_000}, "products must be an integer from 0 to 100000"),
+        ({"products": 100_001, "orders": 10}, "products must be an integer from 0 to 100000"),
+        ({"orders": 300_001}, "orders must be an integer from 0 to 300000"),
+    ],
+    ids=["products-10M", "products-over-by-one", "orders-over-by-one"],
+)
+def test_a_reseed_beyond_the_data_bounds_is_refused_and_changes_nothing(sandbox, body, message: str) -> None:
+    # given a sandbox serving its usual sizes
+    shop = sandbox.world.sellers["us-local"].shops[0].id
+    before = sandbox.control("GET", "/")["data"]
+    # when a reseed asks for more data per shop than the sandbox can hold (10,000,000 products took the demo past
+    # 10 GB and stopped it answering)
+    response = sandbox.http.post(f"{sandbox.url}/_sandbox/reseed", json=body)
+    # then it is refused with the control surface's 400, naming the bound, and the sizes are the old ones
+    assert response.status_code == 400 and response.json() == {"error": message}
+    assert sandbox.control("GET", "/")["data"] == before
+    assert len(sandbox.control("GET", f"shops/{shop}/products")["products"]) == before["products"]
+
+
+@pytest.mark.parametrize(("sizes", "message"), [({"products": 100_001}, "products"), ({"orders": 300_001}, "orders")])
+def test_a_sandbox_built_beyond_the_data_bounds_is_refused(sizes: dict[str, int], message: str) -> None:
+    # when code builds a sandbox with more data per shop than it can hold, then it is refused at once, by name
+    with pytest.raises(ValueError, match=f"{message} must be from 0 to"):
+        SandboxConfig(**sizes)
+
+
+def test_a_reseed_at_the_data_bounds_is_taken(sandbox) -> None:
+    # when a reseed asks for exactly the most data per shop (built lazily, so this test touches no shop's data)
+    answer = sandbox.control("POST", "reseed", {"products": 100_000, "orders": 300_000})
+    # then it is taken
+    assert (answer["products"], answer["orders"]) == (100_000, 300_000)
+    assert sandbox.control("GET", "/")["data"]["products"] == 100_000
 
 
 def test_the_same_seed_gives_the_same_data_under_new_ids(sandbox, sandbox_factory) -> None:

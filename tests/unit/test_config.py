@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from adapters.config import ConfigError, load_settings
+from adapters.config import SANDBOX_MAX_ORDERS, SANDBOX_MAX_PRODUCTS, ConfigError, load_settings
+from sandbox.config import MAX_ORDERS_PER_SHOP, MAX_PRODUCTS_PER_SHOP
 
 TIKTOK = {
     "SHOPBRIDGE_TIKTOK_APP_KEY": "key",
@@ -103,6 +104,11 @@ def test_numbers_are_checked(tmp_path: Path) -> None:
         ("SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", "0", "must be an integer 1 or more"),
         ("SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", "2000000", "must be an integer from 0 to 1000000"),
         ("SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", "-1", "must be an integer 0 or more"),
+        # the embedded sandbox's data per shop: beyond the bound a shop takes gigabytes (sandbox/config.py)
+        ("SHOPBRIDGE_SANDBOX_PRODUCTS", "10000000", "must be an integer from 0 to 100000, got 10000000"),
+        ("SHOPBRIDGE_SANDBOX_PRODUCTS", "100001", "must be an integer from 0 to 100000, got 100001"),
+        ("SHOPBRIDGE_SANDBOX_PRODUCTS", "-1", "must be an integer from 0 to 100000, got -1"),
+        ("SHOPBRIDGE_SANDBOX_ORDERS", "300001", "must be an integer from 0 to 300000, got 300001"),
         # switches: a typo was read as "on"
         ("SHOPBRIDGE_SCHEDULER", "of", "must be on or off, got 'of'"),
         ("SHOPBRIDGE_INVENTORY_PUSH_FENCE", "disabled", "must be on or off, got 'disabled'"),
@@ -119,6 +125,18 @@ def test_a_setting_no_process_can_run_with_is_refused_with_its_name(
     assert name in str(refused.value) and message in str(refused.value)
     if name == "SHOPBRIDGE_ENCRYPTION_KEY":
         assert value.split(",")[0] not in str(refused.value)  # a key is never quoted
+
+
+def test_the_sandbox_data_bounds_are_the_sandboxs_own(tmp_path: Path) -> None:
+    # given the bounds the settings check (adapters may not import the sandbox: they are a copy)
+    # then they are the sandbox's, and the sizes at the bounds are taken
+    assert (SANDBOX_MAX_PRODUCTS, SANDBOX_MAX_ORDERS) == (MAX_PRODUCTS_PER_SHOP, MAX_ORDERS_PER_SHOP)
+    env = {
+        "SHOPBRIDGE_SANDBOX_PRODUCTS": str(SANDBOX_MAX_PRODUCTS),
+        "SHOPBRIDGE_SANDBOX_ORDERS": str(SANDBOX_MAX_ORDERS),
+    }
+    settings = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), **env})
+    assert (settings.sandbox_products, settings.sandbox_orders) == (SANDBOX_MAX_PRODUCTS, SANDBOX_MAX_ORDERS)
 
 
 def test_switches_and_levels_read_every_usual_spelling(tmp_path: Path) -> None:
