@@ -352,7 +352,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
             f"SHOPBRIDGE_SYNC_MAX_BACKOFF_MS ({max_backoff_ms}) must not be below SHOPBRIDGE_SYNC_MIN_BACKOFF_MS "
             f"({min_backoff_ms})"
         )
-    reserved = _not_negative(_int(env, "SHOPBRIDGE_WORKER_RESERVED_THREADS", 1), "SHOPBRIDGE_WORKER_RESERVED_THREADS")
+    reserved = _int(env, "SHOPBRIDGE_WORKER_RESERVED_THREADS", 1, 0)
     webhook_max_bytes = _int(env, "SHOPBRIDGE_WEBHOOK_MAX_BYTES", 256 * 1024)
     if webhook_max_bytes < 1024:
         raise ConfigError(f"SHOPBRIDGE_WEBHOOK_MAX_BYTES must be at least 1024, got {webhook_max_bytes}")
@@ -368,9 +368,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         data_dir=data_dir,
         embedded_worker_threads=embedded_worker_threads,
         worker_reserved_threads=reserved,
-        merchant_token_ttl_seconds=_positive_int(
-            _int(env, "SHOPBRIDGE_TOKEN_TTL", 7 * 24 * 3600), "SHOPBRIDGE_TOKEN_TTL"
-        ),
+        merchant_token_ttl_seconds=_int(env, "SHOPBRIDGE_TOKEN_TTL", 7 * 24 * 3600, 1),
         sandbox_products=_int(env, "SHOPBRIDGE_SANDBOX_PRODUCTS", 40, 0, SANDBOX_MAX_PRODUCTS),
         sandbox_orders=_int(env, "SHOPBRIDGE_SANDBOX_ORDERS", 120, 0, SANDBOX_MAX_ORDERS),
         sandbox_seed=_int(env, "SHOPBRIDGE_SANDBOX_SEED", 1),
@@ -391,13 +389,9 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         scheduler_tick=_positive(env, "SHOPBRIDGE_SCHEDULER_TICK", 0.0, allow_zero=True) or None,
         inventory_reconcile_interval_seconds=_positive(env, "SHOPBRIDGE_INVENTORY_RECONCILE_INTERVAL", 1800.0),
         inventory_push_fence=_bool(env, "SHOPBRIDGE_INVENTORY_PUSH_FENCE", True, "on or off"),
-        inventory_push_concurrency=_positive_int(
-            _int(env, "SHOPBRIDGE_INVENTORY_PUSH_CONCURRENCY", 4), "SHOPBRIDGE_INVENTORY_PUSH_CONCURRENCY"
-        ),
+        inventory_push_concurrency=_int(env, "SHOPBRIDGE_INVENTORY_PUSH_CONCURRENCY", 4, 1),
         cors_origins=_origins(get("SHOPBRIDGE_CORS_ORIGINS")),
-        max_request_bytes=_positive_int(
-            _int(env, "SHOPBRIDGE_MAX_REQUEST_BYTES", 1_048_576), "SHOPBRIDGE_MAX_REQUEST_BYTES"
-        ),
+        max_request_bytes=_int(env, "SHOPBRIDGE_MAX_REQUEST_BYTES", 1_048_576, 1),
         metrics_token=get("SHOPBRIDGE_METRICS_TOKEN"),
         metrics_dir=_directory(get("PROMETHEUS_MULTIPROC_DIR"), "PROMETHEUS_MULTIPROC_DIR"),
         log_format=_choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json")),
@@ -447,18 +441,6 @@ def _origins(raw: str | None) -> tuple[str, ...]:
             )
         origins.append(origin.lower())
     return tuple(origins)
-
-
-def _positive_int(value: int, name: str) -> int:
-    if value <= 0:
-        raise ConfigError(f"{name} must be a positive integer, got {value}")
-    return value
-
-
-def _not_negative(value: int, name: str) -> int:
-    if value < 0:
-        raise ConfigError(f"{name} must be 0 or more, got {value}")
-    return value
 
 
 def _new_fernet_key() -> str:
