@@ -22,7 +22,8 @@ from typing import Any
 from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
 from strawberry.extensions import SchemaExtension
 
-BAD_USER_INPUT = "BAD_USER_INPUT"
+from gql.errors import BAD_USER_INPUT
+
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 MESSAGE = "Text may not contain a NUL character (U+0000) or an unpaired surrogate (U+D800 to U+DFFF)"
 _MAX_SHOWN_PATH = 100
