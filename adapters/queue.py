@@ -8,6 +8,10 @@ import asyncio
 from typing import Any
 
 import dramatiq
+from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import dq_name
+from dramatiq.errors import DecodeError
 
 from domain.sync import SyncKind
 
@@ -36,6 +40,31 @@ class DramatiqTaskQueue:
 
     async def enqueue_sync(self, task_id: str) -> None:
         await self._send(self._actor, task_id)
+
+    async def sync_tasks_with_messages(self) -> set[str] | None:
+        """The task ids of every sync message Redis holds (`domain.ports.QueuedMessages`); None on another broker.
+
+        Dramatiq's Redis broker keeps each message's body in the hash `{ns}:{queue}.msgs` (`.DQ.msgs` while delayed
+        for a retry) from its send until its ack, so one being run, or fetched by a worker that then died, is there
+        too; a restart of a Redis without persistence empties them. Read in slices (HSCAN), in a thread.
+        """
+        broker = self._actor.broker
+        if not isinstance(broker, RedisBroker):
+            return None
+        return await asyncio.to_thread(self._task_ids_in_redis, broker)
+
+    def _task_ids_in_redis(self, broker: RedisBroker) -> set[str]:
+        name, queue = self._actor.actor_name, self._actor.queue_name
+        found: set[str] = set()
+        for key in (f"{broker.namespace}:{queue}.msgs", f"{broker.namespace}:{dq_name(queue)}.msgs"):
+            for _, body in broker.client.hscan_iter(key, count=500):
+                try:
+                    message = Message.decode(body)
+                except DecodeError:  # no worker could run it either
+                    continue
+                if message.actor_name == name and message.args:
+                    found.add(str(message.args[0]))
+        return found
 
     async def enqueue_webhook_events(self, shop_id: str) -> None:
         if self._webhook_events_actor is None:

@@ -359,6 +359,14 @@ class TaskQueue(Protocol):
         ...
 
 
+class QueuedMessages(Protocol):
+    """Tells which sync tasks have a message in the queue: waiting, delayed for a retry, or being run."""
+
+    async def sync_tasks_with_messages(self) -> set[str] | None:
+        """Their task ids; None when the queue cannot tell (then only the long `queued_after` rule applies)."""
+        ...
+
+
 class EventPublisher(Protocol):
     """Signals that a sync task or a shop changed; subscribers re-read the database, which is the truth."""
 

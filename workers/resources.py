@@ -40,7 +40,7 @@ from adapters.crypto import TokenCipher
 from adapters.db import Database, leases, uow_factory
 from adapters.events import InProcessEventBus, RedisEventBus
 from adapters.metrics import PrometheusPushMetrics
-from adapters.queue import DramatiqScheduledWork
+from adapters.queue import DramatiqScheduledWork, DramatiqTaskQueue
 from adapters.tiktok import ShopSession
 from adapters.tiktok.factory import build_tiktok_client
 from domain.clock import SystemClock
@@ -285,13 +285,15 @@ class Resources(Middleware):
             except Exception:
                 log.exception("could not resume the sync tasks or webhook events left active")
         stale_after, queued_after = sweep_thresholds(self.settings)
+        # Redis can tell which tasks it holds a message for: one it lost is re-sent after `stale_after`.
+        messages = resources.queue if isinstance(resources.queue, DramatiqTaskQueue) else None
         while True:
             # Jitter: several worker processes should not sweep in lockstep.
             await asyncio.sleep(stale_after.total_seconds() * random.uniform(0.5, 1.0))
             try:
                 await resume_stale_tasks(
                     deps.uow_factory, resources.queue, deps.clock, stale_after,
-                    queued_after=queued_after, events=deps.events,
+                    queued_after=queued_after, events=deps.events, messages=messages,
                 )  # fmt: skip
                 await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, stale_after)
                 await resume_webhook_registrations(
