@@ -58,13 +58,16 @@ def _serve(database_url: str, tmp_path: Path) -> tuple[ShopbridgeServer, object]
     return ShopbridgeServer(settings, sandbox, MutableClock(), port).start(), sandbox
 
 
-def test_readyz_turns_503_when_postgresql_stops(own_postgres, tmp_path) -> None:
+def test_readyz_turns_503_and_graphql_says_service_unavailable_when_postgresql_stops(
+    own_postgres, tmp_path, caplog
+) -> None:
     # given an API on a PostgreSQL server of its own, ready
     url = own_postgres.create_database("shopbridge")
     migrate.upgrade(url)
     app, sandbox = _serve(url, tmp_path)
     try:
         assert httpx.get(f"{app.url}/readyz").status_code == 200
+        assert app.graphql("{ shops { edges { node { id } } } }", None, "m1") == {"shops": {"edges": []}}
         # when the database server stops
         own_postgres.stop()
         # then readiness fails, naming the database, while liveness holds
@@ -74,6 +77,16 @@ def test_readyz_turns_503_when_postgresql_stops(own_postgres, tmp_path) -> None:
         assert body["status"] == "unavailable"
         assert [p["check"] for p in body["problems"]] == ["database"]
         assert httpx.get(f"{app.url}/healthz").status_code == 200
+        # and a query is told the database is unavailable (a coded error to retry on, not "Unexpected error."),
+        # logged as one WARNING line that names the cause, without a traceback: an outage is not a bug
+        caplog.clear()
+        answer = app.raw_graphql("{ shops { edges { node { id } } } }", None, "m1")
+        assert [(e["message"], e["extensions"]["code"]) for e in answer["errors"]] == [
+            ("The database is unavailable; try again shortly.", "SERVICE_UNAVAILABLE")
+        ]
+        lines = [r for r in caplog.records if r.name == "shopbridge.graphql"]
+        assert [(r.levelname, r.exc_info) for r in lines] == [("WARNING", None)]
+        assert "database unavailable in ['shops']: ConnectionRefusedError" in lines[0].getMessage()
     finally:
         app.stop()
         sandbox.stop()  # type: ignore[attr-defined]
