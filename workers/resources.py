@@ -38,6 +38,7 @@ from adapters import metrics
 from adapters.config import ConfigError, Settings
 from adapters.crypto import TokenCipher
 from adapters.db import Database, leases, uow_factory
+from adapters.db.outage import describe, unavailable
 from adapters.events import InProcessEventBus, RedisEventBus
 from adapters.metrics import PrometheusPushMetrics
 from adapters.queue import DramatiqScheduledWork, DramatiqTaskQueue
@@ -145,6 +146,15 @@ async def _inline(actor: dramatiq.Actor[[str], Any], value: str) -> None:
     actor.send(value)  # the StubBroker only appends to an in-process queue
 
 
+def _will_retry(what: str, error: Exception) -> None:
+    """A periodic job failed and runs again at its next turn: one line for a database outage (every turn of every
+    process would otherwise log the same traceback until it ends), the traceback for anything else."""
+    if unavailable(error):
+        log.warning("%s failed, the database is unavailable (%s); will try again", what, describe(error))
+    else:
+        log.warning("%s failed; will try again", what, exc_info=error)
+
+
 class RunRefused(Exception):
     """An actor run asked to start while the embedded worker shuts down; `what` names the run, for the log."""
 
@@ -248,8 +258,8 @@ class Resources(Middleware):
                     if await leases.try_hold(resources.db, SCHEDULER_LEASE, self.holder, ttl, deps.clock.now()):
                         await schedule_tick(deps.uow_factory, work, deps.clock, resources.poll)
                         await self._inventory_tick(resources)
-                except Exception:
-                    log.warning("scheduler tick failed; will try again", exc_info=True)
+                except Exception as exc:
+                    _will_retry("scheduler tick", exc)
                 await asyncio.sleep(tick * random.uniform(0.9, 1.1))
         finally:
             with contextlib.suppress(Exception):
@@ -299,8 +309,8 @@ class Resources(Middleware):
                 await resume_webhook_registrations(
                     deps.uow_factory, resources.queue, deps.clock, queued_after, failed_too=False
                 )
-            except Exception:
-                log.warning("stale sync task or webhook sweep failed; will try again", exc_info=True)
+            except Exception as exc:
+                _will_retry("stale sync task or webhook sweep", exc)
 
     async def shutdown(self) -> None:
         """Refuse new runs, cancel running ones, drain the loop, then close the resources; idempotent.

@@ -17,7 +17,7 @@ from sandbox.config import SandboxConfig
 from tests.fixtures.app import MutableClock, ShopbridgeServer, build_settings, free_port
 from tests.fixtures.sandbox import start_sandbox
 from tests.fixtures.servers import PostgresServer, start_postgres_server
-from tests.fixtures.waiting import DEADLINE_SECONDS
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -51,20 +51,20 @@ def own_postgres() -> Iterator[PostgresServer]:
         server.stop()
 
 
-def _serve(database_url: str, tmp_path: Path) -> tuple[ShopbridgeServer, object]:
+def _serve(database_url: str, tmp_path: Path, **overrides: object) -> tuple[ShopbridgeServer, object]:
     port = free_port()
     sandbox = start_sandbox(SandboxConfig(redirect_url=f"http://127.0.0.1:{port}/oauth/tiktok/callback"))
-    settings = build_settings(database_url, sandbox, tmp_path / "data", port)
+    settings = build_settings(database_url, sandbox, tmp_path / "data", port, **overrides)
     return ShopbridgeServer(settings, sandbox, MutableClock(), port).start(), sandbox
 
 
 def test_readyz_turns_503_and_graphql_says_service_unavailable_when_postgresql_stops(
     own_postgres, tmp_path, caplog
 ) -> None:
-    # given an API on a PostgreSQL server of its own, ready
+    # given an API on a PostgreSQL server of its own, ready, its embedded scheduler ticking
     url = own_postgres.create_database("shopbridge")
     migrate.upgrade(url)
-    app, sandbox = _serve(url, tmp_path)
+    app, sandbox = _serve(url, tmp_path, scheduler_enabled=True, scheduler_tick=0.2)
     try:
         assert httpx.get(f"{app.url}/readyz").status_code == 200
         assert app.graphql("{ shops { edges { node { id } } } }", None, "m1") == {"shops": {"edges": []}}
@@ -87,6 +87,11 @@ def test_readyz_turns_503_and_graphql_says_service_unavailable_when_postgresql_s
         lines = [r for r in caplog.records if r.name == "shopbridge.graphql"]
         assert [(r.levelname, r.exc_info) for r in lines] == [("WARNING", None)]
         assert "database unavailable in ['shops']: ConnectionRefusedError" in lines[0].getMessage()
+        # and the scheduler's every tick says so in one line too, not with a traceback each time
+        wait_until(lambda: [r for r in caplog.records if r.name == "workers.resources"], "a failed scheduler tick")
+        ticks = [r for r in caplog.records if r.name == "workers.resources"]
+        assert all(r.exc_info is None for r in ticks), ticks[0].exc_info
+        assert "scheduler tick failed, the database is unavailable (ConnectionRefusedError" in ticks[0].getMessage()
     finally:
         app.stop()
         sandbox.stop()  # type: ignore[attr-defined]
