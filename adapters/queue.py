@@ -46,7 +46,9 @@ class DramatiqTaskQueue:
 
         Dramatiq's Redis broker keeps each message's body in the hash `{ns}:{queue}.msgs` (`.DQ.msgs` while delayed
         for a retry) from its send until its ack, so one being run, or fetched by a worker that then died, is there
-        too; a restart of a Redis without persistence empties them. Read in slices (HSCAN), in a thread.
+        too; a restart of a Redis without persistence empties them. Read in slices (HSCAN), in a thread. A message
+        moves between the two hashes (a retry: delayed, then due), always sent anew before the old one is acked: the
+        queue's hash is read before and after the delayed one, so a move during the reading is seen either way.
         """
         broker = self._actor.broker
         if not isinstance(broker, RedisBroker):
@@ -56,7 +58,8 @@ class DramatiqTaskQueue:
     def _task_ids_in_redis(self, broker: RedisBroker) -> set[str]:
         name, queue = self._actor.actor_name, self._actor.queue_name
         found: set[str] = set()
-        for key in (f"{broker.namespace}:{queue}.msgs", f"{broker.namespace}:{dq_name(queue)}.msgs"):
+        ready, delayed = f"{broker.namespace}:{queue}.msgs", f"{broker.namespace}:{dq_name(queue)}.msgs"
+        for key in (ready, delayed, ready):
             for _, body in broker.client.hscan_iter(key, count=500):
                 try:
                     message = Message.decode(body)
