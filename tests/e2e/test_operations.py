@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +69,7 @@ def test_readyz_turns_503_and_graphql_says_service_unavailable_when_postgresql_s
     try:
         assert httpx.get(f"{app.url}/readyz").status_code == 200
         assert app.graphql("{ shops { edges { node { id } } } }", None, "m1") == {"shops": {"edges": []}}
+        assert total(samples(httpx.get(f"{app.url}/metrics").text), "shopbridge_sync_tasks", status="QUEUED") == 0
         # when the database server stops
         own_postgres.stop()
         # then readiness fails, naming the database, while liveness holds
@@ -77,6 +79,9 @@ def test_readyz_turns_503_and_graphql_says_service_unavailable_when_postgresql_s
         assert body["status"] == "unavailable"
         assert [p["check"] for p in body["problems"]] == ["database"]
         assert httpx.get(f"{app.url}/healthz").status_code == 200
+        # and the task gauges read from it are unknown (NaN), not the last scrape's values shown as current
+        scraped = samples(httpx.get(f"{app.url}/metrics", timeout=DEADLINE_SECONDS).text)
+        assert math.isnan(total(scraped, "shopbridge_sync_tasks", status="QUEUED"))
         # and a query is told the database is unavailable (a coded error to retry on, not "Unexpected error."),
         # logged as one WARNING line that names the cause, without a traceback: an outage is not a bug
         caplog.clear()
