@@ -12,7 +12,10 @@ from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name
 from dramatiq.errors import DecodeError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from domain.ports import QueueUnavailableError
 from domain.sync import SyncKind
 
 
@@ -85,10 +88,7 @@ class DramatiqTaskQueue:
         await self._send(self._inventory_push_actor, shop_id)
 
     async def _send(self, actor: dramatiq.Actor[[str], Any], value: str) -> None:
-        if self._blocking:
-            await asyncio.to_thread(actor.send, value)
-        else:
-            actor.send(value)
+        await send(actor, value, blocking=self._blocking)
 
 
 class DramatiqScheduledWork:
@@ -108,7 +108,19 @@ class DramatiqScheduledWork:
         await self._send(self._refresh, shop_id)
 
     async def _send(self, actor: dramatiq.Actor[..., Any], *args: str) -> None:
-        if self._blocking:
+        await send(actor, *args, blocking=self._blocking)
+
+
+async def send(actor: dramatiq.Actor[..., Any], *args: str, blocking: bool) -> None:
+    """`actor.send(*args)`: in a thread when `blocking` (Redis: a network call), inline on the in-memory broker.
+
+    Redis unreachable (down, restarting, a timeout) raises `QueueUnavailableError`: an outage the callers log in
+    one line, the work being sent again by a sweep or the next tick; Redis's own error is its cause.
+    """
+    try:
+        if blocking:
             await asyncio.to_thread(actor.send, *args)
         else:
             actor.send(*args)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise QueueUnavailableError(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc

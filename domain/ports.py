@@ -296,6 +296,16 @@ class InventoryPushRepository(Protocol):
         ...
 
 
+class QueueUnavailableError(Exception):
+    """The queue's broker cannot be reached, so nothing was sent; raised by `TaskQueue` and `ScheduledWork`. An
+    outage, logged in one line: each caller's work is sent again by a sweep or the next tick."""
+
+
+def traced(error: BaseException) -> bool:
+    """Whether a failure's log line deserves its traceback: not a `QueueUnavailableError` (an outage, not a bug)."""
+    return not isinstance(error, QueueUnavailableError)
+
+
 class ShopGoneError(Exception):
     """A write referenced a shop that no longer exists (deleted meanwhile); raised by repositories."""
 

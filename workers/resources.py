@@ -41,7 +41,7 @@ from adapters.db import Database, leases, uow_factory
 from adapters.db.outage import describe, unavailable
 from adapters.events import InProcessEventBus, RedisEventBus
 from adapters.metrics import PrometheusPushMetrics
-from adapters.queue import DramatiqScheduledWork, DramatiqTaskQueue
+from adapters.queue import DramatiqScheduledWork, DramatiqTaskQueue, send
 from adapters.tiktok import ShopSession
 from adapters.tiktok.factory import build_tiktok_client
 from domain.clock import SystemClock
@@ -140,10 +140,6 @@ def sweep_thresholds(settings: Settings) -> tuple[timedelta, timedelta]:
     stale_after = timedelta(seconds=settings.sync_stale_after_seconds)
     queued_after = max(stale_after, 2 * timedelta(milliseconds=settings.sync_max_backoff_ms))
     return stale_after, queued_after
-
-
-async def _inline(actor: dramatiq.Actor[[str], Any], value: str) -> None:
-    actor.send(value)  # the StubBroker only appends to an in-process queue
 
 
 def _will_retry(what: str, error: Exception) -> None:
@@ -271,9 +267,7 @@ class Resources(Middleware):
 
         async def enqueue_reconcile(shop_id: str) -> None:
             if reconcile_actor is not None:
-                await (
-                    asyncio.to_thread(reconcile_actor.send, shop_id) if blocking else _inline(reconcile_actor, shop_id)
-                )
+                await send(reconcile_actor, shop_id, blocking=blocking)
 
         interval = timedelta(seconds=self.settings.inventory_reconcile_interval_seconds)
         await inventory_tick(

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode, NotFoundError
-from domain.ports import EventPublisher, QueuedMessages, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from domain.ports import EventPublisher, QueuedMessages, TaskQueue, UnitOfWork, UnitOfWorkFactory, traced
 from domain.shops import Shop
 from domain.sync import (
     SyncAlreadyRunningError,
@@ -172,9 +172,9 @@ async def resume_stale_tasks(
             continue  # a cancel asked while it was stale: cancelled now, nothing to run
         try:
             await queue.enqueue_sync(task.id)
-        except Exception:
+        except Exception as exc:
             # Touched already: the next sweep after `queued_after` sends it again.
-            log.warning("could not re-send sync task %s; a later sweep will", task.id, exc_info=True)
+            log.warning("could not re-send sync task %s; a later sweep will: %s", task.id, exc, exc_info=traced(exc))
             continue
         resent.append(task.id)
     if resent:
