@@ -68,8 +68,9 @@ class ReadinessProbe:
         assert self._broker_url is not None
         if self._redis is None:
             self._redis = aioredis.Redis.from_url(
-                self._broker_url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
-            )
+                self._broker_url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout,
+                retry_on_error=[aioredis.ConnectionError],  # a connection a restart closed: reconnect, not a 503
+            )  # fmt: skip
         return self._redis
 
     async def sample_queue_depth(self, queues: tuple[str, ...]) -> None:
