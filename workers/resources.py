@@ -223,6 +223,13 @@ class Resources(Middleware):
             # Embedded: the in-memory queue dies with this process and the next start resumes the work from the
             # database (boot sweep); a retry would only add a misleading "Retrying message ..." line.
             log.info("%s interrupted by the shutdown; it resumes at the next start", what)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            # A database outage: retried like any failure (Dramatiq's backoff and retry count), but in one line;
+            # Dramatiq logs any other exception at ERROR with its traceback, every run of every message.
+            log.warning("%s failed, the database is unavailable (%s); it is retried", what, describe(exc))
+            raise dramatiq.Retry() from exc
         finally:
             self._running.discard(task)
 
@@ -286,8 +293,15 @@ class Resources(Middleware):
                 await resume_webhook_registrations(
                     deps.uow_factory, resources.queue, deps.clock, timedelta(0), failed_too=True
                 )
-            except Exception:
-                log.exception("could not resume the sync tasks or webhook events left active")
+            except Exception as exc:
+                if not unavailable(exc):
+                    log.exception("could not resume the sync tasks or webhook events left active")
+                else:  # the periodic sweep below resumes them once their thresholds have passed
+                    log.warning(
+                        "could not resume the sync tasks or webhook events left active, the database is unavailable "
+                        "(%s); the stale sweep will",
+                        describe(exc),
+                    )
         stale_after, queued_after = sweep_thresholds(self.settings)
         # Redis can tell which tasks it holds a message for: one it lost is re-sent after `stale_after`.
         messages = resources.queue if isinstance(resources.queue, DramatiqTaskQueue) else None
