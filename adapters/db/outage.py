@@ -24,16 +24,17 @@ _MAX_CHAIN = 8
 
 
 def _chain(error: BaseException) -> list[BaseException]:
-    """The error, what it wraps (a driver error's original) and what caused it, each once."""
-    found: list[BaseException] = []
-    pending: list[BaseException | None] = [error]
+    """The error and, for a driver error SQLAlchemy wrapped, the driver's own errors under it (what it wraps, what
+    caused that). Only there: an OSError further down another library's chain (an HTTP client's refused connection,
+    say) is that library's outage, not the database's."""
+    found: list[BaseException] = [error]
+    pending: list[BaseException | None] = [error.orig] if isinstance(error, DBAPIError) else []
     while pending and len(found) < _MAX_CHAIN:
         current = pending.pop(0)
-        if current is None or current in found:
+        if not isinstance(current, BaseException) or current in found:
             continue
         found.append(current)
-        orig = current.orig if isinstance(current, DBAPIError) else None
-        pending += [orig if isinstance(orig, BaseException) else None, current.__cause__, current.__context__]
+        pending += [current.__cause__, current.__context__]
     return found
 
 
