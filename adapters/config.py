@@ -303,6 +303,13 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
     secret_key = get("SHOPBRIDGE_SECRET_KEY") or _secret_file(
         data_dir, "secret_key", secrets.token_urlsafe(48), create=create_keys
     )
+    if len(secret_key.encode()) < MIN_SECRET_KEY_BYTES:  # HMAC-SHA256 (RFC 7518 3.2): a short key can be guessed
+        where = "SHOPBRIDGE_SECRET_KEY" if get("SHOPBRIDGE_SECRET_KEY") else shown_path(data_dir / "secret_key")
+        raise ConfigError(
+            f"{where} must be at least {MIN_SECRET_KEY_BYTES} bytes (it signs merchant tokens: a shorter key can be "
+            f"guessed, and then any merchant's token forged), got {len(secret_key.encode())}; generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
     encryption_key = get("SHOPBRIDGE_ENCRYPTION_KEY") or _secret_file(data_dir, "encryption_key", _new_fernet_key())
     try:  # a malformed key stops the command here, in one line, not the server's start-up with a traceback
         TokenCipher(encryption_key)
@@ -421,6 +428,7 @@ def _http_url(raw: str | None, name: str, example: str) -> str | None:
     return raw
 
 
+MIN_SECRET_KEY_BYTES = 32  # HMAC-SHA256's key: at least the hash's length (RFC 7518 section 3.2)
 _DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")  # the async drivers the engine runs on
 _BROKER_SCHEMES = ("redis", "rediss", "unix")  # what redis-py's from_url reads
 
