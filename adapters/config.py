@@ -288,8 +288,8 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
     data_dir = Path(get("SHOPBRIDGE_DATA_DIR") or default_data_dir(env)).resolve()
     public_url = _http_url(get("SHOPBRIDGE_PUBLIC_URL"), "SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example")
     public_url = (public_url or "http://127.0.0.1:8000").rstrip("/")
-    database_url = get("SHOPBRIDGE_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"
-    broker_url = get("SHOPBRIDGE_BROKER_URL")
+    database_url = _database_url(get("SHOPBRIDGE_DATABASE_URL")) or f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"
+    broker_url = _broker_url(get("SHOPBRIDGE_BROKER_URL"))
     if (broker_url or not database_url.startswith("sqlite")) and not (
         get("SHOPBRIDGE_SECRET_KEY") and get("SHOPBRIDGE_ENCRYPTION_KEY")
     ):
@@ -303,6 +303,13 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
     secret_key = get("SHOPBRIDGE_SECRET_KEY") or _secret_file(
         data_dir, "secret_key", secrets.token_urlsafe(48), create=create_keys
     )
+    if len(secret_key.encode()) < MIN_SECRET_KEY_BYTES:  # HMAC-SHA256 (RFC 7518 3.2): a short key can be guessed
+        where = "SHOPBRIDGE_SECRET_KEY" if get("SHOPBRIDGE_SECRET_KEY") else shown_path(data_dir / "secret_key")
+        raise ConfigError(
+            f"{where} must be at least {MIN_SECRET_KEY_BYTES} bytes (it signs merchant tokens: a shorter key can be "
+            f"guessed, and then any merchant's token forged), got {len(secret_key.encode())}; generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
     encryption_key = get("SHOPBRIDGE_ENCRYPTION_KEY") or _secret_file(data_dir, "encryption_key", _new_fernet_key())
     try:  # a malformed key stops the command here, in one line, not the server's start-up with a traceback
         TokenCipher(encryption_key)
@@ -419,6 +426,35 @@ def _http_url(raw: str | None, name: str, example: str) -> str | None:
     if not sep or scheme.lower() not in ("http", "https") or not host or not raw.isprintable() or " " in raw:
         raise ConfigError(f"{name} must be an http(s) URL like {example}, got {shown(raw)}")
     return raw
+
+
+MIN_SECRET_KEY_BYTES = 32  # HMAC-SHA256's key: at least the hash's length (RFC 7518 section 3.2)
+_DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")  # the async drivers the engine runs on
+_BROKER_SCHEMES = ("redis", "rediss", "unix")  # what redis-py's from_url reads
+
+
+def _scheme_of(raw: str) -> str:
+    """`'postgres://…'` or `a value without a scheme`: how a refused URL is named, never with its password."""
+    scheme, sep, _ = raw.partition("://")
+    return shown(f"{scheme}://…") if sep else "a value without a scheme"
+
+
+def _database_url(raw: str | None) -> str | None:
+    """A PostgreSQL (asyncpg) or SQLite (aiosqlite) URL, or None when unset. Another driver, `postgresql://` included
+    (psycopg2, not async), failed at the first query with a traceback; the password is never shown."""
+    if raw is None or raw.partition("://")[0] in _DATABASE_SCHEMES:
+        return raw
+    raise ConfigError(
+        "SHOPBRIDGE_DATABASE_URL must be postgresql+asyncpg://user:password@host/database or "
+        f"sqlite+aiosqlite:///path, got {_scheme_of(raw)}"
+    )
+
+
+def _broker_url(raw: str | None) -> str | None:
+    """A Redis URL, or None when unset; another scheme failed the first process to connect, with a traceback."""
+    if raw is None or raw.partition("://")[0] in _BROKER_SCHEMES:
+        return raw
+    raise ConfigError(f"SHOPBRIDGE_BROKER_URL must be a Redis URL like redis://host:6379/0, got {_scheme_of(raw)}")
 
 
 def _base_url(raw: str | None, name: str) -> str | None:

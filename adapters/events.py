@@ -174,7 +174,8 @@ class RedisEventBus:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = self._clients[loop] = aioredis.Redis.from_url(self._url)
+            # A pooled connection Redis closed (a restart) is replaced and the signal sent once more, not lost.
+            client = self._clients[loop] = aioredis.Redis.from_url(self._url, retry_on_error=[aioredis.ConnectionError])
         return client
 
     async def task_changed(self, task: SyncTask) -> None:

@@ -8,7 +8,14 @@ import asyncio
 from typing import Any
 
 import dramatiq
+from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import dq_name
+from dramatiq.errors import DecodeError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from domain.ports import QueueUnavailableError
 from domain.sync import SyncKind
 
 
@@ -37,6 +44,34 @@ class DramatiqTaskQueue:
     async def enqueue_sync(self, task_id: str) -> None:
         await self._send(self._actor, task_id)
 
+    async def sync_tasks_with_messages(self) -> set[str] | None:
+        """The task ids of every sync message Redis holds (`domain.ports.QueuedMessages`); None on another broker.
+
+        Dramatiq's Redis broker keeps each message's body in the hash `{ns}:{queue}.msgs` (`.DQ.msgs` while delayed
+        for a retry) from its send until its ack, so one being run, or fetched by a worker that then died, is there
+        too; a restart of a Redis without persistence empties them. Read in slices (HSCAN), in a thread. A message
+        moves between the two hashes (a retry: delayed, then due), always sent anew before the old one is acked: the
+        queue's hash is read before and after the delayed one, so a move during the reading is seen either way.
+        """
+        broker = self._actor.broker
+        if not isinstance(broker, RedisBroker):
+            return None
+        return await asyncio.to_thread(self._task_ids_in_redis, broker)
+
+    def _task_ids_in_redis(self, broker: RedisBroker) -> set[str]:
+        name, queue = self._actor.actor_name, self._actor.queue_name
+        found: set[str] = set()
+        ready, delayed = f"{broker.namespace}:{queue}.msgs", f"{broker.namespace}:{dq_name(queue)}.msgs"
+        for key in (ready, delayed, ready):
+            for _, body in broker.client.hscan_iter(key, count=500):
+                try:
+                    message = Message.decode(body)
+                except DecodeError:  # no worker could run it either
+                    continue
+                if message.actor_name == name and message.args:
+                    found.add(str(message.args[0]))
+        return found
+
     async def enqueue_webhook_events(self, shop_id: str) -> None:
         if self._webhook_events_actor is None:
             raise RuntimeError("this queue has no webhook events actor")
@@ -53,10 +88,7 @@ class DramatiqTaskQueue:
         await self._send(self._inventory_push_actor, shop_id)
 
     async def _send(self, actor: dramatiq.Actor[[str], Any], value: str) -> None:
-        if self._blocking:
-            await asyncio.to_thread(actor.send, value)
-        else:
-            actor.send(value)
+        await send(actor, value, blocking=self._blocking)
 
 
 class DramatiqScheduledWork:
@@ -76,7 +108,19 @@ class DramatiqScheduledWork:
         await self._send(self._refresh, shop_id)
 
     async def _send(self, actor: dramatiq.Actor[..., Any], *args: str) -> None:
-        if self._blocking:
+        await send(actor, *args, blocking=self._blocking)
+
+
+async def send(actor: dramatiq.Actor[..., Any], *args: str, blocking: bool) -> None:
+    """`actor.send(*args)`: in a thread when `blocking` (Redis: a network call), inline on the in-memory broker.
+
+    Redis unreachable (down, restarting, a timeout) raises `QueueUnavailableError`: an outage the callers log in
+    one line, the work being sent again by a sweep or the next tick; Redis's own error is its cause.
+    """
+    try:
+        if blocking:
             await asyncio.to_thread(actor.send, *args)
         else:
             actor.send(*args)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise QueueUnavailableError(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc

@@ -7,6 +7,7 @@ Each check is bounded by `timeout` seconds, so a load balancer's probe never han
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -67,26 +68,37 @@ class ReadinessProbe:
         assert self._broker_url is not None
         if self._redis is None:
             self._redis = aioredis.Redis.from_url(
-                self._broker_url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
-            )
+                self._broker_url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout,
+                retry_on_error=[aioredis.ConnectionError],  # a connection a restart closed: reconnect, not a 503
+            )  # fmt: skip
         return self._redis
 
     async def sample_queue_depth(self, queues: tuple[str, ...]) -> None:
-        """Set the `shopbridge_sync_tasks` and `shopbridge_broker_queue_messages` gauges; a failure leaves them."""
+        """Set the `shopbridge_sync_tasks` and `shopbridge_broker_queue_messages` gauges; NaN where the database or
+        Redis did not answer: unknown, where the value of the last scrape that could read them, shown as current,
+        hid a backlog growing during the outage (a flat line instead of a gap)."""
+        statuses = ("QUEUED", "RUNNING")
         query = text("SELECT status, count(*) FROM sync_tasks WHERE status IN ('QUEUED', 'RUNNING') GROUP BY status")
         try:
             async with asyncio.timeout(self._timeout), self._db.read_engine.connect() as connection:
-                counts = {str(status): int(n) for status, n in (await connection.execute(query)).all()}
-            for status in ("QUEUED", "RUNNING"):
-                metrics.SYNC_TASKS.labels(status).set(counts.get(status, 0))
-            if self._broker_url:
-                async with asyncio.timeout(self._timeout):
-                    for queue in queues:  # Dramatiq's Redis layout: a list of message ids per queue
-                        ready = await self._client().llen(f"dramatiq:{queue}")
-                        delayed = await self._client().llen(f"dramatiq:{queue}.DQ")
-                        metrics.BROKER_QUEUE.labels(queue).set(int(ready) + int(delayed))
-        except Exception:  # noqa: S110 (a scrape must not fail because a dependency is down: /readyz says so)
+                counts = {str(status): float(n) for status, n in (await connection.execute(query)).all()}
+        except Exception:  # a scrape must not fail because a dependency is down: /readyz says so
+            counts = dict.fromkeys(statuses, math.nan)
+        for status in statuses:
+            metrics.SYNC_TASKS.labels(status).set(counts.get(status, 0))
+        if not self._broker_url:
+            return
+        depths: dict[str, float] = {}
+        try:
+            async with asyncio.timeout(self._timeout):
+                for queue in queues:  # Dramatiq's Redis layout: a list of message ids per queue
+                    ready = await self._client().llen(f"dramatiq:{queue}")
+                    delayed = await self._client().llen(f"dramatiq:{queue}.DQ")
+                    depths[queue] = float(int(ready) + int(delayed))
+        except Exception:  # noqa: S110 (as above; the queues not read are NaN)
             pass
+        for queue in queues:
+            metrics.BROKER_QUEUE.labels(queue).set(depths.get(queue, math.nan))
 
     async def _broker(self) -> list[Problem]:
         try:

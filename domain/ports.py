@@ -296,6 +296,16 @@ class InventoryPushRepository(Protocol):
         ...
 
 
+class QueueUnavailableError(Exception):
+    """The queue's broker cannot be reached, so nothing was sent; raised by `TaskQueue` and `ScheduledWork`. An
+    outage, logged in one line: each caller's work is sent again by a sweep or the next tick."""
+
+
+def traced(error: BaseException) -> bool:
+    """Whether a failure's log line deserves its traceback: not a `QueueUnavailableError` (an outage, not a bug)."""
+    return not isinstance(error, QueueUnavailableError)
+
+
 class ShopGoneError(Exception):
     """A write referenced a shop that no longer exists (deleted meanwhile); raised by repositories."""
 
@@ -356,6 +366,14 @@ class TaskQueue(Protocol):
     async def enqueue_inventory_push(self, shop_id: str) -> None:
         """Push the shop's dirty outbox rows (`inventory_push_outbox`) to TikTok: one Update Inventory per product,
         targets computed when sent (live-sync.md §7.3). Idempotent: nothing dirty is a no-op."""
+        ...
+
+
+class QueuedMessages(Protocol):
+    """Tells which sync tasks have a message in the queue: waiting, delayed for a retry, or being run."""
+
+    async def sync_tasks_with_messages(self) -> set[str] | None:
+        """Their task ids; None when the queue cannot tell (then only the long `queued_after` rule applies)."""
         ...
 
 

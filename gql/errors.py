@@ -2,6 +2,8 @@
 
 DomainError (domain.errors)   -> a UserError in the mutation payload, with its stable code
 BadRequestError               -> a GraphQL error with `extensions.code`, shown as is (bad arguments)
+the database cannot serve    -> "The database is unavailable; try again shortly." (SERVICE_UNAVAILABLE); one
+  (down, read-only, full...)     WARNING line naming the cause, no traceback (adapters/db/outage.py)
 anything else                 -> "Unexpected error." (INTERNAL_SERVER_ERROR) for the client; the traceback goes
                                  to our log at ERROR
 
@@ -18,6 +20,7 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
+from adapters.db.outage import describe, unavailable
 from adapters.text import one_line
 from domain.errors import DomainError
 from gql.operations import BAD_REQUEST
@@ -52,6 +55,8 @@ GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly."
 MAX_MESSAGE_CHARS = 300  # of an error's message, quotes of the client's input included
 
 _SUGGESTION = re.compile(r"\s*Did you mean\b[^?]*\?")
@@ -84,7 +89,9 @@ def _is_expected(error: GraphQLError) -> bool:
         return True
     # A GraphQLError as the cause is graphql-core's own verdict on the request (e.g. a variable's bad enum value);
     # CannotGetOperationTypeError is Strawberry's: the document has no operation, or none of `operationName`.
-    return isinstance(original, (BadRequestError, DomainError, GraphQLError, CannotGetOperationTypeError))
+    return isinstance(
+        original, (BadRequestError, DomainError, GraphQLError, CannotGetOperationTypeError)
+    ) or unavailable(original)
 
 
 def error_code(error: GraphQLError) -> str:
@@ -97,6 +104,8 @@ def error_code(error: GraphQLError) -> str:
             return cause.code.value
         if isinstance(cause, CannotGetOperationTypeError):
             return BAD_REQUEST  # as HTTP answers it (400): no operation to run
+    if error.original_error is not None and unavailable(error.original_error):
+        return SERVICE_UNAVAILABLE
     if not _is_expected(error):
         return INTERNAL_SERVER_ERROR
     if any(pattern.search(error.message) for pattern in _LIMIT_MESSAGES):
@@ -118,6 +127,9 @@ def process_errors(errors: list[GraphQLError]) -> None:
         error.extensions = {**(error.extensions or {}), "code": code}
         if code == INTERNAL_SERVER_ERROR:
             log.error("unexpected error in %s", error.path, exc_info=error.original_error or error)
+        elif code == SERVICE_UNAVAILABLE and error.original_error is not None:
+            error.message = DATABASE_UNAVAILABLE_MESSAGE  # the driver's words may name hosts: they stay in our log
+            log.warning("database unavailable in %s: %s", error.path, describe(error.original_error))
         else:
             log.info("client error %s at %s: %s", code, error.path or "document", error.message)
 

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from adapters import metrics
 from adapters.config import Settings
 from adapters.readiness import ReadinessProbe
-from workers.broker import SYNC_QUEUE
+from workers.broker import LIVE_QUEUE, SYNC_QUEUE
 
 
 async def healthz(request: Request) -> Response:
@@ -64,7 +64,7 @@ def metrics_endpoint(settings: Settings) -> Route:
                 )
         probe = _probe(request)
         if probe is not None:
-            await probe.sample_queue_depth((SYNC_QUEUE,))
+            await probe.sample_queue_depth((SYNC_QUEUE, LIVE_QUEUE))  # imports and polls; webhooks, pushes
         body, content_type = metrics.exposition(settings.metrics_dir)
         return Response(body, media_type=content_type)
 

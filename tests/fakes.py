@@ -33,6 +33,7 @@ from domain.ports import (
     ShopGoneError,
     ShopTokens,
     UpsertCounts,
+    traced,
 )
 from domain.shops import AuthorizedShop, Region, Shop, TokenSet
 from domain.stored import order_as_stored, product_as_stored
@@ -494,8 +495,12 @@ class FakeUnitOfWork:
         for callback in callbacks:
             try:
                 await callback()
-            except Exception:
-                log.exception("after-commit callback %r failed", getattr(callback, "__qualname__", callback))
+            except Exception as exc:
+                name = getattr(callback, "__qualname__", callback)
+                if traced(exc):
+                    log.exception("after-commit callback %r failed", name)
+                else:
+                    log.warning("after-commit callback %r failed: %s", name, exc)
 
     async def rollback(self) -> None:
         self._staged.ops.clear()

@@ -38,9 +38,10 @@ from adapters import metrics
 from adapters.config import ConfigError, Settings
 from adapters.crypto import TokenCipher
 from adapters.db import Database, leases, uow_factory
+from adapters.db.outage import describe, unavailable
 from adapters.events import InProcessEventBus, RedisEventBus
 from adapters.metrics import PrometheusPushMetrics
-from adapters.queue import DramatiqScheduledWork
+from adapters.queue import DramatiqScheduledWork, DramatiqTaskQueue, send
 from adapters.tiktok import ShopSession
 from adapters.tiktok.factory import build_tiktok_client
 from domain.clock import SystemClock
@@ -141,8 +142,13 @@ def sweep_thresholds(settings: Settings) -> tuple[timedelta, timedelta]:
     return stale_after, queued_after
 
 
-async def _inline(actor: dramatiq.Actor[[str], Any], value: str) -> None:
-    actor.send(value)  # the StubBroker only appends to an in-process queue
+def _will_retry(what: str, error: Exception) -> None:
+    """A periodic job failed and runs again at its next turn: one line for a database outage (every turn of every
+    process would otherwise log the same traceback until it ends), the traceback for anything else."""
+    if unavailable(error):
+        log.warning("%s failed, the database is unavailable (%s); will try again", what, describe(error))
+    else:
+        log.warning("%s failed; will try again", what, exc_info=error)
 
 
 class RunRefused(Exception):
@@ -217,6 +223,13 @@ class Resources(Middleware):
             # Embedded: the in-memory queue dies with this process and the next start resumes the work from the
             # database (boot sweep); a retry would only add a misleading "Retrying message ..." line.
             log.info("%s interrupted by the shutdown; it resumes at the next start", what)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            # A database outage: retried like any failure (Dramatiq's backoff and retry count), but in one line;
+            # Dramatiq logs any other exception at ERROR with its traceback, every run of every message.
+            log.warning("%s failed, the database is unavailable (%s); it is retried", what, describe(exc))
+            raise dramatiq.Retry() from exc
         finally:
             self._running.discard(task)
 
@@ -248,8 +261,8 @@ class Resources(Middleware):
                     if await leases.try_hold(resources.db, SCHEDULER_LEASE, self.holder, ttl, deps.clock.now()):
                         await schedule_tick(deps.uow_factory, work, deps.clock, resources.poll)
                         await self._inventory_tick(resources)
-                except Exception:
-                    log.warning("scheduler tick failed; will try again", exc_info=True)
+                except Exception as exc:
+                    _will_retry("scheduler tick", exc)
                 await asyncio.sleep(tick * random.uniform(0.9, 1.1))
         finally:
             with contextlib.suppress(Exception):
@@ -261,9 +274,7 @@ class Resources(Middleware):
 
         async def enqueue_reconcile(shop_id: str) -> None:
             if reconcile_actor is not None:
-                await (
-                    asyncio.to_thread(reconcile_actor.send, shop_id) if blocking else _inline(reconcile_actor, shop_id)
-                )
+                await send(reconcile_actor, shop_id, blocking=blocking)
 
         interval = timedelta(seconds=self.settings.inventory_reconcile_interval_seconds)
         await inventory_tick(
@@ -282,23 +293,32 @@ class Resources(Middleware):
                 await resume_webhook_registrations(
                     deps.uow_factory, resources.queue, deps.clock, timedelta(0), failed_too=True
                 )
-            except Exception:
-                log.exception("could not resume the sync tasks or webhook events left active")
+            except Exception as exc:
+                if not unavailable(exc):
+                    log.exception("could not resume the sync tasks or webhook events left active")
+                else:  # the periodic sweep below resumes them once their thresholds have passed
+                    log.warning(
+                        "could not resume the sync tasks or webhook events left active, the database is unavailable "
+                        "(%s); the stale sweep will",
+                        describe(exc),
+                    )
         stale_after, queued_after = sweep_thresholds(self.settings)
+        # Redis can tell which tasks it holds a message for: one it lost is re-sent after `stale_after`.
+        messages = resources.queue if isinstance(resources.queue, DramatiqTaskQueue) else None
         while True:
             # Jitter: several worker processes should not sweep in lockstep.
             await asyncio.sleep(stale_after.total_seconds() * random.uniform(0.5, 1.0))
             try:
                 await resume_stale_tasks(
                     deps.uow_factory, resources.queue, deps.clock, stale_after,
-                    queued_after=queued_after, events=deps.events,
+                    queued_after=queued_after, events=deps.events, messages=messages,
                 )  # fmt: skip
                 await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, stale_after)
                 await resume_webhook_registrations(
                     deps.uow_factory, resources.queue, deps.clock, queued_after, failed_too=False
                 )
-            except Exception:
-                log.warning("stale sync task or webhook sweep failed; will try again", exc_info=True)
+            except Exception as exc:
+                _will_retry("stale sync task or webhook sweep", exc)
 
     async def shutdown(self) -> None:
         """Refuse new runs, cancel running ones, drain the loop, then close the resources; idempotent.

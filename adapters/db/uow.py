@@ -21,6 +21,7 @@ from adapters.db.repositories import (
 )
 from adapters.db.repositories.inventory import SqlInventoryRepository
 from domain.clock import Clock
+from domain.ports import traced
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +89,12 @@ class SqlUnitOfWork:
         for callback in callbacks:
             try:
                 await callback()
-            except Exception:
-                logger.exception("after-commit callback %r failed", getattr(callback, "__qualname__", callback))
+            except Exception as exc:
+                name = getattr(callback, "__qualname__", callback)
+                if traced(exc):
+                    logger.exception("after-commit callback %r failed", name)
+                else:  # the broker is down: what it should have sent is sent again by a sweep or the next tick
+                    logger.warning("after-commit callback %r failed: %s", name, exc)
 
     async def rollback(self) -> None:
         self._callbacks.clear()

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from adapters.tiktok.ratelimit import RateLimiter
@@ -49,6 +50,9 @@ def limiter_redis(url: str) -> Redis:
         timeout=None,
         socket_timeout=REDIS_TIMEOUT_SECONDS,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        # A connection Redis closed while it sat in the pool (a restart) is replaced and the booking sent once more,
+        # instead of falling back; a timeout is not retried: it still bounds the round trip.
+        retry_on_error=[RedisConnectionError],
     )
     return Redis.from_pool(pool)  # owned: `aclose()` disconnects the pool too
 

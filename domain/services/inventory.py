@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from domain.clock import Clock
 from domain.errors import NotFoundError
 from domain.inventory.items import Edit, InventoryItem, adjust, checked_sku, checked_units, set_on_hand
-from domain.ports import EventPublisher, PoolChange, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from domain.ports import EventPublisher, PoolChange, TaskQueue, UnitOfWork, UnitOfWorkFactory, traced
 from domain.stored import OrderRecord, ProductRecord
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,10 @@ def after_pool_change(
             if queue is not None:
                 try:
                     await queue.enqueue_inventory_push(shop_id)
-                except Exception:  # the outbox row stays dirty: the pusher's sweep sends it later
-                    log.warning("could not enqueue the inventory push of shop %s", shop_id, exc_info=True)
+                except Exception as exc:  # the outbox row stays dirty: the pusher's sweep sends it later
+                    log.warning(
+                        "could not enqueue the inventory push of shop %s: %s", shop_id, exc, exc_info=traced(exc)
+                    )
         if events is not None and change.merchant_id is not None:
             for item_id in sorted(change.item_ids)[:MAX_ITEM_SIGNALS]:
                 try:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from domain.ports import traced
 from domain.services.inventory_push import PushDeps, _api, read_available
 from domain.shops import ShopStatus
 
@@ -93,16 +94,18 @@ async def inventory_tick(
     for shop_id in tick.pushes:
         try:
             await enqueue_push(shop_id)
-        except Exception:
-            log.warning("could not enqueue the push of shop %s; the next tick will", shop_id, exc_info=True)
+        except Exception as exc:
+            log.warning(
+                "could not enqueue the push of shop %s; the next tick will: %s", shop_id, exc, exc_info=traced(exc)
+            )
     for shop_id in linked:
         last = last_reconciled.get(shop_id)
         if last is not None and now - last < reconcile_interval:
             continue
         try:
             await enqueue_reconcile(shop_id)
-        except Exception:
-            log.warning("could not enqueue the reconcile of shop %s", shop_id, exc_info=True)
+        except Exception as exc:
+            log.warning("could not enqueue the reconcile of shop %s: %s", shop_id, exc, exc_info=traced(exc))
             continue
         last_reconciled[shop_id] = now
         tick.reconciles.append(shop_id)

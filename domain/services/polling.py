@@ -42,6 +42,7 @@ from domain.ports import (
     TaskQueue,
     UnitOfWork,
     UnitOfWorkFactory,
+    traced,
 )
 from domain.services.order_slices import UPDATE_TIME, OrderSlice, slice_pages
 from domain.services.pipeline import Chunk, Source
@@ -93,13 +94,21 @@ async def schedule_tick(
     for shop_id, kind in polls:
         try:
             await work.enqueue_poll(shop_id, kind, stamp)
-        except Exception:
-            log.warning("could not enqueue a %s poll of shop %s; the next interval will", kind, shop_id, exc_info=True)
+        except Exception as exc:
+            log.warning(
+                "could not enqueue a %s poll of shop %s; the next interval will: %s", kind, shop_id, exc,
+                exc_info=traced(exc),
+            )  # fmt: skip
     for shop_id in refreshes:
         try:
             await work.enqueue_token_refresh(shop_id)
-        except Exception:
-            log.warning("could not enqueue a token refresh of shop %s; a later tick will", shop_id, exc_info=True)
+        except Exception as exc:
+            log.warning(
+                "could not enqueue a token refresh of shop %s; a later tick will: %s",
+                shop_id,
+                exc,
+                exc_info=traced(exc),
+            )
     return TickResult(polls, refreshes)
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode, NotFoundError
-from domain.ports import EventPublisher, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from domain.ports import EventPublisher, QueuedMessages, TaskQueue, UnitOfWork, UnitOfWorkFactory, traced
 from domain.shops import Shop
 from domain.sync import (
     SyncAlreadyRunningError,
@@ -124,6 +124,7 @@ async def resume_stale_tasks(
     *,
     queued_after: timedelta | None = None,
     events: EventPublisher | None = None,
+    messages: QueuedMessages | None = None,
 ) -> list[str]:
     """Re-send tasks nobody seems to run; returns their ids.
 
@@ -132,19 +133,35 @@ async def resume_stale_tasks(
     QUEUED with a fresh heartbeat, in a short transaction that re-checks it under its row lock, then sent: the
     next sweeps leave it alone while that message waits. Make `queued_after` longer than the queue's longest
     retry backoff: a task waiting for a scheduled retry is QUEUED too (see `SyncTask.await_retry`).
+    With `messages` (a queue that can tell which tasks it holds a message for), a QUEUED task untouched for
+    `stale_after` whose message the queue does not hold is re-sent then, not after `queued_after`: a broker that
+    restarted empty (Redis needs no persistence) or was down when the task was sent would otherwise leave the task
+    QUEUED for `queued_after` (20 min by default), and with it every poll and `syncStart` of its shop and kind.
     Safe to over-deliver: a run that is in fact alive loses its lease and stops; a finished task is a no-op.
     """
     queued_after = stale_after if queued_after is None else queued_after
     now = clock.now()
     async with uow_factory() as uow:
         candidates = await uow.sync_tasks.list_resumable(now - min(stale_after, queued_after))
+    # Read after the candidates: a message sent since is one of a task touched since, which the re-check skips.
+    held = (
+        await messages.sync_tasks_with_messages()
+        if messages is not None and any(t.is_stale(now, stale_after, stale_after) for t in candidates)
+        else None
+    )
+
+    def stale(task: SyncTask) -> bool:
+        if task.is_stale(now, stale_after, queued_after):
+            return True
+        return held is not None and task.id not in held and task.is_stale(now, stale_after, stale_after)
+
     resent: list[str] = []
     for candidate in candidates:
-        if not candidate.is_stale(now, stale_after, queued_after):
+        if not stale(candidate):
             continue
         async with uow_factory() as uow:
             task = await uow.sync_tasks.get(candidate.id)
-            if task is None or not task.is_stale(now, stale_after, queued_after):
+            if task is None or not stale(task):
                 continue  # a worker picked it up meanwhile
             send = task.requeue(now)
             if not await uow.sync_tasks.update(task):
@@ -155,9 +172,9 @@ async def resume_stale_tasks(
             continue  # a cancel asked while it was stale: cancelled now, nothing to run
         try:
             await queue.enqueue_sync(task.id)
-        except Exception:
+        except Exception as exc:
             # Touched already: the next sweep after `queued_after` sends it again.
-            log.warning("could not re-send sync task %s; a later sweep will", task.id, exc_info=True)
+            log.warning("could not re-send sync task %s; a later sweep will: %s", task.id, exc, exc_info=traced(exc))
             continue
         resent.append(task.id)
     if resent:

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from adapters.metrics import WEBHOOK_INTAKE_BATCH
 from domain.intake import EventOutcome, Notification, WebhookEvent
+from domain.ports import traced
 
 log = logging.getLogger("shopbridge.webhooks")
 
@@ -138,9 +139,11 @@ class IntakeBatcher:
                 self._again.discard(shop_id)
                 try:
                     await self._enqueue(shop_id)
-                except Exception:
+                except Exception as exc:
                     # Stored and PENDING: the shop's next event, a replay or the pending sweep processes it.
-                    log.warning("could not enqueue webhook processing of shop %s", shop_id, exc_info=True)
+                    log.warning(
+                        "could not enqueue webhook processing of shop %s: %s", shop_id, exc, exc_info=traced(exc)
+                    )
                 if shop_id not in self._again:
                     return
         finally:

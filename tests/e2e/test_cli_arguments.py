@@ -95,6 +95,18 @@ def test_bad_settings_are_one_coded_line(tmp_path, monkeypatch, capsys) -> None:
         ("SHOPBRIDGE_TIKTOK_RATE_LIMIT", "0", "SHOPBRIDGE_TIKTOK_RATE_LIMIT must be > 0 requests per second, got 0.0"),
         # the embedded worker failed on it with a traceback at every scheduler tick
         ("SHOPBRIDGE_POLL_INTERVAL", "nan", "SHOPBRIDGE_POLL_INTERVAL must be a finite number, got 'nan'"),
+        # migrate, serve and worker died with a traceback (ArgumentError; ModuleNotFoundError: psycopg2 is no async
+        # driver; Redis's ValueError), and the refusal must not show the password
+        ("SHOPBRIDGE_DATABASE_URL", "postgres://shopbridge:s3cret@db/shopbridge", "SHOPBRIDGE_DATABASE_URL must be "
+         "postgresql+asyncpg://user:password@host/database or sqlite+aiosqlite:///path, got 'postgres://…'"),
+        ("SHOPBRIDGE_DATABASE_URL", "shopbridge:s3cret@db", "SHOPBRIDGE_DATABASE_URL must be "
+         "postgresql+asyncpg://user:password@host/database or sqlite+aiosqlite:///path, got a value without a scheme"),
+        ("SHOPBRIDGE_BROKER_URL", "http://:s3cret@redis:6379/0", "SHOPBRIDGE_BROKER_URL must be a Redis URL like "
+         "redis://host:6379/0, got 'http://…'"),
+        # merchant tokens were signed with it (PyJWT warned on stderr, at each signature): anyone could guess it
+        ("SHOPBRIDGE_SECRET_KEY", "short", "SHOPBRIDGE_SECRET_KEY must be at least 32 bytes (it signs merchant "
+         "tokens: a shorter key can be guessed, and then any merchant's token forged), got 5; generate one with: "
+         "python -c 'import secrets; print(secrets.token_urlsafe(48))'"),
         # the embedded sandbox built 10,000,000 products on the first sync, past 10 GB
         ("SHOPBRIDGE_SANDBOX_PRODUCTS", "10000000", "SHOPBRIDGE_SANDBOX_PRODUCTS must be an integer from 0 to 100000, "
          "got 10000000"),

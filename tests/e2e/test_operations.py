@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from sandbox.config import SandboxConfig
 from tests.fixtures.app import MutableClock, ShopbridgeServer, build_settings, free_port
 from tests.fixtures.sandbox import start_sandbox
 from tests.fixtures.servers import PostgresServer, start_postgres_server
-from tests.fixtures.waiting import DEADLINE_SECONDS
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -51,20 +52,24 @@ def own_postgres() -> Iterator[PostgresServer]:
         server.stop()
 
 
-def _serve(database_url: str, tmp_path: Path) -> tuple[ShopbridgeServer, object]:
+def _serve(database_url: str, tmp_path: Path, **overrides: object) -> tuple[ShopbridgeServer, object]:
     port = free_port()
     sandbox = start_sandbox(SandboxConfig(redirect_url=f"http://127.0.0.1:{port}/oauth/tiktok/callback"))
-    settings = build_settings(database_url, sandbox, tmp_path / "data", port)
+    settings = build_settings(database_url, sandbox, tmp_path / "data", port, **overrides)
     return ShopbridgeServer(settings, sandbox, MutableClock(), port).start(), sandbox
 
 
-def test_readyz_turns_503_when_postgresql_stops(own_postgres, tmp_path) -> None:
-    # given an API on a PostgreSQL server of its own, ready
+def test_readyz_turns_503_and_graphql_says_service_unavailable_when_postgresql_stops(
+    own_postgres, tmp_path, caplog
+) -> None:
+    # given an API on a PostgreSQL server of its own, ready, its embedded scheduler ticking
     url = own_postgres.create_database("shopbridge")
     migrate.upgrade(url)
-    app, sandbox = _serve(url, tmp_path)
+    app, sandbox = _serve(url, tmp_path, scheduler_enabled=True, scheduler_tick=0.2)
     try:
         assert httpx.get(f"{app.url}/readyz").status_code == 200
+        assert app.graphql("{ shops { edges { node { id } } } }", None, "m1") == {"shops": {"edges": []}}
+        assert total(samples(httpx.get(f"{app.url}/metrics").text), "shopbridge_sync_tasks", status="QUEUED") == 0
         # when the database server stops
         own_postgres.stop()
         # then readiness fails, naming the database, while liveness holds
@@ -74,6 +79,24 @@ def test_readyz_turns_503_when_postgresql_stops(own_postgres, tmp_path) -> None:
         assert body["status"] == "unavailable"
         assert [p["check"] for p in body["problems"]] == ["database"]
         assert httpx.get(f"{app.url}/healthz").status_code == 200
+        # and the task gauges read from it are unknown (NaN), not the last scrape's values shown as current
+        scraped = samples(httpx.get(f"{app.url}/metrics", timeout=DEADLINE_SECONDS).text)
+        assert math.isnan(total(scraped, "shopbridge_sync_tasks", status="QUEUED"))
+        # and a query is told the database is unavailable (a coded error to retry on, not "Unexpected error."),
+        # logged as one WARNING line that names the cause, without a traceback: an outage is not a bug
+        caplog.clear()
+        answer = app.raw_graphql("{ shops { edges { node { id } } } }", None, "m1")
+        assert [(e["message"], e["extensions"]["code"]) for e in answer["errors"]] == [
+            ("The database is unavailable; try again shortly.", "SERVICE_UNAVAILABLE")
+        ]
+        lines = [r for r in caplog.records if r.name == "shopbridge.graphql"]
+        assert [(r.levelname, r.exc_info) for r in lines] == [("WARNING", None)]
+        assert "database unavailable in ['shops']: ConnectionRefusedError" in lines[0].getMessage()
+        # and the scheduler's every tick says so in one line too, not with a traceback each time
+        wait_until(lambda: [r for r in caplog.records if r.name == "workers.resources"], "a failed scheduler tick")
+        ticks = [r for r in caplog.records if r.name == "workers.resources"]
+        assert all(r.exc_info is None for r in ticks), ticks[0].exc_info
+        assert "scheduler tick failed, the database is unavailable (ConnectionRefusedError" in ticks[0].getMessage()
     finally:
         app.stop()
         sandbox.stop()  # type: ignore[attr-defined]

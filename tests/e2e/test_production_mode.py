@@ -59,3 +59,21 @@ async def test_a_subscriber_on_the_api_sees_progress_made_by_a_worker_process(ap
         assert view["shop"]["productCount"] > 0 and view["shop"]["orderCount"] > 0
     finally:
         stop_worker(worker)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_with_redis_down_a_shop_connects_and_the_unsent_work_is_one_warning_line_each(app_factory, caplog) -> None:
+    # given an API process whose Redis cannot be reached (down, restarting)
+    app = app_factory(broker_url="redis://127.0.0.1:1/0")
+    # when a merchant connects a shop: the authorization commits, then its imports and webhook registration cannot
+    # be sent to the queue
+    shop = app.connect_shop("m1", "us-local", "US")
+    # then the merchant sees the shop and its imports QUEUED (a sweep sends them once Redis is back)...
+    query = "query($id: ID!) { shop(id: $id) { status syncTasks { edges { node { kind status } } } } }"
+    found = app.graphql(query, {"id": shop["id"]}, "m1")["shop"]
+    assert found["status"] == "ACTIVE"
+    assert sorted(t["node"]["status"] for t in found["syncTasks"]["edges"]) == ["QUEUED", "QUEUED"]
+    # ...and each send that failed is one WARNING line naming Redis, not an ERROR with a traceback: an outage
+    unsent = [r for r in caplog.records if r.name == "adapters.db.uow"]
+    assert unsent and all((r.levelname, r.exc_info) == ("WARNING", None) for r in unsent), unsent
+    assert all("Redis unavailable: ConnectionError" in r.getMessage() for r in unsent)

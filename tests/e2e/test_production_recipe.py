@@ -95,6 +95,8 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
         waiting = samples(httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer scrape"}).text)
         assert total(waiting, "shopbridge_sync_tasks", status="QUEUED") == 2
         assert total(waiting, "shopbridge_broker_queue_messages", queue="sync") == 2
+        # and the webhook registration on the live queue (webhooks, pushes): its backlog is watched too
+        assert total(waiting, "shopbridge_broker_queue_messages", queue="live") == 1
         worker = run(["worker", "--processes", "2", "--threads", "2"], env, tmp_path / "worker.log")
 
         def done() -> list[dict[str, object]] | None:

@@ -3,17 +3,26 @@ keeps the rows already there."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from adapters.db import migrate
 from adapters.db.tables import metadata
+from tests.fixtures.processes import parent_death_signal
 from tests.fixtures.servers import PostgresServer
+from tests.fixtures.waiting import DEADLINE_SECONDS
+
+REPO = Path(__file__).resolve().parents[2]
 
 HEAD = "0006_link_times"
 
@@ -40,6 +49,36 @@ def test_migrations_apply_from_scratch_on_sqlite(tmp_path: Path) -> None:
 
 def test_migrations_apply_from_scratch_on_postgres(postgres_server: PostgresServer) -> None:
     _assert_migrates_to_head(postgres_server.create_database())
+
+
+def test_two_migrate_commands_at_once_on_postgres_both_succeed(postgres_server: PostgresServer, tmp_path: Path) -> None:
+    # given an empty database, and two hosts that each run `shopbridge migrate` as they start (an init container per
+    # replica): one used to fail with DATABASE_UNAVAILABLE, a unique violation on the table the other was creating
+    url = postgres_server.create_database()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SHOPBRIDGE_")},
+        "SHOPBRIDGE_DATABASE_URL": url,
+        "SHOPBRIDGE_DATA_DIR": str(tmp_path),
+        "SHOPBRIDGE_SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "SHOPBRIDGE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "PYTHONPATH": str(REPO),
+    }
+    # when both run at once
+    commands = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gql.cli", "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=parent_death_signal(signal.SIGTERM),
+        )
+        for _ in range(2)
+    ]
+    outcomes = [(command.wait(timeout=DEADLINE_SECONDS), command.communicate()[1]) for command in commands]
+    # then both succeed (the second waits for the first, then finds nothing to do), and the database is at head
+    assert [code for code, _ in outcomes] == [0, 0], [err.splitlines()[-1:] for _, err in outcomes]
+    assert migrate.current(url) == HEAD
 
 
 def test_downgrade_to_base_and_up_again(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.pool import NullPool
 from adapters.db.tables import metadata
 
 config = context.config
+MIGRATION_LOCK = 0x5B_B1D6E  # a PostgreSQL advisory lock key of this app's own, held for the migration's transaction
 
 
 def run_migrations_online() -> None:
@@ -27,6 +28,11 @@ def run_migrations_online() -> None:
                 compare_type=True,
             )
             with context.begin_transaction():
+                if connection.dialect.name == "postgresql":
+                    # One `migrate` at a time (two replicas' start-up commands, say): the second waits here until
+                    # the first commits, then reads the version it left and has nothing to do. Without it both
+                    # created the same tables and the second died on a unique violation in the catalog.
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
                 context.run_migrations()
     finally:
         engine.dispose()

@@ -1,0 +1,62 @@
+"""`unavailable(error)`: whether an exception means the database cannot serve right now, not that our code is wrong.
+
+Down, restarting or unreachable (a refused or dropped connection, a connection the pool found dead), refusing
+connections (too many, starting up, shutting down), its pool exhausted, read-only (a failover to a standby) or
+its disk full; on SQLite a file locked past the busy timeout, read-only or full. Such an error is an outage to report
+in one line and retry, where a bug deserves a traceback. `describe(error)` names it in one short line, no secret.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+# SQLSTATE classes and codes (PostgreSQL's errcodes): connection exceptions (08...), too many connections, the
+# server shutting down or starting (57P01-57P03), a read-only transaction, a full disk.
+_SQLSTATES = frozenset({"53100", "53300", "57P01", "57P02", "57P03", "25006"})
+_SQLITE_CODES = frozenset(
+    getattr(sqlite3, name)
+    for name in ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_READONLY", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_IOERR")
+)
+_MAX_CHAIN = 8
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and, for a driver error SQLAlchemy wrapped, the driver's own errors under it (what it wraps, what
+    caused that). Only there: an OSError further down another library's chain (an HTTP client's refused connection,
+    say) is that library's outage, not the database's."""
+    found: list[BaseException] = [error]
+    pending: list[BaseException | None] = [error.orig] if isinstance(error, DBAPIError) else []
+    while pending and len(found) < _MAX_CHAIN:
+        current = pending.pop(0)
+        if not isinstance(current, BaseException) or current in found:
+            continue
+        found.append(current)
+        pending += [current.__cause__, current.__context__]
+    return found
+
+
+def _is_outage(error: BaseException) -> bool:
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, (PoolTimeout, OSError)):  # the pool's wait, or a socket's refusal, reset or timeout
+        return True
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _SQLSTATES):
+        return True
+    return isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorcode", None) in _SQLITE_CODES
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether `error` (as raised by a database call, wrapped or not) means the database cannot serve right now."""
+    return any(_is_outage(link) for link in _chain(error))
+
+
+def describe(error: BaseException) -> str:
+    """The outage in one line: the innermost cause's class and first line, e.g. `ConnectionRefusedError: [Errno
+    111] Connection refused`. Driver messages name no password (a URL is never in them)."""
+    cause = [link for link in _chain(error) if _is_outage(link)][-1:] or [error]
+    text = str(cause[0]).strip().splitlines()
+    return f"{type(cause[0]).__name__}: {text[0] if text else ''}".strip().rstrip(":")

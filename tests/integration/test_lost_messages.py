@@ -1,0 +1,112 @@
+"""Sync tasks whose message Redis lost: Redis restarted empty (it needs no persistence), or was down when the task was
+sent after its commit. The task stays QUEUED, and with it every poll and `syncStart` of its shop and kind is refused
+as already running, until the stale sweep re-sends it. The sweep asks Redis which tasks it holds a message for, and
+re-sends a lost one after SHOPBRIDGE_SYNC_STALE_AFTER, not after the 20 minutes a retry's backoff may take; a task
+whose message Redis holds is left alone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from dramatiq import Message
+from redis import Redis as SyncRedis
+
+from domain.services.sync import resume_stale_tasks, start_sync
+from domain.sync import SyncKind, SyncTaskStatus
+from tests.fixtures.app import MutableClock
+from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sync import SyncHarness, connect_shop, settings_env, sync_settings
+from tests.fixtures.workers import spawn_worker, stop_worker
+
+QUEUE = "dramatiq:sync"  # Dramatiq's Redis layout: a list of message ids, and their bodies in `.msgs`
+
+
+def _drop_message(redis: SyncRedis, task_id: str) -> None:
+    """Remove the sync message of `task_id` from Redis, as a restart of a Redis without persistence does."""
+    for redis_id, body in redis.hscan_iter(f"{QUEUE}.msgs"):
+        if Message.decode(body).args == (task_id,):
+            redis.hdel(f"{QUEUE}.msgs", redis_id)
+            redis.lrem(QUEUE, 0, redis_id)
+            return
+    raise AssertionError(f"no message of task {task_id} in Redis")
+
+
+def _messages_of(redis: SyncRedis) -> list[str]:
+    return sorted(Message.decode(body).args[0] for _, body in redis.hscan_iter(f"{QUEUE}.msgs"))
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    url = redis_server.url.rsplit("/", 1)[0] + "/9"  # a database of its own: the test empties it
+    SyncRedis.from_url(url).flushdb()
+    return url
+
+
+@pytest.mark.redis
+async def test_the_sweep_resends_only_the_queued_task_whose_message_redis_lost(
+    postgres_url: str, redis_url: str, sandbox: SandboxServer, tmp_path: Path,
+    sync_harness_factory: Callable[..., SyncHarness],
+) -> None:  # fmt: skip
+    settings = sync_settings(postgres_url, sandbox, tmp_path, broker_url=redis_url)
+    harness = sync_harness_factory(settings)
+    from workers.broker import setup_broker
+
+    setup_broker(settings)  # this process only sends; no worker takes the messages
+    from workers.actors import task_queue
+
+    queue = task_queue(settings)
+    redis = SyncRedis.from_url(redis_url)
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    # given an orders and a products import, both QUEUED with their messages in Redis
+    orders, products = await start_sync(
+        harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id, [SyncKind.ORDERS, SyncKind.PRODUCTS]
+    )
+    # when Redis loses the orders import's message
+    _drop_message(redis, orders.id)
+    assert _messages_of(redis) == [products.id]
+    sweep = (harness.uow_factory, queue, MutableClock(), timedelta(minutes=5))
+    # then the sweep leaves both alone within SHOPBRIDGE_SYNC_STALE_AFTER (5 min)...
+    assert await resume_stale_tasks(*sweep, queued_after=timedelta(minutes=20), messages=queue) == []
+    # ...and re-sends the lost one past it (6 min later), long before the 20 minutes of a retry's backoff; the task
+    # whose message Redis holds is not sent twice
+    sweep[2].advance(timedelta(minutes=6))
+    assert await resume_stale_tasks(*sweep, queued_after=timedelta(minutes=20), messages=queue) == [orders.id]
+    assert _messages_of(redis) == sorted([orders.id, products.id])
+    redis.close()
+
+
+@pytest.mark.redis
+async def test_a_worker_runs_an_import_whose_message_redis_lost_once_stale_after_has_passed(
+    postgres_url: str, redis_url: str, sandbox: SandboxServer, tmp_path: Path,
+    sync_harness_factory: Callable[..., SyncHarness],
+) -> None:  # fmt: skip
+    # the default backoff: a QUEUED task may wait 2 x 600 s for a scheduled retry, so the long rule alone is 20 min
+    settings = sync_settings(
+        postgres_url, sandbox, tmp_path, broker_url=redis_url, sync_stale_after_seconds=1,
+        sync_min_backoff_ms=10_000, sync_max_backoff_ms=600_000,
+    )  # fmt: skip
+    harness = sync_harness_factory(settings)
+    from workers.broker import setup_broker
+
+    setup_broker(settings)
+    from workers.actors import task_queue
+
+    queue = task_queue(settings)
+    redis = SyncRedis.from_url(redis_url)
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    (task,) = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
+                               [SyncKind.ORDERS])  # fmt: skip
+    # given an import whose message Redis lost before any worker took it
+    _drop_message(redis, task.id)
+    redis.close()
+    # when a worker process runs, its sweep re-sends the task within seconds, and the worker imports it
+    worker = spawn_worker({**settings_env(settings), "SHOPBRIDGE_SYNC_STALE_AFTER": "1"})
+    try:
+        done = await harness.wait(task.id, timeout=20)
+    finally:
+        stop_worker(worker)
+    assert done.status is SyncTaskStatus.SUCCEEDED, (done.status, done.error_message)

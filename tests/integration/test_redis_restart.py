@@ -1,0 +1,68 @@
+"""Redis restarts (an upgrade, a failover; it needs no persistence): every connection the clients kept open in their
+pools is closed by the server. Each client must reconnect at its next command, not fail that command: a booking of
+the shared rate limit fell back to pacing in process, and a change signal was lost, once per stale connection, for
+as long as the pools kept such connections (seen half an hour after a restart)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from adapters.db import Database
+from adapters.events import RedisEventBus
+from adapters.readiness import ReadinessProbe
+from adapters.tiktok.shared_ratelimit import RedisRateLimiter, limiter_redis
+from domain.sync import SyncKind, SyncTask, SyncTrigger
+from tests.fixtures.redis_server import RedisServer, start_redis_server
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    server = start_redis_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_after_a_restart_the_next_booking_and_signal_go_through_redis(own_redis, caplog) -> None:
+    slept: list[float] = []
+
+    async def record(seconds: float) -> None:
+        slept.append(seconds)
+
+    limiter = RedisRateLimiter(limiter_redis(own_redis.url), 1000, headroom=1.0, sleep=record)
+    bus = RedisEventBus(own_redis.url)
+    task = SyncTask.queue("shop-1", "merchant-a", SyncKind.ORDERS, SyncTrigger.MANUAL, datetime.now(UTC))
+    try:
+        with caplog.at_level("WARNING"):
+            # given a booking and a signal sent through Redis, their connections then idle in the pools
+            await limiter.acquire(("app", "shop-restart"))
+            await bus.task_changed(task)
+            # when Redis restarts
+            own_redis.restart()
+            # then the next booking and signal reconnect and go through: no fallback, no lost signal
+            await limiter.acquire(("app", "shop-restart"))
+            await bus.task_changed(task)
+    finally:
+        await limiter.aclose()
+        await bus.aclose()
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
+
+
+async def test_after_a_restart_the_next_readiness_check_passes(own_redis, sqlite_url) -> None:
+    db = Database(sqlite_url)
+    probe = ReadinessProbe(db, own_redis.url)
+    try:
+        # given a process found ready, its Redis connection then idle
+        assert await probe.problems() == []
+        # when Redis restarts, then the next check reconnects: not a 503 that takes the process out of rotation
+        own_redis.restart()
+        assert await probe.problems() == []
+    finally:
+        await probe.aclose()
+        await db.dispose()
