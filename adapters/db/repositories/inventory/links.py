@@ -243,7 +243,8 @@ async def link_manually(
         .where(skus.c.id == sku_id)
     )
     row = (await session.execute(query)).first()
-    if row is None or await merchant_of(session, row.shop_id) != merchant_id:
+    # The shop is held before anything is written: a delete of it under way finishes first, and it is then gone.
+    if row is None or await merchant_of(session, row.shop_id, hold=True) != merchant_id:
         return None
     await hold_shop_links(session, row.shop_id, exclusive=True)
     if row.bundle and item_id is not None:
