@@ -28,6 +28,10 @@ def from_global_id(global_id: str) -> tuple[str, str] | None:
     type_name, sep, internal_id = raw.partition(":")
     if not sep or not type_name or not _INTERNAL_ID.fullmatch(internal_id):
         return None
+    # One object, one id: the decoder also takes padding and ignores the last character's unused low bits, so
+    # other strings decode to these bytes too ("...Q=", "...R"); only the spelling we issue names the object.
+    if to_global_id(type_name, internal_id) != global_id:
+        return None
     return type_name, internal_id
 
 
