@@ -35,9 +35,14 @@ def from_global_id(global_id: str) -> tuple[str, str] | None:
     return type_name, internal_id
 
 
+# How the use cases name what they did not find (`NotFoundError`), where it differs from the GraphQL type's name:
+# an id that is not one of ours is told in the same words as one of another merchant or of nothing.
+_NOT_FOUND_NAMES = {"InventoryItem": "Inventory item", "Sku": "SKU"}
+
+
 def internal_id(global_id: str, expected_type: str, field: str) -> str:
     """The internal id of a global id of the expected type; NOT_FOUND otherwise (a bad id names nothing)."""
     parsed = from_global_id(global_id)
     if parsed is None or parsed[0] != expected_type:
-        raise NotFoundError(expected_type, (field,))
+        raise NotFoundError(_NOT_FOUND_NAMES.get(expected_type, expected_type), (field,))
     return parsed[1]
