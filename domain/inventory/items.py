@@ -40,7 +40,8 @@ HAND_MADE = frozenset({MovementKind.CREATED, MovementKind.SET, MovementKind.ADJU
 # `inventoryItemUpdate` sets one). Its on-hand is then only what that shop's TikTok stock seeded and its orders moved:
 # the shop's "associated inventory data", which the help center says is removed with it. Any other item stays,
 # without the deleted shop's links and reservations: a count or an item the merchant made is never dropped silently.
-# Applied set-based by `adapters.db.repositories.inventory.shop_items`.
+# The same rule applies to the items an import's link change leaves to nobody (a seller SKU found on a second SKU of
+# the shop in a later page, or renamed away). Applied set-based by `adapters.db.repositories.inventory.shop_items`.
 
 
 @dataclass(frozen=True, slots=True)

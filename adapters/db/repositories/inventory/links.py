@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.db.lists import among, dialect_of
 from adapters.db.repositories.bulk import sqlite_executemany, sqlite_tuples
 from adapters.db.repositories.inventory.ledger import merchant_of, relink_lines
+from adapters.db.repositories.inventory.shop_items import remove_unclaimed_items
 from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links
 from adapters.db.tables import inventory_items, order_line_stock, products, sku_links, skus
 from domain.errors import DomainError, ErrorCode
@@ -56,7 +57,9 @@ async def auto_link_products(
     changed = (await session.execute(of_products.where(skus.c.product_id.in_(product_ids)))).all()
     # The products' links as they stand: the seller SKUs they matched on were maybe renamed or dropped, which may
     # leave a twin elsewhere in the shop alone with its seller SKU (no longer AMBIGUOUS: it links now).
-    linked_query = select(sku_links.c.sku_id, sku_links.c.tiktok_sku_id, sku_links.c.seller_sku).where(
+    linked_query = select(
+        sku_links.c.sku_id, sku_links.c.tiktok_sku_id, sku_links.c.seller_sku, sku_links.c.inventory_item_id
+    ).where(
         sku_links.c.shop_id == shop_id, among(sku_links.c.tiktok_product_id, sorted(set(tiktok_product_ids)), dialect)
     )
     linked = (await session.execute(linked_query)).all()
@@ -119,7 +122,15 @@ async def auto_link_products(
     if gone:
         await session.execute(delete(sku_links).where(sku_links.c.sku_id.in_([sku_id for sku_id, _ in gone])))
     joined = [i for i in new_items.values() if i is not None]  # a shop joining an item receives its quantity
-    return await relink_lines(session, shop_id, merchant_id, new_items, now, seeds=seeds, extra_dirty=joined)
+    # The items SKUs of these products linked before and no longer do: held with the rest, and removed below once
+    # nobody draws on them (`remove_unclaimed_items`).
+    before = {link.inventory_item_id for link in existing.values()} | {r.inventory_item_id for r in linked}
+    left = sorted(i for i in before if i is not None and i not in new_items.values())
+    change = await relink_lines(
+        session, shop_id, merchant_id, new_items, now, seeds=seeds, extra_dirty=[*joined, *left]
+    )
+    await remove_unclaimed_items(session, merchant_id, left)
+    return change
 
 
 def _current(link: Any) -> tuple[LinkSource | None, LinkState | None, str | None]:
