@@ -104,8 +104,14 @@ def set_on_hand(item: InventoryItem, on_hand: int, compare_on_hand: int | None) 
     stored on-hand differs, `DomainError(VERSION_CONFLICT)`: someone changed it since the merchant looked.
     """
     checked_units(on_hand, "onHand")
-    if compare_on_hand is not None:
-        checked_units(compare_on_hand, "compareOnHand")  # a value no on-hand can have is bad input, not a conflict
+    # A value no on-hand can have is bad input, not a conflict. On-hand goes below 0 when shipments deduct more than
+    # was counted (an oversold item), and the merchant's recount then compares with that value.
+    if compare_on_hand is not None and not -MAX_UNITS <= compare_on_hand <= MAX_UNITS:
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            f"compareOnHand must be between -{MAX_UNITS} and {MAX_UNITS}",
+            ("compareOnHand",),
+        )
     if compare_on_hand is not None and compare_on_hand != item.on_hand:
         raise DomainError(
             ErrorCode.VERSION_CONFLICT,
