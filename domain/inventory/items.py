@@ -66,6 +66,12 @@ class InventoryItem:
         return self.available < 0
 
 
+def sku_search_key(sku: str) -> str:
+    """Rule: SKUs are searched ignoring case, every letter's (Unicode case folding: "ÉTÉ" is "été", "ß" is "ss"),
+    accents kept. The key of a SKU, and of a search text, is its case folding."""
+    return sku.casefold()
+
+
 def checked_sku(raw: str) -> str:
     """Rule: a merchant SKU is trimmed, not blank (nor only invisible characters), at most 255 characters, with no
     control character (domain.text: a tab, a line break, a bidi override). Raises `ValidationError(INVALID_INPUT)`.

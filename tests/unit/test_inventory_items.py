@@ -17,6 +17,7 @@ from domain.inventory.items import (
     checked_sku,
     checked_units,
     set_on_hand,
+    sku_search_key,
 )
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -162,3 +163,8 @@ def test_adjust_refuses_with_the_field_and_message_of_the_rule_broken(
     with pytest.raises(DomainError) as refused:
         adjust(item(on_hand), delta, reason)
     assert refusal(refused.value) == (ValidationError, ErrorCode.INVALID_INPUT, message, field)
+
+
+def test_a_skus_search_key_folds_every_letters_case_and_keeps_accents() -> None:
+    assert [sku_search_key(s) for s in ("TEE-Red", "ÉTÉ", "Straße", "ΣΟΦΊΑ")] == ["tee-red", "été", "strasse", "σοφία"]
+    assert sku_search_key("ÉTÉ") != sku_search_key("ETE")

@@ -24,6 +24,7 @@ from adapters.db.repositories.inventory.shop_items import remove_unclaimed_items
 from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links
 from adapters.db.tables import inventory_items, order_line_stock, products, sku_links, skus
 from domain.errors import DomainError, ErrorCode
+from domain.inventory.items import sku_search_key
 from domain.inventory.ledger import LineState, StockEffect
 from domain.inventory.links import (
     LinkSource,
@@ -88,8 +89,8 @@ async def auto_link_products(
         first_of = {d.item_sku: rows[d.sku_id] for d in decisions if d.item_sku in wanted_new}
         open_units = await _open_pending_units(session, shop_id, [r.tiktok_sku_id for r in first_of.values()])
         new = [
-            {"id": uuid.uuid4().hex, "merchant_id": merchant_id, "sku": sku, "on_hand": 0, "reserved": 0,
-             "safety_stock": 0, "version": 1, "created_at": now, "updated_at": now}
+            {"id": uuid.uuid4().hex, "merchant_id": merchant_id, "sku": sku, "sku_search": sku_search_key(sku),
+             "on_hand": 0, "reserved": 0, "safety_stock": 0, "version": 1, "created_at": now, "updated_at": now}
             for sku in missing
         ]  # fmt: skip
         # One executemany (a statement compiled once, whatever the count; a multi-row VALUES would be compiled anew
@@ -206,6 +207,7 @@ _ITEM_COLUMNS = (
     "id",
     "merchant_id",
     "sku",
+    "sku_search",
     "on_hand",
     "reserved",
     "safety_stock",
