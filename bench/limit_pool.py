@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.db.tables import inventory_items, inventory_movements, inventory_push_outbox, order_line_stock, sku_links
 from adapters.tiktok import wire
+from domain.inventory.items import sku_search_key
 from domain.inventory.ledger import order_timing, stock_lines, transition, wanted_effect
 from domain.inventory.links import LinkState, ShopSku, auto_link, seed_on_hand, trimmed
 
@@ -87,7 +88,10 @@ class ProductPool:
                 if item_id is None:  # a new seller SKU: its item, seeded from this SKU's TikTok stock
                     item_id = self.items[decision.item_sku] = uuid.uuid4().hex
                     seed, seeded = seed_on_hand(quantity[link.sku_id], 0), True
-                    item_rows.append((item_id, self.merchant_id, decision.item_sku, seed, 0, 0, 1, now, now))
+                    item_rows.append(
+                        (item_id, self.merchant_id, decision.item_sku, sku_search_key(decision.item_sku), seed, 0,
+                         0, 1, now, now)
+                    )  # fmt: skip
                     if seed:
                         movement_rows.append(
                             (uuid.uuid4().hex, item_id, self.merchant_id, "SEEDED", seed, 0, SEEDED_REASON,

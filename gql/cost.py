@@ -32,7 +32,17 @@ def estimate_objects(document: DocumentNode, operation_name: str | None, variabl
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     chosen = [op for op in operations if operation_name is None or (op.name and op.name.value == operation_name)]
-    return max((_walk(op.selection_set, 1, fragments, variables, ()) for op in chosen), default=0)
+    return max((_walk(op.selection_set, 1, fragments, _with_defaults(op, variables), ()) for op in chosen), default=0)
+
+
+def _with_defaults(operation: OperationDefinitionNode, variables: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The variables as execution sees them: one the request leaves out takes its default from the document."""
+    defaults = {
+        definition.variable.name.value: int(definition.default_value.value)
+        for definition in operation.variable_definitions or ()
+        if isinstance(definition.default_value, IntValueNode)
+    }
+    return {**defaults, **variables}
 
 
 def _walk(
@@ -90,8 +100,10 @@ def _is_page(field: FieldNode) -> bool:
     return field.name.value in _PAGED_FIELDS or any(a.name.value == "first" for a in field.arguments or ())
 
 
-# Connection fields whose `first` defaults to a page when omitted.
-_PAGED_FIELDS = frozenset({"shops", "products", "orders", "syncTasks"})
+# Connection fields whose `first` defaults to a page when omitted (every field of the schema with a `first`).
+_PAGED_FIELDS = frozenset(
+    {"shops", "products", "orders", "syncTasks", "inventoryItems", "movements", "unlinkedSkus", "webhookEvents"}
+)
 
 
 class QueryCostLimiter(SchemaExtension):

@@ -28,12 +28,21 @@ def from_global_id(global_id: str) -> tuple[str, str] | None:
     type_name, sep, internal_id = raw.partition(":")
     if not sep or not type_name or not _INTERNAL_ID.fullmatch(internal_id):
         return None
+    # One object, one id: the decoder also takes padding and ignores the last character's unused low bits, so
+    # other strings decode to these bytes too ("...Q=", "...R"); only the spelling we issue names the object.
+    if to_global_id(type_name, internal_id) != global_id:
+        return None
     return type_name, internal_id
+
+
+# How the use cases name what they did not find (`NotFoundError`), where it differs from the GraphQL type's name:
+# an id that is not one of ours is told in the same words as one of another merchant or of nothing.
+_NOT_FOUND_NAMES = {"InventoryItem": "Inventory item", "Sku": "SKU"}
 
 
 def internal_id(global_id: str, expected_type: str, field: str) -> str:
     """The internal id of a global id of the expected type; NOT_FOUND otherwise (a bad id names nothing)."""
     parsed = from_global_id(global_id)
     if parsed is None or parsed[0] != expected_type:
-        raise NotFoundError(expected_type, (field,))
+        raise NotFoundError(_NOT_FOUND_NAMES.get(expected_type, expected_type), (field,))
     return parsed[1]

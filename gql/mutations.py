@@ -25,8 +25,8 @@ MAX_CODE_LENGTH = 4096
 class ShopAuthorizationStartInput:
     region: t.Region  # type: ignore[valid-type]
     name: str = strawberry.field(
-        description="Custom name: trimmed, 1 to 64 characters, not only spaces and invisible format characters "
-        "(U+200B ...), no control characters."
+        description="Custom name: trimmed, 1 to 64 characters, not only spaces and invisible characters "
+        "(U+200B, U+3164 ...), no control characters."
     )
     region_confirmed: bool = strawberry.field(
         description="The merchant confirms the shop is a local shop in a supported region."

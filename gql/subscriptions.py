@@ -99,23 +99,20 @@ class Subscription:
 
     @strawberry.subscription(
         description="The shop, first as it is, then whenever its status, attention, name, counts or last sync "
-        "change (coalesced: the latest state wins, at most four messages a second). Ends when the shop is deleted."
+        "change (coalesced: the latest state wins, at most four messages a second). Ends with NOT_FOUND once the shop "
+        "is deleted."
     )
     async def shop_updated(self, info: Info, shop_id: strawberry.ID) -> AsyncGenerator[t.Shop, None]:
         merchant_id = info.context.require_merchant()
         internal = internal_id(shop_id, "Shop", "shopId")
         events = info.context.services.events
         sent: tuple[object, ...] | None = None
-        first = True
         async with events.subscribe_shops(merchant_id) as shop_signals, events.subscribe(merchant_id) as task_signals:
             while True:
                 loaders = info.context.fresh_loaders()
                 shop = await loaders.shop.load(internal)
-                if shop is None:
-                    if first:
-                        raise NotFoundError("Shop", ("shopId",))
-                    return  # deleted: nothing more will happen to it
-                first = False
+                if shop is None:  # none of the merchant's, or deleted since: NOT_FOUND either way
+                    raise NotFoundError("Shop", ("shopId",))
                 signature = await _shop_signature(info, shop)
                 if signature != sent:
                     sent = signature

@@ -2,9 +2,9 @@
 
 HTTP follows GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/): a client accepting
 `application/graphql-response+json` gets that media type, and 400 when the request fails before execution (parse,
-validation, variables, limits); `application/json` clients keep 200 for those (allowed for legacy clients). A
-malformed request answers 400, a mutation over GET 405 with `Allow: POST`, other methods 405; every error body is
-a JSON GraphQL response with `extensions.code`. WebSockets speak `graphql-transport-ws` only (gql/websocket.py).
+validation, variables, limits, no operation to run); `application/json` clients keep 200 for those (allowed for legacy
+clients). A malformed request answers 400, a mutation over GET 405 with `Allow: POST`, other methods 405; every error
+body is a JSON GraphQL response with `extensions.code`. WebSockets speak `graphql-transport-ws` only (gql/websocket.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
@@ -158,6 +158,10 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         except HTTPException as exc:
             if isinstance(exc.__cause__, InvalidOperationTypeError) and request_adapter.method == "GET":
                 raise _MethodNotAllowed(exc.reason, "POST") from exc
+            if isinstance(exc.__cause__, CannotGetOperationTypeError):
+                # The document names no operation to run (an unknown `operationName`, or none at all): a request
+                # error like several operations without a name, its status by the Accept (`process_result`).
+                return ExecutionResult(data=None, errors=[GraphQLError(exc.reason, extensions={"code": BAD_REQUEST})])
             raise
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:

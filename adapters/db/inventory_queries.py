@@ -19,7 +19,7 @@ from adapters.db.read_models import Page, SkuRead
 from adapters.db.repositories.inventory.items import item_of
 from adapters.db.tables import UTCDateTime, inventory_items, inventory_movements, products, shops, sku_links, skus
 from domain.catalog import Money
-from domain.inventory.items import InventoryItem
+from domain.inventory.items import InventoryItem, sku_search_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +70,13 @@ async def item_page(
     session: AsyncSession, merchant_id: str, first: int, after: str | None, *, query: str | None,
     oversold: bool | None, with_total: bool,
 ) -> Page[ItemRead]:  # fmt: skip
-    """The merchant's items, newest first; `query` matches part of the SKU (case-insensitive); `oversold` keeps
+    """The merchant's items, newest first; `query` matches part of the SKU, ignoring the case of
+    every letter (`sku_search_key`); `oversold` keeps
     only items whose available is below 0 (true) or not (false)."""
     available = inventory_items.c.on_hand - inventory_items.c.reserved - inventory_items.c.safety_stock
     where = [inventory_items.c.merchant_id == merchant_id]
     if query:
-        where.append(inventory_items.c.sku.icontains(query, autoescape=True))
+        where.append(inventory_items.c.sku_search.contains(sku_search_key(query), autoescape=True))
     if oversold is not None:
         where.append(available < 0 if oversold else available >= 0)
     statement = select(inventory_items).where(*where)

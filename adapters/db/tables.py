@@ -29,6 +29,8 @@ from sqlalchemy import (
     text,
 )
 
+from domain.inventory.items import sku_search_key
+
 # Stable constraint names: Alembic diffs and our error handling both refer to them.
 metadata = MetaData(
     naming_convention={
@@ -316,13 +318,21 @@ webhook_events = Table(
 
 # ---- The shared inventory pool (migration 0004; ../shared/live-sync.md §7) -------------------------------------
 
+
 # One pool row per merchant SKU. available = on_hand - reserved - safety_stock (may be negative: oversold).
+def _sku_search_key(context: Any) -> str:
+    return sku_search_key(context.get_current_parameters()["sku"])
+
+
 inventory_items = Table(
     "inventory_items",
     metadata,
     Column("id", ID, primary_key=True),
     Column("merchant_id", String(128), nullable=False),
     Column("sku", String(255), nullable=False),  # the merchant SKU: seller SKUs link to it by exact (trimmed) match
+    # What `inventoryItems(query:)` searches: the SKU case-folded (`sku_search_key`), since neither SQLite's lower()
+    # nor PostgreSQL's in the C locale folds beyond ASCII. Set by every insert (this default, or the writer's own).
+    Column("sku_search", String(1024), default=_sku_search_key),
     Column("on_hand", Integer, nullable=False),
     Column("reserved", Integer, nullable=False, server_default=text("0")),
     Column("safety_stock", Integer, nullable=False, server_default=text("0")),

@@ -40,7 +40,8 @@ HAND_MADE = frozenset({MovementKind.CREATED, MovementKind.SET, MovementKind.ADJU
 # `inventoryItemUpdate` sets one). Its on-hand is then only what that shop's TikTok stock seeded and its orders moved:
 # the shop's "associated inventory data", which the help center says is removed with it. Any other item stays,
 # without the deleted shop's links and reservations: a count or an item the merchant made is never dropped silently.
-# Applied set-based by `adapters.db.repositories.inventory.shop_items`.
+# The same rule applies to the items an import's link change leaves to nobody (a seller SKU found on a second SKU of
+# the shop in a later page, or renamed away). Applied set-based by `adapters.db.repositories.inventory.shop_items`.
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,12 @@ class InventoryItem:
     @property
     def oversold(self) -> bool:
         return self.available < 0
+
+
+def sku_search_key(sku: str) -> str:
+    """Rule: SKUs are searched ignoring case, every letter's (Unicode case folding: "ÉTÉ" is "été", "ß" is "ss"),
+    accents kept. The key of a SKU, and of a search text, is its case folding."""
+    return sku.casefold()
 
 
 def checked_sku(raw: str) -> str:
@@ -103,8 +110,14 @@ def set_on_hand(item: InventoryItem, on_hand: int, compare_on_hand: int | None) 
     stored on-hand differs, `DomainError(VERSION_CONFLICT)`: someone changed it since the merchant looked.
     """
     checked_units(on_hand, "onHand")
-    if compare_on_hand is not None:
-        checked_units(compare_on_hand, "compareOnHand")  # a value no on-hand can have is bad input, not a conflict
+    # A value no on-hand can have is bad input, not a conflict. On-hand goes below 0 when shipments deduct more than
+    # was counted (an oversold item), and the merchant's recount then compares with that value.
+    if compare_on_hand is not None and not -MAX_UNITS <= compare_on_hand <= MAX_UNITS:
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            f"compareOnHand must be between -{MAX_UNITS} and {MAX_UNITS}",
+            ("compareOnHand",),
+        )
     if compare_on_hand is not None and compare_on_hand != item.on_hand:
         raise DomainError(
             ErrorCode.VERSION_CONFLICT,

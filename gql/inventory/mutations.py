@@ -37,8 +37,9 @@ class InventorySetOnHandInput:
     on_hand: int = strawberry.field(description="The new on-hand, in units (0 to 1,000,000,000).")
     compare_on_hand: int | None = strawberry.field(
         default=None,
-        description="The on-hand the merchant saw; when given and the stored value differs, VERSION_CONFLICT "
-        "(compare-and-set, as Shopify's changeFromQuantity).",
+        description="The on-hand the merchant saw (-1,000,000,000 to 1,000,000,000: an oversold item's on-hand "
+        "is below 0 once shipments deducted more than was counted); when given and the stored value differs, "
+        "VERSION_CONFLICT (compare-and-set, as Shopify's changeFromQuantity).",
     )
 
 

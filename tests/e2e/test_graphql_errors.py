@@ -99,6 +99,31 @@ class TestRanges:
             found = app.graphql("query($id: ID!) { node(id: $id) { id } shop(id: $id) { id } }", {"id": bad_id}, "m1")
             assert found == {"node": None, "shop": None}
 
+    def test_only_the_id_itself_names_an_object_not_another_spelling_of_it(
+        self, app: ShopbridgeServer, shop: dict
+    ) -> None:
+        # given a shop's id, and other strings that base64-decode to the same bytes: with padding, or with the unused
+        # low bits of the last character set (a client that compares ids as strings sees a different object)
+        last = shop["id"][-1]
+        alias = shop["id"][:-1] + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[
+            ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".index(last) ^ 1)]  # fmt: skip
+        spellings = [shop["id"] + "=", shop["id"] + "==", alias]
+        assert alias != shop["id"] and base64.urlsafe_b64decode(alias + "==") == base64.urlsafe_b64decode(
+            shop["id"] + "=="
+        )
+        for spelling in spellings:
+            # then none of them names the shop: not found, and a delete deletes nothing (it answered the spelling as
+            # deletedShopId, which a client's cache keyed by the shop's id never matched)
+            found = app.graphql("query($id: ID!) { node(id: $id) { id } shop(id: $id) { id } }", {"id": spelling}, "m1")
+            assert found == {"node": None, "shop": None}, spelling
+            deleted = app.graphql(
+                "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId userErrors { code } } }",
+                {"id": spelling},
+                "m1",
+            )["shopDelete"]
+            assert deleted == {"deletedShopId": None, "userErrors": [{"code": "NOT_FOUND"}]}, spelling
+        assert app.graphql("query($id: ID!) { shop(id: $id) { id } }", {"id": shop["id"]}, "m1")["shop"] is not None
+
     def test_a_huge_repeated_filter_is_answered(self, app: ShopbridgeServer, shop: dict) -> None:
         query = "query($s: [SyncTaskStatus!]) { syncTasks(status: $s) { totalCount } }"
         answer = app.graphql(query, {"s": ["SUCCEEDED", "RUNNING"] * 20_000}, "m1")

@@ -105,3 +105,28 @@ class TestSeveralOperations:
         body = {"query": self.DOCUMENT, "operationName": "B"}
         response = httpx.post(f"{app.url}/graphql", json=body, headers=headers)
         assert response.json() == {"data": {"shops": {"totalCount": 0}}}
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"query": "query A { supportedRegions } query B { shops { totalCount } }"},
+            {"query": "query A { supportedRegions }", "operationName": "C"},
+            {"query": "fragment F on Query { supportedRegions }"},
+        ],
+        ids=["several, no name", "an unknown name", "no operation"],
+    )
+    def test_a_document_that_names_no_operation_to_run_is_answered_like_any_request_error(
+        self, app: ShopbridgeServer, body: dict[str, str]
+    ) -> None:
+        # given a document that names no operation to run, sent by a legacy (application/json) client and by one
+        # that accepts application/graphql-response+json
+        token = {"Authorization": f"Bearer {app.token('m1')}"}
+        legacy = httpx.post(f"{app.url}/graphql", json=body, headers=token)
+        spec = httpx.post(f"{app.url}/graphql", json=body, headers={**token, "Accept": GRAPHQL_RESPONSE})
+        # then each is a request error with BAD_REQUEST, and its status follows the Accept as for a parse or
+        # validation error: 200 for application/json, 400 for graphql-response+json (an unknown name and a document
+        # without operations answered 400 to every client, several operations 200 to a legacy one)
+        assert (legacy.status_code, spec.status_code) == (200, 400), (legacy.text, spec.text)
+        for response in (legacy, spec):
+            assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["BAD_REQUEST"]
+        assert legacy.json()["data"] is None and "data" not in spec.json()

@@ -158,3 +158,27 @@ async def test_following_by_id_and_sku_at_once_is_bad_user_input(app: Shopbridge
             await both.next()
     assert [e["extensions"]["code"] for e in refused.value.payload] == ["BAD_USER_INPUT"]
     assert refused.value.payload[0]["message"] == "Give inventoryItemId or sku, not both."
+
+
+def test_an_id_that_names_nothing_is_told_in_the_same_words_however_it_is_spelled(app: ShopbridgeServer) -> None:
+    # given an item and a SKU of merchant m1
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    sku = app.graphql(SKUS, {"id": shop["id"]}, "m1")["shop"]["products"]["edges"][0]["node"]["skus"][0]["id"]
+    item = create(app, "WORDS-1", 1)
+    theirs = create(app, "WORDS-2", 1, merchant="m2")
+    link = "mutation($s: ID!, $i: ID!) { skuLink(input: {skuId: $s, inventoryItemId: $i}) { userErrors { message } } }"
+    adjust = """mutation($i: ID!) { inventoryAdjust(input: {inventoryItemId: $i, delta: 1, reason: "x"}) {
+      userErrors { message } } }"""
+
+    def said(query: str, variables: dict[str, str], merchant: str) -> list[str]:
+        payload = next(iter(app.graphql(query, variables, merchant).values()))
+        return [e["message"] for e in payload["userErrors"]]
+
+    # when another merchant names them, or anyone names nothing with an id that is not one of ours
+    # then the message is the same sentence either way (it read "Sku not found" / "SKU not found", and
+    # "InventoryItem not found" / "Inventory item not found", by the id's shape)
+    assert said(link, {"s": sku, "i": theirs["id"]}, "m2") == said(link, {"s": "junk", "i": item["id"]}, "m1")
+    assert said(link, {"s": sku, "i": theirs["id"]}, "m2") == ["SKU not found"]
+    assert said(adjust, {"i": item["id"]}, "m2") == said(adjust, {"i": "junk"}, "m1") == ["Inventory item not found"]
+    assert said(link, {"s": sku, "i": "junk"}, "m1") == ["Inventory item not found"]

@@ -146,3 +146,41 @@ def test_deleting_a_shop_removes_the_items_only_it_brought_and_keeps_the_rest(ap
         assert after[sku]["reserved"] == ledger[0]["n"]
     assert app.rows("SELECT count(*) AS n FROM inventory_movements WHERE inventory_item_id NOT IN "
                     "(SELECT id FROM inventory_items)")[0]["n"] == 0  # fmt: skip
+
+
+def test_a_count_compared_with_an_on_hand_below_zero_is_saved(app_factory) -> None:
+    # given a shop's item counted at 1 unit while a buyer's order of 2 was open, and that order then shipped: the
+    # shipment deducts both units, so the pool's on-hand is -1 (sold beyond the count)
+    app = app_factory(webhooks=True, products=12, orders=0)
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    app.wait_for_webhook_registration(shop)
+    sellable = next(
+        (sku["id"], sku["seller_sku"])
+        for product in app.sandbox.control("GET", f"/shops/{shop['tiktokShopId']}/products")["products"]
+        if product["status"] == "ACTIVATE" and not product.get("product_types")
+        for sku in product["skus"]
+        if sku.get("seller_sku") and sum(i["quantity"] for i in sku.get("inventory", [])) >= 2
+    )
+    item = next(i for i in items(app) if i["sku"] == sellable[1].strip())
+    sale = app.sandbox.control("POST", f"/shops/{shop['tiktokShopId']}/sales", {"sku_id": sellable[0], "quantity": 2})
+    wait_until(lambda: app.graphql(ITEM, {"id": item["id"]}, "m1")["inventoryItem"]["reserved"] == 2, what="reserve")
+    counted = app.graphql(SET_ON_HAND, {"input": {"inventoryItemId": item["id"], "onHand": 1}}, "m1")
+    assert counted["inventorySetOnHand"]["userErrors"] == []
+    app.sandbox.control("POST", f"/orders/{sale['order_id']}/status", {"status": "ship"})
+    shown = wait_until(
+        lambda: (n := app.graphql(ITEM, {"id": item["id"]}, "m1")["inventoryItem"])["reserved"] == 0 and n,
+        what="the shipment's deduction",
+    )
+    assert shown["onHand"] == -1
+    # when the merchant recounts from the item's page, which compares with the on-hand shown (the console's way)
+    recount = app.graphql(
+        SET_ON_HAND, {"input": {"inventoryItemId": item["id"], "onHand": 4, "compareOnHand": shown["onHand"]}}, "m1"
+    )["inventorySetOnHand"]
+    # then the count is saved (it was refused as INVALID_INPUT, "compareOnHand must be between 0 and 1000000000",
+    # for a value the item really had), and a stale value is still a conflict
+    assert recount["userErrors"] == [] and recount["inventoryItem"]["onHand"] == 4
+    stale = app.graphql(
+        SET_ON_HAND, {"input": {"inventoryItemId": item["id"], "onHand": 3, "compareOnHand": -1}}, "m1"
+    )["inventorySetOnHand"]
+    assert [e["code"] for e in stale["userErrors"]] == ["VERSION_CONFLICT"]

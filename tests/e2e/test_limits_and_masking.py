@@ -36,6 +36,31 @@ def test_two_thousand_tokens_pass_and_one_more_is_refused(app: ShopbridgeServer)
     assert _code(refused) == "QUERY_TOO_COMPLEX" and refused.get("data") is None, refused
 
 
+POOL_PAGE = "inventoryItems(first: 100) { edges { node { movements { totalCount } } } }"
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        # a variable's default is the page size execution uses: 100 shops x 100 orders, not 20 x 20
+        ("query($f: Int = 100) { shops(first: $f) { edges { node { orders(first: $f) { totalCount } } } } }", {}),
+        # the pool's connections have a default page too: 100 items x 20 movements, three times
+        (
+            "{ " + " ".join(f"a{i}: " + POOL_PAGE for i in range(3)) + " }",
+            {},
+        ),
+    ],
+    ids=["variable default", "pool connections"],
+)  # fmt: skip
+def test_the_object_limit_counts_every_page_a_document_asks_for(
+    app: ShopbridgeServer, query: str, variables: dict
+) -> None:
+    # then a document that could load more than 5,000 objects is refused before anything runs (both ran: the
+    # estimate read an absent variable, and a connection without `first`, as a page of one)
+    refused = app.raw_graphql(query, variables, "m1")
+    assert _code(refused) == "QUERY_TOO_COMPLEX" and refused.get("data") is None, refused
+
+
 def test_an_unexpected_failure_is_masked_for_the_client_and_logged_with_its_traceback(
     app: ShopbridgeServer, caplog
 ) -> None:

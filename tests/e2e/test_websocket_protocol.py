@@ -242,3 +242,25 @@ class TestDeletedShop:
             with pytest.raises((Complete, TimeoutError)):
                 await by_shop.next(timeout=5)
         app.sandbox.hold()  # the held page is answered: the import learns its shop is gone and stops
+
+    async def test_following_a_shop_ends_with_not_found_once_it_is_deleted(self, app: ShopbridgeServer) -> None:
+        # given an idle shop, followed by shopUpdated and by syncTaskUpdated(shopId)
+        shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+        await asyncio.to_thread(app.wait_for_idle_sync)
+        shop_updated = "subscription($id: ID!) { shopUpdated(shopId: $id) { id name } }"
+        async with (
+            app.subscribe(shop_updated, {"id": shop["id"]}, "m1") as by_shop,
+            app.subscribe(TASK_UPDATED, {"shopId": shop["id"]}, "m1") as by_tasks,
+        ):
+            assert (await by_shop.next())["shopUpdated"]["id"] == shop["id"]
+            await by_tasks.next()
+            # when the shop is deleted
+            deleted = "mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }"
+            await app.agraphql(deleted, {"id": shop["id"]}, "m1")
+            # then both end with NOT_FOUND (the README's code for "does not exist any more"), not one with a bare
+            # complete a client cannot tell from any other end
+            for operation in (by_shop, by_tasks):
+                with pytest.raises(OperationError) as ended:
+                    while True:
+                        await operation.next()
+                assert [e["extensions"]["code"] for e in ended.value.payload] == ["NOT_FOUND"]

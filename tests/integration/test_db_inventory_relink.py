@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
+from adapters.db.tables import inventory_items
 from tests.integration.db_samples import NOW
 from tests.integration.test_db_inventory import Pool, order, product
 
@@ -30,8 +32,9 @@ async def test_a_seller_sku_renamed_to_a_new_one_seeds_its_item_as_tiktok_shows_
     # then the new item's available equals what TikTok shows, its open orders counted once (they moved with it)
     item = await world.item("MUG-XL")
     assert (item["on_hand"], item["reserved"], item["available"]) == (5, 2, 3)
-    # and MUG no longer holds them
-    assert (await world.item("MUG"))["reserved"] == 0
+    # and MUG, which no SKU draws on any more and which holds nothing the merchant set, is gone with its history
+    async with world.db.read_sessionmaker() as session:
+        assert (await session.execute(select(inventory_items.c.sku))).scalars().all() == ["MUG-XL"]
 
 
 async def test_a_duplicate_seller_sku_renamed_away_leaves_its_twin_in_another_product_linked(world: Pool) -> None:
@@ -52,3 +55,24 @@ async def test_a_duplicate_seller_skus_sku_dropped_from_its_product_leaves_its_t
     # when p1 no longer has s1 (the seller deleted that variant)
     await world.products(shop, product("p1", ("s2", "TEE", 1)))
     assert await world.links(shop) == {"s2": ("LINKED", "TEE"), "s4": ("LINKED", "DUP")}
+
+
+async def test_a_duplicate_seller_sku_met_in_a_later_batch_leaves_no_item_behind(world: Pool) -> None:
+    # given DUP on two SKUs of one shop that come in two batches (two pages of an import): the first, alone, links
+    # and seeds an item from its TikTok stock (2)
+    shop = await world.shop()
+    await world.products(shop, product("p1", ("s1", "DUP", 2), ("s2", "TEE", 1)))
+    assert (await world.item("DUP"))["on_hand"] == 2
+    # when the twin arrives: both are AMBIGUOUS (never guess)
+    await world.products(shop, product("p2", ("s4", " DUP ", 6)))
+    assert await world.links(shop) == {"s1": ("AMBIGUOUS", None), "s2": ("LINKED", "TEE"), "s4": ("AMBIGUOUS", None)}
+    # then the item the guess made goes too, as if both had come in one batch: no SKU draws on it, and its on-hand
+    # was one of the twins' TikTok stock, which another shop joining it would have received as its own
+    async with world.db.read_sessionmaker() as session:
+        left = (await session.execute(select(inventory_items.c.sku).order_by(inventory_items.c.sku))).scalars().all()
+    assert left == ["TEE"]
+    # and when the seller renames s1 away, DUP is s4's alone and is seeded from s4's TikTok stock (6), not the 2
+    # of the stale item (which the push would have sent to TikTok in place of the 6 it shows)
+    await world.products(shop, product("p1", ("s1", "NEW", 2), ("s2", "TEE", 1)))
+    assert await world.links(shop) == {"s1": ("LINKED", "NEW"), "s2": ("LINKED", "TEE"), "s4": ("LINKED", "DUP")}
+    assert (await world.item("DUP"))["on_hand"] == 6

@@ -3,6 +3,7 @@ on SQLite and PostgreSQL, through the delete use case."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -11,10 +12,11 @@ from sqlalchemy import func, select
 from adapters.crypto import TokenCipher
 from adapters.db import Database
 from adapters.db.tables import inventory_items, inventory_movements, order_line_stock, sku_links
+from domain.errors import DomainError, ErrorCode
 from domain.services import inventory as pool
 from domain.services.shops import delete_shop
 from domain.shops import Shop
-from tests.integration.db_samples import NOW
+from tests.integration.db_samples import NOW, until_a_writer_waits_on_a_lock
 from tests.integration.test_db_inventory import Pool, order, product
 
 
@@ -114,3 +116,34 @@ async def test_an_item_the_merchant_touched_by_hand_stays_with_its_history(world
     assert (await world.item("COUNTED"))["reserved"] == 0
     assert await _count(world, inventory_movements, inventory_movements.c.inventory_item_id == counted["id"]) >= 2
     assert await _count(world, sku_links) == 0
+
+
+@pytest.mark.parametrize("to_item", [True, False], ids=["skuLink", "skuUnlink"])
+async def test_a_link_sent_while_its_shop_is_being_deleted_waits_and_finds_nothing(world: Pool, to_item: bool) -> None:
+    # given a shop whose SKU links an item, and an item the merchant made to link it to instead
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s1", "SOCK", 5)))
+    made = await pool.create_item(world.uows, world.queue, world.events, world.clock, "merchant-a", "MADE", 3, 0)
+    async with world.db.read_sessionmaker() as session:
+        sku_id = (await session.execute(select(sku_links.c.sku_id))).scalar_one()
+
+    # when the merchant links (or unlinks) that SKU while the shop's delete is under way: the delete holds the
+    # shop and has removed its rows, not yet committed
+    async with world.uows() as uow:
+        assert await uow.shops.get(shop.id, "merchant-a", for_delete=True) is not None
+        await uow.inventory.release_shop(shop.id)
+        await uow.inventory.remove_shop_items(shop.id)
+        await uow.shops.delete(shop.id)
+        link = asyncio.create_task(
+            pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, made.id if to_item else None)
+        )
+        await until_a_writer_waits_on_a_lock(world.db)  # the link is blocked behind the delete
+        await uow.commit()
+
+    # then the link waited for the delete and found the SKU gone: NOT_FOUND, not a database error (a foreign key
+    # violation or a deadlock on PostgreSQL, which the API answered INTERNAL_SERVER_ERROR), and nothing is left
+    with pytest.raises(DomainError) as gone:
+        await link
+    assert gone.value.code is ErrorCode.NOT_FOUND
+    assert await _count(world, sku_links) == 0
+    assert (await world.item("MADE"))["on_hand"] == 3

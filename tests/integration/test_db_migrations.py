@@ -24,7 +24,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0006_link_times"
+HEAD = "0007_sku_search"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -116,7 +116,7 @@ def _assert_upgrade_keeps_ledger_rows(url: str) -> None:
             connection.execute(
                 text(
                     "INSERT INTO inventory_items (id, merchant_id, sku, on_hand, reserved, created_at, updated_at) "
-                    "VALUES ('i1', 'm1', 'TEE', 5, 1, :now, :now)"
+                    "VALUES ('i1', 'm1', 'TÉE-ß', 5, 1, :now, :now)"
                 ),
                 {"now": _NOW},
             )
@@ -148,6 +148,8 @@ def _assert_upgrade_keeps_ledger_rows(url: str) -> None:
                     {"c": component, "now": _NOW},
                 )
             assert connection.execute(text("SELECT count(*) FROM order_line_stock")).scalar_one() == 3
+            # and the item already there is searched by its SKU case-folded, as new ones are (0007)
+            assert connection.execute(text("SELECT sku_search FROM inventory_items")).scalar_one() == "tée-ss"
     finally:
         engine.dispose()
     assert migrate.current(url) == HEAD

@@ -96,6 +96,26 @@ async def test_items_are_searched_by_part_of_the_sku_ignoring_case_and_wildcards
     ]
 
 
+async def test_the_sku_search_ignores_the_case_of_every_letter_not_only_ascii(database: Database) -> None:
+    # given SKUs with letters beyond ASCII, as the sandbox's unicode shops and any merchant may have
+    await _insert(
+        database,
+        inventory_items,
+        _item(_id("item-5"), "ÉTÉ-Straße", 1, 0, 0, NOW),
+        _item(_id("item-6"), "ΣΟΦΊΑ-01", 1, 0, 0, NOW + SECOND),
+        _item(_id("item-7"), "ete-plain", 1, 0, 0, NOW + 2 * SECOND),
+    )
+
+    async def found(query: str) -> list[str]:
+        return [r.item.id for r in (await _item_page(database, query=query)).items]
+
+    # then a search in any case finds them (SQLite's lower() and PostgreSQL's in the C locale fold ASCII only, so
+    # "été" missed "ÉTÉ-Straße"), ß and SS alike; accents still count
+    assert await found("été") == await found("ÉTÉ") == await found("STRASSE") == [_id("item-5")]
+    assert await found("σοφία") == [_id("item-6")]
+    assert await found("ete") == [_id("item-7")]
+
+
 @pytest.mark.usefixtures("items")
 async def test_oversold_items_are_those_whose_available_is_below_zero(database: Database) -> None:
     oversold = await _item_page(database, oversold=True)

@@ -63,3 +63,14 @@ def test_what_is_not_base64_or_too_long_is_not_an_id(global_id: str) -> None:
 def test_an_id_of_another_type_is_not_found() -> None:
     with pytest.raises(NotFoundError):
         internal_id(to_global_id("Order", HEX), "Shop", "id")
+
+
+def test_another_spelling_of_an_id_is_not_an_id() -> None:
+    # base64 decoders accept padding, and ignore the unused low bits of the last character: "...Q", "...R",
+    # "...Q=" all decode to the same bytes. Only the spelling we issue is an id, so one object has one id.
+    ours = to_global_id("Shop", HEX)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    low_bit = ours[:-1] + alphabet[alphabet.index(ours[-1]) ^ 1]
+    for spelling in (ours + "=", ours + "==", low_bit):
+        assert base64.urlsafe_b64decode(spelling + "==") == base64.urlsafe_b64decode(ours + "==")
+        assert from_global_id(spelling) is None, spelling

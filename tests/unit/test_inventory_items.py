@@ -17,6 +17,7 @@ from domain.inventory.items import (
     checked_sku,
     checked_units,
     set_on_hand,
+    sku_search_key,
 )
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -101,14 +102,16 @@ def test_set_on_hand_is_the_edit_to_the_given_value() -> None:
     assert set_on_hand(item(10), 12, 10) == Edit(MovementKind.SET, 2, None)
     assert set_on_hand(item(0), 0, 0) == Edit(MovementKind.SET, 0, None)  # a compare value of 0 is still compared
     assert set_on_hand(item(0), 1_000_000_000, None) == Edit(MovementKind.SET, 1_000_000_000, None)
+    # an on-hand below 0 (shipments deducted more than was counted) is compared like any other
+    assert set_on_hand(item(-3), 4, -3) == Edit(MovementKind.SET, 7, None)
 
 
 def test_set_on_hand_refuses_values_out_of_range_naming_the_field() -> None:
     cases = (
         (-1, None, "onHand must be between 0 and 1000000000", ("onHand",)),
         (1_000_000_001, None, "onHand must be between 0 and 1000000000", ("onHand",)),
-        (5, -1, "compareOnHand must be between 0 and 1000000000", ("compareOnHand",)),
-        (5, 1_000_000_001, "compareOnHand must be between 0 and 1000000000", ("compareOnHand",)),
+        (5, -1_000_000_001, "compareOnHand must be between -1000000000 and 1000000000", ("compareOnHand",)),
+        (5, 1_000_000_001, "compareOnHand must be between -1000000000 and 1000000000", ("compareOnHand",)),
     )
     for on_hand, compare, message, field in cases:
         with pytest.raises(DomainError) as refused:
@@ -160,3 +163,8 @@ def test_adjust_refuses_with_the_field_and_message_of_the_rule_broken(
     with pytest.raises(DomainError) as refused:
         adjust(item(on_hand), delta, reason)
     assert refusal(refused.value) == (ValidationError, ErrorCode.INVALID_INPUT, message, field)
+
+
+def test_a_skus_search_key_folds_every_letters_case_and_keeps_accents() -> None:
+    assert [sku_search_key(s) for s in ("TEE-Red", "ÉTÉ", "Straße", "ΣΟΦΊΑ")] == ["tee-red", "été", "strasse", "σοφία"]
+    assert sku_search_key("ÉTÉ") != sku_search_key("ETE")

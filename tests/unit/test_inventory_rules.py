@@ -159,7 +159,7 @@ def test_seeding_counts_the_open_orders_once() -> None:
 def test_refused_edits_say_what_is_wrong_with_the_value_given() -> None:
     # a compare value no on-hand can have is bad input, not someone else's change
     with pytest.raises(DomainError) as negative:
-        set_on_hand(item(10), 12, -1)
+        set_on_hand(item(10), 12, -1_000_000_001)
     assert (negative.value.code, negative.value.field) == (ErrorCode.INVALID_INPUT, ("compareOnHand",))
     cases = (
         (item(10), 0, "delta must not be 0"),

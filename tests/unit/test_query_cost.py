@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-from graphql import parse
+from pathlib import Path
 
-from gql.cost import estimate_objects
+import pytest
+from graphql import GraphQLObjectType, build_schema, parse
+
+from gql.cost import _PAGED_FIELDS, estimate_objects
 
 
 @pytest.mark.parametrize(
@@ -29,6 +31,13 @@ from gql.cost import estimate_objects
             2 + 6,
         ),
         ("{ shops(first: 2) { edges { node { ...f } } } } fragment f on Shop { ...f }", {}, 2),  # a cycle: no loop
+        # an absent variable is its default; a given one (null included) wins over the default
+        ("query($n: Int = 60) { shops(first: $n) { totalCount } }", {}, 60),
+        ("query($n: Int = 60) { shops(first: $n) { totalCount } }", {"n": 5}, 5),
+        ("query($n: Int = 60) { shops(first: $n) { totalCount } }", {"n": None}, 20),
+        # every connection's default page: the pool's and the webhook inbox's too
+        ("{ inventoryItems { edges { node { movements { totalCount } } } } }", {}, 20 + 400),
+        ('{ unlinkedSkus(shopId: "x") { totalCount } webhookEvents(shopId: "x") { totalCount } }', {}, 40),
     ],
 )
 def test_estimate(document: str, variables: dict, expected: int) -> None:
@@ -38,3 +47,17 @@ def test_estimate(document: str, variables: dict, expected: int) -> None:
 def test_the_named_operation_is_the_one_estimated() -> None:
     document = parse("query Small { shops(first: 1) { totalCount } } query Big { shops(first: 99) { totalCount } }")
     assert (estimate_objects(document, "Small", {}), estimate_objects(document, "Big", {})) == (1, 99)
+
+
+def test_every_field_with_a_page_size_counts_its_default_page() -> None:
+    # a connection the estimate did not know counted as one object, whatever its default page (inventoryItems,
+    # movements, unlinkedSkus and webhookEvents were missing, so the limit let 20x more through)
+    schema = build_schema((Path(__file__).resolve().parents[2] / "schema.graphql").read_text())
+    paged = {
+        name
+        for graphql_type in schema.type_map.values()
+        if isinstance(graphql_type, GraphQLObjectType)
+        for name, field in graphql_type.fields.items()
+        if "first" in field.args
+    }
+    assert paged == _PAGED_FIELDS

@@ -44,13 +44,23 @@ class TestShopName:
         assert code_of(exc) is ErrorCode.INVALID_NAME
         assert exc.value.field == ("name",)
 
-    @pytest.mark.parametrize("raw", ["\u200b", " \u200c\u200d ", "\u2060", "\ufeff\u00a0\u3000", "\u200b\u2028"])
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            "\u200b", " \u200c\u200d ", "\u2060", "\ufeff\u00a0\u3000", "\u200b\u2028",
+            # invisible, though not format characters (Default_Ignorable_Code_Point): Hangul fillers, the combining
+            # grapheme joiner, variation selectors; a name of them looks as empty as a zero-width space
+            "\u3164", "\u115f\u1160", "\uffa0", " \u034f ", "\ufe0f", "\U000e0100", "\u3164 \u3164",
+        ],
+    )  # fmt: skip
     def test_only_invisible_characters_is_empty(self, raw: str) -> None:
         with pytest.raises(DomainError) as exc:
             parse_shop_name(raw)
         assert (exc.value.code, exc.value.message) == (ErrorCode.INVALID_NAME, "The shop name must not be empty.")
 
-    @pytest.mark.parametrize("raw", ["a", "a" * 64, "店铺 🛍️ Ünïcode", "  " + "b" * 64 + "  ", "zero\u200bwidth"])
+    @pytest.mark.parametrize(
+        "raw", ["a", "a" * 64, "店铺 🛍️ Ünïcode", "  " + "b" * 64 + "  ", "zero\u200bwidth", "한\u3164글", "❤\ufe0f"]
+    )
     def test_accepted(self, raw: str) -> None:
         assert parse_shop_name(raw) == raw.strip()
 

@@ -43,8 +43,15 @@ from domain.stored import OrderRecord, StoredOrder
 CHUNK = 1000  # orders per round of statements: the IN lists stay far below every driver's parameter limit
 
 
-async def merchant_of(session: AsyncSession, shop_id: str) -> str | None:
-    return (await session.execute(select(shops.c.merchant_id).where(shops.c.id == shop_id))).scalar_one_or_none()
+async def merchant_of(session: AsyncSession, shop_id: str, *, hold: bool = False) -> str | None:
+    """The shop's merchant; None once the shop is gone. `hold`: the shop is held `FOR KEY SHARE` until commit
+    (PostgreSQL), as every writer of a shop's rows holds it before writing: a delete under way (`FOR UPDATE`)
+    finishes first and the shop is then found gone, rather than the write failing on a foreign key or deadlocking
+    with the delete over the rows it removes."""
+    query = select(shops.c.merchant_id).where(shops.c.id == shop_id)
+    if hold:
+        query = query.with_for_update(read=True, key_share=True)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 _OrderLines = tuple[str, str, datetime, datetime, list[tuple[str, StockLine]]]

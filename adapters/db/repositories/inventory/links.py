@@ -20,9 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.db.lists import among, dialect_of
 from adapters.db.repositories.bulk import sqlite_executemany, sqlite_tuples
 from adapters.db.repositories.inventory.ledger import merchant_of, relink_lines
+from adapters.db.repositories.inventory.shop_items import remove_unclaimed_items
 from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links
 from adapters.db.tables import inventory_items, order_line_stock, products, sku_links, skus
 from domain.errors import DomainError, ErrorCode
+from domain.inventory.items import sku_search_key
 from domain.inventory.ledger import LineState, StockEffect
 from domain.inventory.links import (
     LinkSource,
@@ -56,7 +58,9 @@ async def auto_link_products(
     changed = (await session.execute(of_products.where(skus.c.product_id.in_(product_ids)))).all()
     # The products' links as they stand: the seller SKUs they matched on were maybe renamed or dropped, which may
     # leave a twin elsewhere in the shop alone with its seller SKU (no longer AMBIGUOUS: it links now).
-    linked_query = select(sku_links.c.sku_id, sku_links.c.tiktok_sku_id, sku_links.c.seller_sku).where(
+    linked_query = select(
+        sku_links.c.sku_id, sku_links.c.tiktok_sku_id, sku_links.c.seller_sku, sku_links.c.inventory_item_id
+    ).where(
         sku_links.c.shop_id == shop_id, among(sku_links.c.tiktok_product_id, sorted(set(tiktok_product_ids)), dialect)
     )
     linked = (await session.execute(linked_query)).all()
@@ -85,8 +89,8 @@ async def auto_link_products(
         first_of = {d.item_sku: rows[d.sku_id] for d in decisions if d.item_sku in wanted_new}
         open_units = await _open_pending_units(session, shop_id, [r.tiktok_sku_id for r in first_of.values()])
         new = [
-            {"id": uuid.uuid4().hex, "merchant_id": merchant_id, "sku": sku, "on_hand": 0, "reserved": 0,
-             "safety_stock": 0, "version": 1, "created_at": now, "updated_at": now}
+            {"id": uuid.uuid4().hex, "merchant_id": merchant_id, "sku": sku, "sku_search": sku_search_key(sku),
+             "on_hand": 0, "reserved": 0, "safety_stock": 0, "version": 1, "created_at": now, "updated_at": now}
             for sku in missing
         ]  # fmt: skip
         # One executemany (a statement compiled once, whatever the count; a multi-row VALUES would be compiled anew
@@ -119,7 +123,15 @@ async def auto_link_products(
     if gone:
         await session.execute(delete(sku_links).where(sku_links.c.sku_id.in_([sku_id for sku_id, _ in gone])))
     joined = [i for i in new_items.values() if i is not None]  # a shop joining an item receives its quantity
-    return await relink_lines(session, shop_id, merchant_id, new_items, now, seeds=seeds, extra_dirty=joined)
+    # The items SKUs of these products linked before and no longer do: held with the rest, and removed below once
+    # nobody draws on them (`remove_unclaimed_items`).
+    before = {link.inventory_item_id for link in existing.values()} | {r.inventory_item_id for r in linked}
+    left = sorted(i for i in before if i is not None and i not in new_items.values())
+    change = await relink_lines(
+        session, shop_id, merchant_id, new_items, now, seeds=seeds, extra_dirty=[*joined, *left]
+    )
+    await remove_unclaimed_items(session, merchant_id, left)
+    return change
 
 
 def _current(link: Any) -> tuple[LinkSource | None, LinkState | None, str | None]:
@@ -195,6 +207,7 @@ _ITEM_COLUMNS = (
     "id",
     "merchant_id",
     "sku",
+    "sku_search",
     "on_hand",
     "reserved",
     "safety_stock",
@@ -243,7 +256,8 @@ async def link_manually(
         .where(skus.c.id == sku_id)
     )
     row = (await session.execute(query)).first()
-    if row is None or await merchant_of(session, row.shop_id) != merchant_id:
+    # The shop is held before anything is written: a delete of it under way finishes first, and it is then gone.
+    if row is None or await merchant_of(session, row.shop_id, hold=True) != merchant_id:
         return None
     await hold_shop_links(session, row.shop_id, exclusive=True)
     if row.bundle and item_id is not None:

@@ -7,9 +7,14 @@ movements, whatever their number (a shop has up to 100,000 SKUs). Runs in the de
 `release_shop`, which has locked the shop's items already (PostgreSQL), in id order: another shop's import that
 links one of them meanwhile either committed first (the item stays) or waits for the delete and then fails on the
 foreign key, as any write naming a deleted row does: no link is left naming a missing item.
+
+The same rule after one shop's auto-link change (`remove_unclaimed_items`): the items its SKUs no longer link, once
+no SKU at all does.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from sqlalchemy import Select, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +24,51 @@ from adapters.db.repositories.inventory.ledger import merchant_of
 from adapters.db.tables import inventory_items, inventory_movements, order_line_stock, sku_links
 from domain.inventory.items import HAND_MADE
 from domain.inventory.ledger import LineState
+
+
+async def remove_unclaimed_items(session: AsyncSession, merchant_id: str, item_ids: Collection[str]) -> list[str]:
+    """Delete those of `item_ids` that an import's link change left to nobody, with their movements: no SKU of any
+    shop links them, no shop reserves units of them, and nothing on them is the merchant's by hand (the "left behind"
+    rule, for one shop's relink instead of its delete). Such an item was a guess undone (a seller SKU that turned out
+    to be on two SKUs of the shop once a later page brought the twin) or a seller SKU renamed away: what it holds is
+    one SKU's TikTok stock of then, which a SKU linking it later would take for the pool's count. Returns the ids
+    removed (sorted). The caller holds the items (`lock_items`, PostgreSQL)."""
+    if not item_ids:
+        return []
+    item = inventory_items.c
+    dialect = dialect_of(session)
+    linked = exists().where(sku_links.c.inventory_item_id == item.id)
+    reserved = exists().where(
+        order_line_stock.c.inventory_item_id == item.id, order_line_stock.c.state == LineState.RESERVED.value
+    )
+    by_hand = exists().where(
+        inventory_movements.c.inventory_item_id == item.id,
+        inventory_movements.c.kind.in_(sorted(kind.value for kind in HAND_MADE)),
+    )
+    unclaimed = select(item.id).where(
+        item.merchant_id == merchant_id,
+        among(item.id, sorted(item_ids), dialect),
+        item.safety_stock == 0,
+        ~linked,
+        ~reserved,
+        ~by_hand,
+    )
+    removed = sorted((await session.execute(unclaimed)).scalars())
+    if removed:
+        await _delete_items(session, removed)
+    return removed
+
+
+async def _delete_items(session: AsyncSession, removed: list[str]) -> None:
+    """The items and their movements; ledger rows that still name one (history) lose the reference, as the foreign
+    key's `ON DELETE SET NULL` would."""
+    dialect = dialect_of(session)
+    named = among(order_line_stock.c.inventory_item_id, removed, dialect)
+    await session.execute(update(order_line_stock).where(named).values(inventory_item_id=None))
+    await session.execute(
+        delete(inventory_movements).where(among(inventory_movements.c.inventory_item_id, removed, dialect))
+    )
+    await session.execute(delete(inventory_items).where(among(inventory_items.c.id, removed, dialect)))
 
 
 def linked_by_shop(shop_id: str) -> Select[tuple[str]]:
@@ -61,11 +111,5 @@ async def remove_shop_items(session: AsyncSession, shop_id: str) -> list[str]:
     await session.execute(delete(order_line_stock).where(order_line_stock.c.shop_id == shop_id))
     await session.execute(delete(sku_links).where(sku_links.c.shop_id == shop_id))
     if removed:
-        dialect = dialect_of(session)
-        named = among(order_line_stock.c.inventory_item_id, removed, dialect)
-        await session.execute(update(order_line_stock).where(named).values(inventory_item_id=None))
-        await session.execute(
-            delete(inventory_movements).where(among(inventory_movements.c.inventory_item_id, removed, dialect))
-        )
-        await session.execute(delete(inventory_items).where(among(item.id, removed, dialect)))
+        await _delete_items(session, removed)
     return removed
