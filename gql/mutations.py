@@ -88,7 +88,10 @@ class SyncStartInput:
     kinds: list[t.SyncKind]  # type: ignore[valid-type]
     orders_created_since: datetime | None = strawberry.field(
         default=None,
-        description="Import orders created since then (at most 90 days back; default 30). No offset means UTC.",
+        description=(
+            "Import orders created since then (at most 90 days back; default 30). No offset means UTC. ORDERS only: "
+            "with no ORDERS among kinds, INVALID_SYNC_WINDOW."
+        ),
     )
 
 

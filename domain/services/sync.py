@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from domain.clock import Clock
-from domain.errors import DomainError, ErrorCode, NotFoundError
+from domain.errors import DomainError, ErrorCode, NotFoundError, ValidationError
 from domain.ports import EventPublisher, QueuedMessages, TaskQueue, UnitOfWork, UnitOfWorkFactory, traced
 from domain.shops import Shop
 from domain.sync import (
@@ -63,8 +63,17 @@ async def start_sync(
     kinds: Sequence[SyncKind],
     orders_created_since: datetime | None = None,
 ) -> list[SyncTask]:
-    """Queue MANUAL tasks of the given kinds; all or none. `SyncAlreadyRunningError` names the active task."""
+    """Queue MANUAL tasks of the given kinds; all or none. `SyncAlreadyRunningError` names the active task.
+
+    `orders_created_since` (UTC) is the ORDERS task's window; given without ORDERS among `kinds` it would apply to
+    nothing: INVALID_SYNC_WINDOW on `ordersCreatedSince`, rather than a window silently ignored."""
     wanted = parse_kinds(list(kinds))
+    if orders_created_since is not None and SyncKind.ORDERS not in wanted:
+        raise ValidationError(
+            ErrorCode.INVALID_SYNC_WINDOW,
+            "ordersCreatedSince applies to ORDERS only: add ORDERS to kinds, or leave it out.",
+            ("ordersCreatedSince",),
+        )
     now = clock.now()
     async with uow_factory() as uow:
         shop = await uow.shops.get(shop_id, merchant_id)

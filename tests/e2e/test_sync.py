@@ -148,6 +148,7 @@ class TestManualSync:
             (["ORDERS"], 91, "INVALID_SYNC_WINDOW"),
             (["ORDERS"], -1, "INVALID_SYNC_WINDOW"),
             (["ORDERS"], "naive", "INVALID_SYNC_WINDOW"),  # a time without an offset is UTC, still too old
+            (["PRODUCTS"], 7, "INVALID_SYNC_WINDOW"),  # a window for no ORDERS task: an error, not ignored
         ],
     )
     def test_bad_requests(self, app: ShopbridgeServer, kinds: list, since_days: int | str | None, code: str) -> None:
