@@ -100,6 +100,9 @@ class Settings:
     # Live sync (issue 7): the webhook endpoint's body cap, and whether Partner Center holds the address app-wide.
     webhook_max_bytes: int = 256 * 1024
     webhooks_app_wide: bool = False
+    # Settled webhook events received longer ago than this (seconds) are deleted by the sweep; see
+    # WEBHOOK_RETENTION_MIN_SECONDS for why it may not be shorter than a day.
+    webhook_retention_seconds: int = 7 * 24 * 3600
     # The web console (issue 10): where GraphiQL's page loads its scripts and styles (None: the public CDN).
     graphiql_assets_url: str | None = None
 
@@ -363,6 +366,13 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
     webhook_max_bytes = _int(env, "SHOPBRIDGE_WEBHOOK_MAX_BYTES", 256 * 1024)
     if webhook_max_bytes < 1024:
         raise ConfigError(f"SHOPBRIDGE_WEBHOOK_MAX_BYTES must be at least 1024, got {webhook_max_bytes}")
+    webhook_retention = _int(env, "SHOPBRIDGE_WEBHOOK_RETENTION", 7 * 24 * 3600)
+    if not WEBHOOK_RETENTION_MIN_SECONDS <= webhook_retention <= WEBHOOK_RETENTION_MAX_SECONDS:
+        raise ConfigError(
+            f"SHOPBRIDGE_WEBHOOK_RETENTION must be from {WEBHOOK_RETENTION_MIN_SECONDS} (1 day: TikTok retries a push "
+            f"for about 15.5 hours, and a retry must still find its event) to {WEBHOOK_RETENTION_MAX_SECONDS} "
+            f"seconds (365 days), got {webhook_retention}"
+        )
     settings = Settings(
         database_url=database_url,
         secret_key=secret_key,
@@ -405,6 +415,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         worker_shutdown_seconds=_int(env, "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", 30, 0),
         webhook_max_bytes=webhook_max_bytes,
         webhooks_app_wide=_bool(env, "SHOPBRIDGE_WEBHOOKS_APP_WIDE", False),
+        webhook_retention_seconds=webhook_retention,
         graphiql_assets_url=_base_url(get("SHOPBRIDGE_GRAPHIQL_ASSETS_URL"), "SHOPBRIDGE_GRAPHIQL_ASSETS_URL"),
     )
     if broker_url is None:  # the embedded pool's threads are known now; worker processes check theirs at boot
@@ -428,6 +439,10 @@ def _http_url(raw: str | None, name: str, example: str) -> str | None:
     return raw
 
 
+# TikTok retries a push for about 15.5 hours (2 min, 30 min, 3 h, 12 h; live-sync.md §2.2): the inbox must keep an
+# event at least that long to recognise a retry as one. A day leaves room for a late retry and a slow settlement.
+WEBHOOK_RETENTION_MIN_SECONDS = 24 * 3600
+WEBHOOK_RETENTION_MAX_SECONDS = 365 * 24 * 3600
 MIN_SECRET_KEY_BYTES = 32  # HMAC-SHA256's key: at least the hash's length (RFC 7518 section 3.2)
 _DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")  # the async drivers the engine runs on
 _BROKER_SCHEMES = ("redis", "rediss", "unix")  # what redis-py's from_url reads

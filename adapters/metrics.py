@@ -25,6 +25,7 @@ Metric names (a contract: dashboards and alerts use them; see the README's Opera
     shopbridge_webhook_processing_lag_seconds                        histogram, an event's receipt to its settlement by
                                                                      a worker (seconds)
     shopbridge_webhook_intake_batch_size                             histogram, pushes stored per inbox transaction
+    shopbridge_webhook_events_pruned_total                           settled events deleted by the retention sweep
     shopbridge_inventory_pushes_total{outcome}                       Update Inventory per product: ok | partial |
                                                                      retry | noop
     shopbridge_inventory_push_lag_seconds                            histogram: last stock change -> TikTok told
@@ -110,6 +111,10 @@ WEBHOOK_INTAKE_BATCH = Histogram(
     "shopbridge_webhook_intake_batch_size", "Webhook pushes stored per inbox transaction (group commit).",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200),
 )  # fmt: skip
+WEBHOOK_EVENTS_PRUNED = Counter(
+    "shopbridge_webhook_events_pruned_total",
+    "Settled webhook events deleted by the retention sweep (older than SHOPBRIDGE_WEBHOOK_RETENTION).",
+)
 INVENTORY_PUSHES = Counter(
     "shopbridge_inventory_pushes_total",
     "Product pushes (one Update Inventory each, a warehouse refresh may add one) by outcome: ok, partial, retry, noop.",
@@ -230,3 +235,9 @@ def webhook_events_settled(events: Sequence[WebhookEvent], *, lag: bool = True) 
         WEBHOOK_EVENTS_PROCESSED.labels(webhook_type(event.type), event.outcome.value.lower()).inc()
         if lag and event.processed_at is not None:
             WEBHOOK_PROCESSING_LAG.observe(max(0.0, (event.processed_at - event.received_at).total_seconds()))
+
+
+def webhook_events_pruned(count: int) -> None:
+    """The retention sweep deleted `count` settled events."""
+    if count:
+        WEBHOOK_EVENTS_PRUNED.inc(count)

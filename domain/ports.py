@@ -210,6 +210,11 @@ class WebhookEventRepository(Protocol):
         """Ids of shops with PENDING events received before the given time (their message may have been lost)."""
         ...
 
+    async def delete_settled(self, received_before: datetime, limit: int) -> int:
+        """Delete at most `limit` settled (not PENDING) events received before the given time, oldest first;
+        returns how many. Never a PENDING one: that is work still to do."""
+        ...
+
 
 class InventoryPushRepository(Protocol):
     """The push side of the pool: shop policies, the push outbox (claims with leases) and the links' push state."""

@@ -423,6 +423,16 @@ class FakeWebhookEventRepository:
             if e.shop_id and e.outcome.value == "PENDING" and e.received_at < received_before
         })[:limit]  # fmt: skip
 
+    async def delete_settled(self, received_before: datetime, limit: int) -> int:
+        events = self._s.store.webhook_events
+        found = sorted(
+            (e for e in events.values() if e.outcome.value != "PENDING" and e.received_at < received_before),
+            key=lambda e: e.received_at,
+        )[:limit]
+        for event in found:
+            self._s.ops.append(lambda event_id=event.id: events.pop(event_id, None))
+        return len(found)
+
 
 class FakeInventoryRepository(FakeItemEdits):
     """The pool as the catalog service tests see it: records which orders and products reached it, changes

@@ -3,7 +3,8 @@
 Async engines and HTTP clients belong to the loop they were made on; async actors all run on the one loop the
 `AsyncIO` middleware starts, so everything is created there, lazily on first use (a message may arrive before
 `after_worker_boot` ran) and eagerly after boot so that a bad setting shows at start-up. The periodic sweep of
-stale tasks runs here too; with the in-memory StubBroker it first re-enqueues everything a crash left active.
+stale tasks runs here too (with the in-memory StubBroker it first re-enqueues everything a crash left active), and
+so does the webhook inbox's retention: settled events older than `SHOPBRIDGE_WEBHOOK_RETENTION` are deleted.
 
 Shutdown (SIGTERM to a worker process, or the API process stopping its embedded pool) is one path: new runs are
 refused, running ones cancelled (their work is checkpointed: each batch commits with its checkpoint), and the
@@ -48,6 +49,7 @@ from domain.clock import SystemClock
 from domain.polling import PollSettings
 from domain.ports import EventPublisher, RefreshTokens, ScheduledWork, ShopTokens, TaskQueue
 from domain.services.importer import SyncDeps, SyncOptions
+from domain.services.inbox import prune_settled_events
 from domain.services.intake import IntakeDeps, resume_pending_events
 from domain.services.inventory_push import PushDeps
 from domain.services.inventory_reconcile import inventory_tick
@@ -319,6 +321,16 @@ class Resources(Middleware):
                 )
             except Exception as exc:
                 _will_retry("stale sync task or webhook sweep", exc)
+            await self._prune(resources)
+
+    async def _prune(self, resources: WorkerResources) -> None:
+        """Delete settled webhook events older than `SHOPBRIDGE_WEBHOOK_RETENTION` (`prune_settled_events`): every
+        process's sweep does, each batch its own short transaction; two at once take different rows."""
+        deps, retention = resources.sync, timedelta(seconds=self.settings.webhook_retention_seconds)
+        try:
+            metrics.webhook_events_pruned(await prune_settled_events(deps.uow_factory, deps.clock, retention))
+        except Exception as exc:
+            _will_retry("webhook retention sweep", exc)
 
     async def shutdown(self) -> None:
         """Refuse new runs, cancel running ones, drain the loop, then close the resources; idempotent.

@@ -104,6 +104,11 @@ def test_numbers_are_checked(tmp_path: Path) -> None:
         ("SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", "0", "must be an integer 1 or more"),
         ("SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", "2000000", "must be an integer from 0 to 1000000"),
         ("SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", "-1", "must be an integer 0 or more"),
+        # the inbox must outlive TikTok's retries (~15.5 h) to recognise one; a day at least, a year at most
+        ("SHOPBRIDGE_WEBHOOK_RETENTION", "3600", "must be from 86400 (1 day: TikTok retries a push for about 15.5"),
+        ("SHOPBRIDGE_WEBHOOK_RETENTION", "0", "got 0"),
+        ("SHOPBRIDGE_WEBHOOK_RETENTION", "31536001", "to 31536000 seconds (365 days), got 31536001"),
+        ("SHOPBRIDGE_WEBHOOK_RETENTION", "7d", "must be an integer, got '7d'"),
         # the embedded sandbox's data per shop: beyond the bound a shop takes gigabytes (sandbox/config.py)
         ("SHOPBRIDGE_SANDBOX_PRODUCTS", "10000000", "must be an integer from 0 to 100000, got 10000000"),
         ("SHOPBRIDGE_SANDBOX_PRODUCTS", "100001", "must be an integer from 0 to 100000, got 100001"),
@@ -125,6 +130,13 @@ def test_a_setting_no_process_can_run_with_is_refused_with_its_name(
     assert name in str(refused.value) and message in str(refused.value)
     if name == "SHOPBRIDGE_ENCRYPTION_KEY":
         assert value.split(",")[0] not in str(refused.value)  # a key is never quoted
+
+
+def test_settled_webhook_events_are_kept_seven_days_unless_set(tmp_path: Path) -> None:
+    assert load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)}).webhook_retention_seconds == 604_800
+    for seconds in ("86400", "2592000", "31536000"):
+        settings = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_WEBHOOK_RETENTION": seconds})
+        assert settings.webhook_retention_seconds == int(seconds)
 
 
 def test_the_sandbox_data_bounds_are_the_sandboxs_own(tmp_path: Path) -> None:

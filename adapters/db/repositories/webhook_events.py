@@ -2,7 +2,8 @@
 
 The intake writes a batch of concurrent pushes in one transaction (`gql/webhooks/batcher.py`): one query resolves
 every shop of the batch, one multi-row insert (SQLAlchemy's insertmanyvalues) stores them and returns the keys it
-wrote. Processing writes back a batch's outcomes with one executemany UPDATE.
+wrote. Processing writes back a batch's outcomes with one executemany UPDATE. Retention deletes settled events
+oldest first, a bounded batch per call (`delete_settled`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -115,6 +116,27 @@ class SqlWebhookEventRepository:
             .limit(limit)
         )
         return [shop_id for shop_id in (await self._session.execute(query)).scalars() if shop_id is not None]
+
+    async def delete_settled(self, received_before: datetime, limit: int) -> int:
+        # Oldest first through the `received_at` index. PostgreSQL: SKIP LOCKED, so two sweeps at once take
+        # different rows instead of waiting on (or deadlocking over) each other's; SQLite has one writer and no
+        # FOR UPDATE (SQLAlchemy leaves it out). The outer WHERE repeats the condition: on PostgreSQL it is
+        # checked again on the row as it stands when deleted (a replay may have made it PENDING meanwhile).
+        settled = webhook_events.c.outcome != EventOutcome.PENDING.value
+        oldest = (
+            select(webhook_events.c.id)
+            .where(settled, webhook_events.c.received_at < received_before)
+            .order_by(webhook_events.c.received_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = delete(webhook_events).where(
+            webhook_events.c.id.in_(oldest.scalar_subquery()),
+            settled,
+            webhook_events.c.received_at < received_before,
+        )
+        result = await self._session.execute(statement)
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _to_row(event: WebhookEvent) -> dict[str, Any]:
