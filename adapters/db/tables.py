@@ -314,7 +314,7 @@ webhook_events = Table(
     Column("error_message", Text),
     Index(None, "shop_id", "outcome", "received_at"),  # a shop's pending events, oldest first
     Index(None, "shop_id", "received_at", "id"),  # the webhookEvents page, newest first
-    Index(None, "received_at"),  # retention: the oldest events of every shop (migration 0007)
+    Index(None, "received_at"),  # retention: the oldest events of every shop (migration 0008)
 )
 
 # ---- The shared inventory pool (migration 0004; ../shared/live-sync.md §7) -------------------------------------
