@@ -54,7 +54,13 @@ class Query:
     def supported_regions(self) -> list[t.Region]:  # type: ignore[valid-type]
         return list(DomainRegion)
 
-    @strawberry.field(description="The Task Center: sync tasks, newest first, optionally of one shop or status.")
+    @strawberry.field(
+        description=(
+            "The Task Center: sync tasks, newest first, optionally of one shop or in some statuses. `status` is a "
+            "set: a task in any of them matches, `[]` matches none (an empty page, totalCount 0), and null or "
+            "absent matches every status. A `shopId` that is not one of the merchant's shops matches none too."
+        )
+    )
     async def sync_tasks(
         self,
         info: Info,

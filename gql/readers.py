@@ -114,8 +114,9 @@ async def sync_tasks(
 ) -> t.Connection[t.SyncTask]:
     merchant_id = info.context.require_merchant()
     size, cursor = page_size(first), _cursor(after)
-    # Deduplicated: a variable may repeat a status any number of times, and each would be a bound parameter.
-    wanted = sorted({SyncTaskStatus(s) for s in statuses}) if statuses else None
+    # A set: deduplicated (a variable may repeat a status any number of times, and each would be a bound
+    # parameter), and an empty one matches no task; only an absent filter (None) matches them all.
+    wanted = None if statuses is None else sorted({SyncTaskStatus(s) for s in statuses})
     return await _page(
         info,
         lambda session: queries.sync_task_page(

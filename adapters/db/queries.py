@@ -192,11 +192,12 @@ async def sync_task_page(
     statuses: Collection[SyncTaskStatus] | None = None,
     with_total: bool = True,
 ) -> Page[SyncTaskRead]:
-    """The merchant's sync tasks, newest first; optionally of one shop and in some statuses."""
+    """The merchant's sync tasks, newest first; optionally of one shop and in some statuses (`statuses` None: any;
+    empty: none)."""
     conditions = [sync_tasks.c.merchant_id == merchant_id]
     if shop_id is not None:
         conditions.append(sync_tasks.c.shop_id == shop_id)
-    if statuses:
+    if statuses is not None:
         conditions.append(sync_tasks.c.status.in_([s.value for s in statuses]))
     where = and_(*conditions)
     rows, has_next = await _keyset(session, select(sync_tasks).where(where), sync_tasks, first, after, descending=True)

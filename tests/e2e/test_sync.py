@@ -189,6 +189,11 @@ class TestManualSync:
         only_us = app.graphql(query, {"shop": us["id"]}, "m1")["syncTasks"]
         assert only_us["totalCount"] == 2 and {e["node"]["shop"]["id"] for e in only_us["edges"]} == {us["id"]}
         assert app.graphql(query, {"status": ["RUNNING"]}, "m1")["syncTasks"]["totalCount"] == 0
+        # the status filter is a set: no status matches no task (it used to match them all), null matches any
+        assert app.graphql(query, {"status": []}, "m1")["syncTasks"] == {"totalCount": 0, "edges": []}
+        assert app.graphql(query, {"status": None}, "m1")["syncTasks"]["totalCount"] == 4
+        literal = "{ syncTasks(status: []) { totalCount edges { node { id } } } }"
+        assert app.graphql(literal, {}, "m1")["syncTasks"] == {"totalCount": 0, "edges": []}
         assert app.graphql(query, {"shop": us["id"]}, "m2")["syncTasks"]["totalCount"] == 0
 
 

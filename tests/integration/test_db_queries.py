@@ -173,6 +173,7 @@ async def test_sync_task_pages_filter_by_shop_and_status(database: Database, cip
         everything = await queries.sync_task_page(session, "merchant-a", 10)
         of_shop_one = await queries.sync_task_page(session, "merchant-a", 10, shop_id=shop_one.id)
         queued = await queries.sync_task_page(session, "merchant-a", 1, statuses=[SyncTaskStatus.QUEUED])
+        no_status = await queries.sync_task_page(session, "merchant-a", 10, statuses=[])  # a set: matches none
         single = await queries.sync_task(session, "merchant-a", done.id)
         not_mine = await queries.sync_task(session, "merchant-b", done.id)
 
@@ -180,6 +181,7 @@ async def test_sync_task_pages_filter_by_shop_and_status(database: Database, cip
     assert everything.total_count == 3
     assert [t.kind for t in of_shop_one.items] == [SyncKind.ORDERS, SyncKind.PRODUCTS]
     assert queued.total_count == 2 and queued.has_next_page and len(queued.items) == 1
+    assert (no_status.items, no_status.total_count, no_status.has_next_page) == ((), 0, False)
     assert single is not None and single.status is SyncTaskStatus.SUCCEEDED and single.progress == 1.0
     assert not_mine is None
 
