@@ -103,6 +103,9 @@ class Settings:
     # Settled webhook events received longer ago than this (seconds) are deleted by the sweep; see
     # WEBHOOK_RETENTION_MIN_SECONDS for why it may not be shorter than a day.
     webhook_retention_seconds: int = 7 * 24 * 3600
+    # Finished sync tasks that finished longer ago than this (seconds) are deleted by the sweep, but the newest of
+    # each shop and kind (`domain.sync.RetentionRole`); within the same bounds as the webhook retention.
+    task_retention_seconds: int = 30 * 24 * 3600
     # The web console (issue 10): where GraphiQL's page loads its scripts and styles (None: the public CDN).
     graphiql_assets_url: str | None = None
 
@@ -373,6 +376,13 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
             f"for about 15.5 hours, and a retry must still find its event) to {WEBHOOK_RETENTION_MAX_SECONDS} "
             f"seconds (365 days), got {webhook_retention}"
         )
+    task_retention = _int(env, "SHOPBRIDGE_TASK_RETENTION", 30 * 24 * 3600)
+    if not TASK_RETENTION_MIN_SECONDS <= task_retention <= TASK_RETENTION_MAX_SECONDS:
+        raise ConfigError(
+            f"SHOPBRIDGE_TASK_RETENTION must be from {TASK_RETENTION_MIN_SECONDS} (1 day: a failed sync stays in the "
+            f"Task Center long enough to be seen) to {TASK_RETENTION_MAX_SECONDS} seconds (365 days), got "
+            f"{task_retention}"
+        )
     settings = Settings(
         database_url=database_url,
         secret_key=secret_key,
@@ -416,6 +426,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         webhook_max_bytes=webhook_max_bytes,
         webhooks_app_wide=_bool(env, "SHOPBRIDGE_WEBHOOKS_APP_WIDE", False),
         webhook_retention_seconds=webhook_retention,
+        task_retention_seconds=task_retention,
         graphiql_assets_url=_base_url(get("SHOPBRIDGE_GRAPHIQL_ASSETS_URL"), "SHOPBRIDGE_GRAPHIQL_ASSETS_URL"),
     )
     if broker_url is None:  # the embedded pool's threads are known now; worker processes check theirs at boot
@@ -443,6 +454,10 @@ def _http_url(raw: str | None, name: str, example: str) -> str | None:
 # event at least that long to recognise a retry as one. A day leaves room for a late retry and a slow settlement.
 WEBHOOK_RETENTION_MIN_SECONDS = 24 * 3600
 WEBHOOK_RETENTION_MAX_SECONDS = 365 * 24 * 3600
+# A finished task past this is deleted (the newest of each shop and kind stay whatever their age): at least a day,
+# so that a failure is not gone before anyone looked; at most a year, like the inbox.
+TASK_RETENTION_MIN_SECONDS = 24 * 3600
+TASK_RETENTION_MAX_SECONDS = 365 * 24 * 3600
 MIN_SECRET_KEY_BYTES = 32  # HMAC-SHA256's key: at least the hash's length (RFC 7518 section 3.2)
 _DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")  # the async drivers the engine runs on
 _BROKER_SCHEMES = ("redis", "rediss", "unix")  # what redis-py's from_url reads

@@ -26,6 +26,8 @@ Metric names (a contract: dashboards and alerts use them; see the README's Opera
                                                                      a worker (seconds)
     shopbridge_webhook_intake_batch_size                             histogram, pushes stored per inbox transaction
     shopbridge_webhook_events_pruned_total                           settled events deleted by the retention sweep
+    shopbridge_sync_tasks_pruned_total                               finished tasks deleted by the retention sweep
+    shopbridge_authorization_requests_pruned_total                   expired OAuth requests deleted by the sweep
     shopbridge_inventory_pushes_total{outcome}                       Update Inventory per product: ok | partial |
                                                                      retry | noop
     shopbridge_inventory_push_lag_seconds                            histogram: last stock change -> TikTok told
@@ -114,6 +116,14 @@ WEBHOOK_INTAKE_BATCH = Histogram(
 WEBHOOK_EVENTS_PRUNED = Counter(
     "shopbridge_webhook_events_pruned_total",
     "Settled webhook events deleted by the retention sweep (older than SHOPBRIDGE_WEBHOOK_RETENTION).",
+)
+SYNC_TASKS_PRUNED = Counter(
+    "shopbridge_sync_tasks_pruned_total",
+    "Finished sync tasks deleted by the retention sweep (finished before SHOPBRIDGE_TASK_RETENTION, superseded).",
+)
+AUTHORIZATION_REQUESTS_PRUNED = Counter(
+    "shopbridge_authorization_requests_pruned_total",
+    "OAuth authorization requests deleted by the retention sweep (a day past their expiry).",
 )
 INVENTORY_PUSHES = Counter(
     "shopbridge_inventory_pushes_total",
@@ -241,3 +251,15 @@ def webhook_events_pruned(count: int) -> None:
     """The retention sweep deleted `count` settled events."""
     if count:
         WEBHOOK_EVENTS_PRUNED.inc(count)
+
+
+def sync_tasks_pruned(count: int) -> None:
+    """The retention sweep deleted `count` finished sync tasks."""
+    if count:
+        SYNC_TASKS_PRUNED.inc(count)
+
+
+def authorization_requests_pruned(count: int) -> None:
+    """The retention sweep deleted `count` expired authorization requests."""
+    if count:
+        AUTHORIZATION_REQUESTS_PRUNED.inc(count)

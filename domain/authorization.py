@@ -12,6 +12,10 @@ from domain.errors import DomainError, ErrorCode, ValidationError
 from domain.shops import Region, parse_shop_name
 
 STATE_TTL = timedelta(minutes=30)
+# How long a request is kept once expired (a used one expires like any other: its link is dead either way), so that
+# a link opened again within a day still says "already used" or "expired" rather than "unknown"; retention then
+# deletes it (`domain.services.retention.prune_spent_authorizations`).
+KEPT_AFTER_EXPIRY = timedelta(days=1)
 STATE_BYTES = 32
 
 
@@ -87,6 +91,11 @@ class AuthorizationRequest:
             shop_id=shop_id,
         )
         return request, state
+
+    def may_be_pruned(self, expired_before: datetime) -> bool:
+        """Whether retention may delete it: it expired before `expired_before` (no state can be spent after its
+        expiry, so nothing reads the row any more but to word the refusal)."""
+        return self.expires_at < expired_before
 
     def consume(self, now: datetime, merchant_id: str | None = None) -> None:
         """Spend the state: by its merchant (when the caller is known), once, before it expires; else INVALID_STATE.

@@ -70,6 +70,11 @@ class AuthorizationRequestRepository(Protocol):
         """Record `used_at` only if nobody used it first; False when a concurrent completion won."""
         ...
 
+    async def delete_expired(self, expired_before: datetime, limit: int) -> int:
+        """Delete at most `limit` requests that expired before the given time (used or not), soonest expired first;
+        returns how many (`AuthorizationRequest.may_be_pruned`)."""
+        ...
+
 
 class SyncTaskRepository(Protocol):
     """Sync tasks. `add` raises SYNC_ALREADY_RUNNING when the shop has an active task of that kind."""
@@ -93,6 +98,12 @@ class SyncTaskRepository(Protocol):
 
     async def fold_empty_polls(self, shop_id: str, kind: SyncKind, keep: int) -> int:
         """Delete the shop's finished SCHEDULED tasks of `kind` that found nothing, but the newest `keep`."""
+        ...
+
+    async def delete_finished(self, finished_before: datetime, limit: int) -> int:
+        """Delete at most `limit` tasks that `SyncTask.may_be_pruned` allows (finished before the given time and
+        superseded by a newer task of their shop, kind and role), soonest finished first; returns how many. Never
+        a QUEUED or RUNNING one."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -43,6 +44,44 @@ class SyncTaskStatus(StrEnum):
 
 
 ACTIVE_STATUSES = (SyncTaskStatus.QUEUED, SyncTaskStatus.RUNNING)
+TERMINAL_STATUSES = tuple(status for status in SyncTaskStatus if status.is_terminal)
+IMPORT_TRIGGERS = tuple(trigger for trigger in SyncTrigger if trigger is not SyncTrigger.SCHEDULED)
+
+
+class RetentionRole(StrEnum):
+    """What a finished task may still be read for besides the Task Center's history. Retention (`may_be_pruned`)
+    keeps, per shop and kind, the newest task of each role, so that every reader of "the newest such task" finds
+    the row it finds today:
+
+    - every finished task: the newest task of a shop and kind is its current state (the Task Center,
+      `syncTaskUpdated`'s first message, `adapters.db.latest_tasks`), and the newest finished one says whether
+      the kind's syncs are failing (`SYNC_FAILING`, `adapters.db.shop_facts`): FINISHED (FAILED, CANCELLED) is
+      superseded by any newer finished task;
+    - IMPORT, a SUCCEEDED import: where the first poll of its kind starts while the shop has no poll cursor yet
+      (`domain.polling.initial_cursor`, through `SyncTaskRepository.last_succeeded`); superseded by a newer one;
+    - POLL, a SUCCEEDED poll that found nothing (`last_succeeded` of polls): superseded by any newer SUCCEEDED poll;
+    - CHANGES_FOUND, a SUCCEEDED poll that created or updated records: when polls last found a change, which
+      `WEBHOOKS_SILENT` compares with the last webhook (`domain.attention`, `adapters.db.shop_facts`); superseded
+      by a newer one (and it supersedes the POLL ones older than it).
+    """
+
+    FINISHED = "FINISHED"
+    IMPORT = "IMPORT"
+    POLL = "POLL"
+    CHANGES_FOUND = "CHANGES_FOUND"
+
+    @property
+    def stand_ins(self) -> frozenset[RetentionRole]:
+        """The roles of the newer tasks that supersede a task of this role."""
+        return _STAND_INS[self]
+
+
+_STAND_INS = {
+    RetentionRole.FINISHED: frozenset(RetentionRole),
+    RetentionRole.IMPORT: frozenset({RetentionRole.IMPORT}),
+    RetentionRole.POLL: frozenset({RetentionRole.POLL, RetentionRole.CHANGES_FOUND}),
+    RetentionRole.CHANGES_FOUND: frozenset({RetentionRole.CHANGES_FOUND}),
+}
 
 
 def task_progress(status: SyncTaskStatus, processed: int, total: int | None) -> float | None:
@@ -253,6 +292,44 @@ class SyncTask:
     def found_nothing(self) -> bool:
         """Nothing created, changed or failed: an empty poll, which the Task Center keeps only a few of."""
         return self.created == 0 and self.updated == 0 and self.failed == 0
+
+    @property
+    def found_changes(self) -> bool:
+        """Created or updated records (failures aside): what `WEBHOOKS_SILENT` counts of a poll."""
+        return self.created > 0 or self.updated > 0
+
+    @property
+    def retention_role(self) -> RetentionRole:
+        """The role retention keeps the newest task of (see `RetentionRole`). Meaningful once finished."""
+        if self.status is not SyncTaskStatus.SUCCEEDED:
+            return RetentionRole.FINISHED
+        if self.trigger is not SyncTrigger.SCHEDULED:
+            return RetentionRole.IMPORT
+        return RetentionRole.CHANGES_FOUND if self.found_changes else RetentionRole.POLL
+
+    def superseded_by(self, newer: SyncTask) -> bool:
+        """Whether `newer` stands in for this task everywhere a finished task is read: both finished, same shop
+        and kind, `newer` created and finished strictly later, and of a role that stands in for this one's
+        (`RetentionRole.stand_ins`). A QUEUED or RUNNING task supersedes nothing (the newest finished task still
+        says how the last sync ended), and equal times supersede nothing either (a reader ordering by them may
+        pick either row)."""
+        if not (self.status.is_terminal and newer.status.is_terminal):
+            return False
+        if self.finished_at is None or newer.finished_at is None:
+            return False
+        if (newer.shop_id, newer.kind) != (self.shop_id, self.kind):
+            return False
+        if newer.created_at <= self.created_at or newer.finished_at <= self.finished_at:
+            return False
+        return newer.retention_role in self.retention_role.stand_ins
+
+    def may_be_pruned(self, finished_before: datetime, others: Iterable[SyncTask]) -> bool:
+        """Whether retention may delete this task: finished before `finished_before` and superseded by one of
+        `others` (see `superseded_by`). Never a QUEUED or RUNNING task, however old, nor the newest task of any
+        role of its shop and kind: the Task Center, the polls and the shop's attention still read those."""
+        if not self.status.is_terminal or self.finished_at is None or self.finished_at >= finished_before:
+            return False
+        return any(self.superseded_by(other) for other in others)
 
     @property
     def wrote_many_rows(self) -> bool:

@@ -223,8 +223,10 @@ class FakeSyncTaskRepository:
         self._added: list[SyncTask] = []
 
     async def add(self, task: SyncTask) -> None:
-        if await self.active(task.shop_id, task.kind) is not None or any(
-            t.shop_id == task.shop_id and t.kind is task.kind for t in self._added
+        # As the partial unique index: one ACTIVE task per shop and kind; finished ones are not counted.
+        if task.is_active and (
+            await self.active(task.shop_id, task.kind) is not None
+            or any(t.shop_id == task.shop_id and t.kind is task.kind and t.is_active for t in self._added)
         ):
             raise DomainError(ErrorCode.SYNC_ALREADY_RUNNING, "already running")
         kept = copy.deepcopy(task)
@@ -293,6 +295,16 @@ class FakeSyncTaskRepository:
 
         self._s.ops.append(apply)
         return len(doomed)
+
+    async def delete_finished(self, finished_before: datetime, limit: int) -> int:
+        tasks = self._s.store.tasks
+        found = sorted(
+            (t for t in tasks.values() if t.may_be_pruned(finished_before, tasks.values())),
+            key=lambda t: t.finished_at or t.created_at,
+        )[:limit]
+        for task in found:
+            self._s.ops.append(lambda task_id=task.id: tasks.pop(task_id, None))
+        return len(found)
 
 
 class FakeCatalogRepository:
@@ -363,6 +375,14 @@ class FakeAuthorizationRepository:
         used_at = request.used_at
         self._s.ops.append(lambda: setattr(stored, "used_at", used_at))
         return True
+
+    async def delete_expired(self, expired_before: datetime, limit: int) -> int:
+        requests = self._s.store.authorizations
+        expired = [r for r in requests.values() if r.may_be_pruned(expired_before)]
+        found = sorted(expired, key=lambda r: r.expires_at)[:limit]
+        for request in found:
+            self._s.ops.append(lambda digest=request.state_digest: requests.pop(digest, None))
+        return len(found)
 
 
 class FakeWebhookEventRepository:

@@ -4,7 +4,8 @@ Async engines and HTTP clients belong to the loop they were made on; async actor
 `AsyncIO` middleware starts, so everything is created there, lazily on first use (a message may arrive before
 `after_worker_boot` ran) and eagerly after boot so that a bad setting shows at start-up. The periodic sweep of
 stale tasks runs here too (with the in-memory StubBroker it first re-enqueues everything a crash left active), and
-so does the webhook inbox's retention: settled events older than `SHOPBRIDGE_WEBHOOK_RETENTION` are deleted.
+so does retention: settled webhook events older than `SHOPBRIDGE_WEBHOOK_RETENTION`, finished sync tasks older than
+`SHOPBRIDGE_TASK_RETENTION` (but the newest of each shop and kind) and spent OAuth requests are deleted.
 
 Shutdown (SIGTERM to a worker process, or the API process stopping its embedded pool) is one path: new runs are
 refused, running ones cancelled (their work is checkpointed: each batch commits with its checkpoint), and the
@@ -26,9 +27,10 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import dramatiq
@@ -54,6 +56,7 @@ from domain.services.intake import IntakeDeps, resume_pending_events
 from domain.services.inventory_push import PushDeps
 from domain.services.inventory_reconcile import inventory_tick
 from domain.services.polling import schedule_tick
+from domain.services.retention import prune_finished_tasks, prune_spent_authorizations
 from domain.services.sync import resume_stale_tasks
 from domain.services.webhook_registration import resume_webhook_registrations
 from domain.shops import Shop, TokenSet
@@ -324,13 +327,38 @@ class Resources(Middleware):
             await self._prune(resources)
 
     async def _prune(self, resources: WorkerResources) -> None:
-        """Delete settled webhook events older than `SHOPBRIDGE_WEBHOOK_RETENTION` (`prune_settled_events`): every
-        process's sweep does, each batch its own short transaction; two at once take different rows."""
-        deps, retention = resources.sync, timedelta(seconds=self.settings.webhook_retention_seconds)
-        try:
-            metrics.webhook_events_pruned(await prune_settled_events(deps.uow_factory, deps.clock, retention))
-        except Exception as exc:
-            _will_retry("webhook retention sweep", exc)
+        """Retention (`domain.services.retention`): delete settled webhook events older than
+        `SHOPBRIDGE_WEBHOOK_RETENTION`, finished sync tasks older than `SHOPBRIDGE_TASK_RETENTION` (but the newest
+        of each shop and kind) and OAuth requests a day past their expiry. Every process's sweep does, each batch
+        its own short transaction; two at once take different rows. A table that fails leaves the others to go
+        on, but for a database outage, which the next turn tries again once (one line per turn, not one a table)."""
+        deps, settings = resources.sync, self.settings
+        webhook_retention = timedelta(seconds=settings.webhook_retention_seconds)
+        task_retention = timedelta(seconds=settings.task_retention_seconds)
+        prunes: list[tuple[str, Callable[[], Awaitable[int]], Callable[[int], None]]] = [
+            (
+                "webhook retention sweep",
+                partial(prune_settled_events, deps.uow_factory, deps.clock, webhook_retention),
+                metrics.webhook_events_pruned,
+            ),
+            (
+                "sync task retention sweep",
+                partial(prune_finished_tasks, deps.uow_factory, deps.clock, task_retention),
+                metrics.sync_tasks_pruned,
+            ),
+            (
+                "authorization request retention sweep",
+                partial(prune_spent_authorizations, deps.uow_factory, deps.clock),
+                metrics.authorization_requests_pruned,
+            ),
+        ]
+        for what, prune, record in prunes:
+            try:
+                record(await prune())
+            except Exception as exc:
+                _will_retry(what, exc)
+                if unavailable(exc):
+                    return
 
     async def shutdown(self) -> None:
         """Refuse new runs, cancel running ones, drain the loop, then close the resources; idempotent.

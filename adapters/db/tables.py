@@ -144,6 +144,7 @@ authorization_requests = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime),
+    Index(None, "expires_at"),  # retention: the requests expired longest ago (migration 0009)
 )
 
 products = Table(
@@ -269,6 +270,10 @@ sync_tasks = Table(
     ),
     Index(None, "merchant_id", "created_at", "id"),
     Index(None, "status", "heartbeat_at"),
+    # Retention (migration 0009): the tasks finished longest ago, and whether a newer finished task of the same
+    # shop, kind and role supersedes one (a probe per role: status and trigger before the time).
+    Index(None, "finished_at"),
+    Index(None, "shop_id", "kind", "status", "trigger", "created_at"),
 )
 
 # The polling backstop's per-shop, per-kind state (domain.polling.PollCursor); migration 0003.

@@ -5,27 +5,23 @@ else. Concurrent pushes share one transaction (`receive_notifications`), so the 
 SQLite, of taking the single write lock) is paid once per batch, not once per push; each push still waits for
 the commit that holds it.
 
-The inbox is also pruned (`prune_settled_events`): once an event is settled and older than the retention period,
-its row only served deduplication of TikTok's retries, which end about 15.5 hours after the first push
-(live-sync.md §2.2), and the `webhookEvents` history.
+The inbox is also pruned (`prune_settled_events`, by the loop every retention shares: `domain.services.retention`):
+once an event is settled and older than the retention period, its row only served deduplication of TikTok's
+retries, which end about 15.5 hours after the first push (live-sync.md §2.2), and the `webhookEvents` history.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
 from domain.clock import Clock
 from domain.intake import Notification, WebhookEvent
-from domain.ports import UnitOfWorkFactory
+from domain.ports import UnitOfWork, UnitOfWorkFactory
+from domain.services.retention import PRUNE_BATCH_SIZE, PRUNE_MAX_BATCHES, PRUNE_PAUSE_SECONDS, prune_in_batches
 
 log = logging.getLogger(__name__)
-
-PRUNE_BATCH_SIZE = 500  # events deleted per transaction: milliseconds of SQLite's single write lock
-PRUNE_MAX_BATCHES = 200  # per call: a backlog (the first sweep after an upgrade) is worked off over several sweeps
-PRUNE_PAUSE_SECONDS = 0.05  # between two batches: writers waiting for SQLite's lock (imports, the intake) go first
 
 
 async def receive_notifications(
@@ -75,20 +71,18 @@ async def prune_settled_events(
     """Delete settled events (PROCESSED, IGNORED, FAILED) received more than `retention` ago; returns how many.
 
     `batch_size` events per transaction, oldest first, at most `max_batches` transactions per call (the next call
-    goes on). A PENDING event is never deleted, however old: it is work still to do. Idempotent, and safe beside
-    another call (another process's sweep): each takes rows the other has not, or finds them gone.
+    goes on: `domain.services.retention.prune_in_batches`). A PENDING event is never deleted, however old: it is
+    work still to do. Idempotent, and safe beside another call (another process's sweep): each takes rows the
+    other has not, or finds them gone.
     """
     cutoff = clock.now() - retention
-    deleted = 0
-    for batch in range(max_batches):
-        if batch:
-            await asyncio.sleep(pause_seconds)
-        async with uow_factory() as uow:
-            count = await uow.webhook_events.delete_settled(cutoff, batch_size)
-            await uow.commit()
-        deleted += count
-        if count < batch_size:
-            break
+
+    async def delete_batch(uow: UnitOfWork, limit: int) -> int:
+        return await uow.webhook_events.delete_settled(cutoff, limit)
+
+    deleted = await prune_in_batches(
+        uow_factory, delete_batch, batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds
+    )
     if deleted:
         log.info("pruned %d settled webhook event(s) received before %s", deleted, cutoff.isoformat())
     return deleted

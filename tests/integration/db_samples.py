@@ -16,7 +16,7 @@ from adapters.db.tables import SHOP_OWNED_TABLES, shops
 from adapters.db.uow import SqlUnitOfWork
 from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.shops import Region, Shop, TokenSet
-from domain.sync import SyncKind, SyncTask, SyncTrigger
+from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -95,6 +95,24 @@ def make_order(
 
 def make_task(shop: Shop, kind: SyncKind = SyncKind.PRODUCTS, created_at: datetime = NOW) -> SyncTask:
     return SyncTask.queue(shop.id, shop.merchant_id, kind, SyncTrigger.MANUAL, created_at)
+
+
+def make_task_as(
+    shop: Shop,
+    kind: SyncKind,
+    trigger: SyncTrigger,
+    status: SyncTaskStatus,
+    days_ago: float,
+    now: datetime = NOW,
+    **counts: int,
+) -> SyncTask:
+    """A task in `status`, created `days_ago` days before `now`; a finished one ran for five minutes."""
+    created_at = now - timedelta(days=days_ago)
+    finished_at = created_at + timedelta(minutes=5) if status.is_terminal else None
+    return SyncTask(
+        id=uuid.uuid4().hex, shop_id=shop.id, merchant_id=shop.merchant_id, kind=kind, trigger=trigger,
+        status=status, created_at=created_at, finished_at=finished_at, **counts,
+    )  # fmt: skip
 
 
 async def add_shop(uow_factory: Callable[[], SqlUnitOfWork], shop: Shop) -> Shop:

@@ -19,9 +19,9 @@ from domain.intake import Notification, WebhookEvent
 from domain.polling import PollCursor
 from domain.ports import ConcurrentUpdateError, ShopGoneError
 from domain.shops import Region
-from domain.sync import SyncKind, SyncTaskStatus
+from domain.sync import SyncKind, SyncTaskStatus, SyncTrigger
 from tests.integration.contract import UowFactory, uows
-from tests.integration.db_samples import NOW, make_product, make_shop, make_task
+from tests.integration.db_samples import NOW, make_product, make_shop, make_task, make_task_as
 
 __all__ = ["uows"]  # the fixture, imported so that pytest finds it
 
@@ -173,6 +173,67 @@ async def test_one_active_task_per_shop_and_kind_and_a_delete_cancels_them(uows:
     async with uows() as uow:
         assert await uow.sync_tasks.get(running.id) is None
         assert await uow.sync_tasks.update(after) is False
+
+
+async def test_retention_deletes_finished_tasks_only_once_superseded_oldest_first_and_at_commit(
+    uows: UowFactory,
+) -> None:
+    # given a shop's products tasks, all past a retention of 30 days (a cancel, an import, a failure, the last
+    # import, a task still running), and two failed orders polls that finished at the same instant
+    shop = await _added(uows)
+    products, orders, manual = SyncKind.PRODUCTS, SyncKind.ORDERS, SyncTrigger.MANUAL
+    tasks = {
+        "cancel": make_task_as(shop, products, manual, SyncTaskStatus.CANCELLED, 70),
+        "first import": make_task_as(shop, products, manual, SyncTaskStatus.SUCCEEDED, 60),
+        "failure": make_task_as(shop, products, manual, SyncTaskStatus.FAILED, 50),
+        "last import": make_task_as(shop, products, manual, SyncTaskStatus.SUCCEEDED, 45),
+        "running": make_task_as(shop, products, manual, SyncTaskStatus.RUNNING, 35),
+        "twin": make_task_as(shop, orders, SyncTrigger.SCHEDULED, SyncTaskStatus.FAILED, 60),
+        "other twin": make_task_as(shop, orders, SyncTrigger.SCHEDULED, SyncTaskStatus.FAILED, 60),
+    }
+    async with uows() as uow:
+        for task in tasks.values():
+            await uow.sync_tasks.add(task)
+        await uow.commit()
+    before = NOW - timedelta(days=30)
+    # when one task may go: the soonest finished that a newer one supersedes, and nothing until the commit
+    async with uows() as uow:
+        assert await uow.sync_tasks.delete_finished(before, 1) == 1
+    async with uows() as uow:
+        assert await uow.sync_tasks.get(tasks["cancel"].id) is not None
+        assert await uow.sync_tasks.delete_finished(before, 1) == 1
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.sync_tasks.get(tasks["cancel"].id) is None
+        # then the rest that is superseded goes; nothing finished after the time given is looked at
+        assert await uow.sync_tasks.delete_finished(NOW - timedelta(days=100), 10) == 0
+        assert await uow.sync_tasks.delete_finished(before, 10) == 2
+        await uow.commit()
+    async with uows() as uow:
+        kept = {name for name, task in tasks.items() if await uow.sync_tasks.get(task.id) is not None}
+    # and the newest import of its role, the running task and the twins (neither finished after the other) stay
+    assert kept == {"last import", "running", "twin", "other twin"}
+
+
+async def test_retention_deletes_authorization_requests_that_expired_before_the_time(uows: UowFactory) -> None:
+    expired, pending = (
+        AuthorizationRequest(
+            state_digest=digit * 64, merchant_id="merchant-a", purpose=AuthorizationPurpose.CONNECT,
+            region=Region.US, name="Mine", created_at=at, expires_at=at + timedelta(minutes=30),
+        )
+        for digit, at in (("a", NOW - timedelta(days=2)), ("b", NOW))
+    )  # fmt: skip
+    async with uows() as uow:
+        await uow.authorizations.add(expired)
+        await uow.authorizations.add(pending)
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.authorizations.delete_expired(NOW - timedelta(days=1), 10) == 1
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.authorizations.get(expired.state_digest) is None
+        assert await uow.authorizations.get(pending.state_digest) is not None
+        assert await uow.authorizations.delete_expired(NOW - timedelta(days=1), 10) == 0
 
 
 async def test_a_poll_cursor_only_moves_forward_and_needs_its_shop(uows: UowFactory) -> None:

@@ -24,7 +24,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0008_webhook_retention"
+HEAD = "0009_task_retention"
 
 
 def _assert_migrates_to_head(url: str) -> None:

@@ -109,6 +109,11 @@ def test_numbers_are_checked(tmp_path: Path) -> None:
         ("SHOPBRIDGE_WEBHOOK_RETENTION", "0", "got 0"),
         ("SHOPBRIDGE_WEBHOOK_RETENTION", "31536001", "to 31536000 seconds (365 days), got 31536001"),
         ("SHOPBRIDGE_WEBHOOK_RETENTION", "7d", "must be an integer, got '7d'"),
+        # a finished task is kept a day at least (a failure must be seen), a year at most
+        ("SHOPBRIDGE_TASK_RETENTION", "3600", "must be from 86400 (1 day: a failed sync stays in the Task Center"),
+        ("SHOPBRIDGE_TASK_RETENTION", "-1", "got -1"),
+        ("SHOPBRIDGE_TASK_RETENTION", "31536001", "to 31536000 seconds (365 days), got 31536001"),
+        ("SHOPBRIDGE_TASK_RETENTION", "30d", "must be an integer, got '30d'"),
         # the embedded sandbox's data per shop: beyond the bound a shop takes gigabytes (sandbox/config.py)
         ("SHOPBRIDGE_SANDBOX_PRODUCTS", "10000000", "must be an integer from 0 to 100000, got 10000000"),
         ("SHOPBRIDGE_SANDBOX_PRODUCTS", "100001", "must be an integer from 0 to 100000, got 100001"),
@@ -137,6 +142,13 @@ def test_settled_webhook_events_are_kept_seven_days_unless_set(tmp_path: Path) -
     for seconds in ("86400", "2592000", "31536000"):
         settings = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_WEBHOOK_RETENTION": seconds})
         assert settings.webhook_retention_seconds == int(seconds)
+
+
+def test_finished_sync_tasks_are_kept_thirty_days_unless_set(tmp_path: Path) -> None:
+    assert load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)}).task_retention_seconds == 2_592_000
+    for seconds in ("86400", "604800", "31536000"):
+        settings = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_TASK_RETENTION": seconds})
+        assert settings.task_retention_seconds == int(seconds)
 
 
 def test_the_sandbox_data_bounds_are_the_sandboxs_own(tmp_path: Path) -> None:

@@ -1,12 +1,15 @@
-"""SqlAuthorizationRequestRepository: pending OAuth requests by state digest; `mark_used` is a conditional UPDATE."""
+"""SqlAuthorizationRequestRepository: pending OAuth requests by state digest; `mark_used` is a conditional UPDATE.
+Retention deletes them a day after they expired (`delete_expired`)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.db.retention import delete_oldest
 from adapters.db.tables import authorization_requests as requests
 from domain.authorization import AuthorizationPurpose, AuthorizationRequest
 from domain.clock import Clock, SystemClock
@@ -61,3 +64,14 @@ class SqlAuthorizationRequestRepository:
             .values(used_at=request.used_at or self._clock.now())
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def delete_expired(self, expired_before: datetime, limit: int) -> int:
+        # Soonest expired first through the `expires_at` index (migration 0009), a batch no other sweep holds.
+        return await delete_oldest(
+            self._session,
+            requests,
+            "state_digest",
+            lambda rows: rows.c.expires_at < expired_before,
+            lambda rows: rows.c.expires_at,
+            limit,
+        )

@@ -1,23 +1,44 @@
-"""SqlSyncTaskRepository: sync task rows; a partial unique index allows one active task per shop and kind."""
+"""SqlSyncTaskRepository: sync task rows; a partial unique index allows one active task per shop and kind.
+
+Retention (`delete_finished`) deletes finished tasks past `SHOPBRIDGE_TASK_RETENTION` that a newer task of their
+shop, kind and role supersedes: `SyncTask.may_be_pruned` in SQL, one correlated EXISTS per role, each a probe of
+the `(shop_id, kind, status, trigger, created_at)` index (migration 0009). The newest task of each role is never
+superseded, and a task standing in for one that stands in for another stands in for that one too: two sweeps at
+once never leave a role without its newest task.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, FromClause, and_, delete, func, insert, literal, not_, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.errors import is_unique_violation
+from adapters.db.retention import delete_oldest
 from adapters.db.rows import sync_task_fields
 from adapters.db.tables import ACTIVE_TASK_UNIQUE, sync_tasks
 from domain.errors import DomainError, ErrorCode
-from domain.sync import ACTIVE_STATUSES, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from domain.sync import (
+    ACTIVE_STATUSES,
+    IMPORT_TRIGGERS,
+    TERMINAL_STATUSES,
+    RetentionRole,
+    SyncKind,
+    SyncTask,
+    SyncTaskStatus,
+    SyncTrigger,
+)
 
 _ACTIVE = [status.value for status in ACTIVE_STATUSES]
+_TERMINAL = [status.value for status in TERMINAL_STATUSES]
+_IMPORT_TRIGGERS = [trigger.value for trigger in IMPORT_TRIGGERS]
 _SCHEDULED = SyncTrigger.SCHEDULED.value
+_SUCCEEDED = SyncTaskStatus.SUCCEEDED.value
+_UNSUCCESSFUL = [status for status in _TERMINAL if status != _SUCCEEDED]
 
 
 class SqlSyncTaskRepository:
@@ -127,6 +148,58 @@ class SqlSyncTaskRepository:
             delete(sync_tasks).where(empty, sync_tasks.c.id.not_in(kept.scalar_subquery()))
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def delete_finished(self, finished_before: datetime, limit: int) -> int:
+        # Soonest finished first through the `finished_at` index, a batch no other sweep holds.
+        def prunable(tasks: FromClause) -> ColumnElement[bool]:
+            return _prunable(tasks, finished_before)
+
+        return await delete_oldest(self._session, sync_tasks, "id", prunable, lambda tasks: tasks.c.finished_at, limit)
+
+
+def _in_role(tasks: FromClause, role: RetentionRole) -> ColumnElement[bool]:
+    """The rows of `tasks` (finished ones) whose `SyncTask.retention_role` is `role`; triggers and statuses are
+    listed, so that the `(shop_id, kind, status, trigger, created_at)` index finds them."""
+    t = tasks.c
+    if role is RetentionRole.FINISHED:
+        return t.status.in_(_UNSUCCESSFUL)
+    if role is RetentionRole.IMPORT:
+        return and_(t.status == _SUCCEEDED, t.trigger.in_(_IMPORT_TRIGGERS))
+    found_changes = or_(t.created > 0, t.updated > 0)
+    return and_(
+        t.status == _SUCCEEDED,
+        t.trigger == _SCHEDULED,
+        found_changes if role is RetentionRole.CHANGES_FOUND else not_(found_changes),
+    )
+
+
+def _standing_in_for(newer: FromClause, role: RetentionRole) -> ColumnElement[bool]:
+    """The rows of `newer` whose role is among `role.stand_ins`, written as one indexable condition."""
+    n = newer.c
+    if role is RetentionRole.FINISHED:
+        return n.status.in_(_TERMINAL)
+    if role is RetentionRole.POLL:
+        return and_(n.status == _SUCCEEDED, n.trigger == _SCHEDULED)
+    return _in_role(newer, role)  # IMPORT and CHANGES_FOUND: only their own role stands in
+
+
+def _prunable(tasks: FromClause, finished_before: datetime) -> ColumnElement[bool]:
+    """`SyncTask.may_be_pruned` of the rows of `tasks` (the table or an alias): finished before the time and
+    superseded by a newer finished task of the same shop and kind whose role stands in for theirs."""
+    t = tasks.c
+
+    def superseded(role: RetentionRole) -> ColumnElement[bool]:
+        newer = sync_tasks.alias()
+        n = newer.c
+        same = [n.shop_id == t.shop_id, n.kind == t.kind, _standing_in_for(newer, role)]
+        later = [n.created_at > t.created_at, n.finished_at > t.finished_at]
+        return select(n.id).where(*same, *later).correlate(tasks).exists()
+
+    return and_(
+        t.status.in_(_TERMINAL),
+        t.finished_at < finished_before,
+        or_(*(and_(_in_role(tasks, role), superseded(role)) for role in RetentionRole)),
+    )
 
 
 def _to_row(task: SyncTask) -> dict[str, Any]:

@@ -12,11 +12,12 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import ColumnElement, FromClause, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.db.retention import delete_oldest
 from adapters.db.tables import shops, webhook_events
 from domain.intake import EventOutcome, WebhookEvent
 
@@ -118,25 +119,13 @@ class SqlWebhookEventRepository:
         return [shop_id for shop_id in (await self._session.execute(query)).scalars() if shop_id is not None]
 
     async def delete_settled(self, received_before: datetime, limit: int) -> int:
-        # Oldest first through the `received_at` index. PostgreSQL: SKIP LOCKED, so two sweeps at once take
-        # different rows instead of waiting on (or deadlocking over) each other's; SQLite has one writer and no
-        # FOR UPDATE (SQLAlchemy leaves it out). The outer WHERE repeats the condition: on PostgreSQL it is
-        # checked again on the row as it stands when deleted (a replay may have made it PENDING meanwhile).
-        settled = webhook_events.c.outcome != EventOutcome.PENDING.value
-        oldest = (
-            select(webhook_events.c.id)
-            .where(settled, webhook_events.c.received_at < received_before)
-            .order_by(webhook_events.c.received_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        # Oldest first through the `received_at` index, a batch no other sweep holds (`adapters.db.retention`).
+        def settled(events: FromClause) -> ColumnElement[bool]:
+            return and_(events.c.outcome != EventOutcome.PENDING.value, events.c.received_at < received_before)
+
+        return await delete_oldest(
+            self._session, webhook_events, "id", settled, lambda events: events.c.received_at, limit
         )
-        statement = delete(webhook_events).where(
-            webhook_events.c.id.in_(oldest.scalar_subquery()),
-            settled,
-            webhook_events.c.received_at < received_before,
-        )
-        result = await self._session.execute(statement)
-        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _to_row(event: WebhookEvent) -> dict[str, Any]:

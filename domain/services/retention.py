@@ -1,0 +1,107 @@
+"""Retention: rows nobody reads any more are deleted by the worker's sweep, in short batches, oldest first.
+
+One loop (`prune_in_batches`) for every table; what may go is each repository's `delete_*`, after the rule of its
+model: settled webhook events past `SHOPBRIDGE_WEBHOOK_RETENTION` (`domain.services.inbox.prune_settled_events`),
+finished sync tasks past `SHOPBRIDGE_TASK_RETENTION` but the newest of each role of each shop and kind
+(`SyncTask.may_be_pruned`), and OAuth requests a day past their expiry (`AuthorizationRequest.may_be_pruned`).
+
+Each batch is its own short transaction (milliseconds of SQLite's single write lock), with a pause between two
+so that writers waiting for that lock (imports, the webhook intake) go first; a call stops after `max_batches`,
+and the next sweep goes on with a backlog (the first sweep after an upgrade). Every call is idempotent and safe
+beside another process's: the repositories take rows no other sweep holds (PostgreSQL: FOR UPDATE SKIP LOCKED).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from domain.authorization import KEPT_AFTER_EXPIRY
+from domain.clock import Clock
+from domain.ports import UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+PRUNE_BATCH_SIZE = 500  # rows deleted per transaction: milliseconds of SQLite's single write lock
+PRUNE_MAX_BATCHES = 200  # per call: a backlog (the first sweep after an upgrade) is worked off over several sweeps
+PRUNE_PAUSE_SECONDS = 0.05  # between two batches: writers waiting for SQLite's lock (imports, the intake) go first
+
+DeleteBatch = Callable[[UnitOfWork, int], Awaitable[int]]
+"""Delete at most the given number of rows in the unit of work (oldest first); returns how many it deleted."""
+
+
+async def prune_in_batches(
+    uow_factory: UnitOfWorkFactory,
+    delete_batch: DeleteBatch,
+    *,
+    batch_size: int = PRUNE_BATCH_SIZE,
+    max_batches: int = PRUNE_MAX_BATCHES,
+    pause_seconds: float = PRUNE_PAUSE_SECONDS,
+) -> int:
+    """Run `delete_batch` in a transaction of its own each time until it deletes fewer than `batch_size` rows, at
+    most `max_batches` times; returns how many rows it deleted in all."""
+    deleted = 0
+    for batch in range(max_batches):
+        if batch:
+            await asyncio.sleep(pause_seconds)
+        async with uow_factory() as uow:
+            count = await delete_batch(uow, batch_size)
+            await uow.commit()
+        deleted += count
+        if count < batch_size:
+            break
+    return deleted
+
+
+async def prune_finished_tasks(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    retention: timedelta,
+    *,
+    batch_size: int = PRUNE_BATCH_SIZE,
+    max_batches: int = PRUNE_MAX_BATCHES,
+    pause_seconds: float = PRUNE_PAUSE_SECONDS,
+) -> int:
+    """Delete sync tasks that finished (SUCCEEDED, FAILED, CANCELLED) more than `retention` ago; returns how many.
+
+    Never a QUEUED or RUNNING task, and never the newest task of a role of its shop and kind (`RetentionRole`):
+    the Task Center's current state, the last finished sync, the last successful import and poll, and the last
+    poll that found a change stay, however old. Nothing else references a task's row (its checkpoint is in it).
+    """
+    cutoff = clock.now() - retention
+
+    async def delete_batch(uow: UnitOfWork, limit: int) -> int:
+        return await uow.sync_tasks.delete_finished(cutoff, limit)
+
+    deleted = await prune_in_batches(
+        uow_factory, delete_batch, batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds
+    )
+    if deleted:
+        log.info("pruned %d sync task(s) finished before %s", deleted, cutoff.isoformat())
+    return deleted
+
+
+async def prune_spent_authorizations(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    *,
+    kept_after_expiry: timedelta = KEPT_AFTER_EXPIRY,
+    batch_size: int = PRUNE_BATCH_SIZE,
+    max_batches: int = PRUNE_MAX_BATCHES,
+    pause_seconds: float = PRUNE_PAUSE_SECONDS,
+) -> int:
+    """Delete OAuth authorization requests (used or not) that expired more than `kept_after_expiry` ago; returns
+    how many. Their state can no longer be spent: a late redirect with it is INVALID_STATE either way."""
+    cutoff = clock.now() - kept_after_expiry
+
+    async def delete_batch(uow: UnitOfWork, limit: int) -> int:
+        return await uow.authorizations.delete_expired(cutoff, limit)
+
+    deleted = await prune_in_batches(
+        uow_factory, delete_batch, batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds
+    )
+    if deleted:
+        log.info("pruned %d authorization request(s) expired before %s", deleted, cutoff.isoformat())
+    return deleted
