@@ -1,12 +1,13 @@
 """The write side shared by every change of the pool: lock items, then ledger rows, counters, movements, dirty marks.
 
 A change is gathered in a `PoolWrite` (final ledger rows, counter deltas per item, movements) and written with a
-fixed number of statements whatever its size: one executemany upsert of the ledger rows, one executemany of
-arithmetic counter updates (`reserved = reserved + :d`, never read-modify-write), one insert of the movements and
-one outbox statement. The items are locked first, in id order (`SELECT ... FOR UPDATE` on PostgreSQL, as Saleor
-does, so that two writers never deadlock on them; SQLite's write transaction is exclusive already), and the
-ledger rows the change depends on are read only after that, so concurrent writers of the same item see each
-other's committed rows (live-sync.md §7.2).
+fixed number of statements whatever its size: one executemany upsert of the ledger rows, one statement of
+arithmetic counter updates (`reserved = reserved + :d`, never read-modify-write: an executemany on SQLite, one
+UPDATE joined to the deltas' arrays on PostgreSQL), one insert of the movements and one outbox statement. The
+items are locked first, in id order (`SELECT ... FOR UPDATE` on PostgreSQL, as Saleor does, so that two writers
+never deadlock on them; SQLite's write transaction is exclusive already), and the ledger rows the change depends on
+are read only after that, so concurrent writers of the same item see each other's committed rows (live-sync.md
+§7.2).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.db.lists import among
 from adapters.db.repositories.bulk import Record, columns, sqlite_executemany, sqlite_time, upsert_records
 from adapters.db.repositories.inventory.outbox import mark_push_dirty
-from adapters.db.tables import inventory_items, inventory_movements, order_line_stock
+from adapters.db.tables import UTCDateTime, inventory_items, inventory_movements, order_line_stock
 from domain.inventory.ledger import LedgerLine, LineState, StockEffect, Transition
 from domain.ports import PoolChange
 
@@ -38,6 +39,14 @@ _ADD_TO_COUNTERS = (
     "UPDATE inventory_items SET on_hand = on_hand + ?, reserved = reserved + ?, version = version + 1, "
     "updated_at = ? WHERE id = ?"
 )
+# PostgreSQL: the same for every item in one statement, the items (distinct) and their deltas as three arrays; the
+# items are locked already, so the order in which it updates them does not matter.
+_ADD_TO_COUNTERS_PG = text(
+    "UPDATE inventory_items AS i SET on_hand = i.on_hand + d.on_hand, reserved = i.reserved + d.reserved, "
+    "version = i.version + 1, updated_at = :now "
+    "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:on_hand AS INTEGER[]), CAST(:reserved AS INTEGER[])) "
+    "AS d(id, on_hand, reserved) WHERE i.id = d.id"
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 # The records written, built straight in their tables' column order (checked here, once, against the tables).
@@ -135,22 +144,14 @@ class PoolWrite:
             counters = [(self.deltas[item][0], self.deltas[item][1], when, item) for item in sorted(moved)]
             await sqlite_executemany(session, _ADD_TO_COUNTERS, counters)
         elif moved:
-            statement = (
-                update(inventory_items)
-                .where(inventory_items.c.id == bindparam("item_id"))
-                .values(
-                    on_hand=inventory_items.c.on_hand + bindparam("on_hand_delta"),
-                    reserved=inventory_items.c.reserved + bindparam("reserved_delta"),
-                    version=inventory_items.c.version + 1,
-                    updated_at=bindparam("now"),
-                )
-            )
-            params = [
-                {"item_id": item, "on_hand_delta": self.deltas[item][0], "reserved_delta": self.deltas[item][1],
-                 "now": self.now}
-                for item in sorted(moved)
-            ]  # fmt: skip
-            await session.execute(statement, params)
+            ids = sorted(moved)
+            params = {
+                "ids": ids,
+                "on_hand": [self.deltas[item][0] for item in ids],
+                "reserved": [self.deltas[item][1] for item in ids],
+                "now": self.now,
+            }
+            await session.execute(_ADD_TO_COUNTERS_PG, params)
         merchant_id, shop_id, now = self.merchant_id, self.shop_id, self.now
         movements = [
             (uuid.uuid4().hex, item, merchant_id, kind, on_hand, reserved, reason, shop_id, order_id, now)
