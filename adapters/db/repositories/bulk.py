@@ -159,6 +159,25 @@ async def _copy_upsert(session: AsyncSession, table_name: str, rows: Sequence[Re
     return []
 
 
+async def insert_records(session: AsyncSession, table_name: str, records: Sequence[Record]) -> None:
+    """Insert `records` (as `upsert_records` takes them) whose keys no row of `table_name` holds, nor can until the
+    caller's transaction ends: on PostgreSQL one COPY straight into the table (no temporary table, no ON CONFLICT;
+    a key there after all fails it), on SQLite `upsert_records`' statement. The same precondition as there: the
+    caller's transaction has begun."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await run_to_completion(_copy_insert(session, table_name, records))
+    else:
+        await upsert_records(session, table_name, records)
+
+
+async def _copy_insert(session: AsyncSession, table_name: str, rows: Sequence[Record]) -> None:
+    plan = _PLANS[table_name]
+    connection = await session.connection()
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    records = plan.records(rows, times_as_text=False)
+    await driver.copy_records_to_table(table_name, records=records, columns=plan.columns)
+
+
 async def sqlite_executemany(session: AsyncSession, sql: str, rows: Sequence[Sequence[Any]]) -> None:
     """SQLite: one driver-level executemany of `sql` (`?` placeholders) in the session's transaction, values as
     SQLite stores them (`sqlite_time` for times): none of SQLAlchemy's per-value processing."""

@@ -133,7 +133,10 @@ async def _apply_chunk(
         held = {i for i in (await session.execute(statements.held, params)).scalars() if i is not None}
         await lock_items(session, {item for item, _, _ in links.values()} | held)
     # (SQLite: the write transaction is exclusive from its first statement on: there is nothing to hold, and the
-    # rows read now stay as they are until commit.)
+    # rows read now stay as they are until commit.) A key without a row here gets none from another transaction
+    # before this one ends: only order batches insert ledger rows, and those of a shop take turns, each holding
+    # the lock on the shop's orders that the catalog upsert before it in the transaction took (a relink rewrites
+    # rows it read; a shop's delete waits on the shop row the upsert holds).
     time_of = _times(session)
     stored: dict[LedgerKey, LedgerLine] = {
         (order_id, line_id, component): LedgerLine(
@@ -154,7 +157,8 @@ async def _apply_chunk(
             in_seed, after_link = order_timing(created_at, counted_at, linked_at)
             move = transition(current, wanted, updated_at, item_id, units, in_seed, after_link)
             if move is not None:
-                write.line(key, sku_id, units if current is None else current.quantity, move)
+                # No stored row, and none can appear before commit (above): `flush` inserts it.
+                write.line(key, sku_id, units if current is None else current.quantity, move, new=current is None)
             if component != LINE_ITSELF:
                 stale |= _unlinked_bundle_row(stored, (order_id, line_id, LINE_ITSELF))
     if stale:
