@@ -140,7 +140,7 @@ class SqlCatalogRepository:
             # Writers of one shop's orders (or products) take turns: the rows carry two unique keys (the id, derived
             # from the TikTok id, and the TikTok id itself), and ON CONFLICT settles a race on one of them only, so two
             # writers inserting the same new order at once would otherwise fail on the other. Transaction-scoped.
-            await self._session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(table, shop_id)})
+            await hold_writers(self._session, table, shop_id)
         query = (
             select(shops.c.id, tiktok_id, table.c.fingerprint, table.c.updated_at)
             .select_from(
@@ -227,10 +227,13 @@ _CHILD_KEYS = {"skus": itemgetter(0), "line_items": itemgetter(0), "warehouse_st
 _UPDATED_AT = {"products": PRODUCT_VALUES.index("updated_at"), "orders": ORDER_VALUES.index("updated_at")}
 
 
-def _lock_key(table: Table, shop_id: str) -> int:
-    """The advisory lock of the writers of `table` for one shop: 64 bits of a digest of both names."""
+async def hold_writers(session: AsyncSession, table: Table, shop_id: str) -> None:
+    """PostgreSQL: wait for, then hold until commit, the turn of the writers of `table` (orders or products) for one
+    shop: a transaction-scoped advisory lock keyed by 64 bits of a digest of both names. Re-entrant: a transaction
+    holding it already goes on at once. (SQLite's write transactions are exclusive: never called there.)"""
     digest = hashlib.blake2b(f"catalog:{table.name}:{shop_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    key = int.from_bytes(digest, "big", signed=True)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _same(value: datetime) -> datetime:

@@ -26,8 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import NullType
 
 from adapters.db.lists import among, among_param, dialect_of, listed
+from adapters.db.repositories.catalog import hold_writers
 from adapters.db.repositories.inventory.writer import LedgerKey, PoolWrite, hold_shop_links, ledger_line, lock_items
 from adapters.db.tables import UTCDateTime, order_line_stock, shops, sku_links
+from adapters.db.tables import orders as orders_table
 from domain.catalog import Order
 from domain.inventory.items import MovementKind
 from domain.inventory.ledger import (
@@ -128,15 +130,17 @@ async def _apply_chunk(
     merchant_id, links = linked
     params = {"shop_id": shop_id, "orders": listed([o[0] for o in orders], dialect)}
     if dialect == "postgresql":
+        # The turn of the shop's order writers (held already when the catalog upsert ran in this transaction): a
+        # ledger key without a row here gets none from another transaction before this one ends, as only order
+        # batches insert ledger rows (a relink rewrites rows it read; a shop's delete waits on the shop row the
+        # upsert holds). `flush` then inserts those rows by COPY, no upsert.
+        await hold_writers(session, orders_table, shop_id)
         # Items of the stored rows too: a RESERVED line counts on the item it was applied to, whatever the link
         # says. Its rows are read again once the items are held, as concurrent writers of those items left them.
         held = {i for i in (await session.execute(statements.held, params)).scalars() if i is not None}
         await lock_items(session, {item for item, _, _ in links.values()} | held)
     # (SQLite: the write transaction is exclusive from its first statement on: there is nothing to hold, and the
-    # rows read now stay as they are until commit.) A key without a row here gets none from another transaction
-    # before this one ends: only order batches insert ledger rows, and those of a shop take turns, each holding
-    # the lock on the shop's orders that the catalog upsert before it in the transaction took (a relink rewrites
-    # rows it read; a shop's delete waits on the shop row the upsert holds).
+    # rows read now stay as they are until commit.)
     time_of = _times(session)
     stored: dict[LedgerKey, LedgerLine] = {
         (order_id, line_id, component): LedgerLine(
