@@ -38,6 +38,7 @@ from adapters.db.tables import (
     warehouse_stocks,
 )
 from adapters.tiktok import wire
+from adapters.tiktok.ratelimit import RateLimiter
 from adapters.tiktok.signing import sign
 from bench.harness import SandboxProcess
 from bench.limit_pool import OrderPool, ProductPool
@@ -68,12 +69,15 @@ class Target:
 
 
 class _Fetcher:
-    """Signed TikTok calls, the wire format of `adapters.tiktok.transport` without its retries and pacing."""
+    """Signed TikTok calls, the wire format of `adapters.tiktok.transport` without its retries; paced by the engine's
+    own `RateLimiter` when given one (benchmark 2), else as fast as the sandbox answers."""
 
-    def __init__(self, http: httpx.AsyncClient, target: Target) -> None:
-        self.http, self.target, self.requests = http, target, 0
+    def __init__(self, http: httpx.AsyncClient, target: Target, limiter: RateLimiter | None = None) -> None:
+        self.http, self.target, self.limiter, self.requests = http, target, limiter, 0
 
     async def call(self, path: str, query: dict[str, str], body: dict[str, Any], kind: type[Any]) -> Any:
+        if self.limiter is not None:
+            await self.limiter.acquire(self.target.cipher)
         content = json.dumps(body, separators=(",", ":")).encode()
         params = {
             "app_key": SandboxProcess.APP_KEY,
@@ -123,14 +127,16 @@ async def bare_import(
     batch_records: int = 2_000,
     queue_pages: int = 32,
     pool: bool = True,
+    rate: float | None = None,
 ) -> BareResult:
-    """Import `kind` ("products": one sequential scan; "orders": the given [ge, lt) slices concurrently)."""
+    """Import `kind` ("products": one sequential scan; "orders": the given [ge, lt) slices concurrently); `rate`:
+    requests/s the fetches are paced at by the engine's `RateLimiter` (its default headroom), None: unpaced."""
     db = Database(target.database_url)
     try:
         await _ensure_shop(db)
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
         async with httpx.AsyncClient(timeout=60, limits=limits) as http:
-            fetcher = _Fetcher(http, target)
+            fetcher = _Fetcher(http, target, None if rate is None else RateLimiter(rate))
             sources: Sequence[AsyncIterator[list[Any]]]
             build: Callable[..., Batch]
             postgres = db.dialect_name == "postgresql"

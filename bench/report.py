@@ -40,6 +40,8 @@ ROWS: list[Row] = [
      lambda r: f"{r['orders']}, {r['requests']} ({r['requests_429']})", "", None),
     ("2_budget", "2. ok requests/s under 50/s", lambda r: r["ok_requests_per_s"], ">= 45",
      lambda r: r["ok_requests_per_s"] >= 45),
+    ("2_budget", "2. limit loop's ok requests/s, same pages and pacing; sync / limit",
+     lambda r: f"{r['limit']['ok_requests_per_s']}; {_x(r['ratio_to_limit'])}", "", None),
     ("2_budget", "2. share answered 429", lambda r: f"{r['share_429']:.2%}", "< 1%", lambda r: r["share_429"] < 0.01),
     ("3_memory", "3. peak RSS MiB: small / large orders",
      lambda r: f"{r['small_peak_mib']} / {r['large_peak_mib']} ({r['small_orders']}/{r['large_orders']})", "", None),

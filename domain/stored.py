@@ -159,6 +159,8 @@ def store_order(
 
 
 def _components(items: list[Row], components: Iterable[ComponentIn]) -> tuple[Row, ...]:
+    if not components:  # most orders: no bundle line
+        return ()
     line_ids = {item[0] for item in items}
     rows = []
     for line_id, sku_id, sku_count, seller_sku in components:

@@ -10,7 +10,7 @@ lists, pages) raise `UnexpectedResponseError`: those are not one bad record but 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from msgspec import Raw
@@ -35,9 +35,12 @@ def _envelope_shape(data: Raw, kind: type[T], what: str) -> T:
         raise UnexpectedResponseError(f"{what}: {exc}") from None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _when(seconds: int, what: str) -> datetime:
     try:
-        return datetime.fromtimestamp(seconds, UTC)
+        return _EPOCH + timedelta(seconds=seconds)
     except (OverflowError, OSError, ValueError):
         raise InvalidRecord(f"{what} is not a Unix time: {seconds}") from None
 

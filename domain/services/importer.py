@@ -59,6 +59,10 @@ from domain.sync import (
 
 log = logging.getLogger(__name__)
 
+# Tuples: `StoredOrder | Order` would build a union at every isinstance, twice or more per imported record.
+_ORDER_TYPES = (StoredOrder, Order)
+_PRODUCT_TYPES = (StoredProduct, Product)
+
 
 @dataclass(frozen=True, slots=True)
 class SyncOptions:
@@ -242,14 +246,14 @@ _Upsert = Callable[[UnitOfWork, "SyncDeps", str, list[object]], Awaitable[Upsert
 
 
 async def _upsert_products(uow: UnitOfWork, deps: SyncDeps, shop_id: str, records: list[object]) -> UpsertCounts:
-    products = [r for r in records if isinstance(r, StoredProduct | Product)]
+    products = [r for r in records if isinstance(r, _PRODUCT_TYPES)]
     counts = await uow.catalog.upsert_products(shop_id, products)
     await inventory.pool_products(uow, deps.queue, deps.events, shop_id, products)  # same transaction
     return counts
 
 
 async def _upsert_orders(uow: UnitOfWork, deps: SyncDeps, shop_id: str, records: list[object]) -> UpsertCounts:
-    orders = [r for r in records if isinstance(r, StoredOrder | Order)]
+    orders = [r for r in records if isinstance(r, _ORDER_TYPES)]
     counts = await uow.catalog.upsert_orders(shop_id, orders)
     await inventory.pool_orders(uow, deps.queue, deps.events, shop_id, orders)  # same transaction
     return counts
@@ -292,9 +296,9 @@ def _split(items: Sequence[object]) -> tuple[list[object], list[RecordFailure], 
     for item in items:
         if isinstance(item, RecordFailure):
             failures.append(item)
-        elif isinstance(item, StoredProduct | Product):
+        elif isinstance(item, _PRODUCT_TYPES):
             by_id[item.tiktok_product_id] = item
-        elif isinstance(item, StoredOrder | Order):
+        elif isinstance(item, _ORDER_TYPES):
             by_id[item.tiktok_order_id] = item
     duplicates = len(items) - len(failures) - len(by_id)
     return list(by_id.values()), failures, duplicates

@@ -27,6 +27,7 @@ from domain.stored import OrderRecord, StoredOrder
 from domain.sync import RecordFailure, SyncTask
 
 SEEN_IDS_CAP = 500
+_ORDER_TYPES = (StoredOrder, Order)  # a tuple: `StoredOrder | Order` would build a union at every isinstance
 CREATE_TIME = "create_time"
 UPDATE_TIME = "update_time"
 # One page of orders in [ge, lt) of the slice's time field, ascending: (page_size, page_token, ge, lt) -> page.
@@ -45,9 +46,6 @@ class OrderSlice:
     done: bool = False
     by: str = CREATE_TIME  # the time field the window and the resume point are on
 
-    def _time_of(self, order: OrderRecord) -> int:
-        return _seconds(order.updated_at if self.by == UPDATE_TIME else order.created_at)
-
     @property
     def fresh(self) -> bool:
         return self.resume_ge == self.ge and not self.seen
@@ -56,34 +54,43 @@ class OrderSlice:
         """The slice once `page` is stored. `first_of_run`: the first page this run fetched for the slice.
 
         Orders the slice already stored (see `news`) do not move it: a page TikTok repeats never moves it back."""
-        orders = [item for item in self.news(page.items) if isinstance(item, StoredOrder | Order)]
+        return self._after(page, self._news(page.items)[1], first_of_run)
+
+    def news(self, items: Sequence[OrderRecord | RecordFailure]) -> list[OrderRecord | RecordFailure]:
+        """The page without the orders this slice already stored: before `resume_ge` in the slice's time field
+        (pages come oldest first), or at it and in `seen` (the overlap of a resume, or a page TikTok answered
+        again)."""
+        return self._news(items)[0]
+
+    def _news(
+        self, items: Sequence[OrderRecord | RecordFailure]
+    ) -> tuple[list[OrderRecord | RecordFailure], list[tuple[int, OrderRecord]]]:
+        """`news`, and the orders among them with their second in the slice's time field: read once an order
+        (`slice_pages` hands both to `_after`)."""
+        seen, resume_ge, by_update = set(self.seen), self.resume_ge, self.by == UPDATE_TIME
+        news: list[OrderRecord | RecordFailure] = []
+        orders: list[tuple[int, OrderRecord]] = []
+        for item in items:
+            if isinstance(item, _ORDER_TYPES):
+                second = _seconds(item.updated_at if by_update else item.created_at)
+                if second < resume_ge or (second == resume_ge and item.tiktok_order_id in seen):
+                    continue
+                orders.append((second, item))
+            news.append(item)
+        return news, orders
+
+    def _after(self, page: Page[OrderRecord], orders: list[tuple[int, OrderRecord]], first_of_run: bool) -> OrderSlice:
+        """`after_page`, given the page's new orders with their seconds (`_news`)."""
         resume_ge, seen = self.resume_ge, self.seen
         if orders:
-            last = max(self._time_of(order) for order in orders)
-            at_last = tuple(order.tiktok_order_id for order in orders if self._time_of(order) == last)
+            last = max(second for second, _ in orders)
+            at_last = tuple(order.tiktok_order_id for second, order in orders if second == last)
             seen = (seen + at_last if last == resume_ge else at_last)[-SEEN_IDS_CAP:]
             resume_ge = last
         total = self.total
         if total is None and first_of_run and self.fresh:
             total = page.total_count
         return replace(self, resume_ge=resume_ge, seen=seen, total=total, done=not page.next_page_token)
-
-    def news(self, items: Sequence[OrderRecord | RecordFailure]) -> list[OrderRecord | RecordFailure]:
-        """The page without the orders this slice already stored: before `resume_ge` in the slice's time field
-        (pages come oldest first), or at it and in `seen` (the overlap of a resume, or a page TikTok answered
-        again)."""
-        seen = set(self.seen)
-        return [
-            item
-            for item in items
-            if not (
-                isinstance(item, StoredOrder | Order)
-                and (
-                    (second := self._time_of(item)) < self.resume_ge
-                    or (second == self.resume_ge and item.tiktok_order_id in seen)
-                )
-            )
-        ]
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -156,8 +163,8 @@ async def slice_pages(search: SliceSearch, plan: list[OrderSlice], index: int, p
     while not state.done:
         page = await search(page_size, token, start.resume_ge, start.lt)
         guard.check_page([_record_id(item) for item in page.items], page.next_page_token)
-        items = state.news(page.items)
-        state = state.after_page(page, first_of_run=token is None)
+        items, orders = state._news(page.items)
+        state = state._after(page, orders, first_of_run=token is None)
         sent, token = token, page.next_page_token or None
         yield Chunk(items, partial(mark_slice, plan, index, state))
         guard.advance(sent, token)  # the last page (no token, so `state.done`) ends the loop

@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Column, Table, and_, delete, select, text
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.errors import ShopGoneError, is_foreign_key_violation
 from adapters.db.lists import among
-from adapters.db.repositories.bulk import Record, columns, upsert_records
+from adapters.db.repositories.bulk import Record, columns, sqlite_time, upsert_records
 from adapters.db.tables import line_items, orders, products, shops, skus, warehouse_stocks
 from domain.clock import Clock, SystemClock
 from domain.ports import UpsertCounts
@@ -86,6 +87,9 @@ class SqlCatalogRepository:
         if not records:
             return UpsertCounts()
         now = self._clock.now()
+        # Rows are built once, in the form the driver binds (`bulk.upsert_records(driver_form=True)`).
+        as_time: Callable[[datetime], Any] = _same if self._dialect_name == "postgresql" else sqlite_time
+        imported_at = as_time(now)
         tiktok_id = table.c.tiktok_product_id if table is products else table.c.tiktok_order_id
         created = updated = unchanged = 0
         for start in range(0, len(records), CHUNK_SIZE):
@@ -109,7 +113,7 @@ class SqlCatalogRepository:
                 else:
                     unchanged += 1
                     continue
-                rows = _rows(shop_id, record, now)
+                rows = _rows(shop_id, record, imported_at, as_time)
                 if previous is not None:
                     changed_ids.append(rows.parent[0])
                 to_write.append(rows)
@@ -136,7 +140,7 @@ class SqlCatalogRepository:
             # Writers of one shop's orders (or products) take turns: the rows carry two unique keys (the id, derived
             # from the TikTok id, and the TikTok id itself), and ON CONFLICT settles a race on one of them only, so two
             # writers inserting the same new order at once would otherwise fail on the other. Transaction-scoped.
-            await self._session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(table, shop_id)})
+            await hold_writers(self._session, table, shop_id)
         query = (
             select(shops.c.id, tiktok_id, table.c.fingerprint, table.c.updated_at)
             .select_from(
@@ -156,7 +160,7 @@ class SqlCatalogRepository:
         if self._dialect_name == "postgresql":
             batch, changed_ids = await self._upsert_parents_pg(table, batch)
         else:  # SQLite's write transactions are exclusive: what the SELECT saw still holds
-            await upsert_records(self._session, table.name, [record.parent for record in batch])
+            await upsert_records(self._session, table.name, [record.parent for record in batch], driver_form=True)
         if changed_ids and table is products:
             changed_skus = select(skus.c.id).where(skus.c.product_id.in_(changed_ids))
             await execute(delete(warehouse_stocks).where(warehouse_stocks.c.sku_id.in_(changed_skus)))
@@ -165,9 +169,10 @@ class SqlCatalogRepository:
             await execute(delete(line_items).where(line_items.c.order_id.in_(changed_ids)))
         for child in _CHILDREN[table.name]:
             # Keyed by primary key: a child repeated in a batch is written once, the last one wins.
-            rows = {_child_key(child, row): row for record in batch for row in record.children.get(child, ())}
+            key = _CHILD_KEYS[child]
+            rows = {key(row): row for record in batch for row in record.children.get(child, ())}
             if rows:
-                await upsert_records(self._session, child, list(rows.values()))
+                await upsert_records(self._session, child, list(rows.values()), driver_form=True)
 
     async def _upsert_parents_pg(self, table: Table, batch: list[_Rows]) -> tuple[list[_Rows], list[str]]:
         """PostgreSQL: upsert the parents and learn from RETURNING which rows hold our version now, and which of
@@ -175,14 +180,16 @@ class SqlCatalogRepository:
         statement: if its version is newer, the upsert's WHERE kept it (the row is not returned, and we must not
         touch its children); if it is older, ours replaced it (the row was not inserted, so its children must go
         even though the SELECT called the record new). The upsert locks every row it touched until commit."""
-        outcome = dict(await upsert_records(self._session, table.name, [record.parent for record in batch]))
+        parents = [record.parent for record in batch]
+        outcome = dict(await upsert_records(self._session, table.name, parents, driver_form=True))
         winners = [record for record in batch if record.parent[0] in outcome]
         return winners, [row for row, inserted in outcome.items() if not inserted]
 
 
 @dataclass(slots=True)
 class _Rows:
-    """A record as the rows it is written in, each a tuple in its table's column order (`_LAYOUTS`)."""
+    """A record as the rows it is written in, each a tuple in its table's column order (`_LAYOUTS`), its values
+    as the driver binds them (amounts as text; times as the dialect's `as_time` makes them)."""
 
     parent: Record
     children: dict[str, list[Record]]
@@ -203,32 +210,74 @@ for _table_name, _layout in _LAYOUTS.items():
         raise RuntimeError(f"{_table_name}: columns {columns(_table_name)} differ from the rows built {_layout}")
 
 
+# `_rows` spells the stored values out by name (one pass, each value converted where it sits): the names it uses.
+if (ORDER_VALUES, LINE_ITEM_VALUES, PRODUCT_VALUES, SKU_VALUES) != (
+    ("tiktok_order_id", "status", "created_at", "updated_at", "total_amount", "currency", "buyer_user_id",
+     "recipient_name", "recipient_region"),
+    ("tiktok_line_item_id", "tiktok_sku_id", "tiktok_product_id", "seller_sku", "product_name", "quantity",
+     "sale_price_amount", "currency", "position"),
+    ("tiktok_product_id", "title", "status", "created_at", "updated_at"),
+    ("tiktok_sku_id", "seller_sku", "price_amount", "currency", "quantity", "position", "bundle"),
+):  # fmt: skip
+    raise RuntimeError("domain.stored's values changed: update catalog._rows")
+
 _CHILDREN = {"products": ("skus", "warehouse_stocks"), "orders": ("line_items",)}
+# A child row's key: a child repeated in a batch is written once (warehouse_stocks: (sku_id, warehouse_id); else id).
+_CHILD_KEYS = {"skus": itemgetter(0), "line_items": itemgetter(0), "warehouse_stocks": itemgetter(0, 1)}
 _UPDATED_AT = {"products": PRODUCT_VALUES.index("updated_at"), "orders": ORDER_VALUES.index("updated_at")}
 
 
-def _lock_key(table: Table, shop_id: str) -> int:
-    """The advisory lock of the writers of `table` for one shop: 64 bits of a digest of both names."""
+async def hold_writers(session: AsyncSession, table: Table, shop_id: str) -> None:
+    """PostgreSQL: wait for, then hold until commit, the turn of the writers of `table` (orders or products) for one
+    shop: a transaction-scoped advisory lock keyed by 64 bits of a digest of both names. Re-entrant: a transaction
+    holding it already goes on at once. (SQLite's write transactions are exclusive: never called there.)"""
     digest = hashlib.blake2b(f"catalog:{table.name}:{shop_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    key = int.from_bytes(digest, "big", signed=True)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-def _child_key(table_name: str, row: Record) -> Any:
-    return (row[0], row[1]) if table_name == "warehouse_stocks" else row[0]  # (sku_id, warehouse_id), else id
+def _same(value: datetime) -> datetime:
+    return value
 
 
-def _rows(shop_id: str, record: StoredOrder | StoredProduct, now: datetime) -> _Rows:
+def _rows(
+    shop_id: str, record: StoredOrder | StoredProduct, imported_at: Any, as_time: Callable[[datetime], Any]
+) -> _Rows:
     """The stored values as records (`_LAYOUTS`), with the shop, the row ids, the fingerprint and the import time
-    added."""
+    (`imported_at`, already as the driver takes it) added; amounts as their exact text (`DecimalText`), times as
+    `as_time` makes them: the records `bulk.upsert_records` binds as they are (`driver_form`), built in one pass."""
     if isinstance(record, StoredOrder):
-        order_id = row_id(shop_id, "orders", record.values[0])
-        items = [(row_id(order_id, "line_items", item[0]), order_id, shop_id, *item) for item in record.line_items]
-        return _Rows((order_id, shop_id, *record.values, record.fingerprint, now), {"line_items": items})
-    product_id = row_id(shop_id, "products", record.values[0])
-    sku_ids = {sku[0]: row_id(shop_id, "skus", sku[0]) for sku in record.skus}
-    sku_rows = [(sku_ids[sku[0]], product_id, shop_id, *sku) for sku in record.skus]
-    stock_rows = [(sku_ids[sku_id], warehouse_id, shop_id, quantity) for sku_id, warehouse_id, quantity in record.stock]
-    parent = (product_id, shop_id, *record.values, record.fingerprint, now)
+        return _order_rows(shop_id, record, imported_at, as_time)
+    return _product_rows(shop_id, record, imported_at, as_time)
+
+
+def _order_rows(shop_id: str, order: StoredOrder, imported_at: Any, as_time: Callable[[datetime], Any]) -> _Rows:
+    oid, status, created, updated, amount, currency, buyer, name, region = order.values
+    order_id = row_id(shop_id, "orders", oid)
+    items = [
+        (row_id(order_id, "line_items", item_id), order_id, shop_id, item_id, sku_id, product_id, seller_sku,
+         product_name, quantity, str(price), item_currency, position)
+        for item_id, sku_id, product_id, seller_sku, product_name, quantity, price, item_currency, position
+        in order.line_items
+    ]  # fmt: skip
+    parent = (order_id, shop_id, oid, status, as_time(created), as_time(updated), str(amount), currency, buyer, name,
+              region, order.fingerprint, imported_at)  # fmt: skip
+    return _Rows(parent, {"line_items": items})
+
+
+def _product_rows(shop_id: str, product: StoredProduct, imported_at: Any, as_time: Callable[[datetime], Any]) -> _Rows:
+    tiktok_product_id, title, status, created, updated = product.values
+    product_id = row_id(shop_id, "products", tiktok_product_id)
+    sku_ids = {sku[0]: row_id(shop_id, "skus", sku[0]) for sku in product.skus}
+    sku_rows = [
+        (sku_ids[sku_id], product_id, shop_id, sku_id, seller_sku, str(price), currency, quantity, position, bundle)
+        for sku_id, seller_sku, price, currency, quantity, position, bundle in product.skus
+    ]
+    stock_rows = [
+        (sku_ids[sku_id], warehouse_id, shop_id, quantity) for sku_id, warehouse_id, quantity in product.stock
+    ]
+    parent = (product_id, shop_id, tiktok_product_id, title, status, as_time(created), as_time(updated),
+              product.fingerprint, imported_at)  # fmt: skip
     return _Rows(parent, {"skus": sku_rows, "warehouse_stocks": stock_rows})
 
 

@@ -1,8 +1,11 @@
 """Orders into the ledger, links into the ledger, a shop out of it: `domain.inventory.ledger` on batches of rows.
 
 Every function runs in the caller's transaction (the one that upserts the orders, changes the links or deletes the
-shop) with a fixed number of statements per batch: read the shop's links of the batch's SKUs, lock the items they
-name, read the batch's ledger rows, ask the rules, write (`PoolWrite.flush`).
+shop) with a fixed number of statements per batch. An order batch (`apply_orders`): read the shop's merchant and its
+links of the batch's SKUs (one statement); on PostgreSQL, lock the items they name and those the batch's RESERVED
+rows count on (SQLite's write transaction is exclusive already); read the batch's ledger rows; ask the rules; write
+(`PoolWrite.flush`). Its reads are built once per dialect and return their times as the driver does, each distinct
+time converted once (`_times`): an import runs them for every batch.
 
 A line's rows are `ledger.stock_lines`: its own SKU's, or a virtual bundle's components' (live-sync.md §1.5), each
 keyed by (order, line item, component) and linked through its own SKU, so links, seeding and relinks treat every
@@ -12,23 +15,28 @@ bundle SKU itself, which never links (EXCLUDED) and moved nothing: it goes once 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, delete, select, tuple_
+from sqlalchemy import ColumnElement, Dialect, Select, and_, bindparam, delete, select, tuple_, type_coerce
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import NullType
 
-from adapters.db.lists import among, dialect_of
+from adapters.db.lists import among, among_param, dialect_of, listed
+from adapters.db.repositories.catalog import hold_writers
 from adapters.db.repositories.inventory.writer import LedgerKey, PoolWrite, hold_shop_links, ledger_line, lock_items
-from adapters.db.tables import order_line_stock, shops, sku_links
+from adapters.db.tables import UTCDateTime, order_line_stock, shops, sku_links
+from adapters.db.tables import orders as orders_table
 from domain.catalog import Order
 from domain.inventory.items import MovementKind
 from domain.inventory.ledger import (
     LINE_ITSELF,
+    LedgerLine,
     LineState,
     StockEffect,
-    StockLine,
     link_pending,
     order_timing,
     stock_lines,
@@ -54,25 +62,31 @@ async def merchant_of(session: AsyncSession, shop_id: str, *, hold: bool = False
     return (await session.execute(query)).scalar_one_or_none()
 
 
-_OrderLines = tuple[str, str, datetime, datetime, list[tuple[str, StockLine]]]
-_WantedLines = tuple[str, StockEffect, datetime, datetime, list[tuple[str, StockLine]]]  # the status as its effect
+# (order id, status, update time, create time, [(line item id, component, TikTok SKU id, units)]): the ledger rows an
+# order asks for (`stock_lines`), flat
+_Line = tuple[str, str, str, int]
+_OrderLines = tuple[str, str, datetime, datetime, list[_Line]]
+_WantedLines = tuple[str, StockEffect, datetime, datetime, list[_Line]]  # the status as its effect
 
 
 def _order_lines(record: OrderRecord) -> _OrderLines:
-    """(order id, status, update time, create time, [(line item id, ledger row asked)]) of a stored or domain
-    order; a bundle line asks one row per component (`stock_lines`)."""
+    """The `_OrderLines` of a stored or domain order; a bundle line asks one row per component (`stock_lines`)."""
     if isinstance(record, StoredOrder):
         values = record.values
-        parts: dict[str, list[tuple[str, int]]] = {}
-        for line_id, sku_id, sku_count, _ in record.components:
-            parts.setdefault(line_id, []).append((sku_id, sku_count))
-        lines = [
-            (li[0], stock) for li in record.line_items for stock in stock_lines(li[1], li[5], parts.get(li[0], ()))
-        ]
+        lines: list[_Line]
+        if not record.components:  # most orders: each line one row of its own SKU, as `stock_lines` makes it
+            lines = [(li[0], LINE_ITSELF, li[1], li[5]) for li in record.line_items]
+        else:
+            parts: dict[str, list[tuple[str, int]]] = {}
+            for line_id, sku_id, sku_count, _ in record.components:
+                parts.setdefault(line_id, []).append((sku_id, sku_count))
+            lines = [
+                (li[0], *stock) for li in record.line_items for stock in stock_lines(li[1], li[5], parts.get(li[0], ()))
+            ]
         return values[0], values[1], values[3], values[2], lines
     assert isinstance(record, Order)
     lines = [
-        (li.tiktok_line_item_id, stock)
+        (li.tiktok_line_item_id, *stock)
         for li in record.line_items
         for stock in stock_lines(
             li.tiktok_sku_id, li.quantity, [(c.tiktok_sku_id, c.sku_count) for c in li.combined_listing_skus]
@@ -85,9 +99,8 @@ async def apply_orders(
     session: AsyncSession, shop_id: str, records: Sequence[OrderRecord], now: datetime
 ) -> PoolChange:
     """Move the ledger of the shop's order lines to what each order's status asks (`ledger.transition`)."""
-    merchant_id = await merchant_of(session, shop_id)
     change = PoolChange()
-    if merchant_id is None or not records:
+    if not records:
         return change
     await hold_shop_links(session, shop_id, exclusive=False)
     latest = {lines[0]: lines for lines in map(_order_lines, records)}  # a repeated order: the last one wins
@@ -97,49 +110,60 @@ async def apply_orders(
         if (wanted := wanted_effect(status)) is not None
     ]
     for start in range(0, len(orders), CHUNK):
-        change |= await _apply_chunk(session, shop_id, merchant_id, orders[start : start + CHUNK], now)
+        applied = await _apply_chunk(session, shop_id, orders[start : start + CHUNK], now)
+        if applied is None:
+            return PoolChange()  # the shop is gone
+        change |= applied
     return change
 
 
 async def _apply_chunk(
-    session: AsyncSession,
-    shop_id: str,
-    merchant_id: str,
-    orders: list[_WantedLines],
-    now: datetime,
-) -> PoolChange:
-    sku_ids = sorted({stock.tiktok_sku_id for *_, lines in orders for _, stock in lines})
-    counted = await _linked_items(session, shop_id, sku_ids)
-    links = {sku: item for sku, (item, *_) in counted.items()}
-    of_batch = and_(
-        order_line_stock.c.shop_id == shop_id,
-        among(order_line_stock.c.tiktok_order_id, [o[0] for o in orders], dialect_of(session)),
-    )
-    stored_query = select(order_line_stock).where(of_batch)
-    # Items of the stored rows too: a RESERVED line counts on the item it was applied to, whatever the link says.
-    held = select(order_line_stock.c.inventory_item_id).where(
-        of_batch, order_line_stock.c.state == LineState.RESERVED.value
-    )
-    item_ids = set(links.values()) | {i for i in (await session.execute(held)).scalars() if i is not None}
-    await lock_items(session, item_ids)
-    stored = {
-        (r.tiktok_order_id, r.tiktok_line_item_id, r.component_sku_id): r
-        for r in (await session.execute(stored_query)).all()
+    session: AsyncSession, shop_id: str, orders: list[_WantedLines], now: datetime
+) -> PoolChange | None:
+    """One round of statements over `orders`; None when the shop is gone (nothing written)."""
+    dialect = dialect_of(session)
+    statements = _statements(dialect)
+    sku_ids = sorted({line[2] for *_, lines in orders for line in lines})
+    linked = await _linked_items(session, shop_id, sku_ids)
+    if linked is None:
+        return None
+    merchant_id, links = linked
+    params = {"shop_id": shop_id, "orders": listed([o[0] for o in orders], dialect)}
+    if dialect == "postgresql":
+        # The turn of the shop's order writers (held already when the catalog upsert ran in this transaction): a
+        # ledger key without a row here gets none from another transaction before this one ends, as only order
+        # batches insert ledger rows (a relink rewrites rows it read; a shop's delete waits on the shop row the
+        # upsert holds). `flush` then inserts those rows by COPY, no upsert.
+        await hold_writers(session, orders_table, shop_id)
+        # Items of the stored rows too: a RESERVED line counts on the item it was applied to, whatever the link
+        # says. Its rows are read again once the items are held, as concurrent writers of those items left them.
+        held = {i for i in (await session.execute(statements.held, params)).scalars() if i is not None}
+        await lock_items(session, {item for item, _, _ in links.values()} | held)
+    # (SQLite: the write transaction is exclusive from its first statement on: there is nothing to hold, and the
+    # rows read now stay as they are until commit.)
+    time_of = _times(session)
+    stored: dict[LedgerKey, LedgerLine] = {
+        (order_id, line_id, component): LedgerLine(
+            _STATE[state], _EFFECT[wanted], time_of(updated_at), item_id, quantity
+        )
+        for order_id, line_id, component, state, wanted, updated_at, item_id, quantity in (
+            await session.execute(statements.stored, params)
+        )
     }
     write = PoolWrite(shop_id, merchant_id, now)
     stale: set[LedgerKey] = set()
+    unlinked = (None, None, None)
     for order_id, wanted, updated_at, created_at, lines in orders:
-        for line_id, stock in lines:
-            key: LedgerKey = (order_id, line_id, stock.component_sku_id)
-            row = stored.get(key)
-            current = None if row is None else ledger_line(row)
-            sku_id, units = stock.tiktok_sku_id, stock.quantity
-            _, counted_at, linked_at = counted.get(sku_id, (None, None, None))
+        for line_id, component, sku_id, units in lines:
+            key: LedgerKey = (order_id, line_id, component)
+            current = stored.get(key)
+            item_id, counted_at, linked_at = links.get(sku_id, unlinked)
             in_seed, after_link = order_timing(created_at, counted_at, linked_at)
-            move = transition(current, wanted, updated_at, links.get(sku_id), units, in_seed, after_link)
+            move = transition(current, wanted, updated_at, item_id, units, in_seed, after_link)
             if move is not None:
-                write.line(key, sku_id, units if current is None else current.quantity, move)
-            if stock.component_sku_id != LINE_ITSELF:
+                # No stored row, and none can appear before commit (above): `flush` inserts it.
+                write.line(key, sku_id, units if current is None else current.quantity, move, new=current is None)
+            if component != LINE_ITSELF:
                 stale |= _unlinked_bundle_row(stored, (order_id, line_id, LINE_ITSELF))
     if stale:
         columns = order_line_stock.c
@@ -152,28 +176,96 @@ async def _apply_chunk(
     return await write.flush(session)
 
 
-def _unlinked_bundle_row(stored: Mapping[LedgerKey, Any], key: LedgerKey) -> set[LedgerKey]:
+def _unlinked_bundle_row(stored: Mapping[LedgerKey, LedgerLine], key: LedgerKey) -> set[LedgerKey]:
     """{key} when a bundle line's own-SKU row is stored and moved nothing (PENDING_LINK or HISTORICAL), else {}."""
-    row = stored.get(key)
-    moved_nothing = (LineState.PENDING_LINK.value, LineState.HISTORICAL.value)
-    return {key} if row is not None and row.state in moved_nothing else set()
+    line = stored.get(key)
+    return {key} if line is not None and line.state in (LineState.PENDING_LINK, LineState.HISTORICAL) else set()
 
 
 async def _linked_items(
     session: AsyncSession, shop_id: str, sku_ids: Sequence[str]
-) -> dict[str, tuple[str, datetime | None, datetime | None]]:
-    """TikTok SKU id -> (item id, when this shop's stock seeded the item if it did, when the link took effect if
-    known) of the shop's LINKED SKUs."""
-    if not sku_ids:
-        return {}
-    links = sku_links.c
-    query = select(links.tiktok_sku_id, links.inventory_item_id, links.stock_counted_at, links.linked_at).where(
-        links.shop_id == shop_id,
-        among(links.tiktok_sku_id, sku_ids, dialect_of(session)),
-        links.state == LinkState.LINKED.value,
-        links.inventory_item_id.is_not(None),
-    )
-    return {sku: (item, counted, linked) for sku, item, counted, linked in (await session.execute(query)).all()}
+) -> tuple[str, dict[str, tuple[str, datetime | None, datetime | None]]] | None:
+    """The shop's merchant and, by TikTok SKU id, (item id, when this shop's stock seeded the item if it did, when
+    the link took effect if known) of the shop's LINKED SKUs among `sku_ids`; None when the shop is gone. One
+    statement: the shop's row, outer-joined to its links."""
+    dialect = dialect_of(session)
+    query = _statements(dialect).links
+    params = {"shop_id": shop_id, "skus": listed(sku_ids, dialect)}
+    rows = (await session.execute(query, params)).all()
+    if not rows:
+        return None
+    time_of = _times(session)
+    links = {
+        sku: (item, None if counted is None else time_of(counted), None if linked is None else time_of(linked))
+        for _, sku, state, item, counted, linked in rows
+        if state == _LINKED and item is not None
+    }
+    return rows[0][0], links
+
+
+_LINKED = LinkState.LINKED.value
+_STATE = {state.value: state for state in LineState}
+_EFFECT = {effect.value: effect for effect in StockEffect}
+
+
+def _times(session: AsyncSession) -> Callable[[Any], Any]:
+    """The ledger reads take their times as the driver gives them (SQLite: text): `UTCDateTime`'s conversion of a
+    value (not None), run once per distinct value (an order's lines share its time, the links of one seeding share
+    theirs)."""
+    convert = _utc_time(session.bind.dialect if session.bind is not None else _SQLITE)
+    seen: dict[Any, Any] = {}
+
+    def time_of(raw: Any) -> Any:  # a datetime
+        value = seen.get(raw)
+        if value is None:
+            value = seen[raw] = convert(raw)
+        return value
+
+    return time_of
+
+
+_SQLITE = sqlite.dialect()
+
+
+@functools.cache
+def _utc_time(dialect: Dialect) -> Callable[[Any], datetime | None]:
+    processor = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    assert processor is not None
+    return processor
+
+
+def _raw(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The column as the driver returns it (no result processing): see `_times`."""
+    return type_coerce(column, NullType())
+
+
+class _Statements(NamedTuple):
+    links: Select[Any]
+    held: Select[Any]
+    stored: Select[Any]
+
+
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    """`apply_orders`' reads, built once per dialect (parameters `shop_id`, `skus`, `orders`: `listed`)."""
+    links, lines = sku_links.c, order_line_stock.c
+    # The state is tested here rather than in SQL: SQLite would otherwise walk the shop's (shop, state) index,
+    # every LINKED link of the shop, instead of looking up the batch's SKUs in (shop, TikTok SKU).
+    linked = select(
+        shops.c.merchant_id, links.tiktok_sku_id, links.state, links.inventory_item_id, _raw(links.stock_counted_at),
+        _raw(links.linked_at),
+    ).select_from(
+        shops.outerjoin(
+            sku_links, and_(links.shop_id == shops.c.id, among_param(links.tiktok_sku_id, "skus", dialect))
+        )
+    ).where(shops.c.id == bindparam("shop_id"))  # fmt: skip
+    of_batch = and_(lines.shop_id == bindparam("shop_id"), among_param(lines.tiktok_order_id, "orders", dialect))
+    held = select(lines.inventory_item_id).where(of_batch, lines.state == LineState.RESERVED.value)
+    stored = select(
+        lines.tiktok_order_id, lines.tiktok_line_item_id, lines.component_sku_id, lines.state, lines.wanted,
+        _raw(lines.order_updated_at), lines.inventory_item_id, lines.quantity,
+    ).where(of_batch)  # fmt: skip
+    return _Statements(linked, held, stored)
 
 
 async def relink_lines(

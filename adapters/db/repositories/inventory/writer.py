@@ -1,12 +1,13 @@
 """The write side shared by every change of the pool: lock items, then ledger rows, counters, movements, dirty marks.
 
 A change is gathered in a `PoolWrite` (final ledger rows, counter deltas per item, movements) and written with a
-fixed number of statements whatever its size: one executemany upsert of the ledger rows, one executemany of
-arithmetic counter updates (`reserved = reserved + :d`, never read-modify-write), one insert of the movements and
-one outbox statement. The items are locked first, in id order (`SELECT ... FOR UPDATE` on PostgreSQL, as Saleor
-does, so that two writers never deadlock on them; SQLite's write transaction is exclusive already), and the
-ledger rows the change depends on are read only after that, so concurrent writers of the same item see each
-other's committed rows (live-sync.md §7.2).
+fixed number of statements whatever its size: one executemany upsert of the ledger rows (PostgreSQL: one COPY of
+those no stored row holds, one upsert of the others), one statement of arithmetic counter updates (`reserved =
+reserved + :d`, never read-modify-write: an executemany on SQLite, one UPDATE joined to the deltas' arrays on
+PostgreSQL), one insert of the movements and one outbox statement. The items are locked first, in id order
+(`SELECT ... FOR UPDATE` on PostgreSQL, as Saleor does, so that two writers never deadlock on them; SQLite's write
+transaction is exclusive already), and the ledger rows the change depends on are read only after that, so
+concurrent writers of the same item see each other's committed rows (live-sync.md §7.2).
 """
 
 from __future__ import annotations
@@ -18,15 +19,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among
-from adapters.db.repositories.bulk import Record, columns, sqlite_executemany, sqlite_time, upsert_records
+from adapters.db.repositories.bulk import (
+    Record,
+    columns,
+    insert_records,
+    sqlite_executemany,
+    sqlite_time,
+    upsert_records,
+)
 from adapters.db.repositories.inventory.outbox import mark_push_dirty
-from adapters.db.tables import inventory_items, inventory_movements, order_line_stock
+from adapters.db.tables import UTCDateTime, inventory_items, inventory_movements, order_line_stock
 from domain.inventory.ledger import LedgerLine, LineState, StockEffect, Transition
 from domain.ports import PoolChange
 
@@ -38,6 +46,14 @@ _ADD_TO_COUNTERS = (
     "UPDATE inventory_items SET on_hand = on_hand + ?, reserved = reserved + ?, version = version + 1, "
     "updated_at = ? WHERE id = ?"
 )
+# PostgreSQL: the same for every item in one statement, the items (distinct) and their deltas as three arrays; the
+# items are locked already, so the order in which it updates them does not matter.
+_ADD_TO_COUNTERS_PG = text(
+    "UPDATE inventory_items AS i SET on_hand = i.on_hand + d.on_hand, reserved = i.reserved + d.reserved, "
+    "version = i.version + 1, updated_at = :now "
+    "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:on_hand AS INTEGER[]), CAST(:reserved AS INTEGER[])) "
+    "AS d(id, on_hand, reserved) WHERE i.id = d.id"
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 # The records written, built straight in their tables' column order (checked here, once, against the tables).
@@ -101,15 +117,22 @@ class PoolWrite:
     merchant_id: str
     now: datetime
     rows: dict[LedgerKey, Record] = field(default_factory=dict)  # `order_line_stock` records (`_LEDGER_ROW`)
+    new_rows: set[LedgerKey] = field(default_factory=set)  # keys of `rows` no stored row holds
     deltas: dict[str, list[int]] = field(default_factory=dict)  # item id -> [on_hand, reserved]
     movements: dict[tuple[str, str, str | None, str | None], list[int]] = field(default_factory=dict)
 
-    def line(self, key: LedgerKey, tiktok_sku_id: str, quantity: int, move: Transition) -> None:
-        """Record a ledger row's move: its final values, and its deltas on the item it counts on."""
+    def line(self, key: LedgerKey, tiktok_sku_id: str, quantity: int, move: Transition, *, new: bool = False) -> None:
+        """Record a ledger row's move: its final values, and its deltas on the item it counts on. `new`: the caller
+        read that no row holds `key`, and no other writer can write one before this transaction ends (`flush`
+        inserts it rather than upserts)."""
         self.rows[key] = (
             self.shop_id, *key, self.merchant_id, tiktok_sku_id, move.inventory_item_id, quantity, move.state.value,
             move.wanted.value, move.order_updated_at, self.now,
         )  # fmt: skip
+        if new:
+            self.new_rows.add(key)
+        else:
+            self.new_rows.discard(key)
         item_id = move.item_moved
         if item_id is not None and move.movement is not None:
             self.count(item_id, move.on_hand_delta, move.reserved_delta, move.movement.value, None, key[0])
@@ -127,38 +150,37 @@ class PoolWrite:
 
     async def flush(self, session: AsyncSession, extra_dirty: Collection[str] = ()) -> PoolChange:
         """Write it all (the items must be locked already); the pool change for after-commit work."""
-        if self.rows:
+        dialect = _dialect(session)
+        if self.new_rows and dialect == "postgresql":  # the new rows COPY straight into the table (no upsert)
+            new = self.new_rows
+            await insert_records(session, order_line_stock.name, [row for key, row in self.rows.items() if key in new])
+            stored = [row for key, row in self.rows.items() if key not in new]
+            if stored:
+                await upsert_records(session, order_line_stock.name, stored)
+        elif self.rows:
             await upsert_records(session, order_line_stock.name, list(self.rows.values()))
         moved = {item for item, (on_hand, reserved) in self.deltas.items() if on_hand or reserved}
-        if moved and _dialect(session) != "postgresql":  # SQLite: straight to the driver, the same statement
+        if moved and dialect != "postgresql":  # SQLite: straight to the driver, the same statement
             when = sqlite_time(self.now)
             counters = [(self.deltas[item][0], self.deltas[item][1], when, item) for item in sorted(moved)]
             await sqlite_executemany(session, _ADD_TO_COUNTERS, counters)
         elif moved:
-            statement = (
-                update(inventory_items)
-                .where(inventory_items.c.id == bindparam("item_id"))
-                .values(
-                    on_hand=inventory_items.c.on_hand + bindparam("on_hand_delta"),
-                    reserved=inventory_items.c.reserved + bindparam("reserved_delta"),
-                    version=inventory_items.c.version + 1,
-                    updated_at=bindparam("now"),
-                )
-            )
-            params = [
-                {"item_id": item, "on_hand_delta": self.deltas[item][0], "reserved_delta": self.deltas[item][1],
-                 "now": self.now}
-                for item in sorted(moved)
-            ]  # fmt: skip
-            await session.execute(statement, params)
+            ids = sorted(moved)
+            params = {
+                "ids": ids,
+                "on_hand": [self.deltas[item][0] for item in ids],
+                "reserved": [self.deltas[item][1] for item in ids],
+                "now": self.now,
+            }
+            await session.execute(_ADD_TO_COUNTERS_PG, params)
         merchant_id, shop_id, now = self.merchant_id, self.shop_id, self.now
         movements = [
             (uuid.uuid4().hex, item, merchant_id, kind, on_hand, reserved, reason, shop_id, order_id, now)
             for (item, kind, reason, order_id), (on_hand, reserved) in self.movements.items()
             if on_hand or reserved
         ]  # `_MOVEMENT_ROW`
-        if movements:
-            await upsert_records(session, inventory_movements.name, movements)
+        if movements:  # new rows (fresh ids): on PostgreSQL, COPY straight into the table too
+            await insert_records(session, inventory_movements.name, movements)
         # Pushes are due where `available` moved (net): a deduction alone (on-hand and reserved both -1) moves none.
         dirty = {item for item, (on_hand, reserved) in self.deltas.items() if on_hand != reserved} | set(extra_dirty)
         shops = await mark_push_dirty(session, dirty, self.now)
