@@ -180,7 +180,8 @@ class InventoryRepository(Protocol):
 
     async def set_safety_stock(self, item: InventoryItem, safety_stock: int) -> PoolChange: ...
     async def link_sku(self, merchant_id: str, sku_id: str, item_id: str | None) -> PoolChange | None:
-        """Link the merchant's SKU to the item by hand (None: unlink); None when the SKU is not the merchant's."""
+        """Link the merchant's SKU to the item by hand (None: unlink); None when the SKU is not the merchant's,
+        `NotFoundError` when the item is not (or was removed meanwhile: the item is held before the link names it)."""
         ...
 
 

@@ -209,7 +209,9 @@ class Resources(Middleware):
         from its checkpoint. Embedded, a cancelled run ends quietly with one INFO line, and a refused one raises
         `RunRefused`, which the actor ends quietly with one INFO line too: the in-memory queue dies with the
         process, and the next start's boot sweep re-enqueues the work from the database (a retry would only log a
-        misleading "Retrying message ..." line at Ctrl+C). Any other cancellation propagates.
+        misleading "Retrying message ..." line at Ctrl+C). Any other cancellation propagates. A run that fails on a
+        database outage (`adapters.db.outage.unavailable`) logs one WARNING line and raises `dramatiq.Retry` (the
+        actor's backoff and retry count apply); any other exception propagates as it is.
         """
         if self._stopping:
             if self.settings.broker_url is not None:

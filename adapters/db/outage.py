@@ -16,10 +16,13 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 # SQLSTATE classes and codes (PostgreSQL's errcodes): connection exceptions (08...), too many connections, the
 # server shutting down or starting (57P01-57P03), a read-only transaction, a full disk.
 _SQLSTATES = frozenset({"53100", "53300", "57P01", "57P02", "57P03", "25006"})
+# SQLite's primary result codes; Python reports the extended one (SQLITE_IOERR_WRITE is 778, SQLITE_READONLY_DBMOVED
+# 1032), whose low 8 bits are its primary code.
 _SQLITE_CODES = frozenset(
     getattr(sqlite3, name)
     for name in ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_READONLY", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_IOERR")
 )
+_SQLITE_PRIMARY = 0xFF
 _MAX_CHAIN = 8
 
 
@@ -46,7 +49,8 @@ def _is_outage(error: BaseException) -> bool:
     sqlstate = getattr(error, "sqlstate", None)
     if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _SQLSTATES):
         return True
-    return isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorcode", None) in _SQLITE_CODES
+    code = getattr(error, "sqlite_errorcode", None) if isinstance(error, sqlite3.Error) else None
+    return isinstance(code, int) and (code & _SQLITE_PRIMARY) in _SQLITE_CODES
 
 
 def unavailable(error: BaseException) -> bool:

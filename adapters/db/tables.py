@@ -325,11 +325,12 @@ webhook_events = Table(
 # ---- The shared inventory pool (migration 0004; ../shared/live-sync.md §7) -------------------------------------
 
 
-# One pool row per merchant SKU. available = on_hand - reserved - safety_stock (may be negative: oversold).
 def _sku_search_key(context: Any) -> str:
+    """`inventory_items.sku_search` of the row being inserted: its SKU's `sku_search_key`."""
     return sku_search_key(context.get_current_parameters()["sku"])
 
 
+# One pool row per merchant SKU. available = on_hand - reserved - safety_stock (may be negative: oversold).
 inventory_items = Table(
     "inventory_items",
     metadata,
@@ -337,7 +338,8 @@ inventory_items = Table(
     Column("merchant_id", String(128), nullable=False),
     Column("sku", String(255), nullable=False),  # the merchant SKU: seller SKUs link to it by exact (trimmed) match
     # What `inventoryItems(query:)` searches: the SKU case-folded (`sku_search_key`), since neither SQLite's lower()
-    # nor PostgreSQL's in the C locale folds beyond ASCII. Set by every insert (this default, or the writer's own).
+    # nor PostgreSQL's in the C locale folds beyond ASCII. Set by every insert (this default, or the writer's own);
+    # NULL only where a process of the release before migration 0007 inserted (the search then reads lower(sku)).
     Column("sku_search", String(1024), default=_sku_search_key),
     Column("on_hand", Integer, nullable=False),
     Column("reserved", Integer, nullable=False, server_default=text("0")),

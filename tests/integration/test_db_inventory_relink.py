@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -9,8 +10,10 @@ from sqlalchemy import select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
-from adapters.db.tables import inventory_items
-from tests.integration.db_samples import NOW
+from adapters.db.tables import inventory_items, sku_links
+from domain.errors import DomainError, ErrorCode
+from domain.services import inventory as pool
+from tests.integration.db_samples import NOW, until_a_writer_waits_on_a_lock
 from tests.integration.test_db_inventory import Pool, order, product
 
 
@@ -76,3 +79,32 @@ async def test_a_duplicate_seller_sku_met_in_a_later_batch_leaves_no_item_behind
     await world.products(shop, product("p1", ("s1", "NEW", 2), ("s2", "TEE", 1)))
     assert await world.links(shop) == {"s1": ("LINKED", "NEW"), "s2": ("LINKED", "TEE"), "s4": ("LINKED", "DUP")}
     assert (await world.item("DUP"))["on_hand"] == 6
+
+
+async def test_a_link_to_an_item_an_import_is_removing_waits_and_finds_it_gone(world: Pool) -> None:
+    # given DUP, an item a shop's import seeded, and a SKU of another shop of the merchant with no seller SKU
+    shop, other = await world.shop(), await world.shop()
+    await world.products(shop, product("p1", ("s1", "DUP", 2)))
+    await world.products(other, product("q1", ("t1", None, 1)))
+    dup = (await world.item("DUP"))["id"]
+    async with world.db.read_sessionmaker() as session:
+        sku_id = (
+            await session.execute(select(sku_links.c.sku_id).where(sku_links.c.tiktok_sku_id == "t1"))
+        ).scalar_one()
+
+    # when the merchant links that SKU to DUP while an import of the first shop, not yet committed, removes DUP (the
+    # twin of s1 came in a later page: both AMBIGUOUS, and nobody draws on DUP any more)
+    twin = product("p2", ("s4", " DUP ", 6))
+    async with world.uows() as uow:
+        await uow.catalog.upsert_products(shop.id, [twin])
+        await pool.pool_products(uow, world.queue, world.events, shop.id, [twin])
+        link = asyncio.create_task(pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, dup))
+        await until_a_writer_waits_on_a_lock(world.db)  # the link is blocked behind the import
+        await uow.commit()
+
+    # then the link waited for the import and found the item gone: NOT_FOUND, not a foreign key violation on
+    # PostgreSQL (which the API answered INTERNAL_SERVER_ERROR), and the SKU is as it was
+    with pytest.raises(DomainError) as gone:
+        await link
+    assert (gone.value.code, gone.value.field) == (ErrorCode.NOT_FOUND, ("inventoryItemId",))
+    assert (await world.links(other))["t1"] == ("NO_SELLER_SKU", None)

@@ -59,3 +59,24 @@ async def test_a_refused_connection_of_another_client_is_not_a_database_outage()
         with pytest.raises(httpx.ConnectError) as refused:
             await client.get(f"http://127.0.0.1:{free_port()}/")
     assert not unavailable(refused.value)
+
+
+async def test_a_sqlite_file_moved_away_is_an_outage_by_its_extended_code(tmp_path: Path) -> None:
+    # given a server writing to its SQLite file, and the file then moved away (a data directory removed or remounted)
+    path = tmp_path / "shopbridge.db"
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("CREATE TABLE t (x int)"))
+        path.rename(tmp_path / "moved.db")
+        # when it writes again
+        with pytest.raises(sa.exc.OperationalError) as refused:
+            async with engine.begin() as connection:
+                await connection.execute(sa.text("INSERT INTO t VALUES (1)"))
+    finally:
+        await engine.dispose()
+    # then SQLite says SQLITE_READONLY_DBMOVED (1032), an extended code of SQLITE_READONLY (8): Python reports the
+    # extended code, and an outage of any of the listed kinds is one (it was taken for a bug, with a traceback)
+    assert refused.value.orig.sqlite_errorcode == sqlite3.SQLITE_READONLY_DBMOVED  # type: ignore[union-attr]
+    assert unavailable(refused.value)
+    assert describe(refused.value) == "OperationalError: attempt to write a readonly database"

@@ -116,6 +116,15 @@ async def test_the_sku_search_ignores_the_case_of_every_letter_not_only_ascii(da
     assert await found("ete") == [_id("item-7")]
 
 
+async def test_an_item_written_without_a_search_key_is_still_found_by_its_sku(database: Database) -> None:
+    # given an item that a process of the release before migration 0007 wrote after the migration ran (old
+    # processes run on until they are replaced): it has no search key
+    await _insert(database, inventory_items, {**_item(_id("item-8"), "Old-Mug", 1, 0, 0, NOW), "sku_search": None})
+    # then a search still finds it by its SKU, ignoring the case of ASCII letters (it was missed forever)
+    assert [r.item.id for r in (await _item_page(database, query="old-MUG")).items] == [_id("item-8")]
+    assert not (await _item_page(database, query="new")).items
+
+
 @pytest.mark.usefixtures("items")
 async def test_oversold_items_are_those_whose_available_is_below_zero(database: Database) -> None:
     oversold = await _item_page(database, oversold=True)

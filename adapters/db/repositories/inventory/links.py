@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
 from adapters.db.repositories.bulk import sqlite_executemany, sqlite_tuples
+from adapters.db.repositories.inventory.items import get_item
 from adapters.db.repositories.inventory.ledger import merchant_of, relink_lines
 from adapters.db.repositories.inventory.shop_items import remove_unclaimed_items
 from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links
 from adapters.db.tables import inventory_items, order_line_stock, products, sku_links, skus
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode, NotFoundError
 from domain.inventory.items import sku_search_key
 from domain.inventory.ledger import LineState, StockEffect
 from domain.inventory.links import (
@@ -242,7 +243,7 @@ async def link_manually(
     session: AsyncSession, merchant_id: str, sku_id: str, item_id: str | None, now: datetime
 ) -> PoolChange | None:
     """The merchant links SKU `sku_id` to item `item_id` (None: unlinks it); a MANUAL link survives imports.
-    None when the SKU is not the merchant's."""
+    None when the SKU is not the merchant's; `NotFoundError` when the item is not (or no longer exists)."""
     query = (
         select(
             skus.c.id,
@@ -264,6 +265,10 @@ async def link_manually(
         raise DomainError(
             ErrorCode.SKU_NOT_LINKABLE, "a bundle (combo) SKU's stock is TikTok's to derive (12052850)", ("skuId",)
         )
+    # The item too is held before the link names it: an import's relink or a shop's delete removing it meanwhile
+    # (`shop_items`) finishes first, and it is then gone, rather than the link failing on the foreign key.
+    if item_id is not None and await get_item(session, item_id, merchant_id, lock=True) is None:
+        raise NotFoundError("Inventory item", ("inventoryItemId",))
     state = LinkState.LINKED if item_id is not None else LinkState.UNLINKED
     previous = (await _links(session, [sku_id])).get(sku_id)
     await upsert_links(session, [_link_row(row.shop_id, merchant_id, row, state, LinkSource.MANUAL, item_id, now)])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import Select, delete, exists, select, update
+from sqlalchemy import ColumnElement, Select, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
@@ -35,28 +35,36 @@ async def remove_unclaimed_items(session: AsyncSession, merchant_id: str, item_i
     removed (sorted). The caller holds the items (`lock_items`, PostgreSQL)."""
     if not item_ids:
         return []
+    candidates = among(inventory_items.c.id, sorted(item_ids), dialect_of(session))
+    removed = sorted((await session.execute(_left_behind(merchant_id, candidates))).scalars())
+    if removed:
+        await _delete_items(session, removed)
+    return removed
+
+
+def _left_behind(merchant_id: str, candidates: ColumnElement[bool], *, ignoring_shop: str | None = None) -> Select[str]:
+    """The ids of the `candidates` items that nobody claims (the "left behind" rule of `domain.inventory.items`): no
+    SKU links them, no order line reserves units of them, their safety stock is 0, and no movement of theirs is the
+    merchant's by hand (`HAND_MADE`). `ignoring_shop`: that shop's links and reservations do not count (it is being
+    deleted)."""
     item = inventory_items.c
-    dialect = dialect_of(session)
-    linked = exists().where(sku_links.c.inventory_item_id == item.id)
-    reserved = exists().where(
-        order_line_stock.c.inventory_item_id == item.id, order_line_stock.c.state == LineState.RESERVED.value
-    )
+    link = [sku_links.c.inventory_item_id == item.id]
+    units = [order_line_stock.c.inventory_item_id == item.id, order_line_stock.c.state == LineState.RESERVED.value]
+    if ignoring_shop is not None:
+        link.append(sku_links.c.shop_id != ignoring_shop)
+        units.append(order_line_stock.c.shop_id != ignoring_shop)
     by_hand = exists().where(
         inventory_movements.c.inventory_item_id == item.id,
         inventory_movements.c.kind.in_(sorted(kind.value for kind in HAND_MADE)),
     )
-    unclaimed = select(item.id).where(
+    return select(item.id).where(
         item.merchant_id == merchant_id,
-        among(item.id, sorted(item_ids), dialect),
+        candidates,
         item.safety_stock == 0,
-        ~linked,
-        ~reserved,
+        ~exists().where(*link),
+        ~exists().where(*units),
         ~by_hand,
     )
-    removed = sorted((await session.execute(unclaimed)).scalars())
-    if removed:
-        await _delete_items(session, removed)
-    return removed
 
 
 async def _delete_items(session: AsyncSession, removed: list[str]) -> None:
@@ -71,7 +79,7 @@ async def _delete_items(session: AsyncSession, removed: list[str]) -> None:
     await session.execute(delete(inventory_items).where(among(inventory_items.c.id, removed, dialect)))
 
 
-def linked_by_shop(shop_id: str) -> Select[tuple[str]]:
+def linked_by_shop(shop_id: str) -> Select[str]:
     """The ids of the items the shop's SKUs link (a subquery)."""
     return select(sku_links.c.inventory_item_id).where(
         sku_links.c.shop_id == shop_id, sku_links.c.inventory_item_id.is_not(None)
@@ -87,25 +95,7 @@ async def remove_shop_items(session: AsyncSession, shop_id: str) -> list[str]:
     merchant_id = await merchant_of(session, shop_id)
     if merchant_id is None:
         return []
-    item = inventory_items.c
-    other_link = exists().where(sku_links.c.inventory_item_id == item.id, sku_links.c.shop_id != shop_id)
-    other_units = exists().where(
-        order_line_stock.c.inventory_item_id == item.id,
-        order_line_stock.c.state == LineState.RESERVED.value,
-        order_line_stock.c.shop_id != shop_id,
-    )
-    by_hand = exists().where(
-        inventory_movements.c.inventory_item_id == item.id,
-        inventory_movements.c.kind.in_(sorted(kind.value for kind in HAND_MADE)),
-    )
-    left = select(item.id).where(
-        item.merchant_id == merchant_id,
-        item.id.in_(linked_by_shop(shop_id)),
-        item.safety_stock == 0,
-        ~other_link,
-        ~other_units,
-        ~by_hand,
-    )
+    left = _left_behind(merchant_id, inventory_items.c.id.in_(linked_by_shop(shop_id)), ignoring_shop=shop_id)
     removed = sorted((await session.execute(left)).scalars())
     # The shop's own rows first, so that deleting the items has no reference of the shop's left to null.
     await session.execute(delete(order_line_stock).where(order_line_stock.c.shop_id == shop_id))
