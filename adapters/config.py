@@ -97,6 +97,9 @@ class Settings:
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: the processes of a host share their metrics there
     log_format: str = "text"  # "text" | "json" (one JSON object per line)
     worker_shutdown_seconds: int = 30  # `shopbridge worker` on SIGTERM: Dramatiq's shutdown bound; killed 10 s later
+    # `shopbridge migrate` (and `demo`'s migration): how long it waits for any one lock (another migrate's, a table
+    # a long transaction holds; SQLite: the file's write lock) before failing in one line (adapters/db/migrate.py).
+    migrate_lock_timeout_seconds: float = 30.0
     # Live sync (issue 7): the webhook endpoint's body cap, and whether Partner Center holds the address app-wide.
     webhook_max_bytes: int = 256 * 1024
     webhooks_app_wide: bool = False
@@ -383,6 +386,12 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
             f"Task Center long enough to be seen) to {TASK_RETENTION_MAX_SECONDS} seconds (365 days), got "
             f"{task_retention}"
         )
+    migrate_lock_timeout = _positive(env, "SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT", 30.0)
+    if migrate_lock_timeout > MIGRATE_LOCK_TIMEOUT_MAX_SECONDS:
+        raise ConfigError(
+            f"SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT must be at most {MIGRATE_LOCK_TIMEOUT_MAX_SECONDS} seconds (a day), "
+            f"got {migrate_lock_timeout:g}"
+        )
     settings = Settings(
         database_url=database_url,
         secret_key=secret_key,
@@ -423,6 +432,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         metrics_dir=_directory(get("PROMETHEUS_MULTIPROC_DIR"), "PROMETHEUS_MULTIPROC_DIR"),
         log_format=_choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json")),
         worker_shutdown_seconds=_int(env, "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", 30, 0),
+        migrate_lock_timeout_seconds=migrate_lock_timeout,
         webhook_max_bytes=webhook_max_bytes,
         webhooks_app_wide=_bool(env, "SHOPBRIDGE_WEBHOOKS_APP_WIDE", False),
         webhook_retention_seconds=webhook_retention,
@@ -458,6 +468,7 @@ WEBHOOK_RETENTION_MAX_SECONDS = 365 * 24 * 3600
 # so that a failure is not gone before anyone looked; at most a year, like the inbox.
 TASK_RETENTION_MIN_SECONDS = 24 * 3600
 TASK_RETENTION_MAX_SECONDS = 365 * 24 * 3600
+MIGRATE_LOCK_TIMEOUT_MAX_SECONDS = 24 * 3600  # PostgreSQL's lock_timeout holds up to ~24.8 days; a day is plenty
 MIN_SECRET_KEY_BYTES = 32  # HMAC-SHA256's key: at least the hash's length (RFC 7518 section 3.2)
 _DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")  # the async drivers the engine runs on
 _BROKER_SCHEMES = ("redis", "rediss", "unix")  # what redis-py's from_url reads

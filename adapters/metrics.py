@@ -14,6 +14,8 @@ Metric names (a contract: dashboards and alerts use them; see the README's Opera
     shopbridge_sync_task_duration_seconds{kind,status}               histogram, from start to end of a task
     shopbridge_sync_tasks{status}                                    QUEUED / RUNNING tasks, read at scrape time
     shopbridge_broker_queue_messages{queue}                          messages waiting in Redis, read at scrape time
+    shopbridge_dependency_up{dependency}                             database | redis: 1 answered the last readiness
+                                                                     check (each /readyz and each scrape), 0 did not
     shopbridge_webhooks_received_total{outcome}                      POST /webhooks/tiktok answers, outcome: stored |
                                                                      duplicate | unauthorized | malformed | too_large |
                                                                      failed
@@ -87,6 +89,10 @@ SYNC_TASKS = Gauge(
 BROKER_QUEUE = Gauge(
     "shopbridge_broker_queue_messages", "Messages waiting in a Redis broker queue.", ["queue"],
     multiprocess_mode="mostrecent",
+)  # fmt: skip
+DEPENDENCY_UP = Gauge(
+    "shopbridge_dependency_up", "Whether a dependency (database, redis) answered the last readiness check (1 or 0).",
+    ["dependency"], multiprocess_mode="mostrecent",
 )  # fmt: skip
 
 WEBHOOKS_RECEIVED = Counter(

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 BAD_CONFIGURATION = "BAD_CONFIGURATION"  # a setting (environment variable) or key file is wrong
 DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"  # the database cannot be opened or reached
+MIGRATION_LOCK_TIMEOUT = "MIGRATION_LOCK_TIMEOUT"  # a lock the migration needs was held past its timeout
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 _served = False  # a server ran in this process: `run` exits without the interpreter's teardown
@@ -75,11 +76,17 @@ def _use_port(host: str, port: int) -> str | None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from adapters.db.migrate import upgrade
+    from adapters.db.migrate import head, upgrade
 
     settings = _settings()
-    upgrade(settings.database_url)
-    print(f"migrations applied to {_safe_url(settings.database_url)}")
+    done = upgrade(settings.database_url, lock_timeout_seconds=settings.migrate_lock_timeout_seconds)
+    if done.newer:  # a later release migrated it (a rolling deploy): its schema is this release's too (README)
+        print(
+            f"{_safe_url(settings.database_url)} is at revision {', '.join(done.before)}, which this release does not "
+            f"know (its head is {head()}): a later release's; left as it is"
+        )
+    else:
+        print(f"migrations applied to {_safe_url(settings.database_url)}")
     return 0
 
 
@@ -96,8 +103,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None = None) -> int:
-    import uvicorn
+    from gql.serving import stop_on_sigterm
 
+    stop_on_sigterm()  # from here a SIGTERM stops it gracefully, exit 0, whenever it comes (gql/serving.py)
     from adapters.logs import uvicorn_log_config
     from gql.serving import websocket_options
 
@@ -124,15 +132,12 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
         **websocket_options(settings.max_request_bytes),  # no per-message deflate; 1009 beyond the size limit
     }
-    if args.workers > 1:  # Redis: no worker pool in these processes; uvicorn forks them from the factory
-        uvicorn.run(
-            "gql.app:create_app",
-            factory=True,
-            workers=args.workers,
-            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-            **options,
+    if args.workers > 1:  # Redis: no worker pool in these processes; uvicorn spawns them from the factory
+        from gql.serving import serve_workers
+
+        return serve_workers(
+            "gql.app:create_app", args.workers, timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **options
         )
-        return 0
     from gql.app import create_app
     from gql.serving import serve
 
@@ -157,7 +162,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 1
     from adapters.db.migrate import upgrade  # after the refusal: importing alembic logs a line per plugin
 
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, lock_timeout_seconds=settings.migrate_lock_timeout_seconds)
     token = issue_token(settings.secret_key, args.merchant_id, settings.merchant_token_ttl_seconds)
     login_code = DEMO_LOGINS.issue(args.merchant_id)  # valid in this process, which serves next
     base = settings.public_url
@@ -355,10 +360,23 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, ConfigError):
             print(one_line(f"shopbridge: {BAD_CONFIGURATION}: {exc}", 1000), file=sys.stderr)
             return 2
-        if (line := _database_problem(exc)) is not None:
+        if (line := _migration_lock_problem(exc) or _database_problem(exc)) is not None:
             print(line, file=sys.stderr)
             return 1
         raise
+
+
+def _migration_lock_problem(exc: Exception) -> str | None:
+    """One line for a migration that waited past SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT (migrate, demo), else None."""
+    from adapters.db.migrate import MigrationLockTimeoutError
+
+    if not isinstance(exc, MigrationLockTimeoutError):
+        return None
+    return one_line(
+        f"shopbridge: {MIGRATION_LOCK_TIMEOUT}: {exc}; run migrate again once the lock is released, or raise "
+        "SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT",
+        1000,
+    )
 
 
 def _database_problem(exc: Exception) -> str | None:

@@ -1,9 +1,10 @@
 """Endpoints for operators and their load balancers: `/healthz`, `/readyz` and `/metrics`.
 
 - `GET /healthz`: 200 `{"status": "ok"}` while the process serves HTTP at all (liveness; touches nothing).
-- `GET /readyz`: 200 `{"status": "ready"}` when the database answers and is migrated to head and Redis answers
-  (when configured); otherwise 503 `{"status": "unavailable", "problems": [{"check", "reason"}]}`, `check` being
-  `starting`, `database`, `migrations` or `redis`. Each check is bounded (2 s).
+- `GET /readyz`: 200 `{"status": "ready"}` when the database answers, takes writes and is migrated to this code's
+  head or to a later release's revision (then with `notes`); 200 `{"status": "degraded", "degraded": [...]}` when
+  only Redis is down; otherwise 503 `{"status": "unavailable", "problems": [{"check", "reason"}]}`, `check` being
+  `starting`, `database`, `read_only` or `migrations` (adapters/readiness.py). Each check is bounded (2 s).
 - `GET /metrics`: Prometheus text exposition (see adapters/metrics.py); open unless `SHOPBRIDGE_METRICS_TOKEN` is
   set, then it needs `Authorization: Bearer <token>` (401 otherwise).
 All three are unauthenticated by merchant tokens and cheap.
@@ -11,6 +12,7 @@ All three are unauthenticated by merchant tokens and cheap.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 
 from starlette.requests import Request
@@ -19,7 +21,7 @@ from starlette.routing import Route
 
 from adapters import metrics
 from adapters.config import Settings
-from adapters.readiness import ReadinessProbe
+from adapters.readiness import Problem, Readiness, ReadinessProbe
 from workers.broker import LIVE_QUEUE, SYNC_QUEUE
 
 
@@ -43,12 +45,10 @@ def _probe(request: Request) -> ReadinessProbe | None:
 async def readyz(request: Request) -> Response:
     probe = _probe(request)
     if probe is None:
-        problems = [{"check": "starting", "reason": "the application has not finished starting"}]
+        readiness = Readiness(problems=(Problem("starting", "the application has not finished starting"),))
     else:
-        problems = [{"check": p.check, "reason": p.reason} for p in await probe.problems()]
-    if problems:
-        return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
-    return JSONResponse({"status": "ready"})
+        readiness = await probe.check()
+    return JSONResponse(readiness.body(), status_code=200 if readiness.ready else 503)
 
 
 def metrics_endpoint(settings: Settings) -> Route:
@@ -63,8 +63,8 @@ def metrics_endpoint(settings: Settings) -> Route:
                     headers={"WWW-Authenticate": "Bearer"},
                 )
         probe = _probe(request)
-        if probe is not None:
-            await probe.sample_queue_depth((SYNC_QUEUE, LIVE_QUEUE))  # imports and polls; webhooks, pushes
+        if probe is not None:  # the dependency gauges, fresh even where no load balancer asks this process
+            await asyncio.gather(probe.check(), probe.sample_queue_depth((SYNC_QUEUE, LIVE_QUEUE)))
         body, content_type = metrics.exposition(settings.metrics_dir)
         return Response(body, media_type=content_type)
 

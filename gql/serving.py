@@ -9,12 +9,21 @@ lifespan, they would keep calling a closed port for seconds, each call a "connec
 worker pool, its running imports cancelled and checkpointed, then the sandbox's deliveries), while the server still
 answers, and only then lets uvicorn close the listener. `on_listening` runs once the socket accepts connections
 (the demo prints its banner then, not before).
+
+SIGTERM is a request to stop, and a stop done gracefully exits 0, in both ways of serving. uvicorn's `Server`
+catches SIGTERM while it serves, shuts down, then restores the handler it found and raises the signal again "to
+trigger the expected behaviour": with Python's default handler that killed the process after its clean shutdown
+(status 143, -15 to a parent), while `--workers N`, whose parent is uvicorn's supervisor that only queues signals,
+exited 0. `stop_on_sigterm()` (called by `shopbridge serve` before anything slow) gives SIGTERM a handler that
+records the request: the signal uvicorn raises again lands there, and one that arrives before a server or
+supervisor took over is acted on as soon as one has (`Server.startup`, `serve_workers`), never lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from socket import socket
@@ -23,6 +32,8 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from adapters import interrupts
 
@@ -30,6 +41,21 @@ log = logging.getLogger("shopbridge")
 
 WS_PING_SECONDS = 20
 FORCED_LINE = "interrupted again: not waiting for open connections; closing them and shutting down"
+_terminated = False  # SIGTERM reached `_on_sigterm`: this process was asked to stop
+
+
+def stop_on_sigterm() -> None:
+    """Record SIGTERM instead of dying of it (module docstring); main thread only."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def terminated() -> bool:
+    return _terminated
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    global _terminated
+    _terminated = True
 
 
 def websocket_options(max_message_bytes: int) -> dict[str, Any]:
@@ -67,7 +93,9 @@ class Server(uvicorn.Server):
         self._said_forced = False
 
     async def startup(self, sockets: list[socket] | None = None) -> None:
-        if interrupts.pressed():  # before uvicorn's handler took over, its KeyboardInterrupt lost (adapters/interrupts)
+        # Before uvicorn's handlers took over: a Ctrl+C whose KeyboardInterrupt was lost (adapters/interrupts), or a
+        # SIGTERM `_on_sigterm` recorded.
+        if interrupts.pressed() or terminated():
             self.should_exit = True
             return
         await super().startup(sockets)
@@ -96,14 +124,42 @@ class Server(uvicorn.Server):
 
 
 def serve(app: Starlette, on_listening: Callable[[], None] | None = None, **options: Any) -> int:
-    """Serve `app` in this process until stopped (uvicorn.run's one-process path); 0, 130 if Ctrl+C was pressed
-    before it started, or 3 if it failed to start."""
+    """Serve `app` in this process until stopped (uvicorn.run's one-process path); 0 (also when SIGTERM came before
+    it started), 130 if Ctrl+C was pressed before it started, or 3 if it failed to start."""
+    stop_on_sigterm()  # where uvicorn's handler hands SIGTERM back once it has shut down (module docstring)
     config = uvicorn.Config(app, **options)
     server = Server(config, app, on_listening)
     try:
         server.run()
     except KeyboardInterrupt:
         pass
-    if server.started:
+    if server.started or terminated():
         return 0
-    return 130 if interrupts.pressed() else 3  # uvicorn's STARTUP_FAILURE
+    return 130 if interrupts.pressed() else STARTUP_FAILURE
+
+
+def serve_workers(app: str, workers: int, **options: Any) -> int:
+    """Serve the app factory `app` ("module:function") from `workers` processes under uvicorn's supervisor
+    (uvicorn.run's multi-process path) until stopped: 0, 130 if Ctrl+C was pressed before the supervisor took
+    over, or 3 when a worker process failed to start (uvicorn.run exits 0 then, and a process manager restarting
+    on failure would not).
+
+    A SIGTERM recorded before the supervisor installed its handlers stops here, before any process starts; after,
+    the supervisor's handlers take it.
+    """
+    stop_on_sigterm()
+    config = uvicorn.Config(app, factory=True, workers=workers, **options)
+    sock = config.bind_socket()
+    try:
+        supervisor = Multiprocess(config, sockets=[sock])  # installs its handlers: no signal is lost from here
+        if terminated() or interrupts.pressed():
+            return 130 if interrupts.pressed() else 0
+        try:
+            supervisor.run()
+        except KeyboardInterrupt:
+            pass
+    finally:
+        sock.close()
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+        return STARTUP_FAILURE
+    return 0

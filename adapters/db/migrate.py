@@ -1,11 +1,20 @@
-"""Alembic, configured in code: `upgrade(url)` applies the migrations, `current(url)` names the applied revision.
+"""Alembic, configured in code: `upgrade(url)` applies the migrations, `current(url)` names the applied revision,
+`schema_position(revisions)` says where a database stands against this code's migrations.
 
-Both are synchronous (call them from a CLI, a test fixture, or `asyncio.to_thread`) and use a sync driver derived
+All are synchronous (call them from a CLI, a test fixture, or `asyncio.to_thread`) and use a sync driver derived
 from the application's async URL.
+
+Every lock `upgrade` waits for is bounded by `lock_timeout_seconds` (SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT): on PostgreSQL
+the migration lock another `migrate` holds, and each table lock a migration statement waits for (PostgreSQL's
+`lock_timeout`); on SQLite the file's write lock (the busy timeout). Past it, `MigrationLockTimeoutError`, the
+transaction rolled back (on PostgreSQL nothing changed; SQLite's DDL is not transactional: the steps before stay).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from alembic import command
@@ -13,10 +22,13 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+DEFAULT_LOCK_TIMEOUT_SECONDS = 30.0
+MIGRATION_LOCK = 0x5B_B1D6E  # a PostgreSQL advisory lock key of this app's own, held for the migration's transaction
+APPLICATION_NAME = "shopbridge migrate"  # how its PostgreSQL sessions show in pg_stat_activity
 
 _SYNC_DRIVERS = {
     "sqlite+aiosqlite": "sqlite",
@@ -26,6 +38,29 @@ _SYNC_DRIVERS = {
 }
 
 
+class MigrationLockTimeoutError(Exception):
+    """A lock the migration needed was not granted within the lock timeout; its transaction was rolled back."""
+
+
+class SchemaPosition(Enum):
+    """Where a database's applied revision stands against the migrations of this code."""
+
+    AT_HEAD = "at_head"
+    BEHIND = "behind"  # a revision this code knows, before its head: `migrate` has not run for this release
+    NEWER = "newer"  # a revision this code does not know: taken as a later release's (see `schema_position`)
+    EMPTY = "empty"  # no migration was ever applied
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What `upgrade` did: the revisions before and after; `newer` when the database was at a later release's
+    revision, left as it was."""
+
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    newer: bool = False
+
+
 def sync_url(database_url: str) -> str:
     """The URL with a synchronous driver: sqlite+aiosqlite → sqlite, postgresql+asyncpg → postgresql+psycopg2."""
     url = make_url(database_url)
@@ -33,34 +68,95 @@ def sync_url(database_url: str) -> str:
     return url.set(drivername=driver).render_as_string(hide_password=False)
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS) -> Config:
     """An Alembic Config without an ini file; env.py reads the URL from `attributes`, never from the ini."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # Through `attributes` rather than set_main_option: ini interpolation would mangle a '%' in a password.
     config.attributes["database_url"] = sync_url(database_url)
+    config.attributes["lock_timeout_seconds"] = lock_timeout_seconds
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def migration_engine(database_url: str, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS) -> Engine:
+    """The sync engine migrations run on: SQLite waits `lock_timeout_seconds` for the write lock (its busy
+    timeout); PostgreSQL sessions are named `APPLICATION_NAME` (its `lock_timeout` is set per transaction)."""
+    url = sync_url(database_url)
+    if url.startswith("sqlite"):
+        return create_engine(url, poolclass=NullPool, connect_args={"timeout": lock_timeout_seconds})
+    return create_engine(url, poolclass=NullPool, connect_args={"application_name": APPLICATION_NAME})
+
+
+def upgrade(
+    database_url: str, revision: str = "head", *, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS
+) -> Upgrade:
+    """Apply the migrations up to `revision`. A database at a revision this code does not know is left alone
+    (`newer`): a later release migrated it, and this release runs on that schema (README, rolling deploys).
+    `MigrationLockTimeoutError` when a lock was not granted within `lock_timeout_seconds`."""
+    config = alembic_config(database_url, lock_timeout_seconds)
+    config.attributes["leave_newer_alone"] = True
+    try:
+        command.upgrade(config, revision)
+    except MigrationLockTimeoutError as exc:
+        raise MigrationLockTimeoutError(f"{exc}; {_where(database_url)}") from exc
+    outcome = Upgrade(
+        before=tuple(config.attributes.get("revisions_before", ())),
+        after=tuple(config.attributes.get("revisions_after", ())),
+        newer=bool(config.attributes.get("newer")),
+    )
     if database_url.startswith("sqlite"):
         # Leave SQLite in WAL mode (persistent in the file): the switch takes an exclusive lock, better taken here,
         # once, than raced for by the first connections of the running processes.
-        engine = create_engine(sync_url(database_url), poolclass=NullPool)
+        engine = migration_engine(database_url, lock_timeout_seconds)
         try:
             with engine.connect() as connection:
                 connection.exec_driver_sql("PRAGMA journal_mode=WAL")
         finally:
             engine.dispose()
+    return outcome
+
+
+def _where(database_url: str) -> str:
+    """Where the database stands after a failed upgrade (PostgreSQL: where it was, the transaction rolled back;
+    SQLite: the steps before the failed one may have been applied, its DDL not being transactional)."""
+    try:
+        return f"the database stays at revision {current(database_url) or 'none (empty)'}"
+    except Exception:  # a courtesy of the error line, which is about the lock
+        return "the migration's transaction was rolled back"
 
 
 def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
 def head() -> str | None:
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    return _script().get_current_head()
+
+
+def known_revisions() -> frozenset[str]:
+    """Every revision of this code's migrations."""
+    return frozenset(script.revision for script in _script().walk_revisions())
+
+
+def schema_position(revisions: Collection[str], head: str | None, known: Collection[str]) -> SchemaPosition:
+    """Where a database whose `alembic_version` holds `revisions` stands against `head`, given the `known` ones.
+
+    A revision this code does not know cannot be placed (its ancestry lives in a later release's files): it is
+    taken as newer, the only way a database gets one being a later release's `migrate`. Sound as long as releases
+    keep the expand-then-contract contract (README, Operations): a schema change the running release cannot work
+    with waits for the release after the one that stopped using what it removes.
+    """
+    if not revisions:
+        return SchemaPosition.EMPTY
+    if head in revisions:
+        return SchemaPosition.AT_HEAD
+    if any(revision not in known for revision in revisions):
+        return SchemaPosition.NEWER
+    return SchemaPosition.BEHIND
 
 
 def current(database_url: str) -> str | None:

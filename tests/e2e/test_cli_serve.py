@@ -134,8 +134,8 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
         return None
 
     assert asyncio.run(subscribed_then_terminated()) == 1012  # "service restart": reconnect elsewhere
-    # uvicorn re-raises the signal once it has shut down (in-flight requests done, lifespan closed)
-    assert process.wait(timeout=DEADLINE_SECONDS) in (0, -signal.SIGTERM)
+    # a graceful stop exits 0 (uvicorn raises the signal again once it has shut down: gql/serving.py)
+    assert process.wait(timeout=DEADLINE_SECONDS) == 0
     assert "Application shutdown complete." in stderr.read_text()
 
     # every log line is one JSON object; the import's lines carry the task id; no credential anywhere
@@ -237,7 +237,7 @@ def test_sigterm_lets_an_in_flight_request_finish(sqlite_url, tmp_path) -> None:
         assert response.status_code == 200, response.text
         done = response.json()["data"]["shopAuthorizationComplete"]
         assert done["userErrors"] == [] and done["shop"]["status"] == "ACTIVE"
-        assert process.wait(timeout=DEADLINE_SECONDS) in (0, -signal.SIGTERM)
+        assert process.wait(timeout=DEADLINE_SECONDS) == 0  # a graceful stop, not a death by SIGTERM (143)
     finally:
         if process.poll() is None:
             process.kill()

@@ -328,7 +328,7 @@ if when == "imports":
     drop_a_ctrl_c()
 else:
     upgrade = adapters.db.migrate.upgrade  # the real migration, then the Ctrl+C
-    adapters.db.migrate.upgrade = lambda *args: (upgrade(*args), drop_a_ctrl_c())
+    adapters.db.migrate.upgrade = lambda *args, **kwargs: (upgrade(*args, **kwargs), drop_a_ctrl_c())
 sys.argv = ["shopbridge", "demo", "--port", port]
 cli.run()
 """

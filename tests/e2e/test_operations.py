@@ -1,4 +1,5 @@
-"""What operators watch: /healthz, /readyz and /metrics over real HTTP."""
+"""What operators watch: /healthz, /readyz and /metrics over real HTTP, through the outages and deploys of a
+production layout: PostgreSQL stopped or turned read-only, Redis down, a later release's migration."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.db import migrate
 from sandbox.config import SandboxConfig
+from tests.e2e.test_webhooks import envelope, push
 from tests.fixtures.app import MutableClock, ShopbridgeServer, build_settings, free_port
 from tests.fixtures.sandbox import start_sandbox
-from tests.fixtures.servers import PostgresServer, start_postgres_server
+from tests.fixtures.servers import PostgresServer, RedisServer, start_postgres_server, start_redis_server
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+SHOPS = "{ shops { edges { node { id name } } } }"
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -172,3 +176,116 @@ def test_metrics_count_webhook_answers(app) -> None:
         for outcome in ("stored", "duplicate", "unauthorized", "malformed", "too_large", "failed")
     }
     assert moved == {"stored": 1, "duplicate": 1, "unauthorized": 1, "malformed": 1, "too_large": 1, "failed": 0}
+
+
+def test_an_api_stays_ready_and_serves_once_a_later_release_migrated_its_database(postgres_url, tmp_path) -> None:
+    # given an API of this release, ready, serving a merchant's shop
+    app, sandbox = _serve(postgres_url, tmp_path)
+    try:
+        shop = app.connect_shop("m1", "us-local", "US")
+        assert httpx.get(f"{app.url}/readyz").json() == {"status": "ready"}
+        # when the next release's `migrate` runs during a rolling deploy: an additive change (a new nullable column,
+        # a new table), as the expand-then-contract contract requires, and a revision this release does not know
+        app.execute("ALTER TABLE shops ADD COLUMN later_release_note TEXT")
+        app.execute("CREATE TABLE later_release_things (id TEXT PRIMARY KEY)")
+        app.execute("UPDATE alembic_version SET version_num = '0009_later_release'")
+        # then this process stays in rotation, its body saying the database is a later release's
+        response = httpx.get(f"{app.url}/readyz")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["status"] == "ready" and [n["check"] for n in body["notes"]] == ["migrations"]
+        assert "0009_later_release" in body["notes"][0]["reason"]
+        # and it still reads and writes: another shop connects, both are listed
+        app.connect_shop("m1", "us-local-2", "US")
+        names = sorted(e["node"]["name"] for e in app.graphql(SHOPS, None, "m1")["shops"]["edges"])
+        assert names == sorted([shop["name"], "us-local-2 shop"])
+    finally:
+        app.stop()
+        sandbox.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    server = start_redis_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@POSTGRES_ONLY
+def test_with_redis_down_the_api_stays_ready_degraded_and_takes_webhooks_and_mutations(app_factory, own_redis) -> None:
+    # given an API process on PostgreSQL and Redis (no worker: what it enqueues waits in Redis)
+    app = app_factory(broker_url=own_redis.url)
+    assert httpx.get(f"{app.url}/readyz").json() == {"status": "ready"}
+    # when Redis goes down
+    own_redis.process.terminate()
+    own_redis.process.wait()
+    # then the process stays in rotation, reported degraded, with the gauge to alert on, and live
+    response = httpx.get(f"{app.url}/readyz", timeout=DEADLINE_SECONDS)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "degraded" and "problems" not in body
+    assert [d["check"] for d in body["degraded"]] == ["redis"]
+    assert httpx.get(f"{app.url}/healthz").status_code == 200
+    scraped = samples(httpx.get(f"{app.url}/metrics", timeout=DEADLINE_SECONDS).text)
+    assert total(scraped, "shopbridge_dependency_up", dependency="redis") == 0
+    assert total(scraped, "shopbridge_dependency_up", dependency="database") == 1
+    # and a mutation that enqueues works: the shop connects, its imports QUEUED in the database for the sweep
+    shop = app.connect_shop("m1", "us-local", "US")
+    query = "query($id: ID!) { shop(id: $id) { status syncTasks { edges { node { status } } } } }"
+    found = app.graphql(query, {"id": shop["id"]}, "m1")["shop"]
+    assert found["status"] == "ACTIVE"
+    assert [t["node"]["status"] for t in found["syncTasks"]["edges"]] == ["QUEUED", "QUEUED"]
+    # and webhook intake needs no Redis: a push is stored (PENDING, for a worker once Redis is back) and answered 200
+    order = push(app, envelope(1, shop["tiktokShopId"], {"order_id": "576461413038785752"}))
+    assert order.status_code == 200
+    assert [e["outcome"] for e in app.rows("SELECT outcome FROM webhook_events")] == ["PENDING"]
+    # when Redis is back, then the next check says ready again
+    own_redis.restart()
+    assert httpx.get(f"{app.url}/readyz").json() == {"status": "ready"}
+    scraped = samples(httpx.get(f"{app.url}/metrics").text)
+    assert total(scraped, "shopbridge_dependency_up", dependency="redis") == 1
+
+
+def test_readyz_turns_503_when_postgresql_turns_read_only(own_postgres, tmp_path) -> None:
+    # given a ready API on a PostgreSQL server of its own, its pool holding open connections
+    url = own_postgres.create_database("shopbridge")
+    migrate.upgrade(url)
+    app, sandbox = _serve(url, tmp_path)
+    try:
+        assert httpx.get(f"{app.url}/readyz").status_code == 200
+        app.connect_shop("m1", "us-local", "US")
+        # when the server turns read-only (as a primary demoted, or an operator's default_transaction_read_only)
+        connection = own_postgres.connect()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+                cursor.execute("SELECT pg_reload_conf()")
+
+            # then readiness fails, naming it, on the connections the pool already held
+            def unready() -> dict[str, object] | None:
+                response = httpx.get(f"{app.url}/readyz", timeout=DEADLINE_SECONDS)
+                return response.json() if response.status_code == 503 else None
+
+            body = wait_until(unready, "readiness to see the read-only server")
+            assert [p["check"] for p in body["problems"]] == ["read_only"], body
+            assert "default_transaction_read_only" in body["problems"][0]["reason"]
+            # while writes are answered as an outage, not an unexpected error
+            answer = app.raw_graphql(
+                'mutation { shopAuthorizationStart(input: {region: US, name: "S", regionConfirmed: true}) '
+                "{ authorizationUrl } }",
+                None,
+                "m1",
+            )
+            assert [e["extensions"]["code"] for e in answer["errors"]] == ["SERVICE_UNAVAILABLE"]
+            # and once it takes writes again, so is the process ready again
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER SYSTEM RESET default_transaction_read_only")
+                cursor.execute("SELECT pg_reload_conf()")
+            wait_until(lambda: httpx.get(f"{app.url}/readyz").status_code == 200, "readiness to come back")
+        finally:
+            connection.close()
+    finally:
+        app.stop()
+        sandbox.stop()  # type: ignore[attr-defined]

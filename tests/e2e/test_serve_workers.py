@@ -1,9 +1,12 @@
 """`shopbridge serve --workers N` on a busy host: a worker process slow to start is waited for, not killed as hung
-(issue 13: on a loaded machine uvicorn's 5 s health check killed and respawned booting workers in a loop)."""
+(issue 13: on a loaded machine uvicorn's 5 s health check killed and respawned booting workers in a loop). And its
+exit status as a process manager reads it: 0 for a SIGTERM whenever it comes, 3 when its worker processes cannot
+start (gql/serving.py)."""
 
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -21,6 +24,86 @@ import time
 if "--multiprocessing-fork" in sys.orig_argv:
     time.sleep(7)
 """
+
+
+# The supervisor's parent receives SIGTERM just as it binds its socket, before uvicorn's supervisor has its handlers.
+SIGTERM_WHILE_STARTING = """
+import os
+import signal
+import sys
+
+if "--multiprocessing-fork" not in sys.orig_argv:
+    from uvicorn.config import Config
+
+    bind_socket = Config.bind_socket
+
+    def terminated_while_binding(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return bind_socket(self)
+
+    Config.bind_socket = terminated_while_binding
+"""
+
+# Each worker process's application fails to start (its lifespan raises), as a broken release's would.
+FAILING_START = """
+import sys
+
+if "--multiprocessing-fork" in sys.orig_argv:
+    import workers.runtime
+
+    async def cannot_start(settings):
+        raise RuntimeError("this worker process cannot start")
+
+    workers.runtime.start_api_runtime = cannot_start
+"""
+
+
+def _serve_env(sqlite_url: str, redis_url: str, tmp_path: Path, site: str) -> dict[str, str]:
+    """The environment of a `serve --workers` whose processes run `site` as their sitecustomize."""
+    directory = tmp_path / "site"
+    directory.mkdir()
+    (directory / "sitecustomize.py").write_text(site)
+    return clean_env(
+        PYTHONPATH=f"{directory}:{REPO}",
+        SHOPBRIDGE_DATABASE_URL=sqlite_url,
+        SHOPBRIDGE_BROKER_URL=redis_url.rsplit("/", 1)[0] + "/6",
+        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"),
+        SHOPBRIDGE_SECRET_KEY="serve-workers-" + "k" * 40,
+        SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+    )
+
+
+@pytest.mark.redis
+def test_a_sigterm_before_the_supervisor_took_over_stops_it_with_status_0(sqlite_url, redis_server, tmp_path) -> None:
+    # given `shopbridge serve --workers 2` that receives SIGTERM while it starts, before uvicorn's supervisor
+    env = _serve_env(sqlite_url, redis_server.url, tmp_path, SIGTERM_WHILE_STARTING)
+    port = str(free_port())
+    process = shopbridge("serve", "--port", port, "--workers", "2", env=env, cwd=tmp_path, out=tmp_path / "api")
+    try:
+        # then it stops, a graceful stop (exit 0, not a death by the signal), without starting any worker process
+        assert process.wait(timeout=DEADLINE_SECONDS) == 0, (tmp_path / "api.err").read_text()
+        assert "Started server process" not in (tmp_path / "api.err").read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.redis
+def test_worker_processes_that_cannot_start_fail_the_command(sqlite_url, redis_server, tmp_path) -> None:
+    # given `shopbridge serve --workers 2` whose worker processes' application cannot start
+    env = _serve_env(sqlite_url, redis_server.url, tmp_path, FAILING_START)
+    port = str(free_port())
+    process = shopbridge("serve", "--port", port, "--workers", "2", env=env, cwd=tmp_path, out=tmp_path / "api")
+    try:
+        # then the command stops with uvicorn's start-up failure status, which a process manager sees as a failure
+        # (it exited 0, as after a clean stop)
+        assert process.wait(timeout=DEADLINE_SECONDS) == 3, (tmp_path / "api.err").read_text()
+        assert "this worker process cannot start" in (tmp_path / "api.err").read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 @pytest.mark.redis

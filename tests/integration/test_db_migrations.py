@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg2
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from cryptography.fernet import Fernet
@@ -185,3 +188,126 @@ def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:
             assert connection.execute(text("SELECT reserved FROM inventory_items")).scalar_one() == 1
     finally:
         engine.dispose()
+
+
+def _migrate_env(url: str, tmp_path: Path, **settings: str) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SHOPBRIDGE_")},
+        "SHOPBRIDGE_DATABASE_URL": url,
+        "SHOPBRIDGE_DATA_DIR": str(tmp_path),
+        "SHOPBRIDGE_SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "SHOPBRIDGE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "PYTHONPATH": str(REPO),
+        **settings,
+    }
+
+
+def _run_migrate(env: dict[str, str]) -> tuple[int, str, str, float]:
+    """`shopbridge migrate` as a process of its own: its status, stdout, stderr and how long it took (s)."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "gql.cli", "migrate"], env=env, capture_output=True, text=True,
+        timeout=DEADLINE_SECONDS, preexec_fn=parent_death_signal(signal.SIGTERM),
+    )  # fmt: skip
+    return done.returncode, done.stdout, done.stderr, time.monotonic() - started
+
+
+def _held(postgres_server: PostgresServer, url: str, *statements: str) -> psycopg2.extensions.connection:
+    """A session on `url`'s database holding what `statements` took, in a transaction left open (close it)."""
+    connection = psycopg2.connect(
+        host="127.0.0.1", port=postgres_server.port, user="postgres", dbname=url.rsplit("/", 1)[1],
+        application_name="a long transaction",
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+    return connection
+
+
+def test_migrate_gives_up_on_the_migration_lock_after_its_timeout(postgres_server: PostgresServer, tmp_path) -> None:
+    # given an empty database, and another migrate that holds the migration lock and does not finish
+    url = postgres_server.create_database()
+    other = _held(postgres_server, url, f"SELECT pg_advisory_xact_lock({migrate.MIGRATION_LOCK})")
+    try:
+        # when `shopbridge migrate` runs with a 1 s lock timeout
+        code, _, err, took = _run_migrate(_migrate_env(url, tmp_path, SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT="1"))
+        # then it gives up soon after, with one line naming the holder and the setting, and a failure status
+        assert code == 1 and took < DEADLINE_SECONDS / 2, err
+        assert "Traceback" not in err, err
+        line = err.strip().splitlines()[-1]
+        assert line.startswith(
+            "shopbridge: MIGRATION_LOCK_TIMEOUT: the migration lock was held for more than 1s by PostgreSQL backend "
+        ), line
+        assert "application 'a long transaction'" in line and "stays at revision none" in line, line
+        assert line.endswith("or raise SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT"), line
+        assert migrate.current(url) is None
+    finally:
+        other.close()
+    # and once the lock is released, the next run migrates
+    code, out, err, _ = _run_migrate(_migrate_env(url, tmp_path, SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT="1"))
+    assert code == 0 and "migrations applied" in out, err
+    assert migrate.current(url) == HEAD
+
+
+def test_migrate_gives_up_on_a_table_a_long_transaction_holds(postgres_server: PostgresServer, tmp_path) -> None:
+    # given a database a release behind, whose next migration indexes webhook_events, and a transaction that wrote
+    # to that table and stays open
+    url = postgres_server.create_database()
+    migrate.upgrade(url, "0007_sku_search")
+    other = _held(postgres_server, url, "LOCK TABLE webhook_events IN ROW EXCLUSIVE MODE")
+    try:
+        # when `shopbridge migrate` runs with a 1 s lock timeout
+        code, _, err, took = _run_migrate(_migrate_env(url, tmp_path, SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT="1"))
+        # then it gives up with one line naming the statement that waited, and nothing changed
+        assert code == 1 and took < DEADLINE_SECONDS / 2, err
+        assert "Traceback" not in err, err
+        line = err.strip().splitlines()[-1]
+        assert line.startswith("shopbridge: MIGRATION_LOCK_TIMEOUT: `CREATE INDEX ix_webhook_events_received_at"), line
+        assert "waited more than 1s for a lock another transaction holds" in line, line
+        assert "stays at revision 0007_sku_search" in line, line
+        assert migrate.current(url) == "0007_sku_search"
+    finally:
+        other.close()
+
+
+def test_migrate_gives_up_on_a_locked_sqlite_file(tmp_path: Path) -> None:
+    # given a SQLite database a release behind, and a connection holding its write lock
+    path = tmp_path / "locked.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    migrate.upgrade(url, "0007_sku_search")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        # when `shopbridge migrate` runs with a 1 s lock timeout
+        code, _, err, took = _run_migrate(_migrate_env(url, tmp_path, SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT="1"))
+        # then it gives up with one line, and the database is where it was
+        assert code == 1 and took < DEADLINE_SECONDS / 2, err
+        line = err.strip().splitlines()[-1]
+        assert line.startswith(
+            "shopbridge: MIGRATION_LOCK_TIMEOUT: the database file stayed locked by another connection's write for "
+            "more than 1s"
+        ), line
+        assert "stays at revision 0007_sku_search" in line, line
+    finally:
+        other.close()
+    assert migrate.current(url) == "0007_sku_search"
+
+
+def test_migrate_of_an_older_release_leaves_a_later_releases_database_alone(
+    postgres_server: PostgresServer, tmp_path
+) -> None:
+    # given a database a later release has migrated (a revision these migrations do not know)
+    url = postgres_server.create_database()
+    migrate.upgrade(url)
+    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '0009_later_release'"))
+    finally:
+        engine.dispose()
+    # when this release's `shopbridge migrate` runs (a replica of it restarting during a rolling deploy)
+    code, out, err, _ = _run_migrate(_migrate_env(url, tmp_path))
+    # then it succeeds and says it left the database alone, which stays at the later revision
+    assert code == 0, err
+    assert "0009_later_release" in out and f"its head is {HEAD}" in out and "left as it is" in out, out
+    assert migrate.current(url) == "0009_later_release"

@@ -104,6 +104,10 @@ def test_numbers_are_checked(tmp_path: Path) -> None:
         ("SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", "0", "must be an integer 1 or more"),
         ("SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", "2000000", "must be an integer from 0 to 1000000"),
         ("SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", "-1", "must be an integer 0 or more"),
+        # a lock wait of 0 would fail every migration that waits a millisecond; PostgreSQL holds ~24.8 days at most
+        ("SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT", "0", "must be > 0 seconds, got 0.0"),
+        ("SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT", "nan", "must be a finite number"),
+        ("SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT", "86401", "must be at most 86400 seconds (a day), got 86401"),
         # the inbox must outlive TikTok's retries (~15.5 h) to recognise one; a day at least, a year at most
         ("SHOPBRIDGE_WEBHOOK_RETENTION", "3600", "must be from 86400 (1 day: TikTok retries a push for about 15.5"),
         ("SHOPBRIDGE_WEBHOOK_RETENTION", "0", "got 0"),
@@ -149,6 +153,13 @@ def test_finished_sync_tasks_are_kept_thirty_days_unless_set(tmp_path: Path) -> 
     for seconds in ("86400", "604800", "31536000"):
         settings = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_TASK_RETENTION": seconds})
         assert settings.task_retention_seconds == int(seconds)
+
+
+def test_migrate_waits_30_seconds_for_a_lock_unless_set(tmp_path: Path) -> None:
+    assert load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)}).migrate_lock_timeout_seconds == 30.0
+    for seconds in ("0.5", "600", "86400"):
+        settings = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT": seconds})
+        assert settings.migrate_lock_timeout_seconds == float(seconds)
 
 
 def test_the_sandbox_data_bounds_are_the_sandboxs_own(tmp_path: Path) -> None:
