@@ -15,7 +15,8 @@ from adapters.db import Database, migrate
 from adapters.readiness import Problem, Readiness, ReadinessProbe
 from tests.fixtures.servers import PostgresServer, start_postgres_server
 
-HEAD = "0008_webhook_retention"
+HEAD = "0009_task_retention"
+BEHIND = "0008_webhook_retention"  # the revision before HEAD
 LATER_RELEASE = "0009_later_release"  # a revision these migrations do not know
 
 
@@ -53,12 +54,12 @@ async def test_a_database_at_head_is_ready(probe_on: ReadinessProbe) -> None:
 
 async def test_a_database_behind_this_code_is_not_ready(postgres_url: str, probe_on: ReadinessProbe) -> None:
     # given a database a release behind this code (its migration not yet run)
-    migrate.downgrade(postgres_url, "0007_sku_search")
+    migrate.downgrade(postgres_url, BEHIND)
     # then the process is kept out of rotation until `migrate` has run
     readiness = await probe_on.check()
     assert not readiness.ready
     assert readiness.problems == (
-        Problem("migrations", f"database at revision 0007_sku_search, code expects {HEAD}: run migrate"),
+        Problem("migrations", f"database at revision {BEHIND}, code expects {HEAD}: run migrate"),
     )
 
 
