@@ -100,6 +100,13 @@ class SandboxProcess:
         """Generate the shop's data now (a control read), so no measured request pays for it."""
         self.control("GET", f"/shops/{self.shop(seller)['id']}/products")
 
+    def warm_orders(self, seller: str = SELLER) -> int:
+        """Render every order of the shop now (a control read of them all; the sandbox keeps an order once rendered):
+        what a comparison's first side would otherwise pay for the second, on the same two cores. Returns how many."""
+        response = self.http.get(f"{self.url}/_sandbox/shops/{self.shop(seller)['id']}/orders")
+        response.raise_for_status()
+        return int(response.json()["total_count"])
+
     def authorize(self, seller: str = SELLER) -> dict[str, str]:
         """Answer the consent form as `seller`; the redirect's query (`code`, `state`)."""
         form = {"service_id": self.SERVICE_ID, "seller": seller, "decision": "approve", "state": "bench"}
