@@ -12,16 +12,13 @@ retries, which end about 15.5 hours after the first push (live-sync.md §2.2), a
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
 from domain.clock import Clock
 from domain.intake import Notification, WebhookEvent
-from domain.ports import UnitOfWork, UnitOfWorkFactory
-from domain.services.retention import PRUNE_BATCH_SIZE, PRUNE_MAX_BATCHES, PRUNE_PAUSE_SECONDS, prune_in_batches
-
-log = logging.getLogger(__name__)
+from domain.ports import UnitOfWorkFactory
+from domain.services.retention import PRUNE_BATCH_SIZE, PRUNE_MAX_BATCHES, PRUNE_PAUSE_SECONDS, prune_before
 
 
 async def receive_notifications(
@@ -75,14 +72,9 @@ async def prune_settled_events(
     work still to do. Idempotent, and safe beside another call (another process's sweep): each takes rows the
     other has not, or finds them gone.
     """
-    cutoff = clock.now() - retention
-
-    async def delete_batch(uow: UnitOfWork, limit: int) -> int:
-        return await uow.webhook_events.delete_settled(cutoff, limit)
-
-    deleted = await prune_in_batches(
-        uow_factory, delete_batch, batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds
-    )
-    if deleted:
-        log.info("pruned %d settled webhook event(s) received before %s", deleted, cutoff.isoformat())
-    return deleted
+    return await prune_before(
+        uow_factory, clock.now() - retention,
+        lambda uow, cutoff, limit: uow.webhook_events.delete_settled(cutoff, limit),
+        "settled webhook event(s) received", batch_size=batch_size, max_batches=max_batches,
+        pause_seconds=pause_seconds,
+    )  # fmt: skip

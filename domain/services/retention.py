@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from domain.authorization import KEPT_AFTER_EXPIRY
 from domain.clock import Clock
@@ -55,6 +55,30 @@ async def prune_in_batches(
     return deleted
 
 
+async def prune_before(
+    uow_factory: UnitOfWorkFactory,
+    cutoff: datetime,
+    delete: Callable[[UnitOfWork, datetime, int], Awaitable[int]],
+    what: str,
+    *,
+    batch_size: int = PRUNE_BATCH_SIZE,
+    max_batches: int = PRUNE_MAX_BATCHES,
+    pause_seconds: float = PRUNE_PAUSE_SECONDS,
+) -> int:
+    """`prune_in_batches` of `delete(uow, cutoff, limit)` (a repository's `delete_*`, UTC `cutoff`); one INFO line
+    "pruned <n> <what> before <cutoff>" when any row went. Returns how many did."""
+
+    async def delete_batch(uow: UnitOfWork, limit: int) -> int:
+        return await delete(uow, cutoff, limit)
+
+    deleted = await prune_in_batches(
+        uow_factory, delete_batch, batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds
+    )
+    if deleted:
+        log.info("pruned %d %s before %s", deleted, what, cutoff.isoformat())
+    return deleted
+
+
 async def prune_finished_tasks(
     uow_factory: UnitOfWorkFactory,
     clock: Clock,
@@ -70,17 +94,10 @@ async def prune_finished_tasks(
     the Task Center's current state, the last finished sync, the last successful import and poll, and the last
     poll that found a change stay, however old. Nothing else references a task's row (its checkpoint is in it).
     """
-    cutoff = clock.now() - retention
-
-    async def delete_batch(uow: UnitOfWork, limit: int) -> int:
-        return await uow.sync_tasks.delete_finished(cutoff, limit)
-
-    deleted = await prune_in_batches(
-        uow_factory, delete_batch, batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds
-    )
-    if deleted:
-        log.info("pruned %d sync task(s) finished before %s", deleted, cutoff.isoformat())
-    return deleted
+    return await prune_before(
+        uow_factory, clock.now() - retention, lambda uow, cutoff, limit: uow.sync_tasks.delete_finished(cutoff, limit),
+        "sync task(s) finished", batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds,
+    )  # fmt: skip
 
 
 async def prune_spent_authorizations(
@@ -94,14 +111,8 @@ async def prune_spent_authorizations(
 ) -> int:
     """Delete OAuth authorization requests (used or not) that expired more than `kept_after_expiry` ago; returns
     how many. Their state can no longer be spent: a late redirect with it is INVALID_STATE either way."""
-    cutoff = clock.now() - kept_after_expiry
-
-    async def delete_batch(uow: UnitOfWork, limit: int) -> int:
-        return await uow.authorizations.delete_expired(cutoff, limit)
-
-    deleted = await prune_in_batches(
-        uow_factory, delete_batch, batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds
-    )
-    if deleted:
-        log.info("pruned %d authorization request(s) expired before %s", deleted, cutoff.isoformat())
-    return deleted
+    return await prune_before(
+        uow_factory, clock.now() - kept_after_expiry,
+        lambda uow, cutoff, limit: uow.authorizations.delete_expired(cutoff, limit), "authorization request(s) expired",
+        batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds,
+    )  # fmt: skip
