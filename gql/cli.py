@@ -37,7 +37,9 @@ GRACEFUL_SHUTDOWN_SECONDS = 30  # on SIGTERM: in-flight requests get this long; 
 # --workers > 1: how long uvicorn's parent waits for a worker process to answer its health check before killing it
 # as hung and starting another. A worker answers from a thread it starts only after Python has started, uvicorn is
 # imported and its configuration unpickled (~1 s of CPU): on a busy host that exceeds uvicorn's default of 5 s, and
-# every booting worker was killed and replaced, in a loop, so the API never came up (issue 13).
+# every booting worker was killed and replaced, in a loop, so the API never came up (issue 13). The same wait is how
+# long the parent takes to see that a worker process died while starting (it pings, and nothing answers): hosts
+# that start fast can shorten it with `serve --timeout-worker-healthcheck` (uvicorn's own option's name).
 WORKER_HEALTHCHECK_SECONDS = 30
 
 
@@ -136,7 +138,7 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
         from gql.serving import serve_workers
 
         return serve_workers(
-            "gql.app:create_app", args.workers, timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **options
+            "gql.app:create_app", args.workers, timeout_worker_healthcheck=args.timeout_worker_healthcheck, **options
         )
     from gql.app import create_app
     from gql.serving import serve
@@ -300,6 +302,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", type=checks.host, default=DEFAULT_HOST)
     p.add_argument("--port", type=checks.port, default=DEFAULT_PORT)
     p.add_argument("--workers", type=checks.process_count, default=1, help="uvicorn worker processes (Redis if > 1)")
+    p.add_argument(
+        "--timeout-worker-healthcheck",
+        type=checks.healthcheck_seconds,
+        default=WORKER_HEALTHCHECK_SECONDS,
+        metavar="SECONDS",
+        help="--workers > 1: seconds a worker process may take to answer the parent's health check before it is "
+        f"killed and replaced; also how long a worker that died while starting goes unseen "
+        f"(default {WORKER_HEALTHCHECK_SECONDS})",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="migrate, print a merchant token, and serve (what `make run` does)")

@@ -51,6 +51,7 @@ port = whole_number(1, 65535)
 ttl_seconds = whole_number(1, MAX_TTL_SECONDS)
 process_count = whole_number(1, 64)
 thread_count = whole_number(1, 256)
+healthcheck_seconds = whole_number(1, 3600)  # `serve --timeout-worker-healthcheck`: an hour is already a hung worker
 
 
 def merchant_id(text: str) -> str:

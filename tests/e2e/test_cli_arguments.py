@@ -20,6 +20,7 @@ BAD_ARGUMENTS = [
     (["demo", "--host", ""], "--host"),
     (["serve", "--port", "-1"], "--port"),
     (["serve", "--workers", "0"], "--workers"),
+    (["serve", "--timeout-worker-healthcheck", "0"], "--timeout-worker-healthcheck"),
     (["worker", "--processes", "0"], "--processes"),
     (["worker", "--threads", "-2"], "--threads"),
     (["sandbox", "--orders", "-1"], "--orders"),

@@ -91,10 +91,12 @@ def test_a_sigterm_before_the_supervisor_took_over_stops_it_with_status_0(sqlite
 
 @pytest.mark.redis
 def test_worker_processes_that_cannot_start_fail_the_command(sqlite_url, redis_server, tmp_path) -> None:
-    # given `shopbridge serve --workers 2` whose worker processes' application cannot start
+    # given `shopbridge serve --workers 2` whose worker processes' application cannot start; uvicorn's parent sees
+    # a worker that died while starting only when its health check goes unanswered: 10 s here, not the 30 s default
     env = _serve_env(sqlite_url, redis_server.url, tmp_path, FAILING_START)
     port = str(free_port())
-    process = shopbridge("serve", "--port", port, "--workers", "2", env=env, cwd=tmp_path, out=tmp_path / "api")
+    argv = ("serve", "--port", port, "--workers", "2", "--timeout-worker-healthcheck", "10")
+    process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api")
     try:
         # then the command stops with uvicorn's start-up failure status, which a process manager sees as a failure
         # (it exited 0, as after a clean stop)
