@@ -18,6 +18,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from domain.ports import QueueUnavailableError
 from domain.sync import SyncKind
 
+BROKER_NAMESPACE = "dramatiq"
+"""The prefix of every Redis key of our broker (`RedisBroker(namespace=...)`, Dramatiq's default): the queue of
+`queue` is the list `{BROKER_NAMESPACE}:{queue}`, its delayed retries `{BROKER_NAMESPACE}:{queue}.DQ`. Not a setting:
+the broker (`workers.broker`) and the queue depths `/metrics` reads (`adapters.readiness`) both take it from here."""
+
 
 class DramatiqTaskQueue:
     """Sends `actor(id)`. On Redis `send` is a blocking network call, so it runs in a thread.
