@@ -124,9 +124,10 @@ async def send(actor: dramatiq.Actor[..., Any], *args: str, blocking: bool) -> N
 
     Redis unreachable (down, restarting, a timeout) raises `QueueUnavailableError`: an outage the callers log in
     one line, the work being sent again by a sweep or the next tick; Redis's own error is its cause. For
-    `REDIS_OUTAGE_WINDOW_SECONDS` after such a failure, sends through the same broker raise it at once, naming
-    that failure, without trying Redis: a hung Redis (accepting, never answering) would otherwise hold every
-    mutation that enqueues for the client's 5 s timeout, for work the sweep sends anyway.
+    `REDIS_OUTAGE_WINDOW_SECONDS` after a timeout, sends through the same broker raise it at once, naming that
+    timeout, without trying Redis: a hung Redis (accepting, never answering; or a network dropping packets) would
+    otherwise hold every mutation that enqueues for the client's 5 s timeout, for work the sweep sends anyway. A
+    refused connection opens no window: it costs milliseconds, and the first send after Redis is back goes through.
     """
     window = _outage_window(actor.broker) if blocking else None
     if window is not None and (cause := window.skipping()) is not None:
@@ -138,7 +139,7 @@ async def send(actor: dramatiq.Actor[..., Any], *args: str, blocking: bool) -> N
             actor.send(*args)
     except (RedisConnectionError, RedisTimeoutError) as exc:
         cause = f"Redis unavailable: {type(exc).__name__}: {exc}"
-        if window is not None:
+        if window is not None and isinstance(exc, RedisTimeoutError):
             window.open(cause)
         raise QueueUnavailableError(cause) from exc
     if window is not None:
@@ -146,7 +147,7 @@ async def send(actor: dramatiq.Actor[..., Any], *args: str, blocking: bool) -> N
 
 
 REDIS_OUTAGE_WINDOW_SECONDS = 15.0
-"""How long after a failed send to Redis the process's sends skip it (seconds). Short beside what they wait for:
+"""How long after a send to Redis timed out the process's sends skip it (seconds). Short beside what they wait for:
 the sweep re-sends a QUEUED task only after `SHOPBRIDGE_SYNC_STALE_AFTER` (5 min), so nothing is delayed by it."""
 
 _windows: weakref.WeakKeyDictionary[dramatiq.Broker, OutageWindow] = weakref.WeakKeyDictionary()
