@@ -15,8 +15,10 @@ database for the sweep), paying it on every call only slows every request down f
     window.close()                                   # it answered: the outage, if any, is over
 
 After the window, the next call tries again (the dependency may be back); calls that start together then may each
-try once. A circuit breaker opened by one failure, without libraries: pybreaker's `fail_max=1, reset_timeout=...`
-would do the same, but its asyncio support goes through Tornado and the rule fits in these few lines.
+try once. A circuit breaker opened by one failure. Libraries would do it: pybreaker (`fail_max=1`, `reset_timeout`,
+its synchronous `call` around the threaded send; its async path needs Tornado) or `circuitbreaker` (fabfuel).
+Not taken: a dependency for a rule this size, which must also open on a timeout only and name that failure in the
+error of each call it skips.
 """
 
 from __future__ import annotations
