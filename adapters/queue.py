@@ -5,6 +5,8 @@ refreshes)."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import weakref
 from typing import Any
 
 import dramatiq
@@ -15,8 +17,14 @@ from dramatiq.errors import DecodeError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from adapters.outage_window import OutageWindow
 from domain.ports import QueueUnavailableError
 from domain.sync import SyncKind
+
+BROKER_NAMESPACE = "dramatiq"
+"""The prefix of every Redis key of our broker (`RedisBroker(namespace=...)`, Dramatiq's default): the queue of
+`queue` is the list `{BROKER_NAMESPACE}:{queue}`, its delayed retries `{BROKER_NAMESPACE}:{queue}.DQ`. Not a setting:
+the broker (`workers.broker`) and the queue depths `/metrics` reads (`adapters.readiness`) both take it from here."""
 
 
 class DramatiqTaskQueue:
@@ -115,12 +123,41 @@ async def send(actor: dramatiq.Actor[..., Any], *args: str, blocking: bool) -> N
     """`actor.send(*args)`: in a thread when `blocking` (Redis: a network call), inline on the in-memory broker.
 
     Redis unreachable (down, restarting, a timeout) raises `QueueUnavailableError`: an outage the callers log in
-    one line, the work being sent again by a sweep or the next tick; Redis's own error is its cause.
+    one line, the work being sent again by a sweep or the next tick; Redis's own error is its cause. For
+    `REDIS_OUTAGE_WINDOW_SECONDS` after a timeout, sends through the same broker raise it at once, naming that
+    timeout, without trying Redis: a hung Redis (accepting, never answering; or a network dropping packets) would
+    otherwise hold every mutation that enqueues for the client's 5 s timeout, for work the sweep sends anyway. A
+    refused connection opens no window: it costs milliseconds, and the first send after Redis is back goes through.
     """
+    window = _outage_window(actor.broker) if blocking else None
+    if window is not None and (cause := window.skipping()) is not None:
+        raise QueueUnavailableError(f"{cause} (not tried: within {window.seconds:g} s of that failure)")
     try:
         if blocking:
             await asyncio.to_thread(actor.send, *args)
         else:
             actor.send(*args)
     except (RedisConnectionError, RedisTimeoutError) as exc:
-        raise QueueUnavailableError(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc
+        cause = f"Redis unavailable: {type(exc).__name__}: {exc}"
+        if window is not None and isinstance(exc, RedisTimeoutError):
+            window.open(cause)
+        raise QueueUnavailableError(cause) from exc
+    if window is not None:
+        window.close()
+
+
+REDIS_OUTAGE_WINDOW_SECONDS = 15.0
+"""How long after a send to Redis timed out the process's sends skip it (seconds). Short beside what they wait for:
+the sweep re-sends a QUEUED task only after `SHOPBRIDGE_SYNC_STALE_AFTER` (5 min), so nothing is delayed by it."""
+
+_windows: weakref.WeakKeyDictionary[dramatiq.Broker, OutageWindow] = weakref.WeakKeyDictionary()
+_windows_lock = threading.Lock()
+
+
+def _outage_window(broker: dramatiq.Broker) -> OutageWindow:
+    """The broker's window, made on its first send: one per broker, so per process (and per test)."""
+    with _windows_lock:
+        window = _windows.get(broker)
+        if window is None:
+            window = _windows[broker] = OutageWindow(REDIS_OUTAGE_WINDOW_SECONDS)
+        return window

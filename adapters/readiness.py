@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from dramatiq.common import dq_name
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,6 +32,7 @@ from adapters import metrics
 from adapters.db import migrate
 from adapters.db.engine import Database
 from adapters.db.migrate import SchemaPosition
+from adapters.queue import BROKER_NAMESPACE
 
 CHECK_TIMEOUT_SECONDS = 2.0
 # PostgreSQL, one round trip: is this session read-only (a standby in recovery is; so is a server or database set
@@ -182,8 +184,8 @@ class ReadinessProbe:
         try:
             async with asyncio.timeout(self._timeout):
                 for queue in queues:  # Dramatiq's Redis layout: a list of message ids per queue
-                    ready = await self._client().llen(f"dramatiq:{queue}")
-                    delayed = await self._client().llen(f"dramatiq:{queue}.DQ")
+                    ready = await self._client().llen(f"{BROKER_NAMESPACE}:{queue}")
+                    delayed = await self._client().llen(f"{BROKER_NAMESPACE}:{dq_name(queue)}")
                     depths[queue] = float(int(ready) + int(delayed))
         except Exception:  # noqa: S110 (as above; the queues not read are NaN)
             pass

@@ -16,6 +16,7 @@ from dramatiq.middleware import AsyncIO
 from adapters.config import Settings
 from adapters.events import InProcessEventBus, RedisEventBus
 from adapters.metrics import MeteredEvents
+from adapters.queue import BROKER_NAMESPACE
 from domain.ports import EventPublisher
 from workers.observability import Observability
 from workers.resources import Resources
@@ -33,6 +34,7 @@ def setup_broker(settings: Settings, *, events: EventPublisher | None = None) ->
     if settings.broker_url:
         broker = RedisBroker(  # type: ignore[no-untyped-call]
             url=settings.broker_url,
+            namespace=BROKER_NAMESPACE,
             heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
             maintenance_chance=settings.broker_maintenance_chance,
         )

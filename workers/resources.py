@@ -289,7 +289,8 @@ class Resources(Middleware):
         )
 
     async def _sweep(self, resources: WorkerResources) -> None:
-        """Re-enqueue tasks nobody runs: at boot everything active (in-memory queue only), then stale ones."""
+        """Re-enqueue tasks nobody runs: at boot everything active (in-memory queue only), then stale ones, and
+        prune (`_prune`) after each turn. A turn during a database outage is one WARNING line: it skips the prunes."""
         deps = resources.sync
         if self.settings.broker_url is None:
             try:
@@ -326,6 +327,8 @@ class Resources(Middleware):
                 )
             except Exception as exc:
                 _will_retry("stale sync task or webhook sweep", exc)
+                if unavailable(exc):
+                    continue  # the prunes would fail on the same outage, a second line a turn: next turn tries them
             await self._prune(resources)
 
     async def _prune(self, resources: WorkerResources) -> None:

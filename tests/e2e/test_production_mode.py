@@ -4,6 +4,9 @@ subscriber on the API process through Redis pub/sub."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -77,3 +80,63 @@ def test_with_redis_down_a_shop_connects_and_the_unsent_work_is_one_warning_line
     unsent = [r for r in caplog.records if r.name == "adapters.db.uow"]
     assert unsent and all((r.levelname, r.exc_info) == ("WARNING", None) for r in unsent), unsent
     assert all("Redis unavailable: ConnectionError" in r.getMessage() for r in unsent)
+    # and each was tried: a refusal costs milliseconds, so it opens no window of sends skipped (a timeout does)
+    assert len(unsent) >= 2 and not any("not tried" in r.getMessage() for r in unsent), unsent
+
+
+class HungRedis:
+    """A TCP listener that accepts connections and never answers (a hung Redis); counts the connections taken."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)  # the accepting thread looks at `_closing` this often
+        self.url = f"redis://127.0.0.1:{self._listener.getsockname()[1]}/0"
+        self.accepted: list[socket.socket] = []
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="hung-redis", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                self.accepted.append(self._listener.accept()[0])
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join()
+        self._listener.close()
+        for connection in self.accepted:
+            connection.close()
+
+
+SYNC_START = "mutation($input: SyncStartInput!) { syncStart(input: $input) { tasks { status } userErrors { code } } }"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_with_redis_hung_a_mutation_after_the_first_timeout_does_not_try_redis_again(app_factory, caplog) -> None:
+    # given a merchant's shop, connected and imported while Redis answered (here: the embedded mode)
+    first = app_factory()
+    shop = first.connect_shop("m1", "us-local", "US")
+    first.wait_for_idle_sync()
+    first.stop()
+    # and the API process now on a Redis that accepts connections and never answers
+    hung = HungRedis()
+    try:
+        app = app_factory(broker_url=hung.url, encryption_key=first.settings.encryption_key)
+        # when the merchant starts an import: its send waits out the Redis client's timeout, and fails
+        started = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["PRODUCTS"]}}, "m1")
+        assert started["syncStart"] == {"tasks": [{"status": "QUEUED"}], "userErrors": []}
+        tried = len(hung.accepted)
+        assert tried >= 1
+        # and then another one, at once
+        again = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")
+    finally:
+        hung.close()
+    # then it is QUEUED too (the sweep sends it once Redis is back), without opening a connection to Redis again:
+    # it did not wait out the timeout a second time (each send and each signal did, 5 s each, every mutation)
+    assert again["syncStart"] == {"tasks": [{"status": "QUEUED"}], "userErrors": []}
+    assert len(hung.accepted) == tried
+    # and each unsent task is one WARNING line naming Redis, the second saying it was not tried
+    unsent = [r.getMessage() for r in caplog.records if r.name == "adapters.db.uow"]
+    assert len(unsent) == 2 and all("Redis unavailable: TimeoutError" in m for m in unsent), unsent
+    assert "not tried" in unsent[1], unsent
