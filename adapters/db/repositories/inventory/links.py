@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.db.lists import among, dialect_of
 from adapters.db.repositories.bulk import sqlite_executemany, sqlite_tuples
 from adapters.db.repositories.inventory.items import get_item
-from adapters.db.repositories.inventory.ledger import merchant_of, relink_lines
+from adapters.db.repositories.inventory.ledger import hold_relink, merchant_of, relink_lines
 from adapters.db.repositories.inventory.shop_items import remove_unclaimed_items
 from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links
 from adapters.db.tables import inventory_items, order_line_stock, products, sku_links, skus
@@ -265,14 +265,17 @@ async def link_manually(
         raise DomainError(
             ErrorCode.SKU_NOT_LINKABLE, "a bundle (combo) SKU's stock is TikTok's to derive (12052850)", ("skuId",)
         )
-    # The item too is held before the link names it: an import's relink or a shop's delete removing it meanwhile
-    # (`shop_items`) finishes first, and it is then gone, rather than the link failing on the foreign key.
-    if item_id is not None and await get_item(session, item_id, merchant_id, lock=True) is None:
+    previous = (await _links(session, [sku_id])).get(sku_id)
+    dirty = [i for i in (item_id, previous.inventory_item_id if previous else None) if i is not None]
+    # Every item the change writes, the new one included, is held at once in id order before the link names it
+    # (`hold_relink`): an import's relink or a shop's delete removing the item meanwhile (`shop_items`) finishes first,
+    # and it is then gone (NOT_FOUND), rather than the link failing on the foreign key; and no writer holding a lower
+    # item of the set deadlocks with this one, as it did while the new item was taken first on its own.
+    await hold_relink(session, row.shop_id, [row.tiktok_sku_id], dirty)
+    if item_id is not None and await get_item(session, item_id, merchant_id) is None:
         raise NotFoundError("Inventory item", ("inventoryItemId",))
     state = LinkState.LINKED if item_id is not None else LinkState.UNLINKED
-    previous = (await _links(session, [sku_id])).get(sku_id)
     await upsert_links(session, [_link_row(row.shop_id, merchant_id, row, state, LinkSource.MANUAL, item_id, now)])
     # The merchant's link: no TikTok stock seeded its item through it (`stock_counted_at`), whatever came before.
     await session.execute(update(sku_links).where(sku_links.c.sku_id == sku_id).values(stock_counted_at=None))
-    dirty = [i for i in (item_id, previous.inventory_item_id if previous else None) if i is not None]
     return await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)
