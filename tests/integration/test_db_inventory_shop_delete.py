@@ -147,3 +147,29 @@ async def test_a_link_sent_while_its_shop_is_being_deleted_waits_and_finds_nothi
     assert gone.value.code is ErrorCode.NOT_FOUND
     assert await _count(world, sku_links) == 0
     assert (await world.item("MADE"))["on_hand"] == 3
+
+
+async def test_an_import_linking_an_item_the_shops_delete_removes_waits_and_creates_it_again(world: Pool) -> None:
+    # given SOCK, an item only a first shop links, and a second shop of the merchant
+    shop, other = await world.shop(), await world.shop()
+    await world.products(shop, product("p", ("s1", "SOCK", 5)))
+    sock = (await world.item("SOCK"))["id"]
+
+    # when the second shop's import links a SKU of seller SKU SOCK while the first shop's delete, which leaves SOCK
+    # behind and removes it, is under way, not yet committed
+    async with world.uows() as uow:
+        assert await uow.shops.get(shop.id, "merchant-a", for_delete=True) is not None
+        await uow.inventory.release_shop(shop.id)
+        await uow.inventory.remove_shop_items(shop.id)
+        await uow.shops.delete(shop.id)
+        importing = asyncio.create_task(world.products(other, product("q", ("t1", "SOCK", 9))))
+        await until_a_writer_waits_on_a_lock(world.db)  # the import is blocked behind the delete
+        await uow.commit()
+    await importing
+
+    # then the import waited for the delete and created SOCK again, seeded from its own TikTok stock: not a foreign
+    # key violation on PostgreSQL (which failed the page until the queue's retry)
+    assert await world.links(other) == {"t1": ("LINKED", "SOCK")}
+    item = await world.item("SOCK")
+    assert item["id"] != sock
+    assert (item["on_hand"], item["reserved"]) == (9, 0)

@@ -16,7 +16,7 @@ bundle SKU itself, which never links (EXCLUDED) and moved nothing: it goes once 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -268,6 +268,28 @@ def _statements(dialect: str) -> _Statements:
     return _Statements(linked, held, stored)
 
 
+async def hold_relink(
+    session: AsyncSession, shop_id: str, tiktok_sku_ids: Collection[str], item_ids: Collection[str]
+) -> None:
+    """Lock (PostgreSQL), all at once in id order, `item_ids` and the items the shop's RESERVED lines of SKUs
+    `tiktok_sku_ids` count on: every item a link change of those SKUs writes (`relink_lines`), before the change
+    names any. Before, because a row naming an item (a link, a ledger row) takes a share lock on it through its
+    foreign key: taken ahead of the item locks, that lock is one out of id order (a writer holding a lower item then
+    deadlocks with the change, 40P01), and a transaction removing the item fails the change on the foreign key
+    instead of being waited for. The caller holds the shop's link changes (`hold_shop_links`, exclusive), so the
+    lines read here stay as they are until commit and `relink_lines` takes no lock it does not hold already.
+    (SQLite: nothing to lock, one writer at a time.)"""
+    if dialect_of(session) != "postgresql":
+        return
+    reserved = select(order_line_stock.c.inventory_item_id).where(
+        order_line_stock.c.shop_id == shop_id,
+        among(order_line_stock.c.tiktok_sku_id, sorted(set(tiktok_sku_ids)), "postgresql"),
+        order_line_stock.c.state == LineState.RESERVED.value,
+    )
+    counted_on = set((await session.execute(reserved)).scalars()) if tiktok_sku_ids else set()
+    await lock_items(session, {i for i in counted_on if i is not None} | set(item_ids))
+
+
 async def relink_lines(
     session: AsyncSession,
     shop_id: str,
@@ -280,7 +302,8 @@ async def relink_lines(
 ) -> PoolChange:
     """Apply link changes of the shop's SKUs (`new_items`: TikTok SKU id -> its item now, None when unlinked) to
     their ledger lines: a RESERVED line on another item gives its unit back there (`unlink_reserved`); a waiting
-    line reserves on the new item (`link_pending`). `seeds`: item id -> on-hand to add as SEEDED (new items)."""
+    line reserves on the new item (`link_pending`). `seeds`: item id -> on-hand to add as SEEDED (new items).
+    The caller holds the items already (`hold_relink`), as it names them before this runs."""
     if not new_items and not seeds:
         return PoolChange()
     waiting = (LineState.RESERVED.value, LineState.PENDING_LINK.value)

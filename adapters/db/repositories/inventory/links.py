@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,14 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.db.lists import among, dialect_of
 from adapters.db.repositories.bulk import sqlite_executemany, sqlite_tuples
 from adapters.db.repositories.inventory.items import get_item
-from adapters.db.repositories.inventory.ledger import merchant_of, relink_lines
+from adapters.db.repositories.inventory.ledger import hold_relink, merchant_of, relink_lines
 from adapters.db.repositories.inventory.shop_items import remove_unclaimed_items
-from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links
+from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links, lock_items
 from adapters.db.tables import inventory_items, order_line_stock, products, sku_links, skus
 from domain.errors import DomainError, ErrorCode, NotFoundError
 from domain.inventory.items import sku_search_key
 from domain.inventory.ledger import LineState, StockEffect
 from domain.inventory.links import (
+    LinkDecision,
     LinkSource,
     LinkState,
     ShopSku,
@@ -81,58 +82,95 @@ async def auto_link_products(
     ]  # fmt: skip
     decisions = auto_link(shop_skus)
     wanted_items = sorted({d.item_sku for d in decisions if d.item_sku is not None})
-    items = await _item_ids(session, merchant_id, wanted_items)
-    seeds: dict[str, int] = {}
-    seeding: set[str] = set()  # SKU ids whose shop's TikTok stock seeded a new item now
-    missing = [sku for sku in wanted_items if sku not in items]
-    if missing:
-        wanted_new = set(missing)  # a set: a first import brings thousands of new seller SKUs at once
-        first_of = {d.item_sku: rows[d.sku_id] for d in decisions if d.item_sku in wanted_new}
-        open_units = await _open_pending_units(session, shop_id, [r.tiktok_sku_id for r in first_of.values()])
-        new = [
-            {"id": uuid.uuid4().hex, "merchant_id": merchant_id, "sku": sku, "sku_search": sku_search_key(sku),
-             "on_hand": 0, "reserved": 0, "safety_stock": 0, "version": 1, "created_at": now, "updated_at": now}
-            for sku in missing
-        ]  # fmt: skip
-        # One executemany (a statement compiled once, whatever the count; a multi-row VALUES would be compiled anew
-        # for each size and bound by the drivers' parameter limits); the rows whose ids are ours are the ones created.
-        if dialect == "postgresql":
-            await session.execute(dialect_insert(session)(inventory_items).on_conflict_do_nothing(), new)
-        else:  # SQLite: the same statement straight to the driver (no per-value processing)
-            await sqlite_executemany(session, _INSERT_ITEMS, sqlite_tuples(new, _ITEM_COLUMNS, _ITEM_TIMES))
-        ours = {row["id"] for row in new}
-        items = await _item_ids(session, merchant_id, wanted_items)
-        for sku, created_id in items.items():
-            if created_id in ours:
-                row = first_of[sku]
-                seeds[created_id] = seed_on_hand(row.quantity, open_units.get(row.tiktok_sku_id, 0))
-                seeding.add(row.id)
-    link_rows, new_items = [], {}
+    items, seeds, seeding = await _create_items(
+        session, shop_id, merchant_id, decisions, rows, await _item_ids(session, merchant_id, wanted_items), now
+    )
     by_id = {sku.sku_id: sku for sku in shop_skus}
-    for decision in decisions:
-        row = rows[decision.sku_id]
-        if not relink_needed(by_id[decision.sku_id], decision, items):
-            continue
-        item_id = items.get(decision.item_sku) if decision.item_sku is not None else None
-        link_rows.append(
-            _link_row(shop_id, merchant_id, row, decision.state, LinkSource.AUTO, item_id, now, row.id in seeding)
-        )
-        new_items[row.tiktok_sku_id] = item_id
-    for _sku_id, tiktok_sku_id in gone:
-        new_items.setdefault(tiktok_sku_id, None)
+
+    def link_changes(items: Mapping[str, str], seeding: set[str]) -> tuple[list[dict[str, Any]], dict[str, str | None]]:
+        """The link rows to write and, by TikTok SKU id, the item each changed SKU links now (None: none)."""
+        link_rows, new_items = [], {}
+        for decision in decisions:
+            row = rows[decision.sku_id]
+            if not relink_needed(by_id[decision.sku_id], decision, items):
+                continue
+            item_id = items.get(decision.item_sku) if decision.item_sku is not None else None
+            link_rows.append(
+                _link_row(shop_id, merchant_id, row, decision.state, LinkSource.AUTO, item_id, now, row.id in seeding)
+            )
+            new_items[row.tiktok_sku_id] = item_id
+        for _sku_id, tiktok_sku_id in gone:
+            new_items.setdefault(tiktok_sku_id, None)
+        return link_rows, new_items
+
+    link_rows, new_items = link_changes(items, seeding)
+    # The items SKUs of these products linked before (those no longer linked are removed below once nobody draws on
+    # them, `remove_unclaimed_items`) and those the changed links name: held, with those the changed SKUs' reserved
+    # lines count on, all at once in id order before a link names one (`hold_relink`). Nothing changed: no lock.
+    before = {link.inventory_item_id for link in existing.values()} | {r.inventory_item_id for r in linked}
+    before.discard(None)
+    if new_items or seeds:
+        await hold_relink(session, shop_id, new_items, {*before, *seeds, *(i for i in new_items.values() if i)})
+        if dialect == "postgresql" and (held := await _item_ids(session, merchant_id, wanted_items)) != items:
+            # An item another shop's relink (or a shop's delete) removed while this waited for it is gone: it is
+            # created again, seeded from this shop's stock as any missing one. (An item another transaction created in
+            # that moment is taken last, the one lock out of id order left: should it deadlock, PostgreSQL aborts
+            # one side and the page is retried.)
+            items, more_seeds, more_seeding = await _create_items(
+                session, shop_id, merchant_id, decisions, rows, held, now
+            )
+            seeds, seeding = {**seeds, **more_seeds}, seeding | more_seeding
+            await lock_items(session, set(items.values()) - set(seeds))
+            link_rows, new_items = link_changes(items, seeding)
     await upsert_links(session, link_rows)
     if gone:
         await session.execute(delete(sku_links).where(sku_links.c.sku_id.in_([sku_id for sku_id, _ in gone])))
     joined = [i for i in new_items.values() if i is not None]  # a shop joining an item receives its quantity
-    # The items SKUs of these products linked before and no longer do: held with the rest, and removed below once
-    # nobody draws on them (`remove_unclaimed_items`).
-    before = {link.inventory_item_id for link in existing.values()} | {r.inventory_item_id for r in linked}
-    left = sorted(i for i in before if i is not None and i not in new_items.values())
+    left = sorted(i for i in before if i not in new_items.values())
     change = await relink_lines(
         session, shop_id, merchant_id, new_items, now, seeds=seeds, extra_dirty=[*joined, *left]
     )
     await remove_unclaimed_items(session, merchant_id, left)
     return change
+
+
+async def _create_items(
+    session: AsyncSession, shop_id: str, merchant_id: str, decisions: Sequence[LinkDecision], rows: Mapping[str, Any],
+    items: dict[str, str], now: datetime,
+) -> tuple[dict[str, str], dict[str, int], set[str]]:  # fmt: skip
+    """Create the items the `decisions` link that `items` (seller SKU -> item id, as read) lacks, each seeded from
+    the TikTok stock of the shop's first SKU linking it (`seed_on_hand`). Returns the items as they are now, the
+    seeds of those created here (item id -> on-hand) and the ids of the SKU rows (`rows`, by SKU id) seeding them."""
+    # A set: a first import brings thousands of new seller SKUs at once.
+    wanted_new = {d.item_sku for d in decisions if d.item_sku is not None and d.item_sku not in items}
+    if not wanted_new:
+        return items, {}, set()
+    missing = sorted(wanted_new)
+    first_of = {d.item_sku: rows[d.sku_id] for d in decisions if d.item_sku in wanted_new}
+    open_units = await _open_pending_units(session, shop_id, [r.tiktok_sku_id for r in first_of.values()])
+    new = [
+        {"id": uuid.uuid4().hex, "merchant_id": merchant_id, "sku": sku, "sku_search": sku_search_key(sku),
+         "on_hand": 0, "reserved": 0, "safety_stock": 0, "version": 1, "created_at": now, "updated_at": now}
+        for sku in missing
+    ]  # fmt: skip
+    # One executemany (a statement compiled once, whatever the count; a multi-row VALUES would be compiled anew for
+    # each size and bound by the drivers' parameter limits); the rows whose ids are ours are the ones created.
+    # `ON CONFLICT DO NOTHING`: an item another transaction created first is theirs.
+    if dialect_of(session) == "postgresql":
+        await session.execute(dialect_insert(session)(inventory_items).on_conflict_do_nothing(), new)
+    else:  # SQLite: the same statement straight to the driver (no per-value processing)
+        await sqlite_executemany(session, _INSERT_ITEMS, sqlite_tuples(new, _ITEM_COLUMNS, _ITEM_TIMES))
+    ours = {row["id"] for row in new}
+    items = {**items, **await _item_ids(session, merchant_id, missing)}
+    seeds: dict[str, int] = {}
+    seeding: set[str] = set()  # SKU ids whose shop's TikTok stock seeded a new item now
+    for sku in missing:
+        created_id = items.get(sku)
+        if created_id is not None and created_id in ours:
+            row = first_of[sku]
+            seeds[created_id] = seed_on_hand(row.quantity, open_units.get(row.tiktok_sku_id, 0))
+            seeding.add(row.id)
+    return items, seeds, seeding
 
 
 def _current(link: Any) -> tuple[LinkSource | None, LinkState | None, str | None]:
@@ -265,14 +303,17 @@ async def link_manually(
         raise DomainError(
             ErrorCode.SKU_NOT_LINKABLE, "a bundle (combo) SKU's stock is TikTok's to derive (12052850)", ("skuId",)
         )
-    # The item too is held before the link names it: an import's relink or a shop's delete removing it meanwhile
-    # (`shop_items`) finishes first, and it is then gone, rather than the link failing on the foreign key.
-    if item_id is not None and await get_item(session, item_id, merchant_id, lock=True) is None:
+    previous = (await _links(session, [sku_id])).get(sku_id)
+    dirty = [i for i in (item_id, previous.inventory_item_id if previous else None) if i is not None]
+    # Every item the change writes, the new one included, is held at once in id order before the link names it
+    # (`hold_relink`): an import's relink or a shop's delete removing the item meanwhile (`shop_items`) finishes first,
+    # and it is then gone (NOT_FOUND), rather than the link failing on the foreign key; and no writer holding a lower
+    # item of the set deadlocks with this one, as it did while the new item was taken first on its own.
+    await hold_relink(session, row.shop_id, [row.tiktok_sku_id], dirty)
+    if item_id is not None and await get_item(session, item_id, merchant_id) is None:
         raise NotFoundError("Inventory item", ("inventoryItemId",))
     state = LinkState.LINKED if item_id is not None else LinkState.UNLINKED
-    previous = (await _links(session, [sku_id])).get(sku_id)
     await upsert_links(session, [_link_row(row.shop_id, merchant_id, row, state, LinkSource.MANUAL, item_id, now)])
     # The merchant's link: no TikTok stock seeded its item through it (`stock_counted_at`), whatever came before.
     await session.execute(update(sku_links).where(sku_links.c.sku_id == sku_id).values(stock_counted_at=None))
-    dirty = [i for i in (item_id, previous.inventory_item_id if previous else None) if i is not None]
     return await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)

@@ -5,8 +5,9 @@ no other shop's SKU links (nor reserves units of), with a safety stock of 0 and 
 (`HAND_MADE`); then a fixed number of statements delete the shop's links and ledger rows, and those items with their
 movements, whatever their number (a shop has up to 100,000 SKUs). Runs in the delete's transaction after
 `release_shop`, which has locked the shop's items already (PostgreSQL), in id order: another shop's import that
-links one of them meanwhile either committed first (the item stays) or waits for the delete and then fails on the
-foreign key, as any write naming a deleted row does: no link is left naming a missing item.
+links one of them meanwhile either committed first (the item stays) or waits for the delete (it holds the items
+before its links name them, `ledger.hold_relink`), then finds the item gone and creates it again: no link is left
+naming a missing item.
 
 The same rule after one shop's auto-link change (`remove_unclaimed_items`): the items its SKUs no longer link, once
 no SKU at all does.
