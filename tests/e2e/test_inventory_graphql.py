@@ -107,6 +107,37 @@ def test_a_sku_linked_by_hand_keeps_its_link_and_a_subscriber_sees_the_item_move
     assert gone == {"state": "UNLINKED", "source": "MANUAL", "inventoryItem": None}
 
 
+LINKS_UPDATED = """subscription($id: ID) { inventoryItemUpdated(inventoryItemId: $id) {
+  onHand reserved version links { state source sku { id } } } }"""
+
+
+def test_a_subscriber_sees_a_link_made_and_undone_that_moves_no_counter(app_factory) -> None:
+    # Given a shop without orders (a link then reserves nothing: no counter of the item moves), an item of the
+    # merchant's, a SKU of the shop, and a subscriber following the item
+    app = app_factory(orders=0)
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    products = app.graphql(SKUS, {"id": shop["id"]}, "m1")["shop"]["products"]["edges"]
+    sku = next(s for p in products for s in p["node"]["skus"])
+    mine = create(app, "MY-OWN", 5)
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with app.subscribe(LINKS_UPDATED, {"id": mine["id"]}, "m1") as op:
+            seen = [(await op.next())["inventoryItemUpdated"]]
+            # when the merchant links the SKU to the item, then unlinks it
+            for mutation, payload in ((LINK, {"skuId": sku["id"], "inventoryItemId": mine["id"]}),
+                                      (UNLINK, {"skuId": sku["id"]})):  # fmt: skip
+                await app.agraphql(mutation, {"input": payload}, "m1")
+                seen.append((await op.next(timeout=20))["inventoryItemUpdated"])
+            return seen
+
+    # then the subscriber is told each time, though the counters and version stayed as they were
+    first, linked, unlinked = asyncio.run(scenario())
+    assert first["links"] == [] and unlinked["links"] == []
+    assert linked["links"] == [{"state": "LINKED", "source": "MANUAL", "sku": {"id": sku["id"]}}]
+    assert {(m["onHand"], m["reserved"], m["version"]) for m in (first, linked, unlinked)} == {(5, 0, mine["version"])}
+
+
 async def test_an_item_subscription_ends_when_its_token_expires(app: ShopbridgeServer) -> None:
     """`inventoryItemUpdated` re-checks the token at each re-read (gql/inventory/subscriptions.py: a subscription does
     not outlive its token), even when the item no longer changes."""
