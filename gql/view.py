@@ -9,6 +9,7 @@ body is a JSON GraphQL response with `extensions.code`. WebSockets speak `graphq
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -129,6 +130,15 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
 
     def _authenticate(self, header_value: str | None) -> str:
         return verify_token(self.secret_key, bearer_token(header_value))
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A request body, `variables` parameter or WebSocket message as JSON. Nesting deeper than the decoder can
+        follow (about 1,000 levels: `RecursionError`) is malformed JSON like any other, `json.JSONDecodeError`: HTTP
+        400 `BAD_REQUEST`, a WebSocket closed with 4400, never a 500 or a socket dropped without a close frame."""
+        try:
+            return super().decode_json(data)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply", "", 0) from None
 
     def parse_json(self, data: str | bytes) -> Any:
         parsed = super().parse_json(data)

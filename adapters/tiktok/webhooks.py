@@ -8,7 +8,10 @@ reads exactly; they become text here (shop id) or in `domain.intake` (ids inside
 What is stored in a column of its own must fit it on SQLite and PostgreSQL alike, or the insert fails and the push
 is answered 500 and retried by TikTok for 12 hours: `type` is a PostgreSQL INTEGER (0 to 2^31 - 1 here; TikTok's
 types are below 100), the ids at most 64 printable characters. Anything else of the envelope is refused (400), as
-a `type` that is not an integer is. `timestamp` and `data` are not refused here: `domain.intake` reads them.
+a `type` that is not an integer is. `timestamp` and `data` are not refused here: `domain.intake` reads them, except
+a `data` that takes the body deeper than `MAX_DEPTH` levels of objects and lists (TikTok's nest four), or a body
+nested beyond what the decoder follows: Python's JSON decoder and encoder recurse, and a body nested a few hundred
+levels stopped them (`RecursionError`), which answered 500 and was retried by TikTok for 12 hours.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from adapters.tiktok.signing import verify_webhook
 from domain.intake import Notification
 
 MAX_TYPE = 2**31 - 1  # the largest PostgreSQL INTEGER (webhook_events.type)
+MAX_DEPTH = 64  # levels of objects and lists in a body, the envelope's own included
 
 
 class MalformedWebhookError(ValueError):
@@ -40,6 +44,8 @@ def parse_notification(raw_body: bytes) -> Notification:
         envelope = json.loads(raw_body, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedWebhookError(f"the body is not JSON: {exc}") from None
+    except RecursionError:  # nested beyond what the decoder follows (about 1,000 levels)
+        raise MalformedWebhookError(f"the body is nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(envelope, dict):
         raise MalformedWebhookError("the body is not a JSON object")
     type_ = envelope.get("type")
@@ -58,7 +64,7 @@ def parse_notification(raw_body: bytes) -> Notification:
         tts_notification_id=_text(envelope.get("tts_notification_id"), "tts_notification_id"),
         tiktok_shop_id=_text(envelope.get("shop_id"), "shop_id"),
         timestamp=timestamp if isinstance(timestamp, int) and not isinstance(timestamp, bool) else None,
-        data=_plain(data),
+        data=_plain(data, MAX_DEPTH - 1),
     )
 
 
@@ -74,12 +80,15 @@ def _text(value: Any, name: str) -> str | None:
     raise MalformedWebhookError(f"{name} must be a string of at most 64 printable characters, or an integer")
 
 
-def _plain(value: Any) -> Any:
-    """JSON-storable: Decimals back to their exact text (stored as JSON text, never as a float)."""
+def _plain(value: Any, levels: int) -> Any:
+    """JSON-storable: Decimals back to their exact text (stored as JSON text, never as a float). `levels` is how
+    many levels of objects and lists `value` may hold, itself included; deeper is `MalformedWebhookError`."""
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, (dict, list)) and levels <= 0:
+        raise MalformedWebhookError(f"the body is nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, levels - 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [_plain(v, levels - 1) for v in value]
     return value

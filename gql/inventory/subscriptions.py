@@ -14,14 +14,21 @@ from domain.errors import NotFoundError
 from gql.context import Info
 from gql.errors import BadRequestError
 from gql.ids import internal_id
-from gql.inventory.types import InventoryItemNode, inventory_item
+from gql.inventory.types import InventoryItemNode, SkuLink, inventory_item
 
 FALLBACK_INTERVAL = 1.5
 MIN_INTERVAL = 0.1  # coalescing: a burst of sales of one SKU costs a subscriber a message per 100 ms at most
 
 
-def _signature(node: InventoryItemNode) -> tuple[object, ...]:
-    return (node.on_hand, node.reserved, node.safety_stock, node.version)
+def _signature(node: InventoryItemNode, links: list[SkuLink]) -> tuple[object, ...]:
+    """What a subscriber is told about: the counters, and the links with their push outcome. A link added or
+    removed moves no counter when the SKU has no open order (nor does a shop's deletion that takes its links
+    away, nor a push), so the version alone would leave the subscriber with links that no longer hold."""
+    link_states = frozenset(
+        (link.sku.id, link.state, link.source, link.pushed_quantity, link.pushed_at, link.push_error_code)
+        for link in links
+    )
+    return (node.on_hand, node.reserved, node.safety_stock, node.version, link_states)
 
 
 @strawberry.type
@@ -55,14 +62,14 @@ class InventorySubscription:
                 if pending:
                     loaders = info.context.fresh_loaders()
                     nodes = [await loaders.inventory_item.load(i) for i in sorted(pending)]
+                    # One read for the links of them all; the node's `links` field then reads these same loaders.
+                    links = await loaders.item_links.load_many([n.internal_id for n in nodes if n is not None])
                     if wanted is not None and nodes[0] is None:
                         # Not there at the start, or gone since (an item left behind by a deleted shop goes with
                         # it): the subscription ends with NOT_FOUND, as `shopUpdated` does for a deleted shop.
                         raise NotFoundError("Inventory item", ("inventoryItemId",) if inventory_item_id else ("sku",))
-                    for node in nodes:
-                        if node is None:
-                            continue
-                        signature = _signature(node)
+                    for node, node_links in zip((n for n in nodes if n is not None), links, strict=True):
+                        signature = _signature(node, node_links)
                         if sent.get(node.internal_id) != signature:
                             sent[node.internal_id] = signature
                             yield node

@@ -114,6 +114,22 @@ class TestMediaTypesAndStatuses:
             assert response.headers["content-type"].startswith(accept)
             assert error_code(response) == "BAD_REQUEST"
 
+    def test_json_nested_beyond_the_decoder_is_a_bad_request_not_a_500(self, app: ShopbridgeServer) -> None:
+        # Given JSON nested 5,000 levels deep, more than Python's decoder follows (RecursionError), in the body's
+        # variables (POST) and in the `variables` parameter (GET)
+        nested = "[" * 5000 + "]" * 5000
+        body = '{"query": "{ supportedRegions }", "variables": {"a": ' + nested + "}}"
+        # When each is sent, then it is malformed JSON like any other: 400 BAD_REQUEST in a JSON body
+        for accept in (GRAPHQL_RESPONSE, "application/json"):
+            response = post(app, body, accept=accept, headers={"Content-Type": "application/json"})
+            assert response.status_code == 400 and error_code(response) == "BAD_REQUEST", response.text
+        response = httpx.get(
+            f"{app.url}/graphql",
+            params={"query": "{ supportedRegions }", "variables": '{"a": ' + nested + "}"},
+            headers={"Authorization": f"Bearer {app.token('m1')}", "Accept": GRAPHQL_RESPONSE},
+        )
+        assert response.status_code == 400 and error_code(response) == "BAD_REQUEST", response.text
+
     def test_a_body_without_a_json_content_type_answers_json(self, app: ShopbridgeServer) -> None:
         response = post(app, "{ supportedRegions }", headers={"Content-Type": "text/plain"})
         assert response.status_code == 400 and error_code(response) == "BAD_REQUEST"

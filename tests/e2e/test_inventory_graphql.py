@@ -107,6 +107,70 @@ def test_a_sku_linked_by_hand_keeps_its_link_and_a_subscriber_sees_the_item_move
     assert gone == {"state": "UNLINKED", "source": "MANUAL", "inventoryItem": None}
 
 
+LINKS_UPDATED = """subscription($id: ID) { inventoryItemUpdated(inventoryItemId: $id) {
+  onHand reserved version links { state source sku { id } } } }"""
+
+
+def test_a_subscriber_sees_a_link_made_and_undone_that_moves_no_counter(app_factory) -> None:
+    # Given a shop without orders (a link then reserves nothing: no counter of the item moves), an item of the
+    # merchant's, a SKU of the shop, and a subscriber following the item
+    app = app_factory(orders=0)
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    products = app.graphql(SKUS, {"id": shop["id"]}, "m1")["shop"]["products"]["edges"]
+    sku = next(s for p in products for s in p["node"]["skus"])
+    mine = create(app, "MY-OWN", 5)
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with app.subscribe(LINKS_UPDATED, {"id": mine["id"]}, "m1") as op:
+            seen = [(await op.next())["inventoryItemUpdated"]]
+            # when the merchant links the SKU to the item, then unlinks it
+            for mutation, payload in ((LINK, {"skuId": sku["id"], "inventoryItemId": mine["id"]}),
+                                      (UNLINK, {"skuId": sku["id"]})):  # fmt: skip
+                await app.agraphql(mutation, {"input": payload}, "m1")
+                seen.append((await op.next(timeout=20))["inventoryItemUpdated"])
+            return seen
+
+    # then the subscriber is told each time, though the counters and version stayed as they were
+    first, linked, unlinked = asyncio.run(scenario())
+    assert first["links"] == [] and unlinked["links"] == []
+    assert linked["links"] == [{"state": "LINKED", "source": "MANUAL", "sku": {"id": sku["id"]}}]
+    assert {(m["onHand"], m["reserved"], m["version"]) for m in (first, linked, unlinked)} == {(5, 0, mine["version"])}
+
+
+ALL_UPDATED = "subscription { inventoryItemUpdated { id version links { shop { id } } } }"
+POOL = "{ inventoryItems(first: 100) { totalCount edges { node { id version links { shop { id } } } } } }"
+
+
+def test_a_subscriber_to_every_item_sees_the_links_a_shop_deletion_takes(app_factory) -> None:
+    # Given two shops without orders whose SKUs share seller SKUs (no reservation moves when one is deleted), an
+    # item both link, and a subscriber following every item of the merchant
+    app = app_factory(orders=0)
+    first = app.connect_shop("m1", "us-local", "US")
+    second = app.connect_shop("m1", "us-local-2", "US", name="Second")
+    app.wait_for_idle_sync()
+    pool = app.graphql(POOL, None, "m1")["inventoryItems"]
+    assert pool["totalCount"] <= 100  # every item of the deleted shop is signalled (at most 100 per commit)
+    shared = next(e["node"] for e in pool["edges"] if len(e["node"]["links"]) == 2)
+
+    async def scenario() -> dict[str, Any]:
+        async with app.subscribe(ALL_UPDATED, None, "m1") as op:
+            # (an item made now is told once the subscription listens: the deletion's signals cannot precede it)
+            probe = await asyncio.to_thread(create, app, "PROBE", 1)
+            assert (await op.next(timeout=20))["inventoryItemUpdated"]["id"] == probe["id"]
+            # when the second shop is deleted
+            await app.agraphql("mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId } }",
+                               {"id": second["id"]}, "m1")  # fmt: skip
+            while True:  # every item the deleted shop linked is told; the shared one is among them
+                item = (await op.next(timeout=20))["inventoryItemUpdated"]
+                if item["id"] == shared["id"]:
+                    return dict(item)
+
+    # then the subscriber is told that the shared item lost the deleted shop's link, its counters unchanged
+    told = asyncio.run(scenario())
+    assert told == {"id": shared["id"], "version": shared["version"], "links": [{"shop": {"id": first["id"]}}]}
+
+
 async def test_an_item_subscription_ends_when_its_token_expires(app: ShopbridgeServer) -> None:
     """`inventoryItemUpdated` re-checks the token at each re-read (gql/inventory/subscriptions.py: a subscription does
     not outlive its token), even when the item no longer changes."""

@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.db import migrate
+from gql.metrics import MAX_OPERATION_NAMES
 from sandbox.config import SandboxConfig
 from tests.e2e.test_webhooks import envelope, push
 from tests.fixtures.app import MutableClock, ShopbridgeServer, build_settings, free_port
@@ -144,6 +145,23 @@ def test_metrics_count_an_import(app) -> None:
     assert moved("shopbridge_sync_task_duration_seconds_count", kind="ORDERS", status="SUCCEEDED") == 1
     assert moved("shopbridge_graphql_operations_total", type="mutation", outcome="ok") >= 2
     assert total(after, "shopbridge_sync_tasks", status="QUEUED") == 0
+
+
+@SQLITE_ONLY
+def test_operation_names_chosen_by_clients_cannot_grow_the_metrics_without_end(app) -> None:
+    # Given a client that names each of its operations anew (the names are the client's to choose), 250 more
+    # names than a process labels by name
+    names = [f"Fresh{n}" for n in range(MAX_OPERATION_NAMES + 250)]
+    before = samples(httpx.get(f"{app.url}/metrics").text)
+    with httpx.Client(headers={"Authorization": f"Bearer {app.token('m1')}"}) as client:
+        for name in names:
+            assert client.post(f"{app.url}/graphql", json={"query": f"query {name} {{ supportedRegions }}"}).is_success
+    after = samples(httpx.get(f"{app.url}/metrics").text)
+    # then at most MAX_OPERATION_NAMES of them have a series of their own, and the others are counted as `other`
+    labelled = {dict(labels).get("operation") for (name, labels) in after if name.startswith("shopbridge_graphql")}
+    assert len(labelled & set(names)) <= MAX_OPERATION_NAMES
+    name, kind = "shopbridge_graphql_operations_total", {"type": "query", "outcome": "ok"}
+    assert total(after, name, operation="other", **kind) - total(before, name, operation="other", **kind) >= 250
 
 
 @SQLITE_ONLY

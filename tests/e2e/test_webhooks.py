@@ -215,6 +215,16 @@ class TestSignature:
         assert push(app, b"[1, 2]").status_code == 400
         assert stored_events(app) == []
 
+    def test_a_signed_body_nested_too_deeply_is_a_bad_request_not_a_500(self, connected) -> None:
+        # Given signed pushes whose data nests 500 levels (which stopped Python's recursion when copied) and
+        # 100,000 levels (beyond what its JSON decoder follows), both under the size cap
+        app, shop = connected
+        head = b'{"type": 1, "shop_id": "' + shop["tiktokShopId"].encode() + b'", "data": {"a": '
+        for levels in (500, 100_000):
+            # when TikTok pushes each, then it is a bad request (400, nothing stored), not a 500 TikTok retries
+            assert push(app, head + b"[" * levels + b"]" * levels + b"}}").status_code == 400
+        assert stored_events(app) == []
+
     @pytest.mark.parametrize(
         "body", [{"data": {}}, {"type": "1"}, {"type": True}, {"type": 1, "data": [1]}, {"type": 1, "shop_id": [1]}]
     )

@@ -118,6 +118,16 @@ class TestInvalidMessages:
             assert await close_code(socket) == 4400
         assert server_errors() == []
 
+    async def test_json_nested_beyond_the_decoder_closes_4400(self, app: ShopbridgeServer, server_errors) -> None:
+        # Given a subscribe whose variables nest 5,000 levels deep, more than Python's decoder follows
+        nested = "[" * 5000 + "]" * 5000
+        message = '{"id": "1", "type": "subscribe", "payload": {"query": "{ supportedRegions }", "variables": {"a": '
+        async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
+            # When it is sent, then it is invalid JSON: 4400, no traceback, not a socket dropped without a close frame
+            await socket.send(message + nested + "}}}")
+            assert await close_code(socket) == 4400
+        assert server_errors() == []
+
     async def test_a_bad_message_while_a_subscription_runs(self, app: ShopbridgeServer, server_errors) -> None:
         async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
             subscribe = {"id": "s", "type": "subscribe", "payload": {"query": TASK_UPDATED}}

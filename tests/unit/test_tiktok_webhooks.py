@@ -97,6 +97,21 @@ def test_what_no_database_column_can_hold_is_malformed(raw: bytes, reason: str) 
     assert str(refused.value) == reason
 
 
+def test_data_nested_to_the_depth_limit_is_read_and_one_level_more_is_malformed() -> None:
+    # the envelope is level 1 and its data level 2: 62 lists inside data reach 64 levels in all
+    def body(lists: int) -> bytes:
+        return b'{"type":1,"data":{"a":' + b"[" * lists + b"]" * lists + b"}}"
+
+    assert parse_notification(body(62)).data["a"] is not None
+    with pytest.raises(MalformedWebhookError) as refused:
+        parse_notification(body(63))
+    assert str(refused.value) == "the body is nested deeper than 64 levels"
+    # nested beyond what Python's decoder follows at all (RecursionError), it is malformed too, never a crash
+    with pytest.raises(MalformedWebhookError) as refused:
+        parse_notification(body(100_000))
+    assert str(refused.value) == "the body is nested deeper than 64 levels"
+
+
 def test_the_edges_of_each_column_are_read_and_one_past_them_is_malformed() -> None:
     parsed = parse_notification(b'{"type":2147483647,"shop_id":' + b"7" * 64 + b',"tts_notification_id":0}')
     assert (parsed.type, parsed.tiktok_shop_id, parsed.tts_notification_id) == (2147483647, "7" * 64, "0")

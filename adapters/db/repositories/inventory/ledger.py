@@ -338,7 +338,8 @@ async def relink_lines(
 async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> PoolChange:
     """Before a shop's rows go: give its RESERVED lines' units back to their items (movements RELEASED, reason
     "shop deleted"), so the other shops' `available` no longer counts that shop's open orders. Locks (PostgreSQL)
-    every item the shop reserves on or links, in id order, until commit."""
+    every item the shop reserves on or links, in id order, until commit. The change names every item the shop
+    links too (their links go with the shop, counters moved or not), so that `inventoryItemUpdated` says so."""
     merchant_id = await merchant_of(session, shop_id)
     if merchant_id is None:
         return PoolChange()
@@ -347,10 +348,12 @@ async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> Po
     # The items the shop links too, all at once in id order: the delete then removes those it leaves behind
     # (`shop_items.remove_shop_items`) without taking one more lock out of order.
     linked = select(sku_links.c.inventory_item_id).where(sku_links.c.shop_id == shop_id)
-    await lock_items(session, {i for i in (await session.execute(held.union(linked))).scalars() if i is not None})
+    touched = {i for i in (await session.execute(held.union(linked))).scalars() if i is not None}
+    await lock_items(session, touched)
     write = PoolWrite(shop_id, merchant_id, now)
     for row in (await session.execute(select(order_line_stock).where(reserved))).all():
         if row.inventory_item_id is not None:
             write.count(row.inventory_item_id, 0, -row.quantity, MovementKind.RELEASED.value, "shop deleted", None)
     write.shop_id = None  # the movements outlive the shop; its own outbox rows go with it
-    return await write.flush(session)
+    released = await write.flush(session)
+    return PoolChange(released.item_ids | touched, released.push_shop_ids, released.merchant_id)
