@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapters.db.sessions import UninterruptedSession
+from adapters.db.write_turns import write_turns
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A writer's page cache and how much WAL it lets grow before it checkpoints. SQLite's defaults (2 MiB of cache,
@@ -130,8 +131,14 @@ class Database:
         else:
             self.read_engine = self.write_engine
         # Sessions whose database calls a cancellation cannot cut in half (see adapters.db.sessions).
+        # SQLite: this process's writers take turns, first come first served (adapters.db.write_turns).
+        turns = (
+            {"write_turns": write_turns(self.write_engine.url.database or url, SQLITE_BUSY_TIMEOUT_MS / 1000)}
+            if self.is_sqlite
+            else None
+        )
         self.write_sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self.write_engine, class_=UninterruptedSession, expire_on_commit=False
+            self.write_engine, class_=UninterruptedSession, expire_on_commit=False, info=turns
         )
         self.read_sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.read_engine, class_=UninterruptedSession, expire_on_commit=False

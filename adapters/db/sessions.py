@@ -13,11 +13,13 @@ it, outside SQLAlchemy: the unit of work rolls back as usual and the connection 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
+
+from adapters.db.write_turns import WriteTurns
 
 T = TypeVar("T")
 
@@ -45,52 +47,84 @@ async def run_to_completion(call: Awaitable[T]) -> T:
 class _UninterruptedTransaction:
     """`session.begin()` / `begin_nested()` whose BEGIN / SAVEPOINT and COMMIT / ROLLBACK run to completion."""
 
-    def __init__(self, transaction: AsyncSessionTransaction) -> None:
+    def __init__(self, session: UninterruptedSession, transaction: AsyncSessionTransaction) -> None:
+        self._session = session
         self._transaction = transaction
 
     async def __aenter__(self) -> AsyncSessionTransaction:
-        return await run_to_completion(self._transaction.__aenter__())
+        return await self._session._in_turn(self._transaction.__aenter__())
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        await run_to_completion(self._transaction.__aexit__(kind, error, traceback))
+        try:
+            await run_to_completion(self._transaction.__aexit__(kind, error, traceback))
+        finally:
+            self._session._end_turn()
 
 
 class UninterruptedSession(AsyncSession):
-    """The session of every sessionmaker of `Database`; see the module docstring."""
+    """The session of every sessionmaker of `Database`; see the module docstring.
+
+    With `info={"write_turns": WriteTurns}` (SQLite's write sessions, `Database`), a call that begins a transaction
+    first waits for this process's next turn to write (`adapters.db.write_turns`), and the end of the transaction
+    (commit, rollback, close) hands the turn on."""
+
+    _turn = False  # this session holds a write turn
+
+    async def _in_turn(self, call: Awaitable[T], *, begins: bool = True) -> T:
+        """`call` to completion; first, if it may begin a transaction (`begins`), in a write turn (when the session
+        takes them); a turn is handed on once the call leaves no transaction open."""
+        turns: WriteTurns | None = self.info.get("write_turns")
+        if begins and turns is not None and not self._turn and not self.in_transaction():
+            try:
+                self._turn = await turns.acquire()
+            except BaseException:  # cancelled while waiting: the call never starts
+                if isinstance(call, Coroutine):
+                    call.close()
+                raise
+        try:
+            return await run_to_completion(call)
+        finally:
+            self._end_turn()
+
+    def _end_turn(self) -> None:
+        """Hand the turn on once no transaction is open (a statement that failed to begin one ends it too)."""
+        if self._turn and not self.in_transaction():
+            self._turn = False
+            self.info["write_turns"].release()
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        return await run_to_completion(super().execute(*args, **kwargs))
+        return await self._in_turn(super().execute(*args, **kwargs))
 
     async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        return await run_to_completion(super().scalar(*args, **kwargs))
+        return await self._in_turn(super().scalar(*args, **kwargs))
 
     async def scalars(self, *args: Any, **kwargs: Any) -> Any:
-        return await run_to_completion(super().scalars(*args, **kwargs))
+        return await self._in_turn(super().scalars(*args, **kwargs))
 
     async def get(self, *args: Any, **kwargs: Any) -> Any:
-        return await run_to_completion(super().get(*args, **kwargs))
+        return await self._in_turn(super().get(*args, **kwargs))
 
     async def flush(self, *args: Any, **kwargs: Any) -> None:
-        await run_to_completion(super().flush(*args, **kwargs))
+        await self._in_turn(super().flush(*args, **kwargs))
 
     async def commit(self) -> None:
-        await run_to_completion(super().commit())
+        await self._in_turn(super().commit(), begins=False)
 
     async def rollback(self) -> None:
-        await run_to_completion(super().rollback())
+        await self._in_turn(super().rollback(), begins=False)
 
     async def close(self) -> None:
-        await run_to_completion(super().close())
+        await self._in_turn(super().close(), begins=False)
 
     async def connection(self, *args: Any, **kwargs: Any) -> Any:
         # The checkout and the BEGIN (SQLite: BEGIN IMMEDIATE, which may wait out the busy timeout for the lock).
         # Calls made on the returned connection itself bypass this class: wrap them in `run_to_completion`.
-        return await run_to_completion(super().connection(*args, **kwargs))
+        return await self._in_turn(super().connection(*args, **kwargs))
 
     def begin(self) -> Any:
-        return _UninterruptedTransaction(super().begin())
+        return _UninterruptedTransaction(self, super().begin())
 
     def begin_nested(self) -> Any:
-        return _UninterruptedTransaction(super().begin_nested())
+        return _UninterruptedTransaction(self, super().begin_nested())
