@@ -188,6 +188,19 @@ def transition(
     return None  # DEDUCTED, RELEASED, HISTORICAL are final
 
 
+def took_units_now(current: LedgerLine | None, move: Transition) -> bool:
+    """Whether `move` is when the line's units leave TikTok's available, as the pool counts them: its first
+    reservation or deduction (or one after a link). A RESERVED line that only moves on (paid: still open, only the
+    time moves; shipped: deducted) took its units when it was reserved. The row's `updated_at` keeps that instant:
+    the push's fence reads it as "sales the ledger applied since the last push" (`unseen_sales`), and a payment or a
+    shipment stamped anew would count a unit TikTok's available lost before that push, hiding an unseen sale."""
+    return not (
+        current is not None
+        and current.state is LineState.RESERVED
+        and move.state in (LineState.RESERVED, LineState.DEDUCTED)
+    )
+
+
 def order_timing(
     created_at: datetime, stock_counted_at: datetime | None, linked_at: datetime | None
 ) -> tuple[bool, bool]:

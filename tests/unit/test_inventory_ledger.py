@@ -23,6 +23,7 @@ from domain.inventory.ledger import (
     link_pending,
     order_timing,
     stock_lines,
+    took_units_now,
     transition,
     unlink_reserved,
 )
@@ -207,3 +208,18 @@ def test_a_bundle_line_is_one_row_per_component_of_units_times_sku_count() -> No
         StockLine("mug", "mug", 6),
     )
     assert stock_lines("gift-box", 1, [("mug", 1)]) == (StockLine("mug", "mug", 1),)
+
+
+def test_a_line_took_its_units_when_first_reserved_not_when_paid_or_shipped() -> None:
+    # the row's stamp, which the push's fence counts as "sales ingested since the last push"
+    reserved = LedgerLine(RESERVED, RESERVE, APPLIED, "item-1", 1)
+    paid, shipped = transition(reserved, RESERVE, NEWER, "item-1"), transition(reserved, DEDUCT, NEWER, "item-1")
+    assert paid is not None and shipped is not None
+    assert not took_units_now(reserved, paid) and not took_units_now(reserved, shipped)
+    first = transition(None, RESERVE, APPLIED, "item-1")
+    shipped_unseen = transition(None, DEDUCT, APPLIED, "item-1", after_link=True)
+    assert first is not None and shipped_unseen is not None
+    assert took_units_now(None, first) and took_units_now(None, shipped_unseen)
+    waiting = LedgerLine(PENDING, RESERVE, APPLIED, None, 1)
+    linked = transition(waiting, RESERVE, NEWER, "item-1")
+    assert linked is not None and took_units_now(waiting, linked)
