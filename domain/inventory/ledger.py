@@ -206,10 +206,19 @@ def order_timing(
 ) -> tuple[bool, bool]:
     """(`in_seed`, `after_link`) of an order line for `transition`, from when the order was created: before its
     shop's TikTok stock seeded the item (`stock_counted_at`, None: it did not seed it), and at or after the SKU's
-    link took effect (`linked_at`; the seeding time for links made before links kept their time; neither: never)."""
-    in_seed = stock_counted_at is not None and created_at < stock_counted_at
+    link took effect (`linked_at`; the seeding time for links made before links kept their time; neither: never).
+
+    TikTok's `create_time` is whole seconds, our times are not: an order of the very second the stock was counted
+    or the link made may have come before or after it. It counts as after, the side that never sells a unit twice
+    (in the seed, it would add to on-hand a unit the stock read may already hold; shipped, it deducts)."""
+    in_seed = stock_counted_at is not None and created_at < _whole_second(stock_counted_at)
     since = linked_at or stock_counted_at
-    return in_seed, since is not None and created_at >= since
+    return in_seed, since is not None and created_at >= _whole_second(since)
+
+
+def _whole_second(moment: datetime) -> datetime:
+    """`moment` to TikTok's resolution: its second, the fraction dropped."""
+    return moment.replace(microsecond=0)
 
 
 def link_pending(wanted: StockEffect, order_updated_at: datetime, item_id: str, quantity: int) -> Transition:

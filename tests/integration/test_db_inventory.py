@@ -155,6 +155,20 @@ async def test_open_orders_imported_after_their_products_are_not_counted_twice(w
     assert (item["on_hand"], item["reserved"], item["available"]) == (6, 3, 3)
 
 
+async def test_an_order_of_the_second_the_stock_was_counted_in_is_not_counted_into_it(world: Pool) -> None:
+    # given a shop's products written (its TikTok stock counted into the item) 400 ms into a second: TikTok showed 5
+    shop = await world.shop()
+    world.clock.advance(timedelta(milliseconds=400))
+    await world.products(shop, product("pa", ("a1", "MUG", 5)))
+    # when an open order created in that same second arrives (TikTok's create_time: whole seconds), which may
+    # well have been placed after TikTok's stock was read (it was, say, at 12:00:00.7)
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "a1", at=NOW))
+    # then it reserves like any later sale and adds nothing to on-hand: the counted 5 may already include its unit,
+    # and counting it into the seed as well (on-hand 6, available 5) would sell that unit twice
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (5, 1, 4)
+
+
 async def test_orders_reserve_deduct_and_release_exactly_once(world: Pool) -> None:
     shop = await world.shop()
     await world.products(shop, product("p", ("s", "CAP", 10)))

@@ -8,7 +8,7 @@ rules ask for, deltas in units. A stored line holds 3 units and was applied to i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -80,6 +80,11 @@ def test_an_orders_timing_against_its_links_seeding_and_linking() -> None:
     assert order_timing(between, seeded, None) == (False, True)  # a link older than link times: its seeding time
     assert order_timing(before, None, linked) == (False, False)  # a shop that joined: never in the seed
     assert order_timing(after, None, None) == (False, False)
+    # TikTok's create_time is whole seconds: an order of the second the stock was counted (or the link made) in
+    # may have come after it, and counts as after
+    counted = seeded + timedelta(milliseconds=400)
+    assert order_timing(seeded, counted, None) == (False, True)
+    assert order_timing(seeded - timedelta(seconds=1), counted, None) == (True, False)
 
 
 # (first seen) wanted, linked item -> the transition of a 3-unit line of an order created since its SKU was linked
