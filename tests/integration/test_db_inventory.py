@@ -218,6 +218,25 @@ async def test_merchant_edits_compare_and_set_and_adjust(world: Pool) -> None:
     assert item.id in world.events.item_changes
 
 
+async def test_units_received_for_an_item_sold_beyond_its_count_are_added(world: Pool) -> None:
+    # given an item counted at 1 unit whose shop then shipped 3 (on-hand -2: sold beyond the count)
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "CAP", 1)))
+    later = NOW + timedelta(minutes=1)
+    await world.orders(shop, *(order(f"o{n}", "AWAITING_SHIPMENT", "s", at=later) for n in range(3)))
+    await world.orders(shop, *(order(f"o{n}", "IN_TRANSIT", "s", at=later + timedelta(minutes=1)) for n in range(3)))
+    item = await world.item("CAP")
+    assert (item["on_hand"], item["reserved"]) == (-2, 0)
+    # when the merchant records 1 unit received
+    adjusted = await pool.adjust_item(world.uows, world.queue, world.events, "merchant-a", item["id"], 1, "delivery")
+    # then it is added (it was refused as INVALID_INPUT, "on-hand is -2: it cannot drop by -1"); removing units
+    # from it is still refused
+    assert adjusted.on_hand == -1
+    with pytest.raises(DomainError) as refused:
+        await pool.adjust_item(world.uows, world.queue, world.events, "merchant-a", item["id"], -1, "damaged")
+    assert (refused.value.code, refused.value.field) == (ErrorCode.INVALID_INPUT, ("delta",))
+
+
 async def test_a_manual_link_survives_imports_and_moves_reservations(world: Pool) -> None:
     shop = await world.shop()
     await world.products(shop, product("p", ("s", "HAT", 10)))
