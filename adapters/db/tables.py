@@ -406,6 +406,8 @@ order_line_stock = Table(
     Column("state", String(16), nullable=False),  # PENDING_LINK, RESERVED, DEDUCTED, RELEASED, HISTORICAL
     Column("wanted", String(16), nullable=False),  # the effect the order's status asks for (applied once linked)
     Column("order_updated_at", UTCDateTime, nullable=False),  # TikTok's update_time of the status applied
+    # When the row last took units from the pool (`took_units_now`): kept while a RESERVED line moves on (paid,
+    # shipped), as the push's fence counts rows stamped since its last push as sales already ingested.
     Column("updated_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id"),
     Index(None, "inventory_item_id", "state"),

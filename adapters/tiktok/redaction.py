@@ -6,9 +6,12 @@ from __future__ import annotations
 import logging
 import re
 
-# Query parameters whose values are credentials on some TikTok endpoint.
+# Query parameters whose values are credentials on some TikTok endpoint. The generic names `code` and `state` only
+# as a query's parameters (after `?` or `&`, or opening the text): our own lines say `code=36009004` for TikTok's
+# error code (adapters/tiktok/transport.py), which the JSON format would otherwise mask in every line.
 _SECRET_PARAMS = re.compile(
-    r"((?<![\w-])(?:app_secret|refresh_token|access_token|auth_code|code|state)=)[^&\s\"']+", re.IGNORECASE
+    r"((?:(?<![\w-])(?:app_secret|refresh_token|access_token|auth_code)|(?<![^?&])(?:code|state))=)[^&\s\"']+",
+    re.IGNORECASE,
 )
 
 

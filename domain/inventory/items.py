@@ -131,7 +131,8 @@ def adjust(item: InventoryItem, delta: int, reason: str) -> Edit:
     """`inventoryAdjust`: add `delta` units (negative removes) for a stated `reason` (a stock count, damage...).
 
     Rules: delta is not 0; the reason is not blank (at most 500 characters; line breaks and tabs but no other
-    control character); on-hand never goes below 0.
+    control character); a removal never takes on-hand below 0 (an addition to an on-hand below 0, shipments having
+    deducted more than was counted, is taken whole).
     """
     reason = reason.strip()
     if delta == 0:
@@ -146,7 +147,7 @@ def adjust(item: InventoryItem, delta: int, reason: str) -> Edit:
         raise ValidationError(
             ErrorCode.INVALID_INPUT, "a reason must not contain control characters but line breaks", ("reason",)
         )
-    if item.on_hand + delta < 0:
+    if delta < 0 and item.on_hand + delta < 0:  # units received for an item sold beyond its count still add up
         raise ValidationError(
             ErrorCode.INVALID_INPUT, f"on-hand is {item.on_hand}: it cannot drop by {-delta}", ("delta",)
         )

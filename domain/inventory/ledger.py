@@ -188,15 +188,37 @@ def transition(
     return None  # DEDUCTED, RELEASED, HISTORICAL are final
 
 
+def took_units_now(current: LedgerLine | None, move: Transition) -> bool:
+    """Whether `move` is when the line's units leave TikTok's available, as the pool counts them: its first
+    reservation or deduction (or one after a link). A RESERVED line that only moves on (paid: still open, only the
+    time moves; shipped: deducted) took its units when it was reserved. The row's `updated_at` keeps that instant:
+    the push's fence reads it as "sales the ledger applied since the last push" (`unseen_sales`), and a payment or a
+    shipment stamped anew would count a unit TikTok's available lost before that push, hiding an unseen sale."""
+    return not (
+        current is not None
+        and current.state is LineState.RESERVED
+        and move.state in (LineState.RESERVED, LineState.DEDUCTED)
+    )
+
+
 def order_timing(
     created_at: datetime, stock_counted_at: datetime | None, linked_at: datetime | None
 ) -> tuple[bool, bool]:
     """(`in_seed`, `after_link`) of an order line for `transition`, from when the order was created: before its
     shop's TikTok stock seeded the item (`stock_counted_at`, None: it did not seed it), and at or after the SKU's
-    link took effect (`linked_at`; the seeding time for links made before links kept their time; neither: never)."""
-    in_seed = stock_counted_at is not None and created_at < stock_counted_at
+    link took effect (`linked_at`; the seeding time for links made before links kept their time; neither: never).
+
+    TikTok's `create_time` is whole seconds, our times are not: an order of the very second the stock was counted
+    or the link made may have come before or after it. It counts as after, the side that never sells a unit twice
+    (in the seed, it would add to on-hand a unit the stock read may already hold; shipped, it deducts)."""
+    in_seed = stock_counted_at is not None and created_at < _whole_second(stock_counted_at)
     since = linked_at or stock_counted_at
-    return in_seed, since is not None and created_at >= since
+    return in_seed, since is not None and created_at >= _whole_second(since)
+
+
+def _whole_second(moment: datetime) -> datetime:
+    """`moment` to TikTok's resolution: its second, the fraction dropped."""
+    return moment.replace(microsecond=0)
 
 
 def link_pending(wanted: StockEffect, order_updated_at: datetime, item_id: str, quantity: int) -> Transition:

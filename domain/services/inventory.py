@@ -100,7 +100,7 @@ async def adjust_item(
     uow_factory: UnitOfWorkFactory, queue: TaskQueue, events: EventPublisher, merchant_id: str, item_id: str,
     delta: int, reason: str,
 ) -> InventoryItem:  # fmt: skip
-    """`inventoryAdjust`: add `delta` units (negative removes) for `reason`; on-hand never below 0."""
+    """`inventoryAdjust`: add `delta` units (negative removes) for `reason`; a removal never takes on-hand below 0."""
     async with uow_factory() as uow:
         item = await _locked(uow, merchant_id, item_id)
         return await _edit(uow, queue, events, item, True, adjust(item, delta, reason))

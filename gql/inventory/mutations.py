@@ -46,7 +46,9 @@ class InventorySetOnHandInput:
 @strawberry.input
 class InventoryAdjustInput:
     inventory_item_id: strawberry.ID
-    delta: int = strawberry.field(description="Units to add (negative: remove); not 0; on-hand stays ≥ 0.")
+    delta: int = strawberry.field(
+        description="Units to add (negative: remove); not 0; a removal never takes on-hand below 0."
+    )
     reason: str = strawberry.field(
         description="Why (a count, damage, a delivery): 1 to 500 characters, line breaks allowed, no other control "
         "characters."

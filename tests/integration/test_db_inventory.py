@@ -155,6 +155,20 @@ async def test_open_orders_imported_after_their_products_are_not_counted_twice(w
     assert (item["on_hand"], item["reserved"], item["available"]) == (6, 3, 3)
 
 
+async def test_an_order_of_the_second_the_stock_was_counted_in_is_not_counted_into_it(world: Pool) -> None:
+    # given a shop's products written (its TikTok stock counted into the item) 400 ms into a second: TikTok showed 5
+    shop = await world.shop()
+    world.clock.advance(timedelta(milliseconds=400))
+    await world.products(shop, product("pa", ("a1", "MUG", 5)))
+    # when an open order created in that same second arrives (TikTok's create_time: whole seconds), which may
+    # well have been placed after TikTok's stock was read (it was, say, at 12:00:00.7)
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "a1", at=NOW))
+    # then it reserves like any later sale and adds nothing to on-hand: the counted 5 may already include its unit,
+    # and counting it into the seed as well (on-hand 6, available 5) would sell that unit twice
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (5, 1, 4)
+
+
 async def test_orders_reserve_deduct_and_release_exactly_once(world: Pool) -> None:
     shop = await world.shop()
     await world.products(shop, product("p", ("s", "CAP", 10)))
@@ -202,6 +216,25 @@ async def test_merchant_edits_compare_and_set_and_adjust(world: Pool) -> None:
         await pool.adjust_item(world.uows, world.queue, world.events, "merchant-b", item.id, 1, "count")
     assert other.value.code is ErrorCode.NOT_FOUND
     assert item.id in world.events.item_changes
+
+
+async def test_units_received_for_an_item_sold_beyond_its_count_are_added(world: Pool) -> None:
+    # given an item counted at 1 unit whose shop then shipped 3 (on-hand -2: sold beyond the count)
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "CAP", 1)))
+    later = NOW + timedelta(minutes=1)
+    await world.orders(shop, *(order(f"o{n}", "AWAITING_SHIPMENT", "s", at=later) for n in range(3)))
+    await world.orders(shop, *(order(f"o{n}", "IN_TRANSIT", "s", at=later + timedelta(minutes=1)) for n in range(3)))
+    item = await world.item("CAP")
+    assert (item["on_hand"], item["reserved"]) == (-2, 0)
+    # when the merchant records 1 unit received
+    adjusted = await pool.adjust_item(world.uows, world.queue, world.events, "merchant-a", item["id"], 1, "delivery")
+    # then it is added (it was refused as INVALID_INPUT, "on-hand is -2: it cannot drop by -1"); removing units
+    # from it is still refused
+    assert adjusted.on_hand == -1
+    with pytest.raises(DomainError) as refused:
+        await pool.adjust_item(world.uows, world.queue, world.events, "merchant-a", item["id"], -1, "damaged")
+    assert (refused.value.code, refused.value.field) == (ErrorCode.INVALID_INPUT, ("delta",))
 
 
 async def test_a_manual_link_survives_imports_and_moves_reservations(world: Pool) -> None:

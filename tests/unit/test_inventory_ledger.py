@@ -8,7 +8,7 @@ rules ask for, deltas in units. A stored line holds 3 units and was applied to i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -23,6 +23,7 @@ from domain.inventory.ledger import (
     link_pending,
     order_timing,
     stock_lines,
+    took_units_now,
     transition,
     unlink_reserved,
 )
@@ -79,6 +80,11 @@ def test_an_orders_timing_against_its_links_seeding_and_linking() -> None:
     assert order_timing(between, seeded, None) == (False, True)  # a link older than link times: its seeding time
     assert order_timing(before, None, linked) == (False, False)  # a shop that joined: never in the seed
     assert order_timing(after, None, None) == (False, False)
+    # TikTok's create_time is whole seconds: an order of the second the stock was counted (or the link made) in
+    # may have come after it, and counts as after
+    counted = seeded + timedelta(milliseconds=400)
+    assert order_timing(seeded, counted, None) == (False, True)
+    assert order_timing(seeded - timedelta(seconds=1), counted, None) == (True, False)
 
 
 # (first seen) wanted, linked item -> the transition of a 3-unit line of an order created since its SKU was linked
@@ -207,3 +213,18 @@ def test_a_bundle_line_is_one_row_per_component_of_units_times_sku_count() -> No
         StockLine("mug", "mug", 6),
     )
     assert stock_lines("gift-box", 1, [("mug", 1)]) == (StockLine("mug", "mug", 1),)
+
+
+def test_a_line_took_its_units_when_first_reserved_not_when_paid_or_shipped() -> None:
+    # the row's stamp, which the push's fence counts as "sales ingested since the last push"
+    reserved = LedgerLine(RESERVED, RESERVE, APPLIED, "item-1", 1)
+    paid, shipped = transition(reserved, RESERVE, NEWER, "item-1"), transition(reserved, DEDUCT, NEWER, "item-1")
+    assert paid is not None and shipped is not None
+    assert not took_units_now(reserved, paid) and not took_units_now(reserved, shipped)
+    first = transition(None, RESERVE, APPLIED, "item-1")
+    shipped_unseen = transition(None, DEDUCT, APPLIED, "item-1", after_link=True)
+    assert first is not None and shipped_unseen is not None
+    assert took_units_now(None, first) and took_units_now(None, shipped_unseen)
+    waiting = LedgerLine(PENDING, RESERVE, APPLIED, None, 1)
+    linked = transition(waiting, RESERVE, NEWER, "item-1")
+    assert linked is not None and took_units_now(waiting, linked)

@@ -100,3 +100,18 @@ def test_arguments_without_a_query_keep_their_type_and_a_non_text_message_passes
     assert _logged(logger, "raw %r", b"ok") == "raw b'ok'"
     # and a message that is not text (logger.info(404)) is formatted as such, not refused
     assert _logged(logger, 404) == "404"
+
+
+def test_tiktoks_error_code_in_our_own_line_is_kept_and_an_oauth_code_in_a_url_is_not() -> None:
+    # given the line the TikTok transport logs for an error answer (adapters/tiktok/transport.py), which the JSON
+    # format redacts as a whole: `code=` there is TikTok's error code, what an operator needs to tell causes apart
+    line = "tiktok POST /product/202309/inventory/search -> http=200 code=36009004 request_id=20261202084501AE"
+    # then it is kept (it read `code=***` in every JSON line), while an OAuth code or state in a URL is masked
+    assert redact(line) == line
+    assert redact("tiktok GET /order/202309/orders -> code=105002 request_id=R") == (
+        "tiktok GET /order/202309/orders -> code=105002 request_id=R"
+    )
+    assert redact(f"{line} /oauth/tiktok/callback?code=abc&state=xyz") == (
+        f"{line} /oauth/tiktok/callback?code=***&state=***"
+    )
+    assert redact("code=abc&state=xyz") == "code=***&state=***"  # a query string alone

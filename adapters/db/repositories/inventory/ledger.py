@@ -40,6 +40,7 @@ from domain.inventory.ledger import (
     link_pending,
     order_timing,
     stock_lines,
+    took_units_now,
     transition,
     unlink_reserved,
     wanted_effect,
@@ -142,14 +143,14 @@ async def _apply_chunk(
     # (SQLite: the write transaction is exclusive from its first statement on: there is nothing to hold, and the
     # rows read now stay as they are until commit.)
     time_of = _times(session)
-    stored: dict[LedgerKey, LedgerLine] = {
-        (order_id, line_id, component): LedgerLine(
+    stored: dict[LedgerKey, LedgerLine] = {}
+    stamped: dict[LedgerKey, Any] = {}  # each stored row's `updated_at`, as the driver gives it
+    for row in await session.execute(statements.stored, params):
+        order_id, line_id, component, state, wanted, updated_at, item_id, quantity, stamp = row
+        stored[order_id, line_id, component] = LedgerLine(
             _STATE[state], _EFFECT[wanted], time_of(updated_at), item_id, quantity
         )
-        for order_id, line_id, component, state, wanted, updated_at, item_id, quantity in (
-            await session.execute(statements.stored, params)
-        )
-    }
+        stamped[order_id, line_id, component] = stamp
     write = PoolWrite(shop_id, merchant_id, now)
     stale: set[LedgerKey] = set()
     unlinked = (None, None, None)
@@ -162,7 +163,11 @@ async def _apply_chunk(
             move = transition(current, wanted, updated_at, item_id, units, in_seed, after_link)
             if move is not None:
                 # No stored row, and none can appear before commit (above): `flush` inserts it.
-                write.line(key, sku_id, units if current is None else current.quantity, move, new=current is None)
+                kept = None if took_units_now(current, move) else time_of(stamped[key])
+                write.line(
+                    key, sku_id, units if current is None else current.quantity, move, new=current is None,
+                    stamped_at=kept,
+                )  # fmt: skip
             if component != LINE_ITSELF:
                 stale |= _unlinked_bundle_row(stored, (order_id, line_id, LINE_ITSELF))
     if stale:
@@ -263,7 +268,7 @@ def _statements(dialect: str) -> _Statements:
     held = select(lines.inventory_item_id).where(of_batch, lines.state == LineState.RESERVED.value)
     stored = select(
         lines.tiktok_order_id, lines.tiktok_line_item_id, lines.component_sku_id, lines.state, lines.wanted,
-        _raw(lines.order_updated_at), lines.inventory_item_id, lines.quantity,
+        _raw(lines.order_updated_at), lines.inventory_item_id, lines.quantity, _raw(lines.updated_at),
     ).where(of_batch)  # fmt: skip
     return _Statements(linked, held, stored)
 

@@ -121,13 +121,23 @@ class PoolWrite:
     deltas: dict[str, list[int]] = field(default_factory=dict)  # item id -> [on_hand, reserved]
     movements: dict[tuple[str, str, str | None, str | None], list[int]] = field(default_factory=dict)
 
-    def line(self, key: LedgerKey, tiktok_sku_id: str, quantity: int, move: Transition, *, new: bool = False) -> None:
+    def line(
+        self,
+        key: LedgerKey,
+        tiktok_sku_id: str,
+        quantity: int,
+        move: Transition,
+        *,
+        new: bool = False,
+        stamped_at: datetime | None = None,
+    ) -> None:
         """Record a ledger row's move: its final values, and its deltas on the item it counts on. `new`: the caller
         read that no row holds `key`, and no other writer can write one before this transaction ends (`flush`
-        inserts it rather than upserts)."""
+        inserts it rather than upserts). `stamped_at`: the row's `updated_at` to keep (`took_units_now` is false),
+        else it is stamped now."""
         self.rows[key] = (
             self.shop_id, *key, self.merchant_id, tiktok_sku_id, move.inventory_item_id, quantity, move.state.value,
-            move.wanted.value, move.order_updated_at, self.now,
+            move.wanted.value, move.order_updated_at, stamped_at or self.now,
         )  # fmt: skip
         if new:
             self.new_rows.add(key)
