@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.shops import ShopStatus, shop_status
+from domain.shops import ShopStatus, authorization_end, shop_status
 
 EXPIRY_WARNING = timedelta(days=30)
 WEBHOOK_SILENCE = timedelta(hours=1)
@@ -60,10 +60,11 @@ def shop_attention(
     last_webhook_at: datetime | None = None,
     sync: SyncFacts | None = None,
 ) -> list[Attention]:
-    """The shop's notices, most urgent first. `expires_at`: the refresh token's expiry; the webhook-related
-    inputs come from the webhook intake (None: unknown, nothing said about them)."""
+    """The shop's notices, most urgent first. `expires_at`: the refresh token's expiry, or the authorization's end
+    (`Shop.expires_at`, already the earlier of it and `authorization_expires_at`: taking the earlier again changes
+    nothing); the webhook-related inputs come from the webhook intake (None: unknown, nothing said about them)."""
     notices: list[Attention] = []
-    ends_at = min(expires_at, authorization_expires_at) if authorization_expires_at else expires_at
+    ends_at = authorization_end(expires_at, authorization_expires_at)
     status = shop_status(ends_at, revoked_at, now)
     if status in (ShopStatus.REVOKED, ShopStatus.EXPIRED):
         since = revoked_at if revoked_at is not None else ends_at

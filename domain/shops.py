@@ -181,8 +181,10 @@ class Shop:
 
     @property
     def expires_at(self) -> datetime:
-        """When the authorization must be renewed: the refresh token's expiry."""
-        return self.tokens.refresh_token_expires_at
+        """When the authorization ends (UTC): the refresh token's expiry, or the end TikTok announced with webhook 7
+        if earlier (`authorization_end`). `status` and the merchant's "Expire date" read this; token renewal does
+        not (the refresh token stays usable until its own expiry, `tokens.refresh_token_expires_at`)."""
+        return authorization_end(self.tokens.refresh_token_expires_at, self.authorization_expires_at)
 
     def status(self, now: datetime) -> ShopStatus:
         return shop_status(self.expires_at, self.revoked_at, now)
@@ -287,8 +289,22 @@ def connect_or_renew(
     return existing, True
 
 
+def authorization_end(refresh_token_expires_at: datetime, announced_end: datetime | None) -> datetime:
+    """When a shop's authorization ends (UTC): the earlier of the refresh token's expiry and the end TikTok announced
+    with webhook 7 (`Shop.authorization_expires_at`, None until one arrives; a re-authorization clears it).
+
+    Rule from live-sync.md §4 ("use min(refresh_token_expire_in, webhook-7 expiration_time)"): TikTok grants an
+    authorization for at most a year, yet its refresh tokens have been seen to expire ~100 years ahead, so the
+    refresh token's expiry alone can be far past the real end.
+    """
+    if announced_end is None:
+        return refresh_token_expires_at
+    return min(refresh_token_expires_at, announced_end)
+
+
 def shop_status(expires_at: datetime, revoked_at: datetime | None, now: datetime) -> ShopStatus:
-    """REVOKED beats everything; then EXPIRED, EXPIRING_SOON (within 7 days), ACTIVE."""
+    """REVOKED beats everything; then EXPIRED, EXPIRING_SOON (within 7 days), ACTIVE. `expires_at`: the
+    authorization's end (`authorization_end`), not the refresh token's expiry alone."""
     if revoked_at is not None:
         return ShopStatus.REVOKED
     if expires_at <= now:

@@ -47,7 +47,7 @@ class ShopSchedule:
 
     shop_id: str
     merchant_id: str
-    expires_at: datetime  # the authorization's end (the refresh token's expiry)
+    expires_at: datetime  # the authorization's end (`domain.shops.authorization_end`), not the refresh token's alone
     revoked_at: datetime | None
     access_token_expires_at: datetime
     tokens_issued_at: datetime

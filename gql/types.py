@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 Region = strawberry.enum(DomainRegion, description="Regions Shopbridge supports (UK is TikTok's GB).")
 ShopStatus = strawberry.enum(
     DomainShopStatus,
-    description="ACTIVE; EXPIRING_SOON within 7 days of expiresAt; EXPIRED; REVOKED when TikTok no longer honours it.",
+    description="ACTIVE; EXPIRING_SOON within 7 days of expiresAt; EXPIRED once expiresAt has passed; REVOKED when "
+    "TikTok no longer honours it.",
 )
 UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode", description="Stable codes of expected failures.")
 SyncKind = strawberry.enum(DomainSyncKind)
@@ -133,7 +134,10 @@ class Shop(Node):
     tiktok_shop_code: str | None
     seller_name: str | None
     authorized_at: datetime
-    expires_at: datetime = strawberry.field(description="When the authorization must be renewed.")
+    expires_at: datetime = strawberry.field(
+        description="UTC. When the authorization ends: the refresh token's expiry, or the end TikTok announced "
+        "(webhook 7) if earlier; a re-authorization replaces both."
+    )
     last_synced_at: datetime | None
     created_at: datetime
     webhooks: ShopWebhooks

@@ -299,7 +299,7 @@ def _shop(r: RowMapping) -> ShopRead:
         tiktok_shop_code=r["tiktok_shop_code"],
         seller_name=r["seller_name"],
         authorized_at=r["authorized_at"],
-        expires_at=r["refresh_token_expires_at"],
+        refresh_token_expires_at=r["refresh_token_expires_at"],
         access_token_expires_at=r["access_token_expires_at"],
         created_at=r["created_at"],
         revoked_at=r["revoked_at"],

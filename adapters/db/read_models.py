@@ -8,7 +8,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 from adapters.db.cursors import encode_cursor
 from domain.catalog import Money
-from domain.shops import Region, ShopStatus, shop_status
+from domain.shops import Region, ShopStatus, authorization_end, shop_status
 from domain.sync import RecordFailure, SyncKind, SyncTaskStatus, SyncTrigger, task_progress
 
 T = TypeVar("T")
@@ -35,7 +35,7 @@ class ShopRead:
     tiktok_shop_code: str | None
     seller_name: str | None
     authorized_at: datetime
-    expires_at: datetime  # the refresh token's expiry: when the authorization must be renewed
+    refresh_token_expires_at: datetime
     access_token_expires_at: datetime
     created_at: datetime
     revoked_at: datetime | None
@@ -44,6 +44,11 @@ class ShopRead:
     webhooks_registered_at: datetime | None = None
     webhook_registration_error: str | None = None
     last_webhook_at: datetime | None = None
+
+    @property
+    def expires_at(self) -> datetime:
+        """When the authorization ends: as `domain.shops.Shop.expires_at`, from the same two columns."""
+        return authorization_end(self.refresh_token_expires_at, self.authorization_expires_at)
 
     def status(self, now: datetime) -> ShopStatus:
         return shop_status(self.expires_at, self.revoked_at, now)

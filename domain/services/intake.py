@@ -37,6 +37,7 @@ from domain.ports import (
 )
 from domain.services import inventory
 from domain.services.shop_tokens import StoredShopTokens
+from domain.services.sync import publish_shop_quietly
 from domain.shops import Shop
 from domain.sync import RecordFailure
 
@@ -53,7 +54,8 @@ class IntakeDeps:
     # Told each batch of events once it is committed settled (metrics: processed by outcome, processing lag).
     on_settled: Callable[[Sequence[WebhookEvent]], None] | None = None
     queue: TaskQueue | None = None  # the pool's pushes once re-fetched orders or products changed stock
-    events: EventPublisher | None = None  # `inventoryItemUpdated` signals
+    # `inventoryItemUpdated` signals, and `shopUpdated` ones when a notice revoked the shop or moved its end
+    events: EventPublisher | None = None
 
 
 async def replay_event(
@@ -150,10 +152,13 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
         for event in events:
             _settle(event, fetched, now)
         await uow.webhook_events.save(events)
-        if (current.revoked_at, current.authorization_expires_at) != before:
+        lifecycle_changed = (current.revoked_at, current.authorization_expires_at) != before
+        if lifecycle_changed:
             await uow.shops.update(current)
         await uow.webhook_events.note_webhook_received(shop_id, max(e.received_at for e in events))
         await uow.commit()
+    if lifecycle_changed:  # status, expiresAt, attention: `shopUpdated` looks again now, not at its next re-read
+        await publish_shop_quietly(deps.events, current)
     if deps.on_settled is not None:
         deps.on_settled(events)
     return len(events)

@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy import delete, insert, select, text
 
 from adapters.crypto import TokenCipher
-from adapters.db import ConcurrentUpdateError, Database, uow_factory
+from adapters.db import ConcurrentUpdateError, Database, queries, uow_factory
 from adapters.db.tables import authorization_requests, shop_inventory_policies, shops
 from domain.authorization import AuthorizationRequest
 from domain.errors import DomainError, ErrorCode
 from domain.intake import Notification, WebhookEvent
 from domain.polling import PollCursor
 from domain.services.shops import delete_shop
-from domain.shops import Region
+from domain.shops import Region, ShopStatus
 from domain.sync import SyncKind, SyncTask
 from tests.fakes import FakeClock, FakeEventPublisher
 from tests.integration.db_samples import (
@@ -146,6 +146,37 @@ async def test_update_saves_changes_and_refuses_a_stale_copy(database: Database,
         stale.region = Region.UK
         with pytest.raises(ConcurrentUpdateError):
             await uow.shops.update(stale)
+
+
+async def test_every_read_of_a_shop_ends_its_authorization_at_the_announced_end(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """Rule (domain.shops.authorization_end): the end is min(refresh token's expiry, webhook 7's end). The domain
+    entity, the GraphQL read model and the scheduler's view are built from different queries: all must agree."""
+    # given a shop whose refresh token expires in a year, and a notice that its authorization ends in 5 days
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop())
+    ends = NOW + timedelta(days=5)
+    async with uows() as uow:
+        loaded = await uow.shops.get(shop.id)
+        assert loaded is not None and loaded.note_authorization_end(ends, NOW)
+        await uow.shops.update(loaded)
+        await uow.commit()
+
+    # when it is read as an entity, as a read model and as the scheduler's view
+    async with uows() as uow:
+        entity = await uow.shops.get(shop.id)
+        (schedule,) = [s for s in await uow.shops.schedules() if s.shop_id == shop.id]
+    async with database.read_sessionmaker() as session:
+        read = (await queries.shops_by_ids(session, shop.merchant_id, [shop.id]))[shop.id]
+
+    # then each ends on the announced day: EXPIRING_SOON, still syncing until then, not after
+    assert entity is not None
+    assert (entity.expires_at, read.expires_at, schedule.expires_at) == (ends, ends, ends)
+    assert (entity.status(NOW), read.status(NOW)) == (ShopStatus.EXPIRING_SOON, ShopStatus.EXPIRING_SOON)
+    assert schedule.may_sync(NOW) and not schedule.may_sync(ends)
+    # and the refresh token keeps its own expiry, on which its renewal is planned
+    assert (entity.tokens.refresh_token_expires_at, read.refresh_token_expires_at) == (NOW + timedelta(days=365),) * 2
 
 
 async def _shop_with_everything(database: Database, cipher: TokenCipher, merchant_id: str) -> str:

@@ -16,6 +16,7 @@ from domain.shops import ShopStatus
 from tests.fakes import (
     T0,
     FakeClock,
+    FakeEventPublisher,
     FakeRefreshApi,
     FakeStore,
     FakeTaskQueue,
@@ -175,6 +176,28 @@ async def test_lifecycle_notices_apply_in_any_order_and_replayed(world: World) -
     await world.process()
     assert world.store.shops[world.shop.id].revoked_at is None
     assert world.store.webhook_events[stale.id].attempts == 2
+
+
+async def test_a_notice_that_moves_the_end_or_revokes_signals_the_shop(world: World) -> None:
+    # given the intake publishes to the event bus
+    published = FakeEventPublisher()
+    world.deps = replace(world.deps, events=published)
+    # when an expiry notice is processed
+    ends = T0 + timedelta(days=5)
+    await world.receive(7, {"expiration_time": str(int(ends.timestamp()))}, "e1")
+    await world.process()
+    # then `shopUpdated` is told once: the shop's expiresAt and status changed
+    assert world.store.shops[world.shop.id].expires_at == ends
+    assert published.shop_changes == [world.shop.id]
+    # when the same end is announced again (TikTok repeats it daily): nothing changed, nothing said
+    await world.receive(7, {"expiration_time": str(int(ends.timestamp()))}, "e2", at=T0 + timedelta(days=1))
+    await world.process()
+    assert published.shop_changes == [world.shop.id]
+    # when the seller removes the app: REVOKED, said again
+    await world.receive(6, {"message": "bye"}, "d1", at=T0 + timedelta(days=1))
+    await world.process()
+    assert world.store.shops[world.shop.id].revoked_at is not None
+    assert published.shop_changes == [world.shop.id, world.shop.id]
 
 
 async def test_replay_is_the_owners_alone(world: World) -> None:

@@ -13,10 +13,12 @@ from domain.shops import (
     Shop,
     ShopStatus,
     TokenSet,
+    authorization_end,
     choose_authorized_shop,
     connect_or_renew,
     parse_shop_name,
 )
+from domain.tokens import refresh_due
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -132,6 +134,73 @@ class TestShop:
 
     def test_token_repr_hides_tokens(self) -> None:
         assert "secret" not in repr(tokens()) and "secret" not in repr(self.make())
+
+
+class TestAuthorizationEnd:
+    """Rule (live-sync.md §4): the authorization ends at min(refresh token's expiry, webhook 7's expiration_time);
+    `expires_at` and `status` follow it, token renewal keeps the refresh token's own expiry."""
+
+    def make(self, refresh_expires: datetime = NOW + timedelta(days=365)) -> Shop:
+        return Shop.connect("m1", "Mine", Region.US, granted(), tokens(refresh_expires), NOW)
+
+    @pytest.mark.parametrize(
+        ("announced", "expires_in", "status"),
+        [
+            (timedelta(days=5), timedelta(days=5), ShopStatus.EXPIRING_SOON),
+            (timedelta(days=29), timedelta(days=29), ShopStatus.ACTIVE),
+            (timedelta(days=7), timedelta(days=7), ShopStatus.EXPIRING_SOON),
+            (timedelta(0), timedelta(0), ShopStatus.EXPIRED),
+            (-timedelta(hours=1), -timedelta(hours=1), ShopStatus.EXPIRED),
+        ],
+        ids=["in-5-days", "in-29-days", "in-7-days", "now", "an-hour-ago"],
+    )
+    def test_the_announced_end_counts_when_it_is_the_earlier(
+        self, announced: timedelta, expires_in: timedelta, status: ShopStatus
+    ) -> None:
+        # given a shop whose refresh token expires in a year
+        shop = self.make()
+        # when webhook 7 announces the authorization's end
+        assert shop.note_authorization_end(NOW + announced, NOW)
+        # then the shop ends at the earlier of the two, and its status follows
+        assert (shop.expires_at, shop.status(NOW)) == (NOW + expires_in, status)
+        # while the refresh token keeps its own expiry
+        assert shop.tokens.refresh_token_expires_at == NOW + timedelta(days=365)
+
+    def test_the_earlier_of_the_two_whichever_it_is(self) -> None:
+        # given a shop whose refresh token expires in 3 days: without an announced end, that is the end
+        shop = self.make(NOW + timedelta(days=3))
+        assert shop.expires_at == NOW + timedelta(days=3) == authorization_end(NOW + timedelta(days=3), None)
+        # an end announced before it comes first
+        shop.note_authorization_end(NOW + timedelta(days=2), NOW)
+        assert shop.expires_at == NOW + timedelta(days=2)
+        # one announced after it does not push the end past the refresh token's expiry
+        shop.note_authorization_end(NOW + timedelta(days=4), NOW)
+        assert shop.expires_at == NOW + timedelta(days=3)
+
+    def test_a_reauthorization_restores_the_refresh_tokens_expiry(self) -> None:
+        # given a shop whose authorization TikTok said ends in 5 days
+        shop = self.make()
+        shop.note_authorization_end(NOW + timedelta(days=5), NOW)
+        assert (shop.expires_at, shop.status(NOW)) == (NOW + timedelta(days=5), ShopStatus.EXPIRING_SOON)
+        # when the seller authorizes again
+        later = NOW + timedelta(hours=1)
+        shop.reauthorize(granted(), tokens(NOW + timedelta(days=400)), later)
+        # then the new refresh token's expiry is the end again
+        assert (shop.expires_at, shop.status(later)) == (NOW + timedelta(days=400), ShopStatus.ACTIVE)
+
+    def test_the_scheduler_stops_at_the_announced_end_but_a_token_refresh_still_plans_on_the_access_token(
+        self,
+    ) -> None:
+        # given a shop whose access token is due for renewal (6.5 of its 7 days gone)
+        shop = self.make()
+        at = NOW + timedelta(days=6, hours=12)
+        assert refresh_due(shop, at)
+        # when TikTok announces an end after that: the renewal is still due, planned on the access token alone
+        shop.note_authorization_end(NOW + timedelta(days=20), NOW)
+        assert refresh_due(shop, at)
+        # when the announced end has passed: the authorization is over, nothing is refreshed
+        shop.note_authorization_end(NOW + timedelta(days=6), NOW)
+        assert shop.status(at) is ShopStatus.EXPIRED and not refresh_due(shop, at)
 
 
 class TestConnectOrRenew:

@@ -14,7 +14,7 @@ from adapters.crypto import TokenCipher
 from adapters.db.errors import ConcurrentUpdateError, is_unique_violation
 from adapters.db.tables import SHOP_OWNED_TABLES, SHOP_TIKTOK_ID_UNIQUE, shops
 from domain.errors import DomainError, ErrorCode
-from domain.shops import Region, Shop, TokenSet
+from domain.shops import Region, Shop, TokenSet, authorization_end
 from domain.tokens import ShopSchedule
 
 
@@ -89,14 +89,14 @@ class SqlShopRepository:
         columns = (
             shops.c.id, shops.c.merchant_id, shops.c.refresh_token_expires_at, shops.c.revoked_at,
             shops.c.access_token_expires_at, shops.c.tokens_refreshed_at, shops.c.authorized_at,
-            shops.c.access_token_refresh_claimed_at,
+            shops.c.access_token_refresh_claimed_at, shops.c.authorization_expires_at,
         )  # fmt: skip
         query = select(*columns).where(shops.c.revoked_at.is_(None)).order_by(shops.c.id)
         return [
             ShopSchedule(
                 shop_id=m["id"],
                 merchant_id=m["merchant_id"],
-                expires_at=m["refresh_token_expires_at"],
+                expires_at=authorization_end(m["refresh_token_expires_at"], m["authorization_expires_at"]),
                 revoked_at=m["revoked_at"],
                 access_token_expires_at=m["access_token_expires_at"],
                 tokens_issued_at=max(m["tokens_refreshed_at"] or m["authorized_at"], m["authorized_at"]),
