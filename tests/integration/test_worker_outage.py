@@ -11,18 +11,22 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import dramatiq
 import pytest
 from cryptography.fernet import Fernet
 
 from adapters.config import Settings, load_settings
 from adapters.events import InProcessEventBus
 from domain.errors import ErrorCode
+from domain.services.sync import start_sync
 from domain.sync import INTERNAL_ERROR, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fixtures.processes import free_port
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
 from tests.fixtures.waiting import log_lines, until
+from workers.broker import setup_broker
 from workers.embedded import EmbeddedWorker
 
 ORDER_SEARCH = "/order/202309/orders/search"
@@ -168,3 +172,47 @@ async def test_the_line_of_a_run_whose_retries_are_spent_says_so(tmp_path: Path)
     assert first.endswith(" s (retry 1 of 1)") and "; retried in 0.0" in first, first
     assert last.endswith("; no retries left (1 of 1 spent)"), last
     assert [m for m in dramatiq_warnings.messages if m.startswith("Retries exceeded")] == dramatiq_warnings.messages
+
+
+@pytest.mark.redis
+async def test_on_the_production_layout_the_retried_run_is_one_warning_line_too(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Callable[[Settings], SyncHarness],
+    redis_server: Any, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    # given a worker as `shopbridge worker` runs it (a Dramatiq Worker on the Redis broker), two runs per task, a
+    # client that does not retry, and TikTok answering every order search with a body that is not JSON
+    settings = sync_settings(database_url, sandbox, tmp_path, sync_max_attempts=2, broker_url=redis_server.url)
+    settings = settings.with_overrides(tiktok=replace(settings.tiktok, max_retries=0))
+    harness = sync_harness_factory(settings)
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["malformed_json"], "paths": [ORDER_SEARCH]})
+    broker = setup_broker(settings)
+    from workers.actors import task_queue
+
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    with caplog.at_level(logging.INFO):
+        worker.start()
+        try:
+            # when an orders sync starts
+            (task,) = await start_sync(
+                harness.uow_factory, task_queue(settings), harness.events, harness.clock, "m1", shop.id,
+                [SyncKind.ORDERS],
+            )  # fmt: skip
+            failed = await harness.wait(task.id)
+        finally:
+            await asyncio.to_thread(worker.stop)
+    # then it ended as before: FAILED with TIKTOK_UNAVAILABLE after its two runs
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        SyncTaskStatus.FAILED, ErrorCode.TIKTOK_UNAVAILABLE.value, 2,
+    ), failed  # fmt: skip
+    # and its retried run was one WARNING line naming the task, the cause and the delay Dramatiq then waited (50 to
+    # 100 ms), with no traceback; nothing at ERROR
+    (delay,) = [r.args[1] for r in caplog.records if r.msg == "Retrying message %r in %d milliseconds." and r.args]
+    assert 50 <= int(delay) <= 100, delay  # type: ignore[call-overload]
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith(RUN_LOGGERS)]
+    assert warning.exc_info is None, warning.exc_info
+    assert warning.getMessage() == (
+        f"sync task {task.id} failed, TikTok is unavailable (TikTok answered without a JSON envelope (http=200, "
+        f"api=POST {ORDER_SEARCH})); retried in {int(delay) / 1000:.1f} s (retry 1 of 2)"  # type: ignore[call-overload]
+    )
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
