@@ -319,8 +319,12 @@ class QueueUnavailableError(Exception):
 
 
 def traced(error: BaseException) -> bool:
-    """Whether a failure's log line deserves its traceback: not a `QueueUnavailableError` (an outage, not a bug)."""
-    return not isinstance(error, QueueUnavailableError)
+    """Whether a failure's log line deserves its traceback: not an outage of a service we call, which retrying
+    outlasts and which is not a bug: `QueueUnavailableError` (the broker) or `TikTokUnavailableError` (TikTok's
+    5xx, 429, timeouts, dropped connections, malformed answers, past the client's own retries). The database's
+    outages are told by its adapter (`adapters.db.outage.unavailable`); the worker uses both
+    (`workers.outages`)."""
+    return not isinstance(error, (QueueUnavailableError, TikTokUnavailableError))
 
 
 class ShopGoneError(Exception):

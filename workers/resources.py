@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import random
@@ -35,6 +36,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread, set_event_loop_thread
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, MiddlewareError
 
 from adapters import metrics
@@ -60,6 +62,7 @@ from domain.services.retention import prune_finished_tasks, prune_spent_authoriz
 from domain.services.sync import resume_stale_tasks
 from domain.services.webhook_registration import resume_webhook_registrations
 from domain.shops import Shop, TokenSet
+from workers.outages import outage_cause, retry_after_outage
 from workers.slots import ImportSlots
 
 SCHEDULER_LEASE = "scheduler"
@@ -156,6 +159,12 @@ def _will_retry(what: str, error: Exception) -> None:
         log.warning("%s failed; will try again", what, exc_info=error)
 
 
+# The broker and message whose actor runs in this context (set by `Resources.before_process_message`).
+_delivery: contextvars.ContextVar[tuple[dramatiq.Broker, MessageProxy] | None] = contextvars.ContextVar(
+    "shopbridge_delivery", default=None
+)
+
+
 class RunRefused(Exception):
     """An actor run asked to start while the embedded worker shuts down; `what` names the run, for the log."""
 
@@ -209,9 +218,11 @@ class Resources(Middleware):
         from its checkpoint. Embedded, a cancelled run ends quietly with one INFO line, and a refused one raises
         `RunRefused`, which the actor ends quietly with one INFO line too: the in-memory queue dies with the
         process, and the next start's boot sweep re-enqueues the work from the database (a retry would only log a
-        misleading "Retrying message ..." line at Ctrl+C). Any other cancellation propagates. A run that fails on a
-        database outage (`adapters.db.outage.unavailable`) logs one WARNING line and raises `dramatiq.Retry` (the
-        actor's backoff and retry count apply); any other exception propagates as it is.
+        misleading "Retrying message ..." line at Ctrl+C). Any other cancellation propagates. A run that fails on an
+        outage (the database, TikTok or the broker unavailable: `workers.outages.outage_cause`) logs one WARNING
+        line naming `what`, the cause and when it is retried, and raises `dramatiq.Retry` (the actor's backoff and
+        retry count apply, as to any failure); any other exception, a bug, propagates as it is (Dramatiq logs it
+        at ERROR with its traceback).
         """
         if self._stopping:
             if self.settings.broker_url is not None:
@@ -231,12 +242,15 @@ class Resources(Middleware):
             # database (boot sweep); a retry would only add a misleading "Retrying message ..." line.
             log.info("%s interrupted by the shutdown; it resumes at the next start", what)
         except Exception as exc:
-            if not unavailable(exc):
+            cause = outage_cause(exc)
+            if cause is None:
                 raise
-            # A database outage: retried like any failure (Dramatiq's backoff and retry count), but in one line;
-            # Dramatiq logs any other exception at ERROR with its traceback, every run of every message.
-            log.warning("%s failed, the database is unavailable (%s); it is retried", what, describe(exc))
-            raise dramatiq.Retry() from exc
+            # An outage: retried like any failure (Dramatiq's backoff and retry count), but in one line; Dramatiq
+            # logs any other exception at ERROR with its traceback, every run of every message.
+            broker, message = _delivery.get() or (None, None)
+            line, retry = retry_after_outage(broker, message, what, cause)
+            log.warning("%s", line)
+            raise retry from exc
         finally:
             self._running.discard(task)
 
@@ -404,6 +418,24 @@ class Resources(Middleware):
                 loop_thread.stop()  # type: ignore[no-untyped-call]
                 set_event_loop_thread(None)
             raise BootRefused(str(exc)) from exc
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        # Seen by the actor's run: Dramatiq's worker thread runs this hook, then the actor, whose coroutine the
+        # AsyncIO middleware starts from that same thread, in a copy of its context (`serving` reads it).
+        _delivery.set((broker, message))
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: object | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        _delivery.set(None)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        _delivery.set(None)
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = get_event_loop_thread()

@@ -1,21 +1,36 @@
-"""A database outage while a worker takes messages (PostgreSQL restarting, a failover): each run that fails on it is
-retried as before, and says so in one WARNING line. Dramatiq logged every such run at ERROR with a traceback ("Failed
-to process message ... with unhandled exception"): about 70 tracebacks in 12 s of outage on the production layout
-(pushes, polls, webhook processing, registrations), burying the log of an expected condition."""
+"""An outage while a worker takes messages (PostgreSQL restarting, a failover; TikTok down or answering garbage): each
+run that fails on it is retried as before, and says so in one WARNING line. Dramatiq logged every such run at ERROR
+with a traceback ("Failed to process message ... with unhandled exception"): about 70 tracebacks in 12 s of database
+outage on the production layout (pushes, polls, webhook processing, registrations), burying the log of an expected
+condition, and operators alert on ERROR. A bug still logs at ERROR with its traceback."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import dramatiq
+import pytest
 from cryptography.fernet import Fernet
 
 from adapters.config import Settings, load_settings
 from adapters.events import InProcessEventBus
+from domain.errors import ErrorCode
+from domain.services.sync import start_sync
+from domain.sync import INTERNAL_ERROR, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fixtures.processes import free_port
+from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
 from tests.fixtures.waiting import log_lines, until
+from workers.broker import setup_broker
 from workers.embedded import EmbeddedWorker
+
+ORDER_SEARCH = "/order/202309/orders/search"
+RUN_LOGGERS = ("workers", "dramatiq", "domain.services.importer")  # what logs about an actor's run
 
 
 def _settings_without_a_database(tmp_path: Path, **more: str) -> Settings:
@@ -78,3 +93,126 @@ async def test_a_periodic_sweep_turn_during_a_database_outage_is_one_warning_lin
     assert all(m.startswith("stale sync task or webhook sweep failed, the database is unavailable") for m in turns), (
         turns
     )
+
+
+async def test_a_tiktok_outage_the_queue_retries_is_one_warning_line_while_a_bug_keeps_its_traceback(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Callable[[Settings], SyncHarness],
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    # given two runs per task before it fails, a client that does not retry, and TikTok answering every order
+    # search with a body that is not JSON (the sandbox's `malformed_json` fault)
+    settings = sync_settings(database_url, sandbox, tmp_path, sync_max_attempts=2)
+    harness = sync_harness_factory(settings.with_overrides(tiktok=replace(settings.tiktok, max_retries=0)))
+    outage_shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox, seller="us-local")
+    buggy_shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox, seller="uk-local")
+    sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["malformed_json"], "paths": [ORDER_SEARCH]})
+    # and, for a bug, an orders task whose stored checkpoint our code cannot read (a slice without its bounds)
+    now = harness.clock.now()
+    outage_task = SyncTask.queue(outage_shop.id, "m1", SyncKind.ORDERS, SyncTrigger.MANUAL, now)
+    buggy_task = SyncTask.queue(buggy_shop.id, "m1", SyncKind.ORDERS, SyncTrigger.MANUAL, now)
+    buggy_task.checkpoint = {"orders": {"slices": [{"resume_ge": 0}]}}
+    async with harness.uow_factory() as uow:
+        await uow.sync_tasks.add(outage_task)
+        await uow.sync_tasks.add(buggy_task)
+        await uow.commit()
+    with caplog.at_level(logging.INFO):
+        # when the worker pool starts and runs both (its boot sweep sends them)
+        harness.start_worker()
+        failed = await harness.wait(outage_task.id)
+        broken = await harness.wait(buggy_task.id)
+    # then each task ended as before: the outage FAILED with TIKTOK_UNAVAILABLE after its two runs, the bug INTERNAL
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        SyncTaskStatus.FAILED, ErrorCode.TIKTOK_UNAVAILABLE.value, 2,
+    ), failed  # fmt: skip
+    assert (broken.status, broken.error_code, broken.attempts) == (SyncTaskStatus.FAILED, INTERNAL_ERROR, 2), broken
+    records = caplog.records
+    # and each first run was retried by the queue once, after 50 to 100 ms (Dramatiq's backoff, unchanged)
+    delays = [r.args[1] for r in records if r.msg == "Retrying message %r in %d milliseconds." and r.args]
+    assert len(delays) == 2 and all(50 <= int(d) <= 100 for d in delays), delays  # type: ignore[call-overload]
+    # and the outage's first run said so in ONE WARNING line naming the task, the cause and when it is retried, with
+    # no traceback: the worker, Dramatiq and the engine logged nothing else at WARNING (the TikTok client's own line
+    # per request it gave up on, `adapters.tiktok`, is the client's)
+    (warning,) = [r for r in records if r.levelno == logging.WARNING and r.name.startswith(RUN_LOGGERS)]
+    line = warning.getMessage()
+    assert warning.exc_info is None, warning.exc_info
+    assert line.startswith(f"sync task {outage_task.id} failed, TikTok is unavailable (TikTok answered"), line
+    assert f"api=POST {ORDER_SEARCH}" in line, line
+    assert any(line.endswith(f"; retried in {int(d) / 1000:.1f} s (retry 1 of 2)") for d in delays), (line, delays)  # type: ignore[call-overload]
+    # and the bug's first run kept Dramatiq's ERROR with its traceback, its last run the engine's own
+    errors = [r for r in records if r.levelno >= logging.ERROR]
+    (unhandled,) = [r.getMessage() for r in errors if r.name.startswith("dramatiq")]
+    assert unhandled.endswith("with unhandled exception."), unhandled
+    assert [r.getMessage() for r in errors if not r.name.startswith("dramatiq")] == [
+        f"sync task {buggy_task.id} failed on its last attempt"
+    ], errors
+    assert len(errors) == 2 and all(r.exc_info and isinstance(r.exc_info[1], KeyError) for r in errors), errors
+
+
+async def test_the_line_of_a_run_whose_retries_are_spent_says_so(tmp_path: Path) -> None:
+    # given a worker whose PostgreSQL does not answer, and a message allowed one retry, 10 to 20 ms later
+    settings = _settings_without_a_database(tmp_path)
+    with (
+        log_lines("workers", logging.WARNING) as warnings,
+        log_lines("dramatiq", logging.WARNING) as dramatiq_warnings,
+    ):
+        worker = EmbeddedWorker(settings, events=InProcessEventBus())
+        worker.start()
+        try:
+            from workers.actors import process_webhook_events
+
+            # when it runs the message twice, failing on the outage each time
+            process_webhook_events.send_with_options(args=("shop-1",), max_retries=1, min_backoff=10, max_backoff=20)
+            await asyncio.to_thread(dramatiq_warnings.wait_for, "Retries exceeded")
+        finally:
+            await worker.stop()
+    # then the first run's line says when it is retried, the last one's that no retry is left, and Dramatiq fails
+    # the message as before
+    first, last = [m for m in warnings.messages if m.startswith("webhook events of shop shop-1 failed")]
+    assert first.startswith("webhook events of shop shop-1 failed, the database is unavailable (Connection"), first
+    assert first.endswith(" s (retry 1 of 1)") and "; retried in 0.0" in first, first
+    assert last.endswith("; no retries left (1 of 1 spent)"), last
+    assert [m for m in dramatiq_warnings.messages if m.startswith("Retries exceeded")] == dramatiq_warnings.messages
+
+
+@pytest.mark.redis
+async def test_on_the_production_layout_the_retried_run_is_one_warning_line_too(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Callable[[Settings], SyncHarness],
+    redis_server: Any, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    # given a worker as `shopbridge worker` runs it (a Dramatiq Worker on the Redis broker), two runs per task, a
+    # client that does not retry, and TikTok answering every order search with a body that is not JSON
+    settings = sync_settings(database_url, sandbox, tmp_path, sync_max_attempts=2, broker_url=redis_server.url)
+    settings = settings.with_overrides(tiktok=replace(settings.tiktok, max_retries=0))
+    harness = sync_harness_factory(settings)
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["malformed_json"], "paths": [ORDER_SEARCH]})
+    broker = setup_broker(settings)
+    from workers.actors import task_queue
+
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    with caplog.at_level(logging.INFO):
+        worker.start()
+        try:
+            # when an orders sync starts
+            (task,) = await start_sync(
+                harness.uow_factory, task_queue(settings), harness.events, harness.clock, "m1", shop.id,
+                [SyncKind.ORDERS],
+            )  # fmt: skip
+            failed = await harness.wait(task.id)
+        finally:
+            await asyncio.to_thread(worker.stop)
+    # then it ended as before: FAILED with TIKTOK_UNAVAILABLE after its two runs
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        SyncTaskStatus.FAILED, ErrorCode.TIKTOK_UNAVAILABLE.value, 2,
+    ), failed  # fmt: skip
+    # and its retried run was one WARNING line naming the task, the cause and the delay Dramatiq then waited (50 to
+    # 100 ms), with no traceback; nothing at ERROR
+    (delay,) = [r.args[1] for r in caplog.records if r.msg == "Retrying message %r in %d milliseconds." and r.args]
+    assert 50 <= int(delay) <= 100, delay  # type: ignore[call-overload]
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith(RUN_LOGGERS)]
+    assert warning.exc_info is None, warning.exc_info
+    assert warning.getMessage() == (
+        f"sync task {task.id} failed, TikTok is unavailable (TikTok answered without a JSON envelope (http=200, "
+        f"api=POST {ORDER_SEARCH})); retried in {int(delay) / 1000:.1f} s (retry 1 of 2)"  # type: ignore[call-overload]
+    )
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
