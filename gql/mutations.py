@@ -26,7 +26,7 @@ class ShopAuthorizationStartInput:
     region: t.Region  # type: ignore[valid-type]
     name: str = strawberry.field(
         description="Custom name: trimmed, 1 to 64 characters, not only spaces and invisible characters "
-        "(U+200B, U+3164 ...), no control characters."
+        "(U+200B, U+3164, U+2800 ...), no control characters."
     )
     region_confirmed: bool = strawberry.field(
         description="The merchant confirms the shop is a local shop in a supported region."
