@@ -202,7 +202,11 @@ class Mutation:
             return ShopDeletePayload(deleted_shop_id=None, user_errors=[user_error(exc)])
         return ShopDeletePayload(deleted_shop_id=input.shop_id, user_errors=[])
 
-    @strawberry.mutation(description="Start importing a shop's products and/or orders.")
+    @strawberry.mutation(
+        description="Start importing a shop's products and/or orders: all the kinds given, or none. When a task of "
+        "any of them is already queued or running, nothing starts (not even the idle kinds): SYNC_ALREADY_RUNNING, "
+        "with that running task in `tasks` (the first such kind in the order given)."
+    )
     async def sync_start(self, info: Info, input: SyncStartInput) -> SyncStartPayload:
         s = info.context.services
         try:
