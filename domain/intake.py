@@ -236,9 +236,11 @@ class EventError(StrEnum):
 
     UNKNOWN_SHOP = "UNKNOWN_SHOP"  # IGNORED: no connected shop has the event's TikTok shop id
     MALFORMED_EVENT = "MALFORMED_EVENT"  # FAILED: `data` lacks what its type must carry
-    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"  # FAILED: Get Order Detail did not return the order
-    PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"  # FAILED: Get Product refused it (12052048: not in the shop)
-    TIKTOK_ERROR = "TIKTOK_ERROR"  # FAILED: TikTok refused the re-fetch (the message has its code)
+    # FAILED: TikTok says the shop has no such order (left out of Get Order Detail's answer, or the whole call
+    # refused with 21008111 when it has none of the batch): the same code however the order was batched
+    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+    PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"  # FAILED: Get Product: not in the shop (12052048), or gone (12052031...)
+    TIKTOK_ERROR = "TIKTOK_ERROR"  # FAILED: TikTok refused the re-fetch otherwise (the message has its code)
     UNREADABLE_RECORD = "UNREADABLE_RECORD"  # FAILED: TikTok's answer could not be mapped
     REAUTHORIZATION_REQUIRED = "REAUTHORIZATION_REQUIRED"  # FAILED: the shop is REVOKED; replay after re-authorizing
     TIKTOK_UNAVAILABLE = "TIKTOK_UNAVAILABLE"  # still PENDING: the last run found TikTok unavailable; retried

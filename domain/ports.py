@@ -499,11 +499,12 @@ class ShopRefreshApi(Protocol):
     """What webhook processing asks of a shop's API: re-fetch the records an event names, register webhooks."""
 
     async def get_orders(self, ids: Sequence[str]) -> list[Order | RecordFailure]:
-        """Get Order Detail for 1 to 50 ids; ids TikTok does not return are simply absent."""
+        """Get Order Detail for 1 to 50 ids; ids TikTok does not return are simply absent, and when it has none
+        of them it refuses the call: `RecordNotFoundError` (TikTok's 21008111)."""
         ...
 
     async def get_product(self, product_id: str) -> Product | RecordFailure:
-        """Get Product; a product not in the shop raises a `GatewayError` (TikTok's 12052048)."""
+        """Get Product; a product not in the shop raises `RecordNotFoundError` (TikTok's 12052048 and kin)."""
         ...
 
     async def register_webhook(self, address: str, event_type: str) -> None:
@@ -563,6 +564,9 @@ class GatewayError(Exception):
             ├── MissingPermissionError the app or the token lacks the permission (scope) for one API (TikTok
             │                            105005): only calls of that API fail, the authorization still holds;
             │                            `api` names it ("POST /order/202309/orders/search")
+            ├── RecordNotFoundError    TikTok says the shop has no such record: an order not the seller's
+            │                            (21008111), a product not in the shop or gone (12052048, 12052031,
+            │                            12052032, 12052260); every other refusal keeps its own class
             └── CursorStuckError       TikTok's paging does not advance (the same page token again, or a page
                                          with nothing new): following it would loop forever
     """
@@ -590,6 +594,10 @@ class GatewayRefusedError(GatewayError):
 
 class MissingPermissionError(GatewayRefusedError):
     api: str | None = None  # the API refused, as "METHOD path", when the adapter knows it
+
+
+class RecordNotFoundError(GatewayRefusedError):
+    pass
 
 
 class CursorStuckError(GatewayRefusedError):

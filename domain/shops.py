@@ -55,8 +55,10 @@ class SellerType(StrEnum):
 def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
     """The custom name, trimmed; 1 to 64 characters, something visible, no control characters, else INVALID_NAME.
 
-    A name of only whitespace and invisible characters (`domain.text.is_blank`: zero-width space U+200B, joiners
-    U+200C/U+200D, word joiner U+2060, BOM U+FEFF, Hangul filler U+3164, ...) is empty."""
+    A name of only invisible characters (`domain.text.is_blank`: whitespace, format characters such as the
+    zero-width space U+200B, word joiner U+2060 and BOM U+FEFF, the Hangul fillers U+115F/U+1160/U+3164/U+FFA0, the
+    Braille pattern blank U+2800, ...) is empty. Invisible characters between visible ones are kept: a name is shown,
+    never matched (an emoji sequence joins with U+200D)."""
     name = raw.strip()
     if is_blank(name):
         raise ValidationError(ErrorCode.INVALID_NAME, "The shop name must not be empty.", field_path)

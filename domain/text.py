@@ -1,10 +1,16 @@
 """Rules for text a merchant types (shop names, SKUs, reasons): something visible, and no character that hides or
 disguises what is shown.
 
-- **Blank**: only whitespace and invisible characters: format characters (category Cf: zero-width space U+200B,
-  joiners U+200C/U+200D, word joiner U+2060, BOM U+FEFF, ...) and the other code points Unicode says to show as
-  nothing (Default_Ignorable_Code_Point: the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, the combining grapheme
-  joiner U+034F, variation selectors...). A name or SKU of those looks empty.
+- **Invisible** (`is_invisible`), what Unicode says renders blank:
+  - whitespace (`str.isspace`: space, no-break space U+00A0, ideographic space U+3000, line breaks, ...);
+  - format characters (category Cf: zero-width space U+200B, joiners U+200C/U+200D, word joiner U+2060, BOM U+FEFF,
+    soft hyphen U+00AD, bidi controls, tag characters ...);
+  - the other Default_Ignorable_Code_Point code points (Unicode's DerivedCoreProperties.txt, which `unicodedata`
+    does not expose; the table below is its list): the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, the combining
+    grapheme joiner U+034F, variation selectors, and the reserved code points Unicode says to show as nothing;
+  - U+2800 BRAILLE PATTERN BLANK: a symbol (So), not ignorable, but a Braille cell with no dot renders as a blank
+    the width of a letter, and is the usual "invisible name" character.
+- **Blank** (`is_blank`): only invisible characters (or empty). A name or SKU of those looks empty.
 - **Control characters**: C0/C1 controls (Cc: NUL, tab, line feed, ESC...), the line and paragraph separators
   (Zl, Zp), surrogates (Cs), and the bidi embeddings, overrides and isolates (U+202A to U+202E, U+2066 to U+2069)
   that can make a text show as another.
@@ -15,18 +21,31 @@ from __future__ import annotations
 import unicodedata
 
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
-# Default_Ignorable_Code_Point (Unicode's DerivedCoreProperties.txt) outside category Cf, which is_blank already
-# covers: shown as nothing, whatever their category (Lo, Mn).
+# Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode 15.1) outside category Cf, which is_invisible
+# already covers by category: shown as nothing, whatever their category (Lo, Mn, Cn).
 _IGNORABLE_RANGES = (
-    (0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x3164, 0x3164),
-    (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xE0100, 0xE01EF),
+    (0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x2065, 0x2065), (0x3164, 0x3164),
+    (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0xE0000, 0xE0FFF),
 )  # fmt: skip
+BRAILLE_PATTERN_BLANK = "\u2800"
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+def is_invisible(ch: str) -> bool:
+    """True when the character `ch` renders blank: whitespace, a format character, a default-ignorable code point
+    or the Braille pattern blank U+2800 (see the module)."""
+    return ch.isspace() or ch == BRAILLE_PATTERN_BLANK or unicodedata.category(ch) == "Cf" or _ignorable(ch)
+
+
 def is_blank(text: str) -> bool:
-    """True when `text` shows nothing: empty, or only whitespace and invisible characters (see the module)."""
-    return all(ch.isspace() or unicodedata.category(ch) == "Cf" or _ignorable(ch) for ch in text)
+    """True when `text` shows nothing: empty, or only invisible characters (see the module)."""
+    return all(is_invisible(ch) for ch in text)
+
+
+def has_invisible_characters(text: str) -> bool:
+    """True when `text` holds an invisible character (see the module) other than the plain space U+0020 ("Lamp
+    40x40"); its look-alikes (no-break space U+00A0, ideographic space U+3000, U+2800, ...) count."""
+    return any(ch != " " and is_invisible(ch) for ch in text)
 
 
 def _ignorable(ch: str) -> bool:

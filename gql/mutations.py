@@ -26,7 +26,7 @@ class ShopAuthorizationStartInput:
     region: t.Region  # type: ignore[valid-type]
     name: str = strawberry.field(
         description="Custom name: trimmed, 1 to 64 characters, not only spaces and invisible characters "
-        "(U+200B, U+3164 ...), no control characters."
+        "(U+200B, U+3164, U+2800 ...), no control characters."
     )
     region_confirmed: bool = strawberry.field(
         description="The merchant confirms the shop is a local shop in a supported region."
@@ -202,7 +202,11 @@ class Mutation:
             return ShopDeletePayload(deleted_shop_id=None, user_errors=[user_error(exc)])
         return ShopDeletePayload(deleted_shop_id=input.shop_id, user_errors=[])
 
-    @strawberry.mutation(description="Start importing a shop's products and/or orders.")
+    @strawberry.mutation(
+        description="Start importing a shop's products and/or orders: all the kinds given, or none. When a task of "
+        "any of them is already queued or running, nothing starts (not even the idle kinds): SYNC_ALREADY_RUNNING, "
+        "with that running task in `tasks` (the first such kind in the order given)."
+    )
     async def sync_start(self, info: Info, input: SyncStartInput) -> SyncStartPayload:
         s = info.context.services
         try:

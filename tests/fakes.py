@@ -26,10 +26,10 @@ from domain.polling import PollCursor
 from domain.ports import (
     AuthorizationLostError,
     ConcurrentUpdateError,
-    GatewayRefusedError,
     Page,
     PoolChange,
     ProductScan,
+    RecordNotFoundError,
     ShopGoneError,
     ShopTokens,
     UpsertCounts,
@@ -767,7 +767,7 @@ class FakeRefreshApi:
             raise self.error
         found = [self.orders[i] for i in ids if i in self.orders]
         if not found:  # as TikTok: the ids of other shops are left out, and none at all is 21008111
-            raise GatewayRefusedError("TikTok refused the request (21008111): order not found")
+            raise RecordNotFoundError("TikTok refused the request (21008111): order not found")
         return found
 
     async def get_product(self, product_id: str) -> Product | RecordFailure:
@@ -776,7 +776,7 @@ class FakeRefreshApi:
         if self.error is not None:
             raise self.error
         if product_id not in self.products:
-            raise GatewayRefusedError("TikTok refused the request (12052048): product not found")
+            raise RecordNotFoundError("TikTok refused the request (12052048): product not found")
         return self.products[product_id]
 
     async def register_webhook(self, address: str, event_type: str) -> None:

@@ -225,7 +225,8 @@ class TikTokClient:
     ) -> Product | RecordFailure:
         """Get Product: the product object is `data` itself, mapped like a Search Products record.
 
-        A product not in the shop is TikTok's `12052048` (an `ApiError`); FREEZE and DELETED products are not served.
+        A product not in the shop is TikTok's `12052048` (`RecordNotFound`); FREEZE and DELETED products are not
+        served.
         """
         data = await self.transport.call_raw(
             "GET", PRODUCT_DETAIL_PATH.format(product_id=product_id), access_token=access_token, shop_cipher=shop_cipher

@@ -29,8 +29,13 @@ GatewayError (domain.ports)
         │                                  shop_cipher, version...), 106013, 36009009/10/14, 36009021..23,
         │                                  36009033, other 4xx without an envelope
         ├── UnexpectedResponseError      code 0, but `data` does not have the shape the protocol promises
-        └── ApiError                     + GatewayRefusedError: any other non-zero code, a business refusal
-              │                            (e.g. 21008111); retrying the same request cannot help
+        └── ApiError                     + GatewayRefusedError: any other non-zero code, a business refusal;
+              │                            retrying the same request cannot help
+              ├── RecordNotFound         + RecordNotFoundError: the shop has no such record: 21008111 (Get Order
+              │                            Detail: "The order or package does not belong to the current seller",
+              │                            tiktok-api.md sec. 7), 12052048 product not in this shop, 12052031,
+              │                            12052032, 12052260 product does not exist (live-sync.md, Update
+              │                            Inventory's codes)
               ├── SearchCapExceededError 12052180: more than 10,000 search results; narrow the window
               └── PageTokenRejectedError 12019108: Search Products refused the page_token (expired, or
                                           not for this search): restart the search from its first page
@@ -51,6 +56,7 @@ from domain.ports import (
     GatewayRefusedError,
     MissingPermissionError,
     OutcomeUnknownError,
+    RecordNotFoundError,
     TikTokUnavailableError,
 )
 
@@ -67,6 +73,9 @@ BAD_SIGNATURE = 106001
 MISSING_SHOP_CIPHER = 106013
 SEARCH_CAP_EXCEEDED = 12052180
 PRODUCT_PAGE_TOKEN_INVALID = 12019108
+ORDER_NOT_OWNED = 21008111
+PRODUCT_NOT_IN_SHOP = 12052048
+_RECORDS_NOT_FOUND = frozenset({ORDER_NOT_OWNED, PRODUCT_NOT_IN_SHOP, 12052031, 12052032, 12052260})
 _REQUEST_BUGS = frozenset({MISSING_SHOP_CIPHER, 36009009, 36009010, 36009014, 36009021, 36009022, 36009023, 36009033})
 
 
@@ -180,6 +189,10 @@ class ApiError(TikTokError, GatewayRefusedError):
     pass
 
 
+class RecordNotFound(ApiError, RecordNotFoundError):
+    pass
+
+
 class SearchCapExceededError(ApiError):
     pass
 
@@ -222,6 +235,8 @@ def _class_for_code(code: int, message: str, http_status: int) -> type[TikTokErr
         return _classify_gateway_message(message)
     if code in _REQUEST_BUGS:
         return InvalidRequestError
+    if code in _RECORDS_NOT_FOUND:
+        return RecordNotFound
     # An unknown code under a throttling or failing status is still that: the status is TikTok's gateway talking.
     if http_status == 429:
         return RateLimitedError

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError
-from domain.text import has_control_characters, is_blank
+from domain.text import has_control_characters, has_invisible_characters, is_blank
 
 MAX_SKU_LENGTH = 255
 MAX_UNITS = 1_000_000_000  # far above any shelf; keeps the counters inside a 32-bit integer column
@@ -73,17 +73,29 @@ def sku_search_key(sku: str) -> str:
 
 
 def checked_sku(raw: str) -> str:
-    """Rule: a merchant SKU is trimmed, not blank (nor only invisible characters), at most 255 characters, with no
-    control character (domain.text: a tab, a line break, a bidi override). Raises `ValidationError(INVALID_INPUT)`.
+    """Rule: a merchant SKU is trimmed of surrounding whitespace, not blank (nor only invisible characters), at most
+    255 characters, with no control character (domain.text: a tab, a line break, a bidi override) and no invisible
+    character but the plain space U+0020 (domain.text.is_invisible: a zero-width space U+200B, word joiner U+2060,
+    BOM U+FEFF, no-break space U+00A0, Braille blank U+2800, Hangul filler U+3164, variation selector U+FE0F...).
+    Raises `ValidationError(INVALID_INPUT)` on the field `sku`, one message per reason.
 
     Seller SKUs link to it by exact match, and TikTok's seller SKUs are one line of printable text: a SKU that
-    looks empty, spans lines or shows as another could only mislead the merchant reading the pool.
+    looks empty, spans lines, shows as another or as an existing SKU ("NEW-2" and "NEW-2" + U+200B) could only
+    mislead the merchant reading the pool. Surrounding whitespace is trimmed rather than refused: what is stored is
+    then what is seen. Seller SKUs imported from TikTok are not checked (TikTok's data is what it is).
     """
     sku = raw.strip()
     if is_blank(sku) or len(sku) > MAX_SKU_LENGTH:
         raise ValidationError(ErrorCode.INVALID_INPUT, f"a SKU has 1 to {MAX_SKU_LENGTH} characters", ("sku",))
     if has_control_characters(sku):
         raise ValidationError(ErrorCode.INVALID_INPUT, "a SKU must not contain control characters", ("sku",))
+    if has_invisible_characters(sku):
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            "a SKU must not contain invisible characters (zero-width, no-break or blank characters): "
+            "it would look like another SKU",
+            ("sku",),
+        )
     return sku
 
 

@@ -29,6 +29,7 @@ from domain.ports import (
     AuthorizationLostError,
     EventPublisher,
     GatewayError,
+    RecordNotFoundError,
     ShopRefreshApi,
     ShopRefreshApiFactory,
     TaskQueue,
@@ -197,12 +198,22 @@ async def _fetch(deps: IntakeDeps, shop: Shop, events: Sequence[WebhookEvent]) -
     return fetched
 
 
+ORDER_NOT_RETURNED = "TikTok did not return this order"
+
+
 async def _fetch_orders(api: ShopRefreshApi, batch: list[str], fetched: _Fetched) -> None:
+    """One Get Order Detail call. Rule: an order TikTok says it does not have is ORDER_NOT_FOUND however it was
+    batched: left out of the answer when TikTok has some of the batch, or the whole call refused with 21008111
+    (`RecordNotFoundError`) when it has none; any other refusal is TIKTOK_ERROR with TikTok's words."""
     try:
         records = await api.get_orders(batch)
     except (TikTokUnavailableError, AuthorizationLostError):
         raise
-    except GatewayError as exc:  # e.g. 21008111: none of these orders belongs to the shop
+    except RecordNotFoundError as exc:  # 21008111: none of these orders belongs to the shop
+        for order_id in batch:
+            fetched.failures[f"order:{order_id}"] = (EventError.ORDER_NOT_FOUND, f"{ORDER_NOT_RETURNED}: {exc}")
+        return
+    except GatewayError as exc:  # a signature, a parameter, a scope...: TikTok refused the call, not the order
         for order_id in batch:
             fetched.failures[f"order:{order_id}"] = (EventError.TIKTOK_ERROR, str(exc))
         return
@@ -216,16 +227,21 @@ async def _fetch_orders(api: ShopRefreshApi, batch: list[str], fetched: _Fetched
             seen.add(record.tiktok_order_id)
     for order_id in batch:
         if order_id not in seen:
-            fetched.failures[f"order:{order_id}"] = (EventError.ORDER_NOT_FOUND, "TikTok did not return this order.")
+            fetched.failures[f"order:{order_id}"] = (EventError.ORDER_NOT_FOUND, f"{ORDER_NOT_RETURNED}.")
 
 
 async def _fetch_product(api: ShopRefreshApi, product_id: str, fetched: _Fetched) -> None:
+    """One Get Product call. Rule, as for orders: a product TikTok says it does not have (12052048 and kin,
+    `RecordNotFoundError`) is PRODUCT_NOT_FOUND; any other refusal is TIKTOK_ERROR with TikTok's words."""
     try:
         record = await api.get_product(product_id)
     except (TikTokUnavailableError, AuthorizationLostError):
         raise
-    except GatewayError as exc:  # 12052048: the product is not (or no longer) in this shop
+    except RecordNotFoundError as exc:  # the product is not (or no longer) in this shop
         fetched.failures[f"product:{product_id}"] = (EventError.PRODUCT_NOT_FOUND, str(exc))
+        return
+    except GatewayError as exc:  # TikTok refused the call, not the product
+        fetched.failures[f"product:{product_id}"] = (EventError.TIKTOK_ERROR, str(exc))
         return
     if isinstance(record, RecordFailure):
         fetched.failures[f"product:{product_id}"] = (EventError.UNREADABLE_RECORD, record.reason)

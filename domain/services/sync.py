@@ -63,7 +63,9 @@ async def start_sync(
     kinds: Sequence[SyncKind],
     orders_created_since: datetime | None = None,
 ) -> list[SyncTask]:
-    """Queue MANUAL tasks of the given kinds; all or none. `SyncAlreadyRunningError` names the active task.
+    """Queue MANUAL tasks of the given kinds; all or none. When any kind has an active (queued or running) task,
+    none is queued, the idle kinds neither: `SyncAlreadyRunningError` names the active task of the first such kind
+    in `kinds`' order.
 
     `orders_created_since` (UTC) is the ORDERS task's window; given without ORDERS among `kinds` it would apply to
     nothing: INVALID_SYNC_WINDOW on `ordersCreatedSince`, rather than a window silently ignored."""

@@ -25,7 +25,8 @@ MAX_TEXT = 1000
 class InventoryItemCreateInput:
     sku: str = strawberry.field(
         description="The merchant SKU: trimmed, 1 to 255 characters, something visible, no control characters (tab, "
-        "line break, bidi override), unique per merchant."
+        "line break, bidi override), no invisible character but the plain space (U+200B, U+00A0, U+2800 ...), "
+        "unique per merchant."
     )
     on_hand: int = strawberry.field(default=0, description="Units held now (0 to 1,000,000,000).")
     safety_stock: int = strawberry.field(default=0, description="Units kept back from every shop.")

@@ -30,7 +30,8 @@ class WebhookEventNode(t.Node):
     attempts: int = strawberry.field(description="Processing runs so far.")
     error_code: str | None = strawberry.field(
         description="Why it was IGNORED or FAILED (or, while PENDING, why the last run did not finish): "
-        "UNKNOWN_SHOP, MALFORMED_EVENT, ORDER_NOT_FOUND, PRODUCT_NOT_FOUND, TIKTOK_ERROR, UNREADABLE_RECORD, "
+        "UNKNOWN_SHOP, MALFORMED_EVENT, ORDER_NOT_FOUND and PRODUCT_NOT_FOUND (TikTok does not have the record, "
+        "however it was batched), TIKTOK_ERROR (TikTok refused the call otherwise), UNREADABLE_RECORD, "
         "REAUTHORIZATION_REQUIRED, TIKTOK_UNAVAILABLE."
     )
     error_message: str | None

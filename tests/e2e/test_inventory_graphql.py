@@ -27,6 +27,8 @@ SKUS = """query($id: ID!) { shop(id: $id) { products(first: 50) { edges { node {
   link { state source inventoryItem { id sku } } } } } } } }"""
 UPDATED = """subscription($id: ID, $sku: String) { inventoryItemUpdated(inventoryItemId: $id, sku: $sku) {
   sku onHand available version } }"""
+SYNC_PRODUCTS = """mutation($id: ID!) { syncStart(input: {shopId: $id, kinds: [PRODUCTS]}) { tasks { id }
+  userErrors { code } } }"""
 SEARCH = """query($q: String, $oversold: Boolean) { inventoryItems(query: $q, oversold: $oversold) {
   totalCount edges { node { sku } } } }"""
 
@@ -60,6 +62,44 @@ def test_merchant_edits_and_their_errors(app: ShopbridgeServer) -> None:
     foreign = app.graphql(ADJUST, {"input": {"inventoryItemId": item["id"], "delta": 1, "reason": "x"}}, "m2")
     assert foreign["inventoryAdjust"]["userErrors"] == [{"code": "NOT_FOUND", "field": ["inventoryItemId"]}]
     assert app.graphql(SEARCH, {"q": None, "oversold": None}, "m2")["inventoryItems"]["totalCount"] == 0
+
+
+CREATE_SAYING_WHY = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
+  inventoryItem { sku } userErrors { code field message } } }"""
+LOOK_ALIKE = (
+    "a SKU must not contain invisible characters (zero-width, no-break or blank characters): "
+    "it would look like another SKU"
+)
+
+
+def test_a_sku_the_merchant_types_with_an_invisible_character_is_refused_but_tiktoks_is_taken_as_it_is(
+    app: ShopbridgeServer,
+) -> None:
+    # given an item NEW-2
+    create(app, "NEW-2", 1)
+    # when the merchant creates one that shows as NEW-2 (or as NEW 2): a zero-width space, word joiner, BOM, Braille
+    # blank or no-break space anywhere, at the end too (trimming removes whitespace, not these)
+    look_alikes = ["NEW-2\u200b", "\u2060NEW-2", "NEW-\ufeff2", "NEW-2\u2800", "NEW\u00a02", "NEW-2\ufe0f"]
+    for sku in look_alikes:
+        refused = app.graphql(CREATE_SAYING_WHY, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]
+        # then it is refused on the field, saying why, and no item is made
+        assert refused == {
+            "inventoryItem": None, "userErrors": [{"code": "INVALID_INPUT", "field": ["sku"], "message": LOOK_ALIKE}]
+        }, ascii(sku)  # fmt: skip
+    assert create(app, "  NEW 3 ", 0)["sku"] == "NEW 3"  # a plain space inside is a space; surrounding ones trimmed
+    assert app.graphql(SEARCH, {"q": "new", "oversold": None}, "m1")["inventoryItems"]["totalCount"] == 2
+    # and a seller SKU TikTok sends with a zero-width space is imported and linked as it is
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    path = f"/shops/{shop['tiktokShopId']}/products"
+    app.sandbox.control("POST", path, {"title": "Odd lamp", "skus": [{"seller_sku": "TT-3\u200b", "quantity": 2}]})
+    sync = app.graphql(SYNC_PRODUCTS, {"id": shop["id"]}, "m1")["syncStart"]
+    assert app.wait_for_task(sync["tasks"][0]["id"], "m1")["status"] == "SUCCEEDED"
+    skus = [
+        sku for edge in app.graphql(SKUS, {"id": shop["id"]}, "m1")["shop"]["products"]["edges"]
+        for sku in edge["node"]["skus"] if sku["sellerSku"] == "TT-3\u200b"
+    ]  # fmt: skip
+    assert [(s["link"]["state"], s["link"]["inventoryItem"]["sku"]) for s in skus] == [("LINKED", "TT-3\u200b")]
 
 
 SET_ON_HAND = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) {

@@ -217,6 +217,23 @@ class TestManage:
         listed = app.graphql("query($id: ID!) { shop(id: $id) { name } }", {"id": shop["id"]}, "m1")
         assert listed["shop"]["name"] == "Renamed 🛍️"
 
+    def test_a_name_that_renders_blank_is_empty_on_connect_and_rename(self, app: ShopbridgeServer) -> None:
+        # given a connected shop
+        shop = app.connect_shop("m1", "us-local", "US", name="Visible")
+        empty = {"field": ["name"], "message": "The shop name must not be empty.", "code": "INVALID_NAME"}
+        # a Braille cell without dots (U+2800, a symbol, not a format character: it was accepted), with spaces, and
+        # the Hangul fillers and format characters Unicode also renders blank
+        for name in ["\u2800", "\u2800 \u2800", "\u3164", "\u115f\u1160", "\uffa0", "\u200b\u2060\ufeff"]:
+            # when the merchant connects or renames with that name
+            started = start(app, "m1", name=name)
+            renamed = app.graphql(RENAME, {"id": shop["id"], "name": name}, "m1")["shopRename"]
+            # then both refuse it as empty, and the name stays
+            assert (started["authorizationUrl"], started["userErrors"]) == (None, [empty]), ascii(name)
+            assert renamed["shop"] is None and renamed["userErrors"][0]["code"] == "INVALID_NAME", ascii(name)
+            assert renamed["userErrors"][0]["message"] == "The shop name must not be empty."
+        listed = app.graphql("query($id: ID!) { shop(id: $id) { name } }", {"id": shop["id"]}, "m1")
+        assert listed["shop"]["name"] == "Visible"
+
     def test_reauthorize_renews_expiry_and_keeps_name(self, app_factory) -> None:
         app = app_factory(refresh_token_ttl=3 * 24 * 3600)
         shop = app.connect_shop("m1", "us-local", "US", name="Short lived")

@@ -116,6 +116,32 @@ class TestAfterAuthorization:
 
 
 class TestManualSync:
+    def test_a_start_naming_a_running_kind_starts_nothing_not_even_the_idle_kind(self, app_factory) -> None:
+        # given a shop whose ORDERS sync runs (TikTok holds its page) while no PRODUCTS sync does
+        app = app_factory(tiktok_timeout_seconds=DEADLINE_SECONDS)
+        shop = app.connect_shop("m1", "us-local", "US")
+        app.wait_for_idle_sync()
+        app.sandbox.hold(ORDER_SEARCH)
+        first = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")["syncStart"]
+        running = first["tasks"][0]
+        app.sandbox.wait_held()
+        before = app.graphql(TASKS, {"id": shop["id"]}, "m1")["shop"]["syncTasks"]["totalCount"]
+        # when the merchant starts PRODUCTS and ORDERS together, in either order
+        for kinds in (["PRODUCTS", "ORDERS"], ["ORDERS", "PRODUCTS"]):
+            both = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": kinds}}, "m1")["syncStart"]
+            # then all or nothing: SYNC_ALREADY_RUNNING with the running ORDERS task only, and no PRODUCTS task
+            assert [e["code"] for e in both["userErrors"]] == ["SYNC_ALREADY_RUNNING"], kinds
+            assert [(t["id"], t["kind"]) for t in both["tasks"]] == [(running["id"], "ORDERS")], kinds
+        tasks = app.graphql(TASKS, {"id": shop["id"]}, "m1")["shop"]["syncTasks"]
+        assert tasks["totalCount"] == before
+        assert [e["node"]["status"] for e in tasks["edges"] if e["node"]["kind"] == "PRODUCTS"] == ["SUCCEEDED"]
+        # and PRODUCTS alone starts
+        alone = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["PRODUCTS"]}}, "m1")["syncStart"]
+        assert alone["userErrors"] == [] and [t["kind"] for t in alone["tasks"]] == ["PRODUCTS"]
+        app.sandbox.hold()
+        assert app.wait_for_task(running["id"], "m1")["status"] == "SUCCEEDED"
+        assert app.wait_for_task(alone["tasks"][0]["id"], "m1")["status"] == "SUCCEEDED"
+
     def test_second_task_of_a_kind_is_refused_and_cancel_stops_it(self, app_factory) -> None:
         # (the client waits for a held page as long as the test may take, instead of retrying and failing)
         app = app_factory(tiktok_timeout_seconds=DEADLINE_SECONDS)

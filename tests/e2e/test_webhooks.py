@@ -157,11 +157,14 @@ class TestOrders:
             assert datetime.fromisoformat(stored[order_id]["updatedAt"]) == expected
 
     def test_an_event_for_an_order_tiktok_does_not_have_fails_visibly(self, connected) -> None:
+        # given an event naming only an order TikTok does not have: Get Order Detail refuses it whole (21008111)
         app, shop = connected
         push(app, envelope(1, shop["tiktokShopId"], {"order_id": "576000000000000001", "order_status": "UNPAID"}))
         wait_until(lambda: all_settled(app), what="the event processed")
+        # then it is ORDER_NOT_FOUND (it was TIKTOK_ERROR, though ORDER_NOT_FOUND when batched with a known order)
         (event,) = stored_events(app)
-        assert event["outcome"] == "FAILED" and event["error_code"] == "TIKTOK_ERROR"
+        assert event["outcome"] == "FAILED" and event["error_code"] == "ORDER_NOT_FOUND"
+        assert event["error_message"].startswith("TikTok did not return this order: ")
         assert "21008111" in event["error_message"]
 
 
@@ -188,6 +191,30 @@ class TestProducts:
         wait_until(title, what="the renamed product")
         (event,) = stored_events(app)
         assert event["outcome"] == "PROCESSED"
+
+    def test_a_product_tiktok_does_not_have_is_not_found_and_another_refusal_is_tiktok_error(self, connected) -> None:
+        app, shop = connected
+        tiktok_id = shop["tiktokShopId"]
+        world = app.sandbox.world
+        product = world.shop_data(world.shops_by_id[tiktok_id]).catalog.products[0]
+        # given an event for a product the shop does not have (TikTok answers 12052048)
+        push(app, envelope(5, tiktok_id, {"product_id": "1729000000000000001"}))
+        wait_until(lambda: all_settled(app), what="the unknown product's event processed")
+        (unknown,) = stored_events(app)
+        assert (unknown["outcome"], unknown["error_code"]) == ("FAILED", "PRODUCT_NOT_FOUND")
+        assert "12052048" in unknown["error_message"]
+        # when TikTok refuses Get Product for our signature (106001), for a product it has
+        app.sandbox.control(
+            "POST",
+            "/faults",
+            {"rate": 1.0, "kinds": ["invalid_sign"], "paths": ["/product/202309/products/{product_id}"]},
+        )
+        push(app, envelope(5, tiktok_id, {"product_id": product["id"]}))
+        wait_until(lambda: all_settled(app) and len(stored_events(app)) == 2, what="the refused event processed")
+        # then that event is TIKTOK_ERROR with TikTok's code, not PRODUCT_NOT_FOUND (as it was for any refusal)
+        (refused,) = [e for e in stored_events(app) if e["id"] != unknown["id"]]
+        assert (refused["outcome"], refused["error_code"]) == ("FAILED", "TIKTOK_ERROR")
+        assert "106001" in refused["error_message"]
 
 
 class TestSignature:

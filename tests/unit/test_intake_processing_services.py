@@ -13,7 +13,14 @@ import pytest
 from domain.catalog import Order, Product
 from domain.errors import DomainError, ErrorCode
 from domain.intake import EventOutcome, Notification, WebhookEvent
-from domain.ports import AuthorizationLostError, PoolChange, ShopTokens, TikTokUnavailableError
+from domain.ports import (
+    AuthorizationLostError,
+    GatewayRefusedError,
+    MissingPermissionError,
+    PoolChange,
+    ShopTokens,
+    TikTokUnavailableError,
+)
 from domain.services import inbox, intake
 from domain.shops import AuthorizedShop, Shop
 from domain.sync import RecordFailure
@@ -94,12 +101,37 @@ async def test_each_outcome_has_its_code_and_the_message_a_merchant_reads(world:
     assert set(api.built_for) == {world.shop.id}  # the shop's own client
 
 
-async def test_a_refused_batch_fails_each_of_its_orders_with_tiktoks_words(world: World) -> None:
+async def test_a_batch_tiktok_has_none_of_fails_each_order_as_not_found_with_tiktoks_words(world: World) -> None:
+    # given events naming only orders TikTok does not have: it refuses the whole call (21008111)
     await world.receive(1, {"order_id": oid(999998)}, "a")
     await world.receive(4, {"package_list": [{"order_id_list": [oid(999997)]}]}, "b")
+    # when they are processed
     await world.process()
-    message = "TikTok refused the request (21008111): order not found"
-    assert finished(world) == [(EventOutcome.FAILED, "TIKTOK_ERROR", message)] * 2
+    # then each is ORDER_NOT_FOUND, as an unknown order batched with a known one is (it was TIKTOK_ERROR)
+    message = "TikTok did not return this order: TikTok refused the request (21008111): order not found"
+    assert finished(world) == [(EventOutcome.FAILED, "ORDER_NOT_FOUND", message)] * 2
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        GatewayRefusedError("TikTok refused the request (106001): the sign is invalid"),
+        MissingPermissionError("TikTok refused the request (105005): access denied"),
+    ],
+    ids=["signature", "missing-scope"],
+)
+async def test_a_refusal_that_is_not_about_the_record_is_tiktok_error_for_orders_and_products(
+    world: World, refusal: GatewayRefusedError
+) -> None:
+    # given TikTok refusing every call for a reason other than the record (our signature, a scope)
+    world.api.error = refusal
+    await world.receive(1, {"order_id": oid(1)}, "order")
+    await world.receive(5, {"product_id": pid(1)}, "product")
+    # when the events are processed
+    await world.process()
+    # then both are TIKTOK_ERROR with TikTok's words: the order and the product may well exist (a product's
+    # refusal was PRODUCT_NOT_FOUND whatever it said)
+    assert finished(world) == [(EventOutcome.FAILED, "TIKTOK_ERROR", str(refusal))] * 2
 
 
 async def test_a_revoked_shop_fetches_nothing_and_fails_what_needed_tiktok(world: World) -> None:

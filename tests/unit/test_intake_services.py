@@ -118,10 +118,10 @@ async def test_products_are_fetched_one_by_one_and_missing_ones_fail(world: Worl
     assert [o for _, o, _ in world.outcomes()] == [EventOutcome.PROCESSED] * 4 + [EventOutcome.FAILED]
     assert world.outcomes()[-1][2] == "ORDER_NOT_FOUND"
     # a batch of which TikTok knows no order at all is refused whole (21008111), as the sandbox does
-    # (tests/integration/test_contract_shop_api.py): the event fails with TikTok's own words
+    # (tests/integration/test_contract_shop_api.py): the order is not found all the same
     await world.receive(1, {"order_id": oid(999998)}, "f")
     await world.process()
-    assert world.outcomes()[-1][1:] == (EventOutcome.FAILED, "TIKTOK_ERROR")
+    assert world.outcomes()[-1][1:] == (EventOutcome.FAILED, "ORDER_NOT_FOUND")
 
 
 async def test_tiktok_unavailable_leaves_events_pending_with_an_attempt_counted(world: World) -> None:

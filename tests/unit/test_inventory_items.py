@@ -69,9 +69,32 @@ def test_a_sku_that_looks_empty_spans_lines_or_disguises_itself_is_refused(raw: 
     assert refusal(refused.value) == (ValidationError, ErrorCode.INVALID_INPUT, message, ("sku",))
 
 
-def test_a_sku_may_hold_any_visible_character() -> None:
+def test_a_sku_may_hold_any_visible_character_and_plain_spaces() -> None:
     assert checked_sku("Lampe-Été 40x40 灯") == "Lampe-Été 40x40 灯"
-    assert checked_sku("A\u200dB") == "A\u200dB"  # a joiner between visible characters (emoji sequences)
+    assert checked_sku(" \u00a0NEW 2\u3000") == "NEW 2"  # surrounding whitespace of any kind is trimmed
+
+
+INVISIBLE = (
+    "a SKU must not contain invisible characters (zero-width, no-break or blank characters): "
+    "it would look like another SKU"
+)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "NEW-2\u200b", "\u200bNEW-2", "NEW\u20602", "NEW-2\ufeff", "NEW-\u00ad2",  # format characters (Cf)
+        "NEW-2\u2800", "NEW\u31642", "NEW\u115f2", "NEW\uffa02",  # blank symbols and Hangul fillers
+        "NEW\u00a02", "NEW\u30002", "NEW\u20092",  # spaces other than U+0020 look like "NEW 2"
+        "❤\ufe0f", "A\u200dB", "NEW\u034f2",  # variation selector, joiner, combining grapheme joiner
+    ],
+)  # fmt: skip
+def test_a_sku_holding_an_invisible_character_is_refused_as_a_look_alike(raw: str) -> None:
+    # a merchant cannot tell "NEW-2" + U+200B from "NEW-2": both would be items, and a seller SKU links to one only;
+    # an emoji sequence joined by U+200D is refused too, since "A" U+200D "B" and "AB" show alike
+    with pytest.raises(DomainError) as refused:
+        checked_sku(raw)
+    assert refusal(refused.value) == (ValidationError, ErrorCode.INVALID_INPUT, INVISIBLE, ("sku",))
 
 
 def test_a_reason_may_span_lines_but_holds_no_other_control_character() -> None:

@@ -53,6 +53,10 @@ class TestShopName:
             # invisible, though not format characters (Default_Ignorable_Code_Point): Hangul fillers, the combining
             # grapheme joiner, variation selectors; a name of them looks as empty as a zero-width space
             "\u3164", "\u115f\u1160", "\uffa0", " \u034f ", "\ufe0f", "\U000e0100", "\u3164 \u3164",
+            # a Braille cell without dots: a symbol (So), neither format nor ignorable, but it renders blank
+            "\u2800", "\u2800 \u2800", "\u2800\u200b",
+            # Default_Ignorable_Code_Point left unassigned (Cn): Unicode says to show them as nothing too
+            "\u2065", "\ufff0", "\U000e0000",
         ],
     )  # fmt: skip
     def test_only_invisible_characters_is_empty(self, raw: str) -> None:
@@ -61,8 +65,10 @@ class TestShopName:
         assert (exc.value.code, exc.value.message) == (ErrorCode.INVALID_NAME, "The shop name must not be empty.")
 
     @pytest.mark.parametrize(
-        "raw", ["a", "a" * 64, "店铺 🛍️ Ünïcode", "  " + "b" * 64 + "  ", "zero\u200bwidth", "한\u3164글", "❤\ufe0f"]
-    )
+        "raw",
+        ["a", "a" * 64, "店铺 🛍️ Ünïcode", "  " + "b" * 64 + "  ", "zero\u200bwidth", "한\u3164글", "❤\ufe0f",
+         "⠁\u2800⠂"],  # a blank Braille cell between dotted ones is Braille text
+    )  # fmt: skip
     def test_accepted(self, raw: str) -> None:
         assert parse_shop_name(raw) == raw.strip()
 

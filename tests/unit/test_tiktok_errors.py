@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.tiktok import errors
+from domain.ports import RecordNotFoundError
 
 E = errors
 R = ", request_id=REQ1)"  # the end of the text of an error whose envelope had a request id
@@ -48,6 +49,29 @@ def envelope(code: object, message: object = "", request_id: object = "REQ1") ->
 def test_classify_at_the_edges(status, body, kind, text) -> None:
     error = errors.classify(status, body)
     assert type(error) is kind and str(error) == text
+
+
+def test_a_record_the_shop_does_not_have_is_record_not_found_and_no_other_refusal_is() -> None:
+    # the domain's RecordNotFoundError (an order or product event then fails as *_NOT_FOUND), still a business
+    # refusal (ApiError) for every other caller
+    not_found = [
+        (21008111, "The order or package does not belong to the current seller"),  # Get Order Detail
+        (12052048, "The product does not exist in this shop."),
+        (12052031, "Product does not exist"),
+        (12052032, "Product does not exist"),
+        (12052260, "Product does not exist"),
+    ]
+    for code, message in not_found:
+        error = errors.classify(200, envelope(code, message))
+        assert type(error) is errors.RecordNotFound, code
+        assert isinstance(error, RecordNotFoundError) and isinstance(error, errors.ApiError)
+    # our signature, a permission, a parameter: TikTok refused the call, not the record
+    others = [(106001, "The sign query parameter is invalid."), (10006402, "permission denied"), (36009004, "x")]
+    assert not [
+        code
+        for code, message in others
+        if isinstance(errors.classify(200, envelope(code, message)), RecordNotFoundError)
+    ]
 
 
 def test_success_is_any_2xx_with_code_zero() -> None:

@@ -92,7 +92,7 @@ async def test_the_token_endpoints_failures_are_observed_too() -> None:
         (36009004, "Invalid timestamp.", "clock_skew"),
         (105005, "Access denied.", "missing_scope"),
         (12052180, "The total number of search results can not exceed 10000.", "search_cap_exceeded"),
-        (21008111, "The order does not belong to the current seller", "api"),
+        (21008111, "The order does not belong to the current seller", "record_not_found"),
     ],
 )
 async def test_a_refusal_is_observed_by_its_kind_in_snake_case(code: int, message: str, outcome: str) -> None:

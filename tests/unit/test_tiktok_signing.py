@@ -191,7 +191,7 @@ def test_success_is_code_zero_on_2xx():
             envelope(12052180, "The total number of search results can not exceed 10000."),
             errors.SearchCapExceededError,
         ),
-        (200, envelope(21008111, "The order does not belong to the current seller"), errors.ApiError),
+        (200, envelope(21008111, "The order does not belong to the current seller"), errors.RecordNotFound),
         (400, None, errors.InvalidRequestError),
     ],
 )
