@@ -1,4 +1,4 @@
-"""`make bench` / `python -m bench [--only 1,...,8|api|fanout|live|pool] [--scale 1.0] [--db ...]`: run, print, save.
+"""`make bench` / `python -m bench [--only 1,...,9|api|fanout|live|pool|writes] [--scale 1] [--db ...]`: run, save.
 
 Runs each chosen benchmark on each chosen database, prints progress lines (stderr) and a table (stdout), and
 writes every figure to `bench/results.json`. Full size (`--scale 1`) is the issue's; smaller scales shrink every
@@ -28,11 +28,12 @@ from bench.live_bench import LiveSizes, live
 from bench.memory_bench import MemorySizes, memory
 from bench.pool_bench import PoolSizes, pool
 from bench.query_bench import QuerySizes, orders_page
+from bench.writes_bench import WriteSizes, writes_during_import
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 DATABASES = ("sqlite", "postgres")
-BENCHMARKS = (1, 2, 3, 4, 5, 6, 7, 8)  # issue 9's table is 1-6; live sync (issue 7) is 7, the pool (issue 8) 8
-NAMES = {"api": "5", "fanout": "6", "live": "7", "pool": "8"}
+BENCHMARKS = (1, 2, 3, 4, 5, 6, 7, 8, 9)  # issue 9's table is 1-6; live sync 7, the pool 8, writes during an import 9
+NAMES = {"api": "5", "fanout": "6", "live": "7", "pool": "8", "writes": "9"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,7 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(str(n) for n in BENCHMARKS),
-        help="benchmarks to run, comma-separated; `api` is 5, `fanout` 6, `live` 7, `pool` 8 (default %(default)s)",
+        help="benchmarks to run, comma-separated; `api` is 5, `fanout` 6, `live` 7, `pool` 8, `writes` 9 "
+        "(default %(default)s)",
     )
     parser.add_argument("--db", default="sqlite,postgres", help="databases, comma-separated (default %(default)s)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every data size (default %(default)s)")
@@ -49,12 +51,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     parts = [NAMES.get(part.strip(), part.strip()) for part in args.only.split(",") if part.strip()]
     if not all(part.isdigit() for part in parts):
-        parser.error("--only takes 1..8, api, fanout, live or pool")
+        parser.error("--only takes 1..9, api, fanout, live, pool or writes")
     args.only = sorted({int(part) for part in parts})
     args.db = [part.strip() for part in args.db.split(",") if part.strip()]
     if not set(args.only) <= set(BENCHMARKS) or not set(args.db) <= set(DATABASES) or args.scale <= 0:
         parser.error(
-            "--only takes 1..8, api, fanout, live or pool; --db sqlite and/or postgres; --scale must be positive"
+            "--only takes 1..9, api, fanout, live, pool or writes; --db sqlite and/or postgres; "
+            "--scale must be positive"
         )
     return args
 
@@ -67,6 +70,7 @@ async def run(args: argparse.Namespace, harness: Harness) -> dict[str, dict[str,
     api_sizes = ApiSizes().scaled(args.scale)
     fanout_sizes = FanoutSizes().scaled(args.scale)
     pool_sizes = PoolSizes().scaled(args.scale)
+    write_sizes = WriteSizes().scaled(args.scale)
     results: dict[str, dict[str, Any]] = {db: {} for db in args.db}
     sandbox = None
     if {2, 3} & set(args.only):  # benchmark 1 starts a sandbox per side (`import_bench._same_data`)
@@ -89,6 +93,8 @@ async def run(args: argparse.Namespace, harness: Harness) -> dict[str, dict[str,
             results[db]["7_live"] = await live(harness, db, live_sizes)
         if 8 in args.only:
             results[db]["8_pool"] = await pool(harness, db, pool_sizes)
+        if 9 in args.only:
+            results[db]["9_writes"] = await writes_during_import(harness, db, write_sizes)
     return results
 
 

@@ -114,6 +114,8 @@ ROWS: list[Row] = [
      lambda r: r["burst_pushes_per_sale_per_shop"], "<= 0.05", lambda r: r["burst_pushes_per_sale_per_shop"] <= 0.05),
     ("8_pool", "8. flash sale of the last 50 units (safety 3): sold, oversold",
      lambda r: f"{r['flash_sold']}, {r['flash_oversold']}", "0 oversold", lambda r: r["flash_oversold"] == 0),
+    ("9_writes", "9. a write during an import: p50 / p95 / max ms (writes; import s)",
+     lambda r: f"{r['p50_ms']} / {r['p95_ms']} / {r['max_ms']} ({r['writes']}; {r['import_s']})", "", None),
 ]  # fmt: skip
 
 
