@@ -8,6 +8,7 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from gql.console.login import DEMO_LOGINS
+from gql.ids import to_global_id
 from tests.browser.conftest import approve, sign_in
 from tests.fixtures.app import ShopbridgeServer
 
@@ -161,3 +162,25 @@ def test_rename_reauthorize_and_delete_say_what_happens(console: Callable[..., S
     expect(page.locator("#notice")).to_have_text("“Main store” is deleted from Shopbridge. Nothing changed at TikTok.")
     expect(page.get_by_text("No shop yet")).to_be_visible()
     assert app.graphql(SHOPS, None, "m1")["shops"]["edges"] == []
+
+
+def test_a_return_link_naming_no_shop_of_the_merchant_is_not_announced_as_connected(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/stores.js confirmReturnOutcome): `?shopId=…` is TikTok's redirect's success only for a shop of the
+    merchant; a stale, shared or edited link (a deleted shop, another merchant's, an id that is not ours) said
+    "Your TikTok Shop is connected" over an empty list."""
+    app = console()
+    mine = app.connect_shop("m1", "us-local", "US", "Maple")
+    theirs = app.connect_shop("m2", "us-local-2", "US", "Desert")
+    sign_in(page, app, "m1")
+    no_such_shop = to_global_id("Shop", "0" * 32)
+    for shop_id in (no_such_shop, theirs["id"], "not-an-id"):
+        # when the console opens from such a link
+        page.goto(f"{app.url}/console/?shopId={shop_id}")
+        # then it says nothing was connected, and the address bar no longer holds the link
+        expect(page.locator("#notice")).to_have_text(re.compile("^That link names no shop of yours"))
+        assert "shopId" not in page.url
+    # while TikTok's real redirect for one of the merchant's shops still reads as connected
+    page.goto(f"{app.url}/console/?shopId={mine['id']}")
+    expect(page.locator("#notice")).to_contain_text("is connected")

@@ -1,6 +1,7 @@
 // Store management: the shop list (Expire date, status, counts, attention), rename in place, re-authorize,
 // sync now and delete with a confirmation. "Add store" lives in addstore.js.
 
+import { ApiError, graphql } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
 import { explain, REGION_NAMES, STATUS_LABELS } from "./messages.js";
 
@@ -35,11 +36,28 @@ export function takeReturnOutcome() {
   sessionStorage.removeItem(PENDING_KEY);
   if (error) return { kind: "error", message: explain(error) };
   const name = pending?.name ? `“${pending.name}”` : "Your TikTok Shop";
-  if (pending?.kind === "reauthorize") return { kind: "success", message: `${name} is re-authorized.` };
+  if (pending?.kind === "reauthorize") return { kind: "success", message: `${name} is re-authorized.`, shopId };
   return {
     kind: "success",
     message: `${name} is connected. Its products and its orders of the past 30 days are being imported: follow them in the Task Center.`,
+    shopId,
   };
+}
+
+const RETURNED_SHOP = "query ReturnedShop($id: ID!) { shop(id: $id) { id } }";
+const NOT_CONNECTED = "That link names no shop of yours (it may have been deleted since): nothing was connected. Use Add store to connect a shop.";
+
+/** A success brought back as `?shopId=…`, checked with the API before it is announced: a stale, shared or edited
+ * link names no shop of the merchant (`shop` null, or `BAD_USER_INPUT` for an id that is not ours), and must not
+ * read "is connected". Any other failure (the network) keeps the outcome: the shop list says the rest. */
+export async function confirmReturnOutcome(outcome) {
+  if (outcome.kind !== "success" || !outcome.shopId) return outcome;
+  try {
+    if ((await graphql(RETURNED_SHOP, { id: outcome.shopId })).shop) return outcome;
+  } catch (exc) {
+    if (!(exc instanceof ApiError && exc.code === "BAD_USER_INPUT")) return outcome;
+  }
+  return { kind: "error", message: NOT_CONNECTED };
 }
 
 export function renderStores(ctx) {
