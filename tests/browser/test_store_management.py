@@ -184,3 +184,34 @@ def test_a_return_link_naming_no_shop_of_the_merchant_is_not_announced_as_connec
     # while TikTok's real redirect for one of the merchant's shops still reads as connected
     page.goto(f"{app.url}/console/?shopId={mine['id']}")
     expect(page.locator("#notice")).to_contain_text("is connected")
+
+
+def test_a_merchant_with_more_shops_than_one_page_sees_every_one_in_the_list_and_the_pickers(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (README: "any number of TikTok Shops"; js/api.js allShops): the console reads the shops 100 a page, the
+    API's largest `first`, until the last. It read one page: 150 shops showed as "100 shops", and the 50 others
+    could not be renamed, deleted, synced from the Task Center or picked to link a SKU."""
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    # given 104 more shops of m1 (copies of the real one under other ids: the sandbox has a handful of sellers)
+    columns = [c["name"] for c in app.rows("SELECT name FROM pragma_table_info('shops')")]
+    for n in range(104):
+        copied = {
+            "id": f"'{n:032x}'",
+            "name": f"'Copy {n:03d}'",
+            "tiktok_shop_id": f"'copy-{n}'",
+            "created_at": f"datetime(created_at, '-{n + 1} minutes')",
+        }
+        picked = ", ".join(copied.get(c, c) for c in columns)
+        app.execute(f"INSERT INTO shops ({', '.join(columns)}) SELECT {picked} FROM shops WHERE name = 'Maple'")
+    assert app.graphql("{ shops { totalCount } }", None, "m1")["shops"]["totalCount"] == 105
+
+    # when the merchant opens Store management, then every shop is listed, the oldest copy on the second page
+    sign_in(page, app, "m1")
+    expect(page.get_by_text("105 shops")).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(105)
+    expect(page.get_by_role("button", name="Rename Copy 103")).to_be_visible()
+    # and the Task Center's Sync now picker offers every one
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Task Center").click()
+    expect(page.locator("#sync-shop option")).to_have_count(105)

@@ -1,13 +1,12 @@
 // Store management: the shop list (Expire date, status, counts, attention), rename in place, re-authorize,
 // sync now and delete with a confirmation. "Add store" lives in addstore.js.
 
-import { ApiError, graphql } from "./api.js";
+import { allShops, ApiError, graphql } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
 import { explain, REGION_NAMES, STATUS_LABELS } from "./messages.js";
 
 const SHOP_FIELDS = `id name region status tiktokShopName tiktokShopCode sellerName expiresAt lastSyncedAt
   productCount orderCount attention { code message at }`;
-const SHOPS = `query Stores { shops(first: 100) { totalCount edges { node { ${SHOP_FIELDS} } } } }`;
 const RENAME = `mutation Rename($input: ShopRenameInput!) { shopRename(input: $input) {
   shop { ${SHOP_FIELDS} } userErrors { code message field } } }`;
 const REAUTHORIZE = `mutation Reauthorize($input: ShopReauthorizationStartInput!) {
@@ -72,12 +71,11 @@ export function renderStores(ctx) {
       return;
     }
     try {
-      const data = await ctx.graphql(SHOPS);
+      const shops = await allShops(ctx.graphql, SHOP_FIELDS);
       if (editing) {
         stale = true; // a rename opened meanwhile: render once it ends
         return;
       }
-      const shops = data.shops.edges.map((e) => e.node);
       count.textContent = shops.length === 1 ? "1 shop" : `${shops.length} shops`;
       // a live refresh must not take the keyboard focus away: it moves to the same control in the new rows
       const focused = body.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
