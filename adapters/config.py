@@ -360,7 +360,8 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
             rate_limit_per_second=rate,
             timeout_seconds=timeout,
         )
-    embedded_worker_threads = _int(env, "SHOPBRIDGE_EMBEDDED_WORKER_THREADS", 4)
+    # 1 or more: 0 or a negative count was read as 1 thread (workers/embedded.py), a setting silently changed
+    embedded_worker_threads = _int(env, "SHOPBRIDGE_EMBEDDED_WORKER_THREADS", 4, 1)
     min_backoff_ms = _int(env, "SHOPBRIDGE_SYNC_MIN_BACKOFF_MS", 10_000, 0)
     max_backoff_ms = _int(env, "SHOPBRIDGE_SYNC_MAX_BACKOFF_MS", 600_000, 0)
     if max_backoff_ms < min_backoff_ms:

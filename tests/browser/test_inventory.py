@@ -158,3 +158,57 @@ def test_a_stale_count_is_refused_then_adjust_safety_stock_and_relink(
     candidate.get_by_role("button", name=f"Link {name}").click()
     expect(page.get_by_role("button", name=f"Unlink {name}")).to_be_visible()
     expect(page.locator("section.links tbody tr").first).to_contain_text("Linked, by you")
+
+
+def pooled_item_signed_in(console: Callable[..., ShopbridgeServer], page: Page) -> tuple[ShopbridgeServer, dict]:
+    """A shop imported for m1, signed in: the app and one of its linked items."""
+    app = console(products=6, orders=5)
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    item = next(i for i in items(app) if i["links"])
+    sign_in(page, app, "m1")
+    return app, item
+
+
+def test_a_search_longer_than_the_api_takes_is_cut_at_the_box_not_refused_in_raw_words(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (gql/inventory/queries.py MAX_QUERY_LENGTH): the search box holds at most the API's 255 characters; a
+    longer search was refused with the API's raw "query is at most 255 characters." and the previous search's rows
+    stayed under the new text."""
+    _app, item = pooled_item_signed_in(console, page)
+    # given a search already shown
+    expect(open_inventory(page, item["sku"])).to_be_visible()
+    # when a 300-character SKU is pasted and searched
+    page.get_by_label("Search by SKU").fill("y" * 300)
+    page.get_by_role("button", name="Search").click()
+    # then the box keeps 255 of them and the search runs: nothing matches, no error
+    expect(page.get_by_text("No item matches.")).to_be_visible()
+    assert len(page.get_by_label("Search by SKU").input_value()) == 255
+    expect(page.locator("#notice")).to_be_hidden()
+
+
+def test_numbers_beyond_the_apis_bounds_are_stopped_at_the_field_and_never_sent(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (domain/inventory/items.py MAX_UNITS): the count, adjustment and safety stock fields carry the API's
+    bounds, so a number past them is stopped by the browser at the field; past 32 bits it was sent and the merchant
+    read GraphQL's raw "Variable '$input' has invalid value at .onHand: Int cannot represent …"."""
+    app, item = pooled_item_signed_in(console, page)
+    page.goto(f"{app.url}/console/#/inventory/{item['id']}")
+    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
+    page.get_by_label("Reason").fill("Delivery")
+    for label, button, value in (
+        ("New on-hand (units counted)", "Set on-hand", "3000000000"),
+        ("Units to add or remove", "Adjust", "-3000000000"),
+        ("Safety stock (units)", "Save safety stock", "1000000001"),
+    ):
+        # when a number beyond a billion units is submitted, then the field is out of range and nothing is shown
+        field = page.get_by_label(label)
+        field.fill(value)
+        page.get_by_role("button", name=button, exact=True).click()
+        assert field.evaluate("e => e.validity.rangeOverflow || e.validity.rangeUnderflow"), label
+    page.wait_for_timeout(500)  # an answer, had anything been sent, would be on the page by now
+    expect(page.locator("main")).not_to_contain_text("cannot represent")
+    now = app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]
+    assert (now["onHand"], now["safetyStock"]) == (item["onHand"], item["safetyStock"])

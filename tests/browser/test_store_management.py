@@ -8,6 +8,7 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from gql.console.login import DEMO_LOGINS
+from gql.ids import to_global_id
 from tests.browser.conftest import approve, sign_in
 from tests.fixtures.app import ShopbridgeServer
 
@@ -161,3 +162,56 @@ def test_rename_reauthorize_and_delete_say_what_happens(console: Callable[..., S
     expect(page.locator("#notice")).to_have_text("“Main store” is deleted from Shopbridge. Nothing changed at TikTok.")
     expect(page.get_by_text("No shop yet")).to_be_visible()
     assert app.graphql(SHOPS, None, "m1")["shops"]["edges"] == []
+
+
+def test_a_return_link_naming_no_shop_of_the_merchant_is_not_announced_as_connected(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/stores.js confirmReturnOutcome): `?shopId=…` is TikTok's redirect's success only for a shop of the
+    merchant; a stale, shared or edited link (a deleted shop, another merchant's, an id that is not ours) said
+    "Your TikTok Shop is connected" over an empty list."""
+    app = console()
+    mine = app.connect_shop("m1", "us-local", "US", "Maple")
+    theirs = app.connect_shop("m2", "us-local-2", "US", "Desert")
+    sign_in(page, app, "m1")
+    no_such_shop = to_global_id("Shop", "0" * 32)
+    for shop_id in (no_such_shop, theirs["id"], "not-an-id"):
+        # when the console opens from such a link
+        page.goto(f"{app.url}/console/?shopId={shop_id}")
+        # then it says nothing was connected, and the address bar no longer holds the link
+        expect(page.locator("#notice")).to_have_text(re.compile("^That link names no shop of yours"))
+        assert "shopId" not in page.url
+    # while TikTok's real redirect for one of the merchant's shops still reads as connected
+    page.goto(f"{app.url}/console/?shopId={mine['id']}")
+    expect(page.locator("#notice")).to_contain_text("is connected")
+
+
+def test_a_merchant_with_more_shops_than_one_page_sees_every_one_in_the_list_and_the_pickers(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (README: "any number of TikTok Shops"; js/api.js allShops): the console reads the shops 100 a page, the
+    API's largest `first`, until the last. It read one page: 150 shops showed as "100 shops", and the 50 others
+    could not be renamed, deleted, synced from the Task Center or picked to link a SKU."""
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    # given 104 more shops of m1 (copies of the real one under other ids: the sandbox has a handful of sellers)
+    columns = [c["name"] for c in app.rows("SELECT name FROM pragma_table_info('shops')")]
+    for n in range(104):
+        copied = {
+            "id": f"'{n:032x}'",
+            "name": f"'Copy {n:03d}'",
+            "tiktok_shop_id": f"'copy-{n}'",
+            "created_at": f"datetime(created_at, '-{n + 1} minutes')",
+        }
+        picked = ", ".join(copied.get(c, c) for c in columns)
+        app.execute(f"INSERT INTO shops ({', '.join(columns)}) SELECT {picked} FROM shops WHERE name = 'Maple'")
+    assert app.graphql("{ shops { totalCount } }", None, "m1")["shops"]["totalCount"] == 105
+
+    # when the merchant opens Store management, then every shop is listed, the oldest copy on the second page
+    sign_in(page, app, "m1")
+    expect(page.get_by_text("105 shops")).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(105)
+    expect(page.get_by_role("button", name="Rename Copy 103")).to_be_visible()
+    # and the Task Center's Sync now picker offers every one
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Task Center").click()
+    expect(page.locator("#sync-shop option")).to_have_count(105)

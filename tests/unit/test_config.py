@@ -97,6 +97,9 @@ def test_numbers_are_checked(tmp_path: Path) -> None:
         ("SHOPBRIDGE_SYNC_PAGE_SIZE", "0", "must be an integer from 1 to 100, got 0"),
         ("SHOPBRIDGE_SYNC_PAGE_SIZE", "1000", "must be an integer from 1 to 100, got 1000"),
         ("SHOPBRIDGE_SYNC_MAX_ATTEMPTS", "0", "must be an integer 1 or more"),
+        # 0 or fewer threads were read as 1 (and with no reserved thread, started as if the setting were 1)
+        ("SHOPBRIDGE_EMBEDDED_WORKER_THREADS", "0", "must be an integer 1 or more, got 0"),
+        ("SHOPBRIDGE_EMBEDDED_WORKER_THREADS", "-4", "must be an integer 1 or more, got -4"),
         ("SHOPBRIDGE_SYNC_MIN_BACKOFF_MS", "-1", "must be an integer 0 or more"),
         ("SHOPBRIDGE_SYNC_MIN_BACKOFF_MS", "700000", "SHOPBRIDGE_SYNC_MAX_BACKOFF_MS (600000) must not be below"),
         ("SHOPBRIDGE_SYNC_TIME_LIMIT", "0", "must be an integer 1 or more"),
@@ -239,7 +242,8 @@ def test_one_worker_thread_is_kept_from_imports_by_default_and_the_reservation_m
         with pytest.raises(ConfigError, match="SHOPBRIDGE_WORKER_RESERVED_THREADS"):
             load_settings({**base, "SHOPBRIDGE_WORKER_RESERVED_THREADS": bad})
     # and so is one that leaves the embedded pool no import slot, at start-up
-    for threads, reserved in (("1", "1"), ("4", "4"), ("0", "1")):
+    # (a pool of 0 threads is refused as a count first: see the table of refused settings above)
+    for threads, reserved in (("1", "1"), ("4", "4")):
         with pytest.raises(ConfigError, match=r"SHOPBRIDGE_WORKER_RESERVED_THREADS=.* leaves no thread for imports"):
             load_settings(
                 {**base, "SHOPBRIDGE_EMBEDDED_WORKER_THREADS": threads, "SHOPBRIDGE_WORKER_RESERVED_THREADS": reserved}

@@ -55,6 +55,22 @@ export async function graphql(query, variables = {}, token = session.token) {
   return body.data;
 }
 
+/** Every shop of the merchant, read 100 a page (the API's largest `first`): a merchant may have more than one page
+ * of shops, and the lists and pickers showed only the first 100 ("100 shops" for 150). `fields` is the selection
+ * of each shop; resolves to the list of shops, newest first as `shops` orders them. */
+export async function allShops(query = graphql, fields = "id name") {
+  const document = `query AllShops($after: String) { shops(first: 100, after: $after) {
+    edges { node { ${fields} } } pageInfo { hasNextPage endCursor } } }`;
+  const shops = [];
+  let after = null;
+  for (;;) {
+    const page = (await query(document, { after })).shops;
+    shops.push(...page.edges.map((e) => e.node));
+    if (!page.pageInfo.hasNextPage) return shops;
+    after = page.pageInfo.endCursor;
+  }
+}
+
 /** Exchange the demo's one-click login code for a token; throws ApiError with the server's sentence. */
 export async function exchangeLoginCode(code) {
   const response = await fetch("login", {

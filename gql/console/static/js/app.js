@@ -4,7 +4,7 @@ import { ApiError, exchangeLoginCode, graphql, session, whenUnauthenticated } fr
 import { announce, fill, h } from "./dom.js";
 import { explain } from "./messages.js";
 import { LiveSocket } from "./ws.js";
-import { renderStores, takeReturnOutcome } from "./stores.js";
+import { confirmReturnOutcome, renderStores, takeReturnOutcome } from "./stores.js";
 import { renderAddStore } from "./addstore.js";
 import { renderTasks } from "./tasks.js";
 import { renderCatalog } from "./catalog.js";
@@ -169,7 +169,10 @@ async function start() {
   const outcome = takeReturnOutcome(); // back from TikTok's consent page: ?shopId=… or ?error=CODE
   if (session.token) {
     signIn(session.token);
-    if (outcome) announce(outcome.message, { kind: outcome.kind });
+    if (outcome) {
+      const checked = await confirmReturnOutcome(outcome);
+      announce(checked.message, { kind: checked.kind });
+    }
   } else {
     renderSignIn(outcome ? `${outcome.message} Sign in to see your shops.` : "");
   }

@@ -15,6 +15,10 @@ const SET_ON_HAND = `mutation SetOnHand($input: InventorySetOnHandInput!) { inve
 const ADJUST = `mutation Adjust($input: InventoryAdjustInput!) { inventoryAdjust(input: $input) { ${PAYLOAD} } }`;
 const UPDATE = `mutation Update($input: InventoryItemUpdateInput!) { inventoryItemUpdate(input: $input) { ${PAYLOAD} } }`;
 
+// The server's bounds (domain/inventory/items.py MAX_UNITS): the browser refuses a number beyond them before
+// anything is sent, instead of the API's raw "Int cannot represent…" for a number past 32 bits.
+const MAX_UNITS = 1_000_000_000;
+
 const units = (n) => `${number(n)} unit${n === 1 || n === -1 ? "" : "s"}`;
 
 /** A labelled number field with its error line; returns {input, error, nodes}. */
@@ -33,11 +37,11 @@ export function renderItem(ctx, itemId) {
   const changes = h("p", { class: "visually-hidden", "aria-live": "polite", id: "item-changes" });
   const updated = h("p", { class: "muted small" });
 
-  const count = field("on-hand", "New on-hand (units counted)", "Replaces the on-hand; every linked shop gets the new quantity.", { min: 0 });
-  const delta = field("delta", "Units to add or remove", "Negative removes units, e.g. −2 for damaged goods.");
+  const count = field("on-hand", "New on-hand (units counted)", "Replaces the on-hand; every linked shop gets the new quantity.", { min: 0, max: MAX_UNITS });
+  const delta = field("delta", "Units to add or remove", "Negative removes units, e.g. −2 for damaged goods.", { min: -MAX_UNITS, max: MAX_UNITS });
   const reasonError = h("p", { id: "reason-error", class: "field-error", role: "alert" });
   const reason = h("input", { id: "reason", name: "reason", type: "text", required: true, maxlength: 500, "aria-describedby": "reason-error" });
-  const safety = field("safety-stock", "Safety stock (units)", "Units kept back from every shop.", { min: 0 });
+  const safety = field("safety-stock", "Safety stock (units)", "Units kept back from every shop.", { min: 0, max: MAX_UNITS });
   const links = renderLinks(ctx, itemId, () => load());
 
   function show(fresh, { live = false } = {}) {

@@ -54,7 +54,9 @@ export function renderInventory(ctx) {
   const body = h("tbody");
   const previous = h("button", { type: "button", disabled: true }, "Previous page");
   const next = h("button", { type: "button", disabled: true }, "Next page");
-  const search = h("input", { id: "inventory-query", name: "query", type: "search", autocomplete: "off" });
+  // maxlength: the API's bound on `query` (gql/inventory/queries.py MAX_QUERY_LENGTH); a longer one was refused with
+  // its raw message, and the previous search's rows stayed under the new text.
+  const search = h("input", { id: "inventory-query", name: "query", type: "search", autocomplete: "off", maxlength: 255 });
   const oversold = h("input", { id: "inventory-oversold", name: "oversold", type: "checkbox" });
   const cursors = [null];
   let endCursor = null;

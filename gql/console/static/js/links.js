@@ -1,10 +1,10 @@
 // An item's shop SKUs: each link (shop, SKU, state, source, pushed quantity and time, push error) with Unlink, and
 // "Link a SKU": a shop's SKUs that draw on no item (unlinkedSkus), each with the reason, 20 at a time.
 
+import { allShops } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
 import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES } from "./messages.js";
 
-const SHOPS = "{ shops(first: 100) { edges { node { id name } } } }";
 const UNLINKED = `query Unlinked($shopId: ID!, $after: String) { unlinkedSkus(shopId: $shopId, first: 20, after: $after) {
   totalCount pageInfo { hasNextPage endCursor } edges { node { state source sku { id tiktokSkuId sellerSku quantity } } } } }`;
 const LINK_PAYLOAD = "skuLink { state source } userErrors { code field message }";
@@ -58,7 +58,7 @@ export function renderLinks(ctx, itemId, changed) {
 
   async function loadShops() {
     try {
-      const shops = (await ctx.graphql(SHOPS)).shops.edges.map((e) => e.node);
+      const shops = await allShops(ctx.graphql);
       fill(shopSelect, shops.map((s) => h("option", { value: s.id }, s.name)));
       loadCandidates();
     } catch (exc) {

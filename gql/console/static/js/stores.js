@@ -1,12 +1,12 @@
 // Store management: the shop list (Expire date, status, counts, attention), rename in place, re-authorize,
 // sync now and delete with a confirmation. "Add store" lives in addstore.js.
 
+import { allShops, ApiError, graphql } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
 import { explain, REGION_NAMES, STATUS_LABELS } from "./messages.js";
 
 const SHOP_FIELDS = `id name region status tiktokShopName tiktokShopCode sellerName expiresAt lastSyncedAt
   productCount orderCount attention { code message at }`;
-const SHOPS = `query Stores { shops(first: 100) { totalCount edges { node { ${SHOP_FIELDS} } } } }`;
 const RENAME = `mutation Rename($input: ShopRenameInput!) { shopRename(input: $input) {
   shop { ${SHOP_FIELDS} } userErrors { code message field } } }`;
 const REAUTHORIZE = `mutation Reauthorize($input: ShopReauthorizationStartInput!) {
@@ -35,11 +35,28 @@ export function takeReturnOutcome() {
   sessionStorage.removeItem(PENDING_KEY);
   if (error) return { kind: "error", message: explain(error) };
   const name = pending?.name ? `“${pending.name}”` : "Your TikTok Shop";
-  if (pending?.kind === "reauthorize") return { kind: "success", message: `${name} is re-authorized.` };
+  if (pending?.kind === "reauthorize") return { kind: "success", message: `${name} is re-authorized.`, shopId };
   return {
     kind: "success",
     message: `${name} is connected. Its products and its orders of the past 30 days are being imported: follow them in the Task Center.`,
+    shopId,
   };
+}
+
+const RETURNED_SHOP = "query ReturnedShop($id: ID!) { shop(id: $id) { id } }";
+const NOT_CONNECTED = "That link names no shop of yours (it may have been deleted since): nothing was connected. Use Add store to connect a shop.";
+
+/** A success brought back as `?shopId=…`, checked with the API before it is announced: a stale, shared or edited
+ * link names no shop of the merchant (`shop` null, or `BAD_USER_INPUT` for an id that is not ours), and must not
+ * read "is connected". Any other failure (the network) keeps the outcome: the shop list says the rest. */
+export async function confirmReturnOutcome(outcome) {
+  if (outcome.kind !== "success" || !outcome.shopId) return outcome;
+  try {
+    if ((await graphql(RETURNED_SHOP, { id: outcome.shopId })).shop) return outcome;
+  } catch (exc) {
+    if (!(exc instanceof ApiError && exc.code === "BAD_USER_INPUT")) return outcome;
+  }
+  return { kind: "error", message: NOT_CONNECTED };
 }
 
 export function renderStores(ctx) {
@@ -54,12 +71,11 @@ export function renderStores(ctx) {
       return;
     }
     try {
-      const data = await ctx.graphql(SHOPS);
+      const shops = await allShops(ctx.graphql, SHOP_FIELDS);
       if (editing) {
         stale = true; // a rename opened meanwhile: render once it ends
         return;
       }
-      const shops = data.shops.edges.map((e) => e.node);
       count.textContent = shops.length === 1 ? "1 shop" : `${shops.length} shops`;
       // a live refresh must not take the keyboard focus away: it moves to the same control in the new rows
       const focused = body.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;

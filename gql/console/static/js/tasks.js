@@ -1,6 +1,7 @@
 // Task Center: sync tasks newest first, live progress from `syncTaskUpdated`, failures with reasons, cancel,
 // and "Sync now". When the socket comes back after a drop, the list is read again (changes were missed).
 
+import { allShops } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
 import { explain, KIND_LABELS, STATUS_LABELS } from "./messages.js";
 
@@ -8,7 +9,6 @@ const TASK_FIELDS = `id kind trigger status processed total progress created upd
   failures { tiktokId reason } errorCode errorMessage cancelRequested createdAt startedAt finishedAt shop { id name }`;
 const TASKS = `query Tasks($after: String) { syncTasks(first: 20, after: $after) {
   totalCount pageInfo { hasNextPage endCursor } edges { node { ${TASK_FIELDS} } } } }`;
-const SHOPS = "{ shops(first: 100) { edges { node { id name } } } }";
 const UPDATES = `subscription TaskCenter { syncTaskUpdated { ${TASK_FIELDS} } }`;
 const CANCEL = `mutation Cancel($input: SyncTaskCancelInput!) { syncTaskCancel(input: $input) {
   task { ${TASK_FIELDS} } userErrors { code message } } }`;
@@ -43,7 +43,7 @@ export function renderTasks(ctx) {
 
   async function loadShops() {
     try {
-      const shops = (await ctx.graphql(SHOPS)).shops.edges.map((e) => e.node);
+      const shops = await allShops(ctx.graphql);
       fill(shopSelect, shops.map((s) => h("option", { value: s.id }, s.name)));
     } catch {
       // the Task Center still works without its Sync now picker

@@ -1,0 +1,55 @@
+"""README.md against the committed schema: its GraphQL examples run as written and its API summary names every
+root field, so that a renamed field or a new mutation cannot leave the newcomer's guide behind (issue: README drift).
+
+The schema is the committed `schema.graphql`, which a test already holds equal to the code's (gql/schema.py)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from graphql import GraphQLObjectType, GraphQLSchema, build_schema, parse, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+SCHEMA: GraphQLSchema = build_schema((ROOT / "schema.graphql").read_text(encoding="utf-8"))
+
+# A fenced ```graphql block, or inline code that is a GraphQL document: `{ field …`, `mutation {`, `subscription {`,
+# `query …` (inline JSON such as `{"status": …}` and the sandbox's `{sellers: [...]}` shapes do not start so).
+FENCED = re.compile(r"```graphql\n(.*?)```", re.S)
+INLINE = re.compile(r"`((?:\{ |mutation \{|subscription \{|query )[^`]*\})`")
+
+
+def _examples() -> list[tuple[str, str]]:
+    """(id, document) of every GraphQL example, the id its README line: deterministic for pytest-xdist."""
+    found = [(m.start(1), m.group(1)) for m in FENCED.finditer(README)]
+    found += [(m.start(1), m.group(1)) for m in INLINE.finditer(README)]
+    return [(f"README.md:{README.count(chr(10), 0, at) + 1}", doc) for at, doc in sorted(found)]
+
+
+EXAMPLES = _examples()
+
+
+def test_the_readme_has_graphql_examples_to_check() -> None:
+    # a change of the README's fences (or of these patterns) must not make the check below vacuous
+    assert len(EXAMPLES) >= 8
+
+
+@pytest.mark.parametrize("document", [doc for _, doc in EXAMPLES], ids=[where for where, _ in EXAMPLES])
+def test_every_graphql_example_of_the_readme_validates_against_the_schema(document: str) -> None:
+    # given an example as a reader pastes it into GraphiQL, then it parses and fits the schema
+    errors = validate(SCHEMA, parse(document))
+    assert not errors, [error.message for error in errors]
+
+
+@pytest.mark.parametrize("kind", ["Queries", "Mutations", "Subscription"])
+def test_the_readme_api_summary_names_every_root_field(kind: str) -> None:
+    """Rule (README "The GraphQL API", its table "In short"): each row names every field of its root type."""
+    row = re.search(rf"^\| {kind} \|(.*)\|$", README, re.M)
+    assert row, f"README's API table has no {kind} row"
+    named = set(re.findall(r"`(\w+)", row.group(1)))
+    root = {"Queries": SCHEMA.query_type, "Mutations": SCHEMA.mutation_type, "Subscription": SCHEMA.subscription_type}
+    root_type = root[kind]
+    assert isinstance(root_type, GraphQLObjectType)
+    assert set(root_type.fields) - named == set()
