@@ -193,7 +193,9 @@ def took_units_now(current: LedgerLine | None, move: Transition) -> bool:
     reservation or deduction (or one after a link). A RESERVED line that only moves on (paid: still open, only the
     time moves; shipped: deducted) took its units when it was reserved. The row's `updated_at` keeps that instant:
     the push's fence reads it as "sales the ledger applied since the last push" (`unseen_sales`), and a payment or a
-    shipment stamped anew would count a unit TikTok's available lost before that push, hiding an unseen sale."""
+    shipment stamped anew would count a unit TikTok's available lost before that push, hiding an unseen sale.
+    A link change (`unlink_reserved`, `link_pending` of a line stored before) moves a line between items and takes
+    nothing from TikTok: the row keeps its stamp too (`relink_lines`), that of when it was stored or reserved."""
     return not (
         current is not None
         and current.state is LineState.RESERVED
