@@ -195,6 +195,24 @@ async def test_sales_between_the_stock_read_and_the_page_write_are_not_counted_i
     assert tuple(counted) == (NOW, NOW)
 
 
+async def test_a_sale_since_the_stock_read_seen_shipped_before_the_page_write_is_not_counted_into_it(
+    world: Pool,
+) -> None:
+    # given a product page whose TikTok stock was read at NOW: 5 available
+    shop = await world.shop()
+    read = replace(product("pa", ("a1", "MUG", 5)), stock_read_at=NOW)
+    # when, before the page is written, a sale made 1 s after the read is ingested already shipped (history: its
+    # SKU has no item yet), and one made a minute before the read too (TikTok's stock already left it out)
+    world.clock.advance(timedelta(seconds=5))
+    await world.orders(shop, order("since", "IN_TRANSIT", "a1", at=NOW + timedelta(seconds=1)),
+                       order("before", "DELIVERED", "a1", at=NOW - timedelta(minutes=1)))  # fmt: skip
+    await world.products(shop, read)
+    # then the unit of the sale since the read, still in the 5 read and gone, is not on hand: 4 (not 5, one unit
+    # sold twice); the older sale changes nothing
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (4, 0, 4)
+
+
 async def test_orders_reserve_deduct_and_release_exactly_once(world: Pool) -> None:
     shop = await world.shop()
     await world.products(shop, product("p", ("s", "CAP", 10)))

@@ -13,10 +13,10 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
@@ -182,7 +182,8 @@ async def _create_items(
         created_id = items.get(sku)
         if created_id is not None and created_id in ours:
             row = first_of[sku]
-            seeds[created_id] = seed_on_hand(row.quantity, open_units.get(row.tiktok_sku_id, 0))
+            units = open_units.get(row.tiktok_sku_id, (0, 0))
+            seeds[created_id] = seed_on_hand(row.quantity, *units)
             seeding[row.id] = read_at[row.id]
     return items, seeds, seeding
 
@@ -211,16 +212,23 @@ async def _item_ids(session: AsyncSession, merchant_id: str, item_skus: Sequence
 
 async def _open_pending_units(
     session: AsyncSession, shop_id: str, stock_read_at: Mapping[str, datetime]
-) -> dict[str, int]:
-    """Units of the shop's open order lines about to reserve on a new item that its seeding stock already left
-    out, per TikTok SKU id (`stock_read_at`: TikTok SKU id -> when that stock was read): lines waiting for a link,
-    and those RESERVED on the item the SKU linked to before (a seller SKU renamed in Seller Center), which
-    `relink_lines` moves to the new item, of orders created before the read (`counted_in_stock`). An order created
-    since (while the page was on its way to being written) still has its units in the stock read: it reserves them
-    on the new item and adds none. A line whose order is no longer stored (retention) is an old one: counted."""
+) -> dict[str, tuple[int, int]]:
+    """Per TikTok SKU id (`stock_read_at`: TikTok SKU id -> when its seeding stock was read), the units its seed
+    counts in and out (`seed_on_hand`): (open, shipped since the read).
+
+    Open: units of the shop's open order lines about to reserve on the new item that the stock read already left
+    out: lines waiting for a link, and those RESERVED on the item the SKU linked to before (a seller SKU renamed in
+    Seller Center), which `relink_lines` moves to the new item, of orders created before the read
+    (`counted_in_stock`). An order created since (while the page was on its way to being written) still has its
+    units in the stock read: it reserves them on the new item and adds none. A line whose order is no longer
+    stored (retention) is an old one: counted.
+    Shipped since the read: units of the shop's lines of orders created since the read whose status asks a
+    deduction, whatever their state (history while unlinked, or deducted on the item linked before): their
+    units were in the stock read and are gone, and the ledger never deducts them from the new item."""
     lines, stored_orders = order_line_stock.c, orders.c
+    recent = min(stock_read_at.values()) - timedelta(seconds=1)
     query = (
-        select(lines.tiktok_sku_id, stored_orders.created_at, func.sum(lines.quantity))
+        select(lines.tiktok_sku_id, lines.wanted, stored_orders.created_at, func.sum(lines.quantity))
         .select_from(
             order_line_stock.outerjoin(
                 orders,
@@ -230,15 +238,26 @@ async def _open_pending_units(
         .where(
             lines.shop_id == shop_id,
             among(lines.tiktok_sku_id, sorted(stock_read_at), dialect_of(session)),
-            lines.state.in_((LineState.PENDING_LINK.value, LineState.RESERVED.value)),
-            lines.wanted == StockEffect.RESERVE.value,
+            or_(
+                and_(
+                    lines.state.in_((LineState.PENDING_LINK.value, LineState.RESERVED.value)),
+                    lines.wanted == StockEffect.RESERVE.value,
+                ),
+                # (of recent orders only: the reads are this page's, seconds old; the exact rule is applied below)
+                and_(lines.wanted == StockEffect.DEDUCT.value, stored_orders.created_at >= recent),
+            ),
         )
-        .group_by(lines.tiktok_sku_id, stored_orders.created_at)
+        .group_by(lines.tiktok_sku_id, lines.wanted, stored_orders.created_at)
     )
-    units: dict[str, int] = {}
-    for sku, created_at, quantity in (await session.execute(query)).all():
-        if created_at is None or counted_in_stock(created_at, stock_read_at[sku]):
-            units[sku] = units.get(sku, 0) + int(quantity)
+    units: dict[str, tuple[int, int]] = {}
+    for sku, wanted, created_at, quantity in (await session.execute(query)).all():
+        open_units, shipped = units.get(sku, (0, 0))
+        in_stock = created_at is None or counted_in_stock(created_at, stock_read_at[sku])
+        if wanted == StockEffect.RESERVE.value and in_stock:
+            open_units += int(quantity)
+        elif wanted == StockEffect.DEDUCT.value and not in_stock:
+            shipped += int(quantity)
+        units[sku] = (open_units, shipped)
     return units
 
 
