@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -81,6 +81,11 @@ class Product:
     created_at: datetime
     updated_at: datetime
     skus: tuple[Sku, ...]
+    # When TikTok's stock of these SKUs was read: the request for the page (Search Products, Get Product) was sent
+    # then (UTC; None: not known, e.g. a record built by hand). The pool seeds an item from that stock, which holds
+    # no order created after this instant (`domain.inventory.ledger.counted_in_stock`). Not part of the record's
+    # value: the same product read twice is the same product.
+    stock_read_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,8 +156,12 @@ class InventoryRepository(Protocol):
         """Move the ledger of the orders' lines to what their statuses ask (`domain.inventory.ledger`)."""
         ...
 
-    async def auto_link(self, shop_id: str, tiktok_product_ids: Sequence[str]) -> PoolChange:
-        """Auto-link the SKUs of these products of the shop (`domain.inventory.links`), seeding new items."""
+    async def auto_link(
+        self, shop_id: str, tiktok_product_ids: Sequence[str], stock_read_at: Mapping[str, datetime] | None = None
+    ) -> PoolChange:
+        """Auto-link the SKUs of these products of the shop (`domain.inventory.links`), seeding new items.
+        `stock_read_at`: by TikTok product id, when the product's stock was read (`Product.stock_read_at`), the
+        instant a seed from it counts at; a product without one counts at the time of this call."""
         ...
 
     async def release_shop(self, shop_id: str) -> PoolChange:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -89,6 +89,7 @@ class StoredProduct:
     skus: tuple[Row, ...]  # SKU_VALUES each
     stock: tuple[Row, ...]  # STOCK_VALUES each
     fingerprint: str
+    stock_read_at: datetime | None = field(default=None, compare=False)  # as `Product.stock_read_at`
 
     @property
     def tiktok_product_id(self) -> str:
@@ -101,7 +102,7 @@ class StoredProduct:
             stock.setdefault(sku_id, []).append(WarehouseStock(warehouse_id, quantity))
         skus = tuple(Sku(s[0], s[1], Money(s[2], s[3]), tuple(stock.get(s[0], ())), s[6]) for s in self.skus)
         product_id, title, status, created, updated = self.values
-        return Product(product_id, title, status, created, updated, skus)
+        return Product(product_id, title, status, created, updated, skus, self.stock_read_at)
 
 
 OrderRecord = Order | StoredOrder

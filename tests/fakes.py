@@ -470,7 +470,7 @@ class FakeInventoryRepository(FakeItemEdits):
         self.pooled_shops.append(shop_id)
         return self._s.store.push.ledger_change
 
-    async def auto_link(self, shop_id: str, tiktok_product_ids: Iterable[str]) -> PoolChange:
+    async def auto_link(self, shop_id: str, tiktok_product_ids: Iterable[str], stock_read_at: Any = None) -> PoolChange:
         self.linked_products += list(tiktok_product_ids)
         self.pooled_shops.append(shop_id)
         return self._s.store.push.ledger_change

@@ -13,7 +13,8 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -161,8 +162,10 @@ class TikTokClient:
         status: str | None = None,
     ) -> Page[StoredProduct]:
         """One page of Search Products, as stored (values and fingerprint computed as it is decoded). Paging in
-        the query, filters in the body; `_le` is inclusive."""
+        the query, filters in the body; `_le` is inclusive. Each product's `stock_read_at` is when the request was
+        first sent (`_stock_read_at`)."""
         body = {"status": status, "update_time_ge": update_time_ge, "update_time_le": update_time_le}
+        read_at = self._stock_read_at()
         data = await self.transport.call_raw(
             "POST",
             PRODUCT_SEARCH_PATH,
@@ -171,7 +174,9 @@ class TikTokClient:
             query={"page_size": page_size, "page_token": page_token},
             body={k: v for k, v in body.items() if v is not None},
         )
-        return records.products_page(data)
+        page = records.products_page(data)
+        items = [p if isinstance(p, RecordFailure) else replace(p, stock_read_at=read_at) for p in page.items]
+        return Page(items, page.next_page_token, page.total_count)
 
     async def search_orders(
         self,
@@ -226,12 +231,21 @@ class TikTokClient:
         """Get Product: the product object is `data` itself, mapped like a Search Products record.
 
         A product not in the shop is TikTok's `12052048` (`RecordNotFound`); FREEZE and DELETED products are not
-        served.
+        served. Its `stock_read_at` is when the request was first sent (`_stock_read_at`).
         """
+        read_at = self._stock_read_at()
         data = await self.transport.call_raw(
             "GET", PRODUCT_DETAIL_PATH.format(product_id=product_id), access_token=access_token, shop_cipher=shop_cipher
         )
-        return records.product(data)
+        product = records.product(data)
+        return product if isinstance(product, RecordFailure) else replace(product, stock_read_at=read_at)
+
+    def _stock_read_at(self) -> datetime:
+        """The instant a product request's stock counts at: before it is sent (UTC, the transport's clock, the one
+        that signs it). TikTok reads the stock somewhere between sending and the answer, and retries come later
+        still: an instant before that read leaves an order of the interval out of the seed (a unit the pool then
+        misses until a count) rather than in it twice (a unit sold twice)."""
+        return datetime.fromtimestamp(self.transport.clock(), UTC)
 
     async def register_webhook(
         self, access_token: AccessToken, shop_cipher: str, address: str, event_type: str

@@ -193,7 +193,9 @@ def took_units_now(current: LedgerLine | None, move: Transition) -> bool:
     reservation or deduction (or one after a link). A RESERVED line that only moves on (paid: still open, only the
     time moves; shipped: deducted) took its units when it was reserved. The row's `updated_at` keeps that instant:
     the push's fence reads it as "sales the ledger applied since the last push" (`unseen_sales`), and a payment or a
-    shipment stamped anew would count a unit TikTok's available lost before that push, hiding an unseen sale."""
+    shipment stamped anew would count a unit TikTok's available lost before that push, hiding an unseen sale.
+    A link change (`unlink_reserved`, `link_pending` of a line stored before) moves a line between items and takes
+    nothing from TikTok: the row keeps its stamp too (`relink_lines`), that of when it was stored or reserved."""
     return not (
         current is not None
         and current.state is LineState.RESERVED
@@ -205,15 +207,27 @@ def order_timing(
     created_at: datetime, stock_counted_at: datetime | None, linked_at: datetime | None
 ) -> tuple[bool, bool]:
     """(`in_seed`, `after_link`) of an order line for `transition`, from when the order was created: before its
-    shop's TikTok stock seeded the item (`stock_counted_at`, None: it did not seed it), and at or after the SKU's
-    link took effect (`linked_at`; the seeding time for links made before links kept their time; neither: never).
+    shop's TikTok stock that seeded the item was read (`stock_counted_at`: the product page's request, not the
+    page's write, which comes later; None: it did not seed it), and at or after the SKU's link took effect
+    (`linked_at`: a seeding link's is that same read, as the stock counted from then on is the pool's; the seeding
+    time for links made before links kept their time; neither: never).
 
     TikTok's `create_time` is whole seconds, our times are not: an order of the very second the stock was counted
     or the link made may have come before or after it. It counts as after, the side that never sells a unit twice
     (in the seed, it would add to on-hand a unit the stock read may already hold; shipped, it deducts)."""
-    in_seed = stock_counted_at is not None and created_at < _whole_second(stock_counted_at)
+    in_seed = stock_counted_at is not None and counted_in_stock(created_at, stock_counted_at)
     since = linked_at or stock_counted_at
     return in_seed, since is not None and created_at >= _whole_second(since)
+
+
+def counted_in_stock(created_at: datetime, stock_read_at: datetime) -> bool:
+    """Whether an order created at `created_at` (TikTok's create_time, whole seconds) is one TikTok's stock read at
+    `stock_read_at` already reflects: its units were committed, out of that available quantity (live-sync.md §1.3).
+    Only an order created before the read's second is; one of that very second or later may have come after it,
+    and its units are still in the quantity read (counted in as well, they would be sold twice). The one rule for
+    both sides of a seed: the open orders a new item's on-hand adds (`links.seed_on_hand`) and those the ledger
+    later finds in the seed (`order_timing`), so that the two agree on one instant, the read."""
+    return created_at < _whole_second(stock_read_at)
 
 
 def _whole_second(moment: datetime) -> datetime:

@@ -81,12 +81,14 @@ def auto_link(shop_skus: Iterable[ShopSku]) -> list[LinkDecision]:
     return decisions
 
 
-def seed_on_hand(tiktok_available: int, open_units: int) -> int:
+def seed_on_hand(tiktok_available: int, open_units: int, shipped_since_read: int = 0) -> int:
     """A new item's on-hand when the first shop's SKU links to it: TikTok's available quantity (which already
     excludes the units TikTok holds for open orders, live-sync.md §1.3) plus the units this shop's open orders of
-    the SKU are about to reserve in the pool, so that right after linking the pool's `available` equals what TikTok
-    shows: open orders are counted once, not twice. Never below 0."""
-    return max(0, tiktok_available) + max(0, open_units)
+    the SKU created before that stock was read are about to reserve in the pool, so that right after linking the
+    pool's `available` equals what TikTok shows: open orders are counted once, not twice. Less the units of this
+    shop's orders of the SKU created since the read and already shipped when seen (history to the ledger, which
+    would never deduct them): their units were in the quantity read and are gone. Never below 0."""
+    return max(0, max(0, tiktok_available) - max(0, shipped_since_read)) + max(0, open_units)
 
 
 def relink_needed(sku: ShopSku, decision: LinkDecision, item_ids: Mapping[str, str]) -> bool:

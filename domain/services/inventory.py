@@ -60,10 +60,12 @@ async def pool_products(
     uow: UnitOfWork, queue: TaskQueue | None, events: EventPublisher | None, shop_id: str,
     products: Sequence[ProductRecord],
 ) -> None:  # fmt: skip
-    """In the transaction that upserts the shop's products: auto-link their SKUs (seeding new items)."""
+    """In the transaction that upserts the shop's products: auto-link their SKUs (seeding new items from the stock
+    each product's page read, at the time it was read)."""
     if products:
         ids = [p.tiktok_product_id for p in products]
-        after_pool_change(uow, queue, events, await uow.inventory.auto_link(shop_id, ids))
+        read_at = {p.tiktok_product_id: p.stock_read_at for p in products if p.stock_read_at is not None}
+        after_pool_change(uow, queue, events, await uow.inventory.auto_link(shop_id, ids, read_at))
 
 
 async def create_item(

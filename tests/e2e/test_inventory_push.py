@@ -201,3 +201,62 @@ def test_a_paid_order_does_not_hide_an_unseen_sale_from_the_fence(app_factory: C
     # twice.
     wait_until(lambda: stock_of(app, tiktok_id, sku) != 9, what="the push after the unseen sale")
     assert stock_of(app, tiktok_id, sku) == 10
+
+
+LINK = """mutation($input: SkuLinkInput!) { skuLink(input: $input) { userErrors { code field } } }"""
+CREATE = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
+  inventoryItem { id } userErrors { code field } } }"""
+SKU_IDS = """query($id: ID!) { shop(id: $id) { products(first: 50) { edges { node { skus { id tiktokSkuId } } } } } }"""
+
+
+def test_a_manual_relink_does_not_hide_an_unseen_sale_from_the_fence(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    # given a shop's SKU counted at 10 units, an open order of 1 unit reserved by webhook, and 9 pushed
+    app = app_factory(webhooks=True, products=12, orders=0)
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    app.wait_for_webhook_registration(shop)
+    tiktok_id = shop["tiktokShopId"]
+    sellable = {
+        sku["id"]
+        for product in app.sandbox.control("GET", f"/shops/{tiktok_id}/products")["products"]
+        if product["status"] == "ACTIVATE" and not product.get("product_types")
+        for sku in product["skus"]
+    }
+    item = next(i for i in pooled_items(app, "SB-") if any(ln["sku"]["tiktokSkuId"] in sellable for ln in i["links"]))
+    sku = next(ln["sku"]["tiktokSkuId"] for ln in item["links"] if ln["sku"]["tiktokSkuId"] in sellable)
+    set_on_hand(app, item["id"], 10)
+    wait_until(lambda: stock_of(app, tiktok_id, sku) == 10, what="the first push")
+    app.sandbox.control("POST", "/clock", {"advance_seconds": 60})  # (an order well after the import's stock count)
+    app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": sku, "quantity": 1})
+    wait_until(lambda: pooled_items(app, item["sku"])[0]["reserved"] == 1, what="the order's reservation")
+    wait_until(lambda: stock_of(app, tiktok_id, sku) == 9, what="the push after the reservation")
+
+    # when, while the shop's pushes wait, the merchant links the SKU by hand to an item of its own counted at 10
+    # (the open order's unit moves with it: 9 available, as TikTok shows)
+    off = app.graphql(UPDATE, {"input": {"shopId": shop["id"], "pushEnabled": False}}, "m1")
+    assert off["shopInventoryPolicyUpdate"]["userErrors"] == []
+    created = app.graphql(CREATE, {"input": {"sku": "MY-SHELF", "onHand": 10}}, "m1")["inventoryItemCreate"]
+    assert created["userErrors"] == []
+    products = app.graphql(SKU_IDS, {"id": shop["id"]}, "m1")["shop"]["products"]["edges"]
+    (sku_id,) = [s["id"] for p in products for s in p["node"]["skus"] if s["tiktokSkuId"] == sku]
+    linked = app.graphql(LINK, {"input": {"skuId": sku_id, "inventoryItemId": created["inventoryItem"]["id"]}}, "m1")
+    assert linked["skuLink"]["userErrors"] == []
+    (mine,) = pooled_items(app, "MY-SHELF")
+    assert (mine["onHand"], mine["reserved"], mine["available"]) == (10, 1, 9)
+    # and another buyer takes 1 unit whose webhook is lost (not ingested), and the merchant finds one more unit
+    app.sandbox.control("POST", "/webhooks", {"drop": 1.0})
+    app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": sku, "quantity": 1})
+    assert stock_of(app, tiktok_id, sku) == 8
+    adjust = {"inventoryItemId": mine["id"], "delta": 1, "reason": "found one"}
+    assert app.graphql(ADJUST, {"input": adjust}, "m1")["inventoryAdjust"]["userErrors"] == []
+    # before pushes resume
+    on = app.graphql(UPDATE, {"input": {"shopId": shop["id"], "pushEnabled": True}}, "m1")
+    assert on["shopInventoryPolicyUpdate"]["userErrors"] == []
+
+    # then the push holds the unseen sale back: 11 on hand, 1 reserved, 1 sold unseen = 9. The relink stamped the
+    # open order's line anew, the fence took it for a sale ingested since the last push and held back nothing: 10,
+    # one unit on sale twice.
+    wait_until(lambda: stock_of(app, tiktok_id, sku) != 8, what="the push after the unseen sale")
+    assert stock_of(app, tiktok_id, sku) == 9

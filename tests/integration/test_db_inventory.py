@@ -4,6 +4,7 @@ manual links, shop deletion, tenant isolation (issue 8)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -120,6 +121,7 @@ async def test_a_seeded_item_counts_open_orders_once_and_a_second_shop_joins(wor
     # orders arrive before the products: their lines wait for a link
     await world.orders(first, order("o1", "AWAITING_SHIPMENT", "a1"), order("o2", "UNPAID", "a1"),
                        order("o3", "DELIVERED", "a1"))  # fmt: skip
+    world.clock.advance(timedelta(minutes=1))  # (the products' stock read after those orders were placed)
     await world.products(first, product("pa", ("a1", "MUG", 5)))  # TikTok shows 5 after the 2 open orders
     item = await world.item("MUG")
     assert (item["on_hand"], item["reserved"], item["available"]) == (7, 2, 5)
@@ -167,6 +169,48 @@ async def test_an_order_of_the_second_the_stock_was_counted_in_is_not_counted_in
     # and counting it into the seed as well (on-hand 6, available 5) would sell that unit twice
     item = await world.item("MUG")
     assert (item["on_hand"], item["reserved"], item["available"]) == (5, 1, 4)
+
+
+async def test_sales_between_the_stock_read_and_the_page_write_are_not_counted_into_the_seed(world: Pool) -> None:
+    # given a product page whose TikTok stock was read at NOW: 5 available, an open order of an hour ago already out
+    shop = await world.shop()
+    read = replace(product("pa", ("a1", "MUG", 5)), stock_read_at=NOW)
+    await world.orders(shop, order("before", "AWAITING_SHIPMENT", "a1", at=NOW - timedelta(hours=1)))
+    # when, before the page is written (10 s later), a sale is made on TikTok 2 s after the read and ingested (its
+    # line waits for a link); and, once it is written, sales made 4 and 6 s after the read arrive, one of them
+    # already shipped (its webhooks lost)
+    world.clock.advance(timedelta(seconds=3))
+    await world.orders(shop, order("meanwhile", "AWAITING_SHIPMENT", "a1", at=NOW + timedelta(seconds=2)))
+    world.clock.advance(timedelta(seconds=7))
+    await world.products(shop, read)
+    await world.orders(shop, order("late", "UNPAID", "a1", at=NOW + timedelta(seconds=4)),
+                       order("shipped", "IN_TRANSIT", "a1", at=NOW + timedelta(seconds=6)))  # fmt: skip
+    # then the stock read counts the older order once (on-hand 5 + 1) and the three sales since the read take their
+    # units from it: 2 left, as TikTok shows. (Counted at the write: on-hand 5 + 2 + 1, available 5, three units
+    # sold twice.)
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (5, 3, 2)
+    async with world.db.read_sessionmaker() as session:
+        counted = (await session.execute(select(sku_links.c.stock_counted_at, sku_links.c.linked_at))).one()
+    assert tuple(counted) == (NOW, NOW)
+
+
+async def test_a_sale_since_the_stock_read_seen_shipped_before_the_page_write_is_not_counted_into_it(
+    world: Pool,
+) -> None:
+    # given a product page whose TikTok stock was read at NOW: 5 available
+    shop = await world.shop()
+    read = replace(product("pa", ("a1", "MUG", 5)), stock_read_at=NOW)
+    # when, before the page is written, a sale made 1 s after the read is ingested already shipped (history: its
+    # SKU has no item yet), and one made a minute before the read too (TikTok's stock already left it out)
+    world.clock.advance(timedelta(seconds=5))
+    await world.orders(shop, order("since", "IN_TRANSIT", "a1", at=NOW + timedelta(seconds=1)),
+                       order("before", "DELIVERED", "a1", at=NOW - timedelta(minutes=1)))  # fmt: skip
+    await world.products(shop, read)
+    # then the unit of the sale since the read, still in the 5 read and gone, is not on hand: 4 (not 5, one unit
+    # sold twice); the older sale changes nothing
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (4, 0, 4)
 
 
 async def test_orders_reserve_deduct_and_release_exactly_once(world: Pool) -> None:
@@ -355,7 +399,7 @@ async def test_a_link_made_while_an_order_batch_is_open_still_applies_its_waitin
     batch = world.uows()
     await batch.__aenter__()
     try:
-        sale = order("o1", "AWAITING_SHIPMENT", "s")
+        sale = order("o1", "AWAITING_SHIPMENT", "s", at=NOW - timedelta(minutes=1))  # before the stock read below
         await batch.catalog.upsert_orders(shop.id, [sale])
         await batch.inventory.apply_orders(shop.id, [sale])
 

@@ -99,7 +99,8 @@ async def test_an_unlinked_component_waits_and_reserves_once_linked(world: Pool)
     await world.orders(shop, bundle_order("o1", "AWAITING_SHIPMENT", units=2))
     assert await counters(world, "MUG") == (10, 4, 6)
     assert [row[4] for row in await ledger_skus(world) if row[2] == "c2"] == ["PENDING_LINK", "PENDING_LINK"]
-    # when the cup's product arrives (TikTok shows 5: it already left out the 2 committed cups)
+    # when the cup's product arrives (TikTok shows 5, read a minute later: it already left out the 2 committed cups)
+    world.clock.advance(timedelta(minutes=1))
     await world.products(shop, product("pk", ("c2", "CUP", 5)))
     # then the waiting rows reserve on the new item, which shows what TikTok shows; a re-import changes nothing
     assert await counters(world, "CUP") == (7, 2, 5)

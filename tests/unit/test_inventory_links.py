@@ -98,3 +98,10 @@ def test_seeding_adds_the_open_units_to_tiktoks_available_and_never_goes_below_z
     assert seed_on_hand(-2, 3) == 3
     assert seed_on_hand(5, -1) == 5
     assert seed_on_hand(1, 1) == 2
+
+
+def test_seeding_takes_out_the_units_shipped_since_the_stock_was_read() -> None:
+    # TikTok read 5, 1 open order before the read waits, 2 units shipped since the read (gone from the 5): 3 + 1
+    assert seed_on_hand(5, 1, 2) == 4
+    assert seed_on_hand(1, 2, 3) == 2  # never below what the open orders reserve
+    assert seed_on_hand(4, 0, -1) == 4

@@ -33,6 +33,7 @@ from domain.catalog import WarehouseStock
 from domain.ports import AuthorizationLostError, TikTokUnavailableError
 from domain.shops import TokenSet
 from domain.stored import StoredProduct
+from domain.sync import RecordFailure
 
 SETTINGS = TikTokSettings(
     app_key="appkey",
@@ -410,6 +411,32 @@ class Catalog:
         more = offset + size < len(matching)
         total = len(matching) if self.report_cap_in_total else min(len(matching), self.cap)
         return ok({"products": page, "next_page_token": f"off/{offset + size}" if more else "", "total_count": total})
+
+
+async def test_a_product_read_carries_when_its_stock_was_read_the_request_not_the_answer():
+    # given TikTok answering a product search and a Get Product, our clock moving 5 s while each is on its way
+    product = {"id": "1729", "title": "Tee", "status": "ACTIVATE", "create_time": 1_600_000_000, "skus": []}
+    clock = [NOW]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        clock[0] += 5
+        if request.url.path.endswith("/search"):
+            return ok({"products": [product], "next_page_token": "", "total_count": 1})
+        return ok(product)
+
+    client, _ = make_client(handler)
+    client.transport.clock = lambda: clock[0]
+    # when both are read
+    page = await client.search_products("TTP_token", "GCP_cipher")
+    detail = await client.get_product("TTP_token", "GCP_cipher", "1729")
+    # then each product's stock counts at the instant its request was sent (the seed's one instant: an order
+    # created after it is not in that stock)
+    (searched,) = page.items
+    assert isinstance(searched, StoredProduct)
+    assert searched.stock_read_at == datetime.fromtimestamp(NOW, UTC)
+    assert searched.product().stock_read_at == datetime.fromtimestamp(NOW, UTC)
+    assert not isinstance(detail, RecordFailure)
+    assert detail.stock_read_at == datetime.fromtimestamp(NOW + 5, UTC)
 
 
 @pytest.mark.parametrize("report_cap_in_total", [True, False], ids=["split-on-total", "split-on-12052180"])

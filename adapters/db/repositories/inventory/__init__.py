@@ -7,7 +7,8 @@ changes into the ledger, a shop's release), `links` (auto and manual links, seed
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,8 +29,12 @@ class SqlInventoryRepository:
     async def apply_orders(self, shop_id: str, orders: Sequence[OrderRecord]) -> PoolChange:
         return await ledger.apply_orders(self._session, shop_id, orders, self._clock.now())
 
-    async def auto_link(self, shop_id: str, tiktok_product_ids: Sequence[str]) -> PoolChange:
-        return await links.auto_link_products(self._session, shop_id, tiktok_product_ids, self._clock.now())
+    async def auto_link(
+        self, shop_id: str, tiktok_product_ids: Sequence[str], stock_read_at: Mapping[str, datetime] | None = None
+    ) -> PoolChange:
+        return await links.auto_link_products(
+            self._session, shop_id, tiktok_product_ids, self._clock.now(), stock_read_at or {}
+        )
 
     async def release_shop(self, shop_id: str) -> PoolChange:
         return await ledger.release_shop(self._session, shop_id, self._clock.now())

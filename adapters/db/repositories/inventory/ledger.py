@@ -308,7 +308,10 @@ async def relink_lines(
     """Apply link changes of the shop's SKUs (`new_items`: TikTok SKU id -> its item now, None when unlinked) to
     their ledger lines: a RESERVED line on another item gives its unit back there (`unlink_reserved`); a waiting
     line reserves on the new item (`link_pending`). `seeds`: item id -> on-hand to add as SEEDED (new items).
-    The caller holds the items already (`hold_relink`), as it names them before this runs."""
+    The caller holds the items already (`hold_relink`), as it names them before this runs.
+    A line moved keeps its stamp (`updated_at`, see `took_units_now`): a link change moves it from one item to
+    another, and its units left TikTok's available of the SKU when the order took them, not now; stamped anew, the
+    push's fence would take every open order of the SKU for a sale just ingested and hide as many unseen ones."""
     if not new_items and not seeds:
         return PoolChange()
     waiting = (LineState.RESERVED.value, LineState.PENDING_LINK.value)
@@ -333,10 +336,10 @@ async def relink_lines(
         if line.state is LineState.RESERVED:
             back = unlink_reserved(line)
             assert back is not None
-            write.line(key, row.tiktok_sku_id, line.quantity, back)
+            write.line(key, row.tiktok_sku_id, line.quantity, back, stamped_at=row.updated_at)
         if new_item is not None:
-            write.line(key, row.tiktok_sku_id, line.quantity, link_pending(line.wanted, line.order_updated_at,
-                                                                           new_item, line.quantity))  # fmt: skip
+            moved = link_pending(line.wanted, line.order_updated_at, new_item, line.quantity)
+            write.line(key, row.tiktok_sku_id, line.quantity, moved, stamped_at=row.updated_at)
     return await write.flush(session, extra_dirty=extra_dirty)
 
 

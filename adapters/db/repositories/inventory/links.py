@@ -3,7 +3,9 @@
 Auto-linking (`domain.inventory.links.auto_link`) sees every SKU of the shop that shares a seller SKU with the
 changed products' SKUs (one query), so a duplicate in another product is found. A seller SKU no item has yet
 creates the item, seeded from this shop's TikTok stock plus the units its waiting open orders reserve
-(`seed_on_hand`); `INSERT ... ON CONFLICT DO NOTHING` makes the first shop to get there the one that seeds.
+(`seed_on_hand`), those of orders created before that stock was read (the product page's request, which the
+product carries: `Product.stock_read_at`); `INSERT ... ON CONFLICT DO NOTHING` makes the first shop to get there
+the one that seeds.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
@@ -23,10 +25,10 @@ from adapters.db.repositories.inventory.items import get_item
 from adapters.db.repositories.inventory.ledger import hold_relink, merchant_of, relink_lines
 from adapters.db.repositories.inventory.shop_items import remove_unclaimed_items
 from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links, lock_items
-from adapters.db.tables import inventory_items, order_line_stock, products, sku_links, skus
+from adapters.db.tables import inventory_items, order_line_stock, orders, products, sku_links, skus
 from domain.errors import DomainError, ErrorCode, NotFoundError
 from domain.inventory.items import sku_search_key
-from domain.inventory.ledger import LineState, StockEffect
+from domain.inventory.ledger import LineState, StockEffect, counted_in_stock
 from domain.inventory.links import (
     LinkDecision,
     LinkSource,
@@ -41,9 +43,12 @@ from domain.ports import PoolChange
 
 
 async def auto_link_products(
-    session: AsyncSession, shop_id: str, tiktok_product_ids: Sequence[str], now: datetime
-) -> PoolChange:
-    """Link the SKUs of the shop's products `tiktok_product_ids` (and their seller-SKU twins in the shop)."""
+    session: AsyncSession, shop_id: str, tiktok_product_ids: Sequence[str], now: datetime,
+    stock_read_at: Mapping[str, datetime] | None = None,
+) -> PoolChange:  # fmt: skip
+    """Link the SKUs of the shop's products `tiktok_product_ids` (and their seller-SKU twins in the shop).
+    `stock_read_at`: by TikTok product id, when TikTok's stock of the product was read (the page's request); a
+    new item seeded from it counts at that instant (`_create_items`), others at `now`."""
     merchant_id = await merchant_of(session, shop_id)
     if merchant_id is None or not tiktok_product_ids:
         return PoolChange()
@@ -82,12 +87,16 @@ async def auto_link_products(
     ]  # fmt: skip
     decisions = auto_link(shop_skus)
     wanted_items = sorted({d.item_sku for d in decisions if d.item_sku is not None})
+    read_at = stock_read_at or {}
     items, seeds, seeding = await _create_items(
-        session, shop_id, merchant_id, decisions, rows, await _item_ids(session, merchant_id, wanted_items), now
-    )
+        session, shop_id, merchant_id, decisions, rows, await _item_ids(session, merchant_id, wanted_items), now,
+        read_at,
+    )  # fmt: skip
     by_id = {sku.sku_id: sku for sku in shop_skus}
 
-    def link_changes(items: Mapping[str, str], seeding: set[str]) -> tuple[list[dict[str, Any]], dict[str, str | None]]:
+    def link_changes(
+        items: Mapping[str, str], seeding: Mapping[str, datetime]
+    ) -> tuple[list[dict[str, Any]], dict[str, str | None]]:
         """The link rows to write and, by TikTok SKU id, the item each changed SKU links now (None: none)."""
         link_rows, new_items = [], {}
         for decision in decisions:
@@ -96,7 +105,7 @@ async def auto_link_products(
                 continue
             item_id = items.get(decision.item_sku) if decision.item_sku is not None else None
             link_rows.append(
-                _link_row(shop_id, merchant_id, row, decision.state, LinkSource.AUTO, item_id, now, row.id in seeding)
+                _link_row(shop_id, merchant_id, row, decision.state, LinkSource.AUTO, item_id, now, seeding.get(row.id))
             )
             new_items[row.tiktok_sku_id] = item_id
         for _sku_id, tiktok_sku_id in gone:
@@ -117,9 +126,9 @@ async def auto_link_products(
             # that moment is taken last, the one lock out of id order left: should it deadlock, PostgreSQL aborts
             # one side and the page is retried.)
             items, more_seeds, more_seeding = await _create_items(
-                session, shop_id, merchant_id, decisions, rows, held, now
+                session, shop_id, merchant_id, decisions, rows, held, now, read_at
             )
-            seeds, seeding = {**seeds, **more_seeds}, seeding | more_seeding
+            seeds, seeding = {**seeds, **more_seeds}, {**seeding, **more_seeding}
             await lock_items(session, set(items.values()) - set(seeds))
             link_rows, new_items = link_changes(items, seeding)
     await upsert_links(session, link_rows)
@@ -136,18 +145,23 @@ async def auto_link_products(
 
 async def _create_items(
     session: AsyncSession, shop_id: str, merchant_id: str, decisions: Sequence[LinkDecision], rows: Mapping[str, Any],
-    items: dict[str, str], now: datetime,
-) -> tuple[dict[str, str], dict[str, int], set[str]]:  # fmt: skip
+    items: dict[str, str], now: datetime, stock_read_at: Mapping[str, datetime],
+) -> tuple[dict[str, str], dict[str, int], dict[str, datetime]]:  # fmt: skip
     """Create the items the `decisions` link that `items` (seller SKU -> item id, as read) lacks, each seeded from
-    the TikTok stock of the shop's first SKU linking it (`seed_on_hand`). Returns the items as they are now, the
-    seeds of those created here (item id -> on-hand) and the ids of the SKU rows (`rows`, by SKU id) seeding them."""
+    the TikTok stock of the shop's first SKU linking it (`seed_on_hand`), as read at `stock_read_at` of its product
+    (`now` when not given, or when given later: a clock ahead of ours would count orders after the read into it).
+    Returns the items as they are now, the seeds of those created here (item id -> on-hand) and, by id of the SKU
+    rows (`rows`, by SKU id) seeding them, the instant their stock was read."""
     # A set: a first import brings thousands of new seller SKUs at once.
     wanted_new = {d.item_sku for d in decisions if d.item_sku is not None and d.item_sku not in items}
     if not wanted_new:
-        return items, {}, set()
+        return items, {}, {}
     missing = sorted(wanted_new)
     first_of = {d.item_sku: rows[d.sku_id] for d in decisions if d.item_sku in wanted_new}
-    open_units = await _open_pending_units(session, shop_id, [r.tiktok_sku_id for r in first_of.values()])
+    read_at = {r.id: min(now, stock_read_at.get(r.tiktok_product_id, now)) for r in first_of.values()}
+    open_units = await _open_pending_units(
+        session, shop_id, {r.tiktok_sku_id: read_at[r.id] for r in first_of.values()}
+    )
     new = [
         {"id": uuid.uuid4().hex, "merchant_id": merchant_id, "sku": sku, "sku_search": sku_search_key(sku),
          "on_hand": 0, "reserved": 0, "safety_stock": 0, "version": 1, "created_at": now, "updated_at": now}
@@ -163,13 +177,14 @@ async def _create_items(
     ours = {row["id"] for row in new}
     items = {**items, **await _item_ids(session, merchant_id, missing)}
     seeds: dict[str, int] = {}
-    seeding: set[str] = set()  # SKU ids whose shop's TikTok stock seeded a new item now
+    seeding: dict[str, datetime] = {}  # SKU ids whose shop's TikTok stock seeded a new item now: when it was read
     for sku in missing:
         created_id = items.get(sku)
         if created_id is not None and created_id in ours:
             row = first_of[sku]
-            seeds[created_id] = seed_on_hand(row.quantity, open_units.get(row.tiktok_sku_id, 0))
-            seeding.add(row.id)
+            units = open_units.get(row.tiktok_sku_id, (0, 0))
+            seeds[created_id] = seed_on_hand(row.quantity, *units)
+            seeding[row.id] = read_at[row.id]
     return items, seeds, seeding
 
 
@@ -195,32 +210,70 @@ async def _item_ids(session: AsyncSession, merchant_id: str, item_skus: Sequence
     return {sku: item_id for sku, item_id in (await session.execute(query)).all()}
 
 
-async def _open_pending_units(session: AsyncSession, shop_id: str, tiktok_sku_ids: Sequence[str]) -> dict[str, int]:
-    """Units of the shop's open order lines about to reserve on a new item, per TikTok SKU id: those waiting for a
-    link, and those RESERVED on the item the SKU linked to before (a seller SKU renamed in Seller Center), which
-    `relink_lines` moves to the new item."""
+async def _open_pending_units(
+    session: AsyncSession, shop_id: str, stock_read_at: Mapping[str, datetime]
+) -> dict[str, tuple[int, int]]:
+    """Per TikTok SKU id (`stock_read_at`: TikTok SKU id -> when its seeding stock was read), the units its seed
+    counts in and out (`seed_on_hand`): (open, shipped since the read).
+
+    Open: units of the shop's open order lines about to reserve on the new item that the stock read already left
+    out: lines waiting for a link, and those RESERVED on the item the SKU linked to before (a seller SKU renamed in
+    Seller Center), which `relink_lines` moves to the new item, of orders created before the read
+    (`counted_in_stock`). An order created since (while the page was on its way to being written) still has its
+    units in the stock read: it reserves them on the new item and adds none. A line whose order is no longer
+    stored (retention) is an old one: counted.
+    Shipped since the read: units of the shop's lines of orders created since the read whose status asks a
+    deduction, whatever their state (history while unlinked, or deducted on the item linked before): their
+    units were in the stock read and are gone, and the ledger never deducts them from the new item."""
+    lines, stored_orders = order_line_stock.c, orders.c
+    recent = min(stock_read_at.values()) - timedelta(seconds=1)
     query = (
-        select(order_line_stock.c.tiktok_sku_id, func.sum(order_line_stock.c.quantity))
-        .where(
-            order_line_stock.c.shop_id == shop_id,
-            among(order_line_stock.c.tiktok_sku_id, tiktok_sku_ids, dialect_of(session)),
-            order_line_stock.c.state.in_((LineState.PENDING_LINK.value, LineState.RESERVED.value)),
-            order_line_stock.c.wanted == StockEffect.RESERVE.value,
+        select(lines.tiktok_sku_id, lines.wanted, stored_orders.created_at, func.sum(lines.quantity))
+        .select_from(
+            order_line_stock.outerjoin(
+                orders,
+                and_(stored_orders.shop_id == lines.shop_id, stored_orders.tiktok_order_id == lines.tiktok_order_id),
+            )
         )
-        .group_by(order_line_stock.c.tiktok_sku_id)
+        .where(
+            lines.shop_id == shop_id,
+            among(lines.tiktok_sku_id, sorted(stock_read_at), dialect_of(session)),
+            or_(
+                and_(
+                    lines.state.in_((LineState.PENDING_LINK.value, LineState.RESERVED.value)),
+                    lines.wanted == StockEffect.RESERVE.value,
+                ),
+                # (of recent orders only: the reads are this page's, seconds old; the exact rule is applied below)
+                and_(lines.wanted == StockEffect.DEDUCT.value, stored_orders.created_at >= recent),
+            ),
+        )
+        .group_by(lines.tiktok_sku_id, lines.wanted, stored_orders.created_at)
     )
-    return {sku: int(units) for sku, units in (await session.execute(query)).all()}
+    units: dict[str, tuple[int, int]] = {}
+    for sku, wanted, created_at, quantity in (await session.execute(query)).all():
+        open_units, shipped = units.get(sku, (0, 0))
+        in_stock = created_at is None or counted_in_stock(created_at, stock_read_at[sku])
+        if wanted == StockEffect.RESERVE.value and in_stock:
+            open_units += int(quantity)
+        elif wanted == StockEffect.DEDUCT.value and not in_stock:
+            shipped += int(quantity)
+        units[sku] = (open_units, shipped)
+    return units
 
 
 def _link_row(
     shop_id: str, merchant_id: str, sku: Any, state: LinkState, source: LinkSource, item_id: str | None,
-    now: datetime, seeded: bool = False,
+    now: datetime, stock_read_at: datetime | None = None,
 ) -> dict[str, Any]:  # fmt: skip
+    """A link row written at `now`. `stock_read_at`: the link seeds its item from TikTok's stock read then; its
+    stock counts at that instant, and so does the link (`ledger.order_timing`): a sale since then is in neither
+    the stock read nor the orders seen, and is the pool's to count."""
+    linked_at = (stock_read_at or now) if state is LinkState.LINKED else None
     return {
         "sku_id": sku.id, "shop_id": shop_id, "merchant_id": merchant_id, "inventory_item_id": item_id,
         "tiktok_product_id": sku.tiktok_product_id, "tiktok_sku_id": sku.tiktok_sku_id,
         "seller_sku": trimmed(sku.seller_sku), "state": state.value, "source": source.value, "updated_at": now,
-        "stock_counted_at": now if seeded else None, "linked_at": now if state is LinkState.LINKED else None,
+        "stock_counted_at": stock_read_at, "linked_at": linked_at,
     }  # fmt: skip
 
 
