@@ -121,6 +121,9 @@ class FakeShopRepository:
             return None
         return copy.deepcopy(shop)
 
+    async def hold(self, shop_id: str) -> bool:
+        return shop_id in self._s.store.shops
+
     async def get_by_tiktok_shop_id(self, tiktok_shop_id: str) -> Shop | None:
         found = [s for s in self._s.store.shops.values() if s.tiktok_shop_id == tiktok_shop_id]
         return copy.deepcopy(found[0]) if found else None

@@ -20,6 +20,7 @@ from domain.services.shops import delete_shop
 from domain.shops import Region, ShopStatus
 from domain.sync import SyncKind, SyncTask
 from tests.fakes import FakeClock, FakeEventPublisher
+from tests.fixtures.waiting import DEADLINE_SECONDS
 from tests.integration.db_samples import (
     NOW,
     add_shop,
@@ -274,3 +275,49 @@ async def test_deleting_a_shop_through_the_service_cancels_its_tasks_and_signals
     # then the queued task was cancelled and the running one asked to stop, each signalled once the rows are gone
     assert sorted(seen) == sorted([(queued.id, "CANCELLED", True, True), (running.id, "RUNNING", True, True)])
     assert set((await row_counts(database, shop.id)).values()) == {0}
+
+
+async def test_a_batch_holding_its_shop_lets_the_shop_be_renamed_and_makes_its_delete_wait(
+    postgres_url: str, cipher: TokenCipher
+) -> None:
+    # given an import's batch of a shop, its transaction open, holding the shop (`hold`)
+    database = Database(postgres_url)
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop())
+
+    async def rename() -> None:
+        async with uows() as uow:
+            loaded = await uow.shops.get(shop.id)
+            assert loaded is not None
+            loaded.rename("Renamed")
+            await uow.shops.update(loaded)
+            await uow.commit()
+
+    async def delete_it() -> None:
+        async with uows() as uow:
+            assert await uow.shops.get(shop.id, for_delete=True) is not None
+            assert await uow.shops.delete(shop.id)
+            await uow.commit()
+
+    try:
+        async with uows() as batch:
+            assert await batch.shops.hold(shop.id)
+            # when the merchant renames the shop meanwhile
+            renaming = asyncio.create_task(rename())
+            waiting = asyncio.create_task(until_a_writer_waits_on_a_lock(database))
+            done, _ = await asyncio.wait({renaming, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            # then the rename commits without waiting for the batch (it waited for the batch's whole transaction:
+            # up to 1.4 s during a large import, bench 9)
+            assert renaming in done, "the rename waited for the batch's lock"
+            waiting.cancel()
+            await renaming
+            # and a delete of the shop does wait for the batch, which then finds its rows as it left them
+            deleting = asyncio.create_task(delete_it())
+            await until_a_writer_waits_on_a_lock(database)
+            assert not deleting.done()
+            await batch.commit()
+        await asyncio.wait_for(deleting, DEADLINE_SECONDS)
+        async with uows() as uow:
+            assert not await uow.shops.hold(shop.id)  # and once it is gone, a batch finds no shop to hold
+    finally:
+        await database.dispose()

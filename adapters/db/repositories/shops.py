@@ -57,6 +57,12 @@ class SqlShopRepository:
         row = (await self._session.execute(query)).first()
         return None if row is None else self._from_row(row)
 
+    async def hold(self, shop_id: str) -> bool:
+        """`FOR KEY SHARE` (SQLAlchemy's `read=True, key_share=True`): a delete (`FOR UPDATE`) waits for this
+        transaction, an UPDATE of the shop's other columns (`FOR NO KEY UPDATE`) does not."""
+        query = select(shops.c.id).where(shops.c.id == shop_id).with_for_update(read=True, key_share=True)
+        return (await self._session.execute(query)).first() is not None
+
     async def get_by_tiktok_shop_id(self, tiktok_shop_id: str) -> Shop | None:
         query = select(shops).where(shops.c.tiktok_shop_id == tiktok_shop_id).with_for_update(key_share=True)
         row = (await self._session.execute(query)).first()
