@@ -135,10 +135,12 @@ async def test_the_units_ingested_since_a_push_are_the_reserved_or_deducted_ones
     # when, after a push at NOW, o2 ships (its reserved line is deducted) and o3 comes in already shipped
     world.clock.advance(timedelta(minutes=1))
     await world.orders(shop, order("o2", "IN_TRANSIT", "s1"), order("o3", "IN_TRANSIT", "s1", "s1"))
-    # then both count as ingested since the push: shipped sales are as seen as open ones (o1's were written before)
+    # then o3's two units count as ingested since the push: a sale first seen shipped is as seen as an open one;
+    # o2's do not: its unit left TikTok's available when it was reserved, before the push, and its shipment keeps
+    # that time (`took_units_now`; counted again, it hid an unseen sale from the fence: an oversell)
     async with world.uows() as uow:
         shipped = await uow.inventory_push.ingested_since(shop.id, {"s1": NOW})
-    assert shipped == {"s1": 3}
+    assert shipped == {"s1": 2}
 
 
 async def test_an_outbox_row_is_claimed_by_one_holder_of_its_shop_until_pushed_or_its_lease_lapses(
