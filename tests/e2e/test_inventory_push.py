@@ -160,10 +160,9 @@ ADJUST = """mutation($input: InventoryAdjustInput!) { inventoryAdjust(input: $in
   userErrors { code message } } }"""
 
 
-def test_a_paid_order_does_not_hide_an_unseen_sale_from_the_fence(app_factory: Callable[..., ShopbridgeServer]) -> None:
-    # given a shop's SKU counted at 10 units and pushed, and a buyer's UNPAID order of 1 unit, reserved by webhook,
-    # then pushed past (an adjustment of +1: TikTok shows 10 again, after the reservation)
-    app = app_factory(webhooks=True, products=12, orders=0)
+def _a_sku_counted_at_10_and_pushed(app: ShopbridgeServer) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """A shop connected with webhooks, one of its sellable SKUs' items counted at 10 and pushed: (the shop, the
+    item, the TikTok SKU id)."""
     shop = app.connect_shop("m1", "us-local", "US", "Maple")
     app.wait_for_idle_sync()
     app.wait_for_webhook_registration(shop)
@@ -178,6 +177,15 @@ def test_a_paid_order_does_not_hide_an_unseen_sale_from_the_fence(app_factory: C
     sku = next(ln["sku"]["tiktokSkuId"] for ln in item["links"] if ln["sku"]["tiktokSkuId"] in sellable)
     set_on_hand(app, item["id"], 10)
     wait_until(lambda: stock_of(app, tiktok_id, sku) == 10, what="the first push")
+    return shop, item, sku
+
+
+def test_a_paid_order_does_not_hide_an_unseen_sale_from_the_fence(app_factory: Callable[..., ShopbridgeServer]) -> None:
+    # given a shop's SKU counted at 10 units and pushed, and a buyer's UNPAID order of 1 unit, reserved by webhook,
+    # then pushed past (an adjustment of +1: TikTok shows 10 again, after the reservation)
+    app = app_factory(webhooks=True, products=12, orders=0)
+    shop, item, sku = _a_sku_counted_at_10_and_pushed(app)
+    tiktok_id = shop["tiktokShopId"]
     app.sandbox.control("POST", "/clock", {"advance_seconds": 60})  # (an order well after the import's stock count)
     order = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": sku, "quantity": 1, "status": "UNPAID"})
     wait_until(lambda: pooled_items(app, item["sku"])[0]["reserved"] == 1, what="the order's reservation")
@@ -214,20 +222,8 @@ def test_a_manual_relink_does_not_hide_an_unseen_sale_from_the_fence(
 ) -> None:
     # given a shop's SKU counted at 10 units, an open order of 1 unit reserved by webhook, and 9 pushed
     app = app_factory(webhooks=True, products=12, orders=0)
-    shop = app.connect_shop("m1", "us-local", "US", "Maple")
-    app.wait_for_idle_sync()
-    app.wait_for_webhook_registration(shop)
+    shop, item, sku = _a_sku_counted_at_10_and_pushed(app)
     tiktok_id = shop["tiktokShopId"]
-    sellable = {
-        sku["id"]
-        for product in app.sandbox.control("GET", f"/shops/{tiktok_id}/products")["products"]
-        if product["status"] == "ACTIVATE" and not product.get("product_types")
-        for sku in product["skus"]
-    }
-    item = next(i for i in pooled_items(app, "SB-") if any(ln["sku"]["tiktokSkuId"] in sellable for ln in i["links"]))
-    sku = next(ln["sku"]["tiktokSkuId"] for ln in item["links"] if ln["sku"]["tiktokSkuId"] in sellable)
-    set_on_hand(app, item["id"], 10)
-    wait_until(lambda: stock_of(app, tiktok_id, sku) == 10, what="the first push")
     app.sandbox.control("POST", "/clock", {"advance_seconds": 60})  # (an order well after the import's stock count)
     app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": sku, "quantity": 1})
     wait_until(lambda: pooled_items(app, item["sku"])[0]["reserved"] == 1, what="the order's reservation")
