@@ -20,7 +20,7 @@ from sandbox.config import SandboxConfig
 from tests.e2e.test_webhooks import envelope, push
 from tests.fixtures.app import MutableClock, ShopbridgeServer, build_settings, free_port
 from tests.fixtures.sandbox import start_sandbox
-from tests.fixtures.servers import PostgresServer, RedisServer, start_postgres_server, start_redis_server
+from tests.fixtures.servers import PostgresServer, start_postgres_server
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -220,15 +220,6 @@ def test_an_api_stays_ready_and_serves_once_a_later_release_migrated_its_databas
     finally:
         app.stop()
         sandbox.stop()  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = start_redis_server()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @POSTGRES_ONLY

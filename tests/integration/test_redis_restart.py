@@ -5,7 +5,6 @@ as long as the pools kept such connections (seen half an hour after a restart)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -15,18 +14,8 @@ from adapters.events import RedisEventBus
 from adapters.readiness import Readiness, ReadinessProbe
 from adapters.tiktok.shared_ratelimit import RedisRateLimiter, limiter_redis
 from domain.sync import SyncKind, SyncTask, SyncTrigger
-from tests.fixtures.redis_server import RedisServer, start_redis_server
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = start_redis_server()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_after_a_restart_the_next_booking_and_signal_go_through_redis(own_redis, caplog) -> None:
