@@ -70,17 +70,42 @@ class LinkedSku:
     warehouse_ids: tuple[str, ...]
     pushed_quantity: int | None = None  # what TikTok last accepted for this SKU, and when its target was read
     pushed_at: datetime | None = None
+    held_quantity: int = 0  # units that push held back (`unseen_sales`), and since when some have been held
+    held_since: datetime | None = None
 
 
-def unseen_sales(pushed_quantity: int | None, tiktok_available: int | None, ingested_since_push: int) -> int:
-    """The committed fence (live-sync.md sec. 1.3 / 7.3): units TikTok sold on this shop since the last push that
-    the pool has not ingested yet. TikTok's available fell from what we pushed by the units its buyers took;
-    those the ledger already applied since are in the pool's available. The rest would be put back on sale by an
-    absolute set computed without them, so the push holds them back. 0 without a previous push or a reading; a
-    Seller Center edit upwards counts 0 (reconcile's business), downwards holds units back until the next push."""
+def unseen_sales(
+    pushed_quantity: int | None, tiktok_available: int | None, ingested_since_push: int, held_at_push: int = 0
+) -> int:
+    """The committed fence (live-sync.md sec. 1.3 / 7.3): units TikTok sold on this shop that the pool has not
+    ingested yet. Since the last push, TikTok's available fell from what we pushed by the units its buyers took;
+    `held_at_push` more were sold before it and held back by it (`carried_hold`). Those the ledger applied since
+    that push are in the pool's available. The rest would be put back on sale by an absolute set computed without
+    them, so the push holds them back, and the next push counts them again until the ledger has them: held back
+    for one push only, a unit sold unseen went back on sale at the second. 0 without a previous push or a reading;
+    a Seller Center edit upwards lowers the estimate (reconcile's business), downwards holds units back as a sale
+    would, for at most `carried_hold`'s horizon."""
     if pushed_quantity is None or tiktok_available is None:
         return 0
-    return max(0, pushed_quantity - tiktok_available - ingested_since_push)
+    return max(0, pushed_quantity + held_at_push - tiktok_available - ingested_since_push)
+
+
+def carried_hold(link: LinkedSku, now: datetime, horizon: timedelta) -> int:
+    """The units `link`'s last push held back that this push counts again: all of them, unless some have been held
+    without a break for longer than `horizon` (then 0). A sale the webhooks lost reaches the ledger by the next
+    order poll; units still unseen beyond that were no sale (a stock lowered in Seller Center, reconcile's
+    business) and are no longer held back. Only the sales since the last push are then held back."""
+    if link.held_quantity <= 0 or link.held_since is None or now - link.held_since > horizon:
+        return 0
+    return link.held_quantity
+
+
+def hold_started(link: LinkedSku, held: int, carried: int, now: datetime) -> datetime | None:
+    """When the units held back now (`held`) started to be held without a break: None if none, the link's
+    `held_since` if this push carried its hold (`carried` > 0), else `now`."""
+    if held <= 0:
+        return None
+    return link.held_since if carried > 0 and link.held_since is not None else now
 
 
 def warehouse_plan(target: int, warehouse_ids: Sequence[str], default_warehouse_id: str | None) -> list[WarehouseStock]:
@@ -170,6 +195,7 @@ class ProductPushOutcome:
     retry: bool = False  # push the product again after a backoff
     error: str | None = None  # the row's last_error
     computed_at: datetime | None = None  # when the targets were read: the links' pushed_at
+    held: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)  # sku_id -> (units held, since)
 
     @property
     def excluded(self) -> dict[str, SkuPushError]:

@@ -41,6 +41,8 @@ class FakeLink:
     bundle: bool = False
     pushed_quantity: int | None = None
     pushed_at: datetime | None = None
+    held_quantity: int = 0
+    held_since: datetime | None = None
     push_error_code: str | None = None
     push_error_message: str | None = None
     observed_quantity: int | None = None
@@ -51,7 +53,8 @@ class FakeLink:
     def as_linked(self) -> LinkedSku:
         return LinkedSku(
             self.sku_id, self.tiktok_sku_id, self.tiktok_product_id, self.inventory_item_id, self.available,
-            tuple(sorted(self.warehouse_ids)), self.pushed_quantity, self.pushed_at,
+            tuple(sorted(self.warehouse_ids)), self.pushed_quantity, self.pushed_at, self.held_quantity,
+            self.held_since,
         )  # fmt: skip
 
 
@@ -197,6 +200,7 @@ class FakeInventoryPushRepository:
             for sku_id, quantity in outcome.pushed.items():
                 if (link := self._push.links.get((shop_id, sku_id))) is not None:
                     link.pushed_quantity, link.pushed_at = quantity, pushed_at
+                    link.held_quantity, link.held_since = outcome.held.get(sku_id, (0, None))
                     link.push_error_code = link.push_error_message = None
                     link.updated_at = now
             for sku_id, error in outcome.failed.items():

@@ -60,6 +60,7 @@ class LinkRead:
     pushed_at: datetime | None
     push_error_code: str | None
     product_created_at: datetime
+    held_back_quantity: int = 0  # units the last push held back (the fence); 0 without a link row
 
     @property
     def cursor(self) -> str:
@@ -130,6 +131,7 @@ def _link_query() -> Any:
             sku_links.c.pushed_quantity,
             sku_links.c.pushed_at,
             sku_links.c.push_error_code,
+            sku_links.c.held_quantity,
         )
         .select_from(skus)
         .join(products, products.c.id == skus.c.product_id)
@@ -143,7 +145,7 @@ def _link_read(row: Any) -> LinkRead:
     sku = SkuRead(row.id, row.product_id, row.tiktok_sku_id, row.seller_sku, price, row.quantity)
     return LinkRead(
         sku, row.shop_id, row.inventory_item_id, row.state or "UNLINKED", row.source or "AUTO", row.pushed_quantity,
-        row.pushed_at, row.push_error_code, row.product_created_at,
+        row.pushed_at, row.push_error_code, row.product_created_at, row.held_quantity or 0,
     )  # fmt: skip
 
 

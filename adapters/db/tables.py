@@ -375,6 +375,10 @@ sku_links = Table(
     Column("source", String(8), nullable=False),  # AUTO or MANUAL (a manual decision survives later imports)
     Column("pushed_quantity", Integer),  # the last quantity TikTok accepted
     Column("pushed_at", UTCDateTime),
+    # The units the last push held back as sold at TikTok but not yet ingested (the fence, migration 0010), and since
+    # when some have been held without a break (null: none): the next push counts them again until the ledger has.
+    Column("held_quantity", Integer, nullable=False, server_default=text("0")),
+    Column("held_since", UTCDateTime),
     Column("push_error_code", String(32)),  # TikTok's per-SKU code of the last failed push; null once one succeeds
     Column("push_error_message", Text),
     Column("observed_quantity", Integer),  # TikTok's available at the last reconcile (Inventory Search)

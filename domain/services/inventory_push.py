@@ -28,6 +28,8 @@ from domain.inventory_push import (
     ProductPushOutcome,
     PushAction,
     SkuPushError,
+    carried_hold,
+    hold_started,
     push_action,
     push_backoff,
     unseen_sales,
@@ -92,6 +94,9 @@ class PushDeps:
     # targets, with no search of their own (`_finish_unchanged`).
     fence: bool = False
     fence_batch: int = MAX_SEARCH_SKU_IDS
+    # How long the fence keeps holding back units sold at TikTok that the ledger has not ingested (`carried_hold`):
+    # by then an order poll has brought in a sale its webhook lost. Default: two polls of 300 s and their 30 s settle.
+    hold_horizon: timedelta = timedelta(seconds=630)
     # shop id -> (monotonic expiry, default sales warehouse id): Get Warehouses at most every 10 min per shop.
     default_warehouses: dict[str, tuple[float, str | None]] = field(default_factory=dict)
 
@@ -219,7 +224,7 @@ async def _finish_unchanged(
     async with deps.uow_factory() as uow:
         links = await uow.inventory_push.linked_skus_of(shop.id, [claim.tiktok_product_id for claim in claims])
     every = [link for found in links.values() for link in found]
-    held, shown = await _unseen(deps, api, shop, every) if every else ({}, {})
+    held, shown = await _unseen(deps, api, shop, every, computed_at) if every else ({}, {})
     unchanged: list[tuple[OutboxClaim, ProductPushOutcome]] = []
     to_write: list[OutboxClaim] = []
     for claim in claims:
@@ -228,7 +233,7 @@ async def _finish_unchanged(
             to_write.append(claim)
         else:
             targets = {link.sku_id: policy.target(link.available) for link in found}
-            unchanged.append((claim, ProductPushOutcome(pushed=targets, computed_at=computed_at)))
+            unchanged.append((claim, ProductPushOutcome(pushed=targets, computed_at=computed_at, held=held)))
     for start in range(0, len(unchanged), CLAIMS_PER_TRANSACTION):
         finished = unchanged[start : start + CLAIMS_PER_TRANSACTION]
         now = deps.clock.now()
@@ -258,14 +263,15 @@ async def _push_product(
     outcome, calls = ProductPushOutcome(computed_at=deps.clock.now()), 0
     async with deps.uow_factory() as uow:
         links = await uow.inventory_push.linked_skus(shop.id, claim.tiktok_product_id)
-    held: dict[str, int] = {}
+    held: dict[str, tuple[int, datetime | None]] = {}
     try:
         if links:
             to_send = list(links)
             if deps.fence:
                 if read_error is not None:
                     raise read_error
-                held, shown = await _unseen(deps, api, shop, links)
+                held, shown = await _unseen(deps, api, shop, links, outcome.computed_at or deps.clock.now())
+                outcome.held = held
                 links = _holding(links, held)
                 to_send = _to_send(links, shown, policy)
             failures: dict[str, SkuPushError] = {}
@@ -330,11 +336,12 @@ async def read_available(api: InventoryApi, tiktok_sku_ids: Sequence[str]) -> tu
 
 
 async def _unseen(
-    deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence[LinkedSku]
-) -> tuple[dict[str, int], dict[str, int]]:
+    deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence[LinkedSku], now: datetime
+) -> tuple[dict[str, tuple[int, datetime | None]], dict[str, int]]:
     """TikTok's available of the links' SKUs now (`read_available`: one Inventory Search per 600 SKUs, so one for
-    a product), and per Shopbridge SKU id the units to hold back (`unseen_sales`: against what was last pushed, less
-    what the ledger applied since). (held, shown), both keyed by Shopbridge SKU id."""
+    a product), and per Shopbridge SKU id the units to hold back (`unseen_sales`: against what was last pushed and
+    held back then, within `deps.hold_horizon`, less what the ledger applied since) with since when some have been
+    held (`hold_started`). (held, shown), both keyed by Shopbridge SKU id; `now`: when the targets were read."""
     tiktok, _ = await read_available(api, [link.tiktok_sku_id for link in links])
     # A push records pushed_quantity and pushed_at together (`record_link_results`): one of them tells both.
     since = {link.tiktok_sku_id: link.pushed_at for link in links if link.pushed_at is not None}
@@ -342,17 +349,20 @@ async def _unseen(
     if since:
         async with deps.uow_factory() as uow:
             ingested = await uow.inventory_push.ingested_since(shop.id, since)  # a count for every SKU asked
-    held = {
-        link.sku_id: unseen_sales(link.pushed_quantity, tiktok.get(link.tiktok_sku_id), ingested[link.tiktok_sku_id])
-        for link in links
-        if link.tiktok_sku_id in since
-    }
+    held: dict[str, tuple[int, datetime | None]] = {}
+    for link in links:
+        if link.tiktok_sku_id in since:
+            carried = carried_hold(link, now, deps.hold_horizon)
+            units = unseen_sales(
+                link.pushed_quantity, tiktok.get(link.tiktok_sku_id), ingested[link.tiktok_sku_id], carried
+            )
+            held[link.sku_id] = (units, hold_started(link, units, carried, now))
     shown = {link.sku_id: tiktok[link.tiktok_sku_id] for link in links if link.tiktok_sku_id in tiktok}
     return held, shown  # 0 held (the most common) subtracts nothing
 
 
-def _holding(links: Sequence[LinkedSku], held: dict[str, int]) -> list[LinkedSku]:
-    return [replace(link, available=link.available - held.get(link.sku_id, 0)) for link in links]
+def _holding(links: Sequence[LinkedSku], held: dict[str, tuple[int, datetime | None]]) -> list[LinkedSku]:
+    return [replace(link, available=link.available - held.get(link.sku_id, (0, None))[0]) for link in links]
 
 
 async def _release(

@@ -25,7 +25,15 @@ def _signature(node: InventoryItemNode, links: list[SkuLink]) -> tuple[object, .
     removed moves no counter when the SKU has no open order (nor does a shop's deletion that takes its links
     away, nor a push), so the version alone would leave the subscriber with links that no longer hold."""
     link_states = frozenset(
-        (link.sku.id, link.state, link.source, link.pushed_quantity, link.pushed_at, link.push_error_code)
+        (
+            link.sku.id,
+            link.state,
+            link.source,
+            link.pushed_quantity,
+            link.pushed_at,
+            link.held_back_quantity,
+            link.push_error_code,
+        )
         for link in links
     )
     return (node.on_hand, node.reserved, node.safety_stock, node.version, link_states)

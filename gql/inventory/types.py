@@ -50,6 +50,11 @@ class SkuLink:
     sku: t.Sku
     pushed_quantity: int | None = strawberry.field(description="The last quantity TikTok accepted (units).")
     pushed_at: datetime | None = strawberry.field(description="When TikTok accepted it (UTC).")
+    held_back_quantity: int = strawberry.field(
+        description="Units the last push held back from the pool's available (units; 0 for none): sold at TikTok "
+        "on this SKU but not yet in the pool (a lost webhook, an order not yet polled), or stock lowered in Seller "
+        "Center. Held back until the sale reaches the pool, at most two order polls (live-sync.md §7.3, the fence)."
+    )
     push_error_code: str | None = strawberry.field(
         description="TikTok's per-SKU code of the last failed push (Update Inventory `data.errors`, tiktok-api.md "
         "§9); null once a push succeeds."
@@ -121,6 +126,7 @@ def sku_link(read: LinkRead) -> SkuLink:
         sku=mappers.sku(read.sku),
         pushed_quantity=read.pushed_quantity,
         pushed_at=read.pushed_at,
+        held_back_quantity=read.held_back_quantity,
         push_error_code=read.push_error_code,
         shop_internal_id=read.shop_id,
         item_internal_id=read.inventory_item_id if read.state == LinkState.LINKED else None,

@@ -4,12 +4,13 @@ checked are the ones running (not values built once when the tests were collecte
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from domain.errors import DomainError, ErrorCode
-from domain.inventory_push import InventoryPolicy, unseen_sales
+from domain.inventory_push import InventoryPolicy, LinkedSku, carried_hold, hold_started, unseen_sales
 
 
 def test_the_limits_themselves_are_accepted() -> None:
@@ -70,3 +71,50 @@ def test_the_committed_fence_holds_back_sales_the_pool_has_not_seen(
     pushed: int | None, tiktok_available: int | None, ingested: int, held_back: int
 ) -> None:
     assert unseen_sales(pushed, tiktok_available, ingested) == held_back
+
+
+@pytest.mark.parametrize(
+    ("pushed", "held_at_push", "tiktok_available", "ingested", "held_back"),
+    [
+        (9, 1, 9, 0, 1),  # the unit held back at the last push is still unseen: held back again
+        (9, 1, 8, 0, 2),  # and one more sold since
+        (9, 1, 9, 1, 0),  # the ledger applied it since
+        (9, 1, 8, 1, 1),
+        (9, 3, 9, 5, 0),  # never negative
+    ],
+)
+def test_units_held_back_at_the_last_push_count_until_the_ledger_applies_them(
+    pushed: int, held_at_push: int, tiktok_available: int, ingested: int, held_back: int
+) -> None:
+    assert unseen_sales(pushed, tiktok_available, ingested, held_at_push) == held_back
+
+
+AT = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+HORIZON = timedelta(seconds=630)
+
+
+def held_link(units: int, since: datetime | None) -> LinkedSku:
+    return LinkedSku("s", "t", "p", "i", 10, (), 9, AT, units, since)
+
+
+@pytest.mark.parametrize(
+    ("units", "since", "carried"),
+    [
+        (0, None, 0),
+        (2, AT, 2),
+        (2, AT - HORIZON, 2),  # held exactly the horizon: still carried
+        (2, AT - HORIZON - timedelta(seconds=1), 0),  # beyond it: no sale (a Seller Center edit), let go
+        (2, None, 0),  # no start recorded: nothing to carry
+    ],
+    ids=["none", "fresh", "at-horizon", "past-horizon", "no-start"],
+)
+def test_a_hold_is_carried_within_its_horizon(units: int, since: datetime | None, carried: int) -> None:
+    assert carried_hold(held_link(units, since), AT, HORIZON) == carried
+
+
+def test_a_hold_keeps_its_start_while_carried_and_starts_again_otherwise() -> None:
+    earlier, now = AT - timedelta(minutes=3), AT
+    assert hold_started(held_link(1, earlier), 2, 1, now) == earlier  # carried: the hold goes on
+    assert hold_started(held_link(1, earlier), 2, 0, now) == now  # not carried (past the horizon): a new hold
+    assert hold_started(held_link(0, None), 1, 0, now) == now
+    assert hold_started(held_link(1, earlier), 0, 1, now) is None  # nothing held any more

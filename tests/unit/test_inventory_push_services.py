@@ -281,6 +281,47 @@ async def test_the_fence_holds_back_sales_tiktok_made_that_the_pool_has_not_inge
     assert (link.pushed_quantity, world.metrics.sent) == (15, ["noop"])
 
 
+async def test_a_unit_held_back_stays_held_back_until_the_ledger_applies_it(world: World) -> None:
+    # given a SKU pushed at 10; TikTok sold 1 unit whose webhook was lost (TikTok shows 9, the pool still 10)
+    world.deps.fence = True
+    link = world.link("a", "p1", 10)
+    link.pushed_quantity, link.pushed_at = 10, NOW - timedelta(minutes=5)
+    world.api.available["t-a"] = 9
+    world.dirty("p1")
+    await world.push()
+    assert (link.pushed_quantity, link.held_quantity, link.held_since) == (9, 1, NOW)
+    # when the pool changes again before the sale is ingested (another shop's stock count, say), and it is pushed
+    world.clock.current = NOW + timedelta(seconds=10)
+    world.dirty("p1", version=2)
+    await world.push()
+    # then the unit is still held back: 9, not 10 (held back for one push only, it went back on sale here)
+    assert world.api.updates == [] and (link.pushed_quantity, link.held_quantity, link.held_since) == (9, 1, NOW)
+    # when the ledger applies the sale, the hold ends
+    link.available = 9
+    world.store.push.ingested = [(world.shop.id, "t-a", 1, NOW + timedelta(seconds=20))]
+    world.clock.current = NOW + timedelta(seconds=30)
+    world.dirty("p1", version=3)
+    await world.push()
+    assert world.api.updates == [] and (link.pushed_quantity, link.held_quantity, link.held_since) == (9, 0, None)
+
+
+async def test_a_hold_the_ledger_never_explains_ends_after_its_horizon(world: World) -> None:
+    # given a SKU pushed at 10 and lowered to 9 in Seller Center: the fence holds 1 unit back, as for a sale
+    world.deps.fence = True
+    link = world.link("a", "p1", 10)
+    link.pushed_quantity, link.pushed_at = 10, NOW - timedelta(minutes=5)
+    world.api.available["t-a"] = 9
+    world.dirty("p1")
+    await world.push()
+    assert (link.pushed_quantity, link.held_quantity) == (9, 1)
+    # when no sale reaches the ledger within the horizon (two polls), the next push lets the unit go
+    world.clock.current = NOW + world.deps.hold_horizon + timedelta(seconds=1)
+    world.dirty("p1", version=2)
+    await world.push()
+    assert world.sent() == [("p1", [("t-a", [("", 10)])])]
+    assert (link.pushed_quantity, link.held_quantity, link.held_since) == (10, 0, None)
+
+
 async def test_the_fence_writes_what_differs(world: World) -> None:
     world.deps.fence = True
     link = world.link("a", "p1", 12)

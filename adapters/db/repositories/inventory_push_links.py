@@ -74,6 +74,8 @@ class LinkPushState:
                 _links.inventory_item_id,
                 _links.pushed_quantity,
                 _links.pushed_at,
+                _links.held_quantity,
+                _links.held_since,
                 (items.on_hand - items.reserved - items.safety_stock).label("available"),
                 warehouse_stocks.c.warehouse_id,
             )
@@ -96,6 +98,8 @@ class LinkPushState:
                     warehouses,
                     row.pushed_quantity,
                     row.pushed_at,
+                    row.held_quantity,
+                    row.held_since,
                 )
             else:
                 found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
@@ -117,12 +121,13 @@ class LinkPushState:
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
         pushed_at = outcome.computed_at or now
         for sku_id, quantity in outcome.pushed.items():
+            held, held_since = outcome.held.get(sku_id, (0, None))
             await self._session.execute(
                 update(sku_links)
                 .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
                 .values(
-                    pushed_quantity=quantity, pushed_at=pushed_at, push_error_code=None, push_error_message=None,
-                    updated_at=now,
+                    pushed_quantity=quantity, pushed_at=pushed_at, held_quantity=held, held_since=held_since,
+                    push_error_code=None, push_error_message=None, updated_at=now,
                 )
             )  # fmt: skip
         for sku_id, error in outcome.failed.items():
