@@ -199,7 +199,10 @@ class Sku:
     tiktok_sku_id: str
     seller_sku: str | None
     price: Money
-    quantity: int = strawberry.field(description="Available stock, summed over warehouses.")
+    quantity: int = strawberry.field(
+        description="TikTok's available stock of the SKU, summed over warehouses (units), as of the last read of its "
+        "product (import, poll or product webhook). What the inventory pool pushed since is `link.pushedQuantity`."
+    )
     internal_id: strawberry.Private[str] = ""
 
     @strawberry.field(description="The SKU's place in the shared inventory pool (UNLINKED until decided).")
