@@ -370,9 +370,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
             f"({min_backoff_ms})"
         )
     reserved = _int(env, "SHOPBRIDGE_WORKER_RESERVED_THREADS", 1, 0)
-    webhook_max_bytes = _int(env, "SHOPBRIDGE_WEBHOOK_MAX_BYTES", 256 * 1024)
-    if webhook_max_bytes < 1024:
-        raise ConfigError(f"SHOPBRIDGE_WEBHOOK_MAX_BYTES must be at least 1024, got {webhook_max_bytes}")
+    webhook_max_bytes = _int(env, "SHOPBRIDGE_WEBHOOK_MAX_BYTES", 256 * 1024, 1024)
     webhook_retention = _int(env, "SHOPBRIDGE_WEBHOOK_RETENTION", 7 * 24 * 3600)
     if not WEBHOOK_RETENTION_MIN_SECONDS <= webhook_retention <= WEBHOOK_RETENTION_MAX_SECONDS:
         raise ConfigError(
