@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError
-from domain.text import has_control_characters, is_blank
+from domain.text import first_control_character, is_blank
 
 EXPIRING_SOON_WINDOW = timedelta(days=7)
 NAME_MAX_LENGTH = 64
@@ -66,8 +66,12 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
         raise ValidationError(
             ErrorCode.INVALID_NAME, f"The shop name must be at most {NAME_MAX_LENGTH} characters.", field_path
         )
-    if has_control_characters(name):
-        raise ValidationError(ErrorCode.INVALID_NAME, "The shop name must not contain control characters.", field_path)
+    if (control := first_control_character(name)) is not None:
+        raise ValidationError(
+            ErrorCode.INVALID_NAME,
+            f"The shop name must not contain control characters or text-direction overrides (found {control}).",
+            field_path,
+        )
     return name
 
 

@@ -56,7 +56,27 @@ def _ignorable(ch: str) -> bool:
 def has_control_characters(text: str, *, line_breaks: bool = False) -> bool:
     """True when `text` holds a control character (see the module); `line_breaks=True` allows LF, CR and tab
     (a multi-line note)."""
+    return first_control_character(text, line_breaks=line_breaks) is not None
+
+
+def first_control_character(text: str, *, line_breaks: bool = False) -> str | None:
+    """The first control character of `text` (see the module) as `describe` names it, or None; `line_breaks=True`
+    allows LF, CR and tab."""
     allowed = "\n\r\t" if line_breaks else ""
-    return any(
-        (unicodedata.category(ch) in _FORBIDDEN_CATEGORIES and ch not in allowed) or ch in _BIDI_CONTROLS for ch in text
-    )
+    for ch in text:
+        if (unicodedata.category(ch) in _FORBIDDEN_CATEGORIES and ch not in allowed) or ch in _BIDI_CONTROLS:
+            return describe(ch)
+    return None
+
+
+def first_invisible_character(text: str) -> str | None:
+    """The first invisible character of `text` but the plain space (`has_invisible_characters`), named by
+    `describe`, or None."""
+    return next((describe(ch) for ch in text if ch != " " and is_invisible(ch)), None)
+
+
+def describe(ch: str) -> str:
+    """`ch` as a user can look it up, whatever it renders as: its code point and Unicode name, e.g. `U+202E
+    RIGHT-TO-LEFT OVERRIDE`; a character without a name (controls, surrogates) by its code point alone."""
+    name = unicodedata.name(ch, "")
+    return f"U+{ord(ch):04X} {name}" if name else f"U+{ord(ch):04X}"

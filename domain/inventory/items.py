@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError
-from domain.text import has_control_characters, has_invisible_characters, is_blank
+from domain.text import first_control_character, first_invisible_character, is_blank
 
 MAX_SKU_LENGTH = 255
 MAX_UNITS = 1_000_000_000  # far above any shelf; keeps the counters inside a 32-bit integer column
@@ -87,13 +87,17 @@ def checked_sku(raw: str) -> str:
     sku = raw.strip()
     if is_blank(sku) or len(sku) > MAX_SKU_LENGTH:
         raise ValidationError(ErrorCode.INVALID_INPUT, f"a SKU has 1 to {MAX_SKU_LENGTH} characters", ("sku",))
-    if has_control_characters(sku):
-        raise ValidationError(ErrorCode.INVALID_INPUT, "a SKU must not contain control characters", ("sku",))
-    if has_invisible_characters(sku):
+    if (control := first_control_character(sku)) is not None:
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            f"a SKU must not contain control characters or text-direction overrides (found {control})",
+            ("sku",),
+        )
+    if (invisible := first_invisible_character(sku)) is not None:
         raise ValidationError(
             ErrorCode.INVALID_INPUT,
             "a SKU must not contain invisible characters (zero-width, no-break or blank characters): "
-            "it would look like another SKU",
+            f"it would look like another SKU (found {invisible})",
             ("sku",),
         )
     return sku
@@ -155,9 +159,12 @@ def adjust(item: InventoryItem, delta: int, reason: str) -> Edit:
         )
     if is_blank(reason) or len(reason) > MAX_REASON_LENGTH:
         raise ValidationError(ErrorCode.INVALID_INPUT, "a reason of 1 to 500 characters is required", ("reason",))
-    if has_control_characters(reason, line_breaks=True):
+    if (control := first_control_character(reason, line_breaks=True)) is not None:
         raise ValidationError(
-            ErrorCode.INVALID_INPUT, "a reason must not contain control characters but line breaks", ("reason",)
+            ErrorCode.INVALID_INPUT,
+            f"a reason must not contain control characters but line breaks, nor text-direction overrides "
+            f"(found {control})",
+            ("reason",),
         )
     if delta < 0 and item.on_hand + delta < 0:  # units received for an item sold beyond its count still add up
         raise ValidationError(

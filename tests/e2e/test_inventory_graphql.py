@@ -68,7 +68,7 @@ CREATE_SAYING_WHY = """mutation($input: InventoryItemCreateInput!) { inventoryIt
   inventoryItem { sku } userErrors { code field message } } }"""
 LOOK_ALIKE = (
     "a SKU must not contain invisible characters (zero-width, no-break or blank characters): "
-    "it would look like another SKU"
+    "it would look like another SKU (found {})"
 )
 
 
@@ -79,12 +79,17 @@ def test_a_sku_the_merchant_types_with_an_invisible_character_is_refused_but_tik
     create(app, "NEW-2", 1)
     # when the merchant creates one that shows as NEW-2 (or as NEW 2): a zero-width space, word joiner, BOM, Braille
     # blank or no-break space anywhere, at the end too (trimming removes whitespace, not these)
-    look_alikes = ["NEW-2\u200b", "\u2060NEW-2", "NEW-\ufeff2", "NEW-2\u2800", "NEW\u00a02", "NEW-2\ufe0f"]
-    for sku in look_alikes:
+    look_alikes = {
+        "NEW-2\u200b": "U+200B ZERO WIDTH SPACE", "\u2060NEW-2": "U+2060 WORD JOINER",
+        "NEW-\ufeff2": "U+FEFF ZERO WIDTH NO-BREAK SPACE", "NEW-2\u2800": "U+2800 BRAILLE PATTERN BLANK",
+        "NEW\u00a02": "U+00A0 NO-BREAK SPACE", "NEW-2\ufe0f": "U+FE0F VARIATION SELECTOR-16",
+    }  # fmt: skip
+    for sku, named in look_alikes.items():
         refused = app.graphql(CREATE_SAYING_WHY, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]
-        # then it is refused on the field, saying why, and no item is made
+        # then it is refused on the field, saying why and naming the character it cannot see, and no item is made
+        message = LOOK_ALIKE.format(named)
         assert refused == {
-            "inventoryItem": None, "userErrors": [{"code": "INVALID_INPUT", "field": ["sku"], "message": LOOK_ALIKE}]
+            "inventoryItem": None, "userErrors": [{"code": "INVALID_INPUT", "field": ["sku"], "message": message}]
         }, ascii(sku)  # fmt: skip
     assert create(app, "  NEW 3 ", 0)["sku"] == "NEW 3"  # a plain space inside is a space; surrounding ones trimmed
     assert app.graphql(SEARCH, {"q": "new", "oversold": None}, "m1")["inventoryItems"]["totalCount"] == 2

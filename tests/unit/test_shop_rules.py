@@ -242,18 +242,21 @@ class TestRegion:
         assert [r.tiktok_code for r in Region] == ["US", "GB", "MY", "SG"]
 
 
+CONTROL = "The shop name must not contain control characters or text-direction overrides (found {})."
+
+
 class TestShopNameRefusals:
     @pytest.mark.parametrize(
         ("raw", "message"),
         [
             ("  ", "The shop name must not be empty."),
             ("a" * 65, "The shop name must be at most 64 characters."),
-            ("bad\x07", "The shop name must not contain control characters."),
-            ("line\u2028break", "The shop name must not contain control characters."),  # line separator (Zl)
-            ("para\u2029break", "The shop name must not contain control characters."),  # paragraph separator (Zp)
-            ("half\ud800pair", "The shop name must not contain control characters."),  # lone surrogate (Cs)
-            ("\u202dLTR override", "The shop name must not contain control characters."),
-            ("isolate\u2069", "The shop name must not contain control characters."),
+            ("bad\x07", CONTROL.format("U+0007")),
+            ("line\u2028break", CONTROL.format("U+2028 LINE SEPARATOR")),  # line separator (Zl)
+            ("para\u2029break", CONTROL.format("U+2029 PARAGRAPH SEPARATOR")),  # paragraph separator (Zp)
+            ("half\ud800pair", CONTROL.format("U+D800")),  # lone surrogate (Cs)
+            ("\u202dLTR override", CONTROL.format("U+202D LEFT-TO-RIGHT OVERRIDE")),
+            ("isolate\u2069", CONTROL.format("U+2069 POP DIRECTIONAL ISOLATE")),
         ],
     )
     def test_each_refusal_says_why_on_the_field_given(self, raw: str, message: str) -> None:
