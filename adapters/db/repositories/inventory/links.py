@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
@@ -75,7 +75,7 @@ async def auto_link_products(
     twins: list[Any] = []
     if seller_skus:
         twin_query = of_products.where(
-            skus.c.shop_id == shop_id, among(func.trim(skus.c.seller_sku), seller_skus, dialect)
+            skus.c.shop_id == shop_id, among(_trimmed(skus.c.seller_sku, dialect), seller_skus, dialect)
         )
         twins = list((await session.execute(twin_query)).all())
     rows = {r.id: r for r in [*changed, *twins]}
@@ -370,3 +370,15 @@ async def link_manually(
     # The merchant's link: no TikTok stock seeded its item through it (`stock_counted_at`), whatever came before.
     await session.execute(update(sku_links).where(sku_links.c.sku_id == sku_id).values(stock_counted_at=None))
     return await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)
+
+
+# Every character `str.strip()` removes (`str.isspace`: the plain space, tabs, line breaks, U+00A0, U+3000, ...).
+_WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
+
+
+def _trimmed(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+    """`column` trimmed in SQL as `domain.inventory.links.trimmed` trims in Python: SQL's one-argument TRIM strips
+    the plain space only, and a twin ending in a no-break space or a tab was then not found from a later batch."""
+    if dialect == "postgresql":
+        return func.btrim(column, _WHITESPACE)
+    return func.trim(column, _WHITESPACE)
