@@ -24,6 +24,9 @@ _SQLITE_CODES = frozenset(
 )
 _SQLITE_PRIMARY = 0xFF
 _MAX_CHAIN = 8
+# OSErrors of files, not of a connection: a bug or a set-up fault of ours (a path that does not exist, a directory
+# we may not write), never the database server's state. SQLite's own file faults come as sqlite3 errors with codes.
+_FILE_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -44,8 +47,10 @@ def _chain(error: BaseException) -> list[BaseException]:
 def _is_outage(error: BaseException) -> bool:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    if isinstance(error, (PoolTimeout, OSError)):  # the pool's wait, or a socket's refusal, reset or timeout
+    if isinstance(error, PoolTimeout):  # the pool's wait
         return True
+    if isinstance(error, OSError):  # a socket's refusal, reset or timeout, raised by the driver as it is
+        return not isinstance(error, _FILE_ERRORS)
     sqlstate = getattr(error, "sqlstate", None)
     if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _SQLSTATES):
         return True

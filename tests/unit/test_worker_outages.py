@@ -47,8 +47,26 @@ def test_a_refusal_of_tiktok_is_no_outage(answer: str) -> None:
 
 @pytest.mark.parametrize(
     "error",
-    [KeyError("ge"), ValueError("bad stored data"), ValidationError("INVALID_INPUT", "no")],
-    ids=["key-error", "value-error", "domain-error"],
-)
+    [
+        KeyError("ge"), ValueError("bad stored data"), ValidationError("INVALID_INPUT", "no"),
+        # OSErrors of files, raised by code of ours: they were taken for the database down ("the database is
+        # unavailable (FileNotFoundError: ...)"), retried in a WARNING line without a traceback
+        FileNotFoundError(2, "No such file or directory", "/srv/shopbridge/missing.pem"),
+        PermissionError(13, "Permission denied", "/srv/shopbridge/data"),
+        IsADirectoryError(21, "Is a directory", "/srv/shopbridge"),
+    ],
+    ids=["key-error", "value-error", "domain-error", "file-not-found", "permission-denied", "is-a-directory"],
+)  # fmt: skip
 def test_anything_else_is_a_bug_that_keeps_its_traceback(error: Exception) -> None:
     assert outage_cause(error) is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)"), OSError("Multiple exceptions: ..."),
+     TimeoutError()],
+    ids=["refused", "multiple", "timeout"],
+)  # fmt: skip
+def test_a_connection_error_the_driver_raises_as_it_is_stays_a_database_outage(error: OSError) -> None:
+    # asyncpg raises the socket's own error when it cannot connect
+    assert (outage_cause(error) or "").startswith("the database is unavailable (")
