@@ -72,11 +72,6 @@ class LinkedSku:
     pushed_at: datetime | None = None
     held_quantity: int = 0  # units that push held back (`unseen_sales`), and since when some have been held
     held_since: datetime | None = None
-    # Read in the same statement as `available` (one snapshot): the units of the shop's order lines of this SKU the
-    # ledger applied since the last push (stamped after its `ingested_through`, else after `pushed_at`), and the
-    # newest stamp of those lines now, which this push records as its own `ingested_through`.
-    ingested: int = 0
-    ingested_through: datetime | None = None
 
 
 def unseen_sales(
@@ -201,7 +196,6 @@ class ProductPushOutcome:
     error: str | None = None  # the row's last_error
     computed_at: datetime | None = None  # when the targets were read: the links' pushed_at
     held: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)  # sku_id -> (units held, since)
-    ingested_through: dict[str, datetime | None] = field(default_factory=dict)  # sku_id -> the links' newest stamp read
 
     @property
     def excluded(self) -> dict[str, SkuPushError]:

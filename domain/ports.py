@@ -260,9 +260,7 @@ class InventoryPushRepository(Protocol):
         ...
 
     async def linked_skus(self, shop_id: str, tiktok_product_id: str) -> list[LinkedSku]:
-        """The product's LINKED SKUs with their items' current counters and their warehouses, and per link the units
-        of the shop's order lines of the SKU the ledger reserved or deducted since the link's last push and their
-        newest stamp (`LinkedSku.ingested`, `ingested_through`), read with the counters in one snapshot."""
+        """The product's LINKED SKUs with their items' current counters and their warehouses."""
         ...
 
     async def linked_skus_of(self, shop_id: str, tiktok_product_ids: Sequence[str]) -> dict[str, list[LinkedSku]]:
@@ -283,6 +281,11 @@ class InventoryPushRepository(Protocol):
         """Release the claim: `pushed` sets pushed_version to the claimed dirty_version (never lower) and resets
         attempts, else attempts + 1 and `next_attempt_at`. False when `holder` no longer held the row (its lease
         ran out and another worker took it): the row is then marked dirty again, so the newest value is sent last."""
+        ...
+
+    async def ingested_since(self, shop_id: str, since: Mapping[str, datetime]) -> dict[str, int]:
+        """Per TikTok SKU id: units of the shop's order lines the ledger reserved or deducted after the given time
+        (the sales Shopbridge has applied since that SKU's last push); every SKU of `since` is a key (0: none)."""
         ...
 
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:

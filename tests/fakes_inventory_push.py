@@ -43,7 +43,6 @@ class FakeLink:
     pushed_at: datetime | None = None
     held_quantity: int = 0
     held_since: datetime | None = None
-    ingested_through: datetime | None = None
     push_error_code: str | None = None
     push_error_message: str | None = None
     observed_quantity: int | None = None
@@ -55,18 +54,8 @@ class FakeLink:
         return LinkedSku(
             self.sku_id, self.tiktok_sku_id, self.tiktok_product_id, self.inventory_item_id, self.available,
             tuple(sorted(self.warehouse_ids)), self.pushed_quantity, self.pushed_at, self.held_quantity,
-            self.held_since, self.ingested_through,
+            self.held_since,
         )  # fmt: skip
-
-    def as_pushed(self, ingested: Sequence[tuple[str, str, int, datetime]], shop_id: str) -> LinkedSku:
-        """`as_linked` with the fence's reading of the ledger (`FakeInventoryPush.ingested`: (shop, TikTok SKU,
-        units, stamp)): the units stamped after the last push's `ingested_through` (else `pushed_at`), the newest
-        stamp."""
-        stamps = [(units, at) for sid, sku, units, at in ingested if sid == shop_id and sku == self.tiktok_sku_id]
-        since = self.ingested_through or self.pushed_at
-        units = sum(units for units, at in stamps if since is not None and at > since)
-        through = max((at for _, at in stamps), default=None) or self.ingested_through
-        return replace(self.as_linked(), ingested=units, ingested_through=through)
 
 
 @dataclass
@@ -162,13 +151,13 @@ class FakeInventoryPushRepository:
         return any(key[0] == shop_id and row.due(now) for key, row in self._push.outbox.items())
 
     async def linked_skus(self, shop_id: str, tiktok_product_id: str) -> list[LinkedSku]:
-        return (await self.linked_skus_of(shop_id, [tiktok_product_id]))[tiktok_product_id]
+        return [link.as_linked() for link in self._linked(shop_id) if link.tiktok_product_id == tiktok_product_id]
 
     async def linked_skus_of(self, shop_id: str, tiktok_product_ids: Sequence[str]) -> dict[str, list[LinkedSku]]:
         found: dict[str, list[LinkedSku]] = {product_id: [] for product_id in tiktok_product_ids}
         for link in self._linked(shop_id):
             if link.tiktok_product_id in found:
-                found[link.tiktok_product_id].append(link.as_pushed(self._push.ingested, shop_id))
+                found[link.tiktok_product_id].append(link.as_linked())
         return found
 
     async def finish_claim(
@@ -198,6 +187,12 @@ class FakeInventoryPushRepository:
         self._s.ops.append(apply)
         return True
 
+    async def ingested_since(self, shop_id: str, since: Mapping[str, datetime]) -> dict[str, int]:
+        return {
+            sku: sum(units for sid, tsku, units, at in self._push.ingested if sid == shop_id and tsku == sku and at > t)
+            for sku, t in since.items()
+        }
+
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
         pushed_at = outcome.computed_at or now
 
@@ -206,8 +201,6 @@ class FakeInventoryPushRepository:
                 if (link := self._push.links.get((shop_id, sku_id))) is not None:
                     link.pushed_quantity, link.pushed_at = quantity, pushed_at
                     link.held_quantity, link.held_since = outcome.held.get(sku_id, (0, None))
-                    if sku_id in outcome.ingested_through:
-                        link.ingested_through = outcome.ingested_through[sku_id]
                     link.push_error_code = link.push_error_message = None
                     link.updated_at = now
             for sku_id, error in outcome.failed.items():

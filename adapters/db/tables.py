@@ -379,9 +379,6 @@ sku_links = Table(
     # when some have been held without a break (null: none): the next push counts them again until the ledger has.
     Column("held_quantity", Integer, nullable=False, server_default=text("0")),
     Column("held_since", UTCDateTime),
-    # The newest `order_line_stock.updated_at` of the shop's counted lines of this SKU that the last push's read saw:
-    # the lines stamped after it are the sales ingested since (null: none seen, `pushed_at` stands in).
-    Column("ingested_through", UTCDateTime),
     Column("push_error_code", String(32)),  # TikTok's per-SKU code of the last failed push; null once one succeeds
     Column("push_error_message", Text),
     Column("observed_quantity", Integer),  # TikTok's available at the last reconcile (Inventory Search)

@@ -224,7 +224,7 @@ async def _finish_unchanged(
     async with deps.uow_factory() as uow:
         links = await uow.inventory_push.linked_skus_of(shop.id, [claim.tiktok_product_id for claim in claims])
     every = [link for found in links.values() for link in found]
-    held, shown = await _unseen(api, every, computed_at, deps.hold_horizon) if every else ({}, {})
+    held, shown = await _unseen(deps, api, shop, every, computed_at) if every else ({}, {})
     unchanged: list[tuple[OutboxClaim, ProductPushOutcome]] = []
     to_write: list[OutboxClaim] = []
     for claim in claims:
@@ -233,9 +233,7 @@ async def _finish_unchanged(
             to_write.append(claim)
         else:
             targets = {link.sku_id: policy.target(link.available) for link in found}
-            outcome = ProductPushOutcome(pushed=targets, computed_at=computed_at, held=held)
-            outcome.ingested_through = {link.sku_id: link.ingested_through for link in found}
-            unchanged.append((claim, outcome))
+            unchanged.append((claim, ProductPushOutcome(pushed=targets, computed_at=computed_at, held=held)))
     for start in range(0, len(unchanged), CLAIMS_PER_TRANSACTION):
         finished = unchanged[start : start + CLAIMS_PER_TRANSACTION]
         now = deps.clock.now()
@@ -265,8 +263,6 @@ async def _push_product(
     outcome, calls = ProductPushOutcome(computed_at=deps.clock.now()), 0
     async with deps.uow_factory() as uow:
         links = await uow.inventory_push.linked_skus(shop.id, claim.tiktok_product_id)
-    # Recorded by every push, fenced or not: a fence turned on later counts from this push's read.
-    outcome.ingested_through = {link.sku_id: link.ingested_through for link in links}
     held: dict[str, tuple[int, datetime | None]] = {}
     try:
         if links:
@@ -274,8 +270,7 @@ async def _push_product(
             if deps.fence:
                 if read_error is not None:
                     raise read_error
-                now = outcome.computed_at or deps.clock.now()
-                held, shown = await _unseen(api, links, now, deps.hold_horizon)
+                held, shown = await _unseen(deps, api, shop, links, outcome.computed_at or deps.clock.now())
                 outcome.held = held
                 links = _holding(links, held)
                 to_send = _to_send(links, shown, policy)
@@ -288,9 +283,6 @@ async def _push_product(
                 refresh = [sku_id for sku_id, e in failures.items() if e.action is PushAction.REFRESH_WAREHOUSES]
                 if refresh:  # the SKUs' warehouses changed at TikTok: read them again and retry those SKUs once
                     links, retried = await _refresh_warehouses(deps, api, shop, claim.tiktok_product_id, refresh)
-                    # The targets now come from this newer read: the next push counts the sales ingested since
-                    # it (a sale ingested meanwhile is in these counters, never to be counted a second time).
-                    outcome.ingested_through = {link.sku_id: link.ingested_through for link in links}
                     links, retried = _holding(links, held), _holding(retried, held)
                     if retried:
                         result = await _send(api, claim.tiktok_product_id, retried, policy, default)
@@ -344,19 +336,26 @@ async def read_available(api: InventoryApi, tiktok_sku_ids: Sequence[str]) -> tu
 
 
 async def _unseen(
-    api: InventoryApi, links: Sequence[LinkedSku], now: datetime, horizon: timedelta
+    deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence[LinkedSku], now: datetime
 ) -> tuple[dict[str, tuple[int, datetime | None]], dict[str, int]]:
     """TikTok's available of the links' SKUs now (`read_available`: one Inventory Search per 600 SKUs, so one for
     a product), and per Shopbridge SKU id the units to hold back (`unseen_sales`: against what was last pushed and
-    held back then, within `horizon`, less what the ledger applied since, `LinkedSku.ingested`, read with the
-    counters) with since when some have been held (`hold_started`). (held, shown), both keyed by Shopbridge SKU id;
-    `now`: when the targets were read."""
+    held back then, within `deps.hold_horizon`, less what the ledger applied since) with since when some have been
+    held (`hold_started`). (held, shown), both keyed by Shopbridge SKU id; `now`: when the targets were read."""
     tiktok, _ = await read_available(api, [link.tiktok_sku_id for link in links])
+    # A push records pushed_quantity and pushed_at together (`record_link_results`): one of them tells both.
+    since = {link.tiktok_sku_id: link.pushed_at for link in links if link.pushed_at is not None}
+    ingested: dict[str, int] = {}
+    if since:
+        async with deps.uow_factory() as uow:
+            ingested = await uow.inventory_push.ingested_since(shop.id, since)  # a count for every SKU asked
     held: dict[str, tuple[int, datetime | None]] = {}
     for link in links:
-        if link.pushed_at is not None:  # a push records pushed_quantity and pushed_at together
-            carried = carried_hold(link, now, horizon)
-            units = unseen_sales(link.pushed_quantity, tiktok.get(link.tiktok_sku_id), link.ingested, carried)
+        if link.tiktok_sku_id in since:
+            carried = carried_hold(link, now, deps.hold_horizon)
+            units = unseen_sales(
+                link.pushed_quantity, tiktok.get(link.tiktok_sku_id), ingested[link.tiktok_sku_id], carried
+            )
             held[link.sku_id] = (units, hold_started(link, units, carried, now))
     shown = {link.sku_id: tiktok[link.tiktok_sku_id] for link in links if link.tiktok_sku_id in tiktok}
     return held, shown  # 0 held (the most common) subtracts nothing

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.tables import (
@@ -45,8 +45,7 @@ class LinkPushState:
         for start in range(0, len(asked), LINKS_CHUNK):
             chunk = asked[start : start + LINKS_CHUNK]
             # `_linked` orders by TikTok SKU id: grouped by product, each list keeps `linked_skus`'s order.
-            where = (_links.shop_id == shop_id, _links.tiktok_product_id.in_(chunk))
-            for link in await self._linked(*where, ingested=True):
+            for link in await self._linked(_links.shop_id == shop_id, _links.tiktok_product_id.in_(chunk)):
                 found[link.tiktok_product_id].append(link)
         return found
 
@@ -65,27 +64,8 @@ class LinkPushState:
         )
         return await self._linked(_links.shop_id == shop_id, _links.tiktok_product_id.not_in(pending))
 
-    async def _linked(self, *where: Any, ingested: bool = False) -> list[LinkedSku]:
-        """`ingested`: with each link's `ingested` and `ingested_through` (the push's fence), read by the same
-        statement as the items' counters, so from one snapshot: a line the counters hold is never counted again as
-        a sale ingested since by the next push (PostgreSQL's READ COMMITTED gives each statement its own)."""
+    async def _linked(self, *where: Any) -> list[LinkedSku]:
         items = inventory_items.c
-        fence: tuple[Any, ...] = ()
-        if ingested:
-            lines = order_line_stock.c
-            counted = and_(
-                lines.shop_id == _links.shop_id,
-                lines.tiktok_sku_id == _links.tiktok_sku_id,
-                lines.state.in_(("RESERVED", "DEDUCTED")),
-            )
-            since = func.coalesce(_links.ingested_through, _links.pushed_at)
-            fence = (
-                select(func.coalesce(func.sum(lines.quantity), 0))
-                .where(counted, lines.updated_at > since)
-                .scalar_subquery()
-                .label("ingested"),
-                select(func.max(lines.updated_at)).where(counted).scalar_subquery().label("through"),
-            )
         query = (
             select(
                 _links.sku_id,
@@ -96,10 +76,8 @@ class LinkPushState:
                 _links.pushed_at,
                 _links.held_quantity,
                 _links.held_since,
-                _links.ingested_through,
                 (items.on_hand - items.reserved - items.safety_stock).label("available"),
                 warehouse_stocks.c.warehouse_id,
-                *fence,
             )
             .join(inventory_items, items.id == _links.inventory_item_id)
             .outerjoin(warehouse_stocks, warehouse_stocks.c.sku_id == _links.sku_id)
@@ -122,26 +100,36 @@ class LinkPushState:
                     row.pushed_at,
                     row.held_quantity,
                     row.held_since,
-                    int(row.ingested) if ingested else 0,
-                    (row.through or row.ingested_through) if ingested else None,
                 )
             else:
                 found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
         return list(found.values())
 
+    async def ingested_since(self, shop_id: str, since: Mapping[str, datetime]) -> dict[str, int]:
+        lines = order_line_stock.c
+        counted: dict[str, int] = {}
+        for tiktok_sku_id, at in since.items():
+            query = select(func.coalesce(func.sum(lines.quantity), 0)).where(
+                lines.shop_id == shop_id,
+                lines.tiktok_sku_id == tiktok_sku_id,
+                lines.state.in_(("RESERVED", "DEDUCTED")),
+                lines.updated_at > at,
+            )
+            counted[tiktok_sku_id] = int((await self._session.execute(query)).scalar_one())
+        return counted
+
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
         pushed_at = outcome.computed_at or now
         for sku_id, quantity in outcome.pushed.items():
             held, held_since = outcome.held.get(sku_id, (0, None))
-            pushed: dict[str, Any] = {
-                "pushed_quantity": quantity, "pushed_at": pushed_at, "held_quantity": held, "held_since": held_since,
-                "push_error_code": None, "push_error_message": None, "updated_at": now,
-            }  # fmt: skip
-            if sku_id in outcome.ingested_through:
-                pushed["ingested_through"] = outcome.ingested_through[sku_id]
             await self._session.execute(
-                update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**pushed)
-            )
+                update(sku_links)
+                .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
+                .values(
+                    pushed_quantity=quantity, pushed_at=pushed_at, held_quantity=held, held_since=held_since,
+                    push_error_code=None, push_error_message=None, updated_at=now,
+                )
+            )  # fmt: skip
         for sku_id, error in outcome.failed.items():
             values: dict[str, Any] = {
                 "push_error_code": str(error.code),

@@ -1,17 +1,10 @@
-"""The push's fence carries units it held back until the ledger ingests them (`sku_links.held_quantity`, `held_since`)
-and counts the sales ingested since a push from what that push's read saw (`ingested_through`).
+"""The push's fence carries units it held back until the ledger ingests them: `sku_links.held_quantity`, `held_since`.
 
 Before, the fence (`domain.inventory_push.unseen_sales`) held back a sale TikTok made unseen (its webhook lost)
 for one push only: that push recorded the lowered quantity as `pushed_quantity`, and the next push, finding TikTok
 at it, put the unit back on sale. A link now keeps the units its last push held back (`held_quantity`, 0 for none)
 and since when some have been held without a break (`held_since`, null for none); the next push adds them back
 to what it pushed before computing the units still unseen.
-
-`ingested_through`: the newest time a line of the shop's SKU took units (`order_line_stock.updated_at`) among those
-the push's read of the pool saw. The next push counts as ingested since it only the lines stamped after it, read in
-the same statement as the pool's counters. Before, it counted the lines stamped after the push's own clock reading
-(`pushed_at`), taken before that read: a line stamped in between (or by a worker whose clock runs ahead) was in the
-counters the push used and counted again as a new sale by the next push, which then put an unseen sale back on sale.
 
 Revision ID: 0010_push_hold
 Revises: 0009_task_retention
@@ -35,11 +28,9 @@ def upgrade() -> None:
     # ADD COLUMN in place on both databases (a NOT NULL column with a constant default is allowed by SQLite's).
     op.add_column("sku_links", sa.Column("held_quantity", sa.Integer(), server_default=sa.text("0"), nullable=False))
     op.add_column("sku_links", sa.Column("held_since", sa.DateTime(timezone=True), nullable=True))
-    op.add_column("sku_links", sa.Column("ingested_through", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sku_links", schema=None) as batch:
-        batch.drop_column("ingested_through")
         batch.drop_column("held_since")
         batch.drop_column("held_quantity")
