@@ -42,6 +42,13 @@ def is_blank(text: str) -> bool:
     return all(is_invisible(ch) for ch in text)
 
 
+def strip_invisible(text: str) -> str:
+    """`text` without the invisible characters of the Basic Multilingual Plane around it (`EDGE_INVISIBLE`: the
+    whitespace `str.strip()` removes, and zero-width spaces, joiners, BOMs, fillers, U+2800...): what a pasted value
+    shows, without what it hides at its ends. The same set trims in SQL (`TRIM(x, chars)`), so both agree."""
+    return text.strip(EDGE_INVISIBLE)
+
+
 def has_invisible_characters(text: str) -> bool:
     """True when `text` holds an invisible character (see the module) other than the plain space U+0020 ("Lamp
     40x40"); its look-alikes (no-break space U+00A0, ideographic space U+3000, U+2800, ...) count."""
@@ -80,3 +87,9 @@ def describe(ch: str) -> str:
     RIGHT-TO-LEFT OVERRIDE`; a character without a name (controls, surrogates) by its code point alone."""
     name = unicodedata.name(ch, "")
     return f"U+{ord(ch):04X} {name}" if name else f"U+{ord(ch):04X}"
+
+
+# The invisible characters of the Basic Multilingual Plane (110 in Unicode 15.1, the 25 `str.isspace` ones among
+# them): `strip_invisible`'s set, short enough for SQL's TRIM(x, chars) on every row. The rest (tag characters,
+# reserved ignorables beyond U+FFFF) are left where they are.
+EDGE_INVISIBLE = "".join(chr(code) for code in range(0x10000) if is_invisible(chr(code)))

@@ -84,14 +84,17 @@ async def test_a_duplicate_seller_sku_met_in_a_later_batch_leaves_no_item_behind
 
 @pytest.mark.parametrize(
     "padded",
-    ["DUP\u00a0", "\tDUP", "DUP\u3000", "\u2009DUP\n"],
-    ids=["no-break-space", "tab", "ideographic-space", "thin-space-and-line-feed"],
-)
+    ["DUP\u00a0", "\tDUP", "DUP\u3000", "\u2009DUP\n", "DUP\u200b", "\ufeffDUP", "DUP\u2800"],
+    ids=[
+        "no-break-space", "tab", "ideographic-space", "thin-space-and-line-feed", "zero-width-space", "bom",
+        "braille-blank",
+    ],
+)  # fmt: skip
 async def test_a_twin_whose_seller_sku_ends_in_other_whitespace_is_found_from_the_later_batch(
     world: Pool, padded: str
 ) -> None:
-    # given DUP padded with whitespace other than the plain space (pasted from a spreadsheet) on a SKU of one batch:
-    # it matches as DUP (surrounding whitespace of any kind is trimmed), links and seeds an item
+    # given DUP padded with whitespace other than the plain space, or an invisible character (pasted from a
+    # spreadsheet), on a SKU of one batch: it matches as DUP (all of those are trimmed), links and seeds an item
     shop = await world.shop()
     await world.products(shop, product("p1", ("s1", padded, 2), ("s2", "TEE", 1)))
     assert await world.links(shop) == {"s1": ("LINKED", "DUP"), "s2": ("LINKED", "TEE")}
@@ -101,6 +104,19 @@ async def test_a_twin_whose_seller_sku_ends_in_other_whitespace_is_found_from_th
     # batch looked for twins of DUP, did not find s1, and linked s4 to DUP too (two SKUs of one shop showing one
     # item's stock each: sold twice)
     assert await world.links(shop) == {"s1": ("AMBIGUOUS", None), "s2": ("LINKED", "TEE"), "s4": ("AMBIGUOUS", None)}
+
+
+async def test_a_seller_sku_ending_in_an_invisible_character_links_to_the_item_it_shows_as(world: Pool) -> None:
+    # given MUG, an item of the merchant (made by its first shop's import)
+    first, second = await world.shop(), await world.shop()
+    await world.products(first, product("p1", ("s1", "MUG", 5)))
+    # when its second shop's MUG was typed with a zero-width space at its end, and another SKU is only invisible
+    await world.products(second, product("q1", ("t1", "MUG\u200b", 3), ("t2", "\u200b\ufeff", 1)))
+    # then it links to MUG: before, it made a second item "MUG" + U+200B, shown as MUG beside MUG, which the
+    # merchant could not tell apart nor type (and so neither share the stock); the invisible one has no seller SKU
+    assert await world.links(second) == {"t1": ("LINKED", "MUG"), "t2": ("NO_SELLER_SKU", None)}
+    async with world.db.read_sessionmaker() as session:
+        assert (await session.execute(select(inventory_items.c.sku))).scalars().all() == ["MUG"]
 
 
 async def test_a_link_to_an_item_an_import_is_removing_waits_and_finds_it_gone(world: Pool) -> None:

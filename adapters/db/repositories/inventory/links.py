@@ -40,6 +40,7 @@ from domain.inventory.links import (
     trimmed,
 )
 from domain.ports import PoolChange
+from domain.text import EDGE_INVISIBLE
 
 
 async def auto_link_products(
@@ -372,13 +373,10 @@ async def link_manually(
     return await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)
 
 
-# Every character `str.strip()` removes (`str.isspace`: the plain space, tabs, line breaks, U+00A0, U+3000, ...).
-_WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
-
-
 def _trimmed(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
-    """`column` trimmed in SQL as `domain.inventory.links.trimmed` trims in Python: SQL's one-argument TRIM strips
-    the plain space only, and a twin ending in a no-break space or a tab was then not found from a later batch."""
+    """`column` trimmed in SQL as `domain.inventory.links.trimmed` trims in Python (`EDGE_INVISIBLE`): SQL's
+    one-argument TRIM strips the plain space only, and a twin ending in a no-break space or a tab was then not found
+    from a later batch."""
     if dialect == "postgresql":
-        return func.btrim(column, _WHITESPACE)
-    return func.trim(column, _WHITESPACE)
+        return func.btrim(column, EDGE_INVISIBLE)
+    return func.trim(column, EDGE_INVISIBLE)
