@@ -162,7 +162,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if (problem := _one_process(settings)) is not None:  # before migrating, and before a reset deletes a state
         print(problem, file=sys.stderr)
         return 1
-    from adapters.db.migrate import upgrade  # after the refusal: importing alembic logs a line per plugin
+    from adapters.db.migrate import upgrade  # after the refusal: importing alembic takes a moment
 
     upgrade(settings.database_url, lock_timeout_seconds=settings.migrate_lock_timeout_seconds)
     token = issue_token(settings.secret_key, args.merchant_id, settings.merchant_token_ttl_seconds)
