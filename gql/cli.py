@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 BAD_CONFIGURATION = "BAD_CONFIGURATION"  # a setting (environment variable) or key file is wrong
 DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"  # the database cannot be opened or reached
 MIGRATION_LOCK_TIMEOUT = "MIGRATION_LOCK_TIMEOUT"  # a lock the migration needs was held past its timeout
+CANNOT_LISTEN = "CANNOT_LISTEN"  # serve/demo cannot bind their --host/--port (taken, not this host's, privileged)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 _served = False  # a server ran in this process: `run` exits without the interpreter's teardown
@@ -55,7 +56,7 @@ def _settings() -> Settings:
 def _use_port(host: str, port: int) -> str | None:
     """Derive SHOPBRIDGE_PUBLIC_URL from the port served unless it is set (the OAuth callback must point here).
 
-    Returns an error line when the port is taken, naming the setting to change.
+    Returns the refusal's one line (`CANNOT_LISTEN`) when the port cannot be bound, naming the setting to change.
     """
     import os
     import socket
@@ -68,8 +69,8 @@ def _use_port(host: str, port: int) -> str | None:
             probe.bind((host, port))
         except OSError as exc:
             return (
-                f"shopbridge: cannot listen on {host}:{port} ({exc.strerror}); choose another port with --port "
-                f"(make run PORT=...), and set SHOPBRIDGE_PUBLIC_URL to match if you set it"
+                f"shopbridge: {CANNOT_LISTEN}: cannot listen on {host}:{port} ({exc.strerror}); choose another port "
+                f"with --port (make run PORT=...), and set SHOPBRIDGE_PUBLIC_URL to match if you set it"
             )
     if not is_set("SHOPBRIDGE_PUBLIC_URL"):
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (compared, not bound)
