@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 try:  # Ctrl+C while the command starts (these imports take ~0.7 s): exit 130, quietly, as `run` does later
+    import os
+    import sys
+
     from adapters import interrupts
 
     interrupts.install()  # a Ctrl+C Python would drop is remembered all the same (adapters/interrupts.py)
+    # This module is the program (`python -m gql.cli`, or the `shopbridge` console script, which imports it): from here
+    # a SIGTERM is recorded, and `main` stops the command gracefully (serve, demo, worker) or as the signal's default
+    # would (the others). Imported by another program (a test), it leaves that program's SIGTERM alone.
+    _invoked_as = os.path.basename(sys.argv[0]).removesuffix(".exe") if sys.argv else ""
+    if __name__ == "__main__" or _invoked_as == "shopbridge":
+        interrupts.record_sigterm()
 
     import argparse
     import logging
-    import os
     import signal
-    import sys
     from collections.abc import Callable
     from pathlib import Path
     from typing import TYPE_CHECKING, Any, NoReturn
@@ -106,9 +113,8 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None = None) -> int:
-    from gql.serving import stop_on_sigterm
-
-    stop_on_sigterm()  # from here a SIGTERM stops it gracefully, exit 0, whenever it comes (gql/serving.py)
+    # A SIGTERM recorded from the command's first lines (adapters/interrupts.py) stops it gracefully, exit 0: before
+    # the server starts (gql/serving.py) or once it serves.
     from adapters.logs import uvicorn_log_config
     from gql.serving import websocket_options
 
@@ -165,6 +171,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 1
     from adapters.db.migrate import upgrade  # after the refusal: importing alembic takes a moment
 
+    if interrupts.terminated():  # asked to stop while starting: no migration begun for nothing
+        return 0
     upgrade(settings.database_url, lock_timeout_seconds=settings.migrate_lock_timeout_seconds)
     token = issue_token(settings.secret_key, args.merchant_id, settings.merchant_token_ttl_seconds)
     login_code = DEMO_LOGINS.issue(args.merchant_id)  # valid in this process, which serves next
@@ -295,6 +303,10 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+# The commands that stop gracefully on SIGTERM, exit 0; the others keep the signal's default (status 143).
+GRACEFUL_ON_SIGTERM = (cmd_serve, cmd_demo, cmd_worker)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="shopbridge", description="Shopbridge: TikTok Shop for your store.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -360,9 +372,13 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(*log_options())
     except ConfigError:
         configure_logging()  # the command's settings will name the mistake
+    if args.func not in GRACEFUL_ON_SIGTERM:
+        interrupts.sigterm_default()  # dies of a SIGTERM recorded so far, as it would have without the record
     try:
         if interrupts.pressed():  # during the imports, its KeyboardInterrupt lost in a garbage collector's callback
             return 130
+        if interrupts.terminated():  # SIGTERM while the command started: stopped before anything began
+            return 0
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
