@@ -1,4 +1,4 @@
-"""Ctrl+C that Python itself would lose: a SIGINT handler that remembers it was pressed.
+"""Stop signals that would be lost or fatal while a command starts: Ctrl+C (SIGINT) and SIGTERM, remembered.
 
 Python's default SIGINT handler raises KeyboardInterrupt in whatever code the main thread runs at that moment. When
 that is a garbage collector's callback (a weakref callback, a `__del__`: SQLAlchemy's registries and Alembic's
@@ -12,6 +12,16 @@ report of a KeyboardInterrupt it had to drop (the press is recorded; the user as
 Code that starts something long asks `pressed()` once its own signal handling is in place, and stops instead of
 going on: `gql.cli.main` before running a command, `gql.serving.Server` before uvicorn starts,
 `workers.cli.run_worker` once its worker processes started (it stops them as at a Ctrl+C).
+
+SIGTERM is a process manager's request to stop, and `serve`, `demo` and `worker` stop gracefully on it, exit 0. They
+did only once their own handling was in place, after seconds of imports (uvicorn, Starlette, SQLAlchemy, the
+settings): a SIGTERM in a process's first second killed it by Python's default (status 143), which a
+restart-on-failure policy or a deploy tool reads as a crash. `record_sigterm()`, among the first lines of the
+`shopbridge` command (not of a process that merely imports `gql.cli`, a test's: it would no longer stop on SIGTERM),
+gives SIGTERM a handler that only records it; the commands ask `terminated()` where they would start something and
+stop instead, and the others (`migrate`, `token`, ...) hand SIGTERM back to its default with `sigterm_default()`,
+which acts on one that came meanwhile, as it would have. Only while the interpreter itself starts, before the
+command's first lines, does the default still apply.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from types import FrameType
 from typing import Any
 
 _pressed = False
+_terminated = False
 _reported = sys.unraisablehook  # who reports the other unraisable exceptions
 
 
@@ -36,6 +47,32 @@ def install() -> None:
 def pressed() -> bool:
     """True once SIGINT reached `_on_sigint` in this process, whether its KeyboardInterrupt got through or not."""
     return _pressed
+
+
+def record_sigterm() -> None:
+    """From now on SIGTERM only sets `terminated()`; main thread only."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def terminated() -> bool:
+    """True once SIGTERM reached `_on_sigterm` in this process: it was asked to stop."""
+    return _terminated
+
+
+def sigterm_default() -> None:
+    """SIGTERM's default again (the process ends, status 143), for commands that do not stop gracefully; one that
+    arrived while it was only recorded is delivered now. Nothing if `record_sigterm` was not called. Main thread
+    only."""
+    if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if _terminated:
+        signal.raise_signal(signal.SIGTERM)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    global _terminated
+    _terminated = True
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:

@@ -101,6 +101,11 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | N
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Alembic announces each of its plugins at INFO when it is imported, which every API and worker process does
+    # (readiness, the wait for a migrated schema): seven lines of start-up noise, kept for DEBUG.
+    logging.getLogger("alembic.runtime.plugins").setLevel(
+        logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING
+    )
 
 
 @contextmanager

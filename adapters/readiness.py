@@ -32,6 +32,7 @@ from adapters import metrics
 from adapters.db import migrate
 from adapters.db.engine import Database
 from adapters.db.migrate import SchemaPosition
+from adapters.db.schema import VERSIONS, revisions_on
 from adapters.queue import BROKER_NAMESPACE
 
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -41,7 +42,6 @@ _PG_STATE = text(
     "SELECT current_setting('transaction_read_only') = 'on', pg_is_in_recovery(), "
     "to_regclass('alembic_version') IS NOT NULL"
 )
-_VERSIONS = text("SELECT version_num FROM alembic_version")
 
 
 @dataclass(frozen=True)
@@ -146,15 +146,13 @@ class ReadinessProbe:
     @staticmethod
     async def _pg_state(connection: AsyncConnection) -> _DatabaseState:
         read_only, in_recovery, migrated = (await connection.execute(_PG_STATE)).one()
-        revisions = frozenset((await connection.execute(_VERSIONS)).scalars()) if migrated else frozenset()
+        revisions = frozenset((await connection.execute(VERSIONS)).scalars()) if migrated else frozenset()
         return _DatabaseState(bool(read_only), bool(in_recovery), revisions)
 
     @staticmethod
     async def _sqlite_state(connection: AsyncConnection) -> _DatabaseState:
         # A read-only SQLite file fails the first write with a clear error; no cheap check tells it here.
-        migrated = await connection.run_sync(lambda c: c.dialect.has_table(c, "alembic_version"))
-        revisions = frozenset((await connection.execute(_VERSIONS)).scalars()) if migrated else frozenset()
-        return _DatabaseState(False, False, revisions)
+        return _DatabaseState(False, False, await revisions_on(connection))
 
     def _client(self) -> aioredis.Redis:
         assert self._broker_url is not None

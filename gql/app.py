@@ -24,6 +24,7 @@ from gql.console import console_routes
 from gql.container import Services, build_core, build_intake
 from gql.disconnect import client_gone
 from gql.draining import RequestGate, RequestGateMiddleware
+from gql.favicon import favicon
 from gql.limits import RequestSizeLimit
 from gql.logfilters import install_embedded_sandbox_access_filter
 from gql.ops import ops_routes
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     routes: list[Route | WebSocketRoute | Mount] = [
         *console_routes(),  # `/` and `/console` lead to the web console
+        Route("/favicon.ico", favicon),  # asked for by browsers on every page naming no icon (GraphiQL's)
         *ops_routes(settings),
         Route("/graphql", view),  # the view answers other methods with a JSON 405
         WebSocketRoute("/graphql", view),

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 try:  # Ctrl+C while the command starts (these imports take ~0.7 s): exit 130, quietly, as `run` does later
+    import os
+    import sys
+
     from adapters import interrupts
 
     interrupts.install()  # a Ctrl+C Python would drop is remembered all the same (adapters/interrupts.py)
+    # This module is the program (`python -m gql.cli`, or the `shopbridge` console script, which imports it): from here
+    # a SIGTERM is recorded, and `main` stops the command gracefully (serve, demo, worker) or as the signal's default
+    # would (the others). Imported by another program (a test), it leaves that program's SIGTERM alone.
+    _invoked_as = os.path.basename(sys.argv[0]).removesuffix(".exe") if sys.argv else ""
+    if __name__ == "__main__" or _invoked_as == "shopbridge":
+        interrupts.record_sigterm()
 
     import argparse
     import logging
-    import os
     import signal
-    import sys
     from collections.abc import Callable
     from pathlib import Path
     from typing import TYPE_CHECKING, Any, NoReturn
@@ -28,6 +35,7 @@ if TYPE_CHECKING:
 BAD_CONFIGURATION = "BAD_CONFIGURATION"  # a setting (environment variable) or key file is wrong
 DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"  # the database cannot be opened or reached
 MIGRATION_LOCK_TIMEOUT = "MIGRATION_LOCK_TIMEOUT"  # a lock the migration needs was held past its timeout
+CANNOT_LISTEN = "CANNOT_LISTEN"  # serve/demo cannot bind their --host/--port (taken, not this host's, privileged)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 _served = False  # a server ran in this process: `run` exits without the interpreter's teardown
@@ -55,7 +63,7 @@ def _settings() -> Settings:
 def _use_port(host: str, port: int) -> str | None:
     """Derive SHOPBRIDGE_PUBLIC_URL from the port served unless it is set (the OAuth callback must point here).
 
-    Returns an error line when the port is taken, naming the setting to change.
+    Returns the refusal's one line (`CANNOT_LISTEN`) when the port cannot be bound, naming the setting to change.
     """
     import os
     import socket
@@ -68,8 +76,8 @@ def _use_port(host: str, port: int) -> str | None:
             probe.bind((host, port))
         except OSError as exc:
             return (
-                f"shopbridge: cannot listen on {host}:{port} ({exc.strerror}); choose another port with --port "
-                f"(make run PORT=...), and set SHOPBRIDGE_PUBLIC_URL to match if you set it"
+                f"shopbridge: {CANNOT_LISTEN}: cannot listen on {host}:{port} ({exc.strerror}); choose another port "
+                f"with --port (make run PORT=...), and set SHOPBRIDGE_PUBLIC_URL to match if you set it"
             )
     if not is_set("SHOPBRIDGE_PUBLIC_URL"):
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (compared, not bound)
@@ -105,9 +113,8 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None = None) -> int:
-    from gql.serving import stop_on_sigterm
-
-    stop_on_sigterm()  # from here a SIGTERM stops it gracefully, exit 0, whenever it comes (gql/serving.py)
+    # A SIGTERM recorded from the command's first lines (adapters/interrupts.py) stops it gracefully, exit 0: before
+    # the server starts (gql/serving.py) or once it serves.
     from adapters.logs import uvicorn_log_config
     from gql.serving import websocket_options
 
@@ -162,8 +169,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if (problem := _one_process(settings)) is not None:  # before migrating, and before a reset deletes a state
         print(problem, file=sys.stderr)
         return 1
-    from adapters.db.migrate import upgrade  # after the refusal: importing alembic logs a line per plugin
+    from adapters.db.migrate import upgrade  # after the refusal: importing alembic takes a moment
 
+    if interrupts.terminated():  # asked to stop while starting: no migration begun for nothing
+        return 0
     upgrade(settings.database_url, lock_timeout_seconds=settings.migrate_lock_timeout_seconds)
     token = issue_token(settings.secret_key, args.merchant_id, settings.merchant_token_ttl_seconds)
     login_code = DEMO_LOGINS.issue(args.merchant_id)  # valid in this process, which serves next
@@ -294,6 +303,10 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+# The commands that stop gracefully on SIGTERM, exit 0; the others keep the signal's default (status 143).
+GRACEFUL_ON_SIGTERM = (cmd_serve, cmd_demo, cmd_worker)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="shopbridge", description="Shopbridge: TikTok Shop for your store.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -359,9 +372,13 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(*log_options())
     except ConfigError:
         configure_logging()  # the command's settings will name the mistake
+    if args.func not in GRACEFUL_ON_SIGTERM:
+        interrupts.sigterm_default()  # dies of a SIGTERM recorded so far, as it would have without the record
     try:
         if interrupts.pressed():  # during the imports, its KeyboardInterrupt lost in a garbage collector's callback
             return 130
+        if interrupts.terminated():  # SIGTERM while the command started: stopped before anything began
+            return 0
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130

@@ -14,16 +14,16 @@ SIGTERM is a request to stop, and a stop done gracefully exits 0, in both ways o
 catches SIGTERM while it serves, shuts down, then restores the handler it found and raises the signal again "to
 trigger the expected behaviour": with Python's default handler that killed the process after its clean shutdown
 (status 143, -15 to a parent), while `--workers N`, whose parent is uvicorn's supervisor that only queues signals,
-exited 0. `stop_on_sigterm()` (called by `shopbridge serve` before anything slow) gives SIGTERM a handler that
-records the request: the signal uvicorn raises again lands there, and one that arrives before a server or
-supervisor took over is acted on as soon as one has (`Server.startup`, `serve_workers`), never lost.
+exited 0. The `shopbridge` command records SIGTERM from its first lines (`adapters.interrupts.record_sigterm`;
+`stop_on_sigterm()` here does the same for a server started otherwise): the signal uvicorn raises again lands there,
+and one that arrives before a server or supervisor took over is acted on as soon as one has (`Server.startup`,
+`serve_workers`), never lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from socket import socket
@@ -41,21 +41,8 @@ log = logging.getLogger("shopbridge")
 
 WS_PING_SECONDS = 20
 FORCED_LINE = "interrupted again: not waiting for open connections; closing them and shutting down"
-_terminated = False  # SIGTERM reached `_on_sigterm`: this process was asked to stop
-
-
-def stop_on_sigterm() -> None:
-    """Record SIGTERM instead of dying of it (module docstring); main thread only."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def terminated() -> bool:
-    return _terminated
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    global _terminated
-    _terminated = True
+stop_on_sigterm = interrupts.record_sigterm  # record SIGTERM instead of dying of it (module docstring)
+terminated = interrupts.terminated  # SIGTERM was recorded: this process was asked to stop
 
 
 def websocket_options(max_message_bytes: int) -> dict[str, Any]:

@@ -50,6 +50,8 @@ def _parent_death_signal(signum: int) -> Callable[[], None]:
 
 def run_worker(processes: int, threads: int, shutdown_timeout: int = 30) -> int:
     """Run the worker processes in the foreground until stopped; returns Dramatiq's exit code (or 128+signal)."""
+    if interrupts.terminated():  # SIGTERM while the command started (adapters/interrupts.py): start nothing
+        return 0
     master = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
         worker_command(processes, threads, shutdown_timeout),
         start_new_session=True,  # a terminal's Ctrl-C reaches us only; we forward it exactly once
@@ -67,6 +69,8 @@ def run_worker(processes: int, threads: int, shutdown_timeout: int = 30) -> int:
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
     if interrupts.pressed():  # Ctrl+C before `forward` took over, its KeyboardInterrupt lost (adapters/interrupts.py)
         forward(signal.SIGINT, None)
+    if interrupts.terminated():  # SIGTERM recorded while the master was being started: it is the master's now
+        forward(signal.SIGTERM, None)
     try:
         while True:
             try:

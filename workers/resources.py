@@ -16,6 +16,9 @@ connection that outlived its loop would keep SQLite's write lock until the garba
 The scheduler (polls and token refreshes, `domain.services.polling.schedule_tick`) also runs here, in every
 worker process and in the embedded pool; a lease in the database (`adapters.db.leases`) lets exactly one of
 them tick at a time, however many API and worker processes run.
+
+The sweep and the scheduler first wait for a database `shopbridge migrate` has brought to this code's migrations
+(`workers.schema_gate`): on one never migrated, or behind, they would fail every turn on missing tables.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ from domain.services.sync import resume_stale_tasks
 from domain.services.webhook_registration import resume_webhook_registrations
 from domain.shops import Shop, TokenSet
 from workers.outages import outage_cause, retry_after_outage
+from workers.schema_gate import schema_current
 from workers.slots import ImportSlots
 
 SCHEDULER_LEASE = "scheduler"
@@ -198,6 +202,7 @@ class Resources(Middleware):
         self._last_reconciled: dict[str, datetime] = {}  # the scheduler's memory: shop id -> last reconcile sent
         self._building: asyncio.Task[WorkerResources] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._schema: asyncio.Task[None] | None = None  # the wait for a migrated schema the loops start after
         self._running: set[asyncio.Task[object]] = set()  # actor runs in progress, cancelled at shutdown
         self._stopping = False
         self._scheduler: asyncio.Task[None] | None = None
@@ -269,6 +274,7 @@ class Resources(Middleware):
         queue = self.queue_factory()
         blocking = self.settings.broker_url is not None
         resources = await build_resources(self.settings, queue, self.events)
+        self._schema = asyncio.create_task(schema_current(resources.db))
         self._sweeper = asyncio.create_task(self._sweep(resources))
         if self.settings.scheduler_enabled and self.poll_actor is not None and self.refresh_actor is not None:
             work = DramatiqScheduledWork(self.poll_actor, self.refresh_actor, blocking=blocking)
@@ -279,6 +285,7 @@ class Resources(Middleware):
         """Every tick, take or renew the scheduler lease; while held, enqueue due polls and token refreshes."""
         deps, tick = resources.sync, self.settings.scheduler_tick_seconds
         ttl = timedelta(seconds=max(10.0, 3 * tick))  # a dead holder is replaced after this long
+        await self._schema_current()
         try:
             while True:
                 try:
@@ -291,6 +298,11 @@ class Resources(Middleware):
         finally:
             with contextlib.suppress(Exception):
                 await leases.release(resources.db, SCHEDULER_LEASE, self.holder, deps.clock.now())
+
+    async def _schema_current(self) -> None:
+        """Until the database is migrated to this code's head (`workers.schema_gate`); the loops' first step."""
+        assert self._schema is not None
+        await asyncio.shield(self._schema)  # one wait for both loops; cancelling one leaves it to the other
 
     async def _inventory_tick(self, resources: WorkerResources) -> None:
         """Pushes a lost message left dirty, and due reconciles (domain.services.inventory_reconcile)."""
@@ -309,6 +321,7 @@ class Resources(Middleware):
         """Re-enqueue tasks nobody runs: at boot everything active (in-memory queue only), then stale ones, and
         prune (`_prune`) after each turn. A turn during a database outage is one WARNING line: it skips the prunes."""
         deps = resources.sync
+        await self._schema_current()
         if self.settings.broker_url is None:
             try:
                 await resume_stale_tasks(
@@ -391,7 +404,7 @@ class Resources(Middleware):
         """
         self._stopping = True
         current = asyncio.current_task()
-        for task in [*self._running, self._sweeper, self._scheduler]:
+        for task in [*self._running, self._sweeper, self._scheduler, self._schema]:
             if task is not None:
                 task.cancel()
         loop = asyncio.get_running_loop()
@@ -402,7 +415,7 @@ class Resources(Middleware):
                           pending)  # fmt: skip
                 break
             await asyncio.wait(pending, timeout=left)
-        self._sweeper = self._scheduler = None
+        self._sweeper = self._scheduler = self._schema = None
         if self._building is not None:
             building, self._building = self._building, None
             if building.done() and not building.cancelled() and building.exception() is None:

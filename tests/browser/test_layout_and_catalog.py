@@ -118,3 +118,24 @@ def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., Shopb
             assert status == "Cancelled"
     else:
         expect(summary).to_have_text("No order matches.")
+
+
+ICON_DRAWN = """async () => {
+  const answer = await fetch(document.querySelector("link[rel=icon]").href);
+  const bitmap = await createImageBitmap(await answer.blob());
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const context = canvas.getContext("2d");
+  context.drawImage(bitmap, 0, 0);
+  const alpha = (x, y) => context.getImageData(x, y, 1, 1).data[3];
+  return {status: answer.status, width: bitmap.width, height: bitmap.height, corner: alpha(0, 0), middle: alpha(8, 8)};
+}"""
+
+
+def test_the_console_tab_shows_the_icon(console: Callable[..., ShopbridgeServer], page: Page) -> None:
+    # given the console's page, whose icon link points at the icon every page gets (/favicon.ico)
+    app = console()
+    page.goto(f"{app.url}/console/")
+    # when the browser decodes the image its icon link names
+    drawn = page.evaluate(ICON_DRAWN)
+    # then it is a 16 x 16 image, transparent at its rounded corner and opaque within
+    assert drawn == {"status": 200, "width": 16, "height": 16, "corner": 0, "middle": 255}, drawn

@@ -80,6 +80,23 @@ def test_graphiql_loads_its_assets_from_the_mirror_set(app_factory: Callable[...
     assert 'integrity="sha384-' in page  # the mirror must serve the same bytes
 
 
+def test_the_icon_browsers_ask_for_is_served_and_cached(app: ShopbridgeServer) -> None:
+    # given a browser on a page that names no icon (GraphiQL's): it asks for /favicon.ico
+    for method in ("GET", "HEAD"):
+        # when it does
+        icon = httpx.request(method, app.url + "/favicon.ico")
+        # then it gets an icon (a 404 each time before), which it keeps for a week
+        assert icon.status_code == 200, (method, icon.status_code)
+        assert icon.headers["content-type"] == "image/x-icon"
+        assert icon.headers["cache-control"] == "public, max-age=604800"
+    icon = httpx.get(app.url + "/favicon.ico")
+    kind, images, width, height = icon.content[2:4], icon.content[4:6], icon.content[6], icon.content[7]
+    assert (icon.content[:2], kind, images, width, height) == (b"\0\0", b"\1\0", b"\1\0", 16, 16)
+    assert len(icon.content) < 2048
+    # and the console's page names that icon (it suppressed it with an empty data: URL)
+    assert '<link rel="icon" href="/favicon.ico">' in httpx.get(app.url + "/console/").text
+
+
 def test_the_callback_page_without_a_frontend_leads_back_to_the_console(
     app_factory: Callable[..., ShopbridgeServer],
 ) -> None:

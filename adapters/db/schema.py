@@ -1,0 +1,26 @@
+"""The migrations a running process finds applied, read through its own async engines: `applied_revisions`.
+
+`adapters.db.migrate.schema_position` places them against this code's migrations; `/readyz` (`adapters.readiness`)
+and the worker's wait for a migrated schema (`workers.schema_gate`) read them here.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.db.engine import Database
+
+VERSIONS = text("SELECT version_num FROM alembic_version")
+
+
+async def revisions_on(connection: AsyncConnection) -> frozenset[str]:
+    """The revisions in `alembic_version`; empty when no migration ever ran (the table is not there)."""
+    migrated = await connection.run_sync(lambda sync: sync.dialect.has_table(sync, "alembic_version"))
+    return frozenset((await connection.execute(VERSIONS)).scalars()) if migrated else frozenset()
+
+
+async def applied_revisions(db: Database) -> frozenset[str]:
+    """`revisions_on` a connection of `db`'s read engine (on SQLite it takes no write lock)."""
+    async with db.read_engine.connect() as connection:
+        return await revisions_on(connection)

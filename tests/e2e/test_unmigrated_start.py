@@ -1,0 +1,110 @@
+"""`shopbridge serve` and `shopbridge worker` started on a database `migrate` has not brought to this release (never
+migrated, or an earlier release's): one coded line naming the fix, their background work waits for the migration
+and then starts; no traceback. Every loop (boot sweep, stale sweep, retention, scheduler) failed on the missing
+tables before, each turn logging a traceback, about once a second per process, until `migrate` ran."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from adapters.db.migrate import head, upgrade
+from tests.e2e.test_cli_serve import clean_env, shopbridge
+from tests.fixtures.app import free_port
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
+
+PENDING = "MIGRATIONS_PENDING: the database is at revision"
+STARTS = "background work starts"
+# Loops that turn fast: without the wait, each would fail on the missing tables within a second of the start.
+FAST_LOOPS = {"SHOPBRIDGE_SYNC_STALE_AFTER": "1", "SHOPBRIDGE_SCHEDULER_TICK": "0.2"}
+
+
+def _said(log: Path, text: str, process: subprocess.Popen[bytes]) -> bool:
+    """`text` is in the log, or something went wrong: a traceback, or the process ended."""
+    seen = log.read_text()
+    return text in seen or "Traceback" in seen or process.poll() is not None
+
+
+def _migrate(env: dict[str, str], cwd: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gql.cli", "migrate"], env=env, cwd=cwd, capture_output=True, text=True,
+        timeout=DEADLINE_SECONDS,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("revision", [None, "0008_webhook_retention"], ids=["never-migrated", "behind"])
+def test_serve_on_a_database_not_migrated_waits_for_migrate_in_one_line(tmp_path, revision: str | None) -> None:
+    # given a data directory whose database was never migrated, or migrated by an earlier release
+    data = tmp_path / "data"
+    data.mkdir()
+    if revision is not None:
+        upgrade(f"sqlite+aiosqlite:///{data}/shopbridge.db", revision)
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), **FAST_LOOPS)
+    port = free_port()
+    # when `shopbridge serve` starts on it
+    process = shopbridge("serve", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "serve")
+    log = tmp_path / "serve.err"
+    try:
+        wait_until(lambda: _said(log, PENDING, process), "the line saying migrations are pending")
+        # then one WARNING line names the revisions and the command that fixes it
+        lines = [line for line in log.read_text().splitlines() if PENDING in line]
+        assert len(lines) == 1, log.read_text()
+        assert " WARNING " in lines[0], lines[0]
+        assert f"revision {revision or 'none (never migrated)'}, this release needs {head()}" in lines[0], lines[0]
+        assert "run `shopbridge migrate`" in lines[0], lines[0]
+        # and the process serves, out of rotation until migrated
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS)
+        assert ready.status_code == 503 and ready.json()["problems"][0]["check"] == "migrations", ready.text
+        # when the operator runs `shopbridge migrate`
+        _migrate(env, tmp_path)
+        # then the background work starts, and the API is ready
+        wait_until(lambda: _said(log, STARTS, process), "the background work to start")
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # and nothing was logged at ERROR, nor any traceback, while it waited or after
+    assert "Traceback" not in log.read_text() and " ERROR " not in log.read_text(), log.read_text()
+    assert STARTS in log.read_text()
+
+
+@pytest.mark.redis
+def test_worker_on_a_database_never_migrated_waits_for_migrate_in_one_line(redis_server, tmp_path) -> None:
+    # given a database never migrated, and `shopbridge worker` with Redis
+    env = clean_env(
+        SHOPBRIDGE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/worker.db",
+        SHOPBRIDGE_BROKER_URL=redis_server.url.rsplit("/", 1)[0] + "/7",
+        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"),
+        SHOPBRIDGE_SECRET_KEY="unmigrated-" + "k" * 40,
+        SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT="2",
+        **FAST_LOOPS,
+    )
+    # when it starts
+    process = shopbridge("worker", "--processes", "1", "--threads", "2", env=env, cwd=tmp_path, out=tmp_path / "w")
+    log = tmp_path / "w.err"
+    try:
+        wait_until(lambda: _said(log, PENDING, process), "the line saying migrations are pending")
+        # then its worker process says in one line what to run
+        lines = [line for line in log.read_text().splitlines() if PENDING in line]
+        assert len(lines) == 1 and "run `shopbridge migrate`" in lines[0], log.read_text()
+        # and once migrated, its background work starts
+        _migrate(env, tmp_path)
+        wait_until(lambda: _said(log, STARTS, process), "the background work to start")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "Traceback" not in log.read_text() and " ERROR " not in log.read_text(), log.read_text()
