@@ -72,19 +72,31 @@ class LinkedSku:
     pushed_at: datetime | None = None
     held_quantity: int = 0  # units that push held back (`unseen_sales`), and since when some have been held
     held_since: datetime | None = None
+    # Units of the shop's ledger lines of this SKU that have taken TikTok's stock (RESERVED or DEDUCTED), read with
+    # `available` (one statement: the same instant); and that count when the last push read it (None: not kept then)
+    ingested: int = 0
+    ingested_at_push: int | None = None
+
+    @property
+    def ingested_since_push(self) -> int | None:
+        """The units the ledger applied since the last push read the pool, less those it released since (a
+        cancellation gives TikTok's available its units back): may be negative. None when the push kept no count."""
+        return None if self.ingested_at_push is None else self.ingested - self.ingested_at_push
 
 
 def unseen_sales(
     pushed_quantity: int | None, tiktok_available: int | None, ingested_since_push: int, held_at_push: int = 0
 ) -> int:
     """The committed fence (live-sync.md sec. 1.3 / 7.3): units TikTok sold on this shop that the pool has not
-    ingested yet. Since the last push, TikTok's available fell from what we pushed by the units its buyers took;
-    `held_at_push` more were sold before it and held back by it (`carried_hold`). Those the ledger applied since
-    that push are in the pool's available. The rest would be put back on sale by an absolute set computed without
-    them, so the push holds them back, and the next push counts them again until the ledger has them: held back
-    for one push only, a unit sold unseen went back on sale at the second. 0 without a previous push or a reading;
-    a Seller Center edit upwards lowers the estimate (reconcile's business), downwards holds units back as a sale
-    would, for at most `carried_hold`'s horizon."""
+    ingested yet. Since the last push, TikTok's available fell from what we pushed by the units its buyers took
+    (and rose by those its cancellations gave back); `held_at_push` more were sold before it and held back by it
+    (`carried_hold`). `ingested_since_push`, the units the ledger applied since that push less those it released
+    (`LinkedSku.ingested_since_push`), are in the pool's available: a cancellation the ledger applied is negative
+    here, as it raised TikTok's available too, and must not pass for a sale unseen made up. The rest would be put
+    back on sale by an absolute set computed without them, so the push holds them back, and the next push counts
+    them again until the ledger has them: held back for one push only, a unit sold unseen went back on sale at the
+    second. 0 without a previous push or a reading; a Seller Center edit upwards lowers the estimate (reconcile's
+    business), downwards holds units back as a sale would, for at most `carried_hold`'s horizon."""
     if pushed_quantity is None or tiktok_available is None:
         return 0
     return max(0, pushed_quantity + held_at_push - tiktok_available - ingested_since_push)
@@ -196,6 +208,7 @@ class ProductPushOutcome:
     error: str | None = None  # the row's last_error
     computed_at: datetime | None = None  # when the targets were read: the links' pushed_at
     held: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)  # sku_id -> (units held, since)
+    ingested: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.ingested` read with the targets
 
     @property
     def excluded(self) -> dict[str, SkuPushError]:

@@ -233,7 +233,10 @@ async def _finish_unchanged(
             to_write.append(claim)
         else:
             targets = {link.sku_id: policy.target(link.available) for link in found}
-            unchanged.append((claim, ProductPushOutcome(pushed=targets, computed_at=computed_at, held=held)))
+            counts = {link.sku_id: link.ingested for link in found}
+            unchanged.append(
+                (claim, ProductPushOutcome(pushed=targets, computed_at=computed_at, held=held, ingested=counts))
+            )
     for start in range(0, len(unchanged), CLAIMS_PER_TRANSACTION):
         finished = unchanged[start : start + CLAIMS_PER_TRANSACTION]
         now = deps.clock.now()
@@ -290,6 +293,7 @@ async def _push_product(
                         failures = {k: v for k, v in failures.items() if k not in refresh} | _failures(result, retried)
             targets = {link.sku_id: policy.target(link.available) for link in links}
             outcome.pushed = {sku: qty for sku, qty in targets.items() if sku not in failures}
+            outcome.ingested = {link.sku_id: link.ingested for link in links}  # read with the targets' counters
             outcome.failed = failures
             outcome.retry = any(
                 e.action in (PushAction.RETRY, PushAction.REFRESH_WAREHOUSES) for e in failures.values()
@@ -340,15 +344,18 @@ async def _unseen(
 ) -> tuple[dict[str, tuple[int, datetime | None]], dict[str, int]]:
     """TikTok's available of the links' SKUs now (`read_available`: one Inventory Search per 600 SKUs, so one for
     a product), and per Shopbridge SKU id the units to hold back (`unseen_sales`: against what was last pushed and
-    held back then, within `deps.hold_horizon`, less what the ledger applied since) with since when some have been
-    held (`hold_started`). (held, shown), both keyed by Shopbridge SKU id; `now`: when the targets were read."""
+    held back then, within `deps.hold_horizon`, less what the ledger applied since, releases included:
+    `LinkedSku.ingested_since_push`) with since when some have been held (`hold_started`). (held, shown), both keyed
+    by Shopbridge SKU id; `now`: when the targets were read."""
     tiktok, _ = await read_available(api, [link.tiktok_sku_id for link in links])
     # A push records pushed_quantity and pushed_at together (`record_link_results`): one of them tells both.
     since = {link.tiktok_sku_id: link.pushed_at for link in links if link.pushed_at is not None}
-    ingested: dict[str, int] = {}
-    if since:
+    ingested = {link.tiktok_sku_id: n for link in links if (n := link.ingested_since_push) is not None}
+    # A link last pushed before pushes kept the ledger's count (migration 0011): the lines stamped since, once.
+    stamped = {sku: at for sku, at in since.items() if sku not in ingested}
+    if stamped:
         async with deps.uow_factory() as uow:
-            ingested = await uow.inventory_push.ingested_since(shop.id, since)  # a count for every SKU asked
+            ingested |= await uow.inventory_push.ingested_since(shop.id, stamped)  # a count for every SKU asked
     held: dict[str, tuple[int, datetime | None]] = {}
     for link in links:
         if link.tiktok_sku_id in since:

@@ -65,6 +65,8 @@ def test_one_unit_available_is_shown_as_one() -> None:
         (10, 7, 3, 0),
         (10, 7, 5, 0),  # never negative
         (10, 12, 0, 0),  # raised in Seller Center: reconcile's business, not held back
+        (9, 9, -1, 1),  # a cancellation the ledger released gave TikTok 1 back, and 1 was sold unseen
+        (9, 10, -1, 0),  # the cancellation alone
     ],
 )
 def test_the_committed_fence_holds_back_sales_the_pool_has_not_seen(

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.tables import (
@@ -62,10 +62,23 @@ class LinkPushState:
             _outbox.shop_id == shop_id,
             or_(_outbox.dirty_version > _outbox.pushed_version, _outbox.claimed_until > now),
         )
-        return await self._linked(_links.shop_id == shop_id, _links.tiktok_product_id.not_in(pending))
+        return await self._linked(_links.shop_id == shop_id, _links.tiktok_product_id.not_in(pending), counted=False)
 
-    async def _linked(self, *where: Any) -> list[LinkedSku]:
-        items = inventory_items.c
+    async def _linked(self, *where: Any, counted: bool = True) -> list[LinkedSku]:
+        """The LINKED links matching `where`; `counted`: with `LinkedSku.ingested` (the fence's; else 0)."""
+        items, lines = inventory_items.c, order_line_stock.c
+        # In the same statement as the item's counters, so the same instant: a line the ledger applies after this
+        # read is in neither, one applied before in both (the fence's `LinkedSku.ingested_since_push`).
+        ingested = (
+            select(func.coalesce(func.sum(lines.quantity), 0))
+            .where(
+                lines.shop_id == _links.shop_id,
+                lines.tiktok_sku_id == _links.tiktok_sku_id,
+                lines.state.in_(("RESERVED", "DEDUCTED")),
+            )
+            .correlate(sku_links)
+            .scalar_subquery()
+        )
         query = (
             select(
                 _links.sku_id,
@@ -76,6 +89,8 @@ class LinkPushState:
                 _links.pushed_at,
                 _links.held_quantity,
                 _links.held_since,
+                _links.ingested_at_push,
+                (ingested if counted else literal(0)).label("ingested"),
                 (items.on_hand - items.reserved - items.safety_stock).label("available"),
                 warehouse_stocks.c.warehouse_id,
             )
@@ -100,6 +115,8 @@ class LinkPushState:
                     row.pushed_at,
                     row.held_quantity,
                     row.held_since,
+                    int(row.ingested),
+                    row.ingested_at_push,
                 )
             else:
                 found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
@@ -127,7 +144,8 @@ class LinkPushState:
                 .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
                 .values(
                     pushed_quantity=quantity, pushed_at=pushed_at, held_quantity=held, held_since=held_since,
-                    push_error_code=None, push_error_message=None, updated_at=now,
+                    ingested_at_push=outcome.ingested.get(sku_id), push_error_code=None, push_error_message=None,
+                    updated_at=now,
                 )
             )  # fmt: skip
         for sku_id, error in outcome.failed.items():
