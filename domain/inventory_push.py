@@ -103,21 +103,29 @@ def unseen_sales(
 
 
 def carried_hold(link: LinkedSku, now: datetime, horizon: timedelta) -> int:
-    """The units `link`'s last push held back that this push counts again: all of them, unless some have been held
-    without a break for longer than `horizon` (then 0). A sale the webhooks lost reaches the ledger by the next
-    order poll; units still unseen beyond that were no sale (a stock lowered in Seller Center, reconcile's
-    business) and are no longer held back. Only the sales since the last push are then held back."""
+    """The units `link`'s last push held back that this push counts again: all of them, unless the hold is older
+    than `horizon` (then 0): TikTok's available has not fallen unexplained for that long (`hold_started`). A sale
+    the webhooks lost reaches the ledger by the next order poll; units still unseen beyond that were no sale (a
+    stock lowered in Seller Center, reconcile's business) and are no longer held back. Only the sales since the last
+    push are then held back."""
     if link.held_quantity <= 0 or link.held_since is None or now - link.held_since > horizon:
         return 0
     return link.held_quantity
 
 
-def hold_started(link: LinkedSku, held: int, carried: int, now: datetime) -> datetime | None:
-    """When the units held back now (`held`) started to be held without a break: None if none, the link's
-    `held_since` if this push carried its hold (`carried` > 0), else `now`."""
+def hold_started(
+    link: LinkedSku, held: int, carried: int, now: datetime, tiktok_available: int | None = None
+) -> datetime | None:
+    """Since when the units held back now (`held`) are held, for `carried_hold`'s horizon: None if none; the link's
+    `held_since` if this push carried its hold (`carried` > 0) and TikTok sold nothing since the last push
+    (`tiktok_available` not below what it pushed); else `now`. A sale since the last push may be among the units
+    held now, however many the ledger applied meanwhile (they may be the older ones): its hold starts now, or a hold
+    begun two polls ago would let it go with the older units, seconds after it was sold, before any poll could
+    bring it in. An older unit no sale explains (a Seller Center edit) is then held back longer: never on sale twice."""
     if held <= 0:
         return None
-    return link.held_since if carried > 0 and link.held_since is not None else now
+    sold = link.pushed_quantity is not None and tiktok_available is not None and tiktok_available < link.pushed_quantity
+    return link.held_since if carried > 0 and link.held_since is not None and not sold else now
 
 
 def warehouse_plan(target: int, warehouse_ids: Sequence[str], default_warehouse_id: str | None) -> list[WarehouseStock]:

@@ -363,7 +363,7 @@ async def _unseen(
             units = unseen_sales(
                 link.pushed_quantity, tiktok.get(link.tiktok_sku_id), ingested[link.tiktok_sku_id], carried
             )
-            held[link.sku_id] = (units, hold_started(link, units, carried, now))
+            held[link.sku_id] = (units, hold_started(link, units, carried, now, tiktok.get(link.tiktok_sku_id)))
     shown = {link.sku_id: tiktok[link.tiktok_sku_id] for link in links if link.tiktok_sku_id in tiktok}
     return held, shown  # 0 held (the most common) subtracts nothing
 

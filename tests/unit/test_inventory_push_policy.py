@@ -120,3 +120,6 @@ def test_a_hold_keeps_its_start_while_carried_and_starts_again_otherwise() -> No
     assert hold_started(held_link(1, earlier), 2, 0, now) == now  # not carried (past the horizon): a new hold
     assert hold_started(held_link(0, None), 1, 0, now) == now
     assert hold_started(held_link(1, earlier), 0, 1, now) is None  # nothing held any more
+    # TikTok sold since the last push (9 pushed, 8 now): the unit held may be that sale, its hold starts now
+    assert hold_started(held_link(1, earlier), 1, 1, now, tiktok_available=8) == now
+    assert hold_started(held_link(1, earlier), 1, 1, now, tiktok_available=9) == earlier
