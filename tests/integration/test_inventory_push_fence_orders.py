@@ -6,10 +6,13 @@ not fetched) and checks TikTok never shows a unit the pool cannot sell."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
+from adapters.db.tables import inventory_items, sku_links
 from domain.catalog import Order
 from domain.services.inventory_push import push_shop
 from domain.shops import Shop
@@ -99,3 +102,51 @@ async def test_a_seen_order_cancelled_after_a_push_does_not_hide_an_unseen_sale(
     # sale out and the push wrote 10: one unit on sale twice.
     assert shown(world, shop, sku) == 9
     assert (await link_row(world.db, sku_id))["held_quantity"] == 1
+
+
+async def test_an_open_order_the_seeding_stock_read_left_out_is_not_taken_for_a_sale_since_the_push(
+    world: PushWorld,
+) -> None:
+    # given a buyer's open order made at TikTok (TikTok: 9 of 10), then the SKU's stock read at 9 seeding its item
+    # (the link's stock counted after the order was created), pushed: 9, and nothing held back
+    shop = await imported_shop(world)
+    product, sku, item, sku_id = await pooled_sku(world, shop, on_hand=10)
+    before = sell(world, shop, sku)
+    (order,) = await world.tiktok.get_orders(shop.tokens.access_token, shop.tiktok_shop_cipher, [before])
+    assert isinstance(order, Order)
+    read_at = order.created_at + timedelta(seconds=2)
+    async with world.db.write_sessionmaker() as session, session.begin():
+        await session.execute(
+            update(sku_links)
+            .where(sku_links.c.sku_id == sku_id)
+            .values(
+                stock_counted_at=read_at,
+                linked_at=read_at,
+                pushed_quantity=None,
+                pushed_at=None,
+                held_quantity=0,
+                held_since=None,
+                ingested_at_push=None,
+            )
+        )  # (a link made by that read: never pushed)
+        await session.execute(update(inventory_items).where(inventory_items.c.id == item).values(on_hand=9))
+    await change_stock(world, item, 0, [(shop.id, product)])
+    await push_shop(shop.id, world.deps(fence=True))
+    assert shown(world, shop, sku) == 9
+    # when the import brings that order in (it reserves and adds its unit to the seeded on-hand: 9 available, as
+    # before), another buyer takes 1 unit whose webhook is lost, and a change pushes the SKU
+    await ingest(world, shop, before)
+    async with world.db.read_sessionmaker() as session:
+        counters = (
+            await session.execute(
+                select(inventory_items.c.on_hand, inventory_items.c.reserved).where(inventory_items.c.id == item)
+            )
+        ).one()
+    assert tuple(counters) == (10, 1)
+    sell(world, shop, sku)
+    await change_stock(world, item, 0, [(shop.id, product)])
+    await push_shop(shop.id, world.deps(fence=True))
+
+    # then TikTok shows 8: 9 on the shelf, 1 sold unseen. The order's line, counted as a sale ingested since the last
+    # push although its unit was out of TikTok's available before that push, hid the unseen sale: 9, on sale twice.
+    assert shown(world, shop, sku) == 8
