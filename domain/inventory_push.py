@@ -76,6 +76,16 @@ class LinkedSku:
     # `available` (one statement: the same instant); and that count when the last push read it (None: not kept then)
     ingested: int = 0
     ingested_at_push: int | None = None
+    # Units of the shop's RELEASED lines of this SKU, read with `ingested`, and that count at the last push; units
+    # TikTok showed above the pool's view that the last push overwrote (`fence_counts`)
+    released: int = 0
+    released_at_push: int | None = None
+    restored_quantity: int = 0
+
+    @property
+    def released_since_push(self) -> int:
+        """Units the ledger released since the last push read the pool (0 when it kept no count)."""
+        return 0 if self.released_at_push is None else max(0, self.released - self.released_at_push)
 
     @property
     def ingested_since_push(self) -> int | None:
@@ -100,6 +110,30 @@ def unseen_sales(
     if pushed_quantity is None or tiktok_available is None:
         return 0
     return max(0, pushed_quantity + held_at_push - tiktok_available - ingested_since_push)
+
+
+def fence_counts(
+    pushed_quantity: int | None,
+    tiktok_available: int | None,
+    ingested_since_push: int,
+    held_at_push: int = 0,
+    restored_at_push: int = 0,
+    released_since_push: int = 0,
+) -> tuple[int, int]:
+    """(units to hold back, units restored unseen) of a push: `unseen_sales`, signed, with the restored units.
+
+    A cancellation TikTok made that the ledger has not released yet raises TikTok's available above the pool's
+    view: it lowers the estimate (below 0: units restored unseen). A push that holds nothing back writes the pool's
+    target over them: when the ledger later releases that cancellation (`ingested_since_push` negative), TikTok
+    gained nothing since, and counted as a gain it would hold a unit back for nothing (for the whole horizon). So
+    the units restored unseen are carried (`restored_at_push`) and make up for the releases since the push
+    (`released_since_push`), first. (When some units are held back, a cancellation unseen lowers the hold and its
+    units stay on TikTok: its release counts, and raises the hold again.)"""
+    if pushed_quantity is None or tiktok_available is None:
+        return 0, 0
+    offset = min(restored_at_push, released_since_push)
+    unseen = pushed_quantity + held_at_push - tiktok_available - ingested_since_push - offset
+    return max(0, unseen), max(0, -unseen) + restored_at_push - offset
 
 
 def carried_hold(link: LinkedSku, now: datetime, horizon: timedelta) -> int:
@@ -217,6 +251,8 @@ class ProductPushOutcome:
     computed_at: datetime | None = None  # when the targets were read: the links' pushed_at
     held: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)  # sku_id -> (units held, since)
     ingested: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.ingested` read with the targets
+    released: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.released` read with the targets
+    restored: dict[str, int] = field(default_factory=dict)  # sku_id -> units restored unseen (`fence_counts`)
 
     @property
     def excluded(self) -> dict[str, SkuPushError]:

@@ -44,6 +44,7 @@ class FakeLink:
     held_quantity: int = 0
     held_since: datetime | None = None
     ingested_at_push: int | None = None
+    restored_quantity: int = 0
     push_error_code: str | None = None
     push_error_message: str | None = None
     observed_quantity: int | None = None
@@ -56,7 +57,7 @@ class FakeLink:
         return LinkedSku(
             self.sku_id, self.tiktok_sku_id, self.tiktok_product_id, self.inventory_item_id, self.available,
             tuple(sorted(self.warehouse_ids)), self.pushed_quantity, self.pushed_at, self.held_quantity,
-            self.held_since, ingested, self.ingested_at_push,
+            self.held_since, ingested, self.ingested_at_push, 0, None, self.restored_quantity,
         )  # fmt: skip
 
 
@@ -212,6 +213,7 @@ class FakeInventoryPushRepository:
                     link.pushed_quantity, link.pushed_at = quantity, pushed_at
                     link.held_quantity, link.held_since = outcome.held.get(sku_id, (0, None))
                     link.ingested_at_push = outcome.ingested.get(sku_id)
+                    link.restored_quantity = outcome.restored.get(sku_id, 0)
                     link.push_error_code = link.push_error_message = None
                     link.updated_at = now
             for sku_id, error in outcome.failed.items():

@@ -65,20 +65,9 @@ class LinkPushState:
         return await self._linked(_links.shop_id == shop_id, _links.tiktok_product_id.not_in(pending), counted=False)
 
     async def _linked(self, *where: Any, counted: bool = True) -> list[LinkedSku]:
-        """The LINKED links matching `where`; `counted`: with `LinkedSku.ingested` (the fence's; else 0)."""
-        items, lines = inventory_items.c, order_line_stock.c
-        # In the same statement as the item's counters, so the same instant: a line the ledger applies after this
-        # read is in neither, one applied before in both (the fence's `LinkedSku.ingested_since_push`).
-        ingested = (
-            select(func.coalesce(func.sum(lines.quantity), 0))
-            .where(
-                lines.shop_id == _links.shop_id,
-                lines.tiktok_sku_id == _links.tiktok_sku_id,
-                lines.state.in_(("RESERVED", "DEDUCTED")),
-            )
-            .correlate(sku_links)
-            .scalar_subquery()
-        )
+        """The LINKED links matching `where`; `counted`: with `LinkedSku.ingested` and `released` (the fence's;
+        else 0)."""
+        items = inventory_items.c
         query = (
             select(
                 _links.sku_id,
@@ -90,7 +79,10 @@ class LinkPushState:
                 _links.held_quantity,
                 _links.held_since,
                 _links.ingested_at_push,
-                (ingested if counted else literal(0)).label("ingested"),
+                _links.released_at_push,
+                _links.restored_quantity,
+                (_units_of("RESERVED", "DEDUCTED") if counted else literal(0)).label("ingested"),
+                (_units_of("RELEASED") if counted else literal(0)).label("released"),
                 (items.on_hand - items.reserved - items.safety_stock).label("available"),
                 warehouse_stocks.c.warehouse_id,
             )
@@ -117,6 +109,9 @@ class LinkPushState:
                     row.held_since,
                     int(row.ingested),
                     row.ingested_at_push,
+                    int(row.released),
+                    row.released_at_push,
+                    row.restored_quantity,
                 )
             else:
                 found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
@@ -144,7 +139,8 @@ class LinkPushState:
                 .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
                 .values(
                     pushed_quantity=quantity, pushed_at=pushed_at, held_quantity=held, held_since=held_since,
-                    ingested_at_push=outcome.ingested.get(sku_id), push_error_code=None, push_error_message=None,
+                    ingested_at_push=outcome.ingested.get(sku_id), released_at_push=outcome.released.get(sku_id),
+                    restored_quantity=outcome.restored.get(sku_id, 0), push_error_code=None, push_error_message=None,
                     updated_at=now,
                 )
             )  # fmt: skip
@@ -194,3 +190,16 @@ class LinkPushState:
             await self._session.execute(
                 update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**values)
             )
+
+
+def _units_of(*states: str) -> Any:
+    """Units of the link's shop's ledger lines of its SKU in `states`: a scalar subquery correlated with `sku_links`,
+    for the statement that reads the items' counters, so both are of one instant (a line the ledger applies after
+    the read is in neither, one applied before in both: the fence's `LinkedSku.ingested_since_push`)."""
+    lines = order_line_stock.c
+    return (
+        select(func.coalesce(func.sum(lines.quantity), 0))
+        .where(lines.shop_id == _links.shop_id, lines.tiktok_sku_id == _links.tiktok_sku_id, lines.state.in_(states))
+        .correlate(sku_links)
+        .scalar_subquery()
+    )
