@@ -72,40 +72,94 @@ class LinkedSku:
     pushed_at: datetime | None = None
     held_quantity: int = 0  # units that push held back (`unseen_sales`), and since when some have been held
     held_since: datetime | None = None
+    # Units of the shop's ledger lines of this SKU that have taken TikTok's stock (RESERVED or DEDUCTED), read with
+    # `available` (one statement: the same instant); and that count when the last push read it (None: not kept then)
+    ingested: int = 0
+    ingested_at_push: int | None = None
+    # Units of the shop's RELEASED lines of this SKU, read with `ingested`, and that count at the last push; units
+    # TikTok showed above the pool's view that the last push overwrote (`fence_counts`)
+    released: int = 0
+    released_at_push: int | None = None
+    restored_quantity: int = 0
+
+    @property
+    def released_since_push(self) -> int:
+        """Units the ledger released since the last push read the pool (0 when it kept no count)."""
+        return 0 if self.released_at_push is None else max(0, self.released - self.released_at_push)
+
+    @property
+    def ingested_since_push(self) -> int | None:
+        """The units the ledger applied since the last push read the pool, less those it released since (a
+        cancellation gives TikTok's available its units back): may be negative. None when the push kept no count."""
+        return None if self.ingested_at_push is None else self.ingested - self.ingested_at_push
 
 
 def unseen_sales(
     pushed_quantity: int | None, tiktok_available: int | None, ingested_since_push: int, held_at_push: int = 0
 ) -> int:
     """The committed fence (live-sync.md sec. 1.3 / 7.3): units TikTok sold on this shop that the pool has not
-    ingested yet. Since the last push, TikTok's available fell from what we pushed by the units its buyers took;
-    `held_at_push` more were sold before it and held back by it (`carried_hold`). Those the ledger applied since
-    that push are in the pool's available. The rest would be put back on sale by an absolute set computed without
-    them, so the push holds them back, and the next push counts them again until the ledger has them: held back
-    for one push only, a unit sold unseen went back on sale at the second. 0 without a previous push or a reading;
-    a Seller Center edit upwards lowers the estimate (reconcile's business), downwards holds units back as a sale
-    would, for at most `carried_hold`'s horizon."""
+    ingested yet. Since the last push, TikTok's available fell from what we pushed by the units its buyers took
+    (and rose by those its cancellations gave back); `held_at_push` more were sold before it and held back by it
+    (`carried_hold`). `ingested_since_push`, the units the ledger applied since that push less those it released
+    (`LinkedSku.ingested_since_push`), are in the pool's available: a cancellation the ledger applied is negative
+    here, as it raised TikTok's available too, and must not pass for a sale unseen made up. The rest would be put
+    back on sale by an absolute set computed without them, so the push holds them back, and the next push counts
+    them again until the ledger has them: held back for one push only, a unit sold unseen went back on sale at the
+    second. 0 without a previous push or a reading; a Seller Center edit upwards lowers the estimate (reconcile's
+    business), downwards holds units back as a sale would, for at most `carried_hold`'s horizon."""
     if pushed_quantity is None or tiktok_available is None:
         return 0
     return max(0, pushed_quantity + held_at_push - tiktok_available - ingested_since_push)
 
 
+def fence_counts(
+    pushed_quantity: int | None,
+    tiktok_available: int | None,
+    ingested_since_push: int,
+    held_at_push: int = 0,
+    restored_at_push: int = 0,
+    released_since_push: int = 0,
+) -> tuple[int, int]:
+    """(units to hold back, units restored unseen) of a push: `unseen_sales`, signed, with the restored units.
+
+    A cancellation TikTok made that the ledger has not released yet raises TikTok's available above the pool's
+    view: it lowers the estimate (below 0: units restored unseen). A push that holds nothing back writes the pool's
+    target over them: when the ledger later releases that cancellation (`ingested_since_push` negative), TikTok
+    gained nothing since, and counted as a gain it would hold a unit back for nothing (for the whole horizon). So
+    the units restored unseen are carried (`restored_at_push`) and make up for the releases since the push
+    (`released_since_push`), first. (When some units are held back, a cancellation unseen lowers the hold and its
+    units stay on TikTok: its release counts, and raises the hold again.)"""
+    if pushed_quantity is None or tiktok_available is None:
+        return 0, 0
+    offset = min(restored_at_push, released_since_push)
+    unseen = pushed_quantity + held_at_push - tiktok_available - ingested_since_push - offset
+    return max(0, unseen), max(0, -unseen) + restored_at_push - offset
+
+
 def carried_hold(link: LinkedSku, now: datetime, horizon: timedelta) -> int:
-    """The units `link`'s last push held back that this push counts again: all of them, unless some have been held
-    without a break for longer than `horizon` (then 0). A sale the webhooks lost reaches the ledger by the next
-    order poll; units still unseen beyond that were no sale (a stock lowered in Seller Center, reconcile's
-    business) and are no longer held back. Only the sales since the last push are then held back."""
+    """The units `link`'s last push held back that this push counts again: all of them, unless the hold is older
+    than `horizon` (then 0): TikTok's available has not fallen unexplained for that long (`hold_started`). A sale
+    the webhooks lost reaches the ledger by the next order poll; units still unseen beyond that were no sale (a
+    stock lowered in Seller Center, reconcile's business) and are no longer held back. Only the sales since the last
+    push are then held back."""
     if link.held_quantity <= 0 or link.held_since is None or now - link.held_since > horizon:
         return 0
     return link.held_quantity
 
 
-def hold_started(link: LinkedSku, held: int, carried: int, now: datetime) -> datetime | None:
-    """When the units held back now (`held`) started to be held without a break: None if none, the link's
-    `held_since` if this push carried its hold (`carried` > 0), else `now`."""
+def hold_started(
+    link: LinkedSku, held: int, carried: int, now: datetime, tiktok_available: int | None = None
+) -> datetime | None:
+    """Since when the units held back now (`held`) are held, for `carried_hold`'s horizon: None if none; the link's
+    `held_since` if this push carried its hold (`carried` > 0) and TikTok sold nothing since the last push
+    (`tiktok_available` not below what it pushed); else `now`. A sale since the last push may be among the units
+    held now, however many the ledger applied meanwhile (they may be the older ones): its hold starts now, or a hold
+    begun two polls ago would let it go with the older units, seconds after it was sold, before any poll could
+    bring it in. An older unit no sale explains (a Seller Center edit) is then held back longer: never on sale twice."""
     if held <= 0:
         return None
-    return link.held_since if carried > 0 and link.held_since is not None else now
+    sold = link.pushed_quantity is not None and tiktok_available is not None and tiktok_available < link.pushed_quantity
+    return link.held_since if carried > 0 and link.held_since is not None and not sold else now
 
 
 def warehouse_plan(target: int, warehouse_ids: Sequence[str], default_warehouse_id: str | None) -> list[WarehouseStock]:
@@ -196,6 +250,9 @@ class ProductPushOutcome:
     error: str | None = None  # the row's last_error
     computed_at: datetime | None = None  # when the targets were read: the links' pushed_at
     held: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)  # sku_id -> (units held, since)
+    ingested: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.ingested` read with the targets
+    released: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.released` read with the targets
+    restored: dict[str, int] = field(default_factory=dict)  # sku_id -> units restored unseen (`fence_counts`)
 
     @property
     def excluded(self) -> dict[str, SkuPushError]:

@@ -285,11 +285,13 @@ class InventoryPushRepository(Protocol):
 
     async def ingested_since(self, shop_id: str, since: Mapping[str, datetime]) -> dict[str, int]:
         """Per TikTok SKU id: units of the shop's order lines the ledger reserved or deducted after the given time
-        (the sales Shopbridge has applied since that SKU's last push); every SKU of `since` is a key (0: none)."""
+        (the sales Shopbridge has applied since that SKU's last push); every SKU of `since` is a key (0: none). Only
+        for links last pushed before pushes kept the ledger's count (`LinkedSku.ingested_at_push`)."""
         ...
 
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
-        """Pushed quantities (errors cleared) and per-SKU errors on the links; EXCLUDE errors set state EXCLUDED."""
+        """Pushed quantities (errors cleared), with what was held back and the ledger's count read with the targets
+        (`ProductPushOutcome.ingested`), and per-SKU errors on the links; EXCLUDE errors set state EXCLUDED."""
         ...
 
     async def replace_warehouses(self, shop_id: str, tiktok_sku_id: str, warehouse_ids: Sequence[str]) -> None:

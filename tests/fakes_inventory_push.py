@@ -43,6 +43,8 @@ class FakeLink:
     pushed_at: datetime | None = None
     held_quantity: int = 0
     held_since: datetime | None = None
+    ingested_at_push: int | None = None
+    restored_quantity: int = 0
     push_error_code: str | None = None
     push_error_message: str | None = None
     observed_quantity: int | None = None
@@ -50,11 +52,12 @@ class FakeLink:
     drift_count: int = 0
     updated_at: datetime | None = None  # when a push's result (or error) was last recorded on it
 
-    def as_linked(self) -> LinkedSku:
+    def as_linked(self, ingested: int = 0) -> LinkedSku:
+        """`ingested`: the units of the shop's ledger lines of the SKU that took stock (`FakePushStore.ingested`)."""
         return LinkedSku(
             self.sku_id, self.tiktok_sku_id, self.tiktok_product_id, self.inventory_item_id, self.available,
             tuple(sorted(self.warehouse_ids)), self.pushed_quantity, self.pushed_at, self.held_quantity,
-            self.held_since,
+            self.held_since, ingested, self.ingested_at_push, 0, None, self.restored_quantity,
         )  # fmt: skip
 
 
@@ -150,14 +153,22 @@ class FakeInventoryPushRepository:
     async def has_due(self, shop_id: str, now: datetime) -> bool:
         return any(key[0] == shop_id and row.due(now) for key, row in self._push.outbox.items())
 
+    def _counted(self, shop_id: str, link: FakeLink) -> LinkedSku:
+        units = sum(n for sid, tsku, n, _ in self._push.ingested if sid == shop_id and tsku == link.tiktok_sku_id)
+        return link.as_linked(units)
+
     async def linked_skus(self, shop_id: str, tiktok_product_id: str) -> list[LinkedSku]:
-        return [link.as_linked() for link in self._linked(shop_id) if link.tiktok_product_id == tiktok_product_id]
+        return [
+            self._counted(shop_id, link)
+            for link in self._linked(shop_id)
+            if link.tiktok_product_id == tiktok_product_id
+        ]
 
     async def linked_skus_of(self, shop_id: str, tiktok_product_ids: Sequence[str]) -> dict[str, list[LinkedSku]]:
         found: dict[str, list[LinkedSku]] = {product_id: [] for product_id in tiktok_product_ids}
         for link in self._linked(shop_id):
             if link.tiktok_product_id in found:
-                found[link.tiktok_product_id].append(link.as_linked())
+                found[link.tiktok_product_id].append(self._counted(shop_id, link))
         return found
 
     async def finish_claim(
@@ -201,6 +212,8 @@ class FakeInventoryPushRepository:
                 if (link := self._push.links.get((shop_id, sku_id))) is not None:
                     link.pushed_quantity, link.pushed_at = quantity, pushed_at
                     link.held_quantity, link.held_since = outcome.held.get(sku_id, (0, None))
+                    link.ingested_at_push = outcome.ingested.get(sku_id)
+                    link.restored_quantity = outcome.restored.get(sku_id, 0)
                     link.push_error_code = link.push_error_message = None
                     link.updated_at = now
             for sku_id, error in outcome.failed.items():

@@ -379,6 +379,15 @@ sku_links = Table(
     # when some have been held without a break (null: none): the next push counts them again until the ledger has.
     Column("held_quantity", Integer, nullable=False, server_default=text("0")),
     Column("held_since", UTCDateTime),
+    # The units of the shop's ledger lines of this SKU that had taken TikTok's stock (RESERVED or DEDUCTED) when the
+    # last push read the pool (migration 0011): what the ledger applied since is the count now less this, a
+    # cancellation counted (null: pushed before it was kept).
+    Column("ingested_at_push", Integer),
+    # Units TikTok showed above the pool's view at the last push (a cancellation TikTok made, not yet released by the
+    # ledger), which that push overwrote: their release later is no unit TikTok gained since (`fence_counts`); and
+    # the units of the shop's RELEASED lines of the SKU when that push read the pool.
+    Column("restored_quantity", Integer, nullable=False, server_default=text("0")),
+    Column("released_at_push", Integer),
     Column("push_error_code", String(32)),  # TikTok's per-SKU code of the last failed push; null once one succeeds
     Column("push_error_message", Text),
     Column("observed_quantity", Integer),  # TikTok's available at the last reconcile (Inventory Search)

@@ -133,6 +133,14 @@ class Transition(NamedTuple):
         together and leaves it as it was."""
         return self.reserved_delta != self.on_hand_delta
 
+    @property
+    def in_seed(self) -> bool:
+        """A first reservation of units the stock that seeded the item had already left out (`transition`'s
+        `in_seed`: it adds them to on-hand too). TikTok's available lost them before that stock was read, so before
+        any push of the SKU: the push's fence must not take them for a sale since its last push
+        (`sku_links.ingested_at_push`), or they would hide as many sales TikTok made unseen."""
+        return self.state is LineState.RESERVED and self.on_hand_delta > 0
+
 
 def transition(
     current: LedgerLine | None,

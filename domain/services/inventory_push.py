@@ -29,10 +29,10 @@ from domain.inventory_push import (
     PushAction,
     SkuPushError,
     carried_hold,
+    fence_counts,
     hold_started,
     push_action,
     push_backoff,
-    unseen_sales,
     warehouse_plan,
 )
 from domain.ports import (
@@ -224,7 +224,7 @@ async def _finish_unchanged(
     async with deps.uow_factory() as uow:
         links = await uow.inventory_push.linked_skus_of(shop.id, [claim.tiktok_product_id for claim in claims])
     every = [link for found in links.values() for link in found]
-    held, shown = await _unseen(deps, api, shop, every, computed_at) if every else ({}, {})
+    held, shown, restored = await _unseen(deps, api, shop, every, computed_at) if every else ({}, {}, {})
     unchanged: list[tuple[OutboxClaim, ProductPushOutcome]] = []
     to_write: list[OutboxClaim] = []
     for claim in claims:
@@ -233,7 +233,10 @@ async def _finish_unchanged(
             to_write.append(claim)
         else:
             targets = {link.sku_id: policy.target(link.available) for link in found}
-            unchanged.append((claim, ProductPushOutcome(pushed=targets, computed_at=computed_at, held=held)))
+            outcome = ProductPushOutcome(pushed=targets, computed_at=computed_at, held=held, restored=restored)
+            outcome.ingested = {link.sku_id: link.ingested for link in found}
+            outcome.released = {link.sku_id: link.released for link in found}
+            unchanged.append((claim, outcome))
     for start in range(0, len(unchanged), CLAIMS_PER_TRANSACTION):
         finished = unchanged[start : start + CLAIMS_PER_TRANSACTION]
         now = deps.clock.now()
@@ -270,7 +273,9 @@ async def _push_product(
             if deps.fence:
                 if read_error is not None:
                     raise read_error
-                held, shown = await _unseen(deps, api, shop, links, outcome.computed_at or deps.clock.now())
+                held, shown, outcome.restored = await _unseen(
+                    deps, api, shop, links, outcome.computed_at or deps.clock.now()
+                )
                 outcome.held = held
                 links = _holding(links, held)
                 to_send = _to_send(links, shown, policy)
@@ -290,6 +295,8 @@ async def _push_product(
                         failures = {k: v for k, v in failures.items() if k not in refresh} | _failures(result, retried)
             targets = {link.sku_id: policy.target(link.available) for link in links}
             outcome.pushed = {sku: qty for sku, qty in targets.items() if sku not in failures}
+            outcome.ingested = {link.sku_id: link.ingested for link in links}  # read with the targets' counters
+            outcome.released = {link.sku_id: link.released for link in links}
             outcome.failed = failures
             outcome.retry = any(
                 e.action in (PushAction.RETRY, PushAction.REFRESH_WAREHOUSES) for e in failures.values()
@@ -337,28 +344,34 @@ async def read_available(api: InventoryApi, tiktok_sku_ids: Sequence[str]) -> tu
 
 async def _unseen(
     deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence[LinkedSku], now: datetime
-) -> tuple[dict[str, tuple[int, datetime | None]], dict[str, int]]:
+) -> tuple[dict[str, tuple[int, datetime | None]], dict[str, int], dict[str, int]]:
     """TikTok's available of the links' SKUs now (`read_available`: one Inventory Search per 600 SKUs, so one for
     a product), and per Shopbridge SKU id the units to hold back (`unseen_sales`: against what was last pushed and
-    held back then, within `deps.hold_horizon`, less what the ledger applied since) with since when some have been
-    held (`hold_started`). (held, shown), both keyed by Shopbridge SKU id; `now`: when the targets were read."""
+    held back then, within `deps.hold_horizon`, less what the ledger applied since, releases included:
+    `LinkedSku.ingested_since_push`) with since when some have been held (`hold_started`), and the units restored
+    unseen to carry (`fence_counts`). (held, shown, restored), keyed by Shopbridge SKU id; `now`: when the targets
+    were read."""
     tiktok, _ = await read_available(api, [link.tiktok_sku_id for link in links])
     # A push records pushed_quantity and pushed_at together (`record_link_results`): one of them tells both.
     since = {link.tiktok_sku_id: link.pushed_at for link in links if link.pushed_at is not None}
-    ingested: dict[str, int] = {}
-    if since:
+    ingested = {link.tiktok_sku_id: n for link in links if (n := link.ingested_since_push) is not None}
+    # A link last pushed before pushes kept the ledger's count (migration 0011): the lines stamped since, once.
+    stamped = {sku: at for sku, at in since.items() if sku not in ingested}
+    if stamped:
         async with deps.uow_factory() as uow:
-            ingested = await uow.inventory_push.ingested_since(shop.id, since)  # a count for every SKU asked
+            ingested |= await uow.inventory_push.ingested_since(shop.id, stamped)  # a count for every SKU asked
     held: dict[str, tuple[int, datetime | None]] = {}
+    restored: dict[str, int] = {}
     for link in links:
         if link.tiktok_sku_id in since:
-            carried = carried_hold(link, now, deps.hold_horizon)
-            units = unseen_sales(
-                link.pushed_quantity, tiktok.get(link.tiktok_sku_id), ingested[link.tiktok_sku_id], carried
-            )
-            held[link.sku_id] = (units, hold_started(link, units, carried, now))
+            carried, available = carried_hold(link, now, deps.hold_horizon), tiktok.get(link.tiktok_sku_id)
+            units, restored[link.sku_id] = fence_counts(
+                link.pushed_quantity, available, ingested[link.tiktok_sku_id], carried, link.restored_quantity,
+                link.released_since_push,
+            )  # fmt: skip
+            held[link.sku_id] = (units, hold_started(link, units, carried, now, available))
     shown = {link.sku_id: tiktok[link.tiktok_sku_id] for link in links if link.tiktok_sku_id in tiktok}
-    return held, shown  # 0 held (the most common) subtracts nothing
+    return held, shown, restored  # 0 held (the most common) subtracts nothing
 
 
 def _holding(links: Sequence[LinkedSku], held: dict[str, tuple[int, datetime | None]]) -> list[LinkedSku]:

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from domain.errors import DomainError, ErrorCode
-from domain.inventory_push import InventoryPolicy, LinkedSku, carried_hold, hold_started, unseen_sales
+from domain.inventory_push import (
+    InventoryPolicy,
+    LinkedSku,
+    carried_hold,
+    fence_counts,
+    hold_started,
+    unseen_sales,
+)
 
 
 def test_the_limits_themselves_are_accepted() -> None:
@@ -65,6 +72,8 @@ def test_one_unit_available_is_shown_as_one() -> None:
         (10, 7, 3, 0),
         (10, 7, 5, 0),  # never negative
         (10, 12, 0, 0),  # raised in Seller Center: reconcile's business, not held back
+        (9, 9, -1, 1),  # a cancellation the ledger released gave TikTok 1 back, and 1 was sold unseen
+        (9, 10, -1, 0),  # the cancellation alone
     ],
 )
 def test_the_committed_fence_holds_back_sales_the_pool_has_not_seen(
@@ -87,6 +96,24 @@ def test_units_held_back_at_the_last_push_count_until_the_ledger_applies_them(
     pushed: int, held_at_push: int, tiktok_available: int, ingested: int, held_back: int
 ) -> None:
     assert unseen_sales(pushed, tiktok_available, ingested, held_at_push) == held_back
+
+
+@pytest.mark.parametrize(
+    ("tiktok_available", "ingested", "restored_at_push", "released", "counts"),
+    [
+        (10, 0, 0, 0, (0, 1)),  # pushed 9; a cancellation TikTok made, not released yet: 1 restored unseen
+        (9, -1, 1, 1, (0, 0)),  # that push wrote 9 over it; its release since is no gain of TikTok's
+        (9, 0, 1, 0, (0, 1)),  # not released yet: carried
+        (8, -1, 1, 1, (1, 0)),  # released, and 1 sold unseen since: held back
+        (10, -1, 0, 1, (0, 0)),  # a cancellation after the push, released: TikTok gained 1, nothing held back
+        (9, -1, 0, 1, (1, 0)),  # the same, and 1 sold unseen: held back
+    ],
+    ids=["restored-unseen", "overwritten-then-released", "carried", "released-then-sold", "released-after", "sold"],
+)
+def test_a_cancellation_a_push_overwrote_is_no_gain_when_released(
+    tiktok_available: int, ingested: int, restored_at_push: int, released: int, counts: tuple[int, int]
+) -> None:
+    assert fence_counts(9, tiktok_available, ingested, 0, restored_at_push, released) == counts
 
 
 AT = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -118,3 +145,6 @@ def test_a_hold_keeps_its_start_while_carried_and_starts_again_otherwise() -> No
     assert hold_started(held_link(1, earlier), 2, 0, now) == now  # not carried (past the horizon): a new hold
     assert hold_started(held_link(0, None), 1, 0, now) == now
     assert hold_started(held_link(1, earlier), 0, 1, now) is None  # nothing held any more
+    # TikTok sold since the last push (9 pushed, 8 now): the unit held may be that sale, its hold starts now
+    assert hold_started(held_link(1, earlier), 1, 1, now, tiktok_available=8) == now
+    assert hold_started(held_link(1, earlier), 1, 1, now, tiktok_available=9) == earlier

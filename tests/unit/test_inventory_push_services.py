@@ -322,6 +322,36 @@ async def test_a_hold_the_ledger_never_explains_ends_after_its_horizon(world: Wo
     assert (link.pushed_quantity, link.held_quantity, link.held_since) == (10, 0, None)
 
 
+async def test_a_sale_held_back_keeps_its_own_horizon_when_an_older_hold_ends(world: World) -> None:
+    # given a SKU of 10 pushed; TikTok sold 1 unit whose webhook was lost: held back since NOW (TikTok 9)
+    world.deps.fence = True
+    link = world.link("a", "p1", 10)
+    link.pushed_quantity, link.pushed_at = 10, NOW - timedelta(minutes=5)
+    world.api.available["t-a"] = 9
+    world.dirty("p1")
+    await world.push()
+    assert (link.pushed_quantity, link.held_quantity, link.held_since) == (9, 1, NOW)
+    # when, 10 minutes on, a poll brings that sale in (the pool: 9) and another buyer takes 1 unit whose webhook is
+    # lost too (TikTok 8), and a change pushes the SKU: the one unit held back now is the new sale
+    later = NOW + timedelta(minutes=10)
+    link.available = 9
+    world.store.push.ingested = [(world.shop.id, "t-a", 1, later - timedelta(seconds=5))]
+    world.api.available["t-a"] = 8
+    world.clock.current = later
+    world.dirty("p1", version=2)
+    await world.push()
+    assert (link.pushed_quantity, link.held_quantity) == (8, 1)
+    # and 40 s later (the first hold began more than two polls ago) another change pushes it again
+    world.clock.current = later + timedelta(seconds=40)
+    world.dirty("p1", version=3)
+    await world.push()
+
+    # then the new sale, 40 s old, is still held back: 8. Its hold had inherited the start of the first one, and the
+    # horizon let it go with it: 9 written, one unit on sale twice until the next poll.
+    assert world.api.updates == [] and (link.pushed_quantity, link.held_quantity) == (8, 1)
+    assert link.held_since == later
+
+
 async def test_the_fence_writes_what_differs(world: World) -> None:
     world.deps.fence = True
     link = world.link("a", "p1", 12)

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.tables import (
@@ -62,9 +62,11 @@ class LinkPushState:
             _outbox.shop_id == shop_id,
             or_(_outbox.dirty_version > _outbox.pushed_version, _outbox.claimed_until > now),
         )
-        return await self._linked(_links.shop_id == shop_id, _links.tiktok_product_id.not_in(pending))
+        return await self._linked(_links.shop_id == shop_id, _links.tiktok_product_id.not_in(pending), counted=False)
 
-    async def _linked(self, *where: Any) -> list[LinkedSku]:
+    async def _linked(self, *where: Any, counted: bool = True) -> list[LinkedSku]:
+        """The LINKED links matching `where`; `counted`: with `LinkedSku.ingested` and `released` (the fence's;
+        else 0)."""
         items = inventory_items.c
         query = (
             select(
@@ -76,6 +78,11 @@ class LinkPushState:
                 _links.pushed_at,
                 _links.held_quantity,
                 _links.held_since,
+                _links.ingested_at_push,
+                _links.released_at_push,
+                _links.restored_quantity,
+                (_units_of("RESERVED", "DEDUCTED") if counted else literal(0)).label("ingested"),
+                (_units_of("RELEASED") if counted else literal(0)).label("released"),
                 (items.on_hand - items.reserved - items.safety_stock).label("available"),
                 warehouse_stocks.c.warehouse_id,
             )
@@ -100,6 +107,11 @@ class LinkPushState:
                     row.pushed_at,
                     row.held_quantity,
                     row.held_since,
+                    int(row.ingested),
+                    row.ingested_at_push,
+                    int(row.released),
+                    row.released_at_push,
+                    row.restored_quantity,
                 )
             else:
                 found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
@@ -127,7 +139,9 @@ class LinkPushState:
                 .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
                 .values(
                     pushed_quantity=quantity, pushed_at=pushed_at, held_quantity=held, held_since=held_since,
-                    push_error_code=None, push_error_message=None, updated_at=now,
+                    ingested_at_push=outcome.ingested.get(sku_id), released_at_push=outcome.released.get(sku_id),
+                    restored_quantity=outcome.restored.get(sku_id, 0), push_error_code=None, push_error_message=None,
+                    updated_at=now,
                 )
             )  # fmt: skip
         for sku_id, error in outcome.failed.items():
@@ -176,3 +190,16 @@ class LinkPushState:
             await self._session.execute(
                 update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**values)
             )
+
+
+def _units_of(*states: str) -> Any:
+    """Units of the link's shop's ledger lines of its SKU in `states`: a scalar subquery correlated with `sku_links`,
+    for the statement that reads the items' counters, so both are of one instant (a line the ledger applies after
+    the read is in neither, one applied before in both: the fence's `LinkedSku.ingested_since_push`)."""
+    lines = order_line_stock.c
+    return (
+        select(func.coalesce(func.sum(lines.quantity), 0))
+        .where(lines.shop_id == _links.shop_id, lines.tiktok_sku_id == _links.tiktok_sku_id, lines.state.in_(states))
+        .correlate(sku_links)
+        .scalar_subquery()
+    )

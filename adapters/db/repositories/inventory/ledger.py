@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Dialect, Select, and_, bindparam, delete, select, tuple_, type_coerce
+from sqlalchemy import ColumnElement, Dialect, Select, and_, bindparam, delete, select, tuple_, type_coerce, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import NullType
@@ -153,6 +153,7 @@ async def _apply_chunk(
         stamped[order_id, line_id, component] = stamp
     write = PoolWrite(shop_id, merchant_id, now)
     stale: set[LedgerKey] = set()
+    seeded: dict[str, int] = {}  # TikTok SKU id -> units of lines in the seed (`Transition.in_seed`)
     unlinked = (None, None, None)
     for order_id, wanted, updated_at, created_at, lines in orders:
         for line_id, component, sku_id, units in lines:
@@ -168,6 +169,8 @@ async def _apply_chunk(
                     key, sku_id, units if current is None else current.quantity, move, new=current is None,
                     stamped_at=kept,
                 )  # fmt: skip
+                if move.in_seed:
+                    seeded[sku_id] = seeded.get(sku_id, 0) + units
             if component != LINE_ITSELF:
                 stale |= _unlinked_bundle_row(stored, (order_id, line_id, LINE_ITSELF))
     if stale:
@@ -178,7 +181,28 @@ async def _apply_chunk(
                 tuple_(columns.tiktok_order_id, columns.tiktok_line_item_id, columns.component_sku_id).in_(stale),
             )
         )
+    if seeded:  # before `flush` marks the outbox: a push writes links then the outbox, in that order too
+        await _counted_before_push(session, shop_id, seeded)
     return await write.flush(session)
+
+
+async def _counted_before_push(session: AsyncSession, shop_id: str, seeded: Mapping[str, int]) -> None:
+    """Lines first reserved in the seed (`Transition.in_seed`) count, for the push's fence, as ledger units its link's
+    last push had already seen (`sku_links.ingested_at_push`): TikTok's available lost them before the stock that
+    seeded the item was read. Counted as applied since that push, they would make up for as many sales TikTok made
+    unseen, and the push put those back on sale. (A link never pushed, or pushed before the count was kept: nothing.)"""
+    links = sku_links.c
+    statement = (
+        update(sku_links)
+        .where(
+            links.shop_id == bindparam("b_shop"),
+            links.tiktok_sku_id == bindparam("b_sku"),
+            links.ingested_at_push.is_not(None),
+        )
+        .values(ingested_at_push=links.ingested_at_push + bindparam("b_units"))
+    )  # one executemany, whatever the batch
+    rows = [{"b_shop": shop_id, "b_sku": sku, "b_units": units} for sku, units in sorted(seeded.items())]
+    await session.execute(statement, rows)
 
 
 def _unlinked_bundle_row(stored: Mapping[LedgerKey, LedgerLine], key: LedgerKey) -> set[LedgerKey]:
