@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import gc
 import logging
 import os
 import random
@@ -70,6 +71,20 @@ SCHEDULER_LEASE = "scheduler"
 log = logging.getLogger(__name__)
 
 SHUTDOWN_DRAIN_SECONDS = 30.0  # cancelled work normally ends in milliseconds; past this, say what is stuck
+
+
+def freeze_startup_heap() -> None:
+    """Once per process, after start-up: collect, then move every object alive (the imported modules, the tables'
+    metadata, the resources: about 120,000) to the garbage collector's permanent generation, which no collection
+    walks again. A full collection walks every tracked object of the process; an import's allocations trigger one
+    every few thousand orders, each 0.1 s of the worker's one thread walking that start-up heap: 0.32 of the 0.56 s
+    the collector took in a 14,935-order import (its main thread's CPU 3.3 s). The objects were kept for the
+    process's life anyway. A process whose heap is frozen already (the test session's, `tests/conftest.py`) keeps
+    its own."""
+    if gc.get_freeze_count():
+        return
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass
@@ -266,6 +281,7 @@ class Resources(Middleware):
         queue = self.queue_factory()
         blocking = self.settings.broker_url is not None
         resources = await build_resources(self.settings, queue, self.events)
+        freeze_startup_heap()
         self._sweeper = asyncio.create_task(self._sweep(resources))
         if self.settings.scheduler_enabled and self.poll_actor is not None and self.refresh_actor is not None:
             work = DramatiqScheduledWork(self.poll_actor, self.refresh_actor, blocking=blocking)
