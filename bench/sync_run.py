@@ -24,7 +24,7 @@ from domain.clock import SystemClock
 from domain.services import importer
 from domain.shops import Region, Shop, choose_authorized_shop
 from domain.sync import SyncKind, SyncTask, SyncTrigger
-from workers.resources import WorkerResources, build_resources
+from workers.resources import WorkerResources, build_resources, tune_collector
 
 MERCHANT_ID = "bench-merchant"
 
@@ -54,6 +54,7 @@ class SyncWorker:
 
     async def __aenter__(self) -> SyncWorker:
         self._resources = await build_resources(self.settings, _NoQueue(), None)
+        tune_collector()  # as a worker process does once its resources are built (`Resources._build`)
         return self
 
     async def __aexit__(

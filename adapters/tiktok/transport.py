@@ -77,7 +77,20 @@ async def sent_whole(request: Awaitable[httpx.Response]) -> httpx.Response:
     """
     task = asyncio.ensure_future(request)
     task.add_done_callback(_retrieve)
-    return await asyncio.shield(task)
+    return _unbound(await asyncio.shield(task))
+
+
+_READ = httpx.ByteStream(b"")
+
+
+def _unbound(response: httpx.Response) -> httpx.Response:
+    """`response`, read whole and closed (no request here streams), without its stream. httpx binds the two to each
+    other (`response.stream` is a `BoundAsyncStream` holding the response): a reference cycle that only the garbage
+    collector frees, and with it the body (an orders page: ~160 KB) and httpcore's objects of the call (~50). Its
+    stream is spent once the body is read; dropped, the response goes as soon as the caller is done with it."""
+    if response.is_closed:
+        response.stream = _READ
+    return response
 
 
 def _retrieve(task: asyncio.Future[httpx.Response]) -> None:
