@@ -281,14 +281,21 @@ async def test_the_fence_holds_back_sales_tiktok_made_that_the_pool_has_not_inge
     assert (link.pushed_quantity, world.metrics.sent) == (15, ["noop"])
 
 
-async def test_a_unit_held_back_stays_held_back_until_the_ledger_applies_it(world: World) -> None:
-    # given a SKU pushed at 10; TikTok sold 1 unit whose webhook was lost (TikTok shows 9, the pool still 10)
+async def _pushed_at_10_and_9_at_tiktok(world: World) -> FakeLink:
+    """A SKU of 10 units pushed at 10, TikTok at 9 (1 unit sold unseen, or lowered in Seller Center), pushed by the
+    fence: the link after that push."""
     world.deps.fence = True
     link = world.link("a", "p1", 10)
     link.pushed_quantity, link.pushed_at = 10, NOW - timedelta(minutes=5)
     world.api.available["t-a"] = 9
     world.dirty("p1")
     await world.push()
+    return link
+
+
+async def test_a_unit_held_back_stays_held_back_until_the_ledger_applies_it(world: World) -> None:
+    # given a SKU pushed at 10; TikTok sold 1 unit whose webhook was lost (TikTok shows 9, the pool still 10)
+    link = await _pushed_at_10_and_9_at_tiktok(world)
     assert (link.pushed_quantity, link.held_quantity, link.held_since) == (9, 1, NOW)
     # when the pool changes again before the sale is ingested (another shop's stock count, say), and it is pushed
     world.clock.current = NOW + timedelta(seconds=10)
@@ -307,12 +314,7 @@ async def test_a_unit_held_back_stays_held_back_until_the_ledger_applies_it(worl
 
 async def test_a_hold_the_ledger_never_explains_ends_after_its_horizon(world: World) -> None:
     # given a SKU pushed at 10 and lowered to 9 in Seller Center: the fence holds 1 unit back, as for a sale
-    world.deps.fence = True
-    link = world.link("a", "p1", 10)
-    link.pushed_quantity, link.pushed_at = 10, NOW - timedelta(minutes=5)
-    world.api.available["t-a"] = 9
-    world.dirty("p1")
-    await world.push()
+    link = await _pushed_at_10_and_9_at_tiktok(world)
     assert (link.pushed_quantity, link.held_quantity) == (9, 1)
     # when no sale reaches the ledger within the horizon (two polls), the next push lets the unit go
     world.clock.current = NOW + world.deps.hold_horizon + timedelta(seconds=1)
@@ -324,12 +326,7 @@ async def test_a_hold_the_ledger_never_explains_ends_after_its_horizon(world: Wo
 
 async def test_a_sale_held_back_keeps_its_own_horizon_when_an_older_hold_ends(world: World) -> None:
     # given a SKU of 10 pushed; TikTok sold 1 unit whose webhook was lost: held back since NOW (TikTok 9)
-    world.deps.fence = True
-    link = world.link("a", "p1", 10)
-    link.pushed_quantity, link.pushed_at = 10, NOW - timedelta(minutes=5)
-    world.api.available["t-a"] = 9
-    world.dirty("p1")
-    await world.push()
+    link = await _pushed_at_10_and_9_at_tiktok(world)
     assert (link.pushed_quantity, link.held_quantity, link.held_since) == (9, 1, NOW)
     # when, 10 minutes on, a poll brings that sale in (the pool: 9) and another buyer takes 1 unit whose webhook is
     # lost too (TikTok 8), and a change pushes the SKU: the one unit held back now is the new sale
