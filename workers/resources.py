@@ -34,7 +34,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -297,10 +297,11 @@ class Resources(Middleware):
             raise RuntimeError("no actors bound to the Resources middleware")
         queue = self.queue_factory()
         blocking = self.settings.broker_url is not None
+        booted_at = datetime.now(UTC)  # before this process can take a message (see `_sweep`)
         resources = await build_resources(self.settings, queue, self.events)
         tune_collector()
         self._schema = asyncio.create_task(schema_current(resources.db))
-        self._sweeper = asyncio.create_task(self._sweep(resources))
+        self._sweeper = asyncio.create_task(self._sweep(resources, booted_at))
         if self.settings.scheduler_enabled and self.poll_actor is not None and self.refresh_actor is not None:
             work = DramatiqScheduledWork(self.poll_actor, self.refresh_actor, blocking=blocking)
             self._scheduler = asyncio.create_task(self._schedule(resources, work))
@@ -342,19 +343,23 @@ class Resources(Middleware):
             resources.push, resources.queue.enqueue_inventory_push, enqueue_reconcile, interval, self._last_reconciled
         )
 
-    async def _sweep(self, resources: WorkerResources) -> None:
-        """Re-enqueue tasks nobody runs: at boot everything active (in-memory queue only), then stale ones, and
-        prune (`_prune`) after each turn. A turn during a database outage is one WARNING line: it skips the prunes."""
+    async def _sweep(self, resources: WorkerResources, booted_at: datetime) -> None:
+        """Re-enqueue tasks nobody runs: at boot everything active (in-memory queue only) that was last touched
+        before `booted_at`, then stale ones, and prune (`_prune`) after each turn. A turn during a database outage
+        is one WARNING line: it skips the prunes.
+
+        The boot sweep runs once the schema is current (`_schema_current`), later than the first messages may: a
+        task or event made since the process booted has its own message, and re-sent it ran twice at once (a sync
+        task spent its two attempts in 0.3 s, its retry's backoff skipped)."""
         deps = resources.sync
         await self._schema_current()
         if self.settings.broker_url is None:
+            since_boot = max(timedelta(0), deps.clock.now() - booted_at)  # what is older than that predates it
             try:
-                await resume_stale_tasks(
-                    deps.uow_factory, resources.queue, deps.clock, timedelta(0), events=deps.events
-                )
-                await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, timedelta(0))
+                await resume_stale_tasks(deps.uow_factory, resources.queue, deps.clock, since_boot, events=deps.events)
+                await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, since_boot)
                 await resume_webhook_registrations(
-                    deps.uow_factory, resources.queue, deps.clock, timedelta(0), failed_too=True
+                    deps.uow_factory, resources.queue, deps.clock, since_boot, failed_too=True
                 )
             except Exception as exc:
                 if not unavailable(exc):
