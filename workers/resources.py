@@ -271,8 +271,9 @@ class Resources(Middleware):
         queue = self.queue_factory()
         blocking = self.settings.broker_url is not None
         resources = await build_resources(self.settings, queue, self.events)
+        booted_at = resources.sync.clock.now()  # before any message of this process: what the boot sweep resumes
         self._schema = asyncio.create_task(schema_current(resources.db))
-        self._sweeper = asyncio.create_task(self._sweep(resources))
+        self._sweeper = asyncio.create_task(self._sweep(resources, booted_at))
         if self.settings.scheduler_enabled and self.poll_actor is not None and self.refresh_actor is not None:
             work = DramatiqScheduledWork(self.poll_actor, self.refresh_actor, blocking=blocking)
             self._scheduler = asyncio.create_task(self._schedule(resources, work))
@@ -314,19 +315,28 @@ class Resources(Middleware):
             resources.push, resources.queue.enqueue_inventory_push, enqueue_reconcile, interval, self._last_reconciled
         )
 
-    async def _sweep(self, resources: WorkerResources) -> None:
-        """Re-enqueue tasks nobody runs: at boot everything active (in-memory queue only), then stale ones, and
-        prune (`_prune`) after each turn. A turn during a database outage is one WARNING line: it skips the prunes."""
+    async def _sweep(self, resources: WorkerResources, booted_at: datetime) -> None:
+        """Re-enqueue tasks nobody runs: at boot everything left active before `booted_at` (in-memory queue only),
+        then stale ones, and prune (`_prune`) after each turn. A turn during a database outage is one WARNING line: it
+        skips the prunes.
+
+        The boot sweep runs once the schema is current (`_schema_current`), which may be after this process took
+        work of its own: a task sent since `booted_at`, waiting in the in-memory queue for its retry's backoff, was
+        re-sent and run at once. Only what was last touched before the boot is resumed."""
         deps = resources.sync
+
+        def since_boot() -> timedelta:  # "untouched for this long" = untouched since the boot
+            return max(timedelta(0), deps.clock.now() - booted_at)
+
         await self._schema_current()
         if self.settings.broker_url is None:
             try:
                 await resume_stale_tasks(
-                    deps.uow_factory, resources.queue, deps.clock, timedelta(0), events=deps.events
+                    deps.uow_factory, resources.queue, deps.clock, since_boot(), events=deps.events
                 )
-                await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, timedelta(0))
+                await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, since_boot())
                 await resume_webhook_registrations(
-                    deps.uow_factory, resources.queue, deps.clock, timedelta(0), failed_too=True
+                    deps.uow_factory, resources.queue, deps.clock, since_boot(), failed_too=True
                 )
             except Exception as exc:
                 if not unavailable(exc):
