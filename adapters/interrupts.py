@@ -11,7 +11,8 @@ which hung on a loaded machine).
 report of a KeyboardInterrupt it had to drop (the press is recorded; the user asked to stop, not for a traceback).
 Code that starts something long asks `pressed()` once its own signal handling is in place, and stops instead of
 going on: `gql.cli.main` before running a command, `gql.serving.Server` before uvicorn starts,
-`workers.cli.run_worker` once its worker processes started (it stops them as at a Ctrl+C).
+`workers.cli.run_worker` before it starts Dramatiq (it starts nothing) and once it has (it stops it as at a
+Ctrl+C).
 
 SIGTERM is a process manager's request to stop, and `serve`, `demo` and `worker` stop gracefully on it, exit 0. They
 did only once their own handling was in place, after seconds of imports (uvicorn, Starlette, SQLAlchemy, the

@@ -50,8 +50,10 @@ def _parent_death_signal(signum: int) -> Callable[[], None]:
 
 def run_worker(processes: int, threads: int, shutdown_timeout: int = 30) -> int:
     """Run the worker processes in the foreground until stopped; returns Dramatiq's exit code (or 128+signal)."""
-    if interrupts.terminated():  # SIGTERM while the command started (adapters/interrupts.py): start nothing
-        return 0
+    # Ctrl+C or SIGTERM while the command started (adapters/interrupts.py): start nothing. Forwarded to a master
+    # still starting its interpreter, a Ctrl+C stopped it with a "Fatal Python error" traceback from its site import.
+    if interrupts.pressed() or interrupts.terminated():
+        return 130 if interrupts.pressed() else 0
     master = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
         worker_command(processes, threads, shutdown_timeout),
         start_new_session=True,  # a terminal's Ctrl-C reaches us only; we forward it exactly once

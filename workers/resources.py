@@ -34,7 +34,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -297,9 +297,9 @@ class Resources(Middleware):
             raise RuntimeError("no actors bound to the Resources middleware")
         queue = self.queue_factory()
         blocking = self.settings.broker_url is not None
-        booted_at = datetime.now(UTC)  # before this process can take a message (see `_sweep`)
         resources = await build_resources(self.settings, queue, self.events)
         tune_collector()
+        booted_at = resources.sync.clock.now()  # before any message of this process: what the boot sweep resumes
         self._schema = asyncio.create_task(schema_current(resources.db))
         self._sweeper = asyncio.create_task(self._sweep(resources, booted_at))
         if self.settings.scheduler_enabled and self.poll_actor is not None and self.refresh_actor is not None:
@@ -344,22 +344,27 @@ class Resources(Middleware):
         )
 
     async def _sweep(self, resources: WorkerResources, booted_at: datetime) -> None:
-        """Re-enqueue tasks nobody runs: at boot everything active (in-memory queue only) that was last touched
-        before `booted_at`, then stale ones, and prune (`_prune`) after each turn. A turn during a database outage
-        is one WARNING line: it skips the prunes.
+        """Re-enqueue tasks nobody runs: at boot everything left active before `booted_at` (in-memory queue only),
+        then stale ones, and prune (`_prune`) after each turn. A turn during a database outage is one WARNING line: it
+        skips the prunes.
 
-        The boot sweep runs once the schema is current (`_schema_current`), later than the first messages may: a
-        task or event made since the process booted has its own message, and re-sent it ran twice at once (a sync
-        task spent its two attempts in 0.3 s, its retry's backoff skipped)."""
+        The boot sweep runs once the schema is current (`_schema_current`), which may be after this process took
+        work of its own: a task sent since `booted_at`, waiting in the in-memory queue for its retry's backoff, was
+        re-sent and run at once. Only what was last touched before the boot is resumed."""
         deps = resources.sync
+
+        def since_boot() -> timedelta:  # "untouched for this long" = untouched since the boot
+            return max(timedelta(0), deps.clock.now() - booted_at)
+
         await self._schema_current()
         if self.settings.broker_url is None:
-            since_boot = max(timedelta(0), deps.clock.now() - booted_at)  # what is older than that predates it
             try:
-                await resume_stale_tasks(deps.uow_factory, resources.queue, deps.clock, since_boot, events=deps.events)
-                await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, since_boot)
+                await resume_stale_tasks(
+                    deps.uow_factory, resources.queue, deps.clock, since_boot(), events=deps.events
+                )
+                await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, since_boot())
                 await resume_webhook_registrations(
-                    deps.uow_factory, resources.queue, deps.clock, since_boot, failed_too=True
+                    deps.uow_factory, resources.queue, deps.clock, since_boot(), failed_too=True
                 )
             except Exception as exc:
                 if not unavailable(exc):

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from adapters.db.migrate import downgrade, upgrade
 from domain.errors import ErrorCode
 from domain.services.sync import start_sync
 from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
-from tests.fixtures.waiting import DEADLINE_SECONDS
+from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines
 
 Factory = Callable[..., SyncHarness]
 PRODUCT_SEARCH = "/product/202309/products/search"
@@ -110,6 +111,37 @@ async def test_a_task_left_queued_by_a_crash_is_sent_again_at_start_up(
     # then it runs the task to its end
     done = await harness.wait(task.id)
     assert done.status is SyncTaskStatus.SUCCEEDED and done.attempts == 1 and done.processed == 30
+
+
+async def test_the_start_up_sweep_resends_only_what_was_left_before_the_pool_started(
+    database_url: str, harness: SyncHarness, sandbox: SandboxServer
+) -> None:
+    # given a task a crash left QUEUED, and a database one migration behind, which holds the pool's background work
+    # (the start-up sweep among it) until migrated: the sweep then runs after the pool took work of its own
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    left = SyncTask.queue(shop.id, "m1", SyncKind.PRODUCTS, SyncTrigger.MANUAL, harness.clock.now() - timedelta(1))
+    async with harness.uow_factory() as uow:
+        await uow.sync_tasks.add(left)
+        await uow.commit()
+    await asyncio.to_thread(downgrade, database_url, "0008_webhook_retention")
+    with log_lines("workers.schema_gate") as gate, log_lines("domain.services.sync") as sweep:
+        harness.start_worker()
+        await asyncio.to_thread(gate.wait_for, "MIGRATIONS_PENDING")
+        # and a task this pool's process sent after it started, its message waiting in the queue (a retry's backoff)
+        sent = SyncTask.queue(shop.id, "m1", SyncKind.ORDERS, SyncTrigger.MANUAL, harness.clock.now())
+        async with harness.uow_factory() as uow:
+            await uow.sync_tasks.add(sent)
+            await uow.commit()
+        # when the database is migrated and the start-up sweep runs
+        await asyncio.to_thread(upgrade, database_url)
+        await asyncio.to_thread(sweep.wait_for, "re-enqueued")
+    # then it re-sent the task left by the crash only: the other one waits for its own message, untouched
+    assert [m for m in sweep.messages if "re-enqueued" in m] == ["re-enqueued 1 stale sync task(s)"]
+    waiting = await harness.task(sent.id)
+    assert waiting is not None and (waiting.status, waiting.heartbeat_at, waiting.attempts) == (
+        SyncTaskStatus.QUEUED, sent.heartbeat_at, 0,
+    ), waiting  # fmt: skip
+    assert (await harness.wait(left.id)).status is SyncTaskStatus.SUCCEEDED
 
 
 async def test_an_outage_beyond_the_clients_retries_is_retried_by_the_queue_showing_queued_then_fails(
