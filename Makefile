@@ -6,6 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test servers lint bench install format clean lock mutants mutants-db
 
+# Python writes its bytecode caches (__pycache__/, ignored by git) even where the environment asks it not to
+# (PYTHONDONTWRITEBYTECODE=1, set on our CI machines): else every process the suite or `make run` starts compiles
+# our ~160 modules from source again (~0.4 s of CPU each), and pytest rewrites every test module's asserts anew in
+# each of its workers.
+unexport PYTHONDONTWRITEBYTECODE
+
 # constraints.txt pins every package CI and `make run` install; `make lock` re-pins after an upgrade.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,0 +1,46 @@
+"""domain.text: the written-out edge set equals the rule it was generated from, and the rules themselves."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.text import (
+    EDGE_INVISIBLE,
+    describe,
+    first_control_character,
+    first_invisible_character,
+    is_blank,
+    is_invisible,
+    strip_invisible,
+)
+
+
+def test_the_edge_set_is_every_invisible_character_of_the_basic_multilingual_plane() -> None:
+    scanned = "".join(chr(code) for code in range(0x10000) if is_invisible(chr(code)))
+    assert EDGE_INVISIBLE == scanned
+    assert len(set(EDGE_INVISIBLE)) == len(EDGE_INVISIBLE)
+
+
+@pytest.mark.parametrize(
+    "ch",
+    ["\u00a0", "\u200b", "\ufeff", "\u3164", "\u2800", "\u3000", "\t", "\u180e"],
+    ids=["nbsp", "zwsp", "bom", "hangul-filler", "braille-blank", "ideographic-space", "tab", "mongolian-vs"],
+)
+def test_the_usual_look_alikes_of_nothing_are_trimmed(ch: str) -> None:
+    assert ch in EDGE_INVISIBLE
+    assert strip_invisible(f"{ch}SKU-1{ch}") == "SKU-1"
+
+
+def test_inner_characters_stay_and_a_visible_text_is_untouched() -> None:
+    assert strip_invisible("\u200bA\u200bB\u00a0") == "A\u200bB"
+    assert strip_invisible("Lamp 40x40") == "Lamp 40x40"
+    assert "A" not in EDGE_INVISIBLE
+
+
+def test_blank_and_named_characters() -> None:
+    assert is_blank("\u200b \u2800")
+    assert not is_blank("\u200bx")
+    assert first_invisible_character("a b\u00a0c") == "U+00A0 NO-BREAK SPACE"
+    assert first_control_character("ok\u202eko") == "U+202E RIGHT-TO-LEFT OVERRIDE"
+    assert first_control_character("line\nbreak", line_breaks=True) is None
+    assert describe("\x00") == "U+0000"
