@@ -37,6 +37,28 @@ SEEDED_REASON = "TikTok stock of the first linked shop"  # the engine's reason o
 Updates = list[tuple[str, list[tuple[Any, ...]]]]
 
 
+def _server_default(column: Any) -> Any:
+    """The value a column's server default stores (the integer ones `sku_links` has), None when it has none."""
+    if column.server_default is None:
+        return None
+    text = str(getattr(column.server_default.arg, "text", column.server_default.arg))
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+# `sku_links` in column order, with each column's default: a row is built by name (`_link_row`), so a column a
+# migration adds gets its default instead of shifting every value after it (as a fixed tuple did: benchmark 1
+# failed with "Incorrect number of bindings" after migrations 0010 and 0011).
+_LINK_COLUMNS = tuple((column.name, _server_default(column)) for column in sku_links.c)
+
+
+def _link_row(**values: Any) -> tuple[Any, ...]:
+    """A `sku_links` row as a tuple in column order: `values` by column name, each other column's default."""
+    unknown = values.keys() - {name for name, _ in _LINK_COLUMNS}
+    if unknown:
+        raise KeyError(f"sku_links has no column {sorted(unknown)}")
+    return tuple(values.get(name, default) for name, default in _LINK_COLUMNS)
+
+
 @dataclass
 class _Link:
     sku_id: str
@@ -103,9 +125,13 @@ class ProductPool:
             link.state, link.item_id = decision.state, item_id
             if link.sku_id in new_ids:
                 link_rows.append(
-                    (link.sku_id, self.shop_id, self.merchant_id, item_id, link.product_id, link.sku_id,
-                     link.seller_sku, decision.state.value, now if seeded else None, now if linked else None, "AUTO",
-                     None, None, None, None, None, None, 0, now)
+                    _link_row(
+                        sku_id=link.sku_id, shop_id=self.shop_id, merchant_id=self.merchant_id,
+                        inventory_item_id=item_id, tiktok_product_id=link.product_id, tiktok_sku_id=link.sku_id,
+                        seller_sku=link.seller_sku, state=decision.state.value,
+                        stock_counted_at=now if seeded else None, linked_at=now if linked else None, source="AUTO",
+                        updated_at=now,
+                    )
                 )  # fmt: skip
             else:  # an earlier SKU's link changes (a twin turned it AMBIGUOUS)
                 link_updates.append((decision.state.value, item_id, now if linked else None, now, link.sku_id))
