@@ -1,9 +1,11 @@
 """`make bench` / `python -m bench [--only 1,...,9|api|fanout|live|pool|writes] [--scale 1] [--db ...]`: run, save.
 
 Runs each chosen benchmark on each chosen database, prints progress lines (stderr) and a table (stdout), and
-writes every figure to `bench/results.json`. Full size (`--scale 1`) is the issue's; smaller scales shrink every
-data size for quick iterations. Servers are throwaway: a sandbox process, a PostgreSQL cluster in a temp dir, API
-processes; all are stopped and removed on exit, also on errors and Ctrl-C.
+merges every figure into `bench/results.json` (kept in git: each figure with the date, machine, arguments and
+load average of the run that measured it; a run of some benchmarks replaces only theirs). Full size (`--scale 1`)
+is the issue's; smaller scales shrink every data size for quick iterations. Servers are throwaway: a sandbox
+process, a PostgreSQL cluster in a temp dir, API processes; all are stopped and removed on exit, also on errors and
+Ctrl-C.
 """
 
 from __future__ import annotations
@@ -100,22 +102,28 @@ async def run(args: argparse.Namespace, harness: Harness) -> dict[str, dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    started = time.monotonic()
+    started, load_before = time.monotonic(), _load_average()
     with Harness(keep=args.keep) as harness:
         if args.keep:
             log(f"temp dir kept: {harness.directory}")
         results = asyncio.run(run(args, harness))
-    document = {
+    run_record = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "args": {"only": args.only, "db": args.db, "scale": args.scale},
+        "load_average": {"before": load_before, "after": _load_average()},
         "seconds": round(time.monotonic() - started, 1),
-        "results": results,
     }
+    document = report.merged(report.read(args.output), results, run_record)
     args.output.write_text(json.dumps(document, indent=2) + "\n")
     print(report.table(results))
-    log(f"done in {document['seconds']}s; figures in {args.output}")
+    log(f"done in {run_record['seconds']}s; figures in {args.output}")
     return 0
+
+
+def _load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages (what else competed for the cores), rounded."""
+    return [round(value, 2) for value in os.getloadavg()]
 
 
 if __name__ == "__main__":

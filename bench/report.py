@@ -6,7 +6,9 @@ print(table(results))   # results: {"sqlite": {"1_import": {...}, ...}, "postgre
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 # (benchmark key, label, how to show the figure, goal text, goal check on the UNROUNDED result or None)
@@ -142,3 +144,24 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             cells = [_cell(results[db], row) for db in databases]
             lines.append(f"| {row[1]} | " + " | ".join(cells) + f" | {row[3]} |")
     return "\n".join(lines)
+
+
+def merged(previous: dict[str, Any], results: dict[str, dict[str, Any]], run: dict[str, Any]) -> dict[str, Any]:
+    """The results file after `run`: each figure this run measured (per database and benchmark) replaces the one
+    before, stamped with its run (`measured`: when, machine, arguments, load average); the figures of benchmarks
+    or databases it did not run stay as they were, with their own stamps. `runs` lists every run, newest last."""
+    figures: dict[str, dict[str, Any]] = {db: dict(kept) for db, kept in previous.get("results", {}).items()}
+    stamp = {key: run[key] for key in ("when", "machine", "args", "load_average")}
+    for db, benchmarks in results.items():
+        for name, figure in benchmarks.items():
+            figures.setdefault(db, {})[name] = {**figure, "measured": stamp}
+    return {"when": run["when"], "results": figures, "runs": [*previous.get("runs", []), run]}
+
+
+def read(path: Path) -> dict[str, Any]:
+    """The results file as it is, or an empty one (absent, or of the older one-run shape without stamps)."""
+    try:
+        document = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return document if isinstance(document, dict) and "runs" in document else {}

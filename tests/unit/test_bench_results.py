@@ -1,0 +1,49 @@
+"""`bench/results.json` keeps every figure: a run of some benchmarks replaces only theirs, each stamped by its run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.report import merged, read
+
+
+def _run(when: str, only: list[int], load: float) -> dict[str, Any]:
+    return {
+        "when": when,
+        "machine": {"cpus": 2},
+        "args": {"only": only, "db": ["sqlite", "postgres"], "scale": 1.0},
+        "load_average": {"before": [load, load, load], "after": [load, load, load]},
+        "seconds": 60.0,
+    }
+
+
+def test_a_partial_run_replaces_its_figures_and_keeps_the_others_with_their_stamps(tmp_path: Path) -> None:
+    first = _run("2026-12-02T10:00:00+00:00", [1, 2], 1.0)
+    document = merged({}, {"sqlite": {"1_import": {"ratio": 1.7}, "2_budget": {"ok_rps": 23.4}}}, first)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(document))
+
+    second = _run("2026-12-02T16:00:00+00:00", [2], 3.5)
+    document = merged(read(path), {"sqlite": {"2_budget": {"ok_rps": 30.1}}, "postgres": {"2_budget": {}}}, second)
+
+    sqlite = document["results"]["sqlite"]
+    assert sqlite["1_import"] == {"ratio": 1.7, "measured": {k: first[k] for k in first if k != "seconds"}}
+    assert sqlite["2_budget"]["ok_rps"] == 30.1
+    assert sqlite["2_budget"]["measured"]["when"] == "2026-12-02T16:00:00+00:00"
+    assert sqlite["2_budget"]["measured"]["load_average"]["before"] == [3.5, 3.5, 3.5]
+    assert sqlite["2_budget"]["measured"]["machine"] == {"cpus": 2}
+    assert set(document["results"]["postgres"]) == {"2_budget"}
+    assert [run["when"] for run in document["runs"]] == [first["when"], second["when"]]
+    assert document["when"] == second["when"]
+
+
+def test_a_missing_or_older_results_file_starts_afresh(tmp_path: Path) -> None:
+    assert read(tmp_path / "absent.json") == {}
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps({"when": "x", "results": {"sqlite": {"1_import": {}}}}))
+    assert read(older) == {}
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert read(broken) == {}
