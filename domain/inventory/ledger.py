@@ -4,9 +4,11 @@ One row per (shop, order, line item, component); TikTok line items are one unit 
 ordinary line is one row of its own SKU (component `LINE_ITSELF`); a virtual bundle (combo) line is one row per
 component, `sku_count` units of the component's SKU each, and never one of the bundle SKU, whose stock TikTok
 derives from the components (live-sync.md §1.5, `stock_lines`). Every row, component or not, links through its
-own SKU and follows the same transitions below. A line's order
-status asks for an effect (`wanted_effect`, issue 8 and live-sync.md §3.5): open statuses reserve, shipped ones
-deduct (on-hand and reserved both drop), CANCELLED releases. `transition` moves a line's state, monotonically:
+own SKU and follows the same transitions below. A line's status asks for an effect (`line_effect`, issue 8 and
+live-sync.md §3.2, §3.5, §7.2): open statuses reserve, shipped ones deduct (on-hand and reserved both drop),
+CANCELLED releases. The line's own `display_status` decides when TikTok gives one this version knows (an item-level
+cancellation leaves the order open with one line CANCELLED; a PARTIALLY_SHIPPING order has lines shipped and lines
+still to ship), the order's status otherwise. `transition` moves a line's state, monotonically:
 
     (first seen, open)            -> RESERVED, or PENDING_LINK while the SKU has no item
     (first seen, shipped/cancel)  -> HISTORICAL: history, moves nothing (the import of past orders is safe)
@@ -69,6 +71,19 @@ def wanted_effect(status: str) -> StockEffect | None:
     """The effect TikTok order status `status` asks for (tiktok-api.md §8 statuses); None for a status this
     version does not know (TikTok adds some): such an order moves nothing until a known status arrives."""
     return _EFFECT_OF_STATUS.get(status)
+
+
+def line_effect(order_status: str, line_status: str | None) -> StockEffect | None:
+    """The effect asked of one line item: its own `display_status` (the order's statuses but ON_HOLD and
+    PARTIALLY_SHIPPING, live-sync.md §3.2) when it is one this version knows, else its order's `wanted_effect`.
+    So a line cancelled on its own (an item-level cancellation, US/UK: CANCELLED on a line of an AWAITING_SHIPMENT
+    order) releases its units while the order's other lines stay reserved, and a line shipped from a
+    PARTIALLY_SHIPPING order deducts while the rest stay reserved: "release per line, not per order" (§3.2)."""
+    if line_status is not None:
+        effect = _EFFECT_OF_STATUS.get(line_status)
+        if effect is not None:
+            return effect
+    return _EFFECT_OF_STATUS.get(order_status)
 
 
 LINE_ITSELF = ""  # the component key of an ordinary line's row: the line moves its own SKU

@@ -20,6 +20,7 @@ from domain.inventory.ledger import (
     StockEffect,
     StockLine,
     Transition,
+    line_effect,
     link_pending,
     order_timing,
     stock_lines,
@@ -65,6 +66,36 @@ def test_a_line_seen_for_the_first_time(
     wanted: StockEffect, linked: str | None, in_seed: bool, expected: Transition
 ) -> None:
     assert transition(None, wanted, NEWER, linked, 3, in_seed) == expected
+
+
+# order status, line status (TikTok's `display_status`; None: not given) -> the effect asked of the line
+LINE_EFFECTS = [
+    # an item-level cancellation (US/UK): one line CANCELLED on an order still open releases that line alone
+    ("AWAITING_SHIPMENT", "CANCELLED", RELEASE),
+    ("UNPAID", "CANCELLED", RELEASE),
+    ("ON_HOLD", "CANCELLED", RELEASE),
+    ("AWAITING_SHIPMENT", "AWAITING_SHIPMENT", RESERVE),
+    # a PARTIALLY_SHIPPING order: its shipped lines deduct, those still to ship stay reserved
+    ("PARTIALLY_SHIPPING", "IN_TRANSIT", DEDUCT),
+    ("PARTIALLY_SHIPPING", "AWAITING_SHIPMENT", RESERVE),
+    ("IN_TRANSIT", "CANCELLED", RELEASE),  # cancelled before the rest shipped: TikTok gave its unit back
+    # ON_HOLD is no line status: a line of an ON_HOLD order says AWAITING_SHIPMENT (or nothing)
+    ("ON_HOLD", "AWAITING_SHIPMENT", RESERVE),
+    # the order's status decides when the line gives none, or one this version does not know
+    ("AWAITING_SHIPMENT", None, RESERVE),
+    ("COMPLETED", None, DEDUCT),
+    ("CANCELLED", "SOMETHING_NEW", RELEASE),
+    ("SOMETHING_NEW", "IN_TRANSIT", DEDUCT),
+    ("SOMETHING_NEW", None, None),
+    ("SOMETHING_NEW", "SOMETHING_ELSE", None),
+]
+
+
+@pytest.mark.parametrize(("order_status", "line_status", "expected"), LINE_EFFECTS)
+def test_a_lines_own_status_decides_its_effect_and_its_orders_stands_in(
+    order_status: str, line_status: str | None, expected: StockEffect | None
+) -> None:
+    assert line_effect(order_status, line_status) is expected
 
 
 def test_an_orders_timing_against_its_links_seeding_and_linking() -> None:
