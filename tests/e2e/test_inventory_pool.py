@@ -186,6 +186,10 @@ def test_a_count_compared_with_an_on_hand_below_zero_is_saved(app_factory) -> No
     assert [e["code"] for e in stale["userErrors"]] == ["VERSION_CONFLICT"]
 
 
+UNLINK = """mutation($input: SkuUnlinkInput!) { skuUnlink(input: $input) { userErrors { code } } }"""
+LINK = """mutation($input: SkuLinkInput!) { skuLink(input: $input) { userErrors { code } } }"""
+
+
 def counted_sale(app: Any, units: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], str]:
     """A shop connected (webhooks on), one of its items counted at 50 by the merchant, and a buyer's order of `units`
     of its SKU on the shop reserved: (shop, item as it was before the sale, the SKU's link, order id)."""
@@ -238,3 +242,29 @@ def test_a_line_the_seller_cancels_alone_releases_its_unit_and_the_rest_ships(ap
     states = app.rows("SELECT state FROM order_line_stock WHERE tiktok_order_id = :o ORDER BY tiktok_line_item_id",
                       o=order_id)  # fmt: skip
     assert [row["state"] for row in states] == ["DEDUCTED", "RELEASED"]
+
+
+def test_an_order_shipped_while_its_sku_was_unlinked_deducts_when_relinked_to_its_item(app_factory) -> None:
+    # given a buyer's order of 2 units reserved in the pool (on-hand 50)
+    app = app_factory(webhooks=True, products=12, orders=0)
+    _, before, link, order_id = counted_sale(app, 2)
+
+    def item() -> dict[str, Any]:
+        return dict(app.graphql(ITEM, {"id": before["id"]}, "m1")["inventoryItem"])
+
+    # when the merchant unlinks the SKU (the reservation goes back), the order ships meanwhile, and the merchant
+    # links the SKU to the same item again
+    unlinked = app.graphql(UNLINK, {"input": {"skuId": link["sku"]["id"]}}, "m1")["skuUnlink"]
+    assert unlinked["userErrors"] == [] and item()["reserved"] == before["reserved"]
+    app.sandbox.control("POST", f"/orders/{order_id}/status", {"status": "ship"})
+    shipped_in_ledger = "SELECT count(*) AS n FROM order_line_stock WHERE tiktok_order_id = :o AND wanted = 'DEDUCT'"
+    wait_until(lambda: app.rows(shipped_in_ledger, o=order_id)[0]["n"] == 2, what="the shipment in the ledger")
+    relinked = app.graphql(LINK, {"input": {"skuId": link["sku"]["id"], "inventoryItemId": before["id"]}}, "m1")
+    assert relinked["skuLink"]["userErrors"] == []
+    # then the 2 units that left the shelf leave on-hand (they stayed on sale: 50, an oversell of 2)
+    after = item()
+    assert (after["onHand"], after["reserved"], after["available"]) == (48, before["reserved"], before["available"] - 2)
+    assert after["movements"]["edges"][0]["node"] == {
+        "kind": "DEDUCTED", "onHandDelta": -2, "reservedDelta": 0, "tiktokOrderId": order_id,
+        "shop": {"id": link["shop"]["id"]},
+    }  # fmt: skip

@@ -222,12 +222,47 @@ def test_linking_a_pending_line_reserves_it_if_open_else_makes_it_history() -> N
     assert link_pending(RELEASE, NEWER, "B", 4) == Transition(HISTORICAL, RELEASE, NEWER, "B")
 
 
-def test_unlinking_gives_a_reserved_line_back_to_the_item_it_reserved() -> None:
+def test_unlinking_gives_a_reserved_line_back_to_the_item_it_reserved_and_remembers_it() -> None:
     back = unlink_reserved(stored(RESERVED, RESERVE))
-    assert back == Transition(PENDING, RESERVE, APPLIED, None, 0, -3, MOVED_RELEASED, "A")
+    assert back == Transition(PENDING, RESERVE, APPLIED, "A", 0, -3, MOVED_RELEASED, "A")
+    assert back.item_moved == "A" and back.changes_available
     for state, wanted in ((PENDING, RESERVE), (PENDING, DEDUCT), (DEDUCTED, DEDUCT), (RELEASED, RELEASE),
                           (HISTORICAL, DEDUCT), (HISTORICAL, RELEASE)):  # fmt: skip
         assert unlink_reserved(stored(state, wanted)) is None
+
+
+# (a PENDING_LINK line of 3 units reserved on "A" before its SKU was unlinked) wanted, linked item -> transition
+UNLINKED_AFTER_RESERVING = [
+    # still unlinked: it keeps the item it was reserved on, whatever its order says meanwhile
+    (DEDUCT, None, Transition(PENDING, DEDUCT, NEWER, "A")),
+    (RELEASE, None, Transition(PENDING, RELEASE, NEWER, "A")),
+    (RESERVE, None, Transition(PENDING, RESERVE, NEWER, "A")),
+    # shipped while unlinked, linked to "A" again: the unlink gave its units back to A, they left A's shelf since
+    (DEDUCT, "A", Transition(DEDUCTED, DEDUCT, NEWER, "A", -3, 0, MOVED_DEDUCTED)),
+    # linked to another item: history, as any line that waited (which shelf is the merchant's to count)
+    (DEDUCT, "B", Transition(HISTORICAL, DEDUCT, NEWER, "B")),
+    # cancelled meanwhile: its units went back at the unlink, nothing more moves
+    (RELEASE, "A", Transition(HISTORICAL, RELEASE, NEWER, "A")),
+    # still open: it reserves again, on whichever item
+    (RESERVE, "A", Transition(RESERVED, RESERVE, NEWER, "A", 0, 3, MOVED_RESERVED)),
+    (RESERVE, "B", Transition(RESERVED, RESERVE, NEWER, "B", 0, 3, MOVED_RESERVED)),
+]
+
+
+@pytest.mark.parametrize(("wanted", "linked", "expected"), UNLINKED_AFTER_RESERVING)
+def test_a_line_unlinked_after_it_reserved_moves_by_the_item_it_reserved_on(
+    wanted: StockEffect, linked: str | None, expected: Transition
+) -> None:
+    # given the line as the unlink left it
+    back = unlink_reserved(stored(RESERVED, RESERVE))
+    assert back is not None
+    waiting = LedgerLine(back.state, back.wanted, back.order_updated_at, back.inventory_item_id, 3)
+    # then its order's news (or a link) moves it; a link change moves it the same way (`link_pending`)
+    assert transition(waiting, wanted, NEWER, linked) == expected
+    if linked is not None:
+        assert link_pending(wanted, NEWER, linked, 3, waiting.inventory_item_id) == expected
+        # it took its units when first reserved: the row keeps that stamp
+        assert not took_units_now(waiting, expected)
 
 
 def test_an_ordinary_line_is_one_row_of_its_own_sku_of_all_its_units() -> None:

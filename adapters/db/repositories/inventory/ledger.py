@@ -147,7 +147,9 @@ async def _apply_chunk(
         # upsert holds). `flush` then inserts those rows by COPY, no upsert.
         await hold_writers(session, orders_table, shop_id)
         # Items of the stored rows too: a RESERVED line counts on the item it was applied to, whatever the link
-        # says. Its rows are read again once the items are held, as concurrent writers of those items left them.
+        # says, and a PENDING_LINK one names the item it was reserved on before an unlink (written back as it is,
+        # it must not be an item a concurrent removal just took out of the row: `shop_items`). Its rows are read
+        # again once the items are held, as concurrent writers of those items left them.
         held = {i for i in (await session.execute(statements.held, params)).scalars() if i is not None}
         await lock_items(session, {item for item, _, _ in links.values()} | held)
     # (SQLite: the write transaction is exclusive from its first statement on: there is nothing to hold, and the
@@ -302,7 +304,9 @@ def _statements(dialect: str) -> _Statements:
         )
     ).where(shops.c.id == bindparam("shop_id"))  # fmt: skip
     of_batch = and_(lines.shop_id == bindparam("shop_id"), among_param(lines.tiktok_order_id, "orders", dialect))
-    held = select(lines.inventory_item_id).where(of_batch, lines.state == LineState.RESERVED.value)
+    held = select(lines.inventory_item_id).where(
+        of_batch, lines.state.in_((LineState.RESERVED.value, LineState.PENDING_LINK.value))
+    )
     stored = select(
         lines.tiktok_order_id, lines.tiktok_line_item_id, lines.component_sku_id, lines.state, lines.wanted,
         _raw(lines.order_updated_at), lines.inventory_item_id, lines.quantity, _raw(lines.updated_at),
@@ -344,7 +348,8 @@ async def relink_lines(
 ) -> PoolChange:
     """Apply link changes of the shop's SKUs (`new_items`: TikTok SKU id -> its item now, None when unlinked) to
     their ledger lines: a RESERVED line on another item gives its unit back there (`unlink_reserved`); a waiting
-    line reserves on the new item (`link_pending`). `seeds`: item id -> on-hand to add as SEEDED (new items).
+    line reserves on the new item, or deducts there if it shipped while unlinked from that same item
+    (`link_pending`). `seeds`: item id -> on-hand to add as SEEDED (new items).
     The caller holds the items already (`hold_relink`), as it names them before this runs.
     A line moved keeps its stamp (`updated_at`, see `took_units_now`): a link change moves it from one item to
     another, and its units left TikTok's available of the SKU when the order took them, not now; stamped anew, the
@@ -358,7 +363,9 @@ async def relink_lines(
         order_line_stock.c.state.in_(waiting),
     )
     rows = (await session.execute(query)).all() if new_items else []
-    items = {i for i in new_items.values() if i} | {r.inventory_item_id for r in rows if r.inventory_item_id}
+    # (a PENDING_LINK line's item is the one it was reserved on before: written only if it is the new item)
+    reserved_on = {r.inventory_item_id for r in rows if r.state == LineState.RESERVED.value and r.inventory_item_id}
+    items = {i for i in new_items.values() if i} | reserved_on
     await lock_items(session, items | set(seeds or {}) | set(extra_dirty))
     if new_items and dialect_of(session) == "postgresql":  # as they are now that the items are held (SQLite's
         rows = (await session.execute(query)).all()  # write transaction is exclusive: they were already)
@@ -375,7 +382,7 @@ async def relink_lines(
             assert back is not None
             write.line(key, row.tiktok_sku_id, line.quantity, back, stamped_at=row.updated_at)
         if new_item is not None:
-            moved = link_pending(line.wanted, line.order_updated_at, new_item, line.quantity)
+            moved = link_pending(line.wanted, line.order_updated_at, new_item, line.quantity, line.inventory_item_id)
             write.line(key, row.tiktok_sku_id, line.quantity, moved, stamped_at=row.updated_at)
     return await write.flush(session, extra_dirty=extra_dirty)
 
