@@ -11,7 +11,7 @@ for code that made one by hand (`order_as_stored`, `product_as_stored`).
 The fingerprint is a digest of exactly the values stored: equal fingerprints mean nothing stored would change.
 A bundle line's components (`COMPONENT_VALUES`) and each line's own status (`line_statuses`, TikTok's
 `display_status`) ride along for the inventory pool only: the catalog does not store them, so they are not in the
-fingerprint either (a line's status changes with the order's `update_time`, which is).
+fingerprint either (the pool's ledger applies every order fetched, its fingerprint changed or not).
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ class StoredOrder:
             parts.setdefault(line_id, []).append(BundleComponent(sku_id, sku_count, seller_sku))
         statuses = self.line_statuses or (None,) * len(self.line_items)
         items = tuple(
-            LineItem(i[0], i[1], i[2], i[3], i[4], i[5], Money(i[6], i[7]), tuple(parts.get(i[0], ())), status)
-            for i, status in zip(self.line_items, statuses, strict=True)
+            LineItem(i[0], i[1], i[2], i[3], i[4], i[5], Money(i[6], i[7]), tuple(parts.get(i[0], ())), line_status)
+            for i, line_status in zip(self.line_items, statuses, strict=True)
         )  # fmt: skip
         return Order(oid, status, created, updated, Money(amount, currency), items, buyer, name, region)
 
