@@ -118,6 +118,10 @@ class LineItem:
     # A virtual bundle's line: the components it sells (empty for an ordinary line). The pool reserves these,
     # never the bundle SKU itself (live-sync.md §1.5).
     combined_listing_skus: tuple[BundleComponent, ...] = ()
+    # The line's own status (Get Order List/Detail `line_items[].display_status`; None: not given). It may differ
+    # from the order's: a line cancelled on its own, a line shipped from a PARTIALLY_SHIPPING order. The pool moves
+    # the line by it (`domain.inventory.ledger.line_effect`).
+    display_status: str | None = None
 
     @staticmethod
     def units(quantity: int) -> int:

@@ -9,6 +9,11 @@
   TikTok's available stock is short or the product is not live.
 - `POST /_sandbox/orders/{order_id}/status`: `{status}` -> `{order_id, status, update_time}`; 409 for a move the
   flow refuses.
+- `POST /_sandbox/orders/{order_id}/line-items/cancel`: `{line_item_ids}` -> `{order_id, status, update_time,
+  line_items: [{id, display_status}]}`: the seller cancels those lines alone (item-level cancellation, live-sync.md
+  sec. 3.2); their units go back to TikTok's available, the order keeps its status unless no line is left (then
+  CANCELLED); webhook 11 (and 1 once the order is cancelled). 409 when the order is shipped or final or a line is
+  cancelled already; 400 for a line the order does not have.
 - `POST /_sandbox/sellers`: `{name, region}` -> `{key, name, shops}`: another local seller with its own shop.
 - `GET`/`POST /_sandbox/oracle`: see sandbox/oracle.py.
 """
@@ -53,6 +58,7 @@ class LiveControl:
             ("/clock", "POST", self.advance_clock),
             ("/shops/{shop_id}/sales", "POST", self.sale),
             ("/orders/{order_id}/status", "POST", self.order_status),
+            ("/orders/{order_id}/line-items/cancel", "POST", self.cancel_line_items),
             ("/sellers", "POST", self.add_seller),
             ("/oracle", "GET", self.get_oracle),
             ("/oracle", "POST", self.set_oracle),
@@ -150,6 +156,27 @@ class LiveControl:
             self.world.oracle.record_cancel(order_id)
         self.world.notices.order_changed(data.shop, order)
         return {"order_id": order_id, "status": order["status"], "update_time": order["update_time"]}
+
+    async def cancel_line_items(self, request: Request) -> dict[str, Any]:
+        body = await _json(request)
+        order_id = request.path_params["order_id"]
+        line_item_ids = body.get("line_item_ids")
+        if not isinstance(line_item_ids, list) or not all(isinstance(i, str) for i in line_item_ids):
+            raise BadInput("line_item_ids is required (a list of line item ids)")
+        data = self._order_shop(order_id)
+        try:
+            order, given_back = market.cancel_lines(data, order_id, line_item_ids, int(self.world.clock()))
+        except market.MarketError as error:
+            raise BadInput(str(error), error.status) from None
+        self.world.oracle.record_line_cancel(order_id, given_back)
+        self.world.notices.line_items_cancelled(data.shop, order)
+        lines = [{"id": item["id"], "display_status": item["display_status"]} for item in order["line_items"]]
+        return {
+            "order_id": order_id,
+            "status": order["status"],
+            "update_time": order["update_time"],
+            "line_items": lines,
+        }
 
     def _order_shop(self, order_id: str) -> ShopData:
         # Order ids carry the shop's index in digits 4-5 (sandbox/data.py make_id).

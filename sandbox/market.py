@@ -6,6 +6,11 @@ committed stock (Inventory Search shows both, sec. 1.2/1.3), warehouse by wareho
 sells more than is available (refused with 409). Cancelling an unshipped order gives the units back to available;
 shipping (IN_TRANSIT or later) releases the committed units. A virtual bundle's sale takes its components' units
 (sku_count each). Stock effects apply to orders placed here only.
+
+A seller may cancel line items of an open order on their own (TikTok's item-level cancellation, US/UK, reason out
+of stock: Cancel Order with `order_line_item_ids`, live-sync.md sec. 3.2): each line's units go back to available,
+the line shows `display_status` CANCELLED and keeps it as the order moves on, and the order keeps its status until
+its last line is cancelled, which cancels it.
 """
 
 from __future__ import annotations
@@ -147,16 +152,17 @@ def move(data: ShopData, order_id: str, wanted: str, now: int, initiator: str = 
         raise MarketError(f"order {order_id} cannot go from {current} back or over to {target}", 409)
     if target == "CANCELLED" or target in SHIPPED:
         for sku_id, warehouse_id in data.holds.pop(order_id, []):
-            committed = data.catalog.committed.setdefault(sku_id, {})
-            committed[warehouse_id] = max(0, committed.get(warehouse_id, 0) - 1)
             if target == "CANCELLED":
-                owner = data.catalog.sku_owner[sku_id]
-                sku = next(s for s in owner["skus"] if s["id"] == sku_id)
-                stock = next(s for s in sku["inventory"] if s["warehouse_id"] == warehouse_id)
-                stock["quantity"] += 1
+                _give_back(data, sku_id, warehouse_id)
+            else:
+                committed = data.catalog.committed.setdefault(sku_id, {})
+                committed[warehouse_id] = max(0, committed.get(warehouse_id, 0) - 1)
     order["status"], order["update_time"] = target, max(now, order["update_time"])
     order["is_on_hold_order"] = target == "ON_HOLD"
-    order["line_items"] = [{**item, "display_status": target} for item in order["line_items"]]
+    order["line_items"] = [  # a line cancelled on its own stays so (`cancel_lines`)
+        item if item.get("display_status") == "CANCELLED" else {**item, "display_status": target}
+        for item in order["line_items"]
+    ]
     if target in NO_ADDRESS_STATUSES:
         order["recipient_address"] = {}
     elif not order["recipient_address"]:
@@ -169,3 +175,52 @@ def move(data: ShopData, order_id: str, wanted: str, now: int, initiator: str = 
         order["cancel_reason"], order["cancellation_initiator"] = "Buyer changed mind", initiator
     data.orders.put(order)
     return order
+
+
+def cancel_lines(
+    data: ShopData, order_id: str, line_item_ids: list[str], now: int, reason: str = "Out of stock"
+) -> tuple[dict[str, Any], list[tuple[str | None, int]]]:
+    """Cancel line items of an open order on their own (the seller's item-level cancellation): their units go back
+    to available (a bundle line's components, sku_count each), the lines show CANCELLED; the order keeps its
+    status, or is CANCELLED once no line is left. The order and the (seller SKU, units) given back; MarketError 400
+    for an unknown or repeated line, 409 when the order is shipped or final or a line is cancelled already."""
+    order = dict(data.orders.require(order_id))
+    if order["status"] in FINAL or order["status"] in SHIPPED:
+        raise MarketError(f"order {order_id} is {order['status']}: its lines cannot be cancelled", 409)
+    lines = {item["id"]: item for item in order["line_items"]}
+    if not line_item_ids or len(set(line_item_ids)) != len(line_item_ids):
+        raise MarketError("line_item_ids must name each line to cancel once", 400)
+    for line_id in line_item_ids:
+        if line_id not in lines:
+            raise MarketError(f"order {order_id} has no line item {quoted(line_id)}", 400)
+        if lines[line_id].get("display_status") == "CANCELLED":
+            raise MarketError(f"line item {line_id} of order {order_id} is cancelled already", 409)
+    given_back: list[tuple[str | None, int]] = []
+    holds = data.holds.get(order_id, [])
+    for line_id in line_item_ids:
+        line = lines[line_id]
+        parts = [(p["sku_id"], p["sku_count"], p.get("seller_sku")) for p in line.get("combined_listing_skus") or []]
+        for sku_id, units, seller_sku in parts or [(line["sku_id"], 1, line.get("seller_sku"))]:
+            for _ in range(units):  # the unit the order holds last of that SKU, if it holds one (placed here)
+                at = next((n for n in range(len(holds) - 1, -1, -1) if holds[n][0] == sku_id), None)
+                if at is not None:
+                    _give_back(data, *holds.pop(at))
+            given_back.append((seller_sku, units))
+        lines[line_id] = {**line, "display_status": "CANCELLED", "cancel_user": "SELLER", "cancel_reason": reason}
+    order["line_items"] = [lines[item["id"]] for item in order["line_items"]]
+    order["update_time"] = max(now, order["update_time"])
+    if all(item["display_status"] == "CANCELLED" for item in order["line_items"]):
+        data.holds.pop(order_id, None)
+        order["status"], order["is_on_hold_order"] = "CANCELLED", False
+        order["cancel_reason"], order["cancellation_initiator"] = reason, "SELLER"
+    data.orders.put(order)
+    return order, given_back
+
+
+def _give_back(data: ShopData, sku_id: str, warehouse_id: str) -> None:
+    """One held unit of a SKU back from committed to available, in its warehouse."""
+    committed = data.catalog.committed.setdefault(sku_id, {})
+    committed[warehouse_id] = max(0, committed.get(warehouse_id, 0) - 1)
+    owner = data.catalog.sku_owner[sku_id]
+    sku = next(s for s in owner["skus"] if s["id"] == sku_id)
+    next(s for s in sku["inventory"] if s["warehouse_id"] == warehouse_id)["quantity"] += 1

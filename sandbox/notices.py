@@ -53,6 +53,21 @@ class Notices:
             }
             self._send(shop, 11, cancellation)
 
+    def line_items_cancelled(self, shop: Shop, order: dict[str, Any]) -> None:
+        """Type 11 for line items the seller cancelled alone (the order's status unchanged); `order_changed`'s
+        pushes once the last line's cancellation cancelled the order."""
+        if order["status"] == "CANCELLED":
+            self.order_changed(shop, order)
+            return
+        cancellation = {
+            "order_id": order["id"],
+            "cancellations_role": "SELLER",
+            "cancel_status": "CANCELLATION_REQUEST_COMPLETE",
+            "cancel_id": "58" + order["id"][2:],
+            "create_time": order["update_time"],
+        }
+        self._send(shop, 11, cancellation)
+
     def product_created(self, shop: Shop, product: dict[str, Any]) -> None:
         self._send(shop, 16, {"product_id": int(product["id"]), "product_types": []})
 

@@ -1,5 +1,6 @@
 """Ground truth for overselling tests and benchmarks (issue 8): per seller SKU, the units buyers took across all
-shops through `/_sandbox/shops/{id}/sales` (cancelled sales give them back; a virtual bundle's sale counts its
+shops through `/_sandbox/shops/{id}/sales` (cancelled sales and cancelled line items give them back; a virtual
+bundle's sale counts its
 components' units, sku_count each per bundle, live-sync.md sec. 1.5, since the bundle has no stock of its own), the
 physical stock Shopbridge was told
 (recorded here by the test with `POST /_sandbox/oracle`), and how many units were sold beyond it.
@@ -34,6 +35,23 @@ class Oracle:
     def record_cancel(self, order_id: str) -> None:
         for seller_sku, units in _parts(self._orders.pop(order_id, ())):
             self.sold[seller_sku] = max(0, self.sold.get(seller_sku, 0) - units)
+
+    def record_line_cancel(self, order_id: str, parts: list[tuple[str | None, int]]) -> None:
+        """Line items of an order, cancelled on their own, gave `parts` back: (seller SKU, units) of each SKU."""
+        left = list(_parts(self._orders.get(order_id, ())))
+        for seller_sku, units in parts:
+            at = next((n for n, (sku, held) in enumerate(left) if sku == seller_sku and held > 0), None)
+            if at is None:
+                continue  # not a sale counted here (or no longer: a new baseline)
+            sku, held = left[at]
+            taken = min(units, held)
+            left[at] = (sku, held - taken)
+            self.sold[sku] = max(0, self.sold.get(sku, 0) - taken)
+        kept = tuple(part for part in left if part[1] > 0)
+        if kept:
+            self._orders[order_id] = kept
+        else:
+            self._orders.pop(order_id, None)
 
     def set_stock(self, stock: dict[str, int]) -> None:
         for seller_sku, units in stock.items():

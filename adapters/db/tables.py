@@ -414,6 +414,8 @@ order_line_stock = Table(
     Column("component_sku_id", String(64), nullable=False, server_default=text("''")),
     Column("merchant_id", String(128), nullable=False),
     Column("tiktok_sku_id", String(64), nullable=False),  # the SKU whose link the row counts on
+    # The item the row counts on (PENDING_LINK: the one it was reserved on before its SKU was unlinked, None if never,
+    # `domain.inventory.ledger.LedgerLine`)
     Column("inventory_item_id", ID, ForeignKey("inventory_items.id", ondelete="SET NULL")),
     Column("quantity", Integer, nullable=False),
     Column("state", String(16), nullable=False),  # PENDING_LINK, RESERVED, DEDUCTED, RELEASED, HISTORICAL

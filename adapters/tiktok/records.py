@@ -96,7 +96,8 @@ def _stored_product(product: wire.Product) -> StoredProduct:
 
 def _stored_order(order: wire.Order) -> StoredOrder:
     """Total = payment.total_amount in payment.currency; the recipient is empty while UNPAID or ON_HOLD; a bundle
-    line's `combined_listing_skus` become its components (for the pool; live-sync.md §1.5)."""
+    line's `combined_listing_skus` become its components, and each line's `display_status` its status (both for
+    the pool; live-sync.md §1.5, §3.2)."""
     created = _when(order.create_time, "create_time")
     updated = created if order.update_time is None else _when(order.update_time, "update_time")
     address = order.recipient_address or _NO_ADDRESS
@@ -114,6 +115,7 @@ def _stored_order(order: wire.Order) -> StoredOrder:
     return store_order(
         order.id, order.status or "UNKNOWN", created, updated, payment.total_amount, payment.currency,
         order.user_id or None, address.name or None, address.region_code or None, items, components,
+        [item.display_status or None for item in order.line_items or ()],
     )  # fmt: skip
 
 

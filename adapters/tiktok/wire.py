@@ -129,6 +129,7 @@ class LineItem(Struct):
     currency: str | None = None
     quantity: int = 1  # 202309 has no quantity: each line item is one unit
     combined_listing_skus: list[CombinedListingSku] | None = None  # a virtual bundle's line: its components
+    display_status: str | None = None  # the line's own status: CANCELLED alone on an open order, item-level cancel
 
 
 class Address(Struct):

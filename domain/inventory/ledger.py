@@ -4,15 +4,19 @@ One row per (shop, order, line item, component); TikTok line items are one unit 
 ordinary line is one row of its own SKU (component `LINE_ITSELF`); a virtual bundle (combo) line is one row per
 component, `sku_count` units of the component's SKU each, and never one of the bundle SKU, whose stock TikTok
 derives from the components (live-sync.md §1.5, `stock_lines`). Every row, component or not, links through its
-own SKU and follows the same transitions below. A line's order
-status asks for an effect (`wanted_effect`, issue 8 and live-sync.md §3.5): open statuses reserve, shipped ones
-deduct (on-hand and reserved both drop), CANCELLED releases. `transition` moves a line's state, monotonically:
+own SKU and follows the same transitions below. A line's status asks for an effect (`line_effect`, issue 8 and
+live-sync.md §3.2, §3.5, §7.2): open statuses reserve, shipped ones deduct (on-hand and reserved both drop),
+CANCELLED releases. The line's own `display_status` decides when TikTok gives one this version knows (an item-level
+cancellation leaves the order open with one line CANCELLED; a PARTIALLY_SHIPPING order has lines shipped and lines
+still to ship), the order's status otherwise. `transition` moves a line's state, monotonically:
 
     (first seen, open)            -> RESERVED, or PENDING_LINK while the SKU has no item
     (first seen, shipped/cancel)  -> HISTORICAL: history, moves nothing (the import of past orders is safe)
     PENDING_LINK                  -> RESERVED once linked if still open, else HISTORICAL (TikTok's stock that seeded
-                                     or fed the item already excluded the unit: never counted twice)
-    RESERVED                      -> DEDUCTED | RELEASED
+                                     or fed the item already excluded the unit: never counted twice), but for a
+                                     line reserved before its SKU was unlinked, shipped since and linked to that
+                                     same item again: DEDUCTED (its units left that item's shelf)
+    RESERVED                      -> DEDUCTED | RELEASED | PENDING_LINK (its SKU unlinked: the units go back)
     DEDUCTED, RELEASED, HISTORICAL   final
 
 An update whose order `update_time` is older than the one applied changes nothing; a replay of the same one
@@ -42,7 +46,9 @@ class StockEffect(StrEnum):
 class LineState(StrEnum):
     """The effect applied so far (`order_line_stock.state`)."""
 
-    PENDING_LINK = "PENDING_LINK"  # the SKU has no item yet: applied when it gets linked
+    # the SKU has no item (yet, or no longer: unlinked): applied when it gets linked. A line reserved before the
+    # unlink keeps the item it was reserved on (`inventory_item_id`), whose counters no longer hold it
+    PENDING_LINK = "PENDING_LINK"
     RESERVED = "RESERVED"
     DEDUCTED = "DEDUCTED"
     RELEASED = "RELEASED"
@@ -69,6 +75,19 @@ def wanted_effect(status: str) -> StockEffect | None:
     """The effect TikTok order status `status` asks for (tiktok-api.md §8 statuses); None for a status this
     version does not know (TikTok adds some): such an order moves nothing until a known status arrives."""
     return _EFFECT_OF_STATUS.get(status)
+
+
+def line_effect(order_status: str, line_status: str | None) -> StockEffect | None:
+    """The effect asked of one line item: its own `display_status` (the order's statuses but ON_HOLD and
+    PARTIALLY_SHIPPING, live-sync.md §3.2) when it is one this version knows, else its order's `wanted_effect`.
+    So a line cancelled on its own (an item-level cancellation, US/UK: CANCELLED on a line of an AWAITING_SHIPMENT
+    order) releases its units while the order's other lines stay reserved, and a line shipped from a
+    PARTIALLY_SHIPPING order deducts while the rest stay reserved: "release per line, not per order" (§3.2)."""
+    if line_status is not None:
+        effect = _EFFECT_OF_STATUS.get(line_status)
+        if effect is not None:
+            return effect
+    return _EFFECT_OF_STATUS.get(order_status)
 
 
 LINE_ITSELF = ""  # the component key of an ordinary line's row: the line moves its own SKU
@@ -100,7 +119,9 @@ def stock_lines(tiktok_sku_id: str, units: int, components: Collection[tuple[str
 
 
 class LedgerLine(NamedTuple):
-    """A stored ledger row, as much of it as the rules need."""
+    """A stored ledger row, as much of it as the rules need. `inventory_item_id`: the item the line counts on
+    (RESERVED, DEDUCTED, RELEASED), was linked to when it became history (HISTORICAL), or, PENDING_LINK, the item
+    it was reserved on before its SKU was unlinked (`unlink_reserved`; None: never reserved)."""
 
     state: LineState
     wanted: StockEffect
@@ -179,11 +200,12 @@ def transition(
     if order_updated_at < current.order_updated_at:
         return None  # an older status than the one applied: TikTok's newer word stands
     if current.state is LineState.PENDING_LINK:
+        was_reserved_on = current.inventory_item_id
         if linked_item_id is None:
             if wanted is current.wanted and order_updated_at == current.order_updated_at:
                 return None
-            return Transition(LineState.PENDING_LINK, wanted, order_updated_at, None)
-        return link_pending(wanted, order_updated_at, linked_item_id, current.quantity)
+            return Transition(LineState.PENDING_LINK, wanted, order_updated_at, was_reserved_on)
+        return link_pending(wanted, order_updated_at, linked_item_id, current.quantity, was_reserved_on)
     if current.state is LineState.RESERVED:
         item, q = current.inventory_item_id, current.quantity
         if wanted is StockEffect.DEDUCT:
@@ -203,12 +225,14 @@ def took_units_now(current: LedgerLine | None, move: Transition) -> bool:
     the push's fence reads it as "sales the ledger applied since the last push" (`unseen_sales`), and a payment or a
     shipment stamped anew would count a unit TikTok's available lost before that push, hiding an unseen sale.
     A link change (`unlink_reserved`, `link_pending` of a line stored before) moves a line between items and takes
-    nothing from TikTok: the row keeps its stamp too (`relink_lines`), that of when it was stored or reserved."""
-    return not (
-        current is not None
-        and current.state is LineState.RESERVED
-        and move.state in (LineState.RESERVED, LineState.DEDUCTED)
-    )
+    nothing from TikTok: the row keeps its stamp too (`relink_lines`), that of when it was stored or reserved; so
+    does a line reserved before its SKU was unlinked when it is linked again (it took its units when first
+    reserved)."""
+    if current is None:
+        return True
+    if current.state is LineState.PENDING_LINK:
+        return current.inventory_item_id is None
+    return not (current.state is LineState.RESERVED and move.state in (LineState.RESERVED, LineState.DEDUCTED))
 
 
 def order_timing(
@@ -243,24 +267,32 @@ def _whole_second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
-def link_pending(wanted: StockEffect, order_updated_at: datetime, item_id: str, quantity: int) -> Transition:
+def link_pending(
+    wanted: StockEffect, order_updated_at: datetime, item_id: str, quantity: int, was_reserved_on: str | None = None
+) -> Transition:
     """A PENDING_LINK line whose SKU just got linked to `item_id`: an open one reserves, any other is history
-    (TikTok's stock, which seeded or fed the item, no longer held that unit)."""
+    (TikTok's stock, which seeded or fed the item, no longer held that unit), but for a shipped line that was
+    reserved on this very item before its SKU was unlinked (`was_reserved_on`): the unlink gave its units back to
+    the item, they left its shelf since, and the item's count still holds them: it deducts them from on-hand
+    (nothing is reserved any more). As history it would leave them on sale, an oversell. Linked to another item, it
+    stays history: which shelf the units left is the merchant's to say, by a count."""
     if wanted is StockEffect.RESERVE:
         return _reserve(wanted, order_updated_at, item_id, quantity)
+    if wanted is StockEffect.DEDUCT and was_reserved_on == item_id:
+        return Transition(LineState.DEDUCTED, wanted, order_updated_at, item_id, -quantity, 0, MovementKind.DEDUCTED)
     return Transition(LineState.HISTORICAL, wanted, order_updated_at, item_id)
 
 
 def unlink_reserved(current: LedgerLine) -> Transition | None:
     """A line whose SKU lost its link (unlinked, relinked elsewhere, now ambiguous): a RESERVED one gives its units
-    back to its item and waits for a link again (PENDING_LINK); a line in any other state stays as it is."""
+    back to its item and waits for a link again (PENDING_LINK), remembering that item (`link_pending`'s
+    `was_reserved_on`); a line in any other state stays as it is."""
     if current.state is not LineState.RESERVED:
         return None
-    q = current.quantity
+    q, item = current.quantity, current.inventory_item_id
     return Transition(
-        LineState.PENDING_LINK, current.wanted, current.order_updated_at, None, 0, -q, MovementKind.RELEASED,
-        current.inventory_item_id,
-    )  # fmt: skip
+        LineState.PENDING_LINK, current.wanted, current.order_updated_at, item, 0, -q, MovementKind.RELEASED, item
+    )
 
 
 def _reserve(wanted: StockEffect, order_updated_at: datetime, item_id: str, quantity: int) -> Transition:

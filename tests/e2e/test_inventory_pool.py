@@ -184,3 +184,87 @@ def test_a_count_compared_with_an_on_hand_below_zero_is_saved(app_factory) -> No
         SET_ON_HAND, {"input": {"inventoryItemId": item["id"], "onHand": 3, "compareOnHand": -1}}, "m1"
     )["inventorySetOnHand"]
     assert [e["code"] for e in stale["userErrors"]] == ["VERSION_CONFLICT"]
+
+
+UNLINK = """mutation($input: SkuUnlinkInput!) { skuUnlink(input: $input) { userErrors { code } } }"""
+LINK = """mutation($input: SkuLinkInput!) { skuLink(input: $input) { userErrors { code } } }"""
+
+
+def counted_sale(app: Any, units: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], str]:
+    """A shop connected (webhooks on), one of its items counted at 50 by the merchant, and a buyer's order of `units`
+    of its SKU on the shop reserved: (shop, item as it was before the sale, the SKU's link, order id)."""
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    app.wait_for_webhook_registration(shop)
+    tiktok_sku, seller_sku = next(
+        (sku["id"], sku["seller_sku"])
+        for product in app.sandbox.control("GET", f"/shops/{shop['tiktokShopId']}/products")["products"]
+        if product["status"] == "ACTIVATE" and not product.get("product_types")
+        for sku in product["skus"]
+        if sku.get("seller_sku") and sum(i["quantity"] for i in sku.get("inventory", [])) >= units
+    )
+    item = next(i for i in items(app) if i["sku"] == seller_sku.strip())
+    link = next(link for link in item["links"] if link["sku"]["tiktokSkuId"] == tiktok_sku)
+    counted = app.graphql(SET_ON_HAND, {"input": {"inventoryItemId": item["id"], "onHand": 50}}, "m1")
+    assert counted["inventorySetOnHand"]["userErrors"] == []
+    before = app.graphql(ITEM, {"id": item["id"]}, "m1")["inventoryItem"]
+    sale = app.sandbox.control(
+        "POST", f"/shops/{shop['tiktokShopId']}/sales", {"sku_id": tiktok_sku, "quantity": units}
+    )
+    wait_until(
+        lambda: app.graphql(ITEM, {"id": item["id"]}, "m1")["inventoryItem"]["reserved"] == before["reserved"] + units,
+        what="the sale's reservation",
+    )
+    return shop, before, link, sale["order_id"]
+
+
+def test_a_line_the_seller_cancels_alone_releases_its_unit_and_the_rest_ships(app_factory) -> None:
+    # given a buyer's order of 2 units reserved in the pool (on-hand 50)
+    app = app_factory(webhooks=True, products=12, orders=0)
+    _, before, _, order_id = counted_sale(app, 2)
+    lines = app.rows("SELECT tiktok_line_item_id AS id FROM order_line_stock WHERE tiktok_order_id = :o ORDER BY 1",
+                     o=order_id)  # fmt: skip
+    assert len(lines) == 2
+    # when the seller cancels one of its lines alone (item-level cancellation: the order stays AWAITING_SHIPMENT)
+    answer = app.sandbox.control("POST", f"/orders/{order_id}/line-items/cancel", {"line_item_ids": [lines[1]["id"]]})
+    assert answer["status"] == "AWAITING_SHIPMENT"
+
+    def item() -> dict[str, Any]:
+        return dict(app.graphql(ITEM, {"id": before["id"]}, "m1")["inventoryItem"])
+
+    # then its unit is released by the webhook's re-fetch: 1 unit reserved
+    released = wait_until(lambda: (n := item())["reserved"] == before["reserved"] + 1 and n, what="the line's release")
+    assert (released["onHand"], released["available"]) == (50, before["available"] - 1)
+    # and when the order ships, only the shipped unit leaves on-hand (both did: 48, one unit lost for good)
+    app.sandbox.control("POST", f"/orders/{order_id}/status", {"status": "ship"})
+    shipped = wait_until(lambda: (n := item())["reserved"] == before["reserved"] and n, what="the shipment")
+    assert (shipped["onHand"], shipped["available"]) == (49, before["available"] - 1)
+    states = app.rows("SELECT state FROM order_line_stock WHERE tiktok_order_id = :o ORDER BY tiktok_line_item_id",
+                      o=order_id)  # fmt: skip
+    assert [row["state"] for row in states] == ["DEDUCTED", "RELEASED"]
+
+
+def test_an_order_shipped_while_its_sku_was_unlinked_deducts_when_relinked_to_its_item(app_factory) -> None:
+    # given a buyer's order of 2 units reserved in the pool (on-hand 50)
+    app = app_factory(webhooks=True, products=12, orders=0)
+    _, before, link, order_id = counted_sale(app, 2)
+
+    def item() -> dict[str, Any]:
+        return dict(app.graphql(ITEM, {"id": before["id"]}, "m1")["inventoryItem"])
+
+    # when the merchant unlinks the SKU (the reservation goes back), the order ships meanwhile, and the merchant
+    # links the SKU to the same item again
+    unlinked = app.graphql(UNLINK, {"input": {"skuId": link["sku"]["id"]}}, "m1")["skuUnlink"]
+    assert unlinked["userErrors"] == [] and item()["reserved"] == before["reserved"]
+    app.sandbox.control("POST", f"/orders/{order_id}/status", {"status": "ship"})
+    shipped_in_ledger = "SELECT count(*) AS n FROM order_line_stock WHERE tiktok_order_id = :o AND wanted = 'DEDUCT'"
+    wait_until(lambda: app.rows(shipped_in_ledger, o=order_id)[0]["n"] == 2, what="the shipment in the ledger")
+    relinked = app.graphql(LINK, {"input": {"skuId": link["sku"]["id"], "inventoryItemId": before["id"]}}, "m1")
+    assert relinked["skuLink"]["userErrors"] == []
+    # then the 2 units that left the shelf leave on-hand (they stayed on sale: 50, an oversell of 2)
+    after = item()
+    assert (after["onHand"], after["reserved"], after["available"]) == (48, before["reserved"], before["available"] - 2)
+    assert after["movements"]["edges"][0]["node"] == {
+        "kind": "DEDUCTED", "onHandDelta": -2, "reservedDelta": 0, "tiktokOrderId": order_id,
+        "shop": {"id": link["shop"]["id"]},
+    }  # fmt: skip

@@ -205,3 +205,80 @@ def test_a_sale_of_an_ordinary_sku_never_names_bundle_components(live) -> None:
     assert len(lines) == 40
     assert {line["sku_id"] for line in lines} == {sku["id"]}
     assert [line for line in lines if "combined_listing_skus" in line] == []
+
+
+def cancel_lines(server, order_id: str, line_item_ids: list[str]):
+    return server.http.post(
+        f"{server.url}/_sandbox/orders/{order_id}/line-items/cancel", json={"line_item_ids": line_item_ids}
+    )
+
+
+def test_a_seller_cancels_one_line_of_an_open_order_and_the_rest_ships(live, webhook_receiver) -> None:
+    # given a buyer's order of 3 units of a SKU (3 line items), its units committed
+    caller = connect(live, "us-local")
+    products = live.control("GET", f"shops/{shop_id(live)}/products")["products"]
+    sku = next(
+        sku for product in products if product["status"] == "ACTIVATE" for sku in product["skus"]
+        if sku["seller_sku"] and len(sku["inventory"]) == 1 and sku["inventory"][0]["quantity"] >= 3
+    )  # fmt: skip
+    before = stock(caller, sku["id"])
+    live.control("POST", "oracle", {"stock": {sku["seller_sku"]: 100}})
+    order_id = sale(live, {"sku_id": sku["id"], "quantity": 3}).json()["order_id"]
+    (order,) = caller.call("GET", ORDERS, {"ids": order_id})["data"]["orders"]
+    first, second, third = (item["id"] for item in order["line_items"])
+    # when the seller cancels one line alone (item-level cancellation, out of stock)
+    live.control("POST", "clock", {"advance_seconds": 30})
+    answer = cancel_lines(live, order_id, [second])
+    # then the order stays open, that line shows CANCELLED, and its unit is back on sale
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "AWAITING_SHIPMENT"
+    assert [line["display_status"] for line in answer.json()["line_items"]] == [
+        "AWAITING_SHIPMENT", "CANCELLED", "AWAITING_SHIPMENT"
+    ]  # fmt: skip
+    (order,) = caller.call("GET", ORDERS, {"ids": order_id})["data"]["orders"]
+    assert order["status"] == "AWAITING_SHIPMENT" and order["update_time"] >= order["create_time"] + 30
+    assert [item["display_status"] for item in order["line_items"]] == [
+        "AWAITING_SHIPMENT", "CANCELLED", "AWAITING_SHIPMENT"
+    ]  # fmt: skip
+    now = stock(caller, sku["id"])
+    assert now["total_available_quantity"] == before["total_available_quantity"] - 2
+    assert now["total_committed_quantity"] == before["total_committed_quantity"] + 2
+    assert next(s for s in live.control("GET", "oracle")["skus"] if s["seller_sku"] == sku["seller_sku"])["sold"] == 2
+    # the same line again, a line of no such id, or none at all: refused, nothing changes
+    assert cancel_lines(live, order_id, [second]).status_code == 409
+    assert cancel_lines(live, order_id, ["1"]).status_code == 400
+    assert cancel_lines(live, order_id, []).status_code == 400
+    assert cancel_lines(live, "5760000000000000000", [second]).status_code == 404
+    # and when the order ships, the cancelled line stays CANCELLED and the other two units leave committed
+    assert move(live, order_id, "ship").status_code == 200
+    (order,) = caller.call("GET", ORDERS, {"ids": order_id})["data"]["orders"]
+    assert [item["display_status"] for item in order["line_items"]] == ["IN_TRANSIT", "CANCELLED", "IN_TRANSIT"]
+    shipped = stock(caller, sku["id"])
+    assert shipped["total_available_quantity"] == before["total_available_quantity"] - 2
+    assert shipped["total_committed_quantity"] == before["total_committed_quantity"]
+    assert cancel_lines(live, order_id, [first]).status_code == 409  # shipped: too late
+    # the line's cancellation was pushed as webhook 11, the order's status unchanged
+    pushes = webhook_receiver.wait_for(lambda got: len(got) == 3)
+    kinds = sorted((p.json["type"], p.json["data"].get("order_status")) for p in pushes if p.json["type"] == 11)
+    assert kinds == [(11, None)]
+    assert third
+
+
+def test_cancelling_the_last_open_lines_cancels_the_order(live, webhook_receiver) -> None:
+    # given an order of 2 units with one line cancelled alone
+    caller = connect(live, "us-local")
+    sku = live_sku(live)
+    before = stock(caller, sku["id"])
+    order_id = sale(live, {"sku_id": sku["id"], "quantity": 2}).json()["order_id"]
+    (order,) = caller.call("GET", ORDERS, {"ids": order_id})["data"]["orders"]
+    first, second = (item["id"] for item in order["line_items"])
+    assert cancel_lines(live, order_id, [first]).json()["status"] == "AWAITING_SHIPMENT"
+    # when the other one is cancelled too
+    answer = cancel_lines(live, order_id, [second]).json()
+    # then the order is CANCELLED, every unit back on sale, and it is pushed as a cancelled order
+    assert answer["status"] == "CANCELLED"
+    assert stock(caller, sku["id"]) == before
+    pushes = webhook_receiver.wait_for(lambda got: len(got) == 4)
+    assert sorted((p.json["type"], p.json["data"].get("order_status")) for p in pushes) == [
+        (1, "AWAITING_SHIPMENT"), (1, "CANCEL"), (11, None), (11, None)
+    ]  # fmt: skip

@@ -20,6 +20,7 @@ from domain.inventory.ledger import (
     StockEffect,
     StockLine,
     Transition,
+    line_effect,
     link_pending,
     order_timing,
     stock_lines,
@@ -65,6 +66,36 @@ def test_a_line_seen_for_the_first_time(
     wanted: StockEffect, linked: str | None, in_seed: bool, expected: Transition
 ) -> None:
     assert transition(None, wanted, NEWER, linked, 3, in_seed) == expected
+
+
+# order status, line status (TikTok's `display_status`; None: not given) -> the effect asked of the line
+LINE_EFFECTS = [
+    # an item-level cancellation (US/UK): one line CANCELLED on an order still open releases that line alone
+    ("AWAITING_SHIPMENT", "CANCELLED", RELEASE),
+    ("UNPAID", "CANCELLED", RELEASE),
+    ("ON_HOLD", "CANCELLED", RELEASE),
+    ("AWAITING_SHIPMENT", "AWAITING_SHIPMENT", RESERVE),
+    # a PARTIALLY_SHIPPING order: its shipped lines deduct, those still to ship stay reserved
+    ("PARTIALLY_SHIPPING", "IN_TRANSIT", DEDUCT),
+    ("PARTIALLY_SHIPPING", "AWAITING_SHIPMENT", RESERVE),
+    ("IN_TRANSIT", "CANCELLED", RELEASE),  # cancelled before the rest shipped: TikTok gave its unit back
+    # ON_HOLD is no line status: a line of an ON_HOLD order says AWAITING_SHIPMENT (or nothing)
+    ("ON_HOLD", "AWAITING_SHIPMENT", RESERVE),
+    # the order's status decides when the line gives none, or one this version does not know
+    ("AWAITING_SHIPMENT", None, RESERVE),
+    ("COMPLETED", None, DEDUCT),
+    ("CANCELLED", "SOMETHING_NEW", RELEASE),
+    ("SOMETHING_NEW", "IN_TRANSIT", DEDUCT),
+    ("SOMETHING_NEW", None, None),
+    ("SOMETHING_NEW", "SOMETHING_ELSE", None),
+]
+
+
+@pytest.mark.parametrize(("order_status", "line_status", "expected"), LINE_EFFECTS)
+def test_a_lines_own_status_decides_its_effect_and_its_orders_stands_in(
+    order_status: str, line_status: str | None, expected: StockEffect | None
+) -> None:
+    assert line_effect(order_status, line_status) is expected
 
 
 def test_an_orders_timing_against_its_links_seeding_and_linking() -> None:
@@ -191,12 +222,47 @@ def test_linking_a_pending_line_reserves_it_if_open_else_makes_it_history() -> N
     assert link_pending(RELEASE, NEWER, "B", 4) == Transition(HISTORICAL, RELEASE, NEWER, "B")
 
 
-def test_unlinking_gives_a_reserved_line_back_to_the_item_it_reserved() -> None:
+def test_unlinking_gives_a_reserved_line_back_to_the_item_it_reserved_and_remembers_it() -> None:
     back = unlink_reserved(stored(RESERVED, RESERVE))
-    assert back == Transition(PENDING, RESERVE, APPLIED, None, 0, -3, MOVED_RELEASED, "A")
+    assert back == Transition(PENDING, RESERVE, APPLIED, "A", 0, -3, MOVED_RELEASED, "A")
+    assert back.item_moved == "A" and back.changes_available
     for state, wanted in ((PENDING, RESERVE), (PENDING, DEDUCT), (DEDUCTED, DEDUCT), (RELEASED, RELEASE),
                           (HISTORICAL, DEDUCT), (HISTORICAL, RELEASE)):  # fmt: skip
         assert unlink_reserved(stored(state, wanted)) is None
+
+
+# (a PENDING_LINK line of 3 units reserved on "A" before its SKU was unlinked) wanted, linked item -> transition
+UNLINKED_AFTER_RESERVING = [
+    # still unlinked: it keeps the item it was reserved on, whatever its order says meanwhile
+    (DEDUCT, None, Transition(PENDING, DEDUCT, NEWER, "A")),
+    (RELEASE, None, Transition(PENDING, RELEASE, NEWER, "A")),
+    (RESERVE, None, Transition(PENDING, RESERVE, NEWER, "A")),
+    # shipped while unlinked, linked to "A" again: the unlink gave its units back to A, they left A's shelf since
+    (DEDUCT, "A", Transition(DEDUCTED, DEDUCT, NEWER, "A", -3, 0, MOVED_DEDUCTED)),
+    # linked to another item: history, as any line that waited (which shelf is the merchant's to count)
+    (DEDUCT, "B", Transition(HISTORICAL, DEDUCT, NEWER, "B")),
+    # cancelled meanwhile: its units went back at the unlink, nothing more moves
+    (RELEASE, "A", Transition(HISTORICAL, RELEASE, NEWER, "A")),
+    # still open: it reserves again, on whichever item
+    (RESERVE, "A", Transition(RESERVED, RESERVE, NEWER, "A", 0, 3, MOVED_RESERVED)),
+    (RESERVE, "B", Transition(RESERVED, RESERVE, NEWER, "B", 0, 3, MOVED_RESERVED)),
+]
+
+
+@pytest.mark.parametrize(("wanted", "linked", "expected"), UNLINKED_AFTER_RESERVING)
+def test_a_line_unlinked_after_it_reserved_moves_by_the_item_it_reserved_on(
+    wanted: StockEffect, linked: str | None, expected: Transition
+) -> None:
+    # given the line as the unlink left it
+    back = unlink_reserved(stored(RESERVED, RESERVE))
+    assert back is not None
+    waiting = LedgerLine(back.state, back.wanted, back.order_updated_at, back.inventory_item_id, 3)
+    # then its order's news (or a link) moves it; a link change moves it the same way (`link_pending`)
+    assert transition(waiting, wanted, NEWER, linked) == expected
+    if linked is not None:
+        assert link_pending(wanted, NEWER, linked, 3, waiting.inventory_item_id) == expected
+        # it took its units when first reserved: the row keeps that stamp
+        assert not took_units_now(waiting, expected)
 
 
 def test_an_ordinary_line_is_one_row_of_its_own_sku_of_all_its_units() -> None:

@@ -106,7 +106,7 @@ def test_a_pending_line_applies_when_linked_and_is_history_if_no_longer_open() -
 def test_unlinking_gives_a_reservation_back_to_its_item() -> None:
     back = unlink_reserved(line(LineState.RESERVED))
     assert back is not None and back.state is LineState.PENDING_LINK and back.reserved_delta == -1
-    assert back.item_moved == "i1" and back.inventory_item_id is None
+    assert back.item_moved == "i1" and back.inventory_item_id == "i1"  # the item it was reserved on, remembered
     assert unlink_reserved(line(LineState.DEDUCTED)) is None
 
 

@@ -5,6 +5,7 @@ test_fingerprint.py pins the digest itself; test_tiktok_mapping.py decodes TikTo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -127,6 +128,22 @@ class TestStoreOrder:
         assert stored.line_items[1] == ("li-2", "sku-2", None, None, "Mug", 1, Decimal("0.50"), "EUR", 1)
         assert stored.order() == domain
         assert order_as_stored(stored) is stored
+
+    def test_each_lines_own_status_rides_along_outside_the_fingerprint(self) -> None:
+        # given an open order whose second line was cancelled alone (item-level cancellation)
+        first = LineItem("li-1", "sku-1", None, None, "Tee", 1, Money(PRICE, "USD"))
+        second = LineItem("li-2", "sku-1", None, None, "Tee", 1, Money(PRICE, "USD"), display_status="CANCELLED")
+        domain = Order("576", "UNPAID", CREATED, UPDATED, Money(Decimal("8.20"), "USD"), (first, second))
+        stored = order_as_stored(domain)
+        # then the stored form keeps each line's status, in line order, for the pool, and gives it back
+        assert stored.line_statuses == (None, "CANCELLED")
+        assert stored.order() == domain
+        # the catalog does not store it: the fingerprint is that of the same order without it
+        plain = order_as_stored(replace(domain, line_items=(first, replace(second, display_status=None))))
+        assert plain.fingerprint == stored.fingerprint and plain.line_statuses == ()
+        with pytest.raises(InvalidRecord, match="1 line statuses for 2 line items"):
+            store_order("576", "UNPAID", CREATED, UPDATED, Decimal("1"), "USD", None, None, None,
+                        [LINE, ("li-2", *LINE[1:])], (), ["CANCELLED"])  # fmt: skip
 
 
 class TestStoreProduct:

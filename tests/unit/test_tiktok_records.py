@@ -126,6 +126,18 @@ def test_a_line_item_without_product_name_or_ids_keeps_none() -> None:
     assert (line.tiktok_product_id, line.seller_sku, line.product_name) == (None, None, "")
 
 
+def test_each_line_keeps_its_own_status_for_the_pool() -> None:
+    # given an open order with one line cancelled on its own (an item-level cancellation) and one of no status
+    lines = [
+        {"id": "7", "sku_id": "8", "sale_price": "1.00", "display_status": "CANCELLED"},
+        {"id": "9", "sku_id": "8", "sale_price": "1.00", "display_status": ""},
+        {"id": "10", "sku_id": "8", "sale_price": "1.00"},
+    ]
+    order = records.order(raw({**ORDER, "status": "AWAITING_SHIPMENT", "line_items": lines}))
+    assert isinstance(order, Order)
+    assert [line.display_status for line in order.line_items] == ["CANCELLED", None, None]
+
+
 def test_an_order_page_ends_on_an_empty_token_and_names_what_it_could_not_read() -> None:
     page = records.orders_page(raw({"orders": [], "next_page_token": "", "total_count": 0}))
     assert (list(page.items), page.next_page_token, page.total_count) == ([], None, 0)

@@ -37,6 +37,7 @@ from domain.inventory.ledger import (
     LedgerLine,
     LineState,
     StockEffect,
+    line_effect,
     link_pending,
     order_timing,
     stock_lines,
@@ -63,31 +64,36 @@ async def merchant_of(session: AsyncSession, shop_id: str, *, hold: bool = False
     return (await session.execute(query)).scalar_one_or_none()
 
 
-# (order id, status, update time, create time, [(line item id, component, TikTok SKU id, units)]): the ledger rows an
-# order asks for (`stock_lines`), flat
-_Line = tuple[str, str, str, int]
+# (order id, status, update time, create time, [(line item id, component, TikTok SKU id, units, line status)]): the
+# ledger rows an order asks for (`stock_lines`), flat, each with its line's own status (None: not given)
+_Line = tuple[str, str, str, int, str | None]
 _OrderLines = tuple[str, str, datetime, datetime, list[_Line]]
-_WantedLines = tuple[str, StockEffect, datetime, datetime, list[_Line]]  # the status as its effect
 
 
 def _order_lines(record: OrderRecord) -> _OrderLines:
     """The `_OrderLines` of a stored or domain order; a bundle line asks one row per component (`stock_lines`)."""
     if isinstance(record, StoredOrder):
         values = record.values
+        statuses = record.line_statuses or (None,) * len(record.line_items)
         lines: list[_Line]
         if not record.components:  # most orders: each line one row of its own SKU, as `stock_lines` makes it
-            lines = [(li[0], LINE_ITSELF, li[1], li[5]) for li in record.line_items]
+            lines = [
+                (li[0], LINE_ITSELF, li[1], li[5], status)
+                for li, status in zip(record.line_items, statuses, strict=True)
+            ]
         else:
             parts: dict[str, list[tuple[str, int]]] = {}
             for line_id, sku_id, sku_count, _ in record.components:
                 parts.setdefault(line_id, []).append((sku_id, sku_count))
             lines = [
-                (li[0], *stock) for li in record.line_items for stock in stock_lines(li[1], li[5], parts.get(li[0], ()))
+                (li[0], *stock, status)
+                for li, status in zip(record.line_items, statuses, strict=True)
+                for stock in stock_lines(li[1], li[5], parts.get(li[0], ()))
             ]
         return values[0], values[1], values[3], values[2], lines
     assert isinstance(record, Order)
     lines = [
-        (li.tiktok_line_item_id, *stock)
+        (li.tiktok_line_item_id, *stock, li.display_status)
         for li in record.line_items
         for stock in stock_lines(
             li.tiktok_sku_id, li.quantity, [(c.tiktok_sku_id, c.sku_count) for c in li.combined_listing_skus]
@@ -99,17 +105,15 @@ def _order_lines(record: OrderRecord) -> _OrderLines:
 async def apply_orders(
     session: AsyncSession, shop_id: str, records: Sequence[OrderRecord], now: datetime
 ) -> PoolChange:
-    """Move the ledger of the shop's order lines to what each order's status asks (`ledger.transition`)."""
+    """Move the ledger of the shop's order lines to what each line's status asks (`ledger.line_effect`: its own
+    status, else its order's; `ledger.transition`). A line whose status and order status this version does not know
+    moves nothing."""
     change = PoolChange()
     if not records:
         return change
     await hold_shop_links(session, shop_id, exclusive=False)
     latest = {lines[0]: lines for lines in map(_order_lines, records)}  # a repeated order: the last one wins
-    orders = [
-        (order_id, wanted, updated_at, created_at, lines)
-        for order_id, status, updated_at, created_at, lines in latest.values()
-        if (wanted := wanted_effect(status)) is not None
-    ]
+    orders = [order for order in latest.values() if _has_effect(order)]
     for start in range(0, len(orders), CHUNK):
         applied = await _apply_chunk(session, shop_id, orders[start : start + CHUNK], now)
         if applied is None:
@@ -118,8 +122,14 @@ async def apply_orders(
     return change
 
 
+def _has_effect(order: _OrderLines) -> bool:
+    """Whether some line of the order asks an effect (`line_effect`): one of a status this version knows."""
+    status = order[1]
+    return wanted_effect(status) is not None or any(line_effect(status, line[4]) is not None for line in order[4])
+
+
 async def _apply_chunk(
-    session: AsyncSession, shop_id: str, orders: list[_WantedLines], now: datetime
+    session: AsyncSession, shop_id: str, orders: list[_OrderLines], now: datetime
 ) -> PoolChange | None:
     """One round of statements over `orders`; None when the shop is gone (nothing written)."""
     dialect = dialect_of(session)
@@ -137,7 +147,9 @@ async def _apply_chunk(
         # upsert holds). `flush` then inserts those rows by COPY, no upsert.
         await hold_writers(session, orders_table, shop_id)
         # Items of the stored rows too: a RESERVED line counts on the item it was applied to, whatever the link
-        # says. Its rows are read again once the items are held, as concurrent writers of those items left them.
+        # says, and a PENDING_LINK one names the item it was reserved on before an unlink (written back as it is,
+        # it must not be an item a concurrent removal just took out of the row: `shop_items`). Its rows are read
+        # again once the items are held, as concurrent writers of those items left them.
         held = {i for i in (await session.execute(statements.held, params)).scalars() if i is not None}
         await lock_items(session, {item for item, _, _ in links.values()} | held)
     # (SQLite: the write transaction is exclusive from its first statement on: there is nothing to hold, and the
@@ -155,8 +167,11 @@ async def _apply_chunk(
     stale: set[LedgerKey] = set()
     seeded: dict[str, int] = {}  # TikTok SKU id -> units of lines in the seed (`Transition.in_seed`)
     unlinked = (None, None, None)
-    for order_id, wanted, updated_at, created_at, lines in orders:
-        for line_id, component, sku_id, units in lines:
+    for order_id, status, updated_at, created_at, lines in orders:
+        for line_id, component, sku_id, units, line_status in lines:
+            wanted = line_effect(status, line_status)
+            if wanted is None:
+                continue  # neither the line's status nor the order's is one this version knows: nothing yet
             key: LedgerKey = (order_id, line_id, component)
             current = stored.get(key)
             item_id, counted_at, linked_at = links.get(sku_id, unlinked)
@@ -289,7 +304,9 @@ def _statements(dialect: str) -> _Statements:
         )
     ).where(shops.c.id == bindparam("shop_id"))  # fmt: skip
     of_batch = and_(lines.shop_id == bindparam("shop_id"), among_param(lines.tiktok_order_id, "orders", dialect))
-    held = select(lines.inventory_item_id).where(of_batch, lines.state == LineState.RESERVED.value)
+    held = select(lines.inventory_item_id).where(
+        of_batch, lines.state.in_((LineState.RESERVED.value, LineState.PENDING_LINK.value))
+    )
     stored = select(
         lines.tiktok_order_id, lines.tiktok_line_item_id, lines.component_sku_id, lines.state, lines.wanted,
         _raw(lines.order_updated_at), lines.inventory_item_id, lines.quantity, _raw(lines.updated_at),
@@ -331,7 +348,8 @@ async def relink_lines(
 ) -> PoolChange:
     """Apply link changes of the shop's SKUs (`new_items`: TikTok SKU id -> its item now, None when unlinked) to
     their ledger lines: a RESERVED line on another item gives its unit back there (`unlink_reserved`); a waiting
-    line reserves on the new item (`link_pending`). `seeds`: item id -> on-hand to add as SEEDED (new items).
+    line reserves on the new item, or deducts there if it shipped while unlinked from that same item
+    (`link_pending`). `seeds`: item id -> on-hand to add as SEEDED (new items).
     The caller holds the items already (`hold_relink`), as it names them before this runs.
     A line moved keeps its stamp (`updated_at`, see `took_units_now`): a link change moves it from one item to
     another, and its units left TikTok's available of the SKU when the order took them, not now; stamped anew, the
@@ -345,7 +363,9 @@ async def relink_lines(
         order_line_stock.c.state.in_(waiting),
     )
     rows = (await session.execute(query)).all() if new_items else []
-    items = {i for i in new_items.values() if i} | {r.inventory_item_id for r in rows if r.inventory_item_id}
+    # (a PENDING_LINK line's item is the one it was reserved on before: written only if it is the new item)
+    reserved_on = {r.inventory_item_id for r in rows if r.state == LineState.RESERVED.value and r.inventory_item_id}
+    items = {i for i in new_items.values() if i} | reserved_on
     await lock_items(session, items | set(seeds or {}) | set(extra_dirty))
     if new_items and dialect_of(session) == "postgresql":  # as they are now that the items are held (SQLite's
         rows = (await session.execute(query)).all()  # write transaction is exclusive: they were already)
@@ -362,7 +382,7 @@ async def relink_lines(
             assert back is not None
             write.line(key, row.tiktok_sku_id, line.quantity, back, stamped_at=row.updated_at)
         if new_item is not None:
-            moved = link_pending(line.wanted, line.order_updated_at, new_item, line.quantity)
+            moved = link_pending(line.wanted, line.order_updated_at, new_item, line.quantity, line.inventory_item_id)
             write.line(key, row.tiktok_sku_id, line.quantity, moved, stamped_at=row.updated_at)
     return await write.flush(session, extra_dirty=extra_dirty)
 

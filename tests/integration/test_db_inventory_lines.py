@@ -1,0 +1,143 @@
+"""The order ledger line by line, on SQLite and PostgreSQL: a line's own status decides its move (an item-level
+cancellation releases one line of an open order), and a line reserved before its SKU was unlinked, shipped while
+unlinked, deducts once its SKU is linked to the same item again."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from adapters.crypto import TokenCipher
+from adapters.db import Database
+from adapters.db.tables import inventory_movements, order_line_stock, sku_links
+from domain.catalog import Order
+from domain.services import inventory as pool
+from tests.integration.db_samples import NOW
+from tests.integration.test_db_inventory import Pool, order, product
+
+
+@pytest.fixture
+def world(database: Database, cipher: TokenCipher) -> Pool:
+    return Pool(database, cipher)
+
+
+def with_line_statuses(record: Order, *statuses: str | None) -> Order:
+    """`record` with each line's own `display_status`, in line order."""
+    lines = tuple(replace(line, display_status=s) for line, s in zip(record.line_items, statuses, strict=True))
+    return replace(record, line_items=lines)
+
+
+async def test_a_line_cancelled_alone_releases_its_unit_and_the_rest_ships(world: Pool) -> None:
+    # given an open order of 2 units of CAP (10 on hand): 2 reserved
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "CAP", 10)))
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s", "s"))
+    assert (await world.item("CAP"))["reserved"] == 2
+    # when the seller cancels one of its lines (item-level cancellation: the order stays AWAITING_SHIPMENT), and
+    # the same update arrives twice
+    cancelled = with_line_statuses(
+        order("o1", "AWAITING_SHIPMENT", "s", "s", at=NOW + timedelta(minutes=1)), "AWAITING_SHIPMENT", "CANCELLED"
+    )
+    await world.orders(shop, cancelled)
+    await world.orders(shop, cancelled)
+    # then that line's unit is released, once: 1 reserved, 9 available
+    item = await world.item("CAP")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (10, 1, 9)
+    # and when the order ships, its cancelled line still saying so, only the shipped unit leaves on-hand
+    shipped = with_line_statuses(
+        order("o1", "IN_TRANSIT", "s", "s", at=NOW + timedelta(minutes=2)), "IN_TRANSIT", "CANCELLED"
+    )
+    await world.orders(shop, shipped, shipped)
+    item = await world.item("CAP")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (9, 0, 9)
+    async with world.db.read_sessionmaker() as session:
+        states = (
+            await session.execute(
+                select(order_line_stock.c.tiktok_line_item_id, order_line_stock.c.state).order_by(
+                    order_line_stock.c.tiktok_line_item_id
+                )
+            )
+        ).all()
+        movements = inventory_movements.c
+        moved = (
+            await session.execute(
+                select(movements.kind, movements.on_hand_delta, movements.reserved_delta)
+                .where(movements.tiktok_order_id == "o1")
+                .order_by(movements.kind)
+            )
+        ).all()
+    assert [tuple(row) for row in states] == [("o1-0", "DEDUCTED"), ("o1-1", "RELEASED")]
+    assert [tuple(row) for row in moved] == [("DEDUCTED", -1, -1), ("RELEASED", 0, -1), ("RESERVED", 0, 2)]
+
+
+async def test_a_line_first_seen_cancelled_on_an_open_order_reserves_nothing(world: Pool) -> None:
+    # given a SKU linked, when an open order arrives with one of its two lines already cancelled
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "CAP", 10)))
+    await world.orders(shop, with_line_statuses(order("o1", "AWAITING_SHIPMENT", "s", "s"), None, "CANCELLED"))
+    # then only the open line reserves
+    item = await world.item("CAP")
+    assert (item["on_hand"], item["reserved"]) == (10, 1)
+
+
+async def test_a_line_reserved_unlinked_and_shipped_deducts_when_relinked_to_its_item(world: Pool) -> None:
+    # given an open order of 2 units of HAT (10 on hand), reserved
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "HAT", 10)))
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s", "s"))
+    async with world.db.read_sessionmaker() as session:
+        sku_id, hat = (await session.execute(select(sku_links.c.sku_id, sku_links.c.inventory_item_id))).one()
+    # when the merchant unlinks the SKU (its reservation goes back), the order ships meanwhile (twice: a duplicate
+    # webhook), and the merchant links the SKU to the same item again
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+    assert (await world.item("HAT"))["reserved"] == 0
+    shipped = order("o1", "IN_TRANSIT", "s", "s", at=NOW + timedelta(minutes=1))
+    await world.orders(shop, shipped)
+    await world.orders(shop, shipped)
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, hat)
+    # then the 2 units that left the shelf leave on-hand (they were history: on-hand 10, 2 units sold twice)
+    item = await world.item("HAT")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (8, 0, 8)
+    # and once only: unlinking and relinking again, or the shipment arriving again, moves nothing more
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+    await world.orders(shop, shipped)
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, hat)
+    item = await world.item("HAT")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (8, 0, 8)
+
+
+async def test_a_line_unlinked_while_open_reserves_again_and_one_cancelled_meanwhile_stays_released(
+    world: Pool,
+) -> None:
+    # given two open orders of HAT (10 on hand), 1 unit each, reserved
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "HAT", 10)))
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s"), order("o2", "AWAITING_SHIPMENT", "s"))
+    async with world.db.read_sessionmaker() as session:
+        sku_id, hat = (await session.execute(select(sku_links.c.sku_id, sku_links.c.inventory_item_id))).one()
+    # when the SKU is unlinked, one order is cancelled meanwhile, and the SKU is linked to the same item again
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+    await world.orders(shop, order("o2", "CANCELLED", "s", at=NOW + timedelta(minutes=1)))
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, hat)
+    # then the open one reserves again and the cancelled one moves nothing (its unit went back at the unlink)
+    item = await world.item("HAT")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (10, 1, 9)
+
+
+async def test_a_line_shipped_while_unlinked_and_linked_to_another_item_stays_history(world: Pool) -> None:
+    # given an open order of HAT reserved, its SKU unlinked, the order shipped meanwhile
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "HAT", 10)))
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s"))
+    other = await pool.create_item(world.uows, world.queue, world.events, world.clock, "merchant-a", "HAT-2", 5, 0)
+    async with world.db.read_sessionmaker() as session:
+        sku_id = (await session.execute(select(sku_links.c.sku_id))).scalar_one()
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+    await world.orders(shop, order("o1", "DELIVERED", "s", at=NOW + timedelta(minutes=1)))
+    # when the SKU is linked to another item: which shelf the unit left is the merchant's to say (a count)
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, other.id)
+    # then neither item moves: the line is history, as before
+    assert ((await world.item("HAT"))["on_hand"], (await world.item("HAT-2"))["on_hand"]) == (10, 5)
