@@ -6,7 +6,8 @@ over every SKU of the shop seen so far, kept in memory: the limit imports one sh
 per newly linked seller SKU, inserted with its seed already on hand (`seed_on_hand`, with its SEEDED movement), the
 batch's link rows (new SKUs inserted; earlier twins that turn AMBIGUOUS updated), and an outbox row per product
 with a newly linked SKU (the quantity push the engine seeds). Orders (`OrderPool`): the shop's LINKED links are read
-once; each line's ledger row comes from the pool's rule for a first-seen line (`domain.inventory.ledger.transition`),
+once; each line's ledger row comes from the pool's rule for a first-seen line (`domain.inventory.ledger.transition`,
+the effect its own status or its order's asks: `line_effect`),
 the batch's counter deltas and movements are summed per item (and per order, as the engine's), the items' counters
 move in one statement and the outbox rows of the products whose `available` moved are marked dirty.
 
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.db.tables import inventory_items, inventory_movements, inventory_push_outbox, order_line_stock, sku_links
 from adapters.tiktok import wire
 from domain.inventory.items import sku_search_key
-from domain.inventory.ledger import order_timing, stock_lines, transition, wanted_effect
+from domain.inventory.ledger import line_effect, order_timing, stock_lines, transition
 from domain.inventory.links import LinkState, ShopSku, auto_link, seed_on_hand, trimmed
 
 SEEDED_REASON = "TikTok stock of the first linked shop"  # the engine's reason of a SEEDED movement
@@ -174,12 +175,13 @@ class OrderPool:
         moved: dict[tuple[str, str, str], list[int]] = {}
         unlinked = (None, None, None)
         for order in page:
-            wanted = wanted_effect(order.status or "UNKNOWN")
-            if wanted is None:
-                continue
+            status = order.status or "UNKNOWN"
             created = datetime.fromtimestamp(order.create_time, UTC)
             updated = when(order.create_time if order.update_time is None else order.update_time)
             for item in order.line_items or ():
+                wanted = line_effect(status, item.display_status)  # the line's own status first, as the engine
+                if wanted is None:
+                    continue
                 parts = [(c.sku_id, c.sku_count) for c in item.combined_listing_skus or ()]
                 for stock in stock_lines(item.sku_id, item.quantity, parts):
                     item_id, counted, linked = self.links.get(stock.tiktok_sku_id, unlinked)
