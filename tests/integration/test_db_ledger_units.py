@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
+from adapters.db.repositories.inventory_push import SqlInventoryPushRepository
 from adapters.db.tables import inventory_items, sku_links
 from domain.catalog import BundleComponent, LineItem, Order
 from domain.errors import DomainError
@@ -157,3 +159,29 @@ async def test_a_shops_running_units_follow_a_sale_its_cancellation_and_its_dele
     # and when the shop is deleted, its counts go with its lines
     await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
     assert await ledger_units(world.db) == ({}, {})
+
+
+async def test_the_pushs_link_read_looks_the_units_up_without_reading_the_ledger_lines(world: Pool) -> None:
+    # given a linked SKU with a reserved and a released line
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s1", "MUG", 5)))
+    later = NOW + timedelta(minutes=1)
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s1", at=later), order("o2", "UNPAID", "s1", at=later))
+    await world.orders(shop, order("o2", "CANCELLED", "s1", at=later + timedelta(minutes=1)))
+    statements: list[str] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        statements.append(statement)
+
+    # when the push reads the product's links (the fence's units with the item's counters)
+    engine = world.db.read_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        async with world.db.read_sessionmaker() as session:
+            (link,) = await SqlInventoryPushRepository(session).linked_skus(shop.id, "p")
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    # then it has the units, in one statement that never reads the SKU's lines (a SUM over them grew with its history)
+    assert (link.ingested, link.released) == (1, 1)
+    reads = [statement for statement in statements if statement.startswith("SELECT")]  # (SQLite's BEGIN aside)
+    assert len(reads) == 1 and "order_line_stock" not in reads[0], statements
