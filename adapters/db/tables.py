@@ -429,6 +429,20 @@ order_line_stock = Table(
     Index(None, "shop_id", "tiktok_sku_id", "state"),
 )
 
+# The units of a shop's ledger lines of one TikTok SKU, by state, kept running by the ledger's one write path
+# (`PoolWrite.flush`, in the transaction that writes the lines, migration 0012): the push's fence reads them with the
+# items' counters (`sku_links.ingested_at_push`) in one statement, a lookup whatever the SKU's order history, where a
+# SUM over the lines grew with it. Always equal to those SUMs: a shop SKU with no counted line may have no row (0).
+sku_ledger_units = Table(
+    "sku_ledger_units",
+    metadata,
+    Column("shop_id", ID, _shop_fk(), nullable=False),
+    Column("tiktok_sku_id", String(64), nullable=False),
+    Column("ingested", Integer, nullable=False),  # units of its RESERVED or DEDUCTED lines (they took TikTok's stock)
+    Column("released", Integer, nullable=False),  # units of its RELEASED lines
+    PrimaryKeyConstraint("shop_id", "tiktok_sku_id"),
+)
+
 # Every change of an item's counters: orders, merchant edits, seeding. Kept when a shop goes (shop_id set null).
 inventory_movements = Table(
     "inventory_movements",
@@ -484,7 +498,7 @@ ACTIVE_TASK_UNIQUE = "uq_sync_tasks_active_shop_kind"
 # Every table holding a shop's rows, children first: the order a complete delete walks.
 # `inventory_movements` is not among them: a movement outlives its shop (shop_id set null), the item's history.
 SHOP_OWNED_TABLES = (
-    order_line_stock, sku_links, inventory_push_outbox, shop_inventory_policies,
+    order_line_stock, sku_ledger_units, sku_links, inventory_push_outbox, shop_inventory_policies,
     line_items, orders, warehouse_stocks, skus, products, sync_tasks, authorization_requests, sync_cursors,
     webhook_events,
 )  # fmt: skip

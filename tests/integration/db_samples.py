@@ -9,10 +9,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, select, text
 
 from adapters.db.engine import Database
-from adapters.db.tables import SHOP_OWNED_TABLES, shops
+from adapters.db.tables import SHOP_OWNED_TABLES, order_line_stock, shops, sku_ledger_units
 from adapters.db.uow import SqlUnitOfWork
 from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.shops import Region, Shop, TokenSet
@@ -131,6 +131,27 @@ async def row_counts(db: Database, shop_id: str) -> dict[str, int]:
         }
         counts["shops"] = (await session.execute(select(func.count()).where(shops.c.id == shop_id))).scalar_one()
     return counts
+
+
+async def ledger_units(db: Database) -> tuple[dict[tuple[str, str], tuple[int, int]], ...]:
+    """(the running units per shop and TikTok SKU, (ingested, released), as `sku_ledger_units` keeps them; the same
+    summed over the ledger lines, as the push read them before): equal, or the fence reads wrong counts. SKUs at
+    (0, 0) are left out of both (a SKU none of whose lines counts may have a row or not)."""
+    lines = order_line_stock.c
+    ingested = func.sum(case((lines.state.in_(("RESERVED", "DEDUCTED")), lines.quantity), else_=0))
+    released = func.sum(case((lines.state == "RELEASED", lines.quantity), else_=0))
+    summed_query = select(lines.shop_id, lines.tiktok_sku_id, ingested, released).group_by(
+        lines.shop_id, lines.tiktok_sku_id
+    )
+    units = sku_ledger_units.c
+    async with db.read_sessionmaker() as session:
+        running_rows = (
+            await session.execute(select(units.shop_id, units.tiktok_sku_id, units.ingested, units.released))
+        ).all()
+        summed_rows = (await session.execute(summed_query)).all()
+    running = {(shop, sku): (int(i), int(r)) for shop, sku, i, r in running_rows if (i, r) != (0, 0)}
+    summed = {(shop, sku): (int(i), int(r)) for shop, sku, i, r in summed_rows if (i, r) != (0, 0)}
+    return running, summed
 
 
 async def until_a_writer_waits_on_a_lock(db: Database, timeout: float = DEADLINE_SECONDS) -> None:

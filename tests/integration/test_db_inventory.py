@@ -20,7 +20,7 @@ from domain.services import inventory as pool
 from domain.services.shops import delete_shop
 from domain.shops import Shop
 from tests.fakes import FakeClock, FakeEventPublisher, FakeTaskQueue
-from tests.integration.db_samples import NOW, add_shop, make_shop
+from tests.integration.db_samples import NOW, add_shop, ledger_units, make_shop
 
 USD = Money(Decimal("10"), "USD")
 
@@ -73,6 +73,8 @@ class Pool:
             )
             reserved_in_ledger = (await session.execute(ledger)).scalar_one()
         assert row["reserved"] == reserved_in_ledger  # the invariant: reserved is the ledger's sum
+        running, summed = await ledger_units(self.db)
+        assert running == summed  # and so are the running units per shop SKU the push's fence reads
         return {**row, "available": row["on_hand"] - row["reserved"] - row["safety_stock"]}
 
     async def links(self, shop: Shop) -> dict[str, tuple[str, str | None]]:

@@ -1,7 +1,8 @@
 """The pool's concurrency test (issue 8, "Concurrency"), on SQLite and PostgreSQL: 200 order events for one SKU from
 three shops, duplicated and shuffled, applied at once by four worker processes. Whatever the interleaving, the
 counters end equal to the ledger: reserved is the sum of RESERVED lines, on-hand dropped by exactly the DEDUCTED
-ones, every line is in a state its order's newest status allows, and the movements add up to the counters."""
+ones, every line is in a state its order's newest status allows, the movements add up to the counters, and each
+shop's running units of the SKU (`sku_ledger_units`) to its lines."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from adapters.db.tables import inventory_items, inventory_movements, order_line_
 from domain.catalog import Money, Product, Sku, WarehouseStock
 from domain.inventory.ledger import StockEffect, wanted_effect
 from tests.fixtures.processes import parent_death_signal, register, unregister
-from tests.integration.db_samples import NOW, add_shop, make_shop
+from tests.integration.db_samples import NOW, add_shop, ledger_units, make_shop
 
 REPO = Path(__file__).resolve().parents[2]
 WORKERS = 4
@@ -126,3 +127,6 @@ async def test_concurrent_workers_keep_the_counters_equal_to_the_ledger(
         if line["state"] == "RESERVED":  # a final state stays as it was first reached; an open one follows TikTok
             assert line["order_updated_at"].isoformat() == last["at"]
     assert reserved > 0 and deducted > 0  # the run exercised both
+    # and each shop's running units of the SKU (the push's fence reads them) equal its lines' sums
+    running, summed = await ledger_units(database)
+    assert running == summed and len(running) == 3

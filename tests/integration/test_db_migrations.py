@@ -27,7 +27,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0011_push_ingested"
+HEAD = "0012_sku_ledger_units"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -164,6 +164,66 @@ def test_upgrade_keeps_ledger_rows_on_sqlite(tmp_path: Path) -> None:
 
 def test_upgrade_keeps_ledger_rows_on_postgres(postgres_server: PostgresServer) -> None:
     _assert_upgrade_keeps_ledger_rows(postgres_server.create_database())
+
+
+def _assert_upgrade_counts_each_shop_skus_ledger_units(url: str) -> None:
+    # given a database at 0011 with two shops' ledger lines of two SKUs in every state
+    migrate.upgrade(url, "0011_push_ingested")
+    lines = [  # (shop, order, SKU, units, state)
+        ("s1", "o1", "sku-1", 1, "RESERVED"), ("s1", "o2", "sku-1", 2, "DEDUCTED"),
+        ("s1", "o3", "sku-1", 4, "RELEASED"), ("s1", "o4", "sku-1", 8, "PENDING_LINK"),
+        ("s1", "o5", "sku-1", 16, "HISTORICAL"),
+        ("s1", "o6", "sku-2", 1, "RELEASED"), ("s1", "o7", "sku-3", 5, "HISTORICAL"),
+        ("s2", "o1", "sku-1", 3, "DEDUCTED"),
+    ]  # fmt: skip
+    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            for shop in ("s1", "s2"):
+                connection.execute(
+                    text(
+                        "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, "
+                        "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, "
+                        "refresh_token_encrypted, refresh_token_expires_at, authorized_at, created_at) VALUES "
+                        "(:shop, 'm1', 'Shop', 'US', :shop, 'Shop', 'c1', 'a', :now, 'r', :now, :now, :now)"
+                    ),
+                    {"shop": shop, "now": _NOW},
+                )
+            connection.execute(
+                text(
+                    "INSERT INTO order_line_stock (shop_id, tiktok_order_id, tiktok_line_item_id, merchant_id, "
+                    "tiktok_sku_id, quantity, state, wanted, order_updated_at, updated_at) "
+                    "VALUES (:shop, :order, 'l1', 'm1', :sku, :units, :state, 'RESERVE', :now, :now)"
+                ),
+                [
+                    {"shop": shop, "order": order, "sku": sku, "units": units, "state": state, "now": _NOW}
+                    for shop, order, sku, units, state in lines
+                ],
+            )
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then each shop SKU's running units are its lines' that took stock (RESERVED, DEDUCTED) and released; a SKU
+        # none of whose lines counts has no row
+        with engine.begin() as connection:
+            counted = connection.execute(
+                text(
+                    "SELECT shop_id, tiktok_sku_id, ingested, released FROM sku_ledger_units "
+                    "ORDER BY shop_id, tiktok_sku_id"
+                )
+            ).all()
+        assert [tuple(row) for row in counted] == [
+            ("s1", "sku-1", 3, 4), ("s1", "sku-2", 0, 1), ("s2", "sku-1", 3, 0)
+        ]  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_counts_each_shop_skus_ledger_units_on_sqlite(tmp_path: Path) -> None:
+    _assert_upgrade_counts_each_shop_skus_ledger_units(f"sqlite+aiosqlite:///{tmp_path / 'units.db'}")
+
+
+def test_upgrade_counts_each_shop_skus_ledger_units_on_postgres(postgres_server: PostgresServer) -> None:
+    _assert_upgrade_counts_each_shop_skus_ledger_units(postgres_server.create_database())
 
 
 def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:

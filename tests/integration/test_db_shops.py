@@ -189,6 +189,11 @@ async def _shop_with_everything(database: Database, cipher: TokenCipher, merchan
         # the pool: links, items, outbox marks (auto-link), ledger rows (orders of unlinked SKUs wait), a policy
         await uow.inventory.auto_link(shop.id, [f"p{n}" for n in range(3)])
         await uow.inventory.apply_orders(shop.id, [make_order(f"o{n}") for n in range(4)])
+        # and an open line of a linked SKU: it reserves, and counts in the shop's running units of the SKU
+        sold = make_order("o-linked", items=1)
+        sold = replace(sold, line_items=(replace(sold.line_items[0], tiktok_sku_id="p0-sku0"),))
+        await uow.catalog.upsert_orders(shop.id, [sold])
+        await uow.inventory.apply_orders(shop.id, [sold])
         await uow.session.execute(insert(shop_inventory_policies).values(shop_id=shop.id, updated_at=NOW))
         await uow.sync_tasks.add(make_task(shop, SyncKind.PRODUCTS))
         await uow.sync_tasks.add(make_task(shop, SyncKind.ORDERS))

@@ -356,10 +356,10 @@ async def ingest_sales(
     world: PushWorld, shop: Shop, tiktok_sku_id: str, item_id: str, units: int, at: datetime | None = None
 ) -> None:
     """What the ledger does for `units` one-unit orders of the shop: RESERVED lines (stamped `at`, else now), the
-    item's reserved up."""
+    item's reserved up, the shop's running units of the SKU up (`sku_ledger_units`)."""
     from sqlalchemy import insert, update
 
-    from adapters.db.tables import inventory_items, order_line_stock
+    from adapters.db.tables import inventory_items, order_line_stock, sku_ledger_units
 
     async with world.db.write_sessionmaker() as session, session.begin():
         for n in range(units):
@@ -375,6 +375,15 @@ async def ingest_sales(
             .where(inventory_items.c.id == item_id)
             .values(reserved=inventory_items.c.reserved + units)
         )
+        counts = sku_ledger_units.c
+        of_sku = (counts.shop_id == shop.id, counts.tiktok_sku_id == tiktok_sku_id)
+        added = await session.execute(update(sku_ledger_units).where(*of_sku).values(ingested=counts.ingested + units))
+        if added.rowcount == 0:  # type: ignore[attr-defined]
+            await session.execute(
+                insert(sku_ledger_units).values(
+                    shop_id=shop.id, tiktok_sku_id=tiktok_sku_id, ingested=units, released=0
+                )
+            )
 
 
 async def test_a_push_cut_short_by_a_stop_is_due_again_at_once(world: PushWorld) -> None:

@@ -8,13 +8,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, or_, select, update
+from sqlalchemy import and_, delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.tables import (
     inventory_items,
     inventory_push_outbox,
     order_line_stock,
+    sku_ledger_units,
     sku_links,
     skus,
     warehouse_stocks,
@@ -23,6 +24,7 @@ from domain.inventory_push import LinkedSku, ProductPushOutcome
 
 _outbox = inventory_push_outbox.c
 _links = sku_links.c
+_units = sku_ledger_units.c
 LINKED = "LINKED"
 EXCLUDED = "EXCLUDED"
 # Product ids per SELECT of `linked_skus_of`: each is a bound parameter, and with the shop and state the statement
@@ -66,8 +68,18 @@ class LinkPushState:
 
     async def _linked(self, *where: Any, counted: bool = True) -> list[LinkedSku]:
         """The LINKED links matching `where`; `counted`: with `LinkedSku.ingested` and `released` (the fence's;
-        else 0)."""
+        else 0), the shop's running units of each SKU (`sku_ledger_units`, kept by the ledger's writes) read in the
+        statement that reads the items' counters, so both are of one instant (a line the ledger applies after the
+        read is in neither, one applied before in both: `LinkedSku.ingested_since_push`). A lookup per link: a SUM
+        over the SKU's lines, as before, grew with its order history."""
         items = inventory_items.c
+        source = sku_links.join(inventory_items, items.id == _links.inventory_item_id).outerjoin(
+            warehouse_stocks, warehouse_stocks.c.sku_id == _links.sku_id
+        )
+        if counted:  # the shop's running units of the SKU: no row, no counted line
+            source = source.outerjoin(
+                sku_ledger_units, and_(_units.shop_id == _links.shop_id, _units.tiktok_sku_id == _links.tiktok_sku_id)
+            )
         query = (
             select(
                 _links.sku_id,
@@ -81,13 +93,12 @@ class LinkPushState:
                 _links.ingested_at_push,
                 _links.released_at_push,
                 _links.restored_quantity,
-                (_units_of("RESERVED", "DEDUCTED") if counted else literal(0)).label("ingested"),
-                (_units_of("RELEASED") if counted else literal(0)).label("released"),
+                (func.coalesce(_units.ingested, 0) if counted else literal(0)).label("ingested"),
+                (func.coalesce(_units.released, 0) if counted else literal(0)).label("released"),
                 (items.on_hand - items.reserved - items.safety_stock).label("available"),
                 warehouse_stocks.c.warehouse_id,
             )
-            .join(inventory_items, items.id == _links.inventory_item_id)
-            .outerjoin(warehouse_stocks, warehouse_stocks.c.sku_id == _links.sku_id)
+            .select_from(source)
             .where(_links.state == LINKED, *where)
             .order_by(_links.tiktok_sku_id, warehouse_stocks.c.warehouse_id)
         )
@@ -190,16 +201,3 @@ class LinkPushState:
             await self._session.execute(
                 update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**values)
             )
-
-
-def _units_of(*states: str) -> Any:
-    """Units of the link's shop's ledger lines of its SKU in `states`: a scalar subquery correlated with `sku_links`,
-    for the statement that reads the items' counters, so both are of one instant (a line the ledger applies after
-    the read is in neither, one applied before in both: the fence's `LinkedSku.ingested_since_push`)."""
-    lines = order_line_stock.c
-    return (
-        select(func.coalesce(func.sum(lines.quantity), 0))
-        .where(lines.shop_id == _links.shop_id, lines.tiktok_sku_id == _links.tiktok_sku_id, lines.state.in_(states))
-        .correlate(sku_links)
-        .scalar_subquery()
-    )

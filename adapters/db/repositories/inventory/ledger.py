@@ -181,14 +181,14 @@ async def _apply_chunk(
                 # No stored row, and none can appear before commit (above): `flush` inserts it.
                 kept = None if took_units_now(current, move) else time_of(stamped[key])
                 write.line(
-                    key, sku_id, units if current is None else current.quantity, move, new=current is None,
-                    stamped_at=kept,
+                    key, sku_id, units if current is None else current.quantity, move, before=current,
+                    new=current is None, stamped_at=kept,
                 )  # fmt: skip
                 if move.in_seed:
                     seeded[sku_id] = seeded.get(sku_id, 0) + units
             if component != LINE_ITSELF:
                 stale |= _unlinked_bundle_row(stored, (order_id, line_id, LINE_ITSELF))
-    if stale:
+    if stale:  # (rows that counted no units: the running units per SKU stay as they are)
         columns = order_line_stock.c
         await session.execute(
             delete(order_line_stock).where(
@@ -380,10 +380,10 @@ async def relink_lines(
         if line.state is LineState.RESERVED:
             back = unlink_reserved(line)
             assert back is not None
-            write.line(key, row.tiktok_sku_id, line.quantity, back, stamped_at=row.updated_at)
+            write.line(key, row.tiktok_sku_id, line.quantity, back, before=line, stamped_at=row.updated_at)
         if new_item is not None:
             moved = link_pending(line.wanted, line.order_updated_at, new_item, line.quantity, line.inventory_item_id)
-            write.line(key, row.tiktok_sku_id, line.quantity, moved, stamped_at=row.updated_at)
+            write.line(key, row.tiktok_sku_id, line.quantity, moved, before=line, stamped_at=row.updated_at)
     return await write.flush(session, extra_dirty=extra_dirty)
 
 

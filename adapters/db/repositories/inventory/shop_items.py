@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
 from adapters.db.repositories.inventory.ledger import merchant_of
-from adapters.db.tables import inventory_items, inventory_movements, order_line_stock, sku_links
+from adapters.db.tables import inventory_items, inventory_movements, order_line_stock, sku_ledger_units, sku_links
 from domain.inventory.items import HAND_MADE
 from domain.inventory.ledger import LineState
 
@@ -100,6 +100,7 @@ async def remove_shop_items(session: AsyncSession, shop_id: str) -> list[str]:
     removed = sorted((await session.execute(left)).scalars())
     # The shop's own rows first, so that deleting the items has no reference of the shop's left to null.
     await session.execute(delete(order_line_stock).where(order_line_stock.c.shop_id == shop_id))
+    await session.execute(delete(sku_ledger_units).where(sku_ledger_units.c.shop_id == shop_id))  # their running units
     await session.execute(delete(sku_links).where(sku_links.c.shop_id == shop_id))
     if removed:
         await _delete_items(session, removed)

@@ -4,10 +4,20 @@ A change is gathered in a `PoolWrite` (final ledger rows, counter deltas per ite
 fixed number of statements whatever its size: one executemany upsert of the ledger rows (PostgreSQL: one COPY of
 those no stored row holds, one upsert of the others), one statement of arithmetic counter updates (`reserved =
 reserved + :d`, never read-modify-write: an executemany on SQLite, one UPDATE joined to the deltas' arrays on
-PostgreSQL), one insert of the movements and one outbox statement. The items are locked first, in id order
-(`SELECT ... FOR UPDATE` on PostgreSQL, as Saleor does, so that two writers never deadlock on them; SQLite's write
-transaction is exclusive already), and the ledger rows the change depends on are read only after that, so
-concurrent writers of the same item see each other's committed rows (live-sync.md §7.2).
+PostgreSQL), one insert of the movements, one upsert of the shop's running units per SKU and one outbox statement.
+The items are locked first, in id order (`SELECT ... FOR UPDATE` on PostgreSQL, as Saleor does, so that two writers
+never deadlock on them; SQLite's write transaction is exclusive already), and the ledger rows the change depends on
+are read only after that, so concurrent writers of the same item see each other's committed rows (live-sync.md §7.2).
+
+The running units (`sku_ledger_units`: per shop and TikTok SKU, the units of its lines that took stock and of those
+released; the push's fence reads them, a lookup where a SUM over the lines grew with the SKU's history) change here
+and only here, from each written row's state before (`PoolWrite.line`'s `before`) to its state after, in the
+transaction that writes the rows: they can never disagree with the lines. Lock order on PostgreSQL, one way for
+every writer: the items (id order), the ledger rows, the running units (TikTok SKU id order, the upsert's ORDER BY),
+then the outbox rows (`mark_push_dirty`). The running units are a shop's, and a shop's ledger writers take turns
+already (order batches: the orders' writer lock, `catalog.hold_writers`; link changes: `hold_shop_links`, exclusive;
+its delete: the shop row), so no two transactions wait on each other's units; the order keeps it so for any writer
+added later. The push only reads them.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from adapters.db.repositories.bulk import (
     upsert_records,
 )
 from adapters.db.repositories.inventory.outbox import mark_push_dirty
-from adapters.db.tables import UTCDateTime, inventory_items, inventory_movements, order_line_stock
+from adapters.db.tables import UTCDateTime, inventory_items, inventory_movements, order_line_stock, sku_ledger_units
 from domain.inventory.ledger import LedgerLine, LineState, StockEffect, Transition
 from domain.ports import PoolChange
 
@@ -56,6 +66,31 @@ _ADD_TO_COUNTERS_PG = text(
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
+# The shop's running units per TikTok SKU (`sku_ledger_units`), added to arithmetically: (shop, SKU, ingested delta,
+# released delta). A SKU's first counted line inserts its row.
+_ADD_TO_UNITS = (
+    "INSERT INTO sku_ledger_units (shop_id, tiktok_sku_id, ingested, released) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (shop_id, tiktok_sku_id) DO UPDATE SET ingested = ingested + excluded.ingested, "
+    "released = released + excluded.released"
+)
+# PostgreSQL: one statement; its rows are upserted (and locked) in the order the SELECT gives them: by SKU.
+_ADD_TO_UNITS_PG = text(
+    "INSERT INTO sku_ledger_units AS u (shop_id, tiktok_sku_id, ingested, released) "
+    "SELECT :shop_id, d.sku, d.ingested, d.released "
+    "FROM unnest(CAST(:skus AS VARCHAR[]), CAST(:ingested AS INTEGER[]), CAST(:released AS INTEGER[])) "
+    "AS d(sku, ingested, released) ORDER BY d.sku "
+    "ON CONFLICT (shop_id, tiktok_sku_id) DO UPDATE SET ingested = u.ingested + excluded.ingested, "
+    "released = u.released + excluded.released"
+)
+if tuple(sku_ledger_units.c.keys()) != ("shop_id", "tiktok_sku_id", "ingested", "released"):
+    raise RuntimeError("sku_ledger_units: the columns differ from those PoolWrite adds to")
+# Which running count a line's units are in, by its state (none: PENDING_LINK, HISTORICAL).
+_INGESTED, _RELEASED = 0, 1
+_COUNTED_IN = {
+    LineState.RESERVED.value: _INGESTED, LineState.DEDUCTED.value: _INGESTED, LineState.RELEASED.value: _RELEASED
+}  # fmt: skip
+
+
 # The records written, built straight in their tables' column order (checked here, once, against the tables).
 _LEDGER_ROW = (
     "shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id", "merchant_id", "tiktok_sku_id",
@@ -65,6 +100,7 @@ _MOVEMENT_ROW = (
     "id", "inventory_item_id", "merchant_id", "kind", "on_hand_delta", "reserved_delta", "reason", "shop_id",
     "tiktok_order_id", "created_at",
 )  # fmt: skip
+_SKU, _QUANTITY, _STATE = (_LEDGER_ROW.index(name) for name in ("tiktok_sku_id", "quantity", "state"))
 if columns(order_line_stock.name) != _LEDGER_ROW or columns(inventory_movements.name) != _MOVEMENT_ROW:
     raise RuntimeError("order_line_stock or inventory_movements: the columns differ from the records PoolWrite builds")
 
@@ -120,6 +156,8 @@ class PoolWrite:
     new_rows: set[LedgerKey] = field(default_factory=set)  # keys of `rows` no stored row holds
     deltas: dict[str, list[int]] = field(default_factory=dict)  # item id -> [on_hand, reserved]
     movements: dict[tuple[str, str, str | None, str | None], list[int]] = field(default_factory=dict)
+    # The rows of `rows` as stored before this write (None: no row), for the running units (`_units_deltas`)
+    before: dict[LedgerKey, LedgerLine | None] = field(default_factory=dict)
 
     def line(
         self,
@@ -128,13 +166,17 @@ class PoolWrite:
         quantity: int,
         move: Transition,
         *,
+        before: LedgerLine | None,
         new: bool = False,
         stamped_at: datetime | None = None,
     ) -> None:
-        """Record a ledger row's move: its final values, and its deltas on the item it counts on. `new`: the caller
-        read that no row holds `key`, and no other writer can write one before this transaction ends (`flush`
-        inserts it rather than upserts). `stamped_at`: the row's `updated_at` to keep (`took_units_now` is false),
-        else it is stamped now."""
+        """Record a ledger row's move: its final values, and its deltas on the item it counts on. `before`: the row
+        as this transaction read it, None when none holds `key` (the first one given for a key counts: a row moved
+        twice in one write goes from its stored state to its last); `flush` moves the shop's running units of the
+        SKU from it to the final row. `new`: the caller read that no row holds `key`, and no other writer can write
+        one before this transaction ends (`flush` inserts it rather than upserts). `stamped_at`: the row's
+        `updated_at` to keep (`took_units_now` is false), else it is stamped now."""
+        self.before.setdefault(key, before)
         self.rows[key] = (
             self.shop_id, *key, self.merchant_id, tiktok_sku_id, move.inventory_item_id, quantity, move.state.value,
             move.wanted.value, move.order_updated_at, stamped_at or self.now,
@@ -191,7 +233,45 @@ class PoolWrite:
         ]  # `_MOVEMENT_ROW`
         if movements:  # new rows (fresh ids): on PostgreSQL, COPY straight into the table too
             await insert_records(session, inventory_movements.name, movements)
+        await self._add_to_units(session, dialect)  # after the ledger rows and items, before the outbox (lock order)
         # Pushes are due where `available` moved (net): a deduction alone (on-hand and reserved both -1) moves none.
         dirty = {item for item, (on_hand, reserved) in self.deltas.items() if on_hand != reserved} | set(extra_dirty)
         shops = await mark_push_dirty(session, dirty, self.now)
         return PoolChange(frozenset(moved | set(extra_dirty)), frozenset(shops), self.merchant_id)
+
+    def _units_deltas(self) -> dict[str, list[int]]:
+        """TikTok SKU id -> [ingested, released] deltas of the shop's running units: the written rows' counted units
+        after, less before (a row keeps its SKU: its key names the line item and component, whose SKU never
+        changes). SKUs whose units did not move are left out."""
+        deltas: dict[str, list[int]] = {}
+        for key, row in self.rows.items():
+            stored = self.before[key]
+            was = None if stored is None else _COUNTED_IN.get(stored.state.value)
+            now = _COUNTED_IN.get(row[_STATE])
+            if was is None and now is None:
+                continue
+            units = deltas.setdefault(row[_SKU], [0, 0])
+            if was is not None and stored is not None:
+                units[was] -= stored.quantity
+            if now is not None:
+                units[now] += row[_QUANTITY]
+        return {sku: units for sku, units in deltas.items() if units[0] or units[1]}
+
+    async def _add_to_units(self, session: AsyncSession, dialect: str) -> None:
+        """Add the rows' moves to the shop's running units (`sku_ledger_units`), by SKU (the lock order)."""
+        deltas = self._units_deltas()
+        if not deltas:
+            return
+        assert self.shop_id is not None  # ledger rows are a shop's
+        skus = sorted(deltas)
+        if dialect != "postgresql":  # SQLite: straight to the driver
+            rows = [(self.shop_id, sku, deltas[sku][0], deltas[sku][1]) for sku in skus]
+            await sqlite_executemany(session, _ADD_TO_UNITS, rows)
+            return
+        params = {
+            "shop_id": self.shop_id,
+            "skus": skus,
+            "ingested": [deltas[sku][0] for sku in skus],
+            "released": [deltas[sku][1] for sku in skus],
+        }
+        await session.execute(_ADD_TO_UNITS_PG, params)
