@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.db.tables import inventory_items, inventory_movements, inventory_push_outbox, order_line_stock, sku_links
 from adapters.tiktok import wire
 from domain.inventory.items import sku_search_key
-from domain.inventory.ledger import line_effect, order_timing, stock_lines, transition
+from domain.inventory.ledger import LineState, line_effect, order_timing, stock_lines, transition
 from domain.inventory.links import LinkState, ShopSku, auto_link, seed_on_hand, trimmed
 
 SEEDED_REASON = "TikTok stock of the first linked shop"  # the engine's reason of a SEEDED movement
@@ -58,6 +58,11 @@ def _link_row(**values: Any) -> tuple[Any, ...]:
     if unknown:
         raise KeyError(f"sku_links has no column {sorted(unknown)}")
     return tuple(values.get(name, default) for name, default in _LINK_COLUMNS)
+
+
+# A ledger row's state -> which of the shop's running units per SKU (`sku_ledger_units`) it counts in, as the
+# engine's `PoolWrite` keeps them: 0 ingested (RESERVED, DEDUCTED), 1 released.
+_COUNTED_IN = {LineState.RESERVED.value: 0, LineState.DEDUCTED.value: 0, LineState.RELEASED.value: 1}
 
 
 @dataclass
@@ -173,6 +178,7 @@ class OrderPool:
         ledger: list[tuple[Any, ...]] = []
         deltas: dict[str, list[int]] = {}
         moved: dict[tuple[str, str, str], list[int]] = {}
+        units: dict[str, list[int]] = {}  # TikTok SKU id -> [ingested, released] units (the fence's running count)
         unlinked = (None, None, None)
         for order in page:
             status = order.status or "UNKNOWN"
@@ -193,6 +199,9 @@ class OrderPool:
                          stock.tiktok_sku_id, move.inventory_item_id, stock.quantity, move.state.value,
                          wanted.value, updated, now)
                     )  # fmt: skip
+                    counted = _COUNTED_IN.get(move.state.value)
+                    if counted is not None:
+                        units.setdefault(stock.tiktok_sku_id, [0, 0])[counted] += stock.quantity
                     if move.movement is not None and move.item_moved is not None:
                         totals = deltas.setdefault(move.item_moved, [0, 0])
                         totals[0] += move.on_hand_delta
@@ -208,4 +217,7 @@ class OrderPool:
         counters = [(d[0], d[1], now, item) for item, d in deltas.items() if d[0] or d[1]]
         dirty = sorted({p for item, d in deltas.items() if d[0] != d[1] for p in self.products_of.get(item, ())})
         inserts = {order_line_stock: ledger, inventory_movements: movements}
-        return inserts, [("counters", counters), ("outbox", [(now, now, self.shop_id, p) for p in dirty])]
+        running = [(self.shop_id, sku, *units[sku]) for sku in sorted(units)]
+        return inserts, [
+            ("counters", counters), ("outbox", [(now, now, self.shop_id, p) for p in dirty]), ("units", running)
+        ]  # fmt: skip

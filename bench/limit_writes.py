@@ -37,6 +37,9 @@ _UPDATES = {
     "updated_at = ? WHERE id = ?",
     "outbox": "UPDATE inventory_push_outbox SET dirty_version = dirty_version + 1, next_attempt_at = ?, "
     "updated_at = ? WHERE shop_id = ? AND tiktok_product_id = ?",
+    "units": "INSERT INTO sku_ledger_units (shop_id, tiktok_sku_id, ingested, released) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (shop_id, tiktok_sku_id) DO UPDATE SET ingested = sku_ledger_units.ingested + excluded.ingested, "
+    "released = sku_ledger_units.released + excluded.released",
 }
 
 

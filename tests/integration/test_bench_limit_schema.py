@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 
 from adapters.db import Database
-from adapters.db.tables import line_items, order_line_stock, orders, products, sku_links, skus
+from adapters.db.tables import line_items, order_line_stock, orders, products, sku_ledger_units, sku_links, skus
 from bench.harness import SandboxProcess
 from bench.limit import Target, bare_import
 from sandbox.config import SandboxConfig
@@ -45,5 +45,15 @@ async def test_the_bare_loop_imports_a_shop_into_the_migrated_schema(
             assert await count(orders) == SMALL_DATA["orders"]
             assert await count(sku_links) == await count(skus) > 0
             assert await count(order_line_stock) == await count(line_items) > 0
+            # the push fence's running units per SKU, as the engine's PoolWrite keeps them: the lines' sums
+            lines = order_line_stock.c
+            counted = func.sum(lines.quantity).filter(lines.state.in_(("RESERVED", "DEDUCTED")))
+            released = func.sum(lines.quantity).filter(lines.state == "RELEASED")
+            by_sku = select(lines.tiktok_sku_id, counted, released).group_by(lines.tiktok_sku_id)
+            expected = {sku: (i or 0, r or 0) for sku, i, r in await connection.execute(by_sku) if i or r}
+            units = sku_ledger_units.c
+            stored = await connection.execute(select(units.tiktok_sku_id, units.ingested, units.released))
+            assert {sku: (i, r) for sku, i, r in stored if i or r} == expected
+            assert expected
     finally:
         await db.dispose()
