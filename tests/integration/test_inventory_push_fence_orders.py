@@ -5,18 +5,14 @@ not fetched) and checks TikTok never shows a unit the pool cannot sell."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select, update
 
 from adapters.db.tables import inventory_items, sku_links
 from domain.catalog import Order
 from domain.services.inventory_push import push_shop
 from domain.shops import Shop
-from tests.fixtures.sandbox import SandboxServer
 from tests.integration.pool_push_support import (
     PushWorld,
     add_item,
@@ -24,16 +20,10 @@ from tests.integration.pool_push_support import (
     imported_shop,
     link,
     link_row,
-    opened_push_world,
     sandbox_products,
     tiktok_stock,
+    world_fixture,  # noqa: F401 - the `world` fixture
 )
-
-
-@pytest.fixture
-async def world(database_url: str, sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[PushWorld]:
-    async with opened_push_world(database_url, sandbox, tmp_path) as made:
-        yield made
 
 
 async def pooled_sku(world: PushWorld, shop: Shop, on_hand: int) -> tuple[str, str, str, str]:
