@@ -8,6 +8,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -39,6 +41,41 @@ def _migrate(env: dict[str, str], cwd: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@contextmanager
+def _waiting_for_migrate(
+    *args: str, env: dict[str, str], cwd: Path, out: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """`shopbridge *args` started, once it said migrations are pending: (the process, its log). On exit the
+    process is killed if still running, and its log must hold no traceback nor any ERROR line."""
+    process = shopbridge(*args, env=env, cwd=cwd, out=out)
+    log = out.with_suffix(".err")
+    try:
+        wait_until(lambda: _said(log, PENDING, process), "the line saying migrations are pending")
+        yield process, log
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "Traceback" not in log.read_text() and " ERROR " not in log.read_text(), log.read_text()
+
+
+def _pending_line(log: Path) -> str:
+    """The one line saying migrations are pending, which names the command that fixes it."""
+    lines = [line for line in log.read_text().splitlines() if PENDING in line]
+    assert len(lines) == 1 and "run `shopbridge migrate`" in lines[0], log.read_text()
+    return lines[0]
+
+
+def _migrate_and_see_work_start(env: dict[str, str], cwd: Path, log: Path, process: subprocess.Popen[bytes]) -> None:
+    _migrate(env, cwd)
+    wait_until(lambda: _said(log, STARTS, process), "the background work to start")
+
+
+def _stopped_by_sigterm(process: subprocess.Popen[bytes], log: Path) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
+
+
 @pytest.mark.parametrize("revision", [None, "0008_webhook_retention"], ids=["never-migrated", "behind"])
 def test_serve_on_a_database_not_migrated_waits_for_migrate_in_one_line(tmp_path, revision: str | None) -> None:
     # given a data directory whose database was never migrated, or migrated by an earlier release
@@ -48,33 +85,22 @@ def test_serve_on_a_database_not_migrated_waits_for_migrate_in_one_line(tmp_path
         upgrade(f"sqlite+aiosqlite:///{data}/shopbridge.db", revision)
     env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), **FAST_LOOPS)
     port = free_port()
-    # when `shopbridge serve` starts on it
-    process = shopbridge("serve", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "serve")
-    log = tmp_path / "serve.err"
-    try:
-        wait_until(lambda: _said(log, PENDING, process), "the line saying migrations are pending")
+    # when `shopbridge serve` starts on it (and, leaving the block, nothing was logged at ERROR, nor any traceback,
+    # while it waited or after)
+    serve = ("serve", "--port", str(port))
+    with _waiting_for_migrate(*serve, env=env, cwd=tmp_path, out=tmp_path / "serve") as (process, log):
         # then one WARNING line names the revisions and the command that fixes it
-        lines = [line for line in log.read_text().splitlines() if PENDING in line]
-        assert len(lines) == 1, log.read_text()
-        assert " WARNING " in lines[0], lines[0]
-        assert f"revision {revision or 'none (never migrated)'}, this release needs {head()}" in lines[0], lines[0]
-        assert "run `shopbridge migrate`" in lines[0], lines[0]
+        line = _pending_line(log)
+        assert " WARNING " in line, line
+        assert f"revision {revision or 'none (never migrated)'}, this release needs {head()}" in line, line
         # and the process serves, out of rotation until migrated
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS)
         assert ready.status_code == 503 and ready.json()["problems"][0]["check"] == "migrations", ready.text
         # when the operator runs `shopbridge migrate`
-        _migrate(env, tmp_path)
         # then the background work starts, and the API is ready
-        wait_until(lambda: _said(log, STARTS, process), "the background work to start")
+        _migrate_and_see_work_start(env, tmp_path, log, process)
         assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS).status_code == 200
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    # and nothing was logged at ERROR, nor any traceback, while it waited or after
-    assert "Traceback" not in log.read_text() and " ERROR " not in log.read_text(), log.read_text()
+        _stopped_by_sigterm(process, log)
     assert STARTS in log.read_text()
 
 
@@ -90,21 +116,11 @@ def test_worker_on_a_database_never_migrated_waits_for_migrate_in_one_line(redis
         SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT="2",
         **FAST_LOOPS,
     )
-    # when it starts
-    process = shopbridge("worker", "--processes", "1", "--threads", "2", env=env, cwd=tmp_path, out=tmp_path / "w")
-    log = tmp_path / "w.err"
-    try:
-        wait_until(lambda: _said(log, PENDING, process), "the line saying migrations are pending")
+    # when it starts (and, leaving the block, nothing was logged at ERROR, nor any traceback)
+    worker = ("worker", "--processes", "1", "--threads", "2")
+    with _waiting_for_migrate(*worker, env=env, cwd=tmp_path, out=tmp_path / "w") as (process, log):
         # then its worker process says in one line what to run
-        lines = [line for line in log.read_text().splitlines() if PENDING in line]
-        assert len(lines) == 1 and "run `shopbridge migrate`" in lines[0], log.read_text()
+        _pending_line(log)
         # and once migrated, its background work starts
-        _migrate(env, tmp_path)
-        wait_until(lambda: _said(log, STARTS, process), "the background work to start")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert "Traceback" not in log.read_text() and " ERROR " not in log.read_text(), log.read_text()
+        _migrate_and_see_work_start(env, tmp_path, log, process)
+        _stopped_by_sigterm(process, log)
