@@ -51,6 +51,7 @@ def _waiting_for_migrate(
     log = out.with_suffix(".err")
     try:
         wait_until(lambda: _said(log, PENDING, process), "the line saying migrations are pending")
+        assert process.poll() is None and PENDING in log.read_text(), log.read_text()
         yield process, log
     finally:
         if process.poll() is None:
@@ -69,6 +70,18 @@ def _pending_line(log: Path) -> str:
 def _migrate_and_see_work_start(env: dict[str, str], cwd: Path, log: Path, process: subprocess.Popen[bytes]) -> None:
     _migrate(env, cwd)
     wait_until(lambda: _said(log, STARTS, process), "the background work to start")
+
+
+def _readyz(port: int) -> httpx.Response:
+    """/readyz's answer, once the server listens (its lifespan, which says migrations are pending, runs first)."""
+
+    def answer() -> httpx.Response | None:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS)
+        except httpx.ConnectError:
+            return None
+
+    return wait_until(answer, "the server to answer")
 
 
 def _stopped_by_sigterm(process: subprocess.Popen[bytes], log: Path) -> None:
@@ -124,3 +137,33 @@ def test_worker_on_a_database_never_migrated_waits_for_migrate_in_one_line(redis
         # and once migrated, its background work starts
         _migrate_and_see_work_start(env, tmp_path, log, process)
         _stopped_by_sigterm(process, log)
+
+
+@pytest.mark.redis
+def test_serve_with_redis_on_a_database_never_migrated_says_so_in_one_line(redis_server, tmp_path) -> None:
+    # given a database never migrated, and `shopbridge serve` with Redis: the API alone, no worker pool (whose
+    # schema gate said it before; this process only answered /readyz 503, which no operator reads)
+    env = clean_env(
+        SHOPBRIDGE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/api.db",
+        SHOPBRIDGE_BROKER_URL=redis_server.url.rsplit("/", 1)[0] + "/7",
+        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"),
+        SHOPBRIDGE_SECRET_KEY="unmigrated-" + "k" * 40,
+        SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+    )
+    port = free_port()
+    serve = ("serve", "--port", str(port))
+    # when it starts (and, leaving the block, nothing was logged at ERROR, nor any traceback)
+    with _waiting_for_migrate(*serve, env=env, cwd=tmp_path, out=tmp_path / "api") as (process, log):
+        # then one WARNING line names the revision, the fix and what waits, however often /readyz is asked
+        for _ in range(3):
+            ready = _readyz(port)
+            assert ready.status_code == 503 and ready.json()["problems"][0]["check"] == "migrations", ready.text
+        line = _pending_line(log)
+        assert " WARNING " in line and f"revision none (never migrated), this release needs {head()}" in line, line
+        assert "/readyz answers 503" in line, line
+        # and once migrated, it says so and is ready
+        _migrate(env, tmp_path)
+        wait_until(lambda: _said(log, "/readyz no longer reports", process), "the line saying it is migrated")
+        assert _readyz(port).status_code == 200
+        _stopped_by_sigterm(process, log)
+    assert _pending_line(log)
