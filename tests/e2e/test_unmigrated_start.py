@@ -19,6 +19,7 @@ from cryptography.fernet import Fernet
 from adapters.db.migrate import head, upgrade
 from tests.e2e.test_cli_serve import clean_env, shopbridge
 from tests.fixtures.app import free_port
+from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 PENDING = "MIGRATIONS_PENDING: the database is at revision"
@@ -84,6 +85,18 @@ def _readyz(port: int) -> httpx.Response:
     return wait_until(answer, "the server to answer")
 
 
+def _with_redis(redis_server: RedisServer, tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The environment of a process with Redis on a database never migrated (`settings` added)."""
+    return clean_env(
+        SHOPBRIDGE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/unmigrated.db",
+        SHOPBRIDGE_BROKER_URL=redis_server.url.rsplit("/", 1)[0] + "/7",
+        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"),
+        SHOPBRIDGE_SECRET_KEY="unmigrated-" + "k" * 40,
+        SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        **settings,
+    )
+
+
 def _stopped_by_sigterm(process: subprocess.Popen[bytes], log: Path) -> None:
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
@@ -107,12 +120,12 @@ def test_serve_on_a_database_not_migrated_waits_for_migrate_in_one_line(tmp_path
         assert " WARNING " in line, line
         assert f"revision {revision or 'none (never migrated)'}, this release needs {head()}" in line, line
         # and the process serves, out of rotation until migrated
-        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS)
+        ready = _readyz(port)
         assert ready.status_code == 503 and ready.json()["problems"][0]["check"] == "migrations", ready.text
         # when the operator runs `shopbridge migrate`
         # then the background work starts, and the API is ready
         _migrate_and_see_work_start(env, tmp_path, log, process)
-        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS).status_code == 200
+        assert _readyz(port).status_code == 200
         _stopped_by_sigterm(process, log)
     assert STARTS in log.read_text()
 
@@ -120,15 +133,7 @@ def test_serve_on_a_database_not_migrated_waits_for_migrate_in_one_line(tmp_path
 @pytest.mark.redis
 def test_worker_on_a_database_never_migrated_waits_for_migrate_in_one_line(redis_server, tmp_path) -> None:
     # given a database never migrated, and `shopbridge worker` with Redis
-    env = clean_env(
-        SHOPBRIDGE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/worker.db",
-        SHOPBRIDGE_BROKER_URL=redis_server.url.rsplit("/", 1)[0] + "/7",
-        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"),
-        SHOPBRIDGE_SECRET_KEY="unmigrated-" + "k" * 40,
-        SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-        SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT="2",
-        **FAST_LOOPS,
-    )
+    env = _with_redis(redis_server, tmp_path, SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT="2", **FAST_LOOPS)
     # when it starts (and, leaving the block, nothing was logged at ERROR, nor any traceback)
     worker = ("worker", "--processes", "1", "--threads", "2")
     with _waiting_for_migrate(*worker, env=env, cwd=tmp_path, out=tmp_path / "w") as (process, log):
@@ -143,13 +148,7 @@ def test_worker_on_a_database_never_migrated_waits_for_migrate_in_one_line(redis
 def test_serve_with_redis_on_a_database_never_migrated_says_so_in_one_line(redis_server, tmp_path) -> None:
     # given a database never migrated, and `shopbridge serve` with Redis: the API alone, no worker pool (whose
     # schema gate said it before; this process only answered /readyz 503, which no operator reads)
-    env = clean_env(
-        SHOPBRIDGE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/api.db",
-        SHOPBRIDGE_BROKER_URL=redis_server.url.rsplit("/", 1)[0] + "/7",
-        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"),
-        SHOPBRIDGE_SECRET_KEY="unmigrated-" + "k" * 40,
-        SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-    )
+    env = _with_redis(redis_server, tmp_path)
     port = free_port()
     serve = ("serve", "--port", str(port))
     # when it starts (and, leaving the block, nothing was logged at ERROR, nor any traceback)
