@@ -6,8 +6,10 @@ TikTok client, the broker and the event bus, and (embedded default) a worker poo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -17,6 +19,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from adapters.config import CALLBACK_PATH, SANDBOX_MOUNT, WEBHOOK_PATH, Settings, load_settings
+from adapters.db.engine import Database
 from adapters.tiktok.redaction import install_redaction
 from domain.clock import Clock, SystemClock
 from gql.callback import tiktok_callback
@@ -74,6 +77,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             # closed last to first: the intake stores what waits and enqueues it before the worker pool stops
             closers=[*tiktok_closers, runtime.stop, intake.aclose],
         )
+        if settings.broker_url is not None:  # embedded, the worker pool's own schema gate says it
+            services.closers.append(_say_when_migrations_pending(db))
         app.state.services = services
 
         quiesced = False
@@ -125,6 +130,31 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     return Starlette(
         routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={ClientDisconnect: client_gone}
     )
+
+
+# The end of serve's MIGRATIONS_PENDING line with Redis, and of its INFO line once migrated (`workers.schema_gate`).
+API_WAITS = (
+    "until then /readyz answers 503 `migrations` (this API process runs no background work: the `shopbridge worker` "
+    "processes run it, once migrated)"
+)
+API_STARTS = "/readyz no longer reports `migrations`"
+
+
+def _say_when_migrations_pending(db: Database) -> Callable[[], Awaitable[None]]:
+    """With Redis the API process has no worker pool, hence no schema gate of its own to tell an operator that the
+    database waits for `shopbridge migrate`: only `/readyz`, which a load balancer reads and no one sees. So it
+    runs the gate's check too, for its lines only (one MIGRATIONS_PENDING WARNING line, one INFO line once migrated;
+    nothing waits for it). Returns the closer that stops it."""
+    from workers.schema_gate import SchemaGate
+
+    check = asyncio.create_task(SchemaGate(db, waits=API_WAITS, starts=API_STARTS).wait())
+
+    async def stop() -> None:
+        check.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await check
+
+    return stop
 
 
 def _embedded_sandbox(settings: Settings) -> Starlette:

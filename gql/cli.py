@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 BAD_CONFIGURATION = "BAD_CONFIGURATION"  # a setting (environment variable) or key file is wrong
 DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"  # the database cannot be opened or reached
 MIGRATION_LOCK_TIMEOUT = "MIGRATION_LOCK_TIMEOUT"  # a lock the migration needs was held past its timeout
-CANNOT_LISTEN = "CANNOT_LISTEN"  # serve/demo cannot bind their --host/--port (taken, not this host's, privileged)
+CANNOT_LISTEN = "CANNOT_LISTEN"  # serve/demo/sandbox cannot bind --host/--port (taken, not this host's, privileged)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 _served = False  # a server ran in this process: `run` exits without the interpreter's teardown
@@ -60,25 +60,34 @@ def _settings() -> Settings:
     return settings
 
 
-def _use_port(host: str, port: int) -> str | None:
-    """Derive SHOPBRIDGE_PUBLIC_URL from the port served unless it is set (the OAuth callback must point here).
+def _cannot_listen(host: str, port: int, what_to_change: str) -> str | None:
+    """The refusal's one line (`CANNOT_LISTEN`, then `what_to_change`) when `host:port` cannot be bound, else None.
 
-    Returns the refusal's one line (`CANNOT_LISTEN`) when the port cannot be bound, naming the setting to change.
-    """
-    import os
+    Asked before the server starts: uvicorn's own failure to bind comes after the application started, as an ERROR
+    line among its INFO lines, with exit status 3 (and the sandbox's banner printed already)."""
     import socket
-
-    from adapters.config import is_set
 
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
         try:
             probe.bind((host, port))
         except OSError as exc:
-            return (
-                f"shopbridge: {CANNOT_LISTEN}: cannot listen on {host}:{port} ({exc.strerror}); choose another port "
-                f"with --port (make run PORT=...), and set SHOPBRIDGE_PUBLIC_URL to match if you set it"
-            )
+            return f"shopbridge: {CANNOT_LISTEN}: cannot listen on {host}:{port} ({exc.strerror}); {what_to_change}"
+    return None
+
+
+def _use_port(host: str, port: int) -> str | None:
+    """Derive SHOPBRIDGE_PUBLIC_URL from the port served unless it is set (the OAuth callback must point here).
+
+    Returns the refusal's one line (`CANNOT_LISTEN`) when the port cannot be bound, naming the setting to change.
+    """
+    import os
+
+    from adapters.config import is_set
+
+    change = "choose another port with --port (make run PORT=...), and set SHOPBRIDGE_PUBLIC_URL to match if you set it"
+    if (problem := _cannot_listen(host, port, change)) is not None:
+        return problem
     if not is_set("SHOPBRIDGE_PUBLIC_URL"):
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (compared, not bound)
         os.environ["SHOPBRIDGE_PUBLIC_URL"] = f"http://{shown}:{port}"  # read by every process uvicorn starts
@@ -281,6 +290,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.cli import run_from_args
 
+    change = (
+        "choose another port with --port, and point SHOPBRIDGE_TIKTOK_API_URL, SHOPBRIDGE_TIKTOK_AUTH_URL and "
+        "SHOPBRIDGE_TIKTOK_AUTHORIZE_URL at it"
+    )
+    if (problem := _cannot_listen(args.host, args.port, change)) is not None:
+        print(problem, file=sys.stderr)
+        return 2
     run_from_args(args)
     return 0
 

@@ -23,7 +23,7 @@ from domain.services import importer, intake, inventory_push, inventory_reconcil
 from domain.services.sync import wait_for_worker
 from domain.sync import SyncKind
 from workers.broker import LIVE_QUEUE, SYNC_QUEUE
-from workers.resources import Resources, RunRefused, WorkerResources, sweep_thresholds
+from workers.resources import Resources, RunPostponed, RunRefused, WorkerResources, sweep_thresholds
 
 P = ParamSpec("P")
 log = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 def refused_quietly(run: Callable[P, Awaitable[None]]) -> Callable[P, Coroutine[Any, Any, None]]:
     """An actor's body whose run, refused because the embedded worker is shutting down (`RunRefused`), ends with
     one INFO line instead of an error or a retry: the next start's boot sweep resumes the work from the database
-    (`workers.resources.Resources.serving`)."""
+    (`workers.resources.Resources.serving`). A run postponed until the database is migrated (`RunPostponed`: its
+    message is sent again already, and the gate's MIGRATIONS_PENDING line said why) ends without a line."""
 
     @functools.wraps(run)
     async def quietly(*args: P.args, **kwargs: P.kwargs) -> None:
@@ -40,6 +41,8 @@ def refused_quietly(run: Callable[P, Awaitable[None]]) -> Callable[P, Coroutine[
             await run(*args, **kwargs)
         except RunRefused as refused:
             log.info("%s not started: the worker is shutting down; it resumes at the next start", refused.what)
+        except RunPostponed:
+            pass
 
     return quietly
 

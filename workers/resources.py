@@ -18,7 +18,8 @@ worker process and in the embedded pool; a lease in the database (`adapters.db.l
 them tick at a time, however many API and worker processes run.
 
 The sweep and the scheduler first wait for a database `shopbridge migrate` has brought to this code's migrations
-(`workers.schema_gate`): on one never migrated, or behind, they would fail every turn on missing tables.
+(`workers.schema_gate`): on one never migrated, or behind, they would fail every turn on missing tables. So do actor
+messages: one delivered meanwhile is sent again later, not run (`Resources.serving`).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ from domain.services.sync import resume_stale_tasks
 from domain.services.webhook_registration import resume_webhook_registrations
 from domain.shops import Shop, TokenSet
 from workers.outages import outage_cause, retry_after_outage
-from workers.schema_gate import schema_current
+from workers.schema_gate import SchemaGate
 from workers.slots import ImportSlots
 
 SCHEDULER_LEASE = "scheduler"
@@ -204,6 +205,16 @@ class RunRefused(Exception):
         self.what = what
 
 
+class RunPostponed(Exception):
+    """An actor run delivered while the database is behind this code's migrations: not started, its message sent
+    again `delay_ms` later (`Resources.serving`); `what` names the run, for the log."""
+
+    def __init__(self, what: str, delay_ms: int) -> None:
+        super().__init__(f"{what} postponed: the database waits for `shopbridge migrate`")
+        self.what = what
+        self.delay_ms = delay_ms
+
+
 class BootRefused(MiddlewareError):
     """The worker cannot boot with these settings. A `MiddlewareError`: Dramatiq's `emit_before` logs any other
     exception of a middleware's hook and goes on, which would boot a worker without its import cap."""
@@ -227,6 +238,7 @@ class Resources(Middleware):
         self._building: asyncio.Task[WorkerResources] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._schema: asyncio.Task[None] | None = None  # the wait for a migrated schema the loops start after
+        self._gate: SchemaGate | None = None  # whether the schema is migrated: messages run only then
         self._running: set[asyncio.Task[object]] = set()  # actor runs in progress, cancelled at shutdown
         self._stopping = False
         self._scheduler: asyncio.Task[None] | None = None
@@ -255,6 +267,11 @@ class Resources(Middleware):
         line naming `what`, the cause and when it is retried, and raises `dramatiq.Retry` (the actor's backoff and
         retry count apply, as to any failure); any other exception, a bug, propagates as it is (Dramatiq logs it
         at ERROR with its traceback).
+
+        A run delivered while the database is behind this code's migrations (`workers.schema_gate`) does not start:
+        it would fail on a table or column the schema lacks, at ERROR, its retries spent before `migrate` runs. Its
+        message is enqueued again with a delay, as Dramatiq's Retries middleware does but with its retry count
+        untouched, and `RunPostponed` ends this delivery quietly (`workers.actors.refused_quietly`).
         """
         if self._stopping:
             if self.settings.broker_url is not None:
@@ -264,7 +281,12 @@ class Resources(Middleware):
         assert task is not None
         self._running.add(task)
         try:
-            yield await self.get()
+            resources = await self.get()
+            if (postponed := await self._postponement(what)) is not None:
+                raise postponed
+            yield resources
+        except RunPostponed:
+            raise
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -286,6 +308,26 @@ class Resources(Middleware):
         finally:
             self._running.discard(task)
 
+    async def _postponement(self, what: str) -> RunPostponed | None:
+        """None when run `what` may start (the schema is migrated); else its delivered message is enqueued again,
+        the gate's `recheck_seconds` later, and the `RunPostponed` to raise is returned. Outside a worker (no message
+        to send again) the run waits for the schema instead."""
+        assert self._gate is not None  # made by `get`
+        if await self._gate.current():
+            return None
+        broker, message = _delivery.get() or (None, None)
+        if broker is None or message is None:
+            await self._schema_current()
+            return None
+        delay_ms = int(self._gate.recheck_seconds * 1000)
+        log.debug("%s waits for `shopbridge migrate`; its message is sent again in %d ms", what, delay_ms)
+        again = partial(broker.enqueue, message.copy(), delay=delay_ms)  # the Message a MessageProxy wraps
+        if self.settings.broker_url is not None:
+            await asyncio.to_thread(again)  # Redis: a blocking network call
+        else:
+            again()  # the StubBroker only appends to an in-process queue
+        return RunPostponed(what, delay_ms)
+
     async def get(self) -> WorkerResources:
         """The resources, built on first call; call it on Dramatiq's event loop only."""
         if self._building is None or (self._building.done() and self._building.exception() is not None):
@@ -300,7 +342,8 @@ class Resources(Middleware):
         resources = await build_resources(self.settings, queue, self.events)
         tune_collector()
         booted_at = resources.sync.clock.now()  # before any message of this process: what the boot sweep resumes
-        self._schema = asyncio.create_task(schema_current(resources.db))
+        self._gate = SchemaGate(resources.db)
+        self._schema = asyncio.create_task(self._gate.wait())
         self._sweeper = asyncio.create_task(self._sweep(resources, booted_at))
         if self.settings.scheduler_enabled and self.poll_actor is not None and self.refresh_actor is not None:
             work = DramatiqScheduledWork(self.poll_actor, self.refresh_actor, blocking=blocking)

@@ -165,24 +165,37 @@ def _credentials(data: Path, merchant_token: str, state: str) -> list[str]:
     return [*keys.values(), *tokens, merchant_token, state]
 
 
-@pytest.mark.parametrize("command", ["demo", "serve"])
-def test_a_busy_port_is_one_coded_line_naming_the_setting_to_change(tmp_path, command: str) -> None:
+@pytest.mark.parametrize(
+    ("command", "what_to_change"),
+    [
+        ("demo", ("--port", "PORT=", "SHOPBRIDGE_PUBLIC_URL")),
+        ("serve", ("--port", "PORT=", "SHOPBRIDGE_PUBLIC_URL")),
+        # it printed its consent page's link, then uvicorn's start-up lines and an ERROR line, exit status 3
+        ("sandbox", ("--port", "SHOPBRIDGE_TIKTOK_API_URL")),
+    ],
+    ids=["demo", "serve", "sandbox"],
+)
+def test_a_busy_port_is_one_coded_line_naming_the_setting_to_change(
+    tmp_path, command: str, what_to_change: tuple[str, ...]
+) -> None:
     # given a port another process listens on
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"))
-        # when `shopbridge demo` or `serve` is asked to listen on it
+        # when `shopbridge demo`, `serve` or `sandbox` is asked to listen on it
         result = subprocess.run(
             [sys.executable, "-m", "gql.cli", command, "--port", str(port)],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
         )  # fmt: skip
-    # then it stops with one line, its stable code first as in every start-up refusal, naming what to change
+    # then it stops with one line, its stable code first as in every start-up refusal, naming what to change, and
+    # prints nothing else
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"shopbridge: CANNOT_LISTEN: cannot listen on 127.0.0.1:{port} ("), line
-    assert "--port" in line and "PORT=" in line and "SHOPBRIDGE_PUBLIC_URL" in line
+    assert all(setting in line for setting in what_to_change), line
+    assert result.stdout == ""
 
 
 def test_token_never_mints_keys_and_says_where_it_looked(tmp_path) -> None:

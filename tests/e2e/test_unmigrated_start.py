@@ -8,6 +8,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,7 @@ from cryptography.fernet import Fernet
 from adapters.db.migrate import head, upgrade
 from tests.e2e.test_cli_serve import clean_env, shopbridge
 from tests.fixtures.app import free_port
+from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 PENDING = "MIGRATIONS_PENDING: the database is at revision"
@@ -39,6 +42,66 @@ def _migrate(env: dict[str, str], cwd: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@contextmanager
+def _waiting_for_migrate(
+    *args: str, env: dict[str, str], cwd: Path, out: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """`shopbridge *args` started, once it said migrations are pending: (the process, its log). On exit the
+    process is killed if still running, and its log must hold no traceback nor any ERROR line."""
+    process = shopbridge(*args, env=env, cwd=cwd, out=out)
+    log = out.with_suffix(".err")
+    try:
+        wait_until(lambda: _said(log, PENDING, process), "the line saying migrations are pending")
+        assert process.poll() is None and PENDING in log.read_text(), log.read_text()
+        yield process, log
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "Traceback" not in log.read_text() and " ERROR " not in log.read_text(), log.read_text()
+
+
+def _pending_line(log: Path) -> str:
+    """The one line saying migrations are pending, which names the command that fixes it."""
+    lines = [line for line in log.read_text().splitlines() if PENDING in line]
+    assert len(lines) == 1 and "run `shopbridge migrate`" in lines[0], log.read_text()
+    return lines[0]
+
+
+def _migrate_and_see_work_start(env: dict[str, str], cwd: Path, log: Path, process: subprocess.Popen[bytes]) -> None:
+    _migrate(env, cwd)
+    wait_until(lambda: _said(log, STARTS, process), "the background work to start")
+
+
+def _readyz(port: int) -> httpx.Response:
+    """/readyz's answer, once the server listens (its lifespan, which says migrations are pending, runs first)."""
+
+    def answer() -> httpx.Response | None:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS)
+        except httpx.ConnectError:
+            return None
+
+    return wait_until(answer, "the server to answer")
+
+
+def _with_redis(redis_server: RedisServer, tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The environment of a process with Redis on a database never migrated (`settings` added)."""
+    return clean_env(
+        SHOPBRIDGE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/unmigrated.db",
+        SHOPBRIDGE_BROKER_URL=redis_server.url.rsplit("/", 1)[0] + "/7",
+        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"),
+        SHOPBRIDGE_SECRET_KEY="unmigrated-" + "k" * 40,
+        SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        **settings,
+    )
+
+
+def _stopped_by_sigterm(process: subprocess.Popen[bytes], log: Path) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
+
+
 @pytest.mark.parametrize("revision", [None, "0008_webhook_retention"], ids=["never-migrated", "behind"])
 def test_serve_on_a_database_not_migrated_waits_for_migrate_in_one_line(tmp_path, revision: str | None) -> None:
     # given a data directory whose database was never migrated, or migrated by an earlier release
@@ -48,63 +111,58 @@ def test_serve_on_a_database_not_migrated_waits_for_migrate_in_one_line(tmp_path
         upgrade(f"sqlite+aiosqlite:///{data}/shopbridge.db", revision)
     env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), **FAST_LOOPS)
     port = free_port()
-    # when `shopbridge serve` starts on it
-    process = shopbridge("serve", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "serve")
-    log = tmp_path / "serve.err"
-    try:
-        wait_until(lambda: _said(log, PENDING, process), "the line saying migrations are pending")
+    # when `shopbridge serve` starts on it (and, leaving the block, nothing was logged at ERROR, nor any traceback,
+    # while it waited or after)
+    serve = ("serve", "--port", str(port))
+    with _waiting_for_migrate(*serve, env=env, cwd=tmp_path, out=tmp_path / "serve") as (process, log):
         # then one WARNING line names the revisions and the command that fixes it
-        lines = [line for line in log.read_text().splitlines() if PENDING in line]
-        assert len(lines) == 1, log.read_text()
-        assert " WARNING " in lines[0], lines[0]
-        assert f"revision {revision or 'none (never migrated)'}, this release needs {head()}" in lines[0], lines[0]
-        assert "run `shopbridge migrate`" in lines[0], lines[0]
+        line = _pending_line(log)
+        assert " WARNING " in line, line
+        assert f"revision {revision or 'none (never migrated)'}, this release needs {head()}" in line, line
         # and the process serves, out of rotation until migrated
-        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS)
+        ready = _readyz(port)
         assert ready.status_code == 503 and ready.json()["problems"][0]["check"] == "migrations", ready.text
         # when the operator runs `shopbridge migrate`
-        _migrate(env, tmp_path)
         # then the background work starts, and the API is ready
-        wait_until(lambda: _said(log, STARTS, process), "the background work to start")
-        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS).status_code == 200
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    # and nothing was logged at ERROR, nor any traceback, while it waited or after
-    assert "Traceback" not in log.read_text() and " ERROR " not in log.read_text(), log.read_text()
+        _migrate_and_see_work_start(env, tmp_path, log, process)
+        assert _readyz(port).status_code == 200
+        _stopped_by_sigterm(process, log)
     assert STARTS in log.read_text()
 
 
 @pytest.mark.redis
 def test_worker_on_a_database_never_migrated_waits_for_migrate_in_one_line(redis_server, tmp_path) -> None:
     # given a database never migrated, and `shopbridge worker` with Redis
-    env = clean_env(
-        SHOPBRIDGE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/worker.db",
-        SHOPBRIDGE_BROKER_URL=redis_server.url.rsplit("/", 1)[0] + "/7",
-        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"),
-        SHOPBRIDGE_SECRET_KEY="unmigrated-" + "k" * 40,
-        SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-        SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT="2",
-        **FAST_LOOPS,
-    )
-    # when it starts
-    process = shopbridge("worker", "--processes", "1", "--threads", "2", env=env, cwd=tmp_path, out=tmp_path / "w")
-    log = tmp_path / "w.err"
-    try:
-        wait_until(lambda: _said(log, PENDING, process), "the line saying migrations are pending")
+    env = _with_redis(redis_server, tmp_path, SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT="2", **FAST_LOOPS)
+    # when it starts (and, leaving the block, nothing was logged at ERROR, nor any traceback)
+    worker = ("worker", "--processes", "1", "--threads", "2")
+    with _waiting_for_migrate(*worker, env=env, cwd=tmp_path, out=tmp_path / "w") as (process, log):
         # then its worker process says in one line what to run
-        lines = [line for line in log.read_text().splitlines() if PENDING in line]
-        assert len(lines) == 1 and "run `shopbridge migrate`" in lines[0], log.read_text()
+        _pending_line(log)
         # and once migrated, its background work starts
+        _migrate_and_see_work_start(env, tmp_path, log, process)
+        _stopped_by_sigterm(process, log)
+
+
+@pytest.mark.redis
+def test_serve_with_redis_on_a_database_never_migrated_says_so_in_one_line(redis_server, tmp_path) -> None:
+    # given a database never migrated, and `shopbridge serve` with Redis: the API alone, no worker pool (whose
+    # schema gate said it before; this process only answered /readyz 503, which no operator reads)
+    env = _with_redis(redis_server, tmp_path)
+    port = free_port()
+    serve = ("serve", "--port", str(port))
+    # when it starts (and, leaving the block, nothing was logged at ERROR, nor any traceback)
+    with _waiting_for_migrate(*serve, env=env, cwd=tmp_path, out=tmp_path / "api") as (process, log):
+        # then one WARNING line names the revision, the fix and what waits, however often /readyz is asked
+        for _ in range(3):
+            ready = _readyz(port)
+            assert ready.status_code == 503 and ready.json()["problems"][0]["check"] == "migrations", ready.text
+        line = _pending_line(log)
+        assert " WARNING " in line and f"revision none (never migrated), this release needs {head()}" in line, line
+        assert "/readyz answers 503" in line, line
+        # and once migrated, it says so and is ready
         _migrate(env, tmp_path)
-        wait_until(lambda: _said(log, STARTS, process), "the background work to start")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert "Traceback" not in log.read_text() and " ERROR " not in log.read_text(), log.read_text()
+        wait_until(lambda: _said(log, "/readyz no longer reports", process), "the line saying it is migrated")
+        assert _readyz(port).status_code == 200
+        _stopped_by_sigterm(process, log)
+    assert _pending_line(log)

@@ -1,6 +1,7 @@
-"""Helpers for the push's tests: a shop connected to the sandbox with its products imported, pool items and links
-written straight into the tables (auto-linking is pool-core's; here the pusher is under test), stock changes that
-mark the outbox dirty in the same transaction, and TikTok's stock as the sandbox holds it."""
+"""Helpers for the push's tests: the `world` fixture (import `world_fixture`), a shop connected to the sandbox with its
+products imported, pool items and links written straight into the tables (auto-linking is pool-core's; here the
+pusher is under test), stock changes that mark the outbox dirty in the same transaction, and TikTok's stock as the
+sandbox holds it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import insert, select, update
 
 from adapters.crypto import TokenCipher
@@ -73,6 +76,14 @@ async def opened_push_world(
         yield made
     finally:
         await made.aclose()
+
+
+@pytest.fixture(name="world")
+async def world_fixture(database_url: str, sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[PushWorld]:
+    """The push tests' `world` over the suite's sandbox: `from tests.integration.pool_push_support import
+    world_fixture  # noqa: F401`, then ask for `world`."""
+    async with opened_push_world(database_url, sandbox, tmp_path) as made:
+        yield made
 
 
 async def imported_shop(world: PushWorld, seller: str = "us-local", merchant_id: str = "m1") -> Shop:

@@ -5,9 +5,7 @@ with the pool itself); each stock change marks the outbox dirty in its transacti
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,18 +26,12 @@ from tests.integration.pool_push_support import (
     link,
     link_row,
     now,
-    opened_push_world,
     outbox_row,
     sandbox_products,
     tiktok_stock,
     updates,
+    world_fixture,  # noqa: F401 - the `world` fixture
 )
-
-
-@pytest.fixture
-async def world(database_url: str, sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[PushWorld]:
-    async with opened_push_world(database_url, sandbox, tmp_path) as made:
-        yield made
 
 
 def product_of(sandbox: SandboxServer, shop: Shop, seller_sku_prefix: str) -> dict[str, Any]:

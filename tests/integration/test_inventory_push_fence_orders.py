@@ -5,18 +5,14 @@ not fetched) and checks TikTok never shows a unit the pool cannot sell."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select, update
 
 from adapters.db.tables import inventory_items, sku_links
 from domain.catalog import Order
 from domain.services.inventory_push import push_shop
 from domain.shops import Shop
-from tests.fixtures.sandbox import SandboxServer
 from tests.integration.pool_push_support import (
     PushWorld,
     add_item,
@@ -24,16 +20,10 @@ from tests.integration.pool_push_support import (
     imported_shop,
     link,
     link_row,
-    opened_push_world,
     sandbox_products,
     tiktok_stock,
+    world_fixture,  # noqa: F401 - the `world` fixture
 )
-
-
-@pytest.fixture
-async def world(database_url: str, sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[PushWorld]:
-    async with opened_push_world(database_url, sandbox, tmp_path) as made:
-        yield made
 
 
 async def pooled_sku(world: PushWorld, shop: Shop, on_hand: int) -> tuple[str, str, str, str]:
@@ -45,10 +35,15 @@ async def pooled_sku(world: PushWorld, shop: Shop, on_hand: int) -> tuple[str, s
     sku = product["skus"][0]
     item = await add_item(world.db, shop.merchant_id, sku["seller_sku"], on_hand)
     sku_id = await link(world.db, shop, sku["id"], item, product["id"])
-    await change_stock(world, item, 0, [(shop.id, product["id"])])
-    await push_shop(shop.id, world.deps(fence=True))
+    await push_change(world, shop, item, product["id"])
     assert shown(world, shop, sku["id"]) == on_hand
     return product["id"], sku["id"], item, sku_id
+
+
+async def push_change(world: PushWorld, shop: Shop, item: str, tiktok_product_id: str) -> None:
+    """A change of the item (its on-hand as it is) marks the product dirty, and the shop is pushed with the fence."""
+    await change_stock(world, item, 0, [(shop.id, tiktok_product_id)])
+    await push_shop(shop.id, world.deps(fence=True))
 
 
 def shown(world: PushWorld, shop: Shop, tiktok_sku_id: str) -> int:
@@ -79,14 +74,26 @@ async def ingest(world: PushWorld, shop: Shop, *order_ids: str) -> None:
         await uow.commit()
 
 
+async def ingest_and_push(world: PushWorld, shop: Shop, *order_ids: str) -> None:
+    """The orders ingested (`ingest`), which marks their SKUs dirty, then the shop pushed with the fence."""
+    await ingest(world, shop, *order_ids)
+    await push_shop(shop.id, world.deps(fence=True))
+
+
+async def a_seen_sale_pushed(world: PushWorld, shop: Shop, tiktok_sku_id: str) -> str:
+    """A buyer's order of 1 unit of a SKU TikTok shows 10 of, ingested (reserved) and pushed past: TikTok shows 9.
+    Returns the order's id."""
+    seen = sell(world, shop, tiktok_sku_id)
+    await ingest_and_push(world, shop, seen)
+    assert shown(world, shop, tiktok_sku_id) == 9
+    return seen
+
+
 async def test_a_seen_order_cancelled_after_a_push_does_not_hide_an_unseen_sale(world: PushWorld) -> None:
     # given a SKU of 10 units pushed, a buyer's order of 1 unit ingested (reserved) and pushed past: TikTok shows 9
     shop = await imported_shop(world)
     _, sku, _, sku_id = await pooled_sku(world, shop, on_hand=10)
-    seen = sell(world, shop, sku)
-    await ingest(world, shop, seen)
-    await push_shop(shop.id, world.deps(fence=True))
-    assert shown(world, shop, sku) == 9
+    seen = await a_seen_sale_pushed(world, shop, sku)
     assert (await link_row(world.db, sku_id))["pushed_quantity"] == 9
 
     # when another buyer takes 1 unit whose webhook is lost, and the first buyer cancels (TikTok gives the unit back
@@ -94,8 +101,7 @@ async def test_a_seen_order_cancelled_after_a_push_does_not_hide_an_unseen_sale(
     sell(world, shop, sku)
     cancel(world, seen)
     assert shown(world, shop, sku) == 9
-    await ingest(world, shop, seen)
-    await push_shop(shop.id, world.deps(fence=True))
+    await ingest_and_push(world, shop, seen)
 
     # then TikTok still shows 9: 10 on the shelf, 1 sold unseen. The cancellation raised TikTok's available by the
     # unit the pool had already counted at the last push; taken for an unseen sale made up, it cancelled the unseen
@@ -130,8 +136,7 @@ async def test_an_open_order_the_seeding_stock_read_left_out_is_not_taken_for_a_
             )
         )  # (a link made by that read: never pushed)
         await session.execute(update(inventory_items).where(inventory_items.c.id == item).values(on_hand=9))
-    await change_stock(world, item, 0, [(shop.id, product)])
-    await push_shop(shop.id, world.deps(fence=True))
+    await push_change(world, shop, item, product)
     assert shown(world, shop, sku) == 9
     # when the import brings that order in (it reserves and adds its unit to the seeded on-hand: 9 available, as
     # before), another buyer takes 1 unit whose webhook is lost, and a change pushes the SKU
@@ -144,8 +149,7 @@ async def test_an_open_order_the_seeding_stock_read_left_out_is_not_taken_for_a_
         ).one()
     assert tuple(counters) == (10, 1)
     sell(world, shop, sku)
-    await change_stock(world, item, 0, [(shop.id, product)])
-    await push_shop(shop.id, world.deps(fence=True))
+    await push_change(world, shop, item, product)
 
     # then TikTok shows 8: 9 on the shelf, 1 sold unseen. The order's line, counted as a sale ingested since the last
     # push although its unit was out of TikTok's available before that push, hid the unseen sale: 9, on sale twice.
@@ -158,19 +162,14 @@ async def test_a_cancellation_a_push_already_overwrote_is_not_held_back_when_the
     # given a SKU of 10 units, a buyer's order of 1 unit ingested (reserved) and pushed past: TikTok shows 9
     shop = await imported_shop(world)
     product, sku, item, sku_id = await pooled_sku(world, shop, on_hand=10)
-    seen = sell(world, shop, sku)
-    await ingest(world, shop, seen)
-    await push_shop(shop.id, world.deps(fence=True))
-    assert shown(world, shop, sku) == 9
+    seen = await a_seen_sale_pushed(world, shop, sku)
     # when the buyer cancels (TikTok: 10 again) and, before the ledger has the cancellation, a change pushes the
     # SKU: the pool still reserves the unit, 9 is written over TikTok's 10
     cancel(world, seen)
-    await change_stock(world, item, 0, [(shop.id, product)])
-    await push_shop(shop.id, world.deps(fence=True))
+    await push_change(world, shop, item, product)
     assert shown(world, shop, sku) == 9
     # and the ledger then applies the cancellation (released: 10 available), which pushes the SKU
-    await ingest(world, shop, seen)
-    await push_shop(shop.id, world.deps(fence=True))
+    await ingest_and_push(world, shop, seen)
 
     # then TikTok shows the 10 units, nothing held back: the units the cancellation gave TikTok back were overwritten
     # by the push before the release, which is no unit TikTok gained since that push. Taken for one, it passed for

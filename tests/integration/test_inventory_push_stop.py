@@ -4,23 +4,20 @@ the restarted process pushes at once, not when the 120 s lease runs out while Ti
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from domain.services.inventory_push import push_shop
-from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.waiting import until
-from tests.integration.pool_push_support import PushWorld, change_stock, imported_shop, opened_push_world, outbox_row
+from tests.integration.pool_push_support import (
+    PushWorld,
+    change_stock,
+    imported_shop,
+    outbox_row,
+    world_fixture,  # noqa: F401 - the `world` fixture
+)
 from tests.integration.test_inventory_push import pooled_product
-
-
-@pytest.fixture
-async def world(database_url: str, sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[PushWorld]:
-    async with opened_push_world(database_url, sandbox, tmp_path) as made:
-        yield made
 
 
 async def test_a_stopped_push_hands_back_the_claims_still_waiting_their_turn(world: PushWorld) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -97,15 +97,21 @@ async def test_an_expired_access_token_is_refreshed_once_and_the_new_pair_is_per
     assert [s.tiktok_shop_id for s in authorized] == [shop.tiktok_shop_id]
 
 
+async def _queued_without_message(harness: SyncHarness, shop_id: str, kind: SyncKind, at: datetime) -> SyncTask:
+    """A task of merchant m1 stored QUEUED at `at`, no message sent for it (one lost, or waiting elsewhere)."""
+    task = SyncTask.queue(shop_id, "m1", kind, SyncTrigger.MANUAL, at)
+    async with harness.uow_factory() as uow:
+        await uow.sync_tasks.add(task)
+        await uow.commit()
+    return task
+
+
 async def test_a_task_left_queued_by_a_crash_is_sent_again_at_start_up(
     harness: SyncHarness, sandbox: SandboxServer
 ) -> None:
     # given a task the database shows QUEUED whose message died with its process (never delivered)
     shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
-    task = SyncTask.queue(shop.id, "m1", SyncKind.PRODUCTS, SyncTrigger.MANUAL, harness.clock.now() - timedelta(1))
-    async with harness.uow_factory() as uow:
-        await uow.sync_tasks.add(task)
-        await uow.commit()
+    task = await _queued_without_message(harness, shop.id, SyncKind.PRODUCTS, harness.clock.now() - timedelta(1))
     # when the embedded worker pool starts
     harness.start_worker()
     # then it runs the task to its end
@@ -119,19 +125,13 @@ async def test_the_start_up_sweep_resends_only_what_was_left_before_the_pool_sta
     # given a task a crash left QUEUED, and a database one migration behind, which holds the pool's background work
     # (the start-up sweep among it) until migrated: the sweep then runs after the pool took work of its own
     shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
-    left = SyncTask.queue(shop.id, "m1", SyncKind.PRODUCTS, SyncTrigger.MANUAL, harness.clock.now() - timedelta(1))
-    async with harness.uow_factory() as uow:
-        await uow.sync_tasks.add(left)
-        await uow.commit()
+    left = await _queued_without_message(harness, shop.id, SyncKind.PRODUCTS, harness.clock.now() - timedelta(1))
     await asyncio.to_thread(downgrade, database_url, "0008_webhook_retention")
     with log_lines("workers.schema_gate") as gate, log_lines("domain.services.sync") as sweep:
         harness.start_worker()
         await asyncio.to_thread(gate.wait_for, "MIGRATIONS_PENDING")
         # and a task this pool's process sent after it started, its message waiting in the queue (a retry's backoff)
-        sent = SyncTask.queue(shop.id, "m1", SyncKind.ORDERS, SyncTrigger.MANUAL, harness.clock.now())
-        async with harness.uow_factory() as uow:
-            await uow.sync_tasks.add(sent)
-            await uow.commit()
+        sent = await _queued_without_message(harness, shop.id, SyncKind.ORDERS, harness.clock.now())
         # when the database is migrated and the start-up sweep runs
         await asyncio.to_thread(upgrade, database_url)
         await asyncio.to_thread(sweep.wait_for, "re-enqueued")
