@@ -151,7 +151,7 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
     )
     push = PushDeps(
         uows, shop_api, SystemClock(), holder=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-        concurrency=settings.inventory_push_concurrency, metrics=PrometheusPushMetrics(),
+        concurrency=settings.inventory_push_concurrency, metrics=PrometheusPushMetrics(), events=events,
         fence=settings.inventory_push_fence,
         # A sale whose webhook was lost is in the first order poll begun `settle` after it (within interval + settle):
         # twice the interval leaves room for a poll that runs late.
