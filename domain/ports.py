@@ -61,9 +61,11 @@ class ShopRepository(Protocol):
         succeeded: none recorded at all, or (`failed_too`) one whose last attempt failed. At most `limit`."""
         ...
 
-    async def registered_elsewhere(self, address: str, *, limit: int) -> list[RegisteredWebhooks]:
+    async def registered_elsewhere(
+        self, address: str, *, after: RegisteredWebhooks | None = None, limit: int
+    ) -> list[RegisteredWebhooks]:
         """Shops not revoked whose webhooks were registered, with another address than `address` or an unknown one
-        (registered before addresses were kept), oldest registration first. At most `limit`."""
+        (registered before addresses were kept), by registration time then id, after `after`. At most `limit`."""
         ...
 
     async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:

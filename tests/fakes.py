@@ -183,7 +183,9 @@ class FakeShopRepository:
         )
         return [shop.id for shop in waiting[:limit]]
 
-    async def registered_elsewhere(self, address: str, *, limit: int) -> list[RegisteredWebhooks]:
+    async def registered_elsewhere(
+        self, address: str, *, after: RegisteredWebhooks | None = None, limit: int
+    ) -> list[RegisteredWebhooks]:
         moved = sorted(
             (
                 RegisteredWebhooks(shop.id, shop.webhooks_registered_address, shop.webhooks_registered_at)
@@ -194,6 +196,8 @@ class FakeShopRepository:
             ),
             key=lambda registered: (registered.registered_at, registered.shop_id),
         )
+        if after is not None:
+            moved = [m for m in moved if (m.registered_at, m.shop_id) > (after.registered_at, after.shop_id)]
         return moved[:limit]
 
     async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:

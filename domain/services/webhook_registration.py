@@ -15,6 +15,7 @@ from domain.clock import Clock
 from domain.intake import HANDLED_EVENT_TYPES
 from domain.ports import AuthorizationLostError, GatewayError, ShopRefreshApiFactory, TaskQueue, UnitOfWorkFactory
 from domain.services.shop_tokens import StoredShopTokens
+from domain.shops import RegisteredWebhooks
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ async def resume_webhook_registrations(
 
 
 async def reregister_moved_webhooks(
-    uow_factory: UnitOfWorkFactory, queue: TaskQueue, address: str, started_at: datetime
+    uow_factory: UnitOfWorkFactory, queue: TaskQueue, address: str, started_at: datetime, *, page_size: int = 500
 ) -> list[str]:
     """Enqueue the registration of `address` for every shop whose webhooks were registered with another address,
     or an unknown one (registered before addresses were kept); returns their ids. Run once as a process starts
@@ -81,19 +82,25 @@ async def reregister_moved_webhooks(
     A registration made since `started_at` with another address was made by another process that serves beside
     this one with another SHOPBRIDGE_PUBLIC_URL: it is left alone with a WARNING naming both addresses (registering
     ours again would make the two processes take turns at every start). Idempotent, like the registration."""
-    async with uow_factory() as uow:
-        moved = await uow.shops.registered_elsewhere(address, limit=1000)
     enqueued: list[str] = []
-    for registered in moved:
-        if registered.by_a_newer_process(started_at):
-            log.warning(
-                "shop %s: its webhooks were registered at %s by another process since this one started, with %s; "
-                "this process would register %s: left as it is (give every process the same SHOPBRIDGE_PUBLIC_URL)",
-                registered.shop_id, registered.registered_at.isoformat(), registered.address, address,
-            )  # fmt: skip
-            continue
-        await queue.enqueue_webhook_registration(registered.shop_id)
-        enqueued.append(registered.shop_id)
+    last: RegisteredWebhooks | None = None
+    while True:
+        async with uow_factory() as uow:
+            page = await uow.shops.registered_elsewhere(address, after=last, limit=page_size)
+        for registered in page:
+            if registered.by_a_newer_process(started_at):
+                log.warning(
+                    "shop %s: its webhooks were registered at %s by another process since this one started, with "
+                    "%s; this process would register %s: left as it is (give every process the same "
+                    "SHOPBRIDGE_PUBLIC_URL)",
+                    registered.shop_id, registered.registered_at.isoformat(), registered.address, address,
+                )  # fmt: skip
+                continue
+            await queue.enqueue_webhook_registration(registered.shop_id)
+            enqueued.append(registered.shop_id)
+        if len(page) < page_size:
+            break
+        last = page[-1]
     if enqueued:
         log.info(
             "registering the webhooks of %d shop(s) again at %s (registered elsewhere before)", len(enqueued), address

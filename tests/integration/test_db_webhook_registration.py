@@ -10,6 +10,8 @@ import dataclasses
 import logging
 from datetime import datetime, timedelta
 
+import pytest
+
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from domain.services.webhook_registration import reregister_moved_webhooks, resume_webhook_registrations
@@ -45,8 +47,9 @@ async def test_registrations_lost_or_failed_are_sent_again(database: Database, c
     assert done.id not in swept
 
 
+@pytest.mark.parametrize("page_size", [2, 500], ids=["pages-of-2", "one-page"])
 async def test_shops_registered_with_another_address_are_registered_again_at_start(
-    database: Database, cipher: TokenCipher, caplog
+    database: Database, cipher: TokenCipher, caplog, page_size: int
 ) -> None:
     """`make run PORT=8124` on the data of `make run PORT=8123` (or a moved SHOPBRIDGE_PUBLIC_URL): TikTok went on
     pushing to the old address. A process registers its own address for such shops as it starts, but leaves a
@@ -74,7 +77,7 @@ async def test_shops_registered_with_another_address_are_registered_again_at_sta
     # when the process's boot sweep looks
     queue = FakeTaskQueue()
     with caplog.at_level(logging.WARNING, logger="domain.services.webhook_registration"):
-        enqueued = await reregister_moved_webhooks(uows, queue, ours, started)
+        enqueued = await reregister_moved_webhooks(uows, queue, ours, started, page_size=page_size)
 
     # then the old and unknown addresses are registered again, once each
     assert sorted(enqueued) == sorted([moved.id, unknown.id]) == sorted(queue.webhook_registrations)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -123,18 +123,23 @@ class SqlShopRepository:
             query = query.where(shops.c.webhook_registration_error.is_(None))
         return list((await self._session.execute(query.order_by(shops.c.authorized_at).limit(limit))).scalars())
 
-    async def registered_elsewhere(self, address: str, *, limit: int) -> list[RegisteredWebhooks]:
-        registered = shops.c.webhooks_registered_address
-        query = (
-            select(shops.c.id, registered, shops.c.webhooks_registered_at)
-            .where(
-                shops.c.revoked_at.is_(None),
-                shops.c.webhooks_registered_at.is_not(None),
-                or_(registered.is_(None), registered != address),
-            )
-            .order_by(shops.c.webhooks_registered_at, shops.c.id)
-            .limit(limit)
+    async def registered_elsewhere(
+        self, address: str, *, after: RegisteredWebhooks | None = None, limit: int
+    ) -> list[RegisteredWebhooks]:
+        registered, registered_at = shops.c.webhooks_registered_address, shops.c.webhooks_registered_at
+        query = select(shops.c.id, registered, registered_at).where(
+            shops.c.revoked_at.is_(None),
+            registered_at.is_not(None),
+            or_(registered.is_(None), registered != address),
         )
+        if after is not None:  # keyset: the page after this one
+            query = query.where(
+                or_(
+                    registered_at > after.registered_at,
+                    and_(registered_at == after.registered_at, shops.c.id > after.shop_id),
+                )
+            )
+        query = query.order_by(registered_at, shops.c.id).limit(limit)
         return [RegisteredWebhooks(*row) for row in (await self._session.execute(query)).all()]
 
     async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:
