@@ -17,7 +17,7 @@ from domain.intake import WebhookEvent
 from domain.inventory.items import Edit, InventoryItem
 from domain.inventory_push import InventoryPolicy, LinkedSku, OutboxClaim, ProductPushOutcome
 from domain.polling import PollCursor
-from domain.shops import AuthorizedShop, Shop, TokenSet
+from domain.shops import AuthorizedShop, RegisteredWebhooks, Shop, TokenSet
 from domain.stock_levels import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
 from domain.stored import OrderRecord, ProductRecord
 from domain.sync import RecordFailure, SyncKind, SyncTask
@@ -59,6 +59,13 @@ class ShopRepository(Protocol):
     ) -> list[str]:
         """Ids of shops not revoked, authorized before `authorized_before`, whose webhook registration never
         succeeded: none recorded at all, or (`failed_too`) one whose last attempt failed. At most `limit`."""
+        ...
+
+    async def registered_elsewhere(
+        self, address: str, *, after: RegisteredWebhooks | None = None, limit: int
+    ) -> list[RegisteredWebhooks]:
+        """Shops not revoked whose webhooks were registered, with another address than `address` or an unknown one
+        (registered before addresses were kept), by registration time then id, after `after`. At most `limit`."""
         ...
 
     async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:

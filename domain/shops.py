@@ -159,6 +159,8 @@ class Shop:
     webhooks_registered_at: datetime | None = None
     webhook_registration_error: str | None = None
     last_webhook_at: datetime | None = None
+    # The address the last successful registration sent TikTok (None: none yet, or registered before it was kept).
+    webhooks_registered_address: str | None = None
 
     @classmethod
     def connect(
@@ -260,12 +262,32 @@ class Shop:
         self.authorization_expires_at = expires_at
         return True
 
-    def record_webhook_registration(self, now: datetime, error: str | None) -> None:
-        """The outcome of registering our webhook address with TikTok's Event API (None: every type registered)."""
+    def record_webhook_registration(self, now: datetime, error: str | None, address: str | None = None) -> None:
+        """The outcome of registering `address` with TikTok's Event API (`error` None: every type registered)."""
         if error is None:
             self.webhooks_registered_at, self.webhook_registration_error = now, None
+            self.webhooks_registered_address = address
         else:
             self.webhook_registration_error = error
+
+    def webhooks_registered_elsewhere(self, address: str) -> bool:
+        """Registered once, but not with `address` as far as Shopbridge knows (an unknown address counts)."""
+        return self.webhooks_registered_at is not None and self.webhooks_registered_address != address
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredWebhooks:
+    """Where a shop's webhooks were last registered (`address` None: unknown, registered before it was kept)."""
+
+    shop_id: str
+    address: str | None
+    registered_at: datetime
+
+    def by_a_newer_process(self, started_at: datetime) -> bool:
+        """Registered with a known address since `started_at` (this process's start): another process, configured
+        with that address, registered it, and serves beside this one. Registering ours again would make the two
+        take turns forever; the operator must make their SHOPBRIDGE_PUBLIC_URL agree instead."""
+        return self.address is not None and self.registered_at >= started_at
 
 
 def connect_or_renew(

@@ -189,7 +189,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     mode = "embedded sandbox" if settings.embedded_sandbox else f"TikTok at {settings.tiktok.api_url}"
     sandbox_lines = ""
     if settings.embedded_sandbox:
-        sandbox_lines = _sandbox_consent_line(settings) + _sandbox_state_line(settings, reset=args.reset_sandbox)
+        # The reset's shops are deleted before its state (which names the sellers added at run time) goes.
+        deleted = _delete_sandbox_shops(settings) if args.reset_sandbox else 0
+        sandbox_lines = _sandbox_consent_line(settings) + _sandbox_state_line(
+            settings, reset=args.reset_sandbox, deleted=deleted
+        )
     banner = f"""
   Shopbridge is listening ({mode}, database {_safe_url(settings.database_url)}).
 
@@ -248,16 +252,18 @@ def _sandbox_consent_line(settings: Settings) -> str:
     )
 
 
-def _sandbox_state_line(settings: Settings, *, reset: bool) -> str:
-    """The banner's word on the embedded sandbox's saved state (removed first when `reset`)."""
+def _sandbox_state_line(settings: Settings, *, reset: bool, deleted: int = 0) -> str:
+    """The banner's word on the embedded sandbox's saved state (removed first when `reset`, whose `deleted` shops
+    `_delete_sandbox_shops` took out of Shopbridge)."""
     from sandbox.persistence import state_file
 
     saved = state_file(str(settings.data_dir / "sandbox"))
-    if reset and saved.exists():
-        saved.unlink()
+    if reset:
+        removed = f"{saved} removed" if saved.exists() else "none was saved"
+        saved.unlink(missing_ok=True)
         return (
-            f"\n  Sandbox state:    started fresh ({saved} removed), from SHOPBRIDGE_SANDBOX_PRODUCTS, _ORDERS, _SEED;"
-            "\n                    shops connected before must be authorized again"
+            f"\n  Sandbox state:    started fresh ({removed}), from SHOPBRIDGE_SANDBOX_PRODUCTS, _ORDERS, _SEED;"
+            f"\n                    {deleted} shop(s) connected to the old one deleted from Shopbridge: connect anew"
         )
     if not saved.exists():
         return ""
@@ -266,6 +272,37 @@ def _sandbox_state_line(settings: Settings, *, reset: bool) -> str:
         "\n                    SHOPBRIDGE_SANDBOX_PRODUCTS, _ORDERS, _SEED); start it fresh with"
         "\n                    `shopbridge demo --reset-sandbox` (make run RESET_SANDBOX=1)"
     )
+
+
+def _delete_sandbox_shops(settings: Settings) -> int:
+    """`--reset-sandbox`: the sandbox starts a new world (new tokens, products, orders), so delete the shops of
+    the embedded sandbox from Shopbridge's database first, each as its merchant's `shopDelete` would: left, they
+    stayed ACTIVE with tokens TikTok refuses, and a re-authorization mixed the old world's products with the new.
+    Runs before the server starts (no worker touches them). Says so in one log line; returns how many went."""
+    import asyncio
+
+    from adapters.crypto import TokenCipher
+    from adapters.db import Database, uow_factory
+    from domain.clock import SystemClock
+    from domain.services.shops import delete_shops_of_tiktok
+    from sandbox.persistence import shop_ids
+
+    tiktok_shop_ids = shop_ids(str(settings.data_dir / "sandbox"))
+
+    async def delete() -> list[str]:
+        db = Database(settings.database_url)
+        try:
+            uows = uow_factory(db, TokenCipher(settings.encryption_key))
+            return [shop.name for shop in await delete_shops_of_tiktok(uows, SystemClock(), tiktok_shop_ids)]
+        finally:
+            await db.dispose()
+
+    names = asyncio.run(delete())
+    logging.getLogger("shopbridge.demo").info(
+        "sandbox reset: deleted %d shop(s) connected to the old sandbox from Shopbridge's database%s; connect them "
+        "again", len(names), f" ({', '.join(repr(name) for name in names)})" if names else "",
+    )  # fmt: skip
+    return len(names)
 
 
 def _frontend_is_the_console() -> None:
@@ -350,7 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--reset-sandbox",
         action="store_true",
         help="start the embedded sandbox fresh from SHOPBRIDGE_SANDBOX_* (deletes its saved sellers, tokens and "
-        "data under the data directory; shops connected before must be authorized again)",
+        "data under the data directory, and the shops connected to it from Shopbridge's database: connect them "
+        "again)",
     )
     p.set_defaults(func=cmd_demo)
 

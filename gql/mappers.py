@@ -32,6 +32,7 @@ def shop(row: Any, now: datetime) -> t.Shop:
         last_webhook_at=row.last_webhook_at,
         webhooks=t.ShopWebhooks(
             registered_at=row.webhooks_registered_at,
+            registered_address=row.webhooks_registered_address,
             registration_error=row.webhook_registration_error,
             last_received_at=row.last_webhook_at,
         ),

@@ -117,6 +117,10 @@ class ShopWebhooks:
         description="When Shopbridge last registered its webhook address for this shop with TikTok's Event API "
         "(null: not yet, or the address is configured app-wide in Partner Center)."
     )
+    registered_address: str | None = strawberry.field(
+        description="The address registered then (null: not yet, or registered before Shopbridge kept it). When a "
+        "process starts with another SHOPBRIDGE_PUBLIC_URL, it registers its own address again."
+    )
     registration_error: str | None = strawberry.field(
         description="Why the last registration failed; it is retried, and cleared by the next success."
     )

@@ -36,6 +36,22 @@ def state_file(state_dir: str) -> Path:
     return Path(state_dir) / FILE_NAME
 
 
+def shop_ids(state_dir: str) -> set[str]:
+    """The ids of every shop a sandbox started from `state_dir` serves: its built-in sellers' and, when a state is
+    saved there, the sellers added at run time (`POST /_sandbox/sellers`). What a reset of that state takes away."""
+    from sandbox.sellers import build_sellers
+
+    sellers = dict(build_sellers())
+    path = state_file(state_dir)
+    if path.exists():
+        try:
+            with path.open("rb") as file:
+                sellers.update(pickle.load(file)["sellers"])  # noqa: S301 (the sandbox's own file, as in `load`)
+        except Exception as error:  # unreadable: `load` would start fresh from the built-in sellers too
+            logger.warning("sandbox: could not read the sellers of %s (%s)", path, error)
+    return {shop.id for seller in sellers.values() for shop in seller.shops}
+
+
 def snapshot(world: World) -> dict[str, Any]:
     tokens = world.tokens
     return {

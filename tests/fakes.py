@@ -35,7 +35,7 @@ from domain.ports import (
     UpsertCounts,
     traced,
 )
-from domain.shops import AuthorizedShop, Region, Shop, TokenSet
+from domain.shops import AuthorizedShop, Region, RegisteredWebhooks, Shop, TokenSet
 from domain.stored import order_as_stored, product_as_stored
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from domain.tokens import ShopSchedule
@@ -182,6 +182,23 @@ class FakeShopRepository:
             key=lambda shop: shop.authorized_at,
         )
         return [shop.id for shop in waiting[:limit]]
+
+    async def registered_elsewhere(
+        self, address: str, *, after: RegisteredWebhooks | None = None, limit: int
+    ) -> list[RegisteredWebhooks]:
+        moved = sorted(
+            (
+                RegisteredWebhooks(shop.id, shop.webhooks_registered_address, shop.webhooks_registered_at)
+                for shop in self._s.store.shops.values()
+                if shop.revoked_at is None
+                and shop.webhooks_registered_at is not None
+                and shop.webhooks_registered_elsewhere(address)
+            ),
+            key=lambda registered: (registered.registered_at, registered.shop_id),
+        )
+        if after is not None:
+            moved = [m for m in moved if (m.registered_at, m.shop_id) > (after.registered_at, after.shop_id)]
+        return moved[:limit]
 
     async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:
         claimed = self._s.store.refresh_claims.get(shop_id)

@@ -65,7 +65,7 @@ from domain.services.inventory_reconcile import inventory_tick
 from domain.services.polling import schedule_tick
 from domain.services.retention import prune_finished_tasks, prune_spent_authorizations
 from domain.services.sync import resume_stale_tasks
-from domain.services.webhook_registration import resume_webhook_registrations
+from domain.services.webhook_registration import reregister_moved_webhooks, resume_webhook_registrations
 from domain.shops import Shop, TokenSet
 from workers.outages import outage_cause, retry_after_outage
 from workers.schema_gate import SchemaGate
@@ -152,7 +152,7 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
     )
     push = PushDeps(
         uows, shop_api, SystemClock(), holder=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-        concurrency=settings.inventory_push_concurrency, metrics=PrometheusPushMetrics(),
+        concurrency=settings.inventory_push_concurrency, metrics=PrometheusPushMetrics(), events=events,
         fence=settings.inventory_push_fence,
         # A sale whose webhook was lost is in the first order poll begun `settle` after it (within interval + settle):
         # twice the interval leaves room for a poll that runs late.
@@ -387,7 +387,8 @@ class Resources(Middleware):
         )
 
     async def _sweep(self, resources: WorkerResources, booted_at: datetime) -> None:
-        """Re-enqueue tasks nobody runs: at boot everything left active before `booted_at` (in-memory queue only),
+        """Re-enqueue tasks nobody runs: at boot everything left active before `booted_at` (in-memory queue only)
+        and the webhook registration of every shop registered with another address than this process's (any queue),
         then stale ones, and prune (`_prune`) after each turn. A turn during a database outage is one WARNING line: it
         skips the prunes.
 
@@ -418,6 +419,14 @@ class Resources(Middleware):
                         "(%s); the stale sweep will",
                         describe(exc),
                     )
+        if not self.settings.webhooks_app_wide:
+            try:  # every process, with Redis too: each may be the first started under a new SHOPBRIDGE_PUBLIC_URL
+                await reregister_moved_webhooks(deps.uow_factory, resources.queue, resources.webhook_url, booted_at)
+            except Exception as exc:  # only at boot: the next start tries again
+                log.warning(
+                    "could not look for webhooks registered with another address (%s); the next start will",
+                    describe(exc), exc_info=None if unavailable(exc) else exc,
+                )  # fmt: skip
         stale_after, queued_after = sweep_thresholds(self.settings)
         # Redis can tell which tasks it holds a message for: one it lost is re-sent after `stale_after`.
         messages = resources.queue if isinstance(resources.queue, DramatiqTaskQueue) else None

@@ -308,6 +308,7 @@ def _shop(r: RowMapping) -> ShopRead:
         webhooks_registered_at=r["webhooks_registered_at"],
         webhook_registration_error=r["webhook_registration_error"],
         last_webhook_at=r["last_webhook_at"],
+        webhooks_registered_address=r["webhooks_registered_address"],
     )
 
 

@@ -44,6 +44,7 @@ class ShopRead:
     webhooks_registered_at: datetime | None = None
     webhook_registration_error: str | None = None
     last_webhook_at: datetime | None = None
+    webhooks_registered_address: str | None = None
 
     @property
     def expires_at(self) -> datetime:

@@ -129,6 +129,8 @@ shops = Table(
     Column("webhooks_registered_at", UTCDateTime),
     Column("webhook_registration_error", Text),
     Column("last_webhook_at", UTCDateTime),
+    # The address the last successful registration sent TikTok (migration 0013; null: unknown or none yet).
+    Column("webhooks_registered_address", Text),
     Index(None, "merchant_id", "created_at", "id"),
 )
 

@@ -118,7 +118,11 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
     except _Stopped:
         log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", task_id)
     except AuthorizationLostError as exc:
-        log.info("sync task %s: authorization lost (request_id=%s)", task_id, exc.request_id)
+        log.warning(
+            "sync task %s: TikTok refused the shop's authorization (request_id=%s); the shop needs re-authorizing",
+            task_id,
+            exc.request_id,
+        )
         message = "TikTok no longer honours the shop's authorization; re-authorize it."
         await _fail(run, ErrorCode.REAUTHORIZATION_REQUIRED, message, revoke_shop=True)
     except GatewayRefusedError as exc:  # retrying the same request cannot help: fail this task only, at once

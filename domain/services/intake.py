@@ -193,7 +193,10 @@ async def _fetch(deps: IntakeDeps, shop: Shop, events: Sequence[WebhookEvent]) -
         for product_id in dict.fromkeys(product_ids):
             await _fetch_product(api, product_id, fetched)
     except AuthorizationLostError:
-        log.info("shop %s: TikTok refused its authorization while processing webhooks", shop.id)
+        log.warning(
+            "shop %s: TikTok refused its authorization while processing webhooks; the shop needs re-authorizing",
+            shop.id,
+        )
         fetched.revoked = fetched.refused = True
     return fetched
 

@@ -37,6 +37,7 @@ from domain.inventory_push import (
 )
 from domain.ports import (
     AuthorizationLostError,
+    EventPublisher,
     GatewayError,
     InventoryApi,
     InventoryApiFactory,
@@ -44,7 +45,7 @@ from domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from domain.services.shop_tokens import StoredShopTokens
+from domain.services.shop_tokens import StoredShopTokens, revoke_refused_authorization
 from domain.shops import Shop, ShopStatus
 from domain.stock_levels import InventoryUpdateResult, SkuStock
 
@@ -87,6 +88,7 @@ class PushDeps:
     batch: int = 20  # rows claimed at a time
     concurrency: int = 4  # products of one shop in flight at once
     metrics: PushMetrics = field(default_factory=PushMetrics)
+    events: EventPublisher | None = None  # `shopUpdated` when a refused authorization revokes the shop
     # The committed fence (live-sync.md sec. 7.3): read TikTok's available right before each product's write and
     # hold back the units it sold that the pool has not ingested yet (`unseen_sales`); one Inventory Search per
     # product written. A fenced round claims `fence_batch` rows; when it claims more than `concurrency`, one read
@@ -111,7 +113,8 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
     """Push every due dirty product of shop `shop_id` until none is left to claim; idempotent (nothing dirty, a
     revoked or expired shop, a shop with push disabled, or rows claimed by another worker: nothing to do).
 
-    Raises `AuthorizationLostError` after releasing its claims when TikTok no longer honours the shop's tokens."""
+    When TikTok no longer honours the shop's tokens the claims are released and the shop is revoked at once
+    (`revoke_refused_authorization`: REAUTHORIZATION_REQUIRED, one WARNING line), as a poll does."""
     report = PushReport()
     # A fenced round claims up to `fence_batch` rows, for its one read to finish the unchanged ones; once a round
     # had to hand back products needing a write (see `_push_claims`), the others claim `batch`: a row is handed
@@ -137,6 +140,11 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
         try:
             if await _push_claims(deps, shop, policy, claims, report):
                 limit = deps.batch
+        except AuthorizationLostError as exc:  # the claims are back; nothing more is pushed until re-authorized
+            await revoke_refused_authorization(
+                deps.uow_factory, deps.events, deps.clock, shop, "an inventory push", exc
+            )
+            return report
         except Exception:
             if await _shop_exists(deps, shop_id):
                 raise

@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from domain.ports import traced
+from domain.ports import AuthorizationLostError, traced
 from domain.services.inventory_push import PushDeps, _api, read_available
+from domain.services.shop_tokens import revoke_refused_authorization
 from domain.shops import ShopStatus
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ async def reconcile_shop(
 ) -> ReconcileReport:
     """Compare TikTok's available of every linked SKU of the shop with its target; drift: drift_count + 1,
     observed_quantity/observed_at recorded, the product marked dirty and a push enqueued after commit.
-    A revoked, expired or push-disabled shop is skipped (nothing is pushed there, so nothing can drift)."""
+    A revoked, expired or push-disabled shop is skipped (nothing is pushed there, so nothing can drift); TikTok
+    refusing the shop's tokens revokes it at once (`revoke_refused_authorization`)."""
     report = ReconcileReport()
     async with deps.uow_factory() as uow:
         shop = await uow.shops.get(shop_id)
@@ -46,7 +48,13 @@ async def reconcile_shop(
         return report
     api = _api(deps, shop)
     # TikTok SKU id -> available, 600 ids per call (the push's fence reads the same way)
-    observed, report.searches = await read_available(api, [link.tiktok_sku_id for link in candidates])
+    try:
+        observed, report.searches = await read_available(api, [link.tiktok_sku_id for link in candidates])
+    except AuthorizationLostError as exc:
+        await revoke_refused_authorization(
+            deps.uow_factory, deps.events, deps.clock, shop, "an inventory reconcile", exc
+        )
+        return report
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
         if await uow.shops.get(shop_id) is None:  # the shop first, as a shop's delete takes it

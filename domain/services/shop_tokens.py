@@ -10,10 +10,15 @@ shop for nothing.
 
 from __future__ import annotations
 
+import logging
+
 from domain.clock import Clock
-from domain.ports import UnitOfWorkFactory
+from domain.ports import AuthorizationLostError, EventPublisher, UnitOfWorkFactory
+from domain.services.sync import publish_shop_quietly
 from domain.shops import Shop, TokenSet
 from domain.sync import RefreshedTokens, judge_refreshed_tokens
+
+log = logging.getLogger(__name__)
 
 
 class StoredShopTokens:
@@ -54,3 +59,31 @@ class StoredShopTokens:
             return None
         self._held = shop.tokens
         return shop.tokens
+
+
+async def revoke_refused_authorization(
+    uow_factory: UnitOfWorkFactory,
+    events: EventPublisher | None,
+    clock: Clock,
+    refused: Shop,
+    what: str,
+    error: AuthorizationLostError,
+) -> bool:
+    """TikTok refused the shop's authorization in `what` (a call made with the shop as loaded in `refused`; the
+    session already tried the stored pair): mark the shop REVOKED at once (`Shop.attention`:
+    REAUTHORIZATION_REQUIRED), as a poll or an import that meets the refusal does, with one WARNING line, and
+    signal `shopUpdated`. Nothing when the shop is gone or was re-authorized since (the refusal was about the
+    authorization it replaced). True when it revoked the shop now."""
+    async with uow_factory() as uow:
+        stored = await uow.shops.get(refused.id)
+        if stored is None or stored.authorized_at != refused.authorized_at or stored.revoked_at is not None:
+            return False
+        stored.revoke(clock.now())
+        await uow.shops.update(stored)
+        await uow.commit()
+    log.warning(
+        "shop %s: TikTok refused its authorization in %s (%s: %s); the shop needs re-authorizing",
+        refused.id, what, type(error).__name__, error,
+    )  # fmt: skip
+    await publish_shop_quietly(events, stored)
+    return True

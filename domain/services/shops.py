@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -228,3 +229,29 @@ async def delete_shop(
     for task in cancelled:
         await publish_quietly(events, task)
     return shop_id
+
+
+async def delete_shops_of_tiktok(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    tiktok_shop_ids: Iterable[str],
+    events: EventPublisher | None = None,
+    queue: TaskQueue | None = None,
+) -> list[Shop]:
+    """Delete the connected shops among these TikTok shop ids, each as its merchant's `shopDelete` does
+    (`delete_shop`); returns them. For a TikTok that forgot them (the demo's `--reset-sandbox`): their tokens are
+    dead and their products and orders belong to a world that no longer exists."""
+    found: list[Shop] = []
+    for tiktok_shop_id in sorted(set(tiktok_shop_ids)):
+        async with uow_factory() as uow:
+            shop = await uow.shops.get_by_tiktok_shop_id(tiktok_shop_id)
+        if shop is not None:
+            found.append(shop)
+    deleted: list[Shop] = []
+    for shop in found:
+        try:
+            await delete_shop(uow_factory, clock, shop.merchant_id, shop.id, events, queue)
+        except NotFoundError:
+            continue  # deleted meanwhile
+        deleted.append(shop)
+    return deleted

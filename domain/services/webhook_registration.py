@@ -1,6 +1,7 @@
 """Register Shopbridge's webhook address with TikTok's Event API for one shop (live-sync.md §2.5).
 
-Runs in a worker after every completed authorization and re-authorization. A failure is recorded on the shop
+Runs in a worker after every completed authorization and re-authorization, and for every shop registered with
+another address when a process starts (`reregister_moved_webhooks`). A failure is recorded on the shop
 (`webhook_registration_error`) and raised for the queue to retry; it never touches the shop's authorization
 itself, except that TikTok refusing the token revokes the shop as everywhere else.
 """
@@ -8,12 +9,13 @@ itself, except that TikTok refusing the token revokes the shop as everywhere els
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from domain.clock import Clock
 from domain.intake import HANDLED_EVENT_TYPES
 from domain.ports import AuthorizationLostError, GatewayError, ShopRefreshApiFactory, TaskQueue, UnitOfWorkFactory
 from domain.services.shop_tokens import StoredShopTokens
+from domain.shops import RegisteredWebhooks
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ async def register_shop_webhooks(
         if current is None:
             return False
         message = None if error is None else f"{type(error).__name__}: {error}"[:500]
-        current.record_webhook_registration(clock.now(), message)
+        current.record_webhook_registration(clock.now(), message, address)
         if isinstance(error, AuthorizationLostError) and current.authorized_at == shop.authorized_at:
             current.revoke(clock.now())
         await uow.shops.update(current)
@@ -67,3 +69,40 @@ async def resume_webhook_registrations(
     if shop_ids:
         log.info("re-enqueued the webhook registration of %d shop(s)", len(shop_ids))
     return shop_ids
+
+
+async def reregister_moved_webhooks(
+    uow_factory: UnitOfWorkFactory, queue: TaskQueue, address: str, started_at: datetime, *, page_size: int = 500
+) -> list[str]:
+    """Enqueue the registration of `address` for every shop whose webhooks were registered with another address,
+    or an unknown one (registered before addresses were kept); returns their ids. Run once as a process starts
+    (`started_at`): SHOPBRIDGE_PUBLIC_URL may have changed since the shops were authorized (`make run PORT=...` on
+    the same data, a moved deployment), and TikTok would go on pushing to the old address.
+
+    A registration made since `started_at` with another address was made by another process that serves beside
+    this one with another SHOPBRIDGE_PUBLIC_URL: it is left alone with a WARNING naming both addresses (registering
+    ours again would make the two processes take turns at every start). Idempotent, like the registration."""
+    enqueued: list[str] = []
+    last: RegisteredWebhooks | None = None
+    while True:
+        async with uow_factory() as uow:
+            page = await uow.shops.registered_elsewhere(address, after=last, limit=page_size)
+        for registered in page:
+            if registered.by_a_newer_process(started_at):
+                log.warning(
+                    "shop %s: its webhooks were registered at %s by another process since this one started, with "
+                    "%s; this process would register %s: left as it is (give every process the same "
+                    "SHOPBRIDGE_PUBLIC_URL)",
+                    registered.shop_id, registered.registered_at.isoformat(), registered.address, address,
+                )  # fmt: skip
+                continue
+            await queue.enqueue_webhook_registration(registered.shop_id)
+            enqueued.append(registered.shop_id)
+        if len(page) < page_size:
+            break
+        last = page[-1]
+    if enqueued:
+        log.info(
+            "registering the webhooks of %d shop(s) again at %s (registered elsewhere before)", len(enqueued), address
+        )
+    return enqueued

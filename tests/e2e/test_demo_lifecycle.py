@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -350,3 +351,62 @@ def test_a_ctrl_c_python_drops_in_a_callback_still_stops_the_command(tmp_path, w
     assert process.returncode == 130, err.decode()[-3000:]
     assert b"listening" not in out and b"Uvicorn running" not in err, out.decode() + err.decode()[-3000:]
     assert b"Traceback" not in err and b"KeyboardInterrupt" not in err, err.decode()[-3000:]
+
+
+SHOPS = "{ shops { edges { node { id name status } } } }"
+
+
+def test_a_sandbox_reset_deletes_the_shops_connected_to_it(tmp_path) -> None:
+    """A newcomer found it: after `make run RESET_SANDBOX=1` the shops stayed ACTIVE with tokens the new sandbox
+    refused, and authorizing again mixed the old world's products with the new one's (94 AMBIGUOUS SKUs)."""
+    data = tmp_path / "data"
+
+    def demo_run(name: str, *flags: str, connect: bool = False) -> tuple[list[dict[str, str]], str, str]:
+        """Start the demo, connect a shop if asked, stop it: (the shops GraphQL lists, the banner, the log)."""
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), SHOPBRIDGE_SANDBOX_ORDERS="5", SHOPBRIDGE_SANDBOX_PRODUCTS="5")
+        process = shopbridge("demo", "--port", str(port), *flags, env=env, cwd=tmp_path, out=tmp_path / name)
+        stdout, stderr = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
+        try:
+            wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
+            assert process.poll() is None, stderr.read_text()
+            token = re.search(r"Bearer ([\w.-]+)", stdout.read_text())
+            assert token is not None
+            headers = {"Authorization": f"Bearer {token.group(1)}"}
+
+            def graphql(query: str, variables: dict[str, object] | None = None) -> dict[str, Any]:
+                response = httpx.post(
+                    f"{base}/graphql", json={"query": query, "variables": variables or {}}, headers=headers,
+                    timeout=DEADLINE_SECONDS,
+                )  # fmt: skip
+                assert response.status_code == 200 and "errors" not in response.json(), response.text
+                return dict(response.json()["data"])
+
+            if connect:  # as a merchant does from the console: start, approve at TikTok's consent, come back
+                variables = {"input": {"region": "US", "name": "Old world shop", "regionConfirmed": True}}
+                url = graphql(START, variables)["shopAuthorizationStart"]["authorizationUrl"]
+                state = parse_qs(urlsplit(url).query)["state"][0]
+                form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
+                consent = httpx.post(f"{base}/sandbox/oauth/authorize", data=form)
+                assert httpx.get(consent.headers["location"], timeout=DEADLINE_SECONDS).status_code in (200, 303)
+            shops = [edge["node"] for edge in graphql(SHOPS)["shops"]["edges"]]
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=DEADLINE_SECONDS) in (0, 130, -signal.SIGINT)
+            return shops, stdout.read_text(), stderr.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    # given a demo with a shop connected to its sandbox
+    shops, _, _ = demo_run("first", connect=True)
+    assert [(shop["name"], shop["status"]) for shop in shops] == [("Old world shop", "ACTIVE")]
+    # when the demo starts again with its sandbox reset
+    shops, banner, log = demo_run("reset", "--reset-sandbox")
+    # then the shop connected to the old sandbox is gone from Shopbridge, as if its merchant had deleted it
+    assert shops == []
+    # and one INFO line of the log says so, naming it, as the banner does
+    lines = [line for line in log.splitlines() if "sandbox reset" in line]
+    assert len(lines) == 1 and " INFO " in lines[0] and "deleted 1 shop(s)" in lines[0], log
+    assert "'Old world shop'" in lines[0] and "1 shop(s) connected to the old one deleted" in banner, banner

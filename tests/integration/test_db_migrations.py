@@ -27,7 +27,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0012_sku_ledger_units"
+HEAD = "0013_webhook_address"
 
 
 def _assert_migrates_to_head(url: str) -> None:

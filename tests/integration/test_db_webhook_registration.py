@@ -7,11 +7,14 @@ retries, in the in-memory queue), and the shop then waited for webhooks that Tik
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+import logging
+from datetime import datetime, timedelta
+
+import pytest
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
-from domain.services.webhook_registration import resume_webhook_registrations
+from domain.services.webhook_registration import reregister_moved_webhooks, resume_webhook_registrations
 from tests.fakes import FakeClock, FakeTaskQueue
 from tests.integration.db_samples import NOW, add_shop, make_shop
 
@@ -42,3 +45,42 @@ async def test_registrations_lost_or_failed_are_sent_again(database: Database, c
     swept = await resume_webhook_registrations(uows, queue, clock, timedelta(0), failed_too=True)
     assert sorted(swept) == sorted([never.id, failed.id, recent.id]) == sorted(queue.webhook_registrations)
     assert done.id not in swept
+
+
+@pytest.mark.parametrize("page_size", [2, 500], ids=["pages-of-2", "one-page"])
+async def test_shops_registered_with_another_address_are_registered_again_at_start(
+    database: Database, cipher: TokenCipher, caplog, page_size: int
+) -> None:
+    """`make run PORT=8124` on the data of `make run PORT=8123` (or a moved SHOPBRIDGE_PUBLIC_URL): TikTok went on
+    pushing to the old address. A process registers its own address for such shops as it starts, but leaves a
+    registration another process made since then (it serves beside this one with another address) to a WARNING."""
+    uows = uow_factory(database, cipher)
+    ours, old, others = "https://new.example/webhooks/tiktok", "http://127.0.0.1:8123/webhooks/tiktok", "https://b/w"
+    started = NOW
+    before, since = NOW - timedelta(hours=1), NOW + timedelta(minutes=1)
+
+    def shop(address: str | None, registered_at: datetime | None, **changes: object):
+        base = make_shop()
+        return dataclasses.replace(
+            base, webhooks_registered_at=registered_at, webhooks_registered_address=address, **changes
+        )
+
+    # given shops registered with the old address, with an unknown one (before addresses were kept), with ours
+    moved = await add_shop(uows, shop(old, before))
+    unknown = await add_shop(uows, shop(None, before))
+    await add_shop(uows, shop(ours, before))
+    await add_shop(uows, shop(None, None))  # never registered: `resume_webhook_registrations` sends those
+    await add_shop(uows, shop(old, before, revoked_at=before))  # revoked: nothing to register
+    # and one registered since this process started, by another process configured with another address
+    await add_shop(uows, shop(others, since))
+
+    # when the process's boot sweep looks
+    queue = FakeTaskQueue()
+    with caplog.at_level(logging.WARNING, logger="domain.services.webhook_registration"):
+        enqueued = await reregister_moved_webhooks(uows, queue, ours, started, page_size=page_size)
+
+    # then the old and unknown addresses are registered again, once each
+    assert sorted(enqueued) == sorted([moved.id, unknown.id]) == sorted(queue.webhook_registrations)
+    # and the newer registration is left as it is, with one WARNING naming both addresses
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and others in warnings[0] and ours in warnings[0], warnings

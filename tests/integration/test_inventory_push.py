@@ -5,6 +5,7 @@ with the pool itself); each stock change marks the outbox dirty in its transacti
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -220,6 +221,31 @@ async def test_revoked_and_push_disabled_shops_are_skipped(world: PushWorld) -> 
         await uow.commit()
     assert (await push_shop(shop.id, world.deps())).calls == 0
     assert updates(world.sandbox, shop) == []
+
+
+async def test_an_access_token_tiktok_refuses_revokes_the_shop_at_once_with_a_warning(world: PushWorld, caplog) -> None:
+    """A newcomer found it after `make run RESET_SANDBOX=1`: TikTok refused the shop's token at every push (every
+    20-40 s, at INFO), while the shop stayed ACTIVE until its next poll revoked it, 5 minutes later."""
+    # given a pooled product whose stock changed (a push due), and a seller who revoked the app at TikTok
+    shop = await imported_shop(world)
+    product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=5)
+    await change_stock(world, next(iter(items.values())), 0, [(shop.id, product["id"])])
+    world.sandbox.control("POST", "/sellers/us-local/revoke")
+
+    # when the push meets TikTok's refusal
+    with caplog.at_level(logging.INFO):
+        report = await push_shop(shop.id, world.deps())
+
+    # then the shop is revoked at once (the merchant is asked to re-authorize), said in one WARNING line
+    async with world.uows() as uow:
+        stored = await uow.shops.get(shop.id)
+    assert stored is not None and stored.revoked_at is not None and report.calls == 0
+    lines = [r for r in caplog.records if "refused its authorization" in r.getMessage()]
+    assert [r.levelname for r in lines] == ["WARNING"], [r.getMessage() for r in caplog.records]
+    assert "an inventory push" in lines[0].getMessage() and shop.id in lines[0].getMessage()
+    # and the product stays dirty for after the re-authorization; until then nothing more is sent to TikTok
+    assert (await outbox_row(world.db, shop, product["id"]))["claimed_by"] is None
+    assert (await push_shop(shop.id, world.deps())).calls == 0 and updates(world.sandbox, shop) == []
 
 
 async def test_reconcile_finds_a_seller_center_edit_and_repairs_it(world: PushWorld) -> None:

@@ -190,12 +190,12 @@ async def test_tiktok_unavailable_retries_the_product_later(world: World) -> Non
     assert row.next_attempt_at == NOW + timedelta(seconds=2) and world.metrics.sent == ["retry"]
 
 
-async def test_a_lost_authorization_releases_the_claim_and_is_raised(world: World) -> None:
+async def test_a_lost_authorization_releases_the_claim_and_revokes_the_shop_at_once(world: World) -> None:
     world.link("a", "p1", 5)
     row = world.dirty("p1")
     world.api.error = AuthorizationLostError("105002")
-    with pytest.raises(AuthorizationLostError):
-        await world.push()
+    await world.push()
+    assert world.store.shops[world.shop.id].revoked_at == world.clock.now()
     assert (row.pushed_version, row.attempts, row.claimed_by, row.last_error) == (
         0,
         1,

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from domain.inventory_push import InventoryPolicy
+from domain.ports import AuthorizationLostError
 from domain.services.inventory_push import PushDeps, PushMetrics
 from domain.services.inventory_reconcile import inventory_tick, reconcile_shop
 from tests.fakes import T0, FakeClock, FakeStore, FakeUnitOfWork, make_shop
@@ -271,3 +272,15 @@ async def test_the_tick_takes_at_most_1000_shops_of_each_kind(world: World) -> N
         world.store.push.outbox[(shop_id, f"p{i}")] = FakeOutboxRow(NOW, NOW)
     found = await tick(world, {})
     assert (len(found.pushes), len(found.reconciles)) == (1000, 1000)
+
+
+async def test_an_authorization_tiktok_refuses_revokes_the_shop_at_once(world: World, caplog) -> None:
+    # given a linked SKU, and TikTok refusing the shop's access token
+    world.link("a", "p1", 8, 4)
+    world.api.error = AuthorizationLostError("36009004 The x-tts-access-token header is invalid")
+    # when reconciled
+    report = await world.reconcile()
+    # then the shop is revoked now (REAUTHORIZATION_REQUIRED), said in one WARNING line, and nothing is recorded
+    assert world.store.shops[world.shop.id].revoked_at == NOW
+    assert [r.levelname for r in caplog.records if "refused its authorization" in r.getMessage()] == ["WARNING"]
+    assert (report.observed, report.drifted, world.pushes) == (0, [], [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +14,7 @@ from adapters.crypto import TokenCipher
 from adapters.db.errors import ConcurrentUpdateError, is_unique_violation
 from adapters.db.tables import SHOP_OWNED_TABLES, SHOP_TIKTOK_ID_UNIQUE, shops
 from domain.errors import DomainError, ErrorCode
-from domain.shops import Region, Shop, TokenSet, authorization_end
+from domain.shops import Region, RegisteredWebhooks, Shop, TokenSet, authorization_end
 from domain.tokens import ShopSchedule
 
 
@@ -123,6 +123,25 @@ class SqlShopRepository:
             query = query.where(shops.c.webhook_registration_error.is_(None))
         return list((await self._session.execute(query.order_by(shops.c.authorized_at).limit(limit))).scalars())
 
+    async def registered_elsewhere(
+        self, address: str, *, after: RegisteredWebhooks | None = None, limit: int
+    ) -> list[RegisteredWebhooks]:
+        registered, registered_at = shops.c.webhooks_registered_address, shops.c.webhooks_registered_at
+        query = select(shops.c.id, registered, registered_at).where(
+            shops.c.revoked_at.is_(None),
+            registered_at.is_not(None),
+            or_(registered.is_(None), registered != address),
+        )
+        if after is not None:  # keyset: the page after this one
+            query = query.where(
+                or_(
+                    registered_at > after.registered_at,
+                    and_(registered_at == after.registered_at, shops.c.id > after.shop_id),
+                )
+            )
+        query = query.order_by(registered_at, shops.c.id).limit(limit)
+        return [RegisteredWebhooks(*row) for row in (await self._session.execute(query)).all()]
+
     async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:
         """One conditional UPDATE: atomic on PostgreSQL (row lock, re-checked WHERE) and SQLite (one writer)."""
         claimed = shops.c.access_token_refresh_claimed_at
@@ -160,6 +179,7 @@ class SqlShopRepository:
             "authorization_expires_at": shop.authorization_expires_at,
             "webhooks_registered_at": shop.webhooks_registered_at,
             "webhook_registration_error": shop.webhook_registration_error,
+            "webhooks_registered_address": shop.webhooks_registered_address,
         }
 
     def _from_row(self, row: Row[Any]) -> Shop:
@@ -192,4 +212,5 @@ class SqlShopRepository:
             webhooks_registered_at=m["webhooks_registered_at"],
             webhook_registration_error=m["webhook_registration_error"],
             last_webhook_at=m["last_webhook_at"],
+            webhooks_registered_address=m["webhooks_registered_address"],
         )
