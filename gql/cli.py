@@ -60,28 +60,44 @@ def _settings() -> Settings:
     return settings
 
 
-def _use_port(host: str, port: int) -> str | None:
-    """Derive SHOPBRIDGE_PUBLIC_URL from the port served unless it is set (the OAuth callback must point here).
-
-    Returns the refusal's one line (`CANNOT_LISTEN`) when the port cannot be bound, naming the setting to change.
-    """
+def _public_url_from(host: str, port: int) -> None:
+    """Derive SHOPBRIDGE_PUBLIC_URL from the address served unless it is set (the OAuth callback must point here);
+    before the settings are read, which take it."""
     import os
-    import socket
 
     from adapters.config import is_set
+
+    if not is_set("SHOPBRIDGE_PUBLIC_URL"):
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (compared, not bound)
+        os.environ["SHOPBRIDGE_PUBLIC_URL"] = f"http://{shown}:{port}"  # read by every process uvicorn starts
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """The refusal's one line (`CANNOT_LISTEN`) when `host`:`port` cannot be bound, naming the setting to change:
+    the port when it is taken (EADDRINUSE) or privileged (EACCES), the host when it is no address of this machine
+    (EADDRNOTAVAIL) or no address at all (a name that does not resolve); None when it can.
+
+    Checked after the data directory's lock (`_one_process`): a second `make run` on the same port is told that
+    Shopbridge already runs there, not sent to another port only to learn it then."""
+    import errno
+    import socket
 
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
         try:
             probe.bind((host, port))
         except OSError as exc:
+            cannot = f"shopbridge: {CANNOT_LISTEN}: cannot listen on {host}:{port} ({exc.strerror})"
+            if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+                return (
+                    f"{cannot}: {host} is not an address of this machine; choose another host with --host "
+                    f"({DEFAULT_HOST} for this machine alone, 0.0.0.0 for every interface), and set "
+                    "SHOPBRIDGE_PUBLIC_URL to match if you set it"
+                )
             return (
-                f"shopbridge: {CANNOT_LISTEN}: cannot listen on {host}:{port} ({exc.strerror}); choose another port "
-                f"with --port (make run PORT=...), and set SHOPBRIDGE_PUBLIC_URL to match if you set it"
+                f"{cannot}; choose another port with --port (make run PORT=...), and set SHOPBRIDGE_PUBLIC_URL to "
+                "match if you set it"
             )
-    if not is_set("SHOPBRIDGE_PUBLIC_URL"):
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (compared, not bound)
-        os.environ["SHOPBRIDGE_PUBLIC_URL"] = f"http://{shown}:{port}"  # read by every process uvicorn starts
     return None
 
 
@@ -118,9 +134,7 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
     from adapters.logs import uvicorn_log_config
     from gql.serving import websocket_options
 
-    if (problem := _use_port(args.host, args.port)) is not None:
-        print(problem, file=sys.stderr)
-        return 2
+    _public_url_from(args.host, args.port)
     settings = _settings()
     if args.workers > 1 and settings.broker_url is None:
         print(
@@ -129,9 +143,12 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
             file=sys.stderr,
         )
         return 2
-    if (problem := _one_process(settings)) is not None:
+    if (problem := _one_process(settings)) is not None:  # first: the port is likely taken by that other process
         print(problem, file=sys.stderr)
         return 1
+    if (problem := _cannot_listen(args.host, args.port)) is not None:
+        print(problem, file=sys.stderr)
+        return 2
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -161,14 +178,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from gql.auth import issue_token
     from gql.console.login import DEMO_LOGINS
 
-    if (problem := _use_port(args.host, args.port)) is not None:
-        print(problem, file=sys.stderr)
-        return 2
+    _public_url_from(args.host, args.port)
     _frontend_is_the_console()
     settings = _settings()
-    if (problem := _one_process(settings)) is not None:  # before migrating, and before a reset deletes a state
+    # The lock first, before migrating, and before a reset deletes a state: a second `make run` on the same port
+    # finds its port taken by the first, and is told that (ALREADY_RUNNING), not to choose another port.
+    if (problem := _one_process(settings)) is not None:
         print(problem, file=sys.stderr)
         return 1
+    if (problem := _cannot_listen(args.host, args.port)) is not None:  # before migrating for nothing
+        print(problem, file=sys.stderr)
+        return 2
     from adapters.db.migrate import upgrade  # after the refusal: importing alembic takes a moment
 
     if interrupts.terminated():  # asked to stop while starting: no migration begun for nothing
@@ -266,7 +286,7 @@ def _frontend_is_the_console() -> None:
     from adapters.config import is_set
 
     if not is_set("SHOPBRIDGE_FRONTEND_URL"):
-        public = os.environ["SHOPBRIDGE_PUBLIC_URL"].rstrip("/")  # set by _use_port when not given
+        public = os.environ["SHOPBRIDGE_PUBLIC_URL"].rstrip("/")  # set by _public_url_from when not given
         os.environ["SHOPBRIDGE_FRONTEND_URL"] = f"{public}/console/"
 
 
