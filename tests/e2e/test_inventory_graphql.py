@@ -146,6 +146,34 @@ def test_a_sku_in_either_unicode_spelling_is_one_item_found_by_either_and_tiktok
     assert app.graphql(SEARCH, {"q": "caf", "oversold": None}, "m1")["inventoryItems"]["totalCount"] == 1
 
 
+ADJUST_SAYING_WHY = """mutation($input: InventoryAdjustInput!) { inventoryAdjust(input: $input) {
+  inventoryItem { onHand } userErrors { code field message } } }"""
+
+
+def test_a_reason_or_sku_of_the_wrong_length_is_told_the_limit_whether_empty_long_or_huge(
+    app: ShopbridgeServer,
+) -> None:
+    item = create(app, "LIMITS-1", 1)
+
+    def adjusted(reason: str) -> list[dict[str, Any]]:
+        given = {"inventoryItemId": item["id"], "delta": 1, "reason": reason}
+        return list(app.graphql(ADJUST_SAYING_WHY, {"input": given}, "m1")["inventoryAdjust"]["userErrors"])
+
+    def refusal(message: str, field: str = "reason") -> list[dict[str, Any]]:
+        return [{"code": "INVALID_INPUT", "field": [field], "message": message}]
+
+    # when a reason is empty, a little over the limit (the domain's rule) or far over it (refused at the GraphQL
+    # edge before it is read further), then each refusal says the limit, with the code and field as before
+    assert adjusted("") == refusal("a reason of 1 to 500 characters is required")
+    assert adjusted("r" * 501) == refusal("a reason has at most 500 characters (this one has 501)")
+    assert adjusted("r" * 5000) == refusal(
+        "a reason has at most 500 characters (this one has 5000)"
+    )  # was "reason is too long."
+    # and a SKU far over its limit says the SKU's limit too
+    huge = app.graphql(CREATE_SAYING_WHY, {"input": {"sku": "S" * 5000}}, "m1")["inventoryItemCreate"]
+    assert huge["userErrors"] == refusal("a SKU has 1 to 255 characters (this one has 5000)", "sku")
+
+
 SET_ON_HAND = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) {
   inventoryItem { onHand } userErrors { code field } } }"""
 

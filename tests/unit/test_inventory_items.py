@@ -189,7 +189,7 @@ def test_adjust_adds_a_delta_for_a_trimmed_reason_up_to_the_limits() -> None:
         (10, -1_000_000_001, "count", "delta must be between -1000000000 and 1000000000 units", ("delta",)),
         (10, 3, "", "a reason of 1 to 500 characters is required", ("reason",)),
         (10, 3, "   ", "a reason of 1 to 500 characters is required", ("reason",)),
-        (10, 3, "r" * 501, "a reason of 1 to 500 characters is required", ("reason",)),
+        (10, 3, "r" * 501, "a reason has at most 500 characters (this one has 501)", ("reason",)),
         (10, -11, "count", "on-hand is 10: it cannot drop by 11", ("delta",)),
         (0, -1, "count", "on-hand is 0: it cannot drop by 1", ("delta",)),
         (999_999_999, 2, "count",
