@@ -327,14 +327,34 @@ def _safe_url(url: str) -> str:
 GRACEFUL_ON_SIGTERM = (cmd_serve, cmd_demo, cmd_worker)
 
 
+def _listening_arguments(p: argparse.ArgumentParser) -> None:
+    """`--host` and `--port` of the commands that serve (serve, demo)."""
+    p.add_argument(
+        "--host",
+        type=checks.host,
+        default=DEFAULT_HOST,
+        help="address to listen on: an address of this machine, 0.0.0.0 for every interface (default %(default)s)",
+    )
+    p.add_argument(
+        "--port",
+        type=checks.port,
+        default=DEFAULT_PORT,
+        help="TCP port to listen on; SHOPBRIDGE_PUBLIC_URL follows it unless set (default %(default)s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="shopbridge", description="Shopbridge: TikTok Shop for your store.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="serve the GraphQL API")
-    p.add_argument("--host", type=checks.host, default=DEFAULT_HOST)
-    p.add_argument("--port", type=checks.port, default=DEFAULT_PORT)
-    p.add_argument("--workers", type=checks.process_count, default=1, help="uvicorn worker processes (Redis if > 1)")
+    _listening_arguments(p)
+    p.add_argument(
+        "--workers",
+        type=checks.process_count,
+        default=1,
+        help="uvicorn worker processes; more than 1 needs SHOPBRIDGE_BROKER_URL (Redis) (default %(default)s)",
+    )
     p.add_argument(
         "--timeout-worker-healthcheck",
         type=checks.healthcheck_seconds,
@@ -347,9 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="migrate, print a merchant token, and serve (what `make run` does)")
-    p.add_argument("--host", type=checks.host, default=DEFAULT_HOST)
-    p.add_argument("--port", type=checks.port, default=DEFAULT_PORT)
-    p.add_argument("--merchant-id", type=checks.merchant_id, default="demo-merchant")
+    _listening_arguments(p)
+    p.add_argument(
+        "--merchant-id",
+        type=checks.merchant_id,
+        default="demo-merchant",
+        help="the merchant the printed token and sign-in link are for (default %(default)s)",
+    )
     p.add_argument(
         "--reset-sandbox",
         action="store_true",
@@ -367,8 +391,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("worker", help="run Dramatiq worker processes for sync tasks (needs Redis)")
-    p.add_argument("--processes", type=checks.process_count, default=2)
-    p.add_argument("--threads", type=checks.thread_count, default=4)
+    p.add_argument(
+        "--processes", type=checks.process_count, default=2, help="Dramatiq worker processes (default %(default)s)"
+    )
+    p.add_argument(
+        "--threads",
+        type=checks.thread_count,
+        default=4,
+        help="worker threads per process: messages each process runs at once (default %(default)s)",
+    )
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("sandbox", help="run the stand-in TikTok Shop server")
