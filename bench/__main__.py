@@ -1,11 +1,11 @@
 """`make bench` / `python -m bench [--only 1,...,9|api|fanout|live|pool|writes] [--scale 1] [--db ...]`: run, save.
 
-Runs each chosen benchmark on each chosen database, prints progress lines (stderr) and a table (stdout), and
-merges every figure into `bench/results.json` (kept in git: each figure with the date, machine, arguments and
-load average of the run that measured it; a run of some benchmarks replaces only theirs). Full size (`--scale 1`)
-is the issue's; smaller scales shrink every data size for quick iterations. Servers are throwaway: a sandbox
-process, a PostgreSQL cluster in a temp dir, API processes; all are stopped and removed on exit, also on errors and
-Ctrl-C.
+Runs each chosen benchmark on each chosen database, prints progress lines (stderr) and a table (stdout), and merges
+every figure into `bench/results.json`, or the file `--output` names (the committed one is kept in git: each figure
+with the date, machine, arguments and load average of the run that measured it; a run of some benchmarks replaces
+only theirs). Full size (`--scale 1`) is the issue's; smaller scales shrink every data size for quick iterations.
+Servers are throwaway: a sandbox process, a PostgreSQL cluster in a temp dir, API processes; all are stopped and
+removed on exit, also on errors and Ctrl-C.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError
-from domain.text import first_control_character, is_blank
+from domain.text import first_control_character, is_blank, normalized
 
 EXPIRING_SOON_WINDOW = timedelta(days=7)
 NAME_MAX_LENGTH = 64
@@ -53,13 +53,14 @@ class SellerType(StrEnum):
 
 
 def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
-    """The custom name, trimmed; 1 to 64 characters, something visible, no control characters, else INVALID_NAME.
+    """The custom name, in NFC (`domain.text.normalized`: what the merchant sees is what is stored and compared),
+    trimmed; 1 to 64 characters, something visible, no control characters, else INVALID_NAME.
 
     A name of only invisible characters (`domain.text.is_blank`: whitespace, format characters such as the
     zero-width space U+200B, word joiner U+2060 and BOM U+FEFF, the Hangul fillers U+115F/U+1160/U+3164/U+FFA0, the
     Braille pattern blank U+2800, ...) is empty. Invisible characters between visible ones are kept: a name is shown,
     never matched (an emoji sequence joins with U+200D)."""
-    name = raw.strip()
+    name = normalized(raw).strip()
     if is_blank(name):
         raise ValidationError(ErrorCode.INVALID_NAME, "The shop name must not be empty.", field_path)
     if len(name) > NAME_MAX_LENGTH:

@@ -11,6 +11,10 @@ disguises what is shown.
   - U+2800 BRAILLE PATTERN BLANK: a symbol (So), not ignorable, but a Braille cell with no dot renders as a blank
     the width of a letter, and is the usual "invisible name" character.
 - **Blank** (`is_blank`): only invisible characters (or empty). A name or SKU of those looks empty.
+- **Normalized** (`normalized`): text a merchant types is taken in Unicode Normalization Form C (NFC) before any
+  rule, comparison or storage: "CAFÉ-1" typed with a precomposed É (U+00C9) and with E + a combining acute accent
+  (U+0301) shows the same and is one text, as a zero-width space would otherwise make two look-alikes. Seller SKUs
+  from TikTok are stored as sent and matched on their NFC form (`domain.inventory.links.trimmed`).
 - **Control characters**: C0/C1 controls (Cc: NUL, tab, line feed, ESC...), the line and paragraph separators
   (Zl, Zp), surrogates (Cs), and the bidi embeddings, overrides and isolates (U+202A to U+202E, U+2066 to U+2069)
   that can make a text show as another.
@@ -29,6 +33,12 @@ _IGNORABLE_RANGES = (
 )  # fmt: skip
 BRAILLE_PATTERN_BLANK = "\u2800"
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def normalized(text: str) -> str:
+    """`text` in Unicode Normalization Form C (see the module): canonically equivalent texts, which render alike
+    ("É" and "E" + U+0301 COMBINING ACUTE ACCENT), become one."""
+    return unicodedata.normalize("NFC", text)
 
 
 def is_invisible(ch: str) -> bool:

@@ -60,11 +60,34 @@ def _settings() -> Settings:
     return settings
 
 
-def _cannot_listen(host: str, port: int, what_to_change: str) -> str | None:
-    """The refusal's one line (`CANNOT_LISTEN`, then `what_to_change`) when `host:port` cannot be bound, else None.
+_SERVER_SETTINGS = "set SHOPBRIDGE_PUBLIC_URL to match if you set it"  # what else to change for serve and demo
+
+
+def _public_url_from(host: str, port: int) -> None:
+    """Derive SHOPBRIDGE_PUBLIC_URL from the address served unless it is set (the OAuth callback must point here);
+    before the settings are read, which take it."""
+    import os
+
+    from adapters.config import is_set
+
+    if not is_set("SHOPBRIDGE_PUBLIC_URL"):
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (compared, not bound)
+        os.environ["SHOPBRIDGE_PUBLIC_URL"] = f"http://{shown}:{port}"  # read by every process uvicorn starts
+
+
+def _cannot_listen(
+    host: str, port: int, *, port_hint: str = "(make run PORT=...)", also: str = _SERVER_SETTINGS
+) -> str | None:
+    """The refusal's one line (`CANNOT_LISTEN`) when `host`:`port` cannot be bound, naming the setting to change:
+    the port when it is taken (EADDRINUSE) or privileged (EACCES), the host when it is no address of this machine
+    (EADDRNOTAVAIL) or no address at all (a name that does not resolve); then `also` (what else to change to match);
+    None when it can.
 
     Asked before the server starts: uvicorn's own failure to bind comes after the application started, as an ERROR
-    line among its INFO lines, with exit status 3 (and the sandbox's banner printed already)."""
+    line among its INFO lines, with exit status 3 (and the sandbox's banner printed already). Checked after the data
+    directory's lock (`_one_process`): a second `make run` on the same port is told that Shopbridge already runs
+    there, not sent to another port only to learn it then."""
+    import errno
     import socket
 
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
@@ -72,25 +95,13 @@ def _cannot_listen(host: str, port: int, what_to_change: str) -> str | None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            return f"shopbridge: {CANNOT_LISTEN}: cannot listen on {host}:{port} ({exc.strerror}); {what_to_change}"
-    return None
-
-
-def _use_port(host: str, port: int) -> str | None:
-    """Derive SHOPBRIDGE_PUBLIC_URL from the port served unless it is set (the OAuth callback must point here).
-
-    Returns the refusal's one line (`CANNOT_LISTEN`) when the port cannot be bound, naming the setting to change.
-    """
-    import os
-
-    from adapters.config import is_set
-
-    change = "choose another port with --port (make run PORT=...), and set SHOPBRIDGE_PUBLIC_URL to match if you set it"
-    if (problem := _cannot_listen(host, port, change)) is not None:
-        return problem
-    if not is_set("SHOPBRIDGE_PUBLIC_URL"):
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (compared, not bound)
-        os.environ["SHOPBRIDGE_PUBLIC_URL"] = f"http://{shown}:{port}"  # read by every process uvicorn starts
+            cannot = f"shopbridge: {CANNOT_LISTEN}: cannot listen on {host}:{port} ({exc.strerror})"
+            if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+                return (
+                    f"{cannot}: {host} is not an address of this machine; choose another host with --host "
+                    f"({DEFAULT_HOST} for this machine alone, 0.0.0.0 for every interface), and {also}"
+                )
+            return f"{cannot}; choose another port with --port{f' {port_hint}' if port_hint else ''}, and {also}"
     return None
 
 
@@ -127,9 +138,7 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
     from adapters.logs import uvicorn_log_config
     from gql.serving import websocket_options
 
-    if (problem := _use_port(args.host, args.port)) is not None:
-        print(problem, file=sys.stderr)
-        return 2
+    _public_url_from(args.host, args.port)
     settings = _settings()
     if args.workers > 1 and settings.broker_url is None:
         print(
@@ -138,9 +147,12 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
             file=sys.stderr,
         )
         return 2
-    if (problem := _one_process(settings)) is not None:
+    if (problem := _one_process(settings)) is not None:  # first: the port is likely taken by that other process
         print(problem, file=sys.stderr)
         return 1
+    if (problem := _cannot_listen(args.host, args.port)) is not None:
+        print(problem, file=sys.stderr)
+        return 2
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -170,14 +182,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from gql.auth import issue_token
     from gql.console.login import DEMO_LOGINS
 
-    if (problem := _use_port(args.host, args.port)) is not None:
-        print(problem, file=sys.stderr)
-        return 2
+    _public_url_from(args.host, args.port)
     _frontend_is_the_console()
     settings = _settings()
-    if (problem := _one_process(settings)) is not None:  # before migrating, and before a reset deletes a state
+    # The lock first, before migrating, and before a reset deletes a state: a second `make run` on the same port
+    # finds its port taken by the first, and is told that (ALREADY_RUNNING), not to choose another port.
+    if (problem := _one_process(settings)) is not None:
         print(problem, file=sys.stderr)
         return 1
+    if (problem := _cannot_listen(args.host, args.port)) is not None:  # before migrating for nothing
+        print(problem, file=sys.stderr)
+        return 2
     from adapters.db.migrate import upgrade  # after the refusal: importing alembic takes a moment
 
     if interrupts.terminated():  # asked to stop while starting: no migration begun for nothing
@@ -312,7 +327,7 @@ def _frontend_is_the_console() -> None:
     from adapters.config import is_set
 
     if not is_set("SHOPBRIDGE_FRONTEND_URL"):
-        public = os.environ["SHOPBRIDGE_PUBLIC_URL"].rstrip("/")  # set by _use_port when not given
+        public = os.environ["SHOPBRIDGE_PUBLIC_URL"].rstrip("/")  # set by _public_url_from when not given
         os.environ["SHOPBRIDGE_FRONTEND_URL"] = f"{public}/console/"
 
 
@@ -327,11 +342,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.cli import run_from_args
 
-    change = (
-        "choose another port with --port, and point SHOPBRIDGE_TIKTOK_API_URL, SHOPBRIDGE_TIKTOK_AUTH_URL and "
-        "SHOPBRIDGE_TIKTOK_AUTHORIZE_URL at it"
-    )
-    if (problem := _cannot_listen(args.host, args.port, change)) is not None:
+    also = "point SHOPBRIDGE_TIKTOK_API_URL, SHOPBRIDGE_TIKTOK_AUTH_URL and SHOPBRIDGE_TIKTOK_AUTHORIZE_URL at it"
+    if (problem := _cannot_listen(args.host, args.port, port_hint="", also=also)) is not None:
         print(problem, file=sys.stderr)
         return 2
     run_from_args(args)
@@ -360,14 +372,34 @@ def _safe_url(url: str) -> str:
 GRACEFUL_ON_SIGTERM = (cmd_serve, cmd_demo, cmd_worker)
 
 
+def _listening_arguments(p: argparse.ArgumentParser) -> None:
+    """`--host` and `--port` of the commands that serve (serve, demo)."""
+    p.add_argument(
+        "--host",
+        type=checks.host,
+        default=DEFAULT_HOST,
+        help="address to listen on: an address of this machine, 0.0.0.0 for every interface (default %(default)s)",
+    )
+    p.add_argument(
+        "--port",
+        type=checks.port,
+        default=DEFAULT_PORT,
+        help="TCP port to listen on; SHOPBRIDGE_PUBLIC_URL follows it unless set (default %(default)s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="shopbridge", description="Shopbridge: TikTok Shop for your store.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="serve the GraphQL API")
-    p.add_argument("--host", type=checks.host, default=DEFAULT_HOST)
-    p.add_argument("--port", type=checks.port, default=DEFAULT_PORT)
-    p.add_argument("--workers", type=checks.process_count, default=1, help="uvicorn worker processes (Redis if > 1)")
+    _listening_arguments(p)
+    p.add_argument(
+        "--workers",
+        type=checks.process_count,
+        default=1,
+        help="uvicorn worker processes; more than 1 needs SHOPBRIDGE_BROKER_URL (Redis) (default %(default)s)",
+    )
     p.add_argument(
         "--timeout-worker-healthcheck",
         type=checks.healthcheck_seconds,
@@ -380,9 +412,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="migrate, print a merchant token, and serve (what `make run` does)")
-    p.add_argument("--host", type=checks.host, default=DEFAULT_HOST)
-    p.add_argument("--port", type=checks.port, default=DEFAULT_PORT)
-    p.add_argument("--merchant-id", type=checks.merchant_id, default="demo-merchant")
+    _listening_arguments(p)
+    p.add_argument(
+        "--merchant-id",
+        type=checks.merchant_id,
+        default="demo-merchant",
+        help="the merchant the printed token and sign-in link are for (default %(default)s)",
+    )
     p.add_argument(
         "--reset-sandbox",
         action="store_true",
@@ -401,8 +437,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("worker", help="run Dramatiq worker processes for sync tasks (needs Redis)")
-    p.add_argument("--processes", type=checks.process_count, default=2)
-    p.add_argument("--threads", type=checks.thread_count, default=4)
+    p.add_argument(
+        "--processes", type=checks.process_count, default=2, help="Dramatiq worker processes (default %(default)s)"
+    )
+    p.add_argument(
+        "--threads",
+        type=checks.thread_count,
+        default=4,
+        help="worker threads per process: messages each process runs at once (default %(default)s)",
+    )
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("sandbox", help="run the stand-in TikTok Shop server")

@@ -29,10 +29,13 @@ class OutOfRangeError(GraphQLError):
         super().__init__(message, extensions={"code": "BAD_USER_INPUT"})
 
 
-def bounded(value: str | None, limit: int, field: str) -> str | None:
-    """The value, or INVALID_INPUT when it is longer than anything legitimate."""
+def bounded(value: str | None, limit: int, field: str, rule: str | None = None) -> str | None:
+    """The value, or INVALID_INPUT on `field` when it is longer than anything legitimate (`limit` characters),
+    saying the limit: the domain's `rule` for the field when given (its own limit, lower: "a reason has at most 500
+    characters"), else `limit`."""
     if value is not None and len(value) > limit:
-        raise ValidationError(ErrorCode.INVALID_INPUT, f"{field} is too long.", (field,))
+        message = f"{rule} (this one has {len(value)})" if rule else f"{field} has at most {limit} characters"
+        raise ValidationError(ErrorCode.INVALID_INPUT, message, (field,))
     return value
 
 

@@ -6,16 +6,21 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError
-from domain.text import first_control_character, first_invisible_character, is_blank
+from domain.text import first_control_character, first_invisible_character, is_blank, normalized
 
 MAX_SKU_LENGTH = 255
 MAX_UNITS = 1_000_000_000  # far above any shelf; keeps the counters inside a 32-bit integer column
 MAX_REASON_LENGTH = 500
+# The refusals' words, the limit in each (the GraphQL edge refuses an input too long to read further in the same words)
+SKU_LENGTH_RULE = f"a SKU has 1 to {MAX_SKU_LENGTH} characters"
+REASON_REQUIRED = f"a reason of 1 to {MAX_REASON_LENGTH} characters is required"
+REASON_TOO_LONG = f"a reason has at most {MAX_REASON_LENGTH} characters"
 
 
 class MovementKind(StrEnum):
@@ -68,25 +73,28 @@ class InventoryItem:
 
 def sku_search_key(sku: str) -> str:
     """Rule: SKUs are searched ignoring case, every letter's (Unicode case folding: "ÉTÉ" is "été", "ß" is "ss"),
-    accents kept. The key of a SKU, and of a search text, is its case folding."""
-    return sku.casefold()
+    accents kept, however they are encoded: "É" (U+00C9) and "E" + U+0301 COMBINING ACUTE ACCENT are one letter.
+    The key of a SKU, and of a search text, is its canonical caseless form (Unicode D145, NFD(casefold(NFD(x))))
+    composed again to NFC: `inventory_items.sku_search` (recomputed by migration 0014 when this changed)."""
+    return normalized(unicodedata.normalize("NFD", sku).casefold())
 
 
 def checked_sku(raw: str) -> str:
-    """Rule: a merchant SKU is trimmed of surrounding whitespace, not blank (nor only invisible characters), at most
-    255 characters, with no control character (domain.text: a tab, a line break, a bidi override) and no invisible
-    character but the plain space U+0020 (domain.text.is_invisible: a zero-width space U+200B, word joiner U+2060,
-    BOM U+FEFF, no-break space U+00A0, Braille blank U+2800, Hangul filler U+3164, variation selector U+FE0F...).
-    Raises `ValidationError(INVALID_INPUT)` on the field `sku`, one message per reason.
+    """Rule: a merchant SKU is taken in NFC (`domain.text.normalized`: "CAFÉ-1" with a precomposed É and with E + a
+    combining accent are one SKU, and one item), trimmed of surrounding whitespace, not blank (nor only invisible
+    characters), at most 255 characters, with no control character (domain.text: a tab, a line break, a bidi override)
+    and no invisible character but the plain space U+0020 (domain.text.is_invisible: a zero-width space U+200B, word
+    joiner U+2060, BOM U+FEFF, no-break space U+00A0, Braille blank U+2800, Hangul filler U+3164, variation selector
+    U+FE0F...). Raises `ValidationError(INVALID_INPUT)` on the field `sku`, one message per reason.
 
     Seller SKUs link to it by exact match, and TikTok's seller SKUs are one line of printable text: a SKU that
     looks empty, spans lines, shows as another or as an existing SKU ("NEW-2" and "NEW-2" + U+200B) could only
     mislead the merchant reading the pool. Surrounding whitespace is trimmed rather than refused: what is stored is
     then what is seen. Seller SKUs imported from TikTok are not checked (TikTok's data is what it is).
     """
-    sku = raw.strip()
+    sku = normalized(raw).strip()
     if is_blank(sku) or len(sku) > MAX_SKU_LENGTH:
-        raise ValidationError(ErrorCode.INVALID_INPUT, f"a SKU has 1 to {MAX_SKU_LENGTH} characters", ("sku",))
+        raise ValidationError(ErrorCode.INVALID_INPUT, SKU_LENGTH_RULE, ("sku",))
     if (control := first_control_character(sku)) is not None:
         raise ValidationError(
             ErrorCode.INVALID_INPUT,
@@ -146,19 +154,21 @@ def set_on_hand(item: InventoryItem, on_hand: int, compare_on_hand: int | None) 
 def adjust(item: InventoryItem, delta: int, reason: str) -> Edit:
     """`inventoryAdjust`: add `delta` units (negative removes) for a stated `reason` (a stock count, damage...).
 
-    Rules: delta is not 0; the reason is not blank (at most 500 characters; line breaks and tabs but no other
-    control character); a removal never takes on-hand below 0 (an addition to an on-hand below 0, shipments having
-    deducted more than was counted, is taken whole).
+    Rules: delta is not 0; the reason (in NFC, `domain.text.normalized`) is not blank (at most 500 characters; line
+    breaks and tabs but no other control character); a removal never takes on-hand below 0 (an addition to an on-hand
+    below 0, shipments having deducted more than was counted, is taken whole).
     """
-    reason = reason.strip()
+    reason = normalized(reason).strip()
     if delta == 0:
         raise ValidationError(ErrorCode.INVALID_INPUT, "delta must not be 0", ("delta",))
     if abs(delta) > MAX_UNITS:
         raise ValidationError(
             ErrorCode.INVALID_INPUT, f"delta must be between -{MAX_UNITS} and {MAX_UNITS} units", ("delta",)
         )
-    if is_blank(reason) or len(reason) > MAX_REASON_LENGTH:
-        raise ValidationError(ErrorCode.INVALID_INPUT, "a reason of 1 to 500 characters is required", ("reason",))
+    if is_blank(reason):
+        raise ValidationError(ErrorCode.INVALID_INPUT, REASON_REQUIRED, ("reason",))
+    if len(reason) > MAX_REASON_LENGTH:
+        raise ValidationError(ErrorCode.INVALID_INPUT, f"{REASON_TOO_LONG} (this one has {len(reason)})", ("reason",))
     if (control := first_control_character(reason, line_breaks=True)) is not None:
         raise ValidationError(
             ErrorCode.INVALID_INPUT,

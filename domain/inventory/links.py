@@ -1,8 +1,9 @@
 """SKU links: each shop SKU links to at most one inventory item; auto-linking by exact seller SKU, and seeding.
 
 Auto-link rules (issue 8, live-sync.md §7.5), per shop, after every product import or product change:
-- the seller SKU is trimmed (whitespace and other invisible characters at its ends) and matched exactly
-  (case-sensitive) against the merchant's item SKUs;
+- the seller SKU is trimmed (whitespace and other invisible characters at its ends), taken in NFC (a precomposed
+  "É" and "E" + a combining accent are one letter) and matched exactly (case-sensitive) against the merchant's item
+  SKUs; the SKU's own seller SKU is stored as TikTok sent it;
 - a SKU without a seller SKU stays unlinked as `NO_SELLER_SKU`;
 - a seller SKU found on two or more SKUs of one shop leaves all of them unlinked as `AMBIGUOUS`: never guess;
 - a bundle (combo) SKU is `EXCLUDED`: TikTok derives its stock from its components (12052850);
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain.text import strip_invisible
+from domain.text import normalized, strip_invisible
 
 
 class LinkState(StrEnum):
@@ -57,11 +58,13 @@ class LinkDecision:
 
 def trimmed(seller_sku: str | None) -> str | None:
     """The seller SKU as matched: surrounding whitespace and other invisible characters removed
-    (`domain.text.strip_invisible`: a zero-width space or BOM pasted with it at its end); None when nothing is left.
-    "MUG" + U+200B is then MUG, not a second item a merchant sees as MUG (and could never type: `checked_sku`)."""
+    (`domain.text.strip_invisible`: a zero-width space or BOM pasted with it at its end), then in NFC
+    (`domain.text.normalized`); None when nothing is left. "MUG" + U+200B is then MUG, and "CAFE" + U+0301 COMBINING
+    ACUTE ACCENT is "CAFÉ" (precomposed), not a second item a merchant sees as the same SKU (and could never type:
+    `checked_sku`). The SQL twin (`adapters.db.repositories.inventory.links._trimmed`) applies the same steps."""
     if seller_sku is None:
         return None
-    value = strip_invisible(seller_sku)
+    value = normalized(strip_invisible(seller_sku))
     return value or None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import strawberry
 
 from domain.errors import DomainError
+from domain.inventory.items import REASON_TOO_LONG, SKU_LENGTH_RULE
 from domain.services import inventory as pool
 from gql import types as t
 from gql.context import Info
@@ -91,7 +92,7 @@ class InventoryMutation:
     async def inventory_item_create(self, info: Info, input: InventoryItemCreateInput) -> InventoryItemPayload:
         s = info.context.services
         try:
-            sku = bounded(input.sku, MAX_TEXT, "sku") or ""
+            sku = bounded(input.sku, MAX_TEXT, "sku", SKU_LENGTH_RULE) or ""
             item = await pool.create_item(
                 s.uow_factory, s.queue, s.events, s.clock, info.context.require_merchant(), sku, input.on_hand,
                 input.safety_stock,
@@ -121,7 +122,7 @@ class InventoryMutation:
         s = info.context.services
         try:
             item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
-            reason = bounded(input.reason, MAX_TEXT, "reason") or ""
+            reason = bounded(input.reason, MAX_TEXT, "reason", REASON_TOO_LONG) or ""
             item = await pool.adjust_item(
                 s.uow_factory, s.queue, s.events, info.context.require_merchant(), item_id, input.delta, reason
             )

@@ -43,8 +43,8 @@ async def item_by_id(info: Info, item_id: str) -> InventoryItemNode | None:
 class InventoryQuery:
     @strawberry.field(
         description="The merchant's inventory items, newest first. `first` is 1 to 100 (default 20); `query` "
-        'matches part of the SKU, ignoring the case of every letter ("été" finds "ÉTÉ-01"); `oversold` true '
-        "keeps only oversold items (available < 0), "
+        'matches part of the SKU, ignoring the case of every letter ("été" finds "ÉTÉ-01") and how an accent is '
+        'encoded (a precomposed "é" or "e" + U+0301); `oversold` true keeps only oversold items (available < 0), '
         "false only the others."
     )
     async def inventory_items(

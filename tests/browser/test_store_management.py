@@ -215,3 +215,26 @@ def test_a_merchant_with_more_shops_than_one_page_sees_every_one_in_the_list_and
     # and the Task Center's Sync now picker offers every one
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Task Center").click()
     expect(page.locator("#sync-shop option")).to_have_count(105)
+
+
+def test_the_delete_confirmation_takes_the_name_in_either_unicode_spelling(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    # given a shop named "Café shop" with e + U+0301 COMBINING ACUTE ACCENT: stored as it shows, in NFC
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Cafe\u0301 shop")
+    assert [e["node"]["name"] for e in app.graphql(SHOPS, None, "m1")["shops"]["edges"]] == ["Caf\u00e9 shop"]
+    sign_in(page, app, "m1")
+    # when the merchant types the name it reads in the confirmation, spelled the other way (a paste, another
+    # keyboard): before, the exact comparison kept "Delete shop" disabled though both show "Café shop"
+    page.get_by_role("button", name="Delete Caf\u00e9 shop").click()
+    dialog = page.get_by_role("dialog", name="Delete “Caf\u00e9 shop”?")
+    dialog.get_by_label("Type the shop name to confirm").fill("Cafe\u0301 shop")
+    delete = dialog.get_by_role("button", name="Delete shop")
+    # then the names are compared in NFC: the button is enabled and the shop is deleted
+    expect(delete).to_be_enabled()
+    delete.click()
+    expect(page.locator("#notice")).to_have_text(
+        "“Caf\u00e9 shop” is deleted from Shopbridge. Nothing changed at TikTok."
+    )
+    assert app.graphql(SHOPS, None, "m1")["shops"]["edges"] == []

@@ -69,6 +69,37 @@ def test_sandbox_data_sizes_beyond_the_bound_name_the_bound(argv, line: str, cap
     ]
 
 
+def _help_of_option(help_text: str, option: str) -> str:
+    """The help of `option` in argparse's `--help` text: from its line to the next option's (wrapped lines joined)."""
+    lines = help_text.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.strip().startswith(option + " "))
+    block = [lines[start]]
+    for line in lines[start + 1 :]:
+        if line.strip().startswith("-") or not line.strip():
+            break
+        block.append(line)
+    return " ".join(part.strip() for part in block)
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "default"),
+    [
+        ("serve", "--host", "127.0.0.1"), ("serve", "--port", "8000"), ("demo", "--host", "127.0.0.1"),
+        ("demo", "--port", "8000"), ("worker", "--processes", "2"), ("worker", "--threads", "4"),
+    ],
+    ids=["serve-host", "serve-port", "demo-host", "demo-port", "worker-processes", "worker-threads"],
+)  # fmt: skip
+def test_help_says_what_each_listening_and_worker_option_is_and_its_default(command, option, default, capsys) -> None:
+    # when a command's help is asked for
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    # then the option has a sentence of help, with its default (before: `--host HOST` alone)
+    described = _help_of_option(capsys.readouterr().out, option)
+    assert f"(default {default})" in described, described
+    assert len(described.split()) > 4, described
+
+
 def test_bad_settings_are_one_coded_line(tmp_path, monkeypatch, capsys) -> None:
     # given a negative token lifetime in the environment
     monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path))

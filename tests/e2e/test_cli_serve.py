@@ -198,6 +198,27 @@ def test_a_busy_port_is_one_coded_line_naming_the_setting_to_change(
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("command", ["demo", "serve"])
+def test_a_host_that_is_not_this_machines_is_one_coded_line_naming_the_host_not_the_port(
+    tmp_path, command: str
+) -> None:
+    # given an address no interface of this machine has (TEST-NET-1, RFC 5737: for documentation, never assigned)
+    host, port = "192.0.2.1", free_port()
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"))
+    # when `shopbridge demo` or `serve` is asked to listen on it
+    result = subprocess.run(
+        [sys.executable, "-m", "gql.cli", command, "--host", host, "--port", str(port)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
+    )  # fmt: skip
+    # then it stops with one line naming the host as what to change (EADDRNOTAVAIL), not the port (EADDRINUSE): before,
+    # it said "choose another port", and every port failed the same way
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"shopbridge: CANNOT_LISTEN: cannot listen on {host}:{port} ("), line
+    assert f"{host} is not an address of this machine; choose another host with --host" in line, line
+    assert "another port" not in line and "PORT=" not in line, line
+
+
 def test_token_never_mints_keys_and_says_where_it_looked(tmp_path) -> None:
     empty = tmp_path / "elsewhere"
     result = subprocess.run(

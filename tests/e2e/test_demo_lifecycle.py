@@ -260,13 +260,16 @@ def test_a_second_demo_on_the_same_data_directory_is_refused_while_the_first_liv
     try:
         # given a first demo serving
         banner_of(first, "first")
-        # when a second starts on another port from the same data directory
-        second = start("second", second_port)
-        # then it stops at once with one clear line naming the first, and the first serves on
-        assert second.wait(timeout=DEADLINE_SECONDS) == 1
-        refusal = (tmp_path / "second.err").read_text().strip()
-        assert "\n" not in refusal and "ALREADY_RUNNING" in refusal and f"pid {first.pid}" in refusal, refusal
-        assert "SHOPBRIDGE_DATA_DIR" in refusal and "GraphiQL" not in (tmp_path / "second.out").read_text()
+        # when a second starts from the same data directory, on the first's port (a second `make run`) and on another
+        for name, port in (("same-port", first_port), ("second", second_port)):
+            second = start(name, port)
+            # then it stops at once with one clear line naming the first, and the first serves on. On the first's
+            # port too: before, the port was probed first, and CANNOT_LISTEN sent the merchant to another port, only
+            # to learn there that Shopbridge already ran
+            assert second.wait(timeout=DEADLINE_SECONDS) == 1, name
+            refusal = (tmp_path / f"{name}.err").read_text().strip()
+            assert "\n" not in refusal and "ALREADY_RUNNING" in refusal and f"pid {first.pid}" in refusal, refusal
+            assert "SHOPBRIDGE_DATA_DIR" in refusal and "GraphiQL" not in (tmp_path / f"{name}.out").read_text()
         assert httpx.get(f"http://127.0.0.1:{first_port}/healthz", timeout=DEADLINE_SECONDS).status_code == 200
         # and once the first has died without any cleanup (SIGKILL), the lock is gone with it: a demo starts
         first.kill()

@@ -108,6 +108,72 @@ def test_a_sku_the_merchant_types_with_an_invisible_character_is_refused_but_tik
     assert [(s["link"]["state"], s["link"]["inventoryItem"]["sku"]) for s in skus] == [("LINKED", "TT-3")]
 
 
+CAFE_COMPOSED, CAFE_DECOMPOSED = "CAF\u00c9-1", "CAFE\u0301-1"  # É precomposed, and E + U+0301: they show alike
+
+
+def test_a_sku_in_either_unicode_spelling_is_one_item_found_by_either_and_tiktoks_is_kept_as_sent(
+    app: ShopbridgeServer,
+) -> None:
+    # given CAFÉ-1 created with a combining accent (as some keyboards and pastes spell it)
+    item = create(app, CAFE_DECOMPOSED, 5)
+    # then it is stored in NFC, the spelling of a keyboard's É
+    assert item["sku"] == CAFE_COMPOSED
+    # when the merchant creates CAFÉ-1 spelled precomposed, then it is the same SKU: no second row showing alike
+    taken = app.graphql(CREATE, {"input": {"sku": CAFE_COMPOSED}}, "m1")["inventoryItemCreate"]
+    assert taken == {"inventoryItem": None, "userErrors": [{"code": "SKU_ALREADY_EXISTS", "field": ["sku"]}]}
+    # and a search in either spelling finds it
+    for query in ("caf\u00e9", "cafe\u0301"):
+        found = app.graphql(SEARCH, {"q": query, "oversold": None}, "m1")["inventoryItems"]
+        assert [e["node"]["sku"] for e in found["edges"]] == [CAFE_COMPOSED], ascii(query)
+    # and an adjustment's reason is stored in NFC too
+    reason = {"inventoryItemId": item["id"], "delta": 1, "reason": "Cafe\u0301 count"}
+    assert app.graphql(ADJUST, {"input": reason}, "m1")["inventoryAdjust"]["userErrors"] == []
+    movements = app.graphql(NODE, {"id": item["id"]}, "m1")["node"]["movements"]["edges"]
+    assert movements[0]["node"]["reason"] == "Caf\u00e9 count"
+    # when a shop's seller SKU spells it with the combining accent too, then the SKU links to the item, and shows
+    # the seller SKU as TikTok sent it
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    path = f"/shops/{shop['tiktokShopId']}/products"
+    app.sandbox.control("POST", path, {"title": "Café mug", "skus": [{"seller_sku": CAFE_DECOMPOSED, "quantity": 2}]})
+    sync = app.graphql(SYNC_PRODUCTS, {"id": shop["id"]}, "m1")["syncStart"]
+    assert app.wait_for_task(sync["tasks"][0]["id"], "m1")["status"] == "SUCCEEDED"
+    skus = [
+        sku for edge in app.graphql(SKUS, {"id": shop["id"]}, "m1")["shop"]["products"]["edges"]
+        for sku in edge["node"]["skus"] if sku["sellerSku"] == CAFE_DECOMPOSED
+    ]  # fmt: skip
+    assert [(s["link"]["state"], s["link"]["inventoryItem"]["id"]) for s in skus] == [("LINKED", item["id"])]
+    assert app.graphql(SEARCH, {"q": "caf", "oversold": None}, "m1")["inventoryItems"]["totalCount"] == 1
+
+
+ADJUST_SAYING_WHY = """mutation($input: InventoryAdjustInput!) { inventoryAdjust(input: $input) {
+  inventoryItem { onHand } userErrors { code field message } } }"""
+
+
+def test_a_reason_or_sku_of_the_wrong_length_is_told_the_limit_whether_empty_long_or_huge(
+    app: ShopbridgeServer,
+) -> None:
+    item = create(app, "LIMITS-1", 1)
+
+    def adjusted(reason: str) -> list[dict[str, Any]]:
+        given = {"inventoryItemId": item["id"], "delta": 1, "reason": reason}
+        return list(app.graphql(ADJUST_SAYING_WHY, {"input": given}, "m1")["inventoryAdjust"]["userErrors"])
+
+    def refusal(message: str, field: str = "reason") -> list[dict[str, Any]]:
+        return [{"code": "INVALID_INPUT", "field": [field], "message": message}]
+
+    # when a reason is empty, a little over the limit (the domain's rule) or far over it (refused at the GraphQL
+    # edge before it is read further), then each refusal says the limit, with the code and field as before
+    assert adjusted("") == refusal("a reason of 1 to 500 characters is required")
+    assert adjusted("r" * 501) == refusal("a reason has at most 500 characters (this one has 501)")
+    assert adjusted("r" * 5000) == refusal(
+        "a reason has at most 500 characters (this one has 5000)"
+    )  # was "reason is too long."
+    # and a SKU far over its limit says the SKU's limit too
+    huge = app.graphql(CREATE_SAYING_WHY, {"input": {"sku": "S" * 5000}}, "m1")["inventoryItemCreate"]
+    assert huge["userErrors"] == refusal("a SKU has 1 to 255 characters (this one has 5000)", "sku")
+
+
 SET_ON_HAND = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) {
   inventoryItem { onHand } userErrors { code field } } }"""
 

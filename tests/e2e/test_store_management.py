@@ -217,6 +217,15 @@ class TestManage:
         listed = app.graphql("query($id: ID!) { shop(id: $id) { name } }", {"id": shop["id"]}, "m1")
         assert listed["shop"]["name"] == "Renamed 🛍️"
 
+    def test_a_name_is_stored_in_nfc_as_it_shows_and_is_typed(self, app: ShopbridgeServer) -> None:
+        # given a shop, when it is renamed "Café shop" spelled with e + U+0301 COMBINING ACUTE ACCENT
+        shop = app.connect_shop("m1", "us-local", "US")
+        payload = app.graphql(RENAME, {"id": shop["id"], "name": "Cafe\u0301 shop"}, "m1")["shopRename"]
+        # then it is stored with the precomposed é a keyboard types (what the Delete dialog asks for)
+        assert payload == {"shop": {"id": shop["id"], "name": "Caf\u00e9 shop"}, "userErrors": []}
+        listed = app.graphql("query($id: ID!) { shop(id: $id) { name } }", {"id": shop["id"]}, "m1")
+        assert listed["shop"]["name"] == "Caf\u00e9 shop"
+
     def test_a_name_that_renders_blank_is_empty_on_connect_and_rename(self, app: ShopbridgeServer) -> None:
         # given a connected shop
         shop = app.connect_shop("m1", "us-local", "US", name="Visible")

@@ -21,13 +21,14 @@ from sqlalchemy.pool import NullPool
 
 from adapters.db import migrate
 from adapters.db.tables import metadata
+from domain.inventory.items import sku_search_key
 from tests.fixtures.processes import parent_death_signal
 from tests.fixtures.servers import PostgresServer
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0013_webhook_address"
+HEAD = "0014_nfc_sku_keys"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -218,12 +219,58 @@ def _assert_upgrade_counts_each_shop_skus_ledger_units(url: str) -> None:
         engine.dispose()
 
 
+def _assert_upgrade_takes_item_skus_in_nfc(url: str) -> None:
+    # given a database at 0011 whose items were stored as typed: CAFÉ-1 with E + a combining accent (U+0301), for two
+    # merchants, and THÉ in both spellings for one merchant (two items the old rules let in)
+    migrate.upgrade(url, "0011_push_ingested")
+    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
+    items = [
+        ("i1", "m1", "CAFE\u0301-1"),
+        ("i2", "m1", "THE\u0301"),
+        ("i3", "m1", "TH\u00c9"),
+        ("i4", "m2", "CAFE\u0301-1"),
+    ]
+    try:
+        with engine.begin() as connection:
+            for item_id, merchant_id, sku in items:
+                connection.execute(
+                    text(
+                        "INSERT INTO inventory_items (id, merchant_id, sku, sku_search, on_hand, reserved, created_at, "
+                        "updated_at) VALUES (:id, :merchant, :sku, :search, 1, 0, :now, :now)"
+                    ),
+                    {"id": item_id, "merchant": merchant_id, "sku": sku, "search": sku.casefold(), "now": _NOW},
+                )
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then each SKU is in NFC, but where the merchant has that SKU already (both kept, neither merged), and every
+        # item's search key is the one new items get (`sku_search_key`: "café" finds CAFÉ-1 however it is spelled)
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT id, sku, sku_search FROM inventory_items ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [
+            ("i1", "CAF\u00c9-1", "caf\u00e9-1"),
+            ("i2", "THE\u0301", "th\u00e9"),
+            ("i3", "TH\u00c9", "th\u00e9"),
+            ("i4", "CAF\u00c9-1", "caf\u00e9-1"),
+        ]
+        assert all(sku_search_key(sku) == key for _, sku, key in rows)
+    finally:
+        engine.dispose()
+
+
 def test_upgrade_counts_each_shop_skus_ledger_units_on_sqlite(tmp_path: Path) -> None:
     _assert_upgrade_counts_each_shop_skus_ledger_units(f"sqlite+aiosqlite:///{tmp_path / 'units.db'}")
 
 
 def test_upgrade_counts_each_shop_skus_ledger_units_on_postgres(postgres_server: PostgresServer) -> None:
     _assert_upgrade_counts_each_shop_skus_ledger_units(postgres_server.create_database())
+
+
+def test_upgrade_takes_item_skus_in_nfc_on_sqlite(tmp_path: Path) -> None:
+    _assert_upgrade_takes_item_skus_in_nfc(f"sqlite+aiosqlite:///{tmp_path / 'nfc.db'}")
+
+
+def test_upgrade_takes_item_skus_in_nfc_on_postgres(postgres_server: PostgresServer) -> None:
+    _assert_upgrade_takes_item_skus_in_nfc(postgres_server.create_database())
 
 
 def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bench.report import merged, read
 
@@ -47,3 +50,18 @@ def test_a_missing_or_older_results_file_starts_afresh(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     assert read(broken) == {}
+
+
+def test_the_bench_readmes_first_paragraph_names_every_option_of_the_command(capsys) -> None:
+    # given the options `python -m bench --help` lists
+    from bench.__main__ import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    options = sorted(set(re.findall(r"(--[a-z][a-z-]+)", capsys.readouterr().out)) - {"--help"})
+    assert options, "no option found in the help"
+    # then bench/README.md's first paragraph, the one a newcomer reads, names each (before: not --output, the
+    # results file a trial run can write elsewhere than the committed bench/results.json)
+    readme = (Path(__file__).resolve().parents[2] / "bench" / "README.md").read_text(encoding="utf-8")
+    first_paragraph = readme.split("\n\n")[1]
+    assert [option for option in options if f"{option}" not in first_paragraph] == []

@@ -189,7 +189,7 @@ def test_adjust_adds_a_delta_for_a_trimmed_reason_up_to_the_limits() -> None:
         (10, -1_000_000_001, "count", "delta must be between -1000000000 and 1000000000 units", ("delta",)),
         (10, 3, "", "a reason of 1 to 500 characters is required", ("reason",)),
         (10, 3, "   ", "a reason of 1 to 500 characters is required", ("reason",)),
-        (10, 3, "r" * 501, "a reason of 1 to 500 characters is required", ("reason",)),
+        (10, 3, "r" * 501, "a reason has at most 500 characters (this one has 501)", ("reason",)),
         (10, -11, "count", "on-hand is 10: it cannot drop by 11", ("delta",)),
         (0, -1, "count", "on-hand is 0: it cannot drop by 1", ("delta",)),
         (999_999_999, 2, "count",
@@ -209,3 +209,22 @@ def test_adjust_refuses_with_the_field_and_message_of_the_rule_broken(
 def test_a_skus_search_key_folds_every_letters_case_and_keeps_accents() -> None:
     assert [sku_search_key(s) for s in ("TEE-Red", "ÉTÉ", "Straße", "ΣΟΦΊΑ")] == ["tee-red", "été", "strasse", "σοφία"]
     assert sku_search_key("ÉTÉ") != sku_search_key("ETE")
+
+
+# "CAFÉ-1" spelled with a precomposed É (U+00C9) and with E + U+0301 COMBINING ACUTE ACCENT: they show alike
+CAFE_COMPOSED, CAFE_DECOMPOSED = "CAF\u00c9-1", "CAFE\u0301-1"
+
+
+def test_a_sku_and_a_reason_are_taken_in_nfc_so_two_spellings_that_show_alike_are_one() -> None:
+    # given the same SKU in its two Unicode spellings, when each is checked, then both are the precomposed one
+    assert [checked_sku(CAFE_COMPOSED), checked_sku(" " + CAFE_DECOMPOSED + " ")] == [CAFE_COMPOSED, CAFE_COMPOSED]
+    # and a reason too (the limit counts what is stored: 500 decomposed letters are 500 characters)
+    assert adjust(item(1), 1, "Cafe\u0301 spill").reason == "Caf\u00e9 spill"
+    assert adjust(item(1), 1, "e\u0301" * 500).reason == "\u00e9" * 500
+
+
+def test_a_skus_search_key_is_the_same_for_every_spelling_of_its_letters() -> None:
+    # given a SKU and a search text spelled either way, then their keys are one, case-folded and composed
+    keys = {sku_search_key(s) for s in (CAFE_COMPOSED, CAFE_DECOMPOSED, "caf\u00e9-1", "cafe\u0301-1")}
+    assert keys == {"caf\u00e9-1"}
+    assert sku_search_key("caf\u00e9") in sku_search_key(CAFE_DECOMPOSED)  # `inventoryItems(query: "café")`

@@ -24,6 +24,16 @@ def test_a_seller_sku_is_matched_trimmed_and_blank_is_none() -> None:
     assert [trimmed(raw) for raw in (None, "", "  \t", " TEE-RED ", "TEE")] == [None, None, None, "TEE-RED", "TEE"]
 
 
+def test_a_seller_sku_is_matched_in_nfc_so_its_two_spellings_are_one_and_not_ambiguous() -> None:
+    # given a seller SKU spelled with a precomposed É (U+00C9) and with E + U+0301 COMBINING ACUTE ACCENT
+    composed, decomposed = "CAF\u00c9-1", "CAFE\u0301-1"
+    # then both are matched as the precomposed one (TikTok's own value is stored elsewhere, as it came)
+    assert [trimmed(composed), trimmed(decomposed + "\u200b")] == [composed, composed]
+    # and two SKUs of one shop carrying them share one seller SKU: neither is linked on a guess
+    decisions = auto_link([ShopSku("s1", composed), ShopSku("s2", decomposed)])
+    assert decisions == [LinkDecision("s1", AMBIGUOUS, composed), LinkDecision("s2", AMBIGUOUS, composed)]
+
+
 def test_auto_link_decides_every_sku_in_order_after_a_manual_one_is_skipped() -> None:
     decisions = auto_link(
         [

@@ -39,6 +39,12 @@ class TestShopName:
     def test_trimmed(self) -> None:
         assert parse_shop_name("  My shop \t") == "My shop"
 
+    def test_taken_in_nfc_so_a_name_is_stored_as_it_is_seen_and_typed(self) -> None:
+        # "Café shop" with e + U+0301 COMBINING ACUTE ACCENT is stored with the precomposed é (U+00E9) a keyboard
+        # types, and the limit counts what is stored (64 decomposed letters are 64 characters)
+        assert parse_shop_name(" Cafe\u0301 shop ") == "Caf\u00e9 shop"
+        assert parse_shop_name("e\u0301" * 64) == "\u00e9" * 64
+
     @pytest.mark.parametrize("raw", ["", "   ", "a" * 65, "bad\nname", "bad\x00", "tab\tinside", "rtl\u202eevil"])
     def test_rejected(self, raw: str) -> None:
         with pytest.raises(DomainError) as exc:

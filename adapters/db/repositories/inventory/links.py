@@ -16,9 +16,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.db.engine import SQLITE_NFC
 from adapters.db.lists import among, dialect_of
 from adapters.db.repositories.bulk import sqlite_executemany, sqlite_tuples
 from adapters.db.repositories.inventory.items import get_item
@@ -374,9 +375,12 @@ async def link_manually(
 
 
 def _trimmed(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
-    """`column` trimmed in SQL as `domain.inventory.links.trimmed` trims in Python (`EDGE_INVISIBLE`): SQL's
+    """`column` as `domain.inventory.links.trimmed` makes it in Python: trimmed of `EDGE_INVISIBLE` (SQL's
     one-argument TRIM strips the plain space only, and a twin ending in a no-break space or a tab was then not found
-    from a later batch."""
+    from a later batch), then in NFC (a twin spelling "É" as E + U+0301 was not found either): PostgreSQL's
+    `normalize(x, NFC)`, and on SQLite Python's own `normalized` registered on each connection
+    (`adapters.db.engine.SQLITE_NFC`). The stored seller SKU stays as TikTok sent it."""
     if dialect == "postgresql":
-        return func.btrim(column, EDGE_INVISIBLE)
-    return func.trim(column, EDGE_INVISIBLE)
+        return func.normalize(func.btrim(column, EDGE_INVISIBLE), literal_column("NFC"))
+    nfc: ColumnElement[Any] = getattr(func, SQLITE_NFC)(func.trim(column, EDGE_INVISIBLE))
+    return nfc

@@ -203,7 +203,9 @@ export function renderStores(ctx) {
     const input = h("input", { id: "confirm-name", autocomplete: "off", "aria-describedby": "confirm-help" });
     const error = h("p", { class: "field-error", role: "alert" });
     const deleteButton = h("button", { type: "submit", class: "danger", disabled: true }, "Delete shop");
-    input.addEventListener("input", () => (deleteButton.disabled = input.value !== shop.name));
+    // Compared in NFC: "Café" typed with a precomposed é matches a name stored as e + U+0301 (they show alike).
+    const typedName = () => input.value.normalize("NFC") === shop.name.normalize("NFC");
+    input.addEventListener("input", () => (deleteButton.disabled = !typedName()));
     const dialog = h(
       "dialog",
       { "aria-labelledby": "delete-title", "aria-describedby": "delete-what", class: "card" },
@@ -224,7 +226,7 @@ export function renderStores(ctx) {
     );
     dialog.querySelector("form").addEventListener("submit", async (event) => {
       event.preventDefault();
-      if (input.value !== shop.name) return;
+      if (!typedName()) return;
       deleteButton.disabled = true;
       try {
         const result = (await ctx.graphql(DELETE, { input: { shopId: shop.id } })).shopDelete;
