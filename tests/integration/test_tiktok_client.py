@@ -158,6 +158,7 @@ def expected_order(o: dict[str, Any]) -> Order:
                 BundleComponent(c["sku_id"], c["sku_count"], c["seller_sku"] or None)
                 for c in i.get("combined_listing_skus", [])
             ),
+            i.get("display_status") or None,  # the line's own status (an item-level cancellation)
         )
         for i in o["line_items"]
     )
