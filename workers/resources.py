@@ -390,7 +390,8 @@ class Resources(Middleware):
         """Re-enqueue tasks nobody runs: at boot everything left active before `booted_at` (in-memory queue only)
         and the webhook registration of every shop registered with another address than this process's (any queue),
         then stale ones, and prune (`_prune`) after each turn. A turn during a database outage is one WARNING line: it
-        skips the prunes.
+        skips the prunes; the boot's look for moved webhooks, if the outage stopped it, is tried again at each turn
+        until done.
 
         The boot sweep runs once the schema is current (`_schema_current`), which may be after this process took
         work of its own: a task sent since `booted_at`, waiting in the in-memory queue for its retry's backoff, was
@@ -401,6 +402,7 @@ class Resources(Middleware):
             return max(timedelta(0), deps.clock.now() - booted_at)
 
         await self._schema_current()
+        moved = not self.settings.webhooks_app_wide  # shops registered with another address still to look for
         if self.settings.broker_url is None:
             try:
                 await resume_stale_tasks(
@@ -410,6 +412,7 @@ class Resources(Middleware):
                 await resume_webhook_registrations(
                     deps.uow_factory, resources.queue, deps.clock, since_boot(), failed_too=True
                 )
+                moved = moved and not await self._reregister_moved(resources, booted_at)
             except Exception as exc:
                 if not unavailable(exc):
                     log.exception("could not resume the sync tasks or webhook events left active")
@@ -419,13 +422,14 @@ class Resources(Middleware):
                         "(%s); the stale sweep will",
                         describe(exc),
                     )
-        if not self.settings.webhooks_app_wide:
-            try:  # every process, with Redis too: each may be the first started under a new SHOPBRIDGE_PUBLIC_URL
-                await reregister_moved_webhooks(deps.uow_factory, resources.queue, resources.webhook_url, booted_at)
-            except Exception as exc:  # only at boot: the next start tries again
+        elif moved:  # every process, with Redis too: each may be the first started under a new SHOPBRIDGE_PUBLIC_URL
+            try:
+                moved = not await self._reregister_moved(resources, booted_at)
+            except Exception as exc:
                 log.warning(
-                    "could not look for webhooks registered with another address (%s); the next start will",
-                    describe(exc), exc_info=None if unavailable(exc) else exc,
+                    "could not look for webhooks registered with another address%s (%s); the sweep will",
+                    ", the database is unavailable" if unavailable(exc) else "", describe(exc),
+                    exc_info=None if unavailable(exc) else exc,
                 )  # fmt: skip
         stale_after, queued_after = sweep_thresholds(self.settings)
         # Redis can tell which tasks it holds a message for: one it lost is re-sent after `stale_after`.
@@ -442,11 +446,20 @@ class Resources(Middleware):
                 await resume_webhook_registrations(
                     deps.uow_factory, resources.queue, deps.clock, queued_after, failed_too=False
                 )
+                moved = moved and not await self._reregister_moved(resources, booted_at)  # the boot's, failed
             except Exception as exc:
                 _will_retry("stale sync task or webhook sweep", exc)
                 if unavailable(exc):
                     continue  # the prunes would fail on the same outage, a second line a turn: next turn tries them
             await self._prune(resources)
+
+    async def _reregister_moved(self, resources: WorkerResources, booted_at: datetime) -> bool:
+        """Enqueue the webhook registration of every shop registered with another address than this process's
+        (`reregister_moved_webhooks`, once per process: at boot, or at the first sweep turn after a boot that failed
+        on it); True once done."""
+        deps = resources.sync
+        await reregister_moved_webhooks(deps.uow_factory, resources.queue, resources.webhook_url, booted_at)
+        return True
 
     async def _prune(self, resources: WorkerResources) -> None:
         """Retention (`domain.services.retention`): delete settled webhook events older than
