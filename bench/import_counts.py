@@ -27,6 +27,7 @@ from adapters.db.tables import (
     order_line_stock,
     orders,
     products,
+    shop_catalog_counts,
     sku_links,
     skus,
     warehouse_stocks,
@@ -49,6 +50,11 @@ async def stored_rows(url: str, pool: bool = True) -> dict[str, dict[str, int]]:
             loose: dict[str, int] = {}
             for table in CATALOG_TABLES:
                 same[table.name] = await one(select(func.count()).select_from(table))
+            for catalog in ("products", "orders"):  # the shop's running counts, kept by both sides
+                counted = shop_catalog_counts.c.catalog == catalog
+                same[f"shop_catalog_counts.{catalog}"] = await one(
+                    select(func.sum(shop_catalog_counts.c.total)).where(counted)
+                )
             if not pool:
                 return {"same": same, "loose": loose}
             for table in POOL_TABLES:

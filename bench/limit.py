@@ -206,8 +206,9 @@ async def _pipeline(
 
 def _catalog_only(build: Callable[..., Batch], page: list[Any], when: When) -> Batch:
     """The catalog's rows alone: the limit without the inventory pool."""
-    rows, _ = build(page, when=when)
-    return {t: r for t, r in rows.items() if t in (products, skus, warehouse_stocks, orders, line_items)}, []
+    rows, updates = build(page, when=when)
+    catalog = {t: r for t, r in rows.items() if t in (products, skus, warehouse_stocks, orders, line_items)}
+    return catalog, [(name, params) for name, params in updates if name == "catalog_count"]
 
 
 def _aware(seconds: int) -> datetime:
@@ -244,7 +245,8 @@ def _product_rows(page: list[wire.Product], when: When, pool: ProductPool) -> Ba
             )  # fmt: skip
             stock_rows.extend((sku.id, s.warehouse_id, BENCH_SHOP_ID, s.quantity) for s in stock)
     pool_rows, updates = pool.rows(page, now)
-    return {products: product_rows, skus: sku_rows, warehouse_stocks: stock_rows, **pool_rows}, updates
+    counted = ("catalog_count", [(BENCH_SHOP_ID, "products", len(product_rows))])  # the shop's running count
+    return {products: product_rows, skus: sku_rows, warehouse_stocks: stock_rows, **pool_rows}, [*updates, counted]
 
 
 def _order_rows(page: list[wire.Order], when: When, pool: OrderPool) -> Batch:
@@ -268,7 +270,8 @@ def _order_rows(page: list[wire.Order], when: When, pool: OrderPool) -> Batch:
                  position)
             )  # fmt: skip
     pool_rows, updates = pool.rows(page, when, now)
-    return {orders: order_rows, line_items: item_rows, **pool_rows}, updates
+    counted = ("catalog_count", [(BENCH_SHOP_ID, "orders", len(order_rows))])  # the shop's running count
+    return {orders: order_rows, line_items: item_rows, **pool_rows}, [*updates, counted]
 
 
 async def _ensure_shop(db: Database) -> None:

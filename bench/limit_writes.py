@@ -37,6 +37,8 @@ _UPDATES = {
     "updated_at = ? WHERE id = ?",
     "outbox": "UPDATE inventory_push_outbox SET dirty_version = dirty_version + 1, next_attempt_at = ?, "
     "updated_at = ? WHERE shop_id = ? AND tiktok_product_id = ?",
+    "catalog_count": "INSERT INTO shop_catalog_counts (shop_id, catalog, total) VALUES (?, ?, ?) "
+    "ON CONFLICT (shop_id, catalog) DO UPDATE SET total = shop_catalog_counts.total + excluded.total",
     "units": "INSERT INTO sku_ledger_units (shop_id, tiktok_sku_id, ingested, released) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (shop_id, tiktok_sku_id) DO UPDATE SET ingested = sku_ledger_units.ingested + excluded.ingested, "
     "released = sku_ledger_units.released + excluded.released",

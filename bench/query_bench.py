@@ -28,7 +28,7 @@ from sqlalchemy import insert, text
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
-from adapters.db.repositories.catalog import row_id
+from adapters.db.repositories.catalog import ADD_TO_COUNT, row_id
 from adapters.db.tables import line_items, orders
 from bench.harness import SECRET_KEY, VENV_BIN, Harness, free_port, log, wait_http
 from domain.shops import AuthorizedShop, Region, Shop, TokenSet
@@ -131,6 +131,9 @@ async def _insert(db: Database, order_rows: list[dict[str, Any]], item_rows: lis
     async with db.write_engine.begin() as connection:
         await connection.execute(insert(orders), order_rows)
         await connection.execute(insert(line_items), item_rows)
+        # The shop's running count, as the catalog's writer keeps it in the transaction of the rows it counts.
+        counted = {"shop_id": order_rows[0]["shop_id"], "catalog": "orders", "added": len(order_rows)}
+        await connection.execute(ADD_TO_COUNT, counted)
 
 
 async def load(

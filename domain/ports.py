@@ -142,6 +142,12 @@ class CatalogRepository(Protocol):
         """Bring the query planner's statistics of `kind`'s tables up to date (a no-op where none are kept)."""
         ...
 
+    async def recount(self, shop_id: str, kind: SyncKind) -> None:
+        """Count the shop's records of `kind` again and keep that as its running count (the pages' `totalCount`, the
+        shop's `productCount` / `orderCount`), waiting for the turn of that kind's writers of the shop: mends a count
+        that a writer of an earlier release, which did not keep it, left behind (a rolling deploy)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class PoolChange:

@@ -163,11 +163,17 @@ class Shop(Node):
     async def inventory_policy(self, info: Info) -> InventoryPolicy:
         return await info.context.loaders.inventory_policy.load(self.internal_id)
 
-    @strawberry.field
+    @strawberry.field(
+        description="The shop's imported products: its running count, a lookup whatever the shop's size (a product "
+        "an older release's process stored during a rolling deploy is counted from the shop's next products import)."
+    )
     async def product_count(self, info: Info) -> int:
         return await info.context.loaders.product_count.load(self.internal_id)
 
-    @strawberry.field
+    @strawberry.field(
+        description="The shop's imported orders (those of the import's window and after): its running count, as "
+        "`orders.totalCount` without filters, a lookup whatever the shop's size."
+    )
     async def order_count(self, info: Info) -> int:
         return await info.context.loaders.order_count.load(self.internal_id)
 

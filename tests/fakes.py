@@ -69,6 +69,7 @@ class FakeStore:
     commits: int = 0
     claims_finished_per_commit: list[int] = field(default_factory=list)  # outbox claims each commit finished (> 0)
     statistics_refreshed: list[SyncKind] = field(default_factory=list)  # kinds whose statistics were refreshed
+    recounted: list[tuple[str, SyncKind]] = field(default_factory=list)  # (shop, kind) counted again after an import
     push: FakePushStore = field(
         default_factory=FakePushStore
     )  # policies, outbox, links (tests/fakes_inventory_push.py)
@@ -348,6 +349,9 @@ class FakeCatalogRepository:
 
     async def refresh_statistics(self, kind: SyncKind) -> None:
         self._s.store.statistics_refreshed.append(kind)
+
+    async def recount(self, shop_id: str, kind: SyncKind) -> None:
+        self._s.store.recounted.append((shop_id, kind))
 
     def _upsert(self, shop_id: str, rows: dict[tuple[str, str], Any], items: list[tuple[str, Any]]) -> UpsertCounts:
         if not items:

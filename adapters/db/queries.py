@@ -27,7 +27,7 @@ from adapters.db.read_models import (
     SyncTaskRead,
 )
 from adapters.db.rows import sync_task_fields
-from adapters.db.tables import UTCDateTime, line_items, orders, products, shops, skus, sync_tasks
+from adapters.db.tables import UTCDateTime, line_items, orders, products, shop_catalog_counts, shops, skus, sync_tasks
 from domain.catalog import Money
 from domain.shops import Region
 from domain.sync import ACTIVE_STATUSES, SyncTaskStatus
@@ -73,7 +73,7 @@ async def product_page(
     where = and_(products.c.shop_id == shop_id, _shop_of(merchant_id, shop_id))
     rows, has_next = await _keyset(session, select(products).where(where), products, first, after, descending=True)
     sku_map = await skus_for_products(session, [r["id"] for r in rows])
-    total = await _count(session, products, where) if with_total else None
+    total = await _catalog_total(session, products, merchant_id, shop_id) if with_total else None
     return Page(tuple(_product(r, sku_map.get(r["id"], ())) for r in rows), has_next, total)
 
 
@@ -108,7 +108,7 @@ async def skus_for_products(session: AsyncSession, product_ids: Sequence[str]) -
 
 async def product_counts(session: AsyncSession, merchant_id: str, shop_ids: Collection[str]) -> dict[str, int]:
     """Number of products per shop (0 included) for the merchant's shops among `shop_ids`."""
-    return await _counts_by_shop(session, products, merchant_id, shop_ids)
+    return await _catalog_totals(session, products, merchant_id, shop_ids)
 
 
 # -- orders ---------------------------------------------------------------------------------------------------
@@ -134,7 +134,12 @@ async def order_page(
     where = and_(*conditions)
     rows, has_next = await _keyset(session, select(orders).where(where), orders, first, after, descending=True)
     item_map = await line_items_for_orders(session, [r["id"] for r in rows])
-    total = await _count(session, orders, where) if with_total else None
+    if not with_total:
+        total = None
+    elif status is None and created_after is None:  # the whole shop's: its running count, whatever its size
+        total = await _catalog_total(session, orders, merchant_id, shop_id)
+    else:
+        total = await _count(session, orders, where)
     return Page(tuple(_order(r, item_map.get(r["id"], ())) for r in rows), has_next, total)
 
 
@@ -176,7 +181,7 @@ async def line_items_for_orders(session: AsyncSession, order_ids: Sequence[str])
 
 async def order_counts(session: AsyncSession, merchant_id: str, shop_ids: Collection[str]) -> dict[str, int]:
     """Number of orders per shop (0 included) for the merchant's shops among `shop_ids`."""
-    return await _counts_by_shop(session, orders, merchant_id, shop_ids)
+    return await _catalog_totals(session, orders, merchant_id, shop_ids)
 
 
 # -- sync tasks -----------------------------------------------------------------------------------------------
@@ -268,15 +273,35 @@ async def _count(session: AsyncSession, table: Table, where: ColumnElement[bool]
     return int((await session.execute(select(func.count()).select_from(table).where(where))).scalar_one())
 
 
-async def _counts_by_shop(
+async def _catalog_total(session: AsyncSession, table: Table, merchant_id: str, shop_id: str) -> int:
+    """The merchant's shop's rows of `table` (products or orders), from the running count the catalog's writer keeps
+    (`shop_catalog_counts`): a lookup, where a COUNT grew with the shop (15-50 ms at 100,000 orders on PostgreSQL).
+    0 for another merchant's shop, as the page's own rows are none."""
+    query = select(shop_catalog_counts.c.total).where(
+        shop_catalog_counts.c.shop_id == shop_id,
+        shop_catalog_counts.c.catalog == table.name,
+        _shop_of(merchant_id, shop_id),
+    )
+    return int((await session.execute(query)).scalar_one_or_none() or 0)
+
+
+async def _catalog_totals(
     session: AsyncSession, table: Table, merchant_id: str, shop_ids: Collection[str]
 ) -> dict[str, int]:
+    """`_catalog_total` of each of the merchant's shops among `shop_ids` (0 included), in one statement."""
     if not shop_ids:
         return {}
-    owned = select(shops.c.id).where(shops.c.merchant_id == merchant_id, shops.c.id.in_(list(shop_ids)))
-    query = select(table.c.shop_id, func.count()).where(table.c.shop_id.in_(owned)).group_by(table.c.shop_id)
-    counts: dict[str, int] = {shop_id: count for shop_id, count in await session.execute(query)}
-    return {shop_id: counts.get(shop_id, 0) for shop_id in (await session.execute(owned)).scalars()}
+    query = (
+        select(shops.c.id, shop_catalog_counts.c.total)
+        .select_from(
+            shops.outerjoin(
+                shop_catalog_counts,
+                and_(shop_catalog_counts.c.shop_id == shops.c.id, shop_catalog_counts.c.catalog == table.name),
+            )
+        )
+        .where(shops.c.merchant_id == merchant_id, shops.c.id.in_(list(shop_ids)))
+    )
+    return {shop_id: total or 0 for shop_id, total in await session.execute(query)}
 
 
 def _shop_of(merchant_id: str, shop_id: str) -> ColumnElement[bool]:

@@ -232,6 +232,22 @@ line_items = Table(
     Column("position", Integer, nullable=False),
 )
 
+# A shop's products and orders, kept running by the catalog's one write path (`SqlCatalogRepository`, in the
+# transaction that inserts them, migration 0015): the products and orders pages' `totalCount` and the shop's counts
+# look them up, where a COUNT over a 100,000-order shop took 15-50 ms on PostgreSQL per page (benchmark 4). One row
+# per shop and table (`catalog`: "products" or "orders"), so the products' writers and the orders' writers, which
+# run side by side during an import, never wait for each other's row; each table's writers of one shop take turns
+# anyway (`catalog.hold_writers`). Rows go only with their shop (the cascade), so a count only grows. A shop with
+# nothing of a table imported has no row for it (0).
+shop_catalog_counts = Table(
+    "shop_catalog_counts",
+    metadata,
+    Column("shop_id", ID, _shop_fk(), nullable=False),
+    Column("catalog", String(16), nullable=False),
+    Column("total", Integer, nullable=False),
+    PrimaryKeyConstraint("shop_id", "catalog"),
+)
+
 ACTIVE_TASK_WHERE = text("status IN ('QUEUED', 'RUNNING')")
 
 sync_tasks = Table(
@@ -500,7 +516,7 @@ ACTIVE_TASK_UNIQUE = "uq_sync_tasks_active_shop_kind"
 # Every table holding a shop's rows, children first: the order a complete delete walks.
 # `inventory_movements` is not among them: a movement outlives its shop (shop_id set null), the item's history.
 SHOP_OWNED_TABLES = (
-    order_line_stock, sku_ledger_units, sku_links, inventory_push_outbox, shop_inventory_policies,
+    shop_catalog_counts, order_line_stock, sku_ledger_units, sku_links, inventory_push_outbox, shop_inventory_policies,
     line_items, orders, warehouse_stocks, skus, products, sync_tasks, authorization_requests, sync_cursors,
     webhook_events,
 )  # fmt: skip

@@ -326,8 +326,21 @@ async def _finish(run: _Run) -> None:
         if not await _save_and_publish(uow, deps, task):
             raise _Stopped
         await publish_shop_quietly(deps.events, shop)
-    if task.status is SyncTaskStatus.SUCCEEDED and task.wrote_many_rows:
-        await _refresh_statistics(run, task.kind)
+    if task.status is SyncTaskStatus.SUCCEEDED:
+        await _recount(run, task.kind)
+        if task.wrote_many_rows:
+            await _refresh_statistics(run, task.kind)
+
+
+async def _recount(run: _Run, kind: SyncKind) -> None:
+    """After an import, the shop's running count of its kind counted again (`CatalogRepository.recount`): one COUNT,
+    which mends what a writer of an earlier release left uncounted. Best effort, after the task is reported done."""
+    try:
+        async with run.deps.uow_factory() as uow:
+            await uow.catalog.recount(run.task.shop_id, kind)
+            await uow.commit()
+    except Exception:
+        log.warning("sync task %s: could not count the shop's %s again", run.task.id, kind.lower(), exc_info=True)
 
 
 async def _refresh_statistics(run: _Run, kind: SyncKind) -> None:

@@ -442,5 +442,6 @@ class TestOrdersPage:
             assert len(page["shop"]["orders"]["edges"]) == size
             selects = [s.split("FROM", 1)[1].split()[0] for s in statements if s.lstrip().upper().startswith("SELECT")]
             reads[size] = selects
-        # the shop (a DataLoader), one page of orders, the line items of all of them at once, the total count
-        assert reads[5] == reads[40] == ["shops", "orders", "line_items", "orders"], reads
+        # the shop (a DataLoader), one page of orders, the line items of all of them at once, the total count (the
+        # shop's running count, a lookup)
+        assert reads[5] == reads[40] == ["shops", "orders", "line_items", "shop_catalog_counts"], reads

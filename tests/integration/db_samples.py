@@ -12,7 +12,15 @@ from decimal import Decimal
 from sqlalchemy import case, func, select, text
 
 from adapters.db.engine import Database
-from adapters.db.tables import SHOP_OWNED_TABLES, order_line_stock, shops, sku_ledger_units
+from adapters.db.tables import (
+    SHOP_OWNED_TABLES,
+    order_line_stock,
+    orders,
+    products,
+    shop_catalog_counts,
+    shops,
+    sku_ledger_units,
+)
 from adapters.db.uow import SqlUnitOfWork
 from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.shops import Region, Shop, TokenSet
@@ -131,6 +139,20 @@ async def row_counts(db: Database, shop_id: str) -> dict[str, int]:
         }
         counts["shops"] = (await session.execute(select(func.count()).where(shops.c.id == shop_id))).scalar_one()
     return counts
+
+
+async def catalog_totals(db: Database) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+    """(the running count of each shop's products and orders, as `shop_catalog_counts` keeps them; the same counted
+    over the rows): equal, or a page's `totalCount` and a shop's counts are wrong. Zero counts are left out of both
+    (a shop with nothing of a table imported has no row for it)."""
+    async with db.read_sessionmaker() as session:
+        kept = select(shop_catalog_counts.c.shop_id, shop_catalog_counts.c.catalog, shop_catalog_counts.c.total)
+        running = {(shop, catalog): total for shop, catalog, total in await session.execute(kept) if total}
+        counted: dict[tuple[str, str], int] = {}
+        for table in (products, orders):
+            query = select(table.c.shop_id, func.count()).group_by(table.c.shop_id)
+            counted.update({(shop, table.name): count for shop, count in await session.execute(query)})
+    return running, counted
 
 
 async def ledger_units(db: Database) -> tuple[dict[tuple[str, str], tuple[int, int]], ...]:

@@ -12,14 +12,16 @@ from sqlalchemy import func, select, text
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, ShopGoneError, uow_factory
+from adapters.db.queries import order_counts, order_page, product_counts
 from adapters.db.repositories.catalog import CHUNK_SIZE
 from adapters.db.tables import line_items, orders, products, skus, warehouse_stocks
-from domain.catalog import LineItem, Money, WarehouseStock
+from domain.catalog import LineItem, Money, Order, WarehouseStock
 from domain.ports import UpsertCounts
 from domain.shops import Shop
 from domain.sync import SyncKind
 from tests.integration.db_samples import (
     add_shop,
+    catalog_totals,
     make_order,
     make_product,
     make_shop,
@@ -55,6 +57,9 @@ async def test_products_are_classified_and_a_rerun_changes_nothing(
         await uow.commit()
     counts_by_table = await row_counts(database, shop.id)
     assert (counts_by_table["products"], counts_by_table["skus"], counts_by_table["warehouse_stocks"]) == (6, 12, 24)
+    # and the shop's running count of products is the 6 stored, the updates and reruns not counted again
+    running, counted = await catalog_totals(database)
+    assert running == counted == {(shop.id, "products"): 6}
 
 
 async def test_a_changed_products_skus_and_stock_are_replaced(
@@ -126,6 +131,8 @@ async def test_orders_are_classified_and_changed_line_items_replaced(
         )
     assert statuses == {"o0": "IN_TRANSIT", "o1": "AWAITING_SHIPMENT", "o2": "AWAITING_SHIPMENT"}
     assert items == ["o0-li0", "o1-li0", "o1-li1", "o1-li9", "o2-li0", "o2-li1"]
+    running, counted = await catalog_totals(database)
+    assert running == counted == {(shop.id, "orders"): 3}
 
 
 async def test_a_page_larger_than_a_chunk(database: Database, cipher: TokenCipher, shop: Shop) -> None:
@@ -138,6 +145,8 @@ async def test_a_page_larger_than_a_chunk(database: Database, cipher: TokenCiphe
         assert await uow.catalog.upsert_orders(shop.id, page) == UpsertCounts(unchanged=len(page))
     counts = await row_counts(database, shop.id)
     assert (counts["orders"], counts["line_items"]) == (len(page), 3 * len(page))
+    running, counted = await catalog_totals(database)
+    assert running == counted == {(shop.id, "orders"): len(page)}
 
 
 async def test_a_write_for_a_deleted_shop_raises_and_leaves_no_rows(
@@ -253,3 +262,71 @@ async def test_statistics_are_refreshed_on_postgresql(
         analyzed = {name for (name,) in await session.execute(query)}
     expected = {"orders", "line_items"} if kind is SyncKind.ORDERS else {"products", "skus", "warehouse_stocks"}
     assert analyzed == expected
+
+
+async def test_concurrent_writers_of_the_same_new_orders_count_each_once(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    # given an import page and a webhook's re-fetch carrying some of the same new orders, written at once
+    uows = uow_factory(database, cipher)
+    first_page = [make_order(f"o{n}") for n in range(30)]
+    second_page = [make_order(f"o{n}") for n in range(20, 45)]
+
+    async def write(page: list[Order]) -> None:
+        async with uows() as uow:
+            await uow.catalog.upsert_orders(shop.id, page)
+            await uow.commit()
+
+    await asyncio.gather(write(first_page), write(second_page))
+    # then the shop's running count holds each of the 45 orders once, and the orders page's totalCount says so
+    running, counted = await catalog_totals(database)
+    assert running == counted == {(shop.id, "orders"): 45}
+    async with database.read_sessionmaker() as session:
+        page = await order_page(session, shop.merchant_id, shop.id, 10)
+        assert page.total_count == 45
+        assert (await order_counts(session, shop.merchant_id, [shop.id])) == {shop.id: 45}
+        # and another merchant reads 0 of it, as it reads none of its rows
+        assert (await order_page(session, "someone-else", shop.id, 10)).total_count == 0
+        assert (await product_counts(session, shop.merchant_id, [shop.id])) == {shop.id: 0}
+
+
+async def test_a_filtered_orders_page_counts_its_own_rows(database: Database, cipher: TokenCipher, shop: Shop) -> None:
+    uows = uow_factory(database, cipher)
+    page = [make_order(f"o{n}") for n in range(5)]
+    page[1] = replace(page[1], status="IN_TRANSIT")
+    async with uows() as uow:
+        await uow.catalog.upsert_orders(shop.id, page)
+        await uow.commit()
+    async with database.read_sessionmaker() as session:
+        assert (await order_page(session, shop.merchant_id, shop.id, 2)).total_count == 5
+        shipped = await order_page(session, shop.merchant_id, shop.id, 2, status="IN_TRANSIT")
+        assert shipped.total_count == 1
+
+
+async def test_a_recount_mends_rows_an_earlier_release_left_uncounted(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    # given 4 orders and 2 products stored, then 3 more orders written as a process of the release before the running
+    # count wrote them (rows, no count)
+    uows = uow_factory(database, cipher)
+    async with uows() as uow:
+        await uow.catalog.upsert_orders(shop.id, [make_order(f"o{n}") for n in range(4)])
+        await uow.catalog.upsert_products(shop.id, [make_product("p1"), make_product("p2")])
+        await uow.commit()
+    async with uows() as uow:
+        await uow.catalog.upsert_orders(shop.id, [make_order(f"old{n}") for n in range(3)])
+        await uow.commit()
+    async with database.write_sessionmaker() as session, session.begin():
+        await session.execute(
+            text("UPDATE shop_catalog_counts SET total = total - 3 WHERE shop_id = :s AND catalog = 'orders'"),
+            {"s": shop.id},
+        )
+    running, counted = await catalog_totals(database)
+    assert running[(shop.id, "orders")] == 4 != counted[(shop.id, "orders")]
+    # when the orders are counted again
+    async with uows() as uow:
+        await uow.catalog.recount(shop.id, SyncKind.ORDERS)
+        await uow.commit()
+    # then the count is the rows' again, and the products' count is untouched
+    running, counted = await catalog_totals(database)
+    assert running == counted == {(shop.id, "orders"): 7, (shop.id, "products"): 2}

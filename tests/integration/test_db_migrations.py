@@ -28,7 +28,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0014_nfc_sku_keys"
+HEAD = "0015_shop_catalog_counts"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -271,6 +271,58 @@ def test_upgrade_takes_item_skus_in_nfc_on_sqlite(tmp_path: Path) -> None:
 
 def test_upgrade_takes_item_skus_in_nfc_on_postgres(postgres_server: PostgresServer) -> None:
     _assert_upgrade_takes_item_skus_in_nfc(postgres_server.create_database())
+
+
+def _assert_upgrade_counts_each_shops_products_and_orders(url: str) -> None:
+    # given a database at 0014 with three shops: 2 products and 3 orders, 1 order only, nothing
+    migrate.upgrade(url, "0014_nfc_sku_keys")
+    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            for shop in ("s1", "s2", "s3"):
+                connection.execute(
+                    text(
+                        "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, "
+                        "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, "
+                        "refresh_token_encrypted, refresh_token_expires_at, authorized_at, created_at) VALUES "
+                        "(:shop, 'm1', 'Shop', 'US', :shop, 'Shop', 'c1', 'a', :now, 'r', :now, :now, :now)"
+                    ),
+                    {"shop": shop, "now": _NOW},
+                )
+            connection.execute(
+                text(
+                    "INSERT INTO products (id, shop_id, tiktok_product_id, title, status, created_at, updated_at, "
+                    "fingerprint, imported_at) VALUES (:id, 's1', :id, 'T', 'ACTIVATE', :now, :now, 'f', :now)"
+                ),
+                [{"id": product, "now": _NOW} for product in ("p1", "p2")],
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO orders (id, shop_id, tiktok_order_id, status, created_at, updated_at, total_amount, "
+                    "currency, fingerprint, imported_at) VALUES (:id, :shop, :id, 'UNPAID', :now, :now, '1.00', "
+                    "'USD', 'f', :now)"
+                ),
+                [{"id": f"{shop}-{order}", "shop": shop, "now": _NOW} for shop, order in
+                 (("s1", "o1"), ("s1", "o2"), ("s1", "o3"), ("s2", "o1"))],
+            )  # fmt: skip
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then each shop's running counts are its rows'; a table of which a shop has no row has no count
+        with engine.begin() as connection:
+            counted = connection.execute(
+                text("SELECT shop_id, catalog, total FROM shop_catalog_counts ORDER BY shop_id, catalog")
+            ).all()
+        assert [tuple(row) for row in counted] == [("s1", "orders", 3), ("s1", "products", 2), ("s2", "orders", 1)]
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_counts_each_shops_products_and_orders_on_sqlite(tmp_path: Path) -> None:
+    _assert_upgrade_counts_each_shops_products_and_orders(f"sqlite+aiosqlite:///{tmp_path / 'counts.db'}")
+
+
+def test_upgrade_counts_each_shops_products_and_orders_on_postgres(postgres_server: PostgresServer) -> None:
+    _assert_upgrade_counts_each_shops_products_and_orders(postgres_server.create_database())
 
 
 def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:

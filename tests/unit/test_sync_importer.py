@@ -336,6 +336,17 @@ async def test_a_large_import_refreshes_the_planners_statistics_once_done(monkey
     assert world.store.statistics_refreshed == [SyncKind.PRODUCTS]
 
 
+async def test_every_finished_import_counts_its_shops_records_again() -> None:
+    # given a products import and an orders import of one shop
+    world = World(products=5, orders=5)
+    products, orders = world.queue(SyncKind.PRODUCTS), world.queue(SyncKind.ORDERS)
+    # when both run to their end
+    await world.run(products)
+    await world.run(orders)
+    # then each had the shop's count of its kind counted again, once (small imports too: the count is not statistics)
+    assert world.store.recounted == [(world.shop.id, SyncKind.PRODUCTS), (world.shop.id, SyncKind.ORDERS)]
+
+
 # -- TikTok refusing, looping or stalling (issue 12, items 16 to 19) ----------------------------------------------
 
 

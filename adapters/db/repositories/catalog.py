@@ -83,6 +83,15 @@ class SqlCatalogRepository:
         tables = "orders, line_items" if kind is SyncKind.ORDERS else "products, skus, warehouse_stocks"
         await self._session.execute(text(f"ANALYZE {tables}"))
 
+    async def recount(self, shop_id: str, kind: SyncKind) -> None:
+        """See `domain.ports.CatalogRepository.recount`. On PostgreSQL the count waits for the turn of the shop's
+        writers of that table (`hold_writers`): none inserts between the COUNT and the commit, and none that
+        committed before is missed; SQLite's write transactions are exclusive. One COUNT over the shop's rows."""
+        table = orders if kind is SyncKind.ORDERS else products
+        if self._dialect_name == "postgresql":
+            await hold_writers(self._session, table, shop_id)
+        await self._session.execute(_RECOUNT[table.name], {"shop_id": shop_id})
+
     async def _upsert(self, shop_id: str, records: Sequence[StoredOrder | StoredProduct], table: Table) -> UpsertCounts:
         if not records:
             return UpsertCounts()
@@ -91,7 +100,7 @@ class SqlCatalogRepository:
         as_time: Callable[[datetime], Any] = _same if self._dialect_name == "postgresql" else sqlite_time
         imported_at = as_time(now)
         tiktok_id = table.c.tiktok_product_id if table is products else table.c.tiktok_order_id
-        created = updated = unchanged = 0
+        created = updated = unchanged = inserted = 0
         for start in range(0, len(records), CHUNK_SIZE):
             chunk = records[start : start + CHUNK_SIZE]
             stored = await self._hold_shop_and_read_fingerprints(
@@ -119,11 +128,13 @@ class SqlCatalogRepository:
                 to_write.append(rows)
             if to_write:
                 try:
-                    await self._write(table, to_write, changed_ids)
+                    inserted += await self._write(table, to_write, changed_ids)
                 except IntegrityError as exc:
                     if is_foreign_key_violation(exc):
                         raise ShopGoneError(shop_id) from exc
                     raise
+        if inserted:
+            await self._session.execute(ADD_TO_COUNT, {"shop_id": shop_id, "catalog": table.name, "added": inserted})
         return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
 
     async def _hold_shop_and_read_fingerprints(
@@ -154,13 +165,15 @@ class SqlCatalogRepository:
             raise ShopGoneError(shop_id)
         return {key: (fingerprint, updated) for _, key, fingerprint, updated in rows if key is not None}
 
-    async def _write(self, table: Table, batch: list[_Rows], changed_ids: list[str]) -> None:
-        """Upsert the parents, replace the changed parents' children wholesale, upsert every child."""
+    async def _write(self, table: Table, batch: list[_Rows], changed_ids: list[str]) -> int:
+        """Upsert the parents, replace the changed parents' children wholesale, upsert every child. Returns the
+        number of parents inserted (not there before)."""
         execute = self._session.execute
         if self._dialect_name == "postgresql":
-            batch, changed_ids = await self._upsert_parents_pg(table, batch)
+            batch, changed_ids, inserted = await self._upsert_parents_pg(table, batch)
         else:  # SQLite's write transactions are exclusive: what the SELECT saw still holds
             await upsert_records(self._session, table.name, [record.parent for record in batch], driver_form=True)
+            inserted = len(batch) - len(changed_ids)
         if changed_ids and table is products:
             changed_skus = select(skus.c.id).where(skus.c.product_id.in_(changed_ids))
             await execute(delete(warehouse_stocks).where(warehouse_stocks.c.sku_id.in_(changed_skus)))
@@ -173,8 +186,9 @@ class SqlCatalogRepository:
             rows = {key(row): row for record in batch for row in record.children.get(child, ())}
             if rows:
                 await upsert_records(self._session, child, list(rows.values()), driver_form=True)
+        return inserted
 
-    async def _upsert_parents_pg(self, table: Table, batch: list[_Rows]) -> tuple[list[_Rows], list[str]]:
+    async def _upsert_parents_pg(self, table: Table, batch: list[_Rows]) -> tuple[list[_Rows], list[str], int]:
         """PostgreSQL: upsert the parents and learn from RETURNING which rows hold our version now, and which of
         those existed before. A concurrent writer may have stored the same record between our SELECT and this
         statement: if its version is newer, the upsert's WHERE kept it (the row is not returned, and we must not
@@ -183,7 +197,8 @@ class SqlCatalogRepository:
         parents = [record.parent for record in batch]
         outcome = dict(await upsert_records(self._session, table.name, parents, driver_form=True))
         winners = [record for record in batch if record.parent[0] in outcome]
-        return winners, [row for row, inserted in outcome.items() if not inserted]
+        changed = [row for row, inserted in outcome.items() if not inserted]
+        return winners, changed, len(outcome) - len(changed)
 
 
 @dataclass(slots=True)
@@ -234,6 +249,25 @@ async def hold_writers(session: AsyncSession, table: Table, shop_id: str) -> Non
     digest = hashlib.blake2b(f"catalog:{table.name}:{shop_id}".encode(), digest_size=8).digest()
     key = int.from_bytes(digest, "big", signed=True)
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+# The shop's running count of a catalog table (`shop_catalog_counts`), added to in the transaction of the rows it
+# counts; the writers of one shop's table take turns (`hold_writers`; SQLite: one writer), so the row is theirs alone.
+ADD_TO_COUNT = text(
+    "INSERT INTO shop_catalog_counts (shop_id, catalog, total) VALUES (:shop_id, :catalog, :added) "
+    "ON CONFLICT (shop_id, catalog) DO UPDATE SET total = shop_catalog_counts.total + excluded.total"
+)
+
+
+# The shop's count of a catalog table set to its rows' (`recount`).
+_RECOUNT = {
+    name: text(
+        "INSERT INTO shop_catalog_counts (shop_id, catalog, total) "  # noqa: S608 - two fixed table names
+        f"SELECT CAST(:shop_id AS VARCHAR(32)), '{name}', COUNT(*) FROM {name} WHERE shop_id = :shop_id "
+        "ON CONFLICT (shop_id, catalog) DO UPDATE SET total = excluded.total"
+    )
+    for name in ("products", "orders")
+}
 
 
 def _same(value: datetime) -> datetime:
