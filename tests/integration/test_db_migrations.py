@@ -22,13 +22,14 @@ from sqlalchemy.pool import NullPool
 from adapters.db import migrate
 from adapters.db.tables import metadata
 from domain.inventory.items import sku_search_key
+from domain.inventory.links import trimmed
 from tests.fixtures.processes import parent_death_signal
 from tests.fixtures.servers import PostgresServer
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0014_nfc_sku_keys"
+HEAD = "0015_seller_sku_keys"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -271,6 +272,60 @@ def test_upgrade_takes_item_skus_in_nfc_on_sqlite(tmp_path: Path) -> None:
 
 def test_upgrade_takes_item_skus_in_nfc_on_postgres(postgres_server: PostgresServer) -> None:
     _assert_upgrade_takes_item_skus_in_nfc(postgres_server.create_database())
+
+
+def _assert_upgrade_stores_each_skus_seller_sku_key(url: str) -> None:
+    # given a database at 0014 with a shop's SKUs as TikTok sent their seller SKUs: CAFÉ-1 with a combining accent and
+    # invisible characters at its ends, precomposed, blank, none; and more SKUs than one batch of the backfill writes
+    migrate.upgrade(url, "0014_nfc_sku_keys")
+    sent = ["\u00a0CAFE\u0301-1\u200b", "CAF\u00c9-1", "\u200b\ufeff", None]
+    sent += [f" MUG-{n} " for n in range(2345)]
+    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, "
+                    "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, refresh_token_encrypted, "
+                    "refresh_token_expires_at, authorized_at, created_at) VALUES ('s1', 'm1', 'Shop', 'US', 't1', "
+                    "'Shop', 'c1', 'a', :now, 'r', :now, :now, :now)"
+                ),
+                {"now": _NOW},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO products (id, shop_id, tiktok_product_id, title, status, created_at, updated_at, "
+                    "fingerprint, imported_at) VALUES ('p1', 's1', 'tp1', 'Tee', 'ACTIVATE', :now, :now, 'f', :now)"
+                ),
+                {"now": _NOW},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO skus (id, product_id, shop_id, tiktok_sku_id, seller_sku, price_amount, currency, "
+                    "quantity, position) VALUES (:id, 'p1', 's1', :id, :seller_sku, '10', 'USD', 1, :position)"
+                ),
+                [{"id": f"k{n:05}", "seller_sku": seller_sku, "position": n} for n, seller_sku in enumerate(sent)],
+            )
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then every SKU keeps its seller SKU as sent and stores it as auto-linking matches it (`trimmed`): the
+        # domain's rule, computed in Python; NULL where it is blank
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT seller_sku, seller_sku_key FROM skus ORDER BY id")).all()
+        assert [seller_sku for seller_sku, _ in rows] == sent
+        assert [key for _, key in rows[:4]] == ["CAF\u00c9-1", "CAF\u00c9-1", None, None]
+        assert [key for _, key in rows[4:]] == [f"MUG-{n}" for n in range(2345)]
+        assert all(key == trimmed(seller_sku) for seller_sku, key in rows)
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_stores_each_skus_seller_sku_key_on_sqlite(tmp_path: Path) -> None:
+    _assert_upgrade_stores_each_skus_seller_sku_key(f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}")
+
+
+def test_upgrade_stores_each_skus_seller_sku_key_on_postgres(postgres_server: PostgresServer) -> None:
+    _assert_upgrade_stores_each_skus_seller_sku_key(postgres_server.create_database())
 
 
 def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:
