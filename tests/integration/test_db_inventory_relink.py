@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
 from adapters.db.tables import inventory_items, sku_links, skus
 from domain.errors import DomainError, ErrorCode
 from domain.services import inventory as pool
+from tests.fixtures.inventory_pool import Pool, order, product, statements_run
 from tests.integration.db_samples import NOW, until_a_writer_waits_on_a_lock
-from tests.integration.test_db_inventory import Pool, order, product
 
 
 @pytest.fixture
@@ -163,17 +162,8 @@ async def test_a_twin_is_found_by_the_nfc_key_stored_with_its_sku(world: Pool, s
         stored = (await session.execute(select(skus.c.seller_sku, skus.c.seller_sku_key))).one()
     assert tuple(stored) == (spelled, CAFE_COMPOSED)
     # when CAFÉ-1 spelled precomposed arrives on another SKU of the shop in a later batch
-    statements: list[str] = []
-
-    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        statements.append(statement)
-
-    engine = world.db.write_engine.sync_engine
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
+    with statements_run(world.db.write_engine.sync_engine) as statements:
         await world.products(shop, product("p2", ("s4", CAFE_COMPOSED, 6)))
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
     # then both are AMBIGUOUS: the twin was found by its stored key, which the lookup compares as it is (before, SQL
     # trimmed and normalized every SKU row of the shop it scanned: PostgreSQL's normalize(), SQLite a Python function
     # registered on each connection)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
@@ -26,8 +25,8 @@ from domain.errors import DomainError
 from domain.services import inventory as pool
 from domain.services.shops import delete_shop
 from domain.shops import Shop
-from tests.integration.db_samples import NOW, ledger_units
-from tests.integration.test_db_inventory import USD, Pool, order, product
+from tests.fixtures.inventory_pool import USD, Pool, mug_sold_and_cancelled, product, statements_run
+from tests.integration.db_samples import ledger_units
 
 SKUS = ("s1", "s2", "s3", "s4")
 SELLER_SKUS = ("A", "B", "C", None)
@@ -154,11 +153,7 @@ async def test_the_running_units_equal_the_ledger_lines_after_any_transitions(wo
 
 async def test_a_shops_running_units_follow_a_sale_its_cancellation_and_its_delete(world: Pool) -> None:
     # given a shop with a linked SKU and two open orders of it, one then cancelled
-    shop = await world.shop()
-    await world.products(shop, product("p", ("s1", "MUG", 5)))
-    later = NOW + timedelta(minutes=1)
-    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s1", at=later), order("o2", "UNPAID", "s1", at=later))
-    await world.orders(shop, order("o2", "CANCELLED", "s1", at=later + timedelta(minutes=1)))
+    shop = await mug_sold_and_cancelled(world)
     # then the shop's SKU counts one unit that took stock and one released
     assert await ledger_units(world.db) == ({(shop.id, "s1"): (1, 1)},) * 2
     # and when the shop is deleted, its counts go with its lines
@@ -168,24 +163,11 @@ async def test_a_shops_running_units_follow_a_sale_its_cancellation_and_its_dele
 
 async def test_the_pushs_link_read_looks_the_units_up_without_reading_the_ledger_lines(world: Pool) -> None:
     # given a linked SKU with a reserved and a released line
-    shop = await world.shop()
-    await world.products(shop, product("p", ("s1", "MUG", 5)))
-    later = NOW + timedelta(minutes=1)
-    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s1", at=later), order("o2", "UNPAID", "s1", at=later))
-    await world.orders(shop, order("o2", "CANCELLED", "s1", at=later + timedelta(minutes=1)))
-    statements: list[str] = []
-
-    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        statements.append(statement)
-
+    shop = await mug_sold_and_cancelled(world)
     # when the push reads the product's links (the fence's units with the item's counters)
-    engine = world.db.read_engine.sync_engine
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
+    with statements_run(world.db.read_engine.sync_engine) as statements:
         async with world.db.read_sessionmaker() as session:
             (link,) = await SqlInventoryPushRepository(session).linked_skus(shop.id, "p")
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
     # then it has the units, in one statement that never reads the SKU's lines (a SUM over them grew with its history)
     assert (link.ingested, link.released) == (1, 1)
     reads = [statement for statement in statements if statement.startswith("SELECT")]  # (SQLite's BEGIN aside)

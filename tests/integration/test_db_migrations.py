@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg2
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from adapters.db import migrate
@@ -103,21 +104,26 @@ def test_sync_url_swaps_the_async_drivers() -> None:
 _NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
+def _add_shops(connection: Connection, *shop_ids: str) -> None:
+    """Shops of merchant m1 (each its id as TikTok shop id) as every revision's `shops` table takes them."""
+    connection.execute(
+        text(
+            "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, tiktok_shop_cipher, "
+            "access_token_encrypted, access_token_expires_at, refresh_token_encrypted, refresh_token_expires_at, "
+            "authorized_at, created_at) VALUES "
+            "(:shop, 'm1', 'Shop', 'US', :shop, 'Shop', 'c1', 'a', :now, 'r', :now, :now, :now)"
+        ),
+        [{"shop": shop_id, "now": _NOW} for shop_id in shop_ids],
+    )
+
+
 def _assert_upgrade_keeps_ledger_rows(url: str) -> None:
     # given a database at 0004 with an item, a shop and one ledger row (one reserved unit of an ordinary line)
     migrate.upgrade(url, "0004")
     engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, "
-                    "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, refresh_token_encrypted, "
-                    "refresh_token_expires_at, authorized_at, created_at) VALUES ('s1', 'm1', 'Shop', 'US', 't1', "
-                    "'Shop', 'c1', 'a', :now, 'r', :now, :now, :now)"
-                ),
-                {"now": _NOW},
-            )
+            _add_shops(connection, "s1")
             connection.execute(
                 text(
                     "INSERT INTO inventory_items (id, merchant_id, sku, on_hand, reserved, created_at, updated_at) "
@@ -181,16 +187,7 @@ def _assert_upgrade_counts_each_shop_skus_ledger_units(url: str) -> None:
     engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
     try:
         with engine.begin() as connection:
-            for shop in ("s1", "s2"):
-                connection.execute(
-                    text(
-                        "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, "
-                        "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, "
-                        "refresh_token_encrypted, refresh_token_expires_at, authorized_at, created_at) VALUES "
-                        "(:shop, 'm1', 'Shop', 'US', :shop, 'Shop', 'c1', 'a', :now, 'r', :now, :now, :now)"
-                    ),
-                    {"shop": shop, "now": _NOW},
-                )
+            _add_shops(connection, "s1", "s2")
             connection.execute(
                 text(
                     "INSERT INTO order_line_stock (shop_id, tiktok_order_id, tiktok_line_item_id, merchant_id, "
@@ -274,7 +271,17 @@ def test_upgrade_takes_item_skus_in_nfc_on_postgres(postgres_server: PostgresSer
     _assert_upgrade_takes_item_skus_in_nfc(postgres_server.create_database())
 
 
-def _assert_upgrade_stores_each_skus_seller_sku_key(url: str) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each flavour, no revision applied; SQLite-only runs never start PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database()
+
+
+def test_upgrade_stores_each_skus_seller_sku_key(empty_database_url: str) -> None:
+    url = empty_database_url
     # given a database at 0014 with a shop's SKUs as TikTok sent their seller SKUs: CAFÉ-1 with a combining accent and
     # invisible characters at its ends, precomposed, blank, none; and more SKUs than one batch of the backfill writes
     migrate.upgrade(url, "0014_nfc_sku_keys")
@@ -283,15 +290,7 @@ def _assert_upgrade_stores_each_skus_seller_sku_key(url: str) -> None:
     engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, "
-                    "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, refresh_token_encrypted, "
-                    "refresh_token_expires_at, authorized_at, created_at) VALUES ('s1', 'm1', 'Shop', 'US', 't1', "
-                    "'Shop', 'c1', 'a', :now, 'r', :now, :now, :now)"
-                ),
-                {"now": _NOW},
-            )
+            _add_shops(connection, "s1")
             connection.execute(
                 text(
                     "INSERT INTO products (id, shop_id, tiktok_product_id, title, status, created_at, updated_at, "
@@ -318,14 +317,6 @@ def _assert_upgrade_stores_each_skus_seller_sku_key(url: str) -> None:
         assert all(key == trimmed(seller_sku) for seller_sku, key in rows)
     finally:
         engine.dispose()
-
-
-def test_upgrade_stores_each_skus_seller_sku_key_on_sqlite(tmp_path: Path) -> None:
-    _assert_upgrade_stores_each_skus_seller_sku_key(f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}")
-
-
-def test_upgrade_stores_each_skus_seller_sku_key_on_postgres(postgres_server: PostgresServer) -> None:
-    _assert_upgrade_stores_each_skus_seller_sku_key(postgres_server.create_database())
 
 
 def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:
