@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from cryptography.fernet import Fernet
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from adapters.db import migrate
@@ -40,12 +42,9 @@ def _assert_migrates_to_head(url: str) -> None:
     migrate.upgrade(url)
     # then it is at head and the schema equals the tables in code
     assert migrate.current(url) == migrate.head() == HEAD
-    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
-    try:
+    with _sync_engine(url) as engine:
         with engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), metadata)
-    finally:
-        engine.dispose()
     assert differences == []
 
 
@@ -104,6 +103,16 @@ def test_sync_url_swaps_the_async_drivers() -> None:
 _NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
+@contextmanager
+def _sync_engine(url: str) -> Iterator[Engine]:
+    """A synchronous engine on `url`'s database (its driver's sync twin, no pool), disposed on the way out."""
+    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def _add_shops(connection: Connection, *shop_ids: str) -> None:
     """Shops of merchant m1 (each its id as TikTok shop id) as every revision's `shops` table takes them."""
     connection.execute(
@@ -120,8 +129,7 @@ def _add_shops(connection: Connection, *shop_ids: str) -> None:
 def _assert_upgrade_keeps_ledger_rows(url: str) -> None:
     # given a database at 0004 with an item, a shop and one ledger row (one reserved unit of an ordinary line)
     migrate.upgrade(url, "0004")
-    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
-    try:
+    with _sync_engine(url) as engine:
         with engine.begin() as connection:
             _add_shops(connection, "s1")
             connection.execute(
@@ -161,8 +169,6 @@ def _assert_upgrade_keeps_ledger_rows(url: str) -> None:
             assert connection.execute(text("SELECT count(*) FROM order_line_stock")).scalar_one() == 3
             # and the item already there is searched by its SKU case-folded, as new ones are (0007)
             assert connection.execute(text("SELECT sku_search FROM inventory_items")).scalar_one() == "tée-ss"
-    finally:
-        engine.dispose()
     assert migrate.current(url) == HEAD
 
 
@@ -184,8 +190,7 @@ def _assert_upgrade_counts_each_shop_skus_ledger_units(url: str) -> None:
         ("s1", "o6", "sku-2", 1, "RELEASED"), ("s1", "o7", "sku-3", 5, "HISTORICAL"),
         ("s2", "o1", "sku-1", 3, "DEDUCTED"),
     ]  # fmt: skip
-    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
-    try:
+    with _sync_engine(url) as engine:
         with engine.begin() as connection:
             _add_shops(connection, "s1", "s2")
             connection.execute(
@@ -213,22 +218,19 @@ def _assert_upgrade_counts_each_shop_skus_ledger_units(url: str) -> None:
         assert [tuple(row) for row in counted] == [
             ("s1", "sku-1", 3, 4), ("s1", "sku-2", 0, 1), ("s2", "sku-1", 3, 0)
         ]  # fmt: skip
-    finally:
-        engine.dispose()
 
 
 def _assert_upgrade_takes_item_skus_in_nfc(url: str) -> None:
     # given a database at 0011 whose items were stored as typed: CAFÉ-1 with E + a combining accent (U+0301), for two
     # merchants, and THÉ in both spellings for one merchant (two items the old rules let in)
     migrate.upgrade(url, "0011_push_ingested")
-    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
     items = [
         ("i1", "m1", "CAFE\u0301-1"),
         ("i2", "m1", "THE\u0301"),
         ("i3", "m1", "TH\u00c9"),
         ("i4", "m2", "CAFE\u0301-1"),
     ]
-    try:
+    with _sync_engine(url) as engine:
         with engine.begin() as connection:
             for item_id, merchant_id, sku in items:
                 connection.execute(
@@ -251,8 +253,6 @@ def _assert_upgrade_takes_item_skus_in_nfc(url: str) -> None:
             ("i4", "CAF\u00c9-1", "caf\u00e9-1"),
         ]
         assert all(sku_search_key(sku) == key for _, sku, key in rows)
-    finally:
-        engine.dispose()
 
 
 def test_upgrade_counts_each_shop_skus_ledger_units_on_sqlite(tmp_path: Path) -> None:
@@ -287,8 +287,7 @@ def test_upgrade_stores_each_skus_seller_sku_key(empty_database_url: str) -> Non
     migrate.upgrade(url, "0014_nfc_sku_keys")
     sent = ["\u00a0CAFE\u0301-1\u200b", "CAF\u00c9-1", "\u200b\ufeff", None]
     sent += [f" MUG-{n} " for n in range(2345)]
-    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
-    try:
+    with _sync_engine(url) as engine:
         with engine.begin() as connection:
             _add_shops(connection, "s1")
             connection.execute(
@@ -315,16 +314,13 @@ def test_upgrade_stores_each_skus_seller_sku_key(empty_database_url: str) -> Non
         assert [key for _, key in rows[:4]] == ["CAF\u00c9-1", "CAF\u00c9-1", None, None]
         assert [key for _, key in rows[4:]] == [f"MUG-{n}" for n in range(2345)]
         assert all(key == trimmed(seller_sku) for seller_sku, key in rows)
-    finally:
-        engine.dispose()
 
 
 def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:
     # given a database at head whose item counts a bundle component's 2 reserved units and an ordinary line's 1
     url = f"sqlite+aiosqlite:///{tmp_path / 'down.db'}"
     _assert_upgrade_keeps_ledger_rows(url)
-    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
-    try:
+    with _sync_engine(url) as engine:
         with engine.begin() as connection:
             connection.execute(
                 text(
@@ -339,8 +335,6 @@ def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:
         with engine.begin() as connection:
             assert connection.execute(text("SELECT count(*) FROM order_line_stock")).scalar_one() == 1
             assert connection.execute(text("SELECT reserved FROM inventory_items")).scalar_one() == 1
-    finally:
-        engine.dispose()
 
 
 def _migrate_env(url: str, tmp_path: Path, **settings: str) -> dict[str, str]:
@@ -452,12 +446,9 @@ def test_migrate_of_an_older_release_leaves_a_later_releases_database_alone(
     # given a database a later release has migrated (a revision these migrations do not know)
     url = postgres_server.create_database()
     migrate.upgrade(url)
-    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
-    try:
+    with _sync_engine(url) as engine:
         with engine.begin() as connection:
             connection.execute(text("UPDATE alembic_version SET version_num = '0009_later_release'"))
-    finally:
-        engine.dispose()
     # when this release's `shopbridge migrate` runs (a replica of it restarting during a rolling deploy)
     code, out, err, _ = _run_migrate(_migrate_env(url, tmp_path))
     # then it succeeds and says it left the database alone, which stays at the later revision
