@@ -43,6 +43,7 @@ from adapters.tiktok.signing import sign
 from bench.harness import SandboxProcess
 from bench.limit_pool import OrderPool, ProductPool
 from bench.limit_writes import Batch, copy_batch, executemany_batch
+from domain.inventory.links import trimmed
 
 PRODUCT_SEARCH_PATH = "/product/202309/products/search"
 ORDER_SEARCH_PATH = "/order/202309/orders/search"
@@ -241,7 +242,8 @@ def _product_rows(page: list[wire.Product], when: When, pool: ProductPool) -> Ba
             sku_rows.append(
                 (sku.id, product.id, BENCH_SHOP_ID, sku.id, sku.seller_sku, str(price.sale_price), price.currency,
                  sum(s.quantity for s in stock), position,
-                 "COMBINED_PRODUCT" in (product.product_types or ()) or bool(sku.combined_skus))
+                 "COMBINED_PRODUCT" in (product.product_types or ()) or bool(sku.combined_skus),
+                 trimmed(sku.seller_sku))  # the match key the engine's catalog stores (`skus.seller_sku_key`)
             )  # fmt: skip
             stock_rows.extend((sku.id, s.warehouse_id, BENCH_SHOP_ID, s.quantity) for s in stock)
     pool_rows, updates = pool.rows(page, now)

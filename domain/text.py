@@ -55,7 +55,7 @@ def is_blank(text: str) -> bool:
 def strip_invisible(text: str) -> str:
     """`text` without the invisible characters of the Basic Multilingual Plane around it (`EDGE_INVISIBLE`: the
     whitespace `str.strip()` removes, and zero-width spaces, joiners, BOMs, fillers, U+2800...): what a pasted value
-    shows, without what it hides at its ends. The same set trims in SQL (`TRIM(x, chars)`), so both agree."""
+    shows, without what it hides at its ends."""
     return text.strip(EDGE_INVISIBLE)
 
 
@@ -100,8 +100,9 @@ def describe(ch: str) -> str:
 
 
 # The invisible characters of the Basic Multilingual Plane (`is_invisible` over U+0000..U+FFFF: 110 under this
-# Python's Unicode 14.0, the 25 `str.isspace` ones among them): `strip_invisible`'s set, short enough for SQL's
-# TRIM(x, chars) on every row. The rest (tag characters, reserved ignorables beyond U+FFFF) are left where they are.
+# Python's Unicode 14.0, the 25 `str.isspace` ones among them): `strip_invisible`'s set (sized once for SQL's
+# TRIM(x, chars); the seller SKUs' match keys are computed in Python since migration 0015, and stored). The rest (tag
+# characters, reserved ignorables beyond U+FFFF) are left where they are.
 # Written out, not computed at import: the scan of 65,536 code points cost every process that imports the domain
 # ~0.7 s of CPU at start-up. tests/unit/test_text.py checks it equals the scan, so a Python with a newer Unicode
 # fails there until this is regenerated (`"".join(chr(c) for c in range(0x10000) if is_invisible(chr(c)))`).

@@ -17,7 +17,6 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapters.db.sessions import UninterruptedSession
 from adapters.db.write_turns import write_turns
-from domain.text import normalized
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A writer's page cache and how much WAL it lets grow before it checkpoints. SQLite's defaults (2 MiB of cache,
@@ -35,16 +34,6 @@ SQLITE_WRITER_PRAGMAS = (
 )
 
 
-# SQLite has no Unicode normalization: the SQL function of this name, registered on every SQLite connection, is
-# Python's NFC (`domain.text.normalized`), so a seller SKU matched in SQL is the one Python matches
-# (`adapters.db.repositories.inventory.links._trimmed`). NULL stays NULL.
-SQLITE_NFC = "shopbridge_nfc"
-
-
-def _sqlite_nfc(value: str | None) -> str | None:
-    return None if value is None else normalized(value)
-
-
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -57,7 +46,7 @@ def create_engine(
     echo: bool = False,
     read_only: bool = False,
 ) -> AsyncEngine:
-    """An async engine. On SQLite: WAL, busy timeout, foreign keys, `SQLITE_NFC`, and `BEGIN IMMEDIATE` unless
+    """An async engine. On SQLite: WAL, busy timeout, foreign keys, and `BEGIN IMMEDIATE` unless
     `read_only`."""
     if not is_sqlite(url):
         connect_args: dict[str, Any] = {}
@@ -92,7 +81,6 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str, read_only: bool) -> No
         # Driver-level autocommit: the sqlite3 module no longer opens transactions behind our back (its legacy
         # mode skips BEGIN before SELECT and SAVEPOINT, which breaks savepoints and repeatable reads).
         dbapi_connection.isolation_level = None
-        dbapi_connection.create_function(SQLITE_NFC, 1, _sqlite_nfc, deterministic=True)
         cursor = dbapi_connection.cursor()
         try:
             # The busy timeout first: switching a database to WAL takes an exclusive lock, and several connections

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 from domain.inventory.items import sku_search_key
+from domain.inventory.links import trimmed
 
 # Stable constraint names: Alembic diffs and our error handling both refer to them.
 metadata = MetaData(
@@ -165,6 +166,12 @@ products = Table(
     Index(None, "shop_id", "created_at", "id"),  # the products page, newest first
 )
 
+
+def _seller_sku_key(context: Any) -> str | None:
+    """`skus.seller_sku_key` of a row inserted without one: its seller SKU as matched (`trimmed`)."""
+    return trimmed(context.get_current_parameters().get("seller_sku"))
+
+
 skus = Table(
     "skus",
     metadata,
@@ -179,7 +186,12 @@ skus = Table(
     Column("position", Integer, nullable=False),
     # A virtual bundle's SKU (Get Product `combined_skus` / `COMBINED_PRODUCT`; migration 0004): never pooled.
     Column("bundle", Boolean, nullable=False, server_default=text("false")),
+    # The seller SKU as the pool matches it (`domain.inventory.links.trimmed`: edge-invisible characters trimmed, NFC;
+    # NULL when blank), computed in Python where the row is built (`SqlCatalogRepository`) and filled for older rows
+    # by migration 0015: a later batch finds its twins by this key through the index, with no normalization in SQL.
+    Column("seller_sku_key", String(255), default=_seller_sku_key),
     UniqueConstraint("shop_id", "tiktok_sku_id"),
+    Index(None, "shop_id", "seller_sku_key"),
 )
 
 # TikTok's stock of a SKU, one row per warehouse, as imported (Get Product `skus[].inventory[]`); renamed from
@@ -233,7 +245,7 @@ line_items = Table(
 )
 
 # A shop's products and orders, kept running by the catalog's one write path (`SqlCatalogRepository`, in the
-# transaction that inserts them, migration 0015): the products and orders pages' `totalCount` and the shop's counts
+# transaction that inserts them, migration 0016): the products and orders pages' `totalCount` and the shop's counts
 # look them up, where a COUNT over a 100,000-order shop took 15-50 ms on PostgreSQL per page (benchmark 4). One row
 # per shop and table (`catalog`: "products" or "orders"), so the products' writers and the orders' writers, which
 # run side by side during an import, never wait for each other's row; each table's writers of one shop take turns

@@ -4,7 +4,6 @@ stops quickly and quietly (issue 12, newcomer trial: items 1 and 6)."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 from adapters.config import SANDBOX_SERVICE_ID
 from tests.e2e.test_cli_serve import clean_env, shopbridge
 from tests.fixtures.app import START, free_port
+from tests.fixtures.demo import banner_headers, wait_for_banner
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 PRODUCT_SEARCH = "/product/202309/products/search"
@@ -46,13 +46,8 @@ def demo_importing(tmp_path: Path, *, process_group: bool = False) -> Iterator[t
     )
     try:
         # given the banner: the very first request after it is answered (no "connection refused")
-        wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
-        assert process.poll() is None, stderr.read_text()
+        headers = banner_headers(process, stdout, stderr)
         assert httpx.get(f"{base}/healthz", timeout=DEADLINE_SECONDS).status_code == 200
-        banner = stdout.read_text()
-        token = re.search(r"Bearer ([\w.-]+)", banner)
-        assert token is not None, banner
-        headers = {"Authorization": f"Bearer {token.group(1)}"}
 
         def graphql(query: str, variables: dict[str, object] | None = None) -> dict[str, object]:
             response = httpx.post(
@@ -154,10 +149,9 @@ def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> Non
         process = shopbridge("demo", "--port", str(port), *flags, env=env, cwd=tmp_path, out=out)
         try:
             stdout = out.with_suffix(".out")
-            wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
+            wait_for_banner(process, stdout, out.with_suffix(".err"))  # should it die while starting: says why
             control = f"http://127.0.0.1:{port}/sandbox/_sandbox"
             overview = httpx.get(f"{control}/", timeout=DEADLINE_SECONDS).json()
-            assert process.poll() is None, out.with_suffix(".err").read_text()  # died while starting: say why now
             shop = httpx.get(f"{control}/shops").json()["sellers"][0]["shops"][0]["id"]
             products = httpx.get(f"{control}/shops/{shop}/products", timeout=DEADLINE_SECONDS).json()["products"]
             sku = next(
@@ -203,11 +197,7 @@ def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_san
     env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"))
     process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
     try:
-        wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
-        assert process.poll() is None, stderr.read_text()
-        token = re.search(r"Bearer ([\w.-]+)", stdout.read_text())
-        assert token is not None
-        headers = {"Authorization": f"Bearer {token.group(1)}"}
+        headers = banner_headers(process, stdout, stderr)
         variables = {"input": {"region": "US", "name": "Late shop", "regionConfirmed": True}}
         started = httpx.post(f"{base}/graphql", json={"query": START, "variables": variables}, headers=headers)
         url = started.json()["data"]["shopAuthorizationStart"]["authorizationUrl"]
@@ -250,9 +240,7 @@ def test_a_second_demo_on_the_same_data_directory_is_refused_while_the_first_liv
         return shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / name)
 
     def banner_of(process: subprocess.Popen[bytes], name: str) -> None:
-        stdout = tmp_path / f"{name}.out"
-        wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), f"{name}'s banner")
-        assert process.poll() is None, (tmp_path / f"{name}.err").read_text()
+        wait_for_banner(process, tmp_path / f"{name}.out", tmp_path / f"{name}.err", f"{name}'s banner")
 
     first_port, second_port = free_port(), free_port()
     first = start("first", first_port)
@@ -372,11 +360,7 @@ def test_a_sandbox_reset_deletes_the_shops_connected_to_it(tmp_path) -> None:
         process = shopbridge("demo", "--port", str(port), *flags, env=env, cwd=tmp_path, out=tmp_path / name)
         stdout, stderr = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
         try:
-            wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the banner")
-            assert process.poll() is None, stderr.read_text()
-            token = re.search(r"Bearer ([\w.-]+)", stdout.read_text())
-            assert token is not None
-            headers = {"Authorization": f"Bearer {token.group(1)}"}
+            headers = banner_headers(process, stdout, stderr)
 
             def graphql(query: str, variables: dict[str, object] | None = None) -> dict[str, Any]:
                 response = httpx.post(

@@ -16,6 +16,7 @@ from adapters.db import Database
 from adapters.db.tables import line_items, order_line_stock, orders, products, sku_ledger_units, sku_links, skus
 from bench.harness import SandboxProcess
 from bench.limit import Target, bare_import
+from domain.inventory.links import trimmed
 from sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import SMALL_DATA, SandboxServer, connect
 
@@ -44,6 +45,10 @@ async def test_the_bare_loop_imports_a_shop_into_the_migrated_schema(
             assert await count(products) == SMALL_DATA["products"]
             assert await count(orders) == SMALL_DATA["orders"]
             assert await count(sku_links) == await count(skus) > 0
+            # each SKU row carries its seller SKU's match key, as the engine's catalog writes it
+            stored_skus = (await connection.execute(select(skus.c.seller_sku, skus.c.seller_sku_key))).all()
+            assert [key for _, key in stored_skus] == [trimmed(seller_sku) for seller_sku, _ in stored_skus]
+            assert any(key is not None for _, key in stored_skus)
             assert await count(order_line_stock) == await count(line_items) > 0
             # the push fence's running units per SKU, as the engine's PoolWrite keeps them: the lines' sums
             lines = order_line_stock.c

@@ -6,84 +6,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select, text
 
 from adapters.crypto import TokenCipher
-from adapters.db import Database, uow_factory
+from adapters.db import Database
 from adapters.db.tables import inventory_items, inventory_movements, inventory_push_outbox, order_line_stock, sku_links
-from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.errors import DomainError, ErrorCode
 from domain.services import inventory as pool
 from domain.services.shops import delete_shop
-from domain.shops import Shop
-from tests.fakes import FakeClock, FakeEventPublisher, FakeTaskQueue
-from tests.integration.db_samples import NOW, add_shop, ledger_units, make_shop
-
-USD = Money(Decimal("10"), "USD")
-
-
-def product(  # type: ignore[no-untyped-def]
-    tiktok_id: str, *skus: tuple[str, str | None, int], at=NOW, bundle=False
-) -> Product:
-    """A product with SKUs (TikTok SKU id, seller SKU, TikTok stock in one warehouse)."""
-    stock = tuple(Sku(s, seller, USD, (WarehouseStock("wh-1", qty),), bundle) for s, seller, qty in skus)
-    return Product(tiktok_id, "Tee", "ACTIVATE", at, at, stock)
-
-
-def order(tiktok_id: str, status: str, *skus: str, at=NOW) -> Order:  # type: ignore[no-untyped-def]
-    """An order with one line item (one unit) per given TikTok SKU id."""
-    lines = tuple(LineItem(f"{tiktok_id}-{n}", s, None, None, "Tee", 1, USD) for n, s in enumerate(skus))
-    return Order(tiktok_id, status, at, at, USD, lines)
-
-
-class Pool:
-    def __init__(self, database: Database, cipher: TokenCipher) -> None:
-        self.db = database
-        self.clock = FakeClock(NOW)
-        self.uows = uow_factory(database, cipher, self.clock)  # type: ignore[arg-type]
-        self.queue = FakeTaskQueue()
-        self.events = FakeEventPublisher()
-
-    async def shop(self, merchant_id: str = "merchant-a") -> Shop:
-        return await add_shop(self.uows, make_shop(merchant_id=merchant_id))
-
-    async def products(self, shop: Shop, *products: Product) -> None:
-        async with self.uows() as uow:
-            await uow.catalog.upsert_products(shop.id, products)
-            await pool.pool_products(uow, self.queue, self.events, shop.id, products)
-            await uow.commit()
-
-    async def orders(self, shop: Shop, *orders: Order) -> None:
-        async with self.uows() as uow:
-            await uow.catalog.upsert_orders(shop.id, orders)
-            await pool.pool_orders(uow, self.queue, self.events, shop.id, orders)
-            await uow.commit()
-
-    async def item(self, sku: str, merchant_id: str = "merchant-a") -> dict:  # type: ignore[type-arg]
-        async with self.db.read_sessionmaker() as session:
-            query = select(inventory_items).where(
-                inventory_items.c.merchant_id == merchant_id, inventory_items.c.sku == sku
-            )
-            row = (await session.execute(query)).mappings().one()
-            ledger = select(func.coalesce(func.sum(order_line_stock.c.quantity), 0)).where(
-                order_line_stock.c.inventory_item_id == row["id"], order_line_stock.c.state == "RESERVED"
-            )
-            reserved_in_ledger = (await session.execute(ledger)).scalar_one()
-        assert row["reserved"] == reserved_in_ledger  # the invariant: reserved is the ledger's sum
-        running, summed = await ledger_units(self.db)
-        assert running == summed  # and so are the running units per shop SKU the push's fence reads
-        return {**row, "available": row["on_hand"] - row["reserved"] - row["safety_stock"]}
-
-    async def links(self, shop: Shop) -> dict[str, tuple[str, str | None]]:
-        async with self.db.read_sessionmaker() as session:
-            query = select(sku_links.c.tiktok_sku_id, sku_links.c.state, inventory_items.c.sku).outerjoin(
-                inventory_items, inventory_items.c.id == sku_links.c.inventory_item_id
-            )
-            rows = (await session.execute(query.where(sku_links.c.shop_id == shop.id))).all()
-        return {sku: (state, item) for sku, state, item in rows}
+from tests.fixtures.inventory_pool import Pool, linked_hat_reserved_and_another_item, order, product
+from tests.integration.db_samples import NOW
 
 
 @pytest.fixture
@@ -284,12 +218,7 @@ async def test_units_received_for_an_item_sold_beyond_its_count_are_added(world:
 
 
 async def test_a_manual_link_survives_imports_and_moves_reservations(world: Pool) -> None:
-    shop = await world.shop()
-    await world.products(shop, product("p", ("s", "HAT", 10)))
-    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s"))
-    other = await pool.create_item(world.uows, world.queue, world.events, world.clock, "merchant-a", "HAT-2", 5, 0)
-    async with world.db.read_sessionmaker() as session:
-        sku_id = (await session.execute(select(sku_links.c.sku_id))).scalar_one()
+    shop, sku_id, other = await linked_hat_reserved_and_another_item(world)
     await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, other.id)
     assert ((await world.item("HAT"))["reserved"], (await world.item("HAT-2"))["reserved"]) == (0, 1)
     # a product change re-imports the SKU: the manual link stays

@@ -7,7 +7,7 @@ import pytest
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
-from tests.integration.test_db_inventory import Pool, order, product
+from tests.fixtures.inventory_pool import Pool, order, product
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from adapters.tiktok import records
 from domain.catalog import BundleComponent, LineItem, Order
 from domain.services import inventory as pool
 from domain.stored import StoredOrder
+from tests.fixtures.inventory_pool import USD, Pool, product
 from tests.integration.db_samples import NOW
-from tests.integration.test_db_inventory import USD, Pool, product
 
 LATER = NOW + timedelta(minutes=5)
 # The bundle "SET" sells 2 mugs (c1) and 1 cup (c2) per unit.

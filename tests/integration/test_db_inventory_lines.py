@@ -15,8 +15,8 @@ from adapters.db import Database
 from adapters.db.tables import inventory_movements, order_line_stock, sku_links
 from domain.catalog import Order
 from domain.services import inventory as pool
+from tests.fixtures.inventory_pool import Pool, linked_hat_reserved_and_another_item, order, product
 from tests.integration.db_samples import NOW
-from tests.integration.test_db_inventory import Pool, order, product
 
 
 @pytest.fixture
@@ -129,12 +129,7 @@ async def test_a_line_unlinked_while_open_reserves_again_and_one_cancelled_meanw
 
 async def test_a_line_shipped_while_unlinked_and_linked_to_another_item_stays_history(world: Pool) -> None:
     # given an open order of HAT reserved, its SKU unlinked, the order shipped meanwhile
-    shop = await world.shop()
-    await world.products(shop, product("p", ("s", "HAT", 10)))
-    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s"))
-    other = await pool.create_item(world.uows, world.queue, world.events, world.clock, "merchant-a", "HAT-2", 5, 0)
-    async with world.db.read_sessionmaker() as session:
-        sku_id = (await session.execute(select(sku_links.c.sku_id))).scalar_one()
+    shop, sku_id, other = await linked_hat_reserved_and_another_item(world)
     await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
     await world.orders(shop, order("o1", "DELIVERED", "s", at=NOW + timedelta(minutes=1)))
     # when the SKU is linked to another item: which shelf the unit left is the merchant's to say (a count)

@@ -19,8 +19,8 @@ from adapters.crypto import TokenCipher
 from adapters.db import Database
 from adapters.db.tables import inventory_items, sku_links
 from domain.services import inventory as pool
+from tests.fixtures.inventory_pool import Pool, order, product
 from tests.integration.db_samples import NOW, until_a_writer_waits_on_a_lock
-from tests.integration.test_db_inventory import Pool, order, product
 
 _LOCK_ITEM = text("SELECT id FROM inventory_items WHERE id = :id FOR UPDATE")
 

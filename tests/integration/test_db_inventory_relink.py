@@ -10,11 +10,11 @@ from sqlalchemy import select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
-from adapters.db.tables import inventory_items, sku_links
+from adapters.db.tables import inventory_items, sku_links, skus
 from domain.errors import DomainError, ErrorCode
 from domain.services import inventory as pool
+from tests.fixtures.inventory_pool import Pool, order, product, statements_run
 from tests.integration.db_samples import NOW, until_a_writer_waits_on_a_lock
-from tests.integration.test_db_inventory import Pool, order, product
 
 
 @pytest.fixture
@@ -146,6 +146,31 @@ async def test_a_twin_spelling_its_seller_sku_otherwise_is_found_from_the_later_
     # then both are AMBIGUOUS, as when they come in one batch: the later batch's twin query (SQL) compares the NFC
     # forms as Python does (before, it did not find s1 and linked s4 too: one item's stock shown by two SKUs)
     assert await world.links(shop) == {"s1": ("AMBIGUOUS", None), "s4": ("AMBIGUOUS", None)}
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    [CAFE_DECOMPOSED, CAFE_COMPOSED + "\u200b", "\u00a0" + CAFE_DECOMPOSED + "\ufeff"],
+    ids=["combining-accent", "zero-width-space", "no-break-space-combining-accent-bom"],
+)
+async def test_a_twin_is_found_by_the_nfc_key_stored_with_its_sku(world: Pool, spelled: str) -> None:
+    # given CAFÉ-1 spelled otherwise (a combining accent, invisible characters at its ends) on a SKU of one batch:
+    # its row keeps the seller SKU as TikTok sent it, and stores it as matched (`trimmed`: composed, trimmed)
+    shop = await world.shop()
+    await world.products(shop, product("p1", ("s1", spelled, 2)))
+    async with world.db.read_sessionmaker() as session:
+        stored = (await session.execute(select(skus.c.seller_sku, skus.c.seller_sku_key))).one()
+    assert tuple(stored) == (spelled, CAFE_COMPOSED)
+    # when CAFÉ-1 spelled precomposed arrives on another SKU of the shop in a later batch
+    with statements_run(world.db.write_engine.sync_engine) as statements:
+        await world.products(shop, product("p2", ("s4", CAFE_COMPOSED, 6)))
+    # then both are AMBIGUOUS: the twin was found by its stored key, which the lookup compares as it is (before, SQL
+    # trimmed and normalized every SKU row of the shop it scanned: PostgreSQL's normalize(), SQLite a Python function
+    # registered on each connection)
+    assert await world.links(shop) == {"s1": ("AMBIGUOUS", None), "s4": ("AMBIGUOUS", None)}
+    lookups = [s for s in statements if "FROM skus" in s and "skus.seller_sku_key" in s.split("WHERE", 1)[-1]]
+    assert lookups, statements
+    assert not [s for s in statements if "normalize(" in s.lower() or "trim(" in s.lower()], statements
 
 
 async def test_a_link_to_an_item_an_import_is_removing_waits_and_finds_it_gone(world: Pool) -> None:

@@ -16,8 +16,8 @@ from domain.errors import DomainError, ErrorCode
 from domain.services import inventory as pool
 from domain.services.shops import delete_shop
 from domain.shops import Shop
+from tests.fixtures.inventory_pool import Pool, order, product
 from tests.integration.db_samples import NOW, until_a_writer_waits_on_a_lock
-from tests.integration.test_db_inventory import Pool, order, product
 
 
 @pytest.fixture

@@ -9,26 +9,30 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg2
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from adapters.db import migrate
 from adapters.db.tables import metadata
 from domain.inventory.items import sku_search_key
+from domain.inventory.links import trimmed
 from tests.fixtures.processes import parent_death_signal
 from tests.fixtures.servers import PostgresServer
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0015_shop_catalog_counts"
+HEAD = "0016_shop_catalog_counts"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -38,12 +42,9 @@ def _assert_migrates_to_head(url: str) -> None:
     migrate.upgrade(url)
     # then it is at head and the schema equals the tables in code
     assert migrate.current(url) == migrate.head() == HEAD
-    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
-    try:
+    with _sync_engine(url) as engine:
         with engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), metadata)
-    finally:
-        engine.dispose()
     assert differences == []
 
 
@@ -102,21 +103,35 @@ def test_sync_url_swaps_the_async_drivers() -> None:
 _NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
+@contextmanager
+def _sync_engine(url: str) -> Iterator[Engine]:
+    """A synchronous engine on `url`'s database (its driver's sync twin, no pool), disposed on the way out."""
+    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _add_shops(connection: Connection, *shop_ids: str) -> None:
+    """Shops of merchant m1 (each its id as TikTok shop id) as every revision's `shops` table takes them."""
+    connection.execute(
+        text(
+            "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, tiktok_shop_cipher, "
+            "access_token_encrypted, access_token_expires_at, refresh_token_encrypted, refresh_token_expires_at, "
+            "authorized_at, created_at) VALUES "
+            "(:shop, 'm1', 'Shop', 'US', :shop, 'Shop', 'c1', 'a', :now, 'r', :now, :now, :now)"
+        ),
+        [{"shop": shop_id, "now": _NOW} for shop_id in shop_ids],
+    )
+
+
 def _assert_upgrade_keeps_ledger_rows(url: str) -> None:
     # given a database at 0004 with an item, a shop and one ledger row (one reserved unit of an ordinary line)
     migrate.upgrade(url, "0004")
-    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
-    try:
+    with _sync_engine(url) as engine:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, "
-                    "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, refresh_token_encrypted, "
-                    "refresh_token_expires_at, authorized_at, created_at) VALUES ('s1', 'm1', 'Shop', 'US', 't1', "
-                    "'Shop', 'c1', 'a', :now, 'r', :now, :now, :now)"
-                ),
-                {"now": _NOW},
-            )
+            _add_shops(connection, "s1")
             connection.execute(
                 text(
                     "INSERT INTO inventory_items (id, merchant_id, sku, on_hand, reserved, created_at, updated_at) "
@@ -154,8 +169,6 @@ def _assert_upgrade_keeps_ledger_rows(url: str) -> None:
             assert connection.execute(text("SELECT count(*) FROM order_line_stock")).scalar_one() == 3
             # and the item already there is searched by its SKU case-folded, as new ones are (0007)
             assert connection.execute(text("SELECT sku_search FROM inventory_items")).scalar_one() == "tée-ss"
-    finally:
-        engine.dispose()
     assert migrate.current(url) == HEAD
 
 
@@ -177,19 +190,9 @@ def _assert_upgrade_counts_each_shop_skus_ledger_units(url: str) -> None:
         ("s1", "o6", "sku-2", 1, "RELEASED"), ("s1", "o7", "sku-3", 5, "HISTORICAL"),
         ("s2", "o1", "sku-1", 3, "DEDUCTED"),
     ]  # fmt: skip
-    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
-    try:
+    with _sync_engine(url) as engine:
         with engine.begin() as connection:
-            for shop in ("s1", "s2"):
-                connection.execute(
-                    text(
-                        "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, "
-                        "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, "
-                        "refresh_token_encrypted, refresh_token_expires_at, authorized_at, created_at) VALUES "
-                        "(:shop, 'm1', 'Shop', 'US', :shop, 'Shop', 'c1', 'a', :now, 'r', :now, :now, :now)"
-                    ),
-                    {"shop": shop, "now": _NOW},
-                )
+            _add_shops(connection, "s1", "s2")
             connection.execute(
                 text(
                     "INSERT INTO order_line_stock (shop_id, tiktok_order_id, tiktok_line_item_id, merchant_id, "
@@ -215,22 +218,19 @@ def _assert_upgrade_counts_each_shop_skus_ledger_units(url: str) -> None:
         assert [tuple(row) for row in counted] == [
             ("s1", "sku-1", 3, 4), ("s1", "sku-2", 0, 1), ("s2", "sku-1", 3, 0)
         ]  # fmt: skip
-    finally:
-        engine.dispose()
 
 
 def _assert_upgrade_takes_item_skus_in_nfc(url: str) -> None:
     # given a database at 0011 whose items were stored as typed: CAFÉ-1 with E + a combining accent (U+0301), for two
     # merchants, and THÉ in both spellings for one merchant (two items the old rules let in)
     migrate.upgrade(url, "0011_push_ingested")
-    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
     items = [
         ("i1", "m1", "CAFE\u0301-1"),
         ("i2", "m1", "THE\u0301"),
         ("i3", "m1", "TH\u00c9"),
         ("i4", "m2", "CAFE\u0301-1"),
     ]
-    try:
+    with _sync_engine(url) as engine:
         with engine.begin() as connection:
             for item_id, merchant_id, sku in items:
                 connection.execute(
@@ -253,8 +253,6 @@ def _assert_upgrade_takes_item_skus_in_nfc(url: str) -> None:
             ("i4", "CAF\u00c9-1", "caf\u00e9-1"),
         ]
         assert all(sku_search_key(sku) == key for _, sku, key in rows)
-    finally:
-        engine.dispose()
 
 
 def test_upgrade_counts_each_shop_skus_ledger_units_on_sqlite(tmp_path: Path) -> None:
@@ -274,21 +272,11 @@ def test_upgrade_takes_item_skus_in_nfc_on_postgres(postgres_server: PostgresSer
 
 
 def _assert_upgrade_counts_each_shops_products_and_orders(url: str) -> None:
-    # given a database at 0014 with three shops: 2 products and 3 orders, 1 order only, nothing
-    migrate.upgrade(url, "0014_nfc_sku_keys")
-    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
-    try:
+    # given a database at 0015 with three shops: 2 products and 3 orders, 1 order only, nothing
+    migrate.upgrade(url, "0015_seller_sku_keys")
+    with _sync_engine(url) as engine:
         with engine.begin() as connection:
-            for shop in ("s1", "s2", "s3"):
-                connection.execute(
-                    text(
-                        "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, "
-                        "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, "
-                        "refresh_token_encrypted, refresh_token_expires_at, authorized_at, created_at) VALUES "
-                        "(:shop, 'm1', 'Shop', 'US', :shop, 'Shop', 'c1', 'a', :now, 'r', :now, :now, :now)"
-                    ),
-                    {"shop": shop, "now": _NOW},
-                )
+            _add_shops(connection, "s1", "s2", "s3")
             connection.execute(
                 text(
                     "INSERT INTO products (id, shop_id, tiktok_product_id, title, status, created_at, updated_at, "
@@ -313,8 +301,6 @@ def _assert_upgrade_counts_each_shops_products_and_orders(url: str) -> None:
                 text("SELECT shop_id, catalog, total FROM shop_catalog_counts ORDER BY shop_id, catalog")
             ).all()
         assert [tuple(row) for row in counted] == [("s1", "orders", 3), ("s1", "products", 2), ("s2", "orders", 1)]
-    finally:
-        engine.dispose()
 
 
 def test_upgrade_counts_each_shops_products_and_orders_on_sqlite(tmp_path: Path) -> None:
@@ -325,12 +311,56 @@ def test_upgrade_counts_each_shops_products_and_orders_on_postgres(postgres_serv
     _assert_upgrade_counts_each_shops_products_and_orders(postgres_server.create_database())
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each flavour, no revision applied; SQLite-only runs never start PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database()
+
+
+def test_upgrade_stores_each_skus_seller_sku_key(empty_database_url: str) -> None:
+    url = empty_database_url
+    # given a database at 0014 with a shop's SKUs as TikTok sent their seller SKUs: CAFÉ-1 with a combining accent and
+    # invisible characters at its ends, precomposed, blank, none; and more SKUs than one batch of the backfill writes
+    migrate.upgrade(url, "0014_nfc_sku_keys")
+    sent = ["\u00a0CAFE\u0301-1\u200b", "CAF\u00c9-1", "\u200b\ufeff", None]
+    sent += [f" MUG-{n} " for n in range(2345)]
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            _add_shops(connection, "s1")
+            connection.execute(
+                text(
+                    "INSERT INTO products (id, shop_id, tiktok_product_id, title, status, created_at, updated_at, "
+                    "fingerprint, imported_at) VALUES ('p1', 's1', 'tp1', 'Tee', 'ACTIVATE', :now, :now, 'f', :now)"
+                ),
+                {"now": _NOW},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO skus (id, product_id, shop_id, tiktok_sku_id, seller_sku, price_amount, currency, "
+                    "quantity, position) VALUES (:id, 'p1', 's1', :id, :seller_sku, '10', 'USD', 1, :position)"
+                ),
+                [{"id": f"k{n:05}", "seller_sku": seller_sku, "position": n} for n, seller_sku in enumerate(sent)],
+            )
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then every SKU keeps its seller SKU as sent and stores it as auto-linking matches it (`trimmed`): the
+        # domain's rule, computed in Python; NULL where it is blank
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT seller_sku, seller_sku_key FROM skus ORDER BY id")).all()
+        assert [seller_sku for seller_sku, _ in rows] == sent
+        assert [key for _, key in rows[:4]] == ["CAF\u00c9-1", "CAF\u00c9-1", None, None]
+        assert [key for _, key in rows[4:]] == [f"MUG-{n}" for n in range(2345)]
+        assert all(key == trimmed(seller_sku) for seller_sku, key in rows)
+
+
 def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:
     # given a database at head whose item counts a bundle component's 2 reserved units and an ordinary line's 1
     url = f"sqlite+aiosqlite:///{tmp_path / 'down.db'}"
     _assert_upgrade_keeps_ledger_rows(url)
-    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
-    try:
+    with _sync_engine(url) as engine:
         with engine.begin() as connection:
             connection.execute(
                 text(
@@ -345,8 +375,6 @@ def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:
         with engine.begin() as connection:
             assert connection.execute(text("SELECT count(*) FROM order_line_stock")).scalar_one() == 1
             assert connection.execute(text("SELECT reserved FROM inventory_items")).scalar_one() == 1
-    finally:
-        engine.dispose()
 
 
 def _migrate_env(url: str, tmp_path: Path, **settings: str) -> dict[str, str]:
@@ -458,12 +486,9 @@ def test_migrate_of_an_older_release_leaves_a_later_releases_database_alone(
     # given a database a later release has migrated (a revision these migrations do not know)
     url = postgres_server.create_database()
     migrate.upgrade(url)
-    engine = create_engine(migrate.sync_url(url), poolclass=NullPool)
-    try:
+    with _sync_engine(url) as engine:
         with engine.begin() as connection:
             connection.execute(text("UPDATE alembic_version SET version_num = '0009_later_release'"))
-    finally:
-        engine.dispose()
     # when this release's `shopbridge migrate` runs (a replica of it restarting during a rolling deploy)
     code, out, err, _ = _run_migrate(_migrate_env(url, tmp_path))
     # then it succeeds and says it left the database alone, which stays at the later revision

@@ -15,9 +15,9 @@ from adapters.db.cursors import InvalidCursorError, decode_cursor, encode_cursor
 from domain.catalog import Money
 from domain.inventory_push import InventoryPolicy
 from domain.sync import SyncKind
+from tests.fixtures.inventory_pool import Pool, order, product
 from tests.integration.db_samples import NOW, add_shop, make_order, make_product, make_shop, make_task
 from tests.integration.pool_push_support import add_item, link
-from tests.integration.test_db_inventory import Pool, order, product
 
 
 async def test_a_line_item_reads_back_every_field_it_was_imported_with(database: Database, cipher: TokenCipher) -> None:

@@ -31,6 +31,7 @@ from adapters.db.lists import among
 from adapters.db.repositories.bulk import Record, columns, sqlite_time, upsert_records
 from adapters.db.tables import line_items, orders, products, shops, skus, warehouse_stocks
 from domain.clock import Clock, SystemClock
+from domain.inventory.links import trimmed
 from domain.ports import UpsertCounts
 from domain.stored import (
     LINE_ITEM_VALUES,
@@ -211,13 +212,14 @@ class _Rows:
 
 
 # A stored record's values (`domain.stored`) sit in their table's column order between the ids the repository adds
-# and the fingerprint and import time, so a row is built by concatenation, with no per-column mapping; checked here,
+# and the fingerprint and import time (a SKU's: and its seller SKU's match key, derived from a value stored, so not
+# one of the fingerprinted values), so a row is built by concatenation, with no per-column mapping; checked here,
 # once, against the tables themselves.
 _LAYOUTS = {
     "orders": ("id", "shop_id", *ORDER_VALUES, "fingerprint", "imported_at"),
     "line_items": ("id", "order_id", "shop_id", *LINE_ITEM_VALUES),
     "products": ("id", "shop_id", *PRODUCT_VALUES, "fingerprint", "imported_at"),
-    "skus": ("id", "product_id", "shop_id", *SKU_VALUES),
+    "skus": ("id", "product_id", "shop_id", *SKU_VALUES, "seller_sku_key"),
     "warehouse_stocks": ("sku_id", "warehouse_id", "shop_id", "quantity"),
 }
 for _table_name, _layout in _LAYOUTS.items():
@@ -278,8 +280,9 @@ def _rows(
     shop_id: str, record: StoredOrder | StoredProduct, imported_at: Any, as_time: Callable[[datetime], Any]
 ) -> _Rows:
     """The stored values as records (`_LAYOUTS`), with the shop, the row ids, the fingerprint and the import time
-    (`imported_at`, already as the driver takes it) added; amounts as their exact text (`DecimalText`), times as
-    `as_time` makes them: the records `bulk.upsert_records` binds as they are (`driver_form`), built in one pass."""
+    (`imported_at`, already as the driver takes it) added, and each SKU's `seller_sku_key`; amounts as their exact
+    text (`DecimalText`), times as `as_time` makes them: the records `bulk.upsert_records` binds as they are
+    (`driver_form`), built in one pass."""
     if isinstance(record, StoredOrder):
         return _order_rows(shop_id, record, imported_at, as_time)
     return _product_rows(shop_id, record, imported_at, as_time)
@@ -303,10 +306,12 @@ def _product_rows(shop_id: str, product: StoredProduct, imported_at: Any, as_tim
     tiktok_product_id, title, status, created, updated = product.values
     product_id = row_id(shop_id, "products", tiktok_product_id)
     sku_ids = {sku[0]: row_id(shop_id, "skus", sku[0]) for sku in product.skus}
+    # The seller SKU's match key (`trimmed`) computed here, once per SKU written: auto-linking finds twins by it.
     sku_rows = [
-        (sku_ids[sku_id], product_id, shop_id, sku_id, seller_sku, str(price), currency, quantity, position, bundle)
+        (sku_ids[sku_id], product_id, shop_id, sku_id, seller_sku, str(price), currency, quantity, position, bundle,
+         trimmed(seller_sku))
         for sku_id, seller_sku, price, currency, quantity, position, bundle in product.skus
-    ]
+    ]  # fmt: skip
     stock_rows = [
         (sku_ids[sku_id], warehouse_id, shop_id, quantity) for sku_id, warehouse_id, quantity in product.stock
     ]

@@ -1,7 +1,8 @@
 """SKU links: auto-linking a shop's SKUs after a product import or change, and the merchant's manual links.
 
 Auto-linking (`domain.inventory.links.auto_link`) sees every SKU of the shop that shares a seller SKU with the
-changed products' SKUs (one query), so a duplicate in another product is found. A seller SKU no item has yet
+changed products' SKUs (one query, by the key stored with each SKU row, `skus.seller_sku_key`: its seller SKU as
+`domain.inventory.links.trimmed` matches it), so a duplicate in another product is found. A seller SKU no item has yet
 creates the item, seeded from this shop's TikTok stock plus the units its waiting open orders reserve
 (`seed_on_hand`), those of orders created before that stock was read (the product page's request, which the
 product carries: `Product.stock_read_at`); `INSERT ... ON CONFLICT DO NOTHING` makes the first shop to get there
@@ -16,10 +17,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, literal_column, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.engine import SQLITE_NFC
 from adapters.db.lists import among, dialect_of
 from adapters.db.repositories.bulk import sqlite_executemany, sqlite_tuples
 from adapters.db.repositories.inventory.items import get_item
@@ -41,7 +41,6 @@ from domain.inventory.links import (
     trimmed,
 )
 from domain.ports import PoolChange
-from domain.text import EDGE_INVISIBLE
 
 
 async def auto_link_products(
@@ -60,7 +59,7 @@ async def auto_link_products(
         products.c.shop_id == shop_id, among(products.c.tiktok_product_id, sorted(set(tiktok_product_ids)), dialect)
     )
     columns = (
-        skus.c.id, skus.c.tiktok_sku_id, skus.c.seller_sku, skus.c.quantity, skus.c.bundle,
+        skus.c.id, skus.c.tiktok_sku_id, skus.c.seller_sku, skus.c.seller_sku_key, skus.c.quantity, skus.c.bundle,
         products.c.tiktok_product_id,
     )  # fmt: skip
     of_products = select(*columns).join(products, products.c.id == skus.c.product_id)
@@ -73,12 +72,13 @@ async def auto_link_products(
         sku_links.c.shop_id == shop_id, among(sku_links.c.tiktok_product_id, sorted(set(tiktok_product_ids)), dialect)
     )
     linked = (await session.execute(linked_query)).all()
-    seller_skus = sorted({s for s in (trimmed(r.seller_sku) for r in [*changed, *linked]) if s is not None})
+    # The seller SKUs as matched (`trimmed`): the changed SKUs' stored keys (computed when their rows were written)
+    # and the links' (stored trimmed). Twins are found by the stored key through its index (`skus.seller_sku_key`).
+    keys = {r.seller_sku_key for r in changed} | {trimmed(r.seller_sku) for r in linked}
+    seller_skus = sorted(k for k in keys if k is not None)
     twins: list[Any] = []
     if seller_skus:
-        twin_query = of_products.where(
-            skus.c.shop_id == shop_id, among(_trimmed(skus.c.seller_sku, dialect), seller_skus, dialect)
-        )
+        twin_query = of_products.where(skus.c.shop_id == shop_id, among(skus.c.seller_sku_key, seller_skus, dialect))
         twins = list((await session.execute(twin_query)).all())
     rows = {r.id: r for r in [*changed, *twins]}
     existing = await _links(session, list(rows))
@@ -372,15 +372,3 @@ async def link_manually(
     # The merchant's link: no TikTok stock seeded its item through it (`stock_counted_at`), whatever came before.
     await session.execute(update(sku_links).where(sku_links.c.sku_id == sku_id).values(stock_counted_at=None))
     return await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)
-
-
-def _trimmed(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
-    """`column` as `domain.inventory.links.trimmed` makes it in Python: trimmed of `EDGE_INVISIBLE` (SQL's
-    one-argument TRIM strips the plain space only, and a twin ending in a no-break space or a tab was then not found
-    from a later batch), then in NFC (a twin spelling "É" as E + U+0301 was not found either): PostgreSQL's
-    `normalize(x, NFC)`, and on SQLite Python's own `normalized` registered on each connection
-    (`adapters.db.engine.SQLITE_NFC`). The stored seller SKU stays as TikTok sent it."""
-    if dialect == "postgresql":
-        return func.normalize(func.btrim(column, EDGE_INVISIBLE), literal_column("NFC"))
-    nfc: ColumnElement[Any] = getattr(func, SQLITE_NFC)(func.trim(column, EDGE_INVISIBLE))
-    return nfc

@@ -6,8 +6,8 @@ Before, every products or orders page asking for `totalCount`, and every read of
 catalog's one write path (`SqlCatalogRepository`) now adds the rows it inserts to the shop's counts in the same
 transaction, and the reads look them up. This revision creates the table and fills it from the rows there are.
 
-Revision ID: 0015_shop_catalog_counts
-Revises: 0014_nfc_sku_keys
+Revision ID: 0016_shop_catalog_counts
+Revises: 0015_seller_sku_keys
 Create Date: 2026-12-02 19:30:00
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015_shop_catalog_counts"
-down_revision: str | None = "0014_nfc_sku_keys"
+revision: str = "0016_shop_catalog_counts"
+down_revision: str | None = "0015_seller_sku_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
