@@ -174,6 +174,14 @@ def hold_changed(link: LinkedSku, held: int, now: datetime, horizon: timedelta) 
     return standing_hold(link, now, horizon) != max(0, held)
 
 
+def pushed_now(policy: InventoryPolicy, link: LinkedSku, now: datetime, horizon: timedelta) -> int:
+    """What a push of `link` would write now, short of a new reading of TikTok: the target of the item's available
+    less the units the item's other links hold back (`held_elsewhere`) and less the link's own hold as it stands
+    (`carried_hold`). The reconcile compares TikTok's available with it (live-sync.md sec. 7.7): a push that held
+    units back wrote that much less, which is no drift."""
+    return policy.target(link.pushable - carried_hold(link, now, horizon))
+
+
 def hold_started(
     link: LinkedSku, held: int, carried: int, now: datetime, tiktok_available: int | None = None
 ) -> datetime | None:

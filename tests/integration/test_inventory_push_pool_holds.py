@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from domain.services.inventory_push import PushDeps, push_shop
+from domain.services.inventory_reconcile import reconcile_shop
 from domain.shops import Shop
 from tests.integration.pool_push_support import (
     PushWorld,
@@ -112,4 +113,51 @@ async def test_holds_of_other_shops_past_their_horizon_are_not_subtracted(world:
     await change_stock(world, item, 0, [(b.id, b_product)])
     await push_shop(b.id, world.deps(fence=True, clock=later))
     # then B shows the pool's 10: the hold is let go on every shop, as on A's own next push
+    assert shown(world, b, b_sku) == 10
+
+
+async def test_a_reconcile_takes_what_a_push_held_back_for_no_drift(world: PushWorld) -> None:
+    # given A holding back 1 unit sold unseen (TikTok A: 9) and B pushed 9 for it: nothing pending
+    found, item = await two_shops_on_one_item(world, on_hand=10)
+    (a, a_product, a_sku, a_id), (b, _, b_sku, b_id) = found["a"], found["b"]
+    sell(world, a, a_sku)
+    await change_stock(world, item, 0, [(a.id, a_product)])
+    await push_shop(a.id, world.deps(fence=True))
+    await push_shop(b.id, world.deps(fence=True))
+    assert (shown(world, a, a_sku), shown(world, b, b_sku)) == (9, 9)
+    pushes: list[str] = []
+
+    async def enqueue_push(shop_id: str) -> None:
+        pushes.append(shop_id)
+
+    # when both shops are reconciled within the hold's horizon
+    reports = [await reconcile_shop(shop.id, world.deps(fence=True), enqueue_push) for shop in (a, b)]
+
+    # then neither drifted (each shows what its push wrote: the pool less the units held back, its own or the other
+    # shop's), nothing is pushed again, and the links count no drift
+    assert [report.drifted for report in reports] == [[], []] and pushes == []
+    assert [(await link_row(world.db, sku_id))["drift_count"] for sku_id in (a_id, b_id)] == [0, 0]
+
+
+async def test_a_reconcile_past_a_holds_horizon_pushes_again_without_drift(world: PushWorld) -> None:
+    # given A holding back 1 unit sold unseen (TikTok A: 9) and B pushed 9 for it
+    found, item = await two_shops_on_one_item(world, on_hand=10)
+    (a, a_product, a_sku, _), (b, _, b_sku, b_id) = found["a"], found["b"]
+    sell(world, a, a_sku)
+    await change_stock(world, item, 0, [(a.id, a_product)])
+    await push_shop(a.id, world.deps(fence=True))
+    await push_shop(b.id, world.deps(fence=True))
+    assert shown(world, b, b_sku) == 9
+    pushes: list[str] = []
+
+    async def enqueue_push(shop_id: str) -> None:
+        pushes.append(shop_id)
+
+    # when B is reconciled after the hold passed its horizon (no order came: letting it go moved no counter)
+    later = world.deps(fence=True, clock=LaterClock(PushDeps.hold_horizon + timedelta(seconds=5)))
+    report = await reconcile_shop(b.id, later, enqueue_push)
+
+    # then B is pushed again, to the pool's 10, without counting drift: TikTok showed what the last push wrote
+    assert (report.drifted, pushes, (await link_row(world.db, b_id))["drift_count"]) == ([], [b.id], 0)
+    await push_shop(b.id, later)
     assert shown(world, b, b_sku) == 10

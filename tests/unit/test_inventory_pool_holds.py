@@ -5,12 +5,14 @@ I/O, then `push_shop` over fakes with two shops of one merchant linked to one it
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from domain.inventory_push import LinkedSku, hold_changed, standing_hold
+from domain.inventory_push import InventoryPolicy, LinkedSku, hold_changed, pushed_now, standing_hold
 from domain.services.inventory_push import PushDeps, push_shop
+from domain.services.inventory_reconcile import reconcile_shop
 from tests.fakes import T0, FakeClock, FakeStore, FakeUnitOfWork, make_shop
 from tests.fakes_inventory_push import FakeInventoryApi, FakeLink, FakeOutboxRow
 
@@ -57,6 +59,21 @@ def test_a_hold_changes_the_other_links_only_when_what_they_subtract_changes() -
 
 def test_a_link_may_show_the_pool_less_the_other_links_holds() -> None:
     assert LinkedSku("s", "t", "p", "i", 10, (), held_elsewhere=3).pushable == 7
+
+
+@pytest.mark.parametrize(
+    ("link", "policy", "expected"),
+    [
+        (held(0, None), InventoryPolicy(), 10),
+        (held(2, timedelta(minutes=1)), InventoryPolicy(), 8),  # its own hold, as the push wrote it
+        (held(2, HORIZON + timedelta(seconds=1)), InventoryPolicy(), 10),  # let go: the next push writes 10
+        (replace(held(0, None), held_elsewhere=3), InventoryPolicy(), 7),  # another link's hold
+        (replace(held(2, timedelta(minutes=1)), held_elsewhere=3), InventoryPolicy(share_percent=50), 2),  # 5 x 50 %
+    ],
+    ids=["none", "own", "own-past-horizon", "elsewhere", "both-shared"],
+)
+def test_what_a_push_would_write_now(link: LinkedSku, policy: InventoryPolicy, expected: int) -> None:
+    assert pushed_now(policy, link, NOW, HORIZON) == expected
 
 
 class TwoShops:
@@ -155,4 +172,48 @@ async def test_a_hold_past_its_horizon_no_longer_lowers_the_other_shops() -> Non
     world.dirty("b")
     await world.push("b")
     # then B shows the pool's 10 again
+    assert world.api.available["t-b"] == 10
+
+
+async def test_a_reconcile_counts_no_drift_where_a_push_held_units_back() -> None:
+    # given A holding back 1 unit sold unseen (TikTok A: 9) and B pushed 9 for it; no push pending
+    world = TwoShops()
+    world.api.available["t-a"] = 9
+    world.dirty("a")
+    await world.push("a")
+    await world.push("b")
+    pushes: list[str] = []
+
+    async def enqueue(shop_id: str) -> None:
+        pushes.append(shop_id)
+
+    # when both shops are reconciled within the hold's horizon
+    reports = [await reconcile_shop(shop.id, world.deps, enqueue) for shop in (world.a, world.b)]
+    # then neither drifted: each shows what its push wrote (the pool less the units held back, A's own or the other
+    # shop's), so nothing is counted or pushed again
+    assert [(report.observed, report.drifted) for report in reports] == [(1, []), (1, [])]
+    assert pushes == [] and [link.drift_count for link in world.links.values()] == [0, 0]
+    # and when the seller then sets A to 5 in Seller Center, A's next reconcile finds that drift all the same
+    world.api.available["t-a"] = 5
+    assert (await reconcile_shop(world.a.id, world.deps, enqueue)).drifted == ["a"]
+
+
+async def test_a_reconcile_past_a_holds_horizon_pushes_again_without_counting_drift() -> None:
+    # given A holding back 1 unit no order ever explains (TikTok A: 9) and B pushed 9 for it
+    world = TwoShops()
+    world.api.available["t-a"] = 9
+    world.dirty("a")
+    await world.push("a")
+    await world.push("b")
+    pushes: list[str] = []
+
+    async def enqueue(shop_id: str) -> None:
+        pushes.append(shop_id)
+
+    # when B is reconciled past the hold's horizon (letting it go moved no counter: nothing marked B due)
+    world.clock.current = NOW + world.deps.hold_horizon + timedelta(seconds=1)
+    report = await reconcile_shop(world.b.id, world.deps, enqueue)
+    # then B, showing what its last push wrote, is pushed again (to the pool's 10), and no drift is counted
+    assert (report.drifted, report.stale, pushes, world.links["b"].drift_count) == ([], ["b"], [world.b.id], 0)
+    await world.push("b")
     assert world.api.available["t-b"] == 10
