@@ -279,10 +279,11 @@ async def _push_product(
     """Send one product's targets; finish the claim. Returns the Update Inventory calls made. With the fence, TikTok's
     available of its SKUs is read right before the write (`_unseen`); `read_error`: the round's reading failed with
     it, and the product is finished as if its own reading had."""
-    outcome, calls = ProductPushOutcome(computed_at=deps.clock.now()), 0
+    computed_at = deps.clock.now()
+    outcome, calls = ProductPushOutcome(computed_at=computed_at), 0
     async with deps.uow_factory() as uow:
         links = await uow.inventory_push.linked_skus(
-            shop.id, claim.tiktok_product_id, holds_since=deps.clock.now() - deps.hold_horizon
+            shop.id, claim.tiktok_product_id, holds_since=computed_at - deps.hold_horizon
         )
     held: dict[str, tuple[int, datetime | None]] = {}
     try:
@@ -292,9 +293,7 @@ async def _push_product(
             if deps.fence:
                 if read_error is not None:
                     raise read_error
-                held, shown, outcome.restored = await _unseen(
-                    deps, api, shop, links, outcome.computed_at or deps.clock.now()
-                )
+                held, shown, outcome.restored = await _unseen(deps, api, shop, links, computed_at)
                 outcome.held = held
                 links = _holding(links, held, own_only=True)
                 to_send = _to_send(links, shown, policy)
@@ -317,7 +316,7 @@ async def _push_product(
             outcome.ingested = {link.sku_id: link.ingested for link in links}  # read with the targets' counters
             outcome.released = {link.sku_id: link.released for link in links}
             outcome.failed = failures
-            outcome.holds_moved = _holds_moved(deps, links, outcome, outcome.computed_at or deps.clock.now())
+            outcome.holds_moved = _holds_moved(deps, links, outcome, computed_at)
             outcome.retry = any(
                 e.action in (PushAction.RETRY, PushAction.REFRESH_WAREHOUSES) for e in failures.values()
             )
