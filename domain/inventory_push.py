@@ -81,6 +81,14 @@ class LinkedSku:
     released: int = 0
     released_at_push: int | None = None
     restored_quantity: int = 0
+    # Units the item's other LINKED links (any shop of the merchant) hold back now, summed (`standing_hold`), read
+    # with `available`: sold at their shops, not ingested yet, so not this link's to sell either (`pushable`)
+    held_elsewhere: int = 0
+
+    @property
+    def pushable(self) -> int:
+        """The item's units this link may show before its own hold: `available` less the other links' holds."""
+        return self.available - self.held_elsewhere
 
     @property
     def released_since_push(self) -> int:
@@ -145,6 +153,33 @@ def carried_hold(link: LinkedSku, now: datetime, horizon: timedelta) -> int:
     if link.held_quantity <= 0 or link.held_since is None or now - link.held_since > horizon:
         return 0
     return link.held_quantity
+
+
+def standing_hold(link: LinkedSku, now: datetime, horizon: timedelta) -> int:
+    """The units of `link`'s last hold that still stand for the pool's other links: each other LINKED link of its
+    item (any shop of the merchant) pushes that many fewer (`LinkedSku.held_elsewhere`), as a unit sold unseen on
+    one shop left the shelf for all of them. What `carried_hold` carries (0 past `horizon`, the same horizon), less
+    the units the ledger applied for the link since that push (`ingested_since_push`, a release not subtracting):
+    the order of a held sale, once ingested, reserves its units on the item, and the reservation replaces the
+    hold, so they are never counted twice. Units, 0..held_quantity. (Applied before a new sale it also frees the
+    older held one for the others until this link's next push, which the ingest marks due and which records its
+    hold again: `hold_changed`.)"""
+    return max(0, carried_hold(link, now, horizon) - max(0, link.ingested_since_push or 0))
+
+
+def hold_changed(link: LinkedSku, held: int, now: datetime, horizon: timedelta) -> bool:
+    """Whether a push of `link` that holds back `held` units changes what the item's other links subtract
+    (`standing_hold` of the hold read before the push vs. the hold it records, which stands whole): their pushes are
+    then due, as after a change of the item's counters."""
+    return standing_hold(link, now, horizon) != max(0, held)
+
+
+def pushed_now(policy: InventoryPolicy, link: LinkedSku, now: datetime, horizon: timedelta) -> int:
+    """What a push of `link` would write now, short of a new reading of TikTok: the target of the item's available
+    less the units the item's other links hold back (`held_elsewhere`) and less the link's own hold as it stands
+    (`carried_hold`). The reconcile compares TikTok's available with it (live-sync.md sec. 7.7): a push that held
+    units back wrote that much less, which is no drift."""
+    return policy.target(link.pushable - carried_hold(link, now, horizon))
 
 
 def hold_started(
@@ -253,6 +288,8 @@ class ProductPushOutcome:
     ingested: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.ingested` read with the targets
     released: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.released` read with the targets
     restored: dict[str, int] = field(default_factory=dict)  # sku_id -> units restored unseen (`fence_counts`)
+    # Items whose other links' pushes this outcome makes due: a pushed SKU's hold changed (`hold_changed`)
+    holds_moved: set[str] = field(default_factory=set)
 
     @property
     def excluded(self) -> dict[str, SkuPushError]:

@@ -272,11 +272,17 @@ class InventoryPushRepository(Protocol):
         """Whether `claim_due` would find a row now (a read, no lock)."""
         ...
 
-    async def linked_skus(self, shop_id: str, tiktok_product_id: str) -> list[LinkedSku]:
-        """The product's LINKED SKUs with their items' current counters and their warehouses."""
+    async def linked_skus(
+        self, shop_id: str, tiktok_product_id: str, *, holds_since: datetime | None = None
+    ) -> list[LinkedSku]:
+        """The product's LINKED SKUs with their items' current counters and their warehouses, and the units the
+        other LINKED links of each item hold back (`LinkedSku.held_elsewhere`: `standing_hold` summed, of holds
+        begun at or after `holds_since`, i.e. now less the horizon; None: not read, 0), read with the counters."""
         ...
 
-    async def linked_skus_of(self, shop_id: str, tiktok_product_ids: Sequence[str]) -> dict[str, list[LinkedSku]]:
+    async def linked_skus_of(
+        self, shop_id: str, tiktok_product_ids: Sequence[str], *, holds_since: datetime | None = None
+    ) -> dict[str, list[LinkedSku]]:
         """`linked_skus` of many products of the shop at once (one statement per 900 ids, not one per product):
         every asked id is a key, in the order asked (duplicates once), `[]` for a product with no LINKED SKU."""
         ...
@@ -315,6 +321,14 @@ class InventoryPushRepository(Protocol):
         """dirty_version + 1 for each product (rows created as needed), due now."""
         ...
 
+    async def mark_item_links_dirty(
+        self, inventory_item_ids: Sequence[str], now: datetime, pushing: tuple[str, str]
+    ) -> list[str]:
+        """`mark_dirty` for every (shop, product) with a LINKED SKU of the items, as a change of their counters
+        does, but the row `pushing` (shop id, TikTok product id), which the caller's push finishes: it is locked with
+        the others, in their order, and left as it is. Returns the shops marked, sorted."""
+        ...
+
     async def linked_products(self, shop_id: str) -> list[str]:
         """TikTok product ids of the shop with at least one LINKED SKU."""
         ...
@@ -327,8 +341,11 @@ class InventoryPushRepository(Protocol):
         """Shops (not revoked, push enabled) with LINKED SKUs none of which was observed since `observed_before`."""
         ...
 
-    async def reconcile_candidates(self, shop_id: str, now: datetime) -> list[LinkedSku]:
-        """The shop's LINKED SKUs of products with no pending push (clean outbox row), for a reconcile."""
+    async def reconcile_candidates(
+        self, shop_id: str, now: datetime, *, holds_since: datetime | None = None
+    ) -> list[LinkedSku]:
+        """The shop's LINKED SKUs of products with no pending push (clean outbox row), for a reconcile, with
+        `held_elsewhere` as `linked_skus` reads it."""
         ...
 
     async def record_observed(

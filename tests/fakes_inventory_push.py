@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from domain.catalog import Product
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.items import Edit, InventoryItem, applied
-from domain.inventory_push import InventoryPolicy, LinkedSku, OutboxClaim, ProductPushOutcome
+from domain.inventory_push import InventoryPolicy, LinkedSku, OutboxClaim, ProductPushOutcome, standing_hold
 from domain.ports import PoolChange, ShopTokens
 from domain.shops import Shop
 from domain.stock_levels import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
@@ -153,22 +153,44 @@ class FakeInventoryPushRepository:
     async def has_due(self, shop_id: str, now: datetime) -> bool:
         return any(key[0] == shop_id and row.due(now) for key, row in self._push.outbox.items())
 
-    def _counted(self, shop_id: str, link: FakeLink) -> LinkedSku:
-        units = sum(n for sid, tsku, n, _ in self._push.ingested if sid == shop_id and tsku == link.tiktok_sku_id)
-        return link.as_linked(units)
+    def _units(self, shop_id: str, tiktok_sku_id: str) -> int:
+        return sum(n for sid, tsku, n, _ in self._push.ingested if sid == shop_id and tsku == tiktok_sku_id)
 
-    async def linked_skus(self, shop_id: str, tiktok_product_id: str) -> list[LinkedSku]:
+    def _counted(
+        self, shop_id: str, link: FakeLink, holds_since: datetime | None = None, counted: bool = True
+    ) -> LinkedSku:
+        """`link` as the push reads it; `holds_since`: with `held_elsewhere`, the domain's `standing_hold` of every
+        other LINKED link of its item (any shop) whose hold began at or after `holds_since` (a horizon of 0 from
+        `holds_since`: `carried_hold` lets go of a hold begun before it)."""
+        elsewhere = 0
+        if holds_since is not None:
+            elsewhere = sum(
+                standing_hold(other.as_linked(self._units(other_shop, other.tiktok_sku_id)), holds_since, timedelta(0))
+                for (other_shop, other_sku), other in self._push.links.items()
+                if other.state == "LINKED"
+                and other.inventory_item_id == link.inventory_item_id
+                and (other_shop, other_sku) != (shop_id, link.sku_id)
+            )
+        return replace(
+            link.as_linked(self._units(shop_id, link.tiktok_sku_id) if counted else 0), held_elsewhere=elsewhere
+        )
+
+    async def linked_skus(
+        self, shop_id: str, tiktok_product_id: str, *, holds_since: datetime | None = None
+    ) -> list[LinkedSku]:
         return [
-            self._counted(shop_id, link)
+            self._counted(shop_id, link, holds_since)
             for link in self._linked(shop_id)
             if link.tiktok_product_id == tiktok_product_id
         ]
 
-    async def linked_skus_of(self, shop_id: str, tiktok_product_ids: Sequence[str]) -> dict[str, list[LinkedSku]]:
+    async def linked_skus_of(
+        self, shop_id: str, tiktok_product_ids: Sequence[str], *, holds_since: datetime | None = None
+    ) -> dict[str, list[LinkedSku]]:
         found: dict[str, list[LinkedSku]] = {product_id: [] for product_id in tiktok_product_ids}
         for link in self._linked(shop_id):
             if link.tiktok_product_id in found:
-                found[link.tiktok_product_id].append(self._counted(shop_id, link))
+                found[link.tiktok_product_id].append(self._counted(shop_id, link, holds_since))
         return found
 
     async def finish_claim(
@@ -247,6 +269,27 @@ class FakeInventoryPushRepository:
 
         self._s.ops.append(apply)
 
+    async def mark_item_links_dirty(
+        self, inventory_item_ids: Sequence[str], now: datetime, pushing: tuple[str, str]
+    ) -> list[str]:
+        items = set(inventory_item_ids)
+        rows = sorted(
+            {(shop_id, link.tiktok_product_id) for (shop_id, _), link in self._push.links.items()
+             if link.state == "LINKED" and link.inventory_item_id in items} - {pushing}
+        )  # fmt: skip
+
+        def apply() -> None:
+            for shop_id, product_id in rows:
+                row = self._push.outbox.get((shop_id, product_id))
+                if row is None:
+                    self._push.outbox[(shop_id, product_id)] = FakeOutboxRow(next_attempt_at=now, updated_at=now)
+                else:
+                    row.dirty_version += 1
+                    row.next_attempt_at, row.updated_at = now, now
+
+        self._s.ops.append(apply)
+        return sorted({shop_id for shop_id, _ in rows})
+
     async def linked_products(self, shop_id: str) -> list[str]:
         return sorted({link.tiktok_product_id for link in self._linked(shop_id)})
 
@@ -269,14 +312,20 @@ class FakeInventoryPushRepository:
                 found.append(shop_id)
         return found[:limit]
 
-    async def reconcile_candidates(self, shop_id: str, now: datetime) -> list[LinkedSku]:
+    async def reconcile_candidates(
+        self, shop_id: str, now: datetime, *, holds_since: datetime | None = None
+    ) -> list[LinkedSku]:
         pending = {
             product
             for (sid, product), row in self._push.outbox.items()
             if sid == shop_id
             and (row.dirty_version > row.pushed_version or (row.claimed_until is not None and row.claimed_until > now))
         }
-        return [link.as_linked() for link in self._linked(shop_id) if link.tiktok_product_id not in pending]
+        return [
+            self._counted(shop_id, link, holds_since, counted=False)
+            for link in self._linked(shop_id)
+            if link.tiktok_product_id not in pending
+        ]
 
     async def record_observed(
         self, shop_id: str, observed: Mapping[str, int], drifted: Sequence[str], now: datetime

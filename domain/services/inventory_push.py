@@ -13,9 +13,10 @@ the row (`finish_claim`), so even then the newest value is sent last.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -30,6 +31,7 @@ from domain.inventory_push import (
     SkuPushError,
     carried_hold,
     fence_counts,
+    hold_changed,
     hold_started,
     push_action,
     push_backoff,
@@ -99,6 +101,9 @@ class PushDeps:
     # How long the fence keeps holding back units sold at TikTok that the ledger has not ingested (`carried_hold`):
     # by then an order poll has brought in a sale its webhook lost. Default: two polls of 300 s and their 30 s settle.
     hold_horizon: timedelta = timedelta(seconds=630)
+    # Sends `push_inventory(shop_id)` after commit to the other shops whose pushes a changed hold made due
+    # (`hold_changed`); None: the scheduler's tick finds them (their rows are due now).
+    enqueue_push: Callable[[str], Awaitable[None]] | None = None
     # shop id -> (monotonic expiry, default sales warehouse id): Get Warehouses at most every 10 min per shop.
     default_warehouses: dict[str, tuple[float, str | None]] = field(default_factory=dict)
 
@@ -230,7 +235,9 @@ async def _finish_unchanged(
     Raises what the reads raise (no claim finished)."""
     computed_at = deps.clock.now()
     async with deps.uow_factory() as uow:
-        links = await uow.inventory_push.linked_skus_of(shop.id, [claim.tiktok_product_id for claim in claims])
+        links = await uow.inventory_push.linked_skus_of(
+            shop.id, [claim.tiktok_product_id for claim in claims], holds_since=computed_at - deps.hold_horizon
+        )
     every = [link for found in links.values() for link in found]
     held, shown, restored = await _unseen(deps, api, shop, every, computed_at) if every else ({}, {}, {})
     unchanged: list[tuple[OutboxClaim, ProductPushOutcome]] = []
@@ -244,6 +251,7 @@ async def _finish_unchanged(
             outcome = ProductPushOutcome(pushed=targets, computed_at=computed_at, held=held, restored=restored)
             outcome.ingested = {link.sku_id: link.ingested for link in found}
             outcome.released = {link.sku_id: link.released for link in found}
+            outcome.holds_moved = _holds_moved(deps, found, outcome, computed_at)
             unchanged.append((claim, outcome))
     for start in range(0, len(unchanged), CLAIMS_PER_TRANSACTION):
         finished = unchanged[start : start + CLAIMS_PER_TRANSACTION]
@@ -271,21 +279,23 @@ async def _push_product(
     """Send one product's targets; finish the claim. Returns the Update Inventory calls made. With the fence, TikTok's
     available of its SKUs is read right before the write (`_unseen`); `read_error`: the round's reading failed with
     it, and the product is finished as if its own reading had."""
-    outcome, calls = ProductPushOutcome(computed_at=deps.clock.now()), 0
+    computed_at = deps.clock.now()
+    outcome, calls = ProductPushOutcome(computed_at=computed_at), 0
     async with deps.uow_factory() as uow:
-        links = await uow.inventory_push.linked_skus(shop.id, claim.tiktok_product_id)
+        links = await uow.inventory_push.linked_skus(
+            shop.id, claim.tiktok_product_id, holds_since=computed_at - deps.hold_horizon
+        )
     held: dict[str, tuple[int, datetime | None]] = {}
     try:
         if links:
+            links = _holding(links, held)  # the other links' holds, whether this push fences or not
             to_send = list(links)
             if deps.fence:
                 if read_error is not None:
                     raise read_error
-                held, shown, outcome.restored = await _unseen(
-                    deps, api, shop, links, outcome.computed_at or deps.clock.now()
-                )
+                held, shown, outcome.restored = await _unseen(deps, api, shop, links, computed_at)
                 outcome.held = held
-                links = _holding(links, held)
+                links = _holding(links, held, own_only=True)
                 to_send = _to_send(links, shown, policy)
             failures: dict[str, SkuPushError] = {}
             if to_send:
@@ -306,6 +316,7 @@ async def _push_product(
             outcome.ingested = {link.sku_id: link.ingested for link in links}  # read with the targets' counters
             outcome.released = {link.sku_id: link.released for link in links}
             outcome.failed = failures
+            outcome.holds_moved = _holds_moved(deps, links, outcome, computed_at)
             outcome.retry = any(
                 e.action in (PushAction.RETRY, PushAction.REFRESH_WAREHOUSES) for e in failures.values()
             )
@@ -382,8 +393,31 @@ async def _unseen(
     return held, shown, restored  # 0 held (the most common) subtracts nothing
 
 
-def _holding(links: Sequence[LinkedSku], held: dict[str, tuple[int, datetime | None]]) -> list[LinkedSku]:
-    return [replace(link, available=link.available - held.get(link.sku_id, (0, None))[0]) for link in links]
+def _holding(
+    links: Sequence[LinkedSku], held: dict[str, tuple[int, datetime | None]], *, own_only: bool = False
+) -> list[LinkedSku]:
+    """The links with `available` lowered to what their push may show: less the units the item's other links hold
+    back (`LinkedSku.pushable`; once: `held_elsewhere` is then 0) and less the units each holds back itself (`held`,
+    by Shopbridge SKU id). `own_only`: links lowered by the others' holds already."""
+    return [
+        replace(
+            link,
+            available=(link.available if own_only else link.pushable) - held.get(link.sku_id, (0, None))[0],
+            held_elsewhere=0,
+        )
+        for link in links
+    ]
+
+
+def _holds_moved(deps: PushDeps, links: Sequence[LinkedSku], outcome: ProductPushOutcome, now: datetime) -> set[str]:
+    """The items of the SKUs `outcome` records as pushed whose hold changes what their other links subtract
+    (`hold_changed`; `links` as read, their hold fields untouched by `_holding`)."""
+    return {
+        link.inventory_item_id
+        for link in links
+        if link.sku_id in outcome.pushed
+        and hold_changed(link, outcome.held.get(link.sku_id, (0, None))[0], now, deps.hold_horizon)
+    }
 
 
 async def _release(
@@ -417,8 +451,19 @@ async def _finish(deps: PushDeps, claim: OutboxClaim, outcome: ProductPushOutcom
 async def _record(
     deps: PushDeps, uow: UnitOfWork, claim: OutboxClaim, outcome: ProductPushOutcome, now: datetime
 ) -> None:
-    """The outcome on the links and the claim finished, in `uow` (the caller commits)."""
+    """The outcome on the links and the claim finished, in `uow` (the caller commits). A hold that changed marks
+    the other links of its item due (`holds_moved`), the rows of other shops enqueued after commit; this claim's
+    own row is left to `finish_claim` (this push has just read it)."""
     await uow.inventory_push.record_link_results(claim.shop_id, outcome, now)
+    if outcome.holds_moved:
+        shops = await uow.inventory_push.mark_item_links_dirty(
+            sorted(outcome.holds_moved), now, (claim.shop_id, claim.tiktok_product_id)
+        )
+        enqueue = deps.enqueue_push
+        if enqueue is not None:
+            for shop_id in shops:
+                if shop_id != claim.shop_id:  # this run claims its own shop's rows again before it ends
+                    uow.after_commit(functools.partial(enqueue, shop_id))
     await uow.inventory_push.finish_claim(
         claim, deps.holder, now, pushed=not outcome.retry,
         next_attempt_at=now + push_backoff(claim.attempts + 1), error=outcome.error,
@@ -464,7 +509,9 @@ async def _refresh_warehouses(
                 await uow.inventory_push.replace_warehouses(shop.id, link.tiktok_sku_id, fresh[link.tiktok_sku_id])
         await uow.commit()
     async with deps.uow_factory() as uow:
-        links = await uow.inventory_push.linked_skus(shop.id, product_id)
+        links = await uow.inventory_push.linked_skus(
+            shop.id, product_id, holds_since=deps.clock.now() - deps.hold_horizon
+        )
     return links, [link for link in links if link.sku_id in sku_ids and link.tiktok_sku_id in fresh]
 
 

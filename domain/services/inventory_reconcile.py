@@ -2,8 +2,11 @@
 Search, at most 600 SKU ids a call), count drift where it differs from the pool's target, and push again; and the
 scheduler's inventory tick, which re-enqueues pushes a lost message left behind and starts due reconciles.
 
-Drift is judged only for products with no push pending (clean outbox row, no lease), and against targets read
-again after TikTok answered, so a sale Shopbridge applied meanwhile is not mistaken for drift. A TikTok sale not
+Drift is judged only for products with no push pending (clean outbox row, no lease), and against what a push would
+write, read again after TikTok answered (`pushed_now`: the target less the units held back, the link's own and the
+other links' of its item), so a sale Shopbridge applied meanwhile, or a unit a push held back, is not mistaken for
+drift. A SKU TikTok shows at what the last push wrote while the push would now write another value (a hold let go
+by its horizon moves no counter, so marks nothing) is pushed again without counting drift. A TikTok sale not
 yet ingested does look like drift for the length of the intake lag; the re-push it causes is the push that sale
 causes anyway (live-sync.md sec. 1.3).
 """
@@ -15,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from domain.inventory_push import pushed_now
 from domain.ports import AuthorizationLostError, traced
 from domain.services.inventory_push import PushDeps, _api, read_available
 from domain.services.shop_tokens import revoke_refused_authorization
@@ -27,14 +31,17 @@ log = logging.getLogger(__name__)
 class ReconcileReport:
     observed: int = 0
     drifted: list[str] = field(default_factory=list)  # Shopbridge SKU ids whose TikTok stock differed
+    stale: list[str] = field(default_factory=list)  # SKU ids showing the last push, whose holds have since ended
     searches: int = 0
 
 
 async def reconcile_shop(
     shop_id: str, deps: PushDeps, enqueue_push: Callable[[str], Awaitable[None]]
 ) -> ReconcileReport:
-    """Compare TikTok's available of every linked SKU of the shop with its target; drift: drift_count + 1,
-    observed_quantity/observed_at recorded, the product marked dirty and a push enqueued after commit.
+    """Compare TikTok's available of every linked SKU of the shop with what a push would write (`pushed_now`);
+    drift: drift_count + 1, observed_quantity/observed_at recorded, the product marked dirty and a push enqueued
+    after commit. A SKU showing what its last push wrote (`pushed_quantity`) while a push would write another value
+    (`ReconcileReport.stale`: a hold let go by its horizon) is marked and pushed the same way, no drift counted.
     A revoked, expired or push-disabled shop is skipped (nothing is pushed there, so nothing can drift); TikTok
     refusing the shop's tokens revokes it at once (`revoke_refused_authorization`)."""
     report = ReconcileReport()
@@ -60,16 +67,26 @@ async def reconcile_shop(
         if await uow.shops.get(shop_id) is None:  # the shop first, as a shop's delete takes it
             return report  # deleted meanwhile
         policy = await uow.inventory_push.policy(shop_id)
-        fresh = await uow.inventory_push.reconcile_candidates(shop_id, now)  # targets as of now, still clean
+        # targets as of now, still clean, with the holds standing now (the push's own reading of them)
+        fresh = await uow.inventory_push.reconcile_candidates(shop_id, now, holds_since=now - deps.hold_horizon)
         seen = {link.sku_id: observed[link.tiktok_sku_id] for link in fresh if link.tiktok_sku_id in observed}
-        drifted = [link for link in fresh if link.sku_id in seen and seen[link.sku_id] != policy.target(link.available)]
+        differ = [
+            link
+            for link in fresh
+            if link.sku_id in seen and seen[link.sku_id] != pushed_now(policy, link, now, deps.hold_horizon)
+        ]
+        # TikTok shows what the last push wrote, and only the pool's side moved without a change of its counters (a
+        # hold let go by its horizon, here or on another link of the item): pushed again, no drift
+        stale = [link for link in differ if seen[link.sku_id] == link.pushed_quantity]
+        drifted = [link for link in differ if seen[link.sku_id] != link.pushed_quantity]
         await uow.inventory_push.record_observed(shop_id, seen, [link.sku_id for link in drifted], now)
-        products = sorted({link.tiktok_product_id for link in drifted})
+        products = sorted({link.tiktok_product_id for link in differ})
         if products:
             await uow.inventory_push.mark_dirty(shop_id, products, now)
             uow.after_commit(lambda: enqueue_push(shop_id))
         await uow.commit()
     report.observed, report.drifted = len(seen), [link.sku_id for link in drifted]
+    report.stale = [link.sku_id for link in stale]
     if drifted:
         deps.metrics.drift_found(len(drifted))
         log.info("shop %s: %d SKU(s) drifted from their target at TikTok; pushing again", shop_id, len(drifted))

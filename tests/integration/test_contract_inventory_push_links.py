@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,8 +21,8 @@ from sqlalchemy import event, insert, select
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from adapters.db.repositories.inventory_push_links import LINKS_CHUNK
-from adapters.db.tables import inventory_items, sku_links, skus
-from domain.inventory_push import LinkedSku
+from adapters.db.tables import inventory_items, sku_ledger_units, sku_links, skus
+from domain.inventory_push import LinkedSku, standing_hold
 from domain.shops import Shop
 from tests.fakes import FakeStore, FakeUnitOfWork
 from tests.fakes_inventory_push import FakeLink
@@ -38,6 +39,7 @@ class Links:
     uows: UowFactory
     seed: Callable[[Shop, dict[str, int], list[LinkRow]], Awaitable[None]]  # (shop, product id -> SKUs, links)
     db: Database | None  # None: the fake (no statements to count)
+    store: FakeStore | None = None  # the fake's store (None: a database)
 
     @contextmanager
     def link_reads(self) -> Iterator[list[str]]:
@@ -63,7 +65,7 @@ class Links:
 async def links(request: pytest.FixtureRequest, cipher: TokenCipher) -> AsyncIterator[Links]:
     if request.param == "fake":
         store = FakeStore()
-        yield Links(lambda: FakeUnitOfWork(store), _fake_seed(store), None)
+        yield Links(lambda: FakeUnitOfWork(store), _fake_seed(store), None, store)
         return
     db = Database(str(request.getfixturevalue(f"{request.param}_url")))
     uows = uow_factory(db, cipher)
@@ -181,3 +183,82 @@ async def test_more_products_than_one_statement_takes_are_read_a_chunk_at_a_time
     assert nothing == {}
     if links.db is not None:
         assert len(reads) == 3
+
+
+# The holds on one item (`held_elsewhere`): (shop, TikTok SKU id, link state, held, held since NOW less, units at the
+# push (None: no count kept), the shop's running units of the SKU now)
+HOLDS: list[tuple[str, str, str, int, timedelta, int | None, int]] = [
+    ("a", "p1-sku0", "LINKED", 0, timedelta(0), 5, 5),  # the reader: holds nothing
+    ("a", "p1-sku1", "LINKED", 1, timedelta(minutes=1), 5, 5),  # another SKU of the same shop: 1
+    ("b", "p1-sku0", "LINKED", 2, timedelta(minutes=1), 5, 6),  # 1 of its 2 held sales ingested since: 1
+    ("c", "p1-sku0", "LINKED", 3, timedelta(minutes=11), 5, 5),  # begun past the horizon (630 s): 0
+    ("d", "p1-sku0", "LINKED", 2, timedelta(minutes=10), None, 9),  # no count kept, within the horizon: 2
+    ("e", "p1-sku0", "LINKED", 1, timedelta(minutes=1), 5, 4),  # a release since (count below): 1
+    ("f", "p1-sku0", "AMBIGUOUS", 4, timedelta(minutes=1), 5, 5),  # not LINKED: 0
+]
+HORIZON = timedelta(seconds=630)
+
+
+async def _seed_holds(links: Links) -> dict[str, Shop]:
+    """Shops a..f of one merchant, each SKU of `HOLDS` linked to one item (30 available), with its hold and counts."""
+    shops = {name: await add_shop(links.uows, make_shop()) for name in sorted({row[0] for row in HOLDS})}
+    item_id = uuid.uuid4().hex
+    if links.store is not None:
+        for name, sku, state, held, ago, at_push, units in HOLDS:
+            link = FakeLink(uuid.uuid4().hex, sku, "p1", item_id, 30, state=state, held_quantity=held,
+                            held_since=NOW - ago if held else None, ingested_at_push=at_push)  # fmt: skip
+            links.store.push.link(shops[name].id, link)
+            links.store.push.ingested.append((shops[name].id, sku, units, NOW))
+        return shops
+    async with links.uows() as uow:
+        await uow.session.execute(
+            insert(inventory_items).values(
+                id=item_id, merchant_id="merchant-a", sku="HELD", on_hand=30, reserved=0, safety_stock=0,
+                created_at=NOW, updated_at=NOW,
+            )
+        )  # fmt: skip
+        for shop in shops.values():
+            await uow.catalog.upsert_products(shop.id, [make_product("p1", skus=2)])
+        for name, sku, state, held, ago, at_push, units in HOLDS:
+            shop_id = shops[name].id
+            sku_id = (
+                await uow.session.execute(
+                    select(skus.c.id).where(skus.c.shop_id == shop_id, skus.c.tiktok_sku_id == sku)
+                )
+            ).scalar_one()
+            await uow.session.execute(
+                insert(sku_links).values(
+                    sku_id=sku_id, shop_id=shop_id, merchant_id="merchant-a", inventory_item_id=item_id,
+                    tiktok_product_id="p1", tiktok_sku_id=sku, state=state, source="MANUAL", updated_at=NOW,
+                    held_quantity=held, held_since=NOW - ago if held else None, ingested_at_push=at_push,
+                )
+            )  # fmt: skip
+            await uow.session.execute(
+                insert(sku_ledger_units).values(shop_id=shop_id, tiktok_sku_id=sku, ingested=units, released=0)
+            )
+        await uow.commit()
+    return shops
+
+
+async def test_the_other_links_holds_are_read_with_the_counters_as_the_rule_counts_them(links: Links) -> None:
+    # given one item linked on shops a..f, its links holding back units as `HOLDS` lists
+    shops = await _seed_holds(links)
+
+    # when shop a's links are read with the holds begun within the horizon, and without them
+    async with links.uows() as uow:
+        found = await uow.inventory_push.linked_skus(shops["a"].id, "p1", holds_since=NOW - HORIZON)
+        of_b = await uow.inventory_push.linked_skus_of(shops["b"].id, ["p1"], holds_since=NOW - HORIZON)
+        plain = await uow.inventory_push.linked_skus(shops["a"].id, "p1")
+
+    # then each link's `held_elsewhere` is `standing_hold` summed over the item's other LINKED links: a's first SKU
+    # 1 (a's other SKU) + 1 (b) + 0 (c, past the horizon) + 2 (d) + 1 (e) = 5; a's second SKU the same less its own
+    # hold; b's 1 (a's second SKU) + 2 (d) + 1 (e) = 4, its own not counted; f not LINKED, nowhere. Not asked: 0.
+    assert [(link.tiktok_sku_id, link.held_elsewhere) for link in found] == [("p1-sku0", 5), ("p1-sku1", 4)]
+    assert [link.held_elsewhere for link in of_b["p1"]] == [4]
+    assert [link.held_elsewhere for link in plain] == [0, 0]
+    # and the rule itself agrees, from each link as read
+    async with links.uows() as uow:
+        every = [
+            link for name in ("b", "c", "d", "e") for link in await uow.inventory_push.linked_skus(shops[name].id, "p1")
+        ]
+    assert [standing_hold(link, NOW, HORIZON) for link in every] == [1, 0, 2, 1]

@@ -17,6 +17,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.db.repositories.inventory.outbox import mark_push_dirty
 from adapters.db.repositories.inventory_push_links import LinkPushState
 from adapters.db.tables import (
     inventory_push_outbox,
@@ -166,6 +167,11 @@ class SqlInventoryPushRepository(LinkPushState):
                     },
                 )
             )
+
+    async def mark_item_links_dirty(
+        self, inventory_item_ids: Sequence[str], now: datetime, pushing: tuple[str, str]
+    ) -> list[str]:
+        return await mark_push_dirty(self._session, inventory_item_ids, now, kept=pushing)
 
     async def shops_due(self, now: datetime, limit: int) -> list[str]:
         policies = shop_inventory_policies.c

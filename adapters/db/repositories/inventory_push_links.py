@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, literal, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.tables import (
@@ -38,16 +38,22 @@ class LinkPushState:
 
     # -- links -------------------------------------------------------------------------------------------------------
 
-    async def linked_skus(self, shop_id: str, tiktok_product_id: str) -> list[LinkedSku]:
-        return (await self.linked_skus_of(shop_id, [tiktok_product_id]))[tiktok_product_id]
+    async def linked_skus(
+        self, shop_id: str, tiktok_product_id: str, *, holds_since: datetime | None = None
+    ) -> list[LinkedSku]:
+        found = await self.linked_skus_of(shop_id, [tiktok_product_id], holds_since=holds_since)
+        return found[tiktok_product_id]
 
-    async def linked_skus_of(self, shop_id: str, tiktok_product_ids: Sequence[str]) -> dict[str, list[LinkedSku]]:
+    async def linked_skus_of(
+        self, shop_id: str, tiktok_product_ids: Sequence[str], *, holds_since: datetime | None = None
+    ) -> dict[str, list[LinkedSku]]:
         asked = list(dict.fromkeys(tiktok_product_ids))
         found: dict[str, list[LinkedSku]] = {product_id: [] for product_id in asked}
         for start in range(0, len(asked), LINKS_CHUNK):
             chunk = asked[start : start + LINKS_CHUNK]
             # `_linked` orders by TikTok SKU id: grouped by product, each list keeps `linked_skus`'s order.
-            for link in await self._linked(_links.shop_id == shop_id, _links.tiktok_product_id.in_(chunk)):
+            where = (_links.shop_id == shop_id, _links.tiktok_product_id.in_(chunk))
+            for link in await self._linked(*where, holds_since=holds_since):
                 found[link.tiktok_product_id].append(link)
         return found
 
@@ -59,19 +65,24 @@ class LinkPushState:
         )
         return sorted((await self._session.execute(query)).scalars())
 
-    async def reconcile_candidates(self, shop_id: str, now: datetime) -> list[LinkedSku]:
+    async def reconcile_candidates(
+        self, shop_id: str, now: datetime, *, holds_since: datetime | None = None
+    ) -> list[LinkedSku]:
         pending = select(_outbox.tiktok_product_id).where(
             _outbox.shop_id == shop_id,
             or_(_outbox.dirty_version > _outbox.pushed_version, _outbox.claimed_until > now),
         )
-        return await self._linked(_links.shop_id == shop_id, _links.tiktok_product_id.not_in(pending), counted=False)
+        return await self._linked(
+            _links.shop_id == shop_id, _links.tiktok_product_id.not_in(pending), counted=False, holds_since=holds_since
+        )
 
-    async def _linked(self, *where: Any, counted: bool = True) -> list[LinkedSku]:
+    async def _linked(self, *where: Any, counted: bool = True, holds_since: datetime | None = None) -> list[LinkedSku]:
         """The LINKED links matching `where`; `counted`: with `LinkedSku.ingested` and `released` (the fence's;
         else 0), the shop's running units of each SKU (`sku_ledger_units`, kept by the ledger's writes) read in the
         statement that reads the items' counters, so both are of one instant (a line the ledger applies after the
         read is in neither, one applied before in both: `LinkedSku.ingested_since_push`). A lookup per link: a SUM
-        over the SKU's lines, as before, grew with its order history."""
+        over the SKU's lines, as before, grew with its order history. `holds_since`: with `held_elsewhere`
+        (`_held_elsewhere`), in the same statement."""
         items = inventory_items.c
         source = sku_links.join(inventory_items, items.id == _links.inventory_item_id).outerjoin(
             warehouse_stocks, warehouse_stocks.c.sku_id == _links.sku_id
@@ -97,6 +108,7 @@ class LinkPushState:
                 (func.coalesce(_units.released, 0) if counted else literal(0)).label("released"),
                 (items.on_hand - items.reserved - items.safety_stock).label("available"),
                 warehouse_stocks.c.warehouse_id,
+                (literal(0) if holds_since is None else _held_elsewhere(holds_since)).label("held_elsewhere"),
             )
             .select_from(source)
             .where(_links.state == LINKED, *where)
@@ -123,6 +135,7 @@ class LinkPushState:
                     int(row.released),
                     row.released_at_push,
                     row.restored_quantity,
+                    int(row.held_elsewhere),
                 )
             else:
                 found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
@@ -201,3 +214,31 @@ class LinkPushState:
             await self._session.execute(
                 update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**values)
             )
+
+
+def _held_elsewhere(holds_since: datetime) -> Any:
+    """`domain.inventory_push.standing_hold` summed over the other LINKED links of the link's item (any shop), as a
+    scalar subquery correlated with `sku_links` (0 when none holds): per link, the units it held back at its last
+    push (`held_quantity`, begun at or after `holds_since`: the horizon) less the units the ledger applied for it
+    since (its shop's running count now less `ingested_at_push`; a release subtracting nothing; no count kept: 0),
+    never below 0. Only links holding something are read (`held_quantity > 0`; by the item's index)."""
+    other, units = sku_links.alias("held_by"), sku_ledger_units.alias("held_units")
+    now_counted = func.coalesce(units.c.ingested, 0)
+    applied = now_counted - func.coalesce(other.c.ingested_at_push, now_counted)
+    standing = other.c.held_quantity - case((applied > 0, applied), else_=0)
+    return (
+        select(func.coalesce(func.sum(case((standing > 0, standing), else_=0)), 0))
+        .select_from(
+            other.outerjoin(
+                units, and_(units.c.shop_id == other.c.shop_id, units.c.tiktok_sku_id == other.c.tiktok_sku_id)
+            )
+        )
+        .where(
+            other.c.inventory_item_id == _links.inventory_item_id,
+            other.c.sku_id != _links.sku_id,
+            other.c.state == LINKED,
+            other.c.held_quantity > 0,
+            other.c.held_since >= holds_since,
+        )
+        .scalar_subquery()
+    )

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import and_, case, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,11 +22,14 @@ from adapters.db.tables import UTCDateTime, inventory_push_outbox, sku_links
 LINKED = "LINKED"
 
 
-async def mark_push_dirty(session: AsyncSession, inventory_item_ids: Collection[str], now: datetime) -> list[str]:
+async def mark_push_dirty(
+    session: AsyncSession, inventory_item_ids: Collection[str], now: datetime, kept: tuple[str, str] | None = None
+) -> list[str]:
     """Mark dirty the outbox row of every (shop, TikTok product) with a LINKED SKU of the given items.
 
     Returns the ids of the shops touched (sorted), whose `push_inventory` the caller enqueues after commit.
-    An empty `inventory_item_ids` writes nothing.
+    An empty `inventory_item_ids` writes nothing. `kept`: a (shop id, TikTok product id) whose row is locked with the
+    others, in their order, but left as it is (a push finishing that row: `finish_claim` follows).
     """
     if not inventory_item_ids:
         return []
@@ -51,13 +55,17 @@ async def mark_push_dirty(session: AsyncSession, inventory_item_ids: Collection[
                "updated_at"]  # fmt: skip
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(inventory_push_outbox).from_select(columns, source)
-    upsert = statement.on_conflict_do_update(
-        index_elements=["shop_id", "tiktok_product_id"],
-        set_={
-            "dirty_version": inventory_push_outbox.c.dirty_version + 1,
-            "next_attempt_at": statement.excluded.next_attempt_at,
-            "updated_at": statement.excluded.updated_at,
-        },
-    ).returning(inventory_push_outbox.c.shop_id)
-    shop_ids = (await session.execute(upsert)).scalars().all()
-    return sorted(set(shop_ids))
+    outbox = inventory_push_outbox.c
+    marked: dict[str, Any] = {
+        "dirty_version": outbox.dirty_version + 1,
+        "next_attempt_at": statement.excluded.next_attempt_at,
+        "updated_at": statement.excluded.updated_at,
+    }
+    if kept is not None:
+        is_kept = and_(outbox.shop_id == kept[0], outbox.tiktok_product_id == kept[1])
+        marked = {column: case((is_kept, getattr(outbox, column)), else_=value) for column, value in marked.items()}
+    upsert = statement.on_conflict_do_update(index_elements=["shop_id", "tiktok_product_id"], set_=marked).returning(
+        outbox.shop_id, outbox.tiktok_product_id
+    )
+    rows = (await session.execute(upsert)).all()
+    return sorted({shop_id for shop_id, product_id in rows if (shop_id, product_id) != kept})
