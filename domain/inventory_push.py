@@ -7,7 +7,7 @@ sec. 7.3 (push with coalescing, multi-warehouse SKUs); tiktok-api.md sec. 9.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -180,6 +180,15 @@ def pushed_now(policy: InventoryPolicy, link: LinkedSku, now: datetime, horizon:
     (`carried_hold`). The reconcile compares TikTok's available with it (live-sync.md sec. 7.7): a push that held
     units back wrote that much less, which is no drift."""
     return policy.target(link.pushable - carried_hold(link, now, horizon))
+
+
+def hold_ends(held: Mapping[str, tuple[int, datetime | None]], horizon: timedelta) -> datetime | None:
+    """When a push first lets one of a push's holds go (`held`: sku id -> (units held back, since when), as in
+    `ProductPushOutcome.held`): the earliest `since + horizon` of a hold of units, plus one second (`carried_hold`
+    carries a hold until it is *older* than the horizon, and a stored time may lose its fraction). None: nothing
+    held. The push outbox schedules the product's next push then (README, "Holds carry over")."""
+    ends = [since + horizon for units, since in held.values() if units > 0 and since is not None]
+    return min(ends) + timedelta(seconds=1) if ends else None
 
 
 def hold_started(

@@ -329,6 +329,11 @@ class InventoryPushRepository(Protocol):
         the others, in their order, and left as it is. Returns the shops marked, sorted."""
         ...
 
+    async def push_again_at(self, shop_id: str, tiktok_product_id: str, at: datetime) -> None:
+        """dirty_version + 1, due at `at`, for a pushed, unclaimed row (a push whose holds end then: `hold_ends`);
+        a row already dirty (due sooner) or claimed, or absent, is left as it is."""
+        ...
+
     async def linked_products(self, shop_id: str) -> list[str]:
         """TikTok product ids of the shop with at least one LINKED SKU."""
         ...

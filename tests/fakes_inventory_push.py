@@ -255,6 +255,15 @@ class FakeInventoryPushRepository:
 
         self._s.ops.append(apply)
 
+    async def push_again_at(self, shop_id: str, tiktok_product_id: str, at: datetime) -> None:
+        def apply() -> None:
+            row = self._push.outbox.get((shop_id, tiktok_product_id))
+            if row is not None and row.dirty_version <= row.pushed_version and row.claimed_by is None:
+                row.dirty_version += 1
+                row.next_attempt_at, row.attempts, row.updated_at = at, 0, at
+
+        self._s.ops.append(apply)
+
     async def mark_dirty(self, shop_id: str, tiktok_product_ids: Sequence[str], now: datetime) -> None:
         self._s.require_shop(shop_id)
 

@@ -32,6 +32,7 @@ from domain.inventory_push import (
     carried_hold,
     fence_counts,
     hold_changed,
+    hold_ends,
     hold_started,
     push_action,
     push_backoff,
@@ -104,6 +105,11 @@ class PushDeps:
     # Sends `push_inventory(shop_id)` after commit to the other shops whose pushes a changed hold made due
     # (`hold_changed`); None: the scheduler's tick finds them (their rows are due now).
     enqueue_push: Callable[[str], Awaitable[None]] | None = None
+    # How long a stop (a cancelled run: the worker's shutdown) waits for a product whose Update Inventory is under way
+    # to get TikTok's answer and record it (`_push_through_a_stop`). Below the worker's 30 s drain of cancelled work
+    # (`workers.resources.SHUTDOWN_DRAIN_SECONDS`); one call answers within TikTok's 10 s request timeout, unless it is
+    # retried: past this wait the claim is handed back unrecorded (README, "Pushing to TikTok").
+    stop_wait: timedelta = timedelta(seconds=15)
     # shop id -> (monotonic expiry, default sales warehouse id): Get Warehouses at most every 10 min per shop.
     default_warehouses: dict[str, tuple[float, str | None]] = field(default_factory=dict)
 
@@ -197,18 +203,20 @@ async def _push_claims(
             raise
 
     async def one(claim: OutboxClaim) -> None:
+        started = False
         try:
             async with limit:
+                started = True
                 # Not `report.calls += await ...`: that reads the count before the await, and the products in
                 # flight beside this one would overwrite each other's calls.
-                calls = await _push_product(deps, api, shop, policy, claim, read_error)
+                calls = await _push_through_a_stop(deps, api, shop, policy, claim, read_error)
             report.calls += calls
         except asyncio.CancelledError:
-            # A stop cut the push short, in flight or still waiting its turn: hand the row back due now (shielded:
-            # the release must land), so the restarted process or another worker sends it at once, not when the
-            # lease runs out minutes later while TikTok still shows the older, higher stock. A crash still waits
-            # for the lease.
-            await asyncio.shield(_release(deps, [claim]))
+            if not started:
+                # A stop while the push waited its turn: hand the row back due now (shielded: the release must
+                # land), so the restarted process or another worker sends it at once, not when the lease runs out
+                # minutes later while TikTok still shows the older, higher stock. A crash still waits for the lease.
+                await asyncio.shield(_release(deps, [claim]))
             raise
         report.products += 1
 
@@ -268,7 +276,7 @@ async def _finish_unchanged(
     return to_write
 
 
-async def _push_product(
+async def _push_through_a_stop(
     deps: PushDeps,
     api: InventoryApi,
     shop: Shop,
@@ -276,9 +284,54 @@ async def _push_product(
     claim: OutboxClaim,
     read_error: Exception | None = None,
 ) -> int:
+    """`_push_product` in a task of its own, which a stop (this task cancelled) cannot cut between TikTok's answer
+    and its record. Returns the Update Inventory calls made; raises what `_push_product` raises.
+
+    Once the product's Update Inventory is under way, TikTok applies it whether or not we wait (the request runs to
+    its end: `adapters.tiktok.transport.sent_whole`); a record left undone makes the fence take the values TikTok
+    accepted, against the last ones recorded, for sales it has not seen, and hold them back for a whole horizon.
+    So a stop then waits for the push to record TikTok's answer and finish the claim, at most `deps.stop_wait`,
+    and is raised after it (`CancelledError`). A stop before the call (a fence's reading, the links), or past the
+    wait, cancels the push and hands the claim back due now (`_release`)."""
+    sending = asyncio.Event()
+    pushing = asyncio.create_task(_push_product(deps, api, shop, policy, claim, read_error, sending))
+    pushing.add_done_callback(_retrieve)
+    try:
+        return await asyncio.shield(pushing)
+    except asyncio.CancelledError:
+        if pushing.done():  # the push itself was cancelled, not this task: nothing of it to wait for
+            await asyncio.shield(_release(deps, [claim]))
+            raise
+        if sending.is_set():
+            await asyncio.wait([pushing], timeout=deps.stop_wait.total_seconds())
+        if pushing.done() and not pushing.cancelled() and pushing.exception() is None:
+            raise  # TikTok's answer recorded, the claim finished
+        pushing.cancel()
+        await asyncio.wait([pushing])  # ends within one database call (`adapters.db.sessions`)
+        await asyncio.shield(_release(deps, [claim]))
+        raise
+
+
+def _retrieve(task: asyncio.Task[int]) -> None:
+    """A push a stop left (cancelled, or failed while nobody waited): its exception is retrieved, not logged as
+    never retrieved; the claim is handed back by `_push_through_a_stop`."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _push_product(
+    deps: PushDeps,
+    api: InventoryApi,
+    shop: Shop,
+    policy: InventoryPolicy,
+    claim: OutboxClaim,
+    read_error: Exception | None = None,
+    sending: asyncio.Event | None = None,
+) -> int:
     """Send one product's targets; finish the claim. Returns the Update Inventory calls made. With the fence, TikTok's
     available of its SKUs is read right before the write (`_unseen`); `read_error`: the round's reading failed with
-    it, and the product is finished as if its own reading had."""
+    it, and the product is finished as if its own reading had. `sending` is set right before the first Update
+    Inventory (`_push_through_a_stop`)."""
     computed_at = deps.clock.now()
     outcome, calls = ProductPushOutcome(computed_at=computed_at), 0
     async with deps.uow_factory() as uow:
@@ -300,6 +353,8 @@ async def _push_product(
             failures: dict[str, SkuPushError] = {}
             if to_send:
                 default = await _default_warehouse(deps, api, shop, to_send)
+                if sending is not None:
+                    sending.set()
                 result = await _send(api, claim.tiktok_product_id, to_send, policy, default)
                 calls += 1
                 failures = _failures(result, to_send)
@@ -453,7 +508,9 @@ async def _record(
 ) -> None:
     """The outcome on the links and the claim finished, in `uow` (the caller commits). A hold that changed marks
     the other links of its item due (`holds_moved`), the rows of other shops enqueued after commit; this claim's
-    own row is left to `finish_claim` (this push has just read it)."""
+    own row is left to `finish_claim` (this push has just read it). A pushed product that holds units back is due
+    again when the first of its holds reaches its horizon (`hold_ends`): that push lets the hold go even if nothing
+    else pushes the product (README, "Holds carry over")."""
     await uow.inventory_push.record_link_results(claim.shop_id, outcome, now)
     if outcome.holds_moved:
         shops = await uow.inventory_push.mark_item_links_dirty(
@@ -464,10 +521,13 @@ async def _record(
             for shop_id in shops:
                 if shop_id != claim.shop_id:  # this run claims its own shop's rows again before it ends
                     uow.after_commit(functools.partial(enqueue, shop_id))
-    await uow.inventory_push.finish_claim(
+    finished = await uow.inventory_push.finish_claim(
         claim, deps.holder, now, pushed=not outcome.retry,
         next_attempt_at=now + push_backoff(claim.attempts + 1), error=outcome.error,
     )  # fmt: skip
+    ends = hold_ends(outcome.held, deps.hold_horizon)
+    if finished and not outcome.retry and ends is not None:
+        await uow.inventory_push.push_again_at(claim.shop_id, claim.tiktok_product_id, ends)
 
 
 async def _send(

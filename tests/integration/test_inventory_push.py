@@ -404,16 +404,39 @@ async def ingest_sales(
             )
 
 
-async def test_a_push_cut_short_by_a_stop_is_due_again_at_once(world: PushWorld) -> None:
-    # given a push held in flight at TikTok
+async def test_a_push_stopped_before_its_update_is_due_again_at_once(world: PushWorld) -> None:
+    # given a fenced push held at its reading of TikTok's stock, before its Update Inventory
+    shop = await imported_shop(world)
+    product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=50)
+    tiktok_sku = next(iter(items))
+    await change_stock(world, items[tiktok_sku], -5, [(shop.id, product["id"])])
+    world.sandbox.hold("/product/202309/inventory/search")
+    cut = asyncio.create_task(push_shop(shop.id, world.deps(holder="stopping", fence=True)))
+    await until(lambda: world.sandbox.control("GET", "/hold")["waiting"] == 1)
+    # when the worker stops (its run is cancelled)
+    cut.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cut
+    world.sandbox.hold()
+    # then nothing was sent, the row is no longer claimed and is due now: the next process pushes it at once, not
+    # after the lease
+    assert world.sandbox.control("GET", "/inventory-updates")["updates"] == []
+    row = await outbox_row(world.db, shop, product["id"])
+    assert row["claimed_by"] is None and row["dirty_version"] > row["pushed_version"]
+    await push_shop(shop.id, world.deps(holder="restarted"))
+    assert sum(tiktok_stock(world.sandbox, shop)[tiktok_sku].values()) == 45
+
+
+async def test_a_push_whose_update_outlasts_the_stop_wait_is_handed_back_due_now(world: PushWorld) -> None:
+    # given a push held in flight at TikTok, by a worker that waits for nothing when stopped
     shop = await imported_shop(world)
     product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=50)
     tiktok_sku = next(iter(items))
     world.sandbox.control("POST", "/inventory-updates/hold", {"held": True})
     await change_stock(world, items[tiktok_sku], -5, [(shop.id, product["id"])])
-    cut = asyncio.create_task(push_shop(shop.id, world.deps(holder="stopping")))
+    cut = asyncio.create_task(push_shop(shop.id, world.deps(holder="stopping", stop_wait=timedelta(0))))
     await until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
-    # when the worker stops (its run is cancelled)
+    # when the worker stops (its run is cancelled) and TikTok has not answered within the wait
     cut.cancel()
     with pytest.raises(asyncio.CancelledError):
         await cut

@@ -1,9 +1,9 @@
 """The push's rules without I/O: the policy's target formula and validation, the warehouse plan, the per-SKU
-error classes of Update Inventory (live-sync.md sec. 1.1) and the retry backoff."""
+error classes of Update Inventory (live-sync.md sec. 1.1), the retry backoff and when a push's holds end."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,10 @@ from domain.errors import DomainError, ErrorCode
 from domain.inventory_push import (
     MAX_PUSH_QUANTITY,
     InventoryPolicy,
+    LinkedSku,
     PushAction,
+    carried_hold,
+    hold_ends,
     push_action,
     push_backoff,
     warehouse_plan,
@@ -90,3 +93,32 @@ def test_per_sku_codes_map_to_what_retrying_can_do(code: int, action: PushAction
 def test_backoff_doubles_from_two_seconds_up_to_half_an_hour() -> None:
     assert [push_backoff(n) for n in (1, 2, 3)] == [timedelta(seconds=2), timedelta(seconds=4), timedelta(seconds=8)]
     assert push_backoff(50) == timedelta(minutes=30)
+
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+HORIZON = timedelta(seconds=630)
+
+
+@pytest.mark.parametrize(
+    ("held", "ends"),
+    [
+        ({}, None),
+        ({"a": (0, None), "b": (0, None)}, None),  # nothing held back: no push to schedule
+        ({"a": (2, T0)}, T0 + HORIZON + timedelta(seconds=1)),
+        ({"a": (2, T0 + timedelta(seconds=50)), "b": (1, T0), "c": (0, None)}, T0 + HORIZON + timedelta(seconds=1)),
+    ],
+    ids=["no-links", "nothing-held", "one-hold", "the-earliest-hold"],
+)
+def test_a_push_is_due_again_when_its_first_hold_ends(
+    held: dict[str, tuple[int, datetime | None]], ends: datetime | None
+) -> None:
+    assert hold_ends(held, HORIZON) == ends
+
+
+def test_a_push_at_the_hold_end_no_longer_carries_the_hold() -> None:
+    # the time `hold_ends` schedules is past `carried_hold`'s horizon; a second earlier was not
+    link = LinkedSku("s", "t", "p", "i", 10, (), pushed_quantity=8, held_quantity=2, held_since=T0)
+    ends = hold_ends({"s": (2, T0)}, HORIZON)
+    assert ends is not None
+    assert carried_hold(link, ends, HORIZON) == 0
+    assert carried_hold(link, ends - timedelta(seconds=1), HORIZON) == 2

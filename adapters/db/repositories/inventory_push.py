@@ -173,6 +173,21 @@ class SqlInventoryPushRepository(LinkPushState):
     ) -> list[str]:
         return await mark_push_dirty(self._session, inventory_item_ids, now, kept=pushing)
 
+    async def push_again_at(self, shop_id: str, tiktok_product_id: str, at: datetime) -> None:
+        # A row dirty again meanwhile is due sooner, and its push schedules its own holds' end; `updated_at`, the
+        # change the lag metric counts from, is the time the push is due. Until then the reconcile passes the
+        # product by (`reconcile_candidates`: a pending row), as it does any product with a push to come.
+        await self._session.execute(
+            update(inventory_push_outbox)
+            .where(
+                _outbox.shop_id == shop_id,
+                _outbox.tiktok_product_id == tiktok_product_id,
+                _outbox.dirty_version <= _outbox.pushed_version,
+                _outbox.claimed_by.is_(None),
+            )
+            .values(dirty_version=_outbox.dirty_version + 1, next_attempt_at=at, attempts=0, updated_at=at)
+        )
+
     async def shops_due(self, now: datetime, limit: int) -> list[str]:
         policies = shop_inventory_policies.c
         query = (
