@@ -349,8 +349,8 @@ class InventoryPushRepository(Protocol):
     async def reconcile_candidates(
         self, shop_id: str, now: datetime, *, holds_since: datetime | None = None
     ) -> list[LinkedSku]:
-        """The shop's LINKED SKUs of products with no pending push (clean outbox row), for a reconcile, with
-        `held_elsewhere` as `linked_skus` reads it."""
+        """The shop's LINKED SKUs of products with no pending push (clean outbox row, or one only scheduled at its
+        holds' end: `push_again_at`), for a reconcile, with `held_elsewhere` as `linked_skus` reads it."""
         ...
 
     async def record_observed(

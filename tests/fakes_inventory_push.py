@@ -328,7 +328,10 @@ class FakeInventoryPushRepository:
             product
             for (sid, product), row in self._push.outbox.items()
             if sid == shop_id
-            and (row.dirty_version > row.pushed_version or (row.claimed_until is not None and row.claimed_until > now))
+            and (
+                (row.dirty_version > row.pushed_version and not (row.attempts == 0 and row.next_attempt_at > now))
+                or (row.claimed_until is not None and row.claimed_until > now)
+            )
         }
         return [
             self._counted(shop_id, link, holds_since, counted=False)

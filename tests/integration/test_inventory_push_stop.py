@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from domain.services.inventory_push import push_shop
-from domain.services.inventory_reconcile import inventory_tick
+from domain.services.inventory_reconcile import inventory_tick, reconcile_shop
 from tests.fakes import FakeClock
 from tests.fixtures.waiting import until
 from tests.integration.pool_push_support import (
@@ -117,9 +117,16 @@ async def test_a_hold_is_let_go_at_its_horizon_though_nothing_else_pushes_the_pr
         )
         return tick.pushes
 
-    # then the product is not due while its hold stands
+    # then the product is not due while its hold stands, and a reconcile meanwhile reads it as a clean product (the
+    # push scheduled at the hold's end is no change waiting): TikTok shows what the push wrote, no drift
     clock.advance(horizon - timedelta(seconds=1))
     assert await ticked() == []
+
+    async def no_push(_: str) -> None:
+        raise AssertionError("no push is due")
+
+    report = await reconcile_shop(shop.id, world.deps(clock=clock, fence=True, hold_horizon=horizon), no_push)
+    assert (report.observed, report.drifted) == (len(items), [])
     # and once the hold is past its horizon, the scheduler finds the product due, and its push lets the units go
     clock.advance(timedelta(seconds=2))
     assert await ticked() == [shop.id]

@@ -108,6 +108,7 @@ class TwoShops:
         shop = self.a if sku == "a" else self.b
         row = self.store.push.outbox.setdefault((shop.id, f"p-{sku}"), FakeOutboxRow(NOW, NOW, dirty_version=0))
         row.dirty_version += 1
+        row.next_attempt_at = self.clock.now()  # due now, as the ledger's marks make it (`mark_push_dirty`)
 
     async def push(self, sku: str) -> None:
         await push_shop((self.a if sku == "a" else self.b).id, self.deps)

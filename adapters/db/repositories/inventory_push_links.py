@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, literal, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.tables import (
@@ -68,9 +68,12 @@ class LinkPushState:
     async def reconcile_candidates(
         self, shop_id: str, now: datetime, *, holds_since: datetime | None = None
     ) -> list[LinkedSku]:
+        # A row due later with no failed attempt is a push scheduled at its holds' end (`push_again_at`), not a
+        # change to send: the product is reconciled as a clean one (a drift found marks it due now).
+        scheduled = and_(_outbox.attempts == 0, _outbox.next_attempt_at > now)
         pending = select(_outbox.tiktok_product_id).where(
             _outbox.shop_id == shop_id,
-            or_(_outbox.dirty_version > _outbox.pushed_version, _outbox.claimed_until > now),
+            or_(and_(_outbox.dirty_version > _outbox.pushed_version, not_(scheduled)), _outbox.claimed_until > now),
         )
         return await self._linked(
             _links.shop_id == shop_id, _links.tiktok_product_id.not_in(pending), counted=False, holds_since=holds_since
