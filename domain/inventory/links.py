@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from domain.text import normalized, strip_invisible
@@ -104,3 +105,17 @@ def relink_needed(sku: ShopSku, decision: LinkDecision, item_ids: Mapping[str, s
     """Whether the decision changes the SKU's link: another state, or LINKED to another item."""
     new_item = item_ids.get(decision.item_sku) if decision.item_sku is not None else None
     return sku.state is not decision.state or sku.inventory_item_id != new_item or sku.source is not LinkSource.AUTO
+
+
+def remembered_on_unlink(
+    state: LinkState | None, item_id: str | None, linked_at: datetime | None, unlinked_item_id: str | None
+) -> tuple[str | None, datetime | None]:
+    """(`unlinked_item_id`, `linked_at`) of a link the merchant unlinks (`skuUnlink`), from the link as it stood
+    (None: no link yet): the item it was LINKED to and when that link took effect, so that a sale first seen while
+    it is unlinked and linked back to that same item moves that item (`ledger.first_seen_unlinked`); an unlink of an
+    unlinked SKU keeps what it remembered; any other state (never linked, ambiguous...) remembers nothing."""
+    if state is LinkState.LINKED and item_id is not None:
+        return item_id, linked_at
+    if state is LinkState.UNLINKED:
+        return unlinked_item_id, linked_at if unlinked_item_id is not None else None
+    return None, None

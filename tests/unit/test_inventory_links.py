@@ -3,6 +3,8 @@ seeding."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from domain.inventory.links import (
     LinkDecision,
     LinkSource,
@@ -10,6 +12,7 @@ from domain.inventory.links import (
     ShopSku,
     auto_link,
     relink_needed,
+    remembered_on_unlink,
     seed_on_hand,
     trimmed,
 )
@@ -115,3 +118,16 @@ def test_seeding_takes_out_the_units_shipped_since_the_stock_was_read() -> None:
     assert seed_on_hand(5, 1, 2) == 4
     assert seed_on_hand(1, 2, 3) == 2  # never below what the open orders reserve
     assert seed_on_hand(4, 0, -1) == 4
+
+
+def test_an_unlink_remembers_the_item_the_sku_was_linked_to_and_since_when() -> None:
+    linked_at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    # a LINKED SKU: its item and its link's time
+    assert remembered_on_unlink(LINKED, "item-a", linked_at, None) == ("item-a", linked_at)
+    # unlinked again: what it remembered stays; remembering nothing, no time either
+    assert remembered_on_unlink(UNLINKED, None, linked_at, "item-a") == ("item-a", linked_at)
+    assert remembered_on_unlink(UNLINKED, None, linked_at, None) == (None, None)
+    # never linked, or linked to nothing the pool counted: nothing
+    assert remembered_on_unlink(None, None, None, None) == (None, None)
+    assert remembered_on_unlink(AMBIGUOUS, None, None, None) == (None, None)
+    assert remembered_on_unlink(NO_SELLER_SKU, None, linked_at, None) == (None, None)
