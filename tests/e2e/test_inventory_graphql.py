@@ -337,6 +337,20 @@ async def test_following_by_id_and_sku_at_once_is_bad_user_input(app: Shopbridge
     assert refused.value.payload[0]["message"] == "Give inventoryItemId or sku, not both."
 
 
+async def test_following_a_sku_longer_than_any_is_bad_user_input_as_a_search_for_it_is(app: ShopbridgeServer) -> None:
+    # given a SKU of 300 characters, which no item can have (255 at most)
+    sku = "S" * 300
+    # when a subscription follows it
+    async with app.subscribe(UPDATED, {"sku": sku}, "m1") as following:
+        with pytest.raises(OperationError) as refused:
+            await following.next()
+    # then it is refused with the limit, as inventoryItems(query:) refuses it, not told NOT_FOUND
+    assert [e["extensions"]["code"] for e in refused.value.payload] == ["BAD_USER_INPUT"]
+    assert refused.value.payload[0]["message"] == "sku is at most 255 characters."
+    searched = app.raw_graphql(SEARCH, {"q": sku, "oversold": None}, "m1")
+    assert [e["extensions"]["code"] for e in searched["errors"]] == ["BAD_USER_INPUT"]
+
+
 def test_an_id_that_names_nothing_is_told_in_the_same_words_however_it_is_spelled(app: ShopbridgeServer) -> None:
     # given an item and a SKU of merchant m1
     shop = app.connect_shop("m1", "us-local", "US")
