@@ -119,3 +119,16 @@ def remembered_on_unlink(
     if state is LinkState.UNLINKED:
         return unlinked_item_id, linked_at if unlinked_item_id is not None else None
     return None, None
+
+
+def relinked_since(
+    state: LinkState | None, unlinked_item_id: str | None, linked_at: datetime | None, item_id: str, now: datetime
+) -> datetime:
+    """When the merchant's link of a SKU to item `item_id` at `now` takes effect (`sku_links.linked_at`, read by
+    `ledger.order_timing`), from the link as it stood: now, but for an UNLINKED SKU linked back to the item it
+    remembers (`remembered_on_unlink`), which keeps that link's time: the unlink was a pause, and a sale made
+    meanwhile that is first seen only after the relink, already shipped (its webhook lost), left that item's shelf
+    as one first seen while unlinked did (`ledger.first_seen_unlinked`): it deducts rather than be history."""
+    if state is LinkState.UNLINKED and unlinked_item_id == item_id and linked_at is not None:
+        return linked_at
+    return now

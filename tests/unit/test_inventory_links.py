@@ -12,6 +12,7 @@ from domain.inventory.links import (
     ShopSku,
     auto_link,
     relink_needed,
+    relinked_since,
     remembered_on_unlink,
     seed_on_hand,
     trimmed,
@@ -131,3 +132,14 @@ def test_an_unlink_remembers_the_item_the_sku_was_linked_to_and_since_when() -> 
     assert remembered_on_unlink(None, None, None, None) == (None, None)
     assert remembered_on_unlink(AMBIGUOUS, None, None, None) == (None, None)
     assert remembered_on_unlink(NO_SELLER_SKU, None, linked_at, None) == (None, None)
+
+
+def test_a_relink_to_the_item_an_unlink_remembers_keeps_that_links_time() -> None:
+    linked_at, now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC), datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    # back to the item it remembers: the first link's time (the unlink was a pause)
+    assert relinked_since(UNLINKED, "item-a", linked_at, "item-a", now) == linked_at
+    # to another item, remembering no time, or from any other state: now
+    assert relinked_since(UNLINKED, "item-a", linked_at, "item-b", now) == now
+    assert relinked_since(UNLINKED, "item-a", None, "item-a", now) == now
+    assert relinked_since(LINKED, None, linked_at, "item-a", now) == now
+    assert relinked_since(None, None, None, "item-a", now) == now
