@@ -54,7 +54,8 @@ class SellerType(StrEnum):
 
 def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
     """The custom name, in NFC (`domain.text.normalized`: what the merchant sees is what is stored and compared),
-    trimmed; 1 to 64 characters, something visible, no control characters, else INVALID_NAME.
+    trimmed; 1 to 64 characters, something visible, no control characters, else INVALID_NAME (a name too long is
+    told its length, as a SKU or a reason is).
 
     A name of only invisible characters (`domain.text.is_blank`: whitespace, format characters such as the
     zero-width space U+200B, word joiner U+2060 and BOM U+FEFF, the Hangul fillers U+115F/U+1160/U+3164/U+FFA0, the
@@ -65,7 +66,9 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
         raise ValidationError(ErrorCode.INVALID_NAME, "The shop name must not be empty.", field_path)
     if len(name) > NAME_MAX_LENGTH:
         raise ValidationError(
-            ErrorCode.INVALID_NAME, f"The shop name must be at most {NAME_MAX_LENGTH} characters.", field_path
+            ErrorCode.INVALID_NAME,
+            f"The shop name must be at most {NAME_MAX_LENGTH} characters (this one has {len(name)}).",
+            field_path,
         )
     if (control := first_control_character(name)) is not None:
         raise ValidationError(

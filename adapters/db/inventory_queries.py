@@ -73,9 +73,9 @@ async def item_page(
     oversold: bool | None, with_total: bool,
 ) -> Page[ItemRead]:  # fmt: skip
     """The merchant's items, newest first; `query` matches part of the SKU, ignoring the case of
-    every letter (`sku_search_key`); `oversold` keeps
-    only items whose available is below 0 (true) or not (false)."""
-    available = inventory_items.c.on_hand - inventory_items.c.reserved - inventory_items.c.safety_stock
+    every letter (`sku_search_key`); `oversold` keeps only the oversold items (true) or the others (false), by
+    `domain.inventory.items.is_oversold`: reserved above on-hand, whatever the safety stock."""
+    unsold = inventory_items.c.on_hand - inventory_items.c.reserved  # `is_oversold`: below 0
     where = [inventory_items.c.merchant_id == merchant_id]
     if query:
         # An item a process of the release before migration 0007 wrote (the old processes run on while `migrate`
@@ -83,7 +83,7 @@ async def item_page(
         key = func.coalesce(inventory_items.c.sku_search, func.lower(inventory_items.c.sku))
         where.append(key.contains(sku_search_key(query), autoescape=True))
     if oversold is not None:
-        where.append(available < 0 if oversold else available >= 0)
+        where.append(unsold < 0 if oversold else unsold >= 0)
     statement = select(inventory_items).where(*where)
     if after is not None:
         at, row_id = decode_cursor(after)

@@ -1,7 +1,8 @@
 """An inventory item: one pool row per merchant SKU, and the merchant's edits of it.
 
-`available = on_hand - reserved - safety_stock`, in units; it may go negative: the item is then **oversold**
-(shown as such, pushed as 0 everywhere). Every counter change adds 1 to `version`.
+`available = on_hand - reserved - safety_stock`, in units, what the shops may still sell; it may go negative (pushed as
+0 everywhere): when the safety stock is more than what is left, or when the item is **oversold** (`is_oversold`:
+reserved above on-hand, whatever the safety stock). Every counter change adds 1 to `version`.
 """
 
 from __future__ import annotations
@@ -63,12 +64,22 @@ class InventoryItem:
 
     @property
     def available(self) -> int:
-        """Units that may still be sold: on-hand minus reserved minus safety stock; negative when oversold."""
+        """Units that may still be sold: on-hand minus reserved minus safety stock; negative when oversold, or when
+        the safety stock is more than what is left."""
         return self.on_hand - self.reserved - self.safety_stock
 
     @property
     def oversold(self) -> bool:
-        return self.available < 0
+        """`is_oversold` of its counters."""
+        return is_oversold(self.on_hand, self.reserved)
+
+
+def is_oversold(on_hand: int, reserved: int) -> bool:
+    """Rule: an item is oversold when the units its open orders hold (`reserved`) are more than it holds (`on_hand`,
+    which shipments may have taken below 0): `on_hand - reserved < 0`, more was sold than is held. The safety stock
+    plays no part: one above what is left makes `available` negative (pushed as 0) with nothing sold. The filter of
+    `inventoryItems(oversold:)` states the same rule in SQL (`adapters.db.inventory_queries.item_page`)."""
+    return on_hand - reserved < 0
 
 
 def sku_search_key(sku: str) -> str:

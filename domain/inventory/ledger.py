@@ -12,6 +12,9 @@ still to ship), the order's status otherwise. `transition` moves a line's state,
 
     (first seen, open)            -> RESERVED, or PENDING_LINK while the SKU has no item
     (first seen, shipped/cancel)  -> HISTORICAL: history, moves nothing (the import of past orders is safe)
+    (first seen, SKU unlinked)    -> as a line reserved before the unlink (PENDING_LINK remembering the item the SKU
+                                     was linked to) when open, or shipped and sold since that link took effect;
+                                     else as above
     PENDING_LINK                  -> RESERVED once linked if still open, else HISTORICAL (TikTok's stock that seeded
                                      or fed the item already excluded the unit: never counted twice), but for a
                                      line reserved before its SKU was unlinked, shipped since and linked to that
@@ -47,7 +50,8 @@ class LineState(StrEnum):
     """The effect applied so far (`order_line_stock.state`)."""
 
     # the SKU has no item (yet, or no longer: unlinked): applied when it gets linked. A line reserved before the
-    # unlink keeps the item it was reserved on (`inventory_item_id`), whose counters no longer hold it
+    # unlink keeps the item it was reserved on (`inventory_item_id`), whose counters no longer hold it; one first
+    # seen while unlinked, the item the SKU was unlinked from (`first_seen_unlinked`)
     PENDING_LINK = "PENDING_LINK"
     RESERVED = "RESERVED"
     DEDUCTED = "DEDUCTED"
@@ -121,7 +125,8 @@ def stock_lines(tiktok_sku_id: str, units: int, components: Collection[tuple[str
 class LedgerLine(NamedTuple):
     """A stored ledger row, as much of it as the rules need. `inventory_item_id`: the item the line counts on
     (RESERVED, DEDUCTED, RELEASED), was linked to when it became history (HISTORICAL), or, PENDING_LINK, the item
-    it was reserved on before its SKU was unlinked (`unlink_reserved`; None: never reserved)."""
+    it was reserved on before its SKU was unlinked (`unlink_reserved`), or that its SKU was unlinked from when the
+    line was first seen (`first_seen_unlinked`; None: neither)."""
 
     state: LineState
     wanted: StockEffect
@@ -171,6 +176,7 @@ def transition(
     quantity: int = 1,
     in_seed: bool = False,
     after_link: bool = False,
+    unlinked_from: str | None = None,
 ) -> Transition | None:
     """The line's move for an order status asking `wanted` at `order_updated_at`; None when nothing changes.
 
@@ -182,8 +188,12 @@ def transition(
     `after_link`: the order was created at or after the SKU's link took effect, so a sale first seen already
     shipped (its webhooks lost, Shopbridge down while it shipped) took its units from the pool's stock: it deducts
     them from on-hand (nothing was reserved) instead of being history, or the pool would oversell them.
+    `unlinked_from`: the SKU has no link now, and the merchant unlinked it from that item (`after_link` then reads
+    that link's time): see `first_seen_unlinked`.
     """
     if current is None:
+        if linked_item_id is None and unlinked_from is not None:
+            return first_seen_unlinked(wanted, order_updated_at, unlinked_from, after_link)
         if wanted is StockEffect.DEDUCT and after_link and linked_item_id is not None:
             return Transition(
                 LineState.DEDUCTED, wanted, order_updated_at, linked_item_id, -quantity, 0, MovementKind.DEDUCTED
@@ -218,6 +228,20 @@ def transition(
     return None  # DEDUCTED, RELEASED, HISTORICAL are final
 
 
+def first_seen_unlinked(
+    wanted: StockEffect, order_updated_at: datetime, unlinked_from: str, after_link: bool
+) -> Transition:
+    """A line first seen while its SKU is unlinked (`skuUnlink`) from item `unlinked_from`: it waits for a link
+    remembering that item, as a line reserved before the unlink does (`link_pending`'s `was_reserved_on`), when it is
+    open, or shipped and created since that link took effect (`after_link`: linked, it would have deducted). Linked
+    back to that same item, an open one reserves and a shipped one deducts its units from on-hand: they left that
+    item's shelf, and as history the pool would sell them again (issue: oversell after an unlink and relink).
+    Linked to another item, it is history as before. Cancelled, or shipped and older than that link: HISTORICAL."""
+    if wanted is StockEffect.RESERVE or (wanted is StockEffect.DEDUCT and after_link):
+        return Transition(LineState.PENDING_LINK, wanted, order_updated_at, unlinked_from)
+    return Transition(LineState.HISTORICAL, wanted, order_updated_at, None)
+
+
 def took_units_now(current: LedgerLine | None, move: Transition) -> bool:
     """Whether `move` is when the line's units leave TikTok's available, as the pool counts them: its first
     reservation or deduction (or one after a link). A RESERVED line that only moves on (paid: still open, only the
@@ -230,7 +254,7 @@ def took_units_now(current: LedgerLine | None, move: Transition) -> bool:
     reserved)."""
     if current is None:
         return True
-    if current.state is LineState.PENDING_LINK:
+    if current.state is LineState.PENDING_LINK:  # (one first seen while unlinked is relinked by `relink_lines`)
         return current.inventory_item_id is None
     return not (current.state is LineState.RESERVED and move.state in (LineState.RESERVED, LineState.DEDUCTED))
 
@@ -272,8 +296,9 @@ def link_pending(
 ) -> Transition:
     """A PENDING_LINK line whose SKU just got linked to `item_id`: an open one reserves, any other is history
     (TikTok's stock, which seeded or fed the item, no longer held that unit), but for a shipped line that was
-    reserved on this very item before its SKU was unlinked (`was_reserved_on`): the unlink gave its units back to
-    the item, they left its shelf since, and the item's count still holds them: it deducts them from on-hand
+    reserved on this very item before its SKU was unlinked, or first seen while its SKU was unlinked from it
+    (`was_reserved_on`, `first_seen_unlinked`): the unlink gave its units back to the item (or nothing ever held
+    them), they left its shelf since, and the item's count still holds them: it deducts them from on-hand
     (nothing is reserved any more). As history it would leave them on sale, an oversell. Linked to another item, it
     stays history: which shelf the units left is the merchant's to say, by a count."""
     if wanted is StockEffect.RESERVE:

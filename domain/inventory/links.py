@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from domain.text import normalized, strip_invisible
@@ -104,3 +105,30 @@ def relink_needed(sku: ShopSku, decision: LinkDecision, item_ids: Mapping[str, s
     """Whether the decision changes the SKU's link: another state, or LINKED to another item."""
     new_item = item_ids.get(decision.item_sku) if decision.item_sku is not None else None
     return sku.state is not decision.state or sku.inventory_item_id != new_item or sku.source is not LinkSource.AUTO
+
+
+def remembered_on_unlink(
+    state: LinkState | None, item_id: str | None, linked_at: datetime | None, unlinked_item_id: str | None
+) -> tuple[str | None, datetime | None]:
+    """(`unlinked_item_id`, `linked_at`) of a link the merchant unlinks (`skuUnlink`), from the link as it stood
+    (None: no link yet): the item it was LINKED to and when that link took effect, so that a sale first seen while
+    it is unlinked and linked back to that same item moves that item (`ledger.first_seen_unlinked`); an unlink of an
+    unlinked SKU keeps what it remembered; any other state (never linked, ambiguous...) remembers nothing."""
+    if state is LinkState.LINKED and item_id is not None:
+        return item_id, linked_at
+    if state is LinkState.UNLINKED:
+        return unlinked_item_id, linked_at if unlinked_item_id is not None else None
+    return None, None
+
+
+def relinked_since(
+    state: LinkState | None, unlinked_item_id: str | None, linked_at: datetime | None, item_id: str, now: datetime
+) -> datetime:
+    """When the merchant's link of a SKU to item `item_id` at `now` takes effect (`sku_links.linked_at`, read by
+    `ledger.order_timing`), from the link as it stood: now, but for an UNLINKED SKU linked back to the item it
+    remembers (`remembered_on_unlink`), which keeps that link's time: the unlink was a pause, and a sale made
+    meanwhile that is first seen only after the relink, already shipped (its webhook lost), left that item's shelf
+    as one first seen while unlinked did (`ledger.first_seen_unlinked`): it deducts rather than be history."""
+    if state is LinkState.UNLINKED and unlinked_item_id == item_id and linked_at is not None:
+        return linked_at
+    return now

@@ -4,8 +4,9 @@
 The code rides in the URL's fragment, which browsers never send to a server, so it lands in no access log; the
 console posts it to `POST /console/login` (`{"code": "..."}`) and gets `{"token": "...", "merchantId": "..."}`
 back (200). A code works once, within `LOGIN_CODE_TTL_SECONDS` (600 s); anything else answers 400
-`{"error": {"code": "LOGIN_CODE_INVALID", "message": ...}}`. Only SHA-256 digests of codes are kept, in memory:
-a process that issued none (`shopbridge serve`, production) accepts none.
+`{"error": {"code": "LOGIN_CODE_INVALID", "message": ...}}`, but a body that is no JSON at all (or over 1 KiB),
+which no console sends: 400 `BAD_REQUEST` (the code the GraphQL endpoint gives a request it cannot read). Only
+SHA-256 digests of codes are kept, in memory: a process that issued none (`shopbridge serve`, production) accepts none.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gql.auth import issue_token
+from gql.operations import BAD_REQUEST
 
 LOGIN_CODE_TTL_SECONDS = 600
 LOGIN_CODE_INVALID = "LOGIN_CODE_INVALID"
@@ -64,16 +66,17 @@ DEMO_LOGINS = LoginCodes()  # filled by `shopbridge demo` in the process that th
 
 
 async def exchange_login_code(request: Request) -> Response:
-    """`POST /console/login` with `{"code": "..."}`: 200 `{"token", "merchantId"}` or 400 `LOGIN_CODE_INVALID`."""
+    """`POST /console/login` with `{"code": "..."}`: 200 `{"token", "merchantId"}`, 400 `LOGIN_CODE_INVALID`, or 400
+    `BAD_REQUEST` for a body that is not JSON (or over 1 KiB)."""
     body = await request.body()
-    code = None
-    if len(body) <= _MAX_BODY_BYTES:
-        try:
-            parsed = json.loads(body or b"null")
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict) and isinstance(parsed.get("code"), str):
-            code = parsed["code"]
+    try:
+        if len(body) > _MAX_BODY_BYTES:
+            raise ValueError(len(body))
+        parsed = json.loads(body or b"null")
+    except ValueError:  # (UnicodeDecodeError included)
+        message = 'The body must be JSON of at most 1 KiB: {"code": "..."}.'
+        return JSONResponse({"error": {"code": BAD_REQUEST, "message": message}}, status_code=400)
+    code = parsed["code"] if isinstance(parsed, dict) and isinstance(parsed.get("code"), str) else None
     merchant_id = DEMO_LOGINS.consume(code) if code else None
     if merchant_id is None:
         message = "This sign-in link is not valid any more: it works once, for 10 minutes. Paste a token instead."

@@ -44,7 +44,7 @@ class InventoryQuery:
     @strawberry.field(
         description="The merchant's inventory items, newest first. `first` is 1 to 100 (default 20); `query` "
         'matches part of the SKU, ignoring the case of every letter ("été" finds "ÉTÉ-01") and how an accent is '
-        'encoded (a precomposed "é" or "e" + U+0301); `oversold` true keeps only oversold items (available < 0), '
+        'encoded (a precomposed "é" or "e" + U+0301); `oversold` true keeps only oversold items (reserved > onHand), '
         "false only the others."
     )
     async def inventory_items(

@@ -11,6 +11,8 @@ import strawberry
 
 from adapters.db import inventory_queries
 from domain.errors import NotFoundError
+from domain.inventory.items import MAX_SKU_LENGTH
+from domain.text import normalized
 from gql.context import Info
 from gql.errors import BadRequestError
 from gql.ids import internal_id
@@ -43,8 +45,8 @@ def _signature(node: InventoryItemNode, links: list[SkuLink]) -> tuple[object, .
 class InventorySubscription:
     @strawberry.subscription(
         description="Inventory item changes (counters, safety stock, links). With inventoryItemId or sku (not both: "
-        "BAD_USER_INPUT; sku is the "
-        "merchant SKU): that item, first as it is (NOT_FOUND when the merchant has no such item), ending with "
+        "BAD_USER_INPUT; sku is the merchant SKU, at most 255 characters, else BAD_USER_INPUT): that item, first as "
+        "it is (NOT_FOUND when the merchant has no such item), ending with "
         "NOT_FOUND once it is deleted (with the shop whose SKUs alone it held). With neither: "
         "every item of the merchant as it changes. Coalesced: the latest state wins."
     )
@@ -54,12 +56,15 @@ class InventorySubscription:
         merchant_id = info.context.require_merchant()
         if inventory_item_id is not None and sku is not None:  # which one to follow? (two items, or a mistake)
             raise BadRequestError("Give inventoryItemId or sku, not both.")
+        if sku is not None and len(normalized(sku).strip()) > MAX_SKU_LENGTH:  # no SKU is longer (as stored: NFC,
+            # trimmed): refused as a search for it is (`inventoryItems(query:)`), not looked up
+            raise BadRequestError(f"sku is at most {MAX_SKU_LENGTH} characters.")
         wanted: str | None = None
         if inventory_item_id is not None:
             wanted = internal_id(inventory_item_id, "InventoryItem", "inventoryItemId")
         elif sku is not None:
             async with info.context.services.db.read_sessionmaker() as session:
-                found = await inventory_queries.item_by_sku(session, merchant_id, sku[:300])
+                found = await inventory_queries.item_by_sku(session, merchant_id, sku)
             if found is None:
                 raise NotFoundError("Inventory item", ("sku",))
             wanted = found.id

@@ -85,8 +85,13 @@ class InventoryItemNode(t.Node):
     on_hand: int = strawberry.field(description="Units physically held.")
     reserved: int = strawberry.field(description="Units held for open orders on every shop (the ledger's sum).")
     safety_stock: int = strawberry.field(description="Units kept back from every shop.")
-    available: int = strawberry.field(description="onHand - reserved - safetyStock; negative when oversold.")
-    oversold: bool = strawberry.field(description="available < 0: more was sold than is held; pushed as 0.")
+    available: int = strawberry.field(
+        description="onHand - reserved - safetyStock: what the shops may still sell (at or below a shop's "
+        "outOfStockThreshold it pushes 0); negative when oversold, or when the safety stock is more than is left."
+    )
+    oversold: bool = strawberry.field(
+        description="reserved > onHand: more was sold than is held, whatever the safety stock; pushed as 0."
+    )
     version: int = strawberry.field(description="+1 on every change of the counters.")
     updated_at: datetime = strawberry.field(description="UTC.")
     internal_id: strawberry.Private[str]

@@ -15,7 +15,7 @@ from tests.fixtures.app import ShopbridgeServer
 
 SET_ON_HAND = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) {
   inventoryItem { onHand } userErrors { code } } }"""
-SAFETY = """mutation($input: InventoryItemUpdateInput!) { inventoryItemUpdate(input: $input) {
+COUNT = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) {
   inventoryItem { oversold } userErrors { code } } }"""
 MOVEMENTS = """query($id: ID!) { inventoryItem(id: $id) { onHand reserved safetyStock available
   movements(first: 1) { edges { node { kind onHandDelta reason } } } } }"""
@@ -78,9 +78,10 @@ def test_pooled_items_are_listed_a_sale_shows_live_and_oversold_ones_filter(
         f"{item['sku']}: reserved {item['reserved']:,} → {item['reserved'] + 2:,}"
     )
 
-    # more kept back than held: the item turns oversold live, and the filter keeps only oversold items
-    made = app.graphql(SAFETY, {"input": {"inventoryItemId": item["id"], "safetyStock": item["onHand"] + 1}}, "m1")
-    assert made["inventoryItemUpdate"] == {"inventoryItem": {"oversold": True}, "userErrors": []}
+    # counted at fewer units than its open orders hold: the item turns oversold live, and the filter keeps only
+    # oversold items
+    made = app.graphql(COUNT, {"input": {"inventoryItemId": item["id"], "onHand": item["reserved"] + 1}}, "m1")
+    assert made["inventorySetOnHand"] == {"inventoryItem": {"oversold": True}, "userErrors": []}
     expect(row.get_by_role("rowheader")).to_contain_text("Oversold")
     page.get_by_label("Search by SKU").fill("")
     page.get_by_label("Oversold only").check()

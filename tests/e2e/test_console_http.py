@@ -61,6 +61,12 @@ def test_a_login_code_gives_a_token_once(app: ShopbridgeServer) -> None:
     assert httpx.get(f"{app.url}/console/login").status_code in (404, 405)  # a code is never read from a URL
 
 
+def test_a_login_body_that_is_not_json_is_a_bad_request_not_an_invalid_code(app: ShopbridgeServer) -> None:
+    for body in (b"code=abc", b"{", b"\xff\xfe", b"[" * 2000):
+        answer = httpx.post(f"{app.url}/console/login", content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == "BAD_REQUEST", body
+
+
 def test_a_login_code_expires() -> None:
     codes = LoginCodes()
     expired, valid = codes.issue("m1", ttl_seconds=0), codes.issue("m2")

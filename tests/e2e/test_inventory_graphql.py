@@ -48,11 +48,12 @@ def test_merchant_edits_and_their_errors(app: ShopbridgeServer) -> None:
     assert adjusted["inventoryAdjust"]["inventoryItem"] == {"onHand": 7, "available": 7, "version": item["version"] + 1}
     no_reason = app.graphql(ADJUST, {"input": {"inventoryItemId": item["id"], "delta": 1, "reason": " "}}, "m1")
     assert no_reason["inventoryAdjust"]["userErrors"] == [{"code": "INVALID_INPUT", "field": ["reason"]}]
+    # more kept back than held, nothing sold: available below 0, but not oversold (reserved is not above on-hand)
     safer = app.graphql(UPDATE, {"input": {"inventoryItemId": item["id"], "safetyStock": 9}}, "m1")
-    assert safer["inventoryItemUpdate"]["inventoryItem"] == {"safetyStock": 9, "available": -2, "oversold": True}
-    assert [e["node"]["sku"] for e in app.graphql(SEARCH, {"q": "lamp", "oversold": True}, "m1")["inventoryItems"][
+    assert safer["inventoryItemUpdate"]["inventoryItem"] == {"safetyStock": 9, "available": -2, "oversold": False}
+    assert app.graphql(SEARCH, {"q": "lamp", "oversold": True}, "m1")["inventoryItems"]["totalCount"] == 0
+    assert [e["node"]["sku"] for e in app.graphql(SEARCH, {"q": "lamp", "oversold": False}, "m1")["inventoryItems"][
         "edges"]] == ["LAMP-1"]  # fmt: skip
-    assert app.graphql(SEARCH, {"q": "lamp", "oversold": False}, "m1")["inventoryItems"]["totalCount"] == 0
     # the node and its movements, newest first
     node = app.graphql(NODE, {"id": item["id"]}, "m1")["node"]
     assert [m["node"]["kind"] for m in node["movements"]["edges"]] == ["ADJUSTED", "CREATED"]
@@ -334,6 +335,20 @@ async def test_following_by_id_and_sku_at_once_is_bad_user_input(app: Shopbridge
             await both.next()
     assert [e["extensions"]["code"] for e in refused.value.payload] == ["BAD_USER_INPUT"]
     assert refused.value.payload[0]["message"] == "Give inventoryItemId or sku, not both."
+
+
+async def test_following_a_sku_longer_than_any_is_bad_user_input_as_a_search_for_it_is(app: ShopbridgeServer) -> None:
+    # given a SKU of 300 characters, which no item can have (255 at most)
+    sku = "S" * 300
+    # when a subscription follows it
+    async with app.subscribe(UPDATED, {"sku": sku}, "m1") as following:
+        with pytest.raises(OperationError) as refused:
+            await following.next()
+    # then it is refused with the limit, as inventoryItems(query:) refuses it, not told NOT_FOUND
+    assert [e["extensions"]["code"] for e in refused.value.payload] == ["BAD_USER_INPUT"]
+    assert refused.value.payload[0]["message"] == "sku is at most 255 characters."
+    searched = app.raw_graphql(SEARCH, {"q": sku, "oversold": None}, "m1")
+    assert [e["extensions"]["code"] for e in searched["errors"]] == ["BAD_USER_INPUT"]
 
 
 def test_an_id_that_names_nothing_is_told_in_the_same_words_however_it_is_spelled(app: ShopbridgeServer) -> None:

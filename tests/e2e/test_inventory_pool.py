@@ -193,6 +193,23 @@ LINK = """mutation($input: SkuLinkInput!) { skuLink(input: $input) { userErrors 
 def counted_sale(app: Any, units: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], str]:
     """A shop connected (webhooks on), one of its items counted at 50 by the merchant, and a buyer's order of `units`
     of its SKU on the shop reserved: (shop, item as it was before the sale, the SKU's link, order id)."""
+    shop, before, link = counted_item(app, units)
+    tiktok_sku = link["sku"]["tiktokSkuId"]
+    sale = app.sandbox.control(
+        "POST", f"/shops/{shop['tiktokShopId']}/sales", {"sku_id": tiktok_sku, "quantity": units}
+    )
+    wait_until(
+        lambda: (
+            app.graphql(ITEM, {"id": before["id"]}, "m1")["inventoryItem"]["reserved"] == before["reserved"] + units
+        ),
+        what="the sale's reservation",
+    )
+    return shop, before, link, sale["order_id"]
+
+
+def counted_item(app: Any, units: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A shop connected (webhooks on) and one of its items, whose SKU has at least `units` on TikTok, counted at 50 by
+    the merchant: (shop, item, the SKU's link)."""
     shop = app.connect_shop("m1", "us-local", "US", "Maple")
     app.wait_for_idle_sync()
     app.wait_for_webhook_registration(shop)
@@ -207,15 +224,7 @@ def counted_sale(app: Any, units: int) -> tuple[dict[str, Any], dict[str, Any], 
     link = next(link for link in item["links"] if link["sku"]["tiktokSkuId"] == tiktok_sku)
     counted = app.graphql(SET_ON_HAND, {"input": {"inventoryItemId": item["id"], "onHand": 50}}, "m1")
     assert counted["inventorySetOnHand"]["userErrors"] == []
-    before = app.graphql(ITEM, {"id": item["id"]}, "m1")["inventoryItem"]
-    sale = app.sandbox.control(
-        "POST", f"/shops/{shop['tiktokShopId']}/sales", {"sku_id": tiktok_sku, "quantity": units}
-    )
-    wait_until(
-        lambda: app.graphql(ITEM, {"id": item["id"]}, "m1")["inventoryItem"]["reserved"] == before["reserved"] + units,
-        what="the sale's reservation",
-    )
-    return shop, before, link, sale["order_id"]
+    return shop, app.graphql(ITEM, {"id": item["id"]}, "m1")["inventoryItem"], link
 
 
 def test_a_line_the_seller_cancels_alone_releases_its_unit_and_the_rest_ships(app_factory) -> None:
@@ -268,3 +277,46 @@ def test_an_order_shipped_while_its_sku_was_unlinked_deducts_when_relinked_to_it
         "kind": "DEDUCTED", "onHandDelta": -2, "reservedDelta": 0, "tiktokOrderId": order_id,
         "shop": {"id": link["shop"]["id"]},
     }  # fmt: skip
+
+
+def test_a_sale_made_and_shipped_while_its_sku_was_unlinked_deducts_once_when_relinked_to_its_item(
+    app_factory,
+) -> None:
+    # given an item counted at 50 whose SKU the merchant unlinks
+    app = app_factory(webhooks=True, products=12, orders=0)
+    shop, before, link = counted_item(app, 2)
+
+    def item() -> dict[str, Any]:
+        return dict(app.graphql(ITEM, {"id": before["id"]}, "m1")["inventoryItem"])
+
+    unlinked = app.graphql(UNLINK, {"input": {"skuId": link["sku"]["id"]}}, "m1")["skuUnlink"]
+    assert unlinked["userErrors"] == []
+    # when a buyer orders 2 units of it meanwhile, the order ships, and the merchant links the SKU to the same item
+    sale = app.sandbox.control(
+        "POST", f"/shops/{shop['tiktokShopId']}/sales", {"sku_id": link["sku"]["tiktokSkuId"], "quantity": 2}
+    )
+    order_id = sale["order_id"]
+    app.sandbox.control("POST", f"/orders/{order_id}/status", {"status": "IN_TRANSIT"})
+    waiting = "SELECT count(*) AS n FROM order_line_stock WHERE tiktok_order_id = :o AND wanted = 'DEDUCT'"
+    wait_until(lambda: app.rows(waiting, o=order_id)[0]["n"] == 2, what="the shipment in the ledger")
+    assert item()["onHand"] == 50
+    relinked = app.graphql(LINK, {"input": {"skuId": link["sku"]["id"], "inventoryItemId": before["id"]}}, "m1")
+    assert relinked["skuLink"]["userErrors"] == []
+    # then the 2 units that left the shelf leave on-hand (as history they stayed on sale: 50, an oversell of 2)
+    after = item()
+    assert (after["onHand"], after["reserved"], after["available"]) == (48, before["reserved"], before["available"] - 2)
+    assert after["movements"]["edges"][0]["node"] == {
+        "kind": "DEDUCTED", "onHandDelta": -2, "reservedDelta": 0, "tiktokOrderId": order_id,
+        "shop": {"id": link["shop"]["id"]},
+    }  # fmt: skip
+    # and the shop's running units count them as taken, as the push's fence reads them (not an unseen sale)
+    units = app.rows("SELECT ingested FROM sku_ledger_units WHERE tiktok_sku_id = :s", s=link["sku"]["tiktokSkuId"])
+    assert units == [{"ingested": 2}]
+    # and when the order is delivered (its webhook and re-fetch again), nothing more moves
+    app.sandbox.control("POST", f"/orders/{order_id}/status", {"status": "DELIVERED"})
+    delivered = "SELECT status FROM orders WHERE tiktok_order_id = :o"
+    wait_until(lambda: app.rows(delivered, o=order_id) == [{"status": "DELIVERED"}], what="the delivery stored")
+    again = item()
+    assert (again["onHand"], again["reserved"], again["version"]) == (48, before["reserved"], after["version"])
+    states = app.rows("SELECT state FROM order_line_stock WHERE tiktok_order_id = :o", o=order_id)
+    assert [row["state"] for row in states] == ["DEDUCTED", "DEDUCTED"]

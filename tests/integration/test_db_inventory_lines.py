@@ -15,6 +15,7 @@ from adapters.db import Database
 from adapters.db.tables import inventory_movements, order_line_stock, sku_links
 from domain.catalog import Order
 from domain.services import inventory as pool
+from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, linked_hat_reserved_and_another_item, order, product
 from tests.integration.db_samples import NOW
 
@@ -136,3 +137,64 @@ async def test_a_line_shipped_while_unlinked_and_linked_to_another_item_stays_hi
     await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, other.id)
     # then neither item moves: the line is history, as before
     assert ((await world.item("HAT"))["on_hand"], (await world.item("HAT-2"))["on_hand"]) == (10, 5)
+
+
+async def _hat_unlinked(world: Pool) -> tuple[Shop, str, str]:
+    """Given SKU s (HAT, 10 in stock, its stock read at NOW) linked to item HAT, then unlinked by the merchant:
+    (the shop, the SKU's id, HAT's id)."""
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "HAT", 10)))
+    async with world.db.read_sessionmaker() as session:
+        sku_id, hat = (await session.execute(select(sku_links.c.sku_id, sku_links.c.inventory_item_id))).one()
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+    return shop, sku_id, hat
+
+
+async def test_a_sale_first_seen_shipped_while_unlinked_deducts_once_when_relinked_to_its_item(world: Pool) -> None:
+    # given HAT's SKU unlinked, and orders first seen while it is: one sold since the link and shipped (twice: a
+    # duplicate webhook), one shipped before the link (history), one still open
+    shop, sku_id, hat = await _hat_unlinked(world)
+    later = NOW + timedelta(minutes=1)
+    shipped = order("o1", "IN_TRANSIT", "s", "s", at=later)
+    await world.orders(shop, shipped, order("o0", "DELIVERED", "s", at=NOW - timedelta(hours=1)))
+    await world.orders(shop, shipped, order("o2", "AWAITING_SHIPMENT", "s", at=later))
+    assert (await world.item("HAT"))["on_hand"] == 10
+    # when the merchant links the SKU to the same item again
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, hat)
+    # then the 2 shipped units leave on-hand, the open one reserves, the older sale stays history
+    item = await world.item("HAT")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (8, 1, 7)
+    # and once only: the shipment arriving again, or unlinking and relinking again, moves nothing more
+    await world.orders(shop, shipped)
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+    await world.orders(shop, shipped)
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, hat)
+    item = await world.item("HAT")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (8, 1, 7)
+
+
+async def test_a_sale_first_seen_shipped_while_unlinked_stays_history_when_linked_to_another_item(
+    world: Pool,
+) -> None:
+    # given HAT's SKU unlinked and a sale of it first seen shipped meanwhile
+    shop, sku_id, hat = await _hat_unlinked(world)
+    other = await pool.create_item(world.uows, world.queue, world.events, world.clock, "merchant-a", "HAT-2", 5, 0)
+    await world.orders(shop, order("o1", "IN_TRANSIT", "s", at=NOW + timedelta(minutes=1)))
+    async with world.db.read_sessionmaker() as session:
+        waiting = (await session.execute(select(order_line_stock.c.state, order_line_stock.c.inventory_item_id))).all()
+    assert [tuple(row) for row in waiting] == [("PENDING_LINK", hat)]  # it waits, remembering HAT
+    # when the SKU is linked to another item: which shelf the unit left is the merchant's to say (a count)
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, other.id)
+    # then neither item moves
+    assert ((await world.item("HAT"))["on_hand"], (await world.item("HAT-2"))["on_hand"]) == (10, 5)
+
+
+async def test_a_sale_made_while_unlinked_first_seen_shipped_after_the_relink_deducts(world: Pool) -> None:
+    # given HAT's SKU unlinked, a sale made meanwhile whose webhooks are lost, and the SKU linked to HAT again
+    shop, sku_id, hat = await _hat_unlinked(world)
+    world.clock.advance(timedelta(minutes=10))
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, hat)
+    # when a poll first sees that sale, shipped (created before the relink, after the first link)
+    await world.orders(shop, order("o1", "IN_TRANSIT", "s", at=NOW + timedelta(minutes=1)))
+    # then it deducts: the relink to the same item keeps its first link's time, the unlink was a pause
+    assert (await world.item("HAT"))["on_hand"] == 9

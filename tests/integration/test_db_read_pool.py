@@ -43,14 +43,16 @@ def _item(item_id: str, sku: str, on_hand: int, reserved: int, safety: int, at: 
 
 @pytest.fixture
 async def items(database: Database) -> None:
-    """merchant-a's four items (available 5, -1, 0, 2) and merchant-b's newest one, of a SKU merchant-a has too."""
+    """merchant-a's four items (available 5, -1, -2, 2; only the second oversold) and merchant-b's newest one, of a
+    SKU merchant-a has too."""
     await _insert(
         database,
         inventory_items,
         _item(_id("item-1"), "TEE-RED", 5, 0, 0, NOW),
-        _item(_id("item-2"), "TEE-BLUE", 1, 2, 0, NOW + SECOND),  # oversold: available -1
+        _item(_id("item-2"), "TEE-BLUE", 1, 2, 0, NOW + SECOND),  # oversold: 1 more reserved than held
         _item(_id("item-4"), "tee-green", 2, 0, 0, NOW + SECOND),  # same time as item-2: the id breaks the tie
-        _item(_id("item-3"), "MUG_50%", 3, 0, 3, NOW + 2 * SECOND),  # available exactly 0: not oversold
+        # available -2, more kept back than held, but nothing sold: not oversold
+        _item(_id("item-3"), "MUG_50%", 3, 0, 5, NOW + 2 * SECOND),
         _item(_id("item-9"), "TEE-RED", 1, 5, 0, NOW + 3 * SECOND, merchant="merchant-b"),
     )
 
@@ -126,7 +128,9 @@ async def test_an_item_written_without_a_search_key_is_still_found_by_its_sku(da
 
 
 @pytest.mark.usefixtures("items")
-async def test_oversold_items_are_those_whose_available_is_below_zero(database: Database) -> None:
+async def test_oversold_items_are_those_with_more_reserved_than_held_whatever_the_safety_stock(
+    database: Database,
+) -> None:
     oversold = await _item_page(database, oversold=True)
     assert ([r.item.id for r in oversold.items], oversold.total_count) == ([_id("item-2")], 1)
     fine = await _item_page(database, oversold=False)

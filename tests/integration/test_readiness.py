@@ -15,7 +15,7 @@ from adapters.db import Database, migrate
 from adapters.readiness import Problem, Readiness, ReadinessProbe
 from tests.fixtures.servers import PostgresServer, start_postgres_server
 
-HEAD = "0016_shop_catalog_counts"
+HEAD = "0017_unlinked_item"
 BEHIND = "0008_webhook_retention"  # the revision before HEAD
 LATER_RELEASE = "0009_later_release"  # a revision these migrations do not know
 

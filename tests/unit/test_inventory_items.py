@@ -34,8 +34,21 @@ def refusal(error: DomainError) -> tuple[type[DomainError], ErrorCode, str, tupl
 def test_available_at_zero_is_not_oversold() -> None:
     at_zero = InventoryItem("i1", "m1", "SKU-1", 5, 3, 2, 1, T0, T0)
     assert (at_zero.available, at_zero.oversold) == (0, False)
-    below = InventoryItem("i1", "m1", "SKU-1", 5, 3, 3, 1, T0, T0)
-    assert (below.available, below.oversold) == (-1, True)
+
+
+def test_oversold_is_more_reserved_than_held_whatever_the_safety_stock() -> None:
+    # (on-hand, reserved, safety stock) -> (available, oversold)
+    cases = {
+        (5, 3, 3): (-1, False),  # more kept back than is left, nothing sold beyond the shelf: not oversold
+        (20, 0, 25): (-5, False),  # an item made by hand at 20, safety stock 25
+        (5, 5, 0): (0, False),  # every unit held is sold: at the edge, not beyond it
+        (5, 6, 0): (-1, True),  # one more sold than held
+        (5, 6, 10): (-11, True),  # and a safety stock changes nothing
+        (-2, 0, 0): (-2, True),  # shipments took more than was counted
+    }
+    for (on_hand, reserved, safety), expected in cases.items():
+        item = InventoryItem("i1", "m1", "SKU-1", on_hand, reserved, safety, 1, T0, T0)
+        assert (item.available, item.oversold) == expected, (on_hand, reserved, safety)
 
 
 def test_a_sku_is_trimmed_and_has_1_to_255_characters() -> None:

@@ -265,6 +265,58 @@ def test_a_line_unlinked_after_it_reserved_moves_by_the_item_it_reserved_on(
         assert not took_units_now(waiting, expected)
 
 
+# (first seen while the SKU is unlinked from "A") wanted, created since that link took effect -> the first move,
+# then the move once linked to "A" again, and once linked to "B" instead
+FIRST_SEEN_UNLINKED = [
+    pytest.param(
+        RESERVE, False, Transition(PENDING, RESERVE, NEWER, "A"),
+        Transition(RESERVED, RESERVE, NEWER, "A", 0, 3, MOVED_RESERVED),
+        Transition(RESERVED, RESERVE, NEWER, "B", 0, 3, MOVED_RESERVED),
+        id="open-reserves-on-either",
+    ),
+    # sold and shipped while unlinked: its units left A's shelf; as history they would be sold again
+    pytest.param(
+        DEDUCT, True, Transition(PENDING, DEDUCT, NEWER, "A"),
+        Transition(DEDUCTED, DEDUCT, NEWER, "A", -3, 0, MOVED_DEDUCTED),
+        Transition(HISTORICAL, DEDUCT, NEWER, "B"),
+        id="shipped-since-link-deducts-on-a",
+    ),
+    # shipped before the SKU was linked to A: A's count never held it, as had it been seen while linked
+    pytest.param(
+        DEDUCT, False, Transition(HISTORICAL, DEDUCT, NEWER, None), None, None, id="shipped-before-link-history"
+    ),
+    pytest.param(
+        RELEASE, True, Transition(HISTORICAL, RELEASE, NEWER, None), None, None, id="cancelled-history"
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("wanted", "after_link", "first", "on_a", "on_b"), FIRST_SEEN_UNLINKED)
+def test_a_line_first_seen_while_its_sku_is_unlinked_moves_like_one_reserved_before(
+    wanted: StockEffect, after_link: bool, first: Transition, on_a: Transition | None, on_b: Transition | None
+) -> None:
+    # given a SKU the merchant unlinked from item "A"
+    # when a 3-unit line of it is first seen
+    assert transition(None, wanted, NEWER, None, 3, after_link=after_link, unlinked_from="A") == first
+    if on_a is None or on_b is None:
+        return
+    # then, its SKU linked again, it moves by the item it remembers; its order's news meanwhile keeps that item
+    waiting = LedgerLine(first.state, first.wanted, first.order_updated_at, first.inventory_item_id, 3)
+    assert transition(waiting, wanted, NEWER, None) is None
+    assert link_pending(wanted, NEWER, "A", 3, waiting.inventory_item_id) == on_a
+    assert link_pending(wanted, NEWER, "B", 3, waiting.inventory_item_id) == on_b
+    # and a replay of its order once moved changes nothing
+    done = LedgerLine(on_a.state, on_a.wanted, on_a.order_updated_at, on_a.inventory_item_id, 3)
+    assert transition(done, wanted, NEWER, "A") is None
+
+
+def test_a_sku_linked_or_never_linked_ignores_what_an_unlink_would_remember() -> None:
+    # a link now wins over a remembered item; none remembered: today's rule (shipped: history)
+    linked = transition(None, DEDUCT, NEWER, "B", 3, after_link=True, unlinked_from="A")
+    assert linked == Transition(DEDUCTED, DEDUCT, NEWER, "B", -3, 0, MOVED_DEDUCTED)
+    assert transition(None, DEDUCT, NEWER, None, 3, after_link=True) == Transition(HISTORICAL, DEDUCT, NEWER, None)
+
+
 def test_an_ordinary_line_is_one_row_of_its_own_sku_of_all_its_units() -> None:
     assert stock_lines("tee", 3) == (StockLine(LINE_ITSELF, "tee", 3),)
     assert stock_lines("tee", 3, ()) == (StockLine("", "tee", 3),)

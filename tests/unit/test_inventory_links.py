@@ -3,6 +3,8 @@ seeding."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from domain.inventory.links import (
     LinkDecision,
     LinkSource,
@@ -10,6 +12,8 @@ from domain.inventory.links import (
     ShopSku,
     auto_link,
     relink_needed,
+    relinked_since,
+    remembered_on_unlink,
     seed_on_hand,
     trimmed,
 )
@@ -115,3 +119,27 @@ def test_seeding_takes_out_the_units_shipped_since_the_stock_was_read() -> None:
     assert seed_on_hand(5, 1, 2) == 4
     assert seed_on_hand(1, 2, 3) == 2  # never below what the open orders reserve
     assert seed_on_hand(4, 0, -1) == 4
+
+
+def test_an_unlink_remembers_the_item_the_sku_was_linked_to_and_since_when() -> None:
+    linked_at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    # a LINKED SKU: its item and its link's time
+    assert remembered_on_unlink(LINKED, "item-a", linked_at, None) == ("item-a", linked_at)
+    # unlinked again: what it remembered stays; remembering nothing, no time either
+    assert remembered_on_unlink(UNLINKED, None, linked_at, "item-a") == ("item-a", linked_at)
+    assert remembered_on_unlink(UNLINKED, None, linked_at, None) == (None, None)
+    # never linked, or linked to nothing the pool counted: nothing
+    assert remembered_on_unlink(None, None, None, None) == (None, None)
+    assert remembered_on_unlink(AMBIGUOUS, None, None, None) == (None, None)
+    assert remembered_on_unlink(NO_SELLER_SKU, None, linked_at, None) == (None, None)
+
+
+def test_a_relink_to_the_item_an_unlink_remembers_keeps_that_links_time() -> None:
+    linked_at, now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC), datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    # back to the item it remembers: the first link's time (the unlink was a pause)
+    assert relinked_since(UNLINKED, "item-a", linked_at, "item-a", now) == linked_at
+    # to another item, remembering no time, or from any other state: now
+    assert relinked_since(UNLINKED, "item-a", linked_at, "item-b", now) == now
+    assert relinked_since(UNLINKED, "item-a", None, "item-a", now) == now
+    assert relinked_since(LINKED, None, linked_at, "item-a", now) == now
+    assert relinked_since(None, None, None, "item-a", now) == now

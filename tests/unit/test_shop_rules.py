@@ -256,7 +256,7 @@ class TestShopNameRefusals:
         ("raw", "message"),
         [
             ("  ", "The shop name must not be empty."),
-            ("a" * 65, "The shop name must be at most 64 characters."),
+            ("a" * 65, "The shop name must be at most 64 characters (this one has 65)."),
             ("bad\x07", CONTROL.format("U+0007")),
             ("line\u2028break", CONTROL.format("U+2028 LINE SEPARATOR")),  # line separator (Zl)
             ("para\u2029break", CONTROL.format("U+2029 PARAGRAPH SEPARATOR")),  # paragraph separator (Zp)

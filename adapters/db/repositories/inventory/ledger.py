@@ -138,7 +138,7 @@ async def _apply_chunk(
     linked = await _linked_items(session, shop_id, sku_ids)
     if linked is None:
         return None
-    merchant_id, links = linked
+    merchant_id, links, unlinked_from = linked
     params = {"shop_id": shop_id, "orders": listed([o[0] for o in orders], dialect)}
     if dialect == "postgresql":
         # The turn of the shop's order writers (held already when the catalog upsert ran in this transaction): a
@@ -151,7 +151,10 @@ async def _apply_chunk(
         # it must not be an item a concurrent removal just took out of the row: `shop_items`). Its rows are read
         # again once the items are held, as concurrent writers of those items left them.
         held = {i for i in (await session.execute(statements.held, params)).scalars() if i is not None}
-        await lock_items(session, {item for item, _, _ in links.values()} | held)
+        remembered = {item for item, _ in unlinked_from.values()}
+        present = await lock_items(session, {item for item, _, _ in links.values()} | held | remembered)
+        # (an item an unlinked SKU remembers may have gone since the links were read: its link forgot it too)
+        unlinked_from = {sku: link for sku, link in unlinked_from.items() if link[0] in present}
     # (SQLite: the write transaction is exclusive from its first statement on: there is nothing to hold, and the
     # rows read now stay as they are until commit.)
     time_of = _times(session)
@@ -175,8 +178,11 @@ async def _apply_chunk(
             key: LedgerKey = (order_id, line_id, component)
             current = stored.get(key)
             item_id, counted_at, linked_at = links.get(sku_id, unlinked)
+            was_linked_to = None
+            if item_id is None and sku_id in unlinked_from:
+                was_linked_to, linked_at = unlinked_from[sku_id]  # that link's time decides `after_link`
             in_seed, after_link = order_timing(created_at, counted_at, linked_at)
-            move = transition(current, wanted, updated_at, item_id, units, in_seed, after_link)
+            move = transition(current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to)
             if move is not None:
                 # No stored row, and none can appear before commit (above): `flush` inserts it.
                 kept = None if took_units_now(current, move) else time_of(stamped[key])
@@ -226,12 +232,19 @@ def _unlinked_bundle_row(stored: Mapping[LedgerKey, LedgerLine], key: LedgerKey)
     return {key} if line is not None and line.state in (LineState.PENDING_LINK, LineState.HISTORICAL) else set()
 
 
+# By TikTok SKU id: (item, seeded at, linked at) of a LINKED SKU; (item, linked at) of one unlinked from an item
+_Links = dict[str, tuple[str, datetime | None, datetime | None]]
+_Unlinked = dict[str, tuple[str, datetime | None]]
+
+
 async def _linked_items(
     session: AsyncSession, shop_id: str, sku_ids: Sequence[str]
-) -> tuple[str, dict[str, tuple[str, datetime | None, datetime | None]]] | None:
-    """The shop's merchant and, by TikTok SKU id, (item id, when this shop's stock seeded the item if it did, when
-    the link took effect if known) of the shop's LINKED SKUs among `sku_ids`; None when the shop is gone. One
-    statement: the shop's row, outer-joined to its links."""
+) -> tuple[str, _Links, _Unlinked] | None:
+    """The shop's merchant; by TikTok SKU id, (item id, when this shop's stock seeded the item if it did, when
+    the link took effect if known) of the shop's LINKED SKUs among `sku_ids`; and by TikTok SKU id, (item, when
+    that link took effect if known) of those the merchant unlinked from an item they remember
+    (`sku_links.unlinked_item_id`). None when the shop is gone. One statement: the shop's row, outer-joined to its
+    links."""
     dialect = dialect_of(session)
     query = _statements(dialect).links
     params = {"shop_id": shop_id, "skus": listed(sku_ids, dialect)}
@@ -241,13 +254,19 @@ async def _linked_items(
     time_of = _times(session)
     links = {
         sku: (item, None if counted is None else time_of(counted), None if linked is None else time_of(linked))
-        for _, sku, state, item, counted, linked in rows
+        for _, sku, state, item, counted, linked, _ in rows
         if state == _LINKED and item is not None
     }
-    return rows[0][0], links
+    unlinked = {
+        sku: (was_linked_to, None if linked is None else time_of(linked))
+        for _, sku, state, _, _, linked, was_linked_to in rows
+        if state == _UNLINKED and was_linked_to is not None
+    }
+    return rows[0][0], links, unlinked
 
 
 _LINKED = LinkState.LINKED.value
+_UNLINKED = LinkState.UNLINKED.value
 _STATE = {state.value: state for state in LineState}
 _EFFECT = {effect.value: effect for effect in StockEffect}
 
@@ -297,7 +316,7 @@ def _statements(dialect: str) -> _Statements:
     # every LINKED link of the shop, instead of looking up the batch's SKUs in (shop, TikTok SKU).
     linked = select(
         shops.c.merchant_id, links.tiktok_sku_id, links.state, links.inventory_item_id, _raw(links.stock_counted_at),
-        _raw(links.linked_at),
+        _raw(links.linked_at), links.unlinked_item_id,
     ).select_from(
         shops.outerjoin(
             sku_links, and_(links.shop_id == shops.c.id, among_param(links.tiktok_sku_id, "skus", dialect))
@@ -348,8 +367,8 @@ async def relink_lines(
 ) -> PoolChange:
     """Apply link changes of the shop's SKUs (`new_items`: TikTok SKU id -> its item now, None when unlinked) to
     their ledger lines: a RESERVED line on another item gives its unit back there (`unlink_reserved`); a waiting
-    line reserves on the new item, or deducts there if it shipped while unlinked from that same item
-    (`link_pending`). `seeds`: item id -> on-hand to add as SEEDED (new items).
+    line reserves on the new item, or deducts there if it shipped while unlinked from that same item, reserved
+    before the unlink or first seen after it (`link_pending`). `seeds`: item id -> on-hand to add as SEEDED (new items).
     The caller holds the items already (`hold_relink`), as it names them before this runs.
     A line moved keeps its stamp (`updated_at`, see `took_units_now`): a link change moves it from one item to
     another, and its units left TikTok's available of the SKU when the order took them, not now; stamped anew, the

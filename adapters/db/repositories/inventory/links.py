@@ -37,6 +37,8 @@ from domain.inventory.links import (
     ShopSku,
     auto_link,
     relink_needed,
+    relinked_since,
+    remembered_on_unlink,
     seed_on_hand,
     trimmed,
 )
@@ -265,17 +267,22 @@ async def _open_pending_units(
 
 def _link_row(
     shop_id: str, merchant_id: str, sku: Any, state: LinkState, source: LinkSource, item_id: str | None,
-    now: datetime, stock_read_at: datetime | None = None,
+    now: datetime, stock_read_at: datetime | None = None, remembered: tuple[str | None, datetime | None] = (None, None),
+    linked_since: datetime | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """A link row written at `now`. `stock_read_at`: the link seeds its item from TikTok's stock read then; its
     stock counts at that instant, and so does the link (`ledger.order_timing`): a sale since then is in neither
-    the stock read nor the orders seen, and is the pool's to count."""
-    linked_at = (stock_read_at or now) if state is LinkState.LINKED else None
+    the stock read nor the orders seen, and is the pool's to count. `remembered`: an UNLINKED link's
+    (`unlinked_item_id`, `linked_at`), `domain.inventory.links.remembered_on_unlink`. `linked_since`: a LINKED
+    link's time when not `now` (`domain.inventory.links.relinked_since`)."""
+    unlinked_item_id, linked_at = remembered if state is LinkState.UNLINKED else (None, None)
+    if state is LinkState.LINKED:
+        linked_at = linked_since or stock_read_at or now
     return {
         "sku_id": sku.id, "shop_id": shop_id, "merchant_id": merchant_id, "inventory_item_id": item_id,
         "tiktok_product_id": sku.tiktok_product_id, "tiktok_sku_id": sku.tiktok_sku_id,
         "seller_sku": trimmed(sku.seller_sku), "state": state.value, "source": source.value, "updated_at": now,
-        "stock_counted_at": stock_read_at, "linked_at": linked_at,
+        "stock_counted_at": stock_read_at, "linked_at": linked_at, "unlinked_item_id": unlinked_item_id,
     }  # fmt: skip
 
 
@@ -368,7 +375,19 @@ async def link_manually(
     if item_id is not None and await get_item(session, item_id, merchant_id) is None:
         raise NotFoundError("Inventory item", ("inventoryItemId",))
     state = LinkState.LINKED if item_id is not None else LinkState.UNLINKED
-    await upsert_links(session, [_link_row(row.shop_id, merchant_id, row, state, LinkSource.MANUAL, item_id, now)])
+    remembered: tuple[str | None, datetime | None] = (None, None)
+    since = now
+    if previous is not None:
+        was = LinkState(previous.state)
+        remembered = remembered_on_unlink(
+            was, previous.inventory_item_id, previous.linked_at, previous.unlinked_item_id
+        )
+        if item_id is not None:
+            since = relinked_since(was, previous.unlinked_item_id, previous.linked_at, item_id, now)
+    link = _link_row(
+        row.shop_id, merchant_id, row, state, LinkSource.MANUAL, item_id, now, remembered=remembered, linked_since=since
+    )
+    await upsert_links(session, [link])
     # The merchant's link: no TikTok stock seeded its item through it (`stock_counted_at`), whatever came before.
     await session.execute(update(sku_links).where(sku_links.c.sku_id == sku_id).values(stock_counted_at=None))
     return await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)

@@ -131,12 +131,14 @@ async def hold_shop_links(session: AsyncSession, shop_id: str, *, exclusive: boo
     await session.execute(text(f"SELECT {function}(:key)"), {"key": key})
 
 
-async def lock_items(session: AsyncSession, item_ids: Collection[str]) -> None:
+async def lock_items(session: AsyncSession, item_ids: Collection[str]) -> set[str]:
     """Lock the items until commit, in id order (PostgreSQL; SQLite's write transaction is exclusive already and has
-    no FOR UPDATE: nothing to do there)."""
+    no FOR UPDATE: nothing to do there). Returns those of `item_ids` that exist (SQLite: all of them, as read in this
+    transaction: no other writer removed one since)."""
     if item_ids and session.bind is not None and session.bind.dialect.name == "postgresql":
         query = select(inventory_items.c.id).where(among(inventory_items.c.id, sorted(item_ids), "postgresql"))
-        await session.execute(query.order_by(inventory_items.c.id).with_for_update())
+        return set((await session.execute(query.order_by(inventory_items.c.id).with_for_update())).scalars())
+    return set(item_ids)
 
 
 def ledger_line(row: Any) -> LedgerLine:
