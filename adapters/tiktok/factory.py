@@ -11,6 +11,7 @@ from adapters.config import Settings
 from adapters.tiktok.client import TikTokClient
 from adapters.tiktok.ratelimit import Limiter
 from adapters.tiktok.shared_ratelimit import RedisRateLimiter, limiter_redis
+from adapters.tls import tls_context
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -22,6 +23,7 @@ def build_tiktok_client(settings: Settings, user_agent: str) -> tuple[TikTokClie
         # Enough for every order slice of several concurrent imports.
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
         headers={"user-agent": user_agent},
+        verify=tls_context(),
     )
     closers: list[Closer] = [http.aclose]
     limiter: Limiter | None = None  # None: the client paces itself within this process

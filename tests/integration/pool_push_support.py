@@ -21,6 +21,7 @@ from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from adapters.db.tables import inventory_items, inventory_push_outbox, sku_links, skus
 from adapters.tiktok import TikTokClient
+from adapters.tls import tls_context
 from domain.clock import Clock, SystemClock
 from domain.ports import UnitOfWorkFactory
 from domain.services.inventory_push import PushDeps
@@ -60,7 +61,7 @@ def push_world(database_url: str, sandbox: SandboxServer, settings: Any) -> Push
     # 10 s, the default TikTok timeout, in a full run at load 13): a timeout would make the transport send it again
     # and TikTok would count the same value twice (harmless, but not the calls those tests count). A hang still
     # fails the test (pytest-timeout).
-    http = httpx.AsyncClient()
+    http = httpx.AsyncClient(verify=tls_context())
     uows = uow_factory(db, TokenCipher(settings.encryption_key))
     tiktok = replace(settings.tiktok, timeout_seconds=120.0)
     return PushWorld(db, uows, TikTokClient(tiktok, http), http, sandbox)
