@@ -19,8 +19,7 @@ from adapters.db.read_models import Page, SkuRead
 from adapters.db.repositories.inventory.items import item_of
 from adapters.db.tables import UTCDateTime, inventory_items, inventory_movements, products, shops, sku_links, skus
 from domain.catalog import Money
-from domain.inventory.items import InventoryItem, sku_search_key
-from domain.text import normalized
+from domain.inventory.items import InventoryItem, sku_as_typed, sku_search_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +107,7 @@ async def items_by_ids(session: AsyncSession, merchant_id: str, ids: Collection[
 
 async def item_by_sku(session: AsyncSession, merchant_id: str, sku: str) -> InventoryItem | None:
     statement = select(inventory_items).where(
-        inventory_items.c.merchant_id == merchant_id, inventory_items.c.sku == normalized(sku).strip()
+        inventory_items.c.merchant_id == merchant_id, inventory_items.c.sku == sku_as_typed(sku)
     )
     row = (await session.execute(statement)).first()
     return None if row is None else item_of(row)

@@ -90,6 +90,12 @@ def sku_search_key(sku: str) -> str:
     return normalized(unicodedata.normalize("NFD", sku).casefold())
 
 
+def sku_as_typed(raw: str) -> str:
+    """A SKU a merchant typed, in the form it is stored and looked up in: NFC (`domain.text.normalized`), trimmed of
+    surrounding whitespace (`checked_sku` then checks that form)."""
+    return normalized(raw).strip()
+
+
 def checked_sku(raw: str) -> str:
     """Rule: a merchant SKU is taken in NFC (`domain.text.normalized`: "CAFÉ-1" with a precomposed É and with E + a
     combining accent are one SKU, and one item), trimmed of surrounding whitespace, not blank (nor only invisible
@@ -103,7 +109,7 @@ def checked_sku(raw: str) -> str:
     mislead the merchant reading the pool. Surrounding whitespace is trimmed rather than refused: what is stored is
     then what is seen. Seller SKUs imported from TikTok are not checked (TikTok's data is what it is).
     """
-    sku = normalized(raw).strip()
+    sku = sku_as_typed(raw)
     if is_blank(sku) or len(sku) > MAX_SKU_LENGTH:
         raise ValidationError(ErrorCode.INVALID_INPUT, SKU_LENGTH_RULE, ("sku",))
     if (control := first_control_character(sku)) is not None:

@@ -11,8 +11,7 @@ import strawberry
 
 from adapters.db import inventory_queries
 from domain.errors import NotFoundError
-from domain.inventory.items import MAX_SKU_LENGTH
-from domain.text import normalized
+from domain.inventory.items import MAX_SKU_LENGTH, sku_as_typed
 from gql.context import Info
 from gql.errors import BadRequestError
 from gql.ids import internal_id
@@ -56,8 +55,8 @@ class InventorySubscription:
         merchant_id = info.context.require_merchant()
         if inventory_item_id is not None and sku is not None:  # which one to follow? (two items, or a mistake)
             raise BadRequestError("Give inventoryItemId or sku, not both.")
-        if sku is not None and len(normalized(sku).strip()) > MAX_SKU_LENGTH:  # no SKU is longer (as stored: NFC,
-            # trimmed): refused as a search for it is (`inventoryItems(query:)`), not looked up
+        if sku is not None and len(sku_as_typed(sku)) > MAX_SKU_LENGTH:  # no stored SKU is longer: refused as a
+            # search for it is (`inventoryItems(query:)`), not looked up
             raise BadRequestError(f"sku is at most {MAX_SKU_LENGTH} characters.")
         wanted: str | None = None
         if inventory_item_id is not None:
