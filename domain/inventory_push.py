@@ -170,8 +170,18 @@ def standing_hold(link: LinkedSku, now: datetime, horizon: timedelta) -> int:
 def hold_changed(link: LinkedSku, held: int, now: datetime, horizon: timedelta) -> bool:
     """Whether a push of `link` that holds back `held` units changes what the item's other links subtract
     (`standing_hold` of the hold read before the push vs. the hold it records, which stands whole): their pushes are
-    then due, as after a change of the item's counters."""
-    return standing_hold(link, now, horizon) != max(0, held)
+    then due, as after a change of the item's counters. Also when the hold recorded is let go now, at its horizon,
+    with units the ledger has not replaced (`let_go_at_horizon`): the other links were pushed while it stood and
+    subtract it until they are pushed again (the push at a hold's end, `hold_ends`, is the one that sees it)."""
+    return standing_hold(link, now, horizon) != max(0, held) or let_go_at_horizon(link, now, horizon)
+
+
+def let_go_at_horizon(link: LinkedSku, now: datetime, horizon: timedelta) -> bool:
+    """Whether `link`'s recorded hold is past its horizon (`carried_hold` no longer carries it) while units of it
+    still stood for the other links as of its push (not replaced by ledger reservations since)."""
+    if link.held_quantity <= 0 or link.held_since is None or now - link.held_since <= horizon:
+        return False
+    return link.held_quantity - max(0, link.ingested_since_push or 0) > 0
 
 
 def pushed_now(policy: InventoryPolicy, link: LinkedSku, now: datetime, horizon: timedelta) -> int:

@@ -161,3 +161,24 @@ async def test_a_reconcile_past_a_holds_horizon_pushes_again_without_drift(world
     assert (report.drifted, pushes, (await link_row(world.db, b_id))["drift_count"]) == ([], [b.id], 0)
     await push_shop(b.id, later)
     assert shown(world, b, b_sku) == 10
+
+
+async def test_a_hold_let_go_at_its_horizon_puts_the_unit_back_on_sale_on_the_other_shops(world: PushWorld) -> None:
+    # given A holding back 1 unit sold unseen, and B pushed 9 for it
+    found, item = await two_shops_on_one_item(world, on_hand=10)
+    (a, a_product, a_sku, a_id), (b, b_product, b_sku, _) = found["a"], found["b"]
+    sell(world, a, a_sku)
+    await change_stock(world, item, 0, [(a.id, a_product)])
+    await push_shop(a.id, world.deps(fence=True))
+    await push_shop(b.id, world.deps(fence=True))
+    assert shown(world, b, b_sku) == 9
+    # when nothing else happens until A's push at the hold's end (no order came: no sale, say a stock lowered in
+    # Seller Center), which lets the hold go
+    later = LaterClock(PushDeps.hold_horizon + timedelta(seconds=5))
+    await push_shop(a.id, world.deps(fence=True, clock=later))
+    assert (await link_row(world.db, a_id))["held_quantity"] == 0
+    # then B is due without any change of the item, and its push shows the pool's 10 again
+    row = await outbox_row(world.db, b, b_product)
+    assert row["dirty_version"] > row["pushed_version"]
+    await push_shop(b.id, world.deps(fence=True, clock=later))
+    assert shown(world, b, b_sku) == 10

@@ -55,6 +55,11 @@ def test_a_hold_changes_the_other_links_only_when_what_they_subtract_changes() -
     assert hold_changed(held(1, timedelta(minutes=1)), 0, NOW, HORIZON)  # ended (the ledger has it: no change)
     assert not hold_changed(held(1, timedelta(minutes=1), ingested_since=1), 0, NOW, HORIZON)
     assert hold_changed(held(1, HORIZON + timedelta(seconds=1)), 1, NOW, HORIZON)  # let go, then held anew
+    # let go at its horizon: the other links subtracted it when they were pushed, and must be pushed again
+    assert hold_changed(held(1, HORIZON + timedelta(seconds=1)), 0, NOW, HORIZON)
+    # unless the ledger's reservations replaced it meanwhile (they subtract those from the item already)
+    assert not hold_changed(held(1, HORIZON + timedelta(seconds=1), ingested_since=1), 0, NOW, HORIZON)
+    assert not hold_changed(held(0, HORIZON + timedelta(seconds=1)), 0, NOW, HORIZON)  # nothing was held
 
 
 def test_a_link_may_show_the_pool_less_the_other_links_holds() -> None:
@@ -173,6 +178,29 @@ async def test_a_hold_past_its_horizon_no_longer_lowers_the_other_shops() -> Non
     world.dirty("b")
     await world.push("b")
     # then B shows the pool's 10 again
+    assert world.api.available["t-b"] == 10
+
+
+async def test_a_hold_let_go_at_its_horizon_pushes_the_other_shops_again() -> None:
+    # given A holding back 1 unit that no sale ever explains (lowered in Seller Center), B pushed 9 for it
+    world = TwoShops()
+    world.api.available["t-a"] = 9
+    world.dirty("a")
+    await world.push("a")
+    await world.push("b")
+    assert world.api.available["t-b"] == 9
+    hold_end = world.row("a")
+    assert hold_end is not None and hold_end.next_attempt_at > world.clock.now()  # A is due again at the hold's end
+    # when nothing else happens until then, and A's push at the hold's end lets the hold go
+    world.clock.current = hold_end.next_attempt_at
+    world.enqueued.clear()
+    await world.push("a")
+    assert world.links["a"].held_quantity == 0
+    # then B is due at once and, pushed, shows the pool's 10 again: the unit is on sale everywhere
+    b_row = world.row("b")
+    assert b_row is not None and b_row.dirty_version > b_row.pushed_version
+    assert world.enqueued == [world.b.id]
+    await world.push("b")
     assert world.api.available["t-b"] == 10
 
 
