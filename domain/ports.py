@@ -412,12 +412,6 @@ class UnitOfWork(Protocol):
         """Run `callback` once the transaction has committed; dropped on rollback."""
         ...
 
-    async def writers_waiting(self) -> bool:
-        """True when another transaction waits for a lock this one holds, as far as the database lets us see
-        (SQLite: this process's writers waiting for their write turn; PostgreSQL: any session blocked by this
-        one). A long writer (the import's) commits early when it is, so the waiter waits for one batch only."""
-        ...
-
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 

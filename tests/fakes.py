@@ -74,9 +74,6 @@ class FakeStore:
         default_factory=FakePushStore
     )  # policies, outbox, links (tests/fakes_inventory_push.py)
 
-    # What `UnitOfWork.writers_waiting` answers: a test sets it to play a writer waiting for the import's turn.
-    writers_waiting: Callable[[], bool] = lambda: False
-
     def shop_orders(self, shop_id: str) -> dict[str, Order]:
         return {tid: order for (sid, tid), order in self.orders.items() if sid == shop_id}
 
@@ -569,10 +566,6 @@ class FakeUnitOfWork:
     def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
         self._callbacks.append(callback)
 
-    async def writers_waiting(self) -> bool:
-        """`FakeStore.writers_waiting`: what a test says another writer does (nobody waits by default)."""
-        return self._staged.store.writers_waiting()
-
 
 class FakeTaskQueue:
     def __init__(self) -> None:
@@ -597,14 +590,12 @@ class FakeTaskQueue:
 class FakeEventPublisher:
     def __init__(self) -> None:
         self.changes: list[tuple[str, str]] = []  # (task id, status)
-        self.processed: list[tuple[str, int]] = []  # (task id, records processed) at each change
 
         self.shop_changes: list[str] = []  # shop ids
         self.item_changes: list[str] = []  # inventory item ids
 
     async def task_changed(self, task: SyncTask) -> None:
         self.changes.append((task.id, task.status.value))
-        self.processed.append((task.id, task.processed))
 
     async def shop_changed(self, shop_id: str, merchant_id: str) -> None:
         self.shop_changes.append(shop_id)

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Self
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.crypto import TokenCipher
@@ -21,18 +20,10 @@ from adapters.db.repositories import (
     SqlWebhookEventRepository,
 )
 from adapters.db.repositories.inventory import SqlInventoryRepository
-from adapters.db.write_turns import WriteTurns
 from domain.clock import Clock
 from domain.ports import traced
 
 logger = logging.getLogger(__name__)
-
-# Sessions waiting for a lock (`NOT granted`) that our backend holds; CASE keeps `pg_blocking_pids` to those. From
-# `pg_locks`, read afresh by every statement: `pg_stat_activity` is a snapshot kept until the transaction ends.
-_BLOCKED_BY_US = text(
-    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE CASE WHEN NOT granted"
-    " THEN pg_backend_pid() = ANY (pg_blocking_pids(pid)) ELSE false END)"
-)
 
 
 class SqlUnitOfWork:
@@ -111,19 +102,6 @@ class SqlUnitOfWork:
 
     def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
         self._callbacks.append(callback)
-
-    async def writers_waiting(self) -> bool:
-        """See `domain.ports.UnitOfWork.writers_waiting`. SQLite: this process's write turns have a waiter (another
-        process's writer polls SQLite's lock unseen). PostgreSQL: a session waits for a lock (row, advisory) this
-        transaction's backend holds, `pg_blocking_pids`; one statement, the function called only for locks not
-        granted, as it briefly takes the lock manager's shared state."""
-        session = self.session
-        turns: WriteTurns | None = session.info.get("write_turns")
-        if turns is not None:
-            return turns.contended()
-        if session.get_bind().dialect.name != "postgresql" or not session.in_transaction():
-            return False
-        return bool(await session.scalar(_BLOCKED_BY_US))
 
 
 def uow_factory(db: Database, cipher: TokenCipher, clock: Clock | None = None) -> Callable[[], SqlUnitOfWork]:

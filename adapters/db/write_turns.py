@@ -63,11 +63,6 @@ class WriteTurns:
                 return False
             raise
 
-    def contended(self) -> bool:
-        """True when a writer waits for its turn (in any thread of this process)."""
-        with self._mutex:
-            return bool(self._waiting)
-
     def _reclaim(self) -> None:
         with self._mutex:
             stuck = self._handed is not None and not self._handed[0].done()

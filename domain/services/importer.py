@@ -40,7 +40,7 @@ from domain.ports import (
 )
 from domain.services import inventory
 from domain.services.order_slices import load_slices, slice_pages
-from domain.services.pipeline import Chunk, Refill, Source, run_pipeline
+from domain.services.pipeline import Chunk, Source, run_pipeline
 from domain.services.polling import finish_poll, poll_source, record_poll_progress
 from domain.services.run_limits import TimeLimitExceededError, refusal_outcome, within_time_limit
 from domain.services.shop_tokens import StoredShopTokens
@@ -71,14 +71,15 @@ class SyncOptions:
     order_slices: int = 16  # time slices of the orders window, fetched concurrently
     page_size: int = 100  # TikTok's maximum
     queue_pages: int = 32  # fetched pages waiting for the writer: bounds memory
-    # Records per batch: one upsert's statements (whole pages: 5 of TikTok's largest).
+    # Records stored per transaction, at most (whole pages: 5 of TikTok's largest). A transaction holds the shop
+    # until its commit (PostgreSQL: its row FOR KEY SHARE; SQLite: the one write lock), and a shop's delete, which
+    # takes the shop first, waits for it: at 2,000 a shopDelete sent mid-import waited 0.7-2.3 s (SQLite) and
+    # 4.6 s (PostgreSQL) behind one on a loaded machine, the engine being CPU-bound inside its transactions.
+    # Each transaction also costs ~8 round trips (task, shop, fingerprints, rows, checkpoint, commit), which once
+    # made 2,000 faster than 500; the engine is CPU-bound since: 500 products + 6,604 orders took 21.7 / 16.2 s
+    # at 2,000 and 21.9 / 18.1 s at 500 on SQLite, 32.6 / 31.1 and 35.2 / 27.9 s on PostgreSQL (load 10-16), no
+    # difference beyond the noise there; a quiet `make bench` is still to compare the two (issue 9).
     batch_records: int = 500
-    # Records per transaction, at most: batches follow one another in one transaction while more wait in the
-    # pipeline, until this many or until another writer waits for one this transaction holds
-    # (`UnitOfWork.writers_waiting`), so the commit (the largest single cost of a batch on SQLite, bench/README.md)
-    # is paid once per up to 2,000 records while a merchant's write or a shop's delete still waits for one batch
-    # of 500 at most. Measured on benchmark 2, quiet machine: see bench/README.md, "the adaptive writer".
-    transaction_records: int = 2_000
     max_attempts: int = 5  # runs of one task, redeliveries included, before it FAILS
     time_limit_seconds: float | None = None  # one run's deadline (then TIME_LIMIT_EXCEEDED, or a retry); None: none
     heartbeat_seconds: float = 15.0  # the task's heartbeat while no page arrives
@@ -262,14 +263,9 @@ async def _upsert_orders(uow: UnitOfWork, deps: SyncDeps, shop_id: str, records:
     return counts
 
 
-async def _store(run: _Run, upsert: _Upsert, chunks: list[Chunk], refill: Refill) -> None:
-    """Batches, the counters and the checkpoint in one transaction; or stop if the run lost the task.
-
-    The first batch is `chunks`; while fewer than `SyncOptions.transaction_records` are stored and nobody waits for
-    a lock this transaction holds, the next batch is what waits in the pipeline now (`refill`), so a transaction
-    never waits for a fetch and a waiting writer waits for one batch at most."""
+async def _store(run: _Run, upsert: _Upsert, chunks: list[Chunk]) -> None:
+    """One batch, the counters and the checkpoint in one transaction; or stop if the run lost the task."""
     deps = run.deps
-    options = deps.options
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
         # The shop, then the task, as everywhere: holding the task while the batch's upsert waited for the shop,
@@ -284,24 +280,14 @@ async def _store(run: _Run, upsert: _Upsert, chunks: list[Chunk], refill: Refill
             await _save(uow, task)
             await publish_quietly(deps.events, task)
             raise _Stopped
-        stored = 0
-        while True:
-            items = [item for chunk in chunks for item in chunk.items]
-            records, failures, duplicates = _split(items)
-            try:
-                counts = await upsert(uow, deps, task.shop_id, records) if records else UpsertCounts()
-            except ShopGoneError:
-                raise _Stopped from None
-            task.record_batch(counts.created, counts.updated, counts.unchanged + duplicates, failures)
-            for chunk in chunks:
-                chunk.mark(task)
-            stored += len(items)
-            room = options.transaction_records - stored
-            if room <= 0 or not items or await uow.writers_waiting():
-                break
-            chunks = refill(min(options.batch_records, room))
-            if not chunks:
-                break
+        records, failures, duplicates = _split([item for chunk in chunks for item in chunk.items])
+        try:
+            counts = await upsert(uow, deps, task.shop_id, records) if records else UpsertCounts()
+        except ShopGoneError:
+            raise _Stopped from None
+        task.record_batch(counts.created, counts.updated, counts.unchanged + duplicates, failures)
+        for chunk in chunks:
+            chunk.mark(task)
         task.touch(now)
         await record_poll_progress(uow, task, now)  # a poll's cursor moves with the pages it stored
         if not await _save(uow, task):

@@ -1,12 +1,9 @@
 """Fetch pages concurrently, store them in batches with one writer; memory bounded by the queue, not the data.
 
 Sources (one per product scan or order slice) put `Chunk`s on a bounded queue; a single writer takes what is
-waiting, up to `batch_records`, and stores it in one transaction with the checkpoint. Within that transaction the
-writer may take more (`Refill`: what is waiting at that moment, never waiting for a page), so that one transaction
-can hold several batches when nobody else waits to write (see `domain.services.importer._store`). One writer
-because SQLite has one anyway, and because it keeps each task's row updated by exactly one coroutine (no lost
-updates). A page of a source is stored only after that source's earlier pages, so each checkpoint mark moves
-forward only.
+waiting, up to `batch_records`, and stores it in one transaction with the checkpoint. One writer because SQLite
+has one anyway, and because it keeps each task's row updated by exactly one coroutine (no lost updates). A page
+of a source is stored only after that source's earlier pages, so each checkpoint mark moves forward only.
 """
 
 from __future__ import annotations
@@ -30,11 +27,7 @@ class Chunk:
 
 
 Source = Callable[[], AsyncIterator[Chunk]]
-# `refill(records)`: the chunks waiting at this moment, whole pages up to about `records` records (at least one
-# page when any waits); [] when none waits or the sources have ended. It never waits: a writer holding a
-# transaction must not hold it across a fetch.
-Refill = Callable[[int], list[Chunk]]
-Writer = Callable[[list[Chunk], Refill], Awaitable[None]]  # an empty list: a heartbeat only
+Writer = Callable[[list[Chunk]], Awaitable[None]]  # an empty list: a heartbeat only
 
 
 async def run_pipeline(
@@ -101,25 +94,21 @@ async def _wait_for_sources(producers: list[asyncio.Task[None]], writer: asyncio
 
 
 async def _consume(queue: asyncio.Queue[object], write: Writer, batch_records: int) -> None:
-    ended = False
-
-    def refill(records: int) -> list[Chunk]:
-        nonlocal ended
-        batch: list[Chunk] = []
-        size = 0
-        while not ended and size < records and not queue.empty():
-            item = queue.get_nowait()
-            if item is _END:
-                ended = True
-            elif isinstance(item, Chunk):
-                batch.append(item)
-                size += len(item.items)
-        return batch
-
-    while not ended:
+    while True:
         item = await queue.get()
         if item is _END:
             return
-        first: list[Chunk] = [item] if isinstance(item, Chunk) else []
-        first.extend(refill(batch_records - len(first[0].items)) if first else refill(batch_records))
-        await write(first, refill)
+        batch: list[Chunk] = [item] if isinstance(item, Chunk) else []
+        size = sum(len(chunk.items) for chunk in batch)
+        ended = False
+        while size < batch_records and not queue.empty():
+            item = queue.get_nowait()
+            if item is _END:
+                ended = True
+                break
+            if isinstance(item, Chunk):
+                batch.append(item)
+                size += len(item.items)
+        await write(batch)
+        if ended:
+            return

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from domain.services.pipeline import Chunk, Refill, Source, run_pipeline
+from domain.services.pipeline import Chunk, Source, run_pipeline
 from domain.sync import SyncTask
 
 DEADLINE = 10.0  # seconds a waited-for event may take before the test fails
@@ -40,11 +40,11 @@ class Writer:
     def __init__(self) -> None:
         self.batches: list[list[int]] = []  # the size of each chunk of each write
 
-    async def __call__(self, chunks: list[Chunk], refill: Refill) -> None:
+    async def __call__(self, chunks: list[Chunk]) -> None:
         self.batches.append([len(chunk.items) for chunk in chunks])
 
 
-Write = Callable[[list[Chunk], Refill], Awaitable[None]]
+Write = Callable[[list[Chunk]], Awaitable[None]]
 
 
 async def _run(
@@ -83,51 +83,6 @@ async def test_the_writer_stores_what_is_waiting_in_batches_of_about_batch_recor
     assert write.batches == batches
 
 
-async def test_a_writer_takes_more_within_its_write_only_what_waits_and_never_waits_for_a_page() -> None:
-    # given a source of three pages, then one more only once the writer has taken what waited
-    more = asyncio.Event()
-    refills: list[list[int]] = []
-    batches: list[list[int]] = []
-
-    async def pages() -> AsyncIterator[Chunk]:
-        for size in (3, 2, 2):
-            yield _chunk(*range(size))
-        await asyncio.wait_for(more.wait(), DEADLINE)
-        yield _chunk(9)
-
-    async def write(chunks: list[Chunk], refill: Refill) -> None:
-        batches.append([len(chunk.items) for chunk in chunks])
-        if len(batches) == 1:
-            await _yield_to_others()  # the source has queued what it can by now
-            # when the writer asks for more within its write: whole pages up to about what it asks for
-            refills.append([len(chunk.items) for chunk in refill(1)])
-            refills.append([len(chunk.items) for chunk in refill(100)])
-            # and, once nothing waits, an empty answer at once (the fourth page is not fetched yet)
-            refills.append([len(chunk.items) for chunk in refill(100)])
-            more.set()
-
-    await _run([pages], write, concurrency=1, batch_records=3)
-    assert batches == [[3], [1]]  # the pages taken by `refill` are not written again
-    assert refills == [[2], [2], []]
-
-
-async def test_a_writer_refilling_past_the_end_of_the_sources_is_called_no_more() -> None:
-    # given every page and the end of the sources waiting while the first batch is written
-    batches: list[list[int]] = []
-    refilled: list[int] = []
-
-    async def write(chunks: list[Chunk], refill: Refill) -> None:
-        batches.append([len(chunk.items) for chunk in chunks])
-        await _yield_to_others()
-        # when the writer takes all that waits, the end included
-        refilled.extend(len(chunk.items) for chunk in refill(100))
-        assert refill(100) == []
-
-    await _run([_source(2, 2, 2)], write, concurrency=1, batch_records=2)
-    # then the pipeline ends without another write
-    assert batches == [[2]] and refilled == [2, 2]
-
-
 async def test_no_source_stores_nothing_and_ends() -> None:
     write = Writer()
     await _run([], write, concurrency=0)
@@ -141,7 +96,7 @@ async def test_the_end_of_the_sources_arriving_within_a_batch_still_stores_that_
 
     writing = asyncio.Event()
 
-    async def write(chunks: list[Chunk], refill: Refill) -> None:
+    async def write(chunks: list[Chunk]) -> None:
         batches.append([len(chunk.items) for chunk in chunks])
         if len(batches) == 1:
             writing.set()
@@ -166,7 +121,7 @@ async def test_pages_are_fetched_ahead_of_a_slow_writer_only_up_to_queue_pages(q
     release = asyncio.Event()
     first = asyncio.Event()
 
-    async def write(chunks: list[Chunk], refill: Refill) -> None:
+    async def write(chunks: list[Chunk]) -> None:
         first.set()
         await asyncio.wait_for(release.wait(), DEADLINE)
 
@@ -212,7 +167,7 @@ async def test_while_no_page_arrives_the_writer_is_called_with_an_empty_batch_as
     beat = asyncio.Event()
     batches: list[list[int]] = []
 
-    async def write(chunks: list[Chunk], refill: Refill) -> None:
+    async def write(chunks: list[Chunk]) -> None:
         batches.append([len(chunk.items) for chunk in chunks])
         if not chunks:
             beat.set()
@@ -253,7 +208,7 @@ async def test_a_writer_error_stops_everything_at_once_and_is_what_is_raised() -
     class Stop(Exception):
         pass
 
-    async def write(chunks: list[Chunk], refill: Refill) -> None:
+    async def write(chunks: list[Chunk]) -> None:
         raise Stop
 
     async def hanging() -> AsyncIterator[Chunk]:
@@ -276,7 +231,7 @@ async def test_a_writer_error_storing_a_failed_sources_pages_outranks_the_source
 
     failed = asyncio.Event()
 
-    async def write(chunks: list[Chunk], refill: Refill) -> None:
+    async def write(chunks: list[Chunk]) -> None:
         await asyncio.wait_for(failed.wait(), DEADLINE)
         await _yield_to_others()  # the pipeline has seen the source's failure by now
         raise Stop
@@ -297,7 +252,7 @@ async def test_a_writer_error_with_the_read_ahead_full_leaves_no_task_behind() -
 
     sources_done = asyncio.Event()
 
-    async def write(chunks: list[Chunk], refill: Refill) -> None:
+    async def write(chunks: list[Chunk]) -> None:
         await asyncio.wait_for(sources_done.wait(), DEADLINE)
         await _yield_to_others()  # the pipeline has seen its sources end and is waiting to queue the end
         raise Stop

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
-from itertools import pairwise
 
 import pytest
 
@@ -83,31 +82,6 @@ async def test_a_full_import_stores_exactly_the_shops_data() -> None:
         assert (task.processed, task.created, task.total, task.attempts) == (count, count, count, 1)
     assert world.store.shops[world.shop.id].last_synced_at == T0
     assert (orders.id, "RUNNING") in world.events.changes and (orders.id, "SUCCEEDED") in world.events.changes
-
-
-@pytest.mark.parametrize("waiting", [False, True], ids=["nobody waits", "a writer waits"])
-async def test_batches_share_one_transaction_until_another_writer_waits(waiting: bool) -> None:
-    # given pages fetched faster than they are written, and another writer waiting for the import's lock, or not
-    world = World(orders=400)
-    options = replace(OPTIONS, queue_pages=12, batch_records=20, transaction_records=60)
-    world.deps = replace(world.deps, options=options)
-    world.store.writers_waiting = lambda: waiting
-    task = world.queue(SyncKind.ORDERS)
-    # when the orders are imported
-    await world.run(task)
-    # then the data is exact either way
-    assert world.store.shop_orders(world.shop.id) == world.expected_orders()
-    assert world.task(task.id).status is SyncTaskStatus.SUCCEEDED
-    # and each transaction (one progress signal each) stored one batch (whole pages of about `batch_records`) while
-    # a writer waited, else batches that waited in the pipeline, up to about `transaction_records`
-    seen = [processed for task_id, processed in world.events.processed if task_id == task.id]
-    stored = [after - before for before, after in pairwise(seen) if after > before]
-    one_batch = options.batch_records + options.page_size - 1
-    assert sum(stored) == len(world.expected_orders())
-    if waiting:
-        assert max(stored) <= one_batch
-    else:
-        assert max(stored) > one_batch and max(stored) <= options.transaction_records + options.page_size - 1
 
 
 async def test_running_again_changes_nothing_and_says_so() -> None:
