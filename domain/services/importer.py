@@ -78,7 +78,9 @@ class SyncOptions:
     # Each transaction also costs ~8 round trips (task, shop, fingerprints, rows, checkpoint, commit), which once
     # made 2,000 faster than 500; the engine is CPU-bound since: 500 products + 6,604 orders took 21.7 / 16.2 s
     # at 2,000 and 21.9 / 18.1 s at 500 on SQLite, 32.6 / 31.1 and 35.2 / 27.9 s on PostgreSQL (load 10-16), no
-    # difference beyond the noise there; a quiet `make bench` is still to compare the two (issue 9).
+    # difference beyond the noise there. On a quiet machine 2,000 gave benchmark 2 +10 % (SQLite) and +18 %
+    # (PostgreSQL), from fewer, larger statements; several batches of 500 in one transaction gave nothing measurable
+    # and longer waits for a merchant's write (bench/README.md, "the adaptive writer").
     batch_records: int = 500
     max_attempts: int = 5  # runs of one task, redeliveries included, before it FAILS
     time_limit_seconds: float | None = None  # one run's deadline (then TIME_LIMIT_EXCEEDED, or a retry); None: none
