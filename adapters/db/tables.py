@@ -401,8 +401,9 @@ sku_links = Table(
     Column("stock_counted_at", UTCDateTime),
     # When the SKU was linked to its current item (null: linked before links kept the time). An order created since
     # and first seen shipped left the pool after it counted: it deducts (`domain.inventory.ledger.transition`).
-    # Kept when the merchant unlinks the SKU (`skuUnlink`), with `unlinked_item_id` the item it was linked to then
-    # (migration 0017; null otherwise, and once that item goes): a sale first seen while unlinked and linked back
+    # Kept when the link leaves LINKED, the merchant's unlink (`skuUnlink`) or an import's (AMBIGUOUS, NO_SELLER_SKU,
+    # EXCLUDED), with `unlinked_item_id` the item it was linked to then (migration 0017; null otherwise, and once that
+    # item goes; `domain.inventory.links.remembered_on_unlink`): a sale first seen while unlinked and linked back
     # to that same item moves it as it would have linked (`domain.inventory.ledger.transition`'s `unlinked_from`).
     Column("linked_at", UTCDateTime),
     Column("unlinked_item_id", ID, ForeignKey("inventory_items.id", ondelete="SET NULL")),

@@ -188,8 +188,8 @@ def transition(
     `after_link`: the order was created at or after the SKU's link took effect, so a sale first seen already
     shipped (its webhooks lost, Shopbridge down while it shipped) took its units from the pool's stock: it deducts
     them from on-hand (nothing was reserved) instead of being history, or the pool would oversell them.
-    `unlinked_from`: the SKU has no link now, and the merchant unlinked it from that item (`after_link` then reads
-    that link's time): see `first_seen_unlinked`.
+    `unlinked_from`: the SKU has no link now, and it left its link to that item (the merchant's unlink, or an
+    import's: AMBIGUOUS...; `after_link` then reads that link's time): see `first_seen_unlinked`.
     """
     if current is None:
         if linked_item_id is None and unlinked_from is not None:
@@ -231,11 +231,13 @@ def transition(
 def first_seen_unlinked(
     wanted: StockEffect, order_updated_at: datetime, unlinked_from: str, after_link: bool
 ) -> Transition:
-    """A line first seen while its SKU is unlinked (`skuUnlink`) from item `unlinked_from`: it waits for a link
-    remembering that item, as a line reserved before the unlink does (`link_pending`'s `was_reserved_on`), when it is
-    open, or shipped and created since that link took effect (`after_link`: linked, it would have deducted). Linked
-    back to that same item, an open one reserves and a shipped one deducts its units from on-hand: they left that
-    item's shelf, and as history the pool would sell them again (issue: oversell after an unlink and relink).
+    """A line first seen while its SKU is unlinked from item `unlinked_from` (by the merchant's `skuUnlink`, or by
+    an import: its seller SKU found on a twin, AMBIGUOUS; cleared, NO_SELLER_SKU; `links.remembered_on_unlink`):
+    it waits for a link remembering that item, as a line reserved before the unlink does (`link_pending`'s
+    `was_reserved_on`), when it is open, or shipped and created since that link took effect (`after_link`: linked, it
+    would have deducted). Linked back to that same item, an open one reserves and a shipped one deducts its units
+    from on-hand: they left that item's shelf, and as history the pool would sell them again (issue: oversell after
+    an unlink, or an ambiguity, and a relink).
     Linked to another item, it is history as before. Cancelled, or shipped and older than that link: HISTORICAL."""
     if wanted is StockEffect.RESERVE or (wanted is StockEffect.DEDUCT and after_link):
         return Transition(LineState.PENDING_LINK, wanted, order_updated_at, unlinked_from)

@@ -7,7 +7,9 @@ Auto-link rules (issue 8, live-sync.md §7.5), per shop, after every product imp
 - a SKU without a seller SKU stays unlinked as `NO_SELLER_SKU`;
 - a seller SKU found on two or more SKUs of one shop leaves all of them unlinked as `AMBIGUOUS`: never guess;
 - a bundle (combo) SKU is `EXCLUDED`: TikTok derives its stock from its components (12052850);
-- a link the merchant made or removed by hand (`MANUAL`) survives every later import.
+- a link the merchant made or removed by hand (`MANUAL`) survives every later import;
+- a LINKED link that leaves LINKED, by hand or by these rules, remembers its item until linked again
+  (`remembered_on_unlink`); linked back to that item, it keeps its first time (`relinked_since`).
 A seller SKU no item has yet creates one, seeded from this shop's TikTok stock (`seed_on_hand`).
 """
 
@@ -110,25 +112,30 @@ def relink_needed(sku: ShopSku, decision: LinkDecision, item_ids: Mapping[str, s
 def remembered_on_unlink(
     state: LinkState | None, item_id: str | None, linked_at: datetime | None, unlinked_item_id: str | None
 ) -> tuple[str | None, datetime | None]:
-    """(`unlinked_item_id`, `linked_at`) of a link the merchant unlinks (`skuUnlink`), from the link as it stood
-    (None: no link yet): the item it was LINKED to and when that link took effect, so that a sale first seen while
-    it is unlinked and linked back to that same item moves that item (`ledger.first_seen_unlinked`); an unlink of an
-    unlinked SKU keeps what it remembered; any other state (never linked, ambiguous...) remembers nothing."""
-    if state is LinkState.LINKED and item_id is not None:
-        return item_id, linked_at
-    if state is LinkState.UNLINKED:
-        return unlinked_item_id, linked_at if unlinked_item_id is not None else None
-    return None, None
+    """(`unlinked_item_id`, `linked_at`) of a link that is not LINKED once rewritten, from the link as it stood (None:
+    no link yet). It leaves LINKED by the merchant's `skuUnlink` or by an import's decision (`auto_link`: its seller
+    SKU found on a second SKU of the shop, AMBIGUOUS; cleared in Seller Center, NO_SELLER_SKU; the SKU made a bundle,
+    EXCLUDED): it remembers the item it was LINKED to and when that link took effect, so that a sale first seen
+    meanwhile and linked back to that same item moves that item (`ledger.first_seen_unlinked`). A link already not
+    LINKED keeps what it remembered (an AMBIGUOUS SKU the merchant unlinks, or whose seller SKU is then cleared); a
+    link never LINKED (or to nothing the pool counted) remembers nothing."""
+    if state is LinkState.LINKED:
+        return (item_id, linked_at) if item_id is not None else (None, None)
+    if state is None or unlinked_item_id is None:
+        return None, None
+    return unlinked_item_id, linked_at
 
 
 def relinked_since(
-    state: LinkState | None, unlinked_item_id: str | None, linked_at: datetime | None, item_id: str, now: datetime
-) -> datetime:
-    """When the merchant's link of a SKU to item `item_id` at `now` takes effect (`sku_links.linked_at`, read by
-    `ledger.order_timing`), from the link as it stood: now, but for an UNLINKED SKU linked back to the item it
-    remembers (`remembered_on_unlink`), which keeps that link's time: the unlink was a pause, and a sale made
-    meanwhile that is first seen only after the relink, already shipped (its webhook lost), left that item's shelf
-    as one first seen while unlinked did (`ledger.first_seen_unlinked`): it deducts rather than be history."""
-    if state is LinkState.UNLINKED and unlinked_item_id == item_id and linked_at is not None:
+    state: LinkState | None, unlinked_item_id: str | None, linked_at: datetime | None, item_id: str
+) -> datetime | None:
+    """When a link of a SKU to item `item_id`, made now (the merchant's `skuLink` or an import's auto-link), takes
+    effect (`sku_links.linked_at`, read by `ledger.order_timing`), from the link as it stood: for a SKU not LINKED
+    that is linked back to the item it remembers (`remembered_on_unlink`), that first link's time: the unlink or
+    the ambiguity was a pause, and a sale made meanwhile that is first seen only after the relink, already shipped
+    (its webhook lost), left that item's shelf as one first seen while unlinked did (`ledger.first_seen_unlinked`):
+    it deducts rather than be history. None otherwise: it takes effect now (or, a link whose shop's stock seeds its
+    item, when that stock was read)."""
+    if state is not LinkState.LINKED and unlinked_item_id == item_id and linked_at is not None:
         return linked_at
-    return now
+    return None

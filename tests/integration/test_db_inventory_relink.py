@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
-from adapters.db.tables import inventory_items, sku_links, skus
+from adapters.db.tables import inventory_items, order_line_stock, sku_links, skus
 from domain.errors import DomainError, ErrorCode
 from domain.services import inventory as pool
+from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, order, product, statements_run
 from tests.integration.db_samples import NOW, until_a_writer_waits_on_a_lock
 
@@ -75,6 +76,15 @@ async def test_a_duplicate_seller_sku_met_in_a_later_batch_leaves_no_item_behind
     async with world.db.read_sessionmaker() as session:
         left = (await session.execute(select(inventory_items.c.sku).order_by(inventory_items.c.sku))).scalars().all()
     assert left == ["TEE"]
+    # and s1, which remembered DUP on leaving it, forgets it with the item: a sale of s1 seen meanwhile names no
+    # item that is gone (history, as the item that will link s1 again is seeded from a stock it already left)
+    await world.orders(shop, order("o1", "IN_TRANSIT", "s1", at=NOW + timedelta(minutes=1)))
+    async with world.db.read_sessionmaker() as session:
+        remembered = (
+            await session.execute(select(sku_links.c.unlinked_item_id).where(sku_links.c.tiktok_sku_id == "s1"))
+        ).scalar_one()
+        line = (await session.execute(select(order_line_stock.c.state, order_line_stock.c.inventory_item_id))).one()
+    assert (remembered, tuple(line)) == (None, ("HISTORICAL", None))
     # and when the seller renames s1 away, DUP is s4's alone and is seeded from s4's TikTok stock (6), not the 2
     # of the stale item (which the push would have sent to TikTok in place of the 6 it shows)
     await world.products(shop, product("p1", ("s1", "NEW", 2), ("s2", "TEE", 1)))
@@ -200,3 +210,88 @@ async def test_a_link_to_an_item_an_import_is_removing_waits_and_finds_it_gone(w
         await link
     assert (gone.value.code, gone.value.field) == (ErrorCode.NOT_FOUND, ("inventoryItemId",))
     assert (await world.links(other))["t1"] == ("NO_SELLER_SKU", None)
+
+
+async def _mug_left_by_s1(world: Pool, leave: str) -> tuple[Shop, str, str]:
+    """Given MUG, an item seeded from shop's SKU s1 (5 in stock, read at NOW) and linked by another shop's t1 too, an
+    open order o1 of s1 reserving a unit, and s1 then leaving its link without the merchant: a later page brings
+    its seller SKU on a second SKU s4 of the shop (`twin`: both AMBIGUOUS), or the seller clears it in Seller
+    Center (`cleared`: NO_SELLER_SKU). MUG stays (t1 draws on it) and o1's unit goes back: (the shop, s1's SKU id,
+    MUG's id)."""
+    shop, other = await world.shop(), await world.shop()
+    await world.products(shop, product("p1", ("s1", "MUG", 5)))
+    await world.products(other, product("q1", ("t1", "MUG", 3)))
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s1", at=NOW + timedelta(minutes=1)))
+    if leave == "twin":
+        await world.products(shop, product("p2", ("s4", "MUG", 6)))
+        assert await world.links(shop) == {"s1": ("AMBIGUOUS", None), "s4": ("AMBIGUOUS", None)}
+    else:
+        await world.products(shop, product("p1", ("s1", None, 5)))
+        assert await world.links(shop) == {"s1": ("NO_SELLER_SKU", None)}
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"]) == (5, 0)
+    async with world.db.read_sessionmaker() as session:
+        sku_id = (
+            await session.execute(select(sku_links.c.sku_id).where(sku_links.c.tiktok_sku_id == "s1"))
+        ).scalar_one()
+    return shop, sku_id, item["id"]
+
+
+async def _link_back(world: Pool, shop: Shop, leave: str, back: str, sku_id: str, mug: str) -> None:
+    """s1 linked to MUG again: by the import (`auto`: the twin's seller SKU renamed to MUG-2, or s1's seller SKU
+    set again) or by the merchant (`skuLink`)."""
+    if back == "skuLink":
+        await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, mug)
+    elif leave == "twin":
+        await world.products(shop, product("p2", ("s4", "MUG-2", 6)))
+    else:
+        await world.products(shop, product("p1", ("s1", "MUG", 5)))
+    assert (await world.links(shop))["s1"] == ("LINKED", "MUG")
+
+
+LEAVE_AND_BACK = pytest.mark.parametrize(
+    ("leave", "back"),
+    [("twin", "auto"), ("twin", "skuLink"), ("cleared", "auto"), ("cleared", "skuLink")],
+    ids=["twin-then-renamed-away", "twin-then-sku-link", "cleared-then-set-again", "cleared-then-sku-link"],
+)
+
+
+@LEAVE_AND_BACK
+async def test_a_sale_first_seen_while_a_sku_left_its_link_moves_its_item_once_linked_back(
+    world: Pool, leave: str, back: str
+) -> None:
+    # given s1 left its link to MUG without the merchant (ambiguous, or its seller SKU cleared), and orders of s1
+    # seen meanwhile: o1 (reserved before) ships, o2 sold since the link is first seen shipped (twice: a duplicate
+    # webhook), o3 is first seen open
+    shop, sku_id, mug = await _mug_left_by_s1(world, leave)
+    later = NOW + timedelta(minutes=2)
+    shipped = order("o2", "IN_TRANSIT", "s1", at=later)
+    await world.orders(shop, order("o1", "IN_TRANSIT", "s1", at=later), shipped)
+    await world.orders(shop, shipped, order("o3", "AWAITING_SHIPMENT", "s1", at=later))
+    assert (await world.item("MUG"))["on_hand"] == 5
+    # when s1 is linked to MUG again
+    await _link_back(world, shop, leave, back, sku_id, mug)
+    # then the 2 units that left MUG's shelf leave on-hand and the open order reserves: each sale counted once.
+    # Before, o2 was history at once (the link remembered no item): on-hand 4, a unit sold twice
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (3, 1, 2)
+    await world.orders(shop, shipped)
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (3, 1, 2)
+
+
+@LEAVE_AND_BACK
+async def test_a_sale_made_while_a_sku_left_its_link_first_seen_shipped_after_it_is_back_deducts(
+    world: Pool, leave: str, back: str
+) -> None:
+    # given s1 left its link to MUG without the merchant, a sale of it made meanwhile whose webhooks are lost, and s1
+    # linked to MUG again ten minutes later
+    shop, sku_id, mug = await _mug_left_by_s1(world, leave)
+    world.clock.advance(timedelta(minutes=10))
+    await _link_back(world, shop, leave, back, sku_id, mug)
+    # when a poll first sees that sale, shipped (created before the link came back, after the first link)
+    await world.orders(shop, order("o2", "IN_TRANSIT", "s1", at=NOW + timedelta(minutes=5)))
+    # then it deducts: linked back to the item it left, the link keeps its first time, as after `skuUnlink` (before,
+    # the link took effect anew and the sale was history: on-hand 5)
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"]) == (4, 1)

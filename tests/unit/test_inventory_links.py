@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from domain.inventory.links import (
     LinkDecision,
     LinkSource,
@@ -132,14 +134,32 @@ def test_an_unlink_remembers_the_item_the_sku_was_linked_to_and_since_when() -> 
     assert remembered_on_unlink(None, None, None, None) == (None, None)
     assert remembered_on_unlink(AMBIGUOUS, None, None, None) == (None, None)
     assert remembered_on_unlink(NO_SELLER_SKU, None, linked_at, None) == (None, None)
+    assert remembered_on_unlink(LINKED, None, linked_at, None) == (None, None)
 
 
-def test_a_relink_to_the_item_an_unlink_remembers_keeps_that_links_time() -> None:
-    linked_at, now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC), datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
-    # back to the item it remembers: the first link's time (the unlink was a pause)
-    assert relinked_since(UNLINKED, "item-a", linked_at, "item-a", now) == linked_at
-    # to another item, remembering no time, or from any other state: now
-    assert relinked_since(UNLINKED, "item-a", linked_at, "item-b", now) == now
-    assert relinked_since(UNLINKED, "item-a", None, "item-a", now) == now
-    assert relinked_since(LINKED, None, linked_at, "item-a", now) == now
-    assert relinked_since(None, None, None, "item-a", now) == now
+@pytest.mark.parametrize("state", [AMBIGUOUS, NO_SELLER_SKU, EXCLUDED], ids=["ambiguous", "no-seller-sku", "excluded"])
+def test_a_link_an_import_took_away_keeps_the_item_it_remembers(state: LinkState) -> None:
+    # an import left the LINKED SKU without its item (its seller SKU found on a twin, cleared, the SKU a bundle)
+    # and it remembered that item: rewritten again (unlinked by hand, or another import's decision), it keeps it.
+    # Before, only an UNLINKED link kept what it remembered
+    linked_at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert remembered_on_unlink(state, None, linked_at, "item-a") == ("item-a", linked_at)
+
+
+@pytest.mark.parametrize(
+    "state", [UNLINKED, AMBIGUOUS, NO_SELLER_SKU, EXCLUDED], ids=["unlinked", "ambiguous", "no-seller-sku", "excluded"]
+)
+def test_a_relink_to_the_item_a_link_remembers_keeps_that_links_time(state: LinkState) -> None:
+    linked_at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    # back to the item it remembers, by hand or by an import: the first link's time (the unlink or the ambiguity was
+    # a pause; before, only after the merchant's unlink)
+    assert relinked_since(state, "item-a", linked_at, "item-a") == linked_at
+    # to another item, remembering no time: None (the link takes effect now, or when the stock seeding it was read)
+    assert relinked_since(state, "item-a", linked_at, "item-b") is None
+    assert relinked_since(state, "item-a", None, "item-a") is None
+
+
+def test_a_link_to_an_item_from_a_link_remembering_nothing_takes_effect_now() -> None:
+    linked_at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert relinked_since(LINKED, None, linked_at, "item-a") is None
+    assert relinked_since(None, None, None, "item-a") is None

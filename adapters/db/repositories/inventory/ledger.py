@@ -232,7 +232,7 @@ def _unlinked_bundle_row(stored: Mapping[LedgerKey, LedgerLine], key: LedgerKey)
     return {key} if line is not None and line.state in (LineState.PENDING_LINK, LineState.HISTORICAL) else set()
 
 
-# By TikTok SKU id: (item, seeded at, linked at) of a LINKED SKU; (item, linked at) of one unlinked from an item
+# By TikTok SKU id: (item, seeded at, linked at) of a LINKED SKU; (item, linked at) of one that left its link to an item
 _Links = dict[str, tuple[str, datetime | None, datetime | None]]
 _Unlinked = dict[str, tuple[str, datetime | None]]
 
@@ -242,9 +242,9 @@ async def _linked_items(
 ) -> tuple[str, _Links, _Unlinked] | None:
     """The shop's merchant; by TikTok SKU id, (item id, when this shop's stock seeded the item if it did, when
     the link took effect if known) of the shop's LINKED SKUs among `sku_ids`; and by TikTok SKU id, (item, when
-    that link took effect if known) of those the merchant unlinked from an item they remember
-    (`sku_links.unlinked_item_id`). None when the shop is gone. One statement: the shop's row, outer-joined to its
-    links."""
+    that link took effect if known) of those not LINKED that remember the item they left (`sku_links.unlinked_item_id`:
+    the merchant's unlink, or an import's, AMBIGUOUS..., `domain.inventory.links.remembered_on_unlink`). None when the
+    shop is gone. One statement: the shop's row, outer-joined to its links."""
     dialect = dialect_of(session)
     query = _statements(dialect).links
     params = {"shop_id": shop_id, "skus": listed(sku_ids, dialect)}
@@ -260,13 +260,12 @@ async def _linked_items(
     unlinked = {
         sku: (was_linked_to, None if linked is None else time_of(linked))
         for _, sku, state, _, _, linked, was_linked_to in rows
-        if state == _UNLINKED and was_linked_to is not None
+        if state != _LINKED and was_linked_to is not None
     }
     return rows[0][0], links, unlinked
 
 
 _LINKED = LinkState.LINKED.value
-_UNLINKED = LinkState.UNLINKED.value
 _STATE = {state.value: state for state in LineState}
 _EFFECT = {effect.value: effect for effect in StockEffect}
 

@@ -108,9 +108,13 @@ async def auto_link_products(
             if not relink_needed(by_id[decision.sku_id], decision, items):
                 continue
             item_id = items.get(decision.item_sku) if decision.item_sku is not None else None
+            remembered, since = _kept(existing.get(decision.sku_id), item_id)
             link_rows.append(
-                _link_row(shop_id, merchant_id, row, decision.state, LinkSource.AUTO, item_id, now, seeding.get(row.id))
-            )
+                _link_row(
+                    shop_id, merchant_id, row, decision.state, LinkSource.AUTO, item_id, now, seeding.get(row.id),
+                    remembered, since,
+                )
+            )  # fmt: skip
             new_items[row.tiktok_sku_id] = item_id
         for _sku_id, tiktok_sku_id in gone:
             new_items.setdefault(tiktok_sku_id, None)
@@ -190,6 +194,18 @@ async def _create_items(
             seeds[created_id] = seed_on_hand(row.quantity, *units)
             seeding[row.id] = read_at[row.id]
     return items, seeds, seeding
+
+
+def _kept(previous: Any, item_id: str | None) -> tuple[tuple[str | None, datetime | None], datetime | None]:
+    """What a link rewritten from `previous` (its row; None: none) to item `item_id` (None: no item) keeps, as
+    `_link_row` takes it: not linked now, the item it remembers and that link's time (`remembered_on_unlink`);
+    linked, the time it takes effect if not now (`relinked_since`: back to the item it remembers)."""
+    if previous is None:
+        return (None, None), None
+    was, remembered = LinkState(previous.state), previous.unlinked_item_id
+    if item_id is None:
+        return remembered_on_unlink(was, previous.inventory_item_id, previous.linked_at, remembered), None
+    return (None, None), relinked_since(was, remembered, previous.linked_at, item_id)
 
 
 def _current(link: Any) -> tuple[LinkSource | None, LinkState | None, str | None]:
@@ -272,10 +288,11 @@ def _link_row(
 ) -> dict[str, Any]:  # fmt: skip
     """A link row written at `now`. `stock_read_at`: the link seeds its item from TikTok's stock read then; its
     stock counts at that instant, and so does the link (`ledger.order_timing`): a sale since then is in neither
-    the stock read nor the orders seen, and is the pool's to count. `remembered`: an UNLINKED link's
-    (`unlinked_item_id`, `linked_at`), `domain.inventory.links.remembered_on_unlink`. `linked_since`: a LINKED
-    link's time when not `now` (`domain.inventory.links.relinked_since`)."""
-    unlinked_item_id, linked_at = remembered if state is LinkState.UNLINKED else (None, None)
+    the stock read nor the orders seen, and is the pool's to count. `remembered`: a link's (`unlinked_item_id`,
+    `linked_at`) when it is not LINKED (unlinked by hand, AMBIGUOUS...), `domain.inventory.links.remembered_on_unlink`.
+    `linked_since`: a LINKED link's time when not `now` nor its stock's read
+    (`domain.inventory.links.relinked_since`)."""
+    unlinked_item_id, linked_at = remembered if state is not LinkState.LINKED else (None, None)
     if state is LinkState.LINKED:
         linked_at = linked_since or stock_read_at or now
     return {
@@ -375,15 +392,7 @@ async def link_manually(
     if item_id is not None and await get_item(session, item_id, merchant_id) is None:
         raise NotFoundError("Inventory item", ("inventoryItemId",))
     state = LinkState.LINKED if item_id is not None else LinkState.UNLINKED
-    remembered: tuple[str | None, datetime | None] = (None, None)
-    since = now
-    if previous is not None:
-        was = LinkState(previous.state)
-        remembered = remembered_on_unlink(
-            was, previous.inventory_item_id, previous.linked_at, previous.unlinked_item_id
-        )
-        if item_id is not None:
-            since = relinked_since(was, previous.unlinked_item_id, previous.linked_at, item_id, now)
+    remembered, since = _kept(previous, item_id)
     link = _link_row(
         row.shop_id, merchant_id, row, state, LinkSource.MANUAL, item_id, now, remembered=remembered, linked_since=since
     )
