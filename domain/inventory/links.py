@@ -127,15 +127,18 @@ def remembered_on_unlink(
 
 
 def relinked_since(
-    state: LinkState | None, unlinked_item_id: str | None, linked_at: datetime | None, item_id: str
+    state: LinkState | None, item_before: str | None, linked_at: datetime | None, item_id: str
 ) -> datetime | None:
     """When a link of a SKU to item `item_id`, made now (the merchant's `skuLink` or an import's auto-link), takes
-    effect (`sku_links.linked_at`, read by `ledger.order_timing`), from the link as it stood: for a SKU not LINKED
-    that is linked back to the item it remembers (`remembered_on_unlink`), that first link's time: the unlink or
-    the ambiguity was a pause, and a sale made meanwhile that is first seen only after the relink, already shipped
-    (its webhook lost), left that item's shelf as one first seen while unlinked did (`ledger.first_seen_unlinked`):
-    it deducts rather than be history. None otherwise: it takes effect now (or, a link whose shop's stock seeds its
-    item, when that stock was read)."""
-    if state is not LinkState.LINKED and unlinked_item_id == item_id and linked_at is not None:
+    effect (`sku_links.linked_at`, read by `ledger.order_timing`), from the link as it stood (`state`; `item_before`:
+    the item a LINKED link names, or the one a link not LINKED remembers, `remembered_on_unlink`): that link's time
+    when the SKU goes to that same item. Linked back after an unlink or an ambiguity, the gap was a pause, and a
+    sale made meanwhile that is first seen only after the relink, already shipped (its webhook lost), left that
+    item's shelf as one first seen while unlinked did (`ledger.first_seen_unlinked`): it deducts rather than be
+    history. Linked again to the item it is LINKED to (a `skuLink` that changes nothing but the link's source), a
+    sale made before the click and first seen shipped after it deducts as it would have without the click: a new
+    time would make it history, and its units oversold. None otherwise: it takes effect now (or, a link whose
+    shop's stock seeds its item, when that stock was read)."""
+    if item_before == item_id and linked_at is not None and state is not None:
         return linked_at
     return None

@@ -295,3 +295,25 @@ async def test_a_sale_made_while_a_sku_left_its_link_first_seen_shipped_after_it
     # the link took effect anew and the sale was history: on-hand 5)
     item = await world.item("MUG")
     assert (item["on_hand"], item["reserved"]) == (4, 1)
+
+
+async def test_a_sku_link_to_the_item_a_sku_is_linked_to_changes_nothing_of_its_sales(world: Pool) -> None:
+    # given s1 auto-linked to MUG, seeded from its TikTok stock (5, read at NOW), and a sale of it made at NOW + 5 min
+    # whose webhooks are lost
+    shop = await world.shop()
+    await world.products(shop, product("p1", ("s1", "MUG", 5)))
+    async with world.db.read_sessionmaker() as session:
+        sku_id = (
+            await session.execute(select(sku_links.c.sku_id).where(sku_links.c.tiktok_sku_id == "s1"))
+        ).scalar_one()
+    mug = (await world.item("MUG"))["id"]
+    # when the merchant links s1 to MUG again at NOW + 10 min (the same item: only the link's source changes)
+    world.clock.advance(timedelta(minutes=10))
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, mug)
+    # and a poll then first sees the sale, shipped
+    await world.orders(shop, order("o2", "IN_TRANSIT", "s1", at=NOW + timedelta(minutes=5)))
+    # then it deducts, as without the click (before, the link took effect at the click and the sale was history:
+    # on-hand 5, the unit on sale twice)
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"]) == (4, 0)
+    assert (await world.links(shop))["s1"] == ("LINKED", "MUG")

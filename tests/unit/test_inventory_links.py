@@ -163,3 +163,11 @@ def test_a_link_to_an_item_from_a_link_remembering_nothing_takes_effect_now() ->
     linked_at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     assert relinked_since(LINKED, None, linked_at, "item-a") is None
     assert relinked_since(None, None, None, "item-a") is None
+
+
+def test_a_link_to_the_item_it_is_linked_to_keeps_its_time() -> None:
+    # a `skuLink` that names the item the SKU is LINKED to changes only the link's source: its time stays (a new
+    # one made a sale from before the click, first seen shipped after it, history: its units oversold)
+    linked_at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert relinked_since(LINKED, "item-a", linked_at, "item-a") == linked_at
+    assert relinked_since(LINKED, "item-a", linked_at, "item-b") is None  # moved to another item: now

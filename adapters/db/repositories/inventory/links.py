@@ -205,7 +205,8 @@ def _kept(previous: Any, item_id: str | None) -> tuple[tuple[str | None, datetim
     was, remembered = LinkState(previous.state), previous.unlinked_item_id
     if item_id is None:
         return remembered_on_unlink(was, previous.inventory_item_id, previous.linked_at, remembered), None
-    return (None, None), relinked_since(was, remembered, previous.linked_at, item_id)
+    before = previous.inventory_item_id if was is LinkState.LINKED else remembered
+    return (None, None), relinked_since(was, before, previous.linked_at, item_id)
 
 
 def _current(link: Any) -> tuple[LinkSource | None, LinkState | None, str | None]:
@@ -397,6 +398,11 @@ async def link_manually(
         row.shop_id, merchant_id, row, state, LinkSource.MANUAL, item_id, now, remembered=remembered, linked_since=since
     )
     await upsert_links(session, [link])
-    # The merchant's link: no TikTok stock seeded its item through it (`stock_counted_at`), whatever came before.
-    await session.execute(update(sku_links).where(sku_links.c.sku_id == sku_id).values(stock_counted_at=None))
+    # The merchant's link: no TikTok stock seeded its item through it (`stock_counted_at`), whatever came before;
+    # but for a link to the item it is LINKED to already, which changes only its source (MANUAL), nothing else.
+    unchanged = (
+        previous is not None and previous.state == LinkState.LINKED.value and previous.inventory_item_id == item_id
+    )
+    if not unchanged:
+        await session.execute(update(sku_links).where(sku_links.c.sku_id == sku_id).values(stock_counted_at=None))
     return await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)
