@@ -48,6 +48,18 @@ async def two_shops_on_one_item(world: PushWorld, on_hand: int) -> tuple[dict[st
     return found, item
 
 
+async def a_holds_one_unit_b_shows_9(world: PushWorld, found: dict[str, tuple[Shop, str, str, str]], item: str) -> str:
+    """Given `two_shops_on_one_item` at 10: a buyer takes 1 at A whose webhook is lost (TikTok A: 9), a change of
+    the item pushes A, whose fence holds the unit back, then B is pushed and shows 9. Returns A's order id."""
+    (a, a_product, a_sku, _), (b, _, b_sku, _) = found["a"], found["b"]
+    order = sell(world, a, a_sku)
+    await change_stock(world, item, 0, [(a.id, a_product)])
+    await push_shop(a.id, world.deps(fence=True))
+    await push_shop(b.id, world.deps(fence=True))
+    assert shown(world, b, b_sku) == 9
+    return order
+
+
 async def test_a_sale_held_back_on_one_shop_is_not_on_sale_on_the_other(world: PushWorld) -> None:
     # given shops A and B both showing an item's 10 units; a buyer takes 1 at A whose webhook is lost (TikTok A: 9)
     found, item = await two_shops_on_one_item(world, on_hand=10)
@@ -69,12 +81,8 @@ async def test_a_sale_held_back_on_one_shop_is_not_on_sale_on_the_other(world: P
 async def test_the_ingested_order_replaces_the_hold_without_counting_it_twice(world: PushWorld) -> None:
     # given A holding back 1 unit sold unseen and B pushed 9 for it
     found, item = await two_shops_on_one_item(world, on_hand=10)
-    (a, a_product, a_sku, a_id), (b, b_product, b_sku, _) = found["a"], found["b"]
-    order = sell(world, a, a_sku)
-    await change_stock(world, item, 0, [(a.id, a_product)])
-    await push_shop(a.id, world.deps(fence=True))
-    await push_shop(b.id, world.deps(fence=True))
-    assert shown(world, b, b_sku) == 9
+    (a, _, a_sku, a_id), (b, b_product, b_sku, _) = found["a"], found["b"]
+    order = await a_holds_one_unit_b_shows_9(world, found, item)
     # when the ledger applies A's order (reserved: 9 available), which marks both shops due, and B is pushed first
     await ingest(world, a, order)
     await push_shop(b.id, world.deps(fence=True))
@@ -142,12 +150,8 @@ async def test_a_reconcile_takes_what_a_push_held_back_for_no_drift(world: PushW
 async def test_a_reconcile_past_a_holds_horizon_pushes_again_without_drift(world: PushWorld) -> None:
     # given A holding back 1 unit sold unseen (TikTok A: 9) and B pushed 9 for it
     found, item = await two_shops_on_one_item(world, on_hand=10)
-    (a, a_product, a_sku, _), (b, _, b_sku, b_id) = found["a"], found["b"]
-    sell(world, a, a_sku)
-    await change_stock(world, item, 0, [(a.id, a_product)])
-    await push_shop(a.id, world.deps(fence=True))
-    await push_shop(b.id, world.deps(fence=True))
-    assert shown(world, b, b_sku) == 9
+    b, _, b_sku, b_id = found["b"]
+    await a_holds_one_unit_b_shows_9(world, found, item)
     pushes: list[str] = []
 
     async def enqueue_push(shop_id: str) -> None:
@@ -166,12 +170,8 @@ async def test_a_reconcile_past_a_holds_horizon_pushes_again_without_drift(world
 async def test_a_hold_let_go_at_its_horizon_puts_the_unit_back_on_sale_on_the_other_shops(world: PushWorld) -> None:
     # given A holding back 1 unit sold unseen, and B pushed 9 for it
     found, item = await two_shops_on_one_item(world, on_hand=10)
-    (a, a_product, a_sku, a_id), (b, b_product, b_sku, _) = found["a"], found["b"]
-    sell(world, a, a_sku)
-    await change_stock(world, item, 0, [(a.id, a_product)])
-    await push_shop(a.id, world.deps(fence=True))
-    await push_shop(b.id, world.deps(fence=True))
-    assert shown(world, b, b_sku) == 9
+    (a, _, _, a_id), (b, b_product, b_sku, _) = found["a"], found["b"]
+    await a_holds_one_unit_b_shows_9(world, found, item)
     # when nothing else happens until A's push at the hold's end (no order came: no sale, say a stock lowered in
     # Seller Center), which lets the hold go
     later = LaterClock(PushDeps.hold_horizon + timedelta(seconds=5))

@@ -118,6 +118,13 @@ class TwoShops:
     async def push(self, sku: str) -> None:
         await push_shop((self.a if sku == "a" else self.b).id, self.deps)
 
+    async def a_holds_a_unit_b_shows_9(self) -> None:
+        """Given A's buyer took 1 unit unseen (TikTok A: 9), A's push held it back and B's push showed 9 for it."""
+        self.api.available["t-a"] = 9
+        self.dirty("a")
+        await self.push("a")
+        await self.push("b")
+
     def ingest_sale_on_a(self) -> None:
         """The ledger applies the sale made at A: the item reserves its unit (9 available for both links)."""
         for link in self.links.values():
@@ -146,10 +153,7 @@ async def test_a_sale_held_back_on_one_shop_lowers_every_other_shop_of_the_item(
 async def test_an_ingested_sale_replaces_the_hold_without_counting_twice() -> None:
     # given A holding back 1 unit sold unseen, B pushed 9 for it
     world = TwoShops()
-    world.api.available["t-a"] = 9
-    world.dirty("a")
-    await world.push("a")
-    await world.push("b")
+    await world.a_holds_a_unit_b_shows_9()
     assert world.api.available["t-b"] == 9
     # when the ledger applies A's sale (the item: 9 available) and B is pushed before A records its hold again
     world.clock.current = NOW + timedelta(seconds=20)
@@ -168,10 +172,7 @@ async def test_an_ingested_sale_replaces_the_hold_without_counting_twice() -> No
 async def test_a_hold_past_its_horizon_no_longer_lowers_the_other_shops() -> None:
     # given A holding back 1 unit that no sale ever explains (lowered in Seller Center), B pushed 9 for it
     world = TwoShops()
-    world.api.available["t-a"] = 9
-    world.dirty("a")
-    await world.push("a")
-    await world.push("b")
+    await world.a_holds_a_unit_b_shows_9()
     assert world.api.available["t-b"] == 9
     # when B is pushed again past the hold's horizon (two polls brought no order)
     world.clock.current = NOW + world.deps.hold_horizon + timedelta(seconds=1)
@@ -184,10 +185,7 @@ async def test_a_hold_past_its_horizon_no_longer_lowers_the_other_shops() -> Non
 async def test_a_hold_let_go_at_its_horizon_pushes_the_other_shops_again() -> None:
     # given A holding back 1 unit that no sale ever explains (lowered in Seller Center), B pushed 9 for it
     world = TwoShops()
-    world.api.available["t-a"] = 9
-    world.dirty("a")
-    await world.push("a")
-    await world.push("b")
+    await world.a_holds_a_unit_b_shows_9()
     assert world.api.available["t-b"] == 9
     hold_end = world.row("a")
     assert hold_end is not None and hold_end.next_attempt_at > world.clock.now()  # A is due again at the hold's end
@@ -207,10 +205,7 @@ async def test_a_hold_let_go_at_its_horizon_pushes_the_other_shops_again() -> No
 async def test_a_reconcile_counts_no_drift_where_a_push_held_units_back() -> None:
     # given A holding back 1 unit sold unseen (TikTok A: 9) and B pushed 9 for it; no push pending
     world = TwoShops()
-    world.api.available["t-a"] = 9
-    world.dirty("a")
-    await world.push("a")
-    await world.push("b")
+    await world.a_holds_a_unit_b_shows_9()
     pushes: list[str] = []
 
     async def enqueue(shop_id: str) -> None:
@@ -230,10 +225,7 @@ async def test_a_reconcile_counts_no_drift_where_a_push_held_units_back() -> Non
 async def test_a_reconcile_past_a_holds_horizon_pushes_again_without_counting_drift() -> None:
     # given A holding back 1 unit no order ever explains (TikTok A: 9) and B pushed 9 for it
     world = TwoShops()
-    world.api.available["t-a"] = 9
-    world.dirty("a")
-    await world.push("a")
-    await world.push("b")
+    await world.a_holds_a_unit_b_shows_9()
     pushes: list[str] = []
 
     async def enqueue(shop_id: str) -> None:
