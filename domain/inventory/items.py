@@ -20,6 +20,7 @@ MAX_UNITS = 1_000_000_000  # far above any shelf; keeps the counters inside a 32
 MAX_REASON_LENGTH = 500
 # The refusals' words, the limit in each (the GraphQL edge refuses an input too long to read further in the same words)
 SKU_LENGTH_RULE = f"a SKU has 1 to {MAX_SKU_LENGTH} characters"
+SKU_INVISIBLE_RULE = "a SKU must not contain invisible characters (zero-width, no-break or blank characters)"
 REASON_REQUIRED = f"a reason of 1 to {MAX_REASON_LENGTH} characters is required"
 REASON_TOO_LONG = f"a reason has at most {MAX_REASON_LENGTH} characters"
 
@@ -102,7 +103,10 @@ def checked_sku(raw: str) -> str:
     characters), at most 255 characters, with no control character (domain.text: a tab, a line break, a bidi override)
     and no invisible character but the plain space U+0020 (domain.text.is_invisible: a zero-width space U+200B, word
     joiner U+2060, BOM U+FEFF, no-break space U+00A0, Braille blank U+2800, Hangul filler U+3164, variation selector
-    U+FE0F...). Raises `ValidationError(INVALID_INPUT)` on the field `sku`, one message per reason.
+    U+FE0F...). Raises `ValidationError(INVALID_INPUT)` on the field `sku`, one message per reason: empty once
+    trimmed, "a SKU has 1 to 255 characters"; longer, the same with "(this one has N)" (N characters, trimmed); only
+    invisible characters, "... it would look empty (found U+3164 HANGUL FILLER)"; a control character or bidi
+    override, and an invisible character among visible ones, each its message naming the character found.
 
     Seller SKUs link to it by exact match, and TikTok's seller SKUs are one line of printable text: a SKU that
     looks empty, spans lines, shows as another or as an existing SKU ("NEW-2" and "NEW-2" + U+200B) could only
@@ -110,8 +114,16 @@ def checked_sku(raw: str) -> str:
     then what is seen. Seller SKUs imported from TikTok are not checked (TikTok's data is what it is).
     """
     sku = sku_as_typed(raw)
-    if is_blank(sku) or len(sku) > MAX_SKU_LENGTH:
+    if not sku:
         raise ValidationError(ErrorCode.INVALID_INPUT, SKU_LENGTH_RULE, ("sku",))
+    if len(sku) > MAX_SKU_LENGTH:
+        raise ValidationError(ErrorCode.INVALID_INPUT, f"{SKU_LENGTH_RULE} (this one has {len(sku)})", ("sku",))
+    if is_blank(sku):  # what whitespace trimming left: a zero-width space, a Hangul filler U+3164..., named
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            f"{SKU_INVISIBLE_RULE}: it would look empty (found {first_invisible_character(sku)})",
+            ("sku",),
+        )
     if (control := first_control_character(sku)) is not None:
         raise ValidationError(
             ErrorCode.INVALID_INPUT,
@@ -121,8 +133,7 @@ def checked_sku(raw: str) -> str:
     if (invisible := first_invisible_character(sku)) is not None:
         raise ValidationError(
             ErrorCode.INVALID_INPUT,
-            "a SKU must not contain invisible characters (zero-width, no-break or blank characters): "
-            f"it would look like another SKU (found {invisible})",
+            f"{SKU_INVISIBLE_RULE}: it would look like another SKU (found {invisible})",
             ("sku",),
         )
     return sku
@@ -189,8 +200,8 @@ def adjust(item: InventoryItem, delta: int, reason: str) -> Edit:
     if (control := first_control_character(reason, line_breaks=True)) is not None:
         raise ValidationError(
             ErrorCode.INVALID_INPUT,
-            f"a reason must not contain control characters but line breaks, nor text-direction overrides "
-            f"(found {control})",
+            "a reason must not contain control characters other than line breaks and tabs, nor text-direction "
+            f"overrides (found {control})",
             ("reason",),
         )
     if delta < 0 and item.on_hand + delta < 0:  # units received for an item sold beyond its count still add up

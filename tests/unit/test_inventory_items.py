@@ -56,22 +56,32 @@ def test_a_sku_is_trimmed_and_has_1_to_255_characters() -> None:
     assert checked_sku("x" * 255) == "x" * 255
     assert checked_sku("  " + "x" * 255 + " ") == "x" * 255  # the limit counts the trimmed SKU
     assert checked_sku("x") == "x"
-    for raw in ("", "   ", "x" * 256):
+    for raw, message in [
+        ("", "a SKU has 1 to 255 characters"),
+        ("   ", "a SKU has 1 to 255 characters"),
+        ("x" * 256, "a SKU has 1 to 255 characters (this one has 256)"),  # told how far over, as a reason is
+        (" " + "x" * 300 + " ", "a SKU has 1 to 255 characters (this one has 300)"),
+    ]:
         with pytest.raises(DomainError) as refused:
             checked_sku(raw)
-        assert refusal(refused.value) == (
-            ValidationError, ErrorCode.INVALID_INPUT, "a SKU has 1 to 255 characters", ("sku",)
-        )  # fmt: skip
+        assert refusal(refused.value) == (ValidationError, ErrorCode.INVALID_INPUT, message, ("sku",))
 
 
 CONTROL = "a SKU must not contain control characters or text-direction overrides (found {})"
+BLANK = (
+    "a SKU must not contain invisible characters (zero-width, no-break or blank characters): "
+    "it would look empty (found {})"
+)
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ("\u200b", "a SKU has 1 to 255 characters"),  # a zero-width space: looks empty
-        (" \ufeff\u2060 ", "a SKU has 1 to 255 characters"),
+        # only invisible characters: looks empty, and the message names the one the merchant cannot see
+        ("\u200b", BLANK.format("U+200B ZERO WIDTH SPACE")),
+        (" \ufeff\u2060 ", BLANK.format("U+FEFF ZERO WIDTH NO-BREAK SPACE")),
+        ("\u3164", BLANK.format("U+3164 HANGUL FILLER")),
+        ("\u2800\u2800", BLANK.format("U+2800 BRAILLE PATTERN BLANK")),
         ("LAMP\t1", CONTROL.format("U+0009")),  # a control character has no Unicode name: its code point alone
         ("LAMP\n1", CONTROL.format("U+000A")),
         ("LAMP\x1b[31m", CONTROL.format("U+001B")),
@@ -125,7 +135,10 @@ def test_a_sku_holding_an_invisible_character_is_refused_as_a_look_alike(raw: st
     assert refusal(refused.value) == (ValidationError, ErrorCode.INVALID_INPUT, message, ("sku",))
 
 
-REASON_CONTROL = "a reason must not contain control characters but line breaks, nor text-direction overrides (found {})"
+REASON_CONTROL = (
+    "a reason must not contain control characters other than line breaks and tabs, nor text-direction overrides "
+    "(found {})"
+)
 
 
 def test_a_reason_may_span_lines_but_holds_no_other_control_character() -> None:
