@@ -4,7 +4,8 @@
   their value; rates 0..1).
 - `GET /_sandbox/webhooks/log?shop_id=&type=`: `{deliveries: [{tts_notification_id, type, shop_id, url, attempt,
   status_code, error, time}], total_count}`, oldest first.
-- `GET`/`POST /_sandbox/clock`: `{advance_seconds}` -> `{offset_seconds, now}`.
+- `GET`/`POST /_sandbox/clock`: `{advance_seconds}` -> `{offset_seconds, now}`; 400 unless a finite number from 0 to
+  10 years, the offset at most 100 years (`sandbox.clock.SandboxClock.advance`).
 - `POST /_sandbox/shops/{shop_id}/sales`: `{sku_id or seller_sku, quantity, status?}` -> `{order_id}`; 409 when
   TikTok's available stock is short or the product is not live.
 - `POST /_sandbox/orders/{order_id}/status`: `{status}` -> `{order_id, status, update_time}`; 409 for a move the
@@ -20,12 +21,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.requests import Request
 from starlette.routing import Route
 
 from sandbox import market
+from sandbox.clock import MAX_ADVANCE_SECONDS
 from sandbox.control import BadInput, Control, _json
 from sandbox.ids import ORDERS
 from sandbox.quote import quoted
@@ -105,9 +108,12 @@ class LiveControl:
     async def advance_clock(self, request: Request) -> dict[str, Any]:
         body = await _json(request)
         seconds = body.get("advance_seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise BadInput("advance_seconds must be a number >= 0")
-        self.world.clock.advance(float(seconds))
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise BadInput(f"advance_seconds must be a finite number from 0 to {MAX_ADVANCE_SECONDS} (10 years)")
+        try:  # (an int beyond a float's range is over the bound: compared before it is converted)
+            self.world.clock.advance(float(seconds) if seconds <= MAX_ADVANCE_SECONDS else math.inf)
+        except ValueError as exc:  # nothing moved: a bad advance is not persisted
+            raise BadInput(str(exc)) from None
         self.world.notices.tick()  # notices due at the new time go out now, not a tick later
         self.world.webhooks.ensure_started()
         return self.world.clock.describe()

@@ -23,6 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sandbox.clock import MAX_OFFSET_SECONDS
+
 if TYPE_CHECKING:
     from sandbox.state import World
 
@@ -118,8 +120,20 @@ def _say_what_applies(world: World, path: Path) -> None:
     )  # fmt: skip
 
 
+def _clock_offset(saved: Any) -> float:
+    """The saved clock offset when one `POST /_sandbox/clock` could reach (finite, 0 to 100 years); else 0 with a
+    warning: a state saved before the clock was bounded may hold 1e308, which broke every token and date."""
+    if isinstance(saved, int | float) and not isinstance(saved, bool) and 0 <= saved <= MAX_OFFSET_SECONDS:
+        return float(saved)  # (NaN fails the comparison; an infinity the bound)
+    logger.warning(
+        "sandbox: its saved clock offset %r s is not one from 0 to %d (100 years); the clock starts again at now",
+        saved, MAX_OFFSET_SECONDS,
+    )  # fmt: skip
+    return 0.0
+
+
 def _apply(world: World, state: dict[str, Any]) -> None:
-    world.clock.offset = state["clock_offset"]
+    world.clock.offset = _clock_offset(state["clock_offset"])
     world.products_per_shop, world.orders_per_shop, world.seed, world.data_now = state["data"]
     world.sellers = state["sellers"]
     world.shops_by_id = {shop.id: shop for seller in world.sellers.values() for shop in seller.shops}

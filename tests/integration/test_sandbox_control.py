@@ -299,3 +299,47 @@ def test_fault_paths_must_be_a_list_of_paths(sandbox, paths) -> None:
     body = {"rate": 1.0, "kinds": ["missing_scope"], "paths": paths}
     response = sandbox.http.request("POST", f"{sandbox.url}/_sandbox/faults", json=body)
     assert response.status_code == 400 and "paths" in response.json()["error"]
+
+
+ADVANCE_RULE = "advance_seconds must be a finite number from 0 to 315360000 (10 years): the clock only moves forward"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"advance_seconds": 1e308}',
+        '{"advance_seconds": Infinity}',
+        '{"advance_seconds": NaN}',
+        '{"advance_seconds": 315360001}',
+        '{"advance_seconds": 1' + "0" * 400 + "}",
+        '{"advance_seconds": -0.5}',
+    ],
+    ids=["1e308", "infinity", "nan", "ten-years-and-a-second", "an-int-beyond-a-float", "backwards"],
+)
+def test_a_clock_advance_not_finite_or_beyond_ten_years_is_refused_and_moves_nothing(sandbox, tiktok, raw: str) -> None:
+    # given a connected shop whose token works
+    caller = tiktok("us-local")
+    # when the clock is asked to jump by something no date can hold (1e308 s answered 200, was persisted, and every
+    # token's expiry broke)
+    response = sandbox.http.post(
+        f"{sandbox.url}/_sandbox/clock", content=raw, headers={"content-type": "application/json"}
+    )
+    # then it is refused with the control surface's 400 naming the bound, and the clock and the token are as before
+    assert response.status_code == 400 and response.json() == {"error": ADVANCE_RULE}
+    assert sandbox.control("GET", "clock")["offset_seconds"] == 0
+    assert caller.call("GET", SHOPS, with_cipher=False)["code"] == 0
+
+
+def test_the_clock_moves_up_to_ten_years_at_once_and_a_hundred_in_all(sandbox) -> None:
+    # given a fresh sandbox, when its clock moves by ten years ten times: each is taken
+    for times in range(1, 11):
+        assert (
+            sandbox.control("POST", "clock", {"advance_seconds": 315_360_000})["offset_seconds"] == times * 315_360_000
+        )
+    # then one second more is refused, naming the bound, and the clock stays 100 years ahead
+    response = sandbox.http.post(f"{sandbox.url}/_sandbox/clock", json={"advance_seconds": 1})
+    assert response.status_code == 400 and response.json() == {
+        "error": "the clock is 3.1536e+09 s ahead already and may be at most 3153600000 s (100 years) ahead: restart "
+        "the sandbox without its saved state to start over"
+    }
+    assert sandbox.control("GET", "clock")["offset_seconds"] == 3_153_600_000

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import math
+import pickle
+
+import pytest
+
 from sandbox.config import SandboxConfig
 from sandbox.persistence import FILE_NAME
 from tests.fixtures.sandbox import SMALL_DATA, TikTokCaller, connect, start_sandbox
@@ -71,5 +76,29 @@ def test_data_settings_that_differ_from_the_saved_state_are_named_at_start(tmp_p
         (line,) = [r for r in caplog.records if r.name == "sandbox" and "saved state" in r.getMessage()]
         assert line.levelname == "WARNING"
         assert f"{other['orders']} orders" in line.getMessage() and "delete that file" in line.getMessage()
+    finally:
+        second.stop()
+
+
+@pytest.mark.parametrize("saved", [1e308, math.inf, math.nan, -1.0], ids=["1e308", "infinity", "nan", "negative"])
+def test_a_saved_clock_offset_no_advance_could_reach_starts_the_clock_at_now(tmp_path, caplog, saved: float) -> None:
+    # given a state saved with a clock offset out of range (before the clock was bounded, 1e308 s was taken)
+    first = start_sandbox(SandboxConfig(**SMALL_DATA, state_dir=str(tmp_path)))
+    try:
+        caller = connect(first, "us-local")
+    finally:
+        first.stop()
+    state = pickle.loads((tmp_path / FILE_NAME).read_bytes())
+    (tmp_path / FILE_NAME).write_bytes(pickle.dumps({**state, "clock_offset": saved}))
+    # when the sandbox starts again from it
+    caplog.set_level("INFO", logger="sandbox")
+    second = start_sandbox(SandboxConfig(**SMALL_DATA, state_dir=str(tmp_path)))
+    try:
+        # then the clock starts at now, one warning says so, and the rest of the state (the token) is kept
+        assert second.control("GET", "clock")["offset_seconds"] == 0
+        (line,) = [r for r in caplog.records if r.name == "sandbox" and "clock offset" in r.getMessage()]
+        assert line.levelname == "WARNING"
+        again = TikTokCaller(second, caller.access_token, caller.shop_cipher)
+        assert again.call("GET", SHOPS, with_cipher=False)["code"] == 0
     finally:
         second.stop()
