@@ -107,6 +107,30 @@ def test_readyz_turns_503_and_graphql_says_service_unavailable_when_postgresql_s
         sandbox.stop()  # type: ignore[attr-defined]
 
 
+def test_a_webhook_pushed_while_postgresql_is_down_is_answered_500_and_logged_in_one_warning_line(
+    own_postgres, tmp_path, caplog
+) -> None:
+    # given an API on a PostgreSQL server of its own, whose database server then stops
+    url = own_postgres.create_database("shopbridge")
+    migrate.upgrade(url)
+    app, sandbox = _serve(url, tmp_path)
+    try:
+        own_postgres.stop()
+        caplog.clear()
+        # when TikTok pushes a signed webhook
+        answer = push(app, envelope(1, "7", {"order_id": "576461413038785752"}))
+        # then it is answered 500, so that TikTok retries it
+        assert answer.status_code == 500
+        # and the outage is one WARNING line naming the cause, without a traceback: ERROR (with ~120 lines of
+        # traceback, and a second WARNING line) is for bugs
+        lines = [r for r in caplog.records if r.name == "shopbridge.webhooks"]
+        assert [(r.levelname, r.exc_info) for r in lines] == [("WARNING", None)]
+        assert "the database is unavailable (ConnectionRefusedError" in lines[0].getMessage()
+    finally:
+        app.stop()
+        sandbox.stop()  # type: ignore[attr-defined]
+
+
 def test_readyz_names_migrations_that_are_behind(postgres_server, tmp_path) -> None:
     # given a database that was never migrated
     url = postgres_server.create_database()
