@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import make_url
 
 from adapters.db import migrate
 from gql.metrics import MAX_OPERATION_NAMES
@@ -129,6 +130,31 @@ def test_a_webhook_pushed_while_postgresql_is_down_is_answered_500_and_logged_in
     finally:
         app.stop()
         sandbox.stop()  # type: ignore[attr-defined]
+
+
+@SQLITE_ONLY
+def test_a_sqlite_file_removed_while_serving_makes_readyz_503_and_writes_service_unavailable(app) -> None:
+    # given a ready API on SQLite, a merchant's shop connected
+    assert httpx.get(f"{app.url}/readyz").status_code == 200
+    app.connect_shop("m1", "us-local", "US")
+    # when its database file is removed (`make clean` does `rm -rf var`)
+    path = Path(make_url(app.settings.database_url).database or "")
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    # then /readyz answers 503 `database`, saying the file was removed (before: `migrations`, "revision none"), and
+    # the gauge to alert on says the database is down (before: 1)
+    response = httpx.get(f"{app.url}/readyz", timeout=DEADLINE_SECONDS)
+    assert response.status_code == 503
+    (problem,) = response.json()["problems"]
+    assert problem["check"] == "database" and f"the database file {path} was removed" in problem["reason"]
+    assert total(samples(httpx.get(f"{app.url}/metrics").text), "shopbridge_dependency_up", dependency="database") == 0
+    # and a write is answered as an outage, where it succeeded into the removed file and was lost at the next start
+    answer = app.raw_graphql(
+        'mutation { shopAuthorizationStart(input: {region: US, name: "S", regionConfirmed: true}) { authorizationUrl } }',
+        None,
+        "m1",
+    )
+    assert [e["extensions"]["code"] for e in answer["errors"]] == ["SERVICE_UNAVAILABLE"]
 
 
 def test_readyz_names_migrations_that_are_behind(postgres_server, tmp_path) -> None:
