@@ -150,7 +150,8 @@ def test_a_sqlite_file_removed_while_serving_makes_readyz_503_and_writes_service
     assert total(samples(httpx.get(f"{app.url}/metrics").text), "shopbridge_dependency_up", dependency="database") == 0
     # and a write is answered as an outage, where it succeeded into the removed file and was lost at the next start
     answer = app.raw_graphql(
-        'mutation { shopAuthorizationStart(input: {region: US, name: "S", regionConfirmed: true}) { authorizationUrl } }',
+        'mutation { shopAuthorizationStart(input: {region: US, name: "S", regionConfirmed: true}) '
+        "{ authorizationUrl } }",
         None,
         "m1",
     )
