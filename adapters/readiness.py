@@ -3,6 +3,8 @@
 What each finding does to the answer (a contract: load balancers read the status code, operators the body):
 
     the database does not answer                       problem   503: nothing can be served without it
+    the SQLite file at the path is not the one opened  problem   503 `database`: writes are refused (they would be
+      (removed, or replaced, while the process ran)                   lost); restore it or migrate, then restart
     the database is read-only (a standby, or           problem   503: the API writes (merchant edits, webhooks,
       default_transaction_read_only)                                  authorizations); the primary is elsewhere
     the schema is behind this code (or empty)          problem   503: run `shopbridge migrate`
@@ -108,6 +110,11 @@ class ReadinessProbe:
         # PostgreSQL's writes go through the write engine (the same engine today); SQLite's write engine would take
         # the file's write lock for this read.
         engine = self._db.read_engine if self._db.is_sqlite else self._db.write_engine
+        if self._db.sqlite_file is not None and (moved := self._db.sqlite_file.changed()) is not None:
+            # Not the file this process opened: its connections would answer from a file no other sees, and a new
+            # one from an empty file ("revision none": the wrong cause). One stat.
+            metrics.DEPENDENCY_UP.labels("database").set(0)
+            return Readiness(problems=(Problem("database", moved),))
         try:
             async with asyncio.timeout(self._timeout), engine.connect() as connection:
                 state = await (self._sqlite_state(connection) if self._db.is_sqlite else self._pg_state(connection))

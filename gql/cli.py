@@ -153,6 +153,11 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
     if (problem := _cannot_listen(args.host, args.port)) is not None:
         print(problem, file=sys.stderr)
         return 2
+    from adapters.db.migrate import open_sqlite
+
+    # A SQLite file that cannot be opened is DATABASE_UNAVAILABLE, exit 1 (main), as for migrate and demo: served, it
+    # would say "ready" and answer 503 until someone fixed the path and restarted it anyway.
+    open_sqlite(settings.database_url)
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -505,7 +510,7 @@ def _migration_lock_problem(exc: Exception) -> str | None:
 
 
 def _database_problem(exc: Exception) -> str | None:
-    """One line for a database that cannot be reached or opened (migrate, demo), else None."""
+    """One line for a database that cannot be reached or opened (migrate, demo, serve on SQLite), else None."""
     from sqlalchemy.exc import DBAPIError
 
     if not isinstance(exc, DBAPIError):

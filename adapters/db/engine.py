@@ -8,10 +8,13 @@ for the writer. On PostgreSQL both sessionmakers share one engine.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -38,6 +41,54 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+class SqliteFile:
+    """The SQLite file a `Database` opened, told apart from whatever its path names later.
+
+    A file removed while the server runs (`make clean` does `rm -rf var`) stays open for the connections that have
+    it: in WAL mode SQLite takes their writes into the unlinked inode, which the next start never sees, and new
+    connections create an empty file at the path. `remember()` records the file's (device, inode) at the first
+    connection; `changed()` then costs one `os.stat` and says, in one sentence, how the path differs (removed, or
+    another file), else None."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._opened: tuple[int, int] | None = None
+
+    def remember(self) -> None:
+        if self._opened is None:
+            try:
+                found = os.stat(self.path)
+            except OSError:  # gone already: the next connection remembers what it opens
+                return
+            self._opened = (found.st_dev, found.st_ino)
+
+    def changed(self) -> str | None:
+        if self._opened is None:
+            return None
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            return f"the database file {self.path} was removed while this process ran; {_RESTART}"
+        except OSError as exc:
+            return f"the database file {self.path} cannot be examined ({exc.strerror}); {_RESTART}"
+        if (found.st_dev, found.st_ino) != self._opened:
+            return f"the database file {self.path} was replaced by another file while this process ran; {_RESTART}"
+        return None
+
+    def refuse_if_changed(self, statement: str) -> None:
+        """Raise `OperationalError` (SQLITE_READONLY_DBMOVED, which `adapters.db.outage` counts as an outage, so
+        GraphQL answers SERVICE_UNAVAILABLE and workers retry) when `changed()`: a write would be lost."""
+        if (reason := self.changed()) is None:
+            return
+        moved = sqlite3.OperationalError(reason)
+        moved.sqlite_errorcode = sqlite3.SQLITE_READONLY_DBMOVED
+        moved.sqlite_errorname = "SQLITE_READONLY_DBMOVED"
+        raise OperationalError(statement, None, moved)
+
+
+_RESTART = "writes are refused, as they would be lost; restore it or run `shopbridge migrate`, then restart the server"
+
+
 def create_engine(
     url: str,
     *,
@@ -45,9 +96,11 @@ def create_engine(
     max_overflow: int = 10,
     echo: bool = False,
     read_only: bool = False,
+    sqlite_file: SqliteFile | None = None,
 ) -> AsyncEngine:
     """An async engine. On SQLite: WAL, busy timeout, foreign keys, and `BEGIN IMMEDIATE` unless
-    `read_only`."""
+    `read_only`; with `sqlite_file`, the file is remembered at the first connection, and each write transaction
+    (not a read-only engine's) is refused once it changed (`SqliteFile`)."""
     if not is_sqlite(url):
         connect_args: dict[str, Any] = {}
         if "+asyncpg" in url.split("://", 1)[0]:
@@ -69,11 +122,13 @@ def create_engine(
         # unrelated coroutines; Shopbridge always uses a file.
         raise ValueError("Shopbridge needs a SQLite database file, not an in-memory database")
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, echo=echo, hide_parameters=True)
-    _configure_sqlite(engine, begin="BEGIN" if read_only else "BEGIN IMMEDIATE", read_only=read_only)
+    _configure_sqlite(
+        engine, begin="BEGIN" if read_only else "BEGIN IMMEDIATE", read_only=read_only, sqlite_file=sqlite_file
+    )
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, *, begin: str, read_only: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, begin: str, read_only: bool, sqlite_file: SqliteFile | None) -> None:
     """SQLAlchemy's documented recipe: take BEGIN away from the driver and emit our own (see module doc)."""
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -96,9 +151,13 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str, read_only: bool) -> No
                     cursor.execute(pragma)
         finally:
             cursor.close()
+        if sqlite_file is not None:
+            sqlite_file.remember()
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Connection) -> None:
+        if sqlite_file is not None and not read_only:
+            sqlite_file.refuse_if_changed(begin)
         connection.exec_driver_sql(begin)
 
 
@@ -120,7 +179,11 @@ class Database:
     ) -> None:
         self.url = url
         self.dialect_name = "sqlite" if is_sqlite(url) else "postgresql"
-        self.write_engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
+        # SQLite: the file the engines opened, checked by writes and /readyz (None on PostgreSQL).
+        self.sqlite_file = SqliteFile(make_url(url).database or "") if is_sqlite(url) else None
+        self.write_engine = create_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, echo=echo, sqlite_file=self.sqlite_file
+        )
         if is_sqlite(url):
             self.read_engine = create_engine(
                 url,
@@ -128,6 +191,7 @@ class Database:
                 max_overflow=max_overflow,
                 echo=echo,
                 read_only=True,
+                sqlite_file=self.sqlite_file,
             )
         else:
             self.read_engine = self.write_engine

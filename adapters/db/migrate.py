@@ -164,6 +164,21 @@ def schema_position(revisions: Collection[str], head: str | None, known: Collect
     return SchemaPosition.BEHIND
 
 
+def open_sqlite(database_url: str) -> None:
+    """Open a SQLite database's file (creating it when missing, as the server would) and read its header, then close
+    it. Raises `sqlalchemy.exc.DBAPIError` for a file that cannot be opened or created (SQLITE_CANTOPEN: a missing
+    or unwritable directory) or is not a database (SQLITE_NOTADB): `serve` refuses to start on it, as `migrate`
+    does. A PostgreSQL URL is not touched (one down at start is an outage the server reports and outlives)."""
+    if not sync_url(database_url).startswith("sqlite"):
+        return
+    engine = create_engine(sync_url(database_url), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA schema_version")
+    finally:
+        engine.dispose()
+
+
 def current(database_url: str) -> str | None:
     """The revision the database is at, or None when no migration was ever applied."""
     engine = create_engine(sync_url(database_url), poolclass=NullPool)

@@ -9,8 +9,10 @@ One writer per process: while a batch is being written, the pushes that arrive m
 next batch (at most `max_batch`), so batches grow with the load and a lone push is written at once, with no
 fixed delay. A push's answer still comes only after its own batch committed (durable before 200); a batch that
 fails fails every push in it (500: TikTok retries them), except that a batch failing quickly is retried one push
-at a time, so that one push the database refuses cannot fail the others. Processing is enqueued after the
-commit, once per shop per batch (and at most one enqueue in flight per shop, plus one to follow it).
+at a time, so that one push the database refuses cannot fail the others (not when the database is unavailable: that
+fails them all alike, in one WARNING line per batch; any other failure is an ERROR with its traceback). Processing
+is enqueued after the commit, once per shop per batch (and at most one enqueue in flight per shop, plus one to follow
+it).
 
 Measured in bench/README.md (benchmark 5): one transaction per push made the endpoint the bottleneck (on SQLite
 every push queued for the single write lock, sleeping in SQLite's busy handler).
@@ -23,6 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from adapters.db.outage import describe, unavailable
 from adapters.metrics import WEBHOOK_INTAKE_BATCH
 from domain.intake import EventOutcome, Notification, WebhookEvent
 from domain.ports import traced
@@ -96,6 +99,15 @@ class IntakeBatcher:
         try:
             events = await self._store([notification for notification, _ in batch])
         except Exception as exc:
+            if unavailable(exc):  # an outage fails each push alike: one WARNING line, no traceback (README, Logs)
+                log.warning(
+                    "could not store %d webhook(s), the database is unavailable (%s); answering 500 so that TikTok "
+                    "retries",
+                    len(batch),
+                    describe(exc),
+                )
+                self._fail(batch, exc)
+                return
             if len(batch) > 1 and time.monotonic() - started < self._split_budget:
                 log.warning("a batch of %d webhooks could not be stored (%r); storing each alone", len(batch), exc)
                 for index, item in enumerate(batch):

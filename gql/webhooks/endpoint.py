@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from adapters.metrics import WEBHOOKS_RECEIVED, webhook_event_received
 from adapters.tiktok.webhooks import MalformedWebhookError, is_authentic, parse_notification
+from gql.webhooks.batcher import IntakeUnavailableError
 
 log = logging.getLogger("shopbridge.webhooks")
 
@@ -58,7 +59,10 @@ async def _answer(request: Request) -> tuple[Response, str]:
         return Response(status_code=400), "malformed"
     try:
         event = await services.intake.submit(notification)
-    except Exception as exc:  # the batcher logged the cause once for its batch
+    except IntakeUnavailableError:  # the batcher logged the cause once for its batch: one line, not one per push
+        webhook_event_received(notification.type, "failed")
+        return Response(status_code=500), "failed"
+    except Exception as exc:  # the intake closed (shutting down)
         log.warning(
             "could not store a webhook (type %s), answering 500 so that TikTok retries: %s", notification.type, exc
         )

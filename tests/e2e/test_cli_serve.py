@@ -289,3 +289,23 @@ def settings_token(settings: object) -> str:
     from gql.auth import issue_token
 
     return issue_token(settings.secret_key, "m1", 3600)  # type: ignore[attr-defined]
+
+
+def test_serve_on_a_sqlite_file_that_cannot_be_opened_stops_with_one_coded_line(tmp_path) -> None:
+    # given a SQLite database URL in a directory that does not exist (nothing may create it)
+    missing = tmp_path / "no-such-dir" / "x.db"
+    env = clean_env(
+        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"), SHOPBRIDGE_DATABASE_URL=f"sqlite+aiosqlite:///{missing}"
+    )
+    # when `shopbridge serve` starts on it
+    result = subprocess.run(
+        [sys.executable, "-m", "gql.cli", "serve", "--port", str(free_port())],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
+    )  # fmt: skip
+    # then it stops as `migrate` and `demo` do: one DATABASE_UNAVAILABLE line, exit 1, no traceback; before, it said
+    # "shopbridge ready (embedded)" and served 503 from /readyz
+    assert result.returncode == 1, result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("shopbridge")]
+    assert len(ours) == 1 and ours[0].startswith("shopbridge: DATABASE_UNAVAILABLE: "), result.stderr
+    assert "unable to open database file" in ours[0] and "Traceback" not in result.stderr, result.stderr
+    assert not missing.parent.exists()

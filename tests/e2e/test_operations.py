@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import make_url
 
 from adapters.db import migrate
 from gql.metrics import MAX_OPERATION_NAMES
@@ -105,6 +106,56 @@ def test_readyz_turns_503_and_graphql_says_service_unavailable_when_postgresql_s
     finally:
         app.stop()
         sandbox.stop()  # type: ignore[attr-defined]
+
+
+def test_a_webhook_pushed_while_postgresql_is_down_is_answered_500_and_logged_in_one_warning_line(
+    own_postgres, tmp_path, caplog
+) -> None:
+    # given an API on a PostgreSQL server of its own, whose database server then stops
+    url = own_postgres.create_database("shopbridge")
+    migrate.upgrade(url)
+    app, sandbox = _serve(url, tmp_path)
+    try:
+        own_postgres.stop()
+        caplog.clear()
+        # when TikTok pushes a signed webhook
+        answer = push(app, envelope(1, "7", {"order_id": "576461413038785752"}))
+        # then it is answered 500, so that TikTok retries it
+        assert answer.status_code == 500
+        # and the outage is one WARNING line naming the cause, without a traceback: ERROR (with ~120 lines of
+        # traceback, and a second WARNING line) is for bugs
+        lines = [r for r in caplog.records if r.name == "shopbridge.webhooks"]
+        assert [(r.levelname, r.exc_info) for r in lines] == [("WARNING", None)]
+        assert "the database is unavailable (ConnectionRefusedError" in lines[0].getMessage()
+    finally:
+        app.stop()
+        sandbox.stop()  # type: ignore[attr-defined]
+
+
+@SQLITE_ONLY
+def test_a_sqlite_file_removed_while_serving_makes_readyz_503_and_writes_service_unavailable(app) -> None:
+    # given a ready API on SQLite, a merchant's shop connected
+    assert httpx.get(f"{app.url}/readyz").status_code == 200
+    app.connect_shop("m1", "us-local", "US")
+    # when its database file is removed (`make clean` does `rm -rf var`)
+    path = Path(make_url(app.settings.database_url).database or "")
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    # then /readyz answers 503 `database`, saying the file was removed (before: `migrations`, "revision none"), and
+    # the gauge to alert on says the database is down (before: 1)
+    response = httpx.get(f"{app.url}/readyz", timeout=DEADLINE_SECONDS)
+    assert response.status_code == 503
+    (problem,) = response.json()["problems"]
+    assert problem["check"] == "database" and f"the database file {path} was removed" in problem["reason"]
+    assert total(samples(httpx.get(f"{app.url}/metrics").text), "shopbridge_dependency_up", dependency="database") == 0
+    # and a write is answered as an outage, where it succeeded into the removed file and was lost at the next start
+    answer = app.raw_graphql(
+        'mutation { shopAuthorizationStart(input: {region: US, name: "S", regionConfirmed: true}) '
+        "{ authorizationUrl } }",
+        None,
+        "m1",
+    )
+    assert [e["extensions"]["code"] for e in answer["errors"]] == ["SERVICE_UNAVAILABLE"]
 
 
 def test_readyz_names_migrations_that_are_behind(postgres_server, tmp_path) -> None:

@@ -4,14 +4,19 @@ at its head, or ahead of it (a later release migrated it during a rolling deploy
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from adapters.db import Database, migrate
+from adapters.db.outage import unavailable
 from adapters.readiness import Problem, Readiness, ReadinessProbe
 from tests.fixtures.servers import PostgresServer, start_postgres_server
 
@@ -155,6 +160,43 @@ async def test_redis_down_is_degraded_not_unready(sqlite_url: str) -> None:
         assert degraded.check == "redis" and degraded.reason.startswith("unreachable: ConnectionError")
         assert readiness.body()["degraded"] == [degraded.as_json()]
         assert (_up("redis"), _up("database")) == (0, 1)
+    finally:
+        await probe.aclose()
+        await db.dispose()
+
+
+@pytest.mark.parametrize("change", ["removed", "replaced"])
+async def test_a_sqlite_file_removed_or_replaced_while_serving_is_not_ready_and_refuses_writes(
+    sqlite_url: str, tmp_path: Path, change: str
+) -> None:
+    # given a process serving from its SQLite file, ready, its write connection open
+    db = Database(sqlite_url)
+    probe = ReadinessProbe(db, None)
+    path = Path(make_url(sqlite_url).database or "")
+    try:
+        assert (await probe.check()).ready and _up("database") == 1
+        async with db.write_sessionmaker() as session, session.begin():
+            await session.execute(text("SELECT 1"))
+        # when the file is removed (`make clean`), or replaced by another file (a copy put back)
+        copy = tmp_path / "copy.db"
+        shutil.copyfile(path, copy)
+        for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+        if change == "replaced":
+            os.replace(copy, path)
+        # then /readyz answers 503 `database`, naming the file and what happened (before: `migrations`, "database at
+        # revision none", once a new connection created an empty file), and the gauge says the database is down
+        readiness = await probe.check()
+        (problem,) = readiness.problems
+        assert problem.check == "database" and f"the database file {path} was {change}" in problem.reason
+        assert _up("database") == 0
+        # and a write is refused as an outage (GraphQL: SERVICE_UNAVAILABLE; workers retry), where it succeeded into
+        # the unlinked file, lost at the next start
+        for _ in range(2):  # each time: a refused begin hands this process's write turn on
+            with pytest.raises(OperationalError) as refused:
+                async with db.write_sessionmaker() as session, session.begin():
+                    await session.execute(text("SELECT 1"))
+            assert unavailable(refused.value) and f"was {change}" in str(refused.value.orig)
     finally:
         await probe.aclose()
         await db.dispose()

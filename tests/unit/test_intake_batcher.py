@@ -39,8 +39,10 @@ class Inbox:
         self.batches.append(len(notifications))
         self.writing.set()
         await self.gate.wait()
-        if self.down or any(n.type == POISON for n in notifications):
-            raise OSError("the database refused the write")
+        if self.down:  # an outage (adapters.db.outage: a refused connection): every push fails alike
+            raise ConnectionRefusedError("the database does not answer")
+        if any(n.type == POISON for n in notifications):  # not an outage: only this push's batch fails
+            raise ValueError("the database refused the write")
         return await inbox.receive_notifications(lambda: FakeUnitOfWork(self.store), self.clock, notifications)
 
     def stored_keys(self) -> set[str]:
@@ -114,6 +116,8 @@ async def test_when_the_database_is_down_every_push_fails_and_none_is_stored(box
     results = await asyncio.gather(*(box.batcher.submit(note(i)) for i in range(5)), return_exceptions=True)
     assert all(isinstance(r, IntakeUnavailableError) for r in results)
     assert box.stored_keys() == set() and box.queue.webhook_events == []
+    # in one write: an outage fails each push alike, so the batch is not retried one push at a time
+    assert box.batches == [5]
     # and once it is back, TikTok's retries are stored
     box.down = False
     assert await box.batcher.submit(note(0)) is not None
