@@ -203,12 +203,11 @@ async def unlinked_sku_page(
 
 
 async def movement_page(
-    session: AsyncSession, merchant_id: str, item_id: str, first: int, after: str | None
+    session: AsyncSession, merchant_id: str, item_id: str, first: int, after: str | None, *, with_total: bool = False
 ) -> Page[MovementRead]:
-    """The item's movements, newest first."""
-    statement = select(inventory_movements).where(
-        inventory_movements.c.inventory_item_id == item_id, inventory_movements.c.merchant_id == merchant_id
-    )
+    """The item's movements, newest first; with `with_total`, their count (one COUNT by the item's index)."""
+    where = (inventory_movements.c.inventory_item_id == item_id, inventory_movements.c.merchant_id == merchant_id)
+    statement = select(inventory_movements).where(*where)
     if after is not None:
         at, row_id = decode_cursor(after)
         bound = tuple_(literal(at, UTCDateTime), literal(row_id, inventory_movements.c.id.type))
@@ -222,4 +221,9 @@ async def movement_page(
                      r.created_at)
         for r in rows[:first]
     )  # fmt: skip
-    return Page(items, len(rows) > first, None)
+    total = None
+    if with_total:
+        total = int(
+            (await session.execute(select(func.count()).select_from(inventory_movements).where(*where))).scalar_one()
+        )
+    return Page(items, len(rows) > first, total)
