@@ -25,6 +25,8 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from gql.readers import MAX_PAGE  # the largest page every connection's resolver accepts
+
 DEFAULT_PAGE = 20
 
 
@@ -89,8 +91,10 @@ def _page_size(field: FieldNode, variables: Mapping[str, Any]) -> int:
 
 
 def _bounded(first: int) -> int:
-    """A `first` beyond GraphQL's 32-bit Int is not a cost but a bad value: validation refuses it with its code."""
-    return max(1, first) if first <= _MAX_INT else DEFAULT_PAGE
+    """A `first` outside a page's 1 to MAX_PAGE is not a cost but a bad value, refused with its own code: beyond
+    GraphQL's 32-bit Int by validation (counted as the default page), otherwise by the resolver (BAD_USER_INPUT
+    "first must be between 1 and 100."; counted as a full page, so that the estimate does not answer first)."""
+    return min(max(1, first), MAX_PAGE) if first <= _MAX_INT else DEFAULT_PAGE
 
 
 _MAX_INT = 2**31 - 1

@@ -29,6 +29,7 @@ from domain.sync import SyncTaskStatus as DomainStatus
 from gql import mappers, readers
 from gql import types as t
 from gql.context import Info
+from gql.errors import BadRequestError
 from gql.feeds import FALLBACK_INTERVAL, Follower, Snapshot, task_feed
 from gql.ids import from_global_id, internal_id
 
@@ -72,7 +73,7 @@ class Subscription:
         "state. With shopId: that shop's tasks; with neither: all of the merchant's. The first messages are the "
         "current state: each shop's latest task of each kind (at most 100, oldest first, finished ones included) "
         "and every active task; then each change of a task in scope, a task started later included. Nothing is "
-        "sent first when no task exists yet."
+        "sent first when no task exists yet. With both: the task must be of that shop, else BAD_USER_INPUT."
     )
     async def sync_task_updated(
         self, info: Info, task_id: strawberry.ID | None = None, shop_id: strawberry.ID | None = None
@@ -87,6 +88,12 @@ class Subscription:
             shop_filter = parsed[1]
             if await info.context.loaders.shop.load(shop_filter) is None:
                 raise NotFoundError("Shop", ("shopId",))
+        if task_filter is not None and shop_filter is not None:
+            # Both: they must agree, as inventoryItemUpdated refuses two contradicting arguments (a task of
+            # another shop is a mistake, not a filter). A task that does not exist stays NOT_FOUND below.
+            found = await readers.sync_task_rows(info, merchant_id, {task_filter})
+            if found and found[0].shop_id != shop_filter:
+                raise BadRequestError("taskId is a task of another shop than shopId.")
 
         feed = task_feed(info.context.services, merchant_id)
         # The subscriber's own read, once: each shop's latest task of each kind (the feed then reads them for it).

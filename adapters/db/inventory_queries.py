@@ -28,7 +28,7 @@ class ItemRead:
 
     @property
     def cursor(self) -> str:
-        return encode_cursor(self.item.created_at, self.item.id)
+        return encode_cursor("inventory_items", self.item.created_at, self.item.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ class MovementRead:
 
     @property
     def cursor(self) -> str:
-        return encode_cursor(self.created_at, self.id)
+        return encode_cursor("movements", self.created_at, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,7 @@ class LinkRead:
 
     @property
     def cursor(self) -> str:
-        return encode_cursor(self.product_created_at, self.sku.id)
+        return encode_cursor("unlinked_skus", self.product_created_at, self.sku.id)
 
 
 async def item_page(
@@ -85,7 +85,7 @@ async def item_page(
         where.append(unsold < 0 if oversold else unsold >= 0)
     statement = select(inventory_items).where(*where)
     if after is not None:
-        at, row_id = decode_cursor(after)
+        at, row_id = decode_cursor(after, "inventory_items")
         bound = tuple_(literal(at, UTCDateTime), literal(row_id, inventory_items.c.id.type))
         statement = statement.where(tuple_(inventory_items.c.created_at, inventory_items.c.id) < bound)
     statement = statement.order_by(inventory_items.c.created_at.desc(), inventory_items.c.id.desc()).limit(first + 1)
@@ -184,7 +184,7 @@ async def unlinked_sku_page(
     )
     statement = _link_query().where(where)
     if after is not None:
-        at, row_id = decode_cursor(after)
+        at, row_id = decode_cursor(after, "unlinked_skus")
         bound = tuple_(literal(at, UTCDateTime), literal(row_id, skus.c.id.type))
         statement = statement.where(tuple_(products.c.created_at, skus.c.id) < bound)
     statement = statement.order_by(products.c.created_at.desc(), skus.c.id.desc()).limit(first + 1)
@@ -203,14 +203,13 @@ async def unlinked_sku_page(
 
 
 async def movement_page(
-    session: AsyncSession, merchant_id: str, item_id: str, first: int, after: str | None
+    session: AsyncSession, merchant_id: str, item_id: str, first: int, after: str | None, *, with_total: bool = False
 ) -> Page[MovementRead]:
-    """The item's movements, newest first."""
-    statement = select(inventory_movements).where(
-        inventory_movements.c.inventory_item_id == item_id, inventory_movements.c.merchant_id == merchant_id
-    )
+    """The item's movements, newest first; with `with_total`, their count (one COUNT by the item's index)."""
+    where = (inventory_movements.c.inventory_item_id == item_id, inventory_movements.c.merchant_id == merchant_id)
+    statement = select(inventory_movements).where(*where)
     if after is not None:
-        at, row_id = decode_cursor(after)
+        at, row_id = decode_cursor(after, "movements")
         bound = tuple_(literal(at, UTCDateTime), literal(row_id, inventory_movements.c.id.type))
         statement = statement.where(tuple_(inventory_movements.c.created_at, inventory_movements.c.id) < bound)
     statement = statement.order_by(inventory_movements.c.created_at.desc(), inventory_movements.c.id.desc()).limit(
@@ -222,4 +221,9 @@ async def movement_page(
                      r.created_at)
         for r in rows[:first]
     )  # fmt: skip
-    return Page(items, len(rows) > first, None)
+    total = None
+    if with_total:
+        total = int(
+            (await session.execute(select(func.count()).select_from(inventory_movements).where(*where))).scalar_one()
+        )
+    return Page(items, len(rows) > first, total)

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, Table, and_, func, literal, or_, s
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.cursors import decode_cursor
+from adapters.db.cursors import CursorKind, decode_cursor
 from adapters.db.read_models import (
     LineItemRead,
     OrderRead,
@@ -44,7 +44,7 @@ async def shop_page(
     """The merchant's shops, oldest first."""
     where = shops.c.merchant_id == merchant_id
     query = select(*_SHOP_COLUMNS).where(where)
-    rows, has_next = await _keyset(session, query, shops, first, after, descending=False)
+    rows, has_next = await _keyset(session, query, shops, first, after, descending=False, kind="shops")
     total = await _count(session, shops, where) if with_total else None
     return Page(tuple(_shop(r) for r in rows), has_next, total)
 
@@ -71,7 +71,9 @@ async def product_page(
 ) -> Page[ProductRead]:
     """A shop's products with their SKUs, newest first (by TikTok's create time)."""
     where = and_(products.c.shop_id == shop_id, _shop_of(merchant_id, shop_id))
-    rows, has_next = await _keyset(session, select(products).where(where), products, first, after, descending=True)
+    rows, has_next = await _keyset(
+        session, select(products).where(where), products, first, after, descending=True, kind="products"
+    )
     sku_map = await skus_for_products(session, [r["id"] for r in rows])
     total = await _catalog_total(session, products, merchant_id, shop_id) if with_total else None
     return Page(tuple(_product(r, sku_map.get(r["id"], ())) for r in rows), has_next, total)
@@ -132,7 +134,9 @@ async def order_page(
     if created_after is not None:
         conditions.append(orders.c.created_at > created_after)
     where = and_(*conditions)
-    rows, has_next = await _keyset(session, select(orders).where(where), orders, first, after, descending=True)
+    rows, has_next = await _keyset(
+        session, select(orders).where(where), orders, first, after, descending=True, kind="orders"
+    )
     item_map = await line_items_for_orders(session, [r["id"] for r in rows])
     if not with_total:
         total = None
@@ -205,7 +209,9 @@ async def sync_task_page(
     if statuses is not None:
         conditions.append(sync_tasks.c.status.in_([s.value for s in statuses]))
     where = and_(*conditions)
-    rows, has_next = await _keyset(session, select(sync_tasks).where(where), sync_tasks, first, after, descending=True)
+    rows, has_next = await _keyset(
+        session, select(sync_tasks).where(where), sync_tasks, first, after, descending=True, kind="sync_tasks"
+    )
     total = await _count(session, sync_tasks, where) if with_total else None
     return Page(tuple(_sync_task(r) for r in rows), has_next, total)
 
@@ -251,14 +257,21 @@ async def existing_shop_ids(session: AsyncSession, merchant_id: str, ids: Collec
 
 
 async def _keyset(
-    session: AsyncSession, query: Select[Any], table: Table, first: int, after: str | None, *, descending: bool
+    session: AsyncSession,
+    query: Select[Any],
+    table: Table,
+    first: int,
+    after: str | None,
+    *,
+    descending: bool,
+    kind: CursorKind,
 ) -> tuple[list[RowMapping], bool]:
     """One page by (created_at, id) after the cursor; fetches one row more to know whether another page exists."""
     if first < 0:
         raise ValueError("first must not be negative")
     key = tuple_(table.c.created_at, table.c.id)
     if after is not None:
-        at, row_id = decode_cursor(after)
+        at, row_id = decode_cursor(after, kind)
         bound = tuple_(literal(at, UTCDateTime), literal(row_id, table.c.id.type))
         query = query.where(key < bound if descending else key > bound)
     if descending:

@@ -56,7 +56,7 @@ class ShopRead:
 
     @property
     def cursor(self) -> str:
-        return encode_cursor(self.created_at, self.id)
+        return encode_cursor("shops", self.created_at, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ class ProductRead:
 
     @property
     def cursor(self) -> str:
-        return encode_cursor(self.created_at, self.id)
+        return encode_cursor("products", self.created_at, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +116,7 @@ class OrderRead:
 
     @property
     def cursor(self) -> str:
-        return encode_cursor(self.created_at, self.id)
+        return encode_cursor("orders", self.created_at, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,4 +151,4 @@ class SyncTaskRead:
 
     @property
     def cursor(self) -> str:
-        return encode_cursor(self.created_at, self.id)
+        return encode_cursor("sync_tasks", self.created_at, self.id)

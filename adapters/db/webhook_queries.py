@@ -21,7 +21,7 @@ class WebhookEventRead:
 
     @property
     def cursor(self) -> str:
-        return encode_cursor(self.event.received_at, self.event.id)
+        return encode_cursor("webhook_events", self.event.received_at, self.event.id)
 
 
 async def webhook_event_page(
@@ -32,7 +32,7 @@ async def webhook_event_page(
     where = and_(webhook_events.c.shop_id == shop_id, owned)
     query = select(webhook_events).where(where)
     if after is not None:
-        at, row_id = decode_cursor(after)
+        at, row_id = decode_cursor(after, "webhook_events")
         bound = tuple_(literal(at, UTCDateTime), literal(row_id, webhook_events.c.id.type))
         query = query.where(tuple_(webhook_events.c.received_at, webhook_events.c.id) < bound)
     query = query.order_by(webhook_events.c.received_at.desc(), webhook_events.c.id.desc()).limit(first + 1)

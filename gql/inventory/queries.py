@@ -27,11 +27,12 @@ async def movements(info: Info, item_id: str, first: int | None, after: str | No
     try:
         async with info.context.services.db.read_sessionmaker() as session:
             page = await inventory_queries.movement_page(
-                session, info.context.require_merchant(), item_id, size, _after(after)
+                session, info.context.require_merchant(), item_id, size, _after(after), with_total=wants_total(info)
             )
     except InvalidCursorError as exc:
         raise BadRequestError("after is not a cursor from this API.") from exc
-    return t.connection([(r.cursor, movement(r)) for r in page.items], page.has_next_page, -1)
+    total = page.total_count if page.total_count is not None else -1  # -1 only when nobody asked for it
+    return t.connection([(r.cursor, movement(r)) for r in page.items], page.has_next_page, total)
 
 
 async def item_by_id(info: Info, item_id: str) -> InventoryItemNode | None:

@@ -100,7 +100,10 @@ class InventoryItemNode(t.Node):
     async def links(self, info: Info) -> list[SkuLink]:
         return await info.context.loaders.item_links.load(self.internal_id)
 
-    @strawberry.field(description="Its movements, newest first. `first` is 1 to 100 (default 20).")
+    @strawberry.field(
+        description="Its movements, newest first. `first` is 1 to 100 (default 20); `totalCount` is how many the "
+        "item has."
+    )
     async def movements(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> t.Connection[InventoryMovement]:

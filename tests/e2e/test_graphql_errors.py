@@ -19,6 +19,9 @@ from tests.fixtures.app import ServedApp, ShopbridgeServer, free_port
 
 SHOP_ORDERS = "query($id: ID!, $t: DateTime, $s: OrderStatus) { shop(id: $id) { name "
 SHOP_ORDERS += "orders(first: 100, createdAfter: $t, status: $s) { totalCount edges { node { status } } } } }"
+INVENTORY_CREATE = (
+    "mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) { userErrors { code } } }"
+)
 FAR = "9999-12-31T23:59:59-12:00"  # year 10000 in UTC
 
 
@@ -82,22 +85,53 @@ class TestRanges:
         assert app.graphql(SHOP_ORDERS, {"id": shop["id"], "t": "2000-01-01T00:00:00-12:00"}, "m1")["shop"]["name"]
 
     def test_a_forged_cursor_or_id_never_reaches_the_database(self, app: ShopbridgeServer, shop: dict) -> None:
-        forged = [
-            b64(json.dumps([FAR, "0" * 32])),
-            b64(json.dumps(["2026-01-01T00:00:00+00:00", "a\u0000b"])),
-            b64(json.dumps(["2026-01-01T00:00:00+00:00", "x" * 5000])),
-        ]
-        for after in forged:
-            for field in ("shops", "syncTasks"):
+        def forged(kind: str) -> list[str]:  # each of the right list's kind: refused for its time or id alone
+            return [
+                b64(json.dumps([kind, FAR, "0" * 32])),
+                b64(json.dumps([kind, "2026-01-01T00:00:00+00:00", "a\u0000b"])),
+                b64(json.dumps([kind, "2026-01-01T00:00:00+00:00", "x" * 5000])),
+            ]
+
+        for field, kind in (("shops", "shops"), ("syncTasks", "sync_tasks")):
+            for after in forged(kind):
                 body = app.raw_graphql(
                     "query($a: String) { " + field + "(after: $a) { totalCount } }", {"a": after}, "m1"
                 )
                 assert codes(body) == ["BAD_USER_INPUT"], body
+        for after in forged("orders"):
             orders = "query($id: ID!, $a: String) { shop(id: $id) { orders(after: $a) { totalCount } } }"
             assert codes(app.raw_graphql(orders, {"id": shop["id"], "a": after}, "m1")) == ["BAD_USER_INPUT"]
         for bad_id in (b64("Shop:\u0000"), b64("Shop:" + "f" * 33), b64("Order:' OR 1=1 --")):
             found = app.graphql("query($id: ID!) { node(id: $id) { id } shop(id: $id) { id } }", {"id": bad_id}, "m1")
             assert found == {"node": None, "shop": None}
+
+    def test_a_cursor_is_accepted_only_by_its_own_list(self, app: ShopbridgeServer, shop: dict) -> None:
+        # given a page of one of each list, and so a cursor of each
+        app.graphql(INVENTORY_CREATE, {"input": {"sku": "CURSOR-1"}}, "m1")
+
+        def page(name: str, after: str | None) -> dict:
+            inner = name + "(first: 1, after: $a) { edges { cursor } }"
+            if name in ("products", "orders"):
+                query = "query($id: ID!, $a: String) { shop(id: $id) { " + inner + " } }"
+            else:
+                query = "query($a: String) { " + inner + " }"
+            return app.raw_graphql(query, {"id": shop["id"], "a": after} if "$id" in query else {"a": after}, "m1")
+
+        def first_cursor(body: dict) -> str:
+            data = body["data"]
+            connection = next(iter((data["shop"] if "shop" in data else data).values()))
+            return str(connection["edges"][0]["cursor"])
+
+        lists = ("shops", "syncTasks", "inventoryItems", "products", "orders")
+        cursors = {name: first_cursor(page(name, None)) for name in lists}
+        for target in lists:
+            for source in lists:
+                body = page(target, cursors[source])
+                if source == target:  # when a list is given its own cursor, then it answers its next page
+                    assert "errors" not in body, body
+                else:  # when another list's, then it is refused, not read as a place in this list
+                    assert codes(body) == ["BAD_USER_INPUT"], (source, target, body)
+                    assert body["errors"][0]["message"] == "after is not a cursor from this API."
 
     def test_only_the_id_itself_names_an_object_not_another_spelling_of_it(
         self, app: ShopbridgeServer, shop: dict

@@ -373,3 +373,22 @@ def test_an_id_that_names_nothing_is_told_in_the_same_words_however_it_is_spelle
     assert said(link, {"s": sku, "i": theirs["id"]}, "m2") == ["SKU not found"]
     assert said(adjust, {"i": item["id"]}, "m2") == said(adjust, {"i": "junk"}, "m1") == ["Inventory item not found"]
     assert said(link, {"s": sku, "i": "junk"}, "m1") == ["Inventory item not found"]
+
+
+MOVEMENTS = """query($id: ID!, $first: Int, $after: String) { node(id: $id) { ... on InventoryItem {
+  movements(first: $first, after: $after) { totalCount edges { cursor node { kind } } } } } }"""
+
+
+def test_movements_total_count_is_the_items_movement_count(app: ShopbridgeServer) -> None:
+    # given an item with three movements (created, then two adjustments) and another item with one
+    item = create(app, "TC-1", 5)
+    create(app, "TC-2", 1)
+    for delta in (1, -2):
+        app.graphql(ADJUST, {"input": {"inventoryItemId": item["id"], "delta": delta, "reason": "count"}}, "m1")
+    # when its movements are read a page of one at a time
+    first = app.graphql(MOVEMENTS, {"id": item["id"], "first": 1}, "m1")["node"]["movements"]
+    after = first["edges"][0]["cursor"]
+    second = app.graphql(MOVEMENTS, {"id": item["id"], "first": 100, "after": after}, "m1")["node"]["movements"]
+    # then totalCount is the item's count, whatever the page, never -1
+    assert (first["totalCount"], len(first["edges"])) == (3, 1)
+    assert (second["totalCount"], len(second["edges"])) == (3, 2)

@@ -315,6 +315,22 @@ class TestSubscriptions:
             with pytest.raises(OperationError):
                 await op.next()
 
+    async def test_a_task_with_another_shops_id_is_refused_not_followed(self, app: ShopbridgeServer) -> None:
+        # given a merchant with two shops, and a task of the first
+        us = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+        gb = await asyncio.to_thread(app.connect_shop, "m1", "uk-local", "UK")
+        task_id = tasks_of(app, us["id"])["syncTasks"]["edges"][0]["node"]["id"]
+        # when a subscription names that task with the second shop's id
+        async with app.subscribe(TASK_UPDATED, {"taskId": task_id, "shopId": gb["id"]}, "m1") as op:
+            # then it is refused, rather than streaming the first shop's task and ignoring shopId
+            with pytest.raises(OperationError) as refused:
+                await op.next()
+        assert [e["extensions"]["code"] for e in refused.value.payload] == ["BAD_USER_INPUT"]
+        assert refused.value.payload[0]["message"] == "taskId is a task of another shop than shopId."
+        # and with its own shop's id it is followed
+        async with app.subscribe(TASK_UPDATED, {"taskId": task_id, "shopId": us["id"]}, "m1") as op:
+            assert (await op.next())["syncTaskUpdated"]["id"] == task_id
+
     async def test_a_subscription_ends_when_its_token_expires(self, app: ShopbridgeServer) -> None:
         async with app.subscribe(TASK_UPDATED, {}, "m1", ttl=2) as op:
             with pytest.raises(OperationError) as error:

@@ -60,27 +60,39 @@ async def test_a_subscription_feed_reads_at_most_its_limit_of_active_tasks(
     assert set(followed) == {tasks[2].id, tasks[1].id}
 
 
-def test_a_cursor_is_urlsafe_base64_of_its_time_and_id_without_padding() -> None:
-    # [ "2025-03-01T12:00:00+00:00", "0123456789abcdef0123456789abcdef" ] as compact JSON is 64 bytes: base64 would
-    # end in "==" (`printf %s '["2025-...",...]' | base64`), which the cursor leaves out
+CURSOR_OF_SHOPS = "WyJzaG9wcyIsIjIwMjUtMDMtMDFUMTI6MDA6MDArMDA6MDAiLCIwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZiJd"
+
+
+def test_a_cursor_is_urlsafe_base64_of_its_list_time_and_id() -> None:
+    # [ "shops", "2025-03-01T12:00:00+00:00", "0123456789abcdef0123456789abcdef" ] as compact JSON (72 bytes)
     at = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-    cursor = encode_cursor(at, "0123456789abcdef0123456789abcdef")
-    assert cursor == ("WyIyMDI1LTAzLTAxVDEyOjAwOjAwKzAwOjAwIiwiMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYiXQ")
-    assert decode_cursor(cursor) == (at, "0123456789abcdef0123456789abcdef")
+    cursor = encode_cursor("shops", at, "0123456789abcdef0123456789abcdef")
+    assert cursor == CURSOR_OF_SHOPS
+    assert decode_cursor(cursor, "shops") == (at, "0123456789abcdef0123456789abcdef")
+
+
+def test_a_cursor_of_another_list_or_of_a_release_without_lists_is_refused() -> None:
+    # given a shops cursor, and the same position as a cursor of the release before lists had a kind
+    before_kinds = "WyIyMDI1LTAzLTAxVDEyOjAwOjAwKzAwOjAwIiwiMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYiXQ"
+    # when orders or shops read them, then only shops reads its own
+    with pytest.raises(InvalidCursorError, match=r"^Invalid cursor\.$"):
+        decode_cursor(CURSOR_OF_SHOPS, "orders")
+    with pytest.raises(InvalidCursorError, match=r"^Invalid cursor\.$"):
+        decode_cursor(before_kinds, "shops")
 
 
 def test_a_cursor_whose_time_overflows_in_utc_is_refused_with_the_usual_message() -> None:
     far = datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-12)))  # year 10000 in UTC
-    cursor = encode_cursor(far, "0123456789abcdef0123456789abcdef")
+    cursor = encode_cursor("shops", far, "0123456789abcdef0123456789abcdef")
     with pytest.raises(InvalidCursorError, match=r"^Invalid cursor\.$"):
-        decode_cursor(cursor)
+        decode_cursor(cursor, "shops")
 
 
 @pytest.mark.parametrize("after", ["\x00", "x", "0", "\n"], ids=["NUL", "letter", "33rd digit", "newline"])
 def test_a_cursor_whose_row_id_has_anything_after_its_32_hex_digits_is_refused(after: str) -> None:
-    forged = encode_cursor(datetime(2025, 3, 1, 12, 0, tzinfo=UTC), "0123456789abcdef0123456789abcdef" + after)
+    forged = encode_cursor("shops", datetime(2025, 3, 1, 12, 0, tzinfo=UTC), "0123456789abcdef0123456789abcdef" + after)
     with pytest.raises(InvalidCursorError, match=r"^Invalid cursor\.$"):  # a full match: it never reaches the database
-        decode_cursor(forged)
+        decode_cursor(forged, "shops")
 
 
 async def _linked_shop(database: Database, cipher: TokenCipher, products: list[str]) -> str:

@@ -38,6 +38,10 @@ from gql.cost import _PAGED_FIELDS, estimate_objects
         # every connection's default page: the pool's and the webhook inbox's too
         ("{ inventoryItems { edges { node { movements { totalCount } } } } }", {}, 20 + 400),
         ('{ unlinkedSkus(shopId: "x") { totalCount } webhookEvents(shopId: "x") { totalCount } }', {}, 40),
+        # a `first` above a page's 100 is the resolver's BAD_USER_INPUT, counted as a full page, not a cost
+        ("{ shops(first: 2147483647) { totalCount } }", {}, 100),
+        ("query($n: Int) { shops(first: $n) { totalCount } }", {"n": 5001}, 100),
+        ("{ shops(first: 101) { edges { node { orders(first: 1000) { totalCount } } } } }", {}, 100 + 10_000),
     ],
 )
 def test_estimate(document: str, variables: dict, expected: int) -> None:
