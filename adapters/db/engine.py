@@ -77,7 +77,8 @@ class SqliteFile:
 
     def refuse_if_changed(self, statement: str) -> None:
         """Raise `OperationalError` (SQLITE_READONLY_DBMOVED, which `adapters.db.outage` counts as an outage, so
-        GraphQL answers SERVICE_UNAVAILABLE and workers retry) when `changed()`: a write would be lost."""
+        GraphQL answers SERVICE_UNAVAILABLE and workers retry) when `changed()`: a write would be lost, a read would
+        answer from the removed file (a connection the pool holds) or fail on an empty one created at the path."""
         if (reason := self.changed()) is None:
             return
         moved = sqlite3.OperationalError(reason)
@@ -86,7 +87,10 @@ class SqliteFile:
         raise OperationalError(statement, None, moved)
 
 
-_RESTART = "writes are refused, as they would be lost; restore it or run `shopbridge migrate`, then restart the server"
+_RESTART = (
+    "reads and writes are refused (a write would be lost, a read would answer from a file that is gone); restore it "
+    "or run `shopbridge migrate`, then restart the server"
+)
 
 
 def create_engine(
@@ -99,8 +103,8 @@ def create_engine(
     sqlite_file: SqliteFile | None = None,
 ) -> AsyncEngine:
     """An async engine. On SQLite: WAL, busy timeout, foreign keys, and `BEGIN IMMEDIATE` unless
-    `read_only`; with `sqlite_file`, the file is remembered at the first connection, and each write transaction
-    (not a read-only engine's) is refused once it changed (`SqliteFile`)."""
+    `read_only`; with `sqlite_file`, the file is remembered at the first connection, and each transaction, a read
+    or a write, is refused once it changed (`SqliteFile`): one `os.stat` at each BEGIN."""
     if not is_sqlite(url):
         connect_args: dict[str, Any] = {}
         if "+asyncpg" in url.split("://", 1)[0]:
@@ -156,7 +160,7 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str, read_only: bool, sqlit
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Connection) -> None:
-        if sqlite_file is not None and not read_only:
+        if sqlite_file is not None:
             sqlite_file.refuse_if_changed(begin)
         connection.exec_driver_sql(begin)
 

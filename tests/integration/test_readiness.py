@@ -197,6 +197,12 @@ async def test_a_sqlite_file_removed_or_replaced_while_serving_is_not_ready_and_
                 async with db.write_sessionmaker() as session, session.begin():
                     await session.execute(text("SELECT 1"))
             assert unavailable(refused.value) and f"was {change}" in str(refused.value.orig)
+        # and so is a read (before, a connection the pool held answered from the removed file, and a new one
+        # created an empty file at the path and failed: INTERNAL_SERVER_ERROR)
+        with pytest.raises(OperationalError) as refused:
+            async with db.read_sessionmaker() as session, session.begin():
+                await session.execute(text("SELECT 1"))
+        assert unavailable(refused.value) and f"was {change}" in str(refused.value.orig)
     finally:
         await probe.aclose()
         await db.dispose()
