@@ -42,6 +42,17 @@ def total(found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str
     return sum(v for (n, ls), v in found.items() if n == name and labels.items() <= dict(ls).items())
 
 
+def a_write_s_error_codes(app) -> list[str]:
+    """The error codes of a small write (`shopAuthorizationStart` by merchant m1); [] when it succeeded."""
+    answer = app.raw_graphql(
+        'mutation { shopAuthorizationStart(input: {region: US, name: "S", regionConfirmed: true}) '
+        "{ authorizationUrl } }",
+        None,
+        "m1",
+    )
+    return [e["extensions"]["code"] for e in answer.get("errors", [])]
+
+
 @SQLITE_ONLY
 def test_healthz_and_readyz_answer_without_a_token(app) -> None:
     assert httpx.get(f"{app.url}/healthz").json() == {"status": "ok"}
@@ -149,13 +160,7 @@ def test_a_sqlite_file_removed_while_serving_makes_readyz_503_and_writes_service
     assert problem["check"] == "database" and f"the database file {path} was removed" in problem["reason"]
     assert total(samples(httpx.get(f"{app.url}/metrics").text), "shopbridge_dependency_up", dependency="database") == 0
     # and a write is answered as an outage, where it succeeded into the removed file and was lost at the next start
-    answer = app.raw_graphql(
-        'mutation { shopAuthorizationStart(input: {region: US, name: "S", regionConfirmed: true}) '
-        "{ authorizationUrl } }",
-        None,
-        "m1",
-    )
-    assert [e["extensions"]["code"] for e in answer["errors"]] == ["SERVICE_UNAVAILABLE"]
+    assert a_write_s_error_codes(app) == ["SERVICE_UNAVAILABLE"]
 
 
 def test_readyz_names_migrations_that_are_behind(postgres_server, tmp_path) -> None:
@@ -332,13 +337,7 @@ def test_readyz_turns_503_when_postgresql_turns_read_only(own_postgres, tmp_path
             assert [p["check"] for p in body["problems"]] == ["read_only"], body
             assert "default_transaction_read_only" in body["problems"][0]["reason"]
             # while writes are answered as an outage, not an unexpected error
-            answer = app.raw_graphql(
-                'mutation { shopAuthorizationStart(input: {region: US, name: "S", regionConfirmed: true}) '
-                "{ authorizationUrl } }",
-                None,
-                "m1",
-            )
-            assert [e["extensions"]["code"] for e in answer["errors"]] == ["SERVICE_UNAVAILABLE"]
+            assert a_write_s_error_codes(app) == ["SERVICE_UNAVAILABLE"]
             # and once it takes writes again, so is the process ready again
             with connection.cursor() as cursor:
                 cursor.execute("ALTER SYSTEM RESET default_transaction_read_only")
