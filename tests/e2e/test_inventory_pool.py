@@ -253,6 +253,23 @@ def test_a_line_the_seller_cancels_alone_releases_its_unit_and_the_rest_ships(ap
     assert [row["state"] for row in states] == ["DEDUCTED", "RELEASED"]
 
 
+def relink_and_expect_2_deducted(
+    app: Any, link: dict[str, Any], before: dict[str, Any], order_id: str
+) -> dict[str, Any]:
+    """The merchant links `link`'s SKU to its item (`before`, as it was before the sale) again; then the item shows
+    2 units fewer on hand, its reservations as before, and its newest movement the order's DEDUCTED of 2. Returns
+    the item as it is then."""
+    relinked = app.graphql(LINK, {"input": {"skuId": link["sku"]["id"], "inventoryItemId": before["id"]}}, "m1")
+    assert relinked["skuLink"]["userErrors"] == []
+    after = app.graphql(ITEM, {"id": before["id"]}, "m1")["inventoryItem"]
+    assert (after["onHand"], after["reserved"], after["available"]) == (48, before["reserved"], before["available"] - 2)
+    assert after["movements"]["edges"][0]["node"] == {
+        "kind": "DEDUCTED", "onHandDelta": -2, "reservedDelta": 0, "tiktokOrderId": order_id,
+        "shop": {"id": link["shop"]["id"]},
+    }  # fmt: skip
+    return dict(after)
+
+
 def test_an_order_shipped_while_its_sku_was_unlinked_deducts_when_relinked_to_its_item(app_factory) -> None:
     # given a buyer's order of 2 units reserved in the pool (on-hand 50)
     app = app_factory(webhooks=True, products=12, orders=0)
@@ -268,15 +285,8 @@ def test_an_order_shipped_while_its_sku_was_unlinked_deducts_when_relinked_to_it
     app.sandbox.control("POST", f"/orders/{order_id}/status", {"status": "ship"})
     shipped_in_ledger = "SELECT count(*) AS n FROM order_line_stock WHERE tiktok_order_id = :o AND wanted = 'DEDUCT'"
     wait_until(lambda: app.rows(shipped_in_ledger, o=order_id)[0]["n"] == 2, what="the shipment in the ledger")
-    relinked = app.graphql(LINK, {"input": {"skuId": link["sku"]["id"], "inventoryItemId": before["id"]}}, "m1")
-    assert relinked["skuLink"]["userErrors"] == []
     # then the 2 units that left the shelf leave on-hand (they stayed on sale: 50, an oversell of 2)
-    after = item()
-    assert (after["onHand"], after["reserved"], after["available"]) == (48, before["reserved"], before["available"] - 2)
-    assert after["movements"]["edges"][0]["node"] == {
-        "kind": "DEDUCTED", "onHandDelta": -2, "reservedDelta": 0, "tiktokOrderId": order_id,
-        "shop": {"id": link["shop"]["id"]},
-    }  # fmt: skip
+    relink_and_expect_2_deducted(app, link, before, order_id)
 
 
 def test_a_sale_made_and_shipped_while_its_sku_was_unlinked_deducts_once_when_relinked_to_its_item(
@@ -300,15 +310,8 @@ def test_a_sale_made_and_shipped_while_its_sku_was_unlinked_deducts_once_when_re
     waiting = "SELECT count(*) AS n FROM order_line_stock WHERE tiktok_order_id = :o AND wanted = 'DEDUCT'"
     wait_until(lambda: app.rows(waiting, o=order_id)[0]["n"] == 2, what="the shipment in the ledger")
     assert item()["onHand"] == 50
-    relinked = app.graphql(LINK, {"input": {"skuId": link["sku"]["id"], "inventoryItemId": before["id"]}}, "m1")
-    assert relinked["skuLink"]["userErrors"] == []
     # then the 2 units that left the shelf leave on-hand (as history they stayed on sale: 50, an oversell of 2)
-    after = item()
-    assert (after["onHand"], after["reserved"], after["available"]) == (48, before["reserved"], before["available"] - 2)
-    assert after["movements"]["edges"][0]["node"] == {
-        "kind": "DEDUCTED", "onHandDelta": -2, "reservedDelta": 0, "tiktokOrderId": order_id,
-        "shop": {"id": link["shop"]["id"]},
-    }  # fmt: skip
+    after = relink_and_expect_2_deducted(app, link, before, order_id)
     # and the shop's running units count them as taken, as the push's fence reads them (not an unseen sale)
     units = app.rows("SELECT ingested FROM sku_ledger_units WHERE tiktok_sku_id = :s", s=link["sku"]["tiktokSkuId"])
     assert units == [{"ingested": 2}]

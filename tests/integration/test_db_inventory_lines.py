@@ -84,6 +84,15 @@ async def test_a_line_first_seen_cancelled_on_an_open_order_reserves_nothing(wor
     assert (item["on_hand"], item["reserved"]) == (10, 1)
 
 
+async def _unlink_relink_with_shipment_again(
+    world: Pool, shop: Shop, sku_id: str, item_id: str, shipped: Order
+) -> None:
+    """The merchant unlinks the SKU, the shipment `shipped` arrives again meanwhile, and the SKU is linked back."""
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+    await world.orders(shop, shipped)
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, item_id)
+
+
 async def test_a_line_reserved_unlinked_and_shipped_deducts_when_relinked_to_its_item(world: Pool) -> None:
     # given an open order of 2 units of HAT (10 on hand), reserved
     shop = await world.shop()
@@ -103,9 +112,7 @@ async def test_a_line_reserved_unlinked_and_shipped_deducts_when_relinked_to_its
     item = await world.item("HAT")
     assert (item["on_hand"], item["reserved"], item["available"]) == (8, 0, 8)
     # and once only: unlinking and relinking again, or the shipment arriving again, moves nothing more
-    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
-    await world.orders(shop, shipped)
-    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, hat)
+    await _unlink_relink_with_shipment_again(world, shop, sku_id, hat, shipped)
     item = await world.item("HAT")
     assert (item["on_hand"], item["reserved"], item["available"]) == (8, 0, 8)
 
@@ -166,9 +173,7 @@ async def test_a_sale_first_seen_shipped_while_unlinked_deducts_once_when_relink
     assert (item["on_hand"], item["reserved"], item["available"]) == (8, 1, 7)
     # and once only: the shipment arriving again, or unlinking and relinking again, moves nothing more
     await world.orders(shop, shipped)
-    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
-    await world.orders(shop, shipped)
-    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, hat)
+    await _unlink_relink_with_shipment_again(world, shop, sku_id, hat, shipped)
     item = await world.item("HAT")
     assert (item["on_hand"], item["reserved"], item["available"]) == (8, 1, 7)
 
