@@ -30,7 +30,6 @@ from sqlalchemy import (
 )
 
 from domain.inventory.items import sku_search_key
-from domain.inventory.links import trimmed
 
 # Stable constraint names: Alembic diffs and our error handling both refer to them.
 metadata = MetaData(
@@ -167,11 +166,6 @@ products = Table(
 )
 
 
-def _seller_sku_key(context: Any) -> str | None:
-    """`skus.seller_sku_key` of a row inserted without one: its seller SKU as matched (`trimmed`)."""
-    return trimmed(context.get_current_parameters().get("seller_sku"))
-
-
 skus = Table(
     "skus",
     metadata,
@@ -189,7 +183,7 @@ skus = Table(
     # The seller SKU as the pool matches it (`domain.inventory.links.trimmed`: edge-invisible characters trimmed, NFC;
     # NULL when blank), computed in Python where the row is built (`SqlCatalogRepository`) and filled for older rows
     # by migration 0015: a later batch finds its twins by this key through the index, with no normalization in SQL.
-    Column("seller_sku_key", String(255), default=_seller_sku_key),
+    Column("seller_sku_key", String(255)),
     UniqueConstraint("shop_id", "tiktok_sku_id"),
     Index(None, "shop_id", "seller_sku_key"),
 )
