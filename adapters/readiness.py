@@ -112,7 +112,7 @@ class ReadinessProbe:
         engine = self._db.read_engine if self._db.is_sqlite else self._db.write_engine
         if self._db.sqlite_file is not None and (moved := self._db.sqlite_file.changed()) is not None:
             # Not the file this process opened: its connections would answer from a file no other sees, and a new
-            # one from an empty file ("revision none": the wrong cause). One stat.
+            # one is refused (it opens the file without creating it; engine.SqliteFile). One stat.
             metrics.DEPENDENCY_UP.labels("database").set(0)
             return Readiness(problems=(Problem("database", moved),))
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import urllib.parse
 from typing import Any
 
 from sqlalchemy import event
@@ -45,9 +46,12 @@ class SqliteFile:
     """The SQLite file a `Database` opened, told apart from whatever its path names later.
 
     A file removed while the server runs (`make clean` does `rm -rf var`) stays open for the connections that have
-    it: in WAL mode SQLite takes their writes into the unlinked inode, which the next start never sees, and new
-    connections create an empty file at the path. `remember()` records the file's (device, inode) at the first
-    connection; `changed()` then costs one `os.stat` and says, in one sentence, how the path differs (removed, or
+    it: in WAL mode SQLite takes their writes into the unlinked inode, which the next start never sees; and a new
+    connection opened in SQLite's default mode would create an empty file at the path, which the next start took
+    for a database never migrated. `remember()` records the file's (device, inode) when the `Database` is made (the
+    file exists: `serve` opened or created it before, `demo` migrated it) or else at the first connection, which
+    creates it; from then on `opened` is True and the engines open every new connection without creating the file
+    (`open_existing`). `changed()` costs one `os.stat` and says, in one sentence, how the path differs (removed, or
     another file), else None."""
 
     def __init__(self, path: str) -> None:
@@ -61,6 +65,11 @@ class SqliteFile:
             except OSError:  # gone already: the next connection remembers what it opens
                 return
             self._opened = (found.st_dev, found.st_ino)
+
+    @property
+    def opened(self) -> bool:
+        """Whether a file was remembered: from then on, no connection of the engines may create one."""
+        return self._opened is not None
 
     def changed(self) -> str | None:
         if self._opened is None:
@@ -78,13 +87,43 @@ class SqliteFile:
     def refuse_if_changed(self, statement: str) -> None:
         """Raise `OperationalError` (SQLITE_READONLY_DBMOVED, which `adapters.db.outage` counts as an outage, so
         GraphQL answers SERVICE_UNAVAILABLE and workers retry) when `changed()`: a write would be lost, a read would
-        answer from the removed file (a connection the pool holds) or fail on an empty one created at the path."""
+        answer from the removed file (a connection the pool holds)."""
         if (reason := self.changed()) is None:
             return
-        moved = sqlite3.OperationalError(reason)
-        moved.sqlite_errorcode = sqlite3.SQLITE_READONLY_DBMOVED
-        moved.sqlite_errorname = "SQLITE_READONLY_DBMOVED"
-        raise OperationalError(statement, None, moved)
+        raise OperationalError(statement, None, _moved(reason))
+
+    def open_existing(self, dialect: Any, cargs: list[Any], cparams: dict[str, Any]) -> Any:
+        """A new DBAPI connection to the remembered file, opened without creating it (the SQLite URI
+        `file:<path>?mode=rw`), for SQLAlchemy's `do_connect` event; None (SQLAlchemy opens it as configured, creating
+        a missing file) before a file is remembered, or when the URL is already a SQLite URI (`uri=true`).
+
+        `cargs[0]` is the file's absolute path, as SQLAlchemy's SQLite dialects give it. A file that `changed()`
+        (one `os.stat` per new connection) is not opened: `sqlite3.OperationalError` with that sentence and
+        SQLITE_READONLY_DBMOVED, which SQLAlchemy wraps as `sqlalchemy.exc.OperationalError` and `adapters.db.outage`
+        counts as an outage (GraphQL's SERVICE_UNAVAILABLE): the same refusal as at BEGIN, and no empty file left at
+        the path. The same when the file goes between that look and the open, which `mode=rw` then refuses (SQLITE_
+        CANTOPEN); any other error of the open is raised as SQLite gave it."""
+        if not self.opened or cparams.get("uri") or not cargs:
+            return None
+        if (reason := self.changed()) is not None:
+            # Not even tried: aiosqlite's failed open stops its thread with a callback to this event loop, which
+            # raises in that thread when the loop has closed meanwhile (a process or a test ending).
+            raise _moved(reason)
+        uri = f"file:{urllib.parse.quote(str(cargs[0]))}?mode=rw"  # SQLite decodes %HH: a '#' or '%' in the path
+        try:
+            return dialect.connect(uri, *cargs[1:], **{**cparams, "uri": True})
+        except sqlite3.Error as exc:  # SQLITE_CANTOPEN ("unable to open database file") for a removed file
+            if (reason := self.changed()) is None:
+                raise
+            raise _moved(reason) from exc
+
+
+def _moved(reason: str) -> sqlite3.OperationalError:
+    """The driver error of a file that `changed()`: SQLITE_READONLY_DBMOVED (1032), saying `reason`."""
+    moved = sqlite3.OperationalError(reason)
+    moved.sqlite_errorcode = sqlite3.SQLITE_READONLY_DBMOVED
+    moved.sqlite_errorname = "SQLITE_READONLY_DBMOVED"
+    return moved
 
 
 _RESTART = (
@@ -103,8 +142,9 @@ def create_engine(
     sqlite_file: SqliteFile | None = None,
 ) -> AsyncEngine:
     """An async engine. On SQLite: WAL, busy timeout, foreign keys, and `BEGIN IMMEDIATE` unless
-    `read_only`; with `sqlite_file`, the file is remembered at the first connection, and each transaction, a read
-    or a write, is refused once it changed (`SqliteFile`): one `os.stat` at each BEGIN."""
+    `read_only`; with `sqlite_file`, the file is remembered at the first connection (unless it was already), each
+    new connection then opens it without creating it (a removed file: refused, no empty file made), and each
+    transaction, a read or a write, is refused once it changed (`SqliteFile`): one `os.stat` at each BEGIN."""
     if not is_sqlite(url):
         connect_args: dict[str, Any] = {}
         if "+asyncpg" in url.split("://", 1)[0]:
@@ -158,6 +198,12 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str, read_only: bool, sqlit
         if sqlite_file is not None:
             sqlite_file.remember()
 
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def on_do_connect(
+        dialect: Any, connection_record: ConnectionPoolEntry, cargs: list[Any], cparams: dict[str, Any]
+    ) -> Any:
+        return None if sqlite_file is None else sqlite_file.open_existing(dialect, cargs, cparams)
+
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Connection) -> None:
         if sqlite_file is not None:
@@ -185,6 +231,10 @@ class Database:
         self.dialect_name = "sqlite" if is_sqlite(url) else "postgresql"
         # SQLite: the file the engines opened, checked by writes and /readyz (None on PostgreSQL).
         self.sqlite_file = SqliteFile(make_url(url).database or "") if is_sqlite(url) else None
+        if self.sqlite_file is not None:
+            # A file already there is the database: no connection may create another at its path (not even the
+            # first, should it be removed before any connection opened).
+            self.sqlite_file.remember()
         self.write_engine = create_engine(
             url, pool_size=pool_size, max_overflow=max_overflow, echo=echo, sqlite_file=self.sqlite_file
         )

@@ -203,6 +203,52 @@ async def test_a_sqlite_file_removed_or_replaced_while_serving_is_not_ready_and_
             async with db.read_sessionmaker() as session, session.begin():
                 await session.execute(text("SELECT 1"))
         assert unavailable(refused.value) and f"was {change}" in str(refused.value.orig)
+        # and so are both engines' new connections (here the pools' connections all closed, as a pool replaces
+        # them), which open the file without creating it: a removed file stays missing, where each new connection
+        # created an empty file at the path (a restart then found "revision none", not a missing file)
+        left = _inode(path)  # the replacing file's, or None
+        await db.write_engine.dispose()
+        await db.read_engine.dispose()
+        for sessionmaker in (db.write_sessionmaker, db.read_sessionmaker, db.write_sessionmaker):
+            with pytest.raises(OperationalError) as refused:
+                async with sessionmaker() as session, session.begin():
+                    await session.execute(text("SELECT 1"))
+            assert unavailable(refused.value) and f"was {change}" in str(refused.value.orig)
+        assert _inode(path) == left
+        assert f"was {change}" in (await probe.check()).problems[0].reason
     finally:
         await probe.aclose()
         await db.dispose()
+
+
+async def test_a_sqlite_file_removed_before_any_connection_is_not_created_anew(sqlite_url: str) -> None:
+    # given a process started on its SQLite file (`serve` opens or creates it first), whose engines have not opened
+    # a connection yet
+    db = Database(sqlite_url)
+    probe = ReadinessProbe(db, None)
+    path = Path(make_url(sqlite_url).database or "")
+    try:
+        # when the file is removed (`make clean`)
+        path.unlink()
+        # then /readyz answers 503 `database`, saying so (before: the first connection created an empty file, taken
+        # for the database: `migrations`, "revision none"), and writes and reads are refused as an outage
+        (problem,) = (await probe.check()).problems
+        assert problem.check == "database" and f"the database file {path} was removed" in problem.reason
+        for sessionmaker in (db.write_sessionmaker, db.read_sessionmaker):
+            with pytest.raises(OperationalError) as refused:
+                async with sessionmaker() as session, session.begin():
+                    await session.execute(text("SELECT 1"))
+            assert unavailable(refused.value) and "was removed" in str(refused.value.orig)
+        # and no connection created a file at the path
+        assert not path.exists()
+    finally:
+        await probe.aclose()
+        await db.dispose()
+
+
+def _inode(path: Path) -> int | None:
+    """The inode of the file at `path`, None when there is none."""
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
