@@ -162,7 +162,9 @@ async def _keep_seed_baselines(session: AsyncSession, seeding: Sequence[str]) ->
     count of that same instant, these sales in it. A line the ledger applies later counts as applied since, as it
     does after a push: a sale made after the read, TikTok's available lost it; an open order made before it, in the
     seed, adds itself to `ingested_at_push` (`ledger._counted_before_push`), as TikTok had left it out already.
-    One statement; a link pushed already keeps its push's baseline (a count of this instant with it would not pair)."""
+    Nothing moves either meanwhile: the caller holds the item, the shop's ledger writers wait for its link changes
+    (`hold_shop_links`, exclusive), and the link rows are this transaction's already (`upsert_links`). One statement;
+    a link pushed already keeps its push's baseline (a count of this instant with it would not pair)."""
     if not seeding:
         return
     links, items, units = sku_links.c, inventory_items.c, sku_ledger_units.c
