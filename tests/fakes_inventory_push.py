@@ -45,6 +45,7 @@ class FakeLink:
     held_since: datetime | None = None
     ingested_at_push: int | None = None
     restored_quantity: int = 0
+    seeded_available: int | None = None  # the seeding link's baseline until its first push (migration 0018)
     push_error_code: str | None = None
     push_error_message: str | None = None
     observed_quantity: int | None = None
@@ -57,7 +58,8 @@ class FakeLink:
         return LinkedSku(
             self.sku_id, self.tiktok_sku_id, self.tiktok_product_id, self.inventory_item_id, self.available,
             tuple(sorted(self.warehouse_ids)), self.pushed_quantity, self.pushed_at, self.held_quantity,
-            self.held_since, ingested, self.ingested_at_push, 0, None, self.restored_quantity,
+            self.held_since, ingested, self.ingested_at_push, 0, None, self.restored_quantity, 0,
+            self.seeded_available,
         )  # fmt: skip
 
 
@@ -236,6 +238,7 @@ class FakeInventoryPushRepository:
                     link.held_quantity, link.held_since = outcome.held.get(sku_id, (0, None))
                     link.ingested_at_push = outcome.ingested.get(sku_id)
                     link.restored_quantity = outcome.restored.get(sku_id, 0)
+                    link.seeded_available = None
                     link.push_error_code = link.push_error_message = None
                     link.updated_at = now
             for sku_id, error in outcome.failed.items():

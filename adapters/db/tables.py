@@ -417,6 +417,11 @@ sku_links = Table(
     # the units of the shop's RELEASED lines of the SKU when that push read the pool.
     Column("restored_quantity", Integer, nullable=False, server_default=text("0")),
     Column("released_at_push", Integer),
+    # A link whose shop's TikTok stock seeded its item, never pushed since (migration 0018): TikTok's available right
+    # after the link as the pool counts it (the item's `available` once the link's waiting lines applied), the
+    # ledger's counts of that instant in `ingested_at_push` / `released_at_push`: the fence's baseline for the first
+    # push (`domain.inventory_push.LinkedSku.baseline`), which clears it (null otherwise).
+    Column("seeded_available", Integer),
     Column("push_error_code", String(32)),  # TikTok's per-SKU code of the last failed push; null once one succeeds
     Column("push_error_message", Text),
     Column("observed_quantity", Integer),  # TikTok's available at the last reconcile (Inventory Search)

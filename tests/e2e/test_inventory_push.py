@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.fixtures.app import ShopbridgeServer
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 POLICY = (
     "query($id: ID!) { shop(id: $id) { inventoryPolicy { pushEnabled sharePercent maxQuantity outOfStockThreshold } } }"
@@ -270,3 +270,47 @@ def test_a_manual_relink_does_not_hide_an_unseen_sale_from_the_fence(
     # one unit on sale twice.
     wait_until(lambda: stock_of(app, tiktok_id, sku) != 8, what="the push after the unseen sale")
     assert stock_of(app, tiktok_id, sku) == 9
+
+
+INVENTORY_SEARCH = "/product/202309/inventory/search"  # the fence's reading of TikTok's available
+
+
+def test_a_sale_between_the_seeding_read_and_the_first_push_is_held_back(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    # given a shop whose import seeds its items from its product page's TikTok stock, and whose first push waits at
+    # TikTok's Inventory Search, the fence's reading before any write (no webhooks, and no order poll in tests: a sale
+    # at TikTok is never ingested)
+    app = app_factory(products=12, orders=0, tiktok_timeout_seconds=DEADLINE_SECONDS)
+    app.sandbox.hold(INVENTORY_SEARCH)
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.sandbox.wait_held()
+    tiktok_id = shop["tiktokShopId"]
+    sellable = {
+        sku["id"]
+        for product in app.sandbox.control("GET", f"/shops/{tiktok_id}/products")["products"]
+        if product["status"] == "ACTIVATE" and not product.get("product_types")
+        for sku in product["skus"]
+    }
+    item = next(
+        i for i in pooled_items(app, "SB-")
+        if any(ln["state"] == "LINKED" and ln["sku"]["tiktokSkuId"] in sellable for ln in i["links"])
+        and i["available"] >= 2
+    )  # fmt: skip
+    (link,) = [ln for ln in item["links"] if ln["state"] == "LINKED"]
+    sku = link["sku"]["tiktokSkuId"]
+    assert (link["pushedQuantity"], stock_of(app, tiktok_id, sku)) == (None, item["available"])  # seeded as shown
+
+    # when a buyer takes 1 unit at TikTok after the page was read, before the first push has read TikTok's stock
+    app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": sku, "quantity": 1})
+    app.sandbox.hold()
+
+    # then that push holds the unit back: TikTok's available does not go back up by it (without a baseline for the
+    # link's first push, it wrote the pool's available over the sale: one unit on sale twice until its order came in)
+    def pushed() -> dict[str, Any]:
+        (now,) = [i for i in pooled_items(app, item["sku"]) if i["id"] == item["id"]]
+        return next(ln for ln in now["links"] if ln["sku"]["tiktokSkuId"] == sku)
+
+    wait_until(lambda: pushed()["pushedQuantity"] is not None, what="the first push's record")
+    assert (pushed()["pushedQuantity"], pushed()["heldBackQuantity"]) == (item["available"] - 1, 1)
+    assert stock_of(app, tiktok_id, sku) == item["available"] - 1

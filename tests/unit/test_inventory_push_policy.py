@@ -4,6 +4,7 @@ checked are the ones running (not values built once when the tests were collecte
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -148,3 +149,26 @@ def test_a_hold_keeps_its_start_while_carried_and_starts_again_otherwise() -> No
     # TikTok sold since the last push (9 pushed, 8 now): the unit held may be that sale, its hold starts now
     assert hold_started(held_link(1, earlier), 1, 1, now, tiktok_available=8) == now
     assert hold_started(held_link(1, earlier), 1, 1, now, tiktok_available=9) == earlier
+
+
+@pytest.mark.parametrize(
+    ("pushed", "seeded", "baseline"),
+    [(None, 7, 7), (9, 7, 9), (9, None, 9), (None, None, None)],
+    ids=["seeded-never-pushed", "pushed-since-seeding", "pushed", "joined-never-pushed"],
+)
+def test_the_fence_measures_from_the_last_push_else_from_what_the_seeding_link_showed(
+    pushed: int | None, seeded: int | None, baseline: int | None
+) -> None:
+    # A link whose stock seeded its item keeps TikTok's available right after the link until its first push; a push's
+    # own value stands once there is one; a link that joined an item has none (README, "Shared inventory pool")
+    link = LinkedSku("s", "t", "p", "i", 10, (), pushed, None if pushed is None else AT, seeded_available=seeded)
+    assert link.baseline == baseline
+
+
+def test_a_sale_since_the_seeding_read_is_unseen_until_the_ledger_applies_it() -> None:
+    # given a seeding link: TikTok showed 7 right after it, when the shop's ledger counted 3 units of the SKU
+    seeded = LinkedSku("s", "t", "p", "i", 7, (), ingested=3, ingested_at_push=3, seeded_available=7)
+    # when TikTok sells 1 unit the ledger has not seen: 1 held back; once the ledger has it (counted 4), none
+    assert fence_counts(seeded.baseline, 6, seeded.ingested_since_push or 0) == (1, 0)
+    ingested = replace(seeded, ingested=4)
+    assert fence_counts(ingested.baseline, 6, ingested.ingested_since_push or 0) == (0, 0)

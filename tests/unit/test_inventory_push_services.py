@@ -537,3 +537,29 @@ async def test_the_fence_without_a_previous_push_holds_nothing_back(world: World
     await world.push()
     assert world.sent() == [("p1", [("t-a", [("", 12)])])] and link.pushed_quantity == 12
     assert world.store.push.links[(world.shop.id, "b")].pushed_quantity == 3  # already shown: recorded as pushed
+
+
+@pytest.mark.parametrize(
+    ("ingested_since", "available", "tiktok"),
+    [(0, 10, 9), (1, 9, 8)],
+    ids=["a-sale-unseen", "a-sale-unseen-and-one-ingested"],
+)
+async def test_the_first_push_of_a_link_whose_stock_seeded_its_item_holds_back_a_sale_made_since(
+    world: World, ingested_since: int, available: int, tiktok: int
+) -> None:
+    # given a link never pushed whose shop's stock seeded its item: TikTok showed 10 right after the link, when the
+    # shop's ledger counted 2 units of the SKU; since then TikTok sold 1 unit the ledger has not seen (and, in the
+    # second case, 1 it has: the pool's available 9)
+    world.deps.fence = True
+    link = world.link("a", "p1", available)
+    link.seeded_available, link.ingested_at_push = 10, 2
+    world.store.push.ingested = [(world.shop.id, "t-a", 2 + ingested_since, NOW - timedelta(minutes=5))]
+    world.api.available["t-a"] = tiktok
+    world.dirty("p1")
+    await world.push()
+    # then the unseen sale is held back: TikTok already shows the pool's available less it, nothing is written (without
+    # the seeding baseline the push wrote the pool's available, that unit on sale twice); and from now on the push's
+    # own value is the link's baseline
+    assert world.api.searches == [["t-a"]] and world.api.updates == []
+    assert (link.pushed_quantity, link.held_quantity, link.held_since) == (tiktok, 1, NOW)
+    assert (link.seeded_available, link.ingested_at_push) == (None, 2 + ingested_since)

@@ -107,6 +107,7 @@ class LinkPushState:
                 _links.ingested_at_push,
                 _links.released_at_push,
                 _links.restored_quantity,
+                _links.seeded_available,
                 (func.coalesce(_units.ingested, 0) if counted else literal(0)).label("ingested"),
                 (func.coalesce(_units.released, 0) if counted else literal(0)).label("released"),
                 (items.on_hand - items.reserved - items.safety_stock).label("available"),
@@ -139,6 +140,7 @@ class LinkPushState:
                     row.released_at_push,
                     row.restored_quantity,
                     int(row.held_elsewhere),
+                    row.seeded_available,
                 )
             else:
                 found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
@@ -167,8 +169,8 @@ class LinkPushState:
                 .values(
                     pushed_quantity=quantity, pushed_at=pushed_at, held_quantity=held, held_since=held_since,
                     ingested_at_push=outcome.ingested.get(sku_id), released_at_push=outcome.released.get(sku_id),
-                    restored_quantity=outcome.restored.get(sku_id, 0), push_error_code=None, push_error_message=None,
-                    updated_at=now,
+                    restored_quantity=outcome.restored.get(sku_id, 0), seeded_available=None, push_error_code=None,
+                    push_error_message=None, updated_at=now,
                 )
             )  # fmt: skip
         for sku_id, error in outcome.failed.items():

@@ -211,7 +211,9 @@ async def _counted_before_push(session: AsyncSession, shop_id: str, seeded: Mapp
     """Lines first reserved in the seed (`Transition.in_seed`) count, for the push's fence, as ledger units its link's
     last push had already seen (`sku_links.ingested_at_push`): TikTok's available lost them before the stock that
     seeded the item was read. Counted as applied since that push, they would make up for as many sales TikTok made
-    unseen, and the push put those back on sale. (A link never pushed, or pushed before the count was kept: nothing.)"""
+    unseen, and the push put those back on sale. A link never pushed whose stock seeded the item has its count of
+    the link's instant there already (`links._keep_seed_baselines`), which its first push measures from: the same
+    holds. (A link never pushed otherwise, or pushed before the count was kept: nothing.)"""
     links = sku_links.c
     statement = (
         update(sku_links)

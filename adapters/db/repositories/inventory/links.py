@@ -26,7 +26,7 @@ from adapters.db.repositories.inventory.items import get_item
 from adapters.db.repositories.inventory.ledger import hold_relink, merchant_of, relink_lines
 from adapters.db.repositories.inventory.shop_items import remove_unclaimed_items
 from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links, lock_items
-from adapters.db.tables import inventory_items, order_line_stock, orders, products, sku_links, skus
+from adapters.db.tables import inventory_items, order_line_stock, orders, products, sku_ledger_units, sku_links, skus
 from domain.errors import DomainError, ErrorCode, NotFoundError
 from domain.inventory.items import sku_search_key
 from domain.inventory.ledger import LineState, StockEffect, counted_in_stock
@@ -147,8 +147,39 @@ async def auto_link_products(
     change = await relink_lines(
         session, shop_id, merchant_id, new_items, now, seeds=seeds, extra_dirty=[*joined, *left]
     )
+    await _keep_seed_baselines(session, [r["sku_id"] for r in link_rows if r["stock_counted_at"] is not None])
     await remove_unclaimed_items(session, merchant_id, left)
     return change
+
+
+async def _keep_seed_baselines(session: AsyncSession, seeding: Sequence[str]) -> None:
+    """The push fence's baseline of each link of `seeding` (SKU ids whose shop's TikTok stock seeded their item in
+    this transaction) never pushed (README, "A seeding link's first push is fenced"): run once `relink_lines` has
+    applied the links' waiting lines, it keeps the item's `available` (`seeded_available`: the seed's on-hand less its
+    reservations, `seed_on_hand`'s rule, safety stock 0 on a new item), which is TikTok's available at the read less
+    the sales made since that the ledger has (reserved at the link, or shipped: `_open_pending_units`), with the
+    shop's running units of the SKU now (`ingested_at_push`, `released_at_push`; 0 without a row): the ledger's
+    count of that same instant, these sales in it. A line the ledger applies later counts as applied since, as it
+    does after a push: a sale made after the read, TikTok's available lost it; an open order made before it, in the
+    seed, adds itself to `ingested_at_push` (`ledger._counted_before_push`), as TikTok had left it out already.
+    Nothing moves either meanwhile: the caller holds the item, the shop's ledger writers wait for its link changes
+    (`hold_shop_links`, exclusive), and the link rows are this transaction's already (`upsert_links`). One statement;
+    a link pushed already keeps its push's baseline (a count of this instant with it would not pair)."""
+    if not seeding:
+        return
+    links, items, units = sku_links.c, inventory_items.c, sku_ledger_units.c
+    of_sku = and_(units.shop_id == links.shop_id, units.tiktok_sku_id == links.tiktok_sku_id)
+    available = select(items.on_hand - items.reserved - items.safety_stock).where(items.id == links.inventory_item_id)
+    statement = (
+        update(sku_links)
+        .where(among(links.sku_id, sorted(seeding), dialect_of(session)), links.pushed_at.is_(None))
+        .values(
+            seeded_available=available.scalar_subquery(),
+            ingested_at_push=func.coalesce(select(units.ingested).where(of_sku).scalar_subquery(), 0),
+            released_at_push=func.coalesce(select(units.released).where(of_sku).scalar_subquery(), 0),
+        )
+    )
+    await session.execute(statement)
 
 
 async def _create_items(
