@@ -144,12 +144,36 @@ async def test_a_manual_decision_on_a_dropped_sku_survives_its_return(
     shop, _ = await world.shop(), await world.shop()
     await world.products(shop, product("p", ("a", "A", 10), ("b", "B", 5)))
     await link_by_hand(world, shop, "a", linked_to)
+    kept = select(sku_links.c.source, sku_links.c.linked_at, sku_links.c.unlinked_item_id).where(
+        sku_links.c.tiktok_sku_id == "a"
+    )
+    async with world.db.read_sessionmaker() as session:
+        decided = tuple((await session.execute(kept)).one())
     world.clock.advance(timedelta(minutes=2))
     await world.products(shop, product("p", ("b", "B", 5), at=DROPPED))
     # when TikTok puts a back in p (the same SKU id, its seller SKU still A)
+    world.clock.advance(timedelta(minutes=5))
     await world.products(shop, product("p", ("a", "A", 9), ("b", "B", 5), at=DROPPED + timedelta(minutes=5)))
-    # then the merchant's decision stands, as it does through every import
+    # then the merchant's decision stands, as it does through every import, with its time and the item it remembers
+    # (unlinked by hand: item A, since the link the import had made)
     assert (await world.links(shop))["a"] == expected
     async with world.db.read_sessionmaker() as session:
-        source = select(sku_links.c.source).where(sku_links.c.tiktok_sku_id == "a")
-        assert (await session.execute(source)).scalar_one() == "MANUAL"
+        assert tuple((await session.execute(kept)).one()) == decided
+    assert decided[0] == "MANUAL" and (decided[2] is None) == (linked_to is not None)
+
+
+async def test_an_item_only_a_dropped_sku_linked_stays_for_its_open_orders(world: Pool) -> None:
+    # given item A seeded from one shop's SKU a alone (no other shop, nothing set by hand), an open order of a
+    # reserved, and a dropped from its product
+    shop = await world.shop()
+    await world.products(shop, product("p", ("a", "A", 10), ("b", "B", 5)))
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "a", at=SOLD))
+    world.clock.advance(timedelta(minutes=2))
+    await world.products(shop, product("p", ("b", "B", 5), at=DROPPED))
+    # then A is not removed as left to nobody (before, it went with its history, the order's line waiting for good)
+    item = await world.item("A")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (10, 1, 9)
+    # and when the order ships, A's on-hand drops by its unit
+    await world.orders(shop, moved_on("o1", "COMPLETED", "a"))
+    item = await world.item("A")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (9, 0, 9)

@@ -131,9 +131,17 @@ async def auto_link_products(
                 )
             )  # fmt: skip
             new_items[row.tiktok_sku_id] = item_id
-        for sku_id, back in returning.items():
-            if back is LinkState.LINKED:  # (its lines count on its item already: nothing moves, its pushes are due)
-                new_items[rows[sku_id].tiktok_sku_id] = existing[sku_id].inventory_item_id
+        for sku_id, back in returning.items():  # as the merchant left it: its item, its time, what it remembers
+            link, row = existing[sku_id], rows[sku_id]
+            item_id = link.inventory_item_id if back is LinkState.LINKED else None
+            link_rows.append(
+                _link_row(
+                    shop_id, merchant_id, row, back, LinkSource.MANUAL, item_id, now,
+                    remembered=(link.unlinked_item_id, link.linked_at), linked_since=link.linked_at,
+                )
+            )  # fmt: skip
+            if item_id is not None:  # (its lines count on its item already: nothing moves; its pushes are due)
+                new_items[row.tiktok_sku_id] = item_id
         return link_rows, new_items
 
     link_rows, new_items = link_changes(items, seeding)
@@ -159,10 +167,6 @@ async def auto_link_products(
     if gone:
         dropped = among(sku_links.c.sku_id, gone, dialect)
         await session.execute(update(sku_links).where(dropped).values(state=DROPPED, updated_at=now))
-    for back in (LinkState.LINKED, LinkState.UNLINKED):
-        if back_ids := sorted(sku_id for sku_id, state in returning.items() if state is back):
-            back_in = among(sku_links.c.sku_id, back_ids, dialect)
-            await session.execute(update(sku_links).where(back_in).values(state=back.value, updated_at=now))
     joined = [i for i in new_items.values() if i is not None]  # a shop joining an item receives its quantity
     left = sorted(i for i in before if i not in new_items.values() and i not in still_named)
     change = await relink_lines(
