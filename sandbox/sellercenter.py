@@ -8,9 +8,9 @@ edit alone pushes nothing (TikTok's inventory topic is not in the Event API): it
 - `POST /_sandbox/products/{product_id}` `{title?, status?, skus?: [{id, seller_sku?, quantity?}], remove_skus?:
   [id], restore_skus?: [id]}` -> the product. `remove_skus`: the seller deletes those variants (at least one SKU
   stays): the product lists them no more, buyers cannot order them, Update Inventory refuses them (12052556); their
-  open orders stay and still ship or cancel (a cancelled unit goes back to the removed SKU's stock). `restore_skus`: SKUs removed
-  from this product come back with their ids, seller SKUs and stock (TikTok keeps a SKU's id). Either is a SKU edit:
-  webhook 15 with `others` (live-sync.md sec. 2.4: seller SKU edits are not named).
+  open orders stay and still ship or cancel (a cancelled unit goes back to the removed SKU's stock).
+  `restore_skus`: SKUs removed from this product come back with their ids, seller SKUs and stock (TikTok keeps a
+  SKU's id). Either is a SKU edit: webhook 15 with `others` (live-sync.md sec. 2.4: seller SKU edits are not named).
 """
 
 from __future__ import annotations
