@@ -45,7 +45,10 @@ async def a_and_b_with_an_open_order_of_a(world: Pool) -> Shop:
     item = await world.item("A")
     assert (item["on_hand"], item["reserved"], item["available"]) == (10, 1, 9)
     world.clock.advance(timedelta(minutes=2))
+    world.events.item_changes.clear()
     await world.products(shop, product("p", ("b", "B", 5), at=DROPPED))
+    # (A's subscribers learn that it shows one link fewer)
+    assert world.events.item_changes == [item["id"]]
     return shop
 
 

@@ -173,7 +173,10 @@ async def auto_link_products(
         session, shop_id, merchant_id, new_items, now, seeds=seeds, extra_dirty=[*joined, *left]
     )
     await remove_unclaimed_items(session, merchant_id, left)
-    return change
+    # An item whose link a drop changed (its counters did not move): its subscribers learn it shows one link fewer.
+    dropped_ids = set(gone)
+    dropped_on = frozenset(r.inventory_item_id for r in linked if r.sku_id in dropped_ids and r.inventory_item_id)
+    return change | PoolChange(dropped_on, frozenset(), merchant_id) if dropped_on else change
 
 
 async def _create_items(
