@@ -61,6 +61,7 @@ class Catalog:
         self.committed = committed
         self.warehouse_ids = warehouse_ids
         self.created_products = 0  # products added after generation (Seller Center in the control surface)
+        self.removed: dict[str, tuple[str, dict[str, Any]]] = {}  # SKU id -> (product id, SKU): `remove_skus`
 
     def add(self, product: dict[str, Any]) -> None:
         """Insert a new product at its place in the newest-first order and index its SKUs."""
@@ -72,6 +73,23 @@ class Catalog:
         self.by_id[product["id"]] = product
         self.sku_owner.update({sku["id"]: product for sku in product["skus"]})
         self.created_products += 1
+
+    def remove_skus(self, product: dict[str, Any], sku_ids: list[str]) -> None:
+        """Take SKUs out of a product (the seller deleted those variants): Search Products, Get Product and Inventory
+        Search list them no more, Update Inventory refuses them (12052556), buyers cannot order them. Kept aside
+        (`removed`), their stock as it was, for `restore_skus`."""
+        for sku in [s for s in product["skus"] if s["id"] in sku_ids]:
+            product["skus"].remove(sku)
+            del self.sku_owner[sku["id"]]
+            self.removed[sku["id"]] = (product["id"], sku)
+
+    def restore_skus(self, product: dict[str, Any], sku_ids: list[str]) -> None:
+        """Put SKUs `remove_skus` took out of `product` back at its end, with the same ids (a seller re-adding a
+        variant: TikTok keeps the SKU id)."""
+        for sku_id in sku_ids:
+            _, sku = self.removed.pop(sku_id)
+            product["skus"].append(sku)
+            self.sku_owner[sku_id] = product
 
     def search(self, product_filter: ProductFilter) -> list[dict[str, Any]]:
         """All matching products, newest first (a list of references, not copies)."""

@@ -221,6 +221,9 @@ def _give_back(data: ShopData, sku_id: str, warehouse_id: str) -> None:
     """One held unit of a SKU back from committed to available, in its warehouse."""
     committed = data.catalog.committed.setdefault(sku_id, {})
     committed[warehouse_id] = max(0, committed.get(warehouse_id, 0) - 1)
-    owner = data.catalog.sku_owner[sku_id]
-    sku = next(s for s in owner["skus"] if s["id"] == sku_id)
+    owner = data.catalog.sku_owner.get(sku_id)
+    if owner is None:  # a SKU removed from its product since (Seller Center): its stock, kept aside, gets it back
+        sku = data.catalog.removed[sku_id][1]
+    else:
+        sku = next(s for s in owner["skus"] if s["id"] == sku_id)
     next(s for s in sku["inventory"] if s["warehouse_id"] == warehouse_id)["quantity"] += 1

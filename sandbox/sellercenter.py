@@ -5,7 +5,12 @@ edit alone pushes nothing (TikTok's inventory topic is not in the Event API): it
 
 - `POST /_sandbox/shops/{shop_id}/products` `{title, status?, skus: [{seller_sku?, quantity?, price?}]}` ->
   `{product_id, sku_ids}` (price a decimal string in the shop's currency; one warehouse, the shop's first).
-- `POST /_sandbox/products/{product_id}` `{title?, status?, skus?: [{id, seller_sku?, quantity?}]}` -> the product.
+- `POST /_sandbox/products/{product_id}` `{title?, status?, skus?: [{id, seller_sku?, quantity?}], remove_skus?:
+  [id], restore_skus?: [id]}` -> the product. `remove_skus`: the seller deletes those variants (at least one SKU
+  stays): the product lists them no more, buyers cannot order them, Update Inventory refuses them (12052556); their
+  open orders stay and still ship or cancel (a cancelled unit goes back to the removed SKU's stock).
+  `restore_skus`: SKUs removed from this product come back with their ids, seller SKUs and stock (TikTok keeps a
+  SKU's id). Either is a SKU edit: webhook 15 with `others` (live-sync.md sec. 2.4: seller SKU edits are not named).
 """
 
 from __future__ import annotations
@@ -118,10 +123,23 @@ class SellerCenter:
             if edit.get("id") not in skus:
                 raise BadInput(f"sku {quoted(edit.get('id'))} is not in product {product['id']}")
             planned.append((skus[edit["id"]], _text(edit, "seller_sku"), _quantity(edit)))
+        removed, restored = self._sku_ids(body, "remove_skus"), self._sku_ids(body, "restore_skus")
+        for sku_id in removed:
+            if sku_id not in skus:
+                raise BadInput(f"sku {quoted(sku_id)} is not in product {product['id']}")
+        if removed and len(set(removed)) >= len(skus):
+            raise BadInput("a product keeps at least one SKU")
+        for sku_id in restored:
+            if data.catalog.removed.get(sku_id, ("",))[0] != product["id"]:
+                raise BadInput(f"sku {quoted(sku_id)} was not removed from product {product['id']}")
         changed: list[str] = []
         if title is not None and title != product["title"]:
             product["title"] = title
             changed.append("title")
+        if removed or restored:
+            data.catalog.remove_skus(product, removed)
+            data.catalog.restore_skus(product, list(dict.fromkeys(restored)))
+            changed.append("others")
         for sku, seller_sku, quantity in planned:
             if seller_sku is not None and seller_sku != sku["seller_sku"]:
                 sku["seller_sku"] = seller_sku
@@ -140,6 +158,13 @@ class SellerCenter:
         if status_changed:
             self.world.notices.product_status_changed(data.shop, product)
         return {"product": product}
+
+    @staticmethod
+    def _sku_ids(body: dict[str, Any], name: str) -> list[str]:
+        ids = body.get(name, [])
+        if not isinstance(ids, list) or not all(isinstance(sku_id, str) for sku_id in ids):
+            raise BadInput(f"{name} must be a list of SKU ids")
+        return ids
 
     def _find(self, product_id: str) -> tuple[ShopData, dict[str, Any]]:
         # Product ids carry the shop's index in digits 4-5 (sandbox/data.py make_id).

@@ -380,8 +380,9 @@ sku_links = Table(
     "sku_links",
     metadata,
     # `skus.id` without a foreign key: a changed product's SKU rows are deleted and written again (same ids) by
-    # the catalog upsert, and the link (a manual one above all) must survive that; auto-linking deletes the links
-    # of SKUs a product no longer has.
+    # the catalog upsert, and the link (a manual one above all) must survive that; the link of a SKU a product no
+    # longer has (TikTok dropped it) stays, DROPPED, naming its item, for the SKU's orders and its return
+    # (`domain.inventory.links.counts_orders`, `back_from_drop`).
     Column("sku_id", ID, primary_key=True),
     Column("shop_id", ID, _shop_fk(), nullable=False),
     Column("merchant_id", String(128), nullable=False),
@@ -389,7 +390,7 @@ sku_links = Table(
     Column("tiktok_product_id", String(64), nullable=False),
     Column("tiktok_sku_id", String(64), nullable=False),
     Column("seller_sku", String(255)),  # trimmed; what auto-linking matched on
-    Column("state", String(16), nullable=False),  # LINKED, AMBIGUOUS, NO_SELLER_SKU, EXCLUDED, UNLINKED
+    Column("state", String(16), nullable=False),  # LINKED, AMBIGUOUS, NO_SELLER_SKU, EXCLUDED, UNLINKED, DROPPED
     # Set on the link whose shop's TikTok stock seeded the item, when it did: that shop's open orders created
     # before it were already outside TikTok's available, so they reserve without lowering `available`.
     Column("stock_counted_at", UTCDateTime),

@@ -9,7 +9,10 @@ Auto-link rules (issue 8, live-sync.md §7.5), per shop, after every product imp
 - a bundle (combo) SKU is `EXCLUDED`: TikTok derives its stock from its components (12052850);
 - a link the merchant made or removed by hand (`MANUAL`) survives every later import;
 - a LINKED link that leaves LINKED, by hand or by these rules, remembers its item until linked again
-  (`remembered_on_unlink`); linked back to that item, it keeps its first time (`relinked_since`).
+  (`remembered_on_unlink`); linked back to that item, it keeps its first time (`relinked_since`);
+- a SKU TikTok drops from its product keeps its link, `DROPPED`: its orders still count on its item
+  (`counts_orders`), it is never pushed, and back in the product (the same TikTok SKU id) it is linked as before
+  (`back_from_drop`).
 A seller SKU no item has yet creates one, seeded from this shop's TikTok stock (`seed_on_hand`).
 """
 
@@ -30,6 +33,12 @@ class LinkState(StrEnum):
     NO_SELLER_SKU = "NO_SELLER_SKU"
     EXCLUDED = "EXCLUDED"  # a bundle (combo) SKU: never linked, never pushed
     UNLINKED = "UNLINKED"  # the merchant unlinked it by hand
+
+
+# `sku_links.state` of a SKU its product no longer has (Get Product / Search Products list it no more: the seller
+# deleted that variant in Seller Center, PRODUCT_INFORMATION_CHANGE `others`, live-sync.md §2.4). Not a `LinkState`:
+# the API shows a link with its SKU, and the SKU is gone. The row keeps its item, source and times.
+DROPPED = "DROPPED"
 
 
 class LinkSource(StrEnum):
@@ -142,3 +151,33 @@ def relinked_since(
     if item_before == item_id and linked_at is not None and state is not None:
         return linked_at
     return None
+
+
+def counts_orders(state: str, item_id: str | None) -> str | None:
+    """The item the order lines of a SKU whose stored link is in `state` (a `LinkState` value or `DROPPED`) count on:
+    its item when LINKED, and when DROPPED with one; None: no item (its lines wait for a link, `PENDING_LINK`).
+    A SKU TikTok drops from its product may still have open orders, which TikTok ships (or cancels) from the stock
+    the item counts: each of their lines goes on moving by its status there (live-sync.md §3.5: open reserves,
+    shipped converts the reservation into a deduction, cancelled releases), and one first seen after the drop, made
+    before it, reserves or deducts there too. Unlinked instead (as before), the reservations went back to the pool
+    while their units were still to ship (an oversell), a shipment never left the item's on-hand, and a
+    cancellation stayed waiting for a link that never came."""
+    return item_id if state in (LinkState.LINKED, DROPPED) else None
+
+
+def standing_state(state: str, item_id: str | None) -> LinkState:
+    """The `LinkState` a stored link (`state`, a `LinkState` value or `DROPPED`) stands for: a DROPPED link with an
+    item as LINKED (`counts_orders`), one without as UNLINKED (what it remembers, `unlinked_item_id`, stays)."""
+    if state == DROPPED:
+        return LinkState.LINKED if item_id is not None else LinkState.UNLINKED
+    return LinkState(state)
+
+
+def back_from_drop(source: LinkSource, item_id: str | None) -> LinkState | None:
+    """The state of a DROPPED link whose SKU is back in its product (TikTok keeps SKU ids): the merchant's
+    (`MANUAL`) decision stands, as it does through every import (LINKED to its item, or UNLINKED); None for an
+    automatic one, which `auto_link` decides again from its seller SKU as it is now (back to its item, keeping
+    that link's time, `relinked_since`, when the seller SKU still names it)."""
+    if source is not LinkSource.MANUAL:
+        return None
+    return LinkState.LINKED if item_id is not None else LinkState.UNLINKED

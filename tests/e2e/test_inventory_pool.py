@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.e2e.test_webhooks import wait_until
 
 ITEMS = """query($after: String) { inventoryItems(first: 100, after: $after) { totalCount
@@ -323,3 +325,116 @@ def test_a_sale_made_and_shipped_while_its_sku_was_unlinked_deducts_once_when_re
     assert (again["onHand"], again["reserved"], again["version"]) == (48, before["reserved"], after["version"])
     states = app.rows("SELECT state FROM order_line_stock WHERE tiktok_order_id = :o", o=order_id)
     assert [row["state"] for row in states] == ["DEDUCTED", "DEDUCTED"]
+
+
+def pool_item(app: Any, sku: str) -> dict[str, Any] | None:
+    """Item `sku` of m1 with its links (those of SKUs the shops still have), or None while there is none."""
+    return next((i for i in items(app) if i["sku"] == sku), None)
+
+
+LEDGER_UNITS = """SELECT u.ingested, u.released,
+  (SELECT coalesce(sum(quantity), 0) FROM order_line_stock l WHERE l.shop_id = u.shop_id
+     AND l.tiktok_sku_id = u.tiktok_sku_id AND l.state IN ('RESERVED', 'DEDUCTED')) AS ingested_lines,
+  (SELECT coalesce(sum(quantity), 0) FROM order_line_stock l WHERE l.shop_id = u.shop_id
+     AND l.tiktok_sku_id = u.tiktok_sku_id AND l.state = 'RELEASED') AS released_lines
+  FROM sku_ledger_units u"""
+
+
+@pytest.mark.parametrize(
+    ("status", "on_hand", "states"), [("ship", 18, ["DEDUCTED", "DEDUCTED"]), ("CANCELLED", 20, ["RELEASED"] * 2)],
+    ids=["shipped", "cancelled"],
+)  # fmt: skip
+def test_a_sku_tiktok_drops_with_an_open_order_still_ships_or_cancels_from_its_item(
+    app_factory, status: str, on_hand: int, states: list[str]
+) -> None:
+    # given two shops of m1: the first with product P of SKUs A (seller SKU DROP-A) and B (DROP-B), the second with a
+    # SKU of seller SKU DROP-A, made in Seller Center (TikTok's webhooks bring them in), item DROP-A counted at 20
+    app = app_factory(webhooks=True, products=4, orders=0)
+    first = app.connect_shop("m1", "us-local", "US", "Maple")
+    second = app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    for shop in (first, second):
+        app.wait_for_webhook_registration(shop)
+    made = app.sandbox.control(
+        "POST", f"/shops/{first['tiktokShopId']}/products",
+        {"title": "Drop", "skus": [{"seller_sku": "DROP-A", "quantity": 10}, {"seller_sku": "DROP-B", "quantity": 5}]},
+    )  # fmt: skip
+    product_id, (sku_a, sku_b) = made["product_id"], made["sku_ids"]
+    (sku_c,) = app.sandbox.control(
+        "POST", f"/shops/{second['tiktokShopId']}/products",
+        {"title": "Drop too", "skus": [{"seller_sku": "DROP-A", "quantity": 10}]},
+    )["sku_ids"]  # fmt: skip
+    linked = wait_until(
+        lambda: (i := pool_item(app, "DROP-A")) is not None and len(i["links"]) == 2 and pool_item(app, "DROP-B") and i,
+        what="both shops' SKUs linked to DROP-A",
+    )  # fmt: skip
+    assert {link["sku"]["tiktokSkuId"]: link["state"] for link in linked["links"]} == {sku_a: "LINKED", sku_c: "LINKED"}
+    counted = app.graphql(SET_ON_HAND, {"input": {"inventoryItemId": linked["id"], "onHand": 20}}, "m1")
+    assert counted["inventorySetOnHand"]["userErrors"] == []
+    # and a buyer's open order of 2 units of A, reserved
+    sale = app.sandbox.control("POST", f"/shops/{first['tiktokShopId']}/sales", {"sku_id": sku_a, "quantity": 2})
+
+    def item_a() -> dict[str, Any]:
+        return dict(app.graphql(ITEM, {"id": linked["id"]}, "m1")["inventoryItem"])
+
+    wait_until(lambda: item_a()["reserved"] == 2, what="the sale's reservation")
+    wait_until(lambda: stock_of(app, second, sku_c) == 18, what="the second shop's push")
+
+    # (P's pushes done: none claimed before the drop answers after it)
+    settled = "SELECT count(*) AS n FROM inventory_push_outbox WHERE tiktok_product_id = :p AND claimed_by IS NULL"
+    settled += " AND pushed_version = dirty_version"
+    wait_until(lambda: app.rows(settled, p=product_id)[0]["n"] == 1, what="P's pushes done")
+    # when the seller deletes variant A from P in Seller Center (webhook 15, `others`: Shopbridge re-fetches P)
+    last_push = max([u["seq"] for u in app.sandbox.control("GET", "/inventory-updates")["updates"]], default=0)
+    app.sandbox.control("POST", f"/products/{product_id}", {"remove_skus": [sku_a]})
+    dropped = wait_until(
+        lambda: (i := pool_item(app, "DROP-A")) is not None and len(i["links"]) == 1 and i, what="A gone from P"
+    )
+    # then the open order still holds its 2 units on DROP-A (they are still to ship from its shelf)
+    assert (dropped["onHand"], dropped["reserved"], dropped["available"]) == (20, 2, 18)
+    # when the order ships (or is cancelled)
+    app.sandbox.control("POST", f"/orders/{sale['order_id']}/status", {"status": status})
+    # then DROP-A's on-hand drops by 2 once (or the 2 units come back): nothing stays reserved
+    after = wait_until(lambda: (n := item_a())["reserved"] == 0 and n, what="the order's move")
+    assert (after["onHand"], after["available"]) == (on_hand, on_hand)
+    moved = after["movements"]["edges"][0]["node"]
+    assert (moved["kind"], moved["onHandDelta"], moved["reservedDelta"]) == (
+        ("DEDUCTED", -2, -2) if status == "ship" else ("RELEASED", 0, -2)
+    )
+    lines = app.rows("SELECT state FROM order_line_stock WHERE tiktok_order_id = :o", o=sale["order_id"])
+    assert [row["state"] for row in lines] == states
+    # and the running units per shop SKU are the lines' sums
+    for row in app.rows(LEDGER_UNITS):
+        assert (row["ingested"], row["released"]) == (row["ingested_lines"], row["released_lines"])
+    # and the second shop shows DROP-A's available
+    wait_until(lambda: stock_of(app, second, sku_c) == on_hand, what="the second shop's push")
+    # and P's B is still pushed (its count lands on TikTok), A never again (TikTok would refuse it)
+    b_item = pool_item(app, "DROP-B")
+    assert b_item is not None
+    assert app.graphql(SET_ON_HAND, {"input": {"inventoryItemId": b_item["id"], "onHand": 7}}, "m1")
+    wait_until(lambda: stock_of(app, first, sku_b) == 7, what="B's push")
+    since = [
+        u for u in app.sandbox.control("GET", f"/inventory-updates?product_id={product_id}")["updates"]
+        if u["seq"] > last_push
+    ]  # fmt: skip
+    assert since and all({s["id"] for s in u["skus"]} == {sku_b} for u in since)
+    assert all(not u["errors"] for u in since)
+
+    # when the seller adds A back to P (the same SKU id)
+    app.sandbox.control("POST", f"/products/{product_id}", {"restore_skus": [sku_a]})
+    # then it links to DROP-A again, and the pool's available lands on it
+    back = wait_until(
+        lambda: (i := pool_item(app, "DROP-A")) is not None and len(i["links"]) == 2 and i, what="A back in P"
+    )
+    assert {link["sku"]["tiktokSkuId"]: link["state"] for link in back["links"]} == {sku_a: "LINKED", sku_c: "LINKED"}
+    assert (back["onHand"], back["reserved"], back["available"]) == (on_hand, 0, on_hand)
+    wait_until(lambda: stock_of(app, first, sku_a) == on_hand, what="A's push")
+
+
+def stock_of(app: Any, shop: dict[str, Any], sku_id: str) -> int:
+    """TikTok's available of SKU `sku_id` of `shop` (the sandbox's products)."""
+    for product in app.sandbox.control("GET", f"/shops/{shop['tiktokShopId']}/products")["products"]:
+        for sku in product["skus"]:
+            if sku["id"] == sku_id:
+                return sum(level["quantity"] for level in sku["inventory"])
+    raise AssertionError(f"no SKU {sku_id}")

@@ -109,3 +109,37 @@ def test_the_clock_drives_token_expiry_and_order_times(sandbox) -> None:
     assert order["create_time"] >= int(time.time()) + 7 * DAY - 5
     for bad in ({"advance_seconds": -1}, {"advance_seconds": "1"}, {}):
         assert sandbox.http.post(f"{sandbox.url}/_sandbox/clock", json=bad).status_code == 400
+
+
+def test_seller_center_removes_a_sku_from_a_product_and_restores_it_with_its_id(live, webhook_receiver) -> None:
+    # given a product of two SKUs, A with 3 units of which a buyer's open order holds 1
+    connect(live, "us-local")
+    shop = live.world.sellers["us-local"].shops[0].id
+    made = live.control("POST", f"shops/{shop}/products", {"title": "Two", "skus": [{"quantity": 3}, {"quantity": 1}]})
+    gone, kept = made["sku_ids"]
+    sale = live.control("POST", f"shops/{shop}/sales", {"sku_id": gone, "quantity": 1})
+    webhook_receiver.wait_for(lambda got: len(got) == 2)  # (the product's creation, the order's)
+    edit = f"{live.url}/_sandbox/products/{made['product_id']}"
+    # when the seller deletes variant A
+    removed = live.http.post(edit, json={"remove_skus": [gone]}).json()["product"]
+    # then the product lists it no more, buyers cannot order it, and TikTok says so with webhook 15 (`others`)
+    assert [s["id"] for s in removed["skus"]] == [kept]
+    listed = next(p for p in live.control("GET", f"shops/{shop}/products")["products"] if p["id"] == removed["id"])
+    assert [s["id"] for s in listed["skus"]] == [kept]
+    again = live.http.post(f"{live.url}/_sandbox/shops/{shop}/sales", json={"sku_id": gone, "quantity": 1})
+    assert (again.status_code, "is not sold in this shop" in again.text) == (404, True)
+    # and the open order can still be cancelled: its unit goes back to A's stock
+    live.control("POST", f"orders/{sale['order_id']}/status", {"status": "CANCELLED"})
+    # and when the seller adds A back, it has its id, seller SKU and stock again (3: the cancelled unit back)
+    restored = live.http.post(edit, json={"restore_skus": [gone]}).json()["product"]
+    assert [s["id"] for s in restored["skus"]] == [kept, gone]
+    assert sum(level["quantity"] for level in restored["skus"][1]["inventory"]) == 3
+    sent = types_sent(live)
+    pushes = webhook_receiver.wait_for(lambda got: len(got) == len(sent))
+    assert [(p.json["type"], p.json["data"].get("changed_fields")) for p in pushes if p.json["type"] == 15] == [
+        (15, ["others"]), (15, ["others"])
+    ]  # fmt: skip
+    # and what cannot be done is refused: a SKU not in the product, one not removed, every SKU of the product
+    for bad in ({"remove_skus": ["nope"]}, {"restore_skus": [gone]}, {"remove_skus": "x"},
+                {"remove_skus": [kept, gone]}):  # fmt: skip
+        assert live.http.post(edit, json=bad).status_code == 400, bad

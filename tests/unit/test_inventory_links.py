@@ -8,15 +8,19 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.inventory.links import (
+    DROPPED,
     LinkDecision,
     LinkSource,
     LinkState,
     ShopSku,
     auto_link,
+    back_from_drop,
+    counts_orders,
     relink_needed,
     relinked_since,
     remembered_on_unlink,
     seed_on_hand,
+    standing_state,
     trimmed,
 )
 
@@ -171,3 +175,38 @@ def test_a_link_to_the_item_it_is_linked_to_keeps_its_time() -> None:
     linked_at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     assert relinked_since(LINKED, "item-a", linked_at, "item-a") == linked_at
     assert relinked_since(LINKED, "item-a", linked_at, "item-b") is None  # moved to another item: now
+
+
+@pytest.mark.parametrize(
+    ("state", "item", "counted_on"),
+    [(LINKED, "item-1", "item-1"), (DROPPED, "item-1", "item-1"), (DROPPED, None, None), (UNLINKED, None, None),
+     (AMBIGUOUS, None, None), (EXCLUDED, None, None), (NO_SELLER_SKU, None, None)],
+    ids=["linked", "dropped", "dropped-unlinked", "unlinked", "ambiguous", "excluded", "no-seller-sku"],
+)  # fmt: skip
+def test_the_orders_of_a_sku_dropped_from_its_product_count_on_its_item(
+    state: str, item: str | None, counted_on: str | None
+) -> None:
+    # a SKU TikTok dropped from its product still has orders to ship from (or cancel back to) its item's stock
+    assert counts_orders(state, item) == counted_on
+
+
+@pytest.mark.parametrize(
+    ("state", "item", "standing"),
+    [(DROPPED, "item-1", LINKED), (DROPPED, None, UNLINKED), (LINKED, "item-1", LINKED), (AMBIGUOUS, None, AMBIGUOUS)],
+    ids=["dropped-linked", "dropped-unlinked", "linked", "ambiguous"],
+)  # fmt: skip
+def test_a_dropped_link_stands_for_linked_with_its_item_and_unlinked_without(
+    state: str, item: str | None, standing: LinkState
+) -> None:
+    assert standing_state(state, item) is standing
+
+
+@pytest.mark.parametrize(
+    ("source", "item", "back"),
+    [(MANUAL, "item-1", LINKED), (MANUAL, None, UNLINKED), (AUTO, "item-1", None), (AUTO, None, None)],
+    ids=["manual-linked", "manual-unlinked", "auto-linked", "auto-unlinked"],
+)  # fmt: skip
+def test_a_sku_back_in_its_product_keeps_the_merchants_decision_and_auto_ones_are_decided_again(
+    source: LinkSource, item: str | None, back: LinkState | None
+) -> None:
+    assert back_from_drop(source, item) is back

@@ -46,7 +46,7 @@ from domain.inventory.ledger import (
     unlink_reserved,
     wanted_effect,
 )
-from domain.inventory.links import LinkState
+from domain.inventory.links import counts_orders
 from domain.ports import PoolChange
 from domain.stored import OrderRecord, StoredOrder
 
@@ -243,10 +243,12 @@ async def _linked_items(
     session: AsyncSession, shop_id: str, sku_ids: Sequence[str]
 ) -> tuple[str, _Links, _Unlinked] | None:
     """The shop's merchant; by TikTok SKU id, (item id, when this shop's stock seeded the item if it did, when
-    the link took effect if known) of the shop's LINKED SKUs among `sku_ids`; and by TikTok SKU id, (item, when
-    that link took effect if known) of those not LINKED that remember the item they left (`sku_links.unlinked_item_id`:
-    the merchant's unlink, or an import's, AMBIGUOUS..., `domain.inventory.links.remembered_on_unlink`). None when the
-    shop is gone. One statement: the shop's row, outer-joined to its links."""
+    the link took effect if known) of the shop's SKUs among `sku_ids` whose lines count on an item
+    (`domain.inventory.links.counts_orders`: LINKED, or DROPPED from their product with an item); and by TikTok SKU
+    id, (item, when that link took effect if known) of the others that remember the item they left
+    (`sku_links.unlinked_item_id`: the merchant's unlink, or an import's, AMBIGUOUS...,
+    `domain.inventory.links.remembered_on_unlink`). None when the shop is gone. One statement: the shop's row,
+    outer-joined to its links."""
     dialect = dialect_of(session)
     query = _statements(dialect).links
     params = {"shop_id": shop_id, "skus": listed(sku_ids, dialect)}
@@ -257,17 +259,16 @@ async def _linked_items(
     links = {
         sku: (item, None if counted is None else time_of(counted), None if linked is None else time_of(linked))
         for _, sku, state, item, counted, linked, _ in rows
-        if state == _LINKED and item is not None
+        if state is not None and counts_orders(state, item) is not None
     }
     unlinked = {
         sku: (was_linked_to, None if linked is None else time_of(linked))
         for _, sku, state, _, _, linked, was_linked_to in rows
-        if state != _LINKED and was_linked_to is not None
+        if sku not in links and was_linked_to is not None
     }
     return rows[0][0], links, unlinked
 
 
-_LINKED = LinkState.LINKED.value
 _STATE = {state.value: state for state in LineState}
 _EFFECT = {effect.value: effect for effect in StockEffect}
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
@@ -31,15 +31,18 @@ from domain.errors import DomainError, ErrorCode, NotFoundError
 from domain.inventory.items import sku_search_key
 from domain.inventory.ledger import LineState, StockEffect, counted_in_stock
 from domain.inventory.links import (
+    DROPPED,
     LinkDecision,
     LinkSource,
     LinkState,
     ShopSku,
     auto_link,
+    back_from_drop,
     relink_needed,
     relinked_since,
     remembered_on_unlink,
     seed_on_hand,
+    standing_state,
     trimmed,
 )
 from domain.ports import PoolChange
@@ -69,7 +72,11 @@ async def auto_link_products(
     # The products' links as they stand: the seller SKUs they matched on were maybe renamed or dropped, which may
     # leave a twin elsewhere in the shop alone with its seller SKU (no longer AMBIGUOUS: it links now).
     linked_query = select(
-        sku_links.c.sku_id, sku_links.c.tiktok_sku_id, sku_links.c.seller_sku, sku_links.c.inventory_item_id
+        sku_links.c.sku_id,
+        sku_links.c.tiktok_sku_id,
+        sku_links.c.seller_sku,
+        sku_links.c.inventory_item_id,
+        sku_links.c.state,
     ).where(
         sku_links.c.shop_id == shop_id, among(sku_links.c.tiktok_product_id, sorted(set(tiktok_product_ids)), dialect)
     )
@@ -84,8 +91,16 @@ async def auto_link_products(
         twins = list((await session.execute(twin_query)).all())
     rows = {r.id: r for r in [*changed, *twins]}
     existing = await _links(session, list(rows))
-    # Links of SKUs the changed products no longer have: their lines wait for a link again, the rows go.
-    gone = [(r.sku_id, r.tiktok_sku_id) for r in linked if r.sku_id not in rows]
+    # Links of SKUs the changed products no longer have (TikTok dropped them): DROPPED, item and lines kept, so that
+    # their open orders still ship from (or are cancelled back to) that item (`counts_orders`); never pushed.
+    gone = sorted(r.sku_id for r in linked if r.sku_id not in rows and r.state != DROPPED)
+    still_named = {r.inventory_item_id for r in linked if r.sku_id not in rows}
+    # DROPPED links whose SKU is back: the merchant's (MANUAL) decision stands (`back_from_drop`); AUTO ones are
+    # decided again below, as any SKU (`_current` makes them due).
+    returning = {
+        sku_id: back for sku_id, link in existing.items()
+        if link.state == DROPPED and (back := back_from_drop(LinkSource(link.source), link.inventory_item_id))
+    }  # fmt: skip
     shop_skus = [
         ShopSku(r.id, r.seller_sku, bool(r.bundle), *(_current(existing.get(r.id)))) for r in rows.values()
     ]  # fmt: skip
@@ -116,8 +131,17 @@ async def auto_link_products(
                 )
             )  # fmt: skip
             new_items[row.tiktok_sku_id] = item_id
-        for _sku_id, tiktok_sku_id in gone:
-            new_items.setdefault(tiktok_sku_id, None)
+        for sku_id, back in returning.items():  # as the merchant left it: its item, its time, what it remembers
+            link, row = existing[sku_id], rows[sku_id]
+            item_id = link.inventory_item_id if back is LinkState.LINKED else None
+            link_rows.append(
+                _link_row(
+                    shop_id, merchant_id, row, back, LinkSource.MANUAL, item_id, now,
+                    remembered=(link.unlinked_item_id, link.linked_at), linked_since=link.linked_at,
+                )
+            )  # fmt: skip
+            if item_id is not None:  # (its lines count on its item already: nothing moves; its pushes are due)
+                new_items[row.tiktok_sku_id] = item_id
         return link_rows, new_items
 
     link_rows, new_items = link_changes(items, seeding)
@@ -141,15 +165,19 @@ async def auto_link_products(
             link_rows, new_items = link_changes(items, seeding)
     await upsert_links(session, link_rows)
     if gone:
-        await session.execute(delete(sku_links).where(sku_links.c.sku_id.in_([sku_id for sku_id, _ in gone])))
+        dropped = among(sku_links.c.sku_id, gone, dialect)
+        await session.execute(update(sku_links).where(dropped).values(state=DROPPED, updated_at=now))
     joined = [i for i in new_items.values() if i is not None]  # a shop joining an item receives its quantity
-    left = sorted(i for i in before if i not in new_items.values())
+    left = sorted(i for i in before if i not in new_items.values() and i not in still_named)
     change = await relink_lines(
         session, shop_id, merchant_id, new_items, now, seeds=seeds, extra_dirty=[*joined, *left]
     )
     await _keep_seed_baselines(session, [r["sku_id"] for r in link_rows if r["stock_counted_at"] is not None])
     await remove_unclaimed_items(session, merchant_id, left)
-    return change
+    # An item whose link a drop changed (its counters did not move): its subscribers learn it shows one link fewer.
+    dropped_ids = set(gone)
+    dropped_on = frozenset(r.inventory_item_id for r in linked if r.sku_id in dropped_ids and r.inventory_item_id)
+    return change | PoolChange(dropped_on, frozenset(), merchant_id) if dropped_on else change
 
 
 async def _keep_seed_baselines(session: AsyncSession, seeding: Sequence[str]) -> None:
@@ -233,7 +261,7 @@ def _kept(previous: Any, item_id: str | None) -> tuple[tuple[str | None, datetim
     linked, the time it takes effect if not now (`relinked_since`: back to the item it remembers)."""
     if previous is None:
         return (None, None), None
-    was, remembered = LinkState(previous.state), previous.unlinked_item_id
+    was, remembered = standing_state(previous.state, previous.inventory_item_id), previous.unlinked_item_id
     if item_id is None:
         return remembered_on_unlink(was, previous.inventory_item_id, previous.linked_at, remembered), None
     before = previous.inventory_item_id if was is LinkState.LINKED else remembered
@@ -241,9 +269,12 @@ def _kept(previous: Any, item_id: str | None) -> tuple[tuple[str | None, datetim
 
 
 def _current(link: Any) -> tuple[LinkSource | None, LinkState | None, str | None]:
+    """(source, state, item) of a stored link for `auto_link` (`ShopSku`); a DROPPED link whose SKU is back has no
+    state that any decision keeps: it is written again."""
     if link is None:
         return None, None, None
-    return LinkSource(link.source), LinkState(link.state), link.inventory_item_id
+    state = None if link.state == DROPPED else LinkState(link.state)
+    return LinkSource(link.source), state, link.inventory_item_id
 
 
 async def _links(session: AsyncSession, sku_ids: Sequence[str]) -> dict[str, Any]:
