@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
@@ -403,8 +403,14 @@ def _link_row(
 
 
 async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Insert or update link rows; the push columns (pushed quantity, errors, drift) are left as they are, and so
-    is the time a link's stock seeded its item unless the row sets one."""
+    """Insert or update link rows; the push columns (pushed quantity, errors, drift) are left as they are. The time
+    a link's stock seeded its item (`stock_counted_at`) stays, unless the row sets one, while the link names that
+    item or none (AMBIGUOUS..., which may come back to it: `_KEEPS_SEED`); a link to another item drops it, as no
+    stock of its shop seeded that item (kept, an open order made before that read and first seen then was taken for
+    one the seed had left out: it added its units to the other item's on-hand too, sold twice). The read it drops
+    goes on as the link's `baseline_read_at` (the later of the two): TikTok had left those orders out, so when the
+    ledger first reserves one it still adds itself to the push fence's count of its last push
+    (`ledger._counted_before_push`), as before."""
     if not rows:
         return
     if dialect_of(session) != "postgresql":  # SQLite: the same upsert straight to the driver
@@ -416,7 +422,8 @@ async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     insert = dialect_insert(session)(sku_links)
     kept = {"sku_id", "shop_id", "merchant_id"}
     updates: dict[str, Any] = {k: insert.excluded[k] for k in rows[0] if k not in kept}
-    updates["stock_counted_at"] = func.coalesce(insert.excluded.stock_counted_at, sku_links.c.stock_counted_at)
+    updates["stock_counted_at"] = literal_column(_STOCK_COUNTED_AT)
+    updates["baseline_read_at"] = literal_column(_BASELINE_READ_AT)
     await session.execute(insert.on_conflict_do_update(index_elements=["sku_id"], set_=updates), rows)
 
 
@@ -438,17 +445,33 @@ _INSERT_ITEMS = (
 )
 _ITEM_TIMES = {"created_at", "updated_at"}
 _LINK_TIMES = {"stock_counted_at", "linked_at", "updated_at"}
+# `upsert_links`' rule, in SQL both dialects share (`excluded`: the row given; `sku_links`: the row as it was). A link
+# keeps its seed's time when given none while it names its item, or none, or the item it remembers having left
+# (NULL when it names neither: dropped).
+_KEEPS_SEED = (
+    "(excluded.inventory_item_id IS NULL "
+    "OR excluded.inventory_item_id = coalesce(sku_links.inventory_item_id, sku_links.unlinked_item_id))"
+)
+_STOCK_COUNTED_AT = (
+    "CASE WHEN excluded.stock_counted_at IS NOT NULL THEN excluded.stock_counted_at "
+    f"WHEN {_KEEPS_SEED} THEN sku_links.stock_counted_at END"
+)
+_BASELINE_READ_AT = (
+    f"CASE WHEN excluded.stock_counted_at IS NOT NULL OR {_KEEPS_SEED} OR sku_links.stock_counted_at IS NULL "
+    "OR sku_links.baseline_read_at >= sku_links.stock_counted_at THEN sku_links.baseline_read_at "
+    "ELSE sku_links.stock_counted_at END"
+)
 
 
 @functools.cache
 def _sqlite_link_upsert(columns: tuple[str, ...]) -> str:
-    """`upsert_links`'s statement for SQLite: the push columns untouched, `stock_counted_at` kept unless given."""
+    """`upsert_links`'s statement for SQLite: the push columns untouched, `stock_counted_at` and `baseline_read_at`
+    by `upsert_links`' rule."""
     kept = {"sku_id", "shop_id", "merchant_id"}
     updates = [
-        "stock_counted_at = coalesce(excluded.stock_counted_at, sku_links.stock_counted_at)"
-        if c == "stock_counted_at" else f"{c} = excluded.{c}"
+        f"stock_counted_at = {_STOCK_COUNTED_AT}" if c == "stock_counted_at" else f"{c} = excluded.{c}"
         for c in columns if c not in kept
-    ]  # fmt: skip
+    ] + [f"baseline_read_at = {_BASELINE_READ_AT}"]  # fmt: skip
     return (
         f"INSERT INTO sku_links ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "  # noqa: S608
         f"ON CONFLICT (sku_id) DO UPDATE SET {', '.join(updates)}"
