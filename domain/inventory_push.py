@@ -84,9 +84,10 @@ class LinkedSku:
     # Units the item's other LINKED links (any shop of the merchant) hold back now, summed (`standing_hold`), read
     # with `available`: sold at their shops, not ingested yet, so not this link's to sell either (`pushable`)
     held_elsewhere: int = 0
-    # A link whose shop's TikTok stock seeded its item (`sku_links.seeded_available`, migration 0018): TikTok's
-    # available right after the link as the pool counts it, `ingested_at_push` / `released_at_push` being the
-    # ledger's counts of that instant; the fence's baseline until the link's first push (`baseline`). None otherwise.
+    # A link whose shop's TikTok stock seeded its item, or that joined an item from its product page
+    # (`sku_links.seeded_available`, migrations 0018, 0019): TikTok's available right after the link as the pool
+    # counts it, `ingested_at_push` / `released_at_push` being the ledger's counts of that instant; the fence's
+    # baseline until the link's first push (`baseline`). None otherwise.
     seeded_available: int | None = None
 
     @property
@@ -94,8 +95,10 @@ class LinkedSku:
         """TikTok's available the fence measures its fall from (units): what the last push wrote (`pushed_quantity`);
         for a link never pushed whose stock seeded its item, what TikTok showed right after the link
         (`seeded_available`: the seed's on-hand less its reservations, `domain.inventory.links.seed_on_hand`'s rule;
-        README, "A seeding link's first push is fenced"). None: nothing to measure from (a link that joined an
-        existing item, never pushed: its first push is not fenced)."""
+        for one that joined an existing item from its product page, TikTok's available as that page read it less the
+        sales since the read the ledger has (`adapters.db.repositories.inventory.links._keep_join_baselines`);
+        README, "A link's first push is fenced"). None: nothing to measure from (a link never pushed that was linked
+        by hand, or before migrations 0018/0019: its first push is not fenced)."""
         return self.pushed_quantity if self.pushed_quantity is not None else self.seeded_available
 
     @property

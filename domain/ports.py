@@ -311,7 +311,7 @@ class InventoryPushRepository(Protocol):
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
         """Pushed quantities (errors cleared), with what was held back and the ledger's count read with the targets
         (`ProductPushOutcome.ingested`), and per-SKU errors on the links; EXCLUDE errors set state EXCLUDED. A pushed
-        link's seeding baseline goes (`LinkedSku.seeded_available`: the push's is its baseline from then on)."""
+        link's first-push baseline goes (`LinkedSku.seeded_available`: the push's is its baseline from then on)."""
         ...
 
     async def replace_warehouses(self, shop_id: str, tiktok_sku_id: str, warehouse_ids: Sequence[str]) -> None:

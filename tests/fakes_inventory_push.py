@@ -45,7 +45,7 @@ class FakeLink:
     held_since: datetime | None = None
     ingested_at_push: int | None = None
     restored_quantity: int = 0
-    seeded_available: int | None = None  # the seeding link's baseline until its first push (migration 0018)
+    seeded_available: int | None = None  # a seeding or joining link's baseline until its first push (0018, 0019)
     push_error_code: str | None = None
     push_error_message: str | None = None
     observed_quantity: int | None = None

@@ -418,11 +418,18 @@ sku_links = Table(
     # the units of the shop's RELEASED lines of the SKU when that push read the pool.
     Column("restored_quantity", Integer, nullable=False, server_default=text("0")),
     Column("released_at_push", Integer),
-    # A link whose shop's TikTok stock seeded its item, never pushed since (migration 0018): TikTok's available right
-    # after the link as the pool counts it (the item's `available` once the link's waiting lines applied), the
+    # A link whose shop's TikTok stock seeded its item, or that joined one from its product page (0019), never pushed
+    # since (migration 0018): TikTok's available right after the link as the pool counts it (seeding: the item's
+    # `available` once the link's waiting lines applied; joining: `baseline_read_at`), the
     # ledger's counts of that instant in `ingested_at_push` / `released_at_push`: the fence's baseline for the first
     # push (`domain.inventory_push.LinkedSku.baseline`), which clears it (null otherwise).
     Column("seeded_available", Integer),
+    # A link that joined an existing item from its product page while never pushed (migration 0019): when that
+    # page's stock was read (its request); `seeded_available` is then TikTok's available as read less the sales since
+    # that the ledger has. An open order of the shop created before it, first reserved later (before the first push or
+    # after it: kept), adds its units to `ingested_at_push`, as TikTok had left them out already
+    # (`ledger._counted_before_push`). Null otherwise (a seeding link's read is `stock_counted_at`).
+    Column("baseline_read_at", UTCDateTime),
     Column("push_error_code", String(32)),  # TikTok's per-SKU code of the last failed push; null once one succeeds
     Column("push_error_message", Text),
     Column("observed_quantity", Integer),  # TikTok's available at the last reconcile (Inventory Search)

@@ -423,10 +423,10 @@ async def _unseen(
     a product), and per Shopbridge SKU id the units to hold back (`unseen_sales`: against what was last pushed and
     held back then, within `deps.hold_horizon`, less what the ledger applied since, releases included:
     `LinkedSku.ingested_since_push`) with since when some have been held (`hold_started`), and the units restored
-    unseen to carry (`fence_counts`). A link never pushed whose stock seeded its item is measured from what TikTok
-    showed right after the link, with the ledger's counts of that instant (`LinkedSku.baseline`); one that joined an
-    item has no baseline and holds nothing back. (held, shown, restored), keyed by Shopbridge SKU id; `now`: when
-    the targets were read."""
+    unseen to carry (`fence_counts`). A link never pushed whose stock seeded its item, or that joined one from its
+    product page, is measured from what TikTok showed right after the link, with the ledger's counts of that instant
+    (`LinkedSku.baseline`); one linked by hand has no baseline and holds nothing back. (held, shown, restored), keyed
+    by Shopbridge SKU id; `now`: when the targets were read."""
     tiktok, _ = await read_available(api, [link.tiktok_sku_id for link in links])
     # A push records pushed_quantity and pushed_at together (`record_link_results`): one of them tells both.
     since = {link.tiktok_sku_id: link.pushed_at for link in links if link.pushed_at is not None}

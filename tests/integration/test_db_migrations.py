@@ -32,7 +32,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0018_seeded_available"
+HEAD = "0019_baseline_read_at"
 
 
 def _assert_migrates_to_head(url: str) -> None:

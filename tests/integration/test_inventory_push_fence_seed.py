@@ -1,5 +1,5 @@
-"""The fence on a link's first push when its shop's stock seeded its item (README, "Shared inventory pool": the
-seeding link's first push is fenced), below GraphQL: real database (both), the sandbox over HTTP as TikTok. The
+"""The fence on a link's first push when its shop's stock seeded its item (README, "Shared inventory pool": a
+link's first push is fenced), below GraphQL: real database (both), the sandbox over HTTP as TikTok. The
 shop's product page is read and written as the import does (Search Products, then the catalog upsert and the
 pool's auto-link in one transaction: the item seeded from the page's stock, `stock_counted_at` its request), then
 the shop is pushed with the fence. A buyer's sale between the read and that push whose webhook is lost (its order

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
@@ -173,6 +173,13 @@ async def auto_link_products(
         session, shop_id, merchant_id, new_items, now, seeds=seeds, extra_dirty=[*joined, *left]
     )
     await _keep_seed_baselines(session, [r["sku_id"] for r in link_rows if r["stock_counted_at"] is not None])
+    joining = {
+        r["sku_id"]: (r["tiktok_sku_id"], rows[r["sku_id"]].quantity, min(now, read_at[r["tiktok_product_id"]]))
+        for r in link_rows
+        if r["state"] == LinkState.LINKED.value and r["inventory_item_id"] is not None
+        and r["stock_counted_at"] is None and r["tiktok_product_id"] in read_at
+    }  # fmt: skip
+    await _keep_join_baselines(session, shop_id, joining)
     await remove_unclaimed_items(session, merchant_id, left)
     # An item whose link a drop changed (its counters did not move): its subscribers learn it shows one link fewer.
     dropped_ids = set(gone)
@@ -182,7 +189,7 @@ async def auto_link_products(
 
 async def _keep_seed_baselines(session: AsyncSession, seeding: Sequence[str]) -> None:
     """The push fence's baseline of each link of `seeding` (SKU ids whose shop's TikTok stock seeded their item in
-    this transaction) never pushed (README, "A seeding link's first push is fenced"): run once `relink_lines` has
+    this transaction) never pushed (README, "A link's first push is fenced"): run once `relink_lines` has
     applied the links' waiting lines, it keeps the item's `available` (`seeded_available`: the seed's on-hand less its
     reservations, `seed_on_hand`'s rule, safety stock 0 on a new item), which is TikTok's available at the read less
     the sales made since that the ledger has (reserved at the link, or shipped: `_open_pending_units`), with the
@@ -208,6 +215,66 @@ async def _keep_seed_baselines(session: AsyncSession, seeding: Sequence[str]) ->
         )
     )
     await session.execute(statement)
+
+
+async def _keep_join_baselines(
+    session: AsyncSession, shop_id: str, joining: Mapping[str, tuple[str, int, datetime]]
+) -> None:
+    """The push fence's baseline of each link of `joining` (SKU id -> (TikTok SKU id, TikTok's available as its
+    product page read it, `skus.quantity`; when the page's stock was read, its request)) that joined an existing item
+    in this transaction and was never pushed (README, "A link's first push is fenced"). Run once `relink_lines` has
+    applied the links' waiting lines, it keeps, as one instant: the shop's running units of the SKU now
+    (`ingested_at_push`, `released_at_push`; 0 without a row), and TikTok's available as the pool counts it then
+    (`seeded_available`): the quantity read less the units of the shop's lines of the SKU of orders created since the
+    read (`counted_in_stock` false) that the ledger has, RESERVED or DEDUCTED (in the count: TikTok's available lost
+    them after the read) or shipped and history (never counted, lost too). Lines of orders created before the read
+    are in the count and were never in the quantity read (TikTok had committed them): they pair as they are. A line
+    the ledger applies later counts as applied since, as after a push, except one of an order created before the
+    read (`baseline_read_at`, kept): it adds itself to `ingested_at_push` (`ledger._counted_before_push`). A link
+    pushed already keeps its push's baseline. The caller holds the shop's link changes exclusively
+    (`hold_shop_links`): no order batch moves the count meanwhile. One read, one executemany."""
+    if not joining:
+        return
+    read_at = {tiktok_sku_id: at for tiktok_sku_id, _, at in joining.values()}
+    lines, stored_orders = order_line_stock.c, orders.c
+    query = (
+        select(lines.tiktok_sku_id, stored_orders.created_at, func.sum(lines.quantity))
+        .join(
+            orders,
+            and_(stored_orders.shop_id == lines.shop_id, stored_orders.tiktok_order_id == lines.tiktok_order_id),
+        )
+        .where(
+            lines.shop_id == shop_id,
+            among(lines.tiktok_sku_id, sorted(read_at), dialect_of(session)),
+            stored_orders.created_at >= min(read_at.values()) - timedelta(seconds=1),  # (exact rule below)
+            or_(
+                lines.state.in_((LineState.RESERVED.value, LineState.DEDUCTED.value)),
+                and_(lines.state == LineState.HISTORICAL.value, lines.wanted == StockEffect.DEDUCT.value),
+            ),
+        )
+        .group_by(lines.tiktok_sku_id, stored_orders.created_at)
+    )
+    since: dict[str, int] = {}
+    for sku, created_at, quantity in (await session.execute(query)).all():
+        if not counted_in_stock(created_at, read_at[sku]):
+            since[sku] = since.get(sku, 0) + int(quantity)
+    links, units = sku_links.c, sku_ledger_units.c
+    of_sku = and_(units.shop_id == links.shop_id, units.tiktok_sku_id == links.tiktok_sku_id)
+    statement = (
+        update(sku_links)
+        .where(links.sku_id == bindparam("b_sku_id"), links.pushed_at.is_(None))
+        .values(
+            seeded_available=bindparam("b_available"),
+            baseline_read_at=bindparam("b_read_at", type_=sku_links.c.baseline_read_at.type),
+            ingested_at_push=func.coalesce(select(units.ingested).where(of_sku).scalar_subquery(), 0),
+            released_at_push=func.coalesce(select(units.released).where(of_sku).scalar_subquery(), 0),
+        )
+    )
+    rows = [
+        {"b_sku_id": sku_id, "b_available": quantity - since.get(tiktok_sku_id, 0), "b_read_at": at}
+        for sku_id, (tiktok_sku_id, quantity, at) in sorted(joining.items())
+    ]
+    await session.execute(statement, rows)
 
 
 async def _create_items(
@@ -367,8 +434,14 @@ def _link_row(
 
 
 async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Insert or update link rows; the push columns (pushed quantity, errors, drift) are left as they are, and so
-    is the time a link's stock seeded its item unless the row sets one."""
+    """Insert or update link rows; the push columns (pushed quantity, errors, drift) are left as they are. The time
+    a link's stock seeded its item (`stock_counted_at`) stays, unless the row sets one, while the link names that
+    item or none (AMBIGUOUS..., which may come back to it: `_KEEPS_SEED`); a link to another item drops it, as no
+    stock of its shop seeded that item (kept, an open order made before that read and first seen then was taken for
+    one the seed had left out: it added its units to the other item's on-hand too, sold twice). The read it drops
+    goes on as the link's `baseline_read_at` (the later of the two): TikTok had left those orders out, so when the
+    ledger first reserves one it still adds itself to the push fence's count of its last push
+    (`ledger._counted_before_push`), as before."""
     if not rows:
         return
     if dialect_of(session) != "postgresql":  # SQLite: the same upsert straight to the driver
@@ -380,7 +453,8 @@ async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     insert = dialect_insert(session)(sku_links)
     kept = {"sku_id", "shop_id", "merchant_id"}
     updates: dict[str, Any] = {k: insert.excluded[k] for k in rows[0] if k not in kept}
-    updates["stock_counted_at"] = func.coalesce(insert.excluded.stock_counted_at, sku_links.c.stock_counted_at)
+    updates["stock_counted_at"] = literal_column(_STOCK_COUNTED_AT)
+    updates["baseline_read_at"] = literal_column(_BASELINE_READ_AT)
     await session.execute(insert.on_conflict_do_update(index_elements=["sku_id"], set_=updates), rows)
 
 
@@ -402,17 +476,33 @@ _INSERT_ITEMS = (
 )
 _ITEM_TIMES = {"created_at", "updated_at"}
 _LINK_TIMES = {"stock_counted_at", "linked_at", "updated_at"}
+# `upsert_links`' rule, in SQL both dialects share (`excluded`: the row given; `sku_links`: the row as it was). A link
+# keeps its seed's time when given none while it names its item, or none, or the item it remembers having left
+# (NULL when it names neither: dropped).
+_KEEPS_SEED = (
+    "(excluded.inventory_item_id IS NULL "
+    "OR excluded.inventory_item_id = coalesce(sku_links.inventory_item_id, sku_links.unlinked_item_id))"
+)
+_STOCK_COUNTED_AT = (
+    "CASE WHEN excluded.stock_counted_at IS NOT NULL THEN excluded.stock_counted_at "
+    f"WHEN {_KEEPS_SEED} THEN sku_links.stock_counted_at END"
+)
+_BASELINE_READ_AT = (
+    f"CASE WHEN excluded.stock_counted_at IS NOT NULL OR {_KEEPS_SEED} OR sku_links.stock_counted_at IS NULL "
+    "OR sku_links.baseline_read_at >= sku_links.stock_counted_at THEN sku_links.baseline_read_at "
+    "ELSE sku_links.stock_counted_at END"
+)
 
 
 @functools.cache
 def _sqlite_link_upsert(columns: tuple[str, ...]) -> str:
-    """`upsert_links`'s statement for SQLite: the push columns untouched, `stock_counted_at` kept unless given."""
+    """`upsert_links`'s statement for SQLite: the push columns untouched, `stock_counted_at` and `baseline_read_at`
+    by `upsert_links`' rule."""
     kept = {"sku_id", "shop_id", "merchant_id"}
     updates = [
-        "stock_counted_at = coalesce(excluded.stock_counted_at, sku_links.stock_counted_at)"
-        if c == "stock_counted_at" else f"{c} = excluded.{c}"
+        f"stock_counted_at = {_STOCK_COUNTED_AT}" if c == "stock_counted_at" else f"{c} = excluded.{c}"
         for c in columns if c not in kept
-    ]  # fmt: skip
+    ] + [f"baseline_read_at = {_BASELINE_READ_AT}"]  # fmt: skip
     return (
         f"INSERT INTO sku_links ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "  # noqa: S608
         f"ON CONFLICT (sku_id) DO UPDATE SET {', '.join(updates)}"
