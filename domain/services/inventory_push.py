@@ -444,6 +444,14 @@ async def _unseen(
                 link.released_since_push,
             )  # fmt: skip
             held[link.sku_id] = (units, hold_started(link, units, carried, now, available))
+            if units > carried and available is not None:
+                # The one trace of a hold: every shop of the item shows that much less until the sales are ingested
+                # or the horizon passes (a hard stop mid-push can make it the whole stock: README, "A stop").
+                log.info(
+                    "inventory push of shop %s: TikTok shows %d of SKU %s, %d unit(s) below the pool's account of "
+                    "it: held back from every shop of its item as sales not yet ingested, for at most %d s",
+                    shop.id, available, link.tiktok_sku_id, units, deps.hold_horizon.total_seconds(),
+                )  # fmt: skip
     shown = {link.sku_id: tiktok[link.tiktok_sku_id] for link in links if link.tiktok_sku_id in tiktok}
     return held, shown, restored  # 0 held (the most common) subtracts nothing
 
