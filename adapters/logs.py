@@ -119,3 +119,9 @@ def log_context(**values: str | None) -> Iterator[None]:
 def bind_log_context(**values: str | None) -> None:
     """Bind for the rest of the current task (a WebSocket connection, an actor run)."""
     structlog.contextvars.bind_contextvars(**{k: v for k, v in values.items() if v is not None})
+
+
+def bound_task_id() -> str | None:
+    """The sync task whose run the current context is (`task_id`, bound by the actor), if any."""
+    value = structlog.contextvars.get_contextvars().get("task_id")
+    return value if isinstance(value, str) else None

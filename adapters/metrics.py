@@ -53,7 +53,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from adapters.logs import bind_log_context
+from adapters.logs import bind_log_context, bound_task_id
 from domain.intake import EventOutcome, WebhookEvent, event_type_name
 from domain.ports import EventPublisher
 from domain.services.inventory_push import PushMetrics
@@ -179,7 +179,9 @@ class MeteredEvents:
 
     Counts are deltas between successive changes of one task seen by this process; the first change of a task
     resumed on a later attempt only sets the baseline (its earlier records were counted where they were made).
-    It also binds the task's shop and merchant to the log context of the run that publishes (adapters.logs).
+    It also binds the task's shop and merchant to the log context of that task's own run (adapters.logs), and to
+    no other: a loop that publishes many tasks' changes (the stale sweep, the scheduler's polls) lives as long as
+    its process, and every later line of it named the last shop it touched.
     """
 
     def __init__(self, inner: EventPublisher) -> None:
@@ -187,7 +189,8 @@ class MeteredEvents:
         self._seen: dict[str, tuple[int, ...]] = {}
 
     async def task_changed(self, task: SyncTask) -> None:
-        bind_log_context(shop_id=task.shop_id, merchant_id=task.merchant_id)
+        if bound_task_id() == task.id:
+            bind_log_context(shop_id=task.shop_id, merchant_id=task.merchant_id)
         self.observe(task)
         await self.inner.task_changed(task)
 

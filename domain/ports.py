@@ -272,6 +272,12 @@ class InventoryPushRepository(Protocol):
         """Whether `claim_due` would find a row now (a read, no lock)."""
         ...
 
+    async def renew_claims(self, shop_id: str, holder: str, now: datetime, lease: timedelta) -> int:
+        """Extend to `now + lease` the leases `holder` still holds on the shop's rows (not those that ran out:
+        another worker may have claimed them since); returns how many. A live push renews its claims, so a lease can
+        be short and a killed process's claims keep other workers off its rows only that long."""
+        ...
+
     async def linked_skus(
         self, shop_id: str, tiktok_product_id: str, *, holds_since: datetime | None = None
     ) -> list[LinkedSku]:

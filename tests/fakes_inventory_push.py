@@ -152,6 +152,20 @@ class FakeInventoryPushRepository:
         self._s.ops.append(apply)
         return claims
 
+    async def renew_claims(self, shop_id: str, holder: str, now: datetime, lease: timedelta) -> int:
+        rows = [
+            row
+            for key, row in self._push.outbox.items()
+            if key[0] == shop_id and row.claimed_by == holder and (row.claimed_until or now) > now
+        ]
+
+        def apply() -> None:
+            for row in rows:
+                row.claimed_until = now + lease
+
+        self._s.ops.append(apply)
+        return len(rows)
+
     async def has_due(self, shop_id: str, now: datetime) -> bool:
         return any(key[0] == shop_id and row.due(now) for key, row in self._push.outbox.items())
 

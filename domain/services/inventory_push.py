@@ -81,13 +81,17 @@ CLAIMS_PER_TRANSACTION = 50
 
 @dataclass
 class PushDeps:
-    """`holder` names this process in leases; `lease` must outlast one Update Inventory with its retries."""
+    """`holder` names this process in leases. A run renews its claims every `renew_every` while it pushes, so
+    `lease` need not outlast a slow Update Inventory with its retries, only a renewal's gap: it is how long a
+    killed process's claims keep every other worker off its products (their TikTok stock meanwhile stays what the
+    dead run left, above the pool's target when other shops sell)."""
 
     uow_factory: UnitOfWorkFactory
     inventory_api: InventoryApiFactory
     clock: Clock
     holder: str
-    lease: timedelta = timedelta(seconds=120)
+    lease: timedelta = timedelta(seconds=30)
+    renew_every: timedelta = timedelta(seconds=10)
     batch: int = 20  # rows claimed at a time
     concurrency: int = 4  # products of one shop in flight at once
     metrics: PushMetrics = field(default_factory=PushMetrics)
@@ -148,6 +152,7 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
             await uow.commit()
         if not claims:
             return report
+        renewing = asyncio.create_task(_renew_claims(deps, shop_id))
         try:
             if await _push_claims(deps, shop, policy, claims, report):
                 limit = deps.batch
@@ -163,6 +168,22 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
             # to push, and TikTok is never touched for a deleted shop.
             log.info("inventory push of shop %s stopped: the shop was deleted", shop_id)
             return report
+        finally:
+            renewing.cancel()
+            await asyncio.wait([renewing])  # ends within one database call (`adapters.db.sessions`)
+
+
+async def _renew_claims(deps: PushDeps, shop_id: str) -> None:
+    """Keep this run's claims of the shop leased while it pushes (until cancelled). A renewal the database refuses
+    is left to the next one; the push meets the same outage in its own writes."""
+    while True:
+        await asyncio.sleep(deps.renew_every.total_seconds())
+        try:
+            async with deps.uow_factory() as uow:
+                await uow.inventory_push.renew_claims(shop_id, deps.holder, deps.clock.now(), deps.lease)
+                await uow.commit()
+        except Exception as exc:
+            log.debug("could not renew the push claims of shop %s: %s", shop_id, exc)
 
 
 async def _shop_exists(deps: PushDeps, shop_id: str) -> bool:
@@ -215,7 +236,7 @@ async def _push_claims(
             if not started:
                 # A stop while the push waited its turn: hand the row back due now (shielded: the release must
                 # land), so the restarted process or another worker sends it at once, not when the lease runs out
-                # minutes later while TikTok still shows the older, higher stock. A crash still waits for the lease.
+                # later while TikTok still shows the older, higher stock. A crash still waits for the (short) lease.
                 await asyncio.shield(_release(deps, [claim]))
             raise
         report.products += 1
@@ -446,6 +467,14 @@ async def _unseen(
                 link.released_since_push,
             )  # fmt: skip
             held[link.sku_id] = (units, hold_started(link, units, carried, now, available))
+            if units > carried and available is not None:
+                # The one trace of a hold: every shop of the item shows that much less until the sales are ingested
+                # or the horizon passes (a hard stop mid-push can make it the whole stock: README, "A stop").
+                log.info(
+                    "inventory push of shop %s: TikTok shows %d of SKU %s, %d unit(s) below the pool's account of "
+                    "it: held back from every shop of its item as sales not yet ingested, for at most %d s",
+                    shop.id, available, link.tiktok_sku_id, units, deps.hold_horizon.total_seconds(),
+                )  # fmt: skip
     shown = {link.sku_id: tiktok[link.tiktok_sku_id] for link in links if link.tiktok_sku_id in tiktok}
     return held, shown, restored  # 0 held (the most common) subtracts nothing
 

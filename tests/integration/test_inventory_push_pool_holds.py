@@ -5,6 +5,7 @@ lost (the order is simply not fetched) until the test ingests it."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 from domain.services.inventory_push import PushDeps, push_shop
@@ -182,3 +183,25 @@ async def test_a_hold_let_go_at_its_horizon_puts_the_unit_back_on_sale_on_the_ot
     assert row["dirty_version"] > row["pushed_version"]
     await push_shop(b.id, world.deps(fence=True, clock=later))
     assert shown(world, b, b_sku) == 10
+
+
+async def test_a_push_that_starts_holding_units_back_says_so_in_one_line(world: PushWorld, caplog) -> None:
+    # given shops A and B on one item of 10 units; a buyer takes 1 at A whose webhook is lost (TikTok A: 9)
+    found, item = await two_shops_on_one_item(world, on_hand=10)
+    (a, a_product, a_sku, a_id), _ = found["a"], found["b"]
+    sell(world, a, a_sku)
+    await change_stock(world, item, 0, [(a.id, a_product)])
+    # when A's push holds the unit back, and a later push of A carries that hold unchanged
+    with caplog.at_level(logging.INFO, logger="domain.services.inventory_push"):
+        await push_shop(a.id, world.deps(fence=True))
+        await change_stock(world, item, 0, [(a.id, a_product)])
+        await push_shop(a.id, world.deps(fence=True))
+    assert (await link_row(world.db, a_id))["held_quantity"] == 1
+    # then one line tells an operator why every shop of the item shows a unit less: the shop, the SKU, TikTok's
+    # figure and the units held back (every shop of the item going to 0 after a worker was killed mid-push said
+    # nothing anywhere); the carried hold adds no second line
+    lines = [r.getMessage() for r in caplog.records if "held back" in r.getMessage()]
+    assert lines == [
+        f"inventory push of shop {a.id}: TikTok shows 9 of SKU {a_sku}, 1 unit(s) below the pool's account of it: "
+        "held back from every shop of its item as sales not yet ingested, for at most 630 s"
+    ]

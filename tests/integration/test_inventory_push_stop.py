@@ -136,3 +136,62 @@ async def test_a_hold_is_let_go_at_its_horizon_though_nothing_else_pushes_the_pr
     # and nothing more is due after that: no hold stands
     clock.advance(horizon + timedelta(seconds=2))
     assert await ticked() == []
+
+
+async def test_a_killed_workers_claims_keep_others_off_its_products_only_for_the_short_lease(world: PushWorld) -> None:
+    # given a pooled SKU pushed at 50, then 5 units sold on another shop (45), and a worker that claimed the product
+    # to push it and was killed (SIGKILL: no release, no record)
+    shop = await imported_shop(world)
+    product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=50)
+    sku = next(iter(items))
+    await change_stock(world, items[sku], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps())
+    await change_stock(world, items[sku], -5, [(shop.id, product["id"])])
+    claimed_at = now()
+    async with world.uows() as uow:
+        assert await uow.inventory_push.claim_due(shop.id, "killed", claimed_at, world.deps().lease, 20)
+        await uow.commit()
+    # when another worker pushes the shop within the lease, nothing is pushed (the claim stands)...
+    await push_shop(shop.id, world.deps(clock=FakeClock(claimed_at + timedelta(seconds=29))))
+    assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 50
+    # then 31 s after the killed worker's claim its lease has run out, and the push shows the pool's 45 (with the
+    # 120 s lease TikTok kept showing 50 for two minutes while other shops sold: units on sale twice)
+    await push_shop(shop.id, world.deps(clock=FakeClock(claimed_at + timedelta(seconds=31))))
+    assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 45
+
+
+async def test_a_live_push_keeps_its_claim_past_the_lease_by_renewing_it(world: PushWorld) -> None:
+    # given a pooled SKU at 50 whose push to 45 is held in flight at TikTok
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=50)
+    sku = next(iter(items))
+    await change_stock(world, items[sku], -5, [(shop.id, product["id"])])
+    clock = FakeClock(now())
+    world.sandbox.control("POST", "/inventory-updates/hold", {"held": True})
+    pushing = asyncio.create_task(
+        push_shop(shop.id, world.deps(holder="alive", clock=clock, renew_every=timedelta(milliseconds=20)))
+    )
+    try:
+        await until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
+        lease = world.deps().lease
+
+        async def renewed() -> bool:
+            row = await outbox_row(world.db, shop, product["id"])
+            return bool(row["claimed_by"] == "alive" and row["claimed_until"] > clock.now() + lease / 2)
+
+        # when the call outlasts the lease (TikTok slow, the client retrying): twice its length, in steps shorter
+        # than it, as time passes
+        for _ in range(3):
+            clock.advance(lease * 2 / 3)
+            # then the run renews its claim at each step
+            await until(renewed, "the claim renewed")
+        # and no other worker takes the product meanwhile
+        async with world.uows() as uow:
+            assert await uow.inventory_push.claim_due(shop.id, "other", clock.now(), world.deps().lease, 20) == []
+    finally:
+        world.sandbox.control("POST", "/inventory-updates/hold", {"held": False})
+    await pushing
+    # and the push records what TikTok took, its row pushed, not re-dirtied for a lost lease
+    row = await outbox_row(world.db, shop, product["id"])
+    assert (row["claimed_by"], row["dirty_version"]) == (None, row["pushed_version"])
+    assert (await link_row(world.db, sku_ids[sku]))["pushed_quantity"] == 45

@@ -370,7 +370,7 @@ async def test_a_shop_deleted_during_the_push_ends_it_quietly(world: World) -> N
     assert report.products == 1 and world.metrics.sent == ["ok"]
 
 
-async def test_a_claim_is_leased_for_120_s_20_rows_at_a_time(world: World) -> None:
+async def test_a_claim_is_leased_for_30_s_20_rows_at_a_time(world: World) -> None:
     for n in range(21):
         world.link(f"s{n:02d}", f"p{n:02d}", 5)
         world.dirty(f"p{n:02d}")
@@ -383,7 +383,7 @@ async def test_a_claim_is_leased_for_120_s_20_rows_at_a_time(world: World) -> No
     world.api.during_call = look
     world.deps.concurrency = 1
     report = await world.push()
-    assert seen[0] == (20, {NOW + timedelta(seconds=120)}) and seen[-1] == (1, {NOW + timedelta(seconds=120)})
+    assert seen[0] == (20, {NOW + timedelta(seconds=30)}) and seen[-1] == (1, {NOW + timedelta(seconds=30)})
     assert (report.calls, report.products) == (21, 21) and world.api.searches == []  # no fence by default
 
 
@@ -479,6 +479,7 @@ async def test_a_stop_after_the_shop_was_deleted_releases_nothing(world: World) 
         await never.wait()
 
     world.api.during_call = held
+    world.deps.renew_every = world.deps.stop_wait * 2  # no lease renewal within the stop's wait: no commit of its own
     push = asyncio.create_task(world.push())
     await started.wait()
     world.store.shops.clear()

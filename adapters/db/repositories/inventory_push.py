@@ -115,6 +115,14 @@ class SqlInventoryPushRepository(LinkPushState):
         )
         return (await self._session.execute(query)).first() is not None
 
+    async def renew_claims(self, shop_id: str, holder: str, now: datetime, lease: timedelta) -> int:
+        result = await self._session.execute(
+            update(inventory_push_outbox)
+            .where(_outbox.shop_id == shop_id, _outbox.claimed_by == holder, _outbox.claimed_until > now)
+            .values(claimed_until=now + lease)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def finish_claim(
         self,
         claim: OutboxClaim,
