@@ -129,12 +129,7 @@ def test_a_sale_on_one_shop_lowers_the_other_shops_tiktok_stock(app_factory: Cal
         i for i in pooled_items(app, "SB-")
         if {link["shop"]["id"] for link in i["links"] if link["state"] == "LINKED"} == {first["id"], second["id"]}
     ]  # fmt: skip
-    sellable = {
-        sku["id"]: sku
-        for product in app.sandbox.control("GET", f"/shops/{first['tiktokShopId']}/products")["products"]
-        if product["status"] == "ACTIVATE" and not product.get("product_types")
-        for sku in product["skus"]
-    }
+    sellable = sellable_skus(app, first["tiktokShopId"])
     item = next(i for i in shared if any(link["sku"]["tiktokSkuId"] in sellable for link in i["links"]))
     sku_of = {link["shop"]["id"]: link["sku"]["tiktokSkuId"] for link in item["links"] if link["state"] == "LINKED"}
     set_on_hand(app, item["id"], 30)
@@ -167,12 +162,7 @@ def _a_sku_counted_at_10_and_pushed(app: ShopbridgeServer) -> tuple[dict[str, An
     app.wait_for_idle_sync()
     app.wait_for_webhook_registration(shop)
     tiktok_id = shop["tiktokShopId"]
-    sellable = {
-        sku["id"]
-        for product in app.sandbox.control("GET", f"/shops/{tiktok_id}/products")["products"]
-        if product["status"] == "ACTIVATE" and not product.get("product_types")
-        for sku in product["skus"]
-    }
+    sellable = sellable_skus(app, tiktok_id)
     item = next(i for i in pooled_items(app, "SB-") if any(ln["sku"]["tiktokSkuId"] in sellable for ln in i["links"]))
     sku = next(ln["sku"]["tiktokSkuId"] for ln in item["links"] if ln["sku"]["tiktokSkuId"] in sellable)
     set_on_hand(app, item["id"], 10)
@@ -286,12 +276,7 @@ def test_a_sale_between_the_seeding_read_and_the_first_push_is_held_back(
     shop = app.connect_shop("m1", "us-local", "US", "Maple")
     app.sandbox.wait_held()
     tiktok_id = shop["tiktokShopId"]
-    sellable = {
-        sku["id"]
-        for product in app.sandbox.control("GET", f"/shops/{tiktok_id}/products")["products"]
-        if product["status"] == "ACTIVATE" and not product.get("product_types")
-        for sku in product["skus"]
-    }
+    sellable = sellable_skus(app, tiktok_id)
     item = next(
         i for i in pooled_items(app, "SB-")
         if any(ln["state"] == "LINKED" and ln["sku"]["tiktokSkuId"] in sellable for ln in i["links"])
@@ -314,3 +299,14 @@ def test_a_sale_between_the_seeding_read_and_the_first_push_is_held_back(
     wait_until(lambda: pushed()["pushedQuantity"] is not None, what="the first push's record")
     assert (pushed()["pushedQuantity"], pushed()["heldBackQuantity"]) == (item["available"] - 1, 1)
     assert stock_of(app, tiktok_id, sku) == item["available"] - 1
+
+
+def sellable_skus(app: ShopbridgeServer, tiktok_shop_id: str) -> dict[str, dict[str, Any]]:
+    """The SKUs a buyer can order at the sandbox's shop `tiktok_shop_id` (its ACTIVATE products that are no bundle),
+    by TikTok SKU id."""
+    return {
+        sku["id"]: sku
+        for product in app.sandbox.control("GET", f"/shops/{tiktok_shop_id}/products")["products"]
+        if product["status"] == "ACTIVATE" and not product.get("product_types")
+        for sku in product["skus"]
+    }
