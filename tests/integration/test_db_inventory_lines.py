@@ -203,3 +203,23 @@ async def test_a_sale_made_while_unlinked_first_seen_shipped_after_the_relink_de
     await world.orders(shop, order("o1", "IN_TRANSIT", "s", at=NOW + timedelta(minutes=1)))
     # then it deducts: the relink to the same item keeps its first link's time, the unlink was a pause
     assert (await world.item("HAT"))["on_hand"] == 9
+
+
+async def test_an_order_the_seeding_read_left_out_reserves_in_the_seed_after_an_unlink_and_relink(world: Pool) -> None:
+    # given a product page whose TikTok stock was read at NOW: 5 available, seeding item MUG
+    shop = await world.shop()
+    await world.products(shop, replace(product("pa", ("a1", "MUG", 5)), stock_read_at=NOW))
+    async with world.db.read_sessionmaker() as session:
+        sku_id, mug = (await session.execute(select(sku_links.c.sku_id, sku_links.c.inventory_item_id))).one()
+    # when the merchant unlinks the SKU and links it back to the same item
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, mug)
+    # and an open order made a minute before the read (TikTok's 5 already left its unit out) is first seen now
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(shop, order("before", "AWAITING_SHIPMENT", "a1", at=NOW - timedelta(minutes=1)))
+    # then it reserves in the seed, as it would have without the unlink: on-hand 6, 1 reserved, 5 available as
+    # TikTok shows (the unlink forgot the read: 5, 1, 4, one unit short for good)
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (6, 1, 5)
+    async with world.db.read_sessionmaker() as session:
+        assert (await session.execute(select(sku_links.c.stock_counted_at))).scalar_one() == NOW
