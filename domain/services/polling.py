@@ -96,7 +96,7 @@ async def schedule_tick(
             await work.enqueue_poll(shop_id, kind, stamp)
         except Exception as exc:
             log.warning(
-                "could not enqueue a %s poll of shop %s; the next interval will: %s", kind, shop_id, exc,
+                "could not enqueue the %s poll of shop %s; the next interval will: %s", kind, shop_id, exc,
                 exc_info=traced(exc),
             )  # fmt: skip
     for shop_id in refreshes:
