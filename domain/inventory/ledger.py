@@ -244,6 +244,25 @@ def first_seen_unlinked(
     return Transition(LineState.HISTORICAL, wanted, order_updated_at, None)
 
 
+def seen_before_push(
+    move: Transition, first_taken: bool, created_at: datetime, joined_read_at: datetime | None
+) -> bool:
+    """Whether a line's `move` adds its units to the push fence's count of its link's last push
+    (`sku_links.ingested_at_push`, `ledger._counted_before_push`) instead of counting as a sale applied since: TikTok's
+    available had already lost them when the baseline was read. A line reserved in the seed (`Transition.in_seed`),
+    and one of an order created before the product page's read that made its SKU join an existing item
+    (`joined_read_at`, `sku_links.baseline_read_at`: `counted_in_stock`), reserved now for the first time
+    (`first_taken`: `took_units_now`) (README, "A link's first push is fenced")."""
+    if move.in_seed:
+        return True
+    return (
+        move.state is LineState.RESERVED
+        and first_taken
+        and joined_read_at is not None
+        and counted_in_stock(created_at, joined_read_at)
+    )
+
+
 def took_units_now(current: LedgerLine | None, move: Transition) -> bool:
     """Whether `move` is when the line's units leave TikTok's available, as the pool counts them: its first
     reservation or deduction (or one after a link). A RESERVED line that only moves on (paid: still open, only the

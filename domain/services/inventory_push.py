@@ -460,7 +460,7 @@ async def _unseen(
     held: dict[str, tuple[int, datetime | None]] = {}
     restored: dict[str, int] = {}
     for link in links:
-        if link.baseline is not None and link.tiktok_sku_id in ingested:  # every pushed link, and a seeding one
+        if link.baseline is not None and link.tiktok_sku_id in ingested:  # every pushed link, a seeding or joining one
             carried, available = carried_hold(link, now, deps.hold_horizon), tiktok.get(link.tiktok_sku_id)
             units, restored[link.sku_id] = fence_counts(
                 link.baseline, available, ingested[link.tiktok_sku_id], carried, link.restored_quantity,

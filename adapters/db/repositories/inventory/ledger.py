@@ -37,10 +37,10 @@ from domain.inventory.ledger import (
     LedgerLine,
     LineState,
     StockEffect,
-    counted_in_stock,
     line_effect,
     link_pending,
     order_timing,
+    seen_before_push,
     stock_lines,
     took_units_now,
     transition,
@@ -188,17 +188,13 @@ async def _apply_chunk(
             move = transition(current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to)
             if move is not None:
                 # No stored row, and none can appear before commit (above): `flush` inserts it.
-                kept = None if took_units_now(current, move) else time_of(stamped[key])
+                took_now = took_units_now(current, move)
+                kept = None if took_now else time_of(stamped[key])
                 write.line(
                     key, sku_id, units if current is None else current.quantity, move, before=current,
                     new=current is None, stamped_at=kept,
                 )  # fmt: skip
-                if move.in_seed or (
-                    move.state is LineState.RESERVED
-                    and kept is None
-                    and sku_id in joined_read
-                    and counted_in_stock(created_at, joined_read[sku_id])
-                ):  # (a joining link's order created before its page's read, first reserved now)
+                if seen_before_push(move, took_now, created_at, joined_read.get(sku_id)):
                     seeded[sku_id] = seeded.get(sku_id, 0) + units
             if component != LINE_ITSELF:
                 stale |= _unlinked_bundle_row(stored, (order_id, line_id, LINE_ITSELF))

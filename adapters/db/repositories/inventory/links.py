@@ -202,19 +202,26 @@ async def _keep_seed_baselines(session: AsyncSession, seeding: Sequence[str]) ->
     a link pushed already keeps its push's baseline (a count of this instant with it would not pair)."""
     if not seeding:
         return
-    links, items, units = sku_links.c, inventory_items.c, sku_ledger_units.c
-    of_sku = and_(units.shop_id == links.shop_id, units.tiktok_sku_id == links.tiktok_sku_id)
+    links, items = sku_links.c, inventory_items.c
     available = select(items.on_hand - items.reserved - items.safety_stock).where(items.id == links.inventory_item_id)
     statement = (
         update(sku_links)
         .where(among(links.sku_id, sorted(seeding), dialect_of(session)), links.pushed_at.is_(None))
-        .values(
-            seeded_available=available.scalar_subquery(),
-            ingested_at_push=func.coalesce(select(units.ingested).where(of_sku).scalar_subquery(), 0),
-            released_at_push=func.coalesce(select(units.released).where(of_sku).scalar_subquery(), 0),
-        )
+        .values(seeded_available=available.scalar_subquery(), **_running_units_now())
     )
     await session.execute(statement)
+
+
+def _running_units_now() -> dict[str, Any]:
+    """The values of an UPDATE of `sku_links` that set a link's fence counts (`ingested_at_push`,
+    `released_at_push`) to its shop's running units of its SKU now (`sku_ledger_units`; 0 without a row), as a push
+    keeps them: the baselines' count of their instant."""
+    links, units = sku_links.c, sku_ledger_units.c
+    of_sku = and_(units.shop_id == links.shop_id, units.tiktok_sku_id == links.tiktok_sku_id)
+    return {
+        "ingested_at_push": func.coalesce(select(units.ingested).where(of_sku).scalar_subquery(), 0),
+        "released_at_push": func.coalesce(select(units.released).where(of_sku).scalar_subquery(), 0),
+    }
 
 
 async def _keep_join_baselines(
@@ -258,16 +265,14 @@ async def _keep_join_baselines(
     for sku, created_at, quantity in (await session.execute(query)).all():
         if not counted_in_stock(created_at, read_at[sku]):
             since[sku] = since.get(sku, 0) + int(quantity)
-    links, units = sku_links.c, sku_ledger_units.c
-    of_sku = and_(units.shop_id == links.shop_id, units.tiktok_sku_id == links.tiktok_sku_id)
+    links = sku_links.c
     statement = (
         update(sku_links)
         .where(links.sku_id == bindparam("b_sku_id"), links.pushed_at.is_(None))
         .values(
             seeded_available=bindparam("b_available"),
-            baseline_read_at=bindparam("b_read_at", type_=sku_links.c.baseline_read_at.type),
-            ingested_at_push=func.coalesce(select(units.ingested).where(of_sku).scalar_subquery(), 0),
-            released_at_push=func.coalesce(select(units.released).where(of_sku).scalar_subquery(), 0),
+            baseline_read_at=bindparam("b_read_at", type_=links.baseline_read_at.type),
+            **_running_units_now(),
         )
     )
     rows = [
