@@ -234,7 +234,7 @@ def _product_rows(page: list[wire.Product], when: When, pool: ProductPool) -> Ba
         updated = created if product.update_time is None else _when(product.update_time)
         product_rows.append(
             (product.id, BENCH_SHOP_ID, product.id, product.title or "", product.status or "UNKNOWN", created, updated,
-             "", now)
+             "", now, now)  # (the stock's read time: the engine's is its request's)
         )  # fmt: skip
         for position, sku in enumerate(product.skus or ()):
             stock = sku.inventory or ()

@@ -84,10 +84,10 @@ class LinkedSku:
     # Units the item's other LINKED links (any shop of the merchant) hold back now, summed (`standing_hold`), read
     # with `available`: sold at their shops, not ingested yet, so not this link's to sell either (`pushable`)
     held_elsewhere: int = 0
-    # A link whose shop's TikTok stock seeded its item, or that joined an item from its product page
-    # (`sku_links.seeded_available`, migrations 0018, 0019): TikTok's available right after the link as the pool
-    # counts it, `ingested_at_push` / `released_at_push` being the ledger's counts of that instant; the fence's
-    # baseline until the link's first push (`baseline`). None otherwise.
+    # A link whose shop's TikTok stock seeded its item, that joined an item from its product page, or that the
+    # merchant made by hand (`sku_links.seeded_available`, migrations 0018-0020): TikTok's available right after
+    # the link as the pool counts it, `ingested_at_push` / `released_at_push` being the ledger's counts of that
+    # instant; the fence's baseline until the link's first push (`baseline`). None otherwise.
     seeded_available: int | None = None
 
     @property
@@ -95,10 +95,11 @@ class LinkedSku:
         """TikTok's available the fence measures its fall from (units): what the last push wrote (`pushed_quantity`);
         for a link never pushed whose stock seeded its item, what TikTok showed right after the link
         (`seeded_available`: the seed's on-hand less its reservations, `domain.inventory.links.seed_on_hand`'s rule;
-        for one that joined an existing item from its product page, TikTok's available as that page read it less the
-        sales since the read the ledger has (`adapters.db.repositories.inventory.links._keep_join_baselines`);
-        README, "A link's first push is fenced"). None: nothing to measure from (a link never pushed that was linked
-        by hand, or before migrations 0018/0019: its first push is not fenced)."""
+        for one that joined an existing item from its product page, or that the merchant made by hand, TikTok's
+        available as the product's last stock read saw it less the sales since the read the ledger has
+        (`adapters.db.repositories.inventory.links._keep_join_baselines`); README, "A link's first push is fenced").
+        None: nothing to measure from (a link never pushed whose product's read time is unknown, or made before
+        migrations 0018-0020: its first push is not fenced)."""
         return self.pushed_quantity if self.pushed_quantity is not None else self.seeded_available
 
     @property

@@ -161,6 +161,10 @@ products = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("fingerprint", String(32), nullable=False),
     Column("imported_at", UTCDateTime, nullable=False),
+    # When the stock this row's SKUs hold (`skus.quantity`) was read at TikTok: the request of the page or product
+    # detail it came from (`Product.stock_read_at`; migration 0020). A manual link's first push is fenced from it
+    # (`links.link_manually`). Null: written before 0020, or without a known read.
+    Column("stock_read_at", UTCDateTime),
     UniqueConstraint("shop_id", "tiktok_product_id"),
     Index(None, "shop_id", "created_at", "id"),  # the products page, newest first
 )

@@ -32,7 +32,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0019_baseline_read_at"
+HEAD = "0020_product_stock_read_at"
 
 
 def _assert_migrates_to_head(url: str) -> None:

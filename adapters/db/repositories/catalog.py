@@ -212,13 +212,13 @@ class _Rows:
 
 
 # A stored record's values (`domain.stored`) sit in their table's column order between the ids the repository adds
-# and the fingerprint and import time (a SKU's: and its seller SKU's match key, derived from a value stored, so not
-# one of the fingerprinted values), so a row is built by concatenation, with no per-column mapping; checked here,
-# once, against the tables themselves.
+# and the fingerprint and import time (a product's: and when its stock was read; a SKU's: and its seller SKU's match
+# key, derived from a value stored; neither is fingerprinted), so a row is built by concatenation, with no
+# per-column mapping; checked here, once, against the tables themselves.
 _LAYOUTS = {
     "orders": ("id", "shop_id", *ORDER_VALUES, "fingerprint", "imported_at"),
     "line_items": ("id", "order_id", "shop_id", *LINE_ITEM_VALUES),
-    "products": ("id", "shop_id", *PRODUCT_VALUES, "fingerprint", "imported_at"),
+    "products": ("id", "shop_id", *PRODUCT_VALUES, "fingerprint", "imported_at", "stock_read_at"),
     "skus": ("id", "product_id", "shop_id", *SKU_VALUES, "seller_sku_key"),
     "warehouse_stocks": ("sku_id", "warehouse_id", "shop_id", "quantity"),
 }
@@ -280,9 +280,9 @@ def _rows(
     shop_id: str, record: StoredOrder | StoredProduct, imported_at: Any, as_time: Callable[[datetime], Any]
 ) -> _Rows:
     """The stored values as records (`_LAYOUTS`), with the shop, the row ids, the fingerprint and the import time
-    (`imported_at`, already as the driver takes it) added, and each SKU's `seller_sku_key`; amounts as their exact
-    text (`DecimalText`), times as `as_time` makes them: the records `bulk.upsert_records` binds as they are
-    (`driver_form`), built in one pass."""
+    (`imported_at`, already as the driver takes it) added, a product's stock read time (`stock_read_at`; None when
+    unknown) and each SKU's `seller_sku_key`; amounts as their exact text (`DecimalText`), times as `as_time` makes
+    them: the records `bulk.upsert_records` binds as they are (`driver_form`), built in one pass."""
     if isinstance(record, StoredOrder):
         return _order_rows(shop_id, record, imported_at, as_time)
     return _product_rows(shop_id, record, imported_at, as_time)
@@ -315,8 +315,9 @@ def _product_rows(shop_id: str, product: StoredProduct, imported_at: Any, as_tim
     stock_rows = [
         (sku_ids[sku_id], warehouse_id, shop_id, quantity) for sku_id, warehouse_id, quantity in product.stock
     ]
+    read_at = product.stock_read_at
     parent = (product_id, shop_id, tiktok_product_id, title, status, as_time(created), as_time(updated),
-              product.fingerprint, imported_at)  # fmt: skip
+              product.fingerprint, imported_at, None if read_at is None else as_time(read_at))  # fmt: skip
     return _Rows(parent, {"skus": sku_rows, "warehouse_stocks": stock_rows})
 
 

@@ -517,7 +517,9 @@ def _sqlite_link_upsert(columns: tuple[str, ...]) -> str:
 async def link_manually(
     session: AsyncSession, merchant_id: str, sku_id: str, item_id: str | None, now: datetime
 ) -> PoolChange | None:
-    """The merchant links SKU `sku_id` to item `item_id` (None: unlinks it); a MANUAL link survives imports.
+    """The merchant links SKU `sku_id` to item `item_id` (None: unlinks it); a MANUAL link survives imports. A link
+    with no push and no baseline yet keeps the push fence's baseline from its product's last stock read
+    (`products.stock_read_at`, migration 0020; README, "A link's first push is fenced").
     None when the SKU is not the merchant's; `NotFoundError` when the item is not (or no longer exists)."""
     query = (
         select(
@@ -526,7 +528,9 @@ async def link_manually(
             skus.c.tiktok_sku_id,
             skus.c.seller_sku,
             skus.c.bundle,
+            skus.c.quantity,
             products.c.tiktok_product_id,
+            products.c.stock_read_at,
         )
         .join(products, products.c.id == skus.c.product_id)
         .where(skus.c.id == sku_id)
@@ -559,4 +563,14 @@ async def link_manually(
     # merchant links it to another item, which no stock of this shop seeded. (Forgotten at an unlink, an open order
     # the read had left out, first seen after it, reserved out of the seed's count: one unit short for good.)
     await upsert_links(session, [link])
-    return await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)
+    change = await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)
+    # A link never pushed and without a baseline yet (not a seed's, not a join's) is fenced from its product's last
+    # stock read, as a joining link is from its page's (README, "A link's first push is fenced"): the SKU's quantity
+    # as read less the sales since the read the ledger has, with the shop's running counts of this instant. The
+    # quantity and its read are a pair, written together (a page that changed no value rewrites neither: an older
+    # read of the same quantity, whose sales since are subtracted in full, holds back less, never more).
+    unfenced = previous is None or (previous.pushed_at is None and previous.seeded_available is None)
+    if item_id is not None and row.stock_read_at is not None and unfenced:
+        read = {sku_id: (row.tiktok_sku_id, row.quantity, min(now, row.stock_read_at))}
+        await _keep_join_baselines(session, row.shop_id, read)
+    return change
