@@ -11,7 +11,9 @@ through its awaits and the tasks it starts. Credentials never reach a line: the 
 from __future__ import annotations
 
 import logging
+import math
 import sys
+import threading
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any, TextIO
@@ -30,6 +32,48 @@ MAX_MESSAGE_CHARS = 2000
 
 class _Ours(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler `configure_logging` installs (and replaces when called again)."""
+
+
+# Dramatiq's consumer threads (dramatiq 2.2 `worker.py`, `_ConsumerThread.run`, logger
+# `dramatiq.worker.ConsumerThread(<queue>)`) log these two lines each time they fail to reach the broker, then wait
+# `CONSUMER_RESTART_DELAY` (3 s) and try again, for as long as the broker is down.
+_DRAMATIQ_CONSUMER = "dramatiq.worker.ConsumerThread("
+_BROKER_LOST = "Consumer encountered a connection error: %s"
+_RESTARTING = "Restarting consumer in %0.2f seconds."
+BROKER_LOST_EVERY_SECONDS = 60.0
+
+
+class BrokerOutageLines(logging.Filter):
+    """One line a minute per queue, not two every 3 seconds, while Redis is down: of Dramatiq's consumer lines
+    above, the first of an outage passes as Dramatiq logs it (CRITICAL: the worker can take no work); those within
+    `BROKER_LOST_EVERY_SECONDS` after it are counted, not written, and the next one that passes says how many were
+    left out; each line that passes says it is retried. Its "Restarting consumer" line is left out within that
+    time too. Every other line passes untouched, the consumer's "unexpected error" (a bug) among them. Thread-safe
+    (the consumers are threads); keyed by logger, so each queue's outage shows. Times are the records' own
+    (`created`, seconds)."""
+
+    def __init__(self, every_seconds: float = BROKER_LOST_EVERY_SECONDS) -> None:
+        super().__init__()
+        self.every_seconds = every_seconds
+        self._lock = threading.Lock()
+        self._shown: dict[str, tuple[float, int]] = {}  # logger -> (when a line last passed, lines left out since)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(_DRAMATIQ_CONSUMER) or record.msg not in (_BROKER_LOST, _RESTARTING):
+            return True
+        with self._lock:
+            shown_at, left_out = self._shown.get(record.name, (-math.inf, 0))
+            within = record.created - shown_at < self.every_seconds
+            if record.msg == _RESTARTING:
+                return not within
+            if within:
+                self._shown[record.name] = (shown_at, left_out + 1)
+                return False
+            self._shown[record.name] = (record.created, 0)
+        record.msg = f"{record.msg} (retried every few seconds; this line again in {self.every_seconds:g} s at most" + (
+            f", {left_out} more left out since the last one)" if left_out else ")"
+        )
+        return True
 
 
 def _redact_values(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -81,8 +125,14 @@ def uvicorn_log_config(level: str = "INFO", fmt: str = "text") -> dict[str, Any]
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"shopbridge": {"()": "adapters.logs.formatter", "fmt": fmt}},
+        "filters": {"broker_outage": {"()": "adapters.logs.BrokerOutageLines"}},
         "handlers": {
-            "root": {"class": "logging.StreamHandler", "formatter": "shopbridge", "stream": "ext://sys.stderr"}
+            "root": {
+                "class": "logging.StreamHandler",
+                "formatter": "shopbridge",
+                "stream": "ext://sys.stderr",
+                "filters": ["broker_outage"],
+            }
         },
         "root": {"handlers": ["root"], "level": level.upper()},
         "loggers": {
@@ -95,6 +145,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | N
     """Route every logger to one handler on `stream` (stderr) in `fmt` ("text" or "json"); idempotent."""
     handler = _Ours(stream or sys.stderr)
     handler.setFormatter(formatter(fmt))
+    handler.addFilter(BrokerOutageLines())
     root = logging.getLogger()
     for existing in list(root.handlers):
         if isinstance(existing, _Ours):
