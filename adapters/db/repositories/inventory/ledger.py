@@ -169,8 +169,8 @@ async def _apply_chunk(
         stamped[order_id, line_id, component] = stamp
     write = PoolWrite(shop_id, merchant_id, now)
     stale: set[LedgerKey] = set()
-    # TikTok SKU id -> units of lines in the seed (`Transition.in_seed`), or first reserved on a joining link whose
-    # page's stock read left them out (`_counted_before_push`)
+    # TikTok SKU id -> units of lines in the seed (`Transition.in_seed`), or first taken (reserved or deducted) on a
+    # joining link whose page's stock read left them out (`seen_before_push`, `_counted_before_push`)
     seeded: dict[str, int] = {}
     unlinked = (None, None, None)
     for order_id, status, updated_at, created_at, lines in orders:
@@ -218,9 +218,9 @@ async def _counted_before_push(session: AsyncSession, shop_id: str, seeded: Mapp
     unseen, and the push put those back on sale. A link never pushed whose stock seeded the item has its count of
     the link's instant there already (`links._keep_seed_baselines`), which its first push measures from: the same
     holds. So do lines of orders created before the product page's stock read that made a link join its item
-    (`sku_links.baseline_read_at`, `links._keep_join_baselines`) first reserved after the link, before its first
-    push or after it: that read had left them out, and the first push measured TikTok's fall from it. (`seeded`:
-    TikTok SKU id -> units. A link never pushed otherwise, or pushed before the count was kept: nothing.)"""
+    (`sku_links.baseline_read_at`, `links._keep_join_baselines`) first reserved (or deducted) after the link, before
+    its first push or after it: that read had left them out, and the first push measured TikTok's fall from it.
+    (`seeded`: TikTok SKU id -> units. A link never pushed otherwise, or pushed before the count was kept: nothing.)"""
     links = sku_links.c
     statement = (
         update(sku_links)
