@@ -67,7 +67,11 @@ def place_sale(
     from the world's IdLedger (sandbox/ids.py); MarketError 409 if it cannot sell."""
     if product["status"] != "ACTIVATE":
         raise MarketError(f"product {product['id']} is {product['status']}: buyers cannot order it", 409)
-    # A virtual bundle sells its components: sku_count units of each per bundle unit (live-sync.md sec. 1.5).
+    # A virtual bundle sells its components: sku_count units of each per bundle unit (live-sync.md sec. 1.5). One
+    # whose component the seller removed from its product (Seller Center's `remove_skus`) has nothing to sell.
+    for part in sku.get("combined_skus") or []:
+        if part["sku_id"] not in data.catalog.sku_owner:
+            raise MarketError(f"sku {quoted(part['sku_id'])} of bundle {sku['id']} is not sold in this shop", 409)
     parts = [
         (data.catalog.sku_owner[part["sku_id"]], part["sku_id"], part["sku_count"] * quantity)
         for part in sku.get("combined_skus") or []

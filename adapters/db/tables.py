@@ -398,6 +398,10 @@ sku_links = Table(
     # Set on the link whose shop's TikTok stock seeded the item, when it did: that shop's open orders created
     # before it were already outside TikTok's available, so they reserve without lowering `available`.
     Column("stock_counted_at", UTCDateTime),
+    # The item that read seeded (migration 0021; no foreign key: an item removed since never comes back under its id):
+    # the read counts while the link names it, on no other item (`ledger._linked_items`), and is kept when the link
+    # moves to another item and back (`links.upsert_links`). Null: no read, or a row a release before 0021 wrote.
+    Column("seeded_item_id", ID),
     # When the SKU was linked to its current item (null: linked before links kept the time). An order created since
     # and first seen shipped left the pool after it counted: it deducts (`domain.inventory.ledger.transition`).
     # Kept when the link leaves LINKED, the merchant's unlink (`skuUnlink`) or an import's (AMBIGUOUS, NO_SELLER_SKU,

@@ -251,12 +251,14 @@ def seen_before_push(
     (`sku_links.ingested_at_push`, `ledger._counted_before_push`) instead of counting as a sale applied since: TikTok's
     available had already lost them when the baseline was read. A line reserved in the seed (`Transition.in_seed`),
     and one of an order created before the product page's read that made its SKU join an existing item
-    (`joined_read_at`, `sku_links.baseline_read_at`: `counted_in_stock`), reserved now for the first time
-    (`first_taken`: `took_units_now`) (README, "A link's first push is fenced")."""
+    (`joined_read_at`, `sku_links.baseline_read_at`: `counted_in_stock`) whose units the ledger takes now for the
+    first time (`first_taken`: `took_units_now`), reserved or deducted: a link back to the item it remembers keeps
+    its first time (`links.relinked_since`), so a sale made after that and shipped before the read, first seen later,
+    deducts (README, "A link's first push is fenced")."""
     if move.in_seed:
         return True
     return (
-        move.state is LineState.RESERVED
+        move.state in (LineState.RESERVED, LineState.DEDUCTED)
         and first_taken
         and joined_read_at is not None
         and counted_in_stock(created_at, joined_read_at)

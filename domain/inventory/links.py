@@ -181,3 +181,13 @@ def back_from_drop(source: LinkSource, item_id: str | None) -> LinkState | None:
     if source is not LinkSource.MANUAL:
         return None
     return LinkState.LINKED if item_id is not None else LinkState.UNLINKED
+
+
+def on_seed(item_id: str | None, seeded_item_id: str | None) -> bool:
+    """Whether the ledger counts a link's seeding read (`sku_links.stock_counted_at`: the open orders its shop's
+    stock read had left out reserve in the seed) while the link names `item_id`: only on the item that read seeded
+    (`seeded_item_id`, migration 0021). Moved to another item (a seller SKU renamed), an order made before the read
+    reserves there as any sale (that item's count never held its unit); back on the seeded item, in the seed again
+    (`links.upsert_links` keeps the read). A link with no seeded item recorded (written by a release before 0021)
+    kept its read only while on its seed: it counts."""
+    return seeded_item_id is None or item_id == seeded_item_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -355,3 +356,24 @@ async def test_an_order_made_before_a_sku_seeded_its_item_reserves_on_the_item_i
             & (sku_ledger_units.c.tiktok_sku_id == sku_links.c.tiktok_sku_id),
         )
         assert (await session.execute(counted.where(sku_links.c.tiktok_sku_id == "sb"))).scalar_one() == 0
+
+
+async def test_an_order_made_before_a_sku_seeded_its_item_reserves_in_the_seed_after_a_rename_away_and_back(
+    world: Pool,
+) -> None:
+    # given shop A's SKU seeding HAT from its stock read at NOW (10: an open order made a minute before already left
+    # out), and shop B's SKUs linking HAT and CAP (so neither goes when A's SKU leaves it)
+    a, b = await world.shop(), await world.shop()
+    await world.products(a, replace(product("pa", ("sa", "HAT", 10)), stock_read_at=NOW))
+    await world.products(b, product("pb", ("sb", "HAT", 10), ("sc", "CAP", 5)))
+    # when A's seller renames the SKU to CAP (it joins CAP), and then back to HAT
+    for minutes, seller_sku in ((2, "CAP"), (4, "HAT")):
+        world.clock.advance(timedelta(minutes=2))
+        await world.products(a, product("pa", ("sa", seller_sku, 10), at=NOW + timedelta(minutes=minutes)))
+    assert (await world.links(a))["sa"] == ("LINKED", "HAT")
+    # and the open order made before HAT's seeding read is first seen then
+    await world.orders(a, order("o1", "AWAITING_SHIPMENT", "sa", at=NOW - timedelta(minutes=1)))
+    # then it reserves in the seed, as it would have without the renames: on-hand 11, 1 reserved, 10 available as
+    # A's TikTok shows (the rename away forgot the seed's read: 10, 1, 9, one unit short for good)
+    item = await world.item("HAT")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (11, 1, 10)

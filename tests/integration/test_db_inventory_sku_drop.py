@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
-from adapters.db.tables import inventory_push_outbox, order_line_stock, sku_links, skus
+from adapters.db.tables import inventory_push_outbox, order_line_stock, sku_ledger_units, sku_links, skus
 from domain.catalog import Order
 from domain.services import inventory as pool
 from domain.shops import Shop
@@ -180,3 +180,45 @@ async def test_an_item_only_a_dropped_sku_linked_stays_for_its_open_orders(world
     await world.orders(shop, moved_on("o1", "COMPLETED", "a"))
     item = await world.item("A")
     assert (item["on_hand"], item["reserved"], item["available"]) == (9, 0, 9)
+
+
+AWAY = ["dropped", "seller-sku-cleared"]
+
+
+@pytest.mark.parametrize("away", AWAY, ids=AWAY)
+async def test_a_sale_shipped_while_a_sku_was_away_first_seen_after_it_joins_back_is_in_its_baselines_count(
+    world: Pool, away: str
+) -> None:
+    # given shop A's SKU seeding HAT (10), and shop B's SKU b joining HAT from B's page (never pushed since)
+    a, b = await world.shop(), await world.shop()
+    await world.products(a, product("pa", ("sa", "HAT", 10)))
+    await world.products(b, replace(product("pb", ("b", "HAT", 4), ("c", "CAP", 2)), stock_read_at=NOW))
+    # and a sale of b made at SOLD and shipped, whose webhooks are lost (TikTok shows 3 from then on)
+    shipped = order("o1", "IN_TRANSIT", "b", at=SOLD)
+    # when b goes away for a while (TikTok drops it from its product, or the seller clears its seller SKU) and then
+    # comes back: b joins HAT again from B's page read at BACK (3 units), its link's time kept (a pause)
+    world.clock.advance(timedelta(minutes=2))
+    gone = ("b", None, 3) if away == "seller-sku-cleared" else None
+    await world.products(b, product("pb", *[s for s in (gone, ("c", "CAP", 2)) if s is not None], at=DROPPED))
+    world.clock.advance(timedelta(minutes=3))
+    back = NOW + timedelta(minutes=5)
+    await world.products(b, replace(product("pb", ("b", "HAT", 3), ("c", "CAP", 2), at=back), stock_read_at=back))
+    assert (await world.links(b))["b"] == ("LINKED", "HAT")
+    async with world.db.read_sessionmaker() as session:
+        baseline = select(sku_links.c.seeded_available, sku_links.c.baseline_read_at)
+        assert tuple((await session.execute(baseline.where(sku_links.c.tiktok_sku_id == "b"))).one()) == (3, back)
+    # and the shipped sale is then first seen: it deducts its unit from HAT (made since b's link took effect)
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(b, shipped)
+    item = await world.item("HAT")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (9, 0, 9)
+    # then the push's fence does not take it for a sale since b's baseline (the read at BACK had left it out, as it
+    # leaves out an open order made before it): the ledger's count of b and the count b's first push measures from
+    # grew together. (Counted as a sale since, it hid one TikTok made unseen before that push: one unit oversold.)
+    async with world.db.read_sessionmaker() as session:
+        counted = select(sku_ledger_units.c.ingested - sku_links.c.ingested_at_push).join(
+            sku_ledger_units,
+            (sku_ledger_units.c.shop_id == sku_links.c.shop_id)
+            & (sku_ledger_units.c.tiktok_sku_id == sku_links.c.tiktok_sku_id),
+        )
+        assert (await session.execute(counted.where(sku_links.c.tiktok_sku_id == "b"))).scalar_one() == 0

@@ -32,7 +32,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0020_product_stock_read_at"
+HEAD = "0021_seeded_item"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -354,6 +354,46 @@ def test_upgrade_stores_each_skus_seller_sku_key(empty_database_url: str) -> Non
         assert [key for _, key in rows[:4]] == ["CAF\u00c9-1", "CAF\u00c9-1", None, None]
         assert [key for _, key in rows[4:]] == [f"MUG-{n}" for n in range(2345)]
         assert all(key == trimmed(seller_sku) for seller_sku, key in rows)
+
+
+def test_upgrade_gives_each_link_with_a_seeds_read_the_item_it_seeded(empty_database_url: str) -> None:
+    url = empty_database_url
+    # given a database at 0020 with a shop's links: one that seeded the item it names (its read kept), one AMBIGUOUS
+    # since that remembers the item it seeded (read kept), and one that joined an item (no read)
+    migrate.upgrade(url, "0020_product_stock_read_at")
+    links = [
+        ("k1", "LINKED", "i1", None, _NOW),
+        ("k2", "AMBIGUOUS", None, "i2", _NOW),
+        ("k3", "LINKED", "i1", None, None),
+    ]
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            _add_shops(connection, "s1")
+            connection.execute(
+                text(
+                    "INSERT INTO inventory_items (id, merchant_id, sku, on_hand, reserved, created_at, updated_at) "
+                    "VALUES (:id, 'm1', :id, 5, 0, :now, :now)"
+                ),
+                [{"id": item_id, "now": _NOW} for item_id in ("i1", "i2")],
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO sku_links (sku_id, shop_id, merchant_id, inventory_item_id, tiktok_product_id, "
+                    "tiktok_sku_id, state, source, stock_counted_at, unlinked_item_id, updated_at) VALUES "
+                    "(:id, 's1', 'm1', :item, 'tp1', :id, :state, 'AUTO', :counted, :remembered, :now)"
+                ),
+                [
+                    dict(zip(("id", "state", "item", "remembered", "counted"), link, strict=True), now=_NOW)
+                    for link in links
+                ],
+            )
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then each link whose stock seeded an item remembers that item (the only one the rule before 0021 kept its
+        # read for: the one it names, or remembers while not LINKED), and the joining one none
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT sku_id, seeded_item_id FROM sku_links ORDER BY sku_id")).all()
+        assert [tuple(r) for r in rows] == [("k1", "i1"), ("k2", "i2"), ("k3", None)]
 
 
 def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:

@@ -282,3 +282,17 @@ def test_cancelling_the_last_open_lines_cancels_the_order(live, webhook_receiver
     assert sorted((p.json["type"], p.json["data"].get("order_status")) for p in pushes) == [
         (1, "AWAITING_SHIPMENT"), (1, "CANCEL"), (11, None), (11, None)
     ]  # fmt: skip
+
+
+def test_a_bundle_whose_component_the_seller_removed_cannot_be_sold(live) -> None:
+    # given a virtual bundle whose component SKU the seller deleted from its product in Seller Center
+    products = live.control("GET", f"shops/{shop_id(live)}/products")["products"]
+    bundle = next(p for p in products if "COMBINED_PRODUCT" in p.get("product_types", []))
+    live.control("POST", f"products/{bundle['id']}", {"status": "ACTIVATE"})
+    (part,) = bundle["skus"][0]["combined_skus"]
+    owner = next(p for p in products if part["sku_id"] in [s["id"] for s in p["skus"]])
+    live.control("POST", f"products/{owner['id']}", {"remove_skus": [part["sku_id"]]})
+    # when a buyer orders the bundle
+    answer = sale(live, {"sku_id": bundle["skus"][0]["id"], "quantity": 1})
+    # then the sale is refused as one that cannot be made (409, as a sale beyond the stock), not a server error
+    assert (answer.status_code, "is not sold" in answer.text) == (409, True)

@@ -16,6 +16,7 @@ from domain.inventory.links import (
     auto_link,
     back_from_drop,
     counts_orders,
+    on_seed,
     relink_needed,
     relinked_since,
     remembered_on_unlink,
@@ -210,3 +211,12 @@ def test_a_sku_back_in_its_product_keeps_the_merchants_decision_and_auto_ones_ar
     source: LinkSource, item: str | None, back: LinkState | None
 ) -> None:
     assert back_from_drop(source, item) is back
+
+
+@pytest.mark.parametrize(
+    ("item", "seeded", "counted"),
+    [("item-1", "item-1", True), ("item-2", "item-1", False), ("item-1", None, True)],
+    ids=["on-the-seeded-item", "on-another-item", "written-before-0021"],
+)  # fmt: skip
+def test_a_seeding_read_counts_on_the_item_it_seeded_alone(item: str, seeded: str | None, counted: bool) -> None:
+    assert on_seed(item, seeded) is counted

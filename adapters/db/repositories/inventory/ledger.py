@@ -47,7 +47,7 @@ from domain.inventory.ledger import (
     unlink_reserved,
     wanted_effect,
 )
-from domain.inventory.links import counts_orders
+from domain.inventory.links import counts_orders, on_seed
 from domain.ports import PoolChange
 from domain.stored import OrderRecord, StoredOrder
 
@@ -169,8 +169,8 @@ async def _apply_chunk(
         stamped[order_id, line_id, component] = stamp
     write = PoolWrite(shop_id, merchant_id, now)
     stale: set[LedgerKey] = set()
-    # TikTok SKU id -> units of lines in the seed (`Transition.in_seed`), or first reserved on a joining link whose
-    # page's stock read left them out (`_counted_before_push`)
+    # TikTok SKU id -> units of lines in the seed (`Transition.in_seed`), or first taken (reserved or deducted) on a
+    # joining link whose page's stock read left them out (`seen_before_push`, `_counted_before_push`)
     seeded: dict[str, int] = {}
     unlinked = (None, None, None)
     for order_id, status, updated_at, created_at, lines in orders:
@@ -218,9 +218,9 @@ async def _counted_before_push(session: AsyncSession, shop_id: str, seeded: Mapp
     unseen, and the push put those back on sale. A link never pushed whose stock seeded the item has its count of
     the link's instant there already (`links._keep_seed_baselines`), which its first push measures from: the same
     holds. So do lines of orders created before the product page's stock read that made a link join its item
-    (`sku_links.baseline_read_at`, `links._keep_join_baselines`) first reserved after the link, before its first
-    push or after it: that read had left them out, and the first push measured TikTok's fall from it. (`seeded`:
-    TikTok SKU id -> units. A link never pushed otherwise, or pushed before the count was kept: nothing.)"""
+    (`sku_links.baseline_read_at`, `links._keep_join_baselines`) first reserved (or deducted) after the link, before
+    its first push or after it: that read had left them out, and the first push measured TikTok's fall from it.
+    (`seeded`: TikTok SKU id -> units. A link never pushed otherwise, or pushed before the count was kept: nothing.)"""
     links = sku_links.c
     statement = (
         update(sku_links)
@@ -249,14 +249,14 @@ _Unlinked = dict[str, tuple[str, datetime | None]]
 async def _linked_items(
     session: AsyncSession, shop_id: str, sku_ids: Sequence[str]
 ) -> tuple[str, _Links, _Unlinked, dict[str, datetime]] | None:
-    """The shop's merchant; by TikTok SKU id, (item id, when this shop's stock seeded the item if it did, when
-    the link took effect if known) of the shop's SKUs among `sku_ids` whose lines count on an item
-    (`domain.inventory.links.counts_orders`: LINKED, or DROPPED from their product with an item); by TikTok SKU id,
-    (item, when that link took effect if known) of the others that remember the item they left
-    (`sku_links.unlinked_item_id`: the merchant's unlink, or an import's, AMBIGUOUS...,
-    `domain.inventory.links.remembered_on_unlink`); and by TikTok SKU id, when the product page whose read made a SKU
-    of the first kind join its item was read (`baseline_read_at`, migration 0019; those with one). None when the shop
-    is gone. One statement: the shop's row, outer-joined to its links."""
+    """The shop's merchant; by TikTok SKU id, (item id, when this shop's stock seeded the item if it did (`on_seed`:
+    the link's seeding read counts on the item it seeded alone), when the link took effect if known) of the shop's
+    SKUs among `sku_ids` whose lines count on an item (`domain.inventory.links.counts_orders`: LINKED, or DROPPED
+    from their product with an item); by TikTok SKU id, (item, when that link took effect if known) of the others
+    that remember the item they left (`sku_links.unlinked_item_id`: the merchant's unlink, or an import's,
+    AMBIGUOUS..., `domain.inventory.links.remembered_on_unlink`); and by TikTok SKU id, when the product page whose
+    read made a SKU of the first kind join its item was read (`baseline_read_at`, migration 0019; those with one).
+    None when the shop is gone. One statement: the shop's row, outer-joined to its links."""
     dialect = dialect_of(session)
     query = _statements(dialect).links
     params = {"shop_id": shop_id, "skus": listed(sku_ids, dialect)}
@@ -265,17 +265,18 @@ async def _linked_items(
         return None
     time_of = _times(session)
     links = {
-        sku: (item, None if counted is None else time_of(counted), None if linked is None else time_of(linked))
-        for _, sku, state, item, counted, linked, _, _ in rows
+        sku: (item, None if counted is None or not on_seed(item, seeded) else time_of(counted),
+              None if linked is None else time_of(linked))
+        for _, sku, state, item, counted, linked, _, _, seeded in rows
         if state is not None and counts_orders(state, item) is not None
-    }
+    }  # fmt: skip
     unlinked = {
         sku: (was_linked_to, None if linked is None else time_of(linked))
-        for _, sku, state, _, _, linked, was_linked_to, _ in rows
+        for _, sku, state, _, _, linked, was_linked_to, _, _ in rows
         if sku not in links and was_linked_to is not None
     }
     joined_read = {
-        sku: time_of(read) for _, sku, _, _, _, _, _, read in rows if sku in links and read is not None
+        sku: time_of(read) for _, sku, _, _, _, _, _, read, _ in rows if sku in links and read is not None
     }  # fmt: skip
     return rows[0][0], links, unlinked, joined_read
 
@@ -329,7 +330,7 @@ def _statements(dialect: str) -> _Statements:
     # every LINKED link of the shop, instead of looking up the batch's SKUs in (shop, TikTok SKU).
     linked = select(
         shops.c.merchant_id, links.tiktok_sku_id, links.state, links.inventory_item_id, _raw(links.stock_counted_at),
-        _raw(links.linked_at), links.unlinked_item_id, _raw(links.baseline_read_at),
+        _raw(links.linked_at), links.unlinked_item_id, _raw(links.baseline_read_at), links.seeded_item_id,
     ).select_from(
         shops.outerjoin(
             sku_links, and_(links.shop_id == shops.c.id, among_param(links.tiktok_sku_id, "skus", dialect))

@@ -435,18 +435,21 @@ def _link_row(
         "tiktok_product_id": sku.tiktok_product_id, "tiktok_sku_id": sku.tiktok_sku_id,
         "seller_sku": trimmed(sku.seller_sku), "state": state.value, "source": source.value, "updated_at": now,
         "stock_counted_at": stock_read_at, "linked_at": linked_at, "unlinked_item_id": unlinked_item_id,
+        "seeded_item_id": item_id if stock_read_at is not None else None,
     }  # fmt: skip
 
 
 async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Insert or update link rows; the push columns (pushed quantity, errors, drift) are left as they are. The time
-    a link's stock seeded its item (`stock_counted_at`) stays, unless the row sets one, while the link names that
-    item or none (AMBIGUOUS..., which may come back to it: `_KEEPS_SEED`); a link to another item drops it, as no
-    stock of its shop seeded that item (kept, an open order made before that read and first seen then was taken for
-    one the seed had left out: it added its units to the other item's on-hand too, sold twice). The read it drops
-    goes on as the link's `baseline_read_at` (the later of the two): TikTok had left those orders out, so when the
-    ledger first reserves one it still adds itself to the push fence's count of its last push
-    (`ledger._counted_before_push`), as before."""
+    a link's stock seeded its item (`stock_counted_at`) stays, unless the row sets one, with the item it seeded
+    (`seeded_item_id`, migration 0021): the ledger counts it while the link names that item (`on_seed`), on no other,
+    as no stock of its shop seeded another item (counted there, an open order made before that read and first seen
+    then was taken for one the seed had left out: it added its units to the other item's on-hand too, sold twice);
+    renamed away and back, the link is on its seed again (forgotten, such an order reserved out of the seed: one
+    unit short for good). A row written before 0021 (no seeded item) keeps it only while it names its item or none
+    (AMBIGUOUS..., which may come back to it: `_ON_SEED`). On a link to another item, the read goes on as its
+    `baseline_read_at` too (the later of the two): TikTok had left those orders out, so when the ledger first
+    reserves one it still adds itself to the push fence's count of its last push (`ledger._counted_before_push`)."""
     if not rows:
         return
     if dialect_of(session) != "postgresql":  # SQLite: the same upsert straight to the driver
@@ -459,6 +462,7 @@ async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     kept = {"sku_id", "shop_id", "merchant_id"}
     updates: dict[str, Any] = {k: insert.excluded[k] for k in rows[0] if k not in kept}
     updates["stock_counted_at"] = literal_column(_STOCK_COUNTED_AT)
+    updates["seeded_item_id"] = literal_column(_SEEDED_ITEM_ID)
     updates["baseline_read_at"] = literal_column(_BASELINE_READ_AT)
     await session.execute(insert.on_conflict_do_update(index_elements=["sku_id"], set_=updates), rows)
 
@@ -482,18 +486,24 @@ _INSERT_ITEMS = (
 _ITEM_TIMES = {"created_at", "updated_at"}
 _LINK_TIMES = {"stock_counted_at", "linked_at", "updated_at"}
 # `upsert_links`' rule, in SQL both dialects share (`excluded`: the row given; `sku_links`: the row as it was). A link
-# keeps its seed's time when given none while it names its item, or none, or the item it remembers having left
-# (NULL when it names neither: dropped).
-_KEEPS_SEED = (
-    "(excluded.inventory_item_id IS NULL "
-    "OR excluded.inventory_item_id = coalesce(sku_links.inventory_item_id, sku_links.unlinked_item_id))"
+# given no seed's time is on its seed while it names the item its read seeded (`seeded_item_id`; for a row a release
+# before migration 0021 wrote, the item it names or remembers having left), or none.
+_ON_SEED = (
+    "(excluded.inventory_item_id IS NULL OR excluded.inventory_item_id = "
+    "coalesce(sku_links.seeded_item_id, sku_links.inventory_item_id, sku_links.unlinked_item_id))"
 )
+# The read stays with the item it seeded, whatever the link names meanwhile (the ledger applies it on that item
+# alone); a row without that item (before 0021) keeps it only while on its seed, as before.
 _STOCK_COUNTED_AT = (
     "CASE WHEN excluded.stock_counted_at IS NOT NULL THEN excluded.stock_counted_at "
-    f"WHEN {_KEEPS_SEED} THEN sku_links.stock_counted_at END"
+    f"WHEN sku_links.seeded_item_id IS NOT NULL OR {_ON_SEED} THEN sku_links.stock_counted_at END"
+)
+_SEEDED_ITEM_ID = (
+    "CASE WHEN excluded.stock_counted_at IS NOT NULL THEN excluded.seeded_item_id "
+    f"WHEN sku_links.seeded_item_id IS NOT NULL OR {_ON_SEED} THEN sku_links.seeded_item_id END"
 )
 _BASELINE_READ_AT = (
-    f"CASE WHEN excluded.stock_counted_at IS NOT NULL OR {_KEEPS_SEED} OR sku_links.stock_counted_at IS NULL "
+    f"CASE WHEN excluded.stock_counted_at IS NOT NULL OR {_ON_SEED} OR sku_links.stock_counted_at IS NULL "
     "OR sku_links.baseline_read_at >= sku_links.stock_counted_at THEN sku_links.baseline_read_at "
     "ELSE sku_links.stock_counted_at END"
 )
@@ -504,9 +514,9 @@ def _sqlite_link_upsert(columns: tuple[str, ...]) -> str:
     """`upsert_links`'s statement for SQLite: the push columns untouched, `stock_counted_at` and `baseline_read_at`
     by `upsert_links`' rule."""
     kept = {"sku_id", "shop_id", "merchant_id"}
+    rules = {"stock_counted_at": _STOCK_COUNTED_AT, "seeded_item_id": _SEEDED_ITEM_ID}
     updates = [
-        f"stock_counted_at = {_STOCK_COUNTED_AT}" if c == "stock_counted_at" else f"{c} = excluded.{c}"
-        for c in columns if c not in kept
+        f"{c} = {rules.get(c, f'excluded.{c}')}" for c in columns if c not in kept
     ] + [f"baseline_read_at = {_BASELINE_READ_AT}"]  # fmt: skip
     return (
         f"INSERT INTO sku_links ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "  # noqa: S608
@@ -558,10 +568,10 @@ async def link_manually(
     link = _link_row(
         row.shop_id, merchant_id, row, state, LinkSource.MANUAL, item_id, now, remembered=remembered, linked_since=since
     )
-    # The seed's read (`stock_counted_at`) goes by `upsert_links`' rule, as for an import: kept while the link names
-    # its item, none (an unlink) or the item it remembers (linked back), handed on as `baseline_read_at` when the
-    # merchant links it to another item, which no stock of this shop seeded. (Forgotten at an unlink, an open order
-    # the read had left out, first seen after it, reserved out of the seed's count: one unit short for good.)
+    # The seed's read (`stock_counted_at`) goes by `upsert_links`' rule, as for an import: kept with the item it
+    # seeded, counted while the link names that item (`on_seed`), handed on as `baseline_read_at` when the merchant
+    # links it to another item, which no stock of this shop seeded. (Forgotten at an unlink, an open order the read
+    # had left out, first seen after it, reserved out of the seed's count: one unit short for good.)
     await upsert_links(session, [link])
     change = await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)
     # A link never pushed and without a baseline yet (not a seed's, not a join's) is fenced from its product's last
