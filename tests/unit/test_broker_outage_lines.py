@@ -17,23 +17,16 @@ import dramatiq.worker
 import pytest
 from dramatiq.brokers.redis import RedisBroker
 
-from adapters.logs import BrokerOutageLines, configure_logging, uvicorn_log_config
+from adapters.logs import BrokerOutageLines, uvicorn_log_config
+from tests.fixtures.logs import logged_to, root_logging_kept
 
 QUEUE = "outage_lines"
 
 
 @pytest.fixture
 def logged() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    configure_logging("INFO", "text", stream)
-    yield stream
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+    with logged_to("text") as stream:
+        yield stream
 
 
 def closed_port() -> int:
@@ -121,15 +114,7 @@ def test_every_other_line_passes_untouched() -> None:
 
 def test_the_api_processes_logging_filters_the_same_lines() -> None:
     # (`make run` serves the API with the in-process worker pool: its consumers log through uvicorn's config)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
+    with root_logging_kept():
         logging.config.dictConfig(uvicorn_log_config("INFO", "text"))
-        (handler,) = root.handlers
+        (handler,) = logging.getLogger().handlers
         assert [type(f) for f in handler.filters] == [BrokerOutageLines]
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)

@@ -12,24 +12,19 @@ import pytest
 from adapters.logs import MAX_MESSAGE_CHARS, configure_logging
 from adapters.text import one_line, shown_path
 from adapters.tiktok.errors import MAX_TIKTOK_MESSAGE_CHARS, classify
+from tests.fixtures.logs import root_logging_kept
 
 
 @pytest.fixture
 def logged():
     stream = io.StringIO()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
 
     def configure(fmt: str) -> io.StringIO:
         configure_logging("INFO", fmt, stream)
         return stream
 
-    yield configure
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+    with root_logging_kept():
+        yield configure
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])

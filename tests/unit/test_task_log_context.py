@@ -13,25 +13,18 @@ from datetime import timedelta
 import pytest
 import structlog
 
-from adapters.logs import configure_logging, log_context
+from adapters.logs import log_context
 from adapters.metrics import MeteredEvents
 from domain.services.sync import resume_stale_tasks, start_sync
 from domain.sync import SyncKind
 from tests.fakes import FakeClock, FakeEventPublisher, FakeStore, FakeTaskQueue, FakeUnitOfWork, make_shop
+from tests.fixtures.logs import logged_to
 
 
 @pytest.fixture
 def json_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    configure_logging("INFO", "json", stream)
-    yield stream
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+    with logged_to("json") as stream:
+        yield stream
 
 
 async def test_the_stale_sweeps_lines_name_no_shop_of_the_tasks_it_re_sent(json_lines: io.StringIO) -> None:
