@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -236,7 +236,9 @@ def order_as_stored(record: OrderRecord) -> StoredOrder:
 
 
 def product_as_stored(record: ProductRecord) -> StoredProduct:
-    """A product in its stored form; a domain `Product` goes through the same checks."""
+    """A product in its stored form; a domain `Product` goes through the same checks, and keeps when its stock was
+    read (`Product.stock_read_at`, which the catalog writes with its row: a manual link's first push is fenced from
+    it, migration 0020; dropped here, a product the webhooks' Get Product wrote had none, and was left unfenced)."""
     if isinstance(record, StoredProduct):
         return record
     skus: list[SkuIn] = [
@@ -244,9 +246,10 @@ def product_as_stored(record: ProductRecord) -> StoredProduct:
          [(w.warehouse_id, w.quantity) for w in s.stock], s.bundle)
         for s in record.skus
     ]  # fmt: skip
-    return store_product(
+    stored = store_product(
         record.tiktok_product_id, record.title, record.status, record.created_at, record.updated_at, skus
     )
+    return stored if record.stock_read_at is None else replace(stored, stock_read_at=record.stock_read_at)
 
 
 # -- the fingerprint -------------------------------------------------------------------------------------------------

@@ -265,6 +265,13 @@ def seen_before_push(
     )
 
 
+def takes_units(state: LineState) -> int:
+    """1 when a line in `state` holds units TikTok's available lost (RESERVED or DEDUCTED: the shop's running count
+    of its SKU, `sku_ledger_units.ingested`, counts them), else 0: a link change's effect on that count is the
+    line's quantity times the difference of this before and after it."""
+    return 1 if state in (LineState.RESERVED, LineState.DEDUCTED) else 0
+
+
 def took_units_now(current: LedgerLine | None, move: Transition) -> bool:
     """Whether `move` is when the line's units leave TikTok's available, as the pool counts them: its first
     reservation or deduction (or one after a link). A RESERVED line that only moves on (paid: still open, only the

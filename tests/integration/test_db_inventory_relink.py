@@ -377,3 +377,48 @@ async def test_an_order_made_before_a_sku_seeded_its_item_reserves_in_the_seed_a
     # A's TikTok shows (the rename away forgot the seed's read: 10, 1, 9, one unit short for good)
     item = await world.item("HAT")
     assert (item["on_hand"], item["reserved"], item["available"]) == (11, 1, 10)
+
+
+OLDER_PAGE = ["joins-an-item", "seeds-an-item"]
+
+
+@pytest.mark.parametrize("links", OLDER_PAGE, ids=OLDER_PAGE)
+async def test_a_sku_linked_from_a_page_older_than_its_stored_product_counts_from_the_stored_read(
+    world: Pool, links: str
+) -> None:
+    # given (joining: HAT seeded by shop A) shop B's SKUs b1 and b2 both HAT (AMBIGUOUS); an import page read at
+    # READ1 holding b1's product as it was (4 units) and b2's renamed to CAP; a sale of b1 made after READ1, seen
+    # (waiting for a link); b1's product then retitled, and written from Get Product read at READ2 (3 units: that
+    # sale out), still AMBIGUOUS
+    read1, sold, read2 = NOW + timedelta(minutes=1), NOW + timedelta(minutes=2), NOW + timedelta(minutes=3)
+    a, b = await world.shop(), await world.shop()
+    if links == "joins-an-item":
+        await world.products(a, product("pa", ("sa", "HAT", 10)))
+    await world.products(b, product("p1", ("b1", "HAT", 4)), product("p2", ("b2", "HAT", 6)))
+    assert (await world.links(b))["b1"] == ("AMBIGUOUS", None)
+    page = [
+        replace(product("p1", ("b1", "HAT", 4)), stock_read_at=read1),
+        replace(product("p2", ("b2", "CAP", 6), at=read1), stock_read_at=read1),
+    ]
+    world.clock.advance(timedelta(minutes=2))
+    await world.orders(b, order("o1", "AWAITING_SHIPMENT", "b1", at=sold))
+    world.clock.advance(timedelta(minutes=1))
+    retitled = replace(product("p1", ("b1", "HAT", 3), at=read2), title="Tee, retitled", stock_read_at=read2)
+    await world.products(b, retitled)
+    assert (await world.links(b))["b1"] == ("AMBIGUOUS", None)
+    # when the older page is written: b1's product is older than the one stored (kept: 3 units, read at READ2), b2's
+    # is newer (CAP), so b1 is HAT's alone and links
+    world.clock.advance(timedelta(minutes=1))
+    await world.products(b, *page)
+    assert (await world.links(b))["b1"] == ("LINKED", "HAT")
+    # then the link counts from the stored quantity's own read (READ2: the sale already out of its 3 units), not the
+    # page's (READ1, the sale subtracted a second time): joining, its first push's baseline is the 3 TikTok shows
+    # (2 hid an unseen sale); seeding, HAT's available is the 3 TikTok shows (2: one unit short for good)
+    async with world.db.read_sessionmaker() as session:
+        query = select(sku_links.c.seeded_available).where(sku_links.c.tiktok_sku_id == "b1")
+        baseline = (await session.execute(query)).scalar_one()
+    item = await world.item("HAT")
+    if links == "joins-an-item":
+        assert baseline == 3
+    else:
+        assert (item["on_hand"], item["reserved"], item["available"], baseline) == (4, 1, 3, 3)

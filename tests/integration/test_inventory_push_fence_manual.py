@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import select
 
 from adapters.db.tables import skus
-from domain.catalog import Sku
+from domain.catalog import Product, Sku
 from domain.inventory.links import LinkState
+from domain.services import inventory as pool
 from domain.services.inventory_push import push_shop
 from domain.shops import Shop
 from domain.stored import StoredProduct
@@ -138,3 +139,88 @@ async def test_a_sale_between_the_read_and_a_manual_links_first_push_is_held_bac
     assert (link["pushed_quantity"], link["held_quantity"]) == (pool - 1, 1)
     assert shown(world, shop, sku.tiktok_sku_id) == pool - 1
     assert link["seeded_available"] is None  # the push's own baseline from now on
+
+
+async def refetch_as_a_webhook_does(world: PushWorld, shop: Shop, tiktok_product_id: str) -> None:
+    """A product changed in Seller Center (webhook 15), written as the intake writes it: Get Product (a domain
+    `Product` carrying its `stock_read_at`), then the catalog upsert and the pool's auto-link, in one transaction."""
+    product = await world.tiktok.get_product(shop.tokens.access_token, shop.tiktok_shop_cipher, tiktok_product_id)
+    assert isinstance(product, Product) and product.stock_read_at is not None
+    async with world.uows() as uow:
+        await uow.catalog.upsert_products(shop.id, [product])
+        await pool.pool_products(uow, None, None, shop.id, [product])
+        await uow.commit()
+
+
+async def test_a_manual_links_first_push_is_fenced_from_a_product_the_webhook_wrote(world: PushWorld) -> None:
+    # given the shop's page read and written (a SKU left without an item), then its product retitled in Seller
+    # Center and written again from Get Product, as the intake writes a webhook's product (its row rewritten: the
+    # title changed), and an item the merchant made
+    shop = await connect_shop(world.uows, world.tiktok, world.sandbox, "us-local", "m1")
+    orders = await shop_orders(world, shop)
+    sku = a_sellable_sku(world, shop, await read_page(world, shop), orders)
+    make_ambiguous(world, shop, await read_page(world, shop), sku)
+    products = await read_page(world, shop)
+    await write_page(world, shop, products)
+    (owner,) = [p.tiktok_product_id for p in products if sku.tiktok_sku_id in {s[0] for s in p.skus}]
+    world.sandbox.control("POST", f"/products/{owner}", {"title": "Retitled in Seller Center"})
+    await refetch_as_a_webhook_does(world, shop, owner)
+    sku_id = await sku_id_of(world, shop, sku.tiktok_sku_id)
+    assert (await link_row(world.db, sku_id))["state"] == LinkState.AMBIGUOUS.value
+    item_id = await add_item(world.db, "m1", "HAND-MADE-1", ON_HAND)
+    world.sandbox.control("POST", "/clock", {"advance_seconds": 60})
+
+    # when the merchant links the SKU by hand, a buyer takes 1 unit at the shop whose webhook is lost, and the shop
+    # is pushed with the fence
+    await link_by_hand(world, shop, sku_id, item_id)
+    pool_available = await available(world, item_id)
+    sell(world, shop, sku.tiktok_sku_id)
+    await push_shop(shop.id, world.deps(fence=True))
+
+    # then that unit is held back: the product's row kept the read time Get Product's request carried (the catalog
+    # dropped it from a domain `Product`, so the link had no baseline and its first push wrote the unit back)
+    link = await link_row(world.db, sku_id)
+    assert (link["pushed_quantity"], link["held_quantity"]) == (pool_available - 1, 1)
+    assert shown(world, shop, sku.tiktok_sku_id) == pool_available - 1
+
+
+async def unlink_by_hand(world: PushWorld, shop: Shop, sku_id: str) -> None:
+    """`skuUnlink` below GraphQL: the repository's manual unlink in its own transaction."""
+    async with world.uows() as uow:
+        assert await uow.inventory.link_sku(shop.merchant_id, sku_id, None) is not None
+        await uow.commit()
+
+
+async def test_open_orders_the_read_left_out_first_seen_while_unlinked_hide_no_sale_once_linked_again(
+    world: PushWorld,
+) -> None:
+    # given the shop's page read and written (a SKU left without an item), an item the merchant made, and the SKU
+    # linked to it by hand (its first push fenced from the product's read), then unlinked by hand before any push
+    shop = await connect_shop(world.uows, world.tiktok, world.sandbox, "us-local", "m1")
+    orders = await shop_orders(world, shop)
+    sku = a_sellable_sku(world, shop, await read_page(world, shop), orders)
+    make_ambiguous(world, shop, await read_page(world, shop), sku)
+    await write_page(world, shop, await read_page(world, shop))
+    sku_id = await sku_id_of(world, shop, sku.tiktok_sku_id)
+    read = shown(world, shop, sku.tiktok_sku_id)
+    item_id = await add_item(world.db, "m1", "HAND-MADE-1", ON_HAND)
+    world.sandbox.control("POST", "/clock", {"advance_seconds": 60})
+    await link_by_hand(world, shop, sku_id, item_id)
+    await unlink_by_hand(world, shop, sku_id)
+    # and the shop's open orders made before the read (which the read left out) first seen while it is unlinked
+    assert open_units(orders, sku.tiktok_sku_id) > 0
+    await ingest(world, shop, orders)
+
+    # when the merchant links the SKU to the item again (the link keeps its baseline), a buyer takes 1 unit at the
+    # shop whose webhook is lost, and the shop is pushed with the fence
+    await link_by_hand(world, shop, sku_id, item_id)
+    pool_available = await available(world, item_id)
+    sell(world, shop, sku.tiktok_sku_id)
+    assert shown(world, shop, sku.tiktok_sku_id) == read - 1
+    await push_shop(shop.id, world.deps(fence=True))
+
+    # then that unit is held back: the open orders, reserved at the relink, are in the baseline's count as the read
+    # left them out (taken for sales since the baseline, they hid the unseen one: its unit back on sale)
+    link = await link_row(world.db, sku_id)
+    assert (link["pushed_quantity"], link["held_quantity"]) == (pool_available - 1, 1)
+    assert shown(world, shop, sku.tiktok_sku_id) == pool_available - 1

@@ -37,11 +37,13 @@ from domain.inventory.ledger import (
     LedgerLine,
     LineState,
     StockEffect,
+    counted_in_stock,
     line_effect,
     link_pending,
     order_timing,
     seen_before_push,
     stock_lines,
+    takes_units,
     took_units_now,
     transition,
     unlink_reserved,
@@ -405,19 +407,67 @@ async def relink_lines(
     write = PoolWrite(shop_id, merchant_id, now)
     for item_id, units in (seeds or {}).items():
         write.count(item_id, units, 0, MovementKind.SEEDED.value, "TikTok stock of the first linked shop", None)
+    taken: list[tuple[str, str, int]] = []  # (TikTok SKU id, order id, units the line takes now: < 0, gives back)
     for row in rows:
         line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
         if line.state is LineState.RESERVED and line.inventory_item_id == new_item:
             continue
         key: LedgerKey = (row.tiktok_order_id, row.tiktok_line_item_id, row.component_sku_id)
+        state = line.state
         if line.state is LineState.RESERVED:
             back = unlink_reserved(line)
             assert back is not None
             write.line(key, row.tiktok_sku_id, line.quantity, back, before=line, stamped_at=row.updated_at)
+            state = back.state
         if new_item is not None:
             moved = link_pending(line.wanted, line.order_updated_at, new_item, line.quantity, line.inventory_item_id)
             write.line(key, row.tiktok_sku_id, line.quantity, moved, before=line, stamped_at=row.updated_at)
+            state = moved.state
+        if units := line.quantity * (takes_units(state) - takes_units(line.state)):
+            taken.append((row.tiktok_sku_id, row.tiktok_order_id, units))
+    if taken and (before_read := await _taken_before_read(session, shop_id, taken)):
+        await _counted_before_push(session, shop_id, before_read)  # before `flush` marks the outbox, as in a batch
     return await write.flush(session, extra_dirty=extra_dirty)
+
+
+async def _taken_before_read(
+    session: AsyncSession, shop_id: str, taken: Sequence[tuple[str, str, int]]
+) -> dict[str, int]:
+    """By TikTok SKU id, the units of `taken` ((TikTok SKU id, order id, units a link change takes now, negative when
+    it gives them back)) of orders made before the stock read the SKU's link's push fence measures from
+    (`sku_links.baseline_read_at`, or the seed's `stock_counted_at`, the later; `counted_in_stock`; an order no longer
+    stored is an old one), for `_counted_before_push`: the count the fence's baseline pairs with moves with them. A
+    line the read had left out that a link change takes for the first time (first seen while its SKU was unlinked,
+    reserved once linked again) is no sale since the baseline, as when the ledger first takes one on a linked SKU
+    (`seen_before_push`); taken for one it hid a sale TikTok made unseen, which the push put back on sale. One taken
+    before and given back by an unlink (the count falls), taken again at the relink, moves both counts alike. Links
+    without a fence count or a read: nothing."""
+    dialect = dialect_of(session)
+    links = sku_links.c
+    query = select(links.tiktok_sku_id, links.baseline_read_at, links.stock_counted_at).where(
+        links.shop_id == shop_id,
+        links.ingested_at_push.is_not(None),
+        among(links.tiktok_sku_id, sorted({sku for sku, _, _ in taken}), dialect),
+    )
+    reads = {
+        sku: max(t for t in (joined, seeded) if t is not None)
+        for sku, joined, seeded in (await session.execute(query)).all()
+        if joined is not None or seeded is not None
+    }
+    orders_of = sorted({order_id for sku, order_id, _ in taken if sku in reads})
+    if not orders_of:
+        return {}
+    stored = orders_table.c
+    made = select(stored.tiktok_order_id, stored.created_at).where(
+        stored.shop_id == shop_id, among(stored.tiktok_order_id, orders_of, dialect)
+    )
+    created: dict[str, datetime] = {order_id: at for order_id, at in (await session.execute(made)).all()}
+    units: dict[str, int] = {}
+    for sku, order_id, quantity in taken:
+        at = created.get(order_id)
+        if sku in reads and (at is None or counted_in_stock(at, reads[sku])):
+            units[sku] = units.get(sku, 0) + quantity
+    return {sku: n for sku, n in units.items() if n}
 
 
 async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> PoolChange:

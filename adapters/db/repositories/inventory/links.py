@@ -65,7 +65,7 @@ async def auto_link_products(
     )
     columns = (
         skus.c.id, skus.c.tiktok_sku_id, skus.c.seller_sku, skus.c.seller_sku_key, skus.c.quantity, skus.c.bundle,
-        products.c.tiktok_product_id,
+        products.c.tiktok_product_id, products.c.stock_read_at,
     )  # fmt: skip
     of_products = select(*columns).join(products, products.c.id == skus.c.product_id)
     changed = (await session.execute(of_products.where(skus.c.product_id.in_(product_ids)))).all()
@@ -174,7 +174,7 @@ async def auto_link_products(
     )
     await _keep_seed_baselines(session, [r["sku_id"] for r in link_rows if r["stock_counted_at"] is not None])
     joining = {
-        r["sku_id"]: (r["tiktok_sku_id"], rows[r["sku_id"]].quantity, min(now, read_at[r["tiktok_product_id"]]))
+        r["sku_id"]: (r["tiktok_sku_id"], rows[r["sku_id"]].quantity, min(now, _read_of(rows[r["sku_id"]], read_at)))
         for r in link_rows
         if r["state"] == LinkState.LINKED.value and r["inventory_item_id"] is not None
         and r["stock_counted_at"] is None and r["tiktok_product_id"] in read_at
@@ -288,7 +288,8 @@ async def _create_items(
 ) -> tuple[dict[str, str], dict[str, int], dict[str, datetime]]:  # fmt: skip
     """Create the items the `decisions` link that `items` (seller SKU -> item id, as read) lacks, each seeded from
     the TikTok stock of the shop's first SKU linking it (`seed_on_hand`), as read at `stock_read_at` of its product
-    (`now` when not given, or when given later: a clock ahead of ours would count orders after the read into it).
+    or at the stored product's read when later (`_read_of`: the quantity's own read); `now` when not given, or when
+    given later: a clock ahead of ours would count orders after the read into it.
     Returns the items as they are now, the seeds of those created here (item id -> on-hand) and, by id of the SKU
     rows (`rows`, by SKU id) seeding them, the instant their stock was read."""
     # A set: a first import brings thousands of new seller SKUs at once.
@@ -297,7 +298,10 @@ async def _create_items(
         return items, {}, {}
     missing = sorted(wanted_new)
     first_of = {d.item_sku: rows[d.sku_id] for d in decisions if d.item_sku in wanted_new}
-    read_at = {r.id: min(now, stock_read_at.get(r.tiktok_product_id, now)) for r in first_of.values()}
+    read_at = {
+        r.id: min(now, _read_of(r, stock_read_at)) if r.tiktok_product_id in stock_read_at else now
+        for r in first_of.values()
+    }
     open_units = await _open_pending_units(
         session, shop_id, {r.tiktok_sku_id: read_at[r.id] for r in first_of.values()}
     )
@@ -325,6 +329,19 @@ async def _create_items(
             seeds[created_id] = seed_on_hand(row.quantity, *units)
             seeding[row.id] = read_at[row.id]
     return items, seeds, seeding
+
+
+def _read_of(row: Any, stock_read_at: Mapping[str, datetime]) -> datetime:
+    """When the stock of a SKU row (`skus.quantity`, read in this transaction) was read at TikTok, for a product of
+    the page being written (`stock_read_at`: TikTok product id -> the page's read; KeyError for another): the later
+    of the page's read and the stored product's (`products.stock_read_at`, migration 0020), a true pair with the
+    quantity either way. The page's product written, both are the same; unchanged (same values), the page saw the
+    stored quantity, later; older than the stored one (an earlier `update_time`, not written), the stored quantity
+    is a later read's. Paired with the page's read, that quantity had its sales between the two reads subtracted
+    twice: a joining link's baseline that many units low (unseen sales hidden), a seed that many short for good."""
+    page: datetime = stock_read_at[row.tiktok_product_id]
+    stored: datetime | None = row.stock_read_at
+    return page if stored is None else max(page, stored)
 
 
 def _kept(previous: Any, item_id: str | None) -> tuple[tuple[str | None, datetime | None], datetime | None]:
