@@ -403,7 +403,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         data_dir=data_dir,
         embedded_worker_threads=embedded_worker_threads,
         worker_reserved_threads=reserved,
-        merchant_token_ttl_seconds=_int(env, "SHOPBRIDGE_TOKEN_TTL", 7 * 24 * 3600, 1),
+        merchant_token_ttl_seconds=_int(env, "SHOPBRIDGE_TOKEN_TTL", 7 * 24 * 3600, 1, MAX_TOKEN_TTL_SECONDS),
         sandbox_products=_int(env, "SHOPBRIDGE_SANDBOX_PRODUCTS", 40, 0, SANDBOX_MAX_PRODUCTS),
         sandbox_orders=_int(env, "SHOPBRIDGE_SANDBOX_ORDERS", 120, 0, SANDBOX_MAX_ORDERS),
         sandbox_seed=_int(env, "SHOPBRIDGE_SANDBOX_SEED", 1),
@@ -468,6 +468,9 @@ WEBHOOK_RETENTION_MAX_SECONDS = 365 * 24 * 3600
 TASK_RETENTION_MIN_SECONDS = 24 * 3600
 TASK_RETENTION_MAX_SECONDS = 365 * 24 * 3600
 MIGRATE_LOCK_TIMEOUT_MAX_SECONDS = 24 * 3600  # PostgreSQL's lock_timeout holds up to ~24.8 days; a day is plenty
+# The longest a merchant token may live, in seconds: `SHOPBRIDGE_TOKEN_TTL` and `shopbridge token --ttl` alike. A token
+# for ten years is already a mistake; beyond is surely one (a setting of 10**20 signed tokens that never expire).
+MAX_TOKEN_TTL_SECONDS = 10 * 365 * 86400
 MIN_SECRET_KEY_BYTES = 32  # HMAC-SHA256's key: at least the hash's length (RFC 7518 section 3.2)
 _DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")  # the async drivers the engine runs on
 _BROKER_SCHEMES = ("redis", "rediss", "unix")  # what redis-py's from_url reads

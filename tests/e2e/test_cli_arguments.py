@@ -111,7 +111,7 @@ def test_bad_settings_are_one_coded_line(tmp_path, monkeypatch, capsys) -> None:
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert err.splitlines() == [
-        "shopbridge: BAD_CONFIGURATION: SHOPBRIDGE_TOKEN_TTL must be an integer 1 or more, got -5"
+        "shopbridge: BAD_CONFIGURATION: SHOPBRIDGE_TOKEN_TTL must be an integer from 1 to 315360000, got -5"
     ]
 
 

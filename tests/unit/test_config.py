@@ -107,6 +107,9 @@ def test_numbers_are_checked(tmp_path: Path) -> None:
         ("SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", "0", "must be an integer 1 or more"),
         ("SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", "2000000", "must be an integer from 0 to 1000000"),
         ("SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", "-1", "must be an integer 0 or more"),
+        # `shopbridge token --ttl` refuses more than ten years; the setting signed tokens for 10**20 s, never expiring
+        ("SHOPBRIDGE_TOKEN_TTL", "315360001", "must be an integer from 1 to 315360000, got 315360001"),
+        ("SHOPBRIDGE_TOKEN_TTL", "99999999999999999999", "must be an integer from 1 to 315360000"),
         # a lock wait of 0 would fail every migration that waits a millisecond; PostgreSQL holds ~24.8 days at most
         ("SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT", "0", "must be > 0 seconds, got 0.0"),
         ("SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT", "nan", "must be a finite number"),
