@@ -460,7 +460,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sandbox)
 
     p = sub.add_parser("export-schema", help="write the GraphQL schema (SDL)")
-    p.add_argument("--output", default="schema.graphql")
+    p.add_argument(
+        "--output",
+        default="schema.graphql",
+        help="the file to write (default %(default)s), relative to the current directory: the committed schema when "
+        "run from the checkout",
+    )
     p.set_defaults(func=cmd_export_schema)
     return parser
 

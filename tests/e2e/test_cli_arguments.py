@@ -86,8 +86,9 @@ def _help_of_option(help_text: str, option: str) -> str:
     [
         ("serve", "--host", "127.0.0.1"), ("serve", "--port", "8000"), ("demo", "--host", "127.0.0.1"),
         ("demo", "--port", "8000"), ("worker", "--processes", "2"), ("worker", "--threads", "4"),
+        ("export-schema", "--output", "schema.graphql"),
     ],
-    ids=["serve-host", "serve-port", "demo-host", "demo-port", "worker-processes", "worker-threads"],
+    ids=["serve-host", "serve-port", "demo-host", "demo-port", "worker-processes", "worker-threads", "schema-output"],
 )  # fmt: skip
 def test_help_says_what_each_listening_and_worker_option_is_and_its_default(command, option, default, capsys) -> None:
     # when a command's help is asked for
