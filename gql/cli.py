@@ -110,13 +110,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     settings = _settings()
     done = upgrade(settings.database_url, lock_timeout_seconds=settings.migrate_lock_timeout_seconds)
+    url = _safe_url(settings.database_url)
     if done.newer:  # a later release migrated it (a rolling deploy): its schema is this release's too (README)
         print(
-            f"{_safe_url(settings.database_url)} is at revision {', '.join(done.before)}, which this release does not "
+            f"{url} is at revision {', '.join(done.before)}, which this release does not "
             f"know (its head is {head()}): a later release's; left as it is"
         )
+    elif done.before == done.after:  # a second `migrate` of a deploy, or a replica's start-up: nothing was applied
+        print(f"{url} is at revision {', '.join(done.after)}, this release's head: nothing to migrate")
     else:
-        print(f"migrations applied to {_safe_url(settings.database_url)}")
+        before = ", ".join(done.before) or "none (never migrated)"
+        print(f"migrations applied to {url}: revision {before} -> {', '.join(done.after)}")
     return 0
 
 

@@ -480,6 +480,22 @@ def test_migrate_gives_up_on_a_locked_sqlite_file(tmp_path: Path) -> None:
     assert migrate.current(url) == "0007_sku_search"
 
 
+def test_migrate_says_which_revisions_it_applied_and_when_there_was_nothing_to_do(tmp_path: Path) -> None:
+    # given a SQLite database a release behind
+    url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
+    migrate.upgrade(url, "0007_sku_search")
+    # when `shopbridge migrate` runs, then runs again (a second replica's start-up command, say)
+    first = _run_migrate(_migrate_env(url, tmp_path))
+    again = _run_migrate(_migrate_env(url, tmp_path))
+    # then the first names the revisions it went from and to, and the second says there was nothing to do (before,
+    # both said "migrations applied to ...", the second too though it applied nothing)
+    assert first[0] == 0 and first[1].strip().endswith(f": revision 0007_sku_search -> {HEAD}"), first
+    assert "migrations applied to" in first[1], first
+    nothing = f"is at revision {HEAD}, this release's head: nothing to migrate"
+    assert again[0] == 0 and again[1].strip().endswith(nothing), again
+    assert "migrations applied" not in again[1], again
+
+
 def test_migrate_of_an_older_release_leaves_a_later_releases_database_alone(
     postgres_server: PostgresServer, tmp_path
 ) -> None:
