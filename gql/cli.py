@@ -146,8 +146,8 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
     settings = _settings()
     if args.workers > 1 and settings.broker_url is None:
         print(
-            "shopbridge: --workers > 1 needs SHOPBRIDGE_BROKER_URL (Redis): the embedded worker pool and its "
-            "in-process events live in one process.",
+            f"shopbridge: {BAD_CONFIGURATION}: --workers > 1 needs SHOPBRIDGE_BROKER_URL (Redis): the embedded worker "
+            "pool and its in-process events live in one process.",
             file=sys.stderr,
         )
         return 2
@@ -341,9 +341,15 @@ def _frontend_is_the_console() -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from adapters.config import ConfigError
     from workers.cli import run_worker
 
     settings = _settings()
+    if settings.broker_url is None:  # checked here, not first in each Dramatiq process: that crashed the pool
+        raise ConfigError(
+            "shopbridge worker needs SHOPBRIDGE_BROKER_URL (redis://host:6379/0); without one, `serve` and `demo` "
+            "run their own worker pool"
+        )
     settings.import_slots(args.threads)  # a reservation that leaves no import slot: BAD_CONFIGURATION, not a crash
     return run_worker(processes=args.processes, threads=args.threads, shutdown_timeout=settings.worker_shutdown_seconds)
 

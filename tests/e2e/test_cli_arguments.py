@@ -117,6 +117,30 @@ def test_bad_settings_are_one_coded_line(tmp_path, monkeypatch, capsys) -> None:
 
 
 @pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        # before: Dramatiq booted, its worker process raised SystemExit, and the pool stopped with a CRITICAL line
+        # ("Worker with PID … exited unexpectedly (code 1)"), then an uncoded line, exit 1
+        (["worker"], "shopbridge: BAD_CONFIGURATION: shopbridge worker needs SHOPBRIDGE_BROKER_URL (redis://host:6379/0)"),
+        # before: the same line without its code
+        (["serve", "--workers", "2"], "shopbridge: BAD_CONFIGURATION: --workers > 1 needs SHOPBRIDGE_BROKER_URL"),
+    ],
+    ids=["worker", "serve-workers"],
+)  # fmt: skip
+def test_a_command_that_needs_redis_without_a_broker_url_is_one_coded_line(argv, line, tmp_path, monkeypatch, capsys):
+    # given no SHOPBRIDGE_BROKER_URL (the embedded default)
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SHOPBRIDGE_BROKER_URL", raising=False)
+    monkeypatch.setenv("SHOPBRIDGE_PUBLIC_URL", "http://127.0.0.1:8000")  # else `serve` sets it in os.environ for good
+    # when a command that needs Redis runs
+    code = main(argv)
+    # then it stops before starting anything, in one line with the usual code and status
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "", err
+    assert len(err.splitlines()) == 1 and err.startswith(line), err
+
+
+@pytest.mark.parametrize(
     ("name", "value", "line"),
     [
         # logging was set up with it before any setting was read: a ValueError traceback from `logging`
