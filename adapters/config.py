@@ -154,6 +154,11 @@ def default_data_dir(env: dict[str, str]) -> Path:
     return Path(base) / "shopbridge"
 
 
+def default_database_url(data_dir: Path) -> str:
+    """The embedded default's database when SHOPBRIDGE_DATABASE_URL is unset: SQLite in the data directory."""
+    return f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"
+
+
 def _secret_file(data_dir: Path, name: str, make: str, *, create: bool = True) -> str:
     """A secret kept in the data directory, generated on first run (the embedded default's key store).
 
@@ -297,7 +302,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
     data_dir = Path(get("SHOPBRIDGE_DATA_DIR") or default_data_dir(env)).resolve()
     public_url = _http_url(get("SHOPBRIDGE_PUBLIC_URL"), "SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example")
     public_url = (public_url or "http://127.0.0.1:8000").rstrip("/")
-    database_url = _database_url(get("SHOPBRIDGE_DATABASE_URL")) or f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"
+    database_url = _database_url(get("SHOPBRIDGE_DATABASE_URL")) or default_database_url(data_dir)
     broker_url = _broker_url(get("SHOPBRIDGE_BROKER_URL"))
     if (broker_url or not database_url.startswith("sqlite")) and not (
         get("SHOPBRIDGE_SECRET_KEY") and get("SHOPBRIDGE_ENCRYPTION_KEY")

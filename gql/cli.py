@@ -105,10 +105,29 @@ def _cannot_listen(
     return None
 
 
+def _make_default_data_dir(settings: Settings) -> None:
+    """Create the data directory when the database is the default one inside it, as `serve` and `demo` do (their
+    lock file): with the keys and TikTok's settings given, nothing else creates it, and `migrate` on a fresh
+    directory failed with DATABASE_UNAVAILABLE, "check SHOPBRIDGE_DATABASE_URL", a setting nobody had set. A
+    directory that cannot be made is BAD_CONFIGURATION naming SHOPBRIDGE_DATA_DIR."""
+    from adapters.config import ConfigError, default_database_url
+
+    if settings.database_url != default_database_url(settings.data_dir):
+        return
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the data directory {shown_path(settings.data_dir)} ({exc.strerror}): point "
+            "SHOPBRIDGE_DATA_DIR at a writable directory"
+        ) from exc
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from adapters.db.migrate import head, upgrade
 
     settings = _settings()
+    _make_default_data_dir(settings)
     done = upgrade(settings.database_url, lock_timeout_seconds=settings.migrate_lock_timeout_seconds)
     url = _safe_url(settings.database_url)
     if done.newer:  # a later release migrated it (a rolling deploy): its schema is this release's too (README)
