@@ -31,6 +31,11 @@ BAD_ARGUMENTS = [
     (["sandbox", "--rate-limit", "-1"], "--rate-limit"),
     (["sandbox", "--webhook-retry-factor", "0"], "--webhook-retry-factor"),
     (["sandbox", "--port", "0"], "--port"),
+    # before: uvicorn's start failed with a KeyError traceback
+    (["sandbox", "--log-level", "loud"], "--log-level"),
+    # before: taken, the sandbox then redirected consent to it, or pushed to it, in vain
+    (["sandbox", "--redirect-url", "notaurl"], "--redirect-url"),
+    (["sandbox", "--webhook-url", "ftp://x"], "--webhook-url"),
     (["bogus"], "command"),
 ]
 
