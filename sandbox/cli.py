@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import uvicorn
 
@@ -71,6 +73,21 @@ def _log_level(text: str) -> str:
     if text.strip().lower() not in LOG_LEVELS:
         raise argparse.ArgumentTypeError(f"must be one of {', '.join(LOG_LEVELS)} (got {text[:40]!r})")
     return text.strip().lower()
+
+
+def _state_dir(text: str) -> str:
+    """An argparse type: a directory the sandbox can keep its state in, created when missing. Another (a file, a
+    path under /proc, a read-only mount) was taken, and the state was lost at the first save, with a warning."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot use {text[:80]!r} as a directory ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write in {text[:80]!r}")
+    return text
 
 
 def _http_url(text: str) -> str:
@@ -144,7 +161,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--authorization-ttl", type=_seconds, default=defaults.authorization_ttl, help="seconds (default 365 days)"
     )
     parser.add_argument(
-        "--state-dir", default=None, help="keep tokens and data in this directory across restarts (default: memory)"
+        "--state-dir",
+        type=_state_dir,
+        default=None,
+        help="keep tokens and data in this directory across restarts, created if missing (default: memory)",
     )
     parser.add_argument(
         "--log-level",

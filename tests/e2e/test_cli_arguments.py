@@ -36,6 +36,8 @@ BAD_ARGUMENTS = [
     # before: taken, the sandbox then redirected consent to it, or pushed to it, in vain
     (["sandbox", "--redirect-url", "notaurl"], "--redirect-url"),
     (["sandbox", "--webhook-url", "ftp://x"], "--webhook-url"),
+    # before: taken, the state was lost at the first save (a WARNING line) while the sandbox served on
+    (["sandbox", "--state-dir", __file__], "--state-dir"),
     (["bogus"], "command"),
 ]
 
