@@ -300,7 +300,10 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         return (env.get(name) or "").strip() or None
 
     data_dir = Path(get("SHOPBRIDGE_DATA_DIR") or default_data_dir(env)).resolve()
-    public_url = _http_url(get("SHOPBRIDGE_PUBLIC_URL"), "SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example")
+    public_url = _no_query(
+        _http_url(get("SHOPBRIDGE_PUBLIC_URL"), "SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example"),
+        "SHOPBRIDGE_PUBLIC_URL",
+    )
     public_url = (public_url or "http://127.0.0.1:8000").rstrip("/")
     database_url = _database_url(get("SHOPBRIDGE_DATABASE_URL")) or default_database_url(data_dir)
     broker_url = _broker_url(get("SHOPBRIDGE_BROKER_URL"))
@@ -359,8 +362,8 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
             app_key=given["APP_KEY"] or "",
             app_secret=given["APP_SECRET"] or "",
             service_id=given["SERVICE_ID"] or "",
-            api_url=(_http_url(given["API_URL"], "SHOPBRIDGE_TIKTOK_API_URL", _TIKTOK_EXAMPLE) or "").rstrip("/"),
-            auth_url=(_http_url(given["AUTH_URL"], "SHOPBRIDGE_TIKTOK_AUTH_URL", _TIKTOK_EXAMPLE) or "").rstrip("/"),
+            api_url=(_tiktok_base(given["API_URL"], "SHOPBRIDGE_TIKTOK_API_URL") or "").rstrip("/"),
+            auth_url=(_tiktok_base(given["AUTH_URL"], "SHOPBRIDGE_TIKTOK_AUTH_URL") or "").rstrip("/"),
             authorize_url=_http_url(given["AUTHORIZE_URL"], "SHOPBRIDGE_TIKTOK_AUTHORIZE_URL", _TIKTOK_EXAMPLE) or "",
             rate_limit_per_second=rate,
             timeout_seconds=timeout,
@@ -507,8 +510,21 @@ def _broker_url(raw: str | None) -> str | None:
 
 def _base_url(raw: str | None, name: str) -> str | None:
     """An http(s) base URL without a trailing slash, or None when unset."""
-    url = _http_url(raw, name, "https://mirror.example/npm")
+    url = _no_query(_http_url(raw, name, "https://mirror.example/npm"), name)
     return None if url is None else url.rstrip("/")
+
+
+def _tiktok_base(raw: str | None, name: str) -> str | None:
+    return _no_query(_http_url(raw, name, _TIKTOK_EXAMPLE), name)
+
+
+def _no_query(url: str | None, name: str) -> str | None:
+    """A base URL that paths are appended to (the OAuth callback and webhook address to SHOPBRIDGE_PUBLIC_URL,
+    TikTok's API paths, GraphiQL's asset paths): a query or a fragment would swallow them (`https://x/?a` became the
+    callback `https://x/?a/oauth/tiktok/callback`, which TikTok cannot reach), so either is a ConfigError."""
+    if url is not None and ("?" in url or "#" in url):
+        raise ConfigError(f"{name} is a base URL that paths are appended to: no query or fragment, got {shown(url)}")
+    return url
 
 
 def _origins(raw: str | None) -> tuple[str, ...]:

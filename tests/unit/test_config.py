@@ -324,6 +324,22 @@ def test_a_url_setting_is_an_absolute_http_url(tmp_path: Path, name: str, value:
         load_settings({**env, name: value})
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example/?x=1"),  # the callback was https://…/?x=1/oauth/…
+        ("SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example#top"),
+        ("SHOPBRIDGE_TIKTOK_API_URL", "https://open-api.tiktokglobalshop.com?region=us"),
+        ("SHOPBRIDGE_TIKTOK_AUTH_URL", "https://auth.tiktok-shops.com/#"),
+        ("SHOPBRIDGE_GRAPHIQL_ASSETS_URL", "https://mirror.example/npm?v=1"),
+    ],
+)
+def test_a_base_url_setting_has_no_query_or_fragment(tmp_path: Path, name: str, value: str) -> None:
+    env = {"SHOPBRIDGE_DATA_DIR": str(tmp_path), **(TIKTOK if "TIKTOK" in name else {})}
+    with pytest.raises(ConfigError, match=f"{name} is a base URL that paths are appended to: no query or fragment"):
+        load_settings({**env, name: value})
+
+
 def test_url_settings_keep_their_path_and_query(tmp_path: Path) -> None:
     settings = load_settings(
         {
