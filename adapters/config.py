@@ -154,6 +154,11 @@ def default_data_dir(env: dict[str, str]) -> Path:
     return Path(base) / "shopbridge"
 
 
+def default_database_url(data_dir: Path) -> str:
+    """The embedded default's database when SHOPBRIDGE_DATABASE_URL is unset: SQLite in the data directory."""
+    return f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"
+
+
 def _secret_file(data_dir: Path, name: str, make: str, *, create: bool = True) -> str:
     """A secret kept in the data directory, generated on first run (the embedded default's key store).
 
@@ -295,9 +300,12 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         return (env.get(name) or "").strip() or None
 
     data_dir = Path(get("SHOPBRIDGE_DATA_DIR") or default_data_dir(env)).resolve()
-    public_url = _http_url(get("SHOPBRIDGE_PUBLIC_URL"), "SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example")
+    public_url = _no_query(
+        _http_url(get("SHOPBRIDGE_PUBLIC_URL"), "SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example"),
+        "SHOPBRIDGE_PUBLIC_URL",
+    )
     public_url = (public_url or "http://127.0.0.1:8000").rstrip("/")
-    database_url = _database_url(get("SHOPBRIDGE_DATABASE_URL")) or f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"
+    database_url = _database_url(get("SHOPBRIDGE_DATABASE_URL")) or default_database_url(data_dir)
     broker_url = _broker_url(get("SHOPBRIDGE_BROKER_URL"))
     if (broker_url or not database_url.startswith("sqlite")) and not (
         get("SHOPBRIDGE_SECRET_KEY") and get("SHOPBRIDGE_ENCRYPTION_KEY")
@@ -354,8 +362,8 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
             app_key=given["APP_KEY"] or "",
             app_secret=given["APP_SECRET"] or "",
             service_id=given["SERVICE_ID"] or "",
-            api_url=(_http_url(given["API_URL"], "SHOPBRIDGE_TIKTOK_API_URL", _TIKTOK_EXAMPLE) or "").rstrip("/"),
-            auth_url=(_http_url(given["AUTH_URL"], "SHOPBRIDGE_TIKTOK_AUTH_URL", _TIKTOK_EXAMPLE) or "").rstrip("/"),
+            api_url=(_tiktok_base(given["API_URL"], "SHOPBRIDGE_TIKTOK_API_URL") or "").rstrip("/"),
+            auth_url=(_tiktok_base(given["AUTH_URL"], "SHOPBRIDGE_TIKTOK_AUTH_URL") or "").rstrip("/"),
             authorize_url=_http_url(given["AUTHORIZE_URL"], "SHOPBRIDGE_TIKTOK_AUTHORIZE_URL", _TIKTOK_EXAMPLE) or "",
             rate_limit_per_second=rate,
             timeout_seconds=timeout,
@@ -403,7 +411,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         data_dir=data_dir,
         embedded_worker_threads=embedded_worker_threads,
         worker_reserved_threads=reserved,
-        merchant_token_ttl_seconds=_int(env, "SHOPBRIDGE_TOKEN_TTL", 7 * 24 * 3600, 1),
+        merchant_token_ttl_seconds=_int(env, "SHOPBRIDGE_TOKEN_TTL", 7 * 24 * 3600, 1, MAX_TOKEN_TTL_SECONDS),
         sandbox_products=_int(env, "SHOPBRIDGE_SANDBOX_PRODUCTS", 40, 0, SANDBOX_MAX_PRODUCTS),
         sandbox_orders=_int(env, "SHOPBRIDGE_SANDBOX_ORDERS", 120, 0, SANDBOX_MAX_ORDERS),
         sandbox_seed=_int(env, "SHOPBRIDGE_SANDBOX_SEED", 1),
@@ -468,6 +476,9 @@ WEBHOOK_RETENTION_MAX_SECONDS = 365 * 24 * 3600
 TASK_RETENTION_MIN_SECONDS = 24 * 3600
 TASK_RETENTION_MAX_SECONDS = 365 * 24 * 3600
 MIGRATE_LOCK_TIMEOUT_MAX_SECONDS = 24 * 3600  # PostgreSQL's lock_timeout holds up to ~24.8 days; a day is plenty
+# The longest a merchant token may live, in seconds: `SHOPBRIDGE_TOKEN_TTL` and `shopbridge token --ttl` alike. A token
+# for ten years is already a mistake; beyond is surely one (a setting of 10**20 signed tokens that never expire).
+MAX_TOKEN_TTL_SECONDS = 10 * 365 * 86400
 MIN_SECRET_KEY_BYTES = 32  # HMAC-SHA256's key: at least the hash's length (RFC 7518 section 3.2)
 _DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")  # the async drivers the engine runs on
 _BROKER_SCHEMES = ("redis", "rediss", "unix")  # what redis-py's from_url reads
@@ -499,8 +510,21 @@ def _broker_url(raw: str | None) -> str | None:
 
 def _base_url(raw: str | None, name: str) -> str | None:
     """An http(s) base URL without a trailing slash, or None when unset."""
-    url = _http_url(raw, name, "https://mirror.example/npm")
+    url = _no_query(_http_url(raw, name, "https://mirror.example/npm"), name)
     return None if url is None else url.rstrip("/")
+
+
+def _tiktok_base(raw: str | None, name: str) -> str | None:
+    return _no_query(_http_url(raw, name, _TIKTOK_EXAMPLE), name)
+
+
+def _no_query(url: str | None, name: str) -> str | None:
+    """A base URL that paths are appended to (the OAuth callback and webhook address to SHOPBRIDGE_PUBLIC_URL,
+    TikTok's API paths, GraphiQL's asset paths): a query or a fragment would swallow them (`https://x/?a` became the
+    callback `https://x/?a/oauth/tiktok/callback`, which TikTok cannot reach), so either is a ConfigError."""
+    if url is not None and ("?" in url or "#" in url):
+        raise ConfigError(f"{name} is a base URL that paths are appended to: no query or fragment, got {shown(url)}")
+    return url
 
 
 def _origins(raw: str | None) -> tuple[str, ...]:

@@ -133,9 +133,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
 
 # The end of serve's MIGRATIONS_PENDING line with Redis, and of its INFO line once migrated (`workers.schema_gate`).
-API_WAITS = (
-    "until then /readyz answers 503 `migrations` (this API process runs no background work: the `shopbridge worker` "
-    "processes run it, once migrated)"
+API_WAITS = (  # after "...; until then " (`SchemaGate`'s line)
+    "/readyz answers 503 `migrations` (this API process runs no background work: the `shopbridge worker` processes "
+    "run it, once migrated)"
 )
 API_STARTS = "/readyz no longer reports `migrations`"
 

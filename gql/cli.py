@@ -105,18 +105,41 @@ def _cannot_listen(
     return None
 
 
+def _make_default_data_dir(settings: Settings) -> None:
+    """Create the data directory when the database is the default one inside it, as `serve` and `demo` do (their
+    lock file): with the keys and TikTok's settings given, nothing else creates it, and `migrate` on a fresh
+    directory failed with DATABASE_UNAVAILABLE, "check SHOPBRIDGE_DATABASE_URL", a setting nobody had set. A
+    directory that cannot be made is BAD_CONFIGURATION naming SHOPBRIDGE_DATA_DIR."""
+    from adapters.config import ConfigError, default_database_url
+
+    if settings.database_url != default_database_url(settings.data_dir):
+        return
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the data directory {shown_path(settings.data_dir)} ({exc.strerror}): point "
+            "SHOPBRIDGE_DATA_DIR at a writable directory"
+        ) from exc
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from adapters.db.migrate import head, upgrade
 
     settings = _settings()
+    _make_default_data_dir(settings)
     done = upgrade(settings.database_url, lock_timeout_seconds=settings.migrate_lock_timeout_seconds)
+    url = _safe_url(settings.database_url)
     if done.newer:  # a later release migrated it (a rolling deploy): its schema is this release's too (README)
         print(
-            f"{_safe_url(settings.database_url)} is at revision {', '.join(done.before)}, which this release does not "
+            f"{url} is at revision {', '.join(done.before)}, which this release does not "
             f"know (its head is {head()}): a later release's; left as it is"
         )
+    elif done.before == done.after:  # a second `migrate` of a deploy, or a replica's start-up: nothing was applied
+        print(f"{url} is at revision {', '.join(done.after)}, this release's head: nothing to migrate")
     else:
-        print(f"migrations applied to {_safe_url(settings.database_url)}")
+        before = ", ".join(done.before) or "none (never migrated)"
+        print(f"migrations applied to {url}: revision {before} -> {', '.join(done.after)}")
     return 0
 
 
@@ -142,8 +165,8 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
     settings = _settings()
     if args.workers > 1 and settings.broker_url is None:
         print(
-            "shopbridge: --workers > 1 needs SHOPBRIDGE_BROKER_URL (Redis): the embedded worker pool and its "
-            "in-process events live in one process.",
+            f"shopbridge: {BAD_CONFIGURATION}: --workers > 1 needs SHOPBRIDGE_BROKER_URL (Redis): the embedded worker "
+            "pool and its in-process events live in one process.",
             file=sys.stderr,
         )
         return 2
@@ -337,9 +360,15 @@ def _frontend_is_the_console() -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from adapters.config import ConfigError
     from workers.cli import run_worker
 
     settings = _settings()
+    if settings.broker_url is None:  # checked here, not first in each Dramatiq process: that crashed the pool
+        raise ConfigError(
+            "shopbridge worker needs SHOPBRIDGE_BROKER_URL (redis://host:6379/0); without one, `serve` and `demo` "
+            "run their own worker pool"
+        )
     settings.import_slots(args.threads)  # a reservation that leaves no import slot: BAD_CONFIGURATION, not a crash
     return run_worker(processes=args.processes, threads=args.threads, shutdown_timeout=settings.worker_shutdown_seconds)
 
@@ -460,7 +489,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sandbox)
 
     p = sub.add_parser("export-schema", help="write the GraphQL schema (SDL)")
-    p.add_argument("--output", default="schema.graphql")
+    p.add_argument(
+        "--output",
+        default="schema.graphql",
+        help="the file to write (default %(default)s), relative to the current directory: the committed schema when "
+        "run from the checkout",
+    )
     p.set_defaults(func=cmd_export_schema)
     return parser
 

@@ -14,12 +14,13 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+from adapters.config import MAX_TOKEN_TTL_SECONDS
 from adapters.text import one_line, shown
 from gql.auth import merchant_id_problem
 
 BAD_ARGUMENT = "BAD_ARGUMENT"
 USAGE_EXIT = 2
-MAX_TTL_SECONDS = 10 * 365 * 86400  # a token for ten years is already a mistake; beyond is surely one
+MAX_TTL_SECONDS = MAX_TOKEN_TTL_SECONDS  # the bound of SHOPBRIDGE_TOKEN_TTL too (adapters/config.py)
 
 
 class OneLineParser(argparse.ArgumentParser):

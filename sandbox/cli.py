@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import uvicorn
 
@@ -63,6 +65,39 @@ def _number(minimum: float, *, above: bool = False) -> Callable[[str], float]:
 
 
 _port, _count, _seconds = _whole(1, 65535), _whole(0), _whole(1)
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's (uvicorn.config.LOG_LEVELS)
+
+
+def _log_level(text: str) -> str:
+    """An argparse type: one of uvicorn's log levels, any case (another failed uvicorn's start with a KeyError)."""
+    if text.strip().lower() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(LOG_LEVELS)} (got {text[:40]!r})")
+    return text.strip().lower()
+
+
+def _state_dir(text: str) -> str:
+    """An argparse type: a directory the sandbox can keep its state in, created when missing. Another (a file, a
+    path under /proc, a read-only mount) was taken, and the state was lost at the first save, with a warning."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot use {text[:80]!r} as a directory ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write in {text[:80]!r}")
+    return text
+
+
+def _http_url(text: str) -> str:
+    """An argparse type: an absolute http(s) URL with a host (another was taken, and then led nowhere: a consent
+    page redirecting to it, or pushes never delivered)."""
+    scheme, sep, rest = text.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if not sep or scheme.lower() not in ("http", "https") or not host or not text.isprintable() or " " in text:
+        raise argparse.ArgumentTypeError(f"must be an http(s) URL like http://127.0.0.1:8000/path (got {text[:80]!r})")
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,7 +109,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--app-secret", default=DEFAULT_APP_SECRET, help="registered app secret (default %(default)s)")
     parser.add_argument("--service-id", default=DEFAULT_SERVICE_ID, help="registered service id (default %(default)s)")
     parser.add_argument(
-        "--redirect-url", default=DEFAULT_REDIRECT_URL, help="registered redirect URL (default %(default)s)"
+        "--redirect-url",
+        type=_http_url,
+        default=DEFAULT_REDIRECT_URL,
+        help="registered redirect URL (default %(default)s)",
     )
     parser.add_argument(
         "--products",
@@ -105,7 +143,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--product-search-cap", type=_count, default=defaults.product_search_cap, help="Search Products result cap"
     )
-    parser.add_argument("--webhook-url", default=None, help="app-wide webhook URL (default: none, no pushes)")
+    parser.add_argument(
+        "--webhook-url", type=_http_url, default=None, help="app-wide webhook URL (default: none, no pushes)"
+    )
     parser.add_argument(
         "--webhook-retry-factor",
         type=_number(0, above=True),
@@ -121,9 +161,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--authorization-ttl", type=_seconds, default=defaults.authorization_ttl, help="seconds (default 365 days)"
     )
     parser.add_argument(
-        "--state-dir", default=None, help="keep tokens and data in this directory across restarts (default: memory)"
+        "--state-dir",
+        type=_state_dir,
+        default=None,
+        help="keep tokens and data in this directory across restarts, created if missing (default: memory)",
     )
-    parser.add_argument("--log-level", default="info", help="uvicorn log level (default %(default)s)")
+    parser.add_argument(
+        "--log-level",
+        type=_log_level,
+        default="info",
+        help=f"uvicorn log level: {', '.join(LOG_LEVELS)} (default %(default)s)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:

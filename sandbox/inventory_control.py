@@ -8,7 +8,9 @@
   released) while held; `GET /_sandbox/inventory-updates` says how many are `waiting`. A test's gate to change
   stock while a push is in flight.
 - `POST /_sandbox/skus/{sku_id}/promotion-lock` `{"quantity": n}` (null to lift): TikTok's promotion lock; an update
-  setting that SKU below `n` units is refused per SKU with 12052393 (live-sync.md sec. 1.1).
+  setting that SKU below `n` units is refused per SKU with 12052393 (live-sync.md sec. 1.1). A SKU id no shop has
+  (listed, or removed in Seller Center) answers 404, so a test that locks a mistyped id fails there instead of
+  testing nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from sandbox.control import BadInput, Control, _json
+from sandbox.quote import quoted
 from sandbox.state import World
 
 
@@ -60,6 +63,8 @@ class InventoryControl:
     async def lock(self, request: Request) -> dict[str, Any]:
         quantity = (await _json(request)).get("quantity")
         sku_id = request.path_params["sku_id"]
+        if not self._known_sku(sku_id):
+            raise BadInput(f"unknown SKU id {quoted(sku_id)}", 404)
         if quantity is None:
             self.world.inventory_log.promotion_locks.pop(sku_id, None)
         elif isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
@@ -67,3 +72,14 @@ class InventoryControl:
         else:
             self.world.inventory_log.promotion_locks[sku_id] = quantity
         return {"sku_id": sku_id, "quantity": quantity}
+
+    def _known_sku(self, sku_id: str) -> bool:
+        """Whether a shop has SKU `sku_id`, listed or removed. SKU ids carry their shop's index in digits 4-5
+        (sandbox/data.py make_id), so only that shop's data is read (built if it was not yet)."""
+        index = int(sku_id[3:5]) if len(sku_id) == 19 and sku_id.isdigit() else -1
+        for shop in self.world.shops_by_id.values():
+            if shop.index == index:
+                catalog = self.world.shop_data(shop).catalog
+                if sku_id in catalog.sku_owner or sku_id in catalog.removed:
+                    return True
+        return False

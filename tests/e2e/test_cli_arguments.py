@@ -31,6 +31,13 @@ BAD_ARGUMENTS = [
     (["sandbox", "--rate-limit", "-1"], "--rate-limit"),
     (["sandbox", "--webhook-retry-factor", "0"], "--webhook-retry-factor"),
     (["sandbox", "--port", "0"], "--port"),
+    # before: uvicorn's start failed with a KeyError traceback
+    (["sandbox", "--log-level", "loud"], "--log-level"),
+    # before: taken, the sandbox then redirected consent to it, or pushed to it, in vain
+    (["sandbox", "--redirect-url", "notaurl"], "--redirect-url"),
+    (["sandbox", "--webhook-url", "ftp://x"], "--webhook-url"),
+    # before: taken, the state was lost at the first save (a WARNING line) while the sandbox served on
+    (["sandbox", "--state-dir", __file__], "--state-dir"),
     (["bogus"], "command"),
 ]
 
@@ -86,8 +93,9 @@ def _help_of_option(help_text: str, option: str) -> str:
     [
         ("serve", "--host", "127.0.0.1"), ("serve", "--port", "8000"), ("demo", "--host", "127.0.0.1"),
         ("demo", "--port", "8000"), ("worker", "--processes", "2"), ("worker", "--threads", "4"),
+        ("export-schema", "--output", "schema.graphql"),
     ],
-    ids=["serve-host", "serve-port", "demo-host", "demo-port", "worker-processes", "worker-threads"],
+    ids=["serve-host", "serve-port", "demo-host", "demo-port", "worker-processes", "worker-threads", "schema-output"],
 )  # fmt: skip
 def test_help_says_what_each_listening_and_worker_option_is_and_its_default(command, option, default, capsys) -> None:
     # when a command's help is asked for
@@ -111,8 +119,32 @@ def test_bad_settings_are_one_coded_line(tmp_path, monkeypatch, capsys) -> None:
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert err.splitlines() == [
-        "shopbridge: BAD_CONFIGURATION: SHOPBRIDGE_TOKEN_TTL must be an integer 1 or more, got -5"
+        "shopbridge: BAD_CONFIGURATION: SHOPBRIDGE_TOKEN_TTL must be an integer from 1 to 315360000, got -5"
     ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        # before: Dramatiq booted, its worker process raised SystemExit, and the pool stopped with a CRITICAL line
+        # ("Worker with PID … exited unexpectedly (code 1)"), then an uncoded line, exit 1
+        (["worker"], "shopbridge: BAD_CONFIGURATION: shopbridge worker needs SHOPBRIDGE_BROKER_URL (redis://host:6379/0)"),
+        # before: the same line without its code
+        (["serve", "--workers", "2"], "shopbridge: BAD_CONFIGURATION: --workers > 1 needs SHOPBRIDGE_BROKER_URL"),
+    ],
+    ids=["worker", "serve-workers"],
+)  # fmt: skip
+def test_a_command_that_needs_redis_without_a_broker_url_is_one_coded_line(argv, line, tmp_path, monkeypatch, capsys):
+    # given no SHOPBRIDGE_BROKER_URL (the embedded default)
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SHOPBRIDGE_BROKER_URL", raising=False)
+    monkeypatch.setenv("SHOPBRIDGE_PUBLIC_URL", "http://127.0.0.1:8000")  # else `serve` sets it in os.environ for good
+    # when a command that needs Redis runs
+    code = main(argv)
+    # then it stops before starting anything, in one line with the usual code and status
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "", err
+    assert len(err.splitlines()) == 1 and err.startswith(line), err
 
 
 @pytest.mark.parametrize(

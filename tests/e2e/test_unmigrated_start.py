@@ -159,7 +159,8 @@ def test_serve_with_redis_on_a_database_never_migrated_says_so_in_one_line(redis
             assert ready.status_code == 503 and ready.json()["problems"][0]["check"] == "migrations", ready.text
         line = _pending_line(log)
         assert " WARNING " in line and f"revision none (never migrated), this release needs {head()}" in line, line
-        assert "/readyz answers 503" in line, line
+        # (before: "...; until then until then /readyz answers 503", the phrase twice)
+        assert "run `shopbridge migrate`; until then /readyz answers 503 `migrations` (this API" in line, line
         # and once migrated, it says so and is ready
         _migrate(env, tmp_path)
         wait_until(lambda: _said(log, "/readyz no longer reports", process), "the line saying it is migrated")

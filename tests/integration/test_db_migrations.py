@@ -417,6 +417,16 @@ def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:
             assert connection.execute(text("SELECT reserved FROM inventory_items")).scalar_one() == 1
 
 
+TIKTOK_SETTINGS = {  # real TikTok's settings (no embedded sandbox, whose app secret file would make the directory)
+    "SHOPBRIDGE_TIKTOK_APP_KEY": "key",
+    "SHOPBRIDGE_TIKTOK_APP_SECRET": "secret",
+    "SHOPBRIDGE_TIKTOK_SERVICE_ID": "1",
+    "SHOPBRIDGE_TIKTOK_API_URL": "https://open-api.tiktokglobalshop.com",
+    "SHOPBRIDGE_TIKTOK_AUTH_URL": "https://auth.tiktok-shops.com",
+    "SHOPBRIDGE_TIKTOK_AUTHORIZE_URL": "https://services.tiktokshop.com/open/authorize",
+}
+
+
 def _migrate_env(url: str, tmp_path: Path, **settings: str) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("SHOPBRIDGE_")},
@@ -518,6 +528,36 @@ def test_migrate_gives_up_on_a_locked_sqlite_file(tmp_path: Path) -> None:
     finally:
         other.close()
     assert migrate.current(url) == "0007_sku_search"
+
+
+def test_migrate_says_which_revisions_it_applied_and_when_there_was_nothing_to_do(tmp_path: Path) -> None:
+    # given a SQLite database a release behind
+    url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
+    migrate.upgrade(url, "0007_sku_search")
+    # when `shopbridge migrate` runs, then runs again (a second replica's start-up command, say)
+    first = _run_migrate(_migrate_env(url, tmp_path))
+    again = _run_migrate(_migrate_env(url, tmp_path))
+    # then the first names the revisions it went from and to, and the second says there was nothing to do (before,
+    # both said "migrations applied to ...", the second too though it applied nothing)
+    assert first[0] == 0 and first[1].strip().endswith(f": revision 0007_sku_search -> {HEAD}"), first
+    assert "migrations applied to" in first[1], first
+    nothing = f"is at revision {HEAD}, this release's head: nothing to migrate"
+    assert again[0] == 0 and again[1].strip().endswith(nothing), again
+    assert "migrations applied" not in again[1], again
+
+
+def test_migrate_creates_the_data_directory_of_the_default_database(tmp_path: Path) -> None:
+    # given the default database (no SHOPBRIDGE_DATABASE_URL) in a data directory that does not exist yet, with the
+    # keys and TikTok's settings given, so that no key file creates it
+    data_dir = tmp_path / "new" / "data"
+    env = {k: v for k, v in _migrate_env("unused", tmp_path).items() if k != "SHOPBRIDGE_DATABASE_URL"}
+    env |= {"SHOPBRIDGE_DATA_DIR": str(data_dir), **TIKTOK_SETTINGS}
+    # when `shopbridge migrate` runs
+    code, out, err, _ = _run_migrate(env)
+    # then it makes the directory and migrates the database there, as `serve` would have made it (before: exit 1,
+    # "DATABASE_UNAVAILABLE: ... unable to open database file; check SHOPBRIDGE_DATABASE_URL", a setting not set)
+    assert code == 0 and "migrations applied to" in out, err
+    assert migrate.current(f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}") == HEAD
 
 
 def test_migrate_of_an_older_release_leaves_a_later_releases_database_alone(

@@ -246,6 +246,9 @@ def test_orders_can_be_added_and_changed_and_ground_truth_filters_by_creation(sa
         ("POST", "shops/{shop}/orders", {"orders": [{"status": "LOST"}]}, 400),
         ("POST", "shops/{shop}/orders", {"orders": []}, 400),
         ("GET", "nothing", None, 404),
+        # a promotion lock on a SKU no shop has was taken (200) and locked nothing: a mistyped id tested nothing
+        ("POST", "skus/1730000000000000000/promotion-lock", {"quantity": 5}, 404),
+        ("POST", "skus/nope/promotion-lock", {"quantity": None}, 404),
     ],
 )
 def test_control_input_is_validated(sandbox, method: str, path: str, body, status: int) -> None:

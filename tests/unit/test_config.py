@@ -107,6 +107,9 @@ def test_numbers_are_checked(tmp_path: Path) -> None:
         ("SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", "0", "must be an integer 1 or more"),
         ("SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", "2000000", "must be an integer from 0 to 1000000"),
         ("SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", "-1", "must be an integer 0 or more"),
+        # `shopbridge token --ttl` refuses more than ten years; the setting signed tokens for 10**20 s, never expiring
+        ("SHOPBRIDGE_TOKEN_TTL", "315360001", "must be an integer from 1 to 315360000, got 315360001"),
+        ("SHOPBRIDGE_TOKEN_TTL", "99999999999999999999", "must be an integer from 1 to 315360000"),
         # a lock wait of 0 would fail every migration that waits a millisecond; PostgreSQL holds ~24.8 days at most
         ("SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT", "0", "must be > 0 seconds, got 0.0"),
         ("SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT", "nan", "must be a finite number"),
@@ -318,6 +321,22 @@ def test_graphiql_assets_come_from_the_cdn_unless_a_mirror_is_set(tmp_path: Path
 def test_a_url_setting_is_an_absolute_http_url(tmp_path: Path, name: str, value: str) -> None:
     env = {"SHOPBRIDGE_DATA_DIR": str(tmp_path), **(TIKTOK if "TIKTOK" in name else {})}
     with pytest.raises(ConfigError, match=f"{name} must be an http\\(s\\) URL like https://"):
+        load_settings({**env, name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example/?x=1"),  # the callback was https://…/?x=1/oauth/…
+        ("SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example#top"),
+        ("SHOPBRIDGE_TIKTOK_API_URL", "https://open-api.tiktokglobalshop.com?region=us"),
+        ("SHOPBRIDGE_TIKTOK_AUTH_URL", "https://auth.tiktok-shops.com/#"),
+        ("SHOPBRIDGE_GRAPHIQL_ASSETS_URL", "https://mirror.example/npm?v=1"),
+    ],
+)
+def test_a_base_url_setting_has_no_query_or_fragment(tmp_path: Path, name: str, value: str) -> None:
+    env = {"SHOPBRIDGE_DATA_DIR": str(tmp_path), **(TIKTOK if "TIKTOK" in name else {})}
+    with pytest.raises(ConfigError, match=f"{name} is a base URL that paths are appended to: no query or fragment"):
         load_settings({**env, name: value})
 
 
