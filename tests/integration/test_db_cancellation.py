@@ -65,6 +65,7 @@ async def _write_in_bulk(database: Database, writer: int) -> None:
                     "updated_at": now,
                     "fingerprint": "f" * 32,
                     "imported_at": now,
+                    "stock_read_at": now,
                 }
                 for _ in range(ROWS // 4)
             ]
