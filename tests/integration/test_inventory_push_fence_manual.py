@@ -12,12 +12,13 @@ case exactly that one unit is held back."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import select
 
 from adapters.db.tables import skus
-from domain.catalog import Product, Sku
+from domain.catalog import Order, Product, Sku
 from domain.inventory.links import LinkState
 from domain.services import inventory as pool
 from domain.services.inventory_push import push_shop
@@ -67,6 +68,32 @@ def make_ambiguous(world: PushWorld, shop: Shop, products: Sequence[StoredProduc
     world.sandbox.control("POST", f"/products/{live[twin]}", edit)
 
 
+@dataclass(frozen=True)
+class Unlinked:
+    """A shop whose page the import read and wrote, leaving `sku` (Shopbridge id `sku_id`) without an item, with the
+    shop's orders made before (`orders`) and its products as that page read them (`products`)."""
+
+    shop: Shop
+    orders: list[Order]
+    products: list[StoredProduct]
+    sku: Sku
+    sku_id: str
+
+
+async def an_unlinked_sku(world: PushWorld) -> Unlinked:
+    """Shop "us-local" of merchant m1, connected; its SKU with the most open units made AMBIGUOUS in Seller Center
+    (`make_ambiguous`), then its page read and written as the import does: the SKU left without an item."""
+    shop = await connect_shop(world.uows, world.tiktok, world.sandbox, "us-local", "m1")
+    orders = await shop_orders(world, shop)
+    sku = a_sellable_sku(world, shop, await read_page(world, shop), orders)
+    make_ambiguous(world, shop, await read_page(world, shop), sku)
+    products = await read_page(world, shop)
+    await write_page(world, shop, products)
+    sku_id = await sku_id_of(world, shop, sku.tiktok_sku_id)
+    assert (await link_row(world.db, sku_id))["state"] == LinkState.AMBIGUOUS.value
+    return Unlinked(shop, orders, products, sku, sku_id)
+
+
 async def link_by_hand(world: PushWorld, shop: Shop, sku_id: str, item_id: str) -> None:
     """`skuLink` below GraphQL: the repository's manual link in its own transaction."""
     async with world.uows() as uow:
@@ -94,14 +121,8 @@ SEEN_ORDERS = [
 async def test_a_sale_between_the_read_and_a_manual_links_first_push_is_held_back(world: PushWorld, seen: str) -> None:
     # given the shop's page read and written (a SKU left without an item, TikTok showing `read` units of it), an item
     # the merchant made, and a minute later
-    shop = await connect_shop(world.uows, world.tiktok, world.sandbox, "us-local", "m1")
-    orders = await shop_orders(world, shop)
-    sku = a_sellable_sku(world, shop, await read_page(world, shop), orders)
-    make_ambiguous(world, shop, await read_page(world, shop), sku)
-    products = await read_page(world, shop)
-    await write_page(world, shop, products)
-    sku_id = await sku_id_of(world, shop, sku.tiktok_sku_id)
-    assert (await link_row(world.db, sku_id))["state"] == LinkState.AMBIGUOUS.value
+    given = await an_unlinked_sku(world)
+    shop, orders, sku, sku_id = given.shop, given.orders, given.sku, given.sku_id
     read = shown(world, shop, sku.tiktok_sku_id)
     assert read == sku.quantity
     item_id = await add_item(world.db, "m1", "HAND-MADE-1", ON_HAND)
@@ -156,16 +177,11 @@ async def test_a_manual_links_first_push_is_fenced_from_a_product_the_webhook_wr
     # given the shop's page read and written (a SKU left without an item), then its product retitled in Seller
     # Center and written again from Get Product, as the intake writes a webhook's product (its row rewritten: the
     # title changed), and an item the merchant made
-    shop = await connect_shop(world.uows, world.tiktok, world.sandbox, "us-local", "m1")
-    orders = await shop_orders(world, shop)
-    sku = a_sellable_sku(world, shop, await read_page(world, shop), orders)
-    make_ambiguous(world, shop, await read_page(world, shop), sku)
-    products = await read_page(world, shop)
-    await write_page(world, shop, products)
-    (owner,) = [p.tiktok_product_id for p in products if sku.tiktok_sku_id in {s[0] for s in p.skus}]
+    given = await an_unlinked_sku(world)
+    shop, sku, sku_id = given.shop, given.sku, given.sku_id
+    (owner,) = [p.tiktok_product_id for p in given.products if sku.tiktok_sku_id in {s[0] for s in p.skus}]
     world.sandbox.control("POST", f"/products/{owner}", {"title": "Retitled in Seller Center"})
     await refetch_as_a_webhook_does(world, shop, owner)
-    sku_id = await sku_id_of(world, shop, sku.tiktok_sku_id)
     assert (await link_row(world.db, sku_id))["state"] == LinkState.AMBIGUOUS.value
     item_id = await add_item(world.db, "m1", "HAND-MADE-1", ON_HAND)
     world.sandbox.control("POST", "/clock", {"advance_seconds": 60})
@@ -196,12 +212,8 @@ async def test_open_orders_the_read_left_out_first_seen_while_unlinked_hide_no_s
 ) -> None:
     # given the shop's page read and written (a SKU left without an item), an item the merchant made, and the SKU
     # linked to it by hand (its first push fenced from the product's read), then unlinked by hand before any push
-    shop = await connect_shop(world.uows, world.tiktok, world.sandbox, "us-local", "m1")
-    orders = await shop_orders(world, shop)
-    sku = a_sellable_sku(world, shop, await read_page(world, shop), orders)
-    make_ambiguous(world, shop, await read_page(world, shop), sku)
-    await write_page(world, shop, await read_page(world, shop))
-    sku_id = await sku_id_of(world, shop, sku.tiktok_sku_id)
+    given = await an_unlinked_sku(world)
+    shop, orders, sku, sku_id = given.shop, given.orders, given.sku, given.sku_id
     read = shown(world, shop, sku.tiktok_sku_id)
     item_id = await add_item(world.db, "m1", "HAND-MADE-1", ON_HAND)
     world.sandbox.control("POST", "/clock", {"advance_seconds": 60})
