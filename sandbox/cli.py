@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
+import uvicorn.config
 
 from sandbox.app import create_app
 from sandbox.config import (
@@ -65,7 +66,7 @@ def _number(minimum: float, *, above: bool = False) -> Callable[[str], float]:
 
 
 _port, _count, _seconds = _whole(1, 65535), _whole(0), _whole(1)
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's (uvicorn.config.LOG_LEVELS)
+LOG_LEVELS = tuple(uvicorn.config.LOG_LEVELS)  # uvicorn's own names: critical, error, warning, info, debug, trace
 
 
 def _log_level(text: str) -> str:
