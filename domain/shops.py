@@ -8,10 +8,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError
-from domain.text import first_control_character, is_blank, normalized
+from domain.text import first_control_character, is_blank, normalized, user_perceived_length
 
 EXPIRING_SOON_WINDOW = timedelta(days=7)
+# A shop name's limit, in user-perceived characters (extended grapheme clusters, `domain.text.user_perceived_length`).
 NAME_MAX_LENGTH = 64
+# What the database holds of a name, in code points: shops.name and authorization_requests.name are VARCHAR(64), which
+# PostgreSQL counts in code points (migration 0001). A limit in clusters needs such a bound anyway (one cluster can
+# carry any number of combining marks); raising it to let 64 emoji sequences in takes a migration widening both columns.
+NAME_MAX_CODE_POINTS = 64
 
 
 class Region(StrEnum):
@@ -57,6 +62,11 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
     trimmed; 1 to 64 characters, something visible, no control characters, else INVALID_NAME (a name too long is
     told its length, as a SKU or a reason is).
 
+    Characters are user-perceived ones (extended grapheme clusters, UAX #29; `domain.text.user_perceived_length`):
+    a family emoji, a flag, a letter with its combining accents count 1 each. The name must also fit the database's
+    `NAME_MAX_CODE_POINTS` (64) code points, where such a character takes several (a family emoji 7, a flag 2): a name
+    under 64 characters that does not fit is refused with INVALID_NAME saying so, in both counts.
+
     A name of only invisible characters (`domain.text.is_blank`: whitespace, format characters such as the
     zero-width space U+200B, word joiner U+2060 and BOM U+FEFF, the Hangul fillers U+115F/U+1160/U+3164/U+FFA0, the
     Braille pattern blank U+2800, ...) is empty. Invisible characters between visible ones are kept: a name is shown,
@@ -64,10 +74,18 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
     name = normalized(raw).strip()
     if is_blank(name):
         raise ValidationError(ErrorCode.INVALID_NAME, "The shop name must not be empty.", field_path)
-    if len(name) > NAME_MAX_LENGTH:
+    length = user_perceived_length(name)
+    if length > NAME_MAX_LENGTH:
         raise ValidationError(
             ErrorCode.INVALID_NAME,
-            f"The shop name must be at most {NAME_MAX_LENGTH} characters (this one has {len(name)}).",
+            f"The shop name must be at most {NAME_MAX_LENGTH} characters (this one has {length}).",
+            field_path,
+        )
+    if len(name) > NAME_MAX_CODE_POINTS:
+        raise ValidationError(
+            ErrorCode.INVALID_NAME,
+            f"The shop name is too long to store: its {length} characters take {len(name)} Unicode code points, at "
+            f"most {NAME_MAX_CODE_POINTS} (an emoji, a flag or an accented letter can take several).",
             field_path,
         )
     if (control := first_control_character(name)) is not None:

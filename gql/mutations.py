@@ -19,15 +19,18 @@ from gql.inputs import aware, bounded
 
 MAX_STATE_LENGTH = 512
 MAX_CODE_LENGTH = 4096
+# domain.shops.parse_shop_name's rule, for both inputs that take a shop name.
+SHOP_NAME_RULE = (
+    "Custom name: trimmed, 1 to 64 characters as a user counts them (an emoji, a flag, a letter with its accents: "
+    "one each) and at most 64 Unicode code points (a family emoji takes 7, a flag 2), not only spaces and invisible "
+    "characters (U+200B, U+3164, U+2800 ...), no control characters."
+)
 
 
 @strawberry.input
 class ShopAuthorizationStartInput:
     region: t.Region  # type: ignore[valid-type]
-    name: str = strawberry.field(
-        description="Custom name: trimmed, 1 to 64 characters, not only spaces and invisible characters "
-        "(U+200B, U+3164, U+2800 ...), no control characters."
-    )
+    name: str = strawberry.field(description=SHOP_NAME_RULE)
     region_confirmed: bool = strawberry.field(
         description="The merchant confirms the shop is a local shop in a supported region."
     )
@@ -62,7 +65,7 @@ class ShopReauthorizationStartInput:
 @strawberry.input
 class ShopRenameInput:
     shop_id: strawberry.ID
-    name: str
+    name: str = strawberry.field(description=SHOP_NAME_RULE)
 
 
 @strawberry.type

@@ -397,3 +397,46 @@ class TestShopLifecycle:
         with pytest.raises(DomainError) as exc:
             connect_or_renew(self.make(), "m2", "Mine", Region.US, granted(), tokens(), NOW)
         assert exc.value.message == "This TikTok Shop is connected to another store; it must be deleted there first."
+
+
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # 7 code points, 1 character
+FLAG = "\U0001f1eb\U0001f1f7"  # France: 2 regional indicators, 1 character
+ACCENTED = "q\u0323\u0301"  # q, dot below, acute (NFC's order), no precomposed form: 3 code points, 1 character
+TOO_MANY = "The shop name must be at most 64 characters (this one has {})."
+TOO_BIG = (
+    "The shop name is too long to store: its {} characters take {} Unicode code points, at most 64 (an emoji, a flag "
+    "or an accented letter can take several)."
+)
+
+
+class TestShopNameLength:
+    """The limit counts user-perceived characters (UAX #29 grapheme clusters); the column's 64 code points bound
+    what is stored, and a name within the first but past the second is told both counts."""
+
+    @pytest.mark.parametrize(
+        "raw",
+        ["a" * 64, "a" * 57 + FAMILY, "a" * 62 + FLAG, FLAG * 32, "a" * 61 + ACCENTED, "x" * 63 + "\u0301"],
+        ids=["64-letters", "57-letters-family", "62-letters-flag", "32-flags", "61-letters-accented", "63-x-accent"],
+    )
+    def test_a_name_that_fits_both_counts_is_kept_whole(self, raw: str) -> None:
+        assert parse_shop_name(raw) == raw
+
+    @pytest.mark.parametrize(
+        ("raw", "message"),
+        [
+            ("a" * 65, TOO_MANY.format(65)),
+            (FAMILY * 65, TOO_MANY.format(65)),
+            (FLAG * 65, TOO_MANY.format(65)),
+            (ACCENTED * 65, TOO_MANY.format(65)),
+            ("a" * 58 + FAMILY, TOO_BIG.format(59, 65)),
+            ("a" * 63 + FLAG, TOO_BIG.format(64, 65)),
+            ("a" * 62 + ACCENTED, TOO_BIG.format(63, 65)),
+            ("x" * 64 + "\u0301", TOO_BIG.format(64, 65)),  # x with an acute has no precomposed form: NFC keeps 2
+        ],
+        ids=["65-letters", "65-families", "65-flags", "65-accented", "58-letters-family", "63-letters-flag",
+             "62-letters-accented", "64-x-accent"],
+    )  # fmt: skip
+    def test_a_name_past_either_count_is_told_which_in_user_perceived_characters(self, raw: str, message: str) -> None:
+        with pytest.raises(DomainError) as exc:
+            parse_shop_name(raw)
+        assert (exc.value.code, exc.value.message) == (ErrorCode.INVALID_NAME, message)

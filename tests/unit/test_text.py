@@ -12,6 +12,7 @@ from domain.text import (
     is_blank,
     is_invisible,
     strip_invisible,
+    user_perceived_length,
 )
 
 
@@ -44,3 +45,21 @@ def test_blank_and_named_characters() -> None:
     assert first_control_character("ok\u202eko") == "U+202E RIGHT-TO-LEFT OVERRIDE"
     assert first_control_character("line\nbreak", line_breaks=True) is None
     assert describe("\x00") == "U+0000"
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        ("", 0),
+        ("Lamp 40x40", 10),
+        ("\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466", 1),  # family: 4 people joined by 3 ZWJ
+        ("\U0001f1eb\U0001f1f7\U0001f1ef\U0001f1f5", 2),  # the flags of France and Japan: 2 regional indicators each
+        ("q\u0301\u0323", 1),  # a letter and two combining accents (no precomposed form, NFC keeps 3 code points)
+        ("\u2764\ufe0f", 1),  # a heart and its emoji-style variation selector
+        ("\ud55c\u3164\uae00", 3),  # a Hangul filler between syllables is a cluster of its own
+        ("\r\n", 1),
+    ],
+    ids=["empty", "ascii", "family", "two-flags", "combining-accents", "variation-selector", "hangul-filler", "crlf"],
+)
+def test_user_perceived_length_counts_grapheme_clusters(text: str, length: int) -> None:
+    assert user_perceived_length(text) == length
