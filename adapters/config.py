@@ -154,6 +154,14 @@ def default_data_dir(env: dict[str, str]) -> Path:
     return Path(base) / "shopbridge"
 
 
+def data_dir_setting(env: dict[str, str] | None = None) -> Path:
+    """The data directory `load_settings` uses (SHOPBRIDGE_DATA_DIR, else `default_data_dir`), absolute; read
+    without touching the disk (`load_settings` makes the keys there), for what must be decided before anything is
+    created, such as whether another process already serves from it."""
+    env = dict(os.environ if env is None else env)
+    return Path((env.get("SHOPBRIDGE_DATA_DIR") or "").strip() or default_data_dir(env)).resolve()
+
+
 def default_database_url(data_dir: Path) -> str:
     """The embedded default's database when SHOPBRIDGE_DATABASE_URL is unset: SQLite in the data directory."""
     return f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"
@@ -299,7 +307,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
     def get(name: str) -> str | None:
         return (env.get(name) or "").strip() or None
 
-    data_dir = Path(get("SHOPBRIDGE_DATA_DIR") or default_data_dir(env)).resolve()
+    data_dir = data_dir_setting(env)
     public_url = _no_query(
         _http_url(get("SHOPBRIDGE_PUBLIC_URL"), "SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example"),
         "SHOPBRIDGE_PUBLIC_URL",

@@ -42,3 +42,22 @@ def hold(directory: Path) -> int:
     os.ftruncate(descriptor, 0)
     os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
     return descriptor
+
+
+def holder(directory: Path) -> AlreadyLocked | None:
+    """Whether another live process holds the lock in `directory`, asked without creating anything: the directory
+    and its lock file are left as they are (missing, or unlocked once asked). AlreadyLocked (returned, not raised)
+    when one does; None when none does, or when there is no lock file to ask."""
+    path = directory / LOCK_FILE
+    try:
+        descriptor = os.open(path, os.O_RDONLY)  # flock needs no write access; no O_CREAT
+    except OSError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+        return AlreadyLocked(path, int(pid) if pid.isdigit() else None)
+    finally:
+        os.close(descriptor)  # releases the lock when this call took it
+    return None

@@ -21,7 +21,7 @@ try:  # Ctrl+C while the command starts (these imports take ~0.7 s): exit 130, q
     import signal
     from collections.abc import Callable
     from pathlib import Path
-    from typing import TYPE_CHECKING, Any, NoReturn
+    from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
     from adapters.text import one_line, shown_path
     from gql import cliargs as checks
@@ -31,6 +31,7 @@ except KeyboardInterrupt:
 
 if TYPE_CHECKING:
     from adapters.config import Settings
+    from adapters.process_lock import AlreadyLocked
 
 BAD_CONFIGURATION = "BAD_CONFIGURATION"  # a setting (environment variable) or key file is wrong
 DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"  # the database cannot be opened or reached
@@ -84,9 +85,8 @@ def _cannot_listen(
     None when it can.
 
     Asked before the server starts: uvicorn's own failure to bind comes after the application started, as an ERROR
-    line among its INFO lines, with exit status 3 (and the sandbox's banner printed already). Checked after the data
-    directory's lock (`_one_process`): a second `make run` on the same port is told that Shopbridge already runs
-    there, not sent to another port only to learn it then."""
+    line among its INFO lines, with exit status 3 (and the sandbox's banner printed already). For serve and demo,
+    through `_port_problem`, which names another Shopbridge on the same data directory instead."""
     import errno
     import socket
 
@@ -162,6 +162,9 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
     from gql.serving import websocket_options
 
     _public_url_from(args.host, args.port)
+    if (refusal := _port_problem(args.host, args.port)) is not None:  # before the settings make the data directory
+        print(refusal.line, file=sys.stderr)
+        return refusal.exit_status
     settings = _settings()
     if args.workers > 1 and settings.broker_url is None:
         print(
@@ -170,12 +173,9 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
             file=sys.stderr,
         )
         return 2
-    if (problem := _one_process(settings)) is not None:  # first: the port is likely taken by that other process
+    if (problem := _one_process(settings)) is not None:
         print(problem, file=sys.stderr)
         return 1
-    if (problem := _cannot_listen(args.host, args.port)) is not None:
-        print(problem, file=sys.stderr)
-        return 2
     from adapters.db.migrate import open_sqlite
 
     # A SQLite file that cannot be opened is DATABASE_UNAVAILABLE, exit 1 (main), as for migrate and demo: served, it
@@ -212,15 +212,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     _public_url_from(args.host, args.port)
     _frontend_is_the_console()
+    # The port before anything is made on disk (the settings make the data directory and its keys, the lock its file)
+    if (refusal := _port_problem(args.host, args.port)) is not None:
+        print(refusal.line, file=sys.stderr)
+        return refusal.exit_status
     settings = _settings()
-    # The lock first, before migrating, and before a reset deletes a state: a second `make run` on the same port
-    # finds its port taken by the first, and is told that (ALREADY_RUNNING), not to choose another port.
+    # The lock before migrating, and before a reset deletes a state.
     if (problem := _one_process(settings)) is not None:
         print(problem, file=sys.stderr)
         return 1
-    if (problem := _cannot_listen(args.host, args.port)) is not None:  # before migrating for nothing
-        print(problem, file=sys.stderr)
-        return 2
     from adapters.db.migrate import upgrade  # after the refusal: importing alembic takes a moment
 
     if interrupts.terminated():  # asked to stop while starting: no migration begun for nothing
@@ -255,6 +255,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_serve(args, on_listening=lambda: print(banner, flush=True))
 
 
+class _Refusal(NamedTuple):
+    """A start-up refusal: its one line for stderr, and the command's exit status."""
+
+    line: str
+    exit_status: int
+
+
+def _port_problem(host: str, port: int) -> _Refusal | None:
+    """Why `host`:`port` cannot be served, asked before anything is created on disk (the settings make the data
+    directory and its keys): ALREADY_RUNNING (exit 1) when another Shopbridge holds the data directory's lock, the
+    likely holder of the port (a second `make run` is told that, not sent to another port only to learn it there);
+    else CANNOT_LISTEN (exit 2, `_cannot_listen`); None when it can be served. The lock is only asked about, so a
+    data directory that does not exist yet is still not made."""
+    if (cannot := _cannot_listen(host, port)) is None:
+        return None
+    if _data_dir_lock is None:  # held by this process (demo, then serve): no other one to name
+        from adapters.config import data_dir_setting
+        from adapters.process_lock import holder
+
+        data_dir = data_dir_setting()
+        if (held := holder(data_dir)) is not None:
+            return _Refusal(_already_running(held, data_dir), 1)
+    return _Refusal(cannot, 2)
+
+
+def _already_running(held: AlreadyLocked, data_dir: Path) -> str:
+    who = f"pid {held.holder_pid}" if held.holder_pid else "another process"
+    return one_line(
+        f"shopbridge: {ALREADY_RUNNING}: Shopbridge ({who}) already serves from {shown_path(data_dir)} (its SQLite "
+        "database and embedded sandbox allow one API process); stop it, or give this one another SHOPBRIDGE_DATA_DIR",
+        1000,
+    )
+
+
 def _one_process(settings: Settings) -> str | None:
     """With SQLite or the embedded sandbox (files in the data directory only one process may write), hold the data
     directory's lock for the rest of this process's life (adapters/process_lock.py); the refusal's one line when
@@ -267,13 +301,7 @@ def _one_process(settings: Settings) -> str | None:
     try:
         _data_dir_lock = hold(settings.data_dir)
     except AlreadyLocked as held:
-        holder = f"pid {held.holder_pid}" if held.holder_pid else "another process"
-        return one_line(
-            f"shopbridge: {ALREADY_RUNNING}: Shopbridge ({holder}) already serves from {shown_path(settings.data_dir)}"
-            " (its SQLite database and embedded sandbox allow one API process); stop it, or give this one another "
-            "SHOPBRIDGE_DATA_DIR",
-            1000,
-        )
+        return _already_running(held, settings.data_dir)
     except OSError as exc:
         return one_line(
             f"shopbridge: {BAD_CONFIGURATION}: cannot lock {shown_path(settings.data_dir)} ({exc.strerror}): point "

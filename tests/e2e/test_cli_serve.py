@@ -219,6 +219,32 @@ def test_a_host_that_is_not_this_machines_is_one_coded_line_naming_the_host_not_
     assert "another port" not in line and "PORT=" not in line, line
 
 
+@pytest.mark.parametrize("command", ["serve", "demo"])
+@pytest.mark.parametrize("problem", ["busy-port", "foreign-host"])
+def test_a_port_that_cannot_be_served_is_refused_before_anything_is_made_on_disk(
+    tmp_path, command: str, problem: str
+) -> None:
+    # given a data directory that does not exist yet, and a port another process listens on, or a host that is no
+    # address of this machine (TEST-NET-1, RFC 5737)
+    data = tmp_path / "data"
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(data))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        host, port = ("127.0.0.1", taken.getsockname()[1]) if problem == "busy-port" else ("192.0.2.1", free_port())
+        # when `shopbridge serve` or `demo` is asked to listen there
+        result = subprocess.run(
+            [sys.executable, "-m", "gql.cli", command, "--host", host, "--port", str(port)],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
+        )  # fmt: skip
+    # then it stops with its one CANNOT_LISTEN line, exit 2, and has made nothing: before, the settings had made the
+    # data directory and its three keys, and the lock its file, and a typo in --port left a directory behind
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"shopbridge: CANNOT_LISTEN: cannot listen on {host}:{port} ("), line
+    assert not data.exists(), sorted(path.name for path in data.iterdir())
+
+
 def test_token_never_mints_keys_and_says_where_it_looked(tmp_path) -> None:
     empty = tmp_path / "elsewhere"
     result = subprocess.run(
