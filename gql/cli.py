@@ -452,7 +452,7 @@ def _listening_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="shopbridge", description="Shopbridge: TikTok Shop for your store.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=checks.CommandParser)
 
     p = sub.add_parser("serve", help="serve the GraphQL API")
     _listening_arguments(p)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from adapters.config import MAX_TOKEN_TTL_SECONDS
@@ -30,6 +30,22 @@ class OneLineParser(argparse.ArgumentParser):
         line = one_line(f"{self.prog}: {BAD_ARGUMENT}: {message}; see `{self.prog} --help`", 500)
         print(line, file=sys.stderr)
         raise SystemExit(USAGE_EXIT)
+
+
+class CommandParser(OneLineParser):
+    """A subcommand's parser (`add_subparsers(parser_class=CommandParser)`): an argument it does not know is refused
+    by it, `shopbridge serve: BAD_ARGUMENT: unrecognized arguments: --bogus; see `shopbridge serve --help``.
+
+    argparse hands a subcommand's unknown arguments up to the top-level parser, whose line named `shopbridge` and
+    pointed at `shopbridge --help`, which lists the commands, not the options the mistake was about."""
+
+    def parse_known_args(  # type: ignore[override]  # typeshed overloads it on the namespace's type
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, unknown = super().parse_known_args(args, namespace)
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed, unknown
 
 
 def whole_number(minimum: int, maximum: int) -> Callable[[str], int]:

@@ -76,6 +76,28 @@ def test_sandbox_data_sizes_beyond_the_bound_name_the_bound(argv, line: str, cap
     ]
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["serve", "--bogus"], ["demo", "--port", "8125", "--bogus=1"], ["migrate", "--bogus"],
+        ["token", "m1", "--bogus"], ["worker", "--bogus"], ["sandbox", "--bogus"], ["export-schema", "--bogus"],
+    ],
+    ids=["serve", "demo", "migrate", "token", "worker", "sandbox", "export-schema"],
+)  # fmt: skip
+def test_an_unknown_argument_is_named_and_sends_to_its_commands_help(argv: list[str], capsys) -> None:
+    # when a command is given an option it does not have
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    # then its own parser refuses it in the one coded line, naming it and that command's help: before, argparse handed
+    # it up to the top-level parser, whose line began `shopbridge:` and sent to `shopbridge --help` (the command list)
+    command, unknown = argv[0], argv[-1]
+    assert exited.value.code == 2
+    assert capsys.readouterr() == (
+        "",
+        f"shopbridge {command}: BAD_ARGUMENT: unrecognized arguments: {unknown}; see `shopbridge {command} --help`\n",
+    )
+
+
 def _help_of_option(help_text: str, option: str) -> str:
     """The help of `option` in argparse's `--help` text: from its line to the next option's (wrapped lines joined)."""
     lines = help_text.splitlines()
