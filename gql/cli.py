@@ -575,6 +575,10 @@ def _database_problem(exc: Exception) -> str | None:
     """One line for a database that cannot be reached or opened (migrate, demo, serve on SQLite), else None."""
     from sqlalchemy.exc import DBAPIError
 
+    from adapters.db.migrate import SqliteFileError
+
+    if isinstance(exc, SqliteFileError):  # the driver's error and why: the file's path, what is wrong with it
+        return one_line(f"shopbridge: {DATABASE_UNAVAILABLE}: {exc}; check SHOPBRIDGE_DATABASE_URL", 1000)
     if not isinstance(exc, DBAPIError):
         return None
     cause = exc.orig if exc.orig is not None else exc

@@ -13,7 +13,8 @@ transaction rolled back (on PostgreSQL nothing changed; SQLite's DDL is not tran
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -24,7 +25,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
+
+from adapters.text import shown_path
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEFAULT_LOCK_TIMEOUT_SECONDS = 30.0
@@ -97,7 +101,8 @@ def upgrade(
     config = alembic_config(database_url, lock_timeout_seconds)
     config.attributes["leave_newer_alone"] = True
     try:
-        command.upgrade(config, revision)
+        with _sqlite_file_explained(database_url):
+            command.upgrade(config, revision)
     except MigrationLockTimeoutError as exc:
         raise MigrationLockTimeoutError(f"{exc}; {_where(database_url)}") from exc
     outcome = Upgrade(
@@ -173,10 +178,43 @@ def open_sqlite(database_url: str) -> None:
         return
     engine = create_engine(sync_url(database_url), poolclass=NullPool)
     try:
-        with engine.connect() as connection:
+        with _sqlite_file_explained(database_url), engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA schema_version")
     finally:
         engine.dispose()
+
+
+class SqliteFileError(Exception):
+    """A SQLite database file the driver could not open, with why as the file system tells it: the driver's
+    error, then the reason, e.g. `OperationalError: unable to open database file (the directory '/srv/db' does not
+    exist)`. SQLite's own message ("unable to open database file") names neither the file nor the cause."""
+
+
+def sqlite_file_problem(database_url: str) -> str | None:
+    """Why the file of a SQLite URL cannot be a database, as the file system tells it: the path is a directory, or
+    its directory is missing or is a file; None when none of these (or for another database, or `:memory:`)."""
+    url = make_url(sync_url(database_url))
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+        return None
+    file = Path(url.database)
+    if file.is_dir():
+        return f"{shown_path(file)} is a directory"
+    if not file.parent.exists():
+        return f"the directory {shown_path(file.parent)} does not exist"
+    if not file.parent.is_dir():
+        return f"{shown_path(file.parent)} is a file, not a directory"
+    return None
+
+
+@contextmanager
+def _sqlite_file_explained(database_url: str) -> Iterator[None]:
+    """A driver error on a SQLite file the file system explains (`sqlite_file_problem`) becomes `SqliteFileError`."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if (why := sqlite_file_problem(database_url)) is None:
+            raise
+        raise SqliteFileError(f"{type(exc.orig).__name__}: {exc.orig} ({why})") from exc
 
 
 def current(database_url: str) -> str | None:

@@ -251,6 +251,33 @@ def test_an_unusable_data_directory_or_database_is_one_coded_line(tmp_path, monk
     assert len(ours) == 1 and "DATABASE_UNAVAILABLE" in ours[0] and "Traceback" not in err
 
 
+@pytest.mark.parametrize("where", ["missing-directory", "directory-is-a-file", "file-is-a-directory"])
+def test_a_sqlite_file_that_cannot_be_opened_is_named_with_why(tmp_path, monkeypatch, capsys, where) -> None:
+    # given a SQLite database URL whose file cannot be a database: its directory missing, its directory a file, or
+    # the path itself a directory
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    database, why = {
+        "missing-directory": (
+            tmp_path / "no-such-dir" / "x.db",
+            f"the directory '{tmp_path}/no-such-dir' does not exist",
+        ),
+        "directory-is-a-file": (blocker / "x.db", f"'{blocker}' is a file, not a directory"),
+        "file-is-a-directory": (tmp_path, f"'{tmp_path}' is a directory"),
+    }[where]
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SHOPBRIDGE_DATABASE_URL", f"sqlite+aiosqlite:///{database}")
+    # when `migrate` opens it (`serve`: tests/e2e/test_cli_serve.py, in a process of its own, as serve holds a lock)
+    assert main(["migrate"]) == 1
+    # then its one line says which file and what is wrong with it: before, SQLite's "unable to open database file"
+    # alone, which names neither
+    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("shopbridge")]
+    assert ours == [
+        f"shopbridge: DATABASE_UNAVAILABLE: OperationalError: unable to open database file ({why}); check "
+        "SHOPBRIDGE_DATABASE_URL"
+    ]
+
+
 @pytest.mark.parametrize("merchant_id", ["", " ", " m1", "m1\n", "m" * 129])
 def test_a_token_naming_no_usable_merchant_is_refused(merchant_id: str) -> None:
     import jwt

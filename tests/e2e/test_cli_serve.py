@@ -334,4 +334,6 @@ def test_serve_on_a_sqlite_file_that_cannot_be_opened_stops_with_one_coded_line(
     ours = [line for line in result.stderr.splitlines() if line.startswith("shopbridge")]
     assert len(ours) == 1 and ours[0].startswith("shopbridge: DATABASE_UNAVAILABLE: "), result.stderr
     assert "unable to open database file" in ours[0] and "Traceback" not in result.stderr, result.stderr
+    # and it names the file's directory as what is wrong (SQLite's message alone names neither file nor cause)
+    assert f"(the directory '{missing.parent}' does not exist)" in ours[0], ours[0]
     assert not missing.parent.exists()
