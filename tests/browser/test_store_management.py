@@ -238,3 +238,33 @@ def test_the_delete_confirmation_takes_the_name_in_either_unicode_spelling(
         "“Caf\u00e9 shop” is deleted from Shopbridge. Nothing changed at TikTok."
     )
     assert app.graphql(SHOPS, None, "m1")["shops"]["edges"] == []
+
+
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # 7 code points, 11 UTF-16 code units
+
+
+def test_a_name_is_saved_as_typed_never_cut_inside_an_emoji(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    # given a connected shop, its name opened for editing
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    sign_in(page, app, "m1")
+    row = page.locator("tbody tr", has_text="Maple Street Goods")
+    row.get_by_role("button", name="Rename Maple").click()
+    name_box = row.get_by_label("New name for Maple")
+    # when the merchant enters 55 letters and a family emoji: 56 characters and 62 code points, which the API takes,
+    # but 66 UTF-16 code units, what an input's maxlength counts (its cut left a dangling joiner in the name saved)
+    typed = "a" * 55 + FAMILY
+    name_box.fill(typed)
+    name_box.press("Enter")
+    # then that name is saved whole
+    expect(page.locator("#notice")).to_have_text(f"The shop is now named “{typed}”.")
+    assert [e["node"]["name"] for e in app.graphql(SHOPS, None, "m1")["shops"]["edges"]] == [typed]
+    # and a name past the API's bounds is not cut either: refused, with the server's counts in words
+    row = page.locator("tbody tr", has_text="Maple Street Goods")
+    row.get_by_role("button", name=f"Rename {typed}").click()
+    name_box = row.get_by_label(f"New name for {typed}")
+    name_box.fill("a" * 58 + FAMILY)
+    name_box.press("Enter")
+    expect(row.get_by_role("alert")).to_contain_text("its 59 characters take 65 Unicode code points, at most 64")

@@ -71,7 +71,8 @@ export function renderAddStore(ctx) {
     const formError = h("p", { class: "field-error", role: "alert" });
     const select = h("select", { id: "region", name: "region", required: true, "aria-describedby": "region-error" },
       h("option", { value: "" }, "Choose a region"));
-    const name = h("input", { id: "shop-name", name: "name", value: state.name, maxlength: 64, required: true, "aria-describedby": "name-help name-error" });
+    // No maxlength, as for a rename (stores.js): the API refuses a name too long rather than the browser cutting it.
+    const name = h("input", { id: "shop-name", name: "name", value: state.name, required: true, "aria-describedby": "name-help name-error" });
     const submit = h("button", { type: "submit", class: "primary" }, "Authorize");
     const form = h(
       "form",

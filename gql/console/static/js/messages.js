@@ -42,6 +42,8 @@ export function explain(error) {
   if (code === "TIKTOK_REJECTED" && error?.message) return `${sentence} ${error.message}`;
   // The server says which value is wrong and why ("on-hand is 75: it cannot drop by 500"): show it.
   if (code === "INVALID_INPUT" && error?.message) return `Not saved: ${error.message}.`;
+  // A name too long is told its length in characters and code points (an emoji takes several): show it.
+  if (code === "INVALID_NAME" && error?.message) return `${sentence} ${error.message}`;
   return sentence;
 }
 
