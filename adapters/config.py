@@ -174,6 +174,11 @@ def _secret_file(data_dir: Path, name: str, make: str, *, create: bool = True) -
     and nobody reads a half-written key. `create=False`: a missing file is a `ConfigError` naming it.
     """
     path = data_dir / name
+    if data_dir.exists() and not data_dir.is_dir():  # else "File exists" (mkdir), or "no key at <file>/secret_key"
+        raise ConfigError(
+            f"the data directory {shown_path(data_dir)} is a file, not a directory: point SHOPBRIDGE_DATA_DIR at a "
+            "directory (it keeps the generated keys)"
+        )
     try:
         return _read_or_make(path, data_dir, name, make, create=create)
     except OSError as exc:

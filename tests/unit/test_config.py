@@ -350,3 +350,19 @@ def test_url_settings_keep_their_path_and_query(tmp_path: Path) -> None:
     )
     assert settings.public_url == "https://example.com/shopbridge"
     assert settings.frontend_url == "https://app.example/shops?tab=tiktok"
+
+
+@pytest.mark.parametrize("create_keys", [True, False], ids=["server", "token"])
+def test_a_data_directory_that_is_a_file_is_named_as_such(tmp_path: Path, create_keys: bool) -> None:
+    # given SHOPBRIDGE_DATA_DIR naming a file
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory")
+    # when the settings are read, by a server (which makes keys) or by `shopbridge token` (which never does)
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"SHOPBRIDGE_DATA_DIR": str(afile)}, create_keys=create_keys)
+    # then the refusal says the data directory is a file: before, a server was told "cannot use the key file
+    # …/afile/secret_key (File exists)" and `token` "no key at …/afile/secret_key: start the server once", which failed
+    assert str(refused.value) == (
+        f"the data directory '{afile}' is a file, not a directory: point SHOPBRIDGE_DATA_DIR at a directory (it keeps "
+        "the generated keys)"
+    )
