@@ -12,6 +12,7 @@ extras: --access-token-ttl 604800 --refresh-token-ttl 31536000 --rate-limit 50 (
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 from collections.abc import Callable
@@ -77,16 +78,25 @@ def _log_level(text: str) -> str:
 
 
 def _state_dir(text: str) -> str:
-    """An argparse type: a directory the sandbox can keep its state in, created when missing. Another (a file, a
-    path under /proc, a read-only mount) was taken, and the state was lost at the first save, with a warning."""
+    """An argparse type: a directory the sandbox can keep its state in, an existing one or one it can create. Another
+    (a file, a path under /proc, a read-only mount) was taken, and the state was lost at the first save, with a
+    warning. Checked by making it, then removing what the check made: the sandbox makes it when it first saves
+    (sandbox/persistence.py), and a refusal after the arguments are read (`shopbridge sandbox` on a busy port)
+    leaves nothing behind."""
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text[:80]!r} is not a directory")
+    made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first: the directories mkdir will make
     try:
         path.mkdir(parents=True, exist_ok=True)
+        writable = os.access(path, os.W_OK | os.X_OK)
     except OSError as exc:
         raise argparse.ArgumentTypeError(f"cannot use {text[:80]!r} as a directory ({exc.strerror})") from None
-    if not os.access(path, os.W_OK | os.X_OK):
+    finally:
+        for directory in made:
+            with contextlib.suppress(OSError):  # not made after all, or no longer empty: left as it is
+                directory.rmdir()
+    if not writable:
         raise argparse.ArgumentTypeError(f"cannot write in {text[:80]!r}")
     return text
 
@@ -165,7 +175,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--state-dir",
         type=_state_dir,
         default=None,
-        help="keep tokens and data in this directory across restarts, created if missing (default: memory)",
+        help="keep tokens and data in this directory across restarts, created at the first save if missing (default: "
+        "memory)",
     )
     parser.add_argument(
         "--log-level",

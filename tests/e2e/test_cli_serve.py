@@ -245,6 +245,25 @@ def test_a_port_that_cannot_be_served_is_refused_before_anything_is_made_on_disk
     assert not data.exists(), sorted(path.name for path in data.iterdir())
 
 
+def test_the_sandbox_on_a_busy_port_leaves_its_state_directory_unmade(tmp_path) -> None:
+    # given a port another process listens on, and a state directory that does not exist yet
+    state = tmp_path / "state" / "sandbox"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # when `shopbridge sandbox` is asked to listen there and keep its state in it
+        result = subprocess.run(
+            [sys.executable, "-m", "gql.cli", "sandbox", "--port", str(port), "--state-dir", str(state)],
+            env=clean_env(), cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
+        )  # fmt: skip
+    # then it stops with its CANNOT_LISTEN line and has made nothing: before, reading --state-dir had made the
+    # directory (to check it could), and it stayed behind
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"shopbridge: CANNOT_LISTEN: cannot listen on 127.0.0.1:{port} ("), result.stderr
+    assert not (tmp_path / "state").exists()
+
+
 def test_token_never_mints_keys_and_says_where_it_looked(tmp_path) -> None:
     empty = tmp_path / "elsewhere"
     result = subprocess.run(
