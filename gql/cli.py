@@ -158,21 +158,23 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None = None) -> int:
     # A SIGTERM recorded from the command's first lines (adapters/interrupts.py) stops it gracefully, exit 0: before
     # the server starts (gql/serving.py) or once it serves.
+    from adapters.config import is_set
     from adapters.logs import uvicorn_log_config
     from gql.serving import websocket_options
 
     _public_url_from(args.host, args.port)
-    if (refusal := _port_problem(args.host, args.port)) is not None:  # before the settings make the data directory
-        print(refusal.line, file=sys.stderr)
-        return refusal.exit_status
-    settings = _settings()
-    if args.workers > 1 and settings.broker_url is None:
+    # Both before the settings, which make the data directory and its keys: a refusal leaves nothing on disk
+    if args.workers > 1 and not is_set("SHOPBRIDGE_BROKER_URL"):
         print(
             f"shopbridge: {BAD_CONFIGURATION}: --workers > 1 needs SHOPBRIDGE_BROKER_URL (Redis): the embedded worker "
             "pool and its in-process events live in one process.",
             file=sys.stderr,
         )
         return 2
+    if (refusal := _port_problem(args.host, args.port)) is not None:
+        print(refusal.line, file=sys.stderr)
+        return refusal.exit_status
+    settings = _settings()
     if (problem := _one_process(settings)) is not None:
         print(problem, file=sys.stderr)
         return 1
