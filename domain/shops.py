@@ -13,10 +13,10 @@ from domain.text import first_control_character, is_blank, normalized, user_perc
 EXPIRING_SOON_WINDOW = timedelta(days=7)
 # A shop name's limit, in user-perceived characters (extended grapheme clusters, `domain.text.user_perceived_length`).
 NAME_MAX_LENGTH = 64
-# What the database holds of a name, in code points: shops.name and authorization_requests.name are VARCHAR(64), which
-# PostgreSQL counts in code points (migration 0001). A limit in clusters needs such a bound anyway (one cluster can
-# carry any number of combining marks); raising it to let 64 emoji sequences in takes a migration widening both columns.
-NAME_MAX_CODE_POINTS = 64
+# What the database holds of a name, in code points: shops.name and authorization_requests.name are VARCHAR(1024), which
+# PostgreSQL counts in code points (migration 0022). A limit in clusters needs such a bound anyway (one cluster can
+# carry any number of combining marks); 1,024 holds 64 of Unicode's longest emoji sequences (~11 code points each).
+NAME_MAX_CODE_POINTS = 1024
 
 
 class Region(StrEnum):
@@ -64,8 +64,9 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
 
     Characters are user-perceived ones (extended grapheme clusters, UAX #29; `domain.text.user_perceived_length`):
     a family emoji, a flag, a letter with its combining accents count 1 each. The name must also fit the database's
-    `NAME_MAX_CODE_POINTS` (64) code points, where such a character takes several (a family emoji 7, a flag 2): a name
-    under 64 characters that does not fit is refused with INVALID_NAME saying so, in both counts.
+    `NAME_MAX_CODE_POINTS` (1,024) code points, where such a character takes several (a family emoji 7, a flag 2; 64
+    of any emoji fit): a name under 64 characters that does not (a letter carrying hundreds of combining marks) is
+    refused with INVALID_NAME saying so, in both counts.
 
     A name of only invisible characters (`domain.text.is_blank`: whitespace, format characters such as the
     zero-width space U+200B, word joiner U+2060 and BOM U+FEFF, the Hangul fillers U+115F/U+1160/U+3164/U+FFA0, the
@@ -85,7 +86,7 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
         raise ValidationError(
             ErrorCode.INVALID_NAME,
             f"The shop name is too long to store: its {length} characters take {len(name)} Unicode code points, at "
-            f"most {NAME_MAX_CODE_POINTS} (an emoji, a flag or an accented letter can take several).",
+            f"most {NAME_MAX_CODE_POINTS} (a character carries too many combining marks).",
             field_path,
         )
     if (control := first_control_character(name)) is not None:

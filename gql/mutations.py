@@ -22,8 +22,8 @@ MAX_CODE_LENGTH = 4096
 # domain.shops.parse_shop_name's rule, for both inputs that take a shop name.
 SHOP_NAME_RULE = (
     "Custom name: trimmed, 1 to 64 characters as a user counts them (an emoji, a flag, a letter with its accents: "
-    "one each) and at most 64 Unicode code points (a family emoji takes 7, a flag 2), not only spaces and invisible "
-    "characters (U+200B, U+3164, U+2800 ...), no control characters."
+    "one each; 64 emoji of any kind fit) and at most 1,024 Unicode code points (a letter may not carry hundreds of "
+    "accents), not only spaces and invisible characters (U+200B, U+3164, U+2800 ...), no control characters."
 )
 
 

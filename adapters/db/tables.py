@@ -101,7 +101,7 @@ shops = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("merchant_id", String(128), nullable=False),
-    Column("name", String(64), nullable=False),
+    Column("name", String(1024), nullable=False),  # 64 user-perceived characters (migration 0022)
     Column("region", String(8), nullable=False),
     # The last guard for "a TikTok shop is connected to at most one merchant".
     Column("tiktok_shop_id", String(64), nullable=False, unique=True),
@@ -141,7 +141,7 @@ authorization_requests = Table(
     Column("merchant_id", String(128), nullable=False),
     Column("purpose", String(16), nullable=False),
     Column("region", String(8), nullable=False),
-    Column("name", String(64), nullable=False),
+    Column("name", String(1024), nullable=False),  # 64 user-perceived characters (migration 0022)
     Column("shop_id", ID, _shop_fk(), index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),

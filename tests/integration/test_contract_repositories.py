@@ -18,7 +18,7 @@ from domain.errors import DomainError, ErrorCode
 from domain.intake import Notification, WebhookEvent
 from domain.polling import PollCursor
 from domain.ports import ConcurrentUpdateError, ShopGoneError
-from domain.shops import Region
+from domain.shops import Region, parse_shop_name
 from domain.sync import SyncKind, SyncTaskStatus, SyncTrigger
 from tests.integration.contract import UowFactory, uows
 from tests.integration.db_samples import NOW, make_product, make_shop, make_task, make_task_as
@@ -272,6 +272,34 @@ async def test_an_authorization_state_is_spent_once(uows: UowFactory) -> None:
         assert await uow.authorizations.mark_used(spent) is False
         stored = await uow.authorizations.get(request.state_digest)
     assert stored is not None and stored.used_at == NOW + timedelta(minutes=1)
+
+
+# Unicode's longest emoji sequence, a family of four with a skin tone each: 1 character, 11 code points.
+FAMILY_TONED = "\U0001f468\U0001f3fb\u200d\U0001f469\U0001f3fc\u200d\U0001f467\U0001f3fd\u200d\U0001f466\U0001f3fe"
+
+
+async def test_a_name_of_64_characters_is_stored_whole_however_many_code_points_they_take(uows: UowFactory) -> None:
+    # given a name of 64 characters as the merchant counts them (domain.shops.parse_shop_name), 704 code points
+    name = parse_shop_name(FAMILY_TONED * 64)
+    request = AuthorizationRequest(
+        state_digest="e" * 64, merchant_id="merchant-a", purpose=AuthorizationPurpose.CONNECT, region=Region.US,
+        name=name, created_at=NOW, expires_at=NOW + timedelta(minutes=30),
+    )  # fmt: skip
+    shop = await _added(uows)
+    # when the authorization request and the shop are stored with it (migration 0022: both columns hold 1,024)
+    async with uows() as uow:
+        await uow.authorizations.add(request)
+        loaded = await uow.shops.get(shop.id)
+        assert loaded is not None
+        loaded.rename(name)
+        await uow.shops.update(loaded)
+        await uow.commit()
+    # then both read back whole
+    async with uows() as uow:
+        stored_request = await uow.authorizations.get(request.state_digest)
+        stored_shop = await uow.shops.get(shop.id)
+    assert stored_request is not None and stored_request.name == name
+    assert stored_shop is not None and stored_shop.name == name
 
 
 async def test_a_webhook_event_is_stored_once_per_notification(uows: UowFactory) -> None:

@@ -404,19 +404,45 @@ FLAG = "\U0001f1eb\U0001f1f7"  # France: 2 regional indicators, 1 character
 ACCENTED = "q\u0323\u0301"  # q, dot below, acute (NFC's order), no precomposed form: 3 code points, 1 character
 TOO_MANY = "The shop name must be at most 64 characters (this one has {})."
 TOO_BIG = (
-    "The shop name is too long to store: its {} characters take {} Unicode code points, at most 64 (an emoji, a flag "
-    "or an accented letter can take several)."
+    "The shop name is too long to store: its {} characters take {} Unicode code points, at most 1024 (a character "
+    "carries too many combining marks)."
 )
+# Unicode's longest emoji sequences: a family of four with a skin tone each (11 code points), a kiss with two (10).
+FAMILY_TONED = "\U0001f468\U0001f3fb\u200d\U0001f469\U0001f3fc\u200d\U0001f467\U0001f3fd\u200d\U0001f466\U0001f3fe"
+KISS = "\U0001f469\U0001f3fb\u200d\u2764\ufe0f\u200d\U0001f48b\u200d\U0001f468\U0001f3fc"
+STACKED = "x" + "\u0301" * 1023  # one character of 1,024 code points: x and 1,023 acute accents
 
 
 class TestShopNameLength:
-    """The limit counts user-perceived characters (UAX #29 grapheme clusters); the column's 64 code points bound
-    what is stored, and a name within the first but past the second is told both counts."""
+    """The limit counts user-perceived characters (UAX #29 grapheme clusters); the column's 1,024 code points bound
+    what is stored (64 of any emoji fit), and a name within the first but past the second is told both counts."""
 
     @pytest.mark.parametrize(
         "raw",
-        ["a" * 64, "a" * 57 + FAMILY, "a" * 62 + FLAG, FLAG * 32, "a" * 61 + ACCENTED, "x" * 63 + "\u0301"],
-        ids=["64-letters", "57-letters-family", "62-letters-flag", "32-flags", "61-letters-accented", "63-x-accent"],
+        [
+            "a" * 64,
+            "a" * 57 + FAMILY,
+            "a" * 62 + FLAG,
+            FLAG * 64,
+            FAMILY * 64,
+            FAMILY_TONED * 64,
+            KISS * 64,
+            "a" * 61 + ACCENTED,
+            "x" * 63 + "\u0301",
+            STACKED,
+        ],
+        ids=[
+            "64-letters",
+            "57-letters-family",
+            "62-letters-flag",
+            "64-flags",
+            "64-families",
+            "64-toned-families",
+            "64-kisses",
+            "61-letters-accented",
+            "63-x-accent",
+            "1024-code-points",
+        ],
     )
     def test_a_name_that_fits_both_counts_is_kept_whole(self, raw: str) -> None:
         assert parse_shop_name(raw) == raw
@@ -428,13 +454,12 @@ class TestShopNameLength:
             (FAMILY * 65, TOO_MANY.format(65)),
             (FLAG * 65, TOO_MANY.format(65)),
             (ACCENTED * 65, TOO_MANY.format(65)),
-            ("a" * 58 + FAMILY, TOO_BIG.format(59, 65)),
-            ("a" * 63 + FLAG, TOO_BIG.format(64, 65)),
-            ("a" * 62 + ACCENTED, TOO_BIG.format(63, 65)),
-            ("x" * 64 + "\u0301", TOO_BIG.format(64, 65)),  # x with an acute has no precomposed form: NFC keeps 2
+            (FAMILY_TONED * 65, TOO_MANY.format(65)),
+            (STACKED + "\u0301", TOO_BIG.format(1, 1025)),  # x with an acute has no precomposed form: NFC keeps them
+            ("a" * 63 + STACKED, TOO_BIG.format(64, 1087)),
         ],
-        ids=["65-letters", "65-families", "65-flags", "65-accented", "58-letters-family", "63-letters-flag",
-             "62-letters-accented", "64-x-accent"],
+        ids=["65-letters", "65-families", "65-flags", "65-accented", "65-toned-families", "1025-code-points",
+             "63-letters-and-1024-code-points"],
     )  # fmt: skip
     def test_a_name_past_either_count_is_told_which_in_user_perceived_characters(self, raw: str, message: str) -> None:
         with pytest.raises(DomainError) as exc:
