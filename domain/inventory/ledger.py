@@ -126,13 +126,16 @@ class LedgerLine(NamedTuple):
     """A stored ledger row, as much of it as the rules need. `inventory_item_id`: the item the line counts on
     (RESERVED, DEDUCTED, RELEASED), was linked to when it became history (HISTORICAL), or, PENDING_LINK, the item
     it was reserved on before its SKU was unlinked (`unlink_reserved`), or that its SKU was unlinked from when the
-    line was first seen (`first_seen_unlinked`; None: neither)."""
+    line was first seen (`first_seen_unlinked`; None: neither). `left_out_of`: the item whose seed left the line's
+    units out and has not counted them since (`order_line_stock.left_out_of_seed`, migration 0022; None: nothing
+    owed)."""
 
     state: LineState
     wanted: StockEffect
     order_updated_at: datetime
     inventory_item_id: str | None
     quantity: int
+    left_out_of: str | None = None
 
 
 class Transition(NamedTuple):

@@ -164,9 +164,9 @@ async def _apply_chunk(
     stored: dict[LedgerKey, LedgerLine] = {}
     stamped: dict[LedgerKey, Any] = {}  # each stored row's `updated_at`, as the driver gives it
     for row in await session.execute(statements.stored, params):
-        order_id, line_id, component, state, wanted, updated_at, item_id, quantity, stamp = row
+        order_id, line_id, component, state, wanted, updated_at, item_id, quantity, stamp, left_out_of = row
         stored[order_id, line_id, component] = LedgerLine(
-            _STATE[state], _EFFECT[wanted], time_of(updated_at), item_id, quantity
+            _STATE[state], _EFFECT[wanted], time_of(updated_at), item_id, quantity, left_out_of
         )
         stamped[order_id, line_id, component] = stamp
     write = PoolWrite(shop_id, merchant_id, now)
@@ -194,7 +194,7 @@ async def _apply_chunk(
                 kept = None if took_now else time_of(stamped[key])
                 write.line(
                     key, sku_id, units if current is None else current.quantity, move, before=current,
-                    new=current is None, stamped_at=kept,
+                    new=current is None, stamped_at=kept, left_out_of=None if current is None else current.left_out_of,
                 )  # fmt: skip
                 if seen_before_push(move, took_now, created_at, joined_read.get(sku_id)):
                     seeded[sku_id] = seeded.get(sku_id, 0) + units
@@ -345,6 +345,7 @@ def _statements(dialect: str) -> _Statements:
     stored = select(
         lines.tiktok_order_id, lines.tiktok_line_item_id, lines.component_sku_id, lines.state, lines.wanted,
         _raw(lines.order_updated_at), lines.inventory_item_id, lines.quantity, _raw(lines.updated_at),
+        lines.left_out_of_seed,
     ).where(of_batch)  # fmt: skip
     return _Statements(linked, held, stored)
 
@@ -417,11 +418,17 @@ async def relink_lines(
         if line.state is LineState.RESERVED:
             back = unlink_reserved(line)
             assert back is not None
-            write.line(key, row.tiktok_sku_id, line.quantity, back, before=line, stamped_at=row.updated_at)
+            write.line(
+                key, row.tiktok_sku_id, line.quantity, back, before=line, stamped_at=row.updated_at,
+                left_out_of=line.left_out_of,
+            )  # fmt: skip
             state = back.state
         if new_item is not None:
             moved = link_pending(line.wanted, line.order_updated_at, new_item, line.quantity, line.inventory_item_id)
-            write.line(key, row.tiktok_sku_id, line.quantity, moved, before=line, stamped_at=row.updated_at)
+            write.line(
+                key, row.tiktok_sku_id, line.quantity, moved, before=line, stamped_at=row.updated_at,
+                left_out_of=line.left_out_of,
+            )  # fmt: skip
             state = moved.state
         if units := line.quantity * (takes_units(state) - takes_units(line.state)):
             taken.append((row.tiktok_sku_id, row.tiktok_order_id, units))
