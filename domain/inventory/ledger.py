@@ -317,6 +317,20 @@ def seen_before_push(
     )
 
 
+def uncounted_sale(line: LedgerLine, moved: Transition) -> bool:
+    """Whether a link change's last move `moved` of waiting line `line` makes history of a sale whose units left
+    TikTok's available: shipped while its SKU was unlinked (PENDING_LINK asking DEDUCT), its SKU linked now to another
+    item than the one it remembers (`link_pending`: which shelf it left is the merchant's count to say). The shop's
+    running count of the SKU (`takes_units`) never holds it, so a push fence measuring from a baseline older than the
+    order must count it as a sale applied since (`ledger._history_since_baseline`), or it holds its unit back as one
+    TikTok made unseen: one unit less on every shop of the item for the hold's horizon."""
+    return (
+        line.state is LineState.PENDING_LINK
+        and line.wanted is StockEffect.DEDUCT
+        and moved.state is LineState.HISTORICAL
+    )
+
+
 def takes_units(state: LineState) -> int:
     """1 when a line in `state` holds units TikTok's available lost (RESERVED or DEDUCTED: the shop's running count
     of its SKU, `sku_ledger_units.ingested`, counts them), else 0: a link change's effect on that count is the

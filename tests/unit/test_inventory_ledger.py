@@ -29,6 +29,7 @@ from domain.inventory.ledger import (
     stock_lines,
     took_units_now,
     transition,
+    uncounted_sale,
     unlink_reserved,
 )
 
@@ -370,6 +371,14 @@ def test_a_line_left_out_of_a_seed_moves_back_on_it_as_first_seen_there(
     assert [(m.on_hand_delta, m.reserved_delta) for m in moves[1:]] == ([then] if wanted is not RESERVE else [])
     assert (sum(m.on_hand_delta for m in moves), sum(m.reserved_delta for m in moves)) == net
     assert all(m.item_moved == "S" for m in moves)
+
+
+def test_a_sale_shipped_while_unlinked_and_linked_elsewhere_is_history_the_running_count_never_holds() -> None:
+    shipped = LedgerLine(PENDING, DEDUCT, APPLIED, "A", 3)
+    assert uncounted_sale(shipped, link_pending(DEDUCT, NEWER, "B", 3, "A"))  # history on B: never counted
+    assert not uncounted_sale(shipped, link_pending(DEDUCT, NEWER, "A", 3, "A"))  # deducted on A: counted
+    cancelled = LedgerLine(PENDING, RELEASE, APPLIED, "A", 3)  # TikTok's available got its units back: no sale
+    assert not uncounted_sale(cancelled, link_pending(RELEASE, NEWER, "B", 3, "A"))
 
 
 def test_a_sku_linked_or_never_linked_ignores_what_an_unlink_would_remember() -> None:

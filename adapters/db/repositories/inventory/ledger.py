@@ -49,6 +49,7 @@ from domain.inventory.ledger import (
     takes_units,
     took_units_now,
     transition,
+    uncounted_sale,
     unlink_reserved,
     wanted_effect,
 )
@@ -425,6 +426,9 @@ async def relink_lines(
     for item_id, units in (seeds or {}).items():
         write.count(item_id, units, 0, MovementKind.SEEDED.value, "TikTok stock of the first linked shop", None)
     taken: list[tuple[str, str, int]] = []  # (TikTok SKU id, order id, units the line takes now: < 0, gives back)
+    history: list[
+        tuple[str, str, int]
+    ] = []  # (TikTok SKU id, order id, units) of sales made history (`uncounted_sale`)
     seeded_on = await _seeded_items(session, shop_id, rows, new_items)
     for row in rows:
         line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
@@ -452,10 +456,15 @@ async def relink_lines(
                     left_out_of=owed,
                 )  # fmt: skip
             state = moves[-1].state
+            if uncounted_sale(line, moves[-1]):
+                history.append((row.tiktok_sku_id, row.tiktok_order_id, line.quantity))
         if units := line.quantity * (takes_units(state) - takes_units(line.state)):
             taken.append((row.tiktok_sku_id, row.tiktok_order_id, units))
-    if taken and (before_read := await _taken_before_read(session, shop_id, taken)):
-        await _counted_before_push(session, shop_id, before_read)  # before `flush` marks the outbox, as in a batch
+    fence = await _taken_before_read(session, shop_id, taken) if taken else {}
+    for sku, units in (await _history_since_baseline(session, shop_id, history) if history else {}).items():
+        fence[sku] = fence.get(sku, 0) - units  # sales since the baseline: its count falls as the ledger's would rise
+    if fence := {sku: units for sku, units in fence.items() if units}:
+        await _counted_before_push(session, shop_id, fence)  # before `flush` marks the outbox, as in a batch
     return await write.flush(session, extra_dirty=extra_dirty)
 
 
@@ -517,6 +526,46 @@ async def _taken_before_read(
         if sku in reads and (at is None or counted_in_stock(at, reads[sku])):
             units[sku] = units.get(sku, 0) + quantity
     return {sku: n for sku, n in units.items() if n}
+
+
+async def _history_since_baseline(
+    session: AsyncSession, shop_id: str, history: Sequence[tuple[str, str, int]]
+) -> dict[str, int]:
+    """By TikTok SKU id, the units of `history` ((TikTok SKU id, order id, units) of sales a link change made history,
+    `uncounted_sale`) of orders made since the instant the SKU's link's push fence measures from: its last push's
+    target read (`pushed_at`), else its baseline's stock read (`baseline_read_at`, or the seed's `stock_counted_at`,
+    the later; `counted_in_stock`). TikTok's available lost them after that baseline and the ledger has them, but its
+    running count never will: `_counted_before_push` lowers the count the baseline pairs with by as many, so the
+    fence takes them for the sales applied since that they are (review: a pushed SKU linked by hand to another item
+    after a sale shipped while it was unlinked held that known sale back as unseen, one unit less on every shop of
+    the item for the hold's horizon). Links without a fence count or an instant, orders no longer stored (old ones,
+    made before any baseline kept): nothing."""
+    dialect = dialect_of(session)
+    links = sku_links.c
+    query = select(links.tiktok_sku_id, links.pushed_at, links.baseline_read_at, links.stock_counted_at).where(
+        links.shop_id == shop_id,
+        links.ingested_at_push.is_not(None),
+        among(links.tiktok_sku_id, sorted({sku for sku, _, _ in history}), dialect),
+    )
+    since = {
+        sku: pushed or max(t for t in (joined, seeded) if t is not None)
+        for sku, pushed, joined, seeded in (await session.execute(query)).all()
+        if pushed is not None or joined is not None or seeded is not None
+    }
+    orders_of = sorted({order_id for sku, order_id, _ in history if sku in since})
+    if not orders_of:
+        return {}
+    stored = orders_table.c
+    made = select(stored.tiktok_order_id, stored.created_at).where(
+        stored.shop_id == shop_id, among(stored.tiktok_order_id, orders_of, dialect)
+    )
+    created: dict[str, datetime] = {order_id: at for order_id, at in (await session.execute(made)).all()}
+    units: dict[str, int] = {}
+    for sku, order_id, quantity in history:
+        at = created.get(order_id)
+        if sku in since and at is not None and not counted_in_stock(at, since[sku]):
+            units[sku] = units.get(sku, 0) + quantity
+    return units
 
 
 async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> PoolChange:
