@@ -197,7 +197,7 @@ class OrderPool:
                     ledger.append(
                         (self.shop_id, order.id, item.id, stock.component_sku_id, self.merchant_id,
                          stock.tiktok_sku_id, move.inventory_item_id, stock.quantity, move.state.value,
-                         wanted.value, updated, now)
+                         wanted.value, updated, now, None)  # (left out of no seed: each link is on its own)
                     )  # fmt: skip
                     counted = _COUNTED_IN.get(move.state.value)
                     if counted is not None:

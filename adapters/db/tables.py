@@ -474,6 +474,11 @@ order_line_stock = Table(
     # When the row last took units from the pool (`took_units_now`): kept while a RESERVED line moves on (paid,
     # shipped), as the push's fence counts rows stamped since its last push as sales already ingested.
     Column("updated_at", UTCDateTime, nullable=False),
+    # The item whose seed left the line's units out (migration 0023; `domain.inventory.ledger.left_out_of_seed`): an
+    # open order made before the stock read that seeded it, first seen while its SKU was away from it (linked to another
+    # item, or unlinked); once the SKU is back on that item, its seed again, the line counts into it (`in_seed_again`).
+    # Null: nothing owed (every row written before 0023). No foreign key: a removed item's id never comes back.
+    Column("left_out_of_seed", ID),
     PrimaryKeyConstraint("shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id"),
     Index(None, "inventory_item_id", "state"),
     Index(None, "shop_id", "tiktok_sku_id", "state"),

@@ -18,7 +18,10 @@ still to ship), the order's status otherwise. `transition` moves a line's state,
     PENDING_LINK                  -> RESERVED once linked if still open, else HISTORICAL (TikTok's stock that seeded
                                      or fed the item already excluded the unit: never counted twice), but for a
                                      line reserved before its SKU was unlinked, shipped since and linked to that
-                                     same item again: DEDUCTED (its units left that item's shelf)
+                                     same item again: DEDUCTED (its units left that item's shelf); and for a line
+                                     left out of the seed of the item it comes back to (`left_out_of_seed`): as
+                                     first seen there, reserved in the seed then moved by its status
+                                     (`in_seed_again`, `count_in_seed`)
     RESERVED                      -> DEDUCTED | RELEASED | PENDING_LINK (its SKU unlinked: the units go back)
     DEDUCTED, RELEASED, HISTORICAL   final
 
@@ -126,13 +129,16 @@ class LedgerLine(NamedTuple):
     """A stored ledger row, as much of it as the rules need. `inventory_item_id`: the item the line counts on
     (RESERVED, DEDUCTED, RELEASED), was linked to when it became history (HISTORICAL), or, PENDING_LINK, the item
     it was reserved on before its SKU was unlinked (`unlink_reserved`), or that its SKU was unlinked from when the
-    line was first seen (`first_seen_unlinked`; None: neither)."""
+    line was first seen (`first_seen_unlinked`; None: neither). `left_out_of`: the item whose seed left the line's
+    units out and has not counted them since (`order_line_stock.left_out_of_seed`, migration 0023,
+    `left_out_of_seed`; None: nothing owed)."""
 
     state: LineState
     wanted: StockEffect
     order_updated_at: datetime
     inventory_item_id: str | None
     quantity: int
+    left_out_of: str | None = None
 
 
 class Transition(NamedTuple):
@@ -244,6 +250,52 @@ def first_seen_unlinked(
     return Transition(LineState.HISTORICAL, wanted, order_updated_at, None)
 
 
+def left_out_of_seed(
+    current: LedgerLine | None, move: Transition, created_at: datetime, seed: tuple[str, datetime] | None
+) -> str | None:
+    """The item whose seed the line's units stay left out of once `move`d (`order_line_stock.left_out_of_seed`), or
+    None. `seed`: (the item its SKU's link seeded from its shop's TikTok stock, when that stock was read;
+    `sku_links.seeded_item_id`, `stock_counted_at`), None when the link seeded none.
+
+    A line first seen open while its SKU is away from that item (linked to another, where it reserves as any sale,
+    or unlinked: it waits), of an order created before the read (`counted_in_stock`: TikTok's available had already
+    lost its units, so the seed never held them), is owed to that item: back on it, its seed again (`on_seed`), it
+    counts in as it would have first seen there (`in_seed_again`). Without the mark it looks like a line reserved in
+    the seed before the SKU went away, which counted its units already: moved back as a plain reservation, the item
+    stayed one unit short for good (review34: 10 on hand, 1 reserved, 9 available instead of 11/1/10).
+    A stored line keeps its mark (`count_in_seed` clears it); a line reserved in the seed is counted already."""
+    if current is not None:
+        return current.left_out_of
+    if seed is None or move.wanted is not StockEffect.RESERVE or move.in_seed:
+        return None
+    item_id, read_at = seed
+    away = move.state is LineState.PENDING_LINK or (
+        move.state is LineState.RESERVED and move.inventory_item_id != item_id
+    )
+    return item_id if away and counted_in_stock(created_at, read_at) else None
+
+
+def in_seed_again(line: LedgerLine, item_id: str, seeded_item_id: str | None) -> bool:
+    """Whether a waiting line whose SKU now links to `item_id` counts into that item's seed (`count_in_seed`): it is
+    left out of that item's seed (`LedgerLine.left_out_of`) and the link's read seeded that very item
+    (`seeded_item_id`; `on_seed`). Linked to another item, it moves as any sale: counting it there would count one
+    unit on two items (the one it is owed to never held it either; a link that seeded another item since counted it
+    in that seed, `links.seed_on_hand`)."""
+    return line.left_out_of is not None and line.left_out_of == item_id == seeded_item_id
+
+
+def count_in_seed(line: LedgerLine, item_id: str) -> tuple[Transition, ...]:
+    """A waiting line left out of item `item_id`'s seed, its SKU back on it (`in_seed_again`): it moves as if first
+    seen there, open, in the seed (`transition`'s `in_seed`: reserved, and its units added to on-hand, `available`
+    unchanged), then on to what its status asks now (`transition`): shipped meanwhile, deducted (on-hand back: its
+    units left a shelf the item never counted them on); cancelled, released (its units back on sale, as TikTok's
+    available got them back after the read). Still open, only the first move."""
+    q, wanted, at = line.quantity, line.wanted, line.order_updated_at
+    seeded = Transition(LineState.RESERVED, wanted, at, item_id, q, q, MovementKind.RESERVED)
+    then = transition(LedgerLine(LineState.RESERVED, wanted, at, item_id, q), wanted, at, item_id)
+    return (seeded,) if then is None else (seeded, then)
+
+
 def seen_before_push(
     move: Transition, first_taken: bool, created_at: datetime, joined_read_at: datetime | None
 ) -> bool:
@@ -262,6 +314,20 @@ def seen_before_push(
         and first_taken
         and joined_read_at is not None
         and counted_in_stock(created_at, joined_read_at)
+    )
+
+
+def uncounted_sale(line: LedgerLine, moved: Transition) -> bool:
+    """Whether a link change's last move `moved` of waiting line `line` makes history of a sale whose units left
+    TikTok's available: shipped while its SKU was unlinked (PENDING_LINK asking DEDUCT), its SKU linked now to another
+    item than the one it remembers (`link_pending`: which shelf it left is the merchant's count to say). The shop's
+    running count of the SKU (`takes_units`) never holds it, so a push fence measuring from a baseline older than the
+    order must count it as a sale applied since (`ledger._history_since_baseline`), or it holds its unit back as one
+    TikTok made unseen: one unit less on every shop of the item for the hold's horizon."""
+    return (
+        line.state is LineState.PENDING_LINK
+        and line.wanted is StockEffect.DEDUCT
+        and moved.state is LineState.HISTORICAL
     )
 
 

@@ -422,3 +422,79 @@ async def test_a_sku_linked_from_a_page_older_than_its_stored_product_counts_fro
         assert baseline == 3
     else:
         assert (item["on_hand"], item["reserved"], item["available"], baseline) == (4, 1, 3, 3)
+
+
+AWAY_AND_BACK = ["renamed-away-and-back", "unlinked-and-linked-back-by-hand"]
+
+
+@pytest.mark.parametrize("away", AWAY_AND_BACK, ids=AWAY_AND_BACK)
+async def test_an_order_made_before_a_sku_seeded_its_item_first_seen_while_away_reserves_in_the_seed_once_back(
+    world: Pool, away: str
+) -> None:
+    # given shop A's SKU seeding HAT from its stock read at NOW (10: an open order made a minute before already left
+    # out), and shop B's SKUs linking HAT and CAP (so neither goes when A's SKU leaves it)
+    a, b = await world.shop(), await world.shop()
+    await world.products(a, replace(product("pa", ("sa", "HAT", 10)), stock_read_at=NOW))
+    await world.products(b, product("pb", ("sb", "HAT", 10), ("sc", "CAP", 5)))
+    async with world.db.read_sessionmaker() as session:
+        query = select(sku_links.c.sku_id).where(sku_links.c.tiktok_sku_id == "sa")
+        sku_id = (await session.execute(query)).scalar_one()
+    hat = (await world.item("HAT"))["id"]
+    # when A's SKU goes away from HAT (its seller renames it to CAP: it joins CAP; or the merchant unlinks it), the
+    # open order made before HAT's seeding read is first seen meanwhile (reserving on CAP, or waiting for a link),
+    # and A's SKU comes back to HAT (renamed back; linked back by hand)
+    world.clock.advance(timedelta(minutes=2))
+    if away == "renamed-away-and-back":
+        await world.products(a, product("pa", ("sa", "CAP", 10), at=NOW + timedelta(minutes=2)))
+    else:
+        await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+    await world.orders(a, order("o1", "AWAITING_SHIPMENT", "sa", at=NOW - timedelta(minutes=1)))
+    world.clock.advance(timedelta(minutes=2))
+    if away == "renamed-away-and-back":
+        await world.products(a, product("pa", ("sa", "HAT", 10), at=NOW + timedelta(minutes=4)))
+    else:
+        await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, hat)
+    assert (await world.links(a))["sa"] == ("LINKED", "HAT")
+    # then it reserves in the seed, as when first seen on HAT: on-hand 11, 1 reserved, 10 available as A's TikTok
+    # shows (moved onto HAT as a plain reservation, HAT was one unit short for good: 10, 1, 9)
+    item = await world.item("HAT")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (11, 1, 10)
+    cap = await world.item("CAP")
+    assert (cap["on_hand"], cap["reserved"], cap["available"]) == (5, 0, 5)
+
+
+# (status TikTok gives the order while its SKU is unlinked, the seeded item's on-hand/reserved/available once back)
+SETTLED_AWAY = {"shipped": ("IN_TRANSIT", (11, 1, 10)), "cancelled": ("CANCELLED", (12, 1, 11))}
+
+
+@pytest.mark.parametrize("settled", sorted(SETTLED_AWAY), ids=sorted(SETTLED_AWAY))
+async def test_an_order_made_before_a_sku_seeded_its_item_first_seen_open_while_unlinked_settles_in_the_seed(
+    world: Pool, settled: str
+) -> None:
+    # given shop A's SKU seeding HAT from its stock read at NOW (10: two open orders made a minute before already left
+    # out), shop B's SKU linking HAT too, one of those orders seen then (in the seed: 11/1/10), and A's SKU unlinked
+    # by hand (that order's reservation back: 11/0/11)
+    a, b = await world.shop(), await world.shop()
+    await world.products(a, replace(product("pa", ("sa", "HAT", 10)), stock_read_at=NOW))
+    await world.products(b, product("pb", ("sb", "HAT", 10)))
+    await world.orders(a, order("o0", "AWAITING_SHIPMENT", "sa", at=NOW - timedelta(minutes=1)))
+    async with world.db.read_sessionmaker() as session:
+        query = select(sku_links.c.sku_id).where(sku_links.c.tiktok_sku_id == "sa")
+        sku_id = (await session.execute(query)).scalar_one()
+    hat = (await world.item("HAT"))["id"]
+    world.clock.advance(timedelta(minutes=2))
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+    # when the other order is first seen open while unlinked, then shipped (or cancelled) while still unlinked, and
+    # A's SKU is linked back to HAT by hand
+    made = order("o1", "AWAITING_SHIPMENT", "sa", at=NOW - timedelta(minutes=1))
+    await world.orders(a, made)
+    status, expected = SETTLED_AWAY[settled]
+    await world.orders(a, replace(made, status=status, updated_at=NOW + timedelta(minutes=3)))
+    world.clock.advance(timedelta(minutes=2))
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, hat)
+    # then the first order reserves again, counted in the seed once (not twice: 12), and HAT ends as if the other had
+    # been first seen on it, in the seed: shipped, its unit left a shelf HAT never counted it on (11/1/10; deducted
+    # from HAT: 10/1/9, one unit short for good); cancelled, TikTok's available got its unit back after the read
+    # (12/1/11; history: 11/1/10, one unit short for good)
+    item = await world.item("HAT")
+    assert (item["on_hand"], item["reserved"], item["available"]) == expected

@@ -32,7 +32,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0022_shop_name_length"
+HEAD = "0023_left_out_of_seed"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -394,6 +394,39 @@ def test_upgrade_gives_each_link_with_a_seeds_read_the_item_it_seeded(empty_data
         with engine.begin() as connection:
             rows = connection.execute(text("SELECT sku_id, seeded_item_id FROM sku_links ORDER BY sku_id")).all()
         assert [tuple(r) for r in rows] == [("k1", "i1"), ("k2", "i2"), ("k3", None)]
+
+
+def test_upgrade_leaves_every_ledger_line_owing_no_seed_and_downgrade_keeps_the_lines(empty_database_url: str) -> None:
+    url = empty_database_url
+    # given a database at 0022 with a shop's ledger lines of a SKU: one waiting for a link, one reserved
+    migrate.upgrade(url, "0022_shop_name_length")
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            _add_shops(connection, "s1")
+            connection.execute(
+                text(
+                    "INSERT INTO order_line_stock (shop_id, tiktok_order_id, tiktok_line_item_id, merchant_id, "
+                    "tiktok_sku_id, quantity, state, wanted, order_updated_at, updated_at) "
+                    "VALUES ('s1', :order, 'l1', 'm1', 'sku-1', 1, :state, 'RESERVE', :now, :now)"
+                ),
+                [
+                    {"order": "o1", "state": "PENDING_LINK", "now": _NOW},
+                    {"order": "o2", "state": "RESERVED", "now": _NOW},
+                ],
+            )
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then every line is kept and owes no seed (no rule tells a line counted in a seed from one left out of it:
+        # relinked as before, never counted twice)
+        lines = "SELECT tiktok_order_id, state, left_out_of_seed FROM order_line_stock ORDER BY tiktok_order_id"
+        with engine.begin() as connection:
+            rows = [tuple(r) for r in connection.execute(text(lines)).all()]
+        assert rows == [("o1", "PENDING_LINK", None), ("o2", "RESERVED", None)]
+        # and back at 0022 the lines are kept without the column
+        migrate.downgrade(url, "0022_shop_name_length")
+        with engine.begin() as connection:
+            kept = connection.execute(text("SELECT tiktok_order_id FROM order_line_stock ORDER BY 1")).scalars().all()
+        assert kept == ["o1", "o2"]
 
 
 def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:

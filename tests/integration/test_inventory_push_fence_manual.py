@@ -236,3 +236,36 @@ async def test_open_orders_the_read_left_out_first_seen_while_unlinked_hide_no_s
     link = await link_row(world.db, sku_id)
     assert (link["pushed_quantity"], link["held_quantity"]) == (pool_available - 1, 1)
     assert shown(world, shop, sku.tiktok_sku_id) == pool_available - 1
+
+
+async def test_a_pushed_sku_whose_sale_shipped_while_unlinked_holds_nothing_back_once_linked_by_hand_elsewhere(
+    world: PushWorld,
+) -> None:
+    # given the shop's page read and written (a SKU left without an item), two items the merchant made, the SKU
+    # linked by hand to the first and pushed with the fence (its baseline from now on: that push's)
+    given = await an_unlinked_sku(world)
+    shop, sku, sku_id = given.shop, given.sku, given.sku_id
+    first = await add_item(world.db, "m1", "HAND-MADE-1", ON_HAND)
+    other = await add_item(world.db, "m1", "HAND-MADE-2", ON_HAND)
+    world.sandbox.control("POST", "/clock", {"advance_seconds": 60})
+    await link_by_hand(world, shop, sku_id, first)
+    await push_shop(shop.id, world.deps(fence=True))
+    assert (await link_row(world.db, sku_id))["pushed_at"] is not None
+    # and the SKU unlinked by hand; a buyer's sale of it made then, seen open and seen shipped, while it is unlinked
+    await unlink_by_hand(world, shop, sku_id)
+    order_id = sell(world, shop, sku.tiktok_sku_id)
+    await ingest(world, shop, [await fetched(world, shop, order_id)])
+    world.sandbox.control("POST", f"/orders/{order_id}/status", {"status": "IN_TRANSIT"})
+    await ingest(world, shop, [await fetched(world, shop, order_id)])
+
+    # when the merchant links the SKU by hand to the other item, and the shop is pushed with the fence
+    await link_by_hand(world, shop, sku_id, other)
+    pool_available = await available(world, other)
+    await push_shop(shop.id, world.deps(fence=True))
+
+    # then nothing is held back: TikTok's fall since the last push is that sale, which the pool has (history on the
+    # other item: which shelf it left is the merchant's count to say); held back as unseen, the other item showed one
+    # unit less on every shop for the hold's horizon
+    link = await link_row(world.db, sku_id)
+    assert (link["pushed_quantity"], link["held_quantity"]) == (pool_available, 0)
+    assert shown(world, shop, sku.tiktok_sku_id) == pool_available

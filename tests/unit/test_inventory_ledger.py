@@ -20,12 +20,16 @@ from domain.inventory.ledger import (
     StockEffect,
     StockLine,
     Transition,
+    count_in_seed,
+    in_seed_again,
+    left_out_of_seed,
     line_effect,
     link_pending,
     order_timing,
     stock_lines,
     took_units_now,
     transition,
+    uncounted_sale,
     unlink_reserved,
 )
 
@@ -308,6 +312,73 @@ def test_a_line_first_seen_while_its_sku_is_unlinked_moves_like_one_reserved_bef
     # and a replay of its order once moved changes nothing
     done = LedgerLine(on_a.state, on_a.wanted, on_a.order_updated_at, on_a.inventory_item_id, 3)
     assert transition(done, wanted, NEWER, "A") is None
+
+
+# A 3-unit line first seen open, its SKU's link having seeded item "S" from a stock read at APPLIED: the item its
+# move leaves it out of the seed of, by (the move, when its order was created)
+LEFT_OUT_OF_SEED = [
+    # away from S: waiting (unlinked) or reserved on another item, made before the read: S's seed never held it
+    pytest.param(Transition(PENDING, RESERVE, NEWER, "S"), OLDER, "S", id="waiting-made-before-the-read"),
+    pytest.param(Transition(PENDING, RESERVE, NEWER, None), OLDER, "S", id="waiting-never-linked-here"),
+    pytest.param(
+        Transition(RESERVED, RESERVE, NEWER, "B", 0, 3, MOVED_RESERVED), OLDER, "S", id="reserved-elsewhere-before"
+    ),
+    # made at the read's second or after: in the stock read, nothing owed
+    pytest.param(Transition(PENDING, RESERVE, NEWER, "S"), APPLIED, None, id="waiting-made-at-the-read"),
+    # reserved in S's seed: counted already
+    pytest.param(
+        Transition(RESERVED, RESERVE, NEWER, "S", 3, 3, MOVED_RESERVED), OLDER, None, id="reserved-in-the-seed"
+    ),
+    # first seen shipped or cancelled: nothing the seed ever counts
+    pytest.param(Transition(HISTORICAL, DEDUCT, NEWER, None), OLDER, None, id="shipped-history"),
+    pytest.param(Transition(PENDING, DEDUCT, NEWER, "S"), OLDER, None, id="shipped-waiting"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("move", "created_at", "expected"), LEFT_OUT_OF_SEED)
+def test_a_line_first_seen_open_away_from_its_skus_seed_is_left_out_of_it(
+    move: Transition, created_at: datetime, expected: str | None
+) -> None:
+    assert left_out_of_seed(None, move, created_at, ("S", APPLIED)) == expected
+    # a link that seeded nothing leaves nothing owed; a stored line keeps its own mark, whatever moves it
+    assert left_out_of_seed(None, move, created_at, None) is None
+    assert left_out_of_seed(stored(PENDING, RESERVE)._replace(left_out_of="S"), move, created_at, None) == "S"
+    assert left_out_of_seed(stored(PENDING, RESERVE), move, created_at, ("S", APPLIED)) is None
+
+
+def test_a_line_left_out_of_a_seed_counts_in_only_back_on_that_seed() -> None:
+    owed = LedgerLine(PENDING, RESERVE, APPLIED, "S", 3, "S")
+    assert in_seed_again(owed, "S", "S")
+    assert not in_seed_again(owed, "B", "S")  # linked elsewhere: a plain sale there
+    assert not in_seed_again(owed, "S", "N")  # the link seeded another item since, which counted it in its seed
+    assert not in_seed_again(owed._replace(left_out_of=None), "S", "S")  # counted in the seed already
+
+
+# (a waiting 3-unit line left out of "S"'s seed) what its order asks now -> its moves back on S: as first seen there
+COUNTED_IN_SEED = [
+    pytest.param(RESERVE, (0, 0), (3, 3), id="open-reserves-in-the-seed"),
+    pytest.param(DEDUCT, (-3, -3), (0, 0), id="shipped-deducts-what-the-seed-never-held"),
+    pytest.param(RELEASE, (0, -3), (3, 0), id="cancelled-puts-its-units-on-sale"),
+]
+
+
+@pytest.mark.parametrize(("wanted", "then", "net"), COUNTED_IN_SEED)
+def test_a_line_left_out_of_a_seed_moves_back_on_it_as_first_seen_there(
+    wanted: StockEffect, then: tuple[int, int], net: tuple[int, int]
+) -> None:
+    moves = count_in_seed(LedgerLine(PENDING, wanted, APPLIED, "B", 3, "S"), "S")
+    assert moves[0] == Transition(RESERVED, wanted, APPLIED, "S", 3, 3, MOVED_RESERVED)
+    assert [(m.on_hand_delta, m.reserved_delta) for m in moves[1:]] == ([then] if wanted is not RESERVE else [])
+    assert (sum(m.on_hand_delta for m in moves), sum(m.reserved_delta for m in moves)) == net
+    assert all(m.item_moved == "S" for m in moves)
+
+
+def test_a_sale_shipped_while_unlinked_and_linked_elsewhere_is_history_the_running_count_never_holds() -> None:
+    shipped = LedgerLine(PENDING, DEDUCT, APPLIED, "A", 3)
+    assert uncounted_sale(shipped, link_pending(DEDUCT, NEWER, "B", 3, "A"))  # history on B: never counted
+    assert not uncounted_sale(shipped, link_pending(DEDUCT, NEWER, "A", 3, "A"))  # deducted on A: counted
+    cancelled = LedgerLine(PENDING, RELEASE, APPLIED, "A", 3)  # TikTok's available got its units back: no sale
+    assert not uncounted_sale(cancelled, link_pending(RELEASE, NEWER, "B", 3, "A"))
 
 
 def test_a_sku_linked_or_never_linked_ignores_what_an_unlink_would_remember() -> None:

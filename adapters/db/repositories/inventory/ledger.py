@@ -37,7 +37,10 @@ from domain.inventory.ledger import (
     LedgerLine,
     LineState,
     StockEffect,
+    count_in_seed,
     counted_in_stock,
+    in_seed_again,
+    left_out_of_seed,
     line_effect,
     link_pending,
     order_timing,
@@ -46,6 +49,7 @@ from domain.inventory.ledger import (
     takes_units,
     took_units_now,
     transition,
+    uncounted_sale,
     unlink_reserved,
     wanted_effect,
 )
@@ -141,7 +145,7 @@ async def _apply_chunk(
     linked = await _linked_items(session, shop_id, sku_ids)
     if linked is None:
         return None
-    merchant_id, links, unlinked_from, joined_read = linked
+    merchant_id, links, unlinked_from, joined_read, seeds = linked
     params = {"shop_id": shop_id, "orders": listed([o[0] for o in orders], dialect)}
     if dialect == "postgresql":
         # The turn of the shop's order writers (held already when the catalog upsert ran in this transaction): a
@@ -164,9 +168,9 @@ async def _apply_chunk(
     stored: dict[LedgerKey, LedgerLine] = {}
     stamped: dict[LedgerKey, Any] = {}  # each stored row's `updated_at`, as the driver gives it
     for row in await session.execute(statements.stored, params):
-        order_id, line_id, component, state, wanted, updated_at, item_id, quantity, stamp = row
+        order_id, line_id, component, state, wanted, updated_at, item_id, quantity, stamp, left_out_of = row
         stored[order_id, line_id, component] = LedgerLine(
-            _STATE[state], _EFFECT[wanted], time_of(updated_at), item_id, quantity
+            _STATE[state], _EFFECT[wanted], time_of(updated_at), item_id, quantity, left_out_of
         )
         stamped[order_id, line_id, component] = stamp
     write = PoolWrite(shop_id, merchant_id, now)
@@ -195,6 +199,7 @@ async def _apply_chunk(
                 write.line(
                     key, sku_id, units if current is None else current.quantity, move, before=current,
                     new=current is None, stamped_at=kept,
+                    left_out_of=left_out_of_seed(current, move, created_at, seeds.get(sku_id)),
                 )  # fmt: skip
                 if seen_before_push(move, took_now, created_at, joined_read.get(sku_id)):
                     seeded[sku_id] = seeded.get(sku_id, 0) + units
@@ -243,21 +248,25 @@ def _unlinked_bundle_row(stored: Mapping[LedgerKey, LedgerLine], key: LedgerKey)
     return {key} if line is not None and line.state in (LineState.PENDING_LINK, LineState.HISTORICAL) else set()
 
 
-# By TikTok SKU id: (item, seeded at, linked at) of a LINKED SKU; (item, linked at) of one that left its link to an item
+# By TikTok SKU id: (item, seeded at, linked at) of a LINKED SKU; (item, linked at) of one that left its link to an
+# item; (the item its link seeded, when that stock was read) of a SKU whose link seeded one
 _Links = dict[str, tuple[str, datetime | None, datetime | None]]
 _Unlinked = dict[str, tuple[str, datetime | None]]
+_Seeds = dict[str, tuple[str, datetime]]
 
 
 async def _linked_items(
     session: AsyncSession, shop_id: str, sku_ids: Sequence[str]
-) -> tuple[str, _Links, _Unlinked, dict[str, datetime]] | None:
+) -> tuple[str, _Links, _Unlinked, dict[str, datetime], _Seeds] | None:
     """The shop's merchant; by TikTok SKU id, (item id, when this shop's stock seeded the item if it did (`on_seed`:
     the link's seeding read counts on the item it seeded alone), when the link took effect if known) of the shop's
     SKUs among `sku_ids` whose lines count on an item (`domain.inventory.links.counts_orders`: LINKED, or DROPPED
     from their product with an item); by TikTok SKU id, (item, when that link took effect if known) of the others
     that remember the item they left (`sku_links.unlinked_item_id`: the merchant's unlink, or an import's,
-    AMBIGUOUS..., `domain.inventory.links.remembered_on_unlink`); and by TikTok SKU id, when the product page whose
-    read made a SKU of the first kind join its item was read (`baseline_read_at`, migration 0019; those with one).
+    AMBIGUOUS..., `domain.inventory.links.remembered_on_unlink`); by TikTok SKU id, when the product page whose
+    read made a SKU of the first kind join its item was read (`baseline_read_at`, migration 0019; those with one);
+    and by TikTok SKU id, (the item the link's stock seeded, when that stock was read) of every link that seeded one
+    (`seeded_item_id`, migration 0021), whatever it names now (`ledger.left_out_of_seed`).
     None when the shop is gone. One statement: the shop's row, outer-joined to its links."""
     dialect = dialect_of(session)
     query = _statements(dialect).links
@@ -280,7 +289,12 @@ async def _linked_items(
     joined_read = {
         sku: time_of(read) for _, sku, _, _, _, _, _, read, _ in rows if sku in links and read is not None
     }  # fmt: skip
-    return rows[0][0], links, unlinked, joined_read
+    seeds = {
+        sku: (seeded, time_of(counted))
+        for _, sku, _, _, counted, _, _, _, seeded in rows
+        if seeded is not None and counted is not None
+    }
+    return rows[0][0], links, unlinked, joined_read, seeds
 
 
 _STATE = {state.value: state for state in LineState}
@@ -345,6 +359,7 @@ def _statements(dialect: str) -> _Statements:
     stored = select(
         lines.tiktok_order_id, lines.tiktok_line_item_id, lines.component_sku_id, lines.state, lines.wanted,
         _raw(lines.order_updated_at), lines.inventory_item_id, lines.quantity, _raw(lines.updated_at),
+        lines.left_out_of_seed,
     ).where(of_batch)  # fmt: skip
     return _Statements(linked, held, stored)
 
@@ -384,7 +399,10 @@ async def relink_lines(
     """Apply link changes of the shop's SKUs (`new_items`: TikTok SKU id -> its item now, None when unlinked) to
     their ledger lines: a RESERVED line on another item gives its unit back there (`unlink_reserved`); a waiting
     line reserves on the new item, or deducts there if it shipped while unlinked from that same item, reserved
-    before the unlink or first seen after it (`link_pending`). `seeds`: item id -> on-hand to add as SEEDED (new items).
+    before the unlink or first seen after it (`link_pending`); one left out of the new item's seed (first seen while
+    the SKU was away from the item its stock seeded, `left_out_of_seed`) counts into it as first seen there
+    (`in_seed_again`, `count_in_seed`: on-hand and reserved + its units), and owes nothing since.
+    `seeds`: item id -> on-hand to add as SEEDED (new items).
     The caller holds the items already (`hold_relink`), as it names them before this runs.
     A line moved keeps its stamp (`updated_at`, see `took_units_now`): a link change moves it from one item to
     another, and its units left TikTok's available of the SKU when the order took them, not now; stamped anew, the
@@ -408,26 +426,66 @@ async def relink_lines(
     for item_id, units in (seeds or {}).items():
         write.count(item_id, units, 0, MovementKind.SEEDED.value, "TikTok stock of the first linked shop", None)
     taken: list[tuple[str, str, int]] = []  # (TikTok SKU id, order id, units the line takes now: < 0, gives back)
+    history: list[
+        tuple[str, str, int]
+    ] = []  # (TikTok SKU id, order id, units) of sales made history (`uncounted_sale`)
+    seeded_on = await _seeded_items(session, shop_id, rows, new_items)
     for row in rows:
         line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
         if line.state is LineState.RESERVED and line.inventory_item_id == new_item:
             continue
         key: LedgerKey = (row.tiktok_order_id, row.tiktok_line_item_id, row.component_sku_id)
-        state = line.state
+        state, owed = line.state, line.left_out_of
         if line.state is LineState.RESERVED:
             back = unlink_reserved(line)
             assert back is not None
-            write.line(key, row.tiktok_sku_id, line.quantity, back, before=line, stamped_at=row.updated_at)
+            write.line(
+                key, row.tiktok_sku_id, line.quantity, back, before=line, stamped_at=row.updated_at, left_out_of=owed
+            )
             state = back.state
         if new_item is not None:
-            moved = link_pending(line.wanted, line.order_updated_at, new_item, line.quantity, line.inventory_item_id)
-            write.line(key, row.tiktok_sku_id, line.quantity, moved, before=line, stamped_at=row.updated_at)
-            state = moved.state
+            if in_seed_again(line, new_item, seeded_on.get(row.tiktok_sku_id)):
+                moves, owed = count_in_seed(line, new_item), None  # as first seen on its seed: counted in now
+            else:
+                moves = (
+                    link_pending(line.wanted, line.order_updated_at, new_item, line.quantity, line.inventory_item_id),
+                )
+            for moved in moves:
+                write.line(
+                    key, row.tiktok_sku_id, line.quantity, moved, before=line, stamped_at=row.updated_at,
+                    left_out_of=owed,
+                )  # fmt: skip
+            state = moves[-1].state
+            if uncounted_sale(line, moves[-1]):
+                history.append((row.tiktok_sku_id, row.tiktok_order_id, line.quantity))
         if units := line.quantity * (takes_units(state) - takes_units(line.state)):
             taken.append((row.tiktok_sku_id, row.tiktok_order_id, units))
-    if taken and (before_read := await _taken_before_read(session, shop_id, taken)):
-        await _counted_before_push(session, shop_id, before_read)  # before `flush` marks the outbox, as in a batch
+    fence = await _taken_before_read(session, shop_id, taken) if taken else {}
+    for sku, units in (await _history_since_baseline(session, shop_id, history) if history else {}).items():
+        fence[sku] = fence.get(sku, 0) - units  # sales since the baseline: its count falls as the ledger's would rise
+    if fence := {sku: units for sku, units in fence.items() if units}:
+        await _counted_before_push(session, shop_id, fence)  # before `flush` marks the outbox, as in a batch
     return await write.flush(session, extra_dirty=extra_dirty)
+
+
+async def _seeded_items(
+    session: AsyncSession, shop_id: str, rows: Sequence[Any], new_items: Mapping[str, str | None]
+) -> dict[str, str]:
+    """By TikTok SKU id, the item its link's stock seeded (`sku_links.seeded_item_id`, as the caller has just written
+    the links), for the SKUs of `rows` (waiting ledger rows) with a line left out of the seed of the item the SKU
+    links now (`left_out_of_seed`; `ledger.in_seed_again`). No such line (the common case): no statement."""
+    owed = sorted(
+        {r.tiktok_sku_id for r in rows if r.left_out_of_seed and r.left_out_of_seed == new_items[r.tiktok_sku_id]}
+    )
+    if not owed:
+        return {}
+    links = sku_links.c
+    query = select(links.tiktok_sku_id, links.seeded_item_id).where(
+        links.shop_id == shop_id,
+        among(links.tiktok_sku_id, owed, dialect_of(session)),
+        links.seeded_item_id.is_not(None),
+    )
+    return {sku: item for sku, item in (await session.execute(query)).all()}
 
 
 async def _taken_before_read(
@@ -468,6 +526,46 @@ async def _taken_before_read(
         if sku in reads and (at is None or counted_in_stock(at, reads[sku])):
             units[sku] = units.get(sku, 0) + quantity
     return {sku: n for sku, n in units.items() if n}
+
+
+async def _history_since_baseline(
+    session: AsyncSession, shop_id: str, history: Sequence[tuple[str, str, int]]
+) -> dict[str, int]:
+    """By TikTok SKU id, the units of `history` ((TikTok SKU id, order id, units) of sales a link change made history,
+    `uncounted_sale`) of orders made since the instant the SKU's link's push fence measures from: its last push's
+    target read (`pushed_at`), else its baseline's stock read (`baseline_read_at`, or the seed's `stock_counted_at`,
+    the later; `counted_in_stock`). TikTok's available lost them after that baseline and the ledger has them, but its
+    running count never will: `_counted_before_push` lowers the count the baseline pairs with by as many, so the
+    fence takes them for the sales applied since that they are (review: a pushed SKU linked by hand to another item
+    after a sale shipped while it was unlinked held that known sale back as unseen, one unit less on every shop of
+    the item for the hold's horizon). Links without a fence count or an instant, orders no longer stored (old ones,
+    made before any baseline kept): nothing."""
+    dialect = dialect_of(session)
+    links = sku_links.c
+    query = select(links.tiktok_sku_id, links.pushed_at, links.baseline_read_at, links.stock_counted_at).where(
+        links.shop_id == shop_id,
+        links.ingested_at_push.is_not(None),
+        among(links.tiktok_sku_id, sorted({sku for sku, _, _ in history}), dialect),
+    )
+    since = {
+        sku: pushed or max(t for t in (joined, seeded) if t is not None)
+        for sku, pushed, joined, seeded in (await session.execute(query)).all()
+        if pushed is not None or joined is not None or seeded is not None
+    }
+    orders_of = sorted({order_id for sku, order_id, _ in history if sku in since})
+    if not orders_of:
+        return {}
+    stored = orders_table.c
+    made = select(stored.tiktok_order_id, stored.created_at).where(
+        stored.shop_id == shop_id, among(stored.tiktok_order_id, orders_of, dialect)
+    )
+    created: dict[str, datetime] = {order_id: at for order_id, at in (await session.execute(made)).all()}
+    units: dict[str, int] = {}
+    for sku, order_id, quantity in history:
+        at = created.get(order_id)
+        if sku in since and at is not None and not counted_in_stock(at, since[sku]):
+            units[sku] = units.get(sku, 0) + quantity
+    return units
 
 
 async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> PoolChange:

@@ -94,7 +94,7 @@ _COUNTED_IN = {
 # The records written, built straight in their tables' column order (checked here, once, against the tables).
 _LEDGER_ROW = (
     "shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id", "merchant_id", "tiktok_sku_id",
-    "inventory_item_id", "quantity", "state", "wanted", "order_updated_at", "updated_at",
+    "inventory_item_id", "quantity", "state", "wanted", "order_updated_at", "updated_at", "left_out_of_seed",
 )  # fmt: skip
 _MOVEMENT_ROW = (
     "id", "inventory_item_id", "merchant_id", "kind", "on_hand_delta", "reserved_delta", "reason", "shop_id",
@@ -143,8 +143,9 @@ async def lock_items(session: AsyncSession, item_ids: Collection[str]) -> set[st
 
 def ledger_line(row: Any) -> LedgerLine:
     return LedgerLine(
-        LineState(row.state), StockEffect(row.wanted), row.order_updated_at, row.inventory_item_id, row.quantity
-    )
+        LineState(row.state), StockEffect(row.wanted), row.order_updated_at, row.inventory_item_id, row.quantity,
+        row.left_out_of_seed,
+    )  # fmt: skip
 
 
 @dataclass
@@ -171,17 +172,20 @@ class PoolWrite:
         before: LedgerLine | None,
         new: bool = False,
         stamped_at: datetime | None = None,
+        left_out_of: str | None,
     ) -> None:
         """Record a ledger row's move: its final values, and its deltas on the item it counts on. `before`: the row
         as this transaction read it, None when none holds `key` (the first one given for a key counts: a row moved
         twice in one write goes from its stored state to its last); `flush` moves the shop's running units of the
         SKU from it to the final row. `new`: the caller read that no row holds `key`, and no other writer can write
         one before this transaction ends (`flush` inserts it rather than upserts). `stamped_at`: the row's
-        `updated_at` to keep (`took_units_now` is false), else it is stamped now."""
+        `updated_at` to keep (`took_units_now` is false), else it is stamped now. `left_out_of`: the row's
+        `left_out_of_seed` after the move (`domain.inventory.ledger.left_out_of_seed`; a stored row's own, unless
+        the move counted it into that seed), given every time: a row is written whole."""
         self.before.setdefault(key, before)
         self.rows[key] = (
             self.shop_id, *key, self.merchant_id, tiktok_sku_id, move.inventory_item_id, quantity, move.state.value,
-            move.wanted.value, move.order_updated_at, stamped_at or self.now,
+            move.wanted.value, move.order_updated_at, stamped_at or self.now, left_out_of,
         )  # fmt: skip
         if new:
             self.new_rows.add(key)
