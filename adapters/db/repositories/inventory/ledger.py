@@ -515,11 +515,7 @@ async def _taken_before_read(
     orders_of = sorted({order_id for sku, order_id, _ in taken if sku in reads})
     if not orders_of:
         return {}
-    stored = orders_table.c
-    made = select(stored.tiktok_order_id, stored.created_at).where(
-        stored.shop_id == shop_id, among(stored.tiktok_order_id, orders_of, dialect)
-    )
-    created: dict[str, datetime] = {order_id: at for order_id, at in (await session.execute(made)).all()}
+    created = await _made_at(session, shop_id, orders_of)
     units: dict[str, int] = {}
     for sku, order_id, quantity in taken:
         at = created.get(order_id)
@@ -555,11 +551,7 @@ async def _history_since_baseline(
     orders_of = sorted({order_id for sku, order_id, _ in history if sku in since})
     if not orders_of:
         return {}
-    stored = orders_table.c
-    made = select(stored.tiktok_order_id, stored.created_at).where(
-        stored.shop_id == shop_id, among(stored.tiktok_order_id, orders_of, dialect)
-    )
-    created: dict[str, datetime] = {order_id: at for order_id, at in (await session.execute(made)).all()}
+    created = await _made_at(session, shop_id, orders_of)
     units: dict[str, int] = {}
     for sku, order_id, quantity in history:
         at = created.get(order_id)
@@ -590,3 +582,13 @@ async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> Po
     write.shop_id = None  # the movements outlive the shop; its own outbox rows go with it
     released = await write.flush(session)
     return PoolChange(released.item_ids | touched, released.push_shop_ids, released.merchant_id)
+
+
+async def _made_at(session: AsyncSession, shop_id: str, order_ids: Sequence[str]) -> dict[str, datetime]:
+    """When each of the shop's stored orders among `order_ids` (TikTok order ids) was made (`orders.created_at`, UTC),
+    by order id; an order not stored has no entry."""
+    stored = orders_table.c
+    made = select(stored.tiktok_order_id, stored.created_at).where(
+        stored.shop_id == shop_id, among(stored.tiktok_order_id, order_ids, dialect_of(session))
+    )
+    return {order_id: at for order_id, at in (await session.execute(made)).all()}
