@@ -32,7 +32,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0021_seeded_item"
+HEAD = "0022_push_intent"
 
 
 def _assert_migrates_to_head(url: str) -> None:

@@ -1,0 +1,115 @@
+"""A push TikTok applied that Shopbridge never recorded (the worker died between TikTok's answer and the record: a
+SIGKILL, or a stop past its `stop_wait`): the next push must measure the fence from what TikTok was sent, not from
+the push recorded before it (issue 8, the committed fence; README, "What a hard stop leaves").
+
+The death is driven through the code path a stop takes past its wait (`stop_wait` 0): the run is cancelled while
+TikTok holds the update (the sandbox's hold), the claim is handed back unrecorded, and TikTok then applies the
+update, as it does whatever became of the client that sent it. That is the state a SIGKILL leaves, less the lease."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from domain.services.inventory_push import push_shop
+from tests.fakes import FakeClock
+from tests.fixtures.waiting import until
+from tests.integration.pool_push_support import (
+    PushWorld,
+    change_stock,
+    imported_shop,
+    link_row,
+    now,
+    tiktok_stock,
+    world_fixture,  # noqa: F401 - the `world` fixture
+)
+from tests.integration.test_inventory_push import pooled_product
+
+UPDATE_INVENTORY = "/product/202309/products/{product_id}/inventory/update"
+
+
+async def applied_unrecorded(world: PushWorld, shop_id: str) -> None:
+    """Run a fenced push of shop `shop_id` whose Update Inventory TikTok takes while the run dies before recording
+    it: cancelled with the update held at the sandbox, no wait for its answer; TikTok applies it afterwards."""
+    world.sandbox.control("POST", "/inventory-updates/hold", {"held": True})
+    dying = asyncio.create_task(push_shop(shop_id, world.deps(holder="dying", fence=True, stop_wait=timedelta(0))))
+    try:
+        await until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
+        dying.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await dying
+    finally:
+        world.sandbox.control("POST", "/inventory-updates/hold", {"held": False})
+    await until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 0)
+
+
+async def test_a_push_tiktok_took_unrecorded_holds_nothing_back_at_the_next_push(world: PushWorld) -> None:
+    # given a fenced pooled SKU pushed at 50, then 5 units set aside in the pool (45 available)
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=50)
+    sku = next(iter(items))
+    await change_stock(world, items[sku], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps(fence=True))
+    await change_stock(world, items[sku], -5, [(shop.id, product["id"])])
+    # when the push of 45 reaches TikTok, which applies it, but its worker dies before recording it
+    await applied_unrecorded(world, shop.id)
+    assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 45
+    assert (await link_row(world.db, sku_ids[sku]))["pushed_quantity"] == 50  # the record TikTok's answer never made
+    # then the next push (the restarted worker's) takes TikTok's 45 for what it was sent, not for 5 units sold unseen:
+    # it shows the pool's 45 and holds nothing back. Measured from the 50 recorded before, it held 5 units back
+    # from every shop of the item for the fence's whole horizon (10.5 min): sold out early
+    await change_stock(world, items[sku], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps(holder="restarted", fence=True))
+    assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 45
+    link = await link_row(world.db, sku_ids[sku])
+    assert (link["pushed_quantity"], link["held_quantity"]) == (45, 0)
+
+
+async def test_a_restock_tiktok_took_unrecorded_still_fences_the_sales_made_after_it(world: PushWorld) -> None:
+    # given a fenced pooled SKU pushed at 50, then 10 units received (60 available)
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=50)
+    sku = next(iter(items))
+    await change_stock(world, items[sku], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps(fence=True))
+    await change_stock(world, items[sku], 10, [(shop.id, product["id"])])
+    # when the push of 60 reaches TikTok, which applies it, but its worker dies before recording it; then buyers take
+    # 3 units at TikTok, their webhooks lost
+    await applied_unrecorded(world, shop.id)
+    world.sandbox.control("POST", f"/shops/{shop.tiktok_shop_id}/sales", {"sku_id": sku, "quantity": 3})
+    assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 57
+    # then the next push holds those 3 units back (TikTok shows 57, the pool's 60 less them). Measured from the 50
+    # recorded before, TikTok's 57 looked like 7 units restored unseen: the push wrote 60, and the 3 units sold
+    # were on sale again until a poll brought their orders in
+    await change_stock(world, items[sku], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps(holder="restarted", fence=True))
+    assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 57
+    link = await link_row(world.db, sku_ids[sku])
+    assert (link["pushed_quantity"], link["held_quantity"]) == (57, 3)
+
+
+async def test_a_restock_tiktok_refused_until_the_retries_ran_out_is_not_held_back_at_the_next_push(
+    world: PushWorld,
+) -> None:
+    # given a fenced pooled SKU pushed at 50, then 10 units received (60 available)
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=50)
+    sku = next(iter(items))
+    await change_stock(world, items[sku], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps(fence=True))
+    await change_stock(world, items[sku], 10, [(shop.id, product["id"])])
+    # when TikTok answers every Update Inventory 503 until the client's retries run out (an outage: nothing applied)
+    world.sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["http_503"], "paths": [UPDATE_INVENTORY]})
+    try:
+        await push_shop(shop.id, world.deps(fence=True))
+    finally:
+        world.sandbox.control("POST", "/faults", {"rate": 0.0})
+    assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 50
+    # then the push after the outage shows the pool's 60 and holds nothing back: the failed call's intent, taken as
+    # applied, made TikTok's 50 look like 10 units sold unseen and kept the restock off sale for the fence's horizon
+    await push_shop(shop.id, world.deps(clock=FakeClock(now() + timedelta(minutes=1)), fence=True))
+    assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 60
+    link = await link_row(world.db, sku_ids[sku])
+    assert (link["pushed_quantity"], link["held_quantity"], link["push_intent"]) == (60, 0, None)
