@@ -390,8 +390,12 @@ async def _push_product(
                 failures = outcome.failed = _failures(result, to_send)
                 refresh = [sku_id for sku_id, e in failures.items() if e.action is PushAction.REFRESH_WAREHOUSES]
                 if refresh:  # the SKUs' warehouses changed at TikTok: read them again and retry those SKUs once
-                    links, retried = await _refresh_warehouses(deps, api, shop, claim.tiktok_product_id, refresh)
-                    links, retried = _holding(links, held), _holding(retried, held)
+                    _, retried = await _refresh_warehouses(deps, api, shop, claim.tiktok_product_id, refresh)
+                    retried = _holding(retried, held)
+                    # The other SKUs are recorded as this push read them: what TikTok took (or showed already) was
+                    # computed from those counters, not from the ones read again now
+                    again = {link.sku_id: link for link in retried}
+                    links = [again.get(link.sku_id, link) for link in links]
                     if retried and deps.fence:
                         unanswered = _intents(retried, policy, outcome, computed_at)
                         await _intend(deps, shop, unanswered, {})

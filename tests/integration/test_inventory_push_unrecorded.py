@@ -28,6 +28,7 @@ from tests.integration.pool_push_support import (
 from tests.integration.test_inventory_push import pooled_product
 
 UPDATE_INVENTORY = "/product/202309/products/{product_id}/inventory/update"
+GET_PRODUCT = "/product/202309/products/{product_id}"
 
 
 async def applied_unrecorded(world: PushWorld, shop_id: str) -> None:
@@ -113,3 +114,32 @@ async def test_a_restock_tiktok_refused_until_the_retries_ran_out_is_not_held_ba
     assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 60
     link = await link_row(world.db, sku_ids[sku])
     assert (link["pushed_quantity"], link["held_quantity"], link["push_intent"]) == (60, 0, None)
+
+
+async def test_a_sku_taken_before_a_warehouse_refresh_is_recorded_as_sent(world: PushWorld) -> None:
+    # given a fenced product of two pooled SKUs at 9, the first with a stored warehouse TikTok no longer has
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00028-", on_hand=9)
+    stale, taken = list(items)[:2]
+    async with world.uows() as uow:
+        await uow.inventory_push.replace_warehouses(shop.id, stale, ["7000000000000000001"])
+        await uow.commit()
+    await change_stock(world, items[stale], 0, [(shop.id, product["id"])])
+    # when TikTok takes the second SKU's 9 and refuses the first's warehouse, and 3 units of the second's item are
+    # received while the push reads the product's warehouses again (Get Product held at the sandbox)
+    world.sandbox.control("POST", "/hold", {"paths": [GET_PRODUCT]})
+    pushing = asyncio.create_task(push_shop(shop.id, world.deps(fence=True)))
+    try:
+        await until(lambda: world.sandbox.control("GET", "/hold")["waiting"] == 1)
+        await change_stock(world, items[taken], 3, [])
+    finally:
+        world.sandbox.control("POST", "/hold", {"paths": []})
+    assert (await pushing).calls == 2
+    # then the second SKU is recorded at the 9 TikTok took, not at the 12 its item has since: measured from 12, the
+    # next push took TikTok's 9 for 3 units sold unseen and held them back from every shop for the fence's horizon
+    assert sum(tiktok_stock(world.sandbox, shop)[taken].values()) == 9
+    assert (await link_row(world.db, sku_ids[taken]))["pushed_quantity"] == 9
+    await change_stock(world, items[taken], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps(fence=True))
+    assert sum(tiktok_stock(world.sandbox, shop)[taken].values()) == 12
+    assert (await link_row(world.db, sku_ids[taken]))["held_quantity"] == 0
