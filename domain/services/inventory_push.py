@@ -116,6 +116,12 @@ class PushDeps:
     # (`workers.resources.SHUTDOWN_DRAIN_SECONDS`); one call answers within TikTok's 10 s request timeout, unless it is
     # retried: past this wait the claim is handed back unrecorded (README, "Pushing to TikTok").
     stop_wait: timedelta = timedelta(seconds=15)
+    # How long a round (the products of one claim) may take before it is stopped as a stop stops it (its products in
+    # flight waited for `stop_wait`, the claims handed back due now; one WARNING, reason `push_round_deadline`). A
+    # live run renews its claims, so without it a call that never ends (an answer trickling in: httpx's timeout is
+    # per read, not per request) kept every other worker off the round's products until the actor's time limit
+    # (5 min). A round of `batch` products takes seconds; one of its calls, retried, at most ~75 s.
+    round_deadline: timedelta = timedelta(seconds=120)
     # shop id -> (monotonic expiry, default sales warehouse id): Get Warehouses at most every 10 min per shop.
     default_warehouses: dict[str, tuple[float, str | None]] = field(default_factory=dict)
 
@@ -155,9 +161,20 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
         if not claims:
             return report
         renewing = asyncio.create_task(_renew_claims(deps, shop_id))
+        deadline = asyncio.timeout(deps.round_deadline.total_seconds())
         try:
-            if await _push_claims(deps, shop, policy, claims, report):
-                limit = deps.batch
+            async with deadline:
+                if await _push_claims(deps, shop, policy, claims, report):
+                    limit = deps.batch
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            log.warning(
+                "inventory push of shop %s stopped (reason=push_round_deadline): a round of %d product(s) outlasted "
+                "its %d s deadline; the products not finished are handed back for the next push",
+                shop_id, len(claims), deps.round_deadline.total_seconds(),
+            )  # fmt: skip
+            return report
         except AuthorizationLostError as exc:  # the claims are back; nothing more is pushed until re-authorized
             await revoke_refused_authorization(
                 deps.uow_factory, deps.events, deps.clock, shop, "an inventory push", exc
