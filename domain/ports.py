@@ -293,6 +293,11 @@ class InventoryPushRepository(Protocol):
         every asked id is a key, in the order asked (duplicates once), `[]` for a product with no LINKED SKU."""
         ...
 
+    async def holds_claim(self, claim: OutboxClaim, holder: str) -> bool:
+        """Whether `holder` still holds `claim`'s row (its lease may have run out, as long as nobody took it since);
+        a read, no lock."""
+        ...
+
     async def finish_claim(
         self,
         claim: OutboxClaim,

@@ -217,6 +217,10 @@ class FakeInventoryPushRepository:
                 found[link.tiktok_product_id].append(self._counted(shop_id, link, holds_since))
         return found
 
+    async def holds_claim(self, claim: OutboxClaim, holder: str) -> bool:
+        row = self._push.outbox.get((claim.shop_id, claim.tiktok_product_id))
+        return row is not None and row.claimed_by == holder
+
     async def finish_claim(
         self,
         claim: OutboxClaim,

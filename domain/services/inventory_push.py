@@ -627,7 +627,16 @@ async def _record(
     the other links of its item due (`holds_moved`), the rows of other shops enqueued after commit; this claim's
     own row is left to `finish_claim` (this push has just read it). A pushed product that holds units back is due
     again when the first of its holds reaches its horizon (`hold_ends`): that push lets the hold go even if nothing
-    else pushes the product (README, "Holds carry over")."""
+    else pushes the product (README, "Holds carry over").
+
+    A claim this run no longer holds (its lease ran out and another worker took the row) records nothing on the links:
+    that worker has pushed the product since, or is pushing it, and the links' record must stay what TikTok shows for
+    the fence (a late answer of ours recorded over it made the next push take the difference for sales unseen and
+    hold it back). The row is marked dirty again: one more push, computed then, has the last word. (Checked without
+    a lock: the row's claim moves only once our lease has run out, long before this record.)"""
+    if not await uow.inventory_push.holds_claim(claim, deps.holder):  # no longer ours: `finish_claim` re-dirties
+        await uow.inventory_push.finish_claim(claim, deps.holder, now, pushed=False, next_attempt_at=now, error=None)
+        return
     await uow.inventory_push.record_link_results(claim.shop_id, outcome, now)
     if outcome.holds_moved:
         shops = await uow.inventory_push.mark_item_links_dirty(

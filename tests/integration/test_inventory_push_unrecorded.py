@@ -143,3 +143,39 @@ async def test_a_sku_taken_before_a_warehouse_refresh_is_recorded_as_sent(world:
     await push_shop(shop.id, world.deps(fence=True))
     assert sum(tiktok_stock(world.sandbox, shop)[taken].values()) == 12
     assert (await link_row(world.db, sku_ids[taken]))["held_quantity"] == 0
+
+
+async def test_a_push_answered_after_its_lease_ran_out_leaves_the_newer_push_recorded(world: PushWorld) -> None:
+    # given a fenced pooled SKU pushed at 50, then 5 units set aside (45)
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=50)
+    sku = next(iter(items))
+    await change_stock(world, items[sku], 0, [(shop.id, product["id"])])
+    clock = FakeClock(now() + timedelta(minutes=1))  # ahead of the stock changes' marks: each is due at once
+    await push_shop(shop.id, world.deps(clock=clock, fence=True))
+    await change_stock(world, items[sku], -5, [(shop.id, product["id"])])
+    # when a run's push of 45 is applied by TikTok but its answer trickles in for 3 s, past the run's lease (the
+    # clock jumps: the run could not renew it), and meanwhile 3 more units are set aside (42) and another worker
+    # claims the product and pushes 42
+    world.sandbox.control(
+        "POST", "/faults", {"rate": 1.0, "kinds": ["trickle"], "slow_seconds": 3, "paths": [UPDATE_INVENTORY]}
+    )
+    try:
+        late = asyncio.create_task(push_shop(shop.id, world.deps(holder="late", clock=clock, fence=True)))
+        await until(lambda: sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 45)
+    finally:
+        world.sandbox.control("POST", "/faults", {"rate": 0.0})
+    await change_stock(world, items[sku], -3, [(shop.id, product["id"])])
+    clock.advance(world.deps().lease + timedelta(seconds=1))
+    await push_shop(shop.id, world.deps(holder="other", clock=clock, fence=True))
+    assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 42
+    assert not late.done()
+    # then the late run's answer, once in, does not overwrite the record of the newer push TikTok shows
+    await late
+    link = await link_row(world.db, sku_ids[sku])
+    assert (link["pushed_quantity"], link["held_quantity"]) == (42, 0)
+    # and the push it marks due measures from 42: nothing held back (from 45, it held 3 units back from every shop
+    # for the fence's horizon)
+    await push_shop(shop.id, world.deps(clock=clock, fence=True))
+    assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 42
+    assert (await link_row(world.db, sku_ids[sku]))["held_quantity"] == 0
