@@ -178,12 +178,14 @@ def settled(link: LinkedSku, tiktok_available: int | None, now: datetime, horizo
     (both or neither consistent) it is taken as applied. An intent whose call failed in a live run (`PushIntent.failed`:
     TikTok answered it with errors until the retries ran out) is likelier not applied: the other way round, taken as
     applied only when measured from the push before TikTok shows more than that push did while the intent explains
-    it. `tiktok_available`: TikTok's available now (None: not read);
-    `now`, `horizon`: as for `carried_hold`."""
+    it. An intent older than the push recorded is superseded by it. `tiktok_available`: TikTok's available now
+    (None: not read); `now`, `horizon`: as for `carried_hold`."""
     intent = link.intent
     if intent is None:
         return link
     applied, before = as_applied(link), replace(link, intent=None)
+    if link.pushed_at is not None and intent.at < link.pushed_at:
+        return before  # a push recorded since (by a release that does not clear intents: a rolling deploy)
     if_applied = signed_unseen(applied, tiktok_available, now, horizon)
     if_not = signed_unseen(before, tiktok_available, now, horizon)
     if if_applied is None or if_not is None:

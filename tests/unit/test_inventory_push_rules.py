@@ -167,3 +167,14 @@ def test_a_push_left_unrecorded_is_measured_as_tiktok_shows_it(
 def test_a_link_with_no_push_left_unrecorded_is_measured_from_its_last_push() -> None:
     link = LinkedSku("s", "t", "p", "i", 45, (), 50, AT, ingested=0, ingested_at_push=0)
     assert settled(link, 40, AT, HORIZON) is link
+
+
+def test_an_intent_older_than_the_push_recorded_is_superseded_by_it() -> None:
+    # given a link recorded pushed at 50 (a release that does not clear intents, during a rolling deploy) after an
+    # intent of 45 left by a push before it
+    intent = PushIntent(45, AT - timedelta(minutes=1), ingested=0, released=0)
+    link = LinkedSku("s", "t", "p", "i", 45, (), 50, AT, ingested=0, ingested_at_push=0, intent=intent)
+    # when the next push reads TikTok at 45 (which the old intent would explain)
+    measured = settled(link, 45, AT + timedelta(seconds=30), HORIZON)
+    # then it measures from the push recorded
+    assert (measured.baseline, measured.intent) == (50, None)
