@@ -4,28 +4,38 @@ the push recorded before it (issue 8, the committed fence; README, "What a hard 
 
 The death is driven through the code path a stop takes past its wait (`stop_wait` 0): the run is cancelled while
 TikTok holds the update (the sandbox's hold), the claim is handed back unrecorded, and TikTok then applies the
-update, as it does whatever became of the client that sent it. That is the state a SIGKILL leaves, less the lease."""
+update, as it does whatever became of the client that sent it. That is the state a SIGKILL leaves, less the lease;
+one test SIGKILLs a `shopbridge worker` process on Redis to show it."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from domain.services.inventory_push import push_shop
 from tests.fakes import FakeClock
-from tests.fixtures.waiting import until
+from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sync import settings_env, sync_settings
+from tests.fixtures.waiting import DEADLINE_SECONDS, until
+from tests.fixtures.workers import spawn_worker, stop_workers
 from tests.integration.pool_push_support import (
     PushWorld,
     change_stock,
     imported_shop,
     link_row,
     now,
+    opened_push_world,
     tiktok_stock,
     world_fixture,  # noqa: F401 - the `world` fixture
 )
 from tests.integration.test_inventory_push import pooled_product
+from workers.broker import setup_broker
 
 UPDATE_INVENTORY = "/product/202309/products/{product_id}/inventory/update"
 GET_PRODUCT = "/product/202309/products/{product_id}"
@@ -179,3 +189,41 @@ async def test_a_push_answered_after_its_lease_ran_out_leaves_the_newer_push_rec
     await push_shop(shop.id, world.deps(clock=clock, fence=True))
     assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 42
     assert (await link_row(world.db, sku_ids[sku]))["held_quantity"] == 0
+
+
+@pytest.mark.redis
+async def test_a_worker_process_sigkilled_while_tiktok_takes_its_push_leaves_the_next_push_holding_nothing(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path, redis_server: Any
+) -> None:
+    # given a pooled SKU pushed at 50 with the fence (the default), then 5 units set aside (45), and a `shopbridge
+    # worker` process on Redis
+    settings = sync_settings(database_url, sandbox, tmp_path, broker_url=redis_server.url)
+    async with opened_push_world(database_url, sandbox, tmp_path, settings) as world:
+        shop = await imported_shop(world)
+        product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=50)
+        sku = next(iter(items))
+        await change_stock(world, items[sku], 0, [(shop.id, product["id"])])
+        await push_shop(shop.id, world.deps(fence=True))
+        await change_stock(world, items[sku], -5, [(shop.id, product["id"])])
+        setup_broker(settings)  # this process only sends; the worker is a process of its own
+        from workers.actors import push_inventory
+
+        world.sandbox.control("POST", "/inventory-updates/hold", {"held": True})
+        worker = spawn_worker({**settings_env(settings), "SHOPBRIDGE_TIKTOK_TIMEOUT": str(DEADLINE_SECONDS)})
+        try:
+            # when the worker pushes 45, and is SIGKILLed while TikTok takes the update, which it then applies
+            await asyncio.to_thread(push_inventory.send, shop.id)
+            await until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        finally:
+            world.sandbox.control("POST", "/inventory-updates/hold", {"held": False})
+            stop_workers(worker)
+        await until(lambda: sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 45)
+        assert (await link_row(world.db, sku_ids[sku]))["pushed_quantity"] == 50  # never recorded
+        # then the next push, once the dead worker's lease has run out, holds nothing back: TikTok shows the pool's 45
+        clock = FakeClock(now() + world.deps().lease + timedelta(seconds=1))
+        await push_shop(shop.id, world.deps(holder="restarted", clock=clock, fence=True))
+        assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 45
+        link = await link_row(world.db, sku_ids[sku])
+        assert (link["pushed_quantity"], link["held_quantity"], link["push_intent"]) == (45, 0, None)
