@@ -53,7 +53,7 @@ class FakeLink:
     ingested_at_push: int | None = None
     restored_quantity: int = 0
     seeded_available: int | None = None  # a seeding or joining link's baseline until its first push (0018, 0019)
-    push_intent: PushIntent | None = None  # what a fenced push committed before its call (0022)
+    push_intent: PushIntent | None = None  # what a fenced push committed before its call
     push_error_code: str | None = None
     push_error_message: str | None = None
     observed_quantity: int | None = None

@@ -438,7 +438,7 @@ sku_links = Table(
     # after it: kept), adds its units to `ingested_at_push`, as TikTok had left them out already
     # (`ledger._counted_before_push`). Null otherwise (a seeding link's read is `stock_counted_at`).
     Column("baseline_read_at", UTCDateTime),
-    # What a fenced push is about to send, committed before its Update Inventory (migration 0022; JSON of
+    # What a fenced push is about to send, committed before its Update Inventory (migration push_intent; JSON of
     # `domain.inventory_push.PushIntent`: the record a success makes); cleared when TikTok's answer is recorded. One
     # left behind (the worker died meanwhile) is settled by the next push (`domain.inventory_push.settled`).
     Column("push_intent", Text),

@@ -280,7 +280,8 @@ def _held_elsewhere(holds_since: datetime) -> Any:
 
 
 def intent_json(intent: PushIntent) -> str:
-    """`sku_links.push_intent`'s text (migration 0022): the intent's fields, times in ISO 8601 with their offset."""
+    """`sku_links.push_intent`'s text (migration `push_intent`): the intent's fields, times in ISO 8601 with their
+    offset."""
     return json.dumps(
         {
             "quantity": intent.quantity,
