@@ -394,12 +394,12 @@ async def _push_product(
                 links = _holding(links, held, own_only=True)
                 to_send = _to_send(links, shown, policy)
             failures: dict[str, SkuPushError] = {}
-            if to_send and deps.fence:
+            default = await _default_warehouse(deps, api, shop, to_send) if to_send else None
+            if to_send and deps.fence:  # right before the call: a death between the two is taken for one after it
                 unanswered = _intents(to_send, policy, outcome, computed_at)
                 if not await _intend(deps, shop, unanswered, applied):
                     to_send = []  # the shop was deleted meanwhile: TikTok is not touched (`_finish` records nothing)
             if to_send:
-                default = await _default_warehouse(deps, api, shop, to_send)
                 if sending is not None:
                     sending.set()
                 result = await _send(api, claim.tiktok_product_id, to_send, policy, default)
