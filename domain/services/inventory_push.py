@@ -371,7 +371,7 @@ async def _push_product(
     """Send one product's targets; finish the claim. Returns the Update Inventory calls made. With the fence, TikTok's
     available of its SKUs is read right before the write (`_unseen`); `read_error`: the round's reading failed with
     it, and the product is finished as if its own reading had. `sending` is set right before the first Update
-    Inventory (`_push_through_a_stop`)."""
+    Inventory, before its intent is committed (`_push_through_a_stop`)."""
     computed_at = deps.clock.now()
     outcome, calls = ProductPushOutcome(computed_at=computed_at), 0
     async with deps.uow_factory() as uow:
@@ -395,13 +395,14 @@ async def _push_product(
                 to_send = _to_send(links, shown, policy)
             failures: dict[str, SkuPushError] = {}
             default = await _default_warehouse(deps, api, shop, to_send) if to_send else None
+            if to_send and sending is not None:
+                # A stop from here waits for the call (`_push_through_a_stop`): an intent committed is always sent
+                sending.set()
             if to_send and deps.fence:  # right before the call: a death between the two is taken for one after it
                 unanswered = _intents(to_send, policy, outcome, computed_at)
                 if not await _intend(deps, shop, unanswered, applied):
                     to_send = []  # the shop was deleted meanwhile: TikTok is not touched (`_finish` records nothing)
             if to_send:
-                if sending is not None:
-                    sending.set()
                 result = await _send(api, claim.tiktok_product_id, to_send, policy, default)
                 calls, answered, unanswered = calls + 1, answered + 1, {}
                 failures = outcome.failed = _failures(result, to_send)
