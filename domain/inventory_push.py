@@ -8,7 +8,7 @@ sec. 7.3 (push with coalescing, multi-warehouse SKUs); tiktok-api.md sec. 9.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -89,6 +89,9 @@ class LinkedSku:
     # the link as the pool counts it, `ingested_at_push` / `released_at_push` being the ledger's counts of that
     # instant; the fence's baseline until the link's first push (`baseline`). None otherwise.
     seeded_available: int | None = None
+    # What a push of this link committed before its Update Inventory and never recorded TikTok's answer of (the
+    # worker died between the two): TikTok may show it. None: nothing in flight (`settled`).
+    intent: PushIntent | None = None
 
     @property
     def baseline(self) -> int | None:
@@ -117,6 +120,79 @@ class LinkedSku:
         """The units the ledger applied since the last push read the pool, less those it released since (a
         cancellation gives TikTok's available its units back): may be negative. None when the push kept no count."""
         return None if self.ingested_at_push is None else self.ingested - self.ingested_at_push
+
+
+@dataclass(frozen=True, slots=True)
+class PushIntent:
+    """What a fenced push is about to write for one SKU, committed before its Update Inventory: the record a success
+    makes (`ProductPushOutcome` for that SKU). `quantity` units sent; `at` when the targets were read; `held` units
+    held back since `held_since`; `ingested` / `released`: the ledger's counts read with the targets (None: not
+    kept); `restored`: units restored unseen (`fence_counts`)."""
+
+    quantity: int
+    at: datetime
+    held: int = 0
+    held_since: datetime | None = None
+    ingested: int | None = None
+    released: int | None = None
+    restored: int = 0
+    # The call failed without TikTok refusing it (retries spent on timeouts, 5xx, 429, a lost token): it may have
+    # been applied, but likelier not; False: no answer at all (the worker died while it was under way).
+    failed: bool = False
+
+
+def as_applied(link: LinkedSku) -> LinkedSku:
+    """`link` as if TikTok's answer to its intent had been recorded (itself when it has none)."""
+    intent = link.intent
+    if intent is None:
+        return link
+    return replace(
+        link, pushed_quantity=intent.quantity, pushed_at=intent.at, held_quantity=intent.held,
+        held_since=intent.held_since, ingested_at_push=intent.ingested, released_at_push=intent.released,
+        restored_quantity=intent.restored, seeded_available=None, intent=None,
+    )  # fmt: skip
+
+
+def signed_unseen(link: LinkedSku, tiktok_available: int | None, now: datetime, horizon: timedelta) -> int | None:
+    """`fence_counts`' estimate before its clamp: units TikTok sold unseen since `link`'s last push (negative: units
+    it restored unseen) with `tiktok_available` read now; None when nothing measures it (no baseline, no count kept,
+    no reading)."""
+    baseline, ingested = link.baseline, link.ingested_since_push
+    if baseline is None or ingested is None or tiktok_available is None:
+        return None
+    offset = min(link.restored_quantity, link.released_since_push)
+    return baseline + carried_hold(link, now, horizon) - tiktok_available - ingested - offset
+
+
+def settled(link: LinkedSku, tiktok_available: int | None, now: datetime, horizon: timedelta) -> LinkedSku:
+    """The push `link` is measured from when a push of it was left unrecorded (`LinkedSku.intent`: the worker died
+    between committing what it sent and recording TikTok's answer): that push, taken as applied (`as_applied`),
+    unless TikTok's available read now says it was not. Without an intent: `link` itself.
+
+    The intent is committed right before the request leaves, and TikTok applies a request it received whether or not
+    its sender still waits: applied is by far the likelier. Measured from the push before it, the fence took what
+    TikTok was sent for sales (the pool fell: those units held back from every shop for the whole horizon) or for
+    units restored (the pool rose: sales made since put back on sale). TikTok's reading tells them apart when, taken
+    as applied, TikTok shows more than the intent less the sales the ledger has (an unseen restore: rare) while
+    measured from the push before it shows no more than that push did: the request never reached TikTok. Otherwise
+    (both or neither consistent) it is taken as applied. An intent whose call failed in a live run (`PushIntent.failed`:
+    TikTok answered it with errors until the retries ran out) is likelier not applied: the other way round, taken as
+    applied only when measured from the push before TikTok shows more than that push did while the intent explains
+    it. An intent older than the push recorded is superseded by it. `tiktok_available`: TikTok's available now
+    (None: not read); `now`, `horizon`: as for `carried_hold`."""
+    intent = link.intent
+    if intent is None:
+        return link
+    applied, before = as_applied(link), replace(link, intent=None)
+    if link.pushed_at is not None and intent.at < link.pushed_at:
+        return before  # a push recorded since (by a release that does not clear intents: a rolling deploy)
+    if_applied = signed_unseen(applied, tiktok_available, now, horizon)
+    if_not = signed_unseen(before, tiktok_available, now, horizon)
+    if if_applied is None or if_not is None:
+        return before if intent.failed else applied
+    if intent.failed:
+        return applied if if_not < 0 <= if_applied else before
+    return before if if_applied < 0 <= if_not else applied
 
 
 def unseen_sales(
@@ -326,6 +402,8 @@ class ProductPushOutcome:
     restored: dict[str, int] = field(default_factory=dict)  # sku_id -> units restored unseen (`fence_counts`)
     # Items whose other links' pushes this outcome makes due: a pushed SKU's hold changed (`hold_changed`)
     holds_moved: set[str] = field(default_factory=set)
+    # sku_id -> the intent of a call that failed without TikTok refusing it, marked `failed`, kept on the link
+    doubtful: dict[str, PushIntent] = field(default_factory=dict)
 
     @property
     def excluded(self) -> dict[str, SkuPushError]:

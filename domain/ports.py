@@ -15,7 +15,7 @@ from domain.authorization import AuthorizationRequest
 from domain.catalog import Order, Product
 from domain.intake import WebhookEvent
 from domain.inventory.items import Edit, InventoryItem
-from domain.inventory_push import InventoryPolicy, LinkedSku, OutboxClaim, ProductPushOutcome
+from domain.inventory_push import InventoryPolicy, LinkedSku, OutboxClaim, ProductPushOutcome, PushIntent
 from domain.polling import PollCursor
 from domain.shops import AuthorizedShop, RegisteredWebhooks, Shop, TokenSet
 from domain.stock_levels import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
@@ -293,6 +293,11 @@ class InventoryPushRepository(Protocol):
         every asked id is a key, in the order asked (duplicates once), `[]` for a product with no LINKED SKU."""
         ...
 
+    async def holds_claim(self, claim: OutboxClaim, holder: str) -> bool:
+        """Whether `holder` still holds `claim`'s row (its lease may have run out, as long as nobody took it since);
+        a read, no lock."""
+        ...
+
     async def finish_claim(
         self,
         claim: OutboxClaim,
@@ -312,6 +317,14 @@ class InventoryPushRepository(Protocol):
         """Per TikTok SKU id: units of the shop's order lines the ledger reserved or deducted after the given time
         (the sales Shopbridge has applied since that SKU's last push); every SKU of `since` is a key (0: none). Only
         for links last pushed before pushes kept the ledger's count (`LinkedSku.ingested_at_push`)."""
+        ...
+
+    async def record_intents(
+        self, shop_id: str, intents: Mapping[str, PushIntent], applied: Mapping[str, PushIntent]
+    ) -> None:
+        """Before a fenced Update Inventory, per Shopbridge SKU id: what it sends (`LinkedSku.intent`, replacing one
+        left before), and for the links whose earlier intent this push took as applied (`settled`), that intent
+        recorded as their last push. `record_link_results` clears the intents it records or refuses."""
         ...
 
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:

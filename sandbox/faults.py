@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 FAULT_KINDS = ("http_500", "http_503", "http_429", "slow", "drop", "malformed_json", "expired_token")
 # Refusals no retry can fix, and a cursor that never advances: aim them at one API with `paths`.
 REFUSAL_KINDS = ("missing_scope", "missing_parameter", "invalid_sign", "repeat_page_token")
+# A call answered (its effect applied) whose body then arrives one space every `TRICKLE_STEP_SECONDS` for
+# `slow_seconds`: no read waits long, so a per-read timeout never fires. Aim it with `paths`.
+STALL_KINDS = ("trickle",)
+TRICKLE_STEP_SECONDS = 0.05
 
 
 @dataclass
@@ -24,9 +28,10 @@ class Faults:
     def configure(
         self, rate: float, kinds: tuple[str, ...], seed: int | None, slow_seconds: float, paths: tuple[str, ...] = ()
     ) -> None:
-        unknown = sorted(set(kinds) - set(FAULT_KINDS) - set(REFUSAL_KINDS))
+        known = FAULT_KINDS + REFUSAL_KINDS + STALL_KINDS
+        unknown = sorted(set(kinds) - set(known))
         if unknown:
-            raise ValueError(f"unknown fault kinds {unknown}; known: {list(FAULT_KINDS + REFUSAL_KINDS)}")
+            raise ValueError(f"unknown fault kinds {unknown}; known: {list(known)}")
         if not 0.0 <= rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
         if rate > 0 and not kinds:

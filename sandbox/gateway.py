@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from sandbox import envelope as codes
 from sandbox.envelope import ApiError, envelope, failure, new_request_id, success
+from sandbox.faults import TRICKLE_STEP_SECONDS
 from sandbox.params import json_object
 from sandbox.sellers import Seller, Shop
 from sandbox.signing import signature, signature_matches
@@ -105,7 +106,7 @@ class Gateway:
                 fault = None if "page_token" not in call.query else fault  # a first page has none to repeat
             if fault is not None:
                 world.counters.record(counter_key, f"fault:{fault}")
-                if fault not in ("slow", "repeat_page_token"):
+                if fault not in ("slow", "repeat_page_token", "trickle"):
                     return _fault_response(fault, request_id)
                 if fault == "slow" and not await _sleep_unless_disconnected(request, world.faults.slow_seconds):
                     return Response(status_code=499)  # nobody is listening any more
@@ -117,6 +118,8 @@ class Gateway:
             return failure(error, request_id)
         if fault is None:
             world.counters.record(counter_key, "ok")
+        if fault == "trickle":
+            return _trickled(success(data, request_id), world.faults.slow_seconds)
         return success(data, request_id)
 
     def _route(self, method: str, path: str) -> tuple[ApiRoute, dict[str, str]]:
@@ -255,6 +258,20 @@ def _fault_response(kind: str, request_id: str) -> Response:
         message = "Invalid credentials. The sign query parameter is invalid."
         return JSONResponse(envelope(codes.INVALID_SIGN, message, None, request_id), 401)
     raise AssertionError(f"unhandled fault kind {kind}")
+
+
+def _trickled(answer: Response, seconds: float) -> StreamingResponse:
+    """`answer`'s body, preceded by one space (JSON's leading whitespace) every `TRICKLE_STEP_SECONDS` for `seconds`."""
+
+    async def body() -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            yield b" "
+            await asyncio.sleep(TRICKLE_STEP_SECONDS)
+        yield bytes(answer.body)
+
+    return StreamingResponse(body(), status_code=answer.status_code, media_type="application/json")
 
 
 async def _sleep_unless_disconnected(request: Request, seconds: float) -> bool:

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING
 from domain.catalog import Product
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.items import Edit, InventoryItem, applied
-from domain.inventory_push import InventoryPolicy, LinkedSku, OutboxClaim, ProductPushOutcome, standing_hold
+from domain.inventory_push import (
+    InventoryPolicy,
+    LinkedSku,
+    OutboxClaim,
+    ProductPushOutcome,
+    PushIntent,
+    standing_hold,
+)
 from domain.ports import PoolChange, ShopTokens
 from domain.shops import Shop
 from domain.stock_levels import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
@@ -46,6 +53,7 @@ class FakeLink:
     ingested_at_push: int | None = None
     restored_quantity: int = 0
     seeded_available: int | None = None  # a seeding or joining link's baseline until its first push (0018, 0019)
+    push_intent: PushIntent | None = None  # what a fenced push committed before its call
     push_error_code: str | None = None
     push_error_message: str | None = None
     observed_quantity: int | None = None
@@ -59,7 +67,7 @@ class FakeLink:
             self.sku_id, self.tiktok_sku_id, self.tiktok_product_id, self.inventory_item_id, self.available,
             tuple(sorted(self.warehouse_ids)), self.pushed_quantity, self.pushed_at, self.held_quantity,
             self.held_since, ingested, self.ingested_at_push, 0, None, self.restored_quantity, 0,
-            self.seeded_available,
+            self.seeded_available, self.push_intent,
         )  # fmt: skip
 
 
@@ -209,6 +217,10 @@ class FakeInventoryPushRepository:
                 found[link.tiktok_product_id].append(self._counted(shop_id, link, holds_since))
         return found
 
+    async def holds_claim(self, claim: OutboxClaim, holder: str) -> bool:
+        row = self._push.outbox.get((claim.shop_id, claim.tiktok_product_id))
+        return row is not None and row.claimed_by == holder
+
     async def finish_claim(
         self,
         claim: OutboxClaim,
@@ -242,6 +254,22 @@ class FakeInventoryPushRepository:
             for sku, t in since.items()
         }
 
+    async def record_intents(
+        self, shop_id: str, intents: Mapping[str, PushIntent], applied: Mapping[str, PushIntent]
+    ) -> None:
+        def apply() -> None:
+            for sku_id, earlier in applied.items():
+                if (link := self._push.links.get((shop_id, sku_id))) is not None:
+                    link.pushed_quantity, link.pushed_at = earlier.quantity, earlier.at
+                    link.held_quantity, link.held_since = earlier.held, earlier.held_since
+                    link.ingested_at_push, link.restored_quantity = earlier.ingested, earlier.restored
+                    link.seeded_available = None
+            for sku_id, intent in intents.items():
+                if (link := self._push.links.get((shop_id, sku_id))) is not None:
+                    link.push_intent = intent
+
+        self._s.ops.append(apply)
+
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
         pushed_at = outcome.computed_at or now
 
@@ -252,15 +280,19 @@ class FakeInventoryPushRepository:
                     link.held_quantity, link.held_since = outcome.held.get(sku_id, (0, None))
                     link.ingested_at_push = outcome.ingested.get(sku_id)
                     link.restored_quantity = outcome.restored.get(sku_id, 0)
-                    link.seeded_available = None
+                    link.seeded_available = link.push_intent = None
                     link.push_error_code = link.push_error_message = None
                     link.updated_at = now
             for sku_id, error in outcome.failed.items():
                 if (link := self._push.links.get((shop_id, sku_id))) is not None:
                     link.push_error_code, link.push_error_message = str(error.code), error.message[:1000]
+                    link.push_intent = None
                     link.updated_at = now
                     if sku_id in outcome.excluded:
                         link.state = "EXCLUDED"
+            for sku_id, intent in outcome.doubtful.items():
+                if (link := self._push.links.get((shop_id, sku_id))) is not None:
+                    link.push_intent = intent
 
         self._s.ops.append(apply)
 

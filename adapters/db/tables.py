@@ -438,6 +438,10 @@ sku_links = Table(
     # after it: kept), adds its units to `ingested_at_push`, as TikTok had left them out already
     # (`ledger._counted_before_push`). Null otherwise (a seeding link's read is `stock_counted_at`).
     Column("baseline_read_at", UTCDateTime),
+    # What a fenced push is about to send, committed before its Update Inventory (migration push_intent; JSON of
+    # `domain.inventory_push.PushIntent`: the record a success makes); cleared when TikTok's answer is recorded. One
+    # left behind (the worker died meanwhile) is settled by the next push (`domain.inventory_push.settled`).
+    Column("push_intent", Text),
     Column("push_error_code", String(32)),  # TikTok's per-SKU code of the last failed push; null once one succeeds
     Column("push_error_message", Text),
     Column("observed_quantity", Integer),  # TikTok's available at the last reconcile (Inventory Search)

@@ -28,6 +28,7 @@ from domain.inventory_push import (
     OutboxClaim,
     ProductPushOutcome,
     PushAction,
+    PushIntent,
     SkuPushError,
     carried_hold,
     fence_counts,
@@ -36,6 +37,7 @@ from domain.inventory_push import (
     hold_started,
     push_action,
     push_backoff,
+    settled,
     warehouse_plan,
 )
 from domain.ports import (
@@ -114,6 +116,12 @@ class PushDeps:
     # (`workers.resources.SHUTDOWN_DRAIN_SECONDS`); one call answers within TikTok's 10 s request timeout, unless it is
     # retried: past this wait the claim is handed back unrecorded (README, "Pushing to TikTok").
     stop_wait: timedelta = timedelta(seconds=15)
+    # How long a round (the products of one claim) may take before it is stopped as a stop stops it (its products in
+    # flight waited for `stop_wait`, the claims handed back due now; one WARNING, reason `push_round_deadline`). A
+    # live run renews its claims, so without it a call that never ends (an answer trickling in: httpx's timeout is
+    # per read, not per request) kept every other worker off the round's products until the actor's time limit
+    # (5 min). A round of `batch` products takes seconds; one of its calls, retried, at most ~75 s.
+    round_deadline: timedelta = timedelta(seconds=120)
     # shop id -> (monotonic expiry, default sales warehouse id): Get Warehouses at most every 10 min per shop.
     default_warehouses: dict[str, tuple[float, str | None]] = field(default_factory=dict)
 
@@ -153,9 +161,20 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
         if not claims:
             return report
         renewing = asyncio.create_task(_renew_claims(deps, shop_id))
+        deadline = asyncio.timeout(deps.round_deadline.total_seconds())
         try:
-            if await _push_claims(deps, shop, policy, claims, report):
-                limit = deps.batch
+            async with deadline:
+                if await _push_claims(deps, shop, policy, claims, report):
+                    limit = deps.batch
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            log.warning(
+                "inventory push of shop %s stopped (reason=push_round_deadline): a round of %d product(s) outlasted "
+                "its %d s deadline; the products not finished are handed back for the next push",
+                shop_id, len(claims), deps.round_deadline.total_seconds(),
+            )  # fmt: skip
+            return report
         except AuthorizationLostError as exc:  # the claims are back; nothing more is pushed until re-authorized
             await revoke_refused_authorization(
                 deps.uow_factory, deps.events, deps.clock, shop, "an inventory push", exc
@@ -268,7 +287,7 @@ async def _finish_unchanged(
             shop.id, [claim.tiktok_product_id for claim in claims], holds_since=computed_at - deps.hold_horizon
         )
     every = [link for found in links.values() for link in found]
-    held, shown, restored = await _unseen(deps, api, shop, every, computed_at) if every else ({}, {}, {})
+    held, shown, restored, _ = await _unseen(deps, api, shop, every, computed_at) if every else ({}, {}, {}, {})
     unchanged: list[tuple[OutboxClaim, ProductPushOutcome]] = []
     to_write: list[OutboxClaim] = []
     for claim in claims:
@@ -352,7 +371,7 @@ async def _push_product(
     """Send one product's targets; finish the claim. Returns the Update Inventory calls made. With the fence, TikTok's
     available of its SKUs is read right before the write (`_unseen`); `read_error`: the round's reading failed with
     it, and the product is finished as if its own reading had. `sending` is set right before the first Update
-    Inventory (`_push_through_a_stop`)."""
+    Inventory, before its intent is committed (`_push_through_a_stop`)."""
     computed_at = deps.clock.now()
     outcome, calls = ProductPushOutcome(computed_at=computed_at), 0
     async with deps.uow_factory() as uow:
@@ -360,6 +379,9 @@ async def _push_product(
             shop.id, claim.tiktok_product_id, holds_since=computed_at - deps.hold_horizon
         )
     held: dict[str, tuple[int, datetime | None]] = {}
+    applied: dict[str, PushIntent] = {}
+    unanswered: dict[str, PushIntent] = {}  # the intents of the call under way (fenced)
+    answered = 0  # Update Inventory calls TikTok answered
     try:
         if links:
             links = _holding(links, held)  # the other links' holds, whether this push fences or not
@@ -367,25 +389,37 @@ async def _push_product(
             if deps.fence:
                 if read_error is not None:
                     raise read_error
-                held, shown, outcome.restored = await _unseen(deps, api, shop, links, computed_at)
+                held, shown, outcome.restored, applied = await _unseen(deps, api, shop, links, computed_at)
                 outcome.held = held
                 links = _holding(links, held, own_only=True)
                 to_send = _to_send(links, shown, policy)
             failures: dict[str, SkuPushError] = {}
+            default = await _default_warehouse(deps, api, shop, to_send) if to_send else None
+            if to_send and sending is not None:
+                # A stop from here waits for the call (`_push_through_a_stop`): an intent committed is always sent
+                sending.set()
+            if to_send and deps.fence:  # right before the call: a death between the two is taken for one after it
+                unanswered = _intents(to_send, policy, outcome, computed_at)
+                if not await _intend(deps, shop, unanswered, applied):
+                    to_send = []  # the shop was deleted meanwhile: TikTok is not touched (`_finish` records nothing)
             if to_send:
-                default = await _default_warehouse(deps, api, shop, to_send)
-                if sending is not None:
-                    sending.set()
                 result = await _send(api, claim.tiktok_product_id, to_send, policy, default)
-                calls += 1
-                failures = _failures(result, to_send)
+                calls, answered, unanswered = calls + 1, answered + 1, {}
+                failures = outcome.failed = _failures(result, to_send)
                 refresh = [sku_id for sku_id, e in failures.items() if e.action is PushAction.REFRESH_WAREHOUSES]
                 if refresh:  # the SKUs' warehouses changed at TikTok: read them again and retry those SKUs once
-                    links, retried = await _refresh_warehouses(deps, api, shop, claim.tiktok_product_id, refresh)
-                    links, retried = _holding(links, held), _holding(retried, held)
+                    _, retried = await _refresh_warehouses(deps, api, shop, claim.tiktok_product_id, refresh)
+                    retried = _holding(retried, held)
+                    # The other SKUs are recorded as this push read them: what TikTok took (or showed already) was
+                    # computed from those counters, not from the ones read again now
+                    again = {link.sku_id: link for link in retried}
+                    links = [again.get(link.sku_id, link) for link in links]
+                    if retried and deps.fence:
+                        unanswered = _intents(retried, policy, outcome, computed_at)
+                        await _intend(deps, shop, unanswered, {})
                     if retried:
                         result = await _send(api, claim.tiktok_product_id, retried, policy, default)
-                        calls += 1
+                        calls, answered, unanswered = calls + 1, answered + 1, {}
                         failures = {k: v for k, v in failures.items() if k not in refresh} | _failures(result, retried)
             targets = {link.sku_id: policy.target(link.available) for link in links}
             outcome.pushed = {sku: qty for sku, qty in targets.items() if sku not in failures}
@@ -399,17 +433,26 @@ async def _push_product(
             if failures:
                 first = next(iter(failures.values()))
                 outcome.error = f"{len(failures)} SKU(s) refused, e.g. {first.code} {first.message}"
+    # A call that failed without a refusal of it leaves its intents, doubted (`PushIntent.failed`): the next push
+    # takes it as applied only if TikTok's reading says so. The SKUs an earlier call of this push refused are
+    # recorded as refused (`outcome.failed`); those it took keep their intents, settled by the next push.
     except TikTokUnavailableError as exc:
         outcome.retry, outcome.error = True, f"TikTok unavailable: {exc}"
+        outcome.doubtful = _doubted(unanswered)
     except AuthorizationLostError as exc:
-        await _finish(deps, claim, ProductPushOutcome(retry=True, error=f"authorization lost: {exc}"))
+        lost = ProductPushOutcome(retry=True, error=f"authorization lost: {exc}", doubtful=_doubted(unanswered))
+        await _finish(deps, claim, lost)
         raise
     except GatewayError as exc:  # the whole call refused (e.g. the product is gone): not retried as is
         code = getattr(exc, "code", None)
         outcome.error = f"TikTok refused the update: {exc}"
         outcome.retry = isinstance(code, int) and push_action(code) is PushAction.RETRY
         if isinstance(code, int):
-            outcome.failed = {link.sku_id: SkuPushError(code, str(exc)) for link in links}
+            # Every link when no call was answered (the product's own refusal); else the SKUs of the refused call
+            refused = [link for link in links if not answered or link.sku_id in unanswered]
+            outcome.failed = {link.sku_id: SkuPushError(code, str(exc)) for link in refused}
+        else:
+            outcome.doubtful = _doubted(unanswered)
     await _finish(deps, claim, outcome)
     deps.metrics.push_sent("retry" if outcome.retry else "partial" if outcome.failed else "ok" if calls else "noop")
     if not outcome.retry and claim.dirty_since is not None and calls:
@@ -439,7 +482,7 @@ async def read_available(api: InventoryApi, tiktok_sku_ids: Sequence[str]) -> tu
 
 async def _unseen(
     deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence[LinkedSku], now: datetime
-) -> tuple[dict[str, tuple[int, datetime | None]], dict[str, int], dict[str, int]]:
+) -> tuple[dict[str, tuple[int, datetime | None]], dict[str, int], dict[str, int], dict[str, PushIntent]]:
     """TikTok's available of the links' SKUs now (`read_available`: one Inventory Search per 600 SKUs, so one for
     a product), and per Shopbridge SKU id the units to hold back (`unseen_sales`: against what was last pushed and
     held back then, within `deps.hold_horizon`, less what the ledger applied since, releases included:
@@ -449,6 +492,14 @@ async def _unseen(
     (`LinkedSku.baseline`); one linked by hand has no baseline and holds nothing back. (held, shown, restored), keyed
     by Shopbridge SKU id; `now`: when the targets were read."""
     tiktok, _ = await read_available(api, [link.tiktok_sku_id for link in links])
+    # A push left unrecorded (its worker died after TikTok took it): measured from what it sent, as TikTok shows it.
+    measured = [settled(link, tiktok.get(link.tiktok_sku_id), now, deps.hold_horizon) for link in links]
+    applied = {
+        link.sku_id: link.intent
+        for link, measured_from in zip(links, measured, strict=True)
+        if link.intent is not None and measured_from != replace(link, intent=None)
+    }
+    links = measured
     # A push records pushed_quantity and pushed_at together (`record_link_results`): one of them tells both.
     since = {link.tiktok_sku_id: link.pushed_at for link in links if link.pushed_at is not None}
     ingested = {link.tiktok_sku_id: n for link in links if (n := link.ingested_since_push) is not None}
@@ -476,7 +527,43 @@ async def _unseen(
                     shop.id, available, link.tiktok_sku_id, units, deps.hold_horizon.total_seconds(),
                 )  # fmt: skip
     shown = {link.sku_id: tiktok[link.tiktok_sku_id] for link in links if link.tiktok_sku_id in tiktok}
-    return held, shown, restored  # 0 held (the most common) subtracts nothing
+    return held, shown, restored, applied  # 0 held (the most common) subtracts nothing
+
+
+def _intents(
+    links: Sequence[LinkedSku], policy: InventoryPolicy, outcome: ProductPushOutcome, computed_at: datetime
+) -> dict[str, PushIntent]:
+    """What a success records for each of `links` (lowered by the holds: what is sent), by Shopbridge SKU id;
+    `computed_at`: when the targets were read."""
+    return {
+        link.sku_id: PushIntent(
+            policy.target(link.available),
+            computed_at,
+            *outcome.held.get(link.sku_id, (0, None)),
+            ingested=link.ingested,
+            released=link.released,
+            restored=outcome.restored.get(link.sku_id, 0),
+        )
+        for link in links
+    }
+
+
+def _doubted(intents: dict[str, PushIntent]) -> dict[str, PushIntent]:
+    return {sku_id: replace(intent, failed=True) for sku_id, intent in intents.items()}
+
+
+async def _intend(deps: PushDeps, shop: Shop, intents: dict[str, PushIntent], applied: dict[str, PushIntent]) -> bool:
+    """Commit what a fenced push is about to send before it sends it (`record_intents`): a worker that dies before
+    recording TikTok's answer leaves it for the next push to settle (`settled`), which otherwise measured TikTok's new
+    value from the push before and took the difference for sales unseen (held back from every shop for the horizon)
+    or restored units (sales made since put back on sale). One transaction per product written. False: the shop was
+    deleted meanwhile (nothing is sent)."""
+    async with deps.uow_factory() as uow:
+        if await uow.shops.get(shop.id) is None:  # the shop first, as a shop's delete takes it
+            return False
+        await uow.inventory_push.record_intents(shop.id, intents, applied)
+        await uow.commit()
+    return True
 
 
 def _holding(
@@ -541,7 +628,16 @@ async def _record(
     the other links of its item due (`holds_moved`), the rows of other shops enqueued after commit; this claim's
     own row is left to `finish_claim` (this push has just read it). A pushed product that holds units back is due
     again when the first of its holds reaches its horizon (`hold_ends`): that push lets the hold go even if nothing
-    else pushes the product (README, "Holds carry over")."""
+    else pushes the product (README, "Holds carry over").
+
+    A claim this run no longer holds (its lease ran out and another worker took the row) records nothing on the links:
+    that worker has pushed the product since, or is pushing it, and the links' record must stay what TikTok shows for
+    the fence (a late answer of ours recorded over it made the next push take the difference for sales unseen and
+    hold it back). The row is marked dirty again: one more push, computed then, has the last word. (Checked without
+    a lock: the row's claim moves only once our lease has run out, long before this record.)"""
+    if not await uow.inventory_push.holds_claim(claim, deps.holder):  # no longer ours: `finish_claim` re-dirties
+        await uow.inventory_push.finish_claim(claim, deps.holder, now, pushed=False, next_attempt_at=now, error=None)
+        return
     await uow.inventory_push.record_link_results(claim.shop_id, outcome, now)
     if outcome.holds_moved:
         shops = await uow.inventory_push.mark_item_links_dirty(

@@ -32,7 +32,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0023_left_out_of_seed"
+HEAD = "0024_push_intent"
 
 
 def _assert_migrates_to_head(url: str) -> None:

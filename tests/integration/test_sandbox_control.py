@@ -64,6 +64,16 @@ def test_slow_fault_outlasts_the_client_timeout(sandbox, tiktok) -> None:
     assert sandbox.control("GET", "counters")["by_path"][ORDERS] == {"fault:slow": 1}
 
 
+def test_trickle_fault_answers_whole_after_slow_seconds_though_no_read_times_out(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    faults(sandbox, "trickle", slow_seconds=1)
+    started = time.monotonic()
+    response = caller.request("POST", ORDERS, {"page_size": "5"}, {}, timeout=0.3)  # per read: a space every 50 ms
+    assert time.monotonic() - started >= 1
+    assert response.status_code == 200 and response.json()["code"] == 0 and "orders" in response.json()["data"]
+    assert sandbox.control("GET", "counters")["by_path"][ORDERS] == {"fault:trickle": 1}
+
+
 def test_faults_follow_the_rate_and_spare_token_endpoints(sandbox, tiktok) -> None:
     sandbox.control("POST", "faults", {"rate": 0.5, "kinds": ["http_500"], "seed": 3})
     caller = tiktok("us-local")  # consent and token exchange are never faulted

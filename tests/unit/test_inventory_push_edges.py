@@ -153,7 +153,8 @@ async def test_a_fenced_round_finishes_its_unchanged_products_on_one_read_of_600
     assert world.api.searches[2:] == [[f"t-{n}a", f"t-{n}b"] for n in ("010", "100", "200")]
     assert [product for product, _ in world.api.updates] == ["p010", "p100", "p200"]
     assert (report.products, report.calls) == (350, 3) and set(world.api.available.values()) == {5}
-    assert world.store.commits - commits == 1 + 7 + 3  # the claim, the unchanged products, one per product written
+    # the claim, the unchanged products, two per product written: what it sends before the call, TikTok's answer after
+    assert world.store.commits - commits == 1 + 7 + 3 * 2
     assert {(row.pushed_version, row.claimed_by) for row in world.store.push.outbox.values()} == {(1, None)}
     assert {link.pushed_quantity for link in world.store.push.links.values()} == {5}
     assert world.metrics.sent.count("noop") == 347 and world.metrics.sent.count("ok") == 3

@@ -14,10 +14,12 @@ from domain.inventory_push import (
     InventoryPolicy,
     LinkedSku,
     PushAction,
+    PushIntent,
     carried_hold,
     hold_ends,
     push_action,
     push_backoff,
+    settled,
     warehouse_plan,
 )
 
@@ -122,3 +124,57 @@ def test_a_push_at_the_hold_end_no_longer_carries_the_hold() -> None:
     assert ends is not None
     assert carried_hold(link, ends, HORIZON) == 0
     assert carried_hold(link, ends - timedelta(seconds=1), HORIZON) == 2
+
+
+AT = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+HORIZON = timedelta(seconds=630)
+
+
+@pytest.mark.parametrize(
+    ("intended", "failed", "tiktok", "measured_from"),
+    [
+        # the worker died with its call under way: TikTok shows what it sent (45, or 44 after a sale since)
+        (45, False, 45, 45),
+        (45, False, 44, 45),
+        # ... or the call never reached TikTok: it still shows the 50 of the push before, which the intent cannot
+        # explain without a unit restored unseen (and the push before explains with no sale)
+        (45, False, 50, 50),
+        # a restock (60) under way: TikTok's 57 is 3 sales since it, or 7 restored units since the push before
+        (60, False, 57, 60),
+        # a call that failed until its retries ran out: the push before, unless TikTok shows more than it did while
+        # the intent explains it (60 sent, 3 sold since)
+        (60, True, 50, 50),
+        (60, True, 57, 60),
+        (45, True, 45, 50),
+    ],
+    ids=["took-45", "took-45-sold-1", "never-reached", "restock-took", "failed-untaken", "failed-took", "failed-45"],
+)
+def test_a_push_left_unrecorded_is_measured_as_tiktok_shows_it(
+    intended: int, failed: bool, tiktok: int, measured_from: int
+) -> None:
+    # given a link last recorded pushed at 50, and a push of `intended` committed before its call, never recorded
+    intent = PushIntent(intended, AT, ingested=0, released=0, failed=failed)
+    link = LinkedSku(
+        "s", "t", "p", "i", intended, (), 50, AT - timedelta(minutes=5), ingested=0, ingested_at_push=0,
+        released=0, released_at_push=0, intent=intent,
+    )  # fmt: skip
+    # when the next push reads TikTok's available
+    measured = settled(link, tiktok, AT + timedelta(seconds=30), HORIZON)
+    # then it measures the fence from the push TikTok's reading says it shows, the intent settled either way
+    assert (measured.baseline, measured.intent) == (measured_from, None)
+
+
+def test_a_link_with_no_push_left_unrecorded_is_measured_from_its_last_push() -> None:
+    link = LinkedSku("s", "t", "p", "i", 45, (), 50, AT, ingested=0, ingested_at_push=0)
+    assert settled(link, 40, AT, HORIZON) is link
+
+
+def test_an_intent_older_than_the_push_recorded_is_superseded_by_it() -> None:
+    # given a link recorded pushed at 50 (a release that does not clear intents, during a rolling deploy) after an
+    # intent of 45 left by a push before it
+    intent = PushIntent(45, AT - timedelta(minutes=1), ingested=0, released=0)
+    link = LinkedSku("s", "t", "p", "i", 45, (), 50, AT, ingested=0, ingested_at_push=0, intent=intent)
+    # when the next push reads TikTok at 45 (which the old intent would explain)
+    measured = settled(link, 45, AT + timedelta(seconds=30), HORIZON)
+    # then it measures from the push recorded
+    assert (measured.baseline, measured.intent) == (50, None)

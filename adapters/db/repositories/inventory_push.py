@@ -123,6 +123,14 @@ class SqlInventoryPushRepository(LinkPushState):
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    async def holds_claim(self, claim: OutboxClaim, holder: str) -> bool:
+        query = select(_outbox.claimed_by).where(
+            _outbox.shop_id == claim.shop_id,
+            _outbox.tiktok_product_id == claim.tiktok_product_id,
+            _outbox.claimed_by == holder,
+        )
+        return (await self._session.execute(query)).first() is not None
+
     async def finish_claim(
         self,
         claim: OutboxClaim,

@@ -3,6 +3,7 @@ warehouses, the ledger's sales since a push (the fence), push results and reconc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -20,7 +21,7 @@ from adapters.db.tables import (
     skus,
     warehouse_stocks,
 )
-from domain.inventory_push import LinkedSku, ProductPushOutcome
+from domain.inventory_push import LinkedSku, ProductPushOutcome, PushIntent
 
 _outbox = inventory_push_outbox.c
 _links = sku_links.c
@@ -108,6 +109,7 @@ class LinkPushState:
                 _links.released_at_push,
                 _links.restored_quantity,
                 _links.seeded_available,
+                _links.push_intent,
                 (func.coalesce(_units.ingested, 0) if counted else literal(0)).label("ingested"),
                 (func.coalesce(_units.released, 0) if counted else literal(0)).label("released"),
                 (items.on_hand - items.reserved - items.safety_stock).label("available"),
@@ -141,6 +143,7 @@ class LinkPushState:
                     row.restored_quantity,
                     int(row.held_elsewhere),
                     row.seeded_available,
+                    intent_of(row.push_intent),
                 )
             else:
                 found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
@@ -159,6 +162,26 @@ class LinkPushState:
             counted[tiktok_sku_id] = int((await self._session.execute(query)).scalar_one())
         return counted
 
+    async def record_intents(
+        self, shop_id: str, intents: Mapping[str, PushIntent], applied: Mapping[str, PushIntent]
+    ) -> None:
+        for sku_id, earlier in applied.items():  # the push before, now known to be TikTok's: recorded as such
+            await self._session.execute(
+                update(sku_links)
+                .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
+                .values(
+                    pushed_quantity=earlier.quantity, pushed_at=earlier.at, held_quantity=earlier.held,
+                    held_since=earlier.held_since, ingested_at_push=earlier.ingested,
+                    released_at_push=earlier.released, restored_quantity=earlier.restored, seeded_available=None,
+                )
+            )  # fmt: skip
+        for sku_id, intent in intents.items():
+            await self._session.execute(
+                update(sku_links)
+                .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
+                .values(push_intent=intent_json(intent))
+            )
+
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
         pushed_at = outcome.computed_at or now
         for sku_id, quantity in outcome.pushed.items():
@@ -170,19 +193,26 @@ class LinkPushState:
                     pushed_quantity=quantity, pushed_at=pushed_at, held_quantity=held, held_since=held_since,
                     ingested_at_push=outcome.ingested.get(sku_id), released_at_push=outcome.released.get(sku_id),
                     restored_quantity=outcome.restored.get(sku_id, 0), seeded_available=None, push_error_code=None,
-                    push_error_message=None, updated_at=now,
+                    push_error_message=None, push_intent=None, updated_at=now,
                 )
             )  # fmt: skip
         for sku_id, error in outcome.failed.items():
             values: dict[str, Any] = {
                 "push_error_code": str(error.code),
                 "push_error_message": error.message[:1000],
+                "push_intent": None,  # refused: TikTok kept what it had
                 "updated_at": now,
             }
             if sku_id in outcome.excluded:
                 values["state"] = EXCLUDED
             await self._session.execute(
                 update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**values)
+            )
+        for sku_id, intent in outcome.doubtful.items():
+            await self._session.execute(
+                update(sku_links)
+                .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
+                .values(push_intent=intent_json(intent))
             )
 
     async def replace_warehouses(self, shop_id: str, tiktok_sku_id: str, warehouse_ids: Sequence[str]) -> None:
@@ -246,4 +276,40 @@ def _held_elsewhere(holds_since: datetime) -> Any:
             other.c.held_since >= holds_since,
         )
         .scalar_subquery()
+    )
+
+
+def intent_json(intent: PushIntent) -> str:
+    """`sku_links.push_intent`'s text (migration 0024): the intent's fields, times in ISO 8601 with their
+    offset."""
+    return json.dumps(
+        {
+            "quantity": intent.quantity,
+            "at": intent.at.isoformat(),
+            "held": intent.held,
+            "held_since": None if intent.held_since is None else intent.held_since.isoformat(),
+            "ingested": intent.ingested,
+            "released": intent.released,
+            "restored": intent.restored,
+            "failed": intent.failed,
+        },
+        separators=(",", ":"),
+    )
+
+
+def intent_of(text: str | None) -> PushIntent | None:
+    """`intent_json`'s inverse; None for a null column."""
+    if text is None:
+        return None
+    fields = json.loads(text)
+    held_since = fields["held_since"]
+    return PushIntent(
+        quantity=fields["quantity"],
+        at=datetime.fromisoformat(fields["at"]),
+        held=fields["held"],
+        held_since=None if held_since is None else datetime.fromisoformat(held_since),
+        ingested=fields["ingested"],
+        released=fields["released"],
+        restored=fields["restored"],
+        failed=fields.get("failed", False),
     )
