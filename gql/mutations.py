@@ -23,7 +23,9 @@ MAX_CODE_LENGTH = 4096
 SHOP_NAME_RULE = (
     "Custom name: trimmed, 1 to 64 characters as a user counts them (an emoji, a flag, a letter with its accents: "
     "one each; 64 emoji of any kind fit) and at most 1,024 Unicode code points (a letter may not carry hundreds of "
-    "accents), not only spaces and invisible characters (U+200B, U+3164, U+2800 ...), no control characters."
+    "accents), not only spaces and invisible characters (U+200B, U+3164, U+2800 ...), no control characters, not "
+    "starting with a combining mark (an accent with no letter before it), at most 30 combining marks in a row on one "
+    "letter (Unicode's Stream-Safe Text Format, UAX #15)."
 )
 
 
