@@ -264,6 +264,38 @@ def test_the_sandbox_on_a_busy_port_leaves_its_state_directory_unmade(tmp_path) 
     assert not (tmp_path / "state").exists()
 
 
+@pytest.mark.parametrize(
+    ("problem", "what_to_change"),
+    [("busy-port", "choose another port with --port"), ("foreign-host", "choose another host with --host")],
+    ids=["busy-port", "foreign-host"],
+)
+def test_python_m_sandbox_that_cannot_listen_is_one_coded_line_and_saves_nothing(
+    tmp_path, problem: str, what_to_change: str
+) -> None:
+    # given a port another process listens on, or a host that is no address of this machine (TEST-NET-1, RFC 5737),
+    # and a state directory that does not exist yet
+    state = tmp_path / "state" / "sandbox"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        host, port = ("127.0.0.1", taken.getsockname()[1]) if problem == "busy-port" else ("192.0.2.1", free_port())
+        # when the sandbox's own command, `python -m sandbox`, is asked to listen there and keep its state in it
+        result = subprocess.run(
+            [sys.executable, "-m", "sandbox", "--host", host, "--port", str(port), "--state-dir", str(state),
+             "--products", "2", "--orders", "2"],
+            env=clean_env(), cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
+        )  # fmt: skip
+    # then it stops with one line, its code first, naming the flag to change, exit status 2 (a bad flag's), before
+    # printing its consent page or saving: before, it started the application, uvicorn failed to bind (an ERROR line
+    # among INFO lines, exit 3) and the shutdown wrote the state file
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"sandbox: CANNOT_LISTEN: cannot listen on {host}:{port} ("), line
+    assert what_to_change in line, line
+    assert result.stdout == ""
+    assert not (tmp_path / "state").exists(), sorted(str(path) for path in (tmp_path / "state").rglob("*"))
+
+
 def test_token_never_mints_keys_and_says_where_it_looked(tmp_path) -> None:
     empty = tmp_path / "elsewhere"
     result = subprocess.run(
