@@ -162,6 +162,14 @@ def data_dir_setting(env: dict[str, str] | None = None) -> Path:
     return Path((env.get("SHOPBRIDGE_DATA_DIR") or "").strip() or default_data_dir(env)).resolve()
 
 
+def database_url_setting(env: dict[str, str] | None = None) -> str | None:
+    """SHOPBRIDGE_DATABASE_URL as `load_settings` takes it (a `ConfigError` for another scheme), or None when unset
+    (the default database, inside the data directory); read without touching the disk, for a database to be checked
+    before the settings make the data directory's keys."""
+    env = dict(os.environ if env is None else env)
+    return _database_url((env.get("SHOPBRIDGE_DATABASE_URL") or "").strip() or None)
+
+
 def default_database_url(data_dir: Path) -> str:
     """The embedded default's database when SHOPBRIDGE_DATABASE_URL is unset: SQLite in the data directory."""
     return f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.errors import DomainError, ErrorCode, ValidationError
+from domain.errors import DomainError, ErrorCode, ValidationError, ValidationErrors
 from domain.shops import Region, parse_shop_name
 
 STATE_TTL = timedelta(minutes=30)
@@ -52,16 +52,29 @@ class AuthorizationRequest:
     def start(
         cls, merchant_id: str, region: Region | None, raw_name: str, region_confirmed: bool, now: datetime
     ) -> tuple[AuthorizationRequest, str]:
-        """A new CONNECT request and its plaintext state, after the merchant's confirmations are checked."""
+        """A new CONNECT request and its plaintext state, after the merchant's confirmations are checked.
+
+        Every field is checked, and every refusal told at once (`ValidationErrors`: a form marks each field in one
+        answer), in this order: REGION_NOT_CONFIRMED on `regionConfirmed`, UNSUPPORTED_REGION on `region`, then the
+        name's INVALID_NAME on `name` (`domain.shops.parse_shop_name`); one alone is raised as itself."""
+        problems: list[ValidationError] = []
         if not region_confirmed:
-            raise ValidationError(
-                ErrorCode.REGION_NOT_CONFIRMED,
-                "Confirm that the shop is a local shop in a supported region (US, UK, MY, SG).",
-                ("regionConfirmed",),
+            problems.append(
+                ValidationError(
+                    ErrorCode.REGION_NOT_CONFIRMED,
+                    "Confirm that the shop is a local shop in a supported region (US, UK, MY, SG).",
+                    ("regionConfirmed",),
+                )
             )
         if region is None:
-            raise ValidationError(ErrorCode.UNSUPPORTED_REGION, "Choose a supported region.", ("region",))
-        return cls._new(merchant_id, AuthorizationPurpose.CONNECT, region, parse_shop_name(raw_name), now, None)
+            problems.append(ValidationError(ErrorCode.UNSUPPORTED_REGION, "Choose a supported region.", ("region",)))
+        try:
+            name = parse_shop_name(raw_name)
+        except ValidationError as exc:
+            problems.append(exc)
+        if problems or region is None:  # a region of None is among the problems
+            raise ValidationErrors.of(problems)
+        return cls._new(merchant_id, AuthorizationPurpose.CONNECT, region, name, now, None)
 
     @classmethod
     def start_reauthorization(

@@ -2,6 +2,7 @@
 
     DomainError                      a rule said no; carries `code`, `message` and the input `field` path
       ├── ValidationError            the input itself is bad (INVALID_NAME, ...)
+      │     └── ValidationErrors     several fields of one input are bad at once: `errors`, each field's
       └── NotFoundError              the thing does not exist *for this merchant* (NOT_FOUND)
 
 Anything that is not a DomainError is a bug or an outage: masked for clients, logged for us.
@@ -9,6 +10,7 @@ Anything that is not a DomainError is a bug or an outage: masked for clients, lo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 
@@ -63,6 +65,22 @@ class DomainError(Exception):
 
 class ValidationError(DomainError):
     """The input is malformed, whatever the state of the world."""
+
+
+class ValidationErrors(ValidationError):
+    """Several fields of one input are bad at once, so that a form can mark every field in one answer: `errors`, each
+    a ValidationError with its own code and field, in the order the rule checks them. Its own code, message and
+    field are the first's: a caller that reports one error reports what it did before."""
+
+    def __init__(self, errors: Sequence[ValidationError]) -> None:
+        first = errors[0]
+        super().__init__(first.code, first.message, first.field)
+        self.errors = tuple(errors)
+
+    @classmethod
+    def of(cls, errors: Sequence[ValidationError]) -> ValidationError:
+        """The error to raise for `errors` (at least one): the error itself when it is alone, else all of them."""
+        return errors[0] if len(errors) == 1 else cls(errors)
 
 
 class NotFoundError(DomainError):

@@ -8,7 +8,16 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError
-from domain.text import first_control_character, is_blank, normalized, user_perceived_length
+from domain.text import (
+    STREAM_SAFE_MAX_NON_STARTERS,
+    describe,
+    first_control_character,
+    is_blank,
+    longest_non_starter_run,
+    normalized,
+    starts_with_combining_mark,
+    user_perceived_length,
+)
 
 EXPIRING_SOON_WINDOW = timedelta(days=7)
 # A shop name's limit, in user-perceived characters (extended grapheme clusters, `domain.text.user_perceived_length`).
@@ -68,6 +77,11 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
     of any emoji fit): a name under 64 characters that does not (a letter carrying hundreds of combining marks) is
     refused with INVALID_NAME saying so, in both counts.
 
+    A name that starts with a combining mark (`domain.text.starts_with_combining_mark`: an accent or vowel sign with
+    no character before it, "\u0301" alone) or that stacks more than 30 combining marks in a row on one character
+    (`domain.text.longest_non_starter_run`, the bound of UAX #15's Stream-Safe Text Format: "x" + 62 x U+0301) is
+    refused with INVALID_NAME saying which (the mark found; how many marks, counted decomposed as UAX #15 does).
+
     A name of only invisible characters (`domain.text.is_blank`: whitespace, format characters such as the
     zero-width space U+200B, word joiner U+2060 and BOM U+FEFF, the Hangul fillers U+115F/U+1160/U+3164/U+FFA0, the
     Braille pattern blank U+2800, ...) is empty. Invisible characters between visible ones are kept: a name is shown,
@@ -93,6 +107,21 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
         raise ValidationError(
             ErrorCode.INVALID_NAME,
             f"The shop name must not contain control characters or text-direction overrides (found {control}).",
+            field_path,
+        )
+    if starts_with_combining_mark(name):
+        raise ValidationError(
+            ErrorCode.INVALID_NAME,
+            f"The shop name must not start with a combining mark, which has no character to sit on (found "
+            f"{describe(name[0])}).",
+            field_path,
+        )
+    # after the code-point bound: the run is counted in NFKD, at most 18 times as long as the (bounded) name
+    if (marks := longest_non_starter_run(name)) > STREAM_SAFE_MAX_NON_STARTERS:
+        raise ValidationError(
+            ErrorCode.INVALID_NAME,
+            f"The shop name must not stack more than {STREAM_SAFE_MAX_NON_STARTERS} combining marks on one character "
+            f"(this one has {marks} in a row).",
             field_path,
         )
     return name

@@ -22,6 +22,13 @@ disguises what is shown.
 - **Control characters**: C0/C1 controls (Cc: NUL, tab, line feed, ESC...), the line and paragraph separators
   (Zl, Zp), surrogates (Cs), and the bidi embeddings, overrides and isolates (U+202A to U+202E, U+2066 to U+2069)
   that can make a text show as another.
+- **Combining marks**: a combining character (Unicode Standard, chapter 3, D52: general category M, i.e. Mn, Mc, Me:
+  accents, vowel signs, enclosing circles, variation selectors) belongs to the character before it; one at the start
+  of a text has none (`starts_with_combining_mark`; D57 calls that a defective combining character sequence). The
+  Stream-Safe Text Format (UAX #15, "Unicode Normalization Forms", section 13) bounds a run of non-starters (canonical
+  combining class != 0, `unicodedata.combining`: the stacking accents) at `STREAM_SAFE_MAX_NON_STARTERS` (30) in
+  NFKD, what no real language needs and what a text piling accents on one letter ("Zalgo" text) exceeds
+  (`longest_non_starter_run`).
 """
 
 from __future__ import annotations
@@ -47,6 +54,29 @@ def normalized(text: str) -> str:
     """`text` in Unicode Normalization Form C (see the module): canonically equivalent texts, which render alike
     ("É" and "E" + U+0301 COMBINING ACUTE ACCENT), become one."""
     return unicodedata.normalize("NFC", text)
+
+
+# UAX #15, section 13: no text in Stream-Safe Text Format has more than 30 non-starters in a row (in NFKD).
+STREAM_SAFE_MAX_NON_STARTERS = 30
+
+
+def starts_with_combining_mark(text: str) -> bool:
+    """True when the first character of `text` is a combining mark (general category Mn, Mc or Me, Unicode D52; see
+    the module): there is nothing before it to carry it. False for "" and for a mark after anything, a space too
+    (" \u0301" is how Unicode spells a lone accent)."""
+    return text[:1] != "" and unicodedata.category(text[0]).startswith("M")
+
+
+def longest_non_starter_run(text: str) -> int:
+    """The most non-starters (canonical combining class != 0) in a row in `text` decomposed to NFKD, as UAX #15's
+    Stream-Safe Text Format counts them (see the module; at most `STREAM_SAFE_MAX_NON_STARTERS` there): "é" (U+00E9)
+    is e + 1, "x" + 62 x U+0301 is 62, "Shop" is 0. A starter (a letter, a space, U+034F COMBINING GRAPHEME JOINER)
+    ends a run. Linear in the NFKD form, which is at most 18 times `text` (U+FDFA)."""
+    longest = run = 0
+    for ch in unicodedata.normalize("NFKD", text):
+        run = run + 1 if unicodedata.combining(ch) else 0
+        longest = max(longest, run)
+    return longest
 
 
 _GRAPHEME_CLUSTER = regex.compile(r"\X")

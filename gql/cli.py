@@ -123,9 +123,26 @@ def _make_default_data_dir(settings: Settings) -> None:
         ) from exc
 
 
+def _database_before_keys(*, reach_postgresql: bool) -> None:
+    """Refuse a SHOPBRIDGE_DATABASE_URL that cannot be opened before the settings make the data directory's keys
+    (secret_key, encryption_key, sandbox_app_secret): DATABASE_UNAVAILABLE, exit 1 (`main`), with nothing left on
+    disk; before, a typo in the URL left a data directory of keys behind. Only what finding out makes nothing of
+    (`open_without_side_effects`): a SQLite file in a missing directory (or a file's, or a directory), and with
+    `reach_postgresql` (the commands that migrate, which need it now) a PostgreSQL connection; `serve` outlives a
+    PostgreSQL down at start (its readiness says so). Unset, the database is the default one inside the data
+    directory, made with it: nothing to check before. A malformed URL is BAD_CONFIGURATION here, as in the
+    settings."""
+    from adapters.config import database_url_setting
+    from adapters.db.migrate import open_without_side_effects
+
+    if (database_url := database_url_setting()) is not None:
+        open_without_side_effects(database_url, reach_postgresql=reach_postgresql)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from adapters.db.migrate import head, upgrade
 
+    _database_before_keys(reach_postgresql=True)
     settings = _settings()
     _make_default_data_dir(settings)
     done = upgrade(settings.database_url, lock_timeout_seconds=settings.migrate_lock_timeout_seconds)
@@ -174,6 +191,7 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
     if (refusal := _port_problem(args.host, args.port)) is not None:
         print(refusal.line, file=sys.stderr)
         return refusal.exit_status
+    _database_before_keys(reach_postgresql=False)
     settings = _settings()
     if (problem := _one_process(settings)) is not None:
         print(problem, file=sys.stderr)
@@ -218,6 +236,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if (refusal := _port_problem(args.host, args.port)) is not None:
         print(refusal.line, file=sys.stderr)
         return refusal.exit_status
+    _database_before_keys(reach_postgresql=True)
     settings = _settings()
     # The lock before migrating, and before a reset deletes a state.
     if (problem := _one_process(settings)) is not None:

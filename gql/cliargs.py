@@ -10,6 +10,7 @@ traceback shows, on input it would refuse later.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -71,15 +72,33 @@ thread_count = whole_number(1, 256)
 healthcheck_seconds = whole_number(1, 3600)  # `serve --timeout-worker-healthcheck`: an hour is already a hung worker
 
 
+def _not_text(text: str) -> str | None:
+    """Why an argument is not text, or None: on Linux the command line is bytes, which Python decodes as UTF-8 (the
+    file system encoding), each byte that is not UTF-8 becoming a lone surrogate (U+DC80 to U+DCFF, PEP 383's
+    surrogateescape), which every later check mistook for something else ("control characters", or a traceback where
+    the value was encoded). The message shows the bytes given, e.g. `(got b'm\\xff')`."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"must be valid UTF-8 text (got {shown(os.fsencode(text))})"
+    return None
+
+
 def merchant_id(text: str) -> str:
-    """An argparse type: a merchant id as tokens carry it (1 to 128 characters, no surrounding or control spaces)."""
+    """An argparse type: a merchant id as tokens carry it (1 to 128 characters, no surrounding or control spaces),
+    in UTF-8 (`_not_text`)."""
+    if (problem := _not_text(text)) is not None:
+        raise argparse.ArgumentTypeError(problem)
     if (problem := merchant_id_problem(text)) is not None:
         raise argparse.ArgumentTypeError(f"{problem} (got {shown(text)})")
     return text
 
 
 def host(text: str) -> str:
-    """An argparse type: a non-empty interface name or address without spaces."""
+    """An argparse type: a non-empty interface name or address without spaces, in UTF-8 (`_not_text`; another was a
+    traceback, "encoding of hostname failed")."""
+    if (problem := _not_text(text)) is not None:
+        raise argparse.ArgumentTypeError(problem)
     if not text or text != text.strip() or any(c.isspace() for c in text):
         raise argparse.ArgumentTypeError(f"must be an interface name or address, without spaces (got {shown(text)})")
     return text

@@ -22,7 +22,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from adapters.db.outage import describe, unavailable
 from adapters.text import one_line
-from domain.errors import DomainError
+from domain.errors import DomainError, ValidationErrors
 from gql.operations import BAD_REQUEST
 from gql.types import UserError
 
@@ -47,6 +47,11 @@ class UnauthenticatedError(BadRequestError):
 
 def user_error(error: DomainError) -> UserError:
     return UserError(field=list(error.field) if error.field else None, message=error.message, code=error.code)
+
+
+def user_errors(error: DomainError) -> list[UserError]:
+    """`error` as a payload's `userErrors`: one per field a `ValidationErrors` names, in its order; else one."""
+    return [user_error(each) for each in (error.errors if isinstance(error, ValidationErrors) else (error,))]
 
 
 # Codes of errors about the request itself (documented in the README, "The GraphQL API").

@@ -13,7 +13,7 @@ from domain.sync import SyncKind as DomainSyncKind
 from gql import mappers
 from gql import types as t
 from gql.context import Info
-from gql.errors import user_error
+from gql.errors import user_error, user_errors
 from gql.ids import internal_id
 from gql.inputs import aware, bounded
 
@@ -23,7 +23,9 @@ MAX_CODE_LENGTH = 4096
 SHOP_NAME_RULE = (
     "Custom name: trimmed, 1 to 64 characters as a user counts them (an emoji, a flag, a letter with its accents: "
     "one each; 64 emoji of any kind fit) and at most 1,024 Unicode code points (a letter may not carry hundreds of "
-    "accents), not only spaces and invisible characters (U+200B, U+3164, U+2800 ...), no control characters."
+    "accents), not only spaces and invisible characters (U+200B, U+3164, U+2800 ...), no control characters, not "
+    "starting with a combining mark (an accent with no letter before it), at most 30 combining marks in a row on one "
+    "letter (Unicode's Stream-Safe Text Format, UAX #15)."
 )
 
 
@@ -117,7 +119,10 @@ class SyncTaskCancelPayload:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Begin connecting a TikTok Shop: returns TikTok's consent URL.")
+    @strawberry.mutation(
+        description="Begin connecting a TikTok Shop: returns TikTok's consent URL, or every field's error at once "
+        "in userErrors (regionConfirmed, region, name, in that order)."
+    )
     async def shop_authorization_start(
         self, info: Info, input: ShopAuthorizationStartInput
     ) -> ShopAuthorizationStartPayload:
@@ -132,8 +137,8 @@ class Mutation:
                 input.name,
                 input.region_confirmed,
             )
-        except DomainError as exc:
-            return ShopAuthorizationStartPayload(authorization_url=None, expires_at=None, user_errors=[user_error(exc)])
+        except DomainError as exc:  # every field's refusal at once (domain.authorization.AuthorizationRequest.start)
+            return ShopAuthorizationStartPayload(authorization_url=None, expires_at=None, user_errors=user_errors(exc))
         return ShopAuthorizationStartPayload(
             authorization_url=started.authorization_url, expires_at=started.expires_at, user_errors=[]
         )

@@ -7,6 +7,9 @@ and 300000 per shop);
 extras: --access-token-ttl 604800 --refresh-token-ttl 31536000 --rate-limit 50 (0 = unlimited) --latency-ms 0
 --product-search-cap 10000 --log-level info; webhooks: --webhook-url URL --webhook-retry-factor 1
 --allow-insecure-webhooks --authorization-ttl 31536000; --state-dir DIR keeps state across restarts.
+
+Exit status 2 for a bad flag (argparse's) and for an address it cannot listen on (`cannot_listen`: one line, its code
+CANNOT_LISTEN first, as `shopbridge sandbox` says it), before anything is printed or written.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import contextlib
 import math
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -219,7 +223,44 @@ def run_from_args(args: argparse.Namespace) -> None:
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
 
 
+CANNOT_LISTEN = "CANNOT_LISTEN"  # the stable code of the refusal of --host/--port, as `shopbridge sandbox` has it
+USAGE_ERROR = 2  # argparse's exit status for a bad flag: an address that cannot be served is one too
+
+
+def cannot_listen(host: str, port: int) -> str | None:
+    """The refusal's one line (`sandbox: CANNOT_LISTEN: cannot listen on HOST:PORT (reason); ...`) naming the flag to
+    change: --host when it is no address of this machine (EADDRNOTAVAIL, or a name that does not resolve), else
+    --port (taken: EADDRINUSE; privileged: EACCES); None when `host`:`port` can be bound.
+
+    Asked before the server starts: uvicorn binds after the application started, so a busy port printed the consent
+    page's link, ran the application's start-up and shutdown (which saves the --state-dir state file) and ended with
+    an ERROR line and exit status 3. `shopbridge sandbox` asks gql/cli.py's own probe, which also names the
+    SHOPBRIDGE_ settings to match; this one stays here because the sandbox imports nothing of the rest."""
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            cannot = f"sandbox: {CANNOT_LISTEN}: cannot listen on {host}:{port} ({exc.strerror})"
+            if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+                return (
+                    f"{cannot}: {host} is not an address of this machine; choose another host with --host "
+                    f"({DEFAULT_HOST} for this machine alone, 0.0.0.0 for every interface)"
+                )
+            return f"{cannot}; choose another port with --port"
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
+    """`python -m sandbox`: parse the flags, check the address can be listened on (else `cannot_listen`'s line on
+    stderr, exit status 2, nothing printed or saved), serve until interrupted."""
     parser = argparse.ArgumentParser(prog="sandbox", description="A stand-in TikTok Shop Open API server.")
     add_arguments(parser)
-    run_from_args(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    if (problem := cannot_listen(args.host, args.port)) is not None:
+        print(problem, file=sys.stderr)
+        raise SystemExit(USAGE_ERROR)
+    run_from_args(args)

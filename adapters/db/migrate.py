@@ -184,6 +184,28 @@ def open_sqlite(database_url: str) -> None:
         engine.dispose()
 
 
+def open_without_side_effects(database_url: str, *, reach_postgresql: bool) -> None:
+    """Fail as opening `database_url` would, where finding out makes nothing, else return: for the commands that
+    check the database before the settings make the data directory's keys (gql/cli.py).
+
+    - SQLite: a file the file system says cannot be one (`sqlite_file_problem`: its directory missing or a file, the
+      path a directory), where SQLite can create nothing, is opened for the driver's own error, raised as
+      `SqliteFileError`. Any other file is left alone: opening a missing one creates it (`open_sqlite`, later).
+    - PostgreSQL, with `reach_postgresql`: connected to and the connection closed, nothing read or written;
+      `sqlalchemy.exc.DBAPIError` when it cannot be reached or refuses the login. Without it, not touched."""
+    if sync_url(database_url).startswith("sqlite"):
+        if sqlite_file_problem(database_url) is not None:
+            open_sqlite(database_url)
+        return
+    if reach_postgresql:
+        engine = migration_engine(database_url)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+
+
 class SqliteFileError(Exception):
     """A SQLite database file the driver could not open, with why as the file system tells it: the driver's
     error, then the reason, e.g. `OperationalError: unable to open database file (the directory '/srv/db' does not

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from gql.cli import main
+from tests.fixtures.waiting import DEADLINE_SECONDS
+
+REPO = Path(__file__).resolve().parents[2]
 
 BAD_ARGUMENTS = [
     (["token", ""], "merchant_id"),
@@ -287,3 +295,37 @@ def test_a_token_naming_no_usable_merchant_is_refused(merchant_id: str) -> None:
     forged = jwt.encode({"sub": merchant_id, "exp": 2**40, "iss": ISSUER}, "k" * 32, algorithm=ALGORITHM)
     with pytest.raises(AuthenticationError):
         verify_token("k" * 32, forged)
+
+
+@pytest.mark.parametrize(
+    ("argv", "argument", "given"),
+    [
+        ([b"token", b"m\xff"], "merchant_id", "b'm\\xff'"),
+        ([b"token", b"caf\xc3\xa9\xff"], "merchant_id", "b'caf\\xc3\\xa9\\xff'"),  # é is UTF-8, the byte after not
+        ([b"token", b"\xed\xa0\x80"], "merchant_id", "b'\\xed\\xa0\\x80'"),  # a surrogate spelled in UTF-8's way
+        ([b"demo", b"--merchant-id", b"m\xff"], "--merchant-id", "b'm\\xff'"),
+        ([b"serve", b"--host", b"h\xff"], "--host", "b'h\\xff'"),  # before: a traceback, "encoding of hostname failed"
+    ],
+    ids=["token-ff", "token-after-e-acute", "token-encoded-surrogate", "demo-merchant-id", "serve-host"],
+)
+def test_an_argument_that_is_not_utf8_text_is_told_so_with_its_bytes(
+    tmp_path, argv: list[bytes], argument: str, given: str
+) -> None:
+    # given a command line of bytes that are not UTF-8 (a Linux argv is bytes; Python decodes it as UTF-8, an
+    # undecodable byte becoming a lone surrogate, PEP 383)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPBRIDGE_")}
+    env |= {"PYTHONPATH": str(REPO), "SHOPBRIDGE_DATA_DIR": str(tmp_path / "data")}
+    # when the command is run with it
+    result = subprocess.run(
+        [sys.executable, "-m", "gql.cli", *argv], env=env, cwd=tmp_path, capture_output=True, timeout=DEADLINE_SECONDS
+    )
+    # then it is one BAD_ARGUMENT line saying the argument is not UTF-8 text, with the bytes given, exit 2, before
+    # anything is made: before, "a merchant id must not contain control characters (got 'm\udcff')"
+    assert result.returncode == 2, result.stderr
+    command = argv[0].decode()
+    assert result.stderr.decode().splitlines() == [
+        f"shopbridge {command}: BAD_ARGUMENT: argument {argument}: must be valid UTF-8 text (got {given}); see "
+        f"`shopbridge {command} --help`"
+    ]
+    assert result.stdout == b""
+    assert not (tmp_path / "data").exists()

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from websockets.exceptions import ConnectionClosed
 
 from adapters.config import SANDBOX_SERVICE_ID
@@ -264,6 +265,38 @@ def test_the_sandbox_on_a_busy_port_leaves_its_state_directory_unmade(tmp_path) 
     assert not (tmp_path / "state").exists()
 
 
+@pytest.mark.parametrize(
+    ("problem", "what_to_change"),
+    [("busy-port", "choose another port with --port"), ("foreign-host", "choose another host with --host")],
+    ids=["busy-port", "foreign-host"],
+)
+def test_python_m_sandbox_that_cannot_listen_is_one_coded_line_and_saves_nothing(
+    tmp_path, problem: str, what_to_change: str
+) -> None:
+    # given a port another process listens on, or a host that is no address of this machine (TEST-NET-1, RFC 5737),
+    # and a state directory that does not exist yet
+    state = tmp_path / "state" / "sandbox"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        host, port = ("127.0.0.1", taken.getsockname()[1]) if problem == "busy-port" else ("192.0.2.1", free_port())
+        # when the sandbox's own command, `python -m sandbox`, is asked to listen there and keep its state in it
+        result = subprocess.run(
+            [sys.executable, "-m", "sandbox", "--host", host, "--port", str(port), "--state-dir", str(state),
+             "--products", "2", "--orders", "2"],
+            env=clean_env(), cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
+        )  # fmt: skip
+    # then it stops with one line, its code first, naming the flag to change, exit status 2 (a bad flag's), before
+    # printing its consent page or saving: before, it started the application, uvicorn failed to bind (an ERROR line
+    # among INFO lines, exit 3) and the shutdown wrote the state file
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"sandbox: CANNOT_LISTEN: cannot listen on {host}:{port} ("), line
+    assert what_to_change in line, line
+    assert result.stdout == ""
+    assert not (tmp_path / "state").exists(), sorted(str(path) for path in (tmp_path / "state").rglob("*"))
+
+
 def test_token_never_mints_keys_and_says_where_it_looked(tmp_path) -> None:
     empty = tmp_path / "elsewhere"
     result = subprocess.run(
@@ -334,6 +367,46 @@ def settings_token(settings: object) -> str:
     from gql.auth import issue_token
 
     return issue_token(settings.secret_key, "m1", 3600)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("command", "database"),
+    [
+        (("migrate",), "sqlite-missing-directory"),
+        (("serve", "--port"), "sqlite-missing-directory"),
+        (("demo", "--port"), "sqlite-missing-directory"),
+        (("migrate",), "postgresql-closed-port"),
+        (("demo", "--port"), "postgresql-closed-port"),
+    ],
+    ids=["migrate-sqlite", "serve-sqlite", "demo-sqlite", "migrate-postgresql", "demo-postgresql"],
+)
+def test_a_database_that_cannot_be_opened_is_refused_before_the_keys_are_made(
+    tmp_path, command: tuple[str, ...], database: str
+) -> None:
+    # given a data directory that does not exist yet, and a database URL that cannot be opened: a SQLite file in a
+    # directory that does not exist, or PostgreSQL on a port nothing listens on (with the keys PostgreSQL requires)
+    data = tmp_path / "data"
+    if database == "sqlite-missing-directory":
+        settings = {"SHOPBRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'x.db'}"}
+    else:
+        settings = {
+            "SHOPBRIDGE_DATABASE_URL": f"postgresql+asyncpg://shopbridge:secret@127.0.0.1:{free_port()}/shopbridge",
+            "SHOPBRIDGE_SECRET_KEY": "s" * 48,
+            "SHOPBRIDGE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        }
+    argv = [*command, str(free_port())] if command[-1] == "--port" else list(command)
+    # when `shopbridge migrate`, `serve` or `demo` starts on it
+    result = subprocess.run(
+        [sys.executable, "-m", "gql.cli", *argv],
+        env=clean_env(SHOPBRIDGE_DATA_DIR=str(data), **settings), cwd=tmp_path, capture_output=True, text=True,
+        timeout=DEADLINE_SECONDS,
+    )  # fmt: skip
+    # then it stops with its one DATABASE_UNAVAILABLE line, exit 1, and has made nothing: before, the settings had
+    # made the data directory and its keys (secret_key, encryption_key, sandbox_app_secret; serve its lock file too)
+    assert result.returncode == 1, result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("shopbridge")]
+    assert len(ours) == 1 and ours[0].startswith("shopbridge: DATABASE_UNAVAILABLE: "), result.stderr
+    assert not data.exists(), sorted(path.name for path in data.iterdir())
 
 
 def test_serve_on_a_sqlite_file_that_cannot_be_opened_stops_with_one_coded_line(tmp_path) -> None:

@@ -102,6 +102,22 @@ class TestAuthorize:
         assert payload["authorizationUrl"] is None
         assert payload["userErrors"][0]["code"] == code and payload["userErrors"][0]["field"] == field
 
+    def test_start_tells_every_fields_refusal_at_once(self, app: ShopbridgeServer) -> None:
+        # when a start has an empty name and an unconfirmed region
+        variables = {"region": "US", "name": "", "regionConfirmed": False}
+        payload = app.graphql(START, {"input": variables}, "m1")["shopAuthorizationStart"]
+        # then both are told, each on its field with its code, the region's first as before (the console shows the
+        # first): before, the region's alone, and the form learnt of the name on its next try
+        assert payload["authorizationUrl"] is None and payload["expiresAt"] is None
+        assert payload["userErrors"] == [
+            {
+                "field": ["regionConfirmed"],
+                "code": "REGION_NOT_CONFIRMED",
+                "message": "Confirm that the shop is a local shop in a supported region (US, UK, MY, SG).",
+            },
+            {"field": ["name"], "code": "INVALID_NAME", "message": "The shop name must not be empty."},
+        ]
+
     def test_unknown_region_is_a_schema_error(self, app: ShopbridgeServer) -> None:
         body = app.raw_graphql(START, {"input": {"region": "ID", "name": "x", "regionConfirmed": True}}, "m1")
         assert "errors" in body and "Region" in body["errors"][0]["message"]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.authorization import STATE_TTL, AuthorizationPurpose, AuthorizationRequest, state_digest
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode, ValidationErrors
 from domain.shops import Region
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -79,6 +79,27 @@ class TestAuthorizationRequest:
         with pytest.raises(DomainError) as exc:
             AuthorizationRequest.start("m1", region, "Mine", confirmed, NOW)
         assert (exc.value.code, exc.value.message, exc.value.field) == (code, message, field)
+
+    @pytest.mark.parametrize(
+        ("region", "confirmed", "name", "fields"),
+        [
+            (Region.US, False, "", [("regionConfirmed", "REGION_NOT_CONFIRMED"), ("name", "INVALID_NAME")]),
+            (None, True, "   ", [("region", "UNSUPPORTED_REGION"), ("name", "INVALID_NAME")]),
+            (None, False, "\u0301",
+             [("regionConfirmed", "REGION_NOT_CONFIRMED"), ("region", "UNSUPPORTED_REGION"), ("name", "INVALID_NAME")]),
+        ],
+        ids=["unconfirmed-and-empty-name", "no-region-and-blank-name", "all-three"],
+    )  # fmt: skip
+    def test_every_fields_refusal_is_told_at_once_the_first_as_before(
+        self, region: Region | None, confirmed: bool, name: str, fields: list[tuple[str, str]]
+    ) -> None:
+        # when a start is refused on several fields at once
+        with pytest.raises(ValidationErrors) as exc:
+            AuthorizationRequest.start("m1", region, name, confirmed, NOW)
+        # then each field's refusal is there, with its own code, in the order they are checked; and the error itself
+        # is the first's, as a caller that tells one error told it before (before: the first alone)
+        assert [(error.field[-1], error.code.value) for error in exc.value.errors if error.field] == fields
+        assert (exc.value.code.value, exc.value.field) == (fields[0][1], (fields[0][0],))
 
     def test_the_name_is_checked_at_start(self) -> None:
         with pytest.raises(DomainError) as exc:

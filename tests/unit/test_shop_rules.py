@@ -18,6 +18,7 @@ from domain.shops import (
     connect_or_renew,
     parse_shop_name,
 )
+from domain.text import normalized
 from domain.tokens import refresh_due
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -410,7 +411,9 @@ TOO_BIG = (
 # Unicode's longest emoji sequences: a family of four with a skin tone each (11 code points), a kiss with two (10).
 FAMILY_TONED = "\U0001f468\U0001f3fb\u200d\U0001f469\U0001f3fc\u200d\U0001f467\U0001f3fd\u200d\U0001f466\U0001f3fe"
 KISS = "\U0001f469\U0001f3fb\u200d\u2764\ufe0f\u200d\U0001f48b\u200d\U0001f468\U0001f3fc"
-STACKED = "x" + "\u0301" * 1023  # one character of 1,024 code points: x and 1,023 acute accents
+# One character of 1,024 code points: x and 33 runs of 30 acute accents, each ended by a combining grapheme joiner
+# (U+034F, a starter inside the cluster: how UAX #15's Stream-Safe Text Format breaks a longer run).
+STACKED = "x" + ("\u0301" * 30 + "\u034f") * 33
 
 
 class TestShopNameLength:
@@ -465,3 +468,54 @@ class TestShopNameLength:
         with pytest.raises(DomainError) as exc:
             parse_shop_name(raw)
         assert (exc.value.code, exc.value.message) == (ErrorCode.INVALID_NAME, message)
+
+
+STACKED_MARKS = "The shop name must not stack more than 30 combining marks on one character (this one has {} in a row)."
+LEADING_MARK = "The shop name must not start with a combining mark, which has no character to sit on (found {})."
+
+
+class TestShopNameCombiningMarks:
+    """A combining mark needs a character before it, and one character carries at most 30 in a row (UAX #15's
+    Stream-Safe Text Format, section 13, counted decomposed): a name within both length counts can break either."""
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            "x" + "\u0301" * 30,
+            "\u00e9" + "\u0301" * 29,  # é carries one acute decomposed (e + U+0301): 30 in all
+            "x" + "\u0301" * 30 + "\u034f" + "\u0301" * 30,  # a combining grapheme joiner ends a run
+            "Cafe\u0301 a \u0301b",  # a lone accent after a space is how Unicode spells one
+            "\u0915\u093f",  # Devanagari ka and its vowel sign i
+        ],
+        ids=["30-marks", "precomposed-and-29", "two-runs-of-30", "accent-after-space", "vowel-sign"],
+    )
+    def test_a_name_whose_marks_each_have_a_character_and_at_most_30_in_a_row_is_kept(self, raw: str) -> None:
+        assert parse_shop_name(raw) == normalized(raw)
+
+    @pytest.mark.parametrize(
+        ("raw", "message"),
+        [
+            ("x" + "\u0301" * 62, STACKED_MARKS.format(62)),
+            ("x" + "\u0301" * 31, STACKED_MARKS.format(31)),
+            ("\u00e9" + "\u0301" * 30, STACKED_MARKS.format(31)),  # counted as UAX #15 does: decomposed
+            ("Shop a" + "\u0323\u0301" * 20 + "b", STACKED_MARKS.format(40)),  # marks of two classes, one run
+            ("\u0301", LEADING_MARK.format("U+0301 COMBINING ACUTE ACCENT")),
+            ("\u0301Shop", LEADING_MARK.format("U+0301 COMBINING ACUTE ACCENT")),
+            ("  \u0301Shop", LEADING_MARK.format("U+0301 COMBINING ACUTE ACCENT")),  # trimmed, nothing carries it
+            ("\u093fShop", LEADING_MARK.format("U+093F DEVANAGARI VOWEL SIGN I")),  # a spacing mark (Mc)
+            ("\u20ddShop", LEADING_MARK.format("U+20DD COMBINING ENCLOSING CIRCLE")),  # an enclosing mark (Me)
+            ("\u0301" * 40, LEADING_MARK.format("U+0301 COMBINING ACUTE ACCENT")),  # the first refusal is told
+        ],
+        ids=["62-marks", "31-marks", "precomposed-and-30", "two-classes-40", "lone-mark", "leading-mark",
+             "leading-mark-after-spaces", "leading-vowel-sign", "leading-enclosing-mark", "only-marks"],
+    )  # fmt: skip
+    def test_a_mark_without_a_character_or_past_30_in_a_row_is_refused_on_the_field_given(
+        self, raw: str, message: str
+    ) -> None:
+        with pytest.raises(DomainError) as exc:
+            parse_shop_name(raw, ("input", "name"))
+        assert (exc.value.code, exc.value.message, exc.value.field) == (
+            ErrorCode.INVALID_NAME,
+            message,
+            ("input", "name"),
+        )

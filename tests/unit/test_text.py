@@ -11,6 +11,8 @@ from domain.text import (
     first_invisible_character,
     is_blank,
     is_invisible,
+    longest_non_starter_run,
+    starts_with_combining_mark,
     strip_invisible,
     user_perceived_length,
 )
@@ -63,3 +65,29 @@ def test_blank_and_named_characters() -> None:
 )
 def test_user_perceived_length_counts_grapheme_clusters(text: str, length: int) -> None:
     assert user_perceived_length(text) == length
+
+
+@pytest.mark.parametrize(
+    ("text", "run"),
+    [
+        ("", 0),
+        ("Shop", 0),
+        ("\u00e9", 1),  # precomposed: e + U+0301 decomposed, as UAX #15 counts
+        ("x" + "\u0301" * 62, 62),
+        ("q\u0323\u0301 x\u0301", 2),  # the longest run, not the sum
+        ("x" + "\u0301" * 30 + "\u034f" + "\u0301" * 30, 30),  # the combining grapheme joiner is a starter
+        ("\u2764\ufe0f", 0),  # a variation selector is a mark (Mn) but a starter (combining class 0)
+    ],
+    ids=["empty", "ascii", "precomposed", "62-marks", "longest-run", "cgj-breaks-run", "variation-selector"],
+)
+def test_longest_non_starter_run_counts_combining_marks_in_a_row_decomposed(text: str, run: int) -> None:
+    assert longest_non_starter_run(text) == run
+
+
+@pytest.mark.parametrize(
+    ("text", "starts"),
+    [("", False), ("a\u0301", False), (" \u0301", False), ("\u0301a", True), ("\u093f", True), ("\u20dd", True)],
+    ids=["empty", "letter-then-mark", "space-then-mark", "nonspacing-mark", "spacing-mark", "enclosing-mark"],
+)
+def test_starts_with_combining_mark_is_a_mark_of_any_kind_first(text: str, starts: bool) -> None:
+    assert starts_with_combining_mark(text) is starts
