@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.text import shown_path
 from gql.cli import main
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
@@ -268,10 +269,10 @@ def test_a_sqlite_file_that_cannot_be_opened_is_named_with_why(tmp_path, monkeyp
     database, why = {
         "missing-directory": (
             tmp_path / "no-such-dir" / "x.db",
-            f"the directory '{tmp_path}/no-such-dir' does not exist",
+            f"the directory {shown_path(tmp_path / 'no-such-dir')} does not exist",
         ),
-        "directory-is-a-file": (blocker / "x.db", f"'{blocker}' is a file, not a directory"),
-        "file-is-a-directory": (tmp_path, f"'{tmp_path}' is a directory"),
+        "directory-is-a-file": (blocker / "x.db", f"{shown_path(blocker)} is a file, not a directory"),
+        "file-is-a-directory": (tmp_path, f"{shown_path(tmp_path)} is a directory"),
     }[where]
     monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SHOPBRIDGE_DATABASE_URL", f"sqlite+aiosqlite:///{database}")

@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from adapters.config import SANDBOX_SERVICE_ID
 from adapters.crypto import TokenCipher
+from adapters.text import shown_path
 from sandbox.config import SandboxConfig
 from tests.fixtures.app import START, free_port
 from tests.fixtures.processes import parent_death_signal
@@ -427,5 +428,5 @@ def test_serve_on_a_sqlite_file_that_cannot_be_opened_stops_with_one_coded_line(
     assert len(ours) == 1 and ours[0].startswith("shopbridge: DATABASE_UNAVAILABLE: "), result.stderr
     assert "unable to open database file" in ours[0] and "Traceback" not in result.stderr, result.stderr
     # and it names the file's directory as what is wrong (SQLite's message alone names neither file nor cause)
-    assert f"(the directory '{missing.parent}' does not exist)" in ours[0], ours[0]
+    assert f"(the directory {shown_path(missing.parent)} does not exist)" in ours[0], ours[0]
     assert not missing.parent.exists()

@@ -9,6 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from adapters.config import SANDBOX_MAX_ORDERS, SANDBOX_MAX_PRODUCTS, ConfigError, load_settings
+from adapters.text import shown_path
 from sandbox.config import MAX_ORDERS_PER_SHOP, MAX_PRODUCTS_PER_SHOP
 
 TIKTOK = {
@@ -363,6 +364,6 @@ def test_a_data_directory_that_is_a_file_is_named_as_such(tmp_path: Path, create
     # then the refusal says the data directory is a file: before, a server was told "cannot use the key file
     # …/afile/secret_key (File exists)" and `token` "no key at …/afile/secret_key: start the server once", which failed
     assert str(refused.value) == (
-        f"the data directory '{afile}' is a file, not a directory: point SHOPBRIDGE_DATA_DIR at a directory (it keeps "
-        "the generated keys)"
+        f"the data directory {shown_path(afile)} is a file, not a directory: point SHOPBRIDGE_DATA_DIR at a directory "
+        "(it keeps the generated keys)"
     )
