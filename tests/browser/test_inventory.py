@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import sign_in
@@ -19,6 +20,8 @@ COUNT = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input
   inventoryItem { oversold } userErrors { code } } }"""
 MOVEMENTS = """query($id: ID!) { inventoryItem(id: $id) { onHand reserved safetyStock available
   movements(first: 1) { edges { node { kind onHandDelta reason } } } } }"""
+CREATE = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
+  inventoryItem { id } userErrors { code } } }"""
 UNLINKED = "query($id: ID!) { unlinkedSkus(shopId: $id, first: 100) { edges { node { sku { id } } } } }"
 
 
@@ -213,3 +216,28 @@ def test_numbers_beyond_the_apis_bounds_are_stopped_at_the_field_and_never_sent(
     expect(page.locator("main")).not_to_contain_text("cannot represent")
     now = app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]
     assert (now["onHand"], now["safetyStock"]) == (item["onHand"], item["safetyStock"])
+
+
+@pytest.mark.parametrize("width", [1280, 360], ids=["desktop-1280px", "phone-360px"])
+def test_a_sku_of_255_characters_without_a_space_wraps_inside_the_screen(
+    console: Callable[..., ShopbridgeServer], new_page: Callable[..., Page], width: int
+) -> None:
+    """Rule (domain/inventory/items.py MAX_SKU_LENGTH): a merchant SKU is 1 to 255 visible characters, spaces
+    optional, so it may be one long word; it wraps inside its cell and the item's heading. Unbroken, it widened the
+    Inventory table to about 3,200 px at any screen width, pushing On hand, Reserved and Available off the screen,
+    and the item page's heading likewise."""
+    app = console()
+    sku = "SB-" + "0123456789" * 25 + "-R"  # 255 characters
+    made = app.graphql(CREATE, {"input": {"sku": sku, "onHand": 7}}, "m1")["inventoryItemCreate"]
+    assert made["userErrors"] == []
+    page = new_page(viewport={"width": width, "height": 800})
+    sign_in(page, app, "m1")
+    row = open_inventory(page, sku)
+    expect(cell(row, "Available")).to_have_text("7")
+    available = cell(row, "Available").bounding_box()
+    assert available is not None and available["x"] + available["width"] <= width, available
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    row.get_by_role("link", name=sku, exact=True).click()
+    expect(page.get_by_role("heading", name=sku)).to_be_visible()
+    expect(page.locator(".counter[data-field=available] dd")).to_have_text("7")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
