@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import sign_in
+from tests.e2e.test_inventory_push import pooled_items, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
 
 ORDERS_BY_STATUS = """query($id: ID!, $status: OrderStatus) { shop(id: $id) { orders(status: $status) { totalCount }
   all: orders { totalCount } } }"""
@@ -139,3 +142,27 @@ def test_the_console_tab_shows_the_icon(console: Callable[..., ShopbridgeServer]
     drawn = page.evaluate(ICON_DRAWN)
     # then it is a 16 x 16 image, transparent at its rounded corner and opaque within
     assert drawn == {"status": 200, "width": 16, "height": 16, "corner": 0, "middle": 255}, drawn
+
+
+def test_a_pooled_skus_stock_on_the_products_page_is_what_the_pool_set_at_tiktok(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (schema: `Sku.quantity` is TikTok's stock as of the last read of its product; what the inventory pool
+    pushed since is `link.pushedQuantity`): the Products page shows, for a SKU linked to the pool, the quantity the
+    pool last set at TikTok. It showed the import's read, e.g. "483 in stock" while TikTok (and the pool) had 794,
+    for as long as no poll read the product again."""
+    # given a shop whose imported SKU's item the merchant counts at 7 units, pushed to TikTok
+    app = console(products=6, orders=0)
+    shop = app.connect_shop("m1", "us-local", "US", "Counted shop")
+    app.wait_for_idle_sync()
+    item = next(i for i in pooled_items(app, "SB-") if len(i["links"]) == 1 and i["available"] != 7)
+    (link,) = item["links"]
+    set_on_hand(app, item["id"], 7)
+    wait_until(lambda: stock_of(app, shop["tiktokShopId"], link["sku"]["tiktokSkuId"]) == 7, what="the push")
+    # when the merchant opens the shop's products
+    sign_in(page, app, "m1")
+    page.locator("tbody tr", has_text="Counted shop").get_by_role("link", name="6").click()
+    expect(page.get_by_role("heading", name="Products of “Counted shop”")).to_be_visible()
+    # then the SKU shows the 7 units TikTok has, not the import's read
+    line = page.locator("td[data-label=SKUs] div", has_text=item["sku"]).first
+    expect(line).to_contain_text(re.compile(r"· 7 in stock$"))
