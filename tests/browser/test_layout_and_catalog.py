@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import sign_in
 from tests.e2e.test_inventory_push import pooled_items, set_on_hand, stock_of
@@ -166,3 +166,27 @@ def test_a_pooled_skus_stock_on_the_products_page_is_what_the_pool_set_at_tiktok
     # then the SKU shows the 7 units TikTok has, not the import's read
     line = page.locator("td[data-label=SKUs] div", has_text=item["sku"]).first
     expect(line).to_contain_text(re.compile(r"· 7 in stock$"))
+
+
+def test_graphiql_whose_scripts_cannot_load_says_why_and_what_to_do(
+    console: Callable[..., ShopbridgeServer], browser: Browser
+) -> None:
+    """Rule (README "Web console": GraphiQL loads its scripts from a CDN, or from `SHOPBRIDGE_GRAPHIQL_ASSETS_URL`):
+    when they cannot load (no internet, a firewall, a mirror down or serving other bytes), the page says so and
+    names the setting and the console. It said "Loading..." for ever: the README's first step, on a machine
+    without internet, led to a page that never came."""
+    # given a mirror that does not answer (nothing listens on port 9)
+    app = console(graphiql_assets_url="http://127.0.0.1:9/npm")
+    # when a browser opens GraphiQL (GraphiQL's own start-up script then fails: not this test's concern, so a page
+    # of its own, without the `page` fixture's check for errors)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{app.url}/graphql")
+        # then the page says why and what to do instead
+        shown = page.locator("#graphiql")
+        expect(shown).to_contain_text("GraphiQL could not load its scripts from http://127.0.0.1:9/npm")
+        expect(shown).to_contain_text("SHOPBRIDGE_GRAPHIQL_ASSETS_URL")
+        expect(shown).to_contain_text("/console/")
+    finally:
+        context.close()
