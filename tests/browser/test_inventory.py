@@ -296,3 +296,38 @@ def test_units_a_push_holds_back_are_shown_with_the_reason(
     expect(page.locator("section.links tbody tr").first).to_contain_text(
         "18 held back: sold at TikTok but not in the pool yet, or stock lowered in Seller Center"
     )
+
+
+def test_a_double_click_on_adjust_or_set_on_hand_sends_one_change(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (`inventoryAdjust` adds `delta` on every call, it has no idempotency key; `inventorySetOnHand` with
+    `compareOnHand` refuses a second count made against the same value): the console sends one change per
+    submission, none while one is under way. A double-click on Adjust sent two, and +5 became +10 on-hand, pushed
+    to every shop; one on Set on-hand saved the count, then said it was refused ("changed since you looked")."""
+    app, item = pooled_item_signed_in(console, page)
+    sent: list[str] = []
+
+    def note(request: Any) -> None:
+        for mutation in ("inventoryAdjust", "inventorySetOnHand"):
+            if mutation in (request.post_data or ""):
+                sent.append(mutation)
+
+    page.on("request", note)
+    page.goto(f"{app.url}/console/#/inventory/{item['id']}")
+    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
+    # when the merchant adds 5 units with a double-click
+    page.get_by_label("Units to add or remove").fill("5")
+    page.get_by_label("Reason").fill("Delivery")
+    page.get_by_role("button", name="Adjust", exact=True).dblclick()
+    # then one adjustment is made: the page says so, and the item holds 5 more, once
+    expect(page.locator("#notice")).to_contain_text(f"Added 5 units (Delivery): the on-hand of {item['sku']} is now")
+    assert sent == ["inventoryAdjust"]
+    now = app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]
+    assert now["onHand"] == item["onHand"] + 5
+    # and when the merchant saves a count of 50 with a double-click, it is saved once, with no conflict shown
+    page.get_by_label("New on-hand (units counted)").fill("50")
+    page.get_by_role("button", name="Set on-hand").dblclick()
+    expect(page.locator("#notice")).to_contain_text(f"The on-hand of {item['sku']} is now 50 units.")
+    assert sent == ["inventoryAdjust", "inventorySetOnHand"]
+    expect(page.locator("#on-hand-error")).to_be_empty()
