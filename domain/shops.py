@@ -292,8 +292,10 @@ class Shop:
         if self.revoked_at is None:
             self.revoked_at = now
 
-    def _notice_is_current(self, notified_at: datetime) -> bool:
-        # TikTok's push time has whole seconds: a notice of the authorization's own second still counts.
+    def notice_is_current(self, notified_at: datetime) -> bool:
+        """Whether a notice TikTok pushed at `notified_at` (UTC, webhook 6 or 7) is about the current authorization:
+        sent at or after it. TikTok's push time has whole seconds: a notice of the authorization's own second
+        still counts."""
         return notified_at >= self.authorized_at.replace(microsecond=0)
 
     def deauthorize(self, notified_at: datetime, now: datetime) -> bool:
@@ -302,14 +304,14 @@ class Shop:
         A notice sent before the current authorization (a late retry, a replay) is about an authorization that
         no longer exists and changes nothing. True when it applied.
         """
-        if not self._notice_is_current(notified_at):
+        if not self.notice_is_current(notified_at):
             return False
         self.revoke(now)
         return True
 
     def note_authorization_end(self, expires_at: datetime, notified_at: datetime) -> bool:
         """Webhook 7: the authorization ends at `expires_at` (UTC). Ignored when sent before a re-authorization."""
-        if not self._notice_is_current(notified_at):
+        if not self.notice_is_current(notified_at):
             return False
         self.authorization_expires_at = expires_at
         return True

@@ -45,6 +45,23 @@ GRAPHIQL_CDN = "https://unpkg.com"  # where Strawberry's GraphiQL page loads its
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 
 
+def _graphiql_unloaded_notice(base: str) -> str:
+    """A script for the end of GraphiQL's page: once the page has loaded without GraphiQL (its scripts unreachable
+    from the browser, e.g. no internet, or a mirror down or serving other bytes than the integrity hashes), the
+    page's "Loading..." becomes why, and what to do instead. `base`: where the scripts were loaded from."""
+    message = (
+        f"GraphiQL could not load its scripts from {base} (no internet access from this browser, a firewall, or "
+        "a mirror that is down or serves other files). Set SHOPBRIDGE_GRAPHIQL_ASSETS_URL to a mirror of GraphiQL's "
+        "npm packages (see the README, Web console), or use the web console at /console/, or send your GraphQL "
+        "with any client: POST /graphql with the header Authorization: Bearer <token>."
+    )
+    text = json.dumps(message).replace("<", "\\u003c")  # a JSON string is a JS string; no "</script>" in it
+    return (
+        '<script>window.addEventListener("load", function () { if (!window.GraphiQL) '
+        f'{{ document.getElementById("graphiql").textContent = {text}; }} }});</script>\n'
+    )
+
+
 class _MethodNotAllowed(HTTPException):
     def __init__(self, reason: str, allow: str) -> None:
         super().__init__(405, reason)
@@ -87,9 +104,10 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         `SHOPBRIDGE_GRAPHIQL_ASSETS_URL`, which must serve the same paths (`/graphiql@3.8.3/graphiql.min.js`...)
         and the same bytes (the page keeps its subresource-integrity hashes)."""
         page = super().graphql_ide_html
-        if self.graphiql_assets_url is None:
-            return page
-        return page.replace(GRAPHIQL_CDN + "/", self.graphiql_assets_url + "/")
+        base = self.graphiql_assets_url or GRAPHIQL_CDN
+        if self.graphiql_assets_url is not None:
+            page = page.replace(GRAPHIQL_CDN + "/", base + "/")
+        return page.replace("</body>", _graphiql_unloaded_notice(base) + "</body>", 1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         with log_context(request_id=_request_id(scope)):

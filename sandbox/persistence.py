@@ -4,7 +4,8 @@ settings, the clock offset and the oracle survive a restart, so `make run` can b
 again without turning shops REVOKED.
 
 One file, `<state_dir>/sandbox-state.pickle`, written atomically (temporary file + rename): after every token
-change, every 30 s while the sandbox runs, and when it stops. The file is the sandbox's own (never exchanged);
+change and each shop's data generation (so a crash never regenerates a shop under new ids), every 30 s while the
+sandbox runs, and when it stops. The file is the sandbox's own (never exchanged);
 one written by an incompatible sandbox version, or unreadable, is set aside as `.bad` and the sandbox starts
 fresh with a warning. Traffic knobs (faults, latency, rate limit, counters) are not kept. The data settings
 (products and orders per shop, seed) are those saved: when the ones given at start differ, one warning line says

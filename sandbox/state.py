@@ -125,7 +125,8 @@ class World:
         return self.config.app_key
 
     def shop_data(self, shop: Shop) -> ShopData:
-        """The shop's data, generated on first use: a benchmark touching one shop never pays for the others."""
+        """The shop's data, generated on first use (a benchmark touching one shop never pays for the others), and
+        then saved with the state when there is a state directory."""
         data = self._shop_data.get(shop.id)
         if data is None:
             ids, id_seed = self.ids, self.ids.id_seed
@@ -142,6 +143,9 @@ class World:
             render = functools.partial(render_order, shop, self.seed, sellable_skus(catalog.products), id_seed=id_seed)
             data = ShopData(shop, self.seed, catalog, OrderBook(generated.orders, render), id_seed=id_seed)
             self._shop_data[shop.id] = data
+            # Saved at once, as a token change is: lost with a crash before the next 30-s save, the shop would be
+            # generated anew under other ids than the ones its first reader (Shopbridge's import) has stored.
+            self.save()
         return data
 
     def new_order(self, data: ShopData, status: str, create_time: int, update_time: int) -> dict[str, Any]:

@@ -151,7 +151,7 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
             await uow.catalog.upsert_products(shop_id, fetched.products)
             await inventory.pool_products(uow, deps.queue, deps.events, shop_id, fetched.products)
         for event in events:
-            _settle(event, fetched, now)
+            _settle(event, fetched, now, current)
         await uow.webhook_events.save(events)
         lifecycle_changed = (current.revoked_at, current.authorization_expires_at) != before
         if lifecycle_changed:
@@ -252,8 +252,12 @@ async def _fetch_product(api: ShopRefreshApi, product_id: str, fetched: _Fetched
         fetched.products.append(record)
 
 
-def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime) -> None:
-    """The event's outcome once its shop's batch has been fetched and written."""
+STALE_NOTICE = "Sent before the shop's current authorization (a late retry or a replay): it changes nothing."
+
+
+def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -> None:
+    """The event's outcome once its shop's batch has been fetched and written. A notice (webhook 6 or 7) sent
+    before the shop's current authorization is IGNORED, with `STALE_NOTICE` (`Shop.notice_is_current`)."""
     event.attempts += 1
     try:
         meaning = event.meaning()
@@ -264,6 +268,9 @@ def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime) -> None:
         event.finish(now, EventOutcome.IGNORED, None, "Shopbridge does not act on this event type.")
         return
     needs_api = bool(meaning.order_ids or meaning.product_ids)
+    if not needs_api and not shop.notice_is_current(event.notice_time):
+        event.finish(now, EventOutcome.IGNORED, None, STALE_NOTICE)
+        return
     if needs_api and fetched.revoked:
         event.finish(
             now,

@@ -52,8 +52,8 @@ class InventoryAdjustInput:
         description="Units to add (negative: remove); not 0; a removal never takes on-hand below 0."
     )
     reason: str = strawberry.field(
-        description="Why (a count, damage, a delivery): 1 to 500 characters, line breaks allowed, no other control "
-        "characters."
+        description="Why (a count, damage, a delivery): 1 to 500 characters, line breaks and tabs allowed, no other "
+        "control characters."
     )
 
 

@@ -13,8 +13,8 @@ from gql.context import Info
 WebhookEventOutcome = strawberry.enum(
     EventOutcome,
     name="WebhookEventOutcome",
-    description="PENDING until a worker processed it; PROCESSED; IGNORED (a type Shopbridge does not act on, or no "
-    "connected shop); FAILED (see errorCode).",
+    description="PENDING until a worker processed it; PROCESSED; IGNORED (a type Shopbridge does not act on, no "
+    "connected shop, or a notice sent before the shop's current authorization); FAILED (see errorCode).",
 )
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import sign_in
+from tests.e2e.test_inventory_push import pooled_items, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
 
 ORDERS_BY_STATUS = """query($id: ID!, $status: OrderStatus) { shop(id: $id) { orders(status: $status) { totalCount }
   all: orders { totalCount } } }"""
@@ -139,3 +142,51 @@ def test_the_console_tab_shows_the_icon(console: Callable[..., ShopbridgeServer]
     drawn = page.evaluate(ICON_DRAWN)
     # then it is a 16 x 16 image, transparent at its rounded corner and opaque within
     assert drawn == {"status": 200, "width": 16, "height": 16, "corner": 0, "middle": 255}, drawn
+
+
+def test_a_pooled_skus_stock_on_the_products_page_is_what_the_pool_set_at_tiktok(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (schema: `Sku.quantity` is TikTok's stock as of the last read of its product; what the inventory pool
+    pushed since is `link.pushedQuantity`): the Products page shows, for a SKU linked to the pool, the quantity the
+    pool last set at TikTok. It showed the import's read, e.g. "483 in stock" while TikTok (and the pool) had 794,
+    for as long as no poll read the product again."""
+    # given a shop whose imported SKU's item the merchant counts at 7 units, pushed to TikTok
+    app = console(products=6, orders=0)
+    shop = app.connect_shop("m1", "us-local", "US", "Counted shop")
+    app.wait_for_idle_sync()
+    item = next(i for i in pooled_items(app, "SB-") if len(i["links"]) == 1 and i["available"] != 7)
+    (link,) = item["links"]
+    set_on_hand(app, item["id"], 7)
+    wait_until(lambda: stock_of(app, shop["tiktokShopId"], link["sku"]["tiktokSkuId"]) == 7, what="the push")
+    # when the merchant opens the shop's products
+    sign_in(page, app, "m1")
+    page.locator("tbody tr", has_text="Counted shop").get_by_role("link", name="6").click()
+    expect(page.get_by_role("heading", name="Products of “Counted shop”")).to_be_visible()
+    # then the SKU shows the 7 units TikTok has, not the import's read
+    line = page.locator("td[data-label=SKUs] div", has_text=item["sku"]).first
+    expect(line).to_contain_text(re.compile(r"· 7 in stock$"))
+
+
+def test_graphiql_whose_scripts_cannot_load_says_why_and_what_to_do(
+    console: Callable[..., ShopbridgeServer], browser: Browser
+) -> None:
+    """Rule (README "Web console": GraphiQL loads its scripts from a CDN, or from `SHOPBRIDGE_GRAPHIQL_ASSETS_URL`):
+    when they cannot load (no internet, a firewall, a mirror down or serving other bytes), the page says so and
+    names the setting and the console. It said "Loading..." for ever: the README's first step, on a machine
+    without internet, led to a page that never came."""
+    # given a mirror that does not answer (nothing listens on port 9)
+    app = console(graphiql_assets_url="http://127.0.0.1:9/npm")
+    # when a browser opens GraphiQL (GraphiQL's own start-up script then fails: not this test's concern, so a page
+    # of its own, without the `page` fixture's check for errors)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{app.url}/graphql")
+        # then the page says why and what to do instead
+        shown = page.locator("#graphiql")
+        expect(shown).to_contain_text("GraphiQL could not load its scripts from http://127.0.0.1:9/npm")
+        expect(shown).to_contain_text("SHOPBRIDGE_GRAPHIQL_ASSETS_URL")
+        expect(shown).to_contain_text("/console/")
+    finally:
+        context.close()

@@ -114,3 +114,25 @@ def test_a_websocket_cut_mid_import_reconnects_and_shows_the_end_it_missed(
         expect(task.locator(".percent")).to_have_text("100 %")
     assert page.evaluate("window.neverReloaded") is True
     assert len(sockets) >= 2 and shop["name"] == "Cut shop"
+
+
+def test_a_task_waiting_to_run_again_after_a_failed_run_says_so(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (domain.sync.SyncTask.await_retry: a failed run that will be retried leaves the task QUEUED, "the Task
+    Center then says so"): a task QUEUED after a run (`attempts` above 0) says its last run did not finish and that it
+    runs again by itself. It showed "Queued" alone, like a task that never ran, while TikTok was down."""
+    # given a shop whose orders search TikTok answers with 503, and a retry backoff of a minute
+    app = console(sync_min_backoff_ms=60_000, sync_max_backoff_ms=60_000)
+    app.connect_shop("m1", "us-local", "US", "Down shop")
+    app.wait_for_idle_sync()
+    app.sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["http_503"], "paths": [ORDER_SEARCH]})
+    open_task_center(page, app, "m1")
+    # when the merchant syncs now and the orders run fails
+    page.get_by_label("Shop to sync").select_option(label="Down shop")
+    page.get_by_role("button", name="Sync now").click()
+    orders = page.locator("li.task", has_text="Orders · Down shop").first
+    # then the task, queued for its retry, says its first run did not finish and that it runs again by itself
+    expect(orders).to_contain_text("Run 1 did not finish", timeout=DEADLINE_SECONDS * 1000)
+    expect(orders).to_contain_text("it runs again by itself and resumes where it stopped")
+    expect(orders.locator(".badge")).to_have_text("Queued")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
@@ -310,3 +311,33 @@ def sellable_skus(app: ShopbridgeServer, tiktok_shop_id: str) -> dict[str, dict[
         if product["status"] == "ACTIVATE" and not product.get("product_types")
         for sku in product["skus"]
     }
+
+
+REAUTHORIZE = """mutation($id: ID!) { shopReauthorizationStart(input: {shopId: $id}) { authorizationUrl } }"""
+COMPLETE = """mutation($input: ShopAuthorizationCompleteInput!) { shopAuthorizationComplete(input: $input) {
+  reauthorized shop { status } userErrors { code } } }"""
+STATUS = "query($id: ID!) { shop(id: $id) { status } }"
+
+
+def test_a_reauthorized_shop_gets_the_stock_that_changed_while_it_was_revoked_at_once(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """Rule (README "Pushing to TikTok": revoked shops are skipped, their rows stay dirty): the re-authorization
+    pushes them. It enqueued nothing, so the shop showed the stock of before the revocation until the scheduler's
+    next tick (up to 30 s; with `SHOPBRIDGE_SCHEDULER=off` on every process, until the item's next change): units
+    the pool no longer had were on sale there meanwhile."""
+    # given a SKU counted at 10 and pushed, and the seller revoking the app at TikTok (webhook 6: REVOKED)
+    app = app_factory(webhooks=True, products=12, orders=0)
+    shop, item, sku = _a_sku_counted_at_10_and_pushed(app)
+    app.sandbox.control("POST", "/sellers/us-local/revoke")
+    wait_until(lambda: app.graphql(STATUS, {"id": shop["id"]}, "m1")["shop"]["status"] == "REVOKED", what="REVOKED")
+    # and the stock counted at 7 while it is revoked: nothing reaches TikTok
+    set_on_hand(app, item["id"], 7)
+    assert stock_of(app, shop["tiktokShopId"], sku) == 10
+    # when the merchant re-authorizes the shop (the scheduler is off: no tick pushes for it)
+    url = app.graphql(REAUTHORIZE, {"id": shop["id"]}, "m1")["shopReauthorizationStart"]["authorizationUrl"]
+    redirect = app.sandbox.authorize("us-local", parse_qs(urlsplit(url).query)["state"][0])
+    done = app.graphql(COMPLETE, {"input": {"state": redirect["state"], "code": redirect["code"]}}, "m1")
+    assert done["shopAuthorizationComplete"] == {"reauthorized": True, "shop": {"status": "ACTIVE"}, "userErrors": []}
+    # then TikTok gets the count
+    wait_until(lambda: stock_of(app, shop["tiktokShopId"], sku) == 7, what="the push after the re-authorization")

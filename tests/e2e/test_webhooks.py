@@ -397,13 +397,26 @@ class TestShopLifecycle:
         after = app.row_counts(shop["tiktokShopId"])
         assert {k: after[k] for k in ("products", "orders")} == {k: before[k] for k in ("products", "orders")}
 
-    def test_a_deauthorization_sent_before_the_authorization_changes_nothing(self, connected) -> None:
+    @pytest.mark.parametrize("notice", [6, 7], ids=["deauthorization", "upcoming-expiration"])
+    def test_a_notice_sent_before_the_authorization_changes_nothing_and_says_so(self, connected, notice) -> None:
+        """Rule (domain.shops.Shop.deauthorize, note_authorization_end): a notice sent before the shop's current
+        authorization (a late retry, a replay) is about an authorization that no longer exists and changes nothing;
+        the event is IGNORED with that reason. It was PROCESSED, which read as applied while nothing changed."""
         app, shop = connected
-        stale = envelope(6, shop["tiktokShopId"], {"message": "old news"})
+        before = shop_row(app, shop["tiktokShopId"])["authorization_expires_at"]
+        ends = str(int((datetime.now(UTC) + timedelta(days=3)).timestamp()))
+        data = {"message": "old news"} if notice == 6 else {"message": "expiring", "expiration_time": ends}
+        stale = envelope(notice, shop["tiktokShopId"], data)
         stale["timestamp"] = int(time.time()) - 3600
         push(app, stale)
         wait_until(lambda: all_settled(app), what="the event processed")
         assert app.graphql(ORDERS, {"id": shop["id"]}, "m1")["shop"]["status"] == "ACTIVE"
+        assert shop_row(app, shop["tiktokShopId"])["authorization_expires_at"] == before
+        (event,) = [e for e in stored_events(app) if e["type"] == notice]
+        assert (event["outcome"], event["error_code"]) == ("IGNORED", None)
+        assert event["error_message"] == (
+            "Sent before the shop's current authorization (a late retry or a replay): it changes nothing."
+        )
 
     def test_an_upcoming_expiration_stores_the_end_date(self, connected) -> None:
         app, shop = connected

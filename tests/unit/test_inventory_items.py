@@ -5,8 +5,10 @@ reason 1..500 characters)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from graphql import build_schema
 
 from domain.errors import DomainError, ErrorCode, ValidationError
 from domain.inventory.items import (
@@ -139,6 +141,14 @@ REASON_CONTROL = (
     "a reason must not contain control characters other than line breaks and tabs, nor text-direction overrides "
     "(found {})"
 )
+
+
+def test_the_apis_description_of_a_reason_states_the_rule_applied() -> None:
+    """Rule (domain.inventory.items.adjust): line breaks and tabs are allowed in a reason. The schema said "line
+    breaks allowed, no other control characters", so a client checking input by it refused tabs the API takes."""
+    schema = build_schema((Path(__file__).resolve().parents[2] / "schema.graphql").read_text())
+    reason = schema.get_type("InventoryAdjustInput").fields["reason"]  # type: ignore[union-attr]
+    assert "line breaks and tabs allowed, no other control characters" in reason.description
 
 
 def test_a_reason_may_span_lines_but_holds_no_other_control_character() -> None:

@@ -19,6 +19,18 @@ const UPDATE = `mutation Update($input: InventoryItemUpdateInput!) { inventoryIt
 // anything is sent, instead of the API's raw "Int cannot represent…" for a number past 32 bits.
 const MAX_UNITS = 1_000_000_000;
 
+/** Run `work` with `button` disabled; nothing when it is disabled already (a submission under way): a double-click,
+ * or Enter pressed twice, sends one mutation. */
+async function once(button, work) {
+  if (button.disabled) return;
+  button.disabled = true;
+  try {
+    await work();
+  } finally {
+    button.disabled = false;
+  }
+}
+
 const units = (n) => `${number(n)} unit${n === 1 || n === -1 ? "" : "s"}`;
 
 /** A labelled number field with its error line; returns {input, error, nodes}. */
@@ -100,8 +112,17 @@ export function renderItem(ctx, itemId) {
     if (seenOnHand === null && item) seenOnHand = item.onHand;
   });
 
-  async function setOnHand(event) {
+  // One submission at a time: `inventoryAdjust` adds its units on every call, and a second count sent with the same
+  // compareOnHand is refused as a conflict with the first.
+  const setButton = h("button", { type: "submit", class: "primary" }, "Set on-hand");
+  const adjustButton = h("button", { type: "submit", class: "primary" }, "Adjust");
+
+  function setOnHand(event) {
     event.preventDefault();
+    once(setButton, saveCount);
+  }
+
+  async function saveCount() {
     const compareOnHand = seenOnHand ?? item.onHand;
     const onHand = count.input.valueAsNumber;
     const input = { inventoryItemId: itemId, onHand, compareOnHand };
@@ -132,8 +153,12 @@ export function renderItem(ctx, itemId) {
     announce(`The on-hand of ${result.inventoryItem.sku} is now ${units(result.inventoryItem.onHand)}.`, { kind: "success" });
   }
 
-  async function adjust(event) {
+  function adjust(event) {
     event.preventDefault();
+    once(adjustButton, saveAdjustment);
+  }
+
+  async function saveAdjustment() {
     reasonError.textContent = "";
     if (!reason.value.trim()) {
       reasonError.textContent = "Say why the stock changes (a count, damage, a delivery).";
@@ -163,11 +188,11 @@ export function renderItem(ctx, itemId) {
     h("div", { class: "item-forms" },
       h("form", { class: "card", "aria-labelledby": "count-title", onsubmit: setOnHand },
         h("h2", { id: "count-title" }, "Stock count"), count.nodes,
-        h("button", { type: "submit", class: "primary" }, "Set on-hand")),
+        setButton),
       h("form", { class: "card", "aria-labelledby": "adjust-title", onsubmit: adjust },
         h("h2", { id: "adjust-title" }, "Adjust"), delta.nodes,
         h("label", { for: "reason" }, "Reason"), reason, reasonError,
-        h("button", { type: "submit", class: "primary" }, "Adjust")),
+        adjustButton),
       h("form", { class: "card", "aria-labelledby": "safety-title", onsubmit: saveSafety },
         h("h2", { id: "safety-title" }, "Safety stock"), safety.nodes,
         h("button", { type: "submit", class: "primary" }, "Save safety stock"))),

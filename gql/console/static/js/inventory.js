@@ -7,7 +7,7 @@ import { LINK_SOURCES, LINK_STATES } from "./messages.js";
 
 const PAGE = 20;
 export const ITEM_FIELDS = `id sku onHand reserved safetyStock available oversold version updatedAt
-  links { state source pushedQuantity pushedAt pushErrorCode shop { id name } sku { id tiktokSkuId sellerSku } }`;
+  links { state source pushedQuantity pushedAt heldBackQuantity pushErrorCode shop { id name } sku { id tiktokSkuId sellerSku } }`;
 const ITEMS = `query Inventory($after: String, $query: String, $oversold: Boolean) {
   inventoryItems(first: ${PAGE}, after: $after, query: $query, oversold: $oversold) {
     totalCount pageInfo { hasNextPage endCursor } edges { node { ${ITEM_FIELDS} } } } }`;
@@ -34,7 +34,15 @@ export function oversoldBadge(item) {
   return item.oversold ? h("span", { class: "badge status-oversold" }, "Oversold") : null;
 }
 
-/** One link of an item as a line: shop, SKU, state, source, what was pushed to TikTok, the push error. */
+/** Why a push set a shop SKU below the item's available (`heldBackQuantity`, the push's fence), or null. */
+export function heldBack(link) {
+  return link.heldBackQuantity > 0
+    ? `${number(link.heldBackQuantity)} held back: sold at TikTok but not in the pool yet, or stock lowered in Seller Center`
+    : null;
+}
+
+/** One link of an item as a line: shop, SKU, state, source, what was pushed to TikTok and what it held back, the
+ * push error. */
 export function linkLine(link) {
   const sku = link.sku.sellerSku || link.sku.tiktokSkuId;
   return h("div", { class: "small link-line" },
@@ -43,6 +51,7 @@ export function linkLine(link) {
     link.pushedQuantity === null || link.pushedQuantity === undefined
       ? " · not pushed yet"
       : [` · pushed ${number(link.pushedQuantity)} on `, time(link.pushedAt)],
+    heldBack(link) ? ` · ${heldBack(link)}` : null,
     link.pushErrorCode ? h("span", { class: "push-error" }, ` · push failed: ${link.pushErrorCode}`) : null);
 }
 

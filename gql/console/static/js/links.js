@@ -1,8 +1,10 @@
-// An item's shop SKUs: each link (shop, SKU, state, source, pushed quantity and time, push error) with Unlink, and
-// "Link a SKU": a shop's SKUs that draw on no item (unlinkedSkus), each with the reason, 20 at a time.
+// An item's shop SKUs: each link (shop, SKU, state, source, pushed quantity and time, units held back, push error)
+// with Unlink, and "Link a SKU": a shop's SKUs that draw on no item (unlinkedSkus), each with the reason, 20 at a
+// time.
 
 import { allShops } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
+import { heldBack } from "./inventory.js";
 import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES } from "./messages.js";
 
 const UNLINKED = `query Unlinked($shopId: ID!, $after: String) { unlinkedSkus(shopId: $shopId, first: 20, after: $after) {
@@ -31,7 +33,8 @@ export function renderLinks(ctx, itemId, changed) {
           h("td", { "data-label": "SKU" }, skuName(link.sku), link.sku.sellerSku ? h("div", { class: "muted small" }, `TikTok SKU ${link.sku.tiktokSkuId}`) : null),
           h("td", { "data-label": "State" }, `${LINK_STATES[link.state] ?? link.state}, ${LINK_SOURCES[link.source] ?? link.source}`),
           h("td", { "data-label": "Pushed" }, link.pushedQuantity === null ? h("span", { class: "muted" }, "Not yet")
-            : [`${number(link.pushedQuantity)} on `, time(link.pushedAt)]),
+            : [`${number(link.pushedQuantity)} on `, time(link.pushedAt),
+              heldBack(link) ? h("div", { class: "small" }, heldBack(link)) : null]),
           h("td", { "data-label": "Push error" }, link.pushErrorCode ? h("code", { class: "push-error" }, link.pushErrorCode) : "—"),
           h("td", { class: "actions" }, h("button", { type: "button", class: "danger", "aria-label": `Unlink ${label}`,
             onclick: () => unlink(link, label) }, "Unlink")));

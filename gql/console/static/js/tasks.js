@@ -5,7 +5,7 @@ import { allShops } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
 import { explain, KIND_LABELS, STATUS_LABELS } from "./messages.js";
 
-const TASK_FIELDS = `id kind trigger status processed total progress created updated unchanged failed
+const TASK_FIELDS = `id kind trigger status processed total progress created updated unchanged failed attempts
   failures { tiktokId reason } errorCode errorMessage cancelRequested createdAt startedAt finishedAt shop { id name }`;
 const TASKS = `query Tasks($after: String) { syncTasks(first: 20, after: $after) {
   totalCount pageInfo { hasNextPage endCursor } edges { node { ${TASK_FIELDS} } } } }`;
@@ -94,7 +94,11 @@ export function renderTasks(ctx) {
         ` · ${task.trigger === "AUTHORIZATION" ? "after authorization" : task.trigger === "SCHEDULED" ? "scheduled" : "manual"}`),
       task.status === "FAILED"
         ? h("p", { class: "field-error" }, explain({ code: task.errorCode, message: task.errorMessage }), task.errorMessage && explain(task.errorCode) !== task.errorMessage ? h("span", { class: "detail" }, ` (${task.errorMessage})`) : null)
-        : task.status === "CANCELLED" && task.errorCode ? h("p", { class: "muted" }, explain(task.errorCode)) : null,
+        : task.status === "CANCELLED" && task.errorCode ? h("p", { class: "muted" }, explain(task.errorCode))
+        // QUEUED after a run (SyncTask.await_retry, or a stop handing the run back): waiting for its retry
+        : task.status === "QUEUED" && task.attempts > 0
+          ? h("p", { class: "muted" }, `Run ${number(task.attempts)} did not finish (TikTok or the database unavailable, or a restart): it runs again by itself and resumes where it stopped.`)
+          : null,
       task.failures.length
         ? h("details", {}, h("summary", {}, `${task.failures.length} record(s) could not be imported`),
           h("ul", {}, task.failures.map((f) => h("li", {}, h("code", {}, f.tiktokId), `: ${f.reason}`))))
