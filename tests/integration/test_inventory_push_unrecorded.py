@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from domain.services.inventory_push import push_shop
+from domain.shops import Shop
 from tests.fakes import FakeClock
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import settings_env, sync_settings
@@ -56,13 +57,20 @@ async def applied_unrecorded(world: PushWorld, shop_id: str) -> None:
     await until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 0)
 
 
-async def test_a_push_tiktok_took_unrecorded_holds_nothing_back_at_the_next_push(world: PushWorld) -> None:
-    # given a fenced pooled SKU pushed at 50, then 5 units set aside in the pool (45 available)
+async def pushed_at_50(world: PushWorld) -> tuple[Shop, dict[str, Any], dict[str, str], dict[str, str], str]:
+    """A connected shop's pooled product (`pooled_product`, 50 on hand) pushed once with the fence: (the shop, the
+    product, its items by TikTok SKU id, its SKU ids by TikTok SKU id, the first TikTok SKU id)."""
     shop = await imported_shop(world)
     product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=50)
     sku = next(iter(items))
     await change_stock(world, items[sku], 0, [(shop.id, product["id"])])
     await push_shop(shop.id, world.deps(fence=True))
+    return shop, product, items, sku_ids, sku
+
+
+async def test_a_push_tiktok_took_unrecorded_holds_nothing_back_at_the_next_push(world: PushWorld) -> None:
+    # given a fenced pooled SKU pushed at 50, then 5 units set aside in the pool (45 available)
+    shop, product, items, sku_ids, sku = await pushed_at_50(world)
     await change_stock(world, items[sku], -5, [(shop.id, product["id"])])
     # when the push of 45 reaches TikTok, which applies it, but its worker dies before recording it
     await applied_unrecorded(world, shop.id)
@@ -80,11 +88,7 @@ async def test_a_push_tiktok_took_unrecorded_holds_nothing_back_at_the_next_push
 
 async def test_a_restock_tiktok_took_unrecorded_still_fences_the_sales_made_after_it(world: PushWorld) -> None:
     # given a fenced pooled SKU pushed at 50, then 10 units received (60 available)
-    shop = await imported_shop(world)
-    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=50)
-    sku = next(iter(items))
-    await change_stock(world, items[sku], 0, [(shop.id, product["id"])])
-    await push_shop(shop.id, world.deps(fence=True))
+    shop, product, items, sku_ids, sku = await pushed_at_50(world)
     await change_stock(world, items[sku], 10, [(shop.id, product["id"])])
     # when the push of 60 reaches TikTok, which applies it, but its worker dies before recording it; then buyers take
     # 3 units at TikTok, their webhooks lost
@@ -105,11 +109,7 @@ async def test_a_restock_tiktok_refused_until_the_retries_ran_out_is_not_held_ba
     world: PushWorld,
 ) -> None:
     # given a fenced pooled SKU pushed at 50, then 10 units received (60 available)
-    shop = await imported_shop(world)
-    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=50)
-    sku = next(iter(items))
-    await change_stock(world, items[sku], 0, [(shop.id, product["id"])])
-    await push_shop(shop.id, world.deps(fence=True))
+    shop, product, items, sku_ids, sku = await pushed_at_50(world)
     await change_stock(world, items[sku], 10, [(shop.id, product["id"])])
     # when TikTok answers every Update Inventory 503 until the client's retries run out (an outage: nothing applied)
     world.sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["http_503"], "paths": [UPDATE_INVENTORY]})
@@ -199,11 +199,7 @@ async def test_a_worker_process_sigkilled_while_tiktok_takes_its_push_leaves_the
     # worker` process on Redis
     settings = sync_settings(database_url, sandbox, tmp_path, broker_url=redis_server.url)
     async with opened_push_world(database_url, sandbox, tmp_path, settings) as world:
-        shop = await imported_shop(world)
-        product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=50)
-        sku = next(iter(items))
-        await change_stock(world, items[sku], 0, [(shop.id, product["id"])])
-        await push_shop(shop.id, world.deps(fence=True))
+        shop, product, items, sku_ids, sku = await pushed_at_50(world)
         await change_stock(world, items[sku], -5, [(shop.id, product["id"])])
         setup_broker(settings)  # this process only sends; the worker is a process of its own
         from workers.actors import push_inventory
