@@ -162,6 +162,15 @@ def set_on_hand(item: InventoryItem, on_hand: int, compare_on_hand: int | None) 
     stored on-hand differs, `DomainError(VERSION_CONFLICT)`: someone changed it since the merchant looked.
     """
     checked_units(on_hand, "onHand")
+    compared(item, compare_on_hand)
+    return Edit(MovementKind.SET, on_hand - item.on_hand)
+
+
+def compared(item: InventoryItem, compare_on_hand: int | None) -> None:
+    """Shopify's compare-and-set (`changeFromQuantity`, live-sync.md §5.2) of `inventorySetOnHand` and
+    `inventoryAdjust`: when `compare_on_hand` (units) is given and the stored on-hand differs,
+    `DomainError(VERSION_CONFLICT)` on `compareOnHand`: someone changed it since the merchant looked, or (an
+    adjustment sent again after a lost answer) the first one applied. Outside -1e9..1e9: INVALID_INPUT."""
     # A value no on-hand can have is bad input, not a conflict. On-hand goes below 0 when shipments deduct more than
     # was counted (an oversold item), and the merchant's recount then compares with that value.
     if compare_on_hand is not None and not -MAX_UNITS <= compare_on_hand <= MAX_UNITS:
@@ -176,15 +185,17 @@ def set_on_hand(item: InventoryItem, on_hand: int, compare_on_hand: int | None) 
             f"on-hand is {item.on_hand}, not {compare_on_hand}: it changed meanwhile; read it again",
             ("compareOnHand",),
         )
-    return Edit(MovementKind.SET, on_hand - item.on_hand)
 
 
-def adjust(item: InventoryItem, delta: int, reason: str) -> Edit:
+def adjust(item: InventoryItem, delta: int, reason: str, compare_on_hand: int | None = None) -> Edit:
     """`inventoryAdjust`: add `delta` units (negative removes) for a stated `reason` (a stock count, damage...).
 
     Rules: delta is not 0; the reason (in NFC, `domain.text.normalized`) is not blank (at most 500 characters; line
     breaks and tabs but no other control character); a removal never takes on-hand below 0 (an addition to an on-hand
-    below 0, shipments having deducted more than was counted, is taken whole).
+    below 0, shipments having deducted more than was counted, is taken whole). `compare_on_hand`: as `compared`, after
+    the input's own checks and before those against the stored on-hand: an adjustment sent again (its answer lost)
+    with the on-hand seen before the first is refused with VERSION_CONFLICT instead of applied twice (Shopify's
+    `changeFromQuantity` on inventoryAdjustQuantities).
     """
     reason = normalized(reason).strip()
     if delta == 0:
@@ -204,6 +215,7 @@ def adjust(item: InventoryItem, delta: int, reason: str) -> Edit:
             f"overrides (found {control})",
             ("reason",),
         )
+    compared(item, compare_on_hand)  # before the checks against on-hand: a stale one is the conflict, not the input
     if delta < 0 and item.on_hand + delta < 0:  # units received for an item sold beyond its count still add up
         raise ValidationError(
             ErrorCode.INVALID_INPUT, f"on-hand is {item.on_hand}: it cannot drop by {-delta}", ("delta",)

@@ -100,12 +100,14 @@ async def set_item_on_hand(
 
 async def adjust_item(
     uow_factory: UnitOfWorkFactory, queue: TaskQueue, events: EventPublisher, merchant_id: str, item_id: str,
-    delta: int, reason: str,
+    delta: int, reason: str, compare_on_hand: int | None = None,
 ) -> InventoryItem:  # fmt: skip
-    """`inventoryAdjust`: add `delta` units (negative removes) for `reason`; a removal never takes on-hand below 0."""
+    """`inventoryAdjust`: add `delta` units (negative removes) for `reason`; a removal never takes on-hand below 0;
+    `VERSION_CONFLICT` when `compare_on_hand` is given and differs from the stored on-hand (a retry of an adjustment
+    that applied: `domain.inventory.items.adjust`); `NOT_FOUND` for another merchant's item."""
     async with uow_factory() as uow:
         item = await _locked(uow, merchant_id, item_id)
-        return await _edit(uow, queue, events, item, True, adjust(item, delta, reason))
+        return await _edit(uow, queue, events, item, True, adjust(item, delta, reason, compare_on_hand))
 
 
 async def update_safety_stock(

@@ -33,16 +33,18 @@ class InventoryItemCreateInput:
     safety_stock: int = strawberry.field(default=0, description="Units kept back from every shop.")
 
 
+COMPARE_ON_HAND_RULE = (
+    "The on-hand the merchant saw (-1,000,000,000 to 1,000,000,000: an oversold item's on-hand is below 0 once "
+    "shipments deducted more than was counted); when given and the stored value differs, VERSION_CONFLICT "
+    "(compare-and-set, as Shopify's changeFromQuantity): nothing is changed."
+)
+
+
 @strawberry.input
 class InventorySetOnHandInput:
     inventory_item_id: strawberry.ID
     on_hand: int = strawberry.field(description="The new on-hand, in units (0 to 1,000,000,000).")
-    compare_on_hand: int | None = strawberry.field(
-        default=None,
-        description="The on-hand the merchant saw (-1,000,000,000 to 1,000,000,000: an oversold item's on-hand "
-        "is below 0 once shipments deducted more than was counted); when given and the stored value differs, "
-        "VERSION_CONFLICT (compare-and-set, as Shopify's changeFromQuantity).",
-    )
+    compare_on_hand: int | None = strawberry.field(default=None, description=COMPARE_ON_HAND_RULE)
 
 
 @strawberry.input
@@ -54,6 +56,11 @@ class InventoryAdjustInput:
     reason: str = strawberry.field(
         description="Why (a count, damage, a delivery): 1 to 500 characters, line breaks and tabs allowed, no other "
         "control characters."
+    )
+    compare_on_hand: int | None = strawberry.field(
+        default=None,
+        description=COMPARE_ON_HAND_RULE + " Sent with the on-hand read before the adjustment, a retry after a lost "
+        "answer is refused if the first one applied, instead of adding the units twice.",
     )
 
 
@@ -117,15 +124,19 @@ class InventoryMutation:
             return InventoryItemPayload(inventory_item=None, user_errors=[user_error(exc)])
         return InventoryItemPayload(inventory_item=inventory_item(item), user_errors=[])
 
-    @strawberry.mutation(description="Add units to (or remove from) an item's on-hand, for a reason (a movement).")
+    @strawberry.mutation(
+        description="Add units to (or remove from) an item's on-hand, for a reason (a movement). With compareOnHand: "
+        "refused with VERSION_CONFLICT when the stored on-hand differs (a safe retry)."
+    )
     async def inventory_adjust(self, info: Info, input: InventoryAdjustInput) -> InventoryItemPayload:
         s = info.context.services
         try:
             item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
             reason = bounded(input.reason, MAX_TEXT, "reason", REASON_TOO_LONG) or ""
             item = await pool.adjust_item(
-                s.uow_factory, s.queue, s.events, info.context.require_merchant(), item_id, input.delta, reason
-            )
+                s.uow_factory, s.queue, s.events, info.context.require_merchant(), item_id, input.delta, reason,
+                input.compare_on_hand,
+            )  # fmt: skip
         except DomainError as exc:
             return InventoryItemPayload(inventory_item=None, user_errors=[user_error(exc)])
         return InventoryItemPayload(inventory_item=inventory_item(item), user_errors=[])

@@ -65,6 +65,21 @@ def test_merchant_edits_and_their_errors(app: ShopbridgeServer) -> None:
     assert app.graphql(SEARCH, {"q": None, "oversold": None}, "m2")["inventoryItems"]["totalCount"] == 0
 
 
+def test_an_adjustment_sent_again_with_the_on_hand_seen_applies_once(app: ShopbridgeServer) -> None:
+    # given an item of 10 units, and an adjustment of +5 sent with the on-hand the client read
+    item = create(app, "VASE-1", 10)
+    adjustment = {"inventoryItemId": item["id"], "delta": 5, "reason": "delivery", "compareOnHand": 10}
+    first = app.graphql(ADJUST, {"input": adjustment}, "m1")["inventoryAdjust"]
+    assert first["inventoryItem"] == {"onHand": 15, "available": 15, "version": item["version"] + 1}
+    # when the client, its answer lost, sends the same adjustment again
+    again = app.graphql(ADJUST, {"input": adjustment}, "m1")["inventoryAdjust"]
+    # then it is refused as a conflict and the units are added once (one ADJUSTED movement)
+    assert again == {"inventoryItem": None, "userErrors": [{"code": "VERSION_CONFLICT", "field": ["compareOnHand"]}]}
+    node = app.graphql(NODE, {"id": item["id"]}, "m1")["node"]
+    assert node["onHand"] == 15
+    assert [m["node"]["kind"] for m in node["movements"]["edges"]] == ["ADJUSTED", "CREATED"]
+
+
 CREATE_SAYING_WHY = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
   inventoryItem { sku } userErrors { code field message } } }"""
 LOOK_ALIKE = (

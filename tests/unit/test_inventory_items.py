@@ -207,6 +207,29 @@ def test_set_on_hand_with_a_stale_compare_value_is_a_version_conflict() -> None:
         )  # fmt: skip
 
 
+def test_adjust_with_the_on_hand_seen_applies_once_and_refuses_its_retry() -> None:
+    # an adjustment of -5 sent with the on-hand read before it (10) applies; sent again after its answer was lost
+    # (the shelf now holds 5), it is a conflict, not 5 more units removed, nor "cannot drop" on a shelf it emptied
+    assert adjust(item(10), -5, "damaged", 10) == Edit(MovementKind.ADJUSTED, -5, "damaged")
+    assert adjust(item(-3), 4, "received", -3) == Edit(MovementKind.ADJUSTED, 4, "received")  # an oversold item's
+    for on_hand, delta in ((5, -5), (0, -10), (15, 5)):
+        with pytest.raises(DomainError) as conflict:
+            adjust(item(on_hand), delta, "count", 10)
+        assert refusal(conflict.value) == (
+            DomainError, ErrorCode.VERSION_CONFLICT,
+            f"on-hand is {on_hand}, not 10: it changed meanwhile; read it again", ("compareOnHand",),
+        )  # fmt: skip
+    # bad input is still told as such first, and a compare value no on-hand can have is bad input
+    with pytest.raises(DomainError) as refused:
+        adjust(item(5), 0, "count", 10)
+    assert refusal(refused.value)[1:] == (ErrorCode.INVALID_INPUT, "delta must not be 0", ("delta",))
+    with pytest.raises(DomainError) as refused:
+        adjust(item(5), 1, "count", 1_000_000_001)
+    assert refusal(refused.value)[1:] == (
+        ErrorCode.INVALID_INPUT, "compareOnHand must be between -1000000000 and 1000000000", ("compareOnHand",),
+    )  # fmt: skip
+
+
 def test_adjust_adds_a_delta_for_a_trimmed_reason_up_to_the_limits() -> None:
     assert adjust(item(10), -4, "  damaged in transit ") == Edit(MovementKind.ADJUSTED, -4, "damaged in transit")
     assert adjust(item(10), -10, "count") == Edit(MovementKind.ADJUSTED, -10, "count")  # down to 0 exactly
