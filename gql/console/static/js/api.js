@@ -55,6 +55,27 @@ export async function graphql(query, variables = {}, token = session.token) {
   return body.data;
 }
 
+/** What a `latestOnly` reader resolves to when a later call of it began before its answer came. */
+export const SUPERSEDED = Symbol("superseded");
+
+/** `read` (a function returning a promise), answering only its latest call: an earlier call's answer, or error,
+ * that comes in after a later call began resolves to `SUPERSEDED` instead. A list whose search, filter, page or
+ * reconnection reads it again must show the last read's rows: answers can arrive out of order, and a search's rows
+ * were replaced by those of the read before it (the previous search's, or the page's first load). */
+export function latestOnly(read) {
+  let calls = 0;
+  return async (...args) => {
+    const mine = ++calls;
+    try {
+      const answer = await read(...args);
+      return mine === calls ? answer : SUPERSEDED;
+    } catch (exc) {
+      if (mine !== calls) return SUPERSEDED;
+      throw exc;
+    }
+  };
+}
+
 /** Every shop of the merchant, read 100 a page (the API's largest `first`): a merchant may have more than one page
  * of shops, and the lists and pickers showed only the first 100 ("100 shops" for 150). `fields` is the selection
  * of each shop; resolves to the list of shops, newest first as `shops` orders them. */

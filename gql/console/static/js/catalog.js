@@ -1,6 +1,7 @@
 // A shop's products or orders, a page at a time (Relay connections: `first` and `after`; "Previous" walks back
 // through the cursors already seen).
 
+import { SUPERSEDED, latestOnly } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
 
 const PAGE = 20;
@@ -33,11 +34,15 @@ export function renderCatalog(ctx, shopId, kind) {
   const cursors = [null]; // the `after` of each page seen; the last is the current page's
   let endCursor = null;
 
+  const readPage = latestOnly((variables) => ctx.graphql(isProducts ? PRODUCTS : ORDERS, variables));
+
   async function load() {
     const after = cursors[cursors.length - 1];
     const variables = isProducts ? { id: shopId, after } : { id: shopId, after, status: statusFilter.value || null };
     try {
-      const shop = (await ctx.graphql(isProducts ? PRODUCTS : ORDERS, variables)).shop;
+      const data = await readPage(variables);
+      if (data === SUPERSEDED) return; // a later filter or page read it again
+      const shop = data.shop;
       if (!shop) {
         fill(ctx.main, h("h1", {}, "Shop not found"), h("p", {}, "This shop does not exist any more. ", h("a", { href: "#/stores" }, "Back to Store management")));
         return;

@@ -2,6 +2,7 @@
 // oversold ones. The numbers follow `inventoryItemUpdated` (every item of the merchant) without a reload; each
 // change is announced once in a polite live region. After the socket comes back the page is read again.
 
+import { SUPERSEDED, latestOnly } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
 import { LINK_SOURCES, LINK_STATES } from "./messages.js";
 
@@ -70,10 +71,14 @@ export function renderInventory(ctx) {
   const cursors = [null];
   let endCursor = null;
 
+  const readItems = latestOnly((variables) => ctx.graphql(ITEMS, variables));
+
   async function load() {
     const variables = { after: cursors[cursors.length - 1], query: search.value.trim() || null, oversold: oversold.checked || null };
     try {
-      const page = (await ctx.graphql(ITEMS, variables)).inventoryItems;
+      const data = await readItems(variables);
+      if (data === SUPERSEDED) return; // a later search, page or reconnection read the list again
+      const page = data.inventoryItems;
       items.clear();
       rows.clear();
       const first = (cursors.length - 1) * PAGE + 1;
