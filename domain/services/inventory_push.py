@@ -559,7 +559,7 @@ async def _intend(deps: PushDeps, shop: Shop, intents: dict[str, PushIntent], ap
     or restored units (sales made since put back on sale). One transaction per product written. False: the shop was
     deleted meanwhile (nothing is sent)."""
     async with deps.uow_factory() as uow:
-        if await uow.shops.get(shop.id) is None:  # the shop first, as a shop's delete takes it
+        if not await uow.shops.hold(shop.id):  # the shop first, as a shop's delete takes it; its row is not needed
             return False
         await uow.inventory_push.record_intents(shop.id, intents, applied)
         await uow.commit()
