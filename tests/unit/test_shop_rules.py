@@ -267,13 +267,7 @@ class TestShopNameRefusals:
         ],
     )
     def test_each_refusal_says_why_on_the_field_given(self, raw: str, message: str) -> None:
-        with pytest.raises(DomainError) as exc:
-            parse_shop_name(raw, ("input", "name"))
-        assert (exc.value.code, exc.value.message, exc.value.field) == (
-            ErrorCode.INVALID_NAME,
-            message,
-            ("input", "name"),
-        )
+        assert refusal_on_the_field_given(raw) == (ErrorCode.INVALID_NAME, message, ("input", "name"))
 
     @pytest.mark.parametrize("raw", ["XX Shop", "Cc Zl Zp Cs", "Ünïcode \u00a0space", "emoji 🛍️"])
     def test_letters_and_ordinary_spaces_are_fine(self, raw: str) -> None:
@@ -512,10 +506,11 @@ class TestShopNameCombiningMarks:
     def test_a_mark_without_a_character_or_past_30_in_a_row_is_refused_on_the_field_given(
         self, raw: str, message: str
     ) -> None:
-        with pytest.raises(DomainError) as exc:
-            parse_shop_name(raw, ("input", "name"))
-        assert (exc.value.code, exc.value.message, exc.value.field) == (
-            ErrorCode.INVALID_NAME,
-            message,
-            ("input", "name"),
-        )
+        assert refusal_on_the_field_given(raw) == (ErrorCode.INVALID_NAME, message, ("input", "name"))
+
+
+def refusal_on_the_field_given(raw: str) -> tuple[object, ...]:
+    """`parse_shop_name(raw)`'s refusal on the field ("input", "name"): (code, message, field)."""
+    with pytest.raises(DomainError) as exc:
+        parse_shop_name(raw, ("input", "name"))
+    return exc.value.code, exc.value.message, exc.value.field
