@@ -32,7 +32,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0024_push_intent"
+HEAD = "0025_unlinked_item_index"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -608,3 +608,24 @@ def test_migrate_of_an_older_release_leaves_a_later_releases_database_alone(
     assert code == 0, err
     assert "0009_later_release" in out and f"its head is {HEAD}" in out and "left as it is" in out, out
     assert migrate.current(url) == "0009_later_release"
+
+
+def test_a_deleted_items_remembered_links_are_found_through_an_index(empty_database_url: str) -> None:
+    # given a database at head
+    url = empty_database_url
+    migrate.upgrade(url)
+    # when the database plans the lookup the foreign key `sku_links.unlinked_item_id` makes for each item deleted
+    # (`ON DELETE SET NULL`: the links naming it), with a scan priced out where it can be
+    with _sync_engine(url) as engine, engine.connect() as connection:
+        if url.startswith("sqlite"):
+            plan = connection.execute(
+                text("EXPLAIN QUERY PLAN SELECT 1 FROM sku_links WHERE unlinked_item_id = :item"), {"item": "i1"}
+            ).all()
+        else:
+            connection.execute(text("SET enable_seqscan = off"))
+            plan = connection.execute(
+                text("EXPLAIN UPDATE sku_links SET unlinked_item_id = NULL WHERE unlinked_item_id = :item"),
+                {"item": "i1"},
+            ).all()
+    # then it goes through the (partial) index, not a scan of every link (n items deleted beside m links: n x m)
+    assert "ix_sku_links_unlinked_item_id" in " ".join(str(cell) for row in plan for cell in row)
