@@ -254,13 +254,18 @@ async def test_statistics_are_refreshed_on_postgresql(
     async with uows() as uow:
         await uow.catalog.refresh_statistics(kind)
         await uow.commit()
-    # then on PostgreSQL exactly that kind's tables were analyzed; SQLite keeps none and is left alone
+    # then on PostgreSQL exactly the tables an import of that kind writes were analyzed, the inventory pool's with
+    # the catalog's; SQLite keeps none and is left alone
     if database.is_sqlite:
         return
     async with database.read_sessionmaker() as session:
         query = text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")
         analyzed = {name for (name,) in await session.execute(query)}
-    expected = {"orders", "line_items"} if kind is SyncKind.ORDERS else {"products", "skus", "warehouse_stocks"}
+    pool = {"inventory_items", "inventory_movements"}
+    if kind is SyncKind.ORDERS:
+        expected = {"orders", "line_items", "order_line_stock", "sku_ledger_units", *pool}
+    else:
+        expected = {"products", "skus", "warehouse_stocks", "sku_links", *pool}
     assert analyzed == expected
 
 

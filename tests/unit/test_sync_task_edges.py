@@ -259,8 +259,8 @@ class TestCounts:
         task.record_batch(created, updated, unchanged, [RecordFailure("x", "bad")] * failures)
         assert task.found_nothing is nothing
 
-    @pytest.mark.parametrize(("created", "updated", "many"), [(5_000, 5_000, False), (5_000, 5_001, True)])
-    def test_more_than_ten_thousand_rows_written_refresh_the_statistics(
+    @pytest.mark.parametrize(("created", "updated", "many"), [(500, 500, False), (500, 501, True)])
+    def test_more_than_a_thousand_records_written_refresh_the_statistics(
         self, created: int, updated: int, many: bool
     ) -> None:
         task = _task()

@@ -60,6 +60,19 @@ def row_id(shop_id: str, kind: str, tiktok_id: str) -> str:
     return hashlib.blake2b(f"{shop_id}\x1f{kind}\x1f{tiktok_id}".encode(), digest_size=16).hexdigest()
 
 
+# The tables an import of each kind writes (the catalog's, then the pool's: `pool_products` links SKUs and seeds
+# items; `pool_orders` writes ledger lines, running units and movements), analyzed after a large one. The pool's
+# count too: a shop's delete and a relink join links, items, lines and movements (`shop_items._left_behind`).
+_ANALYZED = {
+    SyncKind.PRODUCTS: (
+        "products", "skus", "warehouse_stocks", "sku_links", "inventory_items", "inventory_movements",
+    ),
+    SyncKind.ORDERS: (
+        "orders", "line_items", "order_line_stock", "sku_ledger_units", "inventory_items", "inventory_movements",
+    ),
+}  # fmt: skip
+
+
 class SqlCatalogRepository:
     """Implements `domain.ports.CatalogRepository`. Raises `ShopGoneError` when the shop no longer exists."""
 
@@ -77,12 +90,12 @@ class SqlCatalogRepository:
         return await self._upsert(shop_id, [order_as_stored(o) for o in latest.values()], orders)
 
     async def refresh_statistics(self, kind: SyncKind) -> None:
-        """ANALYZE the kind's tables on PostgreSQL, whose statistics otherwise wait for autovacuum; SQLite's query
-        planner keeps no statistics unless asked (`ANALYZE` there would have to be rerun forever): a no-op."""
+        """ANALYZE the tables an import of `kind` writes on PostgreSQL, whose statistics otherwise wait for
+        autovacuum: the catalog's and the inventory pool's (`_ANALYZED`); SQLite's query planner keeps no statistics
+        unless asked (`ANALYZE` there would have to be rerun forever): a no-op."""
         if self._dialect_name != "postgresql":
             return
-        tables = "orders, line_items" if kind is SyncKind.ORDERS else "products, skus, warehouse_stocks"
-        await self._session.execute(text(f"ANALYZE {tables}"))
+        await self._session.execute(text(f"ANALYZE {', '.join(_ANALYZED[kind])}"))
 
     async def recount(self, shop_id: str, kind: SyncKind) -> None:
         """See `domain.ports.CatalogRepository.recount`. On PostgreSQL the count waits for the turn of the shop's
