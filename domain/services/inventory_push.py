@@ -194,7 +194,10 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
 
 async def _renew_claims(deps: PushDeps, shop_id: str) -> None:
     """Keep this run's claims of the shop leased while it pushes (until cancelled). A renewal the database refuses
-    is left to the next one; the push meets the same outage in its own writes."""
+    is left to the next one; the push meets the same outage in its own writes. Each failed renewal is one WARNING
+    naming the shop and the reason (`_reason`: the error's class and first line, no traceback, no token): past the
+    lease another worker may take the products and push them beside this run, which an operator must be able to
+    see (it was logged at DEBUG, so never)."""
     while True:
         await asyncio.sleep(deps.renew_every.total_seconds())
         try:
@@ -202,7 +205,23 @@ async def _renew_claims(deps: PushDeps, shop_id: str) -> None:
                 await uow.inventory_push.renew_claims(shop_id, deps.holder, deps.clock.now(), deps.lease)
                 await uow.commit()
         except Exception as exc:
-            log.debug("could not renew the push claims of shop %s: %s", shop_id, exc)
+            log.warning(
+                "could not renew the push claims of shop %s (reason=%s); tried again in %d s, the claims lapse "
+                "%d s after the last renewal",
+                shop_id, _reason(exc), deps.renew_every.total_seconds(), deps.lease.total_seconds(),
+            )  # fmt: skip
+
+
+MAX_REASON_CHARS = 200
+
+
+def _reason(error: BaseException) -> str:
+    """`error` in one short line for a log: its class and the first line of its message (a database driver's first
+    line names the failure; the lines after it carry the statement and its parameters), at most
+    `MAX_REASON_CHARS` characters."""
+    lines = str(error).strip().splitlines()
+    reason = f"{type(error).__name__}: {lines[0] if lines else ''}".strip().rstrip(":")
+    return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 1] + "…"
 
 
 async def _shop_exists(deps: PushDeps, shop_id: str) -> bool:
