@@ -570,8 +570,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a clear one-line error, not a traceback, for configuration mistakes
         from adapters.config import ConfigError
 
-        if isinstance(exc, ConfigError):
-            print(one_line(f"shopbridge: {BAD_CONFIGURATION}: {exc}", 1000), file=sys.stderr)
+        if isinstance(exc, ConfigError):  # BAD_CONFIGURATION, or KEY_MISSING (`shopbridge token`)
+            print(one_line(f"shopbridge: {exc.code}: {exc}", 1000), file=sys.stderr)
             return 2
         if (line := _migration_lock_problem(exc) or _database_problem(exc)) is not None:
             print(line, file=sys.stderr)

@@ -33,6 +33,7 @@ from tests.fixtures.ws import subscription
 REPO = Path(__file__).resolve().parents[2]
 AUTHORIZED_SHOPS = "/authorization/202309/shops"
 TASKS = "{ shops { edges { node { syncTasks { edges { node { kind status } } } } } } }"
+FERNET_KEY = "A" * 43 + "="  # a valid Fernet key (32 zero bytes), fixed so that test ids and runs stay the same
 
 
 def shopbridge(
@@ -298,19 +299,38 @@ def test_python_m_sandbox_that_cannot_listen_is_one_coded_line_and_saves_nothing
     assert not (tmp_path / "state").exists(), sorted(str(path) for path in (tmp_path / "state").rglob("*"))
 
 
-def test_token_never_mints_keys_and_says_where_it_looked(tmp_path) -> None:
-    empty = tmp_path / "elsewhere"
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ({}, "secret_key"),
+        ({"SHOPBRIDGE_SECRET_KEY": "s" * 48}, "encryption_key"),
+        ({"secret_key": "s" * 48}, "encryption_key"),
+        ({"SHOPBRIDGE_SECRET_KEY": "s" * 48, "SHOPBRIDGE_ENCRYPTION_KEY": FERNET_KEY}, "sandbox_app_secret"),
+        ({"secret_key": "s" * 48, "encryption_key": FERNET_KEY}, "sandbox_app_secret"),
+    ],
+    ids=["no-key", "secret-key-set", "secret-key-file", "both-keys-set", "both-key-files"],
+)
+def test_token_never_mints_keys_and_names_the_missing_one(tmp_path, given: dict[str, str], missing: str) -> None:
+    # given a data directory elsewhere holding some of the keys (files), others set in the environment, one missing
+    data = tmp_path / "elsewhere"
+    files = {name: value for name, value in given.items() if not name.startswith("SHOPBRIDGE_")}
+    if files:
+        data.mkdir()
+        for name, value in files.items():
+            (data / name).write_text(value)
+    settings = {name: value for name, value in given.items() if name.startswith("SHOPBRIDGE_")}
+    # when `shopbridge token` runs
     result = subprocess.run(
         [sys.executable, "-m", "gql.cli", "token", "m1"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE_SECONDS,
-        env=clean_env(SHOPBRIDGE_DATA_DIR=str(empty)),
-    )
-    assert result.returncode == 2 and result.stdout == ""
-    assert str(empty / "secret_key") in result.stderr
-    assert not (empty / "secret_key").exists()
+        cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
+        env=clean_env(SHOPBRIDGE_DATA_DIR=str(data), **settings),
+    )  # fmt: skip
+    # then it stops with one coded line naming the missing key and where it looked, exit 2: it made the encryption
+    # key and the sandbox's app secret when they were missing, and printed a token
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr.startswith(f"shopbridge: KEY_MISSING: no {missing} at {data / missing}: "), result.stderr
+    # and it created nothing: no directory, no key file
+    assert sorted(path.name for path in data.iterdir()) == sorted(files) if files else not data.exists()
 
 
 def test_sigterm_lets_an_in_flight_request_finish(sqlite_url, tmp_path) -> None:
