@@ -191,9 +191,12 @@ def database_url_setting(env: dict[str, str] | None = None) -> str | None:
     return _database_url((env.get("SHOPBRIDGE_DATABASE_URL") or "").strip() or None)
 
 
+DEFAULT_DATABASE_FILE = "shopbridge.db"
+
+
 def default_database_url(data_dir: Path) -> str:
     """The embedded default's database when SHOPBRIDGE_DATABASE_URL is unset: SQLite in the data directory."""
-    return f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"
+    return f"sqlite+aiosqlite:///{data_dir / DEFAULT_DATABASE_FILE}"
 
 
 def _secret_file(data_dir: Path, name: str, make: str, *, create: bool = True) -> str:

@@ -398,17 +398,32 @@ def settings_token(settings: object) -> str:
         (("demo", "--port"), "sqlite-missing-directory"),
         (("migrate",), "postgresql-closed-port"),
         (("demo", "--port"), "postgresql-closed-port"),
+        (("migrate",), "sqlite-not-a-database"),
+        (("serve", "--port"), "sqlite-not-a-database"),
+        (("demo", "--port"), "sqlite-not-a-database"),
+        (("migrate",), "default-sqlite-not-a-database"),
+        (("demo", "--port"), "default-sqlite-not-a-database"),
     ],
-    ids=["migrate-sqlite", "serve-sqlite", "demo-sqlite", "migrate-postgresql", "demo-postgresql"],
-)
+    ids=["migrate-sqlite", "serve-sqlite", "demo-sqlite", "migrate-postgresql", "demo-postgresql",
+         "migrate-sqlite-not-a-database", "serve-sqlite-not-a-database", "demo-sqlite-not-a-database",
+         "migrate-default-sqlite-not-a-database", "demo-default-sqlite-not-a-database"],
+)  # fmt: skip
 def test_a_database_that_cannot_be_opened_is_refused_before_the_keys_are_made(
     tmp_path, command: tuple[str, ...], database: str
 ) -> None:
-    # given a data directory that does not exist yet, and a database URL that cannot be opened: a SQLite file in a
-    # directory that does not exist, or PostgreSQL on a port nothing listens on (with the keys PostgreSQL requires)
+    # given a data directory without keys, and a database URL that cannot be opened: a SQLite file in a directory
+    # that does not exist, a file that is not a database (named by the URL, or the default one in the data
+    # directory), or PostgreSQL on a port nothing listens on (with the keys PostgreSQL requires)
     data = tmp_path / "data"
     if database == "sqlite-missing-directory":
         settings = {"SHOPBRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'x.db'}"}
+    elif database == "sqlite-not-a-database":
+        (tmp_path / "notes.db").write_text("not a database, a text file\n")
+        settings = {"SHOPBRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}"}
+    elif database == "default-sqlite-not-a-database":
+        data.mkdir()
+        (data / "shopbridge.db").write_text("not a database, a text file\n")
+        settings = {}
     else:
         settings = {
             "SHOPBRIDGE_DATABASE_URL": f"postgresql+asyncpg://shopbridge:secret@127.0.0.1:{free_port()}/shopbridge",
@@ -427,7 +442,10 @@ def test_a_database_that_cannot_be_opened_is_refused_before_the_keys_are_made(
     assert result.returncode == 1, result.stderr
     ours = [line for line in result.stderr.splitlines() if line.startswith("shopbridge")]
     assert len(ours) == 1 and ours[0].startswith("shopbridge: DATABASE_UNAVAILABLE: "), result.stderr
-    assert not data.exists(), sorted(path.name for path in data.iterdir())
+    if "not-a-database" in database:  # the driver's error, and why as the file system tells it
+        assert "file is not a database" in ours[0] and "is not a SQLite database)" in ours[0], ours[0]
+    left = sorted(path.name for path in data.iterdir()) if data.exists() else []
+    assert left == (["shopbridge.db"] if database.startswith("default") else []), left
 
 
 def test_serve_on_a_sqlite_file_that_cannot_be_opened_stops_with_one_coded_line(tmp_path) -> None:
