@@ -25,7 +25,28 @@ SANDBOX_MAX_ORDERS = 300_000
 
 
 class ConfigError(ValueError):
-    """A setting is missing or malformed; the message names it."""
+    """A setting is missing or malformed; the message names it. `code`: the stable code a command prints."""
+
+    code = "BAD_CONFIGURATION"
+
+
+class KeyMissingError(ConfigError):
+    """A generated key's file (`key`: secret_key, encryption_key, sandbox_app_secret) is missing where a command that
+    only uses keys (`load_settings(create_keys=False)`: `shopbridge token`) looked for it; nothing was created."""
+
+    code = "KEY_MISSING"
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+# Where each generated key can come from instead of its file (for the message of a missing one).
+_KEY_SOURCES = {
+    "secret_key": "set SHOPBRIDGE_SECRET_KEY",
+    "encryption_key": "set SHOPBRIDGE_ENCRYPTION_KEY",
+    "sandbox_app_secret": "set the SHOPBRIDGE_TIKTOK_* settings (a real TikTok app)",
+}
 
 
 @dataclass(frozen=True)
@@ -170,16 +191,20 @@ def database_url_setting(env: dict[str, str] | None = None) -> str | None:
     return _database_url((env.get("SHOPBRIDGE_DATABASE_URL") or "").strip() or None)
 
 
+DEFAULT_DATABASE_FILE = "shopbridge.db"
+
+
 def default_database_url(data_dir: Path) -> str:
     """The embedded default's database when SHOPBRIDGE_DATABASE_URL is unset: SQLite in the data directory."""
-    return f"sqlite+aiosqlite:///{data_dir / 'shopbridge.db'}"
+    return f"sqlite+aiosqlite:///{data_dir / DEFAULT_DATABASE_FILE}"
 
 
 def _secret_file(data_dir: Path, name: str, make: str, *, create: bool = True) -> str:
     """A secret kept in the data directory, generated on first run (the embedded default's key store).
 
     Written to a private temporary file and linked into place, so concurrent first runs agree on one value
-    and nobody reads a half-written key. `create=False`: a missing file is a `ConfigError` naming it.
+    and nobody reads a half-written key. `create=False`: a missing file is a `KeyMissingError` (KEY_MISSING)
+    naming it, and nothing is made (no directory, no file).
     """
     path = data_dir / name
     if data_dir.exists() and not data_dir.is_dir():  # else "File exists" (mkdir), or "no key at <file>/secret_key"
@@ -197,9 +222,10 @@ def _secret_file(data_dir: Path, name: str, make: str, *, create: bool = True) -
 
 def _read_or_make(path: Path, data_dir: Path, name: str, make: str, *, create: bool) -> str:
     if not path.exists() and not create:
-        raise ConfigError(
-            f"no key at {path}: start the server once (it creates the keys there), or point SHOPBRIDGE_DATA_DIR "
-            "at the server's data directory, or set SHOPBRIDGE_SECRET_KEY"
+        raise KeyMissingError(
+            name,
+            f"no {name} at {path}: start the server once (it creates the keys there), or point SHOPBRIDGE_DATA_DIR "
+            f"at the server's data directory, or {_KEY_SOURCES.get(name, 'set it')}; nothing was created",
         )
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -312,8 +338,9 @@ def _bool(env: dict[str, str], name: str, default: bool, spelling: str = "true o
 def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True) -> Settings:
     """Settings from the environment (or the mapping given). Unset TikTok settings mean the embedded sandbox.
 
-    `create_keys=False` (commands that only use keys, like `shopbridge token`): a missing generated secret key is
-    a `ConfigError` naming where it was looked for, instead of a new key nobody else knows.
+    `create_keys=False` (commands that only use keys, like `shopbridge token`): a missing generated key (secret_key,
+    encryption_key, sandbox_app_secret) is a `KeyMissingError` (code KEY_MISSING) naming it and where it was looked
+    for, instead of a new key nobody else knows; nothing is written.
     """
     env = dict(os.environ if env is None else env)
 
@@ -348,7 +375,9 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
             f"guessed, and then any merchant's token forged), got {len(secret_key.encode())}; generate one with: "
             "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
         )
-    encryption_key = get("SHOPBRIDGE_ENCRYPTION_KEY") or _secret_file(data_dir, "encryption_key", _new_fernet_key())
+    encryption_key = get("SHOPBRIDGE_ENCRYPTION_KEY") or _secret_file(
+        data_dir, "encryption_key", _new_fernet_key(), create=create_keys
+    )
     try:  # a malformed key stops the command here, in one line, not the server's start-up with a traceback
         TokenCipher(encryption_key)
     except TokenCipherError as exc:
@@ -365,7 +394,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         base = public_url + SANDBOX_MOUNT
         tiktok = TikTokSettings(
             app_key=SANDBOX_APP_KEY,
-            app_secret=_secret_file(data_dir, "sandbox_app_secret", secrets.token_hex(16)),
+            app_secret=_secret_file(data_dir, "sandbox_app_secret", secrets.token_hex(16), create=create_keys),
             service_id=SANDBOX_SERVICE_ID,
             api_url=base,
             auth_url=base,

@@ -13,9 +13,9 @@ from domain.text import (
     describe,
     first_control_character,
     is_blank,
+    leading_combining_mark,
     longest_non_starter_run,
     normalized,
-    starts_with_combining_mark,
     user_perceived_length,
 )
 
@@ -77,10 +77,11 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
     of any emoji fit): a name under 64 characters that does not (a letter carrying hundreds of combining marks) is
     refused with INVALID_NAME saying so, in both counts.
 
-    A name that starts with a combining mark (`domain.text.starts_with_combining_mark`: an accent or vowel sign with
-    no character before it, "\u0301" alone) or that stacks more than 30 combining marks in a row on one character
-    (`domain.text.longest_non_starter_run`, the bound of UAX #15's Stream-Safe Text Format: "x" + 62 x U+0301) is
-    refused with INVALID_NAME saying which (the mark found; how many marks, counted decomposed as UAX #15 does).
+    A name that starts with a combining mark (`domain.text.leading_combining_mark`: an accent or vowel sign with
+    no visible character before it, "\u0301" alone or after a zero-width space U+200B) or that stacks more than 30
+    combining marks in a row on one character (`domain.text.longest_non_starter_run`, the bound of UAX #15's
+    Stream-Safe Text Format: "x" + 62 x U+0301) is refused with INVALID_NAME saying which (the mark found; how many
+    marks, counted decomposed as UAX #15 does).
 
     A name of only invisible characters (`domain.text.is_blank`: whitespace, format characters such as the
     zero-width space U+200B, word joiner U+2060 and BOM U+FEFF, the Hangul fillers U+115F/U+1160/U+3164/U+FFA0, the
@@ -109,11 +110,11 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
             f"The shop name must not contain control characters or text-direction overrides (found {control}).",
             field_path,
         )
-    if starts_with_combining_mark(name):
+    if (mark := leading_combining_mark(name)) is not None:
         raise ValidationError(
             ErrorCode.INVALID_NAME,
             f"The shop name must not start with a combining mark, which has no character to sit on (found "
-            f"{describe(name[0])}).",
+            f"{describe(mark)}).",
             field_path,
         )
     # after the code-point bound: the run is counted in NFKD, at most 18 times as long as the (bounded) name

@@ -24,7 +24,9 @@ disguises what is shown.
   that can make a text show as another.
 - **Combining marks**: a combining character (Unicode Standard, chapter 3, D52: general category M, i.e. Mn, Mc, Me:
   accents, vowel signs, enclosing circles, variation selectors) belongs to the character before it; one at the start
-  of a text has none (`starts_with_combining_mark`; D57 calls that a defective combining character sequence). The
+  of a text has none (`leading_combining_mark`; D57 calls that a defective combining character sequence), and
+  neither has one after only invisible characters (a zero-width space U+200B, a BOM, a Hangul filler...): shown, it
+  is the same lone mark at the start, so it is taken as leading. The
   Stream-Safe Text Format (UAX #15, "Unicode Normalization Forms", section 13) bounds a run of non-starters (canonical
   combining class != 0, `unicodedata.combining`: the stacking accents) at `STREAM_SAFE_MAX_NON_STARTERS` (30) in
   NFKD, what no real language needs and what a text piling accents on one letter ("Zalgo" text) exceeds
@@ -60,11 +62,18 @@ def normalized(text: str) -> str:
 STREAM_SAFE_MAX_NON_STARTERS = 30
 
 
-def starts_with_combining_mark(text: str) -> bool:
-    """True when the first character of `text` is a combining mark (general category Mn, Mc or Me, Unicode D52; see
-    the module): there is nothing before it to carry it. False for "" and for a mark after anything, a space too
-    (" \u0301" is how Unicode spells a lone accent)."""
-    return text[:1] != "" and unicodedata.category(text[0]).startswith("M")
+def leading_combining_mark(text: str) -> str | None:
+    """The combining mark (general category Mn, Mc or Me, Unicode D52; see the module) that `text` starts with, or
+    that comes after only invisible characters (`is_invisible`: U+200B ZERO WIDTH SPACE, a BOM, a space...): nothing
+    visible before it carries it, so it shows as a lone mark at the start either way. None for "", for text without
+    a visible character before its first mark ("a\u0301", "\u200ba\u0301") and for text with no mark at all. A
+    mark that is itself invisible (U+034F COMBINING GRAPHEME JOINER, a variation selector) is a mark first."""
+    for ch in text:
+        if unicodedata.category(ch).startswith("M"):
+            return ch
+        if not is_invisible(ch):
+            return None
+    return None
 
 
 def longest_non_starter_run(text: str) -> int:

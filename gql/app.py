@@ -91,6 +91,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             if quiesced:
                 return
             quiesced = True
+            if sandbox is not None:  # a call held at the sandbox (a test's gate) answered now: it would hold the stop
+                sandbox.state.sandbox.stop_holding()
             await runtime.quiesce()
             if sandbox is not None:
                 await gate.drain(DRAIN_SECONDS)  # requests in flight may call the sandbox (the OAuth callback)

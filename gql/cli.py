@@ -127,15 +127,19 @@ def _database_before_keys(*, reach_postgresql: bool) -> None:
     """Refuse a SHOPBRIDGE_DATABASE_URL that cannot be opened before the settings make the data directory's keys
     (secret_key, encryption_key, sandbox_app_secret): DATABASE_UNAVAILABLE, exit 1 (`main`), with nothing left on
     disk; before, a typo in the URL left a data directory of keys behind. Only what finding out makes nothing of
-    (`open_without_side_effects`): a SQLite file in a missing directory (or a file's, or a directory), and with
-    `reach_postgresql` (the commands that migrate, which need it now) a PostgreSQL connection; `serve` outlives a
-    PostgreSQL down at start (its readiness says so). Unset, the database is the default one inside the data
-    directory, made with it: nothing to check before. A malformed URL is BAD_CONFIGURATION here, as in the
-    settings."""
-    from adapters.config import database_url_setting
+    (`open_without_side_effects`): a SQLite file in a missing directory (or a file's, or a directory), one that
+    exists but cannot be read or is not a database, and with `reach_postgresql` (the commands that migrate, which
+    need it now) a PostgreSQL connection; `serve` outlives a PostgreSQL down at start (its readiness says so).
+    Unset, the database is the default one inside the data directory: checked the same when its file exists (the
+    keys may be missing beside it), else made with the directory, nothing to check before. A malformed URL is
+    BAD_CONFIGURATION here, as in the settings."""
+    from adapters.config import DEFAULT_DATABASE_FILE, data_dir_setting, database_url_setting, default_database_url
     from adapters.db.migrate import open_without_side_effects
 
-    if (database_url := database_url_setting()) is not None:
+    database_url = database_url_setting()
+    if database_url is None and (data_dir_setting() / DEFAULT_DATABASE_FILE).is_file():
+        database_url = default_database_url(data_dir_setting())
+    if database_url is not None:
         open_without_side_effects(database_url, reach_postgresql=reach_postgresql)
 
 
@@ -570,8 +574,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a clear one-line error, not a traceback, for configuration mistakes
         from adapters.config import ConfigError
 
-        if isinstance(exc, ConfigError):
-            print(one_line(f"shopbridge: {BAD_CONFIGURATION}: {exc}", 1000), file=sys.stderr)
+        if isinstance(exc, ConfigError):  # BAD_CONFIGURATION, or KEY_MISSING (`shopbridge token`)
+            print(one_line(f"shopbridge: {exc.code}: {exc}", 1000), file=sys.stderr)
             return 2
         if (line := _migration_lock_problem(exc) or _database_problem(exc)) is not None:
             print(line, file=sys.stderr)

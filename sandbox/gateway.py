@@ -32,6 +32,11 @@ TIMESTAMP_FUTURE_SECONDS = 30
 INVALID_TOKEN_MESSAGE = "Invalid credentials. The x-tts-access-token header is invalid."  # noqa: S105 - a message
 
 
+class ClientGone(Exception):
+    """Raised by a handler whose client hung up while the call waited (a held Update Inventory): answered 499,
+    which nobody receives, and nothing applied."""
+
+
 def tiktok_path(scope: Scope) -> str:
     """The request path without the mount prefix: the path the client signed."""
     path: str = scope["path"]
@@ -110,7 +115,10 @@ class Gateway:
                     return _fault_response(fault, request_id)
                 if fault == "slow" and not await _sleep_unless_disconnected(request, world.faults.slow_seconds):
                     return Response(status_code=499)  # nobody is listening any more
-            data = await route.handler(call)
+            try:
+                data = await route.handler(call)
+            except ClientGone:
+                return Response(status_code=499)  # held until its client left: nobody is listening any more
             if fault == "repeat_page_token" and isinstance(data, dict) and data.get("next_page_token"):
                 data["next_page_token"] = call.query["page_token"]  # the cursor never advances
         except ApiError as error:
@@ -119,7 +127,7 @@ class Gateway:
         if fault is None:
             world.counters.record(counter_key, "ok")
         if fault == "trickle":
-            return _trickled(success(data, request_id), world.faults.slow_seconds)
+            return _trickled(success(data, request_id), world.faults.slow_seconds, world.stopping)
         return success(data, request_id)
 
     def _route(self, method: str, path: str) -> tuple[ApiRoute, dict[str, str]]:
@@ -260,13 +268,15 @@ def _fault_response(kind: str, request_id: str) -> Response:
     raise AssertionError(f"unhandled fault kind {kind}")
 
 
-def _trickled(answer: Response, seconds: float) -> StreamingResponse:
-    """`answer`'s body, preceded by one space (JSON's leading whitespace) every `TRICKLE_STEP_SECONDS` for `seconds`."""
+def _trickled(answer: Response, seconds: float, stopping: Callable[[], bool]) -> StreamingResponse:
+    """`answer`'s body, preceded by one space (JSON's leading whitespace) every `TRICKLE_STEP_SECONDS` for `seconds`,
+    or until `stopping()` (the server stops: the rest comes at once, so no answer keeps the stop waiting). A client
+    that hangs up ends it (Starlette's StreamingResponse listens for the disconnect)."""
 
     async def body() -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
-        while loop.time() < deadline:
+        while loop.time() < deadline and not stopping():
             yield b" "
             await asyncio.sleep(TRICKLE_STEP_SECONDS)
         yield bytes(answer.body)

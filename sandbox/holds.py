@@ -2,7 +2,8 @@
 
 A held call has passed every check of the gateway (signature, token, shop, rate limit) and waits before its answer
 is computed; it is answered as usual once released, with the data as it is then. A call whose client has gone
-(timeout, shutdown) stops waiting and is answered 499, which nobody receives. See sandbox/hold_control.py.
+(timeout, shutdown) stops waiting and is answered 499, which nobody receives; when the server stops (`stop`) every
+held call is answered and none is held any more. See sandbox/hold_control.py.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Holds:
         self._gates: dict[str, asyncio.Event] = {}
         self.waiting = 0
         self.held = 0
+        self._stopped = False  # the server stops: nothing is held any more (`stop`)
 
     @property
     def paths(self) -> list[str]:
@@ -31,9 +33,14 @@ class Holds:
         """Hold exactly `paths` from now: calls of a path no longer listed are released; `()` releases all."""
         for path in [p for p in self._gates if p not in paths]:
             self._gates.pop(path).set()
-        for path in paths:
+        for path in () if self._stopped else paths:
             self._gates.setdefault(path, asyncio.Event())
         self.held = 0
+
+    def stop(self) -> None:
+        """The server stops: the calls held now are answered, and none is held from now on."""
+        self._stopped = True
+        self.hold(())
 
     def release_waiting(self) -> int:
         """Answer the calls waiting now; the paths stay held for the next ones. Returns how many were waiting."""

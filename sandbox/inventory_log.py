@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from sandbox.holds import DISCONNECT_CHECK_SECONDS
 
 MAX_LOGGED = 20_000
 
@@ -17,22 +20,37 @@ class InventoryLog:
         self._seq = 0
         self._release: asyncio.Event | None = None  # set while updates are held (made on the server's loop)
         self.waiting = 0  # updates held right now
+        self._stopped = False  # the server stops: nothing is held any more (`stop`)
 
     def hold(self, held: bool) -> None:
-        if held and self._release is None:
+        if held and self._release is None and not self._stopped:
             self._release = asyncio.Event()
         elif not held and self._release is not None:
             self._release.set()
             self._release = None
 
-    async def wait_if_held(self) -> None:
-        """Hold an Update Inventory call until `hold(False)`: a test's gate, to act while a push is in flight."""
+    def stop(self) -> None:
+        """The server stops: the calls held now are answered, and none is held from now on."""
+        self._stopped = True
+        self.hold(False)
+
+    async def wait_if_held(self, client_gone: Callable[[], Awaitable[bool]]) -> bool:
+        """Hold an Update Inventory call until `hold(False)` or `stop()`: a test's gate, to act while a push is in
+        flight. True once released (at once when not held); False as soon as `client_gone()` says the caller hung
+        up (a timeout, its process stopping), checked every `DISCONNECT_CHECK_SECONDS`: the call is then not
+        applied, and a stopping server has no request left waiting on a gate nobody will open."""
         release = self._release
         if release is None:
-            return
+            return True
         self.waiting += 1
         try:
-            await release.wait()
+            while not release.is_set():
+                try:
+                    await asyncio.wait_for(release.wait(), DISCONNECT_CHECK_SECONDS)
+                except TimeoutError:
+                    if await client_gone():
+                        return False
+            return True
         finally:
             self.waiting -= 1
 

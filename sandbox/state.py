@@ -97,6 +97,7 @@ class World:
         self.seed = config.seed
         self.data_now = int(self.clock())
         self._shop_data: dict[str, ShopData] = {}
+        self._stopping = False
         self._saved_at = time.monotonic()
         if config.state_dir:
             persistence.load(self, config.state_dir)
@@ -115,8 +116,23 @@ class World:
         if self.config.state_dir and time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS:
             self.save()
 
+    def stopping(self) -> bool:
+        """Whether the server stops (`stop_holding` was called): a trickled answer comes at once then."""
+        return self._stopping
+
+    def stop_holding(self) -> None:
+        """The server stops: every call a test's gate holds (`/_sandbox/hold`, `/_sandbox/inventory-updates/hold`)
+        is answered now, as a release would, and none is held or trickled from now on, so no request keeps the
+        stop waiting (a held Update Inventory kept `shopbridge demo`'s stop waiting 30-48 s, then a traceback when
+        uvicorn cancelled it). Run by the embedding app's quiesce, before its worker pool stops."""
+        self._stopping = True
+        self.holds.stop()
+        self.inventory_log.stop()
+
     async def aclose(self) -> None:
-        """Stop sending webhooks (cancel and await every delivery) and save the state."""
+        """Stop holding calls (`stop_holding`), stop sending webhooks (cancel and await every delivery) and save
+        the state."""
+        self.stop_holding()
         await self.webhooks.aclose()
         self.save()
 

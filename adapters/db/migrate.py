@@ -189,8 +189,9 @@ def open_without_side_effects(database_url: str, *, reach_postgresql: bool) -> N
     check the database before the settings make the data directory's keys (gql/cli.py).
 
     - SQLite: a file the file system says cannot be one (`sqlite_file_problem`: its directory missing or a file, the
-      path a directory), where SQLite can create nothing, is opened for the driver's own error, raised as
-      `SqliteFileError`. Any other file is left alone: opening a missing one creates it (`open_sqlite`, later).
+      path a directory, a file that cannot be read or is not a database), where SQLite creates nothing, is opened
+      for the driver's own error, raised as `SqliteFileError`. Any other file is left alone: opening a missing one
+      creates it (`open_sqlite`, later).
     - PostgreSQL, with `reach_postgresql`: connected to and the connection closed, nothing read or written;
       `sqlalchemy.exc.DBAPIError` when it cannot be reached or refuses the login. Without it, not touched."""
     if sync_url(database_url).startswith("sqlite"):
@@ -212,9 +213,16 @@ class SqliteFileError(Exception):
     exist)`. SQLite's own message ("unable to open database file") names neither the file nor the cause."""
 
 
+# The first 16 bytes of every SQLite database file (https://www.sqlite.org/fileformat.html, section 1.3.1); an empty
+# file is a database too (SQLite writes the header on the first write).
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def sqlite_file_problem(database_url: str) -> str | None:
     """Why the file of a SQLite URL cannot be a database, as the file system tells it: the path is a directory, or
-    its directory is missing or is a file; None when none of these (or for another database, or `:memory:`)."""
+    its directory is missing or is a file; or the file exists and cannot be read (no read permission, `strerror`),
+    or does not start with SQLite's header (`SQLITE_HEADER`: not a database). None when none of these (or for
+    another database, or `:memory:`). Reads at most 16 bytes; writes nothing."""
     url = make_url(sync_url(database_url))
     if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
         return None
@@ -225,6 +233,15 @@ def sqlite_file_problem(database_url: str) -> str | None:
         return f"the directory {shown_path(file.parent)} does not exist"
     if not file.parent.is_dir():
         return f"{shown_path(file.parent)} is a file, not a directory"
+    if not file.exists():
+        return None
+    try:
+        with file.open("rb") as opened:
+            header = opened.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        return f"{shown_path(file)} cannot be read ({exc.strerror})"
+    if header and header != SQLITE_HEADER:
+        return f"{shown_path(file)} is not a SQLite database"
     return None
 
 

@@ -162,9 +162,10 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
             return report
         renewing = asyncio.create_task(_renew_claims(deps, shop_id))
         deadline = asyncio.timeout(deps.round_deadline.total_seconds())
+        stop_note = functools.partial(_stop_note, deadline, deps.round_deadline)
         try:
             async with deadline:
-                if await _push_claims(deps, shop, policy, claims, report):
+                if await _push_claims(deps, shop, policy, claims, report, stop_note):
                     limit = deps.batch
         except TimeoutError:
             if not deadline.expired():
@@ -192,9 +193,23 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
             await asyncio.wait([renewing])  # ends within one database call (`adapters.db.sessions`)
 
 
+SHUTDOWN_NOTE = "interrupted by a shutdown"
+
+
+def _stop_note(deadline: asyncio.Timeout, seconds: timedelta) -> str:
+    """The note (`last_error`) on the claims a round hands back when it is cut: its deadline when that is what
+    cancelled it (`deadline` has expired: asyncio cancels the round then), else a stop of the worker."""
+    if deadline.expired():
+        return f"stopped at the push round's {seconds.total_seconds():g} s deadline (reason=push_round_deadline)"
+    return SHUTDOWN_NOTE
+
+
 async def _renew_claims(deps: PushDeps, shop_id: str) -> None:
     """Keep this run's claims of the shop leased while it pushes (until cancelled). A renewal the database refuses
-    is left to the next one; the push meets the same outage in its own writes."""
+    is left to the next one; the push meets the same outage in its own writes. Each failed renewal is one WARNING
+    naming the shop and the reason (`_reason`: the error's class and first line, no traceback, no token): past the
+    lease another worker may take the products and push them beside this run, which an operator must be able to
+    see (it was logged at DEBUG, so never)."""
     while True:
         await asyncio.sleep(deps.renew_every.total_seconds())
         try:
@@ -202,7 +217,23 @@ async def _renew_claims(deps: PushDeps, shop_id: str) -> None:
                 await uow.inventory_push.renew_claims(shop_id, deps.holder, deps.clock.now(), deps.lease)
                 await uow.commit()
         except Exception as exc:
-            log.debug("could not renew the push claims of shop %s: %s", shop_id, exc)
+            log.warning(
+                "could not renew the push claims of shop %s (reason=%s); tried again in %d s, the claims lapse "
+                "%d s after the last renewal",
+                shop_id, _reason(exc), deps.renew_every.total_seconds(), deps.lease.total_seconds(),
+            )  # fmt: skip
+
+
+MAX_REASON_CHARS = 200
+
+
+def _reason(error: BaseException) -> str:
+    """`error` in one short line for a log: its class and the first line of its message (a database driver's first
+    line names the failure; the lines after it carry the statement and its parameters), at most
+    `MAX_REASON_CHARS` characters."""
+    lines = str(error).strip().splitlines()
+    reason = f"{type(error).__name__}: {lines[0] if lines else ''}".strip().rstrip(":")
+    return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 1] + "…"
 
 
 async def _shop_exists(deps: PushDeps, shop_id: str) -> bool:
@@ -211,10 +242,16 @@ async def _shop_exists(deps: PushDeps, shop_id: str) -> bool:
 
 
 async def _push_claims(
-    deps: PushDeps, shop: Shop, policy: InventoryPolicy, claims: Sequence[OutboxClaim], report: PushReport
+    deps: PushDeps,
+    shop: Shop,
+    policy: InventoryPolicy,
+    claims: Sequence[OutboxClaim],
+    report: PushReport,
+    stop_note: Callable[[], str],
 ) -> bool:
     """Push the claimed products, `deps.concurrency` at a time; every claim is finished even if one fails. Returns
-    whether claims were handed back unpushed (see below).
+    whether claims were handed back unpushed (see below). A round cut (a stop, its deadline) hands its unfinished
+    claims back due now with the note `stop_note()` says, read when they are handed back.
 
     A fenced round of more than `deps.concurrency` claims (a catalog's worth, as after an import) first reads TikTok's
     available of all their SKUs together, only to finish the products with nothing to write (`_finish_unchanged`).
@@ -229,7 +266,7 @@ async def _push_claims(
         try:
             to_write = await _finish_unchanged(deps, api, shop, policy, claims, report)
         except asyncio.CancelledError:  # a stop during the round's read: every claim back, due now (see below)
-            await asyncio.shield(_release(deps, claims))
+            await asyncio.shield(_release(deps, claims, stop_note()))
             raise
         except Exception as exc:  # each product meets the read's failure in its push, as it met its own read's
             read_error = exc
@@ -239,7 +276,7 @@ async def _push_claims(
         try:
             await asyncio.shield(_release(deps, later, error=None))
         except asyncio.CancelledError:
-            await asyncio.shield(_release(deps, claims))
+            await asyncio.shield(_release(deps, claims, stop_note()))
             raise
 
     async def one(claim: OutboxClaim) -> None:
@@ -249,14 +286,14 @@ async def _push_claims(
                 started = True
                 # Not `report.calls += await ...`: that reads the count before the await, and the products in
                 # flight beside this one would overwrite each other's calls.
-                calls = await _push_through_a_stop(deps, api, shop, policy, claim, read_error)
+                calls = await _push_through_a_stop(deps, api, shop, policy, claim, stop_note, read_error)
             report.calls += calls
         except asyncio.CancelledError:
             if not started:
                 # A stop while the push waited its turn: hand the row back due now (shielded: the release must
                 # land), so the restarted process or another worker sends it at once, not when the lease runs out
                 # later while TikTok still shows the older, higher stock. A crash still waits for the (short) lease.
-                await asyncio.shield(_release(deps, [claim]))
+                await asyncio.shield(_release(deps, [claim], stop_note()))
             raise
         report.products += 1
 
@@ -322,6 +359,7 @@ async def _push_through_a_stop(
     shop: Shop,
     policy: InventoryPolicy,
     claim: OutboxClaim,
+    stop_note: Callable[[], str],
     read_error: Exception | None = None,
 ) -> int:
     """`_push_product` in a task of its own, which a stop (this task cancelled) cannot cut between TikTok's answer
@@ -340,7 +378,7 @@ async def _push_through_a_stop(
         return await asyncio.shield(pushing)
     except asyncio.CancelledError:
         if pushing.done():  # the push itself was cancelled, not this task: nothing of it to wait for
-            await asyncio.shield(_release(deps, [claim]))
+            await asyncio.shield(_release(deps, [claim], stop_note()))
             raise
         if sending.is_set():
             await asyncio.wait([pushing], timeout=deps.stop_wait.total_seconds())
@@ -348,7 +386,7 @@ async def _push_through_a_stop(
             raise  # TikTok's answer recorded, the claim finished
         pushing.cancel()
         await asyncio.wait([pushing])  # ends within one database call (`adapters.db.sessions`)
-        await asyncio.shield(_release(deps, [claim]))
+        await asyncio.shield(_release(deps, [claim], stop_note()))
         raise
 
 
@@ -593,9 +631,7 @@ def _holds_moved(deps: PushDeps, links: Sequence[LinkedSku], outcome: ProductPus
     }
 
 
-async def _release(
-    deps: PushDeps, claims: Sequence[OutboxClaim], error: str | None = "interrupted by a shutdown"
-) -> None:
+async def _release(deps: PushDeps, claims: Sequence[OutboxClaim], error: str | None) -> None:
     """Give unfinished claims of one shop back, due now, `CLAIMS_PER_TRANSACTION` a transaction (each holds the
     shop, which a shop's delete waits for: a round after an import hands back hundreds); a claim finished meanwhile
     is marked dirty again: one more push. `error`: the rows' note."""

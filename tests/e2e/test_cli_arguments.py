@@ -15,6 +15,13 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
+
+def the_servers_other_keys(data_dir: Path) -> None:
+    """The keys a server's first start makes besides the secret key (`shopbridge token` makes none: KEY_MISSING)."""
+    (data_dir / "encryption_key").write_text("A" * 43 + "=")  # a valid Fernet key (32 zero bytes)
+    (data_dir / "sandbox_app_secret").write_text("0" * 32)
+
+
 BAD_ARGUMENTS = [
     (["token", ""], "merchant_id"),
     (["token", " "], "merchant_id"),
@@ -143,6 +150,7 @@ def test_bad_settings_are_one_coded_line(tmp_path, monkeypatch, capsys) -> None:
     # given a negative token lifetime in the environment
     monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SHOPBRIDGE_SECRET_KEY", "k" * 32)
+    the_servers_other_keys(tmp_path)
     monkeypatch.setenv("SHOPBRIDGE_TOKEN_TTL", "-5")
     # when a token is asked for
     code = main(["token", "m1"])
@@ -213,6 +221,7 @@ def test_a_setting_the_server_would_fail_on_is_refused_by_any_command_in_one_lin
     # given a setting no process can run with
     monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SHOPBRIDGE_SECRET_KEY", "k" * 32)
+    the_servers_other_keys(tmp_path)
     monkeypatch.setenv(name, value)
     # when any command starts
     code = main(["token", "m1"])
@@ -236,6 +245,7 @@ def test_a_schema_that_cannot_be_written_is_one_line(tmp_path, capsys, depth: in
 def test_a_good_token_command_still_prints_a_token(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SHOPBRIDGE_SECRET_KEY", "k" * 32)
+    the_servers_other_keys(tmp_path)
     from gql.auth import verify_token
 
     assert main(["token", "merchant-1", "--ttl", "60"]) == 0

@@ -33,6 +33,7 @@ from tests.fixtures.ws import subscription
 REPO = Path(__file__).resolve().parents[2]
 AUTHORIZED_SHOPS = "/authorization/202309/shops"
 TASKS = "{ shops { edges { node { syncTasks { edges { node { kind status } } } } } } }"
+FERNET_KEY = "A" * 43 + "="  # a valid Fernet key (32 zero bytes), fixed so that test ids and runs stay the same
 
 
 def shopbridge(
@@ -298,19 +299,38 @@ def test_python_m_sandbox_that_cannot_listen_is_one_coded_line_and_saves_nothing
     assert not (tmp_path / "state").exists(), sorted(str(path) for path in (tmp_path / "state").rglob("*"))
 
 
-def test_token_never_mints_keys_and_says_where_it_looked(tmp_path) -> None:
-    empty = tmp_path / "elsewhere"
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ({}, "secret_key"),
+        ({"SHOPBRIDGE_SECRET_KEY": "s" * 48}, "encryption_key"),
+        ({"secret_key": "s" * 48}, "encryption_key"),
+        ({"SHOPBRIDGE_SECRET_KEY": "s" * 48, "SHOPBRIDGE_ENCRYPTION_KEY": FERNET_KEY}, "sandbox_app_secret"),
+        ({"secret_key": "s" * 48, "encryption_key": FERNET_KEY}, "sandbox_app_secret"),
+    ],
+    ids=["no-key", "secret-key-set", "secret-key-file", "both-keys-set", "both-key-files"],
+)
+def test_token_never_mints_keys_and_names_the_missing_one(tmp_path, given: dict[str, str], missing: str) -> None:
+    # given a data directory elsewhere holding some of the keys (files), others set in the environment, one missing
+    data = tmp_path / "elsewhere"
+    files = {name: value for name, value in given.items() if not name.startswith("SHOPBRIDGE_")}
+    if files:
+        data.mkdir()
+        for name, value in files.items():
+            (data / name).write_text(value)
+    settings = {name: value for name, value in given.items() if name.startswith("SHOPBRIDGE_")}
+    # when `shopbridge token` runs
     result = subprocess.run(
         [sys.executable, "-m", "gql.cli", "token", "m1"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE_SECONDS,
-        env=clean_env(SHOPBRIDGE_DATA_DIR=str(empty)),
-    )
-    assert result.returncode == 2 and result.stdout == ""
-    assert str(empty / "secret_key") in result.stderr
-    assert not (empty / "secret_key").exists()
+        cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
+        env=clean_env(SHOPBRIDGE_DATA_DIR=str(data), **settings),
+    )  # fmt: skip
+    # then it stops with one coded line naming the missing key and where it looked, exit 2: it made the encryption
+    # key and the sandbox's app secret when they were missing, and printed a token
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr.startswith(f"shopbridge: KEY_MISSING: no {missing} at {data / missing}: "), result.stderr
+    # and it created nothing: no directory, no key file
+    assert sorted(path.name for path in data.iterdir()) == sorted(files) if files else not data.exists()
 
 
 def test_sigterm_lets_an_in_flight_request_finish(sqlite_url, tmp_path) -> None:
@@ -378,17 +398,32 @@ def settings_token(settings: object) -> str:
         (("demo", "--port"), "sqlite-missing-directory"),
         (("migrate",), "postgresql-closed-port"),
         (("demo", "--port"), "postgresql-closed-port"),
+        (("migrate",), "sqlite-not-a-database"),
+        (("serve", "--port"), "sqlite-not-a-database"),
+        (("demo", "--port"), "sqlite-not-a-database"),
+        (("migrate",), "default-sqlite-not-a-database"),
+        (("demo", "--port"), "default-sqlite-not-a-database"),
     ],
-    ids=["migrate-sqlite", "serve-sqlite", "demo-sqlite", "migrate-postgresql", "demo-postgresql"],
-)
+    ids=["migrate-sqlite", "serve-sqlite", "demo-sqlite", "migrate-postgresql", "demo-postgresql",
+         "migrate-sqlite-not-a-database", "serve-sqlite-not-a-database", "demo-sqlite-not-a-database",
+         "migrate-default-sqlite-not-a-database", "demo-default-sqlite-not-a-database"],
+)  # fmt: skip
 def test_a_database_that_cannot_be_opened_is_refused_before_the_keys_are_made(
     tmp_path, command: tuple[str, ...], database: str
 ) -> None:
-    # given a data directory that does not exist yet, and a database URL that cannot be opened: a SQLite file in a
-    # directory that does not exist, or PostgreSQL on a port nothing listens on (with the keys PostgreSQL requires)
+    # given a data directory without keys, and a database URL that cannot be opened: a SQLite file in a directory
+    # that does not exist, a file that is not a database (named by the URL, or the default one in the data
+    # directory), or PostgreSQL on a port nothing listens on (with the keys PostgreSQL requires)
     data = tmp_path / "data"
     if database == "sqlite-missing-directory":
         settings = {"SHOPBRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'x.db'}"}
+    elif database == "sqlite-not-a-database":
+        (tmp_path / "notes.db").write_text("not a database, a text file\n")
+        settings = {"SHOPBRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}"}
+    elif database == "default-sqlite-not-a-database":
+        data.mkdir()
+        (data / "shopbridge.db").write_text("not a database, a text file\n")
+        settings = {}
     else:
         settings = {
             "SHOPBRIDGE_DATABASE_URL": f"postgresql+asyncpg://shopbridge:secret@127.0.0.1:{free_port()}/shopbridge",
@@ -407,7 +442,10 @@ def test_a_database_that_cannot_be_opened_is_refused_before_the_keys_are_made(
     assert result.returncode == 1, result.stderr
     ours = [line for line in result.stderr.splitlines() if line.startswith("shopbridge")]
     assert len(ours) == 1 and ours[0].startswith("shopbridge: DATABASE_UNAVAILABLE: "), result.stderr
-    assert not data.exists(), sorted(path.name for path in data.iterdir())
+    if "not-a-database" in database:  # the driver's error, and why as the file system tells it
+        assert "file is not a database" in ours[0] and "is not a SQLite database)" in ours[0], ours[0]
+    left = sorted(path.name for path in data.iterdir()) if data.exists() else []
+    assert left == (["shopbridge.db"] if database.startswith("default") else []), left
 
 
 def test_serve_on_a_sqlite_file_that_cannot_be_opened_stops_with_one_coded_line(tmp_path) -> None:

@@ -10,18 +10,20 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from adapters.config import SANDBOX_SERVICE_ID
+from adapters.config import SANDBOX_APP_KEY, SANDBOX_SERVICE_ID
 from tests.e2e.test_cli_serve import clean_env, shopbridge
 from tests.fixtures.app import START, free_port
 from tests.fixtures.demo import banner_headers, wait_for_banner
+from tests.fixtures.sandbox import TikTokCaller
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 PRODUCT_SEARCH = "/product/202309/products/search"
@@ -397,3 +399,60 @@ def test_a_sandbox_reset_deletes_the_shops_connected_to_it(tmp_path) -> None:
     lines = [line for line in log.splitlines() if "sandbox reset" in line]
     assert len(lines) == 1 and " INFO " in lines[0] and "deleted 1 shop(s)" in lines[0], log
     assert "'Old world shop'" in lines[0] and "1 shop(s) connected to the old one deleted" in banner, banner
+
+
+def test_sigterm_while_the_sandbox_holds_an_inventory_update_stops_at_once_and_quietly(tmp_path) -> None:
+    """A call held at the embedded sandbox (a test's gate: `POST /_sandbox/inventory-updates/hold`) kept the stop
+    waiting: uvicorn waited out its 30 s for the open request, then cancelled it with a traceback (48 s and two
+    tracebacks when a push was the caller). The sandbox now answers its held calls when the server stops."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    data = tmp_path / "data"
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), SHOPBRIDGE_SANDBOX_PRODUCTS="5", SHOPBRIDGE_SANDBOX_ORDERS="5")
+    process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
+    with ExitStack() as stack:
+        stack.callback(_kill_if_running, process)
+        # given the demo, and a client of its sandbox (TikTok's stand-in) with a seller's token and shop
+        banner_headers(process, tmp_path / "demo.out", tmp_path / "demo.err")
+        http = stack.enter_context(httpx.Client(timeout=DEADLINE_SECONDS))
+        sandbox = SimpleNamespace(
+            url=f"{base}/sandbox",
+            config=SimpleNamespace(app_key=SANDBOX_APP_KEY, app_secret=(data / "sandbox_app_secret").read_text()),
+            http=http,
+        )
+        form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": "s"}
+        consent = http.post(f"{sandbox.url}/oauth/authorize", data=form, follow_redirects=False)
+        code = parse_qs(urlsplit(consent.headers["location"]).query)["code"][0]
+        exchange = {"app_key": SANDBOX_APP_KEY, "app_secret": sandbox.config.app_secret, "auth_code": code}
+        token = http.get(f"{sandbox.url}/api/v2/token/get", params={**exchange, "grant_type": "authorized_code"})
+        caller = TikTokCaller(sandbox, token.json()["data"]["access_token"])  # type: ignore[arg-type]
+        caller.shop_cipher = caller.call("GET", "/authorization/202309/shops", with_cipher=False)["data"]["shops"][0][
+            "cipher"
+        ]
+        product = caller.call("POST", PRODUCT_SEARCH, {"page_size": "1"}, {})["data"]["products"][0]
+        sku = product["skus"][0]
+        rows = [{"warehouse_id": row["warehouse_id"], "quantity": 7} for row in sku["inventory"]]
+        # and its Update Inventory held at the sandbox, the client still waiting for the answer
+        assert http.post(f"{sandbox.url}/_sandbox/inventory-updates/hold", json={"held": True}).status_code == 200
+        update = f"/product/202309/products/{product['id']}/inventory/update"
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(caller.call, "POST", update, {}, {"skus": [{"id": sku["id"], "inventory": rows}]})
+            wait_until(
+                lambda: http.get(f"{sandbox.url}/_sandbox/inventory-updates").json()["waiting"] == 1,
+                "the update held at the sandbox",
+            )
+            before = len((tmp_path / "demo.err").read_text())
+            # when the demo is asked to stop
+            process.send_signal(signal.SIGTERM)
+            # then the held call is answered (as a release would), and the demo stops without a traceback
+            assert answer.result(timeout=DEADLINE_SECONDS)["code"] == 0
+        assert process.wait(timeout=DEADLINE_SECONDS) == 0
+        after = (tmp_path / "demo.err").read_text()[before:]
+        for noise in ("Traceback", "timeout graceful shutdown exceeded", " ERROR "):
+            assert noise not in after, after
+
+
+def _kill_if_running(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()

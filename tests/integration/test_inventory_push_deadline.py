@@ -63,6 +63,8 @@ async def test_a_round_whose_answer_trickles_in_hands_its_claims_back_at_its_dea
     assert report.products == 0
     row = await outbox_row(world.db, shop, product["id"])
     assert row["claimed_by"] is None and row["dirty_version"] > row["pushed_version"]
+    # noted with the real reason, the round's deadline (it said "interrupted by a shutdown")
+    assert row["last_error"] == "stopped at the push round's 1 s deadline (reason=push_round_deadline)"
     # and says so once, with a stable reason
     lines = [r for r in caplog.records if "push_round_deadline" in r.getMessage()]
     assert len(lines) == 1 and lines[0].levelno == logging.WARNING

@@ -56,6 +56,8 @@ async def test_a_stopped_push_finishes_the_product_in_flight_and_hands_back_the_
         row = await outbox_row(world.db, shop, product["id"])
         assert row["claimed_by"] is None, product["id"]
         assert (row["dirty_version"] > row["pushed_version"]) is (product["id"] not in sent), product["id"]
+        if product["id"] not in sent:  # handed back, with the stop's note
+            assert row["last_error"] == "interrupted by a shutdown"
 
 
 async def test_a_push_stopped_while_tiktok_takes_its_update_records_it_and_the_restart_holds_nothing(

@@ -4,6 +4,7 @@ and the outbox for each of TikTok's answers, the metrics an operator reads, and 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -564,3 +565,42 @@ async def test_the_first_push_of_a_link_whose_stock_seeded_its_item_holds_back_a
     assert world.api.searches == [["t-a"]] and world.api.updates == []
     assert (link.pushed_quantity, link.held_quantity, link.held_since) == (tiktok, 1, NOW)
     assert (link.seeded_available, link.ingested_at_push) == (None, 2 + ingested_since)
+
+
+async def test_a_failed_lease_renewal_is_a_warning_naming_the_shop_and_the_reason(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a push whose Update Inventory is under way, renewing its claims at every turn of the loop
+    world.link("a", "p1", 5)
+    world.dirty("p1")
+    renewal_failed = asyncio.Event()
+    outage = False
+
+    class OutageUnitOfWork(FakeUnitOfWork):
+        async def commit(self) -> None:
+            if outage:  # the database refuses the write (the renewal is the only writer during the call)
+                renewal_failed.set()
+                raise ConnectionRefusedError(111, "Connection refused\n[SQL: UPDATE inventory_push_outbox ...]")
+            await super().commit()
+
+    async def during_the_call() -> None:
+        nonlocal outage
+        outage = True  # when the database refuses the renewal while TikTok takes the update
+        await renewal_failed.wait()
+        outage = False
+
+    world.deps.uow_factory = lambda: OutageUnitOfWork(world.store)
+    world.deps.renew_every = timedelta(0)
+    world.api.during_call = during_the_call
+    with caplog.at_level(logging.WARNING, logger="domain.services.inventory_push"):
+        await world.push()
+    # then an operator sees it: one WARNING naming the shop and the reason's first line, and nothing of the shop's
+    # tokens or of the statement
+    renewals = [r for r in caplog.records if "could not renew the push claims" in r.getMessage()]
+    assert renewals and {r.levelno for r in renewals} == {logging.WARNING}
+    message = renewals[0].getMessage()
+    assert world.shop.id in message and "reason=ConnectionRefusedError: [Errno 111] Connection refused" in message
+    assert "SQL" not in message
+    assert world.shop.tokens.access_token not in message and world.shop.tokens.refresh_token not in message
+    # and the push itself went through, its claim finished
+    assert len(world.sent()) == 1 and world.store.push.outbox[(world.shop.id, "p1")].claimed_by is None

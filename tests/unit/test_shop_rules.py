@@ -480,8 +480,16 @@ class TestShopNameCombiningMarks:
             "x" + "\u0301" * 30 + "\u034f" + "\u0301" * 30,  # a combining grapheme joiner ends a run
             "Cafe\u0301 a \u0301b",  # a lone accent after a space is how Unicode spells one
             "\u0915\u093f",  # Devanagari ka and its vowel sign i
+            "\u200bCafe\u0301",  # a visible letter carries the accent; the zero-width space before it is kept
         ],
-        ids=["30-marks", "precomposed-and-29", "two-runs-of-30", "accent-after-space", "vowel-sign"],
+        ids=[
+            "30-marks",
+            "precomposed-and-29",
+            "two-runs-of-30",
+            "accent-after-space",
+            "vowel-sign",
+            "zwsp-then-accented-letter",
+        ],
     )
     def test_a_name_whose_marks_each_have_a_character_and_at_most_30_in_a_row_is_kept(self, raw: str) -> None:
         assert parse_shop_name(raw) == normalized(raw)
@@ -499,9 +507,13 @@ class TestShopNameCombiningMarks:
             ("\u093fShop", LEADING_MARK.format("U+093F DEVANAGARI VOWEL SIGN I")),  # a spacing mark (Mc)
             ("\u20ddShop", LEADING_MARK.format("U+20DD COMBINING ENCLOSING CIRCLE")),  # an enclosing mark (Me)
             ("\u0301" * 40, LEADING_MARK.format("U+0301 COMBINING ACUTE ACCENT")),  # the first refusal is told
+            # after only invisible characters a mark shows as a leading one, and is one (it passed after U+200B)
+            ("\u200b\u0301Shop", LEADING_MARK.format("U+0301 COMBINING ACUTE ACCENT")),
+            ("\ufeff\u2060\u093fShop", LEADING_MARK.format("U+093F DEVANAGARI VOWEL SIGN I")),
         ],
         ids=["62-marks", "31-marks", "precomposed-and-30", "two-classes-40", "lone-mark", "leading-mark",
-             "leading-mark-after-spaces", "leading-vowel-sign", "leading-enclosing-mark", "only-marks"],
+             "leading-mark-after-spaces", "leading-vowel-sign", "leading-enclosing-mark", "only-marks",
+             "leading-mark-after-zwsp", "leading-mark-after-bom-and-word-joiner"],
     )  # fmt: skip
     def test_a_mark_without_a_character_or_past_30_in_a_row_is_refused_on_the_field_given(
         self, raw: str, message: str

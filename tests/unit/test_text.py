@@ -11,8 +11,8 @@ from domain.text import (
     first_invisible_character,
     is_blank,
     is_invisible,
+    leading_combining_mark,
     longest_non_starter_run,
-    starts_with_combining_mark,
     strip_invisible,
     user_perceived_length,
 )
@@ -85,9 +85,22 @@ def test_longest_non_starter_run_counts_combining_marks_in_a_row_decomposed(text
 
 
 @pytest.mark.parametrize(
-    ("text", "starts"),
-    [("", False), ("a\u0301", False), (" \u0301", False), ("\u0301a", True), ("\u093f", True), ("\u20dd", True)],
-    ids=["empty", "letter-then-mark", "space-then-mark", "nonspacing-mark", "spacing-mark", "enclosing-mark"],
-)
-def test_starts_with_combining_mark_is_a_mark_of_any_kind_first(text: str, starts: bool) -> None:
-    assert starts_with_combining_mark(text) is starts
+    ("text", "mark"),
+    [
+        ("", None),
+        ("a\u0301", None),
+        ("\u200ba\u0301", None),  # a visible character carries it, whatever comes before
+        ("\u200b", None),
+        ("\u0301a", "\u0301"),
+        ("\u093f", "\u093f"),
+        ("\u20dd", "\u20dd"),
+        ("\u200b\u0301a", "\u0301"),  # after only a zero-width space: shown as a leading mark, it is one
+        ("\ufeff\u2060\u3164\u093f", "\u093f"),  # a BOM, a word joiner, a Hangul filler
+        (" \u0301", "\u0301"),  # a space shows nothing to carry it at the start either
+        ("\u034fa", "\u034f"),  # the combining grapheme joiner is invisible, and a mark first
+    ],
+    ids=["empty", "letter-then-mark", "zwsp-letter-then-mark", "zwsp-only", "nonspacing-mark", "spacing-mark",
+         "enclosing-mark", "zwsp-then-mark", "format-and-filler-then-mark", "space-then-mark", "cgj-first"],
+)  # fmt: skip
+def test_leading_combining_mark_is_a_mark_of_any_kind_before_anything_visible(text: str, mark: str | None) -> None:
+    assert leading_combining_mark(text) == mark
