@@ -30,6 +30,15 @@ class OrderStatus(StrEnum):
             return None
 
 
+FULFILLMENT_BY_TIKTOK = "FULFILLMENT_BY_TIKTOK"  # Get Order List/Detail `fulfillment_type` of an FBT order
+
+
+def fulfilled_by_tiktok(fulfillment_type: str | None) -> bool:
+    """Rule: whether an order of this `fulfillment_type` ships from TikTok's own warehouses (Fulfilled by TikTok,
+    FBT: live-sync.md §1.5) rather than from the merchant's shelf (`FULFILLMENT_BY_SELLER`, or none given)."""
+    return fulfillment_type == FULFILLMENT_BY_TIKTOK
+
+
 class InvalidRecord(ValueError):
     """A record imported from TikTok breaks a rule of the catalog; the message is the failure's reason."""
 
@@ -142,3 +151,6 @@ class Order:
     buyer_user_id: str | None = None
     recipient_name: str | None = None
     recipient_region: str | None = None
+    # TikTok ships it from its own stock (FBT, `fulfilled_by_tiktok`): the shared pool leaves it out, as none of
+    # its units leaves the merchant's shelf (live-sync.md §1.5, §3.5). Not stored by the catalog.
+    fulfilled_by_tiktok: bool = False

@@ -18,7 +18,7 @@ from msgspec import Raw
 from adapters.tiktok import wire
 from adapters.tiktok.errors import UnexpectedResponseError
 from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuUpdateFailure, Warehouse, WarehouseFailure
-from domain.catalog import InvalidRecord, Order, Product, WarehouseStock
+from domain.catalog import InvalidRecord, Order, Product, WarehouseStock, fulfilled_by_tiktok
 from domain.ports import Page
 from domain.shops import AuthorizedShop, TokenSet
 from domain.stored import StoredOrder, StoredProduct, store_order, store_product
@@ -96,8 +96,8 @@ def _stored_product(product: wire.Product) -> StoredProduct:
 
 def _stored_order(order: wire.Order) -> StoredOrder:
     """Total = payment.total_amount in payment.currency; the recipient is empty while UNPAID or ON_HOLD; a bundle
-    line's `combined_listing_skus` become its components, and each line's `display_status` its status (both for
-    the pool; live-sync.md §1.5, §3.2)."""
+    line's `combined_listing_skus` become its components, each line's `display_status` its status, and an FBT
+    `fulfillment_type` its `fulfilled_by_tiktok` (all three for the pool; live-sync.md §1.5, §3.2)."""
     created = _when(order.create_time, "create_time")
     updated = created if order.update_time is None else _when(order.update_time, "update_time")
     address = order.recipient_address or _NO_ADDRESS
@@ -115,7 +115,7 @@ def _stored_order(order: wire.Order) -> StoredOrder:
     return store_order(
         order.id, order.status or "UNKNOWN", created, updated, payment.total_amount, payment.currency,
         order.user_id or None, address.name or None, address.region_code or None, items, components,
-        [item.display_status or None for item in order.line_items or ()],
+        [item.display_status or None for item in order.line_items or ()], fulfilled_by_tiktok(order.fulfillment_type),
     )  # fmt: skip
 
 

@@ -148,6 +148,7 @@ class Order(Struct):
     line_items: list[LineItem] | None = None
     user_id: str | None = None
     recipient_address: Address | None = None
+    fulfillment_type: str | None = None  # FULFILLMENT_BY_SELLER, or FULFILLMENT_BY_TIKTOK (FBT: not the pool's)
 
 
 # -- pages -----------------------------------------------------------------------------------------------------------

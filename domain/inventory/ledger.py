@@ -8,7 +8,8 @@ own SKU and follows the same transitions below. A line's status asks for an effe
 live-sync.md §3.2, §3.5, §7.2): open statuses reserve, shipped ones deduct (on-hand and reserved both drop),
 CANCELLED releases. The line's own `display_status` decides when TikTok gives one this version knows (an item-level
 cancellation leaves the order open with one line CANCELLED; a PARTIALLY_SHIPPING order has lines shipped and lines
-still to ship), the order's status otherwise. `transition` moves a line's state, monotonically:
+still to ship), the order's status otherwise; a line of an order TikTok fulfils (FBT) asks a release, as it never
+draws on the merchant's shelf. `transition` moves a line's state, monotonically:
 
     (first seen, open)            -> RESERVED, or PENDING_LINK while the SKU has no item
     (first seen, shipped/cancel)  -> HISTORICAL: history, moves nothing (the import of past orders is safe)
@@ -84,12 +85,20 @@ def wanted_effect(status: str) -> StockEffect | None:
     return _EFFECT_OF_STATUS.get(status)
 
 
-def line_effect(order_status: str, line_status: str | None) -> StockEffect | None:
+def line_effect(order_status: str, line_status: str | None, fulfilled_by_tiktok: bool = False) -> StockEffect | None:
     """The effect asked of one line item: its own `display_status` (the order's statuses but ON_HOLD and
     PARTIALLY_SHIPPING, live-sync.md §3.2) when it is one this version knows, else its order's `wanted_effect`.
     So a line cancelled on its own (an item-level cancellation, US/UK: CANCELLED on a line of an AWAITING_SHIPMENT
     order) releases its units while the order's other lines stay reserved, and a line shipped from a
-    PARTIALLY_SHIPPING order deducts while the rest stay reserved: "release per line, not per order" (§3.2)."""
+    PARTIALLY_SHIPPING order deducts while the rest stay reserved: "release per line, not per order" (§3.2).
+
+    A line of an order TikTok fulfils from its own warehouses (`fulfilled_by_tiktok`, FBT) releases, whatever its
+    status: none of its units is on the merchant's shelf, so it never reserves nor deducts ("exclude FBT orders from
+    the pool ... to avoid double deduction", live-sync.md §1.5, §3.5, §7.2). First seen, it is history; a line
+    reserved before this rule gives its units back. Reserved and then deducted, an FBT sale took units the
+    merchant still has from every shop's count, for good (review37)."""
+    if fulfilled_by_tiktok:
+        return StockEffect.RELEASE
     if line_status is not None:
         effect = _EFFECT_OF_STATUS.get(line_status)
         if effect is not None:

@@ -223,3 +223,41 @@ async def test_an_order_the_seeding_read_left_out_reserves_in_the_seed_after_an_
     assert (item["on_hand"], item["reserved"], item["available"]) == (6, 1, 5)
     async with world.db.read_sessionmaker() as session:
         assert (await session.execute(select(sku_links.c.stock_counted_at))).scalar_one() == NOW
+
+
+async def test_an_order_tiktok_fulfils_from_its_own_warehouse_never_draws_on_the_pool(world: Pool) -> None:
+    # given CAP linked, 10 units on the merchant's shelf
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "CAP", 10)))
+    # when a buyer's order of 2 units that TikTok ships from its own warehouse (FBT) is seen open, then shipped,
+    # then delivered, the shipment arriving twice (a duplicated webhook)
+    fbt = replace(order("o1", "AWAITING_SHIPMENT", "s", "s"), fulfilled_by_tiktok=True)
+    await world.orders(shop, fbt)
+    shipped = replace(order("o1", "IN_TRANSIT", "s", "s", at=NOW + timedelta(minutes=1)), fulfilled_by_tiktok=True)
+    await world.orders(shop, shipped, shipped)
+    await world.orders(shop, replace(shipped, status="DELIVERED", updated_at=NOW + timedelta(minutes=2)))
+    # then the pool never moves: none of its units left the merchant's shelf (before: 2 reserved while open, then
+    # on-hand 8 for good, and every shop of CAP pushed 2 units fewer than the merchant holds)
+    item = await world.item("CAP")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (10, 0, 10)
+    # and an FBT order first seen already shipped, made after the link, deducts nothing either
+    late = replace(order("o2", "DELIVERED", "s", at=NOW + timedelta(minutes=3)), fulfilled_by_tiktok=True)
+    await world.orders(shop, late)
+    assert (await world.item("CAP"))["on_hand"] == 10
+
+
+async def test_an_fbt_order_reserved_before_its_fulfilment_was_read_gives_its_units_back(world: Pool) -> None:
+    # given an open order of 2 units of CAP reserved by a version that did not read `fulfillment_type`
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "CAP", 10)))
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s", "s"))
+    assert (await world.item("CAP"))["reserved"] == 2
+    # when the order is fetched again, TikTok saying it fulfils it (FBT), then it ships
+    await world.orders(shop, replace(order("o1", "AWAITING_SHIPMENT", "s", "s"), fulfilled_by_tiktok=True))
+    item = await world.item("CAP")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (10, 0, 10)
+    shipped = replace(order("o1", "IN_TRANSIT", "s", "s", at=NOW + timedelta(minutes=1)), fulfilled_by_tiktok=True)
+    await world.orders(shop, shipped)
+    # then its reservation went back once and the shipment leaves on-hand alone
+    item = await world.item("CAP")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (10, 0, 10)

@@ -138,6 +138,18 @@ def test_each_line_keeps_its_own_status_for_the_pool() -> None:
     assert [line.display_status for line in order.line_items] == ["CANCELLED", None, None]
 
 
+def test_an_order_tiktok_fulfils_from_its_own_warehouse_says_so_for_the_pool() -> None:
+    # given orders of each fulfilment type TikTok names, and one that names none
+    kinds = {"FULFILLMENT_BY_TIKTOK": True, "FULFILLMENT_BY_SELLER": False, None: False}
+    for kind, by_tiktok in kinds.items():
+        data = {**ORDER, "fulfillment_type": kind} if kind else ORDER
+        # then only the FBT order is fulfilled by TikTok, decoded either way (Get Order Detail, the import's pages)
+        order = records.order(raw(data))
+        assert isinstance(order, Order)
+        assert order.fulfilled_by_tiktok is by_tiktok
+        assert records.orders_page(raw({"orders": [data]})).items[0].fulfilled_by_tiktok is by_tiktok  # type: ignore[union-attr]
+
+
 def test_an_order_page_ends_on_an_empty_token_and_names_what_it_could_not_read() -> None:
     page = records.orders_page(raw({"orders": [], "next_page_token": "", "total_count": 0}))
     assert (list(page.items), page.next_page_token, page.total_count) == ([], None, 0)

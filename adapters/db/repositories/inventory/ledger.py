@@ -71,10 +71,11 @@ async def merchant_of(session: AsyncSession, shop_id: str, *, hold: bool = False
     return (await session.execute(query)).scalar_one_or_none()
 
 
-# (order id, status, update time, create time, [(line item id, component, TikTok SKU id, units, line status)]): the
-# ledger rows an order asks for (`stock_lines`), flat, each with its line's own status (None: not given)
+# (order id, status, update time, create time, [(line item id, component, TikTok SKU id, units, line status)],
+# fulfilled by TikTok): the ledger rows an order asks for (`stock_lines`), flat, each with its line's own status
+# (None: not given)
 _Line = tuple[str, str, str, int, str | None]
-_OrderLines = tuple[str, str, datetime, datetime, list[_Line]]
+_OrderLines = tuple[str, str, datetime, datetime, list[_Line], bool]
 
 
 def _order_lines(record: OrderRecord) -> _OrderLines:
@@ -97,7 +98,7 @@ def _order_lines(record: OrderRecord) -> _OrderLines:
                 for li, status in zip(record.line_items, statuses, strict=True)
                 for stock in stock_lines(li[1], li[5], parts.get(li[0], ()))
             ]
-        return values[0], values[1], values[3], values[2], lines
+        return values[0], values[1], values[3], values[2], lines, record.fulfilled_by_tiktok
     assert isinstance(record, Order)
     lines = [
         (li.tiktok_line_item_id, *stock, li.display_status)
@@ -106,7 +107,14 @@ def _order_lines(record: OrderRecord) -> _OrderLines:
             li.tiktok_sku_id, li.quantity, [(c.tiktok_sku_id, c.sku_count) for c in li.combined_listing_skus]
         )
     ]
-    return record.tiktok_order_id, record.status, record.updated_at, record.created_at, lines
+    return (
+        record.tiktok_order_id,
+        record.status,
+        record.updated_at,
+        record.created_at,
+        lines,
+        record.fulfilled_by_tiktok,
+    )
 
 
 async def apply_orders(
@@ -132,7 +140,11 @@ async def apply_orders(
 def _has_effect(order: _OrderLines) -> bool:
     """Whether some line of the order asks an effect (`line_effect`): one of a status this version knows."""
     status = order[1]
-    return wanted_effect(status) is not None or any(line_effect(status, line[4]) is not None for line in order[4])
+    return (
+        order[5]
+        or wanted_effect(status) is not None
+        or any(line_effect(status, line[4]) is not None for line in order[4])
+    )
 
 
 async def _apply_chunk(
@@ -141,7 +153,7 @@ async def _apply_chunk(
     """One round of statements over `orders`; None when the shop is gone (nothing written)."""
     dialect = dialect_of(session)
     statements = _statements(dialect)
-    sku_ids = sorted({line[2] for *_, lines in orders for line in lines})
+    sku_ids = sorted({line[2] for *_, lines, _ in orders for line in lines})
     linked = await _linked_items(session, shop_id, sku_ids)
     if linked is None:
         return None
@@ -179,9 +191,9 @@ async def _apply_chunk(
     # joining link whose page's stock read left them out (`seen_before_push`, `_counted_before_push`)
     seeded: dict[str, int] = {}
     unlinked = (None, None, None)
-    for order_id, status, updated_at, created_at, lines in orders:
+    for order_id, status, updated_at, created_at, lines, by_tiktok in orders:
         for line_id, component, sku_id, units, line_status in lines:
-            wanted = line_effect(status, line_status)
+            wanted = line_effect(status, line_status, by_tiktok)
             if wanted is None:
                 continue  # neither the line's status nor the order's is one this version knows: nothing yet
             key: LedgerKey = (order_id, line_id, component)
