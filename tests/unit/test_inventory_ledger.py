@@ -102,6 +102,14 @@ def test_a_lines_own_status_decides_its_effect_and_its_orders_stands_in(
     assert line_effect(order_status, line_status) is expected
 
 
+@pytest.mark.parametrize(("order_status", "line_status", "_"), LINE_EFFECTS)
+def test_a_line_of_an_order_tiktok_fulfils_asks_a_release_whatever_its_status(
+    order_status: str, line_status: str | None, _: StockEffect | None
+) -> None:
+    # an FBT order ships from TikTok's warehouse: none of its units is on the merchant's shelf (live-sync.md §1.5)
+    assert line_effect(order_status, line_status, fulfilled_by_tiktok=True) is RELEASE
+
+
 def test_an_orders_timing_against_its_links_seeding_and_linking() -> None:
     seeded, linked = datetime(2026, 11, 30, 10, tzinfo=UTC), datetime(2026, 11, 30, 11, tzinfo=UTC)
     before, between, at, after = (
