@@ -21,6 +21,7 @@ from sandbox.sellers import Seller, Shop
 from sandbox.state import World
 
 MAX_ORDERS_PER_CALL = 1000
+FULFILLMENT_TYPES = ("FULFILLMENT_BY_SELLER", "FULFILLMENT_BY_TIKTOK")  # Get Order Detail `fulfillment_type`
 
 
 class BadInput(Exception):
@@ -188,7 +189,9 @@ class Control:
 
     async def put_orders(self, request: Request) -> dict[str, Any]:
         """`{"orders": [...]}`: an item with `id` changes that order (status, update_time default now); an item
-        without one adds a generated order (status default AWAITING_SHIPMENT, times default now)."""
+        without one adds a generated order (status default AWAITING_SHIPMENT, times default now). Either may set
+        `fulfillment_type` (`FULFILLMENT_BY_SELLER`, or `FULFILLMENT_BY_TIKTOK`: an FBT order, shipped from TikTok's
+        own warehouse)."""
         body = await _json(request)
         items = body.get("orders")
         if not isinstance(items, list) or not items or len(items) > MAX_ORDERS_PER_CALL:
@@ -207,6 +210,8 @@ class Control:
             )
             if _int(item, "update_time", max(now, created)) < created:
                 raise BadInput("update_time must be >= create_time")
+            if item.get("fulfillment_type") is not None and item["fulfillment_type"] not in FULFILLMENT_TYPES:
+                raise BadInput(f"fulfillment_type must be one of {list(FULFILLMENT_TYPES)}")
         results = []
         for item in items:
             if "id" in item:
@@ -218,6 +223,9 @@ class Control:
                 create_time = _int(item, "create_time", now)
                 update_time = _int(item, "update_time", max(now, create_time))
                 order = self.world.new_order(data, item.get("status") or "AWAITING_SHIPMENT", create_time, update_time)
+            if item.get("fulfillment_type") is not None:
+                order = {**order, "fulfillment_type": item["fulfillment_type"]}
+                data.orders.put(order)
             results.append(order)
             self.world.notices.order_changed(data.shop, order)
         return {"orders": results}

@@ -175,6 +175,7 @@ def expected_order(o: dict[str, Any]) -> Order:
         o["user_id"],
         address.get("name"),
         address.get("region_code"),
+        o.get("fulfillment_type") == "FULFILLMENT_BY_TIKTOK",  # an FBT order: the pool leaves it out
     )
 
 
@@ -357,6 +358,24 @@ async def test_order_detail(sandbox, http):
     assert sorted(o.tiktok_order_id for o in orders if isinstance(o, Order)) == sorted(wanted)
     expected = {o["id"]: expected_order(o) for o in truth["orders"][:5]}
     assert {o.tiktok_order_id: o for o in orders if isinstance(o, Order)} == expected
+
+
+async def test_an_order_tiktok_fulfils_reads_as_such_in_detail_and_search(sandbox, http):
+    # given a seller-fulfilled order and one TikTok ships from its own warehouse (FBT)
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    placed = await control(
+        sandbox, "POST", f"/_sandbox/shops/{shop.shop.tiktok_shop_id}/orders",
+        {"orders": [{"create_time": 1_700_000_000, "fulfillment_type": "FULFILLMENT_BY_TIKTOK"},
+                    {"create_time": 1_700_000_000, "fulfillment_type": "FULFILLMENT_BY_SELLER"}]},
+    )  # fmt: skip
+    fbt, own = (o["id"] for o in placed["orders"])
+    # then Get Order Detail and Search Orders both say which one TikTok fulfils
+    detail = {o.tiktok_order_id: o for o in await shop.session.get_orders([fbt, own]) if isinstance(o, Order)}
+    assert (detail[fbt].fulfilled_by_tiktok, detail[own].fulfilled_by_tiktok) == (True, False)
+    assert detail == {o["id"]: expected_order(o) for o in placed["orders"]}
+    searched = {o.tiktok_order_id: o for o in await all_orders(shop.session, 1_700_000_000, 1_700_000_001)}
+    assert (searched[fbt].fulfilled_by_tiktok, searched[own].fulfilled_by_tiktok) == (True, False)
 
 
 async def test_get_product_reads_one_product_like_search_does(sandbox, http):
