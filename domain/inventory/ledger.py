@@ -413,6 +413,22 @@ def link_pending(
     return Transition(LineState.HISTORICAL, wanted, order_updated_at, item_id)
 
 
+def stays_reserved(line: LedgerLine, new_item: str | None, import_unlinked: bool) -> bool:
+    """Whether a link change leaves a line as it is rather than moving it (`unlink_reserved`, `link_pending`): a
+    RESERVED one whose SKU links to the item it reserved on still, or whose SKU an import left without an item
+    (`import_unlinked`: its seller SKU found on a second SKU of the shop, AMBIGUOUS; cleared in Seller Center,
+    NO_SELLER_SKU; the SKU made a bundle, EXCLUDED). Its order was placed on that item's SKU and TikTok ships it
+    from that item's shelf, whatever the seller SKU says since: it keeps its units reserved there, moves on by its
+    status (shipped: deducted from that item, as a DROPPED SKU's lines are, `links.counts_orders`), and "never
+    guess" holds for what the SKU's link decides from now on. Given back instead, its units went on sale on every
+    shop while still to ship, and once shipped they stayed on that item's on-hand until the merchant linked the SKU
+    to that same item again: sold twice, for good when nobody did (review37). The merchant's own `skuUnlink` gives
+    them back (the merchant says the SKU is not that item's)."""
+    if line.state is not LineState.RESERVED:
+        return False
+    return line.inventory_item_id == new_item or (new_item is None and import_unlinked)
+
+
 def unlink_reserved(current: LedgerLine) -> Transition | None:
     """A line whose SKU lost its link (unlinked, relinked elsewhere, now ambiguous): a RESERVED one gives its units
     back to its item and waits for a link again (PENDING_LINK), remembering that item (`link_pending`'s

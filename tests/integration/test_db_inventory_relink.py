@@ -217,8 +217,8 @@ async def _mug_left_by_s1(world: Pool, leave: str) -> tuple[Shop, str, str]:
     """Given MUG, an item seeded from shop's SKU s1 (5 in stock, read at NOW) and linked by another shop's t1 too, an
     open order o1 of s1 reserving a unit, and s1 then leaving its link without the merchant: a later page brings
     its seller SKU on a second SKU s4 of the shop (`twin`: both AMBIGUOUS), or the seller clears it in Seller
-    Center (`cleared`: NO_SELLER_SKU). MUG stays (t1 draws on it) and o1's unit goes back: (the shop, s1's SKU id,
-    MUG's id)."""
+    Center (`cleared`: NO_SELLER_SKU). MUG stays (t1 draws on it) and so does o1's reservation: its order was placed on
+    MUG's SKU and ships from MUG's shelf (`ledger.stays_reserved`): (the shop, s1's SKU id, MUG's id)."""
     shop, other = await world.shop(), await world.shop()
     await world.products(shop, product("p1", ("s1", "MUG", 5)))
     await world.products(other, product("q1", ("t1", "MUG", 3)))
@@ -230,7 +230,7 @@ async def _mug_left_by_s1(world: Pool, leave: str) -> tuple[Shop, str, str]:
         await world.products(shop, product("p1", ("s1", None, 5)))
         assert await world.links(shop) == {"s1": ("NO_SELLER_SKU", None)}
     item = await world.item("MUG")
-    assert (item["on_hand"], item["reserved"]) == (5, 0)
+    assert (item["on_hand"], item["reserved"]) == (5, 1)
     async with world.db.read_sessionmaker() as session:
         sku_id = (
             await session.execute(select(sku_links.c.sku_id).where(sku_links.c.tiktok_sku_id == "s1"))
@@ -269,7 +269,7 @@ async def test_a_sale_first_seen_while_a_sku_left_its_link_moves_its_item_once_l
     shipped = order("o2", "IN_TRANSIT", "s1", at=later)
     await world.orders(shop, order("o1", "IN_TRANSIT", "s1", at=later), shipped)
     await world.orders(shop, shipped, order("o3", "AWAITING_SHIPMENT", "s1", at=later))
-    assert (await world.item("MUG"))["on_hand"] == 5
+    assert (await world.item("MUG"))["on_hand"] == 4  # o1, reserved on MUG, deducted there: o2 and o3 wait
     # when s1 is linked to MUG again
     await _link_back(world, shop, leave, back, sku_id, mug)
     # then the 2 units that left MUG's shelf leave on-hand and the open order reserves: each sale counted once.
@@ -279,6 +279,53 @@ async def test_a_sale_first_seen_while_a_sku_left_its_link_moves_its_item_once_l
     await world.orders(shop, shipped)
     item = await world.item("MUG")
     assert (item["on_hand"], item["reserved"], item["available"]) == (3, 1, 2)
+
+
+@pytest.mark.parametrize("leave", ["twin", "cleared", "bundle"])
+async def test_an_open_order_of_a_sku_an_import_leaves_without_an_item_stays_reserved_and_ships_from_it(
+    world: Pool, leave: str
+) -> None:
+    # given MUG seeded from shop A's s1 (5) and linked by shop B's t1 too, an open order o1 of s1 reserving a unit
+    shop, other = await world.shop(), await world.shop()
+    await world.products(shop, product("p1", ("s1", "MUG", 5)))
+    await world.products(other, product("q1", ("t1", "MUG", 3)))
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s1", at=NOW + timedelta(minutes=1)))
+    # when the seller, in Seller Center, gives s1's seller SKU to a second SKU of the shop (both AMBIGUOUS), clears
+    # it (NO_SELLER_SKU), or makes s1 a bundle (EXCLUDED), and nobody links s1 again
+    if leave == "twin":
+        await world.products(shop, product("p2", ("s4", "MUG", 6)))
+    elif leave == "cleared":
+        await world.products(shop, product("p1", ("s1", None, 5)))
+    else:
+        await world.products(shop, product("p1", ("s1", "MUG", 5), bundle=True))
+    assert (await world.links(shop))["s1"][1] is None
+    # then o1's unit stays reserved on MUG, whose shelf TikTok ships it from: shop B is not offered it (before, it
+    # went back: 5 available pushed to t1 while the unit was still to ship)
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (5, 1, 4)
+    # and once o1 ships (twice: a duplicated webhook), its unit leaves MUG's on-hand (before: it waited for a link
+    # of s1 to MUG that never came, and MUG kept 5 on hand for 4 on the shelf, sold twice for good)
+    shipped = order("o1", "IN_TRANSIT", "s1", at=NOW + timedelta(minutes=2))
+    await world.orders(shop, shipped)
+    await world.orders(shop, shipped)
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (4, 0, 4)
+
+
+@pytest.mark.parametrize("leave", ["twin", "cleared"])
+async def test_an_order_kept_reserved_through_an_ambiguity_moves_to_the_item_the_merchant_links_its_sku_to(
+    world: Pool, leave: str
+) -> None:
+    # given s1 left MUG by an import, o1 still reserved on MUG, and another item CUP
+    _, sku_id, _ = await _mug_left_by_s1(world, leave)
+    cup = await pool.create_item(world.uows, world.queue, world.events, world.clock, "merchant-a", "CUP", 7, 0)
+    # when the merchant links s1 to CUP (the SKU is CUP's, the merchant says), or unlinks it by hand
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, cup.id)
+    # then o1's unit moves from MUG to CUP, as any relink of a SKU with open orders; the merchant's unlink then
+    # gives it back
+    assert ((await world.item("MUG"))["reserved"], (await world.item("CUP"))["reserved"]) == (0, 1)
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+    assert ((await world.item("MUG"))["reserved"], (await world.item("CUP"))["reserved"]) == (0, 0)
 
 
 @LEAVE_AND_BACK

@@ -26,6 +26,7 @@ from domain.inventory.ledger import (
     line_effect,
     link_pending,
     order_timing,
+    stays_reserved,
     stock_lines,
     took_units_now,
     transition,
@@ -425,3 +426,15 @@ def test_a_line_took_its_units_when_first_reserved_not_when_paid_or_shipped() ->
     waiting = LedgerLine(PENDING, RESERVE, APPLIED, None, 1)
     linked = transition(waiting, RESERVE, NEWER, "item-1")
     assert linked is not None and took_units_now(waiting, linked)
+
+
+def test_a_reserved_line_stays_on_its_item_when_an_import_leaves_its_sku_without_one() -> None:
+    # a RESERVED line on "A": its SKU linked to "A" still, or left without an item by an import (AMBIGUOUS...): stays
+    reserved = stored(RESERVED, RESERVE)
+    assert stays_reserved(reserved, "A", False) and stays_reserved(reserved, "A", True)
+    assert stays_reserved(reserved, None, import_unlinked=True)
+    # the merchant's unlink, or a link to another item, moves it (`unlink_reserved`); other states are not kept
+    assert not stays_reserved(reserved, None, import_unlinked=False)
+    assert not stays_reserved(reserved, "B", import_unlinked=True)
+    for state, wanted in ((PENDING, RESERVE), (DEDUCTED, DEDUCT), (RELEASED, RELEASE), (HISTORICAL, DEDUCT)):
+        assert not stays_reserved(stored(state, wanted), None, import_unlinked=True)

@@ -45,6 +45,7 @@ from domain.inventory.ledger import (
     link_pending,
     order_timing,
     seen_before_push,
+    stays_reserved,
     stock_lines,
     takes_units,
     took_units_now,
@@ -407,10 +408,12 @@ async def relink_lines(
     *,
     seeds: Mapping[str, int] | None = None,
     extra_dirty: Sequence[str] = (),
+    import_unlinked: Collection[str] = (),
 ) -> PoolChange:
     """Apply link changes of the shop's SKUs (`new_items`: TikTok SKU id -> its item now, None when unlinked) to
-    their ledger lines: a RESERVED line on another item gives its unit back there (`unlink_reserved`); a waiting
-    line reserves on the new item, or deducts there if it shipped while unlinked from that same item, reserved
+    their ledger lines: a RESERVED line on another item gives its unit back there (`unlink_reserved`), but for one
+    whose SKU an import left without an item (`import_unlinked`: TikTok SKU ids), which stays (`stays_reserved`); a
+    waiting line reserves on the new item, or deducts there if it shipped while unlinked from that same item, reserved
     before the unlink or first seen after it (`link_pending`); one left out of the new item's seed (first seen while
     the SKU was away from the item its stock seeded, `left_out_of_seed`) counts into it as first seen there
     (`in_seed_again`, `count_in_seed`: on-hand and reserved + its units), and owes nothing since.
@@ -444,7 +447,7 @@ async def relink_lines(
     seeded_on = await _seeded_items(session, shop_id, rows, new_items)
     for row in rows:
         line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
-        if line.state is LineState.RESERVED and line.inventory_item_id == new_item:
+        if stays_reserved(line, new_item, row.tiktok_sku_id in import_unlinked):
             continue
         key: LedgerKey = (row.tiktok_order_id, row.tiktok_line_item_id, row.component_sku_id)
         state, owed = line.state, line.left_out_of
