@@ -27,8 +27,10 @@ draws on the merchant's shelf. `transition` moves a line's state, monotonically:
     DEDUCTED, RELEASED, HISTORICAL   final
 
 An update whose order `update_time` is older than the one applied changes nothing; a replay of the same one
-changes nothing either. So a re-import, a duplicated or reordered event, or two workers applying the same order
-move the counters exactly once (the persistence side serialises writers on the item rows).
+changes nothing either, nor does an open snapshot of the same `update_time` as a shipped or cancelled one applied
+(TikTok's times are seconds; a line never reopens). So a re-import, a duplicated or reordered event, or two
+workers applying the same order move the counters exactly once (the persistence side serialises writers on the
+item rows).
 """
 
 from __future__ import annotations
@@ -224,6 +226,11 @@ def transition(
         return _reserve(wanted, order_updated_at, linked_item_id, quantity)
     if order_updated_at < current.order_updated_at:
         return None  # an older status than the one applied: TikTok's newer word stands
+    if order_updated_at == current.order_updated_at and wanted is StockEffect.RESERVE is not current.wanted:
+        # Two snapshots of one `update_time` (seconds: TikTok changed the order twice within a second, a poll and a
+        # webhook interleaved), one shipped or cancelled, the other open: the open one is the older, as a TikTok
+        # line never reopens; the line keeps what it asked (else a waiting line linked later reserved for good).
+        wanted = current.wanted
     if current.state is LineState.PENDING_LINK:
         was_reserved_on = current.inventory_item_id
         if linked_item_id is None:

@@ -159,7 +159,9 @@ APPLIED_TABLE = [
     (PENDING, RESERVE, RELEASE, NEWER, None, Transition(PENDING, RELEASE, NEWER, None)),
     (PENDING, DEDUCT, DEDUCT, APPLIED, None, None),
     (PENDING, DEDUCT, DEDUCT, NEWER, None, Transition(PENDING, DEDUCT, NEWER, None)),
-    (PENDING, DEDUCT, RESERVE, APPLIED, None, Transition(PENDING, RESERVE, APPLIED, None)),
+    # an open snapshot as old as the shipped one applied (one second of TikTok's times): stale, nothing moves
+    (PENDING, DEDUCT, RESERVE, APPLIED, None, None),
+    (PENDING, RELEASE, RESERVE, APPLIED, None, None),
     # PENDING_LINK, now linked: open reserves its 3 units on the new item; shipped or cancelled is history
     (PENDING, RESERVE, RESERVE, APPLIED, "B", Transition(RESERVED, RESERVE, APPLIED, "B", 0, 3, MOVED_RESERVED)),
     (PENDING, RESERVE, RESERVE, NEWER, "B", Transition(RESERVED, RESERVE, NEWER, "B", 0, 3, MOVED_RESERVED)),
@@ -168,6 +170,9 @@ APPLIED_TABLE = [
     (PENDING, RESERVE, RELEASE, NEWER, "B", Transition(HISTORICAL, RELEASE, NEWER, "B")),
     (PENDING, DEDUCT, DEDUCT, APPLIED, "B", Transition(HISTORICAL, DEDUCT, APPLIED, "B")),
     (PENDING, DEDUCT, RESERVE, NEWER, "B", Transition(RESERVED, RESERVE, NEWER, "B", 0, 3, MOVED_RESERVED)),
+    # ... but an open snapshot as old as the shipped or cancelled one applied is stale: linked, the line is history
+    (PENDING, DEDUCT, RESERVE, APPLIED, "B", Transition(HISTORICAL, DEDUCT, APPLIED, "B")),
+    (PENDING, RELEASE, RESERVE, APPLIED, "B", Transition(HISTORICAL, RELEASE, APPLIED, "B")),
     # RESERVED: shipped deducts from on-hand and reserved, cancelled releases, both on the item it reserved ("A")
     (RESERVED, RESERVE, DEDUCT, APPLIED, "B", Transition(DEDUCTED, DEDUCT, APPLIED, "A", -3, -3, MOVED_DEDUCTED)),
     (RESERVED, RESERVE, DEDUCT, NEWER, "B", Transition(DEDUCTED, DEDUCT, NEWER, "A", -3, -3, MOVED_DEDUCTED)),
