@@ -282,7 +282,8 @@ def test_a_status_badge_is_never_broken_inside_its_word(
     and names without spaces), and that let the badge break too: at 1280 px with four shops, "Activ" over "e"."""
     # given a merchant with shops that need attention (long notes beside their names) in a 1280 px wide window
     app = console(refresh_token_ttl=3 * 86400)
-    for seller, region, name in (("us-local", "US", "US one"), ("us-local-2", "US", "US two"), ("uk-local", "UK", "UK")):
+    shops = (("us-local", "US", "US one"), ("us-local-2", "US", "US two"), ("uk-local", "UK", "UK"))
+    for seller, region, name in shops:
         app.connect_shop("m1", seller, region, name)
     page = new_page(viewport={"width": 1280, "height": 900})
     # when the merchant opens Store management
