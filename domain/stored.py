@@ -39,6 +39,8 @@ LINE_ITEM_VALUES = (
 # catalog; the pool reserves them (`domain.inventory.ledger.stock_lines`).
 COMPONENT_VALUES = ("tiktok_line_item_id", "tiktok_sku_id", "sku_count", "seller_sku")
 PRODUCT_VALUES = ("tiktok_product_id", "title", "status", "created_at", "updated_at")
+# TikTok's status of a product its seller deleted (tiktok-api.md §7): stored without its SKUs (`store_product`).
+DELETED_PRODUCT_STATUS = "DELETED"
 SKU_VALUES = ("tiktok_sku_id", "seller_sku", "price_amount", "currency", "quantity", "position", "bundle")
 STOCK_VALUES = ("tiktok_sku_id", "warehouse_id", "quantity")
 
@@ -206,7 +208,16 @@ def store_product(
     skus: Iterable[SkuIn],
 ) -> StoredProduct:
     """A product's stored values, checked; raises `InvalidRecord` with the reason (e.g. "sku 9: sale_price has no
-    currency"). A SKU's quantity is the sum of its warehouses' stock."""
+    currency"). A SKU's quantity is the sum of its warehouses' stock.
+
+    A product TikTok reports `DELETED` (the seller deleted it in Seller Center; Search Products still lists it,
+    Get Product no longer does: tiktok-api.md §7) is stored without its SKUs: none is on sale any more, as a
+    variant the seller deleted (live-sync.md §3.5), so the pool drops their links (`DROPPED`: their open orders
+    still count on their item, nothing is pushed to them) and their seller SKUs make no twin of the listing that
+    replaces the product (a re-listing was AMBIGUOUS with it, and drew on no item). Restored, it comes back with its
+    SKUs and their links (`domain.inventory.links.back_from_drop`)."""
+    if status == DELETED_PRODUCT_STATUS:
+        skus = ()
     product_id = _id(tiktok_product_id)
     sku_rows: list[Row] = []
     stock_rows: list[Row] = []

@@ -156,7 +156,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--latency-ms", type=_count, default=0, help="added latency per request (default 0)")
     parser.add_argument(
-        "--product-search-cap", type=_count, default=defaults.product_search_cap, help="Search Products result cap"
+        "--product-search-cap",
+        type=_whole(1),  # SandboxConfig's rule: a cap of 0 answers no search (its ValueError was a traceback)
+        default=defaults.product_search_cap,
+        help="Search Products result cap, 1 or more (default %(default)s)",
     )
     parser.add_argument(
         "--webhook-url", type=_http_url, default=None, help="app-wide webhook URL (default: none, no pushes)"

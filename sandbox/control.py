@@ -32,6 +32,9 @@ class BadInput(Exception):
         self.status = status
 
 
+RESEED_KEYS = frozenset({"products", "orders", "seed", "reset_tokens"})
+
+
 async def _json(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
@@ -146,6 +149,9 @@ class Control:
 
     async def reseed(self, request: Request) -> dict[str, Any]:
         body = await _json(request)
+        # A reseed makes a new world (new ids): a misspelt key ("product") is refused, not ignored for the defaults.
+        if unknown := set(body) - RESEED_KEYS:
+            raise BadInput(f"unknown keys {sorted(unknown)}; known: {sorted(RESEED_KEYS)}")
         world = self.world
         # Bounded (sandbox/config.py): a shop's data is built in memory on its first use after the reseed.
         products = _int(body, "products", world.products_per_shop, maximum=MAX_PRODUCTS_PER_SHOP)

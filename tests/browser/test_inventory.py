@@ -367,3 +367,33 @@ def test_a_double_click_on_adjust_or_set_on_hand_sends_one_change(
     expect(page.locator("#notice")).to_contain_text(f"The on-hand of {item['sku']} is now 50 units.")
     assert sent == ["inventoryAdjust", "inventorySetOnHand"]
     expect(page.locator("#on-hand-error")).to_be_empty()
+
+
+def test_a_reason_is_saved_whole_up_to_the_apis_500_characters_whatever_they_are(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (domain/inventory/items.py MAX_REASON_LENGTH: a reason has at most 500 characters, counted as the API
+    counts them, code points): the Reason field takes what the API takes and never cuts it, and a longer one is
+    refused under the field with its length. Its `maxlength` of 500 counted UTF-16 code units, so a reason of 300
+    emoji (600 code units) was cut to 250 by the browser and saved cut, without a word."""
+    app, item = pooled_item_signed_in(console, page)
+    page.goto(f"{app.url}/console/#/inventory/{item['id']}")
+    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
+    # when the merchant adjusts with a reason of 300 characters beyond the BMP (two UTF-16 code units each)
+    reason = "\U0001f4e6" * 300
+    page.get_by_label("Units to add or remove").fill("2")
+    page.get_by_label("Reason").fill(reason)
+    page.get_by_role("button", name="Adjust", exact=True).click()
+    expect(page.locator("#notice")).to_contain_text("Added 2 units")
+    # then the movement keeps the whole reason
+    moved = app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]["movements"]["edges"][0]["node"]
+    assert (moved["kind"], moved["onHandDelta"], len(moved["reason"])) == ("ADJUSTED", 2, 300)
+    # and a reason of 501 such characters is refused under the Reason field, saying how long it is
+    page.get_by_label("Units to add or remove").fill("2")
+    page.get_by_label("Reason").fill("\U0001f4e6" * 501)
+    page.get_by_role("button", name="Adjust", exact=True).click()
+    expect(page.locator("#reason-error")).to_have_text(
+        "Not saved: a reason has at most 500 characters (this one has 501)."
+    )
+    expect(page.locator("#delta-error")).to_be_empty()
+    assert app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]["movements"]["edges"][0]["node"] == moved

@@ -268,3 +268,28 @@ def test_a_name_is_saved_as_typed_never_cut_inside_an_emoji(
     name_box.fill("a" * 55 + FAMILY * 10)
     name_box.press("Enter")
     expect(row.get_by_role("alert")).to_contain_text("at most 64 characters (this one has 65)")
+
+
+LINES_OF_TEXT = """el => { const range = document.createRange(); range.selectNodeContents(el);
+  return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size; }"""
+
+
+def test_a_status_badge_is_never_broken_inside_its_word(
+    console: Callable[..., ShopbridgeServer], new_page: Callable[..., Page]
+) -> None:
+    """Rule (the seed's store list: each shop's status is one label): a status badge keeps its word on one line
+    whatever the table's width. The table's cells may break long text anywhere (`overflow-wrap: anywhere`, for SKUs
+    and names without spaces), and that let the badge break too: at 1280 px with four shops, "Activ" over "e"."""
+    # given a merchant with shops that need attention (long notes beside their names) in a 1280 px wide window
+    app = console(refresh_token_ttl=3 * 86400)
+    shops = (("us-local", "US", "US one"), ("us-local-2", "US", "US two"), ("uk-local", "UK", "UK"))
+    for seller, region, name in shops:
+        app.connect_shop("m1", seller, region, name)
+    page = new_page(viewport={"width": 1280, "height": 900})
+    # when the merchant opens Store management
+    sign_in(page, app, "m1")
+    badges = page.locator("tbody tr .badge")
+    expect(badges).to_have_count(3)
+    # then every status badge is one line: its text's boxes all sit on one line
+    for badge in badges.all():
+        assert badge.evaluate(LINES_OF_TEXT) == 1, badge.text_content()

@@ -136,3 +136,24 @@ def test_a_task_waiting_to_run_again_after_a_failed_run_says_so(
     expect(orders).to_contain_text("Run 1 did not finish", timeout=DEADLINE_SECONDS * 1000)
     expect(orders).to_contain_text("it runs again by itself and resumes where it stopped")
     expect(orders.locator(".badge")).to_have_text("Queued")
+
+
+def test_a_task_that_ended_before_tiktok_gave_a_total_shows_a_bar_at_rest(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (HTML's <progress>: without a value the bar is indeterminate, "the task is in progress, nobody knows how
+    far", drawn as a moving bar and read out as busy): a task that has ended, FAILED or CANCELLED, before TikTok told
+    a total shows a bar with a value (its percent "—"), never the moving bar of a task at work. A failed import showed
+    the moving bar under its "Failed" badge, as if it were still running."""
+    # given a shop whose products search TikTok refuses at its first page, before any total is known
+    app = console()
+    app.sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["missing_parameter"], "paths": [PRODUCT_SEARCH]})
+    app.connect_shop("m1", "us-local", "US", "Refused shop")
+    app.wait_for_idle_sync()
+    # when the merchant opens the Task Center
+    open_task_center(page, app, "m1")
+    failed = page.locator("li.task", has_text="Products · Refused shop").first
+    expect(failed.locator(".badge")).to_have_text("Failed")
+    # then the failed task's bar is at rest, with its percent unknown
+    expect(failed.locator(".percent")).to_have_text("—")
+    assert failed.get_by_role("progressbar").evaluate("bar => bar.matches(':indeterminate')") is False

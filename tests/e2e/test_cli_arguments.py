@@ -46,6 +46,8 @@ BAD_ARGUMENTS = [
     (["sandbox", "--access-token-ttl", "0"], "--access-token-ttl"),
     (["sandbox", "--rate-limit", "-1"], "--rate-limit"),
     (["sandbox", "--webhook-retry-factor", "0"], "--webhook-retry-factor"),
+    # before: taken by the parser, then SandboxConfig's ValueError traceback (exit 1)
+    (["sandbox", "--product-search-cap", "0"], "--product-search-cap"),
     (["sandbox", "--port", "0"], "--port"),
     # before: uvicorn's start failed with a KeyError traceback
     (["sandbox", "--log-level", "loud"], "--log-level"),

@@ -438,3 +438,39 @@ def stock_of(app: Any, shop: dict[str, Any], sku_id: str) -> int:
             if sku["id"] == sku_id:
                 return sum(level["quantity"] for level in sku["inventory"])
     raise AssertionError(f"no SKU {sku_id}")
+
+
+SYNC_PRODUCTS = """mutation($id: ID!) { syncStart(input: {shopId: $id, kinds: [PRODUCTS]}) {
+  tasks { id } userErrors { code } } }"""
+
+
+def test_a_product_the_seller_deleted_leaves_its_seller_sku_to_the_listing_that_replaces_it(app_factory) -> None:
+    """Rule (live-sync.md §3.5, a SKU TikTok no longer sells keeps its link, DROPPED; TikTok's Search Products lists
+    products of every status, `DELETED` included, tiktok-api.md §7): a product TikTok reports DELETED has no SKU on
+    sale, so its SKUs are dropped like a variant the seller deleted, and no longer make a twin of a new listing with the
+    same seller SKU. Before, the deleted product's SKU stayed a live SKU of the shop: re-listing a product (delete it,
+    create it again) made both SKUs AMBIGUOUS, the new listing drew on no item (its sales moved no stock anywhere) and
+    the item went as left behind."""
+    # given a shop with a product of seller SKU RELIST-1 made in Seller Center, linked to its item
+    app = app_factory(webhooks=True, products=4, orders=0)
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    app.wait_for_webhook_registration(shop)
+    listing = {"title": "Mug", "skus": [{"seller_sku": "RELIST-1", "quantity": 10}]}
+    old = app.sandbox.control("POST", f"/shops/{shop['tiktokShopId']}/products", listing)
+    wait_until(lambda: (i := pool_item(app, "RELIST-1")) is not None and len(i["links"]) == 1, what="RELIST-1 linked")
+    # when the seller deletes that product and lists it again, with the same seller SKU
+    app.sandbox.control("POST", f"/products/{old['product_id']}", {"status": "DELETED"})
+    (new_sku,) = app.sandbox.control("POST", f"/shops/{shop['tiktokShopId']}/products", listing)["sku_ids"]
+    # and Shopbridge reads the shop's products (an import, as the poll would)
+    started = app.graphql(SYNC_PRODUCTS, {"id": shop["id"]}, "m1")["syncStart"]
+    assert started["userErrors"] == []
+    app.wait_for_task(started["tasks"][0]["id"], "m1")
+    # then the new listing's SKU draws on RELIST-1 alone, and nothing of the shop is left AMBIGUOUS over it
+    item = pool_item(app, "RELIST-1")
+    assert item is not None
+    assert [(link["sku"]["tiktokSkuId"], link["state"]) for link in item["links"]] == [(new_sku, "LINKED")]
+    unlinked = app.graphql(UNLINKED, {"id": shop["id"]}, "m1")["unlinkedSkus"]["edges"]
+    assert [e["node"]["sku"]["sellerSku"] for e in unlinked if e["node"]["sku"]["sellerSku"] == "RELIST-1"] == []
+    # and the pool's available lands on the new listing at TikTok
+    wait_until(lambda: stock_of(app, shop, new_sku) == item["available"], what="the new listing's push")

@@ -73,9 +73,13 @@ async def import_catalog(world: PushWorld) -> Shop:
 
 
 async def pool_every_sku(world: PushWorld, shop: Shop) -> dict[str, str]:
-    """Every SKU of every product but bundles, linked to an item of its own whose on-hand is TikTok's available
-    (as an item seeded by its first shop's import is), every product dirty. Returns TikTok SKU id -> item id."""
-    products = [p for p in sandbox_products(world.sandbox, shop) if not any(s.get("combined_skus") for s in p["skus"])]
+    """Every SKU of every product but bundles and DELETED ones (stored without SKUs: domain.stored.store_product),
+    linked to an item of its own whose on-hand is TikTok's available (as an item seeded by its first shop's import
+    is), every product dirty. Returns TikTok SKU id -> item id."""
+    products = [
+        p for p in sandbox_products(world.sandbox, shop)
+        if not any(s.get("combined_skus") for s in p["skus"]) and p["status"] != "DELETED"
+    ]  # fmt: skip
     stock = tiktok_stock(world.sandbox, shop)
     items: dict[str, str] = {}
     async with world.db.write_sessionmaker() as session, session.begin():
@@ -194,7 +198,7 @@ async def test_a_fenced_push_of_hundreds_of_products_reads_600_skus_a_call_and_k
 async def test_a_fenced_round_of_many_products_reads_their_links_in_one_statement_not_one_per_product(
     small_world: PushWorld,
 ) -> None:
-    # given a shop of 50 products just pooled (all but its bundles: 49 here): each item holds what TikTok shows,
+    # given a shop of 50 products just pooled (all but its bundles and deleted ones): each item holds what TikTok shows,
     # every product dirty
     world = small_world
     shop = await import_catalog(world)

@@ -161,20 +161,25 @@ def test_reseed_regenerates_data_and_can_reset_tokens(sandbox, tiktok) -> None:
         ({"products": 10_000_000}, "products must be an integer from 0 to 100000"),
         ({"products": 100_001, "orders": 10}, "products must be an integer from 0 to 100000"),
         ({"orders": 300_001}, "orders must be an integer from 0 to 300000"),
+        # a misspelt key (here "product") was ignored, and the world reseeded at the old sizes under new ids
+        ({"product": 10}, "unknown keys ['product']; known: ['orders', 'products', 'reset_tokens', 'seed']"),
     ],
-    ids=["products-10M", "products-over-by-one", "orders-over-by-one"],
+    ids=["products-10M", "products-over-by-one", "orders-over-by-one", "unknown-key"],
 )
 def test_a_reseed_beyond_the_data_bounds_is_refused_and_changes_nothing(sandbox, body, message: str) -> None:
     # given a sandbox serving its usual sizes
     shop = sandbox.world.sellers["us-local"].shops[0].id
     before = sandbox.control("GET", "/")["data"]
+    ids_before = [p["id"] for p in sandbox.control("GET", f"shops/{shop}/products")["products"]]
+    assert len(ids_before) == before["products"]
     # when a reseed asks for more data per shop than the sandbox can hold (10,000,000 products took the demo past
     # 10 GB and stopped it answering)
     response = sandbox.http.post(f"{sandbox.url}/_sandbox/reseed", json=body)
-    # then it is refused with the control surface's 400, naming the bound, and the sizes are the old ones
+    # then it is refused with the control surface's 400, naming the bound (or the keys it knows), and the data are
+    # the old ones
     assert response.status_code == 400 and response.json() == {"error": message}
     assert sandbox.control("GET", "/")["data"] == before
-    assert len(sandbox.control("GET", f"shops/{shop}/products")["products"]) == before["products"]
+    assert [p["id"] for p in sandbox.control("GET", f"shops/{shop}/products")["products"]] == ids_before
 
 
 @pytest.mark.parametrize(("sizes", "message"), [({"products": 100_001}, "products"), ({"orders": 300_001}, "orders")])

@@ -52,7 +52,9 @@ export function renderItem(ctx, itemId) {
   const count = field("on-hand", "New on-hand (units counted)", "Replaces the on-hand; every linked shop gets the new quantity.", { min: 0, max: MAX_UNITS });
   const delta = field("delta", "Units to add or remove", "Negative removes units, e.g. −2 for damaged goods.", { min: -MAX_UNITS, max: MAX_UNITS });
   const reasonError = h("p", { id: "reason-error", class: "field-error", role: "alert" });
-  const reason = h("input", { id: "reason", name: "reason", type: "text", required: true, maxlength: 500, "aria-describedby": "reason-error" });
+  // No maxlength: it counts UTF-16 code units and cuts what is typed or pasted (300 emoji became 150), where the API
+  // takes 500 characters; a longer reason is refused by the API under this field, with its length.
+  const reason = h("input", { id: "reason", name: "reason", type: "text", required: true, "aria-describedby": "reason-error" });
   const safety = field("safety-stock", "Safety stock (units)", "Units kept back from every shop.", { min: 0, max: MAX_UNITS });
   const links = renderLinks(ctx, itemId, () => load());
 
@@ -92,12 +94,15 @@ export function renderItem(ctx, itemId) {
   }
 
   /** Run one of the item's mutations; on userErrors show the sentence on `error` and return null. */
-  async function mutate(query, input, key, error) {
+  /** Send a mutation; a userError is shown under the field it names among `fields` ({name: error line}), else under
+   * `error`. Returns the item, or null. */
+  async function mutate(query, input, key, error, fields = {}) {
     error.textContent = "";
     try {
       const result = (await ctx.graphql(query, { input }))[key];
       if (result.userErrors.length) {
-        error.textContent = explain(result.userErrors[0]);
+        const first = result.userErrors[0];
+        (fields[first.field?.[0]] ?? error).textContent = explain(first);
         return null;
       }
       show(result.inventoryItem);
@@ -166,7 +171,7 @@ export function renderItem(ctx, itemId) {
       return;
     }
     const n = delta.input.valueAsNumber;
-    const done = await mutate(ADJUST, { inventoryItemId: itemId, delta: n, reason: reason.value.trim() }, "inventoryAdjust", delta.error);
+    const done = await mutate(ADJUST, { inventoryItemId: itemId, delta: n, reason: reason.value.trim() }, "inventoryAdjust", delta.error, { reason: reasonError });
     if (!done) return;
     announce(`${n > 0 ? "Added" : "Removed"} ${units(Math.abs(n))} (${reason.value.trim()}): the on-hand of ${done.sku} is now ${units(done.onHand)}.`, { kind: "success" });
     delta.input.value = "";

@@ -78,7 +78,11 @@ export function renderTasks(ctx) {
     const percent = task.progress === null ? null : Math.round(task.progress * 100);
     const title = `${KIND_LABELS[task.kind]} · ${task.shop?.name ?? "Deleted shop"}`;
     const bar = h("progress", { max: 100, "aria-label": `${title} progress` });
-    if (percent !== null) bar.value = task.status === "SUCCEEDED" ? 100 : percent;
+    // A <progress> without a value is indeterminate (a moving bar, read out as busy): only for a task at work whose
+    // total TikTok has not told yet; one that ended before that rests (SUCCEEDED full, FAILED or CANCELLED at 0).
+    if (task.status === "SUCCEEDED") bar.value = 100;
+    else if (percent !== null) bar.value = percent;
+    else if (!ACTIVE.has(task.status)) bar.value = 0;
     const amount = task.total === null ? `${number(task.processed)} processed` : `${number(task.processed)} of ${number(task.total)}`;
     return h(
       "li",
