@@ -14,7 +14,7 @@ from sandbox.catalog import ProductFilter
 from sandbox.data import ORDER_STATUSES, PRODUCT_STATUSES
 from sandbox.envelope import ApiError
 from sandbox.events import delete_webhook, get_webhooks, put_webhook
-from sandbox.gateway import ApiRoute, Call, ClientGone
+from sandbox.gateway import ApiRoute, Call
 from sandbox.logistics import warehouses
 from sandbox.orderbook import SORT_FIELDS, OrderFilter
 from sandbox.params import optional_int, optional_str, optional_str_list, page_size, type_error
@@ -208,8 +208,7 @@ async def update_inventory(call: Call) -> dict[str, Any]:
     sku_ids = [sku_id for sku_id, _ in updates]
     if len(set(sku_ids)) != len(sku_ids):
         raise ApiError(codes.DUPLICATE_SKU, "Duplicate SKU ids in the request.")
-    if not await call.world.inventory_log.wait_if_held(call.request.is_disconnected):
-        raise ClientGone  # nothing applied: the caller hung up while the call was held
+    await call.world.inventory_log.wait_if_held()
     config = call.world.config
     bounds = (0 if config.inventory_allow_zero else 1, config.inventory_max_quantity)
     locks = call.world.inventory_log.promotion_locks

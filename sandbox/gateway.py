@@ -32,11 +32,6 @@ TIMESTAMP_FUTURE_SECONDS = 30
 INVALID_TOKEN_MESSAGE = "Invalid credentials. The x-tts-access-token header is invalid."  # noqa: S105 - a message
 
 
-class ClientGone(Exception):
-    """Raised by a handler whose client hung up while the call waited (a held Update Inventory): answered 499,
-    which nobody receives, and nothing applied."""
-
-
 def tiktok_path(scope: Scope) -> str:
     """The request path without the mount prefix: the path the client signed."""
     path: str = scope["path"]
@@ -115,10 +110,7 @@ class Gateway:
                     return _fault_response(fault, request_id)
                 if fault == "slow" and not await _sleep_unless_disconnected(request, world.faults.slow_seconds):
                     return Response(status_code=499)  # nobody is listening any more
-            try:
-                data = await route.handler(call)
-            except ClientGone:
-                return Response(status_code=499)  # held until its client left: nobody is listening any more
+            data = await route.handler(call)
             if fault == "repeat_page_token" and isinstance(data, dict) and data.get("next_page_token"):
                 data["next_page_token"] = call.query["page_token"]  # the cursor never advances
         except ApiError as error:

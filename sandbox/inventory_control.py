@@ -6,8 +6,8 @@
 - `POST /_sandbox/inventory-updates/reset`: forget them.
 - `POST /_sandbox/inventory-updates/hold` `{"held": true|false}`: Update Inventory calls wait (answered only once
   released) while held; `GET /_sandbox/inventory-updates` says how many are `waiting`. A test's gate to change
-  stock while a push is in flight. A held call whose client hangs up ends unanswered (499) and unapplied; when the
-  server stops, every held call is answered (`World.stop_holding`).
+  stock while a push is in flight. A held call whose client hangs up is still applied once released (TikTok applies a
+  request it received); when the server stops, every held call is answered (`World.stop_holding`).
 - `POST /_sandbox/skus/{sku_id}/promotion-lock` `{"quantity": n}` (null to lift): TikTok's promotion lock; an update
   setting that SKU below `n` units is refused per SKU with 12052393 (live-sync.md sec. 1.1). A SKU id no shop has
   (listed, or removed in Seller Center) answers 404, so a test that locks a mistyped id fails there instead of

@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from typing import Any
-
-from sandbox.holds import DISCONNECT_CHECK_SECONDS
 
 MAX_LOGGED = 20_000
 
@@ -34,23 +31,18 @@ class InventoryLog:
         self._stopped = True
         self.hold(False)
 
-    async def wait_if_held(self, client_gone: Callable[[], Awaitable[bool]]) -> bool:
+    async def wait_if_held(self) -> None:
         """Hold an Update Inventory call until `hold(False)` or `stop()`: a test's gate, to act while a push is in
-        flight. True once released (at once when not held); False as soon as `client_gone()` says the caller hung
-        up (a timeout, its process stopping), checked every `DISCONNECT_CHECK_SECONDS`: the call is then not
-        applied, and a stopping server has no request left waiting on a gate nobody will open."""
+        flight. A call whose caller hung up meanwhile (its timeout, its process killed) still waits and is applied
+        once released, as TikTok applies a request it received whether or not its sender still waits (the push's
+        intent rests on that: `domain.inventory_push.settled`); a stopping server releases every held call
+        (`stop`), so none keeps its stop waiting."""
         release = self._release
         if release is None:
-            return True
+            return
         self.waiting += 1
         try:
-            while not release.is_set():
-                try:
-                    await asyncio.wait_for(release.wait(), DISCONNECT_CHECK_SECONDS)
-                except TimeoutError:
-                    if await client_gone():
-                        return False
-            return True
+            await release.wait()
         finally:
             self.waiting -= 1
 
