@@ -131,6 +131,11 @@ class LineItem:
     # from the order's: a line cancelled on its own, a line shipped from a PARTIALLY_SHIPPING order. The pool moves
     # the line by it (`domain.inventory.ledger.line_effect`).
     display_status: str | None = None
+    # The line's package (Get Order List/Detail `line_items[].package_status`: TO_FULFILL, PROCESSING, FULFILLING,
+    # COMPLETED, CANCELLED = lost or damaged, live-sync.md §3.2; None: not given). A line cancelled once its package
+    # left the merchant's shelf is not restocked (§3.5, `domain.inventory.ledger.line_effect`). Not stored by the
+    # catalog.
+    package_status: str | None = None
 
     @staticmethod
     def units(quantity: int) -> int:

@@ -10,9 +10,9 @@ for code that made one by hand (`order_as_stored`, `product_as_stored`).
 
 The fingerprint is a digest of exactly the values stored: equal fingerprints mean nothing stored would change.
 A bundle line's components (`COMPONENT_VALUES`), each line's own status (`line_statuses`, TikTok's
-`display_status`) and whether TikTok fulfils the order (`fulfilled_by_tiktok`) ride along for the inventory pool
-only: the catalog does not store them, so they are not in the fingerprint either (the pool's ledger applies every
-order fetched, its fingerprint changed or not).
+`display_status`) and its package's (`package_statuses`, TikTok's `package_status`), and whether TikTok fulfils the
+order (`fulfilled_by_tiktok`) ride along for the inventory pool only: the catalog does not store them, so they are
+not in the fingerprint either (the pool's ledger applies every order fetched, its fingerprint changed or not).
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ class StoredOrder:
     line_statuses: tuple[str | None, ...] = ()
     # shipped from TikTok's own stock (FBT, `domain.catalog.fulfilled_by_tiktok`): the pool leaves it out
     fulfilled_by_tiktok: bool = False
+    # each line's `package_status`, in line order (None: not given); empty when no line gave one
+    package_statuses: tuple[str | None, ...] = ()
 
     @property
     def tiktok_order_id(self) -> str:
@@ -85,9 +87,11 @@ class StoredOrder:
         for line_id, sku_id, sku_count, seller_sku in self.components:
             parts.setdefault(line_id, []).append(BundleComponent(sku_id, sku_count, seller_sku))
         statuses = self.line_statuses or (None,) * len(self.line_items)
+        packages = self.package_statuses or (None,) * len(self.line_items)
         items = tuple(
-            LineItem(i[0], i[1], i[2], i[3], i[4], i[5], Money(i[6], i[7]), tuple(parts.get(i[0], ())), line_status)
-            for i, line_status in zip(self.line_items, statuses, strict=True)
+            LineItem(i[0], i[1], i[2], i[3], i[4], i[5], Money(i[6], i[7]), tuple(parts.get(i[0], ())), line_status,
+                     package)
+            for i, line_status, package in zip(self.line_items, statuses, packages, strict=True)
         )  # fmt: skip
         return Order(
             oid, status, created, updated, Money(amount, currency), items, buyer, name, region,
@@ -146,13 +150,15 @@ def store_order(
     components: Iterable[ComponentIn] = (),
     line_statuses: Iterable[str | None] = (),
     fulfilled_by_tiktok: bool = False,
+    package_statuses: Iterable[str | None] = (),
 ) -> StoredOrder:
     """An order's stored values, checked; raises `InvalidRecord` with the reason (e.g. "line item 7: missing
     sku_id"). A line item without a currency is in the order's (TikTok's 202309 line items may omit it).
     `components`: the bundle lines' combined_listing_skus, each naming a line item of the order, with a SKU id and
     a positive sku_count ("line item 7: combined_listing_skus: sku_count 0 is not positive"). `line_statuses`: each
     line's own status (`display_status`), in line order, or none at all. `fulfilled_by_tiktok`: an FBT order (it
-    rides along for the pool, as the line statuses do)."""
+    rides along for the pool, as the line statuses do). `package_statuses`: each line's package status
+    (`package_status`), in line order, or none at all (for the pool too)."""
     order_id = _id(tiktok_order_id)
     currency = _currency(total_amount, currency, "payment.total_amount")
     items = []
@@ -177,9 +183,14 @@ def store_order(
         raise InvalidRecord(f"{len(statuses)} line statuses for {len(items)} line items")
     if not any(statuses):
         statuses = ()
+    packages = tuple(package_statuses)
+    if packages and len(packages) != len(items):
+        raise InvalidRecord(f"{len(packages)} package statuses for {len(items)} line items")
+    if not any(packages):
+        packages = ()
     return StoredOrder(
         values, line_item_rows, digest(values, line_item_rows), _components(items, components), statuses,
-        fulfilled_by_tiktok,
+        fulfilled_by_tiktok, packages,
     )  # fmt: skip
 
 
@@ -254,6 +265,7 @@ def order_as_stored(record: OrderRecord) -> StoredOrder:
         record.tiktok_order_id, record.status, record.created_at, record.updated_at, total.amount, total.currency,
         record.buyer_user_id, record.recipient_name, record.recipient_region, items, components,
         [i.display_status for i in record.line_items], record.fulfilled_by_tiktok,
+        [i.package_status for i in record.line_items],
     )  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sandbox.config import MAX_ORDERS_PER_SHOP, MAX_PRODUCTS_PER_SHOP
-from sandbox.data import NO_ADDRESS_STATUSES, ORDER_STATUSES, address_for
+from sandbox.data import NO_ADDRESS_STATUSES, ORDER_STATUSES, PACKAGE_STATUSES, address_for, package_status
 from sandbox.faults import FAULT_KINDS, REFUSAL_KINDS, STALL_KINDS
 from sandbox.quote import quoted
 from sandbox.sellers import Seller, Shop
@@ -71,10 +71,16 @@ def _number_or_null(body: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
-def _change(order: dict[str, Any], status: str, update_time: int, region: str) -> None:
-    """Move an order (a fresh copy) to a status, keeping line items and the address consistent with it."""
+def _change(order: dict[str, Any], status: str, update_time: int, region: str, package: str | None = None) -> None:
+    """Move an order (a fresh copy) to a status, keeping line items and the address consistent with it: each line's
+    `package_status` follows (`sandbox.data.package_status`: cancelled once its package left, it is lost), unless
+    `package` says what every line's package is."""
     order["status"], order["update_time"], order["is_on_hold_order"] = status, update_time, status == "ON_HOLD"
-    order["line_items"] = [{**item, "display_status": status} for item in order["line_items"]]
+    lines = []
+    for item in order["line_items"]:
+        package_now = package or package_status(status, item.get("package_status"))
+        lines.append({**item, "display_status": status, "package_status": package_now})
+    order["line_items"] = lines
     if status in NO_ADDRESS_STATUSES:
         order["recipient_address"] = {}
     elif not order["recipient_address"]:
@@ -197,7 +203,9 @@ class Control:
         """`{"orders": [...]}`: an item with `id` changes that order (status, update_time default now); an item
         without one adds a generated order (status default AWAITING_SHIPMENT, times default now). Either may set
         `fulfillment_type` (`FULFILLMENT_BY_SELLER`, or `FULFILLMENT_BY_TIKTOK`: an FBT order, shipped from TikTok's
-        own warehouse)."""
+        own warehouse), and `package_status`, every line's package (`PACKAGE_STATUSES`; CANCELLED: lost or damaged
+        after shipping, live-sync.md sec. 3.2, 3.5); by default it follows the status (a change to CANCELLED of an
+        order whose package had left makes it lost)."""
         body = await _json(request)
         items = body.get("orders")
         if not isinstance(items, list) or not items or len(items) > MAX_ORDERS_PER_CALL:
@@ -218,12 +226,15 @@ class Control:
                 raise BadInput("update_time must be >= create_time")
             if item.get("fulfillment_type") is not None and item["fulfillment_type"] not in FULFILLMENT_TYPES:
                 raise BadInput(f"fulfillment_type must be one of {list(FULFILLMENT_TYPES)}")
+            if item.get("package_status") is not None and item["package_status"] not in PACKAGE_STATUSES:
+                raise BadInput(f"package_status must be one of {list(PACKAGE_STATUSES)}")
         results = []
         for item in items:
             if "id" in item:
                 order = dict(data.orders.require(item["id"]))
                 update_time = _int(item, "update_time", max(now, order["create_time"]))
-                _change(order, item.get("status") or order["status"], update_time, data.shop.region)
+                status = item.get("status") or order["status"]
+                _change(order, status, update_time, data.shop.region, item.get("package_status"))
                 data.orders.put(order)
             else:
                 create_time = _int(item, "create_time", now)
@@ -231,6 +242,10 @@ class Control:
                 order = self.world.new_order(data, item.get("status") or "AWAITING_SHIPMENT", create_time, update_time)
             if item.get("fulfillment_type") is not None:
                 order = {**order, "fulfillment_type": item["fulfillment_type"]}
+                data.orders.put(order)
+            if "id" not in item and item.get("package_status") is not None:
+                lines = [{**line, "package_status": item["package_status"]} for line in order["line_items"]]
+                order = {**order, "line_items": lines}
                 data.orders.put(order)
             results.append(order)
             self.world.notices.order_changed(data.shop, order)

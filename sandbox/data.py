@@ -48,6 +48,28 @@ _RECENT_WEIGHTS = tuple(itertools.accumulate((8, 4, 25, 5, 10, 20, 10, 8, 10)))
 _OLD_WEIGHTS = tuple(itertools.accumulate((1, 1, 2, 1, 1, 3, 10, 70, 11)))
 NO_ADDRESS_STATUSES = frozenset({"UNPAID", "ON_HOLD"})
 SHIPPED_STATUSES = frozenset({"AWAITING_COLLECTION", "IN_TRANSIT", "DELIVERED", "COMPLETED"})
+# A line's `package_status` (live-sync.md sec. 3.2) for its status: to fulfil while open, PROCESSING once arranged
+# for collection, FULFILLING in transit, COMPLETED delivered. CANCELLED is no status of its own (`package_status`).
+PACKAGE_STATUSES = ("TO_FULFILL", "PROCESSING", "FULFILLING", "COMPLETED", "CANCELLED")
+_PACKAGE_OF_STATUS = {
+    "AWAITING_COLLECTION": "PROCESSING",
+    "IN_TRANSIT": "FULFILLING",
+    "DELIVERED": "COMPLETED",
+    "COMPLETED": "COMPLETED",
+}
+PACKAGE_ON_THE_SHELF = frozenset({"TO_FULFILL", "PROCESSING"})
+PACKAGE_LOST = "CANCELLED"  # the package lost or damaged after it left the seller (live-sync.md sec. 3.2, 3.5)
+
+
+def package_status(line_status: str, current: str | None = None) -> str:
+    """The `package_status` of a line moving to `line_status` whose package was `current` (None: a new line, or
+    one from before packages had a status): its status's own; a line cancelled keeps a package still on the
+    seller's shelf (TO_FULFILL, PROCESSING; a new one is TO_FULFILL), and one whose package had left is lost
+    (CANCELLED: TikTok cancels a package lost or damaged in transit)."""
+    if line_status == "CANCELLED":
+        return current or "TO_FULFILL" if current is None or current in PACKAGE_ON_THE_SHELF else PACKAGE_LOST
+    return _PACKAGE_OF_STATUS.get(line_status, "TO_FULFILL")
+
 
 # Minor units per major unit: IDR prices have no decimals.
 _EXPONENT = {"USD": 2, "GBP": 2, "MYR": 2, "SGD": 2, "IDR": 0}
@@ -302,6 +324,7 @@ def build_order(
             "platform_discount": money(0, currency),
             "currency": currency,
             "display_status": item_status,
+            "package_status": package_status(item_status),
             "is_gift": False,
         }
         if package_id and item_status != "AWAITING_SHIPMENT":

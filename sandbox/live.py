@@ -9,7 +9,9 @@
 - `POST /_sandbox/shops/{shop_id}/sales`: `{sku_id or seller_sku, quantity, status?}` -> `{order_id}`; 409 when
   TikTok's available stock is short or the product is not live.
 - `POST /_sandbox/orders/{order_id}/status`: `{status}` -> `{order_id, status, update_time}`; 409 for a move the
-  flow refuses.
+  flow refuses. `{"status": "lose"}`: the carrier lost a shipped (IN_TRANSIT or DELIVERED) order's package: the
+  order is CANCELLED, its lines CANCELLED with `package_status` CANCELLED, and no unit goes back to available nor
+  to the oracle's stock (live-sync.md sec. 3.5: no automatic restock).
 - `POST /_sandbox/orders/{order_id}/line-items/cancel`: `{line_item_ids}` -> `{order_id, status, update_time,
   line_items: [{id, display_status}]}`: the seller cancels those lines alone (item-level cancellation, live-sync.md
   sec. 3.2); their units go back to TikTok's available, the order keeps its status unless no line is left (then
@@ -158,7 +160,7 @@ class LiveControl:
             order = market.move(data, order_id, status, int(self.world.clock()))
         except market.MarketError as error:
             raise BadInput(str(error), error.status) from None
-        if order["status"] == "CANCELLED":
+        if order["status"] == "CANCELLED" and status != market.LOSE:  # lost units never come back
             self.world.oracle.record_cancel(order_id)
         self.world.notices.order_changed(data.shop, order)
         return {"order_id": order_id, "status": order["status"], "update_time": order["update_time"]}

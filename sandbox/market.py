@@ -11,6 +11,12 @@ A seller may cancel line items of an open order on their own (TikTok's item-leve
 of stock: Cancel Order with `order_line_item_ids`, live-sync.md sec. 3.2): each line's units go back to available,
 the line shows `display_status` CANCELLED and keeps it as the order moves on, and the order keeps its status until
 its last line is cancelled, which cancels it.
+
+Each line's `package_status` follows its status (`sandbox.data.package_status`: TO_FULFILL, PROCESSING awaiting
+collection, FULFILLING in transit, COMPLETED delivered). The carrier may lose a shipped order's package (`move` to
+`lose`, from IN_TRANSIT or DELIVERED): TikTok cancels the order, its lines show CANCELLED with their package
+CANCELLED (lost or damaged, live-sync.md sec. 3.2), and nothing goes back to available: the units left the shelf
+("cancelled after shipping; package CANCELLED (lost)": no automatic restock, sec. 3.5).
 """
 
 from __future__ import annotations
@@ -19,12 +25,23 @@ import random
 from typing import Any
 
 from sandbox.assortment import combined_listing
-from sandbox.data import LINE_ITEM, NO_ADDRESS_STATUSES, ORDER_STATUSES, PACKAGE, address_for, make_id, money
+from sandbox.data import (
+    LINE_ITEM,
+    NO_ADDRESS_STATUSES,
+    ORDER_STATUSES,
+    PACKAGE,
+    PACKAGE_LOST,
+    address_for,
+    make_id,
+    money,
+    package_status,
+)
 from sandbox.quote import quoted
 from sandbox.state import ShopData
 
 FLOW = tuple(status for status in ORDER_STATUSES if status != "CANCELLED")  # the forward flow, in order
 ALIASES = {"ship": "IN_TRANSIT", "deliver": "DELIVERED", "complete": "COMPLETED", "cancel": "CANCELLED"}
+LOSE = "lose"  # `move`'s word for the carrier losing a shipped order's package: the order is cancelled, no restock
 SALE_STATUSES = ("UNPAID", "ON_HOLD", "AWAITING_SHIPMENT")
 SHIPPED = frozenset({"IN_TRANSIT", "DELIVERED", "COMPLETED"})
 FINAL = frozenset({"COMPLETED", "CANCELLED"})
@@ -104,6 +121,7 @@ def place_sale(
             "seller_discount": money(0, currency),
             "platform_discount": money(0, currency),
             "display_status": status,
+            "package_status": package_status(status),
         }
         for n in range(quantity)
     ]
@@ -140,21 +158,26 @@ def _reserve(data: ShopData, sku: dict[str, Any], units: int) -> list[tuple[str,
 
 
 def move(data: ShopData, order_id: str, wanted: str, now: int, initiator: str = "BUYER") -> dict[str, Any]:
-    """Move an order to `wanted` (a status or ship/deliver/complete/cancel) along TikTok's flow, with its stock
-    effects; MarketError 400 for an unknown status, 409 for a move the flow does not allow."""
-    target = ALIASES.get(wanted, wanted)
+    """Move an order to `wanted` (a status, ship/deliver/complete/cancel, or `lose`: its package lost after
+    shipping) along TikTok's flow, with its stock effects; MarketError 400 for an unknown status, 409 for a move the
+    flow does not allow (a shipped order cannot be cancelled, only lost; an order not shipped cannot be lost)."""
+    lost = wanted == LOSE
+    target = "CANCELLED" if lost else ALIASES.get(wanted, wanted)
     if target not in FLOW and target != "CANCELLED":
-        raise MarketError(f"status must be one of {[*FLOW, 'CANCELLED']} or {list(ALIASES)}", 400)
+        raise MarketError(f"status must be one of {[*FLOW, 'CANCELLED']} or {[*ALIASES, LOSE]}", 400)
     order = dict(data.orders.require(order_id))
     current = order["status"]
     if current in FINAL:
         raise MarketError(f"order {order_id} is {current}: it cannot move any more", 409)
-    if target == "CANCELLED":
+    if lost:
+        if current not in SHIPPED:
+            raise MarketError(f"order {order_id} is {current}: only a shipped order's package can be lost", 409)
+    elif target == "CANCELLED":
         if current in SHIPPED:
             raise MarketError(f"order {order_id} is {current}: a shipped order cannot be cancelled", 409)
     elif FLOW.index(target) <= FLOW.index(current):
         raise MarketError(f"order {order_id} cannot go from {current} back or over to {target}", 409)
-    if target == "CANCELLED" or target in SHIPPED:
+    if (target == "CANCELLED" and not lost) or target in SHIPPED:  # a lost package's units left with it
         for sku_id, warehouse_id in data.holds.pop(order_id, []):
             if target == "CANCELLED":
                 _give_back(data, sku_id, warehouse_id)
@@ -163,8 +186,10 @@ def move(data: ShopData, order_id: str, wanted: str, now: int, initiator: str = 
                 committed[warehouse_id] = max(0, committed.get(warehouse_id, 0) - 1)
     order["status"], order["update_time"] = target, max(now, order["update_time"])
     order["is_on_hold_order"] = target == "ON_HOLD"
-    order["line_items"] = [  # a line cancelled on its own stays so (`cancel_lines`)
-        item if item.get("display_status") == "CANCELLED" else {**item, "display_status": target}
+    order["line_items"] = [  # a line cancelled on its own stays so (`cancel_lines`); a lost package is CANCELLED
+        item
+        if item.get("display_status") == "CANCELLED"
+        else {**item, "display_status": target, "package_status": _package(target, item, lost)}
         for item in order["line_items"]
     ]
     if target in NO_ADDRESS_STATUSES:
@@ -175,10 +200,17 @@ def move(data: ShopData, order_id: str, wanted: str, now: int, initiator: str = 
         package_id = make_id(PACKAGE, data.shop, _SALE_ITEM_BASE + int(order_id[5:]) % 10**13, data.ids_seed)
         order["packages"] = [{"id": package_id}]
         order["line_items"] = [{**item, "package_id": package_id} for item in order["line_items"]]
-    if target == "CANCELLED":
+    if lost:
+        order["cancel_reason"], order["cancellation_initiator"] = "Package lost or damaged", "SYSTEM"
+    elif target == "CANCELLED":
         order["cancel_reason"], order["cancellation_initiator"] = "Buyer changed mind", initiator
     data.orders.put(order)
     return order
+
+
+def _package(target: str, item: dict[str, Any], lost: bool) -> str:
+    """A line's `package_status` once its order moves to `target`: CANCELLED when its package was lost."""
+    return PACKAGE_LOST if lost else package_status(target, item.get("package_status"))
 
 
 def cancel_lines(

@@ -96,8 +96,9 @@ def _stored_product(product: wire.Product) -> StoredProduct:
 
 def _stored_order(order: wire.Order) -> StoredOrder:
     """Total = payment.total_amount in payment.currency; the recipient is empty while UNPAID or ON_HOLD; a bundle
-    line's `combined_listing_skus` become its components, each line's `display_status` its status, and an FBT
-    `fulfillment_type` its `fulfilled_by_tiktok` (all three for the pool; live-sync.md §1.5, §3.2)."""
+    line's `combined_listing_skus` become its components, each line's `display_status` its status and its
+    `package_status` its package's, and an FBT `fulfillment_type` its `fulfilled_by_tiktok` (all for the pool;
+    live-sync.md §1.5, §3.2, §3.5)."""
     created = _when(order.create_time, "create_time")
     updated = created if order.update_time is None else _when(order.update_time, "update_time")
     address = order.recipient_address or _NO_ADDRESS
@@ -116,6 +117,7 @@ def _stored_order(order: wire.Order) -> StoredOrder:
         order.id, order.status or "UNKNOWN", created, updated, payment.total_amount, payment.currency,
         order.user_id or None, address.name or None, address.region_code or None, items, components,
         [item.display_status or None for item in order.line_items or ()], fulfilled_by_tiktok(order.fulfillment_type),
+        [item.package_status or None for item in order.line_items or ()],
     )  # fmt: skip
 
 

@@ -130,6 +130,9 @@ class LineItem(Struct):
     quantity: int = 1  # 202309 has no quantity: each line item is one unit
     combined_listing_skus: list[CombinedListingSku] | None = None  # a virtual bundle's line: its components
     display_status: str | None = None  # the line's own status: CANCELLED alone on an open order, item-level cancel
+    # the line's package: TO_FULFILL, PROCESSING, FULFILLING, COMPLETED, or CANCELLED (lost or damaged), live-sync.md
+    # sec. 3.2; any text decodes (the pool reads the values it knows, `domain.inventory.ledger.line_effect`)
+    package_status: str | None = None
 
 
 class Address(Struct):

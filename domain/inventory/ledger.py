@@ -9,7 +9,8 @@ live-sync.md §3.2, §3.5, §7.2): open statuses reserve, shipped ones deduct (o
 CANCELLED releases. The line's own `display_status` decides when TikTok gives one this version knows (an item-level
 cancellation leaves the order open with one line CANCELLED; a PARTIALLY_SHIPPING order has lines shipped and lines
 still to ship), the order's status otherwise; a line of an order TikTok fulfils (FBT) asks a release, as it never
-draws on the merchant's shelf. `transition` moves a line's state, monotonically:
+draws on the merchant's shelf; a cancelled line whose package had left the shelf (`package_status`, lost or damaged
+after shipping) asks a deduction: no automatic restock. `transition` moves a line's state, monotonically:
 
     (first seen, open)            -> RESERVED, or PENDING_LINK while the SKU has no item
     (first seen, shipped/cancel)  -> HISTORICAL: history, moves nothing (the import of past orders is safe)
@@ -71,6 +72,12 @@ OPEN_STATUSES = frozenset(
 )  # fmt: skip
 SHIPPED_STATUSES = frozenset({OrderStatus.IN_TRANSIT, OrderStatus.DELIVERED, OrderStatus.COMPLETED})
 FINAL_STATES = frozenset({LineState.DEDUCTED, LineState.RELEASED, LineState.HISTORICAL})
+# A line's `package_status` (Get Order List/Detail `line_items[].package_status`: TO_FULFILL, PROCESSING,
+# FULFILLING, COMPLETED, CANCELLED = lost or damaged; live-sync.md §3.2) once its units have left the merchant's
+# shelf: in transit (FULFILLING), delivered (COMPLETED), or lost or damaged on the way (CANCELLED). TO_FULFILL and
+# PROCESSING (arranged, awaiting collection: "goods still on the shelf", §3.5) have not; nor does `rts_time` say
+# they have (ready to ship is AWAITING_COLLECTION, and a buyer may cancel between RTS and collection, §2.4).
+PACKAGE_LEFT_THE_SHELF = frozenset({"FULFILLING", "COMPLETED", "CANCELLED"})
 
 
 # Looked up once per imported order: a dict of the statuses' text, not an enum parse and three set tests.
@@ -87,7 +94,9 @@ def wanted_effect(status: str) -> StockEffect | None:
     return _EFFECT_OF_STATUS.get(status)
 
 
-def line_effect(order_status: str, line_status: str | None, fulfilled_by_tiktok: bool = False) -> StockEffect | None:
+def line_effect(
+    order_status: str, line_status: str | None, fulfilled_by_tiktok: bool = False, package_status: str | None = None
+) -> StockEffect | None:
     """The effect asked of one line item: its own `display_status` (the order's statuses but ON_HOLD and
     PARTIALLY_SHIPPING, live-sync.md §3.2) when it is one this version knows, else its order's `wanted_effect`.
     So a line cancelled on its own (an item-level cancellation, US/UK: CANCELLED on a line of an AWAITING_SHIPMENT
@@ -98,14 +107,23 @@ def line_effect(order_status: str, line_status: str | None, fulfilled_by_tiktok:
     status: none of its units is on the merchant's shelf, so it never reserves nor deducts ("exclude FBT orders from
     the pool ... to avoid double deduction", live-sync.md §1.5, §3.5, §7.2). First seen, it is history; a line
     reserved before this rule gives its units back. Reserved and then deducted, an FBT sale took units the
-    merchant still has from every shop's count, for good (review37)."""
+    merchant still has from every shop's count, for good (review37).
+
+    A line cancelled (its own status or its order's CANCELLED) whose package had left the merchant's shelf
+    (`package_status` in `PACKAGE_LEFT_THE_SHELF`: FULFILLING, COMPLETED, or CANCELLED, lost or damaged) deducts
+    rather than releases: "cancelled after shipping; package CANCELLED (lost): no automatic restock" (live-sync.md
+    §3.5). Its units are gone: a line reserved before deducts them from on-hand, one first seen so is history as any
+    shipped line first seen (`transition`; deducted when sold since its link, `after_link`). Released, units lost in
+    transit went back on sale on every shop, an oversell (a shipment's webhook lost, the order next seen CANCELLED).
+    A cancellation before the package left (TO_FULFILL, PROCESSING, none given) releases as before."""
     if fulfilled_by_tiktok:
         return StockEffect.RELEASE
-    if line_status is not None:
-        effect = _EFFECT_OF_STATUS.get(line_status)
-        if effect is not None:
-            return effect
-    return _EFFECT_OF_STATUS.get(order_status)
+    effect = _EFFECT_OF_STATUS.get(line_status) if line_status is not None else None
+    if effect is None:
+        effect = _EFFECT_OF_STATUS.get(order_status)
+    if effect is StockEffect.RELEASE and package_status in PACKAGE_LEFT_THE_SHELF:
+        return StockEffect.DEDUCT
+    return effect
 
 
 LINE_ITSELF = ""  # the component key of an ordinary line's row: the line moves its own SKU

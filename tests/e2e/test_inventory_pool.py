@@ -255,6 +255,29 @@ def test_a_line_the_seller_cancels_alone_releases_its_unit_and_the_rest_ships(ap
     assert [row["state"] for row in states] == ["DEDUCTED", "RELEASED"]
 
 
+def test_an_order_lost_after_a_shipment_never_seen_is_not_restocked(app_factory) -> None:
+    # given a buyer's order of 2 units reserved in the pool (on-hand 50)
+    app = app_factory(webhooks=True, products=12, orders=0)
+    _, before, _, order_id = counted_sale(app, 2)
+    # when it ships and that webhook is lost, then the carrier loses the package: TikTok cancels the order, its
+    # lines' package CANCELLED (lost or damaged), and that webhook arrives
+    app.sandbox.control("POST", "/webhooks", {"drop": 1.0})
+    app.sandbox.control("POST", f"/orders/{order_id}/status", {"status": "ship"})
+    app.sandbox.control("POST", "/webhooks", {"drop": 0.0})
+    app.sandbox.control("POST", "/clock", {"advance_seconds": 60})
+    assert app.sandbox.control("POST", f"/orders/{order_id}/status", {"status": "lose"})["status"] == "CANCELLED"
+
+    def item() -> dict[str, Any]:
+        return dict(app.graphql(ITEM, {"id": before["id"]}, "m1")["inventoryItem"])
+
+    # then no automatic restock (live-sync.md §3.5): the 2 units left on-hand with the reservation (before: released,
+    # on-hand 50 and the 2 lost units back on sale in every shop)
+    gone = wait_until(lambda: (n := item())["reserved"] == before["reserved"] and n, what="the cancellation")
+    assert (gone["onHand"], gone["available"]) == (48, before["available"] - 2)
+    states = app.rows("SELECT state FROM order_line_stock WHERE tiktok_order_id = :o", o=order_id)
+    assert [row["state"] for row in states] == ["DEDUCTED", "DEDUCTED"]
+
+
 def relink_and_expect_2_deducted(
     app: Any, link: dict[str, Any], before: dict[str, Any], order_id: str
 ) -> dict[str, Any]:

@@ -261,3 +261,44 @@ async def test_an_fbt_order_reserved_before_its_fulfilment_was_read_gives_its_un
     # then its reservation went back once and the shipment leaves on-hand alone
     item = await world.item("CAP")
     assert (item["on_hand"], item["reserved"], item["available"]) == (10, 0, 10)
+
+
+def with_packages(record: Order, status: str | None) -> Order:
+    """`record` with each line's `package_status` (TikTok's, live-sync.md §3.2) `status`."""
+    return replace(record, line_items=tuple(replace(line, package_status=status) for line in record.line_items))
+
+
+async def test_an_order_seen_cancelled_after_its_package_left_the_shelf_is_not_restocked(world: Pool) -> None:
+    # given MUG linked, 10 units on hand, and an open order of 2 units reserving them
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "MUG", 10)))
+    await world.orders(shop, with_packages(order("o1", "AWAITING_SHIPMENT", "s", "s"), "TO_FULFILL"))
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (10, 2, 8)
+    # when its shipment is missed (the webhook lost) and the order is next seen CANCELLED, its lines too, their
+    # package CANCELLED: lost in transit (and that update arrives twice)
+    lost = with_packages(
+        with_line_statuses(order("o1", "CANCELLED", "s", "s", at=NOW + timedelta(minutes=5)), "CANCELLED", "CANCELLED"),
+        "CANCELLED",
+    )
+    await world.orders(shop, lost, lost)
+    # then no automatic restock (live-sync.md §3.5): the 2 units are gone from the shelf, once (before: released,
+    # 10 on hand and 10 on sale in every shop while 8 are on the shelf)
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (8, 0, 8)
+    async with world.db.read_sessionmaker() as session:
+        states = (await session.execute(select(order_line_stock.c.state).distinct())).scalars().all()
+    assert states == ["DEDUCTED"]
+
+
+async def test_an_order_cancelled_before_its_package_left_the_shelf_still_gives_its_units_back(world: Pool) -> None:
+    # given MUG linked, 10 units on hand, and an open order of 2 units reserving them, arranged for collection
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "MUG", 10)))
+    await world.orders(shop, with_packages(order("o1", "AWAITING_COLLECTION", "s", "s"), "PROCESSING"))
+    # when it is cancelled before the carrier collected it (its package still PROCESSING: on the shelf, §3.5)
+    cancelled = order("o1", "CANCELLED", "s", "s", at=NOW + timedelta(minutes=5))
+    await world.orders(shop, with_packages(cancelled, "PROCESSING"))
+    # then its units go back on sale
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (10, 0, 10)

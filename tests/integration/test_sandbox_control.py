@@ -259,6 +259,7 @@ def test_orders_can_be_added_and_changed_and_ground_truth_filters_by_creation(sa
         ("GET", "shops/123/orders", None, 404),
         ("POST", "shops/{shop}/orders", {"orders": [{"id": "1"}]}, 400),
         ("POST", "shops/{shop}/orders", {"orders": [{"status": "LOST"}]}, 400),
+        ("POST", "shops/{shop}/orders", {"orders": [{"package_status": "LOST"}]}, 400),
         ("POST", "shops/{shop}/orders", {"orders": []}, 400),
         ("GET", "nothing", None, 404),
         # a promotion lock on a SKU no shop has was taken (200) and locked nothing: a mistyped id tested nothing

@@ -146,6 +146,8 @@ def test_order_moves_with_stock_effects_and_webhooks(live, webhook_receiver) -> 
         ([], "ON_HOLD", 409),  # backwards
         ([], "AWAITING_SHIPMENT", 409),  # no move
         ([], "LOST", 400),
+        ([], "lose", 409),  # only a shipped order's package can be lost
+        (["AWAITING_COLLECTION"], "lose", 409),  # arranged, still on the seller's shelf
     ],
 )
 def test_invalid_moves_are_refused(live, path: list[str], status: str, code: int) -> None:
@@ -154,6 +156,46 @@ def test_invalid_moves_are_refused(live, path: list[str], status: str, code: int
         assert move(live, order_id, step).status_code == 200
     answer = move(live, order_id, status)
     assert answer.status_code == code and answer.json()["error"]
+
+
+def test_a_shipped_orders_lost_package_cancels_it_and_gives_nothing_back(live) -> None:
+    # given a sale of 2 units, recorded by the oracle, each line's package following the order's status
+    caller = connect(live, "us-local")
+    products = live.control("GET", f"shops/{shop_id(live)}/products")["products"]
+    sku = next(
+        sku for product in products if product["status"] == "ACTIVATE" for sku in product["skus"]
+        if sku["seller_sku"] and len(sku["inventory"]) == 1 and sku["inventory"][0]["quantity"] >= 3
+    )  # fmt: skip
+    live.control("POST", "oracle", {"stock": {sku["seller_sku"]: 100}})
+    before = stock(caller, sku["id"])
+    order_id = sale(live, {"sku_id": sku["id"], "quantity": 2}).json()["order_id"]
+    kept = sale(live, {"sku_id": sku["id"], "quantity": 1}).json()["order_id"]
+
+    def packages(order_id: str) -> tuple[str, list[tuple[str, str]]]:
+        (order,) = caller.call("GET", ORDERS, {"ids": order_id})["data"]["orders"]
+        return order["status"], [(i["display_status"], i["package_status"]) for i in order["line_items"]]
+
+    assert packages(order_id) == ("AWAITING_SHIPMENT", [("AWAITING_SHIPMENT", "TO_FULFILL")] * 2)
+    assert move(live, order_id, "AWAITING_COLLECTION").status_code == 200
+    assert packages(order_id) == ("AWAITING_COLLECTION", [("AWAITING_COLLECTION", "PROCESSING")] * 2)
+    assert move(live, order_id, "ship").status_code == 200
+    assert packages(order_id) == ("IN_TRANSIT", [("IN_TRANSIT", "FULFILLING")] * 2)
+    # when the carrier loses its package
+    live.control("POST", "clock", {"advance_seconds": 30})
+    answer = move(live, order_id, "lose")
+    # then TikTok cancels the order, its lines CANCELLED, their package CANCELLED (lost or damaged, live-sync.md
+    # sec. 3.2), and no unit goes back to available nor to the oracle: they left the shelf (sec. 3.5)
+    assert answer.status_code == 200 and answer.json()["status"] == "CANCELLED"
+    assert packages(order_id) == ("CANCELLED", [("CANCELLED", "CANCELLED")] * 2)
+    after = stock(caller, sku["id"])
+    assert after["total_available_quantity"] == before["total_available_quantity"] - 3
+    assert after["total_committed_quantity"] == before["total_committed_quantity"] + 1
+    assert next(s for s in live.control("GET", "oracle")["skus"] if s["seller_sku"] == sku["seller_sku"])["sold"] == 3
+    # while an order cancelled before shipping keeps its package to fulfil, and gives its unit back
+    assert move(live, kept, "cancel").status_code == 200
+    assert packages(kept) == ("CANCELLED", [("CANCELLED", "TO_FULFILL")])
+    assert stock(caller, sku["id"])["total_available_quantity"] == before["total_available_quantity"] - 2
+    assert move(live, order_id, "lose").status_code == 409  # cancelled: final
 
 
 def test_unknown_orders_and_shops(live) -> None:

@@ -151,7 +151,7 @@ def expected_order(o: dict[str, Any]) -> Order:
             i["id"],
             i["sku_id"],
             i["product_id"],
-            i["seller_sku"],
+            i["seller_sku"] or None,  # a SKU the seller left without one: "" (the decoder reads it as none)
             i["product_name"],
             1,
             Money(Decimal(i["sale_price"]), i["currency"]),
@@ -160,6 +160,7 @@ def expected_order(o: dict[str, Any]) -> Order:
                 for c in i.get("combined_listing_skus", [])
             ),
             i.get("display_status") or None,  # the line's own status (an item-level cancellation)
+            i.get("package_status") or None,  # its package's (CANCELLED after shipping: lost, no restock)
         )
         for i in o["line_items"]
     )
@@ -377,6 +378,37 @@ async def test_an_order_tiktok_fulfils_reads_as_such_in_detail_and_search(sandbo
     assert detail == {o["id"]: expected_order(o) for o in placed["orders"]}
     searched = {o.tiktok_order_id: o for o in await all_orders(shop.session, 1_700_000_000, 1_700_000_001)}
     assert (searched[fbt].fulfilled_by_tiktok, searched[own].fulfilled_by_tiktok) == (True, False)
+
+
+async def test_each_lines_package_status_reads_from_detail_and_search(sandbox, http):
+    # given an order in transit, one still to ship, and one placed cancelled with its package lost
+    client = make_client(sandbox, http)
+    shop = await connect(sandbox, client, "us-local")
+    orders = f"/_sandbox/shops/{shop.shop.tiktok_shop_id}/orders"
+    placed = await control(
+        sandbox, "POST", orders,
+        {"orders": [{"create_time": 1_700_000_000, "status": "IN_TRANSIT"},
+                    {"create_time": 1_700_000_000, "status": "AWAITING_SHIPMENT"},
+                    {"create_time": 1_700_000_000, "status": "CANCELLED", "package_status": "CANCELLED"}]},
+    )  # fmt: skip
+    shipped, waiting, placed_lost = (o["id"] for o in placed["orders"])
+    # when the one in transit is next CANCELLED (its package had left: lost) and the one to ship is cancelled
+    changed = await control(
+        sandbox,
+        "POST",
+        orders,
+        {"orders": [{"id": shipped, "status": "CANCELLED"}, {"id": waiting, "status": "CANCELLED"}]},
+    )
+    # then Get Order Detail and Search Orders read each line's package status (live-sync.md §3.2)
+    truth = {o["id"]: o for o in [*placed["orders"], *changed["orders"]]}
+    wanted = {shipped: "CANCELLED", waiting: "TO_FULFILL", placed_lost: "CANCELLED"}
+    detail = {o.tiktok_order_id: o for o in await shop.session.get_orders(list(wanted)) if isinstance(o, Order)}
+    assert {k: {line.package_status for line in o.line_items} for k, o in detail.items()} == {
+        k: {v} for k, v in wanted.items()
+    }
+    assert detail == {k: expected_order(truth[k]) for k in wanted}
+    searched = {o.tiktok_order_id: o for o in await all_orders(shop.session, 1_700_000_000, 1_700_000_001)}
+    assert {k: searched[k] for k in wanted} == detail
 
 
 async def test_get_product_reads_one_product_like_search_does(sandbox, http):

@@ -73,42 +73,79 @@ def test_a_line_seen_for_the_first_time(
     assert transition(None, wanted, NEWER, linked, 3, in_seed) == expected
 
 
-# order status, line status (TikTok's `display_status`; None: not given) -> the effect asked of the line
+# order status, line status (TikTok's `display_status`; None: not given), the line's `package_status` (None: not
+# given) -> the effect asked of the line
 LINE_EFFECTS = [
     # an item-level cancellation (US/UK): one line CANCELLED on an order still open releases that line alone
-    ("AWAITING_SHIPMENT", "CANCELLED", RELEASE),
-    ("UNPAID", "CANCELLED", RELEASE),
-    ("ON_HOLD", "CANCELLED", RELEASE),
-    ("AWAITING_SHIPMENT", "AWAITING_SHIPMENT", RESERVE),
+    ("AWAITING_SHIPMENT", "CANCELLED", None, RELEASE),
+    ("UNPAID", "CANCELLED", None, RELEASE),
+    ("ON_HOLD", "CANCELLED", None, RELEASE),
+    ("AWAITING_SHIPMENT", "AWAITING_SHIPMENT", None, RESERVE),
     # a PARTIALLY_SHIPPING order: its shipped lines deduct, those still to ship stay reserved
-    ("PARTIALLY_SHIPPING", "IN_TRANSIT", DEDUCT),
-    ("PARTIALLY_SHIPPING", "AWAITING_SHIPMENT", RESERVE),
-    ("IN_TRANSIT", "CANCELLED", RELEASE),  # cancelled before the rest shipped: TikTok gave its unit back
+    ("PARTIALLY_SHIPPING", "IN_TRANSIT", None, DEDUCT),
+    ("PARTIALLY_SHIPPING", "AWAITING_SHIPMENT", None, RESERVE),
+    ("IN_TRANSIT", "CANCELLED", None, RELEASE),  # cancelled before the rest shipped: TikTok gave its unit back
     # ON_HOLD is no line status: a line of an ON_HOLD order says AWAITING_SHIPMENT (or nothing)
-    ("ON_HOLD", "AWAITING_SHIPMENT", RESERVE),
+    ("ON_HOLD", "AWAITING_SHIPMENT", None, RESERVE),
     # the order's status decides when the line gives none, or one this version does not know
-    ("AWAITING_SHIPMENT", None, RESERVE),
-    ("COMPLETED", None, DEDUCT),
-    ("CANCELLED", "SOMETHING_NEW", RELEASE),
-    ("SOMETHING_NEW", "IN_TRANSIT", DEDUCT),
-    ("SOMETHING_NEW", None, None),
-    ("SOMETHING_NEW", "SOMETHING_ELSE", None),
+    ("AWAITING_SHIPMENT", None, None, RESERVE),
+    ("COMPLETED", None, None, DEDUCT),
+    ("CANCELLED", "SOMETHING_NEW", None, RELEASE),
+    ("SOMETHING_NEW", "IN_TRANSIT", None, DEDUCT),
+    ("SOMETHING_NEW", None, None, None),
+    ("SOMETHING_NEW", "SOMETHING_ELSE", None, None),
+    # cancelled after its package left the shelf (in transit, delivered, lost or damaged): no automatic restock,
+    # its units are gone (live-sync.md §3.5, "cancelled after shipping; package CANCELLED (lost)")
+    ("CANCELLED", "CANCELLED", "CANCELLED", DEDUCT),
+    ("CANCELLED", None, "CANCELLED", DEDUCT),
+    ("CANCELLED", "SOMETHING_NEW", "CANCELLED", DEDUCT),
+    ("CANCELLED", "CANCELLED", "FULFILLING", DEDUCT),
+    ("CANCELLED", "CANCELLED", "COMPLETED", DEDUCT),
+    ("IN_TRANSIT", "CANCELLED", "CANCELLED", DEDUCT),  # a line of a shipped order, its own package lost
+    # cancelled while its package was still on the shelf (to fulfil; arranged, awaiting collection): released
+    ("CANCELLED", "CANCELLED", "TO_FULFILL", RELEASE),
+    ("CANCELLED", "CANCELLED", "PROCESSING", RELEASE),
+    ("AWAITING_COLLECTION", "CANCELLED", "PROCESSING", RELEASE),
+    ("CANCELLED", "CANCELLED", "SOMETHING_NEW", RELEASE),  # a package status this version does not know
+    # the package's status turns only a cancellation into a deduction: open and shipped lines ask as before
+    ("AWAITING_SHIPMENT", "AWAITING_SHIPMENT", "TO_FULFILL", RESERVE),
+    ("AWAITING_COLLECTION", "AWAITING_COLLECTION", "PROCESSING", RESERVE),
+    ("IN_TRANSIT", "IN_TRANSIT", "FULFILLING", DEDUCT),
+    ("DELIVERED", None, "COMPLETED", DEDUCT),
+    ("SOMETHING_NEW", None, "CANCELLED", None),
 ]
 
 
-@pytest.mark.parametrize(("order_status", "line_status", "expected"), LINE_EFFECTS)
+@pytest.mark.parametrize(("order_status", "line_status", "package_status", "expected"), LINE_EFFECTS)
 def test_a_lines_own_status_decides_its_effect_and_its_orders_stands_in(
-    order_status: str, line_status: str | None, expected: StockEffect | None
+    order_status: str, line_status: str | None, package_status: str | None, expected: StockEffect | None
 ) -> None:
-    assert line_effect(order_status, line_status) is expected
+    assert line_effect(order_status, line_status, package_status=package_status) is expected
 
 
-@pytest.mark.parametrize(("order_status", "line_status", "_"), LINE_EFFECTS)
+@pytest.mark.parametrize(("order_status", "line_status", "package_status", "_"), LINE_EFFECTS)
 def test_a_line_of_an_order_tiktok_fulfils_asks_a_release_whatever_its_status(
-    order_status: str, line_status: str | None, _: StockEffect | None
+    order_status: str, line_status: str | None, package_status: str | None, _: StockEffect | None
 ) -> None:
     # an FBT order ships from TikTok's warehouse: none of its units is on the merchant's shelf (live-sync.md §1.5)
-    assert line_effect(order_status, line_status, fulfilled_by_tiktok=True) is RELEASE
+    assert line_effect(order_status, line_status, fulfilled_by_tiktok=True, package_status=package_status) is RELEASE
+
+
+def test_a_line_cancelled_after_its_package_left_moves_as_a_shipped_one() -> None:
+    # given the effect of a line cancelled with its package lost in transit (live-sync.md §3.5)
+    lost = line_effect("CANCELLED", "CANCELLED", package_status="CANCELLED")
+    assert lost is DEDUCT
+    # then a line reserved before (its shipment's webhook lost) deducts its units: they are gone from the shelf
+    reserved = LedgerLine(RESERVED, RESERVE, APPLIED, "A", 3)
+    assert transition(reserved, lost, NEWER, "A") == Transition(DEDUCTED, DEDUCT, NEWER, "A", -3, -3, MOVED_DEDUCTED)
+    # a line deducted at its shipment stays so
+    assert transition(LedgerLine(DEDUCTED, DEDUCT, APPLIED, "A", 3), lost, NEWER, "A") is None
+    # first seen so, it is history, as a shipped line first seen; made since its SKU's link, it deducts from
+    # on-hand (its units left the pool's counted stock; nothing was reserved)
+    assert transition(None, lost, NEWER, "B", 3) == Transition(HISTORICAL, DEDUCT, NEWER, "B")
+    assert transition(None, lost, NEWER, "B", 3, False, True) == Transition(
+        DEDUCTED, DEDUCT, NEWER, "B", -3, 0, MOVED_DEDUCTED
+    )
 
 
 def test_an_orders_timing_against_its_links_seeding_and_linking() -> None:

@@ -145,6 +145,22 @@ class TestStoreOrder:
             store_order("576", "UNPAID", CREATED, UPDATED, Decimal("1"), "USD", None, None, None,
                         [LINE, ("li-2", *LINE[1:])], (), ["CANCELLED"])  # fmt: skip
 
+    def test_each_lines_package_status_rides_along_outside_the_fingerprint(self) -> None:
+        # given a cancelled order whose first line's package was lost in transit, the second's never shipped
+        first = LineItem("li-1", "sku-1", None, None, "Tee", 1, Money(PRICE, "USD"), package_status="CANCELLED")
+        second = LineItem("li-2", "sku-1", None, None, "Tee", 1, Money(PRICE, "USD"))
+        domain = Order("576", "CANCELLED", CREATED, UPDATED, Money(Decimal("8.20"), "USD"), (first, second))
+        stored = order_as_stored(domain)
+        # then the stored form keeps each line's package status, in line order, for the pool, and gives it back
+        assert stored.package_statuses == ("CANCELLED", None)
+        assert stored.order() == domain
+        # the catalog does not store it: the fingerprint is that of the same order without it
+        plain = order_as_stored(replace(domain, line_items=(replace(first, package_status=None), second)))
+        assert plain.fingerprint == stored.fingerprint and plain.package_statuses == ()
+        with pytest.raises(InvalidRecord, match="1 package statuses for 2 line items"):
+            store_order("576", "UNPAID", CREATED, UPDATED, Decimal("1"), "USD", None, None, None,
+                        [LINE, ("li-2", *LINE[1:])], (), (), False, ["CANCELLED"])  # fmt: skip
+
 
 class TestStoreProduct:
     def test_the_values_kept_are_trimmed_checked_and_summed(self) -> None:

@@ -138,6 +138,26 @@ def test_each_line_keeps_its_own_status_for_the_pool() -> None:
     assert [line.display_status for line in order.line_items] == ["CANCELLED", None, None]
 
 
+def test_each_line_keeps_its_packages_status_for_the_pool() -> None:
+    # given a cancelled order whose lines' packages say lost, still to fulfil, something new, empty and nothing
+    lines = [
+        {"id": "7", "sku_id": "8", "sale_price": "1.00", "package_status": "CANCELLED"},
+        {"id": "9", "sku_id": "8", "sale_price": "1.00", "package_status": "TO_FULFILL"},
+        {"id": "10", "sku_id": "8", "sale_price": "1.00", "package_status": "SOMETHING_NEW"},
+        {"id": "11", "sku_id": "8", "sale_price": "1.00", "package_status": ""},
+        {"id": "12", "sku_id": "8", "sale_price": "1.00"},
+    ]
+    data = {**ORDER, "status": "CANCELLED", "line_items": lines}
+    # then each line has its package's status (live-sync.md §3.2), a value this version does not know too, read
+    # from Get Order Detail and from a search page alike
+    expected = ["CANCELLED", "TO_FULFILL", "SOMETHING_NEW", None, None]
+    order = records.order(raw(data))
+    assert isinstance(order, Order)
+    assert [line.package_status for line in order.line_items] == expected
+    searched = records.orders_page(raw({"orders": [data]})).items[0]
+    assert searched.package_statuses == tuple(expected)  # type: ignore[union-attr]
+
+
 def test_an_order_tiktok_fulfils_from_its_own_warehouse_says_so_for_the_pool() -> None:
     # given orders of each fulfilment type TikTok names, and one that names none
     kinds = {"FULFILLMENT_BY_TIKTOK": True, "FULFILLMENT_BY_SELLER": False, None: False}

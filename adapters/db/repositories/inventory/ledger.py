@@ -72,10 +72,10 @@ async def merchant_of(session: AsyncSession, shop_id: str, *, hold: bool = False
     return (await session.execute(query)).scalar_one_or_none()
 
 
-# (order id, status, update time, create time, [(line item id, component, TikTok SKU id, units, line status)],
-# fulfilled by TikTok): the ledger rows an order asks for (`stock_lines`), flat, each with its line's own status
-# (None: not given)
-_Line = tuple[str, str, str, int, str | None]
+# (order id, status, update time, create time, [(line item id, component, TikTok SKU id, units, line status,
+# package status)], fulfilled by TikTok): the ledger rows an order asks for (`stock_lines`), flat, each with its
+# line's own status and its package's (None: not given)
+_Line = tuple[str, str, str, int, str | None, str | None]
 _OrderLines = tuple[str, str, datetime, datetime, list[_Line], bool]
 
 
@@ -84,25 +84,26 @@ def _order_lines(record: OrderRecord) -> _OrderLines:
     if isinstance(record, StoredOrder):
         values = record.values
         statuses = record.line_statuses or (None,) * len(record.line_items)
+        packages = record.package_statuses or (None,) * len(record.line_items)
         lines: list[_Line]
         if not record.components:  # most orders: each line one row of its own SKU, as `stock_lines` makes it
             lines = [
-                (li[0], LINE_ITSELF, li[1], li[5], status)
-                for li, status in zip(record.line_items, statuses, strict=True)
+                (li[0], LINE_ITSELF, li[1], li[5], status, package)
+                for li, status, package in zip(record.line_items, statuses, packages, strict=True)
             ]
         else:
             parts: dict[str, list[tuple[str, int]]] = {}
             for line_id, sku_id, sku_count, _ in record.components:
                 parts.setdefault(line_id, []).append((sku_id, sku_count))
             lines = [
-                (li[0], *stock, status)
-                for li, status in zip(record.line_items, statuses, strict=True)
+                (li[0], *stock, status, package)
+                for li, status, package in zip(record.line_items, statuses, packages, strict=True)
                 for stock in stock_lines(li[1], li[5], parts.get(li[0], ()))
             ]
         return values[0], values[1], values[3], values[2], lines, record.fulfilled_by_tiktok
     assert isinstance(record, Order)
     lines = [
-        (li.tiktok_line_item_id, *stock, li.display_status)
+        (li.tiktok_line_item_id, *stock, li.display_status, li.package_status)
         for li in record.line_items
         for stock in stock_lines(
             li.tiktok_sku_id, li.quantity, [(c.tiktok_sku_id, c.sku_count) for c in li.combined_listing_skus]
@@ -193,8 +194,8 @@ async def _apply_chunk(
     seeded: dict[str, int] = {}
     unlinked = (None, None, None)
     for order_id, status, updated_at, created_at, lines, by_tiktok in orders:
-        for line_id, component, sku_id, units, line_status in lines:
-            wanted = line_effect(status, line_status, by_tiktok)
+        for line_id, component, sku_id, units, line_status, package_status in lines:
+            wanted = line_effect(status, line_status, by_tiktok, package_status)
             if wanted is None:
                 continue  # neither the line's status nor the order's is one this version knows: nothing yet
             key: LedgerKey = (order_id, line_id, component)
