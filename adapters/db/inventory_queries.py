@@ -97,12 +97,18 @@ async def item_page(
 
 
 async def items_by_ids(session: AsyncSession, merchant_id: str, ids: Collection[str]) -> dict[str, InventoryItem]:
+    """The merchant's items among `ids` (the item loader). The merchant is tested on the rows, as in `_of_merchant`:
+    with `merchant_id = ?` in the statement, SQLite walked every item of the merchant through `(merchant_id,
+    created_at, id)` to test each id against the page's (50 ids: 1-5 ms beside 4,100 items, 12-27 ms beside 13,800)."""
     if not ids:
         return {}
-    statement = select(inventory_items).where(
-        inventory_items.c.merchant_id == merchant_id, inventory_items.c.id.in_(list(ids))
-    )
-    return {r.id: item_of(r) for r in (await session.execute(statement)).all()}
+    rows = (await session.execute(items_by_ids_query(ids))).all()
+    return {r.id: item_of(r) for r in rows if r.merchant_id == merchant_id}
+
+
+def items_by_ids_query(ids: Collection[str]) -> Select[Any]:
+    """`items_by_ids`' statement, of any merchant: by the items' primary key."""
+    return select(inventory_items).where(inventory_items.c.id.in_(list(ids)))
 
 
 async def item_by_sku(session: AsyncSession, merchant_id: str, sku: str) -> InventoryItem | None:

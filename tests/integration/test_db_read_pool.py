@@ -331,7 +331,7 @@ async def test_policies_of_the_merchants_shops_that_have_one(database: Database,
     assert for_b == {theirs.id: InventoryPolicy(False, 90, 12, 2)}
 
 
-async def test_a_pages_links_are_read_from_the_ids_asked_for_not_from_the_merchants_catalog(
+async def test_a_pages_items_and_links_are_read_from_the_ids_asked_for_not_from_the_merchants_catalog(
     database: Database, cipher: TokenCipher
 ) -> None:
     # given a merchant's shop whose SKUs link items
@@ -343,14 +343,15 @@ async def test_a_pages_links_are_read_from_the_ids_asked_for_not_from_the_mercha
         _link(shop, ids["p-old-sku0"], "p-old-sku0", "LINKED", None),
         _link(shop, ids["p-new-sku1"], "p-new-sku1", "UNLINKED", None),
     )
-    # when each database plans the reads of a page's links (of its SKUs, of its items), as lookups (PostgreSQL: scans
-    # and hash or merge joins priced out, which its statistics of a large catalog rule out; SQLite keeps none, it
-    # plans by the query's shape alone)
+    # when each database plans the reads of a page's items by id and links (of its SKUs, of its items), as lookups
+    # (PostgreSQL: scans and hash or merge joins priced out, which its statistics of a large catalog rule out; SQLite
+    # keeps none, it plans by the query's shape alone)
     # (a page's worth of ids: 50 products of 3 SKUs, 50 items; SQLite weighs its plans by the length of the list)
     page_skus = [ids["p-old-sku0"], ids["p-new-sku1"], *(_id(f"sku-{n}") for n in range(148))]
     reads = {
-        "skus": inventory_queries.links_by_skus_query(page_skus),
-        "items": inventory_queries.links_by_items_query([_id(f"item-{n}") for n in range(50)]),
+        "items by id": inventory_queries.items_by_ids_query([_id(f"item-{n}") for n in range(50)]),
+        "links of skus": inventory_queries.links_by_skus_query(page_skus),
+        "links of items": inventory_queries.links_by_items_query([_id(f"item-{n}") for n in range(50)]),
     }
     sqlite = database.dialect_name == "sqlite"
     plans = {}
@@ -362,13 +363,21 @@ async def test_a_pages_links_are_read_from_the_ids_asked_for_not_from_the_mercha
             sql = str(statement.compile(dialect=database.read_engine.dialect, compile_kwargs={"literal_binds": True}))
             rows = (await session.execute(text(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + sql))).all()
             plans[name] = [str(row[-1]).strip() for row in rows]
-    # then each starts from the rows asked for: the SKUs by their primary key, the links by their item's index; never
-    # from the merchant's shops, each SKU of which it then walked through `(shop_id, ...)` (a page read the merchant's
-    # whole catalog: 13 ms at 4,500 SKUs, 60 ms at 15,000 on SQLite)
+    # then each starts from the rows asked for: the items and SKUs by their primary key, the links by their item's
+    # index; never from the merchant's shops, each SKU of which it then walked through `(shop_id, ...)`, nor through
+    # the merchant's items (a page read the merchant's whole catalog: 13 ms at 4,500 SKUs, 60 ms at 15,000 on SQLite)
     pk = "sqlite_autoindex_skus_1" if sqlite else "pk_skus"
-    assert pk in _indexes(plans["skus"]) and "ix_sku_links_inventory_item_id" in _indexes(plans["items"]), plans
+    assert pk in _indexes(plans["links of skus"]), plans
+    assert "ix_sku_links_inventory_item_id" in _indexes(plans["links of items"]), plans
+    assert ("sqlite_autoindex_inventory_items_1" if sqlite else "pk_inventory_items") in _indexes(plans["items by id"])
     for plan in plans.values():
-        assert not [name for name in _indexes(plan) if name.startswith(("ix_skus_shop_id", "uq_skus_shop_id"))], plan
+        walks = (
+            "ix_skus_shop_id",
+            "uq_skus_shop_id",
+            "ix_inventory_items_merchant_id",
+            "uq_inventory_items_merchant_id",
+        )
+        assert not [name for name in _indexes(plan) if name.startswith(walks)], plan
 
 
 def _indexes(plan: list[str]) -> set[str]:
