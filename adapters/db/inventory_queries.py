@@ -6,12 +6,12 @@ product's (created_at, id) then SKU id, newest first. Another merchant's rows ne
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, tuple_
+from sqlalchemy import Select, and_, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.cursors import decode_cursor, encode_cursor
@@ -97,12 +97,18 @@ async def item_page(
 
 
 async def items_by_ids(session: AsyncSession, merchant_id: str, ids: Collection[str]) -> dict[str, InventoryItem]:
+    """The merchant's items among `ids` (the item loader). The merchant is tested on the rows, as in `_of_merchant`:
+    with `merchant_id = ?` in the statement, SQLite walked every item of the merchant through `(merchant_id,
+    created_at, id)` to test each id against the page's (50 ids: 1-5 ms beside 4,100 items, 12-27 ms beside 13,800)."""
     if not ids:
         return {}
-    statement = select(inventory_items).where(
-        inventory_items.c.merchant_id == merchant_id, inventory_items.c.id.in_(list(ids))
-    )
-    return {r.id: item_of(r) for r in (await session.execute(statement)).all()}
+    rows = (await session.execute(items_by_ids_query(ids))).all()
+    return {r.id: item_of(r) for r in rows if r.merchant_id == merchant_id}
+
+
+def items_by_ids_query(ids: Collection[str]) -> Select[Any]:
+    """`items_by_ids`' statement, of any merchant: by the items' primary key."""
+    return select(inventory_items).where(inventory_items.c.id.in_(list(ids)))
 
 
 async def item_by_sku(session: AsyncSession, merchant_id: str, sku: str) -> InventoryItem | None:
@@ -113,31 +119,45 @@ async def item_by_sku(session: AsyncSession, merchant_id: str, sku: str) -> Inve
     return None if row is None else item_of(row)
 
 
+_LINK_COLUMNS = (
+    skus.c.id,
+    skus.c.product_id,
+    skus.c.shop_id,
+    skus.c.tiktok_sku_id,
+    skus.c.seller_sku,
+    skus.c.price_amount,
+    skus.c.currency,
+    skus.c.quantity,
+    products.c.created_at.label("product_created_at"),
+    sku_links.c.inventory_item_id,
+    sku_links.c.state,
+    sku_links.c.source,
+    sku_links.c.pushed_quantity,
+    sku_links.c.pushed_at,
+    sku_links.c.push_error_code,
+    sku_links.c.held_quantity,
+)
+
+
 def _link_query() -> Any:
     return (
-        select(
-            skus.c.id,
-            skus.c.product_id,
-            skus.c.shop_id,
-            skus.c.tiktok_sku_id,
-            skus.c.seller_sku,
-            skus.c.price_amount,
-            skus.c.currency,
-            skus.c.quantity,
-            products.c.created_at.label("product_created_at"),
-            sku_links.c.inventory_item_id,
-            sku_links.c.state,
-            sku_links.c.source,
-            sku_links.c.pushed_quantity,
-            sku_links.c.pushed_at,
-            sku_links.c.push_error_code,
-            sku_links.c.held_quantity,
-        )
+        select(*_LINK_COLUMNS)
         .select_from(skus)
         .join(products, products.c.id == skus.c.product_id)
         .join(shops, shops.c.id == skus.c.shop_id)
         .outerjoin(sku_links, sku_links.c.sku_id == skus.c.id)
     )
+
+
+def _of_merchant(rows: Sequence[Any], merchant_id: str) -> list[Any]:
+    """The rows of `links_by_items_query` / `links_by_skus_query` whose shop is the merchant's. Tested here, not in
+    the statement: with `shops.merchant_id = ?` in it, SQLite (no statistics, ever) and PostgreSQL (before its first
+    ANALYZE) took the merchant's shops as the outer loop and walked every SKU of each through `(shop_id, ...)`,
+    testing its id against the page's: one products page (150 SKUs) read the merchant's whole catalog, 13 ms at
+    4,500 SKUs, 60 ms at 15,000; an item page's links 18 ms, then 184 ms. Without it, the one condition is on the
+    ids asked for, and both start from them whatever the statistics. Rows of another merchant's shops come only of
+    ids that are not the merchant's (a forged request): read, then dropped."""
+    return [row for row in rows if row.merchant_id == merchant_id]
 
 
 def _link_read(row: Any) -> LinkRead:
@@ -155,22 +175,45 @@ async def links_by_items(
     """Each item's links (any state), by shop and SKU id."""
     if not item_ids:
         return {}
-    statement = (
-        _link_query()
-        .where(shops.c.merchant_id == merchant_id, sku_links.c.inventory_item_id.in_(list(item_ids)))
-        .order_by(skus.c.shop_id, skus.c.id)
-    )
     found: dict[str, list[LinkRead]] = {}
-    for row in (await session.execute(statement)).all():
+    rows = (await session.execute(links_by_items_query(item_ids))).all()
+    for row in _of_merchant(rows, merchant_id):
         found.setdefault(row.inventory_item_id, []).append(_link_read(row))
     return found
+
+
+def links_by_items_query(item_ids: Collection[str]) -> Select[Any]:
+    """`links_by_items`' statement, of any merchant (`_of_merchant`): from the links naming the items (their index)
+    to their SKUs."""
+    return (
+        select(*_LINK_COLUMNS, shops.c.merchant_id)
+        .select_from(sku_links)
+        .join(skus, skus.c.id == sku_links.c.sku_id)
+        .join(products, products.c.id == skus.c.product_id)
+        .join(shops, shops.c.id == skus.c.shop_id)
+        .where(sku_links.c.inventory_item_id.in_(list(item_ids)))
+        .order_by(skus.c.shop_id, skus.c.id)
+    )
 
 
 async def links_by_skus(session: AsyncSession, merchant_id: str, sku_ids: Collection[str]) -> dict[str, LinkRead]:
     if not sku_ids:
         return {}
-    statement = _link_query().where(shops.c.merchant_id == merchant_id, skus.c.id.in_(list(sku_ids)))
-    return {row.id: _link_read(row) for row in (await session.execute(statement)).all()}
+    rows = (await session.execute(links_by_skus_query(sku_ids))).all()
+    return {row.id: _link_read(row) for row in _of_merchant(rows, merchant_id)}
+
+
+def links_by_skus_query(sku_ids: Collection[str]) -> Select[Any]:
+    """`links_by_skus`' statement, of any merchant (`_of_merchant`): from the SKUs asked for (their primary key),
+    with their links if any."""
+    return (
+        select(*_LINK_COLUMNS, shops.c.merchant_id)
+        .select_from(skus)
+        .join(products, products.c.id == skus.c.product_id)
+        .join(shops, shops.c.id == skus.c.shop_id)
+        .outerjoin(sku_links, sku_links.c.sku_id == skus.c.id)
+        .where(skus.c.id.in_(list(sku_ids)))
+    )
 
 
 async def unlinked_sku_page(

@@ -222,10 +222,18 @@ async def sync_task(session: AsyncSession, merchant_id: str, task_id: str) -> Sy
 
 
 async def sync_tasks_by_ids(session: AsyncSession, merchant_id: str, ids: Collection[str]) -> dict[str, SyncTaskRead]:
+    """The merchant's tasks among `ids`. The merchant is tested on the rows: with `merchant_id = ?` in the statement,
+    SQLite took a list of more than a few ids through `(merchant_id, created_at, id)`, every task of the merchant's
+    history tested against them (20 ids: 0.4 ms beside 1,000 tasks, 2.3 ms beside 10,000, 7.2 ms beside 30,000)."""
     if not ids:
         return {}
-    query = select(sync_tasks).where(sync_tasks.c.merchant_id == merchant_id, sync_tasks.c.id.in_(list(ids)))
-    return {r["id"]: _sync_task(r) for r in (await session.execute(query)).mappings()}
+    rows = (await session.execute(sync_tasks_by_ids_query(ids))).mappings()
+    return {r["id"]: _sync_task(r) for r in rows if r["merchant_id"] == merchant_id}
+
+
+def sync_tasks_by_ids_query(ids: Collection[str]) -> Select[Any]:
+    """`sync_tasks_by_ids`' statement, of any merchant: by the tasks' primary key."""
+    return select(sync_tasks).where(sync_tasks.c.id.in_(list(ids)))
 
 
 async def followed_sync_tasks(

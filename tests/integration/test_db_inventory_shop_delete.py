@@ -7,10 +7,12 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
+from adapters.db.lists import among
+from adapters.db.repositories.inventory.shop_items import left_behind_query, linked_by_shop
 from adapters.db.tables import inventory_items, inventory_movements, order_line_stock, sku_links
 from domain.errors import DomainError, ErrorCode
 from domain.services import inventory as pool
@@ -173,3 +175,33 @@ async def test_an_import_linking_an_item_the_shops_delete_removes_waits_and_crea
     item = await world.item("SOCK")
     assert item["id"] != sock
     assert (item["on_hand"], item["reserved"]) == (9, 0)
+
+
+@pytest.mark.parametrize("of", ["relink", "shop delete"])
+async def test_the_items_left_behind_are_looked_up_from_the_candidates_not_the_merchants_items(
+    database: Database, of: str
+) -> None:
+    # given the candidates of a products batch's relink (a batch's worth of ids) or of a shop's delete (its links')
+    candidates = (
+        among(inventory_items.c.id, [f"{n:032x}" for n in range(300)], database.dialect_name)
+        if of == "relink"
+        else inventory_items.c.id.in_(linked_by_shop("shop-1"))
+    )
+    statement = left_behind_query(candidates, ignoring_shop="shop-1" if of == "shop delete" else None)
+    # when the database plans the statement, as lookups (PostgreSQL: scans and hash or merge joins priced out, which
+    # its statistics of a large pool rule out; SQLite keeps none, it plans by the query's shape alone)
+    sqlite = database.dialect_name == "sqlite"
+    async with database.read_sessionmaker() as session:
+        if not sqlite:
+            for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
+                await session.execute(text(f"SET {setting} = off"))
+        sql = str(statement.compile(dialect=database.read_engine.dialect, compile_kwargs={"literal_binds": True}))
+        plan = " ".join(
+            str(row[-1])
+            for row in (await session.execute(text(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + sql))).all()
+        )
+    # then it finds the candidates by the items' primary key, never walking the merchant's items through
+    # `(merchant_id, ...)` to test each against them (each products batch that left an item paid for the merchant's
+    # whole pool: 1.6 ms at 4,100 items, 8.4 ms at 13,800 on SQLite)
+    assert ("sqlite_autoindex_inventory_items_1" if sqlite else "pk_inventory_items") in plan, plan
+    assert "ix_inventory_items_merchant_id" not in plan and "uq_inventory_items_merchant_id" not in plan, plan

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, queries, uow_factory
@@ -190,3 +190,21 @@ async def test_a_forged_cursor_is_refused(database: Database) -> None:
     async with database.read_sessionmaker() as session:
         with pytest.raises(InvalidCursorError):
             await queries.shop_page(session, "merchant-a", 10, "not-a-cursor")
+
+
+async def test_tasks_by_id_are_read_through_their_primary_key_not_the_merchants_history(database: Database) -> None:
+    # given a page's worth of task ids (a Task Center page, a feed's followed tasks)
+    statement = queries.sync_tasks_by_ids_query([f"{n:032x}" for n in range(20)])
+    # when the database plans their read, as lookups (PostgreSQL: scans priced out, which its statistics of a long
+    # history rule out; SQLite keeps none, it plans by the query's shape alone)
+    sqlite = database.dialect_name == "sqlite"
+    async with database.read_sessionmaker() as session:
+        if not sqlite:
+            await session.execute(text("SET enable_seqscan = off"))
+        sql = str(statement.compile(dialect=database.read_engine.dialect, compile_kwargs={"literal_binds": True}))
+        rows = (await session.execute(text(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + sql))).all()
+    plan = " ".join(str(row[-1]) for row in rows)
+    # then it goes through the tasks' primary key, never through `(merchant_id, created_at, id)`, every task of the
+    # merchant's history tested against the ids (20 ids beside 30,000 tasks: 7.2 ms on SQLite, growing with it)
+    assert ("sqlite_autoindex_sync_tasks_1" if sqlite else "pk_sync_tasks") in plan, plan
+    assert "ix_sync_tasks_merchant_id" not in plan, plan

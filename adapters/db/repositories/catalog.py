@@ -62,7 +62,7 @@ def row_id(shop_id: str, kind: str, tiktok_id: str) -> str:
 
 # The tables an import of each kind writes (the catalog's, then the pool's: `pool_products` links SKUs and seeds
 # items; `pool_orders` writes ledger lines, running units and movements), analyzed after a large one. The pool's
-# count too: a shop's delete and a relink join links, items, lines and movements (`shop_items._left_behind`).
+# count too: a shop's delete and a relink join links, items, lines and movements (`shop_items.left_behind_query`).
 _ANALYZED = {
     SyncKind.PRODUCTS: (
         "products", "skus", "warehouse_stocks", "sku_links", "inventory_items", "inventory_movements",

@@ -37,17 +37,31 @@ async def remove_unclaimed_items(session: AsyncSession, merchant_id: str, item_i
     if not item_ids:
         return []
     candidates = among(inventory_items.c.id, sorted(item_ids), dialect_of(session))
-    removed = sorted((await session.execute(_left_behind(merchant_id, candidates))).scalars())
+    removed = await _left_behind(session, merchant_id, candidates)
     if removed:
         await _delete_items(session, removed)
     return removed
 
 
-def _left_behind(merchant_id: str, candidates: ColumnElement[bool], *, ignoring_shop: str | None = None) -> Select[str]:
-    """The ids of the `candidates` items that nobody claims (the "left behind" rule of `domain.inventory.items`): no
-    SKU links them, no order line reserves units of them, their safety stock is 0, and no movement of theirs is the
-    merchant's by hand (`HAND_MADE`). `ignoring_shop`: that shop's links and reservations do not count (it is being
-    deleted)."""
+async def _left_behind(
+    session: AsyncSession, merchant_id: str, candidates: ColumnElement[bool], *, ignoring_shop: str | None = None
+) -> list[str]:
+    """The ids (sorted) of the merchant's `candidates` items that nobody claims (the "left behind" rule of
+    `domain.inventory.items`): no SKU links them, no order line reserves units of them, their safety stock is 0, and
+    no movement of theirs is the merchant's by hand (`HAND_MADE`). `ignoring_shop`: that shop's links and
+    reservations do not count (it is being deleted).
+
+    The merchant is tested on the rows, not in the statement (`left_behind_query`): with `merchant_id = ?` in it,
+    SQLite (no statistics) walked every item of the merchant through `(merchant_id, created_at, id)` and tested each
+    id against the candidates, for each products batch that left an item (1.6 ms at 4,100 items, 8.4 ms at 13,800:
+    the batches of an import times the merchant's items). Candidates are the merchant's anyway (its shop's links)."""
+    rows = (await session.execute(left_behind_query(candidates, ignoring_shop=ignoring_shop))).all()
+    return sorted(item_id for item_id, owner in rows if owner == merchant_id)
+
+
+def left_behind_query(candidates: ColumnElement[bool], *, ignoring_shop: str | None = None) -> Select[str, str]:
+    """`_left_behind`'s statement, of any merchant: from the candidates (their primary key), each with its
+    merchant."""
     item = inventory_items.c
     link = [sku_links.c.inventory_item_id == item.id]
     units = [order_line_stock.c.inventory_item_id == item.id, order_line_stock.c.state == LineState.RESERVED.value]
@@ -58,8 +72,7 @@ def _left_behind(merchant_id: str, candidates: ColumnElement[bool], *, ignoring_
         inventory_movements.c.inventory_item_id == item.id,
         inventory_movements.c.kind.in_(sorted(kind.value for kind in HAND_MADE)),
     )
-    return select(item.id).where(
-        item.merchant_id == merchant_id,
+    return select(item.id, item.merchant_id).where(
         candidates,
         item.safety_stock == 0,
         ~exists().where(*link),
@@ -96,8 +109,8 @@ async def remove_shop_items(session: AsyncSession, shop_id: str) -> list[str]:
     merchant_id = await merchant_of(session, shop_id)
     if merchant_id is None:
         return []
-    left = _left_behind(merchant_id, inventory_items.c.id.in_(linked_by_shop(shop_id)), ignoring_shop=shop_id)
-    removed = sorted((await session.execute(left)).scalars())
+    candidates = inventory_items.c.id.in_(linked_by_shop(shop_id))
+    removed = await _left_behind(session, merchant_id, candidates, ignoring_shop=shop_id)
     # The shop's own rows first, so that deleting the items has no reference of the shop's left to null.
     await session.execute(delete(order_line_stock).where(order_line_stock.c.shop_id == shop_id))
     await session.execute(delete(sku_ledger_units).where(sku_ledger_units.c.shop_id == shop_id))  # their running units
