@@ -43,8 +43,8 @@ DRAIN_SECONDS = 30.0  # how long a stop waits for requests in flight before clos
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
     settings = settings or load_settings()
     clock = clock or SystemClock()
-    # Access lines carry query strings: our OAuth callback's code and state, and in the embedded default the
-    # sandbox's token endpoints with app_secret and refresh tokens.
+    # Access lines carry query strings: the code and state of our OAuth callback and of the console it hands them
+    # to, and in the embedded default the sandbox's token endpoints with app_secret and refresh tokens.
     install_redaction(("uvicorn.access",))
     if settings.embedded_sandbox:  # httpx already logs each TikTok call once
         install_embedded_sandbox_access_filter()
@@ -95,7 +95,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 sandbox.state.sandbox.stop_holding()
             await runtime.quiesce()
             if sandbox is not None:
-                await gate.drain(DRAIN_SECONDS)  # requests in flight may call the sandbox (the OAuth callback)
+                await gate.drain(
+                    DRAIN_SECONDS
+                )  # requests in flight may call the sandbox (a completion's code exchange)
                 await sandbox.state.sandbox.aclose()  # a mounted app gets no lifespan: stop its deliveries here
 
         app.state.quiesce = quiesce

@@ -1,61 +1,64 @@
-"""TikTok's browser redirect after consent: complete the authorization, then send the merchant on."""
+"""TikTok's browser redirect after consent: hand what it carried to the merchant's app, which completes it.
+
+The callback completes nothing itself (RFC 6749 sec. 10.12): it has no login, and the browser TikTok sends here
+need not be the merchant's. A merchant could send its consent link to another seller, whose approval would then
+connect that seller's shop to the merchant's account. So the code and state go on to `SHOPBRIDGE_FRONTEND_URL`,
+and the frontend completes with `shopAuthorizationComplete` under its merchant's token, which spends the state only
+for the merchant who started it. Without a frontend, a page shows them for that mutation. The state stays unspent.
+"""
 
 from __future__ import annotations
 
 import html
-import logging
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from domain.errors import DomainError
-from domain.services import shops as shop_services
-from gql.ids import to_global_id
+from gql.mutations import MAX_CODE_LENGTH, MAX_STATE_LENGTH
 
-log = logging.getLogger("shopbridge.oauth")
+# The page and the redirect carry a code and a state: never cached, never sent on as a Referer.
+PRIVATE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 async def tiktok_callback(request: Request) -> Response:
-    services = request.app.state.services
     params = request.query_params
-    try:
-        outcome = await shop_services.complete_authorization(
-            services.uow_factory,
-            services.tiktok,
-            services.queue,
-            services.clock,
-            events=services.events,
-            state=(params.get("state") or "")[:512],
-            code=(params.get("code") or "")[:4096] or None,
-            error=(params.get("error") or "")[:256] or None,
-        )
-    except DomainError as exc:
-        return _answer(services.settings.frontend_url, {"error": exc.code.value}, exc.message, ok=False)
-    except Exception:
-        log.exception("unexpected error completing an authorization")
-        return _answer(
-            services.settings.frontend_url, {"error": "INTERNAL"}, "Something went wrong on our side.", ok=False
-        )
-    shop = outcome.shop
-    what = "re-authorized" if outcome.reauthorized else "connected"
-    message = f"The TikTok Shop {shop.tiktok_shop_name!r} is {what} as {shop.name!r}."
-    return _answer(services.settings.frontend_url, {"shopId": to_global_id("Shop", shop.id)}, message, ok=True)
+    state = (params.get("state") or "")[:MAX_STATE_LENGTH]
+    code = (params.get("code") or "")[:MAX_CODE_LENGTH]
+    error = (params.get("error") or "")[:256]
+    frontend_url = request.app.state.services.settings.frontend_url
+    if not state or not (code or error):  # nothing any merchant could complete
+        return _answer(frontend_url, {"error": "INVALID_STATE"})
+    return _answer(frontend_url, {"code": code, "state": state} if code else {"error": error, "state": state})
 
 
-def _answer(frontend_url: str | None, query: dict[str, str], message: str, *, ok: bool) -> Response:
+def _answer(frontend_url: str | None, query: dict[str, str]) -> Response:
     if frontend_url:
         parts = urlsplit(frontend_url)
         joined = "&".join(part for part in (parts.query, urlencode(query)) if part)
-        return RedirectResponse(urlunsplit(parts._replace(query=joined)), status_code=303)
-    code = query.get("error", "")
-    console = f"/console/?{urlencode(query)}"  # the web console shows the outcome too (gql/console/)
-    title = "Shop connected" if ok else "Authorization failed"
-    detail = f"shopId: <code>{html.escape(query['shopId'])}</code>" if ok else f"code: <code>{html.escape(code)}</code>"
+        return RedirectResponse(urlunsplit(parts._replace(query=joined)), status_code=303, headers=PRIVATE_HEADERS)
+    console = f"/console/?{urlencode(query)}"  # the web console completes it for the merchant signed in there
+    if "state" not in query:
+        title, status = "Authorization failed", 400
+        text = "This link carries no authorization to finish (code: <code>INVALID_STATE</code>). Start again."
+        rows = ""
+    else:
+        title, status = "Finish in Shopbridge", 200
+        text = (
+            "TikTok sent you back. Finish in the app that started this authorization: it completes it with "
+            "<code>shopAuthorizationComplete</code> under its merchant's token (in GraphiQL: paste the values "
+            "below). Nothing is connected until then, and only to the merchant who started it."
+        )
+        rows = "".join(
+            f"<tr><th>{name}</th><td><code>{html.escape(value)}</code></td></tr>" for name, value in query.items()
+        )
+        rows = f'<table>{rows}</table><p><a href="{html.escape(console)}">Finish in the web console</a></p>'
     body = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title} · Shopbridge</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}}
-h1{{font-size:1.4rem}} .ok{{color:#0a7d38}} .err{{color:#b00020}} code{{background:#f3f3f3;padding:.1rem .3rem}}</style>
-</head><body><h1 class="{"ok" if ok else "err"}">{title}</h1><p>{html.escape(message)}</p><p>{detail}</p>
-<p><a href="{html.escape(console)}">Back to the console</a> · <a href="/graphql">GraphiQL</a></p></body></html>"""
-    return HTMLResponse(body, status_code=200 if ok else 400)
+<html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
+<title>{title} · Shopbridge</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}}
+h1{{font-size:1.4rem}} th{{text-align:left;padding-right:1rem}} td code{{word-break:break-all}}
+code{{background:#f3f3f3;padding:.1rem .3rem}}</style>
+</head><body><h1>{title}</h1><p>{text}</p>{rows}
+<p><a href="/console/">The console</a> · <a href="/graphql">GraphiQL</a></p></body></html>"""
+    return HTMLResponse(body, status_code=status, headers=PRIVATE_HEADERS)

@@ -1,6 +1,7 @@
 """Requests that may call the embedded sandbox finish before the listener closes (see gql.serving).
 
-In the embedded default a request such as the OAuth callback calls TikTok's stand-in mounted in this very server.
+In the embedded default a request such as an authorization's completion calls TikTok's stand-in mounted in this
+very server.
 uvicorn closes its listener first and only then waits for requests in flight: such a request would then find the
 port closed. `RequestGate` counts HTTP requests in flight outside the sandbox's own paths; `drain()` (run while the
 server still listens) refuses new ones with 503 `SERVICE_UNAVAILABLE` (and `Retry-After`) and waits until those in

@@ -84,16 +84,17 @@ async def complete_authorization(
     state: str,
     code: str | None,
     error: str | None,
-    merchant_id: str | None = None,
+    merchant_id: str,
     events: EventPublisher | None = None,
 ) -> AuthorizationOutcome:
     """Finish the OAuth round trip: spend the state, exchange the code, check the shop, connect or renew it.
 
-    `merchant_id` is given when the merchant completes through GraphQL (the state must then be its own) and
-    omitted on TikTok's browser redirect, where the state alone identifies the merchant. Codes: INVALID_STATE,
-    AUTHORIZATION_DENIED (the seller declined, or TikTok refused the code), AUTHORIZATION_UNCONFIRMED (TikTok's
-    answer to the code exchange was lost, e.g. a timeout: the single-use code may be spent, tiktok-api.md sec. 2;
-    the merchant authorizes again), TIKTOK_REJECTED, TIKTOK_UNAVAILABLE, and the shop rules' codes.
+    `merchant_id` is the merchant completing it under its own token: the state must be its own (RFC 6749 sec.
+    10.12: TikTok's browser redirect carries no login, and the browser approving need not be the merchant's, so the
+    callback completes nothing and hands the code on). Another merchant's try leaves the state unspent. Codes:
+    INVALID_STATE, AUTHORIZATION_DENIED (the seller declined, or TikTok refused the code), AUTHORIZATION_UNCONFIRMED
+    (TikTok's answer to the code exchange was lost, e.g. a timeout: the single-use code may be spent, tiktok-api.md
+    sec. 2; the merchant authorizes again), TIKTOK_REJECTED, TIKTOK_UNAVAILABLE, and the shop rules' codes.
     """
     request = await _spend_state(uow_factory, clock, state, merchant_id)
     if error:
@@ -177,7 +178,7 @@ def _push_stock_after_commit(uow: UnitOfWork, queue: TaskQueue, shop_id: str) ->
 
 
 async def _spend_state(
-    uow_factory: UnitOfWorkFactory, clock: Clock, state: str, merchant_id: str | None
+    uow_factory: UnitOfWorkFactory, clock: Clock, state: str, merchant_id: str
 ) -> AuthorizationRequest:
     """Load and consume the pending request, in its own transaction: a state is spent even if TikTok fails."""
     async with uow_factory() as uow:

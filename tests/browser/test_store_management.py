@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, expect
 
 from gql.console.login import DEMO_LOGINS
-from gql.ids import to_global_id
 from tests.browser.conftest import approve, sign_in
-from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.app import START, ShopbridgeServer
 
 SHOPS = "{ shops { edges { node { id name status } } } }"
 
@@ -164,26 +164,38 @@ def test_rename_reauthorize_and_delete_say_what_happens(console: Callable[..., S
     assert app.graphql(SHOPS, None, "m1")["shops"]["edges"] == []
 
 
-def test_a_return_link_naming_no_shop_of_the_merchant_is_not_announced_as_connected(
-    console: Callable[..., ShopbridgeServer], page: Page
+def test_a_consent_link_approved_in_another_browser_connects_nothing_to_the_merchant_who_sent_it(
+    console: Callable[..., ShopbridgeServer], new_page: Callable[..., Page]
 ) -> None:
-    """Rule (js/stores.js confirmReturnOutcome): `?shopId=…` is TikTok's redirect's success only for a shop of the
-    merchant; a stale, shared or edited link (a deleted shop, another merchant's, an id that is not ours) said
-    "Your TikTok Shop is connected" over an empty list."""
+    """RFC 6749 sec. 10.12: TikTok's redirect completed any state with no login, so a merchant could send its
+    consent link to another seller ("free analytics") and get that seller's shop. Now the console completes the
+    hand-off under the signed-in merchant's token, which spends only that merchant's own state."""
     app = console()
-    mine = app.connect_shop("m1", "us-local", "US", "Maple")
-    theirs = app.connect_shop("m2", "us-local-2", "US", "Desert")
-    sign_in(page, app, "m1")
-    no_such_shop = to_global_id("Shop", "0" * 32)
-    for shop_id in (no_such_shop, theirs["id"], "not-an-id"):
-        # when the console opens from such a link
-        page.goto(f"{app.url}/console/?shopId={shop_id}")
-        # then it says nothing was connected, and the address bar no longer holds the link
-        expect(page.locator("#notice")).to_have_text(re.compile("^That link names no shop of yours"))
-        assert "shopId" not in page.url
-    # while TikTok's real redirect for one of the merchant's shops still reads as connected
-    page.goto(f"{app.url}/console/?shopId={mine['id']}")
-    expect(page.locator("#notice")).to_contain_text("is connected")
+    # given m1's consent link, approved by another seller in that seller's browser (nobody signed in there)
+    variables = {"input": {"region": "US", "name": "Free analytics", "regionConfirmed": True}}
+    url = app.graphql(START, variables, "m1")["shopAuthorizationStart"]["authorizationUrl"]
+    victim = new_page()
+    handed: list[str] = []
+    victim.on("request", lambda request: handed.extend([request.url] if "/console/?code=" in request.url else []))
+    victim.goto(url)
+    approve(victim, "us-local")
+    # then that browser is asked to sign in as the merchant who started it, and nothing is connected
+    expect(victim.get_by_role("alert")).to_have_text(
+        "Sign in as the merchant who started this authorization to finish it."
+    )
+    assert "code=" not in victim.url and app.row_counts()["shops"] == 0
+    # nor when the seller signs in there as a merchant of its own: the state is m1's, and stays unspent
+    victim.get_by_label("Merchant token").fill(app.token("m2"))
+    victim.get_by_role("button", name="Sign in").click()
+    expect(victim.locator("#notice")).to_contain_text("was started by another account, so nothing was connected")
+    expect(victim.get_by_text("No shop yet")).to_be_visible()
+    assert app.row_counts()["shops"] == 0
+    # while m1's own console, signed in as m1, completes the same hand-off: the shop is m1's
+    mine = new_page()
+    sign_in(mine, app, "m1", "?" + urlsplit(handed[0]).query)
+    expect(mine.locator("#notice")).to_contain_text("“Free analytics” is connected")
+    assert [e["node"]["name"] for e in app.graphql(SHOPS, None, "m1")["shops"]["edges"]] == ["Free analytics"]
+    assert app.graphql(SHOPS, None, "m2")["shops"]["edges"] == []
 
 
 def test_a_merchant_with_more_shops_than_one_page_sees_every_one_in_the_list_and_the_pickers(

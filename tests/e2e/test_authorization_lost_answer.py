@@ -63,7 +63,7 @@ def test_a_code_exchange_answered_too_late_is_not_repeated_and_asks_the_merchant
     assert shop["status"] == "ACTIVE" and shop["tiktokShopId"] == app.tiktok_shop("us-local")["id"]
 
 
-def test_the_browser_callback_sends_the_merchant_back_with_the_unconfirmed_code(app: ShopbridgeServer) -> None:
+def test_the_browser_callback_leaves_the_exchange_to_the_merchants_completion(app: ShopbridgeServer) -> None:
     # given a consent whose code exchange TikTok answers too late
     redirect = consent(app, "m1")
     app.sandbox.control("POST", "/latency", {"ms": LATE_MS})
@@ -71,8 +71,14 @@ def test_the_browser_callback_sends_the_merchant_back_with_the_unconfirmed_code(
     response = httpx.get(
         f"{app.url}/oauth/tiktok/callback", params=redirect, follow_redirects=False, timeout=DEADLINE_SECONDS
     )
-    # then the browser goes back to the frontend with the code the console explains ("authorize again")
+    # then the browser goes on to the frontend with the code, which nobody has exchanged yet (RFC 6749 sec. 10.12:
+    # only the merchant who started the authorization completes it)
     assert response.status_code == 303
-    assert parse_qs(urlsplit(response.headers["location"]).query)["error"] == ["AUTHORIZATION_UNCONFIRMED"]
+    handed = dict(parse_qs(urlsplit(response.headers["location"]).query))
+    assert handed == {"code": [redirect["code"]], "state": [redirect["state"]]}
+    assert token_get_outcomes(app) == {}
+    # and the frontend's completion is told the code the console explains ("authorize again")
+    done = app.graphql(COMPLETE, {"input": dict(redirect)}, "m1")["shopAuthorizationComplete"]
+    assert [e["code"] for e in done["userErrors"]] == ["AUTHORIZATION_UNCONFIRMED"]
     wait_until(lambda: token_get_outcomes(app).get("ok"), "the sandbox to spend the code of the late exchange")
     assert token_get_outcomes(app) == {"ok": 1}

@@ -25,7 +25,7 @@ from adapters.config import SANDBOX_SERVICE_ID
 from adapters.crypto import TokenCipher
 from adapters.text import shown_path
 from sandbox.config import SandboxConfig
-from tests.fixtures.app import START, free_port
+from tests.fixtures.app import CONNECT, START, free_port
 from tests.fixtures.processes import parent_death_signal
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 from tests.fixtures.ws import subscription
@@ -113,9 +113,12 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
     form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
     consent = httpx.post(f"{base}/sandbox/oauth/authorize", data=form)
     assert consent.status_code == 302 and consent.headers["location"].startswith(f"{base}/oauth/tiktok/callback")
-    # the demo's callback sends the merchant back to its console with the outcome
+    # the demo's callback hands the code to its console, which completes it under the merchant's token
     back = httpx.get(consent.headers["location"])
-    assert back.status_code == 303 and back.headers["location"].startswith(f"{base}/console/?shopId=")
+    assert back.status_code == 303 and back.headers["location"].startswith(f"{base}/console/?code=")
+    handed = {key: values[0] for key, values in parse_qs(urlsplit(back.headers["location"]).query).items()}
+    done = graphql(CONNECT, {"input": handed})["shopAuthorizationComplete"]
+    assert done["userErrors"] == [], done  # type: ignore[index]
 
     def imported() -> bool:
         edges = graphql(TASKS)["shops"]["edges"]  # type: ignore[index]
@@ -335,7 +338,7 @@ def test_token_never_mints_keys_and_names_the_missing_one(tmp_path, given: dict[
 
 def test_sigterm_lets_an_in_flight_request_finish(sqlite_url, tmp_path) -> None:
     # given `shopbridge serve` against a TikTok that holds its shop lookup until the test releases it
-    from tests.fixtures.app import CONNECT, build_settings
+    from tests.fixtures.app import build_settings
     from tests.fixtures.sandbox import start_sandbox
     from tests.fixtures.sync import settings_env
 

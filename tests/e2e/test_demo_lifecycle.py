@@ -14,20 +14,31 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
 
 from adapters.config import SANDBOX_APP_KEY, SANDBOX_SERVICE_ID
 from tests.e2e.test_cli_serve import clean_env, shopbridge
-from tests.fixtures.app import START, free_port
+from tests.fixtures.app import CONNECT, START, free_port
 from tests.fixtures.demo import banner_headers, wait_for_banner
 from tests.fixtures.sandbox import TikTokCaller
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 PRODUCT_SEARCH = "/product/202309/products/search"
 ACTIVE = "{ syncTasks { edges { node { kind status processed } } } }"
+
+
+def complete_as_the_console(callback: str, headers: dict[str, str]) -> None:
+    """Follow TikTok's redirect to the demo's callback, which hands the code and state to its console, and complete
+    them as the console does: `shopAuthorizationComplete` under the merchant's token (RFC 6749 sec. 10.12)."""
+    handed = httpx.get(callback, timeout=DEADLINE_SECONDS)
+    assert handed.status_code == 303, handed.text
+    query = parse_qs(urlsplit(handed.headers["location"]).query)
+    complete = {"query": CONNECT, "variables": {"input": {key: values[0] for key, values in query.items()}}}
+    done = httpx.post(f"{urljoin(callback, '/graphql')}", json=complete, headers=headers, timeout=DEADLINE_SECONDS)
+    assert done.json()["data"]["shopAuthorizationComplete"]["userErrors"] == [], done.text
 
 
 @contextmanager
@@ -76,7 +87,7 @@ def demo_importing(tmp_path: Path, *, process_group: bool = False) -> Iterator[t
         state = parse_qs(urlsplit(started["shopAuthorizationStart"]["authorizationUrl"]).query)["state"][0]  # type: ignore[index]
         form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
         consent = httpx.post(f"{base}/sandbox/oauth/authorize", data=form)
-        assert httpx.get(consent.headers["location"], timeout=DEADLINE_SECONDS).status_code in (200, 303)
+        complete_as_the_console(consent.headers["location"], headers)
 
         def importing() -> bool:
             tasks = [edge["node"] for edge in graphql(ACTIVE)["syncTasks"]["edges"]]  # type: ignore[index]
@@ -206,24 +217,27 @@ def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_san
         state = parse_qs(urlsplit(url).query)["state"][0]
         form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
         callback = httpx.post(f"{base}/sandbox/oauth/authorize", data=form).headers["location"]
+        handed = parse_qs(urlsplit(httpx.get(callback).headers["location"]).query)  # the console's ?code=&state=
+        complete = {"query": CONNECT, "variables": {"input": {key: values[0] for key, values in handed.items()}}}
         assert httpx.post(f"{base}/sandbox/_sandbox/latency", json={"ms": 1500}).status_code == 200
         with ThreadPoolExecutor(1) as pool:
-            # when Ctrl+C arrives while the callback waits on the sandbox (its token exchange under way)
-            answer = pool.submit(httpx.get, callback, timeout=DEADLINE_SECONDS)
+            # when Ctrl+C arrives while the console's completion waits on the sandbox (its token exchange under way)
+            answer = pool.submit(
+                httpx.post, f"{base}/graphql", json=complete, headers=headers, timeout=DEADLINE_SECONDS
+            )
 
             def exchanging() -> bool:
                 counters = httpx.get(f"{base}/sandbox/_sandbox/counters", timeout=DEADLINE_SECONDS).json()
                 return "/api/v2/token/get" in counters["by_path"]
 
-            wait_until(exchanging, "the callback's token exchange")
+            wait_until(exchanging, "the completion's token exchange")
             before = len(stderr.read_text())
             process.send_signal(signal.SIGINT)
             response = answer.result(timeout=DEADLINE_SECONDS)
-        # then the callback still completes (the sandbox answered it before the listener closed), quietly
-        if response.status_code == 303:  # the demo's frontend (the console) is told which shop
-            assert "shopId=" in response.headers["location"], response.headers["location"]
-        else:
-            assert response.status_code == 200 and "Shop connected" in response.text, response.text
+        # then the completion still connects the shop (the sandbox answered it before the listener closed), quietly
+        assert response.status_code == 200, response.text
+        done = response.json()["data"]["shopAuthorizationComplete"]
+        assert done["userErrors"] == [] and done["shop"]["name"] == "Late shop", done
         assert process.wait(timeout=DEADLINE_SECONDS) in (0, 130, -signal.SIGINT)
         after = stderr.read_text()[before:]
         for noise in ("ConnectError", "attempt", "Traceback", " ERROR "):
@@ -378,7 +392,7 @@ def test_a_sandbox_reset_deletes_the_shops_connected_to_it(tmp_path) -> None:
                 state = parse_qs(urlsplit(url).query)["state"][0]
                 form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
                 consent = httpx.post(f"{base}/sandbox/oauth/authorize", data=form)
-                assert httpx.get(consent.headers["location"], timeout=DEADLINE_SECONDS).status_code in (200, 303)
+                complete_as_the_console(consent.headers["location"], headers)
             shops = [edge["node"] for edge in graphql(SHOPS)["shops"]["edges"]]
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=DEADLINE_SECONDS) in (0, 130, -signal.SIGINT)

@@ -65,27 +65,67 @@ class TestAuthorize:
         listed = app.graphql(SHOPS, {}, "m1")["shops"]
         assert listed["totalCount"] == 1 and listed["edges"][0]["node"] == shop
 
-    def test_browser_callback_redirects_to_the_frontend(self, app: ShopbridgeServer) -> None:
+    def test_browser_callback_hands_the_code_to_the_frontend_which_completes_it(self, app: ShopbridgeServer) -> None:
+        state = state_of(start(app, "m1")["authorizationUrl"])
+        query = app.sandbox.authorize("us-local", state)
+        # when TikTok's redirect reaches the callback
+        response = httpx.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
+        # then it completes nothing: the browser goes on to the frontend with the code and the state, unspent
+        assert response.status_code == 303
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        location = urlsplit(response.headers["location"])
+        assert location._replace(query="").geturl() == app.settings.frontend_url
+        assert parse_qs(location.query) == {"code": [query["code"]], "state": [state]}
+        assert app.graphql(SHOPS, {}, "m1")["shops"]["totalCount"] == 0
+        # the same redirect again hands the same off: only a completion spends the state
+        again = httpx.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
+        assert again.headers["location"] == response.headers["location"]
+        # when the frontend completes under the merchant's token, then the shop is connected, once
+        assert complete(app, "m1", state, code=query["code"])["shop"]["status"] == "ACTIVE"
+        assert codes(complete(app, "m1", state, code=query["code"])) == ["INVALID_STATE"]
+
+    def test_a_consent_link_sent_to_another_seller_connects_nothing_to_its_merchant(
+        self, app: ShopbridgeServer
+    ) -> None:
+        """RFC 6749 sec. 10.12: the callback completed whatever state it got, with no login, so merchant m1 could
+        send its consent link to a seller ("free analytics"), whose approval connected the seller's shop to m1:
+        m1 read its orders (buyer data) and pushed its stock."""
+        # given m1's authorization, and its consent link approved by another seller in that seller's browser
+        state = state_of(start(app, "m1")["authorizationUrl"])
+        query = app.sandbox.authorize("us-local", state)
+        with httpx.Client() as victim:  # no merchant token, no cookie of m1's
+            handed = victim.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
+        # then no shop is connected to m1, nor to anyone
+        assert handed.status_code == 303
+        assert app.graphql(SHOPS, {}, "m1")["shops"]["totalCount"] == 0 and app.row_counts()["shops"] == 0
+        # nor when the seller, a merchant of Shopbridge too, completes it in its own frontend: the state is m1's
+        assert codes(complete(app, "m2", state, code=query["code"])) == ["INVALID_STATE"]
+        assert app.row_counts()["shops"] == 0
+        # while m1's own frontend, under m1's token, completes it (m1's seller approving on m1's behalf)
+        assert (
+            complete(app, "m1", state, code=query["code"])["shop"]["tiktokShopId"] == app.tiktok_shop("us-local")["id"]
+        )
+
+    def test_browser_callback_without_frontend_answers_a_page_to_finish_in_the_app(self, app_factory) -> None:
+        app = app_factory(frontend_url=None)
         state = state_of(start(app, "m1")["authorizationUrl"])
         query = app.sandbox.authorize("us-local", state)
         response = httpx.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
-        assert response.status_code == 303
-        location = urlsplit(response.headers["location"])
-        assert location.netloc == urlsplit(app.settings.frontend_url).netloc
-        shop_id = parse_qs(location.query)["shopId"][0]
-        assert app.graphql("query($id: ID!) { shop(id: $id) { id } }", {"id": shop_id}, "m1")["shop"]["id"] == shop_id
-        # the same redirect again: the state is spent
-        again = httpx.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
-        assert parse_qs(urlsplit(again.headers["location"]).query)["error"] == ["INVALID_STATE"]
-
-    def test_browser_callback_without_frontend_answers_a_page(self, app_factory) -> None:
-        app = app_factory(frontend_url=None)
-        state = state_of(start(app, "m1")["authorizationUrl"])
-        response = httpx.get(
-            f"{app.url}/oauth/tiktok/callback", params={"state": state, "error": "auth_denied"}, follow_redirects=False
-        )
-        assert response.status_code == 400 and "AUTHORIZATION_DENIED" in response.text
-        assert response.headers["content-type"].startswith("text/html")
+        # a page naming the state and the code for shopAuthorizationComplete, never cached nor sent on as a Referer
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert "shopAuthorizationComplete" in response.text
+        assert f"<code>{state}</code>" in response.text and f"<code>{query['code']}</code>" in response.text
+        assert app.row_counts()["shops"] == 0
+        # a denial is handed off too: the merchant's completion tells it (and spends the state)
+        denied = httpx.get(f"{app.url}/oauth/tiktok/callback", params={"state": state, "error": "auth_denied"})
+        assert denied.status_code == 200 and "<code>auth_denied</code>" in denied.text
+        assert codes(complete(app, "m1", state, error="auth_denied")) == ["AUTHORIZATION_DENIED"]
+        # a redirect with no state names nothing to finish
+        bare = httpx.get(f"{app.url}/oauth/tiktok/callback", params={"code": "x"})
+        assert bare.status_code == 400 and "INVALID_STATE" in bare.text
 
     @pytest.mark.parametrize(
         ("variables", "code", "field"),

@@ -154,7 +154,7 @@ async def test_connecting_signals_the_queued_imports_after_the_commit(world: Wor
     events = FakeEventPublisher()
     state = await world.start()
     outcome = await services.complete_authorization(
-        world.uow, world.tiktok, world.queue, world.clock, state, "c1", None, events=events
+        world.uow, world.tiktok, world.queue, world.clock, state, "c1", None, "m1", events=events
     )
     assert not outcome.reauthorized
     assert sorted(events.changes) == sorted((task_id, "QUEUED") for task_id in world.store.tasks)

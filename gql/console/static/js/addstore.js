@@ -3,7 +3,6 @@
 
 import { announce, fill, h } from "./dom.js";
 import { explain, REGION_NAMES } from "./messages.js";
-import { rememberPending } from "./stores.js";
 
 const REGIONS = "{ supportedRegions }";
 const START = `mutation Start($input: ShopAuthorizationStartInput!) { shopAuthorizationStart(input: $input) {
@@ -118,7 +117,6 @@ export function renderAddStore(ctx) {
           if (field === "name") name.setAttribute("aria-invalid", "true");
           return;
         }
-        rememberPending({ kind: "connect", name: state.name.trim() });
         announce("Opening TikTok Shop to authorize…");
         location.assign(result.authorizationUrl);
       } catch (exc) {

@@ -4,7 +4,7 @@ import { ApiError, exchangeLoginCode, graphql, session, whenUnauthenticated } fr
 import { announce, fill, h } from "./dom.js";
 import { explain } from "./messages.js";
 import { LiveSocket } from "./ws.js";
-import { confirmReturnOutcome, renderStores, takeReturnOutcome } from "./stores.js";
+import { completeReturnOutcome, renderStores, takeReturnOutcome } from "./stores.js";
 import { renderAddStore } from "./addstore.js";
 import { renderTasks } from "./tasks.js";
 import { renderCatalog } from "./catalog.js";
@@ -26,6 +26,7 @@ const LIVE_LABELS = {
 
 let socket = null;
 let cleanup = () => {};
+let returned = null; // back from TikTok's consent page before signing in: completed once the merchant signs in
 
 function setLive(status) {
   live.dataset.status = status;
@@ -93,7 +94,7 @@ function renderSignIn(message) {
       input.focus();
       return;
     }
-    signIn(token);
+    await finishSignIn(token);
   });
   fill(main, form);
   input.focus();
@@ -121,6 +122,20 @@ function signIn(token) {
   startSocket();
   if (!location.hash.startsWith("#/")) history.replaceState(null, "", "#/stores");
   route();
+}
+
+/** Sign in, completing first what TikTok's redirect brought back (so the list shows the shop), then telling it. */
+async function finishSignIn(token) {
+  const outcome = returned;
+  const before = session.token;
+  returned = null;
+  const result = outcome && (await completeReturnOutcome(outcome, token));
+  if (session.token !== before) {
+    returned = outcome; // the kept token was refused meanwhile (signed out): finish once signed in again
+    return;
+  }
+  signIn(token);
+  if (result) announce(result.message, { kind: result.kind });
 }
 
 function route() {
@@ -166,15 +181,14 @@ async function start() {
     }
     return;
   }
-  const outcome = takeReturnOutcome(); // back from TikTok's consent page: ?shopId=… or ?error=CODE
+  returned = takeReturnOutcome(); // back from TikTok's consent page: ?code=…&state=…, ?error=…&state=…
   if (session.token) {
-    signIn(session.token);
-    if (outcome) {
-      const checked = await confirmReturnOutcome(outcome);
-      announce(checked.message, { kind: checked.kind });
-    }
+    await finishSignIn(session.token);
+  } else if (returned?.kind === "handoff") {
+    renderSignIn("Sign in as the merchant who started this authorization to finish it.");
   } else {
-    renderSignIn(outcome ? `${outcome.message} Sign in to see your shops.` : "");
+    renderSignIn(returned ? `${returned.message} Sign in to see your shops.` : "");
+    returned = null;
   }
 }
 

@@ -11,7 +11,7 @@ export const USER_ERRORS = {
   REGION_MISMATCH: "The TikTok Shop you authorized is in another region than the one you chose. Add it again and pick its region.",
   SHOP_ALREADY_CONNECTED: "This TikTok Shop is already connected to another account. Delete it there first, then connect it here.",
   SHOP_MISMATCH: "You signed in to TikTok with a different shop. Re-authorize with the account of this shop; nothing was changed.",
-  INVALID_STATE: "This authorization link has expired or was already used. Start again from Add store or Re-authorize.",
+  INVALID_STATE: "This authorization link has expired, was already used or was started by another account, so nothing was connected. Start again from Add store or Re-authorize.",
   AUTHORIZATION_DENIED: "The authorization was declined on TikTok, so nothing was connected.",
   AUTHORIZATION_UNCONFIRMED: "TikTok did not confirm the authorization in time, so nothing was connected. Authorize again.",
   NOT_FOUND: "This shop, task, inventory item or SKU does not exist any more. The list has been refreshed.",

@@ -16,47 +16,38 @@ const DELETE = `mutation Delete($input: ShopDeleteInput!) { shopDelete(input: $i
 const SYNC = `mutation Sync($input: SyncStartInput!) { syncStart(input: $input) {
   tasks { id kind } userErrors { code message } } }`;
 const TASK_CHANGES = "subscription StoreTasks { syncTaskUpdated { id status shop { id } } }";
-const PENDING_KEY = "shopbridge.pending";
 const URGENT = new Set(["REAUTHORIZATION_REQUIRED", "EXPIRING_SOON"]);
+const COMPLETE = `mutation Complete($input: ShopAuthorizationCompleteInput!) {
+  shopAuthorizationComplete(input: $input) { shop { id name } reauthorized userErrors { code message } } }`;
 
-/** Remember what the merchant went to TikTok's consent page for (connect or re-authorize), to word the outcome. */
-export function rememberPending(pending) {
-  sessionStorage.setItem(PENDING_KEY, JSON.stringify(pending));
-}
-
-/** The outcome TikTok's redirect brought back (?shopId=… or ?error=CODE), removed from the address bar. */
+/** What TikTok's redirect brought back through Shopbridge's callback, removed from the address bar: a hand-off
+ * (`?code=…&state=…` or `?error=…&state=…`) for the merchant signed in here to complete, or `?error=CODE` alone. */
 export function takeReturnOutcome() {
   const params = new URLSearchParams(location.search);
-  const shopId = params.get("shopId");
-  const error = params.get("error");
-  if (!shopId && !error) return null;
-  history.replaceState(null, "", location.pathname + "#/stores");
-  const pending = JSON.parse(sessionStorage.getItem(PENDING_KEY) || "null");
-  sessionStorage.removeItem(PENDING_KEY);
-  if (error) return { kind: "error", message: explain(error) };
-  const name = pending?.name ? `“${pending.name}”` : "Your TikTok Shop";
-  if (pending?.kind === "reauthorize") return { kind: "success", message: `${name} is re-authorized.`, shopId };
-  return {
-    kind: "success",
-    message: `${name} is connected. Its products and its orders of the past 30 days are being imported: follow them in the Task Center.`,
-    shopId,
-  };
+  const [state, code, error] = ["state", "code", "error"].map((name) => params.get(name));
+  if (!state && !error) return null;
+  history.replaceState(null, "", location.pathname + "#/stores"); // the code never stays in the address bar
+  if (state && (code || error)) return { kind: "handoff", state, code, error };
+  return { kind: "error", message: explain(error || "INVALID_STATE") };
 }
 
-const RETURNED_SHOP = "query ReturnedShop($id: ID!) { shop(id: $id) { id } }";
-const NOT_CONNECTED = "That link names no shop of yours (it may have been deleted since): nothing was connected. Use Add store to connect a shop.";
-
-/** A success brought back as `?shopId=…`, checked with the API before it is announced: a stale, shared or edited
- * link names no shop of the merchant (`shop` null, or `BAD_USER_INPUT` for an id that is not ours), and must not
- * read "is connected". Any other failure (the network) keeps the outcome: the shop list says the rest. */
-export async function confirmReturnOutcome(outcome) {
-  if (outcome.kind !== "success" || !outcome.shopId) return outcome;
+/** Complete a hand-off under the merchant's own token (RFC 6749 sec. 10.12): the server spends the state only for
+ * the merchant who started the authorization, so a consent link sent to someone else connects nothing to anyone. */
+export async function completeReturnOutcome(outcome, token) {
+  if (outcome.kind !== "handoff") return outcome;
+  const input = { state: outcome.state, code: outcome.code, error: outcome.error };
   try {
-    if ((await graphql(RETURNED_SHOP, { id: outcome.shopId })).shop) return outcome;
+    const result = (await graphql(COMPLETE, { input }, token)).shopAuthorizationComplete;
+    if (result.userErrors.length) return { kind: "error", message: explain(result.userErrors[0]) };
+    const name = `“${result.shop.name}”`;
+    if (result.reauthorized) return { kind: "success", message: `${name} is re-authorized.` };
+    return {
+      kind: "success",
+      message: `${name} is connected. Its products and its orders of the past 30 days are being imported: follow them in the Task Center.`,
+    };
   } catch (exc) {
-    if (!(exc instanceof ApiError && exc.code === "BAD_USER_INPUT")) return outcome;
+    return { kind: "error", message: exc instanceof ApiError ? explain(exc) : explain("INTERNAL") };
   }
-  return { kind: "error", message: NOT_CONNECTED };
 }
 
 export function renderStores(ctx) {
@@ -180,7 +171,6 @@ export function renderStores(ctx) {
     try {
       const result = (await ctx.graphql(REAUTHORIZE, { input: { shopId: shop.id } })).shopReauthorizationStart;
       if (result.userErrors.length) return announce(explain(result.userErrors[0]), { kind: "error" });
-      rememberPending({ kind: "reauthorize", name: shop.name, shopId: shop.id });
       location.assign(result.authorizationUrl);
     } catch (exc) {
       announce(exc.message, { kind: "error" });
