@@ -28,9 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.db.tables import inventory_items, inventory_movements, inventory_push_outbox, order_line_stock, sku_links
 from adapters.tiktok import wire
+from domain.catalog import fulfilled_by_tiktok
 from domain.inventory.items import sku_search_key
 from domain.inventory.ledger import LineState, line_effect, order_timing, stock_lines, transition
 from domain.inventory.links import LinkState, ShopSku, auto_link, seed_on_hand, trimmed
+from domain.stored import DELETED_PRODUCT_STATUS
 
 SEEDED_REASON = "TikTok stock of the first linked shop"  # the engine's reason of a SEEDED movement
 
@@ -75,6 +77,12 @@ class _Link:
     item_id: str | None = None
 
 
+def kept_skus(product: wire.Product) -> list[wire.Sku]:
+    """The SKUs the engine stores of `product`: none of one TikTok reports DELETED (`domain.stored.store_product`:
+    its links drop), else all."""
+    return [] if product.status == DELETED_PRODUCT_STATUS else list(product.skus or ())
+
+
 @dataclass
 class ProductPool:
     """The products import's pool rows, batch by batch; the shop's SKUs and items so far kept in memory."""
@@ -91,7 +99,7 @@ class ProductPool:
         new_ids: set[str] = set()
         for product in page:
             bundle_product = "COMBINED_PRODUCT" in (product.product_types or ())
-            for sku in product.skus or ():
+            for sku in kept_skus(product):
                 link = _Link(sku.id, product.id, trimmed(sku.seller_sku), bundle_product or bool(sku.combined_skus))
                 self.links[sku.id] = touched[sku.id] = link
                 new_ids.add(sku.id)
@@ -182,10 +190,12 @@ class OrderPool:
         unlinked = (None, None, None)
         for order in page:
             status = order.status or "UNKNOWN"
+            fbt = fulfilled_by_tiktok(order.fulfillment_type)
             created = datetime.fromtimestamp(order.create_time, UTC)
             updated = when(order.create_time if order.update_time is None else order.update_time)
             for item in order.line_items or ():
-                wanted = line_effect(status, item.display_status)  # the line's own status first, as the engine
+                # the line's own status first, its package's and the order's FBT flag, as the engine
+                wanted = line_effect(status, item.display_status, fbt, item.package_status)
                 if wanted is None:
                     continue
                 parts = [(c.sku_id, c.sku_count) for c in item.combined_listing_skus or ()]
