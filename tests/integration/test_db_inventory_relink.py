@@ -213,16 +213,23 @@ async def test_a_link_to_an_item_an_import_is_removing_waits_and_finds_it_gone(w
     assert (await world.links(other))["t1"] == ("NO_SELLER_SKU", None)
 
 
+async def _mug_with_an_open_order_of_s1(world: Pool) -> Shop:
+    """MUG seeded from a shop's SKU s1 (5) and linked by another shop's t1 (3), an open order o1 of s1 reserving a
+    unit: the shop."""
+    shop, other = await world.shop(), await world.shop()
+    await world.products(shop, product("p1", ("s1", "MUG", 5)))
+    await world.products(other, product("q1", ("t1", "MUG", 3)))
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s1", at=NOW + timedelta(minutes=1)))
+    return shop
+
+
 async def _mug_left_by_s1(world: Pool, leave: str) -> tuple[Shop, str, str]:
     """Given MUG, an item seeded from shop's SKU s1 (5 in stock, read at NOW) and linked by another shop's t1 too, an
     open order o1 of s1 reserving a unit, and s1 then leaving its link without the merchant: a later page brings
     its seller SKU on a second SKU s4 of the shop (`twin`: both AMBIGUOUS), or the seller clears it in Seller
     Center (`cleared`: NO_SELLER_SKU). MUG stays (t1 draws on it) and so does o1's reservation: its order was placed on
     MUG's SKU and ships from MUG's shelf (`ledger.stays_reserved`): (the shop, s1's SKU id, MUG's id)."""
-    shop, other = await world.shop(), await world.shop()
-    await world.products(shop, product("p1", ("s1", "MUG", 5)))
-    await world.products(other, product("q1", ("t1", "MUG", 3)))
-    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s1", at=NOW + timedelta(minutes=1)))
+    shop = await _mug_with_an_open_order_of_s1(world)
     if leave == "twin":
         await world.products(shop, product("p2", ("s4", "MUG", 6)))
         assert await world.links(shop) == {"s1": ("AMBIGUOUS", None), "s4": ("AMBIGUOUS", None)}
@@ -286,10 +293,7 @@ async def test_an_open_order_of_a_sku_an_import_leaves_without_an_item_stays_res
     world: Pool, leave: str
 ) -> None:
     # given MUG seeded from shop A's s1 (5) and linked by shop B's t1 too, an open order o1 of s1 reserving a unit
-    shop, other = await world.shop(), await world.shop()
-    await world.products(shop, product("p1", ("s1", "MUG", 5)))
-    await world.products(other, product("q1", ("t1", "MUG", 3)))
-    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s1", at=NOW + timedelta(minutes=1)))
+    shop = await _mug_with_an_open_order_of_s1(world)
     # when the seller, in Seller Center, gives s1's seller SKU to a second SKU of the shop (both AMBIGUOUS), clears
     # it (NO_SELLER_SKU), or makes s1 a bundle (EXCLUDED), and nobody links s1 again
     if leave == "twin":

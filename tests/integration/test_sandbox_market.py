@@ -158,14 +158,19 @@ def test_invalid_moves_are_refused(live, path: list[str], status: str, code: int
     assert answer.status_code == code and answer.json()["error"]
 
 
-def test_a_shipped_orders_lost_package_cancels_it_and_gives_nothing_back(live) -> None:
-    # given a sale of 2 units, recorded by the oracle, each line's package following the order's status
-    caller = connect(live, "us-local")
+def _sku_of_one_warehouse_with_3(live) -> dict:
+    """An active product's SKU with a seller SKU, stocked in one warehouse with at least 3 units."""
     products = live.control("GET", f"shops/{shop_id(live)}/products")["products"]
-    sku = next(
+    return next(
         sku for product in products if product["status"] == "ACTIVATE" for sku in product["skus"]
         if sku["seller_sku"] and len(sku["inventory"]) == 1 and sku["inventory"][0]["quantity"] >= 3
     )  # fmt: skip
+
+
+def test_a_shipped_orders_lost_package_cancels_it_and_gives_nothing_back(live) -> None:
+    # given a sale of 2 units, recorded by the oracle, each line's package following the order's status
+    caller = connect(live, "us-local")
+    sku = _sku_of_one_warehouse_with_3(live)
     live.control("POST", "oracle", {"stock": {sku["seller_sku"]: 100}})
     before = stock(caller, sku["id"])
     order_id = sale(live, {"sku_id": sku["id"], "quantity": 2}).json()["order_id"]
@@ -258,11 +263,7 @@ def cancel_lines(server, order_id: str, line_item_ids: list[str]):
 def test_a_seller_cancels_one_line_of_an_open_order_and_the_rest_ships(live, webhook_receiver) -> None:
     # given a buyer's order of 3 units of a SKU (3 line items), its units committed
     caller = connect(live, "us-local")
-    products = live.control("GET", f"shops/{shop_id(live)}/products")["products"]
-    sku = next(
-        sku for product in products if product["status"] == "ACTIVATE" for sku in product["skus"]
-        if sku["seller_sku"] and len(sku["inventory"]) == 1 and sku["inventory"][0]["quantity"] >= 3
-    )  # fmt: skip
+    sku = _sku_of_one_warehouse_with_3(live)
     before = stock(caller, sku["id"])
     live.control("POST", "oracle", {"stock": {sku["seller_sku"]: 100}})
     order_id = sale(live, {"sku_id": sku["id"], "quantity": 3}).json()["order_id"]
