@@ -74,7 +74,11 @@ class SandboxProcess:
     def __init__(self, url: str, process: subprocess.Popen[bytes] | None = None) -> None:
         self.process = process
         self.url = url
-        self.http = httpx.Client(timeout=120)
+        self.http = httpx.Client(timeout=120)  # its keep-alive socket stays open until `close()`
+
+    def close(self) -> None:
+        """Close the control client's connections (the process is the harness's to stop: `Harness.forget`)."""
+        self.http.close()
 
     def control(self, method: str, path: str, json: Any = None) -> Any:
         response = self.http.request(method, f"{self.url}/_sandbox/{path.lstrip('/')}", json=json)
@@ -136,6 +140,7 @@ class Harness:
         self.keep = keep
         self.directory = Path(tempfile.mkdtemp(prefix="shopbridge-bench-"))
         self._processes: list[subprocess.Popen[bytes]] = []
+        self._sandboxes: list[SandboxProcess] = []  # their control clients, closed with their process
         self._postgres: Any = None  # tests.fixtures.servers.PostgresServer, started on first use
         self._sqlite_template: Path | None = None
         self._postgres_template: str | None = None
@@ -148,6 +153,9 @@ class Harness:
         self.close()
 
     def close(self) -> None:
+        for sandbox in self._sandboxes:
+            sandbox.close()
+        self._sandboxes.clear()
         for process in reversed(self._processes):
             stop_process(process)
         self._processes.clear()
@@ -171,7 +179,10 @@ class Harness:
         return process
 
     def forget(self, process: subprocess.Popen[bytes]) -> None:
-        """Stop a child now."""
+        """Stop a child now; a sandbox's (`sandbox()`) control client is closed with it."""
+        for sandbox in [s for s in self._sandboxes if s.process is process]:
+            sandbox.close()
+            self._sandboxes.remove(sandbox)
         stop_process(process)
         with contextlib.suppress(ValueError):
             self._processes.remove(process)
@@ -187,8 +198,10 @@ class Harness:
             *(extra_args or []),
         ]  # fmt: skip
         process = self.spawn(args, name="sandbox")
-        sandbox = SandboxProcess(f"http://127.0.0.1:{port}", process)
-        wait_http(f"{sandbox.url}/_sandbox/", process)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/_sandbox/", process)
+        sandbox = SandboxProcess(url, process)
+        self._sandboxes.append(sandbox)  # its client closed by `forget(sandbox.process)` or `close()`
         return sandbox
 
     def redis(self) -> str:

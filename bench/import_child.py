@@ -29,7 +29,11 @@ def status_kb(field: str) -> int:
 
 async def main(sandbox_url: str, days: float) -> dict[str, object]:
     async with SyncWorker(load_settings()) as worker:
-        shop = await worker.connect(SandboxProcess(sandbox_url))
+        sandbox = SandboxProcess(sandbox_url)
+        try:
+            shop = await worker.connect(sandbox)
+        finally:
+            sandbox.close()
         baseline = status_kb("VmRSS")
         run = await worker.run(shop, SyncKind.ORDERS, since=datetime.now(UTC) - timedelta(days=days))
     if run.task.status != "SUCCEEDED":
