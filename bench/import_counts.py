@@ -5,8 +5,10 @@ Every table the sync writes for the product's function is counted: the catalog (
 `order_line_stock`, `inventory_movements`, `inventory_push_outbox`). Left out: the sync's bookkeeping for
 resumability (`sync_tasks`: checkpoints, counters, heartbeats), which the bare loop has no use for.
 
-`same` holds what both sides must store alike: the catalog's rows, the links and ledger rows per state, and the
-pool's items that links name, with their counters, movements and outbox rows. `loose` holds what depends on where
+`same` holds what both sides must store alike: the catalog's rows (products and orders also per status), the links
+and ledger rows per state (ledger rows also per effect asked, `wanted`: the line rules' verdict, which a first-seen
+line's HISTORICAL state hides), and the pool's items that links name, with their counters, movements and outbox
+rows. `loose` holds what depends on where
 batches happen to split (each side fills a batch with the pages already fetched, so it varies run to run in the
 sync alone): a seller SKU linked in one batch and found on a second SKU in a later batch turns AMBIGUOUS but keeps
 the item it created, with its SEEDED movement and its product's outbox row; in one batch, no item is created.
@@ -50,6 +52,10 @@ async def stored_rows(url: str, pool: bool = True) -> dict[str, dict[str, int]]:
             loose: dict[str, int] = {}
             for table in CATALOG_TABLES:
                 same[table.name] = await one(select(func.count()).select_from(table))
+            for table in (products, orders):  # e.g. "products.DELETED": stored without SKUs
+                query = select(table.c.status, func.count()).group_by(table.c.status)
+                for status, count in (await session.execute(query)).all():
+                    same[f"{table.name}.{status}"] = int(count)
             for catalog in ("products", "orders"):  # the shop's running counts, kept by both sides
                 counted = shop_catalog_counts.c.catalog == catalog
                 same[f"shop_catalog_counts.{catalog}"] = await one(
@@ -64,6 +70,9 @@ async def stored_rows(url: str, pool: bool = True) -> dict[str, dict[str, int]]:
                 query = select(table.c.state, func.count()).group_by(table.c.state)
                 for state, count in (await session.execute(query)).all():
                     same[f"{table.name}.{state}"] = int(count)
+            wanted = select(order_line_stock.c.wanted, func.count()).group_by(order_line_stock.c.wanted)
+            for effect, count in (await session.execute(wanted)).all():
+                same[f"order_line_stock.wanted.{effect}"] = int(count)
             linked = select(sku_links.c.inventory_item_id).where(sku_links.c.state == "LINKED")
             of_linked = inventory_items.c.id.in_(linked)
             same["linked items"] = await one(select(func.count(distinct(sku_links.c.inventory_item_id))).where(
