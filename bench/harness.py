@@ -136,14 +136,27 @@ class SandboxProcess:
 class Harness:
     """Owns the child processes (sandbox, API servers), the PostgreSQL cluster and temp dirs of one bench run."""
 
-    def __init__(self, *, keep: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        keep: bool = False,
+        postgres: Any = None,
+        postgres_template: str | None = None,
+        sqlite_template: Path | None = None,
+    ) -> None:
+        """`postgres`: a running `tests.fixtures.servers.PostgresServer` to make the databases on instead of a cluster
+        of the run's own (the suite's; left running at close), with `postgres_template`, a migrated database of it to
+        copy (else one is migrated and dropped at close); `sqlite_template`: a migrated SQLite file to copy (else one
+        is migrated in the temp dir)."""
         self.keep = keep
         self.directory = Path(tempfile.mkdtemp(prefix="shopbridge-bench-"))
         self._processes: list[subprocess.Popen[bytes]] = []
         self._sandboxes: list[SandboxProcess] = []  # their control clients, closed with their process
-        self._postgres: Any = None  # tests.fixtures.servers.PostgresServer, started on first use
-        self._sqlite_template: Path | None = None
-        self._postgres_template: str | None = None
+        self._postgres: Any = postgres  # tests.fixtures.servers.PostgresServer, started on first use unless given
+        self._owns_postgres = postgres is None
+        self._sqlite_template: Path | None = sqlite_template
+        self._postgres_template: str | None = postgres_template
+        self._owns_postgres_template = postgres_template is None
         self.encryption_key = Fernet.generate_key().decode()
 
     def __enter__(self) -> Harness:
@@ -159,10 +172,12 @@ class Harness:
         for process in reversed(self._processes):
             stop_process(process)
         self._processes.clear()
-        if self._postgres is not None:
+        if self._postgres is not None and self._owns_postgres:
             with contextlib.suppress(Exception):
                 self._postgres.stop()
-            self._postgres = None
+        elif self._postgres is not None and self._postgres_template is not None and self._owns_postgres_template:
+            self._postgres.drop_database(self._postgres_template)  # the borrowed server's copy of our template
+        self._postgres = None
         if not self.keep:
             shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -239,7 +254,7 @@ class Harness:
         if kind == "postgres":
             server = self.postgres()
             if self._postgres_template is None:
-                self._postgres_template = "bench_template"
+                self._postgres_template = f"bench_template_{uuid.uuid4().hex[:8]}"  # unique on a borrowed server
                 migrate.upgrade(server.create_database(self._postgres_template))
             return str(server.create_database(f"bench_{uuid.uuid4().hex[:8]}", template=self._postgres_template))
         raise ValueError(f"unknown database kind {kind!r}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import statistics
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -145,32 +145,75 @@ async def _limit_on(
             "write_s": bare_products.write_seconds + bare_orders.write_seconds}  # fmt: skip
 
 
+SIDES = ("sync", "limit", "catalog")  # benchmark 1's sides: the engine, the limit, the catalog-only limit
+
+
+async def one_round(
+    harness: Harness, kind: str, sizes: Sizes, order: tuple[str, ...] = SIDES, paging: tuple[int, int] | None = None
+) -> dict[str, dict[str, Any]]:
+    """One round of benchmark 1 on database `kind` ("sqlite", "postgres"), checked, and nothing written to a results
+    file: each side of `order` ("sync", "limit", "catalog", any of them, in that order) imports the same data from a
+    sandbox process of its own into a fresh database. Returns {side: its figures}: `products_s`, `orders_s`
+    (seconds), `cpu` (CPU seconds), `stored` (`bench.import_counts.stored_rows`), and the sync's `page_size` and
+    `order_slices`. The limits page as the engine: `paging` (page size, order slices), else as this round's sync,
+    which must then come before them. Raises RuntimeError naming every count the limit (or the catalog limit, on the
+    catalog's tables) stored differently from the sync (`check_same_work`)."""
+    sides: dict[str, dict[str, Any]] = {}
+    for side in order:
+        if side == "sync":
+            sides["sync"] = await _sync_once(harness, kind, sizes)
+            continue
+        if side not in SIDES:
+            raise ValueError(f"unknown side {side!r}: one of {SIDES}")
+        if paging is None and "sync" not in sides:
+            raise ValueError("the limits page as the sync: give `paging` or put the sync first")
+        page_size, order_slices = paging or (sides["sync"]["page_size"], sides["sync"]["order_slices"])
+        sides[side] = await _limit_once(harness, kind, sizes, page_size, order_slices, side == "limit")
+    check_same_work(kind, sides)
+    return sides
+
+
+def work_differences(sync: dict[str, int], bar: dict[str, int], keys: Iterable[str] | None = None) -> dict[str, Any]:
+    """The counts of `stored_rows(...)["same"]` two sides disagree on, among `keys` (default: both sides' keys):
+    {count's name: (the sync's, the bar's)}, None for a count a side has no row for; {} when they did the same work."""
+    names = sorted(sync.keys() | bar.keys() if keys is None else keys)
+    return {name: (sync.get(name), bar.get(name)) for name in names if sync.get(name) != bar.get(name)}
+
+
+def check_same_work(kind: str, sides: dict[str, dict[str, Any]]) -> None:
+    """Issue 13's honesty rule for one round of benchmark 1: the limit stored the sync's rows (every count of
+    `stored_rows`' `same`), the catalog limit the sync's catalog rows (its own counts); a side not in `sides` is not
+    checked. Raises RuntimeError listing each count that differs, one per line, with both sides' values."""
+    if "sync" not in sides:
+        return
+    sync = sides["sync"]["stored"]["same"]
+    for side in ("limit", "catalog"):
+        if side not in sides:
+            continue
+        bar = sides[side]["stored"]["same"]
+        differences = work_differences(sync, bar, None if side == "limit" else bar.keys())
+        if differences:
+            label = "limit" if side == "limit" else "catalog limit"
+            lines = "\n".join(f"  {name}: sync {mine}, {label} {other}" for name, (mine, other) in differences.items())
+            raise RuntimeError(f"[1/{kind}] the sync and the {label} stored different rows:\n{lines}")
+
+
 async def throughput(harness: Harness, kind: str, sizes: Sizes) -> dict[str, Any]:
-    """Benchmark 1: `sizes.runs` rounds in alternating order (sync, limit, catalog limit; then the reverse; ...),
-    each limit checked to have stored the same rows as the sync (every table the sync writes for the product: the
-    catalog and the inventory pool, and the pool's summed counters; the catalog limit: the catalog's tables);
-    figures are medians over the rounds, the ratio the median of the rounds' sync/limit ratios (checked unrounded).
-    The catalog limit is the limit as it was before the pool: its ratio is kept beside, so a better ratio cannot come
-    from a slower limit."""
+    """Benchmark 1: `sizes.runs` rounds (`one_round`) in alternating order (sync, limit, catalog limit; then the
+    reverse; ...), each limit checked to have stored the same rows as the sync (every table the sync writes for the
+    product: the catalog and the inventory pool, and the pool's summed counters; the catalog limit: the catalog's
+    tables); figures are medians over the rounds, the ratio the median of the rounds' sync/limit ratios (checked
+    unrounded). The catalog limit is the limit as it was before the pool: its ratio is kept beside, so a better
+    ratio cannot come from a slower limit."""
     sides: dict[str, list[dict[str, Any]]] = {"sync": [], "limit": [], "catalog": []}
+    paging: tuple[int, int] | None = None  # round 0 runs the sync first: the limits use its page size and slices
     for round_ in range(sizes.runs):
-        order = ("sync", "limit", "catalog") if round_ % 2 == 0 else ("catalog", "limit", "sync")
-        for side in order:
-            if side == "sync":
-                sides["sync"].append(await _sync_once(harness, kind, sizes))
-                continue
-            # Round 0 runs the sync first: the limits use its page size and slices.
-            first = sides["sync"][0]
-            sides[side].append(
-                await _limit_once(harness, kind, sizes, first["page_size"], first["order_slices"], side == "limit")
-            )
+        order = SIDES if round_ % 2 == 0 else SIDES[::-1]
+        done = await one_round(harness, kind, sizes, order, paging)
+        paging = paging or (done["sync"]["page_size"], done["sync"]["order_slices"])
+        for side, figures in done.items():
+            sides[side].append(figures)
     syncs, limits, catalogs = sides["sync"], sides["limit"], sides["catalog"]
-    for sync, limit, catalog in zip(syncs, limits, catalogs, strict=True):
-        # The same work: every table's rows, the pool's states and counters (`bench.import_counts`).
-        if sync["stored"]["same"] != limit["stored"]["same"]:
-            raise RuntimeError(f"sync and limit stored different rows: {sync['stored']} vs {limit['stored']}")
-        if any(sync["stored"]["same"][table] != count for table, count in catalog["stored"]["same"].items()):
-            raise RuntimeError(f"sync and catalog limit stored different rows: {sync['stored']} vs {catalog['stored']}")
     stored = syncs[0]["stored"]["same"]
 
     def median(items: list[dict[str, Any]], key: str) -> float:
