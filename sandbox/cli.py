@@ -143,6 +143,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=_whole(-(2**31)), default=defaults.seed, help="data seed (default %(default)s)")
     parser.add_argument(
+        "--rare-cases",
+        action="store_true",
+        help="make a share of generated orders fulfilled by TikTok (FBT) or cancelled after shipping (default: none)",
+    )
+    parser.add_argument(
         "--access-token-ttl", type=_seconds, default=defaults.access_token_ttl, help="seconds (default 7 days)"
     )
     parser.add_argument(
@@ -202,6 +207,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         products=args.products,
         orders=args.orders,
         seed=args.seed,
+        rare_cases=args.rare_cases,
         access_token_ttl=args.access_token_ttl,
         refresh_token_ttl=args.refresh_token_ttl,
         rate_limit=args.rate_limit or None,

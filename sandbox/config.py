@@ -10,6 +10,7 @@ Defaults (also the `shopbridge sandbox` flag defaults):
 | redirect_url        | `http://127.0.0.1:8000/oauth/tiktok/callback`    |
 | products / orders   | 40 / 120 per shop (at most 100000 / 300000)       |
 | seed                | 1                                                |
+| rare_cases          | False (True: a share of orders FBT or cancelled after shipping, `sandbox.data.make_rare`) |
 | access_token_ttl    | 7 days (seconds)                                 |
 | refresh_token_ttl   | 365 days (seconds)                               |
 | rate_limit          | 50.0 requests/s per API, app and shop (None or 0 = unlimited) |
@@ -62,6 +63,9 @@ class SandboxConfig:
     products: int = 40
     orders: int = 120
     seed: int = 1
+    # Opt-in: a share of generated orders fulfilled by TikTok (FBT) or cancelled after their package left the shelf
+    # (`sandbox.data.make_rare`), for checks that must meet those line rules. Off, the data is as it always was.
+    rare_cases: bool = False
     access_token_ttl: int = 7 * 86400
     refresh_token_ttl: int = 365 * 86400
     rate_limit: float | None = 50.0

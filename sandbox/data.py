@@ -59,6 +59,11 @@ _PACKAGE_OF_STATUS = {
 }
 PACKAGE_ON_THE_SHELF = frozenset({"TO_FULFILL", "PROCESSING"})
 PACKAGE_LOST = "CANCELLED"  # the package lost or damaged after it left the seller (live-sync.md sec. 3.2, 3.5)
+FULFILLMENT_BY_SELLER, FULFILLMENT_BY_TIKTOK = "FULFILLMENT_BY_SELLER", "FULFILLMENT_BY_TIKTOK"  # `fulfillment_type`
+# With `rare_cases` (`make_rare`): the share of orders fulfilled by TikTok (FBT), and of cancelled orders cancelled
+# after their package left the shelf. Small, as at TikTok, yet enough for a 300-order shop to hold both.
+FBT_SHARE = 0.05
+CANCELLED_AFTER_SHIPPING_SHARE = 0.25
 
 
 def package_status(line_status: str, current: str | None = None) -> str:
@@ -270,12 +275,39 @@ def render_order(
     sellable: list[tuple[dict[str, Any], dict[str, Any]]],
     meta: OrderMeta,
     id_seed: int | None = None,
+    rare_cases: bool = False,
 ) -> dict[str, Any]:
     """The full order for its metadata: the same (seed, shop, sequence) always renders the same order; its ids
-    are made with `id_seed` (None: `seed`, as in states saved before sandbox/ids.py)."""
+    are made with `id_seed` (None: `seed`, as in states saved before sandbox/ids.py). `rare_cases` (off by default,
+    `SandboxConfig.rare_cases`): a share of orders FBT or cancelled after shipping (`make_rare`)."""
     rng = random.Random(seed * 1_000_003 + shop.index * 10**12 + meta.sequence)
     ids_seed = seed if id_seed is None else id_seed
-    return build_order(shop, ids_seed, meta.sequence, rng, sellable, meta.status, meta.create_time, meta.update_time)
+    order = build_order(shop, ids_seed, meta.sequence, rng, sellable, meta.status, meta.create_time, meta.update_time)
+    if rare_cases:
+        make_rare(order, shop, seed, ids_seed, meta.sequence)
+    return order
+
+
+def make_rare(order: dict[str, Any], shop: Shop, seed: int, ids_seed: int, sequence: int) -> None:
+    """Make a rendered order one of the rare cases the inventory pool's line rules branch on (live-sync.md sec. 1.5,
+    3.2, 3.5, 7.2), in place, for a share of orders: a cancelled order (`CANCELLED_AFTER_SHIPPING_SHARE` of them)
+    cancelled after its package left the shelf, each line's `package_status` FULFILLING or CANCELLED (lost: the
+    sandbox's own for a line cancelled in transit, `package_status`), shipped and paid for; else an order
+    (`FBT_SHARE`) fulfilled by TikTok (`fulfillment_type` FULFILLMENT_BY_TIKTOK). Never both: an FBT line releases
+    whatever its package. Drawn from a random stream of the order's own (seeded by text: sha512, no hash
+    randomization), never from the order's: without the knob every order renders byte for byte as before it."""
+    rng = random.Random(f"{seed}:{shop.id}:rare:{sequence}")
+    if order["status"] == "CANCELLED":
+        if rng.random() >= CANCELLED_AFTER_SHIPPING_SHARE:
+            return
+        package_id = make_id(PACKAGE, shop, sequence, ids_seed)
+        package = _pick(rng, ("FULFILLING", PACKAGE_LOST))
+        for item in order["line_items"]:
+            item["package_status"], item["package_id"] = package, package_id
+        order["packages"] = [{"id": package_id}]
+        order["paid_time"] = order["create_time"] + _between(rng, 5, 600)
+    elif rng.random() < FBT_SHARE:
+        order["fulfillment_type"] = FULFILLMENT_BY_TIKTOK
 
 
 def build_order(
@@ -359,7 +391,7 @@ def build_order(
         "buyer_email": f"{first.lower()[:1]}***{sequence % 97}@scs.tiktokw.us",
         "buyer_message": _pick(rng, ("", "", "Please gift wrap 🎁", "Leave at the door, merci!")),
         "shipping_type": _pick(rng, ("TIKTOK", "TIKTOK", "SELLER")),
-        "fulfillment_type": "FULFILLMENT_BY_SELLER",
+        "fulfillment_type": FULFILLMENT_BY_SELLER,
         "delivery_option_name": "Standard shipping",
         "payment_method_name": _pick(rng, ("Credit card", "PayPal", "Cash on delivery")),
         "warehouse_id": warehouse_id,

@@ -42,6 +42,8 @@ class ShopData:
     holds: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     # None in states saved before the id ledger: their ids were made with `seed` (the class attribute answers).
     id_seed: int | None = None
+    # Orders rendered with `sandbox.data.make_rare` (`SandboxConfig.rare_cases`); False in states saved before it.
+    rare_cases: bool = False
 
     @property
     def ids_seed(self) -> int:
@@ -52,7 +54,8 @@ class ShopData:
         """A new generated order (for the control surface) from a fresh order `sequence`, indexed at once."""
         order_id = make_id(ORDER, self.shop, sequence, self.ids_seed)
         meta = OrderMeta(order_id, sequence, status, create_time, update_time)
-        order = render_order(self.shop, self.seed, sellable_skus(self.catalog.products), meta, self.ids_seed)
+        sellable = sellable_skus(self.catalog.products)
+        order = render_order(self.shop, self.seed, sellable, meta, self.ids_seed, self.rare_cases)
         self.orders.put(order, sequence)
         return order
 
@@ -95,6 +98,7 @@ class World:
         self.products_per_shop = config.products
         self.orders_per_shop = config.orders
         self.seed = config.seed
+        self.rare_cases = config.rare_cases
         self.data_now = int(self.clock())
         self._shop_data: dict[str, ShopData] = {}
         self._stopping = False
@@ -156,8 +160,12 @@ class World:
             ids.take(shop.index, SKUS, generated.sku_count)
             ids.take(shop.index, ORDERS, len(generated.orders))
             catalog = Catalog(generated.products, generated.committed, generated.warehouse_ids)
-            render = functools.partial(render_order, shop, self.seed, sellable_skus(catalog.products), id_seed=id_seed)
-            data = ShopData(shop, self.seed, catalog, OrderBook(generated.orders, render), id_seed=id_seed)
+            render = functools.partial(
+                render_order, shop, self.seed, sellable_skus(catalog.products), id_seed=id_seed,
+                rare_cases=self.rare_cases,
+            )  # fmt: skip
+            orders = OrderBook(generated.orders, render)
+            data = ShopData(shop, self.seed, catalog, orders, id_seed=id_seed, rare_cases=self.rare_cases)
             self._shop_data[shop.id] = data
             # Saved at once, as a token change is: lost with a crash before the next 30-s save, the shop would be
             # generated anew under other ids than the ones its first reader (Shopbridge's import) has stored.

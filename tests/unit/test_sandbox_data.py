@@ -2,6 +2,10 @@
 
 The same (seed, shop, sizes, now) must give the same bytes: a change to the generator that moves one random draw
 changes the data benchmark 1 times (bench/README.md), and its figures could no longer be compared with earlier ones.
+`render_order`'s `rare_cases` knob (off by default; `sandbox.data.make_rare`) makes a share of orders fulfilled by
+TikTok (FBT) and a share of cancelled ones cancelled after their package left the shelf, so the suite's run of
+benchmark 1's honesty check (tests/integration/test_bench_honesty.py) meets those two line rules; it must change
+nothing else, and nothing at all when off.
 """
 
 from __future__ import annotations
@@ -10,7 +14,15 @@ import hashlib
 import json
 from typing import Any
 
-from sandbox.data import ShopSeed, generate_shop, render_order, sellable_skus
+from sandbox.data import (
+    FULFILLMENT_BY_TIKTOK,
+    PACKAGE_ON_THE_SHELF,
+    PACKAGE_STATUSES,
+    ShopSeed,
+    generate_shop,
+    render_order,
+    sellable_skus,
+)
 from sandbox.sellers import build_sellers
 
 NOW = 1_790_000_000
@@ -44,3 +56,32 @@ def _digest(generation: dict[str, Any]) -> str:
 
 def test_the_default_generation_is_byte_identical_to_the_one_before_the_knob() -> None:
     assert _digest(_generation()) == DEFAULT_DIGEST
+
+
+def test_rare_cases_make_some_orders_fbt_and_some_cancelled_ones_lost_in_transit_and_change_nothing_else() -> None:
+    plain, rare = _generation(), _generation(rare_cases=True)
+    fbt = lost = cancelled = 0
+    for key, shop in plain.items():
+        assert {k: v for k, v in rare[key].items() if k != "orders"} == {k: v for k, v in shop.items() if k != "orders"}
+        for before, after in zip(shop["orders"], rare[key]["orders"], strict=True):
+            cancelled += before["status"] == "CANCELLED"
+            if after == before:
+                continue
+            if after["fulfillment_type"] == FULFILLMENT_BY_TIKTOK:  # FBT: that field alone changes
+                fbt += 1
+                assert after == {**before, "fulfillment_type": FULFILLMENT_BY_TIKTOK}
+                continue
+            lost += 1  # cancelled after shipping: every line's package left the shelf, the order shipped and paid
+            assert after["status"] == "CANCELLED" and after["fulfillment_type"] == before["fulfillment_type"]
+            packages = {line["package_status"] for line in after["line_items"]}
+            assert len(packages) == 1 and packages <= set(PACKAGE_STATUSES) - PACKAGE_ON_THE_SHELF - {"COMPLETED"}
+            assert [line["display_status"] for line in after["line_items"]] == ["CANCELLED"] * len(after["line_items"])
+            assert {line["package_id"] for line in after["line_items"]} == {p["id"] for p in after["packages"]}
+            assert after["paid_time"] > after["create_time"]
+            changed = {"line_items", "packages", "paid_time"}
+            assert {k: v for k, v in after.items() if k not in changed} == {
+                k: v for k, v in before.items() if k not in changed
+            }
+    orders = 300 * len(plain)
+    assert 0.02 * orders < fbt < 0.08 * orders  # FBT_SHARE of the orders not made lost
+    assert 0.1 * cancelled < lost < 0.4 * cancelled  # CANCELLED_AFTER_SHIPPING_SHARE of the cancelled ones
