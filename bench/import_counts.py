@@ -7,11 +7,13 @@ resumability (`sync_tasks`: checkpoints, counters, heartbeats), which the bare l
 
 `same` holds what both sides must store alike: the catalog's rows (products and orders also per status), the links
 and ledger rows per state (ledger rows also per effect asked, `wanted`: the line rules' verdict, which a first-seen
-line's HISTORICAL state hides), and the pool's items that links name, with their counters, movements and outbox
-rows. `loose` holds what depends on where
-batches happen to split (each side fills a batch with the pages already fetched, so it varies run to run in the
-sync alone): a seller SKU linked in one batch and found on a second SKU in a later batch turns AMBIGUOUS but keeps
-the item it created, with its SEEDED movement and its product's outbox row; in one batch, no item is created.
+line's HISTORICAL state hides; and per effect asked and order status, e.g. `order_line_stock.wanted.DEDUCT.CANCELLED`,
+a cancelled line whose package had left the shelf, or `...RELEASE.COMPLETED`, a line of an order fulfilled by
+TikTok), and the pool's items that links name, with their counters, movements and outbox rows. `loose` holds what
+depends on where batches happen to split (each side fills a batch with the pages already fetched, so it varies run
+to run in the sync alone): a seller SKU linked in one batch and found on a second SKU in a later batch turns
+AMBIGUOUS but keeps the item it created, with its SEEDED movement and its product's outbox row; in one batch, no
+item is created.
 """
 
 from __future__ import annotations
@@ -73,6 +75,14 @@ async def stored_rows(url: str, pool: bool = True) -> dict[str, dict[str, int]]:
             wanted = select(order_line_stock.c.wanted, func.count()).group_by(order_line_stock.c.wanted)
             for effect, count in (await session.execute(wanted)).all():
                 same[f"order_line_stock.wanted.{effect}"] = int(count)
+            ledger, of_order = order_line_stock.c, orders.c
+            joined = order_line_stock.join(
+                orders, (of_order.shop_id == ledger.shop_id) & (of_order.tiktok_order_id == ledger.tiktok_order_id)
+            )
+            per_status = select(ledger.wanted, of_order.status, func.count()).select_from(joined)
+            per_status = per_status.group_by(ledger.wanted, of_order.status)
+            for effect, status, count in (await session.execute(per_status)).all():
+                same[f"order_line_stock.wanted.{effect}.{status}"] = int(count)
             linked = select(sku_links.c.inventory_item_id).where(sku_links.c.state == "LINKED")
             of_linked = inventory_items.c.id.in_(linked)
             same["linked items"] = await one(select(func.count(distinct(sku_links.c.inventory_item_id))).where(
