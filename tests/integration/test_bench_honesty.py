@@ -11,9 +11,13 @@ sandbox process of its own, as the benchmark runs it) imports a small shop on ea
 own harness, into the suite's servers.
 
 The data must still hold each case the rules branch on, or an equal count proves little: the test names them
-(`CASES`) and fails when the generator at this size stops making one. The generator makes no order fulfilled by
-TikTok (FBT) and no cancelled line whose package had left the shelf (`sandbox.data.build_order`), so those two line
-rules (`domain.inventory.ledger.line_effect`) are not exercised by benchmark 1 at any size.
+(`CASES`) and fails when the generator at this size stops making one. Two line rules (`domain.inventory.ledger.
+line_effect`, copied as `bench.limit_pool`'s) need data benchmark 1's own lacks: an order fulfilled by TikTok (FBT)
+releases its lines whatever their status, and a cancelled line whose package had left the shelf deducts (a lost
+package). Here the sandbox makes some of each (`Sizes.rare_cases`: `--rare-cases`, `sandbox.data.make_rare`), and
+the sides' ledger rows are compared per effect asked and order status: a limit that ignores the FBT flag, or the
+package status, stores other counts and fails the round (checked by breaking `bench.limit_pool`'s `line_effect`
+each way).
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ import pytest
 
 from bench.harness import Harness
 from bench.import_bench import Sizes, one_round
+from sandbox.data import ORDER_STATUSES
 from tests.fixtures.servers import PostgresServer
 
 # The smallest data `Sizes.scaled` makes (`--scale 0.004` or less): 50 products (the first 8 walk through every
-# status, DELETED included; a virtual bundle from 17 on) and 300 orders over 45 days, ~190 of them in the window.
-SIZES = Sizes(products=50, orders=300, runs=1)
+# status, DELETED included; a virtual bundle from 17 on) and 300 orders over 45 days, ~190 of them in the window;
+# with the rare cases benchmark 1's own data has none of (`rare_cases`: some orders FBT, some cancelled ones lost).
+SIZES = Sizes(products=50, orders=300, runs=1, rare_cases=True)
 
 # Each case the compared rules branch on -> the counts of `stored_rows(...)["same"]` of which one must be > 0.
 CASES = {
@@ -46,6 +52,11 @@ CASES = {
     "a line of an unlinked SKU": ("order_line_stock.PENDING_LINK",),
     "a line asking to release (cancelled)": ("order_line_stock.wanted.RELEASE",),
     "a line asking to deduct (shipped)": ("order_line_stock.wanted.DEDUCT",),
+    # The generator cancels no line on its own: a line releasing in an order not CANCELLED is one of an FBT order.
+    "a line of an order fulfilled by TikTok (FBT: releases whatever its status)": tuple(
+        f"order_line_stock.wanted.RELEASE.{status}" for status in ORDER_STATUSES if status != "CANCELLED"
+    ),
+    "a cancelled line whose package had left the shelf (lost: deducts)": ("order_line_stock.wanted.DEDUCT.CANCELLED",),
 }
 
 
