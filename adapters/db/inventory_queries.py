@@ -234,12 +234,16 @@ _ABOVE_EVERY_ID = "f" * 32  # >= every row id (32 hex digits): the product of a 
 def unlinked_sku_page_query(merchant_id: str, shop_id: str, first: int, after: str | None) -> Select[Any]:
     """`unlinked_sku_page`'s statement (`first` + 1 rows, InvalidCursorError for a cursor not of this list): the
     shop's products newest first through `(shop_id, created_at, id)`, each one's SKUs by `skus.product_id` and
-    their links by primary key, so a page reads its own rows, the linked SKUs of the products in between, and
-    sorts one product's SKUs at a time. Ordered by the SKU alone after the product's time (as until 2026-12),
-    both databases read every SKU of the shop and sorted them for each page (15,000 SKUs: 25-40 ms on SQLite,
-    18-35 ms on PostgreSQL, growing with the shop). A cursor holds no product id (its format is unchanged, those
-    in flight still work): the statement takes it from the cursor's SKU; a SKU deleted since leaves the page at
-    its product's time, and the rows of that instant come again rather than be skipped."""
+    their links by primary key, sorting one product's SKUs at a time. A page reads its own rows plus every linked
+    SKU of the products between the cursor and its last row: in a shop mostly unlinked, what the page holds; in a
+    shop nearly all linked (the normal state after auto-linking), up to the whole shop when its few unlinked SKUs
+    are old, as before (an index of the unlinked SKUs alone needs their sort key on `sku_links` and a link row for
+    every SKU: not there yet). Ordered by the SKU alone after the product's time (until 2026-12), both databases
+    read every SKU of the shop and sorted them for each page. 15,000 SKUs, a page of 50, before -> after: all
+    unlinked, SQLite 535,600 -> 3,600 VM steps, PostgreSQL 520 -> 267 shared buffers; 30 unlinked, 241,700 ->
+    217,000 steps, 4,060 buffers both. A cursor holds no product id (its format is unchanged, those in flight
+    still work): the statement takes it from the cursor's SKU; a SKU deleted since leaves the page at its
+    product's time, and the rows of that instant come again rather than be skipped."""
     statement = (
         select(*_LINK_COLUMNS)
         .select_from(products)

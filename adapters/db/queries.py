@@ -259,8 +259,9 @@ def followed_sync_tasks_query(merchant_id: str, ids: Collection[str], limit: int
     """`followed_sync_tasks`' statement: the merchant's active tasks through the index of the active ones alone
     (`ACTIVE_TASK_WHERE`, migration 0026), UNION ALL the tasks among `ids` (of any merchant: the caller keeps the
     merchant's) by primary key; a task in both comes twice. One condition `merchant_id = ? AND (active OR id IN ...)`
-    walked the merchant's whole history through `(merchant_id, created_at, id)` (30,000 finished tasks: 12.5 ms a
-    read on SQLite, 4.3 ms on PostgreSQL)."""
+    walked the merchant's whole history through `(merchant_id, created_at, id)` on SQLite (30,000 finished tasks:
+    180,500 VM steps a read, 600 now; 12.5 -> 1.7 ms); PostgreSQL, with statistics, read every merchant's active
+    tasks through `uq_sync_tasks_active_shop_kind` instead (4.3 -> 2.7 ms beside 2 active tasks in all)."""
     active = (
         select(sync_tasks)
         .where(sync_tasks.c.merchant_id == merchant_id, ACTIVE_TASK_WHERE)
