@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, or_, select, tuple_
+from sqlalchemy import Select, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.cursors import decode_cursor, encode_cursor
@@ -139,16 +139,6 @@ _LINK_COLUMNS = (
 )
 
 
-def _link_query() -> Any:
-    return (
-        select(*_LINK_COLUMNS)
-        .select_from(skus)
-        .join(products, products.c.id == skus.c.product_id)
-        .join(shops, shops.c.id == skus.c.shop_id)
-        .outerjoin(sku_links, sku_links.c.sku_id == skus.c.id)
-    )
-
-
 def _of_merchant(rows: Sequence[Any], merchant_id: str) -> list[Any]:
     """The rows of `links_by_items_query` / `links_by_skus_query` whose shop is the merchant's. Tested here, not in
     the statement: with `shops.merchant_id = ?` in it, SQLite (no statistics, ever) and PostgreSQL (before its first
@@ -219,19 +209,11 @@ def links_by_skus_query(sku_ids: Collection[str]) -> Select[Any]:
 async def unlinked_sku_page(
     session: AsyncSession, merchant_id: str, shop_id: str, first: int, after: str | None, *, with_total: bool
 ) -> Page[LinkRead]:
-    """The shop's SKUs not linked to an item (any reason, or never decided), newest product first."""
-    where = and_(
-        skus.c.shop_id == shop_id,
-        shops.c.merchant_id == merchant_id,
-        or_(sku_links.c.state.is_(None), sku_links.c.state != "LINKED"),
-    )
-    statement = _link_query().where(where)
-    if after is not None:
-        at, row_id = decode_cursor(after, "unlinked_skus")
-        bound = tuple_(literal(at, UTCDateTime), literal(row_id, skus.c.id.type))
-        statement = statement.where(tuple_(products.c.created_at, skus.c.id) < bound)
-    statement = statement.order_by(products.c.created_at.desc(), skus.c.id.desc()).limit(first + 1)
-    rows = (await session.execute(statement)).all()
+    """The shop's SKUs not linked to an item (any reason, or never decided), newest product first: by (product
+    `created_at`, product id, SKU id), descending; a cursor is its row's (product `created_at`, SKU id), the SKU's
+    product looked up by the statement (`unlinked_sku_page_query`). `total_count` with `with_total`: a COUNT over
+    every SKU of the shop (each probed for its link), so it costs the shop's size, not the page's."""
+    rows = (await session.execute(unlinked_sku_page_query(merchant_id, shop_id, first, after))).all()
     total = None
     if with_total:
         count = (
@@ -239,10 +221,53 @@ async def unlinked_sku_page(
             .select_from(skus)
             .join(shops, shops.c.id == skus.c.shop_id)
             .outerjoin(sku_links, sku_links.c.sku_id == skus.c.id)
-            .where(where)
+            .where(skus.c.shop_id == shop_id, shops.c.merchant_id == merchant_id, _UNLINKED)
         )
         total = int((await session.execute(count)).scalar_one())
     return Page(tuple(_link_read(r) for r in rows[:first]), len(rows) > first, total)
+
+
+_UNLINKED = or_(sku_links.c.state.is_(None), sku_links.c.state != "LINKED")
+_ABOVE_EVERY_ID = "f" * 32  # >= every row id (32 hex digits): the product of a cursor whose SKU is gone
+
+
+def unlinked_sku_page_query(merchant_id: str, shop_id: str, first: int, after: str | None) -> Select[Any]:
+    """`unlinked_sku_page`'s statement (`first` + 1 rows, InvalidCursorError for a cursor not of this list): the
+    shop's products newest first through `(shop_id, created_at, id)`, each one's SKUs by `skus.product_id` and
+    their links by primary key, sorting one product's SKUs at a time. A page reads its own rows plus every linked
+    SKU of the products between the cursor and its last row: in a shop mostly unlinked, what the page holds; in a
+    shop nearly all linked (the normal state after auto-linking), up to the whole shop when its few unlinked SKUs
+    are old, as before (an index of the unlinked SKUs alone needs their sort key on `sku_links` and a link row for
+    every SKU: not there yet). Ordered by the SKU alone after the product's time (until 2026-12), both databases
+    read every SKU of the shop and sorted them for each page. 15,000 SKUs, a page of 50, before -> after: all
+    unlinked, SQLite 535,600 -> 3,600 VM steps, PostgreSQL 520 -> 267 shared buffers; 30 unlinked, 241,700 ->
+    217,000 steps, 4,060 buffers both. A cursor holds no product id (its format is unchanged, those in flight
+    still work): the statement takes it from the cursor's SKU; a SKU deleted since leaves the page at its
+    product's time, and the rows of that instant come again rather than be skipped."""
+    statement = (
+        select(*_LINK_COLUMNS)
+        .select_from(products)
+        .join(shops, shops.c.id == products.c.shop_id)
+        .join(skus, skus.c.product_id == products.c.id)  # a product's SKUs are its shop's
+        .outerjoin(sku_links, sku_links.c.sku_id == skus.c.id)
+        .where(products.c.shop_id == shop_id, shops.c.merchant_id == merchant_id, _UNLINKED)
+    )
+    if after is not None:
+        at, sku_id = decode_cursor(after, "unlinked_skus")
+        of_cursor = select(skus.c.product_id).where(skus.c.id == literal(sku_id, skus.c.id.type)).scalar_subquery()
+        product_id = func.coalesce(of_cursor, literal(_ABOVE_EVERY_ID, products.c.id.type))
+        at_bound = literal(at, UTCDateTime)
+        # (created_at, product id) <= the cursor's, a range of the products' index; then, of the cursor's own
+        # product, the SKUs after its SKU only
+        statement = statement.where(
+            tuple_(products.c.created_at, products.c.id) <= tuple_(at_bound, product_id),
+            or_(
+                products.c.created_at != at_bound,
+                products.c.id != product_id,
+                skus.c.id < literal(sku_id, skus.c.id.type),
+            ),
+        )
+    return statement.order_by(products.c.created_at.desc(), products.c.id.desc(), skus.c.id.desc()).limit(first + 1)
 
 
 async def movement_page(

@@ -297,6 +297,16 @@ sync_tasks = Table(
         postgresql_where=ACTIVE_TASK_WHERE,
     ),
     Index(None, "merchant_id", "created_at", "id"),
+    # The task feed's read of a merchant's active tasks, newest first (migration 0026): the active ones alone, not
+    # the merchant's history walked through the index above (`queries.followed_sync_tasks`).
+    Index(
+        "ix_sync_tasks_active_merchant_id_created_at_id",
+        "merchant_id",
+        "created_at",
+        "id",
+        sqlite_where=ACTIVE_TASK_WHERE,
+        postgresql_where=ACTIVE_TASK_WHERE,
+    ),
     Index(None, "status", "heartbeat_at"),
     # Retention (migration 0009): the tasks finished longest ago, and whether a newer finished task of the same
     # shop, kind and role supersedes one (a probe per role: status and trigger before the time).

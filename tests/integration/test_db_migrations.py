@@ -32,7 +32,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0025_unlinked_item_index"
+HEAD = "0026_active_task_index"
 
 
 def _assert_migrates_to_head(url: str) -> None:

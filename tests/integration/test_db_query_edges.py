@@ -54,10 +54,24 @@ async def test_a_subscription_feed_reads_at_most_its_limit_of_active_tasks(
         for task in tasks:
             await uow.sync_tasks.add(task)
         await uow.commit()
+    # and a finished task of the merchant's, and another merchant's
+    theirs = await add_shop(uows, make_shop("merchant-b"))
+    day_before = NOW - timedelta(days=1)
+    done, other = make_task(one, SyncKind.ORDERS, created_at=day_before), make_task(theirs, created_at=day_before)
+    for task in (done, other):
+        task.begin_attempt(day_before)
+        task.succeed(day_before)
+    async with uows() as uow:
+        for task in (done, other):
+            await uow.sync_tasks.add(task)
+        await uow.commit()
     # when a feed follows at most two, then the two newest come
     async with database.read_sessionmaker() as session:
         followed = await queries.followed_sync_tasks(session, "merchant-a", [], 2)
+        # (and with ids followed: those of the merchant's whatever their status, never another merchant's)
+        with_ids = await queries.followed_sync_tasks(session, "merchant-a", [done.id, tasks[2].id, other.id], 2)
     assert set(followed) == {tasks[2].id, tasks[1].id}
+    assert set(with_ids) == {tasks[2].id, tasks[1].id, done.id}
 
 
 CURSOR_OF_SHOPS = "WyJzaG9wcyIsIjIwMjUtMDMtMDFUMTI6MDA6MDArMDA6MDAiLCIwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZiJd"
