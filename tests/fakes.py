@@ -784,6 +784,7 @@ class FakeRefreshApi:
         self.product_calls: list[str] = []
         self.listed: dict[str, Product] = {}  # products only Search Products lists (FREEZE, DELETED), by id
         self.searches: list[ProductSearch] = []
+        self.search_error: Exception | None = None  # raised by Search Products alone while set
         self.registrations: list[tuple[str, str]] = []
         self.error: Exception | None = None
         self.refreshed_tokens: TokenSet | None = None  # set: the next call refreshes the pair first (105002)
@@ -819,11 +820,11 @@ class FakeRefreshApi:
         self, search: ProductSearch, *, page_token: str | None, page_size: int = 100
     ) -> Page[Product]:
         """Search Products over `listed` (TikTok's products of every status, FREEZE and DELETED included: Get
-        Product serves none of these), filtered as TikTok filters; one page."""
+        Product serves none of these), filtered as TikTok filters; one page (page tokens are offsets)."""
         self.searches.append(search)
         await self._maybe_refresh()
-        if self.error is not None:
-            raise self.error
+        if self.error is not None or self.search_error is not None:
+            raise self.error or self.search_error  # type: ignore[misc]
         wanted = set(search.seller_skus)
         found = [
             p for p in self.listed.values()
@@ -831,7 +832,9 @@ class FakeRefreshApi:
             and (not wanted or any(s.seller_sku in wanted for s in p.skus))
             and (search.update_time_ge is None or p.updated_at.timestamp() >= search.update_time_ge)
         ]  # fmt: skip
-        return Page(found, None, len(found))
+        offset = int(page_token or 0)
+        more = offset + page_size < len(found)
+        return Page(found[offset : offset + page_size], str(offset + page_size) if more else None, len(found))
 
     async def register_webhook(self, address: str, event_type: str) -> None:
         await self._maybe_refresh()
