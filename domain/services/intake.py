@@ -4,7 +4,9 @@ Receiving only stores (the HTTP answer must come within TikTok's 3 s); processin
 idempotent and safe in any order: events only make Shopbridge re-fetch orders and products (an older record never
 overwrites a newer one: the catalog repository keeps the newest `update_time`), and lifecycle notices (6, 7) older
 than the shop's current authorization change nothing. Events of one run are coalesced: every order id they name
-is fetched once, in Get Order Detail calls of at most 50 ids.
+is fetched once, in Get Order Detail calls of at most 50 ids. A stored product Get Product no longer serves (TikTok
+serves no FREEZE or DELETED one) is looked for with Search Products and stored as listed, or DELETED when listed
+nowhere (`domain.unserved_products`).
 """
 
 from __future__ import annotations
