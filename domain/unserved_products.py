@@ -79,16 +79,21 @@ def settle(known: KnownProduct, found: ProductRecord | None, now: datetime) -> S
     """What to store for `known`, which Get Product calls not found, given what Search Products lists (`found`).
 
     Listed: that record, as the product poll stores it (DELETED without its SKUs, by `store_product`'s rule; FREEZE
-    or another status with them). Listed nowhere: DELETED, without its SKUs. Reasoning: Get Product and every
-    confirming search agree that TikTok sells nothing of it in this shop any more, which for the pool is a deletion
-    (nothing to push to, nothing to link a re-listing's seller SKU against; its open orders still count on their
-    item through the DROPPED links); were it to come back, the next poll or webhook stores it with its SKUs again
-    and their links come back (`domain.inventory.links.back_from_drop`). It keeps its title and create time; its
-    update time is `now` (when TikTok was found not to list it: a poll page read before that cannot bring it back),
-    or the stored one if later. Already stored DELETED and listed nowhere: nothing to store (a replay is a no-op).
+    or another status with them); listed in a version older than the stored one, nothing (the catalog keeps the
+    newer `update_time`, so the message says nothing changed; the next poll or webhook settles it).
+
+    Listed nowhere: DELETED, without its SKUs. Reasoning: Get Product and every confirming search agree that TikTok
+    sells nothing of it in this shop any more, which for the pool is a deletion (nothing to push to, nothing to link
+    a re-listing's seller SKU against; its open orders still count on their item through the DROPPED links); were
+    it to come back, the next poll or webhook stores it with its SKUs again and their links come back
+    (`domain.inventory.links.back_from_drop`). It keeps its title and create time; its update time is `now` (when
+    TikTok was found not to list it: a poll page read before that cannot bring it back), or the stored one if
+    later. Already stored DELETED and listed nowhere: nothing to store (a replay is a no-op).
     """
     if found is not None:
-        status = product_as_stored(found).values[2]
+        _, _, status, _, updated_at = product_as_stored(found).values
+        if updated_at < known.updated_at:  # the catalog keeps the newer version: storing it would change nothing
+            return Settled(None, f"{_UNSERVED} Search Products lists an older version ({status}): nothing changed.")
         dropped = " without its SKUs (their links DROPPED)" if status == DELETED_PRODUCT_STATUS else ""
         return Settled(found, f"{_UNSERVED} Search Products lists it {status}: stored {status}{dropped}.")
     if known.status == DELETED_PRODUCT_STATUS:

@@ -823,8 +823,9 @@ class FakeRefreshApi:
         Product serves none of these), filtered as TikTok filters; one page (page tokens are offsets)."""
         self.searches.append(search)
         await self._maybe_refresh()
-        if self.error is not None or self.search_error is not None:
-            raise self.error or self.search_error  # type: ignore[misc]
+        error = self.error or self.search_error
+        if error is not None:
+            raise error
         wanted = set(search.seller_skus)
         found = [
             p for p in self.listed.values()

@@ -60,6 +60,14 @@ def test_a_product_listed_nowhere_is_stored_deleted_once(stored_status: str, sto
     assert (values.values, values.skus) == (("1729000001", "Mug", "DELETED", T0 - timedelta(days=9), now), ())
 
 
+def test_a_listing_older_than_the_stored_version_stores_nothing_and_says_so() -> None:
+    older = Product("1729000001", "Mug", "DELETED", T0 - timedelta(days=9), SINCE - timedelta(seconds=1), ())
+    settled = settle(known(), older, T0)
+    assert settled.record is None and settled.message.endswith("lists an older version (DELETED): nothing changed.")
+    # the same version as stored (a deletion TikTok did not date later) is stored
+    assert settle(known(), replace(older, updated_at=SINCE), T0).record == replace(older, updated_at=SINCE)
+
+
 async def stored_then_unserved(world: World) -> Product:
     """Product 0 stored through its webhook 16, then no longer served by Get Product; returns it as stored."""
     await world.receive(16, {"product_id": pid(0)}, "created")
