@@ -239,7 +239,9 @@ class EventError(StrEnum):
     # FAILED: TikTok says the shop has no such order (left out of Get Order Detail's answer, or the whole call
     # refused with 21008111 when it has none of the batch): the same code however the order was batched
     ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
-    PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"  # FAILED: Get Product: not in the shop (12052048), or gone (12052031...)
+    # FAILED: Get Product: not in the shop (12052048), or gone (12052031...), and never stored for the shop (a stored
+    # one is confirmed with Search Products, `domain.unserved_products`); or that search ran past its pages
+    PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
     TIKTOK_ERROR = "TIKTOK_ERROR"  # FAILED: TikTok refused the re-fetch otherwise (the message has its code)
     UNREADABLE_RECORD = "UNREADABLE_RECORD"  # FAILED: TikTok's answer could not be mapped
     REAUTHORIZATION_REQUIRED = "REAUTHORIZATION_REQUIRED"  # FAILED: the shop is REVOKED; replay after re-authorizing

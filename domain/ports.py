@@ -22,6 +22,7 @@ from domain.stock_levels import InventoryUpdateResult, SkuInventory, SkuStock, W
 from domain.stored import OrderRecord, ProductRecord
 from domain.sync import RecordFailure, SyncKind, SyncTask
 from domain.tokens import ShopSchedule
+from domain.unserved_products import KnownProduct, ProductSearch
 
 # -- persistence ---------------------------------------------------------------------------------------------
 
@@ -138,6 +139,10 @@ class CatalogRepository(Protocol):
 
     async def upsert_products(self, shop_id: str, products: Sequence[ProductRecord]) -> UpsertCounts: ...
     async def upsert_orders(self, shop_id: str, orders: Sequence[OrderRecord]) -> UpsertCounts: ...
+    async def known_product(self, shop_id: str, tiktok_product_id: str) -> KnownProduct | None:
+        """The product as stored for the shop, with its SKUs' seller SKUs; None when the shop has no such product."""
+        ...
+
     async def refresh_statistics(self, kind: SyncKind) -> None:
         """Bring the query planner's statistics of `kind`'s tables up to date (a no-op where none are kept)."""
         ...
@@ -572,6 +577,13 @@ class ShopRefreshApi(Protocol):
 
     async def get_product(self, product_id: str) -> Product | RecordFailure:
         """Get Product; a product not in the shop raises `RecordNotFoundError` (TikTok's 12052048 and kin)."""
+        ...
+
+    async def search_products_matching(
+        self, search: ProductSearch, *, page_token: str | None, page_size: int = 100
+    ) -> Page[ProductRecord]:
+        """One page of Search Products with `search`'s body filters (status, seller SKUs, update time: tiktok-api.md
+        §7); products of every status TikTok still lists, FREEZE and DELETED included."""
         ...
 
     async def register_webhook(self, address: str, event_type: str) -> None:

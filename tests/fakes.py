@@ -39,6 +39,7 @@ from domain.shops import AuthorizedShop, Region, RegisteredWebhooks, Shop, Token
 from domain.stored import order_as_stored, product_as_stored
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from domain.tokens import ShopSchedule
+from domain.unserved_products import KnownProduct, ProductSearch
 from tests.fakes_inventory_push import FakeInventoryPushRepository, FakeItemEdits, FakePushStore
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -346,6 +347,15 @@ class FakeCatalogRepository:
             return stored_product.fingerprint, stored_product.values[4]
         stored_order = order_as_stored(record)
         return stored_order.fingerprint, stored_order.values[3]
+
+    async def known_product(self, shop_id: str, tiktok_product_id: str) -> KnownProduct | None:
+        record = self._s.store.products.get((shop_id, tiktok_product_id))
+        if record is None:
+            return None
+        stored = product_as_stored(record)
+        _, title, status, created_at, updated_at = stored.values
+        seller_skus = tuple(row[1] for row in stored.skus if row[1])
+        return KnownProduct(tiktok_product_id, title, status, created_at, updated_at, seller_skus)
 
     async def refresh_statistics(self, kind: SyncKind) -> None:
         self._s.store.statistics_refreshed.append(kind)
@@ -772,6 +782,9 @@ class FakeRefreshApi:
         self.products = {p.tiktok_product_id: p for p in products}
         self.order_calls: list[list[str]] = []
         self.product_calls: list[str] = []
+        self.listed: dict[str, Product] = {}  # products only Search Products lists (FREEZE, DELETED), by id
+        self.searches: list[ProductSearch] = []
+        self.search_error: Exception | None = None  # raised by Search Products alone while set
         self.registrations: list[tuple[str, str]] = []
         self.error: Exception | None = None
         self.refreshed_tokens: TokenSet | None = None  # set: the next call refreshes the pair first (105002)
@@ -802,6 +815,27 @@ class FakeRefreshApi:
         if product_id not in self.products:
             raise RecordNotFoundError("TikTok refused the request (12052048): product not found")
         return self.products[product_id]
+
+    async def search_products_matching(
+        self, search: ProductSearch, *, page_token: str | None, page_size: int = 100
+    ) -> Page[Product]:
+        """Search Products over `listed` (TikTok's products of every status, FREEZE and DELETED included: Get
+        Product serves none of these), filtered as TikTok filters; one page (page tokens are offsets)."""
+        self.searches.append(search)
+        await self._maybe_refresh()
+        error = self.error or self.search_error
+        if error is not None:
+            raise error
+        wanted = set(search.seller_skus)
+        found = [
+            p for p in self.listed.values()
+            if search.status in ("ALL", p.status)
+            and (not wanted or any(s.seller_sku in wanted for s in p.skus))
+            and (search.update_time_ge is None or p.updated_at.timestamp() >= search.update_time_ge)
+        ]  # fmt: skip
+        offset = int(page_token or 0)
+        more = offset + page_size < len(found)
+        return Page(found[offset : offset + page_size], str(offset + page_size) if more else None, len(found))
 
     async def register_webhook(self, address: str, event_type: str) -> None:
         await self._maybe_refresh()

@@ -160,11 +160,17 @@ class TikTokClient:
         update_time_ge: int | None = None,
         update_time_le: int | None = None,
         status: str | None = None,
+        seller_skus: Sequence[str] = (),
     ) -> Page[StoredProduct]:
         """One page of Search Products, as stored (values and fingerprint computed as it is decoded). Paging in
-        the query, filters in the body; `_le` is inclusive. Each product's `stock_read_at` is when the request was
-        first sent (`_stock_read_at`)."""
-        body = {"status": status, "update_time_ge": update_time_ge, "update_time_le": update_time_le}
+        the query, filters in the body; `_le` is inclusive; `seller_skus` at most 10 (TikTok refuses more,
+        12019027). Each product's `stock_read_at` is when the request was first sent (`_stock_read_at`)."""
+        body: dict[str, Any] = {
+            "status": status,
+            "update_time_ge": update_time_ge,
+            "update_time_le": update_time_le,
+            "seller_skus": list(seller_skus) or None,
+        }
         read_at = self._stock_read_at()
         data = await self.transport.call_raw(
             "POST",

@@ -31,6 +31,7 @@ from domain.ports import Page, ProductScan
 from domain.shops import TokenSet
 from domain.stored import StoredOrder, StoredProduct
 from domain.sync import RecordFailure
+from domain.unserved_products import ProductSearch
 
 if TYPE_CHECKING:
     from adapters.tiktok.client import TikTokClient
@@ -139,6 +140,18 @@ class ShopSession:
                 update_time_le=update_time_le,
             )
         )
+
+    async def search_products_matching(
+        self, search: ProductSearch, *, page_token: str | None, page_size: int = 100
+    ) -> Page[StoredProduct]:
+        """`domain.ports.ShopRefreshApi.search_products_matching`: one page of Search Products with `search`'s
+        filters (the confirmation of a product Get Product no longer serves, `domain.unserved_products`)."""
+        return await self._authorized(
+            lambda token: self._client.search_products(
+                token, self.cipher, page_size=page_size, page_token=page_token, status=search.status,
+                seller_skus=search.seller_skus, update_time_ge=search.update_time_ge,
+            )
+        )  # fmt: skip
 
     async def get_orders(self, ids: Sequence[str]) -> list[Order | RecordFailure]:
         return await self._authorized(lambda token: self._client.get_orders(token, self.cipher, ids))

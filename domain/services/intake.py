@@ -4,7 +4,9 @@ Receiving only stores (the HTTP answer must come within TikTok's 3 s); processin
 idempotent and safe in any order: events only make Shopbridge re-fetch orders and products (an older record never
 overwrites a newer one: the catalog repository keeps the newest `update_time`), and lifecycle notices (6, 7) older
 than the shop's current authorization change nothing. Events of one run are coalesced: every order id they name
-is fetched once, in Get Order Detail calls of at most 50 ids.
+is fetched once, in Get Order Detail calls of at most 50 ids. A stored product Get Product no longer serves (TikTok
+serves no FREEZE or DELETED one) is looked for with Search Products and stored as listed, or DELETED when listed
+nowhere (`domain.unserved_products`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from domain.catalog import Order, Product
+from domain.catalog import Order
 from domain.clock import Clock
 from domain.errors import NotFoundError
 from domain.intake import (
@@ -40,7 +42,9 @@ from domain.services import inventory
 from domain.services.shop_tokens import StoredShopTokens
 from domain.services.sync import publish_shop_quietly
 from domain.shops import Shop
+from domain.stored import ProductRecord
 from domain.sync import RecordFailure
+from domain.unserved_products import MAX_PAGES_PER_SEARCH, KnownProduct, confirming_searches, listed, settle
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +100,12 @@ async def resume_pending_events(
 @dataclass(slots=True)
 class _Fetched:
     orders: list[Order] = field(default_factory=list)
-    products: list[Product] = field(default_factory=list)
+    products: list[ProductRecord] = field(default_factory=list)
     failures: dict[str, tuple[EventError, str]] = field(
         default_factory=dict
     )  # "order:ID" / "product:ID" → (code, message)
+    # "product:ID" → what was applied for a stored product Get Product no longer serves (`_confirm_unserved`)
+    applied: dict[str, str] = field(default_factory=dict)
     revoked: bool = False  # the shop was revoked already, or TikTok refused its authorization meanwhile
     refused: bool = False  # TikTok refused the authorization during this run
 
@@ -191,7 +197,7 @@ async def _fetch(deps: IntakeDeps, shop: Shop, events: Sequence[WebhookEvent]) -
         for batch in order_id_batches(order_ids):
             await _fetch_orders(api, batch, fetched)
         for product_id in dict.fromkeys(product_ids):
-            await _fetch_product(api, product_id, fetched)
+            await _fetch_product(deps, shop, api, product_id, fetched)
     except AuthorizationLostError:
         log.warning(
             "shop %s: TikTok refused its authorization while processing webhooks; the shop needs re-authorizing",
@@ -233,15 +239,16 @@ async def _fetch_orders(api: ShopRefreshApi, batch: list[str], fetched: _Fetched
             fetched.failures[f"order:{order_id}"] = (EventError.ORDER_NOT_FOUND, f"{ORDER_NOT_RETURNED}.")
 
 
-async def _fetch_product(api: ShopRefreshApi, product_id: str, fetched: _Fetched) -> None:
+async def _fetch_product(deps: IntakeDeps, shop: Shop, api: ShopRefreshApi, product_id: str, fetched: _Fetched) -> None:
     """One Get Product call. Rule, as for orders: a product TikTok says it does not have (12052048 and kin,
-    `RecordNotFoundError`) is PRODUCT_NOT_FOUND; any other refusal is TIKTOK_ERROR with TikTok's words."""
+    `RecordNotFoundError`) is PRODUCT_NOT_FOUND, unless the shop has it stored: then Search Products says what
+    TikTok holds (`_confirm_unserved`); any other refusal is TIKTOK_ERROR with TikTok's words."""
     try:
         record = await api.get_product(product_id)
     except (TikTokUnavailableError, AuthorizationLostError):
         raise
-    except RecordNotFoundError as exc:  # the product is not (or no longer) in this shop
-        fetched.failures[f"product:{product_id}"] = (EventError.PRODUCT_NOT_FOUND, str(exc))
+    except RecordNotFoundError as exc:  # the product is not (or no longer) in this shop, or FREEZE / DELETED
+        await _confirm_unserved(deps, shop, api, product_id, exc, fetched)
         return
     except GatewayError as exc:  # TikTok refused the call, not the product
         fetched.failures[f"product:{product_id}"] = (EventError.TIKTOK_ERROR, str(exc))
@@ -250,6 +257,67 @@ async def _fetch_product(api: ShopRefreshApi, product_id: str, fetched: _Fetched
         fetched.failures[f"product:{product_id}"] = (EventError.UNREADABLE_RECORD, record.reason)
     else:
         fetched.products.append(record)
+
+
+class _Inconclusive(Exception):
+    """A confirming search listed more pages than `MAX_PAGES_PER_SEARCH` without the product."""
+
+
+async def _confirm_unserved(
+    deps: IntakeDeps, shop: Shop, api: ShopRefreshApi, product_id: str, not_found: RecordNotFoundError,
+    fetched: _Fetched,
+) -> None:  # fmt: skip
+    """A product Get Product calls not found. Never stored for the shop: PRODUCT_NOT_FOUND, as before (nothing to
+    correct). Stored: TikTok leaves FREEZE and DELETED products out of Get Product (tiktok-api.md §7), so Search
+    Products is asked (`domain.unserved_products.confirming_searches`) and what it lists is stored as the product
+    poll stores it, or DELETED if it lists the product nowhere (`settle`); the event is then PROCESSED with what
+    was applied. A search TikTok refuses is TIKTOK_ERROR, one it answers unreadably UNREADABLE_RECORD, and one
+    too long to read through PRODUCT_NOT_FOUND with that reason (the next product poll settles it)."""
+    key = f"product:{product_id}"
+    async with deps.uow_factory() as uow:
+        known = await uow.catalog.known_product(shop.id, product_id)
+    if known is None:
+        fetched.failures[key] = (EventError.PRODUCT_NOT_FOUND, str(not_found))
+        return
+    try:
+        found = await _search_listing(api, known)
+    except (TikTokUnavailableError, AuthorizationLostError):
+        raise
+    except GatewayError as exc:
+        fetched.failures[key] = (EventError.TIKTOK_ERROR, f"{not_found}; Search Products, to confirm: {exc}")
+        return
+    except _Inconclusive:
+        message = f"{not_found}; Search Products could not confirm it in {MAX_PAGES_PER_SEARCH} pages"
+        fetched.failures[key] = (EventError.PRODUCT_NOT_FOUND, message)
+        return
+    if isinstance(found, RecordFailure):
+        fetched.failures[key] = (EventError.UNREADABLE_RECORD, found.reason)
+        return
+    settled = settle(known, found, deps.clock.now())
+    if settled.record is not None:
+        fetched.products.append(settled.record)
+    fetched.applied[key] = settled.message
+
+
+async def _search_listing(api: ShopRefreshApi, known: KnownProduct) -> ProductRecord | RecordFailure | None:
+    """The product as the first confirming search that lists it lists it (its record, or TikTok's unreadable
+    one); None when none does. `_Inconclusive` when a search has more pages than it reads."""
+    for search in confirming_searches(known):
+        token: str | None = None
+        for _ in range(MAX_PAGES_PER_SEARCH):
+            page = await api.search_products_matching(search, page_token=token)
+            for item in page.items:
+                if isinstance(item, RecordFailure) and item.tiktok_id == known.tiktok_product_id:
+                    return item
+            found = listed(page.items, known.tiktok_product_id)
+            if found is not None:
+                return found
+            token = page.next_page_token
+            if not token:
+                break
+        else:
+            raise _Inconclusive
+    return None
 
 
 STALE_NOTICE = "Sent before the shop's current authorization (a late retry or a replay): it changes nothing."
@@ -284,8 +352,9 @@ def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -
     if failures:
         code, message = failures[0]
         event.finish(now, EventOutcome.FAILED, code, message)
-    else:
-        event.finish(now, EventOutcome.PROCESSED)
+    else:  # what was applied for a product Get Product no longer serves, if any (`_confirm_unserved`)
+        applied = [fetched.applied[key] for key in keys if key in fetched.applied]
+        event.finish(now, EventOutcome.PROCESSED, None, applied[0] if applied else None)
 
 
 async def _count_attempt(deps: IntakeDeps, shop_id: str, event_ids: list[str]) -> None:

@@ -47,6 +47,17 @@ async def test_search_products_sends_its_filters_in_the_body_and_a_page_of_100_b
     }
 
 
+async def test_search_products_sends_seller_skus_as_a_body_list_and_leaves_out_an_empty_one() -> None:
+    # The confirmation of a product Get Product no longer serves (domain.unserved_products): seller_skus[], max 10
+    client, recorder = make_client(lambda r: ok({"products": [], "total_count": 0}))
+    await client.search_products("TTP_token", "GCP_cipher", status="ALL", seller_skus=("MUG-1", "MUG-2"))
+    await client.search_products("TTP_token", "GCP_cipher", status="DELETED", seller_skus=(), update_time_ge=7)
+    assert [json.loads(r.content) for r in recorder.requests] == [
+        {"status": "ALL", "seller_skus": ["MUG-1", "MUG-2"]},
+        {"status": "DELETED", "update_time_ge": 7},
+    ]
+
+
 async def test_get_authorized_shops_is_a_get_and_get_product_names_its_product() -> None:
     client, recorder = make_client(lambda r: ok({"shops": []}))
     await client.authorized_shops("TTP_token")

@@ -46,6 +46,7 @@ from domain.stored import (
     product_as_stored,
 )
 from domain.sync import SyncKind
+from domain.unserved_products import KnownProduct
 
 # Parents per round trip: a whole batch of the import engine (see `SyncOptions.batch_records`). Far below asyncpg's
 # 32,767 bind parameters even for the IN list of the SELECT, and SQLAlchemy splits the executemany inserts under
@@ -88,6 +89,26 @@ class SqlCatalogRepository:
     async def upsert_orders(self, shop_id: str, orders_: Sequence[OrderRecord]) -> UpsertCounts:
         latest = _last_wins(orders_, lambda o: o.tiktok_order_id)
         return await self._upsert(shop_id, [order_as_stored(o) for o in latest.values()], orders)
+
+    async def known_product(self, shop_id: str, tiktok_product_id: str) -> KnownProduct | None:
+        """See `domain.ports.CatalogRepository.known_product`: two indexed reads (the product, its SKUs' seller
+        SKUs in position order)."""
+        query = select(
+            products.c.id, products.c.title, products.c.status, products.c.created_at, products.c.updated_at
+        ).where(products.c.shop_id == shop_id, products.c.tiktok_product_id == tiktok_product_id)
+        row = (await self._session.execute(query)).first()
+        if row is None:
+            return None
+        seller_skus = (
+            await self._session.scalars(
+                select(skus.c.seller_sku)
+                .where(skus.c.product_id == row.id, skus.c.seller_sku.is_not(None))
+                .order_by(skus.c.position)
+            )
+        ).all()
+        return KnownProduct(
+            tiktok_product_id, row.title, row.status, row.created_at, row.updated_at, tuple(s for s in seller_skus if s)
+        )
 
     async def refresh_statistics(self, kind: SyncKind) -> None:
         """ANALYZE the tables an import of `kind` writes on PostgreSQL, whose statistics otherwise wait for
