@@ -157,3 +157,26 @@ def test_a_task_that_ended_before_tiktok_gave_a_total_shows_a_bar_at_rest(
     # then the failed task's bar is at rest, with its percent unknown
     expect(failed.locator(".percent")).to_have_text("—")
     assert failed.get_by_role("progressbar").evaluate("bar => bar.matches(':indeterminate')") is False
+
+
+def test_a_token_that_expires_on_an_open_page_signs_out_instead_of_showing_live(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/ws.js: an operation's UNAUTHENTICATED error signs out, as the close codes 4401 and 4403 do): when the
+    token of an open socket expires, the server ends its subscriptions with UNAUTHENTICATED and keeps the socket
+    open, so no close code tells the page. The Task Center went on saying "Live" while no change came any more,
+    until the merchant clicked something that went over HTTP."""
+    app = console()
+    # given a merchant signed in with a token that expires in a few seconds, watching the Task Center live
+    page.goto(f"{app.url}/console/")
+    page.get_by_label("Merchant token").fill(app.token("m1", ttl=5))
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Task Center").click()
+    expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
+    expect(page.locator("#live")).to_have_text("Live")
+    # when the token expires, with nothing sent over HTTP meanwhile
+    # then the console says the session ended and asks for a token again
+    sign_in_again = page.get_by_role("heading", name="Sign in to Shopbridge")
+    expect(sign_in_again).to_be_visible(timeout=DEADLINE_SECONDS * 1000)
+    expect(page.get_by_role("alert")).to_contain_text("Your session has ended. Sign in again.")
+    expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
