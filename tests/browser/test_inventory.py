@@ -397,3 +397,63 @@ def test_a_reason_is_saved_whole_up_to_the_apis_500_characters_whatever_they_are
     )
     expect(page.locator("#delta-error")).to_be_empty()
     assert app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]["movements"]["edges"][0]["node"] == moved
+
+
+UNLINK = """mutation($input: SkuUnlinkInput!) { skuUnlink(input: $input) { skuLink { state } userErrors { code } } }"""
+
+
+def test_the_skus_to_link_are_the_picked_shops_whatever_order_the_answers_come_in(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/links.js, api.js latestOnly): "Link a SKU" lists the SKUs of the shop picked last. A shop picked while
+    another shop's SKUs were on their way showed those when their answer came in last, under the shop now picked,
+    each Link button naming it: a click linked a SKU of the other shop."""
+    # given a merchant with two shops, each with a SKU unlinked by hand, on the page of an item of neither
+    app = console(products=6, orders=5)
+    maple = app.connect_shop("m1", "us-local", "US", "Maple")
+    desert = app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    pooled = items(app)
+    unlinked = {}
+    for shop in (maple, desert):
+        link = next(
+            link
+            for item in pooled
+            for link in item["links"]
+            if link["shop"]["id"] == shop["id"] and link["sku"]["sellerSku"]
+        )
+        done = app.graphql(UNLINK, {"input": {"skuId": link["sku"]["id"]}}, "m1")["skuUnlink"]
+        assert done["userErrors"] == [], done
+        unlinked[shop["id"]] = f"TikTok SKU {link['sku']['tiktokSkuId']}"
+    created = app.graphql(CREATE, {"input": {"sku": "PICKER-1"}}, "m1")["inventoryItemCreate"]
+    sign_in(page, app, "m1")
+    page.goto(f"{app.url}/console/#/inventory/{created['inventoryItem']['id']}")
+    expect(page.get_by_role("heading", name="PICKER-1")).to_be_visible()
+    candidates = page.locator("section.links table").nth(1)
+    expect(candidates).to_contain_text(unlinked[maple["id"]])  # the first shop is picked
+    page.get_by_label("Shop", exact=True).select_option(label="Desert")
+    expect(candidates).to_contain_text(unlinked[desert["id"]])
+    # when Maple is picked again and its SKUs are held on their way (the server slow on them)
+    held: list[Route] = []
+
+    def hold_maples_skus(route: Route) -> None:
+        body = route.request.post_data_json or {}
+        if (body.get("variables") or {}).get("shopId") == maple["id"] and not held:
+            held.append(route)
+        else:
+            route.fallback()
+
+    page.route("**/graphql", hold_maples_skus)
+    page.get_by_label("Shop", exact=True).select_option(label="Maple")
+    wait_until(lambda: held or page.evaluate("() => false"), "Maple's SKUs held")  # each poll lets Playwright route
+    # and the merchant picks Desert, whose SKUs are answered first
+    page.get_by_label("Shop", exact=True).select_option(label="Desert")
+    expect(candidates).to_contain_text(unlinked[desert["id"]])
+    # and Maple's answer comes in last
+    with page.expect_response(lambda response: response.request == held[0].request) as late:
+        held[0].fallback()
+    late.value.finished()
+    page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => resolve()))")  # its answer handled
+    # then the list still shows Desert's SKUs, under Desert
+    expect(candidates).to_contain_text(unlinked[desert["id"]])
+    expect(candidates).not_to_contain_text(unlinked[maple["id"]])
