@@ -457,3 +457,33 @@ def test_the_skus_to_link_are_the_picked_shops_whatever_order_the_answers_come_i
     # then the list still shows Desert's SKUs, under Desert
     expect(candidates).to_contain_text(unlinked[desert["id"]])
     expect(candidates).not_to_contain_text(unlinked[maple["id"]])
+
+
+def test_a_page_turn_stays_in_the_searched_list_whatever_is_typed_in_the_box_since(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory.js `applied`): Next and Previous page read the list that was searched, with its cursor.
+    They read the box as it was typed since, unsearched: the next page of another search, from a cursor of this one
+    ("21 to 20 of 1" and no row, the next search's items being newer than the cursor)."""
+    # given 25 items the merchant finds by "PAGE-" (20 a page), and one other, the newest
+    app = console()
+    for sku in [f"PAGE-{n:02}" for n in range(1, 26)] + ["OTHER-1"]:
+        done = app.graphql(CREATE, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]
+        assert done["userErrors"] == [], done
+    sign_in(page, app, "m1")
+    expect(open_inventory(page, "PAGE-25")).to_be_visible()
+    page.get_by_label("Search by SKU").fill("PAGE-")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("1 to 20 of 25")).to_be_visible()
+    # when the merchant types another search without running it, and turns the page
+    page.get_by_label("Search by SKU").fill("OTHER")
+    page.get_by_role("button", name="Next page").click()
+    # then the page is the searched list's second one
+    expect(page.get_by_text("21 to 25 of 25")).to_be_visible()
+    expect(page.locator("tbody tr th a")).to_have_text([f"PAGE-{n:02}" for n in range(5, 0, -1)])
+    # and back again, its first one; searching then runs the typed search
+    page.get_by_role("button", name="Previous page").click()
+    expect(page.get_by_text("1 to 20 of 25")).to_be_visible()
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("1 to 1 of 1")).to_be_visible()
+    expect(page.locator("tbody tr th a")).to_have_text(["OTHER-1"])
