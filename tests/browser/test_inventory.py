@@ -487,3 +487,29 @@ def test_a_page_turn_stays_in_the_searched_list_whatever_is_typed_in_the_box_sin
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_text("1 to 1 of 1")).to_be_visible()
     expect(page.locator("tbody tr th a")).to_have_text(["OTHER-1"])
+
+
+DELETE_SHOP = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
+
+
+def test_an_item_that_goes_with_a_shop_deleted_elsewhere_says_so_on_its_open_page(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory-item.js: the item's subscription ending with NOT_FOUND reads the item again): an item only
+    one shop's import brought in goes with that shop (README, Deleting a shop), and its open page says it does not
+    exist any more. The page went on showing its numbers, "Live", until a save was refused with NOT_FOUND."""
+    # given the page of an item only Maple's SKUs link, which the merchant never touched
+    app = console(products=6, orders=5)
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    item = next(i for i in items(app) if len(i["links"]) == 1)
+    sign_in(page, app, "m1")
+    page.goto(f"{app.url}/console/#/inventory/{item['id']}")
+    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
+    expect(page.locator("#live")).to_have_text("Live")
+    # when Maple is deleted elsewhere
+    done = app.graphql(DELETE_SHOP, {"input": {"shopId": shop["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    # then the page says the item does not exist any more
+    expect(page.get_by_role("heading", name="Item not found")).to_be_visible()
+    expect(page.get_by_text("This inventory item does not exist any more.")).to_be_visible()
