@@ -397,3 +397,119 @@ def test_a_reason_is_saved_whole_up_to_the_apis_500_characters_whatever_they_are
     )
     expect(page.locator("#delta-error")).to_be_empty()
     assert app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]["movements"]["edges"][0]["node"] == moved
+
+
+UNLINK = """mutation($input: SkuUnlinkInput!) { skuUnlink(input: $input) { skuLink { state } userErrors { code } } }"""
+
+
+def test_the_skus_to_link_are_the_picked_shops_whatever_order_the_answers_come_in(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/links.js, api.js latestOnly): "Link a SKU" lists the SKUs of the shop picked last. A shop picked while
+    another shop's SKUs were on their way showed those when their answer came in last, under the shop now picked,
+    each Link button naming it: a click linked a SKU of the other shop."""
+    # given a merchant with two shops, each with a SKU unlinked by hand, on the page of an item of neither
+    app = console(products=6, orders=5)
+    maple = app.connect_shop("m1", "us-local", "US", "Maple")
+    desert = app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    pooled = items(app)
+    unlinked = {}
+    for shop in (maple, desert):
+        link = next(
+            link
+            for item in pooled
+            for link in item["links"]
+            if link["shop"]["id"] == shop["id"] and link["sku"]["sellerSku"]
+        )
+        done = app.graphql(UNLINK, {"input": {"skuId": link["sku"]["id"]}}, "m1")["skuUnlink"]
+        assert done["userErrors"] == [], done
+        unlinked[shop["id"]] = f"TikTok SKU {link['sku']['tiktokSkuId']}"
+    created = app.graphql(CREATE, {"input": {"sku": "PICKER-1"}}, "m1")["inventoryItemCreate"]
+    sign_in(page, app, "m1")
+    page.goto(f"{app.url}/console/#/inventory/{created['inventoryItem']['id']}")
+    expect(page.get_by_role("heading", name="PICKER-1")).to_be_visible()
+    candidates = page.locator("section.links table").nth(1)
+    expect(candidates).to_contain_text(unlinked[maple["id"]])  # the first shop is picked
+    page.get_by_label("Shop", exact=True).select_option(label="Desert")
+    expect(candidates).to_contain_text(unlinked[desert["id"]])
+    # when Maple is picked again and its SKUs are held on their way (the server slow on them)
+    held: list[Route] = []
+
+    def hold_maples_skus(route: Route) -> None:
+        body = route.request.post_data_json or {}
+        if (body.get("variables") or {}).get("shopId") == maple["id"] and not held:
+            held.append(route)
+        else:
+            route.fallback()
+
+    page.route("**/graphql", hold_maples_skus)
+    page.get_by_label("Shop", exact=True).select_option(label="Maple")
+    wait_until(lambda: held or page.evaluate("() => false"), "Maple's SKUs held")  # each poll lets Playwright route
+    # and the merchant picks Desert, whose SKUs are answered first
+    page.get_by_label("Shop", exact=True).select_option(label="Desert")
+    expect(candidates).to_contain_text(unlinked[desert["id"]])
+    # and Maple's answer comes in last
+    with page.expect_response(lambda response: response.request == held[0].request) as late:
+        held[0].fallback()
+    late.value.finished()
+    page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => resolve()))")  # its answer handled
+    # then the list still shows Desert's SKUs, under Desert
+    expect(candidates).to_contain_text(unlinked[desert["id"]])
+    expect(candidates).not_to_contain_text(unlinked[maple["id"]])
+
+
+def test_a_page_turn_stays_in_the_searched_list_whatever_is_typed_in_the_box_since(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory.js `applied`): Next and Previous page read the list that was searched, with its cursor.
+    They read the box as it was typed since, unsearched: the next page of another search, from a cursor of this one
+    ("21 to 20 of 1" and no row, the next search's items being newer than the cursor)."""
+    # given 25 items the merchant finds by "PAGE-" (20 a page), and one other, the newest
+    app = console()
+    for sku in [f"PAGE-{n:02}" for n in range(1, 26)] + ["OTHER-1"]:
+        done = app.graphql(CREATE, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]
+        assert done["userErrors"] == [], done
+    sign_in(page, app, "m1")
+    expect(open_inventory(page, "PAGE-25")).to_be_visible()
+    page.get_by_label("Search by SKU").fill("PAGE-")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("1 to 20 of 25")).to_be_visible()
+    # when the merchant types another search without running it, and turns the page
+    page.get_by_label("Search by SKU").fill("OTHER")
+    page.get_by_role("button", name="Next page").click()
+    # then the page is the searched list's second one
+    expect(page.get_by_text("21 to 25 of 25")).to_be_visible()
+    expect(page.locator("tbody tr th a")).to_have_text([f"PAGE-{n:02}" for n in range(5, 0, -1)])
+    # and back again, its first one; searching then runs the typed search
+    page.get_by_role("button", name="Previous page").click()
+    expect(page.get_by_text("1 to 20 of 25")).to_be_visible()
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("1 to 1 of 1")).to_be_visible()
+    expect(page.locator("tbody tr th a")).to_have_text(["OTHER-1"])
+
+
+DELETE_SHOP = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
+
+
+def test_an_item_that_goes_with_a_shop_deleted_elsewhere_says_so_on_its_open_page(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory-item.js: the item's subscription ending with NOT_FOUND reads the item again): an item only
+    one shop's import brought in goes with that shop (README, Deleting a shop), and its open page says it does not
+    exist any more. The page went on showing its numbers, "Live", until a save was refused with NOT_FOUND."""
+    # given the page of an item only Maple's SKUs link, which the merchant never touched
+    app = console(products=6, orders=5)
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    item = next(i for i in items(app) if len(i["links"]) == 1)
+    sign_in(page, app, "m1")
+    page.goto(f"{app.url}/console/#/inventory/{item['id']}")
+    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
+    expect(page.locator("#live")).to_have_text("Live")
+    # when Maple is deleted elsewhere
+    done = app.graphql(DELETE_SHOP, {"input": {"shopId": shop["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    # then the page says the item does not exist any more
+    expect(page.get_by_role("heading", name="Item not found")).to_be_visible()
+    expect(page.get_by_text("This inventory item does not exist any more.")).to_be_visible()

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from gql.console.login import DEMO_LOGINS
@@ -305,3 +306,45 @@ def test_a_status_badge_is_never_broken_inside_its_word(
     # then every status badge is one line: its text's boxes all sit on one line
     for badge in badges.all():
         assert badge.evaluate(LINES_OF_TEXT) == 1, badge.text_content()
+
+
+DELETE = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
+NOT_FOUND_SENTENCE = "This shop, task, inventory item or SKU does not exist any more. The list has been refreshed."
+
+
+@pytest.mark.parametrize("action", ["rename", "delete"])
+def test_a_rename_or_delete_of_a_shop_deleted_meanwhile_closes_and_the_list_drops_it_as_the_message_says(
+    console: Callable[..., ShopbridgeServer], page: Page, action: str
+) -> None:
+    """Rule (js/stores.js `refused`): a rename or a delete refused with NOT_FOUND, the shop deleted in another tab or
+    on another device while its form or dialog was open, says "The list has been refreshed", closes the form or the
+    dialog, and the list is read again, without that shop. The form (while it is open the list does not follow
+    changes) or the dialog stayed open under that sentence, with the shop still in it."""
+    # given a merchant's Store management showing a shop whose imports have ended
+    app = console()
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    sign_in(page, app, "m1")
+    row = page.locator("tbody tr", has_text="Maple Street Goods")
+    dialog = page.get_by_role("dialog", name="Delete “Maple”?")
+    # and the merchant has typed a new name, or the name to confirm a delete
+    if action == "rename":
+        row.get_by_role("button", name="Rename Maple").click()
+        row.get_by_label("New name for Maple").fill("Main store")
+    else:
+        row.get_by_role("button", name="Delete Maple").click()
+        dialog.get_by_label("Type the shop name to confirm").fill("Maple")
+    # when the shop is deleted elsewhere meanwhile
+    done = app.graphql(DELETE, {"input": {"shopId": shop["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    # and the merchant saves here
+    if action == "rename":
+        row.get_by_label("New name for Maple").press("Enter")
+    else:
+        dialog.get_by_role("button", name="Delete shop").click()
+    # then it is told the shop is gone, the form or dialog is closed, and the list no longer shows the shop
+    expect(page.locator("#notice")).to_have_text(NOT_FOUND_SENTENCE)
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_text("No shop yet")).to_be_visible()
+    expect(page.get_by_label("New name for Maple")).to_have_count(0)
+    expect(row).to_have_count(0)

@@ -15,6 +15,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 ORDER_SEARCH = "/order/202309/orders/search"
 PRODUCT_SEARCH = "/product/202309/products/search"
 TASK_IDS = "{ syncTasks { edges { node { id status } } } }"
+DELETE = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
 
 
 def open_task_center(page: Page, app: ShopbridgeServer, merchant_id: str) -> None:
@@ -157,3 +158,55 @@ def test_a_task_that_ended_before_tiktok_gave_a_total_shows_a_bar_at_rest(
     # then the failed task's bar is at rest, with its percent unknown
     expect(failed.locator(".percent")).to_have_text("—")
     assert failed.get_by_role("progressbar").evaluate("bar => bar.matches(':indeterminate')") is False
+
+
+def test_a_token_that_expires_on_an_open_page_signs_out_instead_of_showing_live(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/ws.js: an operation's UNAUTHENTICATED error signs out, as the close codes 4401 and 4403 do): when the
+    token of an open socket expires, the server ends its subscriptions with UNAUTHENTICATED and keeps the socket
+    open, so no close code tells the page. The Task Center went on saying "Live" while no change came any more,
+    until the merchant clicked something that went over HTTP."""
+    app = console()
+    # given a merchant signed in with a token that expires in a few seconds, watching the Task Center live
+    page.goto(f"{app.url}/console/")
+    page.get_by_label("Merchant token").fill(app.token("m1", ttl=5))
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Task Center").click()
+    expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
+    expect(page.locator("#live")).to_have_text("Live")
+    # when the token expires, with nothing sent over HTTP meanwhile
+    # then the console says the session ended and asks for a token again
+    sign_in_again = page.get_by_role("heading", name="Sign in to Shopbridge")
+    expect(sign_in_again).to_be_visible(timeout=DEADLINE_SECONDS * 1000)
+    expect(page.get_by_role("alert")).to_contain_text("Your session has ended. Sign in again.")
+    expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
+
+
+def test_sync_now_of_a_shop_deleted_elsewhere_drops_it_from_the_picker_as_the_message_says(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/tasks.js syncNow): Sync now refused with NOT_FOUND, the shop deleted in another tab or on another
+    device since the Task Center was opened, says "The list has been refreshed", and the picker and the tasks are
+    read again, without that shop. The picker kept offering it, and every Sync now of it was refused the same way."""
+    # given the Task Center open with two shops in its picker
+    app = console()
+    gone = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    open_task_center(page, app, "m1")
+    picker = page.get_by_label("Shop to sync")
+    expect(picker.locator("option")).to_have_text(["Maple", "Desert"])
+    expect(page.locator("li.task", has_text="· Maple")).to_have_count(2)
+    # when Maple is deleted elsewhere, and the merchant syncs it here
+    done = app.graphql(DELETE, {"input": {"shopId": gone["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    picker.select_option(label="Maple")
+    page.get_by_role("button", name="Sync now").click()
+    # then it is told the shop is gone, and neither the picker nor the tasks show it any more
+    expect(page.locator("#notice")).to_have_text(
+        "This shop, task, inventory item or SKU does not exist any more. The list has been refreshed."
+    )
+    expect(picker.locator("option")).to_have_text(["Desert"])
+    expect(page.locator("li.task", has_text="· Maple")).to_have_count(0)
+    expect(page.locator("li.task", has_text="· Desert")).to_have_count(2)

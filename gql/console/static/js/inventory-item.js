@@ -206,6 +206,10 @@ export function renderItem(ctx, itemId) {
   load();
   const stop = ctx.socket.subscribe(ITEM_UPDATES, { id: itemId }, {
     next: (payload) => {
+      // The item went meanwhile (with the shop whose SKUs alone it held, deleted elsewhere): the subscription ends
+      // with NOT_FOUND, and reading the item again says so. The page went on showing it, "Live", until a save was
+      // refused.
+      if (payload.errors?.some((e) => e.extensions?.code === "NOT_FOUND")) return load();
       const fresh = payload.data?.inventoryItemUpdated;
       if (fresh) show(fresh, { live: true });
     },

@@ -70,11 +70,14 @@ export function renderInventory(ctx) {
   const oversold = h("input", { id: "inventory-oversold", name: "oversold", type: "checkbox" });
   const cursors = [null];
   let endCursor = null;
+  // The search and filter the shown pages were read with: a page turn reads the next page of the same list, whatever
+  // has been typed in the box since without searching (that text with the other list's cursor showed "21 to 20 of 1").
+  let applied = { query: null, oversold: null };
 
   const readItems = latestOnly((variables) => ctx.graphql(ITEMS, variables));
 
   async function load() {
-    const variables = { after: cursors[cursors.length - 1], query: search.value.trim() || null, oversold: oversold.checked || null };
+    const variables = { after: cursors[cursors.length - 1], ...applied };
     try {
       const data = await readItems(variables);
       if (data === SUPERSEDED) return; // a later search, page or reconnection read the list again
@@ -124,6 +127,7 @@ export function renderInventory(ctx) {
 
   function restart() {
     cursors.length = 1;
+    applied = { query: search.value.trim() || null, oversold: oversold.checked || null };
     load();
   }
 

@@ -2,7 +2,7 @@
 // with Unlink, and "Link a SKU": a shop's SKUs that draw on no item (unlinkedSkus), each with the reason, 20 at a
 // time.
 
-import { allShops } from "./api.js";
+import { allShops, latestOnly, SUPERSEDED } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
 import { heldBack } from "./inventory.js";
 import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES } from "./messages.js";
@@ -23,6 +23,9 @@ export function renderLinks(ctx, itemId, changed) {
   const candidateSummary = h("p", { class: "muted", "aria-live": "polite" });
   const more = h("button", { type: "button", hidden: true }, "More SKUs");
   let cursor = null;
+  // The latest read wins (api.js latestOnly): a shop picked while another shop's SKUs were on their way showed those
+  // when they came in last, under the shop now picked, with their Link buttons naming it.
+  const readCandidates = latestOnly((variables) => ctx.graphql(UNLINKED, variables));
 
   function show(item) {
     fill(linked, item.links.length
@@ -75,7 +78,9 @@ export function renderLinks(ctx, itemId, changed) {
       return;
     }
     try {
-      const page = (await ctx.graphql(UNLINKED, { shopId: shopSelect.value, after })).unlinkedSkus;
+      const data = await readCandidates({ shopId: shopSelect.value, after });
+      if (data === SUPERSEDED) return; // another shop picked, or the list read again, since
+      const page = data.unlinkedSkus;
       if (!after) candidates.replaceChildren();
       candidates.append(...page.edges.map(({ node }) => candidate(node)));
       candidateSummary.textContent = page.totalCount

@@ -77,6 +77,15 @@ export function renderStores(ctx) {
     }
   }
 
+  /** Say why a rename or a delete was refused for a shop deleted meanwhile (NOT_FOUND: in another tab, on another
+   * device) and read the list again, as the sentence promises ("The list has been refreshed"). The list follows a
+   * deletion live, but not while a rename is open (`editing`), and a delete's dialog stays over it: the form or the
+   * dialog stayed open under that sentence, with the shop in it, and saving again was refused the same way. */
+  function refused(error) {
+    announce(explain(error), { kind: "error" });
+    if (error.code === "NOT_FOUND") load();
+  }
+
   function refocus(label) {
     for (const control of body.querySelectorAll("[aria-label]")) {
       if (control.getAttribute("aria-label") === label) return control.focus();
@@ -143,6 +152,11 @@ export function renderStores(ctx) {
       event.preventDefault();
       try {
         const result = (await ctx.graphql(RENAME, { input: { shopId: shop.id, name: input.value } })).shopRename;
+        if (result.userErrors[0]?.code === "NOT_FOUND") {
+          editing = false;
+          stale = false;
+          return refused(result.userErrors[0]);
+        }
         if (result.userErrors.length) {
           error.textContent = explain(result.userErrors[0]);
           input.setAttribute("aria-invalid", "true");
@@ -222,6 +236,10 @@ export function renderStores(ctx) {
       deleteButton.disabled = true;
       try {
         const result = (await ctx.graphql(DELETE, { input: { shopId: shop.id } })).shopDelete;
+        if (result.userErrors[0]?.code === "NOT_FOUND") {
+          dialog.close();
+          return refused(result.userErrors[0]);
+        }
         if (result.userErrors.length) {
           error.textContent = explain(result.userErrors[0]);
           deleteButton.disabled = false;

@@ -134,6 +134,13 @@ export function renderTasks(ctx) {
     try {
       const input = { shopId: shopSelect.value, kinds: ["PRODUCTS", "ORDERS"] };
       const result = (await ctx.graphql(SYNC, { input })).syncStart;
+      if (result.userErrors[0]?.code === "NOT_FOUND") {
+        // The shop was deleted elsewhere since the picker was filled (its tasks went with it): read both again, as
+        // the sentence says. The picker kept offering it, and each Sync now was refused the same way.
+        announce(explain(result.userErrors[0]), { kind: "error" });
+        load();
+        return loadShops();
+      }
       if (result.userErrors.length) return announce(explain(result.userErrors[0]), { kind: "error" });
       for (const task of result.tasks) if (!tasks.has(task.id)) upsert(task, { quiet: true });
       announce("Sync started.", { kind: "success" });

@@ -3,7 +3,8 @@
 // One socket for the page. `subscribe()` registers an operation that survives reconnects: after every
 // connection_ack the live operations are sent again, and `onReconnect` listeners re-read what they show,
 // since changes made while the socket was down were never pushed. Close codes 4401/4403 (bad or expired
-// token) sign out instead of retrying; anything else retries with a growing delay (0.5 s to 10 s).
+// token) sign out instead of retrying, and so does an operation's UNAUTHENTICATED error (the token expired on an
+// open socket); anything else retries with a growing delay (0.5 s to 10 s).
 
 import { GRAPHQL_URL, session } from "./api.js";
 
@@ -81,6 +82,14 @@ export class LiveSocket {
         this.send({ type: "pong" });
         break;
       case "next":
+        // The token expired while the socket stayed open: the server ends each subscription with an UNAUTHENTICATED
+        // error (and refuses new ones) without closing the socket, so no close code tells it. Signing out is the
+        // only way the page gets live again; before, it said "Live" while nothing came any more.
+        if (message.payload?.errors?.some((e) => e.extensions?.code === "UNAUTHENTICATED")) {
+          this.onStatus("offline");
+          this.onUnauthenticated();
+          break;
+        }
         this.operations.get(message.id)?.sink.next?.(message.payload);
         break;
       case "error": {
