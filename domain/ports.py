@@ -203,7 +203,8 @@ class InventoryRepository(Protocol):
         ...
 
     async def edit_item(self, item: InventoryItem, edit: Edit) -> PoolChange:
-        """Apply the edit's on-hand delta arithmetically to the (locked) item and record its movement."""
+        """Apply the edit's on-hand delta arithmetically to the (locked) item and record its movement; a delta of 0 (a
+        count that found the on-hand the item has) records the movement alone: no counter, version or push changes."""
         ...
 
     async def set_safety_stock(self, item: InventoryItem, safety_stock: int) -> PoolChange: ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -352,13 +352,17 @@ class SyncTask:
 
 
 class SyncAlreadyRunningError(DomainError):
-    """SYNC_ALREADY_RUNNING, carrying the active task so that the answer can show it."""
+    """SYNC_ALREADY_RUNNING, carrying the active (queued or running) tasks, one or more, so that the answer can show
+    them; the message names every kind of them, in their order: "This shop's products and orders syncs are already
+    running." (one: "This shop's orders sync is already running.")."""
 
-    def __init__(self, task: SyncTask) -> None:
-        super().__init__(
-            ErrorCode.SYNC_ALREADY_RUNNING, f"This shop's {task.kind.value.lower()} sync is already running."
-        )
-        self.task = task
+    def __init__(self, tasks: Sequence[SyncTask]) -> None:
+        if not tasks:
+            raise ValueError("SyncAlreadyRunningError needs the active task(s)")
+        kinds = " and ".join(task.kind.value.lower() for task in tasks)
+        syncs = "sync is" if len(tasks) == 1 else "syncs are"
+        super().__init__(ErrorCode.SYNC_ALREADY_RUNNING, f"This shop's {kinds} {syncs} already running.")
+        self.tasks = list(tasks)
 
 
 class RefreshedTokens(StrEnum):

@@ -213,7 +213,7 @@ class Mutation:
     @strawberry.mutation(
         description="Start importing a shop's products and/or orders: all the kinds given, or none. When a task of "
         "any of them is already queued or running, nothing starts (not even the idle kinds): SYNC_ALREADY_RUNNING, "
-        "with that running task in `tasks` (the first such kind in the order given)."
+        "naming every such kind, with their running tasks in `tasks` (in the order given)."
     )
     async def sync_start(self, info: Info, input: SyncStartInput) -> SyncStartPayload:
         s = info.context.services
@@ -230,7 +230,7 @@ class Mutation:
                 aware(input.orders_created_since),
             )
         except sync_services.SyncAlreadyRunningError as exc:
-            return SyncStartPayload(tasks=[mappers.sync_task(exc.task)], user_errors=[user_error(exc)])
+            return SyncStartPayload(tasks=[mappers.sync_task(t) for t in exc.tasks], user_errors=[user_error(exc)])
         except DomainError as exc:
             return SyncStartPayload(tasks=[], user_errors=[user_error(exc)])
         return SyncStartPayload(tasks=[mappers.sync_task(task) for task in tasks], user_errors=[])

@@ -1,7 +1,7 @@
 """`shopbridge sandbox` / `python -m sandbox`: serve the sandbox with uvicorn; flags mirror SandboxConfig.
 
 Flags (a contract) and defaults: --host 127.0.0.1 --port 8100 --app-key sandbox-app-key
---app-secret sandbox-app-secret --service-id 7000000000000000001
+--app-secret sandbox-app-secret --service-id 7000000000000000001 (none of the three empty, blank or space-padded)
 --redirect-url http://127.0.0.1:8000/oauth/tiktok/callback --products 40 --orders 120 --seed 1 (at most 100000
 and 300000 per shop);
 extras: --access-token-ttl 604800 --refresh-token-ttl 31536000 --rate-limit 50 (0 = unlimited) --latency-ms 0
@@ -115,14 +115,32 @@ def _http_url(text: str) -> str:
     return text
 
 
+def _credential(text: str) -> str:
+    """An argparse type: an app key, app secret or service id, not empty or blank, with no space at either end and no
+    control character. Such a value was taken, and the sandbox then served an app no client could sign for:
+    Shopbridge reads a blank SHOPBRIDGE_TIKTOK_APP_KEY as unset and trims the spaces of another. The refusal does not
+    repeat the value (it may be a secret)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty or blank")
+    if text != text.strip() or not text.isprintable():
+        raise argparse.ArgumentTypeError("must have no space at either end and no control character")
+    return text
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the sandbox's flags to `parser` (so `shopbridge sandbox` can reuse them)."""
     defaults = SandboxConfig()
     parser.add_argument("--host", default=DEFAULT_HOST, help="interface to listen on (default %(default)s)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port to listen on (default %(default)s)")
-    parser.add_argument("--app-key", default=DEFAULT_APP_KEY, help="registered app key (default %(default)s)")
-    parser.add_argument("--app-secret", default=DEFAULT_APP_SECRET, help="registered app secret (default %(default)s)")
-    parser.add_argument("--service-id", default=DEFAULT_SERVICE_ID, help="registered service id (default %(default)s)")
+    parser.add_argument(
+        "--app-key", type=_credential, default=DEFAULT_APP_KEY, help="registered app key (default %(default)s)"
+    )
+    parser.add_argument(
+        "--app-secret", type=_credential, default=DEFAULT_APP_SECRET, help="registered app secret (default %(default)s)"
+    )
+    parser.add_argument(
+        "--service-id", type=_credential, default=DEFAULT_SERVICE_ID, help="registered service id (default %(default)s)"
+    )
     parser.add_argument(
         "--redirect-url",
         type=_http_url,

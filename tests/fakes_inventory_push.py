@@ -536,9 +536,11 @@ class FakeItemEdits:
 
     async def edit_item(self, item: InventoryItem, edit: Edit) -> PoolChange:
         self._require_lock(item)
-        self._write(applied(item, edit.on_hand_delta, 0, self._s.store.push.now))
         movement = (item.id, edit.kind.value, edit.on_hand_delta, edit.reason)
         self._s.ops.append(lambda: self._push.movements.append(movement))
+        if edit.on_hand_delta == 0:  # the movement alone: counters, version and pushes stay (the port's contract)
+            return PoolChange(frozenset({item.id}), frozenset(), item.merchant_id)
+        self._write(applied(item, edit.on_hand_delta, 0, self._s.store.push.now))
         return self._touched(item.merchant_id, [item.id], self._push.now)
 
     async def set_safety_stock(self, item: InventoryItem, safety_stock: int) -> PoolChange:

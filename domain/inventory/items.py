@@ -43,9 +43,10 @@ HAND_MADE = frozenset({MovementKind.CREATED, MovementKind.SET, MovementKind.ADJU
 
 # Rule (`shopDelete`, "left behind"): an item a deleted shop's SKUs linked goes with that shop, with its movements,
 # when no other shop's SKU links it (nor reserves units of it) and nothing on it is the merchant's by hand: no
-# `HAND_MADE` movement (it was created by an import, its on-hand never set or adjusted) and a safety stock of 0 (only
-# `inventoryItemUpdate` sets one). Its on-hand is then only what that shop's TikTok stock seeded and its orders moved:
-# the shop's "associated inventory data", which the help center says is removed with it. Any other item stays,
+# `HAND_MADE` movement (it was created by an import, its on-hand never counted, even to its value, nor adjusted)
+# and a safety stock of 0 (only `inventoryItemUpdate` sets one). Its on-hand is then only what that shop's TikTok
+# stock seeded and its orders moved: the shop's "associated inventory data", which the help center says is removed
+# with it. Any other item stays,
 # without the deleted shop's links and reservations: a count or an item the merchant made is never dropped silently.
 # The same rule applies to the items an import's link change leaves to nobody (a seller SKU found on a second SKU of
 # the shop in a later page, or renamed away). Applied set-based by `adapters.db.repositories.inventory.shop_items`.
@@ -156,7 +157,12 @@ class Edit:
 
 
 def set_on_hand(item: InventoryItem, on_hand: int, compare_on_hand: int | None) -> Edit:
-    """`inventorySetOnHand`: the edit that makes `on_hand` the given value.
+    """`inventorySetOnHand`: the edit that makes `on_hand` the given value, its difference in units.
+
+    Rule: a count that finds the on-hand the item has is recorded all the same, an edit of 0 units (a SET movement
+    that moves nothing): the merchant's count leaves its trace in the item's history, as Odoo's inventory adjustment
+    logs "Product Quantity Confirmed" for a count without difference, and it is the merchant's hand (`HAND_MADE`: the
+    item stays when the shop that imported it is deleted), as a count that changed the value would be.
 
     `compare_on_hand` is Shopify's compare-and-set (`changeFromQuantity`, live-sync.md §5.2): when given and the
     stored on-hand differs, `DomainError(VERSION_CONFLICT)`: someone changed it since the merchant looked.

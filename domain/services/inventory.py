@@ -90,12 +90,13 @@ async def set_item_on_hand(
     uow_factory: UnitOfWorkFactory, queue: TaskQueue, events: EventPublisher, merchant_id: str, item_id: str,
     on_hand: int, compare_on_hand: int | None,
 ) -> InventoryItem:  # fmt: skip
-    """`inventorySetOnHand`: on-hand becomes `on_hand` units; `VERSION_CONFLICT` when `compare_on_hand` is given
-    and differs from the stored value (Shopify's compare-and-set); `NOT_FOUND` for another merchant's item."""
+    """`inventorySetOnHand`: on-hand becomes `on_hand` units, a SET movement of the difference; the value it has
+    already is a count that confirmed it, a SET movement of 0 units (no push, the item's counters and version kept);
+    `VERSION_CONFLICT` when `compare_on_hand` is given and differs from the stored value (Shopify's compare-and-set);
+    `NOT_FOUND` for another merchant's item."""
     async with uow_factory() as uow:
         item = await _locked(uow, merchant_id, item_id)
-        edit = set_on_hand(item, on_hand, compare_on_hand)
-        return await _edit(uow, queue, events, item, edit.on_hand_delta != 0, edit)
+        return await _edit(uow, queue, events, item, True, set_on_hand(item, on_hand, compare_on_hand))
 
 
 async def adjust_item(

@@ -64,8 +64,8 @@ async def start_sync(
     orders_created_since: datetime | None = None,
 ) -> list[SyncTask]:
     """Queue MANUAL tasks of the given kinds; all or none. When any kind has an active (queued or running) task,
-    none is queued, the idle kinds neither: `SyncAlreadyRunningError` names the active task of the first such kind
-    in `kinds`' order.
+    none is queued, the idle kinds neither: `SyncAlreadyRunningError` carries the active task of every such kind, in
+    `kinds`' order.
 
     `orders_created_since` (UTC) is the ORDERS task's window; given without ORDERS among `kinds` it would apply to
     nothing: INVALID_SYNC_WINDOW on `ordersCreatedSince`, rather than a window silently ignored."""
@@ -87,10 +87,8 @@ async def start_sync(
             SyncTask.queue(shop.id, merchant_id, kind, SyncTrigger.MANUAL, now, orders_created_since)
             for kind in wanted  # a PRODUCTS task has no window: it ignores `orders_created_since`
         ]
-        for task in tasks:
-            running = await uow.sync_tasks.active(shop.id, task.kind)
-            if running is not None:
-                raise SyncAlreadyRunningError(running)
+        if running := await _active_tasks(uow, shop.id, wanted):
+            raise SyncAlreadyRunningError(running)
         try:
             for task in tasks:
                 await uow.sync_tasks.add(task)  # the partial unique index is the last guard against a racing start
@@ -102,13 +100,18 @@ async def start_sync(
             lost_race = exc
         else:
             return tasks
-    # A concurrent start won between our check and our insert: answer with its task, as if we had seen it.
+    # A concurrent start won between our check and our insert: answer with its tasks, as if we had seen them.
     async with uow_factory() as uow:
-        for kind in wanted:
-            running = await uow.sync_tasks.active(shop_id, kind)
-            if running is not None:
-                raise SyncAlreadyRunningError(running) from lost_race
+        running = await _active_tasks(uow, shop_id, wanted)
+    if running:
+        raise SyncAlreadyRunningError(running) from lost_race
     raise lost_race
+
+
+async def _active_tasks(uow: UnitOfWork, shop_id: str, kinds: Sequence[SyncKind]) -> list[SyncTask]:
+    """The shop's queued or running task of each of `kinds` that has one, in `kinds`' order."""
+    active = [await uow.sync_tasks.active(shop_id, kind) for kind in kinds]
+    return [task for task in active if task is not None]
 
 
 async def cancel_task(

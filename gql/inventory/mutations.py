@@ -109,8 +109,9 @@ class InventoryMutation:
         return InventoryItemPayload(inventory_item=inventory_item(item), user_errors=[])
 
     @strawberry.mutation(
-        description="Set an item's on-hand (a stock count). With compareOnHand: refused with VERSION_CONFLICT when "
-        "the stored on-hand differs. Every linked shop SKU is pushed the new target."
+        description="Set an item's on-hand (a stock count), a SET movement of the difference. With compareOnHand: "
+        "refused with VERSION_CONFLICT when the stored on-hand differs. Every linked shop SKU is pushed the new "
+        "target. A count that finds the on-hand the item has is recorded as a SET movement of 0 units, nothing pushed."
     )
     async def inventory_set_on_hand(self, info: Info, input: InventorySetOnHandInput) -> InventoryItemPayload:
         s = info.context.services

@@ -156,6 +156,7 @@ def test_a_stale_count_is_refused_then_adjust_safety_stock_and_relink(
     # unlink the shop SKU: it joins the shop's unlinked SKUs with its reason, and links back from there
     name = f"{link['sku']['sellerSku']} on Maple"
     page.get_by_role("button", name=f"Unlink {name}").click()
+    page.get_by_role("dialog", name=f"Unlink “{name}”?").get_by_role("button", name="Unlink SKU").click()
     expect(page.get_by_text("No shop SKU draws on this item. Link one below.")).to_be_visible()
     candidate = page.locator("tbody tr", has=page.get_by_role("button", name=f"Link {name}"))
     expect(candidate).to_contain_text("Unlinked: Unlinked by you, or not decided yet.")
@@ -164,6 +165,38 @@ def test_a_stale_count_is_refused_then_adjust_safety_stock_and_relink(
     candidate.get_by_role("button", name=f"Link {name}").click()
     expect(page.get_by_role("button", name=f"Unlink {name}")).to_be_visible()
     expect(page.locator("section.links tbody tr").first).to_contain_text("Linked, by you")
+
+
+def test_unlink_asks_first_and_cancelling_keeps_the_link(console: Callable[..., ShopbridgeServer], page: Page) -> None:
+    # given an item a shop SKU draws on, on its page
+    app, item = pooled_item_signed_in(console, page)
+    link = item["links"][0]
+    name = f"{link['sku']['sellerSku']} on Maple"
+    open_inventory(page, item["sku"]).get_by_role("link", name=item["sku"], exact=True).click()
+    unlink = page.get_by_role("button", name=f"Unlink {name}")
+
+    def linked() -> bool:
+        now = next(i for i in items(app) if i["id"] == item["id"])
+        return link["sku"]["id"] in {each["sku"]["id"] for each in now["links"]}
+
+    # when the merchant clicks Unlink, then a dialog asks first, as Delete does for a shop (before: unlinked at once)
+    unlink.click()
+    dialog = page.get_by_role("dialog", name=f"Unlink “{name}”?")
+    expect(dialog).to_contain_text("its open orders no longer reserve units here")
+    expect(dialog).to_contain_text("It keeps its TikTok stock")
+    # cancelling keeps the link, and focus goes back to the button
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(unlink).to_be_focused()
+    assert linked()
+    # confirming removes it
+    unlink.click()
+    dialog.get_by_role("button", name="Unlink SKU").click()
+    expect(page.locator("#notice")).to_have_text(
+        f"{name} is unlinked: it keeps its TikTok stock and its open orders no longer reserve units here."
+    )
+    expect(unlink).to_have_count(0)
+    assert not linked()
 
 
 def pooled_item_signed_in(console: Callable[..., ShopbridgeServer], page: Page) -> tuple[ShopbridgeServer, dict]:

@@ -22,6 +22,7 @@ def the_servers_other_keys(data_dir: Path) -> None:
     (data_dir / "sandbox_app_secret").write_text("0" * 32)
 
 
+NOT_HERE = ("--host", "192.0.2.1")  # TEST-NET-1 (RFC 5737): `sandbox: CANNOT_LISTEN` if the flags pass
 BAD_ARGUMENTS = [
     (["token", ""], "merchant_id"),
     (["token", " "], "merchant_id"),
@@ -56,6 +57,13 @@ BAD_ARGUMENTS = [
     (["sandbox", "--webhook-url", "ftp://x"], "--webhook-url"),
     # before: taken, the state was lost at the first save (a WARNING line) while the sandbox served on
     (["sandbox", "--state-dir", __file__], "--state-dir"),
+    # before: taken, the sandbox then served an app no client could sign for (Shopbridge reads a blank key as unset);
+    # NOT_HERE (no address of this machine) stops a sandbox that took it before it serves
+    (["sandbox", "--app-key", "", *NOT_HERE], "--app-key"),
+    (["sandbox", "--app-key", " k ", *NOT_HERE], "--app-key"),
+    (["sandbox", "--app-secret", "   ", *NOT_HERE], "--app-secret"),
+    (["sandbox", "--app-secret", "s3cret\n", *NOT_HERE], "--app-secret"),
+    (["sandbox", "--service-id", "", *NOT_HERE], "--service-id"),
     (["bogus"], "command"),
 ]
 
@@ -73,6 +81,29 @@ def test_bad_arguments_are_one_coded_line_and_exit_2(argv, argument, capsys) -> 
     assert len(lines) == 1, err
     assert "BAD_ARGUMENT" in lines[0] and argument in lines[0] and "--help" in lines[0]
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "problem"),
+    [
+        ("--app-key", "", "must not be empty or blank"),
+        ("--app-secret", " \t ", "must not be empty or blank"),
+        ("--app-secret", " s3cret", "must have no space at either end and no control character"),
+        ("--service-id", "7000000000000000001\n", "must have no space at either end and no control character"),
+    ],
+    ids=["empty-key", "blank-secret", "padded-secret", "service-id-newline"],
+)
+def test_python_m_sandbox_refuses_blank_or_padded_credentials(tmp_path, flag: str, value: str, problem: str) -> None:
+    # when the sandbox's own command is given an app credential no client could sign with
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPBRIDGE_")} | {"PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", flag, value, *NOT_HERE],
+        cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS, env=env,
+    )  # fmt: skip
+    # then it exits 2 before serving (argparse's refusal, its usage first), naming the flag but not the value
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.splitlines()[-1] == f"sandbox: error: argument {flag}: {problem}"
+    assert "s3cret" not in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,14 @@ def test_a_login_code_gives_a_token_once(app: ShopbridgeServer) -> None:
     for body in ({"code": code}, {"code": "not-a-code"}, {"code": 7}, {}, None):
         again = httpx.post(f"{app.url}/console/login", json=body)
         assert again.status_code == 400 and again.json()["error"]["code"] == "LOGIN_CODE_INVALID", body
-    assert httpx.get(f"{app.url}/console/login").status_code in (404, 405)  # a code is never read from a URL
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_the_login_endpoint_answers_any_other_method_405_allow_post(app: ShopbridgeServer, method: str) -> None:
+    # Given the console's static files mounted at /console, when a code is sent any way but POST (a GET would carry
+    # it in a URL, which lands in access logs), then the answer is 405 naming the one method the path has.
+    answer = httpx.request(method, f"{app.url}/console/login", params={"code": DEMO_LOGINS.issue("m-demo")})
+    assert (answer.status_code, answer.headers.get("allow")) == (405, "POST")
 
 
 def test_a_login_body_that_is_not_json_is_a_bad_request_not_an_invalid_code(app: ShopbridgeServer) -> None:

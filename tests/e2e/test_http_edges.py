@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from starlette.routing import Route
 
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS
@@ -70,6 +71,23 @@ class TestClientDisconnect:
         assert sum(1 for r in records.records if r.name == "shopbridge.http") == 1
         # The server still answers.
         assert httpx.get(f"{app.url}/healthz").status_code == 200
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+
+
+def test_every_route_answers_a_method_it_lacks_405_with_allow_naming_its_methods(app: ShopbridgeServer) -> None:
+    # RFC 9110 15.5.6: a 405 MUST carry Allow. Given each route of the app limited to some methods (the console's
+    # login below the /console mount included), when asked with another, then 405 with exactly its methods.
+    limited = [r for r in app.asgi.routes if isinstance(r, Route) and r.methods and "{" not in r.path]
+    assert "/console/login" in {r.path for r in limited}
+    answers, expected = {}, {}
+    for route in limited:
+        for method in sorted(set(METHODS) - route.methods):
+            answer = httpx.request(method, app.url + route.path)
+            answers[f"{method} {route.path}"] = answer.status_code, set(answer.headers.get("allow", "").split(", "))
+            expected[f"{method} {route.path}"] = 405, route.methods
+    assert answers == expected
 
 
 class TestSubscriptionOverHttp:

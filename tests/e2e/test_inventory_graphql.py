@@ -205,6 +205,21 @@ def test_a_count_compared_with_zero_is_a_conflict_when_the_on_hand_is_not_zero(a
     assert app.graphql(NODE, {"id": item["id"]}, "m1")["node"]["onHand"] == 5
 
 
+def test_a_count_that_finds_the_on_hand_is_recorded_as_a_set_of_zero(app: ShopbridgeServer) -> None:
+    # given an item with 5 on hand
+    item = create(app, "LAMP-5", 5)
+    # when the merchant's stock count finds 5
+    counted = app.graphql(
+        SET_ON_HAND, {"input": {"inventoryItemId": item["id"], "onHand": 5, "compareOnHand": 5}}, "m1"
+    )
+    # then the count is in the item's history (before: no trace), moving nothing
+    assert counted["inventorySetOnHand"] == {"inventoryItem": {"onHand": 5}, "userErrors": []}
+    node = app.graphql(NODE, {"id": item["id"]}, "m1")["node"]
+    assert [m["node"] for m in node["movements"]["edges"]] == [
+        {"kind": "SET", "onHandDelta": 0, "reason": None}, {"kind": "CREATED", "onHandDelta": 5, "reason": None},
+    ]  # fmt: skip
+
+
 def test_a_sku_linked_by_hand_keeps_its_link_and_a_subscriber_sees_the_item_move(app: ShopbridgeServer) -> None:
     shop = app.connect_shop("m1", "us-local", "US")
     app.wait_for_idle_sync()

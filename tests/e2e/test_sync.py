@@ -142,6 +142,26 @@ class TestManualSync:
         assert app.wait_for_task(running["id"], "m1")["status"] == "SUCCEEDED"
         assert app.wait_for_task(alone["tasks"][0]["id"], "m1")["status"] == "SUCCEEDED"
 
+    def test_a_start_of_two_running_kinds_names_both(self, app_factory) -> None:
+        # given a shop whose PRODUCTS and ORDERS syncs both run (TikTok holds both searches)
+        app = app_factory(tiktok_timeout_seconds=DEADLINE_SECONDS)
+        shop = app.connect_shop("m1", "us-local", "US")
+        app.wait_for_idle_sync()
+        app.sandbox.hold(ORDER_SEARCH, PRODUCT_SEARCH)
+        both = {"input": {"shopId": shop["id"], "kinds": ["PRODUCTS", "ORDERS"]}}
+        first = app.graphql(SYNC_START, both, "m1")["syncStart"]
+        assert first["userErrors"] == []
+        # when the merchant starts both again
+        again = app.graphql(SYNC_START, both, "m1")["syncStart"]
+        # then the refusal names both kinds (before: ORDERS only) and shows both running tasks
+        assert [(e["code"], e["message"]) for e in again["userErrors"]] == [
+            ("SYNC_ALREADY_RUNNING", "This shop's products and orders syncs are already running.")
+        ]
+        assert [(t["id"], t["kind"]) for t in again["tasks"]] == [(t["id"], t["kind"]) for t in first["tasks"]]
+        app.sandbox.hold()
+        for task in first["tasks"]:
+            assert app.wait_for_task(task["id"], "m1")["status"] == "SUCCEEDED"
+
     def test_second_task_of_a_kind_is_refused_and_cancel_stops_it(self, app_factory) -> None:
         # (the client waits for a held page as long as the test may take, instead of retrying and failing)
         app = app_factory(tiktok_timeout_seconds=DEADLINE_SECONDS)

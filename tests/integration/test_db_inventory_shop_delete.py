@@ -92,6 +92,27 @@ async def test_an_item_another_shop_links_stays_without_the_deleted_shops_reserv
     assert kept.id in world.queue.inventory_pushes  # the first shop's available grew: a push is due
 
 
+async def test_an_item_whose_count_confirmed_its_on_hand_stays_with_that_count(world: Pool) -> None:
+    # given a shop's import linking two items of 5 on hand, and the merchant's count finding 5 of one of them
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s1", "CONFIRMED", 5), ("s2", "PLAIN", 5)))
+    confirmed = await world.item("CONFIRMED")
+    counted = await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", confirmed["id"], 5, 5)
+    # then the count is a SET movement of 0 units, the item's counters and version as they were
+    assert (counted.on_hand, counted.version) == (5, confirmed["version"])
+    mine = inventory_movements.c.inventory_item_id == confirmed["id"]
+    async with world.db.read_sessionmaker() as session:
+        kinds = (
+            await session.execute(select(inventory_movements.c.kind, inventory_movements.c.on_hand_delta).where(mine))
+        ).all()
+    assert sorted(tuple(row) for row in kinds) == [("SEEDED", 5), ("SET", 0)]
+
+    # when the shop is deleted, then the counted item stays (the merchant's hand, as any count), the other goes
+    await _delete(world, shop)
+    assert await _skus(world) == {"CONFIRMED"}
+    assert await _count(world, inventory_movements, mine) == 2
+
+
 async def test_an_item_the_merchant_touched_by_hand_stays_with_its_history(world: Pool) -> None:
     # given a shop's import linking five items: one the merchant created (0 on-hand), one whose on-hand was set,
     # one adjusted, one given a safety stock, and one untouched

@@ -175,7 +175,7 @@ async def test_a_second_task_of_a_kind_is_refused_and_a_cancel_stops_the_running
 
     with pytest.raises(SyncAlreadyRunningError) as refused:
         await start_sync(*start, [SyncKind.ORDERS])
-    assert refused.value.code is ErrorCode.SYNC_ALREADY_RUNNING and refused.value.task.id == task.id
+    assert refused.value.code is ErrorCode.SYNC_ALREADY_RUNNING and [t.id for t in refused.value.tasks] == [task.id]
 
     with log_lines("domain.services.importer") as lines:
         await cancel_task(harness.uow_factory, harness.events, harness.clock, "m1", task.id)

@@ -101,13 +101,17 @@ async def test_setting_on_hand_pushes_every_linked_product_and_signals_the_item(
     assert world.queue.inventory_pushes == [world.shop.id] and world.events.item_changes == [item.id]
 
 
-async def test_setting_on_hand_to_its_value_changes_and_sends_nothing(world: World) -> None:
+async def test_setting_on_hand_to_its_value_records_the_count_and_pushes_nothing(world: World) -> None:
+    # given a linked item with 10 on hand
     item = await world.create(on_hand=10)
     world.link("s1", "p1", item)
     world.events.item_changes.clear()
+    # when the merchant's count finds 10
     updated = await inventory.set_item_on_hand(world.uow, world.queue, world.events, "m1", item.id, 10, None)
-    assert updated == item and world.dirty() == {}
-    assert world.queue.inventory_pushes == [] and world.events.item_changes == []
+    # then the count is in its history, a SET of 0 units (before: no trace), and nothing else changed or was pushed
+    assert world.store.push.movements[-1] == (item.id, "SET", 0, None)
+    assert updated == item and world.dirty() == {} and world.queue.inventory_pushes == []
+    assert world.events.item_changes == [item.id]  # its history changed: followers may read it again
 
 
 async def test_setting_on_hand_from_a_stale_value_is_a_conflict(world: World) -> None:

@@ -102,7 +102,7 @@ async def test_a_start_that_loses_a_race_answers_with_the_winners_task_and_queue
         await start_sync(
             _racing_start(store, racer), queue, events, clock, "m1", shop_id, [SyncKind.PRODUCTS, SyncKind.ORDERS]
         )
-    assert lost.value.task.id == racer.id and isinstance(lost.value.__cause__, DomainError)
+    assert [t.id for t in lost.value.tasks] == [racer.id] and isinstance(lost.value.__cause__, DomainError)
     assert list(store.tasks) == [racer.id] and queue.enqueued == [] and events.changes == []
 
 

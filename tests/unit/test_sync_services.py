@@ -79,8 +79,24 @@ async def test_start_sync_queues_manual_tasks_and_refuses_a_second_of_the_same_k
     with pytest.raises(SyncAlreadyRunningError) as err:
         await start_sync(_uow(store), queue, events, clock, "m1", shop_id, [SyncKind.PRODUCTS, SyncKind.ORDERS])
     assert err.value.code is ErrorCode.SYNC_ALREADY_RUNNING
-    assert err.value.task.id == tasks[0].id
+    assert [t.id for t in err.value.tasks] == [tasks[0].id]
     assert len(store.tasks) == 1  # all or nothing: no PRODUCTS task either
+
+
+async def test_start_sync_refused_for_two_running_kinds_names_both_in_the_order_given(env) -> None:  # type: ignore[no-untyped-def]
+    # given a shop whose PRODUCTS and ORDERS tasks are both queued
+    store, queue, events, clock = env
+    shop_id = next(iter(store.shops))
+    products, orders = await start_sync(
+        _uow(store), queue, events, clock, "m1", shop_id, [SyncKind.PRODUCTS, SyncKind.ORDERS]
+    )
+    # when both kinds are asked for again, ORDERS first
+    with pytest.raises(SyncAlreadyRunningError) as err:
+        await start_sync(_uow(store), queue, events, clock, "m1", shop_id, [SyncKind.ORDERS, SyncKind.PRODUCTS])
+    # then the refusal names and carries both (before: the first kind only), and nothing more was queued
+    assert err.value.message == "This shop's orders and products syncs are already running."
+    assert [t.id for t in err.value.tasks] == [orders.id, products.id]
+    assert len(store.tasks) == 2
 
 
 async def test_start_sync_hides_other_merchants_shops_and_refuses_revoked_ones(env) -> None:  # type: ignore[no-untyped-def]

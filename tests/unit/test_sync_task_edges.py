@@ -277,7 +277,17 @@ class TestCounts:
 
 def test_a_sync_already_running_names_its_kind_and_carries_the_task() -> None:
     task = _task()
-    error = SyncAlreadyRunningError(task)
-    assert (error.code, error.message, error.task) == (
-        ErrorCode.SYNC_ALREADY_RUNNING, "This shop's orders sync is already running.", task,
+    error = SyncAlreadyRunningError([task])
+    assert (error.code, error.message, error.tasks) == (
+        ErrorCode.SYNC_ALREADY_RUNNING, "This shop's orders sync is already running.", [task],
     )  # fmt: skip
+
+
+def test_a_sync_already_running_of_both_kinds_names_both_and_carries_both_tasks() -> None:
+    # before: only the first task was carried, and its kind alone named ("This shop's orders sync ...")
+    products, orders = _task(SyncKind.PRODUCTS), _task(SyncKind.ORDERS)
+    error = SyncAlreadyRunningError([products, orders])
+    assert (error.message, error.tasks) == (
+        "This shop's products and orders syncs are already running.",
+        [products, orders],
+    )

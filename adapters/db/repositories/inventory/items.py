@@ -52,17 +52,20 @@ async def create_item(session: AsyncSession, item: InventoryItem) -> PoolChange:
         raise DomainError(
             ErrorCode.SKU_ALREADY_EXISTS, f"an inventory item with SKU {item.sku!r} exists already", ("sku",)
         ) from None
-    if item.on_hand == 0:  # `PoolWrite` records moves only; this creation must still show, as the merchant's
-        created = {
-            "id": uuid.uuid4().hex, "inventory_item_id": item.id, "merchant_id": item.merchant_id,
-            "kind": MovementKind.CREATED.value, "on_hand_delta": 0, "reserved_delta": 0, "created_at": item.created_at,
-        }  # fmt: skip
-        await session.execute(inventory_movements.insert().values(created))
     return await edit_item(session, item, Edit(MovementKind.CREATED, item.on_hand), item.created_at)
 
 
 async def edit_item(session: AsyncSession, item: InventoryItem, edit: Edit, now: datetime) -> PoolChange:
-    """Apply a merchant's edit to the (locked) item: arithmetic update, movement, outbox marks."""
+    """Apply a merchant's edit to the (locked) item: arithmetic update, movement, outbox marks. An edit of 0 units (an
+    item created with none, a count that found the on-hand it has) is its movement alone: `PoolWrite` records moves
+    only, and this one must still show, as the merchant's (`HAND_MADE`); counters, version and pushes stay."""
+    if edit.on_hand_delta == 0:
+        counted = {
+            "id": uuid.uuid4().hex, "inventory_item_id": item.id, "merchant_id": item.merchant_id,
+            "kind": edit.kind.value, "on_hand_delta": 0, "reserved_delta": 0, "reason": edit.reason, "created_at": now,
+        }  # fmt: skip
+        await session.execute(inventory_movements.insert().values(counted))
+        return PoolChange(frozenset({item.id}), frozenset(), item.merchant_id)
     write = PoolWrite(None, item.merchant_id, now)
     write.count(item.id, edit.on_hand_delta, 0, edit.kind.value, edit.reason, None)
     return await write.flush(session, extra_dirty=[item.id])

@@ -40,26 +40,63 @@ export function renderLinks(ctx, itemId, changed) {
               heldBack(link) ? h("div", { class: "small" }, heldBack(link)) : null]),
           h("td", { "data-label": "Push error" }, link.pushErrorCode ? h("code", { class: "push-error" }, link.pushErrorCode) : "—"),
           h("td", { class: "actions" }, h("button", { type: "button", class: "danger", "aria-label": `Unlink ${label}`,
-            onclick: () => unlink(link, label) }, "Unlink")));
+            onclick: (e) => confirmUnlink(link, label, e.currentTarget) }, "Unlink")));
       })
       : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No shop SKU draws on this item. Link one below.")));
   }
 
+  /** Sends the change and says how it went; true when it was made. */
   async function run(query, input, key, success) {
     try {
       const result = (await ctx.graphql(query, { input }))[key];
-      if (result.userErrors.length) return announce(explain(result.userErrors[0]), { kind: "error" });
+      if (result.userErrors.length) {
+        announce(explain(result.userErrors[0]), { kind: "error" });
+        return false;
+      }
       announce(success, { kind: "success" });
       changed();
       loadCandidates();
+      return true;
     } catch (exc) {
       announce(exc.message, { kind: "error" });
+      return false;
     }
   }
 
-  function unlink(link, label) {
-    run(UNLINK, { skuId: link.sku.id }, "skuUnlink",
-      `${label} is unlinked: it keeps its TikTok stock and its open orders no longer reserve units here.`);
+  // Asked first, as every destructive action of the console (stores.js: Delete): a modal <dialog> named by its
+  // title, Cancel or the red action; focus goes back to the button that opened it, or the section once it is gone.
+  function confirmUnlink(link, label, opener) {
+    const unlinkButton = h("button", { type: "submit", class: "danger" }, "Unlink SKU");
+    const dialog = h(
+      "dialog",
+      { "aria-labelledby": "unlink-title", "aria-describedby": "unlink-what", class: "card" },
+      h(
+        "form",
+        { method: "dialog" },
+        h("h2", { id: "unlink-title" }, `Unlink “${label}”?`),
+        h("div", { id: "unlink-what" },
+          h("p", {}, "It stops drawing on this item: Shopbridge no longer sets its TikTok stock, and its open orders no "
+            + "longer reserve units here."),
+          h("p", {}, "It keeps its TikTok stock. To draw on this item again, link it below.")),
+        h("div", { class: "buttons" }, h("button", { type: "button", value: "cancel", onclick: () => dialog.close() }, "Cancel"),
+          unlinkButton),
+      ),
+    );
+    let unlinked = false;
+    dialog.querySelector("form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      unlinkButton.disabled = true; // one change per confirmation, however often it is clicked
+      unlinked = await run(UNLINK, { skuId: link.sku.id }, "skuUnlink",
+        `${label} is unlinked: it keeps its TikTok stock and its open orders no longer reserve units here.`);
+      dialog.close();
+    });
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (!unlinked && opener.isConnected) opener.focus();
+      else document.getElementById("links-title")?.focus(); // its row is going: the list is read again
+    });
+    document.body.append(dialog);
+    dialog.showModal();
   }
 
   async function loadShops() {
@@ -109,7 +146,7 @@ export function renderLinks(ctx, itemId, changed) {
   shopSelect.addEventListener("change", () => loadCandidates());
   more.addEventListener("click", () => loadCandidates(cursor));
   const element = h("section", { class: "links", "aria-labelledby": "links-title" },
-    h("h2", { id: "links-title" }, "Shop SKUs drawing on this item"),
+    h("h2", { id: "links-title", tabindex: "-1" }, "Shop SKUs drawing on this item"),
     h("table", {}, h("thead", {}, h("tr", {}, ["Shop", "SKU", "State", "Pushed to TikTok", "Push error", "Action"].map((c) => h("th", { scope: "col" }, c)))), linked),
     h("h2", { id: "link-title" }, "Link a SKU"),
     h("div", { class: "inline" }, h("label", { for: "link-shop" }, "Shop"), shopSelect),
