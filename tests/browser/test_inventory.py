@@ -4,6 +4,7 @@ and unlinking and relinking a shop SKU."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -490,6 +491,109 @@ def test_the_skus_to_link_are_the_picked_shops_whatever_order_the_answers_come_i
     # then the list still shows Desert's SKUs, under Desert
     expect(candidates).to_contain_text(unlinked[desert["id"]])
     expect(candidates).not_to_contain_text(unlinked[maple["id"]])
+
+
+UNLINKED_IDS = """query($id: ID!, $after: String) { unlinkedSkus(shopId: $id, first: 100, after: $after) {
+  pageInfo { hasNextPage endCursor } edges { node { sku { tiktokSkuId } } } } }"""
+
+
+def unlinked_ids(app: ShopbridgeServer, shop_id: str) -> list[str]:
+    """The TikTok SKU ids of the shop's SKUs that draw on no item, in the order `unlinkedSkus` lists them."""
+    found, after = [], None
+    while True:
+        page = app.graphql(UNLINKED_IDS, {"id": shop_id, "after": after}, "m1")["unlinkedSkus"]
+        found += [edge["node"]["sku"]["tiktokSkuId"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return found
+        after = page["pageInfo"]["endCursor"]
+
+
+def shown_ids(candidates: Locator) -> list[str]:
+    """The TikTok SKU ids of the rows "Link a SKU" lists, in their order (each row header names its TikTok SKU)."""
+    texts = candidates.locator("tbody tr th").all_inner_texts()
+    return [re.findall(r"TikTok SKU (\S+)", text)[-1] for text in texts]
+
+
+def test_more_skus_reads_the_next_page_of_the_shop_picked_never_of_the_one_before(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/links.js `paging`): the paging of "Link a SKU" belongs to the shop it lists. Picking another shop
+    forgets the cursor and hides "More SKUs" until that shop's first page is in, and a "More SKUs" answer for a shop
+    no longer picked is dropped. "More SKUs" clicked right after a shop was picked read that shop from the previous
+    shop's cursor and appended what came to the previous shop's rows."""
+    # given a merchant with two shops, each with more than a page (20) of SKUs that draw on no item
+    app = console(products=30, orders=5)
+    maple = app.connect_shop("m1", "us-local", "US", "Maple")
+    desert = app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    for shop in (maple, desert):
+        linked = [
+            link["sku"]["id"] for item in items(app) for link in item["links"] if link["shop"]["id"] == shop["id"]
+        ]
+        for sku_id in linked[: max(0, 25 - len(unlinked_ids(app, shop["id"])))]:
+            done = app.graphql(UNLINK, {"input": {"skuId": sku_id}}, "m1")["skuUnlink"]
+            assert done["userErrors"] == [], done
+    maples, deserts = unlinked_ids(app, maple["id"]), unlinked_ids(app, desert["id"])
+    assert len(maples) > 20 and len(deserts) > 20 and not set(maples) & set(deserts), (maples, deserts)
+    created = app.graphql(CREATE, {"input": {"sku": "PAGER-1"}}, "m1")["inventoryItemCreate"]
+    sign_in(page, app, "m1")
+    page.goto(f"{app.url}/console/#/inventory/{created['inventoryItem']['id']}")
+    expect(page.get_by_role("heading", name="PAGER-1")).to_be_visible()
+    candidates = page.locator("section.links table").nth(1)
+    more = page.get_by_role("button", name="More SKUs")
+    expect(candidates.locator("tbody tr")).to_have_count(20)  # Maple, the first shop, is picked
+    expect(more).to_be_visible()
+    assert shown_ids(candidates) == maples[:20]
+    # when Desert is picked and its first page is held on its way (the server slow on it)
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        variables = (route.request.post_data_json or {}).get("variables") or {}
+        if variables.get("shopId") == desert["id"] and not variables.get("after") and not held:
+            held.append(route)
+        else:
+            route.fallback()
+
+    page.route("**/graphql", hold)
+    page.get_by_label("Shop", exact=True).select_option(label="Desert")
+    wait_until(lambda: held or page.evaluate("() => false"), "Desert's first page held")  # each poll lets it route
+    # then "More SKUs" is gone with Maple's rows: there is no next page of Desert to read yet
+    expect(more).to_be_hidden()
+    expect(candidates.locator("tbody tr")).to_have_count(0)
+    # and once Desert's first page is in, "More SKUs" reads Desert's next page after it
+    held[0].fallback()
+    expect(candidates.locator("tbody tr")).to_have_count(20)
+    assert shown_ids(candidates) == deserts[:20]
+    more.click()
+    expect(candidates.locator("tbody tr")).to_have_count(len(deserts))
+    expect(more).to_be_hidden()
+    assert shown_ids(candidates) == deserts
+    page.unroute("**/graphql", hold)
+
+    # when Maple is picked again, "More SKUs" clicked and its answer held, and Desert picked meanwhile
+    page.get_by_label("Shop", exact=True).select_option(label="Maple")
+    expect(candidates.locator("tbody tr")).to_have_count(20)
+    more_held: list[Route] = []
+
+    def hold_more(route: Route) -> None:
+        variables = (route.request.post_data_json or {}).get("variables") or {}
+        if variables.get("shopId") == maple["id"] and variables.get("after") and not more_held:
+            more_held.append(route)
+        else:
+            route.fallback()
+
+    page.route("**/graphql", hold_more)
+    more.click()
+    wait_until(lambda: more_held or page.evaluate("() => false"), "Maple's next page held")
+    page.get_by_label("Shop", exact=True).select_option(label="Desert")
+    expect(candidates.locator("tbody tr")).to_have_count(20)
+    with page.expect_response(lambda response: response.request == more_held[0].request) as late:
+        more_held[0].fallback()
+    late.value.finished()
+    page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => resolve()))")  # its answer handled
+    # then Maple's next page is dropped: the list is Desert's first page
+    expect(candidates.locator("tbody tr")).to_have_count(20)
+    assert shown_ids(candidates) == deserts[:20]
 
 
 def test_a_page_turn_stays_in_the_searched_list_whatever_is_typed_in_the_box_since(

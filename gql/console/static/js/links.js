@@ -22,7 +22,11 @@ export function renderLinks(ctx, itemId, changed) {
   const shopSelect = h("select", { id: "link-shop", name: "shop" });
   const candidateSummary = h("p", { class: "muted", "aria-live": "polite" });
   const more = h("button", { type: "button", hidden: true }, "More SKUs");
-  let cursor = null;
+  // The paging of the list belongs to the shop it lists: `cursor` is the end of `shopId`'s rows shown. A first page
+  // read (another shop picked, the list read again after a link) forgets it and hides "More SKUs" until its answer:
+  // clicked meanwhile, More read the shop now picked from the previous shop's cursor (a wrong or empty next page)
+  // and appended it to the previous shop's rows.
+  let paging = { shopId: null, cursor: null };
   // The latest read wins (api.js latestOnly): a shop picked while another shop's SKUs were on their way showed those
   // when they came in last, under the shop now picked, with their Link buttons naming it.
   const readCandidates = latestOnly((variables) => ctx.graphql(UNLINKED, variables));
@@ -114,16 +118,22 @@ export function renderLinks(ctx, itemId, changed) {
       candidateSummary.textContent = "Connect a shop first.";
       return;
     }
+    const shopId = shopSelect.value;
+    if (!after) {
+      paging = { shopId: null, cursor: null };
+      more.hidden = true;
+    }
     try {
-      const data = await readCandidates({ shopId: shopSelect.value, after });
-      if (data === SUPERSEDED) return; // another shop picked, or the list read again, since
+      const data = await readCandidates({ shopId, after });
+      // another shop picked, or the list read again, since; a "More SKUs" answer for a shop no longer picked
+      if (data === SUPERSEDED || shopId !== shopSelect.value) return;
       const page = data.unlinkedSkus;
       if (!after) candidates.replaceChildren();
       candidates.append(...page.edges.map(({ node }) => candidate(node)));
       candidateSummary.textContent = page.totalCount
         ? page.totalCount === 1 ? "1 SKU of this shop draws on no item." : `${number(page.totalCount)} SKUs of this shop draw on no item.`
         : "Every SKU of this shop is linked.";
-      cursor = page.pageInfo.endCursor;
+      paging = { shopId, cursor: page.pageInfo.endCursor };
       more.hidden = !page.pageInfo.hasNextPage;
     } catch (exc) {
       announce(exc.message, { kind: "error" });
@@ -143,8 +153,14 @@ export function renderLinks(ctx, itemId, changed) {
             `${label} is linked: it now draws on this item, and its open orders reserve units here.`) }, "Link")));
   }
 
-  shopSelect.addEventListener("change", () => loadCandidates());
-  more.addEventListener("click", () => loadCandidates(cursor));
+  shopSelect.addEventListener("change", () => {
+    candidates.replaceChildren(); // the previous shop's rows, with their Link buttons, never show under this one
+    candidateSummary.textContent = "";
+    loadCandidates();
+  });
+  more.addEventListener("click", () => {
+    if (paging.shopId === shopSelect.value && paging.cursor) loadCandidates(paging.cursor);
+  });
   const element = h("section", { class: "links", "aria-labelledby": "links-title" },
     h("h2", { id: "links-title", tabindex: "-1" }, "Shop SKUs drawing on this item"),
     h("table", {}, h("thead", {}, h("tr", {}, ["Shop", "SKU", "State", "Pushed to TikTok", "Push error", "Action"].map((c) => h("th", { scope: "col" }, c)))), linked),
