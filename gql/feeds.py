@@ -308,7 +308,7 @@ class ShopFeed:
         self.followers: set[ShopFollower] = set()
         self.reads = 0  # reads done (tests compare it with the signals sent)
         self.ready = asyncio.Event()  # set once the first read fixed the fingerprints (tests wait on it)
-        self._fingerprints: dict[str, tuple[object, ...]] = {}
+        self.sent: dict[str, tuple[object, ...]] = {}  # the last fingerprint of each shop (`_shop_fingerprint`)
         self._reader: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
@@ -365,15 +365,15 @@ class ShopFeed:
             facts = await shop_sync_facts(session, self.merchant_id, list(rows))
         self.reads += 1
         now = self.clock.now()
-        gone = set(named) - set(rows) if named is not None else set(self._fingerprints) - set(rows)
+        gone = set(named) - set(rows) if named is not None else set(self.sent) - set(rows)
         for shop_id in gone:
-            self._fingerprints.pop(shop_id, None)  # deleted: nothing to send (see `shopsUpdated`)
+            self.sent.pop(shop_id, None)  # deleted: nothing to send (see `shopsUpdated`)
         changed: dict[str, t.Shop] = {}
         for shop_id, row in rows.items():
             shop = dataclasses.replace(mappers.shop(row, now), sync_facts=facts.get(shop_id, SyncFacts()))
             fingerprint = _shop_fingerprint(shop, now)
-            if self._fingerprints.get(shop_id) != fingerprint:
-                self._fingerprints[shop_id] = fingerprint
+            if self.sent.get(shop_id) != fingerprint:
+                self.sent[shop_id] = fingerprint
                 changed[shop_id] = shop
         return changed
 
