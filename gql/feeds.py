@@ -16,6 +16,10 @@ last one. Every follower gets a snapshot at least every `FALLBACK_INTERVAL` (plu
 so a follower with nothing pending waits without a timer of its own (1,000 followers of one task re-armed 1,000
 timers per update). On a fallback read the feed also checks, in one more statement, which of its followers' shops still
 exist (a shop subscription with no active task learns of its shop's deletion that way).
+
+`ShopFeed` (below, `shop_feed(services, merchant_id)`) does the same for `shopsUpdated`: one reader per merchant
+and process, one read per shop change signal (or fallback interval) for all its subscribers, and only the shops
+whose name, status, attention or end changed go out.
 """
 
 from __future__ import annotations
