@@ -32,6 +32,7 @@ class Services:
     intake: IntakeBatcher  # POST /webhooks/tiktok stores through it (group commit)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     task_feeds: dict[str, Any] = field(default_factory=dict)  # gql.feeds.TaskFeed by merchant id, while followed
+    shop_feeds: dict[str, Any] = field(default_factory=dict)  # gql.feeds.ShopFeed by merchant id, while followed
 
     async def close(self) -> None:
         """Close everything, in reverse order of creation, even when one of them fails."""

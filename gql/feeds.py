@@ -16,20 +16,31 @@ last one. Every follower gets a snapshot at least every `FALLBACK_INTERVAL` (plu
 so a follower with nothing pending waits without a timer of its own (1,000 followers of one task re-armed 1,000
 timers per update). On a fallback read the feed also checks, in one more statement, which of its followers' shops still
 exist (a shop subscription with no active task learns of its shop's deletion that way).
+
+`ShopFeed` (below, `shop_feed(services, merchant_id)`) does the same for `shopsUpdated`: one reader per merchant
+and process, one read per shop change signal (or fallback interval) for all its subscribers, and only the shops
+whose name, status, attention or end changed go out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from adapters.db import queries
 from adapters.db.engine import Database
 from adapters.db.read_models import SyncTaskRead
+from adapters.db.shop_facts import shop_sync_facts
+from domain.attention import SyncFacts
+from domain.clock import Clock
 from domain.sync import ACTIVE_STATUSES
+from gql import mappers
+from gql import types as t
 
 if TYPE_CHECKING:
     from gql.container import Services
@@ -228,4 +239,153 @@ def task_feed(services: Services, merchant_id: str) -> TaskFeed:
     if feed is None:
         feed = TaskFeed(services.db, services.events, merchant_id, services.task_feeds)
         services.task_feeds[merchant_id] = feed
+    return feed
+
+
+# -- shops: `shopsUpdated` ------------------------------------------------------------------------------------
+
+SHOP_LIMIT = 500  # shops read per merchant by a full read (a merchant has a handful; signals name the others)
+
+
+def _shop_fingerprint(shop: t.Shop, now: datetime) -> tuple[object, ...]:
+    """What `shopsUpdated` reports a change of: name, status, attention (code and time), expiresAt."""
+    facts = shop.sync_facts if shop.sync_facts is not None else SyncFacts()
+    attention = tuple((a.code, a.at) for a in t.attention_at(shop, facts, now))
+    return (shop.name, shop.status, attention, shop.expires_at)
+
+
+class ShopFollower:
+    """One `shopsUpdated` subscriber: the shops changed since it last looked (the latest state of each)."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, t.Shop] = {}
+        self.error: BaseException | None = None
+        self._event = asyncio.Event()
+
+    def _deliver(self, changed: dict[str, t.Shop]) -> None:
+        self.pending.update(changed)
+        self._event.set()
+
+    def _fail(self, error: BaseException) -> None:
+        self.error = error
+        self._event.set()
+
+    async def next(self) -> list[t.Shop]:
+        """The shops changed since the last call, oldest first; empty after a read that changed nothing (the feed
+        reads at least every fallback interval: that is when the subscriber re-checks its token)."""
+        await self._event.wait()
+        if self.error is not None:
+            raise self.error  # the feed's read failed: this subscription ends with it, as a direct read would
+        self._event.clear()
+        changed = sorted(self.pending.values(), key=lambda shop: (shop.created_at, shop.internal_id))
+        self.pending = {}
+        return changed
+
+
+class ShopFeed:
+    """The merchant's shop feed in this process: ONE reader for all its `shopsUpdated` subscribers.
+
+    It waits for a shop change signal of the merchant or `fallback_interval`, then reads in one session the shops a
+    signal named (with their sync facts, for `attention`), or all the merchant's shops on the fallback, a signal
+    without ids (some may be lost) and its first read: `status` and `attention` also move with the clock (an
+    authorization ending) with no signal at all. Each shop read is compared with the last fingerprint the feed
+    saw (`_shop_fingerprint`); the changed ones go to every follower as one shared DTO each (gql/shared_events.py).
+    The first read only sets the fingerprints: nothing is sent first. A shop gone (deleted) sends nothing.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        events: Any,
+        clock: Clock,
+        merchant_id: str,
+        registry: dict[str, Any],
+        *,
+        fallback_interval: float = FALLBACK_INTERVAL,
+    ) -> None:
+        self.db = db
+        self.events = events  # an adapters.events bus
+        self.clock = clock
+        self.merchant_id = merchant_id
+        self.registry = registry  # the process's shop feeds by merchant: the feed leaves it with its last follower
+        self.fallback_interval = fallback_interval
+        self.followers: set[ShopFollower] = set()
+        self.reads = 0  # reads done (tests compare it with the signals sent)
+        self.ready = asyncio.Event()  # set once the first read fixed the fingerprints (tests wait on it)
+        self.sent: dict[str, tuple[object, ...]] = {}  # the last fingerprint of each shop (`_shop_fingerprint`)
+        self._reader: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def follow(self) -> AsyncIterator[ShopFollower]:
+        follower = ShopFollower()
+        self.followers.add(follower)
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._run(), name=f"shopbridge-shop-feed-{self.merchant_id}")
+        try:
+            yield follower
+        finally:
+            self.followers.discard(follower)
+            if not self.followers:
+                await self._stop()
+
+    async def _stop(self) -> None:
+        reader, self._reader = self._reader, None
+        if self.registry.get(self.merchant_id) is self:
+            del self.registry[self.merchant_id]
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _run(self) -> None:
+        try:
+            await self._loop()
+        except Exception as error:  # a failed read ends every current follower's subscription with that error
+            for follower in list(self.followers):
+                follower._fail(error)
+            if self.registry.get(self.merchant_id) is self:
+                del self.registry[self.merchant_id]  # the next subscriber starts afresh
+
+    async def _loop(self) -> None:
+        async with self.events.subscribe_shops(self.merchant_id) as signals:
+            named: set[str] | None = None  # the first read reads everything
+            while self.followers:
+                changed = await self._read(named)
+                if not self.ready.is_set():
+                    self.ready.set()
+                    changed = {}  # the first read is the baseline: the page read `shops` itself
+                for follower in list(self.followers):
+                    follower._deliver(changed)
+                received = await signals.wait(self.fallback_interval)
+                named = received if received else None  # None: silence; empty: maybe lost, read everything
+
+    async def _read(self, named: set[str] | None) -> dict[str, t.Shop]:
+        """Read the shops named (None: all the merchant's), keep their fingerprints, return the changed ones."""
+        async with self.db.read_sessionmaker() as session:
+            if named is None:
+                rows = await queries.merchant_shops(session, self.merchant_id, SHOP_LIMIT)
+            else:
+                rows = await queries.shops_by_ids(session, self.merchant_id, named)
+            facts = await shop_sync_facts(session, self.merchant_id, list(rows))
+        self.reads += 1
+        now = self.clock.now()
+        gone = set(named) - set(rows) if named is not None else set(self.sent) - set(rows)
+        for shop_id in gone:
+            self.sent.pop(shop_id, None)  # deleted: nothing to send (see `shopsUpdated`)
+        changed: dict[str, t.Shop] = {}
+        for shop_id, row in rows.items():
+            shop = dataclasses.replace(mappers.shop(row, now), sync_facts=facts.get(shop_id, SyncFacts()))
+            fingerprint = _shop_fingerprint(shop, now)
+            if self.sent.get(shop_id) != fingerprint:
+                self.sent[shop_id] = fingerprint
+                changed[shop_id] = shop
+        return changed
+
+
+def shop_feed(services: Services, merchant_id: str) -> ShopFeed:
+    """The merchant's shop feed in this process (created on first use, dropped with its last follower)."""
+    feed = services.shop_feeds.get(merchant_id)
+    if feed is None:
+        feed = ShopFeed(services.db, services.events, services.clock, merchant_id, services.shop_feeds)
+        services.shop_feeds[merchant_id] = feed
     return feed

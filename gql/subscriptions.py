@@ -1,4 +1,4 @@
-"""`syncTaskUpdated` and `shopUpdated`: the database is the truth; change signals only say when to look again.
+"""`syncTaskUpdated`, `shopUpdated`, `shopsUpdated`: the database is the truth; signals only say when to look again.
 
 The first messages are the current state (with `taskId` that task; else each shop's latest task of each kind, at
 most 100, and every active one, so a client sees where things stand even when nothing runs); then each change
@@ -30,7 +30,7 @@ from gql import mappers, readers
 from gql import types as t
 from gql.context import Info
 from gql.errors import BadRequestError
-from gql.feeds import FALLBACK_INTERVAL, Follower, Snapshot, task_feed
+from gql.feeds import FALLBACK_INTERVAL, Follower, Snapshot, shop_feed, task_feed
 from gql.ids import from_global_id, internal_id
 
 MIN_INTERVAL = 0.1
@@ -128,6 +128,26 @@ class Subscription:
                 # Any task of the merchant may have moved this shop's counts; a shop signal names the shop.
                 await _first_signal(shop_signals, task_signals, FALLBACK_INTERVAL)
                 info.context.require_merchant()  # a subscription does not outlive its token
+
+    @strawberry.subscription(
+        description="Each of the merchant's shops whose name, status, attention (a notice's code or time) or "
+        "expiresAt changes, as it is then: a revocation (webhook 6, or a token refresh TikTok refuses), a "
+        "re-authorization, an authorization ending or announced (webhook 7), a token renewal. Nothing is sent "
+        "first: read `shops` once subscribed. Changes close together are coalesced (the latest state wins); a "
+        "status that moves with the clock (EXPIRING_SOON, EXPIRED) arrives within seconds. A shop deleted sends "
+        "nothing (`shops` no longer lists it; `shopUpdated` ends with NOT_FOUND). Ends with UNAUTHENTICATED once "
+        "the connection's token expires."
+    )
+    async def shops_updated(self, info: Info) -> AsyncGenerator[t.Shop, None]:
+        merchant_id = info.context.require_merchant()
+        # One reader per merchant and process for every subscriber (gql/feeds.py): a signal costs one read.
+        async with shop_feed(info.context.services, merchant_id).follow() as me:
+            while True:
+                changed = await me.next()  # at least every FALLBACK_INTERVAL, changes or not
+                info.context.require_merchant()  # a subscription does not outlive its token
+                for shop in changed:
+                    info.context.reset_loaders()
+                    yield shop  # the feed's one object per shop and read: its execution is shared
 
 
 async def _follow(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Generic, TypeVar
 import strawberry
 
 from domain.attention import AttentionCode as DomainAttentionCode
-from domain.attention import shop_attention
+from domain.attention import SyncFacts, shop_attention
 from domain.catalog import OrderStatus as DomainOrderStatus
 from domain.errors import ErrorCode
 from domain.shops import Region as DomainRegion
@@ -151,6 +151,8 @@ class Shop(Node):
     authorization_expires_at: strawberry.Private[datetime | None] = None
     webhooks_registered_at: strawberry.Private[datetime | None] = None
     last_webhook_at: strawberry.Private[datetime | None] = None
+    # Read with the shop by `shopsUpdated`'s feed (gql/feeds.py): `attention` then reads nothing more.
+    sync_facts: strawberry.Private[SyncFacts | None] = None
 
     @strawberry.field(
         description="What the merchant should know or do about the shop, most urgent first; empty when all is "
@@ -299,10 +301,18 @@ class SyncTask(Node):
 
 
 async def attention_of(shop: Shop, info: Info) -> list[ShopAttention]:
-    """`Shop.attention`: the domain's rule over the shop and its sync facts (one batched query per operation)."""
-    facts = await info.context.loaders.sync_facts.load(shop.internal_id)
+    """`Shop.attention`: the domain's rule over the shop and its sync facts (one batched query per operation, none
+    when the facts came with the shop)."""
+    facts = shop.sync_facts
+    if facts is None:
+        facts = await info.context.loaders.sync_facts.load(shop.internal_id)
+    return attention_at(shop, facts, info.context.services.clock.now())
+
+
+def attention_at(shop: Shop, facts: SyncFacts, now: datetime) -> list[ShopAttention]:
+    """The shop's attention at `now`, given its sync facts."""
     notices = shop_attention(
-        info.context.services.clock.now(),
+        now,
         expires_at=shop.expires_at,
         revoked_at=shop.revoked_at,
         authorization_expires_at=shop.authorization_expires_at,

@@ -67,6 +67,17 @@ async def shops_by_ids(session: AsyncSession, merchant_id: str, ids: Collection[
     return {r["id"]: _shop(r) for r in (await session.execute(query)).mappings()}
 
 
+async def merchant_shops(session: AsyncSession, merchant_id: str, limit: int) -> dict[str, ShopRead]:
+    """The merchant's shops by id, at most `limit` of them, oldest first (`shopsUpdated`'s periodic read)."""
+    query = (
+        select(*_SHOP_COLUMNS)
+        .where(shops.c.merchant_id == merchant_id)
+        .order_by(shops.c.created_at, shops.c.id)
+        .limit(limit)
+    )
+    return {r["id"]: _shop(r) for r in (await session.execute(query)).mappings()}
+
+
 # -- products -------------------------------------------------------------------------------------------------
 
 

@@ -9,9 +9,13 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
+from domain.shops import ShopStatus
 from gql.console.login import DEMO_LOGINS
+from gql.ids import from_global_id
 from tests.browser.conftest import approve, sign_in
+from tests.e2e.test_webhooks import envelope, push
 from tests.fixtures.app import START, ShopbridgeServer
+from tests.fixtures.waiting import wait_until
 
 SHOPS = "{ shops { edges { node { id name status } } } }"
 
@@ -348,3 +352,43 @@ def test_a_rename_or_delete_of_a_shop_deleted_meanwhile_closes_and_the_list_drop
     expect(page.get_by_text("No shop yet")).to_be_visible()
     expect(page.get_by_label("New name for Maple")).to_have_count(0)
     expect(row).to_have_count(0)
+
+
+def test_a_revocation_shows_in_its_row_without_a_reload_keeping_the_focus_and_an_open_rename(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/stores.js `replaceRow`): the list follows `shopsUpdated` and replaces a changed shop's row in place,
+    the keyboard focus staying on the same control; a rename open meanwhile is left alone, and the list is read
+    again once it ends."""
+    # given two shops listed Active, the keyboard on "Sync Maple now"
+    app = console()
+    maple = app.connect_shop("m1", "us-local", "US", "Maple")
+    oak = app.connect_shop("m1", "sg-local", "SG", "Oak")
+    app.wait_for_idle_sync()
+    sign_in(page, app, "m1")
+    maple_row = page.locator(f'tbody tr[data-shop-id="{maple["id"]}"]')
+    oak_row = page.locator(f'tbody tr[data-shop-id="{oak["id"]}"]')
+    expect(maple_row.locator(".badge")).to_have_text("Active")
+    expect(oak_row.locator(".badge")).to_have_text("Active")
+    maple_row.get_by_role("button", name="Sync Maple now").focus()
+    # when TikTok tells that the seller removed the app (webhook 6)
+    assert push(app, envelope(6, maple["tiktokShopId"], {"message": "Shop is deauthorized"})).status_code == 200
+    # then the row says Revoked and asks to re-authorize, without a reload, and the focus stayed on its control
+    expect(maple_row.locator(".badge")).to_have_text("Revoked")
+    expect(maple_row.locator(".attention-list li.urgent")).to_contain_text("re-authorize")
+    expect(maple_row.get_by_role("button", name="Sync Maple now")).to_be_focused()
+    expect(oak_row.locator(".badge")).to_have_text("Active")
+
+    # given a rename of the other shop open, with a name typed
+    oak_row.get_by_role("button", name="Rename Oak").click()
+    oak_row.get_by_label("New name for Oak").fill("Oak and Ash")
+    # when that seller removes the app too, and the change is sent to the page
+    feed = app.asgi.state.services.shop_feeds["m1"]
+    assert push(app, envelope(6, oak["tiktokShopId"], {"message": "Shop is deauthorized"})).status_code == 200
+    oak_id = from_global_id(oak["id"])[1]  # type: ignore[index]
+    wait_until(lambda: feed.sent[oak_id][1] == ShopStatus.REVOKED, what="the revocation sent")
+    # then the form keeps what was typed, and the row follows once the rename is cancelled
+    expect(oak_row.get_by_label("New name for Oak")).to_have_value("Oak and Ash")
+    expect(oak_row.get_by_label("New name for Oak")).to_be_focused()
+    oak_row.get_by_label("New name for Oak").press("Escape")
+    expect(oak_row.locator(".badge")).to_have_text("Revoked")

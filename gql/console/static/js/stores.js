@@ -16,6 +16,9 @@ const DELETE = `mutation Delete($input: ShopDeleteInput!) { shopDelete(input: $i
 const SYNC = `mutation Sync($input: SyncStartInput!) { syncStart(input: $input) {
   tasks { id kind } userErrors { code message } } }`;
 const TASK_CHANGES = "subscription StoreTasks { syncTaskUpdated { id status shop { id } } }";
+// Each shop whose name, status, attention or Expire date changed (a revocation, a re-authorization, an announced
+// end, a token renewal), one subscription for the whole list; nothing comes first (the list is read by load()).
+const SHOP_CHANGES = `subscription StoreShops { shopsUpdated { ${SHOP_FIELDS} } }`;
 const URGENT = new Set(["REAUTHORIZATION_REQUIRED", "EXPIRING_SOON"]);
 const COMPLETE = `mutation Complete($input: ShopAuthorizationCompleteInput!) {
   shopAuthorizationComplete(input: $input) { shop { id name } reauthorized userErrors { code message } } }`;
@@ -84,6 +87,22 @@ export function renderStores(ctx) {
   function refused(error) {
     announce(explain(error), { kind: "error" });
     if (error.code === "NOT_FOUND") load();
+  }
+
+  /** Show a shop's new state in its row, in place; the keyboard focus stays on the same control of the row. A
+   * rename open anywhere is not clobbered: the list is read again once it ends (`stale`), as load() does. */
+  function replaceRow(shop) {
+    if (editing) {
+      stale = true;
+      return;
+    }
+    const old = [...body.querySelectorAll("tr[data-shop-id]")].find((tr) => tr.dataset.shopId === shop.id);
+    if (!old) return load(); // not listed yet (connected in another tab): read the list
+    const controls = [...old.querySelectorAll("[aria-label]")];
+    const focused = controls.indexOf(document.activeElement);
+    const fresh = row(shop);
+    old.replaceWith(fresh);
+    if (focused >= 0) fresh.querySelectorAll("[aria-label]")[focused]?.focus();
   }
 
   function refocus(label) {
@@ -276,6 +295,13 @@ export function renderStores(ctx) {
       body,
     ),
   );
+  // Follow the shops first, then read them: a change made while the list loads is not missed.
+  const stopShops = ctx.socket.subscribe(SHOP_CHANGES, {}, {
+    next: (payload) => {
+      const shop = payload.data?.shopsUpdated;
+      if (shop) replaceRow(shop);
+    },
+  });
   load();
   let timer = null;
   const refreshSoon = () => {
@@ -295,6 +321,7 @@ export function renderStores(ctx) {
   return () => {
     clearTimeout(timer);
     stop();
+    stopShops();
     stopReconnect();
   };
 }

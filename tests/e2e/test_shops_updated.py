@@ -1,0 +1,120 @@
+"""`shopsUpdated` over real WebSockets, on SQLite and PostgreSQL: the Store management page follows all of the
+merchant's shops with one subscription. A revocation at TikTok (the sandbox pushes webhook 6) or an announced end
+(webhook 7) arrives as the shop's new state to every subscriber of its merchant, from one shared feed; another
+merchant's subscribers hear nothing; an expired token ends the subscription."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_authorization_end import announce_end, when
+from tests.e2e.test_webhooks import envelope, push
+from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.sync import settings_env
+from tests.fixtures.waiting import DEADLINE_SECONDS, until
+from tests.fixtures.workers import spawn_worker, stop_worker
+from tests.fixtures.ws import OperationError
+
+SHOPS_UPDATED = "subscription { shopsUpdated { id name status expiresAt attention { code at } } }"
+EXPIRY_DEADLINE = 20  # many fallback periods (1.5 s), far below the wait of a subscription that keeps going
+
+
+async def next_change(op: Any, until_: Any, timeout: float = DEADLINE_SECONDS) -> dict[str, Any]:
+    """The first `shopsUpdated` message that satisfies `until_`."""
+    async with asyncio.timeout(timeout):
+        while True:
+            shop = (await op.next())["shopsUpdated"]
+            if until_(shop):
+                return dict(shop)
+
+
+async def following(app: ShopbridgeServer, merchant_id: str, subscribers: int) -> None:
+    """Until the merchant's feed serves `subscribers` followers and has read its baseline (a change made before
+    that would be the baseline, sent to nobody: the page reads `shops` itself)."""
+    feeds = app.asgi.state.services.shop_feeds
+    await until(
+        lambda: (
+            (feed := feeds.get(merchant_id)) is not None and len(feed.followers) == subscribers and feed.ready.is_set()
+        ),
+        what=f"{subscribers} followers of {merchant_id}'s shop feed",
+    )
+
+
+async def test_a_seller_revoking_at_tiktok_shows_to_each_subscriber_of_the_merchant_and_no_other(
+    app_factory: Any,
+) -> None:
+    # given a shop whose webhook address TikTok has, two sockets of its merchant and one of another merchant
+    app: ShopbridgeServer = app_factory(webhooks=True)
+    shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+    await asyncio.to_thread(app.wait_for_webhook_registration, shop)
+    await asyncio.to_thread(app.wait_for_idle_sync)
+    async with AsyncExitStack() as stack:
+        mine = [await stack.enter_async_context(app.subscribe(SHOPS_UPDATED, {}, "m1")) for _ in range(2)]
+        theirs = await stack.enter_async_context(app.subscribe(SHOPS_UPDATED, {}, "m2"))
+        await following(app, "m1", 2)
+        await following(app, "m2", 1)
+        reads_before = app.asgi.state.services.shop_feeds["m1"].reads
+        # when the seller removes the app at TikTok (the sandbox pushes webhook 6 to the address)
+        await asyncio.to_thread(app.sandbox.control, "POST", "/sellers/us-local/revoke")
+        # then both of the merchant's sockets get the shop REVOKED, asking to re-authorize
+        revoked = await asyncio.gather(*(next_change(op, lambda s: s["status"] == "REVOKED") for op in mine))
+        for seen in revoked:
+            assert (seen["id"], seen["name"]) == (shop["id"], shop["name"])
+            assert [a["code"] for a in seen["attention"]] == ["REAUTHORIZATION_REQUIRED"]
+        # read by the one feed of the merchant, whatever its number of sockets (tests/integration/test_shop_feed.py
+        # counts its reads per signal)
+        assert set(app.asgi.state.services.shop_feeds) == {"m1", "m2"}
+        assert app.asgi.state.services.shop_feeds["m1"].reads > reads_before
+        # and the other merchant's socket hears nothing of it
+        with pytest.raises(TimeoutError):
+            await theirs.next(timeout=2)
+
+
+async def test_an_announced_end_moves_expires_at_live(app_factory: Any) -> None:
+    # given a shop whose authorization runs a year, and a subscriber
+    app: ShopbridgeServer = app_factory()
+    shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+    await asyncio.to_thread(app.wait_for_idle_sync)
+    ends = datetime.now(UTC).replace(microsecond=0) + timedelta(days=5)
+    async with app.subscribe(SHOPS_UPDATED, {}, "m1") as op:
+        await following(app, "m1", 1)
+        # when TikTok announces (webhook 7) that it ends in 5 days
+        await asyncio.to_thread(announce_end, app, shop, ends)
+        # then the shop arrives with that end, EXPIRING_SOON
+        seen = await next_change(op, lambda s: when(s["expiresAt"]) == ends)
+    assert (seen["id"], seen["status"]) == (shop["id"], "EXPIRING_SOON")
+    assert [(a["code"], when(a["at"])) for a in seen["attention"]] == [("EXPIRING_SOON", ends)]
+
+
+async def test_the_subscription_ends_when_its_token_expires(app: ShopbridgeServer) -> None:
+    """Nothing changes, yet the feed's periodic read wakes the subscriber, which re-checks its token."""
+    async with app.subscribe(SHOPS_UPDATED, {}, "m1", ttl=2) as op:
+        with pytest.raises(OperationError) as error:
+            await op.next(timeout=EXPIRY_DEADLINE)
+    assert [e["extensions"]["code"] for e in error.value.payload] == ["UNAUTHENTICATED"]
+    assert "expired" in str(error.value)
+
+
+@pytest.mark.redis
+async def test_production_mode_a_revocation_applied_by_a_worker_process_arrives(app_factory: Any, redis_server) -> None:
+    """The worker process applies webhook 6 and signals through Redis pub/sub; the API process's feed hears it."""
+    app: ShopbridgeServer = app_factory(broker_url=redis_server.url.rsplit("/", 1)[0] + "/2")
+    worker = await asyncio.to_thread(spawn_worker, settings_env(app.settings))
+    try:
+        shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+        await asyncio.to_thread(app.wait_for_idle_sync)
+        async with app.subscribe(SHOPS_UPDATED, {}, "m1") as op:
+            await following(app, "m1", 1)
+            # when TikTok pushes webhook 6 to the API process (a worker process applies it)
+            body = envelope(6, shop["tiktokShopId"], {"message": "Shop is deauthorized"})
+            assert (await asyncio.to_thread(push, app, body)).status_code == 200
+            # then the subscriber gets the shop REVOKED
+            seen = await next_change(op, lambda s: s["status"] == "REVOKED")
+        assert seen["id"] == shop["id"]
+    finally:
+        await asyncio.to_thread(stop_worker, worker)

@@ -1,0 +1,91 @@
+"""The shop feed behind `shopsUpdated` (gql/feeds.py) on SQLite and PostgreSQL: one read per change signal shared
+by every follower of the merchant, sending only the shops whose name, status, attention or end changed."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from adapters.crypto import TokenCipher
+from adapters.db import Database, uow_factory
+from adapters.events import InProcessEventBus
+from domain.shops import Shop
+from gql.feeds import ShopFeed, ShopFollower
+from tests.fakes import FakeClock
+from tests.fixtures.waiting import DEADLINE_SECONDS
+from tests.integration.db_samples import NOW, add_shop, make_shop
+
+FOLLOWERS = 30
+
+
+async def _changed(follower: ShopFollower) -> list[Any]:
+    """The next non-empty batch of changed shops the follower gets."""
+    async with asyncio.timeout(DEADLINE_SECONDS):
+        while True:
+            changed = await follower.next()
+            if changed:
+                return changed
+
+
+async def _save(database: Database, cipher: TokenCipher, shop: Shop) -> None:
+    async with uow_factory(database, cipher)() as uow:
+        await uow.shops.update(shop)
+        await uow.commit()
+
+
+@pytest.mark.parametrize("followers", [1, FOLLOWERS])
+async def test_one_read_per_signal_whatever_the_number_of_followers(
+    database: Database, cipher: TokenCipher, followers: int
+) -> None:
+    # given a merchant's two shops, followed by many subscribers through one feed that never falls back
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop("m1"))
+    other = await add_shop(uows, make_shop("m1"))
+    bus = InProcessEventBus()
+    registry: dict[str, Any] = {}
+    feed = ShopFeed(database, bus, FakeClock(NOW), "m1", registry, fallback_interval=600)
+    registry["m1"] = feed
+    async with AsyncExitStack() as stack:
+        members = [await stack.enter_async_context(feed.follow()) for _ in range(followers)]
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            await feed.ready.wait()  # the baseline: sends nothing
+        assert [m.pending for m in members] == [{}] * followers
+        reads_before = feed.reads
+        # when one shop is renamed, then revoked, each change signalled once
+        shop.rename("Renamed store")
+        await _save(database, cipher, shop)
+        await bus.shop_changed(shop.id, "m1")
+        renamed = await asyncio.gather(*(_changed(m) for m in members))
+        shop.deauthorize(NOW + timedelta(minutes=1), NOW + timedelta(minutes=1))
+        await _save(database, cipher, shop)
+        await bus.shop_changed(shop.id, "m1")
+        revoked = await asyncio.gather(*(_changed(m) for m in members))
+        reads = feed.reads - reads_before
+    # then every follower got that shop alone, each time, from one read per signal
+    assert {(s.internal_id, s.name) for batch in renamed for s in batch} == {(shop.id, "Renamed store")}
+    assert {(s.internal_id, s.status.value) for batch in revoked for s in batch} == {(shop.id, "REVOKED")}
+    assert all(len(batch) == 1 for batch in [*renamed, *revoked])
+    assert len({id(batch[0]) for batch in revoked}) == 1  # one object shared by all (one execution)
+    assert reads == 2, reads
+    assert other.id not in {s.internal_id for batch in renamed for s in batch}
+    assert registry == {}  # the feed left with its last follower
+
+
+async def test_the_fallback_read_sends_a_status_the_clock_moved(database: Database, cipher: TokenCipher) -> None:
+    """No signal comes when an authorization runs out: the periodic read of all the merchant's shops finds it."""
+    shop = await add_shop(uow_factory(database, cipher), make_shop("m1"))
+    clock = FakeClock(NOW)
+    feed = ShopFeed(database, InProcessEventBus(), clock, "m1", {}, fallback_interval=0.05)
+    async with feed.follow() as member:
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            await feed.ready.wait()
+        # when the refresh token's year is over, with no signal at all
+        clock.advance(timedelta(days=366))
+        (changed,) = await _changed(member)
+    # then the shop arrives EXPIRED, with its notice
+    assert (changed.internal_id, changed.status.value) == (shop.id, "EXPIRED")
+    assert changed.sync_facts is not None  # `attention` reads nothing more
