@@ -29,7 +29,7 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from adapters.db import queries
@@ -245,6 +245,11 @@ def task_feed(services: Services, merchant_id: str) -> TaskFeed:
 # -- shops: `shopsUpdated` ------------------------------------------------------------------------------------
 
 SHOP_LIMIT = 500  # shops read per merchant by a full read (a merchant has a handful; signals name the others)
+# Seconds between two reads of ALL the merchant's shops when no signal comes. Such a read finds what the clock moves
+# (an authorization ending: its days-long thresholds can wait this long) and what a lost signal hid; it reads the
+# shops' sync facts, whose cost grows with their task history (`shop_sync_facts`: ~47 ms on SQLite at 30,000 tasks),
+# so it is not done at every `FALLBACK_INTERVAL` wake-up, which only lets the followers re-check their tokens.
+FULL_READ_INTERVAL = 30.0
 
 
 def _shop_fingerprint(shop: t.Shop, now: datetime) -> tuple[object, ...]:
@@ -286,9 +291,11 @@ class ShopFeed:
     """The merchant's shop feed in this process: ONE reader for all its `shopsUpdated` subscribers.
 
     It waits for a shop change signal of the merchant or `fallback_interval`, then reads in one session the shops a
-    signal named (with their sync facts, for `attention`), or all the merchant's shops on the fallback, a signal
-    without ids (some may be lost) and its first read: `status` and `attention` also move with the clock (an
-    authorization ending) with no signal at all. Each shop read is compared with the last fingerprint the feed
+    signal named (with their sync facts, for `attention`), or all the merchant's shops on its first read, after a
+    signal without ids (some may be lost) and, when no signal came, once `full_read_interval` seconds of the feed's
+    clock have passed since the last such read: `status` and `attention` also move with the clock (an authorization
+    ending) with no signal at all. A silent wake-up before that reads nothing and delivers an empty change to every
+    follower (the subscription re-checks its token then). Each shop read is compared with the last fingerprint the feed
     saw (`_shop_fingerprint`); the changed ones go to every follower as one shared DTO each (gql/shared_events.py).
     The first read only sets the fingerprints: nothing is sent first. A shop gone (deleted) sends nothing.
     """
@@ -302,10 +309,12 @@ class ShopFeed:
         registry: dict[str, Any],
         *,
         fallback_interval: float = FALLBACK_INTERVAL,
+        full_read_interval: float = FULL_READ_INTERVAL,
     ) -> None:
         self.db = db
         self.events = events  # an adapters.events bus
         self.clock = clock
+        self.full_read_interval = timedelta(seconds=full_read_interval)
         self.merchant_id = merchant_id
         self.registry = registry  # the process's shop feeds by merchant: the feed leaves it with its last follower
         self.fallback_interval = fallback_interval
@@ -348,16 +357,24 @@ class ShopFeed:
 
     async def _loop(self) -> None:
         async with self.events.subscribe_shops(self.merchant_id) as signals:
-            named: set[str] | None = None  # the first read reads everything
+            named: set[str] | None = None  # None: every shop (the first read, or after a signal without ids)
+            silent = False  # no signal came: a full read only once `full_read_interval` has passed
+            full_at = self.clock.now()
             while self.followers:
-                changed = await self._read(named)
+                if silent and self.clock.now() - full_at < self.full_read_interval:
+                    changed: dict[str, t.Shop] = {}  # nothing read: the followers only re-check their tokens
+                else:
+                    if named is None:
+                        full_at = self.clock.now()
+                    changed = await self._read(named)
                 if not self.ready.is_set():
                     self.ready.set()
                     changed = {}  # the first read is the baseline: the page read `shops` itself
                 for follower in list(self.followers):
                     follower._deliver(changed)
                 received = await signals.wait(self.fallback_interval)
-                named = received if received else None  # None: silence; empty: maybe lost, read everything
+                silent = received is None
+                named = received if received else None  # empty: some may be lost, read everything
 
     async def _read(self, named: set[str] | None) -> dict[str, t.Shop]:
         """Read the shops named (None: all the merchant's), keep their fingerprints, return the changed ones."""

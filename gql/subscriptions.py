@@ -134,7 +134,7 @@ class Subscription:
         "expiresAt changes, as it is then: a revocation (webhook 6, or a token refresh TikTok refuses), a "
         "re-authorization, an authorization ending or announced (webhook 7), a token renewal. Nothing is sent "
         "first: read `shops` once subscribed. Changes close together are coalesced (the latest state wins); a "
-        "status that moves with the clock (EXPIRING_SOON, EXPIRED) arrives within seconds. A shop deleted sends "
+        "status that moves with the clock (EXPIRING_SOON, EXPIRED) arrives within 30 seconds. A shop deleted sends "
         "nothing (`shops` no longer lists it; `shopUpdated` ends with NOT_FOUND). Ends with UNAUTHENTICATED once "
         "the connection's token expires."
     )

@@ -89,3 +89,25 @@ async def test_the_fallback_read_sends_a_status_the_clock_moved(database: Databa
     # then the shop arrives EXPIRED, with its notice
     assert (changed.internal_id, changed.status.value) == (shop.id, "EXPIRED")
     assert changed.sync_facts is not None  # `attention` reads nothing more
+
+
+async def test_silent_wake_ups_read_nothing_until_the_full_read_is_due(database: Database, cipher: TokenCipher) -> None:
+    """A wake-up without a signal only lets the followers re-check their tokens: the read of every shop with its
+    sync facts (whose cost grows with the shop's task history) waits for `full_read_interval` of the feed's clock."""
+    await add_shop(uow_factory(database, cipher), make_shop("m1"))
+    clock = FakeClock(NOW)
+    feed = ShopFeed(database, InProcessEventBus(), clock, "m1", {}, fallback_interval=0.01, full_read_interval=30)
+    async with feed.follow() as member:
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            await feed.ready.wait()
+            # when the feed wakes up five times without a signal, the clock still short of the interval
+            for _ in range(5):
+                assert await member.next() == []
+        # then it read once, its baseline
+        assert feed.reads == 1
+        # and once the interval has passed, the next wake-up reads every shop again
+        clock.advance(timedelta(seconds=30))
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            while feed.reads == 1:
+                assert await member.next() == []
+        assert feed.reads == 2
