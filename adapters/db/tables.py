@@ -259,6 +259,11 @@ shop_catalog_counts = Table(
 )
 
 ACTIVE_TASK_WHERE = text("status IN ('QUEUED', 'RUNNING')")
+# The predicates of the shop facts' partial indexes (migration 0027, `shop_facts.shop_sync_facts`): the finished
+# tasks, and the polls that found a change. Literals, as ACTIVE_TASK_WHERE: the read repeats them so both planners
+# (PostgreSQL's generic plans included) can see its condition implies the index's.
+FINISHED_TASK_WHERE = text("finished_at IS NOT NULL")
+CHANGES_FOUND_WHERE = text("\"trigger\" = 'SCHEDULED' AND status = 'SUCCEEDED' AND (created > 0 OR updated > 0)")
 
 sync_tasks = Table(
     "sync_tasks",
@@ -312,6 +317,24 @@ sync_tasks = Table(
     # shop, kind and role supersedes one (a probe per role: status and trigger before the time).
     Index(None, "finished_at"),
     Index(None, "shop_id", "kind", "status", "trigger", "created_at"),
+    # A shop's sync facts for `Shop.attention` (migration 0027): the latest finished task of each kind, and when a
+    # poll last found a change, each one seek newest first instead of grouping the shop's history.
+    Index(
+        "ix_sync_tasks_finished_shop_id_kind_finished_at_id",
+        "shop_id",
+        "kind",
+        "finished_at",
+        "id",
+        sqlite_where=FINISHED_TASK_WHERE,
+        postgresql_where=FINISHED_TASK_WHERE,
+    ),
+    Index(
+        "ix_sync_tasks_changes_found_shop_id_finished_at",
+        "shop_id",
+        "finished_at",
+        sqlite_where=CHANGES_FOUND_WHERE,
+        postgresql_where=CHANGES_FOUND_WHERE,
+    ),
 )
 
 # The polling backstop's per-shop, per-kind state (domain.polling.PollCursor); migration 0003.

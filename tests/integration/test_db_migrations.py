@@ -32,7 +32,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0026_active_task_index"
+HEAD = "0027_shop_facts_indexes"
 
 
 def _assert_migrates_to_head(url: str) -> None:

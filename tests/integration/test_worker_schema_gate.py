@@ -29,7 +29,7 @@ from workers.broker import SYNC_QUEUE
 
 # An earlier release's revision: the one before head. The test starts its import through this release's code on
 # it, so its `shops` table must be the code's (an older one, 0008, lacks `webhooks_registered_address` since 0013).
-BEHIND = "0025_unlinked_item_index"
+BEHIND = "0026_active_task_index"
 POSTPONED = "waits for `shopbridge migrate`"
 
 
