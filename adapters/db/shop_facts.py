@@ -1,60 +1,79 @@
 """Read side: what a shop's sync tasks say about it, for `Shop.attention` (`domain.attention.SyncFacts`).
 
-Two grouped queries per batch of shops, whatever the number of tasks: when a poll last found a change, and the
-latest finished task of each kind (FAILED there means the kind's syncs are failing).
+Per shop, when a poll last found a change and the latest finished task of each kind (FAILED there means the kind's
+syncs are failing), each by one index seek newest first (migration 0027), whatever the length of the task history.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, TextClause, UnaryExpression, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.tables import shops, sync_tasks
+from adapters.db.tables import CHANGES_FOUND_WHERE, FINISHED_TASK_WHERE, shops, sync_tasks
 from domain.attention import SyncFacts
 from domain.errors import ErrorCode
-from domain.sync import SyncTaskStatus, SyncTrigger
+from domain.sync import SyncKind, SyncTaskStatus
 
 t = sync_tasks.c
+_LATEST = (t.finished_at.desc(), t.id.desc())  # a tie of finish times goes to the greater id
+# LIMIT 1 as a literal, not a parameter: PostgreSQL's generic plans then know each seek reads one row
+_ONE: ColumnElement[int] = literal_column("1")
+
+
+def _newest(
+    column: ColumnElement[Any], order: tuple[UnaryExpression[Any], ...], *where: ColumnElement[bool] | TextClause
+) -> ScalarSelect[Any]:
+    """`column` of the newest finished task (in `order`) among `where` of the shop in the outer row: one seek down
+    the partial index whose predicate `where` repeats as a literal (`tables`: both planners use a partial index
+    only where they can see the query's condition implies its predicate)."""
+    return select(column).where(t.shop_id == shops.c.id, *where).order_by(*order).limit(_ONE).scalar_subquery()
+
+
+def shop_sync_facts_query(merchant_id: str, shop_ids: Collection[str]) -> Select[Any]:
+    """The merchant's shops among `shop_ids`, each with when a poll last found a change and the id of its latest
+    finished task of each kind (`latest_<KIND>`): per shop one seek down ix_sync_tasks_changes_found_shop_id_finished_at
+    and one per kind down ix_sync_tasks_finished_shop_id_kind_finished_at_id (migration 0027)."""
+    return select(
+        shops.c.id,
+        _newest(t.finished_at, (t.finished_at.desc(),), CHANGES_FOUND_WHERE, FINISHED_TASK_WHERE).label(
+            "changes_found_at"
+        ),
+        *(
+            _newest(t.id, _LATEST, t.kind == kind.value, FINISHED_TASK_WHERE).label(f"latest_{kind.value}")
+            for kind in SyncKind
+        ),
+    ).where(shops.c.merchant_id == merchant_id, shops.c.id.in_(list(shop_ids)))
 
 
 async def shop_sync_facts(session: AsyncSession, merchant_id: str, shop_ids: Collection[str]) -> dict[str, SyncFacts]:
-    """Facts per shop among `shop_ids` that are the merchant's (others are absent)."""
+    """Facts per shop among `shop_ids` that are the merchant's (others are absent). Two statements for any number of
+    shops (none for none; one when no shop has a finished task): the shops with their facts' seeks
+    (`shop_sync_facts_query`: per shop 1 + len(SyncKind) index seeks of one row each), then their latest tasks by
+    primary key. Its cost is per shop and kind, not per task. One shop with 30,000 finished tasks (the probe; then
+    the same with 3 in 4 of them polls, 1 in 20 finding a change), before -> after migration 0027: SQLite
+    720,726 -> 128 VM steps (polls: 420,878 -> 135), 27.5 -> 3.3 ms a call (24.8 -> 4.0); PostgreSQL 741 -> 18
+    shared buffers (1,488 -> 19), 25.3 -> 4.7 ms (33.5 -> 8.1): medians of 15 on a shared, loaded machine, where
+    the "after" is mostly the session's own cost. It grouped the shops' whole task histories (3 statements).
+
+    A shop whose latest tasks of several kinds failed is failing in the one that failed last; of tasks of one kind
+    that finished at the same time, the one with the greater id is the latest."""
     if not shop_ids:
         return {}
-    owned = select(shops.c.id).where(shops.c.merchant_id == merchant_id, shops.c.id.in_(list(shop_ids)))
-    found_query = (
-        select(t.shop_id, func.max(t.finished_at))
-        .where(
-            t.shop_id.in_(owned),
-            t.trigger == SyncTrigger.SCHEDULED.value,
-            t.status == SyncTaskStatus.SUCCEEDED.value,
-            or_(t.created > 0, t.updated > 0),
-        )
-        .group_by(t.shop_id)
-    )
-    changes_found = {shop_id: at for shop_id, at in await session.execute(found_query)}
-    last = (
-        select(t.shop_id, t.kind, func.max(t.finished_at).label("last"))
-        .where(t.shop_id.in_(owned), t.finished_at.is_not(None))
-        .group_by(t.shop_id, t.kind)
-        .subquery()
-    )
-    latest_query = select(t.shop_id, t.kind, t.status, t.error_code, t.finished_at).join(
-        last, and_(t.shop_id == last.c.shop_id, t.kind == last.c.kind, t.finished_at == last.c.last)
-    )
-    failing: dict[str, tuple[str, object]] = {}
-    for shop_id, kind, status, error_code, finished_at in await session.execute(latest_query):
-        lost_authorization = error_code == ErrorCode.REAUTHORIZATION_REQUIRED.value  # the status says that one
-        if status == SyncTaskStatus.FAILED.value and not lost_authorization:
-            failing[shop_id] = (kind, finished_at)
+    rows = (await session.execute(shop_sync_facts_query(merchant_id, shop_ids))).all()
+    latest_ids = [task_id for row in rows for task_id in row[2:] if task_id is not None]
+    failing: dict[str, tuple[datetime, str]] = {}
+    if latest_ids:
+        latest = select(t.shop_id, t.kind, t.status, t.error_code, t.finished_at).where(t.id.in_(latest_ids))
+        for shop_id, kind, status, error_code, finished_at in await session.execute(latest):
+            lost_authorization = error_code == ErrorCode.REAUTHORIZATION_REQUIRED.value  # the status says that one
+            if status == SyncTaskStatus.FAILED.value and not lost_authorization:
+                failing[shop_id] = max(failing.get(shop_id, (finished_at, kind)), (finished_at, kind))
     facts: dict[str, SyncFacts] = {}
-    for shop_id in (await session.execute(owned)).scalars():
-        kind, since = failing.get(shop_id, (None, None))
-        facts[shop_id] = SyncFacts(
-            changes_found_at=changes_found.get(shop_id),
-            failing_since=since,  # type: ignore[arg-type]
-            failing_kind=kind,
-        )
+    for shop_id, changes_found_at, *_ in rows:
+        since, kind = failing.get(shop_id, (None, None))
+        facts[shop_id] = SyncFacts(changes_found_at=changes_found_at, failing_since=since, failing_kind=kind)
     return facts
