@@ -231,6 +231,10 @@ def test_a_command_that_needs_redis_without_a_broker_url_is_one_coded_line(argv,
         ("SHOPBRIDGE_TIKTOK_RATE_LIMIT", "0", "SHOPBRIDGE_TIKTOK_RATE_LIMIT must be > 0 requests per second, got 0.0"),
         # the embedded worker failed on it with a traceback at every scheduler tick
         ("SHOPBRIDGE_POLL_INTERVAL", "nan", "SHOPBRIDGE_POLL_INTERVAL must be a finite number, got 'nan'"),
+        # passed as "1 or more"; the embedded pool's boot then died on it (OverflowError, a CRITICAL traceback) while
+        # the server said "shopbridge ready" and ran no imports, polls or webhooks
+        ("SHOPBRIDGE_POLL_INTERVAL", "99999999999999999999", "SHOPBRIDGE_POLL_INTERVAL must be at most 315360000 "
+         "seconds (10 years), got 1e+20"),
         # migrate, serve and worker died with a traceback (ArgumentError; ModuleNotFoundError: psycopg2 is no async
         # driver; Redis's ValueError), and the refusal must not show the password
         ("SHOPBRIDGE_DATABASE_URL", "postgres://shopbridge:s3cret@db/shopbridge", "SHOPBRIDGE_DATABASE_URL must be "
