@@ -317,7 +317,9 @@ def _already_running(held: AlreadyLocked, data_dir: Path) -> str:
 def _one_process(settings: Settings) -> str | None:
     """With SQLite or the embedded sandbox (files in the data directory only one process may write), hold the data
     directory's lock for the rest of this process's life (adapters/process_lock.py); the refusal's one line when
-    another process holds it. With PostgreSQL and real TikTok settings any number of API processes may serve."""
+    another process holds it (ALREADY_RUNNING, exit 1). A lock that cannot be made (a read-only data directory, a
+    directory where the lock file goes) raises ConfigError: BAD_CONFIGURATION, exit 2. With PostgreSQL and real
+    TikTok settings any number of API processes may serve."""
     global _data_dir_lock
     if _data_dir_lock is not None or not (settings.is_sqlite or settings.embedded_sandbox):
         return None
@@ -327,12 +329,13 @@ def _one_process(settings: Settings) -> str | None:
         _data_dir_lock = hold(settings.data_dir)
     except AlreadyLocked as held:
         return _already_running(held, settings.data_dir)
-    except OSError as exc:
-        return one_line(
-            f"shopbridge: {BAD_CONFIGURATION}: cannot lock {shown_path(settings.data_dir)} ({exc.strerror}): point "
-            "SHOPBRIDGE_DATA_DIR at a writable directory",
-            1000,
-        )
+    except OSError as exc:  # BAD_CONFIGURATION, exit 2 (`main`) as every setting's; it was printed with exit 1
+        from adapters.config import ConfigError
+
+        raise ConfigError(
+            f"cannot lock {shown_path(settings.data_dir)} ({exc.strerror}): point SHOPBRIDGE_DATA_DIR at a writable "
+            "directory"
+        ) from exc
     return None
 
 
