@@ -610,9 +610,21 @@ def _database_problem(exc: Exception) -> str | None:
     if not isinstance(exc, DBAPIError):
         return None
     cause = exc.orig if exc.orig is not None else exc
-    return one_line(
-        f"shopbridge: {DATABASE_UNAVAILABLE}: {type(cause).__name__}: {cause}; check SHOPBRIDGE_DATABASE_URL", 500
-    )
+    hint = DISK_FULL_HINT if _disk_full(cause) else "check SHOPBRIDGE_DATABASE_URL"
+    return one_line(f"shopbridge: {DATABASE_UNAVAILABLE}: {type(cause).__name__}: {cause}; {hint}", 500)
+
+
+# What a full disk is told instead of "check SHOPBRIDGE_DATABASE_URL", which sent the operator after a setting that
+# was right (often not even set: the data directory's default database).
+DISK_FULL_HINT = "the disk that holds the database is full: free space on it, then run the command again"
+
+
+def _disk_full(cause: BaseException) -> bool:
+    """Whether a driver's error says the database's disk is full: SQLite's SQLITE_FULL ("database or disk is full"),
+    PostgreSQL's SQLSTATE 53100 (disk_full) or its "No space left on device" (e.g. `could not extend file`)."""
+    text = str(cause)
+    code = getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None)
+    return code == "53100" or "database or disk is full" in text or "No space left on device" in text
 
 
 def run() -> NoReturn:

@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy
+import sqlalchemy.event
+import sqlalchemy.exc
 
 from adapters.text import shown_path
-from gql.cli import main
+from gql.cli import _database_problem, main
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -377,3 +380,20 @@ def test_an_argument_that_is_not_utf8_text_is_told_so_with_its_bytes(
     ]
     assert result.stdout == b""
     assert not (tmp_path / "data").exists()
+
+
+def test_a_full_disk_is_told_to_free_space_not_to_check_the_database_url(tmp_path) -> None:
+    # given SQLite's own "database or disk is full" (SQLITE_FULL), from a database that may not grow past 1 page
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'full.db'}")
+    sqlalchemy.event.listen(engine, "connect", lambda connection, _: connection.execute("PRAGMA max_page_count = 1"))
+    with pytest.raises(sqlalchemy.exc.OperationalError) as full, engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (b BLOB)")
+        connection.exec_driver_sql("INSERT INTO t VALUES (zeroblob(100000))")
+    engine.dispose()
+    # when a command stops on it (as `migrate` did on a 200 KiB file system mid-migration)
+    line = _database_problem(full.value)
+    # then its one line says what to do: free space; before, "check SHOPBRIDGE_DATABASE_URL", a setting that was right
+    assert line == (
+        "shopbridge: DATABASE_UNAVAILABLE: OperationalError: database or disk is full; the disk that holds the "
+        "database is full: free space on it, then run the command again"
+    ), line
