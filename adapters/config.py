@@ -178,9 +178,19 @@ def default_data_dir(env: dict[str, str]) -> Path:
 def data_dir_setting(env: dict[str, str] | None = None) -> Path:
     """The data directory `load_settings` uses (SHOPBRIDGE_DATA_DIR, else `default_data_dir`), absolute; read
     without touching the disk (`load_settings` makes the keys there), for what must be decided before anything is
-    created, such as whether another process already serves from it."""
+    created, such as whether another process already serves from it. A relative SHOPBRIDGE_DATA_DIR is a
+    ConfigError (BAD_CONFIGURATION, exit 2)."""
     env = dict(os.environ if env is None else env)
-    return Path((env.get("SHOPBRIDGE_DATA_DIR") or "").strip() or default_data_dir(env)).resolve()
+    raw = (env.get("SHOPBRIDGE_DATA_DIR") or "").strip()
+    if raw and not Path(raw).is_absolute():
+        # Read against each command's working directory, `var` or `~/data` (no shell expands that `~`) named
+        # another directory, with its own keys and database, for every command run from elsewhere: `serve` under
+        # a process manager and `shopbridge token` from a shell used different keys, and its tokens were refused.
+        raise ConfigError(
+            f"SHOPBRIDGE_DATA_DIR must be an absolute path, so that every command finds the same keys and database "
+            f"from any directory; got {shown(raw)}, here {shown_path(Path(raw).resolve())}"
+        )
+    return Path(raw or default_data_dir(env)).resolve()
 
 
 def database_url_setting(env: dict[str, str] | None = None) -> str | None:

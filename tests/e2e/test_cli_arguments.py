@@ -12,7 +12,7 @@ import sqlalchemy
 import sqlalchemy.event
 import sqlalchemy.exc
 
-from adapters.text import shown_path
+from adapters.text import shown, shown_path
 from gql.cli import _database_problem, main
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
@@ -397,3 +397,25 @@ def test_a_full_disk_is_told_to_free_space_not_to_check_the_database_url(tmp_pat
         "shopbridge: DATABASE_UNAVAILABLE: OperationalError: database or disk is full; the disk that holds the "
         "database is full: free space on it, then run the command again"
     ), line
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["serve", "--port", "8000"], ["token", "m1"]], ids=lambda c: c[0])
+@pytest.mark.parametrize("relative", ["var", "~/shopbridge"])
+def test_a_relative_data_directory_is_refused_before_anything_is_made(
+    tmp_path, monkeypatch, capsys, command: list[str], relative: str
+) -> None:
+    # given SHOPBRIDGE_DATA_DIR relative (no shell expands a `~` inside a setting), run from some directory
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", relative)
+    # when any command starts
+    code = main(command)
+    # then one BAD_CONFIGURATION line naming the setting and where it would have gone, exit 2, and nothing made:
+    # before, each command made (or looked for) keys and a database under its own working directory, so `token`
+    # run elsewhere than `serve` signed with other keys
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, ""), err
+    assert err.splitlines() == [
+        f"shopbridge: BAD_CONFIGURATION: SHOPBRIDGE_DATA_DIR must be an absolute path, so that every command finds "
+        f"the same keys and database from any directory; got {shown(relative)}, here {shown_path(tmp_path / relative)}"
+    ], err
+    assert list(tmp_path.iterdir()) == []
