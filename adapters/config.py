@@ -178,9 +178,19 @@ def default_data_dir(env: dict[str, str]) -> Path:
 def data_dir_setting(env: dict[str, str] | None = None) -> Path:
     """The data directory `load_settings` uses (SHOPBRIDGE_DATA_DIR, else `default_data_dir`), absolute; read
     without touching the disk (`load_settings` makes the keys there), for what must be decided before anything is
-    created, such as whether another process already serves from it."""
+    created, such as whether another process already serves from it. A relative SHOPBRIDGE_DATA_DIR is a
+    ConfigError (BAD_CONFIGURATION, exit 2)."""
     env = dict(os.environ if env is None else env)
-    return Path((env.get("SHOPBRIDGE_DATA_DIR") or "").strip() or default_data_dir(env)).resolve()
+    raw = (env.get("SHOPBRIDGE_DATA_DIR") or "").strip()
+    if raw and not Path(raw).is_absolute():
+        # Read against each command's working directory, `var` or `~/data` (no shell expands that `~`) named
+        # another directory, with its own keys and database, for every command run from elsewhere: `serve` under
+        # a process manager and `shopbridge token` from a shell used different keys, and its tokens were refused.
+        raise ConfigError(
+            f"SHOPBRIDGE_DATA_DIR must be an absolute path, so that every command finds the same keys and database "
+            f"from any directory; got {shown(raw)}, here {shown_path(Path(raw).resolve())}"
+        )
+    return Path(raw or default_data_dir(env)).resolve()
 
 
 def database_url_setting(env: dict[str, str] | None = None) -> str | None:
@@ -276,6 +286,8 @@ def _positive(
     value = _float(env, name, default)
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'} {unit}, got {value}")
+    if unit == "seconds" and value > MAX_DURATION_SECONDS:
+        raise ConfigError(f"{name} must be at most {MAX_DURATION_SECONDS} seconds (10 years), got {value:g}")
     return value
 
 
@@ -420,8 +432,8 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         )
     # 1 or more: 0 or a negative count was read as 1 thread (workers/embedded.py), a setting silently changed
     embedded_worker_threads = _int(env, "SHOPBRIDGE_EMBEDDED_WORKER_THREADS", 4, 1)
-    min_backoff_ms = _int(env, "SHOPBRIDGE_SYNC_MIN_BACKOFF_MS", 10_000, 0)
-    max_backoff_ms = _int(env, "SHOPBRIDGE_SYNC_MAX_BACKOFF_MS", 600_000, 0)
+    min_backoff_ms = _int(env, "SHOPBRIDGE_SYNC_MIN_BACKOFF_MS", 10_000, 0, _MAX_DURATION_MS)
+    max_backoff_ms = _int(env, "SHOPBRIDGE_SYNC_MAX_BACKOFF_MS", 600_000, 0, _MAX_DURATION_MS)
     if max_backoff_ms < min_backoff_ms:
         raise ConfigError(
             f"SHOPBRIDGE_SYNC_MAX_BACKOFF_MS ({max_backoff_ms}) must not be below SHOPBRIDGE_SYNC_MIN_BACKOFF_MS "
@@ -471,9 +483,9 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         sync_max_attempts=_int(env, "SHOPBRIDGE_SYNC_MAX_ATTEMPTS", 5, 1),
         sync_min_backoff_ms=min_backoff_ms,
         sync_max_backoff_ms=max_backoff_ms,
-        sync_time_limit_seconds=_int(env, "SHOPBRIDGE_SYNC_TIME_LIMIT", 7_200, 1),
-        sync_stale_after_seconds=_int(env, "SHOPBRIDGE_SYNC_STALE_AFTER", 300, 1),
-        broker_heartbeat_timeout_ms=_int(env, "SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", 60_000, 1),
+        sync_time_limit_seconds=_int(env, "SHOPBRIDGE_SYNC_TIME_LIMIT", 7_200, 1, MAX_DURATION_SECONDS),
+        sync_stale_after_seconds=_int(env, "SHOPBRIDGE_SYNC_STALE_AFTER", 300, 1, MAX_DURATION_SECONDS),
+        broker_heartbeat_timeout_ms=_int(env, "SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", 60_000, 1, _MAX_DURATION_MS),
         broker_maintenance_chance=_int(env, "SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", 1_000, 0, 1_000_000),
         poll_interval_seconds=_positive(env, "SHOPBRIDGE_POLL_INTERVAL", 300.0),
         poll_overlap_seconds=_positive(env, "SHOPBRIDGE_POLL_OVERLAP", 600.0, allow_zero=True),
@@ -488,7 +500,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         metrics_token=get("SHOPBRIDGE_METRICS_TOKEN"),
         metrics_dir=_directory(get("PROMETHEUS_MULTIPROC_DIR"), "PROMETHEUS_MULTIPROC_DIR"),
         log_format=_choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json")),
-        worker_shutdown_seconds=_int(env, "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", 30, 0),
+        worker_shutdown_seconds=_int(env, "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", 30, 0, MAX_DURATION_SECONDS),
         migrate_lock_timeout_seconds=migrate_lock_timeout,
         webhook_max_bytes=webhook_max_bytes,
         webhooks_app_wide=_bool(env, "SHOPBRIDGE_WEBHOOKS_APP_WIDE", False),
@@ -529,6 +541,12 @@ MIGRATE_LOCK_TIMEOUT_MAX_SECONDS = 24 * 3600  # PostgreSQL's lock_timeout holds 
 # The longest a merchant token may live, in seconds: `SHOPBRIDGE_TOKEN_TTL` and `shopbridge token --ttl` alike. A token
 # for ten years is already a mistake; beyond is surely one (a setting of 10**20 signed tokens that never expire).
 MAX_TOKEN_TTL_SECONDS = 10 * 365 * 86400
+# The longest duration any other setting may give (seconds; the *_MS settings this times 1000): ten years, as for
+# tokens. Larger ones passed `1 or more` and then broke at run time: the embedded pool's boot died on
+# `timedelta(seconds=2 * SHOPBRIDGE_POLL_INTERVAL)` (OverflowError, a CRITICAL traceback under "shopbridge ready"),
+# dates past the year 9999, thread waits past `threading.TIMEOUT_MAX` (~292 years).
+MAX_DURATION_SECONDS = 10 * 365 * 86400
+_MAX_DURATION_MS = MAX_DURATION_SECONDS * 1000
 MIN_SECRET_KEY_BYTES = 32  # HMAC-SHA256's key: at least the hash's length (RFC 7518 section 3.2)
 _DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")  # the async drivers the engine runs on
 _BROKER_SCHEMES = ("redis", "rediss", "unix")  # what redis-py's from_url reads

@@ -317,7 +317,9 @@ def _already_running(held: AlreadyLocked, data_dir: Path) -> str:
 def _one_process(settings: Settings) -> str | None:
     """With SQLite or the embedded sandbox (files in the data directory only one process may write), hold the data
     directory's lock for the rest of this process's life (adapters/process_lock.py); the refusal's one line when
-    another process holds it. With PostgreSQL and real TikTok settings any number of API processes may serve."""
+    another process holds it (ALREADY_RUNNING, exit 1). A lock that cannot be made (a read-only data directory, a
+    directory where the lock file goes) raises ConfigError: BAD_CONFIGURATION, exit 2. With PostgreSQL and real
+    TikTok settings any number of API processes may serve."""
     global _data_dir_lock
     if _data_dir_lock is not None or not (settings.is_sqlite or settings.embedded_sandbox):
         return None
@@ -327,12 +329,13 @@ def _one_process(settings: Settings) -> str | None:
         _data_dir_lock = hold(settings.data_dir)
     except AlreadyLocked as held:
         return _already_running(held, settings.data_dir)
-    except OSError as exc:
-        return one_line(
-            f"shopbridge: {BAD_CONFIGURATION}: cannot lock {shown_path(settings.data_dir)} ({exc.strerror}): point "
-            "SHOPBRIDGE_DATA_DIR at a writable directory",
-            1000,
-        )
+    except OSError as exc:  # BAD_CONFIGURATION, exit 2 (`main`) as every setting's; it was printed with exit 1
+        from adapters.config import ConfigError
+
+        raise ConfigError(
+            f"cannot lock {shown_path(settings.data_dir)} ({exc.strerror}): point SHOPBRIDGE_DATA_DIR at a writable "
+            "directory"
+        ) from exc
     return None
 
 
@@ -607,9 +610,21 @@ def _database_problem(exc: Exception) -> str | None:
     if not isinstance(exc, DBAPIError):
         return None
     cause = exc.orig if exc.orig is not None else exc
-    return one_line(
-        f"shopbridge: {DATABASE_UNAVAILABLE}: {type(cause).__name__}: {cause}; check SHOPBRIDGE_DATABASE_URL", 500
-    )
+    hint = DISK_FULL_HINT if _disk_full(cause) else "check SHOPBRIDGE_DATABASE_URL"
+    return one_line(f"shopbridge: {DATABASE_UNAVAILABLE}: {type(cause).__name__}: {cause}; {hint}", 500)
+
+
+# What a full disk is told instead of "check SHOPBRIDGE_DATABASE_URL", which sent the operator after a setting that
+# was right (often not even set: the data directory's default database).
+DISK_FULL_HINT = "the disk that holds the database is full: free space on it, then run the command again"
+
+
+def _disk_full(cause: BaseException) -> bool:
+    """Whether a driver's error says the database's disk is full: SQLite's SQLITE_FULL ("database or disk is full"),
+    PostgreSQL's SQLSTATE 53100 (disk_full) or its "No space left on device" (e.g. `could not extend file`)."""
+    text = str(cause)
+    code = getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None)
+    return code == "53100" or "database or disk is full" in text or "No space left on device" in text
 
 
 def run() -> NoReturn:

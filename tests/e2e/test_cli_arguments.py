@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy
+import sqlalchemy.event
+import sqlalchemy.exc
 
-from adapters.text import shown_path
-from gql.cli import main
+from adapters.text import shown, shown_path
+from gql.cli import _database_problem, main
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -231,6 +234,10 @@ def test_a_command_that_needs_redis_without_a_broker_url_is_one_coded_line(argv,
         ("SHOPBRIDGE_TIKTOK_RATE_LIMIT", "0", "SHOPBRIDGE_TIKTOK_RATE_LIMIT must be > 0 requests per second, got 0.0"),
         # the embedded worker failed on it with a traceback at every scheduler tick
         ("SHOPBRIDGE_POLL_INTERVAL", "nan", "SHOPBRIDGE_POLL_INTERVAL must be a finite number, got 'nan'"),
+        # passed as "1 or more"; the embedded pool's boot then died on it (OverflowError, a CRITICAL traceback) while
+        # the server said "shopbridge ready" and ran no imports, polls or webhooks
+        ("SHOPBRIDGE_POLL_INTERVAL", "99999999999999999999", "SHOPBRIDGE_POLL_INTERVAL must be at most 315360000 "
+         "seconds (10 years), got 1e+20"),
         # migrate, serve and worker died with a traceback (ArgumentError; ModuleNotFoundError: psycopg2 is no async
         # driver; Redis's ValueError), and the refusal must not show the password
         ("SHOPBRIDGE_DATABASE_URL", "postgres://shopbridge:s3cret@db/shopbridge", "SHOPBRIDGE_DATABASE_URL must be "
@@ -373,3 +380,42 @@ def test_an_argument_that_is_not_utf8_text_is_told_so_with_its_bytes(
     ]
     assert result.stdout == b""
     assert not (tmp_path / "data").exists()
+
+
+def test_a_full_disk_is_told_to_free_space_not_to_check_the_database_url(tmp_path) -> None:
+    # given SQLite's own "database or disk is full" (SQLITE_FULL), from a database that may not grow past 1 page
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'full.db'}")
+    sqlalchemy.event.listen(engine, "connect", lambda connection, _: connection.execute("PRAGMA max_page_count = 1"))
+    with pytest.raises(sqlalchemy.exc.OperationalError) as full, engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (b BLOB)")
+        connection.exec_driver_sql("INSERT INTO t VALUES (zeroblob(100000))")
+    engine.dispose()
+    # when a command stops on it (as `migrate` did on a 200 KiB file system mid-migration)
+    line = _database_problem(full.value)
+    # then its one line says what to do: free space; before, "check SHOPBRIDGE_DATABASE_URL", a setting that was right
+    assert line == (
+        "shopbridge: DATABASE_UNAVAILABLE: OperationalError: database or disk is full; the disk that holds the "
+        "database is full: free space on it, then run the command again"
+    ), line
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["serve", "--port", "8000"], ["token", "m1"]], ids=lambda c: c[0])
+@pytest.mark.parametrize("relative", ["var", "~/shopbridge"])
+def test_a_relative_data_directory_is_refused_before_anything_is_made(
+    tmp_path, monkeypatch, capsys, command: list[str], relative: str
+) -> None:
+    # given SHOPBRIDGE_DATA_DIR relative (no shell expands a `~` inside a setting), run from some directory
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", relative)
+    # when any command starts
+    code = main(command)
+    # then one BAD_CONFIGURATION line naming the setting and where it would have gone, exit 2, and nothing made:
+    # before, each command made (or looked for) keys and a database under its own working directory, so `token`
+    # run elsewhere than `serve` signed with other keys
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, ""), err
+    assert err.splitlines() == [
+        f"shopbridge: BAD_CONFIGURATION: SHOPBRIDGE_DATA_DIR must be an absolute path, so that every command finds "
+        f"the same keys and database from any directory; got {shown(relative)}, here {shown_path(tmp_path / relative)}"
+    ], err
+    assert list(tmp_path.iterdir()) == []

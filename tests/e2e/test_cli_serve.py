@@ -471,3 +471,28 @@ def test_serve_on_a_sqlite_file_that_cannot_be_opened_stops_with_one_coded_line(
     # and it names the file's directory as what is wrong (SQLite's message alone names neither file nor cause)
     assert f"(the directory {shown_path(missing.parent)} does not exist)" in ours[0], ours[0]
     assert not missing.parent.exists()
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_a_data_directory_whose_lock_cannot_be_made_is_bad_configuration_with_exit_status_2(
+    tmp_path, command: str
+) -> None:
+    # given a data directory where the lock file cannot be made (a directory stands at its path; a read-only file
+    # system or directory does the same)
+    data = tmp_path / "data"
+    (data / "shopbridge.lock").mkdir(parents=True)
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(data))
+    # when `shopbridge serve` (or `demo`) starts on it
+    result = subprocess.run(
+        [sys.executable, "-m", "gql.cli", command, "--port", str(free_port())],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
+    )  # fmt: skip
+    # then one BAD_CONFIGURATION line naming the setting, with the exit status of every BAD_CONFIGURATION: 2 (it was
+    # 1, the status of an outage such as DATABASE_UNAVAILABLE, not of a setting to change)
+    ours = [line for line in result.stderr.splitlines() if line.startswith("shopbridge")]
+    assert len(ours) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert ours[0] == (
+        f"shopbridge: BAD_CONFIGURATION: cannot lock {shown_path(data)} (Is a directory): point SHOPBRIDGE_DATA_DIR at "
+        "a writable directory"
+    ), ours[0]
+    assert result.returncode == 2, result.stderr

@@ -116,9 +116,20 @@ class SqlInventoryPushRepository(LinkPushState):
         return (await self._session.execute(query)).first() is not None
 
     async def renew_claims(self, shop_id: str, holder: str, now: datetime, lease: timedelta) -> int:
+        """Extend `holder`'s live claims of the shop to `now + lease`; returns how many rows were renewed.
+
+        PostgreSQL: only the rows no other transaction holds (`FOR UPDATE SKIP LOCKED`). The same run finishes and
+        hands back its claims 50 a transaction in claim order (`_finish_unchanged`, `_release`) while this renewal
+        runs beside it; a renewal that took the rows in table order and waited for one of them deadlocked with such
+        a transaction (40P01, seen after an import: "could not renew the push claims … deadlock detected"), and a
+        renewal lost that way left every claim of the shop unrenewed. A skipped row is being written by its holder
+        (finished or released: nothing to renew) or by a dirty mark, and the next renewal, a third of the lease
+        later, takes it."""
+        mine = and_(_outbox.shop_id == shop_id, _outbox.claimed_by == holder, _outbox.claimed_until > now)
+        free = select(_outbox.tiktok_product_id).where(mine).with_for_update(skip_locked=True)
         result = await self._session.execute(
             update(inventory_push_outbox)
-            .where(_outbox.shop_id == shop_id, _outbox.claimed_by == holder, _outbox.claimed_until > now)
+            .where(mine, _outbox.tiktok_product_id.in_(free.scalar_subquery()))
             .values(claimed_until=now + lease)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
