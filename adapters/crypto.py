@@ -6,6 +6,8 @@ message or a log line.
 
 from __future__ import annotations
 
+import hashlib
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
@@ -30,6 +32,8 @@ class TokenCipher:
                     f"Encryption key #{position} is not a urlsafe-base64 32-byte Fernet key."
                 ) from None
         self._fernet = MultiFernet(fernets)
+        # What a log line may say about the keys: a short SHA-256 fingerprint each, newest first (never the key).
+        self.key_ids = tuple(hashlib.sha256(raw.encode()).hexdigest()[:8] for raw in raw_keys)
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode("ascii")
@@ -39,6 +43,14 @@ class TokenCipher:
             return self._fernet.decrypt(ciphertext.encode("ascii")).decode()
         except (InvalidToken, UnicodeError):
             raise TokenCipherError("A stored token cannot be decrypted with the configured keys.") from None
+
+    def can_decrypt(self, ciphertext: str) -> bool:
+        """Whether one of the configured keys made `ciphertext` (its HMAC checks out); the plaintext is dropped."""
+        try:
+            self._fernet.decrypt(ciphertext.encode("ascii"))
+        except (InvalidToken, UnicodeError):
+            return False
+        return True
 
     def rotate(self, ciphertext: str) -> str:
         """Re-encrypt under the first (newest) key, for a background key rotation."""

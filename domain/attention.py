@@ -1,9 +1,12 @@
 """What a merchant should do about a shop: `Shop.attention`, a list of notices, each with a code, a message and a
 date. Computed from the shop and facts about its syncs; some inputs arrive with the webhook intake and are None
-until then (the rule simply stays quiet about what it cannot know).
+until then (the rule simply stays quiet about what it cannot know). `tokens_unreadable_since`: None unless the
+shop's stored tokens cannot be decrypted, then when they were authorized.
 
 Codes:
-    REAUTHORIZATION_REQUIRED  revoked (TikTok refused the tokens, the seller deauthorized) or expired; `at`: since
+    REAUTHORIZATION_REQUIRED  revoked (TikTok refused the tokens, the seller deauthorized) or expired; `at`: since;
+                              or the stored tokens cannot be decrypted with the configured keys (the encryption
+                              key was lost or changed); `at`: when those tokens were authorized
     EXPIRING_SOON             the authorization ends within 30 days (the earlier of the refresh token's expiry
                               and the end TikTok announced with webhook 7); `at`: when it ends. live-sync.md §7.8
                               asks for warnings 30, 7 and 1 days ahead: the message counts the days.
@@ -59,11 +62,22 @@ def shop_attention(
     webhooks_registered_at: datetime | None = None,
     last_webhook_at: datetime | None = None,
     sync: SyncFacts | None = None,
+    tokens_unreadable_since: datetime | None = None,
 ) -> list[Attention]:
     """The shop's notices, most urgent first. `expires_at`: the refresh token's expiry, or the authorization's end
     (`Shop.expires_at`, already the earlier of it and `authorization_expires_at`: taking the earlier again changes
     nothing); the webhook-related inputs come from the webhook intake (None: unknown, nothing said about them)."""
     notices: list[Attention] = []
+    if tokens_unreadable_since is not None:
+        notices.append(
+            Attention(
+                AttentionCode.REAUTHORIZATION_REQUIRED,
+                "Shopbridge cannot read this shop's tokens (its encryption key changed): re-authorize it to resume "
+                "syncing.",
+                tokens_unreadable_since,
+            )
+        )
+        return notices  # nothing else matters until then
     ends_at = authorization_end(expires_at, authorization_expires_at)
     status = shop_status(ends_at, revoked_at, now)
     if status in (ShopStatus.REVOKED, ShopStatus.EXPIRED):

@@ -214,6 +214,9 @@ class Shop:
     last_webhook_at: datetime | None = None
     # The address the last successful registration sent TikTok (None: none yet, or registered before it was kept).
     webhooks_registered_address: str | None = None
+    # The stored tokens could not be decrypted with any configured key (SHOPBRIDGE_ENCRYPTION_KEY lost or changed):
+    # `tokens` then holds empty strings, never a guess; the shop counts as REVOKED until it is re-authorized.
+    tokens_unreadable: bool = False
 
     @classmethod
     def connect(
@@ -248,7 +251,12 @@ class Shop:
         return authorization_end(self.tokens.refresh_token_expires_at, self.authorization_expires_at)
 
     def status(self, now: datetime) -> ShopStatus:
-        return shop_status(self.expires_at, self.revoked_at, now)
+        return shop_status(self.expires_at, self.revoked_at, now, tokens_unreadable=self.tokens_unreadable)
+
+    @property
+    def authorization_lost(self) -> bool:
+        """Revoked by TikTok or the seller, or its tokens unreadable here: nothing can be asked of TikTok for it."""
+        return self.revoked_at is not None or self.tokens_unreadable
 
     def rename(self, raw_name: str) -> None:
         self.name = parse_shop_name(raw_name)
@@ -261,6 +269,7 @@ class Shop:
                 "The re-authorization returned a different TikTok shop; authorize the shop this entry is for.",
             )
         self.tokens = tokens
+        self.tokens_unreadable = False
         self.tiktok_shop_name = granted.name
         self.tiktok_shop_cipher = granted.cipher
         self.tiktok_shop_code = granted.code
@@ -385,10 +394,13 @@ def authorization_end(refresh_token_expires_at: datetime, announced_end: datetim
     return min(refresh_token_expires_at, announced_end)
 
 
-def shop_status(expires_at: datetime, revoked_at: datetime | None, now: datetime) -> ShopStatus:
-    """REVOKED beats everything; then EXPIRED, EXPIRING_SOON (within 7 days), ACTIVE. `expires_at`: the
-    authorization's end (`authorization_end`), not the refresh token's expiry alone."""
-    if revoked_at is not None:
+def shop_status(
+    expires_at: datetime, revoked_at: datetime | None, now: datetime, *, tokens_unreadable: bool = False
+) -> ShopStatus:
+    """REVOKED beats everything (a revocation, or tokens no configured key decrypts); then EXPIRED, EXPIRING_SOON
+    (within 7 days), ACTIVE. `expires_at`: the authorization's end (`authorization_end`), not the refresh token's
+    expiry alone."""
+    if revoked_at is not None or tokens_unreadable:
         return ShopStatus.REVOKED
     if expires_at <= now:
         return ShopStatus.EXPIRED

@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from workers.runtime import start_api_runtime
 
-        db, uow_factory, tiktok, tiktok_closers = build_core(settings)
+        db, uow_factory, tiktok, tiktok_closers, cipher = build_core(settings)
         runtime = await start_api_runtime(settings)
         intake = build_intake(uow_factory, clock, runtime.queue)
         services = Services(
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             events=runtime.events,
             clock=clock,
             intake=intake,
+            cipher=cipher,
             # closed last to first: the intake stores what waits and enqueues it before the worker pool stops
             closers=[*tiktok_closers, runtime.stop, intake.aclose],
         )

@@ -30,6 +30,7 @@ class Services:
     events: Any  # adapters.events bus: publishes task changes and lets subscriptions wait for them
     clock: Clock
     intake: IntakeBatcher  # POST /webhooks/tiktok stores through it (group commit)
+    cipher: TokenCipher  # the shops' token cipher: a list of shops tells those whose tokens no key decrypts
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     task_feeds: dict[str, Any] = field(default_factory=dict)  # gql.feeds.TaskFeed by merchant id, while followed
     shop_feeds: dict[str, Any] = field(default_factory=dict)  # gql.feeds.ShopFeed by merchant id, while followed
@@ -42,11 +43,12 @@ class Services:
                 stack.push_async_callback(close)
 
 
-def build_core(settings: Settings) -> tuple[Database, UnitOfWorkFactory, TikTokClient, list[Any]]:
-    """The database, units of work over it, and the TikTok client, with what to close at shutdown."""
+def build_core(settings: Settings) -> tuple[Database, UnitOfWorkFactory, TikTokClient, list[Any], TokenCipher]:
+    """The database, units of work over it, and the TikTok client, with what to close at shutdown; the cipher."""
     db = Database(settings.database_url)
     tiktok, closers = build_tiktok_client(settings, "shopbridge/0.1")
-    return db, uow_factory(db, TokenCipher(settings.encryption_key)), tiktok, closers
+    cipher = TokenCipher(settings.encryption_key)
+    return db, uow_factory(db, cipher), tiktok, closers, cipher
 
 
 def build_intake(uow_factory: UnitOfWorkFactory, clock: Clock, queue: TaskQueue) -> IntakeBatcher:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from adapters.crypto import TokenCipher
 from adapters.db import queries
 from adapters.db.engine import Database
 from adapters.db.read_models import SyncTaskRead
@@ -311,8 +312,10 @@ class ShopFeed:
         *,
         fallback_interval: float = FALLBACK_INTERVAL,
         full_read_interval: float = FULL_READ_INTERVAL,
+        cipher: TokenCipher | None = None,
     ) -> None:
         self.db = db
+        self.cipher = cipher  # tells the shops whose tokens no configured key decrypts (None: not checked)
         self.events = events  # an adapters.events bus
         self.clock = clock
         self.full_read_interval = timedelta(seconds=full_read_interval)
@@ -381,9 +384,9 @@ class ShopFeed:
         """Read the shops named (None: all the merchant's), keep their fingerprints, return the changed ones."""
         async with self.db.read_sessionmaker() as session:
             if named is None:
-                rows = await queries.merchant_shops(session, self.merchant_id, SHOP_LIMIT)
+                rows = await queries.merchant_shops(session, self.merchant_id, SHOP_LIMIT, cipher=self.cipher)
             else:
-                rows = await queries.shops_by_ids(session, self.merchant_id, named)
+                rows = await queries.shops_by_ids(session, self.merchant_id, named, cipher=self.cipher)
             facts = await shop_sync_facts(session, self.merchant_id, list(rows))
         self.reads += 1
         now = self.clock.now()
@@ -404,6 +407,8 @@ def shop_feed(services: Services, merchant_id: str) -> ShopFeed:
     """The merchant's shop feed in this process (created on first use, dropped with its last follower)."""
     feed = services.shop_feeds.get(merchant_id)
     if feed is None:
-        feed = ShopFeed(services.db, services.events, services.clock, merchant_id, services.shop_feeds)
+        feed = ShopFeed(
+            services.db, services.events, services.clock, merchant_id, services.shop_feeds, cipher=services.cipher
+        )
         services.shop_feeds[merchant_id] = feed
     return feed

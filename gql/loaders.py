@@ -72,7 +72,7 @@ class Loaders:
         if merchant_id is None:
             return [None] * len(ids)
         async with self._services.db.read_sessionmaker() as session:
-            rows = await queries.shops_by_ids(session, merchant_id, ids)
+            rows = await queries.shops_by_ids(session, merchant_id, ids, cipher=self._services.cipher)
         now = self._services.clock.now()
         by_id = {shop_id: mappers.shop(row, now) for shop_id, row in rows.items()}
         return [by_id.get(shop_id) for shop_id in ids]

@@ -68,7 +68,9 @@ async def shops(info: Info, first: int | None, after: str | None) -> t.Connectio
     now = info.context.services.clock.now()
     return await _page(
         info,
-        lambda session: queries.shop_page(session, merchant_id, size, cursor, with_total=wants_total(info)),
+        lambda session: queries.shop_page(
+            session, merchant_id, size, cursor, with_total=wants_total(info), cipher=info.context.services.cipher
+        ),
         lambda row: mappers.shop(row, now),
     )
 

@@ -27,7 +27,8 @@ Region = strawberry.enum(DomainRegion, description="Regions Shopbridge supports 
 ShopStatus = strawberry.enum(
     DomainShopStatus,
     description="ACTIVE; EXPIRING_SOON within 7 days of expiresAt; EXPIRED once expiresAt has passed; REVOKED when "
-    "TikTok no longer honours it.",
+    "TikTok no longer honours it, or when Shopbridge cannot decrypt its stored tokens (the encryption key changed): "
+    "re-authorize it either way.",
 )
 UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode", description="Stable codes of expected failures.")
 SyncKind = strawberry.enum(DomainSyncKind)
@@ -36,7 +37,8 @@ SyncTaskStatus = strawberry.enum(DomainSyncTaskStatus)
 ShopAttentionCode = strawberry.enum(
     DomainAttentionCode,
     name="ShopAttentionCode",
-    description="REAUTHORIZATION_REQUIRED: revoked or expired; EXPIRING_SOON: the authorization ends within 30 "
+    description="REAUTHORIZATION_REQUIRED: revoked or expired, or its stored tokens cannot be decrypted (the "
+    "encryption key changed); EXPIRING_SOON: the authorization ends within 30 "
     "days; WEBHOOKS_SILENT: TikTok's notifications stopped while polls keep finding changes; SYNC_FAILING: the "
     "latest sync of a kind failed.",
 )
@@ -47,7 +49,8 @@ class ShopAttention:
     code: ShopAttentionCode  # type: ignore[valid-type]
     message: str
     at: datetime = strawberry.field(
-        description="UTC. REAUTHORIZATION_REQUIRED: since when; EXPIRING_SOON: when the authorization ends; "
+        description="UTC. REAUTHORIZATION_REQUIRED: since when (unreadable tokens: when they were authorized); "
+        "EXPIRING_SOON: when the authorization ends; "
         "WEBHOOKS_SILENT: the last notification received; SYNC_FAILING: when the sync failed."
     )
 
@@ -147,6 +150,7 @@ class Shop(Node):
     webhooks: ShopWebhooks
     internal_id: strawberry.Private[str]
     revoked_at: strawberry.Private[datetime | None] = None
+    tokens_unreadable: strawberry.Private[bool] = False  # no configured key decrypts its tokens: REVOKED
     # From the webhook intake (migration 0002); None until it is there: the attention rule then stays quiet.
     authorization_expires_at: strawberry.Private[datetime | None] = None
     webhooks_registered_at: strawberry.Private[datetime | None] = None
@@ -319,6 +323,7 @@ def attention_at(shop: Shop, facts: SyncFacts, now: datetime) -> list[ShopAttent
         webhooks_registered_at=shop.webhooks_registered_at,
         last_webhook_at=shop.last_webhook_at,
         sync=facts,
+        tokens_unreadable_since=shop.authorized_at if shop.tokens_unreadable else None,
     )
     return [ShopAttention(code=n.code, message=n.message, at=n.at) for n in notices]
 

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, CompoundSelect, Select, Table, and_, func,
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.crypto import TokenCipher
 from adapters.db.cursors import CursorKind, decode_cursor
 from adapters.db.read_models import (
     LineItemRead,
@@ -48,34 +49,52 @@ _SHOP_COLUMNS = [c for c in shops.columns if not c.name.endswith("_encrypted")] 
 # -- shops ----------------------------------------------------------------------------------------------------
 
 
+# Shop reads given a `cipher` also read one encrypted token, only to tell whether a configured key decrypts it
+# (`ShopRead.tokens_unreadable`: SHOPBRIDGE_ENCRYPTION_KEY lost or changed); the token itself is dropped there.
+
+
+def _shop_columns(cipher: TokenCipher | None) -> list[Any]:
+    return _SHOP_COLUMNS if cipher is None else [*_SHOP_COLUMNS, shops.c.refresh_token_encrypted]
+
+
 async def shop_page(
-    session: AsyncSession, merchant_id: str, first: int, after: str | None = None, *, with_total: bool = True
+    session: AsyncSession,
+    merchant_id: str,
+    first: int,
+    after: str | None = None,
+    *,
+    with_total: bool = True,
+    cipher: TokenCipher | None = None,
 ) -> Page[ShopRead]:
     """The merchant's shops, oldest first."""
     where = shops.c.merchant_id == merchant_id
-    query = select(*_SHOP_COLUMNS).where(where)
+    query = select(*_shop_columns(cipher)).where(where)
     rows, has_next = await _keyset(session, query, shops, first, after, descending=False, kind="shops")
     total = await _count(session, shops, where) if with_total else None
-    return Page(tuple(_shop(r) for r in rows), has_next, total)
+    return Page(tuple(_shop(r, cipher) for r in rows), has_next, total)
 
 
-async def shops_by_ids(session: AsyncSession, merchant_id: str, ids: Collection[str]) -> dict[str, ShopRead]:
+async def shops_by_ids(
+    session: AsyncSession, merchant_id: str, ids: Collection[str], *, cipher: TokenCipher | None = None
+) -> dict[str, ShopRead]:
     """The merchant's shops among `ids` (for DataLoaders); ids of other merchants' shops are simply absent."""
     if not ids:
         return {}
-    query = select(*_SHOP_COLUMNS).where(shops.c.merchant_id == merchant_id, shops.c.id.in_(list(ids)))
-    return {r["id"]: _shop(r) for r in (await session.execute(query)).mappings()}
+    query = select(*_shop_columns(cipher)).where(shops.c.merchant_id == merchant_id, shops.c.id.in_(list(ids)))
+    return {r["id"]: _shop(r, cipher) for r in (await session.execute(query)).mappings()}
 
 
-async def merchant_shops(session: AsyncSession, merchant_id: str, limit: int) -> dict[str, ShopRead]:
+async def merchant_shops(
+    session: AsyncSession, merchant_id: str, limit: int, *, cipher: TokenCipher | None = None
+) -> dict[str, ShopRead]:
     """The merchant's shops by id, at most `limit` of them, oldest first (`shopsUpdated`'s periodic read)."""
     query = (
-        select(*_SHOP_COLUMNS)
+        select(*_shop_columns(cipher))
         .where(shops.c.merchant_id == merchant_id)
         .order_by(shops.c.created_at, shops.c.id)
         .limit(limit)
     )
-    return {r["id"]: _shop(r) for r in (await session.execute(query)).mappings()}
+    return {r["id"]: _shop(r, cipher) for r in (await session.execute(query)).mappings()}
 
 
 # -- products -------------------------------------------------------------------------------------------------
@@ -367,7 +386,7 @@ def _merchant_shops(merchant_id: str) -> Select[Any]:
     return select(shops.c.id).where(shops.c.merchant_id == merchant_id)
 
 
-def _shop(r: RowMapping) -> ShopRead:
+def _shop(r: RowMapping, cipher: TokenCipher | None = None) -> ShopRead:
     return ShopRead(
         id=r["id"],
         merchant_id=r["merchant_id"],
@@ -388,6 +407,7 @@ def _shop(r: RowMapping) -> ShopRead:
         webhook_registration_error=r["webhook_registration_error"],
         last_webhook_at=r["last_webhook_at"],
         webhooks_registered_address=r["webhooks_registered_address"],
+        tokens_unreadable=cipher is not None and not cipher.can_decrypt(r["refresh_token_encrypted"]),
     )
 
 

@@ -45,6 +45,8 @@ class ShopRead:
     webhook_registration_error: str | None = None
     last_webhook_at: datetime | None = None
     webhooks_registered_address: str | None = None
+    # No configured key decrypts its stored tokens (`readable_tokens`); the list then shows it REVOKED.
+    tokens_unreadable: bool = False
 
     @property
     def expires_at(self) -> datetime:
@@ -52,7 +54,7 @@ class ShopRead:
         return authorization_end(self.refresh_token_expires_at, self.authorization_expires_at)
 
     def status(self, now: datetime) -> ShopStatus:
-        return shop_status(self.expires_at, self.revoked_at, now)
+        return shop_status(self.expires_at, self.revoked_at, now, tokens_unreadable=self.tokens_unreadable)
 
     @property
     def cursor(self) -> str:

@@ -138,7 +138,7 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
     _apply_notices(shop, events, now)
     try:
         # A token another process replaced meanwhile is not a refusal here: the session adopts the stored pair.
-        fetched = _Fetched(revoked=True) if shop.revoked_at is not None else await _fetch(deps, shop, events)
+        fetched = _Fetched(revoked=True) if shop.authorization_lost else await _fetch(deps, shop, events)
     except TikTokUnavailableError:
         await _count_attempt(deps, shop_id, [e.id for e in events])
         raise

@@ -27,7 +27,7 @@ async def register_shop_webhooks(
     gone or revoked). Raises the `GatewayError` after recording it on the shop; the queue retries."""
     async with uow_factory() as uow:
         shop = await uow.shops.get(shop_id)
-    if shop is None or shop.revoked_at is not None:
+    if shop is None or shop.authorization_lost:
         return False
     api = shop_api(shop, StoredShopTokens(uow_factory, clock, shop))
     error: GatewayError | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -10,12 +11,17 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.crypto import TokenCipher
+from adapters.crypto import TokenCipher, TokenCipherError
 from adapters.db.errors import ConcurrentUpdateError, is_unique_violation
 from adapters.db.tables import SHOP_OWNED_TABLES, SHOP_TIKTOK_ID_UNIQUE, shops
 from domain.errors import DomainError, ErrorCode
 from domain.shops import Region, RegisteredWebhooks, Shop, TokenSet, authorization_end
 from domain.tokens import ShopSchedule
+
+logger = logging.getLogger(__name__)
+
+# Shops whose unreadable tokens this process has already reported (one ERROR line per shop, not one per load).
+_reported_unreadable: set[str] = set()
 
 
 class SqlShopRepository:
@@ -154,7 +160,7 @@ class SqlShopRepository:
 
     def _to_row(self, shop: Shop) -> dict[str, Any]:
         tokens = shop.tokens
-        return {
+        row = {
             "id": shop.id,
             "merchant_id": shop.merchant_id,
             "name": shop.name,
@@ -181,9 +187,31 @@ class SqlShopRepository:
             "webhook_registration_error": shop.webhook_registration_error,
             "webhooks_registered_address": shop.webhooks_registered_address,
         }
+        if shop.tokens_unreadable:
+            # Keep the ciphertexts as they are: the key that made them may come back; never store the placeholders.
+            del row["access_token_encrypted"], row["refresh_token_encrypted"]
+        return row
+
+    def _decrypt_tokens(self, shop_id: str, access_encrypted: str, refresh_encrypted: str) -> tuple[str, str] | None:
+        """The shop's two tokens, or None when no configured key decrypts them (reported once per shop at ERROR,
+        with the shop's id and the keys' fingerprints only)."""
+        try:
+            return self._cipher.decrypt(access_encrypted), self._cipher.decrypt(refresh_encrypted)
+        except TokenCipherError:
+            if shop_id not in _reported_unreadable:
+                _reported_unreadable.add(shop_id)
+                logger.error(
+                    "shop %s: its stored tokens cannot be decrypted with the configured SHOPBRIDGE_ENCRYPTION_KEY "
+                    "(keys tried: %s); it needs re-authorization, or the key that encrypted them",
+                    shop_id,
+                    ", ".join(self._cipher.key_ids),
+                )
+            return None
 
     def _from_row(self, row: Row[Any]) -> Shop:
         m = row._mapping
+        decrypted = self._decrypt_tokens(m["id"], m["access_token_encrypted"], m["refresh_token_encrypted"])
+        access_token, refresh_token = decrypted or ("", "")
         return Shop(
             id=m["id"],
             merchant_id=m["merchant_id"],
@@ -195,9 +223,9 @@ class SqlShopRepository:
             tiktok_shop_code=m["tiktok_shop_code"],
             seller_name=m["seller_name"],
             tokens=TokenSet(
-                access_token=self._cipher.decrypt(m["access_token_encrypted"]),
+                access_token=access_token,
                 access_token_expires_at=m["access_token_expires_at"],
-                refresh_token=self._cipher.decrypt(m["refresh_token_encrypted"]),
+                refresh_token=refresh_token,
                 refresh_token_expires_at=m["refresh_token_expires_at"],
                 seller_name=m["token_seller_name"],
                 open_id=m["token_open_id"],
@@ -213,4 +241,5 @@ class SqlShopRepository:
             webhook_registration_error=m["webhook_registration_error"],
             last_webhook_at=m["last_webhook_at"],
             webhooks_registered_address=m["webhooks_registered_address"],
+            tokens_unreadable=decrypted is None,
         )

@@ -1,0 +1,102 @@
+"""A Shopbridge restarted with another SHOPBRIDGE_ENCRYPTION_KEY than the one its shops' tokens were encrypted with:
+the shops load, show REVOKED with a re-authorize notice, can be deleted or re-authorized, and their syncs are refused
+with REAUTHORIZATION_REQUIRED instead of failing with INTERNAL_SERVER_ERROR. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from cryptography.fernet import Fernet
+
+from adapters.crypto import TokenCipher
+from tests.fixtures.app import ShopbridgeServer
+
+SHOP = """query($id: ID!) { shop(id: $id) { id status attention { code message } } }"""
+REAUTH = """mutation($id: ID!) { shopReauthorizationStart(input: {shopId: $id}) {
+  authorizationUrl userErrors { field code } } }"""
+COMPLETE = """mutation($input: ShopAuthorizationCompleteInput!) { shopAuthorizationComplete(input: $input) {
+  reauthorized shop { id status attention { code } } userErrors { field message code } } }"""
+DELETE = """mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId userErrors { field code } } }"""
+SYNC = """mutation($id: ID!) { syncStart(input: {shopId: $id, kinds: [ORDERS]}) {
+  tasks { id status } userErrors { code message } } }"""
+UNREADABLE = (
+    "Shopbridge cannot read this shop's tokens (its encryption key changed): re-authorize it to resume syncing."
+)
+
+
+def restarted_with_key(app: ShopbridgeServer, key: str) -> ShopbridgeServer:
+    """The same database, sandbox and port, served again by a process configured with `key` only."""
+    app.stop()
+    port = urlsplit(app.settings.public_url).port
+    assert port is not None
+    return ShopbridgeServer(app.settings.with_overrides(encryption_key=key), app.sandbox, app.clock, port).start()
+
+
+@pytest.fixture
+def shop_and_app(app: ShopbridgeServer):  # type: ignore[no-untyped-def]
+    # given a shop connected under key A, then Shopbridge restarted with key B only
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    key_b = Fernet.generate_key().decode()
+    again = restarted_with_key(app, key_b)
+    try:
+        yield shop, again, key_b
+    finally:
+        again.stop()
+
+
+def test_the_shop_shows_revoked_with_a_notice_to_re_authorize(shop_and_app, caplog: pytest.LogCaptureFixture) -> None:
+    shop, app, key_b = shop_and_app
+    with caplog.at_level(logging.ERROR, logger="adapters.db.repositories.shops"):
+        # when the merchant looks at the shop, and a sync of it is asked for
+        seen = app.graphql(SHOP, {"id": shop["id"]}, "m1")["shop"]
+        sync = app.graphql(SYNC, {"id": shop["id"]}, "m1")["syncStart"]
+    # then it needs re-authorizing, and the sync is refused with the stable code, not a 500
+    assert seen["status"] == "REVOKED"
+    assert seen["attention"] == [{"code": "REAUTHORIZATION_REQUIRED", "message": UNREADABLE}]
+    assert sync["tasks"] == [] and [e["code"] for e in sync["userErrors"]] == ["REAUTHORIZATION_REQUIRED"]
+    # and the operator is told once, with the shop's id and the keys' fingerprints, no token material
+    lines = [r.getMessage() for r in caplog.records if "cannot be decrypted" in r.getMessage()]
+    internal_id = app.rows("SELECT id FROM shops")[0]["id"]
+    assert lines == [
+        f"shop {internal_id}: its stored tokens cannot be decrypted with the configured SHOPBRIDGE_ENCRYPTION_KEY "
+        f"(keys tried: {TokenCipher(key_b).key_ids[0]}); it needs re-authorization, or the key that encrypted them"
+    ]
+
+
+def test_re_authorizing_stores_tokens_under_the_new_key_and_syncs_again(shop_and_app) -> None:
+    shop, app, key_b = shop_and_app
+    # when the merchant re-authorizes the shop
+    started = app.graphql(REAUTH, {"id": shop["id"]}, "m1")["shopReauthorizationStart"]
+    assert started["userErrors"] == []
+    state = parse_qs(urlsplit(started["authorizationUrl"]).query)["state"][0]
+    redirect = app.sandbox.authorize("us-local", state)
+    done = app.graphql(COMPLETE, {"input": {"state": redirect["state"], "code": redirect["code"]}}, "m1")
+    payload = done["shopAuthorizationComplete"]
+    # then it is ACTIVE again, its tokens are readable with key B alone, and it syncs
+    assert payload["userErrors"] == [] and payload["reauthorized"] is True
+    assert payload["shop"] == {"id": shop["id"], "status": "ACTIVE", "attention": []}
+    stored = app.rows("SELECT access_token_encrypted, refresh_token_encrypted FROM shops")[0]
+    cipher = TokenCipher(key_b)
+    assert cipher.decrypt(stored["access_token_encrypted"]) and cipher.decrypt(stored["refresh_token_encrypted"])
+    sync = app.graphql(SYNC, {"id": shop["id"]}, "m1")["syncStart"]
+    assert sync["userErrors"] == []
+    assert app.wait_for_task(sync["tasks"][0]["id"], "m1")["status"] == "SUCCEEDED"
+
+
+def test_the_shop_can_be_deleted(shop_and_app) -> None:
+    shop, app, _ = shop_and_app
+    payload = app.graphql(DELETE, {"id": shop["id"]}, "m1")["shopDelete"]
+    assert payload == {"deletedShopId": shop["id"], "userErrors": []}
+    assert app.count_rows("shops") == 0
+
+
+def test_a_rename_keeps_the_unreadable_tokens_as_they_were(shop_and_app) -> None:
+    # the key that made them may come back: nothing is overwritten with a placeholder
+    shop, app, _ = shop_and_app
+    before = app.rows("SELECT access_token_encrypted, refresh_token_encrypted FROM shops")
+    rename = """mutation($id: ID!) { shopRename(input: {shopId: $id, name: "Renamed"}) { userErrors { code } } }"""
+    assert app.graphql(rename, {"id": shop["id"]}, "m1")["shopRename"]["userErrors"] == []
+    assert app.rows("SELECT access_token_encrypted, refresh_token_encrypted FROM shops") == before
