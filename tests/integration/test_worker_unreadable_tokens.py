@@ -1,0 +1,72 @@
+"""The worker side restarted with another SHOPBRIDGE_ENCRYPTION_KEY than its shops' tokens were encrypted with:
+a queued sync FAILS with REAUTHORIZATION_REQUIRED, a poll and a token refresh are skipped, as for a revoked shop,
+instead of crashing the actor with TokenCipherError. Real database (SQLite and PostgreSQL), sandbox, worker pool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from domain.polling import PollSettings
+from domain.services.polling import start_poll
+from domain.services.sync import queue_authorization_sync
+from domain.services.tokens import refresh_shop_tokens
+from domain.shops import Shop, TokenSet
+from domain.sync import SyncKind, SyncTaskStatus
+from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
+
+POLLS = PollSettings(interval=timedelta(seconds=1), overlap=timedelta(seconds=600), settle=timedelta(0))
+
+
+@dataclass
+class At:
+    """A clock stopped at one instant."""
+
+    instant: datetime
+
+    def now(self) -> datetime:
+        return self.instant
+
+
+async def test_syncs_polls_and_refreshes_of_a_shop_with_unreadable_tokens_stop_cleanly(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Callable[..., SyncHarness]
+) -> None:
+    # given a shop connected by a process with key A
+    settings = sync_settings(database_url, sandbox, tmp_path).with_overrides(webhooks_app_wide=True)
+    before = sync_harness_factory(settings)
+    shop = await connect_shop(before.uow_factory, before.tiktok, sandbox)
+    # and the workers restarted with key B only
+    after = sync_harness_factory(settings.with_overrides(encryption_key=Fernet.generate_key().decode()))
+    queue = after.start_worker()
+
+    # when a sync task of the shop (queued before the restart) runs
+    async with after.uow_factory() as uow:
+        tasks = await queue_authorization_sync(uow, queue, shop, after.clock.now())
+        await uow.commit()
+    # then it FAILS with the stable code, as for a revoked shop
+    for task in tasks:
+        done = await after.wait(task.id)
+        assert (done.status, done.error_code) == (SyncTaskStatus.FAILED, "REAUTHORIZATION_REQUIRED")
+
+    # when a poll is due, and when the access token is due for renewal
+    polled = await start_poll(after.uow_factory, queue, after.events, after.clock, POLLS, shop.id, SyncKind.ORDERS)
+    sent: list[str] = []
+
+    async def refresh(loaded: Shop) -> TokenSet:
+        sent.append(loaded.id)
+        return await after.tiktok.refresh_shop(loaded.tiktok_shop_cipher, loaded.tokens)
+
+    due = At(shop.tokens.access_token_expires_at)
+    refreshed = await refresh_shop_tokens(after.uow_factory, refresh, after.events, due, shop.id)
+    # then neither asks TikTok anything: the shop needs re-authorizing first
+    assert (polled, refreshed, sent) == (None, None, [])
+    # and a process with key A reads the tokens as they were: nothing was overwritten
+    async with before.uow_factory() as uow:
+        stored = await uow.shops.get(shop.id)
+    assert stored is not None and not stored.tokens_unreadable and stored.revoked_at is None
+    assert stored.tokens == shop.tokens
