@@ -20,6 +20,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from adapters.config import CALLBACK_PATH, SANDBOX_MOUNT, WEBHOOK_PATH, Settings, load_settings
 from adapters.db.engine import Database
+from adapters.db.key_check import warn_if_key_reads_no_tokens
 from adapters.tiktok.redaction import install_redaction
 from domain.clock import Clock, SystemClock
 from gql.callback import tiktok_callback
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             # closed last to first: the intake stores what waits and enqueues it before the worker pool stops
             closers=[*tiktok_closers, runtime.stop, intake.aclose],
         )
+        await warn_if_key_reads_no_tokens(db, cipher)  # one row: a wrong key is told before merchants see it
         if settings.broker_url is not None:  # embedded, the worker pool's own schema gate says it
             services.closers.append(_say_when_migrations_pending(db))
         app.state.services = services

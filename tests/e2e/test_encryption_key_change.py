@@ -100,3 +100,29 @@ def test_a_rename_keeps_the_unreadable_tokens_as_they_were(shop_and_app) -> None
     rename = """mutation($id: ID!) { shopRename(input: {shopId: $id, name: "Renamed"}) { userErrors { code } } }"""
     assert app.graphql(rename, {"id": shop["id"]}, "m1")["shopRename"]["userErrors"] == []
     assert app.rows("SELECT access_token_encrypted, refresh_token_encrypted FROM shops") == before
+
+
+def test_a_process_started_with_a_key_that_reads_no_tokens_says_so_once(
+    app: ShopbridgeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a shop connected under key A
+    app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    internal_id = app.rows("SELECT id FROM shops")[0]["id"]
+    key_b = Fernet.generate_key().decode()
+    with caplog.at_level(logging.WARNING, logger="adapters.db.key_check"):
+        # when Shopbridge restarts with key B, then with key A listed after B (a rotation)
+        restarted_with_key(app, key_b).stop()
+        warned = [r for r in caplog.records if r.name == "adapters.db.key_check"]
+        restarted_with_key(app, f"{key_b},{app.settings.encryption_key}").stop()
+    # then the first start warns, with the shop's id and the key's fingerprint only; the second is quiet
+    assert [(r.levelname, r.getMessage()) for r in warned] == [
+        (
+            "WARNING",
+            f"SHOPBRIDGE_ENCRYPTION_KEY (keys: {TokenCipher(key_b).key_ids[0]}) does not decrypt the tokens of the "
+            f"most recently authorized shop ({internal_id}): if this process was deployed with the wrong key, stop it "
+            "and deploy the right one (it may stay listed after the new one); if the key is lost, every shop it "
+            "encrypted shows REVOKED and must be re-authorized",
+        )
+    ]
+    assert [r for r in caplog.records if r.name == "adapters.db.key_check"] == warned
