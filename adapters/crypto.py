@@ -31,6 +31,7 @@ class TokenCipher:
                 raise TokenCipherError(
                     f"Encryption key #{position} is not a urlsafe-base64 32-byte Fernet key."
                 ) from None
+        self._fernets = fernets
         self._fernet = MultiFernet(fernets)
         # What a log line may say about the keys: a short SHA-256 fingerprint each, newest first (never the key).
         self.key_ids = tuple(hashlib.sha256(raw.encode()).hexdigest()[:8] for raw in raw_keys)
@@ -48,6 +49,14 @@ class TokenCipher:
         """Whether one of the configured keys made `ciphertext` (its HMAC checks out); the plaintext is dropped."""
         try:
             self._fernet.decrypt(ciphertext.encode("ascii"))
+        except (InvalidToken, UnicodeError):
+            return False
+        return True
+
+    def is_current(self, ciphertext: str) -> bool:
+        """Whether the first (encrypting) key made `ciphertext`: a rotation leaves it as it is."""
+        try:
+            self._fernets[0].decrypt(ciphertext.encode("ascii"))
         except (InvalidToken, UnicodeError):
             return False
         return True

@@ -164,6 +164,37 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_keys(args: argparse.Namespace) -> int:
+    """Never mints keys: tokens re-encrypted under a key the servers do not have would all read REVOKED."""
+    import asyncio
+
+    from adapters.config import load_settings
+    from adapters.crypto import TokenCipher
+    from adapters.db.engine import Database
+    from adapters.db.key_rotation import rotate_shop_tokens
+    from adapters.logs import configure_logging
+
+    _database_before_keys(reach_postgresql=True)
+    settings = load_settings(create_keys=False)
+    configure_logging(settings.log_level, settings.log_format)
+    cipher = TokenCipher(settings.encryption_key)
+
+    async def rotate() -> str:
+        db = Database(settings.database_url)
+        try:
+            done = await rotate_shop_tokens(db, cipher)
+        finally:
+            await db.dispose()
+        return (
+            f"shops re-encrypted under the first key ({cipher.key_ids[0]}): {done.rotated}; already under it: "
+            f"{done.current}; written meanwhile by another process: {done.changed}; unreadable with these keys "
+            f"(left as they are, REVOKED until re-authorized): {done.unreadable}"
+        )
+
+    print(asyncio.run(rotate()))
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     """Never mints keys: a token signed with a key the server does not have would be refused."""
     from adapters.config import is_set, load_settings
@@ -520,6 +551,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="apply the database migrations")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser(
+        "rotate-keys", help="re-encrypt every shop's TikTok tokens under the first SHOPBRIDGE_ENCRYPTION_KEY"
+    )
+    p.set_defaults(func=cmd_rotate_keys)
 
     p = sub.add_parser("token", help="print a merchant's API token on the last line")
     p.add_argument("merchant_id", type=checks.merchant_id)
