@@ -30,7 +30,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from adapters.crypto import TokenCipher
 from adapters.db import queries
@@ -110,43 +110,30 @@ class Follower:
                 return snapshot
 
 
-class TaskFeed:
-    """The merchant's feed in this process: followers, and the one reader task while there are any."""
+class _Failable(Protocol):
+    def _fail(self, error: BaseException) -> None: ...
 
-    def __init__(
-        self,
-        db: Database,
-        events: Any,
-        merchant_id: str,
-        registry: dict[str, Any],
-        *,
-        fallback_interval: float = FALLBACK_INTERVAL,
-    ) -> None:
-        self.db = db
-        self.fallback_interval = fallback_interval
-        self.events = events  # an adapters.events bus
-        self.merchant_id = merchant_id
-        self.registry = registry  # the process's feeds by merchant: the feed leaves it with its last follower
-        self.followers: set[Follower] = set()
-        self.reads = 0  # reads done (tests and the fan-out benchmark compare it with the signals sent)
-        self._requested = 0
-        self._wake = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
-        self._last_active: set[str] = set()
-        self._broadcast_at = 0.0  # loop time of the last snapshot sent to every follower
 
-    def refresh(self) -> int:
-        """Ask for a read soon; returns the generation the follower waits for (`Follower.first`)."""
-        self._requested += 1
-        self._wake.set()
-        return self._requested
+_F = TypeVar("_F", bound=_Failable)
+
+
+class _MerchantFeed(Generic[_F]):
+    """What `TaskFeed` and `ShopFeed` share: one reader task per merchant and process, started by the first
+    follower and stopped with the last; the feed leaves the process's registry then, or when a read fails, which
+    ends every current follower's subscription with that error (the next subscriber starts afresh). A subclass sets
+    the attributes below in its `__init__` and reads in `_loop` while it has followers."""
+
+    kind: str  # names the reader task: shopbridge-{kind}-feed-{merchant_id}
+    merchant_id: str
+    registry: dict[str, Any]  # the process's feeds of this kind by merchant
+    followers: set[_F]
+    _reader: asyncio.Task[None] | None
 
     @contextlib.asynccontextmanager
-    async def follow(self, shop_id: str | None = None) -> AsyncIterator[Follower]:
-        follower = Follower(shop_id)
+    async def _following(self, follower: _F) -> AsyncIterator[_F]:
         self.followers.add(follower)
         if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._run(), name=f"shopbridge-task-feed-{self.merchant_id}")
+            self._reader = asyncio.create_task(self._run(), name=f"shopbridge-{self.kind}-feed-{self.merchant_id}")
         try:
             yield follower
         finally:
@@ -171,6 +158,46 @@ class TaskFeed:
                 follower._fail(error)
             if self.registry.get(self.merchant_id) is self:
                 del self.registry[self.merchant_id]  # the next subscriber starts afresh
+
+    async def _loop(self) -> None:
+        raise NotImplementedError
+
+
+class TaskFeed(_MerchantFeed[Follower]):
+    """The merchant's feed in this process: followers, and the one reader task while there are any."""
+
+    def __init__(
+        self,
+        db: Database,
+        events: Any,
+        merchant_id: str,
+        registry: dict[str, Any],
+        *,
+        fallback_interval: float = FALLBACK_INTERVAL,
+    ) -> None:
+        self.db = db
+        self.fallback_interval = fallback_interval
+        self.events = events  # an adapters.events bus
+        self.merchant_id = merchant_id
+        self.registry = registry  # the process's feeds by merchant: the feed leaves it with its last follower
+        self.kind = "task"
+        self.followers: set[Follower] = set()
+        self.reads = 0  # reads done (tests and the fan-out benchmark compare it with the signals sent)
+        self._requested = 0
+        self._wake = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self._last_active: set[str] = set()
+        self._broadcast_at = 0.0  # loop time of the last snapshot sent to every follower
+
+    def refresh(self) -> int:
+        """Ask for a read soon; returns the generation the follower waits for (`Follower.first`)."""
+        self._requested += 1
+        self._wake.set()
+        return self._requested
+
+    def follow(self, shop_id: str | None = None) -> contextlib.AbstractAsyncContextManager[Follower]:
+        """A new follower (of `shop_id`'s tasks, None: all the merchant's) for the `async with` block."""
+        return self._following(Follower(shop_id))
 
     async def _loop(self) -> None:
         async with self.events.subscribe(self.merchant_id) as signals:
@@ -289,7 +316,7 @@ class ShopFollower:
         return changed
 
 
-class ShopFeed:
+class ShopFeed(_MerchantFeed[ShopFollower]):
     """The merchant's shop feed in this process: ONE reader for all its `shopsUpdated` subscribers.
 
     It waits for a shop change signal of the merchant or `fallback_interval`, then reads in one session the shops a
@@ -321,6 +348,7 @@ class ShopFeed:
         self.full_read_interval = timedelta(seconds=full_read_interval)
         self.merchant_id = merchant_id
         self.registry = registry  # the process's shop feeds by merchant: the feed leaves it with its last follower
+        self.kind = "shop"
         self.fallback_interval = fallback_interval
         self.followers: set[ShopFollower] = set()
         self.reads = 0  # reads done (tests compare it with the signals sent)
@@ -328,36 +356,9 @@ class ShopFeed:
         self.sent: dict[str, tuple[object, ...]] = {}  # the last fingerprint of each shop (`_shop_fingerprint`)
         self._reader: asyncio.Task[None] | None = None
 
-    @contextlib.asynccontextmanager
-    async def follow(self) -> AsyncIterator[ShopFollower]:
-        follower = ShopFollower()
-        self.followers.add(follower)
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._run(), name=f"shopbridge-shop-feed-{self.merchant_id}")
-        try:
-            yield follower
-        finally:
-            self.followers.discard(follower)
-            if not self.followers:
-                await self._stop()
-
-    async def _stop(self) -> None:
-        reader, self._reader = self._reader, None
-        if self.registry.get(self.merchant_id) is self:
-            del self.registry[self.merchant_id]
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-
-    async def _run(self) -> None:
-        try:
-            await self._loop()
-        except Exception as error:  # a failed read ends every current follower's subscription with that error
-            for follower in list(self.followers):
-                follower._fail(error)
-            if self.registry.get(self.merchant_id) is self:
-                del self.registry[self.merchant_id]  # the next subscriber starts afresh
+    def follow(self) -> contextlib.AbstractAsyncContextManager[ShopFollower]:
+        """A new follower of the merchant's shops for the `async with` block."""
+        return self._following(ShopFollower())
 
     async def _loop(self) -> None:
         async with self.events.subscribe_shops(self.merchant_id) as signals:
