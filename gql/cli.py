@@ -457,7 +457,27 @@ def cmd_worker(args: argparse.Namespace) -> int:
             "run their own worker pool"
         )
     settings.import_slots(args.threads)  # a reservation that leaves no import slot: BAD_CONFIGURATION, not a crash
+    _warn_if_key_reads_no_tokens(settings)  # here, once: not in each of the worker processes
     return run_worker(processes=args.processes, threads=args.threads, shutdown_timeout=settings.worker_shutdown_seconds)
+
+
+def _warn_if_key_reads_no_tokens(settings: Settings) -> None:
+    """The check `serve` runs in its lifespan (`adapters.db.key_check`): one row, one WARNING line when the
+    configured SHOPBRIDGE_ENCRYPTION_KEY decrypts none of the stored tokens."""
+    import asyncio
+
+    from adapters.crypto import TokenCipher
+    from adapters.db.engine import Database
+    from adapters.db.key_check import warn_if_key_reads_no_tokens
+
+    async def check() -> None:
+        db = Database(settings.database_url)
+        try:
+            await warn_if_key_reads_no_tokens(db, TokenCipher(settings.encryption_key))
+        finally:
+            await db.dispose()
+
+    asyncio.run(check())
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

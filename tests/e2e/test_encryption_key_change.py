@@ -5,13 +5,18 @@ with REAUTHORIZATION_REQUIRED instead of failing with INTERNAL_SERVER_ERROR. On 
 from __future__ import annotations
 
 import logging
+import signal
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from cryptography.fernet import Fernet
 
 from adapters.crypto import TokenCipher
+from tests.e2e.test_cli_serve import clean_env, shopbridge
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 SHOP = """query($id: ID!) { shop(id: $id) { id status attention { code message } } }"""
 REAUTH = """mutation($id: ID!) { shopReauthorizationStart(input: {shopId: $id}) {
@@ -126,3 +131,38 @@ def test_a_process_started_with_a_key_that_reads_no_tokens_says_so_once(
         )
     ]
     assert [r for r in caplog.records if r.name == "adapters.db.key_check"] == warned
+
+
+@pytest.mark.redis
+def test_the_worker_started_with_a_key_that_reads_no_tokens_says_so_once(
+    app: ShopbridgeServer, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    # given a shop connected under key A, its Shopbridge stopped
+    app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    internal_id = app.rows("SELECT id FROM shops")[0]["id"]
+    app.stop()
+    key_b = Fernet.generate_key().decode()
+    env = clean_env(
+        SHOPBRIDGE_DATABASE_URL=app.settings.database_url,
+        SHOPBRIDGE_BROKER_URL=redis_server.url.rsplit("/", 1)[0] + "/7",
+        SHOPBRIDGE_DATA_DIR=str(tmp_path / "worker-data"),
+        SHOPBRIDGE_SECRET_KEY="worker-" + "k" * 40,
+        SHOPBRIDGE_ENCRYPTION_KEY=key_b,
+        SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT="2",
+    )
+    # when `shopbridge worker` starts with key B only, and its worker process is ready
+    process = shopbridge("worker", "--processes", "1", "--threads", "2", env=env, cwd=tmp_path, out=tmp_path / "w")
+    log = tmp_path / "w.err"
+    try:
+        wait_until(lambda: "is ready for action" in log.read_text() or process.poll() is not None, "a worker")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # then one WARNING line, from the command before its worker processes, names the shop and the key's fingerprint
+    warned = [line for line in log.read_text().splitlines() if "does not decrypt the tokens" in line]
+    assert len(warned) == 1 and " WARNING " in warned[0], log.read_text()
+    assert f"(keys: {TokenCipher(key_b).key_ids[0]})" in warned[0] and f"shop ({internal_id})" in warned[0], warned
