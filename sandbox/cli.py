@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -239,6 +241,29 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     )
 
 
+# Query parameters TikTok's endpoints take credentials in (GET /api/v2/token/get?app_secret=..&auth_code=..): masked in
+# the access log as Shopbridge masks them (adapters/tiktok/redaction.py, which the sandbox may not import: it
+# stands alone, pyproject's import-linter contracts). `sign` too: with the app secret it is a replayable request.
+_SECRET_PARAMS = re.compile(
+    r"((?<![^?&])(?:app_secret|auth_code|refresh_token|access_token|sign|code|state)=)[^&\s\"']+", re.IGNORECASE
+)
+
+
+def redact(text: str) -> str:
+    """`text` with the value of every credential-carrying query parameter replaced by `***`."""
+    return _SECRET_PARAMS.sub(r"\1***", text)
+
+
+class RedactQueryFilter(logging.Filter):
+    """Masks credentials in uvicorn's access lines, whose arguments are (client, method, path?query, version,
+    status): the strings among them are rewritten, the rest (the status, an int the formatter needs) kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
 def run_from_args(args: argparse.Namespace) -> None:
     """Serve until interrupted."""
     config = config_from_args(args)
@@ -247,6 +272,9 @@ def run_from_args(args: argparse.Namespace) -> None:
         f"TikTok Shop sandbox: consent page http://{args.host}:{args.port}/oauth/authorize"
         f"?service_id={config.service_id}&state=demo"
     )
+    access = logging.getLogger("uvicorn.access")  # kept by uvicorn's logging set-up, which adds no filter of its own
+    if not any(isinstance(f, RedactQueryFilter) for f in access.filters):
+        access.addFilter(RedactQueryFilter())
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
 
 

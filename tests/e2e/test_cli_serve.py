@@ -270,6 +270,42 @@ def test_the_sandbox_on_a_busy_port_leaves_its_state_directory_unmade(tmp_path) 
     assert not (tmp_path / "state").exists()
 
 
+def test_python_m_sandbox_masks_tiktok_credentials_in_its_access_log(tmp_path) -> None:
+    # given the sandbox's own command, `python -m sandbox`, serving
+    port = free_port()
+    out, err = tmp_path / "sandbox.out", tmp_path / "sandbox.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sandbox", "--port", str(port), "--products", "2", "--orders", "2"],
+            env=clean_env(), cwd=tmp_path, stdout=stdout, stderr=stderr,
+            preexec_fn=parent_death_signal(signal.SIGTERM),
+        )  # fmt: skip
+    try:
+
+        def answered() -> httpx.Response | None:
+            query = (
+                "app_key=sandbox-app-key&app_secret=the-app-secret&auth_code=the-auth-code&grant_type=authorized_code"
+            )
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/api/v2/token/get?{query}", timeout=DEADLINE_SECONDS)
+            except httpx.ConnectError:
+                return None
+
+        # when a client exchanges an auth code on TikTok's token endpoint, its credentials in the query string
+        wait_until(lambda: answered() or process.poll() is not None, "the sandbox to answer")
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=DEADLINE_SECONDS)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # then its access line names the endpoint with the app secret and the auth code masked, neither in any line
+    logged = out.read_text() + err.read_text()
+    (line,) = [line for line in logged.splitlines() if "/api/v2/token/get" in line]
+    assert "app_secret=***" in line and "auth_code=***" in line and "grant_type=authorized_code" in line, line
+    assert "the-app-secret" not in logged and "the-auth-code" not in logged, logged
+
+
 @pytest.mark.parametrize(
     ("problem", "what_to_change"),
     [("busy-port", "choose another port with --port"), ("foreign-host", "choose another host with --host")],
