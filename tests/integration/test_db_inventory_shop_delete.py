@@ -7,7 +7,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
@@ -19,6 +19,7 @@ from domain.services import inventory as pool
 from domain.services.shops import delete_shop
 from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, order, product
+from tests.fixtures.plans import SCANS_AND_JOINS, plan_of
 from tests.integration.db_samples import NOW, until_a_writer_waits_on_a_lock
 
 
@@ -212,15 +213,7 @@ async def test_the_items_left_behind_are_looked_up_from_the_candidates_not_the_m
     # when the database plans the statement, as lookups (PostgreSQL: scans and hash or merge joins priced out, which
     # its statistics of a large pool rule out; SQLite keeps none, it plans by the query's shape alone)
     sqlite = database.dialect_name == "sqlite"
-    async with database.read_sessionmaker() as session:
-        if not sqlite:
-            for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
-                await session.execute(text(f"SET {setting} = off"))
-        sql = str(statement.compile(dialect=database.read_engine.dialect, compile_kwargs={"literal_binds": True}))
-        plan = " ".join(
-            str(row[-1])
-            for row in (await session.execute(text(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + sql))).all()
-        )
+    plan = " ".join(await plan_of(database, statement, SCANS_AND_JOINS))
     # then it finds the candidates by the items' primary key, never walking the merchant's items through
     # `(merchant_id, ...)` to test each against them (each products batch that left an item paid for the merchant's
     # whole pool: 1.6 ms at 4,100 items, 8.4 ms at 13,800 on SQLite)

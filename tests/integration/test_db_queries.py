@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, queries, uow_factory
@@ -19,6 +19,7 @@ from adapters.db.tables import ACTIVE_TASK_WHERE
 from domain.catalog import Money
 from domain.shops import ShopStatus
 from domain.sync import ACTIVE_STATUSES, SyncKind, SyncTaskStatus
+from tests.fixtures.plans import plan_of
 from tests.integration.db_samples import NOW, add_shop, make_order, make_product, make_shop, make_task
 
 
@@ -202,12 +203,7 @@ async def test_tasks_by_id_are_read_through_their_primary_key_not_the_merchants_
     # when the database plans their read, as lookups (PostgreSQL: scans priced out, which its statistics of a long
     # history rule out; SQLite keeps none, it plans by the query's shape alone)
     sqlite = database.dialect_name == "sqlite"
-    async with database.read_sessionmaker() as session:
-        if not sqlite:
-            await session.execute(text("SET enable_seqscan = off"))
-        sql = str(statement.compile(dialect=database.read_engine.dialect, compile_kwargs={"literal_binds": True}))
-        rows = (await session.execute(text(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + sql))).all()
-    plan = " ".join(str(row[-1]) for row in rows)
+    plan = " ".join(await plan_of(database, statement))
     # then it goes through the tasks' primary key, never through `(merchant_id, created_at, id)`, every task of the
     # merchant's history tested against the ids (20 ids beside 30,000 tasks: 7.2 ms on SQLite, growing with it)
     assert ("sqlite_autoindex_sync_tasks_1" if sqlite else "pk_sync_tasks") in plan, plan
@@ -223,12 +219,7 @@ async def test_a_feeds_read_takes_the_active_tasks_from_their_own_index_not_the_
     # when the database plans it (PostgreSQL: scans priced out, which its statistics of a long history rule out;
     # SQLite keeps none, it plans by the query's shape alone)
     sqlite = database.dialect_name == "sqlite"
-    async with database.read_sessionmaker() as session:
-        if not sqlite:
-            await session.execute(text("SET enable_seqscan = off"))
-        sql = str(statement.compile(dialect=database.read_engine.dialect, compile_kwargs={"literal_binds": True}))
-        rows = (await session.execute(text(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + sql))).all()
-    plan = " ".join(str(row[-1]) for row in rows)
+    plan = " ".join(await plan_of(database, statement))
     # then the active tasks come from the index of the active ones alone (migration 0026), the followed ids by the
     # primary key, never through `(merchant_id, created_at, id)`: each read walked the merchant's whole history to
     # find the few active tasks (30,000 finished tasks: 12.5 ms a read on SQLite), once per update of a running task

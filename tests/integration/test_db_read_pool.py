@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, inventory_queries, uow_factory
@@ -19,6 +19,7 @@ from adapters.db.repositories.inventory_push import policies_of_shops
 from adapters.db.tables import inventory_items, inventory_movements, shop_inventory_policies, sku_links, skus
 from domain.inventory_push import InventoryPolicy
 from domain.shops import Shop
+from tests.fixtures.plans import SCANS_AND_JOINS, plan_of
 from tests.integration.db_samples import NOW, add_shop, make_product, make_shop
 
 SECOND = timedelta(seconds=1)
@@ -354,15 +355,7 @@ async def test_a_pages_items_and_links_are_read_from_the_ids_asked_for_not_from_
         "links of items": inventory_queries.links_by_items_query([_id(f"item-{n}") for n in range(50)]),
     }
     sqlite = database.dialect_name == "sqlite"
-    plans = {}
-    async with database.read_sessionmaker() as session:
-        if not sqlite:
-            for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
-                await session.execute(text(f"SET {setting} = off"))
-        for name, statement in reads.items():
-            sql = str(statement.compile(dialect=database.read_engine.dialect, compile_kwargs={"literal_binds": True}))
-            rows = (await session.execute(text(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + sql))).all()
-            plans[name] = [str(row[-1]).strip() for row in rows]
+    plans = {name: await plan_of(database, statement, SCANS_AND_JOINS) for name, statement in reads.items()}
     # then each starts from the rows asked for: the items and SKUs by their primary key, the links by their item's
     # index; never from the merchant's shops, each SKU of which it then walked through `(shop_id, ...)`, nor through
     # the merchant's items (a page read the merchant's whole catalog: 13 ms at 4,500 SKUs, 60 ms at 15,000 on SQLite)
@@ -397,14 +390,8 @@ async def test_an_unlinked_skus_page_walks_the_products_newest_first_not_every_s
     # when each database plans a page of 50 (PostgreSQL: scans, hash and merge joins and a full sort priced out, as
     # its statistics of a large shop rule them out for a page; SQLite keeps none and plans by the query's shape)
     statement = inventory_queries.unlinked_sku_page_query("merchant-a", shop.id, 50, cursor)
-    sql = str(statement.compile(dialect=database.read_engine.dialect, compile_kwargs={"literal_binds": True}))
     sqlite = database.dialect_name == "sqlite"
-    async with database.read_sessionmaker() as session:
-        if not sqlite:
-            for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin", "enable_sort"):
-                await session.execute(text(f"SET {setting} = off"))
-        rows = (await session.execute(text(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + sql))).all()
-    plan = [str(row[-1]).strip() for row in rows]
+    plan = await plan_of(database, statement, (*SCANS_AND_JOINS, "enable_sort"))
     # then it walks the shop's products newest first by their index, each one's SKUs by their product, and sorts
     # no more than one product's SKUs at a time: never the shop's SKUs all read and sorted for one page (15,000 SKUs:
     # 25-40 ms a page, growing with the shop)
