@@ -459,6 +459,7 @@ async def test_a_stop_mid_push_hands_the_row_back_due_now(world: World) -> None:
         await never.wait()
 
     world.api.during_call = held
+    world.deps.stop_wait = timedelta(0)  # the push outlasts the stop's wait (15 s in production) at once
     push = asyncio.create_task(world.push())
     await started.wait()
     world.clock.advance(timedelta(seconds=10))
@@ -480,7 +481,8 @@ async def test_a_stop_after_the_shop_was_deleted_releases_nothing(world: World) 
         await never.wait()
 
     world.api.during_call = held
-    world.deps.renew_every = world.deps.stop_wait * 2  # no lease renewal within the stop's wait: no commit of its own
+    world.deps.stop_wait = timedelta(0)  # the push outlasts the stop's wait (15 s in production) at once
+    world.deps.renew_every = timedelta(hours=1)  # no lease renewal within the stop's wait: no commit of its own
     push = asyncio.create_task(world.push())
     await started.wait()
     world.store.shops.clear()
