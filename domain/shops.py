@@ -302,6 +302,18 @@ class Shop:
         if self.revoked_at is None:
             self.revoked_at = now
 
+    def revoke_refused(self, refused_authorized_at: datetime, now: datetime) -> bool:
+        """TikTok refused the tokens of the authorization made at `refused_authorized_at` (this shop as a call loaded
+        it): REVOKED, unless the refusal says nothing of what is stored now. That is so when the shop was
+        re-authorized since (the refusal was about the authorization replaced), and when its stored tokens are
+        unreadable here (`tokens_unreadable`) although the refused ones were read: another process stored a pair
+        since under a key this one lacks (a key rotation rolling out, README "The encryption key"), which it holds
+        and TikTok honours. True when it revoked now."""
+        if self.authorized_at != refused_authorized_at or self.tokens_unreadable or self.revoked_at is not None:
+            return False
+        self.revoke(now)
+        return True
+
     def notice_is_current(self, notified_at: datetime) -> bool:
         """Whether a notice TikTok pushed at `notified_at` (UTC, webhook 6 or 7) is about the current authorization:
         sent at or after it. TikTok's push time has whole seconds: a notice of the authorization's own second

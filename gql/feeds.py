@@ -321,9 +321,9 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
 
     It waits for a shop change signal of the merchant or `fallback_interval`, then reads in one session the shops a
     signal named (with their sync facts, for `attention`), or all the merchant's shops on its first read, after a
-    signal without ids (some may be lost) and, when no signal came, once `full_read_interval` seconds of the feed's
-    clock have passed since the last such read: `status` and `attention` also move with the clock (an authorization
-    ending) with no signal at all. A silent wake-up before that reads nothing and delivers an empty change to every
+    signal without ids (some may be lost) and once `full_read_interval` seconds of the feed's clock have passed since
+    the last such read, signals or not: `status` and `attention` also move with the clock (an authorization ending)
+    with no signal at all. A silent wake-up before that reads nothing and delivers an empty change to every
     follower (the subscription re-checks its token then). Each shop read is compared with the last fingerprint the feed
     saw (`_shop_fingerprint`); the changed ones go to every follower as one shared DTO each (gql/shared_events.py).
     The first read only sets the fingerprints: nothing is sent first. A shop gone (deleted) sends nothing.
@@ -366,11 +366,14 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
             silent = False  # no signal came: a full read only once `full_read_interval` has passed
             full_at = self.clock.now()
             while self.followers:
-                if silent and self.clock.now() - full_at < self.full_read_interval:
+                # Due whatever signals came: a merchant whose shops keep signalling (each finished poll does) never
+                # leaves a silent wake-up, and another shop's authorization running out signals nothing.
+                full_due = self.clock.now() - full_at >= self.full_read_interval
+                if silent and not full_due:
                     changed: dict[str, t.Shop] = {}  # nothing read: the followers only re-check their tokens
                 else:
-                    if named is None:
-                        full_at = self.clock.now()
+                    if named is None or full_due:
+                        named, full_at = None, self.clock.now()
                     changed = await self._read(named)
                 if not self.ready.is_set():
                     self.ready.set()

@@ -126,7 +126,7 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
             exc.request_id,
         )
         message = "TikTok no longer honours the shop's authorization; re-authorize it."
-        await _fail(run, ErrorCode.REAUTHORIZATION_REQUIRED, message, revoke_shop=True)
+        await _fail(run, ErrorCode.REAUTHORIZATION_REQUIRED, message, refused=shop)
     except GatewayRefusedError as exc:  # retrying the same request cannot help: fail this task only, at once
         log.warning("sync task %s: TikTok refused a request: %s", task_id, exc)
         await _fail(run, *refusal_outcome(exc))
@@ -356,7 +356,9 @@ async def _refresh_statistics(run: _Run, kind: SyncKind) -> None:
         log.warning("sync task %s: could not refresh the planner's statistics", run.task.id, exc_info=True)
 
 
-async def _fail(run: _Run, code: str, message: str, *, revoke_shop: bool = False) -> None:
+async def _fail(run: _Run, code: str, message: str, *, refused: Shop | None = None) -> None:
+    """Fail the task with `code`; `refused`: the shop as the run loaded it, whose authorization TikTok refused (the
+    shop is revoked then, by `Shop.revoke_refused`'s rule)."""
     deps = run.deps
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
@@ -365,8 +367,7 @@ async def _fail(run: _Run, code: str, message: str, *, revoke_shop: bool = False
         if shop is None or task is None or not task.holds_lease(run.attempt):
             return
         task.fail(code, message, now)
-        if revoke_shop:
-            shop.revoke(now)
+        if refused is not None and shop.revoke_refused(refused.authorized_at, now):
             await uow.shops.update(shop)
         await _save_and_publish(uow, deps, task)
     await publish_shop_quietly(deps.events, shop)  # its status (revoked) or attention (failing) changed

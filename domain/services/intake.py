@@ -148,8 +148,8 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
             return 0  # deleted meanwhile: its events went with it
         before = (current.revoked_at, current.authorization_expires_at)
         _apply_notices(current, events, now)
-        if fetched.refused and current.authorized_at == shop.authorized_at:
-            current.revoke(now)  # TikTok refused the authorization we fetched with (not a newer one)
+        if fetched.refused:  # TikTok refused the authorization we fetched with (not a newer one, nor a pair unread)
+            current.revoke_refused(shop.authorized_at, now)
         if fetched.orders:
             await uow.catalog.upsert_orders(shop_id, fetched.orders)
             await inventory.pool_orders(uow, deps.queue, deps.events, shop_id, fetched.orders)

@@ -38,7 +38,9 @@ class StoredShopTokens:
         refreshed_from, self._held = self._held, tokens
         async with self._uow_factory() as uow:
             shop = await uow.shops.get(self._shop_id)
-            if shop is None:
+            if shop is None or shop.tokens_unreadable:
+                # Gone, or a pair stored since under a key this process lacks: nothing to compare with nor to hand
+                # back (its placeholders are no tokens); the session goes on with the pair TikTok just gave it.
                 return None
             verdict = judge_refreshed_tokens(shop.tokens, refreshed_from, tokens)
             if verdict is RefreshedTokens.SUPERSEDED:
@@ -51,11 +53,12 @@ class StoredShopTokens:
         return None
 
     async def stored(self) -> TokenSet | None:
-        """The pair stored now (None: the shop is gone). The session adopts it when its access token differs from
-        its own, so it is the pair the next refresh is made from."""
+        """The pair stored now (None: the shop is gone, or its stored pair is one this process's keys cannot read:
+        its placeholders are no tokens to adopt). The session adopts it when its access token differs from its own,
+        so it is the pair the next refresh is made from."""
         async with self._uow_factory() as uow:
             shop = await uow.shops.get(self._shop_id)
-        if shop is None:
+        if shop is None or shop.tokens_unreadable:
             return None
         self._held = shop.tokens
         return shop.tokens
@@ -72,13 +75,13 @@ async def revoke_refused_authorization(
     """TikTok refused the shop's authorization in `what` (a call made with the shop as loaded in `refused`; the
     session already tried the stored pair): mark the shop REVOKED at once (`Shop.attention`:
     REAUTHORIZATION_REQUIRED), as a poll or an import that meets the refusal does, with one WARNING line, and
-    signal `shopUpdated`. Nothing when the shop is gone or was re-authorized since (the refusal was about the
-    authorization it replaced). True when it revoked the shop now."""
+    signal `shopUpdated`. Nothing when the shop is gone, was re-authorized since (the refusal was about the
+    authorization it replaced) or holds a pair stored since that this process cannot read (`Shop.revoke_refused`).
+    True when it revoked the shop now."""
     async with uow_factory() as uow:
         stored = await uow.shops.get(refused.id)
-        if stored is None or stored.authorized_at != refused.authorized_at or stored.revoked_at is not None:
+        if stored is None or not stored.revoke_refused(refused.authorized_at, clock.now()):
             return False
-        stored.revoke(clock.now())
         await uow.shops.update(stored)
         await uow.commit()
     log.warning(

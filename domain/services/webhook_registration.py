@@ -43,8 +43,8 @@ async def register_shop_webhooks(
             return False
         message = None if error is None else f"{type(error).__name__}: {error}"[:500]
         current.record_webhook_registration(clock.now(), message, address)
-        if isinstance(error, AuthorizationLostError) and current.authorized_at == shop.authorized_at:
-            current.revoke(clock.now())
+        if isinstance(error, AuthorizationLostError):
+            current.revoke_refused(shop.authorized_at, clock.now())
         await uow.shops.update(current)
         await uow.commit()
     if error is not None:

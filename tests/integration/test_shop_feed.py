@@ -4,6 +4,7 @@ by every follower of the merchant, sending only the shops whose name, status, at
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
@@ -111,3 +112,27 @@ async def test_silent_wake_ups_read_nothing_until_the_full_read_is_due(database:
             while feed.reads == 1:
                 assert await member.next() == []
         assert feed.reads == 2
+
+
+async def test_signals_of_one_shop_do_not_hold_back_the_full_read(database: Database, cipher: TokenCipher) -> None:
+    """The full read is due every `full_read_interval` whatever signals come: a merchant whose shops keep finishing
+    polls (a shop signal each) never leaves the feed a silent wake-up, and another shop's authorization running out
+    sends no signal of its own."""
+    uows = uow_factory(database, cipher)
+    busy = make_shop("m1")
+    busy.tokens = dataclasses.replace(busy.tokens, refresh_token_expires_at=NOW + timedelta(days=3 * 365))
+    await add_shop(uows, busy)
+    quiet = await add_shop(uows, make_shop("m1"))  # its refresh token's year ends, with no signal
+    bus = InProcessEventBus()
+    clock = FakeClock(NOW)
+    feed = ShopFeed(database, bus, clock, "m1", {}, fallback_interval=600, full_read_interval=30)
+    async with feed.follow() as member:
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            await feed.ready.wait()
+            assert await member.next() == []  # the baseline
+            # when the year is over and the busy shop signals (a poll of it finished), as it keeps doing
+            clock.advance(timedelta(days=366))
+            await bus.shop_changed(busy.id, "m1")
+            changed = await member.next()
+    # then the read that signal caused was the full read by then due: the quiet shop arrives EXPIRED
+    assert [(s.internal_id, s.status.value) for s in changed] == [(quiet.id, "EXPIRED")]

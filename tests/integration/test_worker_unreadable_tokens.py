@@ -9,14 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 
 from domain.polling import PollSettings
+from domain.ports import AuthorizationLostError
 from domain.services.polling import start_poll
+from domain.services.shop_tokens import StoredShopTokens, revoke_refused_authorization
 from domain.services.sync import queue_authorization_sync
 from domain.services.tokens import refresh_shop_tokens
 from domain.shops import Shop, TokenSet
-from domain.sync import SyncKind, SyncTaskStatus
+from domain.sync import RefreshedTokens, SyncKind, SyncTaskStatus
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
 
@@ -70,3 +73,40 @@ async def test_syncs_polls_and_refreshes_of_a_shop_with_unreadable_tokens_stop_c
         stored = await uow.shops.get(shop.id)
     assert stored is not None and not stored.tokens_unreadable and stored.revoked_at is None
     assert stored.tokens == shop.tokens
+
+
+async def test_a_refusal_where_the_pair_stored_since_is_unreadable_revokes_nothing(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Callable[..., SyncHarness]
+) -> None:
+    """A key rotation rolling out (README, "The encryption key"): processes configured `NEW,OLD` write every pair
+    under NEW while the others, still on OLD alone, run. A session of an OLD process whose access token TikTok ends
+    because a NEW process renewed the pair cannot read the pair stored since: it must not adopt the empty
+    placeholders the shop loads with, nor revoke a shop whose authorization the other processes hold."""
+    # given a shop connected by a process with key OLD, and a process configured NEW,OLD
+    settings = sync_settings(database_url, sandbox, tmp_path).with_overrides(webhooks_app_wide=True)
+    old = sync_harness_factory(settings)
+    shop = await connect_shop(old.uow_factory, old.tiktok, sandbox)
+    rotated = f"{Fernet.generate_key().decode()},{settings.encryption_key}"
+    new = sync_harness_factory(settings.with_overrides(encryption_key=rotated))
+    # and a session of the OLD process under way, with the pair it loaded
+    held = StoredShopTokens(old.uow_factory, old.clock, shop)
+    session = old.tiktok.for_shop(shop.tiktok_shop_cipher, shop.tokens, held.refreshed, stored_tokens=held.stored)
+
+    # when the NEW process renews the pair (TikTok ends the old access token at once), stored under NEW
+    async def refresh(loaded: Shop) -> TokenSet:
+        return await new.tiktok.refresh_shop(loaded.tiktok_shop_cipher, loaded.tokens)
+
+    due = At(shop.tokens.access_token_expires_at)
+    assert await refresh_shop_tokens(new.uow_factory, refresh, new.events, due, shop.id) is RefreshedTokens.STORE
+    # then the OLD process finds nothing it can adopt: the stored pair is not handed to its session
+    assert await held.stored() is None
+    # and its session's next call is refused, which revokes nothing
+    with pytest.raises(AuthorizationLostError) as refused:
+        await session.warehouses()
+    revoked = await revoke_refused_authorization(
+        old.uow_factory, old.events, old.clock, shop, "an inventory push", refused.value
+    )
+    assert revoked is False
+    async with new.uow_factory() as uow:
+        stored = await uow.shops.get(shop.id)
+    assert stored is not None and stored.revoked_at is None and not stored.tokens_unreadable

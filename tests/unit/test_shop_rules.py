@@ -526,3 +526,28 @@ def refusal_on_the_field_given(raw: str) -> tuple[object, ...]:
     with pytest.raises(DomainError) as exc:
         parse_shop_name(raw, ("input", "name"))
     return exc.value.code, exc.value.message, exc.value.field
+
+
+@pytest.mark.parametrize(
+    ("reauthorized_since", "tokens_unreadable", "revoked_before", "revoked"),
+    [
+        (False, False, False, True),  # the refused authorization is the stored one: REVOKED
+        (True, False, False, False),  # re-authorized since: the refusal was about the one replaced
+        (False, True, False, False),  # a pair stored since under a key this process lacks (a rotation rolling out)
+        (False, False, True, False),  # revoked already: its time stays
+    ],
+    ids=["current", "reauthorized-since", "unreadable-pair-stored-since", "revoked-already"],
+)
+def test_a_refusal_revokes_only_the_authorization_stored(
+    reauthorized_since: bool, tokens_unreadable: bool, revoked_before: bool, revoked: bool
+) -> None:
+    shop = Shop.connect("m1", "My shop", Region.US, granted(), tokens(), NOW)
+    refused_authorized_at = shop.authorized_at
+    if reauthorized_since:
+        shop.authorized_at = NOW + timedelta(minutes=1)
+    shop.tokens_unreadable = tokens_unreadable
+    if revoked_before:
+        shop.revoke(NOW)
+    later = NOW + timedelta(minutes=2)
+    assert shop.revoke_refused(refused_authorized_at, later) is revoked
+    assert shop.revoked_at == (later if revoked else NOW if revoked_before else None)
