@@ -163,15 +163,20 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-def default_data_dir(env: dict[str, str]) -> Path:
+def default_data_dir(env: dict[str, str], root: Path | None = None) -> Path:
     """Where the embedded default keeps its database and keys when SHOPBRIDGE_DATA_DIR is unset: the project's
-    `var/` when run from a source checkout (what `make run` uses), else `$XDG_DATA_HOME/shopbridge`
-    (`~/.local/share/shopbridge`). Absolute either way: every command finds the same keys from any directory.
+    `var/` when run from a source checkout (`root`, default this code's: what `make run` uses), else
+    `$XDG_DATA_HOME/shopbridge` (`~/.local/share/shopbridge`). Absolute either way: every command finds the same keys
+    from any directory. A relative XDG_DATA_HOME is ignored, as the XDG Base Directory Specification says ("If an
+    implementation encounters a relative path in any of these variables it should consider the path invalid and
+    ignore it"): read against each command's working directory, it named a different directory for each.
     """
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[1] if root is None else root
     if (root / "pyproject.toml").is_file():
         return root / "var"
-    base = (env.get("XDG_DATA_HOME") or "").strip() or str(Path.home() / ".local" / "share")
+    base = (env.get("XDG_DATA_HOME") or "").strip()
+    if not base or not Path(base).is_absolute():
+        base = str(Path.home() / ".local" / "share")
     return Path(base) / "shopbridge"
 
 

@@ -281,6 +281,30 @@ def test_the_default_data_directory_is_the_same_from_any_directory(tmp_path: Pat
     assert default_data_dir({}) == repo / "var"  # a source checkout: where `make run` keeps it
 
 
+@pytest.mark.parametrize(
+    ("xdg", "expected"),
+    [
+        pytest.param(None, "home/.local/share/shopbridge", id="unset"),
+        pytest.param("/srv/xdg", "/srv/xdg/shopbridge", id="absolute"),
+        pytest.param("data", "home/.local/share/shopbridge", id="relative-ignored"),
+        pytest.param("  ", "home/.local/share/shopbridge", id="blank"),
+    ],
+)
+def test_an_installed_copy_keeps_its_data_under_an_absolute_xdg_data_home(
+    tmp_path: Path, monkeypatch, xdg: str | None, expected: str
+) -> None:
+    # given an installed copy (no source checkout around the code) run from some directory
+    from adapters.config import default_data_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    env = {} if xdg is None else {"XDG_DATA_HOME": xdg}
+    # then a relative XDG_DATA_HOME is ignored (XDG Base Directory Specification), never read against the cwd
+    found = default_data_dir(env, root=tmp_path / "site-packages")
+    assert found.is_absolute()
+    assert found == (Path(expected) if expected.startswith("/") else tmp_path / expected)
+
+
 def test_operations_settings(tmp_path: Path) -> None:
     env = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
     (tmp_path / "m").mkdir()
