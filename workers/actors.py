@@ -217,7 +217,7 @@ async def register_webhooks(shop_id: str) -> None:
         ) as resources:
             deps = resources.intake
             await webhook_registration.register_shop_webhooks(
-                deps.uow_factory, deps.shop_api, deps.clock, shop_id, resources.webhook_url
+                deps.uow_factory, deps.shop_api, deps.clock, shop_id, resources.webhook_url, deps.events
             )
 
 

@@ -13,18 +13,34 @@ from datetime import datetime, timedelta
 
 from domain.clock import Clock
 from domain.intake import HANDLED_EVENT_TYPES
-from domain.ports import AuthorizationLostError, GatewayError, ShopRefreshApiFactory, TaskQueue, UnitOfWorkFactory
+from domain.ports import (
+    AuthorizationLostError,
+    EventPublisher,
+    GatewayError,
+    ShopRefreshApiFactory,
+    TaskQueue,
+    UnitOfWorkFactory,
+)
 from domain.services.shop_tokens import StoredShopTokens
+from domain.services.sync import publish_shop_quietly
 from domain.shops import RegisteredWebhooks
 
 log = logging.getLogger(__name__)
 
 
 async def register_shop_webhooks(
-    uow_factory: UnitOfWorkFactory, shop_api: ShopRefreshApiFactory, clock: Clock, shop_id: str, address: str
+    uow_factory: UnitOfWorkFactory,
+    shop_api: ShopRefreshApiFactory,
+    clock: Clock,
+    shop_id: str,
+    address: str,
+    events: EventPublisher | None = None,
 ) -> bool:
     """PUT `address` for every handled event type (`HANDLED_EVENT_TYPES`); False when there was nothing to do (shop
-    gone or revoked). Raises the `GatewayError` after recording it on the shop; the queue retries."""
+    gone or revoked). Raises the `GatewayError` after recording it on the shop; the queue retries. The outcome is
+    the shop's (its registration error, or its revocation when TikTok refused the token), so `events` is told of a
+    change of the shop after the commit (`shopUpdated`, `shopsUpdated`): a revocation showed only at the feeds' next
+    full read before."""
     async with uow_factory() as uow:
         shop = await uow.shops.get(shop_id)
     if shop is None or shop.authorization_lost:
@@ -47,6 +63,7 @@ async def register_shop_webhooks(
             current.revoke_refused(shop.authorized_at, clock.now())
         await uow.shops.update(current)
         await uow.commit()
+    await publish_shop_quietly(events, current)  # after the commit: never hold a connection for a signal
     if error is not None:
         raise error
     return True

@@ -11,7 +11,17 @@ import pytest
 from domain.ports import AuthorizationLostError, GatewayRefusedError, ShopTokens, TikTokUnavailableError
 from domain.services.webhook_registration import register_shop_webhooks, resume_webhook_registrations
 from domain.shops import AuthorizedShop, Shop
-from tests.fakes import T0, FakeClock, FakeRefreshApi, FakeStore, FakeTaskQueue, FakeUnitOfWork, make_shop, make_tokens
+from tests.fakes import (
+    T0,
+    FakeClock,
+    FakeEventPublisher,
+    FakeRefreshApi,
+    FakeStore,
+    FakeTaskQueue,
+    FakeUnitOfWork,
+    make_shop,
+    make_tokens,
+)
 
 ADDRESS = "https://shopbridge.example/webhooks/tiktok"
 NOW = T0 + timedelta(hours=1)
@@ -46,12 +56,13 @@ class World:
         self.shop = make_shop("m1", now=T0)
         self.store.shops[self.shop.id] = self.shop
         self.api = MeanwhileApi(self.store, change)
+        self.events = FakeEventPublisher()
 
     def uow(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self.store)
 
     async def register(self) -> bool:
-        return await register_shop_webhooks(self.uow, self.api.factory, self.clock, self.shop.id, ADDRESS)
+        return await register_shop_webhooks(self.uow, self.api.factory, self.clock, self.shop.id, ADDRESS, self.events)
 
     def stored(self) -> Shop:
         return self.store.shops[self.shop.id]
@@ -91,6 +102,24 @@ async def test_tiktok_refusing_the_token_revokes_the_shop_now() -> None:
         await world.register()
     assert world.stored().revoked_at == NOW
     assert world.stored().webhook_registration_error == "AuthorizationLostError: 105001 access token expired"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [None, AuthorizationLostError("105001 access token expired"), TikTokUnavailableError("down")],
+    ids=["registered", "revoked", "failed"],
+)
+async def test_the_outcome_on_the_shop_is_signalled_after_its_commit(error: Exception | None) -> None:
+    # given a registration that succeeds, is refused the token (the shop revoked) or fails
+    world = World()
+    world.api.error = error
+    if error is None:
+        await world.register()
+    else:
+        with pytest.raises(type(error)):
+            await world.register()
+    # then the shop's subscribers hear of it at once (the console shows a revocation without a reload)
+    assert world.events.shop_changes == [world.shop.id]
 
 
 async def test_a_refusal_of_an_authorization_replaced_meanwhile_does_not_revoke_the_new_one() -> None:
