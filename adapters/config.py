@@ -223,11 +223,16 @@ def _secret_file(data_dir: Path, name: str, make: str, *, create: bool = True) -
             "directory (it keeps the generated keys)"
         )
     try:
-        return _read_or_make(path, data_dir, name, make, create=create)
+        value = _read_or_make(path, data_dir, name, make, create=create)
     except OSError as exc:
         raise ConfigError(
             f"cannot use the key file {path} ({exc.strerror}): point SHOPBRIDGE_DATA_DIR at a writable directory"
         ) from exc
+    if not value:  # emptied by hand: no key was ever used from it (each is refused blank), so a new one is safe
+        raise ConfigError(
+            f"{shown_path(path)} must not be blank (it holds only whitespace); delete it to have a new key generated"
+        )
+    return value
 
 
 def _read_or_make(path: Path, data_dir: Path, name: str, make: str, *, create: bool) -> str:
@@ -347,6 +352,26 @@ def _bool(env: dict[str, str], name: str, default: bool, spelling: str = "true o
     raise ConfigError(f"{name} must be {spelling}, got {shown(raw)}")
 
 
+# Keys and secrets: read like every setting (empty is unset; spaces and line breaks at either end are trimmed, the
+# newline of a key pasted from a file), except that one set to whitespace only is refused (`_refuse_blank_secrets`).
+SECRET_SETTINGS = (
+    "SHOPBRIDGE_SECRET_KEY",
+    "SHOPBRIDGE_ENCRYPTION_KEY",
+    "SHOPBRIDGE_TIKTOK_APP_KEY",
+    "SHOPBRIDGE_TIKTOK_APP_SECRET",
+)
+
+
+def _refuse_blank_secrets(env: dict[str, str]) -> None:
+    """A key set to whitespace only is a ConfigError naming it, never read as unset: that put a generated key (or,
+    for the TikTok app, the embedded sandbox) in its place without a word, hiding a botched secret. The refusal
+    does not repeat the value."""
+    for name in SECRET_SETTINGS:
+        raw = env.get(name)
+        if raw and not raw.strip():
+            raise ConfigError(f"{name} must not be blank (it holds only whitespace); set the key, or unset {name}")
+
+
 def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True) -> Settings:
     """Settings from the environment (or the mapping given). Unset TikTok settings mean the embedded sandbox.
 
@@ -359,6 +384,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
     def get(name: str) -> str | None:
         return (env.get(name) or "").strip() or None
 
+    _refuse_blank_secrets(env)
     data_dir = data_dir_setting(env)
     public_url = _no_query(
         _http_url(get("SHOPBRIDGE_PUBLIC_URL"), "SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example"),
