@@ -587,12 +587,39 @@ def _scheme_of(raw: str) -> str:
 def _database_url(raw: str | None) -> str | None:
     """A PostgreSQL (asyncpg) or SQLite (aiosqlite) URL, or None when unset. Another driver, `postgresql://` included
     (psycopg2, not async), failed at the first query with a traceback; the password is never shown."""
-    if raw is None or raw.partition("://")[0] in _DATABASE_SCHEMES:
-        return raw
-    raise ConfigError(
-        "SHOPBRIDGE_DATABASE_URL must be postgresql+asyncpg://user:password@host/database or "
-        f"sqlite+aiosqlite:///path, got {_scheme_of(raw)}"
-    )
+    if raw is not None and raw.partition("://")[0] not in _DATABASE_SCHEMES:
+        raise ConfigError(
+            "SHOPBRIDGE_DATABASE_URL must be postgresql+asyncpg://user:password@host/database or "
+            f"sqlite+aiosqlite:///path, got {_scheme_of(raw)}"
+        )
+    if raw is not None and raw.startswith("sqlite") and _sqlite_in_memory(raw):
+        raise ConfigError(
+            "SHOPBRIDGE_DATABASE_URL must name a SQLite database file (sqlite+aiosqlite:///path/to/shopbridge.db), "
+            "got an in-memory or temporary database: it is gone when the process ends, and no other process (serve, "
+            "worker, migrate) sees it"
+        )
+    return raw
+
+
+def _sqlite_in_memory(url: str) -> bool:
+    """Whether the SQLite URL names no database file (sqlite.org/inmemorydb.html): `:memory:`, no name at all (a
+    private temporary database), or a `file:` URI whose path is empty or `:memory:` or with `mode=memory` (as a
+    query parameter of the URL, which SQLAlchemy hands to the URI, or inside the quoted name). Migrating one is
+    lost at exit; serving one loses every write at exit and shares nothing with a worker process."""
+    from urllib.parse import parse_qs
+
+    from sqlalchemy.engine import make_url  # only for a SQLite URL given: the settings import no SQLAlchemy else
+
+    parsed = make_url(url)
+    name = parsed.database or ""
+    if name in ("", ":memory:"):
+        return True
+    if not name.startswith("file:"):
+        return False
+    path, _, inner_query = name.removeprefix("file:").partition("?")
+    given = parsed.query.get("mode", ())  # a str, or a tuple when repeated
+    modes = [*parse_qs(inner_query).get("mode", []), *((given,) if isinstance(given, str) else given)]
+    return path in ("", ":memory:") or "memory" in modes
 
 
 def _broker_url(raw: str | None) -> str | None:

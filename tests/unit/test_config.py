@@ -414,3 +414,24 @@ def test_a_generated_key_file_left_blank_is_refused_with_its_path(tmp_path: Path
         f"{shown_path(tmp_path / key_file)} must not be blank (it holds only whitespace); delete it to have a new "
         "key generated"
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite+aiosqlite:///:memory:",
+        "sqlite+aiosqlite://",
+        "sqlite+aiosqlite:///file::memory:?uri=true",
+        "sqlite+aiosqlite:///file:db?mode=memory&cache=shared&uri=true",
+    ],
+    ids=["memory", "no-path", "uri-memory", "uri-mode-memory"],
+)
+def test_an_in_memory_sqlite_database_is_refused_for_serve_and_worker(tmp_path: Path, url: str) -> None:
+    """Every process reads SHOPBRIDGE_DATABASE_URL here: an in-memory database loses everything at exit and is
+    never shared with a worker process (before: `serve` failed at start-up with a traceback, or served it)."""
+    with pytest.raises(ConfigError, match=r"^SHOPBRIDGE_DATABASE_URL must name a SQLite database file \("):
+        load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_DATABASE_URL": url})
+    # and a database file, even one called memory, is not
+    named_memory = f"sqlite+aiosqlite:///{tmp_path / 'memory'}"
+    given = {"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_DATABASE_URL": named_memory}
+    assert load_settings(given).database_url == named_memory
