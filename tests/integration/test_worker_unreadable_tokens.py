@@ -1,6 +1,7 @@
 """The worker side restarted with another SHOPBRIDGE_ENCRYPTION_KEY than its shops' tokens were encrypted with:
 a queued sync FAILS with REAUTHORIZATION_REQUIRED, a poll and a token refresh are skipped (and the scheduler queues
-neither), as for a revoked shop, instead of crashing the actor with TokenCipherError. Real database (SQLite and PostgreSQL), sandbox, worker pool."""
+neither), as for a revoked shop, instead of crashing the actor with TokenCipherError. Real database (SQLite and
+PostgreSQL), sandbox, worker pool."""
 
 from __future__ import annotations
 
