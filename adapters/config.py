@@ -228,11 +228,16 @@ def _secret_file(data_dir: Path, name: str, make: str, *, create: bool = True) -
             "directory (it keeps the generated keys)"
         )
     try:
-        return _read_or_make(path, data_dir, name, make, create=create)
+        value = _read_or_make(path, data_dir, name, make, create=create)
     except OSError as exc:
         raise ConfigError(
             f"cannot use the key file {path} ({exc.strerror}): point SHOPBRIDGE_DATA_DIR at a writable directory"
         ) from exc
+    if not value:  # emptied by hand: no key was ever used from it (each is refused blank), so a new one is safe
+        raise ConfigError(
+            f"{shown_path(path)} must not be blank (it holds only whitespace); delete it to have a new key generated"
+        )
+    return value
 
 
 def _read_or_make(path: Path, data_dir: Path, name: str, make: str, *, create: bool) -> str:
@@ -352,6 +357,26 @@ def _bool(env: dict[str, str], name: str, default: bool, spelling: str = "true o
     raise ConfigError(f"{name} must be {spelling}, got {shown(raw)}")
 
 
+# Keys and secrets: read like every setting (empty is unset; spaces and line breaks at either end are trimmed, the
+# newline of a key pasted from a file), except that one set to whitespace only is refused (`_refuse_blank_secrets`).
+SECRET_SETTINGS = (
+    "SHOPBRIDGE_SECRET_KEY",
+    "SHOPBRIDGE_ENCRYPTION_KEY",
+    "SHOPBRIDGE_TIKTOK_APP_KEY",
+    "SHOPBRIDGE_TIKTOK_APP_SECRET",
+)
+
+
+def _refuse_blank_secrets(env: dict[str, str]) -> None:
+    """A key set to whitespace only is a ConfigError naming it, never read as unset: that put a generated key (or,
+    for the TikTok app, the embedded sandbox) in its place without a word, hiding a botched secret. The refusal
+    does not repeat the value."""
+    for name in SECRET_SETTINGS:
+        raw = env.get(name)
+        if raw and not raw.strip():
+            raise ConfigError(f"{name} must not be blank (it holds only whitespace); set the key, or unset {name}")
+
+
 def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True) -> Settings:
     """Settings from the environment (or the mapping given). Unset TikTok settings mean the embedded sandbox.
 
@@ -364,6 +389,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
     def get(name: str) -> str | None:
         return (env.get(name) or "").strip() or None
 
+    _refuse_blank_secrets(env)
     data_dir = data_dir_setting(env)
     public_url = _no_query(
         _http_url(get("SHOPBRIDGE_PUBLIC_URL"), "SHOPBRIDGE_PUBLIC_URL", "https://shopbridge.example"),
@@ -566,12 +592,39 @@ def _scheme_of(raw: str) -> str:
 def _database_url(raw: str | None) -> str | None:
     """A PostgreSQL (asyncpg) or SQLite (aiosqlite) URL, or None when unset. Another driver, `postgresql://` included
     (psycopg2, not async), failed at the first query with a traceback; the password is never shown."""
-    if raw is None or raw.partition("://")[0] in _DATABASE_SCHEMES:
-        return raw
-    raise ConfigError(
-        "SHOPBRIDGE_DATABASE_URL must be postgresql+asyncpg://user:password@host/database or "
-        f"sqlite+aiosqlite:///path, got {_scheme_of(raw)}"
-    )
+    if raw is not None and raw.partition("://")[0] not in _DATABASE_SCHEMES:
+        raise ConfigError(
+            "SHOPBRIDGE_DATABASE_URL must be postgresql+asyncpg://user:password@host/database or "
+            f"sqlite+aiosqlite:///path, got {_scheme_of(raw)}"
+        )
+    if raw is not None and raw.startswith("sqlite") and _sqlite_in_memory(raw):
+        raise ConfigError(
+            "SHOPBRIDGE_DATABASE_URL must name a SQLite database file (sqlite+aiosqlite:///path/to/shopbridge.db), "
+            "got an in-memory or temporary database: it is gone when the process ends, and no other process (serve, "
+            "worker, migrate) sees it"
+        )
+    return raw
+
+
+def _sqlite_in_memory(url: str) -> bool:
+    """Whether the SQLite URL names no database file (sqlite.org/inmemorydb.html): `:memory:`, no name at all (a
+    private temporary database), or a `file:` URI whose path is empty or `:memory:` or with `mode=memory` (as a
+    query parameter of the URL, which SQLAlchemy hands to the URI, or inside the quoted name). Migrating one is
+    lost at exit; serving one loses every write at exit and shares nothing with a worker process."""
+    from urllib.parse import parse_qs
+
+    from sqlalchemy.engine import make_url  # only for a SQLite URL given: the settings import no SQLAlchemy else
+
+    parsed = make_url(url)
+    name = parsed.database or ""
+    if name in ("", ":memory:"):
+        return True
+    if not name.startswith("file:"):
+        return False
+    path, _, inner_query = name.removeprefix("file:").partition("?")
+    given = parsed.query.get("mode", ())  # a str, or a tuple when repeated
+    modes = [*parse_qs(inner_query).get("mode", []), *((given,) if isinstance(given, str) else given)]
+    return path in ("", ":memory:") or "memory" in modes
 
 
 def _broker_url(raw: str | None) -> str | None:

@@ -51,8 +51,9 @@ class ShopRepository(Protocol):
         """Remove the shop and every row of it (tokens, products, SKUs, orders, line items, sync tasks)."""
         ...
 
-    async def schedules(self) -> list[ShopSchedule]:
-        """Every shop that is not revoked, as the scheduler sees it (no tokens)."""
+    async def schedules(self, now: datetime) -> list[ShopSchedule]:
+        """Every shop that may sync at `now` (`domain.sync.ensure_shop_can_sync`: not revoked, not expired, tokens
+        readable), as the scheduler sees it (no tokens), in id order."""
         ...
 
     async def awaiting_webhook_registration(
@@ -365,11 +366,13 @@ class InventoryPushRepository(Protocol):
         ...
 
     async def shops_due(self, now: datetime, limit: int) -> list[str]:
-        """Shops (not revoked, push enabled) with a dirty row due now and not held: their message may be lost."""
+        """Shops (that may sync at `now`, as `ShopRepository.schedules`; push enabled) with a dirty row due now and
+        not held: their message may be lost."""
         ...
 
-    async def shops_to_reconcile(self, observed_before: datetime, limit: int) -> list[str]:
-        """Shops (not revoked, push enabled) with LINKED SKUs none of which was observed since `observed_before`."""
+    async def shops_to_reconcile(self, observed_before: datetime, limit: int, *, now: datetime) -> list[str]:
+        """Shops (that may sync at `now`, as `ShopRepository.schedules`; push enabled) with LINKED SKUs none of which
+        was observed since `observed_before`."""
         ...
 
     async def reconcile_candidates(

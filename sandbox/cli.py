@@ -120,7 +120,7 @@ def _http_url(text: str) -> str:
 def _credential(text: str) -> str:
     """An argparse type: an app key, app secret or service id, not empty or blank, with no space at either end and no
     control character. Such a value was taken, and the sandbox then served an app no client could sign for:
-    Shopbridge reads a blank SHOPBRIDGE_TIKTOK_APP_KEY as unset and trims the spaces of another. The refusal does not
+    Shopbridge refuses a blank SHOPBRIDGE_TIKTOK_APP_KEY and trims the spaces of another. The refusal does not
     repeat the value (it may be a secret)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty or blank")

@@ -10,7 +10,8 @@ Defaults (also the `shopbridge sandbox` flag defaults):
 | redirect_url        | `http://127.0.0.1:8000/oauth/tiktok/callback`    |
 | products / orders   | 40 / 120 per shop (at most 100000 / 300000)       |
 | seed                | 1                                                |
-| rare_cases          | False (True: a share of orders FBT or cancelled after shipping, `sandbox.data.make_rare`) |
+| rare_cases          | False (True: a share of orders FBT or cancelled after shipping, `sandbox.data.make_rare`; |
+|                     | `POST /_sandbox/reseed` sets it at run time)      |
 | access_token_ttl    | 7 days (seconds)                                 |
 | refresh_token_ttl   | 365 days (seconds)                               |
 | rate_limit          | 50.0 requests/s per API, app and shop (None or 0 = unlimited) |

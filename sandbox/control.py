@@ -32,7 +32,7 @@ class BadInput(Exception):
         self.status = status
 
 
-RESEED_KEYS = frozenset({"products", "orders", "seed", "reset_tokens"})
+RESEED_KEYS = frozenset({"products", "orders", "seed", "reset_tokens", "rare_cases"})
 
 
 async def _json(request: Request) -> dict[str, Any]:
@@ -57,6 +57,14 @@ def _int(
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum or too_big:
         bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
         raise BadInput(f"{name} must be an integer {bounds}")
+    return value
+
+
+def _bool(body: dict[str, Any], name: str, default: bool) -> bool:
+    """`body[name]` (else `default`): a JSON boolean; BadInput (400) if not (a string "false" is no boolean)."""
+    value = body.get(name, default)
+    if not isinstance(value, bool):
+        raise BadInput(f"{name} must be a boolean")
     return value
 
 
@@ -144,7 +152,12 @@ class Control:
         world, config = self.world, self.world.config
         return {
             "app": {"app_key": config.app_key, "service_id": config.service_id, "redirect_url": config.redirect_url},
-            "data": {"products": world.products_per_shop, "orders": world.orders_per_shop, "seed": world.seed},
+            "data": {
+                "products": world.products_per_shop,
+                "orders": world.orders_per_shop,
+                "seed": world.seed,
+                "rare_cases": world.rare_cases,
+            },
             "rate_limit": world.rate_limiter.per_second,
             "latency_ms": world.latency_ms,
             "faults": world.faults.describe(),
@@ -163,11 +176,12 @@ class Control:
         products = _int(body, "products", world.products_per_shop, maximum=MAX_PRODUCTS_PER_SHOP)
         orders = _int(body, "orders", world.orders_per_shop, maximum=MAX_ORDERS_PER_SHOP)
         seed = _int(body, "seed", world.seed, minimum=-(2**63))
-        reset_tokens = body.get("reset_tokens", False)
-        if not isinstance(reset_tokens, bool):
-            raise BadInput("reset_tokens must be a boolean")
-        world.reseed(products, orders, seed, reset_tokens)
-        return {"products": products, "orders": orders, "seed": seed, "reset_tokens": reset_tokens}
+        reset_tokens = _bool(body, "reset_tokens", False)
+        # FBT orders and packages lost after shipping (`SandboxConfig.rare_cases`, `--rare-cases`); left out: as now
+        rare_cases = _bool(body, "rare_cases", world.rare_cases)
+        world.reseed(products, orders, seed, reset_tokens, rare_cases)
+        answer = {"products": products, "orders": orders, "seed": seed, "reset_tokens": reset_tokens}
+        return {**answer, "rare_cases": rare_cases}
 
     async def shops(self, request: Request) -> dict[str, Any]:
         return {

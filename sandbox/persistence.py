@@ -62,6 +62,7 @@ def snapshot(world: World) -> dict[str, Any]:
         "app_key": world.app_key,
         "clock_offset": world.clock.offset,
         "data": (world.products_per_shop, world.orders_per_shop, world.seed, world.data_now),
+        "rare_cases": world.rare_cases,  # set by a reseed too; absent from states saved before it could be
         "sellers": world.sellers,
         "tokens": (tokens.codes, tokens.by_access, tokens.by_refresh, tokens.authorized_until),
         "registrations": world.registrations.by_shop,
@@ -136,6 +137,7 @@ def _clock_offset(saved: Any) -> float:
 def _apply(world: World, state: dict[str, Any]) -> None:
     world.clock.offset = _clock_offset(state["clock_offset"])
     world.products_per_shop, world.orders_per_shop, world.seed, world.data_now = state["data"]
+    world.rare_cases = bool(state.get("rare_cases", world.rare_cases))  # the saved data's, as its sizes and seed
     world.sellers = state["sellers"]
     world.shops_by_id = {shop.id: shop for seller in world.sellers.values() for shop in seller.shops}
     world.shops_by_cipher = {shop.cipher: shop for shop in world.shops_by_id.values()}

@@ -191,9 +191,12 @@ class World:
             self.shops_by_cipher[shop.cipher] = shop
         return seller
 
-    def reseed(self, products: int, orders: int, seed: int, reset_tokens: bool) -> None:
-        """Throw all shop data away and regenerate it lazily from new sizes and seed, relative to now."""
+    def reseed(self, products: int, orders: int, seed: int, reset_tokens: bool, rare_cases: bool | None = None) -> None:
+        """Throw all shop data away and regenerate it lazily from new sizes and seed, relative to now; with
+        `rare_cases` (None: as it is), the share of rare orders on or off (`SandboxConfig.rare_cases`)."""
         self.products_per_shop, self.orders_per_shop, self.seed = products, orders, seed
+        if rare_cases is not None:
+            self.rare_cases = rare_cases
         self.data_now = int(self.clock())
         self._shop_data.clear()
         if reset_tokens:

@@ -40,7 +40,7 @@ from domain.stored import order_as_stored, product_as_stored
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from domain.tokens import ShopSchedule
 from domain.unserved_products import KnownProduct, ProductSearch
-from tests.fakes_inventory_push import FakeInventoryPushRepository, FakeItemEdits, FakePushStore
+from tests.fakes_inventory_push import FakeInventoryPushRepository, FakeItemEdits, FakePushStore, can_sync
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 log = logging.getLogger(__name__)
@@ -159,14 +159,14 @@ class FakeShopRepository:
         self._s.ops.append(apply)
         return True
 
-    async def schedules(self) -> list[ShopSchedule]:
+    async def schedules(self, now: datetime) -> list[ShopSchedule]:
         return [
             ShopSchedule(
                 shop.id, shop.merchant_id, shop.expires_at, shop.revoked_at, shop.tokens.access_token_expires_at,
                 shop.tokens_issued_at, self._s.store.refresh_claims.get(shop.id),
             )
-            for shop in self._s.store.shops.values()
-            if shop.revoked_at is None
+            for shop in sorted(self._s.store.shops.values(), key=lambda shop: shop.id)
+            if can_sync(shop, now)
         ]  # fmt: skip
 
     async def awaiting_webhook_registration(

@@ -26,9 +26,16 @@ from domain.inventory_push import (
     standing_hold,
 )
 from domain.ports import PoolChange, ShopTokens
-from domain.shops import Shop
+from domain.shops import Shop, ShopStatus
 from domain.stock_levels import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
 from domain.sync import RecordFailure
+
+
+def can_sync(shop: Shop, now: datetime) -> bool:
+    """What the SQL repositories' scheduler lists keep (`adapters.db.repositories.shops.authorization_holds` and a
+    readable token): `domain.sync.ensure_shop_can_sync` would let the shop sync."""
+    return shop.status(now) not in (ShopStatus.REVOKED, ShopStatus.EXPIRED)
+
 
 if TYPE_CHECKING:
     from tests.fakes import _Staged
@@ -121,10 +128,10 @@ class FakeInventoryPushRepository:
     def _push(self) -> FakePushStore:
         return self._s.store.push
 
-    def _pushing(self, shop_id: str) -> bool:
+    def _pushing(self, shop_id: str, now: datetime) -> bool:
         shop = self._s.store.shops.get(shop_id)
         policy = self._push.policies.get(shop_id, InventoryPolicy())
-        return shop is not None and shop.revoked_at is None and policy.push_enabled
+        return shop is not None and can_sync(shop, now) and policy.push_enabled
 
     def _linked(self, shop_id: str) -> list[FakeLink]:
         return sorted(
@@ -354,11 +361,11 @@ class FakeInventoryPushRepository:
     async def shops_due(self, now: datetime, limit: int) -> list[str]:
         first_due: dict[str, datetime] = {}
         for (shop_id, _), row in self._push.outbox.items():
-            if row.due(now) and self._pushing(shop_id):
+            if row.due(now) and self._pushing(shop_id, now):
                 first_due[shop_id] = min(first_due.get(shop_id, row.next_attempt_at), row.next_attempt_at)
         return sorted(first_due, key=lambda shop_id: first_due[shop_id])[:limit]
 
-    async def shops_to_reconcile(self, observed_before: datetime, limit: int) -> list[str]:
+    async def shops_to_reconcile(self, observed_before: datetime, limit: int, *, now: datetime) -> list[str]:
         observed: dict[str, list[datetime | None]] = {}
         for (shop_id, _), link in self._push.links.items():
             if link.state == "LINKED":
@@ -366,7 +373,7 @@ class FakeInventoryPushRepository:
         found = []
         for shop_id in sorted(observed):
             seen = [at for at in observed[shop_id] if at is not None]
-            if self._pushing(shop_id) and (not seen or max(seen) < observed_before):
+            if self._pushing(shop_id, now) and (not seen or max(seen) < observed_before):
                 found.append(shop_id)
         return found[:limit]
 

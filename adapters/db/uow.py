@@ -70,7 +70,7 @@ class SqlUnitOfWork:
         self.catalog = SqlCatalogRepository(session, self._clock)
         self.poll_cursors = SqlPollCursorRepository(session)
         self.webhook_events = SqlWebhookEventRepository(session)
-        self.inventory_push = SqlInventoryPushRepository(session)
+        self.inventory_push = SqlInventoryPushRepository(session, self._cipher)
         self.inventory = SqlInventoryRepository(session, self._clock)
         return self
 

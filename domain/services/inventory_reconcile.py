@@ -115,7 +115,7 @@ async def inventory_tick(
     tick, now = InventoryTick(), deps.clock.now()
     async with deps.uow_factory() as uow:
         tick.pushes = await uow.inventory_push.shops_due(now, limit=1000)
-        linked = await uow.inventory_push.shops_to_reconcile(now - reconcile_interval, limit=1000)
+        linked = await uow.inventory_push.shops_to_reconcile(now - reconcile_interval, limit=1000, now=now)
     for shop_id in tick.pushes:
         try:
             await enqueue_push(shop_id)

@@ -71,7 +71,7 @@ async def schedule_tick(
     polls: list[tuple[str, SyncKind]] = []
     refreshes: list[str] = []
     async with uow_factory() as uow:
-        shops = [shop for shop in await uow.shops.schedules() if shop.may_sync(now)]
+        shops = [shop for shop in await uow.shops.schedules(now) if shop.may_sync(now)]
         # Shop rows before cursor rows, the order a poll's end locks them in: no deadlock on PostgreSQL.
         for shop in shops:
             if shop.refresh_due(now) and await uow.shops.claim_token_refresh(

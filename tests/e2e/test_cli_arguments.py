@@ -419,3 +419,34 @@ def test_a_relative_data_directory_is_refused_before_anything_is_made(
         f"the same keys and database from any directory; got {shown(relative)}, here {shown_path(tmp_path / relative)}"
     ], err
     assert list(tmp_path.iterdir()) == []
+
+
+IN_MEMORY_SQLITE = {
+    "memory": "sqlite+aiosqlite:///:memory:",
+    "no-path": "sqlite+aiosqlite://",
+    "no-path-slash": "sqlite+aiosqlite:///",
+    "uri-memory": "sqlite+aiosqlite:///file::memory:?uri=true",
+    "uri-memory-shared": "sqlite+aiosqlite:///file::memory:?cache=shared&uri=true",
+    "uri-mode-memory": "sqlite+aiosqlite:///file:shopbridge?mode=memory&cache=shared&uri=true",
+    "uri-mode-memory-quoted": "sqlite+aiosqlite:///file:shopbridge%3Fmode%3Dmemory?uri=true",
+}
+
+
+@pytest.mark.parametrize("url", list(IN_MEMORY_SQLITE.values()), ids=list(IN_MEMORY_SQLITE))
+def test_migrate_refuses_an_in_memory_sqlite_database_in_one_line(tmp_path, monkeypatch, capsys, url) -> None:
+    """`serve` and `worker` read the URL through the same settings (tests/unit/test_config.py)."""
+    # given SHOPBRIDGE_DATABASE_URL naming an in-memory (or nameless, temporary) SQLite database
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SHOPBRIDGE_DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)  # where a `file:` name read as a path would be created
+    # when it is migrated (before: it was, and `migrate` said so, exit 0; the tables vanished with the process)
+    code = main(["migrate"])
+    # then it stops at once with one coded line naming the setting, and no database file is made
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        "shopbridge: BAD_CONFIGURATION: SHOPBRIDGE_DATABASE_URL must name a SQLite database file "
+        "(sqlite+aiosqlite:///path/to/shopbridge.db), got an in-memory or temporary database: it is gone when the "
+        "process ends, and no other process (serve, worker, migrate) sees it"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

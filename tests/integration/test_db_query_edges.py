@@ -4,16 +4,19 @@ cursor's exact text, the push's reconcile candidates when one product of the sho
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from cryptography.fernet import Fernet
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, queries, uow_factory
 from adapters.db.cursors import InvalidCursorError, decode_cursor, encode_cursor
 from domain.catalog import Money
 from domain.inventory_push import InventoryPolicy
+from domain.shops import Shop
 from domain.sync import SyncKind
 from tests.fixtures.inventory_pool import Pool, order, product
 from tests.integration.db_samples import NOW, add_shop, make_order, make_product, make_shop, make_task
@@ -109,10 +112,11 @@ def test_a_cursor_whose_row_id_has_anything_after_its_32_hex_digits_is_refused(a
         decode_cursor(forged, "shops")
 
 
-async def _linked_shop(database: Database, cipher: TokenCipher, products: list[str]) -> str:
-    """A shop of merchant-a with `products` imported (two SKUs each) and every SKU linked to an item of its own."""
+async def _linked_shop(database: Database, cipher: TokenCipher, products: list[str], shop: Shop | None = None) -> str:
+    """A shop of merchant-a (`shop`, else a new one) with `products` imported (two SKUs each) and every SKU linked
+    to an item of its own."""
     uows = uow_factory(database, cipher)
-    shop = await add_shop(uows, make_shop("merchant-a"))
+    shop = await add_shop(uows, shop or make_shop("merchant-a"))
     async with uows() as uow:
         await uow.catalog.upsert_products(shop.id, [make_product(p) for p in products])
         await uow.commit()
@@ -140,10 +144,44 @@ async def test_shops_to_reconcile_come_in_id_order_up_to_the_limit(database: Dat
     shop_ids = sorted([await _linked_shop(database, cipher, ["p1"]) for _ in range(3)])
     uows = uow_factory(database, cipher)
     async with uows() as uow:
-        first_two = await uow.inventory_push.shops_to_reconcile(NOW, limit=2)
-        every = await uow.inventory_push.shops_to_reconcile(NOW, limit=10)
+        first_two = await uow.inventory_push.shops_to_reconcile(NOW, limit=2, now=NOW)
+        every = await uow.inventory_push.shops_to_reconcile(NOW, limit=10, now=NOW)
     assert first_two == shop_ids[:2]
     assert every == shop_ids
+
+
+async def test_the_scheduler_lists_leave_out_every_shop_that_cannot_sync(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """Rule (domain.sync.ensure_shop_can_sync): a revoked or expired shop cannot sync, nor one whose tokens no
+    configured key decrypts (SHOPBRIDGE_ENCRYPTION_KEY lost or changed: REVOKED, domain.shops.shop_status). The
+    scheduler's lists must leave such shops out, else each tick queues a poll, refresh, push or reconcile of it."""
+    # given four shops with linked SKUs and a dirty product each: one usable, one revoked, one whose authorization
+    # ended, one whose tokens were encrypted with a key this process no longer has
+    revoked, ended = make_shop("merchant-a"), make_shop("merchant-a")
+    revoked.revoke(NOW - timedelta(days=1))
+    ended.tokens = replace(ended.tokens, refresh_token_expires_at=NOW - timedelta(seconds=1))
+    lost_key = TokenCipher(Fernet.generate_key().decode())
+    usable = await _linked_shop(database, cipher, ["p1"])
+    others = [
+        await _linked_shop(database, cipher, ["p1"], revoked),
+        await _linked_shop(database, cipher, ["p1"], ended),
+        await _linked_shop(database, lost_key, ["p1"]),
+    ]
+    uows = uow_factory(database, cipher)
+    async with uows() as uow:
+        for shop_id in [usable, *others]:
+            await uow.inventory_push.mark_dirty(shop_id, ["p1"], NOW)
+        await uow.commit()
+
+    # when the scheduler lists shops to poll and refresh, to push and to reconcile
+    async with uows() as uow:
+        scheduled = [s.shop_id for s in await uow.shops.schedules(NOW)]
+        due = await uow.inventory_push.shops_due(NOW, limit=10)
+        to_reconcile = await uow.inventory_push.shops_to_reconcile(NOW, limit=10, now=NOW)
+
+    # then only the usable shop is listed
+    assert (scheduled, due, to_reconcile) == ([usable], [usable], [usable])
 
 
 async def test_the_units_ingested_since_a_push_are_the_reserved_or_deducted_ones_written_after_it(

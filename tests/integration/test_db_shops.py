@@ -167,7 +167,7 @@ async def test_every_read_of_a_shop_ends_its_authorization_at_the_announced_end(
     # when it is read as an entity, as a read model and as the scheduler's view
     async with uows() as uow:
         entity = await uow.shops.get(shop.id)
-        (schedule,) = [s for s in await uow.shops.schedules() if s.shop_id == shop.id]
+        (schedule,) = [s for s in await uow.shops.schedules(NOW) if s.shop_id == shop.id]
     async with database.read_sessionmaker() as session:
         read = (await queries.shops_by_ids(session, shop.merchant_id, [shop.id]))[shop.id]
 

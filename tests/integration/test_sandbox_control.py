@@ -155,6 +155,33 @@ def test_reseed_regenerates_data_and_can_reset_tokens(sandbox, tiktok) -> None:
     assert caller.call("GET", SHOPS, with_cipher=False)["code"] == 36009004
 
 
+def test_a_reseed_turns_the_rare_cases_on_and_off_without_a_restart(sandbox) -> None:
+    """`rare_cases` (`SandboxConfig.rare_cases`, `--rare-cases`): a share of orders fulfilled by TikTok and of
+    cancelled ones lost after shipping (`sandbox.data.make_rare`). Before, only a restart could set it."""
+
+    def rare(orders: list[dict]) -> tuple[int, int]:
+        fbt = sum(o.get("fulfillment_type") == "FULFILLMENT_BY_TIKTOK" for o in orders)
+        lost = sum(
+            o["status"] == "CANCELLED" and any(i["package_status"] == "CANCELLED" for i in o["line_items"])
+            for o in orders
+        )
+        return fbt, lost
+
+    # given a sandbox started without the rare cases: its orders hold none
+    shop = sandbox.world.sellers["us-local"].shops[0].id
+    assert sandbox.control("GET", "/")["data"]["rare_cases"] is False
+    # when a reseed turns them on
+    answer = sandbox.control("POST", "reseed", {"orders": 300, "rare_cases": True})
+    # then it says so, and the shop's new orders hold both kinds
+    assert answer["rare_cases"] is True and sandbox.control("GET", "/")["data"]["rare_cases"] is True
+    fbt, lost = rare(sandbox.control("GET", f"shops/{shop}/orders")["orders"])
+    assert fbt > 0 and lost > 0
+    # when a later reseed leaves the key out, the knob stays; when it turns it off, the orders hold none again
+    assert sandbox.control("POST", "reseed", {"seed": 3})["rare_cases"] is True
+    assert sandbox.control("POST", "reseed", {"rare_cases": False})["rare_cases"] is False
+    assert rare(sandbox.control("GET", f"shops/{shop}/orders")["orders"]) == (0, 0)
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -162,9 +189,22 @@ def test_reseed_regenerates_data_and_can_reset_tokens(sandbox, tiktok) -> None:
         ({"products": 100_001, "orders": 10}, "products must be an integer from 0 to 100000"),
         ({"orders": 300_001}, "orders must be an integer from 0 to 300000"),
         # a misspelt key (here "product") was ignored, and the world reseeded at the old sizes under new ids
-        ({"product": 10}, "unknown keys ['product']; known: ['orders', 'products', 'reset_tokens', 'seed']"),
+        (
+            {"product": 10},
+            "unknown keys ['product']; known: ['orders', 'products', 'rare_cases', 'reset_tokens', 'seed']",
+        ),
+        # a string was no boolean: "false" would have turned the rare cases on
+        ({"rare_cases": "false"}, "rare_cases must be a boolean"),
+        ({"rare_cases": 1}, "rare_cases must be a boolean"),
     ],
-    ids=["products-10M", "products-over-by-one", "orders-over-by-one", "unknown-key"],
+    ids=[
+        "products-10M",
+        "products-over-by-one",
+        "orders-over-by-one",
+        "unknown-key",
+        "rare-cases-string",
+        "rare-cases-number",
+    ],
 )
 def test_a_reseed_beyond_the_data_bounds_is_refused_and_changes_nothing(sandbox, body, message: str) -> None:
     # given a sandbox serving its usual sizes

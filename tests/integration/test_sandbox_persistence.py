@@ -105,6 +105,27 @@ def test_data_settings_that_differ_from_the_saved_state_are_named_at_start(tmp_p
         second.stop()
 
 
+def test_rare_cases_turned_on_by_a_reseed_outlive_a_restart(tmp_path) -> None:
+    # given a sandbox started without the rare cases, turned on by a reseed (`POST /_sandbox/reseed`)
+    first = start_sandbox(SandboxConfig(**SMALL_DATA, state_dir=str(tmp_path)))
+    try:
+        connect(first, "us-local")
+        first.control("POST", "reseed", {"orders": 300, "rare_cases": True})
+    finally:
+        first.stop()
+    # when it starts again from its state, with the same settings (no --rare-cases)
+    second = start_sandbox(SandboxConfig(**SMALL_DATA, state_dir=str(tmp_path)))
+    try:
+        # then the saved data's knob is the one served, as its sizes and seed are: a shop first read now has FBT
+        # orders (before: the settings' knob, off, mixed into data reseeded with it on)
+        assert second.control("GET", "")["data"]["rare_cases"] is True
+        shop_id = second.world.sellers["uk-local"].shops[0].id
+        orders = second.control("GET", f"shops/{shop_id}/orders")["orders"]
+        assert any(o.get("fulfillment_type") == "FULFILLMENT_BY_TIKTOK" for o in orders)
+    finally:
+        second.stop()
+
+
 @pytest.mark.parametrize("saved", [1e308, math.inf, math.nan, -1.0], ids=["1e308", "infinity", "nan", "negative"])
 def test_a_saved_clock_offset_no_advance_could_reach_starts_the_clock_at_now(tmp_path, caplog, saved: float) -> None:
     # given a state saved with a clock offset out of range (before the clock was bounded, 1e308 s was taken)

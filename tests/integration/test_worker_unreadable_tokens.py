@@ -1,6 +1,7 @@
 """The worker side restarted with another SHOPBRIDGE_ENCRYPTION_KEY than its shops' tokens were encrypted with:
-a queued sync FAILS with REAUTHORIZATION_REQUIRED, a poll and a token refresh are skipped, as for a revoked shop,
-instead of crashing the actor with TokenCipherError. Real database (SQLite and PostgreSQL), sandbox, worker pool."""
+a queued sync FAILS with REAUTHORIZATION_REQUIRED, a poll and a token refresh are skipped (and the scheduler queues
+neither), as for a revoked shop, instead of crashing the actor with TokenCipherError. Real database (SQLite and
+PostgreSQL), sandbox, worker pool."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from cryptography.fernet import Fernet
 
 from domain.polling import PollSettings
 from domain.ports import AuthorizationLostError
-from domain.services.polling import start_poll
+from domain.services.polling import schedule_tick, start_poll
 from domain.services.shop_tokens import StoredShopTokens, revoke_refused_authorization
 from domain.services.sync import queue_authorization_sync
 from domain.services.tokens import refresh_shop_tokens
@@ -110,3 +111,38 @@ async def test_a_refusal_where_the_pair_stored_since_is_unreadable_revokes_nothi
     async with new.uow_factory() as uow:
         stored = await uow.shops.get(shop.id)
     assert stored is not None and stored.revoked_at is None and not stored.tokens_unreadable
+
+
+@dataclass
+class Recorded:
+    """A ScheduledWork that records what the scheduler hands to workers."""
+
+    polls: list[tuple[str, SyncKind]]
+    refreshes: list[str]
+
+    async def enqueue_poll(self, shop_id: str, kind: SyncKind, scheduled_at: str) -> None:
+        self.polls.append((shop_id, kind))
+
+    async def enqueue_token_refresh(self, shop_id: str) -> None:
+        self.refreshes.append(shop_id)
+
+
+async def test_the_scheduler_queues_no_poll_or_refresh_of_a_shop_with_unreadable_tokens(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Callable[..., SyncHarness]
+) -> None:
+    # given a shop connected by a process with key A, whose access token is due for renewal
+    settings = sync_settings(database_url, sandbox, tmp_path).with_overrides(webhooks_app_wide=True)
+    before = sync_harness_factory(settings)
+    shop = await connect_shop(before.uow_factory, before.tiktok, sandbox)
+    due = At(shop.tokens.access_token_expires_at)
+    # when the scheduler of a process with key B only ticks
+    after = sync_harness_factory(settings.with_overrides(encryption_key=Fernet.generate_key().decode()))
+    queued = Recorded([], [])
+    await schedule_tick(after.uow_factory, queued, due, POLLS)
+    # then it queues nothing for the shop: each poll and refresh would only find it REVOKED (before: two polls and a
+    # refresh every tick, for as long as the key stays lost)
+    assert (queued.polls, queued.refreshes) == ([], [])
+    # while a process with key A polls and refreshes it as usual
+    await schedule_tick(before.uow_factory, queued, due, POLLS)
+    assert sorted(queued.polls) == [(shop.id, SyncKind.ORDERS), (shop.id, SyncKind.PRODUCTS)]
+    assert queued.refreshes == [shop.id]

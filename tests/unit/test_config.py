@@ -405,3 +405,57 @@ def test_a_data_directory_that_is_a_file_is_named_as_such(tmp_path: Path, create
         f"the data directory {shown_path(afile)} is a file, not a directory: point SHOPBRIDGE_DATA_DIR at a directory "
         "(it keeps the generated keys)"
     )
+
+
+SECRET_SETTINGS = [
+    "SHOPBRIDGE_SECRET_KEY",
+    "SHOPBRIDGE_ENCRYPTION_KEY",
+    "SHOPBRIDGE_TIKTOK_APP_KEY",
+    "SHOPBRIDGE_TIKTOK_APP_SECRET",
+]
+
+
+@pytest.mark.parametrize("blank", [" ", "\t", "   \n"], ids=["space", "tab", "spaces-and-newline"])
+@pytest.mark.parametrize("name", SECRET_SETTINGS, ids=SECRET_SETTINGS)
+def test_a_key_set_to_whitespace_only_is_refused_not_read_as_unset(tmp_path: Path, name: str, blank: str) -> None:
+    """A blank key was read as unset: a generated key (SHOPBRIDGE_SECRET_KEY, _ENCRYPTION_KEY) or the embedded
+    sandbox (SHOPBRIDGE_TIKTOK_*) took its place without a word, so a botched secret went unnoticed."""
+    env = {**KEYS, **TIKTOK, "SHOPBRIDGE_DATA_DIR": str(tmp_path), name: blank}
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env)
+    assert str(refused.value) == f"{name} must not be blank (it holds only whitespace); set the key, or unset {name}"
+    assert not (tmp_path / "secret_key").exists() and not (tmp_path / "encryption_key").exists()
+
+
+@pytest.mark.parametrize("key_file", ["secret_key", "encryption_key", "sandbox_app_secret"], ids=str)
+def test_a_generated_key_file_left_blank_is_refused_with_its_path(tmp_path: Path, key_file: str) -> None:
+    """A blank sandbox_app_secret file was used as an empty app secret; the two others were refused, but as a key
+    too short or malformed rather than as the blank file they are."""
+    (tmp_path / key_file).write_text(" \n")
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+    assert str(refused.value) == (
+        f"{shown_path(tmp_path / key_file)} must not be blank (it holds only whitespace); delete it to have a new "
+        "key generated"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite+aiosqlite:///:memory:",
+        "sqlite+aiosqlite://",
+        "sqlite+aiosqlite:///file::memory:?uri=true",
+        "sqlite+aiosqlite:///file:db?mode=memory&cache=shared&uri=true",
+    ],
+    ids=["memory", "no-path", "uri-memory", "uri-mode-memory"],
+)
+def test_an_in_memory_sqlite_database_is_refused_for_serve_and_worker(tmp_path: Path, url: str) -> None:
+    """Every process reads SHOPBRIDGE_DATABASE_URL here: an in-memory database loses everything at exit and is
+    never shared with a worker process (before: `serve` failed at start-up with a traceback, or served it)."""
+    with pytest.raises(ConfigError, match=r"^SHOPBRIDGE_DATABASE_URL must name a SQLite database file \("):
+        load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_DATABASE_URL": url})
+    # and a database file, even one called memory, is not
+    named_memory = f"sqlite+aiosqlite:///{tmp_path / 'memory'}"
+    given = {"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_DATABASE_URL": named_memory}
+    assert load_settings(given).database_url == named_memory

@@ -5,7 +5,7 @@ polls folded, and a products poll inside the engine."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -96,14 +96,14 @@ class TestTick:
         self, world: World
     ) -> None:
         gone = make_shop(now=T0 - timedelta(days=1), tiktok_shop_id="7002")
-        listed = [*(await world.uow().shops.schedules())]
+        listed = [*(await world.uow().shops.schedules(world.clock.now()))]
 
         class ListedBeforeTheDelete(FakeUnitOfWork):
             def __init__(self, store: FakeStore) -> None:
                 super().__init__(store)
                 self.shops.schedules = self._schedules  # type: ignore[method-assign]
 
-            async def _schedules(self) -> list[ShopSchedule]:
+            async def _schedules(self, now: datetime) -> list[ShopSchedule]:
                 stale = replace(listed[0], shop_id=gone.id)
                 return [stale, *listed] if gone.id < world.shop.id else [*listed, stale]
 

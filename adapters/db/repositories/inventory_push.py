@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.crypto import TokenCipher
 from adapters.db.repositories.inventory.outbox import mark_push_dirty
 from adapters.db.repositories.inventory_push_links import LinkPushState
+from adapters.db.repositories.shops import authorization_holds
 from adapters.db.tables import (
     inventory_push_outbox,
     shop_inventory_policies,
@@ -35,8 +37,11 @@ LINKED = "LINKED"
 class SqlInventoryPushRepository(LinkPushState):
     """Implements `domain.ports.InventoryPushRepository`."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, cipher: TokenCipher | None = None) -> None:
+        """`cipher`: the tokens' keys, for the scheduler's lists (`shops_due`, `shops_to_reconcile`) to leave out
+        shops whose tokens no configured key decrypts; None (readers of links only): no such check."""
         self._session = session
+        self._cipher = cipher
 
     @property
     def _dialect(self) -> str:
@@ -218,41 +223,47 @@ class SqlInventoryPushRepository(LinkPushState):
     async def shops_due(self, now: datetime, limit: int) -> list[str]:
         policies = shop_inventory_policies.c
         query = (
-            select(_outbox.shop_id)
+            select(shops.c.id, shops.c.refresh_token_encrypted)
             .join(shops, shops.c.id == _outbox.shop_id)
             .outerjoin(shop_inventory_policies, policies.shop_id == _outbox.shop_id)
             .where(
                 _outbox.dirty_version > _outbox.pushed_version,
                 _outbox.next_attempt_at <= now,
                 or_(_outbox.claimed_until.is_(None), _outbox.claimed_until <= now),
-                shops.c.revoked_at.is_(None),
+                authorization_holds(now),
                 or_(policies.push_enabled.is_(None), policies.push_enabled.is_(True)),
             )
-            .group_by(_outbox.shop_id)
+            .group_by(shops.c.id)  # the primary key: PostgreSQL then takes the shop's other columns as they are
             .order_by(func.min(_outbox.next_attempt_at))
             .limit(limit)
         )
-        return list((await self._session.execute(query)).scalars())
+        return await self._readable(query)
 
-    async def shops_to_reconcile(self, observed_before: datetime, limit: int) -> list[str]:
+    async def shops_to_reconcile(self, observed_before: datetime, limit: int, *, now: datetime) -> list[str]:
         policies = shop_inventory_policies.c
         last_observed = func.max(_links.observed_at)
         query = (
-            select(_links.shop_id)
+            select(shops.c.id, shops.c.refresh_token_encrypted)
             .join(shops, shops.c.id == _links.shop_id)
             .outerjoin(shop_inventory_policies, policies.shop_id == _links.shop_id)
             .where(
                 _links.state == LINKED,
                 _links.inventory_item_id.is_not(None),
-                shops.c.revoked_at.is_(None),
+                authorization_holds(now),
                 or_(policies.push_enabled.is_(None), policies.push_enabled.is_(True)),
             )
-            .group_by(_links.shop_id)
+            .group_by(shops.c.id)  # the primary key: PostgreSQL then takes the shop's other columns as they are
             .having(or_(last_observed.is_(None), last_observed < observed_before))
-            .order_by(_links.shop_id)
+            .order_by(shops.c.id)
             .limit(limit)
         )
-        return list((await self._session.execute(query)).scalars())
+        return await self._readable(query)
+
+    async def _readable(self, query: Select[str, str]) -> list[str]:
+        """The shop ids `query` lists (id, refresh token's ciphertext), less those whose tokens no configured key
+        decrypts (REVOKED in `domain.shops.shop_status`; nothing can be pushed or read there)."""
+        rows = await self._session.execute(query)
+        return [shop_id for shop_id, refresh in rows if self._cipher is None or self._cipher.can_decrypt(refresh)]
 
 
 async def policies_of_shops(

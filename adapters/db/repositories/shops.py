@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,18 @@ logger = logging.getLogger(__name__)
 
 # Shops whose unreadable tokens this process has already reported (one ERROR line per shop, not one per load).
 _reported_unreadable: set[str] = set()
+
+
+def authorization_holds(now: datetime) -> ColumnElement[bool]:
+    """SQL over `shops`: the shop is neither revoked nor expired at `now` as far as its columns tell
+    (`domain.shops.shop_status`: REVOKED when `revoked_at` is set; EXPIRED once `authorization_end`, the earlier of
+    the refresh token's expiry and webhook 7's end, is reached). Whether its tokens decrypt is not in SQL: Fernet
+    ciphertexts name no key, so the caller asks the cipher (`TokenCipher.can_decrypt`)."""
+    return and_(
+        shops.c.revoked_at.is_(None),
+        shops.c.refresh_token_expires_at > now,
+        or_(shops.c.authorization_expires_at.is_(None), shops.c.authorization_expires_at > now),
+    )
 
 
 class SqlShopRepository:
@@ -96,14 +108,18 @@ class SqlShopRepository:
         result = await self._session.execute(delete(shops).where(shops.c.id == shop_id))
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    async def schedules(self) -> list[ShopSchedule]:
-        """Every shop not revoked, without decrypting anything: the scheduler's view."""
+    async def schedules(self, now: datetime) -> list[ShopSchedule]:
+        """The shops that may sync at `now`, the scheduler's view, in id order: neither revoked nor expired
+        (`authorization_holds`, in SQL) and with tokens a configured key decrypts (`TokenCipher.can_decrypt` on the
+        refresh token's ciphertext: an HMAC check, the plaintext dropped). The rule of `domain.sync.
+        ensure_shop_can_sync`: a shop that cannot sync gets no poll, token refresh or reconcile queued each tick."""
         columns = (
             shops.c.id, shops.c.merchant_id, shops.c.refresh_token_expires_at, shops.c.revoked_at,
             shops.c.access_token_expires_at, shops.c.tokens_refreshed_at, shops.c.authorized_at,
-            shops.c.access_token_refresh_claimed_at, shops.c.authorization_expires_at,
+            shops.c.access_token_refresh_claimed_at, shops.c.authorization_expires_at, shops.c.refresh_token_encrypted,
         )  # fmt: skip
-        query = select(*columns).where(shops.c.revoked_at.is_(None)).order_by(shops.c.id)
+        query = select(*columns).where(authorization_holds(now)).order_by(shops.c.id)
+        rows = (await self._session.execute(query)).mappings()
         return [
             ShopSchedule(
                 shop_id=m["id"],
@@ -114,7 +130,8 @@ class SqlShopRepository:
                 tokens_issued_at=max(m["tokens_refreshed_at"] or m["authorized_at"], m["authorized_at"]),
                 refresh_claimed_at=m["access_token_refresh_claimed_at"],
             )
-            for m in (await self._session.execute(query)).mappings()
+            for m in rows
+            if self._cipher.can_decrypt(m["refresh_token_encrypted"])
         ]
 
     async def awaiting_webhook_registration(
