@@ -5,6 +5,9 @@ tables before, each turn logging a traceback, about once a second per process, u
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import signal
 import subprocess
 import sys
@@ -139,7 +142,7 @@ def _token(env: dict[str, str], cwd: Path) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def test_a_request_to_serve_on_a_database_not_migrated_is_told_service_unavailable(tmp_path) -> None:
+def test_a_request_to_serve_on_a_database_not_migrated_is_told_unavailable_in_one_line(tmp_path) -> None:
     # given `shopbridge serve` waiting for `migrate` on a database never migrated
     data = tmp_path / "data"
     data.mkdir()
@@ -163,9 +166,18 @@ def test_a_request_to_serve_on_a_database_not_migrated_is_told_service_unavailab
             assert (error["extensions"]["code"], error["message"]) == (
                 "SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly."
             ), answer.text  # fmt: skip
+        # and a signed webhook is answered 500, so that TikTok retries it once migrated
+        body = json.dumps({"type": 1, "tts_notification_id": "1", "shop_id": "7", "timestamp": 0, "data": {}}).encode()
+        secret = (data / "sandbox_app_secret").read_text().strip().encode()
+        signature = hmac.new(secret, b"sandbox-app-key" + body, hashlib.sha256).hexdigest()
+        pushed = httpx.post(
+            f"http://127.0.0.1:{port}/webhooks/tiktok", content=body, headers={"authorization": signature},
+            timeout=DEADLINE_SECONDS,
+        )  # fmt: skip
+        assert pushed.status_code == 500
         # and the operator reads what to do, in one WARNING line a request
-        lines = [line for line in log.read_text().splitlines() if "database not migrated yet" in line]
-        assert len(lines) == 2 and all(" WARNING " in line and "run `shopbridge migrate`" in line for line in lines)
+        lines = [line for line in log.read_text().splitlines() if "not migrated yet" in line]
+        assert len(lines) == 3 and all(" WARNING " in line and "run `shopbridge migrate`" in line for line in lines)
         _stopped_by_sigterm(process, log)
 
 
