@@ -3,7 +3,8 @@
 DomainError (domain.errors)   -> a UserError in the mutation payload, with its stable code
 BadRequestError               -> a GraphQL error with `extensions.code`, shown as is (bad arguments)
 the database cannot serve    -> "The database is unavailable; try again shortly." (SERVICE_UNAVAILABLE); one
-  (down, read-only, full...)     WARNING line naming the cause, no traceback (adapters/db/outage.py)
+  (down, read-only, full...)     WARNING line naming the cause, no traceback (adapters/db/outage.py); so does a
+  or not migrated yet            database error while this process waits for `shopbridge migrate` (MIGRATIONS_PENDING)
 anything else                 -> "Unexpected error." (INTERNAL_SERVER_ERROR) for the client; the traceback goes
                                  to our log at ERROR
 
@@ -20,7 +21,7 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
-from adapters.db.outage import describe, unavailable
+from adapters.db.outage import behind_migrations, describe, unavailable
 from adapters.text import one_line
 from domain.errors import DomainError, ValidationErrors
 from gql.operations import BAD_REQUEST
@@ -94,9 +95,11 @@ def _is_expected(error: GraphQLError) -> bool:
         return True
     # A GraphQLError as the cause is graphql-core's own verdict on the request (e.g. a variable's bad enum value);
     # CannotGetOperationTypeError is Strawberry's: the document has no operation, or none of `operationName`.
-    return isinstance(
-        original, (BadRequestError, DomainError, GraphQLError, CannotGetOperationTypeError)
-    ) or unavailable(original)
+    return (
+        isinstance(original, (BadRequestError, DomainError, GraphQLError, CannotGetOperationTypeError))
+        or unavailable(original)
+        or behind_migrations(original)
+    )
 
 
 def error_code(error: GraphQLError) -> str:
@@ -109,7 +112,9 @@ def error_code(error: GraphQLError) -> str:
             return cause.code.value
         if isinstance(cause, CannotGetOperationTypeError):
             return BAD_REQUEST  # as HTTP answers it (400): no operation to run
-    if error.original_error is not None and unavailable(error.original_error):
+    if error.original_error is not None and (
+        unavailable(error.original_error) or behind_migrations(error.original_error)
+    ):
         return SERVICE_UNAVAILABLE
     if not _is_expected(error):
         return INTERNAL_SERVER_ERROR
@@ -134,7 +139,14 @@ def process_errors(errors: list[GraphQLError]) -> None:
             log.error("unexpected error in %s", error.path, exc_info=error.original_error or error)
         elif code == SERVICE_UNAVAILABLE and error.original_error is not None:
             error.message = DATABASE_UNAVAILABLE_MESSAGE  # the driver's words may name hosts: they stay in our log
-            log.warning("database unavailable in %s: %s", error.path, describe(error.original_error))
+            if behind_migrations(error.original_error):
+                log.warning(
+                    "database not migrated yet in %s (MIGRATIONS_PENDING: run `shopbridge migrate`): %s",
+                    error.path,
+                    describe(error.original_error),
+                )
+            else:
+                log.warning("database unavailable in %s: %s", error.path, describe(error.original_error))
         else:
             log.info("client error %s at %s: %s", code, error.path or "document", error.message)
 

@@ -1,13 +1,14 @@
 """Error responses of the GraphQL endpoint: always a JSON GraphQL response, in the media type the client accepts.
 
 GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/): a client that accepts
-`application/graphql-response+json` gets that media type and 4xx for request errors; anyone else gets
-`application/json` (a "legacy" client).
+`application/graphql-response+json` (and does not prefer `application/json`) gets that media type and 4xx for request
+errors; anyone else gets `application/json` (a "legacy" client).
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from starlette.responses import Response
 from starlette.types import Scope
@@ -23,12 +24,30 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+_QUALITY = re.compile(r"0(\.\d{0,3})?|1(\.0{0,3})?")  # RFC 9110 sec. 12.4.2: 0 to 1, three decimals at most
+
+
+def _weight(params: list[str]) -> float:
+    """A media range's quality (`q`); 1 when it gives none, or one that is not a quality value (as before)."""
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "q" and _QUALITY.fullmatch(value.strip()):
+            return float(value)
+    return 1.0
+
+
 def response_media_type(scope: Scope) -> str:
-    """`application/graphql-response+json` when the Accept header lists it (with q > 0), else `application/json`."""
+    """`application/graphql-response+json` when the Accept header lists it with a quality above 0 and not below
+    `application/json`'s (content negotiation, RFC 9110 sec. 12.5.1: a legacy client that prefers
+    `application/json` gets it, with its 200s), else `application/json`. `q=0`, `q=0.00`... refuse a type."""
+    weights: dict[str, float] = {}
     for entry in (header(scope, b"accept") or "").split(","):
         kind, *params = (part.strip() for part in entry.split(";"))
-        if kind.lower() == GRAPHQL_RESPONSE_JSON and not any(p.replace(" ", "") in ("q=0", "q=0.0") for p in params):
-            return GRAPHQL_RESPONSE_JSON
+        kind = kind.lower()
+        weights[kind] = max(weights.get(kind, 0.0), _weight(params))
+    graphql_response = weights.get(GRAPHQL_RESPONSE_JSON, 0.0)
+    if graphql_response > 0 and graphql_response >= weights.get(APPLICATION_JSON, 0.0):
+        return GRAPHQL_RESPONSE_JSON
     return APPLICATION_JSON
 
 

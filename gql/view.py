@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -163,6 +163,18 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         if not isinstance(parsed, (dict, list)):
             raise HTTPException(400, "Expected a JSON object.")
         return parsed
+
+    def parse_query_params(self, params: Mapping[str, str | None]) -> dict[str, Any]:
+        """A GET's parameters; its `variables` or `extensions` not JSON is told as that parameter, not as "the
+        request body" (a GET has none): 400 `BAD_REQUEST`."""
+        for name in ("variables", "extensions"):
+            value = params.get(name)
+            if value:
+                try:
+                    self.decode_json(value)
+                except json.JSONDecodeError:
+                    raise HTTPException(400, f"The `{name}` query parameter is not valid JSON.") from None
+        return super().parse_query_params(params)
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData | list[GraphQLRequestData]:
         parsed = await super().parse_http_body(request)

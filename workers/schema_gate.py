@@ -28,7 +28,7 @@ import logging
 from adapters.db import Database, migrate
 from adapters.db.migrate import SchemaPosition
 from adapters.db.outage import describe, unavailable
-from adapters.db.schema import applied_revisions
+from adapters.db.schema import applied_revisions, waiting_for_migrate
 
 MIGRATIONS_PENDING = "MIGRATIONS_PENDING"  # the database is behind this code's migrations: run `shopbridge migrate`
 RECHECK_SECONDS = 5.0  # how soon the work starts after `migrate` has run
@@ -98,17 +98,18 @@ class SchemaGate:
             head,
             self._waits,
         )
-        while True:
-            await asyncio.sleep(self.recheck_seconds)
-            try:
-                revisions = await applied_revisions(self._db)
-            except Exception as exc:  # an outage, or migrate's tables half made (SQLite's DDL is not transactional)
-                log.debug("migration revision not readable (%s); checking again", describe(exc))
-                continue
-            if migrate.schema_position(revisions, head, known) not in WAITING:
-                log.info("the database is at revision %s: %s", ", ".join(sorted(revisions)), self._starts)
-                self._pass()
-                return
+        with waiting_for_migrate():  # meanwhile the API tells a request failing on the schema as not ready
+            while True:
+                await asyncio.sleep(self.recheck_seconds)
+                try:
+                    revisions = await applied_revisions(self._db)
+                except Exception as exc:  # an outage, or migrate's tables half made (SQLite's DDL is not atomic)
+                    log.debug("migration revision not readable (%s); checking again", describe(exc))
+                    continue
+                if migrate.schema_position(revisions, head, known) not in WAITING:
+                    log.info("the database is at revision %s: %s", ", ".join(sorted(revisions)), self._starts)
+                    self._pass()
+                    return
 
     def _pass(self) -> None:
         self._current = True

@@ -4,6 +4,10 @@ Down, restarting or unreachable (a refused or dropped connection, a connection t
 connections (too many, starting up, shutting down), its pool exhausted, read-only (a failover to a standby) or
 its disk full; on SQLite a file locked past the busy timeout, read-only or full. Such an error is an outage to report
 in one line and retry, where a bug deserves a traceback. `describe(error)` names it in one short line, no secret.
+
+`behind_migrations(error)`: a database error while this process's schema gate waits for `shopbridge migrate`
+(`adapters.db.schema.migrations_pending`): a table or column this code reads is not there yet, which `migrate`
+mends; told as the database not ready, not as a bug.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import sqlite3
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from adapters.db.schema import migrations_pending
 
 # SQLSTATE classes and codes (PostgreSQL's errcodes): connection exceptions (08...), too many connections, the
 # server shutting down or starting (57P01-57P03), a read-only transaction, a full disk.
@@ -69,3 +75,18 @@ def describe(error: BaseException) -> str:
     cause = [link for link in _chain(error) if _is_outage(link)][-1:] or [error]
     text = str(cause[0]).strip().splitlines()
     return f"{type(cause[0]).__name__}: {text[0] if text else ''}".strip().rstrip(":")
+
+
+def behind_migrations(error: BaseException) -> bool:
+    """Whether `error` is a database error raised while a schema gate of this process waits for `shopbridge migrate`
+    (module docstring): the statement's table or column is not there yet."""
+    if not migrations_pending():
+        return False
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen and len(seen) < _MAX_CHAIN:
+        if isinstance(current, DBAPIError):
+            return True
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return False

@@ -2,9 +2,16 @@
 
 `adapters.db.migrate.schema_position` places them against this code's migrations; `/readyz` (`adapters.readiness`)
 and the worker's wait for a migrated schema (`workers.schema_gate`) read them here.
+
+`migrations_pending()`: whether a schema gate of this process (`workers.schema_gate`) is waiting for `shopbridge
+migrate` now (`waiting_for_migrate()` marks it), so that a request failing on a table or column the schema lacks yet
+is told as the database not ready (`adapters.db.outage.behind_migrations`), not as a bug.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,3 +31,22 @@ async def applied_revisions(db: Database) -> frozenset[str]:
     """`revisions_on` a connection of `db`'s read engine (on SQLite it takes no write lock)."""
     async with db.read_engine.connect() as connection:
         return await revisions_on(connection)
+
+
+_gates_waiting = 0  # schema gates of this process waiting for `shopbridge migrate` now
+
+
+@contextmanager
+def waiting_for_migrate() -> Iterator[None]:
+    """While it lasts, `migrations_pending()` is true: a schema gate found the database behind this code's head."""
+    global _gates_waiting
+    _gates_waiting += 1
+    try:
+        yield
+    finally:
+        _gates_waiting -= 1
+
+
+def migrations_pending() -> bool:
+    """Whether a schema gate of this process is waiting for `shopbridge migrate` (module docstring)."""
+    return _gates_waiting > 0

@@ -183,6 +183,14 @@ def back_from_drop(source: LinkSource, item_id: str | None) -> LinkState | None:
     return LinkState.LINKED if item_id is not None else LinkState.UNLINKED
 
 
+def unlinked_by_hand(bundle: bool) -> tuple[LinkState, LinkSource]:
+    """(state, source) of the link a merchant's `skuUnlink` leaves: UNLINKED by hand (MANUAL: every import keeps it
+    so), but a bundle SKU EXCLUDED as imports leave it (AUTO, `auto_link`): its stock is TikTok's to derive
+    (12052850), never the merchant's to link, so it keeps that reason (UNLINKED, it read "unlinked by you" with a
+    Link that SKU_NOT_LINKABLE refused)."""
+    return (LinkState.EXCLUDED, LinkSource.AUTO) if bundle else (LinkState.UNLINKED, LinkSource.MANUAL)
+
+
 def on_seed(item_id: str | None, seeded_item_id: str | None) -> bool:
     """Whether the ledger counts a link's seeding read (`sku_links.stock_counted_at`: the open orders its shop's
     stock read had left out reserve in the seed) while the link names `item_id`: only on the item that read seeded

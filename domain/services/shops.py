@@ -95,12 +95,15 @@ async def complete_authorization(
     INVALID_STATE, AUTHORIZATION_DENIED (the seller declined, or TikTok refused the code), AUTHORIZATION_UNCONFIRMED
     (TikTok's answer to the code exchange was lost, e.g. a timeout: the single-use code may be spent, tiktok-api.md
     sec. 2; the merchant authorizes again), TIKTOK_REJECTED, TIKTOK_UNAVAILABLE, and the shop rules' codes.
+    INVALID_INPUT (on `code`) when neither `code` nor `error` is given, before the state is looked at: a malformed
+    call spends nothing, so the same redirect's completion with its code still works.
     """
+    if not code and not error:  # a malformed completion spends nothing: the merchant's link still works
+        raise ValidationError(ErrorCode.INVALID_INPUT, "Either code or error must be given.", ("code",))
     request = await _spend_state(uow_factory, clock, state, merchant_id)
     if error:
         raise DomainError(ErrorCode.AUTHORIZATION_DENIED, "The seller did not grant access to the shop.")
-    if not code:
-        raise ValidationError(ErrorCode.INVALID_INPUT, "Either code or error must be given.", ("code",))
+    assert code  # for mypy: neither-given was refused above
     try:
         tokens = await tiktok.exchange_code(code)
         granted = choose_authorized_shop(await tiktok.authorized_shops(tokens.access_token), request.region)

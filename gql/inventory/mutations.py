@@ -170,7 +170,7 @@ class InventoryMutation:
 
     @strawberry.mutation(
         description="Unlink a shop SKU by hand (UNLINKED, MANUAL: later imports keep it unlinked); its open orders "
-        "give their reserved units back."
+        "give their reserved units back. A bundle SKU stays (or goes back to) EXCLUDED, AUTO, as imports leave it."
     )
     async def sku_unlink(self, info: Info, input: SkuUnlinkInput) -> SkuLinkPayload:
         s = info.context.services

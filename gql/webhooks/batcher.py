@@ -10,7 +10,8 @@ next batch (at most `max_batch`), so batches grow with the load and a lone push 
 fixed delay. A push's answer still comes only after its own batch committed (durable before 200); a batch that
 fails fails every push in it (500: TikTok retries them), except that a batch failing quickly is retried one push
 at a time, so that one push the database refuses cannot fail the others (not when the database is unavailable: that
-fails them all alike, in one WARNING line per batch; any other failure is an ERROR with its traceback). Processing
+fails them all alike, in one WARNING line per batch, as does a database not migrated yet while this process waits for
+`shopbridge migrate`; any other failure is an ERROR with its traceback). Processing
 is enqueued after the commit, once per shop per batch (and at most one enqueue in flight per shop, plus one to follow
 it).
 
@@ -25,7 +26,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from adapters.db.outage import describe, unavailable
+from adapters.db.outage import behind_migrations, describe, unavailable
 from adapters.metrics import WEBHOOK_INTAKE_BATCH
 from domain.intake import EventOutcome, Notification, WebhookEvent
 from domain.ports import traced
@@ -103,6 +104,15 @@ class IntakeBatcher:
                 log.warning(
                     "could not store %d webhook(s), the database is unavailable (%s); answering 500 so that TikTok "
                     "retries",
+                    len(batch),
+                    describe(exc),
+                )
+                self._fail(batch, exc)
+                return
+            if behind_migrations(exc):  # a process waiting for `shopbridge migrate`: each push alike, until it ran
+                log.warning(
+                    "could not store %d webhook(s), the database is not migrated yet (MIGRATIONS_PENDING: run "
+                    "`shopbridge migrate`; %s); answering 500 so that TikTok retries",
                     len(batch),
                     describe(exc),
                 )

@@ -130,6 +130,20 @@ class TestMediaTypesAndStatuses:
         )
         assert response.status_code == 400 and error_code(response) == "BAD_REQUEST", response.text
 
+    @pytest.mark.parametrize("name", ["variables", "extensions"])
+    def test_a_get_parameter_that_is_not_json_is_named_not_called_the_body(
+        self, app: ShopbridgeServer, name: str
+    ) -> None:
+        # Given a GET whose `variables` (or `extensions`) parameter is not JSON: a GET has no body
+        response = httpx.get(
+            f"{app.url}/graphql",
+            params={"query": "{ supportedRegions }", name: "{not json"},
+            headers={"Authorization": f"Bearer {app.token('m1')}", "Accept": GRAPHQL_RESPONSE},
+        )
+        # then the error names the parameter
+        assert response.status_code == 400 and error_code(response) == "BAD_REQUEST", response.text
+        assert response.json()["errors"][0]["message"] == f"The `{name}` query parameter is not valid JSON."
+
     def test_a_body_without_a_json_content_type_answers_json(self, app: ShopbridgeServer) -> None:
         response = post(app, "{ supportedRegions }", headers={"Content-Type": "text/plain"})
         assert response.status_code == 400 and error_code(response) == "BAD_REQUEST"

@@ -5,6 +5,9 @@ tables before, each turn logging a traceback, about once a second per process, u
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import signal
 import subprocess
 import sys
@@ -128,6 +131,54 @@ def test_serve_on_a_database_not_migrated_waits_for_migrate_in_one_line(tmp_path
         assert _readyz(port).status_code == 200
         _stopped_by_sigterm(process, log)
     assert STARTS in log.read_text()
+
+
+def _token(env: dict[str, str], cwd: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "gql.cli", "token", "m1"], env=env, cwd=cwd, capture_output=True, text=True,
+        timeout=DEADLINE_SECONDS,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_a_request_to_serve_on_a_database_not_migrated_is_told_unavailable_in_one_line(tmp_path) -> None:
+    # given `shopbridge serve` waiting for `migrate` on a database never migrated
+    data = tmp_path / "data"
+    data.mkdir()
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(data))
+    port = free_port()
+    serve = ("serve", "--port", str(port))
+    # (leaving the block: nothing was logged at ERROR, nor any traceback)
+    with _waiting_for_migrate(*serve, env=env, cwd=tmp_path, out=tmp_path / "serve") as (process, log):
+        _readyz(port)
+        headers = {"authorization": f"Bearer {_token(env, tmp_path)}"}
+        # when a merchant's query and mutation reach it (no load balancer kept them out)
+        for document in (
+            "{ shops { totalCount } }",
+            'mutation { inventoryItemCreate(input: {sku: "A"}) { __typename } }',
+        ):
+            answer = httpx.post(
+                f"http://127.0.0.1:{port}/graphql", json={"query": document}, headers=headers, timeout=DEADLINE_SECONDS
+            )
+            # then each is told the database is not ready, with a stable code, as an outage is; not "Unexpected error"
+            (error,) = answer.json()["errors"]
+            assert (error["extensions"]["code"], error["message"]) == (
+                "SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly."
+            ), answer.text  # fmt: skip
+        # and a signed webhook is answered 500, so that TikTok retries it once migrated
+        body = json.dumps({"type": 1, "tts_notification_id": "1", "shop_id": "7", "timestamp": 0, "data": {}}).encode()
+        secret = (data / "sandbox_app_secret").read_text().strip().encode()
+        signature = hmac.new(secret, b"sandbox-app-key" + body, hashlib.sha256).hexdigest()
+        pushed = httpx.post(
+            f"http://127.0.0.1:{port}/webhooks/tiktok", content=body, headers={"authorization": signature},
+            timeout=DEADLINE_SECONDS,
+        )  # fmt: skip
+        assert pushed.status_code == 500
+        # and the operator reads what to do, in one WARNING line a request
+        lines = [line for line in log.read_text().splitlines() if "not migrated yet" in line]
+        assert len(lines) == 3 and all(" WARNING " in line and "run `shopbridge migrate`" in line for line in lines)
+        _stopped_by_sigterm(process, log)
 
 
 @pytest.mark.redis

@@ -52,6 +52,37 @@ async def test_skus_link_by_trimmed_seller_sku_and_never_guess(world: Pool) -> N
     assert world.queue.inventory_pushes == [shop.id]
 
 
+async def _sku_id(world: Pool, tiktok_sku_id: str) -> str:
+    async with world.db.read_sessionmaker() as session:
+        query = select(sku_links.c.sku_id).where(sku_links.c.tiktok_sku_id == tiktok_sku_id)
+        return str((await session.execute(query)).scalar_one())
+
+
+async def _link_source(world: Pool, tiktok_sku_id: str) -> tuple[str, str]:
+    async with world.db.read_sessionmaker() as session:
+        query = select(sku_links.c.state, sku_links.c.source).where(sku_links.c.tiktok_sku_id == tiktok_sku_id)
+        state, source = (await session.execute(query)).one()
+        return state, source
+
+
+async def test_a_bundle_unlinked_by_hand_stays_excluded_with_its_reason(world: Pool) -> None:
+    # Given a bundle SKU an import left EXCLUDED, and a SKU the merchant linked by hand that became a bundle since
+    shop = await world.shop()
+    await world.products(shop, product("p1", ("s1", "TEE-RED", 7)), product("p2", ("b1", "TEE-RED", 2), bundle=True))
+    await world.products(shop, product("p3", ("b2", None, 1)))
+    red = str((await world.item("TEE-RED"))["id"])
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", await _sku_id(world, "b2"), red)
+    await world.products(shop, product("p3", ("b2", None, 1), bundle=True))
+    assert await _link_source(world, "b2") == ("LINKED", "MANUAL")  # the merchant's word stood through the import
+    # when the merchant unlinks each
+    for sku in ("b1", "b2"):
+        await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", await _sku_id(world, sku), None)
+    # then both are EXCLUDED as an import leaves a bundle, not "unlinked by you" (whose Link SKU_NOT_LINKABLE refuses)
+    assert await _link_source(world, "b1") == ("EXCLUDED", "AUTO")
+    assert await _link_source(world, "b2") == ("EXCLUDED", "AUTO")
+    assert (await world.links(shop))["s1"] == ("LINKED", "TEE-RED")
+
+
 async def test_a_seeded_item_counts_open_orders_once_and_a_second_shop_joins(world: Pool) -> None:
     first, second = await world.shop(), await world.shop()
     # orders arrive before the products: their lines wait for a link

@@ -82,6 +82,20 @@ async def test_a_completion_without_a_code_is_refused_with_a_message(
     assert world.tiktok.exchanged == []
 
 
+@pytest.mark.parametrize(("code", "error"), [(None, None), ("", ""), ("", None)], ids=["none", "empty", "empty-code"])
+async def test_a_completion_without_a_code_leaves_the_state_for_the_redirects_own_completion(
+    world: World, code: str | None, error: str | None
+) -> None:
+    # Given a started authorization; when a frontend's first call carries neither code nor error
+    world.tiktok.grant("c1", US_SHOP)
+    state = await world.start()
+    await expect(ErrorCode.INVALID_INPUT, world.complete(state, code=code, error=error))
+    # then nothing was spent: the redirect's code still connects the shop
+    assert world.store.authorizations[state_digest(state)].used_at is None
+    outcome = await world.complete(state, code="c1")
+    assert outcome.shop.tiktok_shop_id == "7001" and world.tiktok.exchanged == ["c1"]
+
+
 @pytest.mark.parametrize(
     ("failure", "message"),
     [

@@ -44,6 +44,7 @@ from domain.inventory.links import (
     seed_on_hand,
     standing_state,
     trimmed,
+    unlinked_by_hand,
 )
 from domain.ports import PoolChange
 
@@ -548,7 +549,8 @@ def _sqlite_link_upsert(columns: tuple[str, ...]) -> str:
 async def link_manually(
     session: AsyncSession, merchant_id: str, sku_id: str, item_id: str | None, now: datetime
 ) -> PoolChange | None:
-    """The merchant links SKU `sku_id` to item `item_id` (None: unlinks it); a MANUAL link survives imports. A link
+    """The merchant links SKU `sku_id` to item `item_id` (None: unlinks it); a MANUAL link survives imports (a
+    bundle SKU unlinked is EXCLUDED, AUTO, as an import leaves it; `SKU_NOT_LINKABLE` to link one). A link
     with no push and no baseline yet keeps the push fence's baseline from its product's last stock read
     (`products.stock_read_at`, migration 0020; README, "A link's first push is fenced").
     None when the SKU is not the merchant's; `NotFoundError` when the item is not (or no longer exists)."""
@@ -576,6 +578,9 @@ async def link_manually(
             ErrorCode.SKU_NOT_LINKABLE, "a bundle (combo) SKU's stock is TikTok's to derive (12052850)", ("skuId",)
         )
     previous = (await _links(session, [sku_id])).get(sku_id)
+    state, source = (LinkState.LINKED, LinkSource.MANUAL) if item_id is not None else unlinked_by_hand(row.bundle)
+    if row.bundle and item_id is None and previous is not None and (previous.state, previous.source) == (state, source):
+        return PoolChange()  # a bundle EXCLUDED already, as this would leave it: nothing to write
     dirty = [i for i in (item_id, previous.inventory_item_id if previous else None) if i is not None]
     # Every item the change writes, the new one included, is held at once in id order before the link names it
     # (`hold_relink`): an import's relink or a shop's delete removing the item meanwhile (`shop_items`) finishes first,
@@ -584,10 +589,9 @@ async def link_manually(
     await hold_relink(session, row.shop_id, [row.tiktok_sku_id], dirty)
     if item_id is not None and await get_item(session, item_id, merchant_id) is None:
         raise NotFoundError("Inventory item", ("inventoryItemId",))
-    state = LinkState.LINKED if item_id is not None else LinkState.UNLINKED
     remembered, since = _kept(previous, item_id)
     link = _link_row(
-        row.shop_id, merchant_id, row, state, LinkSource.MANUAL, item_id, now, remembered=remembered, linked_since=since
+        row.shop_id, merchant_id, row, state, source, item_id, now, remembered=remembered, linked_since=since
     )
     # The seed's read (`stock_counted_at`) goes by `upsert_links`' rule, as for an import: kept with the item it
     # seeded, counted while the link names that item (`on_seed`), handed on as `baseline_read_at` when the merchant
