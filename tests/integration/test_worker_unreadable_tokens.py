@@ -21,6 +21,7 @@ from domain.services.sync import queue_authorization_sync
 from domain.services.tokens import refresh_shop_tokens
 from domain.shops import Shop, TokenSet
 from domain.sync import RefreshedTokens, SyncKind, SyncTaskStatus
+from tests.fakes import FakeScheduledWork
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
 
@@ -113,20 +114,6 @@ async def test_a_refusal_where_the_pair_stored_since_is_unreadable_revokes_nothi
     assert stored is not None and stored.revoked_at is None and not stored.tokens_unreadable
 
 
-@dataclass
-class Recorded:
-    """A ScheduledWork that records what the scheduler hands to workers."""
-
-    polls: list[tuple[str, SyncKind]]
-    refreshes: list[str]
-
-    async def enqueue_poll(self, shop_id: str, kind: SyncKind, scheduled_at: str) -> None:
-        self.polls.append((shop_id, kind))
-
-    async def enqueue_token_refresh(self, shop_id: str) -> None:
-        self.refreshes.append(shop_id)
-
-
 async def test_the_scheduler_queues_no_poll_or_refresh_of_a_shop_with_unreadable_tokens(
     database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Callable[..., SyncHarness]
 ) -> None:
@@ -137,12 +124,14 @@ async def test_the_scheduler_queues_no_poll_or_refresh_of_a_shop_with_unreadable
     due = At(shop.tokens.access_token_expires_at)
     # when the scheduler of a process with key B only ticks
     after = sync_harness_factory(settings.with_overrides(encryption_key=Fernet.generate_key().decode()))
-    queued = Recorded([], [])
+    queued = FakeScheduledWork()
     await schedule_tick(after.uow_factory, queued, due, POLLS)
     # then it queues nothing for the shop: each poll and refresh would only find it REVOKED (before: two polls and a
     # refresh every tick, for as long as the key stays lost)
     assert (queued.polls, queued.refreshes) == ([], [])
     # while a process with key A polls and refreshes it as usual
     await schedule_tick(before.uow_factory, queued, due, POLLS)
-    assert sorted(queued.polls) == [(shop.id, SyncKind.ORDERS), (shop.id, SyncKind.PRODUCTS)]
+    assert sorted((shop_id, kind) for shop_id, kind, _ in queued.polls) == [
+        (shop.id, SyncKind.ORDERS), (shop.id, SyncKind.PRODUCTS),
+    ]  # fmt: skip
     assert queued.refreshes == [shop.id]
