@@ -95,11 +95,13 @@ class Subscription:
             if found and found[0].shop_id != shop_filter:
                 raise BadRequestError("taskId is a task of another shop than shopId.")
 
-        feed = task_feed(info.context.services, merchant_id)
         # The subscriber's own read, once: each shop's latest task of each kind (the feed then reads them for it).
         latest = set() if task_filter is not None else {
             row.id for row in await readers.latest_sync_task_rows(info, merchant_id, shop_filter)
         }  # fmt: skip
+        # The feed taken after that read, with no await before following it: one taken before could have lost its
+        # last follower meanwhile and left the registry, and following it would run a second reader beside the next.
+        feed = task_feed(info.context.services, merchant_id)
         async with feed.follow(shop_filter) as me:
             async for message in _follow(info, me, feed.refresh(), task_filter, shop_filter, latest):
                 yield message
