@@ -398,6 +398,9 @@ class ProductPushOutcome:
     computed_at: datetime | None = None  # when the targets were read: the links' pushed_at
     held: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)  # sku_id -> (units held, since)
     ingested: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.ingested` read with the targets
+    # sku_id -> the link's `ingested_at_push` as it stood when `ingested` was read (None: not kept), the push's own
+    # record of an earlier intent included: the record keeps what order batches added to it since (`fence_base`)
+    ingested_base: dict[str, int | None] = field(default_factory=dict)
     released: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.released` read with the targets
     restored: dict[str, int] = field(default_factory=dict)  # sku_id -> units restored unseen (`fence_counts`)
     # Items whose other links' pushes this outcome makes due: a pushed SKU's hold changed (`hold_changed`)

@@ -16,7 +16,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -335,6 +335,7 @@ async def _finish_unchanged(
             targets = {link.sku_id: policy.target(link.available) for link in found}
             outcome = ProductPushOutcome(pushed=targets, computed_at=computed_at, held=held, restored=restored)
             outcome.ingested = {link.sku_id: link.ingested for link in found}
+            outcome.ingested_base = {link.sku_id: link.ingested_at_push for link in found}
             outcome.released = {link.sku_id: link.released for link in found}
             outcome.holds_moved = _holds_moved(deps, found, outcome, computed_at)
             unchanged.append((claim, outcome))
@@ -418,6 +419,8 @@ async def _push_product(
         )
     held: dict[str, tuple[int, datetime | None]] = {}
     applied: dict[str, PushIntent] = {}
+    recorded: dict[str, PushIntent] = {}  # those of `applied` recorded on their links before the call (`_intend`)
+    reread: set[str] = set()  # the links read again after a refusal (`_refresh_warehouses`)
     unanswered: dict[str, PushIntent] = {}  # the intents of the call under way (fenced)
     answered = 0  # Update Inventory calls TikTok answered
     try:
@@ -440,6 +443,8 @@ async def _push_product(
                 unanswered = _intents(to_send, policy, outcome, computed_at)
                 if not await _intend(deps, shop, unanswered, applied):
                     to_send = []  # the shop was deleted meanwhile: TikTok is not touched (`_finish` records nothing)
+                else:
+                    recorded = applied
             if to_send:
                 result = await _send(api, claim.tiktok_product_id, to_send, policy, default)
                 calls, answered, unanswered = calls + 1, answered + 1, {}
@@ -451,6 +456,7 @@ async def _push_product(
                     # The other SKUs are recorded as this push read them: what TikTok took (or showed already) was
                     # computed from those counters, not from the ones read again now
                     again = {link.sku_id: link for link in retried}
+                    reread = set(again)
                     links = [again.get(link.sku_id, link) for link in links]
                     if retried and deps.fence:
                         unanswered = _intents(retried, policy, outcome, computed_at)
@@ -462,6 +468,7 @@ async def _push_product(
             targets = {link.sku_id: policy.target(link.available) for link in links}
             outcome.pushed = {sku: qty for sku, qty in targets.items() if sku not in failures}
             outcome.ingested = {link.sku_id: link.ingested for link in links}  # read with the targets' counters
+            outcome.ingested_base = {link.sku_id: fence_base(link, recorded, reread) for link in links}
             outcome.released = {link.sku_id: link.released for link in links}
             outcome.failed = failures
             outcome.holds_moved = _holds_moved(deps, links, outcome, computed_at)
@@ -496,6 +503,19 @@ async def _push_product(
     if not outcome.retry and claim.dirty_since is not None and calls:
         deps.metrics.push_lag(max(0.0, deps.clock.now().timestamp() - claim.dirty_since))
     return calls
+
+
+def fence_base(link: LinkedSku, recorded: Mapping[str, PushIntent], reread: Collection[str]) -> int | None:
+    """The link's `ingested_at_push` as it stood when its `ingested` was read (`ProductPushOutcome.ingested_base`):
+    as read with it, but the intent of an earlier push this push recorded as applied before its call (`recorded`,
+    `_intend`) for a link it did not read again since (`reread`). The push records `ingested_at_push` as the count it
+    read plus what order batches added to the column since (`ledger._counted_before_push`: units TikTok's available
+    had lost before the fence's baseline, such as open orders the seed left out, ingested while the push was in
+    flight). Written over with the count read, those units passed for sales applied since at the next push and
+    hid as many sales TikTok made unseen, which it put back on sale (README, "Shared inventory pool", the fence)."""
+    if link.sku_id in recorded and link.sku_id not in reread:
+        return recorded[link.sku_id].ingested
+    return link.ingested_at_push
 
 
 def _to_send(links: Sequence[LinkedSku], shown: dict[str, int], policy: InventoryPolicy) -> list[LinkedSku]:

@@ -191,7 +191,7 @@ class LinkPushState:
                 .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
                 .values(
                     pushed_quantity=quantity, pushed_at=pushed_at, held_quantity=held, held_since=held_since,
-                    ingested_at_push=outcome.ingested.get(sku_id), released_at_push=outcome.released.get(sku_id),
+                    ingested_at_push=_ingested_at_push(outcome, sku_id), released_at_push=outcome.released.get(sku_id),
                     restored_quantity=outcome.restored.get(sku_id, 0), seeded_available=None, push_error_code=None,
                     push_error_message=None, push_intent=None, updated_at=now,
                 )
@@ -249,6 +249,17 @@ class LinkPushState:
             await self._session.execute(
                 update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**values)
             )
+
+
+def _ingested_at_push(outcome: ProductPushOutcome, sku_id: str) -> Any:
+    """The count a push records for the link's fence (`ingested_at_push`): the ledger's count it read with its
+    targets, plus what order batches added to the column since it read it (`ProductPushOutcome.ingested_base`,
+    `ledger._counted_before_push`: units TikTok's available had lost before the baseline, ingested while the push
+    was in flight); None when the push read no count."""
+    ingested, base = outcome.ingested.get(sku_id), outcome.ingested_base.get(sku_id)
+    if ingested is None or base is None:
+        return ingested
+    return ingested + func.coalesce(_links.ingested_at_push - base, 0)
 
 
 def _held_elsewhere(holds_since: datetime) -> Any:
