@@ -139,6 +139,10 @@ class PushIntent:
     # The call failed without TikTok refusing it (retries spent on timeouts, 5xx, 429, a lost token): it may have
     # been applied, but likelier not; False: no answer at all (the worker died while it was under way).
     failed: bool = False
+    # The link's `ingested_at_push` as it stood when `ingested` was read (None: not kept, or an intent written before
+    # it was): what order batches add to the column since is kept when the intent is taken as applied
+    # (`counted_at_intent`)
+    ingested_base: int | None = None
 
 
 def as_applied(link: LinkedSku) -> LinkedSku:
@@ -148,9 +152,21 @@ def as_applied(link: LinkedSku) -> LinkedSku:
         return link
     return replace(
         link, pushed_quantity=intent.quantity, pushed_at=intent.at, held_quantity=intent.held,
-        held_since=intent.held_since, ingested_at_push=intent.ingested, released_at_push=intent.released,
+        held_since=intent.held_since, ingested_at_push=counted_at_intent(link, intent),
+        released_at_push=intent.released,
         restored_quantity=intent.restored, seeded_available=None, intent=None,
     )  # fmt: skip
+
+
+def counted_at_intent(link: LinkedSku, intent: PushIntent) -> int | None:
+    """The ledger count `intent`, taken as applied, pairs its quantity with (`ingested_at_push`): the count it read
+    (`PushIntent.ingested`) plus what order batches added to the link's count since it read it (the link's
+    `ingested_at_push` now less `PushIntent.ingested_base`: `ledger._counted_before_push`, units TikTok's available had
+    lost before the baseline, such as open orders the seed left out, ingested while the push was in flight). Without
+    them those units passed for sales applied since and hid as many sales TikTok made unseen. Units; None: not kept."""
+    if intent.ingested is None or intent.ingested_base is None or link.ingested_at_push is None:
+        return intent.ingested
+    return intent.ingested + link.ingested_at_push - intent.ingested_base
 
 
 def signed_unseen(link: LinkedSku, tiktok_available: int | None, now: datetime, horizon: timedelta) -> int | None:

@@ -31,6 +31,7 @@ from domain.inventory_push import (
     PushIntent,
     SkuPushError,
     carried_hold,
+    counted_at_intent,
     fence_counts,
     hold_changed,
     hold_ends,
@@ -440,7 +441,7 @@ async def _push_product(
                 # A stop from here waits for the call (`_push_through_a_stop`): an intent committed is always sent
                 sending.set()
             if to_send and deps.fence:  # right before the call: a death between the two is taken for one after it
-                unanswered = _intents(to_send, policy, outcome, computed_at)
+                unanswered = _intents(to_send, policy, outcome, computed_at, applied)
                 if not await _intend(deps, shop, unanswered, applied):
                     to_send = []  # the shop was deleted meanwhile: TikTok is not touched (`_finish` records nothing)
                 else:
@@ -514,7 +515,7 @@ def fence_base(link: LinkedSku, recorded: Mapping[str, PushIntent], reread: Coll
     flight). Written over with the count read, those units passed for sales applied since at the next push and
     hid as many sales TikTok made unseen, which it put back on sale (README, "Shared inventory pool", the fence)."""
     if link.sku_id in recorded and link.sku_id not in reread:
-        return recorded[link.sku_id].ingested
+        return counted_at_intent(link, recorded[link.sku_id])
     return link.ingested_at_push
 
 
@@ -589,10 +590,15 @@ async def _unseen(
 
 
 def _intents(
-    links: Sequence[LinkedSku], policy: InventoryPolicy, outcome: ProductPushOutcome, computed_at: datetime
+    links: Sequence[LinkedSku],
+    policy: InventoryPolicy,
+    outcome: ProductPushOutcome,
+    computed_at: datetime,
+    applied: Mapping[str, PushIntent] | None = None,
 ) -> dict[str, PushIntent]:
     """What a success records for each of `links` (lowered by the holds: what is sent), by Shopbridge SKU id;
-    `computed_at`: when the targets were read."""
+    `computed_at`: when the targets were read; `applied`: the earlier intents recorded as applied with them
+    (`_intend`), which the links' count of the last push is then (`fence_base`)."""
     return {
         link.sku_id: PushIntent(
             policy.target(link.available),
@@ -601,6 +607,7 @@ def _intents(
             ingested=link.ingested,
             released=link.released,
             restored=outcome.restored.get(link.sku_id, 0),
+            ingested_base=fence_base(link, applied or {}, ()),
         )
         for link in links
     }

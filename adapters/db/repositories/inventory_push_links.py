@@ -171,7 +171,8 @@ class LinkPushState:
                 .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
                 .values(
                     pushed_quantity=earlier.quantity, pushed_at=earlier.at, held_quantity=earlier.held,
-                    held_since=earlier.held_since, ingested_at_push=earlier.ingested,
+                    held_since=earlier.held_since,
+                    ingested_at_push=_counted_at(earlier.ingested, earlier.ingested_base),
                     released_at_push=earlier.released, restored_quantity=earlier.restored, seeded_available=None,
                 )
             )  # fmt: skip
@@ -256,7 +257,12 @@ def _ingested_at_push(outcome: ProductPushOutcome, sku_id: str) -> Any:
     targets, plus what order batches added to the column since it read it (`ProductPushOutcome.ingested_base`,
     `ledger._counted_before_push`: units TikTok's available had lost before the baseline, ingested while the push
     was in flight); None when the push read no count."""
-    ingested, base = outcome.ingested.get(sku_id), outcome.ingested_base.get(sku_id)
+    return _counted_at(outcome.ingested.get(sku_id), outcome.ingested_base.get(sku_id))
+
+
+def _counted_at(ingested: int | None, base: int | None) -> Any:
+    """`ingested` (a ledger count a push read) plus the move of the link's `ingested_at_push` since it stood at
+    `base` (None: not known, `ingested` as it is), in SQL: what order batches added to it meanwhile stays."""
     if ingested is None or base is None:
         return ingested
     return ingested + func.coalesce(_links.ingested_at_push - base, 0)
@@ -303,6 +309,7 @@ def intent_json(intent: PushIntent) -> str:
             "released": intent.released,
             "restored": intent.restored,
             "failed": intent.failed,
+            "ingested_base": intent.ingested_base,
         },
         separators=(",", ":"),
     )
@@ -323,4 +330,5 @@ def intent_of(text: str | None) -> PushIntent | None:
         released=fields["released"],
         restored=fields["restored"],
         failed=fields.get("failed", False),
+        ingested_base=fields.get("ingested_base"),
     )
