@@ -603,8 +603,8 @@ async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> Po
     holding = select(sku_links.c.inventory_item_id).where(
         sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.inventory_item_id.is_not(None)
     )
-    held = sorted(set((await session.execute(holding)).scalars()))
-    released = await write.flush(session, extra_dirty=held)
+    held_on = sorted(set((await session.execute(holding)).scalars()))
+    released = await write.flush(session, extra_dirty=held_on)
     # (the shop's own outbox rows, marked too, go with it: no push of it is queued)
     return PoolChange(released.item_ids | touched, released.push_shop_ids - {shop_id}, released.merchant_id)
 
