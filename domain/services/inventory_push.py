@@ -337,6 +337,7 @@ async def _finish_unchanged(
             outcome = ProductPushOutcome(pushed=targets, computed_at=computed_at, held=held, restored=restored)
             outcome.ingested = {link.sku_id: link.ingested for link in found}
             outcome.ingested_base = {link.sku_id: link.ingested_at_push for link in found}
+            outcome.base_items = {link.sku_id: link.inventory_item_id for link in found}
             outcome.released = {link.sku_id: link.released for link in found}
             outcome.holds_moved = _holds_moved(deps, found, outcome, computed_at)
             unchanged.append((claim, outcome))
@@ -470,6 +471,7 @@ async def _push_product(
             outcome.pushed = {sku: qty for sku, qty in targets.items() if sku not in failures}
             outcome.ingested = {link.sku_id: link.ingested for link in links}  # read with the targets' counters
             outcome.ingested_base = {link.sku_id: fence_base(link, recorded, reread) for link in links}
+            outcome.base_items = {link.sku_id: link.inventory_item_id for link in links}
             outcome.released = {link.sku_id: link.released for link in links}
             outcome.failed = failures
             outcome.holds_moved = _holds_moved(deps, links, outcome, computed_at)
@@ -608,6 +610,7 @@ def _intents(
             released=link.released,
             restored=outcome.restored.get(link.sku_id, 0),
             ingested_base=fence_base(link, applied or {}, ()),
+            item_id=link.inventory_item_id,
         )
         for link in links
     }
