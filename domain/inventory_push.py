@@ -139,6 +139,11 @@ class PushIntent:
     # The call failed without TikTok refusing it (retries spent on timeouts, 5xx, 429, a lost token): it may have
     # been applied, but likelier not; False: no answer at all (the worker died while it was under way).
     failed: bool = False
+    # The link's `ingested_at_push` as it stood when `ingested` was read (None: not kept, or an intent written before
+    # it was), and the item the link named then: what order batches add to the column since is kept when the intent
+    # is taken as applied, while the link names that item still (`counted_at_intent`)
+    ingested_base: int | None = None
+    item_id: str | None = None
 
 
 def as_applied(link: LinkedSku) -> LinkedSku:
@@ -148,9 +153,25 @@ def as_applied(link: LinkedSku) -> LinkedSku:
         return link
     return replace(
         link, pushed_quantity=intent.quantity, pushed_at=intent.at, held_quantity=intent.held,
-        held_since=intent.held_since, ingested_at_push=intent.ingested, released_at_push=intent.released,
+        held_since=intent.held_since, ingested_at_push=counted_at_intent(link, intent),
+        released_at_push=intent.released,
         restored_quantity=intent.restored, seeded_available=None, intent=None,
     )  # fmt: skip
+
+
+def counted_at_intent(link: LinkedSku, intent: PushIntent) -> int | None:
+    """The ledger count `intent`, taken as applied, pairs its quantity with (`ingested_at_push`): the count it read
+    (`PushIntent.ingested`) plus what order batches added to the link's count since it read it (the link's
+    `ingested_at_push` now less `PushIntent.ingested_base`: `ledger._counted_before_push`, units TikTok's available had
+    lost before the baseline, such as open orders the seed left out, ingested while the push was in flight). Without
+    them those units passed for sales applied since and hid as many sales TikTok made unseen. Units; None: not kept.
+    A link moved to another item since (`PushIntent.item_id`) had its count set anew with its new baseline
+    (`links._keep_seed_baselines`, `_keep_join_baselines`): no move of batches, the count read as it is."""
+    if intent.ingested is None or intent.ingested_base is None or link.ingested_at_push is None:
+        return intent.ingested
+    if intent.item_id != link.inventory_item_id:
+        return intent.ingested
+    return intent.ingested + link.ingested_at_push - intent.ingested_base
 
 
 def signed_unseen(link: LinkedSku, tiktok_available: int | None, now: datetime, horizon: timedelta) -> int | None:
@@ -398,6 +419,10 @@ class ProductPushOutcome:
     computed_at: datetime | None = None  # when the targets were read: the links' pushed_at
     held: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)  # sku_id -> (units held, since)
     ingested: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.ingested` read with the targets
+    # sku_id -> the link's `ingested_at_push` as it stood when `ingested` was read (None: not kept), the push's own
+    # record of an earlier intent included: the record keeps what order batches added to it since (`fence_base`)
+    ingested_base: dict[str, int | None] = field(default_factory=dict)
+    base_items: dict[str, str] = field(default_factory=dict)  # sku_id -> the item the link named then
     released: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.released` read with the targets
     restored: dict[str, int] = field(default_factory=dict)  # sku_id -> units restored unseen (`fence_counts`)
     # Items whose other links' pushes this outcome makes due: a pushed SKU's hold changed (`hold_changed`)

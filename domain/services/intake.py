@@ -36,6 +36,7 @@ from domain.ports import (
     ShopRefreshApiFactory,
     TaskQueue,
     TikTokUnavailableError,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 from domain.services import inventory
@@ -150,12 +151,7 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
         _apply_notices(current, events, now)
         if fetched.refused:  # TikTok refused the authorization we fetched with (not a newer one, nor a pair unread)
             current.revoke_refused(shop.authorized_at, now)
-        if fetched.orders:
-            await uow.catalog.upsert_orders(shop_id, fetched.orders)
-            await inventory.pool_orders(uow, deps.queue, deps.events, shop_id, fetched.orders)
-        if fetched.products:
-            await uow.catalog.upsert_products(shop_id, fetched.products)
-            await inventory.pool_products(uow, deps.queue, deps.events, shop_id, fetched.products)
+        await store_fetched(uow, deps.queue, deps.events, shop_id, fetched.orders, fetched.products)
         for event in events:
             _settle(event, fetched, now, current)
         await uow.webhook_events.save(events)
@@ -169,6 +165,34 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
     if deps.on_settled is not None:
         deps.on_settled(events)
     return len(events)
+
+
+async def store_fetched(
+    uow: UnitOfWork,
+    queue: TaskQueue | None,
+    events: EventPublisher | None,
+    shop_id: str,
+    orders: Sequence[Order],
+    products: Sequence[ProductRecord],
+) -> None:
+    """Store a batch's fetched orders and products and move the pool by them, in `uow` (the caller commits).
+
+    Both catalogs are written before the pool moves, as every writer takes the shop's turns in one order: the
+    catalog writers' (`CatalogRepository.upsert_orders` / `upsert_products` wait for the turn of the shop's writers
+    of that table, PostgreSQL) before the pool's turn of its links (an order batch's shared, a link change's
+    exclusive: `InventoryRepository.apply_orders`, `auto_link_products`). Pooled between the two upserts, the
+    orders' shared link turn was held while the batch waited for the product writers' turn, which a product import
+    held while it waited for the exclusive link turn: PostgreSQL failed one of them (deadlock detected, 40P01), a
+    batch of events or an import's page retried for nothing. The pool moves as before: the orders by the links
+    as they stand, then the products' links (a line they link reserves then, `relink_lines`)."""
+    if orders:
+        await uow.catalog.upsert_orders(shop_id, orders)
+    if products:
+        await uow.catalog.upsert_products(shop_id, products)
+    if orders:
+        await inventory.pool_orders(uow, queue, events, shop_id, orders)
+    if products:
+        await inventory.pool_products(uow, queue, events, shop_id, products)
 
 
 def _apply_notices(shop: Shop, events: Sequence[WebhookEvent], now: datetime) -> None:

@@ -16,7 +16,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -31,6 +31,7 @@ from domain.inventory_push import (
     PushIntent,
     SkuPushError,
     carried_hold,
+    counted_at_intent,
     fence_counts,
     hold_changed,
     hold_ends,
@@ -335,6 +336,8 @@ async def _finish_unchanged(
             targets = {link.sku_id: policy.target(link.available) for link in found}
             outcome = ProductPushOutcome(pushed=targets, computed_at=computed_at, held=held, restored=restored)
             outcome.ingested = {link.sku_id: link.ingested for link in found}
+            outcome.ingested_base = {link.sku_id: link.ingested_at_push for link in found}
+            outcome.base_items = {link.sku_id: link.inventory_item_id for link in found}
             outcome.released = {link.sku_id: link.released for link in found}
             outcome.holds_moved = _holds_moved(deps, found, outcome, computed_at)
             unchanged.append((claim, outcome))
@@ -418,6 +421,8 @@ async def _push_product(
         )
     held: dict[str, tuple[int, datetime | None]] = {}
     applied: dict[str, PushIntent] = {}
+    recorded: dict[str, PushIntent] = {}  # those of `applied` recorded on their links before the call (`_intend`)
+    reread: set[str] = set()  # the links read again after a refusal (`_refresh_warehouses`)
     unanswered: dict[str, PushIntent] = {}  # the intents of the call under way (fenced)
     answered = 0  # Update Inventory calls TikTok answered
     try:
@@ -437,9 +442,11 @@ async def _push_product(
                 # A stop from here waits for the call (`_push_through_a_stop`): an intent committed is always sent
                 sending.set()
             if to_send and deps.fence:  # right before the call: a death between the two is taken for one after it
-                unanswered = _intents(to_send, policy, outcome, computed_at)
+                unanswered = _intents(to_send, policy, outcome, computed_at, applied)
                 if not await _intend(deps, shop, unanswered, applied):
                     to_send = []  # the shop was deleted meanwhile: TikTok is not touched (`_finish` records nothing)
+                else:
+                    recorded = applied
             if to_send:
                 result = await _send(api, claim.tiktok_product_id, to_send, policy, default)
                 calls, answered, unanswered = calls + 1, answered + 1, {}
@@ -451,6 +458,7 @@ async def _push_product(
                     # The other SKUs are recorded as this push read them: what TikTok took (or showed already) was
                     # computed from those counters, not from the ones read again now
                     again = {link.sku_id: link for link in retried}
+                    reread = set(again)
                     links = [again.get(link.sku_id, link) for link in links]
                     if retried and deps.fence:
                         unanswered = _intents(retried, policy, outcome, computed_at)
@@ -462,6 +470,8 @@ async def _push_product(
             targets = {link.sku_id: policy.target(link.available) for link in links}
             outcome.pushed = {sku: qty for sku, qty in targets.items() if sku not in failures}
             outcome.ingested = {link.sku_id: link.ingested for link in links}  # read with the targets' counters
+            outcome.ingested_base = {link.sku_id: fence_base(link, recorded, reread) for link in links}
+            outcome.base_items = {link.sku_id: link.inventory_item_id for link in links}
             outcome.released = {link.sku_id: link.released for link in links}
             outcome.failed = failures
             outcome.holds_moved = _holds_moved(deps, links, outcome, computed_at)
@@ -496,6 +506,19 @@ async def _push_product(
     if not outcome.retry and claim.dirty_since is not None and calls:
         deps.metrics.push_lag(max(0.0, deps.clock.now().timestamp() - claim.dirty_since))
     return calls
+
+
+def fence_base(link: LinkedSku, recorded: Mapping[str, PushIntent], reread: Collection[str]) -> int | None:
+    """The link's `ingested_at_push` as it stood when its `ingested` was read (`ProductPushOutcome.ingested_base`):
+    as read with it, but the intent of an earlier push this push recorded as applied before its call (`recorded`,
+    `_intend`) for a link it did not read again since (`reread`). The push records `ingested_at_push` as the count it
+    read plus what order batches added to the column since (`ledger._counted_before_push`: units TikTok's available
+    had lost before the fence's baseline, such as open orders the seed left out, ingested while the push was in
+    flight). Written over with the count read, those units passed for sales applied since at the next push and
+    hid as many sales TikTok made unseen, which it put back on sale (README, "Shared inventory pool", the fence)."""
+    if link.sku_id in recorded and link.sku_id not in reread:
+        return counted_at_intent(link, recorded[link.sku_id])
+    return link.ingested_at_push
 
 
 def _to_send(links: Sequence[LinkedSku], shown: dict[str, int], policy: InventoryPolicy) -> list[LinkedSku]:
@@ -569,10 +592,15 @@ async def _unseen(
 
 
 def _intents(
-    links: Sequence[LinkedSku], policy: InventoryPolicy, outcome: ProductPushOutcome, computed_at: datetime
+    links: Sequence[LinkedSku],
+    policy: InventoryPolicy,
+    outcome: ProductPushOutcome,
+    computed_at: datetime,
+    applied: Mapping[str, PushIntent] | None = None,
 ) -> dict[str, PushIntent]:
     """What a success records for each of `links` (lowered by the holds: what is sent), by Shopbridge SKU id;
-    `computed_at`: when the targets were read."""
+    `computed_at`: when the targets were read; `applied`: the earlier intents recorded as applied with them
+    (`_intend`), which the links' count of the last push is then (`fence_base`)."""
     return {
         link.sku_id: PushIntent(
             policy.target(link.available),
@@ -581,6 +609,8 @@ def _intents(
             ingested=link.ingested,
             released=link.released,
             restored=outcome.restored.get(link.sku_id, 0),
+            ingested_base=fence_base(link, applied or {}, ()),
+            item_id=link.inventory_item_id,
         )
         for link in links
     }

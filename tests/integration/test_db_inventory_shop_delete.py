@@ -7,13 +7,19 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
 from adapters.db.lists import among
 from adapters.db.repositories.inventory.shop_items import left_behind_query, linked_by_shop
-from adapters.db.tables import inventory_items, inventory_movements, order_line_stock, sku_links
+from adapters.db.tables import (
+    inventory_items,
+    inventory_movements,
+    inventory_push_outbox,
+    order_line_stock,
+    sku_links,
+)
 from domain.errors import DomainError, ErrorCode
 from domain.services import inventory as pool
 from domain.services.shops import delete_shop
@@ -219,3 +225,33 @@ async def test_the_items_left_behind_are_looked_up_from_the_candidates_not_the_m
     # whole pool: 1.6 ms at 4,100 items, 8.4 ms at 13,800 on SQLite)
     assert ("sqlite_autoindex_inventory_items_1" if sqlite else "pk_inventory_items") in plan, plan
     assert "ix_inventory_items_merchant_id" not in plan and "uq_inventory_items_merchant_id" not in plan, plan
+
+
+async def test_a_hold_of_the_deleted_shops_link_makes_the_other_shops_of_its_item_due(world: Pool) -> None:
+    # given two shops whose SKUs link one item, every push of it done, and the first shop's link holding 2 units back
+    # (sold at TikTok unseen: the second shop's last push subtracted them too, `held_elsewhere`)
+    first, second = await world.shop(), await world.shop()
+    await world.products(first, product("p", ("s", "SOCK", 10)))
+    await world.products(second, product("q", ("t", "SOCK", 10)))
+    outbox = inventory_push_outbox.c
+    async with world.db.write_sessionmaker() as session, session.begin():
+        await session.execute(update(inventory_push_outbox).values(pushed_version=outbox.dirty_version))
+        held = {"held_quantity": 2, "held_since": NOW}
+        await session.execute(update(sku_links).where(sku_links.c.shop_id == first.id).values(**held))
+
+    # when the first shop is deleted
+    enqueued = len(world.queue.inventory_pushes)
+    await _delete(world, first)
+
+    # then the second shop's product is due again: its next push no longer subtracts a hold that went with the link.
+    # Left as it was, the second shop showed 2 units fewer than the pool's available until something else pushed it.
+    async with world.db.read_sessionmaker() as session:
+        row = (
+            await session.execute(
+                select(outbox.dirty_version, outbox.pushed_version).where(
+                    outbox.shop_id == second.id, outbox.tiktok_product_id == "q"
+                )
+            )
+        ).one()
+    assert row.dirty_version > row.pushed_version
+    assert world.queue.inventory_pushes[enqueued:] == [second.id]

@@ -15,6 +15,7 @@ from domain.inventory_push import (
     LinkedSku,
     PushAction,
     PushIntent,
+    as_applied,
     carried_hold,
     hold_ends,
     push_action,
@@ -178,3 +179,25 @@ def test_an_intent_older_than_the_push_recorded_is_superseded_by_it() -> None:
     measured = settled(link, 45, AT + timedelta(seconds=30), HORIZON)
     # then it measures from the push recorded
     assert (measured.baseline, measured.intent) == (50, None)
+
+
+COUNTS = [
+    # (the link's ingested_at_push now, the intent's base: as the column stood when its push read its counts, the
+    # item the link named then, ingested_at_push taken as applied)
+    (7, 5, "i", 6),  # order batches added 2 units TikTok had lost before the baseline meanwhile: kept (4 + 2)
+    (5, 5, "i", 4),  # nothing added since: the count the push read
+    (7, None, None, 4),  # an intent written before its base was kept: the count it read, as before
+    (7, 5, "other", 4),  # the link moved to this item since: its count was set anew, no batch's move
+]
+
+
+@pytest.mark.parametrize(
+    ("column", "base", "item", "counted"), COUNTS, ids=["moved-since", "unmoved", "no-base", "relinked"]
+)
+def test_an_intent_taken_as_applied_keeps_what_order_batches_added_to_the_count_since_its_read(
+    column: int, base: int | None, item: str | None, counted: int
+) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    intent = PushIntent(12, at, ingested=4, released=0, ingested_base=base, item_id=item)
+    link = LinkedSku("s", "t", "p", "i", 10, (), 9, ingested=6, ingested_at_push=column, intent=intent)
+    assert as_applied(link).ingested_at_push == counted

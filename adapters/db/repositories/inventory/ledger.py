@@ -580,7 +580,11 @@ async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> Po
     """Before a shop's rows go: give its RESERVED lines' units back to their items (movements RELEASED, reason
     "shop deleted"), so the other shops' `available` no longer counts that shop's open orders. Locks (PostgreSQL)
     every item the shop reserves on or links, in id order, until commit. The change names every item the shop
-    links too (their links go with the shop, counters moved or not), so that `inventoryItemUpdated` says so."""
+    links too (their links go with the shop, counters moved or not), so that `inventoryItemUpdated` says so.
+    The items of the shop's links that hold units back (`sku_links.held_quantity`: sold unseen, which the item's
+    other links subtract, `held_elsewhere`) get their other links' pushes due, as when a hold changes
+    (`hold_changed`): the hold goes with the link, and nothing else would push them (the holder's push at the
+    hold's end goes with the shop too); left as they were, the other shops showed those units fewer for good."""
     merchant_id = await merchant_of(session, shop_id)
     if merchant_id is None:
         return PoolChange()
@@ -596,8 +600,13 @@ async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> Po
         if row.inventory_item_id is not None:
             write.count(row.inventory_item_id, 0, -row.quantity, MovementKind.RELEASED.value, "shop deleted", None)
     write.shop_id = None  # the movements outlive the shop; its own outbox rows go with it
-    released = await write.flush(session)
-    return PoolChange(released.item_ids | touched, released.push_shop_ids, released.merchant_id)
+    holding = select(sku_links.c.inventory_item_id).where(
+        sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.inventory_item_id.is_not(None)
+    )
+    held_on = sorted(set((await session.execute(holding)).scalars()))
+    released = await write.flush(session, extra_dirty=held_on)
+    # (the shop's own outbox rows, marked too, go with it: no push of it is queued)
+    return PoolChange(released.item_ids | touched, released.push_shop_ids - {shop_id}, released.merchant_id)
 
 
 async def _made_at(session: AsyncSession, shop_id: str, order_ids: Sequence[str]) -> dict[str, datetime]:
