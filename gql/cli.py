@@ -236,6 +236,7 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
     # A SQLite file that cannot be opened is DATABASE_UNAVAILABLE, exit 1 (main), as for migrate and demo: served, it
     # would say "ready" and answer 503 until someone fixed the path and restarted it anyway.
     open_sqlite(settings.database_url)
+    _refuse_a_login_postgresql_refuses(settings)
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -457,8 +458,44 @@ def cmd_worker(args: argparse.Namespace) -> int:
             "run their own worker pool"
         )
     settings.import_slots(args.threads)  # a reservation that leaves no import slot: BAD_CONFIGURATION, not a crash
+    _refuse_a_login_postgresql_refuses(settings)
     _warn_if_key_reads_no_tokens(settings)  # here, once: not in each of the worker processes
     return run_worker(processes=args.processes, threads=args.threads, shutdown_timeout=settings.worker_shutdown_seconds)
+
+
+def _refuse_a_login_postgresql_refuses(settings: Settings) -> None:
+    """Stop `worker` and `serve` before they start when PostgreSQL answers and refuses the login (no such database,
+    role or password: `adapters.db.outage.login_refused`), as it stops `migrate`: the `sqlalchemy.exc.DBAPIError`
+    becomes `shopbridge: DATABASE_UNAVAILABLE: InvalidCatalogNameError: database "shopbrdge" does not exist; check
+    SHOPBRIDGE_DATABASE_URL`, exit 1 (`main`). Started, a worker with a typo in the URL's database name took
+    messages off the shared queues and failed each at ERROR with a traceback, spending their retries, and `serve`
+    answered /readyz 503 "unreachable" with no line naming the setting. A server that does not answer (down,
+    restarting, unreachable) is an outage both outlive, as before (README: Operations); SQLite is checked elsewhere."""
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from adapters.db.engine import Database
+    from adapters.db.outage import login_refused
+
+    if not settings.database_url.startswith("postgresql"):
+        return
+
+    async def check() -> None:
+        db = Database(settings.database_url)
+        try:
+            async with db.read_sessionmaker() as session:
+                await session.execute(text("SELECT 1"))
+        except DBAPIError as exc:
+            if login_refused(exc):
+                raise
+        except OSError:
+            pass  # unreachable: an outage, reported by the process's own loops and /readyz
+        finally:
+            await db.dispose()
+
+    asyncio.run(check())
 
 
 def _warn_if_key_reads_no_tokens(settings: Settings) -> None:
@@ -666,6 +703,10 @@ def _database_problem(exc: Exception) -> str | None:
     if not isinstance(exc, DBAPIError):
         return None
     cause = exc.orig if exc.orig is not None else exc
+    if isinstance(cause.__cause__, Exception) and type(cause.__cause__).__module__.startswith("asyncpg"):
+        cause = (
+            cause.__cause__
+        )  # asyncpg's own class names the refusal (InvalidCatalogNameError), its adapter's `Error`
     hint = DISK_FULL_HINT if _disk_full(cause) else "check SHOPBRIDGE_DATABASE_URL"
     return one_line(f"shopbridge: {DATABASE_UNAVAILABLE}: {type(cause).__name__}: {cause}; {hint}", 500)
 
