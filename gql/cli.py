@@ -708,7 +708,9 @@ def _database_problem(exc: Exception) -> str | None:
             cause.__cause__
         )  # asyncpg's own class names the refusal (InvalidCatalogNameError), its adapter's `Error`
     hint = DISK_FULL_HINT if _disk_full(cause) else "check SHOPBRIDGE_DATABASE_URL"
-    return one_line(f"shopbridge: {DATABASE_UNAVAILABLE}: {type(cause).__name__}: {cause}; {hint}", 500)
+    # The driver's message without its trailing newline (libpq ends each with one): it read `...\n; check ...`.
+    text = str(cause).strip()
+    return one_line(f"shopbridge: {DATABASE_UNAVAILABLE}: {type(cause).__name__}: {text}; {hint}", 500)
 
 
 # What a full disk is told instead of "check SHOPBRIDGE_DATABASE_URL", which sent the operator after a setting that
