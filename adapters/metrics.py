@@ -57,7 +57,7 @@ from adapters.logs import bind_log_context, bound_task_id
 from domain.intake import EventOutcome, WebhookEvent, event_type_name
 from domain.ports import EventPublisher
 from domain.services.inventory_push import PushMetrics
-from domain.sync import SyncTask
+from domain.sync import SyncTask, SyncTaskStatus
 
 GRAPHQL_OPERATIONS = Counter(
     "shopbridge_graphql_operations_total", "GraphQL operations by name, type and outcome.",
@@ -177,8 +177,11 @@ _COUNTS = ("created", "updated", "unchanged", "failed")
 class MeteredEvents:
     """An `EventPublisher` that counts imported records and task durations from the task changes it passes on.
 
-    Counts are deltas between successive changes of one task seen by this process; the first change of a task
-    resumed on a later attempt only sets the baseline (its earlier records were counted where they were made).
+    Counts are deltas between successive changes of one task seen by this process. Only a first run's own start
+    (RUNNING, attempt 1: nothing imported yet) counts from zero; any other first change of a task seen here only
+    sets the baseline, its earlier records having been counted by the process whose run made them: a run resumed
+    on a later attempt, and changes published by what runs no import (a stale sweep re-sending a killed worker's
+    task, a retry's message finding the task cancelled), which counted a killed first run's records twice.
     It also binds the task's shop and merchant to the log context of that task's own run (adapters.logs), and to
     no other: a loop that publishes many tasks' changes (the stale sweep, the scheduler's polls) lives as long as
     its process, and every later line of it named the last shop it touched.
@@ -203,7 +206,7 @@ class MeteredEvents:
     def observe(self, task: SyncTask) -> None:
         counts = tuple(int(getattr(task, name)) for name in _COUNTS)
         before = self._seen.get(task.id)
-        if before is None and task.attempts <= 1:
+        if before is None and task.status is SyncTaskStatus.RUNNING and task.attempts <= 1:
             before = (0,) * len(_COUNTS)
         if before is not None:
             for name, new, old in zip(_COUNTS, counts, before, strict=True):

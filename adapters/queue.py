@@ -60,11 +60,16 @@ class DramatiqTaskQueue:
         too; a restart of a Redis without persistence empties them. Read in slices (HSCAN), in a thread. A message
         moves between the two hashes (a retry: delayed, then due), always sent anew before the old one is acked: the
         queue's hash is read before and after the delayed one, so a move during the reading is seen either way.
+        Redis unreachable raises `QueueUnavailableError` (Redis's error its cause), as a send does: the sweep that
+        asked says so in one line and turns again later; it logged a traceback every turn of every worker process.
         """
         broker = self._actor.broker
         if not isinstance(broker, RedisBroker):
             return None
-        return await asyncio.to_thread(self._task_ids_in_redis, broker)
+        try:
+            return await asyncio.to_thread(self._task_ids_in_redis, broker)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise QueueUnavailableError(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc
 
     def _task_ids_in_redis(self, broker: RedisBroker) -> set[str]:
         name, queue = self._actor.actor_name, self._actor.queue_name

@@ -236,6 +236,8 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
     # A SQLite file that cannot be opened is DATABASE_UNAVAILABLE, exit 1 (main), as for migrate and demo: served, it
     # would say "ready" and answer 503 until someone fixed the path and restarted it anyway.
     open_sqlite(settings.database_url)
+    _refuse_a_login_postgresql_refuses(settings, "serve")
+    _warn_if_redis_does_not_answer(settings, "serve")
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -457,8 +459,81 @@ def cmd_worker(args: argparse.Namespace) -> int:
             "run their own worker pool"
         )
     settings.import_slots(args.threads)  # a reservation that leaves no import slot: BAD_CONFIGURATION, not a crash
+    _refuse_a_login_postgresql_refuses(settings, "worker")
+    _warn_if_redis_does_not_answer(settings, "worker")
     _warn_if_key_reads_no_tokens(settings)  # here, once: not in each of the worker processes
     return run_worker(processes=args.processes, threads=args.threads, shutdown_timeout=settings.worker_shutdown_seconds)
+
+
+def _refuse_a_login_postgresql_refuses(settings: Settings, command: str) -> None:
+    """Stop `worker` and `serve` before they start when PostgreSQL answers and refuses the login (no such database,
+    role or password: `adapters.db.outage.login_refused`), as it stops `migrate`: the `sqlalchemy.exc.DBAPIError`
+    becomes `shopbridge: DATABASE_UNAVAILABLE: InvalidCatalogNameError: database "shopbrdge" does not exist; check
+    SHOPBRIDGE_DATABASE_URL`, exit 1 (`main`). Started, a worker with a typo in the URL's database name took
+    messages off the shared queues and failed each at ERROR with a traceback, spending their retries, and `serve`
+    answered /readyz 503 "unreachable" with no line naming the setting. A server that does not answer within
+    `STARTUP_CHECK_SECONDS` (down, restarting, unreachable: a wrong host or port looks the same) is an outage both
+    outlive, as before (README: Operations), told in one WARNING line that names the setting to check if it lasts:
+    the outage lines that follow name none. SQLite is checked elsewhere."""
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from adapters.db.engine import Database
+    from adapters.db.outage import describe, login_refused
+
+    if not settings.database_url.startswith("postgresql"):
+        return
+
+    async def select_one(db: Database) -> None:
+        async with db.read_sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
+
+    async def check() -> None:
+        db = Database(settings.database_url)
+        try:
+            await asyncio.wait_for(select_one(db), STARTUP_CHECK_SECONDS)
+        except DBAPIError as exc:
+            if login_refused(exc):
+                raise
+            _not_answering(command, "the database", describe(exc), "SHOPBRIDGE_DATABASE_URL")
+        except (OSError, TimeoutError) as exc:
+            _not_answering(command, "the database", describe(exc) or type(exc).__name__, "SHOPBRIDGE_DATABASE_URL")
+        finally:
+            await db.dispose()
+
+    asyncio.run(check())
+
+
+def _warn_if_redis_does_not_answer(settings: Settings, command: str) -> None:
+    """One WARNING line naming SHOPBRIDGE_BROKER_URL when Redis does not answer a PING at start (down, or a wrong
+    host or port): the command starts all the same (an outage it outlives), and Dramatiq's own lines that follow
+    (`Consumer encountered a connection error`) name no setting. Without a broker URL, nothing to check."""
+    import redis
+
+    if settings.broker_url is None:
+        return
+    client = redis.Redis.from_url(
+        settings.broker_url, socket_connect_timeout=STARTUP_CHECK_SECONDS, socket_timeout=STARTUP_CHECK_SECONDS
+    )
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _not_answering(command, "Redis", f"{type(exc).__name__}: {exc}", "SHOPBRIDGE_BROKER_URL")
+    finally:
+        client.close()
+
+
+STARTUP_CHECK_SECONDS = 5.0  # how long `serve` and `worker` wait for the database or Redis at start before saying it
+
+
+def _not_answering(command: str, what: str, cause: str, setting: str) -> None:
+    logging.getLogger("shopbridge").warning(
+        "%s does not answer at start (%s): `shopbridge %s` starts all the same and waits for it (an outage it "
+        "outlives); if this lasts, check %s",
+        what, cause, command, setting,
+    )  # fmt: skip
 
 
 def _warn_if_key_reads_no_tokens(settings: Settings) -> None:
@@ -666,8 +741,14 @@ def _database_problem(exc: Exception) -> str | None:
     if not isinstance(exc, DBAPIError):
         return None
     cause = exc.orig if exc.orig is not None else exc
+    if isinstance(cause.__cause__, Exception) and type(cause.__cause__).__module__.startswith("asyncpg"):
+        cause = (
+            cause.__cause__
+        )  # asyncpg's own class names the refusal (InvalidCatalogNameError), its adapter's `Error`
     hint = DISK_FULL_HINT if _disk_full(cause) else "check SHOPBRIDGE_DATABASE_URL"
-    return one_line(f"shopbridge: {DATABASE_UNAVAILABLE}: {type(cause).__name__}: {cause}; {hint}", 500)
+    # The driver's message without its trailing newline (libpq ends each with one): it read `...\n; check ...`.
+    text = str(cause).strip()
+    return one_line(f"shopbridge: {DATABASE_UNAVAILABLE}: {type(cause).__name__}: {text}; {hint}", 500)
 
 
 # What a full disk is told instead of "check SHOPBRIDGE_DATABASE_URL", which sent the operator after a setting that

@@ -183,10 +183,11 @@ def sweep_thresholds(settings: Settings) -> tuple[timedelta, timedelta]:
 
 
 def _will_retry(what: str, error: Exception) -> None:
-    """A periodic job failed and runs again at its next turn: one line for a database outage (every turn of every
-    process would otherwise log the same traceback until it ends), the traceback for anything else."""
-    if unavailable(error):
-        log.warning("%s failed, the database is unavailable (%s); will try again", what, describe(error))
+    """A periodic job failed and runs again at its next turn: one line for an outage (`workers.outages.outage_cause`:
+    the database, Redis or TikTok unavailable; every turn of every process would otherwise log the same traceback
+    until it ends), the traceback for anything else."""
+    if (cause := outage_cause(error)) is not None:
+        log.warning("%s failed, %s; will try again", what, cause)
     else:
         log.warning("%s failed; will try again", what, exc_info=error)
 

@@ -1,4 +1,5 @@
-"""`unavailable(error)`: whether an exception means the database cannot serve right now, not that our code is wrong.
+"""`unavailable(error)`: whether an exception means the database cannot serve right now, not that our code is wrong;
+`login_refused(error)`: whether PostgreSQL answered and refused the login, a mistake in the URL rather than an outage.
 
 Down, restarting or unreachable (a refused or dropped connection, a connection the pool found dead), refusing
 connections (too many, starting up, shutting down), its pool exhausted, read-only (a failover to a standby) or
@@ -67,6 +68,22 @@ def _is_outage(error: BaseException) -> bool:
 def unavailable(error: BaseException) -> bool:
     """Whether `error` (as raised by a database call, wrapped or not) means the database cannot serve right now."""
     return any(_is_outage(link) for link in _chain(error))
+
+
+# SQLSTATEs of a server that answered and refused the login (PostgreSQL's errcodes): no such database (3D000,
+# invalid_catalog_name), no such role or a wrong password (class 28, invalid_authorization_specification). Retrying
+# never helps: the URL's database name, user or password is wrong.
+_LOGIN_REFUSED_CLASSES = ("3D000", "28")
+
+
+def login_refused(error: BaseException) -> bool:
+    """Whether `error` (as raised by a database call, wrapped or not) is PostgreSQL refusing the login: no such
+    database, role or password. Not an outage (`unavailable` is False for it): a mistake in SHOPBRIDGE_DATABASE_URL."""
+    for link in _chain(error):
+        sqlstate = getattr(link, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_LOGIN_REFUSED_CLASSES):
+            return True
+    return False
 
 
 def describe(error: BaseException) -> str:

@@ -481,6 +481,7 @@ def test_a_database_that_cannot_be_opened_is_refused_before_the_keys_are_made(
     assert result.returncode == 1, result.stderr
     ours = [line for line in result.stderr.splitlines() if line.startswith("shopbridge")]
     assert len(ours) == 1 and ours[0].startswith("shopbridge: DATABASE_UNAVAILABLE: "), result.stderr
+    assert ours[0].endswith("; check SHOPBRIDGE_DATABASE_URL") and "\\n;" not in ours[0], ours[0]  # no driver's "\n"
     if "not-a-database" in database:  # the driver's error, and why as the file system tells it
         assert "file is not a database" in ours[0] and "is not a SQLite database)" in ours[0], ours[0]
     left = sorted(path.name for path in data.iterdir()) if data.exists() else []

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.fixtures.processes import group_members, parent_death_signal
+from tests.fixtures.processes import free_port, group_members, parent_death_signal
 from tests.fixtures.servers import start_redis_server
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
@@ -131,3 +131,83 @@ def test_a_ctrl_c_python_dropped_while_starting_stops_the_workers(sqlite_url, re
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize(
+    ("command", "mistake", "said"),
+    [
+        (("worker", "--processes", "1", "--threads", "2"), "database", 'InvalidCatalogNameError: database "shopbrdge"'),
+        (
+            ("worker", "--processes", "1", "--threads", "2"),
+            "role",
+            'InvalidAuthorizationSpecificationError: role "nobody"',
+        ),
+        (("serve", "--port", "{port}"), "database", 'InvalidCatalogNameError: database "shopbrdge"'),
+    ],
+    ids=["worker-no-such-database", "worker-no-such-role", "serve-no-such-database"],
+)
+def test_a_postgresql_login_refused_stops_worker_and_serve_naming_the_setting(
+    postgres_server, tmp_path, command: tuple[str, ...], mistake: str, said: str
+) -> None:
+    # given a SHOPBRIDGE_DATABASE_URL with a typo in its database name, or a user PostgreSQL does not know
+    url = (
+        postgres_server.url("shopbrdge")
+        if mistake == "database"
+        else postgres_server.url().replace("postgres@", "nobody@")
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO),
+        "SHOPBRIDGE_DATABASE_URL": url,
+        "SHOPBRIDGE_BROKER_URL": "redis://127.0.0.1:1/0",  # never reached: the refusal comes first
+        "SHOPBRIDGE_DATA_DIR": str(tmp_path / "data"),
+        "SHOPBRIDGE_SECRET_KEY": "worker-cli-" + "k" * 40,
+        "SHOPBRIDGE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    }
+    # when the command starts (before, a worker took the shared queues' messages and failed each with a traceback)
+    arguments = [part.format(port=free_port()) for part in command]
+    done = subprocess.run(
+        [sys.executable, "-m", "gql.cli", *arguments], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=DEADLINE_SECONDS,
+    )  # fmt: skip
+    # then it stops before starting anything, in one line naming the setting to fix, exit status 1 (as `migrate`)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        f"shopbridge: DATABASE_UNAVAILABLE: {said} does not exist; check SHOPBRIDGE_DATABASE_URL"
+    ]
+    assert "Dramatiq" not in done.stdout + done.stderr
+
+
+def test_a_worker_whose_database_and_redis_do_not_answer_at_start_says_which_settings_to_check(tmp_path) -> None:
+    # given a worker whose PostgreSQL and Redis URLs name ports nothing listens on (a wrong port looks like an outage)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO),
+        "SHOPBRIDGE_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/shopbridge",
+        "SHOPBRIDGE_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "SHOPBRIDGE_DATA_DIR": str(tmp_path / "data"),
+        "SHOPBRIDGE_SECRET_KEY": "worker-cli-" + "k" * 40,
+        "SHOPBRIDGE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT),
+    }
+    log = tmp_path / "worker.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gql.cli", "worker", "--processes", "1", "--threads", "2"], env=env, cwd=tmp_path,
+            stdout=output, stderr=subprocess.STDOUT, preexec_fn=parent_death_signal(signal.SIGTERM),
+        )  # fmt: skip
+    try:
+        # when it starts
+        wait_until(lambda: ready(log, 1) or process.poll() is not None, "the worker to boot")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=DEADLINE_SECONDS)
+    # then it started all the same (an outage it outlives), after one line each naming the setting to check: the
+    # outage lines that follow (Dramatiq's consumers, the runs' retries) name none
+    said = [line for line in log.read_text().splitlines() if "does not answer at start" in line]
+    assert len(said) == 2, log.read_text()
+    assert said[0].endswith("`shopbridge worker` starts all the same and waits for it (an outage it outlives); if "
+                            "this lasts, check SHOPBRIDGE_DATABASE_URL"), said[0]  # fmt: skip
+    assert "WARNING shopbridge: the database does not answer at start (ConnectionRefusedError" in said[0], said[0]
+    assert "WARNING shopbridge: Redis does not answer at start (ConnectionError" in said[1], said[1]
+    assert said[1].endswith("if this lasts, check SHOPBRIDGE_BROKER_URL"), said[1]

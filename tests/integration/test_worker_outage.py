@@ -22,6 +22,7 @@ from adapters.events import InProcessEventBus
 from domain.errors import ErrorCode
 from domain.services.sync import start_sync
 from domain.sync import INTERNAL_ERROR, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from tests.fakes import FakeTaskQueue
 from tests.fixtures.processes import free_port
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
@@ -220,3 +221,35 @@ async def test_on_the_production_layout_the_retried_run_is_one_warning_line_too(
         f"api=POST {ORDER_SEARCH})); retried in {int(delay) / 1000:.1f} s (retry 1 of 2)"  # type: ignore[call-overload]
     )
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.redis
+async def test_a_periodic_sweep_turn_during_a_redis_outage_is_one_warning_line(
+    sqlite_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Callable[[Settings], SyncHarness],
+    own_redis: Any, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    # given a worker on the production layout (the Redis broker), its sweep turning every 0.5 to 1 s, and a QUEUED
+    # task whose message was never sent: the sweep asks Redis which tasks it holds a message for
+    settings = sync_settings(sqlite_url, sandbox, tmp_path, broker_url=own_redis.url, sync_stale_after_seconds=1)
+    harness = sync_harness_factory(settings)
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    await start_sync(harness.uow_factory, FakeTaskQueue(), None, harness.clock, "m1", shop.id, [SyncKind.ORDERS])
+    broker = setup_broker(settings)
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    turn = "stale sync task or webhook sweep failed"
+    # when Redis stops, and the sweep turns twice meanwhile
+    own_redis.stop()
+    with caplog.at_level(logging.WARNING, logger="workers"):
+        worker.start()
+        try:
+            await until(lambda: sum(turn in r.getMessage() for r in caplog.records) >= 2, "two sweep turns")
+        finally:
+            await asyncio.to_thread(worker.stop)
+    # then each turn said so in one line naming Redis, without the traceback it logged every turn of every process
+    turns = [r for r in caplog.records if r.getMessage().startswith(turn)]
+    assert all(r.exc_info is None for r in turns), turns[0].exc_info
+    assert all(
+        r.getMessage().startswith(f"{turn}, the queue is unavailable (Redis unavailable: ConnectionError")
+        and r.getMessage().endswith("; will try again")
+        for r in turns
+    ), [r.getMessage() for r in turns]
