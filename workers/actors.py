@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 def refused_quietly(run: Callable[P, Awaitable[None]]) -> Callable[P, Coroutine[Any, Any, None]]:
     """An actor's body whose run, refused because the embedded worker is shutting down (`RunRefused`), ends with
     one INFO line instead of an error or a retry: the next start's boot sweep resumes the work from the database
-    (`workers.resources.Resources.serving`). A run postponed until the database is migrated (`RunPostponed`: its
-    message is sent again already, and the gate's MIGRATIONS_PENDING line said why) ends without a line."""
+    (`workers.resources.Resources.serving`). A run postponed (`RunPostponed`: its message is sent again already)
+    ends with its INFO line when it has one (a worker process's shutdown), else without (the database waits for
+    `shopbridge migrate`: the gate's MIGRATIONS_PENDING line said why)."""
 
     @functools.wraps(run)
     async def quietly(*args: P.args, **kwargs: P.kwargs) -> None:
@@ -41,8 +42,9 @@ def refused_quietly(run: Callable[P, Awaitable[None]]) -> Callable[P, Coroutine[
             await run(*args, **kwargs)
         except RunRefused as refused:
             log.info("%s not started: the worker is shutting down; it resumes at the next start", refused.what)
-        except RunPostponed:
-            pass
+        except RunPostponed as postponed:
+            if postponed.line is not None:
+                log.info("%s", postponed.line)
 
     return quietly
 

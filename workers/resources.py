@@ -207,13 +207,16 @@ class RunRefused(Exception):
 
 
 class RunPostponed(Exception):
-    """An actor run delivered while the database is behind this code's migrations: not started, its message sent
-    again `delay_ms` later (`Resources.serving`); `what` names the run, for the log."""
+    """An actor run not started, or stopped, its message sent again `delay_ms` later with its retries untouched
+    (`Resources.serving`): delivered while the database is behind this code's migrations (`line` None: the gate's
+    MIGRATIONS_PENDING line says why), or refused or interrupted by a worker process's shutdown (`line`: one INFO
+    line to log). `what` names the run."""
 
-    def __init__(self, what: str, delay_ms: int) -> None:
-        super().__init__(f"{what} postponed: the database waits for `shopbridge migrate`")
+    def __init__(self, what: str, delay_ms: int, line: str | None = None) -> None:
+        super().__init__(line or f"{what} postponed: the database waits for `shopbridge migrate`")
         self.what = what
         self.delay_ms = delay_ms
+        self.line = line
 
 
 class BootRefused(MiddlewareError):
@@ -258,11 +261,16 @@ class Resources(Middleware):
         """One actor run (`what`, for the log): yields the resources, tracked so that a shutdown cancels the run
         and waits for it.
 
-        With Redis, a run refused because the worker is shutting down raises `dramatiq.Retry`, as does one
-        cancelled by the shutdown: the message goes back to the broker and another worker process resumes the task
-        from its checkpoint. Embedded, a cancelled run ends quietly with one INFO line, and a refused one raises
-        `RunRefused`, which the actor ends quietly with one INFO line too: the in-memory queue dies with the
-        process, and the next start's boot sweep re-enqueues the work from the database (a retry would only log a
+        With Redis, a run refused because the worker is shutting down, or cancelled by the shutdown, has its message
+        enqueued again (with the minimum back-off, SHOPBRIDGE_SYNC_MIN_BACKOFF_MS) and raises `RunPostponed`, which
+        the actor ends with one INFO line: another worker process resumes the task from its checkpoint. Its retry
+        count is untouched: `dramatiq.Retry` (as before 2026-12-03) spent one per stop, so a long import that lived
+        through `max_retries` deploys had its message dropped ("Retries exceeded") and waited for the stale-task
+        sweep; `dramatiq.Retry` stays the fallback when the message cannot be sent again (Redis unreachable: the
+        broker's own redelivery of unacknowledged messages then applies) or no message is being delivered.
+        Embedded, a cancelled run ends quietly with one INFO line, and a refused one raises `RunRefused`, which the
+        actor ends quietly with one INFO line too: the in-memory queue dies with the process, and the next start's
+        boot sweep re-enqueues the work from the database (a retry would only log a
         misleading "Retrying message ..." line at Ctrl+C). Any other cancellation propagates. A run that fails on an
         outage (the database, TikTok or the broker unavailable: `workers.outages.outage_cause`) logs one WARNING
         line naming `what`, the cause and when it is retried, and raises `dramatiq.Retry` (the actor's backoff and
@@ -276,7 +284,7 @@ class Resources(Middleware):
         """
         if self._stopping:
             if self.settings.broker_url is not None:
-                raise dramatiq.Retry(delay=self.settings.sync_min_backoff_ms)
+                raise await self._handed_back(what, "not started: the worker is shutting down")
             raise RunRefused(what)  # embedded: ends quietly (`workers.actors.refused_quietly`), like a cancelled run
         task = asyncio.current_task()
         assert task is not None
@@ -292,7 +300,7 @@ class Resources(Middleware):
             if not self._stopping:
                 raise
             if self.settings.broker_url is not None:
-                raise dramatiq.Retry(delay=self.settings.sync_min_backoff_ms) from None
+                raise await self._handed_back(what, "interrupted by the shutdown") from None
             # Embedded: the in-memory queue dies with this process and the next start resumes the work from the
             # database (boot sweep); a retry would only add a misleading "Retrying message ..." line.
             log.info("%s interrupted by the shutdown; it resumes at the next start", what)
@@ -308,6 +316,21 @@ class Resources(Middleware):
             raise retry from exc
         finally:
             self._running.discard(task)
+
+    async def _handed_back(self, what: str, why: str) -> RunPostponed | dramatiq.Retry:
+        """Redis, a shutdown: the delivered message enqueued again, the minimum back-off later, its retries
+        untouched, and the `RunPostponed` to raise; `dramatiq.Retry` when there is no message to send (outside a
+        worker) or sending it failed (the broker unreachable)."""
+        delay_ms = self.settings.sync_min_backoff_ms
+        broker, message = _delivery.get() or (None, None)
+        if broker is None or message is None:
+            return dramatiq.Retry(delay=delay_ms)
+        try:
+            await asyncio.to_thread(broker.enqueue, message.copy(), delay=delay_ms)  # Redis: a blocking network call
+        except Exception as exc:
+            log.warning("%s %s; it could not be sent again (%s): Dramatiq retries it", what, why, describe(exc))
+            return dramatiq.Retry(delay=delay_ms)
+        return RunPostponed(what, delay_ms, f"{what} {why}; it is sent again in {delay_ms} ms, its retries untouched")
 
     async def _postponement(self, what: str) -> RunPostponed | None:
         """None when run `what` may start (the schema is migrated); else its delivered message is enqueued again,

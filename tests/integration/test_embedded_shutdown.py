@@ -10,17 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import dramatiq
 import pytest
 from cryptography.fernet import Fernet
+from dramatiq import Message
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.common import dq_name
+from redis import Redis as SyncRedis
 
 from adapters.config import Settings, load_settings
 from adapters.events import InProcessEventBus
-from tests.fixtures.waiting import log_lines
-from workers.broker import SYNC_QUEUE
+from adapters.queue import BROKER_NAMESPACE
+from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.waiting import log_lines, until
+from workers.broker import SYNC_QUEUE, setup_broker
 from workers.embedded import EmbeddedWorker
 from workers.resources import Resources
 
@@ -89,3 +94,52 @@ async def test_with_redis_a_run_refused_at_shutdown_goes_back_to_the_broker(sqli
             ran = True
     assert refused.value.delay == 50
     assert not ran
+
+
+@pytest.mark.redis
+async def test_with_redis_a_run_refused_at_shutdown_is_sent_again_its_retries_untouched(
+    sqlite_url: str, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    # given a worker process's pool on Redis (as `shopbridge worker` runs it), whose shutdown has begun while its
+    # threads still take messages
+    redis_url = redis_server.url.rsplit("/", 1)[0] + "/11"  # a database of its own: the test empties it
+    redis = SyncRedis.from_url(redis_url)
+    redis.flushdb()
+    settings = _settings(
+        sqlite_url,
+        tmp_path,
+        SHOPBRIDGE_BROKER_URL=redis_url,
+        SHOPBRIDGE_SECRET_KEY="shutdown-" + "k" * 40,
+        SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+    )
+    broker = setup_broker(settings, events=InProcessEventBus())
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)  # one for imports, one reserved
+    worker.start()
+    try:
+        loop_thread = get_event_loop_thread()
+        assert loop_thread is not None
+        await asyncio.to_thread(loop_thread.run_coroutine, Resources.of(broker).shutdown())
+        from workers.actors import run_sync_task
+
+        with log_lines("workers.actors", logging.INFO) as info, log_lines("dramatiq", logging.INFO) as dramatiq_lines:
+            # when a worker thread takes a message of an import
+            run_sync_task.send("task-taken-at-sigterm")
+
+            def sent_again() -> list[Message[Any]]:  # on the queue's delayed side, where Redis keeps it until due
+                bodies = redis.hvals(f"{BROKER_NAMESPACE}:{dq_name(SYNC_QUEUE)}.msgs")
+                return [m for m in map(Message.decode, bodies) if tuple(m.args) == ("task-taken-at-sigterm",)]
+
+            await until(lambda: bool(sent_again()), "the message to be sent again")
+        # then the message waits for another worker process, its retries untouched (each stop spent one before, and
+        # a long import that lived through SHOPBRIDGE_SYNC_MAX_ATTEMPTS deploys had its message dropped), and the run
+        # says so once at INFO, with no "Retrying message" warning
+        (again,) = sent_again()
+        assert again.options.get("retries", 0) == 0, again.options
+        assert info.messages[0] == (
+            "sync task task-taken-at-sigterm not started: the worker is shutting down; it is sent again in 50 ms, "
+            "its retries untouched"
+        )
+        assert not [m for m in dramatiq_lines.messages if "Retrying" in m or "Failed" in m], dramatiq_lines.messages
+    finally:
+        await asyncio.to_thread(worker.stop, 10_000)
+        redis.flushdb()
