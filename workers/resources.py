@@ -84,6 +84,7 @@ SHUTDOWN_DRAIN_SECONDS = 30.0  # cancelled work normally ends in milliseconds; p
 # garbage waits longer for its collection, at most this many young objects: none of an import's is large since a
 # TikTok response no longer ends in a cycle (`adapters.tiktok.transport.sent_whole`).
 YOUNG_GENERATION_THRESHOLD = 10_000
+_collector_tuned = False  # `tune_collector` ran in this process
 
 
 def tune_collector() -> None:
@@ -93,7 +94,15 @@ def tune_collector() -> None:
     every few thousand orders, each 0.1 s of the worker's one thread walking that start-up heap: 0.32 of the 0.56 s
     the collector took in a 14,935-order import (its main thread's CPU 3.3 s). The objects were kept for the
     process's life anyway. Then the youngest generation is collected less often (`YOUNG_GENERATION_THRESHOLD`).
-    A process whose heap is frozen already (the test session's, `tests/conftest.py`) keeps its own settings."""
+    A process whose heap is frozen already (the test session's, `tests/conftest.py`) keeps its own settings.
+
+    Later calls (an embedded pool started again in the same process) return at once: `gc.get_freeze_count()` walks
+    the whole permanent generation to count it, ~25 ms per million objects, and the test session's, a million
+    objects and growing, was walked at every embedded pool's boot (each e2e test's app start-up)."""
+    global _collector_tuned
+    if _collector_tuned:
+        return
+    _collector_tuned = True
     if gc.get_freeze_count():
         return
     gc.collect()
