@@ -12,6 +12,7 @@ events or an import's page retried for nothing. SQLite has one writer at a time:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -26,13 +27,16 @@ from tests.integration.db_samples import NOW
 
 
 @pytest.fixture
-def world(database: Database, cipher: TokenCipher) -> Pool:
-    return Pool(database, cipher)
+async def world(postgres_url: str, cipher: TokenCipher) -> AsyncIterator[Pool]:
+    """PostgreSQL's only (no skipped SQLite run: its write transactions are exclusive, one writer at a time)."""
+    database = Database(postgres_url)
+    try:
+        yield Pool(database, cipher)
+    finally:
+        await database.dispose()
 
 
 async def test_a_webhook_batch_of_orders_and_products_and_a_product_import_do_not_deadlock(world: Pool) -> None:
-    if world.db.write_engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's locks: SQLite's write transactions are exclusive, one writer at a time")
     # given a shop with a linked SKU (10 at TikTok), and a product import that has written its page (holding the
     # turn of the shop's product writers) but not yet linked its SKUs
     shop = await world.shop()
