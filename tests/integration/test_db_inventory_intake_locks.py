@@ -19,21 +19,17 @@ import pytest
 from sqlalchemy import text
 
 from adapters.crypto import TokenCipher
-from adapters.db import Database
 from domain.services import inventory as pool
 from domain.services.intake import store_fetched
-from tests.fixtures.inventory_pool import Pool, order, product
+from tests.fixtures.inventory_pool import Pool, order, postgres_pool, product
 from tests.integration.db_samples import NOW
 
 
 @pytest.fixture
 async def world(postgres_url: str, cipher: TokenCipher) -> AsyncIterator[Pool]:
     """PostgreSQL's only (no skipped SQLite run: its write transactions are exclusive, one writer at a time)."""
-    database = Database(postgres_url)
-    try:
-        yield Pool(database, cipher)
-    finally:
-        await database.dispose()
+    async with postgres_pool(postgres_url, cipher) as world:
+        yield world
 
 
 async def test_a_webhook_batch_of_orders_and_products_and_a_product_import_do_not_deadlock(world: Pool) -> None:

@@ -16,10 +16,9 @@ import pytest
 from sqlalchemy import select, text
 
 from adapters.crypto import TokenCipher
-from adapters.db import Database
 from adapters.db.tables import inventory_items, sku_links
 from domain.services import inventory as pool
-from tests.fixtures.inventory_pool import Pool, order, product
+from tests.fixtures.inventory_pool import Pool, order, postgres_pool, product
 from tests.integration.db_samples import NOW, until_a_writer_waits_on_a_lock
 
 _LOCK_ITEM = text("SELECT id FROM inventory_items WHERE id = :id FOR UPDATE")
@@ -27,11 +26,8 @@ _LOCK_ITEM = text("SELECT id FROM inventory_items WHERE id = :id FOR UPDATE")
 
 @pytest.fixture
 async def world(postgres_url: str, cipher: TokenCipher) -> AsyncIterator[Pool]:
-    database = Database(postgres_url)
-    try:
-        yield Pool(database, cipher)
-    finally:
-        await database.dispose()
+    async with postgres_pool(postgres_url, cipher) as world:
+        yield world
 
 
 async def _item_ids(world: Pool) -> dict[str, str]:
