@@ -38,15 +38,22 @@ class At:
         return self.instant
 
 
-async def test_syncs_polls_and_refreshes_of_a_shop_with_unreadable_tokens_stop_cleanly(
+async def _connected_then_another_key(
     database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Callable[..., SyncHarness]
-) -> None:
-    # given a shop connected by a process with key A
+) -> tuple[SyncHarness, Shop, SyncHarness]:
+    """A shop connected by a process with key A (its harness, the shop), and a harness of processes with a key B
+    only, on the same database and sandbox."""
     settings = sync_settings(database_url, sandbox, tmp_path).with_overrides(webhooks_app_wide=True)
     before = sync_harness_factory(settings)
     shop = await connect_shop(before.uow_factory, before.tiktok, sandbox)
-    # and the workers restarted with key B only
-    after = sync_harness_factory(settings.with_overrides(encryption_key=Fernet.generate_key().decode()))
+    return before, shop, sync_harness_factory(settings.with_overrides(encryption_key=Fernet.generate_key().decode()))
+
+
+async def test_syncs_polls_and_refreshes_of_a_shop_with_unreadable_tokens_stop_cleanly(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Callable[..., SyncHarness]
+) -> None:
+    # given a shop connected by a process with key A, and the workers restarted with key B only
+    before, shop, after = await _connected_then_another_key(database_url, sandbox, tmp_path, sync_harness_factory)
     queue = after.start_worker()
 
     # when a sync task of the shop (queued before the restart) runs
@@ -118,12 +125,9 @@ async def test_the_scheduler_queues_no_poll_or_refresh_of_a_shop_with_unreadable
     database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Callable[..., SyncHarness]
 ) -> None:
     # given a shop connected by a process with key A, whose access token is due for renewal
-    settings = sync_settings(database_url, sandbox, tmp_path).with_overrides(webhooks_app_wide=True)
-    before = sync_harness_factory(settings)
-    shop = await connect_shop(before.uow_factory, before.tiktok, sandbox)
+    before, shop, after = await _connected_then_another_key(database_url, sandbox, tmp_path, sync_harness_factory)
     due = At(shop.tokens.access_token_expires_at)
     # when the scheduler of a process with key B only ticks
-    after = sync_harness_factory(settings.with_overrides(encryption_key=Fernet.generate_key().decode()))
     queued = FakeScheduledWork()
     await schedule_tick(after.uow_factory, queued, due, POLLS)
     # then it queues nothing for the shop: each poll and refresh would only find it REVOKED (before: two polls and a
