@@ -459,13 +459,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
             "run their own worker pool"
         )
     settings.import_slots(args.threads)  # a reservation that leaves no import slot: BAD_CONFIGURATION, not a crash
-    _refuse_a_login_postgresql_refuses(settings, "worker")
+    # The key check here, once: not in each of the worker processes; on the login check's connection
+    _refuse_a_login_postgresql_refuses(settings, "worker", check_key=True)
     _warn_if_redis_does_not_answer(settings, "worker")
-    _warn_if_key_reads_no_tokens(settings)  # here, once: not in each of the worker processes
     return run_worker(processes=args.processes, threads=args.threads, shutdown_timeout=settings.worker_shutdown_seconds)
 
 
-def _refuse_a_login_postgresql_refuses(settings: Settings, command: str) -> None:
+def _refuse_a_login_postgresql_refuses(settings: Settings, command: str, *, check_key: bool = False) -> None:
     """Stop `worker` and `serve` before they start when PostgreSQL answers and refuses the login (no such database,
     role or password: `adapters.db.outage.login_refused`), as it stops `migrate`: the `sqlalchemy.exc.DBAPIError`
     becomes `shopbridge: DATABASE_UNAVAILABLE: InvalidCatalogNameError: database "shopbrdge" does not exist; check
@@ -474,24 +474,31 @@ def _refuse_a_login_postgresql_refuses(settings: Settings, command: str) -> None
     answered /readyz 503 "unreachable" with no line naming the setting. A server that does not answer within
     `STARTUP_CHECK_SECONDS` (down, restarting, unreachable: a wrong host or port looks the same) is an outage both
     outlive, as before (README: Operations), told in one WARNING line that names the setting to check if it lasts:
-    the outage lines that follow name none. SQLite is checked elsewhere."""
+    the outage lines that follow name none. SQLite is checked elsewhere.
+
+    `check_key` (the worker's): then, on the same engine and only when the database answered, the check `serve` runs
+    in its lifespan (`adapters.db.key_check`): one row, one WARNING line when the configured
+    SHOPBRIDGE_ENCRYPTION_KEY decrypts none of the stored tokens. A database that does not answer is not waited
+    for twice."""
     import asyncio
 
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
+    from adapters.crypto import TokenCipher
     from adapters.db.engine import Database
+    from adapters.db.key_check import warn_if_key_reads_no_tokens
     from adapters.db.outage import describe, login_refused
 
-    if not settings.database_url.startswith("postgresql"):
+    postgresql = settings.database_url.startswith("postgresql")
+    if not postgresql and not check_key:
         return
 
     async def select_one(db: Database) -> None:
         async with db.read_sessionmaker() as session:
             await session.execute(text("SELECT 1"))
 
-    async def check() -> None:
-        db = Database(settings.database_url)
+    async def answers(db: Database) -> bool:
         try:
             await asyncio.wait_for(select_one(db), STARTUP_CHECK_SECONDS)
         except DBAPIError as exc:
@@ -500,6 +507,15 @@ def _refuse_a_login_postgresql_refuses(settings: Settings, command: str) -> None
             _not_answering(command, "the database", describe(exc), "SHOPBRIDGE_DATABASE_URL")
         except (OSError, TimeoutError) as exc:
             _not_answering(command, "the database", describe(exc) or type(exc).__name__, "SHOPBRIDGE_DATABASE_URL")
+        else:
+            return True
+        return False
+
+    async def check() -> None:
+        db = Database(settings.database_url)
+        try:
+            if (not postgresql or await answers(db)) and check_key:
+                await warn_if_key_reads_no_tokens(db, TokenCipher(settings.encryption_key))
         finally:
             await db.dispose()
 
@@ -534,25 +550,6 @@ def _not_answering(command: str, what: str, cause: str, setting: str) -> None:
         "outlives); if this lasts, check %s",
         what, cause, command, setting,
     )  # fmt: skip
-
-
-def _warn_if_key_reads_no_tokens(settings: Settings) -> None:
-    """The check `serve` runs in its lifespan (`adapters.db.key_check`): one row, one WARNING line when the
-    configured SHOPBRIDGE_ENCRYPTION_KEY decrypts none of the stored tokens."""
-    import asyncio
-
-    from adapters.crypto import TokenCipher
-    from adapters.db.engine import Database
-    from adapters.db.key_check import warn_if_key_reads_no_tokens
-
-    async def check() -> None:
-        db = Database(settings.database_url)
-        try:
-            await warn_if_key_reads_no_tokens(db, TokenCipher(settings.encryption_key))
-        finally:
-            await db.dispose()
-
-    asyncio.run(check())
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
