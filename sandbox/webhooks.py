@@ -11,6 +11,10 @@ and a delivery log like Partner Center's Webhook Log.
   sent (or 1 s passes), `delay_ms` waits before the first attempt, `bad_signature` sends a wrong `Authorization`.
 
 Sending runs in asyncio tasks owned by this object, on one `httpx.AsyncClient`; `aclose()` cancels and awaits them.
+Each task runs in an anyio cancel scope and is cancelled through it, never by `Task.cancel()`: httpcore (under
+httpx) shields its clean-up from cancellation with anyio, which holds against a scope's cancellation only. A
+`Task.cancel()` landed inside it, e.g. while a request closes the pooled connections its receiver had closed
+(already out of the pool): the rest stayed open, and `aclose()` of the client never saw them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import anyio
 import httpx
 
 RETRY_SCHEDULE_SECONDS = (120, 1800, 3 * 3600, 12 * 3600)
@@ -98,7 +103,7 @@ class WebhookSender:
         self.resolve = resolve
         self.log: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
         self._rng = random.Random(seed)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], anyio.CancelScope] = {}  # each task and the scope to cancel it by
         self._held: list[Push] = []
         self._client: httpx.AsyncClient | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -192,9 +197,15 @@ class WebhookSender:
     # -- task ownership -----------------------------------------------------------------------------------------------
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        scope = anyio.CancelScope()
+
+        async def run() -> None:
+            with scope:  # a cancelled scope ends here: the task then ends normally
+                await coroutine
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks[task] = scope
+        task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
     def on_tick(self, tick: Callable[[], None]) -> None:
         """Call `tick()` about once a second while started (the authorization-expiration check)."""
@@ -220,11 +231,14 @@ class WebhookSender:
 
     async def aclose(self) -> None:
         """Stop: cancel every delivery, retry wait and the ticker, await them all, close the HTTP client."""
-        tasks: list[asyncio.Task[None]] = [*self._tasks, *([self._ticker] if self._ticker else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
+        if self._ticker is not None:
+            self._ticker.cancel()  # it sends nothing itself: a push it starts is a task of `_tasks`
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        while self._tasks:  # until none is left: a delivery may start another one (a held push) as it ends
+            tasks = list(self._tasks.items())
+            for _, scope in tasks:
+                scope.cancel()
+            await asyncio.gather(*(task for task, _ in tasks), return_exceptions=True)
         self._held.clear()
         self._ticker = None
         if self._client is not None:
