@@ -16,6 +16,7 @@ import dramatiq
 
 from adapters.config import Settings
 from adapters.logs import log_context
+from adapters.pending_messages import run_started
 from adapters.queue import DramatiqTaskQueue
 from domain.errors import DomainError
 from domain.ports import AuthorizationLostError, GatewayRefusedError
@@ -235,7 +236,12 @@ async def register_webhooks(shop_id: str) -> None:
 )
 @refused_quietly
 async def push_inventory(shop_id: str) -> None:
-    """Push shop `shop_id`'s dirty products to TikTok (issue 8); nothing dirty or a revoked shop is a no-op."""
+    """Push shop `shop_id`'s dirty products to TikTok (issue 8); nothing dirty or a revoked shop is a no-op.
+
+    Sent coalesced (`adapters.queue.send_coalesced`): while a message of the shop waits unstarted, no other is
+    sent. So the shop's mark is cleared first, before the run reads anything: a change committed after that is sent
+    a message of its own, one committed before it is in the run's reading."""
+    await run_started(push_inventory.broker, push_inventory.actor_name, shop_id)
     with log_context(shop_id=shop_id):
         async with Resources.of(push_inventory.broker).serving(f"the inventory push of shop {shop_id}") as resources:
             await inventory_push.push_shop(shop_id, resources.push)

@@ -29,6 +29,9 @@ from domain.sync import SyncTaskStatus
 from sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
+from tests.fixtures.waiting import until
+from tests.integration.pool_push_support import change_stock, imported_shop, opened_push_world, tiktok_stock
+from tests.integration.test_inventory_push import pooled_product
 from workers.broker import LIVE_QUEUE, setup_broker
 from workers.embedded import WORKER_TIMEOUT_MS
 from workers.resources import build_resources
@@ -41,8 +44,6 @@ class Watch(Middleware):
         self.sent: list[tuple[str, tuple[Any, ...]]] = []
         self.started: list[tuple[str, tuple[Any, ...]]] = []
         self._lock = threading.Lock()
-        self.took: list[float] = []
-        self._t = 0.0
 
     def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
         with self._lock:
@@ -51,10 +52,6 @@ class Watch(Middleware):
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         with self._lock:
             self.started.append((message.actor_name, tuple(message.args)))
-            import time; self._t = time.monotonic()
-
-    def after_process_message(self, broker, message, *, result=None, exception=None):
-        import time; self.took.append(time.monotonic() - self._t)
 
 
 async def _import(harness: SyncHarness, queue: TaskQueue, deps: SyncDeps, shop: Shop) -> None:
@@ -116,3 +113,62 @@ async def test_a_webhook_after_imports_waits_behind_at_most_one_push_per_shop(
         if worker is not None:
             await asyncio.to_thread(worker.stop)
         await resources.aclose()
+
+
+def _held_calls(sandbox: SandboxServer) -> int:
+    return int(sandbox.control("GET", "/inventory-updates")["waiting"])
+
+
+async def test_a_change_during_a_push_run_and_one_after_it_each_get_a_run_and_reach_tiktok(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = sync_settings(database_url, sandbox, tmp_path, webhooks_app_wide=True)
+    broker = setup_broker(settings)
+    watch = Watch()
+    broker.add_middleware(watch)
+    from workers.actors import task_queue
+
+    queue = task_queue(settings)
+    worker = dramatiq.Worker(broker, queues={LIVE_QUEUE}, worker_threads=2, worker_timeout=WORKER_TIMEOUT_MS)
+    async with opened_push_world(database_url, sandbox, tmp_path, settings) as world:
+        try:
+            # given two products of a shop, each SKU linked to an item of 50 units; a worker on the `live` queue
+            shop = await imported_shop(world)
+            push = ("push_inventory", (shop.id,))
+            red, red_items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=50)
+            blue, blue_items, _ = await pooled_product(world, shop, "SB-00022-", on_hand=50)
+            (red_sku, red_item), (blue_sku, blue_item) = next(iter(red_items.items())), next(iter(blue_items.items()))
+            worker.start()
+
+            # when a sale of the red item is pushed, and TikTok holds that Update Inventory in flight
+            sandbox.control("POST", "/inventory-updates/hold", {"held": True})
+            await change_stock(world, red_item, -5, [(shop.id, red["id"])])
+            await queue.enqueue_inventory_push(shop.id)
+            await until(lambda: _held_calls(sandbox) == 1, "the red product's push in flight")
+            # and meanwhile both items sell again: the run under way read its rows before these changes
+            await change_stock(world, red_item, -3, [(shop.id, red["id"])])
+            await change_stock(world, blue_item, -4, [(shop.id, blue["id"])])
+            await queue.enqueue_inventory_push(shop.id)
+            await queue.enqueue_inventory_push(shop.id)
+
+            # then the change made during the run was sent a message of its own (the run had cleared the shop's
+            # mark as it began), and the second send of the burst was coalesced into it
+            assert watch.sent.count(push) == 2, watch.sent
+            sandbox.control("POST", "/inventory-updates/hold", {"held": False})
+            await asyncio.to_thread(broker.join, LIVE_QUEUE)
+            await asyncio.to_thread(worker.join)
+            # and once TikTok answers, both reach TikTok: the red SKU at 50 - 5 - 3, the blue one at 50 - 4
+            stock = tiktok_stock(sandbox, shop)
+            assert (sum(stock[red_sku].values()), sum(stock[blue_sku].values())) == (42, 46)
+
+            # when the blue item sells once more, after every run has ended
+            await change_stock(world, blue_item, -1, [(shop.id, blue["id"])])
+            await queue.enqueue_inventory_push(shop.id)
+            await asyncio.to_thread(broker.join, LIVE_QUEUE)
+            await asyncio.to_thread(worker.join)
+
+            # then it was sent a run too (no mark left behind), and TikTok shows 45
+            assert watch.sent.count(push) == 3, watch.sent
+            assert sum(tiktok_stock(sandbox, shop)[blue_sku].values()) == 45
+        finally:
+            await asyncio.to_thread(worker.stop)
