@@ -5,9 +5,12 @@ refreshes)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import threading
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import dramatiq
 from dramatiq import Message
@@ -18,8 +21,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.outage_window import OutageWindow
+from adapters.pending_messages import pending_messages
 from domain.ports import QueueUnavailableError
 from domain.sync import SyncKind
+
+_T = TypeVar("_T")
 
 BROKER_NAMESPACE = "dramatiq"
 """The prefix of every Redis key of our broker (`RedisBroker(namespace=...)`, Dramatiq's default): the queue of
@@ -95,10 +101,11 @@ class DramatiqTaskQueue:
             await self._send(self._webhook_registration_actor, shop_id)
 
     async def enqueue_inventory_push(self, shop_id: str) -> None:
-        """Send `push_inventory(shop_id)`; a queue built without the actor (some tests) raises."""
+        """Send `push_inventory(shop_id)` unless one of the shop is queued and not started yet, which pushes what
+        this one would (`send_coalesced`); a queue built without the actor (some tests) raises."""
         if self._inventory_push_actor is None:
             raise RuntimeError("this queue has no inventory push actor")
-        await self._send(self._inventory_push_actor, shop_id)
+        await send_coalesced(self._inventory_push_actor, shop_id, blocking=self._blocking)
 
     async def _send(self, actor: dramatiq.Actor[[str], Any], value: str) -> None:
         await send(actor, value, blocking=self._blocking)
@@ -134,14 +141,39 @@ async def send(actor: dramatiq.Actor[..., Any], *args: str, blocking: bool) -> N
     otherwise hold every mutation that enqueues for the client's 5 s timeout, for work the sweep sends anyway. A
     refused connection opens no window: it costs milliseconds, and the first send after Redis is back goes through.
     """
-    window = _outage_window(actor.broker) if blocking else None
+    await _through_window(actor.broker, functools.partial(actor.send, *args), blocking=blocking)
+
+
+async def send_coalesced(actor: dramatiq.Actor[[str], Any], argument: str, *, blocking: bool) -> bool:
+    """`actor.send(argument)` unless a message of (`actor`, `argument`) is queued and not started yet
+    (`adapters.pending_messages`: the marker set here, cleared by the actor as its run begins, `run_started`);
+    True if sent. For an actor whose run reads all its work when it starts and is idempotent (`push_inventory`):
+    the queued message does what this one would, so a burst (an import's batches, each moving the pool) leaves one
+    message per shop in the queue, not one per batch, and a webhook sent after them waits behind that one. A send
+    that fails clears the marker again (best effort; else it lapses) and raises as `send` does."""
+    markers = pending_messages(actor.broker)
+
+    def claim_and_send() -> bool:
+        if not markers.claim(actor.actor_name, argument):
+            return False
+        try:
+            actor.send(argument)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                markers.release(actor.actor_name, argument)
+            raise
+        return True
+
+    return await _through_window(actor.broker, claim_and_send, blocking=blocking)
+
+
+async def _through_window(broker: dramatiq.Broker, call: Callable[[], _T], *, blocking: bool) -> _T:
+    """`call()` (a send to `broker`), with `send`'s handling of Redis outages."""
+    window = _outage_window(broker) if blocking else None
     if window is not None and (cause := window.skipping()) is not None:
         raise QueueUnavailableError(f"{cause} (not tried: within {window.seconds:g} s of that failure)")
     try:
-        if blocking:
-            await asyncio.to_thread(actor.send, *args)
-        else:
-            actor.send(*args)
+        result = await asyncio.to_thread(call) if blocking else call()
     except (RedisConnectionError, RedisTimeoutError) as exc:
         cause = f"Redis unavailable: {type(exc).__name__}: {exc}"
         if window is not None and isinstance(exc, RedisTimeoutError):
@@ -149,6 +181,7 @@ async def send(actor: dramatiq.Actor[..., Any], *args: str, blocking: bool) -> N
         raise QueueUnavailableError(cause) from exc
     if window is not None:
         window.close()
+    return result
 
 
 REDIS_OUTAGE_WINDOW_SECONDS = 15.0

@@ -462,7 +462,8 @@ class TaskQueue(Protocol):
 
     async def enqueue_inventory_push(self, shop_id: str) -> None:
         """Push the shop's dirty outbox rows (`inventory_push_outbox`) to TikTok: one Update Inventory per product,
-        targets computed when sent (live-sync.md §7.3). Idempotent: nothing dirty is a no-op."""
+        targets computed when sent (live-sync.md §7.3). Idempotent: nothing dirty is a no-op. May be coalesced
+        with a push of the shop that is queued and not started yet (it reads every row due when it starts)."""
         ...
 
 

@@ -16,6 +16,7 @@ import dramatiq
 
 from adapters.config import Settings
 from adapters.logs import log_context
+from adapters.pending_messages import run_started
 from adapters.queue import DramatiqTaskQueue
 from domain.errors import DomainError
 from domain.ports import AuthorizationLostError, GatewayRefusedError
@@ -223,6 +224,13 @@ async def register_webhooks(shop_id: str) -> None:
             )
 
 
+# Rounds (`domain.services.inventory_push.push_shop`: at most 20 products written each, 4 at a time) one push run
+# does before it sends the rest of its shop's push behind the `live` messages that waited meanwhile. A thread runs one
+# message at a time: the first push after a 1,000-product import took 27-40 s here, and a webhook queued behind it
+# waited for all of it; now for at most this many rounds (a few seconds each) per shop ahead of it.
+PUSH_ROUNDS_PER_RUN = 4
+
+
 @dramatiq.actor(
     queue_name=LIVE_QUEUE,
     # A failed product is retried by the outbox itself (attempts, next_attempt_at, the scheduler's sweep); a
@@ -235,10 +243,18 @@ async def register_webhooks(shop_id: str) -> None:
 )
 @refused_quietly
 async def push_inventory(shop_id: str) -> None:
-    """Push shop `shop_id`'s dirty products to TikTok (issue 8); nothing dirty or a revoked shop is a no-op."""
+    """Push shop `shop_id`'s dirty products to TikTok (issue 8); nothing dirty or a revoked shop is a no-op.
+
+    Sent coalesced (`adapters.queue.send_coalesced`): while a message of the shop waits unstarted, no other is
+    sent. So the shop's mark is cleared first, before the run reads anything: a change committed after that is sent
+    a message of its own, one committed before it is in the run's reading. A run pushes `PUSH_ROUNDS_PER_RUN`
+    rounds at most, then sends the shop's push again for the rest (coalesced too)."""
+    await run_started(push_inventory.broker, push_inventory.actor_name, shop_id)
     with log_context(shop_id=shop_id):
         async with Resources.of(push_inventory.broker).serving(f"the inventory push of shop {shop_id}") as resources:
-            await inventory_push.push_shop(shop_id, resources.push)
+            report = await inventory_push.push_shop(shop_id, resources.push, rounds=PUSH_ROUNDS_PER_RUN)
+            if report.more_due:  # the rest after what waited meanwhile (a webhook): sent behind it
+                await resources.queue.enqueue_inventory_push(shop_id)
 
 
 @dramatiq.actor(

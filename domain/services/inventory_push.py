@@ -131,11 +131,21 @@ class PushDeps:
 class PushReport:
     calls: int = 0  # Update Inventory calls sent
     products: int = 0  # claims finished
+    rounds: int = 0  # rounds pushed (claims taken and finished)
+    more_due: bool = False  # stopped at its `rounds` limit with rows still due: the caller sends the rest on
 
 
-async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
-    """Push every due dirty product of shop `shop_id` until none is left to claim; idempotent (nothing dirty, a
-    revoked or expired shop, a shop with push disabled, or rows claimed by another worker: nothing to do).
+async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) -> PushReport:
+    """Push every due dirty product of shop `shop_id` until none is left to claim, or for at most `rounds` rounds
+    (None: no limit); idempotent (nothing dirty, a revoked or expired shop, a shop with push disabled, or rows
+    claimed by another worker: nothing to do).
+
+    A round claims at most `deps.batch` rows (`deps.fence_batch` for a fenced run's first) and finishes them before
+    the next. Stopped at the limit with rows still due, the report says `more_due`: the `push_inventory` actor then
+    sends the shop's push again, behind the messages that waited meanwhile (a webhook waits for `rounds` rounds of
+    a large push, not all of them: README, "A large push takes turns with the webhooks"). A continuation's first
+    round claims `fence_batch` rows again, so the products handed back are read once more (one Inventory Search per
+    600 SKUs).
 
     When TikTok no longer honours the shop's tokens the claims are released and the shop is revoked at once
     (`revoke_refused_authorization`: REAUTHORIZATION_REQUIRED, one WARNING line), as a poll does."""
@@ -150,6 +160,9 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
         async with deps.uow_factory() as uow:
             if not await uow.inventory_push.has_due(shop_id, deps.clock.now()):
                 return report
+        if rounds is not None and report.rounds >= rounds:
+            report.more_due = True
+            return report
         async with deps.uow_factory() as uow:
             shop = await uow.shops.get(shop_id)
             if shop is None or shop.status(deps.clock.now()) in (ShopStatus.REVOKED, ShopStatus.EXPIRED):
@@ -168,6 +181,7 @@ async def push_shop(shop_id: str, deps: PushDeps) -> PushReport:
             async with deadline:
                 if await _push_claims(deps, shop, policy, claims, report, stop_note):
                     limit = deps.batch
+            report.rounds += 1
         except TimeoutError:
             if not deadline.expired():
                 raise

@@ -102,6 +102,26 @@ async def test_products_are_claimed_in_batches_until_none_is_left(world: World) 
     assert (await world.push()).calls == 0  # nothing due any more
 
 
+async def test_a_run_limited_to_rounds_stops_with_rows_due_and_says_so_and_the_next_run_goes_on(world: World) -> None:
+    # given 5 dirty products, claimed 2 a round
+    for n in range(5):
+        world.link(f"s{n}", f"p{n}", 5)
+        world.dirty(f"p{n}")
+    world.deps.batch = 2
+    # when a run may push 2 rounds: 4 products, and the fifth is left due
+    first = await push_shop(world.shop.id, world.deps, rounds=2)
+    assert (first.rounds, first.products, first.more_due) == (2, 4, True)
+    assert sum(row.pushed_version == 1 for row in world.store.push.outbox.values()) == 4
+    # then the next run pushes the last one and stops with nothing due (not `more_due`)
+    second = await push_shop(world.shop.id, world.deps, rounds=2)
+    assert (second.rounds, second.products, second.more_due) == (1, 1, False)
+    assert sorted(product for product, _ in world.api.updates) == ["p0", "p1", "p2", "p3", "p4"]
+    # and a run that finds exactly its rounds' worth stops with nothing due
+    for n in range(4):
+        world.dirty(f"p{n}", version=2)
+    assert (await push_shop(world.shop.id, world.deps, rounds=2)).more_due is False
+
+
 @pytest.mark.parametrize("why", ["nothing due", "gone", "revoked", "expired", "push disabled", "held by another"])
 async def test_nothing_is_sent_for_a_shop_that_cannot_be_pushed(world: World, why: str) -> None:
     world.link("a", "p1", 5)

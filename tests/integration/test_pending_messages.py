@@ -1,0 +1,126 @@
+"""Coalesced sends (`adapters.queue.send_coalesced`, `adapters.pending_messages`) over real brokers: on Redis the
+"queued, not started" mark is shared by every process of the deployment (two brokers on one Redis stand for two
+processes) and lapses; a run's start clears it; a send that fails leaves no mark behind; a run whose Redis is down
+still runs. The actors are the test's own: what is under test is the send and the mark, not what a run does."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import dramatiq
+import pytest
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Middleware, MiddlewareError
+from redis import Redis as SyncRedis
+
+from adapters.pending_messages import PENDING_TTL_SECONDS, run_started
+from adapters.queue import send_coalesced
+from domain.ports import QueueUnavailableError
+from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.waiting import log_lines
+
+QUEUE = "live"
+ACTOR = "push_inventory"
+
+
+def _actor(broker: dramatiq.Broker) -> dramatiq.Actor[[str], Any]:
+    def push_inventory(shop_id: str) -> None:  # never run: the tests read the queue
+        pass
+
+    return dramatiq.actor(push_inventory, broker=broker, actor_name=ACTOR, queue_name=QUEUE)
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"  # the test's own keys on the session's Redis
+
+
+@pytest.fixture
+def brokers(redis_server: RedisServer, namespace: str) -> Iterator[tuple[RedisBroker, RedisBroker]]:
+    made = (
+        RedisBroker(url=redis_server.url, namespace=namespace),  # type: ignore[no-untyped-call]
+        RedisBroker(url=redis_server.url, namespace=namespace),  # type: ignore[no-untyped-call]
+    )
+    yield made
+    for broker in made:
+        broker.close()
+
+
+@pytest.mark.redis
+async def test_on_redis_a_queued_unstarted_message_covers_every_process_until_its_run_starts(
+    brokers: tuple[RedisBroker, RedisBroker], redis_server: RedisServer, namespace: str
+) -> None:
+    redis = SyncRedis.from_url(redis_server.url)
+    one, other = (_actor(broker) for broker in brokers)
+
+    # given a push of shop s1 sent by one process
+    assert await send_coalesced(one, "s1", blocking=True)
+    # when another process, and the first again, send pushes of s1, and one of s2
+    coalesced = [await send_coalesced(other, "s1", blocking=True), await send_coalesced(one, "s1", blocking=True)]
+    assert await send_coalesced(other, "s2", blocking=True)
+    # then Redis holds one message per shop; the mark lapses within PENDING_TTL_SECONDS
+    assert coalesced == [False, False]
+    assert redis.llen(f"{namespace}:{QUEUE}") == 2
+    assert 0 < redis.pttl(f"{namespace}:pending:{ACTOR}:s1") <= PENDING_TTL_SECONDS * 1000
+
+    # when the s1 run starts (in any process): the next send of s1 is a message of its own
+    await run_started(brokers[1], ACTOR, "s1")
+    assert await send_coalesced(one, "s1", blocking=True)
+    assert not await send_coalesced(other, "s1", blocking=True)
+    assert redis.llen(f"{namespace}:{QUEUE}") == 3
+
+
+class _Refused(MiddlewareError):
+    """A send the broker refused (a `MiddlewareError`: Dramatiq logs and swallows any other error of a hook)."""
+
+
+class _FailingSends(Middleware):
+    """The broker refuses the next `failures` sends, as a broker that cannot take a message would."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def before_enqueue(self, broker: dramatiq.Broker, message: Any, delay: int | None) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise _Refused("the broker refused the message")
+
+
+async def test_a_send_that_fails_leaves_no_mark_and_the_next_one_goes_through() -> None:
+    broker = StubBroker()
+    broker.add_middleware(_FailingSends(1))
+    actor = _actor(broker)
+    try:
+        # given a send of s1 that the broker refuses
+        with pytest.raises(_Refused):
+            await send_coalesced(actor, "s1", blocking=False)
+        # when s1 is sent again: it is not held back by a mark with no message behind it
+        assert await send_coalesced(actor, "s1", blocking=False)
+        assert not await send_coalesced(actor, "s1", blocking=False)
+        assert broker.queues[QUEUE].qsize() == 1
+    finally:
+        broker.close()
+
+
+@pytest.mark.redis
+async def test_a_run_whose_redis_is_down_goes_on_with_one_warning_and_the_send_is_an_outage(
+    own_redis: RedisServer,
+) -> None:
+    broker = RedisBroker(url=own_redis.url, namespace="test-down")  # type: ignore[no-untyped-call]
+    actor = _actor(broker)
+    try:
+        assert await send_coalesced(actor, "s1", blocking=True)
+        own_redis.stop()
+        # when a run of s1 starts with Redis down: one WARNING line, no exception (the run itself goes on)
+        with log_lines("adapters.pending_messages", logging.WARNING) as lines:
+            await run_started(broker, ACTOR, "s1")
+        assert len(lines.messages) == 1 and "held back for up to 60 s" in lines.messages[0], lines.messages
+        # and a send is the queue's outage, as any send
+        with pytest.raises(QueueUnavailableError):
+            await send_coalesced(actor, "s1", blocking=True)
+    finally:
+        broker.close()
