@@ -15,9 +15,10 @@ import pytest
 from dramatiq import Message
 from dramatiq.common import dq_name
 from redis import Redis as SyncRedis
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from adapters.db.migrate import downgrade, upgrade
+from adapters.db.tables import sync_tasks
 from adapters.queue import BROKER_NAMESPACE
 from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fixtures.redis_server import RedisServer
@@ -29,8 +30,8 @@ from workers.broker import SYNC_QUEUE
 
 # An earlier release's revision: the one before head. The test's shop is read through this release's code on it,
 # so its `shops` table must be the code's (an older one, 0008, lacks `webhooks_registered_address` since 0013). Its
-# `sync_tasks` lacks `failed_attempts` (0028): the task is written before the downgrade and read in plain SQL while
-# the database is behind (`_queued_task`, `_task_state`).
+# `sync_tasks` lacks `failed_attempts` (0028): the task is written and read with the columns it has while the
+# database is behind (`_queued_task`, `_task_state`).
 BEHIND = "0027_shop_facts_indexes"
 POSTPONED = "waits for `shopbridge migrate`"
 
@@ -41,7 +42,6 @@ async def test_a_message_delivered_while_the_database_is_behind_runs_once_migrat
     # given a shop, a database migrated by an earlier release, and the worker pool started on it
     harness = sync_harness_factory(sync_settings(database_url, sandbox, tmp_path))
     shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
-    task = await _queued_task(harness, shop.id)
     await asyncio.to_thread(downgrade, database_url, BEHIND)
     with (
         log_lines("workers.schema_gate") as gate,
@@ -50,7 +50,9 @@ async def test_a_message_delivered_while_the_database_is_behind_runs_once_migrat
     ):
         queue = harness.start_worker()
         await asyncio.to_thread(gate.wait_for, "MIGRATIONS_PENDING")
-        # when an import is started: its message is delivered at once
+        # when an import is started (after the pool's start: not one its start-up sweep would send again): its
+        # message is delivered at once
+        task = await _queued_task(harness, shop.id)
         await queue.enqueue_sync(task.id)
 
         async def run_or_postponed() -> bool:
@@ -76,11 +78,16 @@ def _postponed(messages: list[str]) -> bool:
 
 
 async def _queued_task(harness: SyncHarness, shop_id: str) -> SyncTask:
-    """A products import of the shop, QUEUED, written by this release's code (before the test's downgrade)."""
+    """A products import of the shop, stored QUEUED as `syncStart` stores it, with the columns the database behind
+    has (the repository writes this release's, `failed_attempts` among them)."""
     task = SyncTask.queue(shop_id, "m1", SyncKind.PRODUCTS, SyncTrigger.MANUAL, harness.clock.now())
-    async with harness.uow_factory() as uow:
-        await uow.sync_tasks.add(task)
-        await uow.commit()
+    async with harness.db.write_engine.begin() as connection:
+        await connection.execute(
+            insert(sync_tasks).values(
+                id=task.id, shop_id=shop_id, merchant_id="m1", kind=task.kind.value, trigger=task.trigger.value,
+                status=task.status.value, failures=[], attempts=0, created_at=task.created_at, checkpoint={},
+            )
+        )  # fmt: skip
     return task
 
 
@@ -104,7 +111,6 @@ async def test_with_redis_the_message_waits_in_the_delayed_queue_until_migrated(
     settings = sync_settings(database_url, sandbox, tmp_path, broker_url=redis_url)
     harness = sync_harness_factory(settings)
     shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
-    task = await _queued_task(harness, shop.id)
     await asyncio.to_thread(downgrade, database_url, BEHIND)
     from workers.broker import setup_broker
 
@@ -114,6 +120,7 @@ async def test_with_redis_the_message_waits_in_the_delayed_queue_until_migrated(
     worker = spawn_worker(settings_env(settings))
     try:
         # when an import is started
+        task = await _queued_task(harness, shop.id)
         await task_queue(settings).enqueue_sync(task.id)
 
         def delayed() -> bool:  # its message put back on the queue's delayed side (Redis keeps it there until due)
