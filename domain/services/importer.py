@@ -6,7 +6,9 @@ Every write re-reads the task first and stops quietly when the run lost it: canc
 finished, taken over by a newer attempt (a redelivered message), or gone with its shop.
 
 Errors: TikTok unavailable, the run's time limit passed, or a bug → re-raised for the queue to retry (resuming
-from the checkpoint) until `max_attempts`, then FAILED (TIKTOK_UNAVAILABLE / TIME_LIMIT_EXCEEDED / INTERNAL);
+from the checkpoint) until `max_attempts` runs failed (`SyncTask.failed_attempts`), then FAILED (TIKTOK_UNAVAILABLE /
+TIME_LIMIT_EXCEEDED / INTERNAL); a run cancelled from outside (a shutdown) → the task handed back QUEUED, no failed
+run counted, and the cancellation re-raised; a run whose worker died → counted as failed by the next begin;
 authorization lost → FAILED REAUTHORIZATION_REQUIRED and the shop revoked; TikTok refusing a request (retrying
 cannot help) → FAILED at once, the shop untouched: MISSING_SCOPE (one API's permission is missing),
 TIKTOK_CURSOR_STUCK (its paging loops), TIKTOK_REJECTED (any other refusal; TikTok's code and message named); a
@@ -83,7 +85,7 @@ class SyncOptions:
     # (PostgreSQL), from fewer, larger statements; several batches of 500 in one transaction gave nothing measurable
     # and longer waits for a merchant's write (bench/README.md, "the adaptive writer").
     batch_records: int = 500
-    max_attempts: int = 5  # runs of one task, redeliveries included, before it FAILS
+    max_attempts: int = 5  # failed runs of one task (`SyncTask.failed_attempts`; interrupted ones not) before it FAILS
     time_limit_seconds: float | None = None  # one run's deadline (then TIME_LIMIT_EXCEEDED, or a retry); None: none
     heartbeat_seconds: float = 15.0  # the task's heartbeat while no page arrives
 
