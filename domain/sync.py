@@ -206,7 +206,10 @@ class SyncTask:
         if self.status is SyncTaskStatus.RUNNING:
             self.failed_attempts += 1
         if max_attempts is not None and not self.may_retry(max_attempts):
-            message = f"The import failed {self.failed_attempts} times (its last runs' worker stopped without a word)."
+            message = (
+                f"The import's runs failed {self.failed_attempts} times, the last one's worker stopping before it "
+                "ended (killed or crashed)."
+            )
             self.fail(INTERNAL_ERROR, message, now)
             return False
         self.status = SyncTaskStatus.RUNNING

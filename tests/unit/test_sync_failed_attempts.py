@@ -89,6 +89,7 @@ async def test_a_task_whose_worker_dies_every_run_fails_once_the_dead_runs_spend
         SyncTaskStatus.FAILED, INTERNAL_ERROR, OPTIONS.max_attempts,
     )  # fmt: skip
     assert failed.attempts == OPTIONS.max_attempts and failed.finished_at == world.clock.now()
+    assert failed.error_message is not None and f"failed {OPTIONS.max_attempts} times" in failed.error_message
 
 
 async def test_the_stale_sweep_counts_the_run_whose_worker_died() -> None:
