@@ -84,7 +84,7 @@ class Settings:
     # Sync engine and Dramatiq (issue 4): see workers/ and domain/services/importer.py.
     sync_order_slices: int = 16  # time slices of an orders import fetched concurrently
     sync_page_size: int = 100  # records per TikTok request (TikTok's maximum)
-    sync_max_attempts: int = 5  # runs of one task (redeliveries included) before it FAILS
+    sync_max_attempts: int = 5  # failed runs of one task (a dead worker's counts, an interrupted one not) before FAILED
     sync_min_backoff_ms: int = 10_000  # Dramatiq's retry backoff of a failed attempt
     sync_max_backoff_ms: int = 600_000
     sync_time_limit_seconds: int = 7_200  # one attempt of one task

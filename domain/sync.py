@@ -140,7 +140,8 @@ class SyncTask:
     unchanged: int = 0
     failed: int = 0
     failures: list[RecordFailure] = field(default_factory=list)
-    attempts: int = 0
+    attempts: int = 0  # runs begun, interrupted and redelivered ones included: the lease generation (`holds_lease`)
+    failed_attempts: int = 0  # runs that failed: the retry budget (`may_retry`); see `begin_attempt`, `fail_attempt`
     error_code: str | None = None
     error_message: str | None = None
     started_at: datetime | None = None
@@ -186,12 +187,30 @@ class SyncTask:
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
-    def begin_attempt(self, now: datetime) -> bool:
-        """Start (or resume) running. False when there is nothing to do: finished, or cancelled meanwhile."""
+    def begin_attempt(self, now: datetime, max_attempts: int | None = None) -> bool:
+        """Start (or resume) running: a new lease (`attempts` + 1). False when there is nothing to do: finished,
+        cancelled meanwhile, or FAILED now for runs that never ended.
+
+        A task found RUNNING had a run that began and never ended: its worker was killed or died (a run a shutdown
+        interrupts hands the task back QUEUED first, `hand_back`; one a failure ends leaves it QUEUED or finished,
+        `fail_attempt`), or hangs and loses its lease now. That run counts as failed (`failed_attempts` + 1), so a
+        task that kills its worker every time cannot loop for ever. With `max_attempts` (the engine's
+        SHOPBRIDGE_SYNC_MAX_ATTEMPTS), a task whose failed runs reached it is not begun but FAILED, code INTERNAL
+        (`INTERNAL_ERROR`): the stale sweep's `requeue` counts a dead run too and leaves the verdict to this begin.
+        """
         if self.status.is_terminal:
             return False
         if self.cancel_requested:
             self.cancel(now)
+            return False
+        if self.status is SyncTaskStatus.RUNNING:
+            self.failed_attempts += 1
+        if max_attempts is not None and not self.may_retry(max_attempts):
+            message = (
+                f"The import's runs failed {self.failed_attempts} times, the last one's worker stopping before it "
+                "ended (killed or crashed)."
+            )
+            self.fail(INTERNAL_ERROR, message, now)
             return False
         self.status = SyncTaskStatus.RUNNING
         self.attempts += 1
@@ -208,8 +227,31 @@ class SyncTask:
         return self.status is SyncTaskStatus.RUNNING and self.attempts == attempt
 
     def may_retry(self, max_attempts: int) -> bool:
-        """Whether a failed attempt may be tried again; counted in the database, so redeliveries count too."""
-        return self.attempts < max_attempts
+        """Whether the task may run again after its failed runs: `failed_attempts` < `max_attempts`
+        (SHOPBRIDGE_SYNC_MAX_ATTEMPTS). Counted in the database, so runs of every worker count; runs a shutdown
+        interrupted, postponed or redelivered without a failure do not."""
+        return self.failed_attempts < max_attempts
+
+    def fail_attempt(self, code: str, message: str, now: datetime, max_attempts: int) -> bool:
+        """The current run failed in a way another run may get past (TikTok unavailable, the run's time limit, a
+        bug): counted (`failed_attempts` + 1). True while `may_retry`: QUEUED until the queue's retry
+        (`await_retry`). False when the task ended instead: FAILED with `code` and `message` on the
+        `max_attempts`-th failed run, or CANCELLED by a cancel asked while it ran."""
+        self.failed_attempts += 1
+        if self.may_retry(max_attempts):
+            return self.await_retry(now)
+        self.fail(code, message, now)
+        return False
+
+    def hand_back(self, now: datetime) -> bool:
+        """The current run was interrupted from outside, not failed (a shutdown or deploy cancelled it; its message
+        is sent again): QUEUED and touched, no failed run counted, so deploys spend nothing of the retry budget.
+        False when there is nothing to hand back (ended, or cancelled now)."""
+        if self.honour_cancel(now) or not self.is_active:
+            return False
+        self.status = SyncTaskStatus.QUEUED
+        self.heartbeat_at = now
+        return True
 
     def honour_cancel(self, now: datetime) -> bool:
         """Cancel now if someone asked to while it ran; True when the run must stop."""
@@ -243,9 +285,14 @@ class SyncTask:
 
     def requeue(self, now: datetime) -> bool:
         """Its message is about to be sent again: QUEUED (a run still alive loses its lease at its next write) and
-        touched, so the sweeps leave it alone while that message waits. False when there is nothing to send."""
+        touched, so the sweeps leave it alone while that message waits. False when there is nothing to send.
+
+        A RUNNING task's run went silent (`is_stale`: its worker died): counted as a failed run, as `begin_attempt`
+        counts one it finds RUNNING; the next begin fails the task once the failed runs reach the budget."""
         if self.honour_cancel(now) or not self.is_active:
             return False
+        if self.status is SyncTaskStatus.RUNNING:
+            self.failed_attempts += 1
         self.status = SyncTaskStatus.QUEUED
         self.heartbeat_at = now
         return True
@@ -340,7 +387,14 @@ class SyncTask:
         """True when this import created or changed enough records to make the planner's statistics stale."""
         return self.created + self.updated > STATISTICS_REFRESH_AFTER
 
+    def fail_run(self, code: str, message: str, now: datetime) -> None:
+        """The current run failed in a way no other run can get past (a refusal, a rule, a lost authorization):
+        counted (`failed_attempts` + 1) and the task FAILED with `code` and `message`."""
+        self.failed_attempts += 1
+        self.fail(code, message, now)
+
     def fail(self, code: str, message: str, now: datetime) -> None:
+        """FAILED with `code` and `message`; no run counted (`fail_run`, `fail_attempt` count theirs)."""
         self.status = SyncTaskStatus.FAILED
         self.error_code = code
         self.error_message = message

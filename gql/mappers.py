@@ -107,6 +107,7 @@ def sync_task(task: Any) -> t.SyncTask:
         failed=task.failed,
         failures=[t.SyncFailure(tiktok_id=f.tiktok_id, reason=f.reason) for f in task.failures],
         attempts=task.attempts,
+        failed_attempts=task.failed_attempts,
         cancel_requested=task.cancel_requested,
         error_code=task.error_code,
         error_message=task.error_message,

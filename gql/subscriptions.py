@@ -61,6 +61,7 @@ def _signature(task: Any) -> tuple[object, ...]:
         task.unchanged,
         task.failed,
         task.attempts,
+        task.failed_attempts,
         task.error_code,
         task.cancel_requested,
     )

@@ -281,7 +281,16 @@ class SyncTask(Node):
     unchanged: int
     failed: int
     failures: list[SyncFailure] = strawberry.field(description="The first records that could not be imported.")
-    attempts: int
+    attempts: int = strawberry.field(
+        description="Runs begun: each retry after a failure, and each resumption after a restart, a deploy or a "
+        "redelivery (its run interrupted, not failed). Not what the retry budget counts: see failedAttempts."
+    )
+    failed_attempts: int = strawberry.field(
+        description="Runs that failed: ended by an error another run may get past (TikTok unavailable beyond the "
+        "client's retries, the run's time limit, a bug: retried from the checkpoint), or the one that FAILED the "
+        "task, or a run whose worker died without a word (killed, crashed). The task FAILS once this reaches "
+        "SHOPBRIDGE_SYNC_MAX_ATTEMPTS; runs a shutdown or deploy interrupted do not count."
+    )
     cancel_requested: bool
     error_code: str | None = strawberry.field(
         description=(

@@ -65,7 +65,8 @@ WEBHOOK_REGISTRATION_PRIORITY = -5
 @dramatiq.actor(
     queue_name=SYNC_QUEUE,
     # Defaults only; `bind` sets them from the settings. Retries resume from the checkpoint; the engine counts
-    # attempts in the database and fails the task on the last one, so Dramatiq gets one spare retry.
+    # failed runs in the database (`SyncTask.failed_attempts`) and fails the task on the last one, so Dramatiq's
+    # retry count (one per failed run of a message, none for a shutdown's hand-back) never runs out first.
     max_retries=5,
     min_backoff=10_000,
     max_backoff=600_000,
@@ -91,8 +92,8 @@ async def run_sync_task(task_id: str) -> None:
 # An import that finds every import slot of its process taken is sent again after this long, as a NEW message
 # (`send_with_options(delay=...)`): a `dramatiq.Retry` would count towards `max_retries` (Dramatiq 2.2's Retries
 # middleware counts every retry, `Retry` included) and back off ever longer; waiting in the actor would hold the
-# very thread the slots keep free. The new message starts with no retries of its own; the engine counts attempts in
-# the database (`SyncTask.attempts`), and a message that waited for a slot never began one.
+# very thread the slots keep free. The new message starts with no retries of its own; the engine counts failed runs
+# in the database (`SyncTask.failed_attempts`), and a message that waited for a slot never began a run.
 SLOT_WAIT_DELAY_MS = 1_500
 
 

@@ -137,6 +137,7 @@ class SyncTaskRead:
     failed: int
     failures: tuple[RecordFailure, ...]
     attempts: int
+    failed_attempts: int
     error_code: str | None
     error_message: str | None
     created_at: datetime

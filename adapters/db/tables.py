@@ -281,7 +281,8 @@ sync_tasks = Table(
     Column("unchanged", Integer, nullable=False, server_default=text("0")),
     Column("failed", Integer, nullable=False, server_default=text("0")),
     Column("failures", JSONText, nullable=False),
-    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),  # runs begun: the lease generation
+    Column("failed_attempts", Integer, nullable=False, server_default=text("0")),  # the retry budget (0028)
     Column("error_code", String(64)),
     Column("error_message", Text),
     Column("created_at", UTCDateTime, nullable=False),

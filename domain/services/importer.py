@@ -6,7 +6,9 @@ Every write re-reads the task first and stops quietly when the run lost it: canc
 finished, taken over by a newer attempt (a redelivered message), or gone with its shop.
 
 Errors: TikTok unavailable, the run's time limit passed, or a bug → re-raised for the queue to retry (resuming
-from the checkpoint) until `max_attempts`, then FAILED (TIKTOK_UNAVAILABLE / TIME_LIMIT_EXCEEDED / INTERNAL);
+from the checkpoint) until `max_attempts` runs failed (`SyncTask.failed_attempts`), then FAILED (TIKTOK_UNAVAILABLE /
+TIME_LIMIT_EXCEEDED / INTERNAL); a run cancelled from outside (a shutdown) → the task handed back QUEUED, no failed
+run counted, and the cancellation re-raised; a run whose worker died → counted as failed by the next begin;
 authorization lost → FAILED REAUTHORIZATION_REQUIRED and the shop revoked; TikTok refusing a request (retrying
 cannot help) → FAILED at once, the shop untouched: MISSING_SCOPE (one API's permission is missing),
 TIKTOK_CURSOR_STUCK (its paging loops), TIKTOK_REJECTED (any other refusal; TikTok's code and message named); a
@@ -15,11 +17,12 @@ record that cannot be mapped → a per-record failure.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from domain.catalog import Order, Product
 from domain.clock import Clock
@@ -82,7 +85,7 @@ class SyncOptions:
     # (PostgreSQL), from fewer, larger statements; several batches of 500 in one transaction gave nothing measurable
     # and longer waits for a merchant's write (bench/README.md, "the adaptive writer").
     batch_records: int = 500
-    max_attempts: int = 5  # runs of one task, redeliveries included, before it FAILS
+    max_attempts: int = 5  # failed runs of one task (`SyncTask.failed_attempts`; interrupted ones not) before it FAILS
     time_limit_seconds: float | None = None  # one run's deadline (then TIME_LIMIT_EXCEEDED, or a retry); None: none
     heartbeat_seconds: float = 15.0  # the task's heartbeat while no page arrives
 
@@ -131,28 +134,28 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
         log.warning("sync task %s: TikTok refused a request: %s", task_id, exc)
         await _fail(run, *refusal_outcome(exc))
     except (TikTokUnavailableError, TimeLimitExceededError) as exc:
-        if run.task.may_retry(deps.options.max_attempts):
-            if await _await_retry(run):
-                raise  # the queue retries with backoff; the next attempt resumes from the checkpoint
-            log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", task_id)
-            return
         if isinstance(exc, TimeLimitExceededError):
-            await _fail(run, ErrorCode.TIME_LIMIT_EXCEEDED, str(exc))
+            code, message = ErrorCode.TIME_LIMIT_EXCEEDED, str(exc)
         else:
-            await _fail(run, ErrorCode.TIKTOK_UNAVAILABLE, f"TikTok stayed unavailable: {exc}")
+            code, message = ErrorCode.TIKTOK_UNAVAILABLE, f"TikTok stayed unavailable: {exc}"
+        if await _failed_attempt(run, code, message) == "retry":
+            raise  # the queue retries with backoff; the next attempt resumes from the checkpoint
     except DomainError as exc:  # a rule refused the import: retrying cannot help (the actor `throws=` it too)
         await _fail(run, exc.code, exc.message)
+    except asyncio.CancelledError:
+        # Stopped from outside (a shutdown or deploy cancels its runs and sends their messages again): the run did
+        # not fail, so the task goes back QUEUED with no failed run counted. Shielded: the write outlives the cancel.
+        await asyncio.shield(_hand_back(run))
+        raise
     except Exception:
         if await _gone(run):  # e.g. a foreign-key error from a write racing the shop's deletion
             log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", task_id)
             return
-        if run.task.may_retry(deps.options.max_attempts):
-            if await _await_retry(run):
-                raise
-            log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", task_id)
-            return
-        log.exception("sync task %s failed on its last attempt", task_id)
-        await _fail(run, INTERNAL_ERROR, "The import failed unexpectedly; it has been logged.")
+        outcome = await _failed_attempt(run, INTERNAL_ERROR, "The import failed unexpectedly; it has been logged.")
+        if outcome == "retry":
+            raise
+        if outcome == "failed":
+            log.exception("sync task %s failed on its last attempt", task_id)
 
 
 async def _import_within_time_limit(run: _Run, shop: Shop) -> None:
@@ -179,14 +182,20 @@ async def _begin(task_id: str, deps: SyncDeps) -> tuple[_Run, Shop] | None:
         if shop is None or task is None:
             return None
         was_active = task.is_active
-        if not task.begin_attempt(now):
-            if was_active:  # a cancel arrived while it waited in the queue
-                await _save_and_publish(uow, deps, task)
+        if not task.begin_attempt(now, deps.options.max_attempts):
+            if not was_active:
+                return None
+            # a cancel arrived while it waited in the queue, or its failed runs (workers that died) spent the budget
+            if task.status is SyncTaskStatus.FAILED:
+                log.error("sync task %s given up: %s", task_id, task.error_message)
+            await _save_and_publish(uow, deps, task)
+            if task.status is SyncTaskStatus.FAILED:
+                await publish_shop_quietly(deps.events, shop)  # its attention (failing syncs) changed
             return None
         try:
             ensure_shop_can_sync(shop, now)
         except DomainError as exc:
-            task.fail(exc.code, exc.message, now)
+            task.fail_run(exc.code, exc.message, now)
             await _save_and_publish(uow, deps, task)
             return None
         if not await _save_and_publish(uow, deps, task):
@@ -366,7 +375,7 @@ async def _fail(run: _Run, code: str, message: str, *, refused: Shop | None = No
         task = await uow.sync_tasks.get(run.task.id)
         if shop is None or task is None or not task.holds_lease(run.attempt):
             return
-        task.fail(code, message, now)
+        task.fail_run(code, message, now)
         if refused is not None and shop.revoke_refused(refused.authorized_at, now):
             await uow.shops.update(shop)
         await _save_and_publish(uow, deps, task)
@@ -397,19 +406,44 @@ async def _save_and_publish(uow: UnitOfWork, deps: SyncDeps, task: SyncTask) -> 
     return True
 
 
-async def _await_retry(run: _Run) -> bool:
-    """Before handing the failure to the queue's retry: mark the task QUEUED until then (see
-    `SyncTask.await_retry`). False when it has ended instead (a cancel was pending). Best effort: should the
-    database fail too, the task stays RUNNING and the stale sweep takes it up, as before."""
+async def _failed_attempt(run: _Run, code: str, message: str) -> Literal["retry", "failed", "stopped"]:
+    """The run failed in a way another run may get past (`SyncTask.fail_attempt`): "retry" when the queue should
+    retry it (the task QUEUED meanwhile, the failed run counted); "failed" when this was its last allowed failure
+    (FAILED with `code` and `message`); "stopped" when a pending cancel ended it or the run no longer owns it (gone
+    with its shop, taken over). Best effort: should the database fail too, "retry": the task stays RUNNING, and
+    the next run's `begin_attempt` (or the stale sweep's `requeue`) counts this run as failed."""
+    deps = run.deps
+    try:
+        async with deps.uow_factory() as uow:
+            shop = await uow.shops.get(run.task.shop_id)
+            task = await uow.sync_tasks.get(run.task.id)
+            owned = shop is not None and task is not None and task.holds_lease(run.attempt)
+            if owned:
+                assert task is not None
+                retry = task.fail_attempt(code, message, deps.clock.now(), deps.options.max_attempts)
+                owned = await _save_and_publish(uow, deps, task)
+    except Exception:
+        log.warning("sync task %s: could not record its failed run", run.task.id, exc_info=True)
+        return "retry"
+    if not owned or task is None or shop is None or task.status is SyncTaskStatus.CANCELLED:
+        log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", run.task.id)
+        return "stopped"
+    if task.status is SyncTaskStatus.FAILED:
+        await publish_shop_quietly(deps.events, shop)  # its attention (failing syncs) changed
+        return "failed"
+    return "retry" if retry else "stopped"
+
+
+async def _hand_back(run: _Run) -> None:
+    """A run stopped from outside (a shutdown): the task QUEUED again, no failed run counted (`SyncTask.hand_back`).
+    Best effort: should the database fail, the task stays RUNNING and the next run counts this one as failed."""
     deps = run.deps
     try:
         async with deps.uow_factory() as uow:
             task = await uow.sync_tasks.get(run.task.id)
             if task is None or not task.holds_lease(run.attempt):
-                return False  # gone, or a newer attempt runs it: no retry of ours is wanted
-            retry = task.await_retry(deps.clock.now())
+                return
+            task.hand_back(deps.clock.now())
             await _save_and_publish(uow, deps, task)
-            return retry
     except Exception:
-        log.warning("sync task %s: could not mark it as waiting for a retry", run.task.id, exc_info=True)
-        return True
+        log.warning("sync task %s: could not hand it back after the interruption", run.task.id, exc_info=True)

@@ -48,6 +48,7 @@ def test_a_missing_scope_fails_the_orders_task_only_and_the_shop_stays_active(ap
     tasks = tasks_by_kind(app, shop["id"])
     orders = tasks["ORDERS"]
     assert (orders["status"], orders["errorCode"], orders["attempts"]) == ("FAILED", "MISSING_SCOPE", 1)
+    assert orders["failedAttempts"] == 1  # the refused run: a run that failed, its only one
     assert f"POST {ORDER_SEARCH}" in orders["errorMessage"] and "105005" in orders["errorMessage"]
     # and the products were imported, the shop is still ACTIVE, and a new products sync still works
     assert tasks["PRODUCTS"]["status"] == "SUCCEEDED"
@@ -118,6 +119,7 @@ def test_an_import_past_its_time_limit_fails_frees_the_worker_and_sends_nothing_
     sent = order_search_counts(app)
     # then the orders task failed with a clear code
     assert (failed["status"], failed["errorCode"], failed["attempts"]) == ("FAILED", "TIME_LIMIT_EXCEEDED", 1)
+    assert failed["failedAttempts"] == 1  # the budget of SHOPBRIDGE_SYNC_MAX_ATTEMPTS=1 failed runs, spent
     assert "time limit" in failed["errorMessage"]
     # and the worker thread was freed: the products task behind it ran to its end
     assert app.wait_for_task(products["id"], "m1")["status"] == "SUCCEEDED"

@@ -32,7 +32,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0027_shop_facts_indexes"
+HEAD = "0028_sync_failed_attempts"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -629,3 +629,53 @@ def test_a_deleted_items_remembered_links_are_found_through_an_index(empty_datab
             ).all()
     # then it goes through the (partial) index, not a scan of every link (n items deleted beside m links: n x m)
     assert "ix_sku_links_unlinked_item_id" in " ".join(str(cell) for row in plan for cell in row)
+
+
+def test_upgrade_counts_a_failed_tasks_attempts_as_failed_and_gives_other_tasks_a_fresh_budget(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    # given a database at 0027 with a shop's sync tasks, whose `attempts` counted every run begun: a task FAILED after
+    # its runs, one SUCCEEDED on its third, one CANCELLED, one RUNNING and one QUEUED after runs of theirs (failed or
+    # interrupted by deploys: no record tells which)
+    migrate.upgrade(url, "0027_shop_facts_indexes")
+    tasks = [("t1", "FAILED", 5), ("t2", "SUCCEEDED", 3), ("t3", "CANCELLED", 2), ("t4", "RUNNING", 4),
+             ("t5", "QUEUED", 3)]  # fmt: skip
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            _add_shops(connection, "s1")
+            connection.execute(
+                text(
+                    "INSERT INTO sync_tasks (id, shop_id, merchant_id, kind, \"trigger\", status, failures, attempts, "
+                    "created_at, checkpoint) VALUES (:id, 's1', 'm1', :kind, 'MANUAL', :status, '[]', :attempts, :now, "
+                    "'{}')"
+                ),
+                [
+                    # one active task per shop and kind (the partial unique index): the active ones of both kinds
+                    {"id": i, "status": status, "attempts": attempts, "now": _NOW,
+                     "kind": "ORDERS" if i == "t5" else "PRODUCTS"}
+                    for i, status, attempts in tasks
+                ],
+            )  # fmt: skip
+        # when it upgrades to head
+        migrate.upgrade(url)
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    'INSERT INTO sync_tasks (id, shop_id, merchant_id, kind, "trigger", status, failures, attempts, '
+                    "created_at, checkpoint) VALUES ('t6', 's1', 'm1', 'PRODUCTS', 'SCHEDULED', 'SUCCEEDED', '[]', 1, "
+                    ":now, '{}')"
+                ),
+                {"now": _NOW},
+            )  # a row a release before this one writes meanwhile (a rolling deploy): no failed_attempts given
+            rows = connection.execute(text("SELECT id, attempts, failed_attempts FROM sync_tasks ORDER BY id")).all()
+        # then every task keeps its runs begun; the FAILED one counts them all as failed (what its failure was judged
+        # by), every other one none: a fresh budget of SHOPBRIDGE_SYNC_MAX_ATTEMPTS failed runs for the active ones
+        assert [tuple(r) for r in rows] == [
+            ("t1", 5, 5), ("t2", 3, 0), ("t3", 2, 0), ("t4", 4, 0), ("t5", 3, 0), ("t6", 1, 0),
+        ]  # fmt: skip
+        # and back at 0027 the tasks are kept without the column
+        migrate.downgrade(url, "0027_shop_facts_indexes")
+        with engine.begin() as connection:
+            kept = connection.execute(text("SELECT id, attempts FROM sync_tasks ORDER BY id")).all()
+        assert [tuple(r) for r in kept] == [(i, a) for i, _, a in tasks] + [("t6", 1)]

@@ -226,9 +226,10 @@ async def test_tasks_left_running_by_a_crash_are_resumed_at_start_up(
         await uow.commit()
     # when the embedded worker pool starts
     harness.start_worker()
-    # then it picks the task up and finishes it, counting the attempt
+    # then it picks the task up and finishes it, counting the attempt, and the dead process's run as failed
     done = await harness.wait(task.id)
     assert done.status is SyncTaskStatus.SUCCEEDED and done.attempts == 2 and done.processed == 30
+    assert done.failed_attempts == 1
 
 
 # -- production mode: Redis and `dramatiq` worker processes -------------------------------------------------------

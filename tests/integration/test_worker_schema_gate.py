@@ -15,11 +15,12 @@ import pytest
 from dramatiq import Message
 from dramatiq.common import dq_name
 from redis import Redis as SyncRedis
+from sqlalchemy import insert, text
 
 from adapters.db.migrate import downgrade, upgrade
+from adapters.db.tables import sync_tasks
 from adapters.queue import BROKER_NAMESPACE
-from domain.services.sync import start_sync
-from domain.sync import SyncKind, SyncTaskStatus
+from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, settings_env, sync_settings
@@ -27,9 +28,11 @@ from tests.fixtures.waiting import log_lines, until
 from tests.fixtures.workers import spawn_worker, stop_workers
 from workers.broker import SYNC_QUEUE
 
-# An earlier release's revision: the one before head. The test starts its import through this release's code on
-# it, so its `shops` table must be the code's (an older one, 0008, lacks `webhooks_registered_address` since 0013).
-BEHIND = "0026_active_task_index"
+# An earlier release's revision: the one before head. The test's shop is read through this release's code on it,
+# so its `shops` table must be the code's (an older one, 0008, lacks `webhooks_registered_address` since 0013). Its
+# `sync_tasks` lacks `failed_attempts` (0028): the task is written and read with the columns it has while the
+# database is behind (`_queued_task`, `_task_state`).
+BEHIND = "0027_shop_facts_indexes"
 POSTPONED = "waits for `shopbridge migrate`"
 
 
@@ -47,20 +50,18 @@ async def test_a_message_delivered_while_the_database_is_behind_runs_once_migrat
     ):
         queue = harness.start_worker()
         await asyncio.to_thread(gate.wait_for, "MIGRATIONS_PENDING")
-        # when an import is started: its message is delivered at once
-        (task,) = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
-                                   [SyncKind.PRODUCTS])  # fmt: skip
+        # when an import is started (after the pool's start: not one its start-up sweep would send again): its
+        # message is delivered at once
+        task = await _queued_task(harness, shop.id)
+        await queue.enqueue_sync(task.id)
 
         async def run_or_postponed() -> bool:
-            found = await harness.task(task.id)
-            assert found is not None
-            return found.status is not SyncTaskStatus.QUEUED or found.attempts > 0 or _postponed(resources.messages)
+            return await _task_state(harness, task.id) != ("QUEUED", 0) or _postponed(resources.messages)
 
         await until(run_or_postponed, "the import to run, or its message to be postponed")
         # then its run did not start: the message is sent again later, the task waits QUEUED, no attempt spent
         assert _postponed(resources.messages), resources.messages
-        waiting = await harness.task(task.id)
-        assert waiting is not None and (waiting.status, waiting.attempts) == (SyncTaskStatus.QUEUED, 0), waiting
+        assert await _task_state(harness, task.id) == ("QUEUED", 0)
         # when `shopbridge migrate` has run
         await asyncio.to_thread(upgrade, database_url)
         # then the import runs, in one attempt, and Dramatiq neither retried nor failed a message
@@ -74,6 +75,28 @@ async def test_a_message_delivered_while_the_database_is_behind_runs_once_migrat
 
 def _postponed(messages: list[str]) -> bool:
     return any(POSTPONED in m for m in messages)
+
+
+async def _queued_task(harness: SyncHarness, shop_id: str) -> SyncTask:
+    """A products import of the shop, stored QUEUED as `syncStart` stores it, with the columns the database behind
+    has (the repository writes this release's, `failed_attempts` among them)."""
+    task = SyncTask.queue(shop_id, "m1", SyncKind.PRODUCTS, SyncTrigger.MANUAL, harness.clock.now())
+    async with harness.db.write_engine.begin() as connection:
+        await connection.execute(
+            insert(sync_tasks).values(
+                id=task.id, shop_id=shop_id, merchant_id="m1", kind=task.kind.value, trigger=task.trigger.value,
+                status=task.status.value, failures=[], attempts=0, created_at=task.created_at, checkpoint={},
+            )
+        )  # fmt: skip
+    return task
+
+
+async def _task_state(harness: SyncHarness, task_id: str) -> tuple[str, int]:
+    """The task's status and attempts, read in plain SQL: the repository reads columns a database behind lacks."""
+    async with harness.db.write_engine.connect() as connection:
+        query = text("SELECT status, attempts FROM sync_tasks WHERE id = :id")
+        status, attempts = (await connection.execute(query, {"id": task_id})).one()
+    return status, attempts
 
 
 @pytest.mark.redis
@@ -97,23 +120,20 @@ async def test_with_redis_the_message_waits_in_the_delayed_queue_until_migrated(
     worker = spawn_worker(settings_env(settings))
     try:
         # when an import is started
-        (task,) = await start_sync(harness.uow_factory, task_queue(settings), harness.events, harness.clock, "m1",
-                                   shop.id, [SyncKind.PRODUCTS])  # fmt: skip
+        task = await _queued_task(harness, shop.id)
+        await task_queue(settings).enqueue_sync(task.id)
 
         def delayed() -> bool:  # its message put back on the queue's delayed side (Redis keeps it there until due)
             bodies = redis.hvals(f"{BROKER_NAMESPACE}:{dq_name(SYNC_QUEUE)}.msgs")
             return any(tuple(Message.decode(body).args) == (task.id,) for body in bodies)
 
         async def run_or_delayed() -> bool:
-            found = await harness.task(task.id)
-            assert found is not None
-            return found.status is not SyncTaskStatus.QUEUED or found.attempts > 0 or delayed()
+            return await _task_state(harness, task.id) != ("QUEUED", 0) or delayed()
 
         await until(run_or_delayed, "the import to run, or its message to be delayed")
         # then the worker did not run it: its message waits delayed, the task QUEUED, no attempt spent
         assert delayed()
-        waiting = await harness.task(task.id)
-        assert waiting is not None and (waiting.status, waiting.attempts) == (SyncTaskStatus.QUEUED, 0), waiting
+        assert await _task_state(harness, task.id) == ("QUEUED", 0)
         # when `shopbridge migrate` has run, then the import runs, in one attempt
         await asyncio.to_thread(upgrade, database_url)
         done = await harness.wait(task.id)

@@ -218,6 +218,7 @@ def _to_row(task: SyncTask) -> dict[str, Any]:
         "failed": task.failed,
         "failures": [{"tiktok_id": f.tiktok_id, "reason": f.reason} for f in task.failures],
         "attempts": task.attempts,
+        "failed_attempts": task.failed_attempts,
         "error_code": task.error_code,
         "error_message": task.error_message,
         "created_at": task.created_at,
