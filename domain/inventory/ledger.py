@@ -466,5 +466,24 @@ def unlink_reserved(current: LedgerLine) -> Transition | None:
     )
 
 
+def leaves_with_its_shop(line: LedgerLine) -> Transition | None:
+    """What a line of a shop being deleted (`shopDelete`) does to its item before the row goes: a RESERVED line
+    (an open order, units committed on the merchant's shelf) deducts its units: on-hand and reserved both drop by
+    its quantity, `available` stays as it was. Any other line moves nothing (None).
+
+    Deleting the shop in Shopbridge leaves the shop and its open orders on TikTok, which the merchant still ships
+    from the shared shelf; from then on the pool sees neither their shipment nor their cancellation (live-sync.md
+    §7.2: a channel order is a fact). Released instead (before this rule), the units went back on sale on every
+    other shop while still promised to the deleted shop's buyers: sold twice once those orders shipped. A
+    cancellation the pool no longer sees leaves its units off the count: undersold, never oversold, until the
+    merchant's count (`inventorySetOnHand`) says what is on the shelf."""
+    if line.state is not LineState.RESERVED or line.inventory_item_id is None:
+        return None
+    q = line.quantity
+    return Transition(
+        LineState.DEDUCTED, line.wanted, line.order_updated_at, line.inventory_item_id, -q, -q, MovementKind.DEDUCTED
+    )
+
+
 def _reserve(wanted: StockEffect, order_updated_at: datetime, item_id: str, quantity: int) -> Transition:
     return Transition(LineState.RESERVED, wanted, order_updated_at, item_id, 0, quantity, MovementKind.RESERVED)

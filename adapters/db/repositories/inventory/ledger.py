@@ -41,6 +41,7 @@ from domain.inventory.ledger import (
     counted_in_stock,
     in_seed_again,
     left_out_of_seed,
+    leaves_with_its_shop,
     line_effect,
     link_pending,
     order_timing,
@@ -577,8 +578,10 @@ async def _history_since_baseline(
 
 
 async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> PoolChange:
-    """Before a shop's rows go: give its RESERVED lines' units back to their items (movements RELEASED, reason
-    "shop deleted"), so the other shops' `available` no longer counts that shop's open orders. Locks (PostgreSQL)
+    """Before a shop's rows go: take its RESERVED lines' units off their items (`leaves_with_its_shop`: on-hand and
+    reserved both drop, movements DEDUCTED, reason "shop deleted"), so the items' `reserved` no longer counts that
+    shop's open orders, which TikTok still has the merchant ship from the shelf, and `available`, what the other
+    shops are pushed, stays as it was (released, those units went on sale twice). Locks (PostgreSQL)
     every item the shop reserves on or links, in id order, until commit. The change names every item the shop
     links too (their links go with the shop, counters moved or not), so that `inventoryItemUpdated` says so.
     The items of the shop's links that hold units back (`sku_links.held_quantity`: sold unseen, which the item's
@@ -597,8 +600,11 @@ async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> Po
     await lock_items(session, touched)
     write = PoolWrite(shop_id, merchant_id, now)
     for row in (await session.execute(select(order_line_stock).where(reserved))).all():
-        if row.inventory_item_id is not None:
-            write.count(row.inventory_item_id, 0, -row.quantity, MovementKind.RELEASED.value, "shop deleted", None)
+        move = leaves_with_its_shop(ledger_line(row))
+        if move is not None and move.movement is not None:
+            item_id = move.inventory_item_id
+            assert item_id is not None
+            write.count(item_id, move.on_hand_delta, move.reserved_delta, move.movement.value, "shop deleted", None)
     write.shop_id = None  # the movements outlive the shop; its own outbox rows go with it
     holding = select(sku_links.c.inventory_item_id).where(
         sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.inventory_item_id.is_not(None)
