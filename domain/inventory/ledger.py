@@ -24,7 +24,9 @@ after shipping) asks a deduction: no automatic restock. `transition` moves a lin
                                      left out of the seed of the item it comes back to (`left_out_of_seed`): as
                                      first seen there, reserved in the seed then moved by its status
                                      (`in_seed_again`, `count_in_seed`)
-    RESERVED                      -> DEDUCTED | RELEASED | PENDING_LINK (its SKU unlinked: the units go back)
+    RESERVED                      -> DEDUCTED | RELEASED | PENDING_LINK (its SKU unlinked: the units go back); a
+                                     line reserved in the seed and cancelled before the seed's read releases its
+                                     units from on-hand too (`released_before_read`)
     DEDUCTED, RELEASED, HISTORICAL   final
 
 An update whose order `update_time` is older than the one applied changes nothing; a replay of the same one
@@ -37,7 +39,7 @@ item rows).
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -212,6 +214,7 @@ def transition(
     in_seed: bool = False,
     after_link: bool = False,
     unlinked_from: str | None = None,
+    seed_read_at: datetime | None = None,
 ) -> Transition | None:
     """The line's move for an order status asking `wanted` at `order_updated_at`; None when nothing changes.
 
@@ -225,6 +228,8 @@ def transition(
     them from on-hand (nothing was reserved) instead of being history, or the pool would oversell them.
     `unlinked_from`: the SKU has no link now, and it left its link to that item (the merchant's unlink, or an
     import's: AMBIGUOUS...; `after_link` then reads that link's time): see `first_seen_unlinked`.
+    `seed_read_at`: the line is RESERVED in its SKU's seed, the stock read at that instant (its order made before
+    it, on the item that read seeded: its units were added to that item's on-hand); see `released_before_read`.
     """
     if current is None:
         if linked_item_id is None and unlinked_from is not None:
@@ -261,6 +266,8 @@ def transition(
         if wanted is StockEffect.DEDUCT:
             return Transition(LineState.DEDUCTED, wanted, order_updated_at, item, -q, -q, MovementKind.DEDUCTED)
         if wanted is StockEffect.RELEASE:
+            if seed_read_at is not None and released_before_read(order_updated_at, seed_read_at):
+                return Transition(LineState.RELEASED, wanted, order_updated_at, item, -q, -q, MovementKind.RELEASED)
             return Transition(LineState.RELEASED, wanted, order_updated_at, item, 0, -q, MovementKind.RELEASED)
         if order_updated_at == current.order_updated_at:
             return None
@@ -414,6 +421,22 @@ def counted_in_stock(created_at: datetime, stock_read_at: datetime) -> bool:
     both sides of a seed: the open orders a new item's on-hand adds (`links.seed_on_hand`) and those the ledger
     later finds in the seed (`order_timing`), so that the two agree on one instant, the read."""
     return created_at < _whole_second(stock_read_at)
+
+
+def released_before_read(order_updated_at: datetime, stock_read_at: datetime) -> bool:
+    """Whether a line reserved in the seed of the stock read at `stock_read_at` (its order made before the read: the
+    seed added its units to on-hand, as TikTok's available had left them out), now released by an order version
+    of `order_updated_at` (TikTok's update_time, whole seconds), was cancelled no later than the read's second:
+    TikTok's available had its units back already when it was read, and the seed counted them twice. Its release
+    then takes them off on-hand too (`transition`: on-hand and reserved both drop, `available` as it was); released
+    as a plain release, they went on sale twice, on every shop (an oversell: an order stored open by the orders
+    import, cancelled before the product page's read, the cancellation ingested after the link).
+
+    An order's update_time is never before its cancellation, so an update_time before the read's second proves the
+    cancellation came before the read; one of the read's very second may have come before it or after: taken as
+    before, the side that never sells a unit twice (undersold by the order's units at worst, until a count). A
+    later update_time proves nothing: the cancellation may be older still, and the release stays a plain one."""
+    return order_updated_at < _whole_second(stock_read_at) + timedelta(seconds=1)
 
 
 def _whole_second(moment: datetime) -> datetime:

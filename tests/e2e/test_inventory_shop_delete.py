@@ -36,7 +36,9 @@ def test_a_deleted_shops_open_orders_stay_off_the_other_shops_stock(
     wait_until(lambda: stock_of(app, first["tiktokShopId"], sku_of[first["id"]]) == start, what="the first push")
 
     # and a buyer's open order of 3 units on the second shop, reserved by webhook and pushed to the first shop
-    app.sandbox.control("POST", f"/shops/{second['tiktokShopId']}/sales", {"sku_id": sku_of[second["id"]], "quantity": 3})
+    app.sandbox.control(
+        "POST", f"/shops/{second['tiktokShopId']}/sales", {"sku_id": sku_of[second["id"]], "quantity": 3}
+    )
     wait_until(
         lambda: stock_of(app, first["tiktokShopId"], sku_of[first["id"]]) == start - 3, what="the other shop's push"
     )

@@ -26,6 +26,7 @@ from domain.inventory.ledger import (
     line_effect,
     link_pending,
     order_timing,
+    released_before_read,
     stays_reserved,
     stock_lines,
     took_units_now,
@@ -480,3 +481,26 @@ def test_a_reserved_line_stays_on_its_item_when_an_import_leaves_its_sku_without
     assert not stays_reserved(reserved, "B", import_unlinked=True)
     for state, wanted in ((PENDING, RESERVE), (DEDUCTED, DEDUCT), (RELEASED, RELEASE), (HISTORICAL, DEDUCT)):
         assert not stays_reserved(stored(state, wanted), None, import_unlinked=True)
+
+
+def test_a_release_of_a_line_reserved_in_the_seed_and_cancelled_before_the_read_takes_its_units_off_on_hand() -> None:
+    # given a line of 3 units reserved in the seed of the stock read at 12:00:30.5 (its units added to on-hand)
+    read = datetime(2026, 11, 30, 12, 0, 30, 500_000, tzinfo=UTC)
+    reserved = LedgerLine(RESERVED, RESERVE, APPLIED, "A", 3)
+    # then a cancellation dated before the read's second, or within it, came no later than the read: TikTok's
+    # available had its units back already, so the release takes them off on-hand too (available as it was)
+    for cancelled in (read.replace(second=29, microsecond=0), read.replace(microsecond=0)):
+        assert released_before_read(cancelled, read)
+        assert transition(reserved, RELEASE, cancelled, "A", seed_read_at=read) == Transition(
+            RELEASED, RELEASE, cancelled, "A", -3, -3, MOVED_RELEASED
+        )
+    # an update_time after the read's second does not date the cancellation: a plain release, as without a seed
+    later = read.replace(second=31, microsecond=0)
+    assert not released_before_read(later, read)
+    plain = Transition(RELEASED, RELEASE, later, "A", 0, -3, MOVED_RELEASED)
+    assert transition(reserved, RELEASE, later, "A", seed_read_at=read) == plain
+    assert transition(reserved, RELEASE, later, "A") == plain
+    # and a shipment deducts as ever
+    assert transition(reserved, DEDUCT, later, "A", seed_read_at=read) == Transition(
+        DEDUCTED, DEDUCT, later, "A", -3, -3, MOVED_DEDUCTED
+    )

@@ -206,7 +206,10 @@ async def _apply_chunk(
             if item_id is None and sku_id in unlinked_from:
                 was_linked_to, linked_at = unlinked_from[sku_id]  # that link's time decides `after_link`
             in_seed, after_link = order_timing(created_at, counted_at, linked_at)
-            move = transition(current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to)
+            seed_read_at = _in_seed_of(current, seeds.get(sku_id), created_at)
+            move = transition(
+                current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at
+            )
             if move is not None:
                 # No stored row, and none can appear before commit (above): `flush` inserts it.
                 took_now = took_units_now(current, move)
@@ -218,6 +221,11 @@ async def _apply_chunk(
                 )  # fmt: skip
                 if seen_before_push(move, took_now, created_at, joined_read.get(sku_id)):
                     seeded[sku_id] = seeded.get(sku_id, 0) + units
+                elif seed_read_at is not None and move.state is LineState.RELEASED and move.on_hand_delta < 0:
+                    # cancelled before the seed's read (`released_before_read`): TikTok's available had the units
+                    # back before any baseline the fence measures from; a release counted since it would pass for
+                    # units TikTok gained since, and hold as many back as sales unseen
+                    seeded[sku_id] = seeded.get(sku_id, 0) + move.reserved_delta
             if component != LINE_ITSELF:
                 stale |= _unlinked_bundle_row(stored, (order_id, line_id, LINE_ITSELF))
     if stale:  # (rows that counted no units: the running units per SKU stay as they are)
@@ -255,6 +263,17 @@ async def _counted_before_push(session: AsyncSession, shop_id: str, seeded: Mapp
     )  # one executemany, whatever the batch
     rows = [{"b_shop": shop_id, "b_sku": sku, "b_units": units} for sku, units in sorted(seeded.items())]
     await session.execute(statement, rows)
+
+
+def _in_seed_of(current: LedgerLine | None, seed: tuple[str, datetime] | None, created_at: datetime) -> datetime | None:
+    """When the stock that seeded a stored RESERVED line's item was read, if the line is reserved in that seed: on the
+    item its SKU's link seeded (`seed`: that item, when its stock was read; `sku_links.seeded_item_id`,
+    `stock_counted_at`), of an order made before the read (`counted_in_stock`), so the seed (`links.seed_on_hand`)
+    or its first reservation (`transition`'s `in_seed`, `count_in_seed`) added its units to on-hand. Else None."""
+    if current is None or current.state is not LineState.RESERVED or seed is None:
+        return None
+    item_id, read_at = seed
+    return read_at if current.inventory_item_id == item_id and counted_in_stock(created_at, read_at) else None
 
 
 def _unlinked_bundle_row(stored: Mapping[LedgerKey, LedgerLine], key: LedgerKey) -> set[LedgerKey]:
