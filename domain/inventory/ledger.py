@@ -215,6 +215,7 @@ def transition(
     after_link: bool = False,
     unlinked_from: str | None = None,
     seed_read_at: datetime | None = None,
+    left_by_import: bool = False,
 ) -> Transition | None:
     """The line's move for an order status asking `wanted` at `order_updated_at`; None when nothing changes.
 
@@ -230,10 +231,11 @@ def transition(
     import's: AMBIGUOUS...; `after_link` then reads that link's time): see `first_seen_unlinked`.
     `seed_read_at`: the line is RESERVED in its SKU's seed, the stock read at that instant (its order made before
     it, on the item that read seeded: its units were added to that item's on-hand); see `released_before_read`.
+    `left_by_import`: `unlinked_from` was left by an import (AMBIGUOUS, NO_SELLER_SKU, EXCLUDED), not the merchant.
     """
     if current is None:
         if linked_item_id is None and unlinked_from is not None:
-            return first_seen_unlinked(wanted, order_updated_at, unlinked_from, after_link)
+            return first_seen_unlinked(wanted, order_updated_at, unlinked_from, after_link, left_by_import, quantity)
         if wanted is StockEffect.DEDUCT and after_link and linked_item_id is not None:
             return Transition(
                 LineState.DEDUCTED, wanted, order_updated_at, linked_item_id, -quantity, 0, MovementKind.DEDUCTED
@@ -276,7 +278,12 @@ def transition(
 
 
 def first_seen_unlinked(
-    wanted: StockEffect, order_updated_at: datetime, unlinked_from: str, after_link: bool
+    wanted: StockEffect,
+    order_updated_at: datetime,
+    unlinked_from: str,
+    after_link: bool,
+    left_by_import: bool = False,
+    quantity: int = 1,
 ) -> Transition:
     """A line first seen while its SKU is unlinked from item `unlinked_from` (by the merchant's `skuUnlink`, or by
     an import: its seller SKU found on a twin, AMBIGUOUS; cleared, NO_SELLER_SKU; `links.remembered_on_unlink`):
@@ -285,7 +292,22 @@ def first_seen_unlinked(
     would have deducted). Linked back to that same item, an open one reserves and a shipped one deducts its units
     from on-hand: they left that item's shelf, and as history the pool would sell them again (issue: oversell after
     an unlink, or an ambiguity, and a relink).
-    Linked to another item, it is history as before. Cancelled, or shipped and older than that link: HISTORICAL."""
+    Linked to another item, it is history as before. Cancelled, or shipped and older than that link: HISTORICAL.
+
+    A SKU an import left without an item (`left_by_import`: its seller SKU found on a twin, AMBIGUOUS; cleared,
+    NO_SELLER_SKU; made a bundle, EXCLUDED) is not the merchant's "not that item": its orders made since its link to
+    that item took effect (`after_link`) were placed on that item's SKU and ship from its shelf, as those reserved
+    before the import do and keep doing (`stays_reserved`). First seen now (a webhook late or lost: the sale the
+    push's fence held back as unseen, a hold that stops counting for the item's other shops once the link is not
+    LINKED), such a line reserves on that item when open, and deducts from its on-hand when shipped. Waiting
+    instead, its unit stayed on sale on every other shop of the item until the merchant linked the SKU to it again
+    (for good when nobody did): sold twice. Orders made before that link wait as before."""
+    if left_by_import and after_link and wanted is not StockEffect.RELEASE:
+        if wanted is StockEffect.RESERVE:
+            return _reserve(wanted, order_updated_at, unlinked_from, quantity)
+        return Transition(
+            LineState.DEDUCTED, wanted, order_updated_at, unlinked_from, -quantity, 0, MovementKind.DEDUCTED
+        )
     if wanted is StockEffect.RESERVE or (wanted is StockEffect.DEDUCT and after_link):
         return Transition(LineState.PENDING_LINK, wanted, order_updated_at, unlinked_from)
     return Transition(LineState.HISTORICAL, wanted, order_updated_at, None)

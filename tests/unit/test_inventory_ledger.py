@@ -21,6 +21,7 @@ from domain.inventory.ledger import (
     StockLine,
     Transition,
     count_in_seed,
+    first_seen_unlinked,
     in_seed_again,
     left_out_of_seed,
     line_effect,
@@ -503,4 +504,24 @@ def test_a_release_of_a_line_reserved_in_the_seed_and_cancelled_before_the_read_
     # and a shipment deducts as ever
     assert transition(reserved, DEDUCT, later, "A", seed_read_at=read) == Transition(
         DEDUCTED, DEDUCT, later, "A", -3, -3, MOVED_DEDUCTED
+    )
+
+
+def test_a_line_first_seen_while_an_import_left_its_sku_without_an_item_moves_that_item() -> None:
+    # given a SKU an import left without item "A" (AMBIGUOUS, NO_SELLER_SKU, EXCLUDED), a 3-unit line first seen:
+    # made since its link to "A" took effect, it was placed on A's SKU and ships from A's shelf
+    assert first_seen_unlinked(RESERVE, NEWER, "A", True, True, 3) == Transition(
+        RESERVED, RESERVE, NEWER, "A", 0, 3, MOVED_RESERVED
+    )
+    assert first_seen_unlinked(DEDUCT, NEWER, "A", True, True, 3) == Transition(
+        DEDUCTED, DEDUCT, NEWER, "A", -3, 0, MOVED_DEDUCTED
+    )
+    assert first_seen_unlinked(RELEASE, NEWER, "A", True, True, 3) == Transition(HISTORICAL, RELEASE, NEWER, None)
+    # made before that link, or unlinked by the merchant's hand (the SKU is not A's): it waits, as before
+    assert first_seen_unlinked(RESERVE, NEWER, "A", False, True, 3) == Transition(PENDING, RESERVE, NEWER, "A")
+    assert first_seen_unlinked(RESERVE, NEWER, "A", True, False, 3) == Transition(PENDING, RESERVE, NEWER, "A")
+    assert first_seen_unlinked(DEDUCT, NEWER, "A", True, False, 3) == Transition(PENDING, DEDUCT, NEWER, "A")
+    # and `transition` asks it so for a line of a SKU with no link now
+    assert transition(None, RESERVE, NEWER, None, 3, False, True, "A", left_by_import=True) == Transition(
+        RESERVED, RESERVE, NEWER, "A", 0, 3, MOVED_RESERVED
     )

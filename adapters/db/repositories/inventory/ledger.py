@@ -40,8 +40,8 @@ from domain.inventory.ledger import (
     count_in_seed,
     counted_in_stock,
     in_seed_again,
-    left_out_of_seed,
     leaves_with_its_shop,
+    left_out_of_seed,
     line_effect,
     link_pending,
     order_timing,
@@ -55,7 +55,7 @@ from domain.inventory.ledger import (
     unlink_reserved,
     wanted_effect,
 )
-from domain.inventory.links import counts_orders, on_seed
+from domain.inventory.links import LinkState, counts_orders, on_seed
 from domain.ports import PoolChange
 from domain.stored import OrderRecord, StoredOrder
 
@@ -173,7 +173,7 @@ async def _apply_chunk(
         # it must not be an item a concurrent removal just took out of the row: `shop_items`). Its rows are read
         # again once the items are held, as concurrent writers of those items left them.
         held = {i for i in (await session.execute(statements.held, params)).scalars() if i is not None}
-        remembered = {item for item, _ in unlinked_from.values()}
+        remembered = {item for item, _, _ in unlinked_from.values()}
         present = await lock_items(session, {item for item, _, _ in links.values()} | held | remembered)
         # (an item an unlinked SKU remembers may have gone since the links were read: its link forgot it too)
         unlinked_from = {sku: link for sku, link in unlinked_from.items() if link[0] in present}
@@ -202,13 +202,13 @@ async def _apply_chunk(
             key: LedgerKey = (order_id, line_id, component)
             current = stored.get(key)
             item_id, counted_at, linked_at = links.get(sku_id, unlinked)
-            was_linked_to = None
+            was_linked_to, by_import = None, False
             if item_id is None and sku_id in unlinked_from:
-                was_linked_to, linked_at = unlinked_from[sku_id]  # that link's time decides `after_link`
+                was_linked_to, linked_at, by_import = unlinked_from[sku_id]  # that link's time decides `after_link`
             in_seed, after_link = order_timing(created_at, counted_at, linked_at)
             seed_read_at = _in_seed_of(current, seeds.get(sku_id), created_at)
             move = transition(
-                current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at
+                current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at, by_import
             )
             if move is not None:
                 # No stored row, and none can appear before commit (above): `flush` inserts it.
@@ -285,7 +285,9 @@ def _unlinked_bundle_row(stored: Mapping[LedgerKey, LedgerLine], key: LedgerKey)
 # By TikTok SKU id: (item, seeded at, linked at) of a LINKED SKU; (item, linked at) of one that left its link to an
 # item; (the item its link seeded, when that stock was read) of a SKU whose link seeded one
 _Links = dict[str, tuple[str, datetime | None, datetime | None]]
-_Unlinked = dict[str, tuple[str, datetime | None]]
+_Unlinked = dict[str, tuple[str, datetime | None, bool]]  # (item, linked at, left by an import)
+# The states an import leaves a SKU in without an item (`domain.inventory.links.auto_link`); UNLINKED is the merchant's
+_LEFT_BY_IMPORT = frozenset({LinkState.AMBIGUOUS.value, LinkState.NO_SELLER_SKU.value, LinkState.EXCLUDED.value})
 _Seeds = dict[str, tuple[str, datetime]]
 
 
@@ -316,7 +318,7 @@ async def _linked_items(
         if state is not None and counts_orders(state, item) is not None
     }  # fmt: skip
     unlinked = {
-        sku: (was_linked_to, None if linked is None else time_of(linked))
+        sku: (was_linked_to, None if linked is None else time_of(linked), state in _LEFT_BY_IMPORT)
         for _, sku, state, _, _, linked, was_linked_to, _, _ in rows
         if sku not in links and was_linked_to is not None
     }
