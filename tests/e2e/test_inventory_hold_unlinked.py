@@ -5,6 +5,7 @@ then, counts on the item it was placed on, so the item's other shop never gets t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,7 @@ def test_a_sale_held_back_on_a_sku_an_import_makes_ambiguous_stays_off_the_other
     # 31 pushes both shops: the first shop's fence finds TikTok 1 unit short and holds it back, which the second
     # shop's push subtracts too
     sale = app.sandbox.control("POST", f"/shops/{first['tiktokShopId']}/sales", {"sku_id": sku_of[first["id"]]})
+    sold_by = int(time.time())  # the order's create_time is this second at the latest
     set_on_hand(app, item["id"], 31)
     wait_until(
         lambda: stock_of(app, first["tiktokShopId"], sku_of[first["id"]]) == 30, what="the first shop's fenced push"
@@ -76,6 +78,8 @@ def test_a_sale_held_back_on_a_sku_an_import_makes_ambiguous_stays_off_the_other
     _sync(app, first["id"], "PRODUCTS")
     state = "SELECT state, held_quantity FROM sku_links WHERE tiktok_sku_id = :s"
     assert app.rows(state, s=sku_of[first["id"]]) == [{"state": "AMBIGUOUS", "held_quantity": 1}]
+    # (an orders sync reads orders created before the second it is queued in)
+    wait_until(lambda: time.time() >= sold_by + 1, what="the second after the sale")
     _sync(app, first["id"], "ORDERS")
 
     # then the sale, placed on the item's SKU and shipped from its shelf, is reserved there, as an order reserved
