@@ -190,7 +190,8 @@ class InventoryRepository(Protocol):
         ...
 
     async def release_shop(self, shop_id: str) -> PoolChange:
-        """Give the shop's reservations back to their items before the shop's rows are deleted."""
+        """Before the shop's rows are deleted, take its reservations off their items with their units
+        (`domain.inventory.ledger.leaves_with_its_shop`: on-hand and reserved drop, `available` stays)."""
         ...
 
     async def remove_shop_items(self, shop_id: str) -> list[str]:

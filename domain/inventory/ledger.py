@@ -24,7 +24,9 @@ after shipping) asks a deduction: no automatic restock. `transition` moves a lin
                                      left out of the seed of the item it comes back to (`left_out_of_seed`): as
                                      first seen there, reserved in the seed then moved by its status
                                      (`in_seed_again`, `count_in_seed`)
-    RESERVED                      -> DEDUCTED | RELEASED | PENDING_LINK (its SKU unlinked: the units go back)
+    RESERVED                      -> DEDUCTED | RELEASED | PENDING_LINK (its SKU unlinked: the units go back); a
+                                     line reserved in the seed and cancelled before the seed's read releases its
+                                     units from on-hand too (`released_before_read`)
     DEDUCTED, RELEASED, HISTORICAL   final
 
 An update whose order `update_time` is older than the one applied changes nothing; a replay of the same one
@@ -37,7 +39,7 @@ item rows).
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -212,6 +214,8 @@ def transition(
     in_seed: bool = False,
     after_link: bool = False,
     unlinked_from: str | None = None,
+    seed_read_at: datetime | None = None,
+    left_by_import: bool = False,
 ) -> Transition | None:
     """The line's move for an order status asking `wanted` at `order_updated_at`; None when nothing changes.
 
@@ -225,10 +229,13 @@ def transition(
     them from on-hand (nothing was reserved) instead of being history, or the pool would oversell them.
     `unlinked_from`: the SKU has no link now, and it left its link to that item (the merchant's unlink, or an
     import's: AMBIGUOUS...; `after_link` then reads that link's time): see `first_seen_unlinked`.
+    `seed_read_at`: the line is RESERVED in its SKU's seed, the stock read at that instant (its order made before
+    it, on the item that read seeded: its units were added to that item's on-hand); see `released_before_read`.
+    `left_by_import`: `unlinked_from` was left by an import (AMBIGUOUS, NO_SELLER_SKU, EXCLUDED), not the merchant.
     """
     if current is None:
         if linked_item_id is None and unlinked_from is not None:
-            return first_seen_unlinked(wanted, order_updated_at, unlinked_from, after_link)
+            return first_seen_unlinked(wanted, order_updated_at, unlinked_from, after_link, left_by_import, quantity)
         if wanted is StockEffect.DEDUCT and after_link and linked_item_id is not None:
             return Transition(
                 LineState.DEDUCTED, wanted, order_updated_at, linked_item_id, -quantity, 0, MovementKind.DEDUCTED
@@ -261,6 +268,8 @@ def transition(
         if wanted is StockEffect.DEDUCT:
             return Transition(LineState.DEDUCTED, wanted, order_updated_at, item, -q, -q, MovementKind.DEDUCTED)
         if wanted is StockEffect.RELEASE:
+            if seed_read_at is not None and released_before_read(order_updated_at, seed_read_at):
+                return Transition(LineState.RELEASED, wanted, order_updated_at, item, -q, -q, MovementKind.RELEASED)
             return Transition(LineState.RELEASED, wanted, order_updated_at, item, 0, -q, MovementKind.RELEASED)
         if order_updated_at == current.order_updated_at:
             return None
@@ -269,7 +278,12 @@ def transition(
 
 
 def first_seen_unlinked(
-    wanted: StockEffect, order_updated_at: datetime, unlinked_from: str, after_link: bool
+    wanted: StockEffect,
+    order_updated_at: datetime,
+    unlinked_from: str,
+    after_link: bool,
+    left_by_import: bool = False,
+    quantity: int = 1,
 ) -> Transition:
     """A line first seen while its SKU is unlinked from item `unlinked_from` (by the merchant's `skuUnlink`, or by
     an import: its seller SKU found on a twin, AMBIGUOUS; cleared, NO_SELLER_SKU; `links.remembered_on_unlink`):
@@ -278,7 +292,22 @@ def first_seen_unlinked(
     would have deducted). Linked back to that same item, an open one reserves and a shipped one deducts its units
     from on-hand: they left that item's shelf, and as history the pool would sell them again (issue: oversell after
     an unlink, or an ambiguity, and a relink).
-    Linked to another item, it is history as before. Cancelled, or shipped and older than that link: HISTORICAL."""
+    Linked to another item, it is history as before. Cancelled, or shipped and older than that link: HISTORICAL.
+
+    A SKU an import left without an item (`left_by_import`: its seller SKU found on a twin, AMBIGUOUS; cleared,
+    NO_SELLER_SKU; made a bundle, EXCLUDED) is not the merchant's "not that item": its orders made since its link to
+    that item took effect (`after_link`) were placed on that item's SKU and ship from its shelf, as those reserved
+    before the import do and keep doing (`stays_reserved`). First seen now (a webhook late or lost: the sale the
+    push's fence held back as unseen, a hold that stops counting for the item's other shops once the link is not
+    LINKED), such a line reserves on that item when open, and deducts from its on-hand when shipped. Waiting
+    instead, its unit stayed on sale on every other shop of the item until the merchant linked the SKU to it again
+    (for good when nobody did): sold twice. Orders made before that link wait as before."""
+    if left_by_import and after_link and wanted is not StockEffect.RELEASE:
+        if wanted is StockEffect.RESERVE:
+            return _reserve(wanted, order_updated_at, unlinked_from, quantity)
+        return Transition(
+            LineState.DEDUCTED, wanted, order_updated_at, unlinked_from, -quantity, 0, MovementKind.DEDUCTED
+        )
     if wanted is StockEffect.RESERVE or (wanted is StockEffect.DEDUCT and after_link):
         return Transition(LineState.PENDING_LINK, wanted, order_updated_at, unlinked_from)
     return Transition(LineState.HISTORICAL, wanted, order_updated_at, None)
@@ -416,6 +445,22 @@ def counted_in_stock(created_at: datetime, stock_read_at: datetime) -> bool:
     return created_at < _whole_second(stock_read_at)
 
 
+def released_before_read(order_updated_at: datetime, stock_read_at: datetime) -> bool:
+    """Whether a line reserved in the seed of the stock read at `stock_read_at` (its order made before the read: the
+    seed added its units to on-hand, as TikTok's available had left them out), now released by an order version
+    of `order_updated_at` (TikTok's update_time, whole seconds), was cancelled no later than the read's second:
+    TikTok's available had its units back already when it was read, and the seed counted them twice. Its release
+    then takes them off on-hand too (`transition`: on-hand and reserved both drop, `available` as it was); released
+    as a plain release, they went on sale twice, on every shop (an oversell: an order stored open by the orders
+    import, cancelled before the product page's read, the cancellation ingested after the link).
+
+    An order's update_time is never before its cancellation, so an update_time before the read's second proves the
+    cancellation came before the read; one of the read's very second may have come before it or after: taken as
+    before, the side that never sells a unit twice (undersold by the order's units at worst, until a count). A
+    later update_time proves nothing: the cancellation may be older still, and the release stays a plain one."""
+    return order_updated_at < _whole_second(stock_read_at) + timedelta(seconds=1)
+
+
 def _whole_second(moment: datetime) -> datetime:
     """`moment` to TikTok's resolution: its second, the fraction dropped."""
     return moment.replace(microsecond=0)
@@ -463,6 +508,25 @@ def unlink_reserved(current: LedgerLine) -> Transition | None:
     q, item = current.quantity, current.inventory_item_id
     return Transition(
         LineState.PENDING_LINK, current.wanted, current.order_updated_at, item, 0, -q, MovementKind.RELEASED, item
+    )
+
+
+def leaves_with_its_shop(line: LedgerLine) -> Transition | None:
+    """What a line of a shop being deleted (`shopDelete`) does to its item before the row goes: a RESERVED line
+    (an open order, units committed on the merchant's shelf) deducts its units: on-hand and reserved both drop by
+    its quantity, `available` stays as it was. Any other line moves nothing (None).
+
+    Deleting the shop in Shopbridge leaves the shop and its open orders on TikTok, which the merchant still ships
+    from the shared shelf; from then on the pool sees neither their shipment nor their cancellation (live-sync.md
+    §7.2: a channel order is a fact). Released instead (before this rule), the units went back on sale on every
+    other shop while still promised to the deleted shop's buyers: sold twice once those orders shipped. A
+    cancellation the pool no longer sees leaves its units off the count: undersold, never oversold, until the
+    merchant's count (`inventorySetOnHand`) says what is on the shelf."""
+    if line.state is not LineState.RESERVED or line.inventory_item_id is None:
+        return None
+    q = line.quantity
+    return Transition(
+        LineState.DEDUCTED, line.wanted, line.order_updated_at, line.inventory_item_id, -q, -q, MovementKind.DEDUCTED
     )
 
 

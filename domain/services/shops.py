@@ -219,7 +219,9 @@ async def delete_shop(
 ) -> str:
     """Remove the shop and everything Shopbridge holds for it, in one transaction; nothing at TikTok.
 
-    Its reservations in the inventory pool are released first (the other shops' available grows: pushes due).
+    Its reservations in the inventory pool are settled first: its open orders stay TikTok's to ship from the shared
+    shelf, so their units leave on-hand with them (`domain.inventory.ledger.leaves_with_its_shop`; the other shops'
+    available stays as it was).
     Then the pool items it leaves behind go, with their movements: those its SKUs linked that no other shop's SKU
     links and that carry nothing the merchant set by hand (created by `inventoryItemCreate`, an on-hand set or
     adjusted, a safety stock): the "left behind" rule of `domain.inventory.items`. The others stay, without its
@@ -236,7 +238,7 @@ async def delete_shop(
             raise NotFoundError("Shop", ("shopId",))
         # Cancelling first lets a worker that is mid-page see why it must stop; the cascade removes the rows.
         cancelled = await uow.sync_tasks.cancel_active_for_shop(shop.id, clock.now())
-        # The pool first: the shop's open orders give their reserved units back to the merchant's items.
+        # The pool first: the shop's open orders, still to ship from the shelf, leave with their reserved units.
         released = await uow.inventory.release_shop(shop.id)
         inventory.after_pool_change(uow, queue, events, released)
         # Then the items only this shop brought into the pool and the merchant never touched by hand go with it.

@@ -87,16 +87,29 @@ async def test_an_item_another_shop_links_stays_without_the_deleted_shops_reserv
     assert (sock["on_hand"], sock["reserved"], sock["available"]) == (10, 3, 7)
 
     # when the second shop is deleted
+    enqueued = len(world.queue.inventory_pushes)
     await _delete(world, gone)
 
-    # then SOCK stays, linked by the first shop only, its reserved the first shop's open order alone; HAT goes
+    # then SOCK stays, linked by the first shop only, its reserved the first shop's open order alone; HAT goes.
+    # The deleted shop's 2 open units are still to ship from the shelf: they leave on-hand with its reservations
+    # (DEDUCTED, "shop deleted"), and available stays 7 (released, it was 9: 2 units sold twice)
     assert await _skus(world) == {"SOCK"}
     sock_after = await world.item("SOCK")  # checks reserved == the ledger's RESERVED sum
-    assert (sock_after["on_hand"], sock_after["reserved"], sock_after["available"]) == (10, 1, 9)
+    assert (sock_after["on_hand"], sock_after["reserved"], sock_after["available"]) == (8, 1, 7)
     assert sock_after["id"] == sock["id"]
     assert await world.links(kept) == {"k1": ("LINKED", "SOCK")}
     assert await _count(world, sku_links, sku_links.c.inventory_item_id == sock["id"]) == 1
-    assert kept.id in world.queue.inventory_pushes  # the first shop's available grew: a push is due
+    movements = inventory_movements.c
+    async with world.db.read_sessionmaker() as session:
+        deleted = (
+            await session.execute(
+                select(movements.kind, movements.on_hand_delta, movements.reserved_delta, movements.shop_id).where(
+                    movements.inventory_item_id == sock["id"], movements.reason == "shop deleted"
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in deleted] == [("DEDUCTED", -2, -2, None)]
+    assert world.queue.inventory_pushes[enqueued:] == []  # available did not move: nothing to push
 
 
 async def test_an_item_whose_count_confirmed_its_on_hand_stays_with_that_count(world: Pool) -> None:
@@ -139,10 +152,11 @@ async def test_an_item_the_merchant_touched_by_hand_stays_with_its_history(world
     # when the shop is deleted
     await _delete(world, shop)
 
-    # then only the untouched item goes; the others keep their counts (no reservation left) and movements
+    # then only the untouched item goes; the others keep their counts (no reservation left: the open order's unit,
+    # still to ship from the shelf, left COUNTED's on-hand with it) and movements
     assert await _skus(world) == {"MADE", "COUNTED", "FIXED", "SAFE"}
     assert (await world.item("MADE"))["id"] == made.id
-    assert [(await world.item(s))["on_hand"] for s in ("MADE", "COUNTED", "FIXED", "SAFE")] == [0, 12, 3, 5]
+    assert [(await world.item(s))["on_hand"] for s in ("MADE", "COUNTED", "FIXED", "SAFE")] == [0, 11, 3, 5]
     assert (await world.item("COUNTED"))["reserved"] == 0
     assert await _count(world, inventory_movements, inventory_movements.c.inventory_item_id == counted["id"]) >= 2
     assert await _count(world, sku_links) == 0

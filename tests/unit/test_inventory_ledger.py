@@ -21,11 +21,13 @@ from domain.inventory.ledger import (
     StockLine,
     Transition,
     count_in_seed,
+    first_seen_unlinked,
     in_seed_again,
     left_out_of_seed,
     line_effect,
     link_pending,
     order_timing,
+    released_before_read,
     stays_reserved,
     stock_lines,
     took_units_now,
@@ -480,3 +482,46 @@ def test_a_reserved_line_stays_on_its_item_when_an_import_leaves_its_sku_without
     assert not stays_reserved(reserved, "B", import_unlinked=True)
     for state, wanted in ((PENDING, RESERVE), (DEDUCTED, DEDUCT), (RELEASED, RELEASE), (HISTORICAL, DEDUCT)):
         assert not stays_reserved(stored(state, wanted), None, import_unlinked=True)
+
+
+def test_a_release_of_a_line_reserved_in_the_seed_and_cancelled_before_the_read_takes_its_units_off_on_hand() -> None:
+    # given a line of 3 units reserved in the seed of the stock read at 12:00:30.5 (its units added to on-hand)
+    read = datetime(2026, 11, 30, 12, 0, 30, 500_000, tzinfo=UTC)
+    reserved = LedgerLine(RESERVED, RESERVE, APPLIED, "A", 3)
+    # then a cancellation dated before the read's second, or within it, came no later than the read: TikTok's
+    # available had its units back already, so the release takes them off on-hand too (available as it was)
+    for cancelled in (read.replace(second=29, microsecond=0), read.replace(microsecond=0)):
+        assert released_before_read(cancelled, read)
+        assert transition(reserved, RELEASE, cancelled, "A", seed_read_at=read) == Transition(
+            RELEASED, RELEASE, cancelled, "A", -3, -3, MOVED_RELEASED
+        )
+    # an update_time after the read's second does not date the cancellation: a plain release, as without a seed
+    later = read.replace(second=31, microsecond=0)
+    assert not released_before_read(later, read)
+    plain = Transition(RELEASED, RELEASE, later, "A", 0, -3, MOVED_RELEASED)
+    assert transition(reserved, RELEASE, later, "A", seed_read_at=read) == plain
+    assert transition(reserved, RELEASE, later, "A") == plain
+    # and a shipment deducts as ever
+    assert transition(reserved, DEDUCT, later, "A", seed_read_at=read) == Transition(
+        DEDUCTED, DEDUCT, later, "A", -3, -3, MOVED_DEDUCTED
+    )
+
+
+def test_a_line_first_seen_while_an_import_left_its_sku_without_an_item_moves_that_item() -> None:
+    # given a SKU an import left without item "A" (AMBIGUOUS, NO_SELLER_SKU, EXCLUDED), a 3-unit line first seen:
+    # made since its link to "A" took effect, it was placed on A's SKU and ships from A's shelf
+    assert first_seen_unlinked(RESERVE, NEWER, "A", True, True, 3) == Transition(
+        RESERVED, RESERVE, NEWER, "A", 0, 3, MOVED_RESERVED
+    )
+    assert first_seen_unlinked(DEDUCT, NEWER, "A", True, True, 3) == Transition(
+        DEDUCTED, DEDUCT, NEWER, "A", -3, 0, MOVED_DEDUCTED
+    )
+    assert first_seen_unlinked(RELEASE, NEWER, "A", True, True, 3) == Transition(HISTORICAL, RELEASE, NEWER, None)
+    # made before that link, or unlinked by the merchant's hand (the SKU is not A's): it waits, as before
+    assert first_seen_unlinked(RESERVE, NEWER, "A", False, True, 3) == Transition(PENDING, RESERVE, NEWER, "A")
+    assert first_seen_unlinked(RESERVE, NEWER, "A", True, False, 3) == Transition(PENDING, RESERVE, NEWER, "A")
+    assert first_seen_unlinked(DEDUCT, NEWER, "A", True, False, 3) == Transition(PENDING, DEDUCT, NEWER, "A")
+    # and `transition` asks it so for a line of a SKU with no link now
+    assert transition(None, RESERVE, NEWER, None, 3, False, True, "A", left_by_import=True) == Transition(
+        RESERVED, RESERVE, NEWER, "A", 0, 3, MOVED_RESERVED
+    )

@@ -40,6 +40,7 @@ from domain.inventory.ledger import (
     count_in_seed,
     counted_in_stock,
     in_seed_again,
+    leaves_with_its_shop,
     left_out_of_seed,
     line_effect,
     link_pending,
@@ -54,7 +55,7 @@ from domain.inventory.ledger import (
     unlink_reserved,
     wanted_effect,
 )
-from domain.inventory.links import counts_orders, on_seed
+from domain.inventory.links import LinkState, counts_orders, on_seed
 from domain.ports import PoolChange
 from domain.stored import OrderRecord, StoredOrder
 
@@ -172,7 +173,7 @@ async def _apply_chunk(
         # it must not be an item a concurrent removal just took out of the row: `shop_items`). Its rows are read
         # again once the items are held, as concurrent writers of those items left them.
         held = {i for i in (await session.execute(statements.held, params)).scalars() if i is not None}
-        remembered = {item for item, _ in unlinked_from.values()}
+        remembered = {item for item, _, _ in unlinked_from.values()}
         present = await lock_items(session, {item for item, _, _ in links.values()} | held | remembered)
         # (an item an unlinked SKU remembers may have gone since the links were read: its link forgot it too)
         unlinked_from = {sku: link for sku, link in unlinked_from.items() if link[0] in present}
@@ -201,11 +202,14 @@ async def _apply_chunk(
             key: LedgerKey = (order_id, line_id, component)
             current = stored.get(key)
             item_id, counted_at, linked_at = links.get(sku_id, unlinked)
-            was_linked_to = None
+            was_linked_to, by_import = None, False
             if item_id is None and sku_id in unlinked_from:
-                was_linked_to, linked_at = unlinked_from[sku_id]  # that link's time decides `after_link`
+                was_linked_to, linked_at, by_import = unlinked_from[sku_id]  # that link's time decides `after_link`
             in_seed, after_link = order_timing(created_at, counted_at, linked_at)
-            move = transition(current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to)
+            seed_read_at = _in_seed_of(current, seeds.get(sku_id), created_at)
+            move = transition(
+                current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at, by_import
+            )
             if move is not None:
                 # No stored row, and none can appear before commit (above): `flush` inserts it.
                 took_now = took_units_now(current, move)
@@ -217,6 +221,11 @@ async def _apply_chunk(
                 )  # fmt: skip
                 if seen_before_push(move, took_now, created_at, joined_read.get(sku_id)):
                     seeded[sku_id] = seeded.get(sku_id, 0) + units
+                elif seed_read_at is not None and move.state is LineState.RELEASED and move.on_hand_delta < 0:
+                    # cancelled before the seed's read (`released_before_read`): TikTok's available had the units
+                    # back before any baseline the fence measures from; a release counted since it would pass for
+                    # units TikTok gained since, and hold as many back as sales unseen
+                    seeded[sku_id] = seeded.get(sku_id, 0) + move.reserved_delta
             if component != LINE_ITSELF:
                 stale |= _unlinked_bundle_row(stored, (order_id, line_id, LINE_ITSELF))
     if stale:  # (rows that counted no units: the running units per SKU stay as they are)
@@ -256,6 +265,17 @@ async def _counted_before_push(session: AsyncSession, shop_id: str, seeded: Mapp
     await session.execute(statement, rows)
 
 
+def _in_seed_of(current: LedgerLine | None, seed: tuple[str, datetime] | None, created_at: datetime) -> datetime | None:
+    """When the stock that seeded a stored RESERVED line's item was read, if the line is reserved in that seed: on the
+    item its SKU's link seeded (`seed`: that item, when its stock was read; `sku_links.seeded_item_id`,
+    `stock_counted_at`), of an order made before the read (`counted_in_stock`), so the seed (`links.seed_on_hand`)
+    or its first reservation (`transition`'s `in_seed`, `count_in_seed`) added its units to on-hand. Else None."""
+    if current is None or current.state is not LineState.RESERVED or seed is None:
+        return None
+    item_id, read_at = seed
+    return read_at if current.inventory_item_id == item_id and counted_in_stock(created_at, read_at) else None
+
+
 def _unlinked_bundle_row(stored: Mapping[LedgerKey, LedgerLine], key: LedgerKey) -> set[LedgerKey]:
     """{key} when a bundle line's own-SKU row is stored and moved nothing (PENDING_LINK or HISTORICAL), else {}."""
     line = stored.get(key)
@@ -265,7 +285,9 @@ def _unlinked_bundle_row(stored: Mapping[LedgerKey, LedgerLine], key: LedgerKey)
 # By TikTok SKU id: (item, seeded at, linked at) of a LINKED SKU; (item, linked at) of one that left its link to an
 # item; (the item its link seeded, when that stock was read) of a SKU whose link seeded one
 _Links = dict[str, tuple[str, datetime | None, datetime | None]]
-_Unlinked = dict[str, tuple[str, datetime | None]]
+_Unlinked = dict[str, tuple[str, datetime | None, bool]]  # (item, linked at, left by an import)
+# The states an import leaves a SKU in without an item (`domain.inventory.links.auto_link`); UNLINKED is the merchant's
+_LEFT_BY_IMPORT = frozenset({LinkState.AMBIGUOUS.value, LinkState.NO_SELLER_SKU.value, LinkState.EXCLUDED.value})
 _Seeds = dict[str, tuple[str, datetime]]
 
 
@@ -296,7 +318,7 @@ async def _linked_items(
         if state is not None and counts_orders(state, item) is not None
     }  # fmt: skip
     unlinked = {
-        sku: (was_linked_to, None if linked is None else time_of(linked))
+        sku: (was_linked_to, None if linked is None else time_of(linked), state in _LEFT_BY_IMPORT)
         for _, sku, state, _, _, linked, was_linked_to, _, _ in rows
         if sku not in links and was_linked_to is not None
     }
@@ -577,8 +599,10 @@ async def _history_since_baseline(
 
 
 async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> PoolChange:
-    """Before a shop's rows go: give its RESERVED lines' units back to their items (movements RELEASED, reason
-    "shop deleted"), so the other shops' `available` no longer counts that shop's open orders. Locks (PostgreSQL)
+    """Before a shop's rows go: take its RESERVED lines' units off their items (`leaves_with_its_shop`: on-hand and
+    reserved both drop, movements DEDUCTED, reason "shop deleted"), so the items' `reserved` no longer counts that
+    shop's open orders, which TikTok still has the merchant ship from the shelf, and `available`, what the other
+    shops are pushed, stays as it was (released, those units went on sale twice). Locks (PostgreSQL)
     every item the shop reserves on or links, in id order, until commit. The change names every item the shop
     links too (their links go with the shop, counters moved or not), so that `inventoryItemUpdated` says so.
     The items of the shop's links that hold units back (`sku_links.held_quantity`: sold unseen, which the item's
@@ -597,8 +621,11 @@ async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> Po
     await lock_items(session, touched)
     write = PoolWrite(shop_id, merchant_id, now)
     for row in (await session.execute(select(order_line_stock).where(reserved))).all():
-        if row.inventory_item_id is not None:
-            write.count(row.inventory_item_id, 0, -row.quantity, MovementKind.RELEASED.value, "shop deleted", None)
+        move = leaves_with_its_shop(ledger_line(row))
+        if move is not None and move.movement is not None:
+            item_id = move.inventory_item_id
+            assert item_id is not None
+            write.count(item_id, move.on_hand_delta, move.reserved_delta, move.movement.value, "shop deleted", None)
     write.shop_id = None  # the movements outlive the shop; its own outbox rows go with it
     holding = select(sku_links.c.inventory_item_id).where(
         sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.inventory_item_id.is_not(None)

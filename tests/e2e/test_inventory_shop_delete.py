@@ -1,0 +1,73 @@
+"""Deleting a shop whose open orders share an item with another shop, end to end over real HTTP (the sandbox's
+market and webhooks, the pool's push to TikTok), on SQLite and PostgreSQL: the deleted shop's buyers still get their
+units from the merchant's shelf, so the other shops never get them back on sale."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.e2e.test_inventory_push import UPDATE, pooled_items, sellable_skus, set_on_hand, stock_of
+from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
+
+DELETE = """mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId userErrors { code } } }"""
+
+
+def test_a_deleted_shops_open_orders_stay_off_the_other_shops_stock(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    # given one merchant's two shops pooled by seller SKU, a shared item counted at 30 and pushed to both
+    app = app_factory(webhooks=True, products=12, orders=20)
+    first = app.connect_shop("m1", "us-local", "US", "Maple")
+    second = app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    for shop in (first, second):
+        app.wait_for_webhook_registration(shop)
+    sellable = sellable_skus(app, second["tiktokShopId"])
+    item = next(
+        i for i in pooled_items(app, "SB-")
+        if {ln["shop"]["id"] for ln in i["links"] if ln["state"] == "LINKED"} == {first["id"], second["id"]}
+        and any(ln["sku"]["tiktokSkuId"] in sellable for ln in i["links"])
+    )  # fmt: skip
+    sku_of = {ln["shop"]["id"]: ln["sku"]["tiktokSkuId"] for ln in item["links"] if ln["state"] == "LINKED"}
+    set_on_hand(app, item["id"], 30)
+    (counted,) = [i for i in pooled_items(app, item["sku"]) if i["id"] == item["id"]]
+    start = counted["available"]  # 30 less what the generated open orders of both shops reserve
+    wait_until(lambda: stock_of(app, first["tiktokShopId"], sku_of[first["id"]]) == start, what="the first push")
+
+    # and a buyer's open order of 3 units on the second shop, reserved by webhook and pushed to the first shop
+    app.sandbox.control(
+        "POST", f"/shops/{second['tiktokShopId']}/sales", {"sku_id": sku_of[second["id"]], "quantity": 3}
+    )
+    wait_until(
+        lambda: stock_of(app, first["tiktokShopId"], sku_of[first["id"]]) == start - 3, what="the other shop's push"
+    )
+    (sold,) = [i for i in pooled_items(app, item["sku"]) if i["id"] == item["id"]]
+    assert (sold["onHand"], sold["available"]) == (30, start - 3)
+    second_reserved = app.rows(
+        "SELECT coalesce(sum(l.quantity), 0) AS n FROM order_line_stock l JOIN shops s ON s.id = l.shop_id "
+        "JOIN inventory_items i ON i.id = l.inventory_item_id "
+        "WHERE s.tiktok_shop_id = :shop AND l.state = 'RESERVED' AND i.sku = :sku",
+        shop=second["tiktokShopId"], sku=item["sku"],
+    )[0]["n"]  # fmt: skip
+    assert second_reserved >= 3
+
+    # when the merchant deletes the second shop (its buyers' orders are still TikTok's to ship from the shelf)
+    gone = app.graphql(DELETE, {"id": second["id"]}, "m1")["shopDelete"]
+    assert gone == {"deletedShopId": second["id"], "userErrors": []}
+
+    # then the pool no longer counts those orders as reserved, and their units are no longer on hand for the other
+    # shops either: available is what it was (physically nothing moved)
+    (after,) = [i for i in pooled_items(app, item["sku"]) if i["id"] == item["id"]]
+    assert after["reserved"] == sold["reserved"] - second_reserved
+    assert (after["onHand"], after["available"]) == (30 - second_reserved, start - 3)
+    # and a push of the first shop (its policy saved again re-pushes every linked product) shows that available:
+    # the released units put back on sale there would be sold twice once the deleted shop's orders ship
+    saved = app.graphql(UPDATE, {"input": {"shopId": first["id"], "sharePercent": 100}}, "m1")
+    assert saved["shopInventoryPolicyUpdate"]["userErrors"] == []
+    outbox = (
+        "SELECT count(*) AS n FROM inventory_push_outbox o JOIN shops s ON s.id = o.shop_id "
+        "WHERE s.tiktok_shop_id = :shop AND o.dirty_version > o.pushed_version"
+    )
+    wait_until(lambda: app.rows(outbox, shop=first["tiktokShopId"])[0]["n"] == 0, what="the first shop's push")
+    assert stock_of(app, first["tiktokShopId"], sku_of[first["id"]]) == start - 3
