@@ -7,7 +7,8 @@ record through the API, never trust the pushed fields. Types and their `data` ar
     4 PACKAGE_UPDATE                                            data.package_list[].order_id_list[] → refresh them
     5 PRODUCT_STATUS_CHANGE, 15 PRODUCT_INFORMATION_CHANGE, 16 PRODUCT_CREATION    data.product_id → refresh it
     6 SELLER_DEAUTHORIZATION                                    the shop is REVOKED (its data is kept)
-    7 UPCOMING_AUTHORIZATION_EXPIRATION                         data.expiration_time (Unix s, a string) is stored
+    7 UPCOMING_AUTHORIZATION_EXPIRATION                         data.expiration_time (Unix s, a string) is stored;
+                                                                0 (TikTok's zero value: no date given) is IGNORED
     anything else                                               stored and IGNORED
 
 `interpret` is total over whatever JSON a signed push carried: it returns a `Meaning` or raises
@@ -101,6 +102,9 @@ def order_status(raw: str) -> str:
     return "CANCELLED" if status == "CANCEL" else status
 
 
+NO_END_DATE = "data.expiration_time is 0: TikTok gave no end date; the shop's expiresAt is unchanged."
+
+
 class MalformedEventError(ValueError):
     """A handled event whose `data` lacks what it must carry; the event is kept and marked FAILED."""
 
@@ -113,6 +117,7 @@ class Meaning:
     product_ids: tuple[str, ...] = ()
     deauthorized: bool = False
     authorization_expires_at: datetime | None = None
+    ignored_because: str | None = None  # why an empty meaning of a handled type asks nothing (`NO_END_DATE`)
 
     @property
     def is_empty(self) -> bool:
@@ -145,7 +150,10 @@ def interpret(type_: int, data: Mapping[str, Any]) -> Meaning:
     if type_ in PRODUCT_EVENTS:
         return Meaning(product_ids=(_identifier(data, "product_id"),))
     if type_ == EventType.UPCOMING_AUTHORIZATION_EXPIRATION:
-        return Meaning(authorization_expires_at=_expiration_time(data.get("expiration_time")))
+        raw = data.get("expiration_time")
+        if _whole_number(raw) == 0:  # an int64 TikTok did not set, as its envelope's `timestamp: 0`
+            return Meaning(ignored_because=NO_END_DATE)
+        return Meaning(authorization_expires_at=_expiration_time(raw))
     return Meaning()  # a type subscribed to before it is given a meaning here
 
 
@@ -157,7 +165,7 @@ def _expiration_time(raw: Any) -> datetime:
     the reason, in view in `webhookEvents`, and TikTok sends the notice again daily until the authorization ends.
     """
     seconds = _whole_number(raw)
-    if seconds is None or seconds <= 0:
+    if seconds is None or seconds <= 0:  # 0 is read before: no end date (`NO_END_DATE`)
         raise MalformedEventError("data.expiration_time must be Unix seconds")
     if seconds > LAST_UNIX_SECOND:
         shown = str(seconds) if seconds < 10**24 else "a number of over 24 digits"

@@ -1,7 +1,8 @@
 """A bound on HTTP request bodies: beyond `SHOPBRIDGE_MAX_REQUEST_BYTES`, 413 with a JSON error.
 
 A declared `Content-Length` over the limit is refused before anything is read; a chunked body is counted as it
-arrives and refused as soon as it passes the limit, so a 50 MB body is never held in memory.
+arrives and refused as soon as it passes the limit, so a 50 MB body is never held in memory. Paths that bound their
+own bodies (the TikTok webhook endpoint, with its own cap and answer) are exempt.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ class _BodyTooLarge(Exception):
 class RequestSizeLimit:
     """Pure ASGI middleware (it must see the body before Starlette's Request buffers it)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt_paths: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt_paths = frozenset(exempt_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self.exempt_paths:
             await self.app(scope, receive, send)
             return
         declared = header(scope, b"content-length")

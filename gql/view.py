@@ -3,7 +3,8 @@
 HTTP follows GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/): a client accepting
 `application/graphql-response+json` gets that media type, and 400 when the request fails before execution (parse,
 validation, variables, limits, no operation to run); `application/json` clients keep 200 for those (allowed for legacy
-clients). A malformed request answers 400, a mutation over GET 405 with `Allow: POST`, other methods 405; every error
+clients). A malformed request answers 400, a POST whose body is not declared JSON 415 (`UNSUPPORTED_MEDIA_TYPE`), a
+mutation over GET 405 with `Allow: POST`, other methods 405; every error
 body is a JSON GraphQL response with `extensions.code`. WebSockets speak `graphql-transport-ws` only (gql/websocket.py).
 """
 
@@ -27,6 +28,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
@@ -43,6 +45,8 @@ log = logging.getLogger("shopbridge.auth")
 BAD_REQUEST = "BAD_REQUEST"
 GRAPHIQL_CDN = "https://unpkg.com"  # where Strawberry's GraphiQL page loads its assets from
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+UNSUPPORTED_CONTENT_TYPE = "Unsupported content type: send the request as JSON, with Content-Type: application/json."
 
 
 def _graphiql_unloaded_notice(base: str) -> str:
@@ -66,6 +70,13 @@ class _MethodNotAllowed(HTTPException):
     def __init__(self, reason: str, allow: str) -> None:
         super().__init__(405, reason)
         self.allow = allow
+
+
+class _UnsupportedMediaType(HTTPException):
+    """A POST whose Content-Type is not JSON (or none): 415, as GraphQL over HTTP says, not a malformed body's 400."""
+
+    def __init__(self) -> None:
+        super().__init__(415, UNSUPPORTED_CONTENT_TYPE)
 
 
 class ShopbridgeGraphQL(GraphQL[Context, None]):
@@ -133,6 +144,8 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
                 response = await self.run(Request(scope=scope, receive=receive))
             except _MethodNotAllowed as exc:
                 response = error_response(scope, 405, exc.reason, METHOD_NOT_ALLOWED, {"Allow": exc.allow})
+            except _UnsupportedMediaType as exc:
+                response = error_response(scope, 415, exc.reason, UNSUPPORTED_MEDIA_TYPE)
             except HTTPException as exc:
                 response = error_response(scope, exc.status_code, exc.reason, BAD_REQUEST)
             else:
@@ -177,6 +190,8 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         return super().parse_query_params(params)
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData | list[GraphQLRequestData]:
+        if request.method == "POST" and "application/json" not in parse_content_type(request.content_type or "")[0]:
+            raise _UnsupportedMediaType()  # what Strawberry reads as JSON (parameters allowed), else 415
         parsed = await super().parse_http_body(request)
         if isinstance(parsed, GraphQLRequestData) and not isinstance(parsed.operation_name, (str, type(None))):
             raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null, if provided.")

@@ -357,7 +357,9 @@ def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -
         event.finish(now, EventOutcome.FAILED, EventError.MALFORMED_EVENT, str(exc))
         return
     if meaning.is_empty:
-        event.finish(now, EventOutcome.IGNORED, None, "Shopbridge does not act on this event type.")
+        event.finish(
+            now, EventOutcome.IGNORED, None, meaning.ignored_because or "Shopbridge does not act on this event type."
+        )
         return
     needs_api = bool(meaning.order_ids or meaning.product_ids)
     if not needs_api and not shop.notice_is_current(event.notice_time):

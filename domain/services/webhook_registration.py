@@ -37,10 +37,10 @@ async def register_shop_webhooks(
     events: EventPublisher | None = None,
 ) -> bool:
     """PUT `address` for every handled event type (`HANDLED_EVENT_TYPES`); False when there was nothing to do (shop
-    gone or revoked). Raises the `GatewayError` after recording it on the shop; the queue retries. The outcome is
-    the shop's (its registration error, or its revocation when TikTok refused the token), so `events` is told of a
-    change of the shop after the commit (`shopUpdated`, `shopsUpdated`): a revocation showed only at the feeds' next
-    full read before."""
+    gone or revoked, or deleted while the PUTs went out: the rest are not sent). Raises the `GatewayError` after
+    recording it on the shop; the queue retries. The outcome is the shop's (its registration error, or its
+    revocation when TikTok refused the token), so `events` is told of a change of the shop after the commit
+    (`shopUpdated`, `shopsUpdated`): a revocation showed only at the feeds' next full read before."""
     async with uow_factory() as uow:
         shop = await uow.shops.get(shop_id)
     if shop is None or shop.authorization_lost:
@@ -48,7 +48,12 @@ async def register_shop_webhooks(
     api = shop_api(shop, StoredShopTokens(uow_factory, clock, shop))
     error: GatewayError | None = None
     try:
-        for event_type in HANDLED_EVENT_TYPES:
+        for n, event_type in enumerate(HANDLED_EVENT_TYPES):
+            if n and not await _still_stored(uow_factory, shop_id):
+                # Deleted meanwhile (its deletion changes nothing at TikTok, and subscribing the rest of its pushes
+                # would): nothing more is sent, nothing is recorded, nothing is retried.
+                log.info("shop %s: deleted during its webhook registration; the rest of it is not sent", shop_id)
+                return False
             await api.register_webhook(address, event_type.name)
     except GatewayError as exc:
         error = exc
@@ -67,6 +72,12 @@ async def register_shop_webhooks(
     if error is not None:
         raise error
     return True
+
+
+async def _still_stored(uow_factory: UnitOfWorkFactory, shop_id: str) -> bool:
+    """Whether the shop is still there: a short read before each PUT after the first."""
+    async with uow_factory() as uow:
+        return await uow.shops.get(shop_id) is not None
 
 
 async def resume_webhook_registrations(

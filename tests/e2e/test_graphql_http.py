@@ -144,9 +144,27 @@ class TestMediaTypesAndStatuses:
         assert response.status_code == 400 and error_code(response) == "BAD_REQUEST", response.text
         assert response.json()["errors"][0]["message"] == f"The `{name}` query parameter is not valid JSON."
 
-    def test_a_body_without_a_json_content_type_answers_json(self, app: ShopbridgeServer) -> None:
-        response = post(app, "{ supportedRegions }", headers={"Content-Type": "text/plain"})
-        assert response.status_code == 400 and error_code(response) == "BAD_REQUEST"
+    @pytest.mark.parametrize(
+        "content_type",
+        ["text/plain", "application/x-www-form-urlencoded", "application/graphql", "application/xml", None],
+    )
+    def test_a_body_without_a_json_content_type_is_415_in_json(
+        self, app: ShopbridgeServer, content_type: str | None
+    ) -> None:
+        # Given a POST whose body is not declared JSON (curl -d sends a form's type; none at all)
+        headers = {} if content_type is None else {"Content-Type": content_type}
+        response = post(app, '{"query": "{ supportedRegions }"}', headers=headers)
+        # then it is 415 Unsupported Media Type (GraphQL over HTTP), told in JSON with its own code
+        assert response.status_code == 415 and error_code(response) == "UNSUPPORTED_MEDIA_TYPE", response.text
+        assert response.json()["errors"][0]["message"] == (
+            "Unsupported content type: send the request as JSON, with Content-Type: application/json."
+        )
+        assert "data" not in response.json()
+
+    def test_a_json_content_type_with_parameters_is_json(self, app: ShopbridgeServer) -> None:
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        response = post(app, '{"query": "{ supportedRegions }"}', headers=headers)
+        assert response.status_code == 200 and "US" in response.json()["data"]["supportedRegions"], response.text
 
     def test_a_mutation_over_get_is_405_allow_post(self, app: ShopbridgeServer) -> None:
         mutation = 'mutation { shopRename(input: {shopId: "x", name: "y"}) { userErrors { code } } }'

@@ -477,6 +477,29 @@ class TestLimitsAndFailures:
         # a body under the cap passes
         assert push(app, envelope(99, shop["tiktokShopId"], {"small": True})).status_code == 200
 
+    def test_the_webhook_cap_alone_bounds_a_push_whatever_the_api_request_cap(self, app_factory) -> None:
+        """A newcomer found it: a push declaring more than SHOPBRIDGE_MAX_REQUEST_BYTES (the GraphQL API's cap) was
+        refused by the API's bound, with a GraphQL JSON body naming that cap, not the endpoint's empty 413 (README,
+        TikTok webhooks), and the endpoint never counted nor logged it. The endpoint bounds its bodies itself."""
+        app = app_factory(max_request_bytes=2048, webhook_max_bytes=8192)
+        shop = app.connect_shop("m1", "us-local", "US")
+        # a push over the API's cap, under the webhook cap: stored like any other
+        within = envelope(15, shop["tiktokShopId"], {"product_id": "1", "changed_fields": ["x" * 4000]})
+        assert push(app, within).status_code == 200
+        # one over the webhook cap: the endpoint's own answer, 413 with an empty body
+        over = envelope(15, shop["tiktokShopId"], {"product_id": "1", "changed_fields": ["x" * 9000]})
+        assert (push(app, over).status_code, push(app, over).content) == (413, b"")
+        assert len(stored_events(app)) == 1
+        # the GraphQL API keeps its own cap
+        response = app.http.post(
+            f"{app.url}/graphql",
+            content=json.dumps({"query": "{ supportedRegions }", "pad": "x" * 3000}),
+            headers={"Authorization": f"Bearer {app.token('m1')}", "content-type": "application/json"},
+        )
+        assert response.status_code == 413 and response.json()["errors"][0]["extensions"]["code"] == (
+            "REQUEST_TOO_LARGE"
+        )
+
     def test_a_body_of_exactly_the_cap_passes_and_one_byte_more_is_refused(self, app_factory) -> None:
         """Rule (gql/webhooks/endpoint.py): only a body *over* SHOPBRIDGE_WEBHOOK_MAX_BYTES is 413, whether its
         Content-Length declares it or it arrives chunked; a body of exactly the cap is taken like any other."""

@@ -12,6 +12,7 @@ import pytest
 
 from domain.intake import (
     HANDLED_EVENT_TYPES,
+    NO_END_DATE,
     EventOutcome,
     MalformedEventError,
     Meaning,
@@ -168,7 +169,7 @@ class TestInterpretEdges:
             (4, {"package_list": [{"order_id_list": ["11", "x"]}]}, "data.order_id_list[] must be an id (digits)"),
             (15, {"product_id": False}, "data.product_id must be an id (digits)"),
             (16, {"product_id": 1.0}, "data.product_id must be an id (digits)"),
-            (7, {"expiration_time": "0"}, "data.expiration_time must be Unix seconds"),
+            (7, {}, "data.expiration_time must be Unix seconds"),
             (7, {"expiration_time": True}, "data.expiration_time must be Unix seconds"),
             (7, {"expiration_time": 1.7e9}, "data.expiration_time must be Unix seconds"),
             (7, {"expiration_time": "-5"}, "data.expiration_time must be Unix seconds"),
@@ -178,6 +179,13 @@ class TestInterpretEdges:
         with pytest.raises(MalformedEventError) as refused:
             interpret(type_, data)
         assert str(refused.value) == message
+
+    @pytest.mark.parametrize("zero", [0, "0", " 0 "])
+    def test_an_expiry_of_0_is_no_end_date_not_a_malformed_event(self, zero: object) -> None:
+        # TikTok's zero value for a time it does not give (its envelope's `timestamp` likewise): nothing to store
+        meaning = interpret(7, {"message": "Your authorization will expire soon", "expiration_time": zero})
+        assert meaning.is_empty and meaning.authorization_expires_at is None
+        assert meaning.ignored_because == NO_END_DATE
 
     def test_the_smallest_ids_and_padded_ids_are_read(self) -> None:
         assert interpret(1, {"order_id": 1}).order_ids == ("1",)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from domain.errors import ErrorCode, NotFoundError
-from domain.intake import HANDLED_EVENT_TYPES, EventOutcome, Notification
+from domain.intake import HANDLED_EVENT_TYPES, NO_END_DATE, EventOutcome, Notification
 from domain.ports import AuthorizationLostError, TikTokUnavailableError
 from domain.services import inbox, intake
 from domain.services.webhook_registration import register_shop_webhooks
@@ -176,6 +176,18 @@ async def test_lifecycle_notices_apply_in_any_order_and_replayed(world: World) -
     await world.process()
     assert world.store.shops[world.shop.id].revoked_at is None
     assert world.store.webhook_events[stale.id].attempts == 2
+
+
+async def test_an_expiry_notice_of_0_is_ignored_with_its_reason_and_changes_nothing(world: World) -> None:
+    # given a shop whose end TikTok announced, then a notice whose expiration_time is TikTok's zero value
+    ends = T0 + timedelta(days=5)
+    await world.receive(7, {"expiration_time": str(int(ends.timestamp()))}, "e1")
+    await world.receive(7, {"message": "expiring", "expiration_time": 0}, "e2", at=T0 + timedelta(hours=1))
+    await world.process()
+    # then it is no failure (nothing to replay, nothing wrong with the shop): IGNORED, saying why, the end kept
+    zero = next(e for e in world.store.webhook_events.values() if e.data.get("expiration_time") == 0)
+    assert (zero.outcome, zero.error_code, zero.error_message) == (EventOutcome.IGNORED, None, NO_END_DATE)
+    assert world.store.shops[world.shop.id].authorization_expires_at == ends
 
 
 async def test_a_notice_that_moves_the_end_or_revokes_signals_the_shop(world: World) -> None:
