@@ -626,6 +626,60 @@ def test_a_page_turn_stays_in_the_searched_list_whatever_is_typed_in_the_box_sin
     expect(page.locator("tbody tr th a")).to_have_text(["OTHER-1"])
 
 
+def test_a_double_click_on_next_page_turns_one_page_and_a_turn_that_failed_stays_on_the_page_shown(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory.js `turn`): a page turn changes the pages walked once its page is shown, and both buttons
+    wait for it. A double-click on Next page read the second page twice and labelled it "41 to 60" (Previous page then
+    showed it again), and a turn that failed (offline) counted a page never shown, so the next Next skipped one."""
+    # given 45 items, PAGE-45 the newest, listed 20 a page
+    app = console()
+    for sku in [f"PAGE-{n:02}" for n in range(1, 46)]:
+        done = app.graphql(CREATE, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]
+        assert done["userErrors"] == [], done
+    sign_in(page, app, "m1")
+    expect(open_inventory(page, "PAGE-45")).to_be_visible()
+    page.get_by_label("Search by SKU").fill("PAGE-")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("1 to 20 of 45")).to_be_visible()
+    rows = page.locator("tbody tr th a")
+    # when the merchant double-clicks Next page while the page is on its way
+    held: list[Route] = []
+
+    def hold_page_turns(route: Route) -> None:
+        if ((route.request.post_data_json or {}).get("variables") or {}).get("after"):
+            held.append(route)
+        else:
+            route.fallback()
+
+    page.route("**/graphql", hold_page_turns)
+    page.get_by_role("button", name="Next page").dblclick()
+    wait_until(lambda: held or page.evaluate("() => false"), "the page turn held")  # each poll lets Playwright route
+    page.unroute("**/graphql")
+    for route in held:
+        route.fallback()
+    # then one page was turned, and it says so
+    expect(page.get_by_text("21 to 40 of 45")).to_be_visible()
+    expect(rows).to_have_text([f"PAGE-{n:02}" for n in range(25, 5, -1)])
+    assert len(held) == 1
+    # when the next turn fails (the network gone)
+    page.route("**/graphql", lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("button", name="Next page").click()
+    expect(page.locator("#notice")).to_contain_text("Shopbridge cannot be reached")
+    page.unroute("**/graphql")
+    # then the page shown stays, with its number, and both turns work from it
+    expect(page.get_by_text("21 to 40 of 45")).to_be_visible()
+    expect(page.get_by_role("button", name="Next page")).to_be_enabled()
+    page.get_by_role("button", name="Next page").click()
+    expect(page.get_by_text("41 to 45 of 45")).to_be_visible()
+    expect(rows).to_have_text([f"PAGE-{n:02}" for n in range(5, 0, -1)])
+    page.get_by_role("button", name="Previous page").click()
+    expect(page.get_by_text("21 to 40 of 45")).to_be_visible()
+    page.get_by_role("button", name="Previous page").click()
+    expect(page.get_by_text("1 to 20 of 45")).to_be_visible()
+    expect(page.get_by_role("button", name="Previous page")).to_be_disabled()
+
+
 DELETE_SHOP = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
 
 
