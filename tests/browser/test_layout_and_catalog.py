@@ -12,6 +12,17 @@ from tests.e2e.test_inventory_push import pooled_items, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
+PRODUCT_STATUSES = "query($id: ID!) { shop(id: $id) { products(first: 20) { edges { node { status } } } } }"
+SELLER_CENTER_WORDS = {
+    "ACTIVATE": "Live",
+    "DRAFT": "Draft",
+    "PENDING": "In review",
+    "FAILED": "Failed review",
+    "SELLER_DEACTIVATED": "Deactivated by you",
+    "PLATFORM_DEACTIVATED": "Deactivated by TikTok",
+    "FREEZE": "Frozen by TikTok",
+    "DELETED": "Deleted",
+}
 ORDERS_BY_STATUS = """query($id: ID!, $status: OrderStatus) { shop(id: $id) { orders(status: $status) { totalCount }
   all: orders { totalCount } } }"""
 
@@ -97,6 +108,13 @@ def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., Shopb
     summary = page.locator("main p.muted").first
     expect(summary).to_have_text("1 to 20 of 30")
     expect(page.locator("tbody tr")).to_have_count(20)
+    # each product's status in Seller Center's words: one on sale is "Live" (TikTok's ACTIVATE read "Activate")
+    statuses = [
+        e["node"]["status"]
+        for e in app.graphql(PRODUCT_STATUSES, {"id": shop["id"]}, "m1")["shop"]["products"]["edges"]
+    ]
+    assert "ACTIVATE" in statuses
+    expect(page.locator("tbody tr td[data-label='Status']")).to_have_text([SELLER_CENTER_WORDS[s] for s in statuses])
     previous, following = page.get_by_role("button", name="Previous page"), page.get_by_role("button", name="Next page")
     expect(previous).to_be_disabled()
     following.click()

@@ -21,6 +21,18 @@ const money = (m) => new Intl.NumberFormat(undefined, { style: "currency", curre
 const stockOf = (sku) =>
   sku.link?.state === "LINKED" && sku.link.pushedQuantity !== null ? sku.link.pushedQuantity : sku.quantity;
 const words = (s) => (s ? s.charAt(0) + s.slice(1).toLowerCase().replaceAll("_", " ") : "Unknown");
+// A product's status at TikTok (Product.status, TikTok's own words: tiktok-api.md sec. 7) as Seller Center says it.
+// Read as words, ACTIVATE, the status of a product on sale, showed "Activate": an action, as if it were not on sale.
+const PRODUCT_STATUSES = {
+  ACTIVATE: "Live",
+  DRAFT: "Draft",
+  PENDING: "In review",
+  FAILED: "Failed review",
+  SELLER_DEACTIVATED: "Deactivated by you",
+  PLATFORM_DEACTIVATED: "Deactivated by TikTok",
+  FREEZE: "Frozen by TikTok",
+  DELETED: "Deleted",
+};
 
 export function renderCatalog(ctx, shopId, kind) {
   const isProducts = kind === "products";
@@ -85,7 +97,7 @@ export function renderCatalog(ctx, shopId, kind) {
     const stock = p.skus.reduce((sum, s) => sum + stockOf(s), 0);
     return h("tr", {},
       h("td", {}, p.title, h("div", { class: "muted small" }, p.tiktokProductId)),
-      h("td", { "data-label": "Status" }, words(p.status)),
+      h("td", { "data-label": "Status" }, PRODUCT_STATUSES[p.status] ?? words(p.status)),
       h("td", { "data-label": "SKUs" }, p.skus.map((s) => h("div", { class: "small" }, `${s.sellerSku || s.tiktokSkuId} · ${money(s.price)} · ${number(stockOf(s))} in stock`))),
       h("td", { "data-label": "Stock", class: "num" }, number(stock)),
       h("td", { "data-label": "Updated" }, time(p.updatedAt)));
