@@ -57,6 +57,19 @@ def test_sign_in_with_a_pasted_token_or_the_demo_link_which_works_once(
     expect(again.get_by_role("navigation", name="Main")).to_be_hidden()
 
 
+def test_enter_in_the_token_box_signs_in_from_the_keyboard(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/app.js renderSignIn): Enter in the token box signs in, as in a one-line field; the box is a text area,
+    where Enter added a line break to the token and a keyboard user had to Tab to the button."""
+    app = console()
+    page.goto(f"{app.url}/console/")
+    expect(page.get_by_label("Merchant token")).to_be_focused()
+    page.keyboard.insert_text(app.token("m1"))  # pasted
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Store management")).to_be_visible()
+
+
 def test_add_a_us_shop_through_the_consent_page_with_each_refusal_in_words(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
