@@ -210,6 +210,32 @@ def pooled_item_signed_in(console: Callable[..., ShopbridgeServer], page: Page) 
     return app, item
 
 
+def test_a_change_that_fails_is_not_shown_beside_the_previous_ones_success(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory-item.js): a change sent clears the outcome of the one before. A count that failed (offline)
+    showed its error under the field while the notice still said "The on-hand of … is now 40 units." of the count
+    before: the merchant read that the stock was saved."""
+    _app, item = pooled_item_signed_in(console, page)
+    open_inventory(page, item["sku"]).get_by_role("link", name=item["sku"], exact=True).click()
+    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
+    page.get_by_label("New on-hand (units counted)").fill("40")
+    page.get_by_role("button", name="Set on-hand").click()
+    expect(page.locator("#notice")).to_have_text(f"The on-hand of {item['sku']} is now 40 units.")
+    # when the next count, then an adjustment, cannot reach Shopbridge
+    page.route("**/graphql", lambda route: route.abort("internetdisconnected"))
+    page.get_by_label("New on-hand (units counted)").fill("41")
+    page.get_by_role("button", name="Set on-hand").click()
+    # then each says so at its field, and nothing says the count before was the last word
+    expect(page.locator("#on-hand-error")).to_contain_text("Shopbridge cannot be reached")
+    expect(page.locator("#notice")).to_be_hidden()
+    page.get_by_label("Units to add or remove").fill("3")
+    page.get_by_label("Reason").fill("Delivery")
+    page.get_by_role("button", name="Adjust").click()
+    expect(page.locator("#delta-error")).to_contain_text("Shopbridge cannot be reached")
+    expect(page.locator("#notice")).to_be_hidden()
+
+
 def test_a_search_longer_than_the_api_takes_is_cut_at_the_box_not_refused_in_raw_words(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
