@@ -364,6 +364,8 @@ SECRET_SETTINGS = (
     "SHOPBRIDGE_ENCRYPTION_KEY",
     "SHOPBRIDGE_TIKTOK_APP_KEY",
     "SHOPBRIDGE_TIKTOK_APP_SECRET",
+    # read as unset, a blank token opened /metrics to anyone without a word
+    "SHOPBRIDGE_METRICS_TOKEN",
 )
 
 

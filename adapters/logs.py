@@ -136,9 +136,17 @@ def uvicorn_log_config(level: str = "INFO", fmt: str = "text") -> dict[str, Any]
         },
         "root": {"handlers": ["root"], "level": level.upper()},
         "loggers": {
-            name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            **{name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+            # the same silence as configure_logging's: `serve --workers N` logged alembic's seven plugin lines per
+            # worker process at every start, these processes configuring their logging from this dict alone
+            "alembic.runtime.plugins": {"level": _plugin_lines_level(level)},
         },
     }
+
+
+def _plugin_lines_level(level: str) -> str:
+    """The level of alembic's plugin announcements: shown at DEBUG only (seven lines per process importing alembic)."""
+    return "NOTSET" if logging.getLevelName(level.upper()) <= logging.DEBUG else "WARNING"
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | None = None) -> None:
@@ -154,9 +162,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | N
     root.setLevel(level.upper())
     # Alembic announces each of its plugins at INFO when it is imported, which every API and worker process does
     # (readiness, the wait for a migrated schema): seven lines of start-up noise, kept for DEBUG.
-    logging.getLogger("alembic.runtime.plugins").setLevel(
-        logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING
-    )
+    logging.getLogger("alembic.runtime.plugins").setLevel(_plugin_lines_level(level))
 
 
 @contextmanager

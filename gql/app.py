@@ -127,7 +127,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["authorization", "content-type"],
+            # a frontend may send its own request id, and read the one the answer carries (gql/view.py)
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id"],
         ),
         # TikTok's pushes are bounded by SHOPBRIDGE_WEBHOOK_MAX_BYTES alone, with the endpoint's empty 413 and its
         # `too_large` count (gql/webhooks/endpoint.py), not the API's JSON error naming the API's cap.

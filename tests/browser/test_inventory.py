@@ -210,6 +210,32 @@ def pooled_item_signed_in(console: Callable[..., ShopbridgeServer], page: Page) 
     return app, item
 
 
+def test_a_change_that_fails_is_not_shown_beside_the_previous_ones_success(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory-item.js): a change sent clears the outcome of the one before. A count that failed (offline)
+    showed its error under the field while the notice still said "The on-hand of … is now 40 units." of the count
+    before: the merchant read that the stock was saved."""
+    _app, item = pooled_item_signed_in(console, page)
+    open_inventory(page, item["sku"]).get_by_role("link", name=item["sku"], exact=True).click()
+    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
+    page.get_by_label("New on-hand (units counted)").fill("40")
+    page.get_by_role("button", name="Set on-hand").click()
+    expect(page.locator("#notice")).to_have_text(f"The on-hand of {item['sku']} is now 40 units.")
+    # when the next count, then an adjustment, cannot reach Shopbridge
+    page.route("**/graphql", lambda route: route.abort("internetdisconnected"))
+    page.get_by_label("New on-hand (units counted)").fill("41")
+    page.get_by_role("button", name="Set on-hand").click()
+    # then each says so at its field, and nothing says the count before was the last word
+    expect(page.locator("#on-hand-error")).to_contain_text("Shopbridge cannot be reached")
+    expect(page.locator("#notice")).to_be_hidden()
+    page.get_by_label("Units to add or remove").fill("3")
+    page.get_by_label("Reason").fill("Delivery")
+    page.get_by_role("button", name="Adjust").click()
+    expect(page.locator("#delta-error")).to_contain_text("Shopbridge cannot be reached")
+    expect(page.locator("#notice")).to_be_hidden()
+
+
 def test_a_search_longer_than_the_api_takes_is_cut_at_the_box_not_refused_in_raw_words(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
@@ -624,6 +650,60 @@ def test_a_page_turn_stays_in_the_searched_list_whatever_is_typed_in_the_box_sin
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_text("1 to 1 of 1")).to_be_visible()
     expect(page.locator("tbody tr th a")).to_have_text(["OTHER-1"])
+
+
+def test_a_double_click_on_next_page_turns_one_page_and_a_turn_that_failed_stays_on_the_page_shown(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory.js `turn`): a page turn changes the pages walked once its page is shown, and both buttons
+    wait for it. A double-click on Next page read the second page twice and labelled it "41 to 60" (Previous page then
+    showed it again), and a turn that failed (offline) counted a page never shown, so the next Next skipped one."""
+    # given 45 items, PAGE-45 the newest, listed 20 a page
+    app = console()
+    for sku in [f"PAGE-{n:02}" for n in range(1, 46)]:
+        done = app.graphql(CREATE, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]
+        assert done["userErrors"] == [], done
+    sign_in(page, app, "m1")
+    expect(open_inventory(page, "PAGE-45")).to_be_visible()
+    page.get_by_label("Search by SKU").fill("PAGE-")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("1 to 20 of 45")).to_be_visible()
+    rows = page.locator("tbody tr th a")
+    # when the merchant double-clicks Next page while the page is on its way
+    held: list[Route] = []
+
+    def hold_page_turns(route: Route) -> None:
+        if ((route.request.post_data_json or {}).get("variables") or {}).get("after"):
+            held.append(route)
+        else:
+            route.fallback()
+
+    page.route("**/graphql", hold_page_turns)
+    page.get_by_role("button", name="Next page").dblclick()
+    wait_until(lambda: held or page.evaluate("() => false"), "the page turn held")  # each poll lets Playwright route
+    page.unroute("**/graphql")
+    for route in held:
+        route.fallback()
+    # then one page was turned, and it says so
+    expect(page.get_by_text("21 to 40 of 45")).to_be_visible()
+    expect(rows).to_have_text([f"PAGE-{n:02}" for n in range(25, 5, -1)])
+    assert len(held) == 1
+    # when the next turn fails (the network gone)
+    page.route("**/graphql", lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("button", name="Next page").click()
+    expect(page.locator("#notice")).to_contain_text("Shopbridge cannot be reached")
+    page.unroute("**/graphql")
+    # then the page shown stays, with its number, and both turns work from it
+    expect(page.get_by_text("21 to 40 of 45")).to_be_visible()
+    expect(page.get_by_role("button", name="Next page")).to_be_enabled()
+    page.get_by_role("button", name="Next page").click()
+    expect(page.get_by_text("41 to 45 of 45")).to_be_visible()
+    expect(rows).to_have_text([f"PAGE-{n:02}" for n in range(5, 0, -1)])
+    page.get_by_role("button", name="Previous page").click()
+    expect(page.get_by_text("21 to 40 of 45")).to_be_visible()
+    page.get_by_role("button", name="Previous page").click()
+    expect(page.get_by_text("1 to 20 of 45")).to_be_visible()
+    expect(page.get_by_role("button", name="Previous page")).to_be_disabled()
 
 
 DELETE_SHOP = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"

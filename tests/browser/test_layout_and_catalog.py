@@ -5,13 +5,24 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.browser.conftest import sign_in
 from tests.e2e.test_inventory_push import pooled_items, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
+PRODUCT_STATUSES = "query($id: ID!) { shop(id: $id) { products(first: 20) { edges { node { status } } } } }"
+SELLER_CENTER_WORDS = {
+    "ACTIVATE": "Live",
+    "DRAFT": "Draft",
+    "PENDING": "In review",
+    "FAILED": "Failed review",
+    "SELLER_DEACTIVATED": "Deactivated by you",
+    "PLATFORM_DEACTIVATED": "Deactivated by TikTok",
+    "FREEZE": "Frozen by TikTok",
+    "DELETED": "Deleted",
+}
 ORDERS_BY_STATUS = """query($id: ID!, $status: OrderStatus) { shop(id: $id) { orders(status: $status) { totalCount }
   all: orders { totalCount } } }"""
 
@@ -97,6 +108,13 @@ def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., Shopb
     summary = page.locator("main p.muted").first
     expect(summary).to_have_text("1 to 20 of 30")
     expect(page.locator("tbody tr")).to_have_count(20)
+    # each product's status in Seller Center's words: one on sale is "Live" (TikTok's ACTIVATE read "Activate")
+    statuses = [
+        e["node"]["status"]
+        for e in app.graphql(PRODUCT_STATUSES, {"id": shop["id"]}, "m1")["shop"]["products"]["edges"]
+    ]
+    assert "ACTIVATE" in statuses
+    expect(page.locator("tbody tr td[data-label='Status']")).to_have_text([SELLER_CENTER_WORDS[s] for s in statuses])
     previous, following = page.get_by_role("button", name="Previous page"), page.get_by_role("button", name="Next page")
     expect(previous).to_be_disabled()
     following.click()
@@ -121,6 +139,59 @@ def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., Shopb
             assert status == "Cancelled"
     else:
         expect(summary).to_have_text("No order matches.")
+
+
+def test_a_double_click_on_next_page_turns_one_page_and_a_turn_that_failed_stays_on_the_page_shown(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/catalog.js `turn`): a page turn changes the pages walked once its page is shown, and both buttons wait
+    for it. A double-click on Next page read the second page twice and labelled it "41 to 60" (Previous page then
+    showed it again), and a turn that failed (offline) counted a page never shown, so the next Next skipped one."""
+    app = console(products=45, orders=0)
+    app.connect_shop("m1", "us-local", "US", "Paged shop")
+    app.wait_for_idle_sync()
+    sign_in(page, app, "m1")
+    page.locator("tbody tr", has_text="Paged shop").get_by_role("link", name="45").click()
+    summary = page.locator("main p.muted").first
+    expect(summary).to_have_text("1 to 20 of 45")
+    titles = page.locator("tbody tr td:first-child")
+    first_page = titles.all_text_contents()
+    # when the merchant double-clicks Next page while the page is on its way
+    held: list[Route] = []
+
+    def hold_page_turns(route: Route) -> None:
+        if ((route.request.post_data_json or {}).get("variables") or {}).get("after"):
+            held.append(route)
+        else:
+            route.fallback()
+
+    page.route("**/graphql", hold_page_turns)
+    page.get_by_role("button", name="Next page").dblclick()
+    wait_until(lambda: held or page.evaluate("() => false"), "the page turn held")  # each poll lets Playwright route
+    page.unroute("**/graphql")
+    for route in held:
+        route.fallback()
+    # then one page was turned, and it says so
+    expect(summary).to_have_text("21 to 40 of 45")
+    assert len(held) == 1
+    second_page = titles.all_text_contents()
+    assert len(second_page) == 20 and not set(second_page) & set(first_page)
+    # when the next turn fails (the network gone)
+    page.route("**/graphql", lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("button", name="Next page").click()
+    expect(page.locator("#notice")).to_contain_text("Shopbridge cannot be reached")
+    page.unroute("**/graphql")
+    # then the page shown stays, with its number, and both turns work from it
+    expect(summary).to_have_text("21 to 40 of 45")
+    page.get_by_role("button", name="Next page").click()
+    expect(summary).to_have_text("41 to 45 of 45")
+    expect(titles).to_have_count(5)
+    page.get_by_role("button", name="Previous page").click()
+    expect(summary).to_have_text("21 to 40 of 45")
+    expect(titles).to_have_text(second_page)
+    page.get_by_role("button", name="Previous page").click()
+    expect(summary).to_have_text("1 to 20 of 45")
+    expect(titles).to_have_text(first_page)
 
 
 ICON_DRAWN = """async () => {

@@ -6,11 +6,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from playwright.sync_api import Page, WebSocketRoute, expect
+from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
 from tests.browser.conftest import sign_in
 from tests.fixtures.app import ShopbridgeServer
-from tests.fixtures.waiting import DEADLINE_SECONDS
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 ORDER_SEARCH = "/order/202309/orders/search"
 PRODUCT_SEARCH = "/product/202309/products/search"
@@ -210,3 +210,47 @@ def test_sync_now_of_a_shop_deleted_elsewhere_drops_it_from_the_picker_as_the_me
     expect(picker.locator("option")).to_have_text(["Desert"])
     expect(page.locator("li.task", has_text="· Maple")).to_have_count(0)
     expect(page.locator("li.task", has_text="· Desert")).to_have_count(2)
+
+
+NOTICES = """() => {
+  window.notices = [];
+  const notice = document.getElementById("notice");
+  new MutationObserver(() => window.notices.push(notice.textContent)).observe(notice, {childList: true, subtree: true,
+    characterData: true});
+}"""
+
+
+def test_a_double_click_on_sync_now_starts_one_sync_and_says_so(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/tasks.js syncNow): one Sync now at a time. A double-click sent two syncStart; the second, refused
+    SYNC_ALREADY_RUNNING by the tasks the first had queued, replaced "Sync started." with "A sync of this shop is
+    already running"."""
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    open_task_center(page, app, "m1")
+    expect(page.locator("li.task", has_text="· Maple")).to_have_count(2)
+    # when the merchant double-clicks Sync now while the first is on its way
+    held: list[Route] = []
+
+    def hold_sync_starts(route: Route) -> None:
+        if "syncStart" in (route.request.post_data or ""):
+            held.append(route)
+        else:
+            route.fallback()
+
+    page.route("**/graphql", hold_sync_starts)
+    # (every sentence the notice shows from now on: the tasks' own changes of status are announced there too)
+    page.evaluate(NOTICES)
+    page.get_by_role("button", name="Sync now").dblclick()
+    wait_until(lambda: held or page.evaluate("() => false"), "the sync start held")  # each poll lets Playwright route
+    page.unroute("**/graphql")
+    for route in held:
+        route.fallback()
+    # then one sync started, and the page says so, and nothing else about it
+    expect(page.locator("li.task", has_text="· Maple").filter(has_text="manual")).to_have_count(2)
+    wait_until(lambda: "Sync started." in page.evaluate("() => window.notices"), "Sync started. said")
+    assert len(held) == 1
+    assert not [said for said in page.evaluate("() => window.notices") if "already running" in said]
+    expect(page.get_by_role("button", name="Sync now")).to_be_enabled()

@@ -30,6 +30,42 @@ def error_code(response: httpx.Response) -> str:
     return str(response.json()["errors"][0]["extensions"]["code"])
 
 
+class TestRequestId:
+    """Rule (README, Logs; gql/view.py `_answering_request_id`): every answer of /graphql carries the request id its
+    log lines carry, in `X-Request-ID`: the caller's when it is a plain token, else a new one. It was in the logs
+    alone, so a merchant's "Unexpected error." could not be tied to its lines, nor a frontend's call to the server's."""
+
+    def test_an_answer_carries_the_callers_id_or_a_new_one(self, app: ShopbridgeServer) -> None:
+        given = post(app, {"query": "{ supportedRegions }"}, headers={"X-Request-ID": "lb-4f2a.7"})
+        assert given.status_code == 200 and given.headers["x-request-id"] == "lb-4f2a.7"
+        made = [post(app, {"query": "{ supportedRegions }"}).headers["x-request-id"] for _ in range(2)]
+        assert all(len(rid) == 32 for rid in made) and made[0] != made[1]
+        # an id that is not a plain token is replaced, not echoed
+        odd = post(app, {"query": "{ supportedRegions }"}, headers={"X-Request-ID": "a b"}).headers["x-request-id"]
+        assert odd != "a b" and len(odd) == 32
+        # refusals too: no token, a document that does not parse, a method /graphql lacks
+        anonymous = {"X-Request-ID": "r1"}
+        refused = httpx.post(f"{app.url}/graphql", json={"query": "{ supportedRegions }"}, headers=anonymous)
+        assert refused.status_code == 401 and refused.headers["x-request-id"] == "r1"
+        broken = post(app, {"query": "{"}, headers={"X-Request-ID": "r2"})
+        assert broken.status_code == 400 and broken.headers["x-request-id"] == "r2"
+        wrong = httpx.put(f"{app.url}/graphql", headers={"X-Request-ID": "r3"})
+        assert wrong.status_code == 405 and wrong.headers["x-request-id"] == "r3"
+
+    def test_a_browser_on_a_listed_origin_may_send_the_id_and_read_the_answers(self, app_factory) -> None:
+        app = app_factory(cors_origins=(FRONTEND,))
+        preflight = {
+            "Origin": FRONTEND,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, x-request-id",
+        }
+        allowed = httpx.options(f"{app.url}/graphql", headers=preflight)
+        assert allowed.status_code == 200, allowed.text
+        answer = post(app, {"query": "{ supportedRegions }"}, headers={"Origin": FRONTEND, "X-Request-ID": "fe-1"})
+        assert answer.headers["x-request-id"] == "fe-1"
+        assert "x-request-id" in answer.headers["access-control-expose-headers"].lower()
+
+
 class TestCors:
     def test_preflight_passes_for_a_listed_origin_only(self, app_factory) -> None:
         app = app_factory(cors_origins=(FRONTEND,))

@@ -122,6 +122,8 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
         worker_lines = [json.loads(line) for line in (tmp_path / "worker.log").read_text().splitlines() if line]
         assert any(line.get("merchant_id") == "m1" and line.get("request_id") for line in api_lines)
         assert any(line["logger"].startswith("dramatiq.MainProcess") for line in worker_lines)
+        # and no start-up noise: alembic's plugin lines were logged by each uvicorn worker process (seven each)
+        assert not [line for line in api_lines + worker_lines if line["logger"] == "alembic.runtime.plugins"]
         # every TikTok call of a worker names what it was for: an import's task, or the shop of other work
         # (webhook registration, polls, token refreshes)
         calls = [line for line in worker_lines if line["logger"] == "httpx"]

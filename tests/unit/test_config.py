@@ -412,6 +412,7 @@ SECRET_SETTINGS = [
     "SHOPBRIDGE_ENCRYPTION_KEY",
     "SHOPBRIDGE_TIKTOK_APP_KEY",
     "SHOPBRIDGE_TIKTOK_APP_SECRET",
+    "SHOPBRIDGE_METRICS_TOKEN",  # read as unset, a blank one left /metrics open
 ]
 
 

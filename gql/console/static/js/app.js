@@ -77,6 +77,14 @@ function renderSignIn(message) {
     error,
     h("button", { type: "submit", class: "primary" }, "Sign in"),
   );
+  // Enter signs in, as in a one-line field (a token holds no line break): in the text area it added a line, and a
+  // keyboard user had to find the button. Shift+Enter still adds one.
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const token = parseToken(input.value);

@@ -21,6 +21,18 @@ const money = (m) => new Intl.NumberFormat(undefined, { style: "currency", curre
 const stockOf = (sku) =>
   sku.link?.state === "LINKED" && sku.link.pushedQuantity !== null ? sku.link.pushedQuantity : sku.quantity;
 const words = (s) => (s ? s.charAt(0) + s.slice(1).toLowerCase().replaceAll("_", " ") : "Unknown");
+// A product's status at TikTok (Product.status, TikTok's own words: tiktok-api.md sec. 7) as Seller Center says it.
+// Read as words, ACTIVATE, the status of a product on sale, showed "Activate": an action, as if it were not on sale.
+const PRODUCT_STATUSES = {
+  ACTIVATE: "Live",
+  DRAFT: "Draft",
+  PENDING: "In review",
+  FAILED: "Failed review",
+  SELLER_DEACTIVATED: "Deactivated by you",
+  PLATFORM_DEACTIVATED: "Deactivated by TikTok",
+  FREEZE: "Frozen by TikTok",
+  DELETED: "Deleted",
+};
 
 export function renderCatalog(ctx, shopId, kind) {
   const isProducts = kind === "products";
@@ -31,17 +43,29 @@ export function renderCatalog(ctx, shopId, kind) {
   const next = h("button", { type: "button", disabled: true }, "Next page");
   const statusFilter = h("select", { id: "order-status", name: "status" }, h("option", { value: "" }, "All statuses"),
     ORDER_STATUSES.map((s) => h("option", { value: s }, words(s))));
-  const cursors = [null]; // the `after` of each page seen; the last is the current page's
+  // The `after` of each page up to the one shown (the last is its own). A page turn changes it only once its page is
+  // shown: a double-click on "Next page" pushed the same cursor twice, and a turn that failed (offline) pushed one
+  // for a page never shown, so the rows of page 2 read "41 to 60" and "Previous page" showed them again.
+  const cursors = [null];
   let endCursor = null;
+  let hasNextPage = false;
 
   const readPage = latestOnly((variables) => ctx.graphql(isProducts ? PRODUCTS : ORDERS, variables));
 
-  async function load() {
-    const after = cursors[cursors.length - 1];
+  /** Buttons for the page shown: after its read, or a turn that failed (the page shown stays, and can turn again). */
+  function settlePager() {
+    next.disabled = !hasNextPage;
+    previous.disabled = cursors.length === 1;
+  }
+
+  /** Read `pages`' last page (the current one by default); they become the pages shown once it is shown. */
+  async function load(pages = [...cursors]) {
+    const after = pages[pages.length - 1];
     const variables = isProducts ? { id: shopId, after } : { id: shopId, after, status: statusFilter.value || null };
     try {
       const data = await readPage(variables);
       if (data === SUPERSEDED) return; // a later filter or page read it again
+      cursors.splice(0, cursors.length, ...pages);
       const shop = data.shop;
       if (!shop) {
         fill(ctx.main, h("h1", {}, "Shop not found"), h("p", {}, "This shop does not exist any more. ", h("a", { href: "#/stores" }, "Back to Store management")));
@@ -55,18 +79,25 @@ export function renderCatalog(ctx, shopId, kind) {
         : isProducts ? "No product imported yet." : "No order matches.";
       fill(body, page.edges.map(({ node }) => (isProducts ? productRow(node) : orderRow(node))));
       endCursor = page.pageInfo.endCursor;
-      next.disabled = !page.pageInfo.hasNextPage;
-      previous.disabled = cursors.length === 1;
+      hasNextPage = page.pageInfo.hasNextPage;
+      settlePager();
     } catch (exc) {
       announce(exc.message, { kind: "error" });
+      settlePager();
     }
+  }
+
+  /** Turn to `pages`' last page; both buttons wait for it (a second click of a double-click does nothing). */
+  function turn(pages) {
+    next.disabled = previous.disabled = true;
+    load(pages);
   }
 
   function productRow(p) {
     const stock = p.skus.reduce((sum, s) => sum + stockOf(s), 0);
     return h("tr", {},
       h("td", {}, p.title, h("div", { class: "muted small" }, p.tiktokProductId)),
-      h("td", { "data-label": "Status" }, words(p.status)),
+      h("td", { "data-label": "Status" }, PRODUCT_STATUSES[p.status] ?? words(p.status)),
       h("td", { "data-label": "SKUs" }, p.skus.map((s) => h("div", { class: "small" }, `${s.sellerSku || s.tiktokSkuId} · ${money(s.price)} · ${number(stockOf(s))} in stock`))),
       h("td", { "data-label": "Stock", class: "num" }, number(stock)),
       h("td", { "data-label": "Updated" }, time(p.updatedAt)));
@@ -82,17 +113,13 @@ export function renderCatalog(ctx, shopId, kind) {
       h("td", { "data-label": "Total", class: "num" }, money(o.total)));
   }
 
-  next.addEventListener("click", () => {
-    cursors.push(endCursor);
-    load();
-  });
-  previous.addEventListener("click", () => {
-    if (cursors.length > 1) cursors.pop();
-    load();
-  });
+  next.addEventListener("click", () => turn([...cursors, endCursor]));
+  previous.addEventListener("click", () => turn(cursors.slice(0, -1)));
   statusFilter.addEventListener("change", () => {
+    // another list: the pages of the previous filter are not turned any more, even if its first page fails
     cursors.length = 1;
-    load();
+    hasNextPage = false;
+    turn([null]);
   });
   const columns = isProducts ? ["Product", "Status", "SKUs", "Stock", "Updated"] : ["TikTok order", "Status", "Created", "Items", "Total"];
   fill(

@@ -98,6 +98,7 @@ export function renderItem(ctx, itemId) {
    * `error`. Returns the item, or null. */
   async function mutate(query, input, key, error, fields = {}) {
     error.textContent = "";
+    announce(""); // the outcome of a previous change ("… is now 77 units") must not stand beside this one's failure
     try {
       const result = (await ctx.graphql(query, { input }))[key];
       if (result.userErrors.length) {
@@ -132,6 +133,7 @@ export function renderItem(ctx, itemId) {
     const onHand = count.input.valueAsNumber;
     const input = { inventoryItemId: itemId, onHand, compareOnHand };
     count.error.textContent = "";
+    announce(""); // the outcome of a previous count ("… is now 77 units") must not stand beside this one's failure
     let result;
     try {
       result = (await ctx.graphql(SET_ON_HAND, { input })).inventorySetOnHand;

@@ -68,19 +68,29 @@ export function renderInventory(ctx) {
   // its raw message, and the previous search's rows stayed under the new text.
   const search = h("input", { id: "inventory-query", name: "query", type: "search", autocomplete: "off", maxlength: 255 });
   const oversold = h("input", { id: "inventory-oversold", name: "oversold", type: "checkbox" });
+  // The `after` of each page up to the one shown: changed by a page turn only once its page is shown (catalog.js).
   const cursors = [null];
   let endCursor = null;
+  let hasNextPage = false;
   // The search and filter the shown pages were read with: a page turn reads the next page of the same list, whatever
   // has been typed in the box since without searching (that text with the other list's cursor showed "21 to 20 of 1").
   let applied = { query: null, oversold: null };
 
   const readItems = latestOnly((variables) => ctx.graphql(ITEMS, variables));
 
-  async function load() {
-    const variables = { after: cursors[cursors.length - 1], ...applied };
+  /** Buttons for the page shown: after its read, or a turn that failed (the page shown stays, and can turn again). */
+  function settlePager() {
+    next.disabled = !hasNextPage;
+    previous.disabled = cursors.length === 1;
+  }
+
+  /** Read `pages`' last page (the current one by default); they become the pages shown once it is shown. */
+  async function load(pages = [...cursors]) {
+    const variables = { after: pages[pages.length - 1], ...applied };
     try {
       const data = await readItems(variables);
       if (data === SUPERSEDED) return; // a later search, page or reconnection read the list again
+      cursors.splice(0, cursors.length, ...pages);
       const page = data.inventoryItems;
       items.clear();
       rows.clear();
@@ -97,11 +107,18 @@ export function renderInventory(ctx) {
         return tr;
       }));
       endCursor = page.pageInfo.endCursor;
-      next.disabled = !page.pageInfo.hasNextPage;
-      previous.disabled = cursors.length === 1;
+      hasNextPage = page.pageInfo.hasNextPage;
+      settlePager();
     } catch (exc) {
       announce(exc.message, { kind: "error" });
+      settlePager();
     }
+  }
+
+  /** Turn to `pages`' last page; both buttons wait for it (a second click of a double-click does nothing). */
+  function turn(pages) {
+    next.disabled = previous.disabled = true;
+    load(pages);
   }
 
   function row(item, changed = new Set()) {
@@ -126,19 +143,15 @@ export function renderInventory(ctx) {
   }
 
   function restart() {
+    // another list: the previous search's pages are not turned any more, even if its first page fails
     cursors.length = 1;
+    hasNextPage = false;
     applied = { query: search.value.trim() || null, oversold: oversold.checked || null };
-    load();
+    turn([null]);
   }
 
-  next.addEventListener("click", () => {
-    cursors.push(endCursor);
-    load();
-  });
-  previous.addEventListener("click", () => {
-    if (cursors.length > 1) cursors.pop();
-    load();
-  });
+  next.addEventListener("click", () => turn([...cursors, endCursor]));
+  previous.addEventListener("click", () => turn(cursors.slice(0, -1)));
   oversold.addEventListener("change", restart);
   fill(
     ctx.main,

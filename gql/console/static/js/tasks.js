@@ -128,9 +128,15 @@ export function renderTasks(ctx) {
     }
   }
 
+  // One Sync now at a time: a double-click sent two syncStart, and the second, refused SYNC_ALREADY_RUNNING by the
+  // tasks the first had just queued, replaced "Sync started." with an error.
+  const syncButton = h("button", { type: "submit", class: "primary" }, "Sync now");
+
   async function syncNow(event) {
     event.preventDefault();
+    if (syncButton.disabled) return;
     if (!shopSelect.value) return announce("Connect a shop first: there is nothing to sync.", { kind: "error" });
+    syncButton.disabled = true;
     try {
       const input = { shopId: shopSelect.value, kinds: ["PRODUCTS", "ORDERS"] };
       const result = (await ctx.graphql(SYNC, { input })).syncStart;
@@ -146,6 +152,8 @@ export function renderTasks(ctx) {
       announce("Sync started.", { kind: "success" });
     } catch (exc) {
       announce(exc.message, { kind: "error" });
+    } finally {
+      syncButton.disabled = false;
     }
   }
 
@@ -153,7 +161,7 @@ export function renderTasks(ctx) {
     ctx.main,
     h("div", { class: "page-head" }, h("h1", {}, "Task Center"),
       h("form", { class: "inline", onsubmit: syncNow },
-        h("label", { for: "sync-shop" }, "Shop to sync"), shopSelect, h("button", { type: "submit", class: "primary" }, "Sync now"))),
+        h("label", { for: "sync-shop" }, "Shop to sync"), shopSelect, syncButton)),
     list,
     more,
   );
