@@ -46,6 +46,21 @@ def sellable_shared_item(app: ShopbridgeServer, first: dict[str, Any], second: d
     raise AssertionError("no item shared by both shops with a sellable SKU")
 
 
+def searched_items(app: ShopbridgeServer, page: Page, skus: list[str], search: str) -> None:
+    """m1's items `skus` created in this order (the last the newest), m1 signed in on Inventory (until the last of
+    `skus` that starts with `search` is listed), then Inventory searched for `search`, until its first page shows
+    ("1 to 20 of N": N the `skus` that start with it, more than 20)."""
+    for sku in skus:
+        done = app.graphql(CREATE, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]
+        assert done["userErrors"] == [], done
+    found = [sku for sku in skus if sku.startswith(search)]
+    sign_in(page, app, "m1")
+    expect(open_inventory(page, found[-1])).to_be_visible()
+    page.get_by_label("Search by SKU").fill(search)
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text(f"1 to 20 of {len(found)}")).to_be_visible()
+
+
 def open_inventory(page: Page, sku: str) -> Locator:
     """Inventory from the navigation, searched for `sku`: the item's row."""
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()
@@ -629,15 +644,7 @@ def test_a_page_turn_stays_in_the_searched_list_whatever_is_typed_in_the_box_sin
     They read the box as it was typed since, unsearched: the next page of another search, from a cursor of this one
     ("21 to 20 of 1" and no row, the next search's items being newer than the cursor)."""
     # given 25 items the merchant finds by "PAGE-" (20 a page), and one other, the newest
-    app = console()
-    for sku in [f"PAGE-{n:02}" for n in range(1, 26)] + ["OTHER-1"]:
-        done = app.graphql(CREATE, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]
-        assert done["userErrors"] == [], done
-    sign_in(page, app, "m1")
-    expect(open_inventory(page, "PAGE-25")).to_be_visible()
-    page.get_by_label("Search by SKU").fill("PAGE-")
-    page.get_by_role("button", name="Search").click()
-    expect(page.get_by_text("1 to 20 of 25")).to_be_visible()
+    searched_items(console(), page, [f"PAGE-{n:02}" for n in range(1, 26)] + ["OTHER-1"], "PAGE-")
     # when the merchant types another search without running it, and turns the page
     page.get_by_label("Search by SKU").fill("OTHER")
     page.get_by_role("button", name="Next page").click()
@@ -659,15 +666,7 @@ def test_a_double_click_on_next_page_turns_one_page_and_a_turn_that_failed_stays
     wait for it. A double-click on Next page read the second page twice and labelled it "41 to 60" (Previous page then
     showed it again), and a turn that failed (offline) counted a page never shown, so the next Next skipped one."""
     # given 45 items, PAGE-45 the newest, listed 20 a page
-    app = console()
-    for sku in [f"PAGE-{n:02}" for n in range(1, 46)]:
-        done = app.graphql(CREATE, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]
-        assert done["userErrors"] == [], done
-    sign_in(page, app, "m1")
-    expect(open_inventory(page, "PAGE-45")).to_be_visible()
-    page.get_by_label("Search by SKU").fill("PAGE-")
-    page.get_by_role("button", name="Search").click()
-    expect(page.get_by_text("1 to 20 of 45")).to_be_visible()
+    searched_items(console(), page, [f"PAGE-{n:02}" for n in range(1, 46)], "PAGE-")
     rows = page.locator("tbody tr th a")
     # when the merchant double-clicks Next page while the page is on its way
     next_page = page.get_by_role("button", name="Next page")
