@@ -19,12 +19,13 @@ import asyncio
 import logging
 import threading
 import time
-import weakref
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from adapters.per_broker import PerBroker
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +77,12 @@ class PendingMessages:
     started = release  # a run of the key begins: later changes need a message of their own
 
 
-_markers: weakref.WeakKeyDictionary[dramatiq.Broker, PendingMessages] = weakref.WeakKeyDictionary()
-_markers_lock = threading.Lock()
+_markers = PerBroker(PendingMessages)
 
 
 def pending_messages(broker: dramatiq.Broker) -> PendingMessages:
     """The broker's markers, made on first use: one per broker (so per process, and per test)."""
-    with _markers_lock:
-        markers = _markers.get(broker)
-        if markers is None:
-            markers = _markers[broker] = PendingMessages(broker)
-        return markers
+    return _markers.of(broker)
 
 
 async def run_started(broker: dramatiq.Broker, actor_name: str, argument: str) -> None:

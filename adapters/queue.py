@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import threading
-import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,6 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.outage_window import OutageWindow
 from adapters.pending_messages import pending_messages
+from adapters.per_broker import PerBroker
 from domain.ports import QueueUnavailableError
 from domain.sync import SyncKind
 
@@ -188,14 +187,9 @@ REDIS_OUTAGE_WINDOW_SECONDS = 15.0
 """How long after a send to Redis timed out the process's sends skip it (seconds). Short beside what they wait for:
 the sweep re-sends a QUEUED task only after `SHOPBRIDGE_SYNC_STALE_AFTER` (5 min), so nothing is delayed by it."""
 
-_windows: weakref.WeakKeyDictionary[dramatiq.Broker, OutageWindow] = weakref.WeakKeyDictionary()
-_windows_lock = threading.Lock()
+_windows = PerBroker(lambda _broker: OutageWindow(REDIS_OUTAGE_WINDOW_SECONDS))
 
 
 def _outage_window(broker: dramatiq.Broker) -> OutageWindow:
     """The broker's window, made on its first send: one per broker, so per process (and per test)."""
-    with _windows_lock:
-        window = _windows.get(broker)
-        if window is None:
-            window = _windows[broker] = OutageWindow(REDIS_OUTAGE_WINDOW_SECONDS)
-        return window
+    return _windows.of(broker)

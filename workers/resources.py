@@ -331,11 +331,11 @@ class Resources(Middleware):
         untouched, and the `RunPostponed` to raise; `dramatiq.Retry` when there is no message to send (outside a
         worker) or sending it failed (the broker unreachable)."""
         delay_ms = self.settings.sync_min_backoff_ms
-        broker, message = _delivery.get() or (None, None)
-        if broker is None or message is None:
+        send_again = self._send_again(delay_ms)
+        if send_again is None:
             return dramatiq.Retry(delay=delay_ms)
         try:
-            await asyncio.to_thread(broker.enqueue, message.copy(), delay=delay_ms)  # Redis: a blocking network call
+            await send_again()
         except Exception as exc:
             log.warning("%s %s; it could not be sent again (%s): Dramatiq retries it", what, why, describe(exc))
             return dramatiq.Retry(delay=delay_ms)
@@ -348,18 +348,33 @@ class Resources(Middleware):
         assert self._gate is not None  # made by `get`
         if await self._gate.current():
             return None
-        broker, message = _delivery.get() or (None, None)
-        if broker is None or message is None:
+        delay_ms = int(self._gate.recheck_seconds * 1000)
+        send_again = self._send_again(delay_ms)
+        if send_again is None:
             await self._schema_current()
             return None
-        delay_ms = int(self._gate.recheck_seconds * 1000)
         log.debug("%s waits for `shopbridge migrate`; its message is sent again in %d ms", what, delay_ms)
-        again = partial(broker.enqueue, message.copy(), delay=delay_ms)  # the Message a MessageProxy wraps
-        if self.settings.broker_url is not None:
-            await asyncio.to_thread(again)  # Redis: a blocking network call
-        else:
-            again()  # the StubBroker only appends to an in-process queue
+        await send_again()
         return RunPostponed(what, delay_ms)
+
+    def _send_again(self, delay_ms: int) -> Callable[[], Awaitable[None]] | None:
+        """The send of the message being delivered, again, `delay_ms` (milliseconds) later with its retries
+        untouched (the `Message` a `MessageProxy` wraps, copied): a call to await, which raises what the broker's
+        `enqueue` raises. None outside a worker (no message being delivered). On Redis the send is a blocking
+        network call, run in a thread; the StubBroker only appends to an in-process queue, inline."""
+        broker, message = _delivery.get() or (None, None)
+        if broker is None or message is None:
+            return None
+        again = partial(broker.enqueue, message.copy(), delay=delay_ms)
+        blocking = self.settings.broker_url is not None
+
+        async def send() -> None:
+            if blocking:
+                await asyncio.to_thread(again)
+            else:
+                again()
+
+        return send
 
     async def get(self) -> WorkerResources:
         """The resources, built on first call; call it on Dramatiq's event loop only."""

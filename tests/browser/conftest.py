@@ -10,6 +10,9 @@ Fixtures:
                 15 s timeouts; errors thrown in any of them fail the test
     page        one such page
     console     a Shopbridge whose OAuth callback returns to its own console, with `sign_in(page, merchant)`
+
+Helpers: `double_click_held` (a double click whose requests are held on their way: how many it sent), with
+`a_page_turn` (a read with a cursor); `turn_a_page_offline` (Next page with the network gone).
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Request, Route, expect, sync_playwright
 
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -109,3 +113,38 @@ def approve(page: Page, seller: str, decision: str = "Approve") -> None:
     page.wait_for_url(re.compile(r".*/oauth/authorize\?.*"))
     row = page.locator("tr", has=page.locator(f"input[name=seller][value='{seller}']"))
     row.get_by_role("button", name=decision).click()
+
+
+def a_page_turn(request: Request) -> bool:
+    """A GraphQL read with a cursor (`variables.after`): a page turn."""
+    return bool(((request.post_data_json or {}).get("variables") or {}).get("after"))
+
+
+def double_click_held(page: Page, button: Locator, holds: Callable[[Request], bool], what: str) -> int:
+    """`button` double-clicked while every GraphQL request `holds` picks is held on its way (the server slow on it);
+    once one is held (`what` names it for the wait), every handler of the page's `**/graphql` is removed and the held
+    requests go on, in the order sent. Returns how many were held: how many the double click sent."""
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        if holds(route.request):
+            held.append(route)
+        else:
+            route.fallback()
+
+    page.route("**/graphql", hold)
+    button.dblclick()
+    wait_until(lambda: held or page.evaluate("() => false"), what)  # each poll lets Playwright route
+    page.unroute("**/graphql")
+    for route in held:
+        route.fallback()
+    return len(held)
+
+
+def turn_a_page_offline(page: Page) -> None:
+    """Next page clicked with the network gone (every GraphQL request aborted), until the page's notice says
+    Shopbridge cannot be reached; then the network back (every handler of `**/graphql` removed)."""
+    page.route("**/graphql", lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("button", name="Next page").click()
+    expect(page.locator("#notice")).to_contain_text("Shopbridge cannot be reached")
+    page.unroute("**/graphql")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import a_page_turn, double_click_held, sign_in, turn_a_page_offline
 from tests.e2e.test_inventory_pool import items
 from tests.e2e.test_inventory_push import pooled_items, sellable_skus, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
@@ -44,6 +44,21 @@ def sellable_shared_item(app: ShopbridgeServer, first: dict[str, Any], second: d
             if link["shop"]["id"] == second["id"] and link["sku"]["tiktokSkuId"] in sellable:
                 return item, link["sku"]
     raise AssertionError("no item shared by both shops with a sellable SKU")
+
+
+def searched_items(app: ShopbridgeServer, page: Page, skus: list[str], search: str) -> None:
+    """m1's items `skus` created in this order (the last the newest), m1 signed in on Inventory (until the last of
+    `skus` that starts with `search` is listed), then Inventory searched for `search`, until its first page shows
+    ("1 to 20 of N": N the `skus` that start with it, more than 20)."""
+    for sku in skus:
+        done = app.graphql(CREATE, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]
+        assert done["userErrors"] == [], done
+    found = [sku for sku in skus if sku.startswith(search)]
+    sign_in(page, app, "m1")
+    expect(open_inventory(page, found[-1])).to_be_visible()
+    page.get_by_label("Search by SKU").fill(search)
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text(f"1 to 20 of {len(found)}")).to_be_visible()
 
 
 def open_inventory(page: Page, sku: str) -> Locator:
@@ -629,15 +644,7 @@ def test_a_page_turn_stays_in_the_searched_list_whatever_is_typed_in_the_box_sin
     They read the box as it was typed since, unsearched: the next page of another search, from a cursor of this one
     ("21 to 20 of 1" and no row, the next search's items being newer than the cursor)."""
     # given 25 items the merchant finds by "PAGE-" (20 a page), and one other, the newest
-    app = console()
-    for sku in [f"PAGE-{n:02}" for n in range(1, 26)] + ["OTHER-1"]:
-        done = app.graphql(CREATE, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]
-        assert done["userErrors"] == [], done
-    sign_in(page, app, "m1")
-    expect(open_inventory(page, "PAGE-25")).to_be_visible()
-    page.get_by_label("Search by SKU").fill("PAGE-")
-    page.get_by_role("button", name="Search").click()
-    expect(page.get_by_text("1 to 20 of 25")).to_be_visible()
+    searched_items(console(), page, [f"PAGE-{n:02}" for n in range(1, 26)] + ["OTHER-1"], "PAGE-")
     # when the merchant types another search without running it, and turns the page
     page.get_by_label("Search by SKU").fill("OTHER")
     page.get_by_role("button", name="Next page").click()
@@ -659,40 +666,17 @@ def test_a_double_click_on_next_page_turns_one_page_and_a_turn_that_failed_stays
     wait for it. A double-click on Next page read the second page twice and labelled it "41 to 60" (Previous page then
     showed it again), and a turn that failed (offline) counted a page never shown, so the next Next skipped one."""
     # given 45 items, PAGE-45 the newest, listed 20 a page
-    app = console()
-    for sku in [f"PAGE-{n:02}" for n in range(1, 46)]:
-        done = app.graphql(CREATE, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]
-        assert done["userErrors"] == [], done
-    sign_in(page, app, "m1")
-    expect(open_inventory(page, "PAGE-45")).to_be_visible()
-    page.get_by_label("Search by SKU").fill("PAGE-")
-    page.get_by_role("button", name="Search").click()
-    expect(page.get_by_text("1 to 20 of 45")).to_be_visible()
+    searched_items(console(), page, [f"PAGE-{n:02}" for n in range(1, 46)], "PAGE-")
     rows = page.locator("tbody tr th a")
     # when the merchant double-clicks Next page while the page is on its way
-    held: list[Route] = []
-
-    def hold_page_turns(route: Route) -> None:
-        if ((route.request.post_data_json or {}).get("variables") or {}).get("after"):
-            held.append(route)
-        else:
-            route.fallback()
-
-    page.route("**/graphql", hold_page_turns)
-    page.get_by_role("button", name="Next page").dblclick()
-    wait_until(lambda: held or page.evaluate("() => false"), "the page turn held")  # each poll lets Playwright route
-    page.unroute("**/graphql")
-    for route in held:
-        route.fallback()
+    next_page = page.get_by_role("button", name="Next page")
+    turns = double_click_held(page, next_page, a_page_turn, "the page turn held")
     # then one page was turned, and it says so
     expect(page.get_by_text("21 to 40 of 45")).to_be_visible()
     expect(rows).to_have_text([f"PAGE-{n:02}" for n in range(25, 5, -1)])
-    assert len(held) == 1
+    assert turns == 1
     # when the next turn fails (the network gone)
-    page.route("**/graphql", lambda route: route.abort("internetdisconnected"))
-    page.get_by_role("button", name="Next page").click()
-    expect(page.locator("#notice")).to_contain_text("Shopbridge cannot be reached")
-    page.unroute("**/graphql")
+    turn_a_page_offline(page)
     # then the page shown stays, with its number, and both turns work from it
     expect(page.get_by_text("21 to 40 of 45")).to_be_visible()
     expect(page.get_by_role("button", name="Next page")).to_be_enabled()

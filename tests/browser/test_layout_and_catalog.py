@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import a_page_turn, double_click_held, sign_in, turn_a_page_offline
 from tests.e2e.test_inventory_push import pooled_items, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
@@ -157,30 +157,15 @@ def test_a_double_click_on_next_page_turns_one_page_and_a_turn_that_failed_stays
     titles = page.locator("tbody tr td:first-child")
     first_page = titles.all_text_contents()
     # when the merchant double-clicks Next page while the page is on its way
-    held: list[Route] = []
-
-    def hold_page_turns(route: Route) -> None:
-        if ((route.request.post_data_json or {}).get("variables") or {}).get("after"):
-            held.append(route)
-        else:
-            route.fallback()
-
-    page.route("**/graphql", hold_page_turns)
-    page.get_by_role("button", name="Next page").dblclick()
-    wait_until(lambda: held or page.evaluate("() => false"), "the page turn held")  # each poll lets Playwright route
-    page.unroute("**/graphql")
-    for route in held:
-        route.fallback()
+    next_page = page.get_by_role("button", name="Next page")
+    turns = double_click_held(page, next_page, a_page_turn, "the page turn held")
     # then one page was turned, and it says so
     expect(summary).to_have_text("21 to 40 of 45")
-    assert len(held) == 1
+    assert turns == 1
     second_page = titles.all_text_contents()
     assert len(second_page) == 20 and not set(second_page) & set(first_page)
     # when the next turn fails (the network gone)
-    page.route("**/graphql", lambda route: route.abort("internetdisconnected"))
-    page.get_by_role("button", name="Next page").click()
-    expect(page.locator("#notice")).to_contain_text("Shopbridge cannot be reached")
-    page.unroute("**/graphql")
+    turn_a_page_offline(page)
     # then the page shown stays, with its number, and both turns work from it
     expect(summary).to_have_text("21 to 40 of 45")
     page.get_by_role("button", name="Next page").click()

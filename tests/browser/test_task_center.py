@@ -6,9 +6,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from playwright.sync_api import Page, Route, WebSocketRoute, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import double_click_held, sign_in
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
@@ -231,26 +231,16 @@ def test_a_double_click_on_sync_now_starts_one_sync_and_says_so(
     app.wait_for_idle_sync()
     open_task_center(page, app, "m1")
     expect(page.locator("li.task", has_text="· Maple")).to_have_count(2)
-    # when the merchant double-clicks Sync now while the first is on its way
-    held: list[Route] = []
-
-    def hold_sync_starts(route: Route) -> None:
-        if "syncStart" in (route.request.post_data or ""):
-            held.append(route)
-        else:
-            route.fallback()
-
-    page.route("**/graphql", hold_sync_starts)
     # (every sentence the notice shows from now on: the tasks' own changes of status are announced there too)
     page.evaluate(NOTICES)
-    page.get_by_role("button", name="Sync now").dblclick()
-    wait_until(lambda: held or page.evaluate("() => false"), "the sync start held")  # each poll lets Playwright route
-    page.unroute("**/graphql")
-    for route in held:
-        route.fallback()
+    # when the merchant double-clicks Sync now while the first is on its way
+    starts = double_click_held(
+        page, page.get_by_role("button", name="Sync now"),
+        lambda request: "syncStart" in (request.post_data or ""), "the sync start held",
+    )  # fmt: skip
     # then one sync started, and the page says so, and nothing else about it
     expect(page.locator("li.task", has_text="· Maple").filter(has_text="manual")).to_have_count(2)
     wait_until(lambda: "Sync started." in page.evaluate("() => window.notices"), "Sync started. said")
-    assert len(held) == 1
+    assert starts == 1
     assert not [said for said in page.evaluate("() => window.notices") if "already running" in said]
     expect(page.get_by_role("button", name="Sync now")).to_be_enabled()

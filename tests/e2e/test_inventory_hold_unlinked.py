@@ -9,7 +9,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.e2e.test_inventory_push import UPDATE, pooled_items, sellable_skus, set_on_hand, stock_of
+from tests.e2e.test_inventory_push import (
+    UPDATE,
+    pooled_items,
+    set_on_hand,
+    shared_sellable_item,
+    stock_of,
+    two_pooled_shops,
+)
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
@@ -37,16 +44,8 @@ def test_a_sale_held_back_on_a_sku_an_import_makes_ambiguous_stays_off_the_other
     # given one merchant's two shops pooled by seller SKU (no webhooks: TikTok's sales reach Shopbridge by a sync),
     # a shared item counted at 30 and pushed to both
     app = app_factory(products=12, orders=0)
-    first = app.connect_shop("m1", "us-local", "US", "Maple")
-    second = app.connect_shop("m1", "us-local-2", "US", "Desert")
-    app.wait_for_idle_sync()
-    sellable = sellable_skus(app, first["tiktokShopId"])
-    item = next(
-        i for i in pooled_items(app, "SB-")
-        if {ln["shop"]["id"] for ln in i["links"] if ln["state"] == "LINKED"} == {first["id"], second["id"]}
-        and any(ln["sku"]["tiktokSkuId"] in sellable for ln in i["links"])
-    )  # fmt: skip
-    sku_of = {ln["shop"]["id"]: ln["sku"]["tiktokSkuId"] for ln in item["links"] if ln["state"] == "LINKED"}
+    first, second = two_pooled_shops(app)
+    item, sku_of = shared_sellable_item(app, first, second, sellable_at=first)
     set_on_hand(app, item["id"], 30)
     for shop in (first, second):
         wait_until(lambda s=shop: stock_of(app, s["tiktokShopId"], sku_of[s["id"]]) == 30, what="the first push")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_inventory_push import two_pooled_shops
 from tests.e2e.test_webhooks import wait_until
 
 ITEMS = """query($after: String) { inventoryItems(first: 100, after: $after) { totalCount
@@ -34,11 +35,7 @@ def items(app: Any, merchant: str = "m1") -> list[dict[str, Any]]:
 
 def test_two_shops_pool_their_skus_and_a_sale_on_one_reserves_by_webhook(app_factory) -> None:
     app = app_factory(webhooks=True, products=12, orders=40)
-    first = app.connect_shop("m1", "us-local", "US", "Maple")
-    second = app.connect_shop("m1", "us-local-2", "US", "Desert")
-    app.wait_for_idle_sync()
-    for shop in (first, second):  # TikTok pushes a sale only to a registered address
-        app.wait_for_webhook_registration(shop)
+    first, second = two_pooled_shops(app, webhooks=True)
     # the SKUs pooled: items shared by both shops, each linked SKU LINKED by seller SKU (AUTO)
     pooled = [i for i in items(app) if {link["shop"]["id"] for link in i["links"]} == {first["id"], second["id"]}]
     assert pooled, "no item is shared by the two shops"
@@ -116,9 +113,7 @@ DELETE = """mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopI
 def test_deleting_a_shop_removes_the_items_only_it_brought_and_keeps_the_rest(app_factory) -> None:
     # given two shops of m1 pooled, and an item only the second links whose on-hand the merchant counted by hand
     app = app_factory(products=12, orders=40)
-    first = app.connect_shop("m1", "us-local", "US", "Maple")
-    second = app.connect_shop("m1", "us-local-2", "US", "Desert")
-    app.wait_for_idle_sync()
+    first, second = two_pooled_shops(app)
     before = items(app)
     shops_of = {i["sku"]: {link["shop"]["id"] for link in i["links"]} for i in before}
     only_second = sorted(sku for sku, shops in shops_of.items() if shops == {second["id"]})
@@ -379,11 +374,7 @@ def test_a_sku_tiktok_drops_with_an_open_order_still_ships_or_cancels_from_its_i
     # given two shops of m1: the first with product P of SKUs A (seller SKU DROP-A) and B (DROP-B), the second with a
     # SKU of seller SKU DROP-A, made in Seller Center (TikTok's webhooks bring them in), item DROP-A counted at 20
     app = app_factory(webhooks=True, products=4, orders=0)
-    first = app.connect_shop("m1", "us-local", "US", "Maple")
-    second = app.connect_shop("m1", "us-local-2", "US", "Desert")
-    app.wait_for_idle_sync()
-    for shop in (first, second):
-        app.wait_for_webhook_registration(shop)
+    first, second = two_pooled_shops(app, webhooks=True)
     made = app.sandbox.control(
         "POST", f"/shops/{first['tiktokShopId']}/products",
         {"title": "Drop", "skus": [{"seller_sku": "DROP-A", "quantity": 10}, {"seller_sku": "DROP-B", "quantity": 5}]},

@@ -121,18 +121,8 @@ def test_a_policy_change_is_validated_isolated_and_pushed(app: ShopbridgeServer)
 def test_a_sale_on_one_shop_lowers_the_other_shops_tiktok_stock(app_factory: Callable[..., ShopbridgeServer]) -> None:
     # given one merchant's two shops, pooled by seller SKU, with 30 units of a shared SKU counted
     app = app_factory(webhooks=True, products=12, orders=20)
-    first = app.connect_shop("m1", "us-local", "US", "Maple")
-    second = app.connect_shop("m1", "us-local-2", "US", "Desert")
-    app.wait_for_idle_sync()
-    for shop in (first, second):  # TikTok pushes a sale only to a registered address
-        app.wait_for_webhook_registration(shop)
-    shared = [
-        i for i in pooled_items(app, "SB-")
-        if {link["shop"]["id"] for link in i["links"] if link["state"] == "LINKED"} == {first["id"], second["id"]}
-    ]  # fmt: skip
-    sellable = sellable_skus(app, first["tiktokShopId"])
-    item = next(i for i in shared if any(link["sku"]["tiktokSkuId"] in sellable for link in i["links"]))
-    sku_of = {link["shop"]["id"]: link["sku"]["tiktokSkuId"] for link in item["links"] if link["state"] == "LINKED"}
+    first, second = two_pooled_shops(app, webhooks=True)
+    item, sku_of = shared_sellable_item(app, first, second, sellable_at=first)
     set_on_hand(app, item["id"], 30)
     (counted,) = [i for i in pooled_items(app, item["sku"]) if i["id"] == item["id"]]
     start = counted["available"]  # 30 less what open orders reserve
@@ -311,6 +301,33 @@ def sellable_skus(app: ShopbridgeServer, tiktok_shop_id: str) -> dict[str, dict[
         if product["status"] == "ACTIVATE" and not product.get("product_types")
         for sku in product["skus"]
     }
+
+
+def two_pooled_shops(app: ShopbridgeServer, *, webhooks: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """m1's shops Maple (seller `us-local`) and Desert (`us-local-2`), connected and imported: their SKUs pooled by
+    seller SKU. `webhooks` (an app made with `webhooks=True`): also until TikTok has both shops' webhook address, as it
+    pushes a sale only to a registered address."""
+    first = app.connect_shop("m1", "us-local", "US", "Maple")
+    second = app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    if webhooks:
+        for shop in (first, second):
+            app.wait_for_webhook_registration(shop)
+    return first, second
+
+
+def shared_sellable_item(
+    app: ShopbridgeServer, first: dict[str, Any], second: dict[str, Any], sellable_at: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """An item of m1 (seller SKU `SB-...`) LINKED on both shops and on no other, one of whose SKUs a buyer can order
+    at shop `sellable_at` (`sellable_skus`); and the TikTok SKU id it is LINKED to on each shop, by shop id."""
+    sellable = sellable_skus(app, sellable_at["tiktokShopId"])
+    item = next(
+        i for i in pooled_items(app, "SB-")
+        if {ln["shop"]["id"] for ln in i["links"] if ln["state"] == "LINKED"} == {first["id"], second["id"]}
+        and any(ln["sku"]["tiktokSkuId"] in sellable for ln in i["links"])
+    )  # fmt: skip
+    return item, {ln["shop"]["id"]: ln["sku"]["tiktokSkuId"] for ln in item["links"] if ln["state"] == "LINKED"}
 
 
 REAUTHORIZE = """mutation($id: ID!) { shopReauthorizationStart(input: {shopId: $id}) { authorizationUrl } }"""

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.e2e.test_inventory_push import UPDATE, pooled_items, sellable_skus, set_on_hand, stock_of
+from tests.e2e.test_inventory_push import (
+    UPDATE,
+    pooled_items,
+    set_on_hand,
+    shared_sellable_item,
+    stock_of,
+    two_pooled_shops,
+)
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
@@ -18,18 +25,8 @@ def test_a_deleted_shops_open_orders_stay_off_the_other_shops_stock(
 ) -> None:
     # given one merchant's two shops pooled by seller SKU, a shared item counted at 30 and pushed to both
     app = app_factory(webhooks=True, products=12, orders=20)
-    first = app.connect_shop("m1", "us-local", "US", "Maple")
-    second = app.connect_shop("m1", "us-local-2", "US", "Desert")
-    app.wait_for_idle_sync()
-    for shop in (first, second):
-        app.wait_for_webhook_registration(shop)
-    sellable = sellable_skus(app, second["tiktokShopId"])
-    item = next(
-        i for i in pooled_items(app, "SB-")
-        if {ln["shop"]["id"] for ln in i["links"] if ln["state"] == "LINKED"} == {first["id"], second["id"]}
-        and any(ln["sku"]["tiktokSkuId"] in sellable for ln in i["links"])
-    )  # fmt: skip
-    sku_of = {ln["shop"]["id"]: ln["sku"]["tiktokSkuId"] for ln in item["links"] if ln["state"] == "LINKED"}
+    first, second = two_pooled_shops(app, webhooks=True)
+    item, sku_of = shared_sellable_item(app, first, second, sellable_at=second)
     set_on_hand(app, item["id"], 30)
     (counted,) = [i for i in pooled_items(app, item["sku"]) if i["id"] == item["id"]]
     start = counted["available"]  # 30 less what the generated open orders of both shops reserve

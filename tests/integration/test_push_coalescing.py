@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,10 @@ import dramatiq
 from dramatiq.middleware import Middleware
 from sqlalchemy import select
 
+from adapters.config import Settings
 from adapters.db.tables import skus
-from domain.ports import TaskQueue
+from adapters.queue import DramatiqTaskQueue
+from domain.ports import EventPublisher, TaskQueue
 from domain.services import importer
 from domain.services.importer import SyncDeps
 from domain.services.sync import queue_authorization_sync
@@ -66,6 +69,48 @@ class Watch(Middleware):
             self.started.append((message.actor_name, tuple(message.args)))
 
 
+def _in_order_settings(database_url: str, sandbox: SandboxServer, tmp_path: Path) -> Settings:
+    """One worker thread, none reserved (it runs no import), so the `live` queue is taken strictly in order; the webhook
+    address app-wide, so the worker's boot sweep registers nothing (the test's address is no https one)."""
+    return sync_settings(database_url, sandbox, tmp_path, worker_reserved_threads=0, webhooks_app_wide=True)
+
+
+@dataclass
+class _LiveQueue:
+    """The embedded broker (a StubBroker) watched, the task queue that sends to it, and a Dramatiq worker of one thread
+    on its `live` queue, started by the test (`start`): a message sent while a run is in flight waits unstarted until
+    that run ends."""
+
+    broker: dramatiq.Broker
+    queue: DramatiqTaskQueue
+    worker: dramatiq.Worker
+    started: bool = False
+
+    def start(self) -> None:
+        self.started = True
+        self.worker.start()
+
+    async def drained(self) -> None:
+        """Until every message of the `live` queue has run."""
+        await asyncio.to_thread(self.broker.join, LIVE_QUEUE)
+        await asyncio.to_thread(self.worker.join)
+
+    async def stop(self) -> None:
+        """The worker stopped, if the test started it."""
+        if self.started:
+            await asyncio.to_thread(self.worker.stop)
+
+
+def _live_queue(settings: Settings, watch: Watch, events: EventPublisher | None = None) -> _LiveQueue:
+    """A new broker of `settings` (`workers.broker.setup_broker`, publishing on `events`) with `watch` added."""
+    broker = setup_broker(settings, events=events)
+    broker.add_middleware(watch)
+    from workers.actors import task_queue  # declared on the broker just made
+
+    worker = dramatiq.Worker(broker, queues={LIVE_QUEUE}, worker_threads=1, worker_timeout=WORKER_TIMEOUT_MS)
+    return _LiveQueue(broker, task_queue(settings), worker)
+
+
 async def _import(harness: SyncHarness, queue: TaskQueue, deps: SyncDeps, shop: Shop) -> None:
     """The shop's authorization tasks (products, orders) run to their end by the sync engine, side by side as two
     worker threads run them; their own `run_sync_task` messages stay in the `sync` queue, which nothing takes."""
@@ -83,18 +128,12 @@ async def test_a_webhook_after_imports_waits_behind_at_most_one_push_per_shop(
     sync_harness_factory: Callable[..., SyncHarness],
 ) -> None:  # fmt: skip
     sandbox = sandbox_factory(SandboxConfig())  # the default shop: 40 products, 120 orders
-    # one worker thread (none reserved: it runs no import), so the `live` queue is taken strictly in order; the
-    # webhook address app-wide, so the worker's boot sweep registers nothing (the test's address is no https one)
-    settings = sync_settings(database_url, sandbox, tmp_path, worker_reserved_threads=0, webhooks_app_wide=True)
+    settings = _in_order_settings(database_url, sandbox, tmp_path)
     harness = sync_harness_factory(settings)
-    broker = setup_broker(settings, events=harness.events)
     watch = Watch()
-    broker.add_middleware(watch)
-    from workers.actors import task_queue
-
-    queue = task_queue(settings)
+    live = _live_queue(settings, watch, harness.events)
+    queue = live.queue
     resources = await build_resources(settings, queue, harness.events)
-    worker: dramatiq.Worker | None = None
     try:
         # given a merchant's first shop imported, then a second shop of the same seller (the same seller SKUs: its
         # SKUs join the first shop's items, and its open orders reserve on them), while no worker takes `live`
@@ -109,10 +148,8 @@ async def test_a_webhook_after_imports_waits_behind_at_most_one_push_per_shop(
         # when a webhook for the second shop arrives, and a worker takes the `live` queue, one message at a time
         webhook = ("process_webhook_events", (second.id,))
         await queue.enqueue_webhook_events(second.id)
-        worker = dramatiq.Worker(broker, queues={LIVE_QUEUE}, worker_threads=1, worker_timeout=WORKER_TIMEOUT_MS)
-        worker.start()
-        await asyncio.to_thread(broker.join, LIVE_QUEUE)
-        await asyncio.to_thread(worker.join)
+        live.start()
+        await live.drained()
 
         # then the webhook's run started after at most one push run per shop, however many batches the imports
         # wrote (each order batch of the second shop moved the items of both): the imports sent one push message
@@ -122,8 +159,7 @@ async def test_a_webhook_after_imports_waits_behind_at_most_one_push_per_shop(
         assert {shop_id: ahead.count(push) for shop_id, push in pushes.items()} == {first.id: 1, second.id: 1}, sent
         assert sent == {first.id: 1, second.id: 1}
     finally:
-        if worker is not None:
-            await asyncio.to_thread(worker.stop)
+        await live.stop()
         await resources.aclose()
 
 
@@ -135,14 +171,10 @@ async def test_a_change_during_a_push_run_and_one_after_it_each_get_a_run_and_re
     database_url: str, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     # one worker thread: a message sent while the run is in flight waits unstarted until that run ends
-    settings = sync_settings(database_url, sandbox, tmp_path, worker_reserved_threads=0, webhooks_app_wide=True)
-    broker = setup_broker(settings)
+    settings = _in_order_settings(database_url, sandbox, tmp_path)
     watch = Watch()
-    broker.add_middleware(watch)
-    from workers.actors import task_queue
-
-    queue = task_queue(settings)
-    worker = dramatiq.Worker(broker, queues={LIVE_QUEUE}, worker_threads=1, worker_timeout=WORKER_TIMEOUT_MS)
+    live = _live_queue(settings, watch)
+    queue = live.queue
     async with opened_push_world(database_url, sandbox, tmp_path, settings) as world:
         try:
             # given two products of a shop, each SKU linked to an item of 50 units; a worker on the `live` queue
@@ -151,7 +183,7 @@ async def test_a_change_during_a_push_run_and_one_after_it_each_get_a_run_and_re
             red, red_items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=50)
             blue, blue_items, _ = await pooled_product(world, shop, "SB-00022-", on_hand=50)
             (red_sku, red_item), (blue_sku, blue_item) = next(iter(red_items.items())), next(iter(blue_items.items()))
-            worker.start()
+            live.start()
 
             # when a sale of the red item is pushed, and TikTok holds that Update Inventory in flight
             sandbox.control("POST", "/inventory-updates/hold", {"held": True})
@@ -168,8 +200,7 @@ async def test_a_change_during_a_push_run_and_one_after_it_each_get_a_run_and_re
             # mark as it began), and the second send of the burst was coalesced into it (still unstarted)
             assert watch.sent.count(push) == 2, watch.sent
             sandbox.control("POST", "/inventory-updates/hold", {"held": False})
-            await asyncio.to_thread(broker.join, LIVE_QUEUE)
-            await asyncio.to_thread(worker.join)
+            await live.drained()
             # and once TikTok answers, both reach TikTok: the red SKU at 50 - 5 - 3, the blue one at 50 - 4
             stock = tiktok_stock(sandbox, shop)
             assert (sum(stock[red_sku].values()), sum(stock[blue_sku].values())) == (42, 46)
@@ -177,14 +208,13 @@ async def test_a_change_during_a_push_run_and_one_after_it_each_get_a_run_and_re
             # when the blue item sells once more, after every run has ended
             await change_stock(world, blue_item, -1, [(shop.id, blue["id"])])
             await queue.enqueue_inventory_push(shop.id)
-            await asyncio.to_thread(broker.join, LIVE_QUEUE)
-            await asyncio.to_thread(worker.join)
+            await live.drained()
 
             # then it was sent a run too (no mark left behind), and TikTok shows 45
             assert watch.sent.count(push) == 3, watch.sent
             assert sum(tiktok_stock(sandbox, shop)[blue_sku].values()) == 45
         finally:
-            await asyncio.to_thread(worker.stop)
+            await live.stop()
 
 
 class _TikTokCallsAtStart(Watch):
@@ -206,15 +236,12 @@ async def test_a_webhook_waits_for_a_few_rounds_of_a_large_push_not_all_of_them(
     database_url: str, sandbox_factory: Callable[..., SandboxServer], tmp_path: Path
 ) -> None:
     sandbox = sandbox_factory(SandboxConfig(products=100, orders=0))
-    settings = sync_settings(database_url, sandbox, tmp_path, worker_reserved_threads=0, webhooks_app_wide=True)
-    broker = setup_broker(settings)
+    settings = _in_order_settings(database_url, sandbox, tmp_path)
     watch = _TikTokCallsAtStart(sandbox)
-    broker.add_middleware(watch)
-    from workers.actors import PUSH_ROUNDS_PER_RUN, task_queue
+    live = _live_queue(settings, watch)
+    queue = live.queue
+    from workers.actors import PUSH_ROUNDS_PER_RUN
 
-    queue = task_queue(settings)
-    worker = dramatiq.Worker(broker, queues={LIVE_QUEUE}, worker_threads=1, worker_timeout=WORKER_TIMEOUT_MS)
-    started = False
     async with opened_push_world(database_url, sandbox, tmp_path, settings) as world:
         try:
             # given a shop's 100 products, every SKU linked to an item of 50 units, all dirty (as after an import
@@ -242,10 +269,8 @@ async def test_a_webhook_waits_for_a_few_rounds_of_a_large_push_not_all_of_them(
             # when the shop's push is sent, then a webhook of the shop, and one worker thread takes them
             await queue.enqueue_inventory_push(shop.id)
             await queue.enqueue_webhook_events(shop.id)
-            started = True
-            worker.start()
-            await asyncio.to_thread(broker.join, LIVE_QUEUE)
-            await asyncio.to_thread(worker.join)
+            live.start()
+            await live.drained()
 
             # then the webhook ran after one push run of at most PUSH_ROUNDS_PER_RUN rounds of 20 products, and the
             # push went on after it, sent again behind it, until every product was written
@@ -256,5 +281,4 @@ async def test_a_webhook_waits_for_a_few_rounds_of_a_large_push_not_all_of_them(
             stock = tiktok_stock(sandbox, shop)
             assert all(sum(stock[sku["id"]].values()) == 50 for p in products for sku in p["skus"])
         finally:
-            if started:
-                await asyncio.to_thread(worker.stop)
+            await live.stop()
