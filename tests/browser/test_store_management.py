@@ -18,6 +18,7 @@ from tests.fixtures.app import START, ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
 SHOPS = "{ shops { edges { node { id name status } } } }"
+DELETE_SHOP = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
 
 
 def test_sign_in_with_a_pasted_token_or_the_demo_link_which_works_once(
@@ -407,3 +408,29 @@ def test_a_revocation_shows_in_its_row_without_a_reload_keeping_the_focus_and_an
     expect(oak_row.get_by_label("New name for Oak")).to_be_focused()
     oak_row.get_by_label("New name for Oak").press("Escape")
     expect(oak_row.locator(".badge")).to_have_text("Revoked")
+
+
+def test_a_shop_deleted_in_another_tab_leaves_the_list_at_once(
+    console: Callable[..., ShopbridgeServer], new_page: Callable[..., Page]
+) -> None:
+    """Rule (js/stores.js, `shopsDeleted`): the list drops a shop deleted elsewhere, without a reload. `shopsUpdated`
+    sends nothing for it: the row stayed, with its counts and actions, until an action on it was refused."""
+    app = console()
+    gone = app.connect_shop("m1", "us-local", "US", "Gone shop")
+    app.connect_shop("m1", "us-local-2", "US", "Kept shop")
+    app.wait_for_idle_sync()
+    page = new_page()
+    sign_in(page, app, "m1")
+    expect(page.locator("tbody tr")).to_have_count(2)
+    feeds = app.asgi.state.services.shop_feeds
+    wait_until(  # the page's two subscriptions, shopsUpdated and shopsDeleted, on the feed that has read its baseline
+        lambda: (feed := feeds.get("m1")) is not None and len(feed.followers) == 2 and feed.ready.is_set(),
+        "the list following its shops' changes and deletions",
+    )
+    # when the shop is deleted in another tab
+    done = app.graphql(DELETE_SHOP, {"input": {"shopId": gone["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    # then this tab's list drops it, and says how many are left
+    expect(page.locator("tbody tr", has_text="Gone shop")).to_have_count(0)
+    expect(page.locator("tbody tr", has_text="Kept shop")).to_have_count(1)
+    expect(page.get_by_text("1 shop", exact=True)).to_be_visible()

@@ -118,3 +118,38 @@ async def test_production_mode_a_revocation_applied_by_a_worker_process_arrives(
         assert seen["id"] == shop["id"]
     finally:
         await asyncio.to_thread(stop_worker, worker)
+
+
+SHOPS_DELETED = "subscription { shopsDeleted }"
+DELETE_SHOP = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
+
+
+async def test_a_shop_deleted_elsewhere_is_told_by_id_to_its_merchants_lists_and_no_other(
+    app: ShopbridgeServer,
+) -> None:
+    """Rule (README, shopsDeleted): `shopsUpdated` sends nothing for a deleted shop, so a list of shops open in another
+    tab kept its row; `shopsDeleted` tells its id, once, to each subscriber of its merchant, from the one feed."""
+    # given two shops of m1, the lists of two of its tabs and one of another merchant
+    gone = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US", "Gone")
+    kept = await asyncio.to_thread(app.connect_shop, "m1", "us-local-2", "US", "Kept")
+    await asyncio.to_thread(app.wait_for_idle_sync)
+    async with AsyncExitStack() as stack:
+        mine = [await stack.enter_async_context(app.subscribe(SHOPS_DELETED, {}, "m1")) for _ in range(2)]
+        theirs = await stack.enter_async_context(app.subscribe(SHOPS_DELETED, {}, "m2"))
+        await following(app, "m1", 2)
+        await following(app, "m2", 1)
+        # when one tab deletes a shop
+        done = (await asyncio.to_thread(app.graphql, DELETE_SHOP, {"input": {"shopId": gone["id"]}}, "m1"))[
+            "shopDelete"
+        ]
+        assert done == {"deletedShopId": gone["id"], "userErrors": []}
+        # then each of the merchant's lists is told its id, once, and nothing of the shop kept
+        for op in mine:
+            assert (await op.next())["shopsDeleted"] == gone["id"]
+        for op in mine:
+            with pytest.raises(TimeoutError):
+                await op.next(timeout=2)
+        assert kept["id"] != gone["id"]
+        # and the other merchant hears nothing
+        with pytest.raises(TimeoutError):
+            await theirs.next(timeout=1)
