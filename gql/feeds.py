@@ -336,7 +336,9 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
     follower (the subscription re-checks its token then). Each shop read is compared with the last fingerprint the feed
     saw (`_shop_fingerprint`); the changed ones go to every follower as one shared DTO each (gql/shared_events.py).
     The first read only sets the fingerprints: nothing is sent first. A shop gone (deleted) is delivered apart, by
-    id (`ShopFollower.take_deleted`, what `shopsDeleted` sends).
+    id (`ShopFollower.take_deleted`, what `shopsDeleted` sends): a shop the feed had read that a signal names and the
+    read no longer finds (`shopDelete` signals the shop after its commit: the feed learns at once), or that a full
+    read no longer lists (a lost signal).
     """
 
     def __init__(
