@@ -156,8 +156,9 @@ class Subscription:
     @strawberry.subscription(
         description="The id of each of the merchant's shops deleted (`shopDelete`, from any session or device), "
         "once, so that a list of shops drops its row: `shopsUpdated` sends nothing for a deleted shop. Nothing is "
-        "sent first: read `shops` once subscribed. A deletion arrives within 30 seconds even if its signal was "
-        "lost. Ends with UNAUTHENTICATED once the connection's token expires."
+        "sent first: read `shops` once subscribed. A deletion arrives as soon as it is committed (its signal names "
+        "the shop, which the feed then finds gone), within 30 seconds if that signal was lost. Ends with "
+        "UNAUTHENTICATED once the connection's token expires."
     )
     async def shops_deleted(self, info: Info) -> AsyncGenerator[strawberry.ID, None]:
         merchant_id = info.context.require_merchant()

@@ -298,24 +298,24 @@ export function renderStores(ctx) {
       body,
     ),
   );
-  // Follow the shops first, then read them: a change made while the list loads is not missed.
+  let timer = null;
+  const refreshSoon = () => {
+    clearTimeout(timer);
+    timer = setTimeout(load, 300);
+  };
+  // Follow the shops first, then read them: a change or deletion made while the list loads is not missed.
   const stopShops = ctx.socket.subscribe(SHOP_CHANGES, {}, {
     next: (payload) => {
       const shop = payload.data?.shopsUpdated;
       if (shop) replaceRow(shop);
     },
   });
-  load();
-  let timer = null;
-  const refreshSoon = () => {
-    clearTimeout(timer);
-    timer = setTimeout(load, 300);
-  };
   const stopDeletions = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
     next: (payload) => {
       if (payload.data?.shopsDeleted) refreshSoon(); // read again: the count and the rows, without it
     },
   });
+  load();
   const statuses = new Map(); // a task's status change (a new task, a finished import) changes counts and last sync
   const stop = ctx.socket.subscribe(TASK_CHANGES, {}, {
     next: (payload) => {
