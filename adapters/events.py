@@ -151,6 +151,10 @@ class InProcessEventBus:
         """How many of the merchant's task subscriptions receive signals now (an observable point for tests)."""
         return self._fanout.listening(merchant_id)
 
+    def shops_listening(self, merchant_id: str) -> int:
+        """How many of the merchant's shop subscriptions receive signals now (an observable point for tests)."""
+        return self._shops.listening(merchant_id)
+
     async def aclose(self) -> None:
         return None
 
@@ -225,6 +229,11 @@ class RedisEventBus:
         """How many of the merchant's task subscriptions receive signals now: none until Redis confirmed the
         pub/sub subscription (an observable point for tests, readable from any thread)."""
         return self._fanout.listening(merchant_id) if self._listening.is_set() else 0
+
+    def shops_listening(self, merchant_id: str) -> int:
+        """How many of the merchant's shop subscriptions receive signals now: none until Redis confirmed the
+        pub/sub subscription (a signal published before that is lost; readable from any thread)."""
+        return self._shops.listening(merchant_id) if self._listening.is_set() else 0
 
     async def wait_listening(self) -> None:
         """Until the pub/sub connection is subscribed (tests use it: earlier signals would be missed)."""

@@ -293,12 +293,21 @@ class ShopFollower:
 
     def __init__(self) -> None:
         self.pending: dict[str, t.Shop] = {}
+        self.deleted: set[str] = set()  # shops deleted since `take_deleted` (`shopsDeleted`)
         self.error: BaseException | None = None
         self._event = asyncio.Event()
 
-    def _deliver(self, changed: dict[str, t.Shop]) -> None:
+    def _deliver(self, changed: dict[str, t.Shop], deleted: set[str] | frozenset[str] = frozenset()) -> None:
         self.pending.update(changed)
+        for shop_id in deleted:
+            self.pending.pop(shop_id, None)
+        self.deleted |= deleted
         self._event.set()
+
+    def take_deleted(self) -> list[str]:
+        """The shops deleted since the last call (internal ids, sorted)."""
+        deleted, self.deleted = sorted(self.deleted), set()
+        return deleted
 
     def _fail(self, error: BaseException) -> None:
         self.error = error
@@ -326,7 +335,10 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
     with no signal at all. A silent wake-up before that reads nothing and delivers an empty change to every
     follower (the subscription re-checks its token then). Each shop read is compared with the last fingerprint the feed
     saw (`_shop_fingerprint`); the changed ones go to every follower as one shared DTO each (gql/shared_events.py).
-    The first read only sets the fingerprints: nothing is sent first. A shop gone (deleted) sends nothing.
+    The first read only sets the fingerprints: nothing is sent first. A shop gone (deleted) is delivered apart, by
+    id (`ShopFollower.take_deleted`, what `shopsDeleted` sends): a shop the feed had read that a signal names and the
+    read no longer finds (`shopDelete` signals the shop after its commit: the feed learns at once), or that a full
+    read no longer lists (a lost signal).
     """
 
     def __init__(
@@ -369,23 +381,25 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
                 # Due whatever signals came: a merchant whose shops keep signalling (each finished poll does) never
                 # leaves a silent wake-up, and another shop's authorization running out signals nothing.
                 full_due = self.clock.now() - full_at >= self.full_read_interval
+                deleted: set[str] = set()
                 if silent and not full_due:
                     changed: dict[str, t.Shop] = {}  # nothing read: the followers only re-check their tokens
                 else:
                     if named is None or full_due:
                         named, full_at = None, self.clock.now()
-                    changed = await self._read(named)
+                    changed, deleted = await self._read(named)
                 if not self.ready.is_set():
                     self.ready.set()
                     changed = {}  # the first read is the baseline: the page read `shops` itself
                 for follower in list(self.followers):
-                    follower._deliver(changed)
+                    follower._deliver(changed, deleted)
                 received = await signals.wait(self.fallback_interval)
                 silent = received is None
                 named = received if received else None  # empty: some may be lost, read everything
 
-    async def _read(self, named: set[str] | None) -> dict[str, t.Shop]:
-        """Read the shops named (None: all the merchant's), keep their fingerprints, return the changed ones."""
+    async def _read(self, named: set[str] | None) -> tuple[dict[str, t.Shop], set[str]]:
+        """Read the shops named (None: all the merchant's), keep their fingerprints, return the changed ones and the
+        deleted ones: those the feed knew that are gone (a shop it never read is no news to anyone)."""
         async with self.db.read_sessionmaker() as session:
             if named is None:
                 rows = await queries.merchant_shops(session, self.merchant_id, SHOP_LIMIT, cipher=self.cipher)
@@ -394,9 +408,10 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
             facts = await shop_sync_facts(session, self.merchant_id, list(rows))
         self.reads += 1
         now = self.clock.now()
-        gone = set(named) - set(rows) if named is not None else set(self.sent) - set(rows)
+        gone = (set(named) if named is not None else set(self.sent)) - set(rows)
+        deleted = gone & set(self.sent)
         for shop_id in gone:
-            self.sent.pop(shop_id, None)  # deleted: nothing to send (see `shopsUpdated`)
+            self.sent.pop(shop_id, None)  # deleted: `shopsUpdated` sends nothing, `shopsDeleted` its id
         changed: dict[str, t.Shop] = {}
         for shop_id, row in rows.items():
             shop = dataclasses.replace(mappers.shop(row, now), sync_facts=facts.get(shop_id, SyncFacts()))
@@ -404,7 +419,7 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
             if self.sent.get(shop_id) != fingerprint:
                 self.sent[shop_id] = fingerprint
                 changed[shop_id] = shop
-        return changed
+        return changed, deleted
 
 
 def shop_feed(services: Services, merchant_id: str) -> ShopFeed:

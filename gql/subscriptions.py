@@ -31,7 +31,7 @@ from gql import types as t
 from gql.context import Info
 from gql.errors import BadRequestError
 from gql.feeds import FALLBACK_INTERVAL, Follower, Snapshot, shop_feed, task_feed
-from gql.ids import from_global_id, internal_id
+from gql.ids import from_global_id, internal_id, to_global_id
 
 MIN_INTERVAL = 0.1
 SHOP_MIN_INTERVAL = 0.25  # a shop re-read costs its counts: at most four a second during an import
@@ -138,8 +138,8 @@ class Subscription:
         "re-authorization, an authorization ending or announced (webhook 7), a token renewal. Nothing is sent "
         "first: read `shops` once subscribed. Changes close together are coalesced (the latest state wins); a "
         "status that moves with the clock (EXPIRING_SOON, EXPIRED) arrives within 30 seconds. A shop deleted sends "
-        "nothing (`shops` no longer lists it; `shopUpdated` ends with NOT_FOUND). Ends with UNAUTHENTICATED once "
-        "the connection's token expires."
+        "nothing here (`shopsDeleted` sends its id; `shopUpdated` ends with NOT_FOUND). Ends with UNAUTHENTICATED "
+        "once the connection's token expires."
     )
     async def shops_updated(self, info: Info) -> AsyncGenerator[t.Shop, None]:
         merchant_id = info.context.require_merchant()
@@ -148,9 +148,27 @@ class Subscription:
             while True:
                 changed = await me.next()  # at least every FALLBACK_INTERVAL, changes or not
                 info.context.require_merchant()  # a subscription does not outlive its token
+                me.take_deleted()  # `shopsDeleted` tells them
                 for shop in changed:
                     info.context.reset_loaders()
                     yield shop  # the feed's one object per shop and read: its execution is shared
+
+    @strawberry.subscription(
+        description="The id of each of the merchant's shops deleted (`shopDelete`, from any session or device), "
+        "once, so that a list of shops drops its row: `shopsUpdated` sends nothing for a deleted shop. Nothing is "
+        "sent first: read `shops` once subscribed. A deletion arrives as soon as it is committed (its signal names "
+        "the shop, which the feed then finds gone), within 30 seconds if that signal was lost. Ends with "
+        "UNAUTHENTICATED once the connection's token expires."
+    )
+    async def shops_deleted(self, info: Info) -> AsyncGenerator[strawberry.ID, None]:
+        merchant_id = info.context.require_merchant()
+        # The same one reader per merchant and process as `shopsUpdated` (gql/feeds.py).
+        async with shop_feed(info.context.services, merchant_id).follow() as me:
+            while True:
+                await me.next()  # at least every FALLBACK_INTERVAL, changes or not
+                info.context.require_merchant()  # a subscription does not outlive its token
+                for shop_id in me.take_deleted():
+                    yield strawberry.ID(to_global_id("Shop", shop_id))
 
 
 async def _follow(

@@ -228,7 +228,11 @@ async def delete_shop(
     links.
 
     Its active tasks are cancelled first, and (after the commit) signalled, so a subscription following one
-    learns at once that it ended (as CANCELLED with error code SHOP_DELETED: gql/subscriptions.py).
+    learns at once that it ended (as CANCELLED with error code SHOP_DELETED: gql/subscriptions.py). The shop itself is
+    signalled last (`EventPublisher.shop_changed`, after the commit, never failing): the merchant's shop feed reads
+    it then and, finding it gone, tells `shopsDeleted` its id and ends `shopUpdated` with NOT_FOUND, at once rather
+    than at its next full read (gql/feeds.py, `FULL_READ_INTERVAL`, 30 s). Returns `shop_id`; raises
+    `NotFoundError` (NOT_FOUND, field `shopId`) when the merchant has no such shop, signalling nothing.
     """
     async with uow_factory() as uow:
         # The shop first, exclusively: writers of its rows hold it shared before anything else (the catalog's
@@ -247,6 +251,8 @@ async def delete_shop(
         await uow.commit()
     for task in cancelled:
         await publish_quietly(events, task)
+    # The signal only wakes the readers: they read the shop and find it gone (the database is the truth).
+    await publish_shop_quietly(events, shop)
     return shop_id
 
 

@@ -118,3 +118,71 @@ async def test_production_mode_a_revocation_applied_by_a_worker_process_arrives(
         assert seen["id"] == shop["id"]
     finally:
         await asyncio.to_thread(stop_worker, worker)
+
+
+SHOPS_DELETED = "subscription { shopsDeleted }"
+DELETE_SHOP = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
+
+
+async def signalled_only(app: ShopbridgeServer, merchant_id: str) -> None:
+    """Until the merchant's feed hears its shop signals, its full read (every `FULL_READ_INTERVAL`, 30 s) put out of
+    the test's reach: a deletion can then reach a subscriber only by the signal `shopDelete` publishes, not by the
+    read that finds a lost signal's change (which made this test take 37 s, and pass, with no signal at all)."""
+    services = app.asgi.state.services
+    services.shop_feeds[merchant_id].full_read_interval = timedelta(days=1)
+    # Redis confirms its pub/sub subscription after the feed's first read: a signal published before is lost.
+    await until(lambda: services.events.shops_listening(merchant_id) >= 1, what=f"{merchant_id}'s shop signals")
+
+
+async def delete(app: ShopbridgeServer, shop: dict[str, Any], merchant_id: str) -> None:
+    done = await asyncio.to_thread(app.graphql, DELETE_SHOP, {"input": {"shopId": shop["id"]}}, merchant_id)
+    assert done["shopDelete"] == {"deletedShopId": shop["id"], "userErrors": []}
+
+
+async def test_a_shop_deleted_elsewhere_is_told_by_id_to_its_merchants_lists_and_no_other(
+    app: ShopbridgeServer,
+) -> None:
+    """Rule (README, shopsDeleted): `shopsUpdated` sends nothing for a deleted shop, so a list of shops open in another
+    tab kept its row; `shopsDeleted` tells its id, once, to each subscriber of its merchant, from the one feed, as
+    soon as `shopDelete` committed (its shop signal names the shop; the feed reads it and finds it gone)."""
+    # given two shops of m1 and one of m2, the lists of two of m1's tabs and one of m2's
+    gone = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US", "Gone")
+    kept = await asyncio.to_thread(app.connect_shop, "m1", "us-local-2", "US", "Kept")
+    theirs_shop = await asyncio.to_thread(app.connect_shop, "m2", "uk-local", "UK", "Theirs")
+    await asyncio.to_thread(app.wait_for_idle_sync)
+    async with AsyncExitStack() as stack:
+        mine = [await stack.enter_async_context(app.subscribe(SHOPS_DELETED, {}, "m1")) for _ in range(2)]
+        theirs = await stack.enter_async_context(app.subscribe(SHOPS_DELETED, {}, "m2"))
+        await following(app, "m1", 2)
+        await following(app, "m2", 1)
+        await signalled_only(app, "m1")
+        await signalled_only(app, "m2")
+        # when one tab deletes a shop
+        await delete(app, gone, "m1")
+        # then each of the merchant's lists is told its id
+        for op in mine:
+            assert (await op.next())["shopsDeleted"] == gone["id"]
+        # once: the next thing each hears is the next deletion, of the other shop
+        await delete(app, kept, "m1")
+        for op in mine:
+            assert (await op.next())["shopsDeleted"] == kept["id"]
+        # and the other merchant heard none of them: the first thing its list hears is its own shop's deletion
+        await delete(app, theirs_shop, "m2")
+        assert (await theirs.next())["shopsDeleted"] == theirs_shop["id"]
+
+
+@pytest.mark.redis
+async def test_production_mode_a_deletion_reaches_the_feed_through_redis(app_factory: Any, redis_server) -> None:
+    """Split mode: the deleting API process signals through Redis pub/sub, as every process does (another API
+    process's feed hears it the same way); the feed reads the named shop, finds it gone, and `shopsDeleted` says so."""
+    app: ShopbridgeServer = app_factory(broker_url=redis_server.url.rsplit("/", 1)[0] + "/2")
+    assert type(app.asgi.state.services.events).__name__ == "RedisEventBus"
+    # given a shop (its import queued: no worker process is needed to delete it) and a subscriber
+    gone = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US", "Gone")
+    async with app.subscribe(SHOPS_DELETED, {}, "m1") as op:
+        await following(app, "m1", 1)
+        await signalled_only(app, "m1")
+        # when it is deleted
+        await delete(app, gone, "m1")
+        # then the subscriber is told its id
+        assert (await op.next())["shopsDeleted"] == gone["id"]

@@ -136,3 +136,38 @@ async def test_signals_of_one_shop_do_not_hold_back_the_full_read(database: Data
             changed = await member.next()
     # then the read that signal caused was the full read by then due: the quiet shop arrives EXPIRED
     assert [(s.internal_id, s.status.value) for s in changed] == [(quiet.id, "EXPIRED")]
+
+
+async def test_a_signalled_shop_no_longer_readable_is_delivered_as_deleted(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """Rule (`shopsDeleted`): the feed's read of a signalled shop that finds it gone is a deletion, told by id to every
+    follower (the feed never re-reads everything here: the signal alone tells it), and to no one again."""
+    uows = uow_factory(database, cipher)
+    gone = await add_shop(uows, make_shop("m1"))
+    kept = await add_shop(uows, make_shop("m1"))
+    bus = InProcessEventBus()
+    feed = ShopFeed(database, bus, FakeClock(NOW), "m1", {}, fallback_interval=600, full_read_interval=86_400)
+    async with AsyncExitStack() as stack:
+        members = [await stack.enter_async_context(feed.follow()) for _ in range(2)]
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            await feed.ready.wait()
+            assert [await m.next() for m in members] == [[], []]  # the baseline
+            # when one shop is deleted, and signalled as `shopDelete` does after its commit
+            async with uows() as uow:
+                await uow.shops.delete(gone.id)
+                await uow.commit()
+            await bus.shop_changed(gone.id, "m1")
+            batches = [await m.next() for m in members]
+            deleted = [m.take_deleted() for m in members]
+            # and the other shop then changes (signalled)
+            kept.rename("Renamed store")
+            await _save(database, cipher, kept)
+            await bus.shop_changed(kept.id, "m1")
+            later = [await m.next() for m in members]
+    # then each follower was told the deleted shop's id, with no change of it, once
+    assert batches == [[], []]
+    assert deleted == [[gone.id], [gone.id]]
+    assert [[s.internal_id for s in batch] for batch in later] == [[kept.id], [kept.id]]
+    assert [m.take_deleted() for m in members] == [[], []]
+    assert feed.reads == 3  # the baseline, then one read per signal

@@ -186,3 +186,28 @@ async def test_delete_cancels_the_tasks_and_removes_the_shop(world: World) -> No
     assert sorted(events.changes) == [(task_id, "CANCELLED") for task_id in queued]
     assert world.store.shops == {}
     assert all(task.shop_id != shop.id for task in world.store.tasks.values())
+
+
+async def test_delete_signals_the_shop_after_its_commit(world: World) -> None:
+    """Rule (README, `shopsDeleted`): the deletion names the shop in a shop change signal, published once the shop is
+    gone from the database (the merchant's shop feed reads it on that signal and finds it gone); a refused deletion
+    signals nothing."""
+    shop = await world.connect("m1")
+
+    class Recording(FakeEventPublisher):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stored_when_signalled: list[bool] = []
+
+        async def shop_changed(self, shop_id: str, merchant_id: str) -> None:
+            self.stored_when_signalled.append(shop_id in world.store.shops)
+            await super().shop_changed(shop_id, merchant_id)
+
+    events = Recording()
+    # when another merchant tries, then the owner deletes it
+    await expect(ErrorCode.NOT_FOUND, services.delete_shop(world.uow, world.clock, "m2", shop.id, events))
+    assert events.shop_changes == []
+    await services.delete_shop(world.uow, world.clock, "m1", shop.id, events)
+    # then the shop was signalled once, when a reader would no longer find it
+    assert events.shop_changes == [shop.id]
+    assert events.stored_when_signalled == [False]

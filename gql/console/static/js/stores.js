@@ -19,6 +19,9 @@ const TASK_CHANGES = "subscription StoreTasks { syncTaskUpdated { id status shop
 // Each shop whose name, status, attention or Expire date changed (a revocation, a re-authorization, an announced
 // end, a token renewal), one subscription for the whole list; nothing comes first (the list is read by load()).
 const SHOP_CHANGES = `subscription StoreShops { shopsUpdated { ${SHOP_FIELDS} } }`;
+// Each shop deleted, in another tab or on another device: `shopsUpdated` sends nothing for it, and the list kept its
+// row (counts, actions) until an action on it was refused NOT_FOUND.
+const SHOP_DELETIONS = "subscription StoreShopsDeleted { shopsDeleted }";
 const URGENT = new Set(["REAUTHORIZATION_REQUIRED", "EXPIRING_SOON"]);
 const COMPLETE = `mutation Complete($input: ShopAuthorizationCompleteInput!) {
   shopAuthorizationComplete(input: $input) { shop { id name } reauthorized userErrors { code message } } }`;
@@ -295,19 +298,24 @@ export function renderStores(ctx) {
       body,
     ),
   );
-  // Follow the shops first, then read them: a change made while the list loads is not missed.
+  let timer = null;
+  const refreshSoon = () => {
+    clearTimeout(timer);
+    timer = setTimeout(load, 300);
+  };
+  // Follow the shops first, then read them: a change or deletion made while the list loads is not missed.
   const stopShops = ctx.socket.subscribe(SHOP_CHANGES, {}, {
     next: (payload) => {
       const shop = payload.data?.shopsUpdated;
       if (shop) replaceRow(shop);
     },
   });
+  const stopDeletions = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
+    next: (payload) => {
+      if (payload.data?.shopsDeleted) refreshSoon(); // read again: the count and the rows, without it
+    },
+  });
   load();
-  let timer = null;
-  const refreshSoon = () => {
-    clearTimeout(timer);
-    timer = setTimeout(load, 300);
-  };
   const statuses = new Map(); // a task's status change (a new task, a finished import) changes counts and last sync
   const stop = ctx.socket.subscribe(TASK_CHANGES, {}, {
     next: (payload) => {
@@ -322,6 +330,7 @@ export function renderStores(ctx) {
     clearTimeout(timer);
     stop();
     stopShops();
+    stopDeletions();
     stopReconnect();
   };
 }
