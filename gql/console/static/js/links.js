@@ -149,8 +149,16 @@ export function renderLinks(ctx, itemId, changed) {
       h("td", { "data-label": "TikTok stock", class: "num" }, number(link.sku.quantity)),
       h("td", { class: "actions" }, link.state === "EXCLUDED" ? h("span", { class: "muted small" }, "Cannot be linked")
         : h("button", { type: "button", "aria-label": `Link ${label}`,
-          onclick: () => run(LINK, { skuId: link.sku.id, inventoryItemId: itemId }, "skuLink",
+          onclick: (e) => linkOnce(e.currentTarget, { skuId: link.sku.id, inventoryItemId: itemId },
             `${label} is linked: it now draws on this item, and its open orders reserve units here.`) }, "Link")));
+  }
+
+  /** One link per click, none while one is under way (as inventory-item.js `once`): a double-click sent two. The
+   * button stays disabled once linked: its row goes when the list is read again. */
+  async function linkOnce(button, input, success) {
+    if (button.disabled) return;
+    button.disabled = true;
+    if (!(await run(LINK, input, "skuLink", success))) button.disabled = false;
   }
 
   shopSelect.addEventListener("change", () => {
