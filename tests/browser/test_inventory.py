@@ -775,3 +775,21 @@ def test_a_double_click_on_link_sends_one_link(console: Callable[..., Shopbridge
     expect(page.get_by_role("button", name=f"Unlink {candidate['name']}")).to_be_visible()
     assert page.evaluate("() => window.linksSent") == 1
 
+
+def test_a_link_refused_as_not_found_reads_the_shops_and_their_skus_again(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (messages.js NOT_FOUND: "… does not exist any more. The list has been refreshed."): a Link refused because
+    its SKU went with a shop deleted elsewhere reads the shops and their SKUs again, as the sentence says. The
+    console said so and went on listing the deleted shop and its SKUs, each Link refused the same way."""
+    app, candidate, row = unlinked_candidate(console, page)
+    # given Maple deleted elsewhere while its SKU is shown
+    done = app.graphql(DELETE_SHOP, {"input": {"shopId": candidate["shop"]["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    # when the merchant links it
+    row.get_by_role("button", name=f"Link {candidate['name']}").click()
+    # then the refusal is told, and the deleted shop and its SKUs are no longer offered
+    expect(page.locator("#notice")).to_contain_text("does not exist any more. The list has been refreshed.")
+    expect(row).to_have_count(0)
+    expect(page.get_by_label("Shop", exact=True).locator("option")).to_have_count(0)
+    expect(page.get_by_text("Connect a shop first.")).to_be_visible()

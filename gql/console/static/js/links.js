@@ -55,6 +55,13 @@ export function renderLinks(ctx, itemId, changed) {
       const result = (await ctx.graphql(query, { input }))[key];
       if (result.userErrors.length) {
         announce(explain(result.userErrors[0]), { kind: "error" });
+        // NOT_FOUND: the SKU went with its shop, deleted elsewhere, or this item did. The sentence says the list has
+        // been refreshed: read the item, the shops and their SKUs again (the console went on offering them, each
+        // Link refused the same way).
+        if (result.userErrors[0].code === "NOT_FOUND") {
+          changed();
+          loadShops();
+        }
         return false;
       }
       announce(success, { kind: "success" });
@@ -106,7 +113,8 @@ export function renderLinks(ctx, itemId, changed) {
   async function loadShops() {
     try {
       const shops = await allShops(ctx.graphql);
-      fill(shopSelect, shops.map((s) => h("option", { value: s.id }, s.name)));
+      const picked = shopSelect.value; // read again (NOT_FOUND above): the shop picked stays picked while it exists
+      fill(shopSelect, shops.map((s) => h("option", { value: s.id, selected: s.id === picked }, s.name)));
       loadCandidates();
     } catch (exc) {
       announce(exc.message, { kind: "error" });
@@ -115,6 +123,8 @@ export function renderLinks(ctx, itemId, changed) {
 
   async function loadCandidates(after = null) {
     if (!shopSelect.value) {
+      candidates.replaceChildren(); // the rows of a shop deleted since, whose Links would be refused
+      more.hidden = true;
       candidateSummary.textContent = "Connect a shop first.";
       return;
     }
