@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.authorization import AuthorizationPurpose, AuthorizationRequest, state_digest
+from domain.authorization import STATE, AuthorizationPurpose, AuthorizationRequest, state_digest
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode, NotFoundError, ValidationError
 from domain.ports import (
@@ -92,7 +92,7 @@ async def complete_authorization(
     `merchant_id` is the merchant completing it under its own token: the state must be its own (RFC 6749 sec.
     10.12: TikTok's browser redirect carries no login, and the browser approving need not be the merchant's, so the
     callback completes nothing and hands the code on). Another merchant's try leaves the state unspent. Codes:
-    INVALID_STATE, AUTHORIZATION_DENIED (the seller declined, or TikTok refused the code), AUTHORIZATION_UNCONFIRMED
+    INVALID_STATE (on `state`), AUTHORIZATION_DENIED (the seller declined, or TikTok refused the code), AUTHORIZATION_UNCONFIRMED
     (TikTok's answer to the code exchange was lost, e.g. a timeout: the single-use code may be spent, tiktok-api.md
     sec. 2; the merchant authorizes again), TIKTOK_REJECTED, TIKTOK_UNAVAILABLE, and the shop rules' codes.
     INVALID_INPUT (on `code`) when neither `code` nor `error` is given, before the state is looked at: a malformed
@@ -187,10 +187,10 @@ async def _spend_state(
     async with uow_factory() as uow:
         request = await uow.authorizations.get(state_digest(state))  # an empty state matches no request
         if request is None:
-            raise DomainError(ErrorCode.INVALID_STATE, "Unknown authorization state; start again.", ("state",))
+            raise DomainError(ErrorCode.INVALID_STATE, "Unknown authorization state; start again.", STATE)
         request.consume(clock.now(), merchant_id)
         if not await uow.authorizations.mark_used(request):
-            raise DomainError(ErrorCode.INVALID_STATE, "This authorization link was already used; start again.")
+            raise DomainError(ErrorCode.INVALID_STATE, "This authorization link was already used; start again.", STATE)
         await uow.commit()
     return request
 

@@ -202,6 +202,27 @@ class TestAuthorize:
         app.clock.advance(timedelta(minutes=30, seconds=1))
         assert codes(complete(app, "m1", late, code="whatever")) == ["INVALID_STATE"]
 
+    def test_every_invalid_state_names_the_state_input(self, app: ShopbridgeServer) -> None:
+        """Rule (README, userErrors: `field` is the input at fault): whatever made the state unusable (unknown,
+        another merchant's, already used, expired), INVALID_STATE is on `state`. It was on `state` for an unknown
+        or another merchant's state and on no field for a used or expired one, so a client marking the field at
+        fault marked nothing for the two refusals a merchant meets most."""
+
+        def refusal(merchant: str, state: str, code: str) -> tuple[str, list[str] | None]:
+            (error,) = complete(app, merchant, state, code=code)["userErrors"]
+            return error["code"], error["field"]
+
+        on_state = ("INVALID_STATE", ["state"])
+        assert refusal("m1", "made-up-state", "x") == on_state
+        state = state_of(start(app, "m1")["authorizationUrl"])
+        redirect = app.sandbox.authorize("us-local", state)
+        assert refusal("m2", state, redirect["code"]) == on_state
+        assert complete(app, "m1", state, code=redirect["code"])["userErrors"] == []
+        assert refusal("m1", state, redirect["code"]) == on_state  # used
+        late = state_of(start(app, "m1", "UK")["authorizationUrl"])
+        app.clock.advance(timedelta(minutes=30, seconds=1))
+        assert refusal("m1", late, "whatever") == on_state  # expired
+
     def test_tiktok_down_is_reported(self, app: ShopbridgeServer) -> None:
         state = state_of(start(app, "m1")["authorizationUrl"])
         redirect = app.sandbox.authorize("us-local", state)

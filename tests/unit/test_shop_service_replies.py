@@ -159,7 +159,7 @@ async def test_a_state_spent_by_a_concurrent_completion_is_refused_as_already_us
         ErrorCode.INVALID_STATE,
         services.complete_authorization(racing_uow, world.tiktok, world.queue, world.clock, state, "c1", None, "m1"),
     )
-    assert (error.message, error.field) == ("This authorization link was already used; start again.", None)
+    assert (error.message, error.field) == ("This authorization link was already used; start again.", ("state",))
     assert world.tiktok.exchanged == [] and world.store.shops == {}
 
 
