@@ -281,6 +281,36 @@ class TestOwnership:
 
 
 class TestManage:
+    def test_a_reauthorization_approved_after_its_shop_was_deleted_says_so(self, app: ShopbridgeServer) -> None:
+        """Rule (domain.authorization `AuthorizationRequest.shop_to_reauthorize`): a re-authorization whose shop was
+        deleted since it started (another tab, another device) is refused as NOT_FOUND in those words, on `state`,
+        before the code is exchanged, and connects nothing. It was "Unknown authorization state; start again."
+        (INVALID_STATE, which the console words as an expired, used or foreign link): the deletion had taken the
+        pending request with it."""
+        # given a re-authorization started for a shop, approved at TikTok while the shop is deleted in Shopbridge
+        shop = app.connect_shop("m1", "us-local", "US")
+        started = app.graphql(REAUTH, {"id": shop["id"]}, "m1")["shopReauthorizationStart"]
+        assert started["userErrors"] == [], started
+        state = state_of(started["authorizationUrl"])
+        redirect = app.sandbox.authorize("us-local", state)
+        assert app.graphql(DELETE, {"id": shop["id"]}, "m1")["shopDelete"]["userErrors"] == []
+        issued = set(app.issued_tokens())
+        # when the merchant's console completes it
+        payload = complete(app, "m1", state, code=redirect["code"])
+        # then it says the shop was deleted, and nothing is connected
+        assert payload["shop"] is None and payload["userErrors"] == [
+            {
+                "field": ["state"],
+                "code": "NOT_FOUND",
+                "message": "The shop this re-authorization was for has been deleted, so nothing was connected. "
+                "To connect it again, start a new authorization (Add store).",
+            }
+        ]
+        assert app.graphql(SHOPS, {}, "m1")["shops"]["totalCount"] == 0
+        assert set(app.issued_tokens()) == issued  # the code is never exchanged: TikTok issues no tokens
+        # and the state is spent: completing it again is INVALID_STATE as for any used link
+        assert codes(complete(app, "m1", state, code=redirect["code"])) == ["INVALID_STATE"]
+
     def test_rename(self, app: ShopbridgeServer) -> None:
         shop = app.connect_shop("m1", "us-local", "US")
         payload = app.graphql(RENAME, {"id": shop["id"], "name": "  Renamed 🛍️ "}, "m1")["shopRename"]
