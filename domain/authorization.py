@@ -17,6 +17,13 @@ STATE_TTL = timedelta(minutes=30)
 # deletes it (`domain.services.retention.prune_spent_authorizations`).
 KEPT_AFTER_EXPIRY = timedelta(days=1)
 STATE_BYTES = 32
+# INVALID_STATE's field, whatever made the state unusable (unknown, another merchant's, used, expired): the input at
+# fault is the same, and a client marks one field for all of them (README, userErrors).
+STATE = ("state",)
+REAUTHORIZED_SHOP_DELETED = (
+    "The shop this re-authorization was for has been deleted, so nothing was connected. "
+    "To connect it again, start a new authorization (Add store)."
+)
 
 
 class AuthorizationPurpose(StrEnum):
@@ -110,15 +117,24 @@ class AuthorizationRequest:
         expiry, so nothing reads the row any more but to word the refusal)."""
         return self.expires_at < expired_before
 
+    def shop_to_reauthorize(self) -> str:
+        """The id of the shop a REAUTHORIZE request renews. NOT_FOUND on `state` when that shop was deleted since
+        the request started: `shopDelete` keeps its pending requests, detached (`shop_id` None), so that this
+        completion says the shop is gone rather than "Unknown authorization state" (README, Deleting a shop)."""
+        if self.shop_id is None:
+            raise DomainError(ErrorCode.NOT_FOUND, REAUTHORIZED_SHOP_DELETED, STATE)
+        return self.shop_id
+
     def consume(self, now: datetime, merchant_id: str | None = None) -> None:
-        """Spend the state: by its merchant (when the caller is known), once, before it expires; else INVALID_STATE.
+        """Spend the state: by its merchant (when the caller is known), once, before it expires; else INVALID_STATE
+        on `state` (each refusal in its own words).
 
         Another merchant's attempt leaves the state unspent: nobody can burn someone else's authorization.
         """
         if merchant_id is not None and merchant_id != self.merchant_id:
-            raise DomainError(ErrorCode.INVALID_STATE, "Unknown authorization state; start again.", ("state",))
+            raise DomainError(ErrorCode.INVALID_STATE, "Unknown authorization state; start again.", STATE)
         if self.used_at is not None:
-            raise DomainError(ErrorCode.INVALID_STATE, "This authorization link was already used; start again.")
+            raise DomainError(ErrorCode.INVALID_STATE, "This authorization link was already used; start again.", STATE)
         if now >= self.expires_at:
-            raise DomainError(ErrorCode.INVALID_STATE, "This authorization link has expired; start again.")
+            raise DomainError(ErrorCode.INVALID_STATE, "This authorization link has expired; start again.", STATE)
         self.used_at = now

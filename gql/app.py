@@ -32,6 +32,7 @@ from gql.favicon import favicon
 from gql.limits import RequestSizeLimit
 from gql.logfilters import install_embedded_sandbox_access_filter
 from gql.ops import ops_routes
+from gql.request_ids import RequestIdMiddleware
 from gql.schema import schema
 from gql.view import ShopbridgeGraphQL
 from gql.webhooks.endpoint import tiktok_webhook
@@ -123,6 +124,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     if sandbox is not None:
         routes.append(Mount(SANDBOX_MOUNT, app=sandbox))
     middleware = [
+        # outermost: every answer and every line logged while serving it (uvicorn's access line too) carry the
+        # request's id, /healthz's and the webhook endpoint's as /graphql's (gql/request_ids.py)
+        Middleware(RequestIdMiddleware),
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -23,7 +21,7 @@ from graphql import GraphQLError
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -37,6 +35,8 @@ from adapters.logs import bind_log_context, log_context
 from gql.auth import AuthenticationError, bearer_token, verify_token, verify_token_claims
 from gql.context import Context
 from gql.operations import OPERATION_NOT_SUPPORTED
+from gql.request_ids import answering_request_id
+from gql.request_ids import request_id as request_id_of
 from gql.responses import GRAPHQL_RESPONSE_JSON, error_response, header, response_media_type
 from gql.websocket import BoundedWebSocketAdapter, TransportWSHandler
 
@@ -121,12 +121,12 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         return page.replace("</body>", _graphiql_unloaded_notice(base) + "</body>", 1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = _request_id(scope)
+        request_id = request_id_of(scope)  # the app's RequestIdMiddleware chose it (gql/request_ids.py)
         with log_context(request_id=request_id):
             if scope["type"] != "http":
                 await super().__call__(scope, receive, send)
                 return
-            send = _answering_request_id(send, request_id)
+            send = answering_request_id(send, request_id)
             state = scope.setdefault("state", {})
             if scope.get("method") not in ("GET", "POST"):
                 message = "GraphQL only supports GET and POST requests."
@@ -265,29 +265,6 @@ def _find_authorization(params: dict[str, object]) -> str | None:
                 if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
                     return value
     return None
-
-
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-
-
-def _request_id(scope: Scope) -> str:
-    """The caller's `X-Request-ID` when it is a plain token (a load balancer's), else a new random one."""
-    given = header(scope, b"x-request-id")
-    return given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-
-
-def _answering_request_id(send: Send, request_id: str) -> Send:
-    """`send` with the request's id in the answer's `X-Request-ID` header: the id its log lines carry (the caller's,
-    or the one made for it), which a merchant or a frontend can quote to the operator. It was in the logs alone, so
-    an answer ("Unexpected error.") could not be tied to its lines unless the caller had sent an id of its own."""
-
-    async def sending(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
-            message = {**message, "headers": [*headers, (b"x-request-id", request_id.encode("ascii"))]}
-        await send(message)
-
-    return sending
 
 
 def _is_ide_page(scope: Scope) -> bool:

@@ -154,6 +154,9 @@ class FakeShopRepository:
             store.cursors = {k: c for k, c in store.cursors.items() if k[0] != shop_id}
             store.refresh_claims.pop(shop_id, None)
             store.webhook_events = {k: e for k, e in store.webhook_events.items() if e.shop_id != shop_id}
+            for request in store.authorizations.values():  # kept, detached, as SqlShopRepository.delete does
+                if request.shop_id == shop_id:
+                    request.shop_id = None
 
         self._s.versions.pop(shop_id, None)
         self._s.ops.append(apply)

@@ -599,6 +599,8 @@ ACTIVE_TASK_UNIQUE = "uq_sync_tasks_active_shop_kind"
 
 # Every table holding a shop's rows, children first: the order a complete delete walks.
 # `inventory_movements` is not among them: a movement outlives its shop (shop_id set null), the item's history.
+# `authorization_requests` are detached (shop_id set null), not deleted: a pending re-authorization then tells its
+# shop was deleted (`AuthorizationRequest.shop_to_reauthorize`); retention prunes them a day past their expiry.
 SHOP_OWNED_TABLES = (
     shop_catalog_counts, order_line_stock, sku_ledger_units, sku_links, inventory_push_outbox, shop_inventory_policies,
     line_items, orders, warehouse_stocks, skus, products, sync_tasks, authorization_requests, sync_cursors,

@@ -7,7 +7,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.authorization import AuthorizationPurpose, AuthorizationRequest, state_digest
+from domain.authorization import (
+    REAUTHORIZED_SHOP_DELETED,
+    STATE,
+    AuthorizationPurpose,
+    AuthorizationRequest,
+    state_digest,
+)
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode, NotFoundError, ValidationError
 from domain.ports import (
@@ -92,15 +98,19 @@ async def complete_authorization(
     `merchant_id` is the merchant completing it under its own token: the state must be its own (RFC 6749 sec.
     10.12: TikTok's browser redirect carries no login, and the browser approving need not be the merchant's, so the
     callback completes nothing and hands the code on). Another merchant's try leaves the state unspent. Codes:
-    INVALID_STATE, AUTHORIZATION_DENIED (the seller declined, or TikTok refused the code), AUTHORIZATION_UNCONFIRMED
-    (TikTok's answer to the code exchange was lost, e.g. a timeout: the single-use code may be spent, tiktok-api.md
-    sec. 2; the merchant authorizes again), TIKTOK_REJECTED, TIKTOK_UNAVAILABLE, and the shop rules' codes.
+    INVALID_STATE (on `state`), AUTHORIZATION_DENIED (the seller declined, or TikTok refused the code),
+    AUTHORIZATION_UNCONFIRMED (TikTok's answer to the code exchange was lost, e.g. a timeout: the single-use code
+    may be spent, tiktok-api.md sec. 2; the merchant authorizes again), TIKTOK_REJECTED, TIKTOK_UNAVAILABLE, and the
+    shop rules' codes.
     INVALID_INPUT (on `code`) when neither `code` nor `error` is given, before the state is looked at: a malformed
-    call spends nothing, so the same redirect's completion with its code still works.
+    call spends nothing, so the same redirect's completion with its code still works. NOT_FOUND (on `state`) for a
+    re-authorization whose shop was deleted since it started, before the code is exchanged (the state is spent).
     """
     if not code and not error:  # a malformed completion spends nothing: the merchant's link still works
         raise ValidationError(ErrorCode.INVALID_INPUT, "Either code or error must be given.", ("code",))
     request = await _spend_state(uow_factory, clock, state, merchant_id)
+    if request.purpose is AuthorizationPurpose.REAUTHORIZE:
+        request.shop_to_reauthorize()  # its shop deleted since: NOT_FOUND, before TikTok is asked anything
     if error:
         raise DomainError(ErrorCode.AUTHORIZATION_DENIED, "The seller did not grant access to the shop.")
     assert code  # for mypy: neither-given was refused above
@@ -124,9 +134,9 @@ async def complete_authorization(
     now = clock.now()
     if request.purpose is AuthorizationPurpose.REAUTHORIZE:
         async with uow_factory() as uow:
-            shop = await uow.shops.get(request.shop_id or "", request.merchant_id)
-            if shop is None:
-                raise NotFoundError("Shop")
+            shop = await uow.shops.get(request.shop_to_reauthorize(), request.merchant_id)
+            if shop is None:  # deleted while TikTok answered
+                raise DomainError(ErrorCode.NOT_FOUND, REAUTHORIZED_SHOP_DELETED, STATE)
             shop.reauthorize(granted, tokens, now)
             await uow.shops.update(shop)
             _register_webhooks_after_commit(uow, queue, shop.id)
@@ -187,10 +197,10 @@ async def _spend_state(
     async with uow_factory() as uow:
         request = await uow.authorizations.get(state_digest(state))  # an empty state matches no request
         if request is None:
-            raise DomainError(ErrorCode.INVALID_STATE, "Unknown authorization state; start again.", ("state",))
+            raise DomainError(ErrorCode.INVALID_STATE, "Unknown authorization state; start again.", STATE)
         request.consume(clock.now(), merchant_id)
         if not await uow.authorizations.mark_used(request):
-            raise DomainError(ErrorCode.INVALID_STATE, "This authorization link was already used; start again.")
+            raise DomainError(ErrorCode.INVALID_STATE, "This authorization link was already used; start again.", STATE)
         await uow.commit()
     return request
 

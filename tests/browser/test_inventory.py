@@ -714,3 +714,66 @@ def test_an_item_that_goes_with_a_shop_deleted_elsewhere_says_so_on_its_open_pag
     # then the page says the item does not exist any more
     expect(page.get_by_role("heading", name="Item not found")).to_be_visible()
     expect(page.get_by_text("This inventory item does not exist any more.")).to_be_visible()
+
+
+def unlinked_candidate(console: Callable[..., ShopbridgeServer], page: Page) -> tuple[ShopbridgeServer, dict, Locator]:
+    """Maple imported for m1, one of its SKUs unlinked by hand, and the page of an item created by hand (so it
+    outlives Maple): that SKU's row under "Link a SKU", once shown."""
+    app = console(products=6, orders=5)
+    maple = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    link = next(link for item in items(app) for link in item["links"] if link["sku"]["sellerSku"])
+    done = app.graphql(UNLINK, {"input": {"skuId": link["sku"]["id"]}}, "m1")["skuUnlink"]
+    assert done["userErrors"] == [], done
+    created = app.graphql(CREATE, {"input": {"sku": "LINK-TARGET"}}, "m1")["inventoryItemCreate"]
+    assert created["userErrors"] == [], created
+    sign_in(page, app, "m1")
+    page.goto(f"{app.url}/console/#/inventory/{created['inventoryItem']['id']}")
+    expect(page.get_by_role("heading", name="LINK-TARGET")).to_be_visible()
+    name = f"{link['sku']['sellerSku']} on Maple"
+    row = page.locator("section.links tbody tr", has=page.get_by_role("button", name=f"Link {name}"))
+    expect(row).to_be_visible()
+    return app, {"shop": maple, "sku": link["sku"], "name": name}, row
+
+
+def test_a_double_click_on_link_sends_one_link(console: Callable[..., ShopbridgeServer], page: Page) -> None:
+    """Rule (js/links.js: one change per click, none while one is under way, as Adjust and Set on-hand): a
+    double-click on a SKU's Link button sent `skuLink` twice, and said it twice."""
+    _app, candidate, row = unlinked_candidate(console, page)
+    # given a count of the links the page sends (its fetch is called within the click's handler)
+    page.evaluate("""() => {
+      window.linksSent = 0;
+      const send = window.fetch;
+      window.fetch = (url, options) => {
+        if (String(options?.body ?? "").includes("skuLink")) window.linksSent += 1;
+        return send(url, options);
+      };
+    }""")
+    # when the merchant double-clicks Link
+    row.get_by_role("button", name=f"Link {candidate['name']}").dblclick()
+    # then one link is sent, and it is made
+    assert page.evaluate("() => window.linksSent") == 1
+    expect(page.locator("#notice")).to_have_text(
+        f"{candidate['name']} is linked: it now draws on this item, and its open orders reserve units here."
+    )
+    expect(page.get_by_role("button", name=f"Unlink {candidate['name']}")).to_be_visible()
+    assert page.evaluate("() => window.linksSent") == 1
+
+
+def test_a_link_refused_as_not_found_reads_the_shops_and_their_skus_again(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (messages.js NOT_FOUND: "… does not exist any more. The list has been refreshed."): a Link refused because
+    its SKU went with a shop deleted elsewhere reads the shops and their SKUs again, as the sentence says. The
+    console said so and went on listing the deleted shop and its SKUs, each Link refused the same way."""
+    app, candidate, row = unlinked_candidate(console, page)
+    # given Maple deleted elsewhere while its SKU is shown
+    done = app.graphql(DELETE_SHOP, {"input": {"shopId": candidate["shop"]["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    # when the merchant links it
+    row.get_by_role("button", name=f"Link {candidate['name']}").click()
+    # then the refusal is told, and the deleted shop and its SKUs are no longer offered
+    expect(page.locator("#notice")).to_contain_text("does not exist any more. The list has been refreshed.")
+    expect(row).to_have_count(0)
+    expect(page.get_by_label("Shop", exact=True).locator("option")).to_have_count(0)
+    expect(page.get_by_text("Connect a shop first.")).to_be_visible()

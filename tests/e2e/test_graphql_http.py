@@ -4,16 +4,19 @@ bodies, and the request size limit (issue 12, items 5, 11, 12)."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import httpx
 import jwt
 import pytest
+import structlog
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from gql.auth import ALGORITHM, ISSUER
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
 
 FRONTEND = "http://frontend.example"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -51,6 +54,42 @@ class TestRequestId:
         assert broken.status_code == 400 and broken.headers["x-request-id"] == "r2"
         wrong = httpx.put(f"{app.url}/graphql", headers={"X-Request-ID": "r3"})
         assert wrong.status_code == 405 and wrong.headers["x-request-id"] == "r3"
+
+    def test_every_path_answers_and_logs_with_its_request_id(self, app: ShopbridgeServer) -> None:
+        """Rule (README, Logs): every HTTP answer, not only /graphql's, carries its request id, and so does its
+        access line: `/healthz` and `/readyz` (what a load balancer's failing probe is traced by), the webhook
+        endpoint, the OAuth callback, the console, `/metrics`. Only /graphql bound one: the other access lines had
+        none, so a JSON log could not tie a probe's or a TikTok push's line to the answer the caller saw."""
+        seen: list[tuple[str, object]] = []
+
+        class Access(logging.Handler):  # what a JSON line's `request_id` is read from (merge_contextvars)
+            def emit(self, record: logging.LogRecord) -> None:
+                seen.append((record.getMessage(), structlog.contextvars.get_contextvars().get("request_id")))
+
+        access, handler = logging.getLogger("uvicorn.access"), Access()
+        level = access.level
+        access.setLevel(logging.INFO)  # the fixture's server logs at WARNING: its access lines on for this test
+        access.addHandler(handler)
+        paths = ["/healthz", "/readyz", "/console/", "/oauth/tiktok/callback", "/metrics", "/graphql"]
+        try:
+            answers = {path: httpx.get(f"{app.url}{path}", headers={"X-Request-ID": f"lb-{n}"}) for n, path in
+                       enumerate(paths)}  # fmt: skip
+            pushed = httpx.post(f"{app.url}/webhooks/tiktok", content=b"{}", headers={"X-Request-ID": "lb-push"})
+            made = httpx.get(f"{app.url}/healthz")
+            wait_until(lambda: len(seen) >= len(paths) + 2, "the access lines")
+        finally:
+            access.removeHandler(handler)
+            access.setLevel(level)
+        assert {path: answer.headers.get("x-request-id") for path, answer in answers.items()} == {
+            path: f"lb-{n}" for n, path in enumerate(paths)
+        }
+        assert pushed.headers.get("x-request-id") == "lb-push"
+        made_id = made.headers.get("x-request-id")
+        assert made_id and len(made_id) == 32  # none given: a new one, as /graphql makes
+        # each access line ('… "GET /healthz HTTP/1.1" 200') with the id bound when it was logged
+        bound = [(line.split('"')[1].split()[1], rid) for line, rid in seen]
+        expected = [(path, f"lb-{n}") for n, path in enumerate(paths)] + [("/webhooks/tiktok", "lb-push")]
+        assert bound == [*expected, ("/healthz", made_id)]
 
     def test_a_browser_on_a_listed_origin_may_send_the_id_and_read_the_answers(self, app_factory) -> None:
         app = app_factory(cors_origins=(FRONTEND,))

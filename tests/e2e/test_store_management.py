@@ -202,6 +202,27 @@ class TestAuthorize:
         app.clock.advance(timedelta(minutes=30, seconds=1))
         assert codes(complete(app, "m1", late, code="whatever")) == ["INVALID_STATE"]
 
+    def test_every_invalid_state_names_the_state_input(self, app: ShopbridgeServer) -> None:
+        """Rule (README, userErrors: `field` is the input at fault): whatever made the state unusable (unknown,
+        another merchant's, already used, expired), INVALID_STATE is on `state`. It was on `state` for an unknown
+        or another merchant's state and on no field for a used or expired one, so a client marking the field at
+        fault marked nothing for the two refusals a merchant meets most."""
+
+        def refusal(merchant: str, state: str, code: str) -> tuple[str, list[str] | None]:
+            (error,) = complete(app, merchant, state, code=code)["userErrors"]
+            return error["code"], error["field"]
+
+        on_state = ("INVALID_STATE", ["state"])
+        assert refusal("m1", "made-up-state", "x") == on_state
+        state = state_of(start(app, "m1")["authorizationUrl"])
+        redirect = app.sandbox.authorize("us-local", state)
+        assert refusal("m2", state, redirect["code"]) == on_state
+        assert complete(app, "m1", state, code=redirect["code"])["userErrors"] == []
+        assert refusal("m1", state, redirect["code"]) == on_state  # used
+        late = state_of(start(app, "m1", "UK")["authorizationUrl"])
+        app.clock.advance(timedelta(minutes=30, seconds=1))
+        assert refusal("m1", late, "whatever") == on_state  # expired
+
     def test_tiktok_down_is_reported(self, app: ShopbridgeServer) -> None:
         state = state_of(start(app, "m1")["authorizationUrl"])
         redirect = app.sandbox.authorize("us-local", state)
@@ -260,6 +281,36 @@ class TestOwnership:
 
 
 class TestManage:
+    def test_a_reauthorization_approved_after_its_shop_was_deleted_says_so(self, app: ShopbridgeServer) -> None:
+        """Rule (domain.authorization `AuthorizationRequest.shop_to_reauthorize`): a re-authorization whose shop was
+        deleted since it started (another tab, another device) is refused as NOT_FOUND in those words, on `state`,
+        before the code is exchanged, and connects nothing. It was "Unknown authorization state; start again."
+        (INVALID_STATE, which the console words as an expired, used or foreign link): the deletion had taken the
+        pending request with it."""
+        # given a re-authorization started for a shop, approved at TikTok while the shop is deleted in Shopbridge
+        shop = app.connect_shop("m1", "us-local", "US")
+        started = app.graphql(REAUTH, {"id": shop["id"]}, "m1")["shopReauthorizationStart"]
+        assert started["userErrors"] == [], started
+        state = state_of(started["authorizationUrl"])
+        redirect = app.sandbox.authorize("us-local", state)
+        assert app.graphql(DELETE, {"id": shop["id"]}, "m1")["shopDelete"]["userErrors"] == []
+        issued = set(app.issued_tokens())
+        # when the merchant's console completes it
+        payload = complete(app, "m1", state, code=redirect["code"])
+        # then it says the shop was deleted, and nothing is connected
+        assert payload["shop"] is None and payload["userErrors"] == [
+            {
+                "field": ["state"],
+                "code": "NOT_FOUND",
+                "message": "The shop this re-authorization was for has been deleted, so nothing was connected. "
+                "To connect it again, start a new authorization (Add store).",
+            }
+        ]
+        assert app.graphql(SHOPS, {}, "m1")["shops"]["totalCount"] == 0
+        assert set(app.issued_tokens()) == issued  # the code is never exchanged: TikTok issues no tokens
+        # and the state is spent: completing it again is INVALID_STATE as for any used link
+        assert codes(complete(app, "m1", state, code=redirect["code"])) == ["INVALID_STATE"]
+
     def test_rename(self, app: ShopbridgeServer) -> None:
         shop = app.connect_shop("m1", "us-local", "US")
         payload = app.graphql(RENAME, {"id": shop["id"], "name": "  Renamed 🛍️ "}, "m1")["shopRename"]

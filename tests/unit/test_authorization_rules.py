@@ -114,7 +114,7 @@ class TestAuthorizationRequest:
         with pytest.raises(DomainError) as exc:
             request.consume(later, "m1")
         assert (exc.value.code, exc.value.message, exc.value.field) == (
-            ErrorCode.INVALID_STATE, "This authorization link was already used; start again.", None,
+            ErrorCode.INVALID_STATE, "This authorization link was already used; start again.", ("state",),
         )  # fmt: skip
 
     def test_an_expired_state_is_refused_in_words(self) -> None:
@@ -122,7 +122,7 @@ class TestAuthorizationRequest:
         with pytest.raises(DomainError) as exc:
             request.consume(NOW + timedelta(minutes=30))
         assert (exc.value.code, exc.value.message, exc.value.field) == (
-            ErrorCode.INVALID_STATE, "This authorization link has expired; start again.", None,
+            ErrorCode.INVALID_STATE, "This authorization link has expired; start again.", ("state",),
         )  # fmt: skip
         assert request.used_at is None
 

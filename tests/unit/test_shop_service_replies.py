@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from domain.authorization import AuthorizationPurpose, AuthorizationRequest, state_digest
+from domain.authorization import REAUTHORIZED_SHOP_DELETED, AuthorizationPurpose, AuthorizationRequest, state_digest
 from domain.errors import ErrorCode
 from domain.ports import (
     AuthorizationLostError,
@@ -159,7 +159,7 @@ async def test_a_state_spent_by_a_concurrent_completion_is_refused_as_already_us
         ErrorCode.INVALID_STATE,
         services.complete_authorization(racing_uow, world.tiktok, world.queue, world.clock, state, "c1", None, "m1"),
     )
-    assert (error.message, error.field) == ("This authorization link was already used; start again.", None)
+    assert (error.message, error.field) == ("This authorization link was already used; start again.", ("state",))
     assert world.tiktok.exchanged == [] and world.store.shops == {}
 
 
@@ -247,7 +247,8 @@ async def test_a_reauthorization_of_a_shop_deleted_meanwhile_is_refused(world: W
     await services.delete_shop(world.uow, world.clock, "m1", shop.id)
     world.tiktok.grant("c5", US_SHOP)
     error = await expect(ErrorCode.NOT_FOUND, world.complete(_state(started), code="c5"))
-    assert (error.message, error.field) == ("Shop not found", None)
+    assert (error.message, error.field) == (REAUTHORIZED_SHOP_DELETED, ("state",))
+    assert world.tiktok.exchanged == ["c1"]  # the connection's alone: said before TikTok is asked anything
 
 
 async def test_a_rename_signals_the_shop(world: World) -> None:
@@ -323,5 +324,5 @@ async def test_a_reauthorization_request_naming_another_merchants_shop_finds_no_
     world.store.authorizations[request.state_digest] = request
     world.tiktok.grant("c5", US_SHOP)
     error = await expect(ErrorCode.NOT_FOUND, world.complete(state, code="c5", merchant="m2"))
-    assert error.message == "Shop not found"
+    assert error.message == REAUTHORIZED_SHOP_DELETED  # as for a deleted one: another merchant's shop is not told
     assert world.store.shops[shop.id].tokens.access_token == "access-c1"

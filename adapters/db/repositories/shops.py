@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.crypto import TokenCipher, TokenCipherError
 from adapters.db.errors import ConcurrentUpdateError, is_unique_violation
-from adapters.db.tables import SHOP_OWNED_TABLES, SHOP_TIKTOK_ID_UNIQUE, shops
+from adapters.db.tables import SHOP_OWNED_TABLES, SHOP_TIKTOK_ID_UNIQUE, authorization_requests, shops
 from domain.errors import DomainError, ErrorCode
 from domain.shops import Region, RegisteredWebhooks, Shop, TokenSet, authorization_end
 from domain.tokens import ShopSchedule
@@ -98,12 +98,20 @@ class SqlShopRepository:
         shop.version += 1
 
     async def delete(self, shop_id: str) -> bool:
-        """Delete every row of the shop, children first, then the shop itself.
+        """Delete every row of the shop, children first, then the shop itself; its authorization requests are kept,
+        detached (`shop_id` NULL), for retention to prune.
 
         ON DELETE CASCADE would do it alone; the explicit deletes are set-based by `shop_id` (faster than the
         cascade's row-by-row chain over orders → line items) and do not depend on SQLite's `foreign_keys` pragma.
         """
         for table in SHOP_OWNED_TABLES:
+            if table is authorization_requests:
+                # A pending re-authorization is kept, detached, until retention prunes it (a day past its expiry):
+                # its completion then says the shop was deleted, not "Unknown authorization state"
+                # (`AuthorizationRequest.shop_to_reauthorize`). It holds no token, only the name and region.
+                detach = update(table).where(table.c.shop_id == shop_id).values(shop_id=None)
+                await self._session.execute(detach)
+                continue
             await self._session.execute(delete(table).where(table.c.shop_id == shop_id))
         result = await self._session.execute(delete(shops).where(shops.c.id == shop_id))
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -55,6 +55,13 @@ export function renderLinks(ctx, itemId, changed) {
       const result = (await ctx.graphql(query, { input }))[key];
       if (result.userErrors.length) {
         announce(explain(result.userErrors[0]), { kind: "error" });
+        // NOT_FOUND: the SKU went with its shop, deleted elsewhere, or this item did. The sentence says the list has
+        // been refreshed: read the item, the shops and their SKUs again (the console went on offering them, each
+        // Link refused the same way).
+        if (result.userErrors[0].code === "NOT_FOUND") {
+          changed();
+          loadShops();
+        }
         return false;
       }
       announce(success, { kind: "success" });
@@ -106,7 +113,8 @@ export function renderLinks(ctx, itemId, changed) {
   async function loadShops() {
     try {
       const shops = await allShops(ctx.graphql);
-      fill(shopSelect, shops.map((s) => h("option", { value: s.id }, s.name)));
+      const picked = shopSelect.value; // read again (NOT_FOUND above): the shop picked stays picked while it exists
+      fill(shopSelect, shops.map((s) => h("option", { value: s.id, selected: s.id === picked }, s.name)));
       loadCandidates();
     } catch (exc) {
       announce(exc.message, { kind: "error" });
@@ -115,6 +123,8 @@ export function renderLinks(ctx, itemId, changed) {
 
   async function loadCandidates(after = null) {
     if (!shopSelect.value) {
+      candidates.replaceChildren(); // the rows of a shop deleted since, whose Links would be refused
+      more.hidden = true;
       candidateSummary.textContent = "Connect a shop first.";
       return;
     }
@@ -149,8 +159,16 @@ export function renderLinks(ctx, itemId, changed) {
       h("td", { "data-label": "TikTok stock", class: "num" }, number(link.sku.quantity)),
       h("td", { class: "actions" }, link.state === "EXCLUDED" ? h("span", { class: "muted small" }, "Cannot be linked")
         : h("button", { type: "button", "aria-label": `Link ${label}`,
-          onclick: () => run(LINK, { skuId: link.sku.id, inventoryItemId: itemId }, "skuLink",
+          onclick: (e) => linkOnce(e.currentTarget, { skuId: link.sku.id, inventoryItemId: itemId },
             `${label} is linked: it now draws on this item, and its open orders reserve units here.`) }, "Link")));
+  }
+
+  /** One link per click, none while one is under way (as inventory-item.js `once`): a double-click sent two. The
+   * button stays disabled once linked: its row goes when the list is read again. */
+  async function linkOnce(button, input, success) {
+    if (button.disabled) return;
+    button.disabled = true;
+    if (!(await run(LINK, input, "skuLink", success))) button.disabled = false;
   }
 
   shopSelect.addEventListener("change", () => {
