@@ -81,8 +81,9 @@ class LinkedSku:
     released: int = 0
     released_at_push: int | None = None
     restored_quantity: int = 0
-    # Units the item's other LINKED links (any shop of the merchant) hold back now, summed (`standing_hold`), read
-    # with `available`: sold at their shops, not ingested yet, so not this link's to sell either (`pushable`)
+    # Units the item's other LINKED links (any shop of the merchant), and the links a products import left without
+    # it that remember it (`sku_links.unlinked_item_id`), hold back now, summed (`standing_hold`), read with
+    # `available`: sold at their shops, not ingested yet, so not this link's to sell either (`pushable`)
     held_elsewhere: int = 0
     # A link whose shop's TikTok stock seeded its item, that joined an item from its product page, or that the
     # merchant made by hand (`sku_links.seeded_available`, migrations 0018-0020): TikTok's available right after

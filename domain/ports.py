@@ -290,8 +290,9 @@ class InventoryPushRepository(Protocol):
         self, shop_id: str, tiktok_product_id: str, *, holds_since: datetime | None = None
     ) -> list[LinkedSku]:
         """The product's LINKED SKUs with their items' current counters and their warehouses, and the units the
-        other LINKED links of each item hold back (`LinkedSku.held_elsewhere`: `standing_hold` summed, of holds
-        begun at or after `holds_since`, i.e. now less the horizon; None: not read, 0), read with the counters."""
+        other LINKED links of each item, and the links an import left remembering it (AMBIGUOUS, NO_SELLER_SKU,
+        EXCLUDED), hold back (`LinkedSku.held_elsewhere`: `standing_hold` summed, of holds begun at or after
+        `holds_since`, i.e. now less the horizon; None: not read, 0), read with the counters."""
         ...
 
     async def linked_skus_of(
