@@ -193,6 +193,7 @@ async def _apply_chunk(
     # TikTok SKU id -> units of lines in the seed (`Transition.in_seed`), or first taken (reserved or deducted) on a
     # joining link whose page's stock read left them out (`seen_before_push`, `_counted_before_push`)
     seeded: dict[str, int] = {}
+    released_early: dict[str, int] = {}  # TikTok SKU id -> units released cancelled before the seed's read
     unlinked = (None, None, None)
     for order_id, status, updated_at, created_at, lines, by_tiktok in orders:
         for line_id, component, sku_id, units, line_status, package_status in lines:
@@ -224,8 +225,10 @@ async def _apply_chunk(
                 elif seed_read_at is not None and move.state is LineState.RELEASED and move.on_hand_delta < 0:
                     # cancelled before the seed's read (`released_before_read`): TikTok's available had the units
                     # back before any baseline the fence measures from; a release counted since it would pass for
-                    # units TikTok gained since, and hold as many back as sales unseen
+                    # units TikTok gained since, and hold as many back as sales unseen, or, in the released count,
+                    # make up for units a push restored unseen and hide as many sales unseen (`fence_counts`)
                     seeded[sku_id] = seeded.get(sku_id, 0) + move.reserved_delta
+                    released_early[sku_id] = released_early.get(sku_id, 0) - move.reserved_delta
             if component != LINE_ITSELF:
                 stale |= _unlinked_bundle_row(stored, (order_id, line_id, LINE_ITSELF))
     if stale:  # (rows that counted no units: the running units per SKU stay as they are)
@@ -236,12 +239,14 @@ async def _apply_chunk(
                 tuple_(columns.tiktok_order_id, columns.tiktok_line_item_id, columns.component_sku_id).in_(stale),
             )
         )
-    if seeded:  # before `flush` marks the outbox: a push writes links then the outbox, in that order too
-        await _counted_before_push(session, shop_id, seeded)
+    if seeded or released_early:  # before `flush` marks the outbox: a push writes links then the outbox, in order
+        await _counted_before_push(session, shop_id, seeded, released_early)
     return await write.flush(session)
 
 
-async def _counted_before_push(session: AsyncSession, shop_id: str, seeded: Mapping[str, int]) -> None:
+async def _counted_before_push(
+    session: AsyncSession, shop_id: str, seeded: Mapping[str, int], released: Mapping[str, int] | None = None
+) -> None:
     """Lines first reserved in the seed (`Transition.in_seed`) count, for the push's fence, as ledger units its link's
     last push had already seen (`sku_links.ingested_at_push`): TikTok's available lost them before the stock that
     seeded the item was read. Counted as applied since that push, they would make up for as many sales TikTok made
@@ -250,19 +255,40 @@ async def _counted_before_push(session: AsyncSession, shop_id: str, seeded: Mapp
     holds. So do lines of orders created before the product page's stock read that made a link join its item
     (`sku_links.baseline_read_at`, `links._keep_join_baselines`) first reserved (or deducted) after the link, before
     its first push or after it: that read had left them out, and the first push measured TikTok's fall from it.
-    (`seeded`: TikTok SKU id -> units. A link never pushed otherwise, or pushed before the count was kept: nothing.)"""
+    (`seeded`: TikTok SKU id -> units. A link never pushed otherwise, or pushed before the count was kept: nothing.)
+
+    `released`: TikTok SKU id -> units of lines released as cancelled before the seed's read (`released_before_read`;
+    their `seeded` units are the reservation they leave, negative), added to the link's released count of its last
+    push (`sku_links.released_at_push`) as the ledger adds them to the shop's (`sku_ledger_units.released`): no
+    release since that push either. Counted as one (`LinkedSku.released_since_push`), they made up for the units the
+    push had restored unseen (`fence_counts`' offset: a cancellation TikTok made that the ledger had not released)
+    and hid as many sales TikTok made unseen since, which the next push put back on sale
+    (`tests/integration/test_inventory_push_fence_released_early.py`). A link without the count kept: nothing."""
     links = sku_links.c
-    statement = (
-        update(sku_links)
-        .where(
-            links.shop_id == bindparam("b_shop"),
-            links.tiktok_sku_id == bindparam("b_sku"),
-            links.ingested_at_push.is_not(None),
+    if seeded:
+        statement = (
+            update(sku_links)
+            .where(
+                links.shop_id == bindparam("b_shop"),
+                links.tiktok_sku_id == bindparam("b_sku"),
+                links.ingested_at_push.is_not(None),
+            )
+            .values(ingested_at_push=links.ingested_at_push + bindparam("b_units"))
+        )  # one executemany, whatever the batch
+        rows = [{"b_shop": shop_id, "b_sku": sku, "b_units": units} for sku, units in sorted(seeded.items())]
+        await session.execute(statement, rows)
+    if released:
+        statement = (
+            update(sku_links)
+            .where(
+                links.shop_id == bindparam("b_shop"),
+                links.tiktok_sku_id == bindparam("b_sku"),
+                links.released_at_push.is_not(None),
+            )
+            .values(released_at_push=links.released_at_push + bindparam("b_units"))
         )
-        .values(ingested_at_push=links.ingested_at_push + bindparam("b_units"))
-    )  # one executemany, whatever the batch
-    rows = [{"b_shop": shop_id, "b_sku": sku, "b_units": units} for sku, units in sorted(seeded.items())]
-    await session.execute(statement, rows)
+        rows = [{"b_shop": shop_id, "b_sku": sku, "b_units": units} for sku, units in sorted(released.items())]
+        await session.execute(statement, rows)
 
 
 def _in_seed_of(current: LedgerLine | None, seed: tuple[str, datetime] | None, created_at: datetime) -> datetime | None:
