@@ -103,6 +103,13 @@ class Settings:
     inventory_push_fence: bool = True  # read TikTok's available before a push; hold back sales not yet ingested
 
     @property
+    def hold_horizon_seconds(self) -> float:
+        """How long the push's fence holds back units sold unseen (`PushDeps.hold_horizon`), in seconds: two polls
+        and their settle, by when an order poll has brought in a sale its webhook lost. A shop's deletion takes the
+        holds that still stand within it off on-hand (README, "Deleting a shop")."""
+        return 2 * self.poll_interval_seconds + self.poll_settle_seconds
+
+    @property
     def scheduler_tick_seconds(self) -> float:
         """How often the scheduler looks for due polls and tokens: as set, else a fifth of the poll interval
         within [0.2, 30] s."""

@@ -16,6 +16,9 @@ from domain.catalog import WarehouseStock
 from domain.errors import DomainError, ErrorCode
 
 MAX_PUSH_QUANTITY = 99_999  # Update Inventory's documented maximum (live-sync.md sec. 1.1: clamp by default)
+# How long the fence holds back units sold unseen when no setting says (`PushDeps.hold_horizon`; the worker's is two
+# polls and their settle, `Settings.hold_horizon_seconds`): two polls of 300 s and their 30 s settle
+DEFAULT_HOLD_HORIZON = timedelta(seconds=630)
 PUSH_BACKOFF_BASE = timedelta(seconds=2)
 PUSH_BACKOFF_CAP = timedelta(minutes=30)
 
@@ -81,8 +84,9 @@ class LinkedSku:
     released: int = 0
     released_at_push: int | None = None
     restored_quantity: int = 0
-    # Units the item's other LINKED links (any shop of the merchant) hold back now, summed (`standing_hold`), read
-    # with `available`: sold at their shops, not ingested yet, so not this link's to sell either (`pushable`)
+    # Units the item's other LINKED links (any shop of the merchant), and the links a products import left without
+    # it that remember it (`sku_links.unlinked_item_id`), hold back now, summed (`standing_hold`), read with
+    # `available`: sold at their shops, not ingested yet, so not this link's to sell either (`pushable`)
     held_elsewhere: int = 0
     # A link whose shop's TikTok stock seeded its item, that joined an item from its product page, or that the
     # merchant made by hand (`sku_links.seeded_available`, migrations 0018-0020): TikTok's available right after
@@ -278,7 +282,20 @@ def standing_hold(link: LinkedSku, now: datetime, horizon: timedelta) -> int:
     hold, so they are never counted twice. Units, 0..held_quantity. (Applied before a new sale it also frees the
     older held one for the others until this link's next push, which the ingest marks due and which records its
     hold again: `hold_changed`.)"""
-    return max(0, carried_hold(link, now, horizon) - max(0, link.ingested_since_push or 0))
+    return standing_units(link.held_quantity, link.held_since, link.ingested_since_push, now, horizon)
+
+
+def standing_units(
+    held_quantity: int, held_since: datetime | None, ingested_since_push: int | None, now: datetime, horizon: timedelta
+) -> int:
+    """`standing_hold` of a link's recorded hold (`sku_links.held_quantity`, `held_since`, UTC) with the units the
+    ledger applied for it since its push (`LinkedSku.ingested_since_push`; None: no count kept, nothing subtracted):
+    0 once `now - held_since` is past `horizon`, else the units held less those applied (a release not subtracting),
+    never below 0. Also what a deleted shop's link leaves sold unseen (`adapters.db.repositories.inventory.ledger.
+    release_shop`, README "Deleting a shop")."""
+    if held_quantity <= 0 or held_since is None or now - held_since > horizon:
+        return 0
+    return max(0, held_quantity - max(0, ingested_since_push or 0))
 
 
 def hold_changed(link: LinkedSku, held: int, now: datetime, horizon: timedelta) -> bool:

@@ -15,7 +15,14 @@ from domain.authorization import AuthorizationRequest
 from domain.catalog import Order, Product
 from domain.intake import WebhookEvent
 from domain.inventory.items import Edit, InventoryItem
-from domain.inventory_push import InventoryPolicy, LinkedSku, OutboxClaim, ProductPushOutcome, PushIntent
+from domain.inventory_push import (
+    DEFAULT_HOLD_HORIZON,
+    InventoryPolicy,
+    LinkedSku,
+    OutboxClaim,
+    ProductPushOutcome,
+    PushIntent,
+)
 from domain.polling import PollCursor
 from domain.shops import AuthorizedShop, RegisteredWebhooks, Shop, TokenSet
 from domain.stock_levels import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
@@ -189,9 +196,12 @@ class InventoryRepository(Protocol):
         instant a seed from it counts at; a product without one counts at the time of this call."""
         ...
 
-    async def release_shop(self, shop_id: str) -> PoolChange:
+    async def release_shop(self, shop_id: str, hold_horizon: timedelta = DEFAULT_HOLD_HORIZON) -> PoolChange:
         """Before the shop's rows are deleted, take its reservations off their items with their units
-        (`domain.inventory.ledger.leaves_with_its_shop`: on-hand and reserved drop, `available` stays)."""
+        (`domain.inventory.ledger.leaves_with_its_shop`: on-hand and reserved drop, `available` stays), and the
+        units its links' holds still stand for (`domain.inventory_push.standing_units` within `hold_horizon`: sold
+        unseen, never to be ingested now) off their items' on-hand (`available` drops by what the other links
+        subtracted)."""
         ...
 
     async def remove_shop_items(self, shop_id: str) -> list[str]:
@@ -290,8 +300,9 @@ class InventoryPushRepository(Protocol):
         self, shop_id: str, tiktok_product_id: str, *, holds_since: datetime | None = None
     ) -> list[LinkedSku]:
         """The product's LINKED SKUs with their items' current counters and their warehouses, and the units the
-        other LINKED links of each item hold back (`LinkedSku.held_elsewhere`: `standing_hold` summed, of holds
-        begun at or after `holds_since`, i.e. now less the horizon; None: not read, 0), read with the counters."""
+        other LINKED links of each item, and the links an import left remembering it (AMBIGUOUS, NO_SELLER_SKU,
+        EXCLUDED), hold back (`LinkedSku.held_elsewhere`: `standing_hold` summed, of holds begun at or after
+        `holds_since`, i.e. now less the horizon; None: not read, 0), read with the counters."""
         ...
 
     async def linked_skus_of(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import strawberry
 
@@ -204,8 +204,9 @@ class Mutation:
         try:
             shop_id = internal_id(input.shop_id, "Shop", "shopId")
             await shop_services.delete_shop(
-                s.uow_factory, s.clock, info.context.require_merchant(), shop_id, events=s.events, queue=s.queue
-            )
+                s.uow_factory, s.clock, info.context.require_merchant(), shop_id, events=s.events, queue=s.queue,
+                hold_horizon=timedelta(seconds=s.settings.hold_horizon_seconds),
+            )  # fmt: skip
         except DomainError as exc:
             return ShopDeletePayload(deleted_shop_id=None, user_errors=[user_error(exc)])
         return ShopDeletePayload(deleted_shop_id=input.shop_id, user_errors=[])

@@ -512,7 +512,7 @@ class FakeInventoryRepository(FakeItemEdits):
         self.pooled_shops.append(shop_id)
         return self._s.store.push.ledger_change
 
-    async def release_shop(self, shop_id: str) -> PoolChange:
+    async def release_shop(self, shop_id: str, hold_horizon: Any = None) -> PoolChange:
         return PoolChange()
 
     async def remove_shop_items(self, shop_id: str) -> list[str]:

@@ -53,6 +53,7 @@ class FakeLink:
     warehouse_ids: tuple[str, ...] = ()
     state: str = "LINKED"
     bundle: bool = False
+    unlinked_item_id: str | None = None  # not LINKED: the item it was linked to then (`sku_links.unlinked_item_id`)
     pushed_quantity: int | None = None
     pushed_at: datetime | None = None
     held_quantity: int = 0
@@ -191,16 +192,15 @@ class FakeInventoryPushRepository:
         self, shop_id: str, link: FakeLink, holds_since: datetime | None = None, counted: bool = True
     ) -> LinkedSku:
         """`link` as the push reads it; `holds_since`: with `held_elsewhere`, the domain's `standing_hold` of every
-        other LINKED link of its item (any shop) whose hold began at or after `holds_since` (a horizon of 0 from
-        `holds_since`: `carried_hold` lets go of a hold begun before it)."""
+        other link holding for its item (any shop: LINKED to it, or left by an import remembering it) whose hold began
+        at or after `holds_since` (a horizon of 0 from `holds_since`: `carried_hold` lets go of a hold begun before
+        it)."""
         elsewhere = 0
         if holds_since is not None:
             elsewhere = sum(
                 standing_hold(other.as_linked(self._units(other_shop, other.tiktok_sku_id)), holds_since, timedelta(0))
                 for (other_shop, other_sku), other in self._push.links.items()
-                if other.state == "LINKED"
-                and other.inventory_item_id == link.inventory_item_id
-                and (other_shop, other_sku) != (shop_id, link.sku_id)
+                if _holds_for(other, link.inventory_item_id) and (other_shop, other_sku) != (shop_id, link.sku_id)
             )
         return replace(
             link.as_linked(self._units(shop_id, link.tiktok_sku_id) if counted else 0), held_elsewhere=elsewhere
@@ -570,3 +570,11 @@ class FakeItemEdits:
         relinked = replace(link, state="LINKED" if item_id is not None else "UNLINKED", inventory_item_id=item_id or "")
         self._s.ops.append(lambda: self._push.links.__setitem__((shop_id, sku_id), relinked))
         return PoolChange(change.item_ids, frozenset({shop_id}) | change.push_shop_ids, merchant_id)
+
+
+def _holds_for(link: FakeLink, item_id: str) -> bool:
+    """Whether `link`'s hold counts for `item_id`'s other links: LINKED to it, or left without it by a products
+    import (AMBIGUOUS, NO_SELLER_SKU, EXCLUDED) remembering it (`inventory_push_links._held_elsewhere`)."""
+    if link.state == "LINKED":
+        return link.inventory_item_id == item_id
+    return link.state in ("AMBIGUOUS", "NO_SELLER_SKU", "EXCLUDED") and link.unlinked_item_id == item_id

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from domain.catalog import Product
 from domain.clock import Clock
 from domain.inventory_push import (
+    DEFAULT_HOLD_HORIZON,
     InventoryPolicy,
     LinkedSku,
     OutboxClaim,
@@ -108,7 +109,7 @@ class PushDeps:
     fence_batch: int = MAX_SEARCH_SKU_IDS
     # How long the fence keeps holding back units sold at TikTok that the ledger has not ingested (`carried_hold`):
     # by then an order poll has brought in a sale its webhook lost. Default: two polls of 300 s and their 30 s settle.
-    hold_horizon: timedelta = timedelta(seconds=630)
+    hold_horizon: timedelta = DEFAULT_HOLD_HORIZON
     # Sends `push_inventory(shop_id)` after commit to the other shops whose pushes a changed hold made due
     # (`hold_changed`); None: the scheduler's tick finds them (their rows are due now).
     enqueue_push: Callable[[str], Awaitable[None]] | None = None

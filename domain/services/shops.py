@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.authorization import (
     REAUTHORIZED_SHOP_DELETED,
@@ -16,6 +16,7 @@ from domain.authorization import (
 )
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode, NotFoundError, ValidationError
+from domain.inventory_push import DEFAULT_HOLD_HORIZON
 from domain.ports import (
     AuthorizationLostError,
     EventPublisher,
@@ -226,12 +227,15 @@ async def delete_shop(
     shop_id: str,
     events: EventPublisher | None = None,
     queue: TaskQueue | None = None,
+    hold_horizon: timedelta = DEFAULT_HOLD_HORIZON,
 ) -> str:
     """Remove the shop and everything Shopbridge holds for it, in one transaction; nothing at TikTok.
 
     Its reservations in the inventory pool are settled first: its open orders stay TikTok's to ship from the shared
     shelf, so their units leave on-hand with them (`domain.inventory.ledger.leaves_with_its_shop`; the other shops'
-    available stays as it was).
+    available stays as it was), and so do the sales its pushes held back as unseen that still stand (within
+    `hold_horizon`, the push's `PushDeps.hold_horizon`: `domain.inventory_push.standing_units`), which will never be
+    ingested now (the other shops' available stays as they were pushed it).
     Then the pool items it leaves behind go, with their movements: those its SKUs linked that no other shop's SKU
     links and that carry nothing the merchant set by hand (created by `inventoryItemCreate`, an on-hand set or
     adjusted, a safety stock): the "left behind" rule of `domain.inventory.items`. The others stay, without its
@@ -253,7 +257,7 @@ async def delete_shop(
         # Cancelling first lets a worker that is mid-page see why it must stop; the cascade removes the rows.
         cancelled = await uow.sync_tasks.cancel_active_for_shop(shop.id, clock.now())
         # The pool first: the shop's open orders, still to ship from the shelf, leave with their reserved units.
-        released = await uow.inventory.release_shop(shop.id)
+        released = await uow.inventory.release_shop(shop.id, hold_horizon)
         inventory.after_pool_change(uow, queue, events, released)
         # Then the items only this shop brought into the pool and the merchant never touched by hand go with it.
         await uow.inventory.remove_shop_items(shop.id)

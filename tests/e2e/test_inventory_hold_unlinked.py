@@ -1,7 +1,8 @@
 """A sale held back by the push's fence on a SKU an import then leaves without an item (its seller SKU found on a
 twin SKU of the shop: AMBIGUOUS), end to end over real HTTP (the sandbox's market and Seller Center, the pool's push)
-on SQLite and PostgreSQL: the hold stops counting once the link is not LINKED, and the sale it stood for, ingested
-then, counts on the item it was placed on, so the item's other shop never gets that unit back on sale."""
+on SQLite and PostgreSQL: the hold goes on counting for the item's other shop while it stands (the link remembers
+the item, `unlinked_item_id`), and the sale it stood for, ingested then, counts on the item it was placed on in its
+place, so the item's other shop never gets that unit back on sale, neither before the sale is ingested nor after."""
 
 from __future__ import annotations
 
@@ -70,13 +71,26 @@ def test_a_sale_held_back_on_a_sku_an_import_makes_ambiguous_stays_off_the_other
     assert stock_of(app, second["tiktokShopId"], sku_of[second["id"]]) == 30
 
     # when the seller gives that seller SKU to a new SKU of the first shop in Seller Center, and a products sync makes
-    # both AMBIGUOUS (the hold stops counting for the second shop: the link is not LINKED), then an orders sync
-    # ingests the sale
+    # both AMBIGUOUS, the link remembering the item
     twin = {"title": "Twin", "skus": [{"seller_sku": item["sku"], "quantity": 5}]}
     app.sandbox.control("POST", f"/shops/{first['tiktokShopId']}/products", twin)
     _sync(app, first["id"], "PRODUCTS")
-    state = "SELECT state, held_quantity FROM sku_links WHERE tiktok_sku_id = :s"
-    assert app.rows(state, s=sku_of[first["id"]]) == [{"state": "AMBIGUOUS", "held_quantity": 1}]
+    state = (
+        "SELECT l.state, l.held_quantity, i.sku AS remembered FROM sku_links l "
+        "LEFT JOIN inventory_items i ON i.id = l.unlinked_item_id WHERE l.tiktok_sku_id = :s"
+    )
+    assert app.rows(state, s=sku_of[first["id"]]) == [
+        {"state": "AMBIGUOUS", "held_quantity": 1, "remembered": item["sku"]}
+    ]
+
+    # then a push of the second shop before the sale is ingested still subtracts the hold: 30, not 31 (before, the
+    # hold stopped counting once the link was not LINKED, and that unit went back on sale there for as long as the
+    # sale took to reach Shopbridge: sold twice)
+    app.graphql(UPDATE, {"input": {"shopId": second["id"], "sharePercent": 100}}, "m1")
+    _pushed(app, second["tiktokShopId"])
+    assert stock_of(app, second["tiktokShopId"], sku_of[second["id"]]) == 30
+
+    # when an orders sync then ingests the sale
     # (an orders sync reads orders created before the second it is queued in)
     wait_until(lambda: time.time() >= sold_by + 1, what="the second after the sale")
     _sync(app, first["id"], "ORDERS")

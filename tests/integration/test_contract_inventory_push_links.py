@@ -186,7 +186,8 @@ async def test_more_products_than_one_statement_takes_are_read_a_chunk_at_a_time
 
 
 # The holds on one item (`held_elsewhere`): (shop, TikTok SKU id, link state, held, held since NOW less, units at the
-# push (None: no count kept), the shop's running units of the SKU now)
+# push (None: no count kept), the shop's running units of the SKU now). A link not LINKED names no item and
+# remembers this one (`unlinked_item_id`), as an unlink (import's or merchant's) leaves it.
 HOLDS: list[tuple[str, str, str, int, timedelta, int | None, int]] = [
     ("a", "p1-sku0", "LINKED", 0, timedelta(0), 5, 5),  # the reader: holds nothing
     ("a", "p1-sku1", "LINKED", 1, timedelta(minutes=1), 5, 5),  # another SKU of the same shop: 1
@@ -194,7 +195,9 @@ HOLDS: list[tuple[str, str, str, int, timedelta, int | None, int]] = [
     ("c", "p1-sku0", "LINKED", 3, timedelta(minutes=11), 5, 5),  # begun past the horizon (630 s): 0
     ("d", "p1-sku0", "LINKED", 2, timedelta(minutes=10), None, 9),  # no count kept, within the horizon: 2
     ("e", "p1-sku0", "LINKED", 1, timedelta(minutes=1), 5, 4),  # a release since (count below): 1
-    ("f", "p1-sku0", "AMBIGUOUS", 4, timedelta(minutes=1), 5, 5),  # not LINKED: 0
+    ("f", "p1-sku0", "AMBIGUOUS", 4, timedelta(minutes=1), 5, 6),  # an import's unlink, 1 of 4 ingested since: 3
+    ("g", "p1-sku0", "UNLINKED", 4, timedelta(minutes=1), 5, 5),  # the merchant's unlink (not that item): 0
+    ("h", "p1-sku0", "NO_SELLER_SKU", 2, timedelta(minutes=11), 5, 5),  # an import's, past the horizon: 0
 ]
 HORIZON = timedelta(seconds=630)
 
@@ -205,7 +208,9 @@ async def _seed_holds(links: Links) -> dict[str, Shop]:
     item_id = uuid.uuid4().hex
     if links.store is not None:
         for name, sku, state, held, ago, at_push, units in HOLDS:
-            link = FakeLink(uuid.uuid4().hex, sku, "p1", item_id, 30, state=state, held_quantity=held,
+            linked = state == "LINKED"
+            link = FakeLink(uuid.uuid4().hex, sku, "p1", item_id if linked else "", 30, state=state,
+                            unlinked_item_id=None if linked else item_id, held_quantity=held,
                             held_since=NOW - ago if held else None, ingested_at_push=at_push)  # fmt: skip
             links.store.push.link(shops[name].id, link)
             links.store.push.ingested.append((shops[name].id, sku, units, NOW))
@@ -228,7 +233,9 @@ async def _seed_holds(links: Links) -> dict[str, Shop]:
             ).scalar_one()
             await uow.session.execute(
                 insert(sku_links).values(
-                    sku_id=sku_id, shop_id=shop_id, merchant_id="merchant-a", inventory_item_id=item_id,
+                    sku_id=sku_id, shop_id=shop_id, merchant_id="merchant-a",
+                    inventory_item_id=item_id if state == "LINKED" else None,
+                    unlinked_item_id=None if state == "LINKED" else item_id,
                     tiktok_product_id="p1", tiktok_sku_id=sku, state=state, source="MANUAL", updated_at=NOW,
                     held_quantity=held, held_since=NOW - ago if held else None, ingested_at_push=at_push,
                 )
@@ -250,11 +257,12 @@ async def test_the_other_links_holds_are_read_with_the_counters_as_the_rule_coun
         of_b = await uow.inventory_push.linked_skus_of(shops["b"].id, ["p1"], holds_since=NOW - HORIZON)
         plain = await uow.inventory_push.linked_skus(shops["a"].id, "p1")
 
-    # then each link's `held_elsewhere` is `standing_hold` summed over the item's other LINKED links: a's first SKU
-    # 1 (a's other SKU) + 1 (b) + 0 (c, past the horizon) + 2 (d) + 1 (e) = 5; a's second SKU the same less its own
-    # hold; b's 1 (a's second SKU) + 2 (d) + 1 (e) = 4, its own not counted; f not LINKED, nowhere. Not asked: 0.
-    assert [(link.tiktok_sku_id, link.held_elsewhere) for link in found] == [("p1-sku0", 5), ("p1-sku1", 4)]
-    assert [link.held_elsewhere for link in of_b["p1"]] == [4]
+    # then each link's `held_elsewhere` is `standing_hold` summed over the item's other LINKED links and the links
+    # an import left remembering it: a's first SKU 1 (a's other SKU) + 1 (b) + 0 (c, past the horizon) + 2 (d) +
+    # 1 (e) + 3 (f) + 0 (h, past the horizon) = 8; a's second SKU the same less its own hold; b's 1 (a's second SKU)
+    # + 2 (d) + 1 (e) + 3 (f) = 7, its own not counted; g (unlinked by hand) nowhere. Not asked: 0.
+    assert [(link.tiktok_sku_id, link.held_elsewhere) for link in found] == [("p1-sku0", 8), ("p1-sku1", 7)]
+    assert [link.held_elsewhere for link in of_b["p1"]] == [7]
     assert [link.held_elsewhere for link in plain] == [0, 0]
     # and the rule itself agrees, from each link as read
     async with links.uows() as uow:

@@ -21,6 +21,7 @@ from adapters.db.tables import (
     skus,
     warehouse_stocks,
 )
+from domain.inventory.links import LinkState
 from domain.inventory_push import LinkedSku, ProductPushOutcome, PushIntent
 
 _outbox = inventory_push_outbox.c
@@ -28,6 +29,9 @@ _links = sku_links.c
 _units = sku_ledger_units.c
 LINKED = "LINKED"
 EXCLUDED = "EXCLUDED"
+# The states a products import leaves a SKU in without its item (`ledger._LEFT_BY_IMPORT`): its holds still count
+# for the item it remembers (`_held_elsewhere`)
+LEFT_BY_IMPORT = (LinkState.AMBIGUOUS.value, LinkState.NO_SELLER_SKU.value, LinkState.EXCLUDED.value)
 # Product ids per SELECT of `linked_skus_of`: each is a bound parameter, and with the shop and state the statement
 # stays under SQLite's oldest limit (999; 32,766 since 3.32) and asyncpg's (32,767). A fenced push round claims up
 # to 600 products (`PushDeps.fence_batch`): one statement.
@@ -272,11 +276,19 @@ def _counted_at(ingested: int | None, base: int | None, item_id: str | None) -> 
 
 
 def _held_elsewhere(holds_since: datetime) -> Any:
-    """`domain.inventory_push.standing_hold` summed over the other LINKED links of the link's item (any shop), as a
+    """`domain.inventory_push.standing_hold` summed over the item's other links that hold for it (any shop), as a
     scalar subquery correlated with `sku_links` (0 when none holds): per link, the units it held back at its last
     push (`held_quantity`, begun at or after `holds_since`: the horizon) less the units the ledger applied for it
     since (its shop's running count now less `ingested_at_push`; a release subtracting nothing; no count kept: 0),
-    never below 0. Only links holding something are read (`held_quantity > 0`; by the item's index)."""
+    never below 0. Only links holding something are read (`held_quantity > 0`; by the item's indexes).
+
+    The links that hold for an item: its LINKED ones, and those a products import left without it that remember it
+    (`unlinked_item_id`, state AMBIGUOUS, NO_SELLER_SKU or EXCLUDED, `ledger._LEFT_BY_IMPORT`): the sale held back
+    was placed on the item's SKU and ships from its shelf, and once ingested it reserves (or deducts) on that item
+    (`domain.inventory.ledger.first_seen_unlinked`), raising the link's running count, which then replaces the
+    hold as for a LINKED link. Before, the hold stopped counting at the import, and until the sale was ingested the
+    other shops were pushed its units again: sold twice (`tests/e2e/test_inventory_hold_unlinked.py`). A link the
+    merchant unlinked (`UNLINKED`: not that item, its sales wait for a link) holds for no item."""
     other, units = sku_links.alias("held_by"), sku_ledger_units.alias("held_units")
     now_counted = func.coalesce(units.c.ingested, 0)
     applied = now_counted - func.coalesce(other.c.ingested_at_push, now_counted)
@@ -289,9 +301,11 @@ def _held_elsewhere(holds_since: datetime) -> Any:
             )
         )
         .where(
-            other.c.inventory_item_id == _links.inventory_item_id,
+            or_(
+                and_(other.c.inventory_item_id == _links.inventory_item_id, other.c.state == LINKED),
+                and_(other.c.unlinked_item_id == _links.inventory_item_id, other.c.state.in_(LEFT_BY_IMPORT)),
+            ),
             other.c.sku_id != _links.sku_id,
-            other.c.state == LINKED,
             other.c.held_quantity > 0,
             other.c.held_since >= holds_since,
         )

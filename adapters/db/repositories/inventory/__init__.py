@@ -8,13 +8,14 @@ changes into the ledger, a shop's release), `links` (auto and manual links, seed
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.repositories.inventory import items, ledger, links, shop_items
 from domain.clock import Clock, SystemClock
 from domain.inventory.items import Edit, InventoryItem
+from domain.inventory_push import DEFAULT_HOLD_HORIZON
 from domain.ports import PoolChange
 from domain.stored import OrderRecord
 
@@ -36,8 +37,8 @@ class SqlInventoryRepository:
             self._session, shop_id, tiktok_product_ids, self._clock.now(), stock_read_at or {}
         )
 
-    async def release_shop(self, shop_id: str) -> PoolChange:
-        return await ledger.release_shop(self._session, shop_id, self._clock.now())
+    async def release_shop(self, shop_id: str, hold_horizon: timedelta = DEFAULT_HOLD_HORIZON) -> PoolChange:
+        return await ledger.release_shop(self._session, shop_id, self._clock.now(), hold_horizon)
 
     async def remove_shop_items(self, shop_id: str) -> list[str]:
         return await shop_items.remove_shop_items(self._session, shop_id)

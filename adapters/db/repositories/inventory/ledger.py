@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Dialect, Select, and_, bindparam, delete, select, tuple_, type_coerce, update
@@ -28,7 +28,7 @@ from sqlalchemy.types import NullType
 from adapters.db.lists import among, among_param, dialect_of, listed
 from adapters.db.repositories.catalog import hold_writers
 from adapters.db.repositories.inventory.writer import LedgerKey, PoolWrite, hold_shop_links, ledger_line, lock_items
-from adapters.db.tables import UTCDateTime, order_line_stock, shops, sku_links
+from adapters.db.tables import UTCDateTime, order_line_stock, shops, sku_ledger_units, sku_links
 from adapters.db.tables import orders as orders_table
 from domain.catalog import Order
 from domain.inventory.items import MovementKind
@@ -56,6 +56,7 @@ from domain.inventory.ledger import (
     wanted_effect,
 )
 from domain.inventory.links import LinkState, counts_orders, on_seed
+from domain.inventory_push import DEFAULT_HOLD_HORIZON, standing_units
 from domain.ports import PoolChange
 from domain.stored import OrderRecord, StoredOrder
 
@@ -193,6 +194,7 @@ async def _apply_chunk(
     # TikTok SKU id -> units of lines in the seed (`Transition.in_seed`), or first taken (reserved or deducted) on a
     # joining link whose page's stock read left them out (`seen_before_push`, `_counted_before_push`)
     seeded: dict[str, int] = {}
+    released_early: dict[str, int] = {}  # TikTok SKU id -> units released cancelled before the seed's read
     unlinked = (None, None, None)
     for order_id, status, updated_at, created_at, lines, by_tiktok in orders:
         for line_id, component, sku_id, units, line_status, package_status in lines:
@@ -224,8 +226,10 @@ async def _apply_chunk(
                 elif seed_read_at is not None and move.state is LineState.RELEASED and move.on_hand_delta < 0:
                     # cancelled before the seed's read (`released_before_read`): TikTok's available had the units
                     # back before any baseline the fence measures from; a release counted since it would pass for
-                    # units TikTok gained since, and hold as many back as sales unseen
+                    # units TikTok gained since, and hold as many back as sales unseen, or, in the released count,
+                    # make up for units a push restored unseen and hide as many sales unseen (`fence_counts`)
                     seeded[sku_id] = seeded.get(sku_id, 0) + move.reserved_delta
+                    released_early[sku_id] = released_early.get(sku_id, 0) - move.reserved_delta
             if component != LINE_ITSELF:
                 stale |= _unlinked_bundle_row(stored, (order_id, line_id, LINE_ITSELF))
     if stale:  # (rows that counted no units: the running units per SKU stay as they are)
@@ -236,12 +240,14 @@ async def _apply_chunk(
                 tuple_(columns.tiktok_order_id, columns.tiktok_line_item_id, columns.component_sku_id).in_(stale),
             )
         )
-    if seeded:  # before `flush` marks the outbox: a push writes links then the outbox, in that order too
-        await _counted_before_push(session, shop_id, seeded)
+    if seeded or released_early:  # before `flush` marks the outbox: a push writes links then the outbox, in order
+        await _counted_before_push(session, shop_id, seeded, released_early)
     return await write.flush(session)
 
 
-async def _counted_before_push(session: AsyncSession, shop_id: str, seeded: Mapping[str, int]) -> None:
+async def _counted_before_push(
+    session: AsyncSession, shop_id: str, seeded: Mapping[str, int], released: Mapping[str, int] | None = None
+) -> None:
     """Lines first reserved in the seed (`Transition.in_seed`) count, for the push's fence, as ledger units its link's
     last push had already seen (`sku_links.ingested_at_push`): TikTok's available lost them before the stock that
     seeded the item was read. Counted as applied since that push, they would make up for as many sales TikTok made
@@ -250,19 +256,40 @@ async def _counted_before_push(session: AsyncSession, shop_id: str, seeded: Mapp
     holds. So do lines of orders created before the product page's stock read that made a link join its item
     (`sku_links.baseline_read_at`, `links._keep_join_baselines`) first reserved (or deducted) after the link, before
     its first push or after it: that read had left them out, and the first push measured TikTok's fall from it.
-    (`seeded`: TikTok SKU id -> units. A link never pushed otherwise, or pushed before the count was kept: nothing.)"""
+    (`seeded`: TikTok SKU id -> units. A link never pushed otherwise, or pushed before the count was kept: nothing.)
+
+    `released`: TikTok SKU id -> units of lines released as cancelled before the seed's read (`released_before_read`;
+    their `seeded` units are the reservation they leave, negative), added to the link's released count of its last
+    push (`sku_links.released_at_push`) as the ledger adds them to the shop's (`sku_ledger_units.released`): no
+    release since that push either. Counted as one (`LinkedSku.released_since_push`), they made up for the units the
+    push had restored unseen (`fence_counts`' offset: a cancellation TikTok made that the ledger had not released)
+    and hid as many sales TikTok made unseen since, which the next push put back on sale
+    (`tests/integration/test_inventory_push_fence_released_early.py`). A link without the count kept: nothing."""
     links = sku_links.c
-    statement = (
-        update(sku_links)
-        .where(
-            links.shop_id == bindparam("b_shop"),
-            links.tiktok_sku_id == bindparam("b_sku"),
-            links.ingested_at_push.is_not(None),
+    if seeded:
+        statement = (
+            update(sku_links)
+            .where(
+                links.shop_id == bindparam("b_shop"),
+                links.tiktok_sku_id == bindparam("b_sku"),
+                links.ingested_at_push.is_not(None),
+            )
+            .values(ingested_at_push=links.ingested_at_push + bindparam("b_units"))
+        )  # one executemany, whatever the batch
+        rows = [{"b_shop": shop_id, "b_sku": sku, "b_units": units} for sku, units in sorted(seeded.items())]
+        await session.execute(statement, rows)
+    if released:
+        statement = (
+            update(sku_links)
+            .where(
+                links.shop_id == bindparam("b_shop"),
+                links.tiktok_sku_id == bindparam("b_sku"),
+                links.released_at_push.is_not(None),
+            )
+            .values(released_at_push=links.released_at_push + bindparam("b_units"))
         )
-        .values(ingested_at_push=links.ingested_at_push + bindparam("b_units"))
-    )  # one executemany, whatever the batch
-    rows = [{"b_shop": shop_id, "b_sku": sku, "b_units": units} for sku, units in sorted(seeded.items())]
-    await session.execute(statement, rows)
+        rows = [{"b_shop": shop_id, "b_sku": sku, "b_units": units} for sku, units in sorted(released.items())]
+        await session.execute(statement, rows)
 
 
 def _in_seed_of(current: LedgerLine | None, seed: tuple[str, datetime] | None, created_at: datetime) -> datetime | None:
@@ -598,7 +625,9 @@ async def _history_since_baseline(
     return units
 
 
-async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> PoolChange:
+async def release_shop(
+    session: AsyncSession, shop_id: str, now: datetime, hold_horizon: timedelta = DEFAULT_HOLD_HORIZON
+) -> PoolChange:
     """Before a shop's rows go: take its RESERVED lines' units off their items (`leaves_with_its_shop`: on-hand and
     reserved both drop, movements DEDUCTED, reason "shop deleted"), so the items' `reserved` no longer counts that
     shop's open orders, which TikTok still has the merchant ship from the shelf, and `available`, what the other
@@ -608,7 +637,15 @@ async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> Po
     The items of the shop's links that hold units back (`sku_links.held_quantity`: sold unseen, which the item's
     other links subtract, `held_elsewhere`) get their other links' pushes due, as when a hold changes
     (`hold_changed`): the hold goes with the link, and nothing else would push them (the holder's push at the
-    hold's end goes with the shop too); left as they were, the other shops showed those units fewer for good."""
+    hold's end goes with the shop too); left as they were, the other shops showed those units fewer for good.
+    The units such a hold still stands for (`domain.inventory_push.standing_units` within `hold_horizon`, less
+    those the ledger applied since its push; of the item the hold counts for, as `_held_elsewhere` reads it: a
+    LINKED link's, or the one an import's unlink remembers) were sold at TikTok and not ingested, and never will be
+    now, while TikTok still has the merchant ship them: they leave their item's on-hand too (`DEDUCTED`, reason
+    "shop deleted: sold unseen"), so `available` falls by what the other links subtracted and their pushes show what
+    they showed. (Before, the hold went with the link and nothing took its place: the other shops were pushed those
+    units again, sold twice once the deleted shop's order shipped. A hold that was a Seller Center edit rather than
+    a sale leaves the units off the count, undersold, until the merchant counts.)"""
     merchant_id = await merchant_of(session, shop_id)
     if merchant_id is None:
         return PoolChange()
@@ -617,7 +654,10 @@ async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> Po
     # The items the shop links too, all at once in id order: the delete then removes those it leaves behind
     # (`shop_items.remove_shop_items`) without taking one more lock out of order.
     linked = select(sku_links.c.inventory_item_id).where(sku_links.c.shop_id == shop_id)
-    touched = {i for i in (await session.execute(held.union(linked))).scalars() if i is not None}
+    remembered = select(sku_links.c.unlinked_item_id).where(
+        sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.state.in_(sorted(_LEFT_BY_IMPORT))
+    )
+    touched = {i for i in (await session.execute(held.union(linked, remembered))).scalars() if i is not None}
     await lock_items(session, touched)
     write = PoolWrite(shop_id, merchant_id, now)
     for row in (await session.execute(select(order_line_stock).where(reserved))).all():
@@ -626,6 +666,8 @@ async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> Po
             item_id = move.inventory_item_id
             assert item_id is not None
             write.count(item_id, move.on_hand_delta, move.reserved_delta, move.movement.value, "shop deleted", None)
+    for item_id, units in await _sold_unseen(session, shop_id, now, hold_horizon):
+        write.count(item_id, -units, 0, MovementKind.DEDUCTED.value, "shop deleted: sold unseen", None)
     write.shop_id = None  # the movements outlive the shop; its own outbox rows go with it
     holding = select(sku_links.c.inventory_item_id).where(
         sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.inventory_item_id.is_not(None)
@@ -634,6 +676,39 @@ async def release_shop(session: AsyncSession, shop_id: str, now: datetime) -> Po
     released = await write.flush(session, extra_dirty=held_on)
     # (the shop's own outbox rows, marked too, go with it: no push of it is queued)
     return PoolChange(released.item_ids | touched, released.push_shop_ids - {shop_id}, released.merchant_id)
+
+
+async def _sold_unseen(
+    session: AsyncSession, shop_id: str, now: datetime, hold_horizon: timedelta
+) -> list[tuple[str, int]]:
+    """(item id, units) of the shop's links whose holds still stand (`standing_units`: recorded by its last push,
+    within `hold_horizon` of `held_since`, less the units its shop's running count of the SKU gained since that push,
+    `sku_ledger_units.ingested` less `ingested_at_push`), on the item each counts for (`_held_elsewhere`'s rule:
+    a LINKED link's item, or the item a link an import left remembers); standing units only, by item id."""
+    links, units = sku_links.c, sku_ledger_units.c
+    query = (
+        select(
+            links.state, links.inventory_item_id, links.unlinked_item_id, links.held_quantity, links.held_since,
+            links.ingested_at_push, units.ingested,
+        )
+        .select_from(
+            sku_links.outerjoin(
+                sku_ledger_units, and_(units.shop_id == links.shop_id, units.tiktok_sku_id == links.tiktok_sku_id)
+            )
+        )
+        .where(links.shop_id == shop_id, links.held_quantity > 0)
+    )  # fmt: skip
+    standing: dict[str, int] = {}
+    for row in (await session.execute(query)).all():
+        if row.state == LinkState.LINKED.value:
+            item_id = row.inventory_item_id
+        else:
+            item_id = row.unlinked_item_id if row.state in _LEFT_BY_IMPORT else None
+        since = None if row.ingested_at_push is None else (row.ingested or 0) - row.ingested_at_push
+        held = standing_units(row.held_quantity, row.held_since, since, now, hold_horizon)
+        if item_id is not None and held > 0:
+            standing[item_id] = standing.get(item_id, 0) + held
+    return sorted(standing.items())
 
 
 async def _made_at(session: AsyncSession, shop_id: str, order_ids: Sequence[str]) -> dict[str, datetime]:

@@ -1,0 +1,67 @@
+"""Deleting a shop whose push held back a sale TikTok made unseen (its order not ingested: no webhook), end to end
+over real HTTP (the sandbox's market, the pool's fenced push to TikTok) on SQLite and PostgreSQL: that order lives on
+at TikTok and ships from the merchant's shelf, but will never reach the pool once the shop is gone, so its units
+leave the item's on-hand with the shop (as its reserved open orders do) and the item's other shop never gets them
+back on sale."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.e2e.test_inventory_hold_unlinked import _pushed
+from tests.e2e.test_inventory_push import UPDATE, pooled_items, sellable_skus, set_on_hand, stock_of
+from tests.e2e.test_inventory_shop_delete import DELETE
+from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
+
+
+def test_a_deleted_shops_sale_held_back_as_unseen_stays_off_the_other_shops_stock(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    # given one merchant's two shops pooled by seller SKU (no webhooks: TikTok's sales reach Shopbridge by a sync),
+    # a shared item counted at 30 and pushed to both
+    app = app_factory(products=12, orders=0)
+    first = app.connect_shop("m1", "us-local", "US", "Maple")
+    second = app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    sellable = sellable_skus(app, second["tiktokShopId"])
+    item = next(
+        i for i in pooled_items(app, "SB-")
+        if {ln["shop"]["id"] for ln in i["links"] if ln["state"] == "LINKED"} == {first["id"], second["id"]}
+        and any(ln["sku"]["tiktokSkuId"] in sellable for ln in i["links"])
+    )  # fmt: skip
+    sku_of = {ln["shop"]["id"]: ln["sku"]["tiktokSkuId"] for ln in item["links"] if ln["state"] == "LINKED"}
+    set_on_hand(app, item["id"], 30)
+    for shop in (first, second):
+        wait_until(lambda s=shop: stock_of(app, s["tiktokShopId"], sku_of[s["id"]]) == 30, what="the first push")
+
+    # and a buyer's order of 2 units on the second shop, not ingested; a count of 31 pushes both shops: the second
+    # shop's fence finds TikTok 2 units short and holds them back, which the first shop's push subtracts too (29)
+    app.sandbox.control("POST", f"/shops/{second['tiktokShopId']}/sales", {"sku_id": sku_of[second["id"]],
+                                                                            "quantity": 2})  # fmt: skip
+    set_on_hand(app, item["id"], 31)
+
+    def link_of(shop: dict[str, Any]) -> dict[str, Any]:
+        (now,) = [i for i in pooled_items(app, item["sku"]) if i["id"] == item["id"]]
+        return next(ln for ln in now["links"] if ln["shop"]["id"] == shop["id"])
+
+    wait_until(lambda: link_of(second)["heldBackQuantity"] == 2, what="the hold's record")
+    app.graphql(UPDATE, {"input": {"shopId": first["id"], "sharePercent": 100}}, "m1")  # (pushed after the hold)
+    _pushed(app, first["tiktokShopId"])
+    assert stock_of(app, first["tiktokShopId"], sku_of[first["id"]]) == 29
+
+    # when the merchant deletes the second shop (its buyer's order is still TikTok's to ship from the shelf)
+    gone = app.graphql(DELETE, {"id": second["id"]}, "m1")["shopDelete"]
+    assert gone == {"deletedShopId": second["id"], "userErrors": []}
+
+    # then the 2 units sold unseen leave the item's on-hand with the shop, available as the first shop was pushed it
+    (after,) = [i for i in pooled_items(app, item["sku"]) if i["id"] == item["id"]]
+    assert (after["onHand"], after["reserved"], after["available"]) == (29, 0, 29)
+    # and the first shop's pushes (due: the hold went with the second shop's link) keep showing 29. (Before, the hold
+    # went with the link and nothing replaced it: the first shop was pushed 31, the 2 units sold twice once the
+    # deleted shop's order shipped.)
+    _pushed(app, first["tiktokShopId"])
+    app.graphql(UPDATE, {"input": {"shopId": first["id"], "sharePercent": 100}}, "m1")
+    _pushed(app, first["tiktokShopId"])
+    assert stock_of(app, first["tiktokShopId"], sku_of[first["id"]]) == 29
