@@ -605,6 +605,14 @@ def _database_url(raw: str | None) -> str | None:
             "got an in-memory or temporary database: it is gone when the process ends, and no other process (serve, "
             "worker, migrate) sees it"
         )
+    if raw is not None and raw.startswith("postgresql"):
+        # Only for a PostgreSQL URL given: the settings import no SQLAlchemy else.
+        from adapters.postgres_url import PostgresUrlError, check
+
+        try:
+            check(raw)
+        except PostgresUrlError as exc:
+            raise ConfigError(f"SHOPBRIDGE_DATABASE_URL: {exc}") from None
     return raw
 
 
