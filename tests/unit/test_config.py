@@ -493,3 +493,21 @@ def test_a_postgresql_url_both_drivers_cannot_take_is_refused_by_name(tmp_path: 
 def test_a_postgresql_url_with_a_tls_mode_or_a_socket_directory_is_taken(tmp_path: Path, url: str) -> None:
     settings = load_settings({**KEYS, "SHOPBRIDGE_DATABASE_URL": url, "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
     assert settings.database_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        # each was a ValueError traceback from `shopbridge worker`, exit 1
+        ("redis://:pw@[redis:6379/0", "cannot be read as a Redis URL: Invalid IPv6 URL"),
+        ("redis://:pw@redis:sixthree/0", "cannot be read as a Redis URL: Port could not be cast"),
+        ("redis://:pw@redis:6379/0?socket_timeout=soon", "cannot be read as a Redis URL: Invalid value for"),
+        # silently database 0: redis-py drops a database that is no number
+        ("redis://:pw@redis:6379/shopbridge", "must name its Redis database by number"),
+    ],
+)
+def test_a_broker_url_redis_cannot_read_is_refused_by_name(tmp_path: Path, url: str, said: str) -> None:
+    with pytest.raises(ConfigError, match=r"^SHOPBRIDGE_BROKER_URL ") as refused:
+        load_settings({**KEYS, "SHOPBRIDGE_BROKER_URL": url, "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+    assert said in str(refused.value)
+    assert "pw" not in str(refused.value)  # the password is never shown
