@@ -612,6 +612,14 @@ def _database_url(raw: str | None) -> str | None:
             "got an in-memory or temporary database: it is gone when the process ends, and no other process (serve, "
             "worker, migrate) sees it"
         )
+    if raw is not None and raw.startswith("postgresql"):
+        # Only for a PostgreSQL URL given: the settings import no SQLAlchemy else.
+        from adapters.postgres_url import PostgresUrlError, check
+
+        try:
+            check(raw)
+        except PostgresUrlError as exc:
+            raise ConfigError(f"SHOPBRIDGE_DATABASE_URL: {exc}") from None
     return raw
 
 
@@ -637,10 +645,31 @@ def _sqlite_in_memory(url: str) -> bool:
 
 
 def _broker_url(raw: str | None) -> str | None:
-    """A Redis URL, or None when unset; another scheme failed the first process to connect, with a traceback."""
-    if raw is None or raw.partition("://")[0] in _BROKER_SCHEMES:
+    """A Redis URL, or None when unset; another scheme failed the first process to connect, with a traceback.
+
+    The URL is also read as redis-py will read it: a port that is no number or out of range, a bracketed host left
+    open or an option redis-py cannot read (`?socket_timeout=x`) was a `ValueError` traceback from `shopbridge
+    worker` (exit 1), and a database that is no number (`redis://host:6379/abc`) was silently database 0 (redis-py
+    drops it): each is a ConfigError now, without the URL (it may hold a password)."""
+    if raw is None:
         return raw
-    raise ConfigError(f"SHOPBRIDGE_BROKER_URL must be a Redis URL like redis://host:6379/0, got {_scheme_of(raw)}")
+    scheme = raw.partition("://")[0]
+    if scheme not in _BROKER_SCHEMES:
+        raise ConfigError(f"SHOPBRIDGE_BROKER_URL must be a Redis URL like redis://host:6379/0, got {_scheme_of(raw)}")
+    from urllib.parse import urlsplit
+
+    from redis.connection import parse_url  # only for a broker URL given: the settings import no redis else
+
+    try:
+        parse_url(raw)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        database = urlsplit(raw).path.strip("/") if scheme != "unix" else ""
+    except ValueError as exc:
+        raise ConfigError(f"SHOPBRIDGE_BROKER_URL cannot be read as a Redis URL: {exc}") from None
+    if database and not database.isdigit():
+        raise ConfigError(
+            f"SHOPBRIDGE_BROKER_URL must name its Redis database by number (redis://host:6379/0), got {shown(database)}"
+        )
+    return raw
 
 
 def _base_url(raw: str | None, name: str) -> str | None:

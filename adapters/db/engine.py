@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from adapters import postgres_url
 from adapters.db.sessions import UninterruptedSession
 from adapters.db.write_turns import write_turns
 
@@ -153,7 +154,7 @@ def create_engine(
             # an import's per-page lookup from an index probe into a scan. Custom plans cost ~0.1 ms to make.
             connect_args["server_settings"] = {"plan_cache_mode": "force_custom_plan"}
         return create_async_engine(
-            url,
+            postgres_url.for_asyncpg(url),  # libpq's `sslmode=` as asyncpg's `ssl=`, which it takes
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_pre_ping=True,

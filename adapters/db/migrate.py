@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from adapters import postgres_url
 from adapters.text import shown_path
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -67,10 +68,12 @@ class Upgrade:
 
 
 def sync_url(database_url: str) -> str:
-    """The URL with a synchronous driver: sqlite+aiosqlite → sqlite, postgresql+asyncpg → postgresql+psycopg2."""
+    """The URL with a synchronous driver: sqlite+aiosqlite → sqlite, postgresql+asyncpg → postgresql+psycopg2 (with
+    asyncpg's `ssl=` given to libpq as `sslmode=`: `adapters.postgres_url`)."""
     url = make_url(database_url)
     driver = _SYNC_DRIVERS.get(url.drivername, url.drivername)
-    return url.set(drivername=driver).render_as_string(hide_password=False)
+    rendered = url.set(drivername=driver).render_as_string(hide_password=False)
+    return postgres_url.for_psycopg2(rendered) if driver.startswith("postgresql") else rendered
 
 
 def alembic_config(database_url: str, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS) -> Config:

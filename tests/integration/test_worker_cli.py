@@ -211,3 +211,37 @@ def test_a_worker_whose_database_and_redis_do_not_answer_at_start_says_which_set
     assert "WARNING shopbridge: the database does not answer at start (ConnectionRefusedError" in said[0], said[0]
     assert "WARNING shopbridge: Redis does not answer at start (ConnectionError" in said[1], said[1]
     assert said[1].endswith("if this lasts, check SHOPBRIDGE_BROKER_URL"), said[1]
+
+
+@pytest.mark.parametrize(
+    ("broker_url", "said"),
+    [
+        ("redis://:pw@127.0.0.1:sixthree/0", "cannot be read as a Redis URL: Port could not be cast"),
+        ("redis://:pw@[127.0.0.1:6379/0", "cannot be read as a Redis URL: Invalid IPv6 URL"),
+    ],
+    ids=["port-no-number", "bracket-left-open"],
+)
+def test_a_broker_url_redis_cannot_read_stops_the_worker_in_one_line(
+    sqlite_url, tmp_path, broker_url: str, said: str
+) -> None:
+    # given a SHOPBRIDGE_BROKER_URL with a typo redis-py cannot parse (an operator's day: every setting given a bad
+    # value once; before, `shopbridge worker` died of redis-py's ValueError with a traceback, exit 1)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO),
+        "SHOPBRIDGE_DATABASE_URL": sqlite_url,
+        "SHOPBRIDGE_BROKER_URL": broker_url,
+        "SHOPBRIDGE_DATA_DIR": str(tmp_path / "data"),
+        "SHOPBRIDGE_SECRET_KEY": "worker-cli-" + "k" * 40,
+        "SHOPBRIDGE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    }
+    # when the worker starts
+    done = subprocess.run(
+        [sys.executable, "-m", "gql.cli", "worker", "--processes", "1", "--threads", "2"], env=env, cwd=tmp_path,
+        capture_output=True, text=True, timeout=DEADLINE_SECONDS,
+    )  # fmt: skip
+    # then it stops before starting anything: one line naming the setting, exit status 2, the password unshown
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("shopbridge: BAD_CONFIGURATION: SHOPBRIDGE_BROKER_URL ") and said in line
+    assert "pw" not in line and "Traceback" not in done.stdout + done.stderr

@@ -460,3 +460,54 @@ def test_an_in_memory_sqlite_database_is_refused_for_serve_and_worker(tmp_path: 
     named_memory = f"sqlite+aiosqlite:///{tmp_path / 'memory'}"
     given = {"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_DATABASE_URL": named_memory}
     assert load_settings(given).database_url == named_memory
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        # a port that is no number: a ValueError traceback from every command
+        ("postgresql+asyncpg://u:pw@db:fivefourthreetwo/shop", "its port must be a number from 1 to 65535"),
+        ("postgresql+asyncpg://u:pw@db:70000/shop", "its port must be a number from 1 to 65535, got 70000"),
+        # a parameter one of the two drivers does not take: a TypeError traceback from serve and worker (asyncpg),
+        # or "invalid connection option" from migrate (psycopg2)
+        ("postgresql+asyncpg://u:pw@db/shop?connect_timeout=5", "its query parameter 'connect_timeout' is not one"),
+        ("postgresql+asyncpg://u:pw@db/shop?sslmode=required", "its sslmode= must be one of disable, allow"),
+        ("postgresql+asyncpg://u:pw@db/shop?sslmode=require&ssl=require", "give the TLS mode once"),
+    ],
+)
+def test_a_postgresql_url_both_drivers_cannot_take_is_refused_by_name(tmp_path: Path, url: str, said: str) -> None:
+    with pytest.raises(ConfigError, match=r"^SHOPBRIDGE_DATABASE_URL: ") as refused:
+        load_settings({**KEYS, "SHOPBRIDGE_DATABASE_URL": url, "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+    assert said in str(refused.value)
+    assert "pw" not in str(refused.value)  # the password is never shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://u:pw@db:5432/shop?sslmode=verify-full",
+        "postgresql+asyncpg://u:pw@db/shop?ssl=require",
+        "postgresql+asyncpg://u@/shop?host=/var/run/postgresql",
+    ],
+)
+def test_a_postgresql_url_with_a_tls_mode_or_a_socket_directory_is_taken(tmp_path: Path, url: str) -> None:
+    settings = load_settings({**KEYS, "SHOPBRIDGE_DATABASE_URL": url, "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+    assert settings.database_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        # each was a ValueError traceback from `shopbridge worker`, exit 1
+        ("redis://:pw@[redis:6379/0", "cannot be read as a Redis URL: Invalid IPv6 URL"),
+        ("redis://:pw@redis:sixthree/0", "cannot be read as a Redis URL: Port could not be cast"),
+        ("redis://:pw@redis:6379/0?socket_timeout=soon", "cannot be read as a Redis URL: Invalid value for"),
+        # silently database 0: redis-py drops a database that is no number
+        ("redis://:pw@redis:6379/shopbridge", "must name its Redis database by number"),
+    ],
+)
+def test_a_broker_url_redis_cannot_read_is_refused_by_name(tmp_path: Path, url: str, said: str) -> None:
+    with pytest.raises(ConfigError, match=r"^SHOPBRIDGE_BROKER_URL ") as refused:
+        load_settings({**KEYS, "SHOPBRIDGE_BROKER_URL": url, "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+    assert said in str(refused.value)
+    assert "pw" not in str(refused.value)  # the password is never shown
