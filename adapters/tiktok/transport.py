@@ -2,18 +2,24 @@
 
 Every business call: `app_key`, `timestamp` (seconds, injectable clock), optional `shop_cipher`, `sign` over the
 exact body bytes sent, `x-tts-access-token` header. Transient errors are retried with equal-jitter exponential
-backoff up to `max_retries`; the token endpoints are GETs on the auth host, unsigned, with `app_secret` in the
-query, so nothing of their URL reaches a log line or an exception.
+backoff up to `max_retries`, each wait at least what a `Retry-After` header of the failed answer asked (seconds or
+an HTTP date; at most `RETRY_AFTER_CAP_SECONDS`): TikTok documents no such header (tiktok-api.md sec. 11), so
+nothing depends on one, but a throttled answer that names its wait is not retried sooner, into another 429. The
+token endpoints are GETs on the auth host, unsigned, with `app_secret` in the query, so nothing of their URL
+reaches a log line or an exception.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC
 from typing import Any
 
 import httpx
@@ -48,6 +54,7 @@ RequestObserver = Callable[[str, str], None]
 AccessToken = str | Callable[[], str]
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 5.0
+RETRY_AFTER_CAP_SECONDS = 30.0  # a longer Retry-After is waited this long: a worker is not parked for minutes
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
@@ -191,6 +198,8 @@ class Transport:
             raise error
         self._observe(what, "retry")
         delay = self.backoff(attempt)
+        if error.retry_after is not None:
+            delay = max(delay, min(error.retry_after, RETRY_AFTER_CAP_SECONDS))
         logger.info("tiktok %s attempt %d failed (%s); retrying in %.2fs", what, attempt + 1, error, delay)
         await self.sleep(delay)
 
@@ -249,6 +258,8 @@ class Transport:
         self._observe(what, "ok" if error is None else _outcome(error))
         if error is not None:
             error.api = what  # "METHOD path": what a refusal refused (e.g. the API a missing scope guards)
+            if error.retryable:
+                error.retry_after = retry_after_seconds(response.headers.get("retry-after"), self.clock())
             logger.log(
                 logging.INFO if error.retryable else logging.WARNING,
                 "tiktok %s -> http=%s code=%s request_id=%s",
@@ -261,6 +272,24 @@ class Transport:
         assert envelope is not None  # classify returns an error for a missing envelope
         logger.debug("tiktok %s -> ok request_id=%s", what, envelope.get("request_id"))
         return data
+
+
+def retry_after_seconds(header: str | None, now: float) -> float | None:
+    """A `Retry-After` header's wait in seconds (RFC 9110 sec. 10.2.3: whole seconds, or an HTTP date, read
+    against `now`, Unix seconds); 0 for a date past, None for no header or one that is neither."""
+    if header is None:
+        return None
+    text = header.strip()
+    if text.isascii() and text.isdigit():
+        return float(min(int(text), 10**9))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, its source's zone unknown (RFC 5322); HTTP dates are in GMT anyway
+        when = when.replace(tzinfo=UTC)
+    wait = when.timestamp() - now
+    return max(0.0, wait) if math.isfinite(wait) else None
 
 
 def _outcome(error: TikTokError) -> str:

@@ -16,6 +16,7 @@ import pytest
 
 from adapters.tiktok import NetworkError, RateLimiter, TikTokClient
 from adapters.tiktok.errors import AuthCodeRejectedError, RateLimitedError, ServerError
+from adapters.tiktok.transport import retry_after_seconds
 from tests.unit.test_tiktok_client import NOW, SETTINGS, Handler, Recorder, fail, ok, token_data
 
 
@@ -182,3 +183,23 @@ async def test_the_token_endpoint_is_retried_like_a_business_call(max_retries: i
         await client.refresh("TTP_refresh")
     assert len(recorder.requests) == max_retries + 1
     assert slept == pytest.approx([0.15, 0.3, 0.6][:max_retries])
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, None),
+        ("3", 3.0),
+        (" 0 ", 0.0),
+        ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),  # an HTTP date, 30 s after now (1445412480)
+        ("Wed, 21 Oct 2015 07:28:30 -0000", 30.0),  # the same, its zone unsaid: UTC
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),  # a date past: no wait
+        ("-1", None),
+        ("1.5", None),
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_retry_after_is_whole_seconds_or_an_http_date(header: str | None, seconds: float | None) -> None:
+    # RFC 9110 sec. 10.2.3; `now` is 2015-10-21T07:28:00Z
+    assert retry_after_seconds(header, 1445412480.0) == seconds
