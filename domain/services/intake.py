@@ -4,13 +4,16 @@ Receiving only stores (the HTTP answer must come within TikTok's 3 s); processin
 idempotent and safe in any order: events only make Shopbridge re-fetch orders and products (an older record never
 overwrites a newer one: the catalog repository keeps the newest `update_time`), and lifecycle notices (6, 7) older
 than the shop's current authorization change nothing. Events of one run are coalesced: every order id they name
-is fetched once, in Get Order Detail calls of at most 50 ids. A stored product Get Product no longer serves (TikTok
-serves no FREEZE or DELETED one) is looked for with Search Products and stored as listed, or DELETED when listed
-nowhere (`domain.unserved_products`).
+is fetched once, in Get Order Detail calls of at most 50 ids, and every product id once with Get Product, up to
+`PRODUCT_FETCHES_AT_ONCE` calls at a time (a bulk edit pushes one event per product: 500 of them one after the
+other, at 0.6 s a call, outlasted the run's 5-minute time limit, so the batch never committed). A stored product
+Get Product no longer serves (TikTok serves no FREEZE or DELETED one) is looked for with Search Products and stored
+as listed, or DELETED when listed nowhere (`domain.unserved_products`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +53,9 @@ from domain.unserved_products import MAX_PAGES_PER_SEARCH, KnownProduct, confirm
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_RUN = 500
+# Get Product calls of one run in flight at once: 500 product events at 0.6 s a call take 38 s instead of 300 s,
+# and 8 calls in flight stay far below TikTok's 50 requests/s per API and shop (the client paces them anyway).
+PRODUCT_FETCHES_AT_ONCE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +226,7 @@ async def _fetch(deps: IntakeDeps, shop: Shop, events: Sequence[WebhookEvent]) -
     try:
         for batch in order_id_batches(order_ids):
             await _fetch_orders(api, batch, fetched)
-        for product_id in dict.fromkeys(product_ids):
-            await _fetch_product(deps, shop, api, product_id, fetched)
+        await _fetch_products(deps, shop, api, list(dict.fromkeys(product_ids)), fetched)
     except AuthorizationLostError:
         log.warning(
             "shop %s: TikTok refused its authorization while processing webhooks; the shop needs re-authorizing",
@@ -261,6 +266,48 @@ async def _fetch_orders(api: ShopRefreshApi, batch: list[str], fetched: _Fetched
     for order_id in batch:
         if order_id not in seen:
             fetched.failures[f"order:{order_id}"] = (EventError.ORDER_NOT_FOUND, f"{ORDER_NOT_RETURNED}.")
+
+
+async def _fetch_products(
+    deps: IntakeDeps, shop: Shop, api: ShopRefreshApi, product_ids: list[str], fetched: _Fetched
+) -> None:
+    """`_fetch_product` for each of `product_ids` (distinct), `PRODUCT_FETCHES_AT_ONCE` at a time; the records in
+    the order of `product_ids`. A call that raises stops the others; the error raised is an `AuthorizationLostError`
+    if any call met one (the shop is revoked), else a `TikTokUnavailableError` if any (the run is retried), else
+    the first other error."""
+    gate = asyncio.Semaphore(PRODUCT_FETCHES_AT_ONCE)
+
+    async def fetch(product_id: str) -> None:
+        async with gate:
+            await _fetch_product(deps, shop, api, product_id, fetched)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for product_id in product_ids:
+                group.create_task(fetch(product_id))
+    except ExceptionGroup as errors:
+        raise _most_telling(errors) from None
+    place = {product_id: index for index, product_id in enumerate(product_ids)}
+    fetched.products.sort(key=lambda record: place.get(record.tiktok_product_id, len(place)))
+
+
+def _most_telling(errors: ExceptionGroup) -> Exception:
+    """The error of a failed `_fetch_products` to raise: see there."""
+    flat: list[Exception] = []
+
+    def flatten(group: ExceptionGroup) -> None:
+        for error in group.exceptions:
+            if isinstance(error, ExceptionGroup):
+                flatten(error)
+            else:
+                flat.append(error)
+
+    flatten(errors)
+    for kind in (AuthorizationLostError, TikTokUnavailableError):
+        for error in flat:
+            if isinstance(error, kind):
+                return error
+    return flat[0]
 
 
 async def _fetch_product(deps: IntakeDeps, shop: Shop, api: ShopRefreshApi, product_id: str, fetched: _Fetched) -> None:
