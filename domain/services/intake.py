@@ -45,7 +45,7 @@ from domain.ports import (
 from domain.services import inventory
 from domain.services.shop_tokens import StoredShopTokens
 from domain.services.sync import publish_shop_quietly
-from domain.shops import Shop
+from domain.shops import Shop, ShopStatus
 from domain.stored import ProductRecord
 from domain.sync import RecordFailure
 from domain.unserved_products import MAX_PAGES_PER_SEARCH, KnownProduct, confirming_searches, listed, settle
@@ -115,6 +115,7 @@ class _Fetched:
     applied: dict[str, str] = field(default_factory=dict)
     revoked: bool = False  # the shop was revoked already, or TikTok refused its authorization meanwhile
     refused: bool = False  # TikTok refused the authorization during this run
+    ended: bool = False  # the shop's authorization had ended (EXPIRED) before the run: TikTok was not asked
 
 
 async def process_shop_events(
@@ -124,7 +125,10 @@ async def process_shop_events(
     sweep takes up anything left); returns how many were settled.
 
     TikTok being unavailable raises `TikTokUnavailableError` after counting an attempt on each event, leaving
-    them PENDING for the queue's retry. A lost authorization revokes the shop and fails the events that needed it.
+    them PENDING for the queue's retry. A lost authorization revokes the shop and fails the events that needed it
+    (REAUTHORIZATION_REQUIRED). A shop whose authorization has ended (EXPIRED: its refresh token's expiry, or the
+    end webhook 7 announced) is not polled nor imported, and is not asked of here either: its events that need
+    TikTok fail alike at once, and it stays EXPIRED (asking, TikTok refused the refresh, which made it REVOKED).
     """
     settled = 0
     for _ in range(max_batches):
@@ -145,7 +149,12 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
     _apply_notices(shop, events, now)
     try:
         # A token another process replaced meanwhile is not a refusal here: the session adopts the stored pair.
-        fetched = _Fetched(revoked=True) if shop.authorization_lost else await _fetch(deps, shop, events)
+        if shop.authorization_lost:
+            fetched = _Fetched(revoked=True)
+        elif shop.status(now) is ShopStatus.EXPIRED:  # as polls and imports: nothing is asked of TikTok for it
+            fetched = _Fetched(revoked=True, ended=True)
+        else:
+            fetched = await _fetch(deps, shop, events)
     except TikTokUnavailableError:
         await _count_attempt(deps, shop_id, [e.id for e in events])
         raise
@@ -391,6 +400,8 @@ async def _search_listing(api: ShopRefreshApi, known: KnownProduct) -> ProductRe
     return None
 
 
+AUTHORIZATION_REVOKED = "The shop's authorization is revoked; re-authorize it, then replay the event."
+AUTHORIZATION_ENDED = "The shop's authorization has ended; re-authorize it, then replay the event."
 STALE_NOTICE = "Sent before the shop's current authorization (a late retry or a replay): it changes nothing."
 
 
@@ -417,7 +428,7 @@ def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -
             now,
             EventOutcome.FAILED,
             EventError.REAUTHORIZATION_REQUIRED,
-            "The shop's authorization is revoked; re-authorize it, then replay the event.",
+            AUTHORIZATION_ENDED if fetched.ended else AUTHORIZATION_REVOKED,
         )
         return
     keys = [f"order:{i}" for i in meaning.order_ids] + [f"product:{i}" for i in meaning.product_ids]
