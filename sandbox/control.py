@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from sandbox.config import MAX_ORDERS_PER_SHOP, MAX_PRODUCTS_PER_SHOP
 from sandbox.data import NO_ADDRESS_STATUSES, ORDER_STATUSES, PACKAGE_STATUSES, address_for, package_status
-from sandbox.faults import FAULT_KINDS, REFUSAL_KINDS, STALL_KINDS
+from sandbox.faults import FAULT_KINDS, REFUSAL_KINDS, STALL_KINDS, THROTTLE_KINDS
 from sandbox.quote import quoted
 from sandbox.sellers import Seller, Shop
 from sandbox.state import World
@@ -284,7 +284,8 @@ class Control:
             raise BadInput("rate must be a number between 0 and 1")
         kinds = body.get("kinds", [])
         if not isinstance(kinds, list) or not all(isinstance(kind, str) for kind in kinds):
-            raise BadInput(f"kinds must be a list drawn from {list(FAULT_KINDS + REFUSAL_KINDS + STALL_KINDS)}")
+            known = FAULT_KINDS + REFUSAL_KINDS + STALL_KINDS + THROTTLE_KINDS
+            raise BadInput(f"kinds must be a list drawn from {list(known)}")
         seed = body.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise BadInput("seed must be an integer or null")

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 FAULT_KINDS = ("http_500", "http_503", "http_429", "slow", "drop", "malformed_json", "expired_token")
 # Refusals no retry can fix, and a cursor that never advances: aim them at one API with `paths`.
 REFUSAL_KINDS = ("missing_scope", "missing_parameter", "invalid_sign", "repeat_page_token")
+# HTTP 429 with `Retry-After: RETRY_AFTER_SECONDS` (TikTok documents no such header, tiktok-api.md sec. 11, but a
+# gateway in front of it may send one): a client that honours it waits that long before its next attempt.
+THROTTLE_KINDS = ("http_429_retry_after",)
+RETRY_AFTER_SECONDS = 1
 # A call answered (its effect applied) whose body then arrives one space every `TRICKLE_STEP_SECONDS` for
 # `slow_seconds`: no read waits long, so a per-read timeout never fires. Aim it with `paths`.
 STALL_KINDS = ("trickle",)
@@ -28,7 +32,7 @@ class Faults:
     def configure(
         self, rate: float, kinds: tuple[str, ...], seed: int | None, slow_seconds: float, paths: tuple[str, ...] = ()
     ) -> None:
-        known = FAULT_KINDS + REFUSAL_KINDS + STALL_KINDS
+        known = FAULT_KINDS + REFUSAL_KINDS + STALL_KINDS + THROTTLE_KINDS
         unknown = sorted(set(kinds) - set(known))
         if unknown:
             raise ValueError(f"unknown fault kinds {unknown}; known: {list(known)}")

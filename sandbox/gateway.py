@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from sandbox import envelope as codes
 from sandbox.envelope import ApiError, envelope, failure, new_request_id, success
-from sandbox.faults import TRICKLE_STEP_SECONDS
+from sandbox.faults import RETRY_AFTER_SECONDS, TRICKLE_STEP_SECONDS
 from sandbox.params import json_object
 from sandbox.sellers import Seller, Shop
 from sandbox.signing import signature, signature_matches
@@ -240,6 +240,12 @@ def _fault_response(kind: str, request_id: str) -> Response:
     if kind == "http_429":
         return JSONResponse(
             envelope(codes.TOO_MANY_REQUESTS, "Too many requests. Please retry later.", None, request_id), 429
+        )
+    if kind == "http_429_retry_after":
+        return JSONResponse(
+            envelope(codes.TOO_MANY_REQUESTS, "Too many requests. Please retry later.", None, request_id),
+            429,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     if kind == "expired_token":
         message = "Expired credentials. The x-tts-access-token header has expired."

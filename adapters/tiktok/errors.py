@@ -95,6 +95,8 @@ class TikTokError(GatewayError):
         self.message = message
         self.http_status = http_status
         self.api: str | None = None  # "METHOD path" of the call refused, set by the transport
+        # Seconds the answer's `Retry-After` header asked to wait (429, 503...), set by the transport; None: none
+        self.retry_after: float | None = None
 
     def __str__(self) -> str:
         details = ", ".join(

@@ -7,13 +7,22 @@ would miss it) for the last one, walked last. A window whose first page reports 
 12052180, is split in halves, [ge, mid] and [mid+1, le], recursively; an open-ended window is first closed at
 the current horizon, leaving [horizon+1, ∞) for products updated later.
 
+Search Products pages by offset (its tokens are opaque, but the sandbox's are offsets and TikTok's are not
+documented to be otherwise): a product updated while its window is walked leaves that window (its update_time is
+now past it), so every product after it moves one place up, and the first product of the next page lands on a page
+already read: skipped, and never read again, as its own update_time is older than any later poll's window. A closed
+window's count can only fall while it is walked (no product can enter a window that ended in the past), so a
+window whose last page reports fewer products than its first page did is walked again from its first page, at most
+`MAX_WINDOW_REWALKS` times (then a WARNING names it); the pages read again are upserted again, which changes nothing.
+
 Page tokens may expire (a resumed import may send one days old): a token TikTok refuses (12019108) restarts its
 window from the first page; the pages fetched again are upserted again, which changes nothing. A cursor that does
 not advance (the same page token again, a page repeated) ends the walk with `CursorStuckError` (`domain.paging`).
 
 The checkpoint is JSON-simple: `{"version": 1, "windows": [[ge, le|null], ...], "page_token": str|null,
-"total_count": int|null}`, the windows still to walk (the first is in progress at `page_token`). An empty dict or
-None starts over; `windows == []` means done.
+"total_count": int|null, "window_count": int|null, "rewalks": int}`, the windows still to walk (the first is in
+progress at `page_token`; `window_count` is the count its first page reported, `rewalks` how many times it was
+walked again). An empty dict or None starts over; `windows == []` means done; the last two keys may be absent.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ CHECKPOINT_VERSION = 1
 # before the start are simply walked in the last window.
 CLOCK_MARGIN_SECONDS = 60
 MAX_TOKEN_RESTARTS = 3  # a window whose fresh page tokens keep being refused has a bigger problem
+MAX_WINDOW_REWALKS = 3  # walks again of a window whose products kept leaving it while it was walked
 Window = list[int | None]  # [update_time_ge, update_time_le or None for "no upper bound"]
 logger = logging.getLogger("adapters.tiktok")
 
@@ -51,6 +61,8 @@ class ScanState:
     windows: list[Window]
     page_token: str | None = None
     total_count: int | None = None
+    window_count: int | None = None  # what the current window's first page counted
+    rewalks: int = 0  # times the current window was walked again (products left it while it was walked)
 
     @classmethod
     def begin(cls, horizon: int) -> ScanState:
@@ -64,8 +76,14 @@ class ScanState:
             return cls.begin(horizon)
         windows = [[int(w[0]), None if w[1] is None else int(w[1])] for w in checkpoint["windows"]]
         token = checkpoint.get("page_token")
-        total = checkpoint.get("total_count")
-        return cls(windows=windows, page_token=token or None, total_count=total if isinstance(total, int) else None)
+        total, window_count, rewalks = (checkpoint.get(key) for key in ("total_count", "window_count", "rewalks"))
+        return cls(
+            windows=windows,
+            page_token=token or None,
+            total_count=total if isinstance(total, int) else None,
+            window_count=window_count if isinstance(window_count, int) and token else None,
+            rewalks=rewalks if isinstance(rewalks, int) else 0,
+        )
 
     def checkpoint(self) -> dict[str, Any]:
         return {
@@ -73,6 +91,8 @@ class ScanState:
             "windows": [list(w) for w in self.windows],
             "page_token": self.page_token,
             "total_count": self.total_count,
+            "window_count": self.window_count,
+            "rewalks": self.rewalks,
         }
 
     def covers_catalog(self) -> bool:
@@ -98,15 +118,35 @@ class ScanState:
             mid = (ge + le) // 2
             halves = [[ge, mid], [mid + 1, le]]
         self.windows[0:1] = halves
-        self.page_token = None
+        self.page_token, self.window_count, self.rewalks = None, None, 0
         return True
 
-    def advance(self, next_page_token: str | None) -> None:
+    def advance(self, next_page_token: str | None, last_total: int | None) -> None:
+        """After a page of the current window: on to `next_page_token`; or, its last page read, to the next window,
+        unless the window shrank while walked (`last_total`, this page's count, below its first page's): then it
+        is walked again from its first page (module docstring), at most `MAX_WINDOW_REWALKS` times."""
         if next_page_token:
             self.page_token = next_page_token
-        else:
-            self.windows.pop(0)
-            self.page_token = None
+            return
+        self.page_token = None
+        counted = self.window_count
+        shrank = counted is not None and last_total is not None and last_total < counted
+        if shrank and self.rewalks < MAX_WINDOW_REWALKS:
+            self.rewalks += 1
+            logger.info(
+                "product search of update_time %s: it counted %s products, then %s, as some left it while it was "
+                "walked; walking it again",
+                self.windows[0], counted, last_total,
+            )  # fmt: skip
+            return
+        if shrank:
+            logger.warning(
+                "product search of update_time %s: products kept leaving it while it was walked (walked %d times); "
+                "a product may have been missed until the next import",
+                self.windows[0], self.rewalks + 1,
+            )  # fmt: skip
+        self.windows.pop(0)
+        self.window_count, self.rewalks = None, 0
 
 
 async def scan_products(
@@ -152,8 +192,10 @@ async def scan_products(
             # Splitting before paging costs this one page, and spares the duplicates a mid-window 12052180 causes.
             if page.total_count > cap and state.split_current(horizon()):
                 continue
+        if first_page:
+            state.window_count = page.total_count
         guard.check_page([_record_id(item) for item in page.items], page.next_page_token)
-        state.advance(page.next_page_token)
+        state.advance(page.next_page_token, page.total_count)
         if state.page_token is None:
             restarts = 0  # the window is done: the next one starts afresh
         if page.items or not state.windows:

@@ -2,18 +2,26 @@
 
 Every business call: `app_key`, `timestamp` (seconds, injectable clock), optional `shop_cipher`, `sign` over the
 exact body bytes sent, `x-tts-access-token` header. Transient errors are retried with equal-jitter exponential
-backoff up to `max_retries`; the token endpoints are GETs on the auth host, unsigned, with `app_secret` in the
-query, so nothing of their URL reaches a log line or an exception.
+backoff up to `max_retries`, each wait at least what a `Retry-After` header of the failed answer asked (seconds or
+an HTTP date): TikTok documents no such header (tiktok-api.md sec. 11), so nothing depends on one, but a throttled
+answer that names its wait is not retried sooner, into another 429. A call waits at most
+`RETRY_AFTER_BUDGET_SECONDS` in all for such waits: one asking for more is raised at once (the queue retries the
+work later), so that a call stays well within its actor's time limit (60 s for a token refresh). The
+token endpoints are GETs on the auth host, unsigned, with `app_secret` in the query, so nothing of their URL
+reaches a log line or an exception.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC
 from typing import Any
 
 import httpx
@@ -48,6 +56,7 @@ RequestObserver = Callable[[str, str], None]
 AccessToken = str | Callable[[], str]
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 5.0
+RETRY_AFTER_BUDGET_SECONDS = 20.0  # Retry-After waits of one call, in all; a wait beyond it gives up at once
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
@@ -149,7 +158,7 @@ class Transport:
         # Empty values are never sent: whatever is on the wire must be in the signature.
         wire_query = {k: query_value(v) for k, v in (query or {}).items() if v is not None and query_value(v) != ""}
         lane = (self.settings.app_key, shop_cipher)
-        attempt = 0
+        attempt, told = 0, 0.0
         while True:
             try:
                 await self._limiter.acquire(lane)
@@ -157,7 +166,7 @@ class Transport:
             except AccessTokenExpiredError:
                 raise
             except TransientError as exc:
-                await self._before_retry(f"{method} {path}", attempt, exc)
+                told += await self._before_retry(f"{method} {path}", attempt, exc, told)
                 attempt += 1
 
     async def token_call(self, path: str, grant: Mapping[str, str], *, single_use: bool = False) -> Raw:
@@ -170,7 +179,7 @@ class Transport:
         could only be refused: `AuthCodeOutcomeUnknownError` is raised at once.
         """
         params = {"app_key": self.settings.app_key, "app_secret": self.settings.app_secret, **grant}
-        attempt = 0
+        attempt, told = 0, 0.0
         while True:
             try:
                 return await self._send_token(path, params)
@@ -178,21 +187,33 @@ class Transport:
                 if single_use and not _never_taken(exc):
                     logger.warning("tiktok GET %s: the answer was lost (%s); not sent again: single-use", path, exc)
                     raise _outcome_unknown(exc, f"GET {path}") from None
-                await self._before_retry(f"GET {path}", attempt, exc)
+                told += await self._before_retry(f"GET {path}", attempt, exc, told)
                 attempt += 1
             except TikTokError as exc:
                 logger.warning("tiktok GET %s -> code=%s request_id=%s", path, exc.code, exc.request_id)
                 raise _token_error(exc, grant["grant_type"]) from None
 
-    async def _before_retry(self, what: str, attempt: int, error: TransientError) -> None:
-        """Sleep the backoff for `attempt`, or re-raise `error` when the retries are spent."""
+    async def _before_retry(self, what: str, attempt: int, error: TransientError, told: float) -> float:
+        """Sleep the backoff for `attempt`, or at least the answer's Retry-After; re-raise `error` when the retries
+        are spent, or when that Retry-After would take the call's waits for it (`told` so far) past
+        `RETRY_AFTER_BUDGET_SECONDS`. Returns the seconds waited because of a Retry-After (0 without one)."""
         if attempt >= self.settings.max_retries:
             logger.warning("tiktok %s gave up after %d attempts: %s", what, attempt + 1, error)
             raise error
+        asked = error.retry_after
+        if asked is not None and told + asked > RETRY_AFTER_BUDGET_SECONDS:
+            logger.warning(
+                "tiktok %s gave up: TikTok asked to retry in %.0f s (Retry-After), past this call's %.0f s: %s",
+                what, asked, RETRY_AFTER_BUDGET_SECONDS, error,
+            )  # fmt: skip
+            raise error
         self._observe(what, "retry")
         delay = self.backoff(attempt)
+        if asked is not None:
+            delay = max(delay, asked)
         logger.info("tiktok %s attempt %d failed (%s); retrying in %.2fs", what, attempt + 1, error, delay)
         await self.sleep(delay)
+        return delay if asked is not None else 0.0
 
     async def _send_signed(
         self,
@@ -249,6 +270,8 @@ class Transport:
         self._observe(what, "ok" if error is None else _outcome(error))
         if error is not None:
             error.api = what  # "METHOD path": what a refusal refused (e.g. the API a missing scope guards)
+            if error.retryable:
+                error.retry_after = retry_after_seconds(response.headers.get("retry-after"), self.clock())
             logger.log(
                 logging.INFO if error.retryable else logging.WARNING,
                 "tiktok %s -> http=%s code=%s request_id=%s",
@@ -261,6 +284,24 @@ class Transport:
         assert envelope is not None  # classify returns an error for a missing envelope
         logger.debug("tiktok %s -> ok request_id=%s", what, envelope.get("request_id"))
         return data
+
+
+def retry_after_seconds(header: str | None, now: float) -> float | None:
+    """A `Retry-After` header's wait in seconds (RFC 9110 sec. 10.2.3: whole seconds, or an HTTP date, read
+    against `now`, Unix seconds); 0 for a date past, None for no header or one that is neither."""
+    if header is None:
+        return None
+    text = header.strip()
+    if text.isascii() and text.isdigit():
+        return float(min(int(text), 10**9))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, its source's zone unknown (RFC 5322); HTTP dates are in GMT anyway
+        when = when.replace(tzinfo=UTC)
+    wait = when.timestamp() - now
+    return max(0.0, wait) if math.isfinite(wait) else None
 
 
 def _outcome(error: TikTokError) -> str:

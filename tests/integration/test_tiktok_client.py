@@ -499,6 +499,30 @@ async def test_each_injected_fault_is_retried_until_success(sandbox, http, kind)
     assert seen.get(f"fault:{kind}", 0) >= 1
 
 
+@pytest.mark.parametrize(("kind", "at_least"), [("http_429_retry_after", 1.0), ("http_429", 0.0)])
+async def test_a_429_naming_its_wait_in_retry_after_is_not_retried_sooner(sandbox, http, kind, at_least):
+    # given a search TikTok throttles (HTTP 429, 36009002), with `Retry-After: 1` or without the header (TikTok
+    # documents none), until the client's second wait; the client notes each wait before a retry instead of
+    # sleeping it, and its backoff has no jitter
+    waits: list[float] = []
+
+    async def noted(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            await control(sandbox, "POST", "/_sandbox/faults", {"rate": 0.0})
+
+    client = TikTokClient(settings_for(sandbox), http, sleep=noted, rng=lambda: 0.0)
+    shop = await connect(sandbox, client, "us-local")
+    await control(sandbox, "POST", "/_sandbox/faults", {"rate": 1.0, "kinds": [kind], "paths": [ORDER_SEARCH]})
+    now = int(time.time()) + 1
+    # when the search is made
+    await shop.session.search_orders(page_size=5, page_token=None, create_time_ge=now - DAY, create_time_lt=now)
+    # then it succeeded on its third attempt, after two 429s
+    assert await counters(sandbox, ORDER_SEARCH) == {f"fault:{kind}": 2, "ok": 1}
+    # and each wait was at least the one TikTok named (1 s); without the header, the backoff's (0.1 s, 0.2 s)
+    assert waits == ([1.0, 1.0] if at_least else [0.1, 0.2])
+
+
 async def test_injected_expired_token_faults_refresh_and_retry(sandbox, http):
     client = make_client(sandbox, http)
     shop = await connect(sandbox, client, "us-local")

@@ -370,3 +370,30 @@ async def test_tokens_refreshed_for_a_shop_deleted_meanwhile_are_dropped(world: 
     api.meanwhile = lambda: world.store.shops.clear()
     api.refreshed_tokens = make_tokens(world.clock.now())
     assert await world.process() == 0 and world.store.shops == {}
+
+
+class FailingProducts(ScriptedApi):
+    """Get Product raising `errors[product_id]` for those ids (TikTok down for one, the token refused for another)."""
+
+    def __init__(self, orders: list[Order], products: list[Product], errors: dict[str, Exception]) -> None:
+        super().__init__(orders, products)
+        self.errors = errors
+
+    async def get_product(self, product_id: str) -> Product | RecordFailure:
+        if product_id in self.errors:
+            raise self.errors[product_id]
+        return await super().get_product(product_id)
+
+
+async def test_products_fetched_together_a_refused_authorization_outranks_tiktok_down(world: World) -> None:
+    # given three product events of one run: TikTok is down for the first product, refuses the token for the third
+    api = FailingProducts([], [], {pid(1): TikTokUnavailableError("down"), pid(3): AuthorizationLostError("36009004")})
+    world.api = api
+    world.deps = replace(world.deps, shop_api=api.factory)
+    for i in (1, 2, 3):
+        await world.receive(15, {"product_id": pid(i)}, f"p{i}")
+    # when they are processed (their Get Product calls run at once)
+    await world.process()
+    # then the lost authorization decides: the shop is revoked, and the events that needed TikTok fail saying so
+    assert world.store.shops[world.shop.id].revoked_at == world.clock.now()
+    assert {outcome[:2] for outcome in finished(world)} == {(EventOutcome.FAILED, "REAUTHORIZATION_REQUIRED")}

@@ -128,10 +128,12 @@ async def test_the_checkpoint_is_the_documented_json_and_a_resumed_walk_keeps_it
     search = Search([10, 20, 30, 1030])
     scans = [scan async for scan in scan_products(search, None, page_size=2, now=lambda: 1060)]
     assert [scan.checkpoint for scan in scans] == [
-        {"version": 1, "windows": [[0, 1000], [1001, None]], "page_token": "2", "total_count": 3},
-        {"version": 1, "windows": [[1001, None]], "page_token": None, "total_count": 3},
-        {"version": 1, "windows": [], "page_token": None, "total_count": 3},
-    ]
+        {"version": 1, "windows": [[0, 1000], [1001, None]], "page_token": "2", "total_count": 3, "window_count": 3,
+         "rewalks": 0},
+        {"version": 1, "windows": [[1001, None]], "page_token": None, "total_count": 3, "window_count": None,
+         "rewalks": 0},
+        {"version": 1, "windows": [], "page_token": None, "total_count": 3, "window_count": None, "rewalks": 0},
+    ]  # fmt: skip
     # when the walk resumes from its first checkpoint, the catalog's total (taken on the first page) is kept
     resumed = {"version": 1, "windows": [[0, 1000], [1001, None]], "page_token": "2", "total_count": 3}
     assert await walk(Search([10, 20, 30, 1030]), resumed, page_size=2) == [
@@ -221,3 +223,48 @@ async def test_windows_are_split_at_whole_seconds() -> None:
     # then its halves end and start on whole seconds: [0, 500], [501, 1001], and [1002, now) after them
     assert search.asked[:2] == [(0, None, None), (0, 500, None)]
     assert pages[0][1] == [[501, 1001], [1002, None]] and all(type(b) is int for b in pages[0][1][0])
+
+
+class Leaving(Search):
+    """`Search` whose products at `leave` (update times) are updated once the page at offset `after_offset` was
+    answered, each to a time past every window asked: gone from the window being walked, as at TikTok."""
+
+    def __init__(self, times: list[int], leave: list[list[int]], after_offset: str) -> None:
+        super().__init__(times)
+        self.leave, self.after_offset = leave, after_offset
+
+    async def __call__(
+        self, *, page_size: int, page_token: str | None, update_time_ge: int, update_time_le: int | None
+    ) -> Page[Any]:
+        page = await super().__call__(
+            page_size=page_size, page_token=page_token, update_time_ge=update_time_ge, update_time_le=update_time_le
+        )
+        if page_token == self.after_offset and self.leave:
+            gone = self.leave.pop(0)
+            self.times = sorted([t for t in self.times if t not in gone] + [5000 + t for t in gone])
+        return page
+
+
+async def test_a_window_that_products_left_while_walked_is_walked_again_and_none_is_skipped() -> None:
+    # given a window [0, 100] of six products paged by two, offset paging, and p10 (on the first page) updated at
+    # TikTok once the second page was answered: p50, first of the third page, moves onto the second
+    search = Leaving([10, 20, 30, 40, 50, 60], [[10]], after_offset="2")
+    pages = await walk(search, {"windows": [[0, 100]]}, page_size=2)
+    # then the last page counts 5 where the first counted 6, and the window is walked again from its first page
+    assert [p[0] for p in pages] == [["p10", "p20"], ["p30", "p40"], ["p60"], ["p20", "p30"], ["p40", "p50"], ["p60"]]
+    assert [(ge, le, token) for ge, le, token in search.asked] == [
+        (0, 100, None), (0, 100, "2"), (0, 100, "4"), (0, 100, None), (0, 100, "2"), (0, 100, "4"),
+    ]  # fmt: skip
+    # and every product still in the window was read: p50 too
+    assert {f"p{t}" for t in search.times if t <= 100} <= {i for p in pages for i in p[0]}
+    # and the checkpoint of the page that ended the first walk says so: the window again, from its first page
+    assert pages[2][1:3] == ([[0, 100]], None)
+
+
+async def test_a_window_is_walked_again_at_most_three_times() -> None:
+    # given a window whose products keep leaving it at every walk
+    search = Leaving(list(range(10, 110, 10)), [[10], [20], [30], [40], [50]], after_offset="2")
+    pages = await walk(search, {"windows": [[0, 100]]}, page_size=2)
+    # then it is walked four times in all, and the walk ends
+    assert [token for _, _, token in search.asked].count(None) == 4
+    assert pages[-1][1] == []

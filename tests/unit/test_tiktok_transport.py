@@ -16,6 +16,7 @@ import pytest
 
 from adapters.tiktok import NetworkError, RateLimiter, TikTokClient
 from adapters.tiktok.errors import AuthCodeRejectedError, RateLimitedError, ServerError
+from adapters.tiktok.transport import retry_after_seconds
 from tests.unit.test_tiktok_client import NOW, SETTINGS, Handler, Recorder, fail, ok, token_data
 
 
@@ -182,3 +183,47 @@ async def test_the_token_endpoint_is_retried_like_a_business_call(max_retries: i
         await client.refresh("TTP_refresh")
     assert len(recorder.requests) == max_retries + 1
     assert slept == pytest.approx([0.15, 0.3, 0.6][:max_retries])
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, None),
+        ("3", 3.0),
+        (" 0 ", 0.0),
+        ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),  # an HTTP date, 30 s after now (1445412480)
+        ("Wed, 21 Oct 2015 07:28:30 -0000", 30.0),  # the same, its zone unsaid: UTC
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),  # a date past: no wait
+        ("-1", None),
+        ("1.5", None),
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_retry_after_is_whole_seconds_or_an_http_date(header: str | None, seconds: float | None) -> None:
+    # RFC 9110 sec. 10.2.3; `now` is 2015-10-21T07:28:00Z
+    assert retry_after_seconds(header, 1445412480.0) == seconds
+
+
+async def test_retry_after_waits_of_one_call_stop_at_its_budget_and_a_longer_one_gives_up_at_once():
+    # given TikTok throttling every call, asking for 8 s each time (Retry-After), then for a minute
+    def throttled(seconds: int) -> Handler:
+        def answer(request: httpx.Request) -> httpx.Response:
+            response = fail(36009002, "Too many requests", status=429)
+            response.headers["Retry-After"] = str(seconds)
+            return response
+
+        return answer
+
+    slept: list[float] = []
+    client, recorder = client_with(throttled(8), max_retries=5, slept=slept)
+    # when a call is made: then it waits 8 s twice (16 s), and gives up rather than wait past its 20 s
+    with pytest.raises(RateLimitedError):
+        await client.get_orders("TTP_token", "GCP_a", ["1"])
+    assert (slept, len(recorder.requests)) == ([8.0, 8.0], 3)
+    # and one asked to wait a minute gives up at its first answer: the queue retries the work later
+    slept.clear()
+    client, recorder = client_with(throttled(60), max_retries=5, slept=slept)
+    with pytest.raises(RateLimitedError) as raised:
+        await client.get_orders("TTP_token", "GCP_a", ["1"])
+    assert (slept, len(recorder.requests), raised.value.retry_after) == ([], 1, 60.0)
