@@ -156,6 +156,14 @@ REFUSED_DOCUMENTS = {
         None,
         "QUERY_TOO_COMPLEX",
     ),
+    # fragments that spread the next one twice, 30 deep: ~300 tokens, 2^30 selections (gql/cost.py)
+    "fragments expanding beyond 10,000 selections": (
+        "subscription { ...F0 } fragment F0 on Subscription { shopsUpdated { ...S0 } } "
+        + " ".join(f"fragment S{i} on Shop {{ ...S{i + 1} ...S{i + 1} }}" for i in range(30))
+        + " fragment S30 on Shop { id }",
+        None,
+        "QUERY_TOO_COMPLEX",
+    ),
     "no operation": ("fragment F on Query { supportedRegions }", None, "BAD_REQUEST"),
     "unknown operationName": ("query A { supportedRegions }", "B", "BAD_REQUEST"),
 }
