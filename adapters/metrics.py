@@ -97,7 +97,7 @@ DEPENDENCY_UP = Gauge(
 
 WEBHOOKS_RECEIVED = Counter(
     "shopbridge_webhooks_received_total",
-    "TikTok webhook pushes by answer: stored, duplicate, unauthorized, malformed, too_large, failed.",
+    "TikTok webhook pushes by answer: stored, duplicate, unauthorized, malformed, too_large, too_slow, failed.",
     ["outcome"],
 )
 

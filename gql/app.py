@@ -137,7 +137,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ),
         # TikTok's pushes are bounded by SHOPBRIDGE_WEBHOOK_MAX_BYTES alone, with the endpoint's empty 413 and its
         # `too_large` count (gql/webhooks/endpoint.py), not the API's JSON error naming the API's cap.
-        Middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes, exempt_paths=(WEBHOOK_PATH,)),
+        Middleware(
+            RequestSizeLimit,
+            max_bytes=settings.max_request_bytes,
+            exempt_paths=(WEBHOOK_PATH,),
+            body_timeout_seconds=settings.request_body_timeout_seconds,
+        ),
     ]
     if sandbox is not None:  # only then does this server call itself (gql.draining)
         middleware.append(Middleware(RequestGateMiddleware, gate=gate))

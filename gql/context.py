@@ -36,8 +36,15 @@ class Context:
         if self._loaders is None:
             from gql.loaders import Loaders
 
-            self._loaders = Loaders(self.services, lambda: self.merchant_id)
+            self._loaders = Loaders(self.services, self._loaders_merchant)
         return self._loaders
+
+    def _loaders_merchant(self) -> str | None:
+        """Whose objects the loaders read: None without a merchant (they read nothing), UnauthenticatedError once
+        the WebSocket's token has expired. A socket's token was checked by the resolvers that call
+        `require_merchant` alone, so after it expired the fields that read only through loaders (`shop(id:)`,
+        `node(id:)`, `inventoryItem(id:)`) still answered with the merchant's data on that socket."""
+        return None if self.merchant_id is None else self.require_merchant()
 
     def reset_loaders(self) -> None:
         """Forget what the loaders hold: the next use of `loaders` builds new ones (nothing is built until then)."""

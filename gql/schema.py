@@ -13,7 +13,6 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
@@ -21,7 +20,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from gql import types as t
-from gql.cost import QueryCostLimiter
+from gql.cost import BoundedValidationCache, QueryCostLimiter
 from gql.errors import mask_errors, process_errors
 from gql.extension_runner import StreamingExtensionsRunner
 from gql.inputs import DATETIME_SCALAR
@@ -80,7 +79,8 @@ schema = ShopbridgeSchema(
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: AddValidationRules([_ALIASES_RULE]),  # MaxAliasesLimiter(max_alias_count=MAX_ALIASES)'s rule
         lambda: ReportingParserCache(maxsize=256),  # a document that does not parse is the client's error
-        lambda: ValidationCache(maxsize=256),
+        # Refuses a document whose fragments expand beyond 10,000 selections before any rule walks it (gql/cost.py).
+        lambda: BoundedValidationCache(maxsize=256),
         # After ValidationCache, which sets the validation errors itself: the cost verdict must come last.
         lambda: QueryCostLimiter(max_objects=MAX_OBJECTS),
         OperationChoice,  # which operation runs: one named when there are several, no subscription over HTTP

@@ -1,6 +1,7 @@
 """`POST /webhooks/tiktok`: verify, store, answer; processing is a worker's job (live-sync.md §2.2, §7.6).
 
     body over SHOPBRIDGE_WEBHOOK_MAX_BYTES (declared or streamed)   413, empty
+    body not all in within SHOPBRIDGE_REQUEST_BODY_TIMEOUT seconds   408, empty (a slowloris held it for ever)
     Authorization missing or not the body's signature                401, empty, nothing stored
     signed, but not JSON, not an object, `type` not an integer       400, empty, logged, nothing stored
       from 0 to 2^31 - 1, `data` neither an object nor null, or an
@@ -23,6 +24,7 @@ from starlette.responses import Response
 
 from adapters.metrics import WEBHOOKS_RECEIVED, webhook_event_received
 from adapters.tiktok.webhooks import MalformedWebhookError, is_authentic, parse_notification
+from gql.limits import BodyTooSlowError, body_within
 from gql.webhooks.batcher import IntakeUnavailableError
 
 log = logging.getLogger("shopbridge.webhooks")
@@ -44,10 +46,15 @@ async def _answer(request: Request) -> tuple[Response, str]:
             (Response(status_code=413), "too_large") if declared.isdigit() else (Response(status_code=400), "malformed")
         )
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return Response(status_code=413), "too_large"
+    seconds = services.settings.request_body_timeout_seconds
+    try:
+        async for chunk in body_within(request.stream(), seconds):
+            body += chunk
+            if len(body) > limit:
+                return Response(status_code=413), "too_large"
+    except BodyTooSlowError:
+        log.warning("webhook refused: body not received within %gs (%d bytes in)", seconds, len(body))
+        return Response(status_code=408, headers={"Connection": "close"}), "too_slow"
     raw = bytes(body)
     if not is_authentic(services.settings.tiktok, raw, request.headers.get("authorization")):
         log.warning("webhook refused: missing or wrong signature (%d bytes)", len(raw))

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from starlette.routing import Route
 
+from tests.e2e.test_webhook_metrics import moved, scrape
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
@@ -71,6 +72,50 @@ class TestClientDisconnect:
         assert sum(1 for r in records.records if r.name == "shopbridge.http") == 1
         # The server still answers.
         assert httpx.get(f"{app.url}/healthz").status_code == 200
+
+
+def trickle_and_read_answer(app: ShopbridgeServer, path: str, headers: dict[str, str]) -> tuple[bytes, bytes]:
+    """Declare 5,000 bytes, send 10 and nothing more (a slowloris), and read what the server answers until it
+    closes the connection: (status line, body)."""
+    url = urlsplit(app.url)
+    lines = [f"POST {path} HTTP/1.1", f"Host: {url.netloc}", "Content-Type: application/json", "Content-Length: 5000"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    answer = b""
+    with socket.create_connection((url.hostname, url.port), timeout=DEADLINE_SECONDS) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + b'{"query": ')
+        while chunk := sock.recv(65536):  # until the server closes (the socket's timeout: a failure)
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0], body
+
+
+class TestSlowBody:
+    """A body that never ends (declared, then trickled or not sent) held its connection for ever, with no token
+    needed: uvicorn bounds no body in time. Each is answered 408 once SHOPBRIDGE_REQUEST_BODY_TIMEOUT is spent."""
+
+    @pytest.mark.parametrize("path", ["/graphql", "/console/login"])
+    def test_the_api_answers_408_request_timeout(self, app_factory, path: str) -> None:
+        app = app_factory(request_body_timeout_seconds=1.0)
+        headers = {"Authorization": f"Bearer {app.token('m1')}"} if path == "/graphql" else {}
+        status, body = trickle_and_read_answer(app, path, headers)
+        assert status == b"HTTP/1.1 408 Request Timeout", (status, body)
+        assert httpx.Response(408, content=body).json() == {
+            "errors": [
+                {
+                    "message": "The request body did not arrive within 1 seconds.",
+                    "extensions": {"code": "REQUEST_TIMEOUT"},
+                }
+            ]
+        }
+        assert httpx.get(f"{app.url}/healthz").status_code == 200
+
+    def test_the_webhook_endpoint_answers_an_empty_408_counted_too_slow(self, app_factory) -> None:
+        app = app_factory(request_body_timeout_seconds=1.0)
+        before = scrape(app)
+        status, body = trickle_and_read_answer(app, "/webhooks/tiktok", {"Authorization": "0" * 64})
+        assert (status, body) == (b"HTTP/1.1 408 Request Timeout", b"")
+        name = "shopbridge_webhooks_received_total"
+        assert moved(before, scrape(app), name, outcome="too_slow") == 1
 
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")

@@ -36,6 +36,39 @@ def test_two_thousand_tokens_pass_and_one_more_is_refused(app: ShopbridgeServer)
     assert _code(refused) == "QUERY_TOO_COMPLEX" and refused.get("data") is None, refused
 
 
+def _spreads(operation_typenames: int) -> str:
+    """A document of 10,000 + operation_typenames - 1 selections with its fragments expanded, in ~650 tokens:
+    the operation `{ __typename* ...G }` (1 + t), G spreading F 312 times (312 x 16), F 15 `__typename`s; the
+    fragments' own definitions count too (4,992 + 15): 10,000 with one `__typename` in the operation."""
+    operation = "{ " + "__typename " * (operation_typenames - 1) + "...G } "
+    return operation + "fragment G on Query { " + "...F " * 312 + "} fragment F on Query { " + "__typename " * 15 + "}"
+
+
+def test_ten_thousand_selections_with_fragments_expanded_pass_and_one_more_is_refused(app: ShopbridgeServer) -> None:
+    # given documents of 10,000 and 10,001 selections once their fragments are expanded
+    allowed = app.raw_graphql(_spreads(1), {}, "m1")
+    assert allowed == {"data": {"__typename": "Query"}}, allowed
+    # then one more is refused before validation, with the limits' code
+    refused = app.raw_graphql(_spreads(2), {}, "m1")
+    assert _code(refused) == "QUERY_TOO_COMPLEX" and refused.get("data") is None, refused
+    assert refused["errors"][0]["message"] == (
+        "This query holds 10,001 selections once its fragments are expanded; the limit is 10,000. "
+        "Spread fewer fragments."
+    )
+
+
+def test_fragments_that_double_thirty_deep_are_refused_and_the_server_goes_on_serving(app: ShopbridgeServer) -> None:
+    # given ~300 tokens that expand to 2^30 selections: each fragment spreads the next one twice. Strawberry's
+    # depth and alias rules (and the object estimate) followed every spread: hours of the event loop's CPU.
+    document = "{ ...F0 } " + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(30))
+    document += " fragment F30 on Query { shops { totalCount } }"
+    # when a signed-in merchant sends it
+    refused = app.raw_graphql(document, {}, "m1")
+    # then it is refused with the limits' code, and another merchant is served meanwhile
+    assert _code(refused) == "QUERY_TOO_COMPLEX" and refused.get("data") is None, refused
+    assert app.raw_graphql("{ shops { totalCount } }", {}, "m2") == {"data": {"shops": {"totalCount": 0}}}
+
+
 POOL_PAGE = "inventoryItems(first: 100) { edges { node { movements { totalCount } } } }"
 
 

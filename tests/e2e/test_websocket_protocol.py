@@ -85,6 +85,30 @@ class TestProtocols:
                 assert done == {"id": op_id, "type": "complete"}
             assert result["payload"]["data"] == {"shopRename": {"userErrors": [{"code": "NOT_FOUND"}]}}
 
+    async def test_once_its_token_expired_the_socket_reads_nothing_of_the_merchant(self, app: ShopbridgeServer) -> None:
+        # given a shop and an item of m1, and a socket whose token expires in 2 s
+        shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+        create = 'mutation { inventoryItemCreate(input: {sku: "EXP-1"}) { inventoryItem { id } } }'
+        item = (await app.agraphql(create, {}, "m1"))["inventoryItemCreate"]["inventoryItem"]
+        async with app.subscribe("subscription { shopsUpdated { id } }", {}, "m1", ttl=2) as op:
+            # when the token has expired (the socket's subscription ends with UNAUTHENTICATED)
+            with pytest.raises(OperationError) as ended:
+                await op.next(timeout=20)
+            assert [e["extensions"]["code"] for e in ended.value.payload] == ["UNAUTHENTICATED"]
+            # then the fields that read through loaders alone are refused as the others are, and show nothing
+            reads = "query($shop: ID!, $item: ID!) { shop(id: $shop) { name productCount } node(id: $shop) { id } "
+            reads += "inventoryItem(id: $item) { sku onHand } item: node(id: $item) { id } }"
+            variables = {"shop": shop["id"], "item": item["id"]}
+            payload = {"query": reads, "variables": variables}
+            await op.socket.send(json.dumps({"id": "2", "type": "subscribe", "payload": payload}))
+            answer = json.loads(await asyncio.wait_for(op.socket.recv(), DEADLINE_SECONDS))
+            if answer == {"id": "1", "type": "complete"}:  # the ended subscription's own last word, if not yet read
+                answer = json.loads(await asyncio.wait_for(op.socket.recv(), DEADLINE_SECONDS))
+            assert (answer["id"], answer["type"]) == ("2", "next"), answer
+            assert answer["payload"]["data"] == {"shop": None, "node": None, "inventoryItem": None, "item": None}
+            codes = {tuple(e["path"]): e["extensions"]["code"] for e in answer["payload"]["errors"]}
+            assert codes == dict.fromkeys([("shop",), ("node",), ("inventoryItem",), ("item",)], "UNAUTHENTICATED")
+
     async def test_too_many_operations_on_one_socket_is_a_coded_error(self, app: ShopbridgeServer) -> None:
         async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
             for n in range(21):
@@ -153,6 +177,14 @@ REFUSED_DOCUMENTS = {
     # "{ syncTasks ( status : [" n values "] ) { totalCount } }" is 12 + n tokens: 2,001 is one over the limit
     "over 2,000 tokens": (
         "{ syncTasks(status: [" + "QUEUED, " * 1989 + "]) { totalCount } }",
+        None,
+        "QUERY_TOO_COMPLEX",
+    ),
+    # fragments that spread the next one twice, 30 deep: ~300 tokens, 2^30 selections (gql/cost.py)
+    "fragments expanding beyond 10,000 selections": (
+        "subscription { ...F0 } fragment F0 on Subscription { shopsUpdated { ...S0 } } "
+        + " ".join(f"fragment S{i} on Shop {{ ...S{i + 1} ...S{i + 1} }}" for i in range(30))
+        + " fragment S30 on Shop { id }",
         None,
         "QUERY_TOO_COMPLEX",
     ),

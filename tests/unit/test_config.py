@@ -246,6 +246,15 @@ def test_the_request_size_limit_is_a_positive_number_of_bytes(tmp_path: Path) ->
             load_settings({**base, "SHOPBRIDGE_MAX_REQUEST_BYTES": bad})
 
 
+def test_the_request_body_timeout_is_a_positive_number_of_seconds(tmp_path: Path) -> None:
+    base = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    assert load_settings(base).request_body_timeout_seconds == 30.0
+    assert load_settings({**base, "SHOPBRIDGE_REQUEST_BODY_TIMEOUT": "2.5"}).request_body_timeout_seconds == 2.5
+    for bad in ("0", "-1", "soon", "inf"):
+        with pytest.raises(ConfigError, match="SHOPBRIDGE_REQUEST_BODY_TIMEOUT"):
+            load_settings({**base, "SHOPBRIDGE_REQUEST_BODY_TIMEOUT": bad})
+
+
 def test_one_worker_thread_is_kept_from_imports_by_default_and_the_reservation_must_leave_one_for_them(
     tmp_path: Path,
 ) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from graphql import GraphQLObjectType, build_schema, parse
 
-from gql.cost import _PAGED_FIELDS, estimate_objects
+from gql.cost import _PAGED_FIELDS, estimate_objects, expanded_selections
 
 
 @pytest.mark.parametrize(
@@ -65,3 +65,37 @@ def test_every_field_with_a_page_size_counts_its_default_page() -> None:
         if "first" in field.args
     }
     assert paged == _PAGED_FIELDS
+
+
+def _doubling(levels: int, leaf: str) -> str:
+    """Fragments F0..F{levels - 1} each spreading the next one twice; F{levels} holds `leaf`."""
+    spreads = " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels))
+    return f"{{ ...F0 }} {spreads} fragment F{levels} on Query {{ {leaf} }}"
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ("{ supportedRegions }", 1),
+        ("{ shops { edges { node { id name } } } }", 5),
+        ("{ ... on Query { supportedRegions } }", 2),
+        # each spread is a selection and brings its fragment's; the fragment's definition counts once more
+        ("{ ...f ...f } fragment f on Query { a b }", (2 + 2 + 2) + 2),
+        # a cycle (a validation error) is not followed again: f counts its own spread once, wherever spread
+        ("{ shops { edges { node { ...f } } } } fragment f on Shop { ...f }", (4 + 1) + (1 + 1)),
+        ("{ ...missing }", 1),
+    ],
+)
+def test_expanded_selections(document: str, expected: int) -> None:
+    assert expanded_selections(parse(document)) == expected
+
+
+def test_doubling_fragments_are_counted_and_estimated_without_walking_every_spread() -> None:
+    # 60 levels: 2^60 copies of the leaf; walking them (as the estimate did) would never end
+    document = parse(_doubling(60, "shops(first: 3) { totalCount }"))
+    # F60 holds 2 selections; F(i) = 2 + 2 F(i + 1); the operation is 1 + F0, and every definition counts
+    per_level = [2]
+    for _ in range(60):
+        per_level.append(2 + 2 * per_level[-1])
+    assert expanded_selections(document) == (1 + per_level[-1]) + sum(per_level)
+    assert estimate_objects(document, None, {}) == 3 * 2**60
