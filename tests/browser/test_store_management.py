@@ -460,7 +460,7 @@ def test_a_shop_deleted_in_another_tab_leaves_the_list_at_once(
     sign_in(page, app, "m1")
     expect(page.locator("tbody tr")).to_have_count(2)
     feeds = app.asgi.state.services.shop_feeds
-    wait_until(  # the page's two subscriptions, shopsUpdated and shopsDeleted, on the feed that has read its baseline
+    wait_until(  # the page's two subscriptions, shopsUpdated and shopsDeleted, on the feed that has done its first read
         lambda: (feed := feeds.get("m1")) is not None and len(feed.followers) == 2 and feed.ready.is_set(),
         "the list following its shops' changes and deletions",
     )

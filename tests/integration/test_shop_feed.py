@@ -111,7 +111,7 @@ async def test_silent_wake_ups_read_nothing_until_the_full_read_is_due(database:
             # when the feed wakes up five times without a signal, the clock still short of the interval
             for _ in range(5):
                 assert await member.next() == []
-        # then it read once, its baseline
+        # then it read once, its first read (the follower's first batch)
         assert feed.reads == 1
         # and once the interval has passed, the next wake-up reads every shop again
         clock.advance(timedelta(seconds=30))
