@@ -403,6 +403,7 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
             silent = False  # no signal came: a full read only once `full_read_interval` has passed
             woken = False  # only a newcomer woke the reader: the followers already started hear only real news
             full_at = self.clock.now()
+            broadcast_at = asyncio.get_running_loop().time()  # when the started followers last heard from the feed
             while self.followers:
                 self._wake.clear()
                 # The followers whose first batch this read serves: joined before it begins (one joining during the
@@ -422,10 +423,16 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
                 if not self.ready.is_set():
                     self.ready.set()
                     changed = {}  # the first read is the baseline: its newcomers get every shop, the others nothing
+                # A read only newcomers woke for wakes the others only with news, or once a fallback interval has
+                # passed since they last heard (their token is checked then), however many newcomers keep it busy.
+                now = asyncio.get_running_loop().time()
+                everyone = bool(changed or deleted) or not woken or now - broadcast_at >= self.fallback_interval
+                if everyone:
+                    broadcast_at = now
                 for follower in list(self.followers):
                     if follower in newcomers:
                         follower._deliver_first(shops)  # every shop, as this read found it
-                    elif follower.started and (changed or deleted or not woken):
+                    elif follower.started and everyone:
                         follower._deliver(changed, deleted)
                 if self._wake.is_set():  # someone joined during the read: serve them at once
                     named, silent, woken = None, False, True
