@@ -19,7 +19,8 @@ exist (a shop subscription with no active task learns of its shop's deletion tha
 
 `ShopFeed` (below, `shop_feed(services, merchant_id)`) does the same for `shopsUpdated`: one reader per merchant
 and process, one read per shop change signal (or fallback interval) for all its subscribers, and only the shops
-whose name, status, attention or end changed go out.
+whose name, status, attention or end changed go out; a subscriber joining first gets every shop, from a read begun
+after it joined that only it (and those joining with it) receives whole.
 """
 
 from __future__ import annotations
