@@ -19,7 +19,8 @@ exist (a shop subscription with no active task learns of its shop's deletion tha
 
 `ShopFeed` (below, `shop_feed(services, merchant_id)`) does the same for `shopsUpdated`: one reader per merchant
 and process, one read per shop change signal (or fallback interval) for all its subscribers, and only the shops
-whose name, status, attention or end changed go out.
+whose name, status, attention or end changed go out; a subscriber joining first gets every shop, from a read begun
+after it joined that only it (and those joining with it) receives whole.
 """
 
 from __future__ import annotations
@@ -289,13 +290,24 @@ def _shop_fingerprint(shop: t.Shop, now: datetime) -> tuple[object, ...]:
 
 
 class ShopFollower:
-    """One `shopsUpdated` subscriber: the shops changed since it last looked (the latest state of each)."""
+    """One `shopsUpdated` subscriber: the shops changed since it last looked (the latest state of each).
 
-    def __init__(self) -> None:
+    `first` True (`shopsUpdated`): its first batch is every shop of the merchant, as read by a read that began after
+    it joined the feed (`started` then turns True); until then it gets nothing else. `first` False (`shopsDeleted`):
+    started at once, it gets the changes and deletions from the feed's next read on."""
+
+    def __init__(self, first: bool = True) -> None:
         self.pending: dict[str, t.Shop] = {}
         self.deleted: set[str] = set()  # shops deleted since `take_deleted` (`shopsDeleted`)
         self.error: BaseException | None = None
+        self.started = not first  # has had its first batch (or wants none)
         self._event = asyncio.Event()
+
+    def _deliver_first(self, shops: dict[str, t.Shop]) -> None:
+        """The complete current list: every shop the read found (a shop deleted before it is simply absent)."""
+        self.pending.update(shops)
+        self.started = True
+        self._event.set()
 
     def _deliver(self, changed: dict[str, t.Shop], deleted: set[str] | frozenset[str] = frozenset()) -> None:
         self.pending.update(changed)
@@ -334,12 +346,16 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
     the last such read, signals or not: `status` and `attention` also move with the clock (an authorization ending)
     with no signal at all. A silent wake-up before that reads nothing and delivers an empty change to every
     follower (the subscription re-checks its token then). Each shop read is compared with the last fingerprint the feed
-    saw (`_shop_fingerprint`); the changed ones go to every follower as one shared DTO each (gql/shared_events.py).
-    The first read only sets the fingerprints: nothing is sent first. A shop gone (deleted) is delivered apart, by
-    id (`ShopFollower.take_deleted`, what `shopsDeleted` sends): a shop the feed had read that a signal names and the
-    read no longer finds (`shopDelete` signals the shop after its commit: the feed learns at once), or that a full
-    read no longer lists (a lost signal).
-    """
+    saw (`_shop_fingerprint`); the changed ones go to every started follower as one shared DTO each
+    (gql/shared_events.py). Current state first: a follower that joins (`follow()`) wakes the reader, whose next read
+    (begun after the join) is a full one; that read's every shop goes to the newcomers alone (their first batch), and
+    only what it found changed goes to the followers already started, as any read's changes do (so a change committed
+    and signalled before the newcomer joined reaches it in its first batch, and nobody else twice). The feed's very
+    first read only sets the fingerprints for the followers that want no first batch (`shopsDeleted`). A shop gone
+    (deleted) is delivered apart, by id (`ShopFollower.take_deleted`, what `shopsDeleted` sends): a shop the feed had
+    read that a signal names and the read no longer finds (`shopDelete` signals the shop after its commit: the feed
+    learns at once), or that a full read no longer lists (a lost signal). A newcomer is told no deletion before its
+    first batch: that batch, the complete current list, leaves the deleted shop out."""
 
     def __init__(
         self,
@@ -367,39 +383,87 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
         self.ready = asyncio.Event()  # set once the first read fixed the fingerprints (tests wait on it)
         self.sent: dict[str, tuple[object, ...]] = {}  # the last fingerprint of each shop (`_shop_fingerprint`)
         self._reader: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # a newcomer wants its first batch: read at once
 
-    def follow(self) -> contextlib.AbstractAsyncContextManager[ShopFollower]:
-        """A new follower of the merchant's shops for the `async with` block."""
-        return self._following(ShopFollower())
+    def follow(self, first: bool = True) -> contextlib.AbstractAsyncContextManager[ShopFollower]:
+        """A new follower of the merchant's shops for the `async with` block. `first` True (`shopsUpdated`): its
+        first batch is every shop of the merchant read after it joined (`ShopFollower`); False (`shopsDeleted`):
+        none, only what changes or goes from the next read on."""
+        return self._joining(ShopFollower(first))
+
+    @contextlib.asynccontextmanager
+    async def _joining(self, follower: ShopFollower) -> AsyncIterator[ShopFollower]:
+        async with self._following(follower) as me:
+            if not me.started:
+                self._wake.set()  # no await since it joined: the read this wakes begins after the join
+            yield me
 
     async def _loop(self) -> None:
         async with self.events.subscribe_shops(self.merchant_id) as signals:
             named: set[str] | None = None  # None: every shop (the first read, or after a signal without ids)
             silent = False  # no signal came: a full read only once `full_read_interval` has passed
+            woken = False  # only a newcomer woke the reader: the followers already started hear only real news
             full_at = self.clock.now()
+            broadcast_at = asyncio.get_running_loop().time()  # when the started followers last heard from the feed
             while self.followers:
+                self._wake.clear()
+                # The followers whose first batch this read serves: joined before it begins (one joining during the
+                # read sets `_wake` again and is served by the next read, at once).
+                newcomers = [follower for follower in self.followers if not follower.started]
                 # Due whatever signals came: a merchant whose shops keep signalling (each finished poll does) never
                 # leaves a silent wake-up, and another shop's authorization running out signals nothing.
                 full_due = self.clock.now() - full_at >= self.full_read_interval
                 deleted: set[str] = set()
-                if silent and not full_due:
+                shops: dict[str, t.Shop] = {}
+                if silent and not full_due and not newcomers:
                     changed: dict[str, t.Shop] = {}  # nothing read: the followers only re-check their tokens
                 else:
-                    if named is None or full_due:
-                        named, full_at = None, self.clock.now()
-                    changed, deleted = await self._read(named)
+                    if named is None or full_due or newcomers:
+                        named, full_at = None, self.clock.now()  # a newcomer's first batch is every shop
+                    changed, deleted, shops = await self._read(named)
                 if not self.ready.is_set():
                     self.ready.set()
-                    changed = {}  # the first read is the baseline: the page read `shops` itself
+                    changed = {}  # the first read is the baseline: its newcomers get every shop, the others nothing
+                # A read only newcomers woke for wakes the others only with news, or once a fallback interval has
+                # passed since they last heard (their token is checked then), however many newcomers keep it busy.
+                now = asyncio.get_running_loop().time()
+                everyone = bool(changed or deleted) or not woken or now - broadcast_at >= self.fallback_interval
+                if everyone:
+                    broadcast_at = now
                 for follower in list(self.followers):
-                    follower._deliver(changed, deleted)
-                received = await signals.wait(self.fallback_interval)
-                silent = received is None
-                named = received if received else None  # empty: some may be lost, read everything
+                    if follower in newcomers:
+                        follower._deliver_first(shops)  # every shop, as this read found it
+                    elif follower.started and everyone:
+                        follower._deliver(changed, deleted)
+                if self._wake.is_set():  # someone joined during the read: serve them at once
+                    named, silent, woken = None, False, True
+                    continue
+                named, silent, woken = await self._wait(signals)
 
-    async def _read(self, named: set[str] | None) -> tuple[dict[str, t.Shop], set[str]]:
-        """Read the shops named (None: all the merchant's), keep their fingerprints, return the changed ones and the
-        deleted ones: those the feed knew that are gone (a shop it never read is no news to anyone)."""
+    async def _wait(self, signals: Any) -> tuple[set[str] | None, bool, bool]:
+        """(named, silent, woken) for the next read: a signal's ids (empty: re-read everything, as None), or a
+        newcomer's wake-up (`_wake`: a full read, for it), or the fallback interval of silence."""
+        signal = asyncio.ensure_future(signals.wait(self.fallback_interval))
+        wake = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((signal, wake), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wake.cancel()
+            if not signal.done():
+                signal.cancel()
+            await asyncio.gather(signal, wake, return_exceptions=True)
+        if signal.done() and not signal.cancelled() and signal.exception() is None:
+            received: set[str] | None = signal.result()
+            if received is not None:
+                return (received or None), False, False
+        if self._wake.is_set():
+            return None, False, True
+        return None, True, False
+
+    async def _read(self, named: set[str] | None) -> tuple[dict[str, t.Shop], set[str], dict[str, t.Shop]]:
+        """Read the shops named (None: all the merchant's, at most `SHOP_LIMIT`), keep their fingerprints, return the
+        changed ones, the deleted ones (those the feed knew that are gone: a shop it never read is no news to anyone)
+        and every shop read (a newcomer's first batch), by internal id."""
         async with self.db.read_sessionmaker() as session:
             if named is None:
                 rows = await queries.merchant_shops(session, self.merchant_id, SHOP_LIMIT, cipher=self.cipher)
@@ -413,13 +477,15 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
         for shop_id in gone:
             self.sent.pop(shop_id, None)  # deleted: `shopsUpdated` sends nothing, `shopsDeleted` its id
         changed: dict[str, t.Shop] = {}
+        shops: dict[str, t.Shop] = {}
         for shop_id, row in rows.items():
             shop = dataclasses.replace(mappers.shop(row, now), sync_facts=facts.get(shop_id, SyncFacts()))
+            shops[shop_id] = shop  # one object per shop and read, shared by the newcomers and the changed
             fingerprint = _shop_fingerprint(shop, now)
             if self.sent.get(shop_id) != fingerprint:
                 self.sent[shop_id] = fingerprint
                 changed[shop_id] = shop
-        return changed, deleted
+        return changed, deleted, shops
 
 
 def shop_feed(services: Services, merchant_id: str) -> ShopFeed:

@@ -1,4 +1,6 @@
 """`syncTaskUpdated`, `shopUpdated`, `shopsUpdated`: the database is the truth; signals only say when to look again.
+Each sends the current state first (`shopsUpdated`: every shop of the merchant, read after the subscriber joined its
+feed), then the changes.
 
 The first messages are the current state (with `taskId` that task; else each shop's latest task of each kind, at
 most 100, and every active one, so a client sees where things stand even when nothing runs); then each change
@@ -133,18 +135,23 @@ class Subscription:
                 info.context.require_merchant()  # a subscription does not outlive its token
 
     @strawberry.subscription(
-        description="Each of the merchant's shops whose name, status, attention (a notice's code or time) or "
-        "expiresAt changes, as it is then: a revocation (webhook 6, or a token refresh TikTok refuses), a "
-        "re-authorization, an authorization ending or announced (webhook 7), a token renewal. Nothing is sent "
-        "first: read `shops` once subscribed. Changes close together are coalesced (the latest state wins); a "
-        "status that moves with the clock (EXPIRING_SOON, EXPIRED) arrives within 30 seconds. A shop deleted sends "
-        "nothing here (`shopsDeleted` sends its id; `shopUpdated` ends with NOT_FOUND). Ends with UNAUTHENTICATED "
-        "once the connection's token expires."
+        description="The merchant's shops: first each of them as it is (read after this subscription started, "
+        "oldest first, at most 500; nothing when it has none), so a change made while a client read `shops` is not "
+        "lost; then each shop whose name, status, attention (a notice's code or time) or expiresAt changes, as it "
+        "is then: a revocation (webhook 6, or a token refresh TikTok refuses), a re-authorization, an authorization "
+        "ending or announced (webhook 7), a token renewal. The first messages are the complete "
+        "current list: a shop a client listed that none of them names was deleted before this subscription "
+        "started (`shopsDeleted` does not send it). Changes close together are coalesced (the latest state wins); "
+        "a status that moves with the clock (EXPIRING_SOON, EXPIRED) arrives within 30 seconds. A shop deleted "
+        "later sends nothing here (`shopsDeleted` sends its id; `shopUpdated` ends with NOT_FOUND). Ends with "
+        "UNAUTHENTICATED once the connection's token expires."
     )
     async def shops_updated(self, info: Info) -> AsyncGenerator[t.Shop, None]:
         merchant_id = info.context.require_merchant()
-        # One reader per merchant and process for every subscriber (gql/feeds.py): a signal costs one read.
-        async with shop_feed(info.context.services, merchant_id).follow() as me:
+        # One reader per merchant and process for every subscriber (gql/feeds.py): a signal costs one read. The
+        # first batch is every shop, from a read begun after this follower joined: only this newcomer (and others
+        # joining with it) receives it, the feed's other followers hear only what that read found changed.
+        async with shop_feed(info.context.services, merchant_id).follow(first=True) as me:
             while True:
                 changed = await me.next()  # at least every FALLBACK_INTERVAL, changes or not
                 info.context.require_merchant()  # a subscription does not outlive its token
@@ -156,14 +163,15 @@ class Subscription:
     @strawberry.subscription(
         description="The id of each of the merchant's shops deleted (`shopDelete`, from any session or device), "
         "once, so that a list of shops drops its row: `shopsUpdated` sends nothing for a deleted shop. Nothing is "
-        "sent first: read `shops` once subscribed. A deletion arrives as soon as it is committed (its signal names "
-        "the shop, which the feed then finds gone), within 30 seconds if that signal was lost. Ends with "
-        "UNAUTHENTICATED once the connection's token expires."
+        "sent first: a shop deleted before this subscription started is not sent (the first messages of "
+        "`shopsUpdated`, the complete current list, leave it out). A deletion arrives as soon as it is committed "
+        "(its signal names the shop, which the feed then finds gone), within 30 seconds if that signal was lost. "
+        "Ends with UNAUTHENTICATED once the connection's token expires."
     )
     async def shops_deleted(self, info: Info) -> AsyncGenerator[strawberry.ID, None]:
         merchant_id = info.context.require_merchant()
-        # The same one reader per merchant and process as `shopsUpdated` (gql/feeds.py).
-        async with shop_feed(info.context.services, merchant_id).follow() as me:
+        # The same one reader per merchant and process as `shopsUpdated` (gql/feeds.py), with no first batch.
+        async with shop_feed(info.context.services, merchant_id).follow(first=False) as me:
             while True:
                 await me.next()  # at least every FALLBACK_INTERVAL, changes or not
                 info.context.require_merchant()  # a subscription does not outlive its token

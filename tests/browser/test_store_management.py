@@ -8,7 +8,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, WebSocket, expect
+from playwright.sync_api import Page, WebSocket, WebSocketRoute, expect
 
 from domain.shops import ShopStatus
 from gql.console.login import DEMO_LOGINS
@@ -20,6 +20,7 @@ from tests.fixtures.waiting import wait_until
 
 SHOPS = "{ shops { edges { node { id name status } } } }"
 DELETE_SHOP = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
+RENAME_SHOP = "mutation($input: ShopRenameInput!) { shopRename(input: $input) { shop { name } userErrors { code } } }"
 
 
 def test_sign_in_with_a_pasted_token_or_the_demo_link_which_works_once(
@@ -428,7 +429,7 @@ def test_a_shop_deleted_in_another_tab_leaves_the_list_at_once(
     def on_socket(socket: WebSocket) -> None:
         def on_frame(payload: str | bytes) -> None:
             text = payload if isinstance(payload, str) else payload.decode()
-            for kind in ("syncTaskUpdated", "shopsDeleted"):
+            for kind in ("syncTaskUpdated", "shopsDeleted", "shopsUpdated"):
                 if f'"{kind}"' in text:
                     heard.append((kind, text))
 
@@ -442,17 +443,24 @@ def test_a_shop_deleted_in_another_tab_leaves_the_list_at_once(
 
     def settled() -> bool:
         """The page's task subscription sent its first messages (the latest import of each kind of each shop: 4),
-        each a status the list had not seen, and the list read again after the last (js/stores.js `refreshSoon`):
-        a read after the deletion would drop the row without `shopsDeleted` (the test passed without a signal)."""
+        each a status the list had not seen, and `shopsUpdated` its first (the two shops), and the list read again
+        after the last of them (js/stores.js `refreshSoon`, and the read the first `shopsUpdated` message causes): a
+        read after the deletion would drop the row without `shopsDeleted` (the test passed without a signal)."""
         tasks = [i for i, (kind, _) in enumerate(heard) if kind == "syncTaskUpdated"]
-        return len(tasks) >= 4 and any(
-            kind == "read" and i > tasks[-1] and what in finished for i, (kind, what) in enumerate(heard)
+        shops = [i for i, (kind, _) in enumerate(heard) if kind == "shopsUpdated"]
+        return (
+            len(tasks) >= 4
+            and len(shops) >= 2
+            and any(
+                kind == "read" and i > max(tasks[-1], shops[-1]) and what in finished
+                for i, (kind, what) in enumerate(heard)
+            )
         )
 
     sign_in(page, app, "m1")
     expect(page.locator("tbody tr")).to_have_count(2)
     feeds = app.asgi.state.services.shop_feeds
-    wait_until(  # the page's two subscriptions, shopsUpdated and shopsDeleted, on the feed that has read its baseline
+    wait_until(  # the page's two subscriptions, shopsUpdated and shopsDeleted, on the feed that has done its first read
         lambda: (feed := feeds.get("m1")) is not None and len(feed.followers) == 2 and feed.ready.is_set(),
         "the list following its shops' changes and deletions",
     )
@@ -474,4 +482,55 @@ def test_a_shop_deleted_in_another_tab_leaves_the_list_at_once(
     # and its list drops the shop, and says how many are left
     expect(page.locator("tbody tr", has_text="Gone shop")).to_have_count(0)
     expect(page.locator("tbody tr", has_text="Kept shop")).to_have_count(1)
+    expect(page.get_by_text("1 shop", exact=True)).to_be_visible()
+
+
+def test_a_rename_and_a_deletion_made_while_the_list_opens_show_once_it_follows_its_shops(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/stores.js, `shopsUpdated`'s first messages): the page reads the list and subscribes, and the server may
+    answer the read before it registers the subscriber (graphql-transport-ws acknowledges no subscription). A rename
+    in another tab and a deletion committed in between were missed: nothing was sent first, `shopsDeleted` was not
+    following yet, and the list kept the old name and the deleted shop until that shop's next change. Now the first
+    messages come from a read after the join, and the page reads its list again on the first of them.
+
+    The page's subscriptions are held back at the socket (Playwright's WebSocket route) to put the changes exactly in
+    that window; the task subscription is never let through, so no task message re-reads the list instead."""
+    app = console()
+    maple = app.connect_shop("m1", "us-local", "US", "Maple")
+    oak = app.connect_shop("m1", "sg-local", "SG", "Oak")
+    app.wait_for_idle_sync()
+    held: list[str] = []
+    servers: list[WebSocketRoute] = []
+
+    def route(socket: WebSocketRoute) -> None:
+        server = socket.connect_to_server()
+        servers.append(server)
+
+        def to_server(message: str | bytes) -> None:
+            if isinstance(message, str) and '"subscribe"' in message:
+                held.append(message)  # every subscription waits: the test lets the shop ones through below
+                return
+            server.send(message)
+
+        socket.on_message(to_server)
+
+    page.route_web_socket(re.compile(r".*/graphql$"), route)
+    # given the list read with both shops as they were, its subscriptions not yet at the server
+    sign_in(page, app, "m1")
+    expect(page.locator("tbody tr .shop-name")).to_have_text(["Maple", "Oak"])
+    wait_until(lambda: len(held) >= 3 or page.evaluate("() => false"), "the page's three subscriptions held")
+    assert app.asgi.state.services.shop_feeds.get("m1") is None  # nothing follows the shops: no feed
+    # when another tab renames one shop and deletes the other, before the page's subscribers join
+    renamed = app.graphql(RENAME_SHOP, {"input": {"shopId": maple["id"], "name": "Maple renamed"}}, "m1")["shopRename"]
+    assert renamed == {"shop": {"name": "Maple renamed"}, "userErrors": []}
+    done = app.graphql(DELETE_SHOP, {"input": {"shopId": oak["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    # and only then the page's shop subscriptions reach the server (the task one never does)
+    (server,) = servers
+    for message in held:
+        if "StoreShops" in message:  # StoreShops and StoreShopsDeleted
+            server.send(message)
+    # then the list shows the new name and drops the deleted shop, without a reload
+    expect(page.locator("tbody tr .shop-name")).to_have_text(["Maple renamed"])
     expect(page.get_by_text("1 shop", exact=True)).to_be_visible()

@@ -1,5 +1,6 @@
 """`shopsUpdated` over real WebSockets, on SQLite and PostgreSQL: the Store management page follows all of the
-merchant's shops with one subscription. A revocation at TikTok (the sandbox pushes webhook 6) or an announced end
+merchant's shops with one subscription, which sends each shop first (as read after the subscriber joined) then the
+changes. A revocation at TikTok (the sandbox pushes webhook 6) or an announced end
 (webhook 7) arrives as the shop's new state to every subscriber of its merchant, from one shared feed; another
 merchant's subscribers hear nothing; an expired token ends the subscription."""
 
@@ -34,8 +35,8 @@ async def next_change(op: Any, until_: Any, timeout: float = DEADLINE_SECONDS) -
 
 
 async def following(app: ShopbridgeServer, merchant_id: str, subscribers: int) -> None:
-    """Until the merchant's feed serves `subscribers` followers and has read its baseline (a change made before
-    that would be the baseline, sent to nobody: the page reads `shops` itself)."""
+    """Until the merchant's feed serves `subscribers` followers and has done its first read (a change made from now
+    on is a change, sent as such to every follower; one made before is in a newcomer's first messages)."""
     feeds = app.asgi.state.services.shop_feeds
     await until(
         lambda: (
@@ -118,6 +119,70 @@ async def test_production_mode_a_revocation_applied_by_a_worker_process_arrives(
         assert seen["id"] == shop["id"]
     finally:
         await asyncio.to_thread(stop_worker, worker)
+
+
+SHOPS = "{ shops { edges { node { id name } } } }"
+RENAME_SHOP = "mutation($input: ShopRenameInput!) { shopRename(input: $input) { shop { name } userErrors { code } } }"
+
+
+async def rename(app: ShopbridgeServer, shop: dict[str, Any], name: str) -> None:
+    done = await asyncio.to_thread(app.graphql, RENAME_SHOP, {"input": {"shopId": shop["id"], "name": name}}, "m1")
+    assert done["shopRename"] == {"shop": {"name": name}, "userErrors": []}
+
+
+async def test_a_rename_between_a_clients_read_and_its_subscription_is_in_its_first_messages(
+    app: ShopbridgeServer,
+) -> None:
+    """Rule (README, shopsUpdated: the current state first). The race it closes: a client reads `shops`; another tab
+    renames a shop (committed, signalled, read by the feed for the subscriber already there) before the client's
+    subscriber joins; sending nothing first, the newcomer never heard of it. Its first messages now are every shop
+    as read after it joined, oldest first; the subscriber already there is sent no copy of them."""
+    # given two shops and a list already following them
+    maple = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US", "Maple")
+    oak = await asyncio.to_thread(app.connect_shop, "m1", "us-local-2", "US", "Oak")
+    await asyncio.to_thread(app.wait_for_idle_sync)
+    async with app.subscribe(SHOPS_UPDATED, {}, "m1") as earlier:
+        await following(app, "m1", 1)
+        # and a client that read them
+        listed = await asyncio.to_thread(app.graphql, SHOPS, None, "m1")
+        assert sorted(edge["node"]["name"] for edge in listed["shops"]["edges"]) == ["Maple", "Oak"]
+        # when another tab renames one before the client's subscriber joins (the feed read it: the list following
+        # already got it)
+        await rename(app, maple, "Maple renamed")
+        seen = await next_change(earlier, lambda s: s["name"] == "Maple renamed")  # after its own first messages
+        assert seen["id"] == maple["id"]
+        # and the client's subscriber joins, after which the other shop is renamed
+        async with app.subscribe(SHOPS_UPDATED, {}, "m1") as client:
+            await following(app, "m1", 2)
+            await rename(app, oak, "Oak renamed")
+            # then the client's first messages are the shops as they were when it joined, the rename included
+            first = (await client.next())["shopsUpdated"]
+            assert (first["id"], first["name"]) == (maple["id"], "Maple renamed")
+            later = await next_change(client, lambda s: s["name"] == "Oak renamed")
+            assert later["id"] == oak["id"]
+            # and the list already following was sent only the new change, not the client's first messages again
+            assert (await earlier.next())["shopsUpdated"]["name"] == "Oak renamed"
+
+
+async def test_a_shop_deleted_before_the_subscription_is_left_out_of_its_first_messages(app: ShopbridgeServer) -> None:
+    """Rule (README, shopsUpdated/shopsDeleted): the first messages are the complete current list. A shop deleted
+    between a client's read and its subscriber's join is not in them (`shopsDeleted` does not send it): a client
+    replacing its list from them, or reading `shops` once the first came, drops it."""
+    gone = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US", "Gone")
+    kept = await asyncio.to_thread(app.connect_shop, "m1", "us-local-2", "US", "Kept")
+    await asyncio.to_thread(app.wait_for_idle_sync)
+    # given a client that read both shops
+    listed = await asyncio.to_thread(app.graphql, SHOPS, None, "m1")
+    assert sorted(edge["node"]["name"] for edge in listed["shops"]["edges"]) == ["Gone", "Kept"]
+    # when one is deleted before its subscriber joins
+    await delete(app, gone, "m1")
+    async with app.subscribe(SHOPS_UPDATED, {}, "m1") as client:
+        await following(app, "m1", 1)
+        await rename(app, kept, "Kept renamed")  # a change after the join: what the first messages come before
+        # then its first message is the shop left, as it was, and the next the change
+        first = (await client.next())["shopsUpdated"]
+        assert (first["id"], first["name"]) == (kept["id"], "Kept")
+        assert (await client.next())["shopsUpdated"]["name"] == "Kept renamed"
 
 
 SHOPS_DELETED = "subscription { shopsDeleted }"

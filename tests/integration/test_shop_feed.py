@@ -1,5 +1,6 @@
-"""The shop feed behind `shopsUpdated` (gql/feeds.py) on SQLite and PostgreSQL: one read per change signal shared
-by every follower of the merchant, sending only the shops whose name, status, attention or end changed."""
+"""The shop feed behind `shopsUpdated` (gql/feeds.py) on SQLite and PostgreSQL: each follower first gets every shop
+of the merchant as read after it joined (current state first), then one read per change signal shared by every
+follower of the merchant sends only the shops whose name, status, attention or end changed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from adapters.crypto import TokenCipher
-from adapters.db import Database, uow_factory
+from adapters.db import Database, queries, uow_factory
 from adapters.events import InProcessEventBus
 from domain.shops import Shop
 from gql.feeds import ShopFeed, ShopFollower
@@ -32,6 +33,12 @@ async def _changed(follower: ShopFollower) -> list[Any]:
                 return changed
 
 
+async def _first(follower: ShopFollower) -> list[tuple[str, str, str]]:
+    """The follower's first batch as (internal id, name, status): what `shopsUpdated` sends first."""
+    async with asyncio.timeout(DEADLINE_SECONDS):
+        return [(s.internal_id, s.name, s.status.value) for s in await follower.next()]
+
+
 async def _save(database: Database, cipher: TokenCipher, shop: Shop) -> None:
     async with uow_factory(database, cipher)() as uow:
         await uow.shops.update(shop)
@@ -45,16 +52,17 @@ async def test_one_read_per_signal_whatever_the_number_of_followers(
     # given a merchant's two shops, followed by many subscribers through one feed that never falls back
     uows = uow_factory(database, cipher)
     shop = await add_shop(uows, make_shop("m1"))
-    other = await add_shop(uows, make_shop("m1"))
+    other = await add_shop(uows, make_shop("m1", created_at=NOW + timedelta(seconds=1)))
     bus = InProcessEventBus()
     registry: dict[str, Any] = {}
     feed = ShopFeed(database, bus, FakeClock(NOW), "m1", registry, fallback_interval=600)
     registry["m1"] = feed
     async with AsyncExitStack() as stack:
         members = [await stack.enter_async_context(feed.follow()) for _ in range(followers)]
-        async with asyncio.timeout(DEADLINE_SECONDS):
-            await feed.ready.wait()  # the baseline: sends nothing
-        assert [m.pending for m in members] == [{}] * followers
+        # each first gets both shops as they are, oldest first
+        firsts = [await _first(m) for m in members]
+        both = [(shop.id, "My TikTok store", "ACTIVE"), (other.id, "My TikTok store", "ACTIVE")]
+        assert firsts == [both] * followers
         reads_before = feed.reads
         # when one shop is renamed, then revoked, each change signalled once
         shop.rename("Renamed store")
@@ -82,8 +90,7 @@ async def test_the_fallback_read_sends_a_status_the_clock_moved(database: Databa
     clock = FakeClock(NOW)
     feed = ShopFeed(database, InProcessEventBus(), clock, "m1", {}, fallback_interval=0.05)
     async with feed.follow() as member:
-        async with asyncio.timeout(DEADLINE_SECONDS):
-            await feed.ready.wait()
+        assert await _first(member) == [(shop.id, "My TikTok store", "ACTIVE")]
         # when the refresh token's year is over, with no signal at all
         clock.advance(timedelta(days=366))
         (changed,) = await _changed(member)
@@ -95,16 +102,16 @@ async def test_the_fallback_read_sends_a_status_the_clock_moved(database: Databa
 async def test_silent_wake_ups_read_nothing_until_the_full_read_is_due(database: Database, cipher: TokenCipher) -> None:
     """A wake-up without a signal only lets the followers re-check their tokens: the read of every shop with its
     sync facts (whose cost grows with the shop's task history) waits for `full_read_interval` of the feed's clock."""
-    await add_shop(uow_factory(database, cipher), make_shop("m1"))
+    shop = await add_shop(uow_factory(database, cipher), make_shop("m1"))
     clock = FakeClock(NOW)
     feed = ShopFeed(database, InProcessEventBus(), clock, "m1", {}, fallback_interval=0.01, full_read_interval=30)
     async with feed.follow() as member:
+        assert await _first(member) == [(shop.id, "My TikTok store", "ACTIVE")]  # its first batch, the first read
         async with asyncio.timeout(DEADLINE_SECONDS):
-            await feed.ready.wait()
             # when the feed wakes up five times without a signal, the clock still short of the interval
             for _ in range(5):
                 assert await member.next() == []
-        # then it read once, its baseline
+        # then it read once, its first read (the follower's first batch)
         assert feed.reads == 1
         # and once the interval has passed, the next wake-up reads every shop again
         clock.advance(timedelta(seconds=30))
@@ -127,9 +134,8 @@ async def test_signals_of_one_shop_do_not_hold_back_the_full_read(database: Data
     clock = FakeClock(NOW)
     feed = ShopFeed(database, bus, clock, "m1", {}, fallback_interval=600, full_read_interval=30)
     async with feed.follow() as member:
+        assert {shop_id for shop_id, _, _ in await _first(member)} == {busy.id, quiet.id}
         async with asyncio.timeout(DEADLINE_SECONDS):
-            await feed.ready.wait()
-            assert await member.next() == []  # the baseline
             # when the year is over and the busy shop signals (a poll of it finished), as it keeps doing
             clock.advance(timedelta(days=366))
             await bus.shop_changed(busy.id, "m1")
@@ -150,9 +156,8 @@ async def test_a_signalled_shop_no_longer_readable_is_delivered_as_deleted(
     feed = ShopFeed(database, bus, FakeClock(NOW), "m1", {}, fallback_interval=600, full_read_interval=86_400)
     async with AsyncExitStack() as stack:
         members = [await stack.enter_async_context(feed.follow()) for _ in range(2)]
+        assert [{i for i, _, _ in await _first(m)} for m in members] == [{gone.id, kept.id}] * 2  # the first read
         async with asyncio.timeout(DEADLINE_SECONDS):
-            await feed.ready.wait()
-            assert [await m.next() for m in members] == [[], []]  # the baseline
             # when one shop is deleted, and signalled as `shopDelete` does after its commit
             async with uows() as uow:
                 await uow.shops.delete(gone.id)
@@ -170,4 +175,98 @@ async def test_a_signalled_shop_no_longer_readable_is_delivered_as_deleted(
     assert deleted == [[gone.id], [gone.id]]
     assert [[s.internal_id for s in batch] for batch in later] == [[kept.id], [kept.id]]
     assert [m.take_deleted() for m in members] == [[], []]
-    assert feed.reads == 3  # the baseline, then one read per signal
+    assert feed.reads == 3  # the first read, then one read per signal
+
+
+# -- current state first: the race `shopsUpdated` had while it sent nothing first --------------------------------------
+# A client reads `shops`, then subscribes; a change committed and signalled between its read and the subscriber's join
+# (the server may answer `shops` before it registers the subscriber: graphql-transport-ws has no per-subscription
+# ack) was in the feed's baseline, so it was never sent. The feed's steps are driven here in that order.
+
+
+async def _read_shops(database: Database, cipher: TokenCipher) -> list[str]:
+    """The client's `shops` read: the merchant's shop ids as listed then."""
+    async with database.read_sessionmaker() as session:
+        return sorted(await queries.merchant_shops(session, "m1", 100))
+
+
+async def test_a_change_before_the_first_read_of_a_new_feed_is_in_the_first_batch(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """No feed runs yet (no subscriber in this process): the rename's signal reaches nobody; the subscriber joining
+    next must get the shop renamed, not a baseline that swallows it."""
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop("m1"))
+    bus = InProcessEventBus()
+    # given a client that read the shop with its old name
+    assert await _read_shops(database, cipher) == [shop.id]
+    # when another tab renames it (committed, signalled) before the client's subscriber joins
+    shop.rename("Renamed store")
+    await _save(database, cipher, shop)
+    await bus.shop_changed(shop.id, "m1")
+    feed = ShopFeed(database, bus, FakeClock(NOW), "m1", {}, fallback_interval=0.05, full_read_interval=86_400)
+    async with feed.follow() as member:
+        # then its first message is the shop as renamed
+        assert await _first(member) == [(shop.id, "Renamed store", "ACTIVE")]
+
+
+async def test_a_change_before_a_newcomer_joins_a_running_feed_is_in_its_first_batch_alone(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """A feed already serves another subscriber: the revocation signalled before the newcomer joined was read and sent
+    to that one; the newcomer's first batch, read after it joined, has it too. The followers already there get no
+    re-send of the unchanged list, and the newcomer costs one read."""
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop("m1"))
+    other = await add_shop(uows, make_shop("m1", created_at=NOW + timedelta(seconds=1)))
+    bus = InProcessEventBus()
+    feed = ShopFeed(database, bus, FakeClock(NOW), "m1", {}, fallback_interval=0.05, full_read_interval=86_400)
+    async with feed.follow() as earlier:
+        await _first(earlier)  # its own first batch (both shops)
+        # given a client that read both shops active
+        assert await _read_shops(database, cipher) == sorted([shop.id, other.id])
+        # when the first is revoked (committed, signalled, read by the feed for the subscriber already there)
+        shop.deauthorize(NOW + timedelta(minutes=1), NOW + timedelta(minutes=1))
+        await _save(database, cipher, shop)
+        await bus.shop_changed(shop.id, "m1")
+        assert [(s.internal_id, s.status.value) for s in await _changed(earlier)] == [(shop.id, "REVOKED")]
+        reads = feed.reads
+        # and only then the client's subscriber joins
+        async with feed.follow() as newcomer:
+            first = await _first(newcomer)
+            served = feed.reads - reads
+            # then its first batch is the complete list as it is now: the revocation included
+            assert first == [(shop.id, "My TikTok store", "REVOKED"), (other.id, "My TikTok store", "ACTIVE")]
+            # from one read, which sent the subscriber already there nothing (nothing had changed since its last)
+            assert served == 1, served
+            assert earlier.pending == {}
+
+
+async def test_a_deletion_before_the_join_is_left_out_of_the_complete_first_batch(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """Rule (README, shopsUpdated): the first messages are the complete current list. A shop deleted between the
+    client's read and its subscriber's join went to the followers already there (`shopsDeleted`), not to the
+    newcomer; the newcomer's first batch leaves it out, so a client replacing its list from it drops the row."""
+    uows = uow_factory(database, cipher)
+    gone = await add_shop(uows, make_shop("m1"))
+    kept = await add_shop(uows, make_shop("m1", created_at=NOW + timedelta(seconds=1)))
+    bus = InProcessEventBus()
+    feed = ShopFeed(database, bus, FakeClock(NOW), "m1", {}, fallback_interval=0.05, full_read_interval=86_400)
+    async with feed.follow() as earlier:
+        await _first(earlier)  # its own first batch (both shops)
+        # given a client that read both shops
+        assert await _read_shops(database, cipher) == sorted([gone.id, kept.id])
+        # when one is deleted and signalled, as `shopDelete` does, before the client's subscriber joins
+        async with uows() as uow:
+            await uow.shops.delete(gone.id)
+            await uow.commit()
+        await bus.shop_changed(gone.id, "m1")
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            while not earlier.deleted:
+                await earlier.next()
+        assert earlier.take_deleted() == [gone.id]
+        async with feed.follow() as newcomer:
+            # then the newcomer's first batch is the one shop left, and it is told no deletion
+            assert await _first(newcomer) == [(kept.id, "My TikTok store", "ACTIVE")]
+            assert newcomer.take_deleted() == []

@@ -16,8 +16,9 @@ const DELETE = `mutation Delete($input: ShopDeleteInput!) { shopDelete(input: $i
 const SYNC = `mutation Sync($input: SyncStartInput!) { syncStart(input: $input) {
   tasks { id kind } userErrors { code message } } }`;
 const TASK_CHANGES = "subscription StoreTasks { syncTaskUpdated { id status shop { id } } }";
-// Each shop whose name, status, attention or Expire date changed (a revocation, a re-authorization, an announced
-// end, a token renewal), one subscription for the whole list; nothing comes first (the list is read by load()).
+// Every shop first, as the server read it after this subscription joined its feed (the complete current list), then
+// each shop whose name, status, attention or Expire date changed (a revocation, a re-authorization, an announced
+// end, a token renewal): one subscription for the whole list.
 const SHOP_CHANGES = `subscription StoreShops { shopsUpdated { ${SHOP_FIELDS} } }`;
 // Each shop deleted, in another tab or on another device: `shopsUpdated` sends nothing for it, and the list kept its
 // row (counts, actions) until an action on it was refused NOT_FOUND.
@@ -61,14 +62,17 @@ export function renderStores(ctx) {
   const count = h("p", { class: "muted", "aria-live": "polite" });
   let editing = false;
   let stale = false;
+  let reads = 0; // the list's reads started: only the latest one renders (answers can arrive out of order)
 
   async function load() {
     if (editing) {
       stale = true;
       return;
     }
+    const read = ++reads;
     try {
       const shops = await allShops(ctx.graphql, SHOP_FIELDS);
+      if (read !== reads) return; // a later read (the first shopsUpdated message's) renders instead
       if (editing) {
         stale = true; // a rename opened meanwhile: render once it ends
         return;
@@ -303,11 +307,21 @@ export function renderStores(ctx) {
     clearTimeout(timer);
     timer = setTimeout(load, 300);
   };
-  // Follow the shops first, then read them: a change or deletion made while the list loads is not missed.
+  // The list is read at once (load), and reconciled with the subscription's first messages: the first one proves the
+  // server's subscriber joined (graphql-transport-ws acknowledges no subscription, and `shops` may be answered before
+  // the subscriber is registered), so the list is read again then. That read is after any change or deletion the
+  // first load() saw too early and the subscription was too late for (a rename in another tab, a revocation, a shop
+  // deleted: the first messages, the complete list, leave it out, and `shopsDeleted` does not send it). The other
+  // first messages replace their rows in place, as every later change does. A reconnection subscribes again: its
+  // first messages reconcile the list the same way.
+  let joined = false;
   const stopShops = ctx.socket.subscribe(SHOP_CHANGES, {}, {
     next: (payload) => {
       const shop = payload.data?.shopsUpdated;
-      if (shop) replaceRow(shop);
+      if (!shop) return;
+      if (joined) return replaceRow(shop);
+      joined = true;
+      load();
     },
   });
   const stopDeletions = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
@@ -325,7 +339,10 @@ export function renderStores(ctx) {
       refreshSoon();
     },
   });
-  const stopReconnect = ctx.socket.onReconnect(load);
+  const stopReconnect = ctx.socket.onReconnect(() => {
+    joined = false; // the subscription starts again: its first message reconciles the list again
+    load();
+  });
   return () => {
     clearTimeout(timer);
     stop();
