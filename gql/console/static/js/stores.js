@@ -63,6 +63,7 @@ export function renderStores(ctx) {
   let editing = false;
   let stale = false;
   let reads = 0; // the list's reads started: only the latest one renders (answers can arrive out of order)
+  let firstBatch = false; // from the shopsUpdated subscription's first message until the read it started ends
 
   async function load() {
     if (editing) {
@@ -104,7 +105,9 @@ export function renderStores(ctx) {
       return;
     }
     const old = [...body.querySelectorAll("tr[data-shop-id]")].find((tr) => tr.dataset.shopId === shop.id);
-    if (!old) return load(); // not listed yet (connected in another tab): read the list
+    // not listed yet (connected in another tab): read the list; not while the read the first message started is
+    // under way, which lists every shop of the first messages (a merchant of 105 shops started 104 reads otherwise)
+    if (!old) return firstBatch ? undefined : load();
     const controls = [...old.querySelectorAll("[aria-label]")];
     const focused = controls.indexOf(document.activeElement);
     const fresh = row(shop);
@@ -321,7 +324,10 @@ export function renderStores(ctx) {
       if (!shop) return;
       if (joined) return replaceRow(shop);
       joined = true;
-      load();
+      firstBatch = true;
+      load().finally(() => {
+        firstBatch = false;
+      });
     },
   });
   const stopDeletions = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
