@@ -128,6 +128,8 @@ class _MerchantFeed(Generic[_F]):
     merchant_id: str
     registry: dict[str, Any]  # the process's feeds of this kind by merchant
     followers: set[_F]
+    fallback_interval: float  # seconds without a signal before a read anyway
+    _wake: asyncio.Event  # set to read at once (a follower's refresh or a newcomer)
     _reader: asyncio.Task[None] | None
 
     @contextlib.asynccontextmanager
@@ -159,6 +161,23 @@ class _MerchantFeed(Generic[_F]):
                 follower._fail(error)
             if self.registry.get(self.merchant_id) is self:
                 del self.registry[self.merchant_id]  # the next subscriber starts afresh
+
+    async def _signal(self, signals: Any) -> set[str] | None:
+        """The ids of the next change signal (`signals.wait`; empty: every shop or task of the merchant), or None
+        when a follower's wake-up (`_wake`, set by a subclass) came first or `fallback_interval` passed in silence."""
+        signal = asyncio.ensure_future(signals.wait(self.fallback_interval))
+        wake = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((signal, wake), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wake.cancel()
+            if not signal.done():
+                signal.cancel()
+            await asyncio.gather(signal, wake, return_exceptions=True)
+        if signal.done() and not signal.cancelled() and signal.exception() is None:
+            received: set[str] | None = signal.result()
+            return received
+        return None
 
     async def _loop(self) -> None:
         raise NotImplementedError
@@ -226,19 +245,9 @@ class TaskFeed(_MerchantFeed[Follower]):
     async def _wait(self, signals: Any) -> tuple[set[str] | None, bool]:
         """(A signal's ids, True); (an empty set, False) for a refresh request alone; (None, False) after the
         fallback interval of silence."""
-        signal = asyncio.ensure_future(signals.wait(self.fallback_interval))
-        wake = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait((signal, wake), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            wake.cancel()
-            if not signal.done():
-                signal.cancel()
-            await asyncio.gather(signal, wake, return_exceptions=True)
-        if signal.done() and not signal.cancelled() and signal.exception() is None:
-            received: set[str] | None = signal.result()
-            if received is not None:
-                return received, True
+        received = await self._signal(signals)
+        if received is not None:
+            return received, True
         return (set(), False) if self._wake.is_set() else (None, False)
 
     async def _read(self, generation: int, changed: set[str] | None) -> Snapshot:
@@ -443,19 +452,9 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
     async def _wait(self, signals: Any) -> tuple[set[str] | None, bool, bool]:
         """(named, silent, woken) for the next read: a signal's ids (empty: re-read everything, as None), or a
         newcomer's wake-up (`_wake`: a full read, for it), or the fallback interval of silence."""
-        signal = asyncio.ensure_future(signals.wait(self.fallback_interval))
-        wake = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait((signal, wake), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            wake.cancel()
-            if not signal.done():
-                signal.cancel()
-            await asyncio.gather(signal, wake, return_exceptions=True)
-        if signal.done() and not signal.cancelled() and signal.exception() is None:
-            received: set[str] | None = signal.result()
-            if received is not None:
-                return (received or None), False, False
+        received = await self._signal(signals)
+        if received is not None:
+            return (received or None), False, False
         if self._wake.is_set():
             return None, False, True
         return None, True, False
