@@ -185,6 +185,35 @@ def test_rename_reauthorize_and_delete_say_what_happens(console: Callable[..., S
     assert app.graphql(SHOPS, None, "m1")["shops"]["edges"] == []
 
 
+def test_a_reauthorization_approved_after_its_shop_was_deleted_says_so_in_the_servers_words(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (domain.authorization REAUTHORIZED_SHOP_DELETED, js/messages.js `explain`): a re-authorization approved
+    at TikTok after its shop was deleted (another tab, another device) is refused NOT_FOUND on `state`, and the
+    console says so in those words. It said the generic NOT_FOUND sentence ("does not exist any more. The list has
+    been refreshed."): its completion asked `userErrors { code message }`, without `field`, and worded codes only."""
+    # given a merchant who clicked Re-authorize and is on TikTok's consent page
+    app = console()
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    sign_in(page, app, "m1")
+    page.locator("tbody tr", has_text="Maple Street Goods").get_by_role("button", name="Re-authorize Maple").click()
+    page.wait_for_url(re.compile(r".*/oauth/authorize\?.*"))
+    # when the shop is deleted elsewhere meanwhile, and the merchant approves at TikTok
+    done = app.graphql(DELETE_SHOP, {"input": {"shopId": shop["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    issued = set(app.issued_tokens())
+    approve(page, "us-local")
+    # then the console says the shop was deleted and how to connect it again, and nothing is connected
+    expect(page.locator("#notice")).to_have_text(
+        "The shop this re-authorization was for has been deleted, so nothing was connected. "
+        "To connect it again, start a new authorization (Add store)."
+    )
+    expect(page.locator("#notice")).to_have_class(re.compile(r"\berror\b"))
+    expect(page.get_by_text("No shop yet")).to_be_visible()
+    assert app.graphql(SHOPS, None, "m1")["shops"]["edges"] == []
+    assert set(app.issued_tokens()) == issued  # the code was never exchanged
+
+
 def test_a_consent_link_approved_in_another_browser_connects_nothing_to_the_merchant_who_sent_it(
     console: Callable[..., ShopbridgeServer], new_page: Callable[..., Page]
 ) -> None:

@@ -244,3 +244,87 @@ def test_a_double_click_on_sync_now_starts_one_sync_and_says_so(
     assert starts == 1
     assert not [said for said in page.evaluate("() => window.notices") if "already running" in said]
     expect(page.get_by_role("button", name="Sync now")).to_be_enabled()
+
+
+def missing_task_updates(page: Page) -> threading.Event:
+    """The page's sockets, each forwarding the server's messages except, while the returned event is set, those of
+    `syncTaskUpdated`: updates this page never hears (`publish_quietly` drops one the event bus failed to carry, a
+    socket's send can be lost), while the server's state moves on."""
+    muted = threading.Event()
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode()
+            if not (muted.is_set() and '"syncTaskUpdated"' in text):
+                ws.send(message)
+
+        server.on_message(from_server)
+
+    page.route_web_socket("**/graphql", route)
+    return muted
+
+
+def test_a_cancel_refused_as_not_found_reads_the_list_again_as_the_message_says(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/tasks.js cancel): a Cancel refused NOT_FOUND, the task gone with its shop deleted in another tab or on
+    another device (an update this page missed), says "The list has been refreshed" and reads the list again,
+    without that shop's tasks. The list was not read: its rows stayed, "Running", their Cancel disabled for good."""
+    # given a shop whose imports have ended, and another whose two imports are running, held at TikTok
+    app = console(tiktok_timeout_seconds=DEADLINE_SECONDS)
+    app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
+    gone = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.sandbox.wait_held(2)
+    muted = missing_task_updates(page)
+    open_task_center(page, app, "m1")
+    products = page.locator("li.task", has_text="Products · Maple")
+    expect(products.locator(".badge")).to_have_text("Running")
+    expect(page.locator("li.task", has_text="· Desert")).to_have_count(2)
+    # when Maple is deleted elsewhere, its tasks with it, and this page misses the updates that said so
+    muted.set()
+    done = app.graphql(DELETE, {"input": {"shopId": gone["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    app.sandbox.hold()
+    # and the merchant cancels its products import here
+    products.get_by_role("button", name="Cancel").click()
+    # then it is told the task is gone, and the list, read again, shows Desert's tasks and none of Maple's
+    expect(page.locator("#notice")).to_have_text(
+        "This shop, task, inventory item or SKU does not exist any more. The list has been refreshed."
+    )
+    expect(page.locator("li.task", has_text="· Maple")).to_have_count(0)
+    expect(page.locator("li.task", has_text="· Desert")).to_have_count(2)
+
+
+def test_a_cancel_refused_because_the_task_ended_meanwhile_shows_its_end(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/tasks.js cancel, `reread`): a Cancel refused (SYNC_TASK_FINISHED: the import ended, an update this
+    page missed) is said, and the task is read again and shown as the server has it: ended, without a Cancel button,
+    or still cancellable with a Cancel button that works. The row stayed "Running" with its Cancel disabled for good,
+    under a sentence saying the task had finished."""
+    # given a shop whose products import is running, held at TikTok
+    app = console(tiktok_timeout_seconds=DEADLINE_SECONDS)
+    app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.sandbox.wait_held(2)
+    muted = missing_task_updates(page)
+    open_task_center(page, app, "m1")
+    products = page.locator("li.task", has_text="Products · Maple")
+    expect(products.locator(".badge")).to_have_text("Running")
+    # when both imports end at the server, and this page misses the updates that said so
+    muted.set()
+    app.sandbox.hold()
+    for edge in app.graphql(TASK_IDS, None, "m1")["syncTasks"]["edges"]:
+        assert app.wait_for_task(edge["node"]["id"], "m1")["status"] == "SUCCEEDED"
+    expect(products.locator(".badge")).to_have_text("Running")
+    # and the merchant cancels the products import here
+    products.get_by_role("button", name="Cancel").click()
+    # then it is told the task has finished, and its row shows the end, with no Cancel button left
+    expect(page.locator("#notice")).to_have_text("This task has already finished, so it cannot be cancelled.")
+    expect(products.locator(".badge")).to_have_text("Succeeded")
+    expect(products.locator(".percent")).to_have_text("100 %")
+    expect(products.get_by_role("button", name="Cancel")).to_have_count(0)

@@ -34,9 +34,19 @@ export const USER_ERRORS = {
   SKU_NOT_LINKABLE: "This SKU is a bundle: TikTok works out its stock from its parts, so it cannot be linked to an item.",
 };
 
-/** A userError ({code, message}) or a bare code as a sentence; TikTok's own words are kept where they add detail. */
+// A code whose sentence depends on the input it is on (a userError's `field`, joined with "."), where the code's own
+// sentence would mislead: NOT_FOUND on `state` is shopAuthorizationComplete's re-authorization of a shop deleted
+// since it started (domain.authorization REAUTHORIZED_SHOP_DELETED): no list was refreshed, nothing was connected.
+export const FIELD_ERRORS = {
+  "NOT_FOUND state": "The shop this re-authorization was for has been deleted, so nothing was connected. To connect it again, start a new authorization (Add store).",
+};
+
+/** A userError ({code, message, field?}) or a bare code as a sentence; TikTok's own words are kept where they add
+ * detail. A userError asked with its `field` (a list of names) gets that field's sentence first (FIELD_ERRORS). */
 export function explain(error) {
   const code = typeof error === "string" ? error : error?.code;
+  const onField = Array.isArray(error?.field) ? FIELD_ERRORS[`${code} ${error.field.join(".")}`] : undefined;
+  if (onField) return onField;
   const sentence = USER_ERRORS[code];
   if (!sentence) return (typeof error === "object" && error?.message) || "Something went wrong. Try again.";
   if (code === "TIKTOK_REJECTED" && error?.message) return `${sentence} ${error.message}`;

@@ -25,7 +25,7 @@ const SHOP_CHANGES = `subscription StoreShops { shopsUpdated { ${SHOP_FIELDS} } 
 const SHOP_DELETIONS = "subscription StoreShopsDeleted { shopsDeleted }";
 const URGENT = new Set(["REAUTHORIZATION_REQUIRED", "EXPIRING_SOON"]);
 const COMPLETE = `mutation Complete($input: ShopAuthorizationCompleteInput!) {
-  shopAuthorizationComplete(input: $input) { shop { id name } reauthorized userErrors { code message } } }`;
+  shopAuthorizationComplete(input: $input) { shop { id name } reauthorized userErrors { code message field } } }`;
 
 /** What TikTok's redirect brought back through Shopbridge's callback, removed from the address bar: a hand-off
  * (`?code=…&state=…` or `?error=…&state=…`) for the merchant signed in here to complete, or `?error=CODE` alone. */

@@ -14,6 +14,7 @@ const CANCEL = `mutation Cancel($input: SyncTaskCancelInput!) { syncTaskCancel(i
   task { ${TASK_FIELDS} } userErrors { code message } } }`;
 const SYNC = `mutation Sync($input: SyncStartInput!) { syncStart(input: $input) {
   tasks { ${TASK_FIELDS} } userErrors { code message } } }`;
+const TASK = `query Task($id: ID!) { syncTask(id: $id) { ${TASK_FIELDS} } }`;
 const ACTIVE = new Set(["QUEUED", "RUNNING"]);
 
 export function renderTasks(ctx) {
@@ -113,19 +114,45 @@ export function renderTasks(ctx) {
     );
   }
 
+  /** Cancel a queued or running task (syncTaskCancel); the button is disabled while the request is on its way. A
+   * refusal is said, then the list shows the server's truth about the task: NOT_FOUND (its shop deleted in another
+   * tab or on another device, an update this page missed) reads the list again, as its sentence says ("The list has
+   * been refreshed"); any other refusal (SYNC_TASK_FINISHED: it ended meanwhile) reads the task again and shows it,
+   * ended without a Cancel button or, still cancellable, with one that works (`reread`). The button stayed disabled
+   * for good on any refusal, and NOT_FOUND's list was never read again. */
   async function cancel(task, button) {
     button.disabled = true;
     try {
       const result = (await ctx.graphql(CANCEL, { input: { taskId: task.id } })).syncTaskCancel;
-      if (result.userErrors.length) announce(explain(result.userErrors[0]), { kind: "error" });
-      else {
+      const refusal = result.userErrors[0];
+      if (!refusal) {
         upsert(result.task, { quiet: true });
-        announce("Cancelling: the import stops at its next page.");
+        return announce("Cancelling: the import stops at its next page.");
       }
+      announce(explain(refusal), { kind: "error" });
+      if (refusal.code === "NOT_FOUND") return load();
+      await reread(task.id, button);
     } catch (exc) {
       announce(exc.message, { kind: "error" });
       button.disabled = false;
     }
+  }
+
+  /** Read one task again (`syncTask`) and show it in its row, quietly (the refusal's sentence stays); gone (null:
+   * its shop deleted meanwhile), read the list again. A read that fails gives `button` back, as it was. */
+  async function reread(id, button) {
+    let fresh;
+    try {
+      fresh = (await ctx.graphql(TASK, { id })).syncTask;
+    } catch {
+      button.disabled = false;
+      return;
+    }
+    if (!fresh) return load();
+    const known = tasks.get(id);
+    // Progress never goes back: a message that told its end while this read was on its way stays.
+    if (known && !ACTIVE.has(known.status) && ACTIVE.has(fresh.status)) return;
+    upsert(fresh, { quiet: true });
   }
 
   // One Sync now at a time: a double-click sent two syncStart, and the second, refused SYNC_ALREADY_RUNNING by the
