@@ -36,6 +36,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from adapters.cancellation import cancel_kept
 from domain.sync import SyncTask
 
 CHANNEL = "shopbridge:sync-task"
@@ -185,21 +186,21 @@ class RedisEventBus:
     async def task_changed(self, task: SyncTask) -> None:
         message = json.dumps({"task_id": task.id, "shop_id": task.shop_id, "merchant_id": task.merchant_id})
         try:
-            await self._client().publish(CHANNEL, message)
+            await cancel_kept(self._client().publish(CHANNEL, message))
         except (aioredis.RedisError, OSError):
             log.warning("could not publish a sync task signal; subscribers will re-read on their timeout")
 
     async def shop_changed(self, shop_id: str, merchant_id: str) -> None:
         message = json.dumps({"shop_id": shop_id, "merchant_id": merchant_id})
         try:
-            await self._client().publish(SHOP_CHANNEL, message)
+            await cancel_kept(self._client().publish(SHOP_CHANNEL, message))
         except (aioredis.RedisError, OSError):
             log.warning("could not publish a shop signal; subscribers will re-read on their timeout")
 
     async def inventory_item_changed(self, item_id: str, merchant_id: str) -> None:
         message = json.dumps({"item_id": item_id, "merchant_id": merchant_id})
         try:
-            await self._client().publish(INVENTORY_CHANNEL, message)
+            await cancel_kept(self._client().publish(INVENTORY_CHANNEL, message))
         except (aioredis.RedisError, OSError):
             log.warning("could not publish an inventory item signal; subscribers will re-read on their timeout")
 

@@ -27,6 +27,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from adapters.cancellation import cancel_kept
 from adapters.tiktok.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,8 @@ class RedisRateLimiter:
     async def acquire(self, key: Hashable) -> None:
         lane = self._prefix + hashlib.sha256(repr(key).encode()).hexdigest()[:24]
         try:
-            slot_us, now_us = (int(v) for v in await self._script(keys=[lane], args=[self._interval_us, 60_000]))
+            booked = await cancel_kept(self._script(keys=[lane], args=[self._interval_us, 60_000]))
+            slot_us, now_us = (int(v) for v in booked)
         except (RedisError, OSError) as exc:
             if not self._degraded:
                 log.warning("shared rate limit unavailable, pacing in process only: %s", type(exc).__name__)

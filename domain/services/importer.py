@@ -176,31 +176,41 @@ async def _begin(task_id: str, deps: SyncDeps) -> tuple[_Run, Shop] | None:
     if peek is None or peek.status.is_terminal:
         return None  # already done, or gone with its shop: at-least-once delivery makes this normal
     now = deps.clock.now()
-    async with deps.uow_factory() as uow:
-        shop = await uow.shops.get(peek.shop_id)
-        task = await uow.sync_tasks.get(task_id)
-        if shop is None or task is None:
-            return None
-        was_active = task.is_active
-        if not task.begin_attempt(now, deps.options.max_attempts):
-            if not was_active:
+    run: _Run | None = None
+    try:
+        async with deps.uow_factory() as uow:
+            shop = await uow.shops.get(peek.shop_id)
+            task = await uow.sync_tasks.get(task_id)
+            if shop is None or task is None:
                 return None
-            # a cancel arrived while it waited in the queue, or its failed runs (workers that died) spent the budget
-            if task.status is SyncTaskStatus.FAILED:
-                log.error("sync task %s given up: %s", task_id, task.error_message)
-            await _save_and_publish(uow, deps, task)
-            if task.status is SyncTaskStatus.FAILED:
-                await publish_shop_quietly(deps.events, shop)  # its attention (failing syncs) changed
-            return None
-        try:
-            ensure_shop_can_sync(shop, now)
-        except DomainError as exc:
-            task.fail_run(exc.code, exc.message, now)
-            await _save_and_publish(uow, deps, task)
-            return None
-        if not await _save_and_publish(uow, deps, task):
-            return None
-    return _Run(deps, task, task.attempts), shop
+            was_active = task.is_active
+            if not task.begin_attempt(now, deps.options.max_attempts):
+                if not was_active:
+                    return None
+                # a cancel arrived while it waited in the queue, or its failed runs (workers that died) spent the budget
+                if task.status is SyncTaskStatus.FAILED:
+                    log.error("sync task %s given up: %s", task_id, task.error_message)
+                await _save_and_publish(uow, deps, task)
+                if task.status is SyncTaskStatus.FAILED:
+                    await publish_shop_quietly(deps.events, shop)  # its attention (failing syncs) changed
+                return None
+            try:
+                ensure_shop_can_sync(shop, now)
+            except DomainError as exc:
+                task.fail_run(exc.code, exc.message, now)
+                await _save_and_publish(uow, deps, task)
+                return None
+            run = _Run(deps, task, task.attempts)
+            if not await _save_and_publish(uow, deps, task):
+                return None
+    except asyncio.CancelledError:
+        # Stopped from outside as it began (its commit of RUNNING done, its signal under way): handed back like any
+        # interrupted run, not left RUNNING for the stale sweep to count as failed. After the transaction ended (it
+        # holds the task's row, which the hand-back takes); a commit that did not happen leaves nothing to hand back.
+        if run is not None:
+            await asyncio.shield(_hand_back(run))
+        raise
+    return run, shop
 
 
 async def _import(run: _Run, api: ShopApi) -> None:

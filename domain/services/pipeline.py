@@ -51,6 +51,7 @@ async def run_pipeline(
         async with gate:
             async for chunk in source():
                 await queue.put(chunk)
+                _raise_lost_cancel()
 
     async def tick() -> None:
         while True:
@@ -110,5 +111,18 @@ async def _consume(queue: asyncio.Queue[object], write: Writer, batch_records: i
                 batch.append(item)
                 size += len(item.items)
         await write(batch)
+        _raise_lost_cancel()
         if ended:
             return
+
+
+def _raise_lost_cancel() -> None:
+    """Raise `asyncio.CancelledError` if this task was cancelled and a callee returned normally all the same.
+
+    Only the pipeline's teardown cancels its writer and sources, and after it nothing feeds the queue: a writer that
+    carried on would wait for a page for ever, and the teardown (and so the run's hand-back, and the worker's
+    shutdown) with it. A library can lose a cancellation (Python 3.11's `asyncio.wait_for`, CPython gh-86296, inside
+    redis-py's commands: `adapters.cancellation`); this is the backstop for any call not wrapped against it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -265,3 +265,36 @@ async def test_a_writer_error_with_the_read_ahead_full_leaves_no_task_behind() -
     with pytest.raises(Stop):
         await _run([pages], write, concurrency=1, queue_pages=1, batch_records=1)
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_a_writer_whose_write_lost_the_teardowns_cancel_still_ends_the_run() -> None:
+    # given a run whose source has sent one page and waits for TikTok, and a writer storing that page in a call that
+    # loses a cancellation: it returns normally when cancelled (as redis-py's commands do on Python 3.11, whose
+    # asyncio.wait_for drops a cancel once the command was sent: CPython gh-86296), like the sync task signal an
+    # import's writer publishes after each batch
+    writing, never = asyncio.Event(), asyncio.Event()
+
+    async def source() -> AsyncIterator[Chunk]:
+        yield _chunk(1)
+        await never.wait()
+        yield _chunk(2)  # pragma: no cover - the run is cancelled first
+
+    async def write_losing_a_cancel(chunks: list[Chunk]) -> None:
+        writing.set()
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            return  # the library's bug: the cancellation is gone, the call returns
+
+    pipeline = run_pipeline(
+        [source], write_losing_a_cancel, concurrency=1, queue_pages=4, batch_records=4, heartbeat_seconds=60.0
+    )
+    run = asyncio.create_task(pipeline)
+    await asyncio.wait_for(writing.wait(), DEADLINE)
+    # when the run is cancelled (a worker's shutdown), its teardown cancelling the writer inside that call
+    run.cancel()
+    # then the run ends, cancelled: the writer does not loop back to wait for a page no source will send any more
+    # (it did: the teardown waited for it for ever, the import was never handed back and the worker was killed)
+    done, _ = await asyncio.wait([run], timeout=DEADLINE)
+    assert run in done, "the run's teardown waits for a writer that lost its cancellation"
+    assert run.cancelled()
