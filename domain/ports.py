@@ -406,13 +406,49 @@ class QueueUnavailableError(Exception):
     outage, logged in one line: each caller's work is sent again by a sweep or the next tick."""
 
 
+OutageRule = Callable[[BaseException], str | None]
+_OUTAGE_RULES: list[OutageRule] = []
+
+
+def register_outage(rule: OutageRule) -> None:
+    """Teach `traced` and `failure` an adapter's own outages: `rule(error)` is the outage in one short line (no
+    secret), or None when `error` is not one of its outages. The database adapter registers its rule where its unit
+    of work factory is built (`adapters.db.uow.uow_factory`, with `adapters.db.outage.unavailable` / `describe`):
+    the domain cannot import it. Registering the same rule again is a no-op."""
+    if rule not in _OUTAGE_RULES:
+        _OUTAGE_RULES.append(rule)
+
+
+def _registered_outage(error: BaseException) -> str | None:
+    for rule in _OUTAGE_RULES:
+        line = rule(error)
+        if line is not None:
+            return line
+    return None
+
+
 def traced(error: BaseException) -> bool:
     """Whether a failure's log line deserves its traceback: not an outage of a service we call, which retrying
-    outlasts and which is not a bug: `QueueUnavailableError` (the broker) or `TikTokUnavailableError` (TikTok's
-    5xx, 429, timeouts, dropped connections, malformed answers, past the client's own retries). The database's
-    outages are told by its adapter (`adapters.db.outage.unavailable`); the worker uses both
-    (`workers.outages`)."""
-    return not isinstance(error, (QueueUnavailableError, TikTokUnavailableError))
+    outlasts and which is not a bug: `QueueUnavailableError` (the broker), `TikTokUnavailableError` (TikTok's
+    5xx, 429, timeouts, dropped connections, malformed answers, past the client's own retries), or an outage an
+    adapter registered (`register_outage`): the database down, restarting, read-only or full
+    (`adapters.db.outage.unavailable`). The worker uses both rules (`workers.outages`). README, Logs: an outage
+    costs one line."""
+    if isinstance(error, (QueueUnavailableError, TikTokUnavailableError)):
+        return False
+    return _registered_outage(error) is None
+
+
+def failure(error: BaseException) -> str:
+    """`error` for a log line, in one line: a registered outage as its adapter names it, prefixed `the database is
+    unavailable` for the database's (e.g. `the database is unavailable (ConnectionRefusedError: [Errno 111]
+    Connection refused)`); anything else as its class and the first line of its message (a driver's error carries
+    its SQL on further lines; the traceback `traced` asks for has the rest)."""
+    outage = _registered_outage(error)
+    if outage is not None:
+        return outage
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".strip().rstrip(":")
 
 
 class ShopGoneError(Exception):

@@ -24,11 +24,23 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLArgument,
+    GraphQLDirective,
+    GraphQLEnumType,
     GraphQLError,
+    GraphQLField,
+    GraphQLInputField,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLUnionType,
+    GraphQLWrappingType,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     VariableNode,
 )
 from strawberry.extensions import SchemaExtension, ValidationCache
@@ -42,12 +54,23 @@ QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 MAX_EXPANDED_SELECTIONS = 10_000
 
 
-def estimate_objects(document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any]) -> int:
+def estimate_objects(
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any],
+    schema: GraphQLSchema | None = None,
+) -> int:
+    """The objects the operation could return: pages by their `first` (module docstring) and, given the `schema`,
+    introspection's objects (`__schema`, `__type`) counted exactly over it (`_IntrospectionCount`): thirty aliases of
+    `__schema { types { fields { type { fields { args { name } } } } } }` answered ~766 KB for ~0.5 s of CPU each,
+    counted as nothing. GraphiQL's own introspection query counts ~1,300 objects of this schema."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     chosen = [op for op in operations if operation_name is None or (op.name and op.name.value == operation_name)]
+    introspection = _IntrospectionCount(schema, fragments) if schema is not None else None
     return max(
-        (_walk(op.selection_set, 1, fragments, _with_defaults(op, variables), (), {}) for op in chosen), default=0
+        (_walk(op.selection_set, 1, fragments, _with_defaults(op, variables), (), {}, introspection) for op in chosen),
+        default=0,
     )
 
 
@@ -96,6 +119,7 @@ def _walk(
     variables: Mapping[str, Any],
     expanding: tuple[str, ...],
     per_fragment: dict[str, int],
+    introspection: _IntrospectionCount | None = None,
 ) -> int:
     """The objects under `selections` when `multiplier` copies of them are loaded; the estimate is proportional to
     `multiplier`, so each fragment's estimate for one copy is computed once (`per_fragment`) and multiplied."""
@@ -104,22 +128,33 @@ def _walk(
     total = 0
     for selection in selections.selections:
         if isinstance(selection, FieldNode):
+            if selection.name.value in _INTROSPECTION_ROOTS:
+                total += multiplier * (introspection.root(selection, variables) if introspection is not None else 0)
+                continue
             if selection.selection_set is None:
                 continue
             size = _page_size(selection, variables)
             objects = multiplier * size
             # Pages load objects; wrappers (edges, node, pageInfo) and small lists ride along with them.
             total += (objects if size > 1 or _is_page(selection) else 0) + _walk(
-                selection.selection_set, objects, fragments, variables, expanding, per_fragment
+                selection.selection_set, objects, fragments, variables, expanding, per_fragment, introspection
             )
         elif isinstance(selection, InlineFragmentNode):
-            total += _walk(selection.selection_set, multiplier, fragments, variables, expanding, per_fragment)
+            total += _walk(
+                selection.selection_set, multiplier, fragments, variables, expanding, per_fragment, introspection
+            )
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             if name in fragments and name not in expanding:  # a cycle is a validation error, not a cost
                 if name not in per_fragment:
                     per_fragment[name] = _walk(
-                        fragments[name].selection_set, 1, fragments, variables, (*expanding, name), per_fragment
+                        fragments[name].selection_set,
+                        1,
+                        fragments,
+                        variables,
+                        (*expanding, name),
+                        per_fragment,
+                        introspection,
                     )
                 total += multiplier * per_fragment[name]
     return total
@@ -147,6 +182,7 @@ def _bounded(first: int) -> int:
 
 
 _MAX_INT = 2**31 - 1
+_INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
 
 
 def _is_page(field: FieldNode) -> bool:
@@ -159,6 +195,100 @@ _PAGED_FIELDS = frozenset(
 )
 
 
+class _IntrospectionCount:
+    """The objects an introspection selection (`__schema`, `__type`) returns, counted over the schema it describes:
+    each `__Type`, `__Field`, `__InputValue`, `__EnumValue` and `__Directive` one object, as execution would make
+    them. Exact rather than a page estimate: the schema is known, and an object's count depends on which type it
+    describes (`types { fields { type { fields { args } } } } }` is the sum, over every field of every type, of its
+    type's fields' arguments). Memoized by selection set and described object, so a document costs its selection sets
+    times the schema's size at most, however deep fragments or `ofType` chains go."""
+
+    def __init__(self, schema: GraphQLSchema, fragments: Mapping[str, FragmentDefinitionNode]) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.memo: dict[tuple[int, int], int] = {}
+
+    def fields(self, selections: SelectionSetNode | None, expanding: tuple[str, ...] = ()) -> Iterator[FieldNode]:
+        """The fields of `selections`, inline fragments and spreads flattened (a cycle is a validation error)."""
+        for selection in selections.selections if selections is not None else ():
+            if isinstance(selection, FieldNode):
+                yield selection
+            elif isinstance(selection, InlineFragmentNode):
+                yield from self.fields(selection.selection_set, expanding)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in self.fragments and name not in expanding:
+                    yield from self.fields(self.fragments[name].selection_set, (*expanding, name))
+
+    def root(self, field: FieldNode, variables: Mapping[str, Any]) -> int:
+        """`__schema { ... }` or `__type(name:) { ... }` at the root; 0 for any other field."""
+        if field.name.value == "__schema":
+            return 1 + self.of(field.selection_set, self.schema)
+        if field.name.value == "__type":
+            named = self.schema.type_map.get(_type_name(field, variables) or "")
+            candidates = [named] if named is not None else list(self.schema.type_map.values())
+            return max((1 + self.of(field.selection_set, t) for t in candidates), default=0)
+        return 0
+
+    def of(self, selections: SelectionSetNode | None, described: object) -> int:
+        """The objects under `selections` for the introspection object describing `described` (the schema, a type,
+        a field, an argument or input field, a directive)."""
+        if selections is None:
+            return 0
+        key = (id(selections), id(described))
+        if key not in self.memo:
+            self.memo[key] = 0  # a cycle (only through fragments, a validation error) costs nothing more
+            self.memo[key] = sum(self._children(field, described) for field in self.fields(selections))
+        return self.memo[key]
+
+    def _children(self, field: FieldNode, described: object) -> int:
+        name = field.name.value
+        return sum(1 + self.of(field.selection_set, child) for child in _introspected(self.schema, described, name))
+
+
+def _type_name(field: FieldNode, variables: Mapping[str, Any]) -> str | None:
+    for argument in field.arguments or ():
+        if argument.name.value == "name":
+            if isinstance(argument.value, StringValueNode):
+                return argument.value.value
+            if isinstance(argument.value, VariableNode):
+                given = variables.get(argument.value.name.value)
+                return given if isinstance(given, str) else None
+    return None
+
+
+def _introspected(schema: GraphQLSchema, described: object, name: str) -> list[object]:
+    """What introspection field `name` of the object describing `described` returns, as the objects it describes
+    (empty for a scalar field, a null or an empty list). `fields`, `enumValues` and `args` are counted with their
+    deprecated members (GraphiQL asks for them)."""
+    if isinstance(described, GraphQLSchema):
+        roots = {"queryType": described.query_type, "mutationType": described.mutation_type}
+        roots["subscriptionType"] = described.subscription_type
+        if name == "types":
+            return list(described.type_map.values())
+        if name == "directives":
+            return list(described.directives)
+        return [roots[name]] if roots.get(name) is not None else []
+    if isinstance(described, GraphQLWrappingType):
+        return [described.of_type] if name == "ofType" else []
+    if isinstance(described, GraphQLObjectType | GraphQLInterfaceType):
+        if name == "fields":
+            return list(described.fields.values())
+        if name == "interfaces":
+            return list(described.interfaces)
+    if isinstance(described, GraphQLInterfaceType | GraphQLUnionType) and name == "possibleTypes":
+        return list(schema.get_possible_types(described))
+    if isinstance(described, GraphQLEnumType) and name == "enumValues":
+        return list(described.values.values())
+    if isinstance(described, GraphQLInputObjectType) and name == "inputFields":
+        return list(described.fields.values())
+    if isinstance(described, GraphQLField | GraphQLDirective) and name == "args":
+        return list(described.args.values())
+    if isinstance(described, GraphQLField | GraphQLArgument | GraphQLInputField) and name == "type":
+        return [described.type]
+    return []
+
+
 class QueryCostLimiter(SchemaExtension):
     def __init__(self, max_objects: int) -> None:
         self.max_objects = max_objects
@@ -166,7 +296,8 @@ class QueryCostLimiter(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if context.graphql_document is not None:
-            cost = estimate_objects(context.graphql_document, context.operation_name, context.variables or {})
+            document, variables = context.graphql_document, context.variables or {}
+            cost = estimate_objects(document, context.operation_name, variables, context.schema._schema)
             if cost > self.max_objects:
                 # Set before validation runs: Strawberry then answers these errors and executes nothing.
                 context.pre_execution_errors = [

@@ -107,3 +107,9 @@ def behind_migrations(error: BaseException) -> bool:
         seen.append(current)
         current = current.__cause__ or current.__context__
     return False
+
+
+def outage_line(error: BaseException) -> str | None:
+    """`domain.ports.register_outage`'s rule for the database: `the database is unavailable (<describe>)` when
+    `unavailable(error)`, else None."""
+    return f"the database is unavailable ({describe(error)})" if unavailable(error) else None

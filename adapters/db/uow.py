@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.crypto import TokenCipher
 from adapters.db.engine import Database
+from adapters.db.outage import outage_line
 from adapters.db.repositories import (
     SqlAuthorizationRequestRepository,
     SqlCatalogRepository,
@@ -21,7 +22,7 @@ from adapters.db.repositories import (
 )
 from adapters.db.repositories.inventory import SqlInventoryRepository
 from domain.clock import Clock
-from domain.ports import traced
+from domain.ports import register_outage, traced
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,10 @@ class SqlUnitOfWork:
 
 
 def uow_factory(db: Database, cipher: TokenCipher, clock: Clock | None = None) -> Callable[[], SqlUnitOfWork]:
-    """A `domain.ports.UnitOfWorkFactory` over the database's write sessionmaker."""
+    """A `domain.ports.UnitOfWorkFactory` over the database's write sessionmaker. Registers the database's outage
+    rule with the domain (`domain.ports.register_outage`), so the domain's best-effort writes tell an outage in one
+    line and keep a bug's traceback."""
+    register_outage(outage_line)
 
     def make() -> SqlUnitOfWork:
         return SqlUnitOfWork(db.write_sessionmaker, cipher, clock)

@@ -40,6 +40,8 @@ from domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
     UpsertCounts,
+    failure,
+    traced,
 )
 from domain.services import inventory
 from domain.services.order_slices import load_slices, slice_pages
@@ -360,8 +362,14 @@ async def _recount(run: _Run, kind: SyncKind) -> None:
         async with run.deps.uow_factory() as uow:
             await uow.catalog.recount(run.task.shop_id, kind)
             await uow.commit()
-    except Exception:
-        log.warning("sync task %s: could not count the shop's %s again", run.task.id, kind.lower(), exc_info=True)
+    except Exception as exc:
+        log.warning(
+            "sync task %s: could not count the shop's %s again: %s",
+            run.task.id,
+            kind.lower(),
+            failure(exc),
+            exc_info=traced(exc),
+        )
 
 
 async def _refresh_statistics(run: _Run, kind: SyncKind) -> None:
@@ -371,8 +379,13 @@ async def _refresh_statistics(run: _Run, kind: SyncKind) -> None:
         async with run.deps.uow_factory() as uow:
             await uow.catalog.refresh_statistics(kind)
             await uow.commit()
-    except Exception:
-        log.warning("sync task %s: could not refresh the planner's statistics", run.task.id, exc_info=True)
+    except Exception as exc:
+        log.warning(
+            "sync task %s: could not refresh the planner's statistics: %s",
+            run.task.id,
+            failure(exc),
+            exc_info=traced(exc),
+        )
 
 
 async def _fail(run: _Run, code: str, message: str, *, refused: Shop | None = None) -> None:
@@ -432,8 +445,10 @@ async def _failed_attempt(run: _Run, code: str, message: str) -> Literal["retry"
                 assert task is not None
                 retry = task.fail_attempt(code, message, deps.clock.now(), deps.options.max_attempts)
                 owned = await _save_and_publish(uow, deps, task)
-    except Exception:
-        log.warning("sync task %s: could not record its failed run", run.task.id, exc_info=True)
+    except Exception as exc:
+        log.warning(
+            "sync task %s: could not record its failed run: %s", run.task.id, failure(exc), exc_info=traced(exc)
+        )
         return "retry"
     if not owned or task is None or shop is None or task.status is SyncTaskStatus.CANCELLED:
         log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", run.task.id)
@@ -455,5 +470,10 @@ async def _hand_back(run: _Run) -> None:
                 return
             task.hand_back(deps.clock.now())
             await _save_and_publish(uow, deps, task)
-    except Exception:
-        log.warning("sync task %s: could not hand it back after the interruption", run.task.id, exc_info=True)
+    except Exception as exc:
+        log.warning(
+            "sync task %s: could not hand it back after the interruption: %s",
+            run.task.id,
+            failure(exc),
+            exc_info=traced(exc),
+        )

@@ -10,6 +10,9 @@
       (missing ids or data are stored: IGNORED/UNKNOWN_SHOP, or FAILED/MALFORMED_EVENT when processed)
     the database refused the write                                   500, empty: TikTok retries (never 200 then)
 
+Refusals (401, 408, 400) are logged one line per reason and minute at most, with how many were left out since
+(`REFUSAL_LOG_INTERVAL_SECONDS`): anyone can send forged ones; each is counted in the metric all the same.
+
 TikTok wants the answer within 3 s, so nothing here calls TikTok. Concurrent pushes are stored together, in one
 transaction, each answered once that transaction committed (`gql/webhooks/batcher.py`, group commit); the
 processing is enqueued after the commit, once per shop and batch.
@@ -25,9 +28,22 @@ from starlette.responses import Response
 from adapters.metrics import WEBHOOKS_RECEIVED, webhook_event_received
 from adapters.tiktok.webhooks import MalformedWebhookError, is_authentic, parse_notification
 from gql.limits import BodyTooSlowError, body_within
+from gql.throttled_log import ThrottledLog
 from gql.webhooks.batcher import IntakeUnavailableError
 
 log = logging.getLogger("shopbridge.webhooks")
+# Refusals anyone can send (no signature, a slow body) or a signed sender repeat: one line per reason a minute at
+# most, each still counted in shopbridge_webhooks_received_total{outcome} (gql/throttled_log.py).
+REFUSAL_LOG_INTERVAL_SECONDS = 60.0
+
+
+def _refusals(request: Request) -> ThrottledLog:
+    """The app's throttle of refusal lines, made on first use: one per app (a test's server starts afresh)."""
+    state = request.app.state
+    if getattr(state, "webhook_refusals", None) is None:
+        state.webhook_refusals = ThrottledLog(log, REFUSAL_LOG_INTERVAL_SECONDS)
+    throttle: ThrottledLog = state.webhook_refusals
+    return throttle
 
 
 async def tiktok_webhook(request: Request) -> Response:
@@ -53,16 +69,18 @@ async def _answer(request: Request) -> tuple[Response, str]:
             if len(body) > limit:
                 return Response(status_code=413), "too_large"
     except BodyTooSlowError:
-        log.warning("webhook refused: body not received within %gs (%d bytes in)", seconds, len(body))
+        _refusals(request).warning(
+            "too_slow", "webhook refused: body not received within %gs (%d bytes in)", seconds, len(body)
+        )
         return Response(status_code=408, headers={"Connection": "close"}), "too_slow"
     raw = bytes(body)
     if not is_authentic(services.settings.tiktok, raw, request.headers.get("authorization")):
-        log.warning("webhook refused: missing or wrong signature (%d bytes)", len(raw))
+        _refusals(request).warning("unauthorized", "webhook refused: missing or wrong signature (%d bytes)", len(raw))
         return Response(status_code=401), "unauthorized"
     try:
         notification = parse_notification(raw)
     except MalformedWebhookError as exc:
-        log.warning("signed webhook refused, not an envelope: %s", exc)
+        _refusals(request).warning("malformed", "signed webhook refused, not an envelope: %s", exc)
         return Response(status_code=400), "malformed"
     try:
         event = await services.intake.submit(notification)

@@ -7,7 +7,8 @@ The servers use SQLite only: the console adds nothing database-specific to what 
 Fixtures:
     browser     (module) a headless Chromium
     new_page    `new_page(**context_options)`: a fresh page (its own context: cookies and sessionStorage) with
-                15 s timeouts; errors thrown in any of them fail the test
+                15 s timeouts; errors thrown in any of them, and any Content-Security-Policy violation they log
+                (`gql.console.CONTENT_SECURITY_POLICY`: a script, style or connection it refused), fail the test
     page        one such page
     console     a Shopbridge whose OAuth callback returns to its own console, with `sign_in(page, merchant)`
 
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Request, Route, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Request, Route, expect, sync_playwright
 
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
@@ -76,12 +77,18 @@ def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda message: errors.extend(_policy_violations(message)))
         return page
 
     yield make
     for context in contexts:
         context.close()
     assert not errors, f"errors in the page: {errors}"
+
+
+def _policy_violations(message: ConsoleMessage) -> list[str]:
+    """Chromium logs each Content-Security-Policy refusal as a console error naming the policy."""
+    return [message.text] if message.type == "error" and "Content Security Policy" in message.text else []
 
 
 @pytest.fixture

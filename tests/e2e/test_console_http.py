@@ -47,6 +47,26 @@ def test_the_root_and_console_paths_lead_to_the_console_which_loads_nothing_from
     assert imported <= {p.name for p in files} and "ws.js" in imported
 
 
+def test_the_console_is_served_with_a_strict_policy_that_no_other_page_may_frame(app: ShopbridgeServer) -> None:
+    # every file of the console (its page, its modules, its stylesheet; a revalidation's 304 too) carries the policy
+    page = httpx.get(app.url + "/console/")
+    answers = [page, httpx.get(app.url + "/console/js/app.js"), httpx.get(app.url + "/console/console.css")]
+    answers.append(httpx.get(app.url + "/console/", headers={"If-None-Match": page.headers["etag"]}))
+    assert answers[-1].status_code == 304
+    for answer in answers:
+        policy = {d.split()[0]: d.split()[1:] for d in answer.headers["content-security-policy"].split("; ")}
+        assert policy["default-src"] == ["'none'"] and policy["script-src"] == ["'self'"], policy
+        assert policy["style-src"] == ["'self'"] and policy["connect-src"] == ["'self'"], policy
+        assert policy["frame-ancestors"] == ["'none'"] and policy["base-uri"] == ["'none'"], policy
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    # which the console keeps: no inline script, event handler or style attribute in its page or its modules
+    for file in sorted(p for p in STATIC_DIR.rglob("*") if p.suffix in {".html", ".js"}):
+        text = file.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), file
+        assert not re.search(r"\son[a-z]+=[\"']|\sstyle=[\"']|[\"']style[\"']\s*:", text), file
+
+
 def test_a_login_code_gives_a_token_once(app: ShopbridgeServer) -> None:
     code = DEMO_LOGINS.issue("m-demo")
     first = httpx.post(f"{app.url}/console/login", json={"code": code})
@@ -84,6 +104,8 @@ def test_a_login_code_expires() -> None:
 def test_graphiql_loads_its_assets_from_the_cdn_by_default(app: ShopbridgeServer) -> None:
     page = httpx.get(app.url + "/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "https://unpkg.com/graphiql@" in page.text
+    # its inline scripts and CDN (or mirror) assets would break under the console's policy: it gets none
+    assert "content-security-policy" not in page.headers
 
 
 def test_graphiql_loads_its_assets_from_the_mirror_set(app_factory: Callable[..., ShopbridgeServer]) -> None:

@@ -23,7 +23,7 @@ import pytest
 from tests.e2e.test_webhook_metrics import moved, scrape
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.sync import settings_env
-from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
+from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, wait_until
 from tests.fixtures.workers import spawn_worker, stop_worker
 
 EVENTS = """query($id: ID!, $first: Int, $after: String) { webhookEvents(shopId: $id, first: $first, after: $after) {
@@ -226,6 +226,21 @@ class TestSignature:
         assert (response.status_code, response.content) == (401, b"")
         assert stored_events(app) == []
         assert app.graphql(ORDERS, {"id": shop["id"]}, "m1")["shop"]["status"] == "ACTIVE"
+
+    def test_a_flood_of_forged_pushes_is_counted_each_and_logged_once(self, app: ShopbridgeServer) -> None:
+        # given anyone sending forged pushes (no secret needed), and a malformed signed one
+        before = scrape(app)
+        with log_lines("shopbridge.webhooks", logging.WARNING) as lines:
+            answers = [push(app, b'{"type": 6, "shop_id": "7"}', sign="forged").status_code for _ in range(50)]
+            bad = push(app, b"[1, 2]").status_code
+        # then each is refused and counted, and the log holds one line for the forgeries (the next line logged for
+        # them, a minute later at the earliest, says how many it left out) and its own line for the other reason
+        assert answers == [401] * 50 and bad == 400
+        assert moved(before, scrape(app), "shopbridge_webhooks_received_total", outcome="unauthorized") == 50
+        assert [m for m in lines.messages if m.startswith("webhook refused")] == [
+            "webhook refused: missing or wrong signature (27 bytes)"
+        ]
+        assert len([m for m in lines.messages if "not an envelope" in m]) == 1
 
     def test_one_changed_byte_breaks_the_signature(self, connected) -> None:
         app, shop = connected

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from graphql import GraphQLObjectType, build_schema, parse
+from graphql import GraphQLObjectType, build_schema, get_introspection_query, parse
 
 from gql.cost import _PAGED_FIELDS, estimate_objects, expanded_selections
+from gql.schema import MAX_OBJECTS
+from gql.schema import schema as app_schema
 
 
 @pytest.mark.parametrize(
@@ -99,3 +101,33 @@ def test_doubling_fragments_are_counted_and_estimated_without_walking_every_spre
         per_level.append(2 + 2 * per_level[-1])
     assert expanded_selections(document) == (1 + per_level[-1]) + sum(per_level)
     assert estimate_objects(document, None, {}) == 3 * 2**60
+
+
+# GraphiQL's introspection query (GraphiQL 3 asks for input values' deprecation; every option on, as its largest)
+GRAPHIQL_INTROSPECTION = get_introspection_query(
+    descriptions=True,
+    specified_by_url=True,
+    directive_is_repeatable=True,
+    schema_description=True,
+    input_value_deprecation=True,
+)
+AMPLIFIED = "{ __schema { types { fields { args { type { name } } type { fields { name args { name } } } } } } }"
+
+
+def test_introspection_counts_the_objects_it_returns() -> None:
+    schema = app_schema._schema
+    # GraphiQL's own introspection query stays well within the limit
+    graphiql = estimate_objects(parse(GRAPHIQL_INTROSPECTION), None, {}, schema)
+    assert 1_000 < graphiql < MAX_OBJECTS / 2, graphiql
+    # thirty aliases of a nested introspection (~766 KB, ~0.5 s of CPU each) were counted as nothing
+    thirty = "{ " + " ".join(f"a{i}: {AMPLIFIED[2:-2]}" for i in range(30)) + " }"
+    one = estimate_objects(parse(AMPLIFIED), None, {}, schema)
+    assert estimate_objects(parse(thirty), None, {}, schema) == 30 * one > MAX_OBJECTS
+    # exactly: one `__Type` for `__type`, one per field, one per field's type (its wrapper), nothing under a wrapper
+    shop = schema.type_map["Shop"]
+    assert isinstance(shop, GraphQLObjectType)
+    document = parse('{ __type(name: "Shop") { fields { type { fields { name } } } } }')
+    exact = estimate_objects(document, None, {}, schema)
+    assert exact == 1 + 2 * len(shop.fields) + sum(
+        len(field.type.fields) for field in shop.fields.values() if isinstance(field.type, GraphQLObjectType)
+    )

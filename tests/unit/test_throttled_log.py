@@ -1,0 +1,43 @@
+"""`gql.throttled_log.ThrottledLog`: one line per reason and interval, then how many were left out."""
+
+from __future__ import annotations
+
+import logging
+
+from gql.throttled_log import ThrottledLog
+from tests.fixtures.waiting import log_lines
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_one_line_per_reason_and_interval_then_the_count_left_out() -> None:
+    clock = Clock()
+    throttle = ThrottledLog(logging.getLogger("tests.throttled"), 60.0, clock)
+    with log_lines("tests.throttled", logging.WARNING) as lines:
+        # a flood of one reason within the interval: its first line only; another reason has its own line
+        for n in range(500):
+            throttle.warning("unauthorized", "refused (%d bytes)", n)
+        throttle.warning("too_slow", "slow")
+        clock.now += 59.9
+        throttle.warning("unauthorized", "refused (%d bytes)", 7)
+        # once the interval passed, the next line says how many were left out since the last one
+        clock.now += 0.1
+        throttle.warning("unauthorized", "refused (%d bytes)", 8)
+        throttle.warning("unauthorized", "refused (%d bytes)", 9)
+        clock.now += 600
+        throttle.warning("unauthorized", "refused (%d bytes)", 10)
+        clock.now += 60
+        throttle.warning("unauthorized", "refused (%d bytes)", 11)  # none left out since the last: the plain line
+    assert lines.messages == [
+        "refused (0 bytes)",
+        "slow",
+        "refused (8 bytes); 500 more like it not logged in the last 60 s",
+        "refused (10 bytes); 1 more like it not logged in the last 600 s",
+        "refused (11 bytes)",
+    ]
