@@ -40,6 +40,10 @@ LAST_UNIX_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a `d
 # the design's 10-minute poll overlap, and at the stale sweep's default cadence (SHOPBRIDGE_SYNC_STALE_AFTER, 300 s,
 # jittered) gives the order two to four more fetches; an order still absent after it is not this shop's.
 ORDER_NOT_FOUND_RETRY = timedelta(minutes=15)
+# How late TikTok may deliver a notification after its first attempt: retries at +2 min, +30 min, +3 h, +12 h, then
+# none (tiktok-api.md §10, live-sync.md §2.2): an undated notice received at R was first sent at R - 15 h 32 min or
+# after.
+TIKTOK_RETRY_SPAN = timedelta(hours=15, minutes=32)
 
 
 class EventType(IntEnum):
@@ -324,6 +328,18 @@ class WebhookEvent:
         """When TikTok sent it (push time), or when we got it if TikTok did not say."""
         return self.notified_at or self.received_at
 
+    @property
+    def sent_no_earlier_than(self) -> datetime:
+        """The earliest TikTok can have sent it (UTC): its push time, or, without one, its receipt minus
+        `TIKTOK_RETRY_SPAN`. Rule: a lifecycle notice (6, 7) counts for the shop's current authorization only when
+        sent at or after it (`Shop.notice_is_current`). The envelope's `timestamp` is documented in every push
+        (tiktok-api.md §10) but the intake accepts a push without it; dated on receipt, a late delivery of a
+        deauthorization arriving after the merchant re-authorized revoked the new authorization. So an undated
+        notice changes nothing for an authorization granted within the span before its receipt; if the seller did
+        remove the app, TikTok refuses the tokens at the next call and that revokes the shop
+        (`Shop.revoke_refused`)."""
+        return self.notified_at or self.received_at - TIKTOK_RETRY_SPAN
+
     def meaning(self) -> Meaning:
         return interpret(self.type, self.data)
 
@@ -351,7 +367,8 @@ class WebhookEvent:
 
 
 def shop_notices(events: Sequence[WebhookEvent]) -> tuple[datetime | None, list[tuple[datetime, datetime]]]:
-    """The latest deauthorization notice time, and every (authorization end, notice time), among well-formed events."""
+    """The latest deauthorization send time, and every (authorization end, send time), among well-formed events;
+    a send time is `WebhookEvent.sent_no_earlier_than` (the push time, or for an undated one the earliest it can be)."""
     deauthorizations: list[datetime] = []
     expiries: list[tuple[datetime, datetime]] = []
     for event in events:
@@ -360,7 +377,7 @@ def shop_notices(events: Sequence[WebhookEvent]) -> tuple[datetime | None, list[
         except MalformedEventError:
             continue
         if meaning.deauthorized:
-            deauthorizations.append(event.notice_time)
+            deauthorizations.append(event.sent_no_earlier_than)
         if meaning.authorization_expires_at is not None:
-            expiries.append((meaning.authorization_expires_at, event.notice_time))
+            expiries.append((meaning.authorization_expires_at, event.sent_no_earlier_than))
     return max(deauthorizations, default=None), sorted(expiries, key=lambda pair: pair[1])

@@ -406,11 +406,17 @@ async def _search_listing(api: ShopRefreshApi, known: KnownProduct) -> ProductRe
 AUTHORIZATION_REVOKED = "The shop's authorization is revoked; re-authorize it, then replay the event."
 AUTHORIZATION_ENDED = "The shop's authorization has ended; re-authorize it, then replay the event."
 STALE_NOTICE = "Sent before the shop's current authorization (a late retry or a replay): it changes nothing."
+UNDATED_NOTICE = (
+    "No push time, and received within TikTok's retry span (15.5 h) of the shop's current authorization: it may be "
+    "a late delivery about an earlier authorization, so it changes nothing. If the seller did remove the app, "
+    "TikTok refuses the shop's tokens at the next call, which revokes it."
+)
 
 
 def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -> None:
     """The event's outcome once its shop's batch has been fetched and written. A notice (webhook 6 or 7) sent
-    before the shop's current authorization is IGNORED, with `STALE_NOTICE` (`Shop.notice_is_current`). An event
+    before the shop's current authorization is IGNORED, with `STALE_NOTICE` (`Shop.notice_is_current`); an
+    undated one that may have been (`WebhookEvent.sent_no_earlier_than`) with `UNDATED_NOTICE`. An event
     whose only failures are orders TikTok did not return stays PENDING (ORDER_NOT_FOUND) within
     `ORDER_NOT_FOUND_RETRY` of its receipt (`WebhookEvent.await_order`), FAILED after it."""
     event.attempts += 1
@@ -425,8 +431,8 @@ def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -
         )
         return
     needs_api = bool(meaning.order_ids or meaning.product_ids)
-    if not needs_api and not shop.notice_is_current(event.notice_time):
-        event.finish(now, EventOutcome.IGNORED, None, STALE_NOTICE)
+    if not needs_api and not shop.notice_is_current(event.sent_no_earlier_than):
+        event.finish(now, EventOutcome.IGNORED, None, STALE_NOTICE if event.notified_at else UNDATED_NOTICE)
         return
     if needs_api and fetched.revoked:
         event.finish(
