@@ -27,13 +27,23 @@ import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Any
 
 MAX_ORDER_IDS_PER_CALL = 50  # Get Order Detail takes at most 50 ids (tiktok-api.md §8)
 MAX_ID_DIGITS = 64  # TikTok's ids have 18-19 digits; 64 is the width Shopbridge stores TikTok ids in
 LAST_UNIX_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a `datetime` can hold
+# How long after its receipt an event whose order TikTok does not return yet stays PENDING and is retried, before it
+# ends FAILED (ORDER_NOT_FOUND): TikTok pushes an order's webhook as it writes the order, and Get Order Detail can lag
+# behind (read-after-write; TikTok documents no bound, live-sync.md §8 "order search index lag"). 15 minutes outlasts
+# the design's 10-minute poll overlap, and at the stale sweep's default cadence (SHOPBRIDGE_SYNC_STALE_AFTER, 300 s,
+# jittered) gives the order two to four more fetches; an order still absent after it is not this shop's.
+ORDER_NOT_FOUND_RETRY = timedelta(minutes=15)
+# How late TikTok may deliver a notification after its first attempt: retries at +2 min, +30 min, +3 h, +12 h, then
+# none (tiktok-api.md §10, live-sync.md §2.2): an undated notice received at R was first sent at R - 15 h 32 min or
+# after.
+TIKTOK_RETRY_SPAN = timedelta(hours=15, minutes=32)
 
 
 class EventType(IntEnum):
@@ -245,7 +255,8 @@ class EventError(StrEnum):
     UNKNOWN_SHOP = "UNKNOWN_SHOP"  # IGNORED: no connected shop has the event's TikTok shop id
     MALFORMED_EVENT = "MALFORMED_EVENT"  # FAILED: `data` lacks what its type must carry
     # FAILED: TikTok says the shop has no such order (left out of Get Order Detail's answer, or the whole call
-    # refused with 21008111 when it has none of the batch): the same code however the order was batched
+    # refused with 21008111 when it has none of the batch): the same code however the order was batched. Within
+    # `ORDER_NOT_FOUND_RETRY` of its receipt the event stays PENDING with this code instead, and is retried
     ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
     # FAILED: Get Product: not in the shop (12052048), or gone (12052031...), and never stored for the shop (a stored
     # one is confirmed with Search Products, `domain.unserved_products`); or that search ran past its pages
@@ -317,11 +328,38 @@ class WebhookEvent:
         """When TikTok sent it (push time), or when we got it if TikTok did not say."""
         return self.notified_at or self.received_at
 
+    @property
+    def sent_no_earlier_than(self) -> datetime:
+        """The earliest TikTok can have sent it (UTC): its push time, or, without one, its receipt minus
+        `TIKTOK_RETRY_SPAN`. Rule: a lifecycle notice (6, 7) counts for the shop's current authorization only when
+        sent at or after it (`Shop.notice_is_current`). The envelope's `timestamp` is documented in every push
+        (tiktok-api.md §10) but the intake accepts a push without it; dated on receipt, a late delivery of a
+        deauthorization arriving after the merchant re-authorized revoked the new authorization. So an undated
+        notice changes nothing for an authorization granted within the span before its receipt; if the seller did
+        remove the app, TikTok refuses the tokens at the next call and that revokes the shop
+        (`Shop.revoke_refused`)."""
+        return self.notified_at or self.received_at - TIKTOK_RETRY_SPAN
+
     def meaning(self) -> Meaning:
         return interpret(self.type, self.data)
 
     def finish(self, now: datetime, outcome: EventOutcome, code: str | None = None, message: str | None = None) -> None:
         self.outcome, self.error_code, self.error_message, self.processed_at = outcome, code, message, now
+
+    def await_order(self, now: datetime, message: str) -> bool:
+        """Keep the event PENDING, ORDER_NOT_FOUND with `message` and when its retries end, if it was received less
+        than `ORDER_NOT_FOUND_RETRY` before `now` (UTC); True then. False (nothing changed) once that time is past:
+        the caller fails it. Rule: an order TikTok does not return right after its webhook may not be readable yet
+        (read-after-write lag), so the not-found is transient for a bounded time; the stale sweep and the shop's
+        next events retry it (`domain.services.intake.resume_pending_events`)."""
+        until = self.received_at + ORDER_NOT_FOUND_RETRY
+        if now >= until:
+            return False
+        self.outcome, self.error_code, self.processed_at = EventOutcome.PENDING, EventError.ORDER_NOT_FOUND, None
+        self.error_message = (
+            f"{message.rstrip('.')}; perhaps not readable yet: retried until {until:%Y-%m-%dT%H:%M:%SZ}."
+        )
+        return True
 
     def replay(self) -> None:
         """Process it again (GraphQL `webhookEventReplay`): harmless, every handler is idempotent."""
@@ -329,7 +367,8 @@ class WebhookEvent:
 
 
 def shop_notices(events: Sequence[WebhookEvent]) -> tuple[datetime | None, list[tuple[datetime, datetime]]]:
-    """The latest deauthorization notice time, and every (authorization end, notice time), among well-formed events."""
+    """The latest deauthorization send time, and every (authorization end, send time), among well-formed events;
+    a send time is `WebhookEvent.sent_no_earlier_than` (the push time, or for an undated one the earliest it can be)."""
     deauthorizations: list[datetime] = []
     expiries: list[tuple[datetime, datetime]] = []
     for event in events:
@@ -338,7 +377,7 @@ def shop_notices(events: Sequence[WebhookEvent]) -> tuple[datetime | None, list[
         except MalformedEventError:
             continue
         if meaning.deauthorized:
-            deauthorizations.append(event.notice_time)
+            deauthorizations.append(event.sent_no_earlier_than)
         if meaning.authorization_expires_at is not None:
-            expiries.append((meaning.authorization_expires_at, event.notice_time))
+            expiries.append((meaning.authorization_expires_at, event.sent_no_earlier_than))
     return max(deauthorizations, default=None), sorted(expiries, key=lambda pair: pair[1])

@@ -219,7 +219,8 @@ class Control:
         `fulfillment_type` (`FULFILLMENT_BY_SELLER`, or `FULFILLMENT_BY_TIKTOK`: an FBT order, shipped from TikTok's
         own warehouse), and `package_status`, every line's package (`PACKAGE_STATUSES`; CANCELLED: lost or damaged
         after shipping, live-sync.md sec. 3.2, 3.5); by default it follows the status (a change to CANCELLED of an
-        order whose package had left makes it lost)."""
+        order whose package had left makes it lost). `detail_lag` (true/false) puts the order under TikTok's
+        read-after-write lag, or ends it: Get Order Detail leaves it out meanwhile (search still lists it)."""
         body = await _json(request)
         items = body.get("orders")
         if not isinstance(items, list) or not items or len(items) > MAX_ORDERS_PER_CALL:
@@ -242,6 +243,8 @@ class Control:
                 raise BadInput(f"fulfillment_type must be one of {list(FULFILLMENT_TYPES)}")
             if item.get("package_status") is not None and item["package_status"] not in PACKAGE_STATUSES:
                 raise BadInput(f"package_status must be one of {list(PACKAGE_STATUSES)}")
+            if "detail_lag" in item and not isinstance(item["detail_lag"], bool):
+                raise BadInput("detail_lag must be true or false")
         results = []
         for item in items:
             if "id" in item:
@@ -261,6 +264,10 @@ class Control:
                 lines = [{**line, "package_status": item["package_status"]} for line in order["line_items"]]
                 order = {**order, "line_items": lines}
                 data.orders.put(order)
+            if item.get("detail_lag") is True:
+                self.world.detail_lag.add(order["id"])
+            elif item.get("detail_lag") is False:
+                self.world.detail_lag.discard(order["id"])
             results.append(order)
             self.world.notices.order_changed(data.shop, order)
         return {"orders": results}

@@ -92,6 +92,9 @@ class World:
         self.webhooks.on_tick(self._tick)
         self.counters = Counters()
         self.faults = Faults(slow_seconds=config.slow_seconds)
+        # Order ids Get Order Detail does not serve yet: TikTok's read-after-write lag, an order whose webhook was
+        # pushed before the detail API could return it (control `"detail_lag": true` on an order; not persisted).
+        self.detail_lag: set[str] = set()
         self.holds = Holds()
         self.rate_limiter = RateLimiter(config.rate_limit)
         self.latency_ms = config.latency_ms
@@ -206,6 +209,7 @@ class World:
         """Faults off (API and webhook faults; the webhook URL stays), no held calls, no latency, the configured
         rate limit, counters at zero."""
         self.faults.off(self.config.slow_seconds)
+        self.detail_lag.clear()
         self.holds.hold(())
         settings = self.webhooks.settings
         settings.drop = settings.duplicate = settings.reorder = settings.bad_signature = 0.0

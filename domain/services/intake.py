@@ -129,22 +129,25 @@ async def process_shop_events(
     (REAUTHORIZATION_REQUIRED). A shop whose authorization has ended (EXPIRED: its refresh token's expiry, or the
     end webhook 7 announced) is not polled nor imported, and is not asked of here either: its events that need
     TikTok fail alike at once, and it stays EXPIRED (asking, TikTok refused the refresh, which made it REVOKED).
+    An event whose order TikTok did not return yet stays PENDING for its retry (`WebhookEvent.await_order`): it is
+    not counted as settled, and the run stops after its batch (the stale sweep or the shop's next event retries).
     """
     settled = 0
     for _ in range(max_batches):
-        done = await _process_batch(deps, shop_id, batch_size)
-        settled += done
-        if done < batch_size:
+        done, waiting = await _process_batch(deps, shop_id, batch_size)
+        settled += done - waiting
+        if done < batch_size or waiting:  # events left PENDING (`await_order`) wait for their retry, not this loop
             break
     return settled
 
 
-async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int:
+async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> tuple[int, int]:
+    """(events run, of which left PENDING awaiting their order)."""
     async with deps.uow_factory() as uow:
         events = await uow.webhook_events.pending(shop_id, batch_size)
         shop = await uow.shops.get(shop_id) if events else None
     if not events or shop is None:
-        return 0
+        return 0, 0
     now = deps.clock.now()
     _apply_notices(shop, events, now)
     try:
@@ -161,7 +164,7 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
     async with deps.uow_factory() as uow:
         current = await uow.shops.get(shop_id)
         if current is None:
-            return 0  # deleted meanwhile: its events went with it
+            return 0, 0  # deleted meanwhile: its events went with it
         before = (current.revoked_at, current.authorization_expires_at)
         _apply_notices(current, events, now)
         if fetched.refused:  # TikTok refused the authorization we fetched with (not a newer one, nor a pair unread)
@@ -179,7 +182,7 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> int
         await publish_shop_quietly(deps.events, current)
     if deps.on_settled is not None:
         deps.on_settled(events)
-    return len(events)
+    return len(events), sum(event.outcome is EventOutcome.PENDING for event in events)
 
 
 async def store_fetched(
@@ -403,11 +406,19 @@ async def _search_listing(api: ShopRefreshApi, known: KnownProduct) -> ProductRe
 AUTHORIZATION_REVOKED = "The shop's authorization is revoked; re-authorize it, then replay the event."
 AUTHORIZATION_ENDED = "The shop's authorization has ended; re-authorize it, then replay the event."
 STALE_NOTICE = "Sent before the shop's current authorization (a late retry or a replay): it changes nothing."
+UNDATED_NOTICE = (
+    "No push time, and received within TikTok's retry span (15.5 h) of the shop's current authorization: it may be "
+    "a late delivery about an earlier authorization, so it changes nothing. If the seller did remove the app, "
+    "TikTok refuses the shop's tokens at the next call, which revokes it."
+)
 
 
 def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -> None:
     """The event's outcome once its shop's batch has been fetched and written. A notice (webhook 6 or 7) sent
-    before the shop's current authorization is IGNORED, with `STALE_NOTICE` (`Shop.notice_is_current`)."""
+    before the shop's current authorization is IGNORED, with `STALE_NOTICE` (`Shop.notice_is_current`); an
+    undated one that may have been (`WebhookEvent.sent_no_earlier_than`) with `UNDATED_NOTICE`. An event
+    whose only failures are orders TikTok did not return stays PENDING (ORDER_NOT_FOUND) within
+    `ORDER_NOT_FOUND_RETRY` of its receipt (`WebhookEvent.await_order`), FAILED after it."""
     event.attempts += 1
     try:
         meaning = event.meaning()
@@ -420,8 +431,8 @@ def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -
         )
         return
     needs_api = bool(meaning.order_ids or meaning.product_ids)
-    if not needs_api and not shop.notice_is_current(event.notice_time):
-        event.finish(now, EventOutcome.IGNORED, None, STALE_NOTICE)
+    if not needs_api and not shop.notice_is_current(event.sent_no_earlier_than):
+        event.finish(now, EventOutcome.IGNORED, None, STALE_NOTICE if event.notified_at else UNDATED_NOTICE)
         return
     if needs_api and fetched.revoked:
         event.finish(
@@ -435,6 +446,8 @@ def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -
     failures = [fetched.failures[key] for key in keys if key in fetched.failures]
     if failures:
         code, message = failures[0]
+        if all(failure[0] is EventError.ORDER_NOT_FOUND for failure in failures) and event.await_order(now, message):
+            return  # TikTok may not serve the order yet: PENDING, retried until its time is up (`await_order`)
         event.finish(now, EventOutcome.FAILED, code, message)
     else:  # what was applied for a product Get Product no longer serves, if any (`_confirm_unserved`)
         applied = [fetched.applied[key] for key in keys if key in fetched.applied]

@@ -31,14 +31,17 @@ class WebhookEventNode(t.Node):
     error_code: str | None = strawberry.field(
         description="Why it was IGNORED or FAILED (or, while PENDING, why the last run did not finish): "
         "UNKNOWN_SHOP, MALFORMED_EVENT, ORDER_NOT_FOUND and PRODUCT_NOT_FOUND (TikTok does not have the record, "
-        "however it was batched; for products, only one the shop never stored: a stored product Get Product no "
+        "however it was batched; for orders, the event stays PENDING with ORDER_NOT_FOUND and is retried for 15 "
+        "minutes after its receipt, as TikTok may not serve a new order yet, then FAILED; for products, only one "
+        "the shop never stored: a stored product Get Product no "
         "longer serves, as TikTok serves no FREEZE or DELETED one, is looked for with Search Products and stored as "
         "listed there, or DELETED when listed nowhere, and the event is PROCESSED), TIKTOK_ERROR (TikTok refused "
         "the call otherwise), UNREADABLE_RECORD, REAUTHORIZATION_REQUIRED, TIKTOK_UNAVAILABLE."
     )
     error_message: str | None = strawberry.field(
-        description="The reason in words when IGNORED or FAILED (with TikTok's code and message when it refused a "
-        "call); when PROCESSED, what was applied for a "
+        description="The reason in words when IGNORED or FAILED, or while PENDING why the last run did not finish "
+        "(with TikTok's code and message when it refused a call; for an order awaited, until when it is retried); "
+        "when PROCESSED, what was applied for a "
         "product Get Product no longer serves (e.g. 'Search Products lists it DELETED: stored DELETED without its "
         "SKUs'), else null."
     )

@@ -13,6 +13,7 @@ import pytest
 from domain.intake import (
     HANDLED_EVENT_TYPES,
     NO_END_DATE,
+    TIKTOK_RETRY_SPAN,
     EventOutcome,
     MalformedEventError,
     Meaning,
@@ -154,6 +155,31 @@ class TestEvents:
         later = make_shop(now=T0 + timedelta(milliseconds=700))
         assert not later.deauthorize(T0 - timedelta(seconds=1), T0)
         assert later.deauthorize(T0, T0 + timedelta(seconds=1))
+
+    def test_an_undated_notice_counts_only_for_an_authorization_older_than_tiktoks_retry_span(self) -> None:
+        """Rule (`WebhookEvent.sent_no_earlier_than`): without a push time, a notice received at R may have been
+        first sent at R - 15 h 32 min (TikTok's last retry): it revokes only an authorization granted by then."""
+        assert TIKTOK_RETRY_SPAN == timedelta(minutes=2 + 30 + 3 * 60 + 12 * 60)  # +2 min, +30 min, +3 h, +12 h
+
+        def undated(received: datetime) -> WebhookEvent:
+            return WebhookEvent.receive(Notification(6, "n", "7494", None, {"message": "bye"}), "shop-1", received)
+
+        # received within the span after the authorization (a late delivery about an earlier one, perhaps): no
+        within = undated(T0 + TIKTOK_RETRY_SPAN - timedelta(seconds=1))
+        assert within.notified_at is None and within.notice_time == within.received_at  # still shown as received
+        assert within.sent_no_earlier_than == T0 - timedelta(seconds=1)
+        shop = make_shop(now=T0)
+        assert not shop.deauthorize(shop_notices([within])[0], within.received_at)
+        assert shop.status(within.received_at) is ShopStatus.ACTIVE
+        # received the span or more after it: it can only be about this authorization
+        (deauthorized_at, _) = shop_notices([undated(T0 + TIKTOK_RETRY_SPAN)])
+        assert deauthorized_at == T0 and shop.deauthorize(deauthorized_at, T0 + TIKTOK_RETRY_SPAN)
+        assert shop.status(T0 + TIKTOK_RETRY_SPAN) is ShopStatus.REVOKED
+        # a dated one is read by its push time as before
+        dated = WebhookEvent.receive(
+            Notification(6, "d", "7494", int(T0.timestamp()), {}), "shop-1", T0 + timedelta(days=1)
+        )
+        assert dated.sent_no_earlier_than == T0
 
 
 class TestInterpretEdges:

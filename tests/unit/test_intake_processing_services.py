@@ -12,7 +12,7 @@ import pytest
 
 from domain.catalog import Order, Product
 from domain.errors import DomainError, ErrorCode
-from domain.intake import EventOutcome, Notification, WebhookEvent
+from domain.intake import ORDER_NOT_FOUND_RETRY, EventOutcome, Notification, WebhookEvent
 from domain.ports import (
     AuthorizationLostError,
     GatewayRefusedError,
@@ -84,6 +84,7 @@ async def test_each_outcome_has_its_code_and_the_message_a_merchant_reads(world:
     await world.receive(5, {"product_id": pid(99)}, "missing product")
     await world.receive(3, {"order_id": oid(1)}, "not acted on")
     await world.receive(1, {"nothing": 1}, "malformed")
+    world.clock.advance(ORDER_NOT_FOUND_RETRY)  # past the missing order's retries (`WebhookEvent.await_order`)
     assert await world.process() == 7
     assert finished(world)[:6] == [
         (EventOutcome.PROCESSED, None, None),
@@ -105,7 +106,8 @@ async def test_a_batch_tiktok_has_none_of_fails_each_order_as_not_found_with_tik
     # given events naming only orders TikTok does not have: it refuses the whole call (21008111)
     await world.receive(1, {"order_id": oid(999998)}, "a")
     await world.receive(4, {"package_list": [{"order_id_list": [oid(999997)]}]}, "b")
-    # when they are processed
+    # when they are processed, past their retries (`WebhookEvent.await_order`)
+    world.clock.advance(ORDER_NOT_FOUND_RETRY)
     await world.process()
     # then each is ORDER_NOT_FOUND, as an unknown order batched with a known one is (it was TIKTOK_ERROR)
     message = "TikTok did not return this order: TikTok refused the request (21008111): order not found"
@@ -397,3 +399,60 @@ async def test_products_fetched_together_a_refused_authorization_outranks_tiktok
     # then the lost authorization decides: the shop is revoked, and the events that needed TikTok fail saying so
     assert world.store.shops[world.shop.id].revoked_at == world.clock.now()
     assert {outcome[:2] for outcome in finished(world)} == {(EventOutcome.FAILED, "REAUTHORIZATION_REQUIRED")}
+
+
+async def test_an_order_tiktok_does_not_return_yet_is_retried_for_a_while_then_fails(world: World) -> None:
+    # given an order webhook received at T (TikTok's read-after-write lag: Get Order Detail does not serve it yet)
+    await world.receive(1, {"order_id": oid(999996)}, "early")
+    received = events(world)[0].received_at
+    # when it is processed at once, and again just before its retries end
+    assert await world.process() == 0  # nothing settled
+    world.clock.current = received + ORDER_NOT_FOUND_RETRY - timedelta(seconds=1)
+    assert await world.process() == 0
+    # then it stays PENDING, ORDER_NOT_FOUND, saying until when, each run counted and nothing settled
+    (event,) = events(world)
+    until = (received + ORDER_NOT_FOUND_RETRY).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (event.outcome, event.error_code, event.attempts, event.processed_at) == (
+        EventOutcome.PENDING, "ORDER_NOT_FOUND", 2, None,
+    )  # fmt: skip
+    assert event.error_message == (
+        "TikTok did not return this order: TikTok refused the request (21008111): order not found; "
+        f"perhaps not readable yet: retried until {until}."
+    )
+    # and the stale sweep takes it up again
+    assert await intake.resume_pending_events(world.uow, world.queue, world.clock, timedelta(minutes=5)) == [
+        world.shop.id
+    ]
+    # when its retries are over and TikTok still has no such order
+    world.clock.current = received + ORDER_NOT_FOUND_RETRY
+    assert await world.process() == 1
+    # then it is FAILED for good, with TikTok's words
+    (event,) = events(world)
+    assert (event.outcome, event.error_code, event.attempts, event.processed_at) == (
+        EventOutcome.FAILED, "ORDER_NOT_FOUND", 3, world.clock.now(),
+    )  # fmt: skip
+    assert event.error_message == (
+        "TikTok did not return this order: TikTok refused the request (21008111): order not found"
+    )
+
+
+async def test_an_order_served_on_a_retry_is_processed_and_a_mixed_failure_is_not_retried(world: World) -> None:
+    api: ScriptedApi = world.api  # type: ignore[assignment]
+    known = api.orders.pop(oid(1))  # TikTok does not serve it yet
+    api.unreadable = {oid(2)}
+    await world.receive(1, {"order_id": oid(1)}, "early")
+    # a package naming an order not served yet and one TikTok answers unreadably: not a lag, FAILED at once
+    await world.receive(4, {"package_list": [{"order_id_list": [oid(999995), oid(2)]}]}, "mixed")
+    await world.process()
+    assert [(e.outcome, e.error_code) for e in events(world)] == [
+        (EventOutcome.PENDING, "ORDER_NOT_FOUND"), (EventOutcome.FAILED, "ORDER_NOT_FOUND"),
+    ]  # fmt: skip
+    # when TikTok serves the order, the next run (a new event, or the sweep) processes the waiting one
+    api.orders[oid(1)] = known
+    world.clock.advance(timedelta(minutes=5))
+    assert await world.process() == 1
+    first = events(world)[0]
+    assert (first.outcome, first.error_code, first.error_message, first.attempts) == (
+        EventOutcome.PROCESSED, None, None, 2,
+    )  # fmt: skip
+    assert oid(1) in world.store.shop_orders(world.shop.id)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from domain.errors import ErrorCode, NotFoundError
-from domain.intake import HANDLED_EVENT_TYPES, NO_END_DATE, EventOutcome, Notification
+from domain.intake import HANDLED_EVENT_TYPES, NO_END_DATE, ORDER_NOT_FOUND_RETRY, EventOutcome, Notification
 from domain.ports import AuthorizationLostError, TikTokUnavailableError
 from domain.services import inbox, intake
 from domain.services.webhook_registration import register_shop_webhooks
@@ -112,6 +112,7 @@ async def test_products_are_fetched_one_by_one_and_missing_ones_fail(world: Worl
     await world.receive(16, {"product_id": pid(2)}, "c")
     await world.receive(1, {"order_id": oid(2)}, "d")
     await world.receive(1, {"order_id": oid(999999)}, "e")  # TikTok leaves it out of the answer
+    world.clock.advance(ORDER_NOT_FOUND_RETRY)  # past its retries (`WebhookEvent.await_order`)
     await world.process()
     assert world.api.product_calls == [pid(1), pid(2)]
     assert set(world.store.shop_products(world.shop.id)) == {pid(1), pid(2)}
@@ -120,6 +121,7 @@ async def test_products_are_fetched_one_by_one_and_missing_ones_fail(world: Worl
     # a batch of which TikTok knows no order at all is refused whole (21008111), as the sandbox does
     # (tests/integration/test_contract_shop_api.py): the order is not found all the same
     await world.receive(1, {"order_id": oid(999998)}, "f")
+    world.clock.advance(ORDER_NOT_FOUND_RETRY)
     await world.process()
     assert world.outcomes()[-1][1:] == (EventOutcome.FAILED, "ORDER_NOT_FOUND")
 
