@@ -10,8 +10,10 @@ SQLite (PostgreSQL only), so it is not among the writes here."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -33,6 +35,7 @@ WRITES: dict[str, tuple[Write, str]] = {
 
 
 async def _run_write(url: str, cipher: TokenCipher, write: Write, caplog: pytest.LogCaptureFixture) -> str:
+    before = set(threading.enumerate())
     db = Database(url)
     try:
         api = FakeShopApi([], []).factory
@@ -42,6 +45,12 @@ async def _run_write(url: str, cipher: TokenCipher, write: Write, caplog: pytest
             await write(importer._Run(deps, task, 1))
     finally:
         await db.dispose()
+        # aiosqlite (0.22) stops a connection whose connect failed by queueing a close to its thread with a future of
+        # this loop that nobody awaits: the thread then hands that future its result through the loop, and raised
+        # "Event loop is closed" when the test had ended first (a teardown error, by timing). Its threads end here.
+        for thread in set(threading.enumerate()) - before:
+            if thread.name.endswith("(_connection_worker_thread)"):
+                await asyncio.to_thread(thread.join)
     return task.id
 
 
