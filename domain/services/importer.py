@@ -363,13 +363,7 @@ async def _recount(run: _Run, kind: SyncKind) -> None:
             await uow.catalog.recount(run.task.shop_id, kind)
             await uow.commit()
     except Exception as exc:
-        log.warning(
-            "sync task %s: could not count the shop's %s again: %s",
-            run.task.id,
-            kind.lower(),
-            failure(exc),
-            exc_info=traced(exc),
-        )
+        _could_not(run, f"count the shop's {kind.lower()} again", exc)
 
 
 async def _refresh_statistics(run: _Run, kind: SyncKind) -> None:
@@ -380,12 +374,7 @@ async def _refresh_statistics(run: _Run, kind: SyncKind) -> None:
             await uow.catalog.refresh_statistics(kind)
             await uow.commit()
     except Exception as exc:
-        log.warning(
-            "sync task %s: could not refresh the planner's statistics: %s",
-            run.task.id,
-            failure(exc),
-            exc_info=traced(exc),
-        )
+        _could_not(run, "refresh the planner's statistics", exc)
 
 
 async def _fail(run: _Run, code: str, message: str, *, refused: Shop | None = None) -> None:
@@ -446,9 +435,7 @@ async def _failed_attempt(run: _Run, code: str, message: str) -> Literal["retry"
                 retry = task.fail_attempt(code, message, deps.clock.now(), deps.options.max_attempts)
                 owned = await _save_and_publish(uow, deps, task)
     except Exception as exc:
-        log.warning(
-            "sync task %s: could not record its failed run: %s", run.task.id, failure(exc), exc_info=traced(exc)
-        )
+        _could_not(run, "record its failed run", exc)
         return "retry"
     if not owned or task is None or shop is None or task.status is SyncTaskStatus.CANCELLED:
         log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", run.task.id)
@@ -471,9 +458,10 @@ async def _hand_back(run: _Run) -> None:
             task.hand_back(deps.clock.now())
             await _save_and_publish(uow, deps, task)
     except Exception as exc:
-        log.warning(
-            "sync task %s: could not hand it back after the interruption: %s",
-            run.task.id,
-            failure(exc),
-            exc_info=traced(exc),
-        )
+        _could_not(run, "hand it back after the interruption", exc)
+
+
+def _could_not(run: _Run, what: str, exc: Exception) -> None:
+    """The WARNING line of a best-effort write that failed: "sync task {id}: could not {what}: {the error}"; one
+    line when the database (or another registered outage) is unavailable, with its traceback for a bug (`traced`)."""
+    log.warning("sync task %s: could not %s: %s", run.task.id, what, failure(exc), exc_info=traced(exc))

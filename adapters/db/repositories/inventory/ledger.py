@@ -266,29 +266,15 @@ async def _counted_before_push(
     and hid as many sales TikTok made unseen since, which the next push put back on sale
     (`tests/integration/test_inventory_push_fence_released_early.py`). A link without the count kept: nothing."""
     links = sku_links.c
-    if seeded:
+    for count, units_of in ((links.ingested_at_push, seeded), (links.released_at_push, released or {})):
+        if not units_of:
+            continue
         statement = (
             update(sku_links)
-            .where(
-                links.shop_id == bindparam("b_shop"),
-                links.tiktok_sku_id == bindparam("b_sku"),
-                links.ingested_at_push.is_not(None),
-            )
-            .values(ingested_at_push=links.ingested_at_push + bindparam("b_units"))
-        )  # one executemany, whatever the batch
-        rows = [{"b_shop": shop_id, "b_sku": sku, "b_units": units} for sku, units in sorted(seeded.items())]
-        await session.execute(statement, rows)
-    if released:
-        statement = (
-            update(sku_links)
-            .where(
-                links.shop_id == bindparam("b_shop"),
-                links.tiktok_sku_id == bindparam("b_sku"),
-                links.released_at_push.is_not(None),
-            )
-            .values(released_at_push=links.released_at_push + bindparam("b_units"))
-        )
-        rows = [{"b_shop": shop_id, "b_sku": sku, "b_units": units} for sku, units in sorted(released.items())]
+            .where(links.shop_id == bindparam("b_shop"), links.tiktok_sku_id == bindparam("b_sku"), count.is_not(None))
+            .values({count: count + bindparam("b_units")})
+        )  # one executemany per count, whatever the batch
+        rows = [{"b_shop": shop_id, "b_sku": sku, "b_units": units} for sku, units in sorted(units_of.items())]
         await session.execute(statement, rows)
 
 
