@@ -91,6 +91,8 @@ class TestProtocols:
         create = 'mutation { inventoryItemCreate(input: {sku: "EXP-1"}) { inventoryItem { id } } }'
         item = (await app.agraphql(create, {}, "m1"))["inventoryItemCreate"]["inventoryItem"]
         async with app.subscribe("subscription { shopsUpdated { id } }", {}, "m1", ttl=2) as op:
+            # (the subscription's first message: the merchant's shops, current state first)
+            assert (await op.next(timeout=20))["shopsUpdated"] == {"id": shop["id"]}
             # when the token has expired (the socket's subscription ends with UNAUTHENTICATED)
             with pytest.raises(OperationError) as ended:
                 await op.next(timeout=20)
