@@ -164,7 +164,7 @@ async def process_webhook_events(shop_id: str) -> None:
     """Process shop `shop_id`'s pending webhook events; nothing pending (or no such shop) is a no-op."""
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
         async with Resources.of(process_webhook_events.broker).serving(
-            f"webhook events of shop {shop_id}"
+            f"webhook events of shop {shop_id}", live=True
         ) as resources:
             await _process_webhook_events(resources.intake, shop_id)
 
@@ -217,7 +217,7 @@ async def register_webhooks(shop_id: str) -> None:
     """Register `SHOPBRIDGE_PUBLIC_URL/webhooks/tiktok` for shop `shop_id` with TikTok's Event API; idempotent."""
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
         async with Resources.of(register_webhooks.broker).serving(
-            f"webhook registration of shop {shop_id}"
+            f"webhook registration of shop {shop_id}", live=True
         ) as resources:
             deps = resources.intake
             await webhook_registration.register_shop_webhooks(
@@ -247,12 +247,17 @@ async def push_inventory(shop_id: str) -> None:
     """Push shop `shop_id`'s dirty products to TikTok (issue 8); nothing dirty or a revoked shop is a no-op.
 
     Sent coalesced (`adapters.queue.send_coalesced`): while a message of the shop waits unstarted, no other is
-    sent. So the shop's mark is cleared first, before the run reads anything: a change committed after that is sent
-    a message of its own, one committed before it is in the run's reading. A run pushes `PUSH_ROUNDS_PER_RUN`
-    rounds at most, then sends the shop's push again for the rest (coalesced too)."""
-    await run_started(push_inventory.broker, push_inventory.actor_name, shop_id)
+    sent. So the shop's mark is cleared as the run begins (once it holds a live slot, `workers.slots`), before it
+    reads anything: a change committed after that is sent a message of its own, one committed before it is in the
+    run's reading. A message sent back for want of a live slot leaves the mark set: it is the shop's waiting
+    message. A run pushes `PUSH_ROUNDS_PER_RUN` rounds at most, then sends the shop's push again for the rest
+    (coalesced too)."""
     with log_context(shop_id=shop_id):
-        async with Resources.of(push_inventory.broker).serving(f"the inventory push of shop {shop_id}") as resources:
+        async with Resources.of(push_inventory.broker).serving(
+            f"the inventory push of shop {shop_id}", live=True
+        ) as resources:
+            # Only now, with a live slot held: a message sent back for want of one still covers the shop.
+            await run_started(push_inventory.broker, push_inventory.actor_name, shop_id)
             report = await inventory_push.push_shop(shop_id, resources.push, rounds=PUSH_ROUNDS_PER_RUN)
             if report.more_due:  # the rest after what waited meanwhile (a webhook): sent behind it
                 await resources.queue.enqueue_inventory_push(shop_id)
@@ -271,7 +276,7 @@ async def reconcile_inventory(shop_id: str) -> None:
     """Compare TikTok's stock of the shop's linked SKUs with their targets; push again where it drifted."""
     with log_context(shop_id=shop_id):
         async with Resources.of(reconcile_inventory.broker).serving(
-            f"the inventory reconcile of shop {shop_id}"
+            f"the inventory reconcile of shop {shop_id}", live=True
         ) as resources:
             await inventory_reconcile.reconcile_shop(shop_id, resources.push, resources.queue.enqueue_inventory_push)
 

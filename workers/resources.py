@@ -69,7 +69,7 @@ from domain.services.webhook_registration import reregister_moved_webhooks, resu
 from domain.shops import Shop, TokenSet
 from workers.outages import outage_cause, retry_after_outage
 from workers.schema_gate import SchemaGate
-from workers.slots import ImportSlots
+from workers.slots import LIVE_SLOT_WAIT_DELAY_MS, ThreadSlots, live_slot_count
 
 SCHEDULER_LEASE = "scheduler"
 
@@ -255,7 +255,8 @@ class Resources(Middleware):
         self._running: set[asyncio.Task[object]] = set()  # actor runs in progress, cancelled at shutdown
         self._stopping = False
         self._scheduler: asyncio.Task[None] | None = None
-        self.import_slots = ImportSlots()  # sized at boot, from the worker's thread count
+        self.import_slots = ThreadSlots()  # sized at boot, from the worker's thread count
+        self.live_slots = ThreadSlots()  # likewise: the `live` queue's runs (`serving(live=True)`)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this process, as lease holder
 
     @classmethod
@@ -266,9 +267,16 @@ class Resources(Middleware):
         raise RuntimeError("the broker has no Resources middleware; build it with workers.broker.setup_broker")
 
     @contextlib.asynccontextmanager
-    async def serving(self, what: str = "a run") -> AsyncIterator[WorkerResources]:
+    async def serving(self, what: str = "a run", *, live: bool = False) -> AsyncIterator[WorkerResources]:
         """One actor run (`what`, for the log): yields the resources, tracked so that a shutdown cancels the run
         and waits for it.
+
+        `live`: a run of the `live` queue, which holds one of the process's live slots while it runs
+        (`workers.slots`: all its threads but one). With none free the run does not start: its message is enqueued
+        again `LIVE_SLOT_WAIT_DELAY_MS` later with its retries untouched, and `RunPostponed` ends this delivery
+        quietly, so the thread is free at once for the `sync` queue (an import). The caller does nothing before
+        this context is entered that a run sent back must not do (e.g. `push_inventory` clears its coalescing mark
+        only inside it: the message sent back still covers the shop).
 
         With Redis, a run refused because the worker is shutting down, or cancelled by the shutdown, has its message
         enqueued again (with the minimum back-off, SHOPBRIDGE_SYNC_MIN_BACKOFF_MS) and raises `RunPostponed`, which
@@ -302,7 +310,10 @@ class Resources(Middleware):
             resources = await self.get()
             if (postponed := await self._postponement(what)) is not None:
                 raise postponed
-            yield resources
+            with self.live_slots.held() if live else contextlib.nullcontext(True) as slot:
+                if not slot:
+                    raise await self._sent_back_for_a_live_slot(what)
+                yield resources
         except RunPostponed:
             raise
         except asyncio.CancelledError:
@@ -340,6 +351,16 @@ class Resources(Middleware):
             log.warning("%s %s; it could not be sent again (%s): Dramatiq retries it", what, why, describe(exc))
             return dramatiq.Retry(delay=delay_ms)
         return RunPostponed(what, delay_ms, f"{what} {why}; it is sent again in {delay_ms} ms, its retries untouched")
+
+    async def _sent_back_for_a_live_slot(self, what: str) -> RunPostponed:
+        """Every live slot taken: the delivered message enqueued again `LIVE_SLOT_WAIT_DELAY_MS` later, its retries
+        untouched, and the `RunPostponed` to raise (no line: a full process is no news). A slot is only ever full
+        in a booted worker, where a message is being delivered; a failed send raises (an outage: retried)."""
+        send_again = self._send_again(LIVE_SLOT_WAIT_DELAY_MS)
+        assert send_again is not None, "live slots are sized at a worker's boot, where messages are delivered"
+        log.debug("%s waits for a live slot; its message is sent again in %d ms", what, LIVE_SLOT_WAIT_DELAY_MS)
+        await send_again()
+        return RunPostponed(what, LIVE_SLOT_WAIT_DELAY_MS)
 
     async def _postponement(self, what: str) -> RunPostponed | None:
         """None when run `what` may start (the schema is migrated); else its delivered message is enqueued again,
@@ -574,6 +595,12 @@ class Resources(Middleware):
         # CLI. `shopbridge worker` and the embedded pool check the setting before they start; this is the backstop.
         try:
             self.import_slots.size = self.settings.import_slots(worker.worker_threads)
+            from workers.broker import SYNC_QUEUE  # declared there, after this module (it imports it)
+
+            only = worker.consumer_whitelist  # Dramatiq's `--queues`; empty or None: every declared queue
+            self.live_slots.size = live_slot_count(
+                worker.worker_threads, takes_sync_queue=not only or SYNC_QUEUE in only
+            )
         except ConfigError as exc:
             # AsyncIO's hook ran first and started its event-loop thread, which is no daemon: stop it as AsyncIO's
             # after_worker_shutdown would, or a Dramatiq worker process whose boot failed would never exit.

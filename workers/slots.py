@@ -1,10 +1,18 @@
-"""`ImportSlots`: at most `threads - SHOPBRIDGE_WORKER_RESERVED_THREADS` imports run at once in a worker process.
+"""`ThreadSlots`: how many of a worker process's Dramatiq threads one kind of work may hold at once.
 
-Why: an import is one Dramatiq message that runs for up to hours, and with the AsyncIO middleware its worker
-thread waits for the coroutine all that time. With as many imports as threads, webhook intake, inventory pushes,
-webhook registration and token refreshes (which share the threads) would wait for an import to end; priorities only
-reorder waiting messages, they cannot free a thread. An import that finds no free slot is sent again a moment later
-instead (`workers.actors.run_sync_task`), so the reserved threads stay free for that short work.
+- Imports (`Resources.import_slots`): at most `threads - SHOPBRIDGE_WORKER_RESERVED_THREADS`. An import is one Dramatiq
+  message that runs for up to hours, and with the AsyncIO middleware its worker thread waits for the coroutine all
+  that time. With as many imports as threads, webhook intake, inventory pushes, webhook registration and token
+  refreshes (which share the threads) would wait for an import to end; priorities only reorder waiting messages,
+  they cannot free a thread. An import that finds no free slot is sent again a moment later instead
+  (`workers.actors.run_sync_task`), so the reserved threads stay free for that short work.
+- The `live` queue's messages (`Resources.live_slots`, `live_slot_count`): at most `threads - 1`, the reverse rule.
+  Dramatiq's worker threads take the messages of every queue from one work queue, in the order its consumers
+  prefetched them: a burst of pushes and webhook intake for a merchant's other shops, each run waiting on TikTok,
+  held every thread, and a shop's first import, enqueued behind them, stayed QUEUED for as long as TikTok took
+  (seen in `tests/integration/test_import_slots.py`: forever while TikTok held the pushes). A `live` message that
+  finds no free slot is sent again `LIVE_SLOT_WAIT_DELAY_MS` later, its retries untouched (`Resources.serving`), so
+  one thread always takes the `sync` queue: imports, polls and token refreshes.
 """
 
 from __future__ import annotations
@@ -12,9 +20,21 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+# A `live` message that finds every live slot of its process taken is sent again after this long (milliseconds).
+# Short: webhook intake waits for it. Each send-back is one enqueue; the messages taken while the slots are full
+# cycle through the one free thread at most once per this delay each.
+LIVE_SLOT_WAIT_DELAY_MS = 1_000
 
-class ImportSlots:
-    """A counter of the imports running in this process; used on Dramatiq's one event loop only (no lock needed:
+
+def live_slot_count(worker_threads: int, *, takes_sync_queue: bool = True) -> int:
+    """How many `live` messages a worker process of `worker_threads` threads runs at once: all its threads but one,
+    kept for the `sync` queue; a process of one thread, or one that does not consume the `sync` queue (Dramatiq's
+    `--queues live`), has nothing to keep: all its threads."""
+    return max(1, worker_threads - 1) if takes_sync_queue else worker_threads
+
+
+class ThreadSlots:
+    """A counter of the runs of one kind in this process; used on Dramatiq's one event loop only (no lock needed:
     every async actor of the process runs there). `size` None: no cap yet (no worker has booted, e.g. a test
     that calls an actor's function itself)."""
 

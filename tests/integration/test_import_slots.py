@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,11 +22,22 @@ from adapters.config import ConfigError, Settings
 from adapters.events import InProcessEventBus
 from domain.inventory_push import InventoryPolicy
 from domain.services.sync import cancel_task, queue_authorization_sync
+from domain.shops import Shop
 from domain.sync import SyncTask, SyncTaskStatus
 from sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
 from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, until
+from tests.integration.pool_push_support import (
+    PushWorld,
+    change_stock,
+    imported_shop,
+    outbox_row,
+    sandbox_products,
+    tiktok_stock,
+    updates,
+)
+from tests.integration.test_inventory_push import pooled_product
 from workers.actors import SLOT_WAIT_DELAY_MS
 from workers.broker import setup_broker
 from workers.embedded import EmbeddedWorker
@@ -167,6 +179,85 @@ async def test_a_waiting_import_cancelled_is_sent_no_more(
         sandbox.hold()
     done = await harness.wait(running)
     assert done.status is SyncTaskStatus.SUCCEEDED, done.error_message
+
+
+# How soon a new import must start while TikTok holds every inventory push of a burst: the thread no `live` message may
+# hold is free, so the import waits only for the pushes Dramatiq took before it to be sent back (milliseconds);
+# seconds of room for a loaded machine. Without the bound it waited as long as TikTok held the pushes: forever here.
+IMPORT_STARTS_WITHIN_SECONDS = 20.0
+
+
+async def test_an_import_starts_while_a_burst_of_pushes_is_held_at_tiktok_and_every_push_still_reaches_it(
+    sqlite_url: str, sandbox_factory: Callable[[SandboxConfig], SandboxServer], tmp_path: Path,
+    sync_harness_factory: Callable[[Settings], SyncHarness],
+) -> None:  # fmt: skip
+    # (SQLite: the bound is the worker's, the same over both databases)
+    # given a worker process of 2 threads (one import slot), and two pooled shops of another merchant, each with a
+    # sale of a linked SKU to push (shop id -> (shop, TikTok product id, TikTok SKU id, pool item id))
+    sandbox, harness, sent = _worker_recording_sends(sync_harness_factory, sandbox_factory, sqlite_url, tmp_path)
+    world = PushWorld(harness.db, harness.uow_factory, harness.tiktok, harness.http, sandbox)
+    dirty: dict[str, tuple[Shop, str, str, str]] = {}
+    for seller in ("us-local-2", "uk-local"):
+        shop = await imported_shop(world, seller, merchant_id="m2")
+        first = next(p for p in sandbox_products(sandbox, shop) if p["status"] == "ACTIVATE")
+        product, items, _ = await pooled_product(world, shop, first["skus"][0]["seller_sku"], on_hand=50)
+        sku, item = next(iter(items.items()))
+        await change_stock(world, item, -5, [(shop.id, product["id"])])
+        dirty[shop.id] = (shop, product["id"], sku, item)
+    assert harness.queue is not None
+    # when TikTok holds every Update Inventory, and both shops' pushes are sent (a burst, one message per shop)
+    sandbox.control("POST", "/inventory-updates/hold", {"held": True})
+    try:
+        for shop_id in dirty:
+            await harness.queue.enqueue_inventory_push(shop_id)
+        # and each push has been taken by a thread: held at TikTok, or sent back for a later run
+        await until(
+            lambda: (held := _held_updates(sandbox)) >= 1 and held + len(_pushes_sent_back(sent)) == 2,
+            "both pushes taken by the worker",
+        )
+        # and a merchant then authorizes a new shop: its two imports are enqueued
+        enqueued = time.monotonic()
+        tasks = await _authorized_shop_with_two_imports(harness, sandbox)
+
+        # then one of its imports starts promptly, while TikTok still holds a push
+        async def started() -> bool:
+            states = [await harness.task(task.id) for task in tasks]
+            return any(t is not None and t.attempts > 0 for t in states)
+
+        await until(started, "an import started while the pushes are held", timeout=IMPORT_STARTS_WITHIN_SECONDS)
+        print(f"the import started {time.monotonic() - enqueued:.2f} s after it was enqueued")
+        assert _held_updates(sandbox) == 1
+        # and the push sent back still covers its shop: a further sale's push is coalesced into it
+        (back,) = _pushes_sent_back(sent)
+        shop, product_id, _, item = dirty[back]
+        await change_stock(world, item, -3, [(back, product_id)])
+        await harness.queue.enqueue_inventory_push(back)
+        assert len({m.message_id for m, _ in list(sent.messages) if m.args == (back,)}) == 1  # sent back with its id
+    finally:
+        # when TikTok answers again
+        sandbox.control("POST", "/inventory-updates/hold", {"held": False})
+    # then both imports end, and no push was lost: each shop's stock reaches TikTok in one call
+    for task in tasks:
+        done = await harness.wait(task.id)
+        assert done.status is SyncTaskStatus.SUCCEEDED, done.error_message
+
+    async def pushed() -> bool:
+        rows = [await outbox_row(harness.db, shop, product_id) for shop, product_id, _, _ in dirty.values()]
+        return all(row["pushed_version"] == row["dirty_version"] for row in rows)
+
+    await until(pushed, "both shops' sales pushed")
+    for shop_id, (shop, product_id, sku, _) in dirty.items():
+        assert [u["product_id"] for u in updates(sandbox, shop)] == [product_id], shop_id
+        assert sum(tiktok_stock(sandbox, shop)[sku].values()) == (42 if shop_id == back else 45), shop_id
+
+
+def _held_updates(sandbox: SandboxServer) -> int:
+    return int(sandbox.control("GET", "/inventory-updates")["waiting"])
+
+
+def _pushes_sent_back(sent: Sent) -> set[str]:
+    """The shops whose push message was sent back for a later run (sent again with a delay)."""
+    return {m.args[0] for m, delay in list(sent.messages) if m.actor_name == "push_inventory" and delay is not None}
 
 
 def test_a_reservation_leaving_no_import_slot_stops_the_embedded_pool_before_it_starts(
