@@ -250,6 +250,7 @@ def test_the_request_size_limit_is_a_positive_number_of_bytes(tmp_path: Path) ->
     ("name", "attribute"),
     [
         ("SHOPBRIDGE_MAX_WEBSOCKETS_PER_MERCHANT", "max_websockets_per_merchant"),
+        ("SHOPBRIDGE_MAX_AUTHORIZATION_STARTS", "max_authorization_starts"),
     ],
 )
 def test_the_per_merchant_caps_are_20_by_default_and_1_or_more(tmp_path: Path, name: str, attribute: str) -> None:
