@@ -175,7 +175,7 @@ class TestConnectionCap:
 
     async def test_a_socket_whose_token_expired_gives_way_to_a_new_one(self, app_factory) -> None:
         app = app_factory(max_websockets_per_merchant=1)
-        short = app.token("m1", ttl=1)
+        short = app.token("m1", ttl=3)  # 2-3 s from now (whole seconds): time to connect on a loaded machine
         expires_at = jwt.decode(short, options={"verify_signature": False})["exp"]
         async with connected(app.url, {"Authorization": f"Bearer {short}"}) as expiring:
             # given the merchant's one socket, whose token has since expired (it can read nothing more)
