@@ -123,6 +123,11 @@ class Settings:
     # How long a request's body may take to arrive, from its first read to its last byte (seconds): a body sent a
     # byte at a time (slowloris) held its connection forever; the webhook endpoint's included (gql/limits.py).
     request_body_timeout_seconds: float = 30.0
+    # What one merchant (or a stolen session) may hold at once: open GraphQL WebSockets per API process (each runs
+    # up to 20 subscriptions, gql/view.py), and authorizations started within a state's 30-minute life, used or not
+    # (each a row kept a day past its expiry, domain/authorization.py).
+    max_websockets_per_merchant: int = 20
+    max_authorization_starts: int = 20
     # Operations (issue 11): /metrics, logs.
     metrics_token: str | None = field(default=None, repr=False)  # set: /metrics needs `Authorization: Bearer` it
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: the processes of a host share their metrics there
@@ -541,6 +546,8 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         cors_origins=_origins(get("SHOPBRIDGE_CORS_ORIGINS")),
         max_request_bytes=_int(env, "SHOPBRIDGE_MAX_REQUEST_BYTES", 1_048_576, 1),
         request_body_timeout_seconds=_positive(env, "SHOPBRIDGE_REQUEST_BODY_TIMEOUT", 30.0),
+        max_websockets_per_merchant=_int(env, "SHOPBRIDGE_MAX_WEBSOCKETS_PER_MERCHANT", 20, 1),
+        max_authorization_starts=_int(env, "SHOPBRIDGE_MAX_AUTHORIZATION_STARTS", 20, 1),
         metrics_token=get("SHOPBRIDGE_METRICS_TOKEN"),
         metrics_dir=_directory(get("PROMETHEUS_MULTIPROC_DIR"), "PROMETHEUS_MULTIPROC_DIR"),
         log_format=_choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json")),

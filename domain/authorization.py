@@ -17,6 +17,9 @@ STATE_TTL = timedelta(minutes=30)
 # deletes it (`domain.services.retention.prune_spent_authorizations`).
 KEPT_AFTER_EXPIRY = timedelta(days=1)
 STATE_BYTES = 32
+# How many authorizations (re-authorizations included) one merchant may have started within a state's life, used or
+# not, by default (SHOPBRIDGE_MAX_AUTHORIZATION_STARTS): each is a row until a day past its expiry.
+DEFAULT_MAX_STARTS = 20
 # INVALID_STATE's field, whatever made the state unusable (unknown, another merchant's, used, expired): the input at
 # fault is the same, and a client marks one field for all of them (README, userErrors).
 STATE = ("state",)
@@ -112,6 +115,10 @@ class AuthorizationRequest:
         )
         return request, state
 
+    def unexpired(self, now: datetime) -> bool:
+        """Whether its state may still be completed (if unused) at `now`: what `check_room` counts."""
+        return now < self.expires_at
+
     def may_be_pruned(self, expired_before: datetime) -> bool:
         """Whether retention may delete it: it expired before `expired_before` (no state can be spent after its
         expiry, so nothing reads the row any more but to word the refusal)."""
@@ -138,3 +145,21 @@ class AuthorizationRequest:
         if now >= self.expires_at:
             raise DomainError(ErrorCode.INVALID_STATE, "This authorization link has expired; start again.", STATE)
         self.used_at = now
+
+
+def check_room(unexpired: int, limit: int) -> None:
+    """Refuse a new (re-)authorization when the merchant already has `limit` requests that have not expired, used or
+    not (`unexpired`: `AuthorizationRequestRepository.count_unexpired`): TOO_MANY_AUTHORIZATIONS, on no field.
+
+    Every start stores a row, kept until a day past its expiry (`KEPT_AFTER_EXPIRY`), so a loop of starts (or of
+    starts each spent at once by a denied completion) filled the database. Bounded, one merchant holds at most
+    `limit` rows per `STATE_TTL` (30 minutes), ~50 times that with the day retention keeps; an expired request no
+    longer counts, so the merchant may start again once its oldest one expired. Concurrent starts each count before
+    any commits: a burst of n at once may pass the limit by up to n - 1 (security review 44)."""
+    if unexpired >= limit:
+        minutes = int(STATE_TTL.total_seconds() // 60)
+        raise DomainError(
+            ErrorCode.TOO_MANY_AUTHORIZATIONS,
+            f"At most {limit} authorizations may be started within {minutes} minutes; complete one, or try again "
+            f"once the oldest has expired (each link is valid {minutes} minutes).",
+        )

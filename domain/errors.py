@@ -29,6 +29,8 @@ class ErrorCode(StrEnum):
     AUTHORIZATION_DENIED = "AUTHORIZATION_DENIED"
     # TikTok's answer to the single-use code exchange was lost (a timeout): whether it went through is unknown.
     AUTHORIZATION_UNCONFIRMED = "AUTHORIZATION_UNCONFIRMED"
+    # The merchant started SHOPBRIDGE_MAX_AUTHORIZATION_STARTS authorizations within a state's life (30 minutes).
+    TOO_MANY_AUTHORIZATIONS = "TOO_MANY_AUTHORIZATIONS"
     NOT_FOUND = "NOT_FOUND"
     TIKTOK_UNAVAILABLE = "TIKTOK_UNAVAILABLE"
     REAUTHORIZATION_REQUIRED = "REAUTHORIZATION_REQUIRED"

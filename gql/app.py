@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         settings.cors_origins,
         settings.max_request_bytes,
         graphiql_assets_url=settings.graphiql_assets_url,
+        max_websockets_per_merchant=settings.max_websockets_per_merchant,
     )
     sandbox = _embedded_sandbox(settings) if settings.embedded_sandbox else None
 

@@ -121,7 +121,8 @@ class SyncTaskCancelPayload:
 class Mutation:
     @strawberry.mutation(
         description="Begin connecting a TikTok Shop: returns TikTok's consent URL, or every field's error at once "
-        "in userErrors (regionConfirmed, region, name, in that order)."
+        "in userErrors (regionConfirmed, region, name, in that order); then TOO_MANY_AUTHORIZATIONS when the "
+        "merchant has started as many (re-)authorizations as allowed within the last 30 minutes, used or not."
     )
     async def shop_authorization_start(
         self, info: Info, input: ShopAuthorizationStartInput
@@ -136,6 +137,7 @@ class Mutation:
                 input.region,
                 input.name,
                 input.region_confirmed,
+                max_starts=s.settings.max_authorization_starts,
             )
         except DomainError as exc:  # every field's refusal at once (domain.authorization.AuthorizationRequest.start)
             return ShopAuthorizationStartPayload(authorization_url=None, expires_at=None, user_errors=user_errors(exc))
@@ -166,7 +168,10 @@ class Mutation:
             shop=mappers.shop(outcome.shop, s.clock.now()), reauthorized=outcome.reauthorized, user_errors=[]
         )
 
-    @strawberry.mutation(description="Renew a shop's authorization before it expires: returns the consent URL.")
+    @strawberry.mutation(
+        description="Renew a shop's authorization before it expires: returns the consent URL. NOT_FOUND for no "
+        "such shop, TOO_MANY_AUTHORIZATIONS as shopAuthorizationStart."
+    )
     async def shop_reauthorization_start(
         self, info: Info, input: ShopReauthorizationStartInput
     ) -> ShopAuthorizationStartPayload:
@@ -174,8 +179,9 @@ class Mutation:
         try:
             shop_id = internal_id(input.shop_id, "Shop", "shopId")
             started = await shop_services.start_reauthorization(
-                s.uow_factory, s.tiktok, s.clock, info.context.require_merchant(), shop_id
-            )
+                s.uow_factory, s.tiktok, s.clock, info.context.require_merchant(), shop_id,
+                max_starts=s.settings.max_authorization_starts,
+            )  # fmt: skip
         except DomainError as exc:
             return ShopAuthorizationStartPayload(authorization_url=None, expires_at=None, user_errors=[user_error(exc)])
         return ShopAuthorizationStartPayload(

@@ -38,6 +38,7 @@ from gql.operations import OPERATION_NOT_SUPPORTED
 from gql.request_ids import answering_request_id
 from gql.request_ids import request_id as request_id_of
 from gql.responses import GRAPHQL_RESPONSE_JSON, error_response, header, response_media_type
+from gql.socket_slots import SocketSlots
 from gql.websocket import BoundedWebSocketAdapter, TransportWSHandler
 
 log = logging.getLogger("shopbridge.auth")
@@ -81,7 +82,9 @@ class _UnsupportedMediaType(HTTPException):
 
 class ShopbridgeGraphQL(GraphQL[Context, None]):
     """GraphQL over HTTP and WebSocket. HTTP requests without a valid bearer token are refused with 401
-    (GraphiQL's HTML page excepted); a WebSocket must authenticate in `connection_init` or is closed with 4403.
+    (GraphiQL's HTML page excepted); a WebSocket must authenticate in `connection_init` or is closed with 4403, and
+    is closed with 1008 `TOO_MANY_CONNECTIONS` when its merchant already holds `max_websockets_per_merchant` open
+    sockets in this process (gql/socket_slots.py).
     """
 
     graphql_transport_ws_handler_class = TransportWSHandler
@@ -94,6 +97,7 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         allowed_origins: Sequence[str] = (),
         max_message_bytes: int = 1_048_576,
         graphiql_assets_url: str | None = None,
+        max_websockets_per_merchant: int = 20,
     ) -> None:
         super().__init__(
             schema,
@@ -108,6 +112,7 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         self.secret_key = secret_key
         self.max_message_bytes = max_message_bytes
         self.graphiql_assets_url = graphiql_assets_url
+        self.socket_slots = SocketSlots(max_websockets_per_merchant)
 
     @property
     def graphql_ide_html(self) -> str:
@@ -248,6 +253,8 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
             log.info("websocket refused: %s", exc)
             raise ConnectionRejectionError({"message": str(exc)}) from exc
         bind_log_context(merchant_id=context.merchant_id)
+        # TooManyConnectionsError past the merchant's cap: the handler closes the socket with 1008 (gql/websocket.py)
+        self.socket_slots.acquire(context.merchant_id, context, context.token_expires_at, context.request.close)
         return None
 
 

@@ -7,7 +7,9 @@ anything the protocol calls invalid closes the socket with 4400. Messages larger
 with 1009 (Message Too Big) before they are parsed. A well-formed `subscribe` whose document is refused before
 execution (it does not parse, exceeds a limit, names no operation to run, or fails validation) gets an `error`
 message for its id, with the `extensions.code` HTTP gives the same document; the socket stays open. The legacy
-`graphql-ws` protocol is not offered.
+`graphql-ws` protocol is not offered. A merchant's socket past its cap of open sockets is closed with 1008
+`TOO_MANY_CONNECTIONS` at its `connection_init`, and every socket gives its slot back when it ends
+(gql/socket_slots.py).
 """
 
 from __future__ import annotations
@@ -23,9 +25,14 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message, SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+    SubscribeMessage,
+)
 
 from gql.context import Context
+from gql.socket_slots import CLOSE_POLICY_VIOLATION, SocketSlots, TooManyConnectionsError
 
 log = logging.getLogger("shopbridge.ws")
 _encoder = msgspec.json.Encoder()
@@ -74,6 +81,23 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if message["type"] == "connection_init" and message.get("payload") is None:
             message = cast(Message, {"type": "connection_init", "payload": {}})  # the protocol allows null
         await super().handle_message(message)
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except TooManyConnectionsError as exc:  # raised by the view's on_ws_connect, before any ack
+            log.info("websocket refused: %s", exc.reason)
+            await self.websocket.close(code=CLOSE_POLICY_VIOLATION, reason=exc.reason)
+
+    async def shutdown(self) -> None:
+        # Whichever way the socket ended (the client left, a close of ours, an operation's failure, a stop), its
+        # operations are stopped first, then its merchant's slot is given back.
+        try:
+            await super().shutdown()
+        finally:
+            slots: SocketSlots | None = getattr(self.view, "socket_slots", None)
+            if slots is not None:
+                slots.release(self.context.merchant_id, self.context)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         limit = self.max_subscriptions_per_connection

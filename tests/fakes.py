@@ -405,6 +405,10 @@ class FakeAuthorizationRepository:
     async def get(self, state_digest: str) -> AuthorizationRequest | None:
         return copy.deepcopy(self._s.store.authorizations.get(state_digest))
 
+    async def count_unexpired(self, merchant_id: str, now: datetime) -> int:
+        requests = self._s.store.authorizations.values()
+        return sum(1 for r in requests if r.merchant_id == merchant_id and r.unexpired(now))
+
     async def mark_used(self, request: AuthorizationRequest) -> bool:
         stored = self._s.store.authorizations.get(request.state_digest)
         if stored is None or stored.used_at is not None:

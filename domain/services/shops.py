@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.authorization import (
+    DEFAULT_MAX_STARTS,
     REAUTHORIZED_SHOP_DELETED,
     STATE,
     AuthorizationPurpose,
     AuthorizationRequest,
+    check_room,
     state_digest,
 )
 from domain.clock import Clock
@@ -58,25 +60,36 @@ async def start_authorization(
     region: Region | None,
     name: str,
     region_confirmed: bool,
+    max_starts: int = DEFAULT_MAX_STARTS,
 ) -> AuthorizationStart:
-    """Record a pending CONNECT request and return TikTok's consent URL carrying its state."""
+    """Record a pending CONNECT request and return TikTok's consent URL carrying its state. The input's refusals
+    first (`AuthorizationRequest.start`), then TOO_MANY_AUTHORIZATIONS when the merchant has `max_starts` requests
+    that have not expired (`domain.authorization.check_room`)."""
     now = clock.now()
     request, state = AuthorizationRequest.start(merchant_id, region, name, region_confirmed, now)
     async with uow_factory() as uow:
+        check_room(await uow.authorizations.count_unexpired(merchant_id, now), max_starts)
         await uow.authorizations.add(request)
         await uow.commit()
     return AuthorizationStart(tiktok.authorization_url(state), request.expires_at)
 
 
 async def start_reauthorization(
-    uow_factory: UnitOfWorkFactory, tiktok: TikTokAuthGateway, clock: Clock, merchant_id: str, shop_id: str
+    uow_factory: UnitOfWorkFactory,
+    tiktok: TikTokAuthGateway,
+    clock: Clock,
+    merchant_id: str,
+    shop_id: str,
+    max_starts: int = DEFAULT_MAX_STARTS,
 ) -> AuthorizationStart:
-    """Record a pending REAUTHORIZE request for one of the merchant's shops."""
+    """Record a pending REAUTHORIZE request for one of the merchant's shops: NOT_FOUND (on `shopId`) for no such
+    shop, then TOO_MANY_AUTHORIZATIONS as `start_authorization` (the same count, the same limit)."""
     now = clock.now()
     async with uow_factory() as uow:
         shop = await uow.shops.get(shop_id, merchant_id)
         if shop is None:
             raise NotFoundError("Shop", ("shopId",))
+        check_room(await uow.authorizations.count_unexpired(merchant_id, now), max_starts)
         request, state = AuthorizationRequest.start_reauthorization(merchant_id, shop.id, shop.region, shop.name, now)
         await uow.authorizations.add(request)
         await uow.commit()

@@ -230,6 +230,34 @@ class TestAuthorize:
         assert codes(complete(app, "m1", state, code=redirect["code"])) == ["TIKTOK_UNAVAILABLE"]
 
 
+class TestAuthorizationBound:
+    def test_a_merchant_may_start_so_many_until_they_expire_used_or_not(self, app_factory) -> None:
+        """SHOPBRIDGE_MAX_AUTHORIZATION_STARTS (security review 44): each start stored a row kept a day past its
+        expiry, so a loop of `shopAuthorizationStart` (or of starts each spent by a denied completion) filled the
+        database. Now a merchant's requests not yet expired, used or not, are bounded."""
+        app = app_factory(max_authorization_starts=3)
+        # given m1's three starts within 30 minutes: one completed (a connected shop), one denied, one pending
+        shop = app.connect_shop("m1", "us-local", "US")
+        denied = state_of(start(app, "m1")["authorizationUrl"])
+        assert codes(complete(app, "m1", denied, error="auth_denied")) == ["AUTHORIZATION_DENIED"]
+        assert start(app, "m1", "UK")["userErrors"] == []
+        # when m1 starts a fourth, or a re-authorization, it is refused with no consent link and no row stored
+        refused = start(app, "m1", "SG")
+        assert (refused["authorizationUrl"], refused["expiresAt"]) == (None, None)
+        (error,) = refused["userErrors"]
+        assert (error["code"], error["field"]) == ("TOO_MANY_AUTHORIZATIONS", None)
+        assert "At most 3 authorizations" in error["message"]
+        reauth = app.graphql(REAUTH, {"id": shop["id"]}, "m1")["shopReauthorizationStart"]
+        assert (reauth["authorizationUrl"], codes(reauth)) == (None, ["TOO_MANY_AUTHORIZATIONS"])
+        assert app.count_rows("authorization_requests") == 3
+        # another merchant is not held back by m1's
+        assert start(app, "m2")["userErrors"] == []
+        # and once they have expired, they no longer count
+        app.clock.advance(timedelta(minutes=30, seconds=1))
+        assert start(app, "m1", "SG")["userErrors"] == []
+        assert app.graphql(REAUTH, {"id": shop["id"]}, "m1")["shopReauthorizationStart"]["userErrors"] == []
+
+
 class TestOwnership:
     def test_a_shop_belongs_to_one_merchant_until_deleted(self, app: ShopbridgeServer) -> None:
         first = app.connect_shop("m1", "us-local", "US")

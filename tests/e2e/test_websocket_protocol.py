@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 
 import httpx
+import jwt
 import pytest
+from starlette.routing import WebSocketRoute
 
+from gql.socket_slots import SocketSlots
 from tests.fixtures.app import ShopbridgeServer
-from tests.fixtures.waiting import DEADLINE_SECONDS
-from tests.fixtures.ws import LEGACY_WS, Complete, OperationError, close_code, connected
+from tests.fixtures.waiting import DEADLINE_SECONDS, until
+from tests.fixtures.ws import LEGACY_WS, Complete, OperationError, close_code, close_frame, connected
 
 TASK_UPDATED = "subscription($taskId: ID, $shopId: ID) { syncTaskUpdated(taskId: $taskId, shopId: $shopId) { "
 TASK_UPDATED += "id kind status cancelRequested errorCode errorMessage shop { id } } }"
@@ -118,6 +122,68 @@ class TestProtocols:
             refused = json.loads(await asyncio.wait_for(socket.recv(), 10))
             assert (refused["id"], refused["type"]) == ("20", "error"), refused
             assert refused["payload"][0]["extensions"]["code"] == "TOO_MANY_OPERATIONS"
+
+
+def _socket_slots(app: ShopbridgeServer) -> SocketSlots:
+    """The served app's count of open sockets per merchant (read only: what the test waits on)."""
+    route = next(r for r in app.asgi.routes if isinstance(r, WebSocketRoute) and r.path == "/graphql")
+    slots: SocketSlots = route.endpoint.socket_slots  # type: ignore[attr-defined]
+    return slots
+
+
+def _init(token: str) -> str:
+    return json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+
+
+# The count of sockets lives in the API process, whatever the database: SQLite alone, no PostgreSQL started for it.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+class TestConnectionCap:
+    """SHOPBRIDGE_MAX_WEBSOCKETS_PER_MERCHANT: one merchant's open sockets are capped (security review 44)."""
+
+    async def test_past_the_cap_closes_1008_and_an_ended_socket_gives_its_slot_back(
+        self, app_factory, server_errors
+    ) -> None:
+        app = app_factory(max_websockets_per_merchant=2)
+        slots = _socket_slots(app)
+        m1 = {"Authorization": f"Bearer {app.token('m1')}"}
+        async with connected(app.url, m1) as first, connected(app.url, m1) as second:
+            subscribe = {"id": "s", "type": "subscribe", "payload": {"query": TASK_UPDATED}}
+            await first.send(json.dumps(subscribe))  # a socket with a subscription running
+            # when m1 opens a third socket, it is closed at its connection_init, with no ack
+            async with connected(app.url, None) as third:
+                await third.send(_init(app.token("m1")))
+                code, reason = await close_frame(third)
+            assert code == 1008 and reason.startswith("TOO_MANY_CONNECTIONS: at most 2 "), (code, reason)
+            # another merchant is not held back by m1's sockets
+            async with connected(app.url, {"Authorization": f"Bearer {app.token('m2')}"}) as other:
+                await other.send(json.dumps({"type": "ping"}))
+                assert json.loads(await asyncio.wait_for(other.recv(), DEADLINE_SECONDS)) == {"type": "pong"}
+            # a socket the client closes (its subscription running) gives its slot back
+            await first.close()
+            await until(lambda: slots.held("m1") == 1, "the closed socket's slot")
+            async with connected(app.url, m1) as again:  # acked
+                # and so does one the server closes (a protocol violation: 4400)
+                await again.send(json.dumps([]))
+                assert await close_code(again) == 4400
+            await until(lambda: slots.held("m1") == 1, "the slot of the socket closed with 4400")
+            async with connected(app.url, m1):  # acked
+                pass
+            await second.send(json.dumps({"type": "ping"}))  # the sockets within the cap were left alone
+            assert json.loads(await asyncio.wait_for(second.recv(), DEADLINE_SECONDS)) == {"type": "pong"}
+        await until(lambda: slots.held("m1") == 0, "every slot back")
+        assert server_errors() == []
+
+    async def test_a_socket_whose_token_expired_gives_way_to_a_new_one(self, app_factory) -> None:
+        app = app_factory(max_websockets_per_merchant=1)
+        short = app.token("m1", ttl=3)  # 2-3 s from now (whole seconds): time to connect on a loaded machine
+        expires_at = jwt.decode(short, options={"verify_signature": False})["exp"]
+        async with connected(app.url, {"Authorization": f"Bearer {short}"}) as expiring:
+            # given the merchant's one socket, whose token has since expired (it can read nothing more)
+            await until(lambda: time.time() >= expires_at, "the token's expiry")
+            # when the merchant connects with a new token, it is acknowledged in that socket's place
+            async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}):
+                # and the expired one is closed as a bad token is
+                assert await close_code(expiring) == 4403
 
 
 class TestInvalidMessages:

@@ -246,6 +246,22 @@ def test_the_request_size_limit_is_a_positive_number_of_bytes(tmp_path: Path) ->
             load_settings({**base, "SHOPBRIDGE_MAX_REQUEST_BYTES": bad})
 
 
+@pytest.mark.parametrize(
+    ("name", "attribute"),
+    [
+        ("SHOPBRIDGE_MAX_WEBSOCKETS_PER_MERCHANT", "max_websockets_per_merchant"),
+        ("SHOPBRIDGE_MAX_AUTHORIZATION_STARTS", "max_authorization_starts"),
+    ],
+)
+def test_the_per_merchant_caps_are_20_by_default_and_1_or_more(tmp_path: Path, name: str, attribute: str) -> None:
+    base = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    assert getattr(load_settings(base), attribute) == 20
+    assert getattr(load_settings({**base, name: "3"}), attribute) == 3
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(ConfigError, match=name):
+            load_settings({**base, name: bad})
+
+
 def test_the_request_body_timeout_is_a_positive_number_of_seconds(tmp_path: Path) -> None:
     base = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
     assert load_settings(base).request_body_timeout_seconds == 30.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.retention import delete_oldest
@@ -54,6 +54,11 @@ class SqlAuthorizationRequestRepository:
             shop_id=m["shop_id"],
             used_at=m["used_at"],
         )
+
+    async def count_unexpired(self, merchant_id: str, now: datetime) -> int:
+        # Through the `expires_at` index: the rows not yet expired are the last 30 minutes' starts, of every merchant.
+        query = select(func.count()).where(requests.c.expires_at > now, requests.c.merchant_id == merchant_id)
+        return int((await self._session.execute(query)).scalar_one())
 
     async def mark_used(self, request: AuthorizationRequest) -> bool:
         # The WHERE makes the state single-use under concurrency: PostgreSQL re-checks `used_at IS NULL` after
