@@ -249,6 +249,12 @@ def notification_key(
     return "sha256:" + digest.hexdigest()
 
 
+def released_key(event_id: str) -> str:
+    """The key a stored event keeps once it gives up its notification key (`WebhookEvent.keyed_without_push_time`):
+    its own id behind a prefix no notification key has, at most 41 characters, so unique and never matched."""
+    return "released:" + event_id
+
+
 def order_id_batches(order_ids: Iterable[str], size: int = MAX_ORDER_IDS_PER_CALL) -> Iterator[list[str]]:
     """Distinct ids, first seen first, in batches of at most `size` (one Get Order Detail call each)."""
     distinct = list(dict.fromkeys(order_ids))
@@ -357,6 +363,16 @@ class WebhookEvent:
         remove the app, TikTok refuses the tokens at the next call and that revokes the shop
         (`Shop.revoke_refused`)."""
         return self.notified_at or self.received_at - TIKTOK_RETRY_SPAN
+
+    @property
+    def keyed_without_push_time(self) -> bool:
+        """Whether its key is the digest of an envelope with neither `tts_notification_id` nor a known push time
+        (`notification_key`). Rule: such a key stands for one notification only within `TIKTOK_RETRY_SPAN` of the
+        stored event's receipt: TikTok retries a push for at most that long after its first attempt, so a push
+        with the same key received later is no retry of it but the same notice pushed anew (a seller removing
+        the app again after a re-authorization: same type, shop and message). The inbox then stores it as a new
+        event (`domain.services.inbox.receive_notifications`, the stored one's key `released_key`)."""
+        return self.notified_at is None and self.notification_key.startswith("sha256:")
 
     def meaning(self) -> Meaning:
         return interpret(self.type, self.data)

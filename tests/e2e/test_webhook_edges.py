@@ -70,6 +70,25 @@ class TestDeauthorizationWithoutNotificationId:
         assert push(app, second).status_code == 200
         assert len(stored_events(app)) == 2
 
+    def test_an_undated_one_after_tiktoks_retry_span_is_no_retry_and_revokes_again(self, app: ShopbridgeServer) -> None:
+        shop = connect(app)
+        app.clock.advance(timedelta(hours=16))  # authorized longer ago than TikTok retries a push (15 h 32 min)
+        # given the seller removed the app, pushed without id nor timestamp: REVOKED
+        body = deauthorize(app, shop, None)
+        assert status_of(app, shop) == "REVOKED"
+        # and a redelivery of it within TikTok's retry span is dropped
+        app.clock.advance(timedelta(hours=15))
+        assert push(app, body).status_code == 200
+        assert len(stored_events(app)) == 1
+        # when the merchant re-authorizes, and more than the span later the seller removes the app again
+        reauthorize(app, shop)
+        app.clock.advance(timedelta(hours=16))
+        deauthorize(app, shop, None)
+        # then that push cannot be a retry of the first (TikTok's retries end 15 h 32 min after the first attempt):
+        # a new event, and the shop is REVOKED again (it was dropped as a duplicate: ACTIVE)
+        assert len(stored_events(app)) == 2
+        assert status_of(app, shop) == "REVOKED"
+
 
 class TestPushTimeZero:
     def test_a_deauthorization_pushed_at_0_is_undated_not_sent_in_1970(self, app: ShopbridgeServer) -> None:
