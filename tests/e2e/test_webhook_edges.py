@@ -10,11 +10,11 @@ event; a push time of 0 is unknown (`push_time`), never 1970-01-01.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.e2e.test_store_management import REAUTH, complete, state_of
-from tests.e2e.test_webhooks import all_settled, envelope, push, stored_events
+from tests.e2e.test_store_management import DELETE, REAUTH, complete, state_of
+from tests.e2e.test_webhooks import all_settled, envelope, orders_of, push, sandbox_orders, stored_events
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
@@ -22,8 +22,10 @@ STATUS = "query($id: ID!) { shop(id: $id) { status } }"
 DEAUTHORIZED = {"message": "Shop_id is deauthorized from your APP by merchant."}  # the same text every time
 
 
-def connect(app: ShopbridgeServer, merchant: str = "m1", seller: str = "us-local") -> dict[str, Any]:
-    shop = app.connect_shop(merchant, seller, "US")
+def connect(
+    app: ShopbridgeServer, merchant: str = "m1", seller: str = "us-local", region: str = "US"
+) -> dict[str, Any]:
+    shop = app.connect_shop(merchant, seller, region)
     app.wait_for_idle_sync()
     return shop
 
@@ -102,3 +104,59 @@ class TestPushTimeZero:
         assert status_of(app, shop) == "REVOKED"
         (event,) = stored_events(app)
         assert (event["outcome"], event["notified_at"]) == ("PROCESSED", None)
+
+
+class TestMisbehavingTikTok:
+    def test_a_storm_of_misdeliveries_ends_in_tiktoks_state_and_again_changes_nothing(self, app_factory) -> None:
+        app = app_factory(products=3, orders=3)
+        shop, doomed = connect(app), connect(app, "m1", "sg-local", "SG")
+        other = connect(app, "m2", "uk-local", "UK")  # another merchant's shop
+        tiktok_id = shop["tiktokShopId"]
+        assert app.graphql(DELETE, {"id": doomed["id"]}, "m1")["shopDelete"]["userErrors"] == []
+        # given an order TikTok created, readied, then cancelled
+        (order,) = app.sandbox.control("POST", f"/shops/{tiktok_id}/orders", {"orders": [{"status": "UNPAID"}]})[
+            "orders"
+        ]
+        for status in ("AWAITING_SHIPMENT", "CANCELLED"):
+            app.sandbox.control(
+                "POST", f"/shops/{tiktok_id}/orders", {"orders": [{"id": order["id"], "status": status}]}
+            )
+        order_id = order["id"]
+        cancelled = envelope(1, tiktok_id, {"order_id": order_id, "order_status": "CANCEL"}, "7300000000000000901")
+        # the older status, pushed after it, its ids as JSON numbers (the order id beyond 2^53)
+        readied = envelope(1, tiktok_id, {"order_id": int(order_id), "order_status": "AWAITING_SHIPMENT"}, None)
+        readied |= {"tts_notification_id": 7300000000000000902, "timestamp": cancelled["timestamp"] - 5}
+        readied_as_text = readied | {"tts_notification_id": "7300000000000000902"}  # the same notification
+        pushes = [
+            cancelled,
+            readied,
+            envelope(9999, tiktok_id, {"anything": True}),  # a type nobody knows
+            envelope(27, tiktok_id, {"product_id": 1729592969712207013, "sku_id": "1"}),  # one Shopbridge ignores
+            envelope(1, doomed["tiktokShopId"], {"order_id": order_id, "order_status": "UNPAID"}),  # a deleted shop
+            envelope(1, other["tiktokShopId"], {"order_id": order_id, "order_status": "CANCEL"}),  # m2's shop
+        ]
+        # when TikTok delivers them duplicated and interleaved
+        deliveries = [cancelled, readied, cancelled, *pushes[2:4], readied_as_text, *pushes[4:], readied, cancelled]
+        assert {push(app, body).status_code for body in deliveries} == {200}
+        # then each notification is stored once
+        assert len(stored_events(app)) == len(pushes)
+        wait_until(lambda: all(e["attempts"] or e["outcome"] != "PENDING" for e in stored_events(app)), what="runs")
+        settled = {(e["type"], e["tiktok_shop_id"]): e for e in stored_events(app)}
+        # and the order is TikTok's: CANCELLED, at TikTok's update time
+        truth = sandbox_orders(app, tiktok_id)[order_id]
+        stored = orders_of(app, shop["id"])[order_id]
+        assert stored["status"] == truth["status"] == "CANCELLED"
+        assert datetime.fromisoformat(stored["updatedAt"]) == datetime.fromtimestamp(truth["update_time"], UTC)
+        assert {settled[(t, tiktok_id)]["outcome"] for t in (1, 9999, 27)} == {"PROCESSED", "IGNORED"}
+        assert [settled[(t, tiktok_id)]["outcome"] for t in (9999, 27)] == ["IGNORED", "IGNORED"]
+        # a deleted shop's push is kept, answered, and nobody's
+        gone = settled[(1, doomed["tiktokShopId"])]
+        assert (gone["shop_id"], gone["outcome"], gone["error_code"]) == (None, "IGNORED", "UNKNOWN_SHOP")
+        # another merchant's shop naming m1's order gets nothing of it: TikTok has no such order in that shop
+        foreign = settled[(1, other["tiktokShopId"])]
+        assert (foreign["outcome"], foreign["error_code"]) == ("PENDING", "ORDER_NOT_FOUND")
+        assert order_id not in orders_of(app, other["id"], "m2")
+        # when TikTok delivers everything once more, nothing is stored nor changed
+        before = (stored_events(app), orders_of(app, shop["id"]))
+        assert {push(app, body).status_code for body in deliveries} == {200}
+        assert (stored_events(app), orders_of(app, shop["id"])) == before
