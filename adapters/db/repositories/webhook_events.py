@@ -2,8 +2,10 @@
 
 The intake writes a batch of concurrent pushes in one transaction (`gql/webhooks/batcher.py`): one query resolves
 every shop of the batch, one multi-row insert (SQLAlchemy's insertmanyvalues) stores them and returns the keys it
-wrote. Processing writes back a batch's outcomes with one executemany UPDATE. Retention deletes settled events
-oldest first, a bounded batch per call (`delete_settled`).
+wrote; before it, an event whose key a push with neither id nor push time may take again gives it up with one
+UPDATE (`release_keys`, `domain.intake.WebhookEvent.keyed_without_push_time`). Processing writes back a batch's
+outcomes with one executemany UPDATE. Retention deletes settled events oldest first, a bounded batch per call
+(`delete_settled`).
 """
 
 from __future__ import annotations
