@@ -185,9 +185,14 @@ def _expiration_time(raw: Any) -> datetime:
 
 
 def push_time(timestamp: int | None) -> datetime | None:
-    """The envelope's `timestamp` (Unix seconds) as a time, or None when it is none or no time (before 1970, after
-    the year 9999): the push time is only a hint (the event is then dated when received), never a reason to refuse."""
-    if timestamp is None or not 0 <= timestamp <= LAST_UNIX_SECOND:
+    """The envelope's `timestamp` (Unix seconds) as a time (UTC), or None when it is unknown: absent, 0, negative,
+    or past the year 9999. Rule: 0 is TikTok's zero value of an int64 it did not set (as webhook 7's
+    `expiration_time: 0`, `NO_END_DATE`), not a push made at 1970-01-01T00:00:00Z; read as that date it made a
+    notice look older than every authorization (a deauthorization pushed with it was IGNORED as stale, however
+    late it came) and keyed apart from its own redelivery. An unknown push time is never compared: the event is
+    dated by its receipt (`WebhookEvent.notice_time`, `sent_no_earlier_than`) and keyed without it
+    (`notification_key`). The push time is only a hint, never a reason to refuse."""
+    if timestamp is None or not 0 < timestamp <= LAST_UNIX_SECOND:
         return None
     return datetime.fromtimestamp(timestamp, UTC)
 
@@ -222,17 +227,32 @@ def _id_text(value: Any, name: str) -> str:
     return text
 
 
-def notification_key(tts_notification_id: str | None, type_: int, tiktok_shop_id: str | None, data: Any) -> str:
-    """The inbox's unique key: TikTok's `tts_notification_id`, else a SHA-256 of type, shop id and canonical data.
+def notification_key(
+    tts_notification_id: str | None, type_: int, tiktok_shop_id: str | None, data: Any, timestamp: int | None = None
+) -> str:
+    """The inbox's unique key (at most 80 characters): `tts:` + TikTok's `tts_notification_id`, else `sha256:` + a
+    SHA-256 of type, shop id, push time and canonical data; the push time is left out when unknown (`push_time`).
 
-    A retry or a duplicate delivery of one notification gets the same key, so it is stored once.
+    Rule: a redelivery of one notification (TikTok's retry, or a duplicate sent at once) is the same envelope, so
+    it gets the same key and is stored once. Two notifications with the same type, shop and data pushed at two
+    known times are two events: a seller deauthorization (webhook 6) carries the same `data.message` every time,
+    and keyed on its data alone, the one after a re-authorization was dropped as a duplicate of the one before,
+    leaving a revoked shop ACTIVE. An id of 0 (TikTok's zero value of an id it did not set) is no id: kept, every
+    later push with it would have been dropped as a duplicate of the first.
     """
-    if tts_notification_id:
+    if tts_notification_id and tts_notification_id.strip("0"):
         return "tts:" + tts_notification_id
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    pushed = "" if push_time(timestamp) is None else f"{timestamp}|"
     # surrogatepass: JSON may carry a lone surrogate (`"\ud800"`), which UTF-8 cannot encode; other text is unchanged
-    digest = hashlib.sha256(f"{type_}|{tiktok_shop_id or ''}|{canonical}".encode("utf-8", "surrogatepass"))
+    digest = hashlib.sha256(f"{type_}|{tiktok_shop_id or ''}|{pushed}{canonical}".encode("utf-8", "surrogatepass"))
     return "sha256:" + digest.hexdigest()
+
+
+def released_key(event_id: str) -> str:
+    """The key a stored event keeps once it gives up its notification key (`WebhookEvent.keyed_without_push_time`):
+    its own id behind a prefix no notification key has, at most 41 characters, so unique and never matched."""
+    return "released:" + event_id
 
 
 def order_id_batches(order_ids: Iterable[str], size: int = MAX_ORDER_IDS_PER_CALL) -> Iterator[list[str]]:
@@ -303,7 +323,11 @@ class WebhookEvent:
         event = cls(
             id=uuid.uuid4().hex,
             notification_key=notification_key(
-                notification.tts_notification_id, notification.type, notification.tiktok_shop_id, notification.data
+                notification.tts_notification_id,
+                notification.type,
+                notification.tiktok_shop_id,
+                notification.data,
+                notification.timestamp,
             ),
             type=notification.type,
             tiktok_shop_id=notification.tiktok_shop_id,
@@ -339,6 +363,16 @@ class WebhookEvent:
         remove the app, TikTok refuses the tokens at the next call and that revokes the shop
         (`Shop.revoke_refused`)."""
         return self.notified_at or self.received_at - TIKTOK_RETRY_SPAN
+
+    @property
+    def keyed_without_push_time(self) -> bool:
+        """Whether its key is the digest of an envelope with neither `tts_notification_id` nor a known push time
+        (`notification_key`). Rule: such a key stands for one notification only within `TIKTOK_RETRY_SPAN` of the
+        stored event's receipt: TikTok retries a push for at most that long after its first attempt, so a push
+        with the same key received later is no retry of it but the same notice pushed anew (a seller removing
+        the app again after a re-authorization: same type, shop and message). The inbox then stores it as a new
+        event (`domain.services.inbox.receive_notifications`, the stored one's key `released_key`)."""
+        return self.notified_at is None and self.notification_key.startswith("sha256:")
 
     def meaning(self) -> Meaning:
         return interpret(self.type, self.data)

@@ -251,6 +251,12 @@ class WebhookEventRepository(Protocol):
         The events' keys must be distinct (the caller keeps the first of a repeated key)."""
         ...
 
+    async def release_keys(self, keys: Collection[str], received_before: datetime) -> int:
+        """Each stored event among `keys` received before `received_before` gives up its notification key for
+        `domain.intake.released_key` of its id (the row is otherwise unchanged); a push with that key is then
+        stored as a new event. Returns how many were released."""
+        ...
+
     async def pending(self, shop_id: str, limit: int) -> list[WebhookEvent]:
         """The shop's PENDING events, oldest first."""
         ...

@@ -21,7 +21,7 @@ from typing import Any, Self
 from domain.authorization import AuthorizationRequest
 from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.errors import DomainError, ErrorCode
-from domain.intake import WebhookEvent
+from domain.intake import WebhookEvent, released_key
 from domain.polling import PollCursor
 from domain.ports import (
     AuthorizationLostError,
@@ -429,6 +429,7 @@ class FakeAuthorizationRepository:
 class FakeWebhookEventRepository:
     def __init__(self, staged: _Staged) -> None:
         self._s = staged
+        self._released: set[str] = set()  # keys given up in this unit of work (applied at its commit)
 
     async def resolve_shop(self, tiktok_shop_id: str) -> str | None:
         found = [s.id for s in self._s.store.shops.values() if s.tiktok_shop_id == tiktok_shop_id]
@@ -442,7 +443,7 @@ class FakeWebhookEventRepository:
         return bool(await self.add_many([event]))
 
     async def add_many(self, events: Iterable[WebhookEvent]) -> set[str]:
-        stored = {e.notification_key for e in self._s.store.webhook_events.values()}
+        stored = {e.notification_key for e in self._s.store.webhook_events.values()} - self._released
         written: set[str] = set()
         for event in events:
             if event.notification_key in stored | written:
@@ -451,6 +452,19 @@ class FakeWebhookEventRepository:
             kept = copy.deepcopy(event)
             self._s.ops.append(lambda kept=kept: self._s.store.webhook_events.__setitem__(kept.id, kept))
         return written
+
+    async def release_keys(self, keys: Iterable[str], received_before: datetime) -> int:
+        wanted = set(keys)
+        found = [
+            e for e in self._s.store.webhook_events.values()
+            if e.notification_key in wanted and e.received_at < received_before
+        ]  # fmt: skip
+        for event in found:
+            self._released.add(event.notification_key)
+            kept = copy.deepcopy(event)
+            kept.notification_key = released_key(event.id)
+            self._s.ops.append(lambda kept=kept: self._s.store.webhook_events.__setitem__(kept.id, kept))
+        return len(found)
 
     async def pending(self, shop_id: str, limit: int) -> list[WebhookEvent]:
         found = [

@@ -366,7 +366,8 @@ webhook_events = Table(
     "webhook_events",
     metadata,
     Column("id", ID, primary_key=True),
-    # `tts:<tts_notification_id>`, else `sha256:<digest of type|shop_id|data>`: one row per notification.
+    # `tts:<tts_notification_id>`, else `sha256:<digest of type|shop_id|push time, if known|data>`: one row per
+    # notification (`domain.intake.notification_key`).
     Column("notification_key", String(80), nullable=False, unique=True),
     Column("type", Integer, nullable=False),
     Column("tiktok_shop_id", String(64)),

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from domain.clock import Clock
-from domain.intake import Notification, WebhookEvent
+from domain.intake import TIKTOK_RETRY_SPAN, Notification, WebhookEvent
 from domain.ports import UnitOfWorkFactory
 from domain.services.retention import PRUNE_BATCH_SIZE, PRUNE_MAX_BATCHES, PRUNE_PAUSE_SECONDS, prune_before
 
@@ -27,6 +27,10 @@ async def receive_notifications(
     """Store verified notifications in the inbox in one transaction; per notification, in order, the stored event,
     or None when its notification key was already stored (a retry or a duplicate: nothing to do), also when an
     earlier notification of the same batch has the same key.
+
+    A notification with neither id nor push time repeats a stored one only while that one was received within
+    `TIKTOK_RETRY_SPAN` (`WebhookEvent.keyed_without_push_time`): an older one gives up the key (one more UPDATE,
+    only in a batch that has such notifications) and the notification is stored as a new event.
 
     One query resolves the batch's shops and one statement inserts its events. Database errors propagate and
     nothing of the batch is stored: the caller must then answer 500 so that TikTok retries. The caller enqueues
@@ -43,6 +47,9 @@ async def receive_notifications(
         first: dict[str, WebhookEvent] = {}
         for event in events:
             first.setdefault(event.notification_key, event)
+        undated = sorted(key for key, event in first.items() if event.keyed_without_push_time)
+        if undated:
+            await uow.webhook_events.release_keys(undated, now - TIKTOK_RETRY_SPAN)
         written = await uow.webhook_events.add_many(list(first.values()))
         await uow.commit()
     return [e if first[e.notification_key] is e and e.notification_key in written else None for e in events]

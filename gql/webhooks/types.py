@@ -24,7 +24,10 @@ class WebhookEventNode(t.Node):
     type: int = strawberry.field(description="TikTok's numeric type (1 order status, 6 deauthorization, ...).")
     event_type: str | None = strawberry.field(description="TikTok's name of the type, e.g. ORDER_STATUS_CHANGE.")
     received_at: datetime
-    notified_at: datetime | None = strawberry.field(description="TikTok's push time (the envelope's timestamp).")
+    notified_at: datetime | None = strawberry.field(
+        description="TikTok's push time (the envelope's timestamp); null when unknown: absent, 0 (TikTok's zero "
+        "value), negative, or not Unix seconds up to the year 9999. The event is then dated by its receipt."
+    )
     processed_at: datetime | None
     outcome: WebhookEventOutcome  # type: ignore[valid-type]
     attempts: int = strawberry.field(description="Processing runs so far.")

@@ -15,7 +15,7 @@ import pytest
 
 from domain.authorization import AuthorizationPurpose, AuthorizationRequest
 from domain.errors import DomainError, ErrorCode
-from domain.intake import Notification, WebhookEvent
+from domain.intake import Notification, WebhookEvent, released_key
 from domain.polling import PollCursor
 from domain.ports import ConcurrentUpdateError, ShopGoneError
 from domain.shops import Region, parse_shop_name
@@ -318,6 +318,27 @@ async def test_a_webhook_event_is_stored_once_per_notification(uows: UowFactory)
         await uow.commit()
     async with uows() as uow:
         assert await uow.webhook_events.get(first.id) is None
+
+
+async def test_a_released_notification_key_stores_the_next_push_as_a_new_event(uows: UowFactory) -> None:
+    shop = await _added(uows)
+    undated = Notification(6, None, shop.tiktok_shop_id, None, {"message": "deauthorized"})
+    first = WebhookEvent.receive(undated, shop.id, NOW)
+    async with uows() as uow:
+        assert await uow.webhook_events.add(first) is True
+        await uow.commit()
+    later = WebhookEvent.receive(undated, shop.id, NOW + timedelta(hours=16))
+    async with uows() as uow:
+        # an event received at the cutoff keeps its key; one received before it gives it up, in the same transaction
+        assert await uow.webhook_events.release_keys([first.notification_key, "sha256:other"], NOW) == 0
+        assert await uow.webhook_events.add(later) is False
+        assert await uow.webhook_events.release_keys([first.notification_key], NOW + timedelta(seconds=1)) == 1
+        assert await uow.webhook_events.add(later) is True
+        await uow.commit()
+    async with uows() as uow:
+        kept, added = await uow.webhook_events.get(first.id), await uow.webhook_events.get(later.id)
+    assert kept is not None and (kept.notification_key, kept.data) == (released_key(first.id), first.data)
+    assert added is not None and added.notification_key == first.notification_key
 
 
 async def test_a_catalog_write_for_a_deleted_shop_is_refused(uows: UowFactory) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.intake import EventOutcome, Notification
+from domain.intake import TIKTOK_RETRY_SPAN, EventOutcome, Notification, released_key
 from domain.services import inbox
 from tests.fakes import T0, FakeClock, FakeStore, FakeUnitOfWork, make_shop
 
@@ -63,6 +63,26 @@ async def test_repeats_in_a_batch_and_notifications_already_stored_give_none(wor
     kept = {e.notification_key: e.id for e in world.store.webhook_events.values()}
     assert events[0] is not None and events[3] is not None
     assert set(kept.values()) == {stored.id, events[0].id, events[3].id}  # the first of each key is the one stored
+
+
+async def test_an_undated_notification_repeats_a_stored_one_only_within_tiktoks_retry_span(world: World) -> None:
+    # given a notification with neither id nor push time stored, and a dated one with the same data
+    undated, dated = note(None, type_=6, at=None), note(None, type_=6)
+    first = await inbox.receive_notifications(world.uow, world.clock, [undated, dated])
+    assert all(e is not None for e in first)
+    # when the same undated envelope comes within TikTok's retry span of that receipt: a retry, dropped
+    world.clock.advance(TIKTOK_RETRY_SPAN - timedelta(seconds=1))
+    assert await inbox.receive_notifications(world.uow, world.clock, [undated, undated, dated]) == [None] * 3
+    # when it comes again after the span: no retry of it (TikTok's retries end by then), a new event, once
+    world.clock.advance(timedelta(seconds=2))
+    again, repeated, redated = await inbox.receive_notifications(world.uow, world.clock, [undated, undated, dated])
+    assert again is not None and (repeated, redated) == (None, None)  # a dated push is its time: still a retry
+    assert len(world.store.webhook_events) == 3
+    # and the first keeps its row under a key of its own
+    assert first[0] is not None and world.store.webhook_events[first[0].id].notification_key == released_key(
+        first[0].id
+    )
+    assert world.store.webhook_events[again.id].notification_key == first[0].notification_key
 
 
 async def test_notifications_of_no_or_an_unknown_shop_are_kept_but_ignored(world: World) -> None:

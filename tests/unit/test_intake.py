@@ -104,6 +104,24 @@ class TestNotificationKey:
         assert notification_key(None, 11, "7494", {"a": 1, "b": [2, 3]}) != "sha256:" + expected
         assert notification_key(None, 1, "7495", {"a": 1, "b": [2, 3]}) != "sha256:" + expected
 
+    def test_with_a_push_time_the_digest_holds_it_and_an_unknown_one_is_left_out(self) -> None:
+        # the same notice pushed at two known times is two events (a deauthorization carries the same message
+        # every time); a redelivery of one push is the same envelope, so the same key
+        dated = hashlib.sha256(b'6|7494|1700000000|{"message":"m"}').hexdigest()
+        assert notification_key(None, 6, "7494", {"message": "m"}, 1_700_000_000) == "sha256:" + dated
+        assert notification_key(None, 6, "7494", {"message": "m"}, 1_700_000_001) != "sha256:" + dated
+        undated = "sha256:" + hashlib.sha256(b'6|7494|{"message":"m"}').hexdigest()
+        for unknown in (None, 0, -1, 10**20):  # `push_time`: none of them is a time
+            assert notification_key(None, 6, "7494", {"message": "m"}, unknown) == undated
+        assert len(notification_key(None, 6, "7" * 64, {"message": "m"}, 1)) <= 80  # the column's width
+
+    def test_a_notification_id_of_zero_is_no_id(self) -> None:
+        # TikTok's zero value of an id it did not set: every push carrying it would be taken for the first one
+        undated = notification_key(None, 1, "7494", {"order_id": "9"})
+        assert notification_key("0", 1, "7494", {"order_id": "9"}) == undated
+        assert notification_key("000", 1, "7494", {"order_id": "9"}) == undated
+        assert notification_key("10", 1, "7494", {"order_id": "9"}) == "tts:10"
+
 
 def test_order_ids_are_coalesced_into_calls_of_at_most_50() -> None:
     ids = [str(i) for i in range(120)] + ["3", "7"]
@@ -267,8 +285,8 @@ class TestReceive:
         digest = hashlib.sha256(b'1|7494|{"order_id":"9"}').hexdigest()
         assert event.notification_key == "sha256:" + digest  # type, shop id and data, as notification_key says
         assert event.tts_notification_id is None
-        first_second = WebhookEvent.receive(Notification(1, None, "7494", 0, {"order_id": "9"}), "shop-1", T0)
-        assert first_second.notified_at == datetime(1970, 1, 1, tzinfo=UTC)
+        zero = WebhookEvent.receive(Notification(1, None, "7494", 0, {"order_id": "9"}), "shop-1", T0)
+        assert (zero.notified_at, zero.notification_key) == (None, event.notification_key)  # 0: no push time
 
     def test_an_event_of_no_known_shop_says_why_it_is_ignored(self) -> None:
         event = WebhookEvent.receive(Notification(1, None, "9999", None, {"order_id": "9"}), None, T0)
@@ -390,15 +408,18 @@ class TestHostileData:
 
 
 class TestPushTime:
-    @pytest.mark.parametrize("timestamp", [1_796_140_000_000, 253_402_300_800, 2**63, 10**30, -1, -(10**30)])
+    @pytest.mark.parametrize("timestamp", [1_796_140_000_000, 253_402_300_800, 2**63, 10**30, 0, -1, -(10**30)])
     def test_a_push_time_that_is_no_time_dates_the_event_when_received(self, timestamp: int) -> None:
-        # given an envelope timestamp in milliseconds, past the year 9999, beyond 64 bits or before 1970
+        # given an envelope timestamp in milliseconds, past the year 9999, beyond 64 bits, 0 (TikTok's zero value of
+        # an int64 it did not set) or before 1970
         event = WebhookEvent.receive(Notification(1, "n", "7494", timestamp, {"order_id": "9"}), "shop-1", T0)
         # then the event is kept, dated when received, and still means what its data says
         assert event.notified_at is None and event.notice_time == T0
         assert event.meaning() == Meaning(order_ids=("9",))
-        # while the first and the last second a datetime holds are push times
-        assert push_time(0) == datetime(1970, 1, 1, tzinfo=UTC)
+        # and it may have been sent as early as TikTok's last retry allows, never in 1970
+        assert event.sent_no_earlier_than == T0 - TIKTOK_RETRY_SPAN
+        # while the first second after 1970-01-01T00:00:00Z and the last a datetime holds are push times
+        assert push_time(1) == datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
         assert push_time(253_402_300_799) == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
         assert push_time(None) is None
 

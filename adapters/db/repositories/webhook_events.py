@@ -2,8 +2,10 @@
 
 The intake writes a batch of concurrent pushes in one transaction (`gql/webhooks/batcher.py`): one query resolves
 every shop of the batch, one multi-row insert (SQLAlchemy's insertmanyvalues) stores them and returns the keys it
-wrote. Processing writes back a batch's outcomes with one executemany UPDATE. Retention deletes settled events
-oldest first, a bounded batch per call (`delete_settled`).
+wrote; before it, an event whose key a push with neither id nor push time may take again gives it up with one
+UPDATE (`release_keys`, `domain.intake.WebhookEvent.keyed_without_push_time`). Processing writes back a batch's
+outcomes with one executemany UPDATE. Retention deletes settled events oldest first, a bounded batch per call
+(`delete_settled`).
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, FromClause, and_, bindparam, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.retention import delete_oldest
 from adapters.db.tables import shops, webhook_events
-from domain.intake import EventOutcome, WebhookEvent
+from domain.intake import EventOutcome, WebhookEvent, released_key
 
 
 class SqlWebhookEventRepository:
@@ -53,6 +55,17 @@ class SqlWebhookEventRepository:
         )
         result = await self._session.execute(statement, [_to_row(event) for event in events])
         return set(result.scalars())
+
+    async def release_keys(self, keys: Collection[str], received_before: datetime) -> int:
+        if not keys:
+            return 0
+        statement = (
+            update(webhook_events)
+            .where(webhook_events.c.notification_key.in_(sorted(keys)), webhook_events.c.received_at < received_before)
+            .values(notification_key=literal(released_key("")) + webhook_events.c.id)
+        )
+        result = await self._session.execute(statement)
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def pending(self, shop_id: str, limit: int) -> list[WebhookEvent]:
         query = (
