@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -201,7 +202,7 @@ def test_each_commands_help_says_what_it_does_and_every_argument(command, capsys
     # ... and every argument has a help of its own (`token`'s merchant_id had none)
     for block in rest.split("\n\n")[1:]:
         lines = [*block.splitlines()[1:], ""]
-        for line, after in zip(lines, lines[1:]):
+        for line, after in itertools.pairwise(lines):
             if line.startswith("  ") and not line.startswith("   "):  # an argument's first line, its help beside it
                 helped = len(line.split()) > 1 or after.startswith("      ")  # or below it (a long flag)
                 assert helped, f"{line!r} has no help:\n{text}"
