@@ -278,9 +278,10 @@ def _read_or_make(path: Path, data_dir: Path, name: str, make: str, *, create: b
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int | None = None, high: int | None = None) -> int:
-    """An integer setting; with `low`/`high`, outside [low, high] is a ConfigError naming the range."""
-    raw = env.get(name)
-    if raw is None or raw == "":
+    """An integer setting; with `low`/`high`, outside [low, high] is a ConfigError naming the range. Whitespace
+    only is unset, as for every setting."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
         return default
     try:
         value = int(raw)
@@ -293,8 +294,8 @@ def _int(env: dict[str, str], name: str, default: int, low: int | None = None, h
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
+    raw = (env.get(name) or "").strip()  # whitespace only is unset, as for every setting
+    if not raw:
         return default
     try:
         value = float(raw)

@@ -30,8 +30,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -43,6 +45,7 @@ CHANNEL = "shopbridge:sync-task"
 SHOP_CHANNEL = "shopbridge:shop"
 INVENTORY_CHANNEL = "shopbridge:inventory-item"
 MAX_PENDING_IDS = 1_000  # beyond this a subscriber is told to re-read everything (an empty set)
+LOST_SIGNAL_LINE_EVERY_SECONDS = 60.0  # at most one "could not publish" line per kind of signal this often
 
 log = logging.getLogger(__name__)
 
@@ -160,11 +163,51 @@ class InProcessEventBus:
         return None
 
 
-class RedisEventBus:
-    """Signals across processes through Redis pub/sub (production: API processes and worker processes)."""
+class LostSignalLines:
+    """One WARNING line per kind of signal (`what`) a minute, not one per signal, while Redis does not answer: an
+    import writes a page of a hundred records and signals each pool item it changed, so a 15 s Redis restart during
+    one logged ~1,500 identical lines. The first lost signal of a kind is logged at once; those within
+    `every_seconds` after it are counted, and the next line says how many were left out. Thread-safe; `clock`:
+    monotonic seconds."""
 
-    def __init__(self, url: str, *, reconnect_delay: float = 0.5, max_reconnect_delay: float = 10.0) -> None:
+    def __init__(
+        self, every_seconds: float = LOST_SIGNAL_LINE_EVERY_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.every_seconds = every_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._shown: dict[str, tuple[float, int]] = {}  # what -> (when a line was last logged, lost since)
+
+    def lost(self, what: str) -> None:
+        """A signal of kind `what` ("a sync task signal") could not be published: log it, or count it."""
+        with self._lock:
+            shown_at, left_out = self._shown.get(what, (-math.inf, 0))
+            now = self._clock()
+            if now - shown_at < self.every_seconds:
+                self._shown[what] = (shown_at, left_out + 1)
+                return
+            self._shown[what] = (now, 0)
+        more = f", {left_out} more lost since the last one" if left_out else ""
+        log.warning(
+            "could not publish %s; subscribers will re-read on their timeout (this line again in %g s at most%s)",
+            what, self.every_seconds, more,
+        )  # fmt: skip
+
+
+class RedisEventBus:
+    """Signals across processes through Redis pub/sub (production: API processes and worker processes). A signal
+    Redis does not take is logged through `lost_lines` (`LostSignalLines`)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        reconnect_delay: float = 0.5,
+        max_reconnect_delay: float = 10.0,
+        lost_lines: LostSignalLines | None = None,
+    ) -> None:
         self._url = url
+        self._lost = lost_lines or LostSignalLines()
         self._reconnect_delay = reconnect_delay
         self._max_reconnect_delay = max_reconnect_delay
         self._fanout = _Fanout()
@@ -188,21 +231,21 @@ class RedisEventBus:
         try:
             await cancel_kept(self._client().publish(CHANNEL, message))
         except (aioredis.RedisError, OSError):
-            log.warning("could not publish a sync task signal; subscribers will re-read on their timeout")
+            self._lost.lost("a sync task signal")
 
     async def shop_changed(self, shop_id: str, merchant_id: str) -> None:
         message = json.dumps({"shop_id": shop_id, "merchant_id": merchant_id})
         try:
             await cancel_kept(self._client().publish(SHOP_CHANNEL, message))
         except (aioredis.RedisError, OSError):
-            log.warning("could not publish a shop signal; subscribers will re-read on their timeout")
+            self._lost.lost("a shop signal")
 
     async def inventory_item_changed(self, item_id: str, merchant_id: str) -> None:
         message = json.dumps({"item_id": item_id, "merchant_id": merchant_id})
         try:
             await cancel_kept(self._client().publish(INVENTORY_CHANNEL, message))
         except (aioredis.RedisError, OSError):
-            log.warning("could not publish an inventory item signal; subscribers will re-read on their timeout")
+            self._lost.lost("an inventory item signal")
 
     @contextlib.asynccontextmanager
     async def subscribe_inventory(self, merchant_id: str) -> AsyncIterator[Subscription]:

@@ -178,6 +178,12 @@ def bind_log_context(**values: str | None) -> None:
     structlog.contextvars.bind_contextvars(**{k: v for k, v in values.items() if v is not None})
 
 
+def bound_log_values() -> dict[str, str]:
+    """The request_id, merchant_id, shop_id and task_id bound in the current context, to log a line with them once
+    that context was left (`log_context(**bound_log_values())` where the line is written)."""
+    return {key: value for key, value in structlog.contextvars.get_contextvars().items() if isinstance(value, str)}
+
+
 def bound_task_id() -> str | None:
     """The sync task whose run the current context is (`task_id`, bound by the actor), if any."""
     value = structlog.contextvars.get_contextvars().get("task_id")

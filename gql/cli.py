@@ -605,7 +605,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="shopbridge", description="Shopbridge: TikTok Shop for your store.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=checks.CommandParser)
 
-    p = sub.add_parser("serve", help="serve the GraphQL API")
+    p = sub.add_parser(
+        "serve",
+        help="serve the GraphQL API",
+        description="Serve the GraphQL API (HTTP and WebSocket), the TikTok webhook endpoint, the OAuth callback, the "
+        "console, /healthz, /readyz and /metrics. Reads every SHOPBRIDGE_* setting (README, Configuration); without "
+        "SHOPBRIDGE_BROKER_URL it also runs the embedded worker pool. SIGTERM stops it gracefully, exit 0.",
+    )
     _listening_arguments(p)
     p.add_argument(
         "--workers",
@@ -624,7 +630,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("demo", help="migrate, print a merchant token, and serve (what `make run` does)")
+    p = sub.add_parser(
+        "demo",
+        help="migrate, print a merchant token, and serve (what `make run` does)",
+        description="What `make run` does: migrate the database, print a merchant token and the console's sign-in "
+        "link, and serve the API with the embedded TikTok sandbox mounted at /sandbox, once it accepts connections.",
+    )
     _listening_arguments(p)
     p.add_argument(
         "--merchant-id",
@@ -641,20 +652,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("migrate", help="apply the database migrations")
+    p = sub.add_parser(
+        "migrate",
+        help="apply the database migrations",
+        description="Apply the database migrations to SHOPBRIDGE_DATABASE_URL and say from which revision to which; "
+        "run it once per release, before the new processes start. Waits at most SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT "
+        "seconds for any one lock (then MIGRATION_LOCK_TIMEOUT, exit 1); a database a later release migrated is "
+        "left as it is (exit 0).",
+    )
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser(
-        "rotate-keys", help="re-encrypt every shop's TikTok tokens under the first SHOPBRIDGE_ENCRYPTION_KEY"
+        "rotate-keys",
+        help="re-encrypt every shop's TikTok tokens under the first SHOPBRIDGE_ENCRYPTION_KEY",
+        description="Re-encrypt every shop's TikTok tokens under the first key of SHOPBRIDGE_ENCRYPTION_KEY (a "
+        "comma-separated list; every key listed decrypts) and print how many were re-encrypted, already under it, "
+        "written meanwhile and unreadable. Idempotent and safe beside running processes (README, The encryption "
+        "key).",
     )
     p.set_defaults(func=cmd_rotate_keys)
 
-    p = sub.add_parser("token", help="print a merchant's API token on the last line")
-    p.add_argument("merchant_id", type=checks.merchant_id)
+    p = sub.add_parser(
+        "token",
+        help="print a merchant's API token on the last line",
+        description="Print a merchant's API token (a JWT signed with SHOPBRIDGE_SECRET_KEY, for `Authorization: "
+        "Bearer`) on the last line. Never creates a key: KEY_MISSING (exit 2) until the server's first start has "
+        "made the data directory's keys.",
+    )
+    p.add_argument(
+        "merchant_id", type=checks.merchant_id, help="the merchant the token is for: 1 to 128 printable characters"
+    )
     p.add_argument("--ttl", type=checks.ttl_seconds, default=None, help="seconds (default SHOPBRIDGE_TOKEN_TTL)")
     p.set_defaults(func=cmd_token)
 
-    p = sub.add_parser("worker", help="run Dramatiq worker processes for sync tasks (needs Redis)")
+    p = sub.add_parser(
+        "worker",
+        help="run Dramatiq worker processes for sync tasks (needs Redis)",
+        description="Run Dramatiq worker processes for the `sync` queue (imports, polls, token refreshes) and the "
+        "`live` queue (webhook processing and registration, inventory pushes and reconciles), each with the stale "
+        "task sweep and the scheduler. Needs SHOPBRIDGE_BROKER_URL. SIGTERM hands running imports back at their "
+        "checkpoint and exits within SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT + 10 seconds.",
+    )
     p.add_argument(
         "--processes", type=checks.process_count, default=2, help="Dramatiq worker processes (default %(default)s)"
     )
@@ -662,17 +700,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=checks.thread_count,
         default=4,
-        help="worker threads per process: messages each process runs at once (default %(default)s)",
+        help="worker threads per process: messages each process runs at once, imports on all but "
+        "SHOPBRIDGE_WORKER_RESERVED_THREADS of them (default %(default)s)",
     )
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("sandbox", help="run the stand-in TikTok Shop server")
+    p = sub.add_parser(
+        "sandbox",
+        help="run the stand-in TikTok Shop server",
+        description="Run the stand-in TikTok Shop server on its own (OAuth consent page, the Shop API, webhooks), "
+        "for demos and tests; point the SHOPBRIDGE_TIKTOK_* settings at it.",
+    )
     from sandbox.cli import add_arguments
 
     add_arguments(p)
     p.set_defaults(func=cmd_sandbox)
 
-    p = sub.add_parser("export-schema", help="write the GraphQL schema (SDL)")
+    p = sub.add_parser(
+        "export-schema",
+        help="write the GraphQL schema (SDL)",
+        description="Write this code's GraphQL schema in SDL, the committed schema.graphql a test compares with.",
+    )
     p.add_argument(
         "--output",
         default="schema.graphql",

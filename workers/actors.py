@@ -45,7 +45,8 @@ def refused_quietly(run: Callable[P, Awaitable[None]]) -> Callable[P, Coroutine[
             log.info("%s not started: the worker is shutting down; it resumes at the next start", refused.what)
         except RunPostponed as postponed:
             if postponed.line is not None:
-                log.info("%s", postponed.line)
+                with log_context(**postponed.log_values):  # the run's task_id or shop_id, as its other lines
+                    log.info("%s", postponed.line)
 
     return quietly
 

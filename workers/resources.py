@@ -50,6 +50,7 @@ from adapters.crypto import TokenCipher
 from adapters.db import Database, leases, uow_factory
 from adapters.db.outage import describe, unavailable
 from adapters.events import InProcessEventBus, RedisEventBus
+from adapters.logs import bound_log_values
 from adapters.metrics import PrometheusPushMetrics
 from adapters.queue import DramatiqScheduledWork, DramatiqTaskQueue, send
 from adapters.tiktok import ShopSession
@@ -219,13 +220,15 @@ class RunPostponed(Exception):
     """An actor run not started, or stopped, its message sent again `delay_ms` later with its retries untouched
     (`Resources.serving`): delivered while the database is behind this code's migrations (`line` None: the gate's
     MIGRATIONS_PENDING line says why), or refused or interrupted by a worker process's shutdown (`line`: one INFO
-    line to log). `what` names the run."""
+    line to log). `what` names the run; `log_values`: the run's log context (task_id, shop_id, …) where it was
+    raised, for that line, which is logged once the run's context was left (`workers.actors.refused_quietly`)."""
 
     def __init__(self, what: str, delay_ms: int, line: str | None = None) -> None:
         super().__init__(line or f"{what} postponed: the database waits for `shopbridge migrate`")
         self.what = what
         self.delay_ms = delay_ms
         self.line = line
+        self.log_values = bound_log_values()
 
 
 class BootRefused(MiddlewareError):

@@ -356,6 +356,7 @@ async def _finish_unchanged(
             outcome.released = {link.sku_id: link.released for link in found}
             outcome.holds_moved = _holds_moved(deps, found, outcome, computed_at)
             unchanged.append((claim, outcome))
+    unchanged.sort(key=lambda finished: finished[0].tiktok_product_id)  # as `_in_product_order`, and for its reason
     for start in range(0, len(unchanged), CLAIMS_PER_TRANSACTION):
         finished = unchanged[start : start + CLAIMS_PER_TRANSACTION]
         now = deps.clock.now()
@@ -679,8 +680,11 @@ def _holds_moved(deps: PushDeps, links: Sequence[LinkedSku], outcome: ProductPus
 async def _release(deps: PushDeps, claims: Sequence[OutboxClaim], error: str | None) -> None:
     """Give unfinished claims of one shop back, due now, `CLAIMS_PER_TRANSACTION` a transaction (each holds the
     shop, which a shop's delete waits for: a round after an import hands back hundreds); a claim finished meanwhile
-    is marked dirty again: one more push. `error`: the rows' note."""
+    is marked dirty again: one more push. `error`: the rows' note.
+
+    The rows are written in product order (`_in_product_order`), not claim order."""
     now = deps.clock.now()
+    claims = _in_product_order(claims)
     for start in range(0, len(claims), CLAIMS_PER_TRANSACTION):
         async with deps.uow_factory() as uow:
             if await uow.shops.get(claims[0].shop_id) is None:  # the shop first, as a shop's delete takes it
@@ -691,6 +695,15 @@ async def _release(deps: PushDeps, claims: Sequence[OutboxClaim], error: str | N
                     next_attempt_at=now, error=error,
                 )  # fmt: skip
             await uow.commit()
+
+
+def _in_product_order(claims: Sequence[OutboxClaim]) -> list[OutboxClaim]:
+    """`claims` (of one shop) sorted by TikTok product id: the order every writer of several outbox rows in one
+    transaction takes them in (`mark_dirty`; an import's stock marks, `mark_push_dirty`: shop, then product).
+    PostgreSQL: rows written in claim order (due time first) while an import marked the same rows dirty in product
+    order deadlocked (40P01); the import's page was aborted, an ERROR and one of its attempts spent
+    (tests/integration/test_inventory_push_release_order.py)."""
+    return sorted(claims, key=lambda claim: claim.tiktok_product_id)
 
 
 async def _finish(deps: PushDeps, claim: OutboxClaim, outcome: ProductPushOutcome) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -180,6 +181,31 @@ def test_help_says_what_each_listening_and_worker_option_is_and_its_default(comm
     described = _help_of_option(capsys.readouterr().out, option)
     assert f"(default {default})" in described, described
     assert len(described.split()) > 4, described
+
+
+COMMANDS = ["serve", "demo", "migrate", "rotate-keys", "token", "worker", "sandbox", "export-schema"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_commands_help_says_what_it_does_and_every_argument(command, capsys) -> None:
+    # when a command's help is asked for
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    # then a paragraph between the usage and the arguments says what the command does (before, `migrate --help`,
+    # `rotate-keys --help`, `token --help` and the others showed the usage line alone) ...
+    text = capsys.readouterr().out
+    usage, _, rest = text.partition("\n\n")
+    description = rest.split("\n\n", 1)[0]
+    assert usage.startswith(f"usage: shopbridge {command}"), text
+    assert not description.splitlines()[0].endswith(":") and len(description.split()) > 8, text
+    # ... and every argument has a help of its own (`token`'s merchant_id had none)
+    for block in rest.split("\n\n")[1:]:
+        lines = [*block.splitlines()[1:], ""]
+        for line, after in itertools.pairwise(lines):
+            if line.startswith("  ") and not line.startswith("   "):  # an argument's first line, its help beside it
+                helped = len(line.split()) > 1 or after.startswith("      ")  # or below it (a long flag)
+                assert helped, f"{line!r} has no help:\n{text}"
 
 
 def test_bad_settings_are_one_coded_line(tmp_path, monkeypatch, capsys) -> None:

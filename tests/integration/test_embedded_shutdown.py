@@ -8,6 +8,7 @@ Issue 13: at Ctrl+C mid-import the demo logged "Retrying message ... in 10000 mi
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from redis import Redis as SyncRedis
 from adapters.config import Settings, load_settings
 from adapters.events import InProcessEventBus
 from adapters.queue import BROKER_NAMESPACE
+from tests.fixtures.logs import logged_to
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.waiting import log_lines, until
 from workers.broker import SYNC_QUEUE, setup_broker
@@ -121,7 +123,11 @@ async def test_with_redis_a_run_refused_at_shutdown_is_sent_again_its_retries_un
         await asyncio.to_thread(loop_thread.run_coroutine, Resources.of(broker).shutdown())
         from workers.actors import run_sync_task
 
-        with log_lines("workers.actors", logging.INFO) as info, log_lines("dramatiq", logging.INFO) as dramatiq_lines:
+        with (
+            logged_to("json") as stream,
+            log_lines("workers.actors", logging.INFO) as info,
+            log_lines("dramatiq", logging.INFO) as dramatiq_lines,
+        ):
             # when a worker thread takes a message of an import
             run_sync_task.send("task-taken-at-sigterm")
 
@@ -140,6 +146,11 @@ async def test_with_redis_a_run_refused_at_shutdown_is_sent_again_its_retries_un
             "its retries untouched"
         )
         assert not [m for m in dramatiq_lines.messages if "Retrying" in m or "Failed" in m], dramatiq_lines.messages
+        # and that line names its task in the JSON logs, as every line of the run does (it had no task_id: logged
+        # once the run's log context was left)
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+        (line,) = [line for line in lines if line["event"] == info.messages[0]]
+        assert line.get("task_id") == "task-taken-at-sigterm", line
     finally:
         await asyncio.to_thread(worker.stop, 10_000)
         redis.flushdb()

@@ -536,3 +536,17 @@ def test_a_broker_url_redis_cannot_read_is_refused_by_name(tmp_path: Path, url: 
         load_settings({**KEYS, "SHOPBRIDGE_BROKER_URL": url, "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
     assert said in str(refused.value)
     assert "pw" not in str(refused.value)  # the password is never shown
+
+
+NUMBERS = ["SHOPBRIDGE_SYNC_PAGE_SIZE", "SHOPBRIDGE_POLL_INTERVAL", "SHOPBRIDGE_WORKER_RESERVED_THREADS"]
+
+
+@pytest.mark.parametrize("name", NUMBERS)
+def test_a_number_set_to_whitespace_only_is_unset_as_any_other_setting(tmp_path: Path, name: str) -> None:
+    """`SHOPBRIDGE_SYNC_PAGE_SIZE=" "` (an env file's template left blank) stopped the command, `must be an integer,
+    got '  '`, where a switch, a choice or a URL set to whitespace reads as unset, as the README says of every
+    setting (spaces and line breaks at either end dropped; empty is unset)."""
+    # given a number setting holding only spaces and a newline
+    settings = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), name: "  \n"})
+    # then it is its default, as when unset
+    assert settings == load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)})

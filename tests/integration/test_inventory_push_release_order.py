@@ -1,0 +1,90 @@
+"""A push round hands its claims back in product order, the order every other writer of the outbox takes its rows in
+(an import's stock marks, `mark_push_dirty`: shop, then product): on PostgreSQL only, where they write at once
+(SQLite runs one writer at a time, so no two can wait on each other).
+
+The same for the claims a round finishes unchanged (TikTok already shows their targets), 50 a transaction too.
+
+Seen in production-like runs (two worker processes, two shops sharing pool items): a fenced round after an import
+handed back the products it would not write in this round in claim order (due time first), 50 a transaction, while
+the other shop's import marked the same rows dirty in product order; PostgreSQL aborted the import's page,
+`deadlock detected` (40P01), an ERROR traceback and one of the import's `SHOPBRIDGE_SYNC_MAX_ATTEMPTS` spent, three
+times in one import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text, update
+
+from adapters.db.tables import inventory_items, inventory_push_outbox
+from domain.services.inventory_push import push_shop
+from tests.fixtures.waiting import until
+from tests.integration.db_samples import until_a_writer_waits_on_a_lock
+from tests.integration.pool_push_support import (
+    PushWorld,
+    change_stock,
+    imported_shop,
+    now,
+    outbox_row,
+    tiktok_stock,
+    world_fixture,  # noqa: F401 - the `world` fixture
+)
+from tests.integration.test_inventory_push import pooled_product
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+
+SEARCH = "/product/202309/inventory/search"
+_LOCK_ROW = text(
+    "SELECT 1 FROM inventory_push_outbox WHERE shop_id = :shop AND tiktok_product_id = :product FOR UPDATE"
+)
+
+
+@pytest.mark.parametrize("unchanged", [False, True], ids=["handed-back", "finished-unchanged"])
+async def test_a_fenced_round_writes_its_claims_in_product_order(world: PushWorld, unchanged: bool) -> None:
+    # given three products of a shop whose pushes are due, the highest product id due first, the lowest last (the
+    # round claims them in due order), each needing a write, or each already at its target on TikTok
+    shop = await imported_shop(world)
+    stock = tiktok_stock(world.sandbox, shop)
+    products = []
+    for prefix in ("SB-00021-", "SB-00022-", "SB-00023-"):
+        product, items, _ = await pooled_product(world, shop, prefix, on_hand=50)
+        async with world.uows() as uow:
+            for tiktok_sku_id, item_id in items.items():
+                on_hand = sum(stock[tiktok_sku_id].values()) if unchanged else 45
+                await uow.session.execute(  # type: ignore[attr-defined]
+                    update(inventory_items).where(inventory_items.c.id == item_id).values(on_hand=on_hand)
+                )
+            await uow.commit()
+        await change_stock(world, next(iter(items.values())), 0, [(shop.id, product["id"])])
+        products.append(product["id"])
+    low, middle, high = sorted(products)
+    outbox = inventory_push_outbox.c
+    async with world.uows() as uow:
+        for rank, product_id in enumerate((high, middle, low)):
+            await uow.session.execute(  # type: ignore[attr-defined]
+                update(inventory_push_outbox)
+                .where(outbox.shop_id == shop.id, outbox.tiktok_product_id == product_id)
+                .values(next_attempt_at=now() - timedelta(minutes=10 - rank))
+            )
+        await uow.commit()
+    # and a fenced run that writes one product a round, held at its batch read of TikTok's stock (claims made)
+    world.sandbox.hold(SEARCH)
+    run = asyncio.create_task(push_shop(shop.id, world.deps(holder="round", fence=True, batch=1, concurrency=1)))
+    await until(lambda: world.sandbox.control("GET", "/hold")["waiting"] == 1)
+    async with world.db.write_engine.connect() as other:
+        # when another writer (an import marking stock) holds the lowest product's row
+        await other.execute(_LOCK_ROW, {"shop": shop.id, "product": low})
+        world.sandbox.hold()  # TikTok answers: the round finishes or hands back its claims
+        await until_a_writer_waits_on_a_lock(world.db)
+        # and, once the round waits for that row, goes on to the next product in product order
+        await asyncio.wait_for(other.execute(_LOCK_ROW, {"shop": shop.id, "product": middle}), timeout=30)
+        await other.commit()
+    # then neither was aborted as a deadlock: the other writer got its rows in turn, and the run ends
+    report = await asyncio.wait_for(run, timeout=60)
+    assert report.products == 3
+    for product_id in (low, middle, high):
+        row = await outbox_row(world.db, shop, product_id)
+        assert row["claimed_by"] is None and row["dirty_version"] == row["pushed_version"]
