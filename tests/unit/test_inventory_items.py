@@ -282,6 +282,14 @@ def test_a_sku_and_a_reason_are_taken_in_nfc_so_two_spellings_that_show_alike_ar
     assert adjust(item(1), 1, "e\u0301" * 500).reason == "\u00e9" * 500
 
 
+def test_a_full_width_sku_is_taken_as_typed_not_refused_nor_folded() -> None:
+    # given "SKU-1" in full-width letters and digit (as a CJK input method types it): visible, so not refused as an
+    # invisible look-alike is, and kept as typed (NFC), so that it matches the TikTok seller SKU of the same characters
+    # (test_inventory_links: TikTok keeps them apart, so does the pool)
+    full_width = "\uff33\uff2b\uff35-\uff11"
+    assert checked_sku(full_width) == full_width != checked_sku("SKU-1")
+
+
 def test_a_skus_search_key_is_the_same_for_every_spelling_of_its_letters() -> None:
     # given a SKU and a search text spelled either way, then their keys are one, case-folded and composed
     keys = {sku_search_key(s) for s in (CAFE_COMPOSED, CAFE_DECOMPOSED, "caf\u00e9-1", "cafe\u0301-1")}
