@@ -32,10 +32,11 @@ class OutOfRangeError(GraphQLError):
 
 def bounded(value: str | None, limit: int, field: str, rule: str | None = None) -> str | None:
     """The value, or INVALID_INPUT on `field` when it is longer than anything legitimate (`limit` characters),
-    saying the limit: the domain's `rule` for the field when given (its own limit, lower: "a reason has at most 500
-    characters"), else `limit`."""
+    saying the limit and the length, in one sentence as the domain's refusals: the domain's `rule` for the field when
+    given (its own limit, lower: "A reason has at most 500 characters (this one has 5000)."), else `limit` ("state has
+    at most 512 characters (this one has 600).")."""
     if value is not None and len(value) > limit:
-        message = f"{rule} (this one has {len(value)})" if rule else f"{field} has at most {limit} characters"
+        message = f"{rule or f'{field} has at most {limit} characters'} (this one has {len(value)})."
         raise ValidationError(ErrorCode.INVALID_INPUT, message, (field,))
     return value
 

@@ -83,8 +83,8 @@ def test_an_adjustment_sent_again_with_the_on_hand_seen_applies_once(app: Shopbr
 CREATE_SAYING_WHY = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
   inventoryItem { sku } userErrors { code field message } } }"""
 LOOK_ALIKE = (
-    "a SKU must not contain invisible characters (zero-width, no-break or blank characters): "
-    "it would look like another SKU (found {})"
+    "A SKU must not contain invisible characters (zero-width, no-break or blank characters): "
+    "it would look like another SKU (found {})."
 )
 
 
@@ -180,14 +180,14 @@ def test_a_reason_or_sku_of_the_wrong_length_is_told_the_limit_whether_empty_lon
 
     # when a reason is empty, a little over the limit (the domain's rule) or far over it (refused at the GraphQL
     # edge before it is read further), then each refusal says the limit, with the code and field as before
-    assert adjusted("") == refusal("a reason of 1 to 500 characters is required")
-    assert adjusted("r" * 501) == refusal("a reason has at most 500 characters (this one has 501)")
+    assert adjusted("") == refusal("A reason of 1 to 500 characters is required (this one looks empty).")
+    assert adjusted("r" * 501) == refusal("A reason has at most 500 characters (this one has 501).")
     assert adjusted("r" * 5000) == refusal(
-        "a reason has at most 500 characters (this one has 5000)"
+        "A reason has at most 500 characters (this one has 5000)."
     )  # was "reason is too long."
     # and a SKU far over its limit says the SKU's limit too
     huge = app.graphql(CREATE_SAYING_WHY, {"input": {"sku": "S" * 5000}}, "m1")["inventoryItemCreate"]
-    assert huge["userErrors"] == refusal("a SKU has 1 to 255 characters (this one has 5000)", "sku")
+    assert huge["userErrors"] == refusal("A SKU has 1 to 255 characters (this one has 5000).", "sku")
 
 
 SET_ON_HAND = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) {
