@@ -376,9 +376,10 @@ async def test_following_a_sku_longer_than_any_is_bad_user_input_as_a_search_for
             await following.next()
     # then it is refused with the limit, as inventoryItems(query:) refuses it, not told NOT_FOUND
     assert [e["extensions"]["code"] for e in refused.value.payload] == ["BAD_USER_INPUT"]
-    assert refused.value.payload[0]["message"] == "sku is at most 255 characters."
+    assert refused.value.payload[0]["message"] == "sku has at most 255 characters (this one has 300)."
     searched = app.raw_graphql(SEARCH, {"q": sku, "oversold": None}, "m1")
     assert [e["extensions"]["code"] for e in searched["errors"]] == ["BAD_USER_INPUT"]
+    assert searched["errors"][0]["message"] == "query has at most 255 characters (this one has 300)."
 
 
 def test_an_id_that_names_nothing_is_told_in_the_same_words_however_it_is_spelled(app: ShopbridgeServer) -> None:
