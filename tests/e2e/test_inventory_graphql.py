@@ -401,9 +401,9 @@ def test_an_id_that_names_nothing_is_told_in_the_same_words_however_it_is_spelle
     # then the message is the same sentence either way (it read "Sku not found" / "SKU not found", and
     # "InventoryItem not found" / "Inventory item not found", by the id's shape)
     assert said(link, {"s": sku, "i": theirs["id"]}, "m2") == said(link, {"s": "junk", "i": item["id"]}, "m1")
-    assert said(link, {"s": sku, "i": theirs["id"]}, "m2") == ["SKU not found"]
-    assert said(adjust, {"i": item["id"]}, "m2") == said(adjust, {"i": "junk"}, "m1") == ["Inventory item not found"]
-    assert said(link, {"s": sku, "i": "junk"}, "m1") == ["Inventory item not found"]
+    assert said(link, {"s": sku, "i": theirs["id"]}, "m2") == ["SKU not found."]
+    assert said(adjust, {"i": item["id"]}, "m2") == said(adjust, {"i": "junk"}, "m1") == ["Inventory item not found."]
+    assert said(link, {"s": sku, "i": "junk"}, "m1") == ["Inventory item not found."]
 
 
 MOVEMENTS = """query($id: ID!, $first: Int, $after: String) { node(id: $id) { ... on InventoryItem {

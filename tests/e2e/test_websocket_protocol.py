@@ -237,12 +237,13 @@ class TestResolverErrors:
         nothing = "U3luY1Rhc2s6MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA"  # SyncTask:000...: well formed, no task
         refused = [
             ("subscription { mine: syncTaskUpdated(taskId: TASK) { status } }".replace("TASK", f'"{nothing}"'),
-             "mine", "NOT_FOUND"),
-            ('subscription {\n  shopUpdated(shopId: "garbage") { name }\n}', "shopUpdated", "NOT_FOUND"),
+             "mine", "NOT_FOUND", "Sync task not found."),  # in words, not the type's name ("SyncTask not found")
+            ('subscription {\n  shopUpdated(shopId: "garbage") { name }\n}', "shopUpdated", "NOT_FOUND",
+             "Shop not found."),
             ('subscription { inventoryItemUpdated(inventoryItemId: "x", sku: "A") { sku } }', "inventoryItemUpdated",
-             "BAD_USER_INPUT"),
+             "BAD_USER_INPUT", "Give inventoryItemId or sku, not both."),
         ]  # fmt: skip
-        for query, key, code in refused:
+        for query, key, code, message in refused:
             async with app.subscribe(query, None, "m1") as operation:
                 with pytest.raises(OperationError) as ended:
                     await operation.next()
@@ -250,7 +251,7 @@ class TestResolverErrors:
             field_at = query.index(key)
             line = query.count("\n", 0, field_at) + 1
             column = field_at - (query.rfind("\n", 0, field_at) + 1) + 1
-            assert (error["extensions"]["code"], error.get("path")) == (code, [key]), error
+            assert (error["extensions"]["code"], error.get("path"), error["message"]) == (code, [key], message), error
             assert error.get("locations") == [{"line": line, "column": column}], error
 
 

@@ -32,11 +32,11 @@ def test_not_found_names_the_missing_thing_and_nothing_else() -> None:
     error = NotFoundError("Shop", ("shopId",))
     assert (error.code, error.message, error.field, str(error)) == (
         ErrorCode.NOT_FOUND,
-        "Shop not found",
+        "Shop not found.",
         ("shopId",),
-        "Shop not found",
+        "Shop not found.",
     )
-    assert repr(error) == "NotFoundError(NOT_FOUND, 'Shop not found')"
+    assert repr(error) == "NotFoundError(NOT_FOUND, 'Shop not found.')"
     assert NotFoundError("SyncTask").field is None
 
 

@@ -163,7 +163,7 @@ async def test_another_merchants_item_is_not_found_for_every_edit(world: World) 
     for edit in edits:
         with pytest.raises(DomainError) as error:
             await edit
-        assert refused(error) == (ErrorCode.NOT_FOUND, ("inventoryItemId",), "Inventory item not found")
+        assert refused(error) == (ErrorCode.NOT_FOUND, ("inventoryItemId",), "Inventory item not found.")
     assert world.store.push.items[item.id] == item
 
 
@@ -180,7 +180,7 @@ async def test_a_sku_is_linked_unlinked_and_another_merchants_is_not_found(world
     assert world.store.push.links[(world.shop.id, "s1")].state == "UNLINKED"
     with pytest.raises(DomainError) as error:
         await inventory.link_sku(world.uow, world.queue, world.events, "m2", "s1", None)
-    assert refused(error) == (ErrorCode.NOT_FOUND, ("skuId",), "SKU not found")
+    assert refused(error) == (ErrorCode.NOT_FOUND, ("skuId",), "SKU not found.")
 
 
 async def test_a_bundle_sku_is_not_linkable(world: World) -> None:

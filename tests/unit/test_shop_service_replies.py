@@ -62,7 +62,7 @@ async def test_a_shop_not_found_is_refused_on_the_shop_id_field(world: World, op
         "delete": lambda: services.delete_shop(world.uow, world.clock, "m2", shop.id),
     }
     error = await expect(ErrorCode.NOT_FOUND, calls[operation]())
-    assert (error.message, error.field) == ("Shop not found", ("shopId",))
+    assert (error.message, error.field) == ("Shop not found.", ("shopId",))
 
 
 NEITHER_CODE_NOR_ERROR = (
