@@ -89,4 +89,4 @@ class NotFoundError(DomainError):
     """The object does not exist, or belongs to another merchant (the two are indistinguishable on purpose)."""
 
     def __init__(self, what: str, field: tuple[str, ...] | None = None) -> None:
-        super().__init__(ErrorCode.NOT_FOUND, f"{what} not found", field)
+        super().__init__(ErrorCode.NOT_FOUND, f"{what} not found.", field)

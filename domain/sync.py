@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -98,11 +99,21 @@ def task_progress(status: SyncTaskStatus, processed: int, total: int | None) -> 
 
 
 def parse_kinds(kinds: list[SyncKind]) -> list[SyncKind]:
-    """The kinds a sync start asks for: at least one, each once, else INVALID_INPUT."""
+    """The kinds a sync start asks for: at least one, each once, else INVALID_INPUT on `kinds` ("kinds must name at
+    least one of PRODUCTS, ORDERS (this one is empty).", "kinds must name each kind once (this one names ORDERS twice
+    or more).")."""
     if not kinds:
-        raise ValidationError(ErrorCode.INVALID_INPUT, "Give at least one kind to sync.", ("kinds",))
-    if len(set(kinds)) != len(kinds):
-        raise ValidationError(ErrorCode.INVALID_INPUT, "Each kind may be given once.", ("kinds",))
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            f"kinds must name at least one of {', '.join(SyncKind)} (this one is empty).",
+            ("kinds",),
+        )
+    if twice := sorted(kind.value for kind, count in Counter(kinds).items() if count > 1):
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            f"kinds must name each kind once (this one names {' and '.join(twice)} twice or more).",
+            ("kinds",),
+        )
     return list(kinds)
 
 

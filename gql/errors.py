@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 import re
 
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import DocumentNode, FieldNode, GraphQLError, GraphQLSyntaxError, OperationType, located_error
+from graphql.utilities import get_operation_ast
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
@@ -127,6 +128,33 @@ def error_code(error: GraphQLError) -> str:
     if error.path is None:
         return GRAPHQL_VALIDATION_FAILED
     return INTERNAL_SERVER_ERROR  # an execution error graphql-core raised itself (e.g. a null in a non-null field)
+
+
+def located_in_subscription(errors: list[GraphQLError], document: DocumentNode | None, operation: str | None) -> None:
+    """Errors a subscription's resolver raised, located at its field (in place): `locations` and `path`.
+
+    graphql-core locates what a query's or mutation's resolver raises at its field; a subscription's resolver is an
+    async generator that first runs when iterated, and Strawberry passes what that iteration raises on as a bare
+    GraphQLError, so NOT_FOUND (an unknown id, a shop deleted while followed), BAD_USER_INPUT (two contradicting
+    arguments) or UNAUTHENTICATED (the token expired) came without either. A subscription has exactly one root field
+    (spec, "Single root field"), so such an error is that field's, as graphql-core would locate it (`path` is its
+    response key, alias included). Only our resolvers' own refusals (`DomainError`, `BadRequestError` and its kin)
+    are located: an error from before execution (validation, limits, the operation's type) stays as it is.
+    """
+    if document is None:
+        return
+    definition = get_operation_ast(document, operation)
+    if definition is None or definition.operation is not OperationType.SUBSCRIPTION:
+        return
+    selections = definition.selection_set.selections
+    if len(selections) != 1 or not isinstance(selections[0], FieldNode):
+        return  # a root fragment: graphql-core's validation refuses more than one field, this one is left alone
+    field = selections[0]
+    key = (field.alias or field.name).value
+    for index, error in enumerate(errors):
+        if error.nodes or error.path or not isinstance(error.original_error, DomainError | BadRequestError):
+            continue
+        errors[index] = located_error(error.original_error, [field], [key])
 
 
 def process_errors(errors: list[GraphQLError]) -> None:

@@ -37,7 +37,12 @@ def from_global_id(global_id: str) -> tuple[str, str] | None:
 
 # How the use cases name what they did not find (`NotFoundError`), where it differs from the GraphQL type's name:
 # an id that is not one of ours is told in the same words as one of another merchant or of nothing.
-_NOT_FOUND_NAMES = {"InventoryItem": "Inventory item", "Sku": "SKU"}
+_NOT_FOUND_NAMES = {
+    "InventoryItem": "Inventory item",
+    "Sku": "SKU",
+    "SyncTask": "Sync task",
+    "WebhookEvent": "Webhook event",
+}
 
 
 def internal_id(global_id: str, expected_type: str, field: str) -> str:

@@ -7,9 +7,10 @@ resolver ever sees a time that the database or Python's datetime arithmetic cann
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
-from graphql import GraphQLError
+from graphql import GraphQLError, StringValueNode, ValueNode, print_ast
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.types.scalar import ScalarDefinition
 
@@ -31,10 +32,11 @@ class OutOfRangeError(GraphQLError):
 
 def bounded(value: str | None, limit: int, field: str, rule: str | None = None) -> str | None:
     """The value, or INVALID_INPUT on `field` when it is longer than anything legitimate (`limit` characters),
-    saying the limit: the domain's `rule` for the field when given (its own limit, lower: "a reason has at most 500
-    characters"), else `limit`."""
+    saying the limit and the length, in one sentence as the domain's refusals: the domain's `rule` for the field when
+    given (its own limit, lower: "A reason has at most 500 characters (this one has 5000)."), else `limit` ("state has
+    at most 512 characters (this one has 600).")."""
     if value is not None and len(value) > limit:
-        message = f"{rule} (this one has {len(value)})" if rule else f"{field} has at most {limit} characters"
+        message = f"{rule or f'{field} has at most {limit} characters'} (this one has {len(value)})."
         raise ValidationError(ErrorCode.INVALID_INPUT, message, (field,))
     return value
 
@@ -46,21 +48,48 @@ def aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-def checked_datetime(value: datetime) -> datetime:
-    """The time in UTC (no offset means UTC); OutOfRangeError outside [MIN_DATETIME, MAX_DATETIME]."""
+# What a DateTime input may be, the second half of every refusal's message
+ACCEPTED = (
+    f"accepted: an ISO 8601 date and time from {MIN_DATETIME.isoformat()} to {MAX_DATETIME.isoformat()}, "
+    "such as 2026-01-31T12:00:00Z (no offset is UTC)."
+)
+
+
+def checked_datetime(value: datetime, shown: str | None = None) -> datetime:
+    """The time in UTC (no offset means UTC); OutOfRangeError outside [MIN_DATETIME, MAX_DATETIME], its message
+    quoting `shown` (the input as sent) or the value."""
     try:
         utc = (aware(value) or value).astimezone(UTC)
     except (OverflowError, ValueError):
         utc = None
     if utc is None or not MIN_DATETIME <= utc <= MAX_DATETIME:
-        raise OutOfRangeError(f"DateTime must be between {MIN_DATETIME.isoformat()} and {MAX_DATETIME.isoformat()}.")
+        raise OutOfRangeError(f'DateTime "{shown or value.isoformat()}" is out of range; {ACCEPTED}')
     return utc
 
 
 def _parse_datetime(raw: object) -> datetime:
-    parsed = DateTimeDefinition.parse_value(raw)  # type: ignore[misc]  # junk: Strawberry's coercion error
+    """A variable's (or a string literal's) DateTime: refused with "not a string" / "not an ISO 8601 date and
+    time" (graphql-core's coercion error: BAD_USER_INPUT in a variable, GRAPHQL_VALIDATION_FAILED in a literal),
+    or OutOfRangeError (BAD_USER_INPUT); each message says what is accepted, not the date parser's own words."""
+    if not isinstance(raw, str):
+        raise GraphQLError(f"DateTime {json.dumps(raw, default=str)} is not a string; {ACCEPTED}")
+    try:
+        parsed = DateTimeDefinition.parse_value(raw)  # type: ignore[misc]
+    except GraphQLError:  # Strawberry's coercion error, in dateutil's words ("Expected 3 digits, got '0-0'")
+        raise GraphQLError(f'DateTime "{raw}" is not an ISO 8601 date and time; {ACCEPTED}') from None
     assert isinstance(parsed, datetime)
-    return checked_datetime(parsed)
+    return checked_datetime(parsed, raw)
+
+
+def _parse_datetime_literal(node: ValueNode, _variables: object = None) -> datetime:
+    """A DateTime written in the document: as `_parse_datetime`, the refusal located at the literal (graphql-core
+    reports a scalar's own GraphQLError as it is raised: without the node, the error had no `locations`)."""
+    if not isinstance(node, StringValueNode):
+        raise GraphQLError(f"DateTime {print_ast(node)} is not a string; {ACCEPTED}", node)
+    try:
+        return _parse_datetime(node.value)
+    except GraphQLError as refused:
+        raise GraphQLError(refused.message, node, extensions=refused.extensions) from None
 
 
 DATETIME_SCALAR = ScalarDefinition(
@@ -70,6 +99,6 @@ DATETIME_SCALAR = ScalarDefinition(
     specified_by_url=None,
     serialize=DateTimeDefinition.serialize,
     parse_value=_parse_datetime,
-    parse_literal=None,
+    parse_literal=_parse_datetime_literal,
     origin=datetime,
 )

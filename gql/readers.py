@@ -27,7 +27,7 @@ def page_size(first: int | None) -> int:
     if first is None:
         return DEFAULT_PAGE
     if not 1 <= first <= MAX_PAGE:
-        raise BadRequestError(f"first must be between 1 and {MAX_PAGE}.")
+        raise BadRequestError(f"first must be between 1 and {MAX_PAGE} (this one is {first}).")
     return first
 
 

@@ -21,7 +21,7 @@ from strawberry.types import ExecutionContext
 
 from gql import types as t
 from gql.cost import BoundedValidationCache, QueryCostLimiter
-from gql.errors import mask_errors, process_errors
+from gql.errors import located_in_subscription, mask_errors, process_errors
 from gql.extension_runner import StreamingExtensionsRunner
 from gql.inputs import DATETIME_SCALAR
 from gql.inventory.mutations import InventoryMutation
@@ -57,6 +57,8 @@ class ShopbridgeSchema(strawberry.Schema):
     """Every error gets a code and no suggestion; the client's mistakes are logged at INFO (gql/errors.py)."""
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        if execution_context is not None:
+            located_in_subscription(errors, execution_context.graphql_document, execution_context.operation_name)
         process_errors(errors)
 
     def create_extensions_runner(

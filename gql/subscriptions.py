@@ -200,7 +200,7 @@ async def _follow(
                 pending |= {task for task in snapshot.changed if task_filter is None or task == task_filter}
         rows = _in_scope(latest, followed | pending, task_filter, shop_filter)
         if first and task_filter is not None and not rows:
-            raise NotFoundError("SyncTask", ("taskId",))
+            raise NotFoundError("Sync task", ("taskId",))
         first = False
         # Vanished: read (asked) and absent, so deleted with their shop while active.
         vanished = {task for task in last_active if task in latest.asked and task not in latest.rows}

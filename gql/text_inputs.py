@@ -10,7 +10,8 @@ No input of this API means either (SKUs, names, reasons, searches, states and id
 typed), so `StorableText` checks every string of the request once, before execution: each string argument written
 in the document (graphql-core's parser already refuses a lone surrogate there, but decodes `\\u0000`) and every
 string in the variables, keys included. A failing request gets one error, `BAD_USER_INPUT`, naming where the
-character is (`$input.sku`, or the literal's location); nothing runs, and the client's mistake is one INFO line.
+character is (`$input.sku`, located at `$input`'s definition as graphql-core locates a variable it cannot coerce,
+or the literal's location); nothing runs, and the client's mistake is one INFO line.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    StringValueNode,
+    VariableDefinitionNode,
+    Visitor,
+    visit,
+)
+from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 
 from gql.errors import BAD_USER_INPUT
@@ -37,7 +47,8 @@ class StorableText(SchemaExtension):
         if context.graphql_document is not None and not context.pre_execution_errors:  # valid so far
             error = unstorable_literal(context.graphql_document, context.query or "")
             if error is None:
-                error = unstorable_variable(context.variables or {})
+                operation = get_operation_ast(context.graphql_document, context.operation_name)
+                error = unstorable_variable(context.variables or {}, operation)
             if error is not None:
                 context.pre_execution_errors = [error]
         yield
@@ -65,26 +76,39 @@ def unstorable_literal(document: DocumentNode, source: str) -> GraphQLError | No
     return GraphQLError(f"{MESSAGE}.", found, extensions={"code": BAD_USER_INPUT})
 
 
-def unstorable_variable(variables: Mapping[str, Any]) -> GraphQLError | None:
+def unstorable_variable(
+    variables: Mapping[str, Any], operation: OperationDefinitionNode | None = None
+) -> GraphQLError | None:
     """The error for a string of the variables (a value or an object's key) holding NUL or a lone
-    surrogate, naming its path (`$input.sku`, `$ids[2]`; cut at 100 characters), else None.
+    surrogate, naming its path (`$input.sku`, `$ids[2]`; cut at 100 characters), else None. Located at the
+    variable's definition in `operation` (`$input: ...`), as graphql-core locates a variable it cannot coerce; a
+    variable the operation does not define has no location.
 
     Walked without recursion (JSON nests deep), each string searched once; a path stops growing once cut.
     """
-    stack: list[tuple[str, object]] = [(f"${_shown(name)}", name) for name in variables]
-    stack += [(f"${_shown(name)}", value) for name, value in variables.items()]
+    stack: list[tuple[str, str, object]] = [(name, f"${_shown(name)}", name) for name in variables]
+    stack += [(name, f"${_shown(name)}", value) for name, value in variables.items()]
     while stack:
-        path, value = stack.pop()
+        root, path, value = stack.pop()
         if isinstance(value, str):
             if UNSTORABLE.search(value):
-                return GraphQLError(f"{MESSAGE}: {path}.", extensions={"code": BAD_USER_INPUT})
+                return GraphQLError(f"{MESSAGE}: {path}.", _definition(operation, root), extensions=_CODE)
         elif isinstance(value, Mapping):
             for key, item in value.items():
                 inner = _inner(path, f".{_shown(key)}")
-                stack += [(inner, key), (inner, item)]
+                stack += [(root, inner, key), (root, inner, item)]
         elif isinstance(value, list):
-            stack.extend((_inner(path, f"[{index}]"), item) for index, item in enumerate(value))
+            stack.extend((root, _inner(path, f"[{index}]"), item) for index, item in enumerate(value))
     return None
+
+
+_CODE = {"code": BAD_USER_INPUT}
+
+
+def _definition(operation: OperationDefinitionNode | None, name: str) -> list[VariableDefinitionNode]:
+    """The definition of the variable `name` in the operation, as a list of nodes (none: not defined there)."""
+    defined = operation.variable_definitions or () if operation is not None else ()
+    return [variable for variable in defined if variable.variable.name.value == name]
 
 
 def _shown(name: object) -> str:

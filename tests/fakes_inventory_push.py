@@ -533,7 +533,9 @@ class FakeItemEdits:
         known = {**self._push.items, **self._written}.values()
         if any(i.merchant_id == item.merchant_id and i.sku == item.sku for i in known):
             raise DomainError(
-                ErrorCode.SKU_ALREADY_EXISTS, f"an inventory item with SKU {item.sku!r} exists already", ("sku",)
+                ErrorCode.SKU_ALREADY_EXISTS,
+                f'An inventory item with SKU "{item.sku}" exists already: adjust that item, or choose another SKU.',
+                ("sku",),
             )
         # inserted empty at version 1, then its on-hand counted in as a CREATED movement (version 2)
         self._write(replace(item, reserved=0, version=2))
@@ -563,7 +565,9 @@ class FakeItemEdits:
         shop_id, link = found[0]
         if link.bundle and item_id is not None:
             raise DomainError(
-                ErrorCode.SKU_NOT_LINKABLE, "a bundle (combo) SKU's stock is TikTok's to derive (12052850)", ("skuId",)
+                ErrorCode.SKU_NOT_LINKABLE,
+                "A bundle (combo) SKU cannot be linked: its stock is TikTok's to derive from its parts (12052850).",
+                ("skuId",),
             )
         items = [i for i in (item_id, link.inventory_item_id if link.state == "LINKED" else None) if i is not None]
         change = self._touched(merchant_id, items, self._push.now)

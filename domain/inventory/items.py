@@ -18,11 +18,13 @@ from domain.text import first_control_character, first_invisible_character, is_b
 MAX_SKU_LENGTH = 255
 MAX_UNITS = 1_000_000_000  # far above any shelf; keeps the counters inside a 32-bit integer column
 MAX_REASON_LENGTH = 500
-# The refusals' words, the limit in each (the GraphQL edge refuses an input too long to read further in the same words)
-SKU_LENGTH_RULE = f"a SKU has 1 to {MAX_SKU_LENGTH} characters"
-SKU_INVISIBLE_RULE = "a SKU must not contain invisible characters (zero-width, no-break or blank characters)"
-REASON_REQUIRED = f"a reason of 1 to {MAX_REASON_LENGTH} characters is required"
-REASON_TOO_LONG = f"a reason has at most {MAX_REASON_LENGTH} characters"
+# The refusals' words, the limit in each (the GraphQL edge refuses an input too long to read further in the same words).
+# Every INVALID_INPUT message is one sentence, as every other userError's: what is accepted, then what this input was
+# or held, in parentheses or after a colon ("A SKU has 1 to 255 characters (this one has 300).").
+SKU_LENGTH_RULE = f"A SKU has 1 to {MAX_SKU_LENGTH} characters"
+SKU_INVISIBLE_RULE = "A SKU must not contain invisible characters (zero-width, no-break or blank characters)"
+REASON_REQUIRED = f"A reason of 1 to {MAX_REASON_LENGTH} characters is required"
+REASON_TOO_LONG = f"A reason has at most {MAX_REASON_LENGTH} characters"
 
 
 class MovementKind(StrEnum):
@@ -104,10 +106,11 @@ def checked_sku(raw: str) -> str:
     characters), at most 255 characters, with no control character (domain.text: a tab, a line break, a bidi override)
     and no invisible character but the plain space U+0020 (domain.text.is_invisible: a zero-width space U+200B, word
     joiner U+2060, BOM U+FEFF, no-break space U+00A0, Braille blank U+2800, Hangul filler U+3164, variation selector
-    U+FE0F...). Raises `ValidationError(INVALID_INPUT)` on the field `sku`, one message per reason: empty once
-    trimmed, "a SKU has 1 to 255 characters"; longer, the same with "(this one has N)" (N characters, trimmed); only
-    invisible characters, "... it would look empty (found U+3164 HANGUL FILLER)"; a control character or bidi
-    override, and an invisible character among visible ones, each its message naming the character found.
+    U+FE0F...). Raises `ValidationError(INVALID_INPUT)` on the field `sku`, one sentence per reason: empty once
+    trimmed, "A SKU has 1 to 255 characters (this one is empty)."; longer, the same with "(this one has N)." (N
+    characters, trimmed); only invisible characters, "... it would look empty (found U+3164 HANGUL FILLER)."; a control
+    character or bidi override, and an invisible character among visible ones, each its message naming the character
+    found.
 
     Seller SKUs link to it by exact match, and TikTok's seller SKUs are one line of printable text: a SKU that
     looks empty, spans lines, shows as another or as an existing SKU ("NEW-2" and "NEW-2" + U+200B) could only
@@ -116,34 +119,37 @@ def checked_sku(raw: str) -> str:
     """
     sku = sku_as_typed(raw)
     if not sku:
-        raise ValidationError(ErrorCode.INVALID_INPUT, SKU_LENGTH_RULE, ("sku",))
+        raise ValidationError(ErrorCode.INVALID_INPUT, f"{SKU_LENGTH_RULE} (this one is empty).", ("sku",))
     if len(sku) > MAX_SKU_LENGTH:
-        raise ValidationError(ErrorCode.INVALID_INPUT, f"{SKU_LENGTH_RULE} (this one has {len(sku)})", ("sku",))
+        raise ValidationError(ErrorCode.INVALID_INPUT, f"{SKU_LENGTH_RULE} (this one has {len(sku)}).", ("sku",))
     if is_blank(sku):  # what whitespace trimming left: a zero-width space, a Hangul filler U+3164..., named
         raise ValidationError(
             ErrorCode.INVALID_INPUT,
-            f"{SKU_INVISIBLE_RULE}: it would look empty (found {first_invisible_character(sku)})",
+            f"{SKU_INVISIBLE_RULE}: it would look empty (found {first_invisible_character(sku)}).",
             ("sku",),
         )
     if (control := first_control_character(sku)) is not None:
         raise ValidationError(
             ErrorCode.INVALID_INPUT,
-            f"a SKU must not contain control characters or text-direction overrides (found {control})",
+            f"A SKU must not contain control characters or text-direction overrides (found {control}).",
             ("sku",),
         )
     if (invisible := first_invisible_character(sku)) is not None:
         raise ValidationError(
             ErrorCode.INVALID_INPUT,
-            f"{SKU_INVISIBLE_RULE}: it would look like another SKU (found {invisible})",
+            f"{SKU_INVISIBLE_RULE}: it would look like another SKU (found {invisible}).",
             ("sku",),
         )
     return sku
 
 
 def checked_units(value: int, field: str) -> int:
-    """Rule: a stock quantity (on-hand, safety stock) is a whole number of units from 0 to 1,000,000,000."""
+    """Rule: a stock quantity (on-hand, safety stock) is a whole number of units from 0 to 1,000,000,000; else
+    INVALID_INPUT on `field`, "onHand must be between 0 and 1000000000 units (this one is -1)."."""
     if not 0 <= value <= MAX_UNITS:
-        raise ValidationError(ErrorCode.INVALID_INPUT, f"{field} must be between 0 and {MAX_UNITS}", (field,))
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT, f"{field} must be between 0 and {MAX_UNITS} units (this one is {value}).", (field,)
+        )
     return value
 
 
@@ -182,13 +188,13 @@ def compared(item: InventoryItem, compare_on_hand: int | None) -> None:
     if compare_on_hand is not None and not -MAX_UNITS <= compare_on_hand <= MAX_UNITS:
         raise ValidationError(
             ErrorCode.INVALID_INPUT,
-            f"compareOnHand must be between -{MAX_UNITS} and {MAX_UNITS}",
+            f"compareOnHand must be between -{MAX_UNITS} and {MAX_UNITS} units (this one is {compare_on_hand}).",
             ("compareOnHand",),
         )
     if compare_on_hand is not None and compare_on_hand != item.on_hand:
         raise DomainError(
             ErrorCode.VERSION_CONFLICT,
-            f"on-hand is {item.on_hand}, not {compare_on_hand}: it changed meanwhile; read it again",
+            f"On-hand is {item.on_hand}, not {compare_on_hand}: it changed meanwhile; read it again.",
             ("compareOnHand",),
         )
 
@@ -205,31 +211,40 @@ def adjust(item: InventoryItem, delta: int, reason: str, compare_on_hand: int | 
     """
     reason = normalized(reason).strip()
     if delta == 0:
-        raise ValidationError(ErrorCode.INVALID_INPUT, "delta must not be 0", ("delta",))
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            "delta must not be 0: give the units to add (above 0) or remove (below 0).",
+            ("delta",),
+        )
     if abs(delta) > MAX_UNITS:
         raise ValidationError(
-            ErrorCode.INVALID_INPUT, f"delta must be between -{MAX_UNITS} and {MAX_UNITS} units", ("delta",)
+            ErrorCode.INVALID_INPUT,
+            f"delta must be between -{MAX_UNITS} and {MAX_UNITS} units (this one is {delta}).",
+            ("delta",),
         )
     if is_blank(reason):
-        raise ValidationError(ErrorCode.INVALID_INPUT, REASON_REQUIRED, ("reason",))
+        raise ValidationError(ErrorCode.INVALID_INPUT, f"{REASON_REQUIRED} (this one looks empty).", ("reason",))
     if len(reason) > MAX_REASON_LENGTH:
-        raise ValidationError(ErrorCode.INVALID_INPUT, f"{REASON_TOO_LONG} (this one has {len(reason)})", ("reason",))
+        raise ValidationError(ErrorCode.INVALID_INPUT, f"{REASON_TOO_LONG} (this one has {len(reason)}).", ("reason",))
     if (control := first_control_character(reason, line_breaks=True)) is not None:
         raise ValidationError(
             ErrorCode.INVALID_INPUT,
-            "a reason must not contain control characters other than line breaks and tabs, nor text-direction "
-            f"overrides (found {control})",
+            "A reason must not contain control characters other than line breaks and tabs, nor text-direction "
+            f"overrides (found {control}).",
             ("reason",),
         )
     compared(item, compare_on_hand)  # before the checks against on-hand: a stale one is the conflict, not the input
     if delta < 0 and item.on_hand + delta < 0:  # units received for an item sold beyond its count still add up
         raise ValidationError(
-            ErrorCode.INVALID_INPUT, f"on-hand is {item.on_hand}: it cannot drop by {-delta}", ("delta",)
+            ErrorCode.INVALID_INPUT,
+            f"On-hand is {item.on_hand}: it cannot drop by {-delta} (at most {max(item.on_hand, 0)}).",
+            ("delta",),
         )
     if item.on_hand + delta > MAX_UNITS:
         raise ValidationError(
             ErrorCode.INVALID_INPUT,
-            f"on-hand is {item.on_hand}: adding {delta} would pass the maximum of {MAX_UNITS} units",
+            f"On-hand is {item.on_hand}: adding {delta} would pass the maximum of {MAX_UNITS} units (add at most "
+            f"{MAX_UNITS - item.on_hand}).",
             ("delta",),
         )
     return Edit(MovementKind.ADJUSTED, delta, reason)

@@ -73,8 +73,9 @@ def trimmed(seller_sku: str | None) -> str | None:
     (`domain.text.strip_invisible`: a zero-width space or BOM pasted with it at its end), then in NFC
     (`domain.text.normalized`); None when nothing is left. "MUG" + U+200B is then MUG, and "CAFE" + U+0301 COMBINING
     ACUTE ACCENT is "CAFÉ" (precomposed), not a second item a merchant sees as the same SKU (and could never type:
-    `checked_sku`). The one rule: the catalog stores each SKU's result as its key (`skus.seller_sku_key`), which the
-    later batches' twin lookup compares in SQL."""
+    `checked_sku`). NFC, not NFKC: full-width "SKU-1" (U+FF33 U+FF2B U+FF35 - U+FF11) stays another SKU, as TikTok,
+    which keeps a seller SKU as typed, has it. The one rule: the catalog stores each SKU's result as its key
+    (`skus.seller_sku_key`), which the later batches' twin lookup compares in SQL."""
     if seller_sku is None:
         return None
     value = normalized(strip_invisible(seller_sku))

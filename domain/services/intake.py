@@ -77,7 +77,7 @@ async def replay_event(
     async with uow_factory() as uow:
         event = await uow.webhook_events.get(event_id, merchant_id)
         if event is None or event.shop_id is None:
-            raise NotFoundError("WebhookEvent", ("id",))
+            raise NotFoundError("Webhook event", ("id",))
         event.replay()
         await uow.webhook_events.save([event])
         shop_id = event.shop_id

@@ -121,7 +121,11 @@ async def complete_authorization(
     re-authorization whose shop was deleted since it started, before the code is exchanged (the state is spent).
     """
     if not code and not error:  # a malformed completion spends nothing: the merchant's link still works
-        raise ValidationError(ErrorCode.INVALID_INPUT, "Either code or error must be given.", ("code",))
+        raise ValidationError(
+            ErrorCode.INVALID_INPUT,
+            "Give the code or the error that TikTok's redirect carried with the state (this completion has neither).",
+            ("code",),
+        )
     request = await _spend_state(uow_factory, clock, state, merchant_id)
     if request.purpose is AuthorizationPurpose.REAUTHORIZE:
         request.shop_to_reauthorize()  # its shop deleted since: NOT_FOUND, before TikTok is asked anything

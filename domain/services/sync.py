@@ -121,10 +121,10 @@ async def cancel_task(
     async with uow_factory() as uow:
         task = await uow.sync_tasks.get(task_id, merchant_id)
         if task is None:
-            raise NotFoundError("SyncTask", ("taskId",))
+            raise NotFoundError("Sync task", ("taskId",))
         task.request_cancel(clock.now())
         if not await uow.sync_tasks.update(task):
-            raise NotFoundError("SyncTask", ("taskId",))  # its shop was deleted meanwhile
+            raise NotFoundError("Sync task", ("taskId",))  # its shop was deleted meanwhile
         await uow.commit()
     await publish_quietly(events, task)
     return task

@@ -59,7 +59,7 @@ class InventoryQuery:
         merchant_id = info.context.require_merchant()
         size = page_size(first)
         if query is not None and len(query) > MAX_QUERY_LENGTH:
-            raise BadRequestError(f"query is at most {MAX_QUERY_LENGTH} characters.")
+            raise BadRequestError(f"query has at most {MAX_QUERY_LENGTH} characters (this one has {len(query)}).")
         try:
             async with info.context.services.db.read_sessionmaker() as session:
                 page = await inventory_queries.item_page(

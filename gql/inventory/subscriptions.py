@@ -55,9 +55,9 @@ class InventorySubscription:
         merchant_id = info.context.require_merchant()
         if inventory_item_id is not None and sku is not None:  # which one to follow? (two items, or a mistake)
             raise BadRequestError("Give inventoryItemId or sku, not both.")
-        if sku is not None and len(sku_as_typed(sku)) > MAX_SKU_LENGTH:  # no stored SKU is longer: refused as a
-            # search for it is (`inventoryItems(query:)`), not looked up
-            raise BadRequestError(f"sku is at most {MAX_SKU_LENGTH} characters.")
+        if sku is not None and len(typed := sku_as_typed(sku)) > MAX_SKU_LENGTH:  # no stored SKU is longer: refused
+            # as a search for it is (`inventoryItems(query:)`), not looked up
+            raise BadRequestError(f"sku has at most {MAX_SKU_LENGTH} characters (this one has {len(typed)}).")
         wanted: str | None = None
         if inventory_item_id is not None:
             wanted = internal_id(inventory_item_id, "InventoryItem", "inventoryItemId")

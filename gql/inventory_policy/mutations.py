@@ -70,6 +70,8 @@ def _changes(input: ShopInventoryPolicyUpdateInput) -> dict[str, Any]:
         if value is strawberry.UNSET:
             continue
         if value is None and name != "max_quantity":
-            raise ValidationError(ErrorCode.INVALID_INPUT, f"{field} cannot be null.", (field,))
+            raise ValidationError(
+                ErrorCode.INVALID_INPUT, f"{field} cannot be null: give a value, or leave it out to keep it.", (field,)
+            )
         changes[name] = value
     return changes

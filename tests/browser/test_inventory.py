@@ -150,7 +150,7 @@ def test_a_stale_count_is_refused_then_adjust_safety_stock_and_relink(
     page.get_by_label("Reason").fill("Damaged in transit")
     page.get_by_role("button", name="Adjust", exact=True).click()
     expect(page.get_by_role("alert").filter(has_text="Not saved")).to_have_text(
-        "Not saved: on-hand is 40: it cannot drop by 1000."
+        "Not saved: On-hand is 40: it cannot drop by 1000 (at most 40)."
     )
 
     # adjust by a delta, for a reason
@@ -468,7 +468,7 @@ def test_a_reason_is_saved_whole_up_to_the_apis_500_characters_whatever_they_are
     page.get_by_label("Reason").fill("\U0001f4e6" * 501)
     page.get_by_role("button", name="Adjust", exact=True).click()
     expect(page.locator("#reason-error")).to_have_text(
-        "Not saved: a reason has at most 500 characters (this one has 501)."
+        "Not saved: A reason has at most 500 characters (this one has 501)."
     )
     expect(page.locator("#delta-error")).to_be_empty()
     assert app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]["movements"]["edges"][0]["node"] == moved

@@ -84,6 +84,33 @@ class TestRanges:
         # the same times inside the range answer normally
         assert app.graphql(SHOP_ORDERS, {"id": shop["id"], "t": "2000-01-01T00:00:00-12:00"}, "m1")["shop"]["name"]
 
+    # refused while the document is validated, before any resolver reads a database: one database suffices
+    @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+    def test_a_refused_datetime_literal_is_located_and_says_what_is_accepted(self, app: ShopbridgeServer) -> None:
+        """A DateTime literal the scalar refuses is reported where it is (`locations`), as graphql-core reports a
+        variable's refusal at the variable (spec, "Response Format": an error about the document has locations);
+        its message quotes it and says what is accepted, never the date parser's own words ("Expected 3 digits")."""
+        refused = [
+            ('"0001-01-01T00:00:00Z"', "BAD_USER_INPUT", "out of range"),  # a time no column holds
+            ('"1969-12-31T23:59:59Z"', "BAD_USER_INPUT", "out of range"),
+            ('"10000-01-01T00:00:00Z"', "GRAPHQL_VALIDATION_FAILED", "not an ISO 8601"),  # year 10000 is no date
+            ('"yesterday"', "GRAPHQL_VALIDATION_FAILED", "not an ISO 8601"),
+            ('"2026-02-30T00:00:00Z"', "GRAPHQL_VALIDATION_FAILED", "not an ISO 8601"),
+            ("12345", "GRAPHQL_VALIDATION_FAILED", "not a string"),
+        ]
+        for literal, code, wrong in refused:
+            for query in (  # an argument's literal, and an input object's field
+                '{ shop(id: "U2hvcDox") { orders(createdAfter: LITERAL) { totalCount } } }'.replace("LITERAL", literal),
+                'mutation { syncStart(input: {shopId: "U2hvcDox", kinds: [ORDERS], ordersCreatedSince: LITERAL}) '
+                "{ tasks { id } } }".replace("LITERAL", literal),
+            ):
+                body = app.raw_graphql(query, None, "m1")
+                assert body.get("data") is None and codes(body) == [code], (literal, body)
+                error = body["errors"][0]
+                assert error.get("locations") == [{"line": 1, "column": query.index(literal) + 1}], (literal, error)
+                assert literal.strip('"') in error["message"] and wrong in error["message"], error
+                assert "1970-01-01" in error["message"] and "9999-01-01" in error["message"], error
+
     def test_a_forged_cursor_or_id_never_reaches_the_database(self, app: ShopbridgeServer, shop: dict) -> None:
         def forged(kind: str) -> list[str]:  # each of the right list's kind: refused for its time or id alone
             return [

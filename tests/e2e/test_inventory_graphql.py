@@ -83,8 +83,8 @@ def test_an_adjustment_sent_again_with_the_on_hand_seen_applies_once(app: Shopbr
 CREATE_SAYING_WHY = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
   inventoryItem { sku } userErrors { code field message } } }"""
 LOOK_ALIKE = (
-    "a SKU must not contain invisible characters (zero-width, no-break or blank characters): "
-    "it would look like another SKU (found {})"
+    "A SKU must not contain invisible characters (zero-width, no-break or blank characters): "
+    "it would look like another SKU (found {})."
 )
 
 
@@ -180,14 +180,14 @@ def test_a_reason_or_sku_of_the_wrong_length_is_told_the_limit_whether_empty_lon
 
     # when a reason is empty, a little over the limit (the domain's rule) or far over it (refused at the GraphQL
     # edge before it is read further), then each refusal says the limit, with the code and field as before
-    assert adjusted("") == refusal("a reason of 1 to 500 characters is required")
-    assert adjusted("r" * 501) == refusal("a reason has at most 500 characters (this one has 501)")
+    assert adjusted("") == refusal("A reason of 1 to 500 characters is required (this one looks empty).")
+    assert adjusted("r" * 501) == refusal("A reason has at most 500 characters (this one has 501).")
     assert adjusted("r" * 5000) == refusal(
-        "a reason has at most 500 characters (this one has 5000)"
+        "A reason has at most 500 characters (this one has 5000)."
     )  # was "reason is too long."
     # and a SKU far over its limit says the SKU's limit too
     huge = app.graphql(CREATE_SAYING_WHY, {"input": {"sku": "S" * 5000}}, "m1")["inventoryItemCreate"]
-    assert huge["userErrors"] == refusal("a SKU has 1 to 255 characters (this one has 5000)", "sku")
+    assert huge["userErrors"] == refusal("A SKU has 1 to 255 characters (this one has 5000).", "sku")
 
 
 SET_ON_HAND = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) {
@@ -376,9 +376,10 @@ async def test_following_a_sku_longer_than_any_is_bad_user_input_as_a_search_for
             await following.next()
     # then it is refused with the limit, as inventoryItems(query:) refuses it, not told NOT_FOUND
     assert [e["extensions"]["code"] for e in refused.value.payload] == ["BAD_USER_INPUT"]
-    assert refused.value.payload[0]["message"] == "sku is at most 255 characters."
+    assert refused.value.payload[0]["message"] == "sku has at most 255 characters (this one has 300)."
     searched = app.raw_graphql(SEARCH, {"q": sku, "oversold": None}, "m1")
     assert [e["extensions"]["code"] for e in searched["errors"]] == ["BAD_USER_INPUT"]
+    assert searched["errors"][0]["message"] == "query has at most 255 characters (this one has 300)."
 
 
 def test_an_id_that_names_nothing_is_told_in_the_same_words_however_it_is_spelled(app: ShopbridgeServer) -> None:
@@ -400,9 +401,9 @@ def test_an_id_that_names_nothing_is_told_in_the_same_words_however_it_is_spelle
     # then the message is the same sentence either way (it read "Sku not found" / "SKU not found", and
     # "InventoryItem not found" / "Inventory item not found", by the id's shape)
     assert said(link, {"s": sku, "i": theirs["id"]}, "m2") == said(link, {"s": "junk", "i": item["id"]}, "m1")
-    assert said(link, {"s": sku, "i": theirs["id"]}, "m2") == ["SKU not found"]
-    assert said(adjust, {"i": item["id"]}, "m2") == said(adjust, {"i": "junk"}, "m1") == ["Inventory item not found"]
-    assert said(link, {"s": sku, "i": "junk"}, "m1") == ["Inventory item not found"]
+    assert said(link, {"s": sku, "i": theirs["id"]}, "m2") == ["SKU not found."]
+    assert said(adjust, {"i": item["id"]}, "m2") == said(adjust, {"i": "junk"}, "m1") == ["Inventory item not found."]
+    assert said(link, {"s": sku, "i": "junk"}, "m1") == ["Inventory item not found."]
 
 
 MOVEMENTS = """query($id: ID!, $first: Int, $after: String) { node(id: $id) { ... on InventoryItem {

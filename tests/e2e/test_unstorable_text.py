@@ -58,6 +58,9 @@ def test_a_nul_or_a_lone_surrogate_is_bad_user_input_and_nothing_runs(
     data, codes, message = refusal(body)
     assert (data, codes) == (None, ["BAD_USER_INPUT"]), body
     assert message.startswith("Text may not contain a NUL character (U+0000)") and where in message
+    # located as graphql-core locates a variable it cannot coerce: at the variable's definition (else the literal)
+    at = query.index(where.split(".")[0] + ":") if where else query.index('"LAMP')
+    assert body["errors"][0].get("locations") == [{"line": 1, "column": at + 1}], body
     assert app.count_rows("inventory_items") == 0
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 

@@ -291,6 +291,36 @@ class TestRefusedDocuments:
         assert "\n" not in lines[0].getMessage()
 
 
+class TestResolverErrors:
+    """A subscription refused by its resolver (an id of nothing of the merchant's, two arguments that contradict)
+    ends with an error that carries `locations` and `path`, as the same refusal of a query's field does (spec,
+    "Response Format": a field's error has both; a subscription has one root field). Strawberry passes what the
+    subscription's source stream raises on as a bare error, so they had neither."""
+
+    # located by the resolver's own refusal, whatever the database: one database suffices
+    @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+    async def test_its_error_is_located_at_the_subscription_field(self, app: ShopbridgeServer) -> None:
+        nothing = "U3luY1Rhc2s6MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA"  # SyncTask:000...: well formed, no task
+        refused = [
+            ("subscription { mine: syncTaskUpdated(taskId: TASK) { status } }".replace("TASK", f'"{nothing}"'),
+             "mine", "NOT_FOUND", "Sync task not found."),  # in words, not the type's name ("SyncTask not found")
+            ('subscription {\n  shopUpdated(shopId: "garbage") { name }\n}', "shopUpdated", "NOT_FOUND",
+             "Shop not found."),
+            ('subscription { inventoryItemUpdated(inventoryItemId: "x", sku: "A") { sku } }', "inventoryItemUpdated",
+             "BAD_USER_INPUT", "Give inventoryItemId or sku, not both."),
+        ]  # fmt: skip
+        for query, key, code, message in refused:
+            async with app.subscribe(query, None, "m1") as operation:
+                with pytest.raises(OperationError) as ended:
+                    await operation.next()
+            [error] = ended.value.payload
+            field_at = query.index(key)
+            line = query.count("\n", 0, field_at) + 1
+            column = field_at - (query.rfind("\n", 0, field_at) + 1) + 1
+            assert (error["extensions"]["code"], error.get("path"), error["message"]) == (code, [key], message), error
+            assert error.get("locations") == [{"line": line, "column": column}], error
+
+
 def _http_code(app: ShopbridgeServer, query: str, operation_name: str | None) -> str:
     headers = {"Authorization": f"Bearer {app.token('m1')}"}
     body = {"query": query, "operationName": operation_name}
@@ -374,3 +404,4 @@ class TestDeletedShop:
                     while True:
                         await operation.next()
                 assert [e["extensions"]["code"] for e in ended.value.payload] == ["NOT_FOUND"]
+                assert ended.value.payload[0]["path"] in (["shopUpdated"], ["syncTaskUpdated"])  # located there

@@ -47,6 +47,9 @@ async def test_skus_link_by_trimmed_seller_sku_and_never_guess(world: Pool) -> N
     with pytest.raises(DomainError) as refused:
         await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", bundle_sku, red)
     assert (refused.value.code, refused.value.field) == (ErrorCode.SKU_NOT_LINKABLE, ("skuId",))
+    assert refused.value.message == (
+        "A bundle (combo) SKU cannot be linked: its stock is TikTok's to derive from its parts (12052850)."
+    )
     # seeded from TikTok's stock: available equals what TikTok shows
     assert (await world.item("TEE-RED"))["on_hand"] == 7
     assert world.queue.inventory_pushes == [shop.id]
@@ -212,7 +215,10 @@ async def test_merchant_edits_compare_and_set_and_adjust(world: Pool) -> None:
     assert (item.sku, item.on_hand, item.available) == ("BAG", 10, 8)
     with pytest.raises(DomainError) as taken:
         await pool.create_item(world.uows, world.queue, world.events, world.clock, "merchant-a", "BAG", 1, 0)
-    assert taken.value.code is ErrorCode.SKU_ALREADY_EXISTS
+    assert (taken.value.code, taken.value.message) == (
+        ErrorCode.SKU_ALREADY_EXISTS,
+        'An inventory item with SKU "BAG" exists already: adjust that item, or choose another SKU.',
+    )  # a sentence, as every userError's message (it was "an inventory item with SKU 'BAG' exists already")
     updated = await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", item.id, 15, 10)
     assert (updated.on_hand, updated.version) == (15, item.version + 1)
     with pytest.raises(DomainError) as conflict:

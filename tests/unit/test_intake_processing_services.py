@@ -351,7 +351,7 @@ async def test_replay_of_an_event_of_no_shop_is_not_found(world: World) -> None:
     assert (missing.value.code, missing.value.field, missing.value.message) == (
         ErrorCode.NOT_FOUND,
         ("id",),
-        "WebhookEvent not found",
+        "Webhook event not found.",
     )
     assert world.queue.webhook_events == []
 

@@ -59,20 +59,20 @@ def test_a_sku_is_trimmed_and_has_1_to_255_characters() -> None:
     assert checked_sku("  " + "x" * 255 + " ") == "x" * 255  # the limit counts the trimmed SKU
     assert checked_sku("x") == "x"
     for raw, message in [
-        ("", "a SKU has 1 to 255 characters"),
-        ("   ", "a SKU has 1 to 255 characters"),
-        ("x" * 256, "a SKU has 1 to 255 characters (this one has 256)"),  # told how far over, as a reason is
-        (" " + "x" * 300 + " ", "a SKU has 1 to 255 characters (this one has 300)"),
+        ("", "A SKU has 1 to 255 characters (this one is empty)."),
+        ("   ", "A SKU has 1 to 255 characters (this one is empty)."),
+        ("x" * 256, "A SKU has 1 to 255 characters (this one has 256)."),  # told how far over, as a reason is
+        (" " + "x" * 300 + " ", "A SKU has 1 to 255 characters (this one has 300)."),
     ]:
         with pytest.raises(DomainError) as refused:
             checked_sku(raw)
         assert refusal(refused.value) == (ValidationError, ErrorCode.INVALID_INPUT, message, ("sku",))
 
 
-CONTROL = "a SKU must not contain control characters or text-direction overrides (found {})"
+CONTROL = "A SKU must not contain control characters or text-direction overrides (found {})."
 BLANK = (
-    "a SKU must not contain invisible characters (zero-width, no-break or blank characters): "
-    "it would look empty (found {})"
+    "A SKU must not contain invisible characters (zero-width, no-break or blank characters): "
+    "it would look empty (found {})."
 )
 
 
@@ -103,8 +103,8 @@ def test_a_sku_may_hold_any_visible_character_and_plain_spaces() -> None:
 
 
 INVISIBLE = (
-    "a SKU must not contain invisible characters (zero-width, no-break or blank characters): "
-    "it would look like another SKU (found {})"
+    "A SKU must not contain invisible characters (zero-width, no-break or blank characters): "
+    "it would look like another SKU (found {})."
 )
 
 
@@ -137,9 +137,10 @@ def test_a_sku_holding_an_invisible_character_is_refused_as_a_look_alike(raw: st
     assert refusal(refused.value) == (ValidationError, ErrorCode.INVALID_INPUT, message, ("sku",))
 
 
+DELTA_ZERO = "delta must not be 0: give the units to add (above 0) or remove (below 0)."
 REASON_CONTROL = (
-    "a reason must not contain control characters other than line breaks and tabs, nor text-direction overrides "
-    "(found {})"
+    "A reason must not contain control characters other than line breaks and tabs, nor text-direction overrides "
+    "(found {})."
 )
 
 
@@ -154,7 +155,7 @@ def test_the_apis_description_of_a_reason_states_the_rule_applied() -> None:
 def test_a_reason_may_span_lines_but_holds_no_other_control_character() -> None:
     assert adjust(item(5), 1, "recount:\n\tshelf 3").reason == "recount:\n\tshelf 3"
     for raw, message in [
-        ("\u200b", "a reason of 1 to 500 characters is required"),
+        ("\u200b", "A reason of 1 to 500 characters is required (this one looks empty)."),
         ("broken\x1b[2J", REASON_CONTROL.format("U+001B")),
         ("\u202edegamad", REASON_CONTROL.format("U+202E RIGHT-TO-LEFT OVERRIDE")),
     ]:
@@ -170,7 +171,8 @@ def test_units_are_whole_numbers_from_0_to_a_billion_named_by_their_field() -> N
         with pytest.raises(DomainError) as refused:
             checked_units(value, "safetyStock")
         assert refusal(refused.value) == (
-            ValidationError, ErrorCode.INVALID_INPUT, "safetyStock must be between 0 and 1000000000", ("safetyStock",)
+            ValidationError, ErrorCode.INVALID_INPUT,
+            f"safetyStock must be between 0 and 1000000000 units (this one is {value}).", ("safetyStock",),
         )  # fmt: skip
 
 
@@ -185,10 +187,20 @@ def test_set_on_hand_is_the_edit_to_the_given_value() -> None:
 
 def test_set_on_hand_refuses_values_out_of_range_naming_the_field() -> None:
     cases = (
-        (-1, None, "onHand must be between 0 and 1000000000", ("onHand",)),
-        (1_000_000_001, None, "onHand must be between 0 and 1000000000", ("onHand",)),
-        (5, -1_000_000_001, "compareOnHand must be between -1000000000 and 1000000000", ("compareOnHand",)),
-        (5, 1_000_000_001, "compareOnHand must be between -1000000000 and 1000000000", ("compareOnHand",)),
+        (-1, None, "onHand must be between 0 and 1000000000 units (this one is -1).", ("onHand",)),
+        (1_000_000_001, None, "onHand must be between 0 and 1000000000 units (this one is 1000000001).", ("onHand",)),
+        (
+            5,
+            -1_000_000_001,
+            "compareOnHand must be between -1000000000 and 1000000000 units (this one is -1000000001).",
+            ("compareOnHand",),
+        ),
+        (
+            5,
+            1_000_000_001,
+            "compareOnHand must be between -1000000000 and 1000000000 units (this one is 1000000001).",
+            ("compareOnHand",),
+        ),
     )
     for on_hand, compare, message, field in cases:
         with pytest.raises(DomainError) as refused:
@@ -203,7 +215,7 @@ def test_set_on_hand_with_a_stale_compare_value_is_a_version_conflict() -> None:
             set_on_hand(item(10), 12, compare)
         assert refusal(conflict.value) == (
             DomainError, ErrorCode.VERSION_CONFLICT,
-            f"on-hand is 10, not {compare}: it changed meanwhile; read it again", ("compareOnHand",),
+            f"On-hand is 10, not {compare}: it changed meanwhile; read it again.", ("compareOnHand",),
         )  # fmt: skip
 
 
@@ -217,16 +229,17 @@ def test_adjust_with_the_on_hand_seen_applies_once_and_refuses_its_retry() -> No
             adjust(item(on_hand), delta, "count", 10)
         assert refusal(conflict.value) == (
             DomainError, ErrorCode.VERSION_CONFLICT,
-            f"on-hand is {on_hand}, not 10: it changed meanwhile; read it again", ("compareOnHand",),
+            f"On-hand is {on_hand}, not 10: it changed meanwhile; read it again.", ("compareOnHand",),
         )  # fmt: skip
     # bad input is still told as such first, and a compare value no on-hand can have is bad input
     with pytest.raises(DomainError) as refused:
         adjust(item(5), 0, "count", 10)
-    assert refusal(refused.value)[1:] == (ErrorCode.INVALID_INPUT, "delta must not be 0", ("delta",))
+    assert refusal(refused.value)[1:] == (ErrorCode.INVALID_INPUT, DELTA_ZERO, ("delta",))
     with pytest.raises(DomainError) as refused:
         adjust(item(5), 1, "count", 1_000_000_001)
     assert refusal(refused.value)[1:] == (
-        ErrorCode.INVALID_INPUT, "compareOnHand must be between -1000000000 and 1000000000", ("compareOnHand",),
+        ErrorCode.INVALID_INPUT, "compareOnHand must be between -1000000000 and 1000000000 units (this one is "
+        "1000000001).", ("compareOnHand",),
     )  # fmt: skip
 
 
@@ -242,19 +255,21 @@ def test_adjust_adds_a_delta_for_a_trimmed_reason_up_to_the_limits() -> None:
 @pytest.mark.parametrize(
     ("on_hand", "delta", "reason", "message", "field"),
     [
-        (10, 0, "count", "delta must not be 0", ("delta",)),
-        (10, 0, "", "delta must not be 0", ("delta",)),  # the delta is checked first
-        (10, 1_000_000_001, "count", "delta must be between -1000000000 and 1000000000 units", ("delta",)),
-        (10, -1_000_000_001, "count", "delta must be between -1000000000 and 1000000000 units", ("delta",)),
-        (10, 3, "", "a reason of 1 to 500 characters is required", ("reason",)),
-        (10, 3, "   ", "a reason of 1 to 500 characters is required", ("reason",)),
-        (10, 3, "r" * 501, "a reason has at most 500 characters (this one has 501)", ("reason",)),
-        (10, -11, "count", "on-hand is 10: it cannot drop by 11", ("delta",)),
-        (0, -1, "count", "on-hand is 0: it cannot drop by 1", ("delta",)),
+        (10, 0, "count", DELTA_ZERO, ("delta",)),
+        (10, 0, "", DELTA_ZERO, ("delta",)),  # the delta is checked first
+        (10, 1_000_000_001, "count",
+         "delta must be between -1000000000 and 1000000000 units (this one is 1000000001).", ("delta",)),
+        (10, -1_000_000_001, "count",
+         "delta must be between -1000000000 and 1000000000 units (this one is -1000000001).", ("delta",)),
+        (10, 3, "", "A reason of 1 to 500 characters is required (this one looks empty).", ("reason",)),
+        (10, 3, "   ", "A reason of 1 to 500 characters is required (this one looks empty).", ("reason",)),
+        (10, 3, "r" * 501, "A reason has at most 500 characters (this one has 501).", ("reason",)),
+        (10, -11, "count", "On-hand is 10: it cannot drop by 11 (at most 10).", ("delta",)),
+        (0, -1, "count", "On-hand is 0: it cannot drop by 1 (at most 0).", ("delta",)),
         (999_999_999, 2, "count",
-         "on-hand is 999999999: adding 2 would pass the maximum of 1000000000 units", ("delta",)),
+         "On-hand is 999999999: adding 2 would pass the maximum of 1000000000 units (add at most 1).", ("delta",)),
         (1_000_000_000, 1, "count",
-         "on-hand is 1000000000: adding 1 would pass the maximum of 1000000000 units", ("delta",)),
+         "On-hand is 1000000000: adding 1 would pass the maximum of 1000000000 units (add at most 0).", ("delta",)),
     ],
 )  # fmt: skip
 def test_adjust_refuses_with_the_field_and_message_of_the_rule_broken(
@@ -280,6 +295,14 @@ def test_a_sku_and_a_reason_are_taken_in_nfc_so_two_spellings_that_show_alike_ar
     # and a reason too (the limit counts what is stored: 500 decomposed letters are 500 characters)
     assert adjust(item(1), 1, "Cafe\u0301 spill").reason == "Caf\u00e9 spill"
     assert adjust(item(1), 1, "e\u0301" * 500).reason == "\u00e9" * 500
+
+
+def test_a_full_width_sku_is_taken_as_typed_not_refused_nor_folded() -> None:
+    # given "SKU-1" in full-width letters and digit (as a CJK input method types it): visible, so not refused as an
+    # invisible look-alike is, and kept as typed (NFC), so that it matches the TikTok seller SKU of the same characters
+    # (test_inventory_links: TikTok keeps them apart, so does the pool)
+    full_width = "\uff33\uff2b\uff35-\uff11"
+    assert checked_sku(full_width) == full_width != checked_sku("SKU-1")
 
 
 def test_a_skus_search_key_is_the_same_for_every_spelling_of_its_letters() -> None:

@@ -45,6 +45,22 @@ def test_a_seller_sku_is_matched_in_nfc_so_its_two_spellings_are_one_and_not_amb
     assert decisions == [LinkDecision("s1", AMBIGUOUS, composed), LinkDecision("s2", AMBIGUOUS, composed)]
 
 
+def test_a_full_width_seller_sku_is_another_sku_as_it_is_at_tiktok() -> None:
+    """Decision: matching takes NFC (canonical), never NFKC (compatibility). TikTok keeps a seller SKU as the string
+    the seller typed (tiktok-api.md: `skus[].seller_sku`, a plain string, and Search Products' `seller_skus[]` filter
+    takes it as is; nothing there folds width or case), so "SKU-1" in full-width letters and digit (U+FF33 U+FF2B
+    U+FF35 - U+FF11) is a second SKU at TikTok. Folding it to "SKU-1" would make two SKUs that TikTok keeps apart
+    AMBIGUOUS, or draw one on an item TikTok's seller never gave that SKU."""
+    full_width = "\uff33\uff2b\uff35-\uff11"
+    assert trimmed(full_width) == full_width
+    # given a shop with both spellings, then each links to its own item, neither is ambiguous
+    decisions = auto_link([ShopSku("s1", "SKU-1"), ShopSku("s2", full_width)])
+    assert decisions == [
+        LinkDecision("s1", LINKED, "SKU-1", "SKU-1"),
+        LinkDecision("s2", LINKED, full_width, full_width),
+    ]
+
+
 def test_auto_link_decides_every_sku_in_order_after_a_manual_one_is_skipped() -> None:
     decisions = auto_link(
         [

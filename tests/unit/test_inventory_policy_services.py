@@ -103,7 +103,7 @@ async def test_another_merchants_or_no_shop_is_not_found_and_nothing_is_stored(w
     assert (refused.value.code, refused.value.field, refused.value.message) == (
         ErrorCode.NOT_FOUND,
         ("shopId",),
-        "Shop not found",
+        "Shop not found.",
     )
     with pytest.raises(DomainError) as missing:
         await update_policy(world.uow, world.queue, world.clock, "m1", "no-such-shop", {"share_percent": 50})

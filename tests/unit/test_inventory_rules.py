@@ -162,10 +162,14 @@ def test_refused_edits_say_what_is_wrong_with_the_value_given() -> None:
         set_on_hand(item(10), 12, -1_000_000_001)
     assert (negative.value.code, negative.value.field) == (ErrorCode.INVALID_INPUT, ("compareOnHand",))
     cases = (
-        (item(10), 0, "delta must not be 0"),
-        (item(10), 2_000_000_000, "delta must be between -1000000000 and 1000000000 units"),
-        (item(1_000_000_000), 1, "on-hand is 1000000000: adding 1 would pass the maximum of 1000000000 units"),
-        (item(10), -11, "on-hand is 10: it cannot drop by 11"),
+        (item(10), 0, "delta must not be 0: give the units to add (above 0) or remove (below 0)."),
+        (item(10), 2_000_000_000, "delta must be between -1000000000 and 1000000000 units (this one is 2000000000)."),
+        (
+            item(1_000_000_000),
+            1,
+            "On-hand is 1000000000: adding 1 would pass the maximum of 1000000000 units (add at most 0).",
+        ),
+        (item(10), -11, "On-hand is 10: it cannot drop by 11 (at most 10)."),
     )
     for stocked, delta, message in cases:
         with pytest.raises(DomainError) as refused:

@@ -76,9 +76,9 @@ async def test_an_item_is_created_trimmed_with_its_counters_and_signalled(world:
 @pytest.mark.parametrize(
     ("sku", "on_hand", "safety", "field", "message"),
     [
-        ("  ", 1, 0, ("sku",), "a SKU has 1 to 255 characters"),
-        ("A", -1, 0, ("onHand",), "onHand must be between 0 and 1000000000"),
-        ("A", 1, -1, ("safetyStock",), "safetyStock must be between 0 and 1000000000"),
+        ("  ", 1, 0, ("sku",), "A SKU has 1 to 255 characters (this one is empty)."),
+        ("A", -1, 0, ("onHand",), "onHand must be between 0 and 1000000000 units (this one is -1)."),
+        ("A", 1, -1, ("safetyStock",), "safetyStock must be between 0 and 1000000000 units (this one is -1)."),
     ],
 )
 async def test_an_item_with_bad_input_is_refused(
@@ -145,7 +145,11 @@ async def test_safety_stock_changes_push_again_and_the_same_value_does_nothing(w
 async def test_a_bad_safety_stock_is_refused_before_the_item_is_looked_up(world: World) -> None:
     with pytest.raises(DomainError) as error:
         await inventory.update_safety_stock(world.uow, world.queue, world.events, "m1", "no-such-item", -1)
-    assert refused(error) == (ErrorCode.INVALID_INPUT, ("safetyStock",), "safetyStock must be between 0 and 1000000000")
+    assert refused(error) == (
+        ErrorCode.INVALID_INPUT,
+        ("safetyStock",),
+        "safetyStock must be between 0 and 1000000000 units (this one is -1).",
+    )
 
 
 async def test_another_merchants_item_is_not_found_for_every_edit(world: World) -> None:
@@ -159,7 +163,7 @@ async def test_another_merchants_item_is_not_found_for_every_edit(world: World) 
     for edit in edits:
         with pytest.raises(DomainError) as error:
             await edit
-        assert refused(error) == (ErrorCode.NOT_FOUND, ("inventoryItemId",), "Inventory item not found")
+        assert refused(error) == (ErrorCode.NOT_FOUND, ("inventoryItemId",), "Inventory item not found.")
     assert world.store.push.items[item.id] == item
 
 
@@ -176,7 +180,7 @@ async def test_a_sku_is_linked_unlinked_and_another_merchants_is_not_found(world
     assert world.store.push.links[(world.shop.id, "s1")].state == "UNLINKED"
     with pytest.raises(DomainError) as error:
         await inventory.link_sku(world.uow, world.queue, world.events, "m2", "s1", None)
-    assert refused(error) == (ErrorCode.NOT_FOUND, ("skuId",), "SKU not found")
+    assert refused(error) == (ErrorCode.NOT_FOUND, ("skuId",), "SKU not found.")
 
 
 async def test_a_bundle_sku_is_not_linkable(world: World) -> None:

@@ -62,15 +62,20 @@ async def test_a_shop_not_found_is_refused_on_the_shop_id_field(world: World, op
         "delete": lambda: services.delete_shop(world.uow, world.clock, "m2", shop.id),
     }
     error = await expect(ErrorCode.NOT_FOUND, calls[operation]())
-    assert (error.message, error.field) == ("Shop not found", ("shopId",))
+    assert (error.message, error.field) == ("Shop not found.", ("shopId",))
+
+
+NEITHER_CODE_NOR_ERROR = (
+    "Give the code or the error that TikTok's redirect carried with the state (this completion has neither)."
+)
 
 
 @pytest.mark.parametrize(
     ("code", "error", "expected", "message", "field"),
     [
         ("c1", "access_denied", ErrorCode.AUTHORIZATION_DENIED, "The seller did not grant access to the shop.", None),
-        (None, None, ErrorCode.INVALID_INPUT, "Either code or error must be given.", ("code",)),
-        ("", "", ErrorCode.INVALID_INPUT, "Either code or error must be given.", ("code",)),
+        (None, None, ErrorCode.INVALID_INPUT, NEITHER_CODE_NOR_ERROR, ("code",)),
+        ("", "", ErrorCode.INVALID_INPUT, NEITHER_CODE_NOR_ERROR, ("code",)),
     ],
 )
 async def test_a_completion_without_a_code_is_refused_with_a_message(

@@ -60,7 +60,7 @@ async def test_start_sync_names_the_shop_field_and_gives_only_the_orders_task_th
     shop_id = next(iter(store.shops))
     with pytest.raises(NotFoundError) as missing:
         await start_sync(_uow(store), queue, events, clock, "m2", shop_id, [SyncKind.PRODUCTS])
-    assert (missing.value.message, missing.value.field) == ("Shop not found", ("shopId",))
+    assert (missing.value.message, missing.value.field) == ("Shop not found.", ("shopId",))
     since = T0 - timedelta(days=60)
     products, orders = await start_sync(
         _uow(store), queue, events, clock, "m1", shop_id, [SyncKind.PRODUCTS, SyncKind.ORDERS], since
@@ -118,7 +118,7 @@ async def test_a_lost_race_whose_winner_already_ended_is_still_refused_as_runnin
 async def test_another_refusal_while_adding_is_passed_on_as_it_is(env) -> None:  # type: ignore[no-untyped-def]
     store, queue, events, clock = env
     shop_id = next(iter(store.shops))
-    refusal = DomainError(ErrorCode.NOT_FOUND, "Shop not found")
+    refusal = DomainError(ErrorCode.NOT_FOUND, "Shop not found.")
     with pytest.raises(DomainError) as refused:
         await start_sync(_racing_start(store, None, refusal), queue, events, clock, "m1", shop_id, [SyncKind.ORDERS])
     assert refused.value is refusal and store.tasks == {}
@@ -130,7 +130,7 @@ async def test_cancel_says_which_field_names_a_task_it_cannot_find_and_signals_w
     (task,) = await start_sync(_uow(store), queue, events, clock, "m1", shop_id, [SyncKind.PRODUCTS])
     with pytest.raises(NotFoundError) as missing:
         await cancel_task(_uow(store), events, clock, "m2", task.id)
-    assert (missing.value.message, missing.value.field) == ("SyncTask not found", ("taskId",))
+    assert (missing.value.message, missing.value.field) == ("Sync task not found.", ("taskId",))
     events.changes.clear()
     clock.advance(timedelta(minutes=1))
     cancelled = await cancel_task(_uow(store), events, clock, "m1", task.id)
@@ -158,7 +158,7 @@ async def test_cancelling_a_task_whose_shop_was_deleted_meanwhile_is_not_found(e
 
     with pytest.raises(NotFoundError) as missing:
         await cancel_task(uow, events, clock, "m1", task.id)
-    assert (missing.value.message, missing.value.field) == ("SyncTask not found", ("taskId",))
+    assert (missing.value.message, missing.value.field) == ("Sync task not found.", ("taskId",))
 
 
 async def test_a_lost_signal_never_fails_the_use_case(env) -> None:  # type: ignore[no-untyped-def]

@@ -181,8 +181,13 @@ def test_refreshed_tokens_replace_only_the_pair_they_were_refreshed_from(
 
 @pytest.mark.parametrize(
     ("kinds", "message"),
-    [([], "Give at least one kind to sync."), ([SyncKind.ORDERS, SyncKind.ORDERS], "Each kind may be given once.")],
-)
+    [
+        ([], "kinds must name at least one of PRODUCTS, ORDERS (this one is empty)."),
+        ([SyncKind.ORDERS, SyncKind.ORDERS], "kinds must name each kind once (this one names ORDERS twice or more)."),
+        ([SyncKind.ORDERS, SyncKind.PRODUCTS, SyncKind.PRODUCTS, SyncKind.ORDERS],
+         "kinds must name each kind once (this one names ORDERS and PRODUCTS twice or more)."),
+    ],
+)  # fmt: skip
 def test_the_kinds_to_sync_are_refused_with_a_message_on_the_kinds_field(kinds: list, message: str) -> None:
     with pytest.raises(ValidationError) as refused:
         parse_kinds(kinds)

@@ -50,7 +50,9 @@ async def create_item(session: AsyncSession, item: InventoryItem) -> PoolChange:
             await session.execute(inventory_items.insert().values(values))
     except IntegrityError:
         raise DomainError(
-            ErrorCode.SKU_ALREADY_EXISTS, f"an inventory item with SKU {item.sku!r} exists already", ("sku",)
+            ErrorCode.SKU_ALREADY_EXISTS,
+            f'An inventory item with SKU "{item.sku}" exists already: adjust that item, or choose another SKU.',
+            ("sku",),
         ) from None
     return await edit_item(session, item, Edit(MovementKind.CREATED, item.on_hand), item.created_at)
 

@@ -575,7 +575,9 @@ async def link_manually(
     await hold_shop_links(session, row.shop_id, exclusive=True)
     if row.bundle and item_id is not None:
         raise DomainError(
-            ErrorCode.SKU_NOT_LINKABLE, "a bundle (combo) SKU's stock is TikTok's to derive (12052850)", ("skuId",)
+            ErrorCode.SKU_NOT_LINKABLE,
+            "A bundle (combo) SKU cannot be linked: its stock is TikTok's to derive from its parts (12052850).",
+            ("skuId",),
         )
     previous = (await _links(session, [sku_id])).get(sku_id)
     state, source = (LinkState.LINKED, LinkSource.MANUAL) if item_id is not None else unlinked_by_hand(row.bundle)

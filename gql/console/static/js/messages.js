@@ -52,8 +52,9 @@ export function explain(error) {
   const sentence = USER_ERRORS[code];
   if (!sentence) return (typeof error === "object" && error?.message) || "Something went wrong. Try again.";
   if (code === "TIKTOK_REJECTED" && error?.message) return `${sentence} ${error.message}`;
-  // The server says which value is wrong and why ("on-hand is 75: it cannot drop by 500"): show it.
-  if (code === "INVALID_INPUT" && error?.message) return `Not saved: ${error.message}.`;
+  // The server says, in one sentence, what is accepted and what was given ("On-hand is 75: it cannot drop by 500 (at
+  // most 75)."): show it (its period once, were a message ever to come without one).
+  if (code === "INVALID_INPUT" && error?.message) return `Not saved: ${error.message.replace(/\.$/, "")}.`;
   // A name too long is told its length in characters and code points (an emoji takes several): show it.
   if (code === "INVALID_NAME" && error?.message) return `${sentence} ${error.message}`;
   return sentence;
