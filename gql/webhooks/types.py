@@ -39,7 +39,10 @@ class WebhookEventNode(t.Node):
         "the shop never stored: a stored product Get Product no "
         "longer serves, as TikTok serves no FREEZE or DELETED one, is looked for with Search Products and stored as "
         "listed there, or DELETED when listed nowhere, and the event is PROCESSED), TIKTOK_ERROR (TikTok refused "
-        "the call otherwise), UNREADABLE_RECORD, REAUTHORIZATION_REQUIRED, TIKTOK_UNAVAILABLE."
+        "the call otherwise), UNREADABLE_RECORD, REAUTHORIZATION_REQUIRED, TIKTOK_UNAVAILABLE; STALE_ORDER (an "
+        "order status change whose order TikTok served older than its data.update_time: PENDING and retried for "
+        "15 minutes after its receipt, then PROCESSED with the version served, the newer one left to the order "
+        "poll)."
     )
     error_message: str | None = strawberry.field(
         description="The reason in words when IGNORED or FAILED, or while PENDING why the last run did not finish "
