@@ -48,6 +48,10 @@ ORDER_NOT_FOUND_RETRY = timedelta(minutes=15)
 # none (tiktok-api.md §10, live-sync.md §2.2): an undated notice received at R was first sent at R - 15 h 32 min or
 # after.
 TIKTOK_RETRY_SPAN = timedelta(hours=15, minutes=32)
+# How far ahead of Shopbridge's clock a push time may be and still be read (`push_time`): TikTok's clock and ours
+# disagree by seconds, not minutes (both NTP-synced); 15 minutes is generous for that and far below what a wrong
+# time could do (a push dated years ahead outranked every later authorization, so its replay revoked them all).
+FUTURE_PUSH_SKEW = timedelta(minutes=15)
 
 
 class EventType(IntEnum):
@@ -194,9 +198,13 @@ def _expiration_time(raw: Any) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def push_time(timestamp: int | None) -> datetime | None:
+def push_time(timestamp: int | None, now: datetime | None = None) -> datetime | None:
     """The envelope's `timestamp` (Unix seconds) as a time (UTC), or None when it is unknown: absent, 0, negative,
-    or past the year 9999. Rule: 0 is TikTok's zero value of an int64 it did not set (as webhook 7's
+    past the year 9999, or, given `now` (the receiving server's clock, UTC: the `Clock` the intake dates receipts
+    with), more than `FUTURE_PUSH_SKEW` after it. Rule: a push cannot be sent after it is received; trusted, one
+    dated in 2286 outranked every authorization granted before then (`Shop.notice_is_current`), so a replay of a
+    deauthorization revoked each re-authorization. Within the skew it is kept as sent (clocks differ by seconds).
+    0 is TikTok's zero value of an int64 it did not set (as webhook 7's
     `expiration_time: 0`, `NO_END_DATE`), not a push made at 1970-01-01T00:00:00Z; read as that date it made a
     notice look older than every authorization (a deauthorization pushed with it was IGNORED as stale, however
     late it came) and keyed apart from its own redelivery. An unknown push time is never compared: the event is
@@ -204,7 +212,10 @@ def push_time(timestamp: int | None) -> datetime | None:
     (`notification_key`). The push time is only a hint, never a reason to refuse."""
     if timestamp is None or not 0 < timestamp <= LAST_UNIX_SECOND:
         return None
-    return datetime.fromtimestamp(timestamp, UTC)
+    pushed = datetime.fromtimestamp(timestamp, UTC)
+    if now is not None and pushed > now + FUTURE_PUSH_SKEW:
+        return None
+    return pushed
 
 
 def _whole_number(value: Any) -> int | None:
@@ -238,10 +249,16 @@ def _id_text(value: Any, name: str) -> str:
 
 
 def notification_key(
-    tts_notification_id: str | None, type_: int, tiktok_shop_id: str | None, data: Any, timestamp: int | None = None
+    tts_notification_id: str | None,
+    type_: int,
+    tiktok_shop_id: str | None,
+    data: Any,
+    timestamp: int | None = None,
+    now: datetime | None = None,
 ) -> str:
     """The inbox's unique key (at most 80 characters): `tts:` + TikTok's `tts_notification_id`, else `sha256:` + a
-    SHA-256 of type, shop id, push time and canonical data; the push time is left out when unknown (`push_time`).
+    SHA-256 of type, shop id, push time and canonical data; the push time is left out when unknown (`push_time`,
+    received at `now`, UTC).
 
     Rule: a redelivery of one notification (TikTok's retry, or a duplicate sent at once) is the same envelope, so
     it gets the same key and is stored once. Two notifications with the same type, shop and data pushed at two
@@ -253,7 +270,7 @@ def notification_key(
     if tts_notification_id and tts_notification_id.strip("0"):
         return "tts:" + tts_notification_id
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    pushed = "" if push_time(timestamp) is None else f"{timestamp}|"
+    pushed = "" if push_time(timestamp, now) is None else f"{timestamp}|"
     # surrogatepass: JSON may carry a lone surrogate (`"\ud800"`), which UTF-8 cannot encode; other text is unchanged
     digest = hashlib.sha256(f"{type_}|{tiktok_shop_id or ''}|{pushed}{canonical}".encode("utf-8", "surrogatepass"))
     return "sha256:" + digest.hexdigest()
@@ -342,12 +359,13 @@ class WebhookEvent:
                 notification.tiktok_shop_id,
                 notification.data,
                 notification.timestamp,
+                now,
             ),
             type=notification.type,
             tiktok_shop_id=notification.tiktok_shop_id,
             shop_id=shop_id,
             data=notification.data,
-            notified_at=push_time(notification.timestamp),
+            notified_at=push_time(notification.timestamp, now),
             received_at=now,
             tts_notification_id=notification.tts_notification_id,
         )

@@ -26,7 +26,8 @@ class WebhookEventNode(t.Node):
     received_at: datetime
     notified_at: datetime | None = strawberry.field(
         description="TikTok's push time (the envelope's timestamp); null when unknown: absent, 0 (TikTok's zero "
-        "value), negative, or not Unix seconds up to the year 9999. The event is then dated by its receipt."
+        "value), negative, not Unix seconds up to the year 9999, or more than 15 minutes after its receipt by "
+        "Shopbridge's clock (a push cannot be sent after it arrives). The event is then dated by its receipt."
     )
     processed_at: datetime | None
     outcome: WebhookEventOutcome  # type: ignore[valid-type]
