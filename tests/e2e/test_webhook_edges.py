@@ -146,6 +146,27 @@ class TestFuturePushTime:
         assert status_of(app, shop) == "ACTIVE"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite only: the rule is the API reader's
+def test_an_order_tiktok_serves_with_create_time_0_fails_its_event_with_the_reason(app: ShopbridgeServer) -> None:
+    shop = connect(app)
+    tiktok_id = shop["tiktokShopId"]
+    # given an order Get Order Detail serves with `create_time: 0` (an int64 TikTok did not set)
+    created = app.sandbox.control("POST", f"/shops/{tiktok_id}/orders", {"orders": [{"create_time": 0}]})
+    order_id = created["orders"][0]["id"]
+    # when its webhook arrives
+    assert (
+        push(app, envelope(1, tiktok_id, {"order_id": order_id, "order_status": "AWAITING_SHIPMENT"})).status_code
+        == 200
+    )
+    wait_until(lambda: all_settled(app), what="the event processed")
+    # then the event is FAILED saying why, and no order placed in 1970 is stored (nor pooled)
+    (event,) = stored_events(app)
+    assert (event["outcome"], event["error_code"], event["error_message"]) == (
+        "FAILED", "UNREADABLE_RECORD", "create_time is 0: TikTok gave no creation time",
+    )  # fmt: skip
+    assert order_id not in orders_of(app, shop["id"])
+
+
 class TestMisbehavingTikTok:
     def test_a_storm_of_misdeliveries_ends_in_tiktoks_state_and_again_changes_nothing(self, app_factory) -> None:
         app = app_factory(products=3, orders=3)
