@@ -433,16 +433,18 @@ class WebhookEvent:
         self.outcome, self.error_code, self.error_message, self.processed_at = EventOutcome.PENDING, None, None, None
 
 
-def stale_order(served_update_time: datetime, meaning: Meaning) -> str | None:
+def stale_order(served_update_time: datetime, meaning: Meaning, received_at: datetime) -> str | None:
     """Why the order Get Order Detail served (last updated at `served_update_time`, UTC) is older than the status
-    change `meaning` announces (`Meaning.order_update_time`), or None when it is not (or the event gave no time).
+    change `meaning` announces (`Meaning.order_update_time`), or None when it is not, or the event gave no time,
+    or one more than `FUTURE_PUSH_SKEW` after its receipt (`received_at`, UTC; a change is not pushed before it
+    is made: such a time is no version TikTok will serve, as `push_time` reads the envelope's).
 
     Rule: an order webhook is pushed as TikTok writes the change, and Get Order Detail can still answer the version
     before it (read lag, live-sync.md §8): settled with that version, the event left the pool wrong (a cancellation
     not released, a paid order not reserved) until the next poll. A served version at or after the event's
     `update_time` is current: TikTok's `update_time` only grows with an order's changes."""
     expected = meaning.order_update_time
-    if expected is None or served_update_time >= expected:
+    if expected is None or expected > received_at + FUTURE_PUSH_SKEW or served_update_time >= expected:
         return None
     return (
         f"TikTok served the order as updated at {served_update_time:%Y-%m-%dT%H:%M:%SZ}, before this event's "

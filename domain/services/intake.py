@@ -465,7 +465,7 @@ def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -
         reason
         for order_id in meaning.order_ids
         if order_id in fetched.order_versions
-        and (reason := stale_order(fetched.order_versions[order_id], meaning)) is not None
+        and (reason := stale_order(fetched.order_versions[order_id], meaning, event.received_at)) is not None
     ]
     if stale:  # the version served was stored; a newer one may not be readable yet (`stale_order`)
         if event.await_order(now, stale[0], EventError.STALE_ORDER):
