@@ -3,7 +3,8 @@
 Webhooks are notifications only (tiktok-api.md §10): an order or product event makes Shopbridge re-fetch that
 record through the API, never trust the pushed fields. Types and their `data` are live-sync.md §2.4:
 
-    1 ORDER_STATUS_CHANGE, 11 CANCELLATION_STATUS_CHANGE, 12 RETURN_STATUS_CHANGE   data.order_id → refresh it
+    1 ORDER_STATUS_CHANGE, 11 CANCELLATION_STATUS_CHANGE, 12 RETURN_STATUS_CHANGE   data.order_id → refresh it;
+                                                                1's data.update_time: the version to expect
     4 PACKAGE_UPDATE                                            data.package_list[].order_id_list[] → refresh them
     5 PRODUCT_STATUS_CHANGE, 15 PRODUCT_INFORMATION_CHANGE, 16 PRODUCT_CREATION    data.product_id → refresh it
     6 SELLER_DEAUTHORIZATION                                    the shop is REVOKED (its data is kept)
@@ -39,11 +40,18 @@ LAST_UNIX_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a `d
 # behind (read-after-write; TikTok documents no bound, live-sync.md §8 "order search index lag"). 15 minutes outlasts
 # the design's 10-minute poll overlap, and at the stale sweep's default cadence (SHOPBRIDGE_SYNC_STALE_AFTER, 300 s,
 # jittered) gives the order two to four more fetches; an order still absent after it is not this shop's.
+# The same bound holds an event whose order TikTok serves in a version older than the event says it is (an order
+# status change's `data.update_time` after the fetched order's `update_time`: the same read lag, after a change):
+# PENDING with STALE_ORDER and retried meanwhile, then settled with the version served, left to the order poll.
 ORDER_NOT_FOUND_RETRY = timedelta(minutes=15)
 # How late TikTok may deliver a notification after its first attempt: retries at +2 min, +30 min, +3 h, +12 h, then
 # none (tiktok-api.md §10, live-sync.md §2.2): an undated notice received at R was first sent at R - 15 h 32 min or
 # after.
 TIKTOK_RETRY_SPAN = timedelta(hours=15, minutes=32)
+# How far ahead of Shopbridge's clock a push time may be and still be read (`push_time`): TikTok's clock and ours
+# disagree by seconds, not minutes (both NTP-synced); 15 minutes is generous for that and far below what a wrong
+# time could do (a push dated years ahead outranked every later authorization, so its replay revoked them all).
+FUTURE_PUSH_SKEW = timedelta(minutes=15)
 
 
 class EventType(IntEnum):
@@ -128,6 +136,9 @@ class Meaning:
     deauthorized: bool = False
     authorization_expires_at: datetime | None = None
     ignored_because: str | None = None  # why an empty meaning of a handled type asks nothing (`NO_END_DATE`)
+    # When an order status change (type 1) says its order was updated (`data.update_time`, UTC); None when unknown:
+    # absent, 0, not Unix seconds. Only a hint (`stale_order`), never a reason to fail the event.
+    order_update_time: datetime | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -146,7 +157,10 @@ def interpret(type_: int, data: Mapping[str, Any]) -> Meaning:
     if not isinstance(data, Mapping):
         raise MalformedEventError("data must be an object")
     if type_ in ORDER_EVENTS:
-        return Meaning(order_ids=(_identifier(data, "order_id"),))
+        order_id = _identifier(data, "order_id")
+        if type_ == EventType.ORDER_STATUS_CHANGE:
+            return Meaning(order_ids=(order_id,), order_update_time=push_time(_whole_number(data.get("update_time"))))
+        return Meaning(order_ids=(order_id,))
     if type_ == EventType.PACKAGE_UPDATE:
         packages = data.get("package_list")
         if not isinstance(packages, list):
@@ -184,9 +198,13 @@ def _expiration_time(raw: Any) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def push_time(timestamp: int | None) -> datetime | None:
+def push_time(timestamp: int | None, now: datetime | None = None) -> datetime | None:
     """The envelope's `timestamp` (Unix seconds) as a time (UTC), or None when it is unknown: absent, 0, negative,
-    or past the year 9999. Rule: 0 is TikTok's zero value of an int64 it did not set (as webhook 7's
+    past the year 9999, or, given `now` (the receiving server's clock, UTC: the `Clock` the intake dates receipts
+    with), more than `FUTURE_PUSH_SKEW` after it. Rule: a push cannot be sent after it is received; trusted, one
+    dated in 2286 outranked every authorization granted before then (`Shop.notice_is_current`), so a replay of a
+    deauthorization revoked each re-authorization. Within the skew it is kept as sent (clocks differ by seconds).
+    0 is TikTok's zero value of an int64 it did not set (as webhook 7's
     `expiration_time: 0`, `NO_END_DATE`), not a push made at 1970-01-01T00:00:00Z; read as that date it made a
     notice look older than every authorization (a deauthorization pushed with it was IGNORED as stale, however
     late it came) and keyed apart from its own redelivery. An unknown push time is never compared: the event is
@@ -194,7 +212,10 @@ def push_time(timestamp: int | None) -> datetime | None:
     (`notification_key`). The push time is only a hint, never a reason to refuse."""
     if timestamp is None or not 0 < timestamp <= LAST_UNIX_SECOND:
         return None
-    return datetime.fromtimestamp(timestamp, UTC)
+    pushed = datetime.fromtimestamp(timestamp, UTC)
+    if now is not None and pushed > now + FUTURE_PUSH_SKEW:
+        return None
+    return pushed
 
 
 def _whole_number(value: Any) -> int | None:
@@ -228,10 +249,16 @@ def _id_text(value: Any, name: str) -> str:
 
 
 def notification_key(
-    tts_notification_id: str | None, type_: int, tiktok_shop_id: str | None, data: Any, timestamp: int | None = None
+    tts_notification_id: str | None,
+    type_: int,
+    tiktok_shop_id: str | None,
+    data: Any,
+    timestamp: int | None = None,
+    now: datetime | None = None,
 ) -> str:
     """The inbox's unique key (at most 80 characters): `tts:` + TikTok's `tts_notification_id`, else `sha256:` + a
-    SHA-256 of type, shop id, push time and canonical data; the push time is left out when unknown (`push_time`).
+    SHA-256 of type, shop id, push time and canonical data; the push time is left out when unknown (`push_time`,
+    received at `now`, UTC).
 
     Rule: a redelivery of one notification (TikTok's retry, or a duplicate sent at once) is the same envelope, so
     it gets the same key and is stored once. Two notifications with the same type, shop and data pushed at two
@@ -243,7 +270,7 @@ def notification_key(
     if tts_notification_id and tts_notification_id.strip("0"):
         return "tts:" + tts_notification_id
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    pushed = "" if push_time(timestamp) is None else f"{timestamp}|"
+    pushed = "" if push_time(timestamp, now) is None else f"{timestamp}|"
     # surrogatepass: JSON may carry a lone surrogate (`"\ud800"`), which UTF-8 cannot encode; other text is unchanged
     digest = hashlib.sha256(f"{type_}|{tiktok_shop_id or ''}|{pushed}{canonical}".encode("utf-8", "surrogatepass"))
     return "sha256:" + digest.hexdigest()
@@ -285,6 +312,10 @@ class EventError(StrEnum):
     UNREADABLE_RECORD = "UNREADABLE_RECORD"  # FAILED: TikTok's answer could not be mapped
     REAUTHORIZATION_REQUIRED = "REAUTHORIZATION_REQUIRED"  # FAILED: the shop is REVOKED; replay after re-authorizing
     TIKTOK_UNAVAILABLE = "TIKTOK_UNAVAILABLE"  # still PENDING: the last run found TikTok unavailable; retried
+    # PENDING: Get Order Detail served the order in a version older than the status change's `data.update_time`
+    # (`stale_order`), retried within `ORDER_NOT_FOUND_RETRY` of its receipt; PROCESSED with it after that time,
+    # the version served stored and the newer one left to the shop's order poll
+    STALE_ORDER = "STALE_ORDER"
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,12 +359,13 @@ class WebhookEvent:
                 notification.tiktok_shop_id,
                 notification.data,
                 notification.timestamp,
+                now,
             ),
             type=notification.type,
             tiktok_shop_id=notification.tiktok_shop_id,
             shop_id=shop_id,
             data=notification.data,
-            notified_at=push_time(notification.timestamp),
+            notified_at=push_time(notification.timestamp, now),
             received_at=now,
             tts_notification_id=notification.tts_notification_id,
         )
@@ -380,16 +412,17 @@ class WebhookEvent:
     def finish(self, now: datetime, outcome: EventOutcome, code: str | None = None, message: str | None = None) -> None:
         self.outcome, self.error_code, self.error_message, self.processed_at = outcome, code, message, now
 
-    def await_order(self, now: datetime, message: str) -> bool:
-        """Keep the event PENDING, ORDER_NOT_FOUND with `message` and when its retries end, if it was received less
-        than `ORDER_NOT_FOUND_RETRY` before `now` (UTC); True then. False (nothing changed) once that time is past:
-        the caller fails it. Rule: an order TikTok does not return right after its webhook may not be readable yet
-        (read-after-write lag), so the not-found is transient for a bounded time; the stale sweep and the shop's
-        next events retry it (`domain.services.intake.resume_pending_events`)."""
+    def await_order(self, now: datetime, message: str, code: EventError = EventError.ORDER_NOT_FOUND) -> bool:
+        """Keep the event PENDING, with `code` (ORDER_NOT_FOUND, or STALE_ORDER), `message` and when its retries
+        end, if it was received less than `ORDER_NOT_FOUND_RETRY` before `now` (UTC); True then. False (nothing
+        changed) once that time is past: the caller settles it. Rule: an order TikTok does not return right after
+        its webhook, or returns in a version older than the webhook says (`stale_order`), may not be readable yet
+        (read-after-write lag), so it is transient for a bounded time; the stale sweep and the shop's next events
+        retry it (`domain.services.intake.resume_pending_events`)."""
         until = self.received_at + ORDER_NOT_FOUND_RETRY
         if now >= until:
             return False
-        self.outcome, self.error_code, self.processed_at = EventOutcome.PENDING, EventError.ORDER_NOT_FOUND, None
+        self.outcome, self.error_code, self.processed_at = EventOutcome.PENDING, code, None
         self.error_message = (
             f"{message.rstrip('.')}; perhaps not readable yet: retried until {until:%Y-%m-%dT%H:%M:%SZ}."
         )
@@ -398,6 +431,25 @@ class WebhookEvent:
     def replay(self) -> None:
         """Process it again (GraphQL `webhookEventReplay`): harmless, every handler is idempotent."""
         self.outcome, self.error_code, self.error_message, self.processed_at = EventOutcome.PENDING, None, None, None
+
+
+def stale_order(served_update_time: datetime, meaning: Meaning, received_at: datetime) -> str | None:
+    """Why the order Get Order Detail served (last updated at `served_update_time`, UTC) is older than the status
+    change `meaning` announces (`Meaning.order_update_time`), or None when it is not, or the event gave no time,
+    or one more than `FUTURE_PUSH_SKEW` after its receipt (`received_at`, UTC; a change is not pushed before it
+    is made: such a time is no version TikTok will serve, as `push_time` reads the envelope's).
+
+    Rule: an order webhook is pushed as TikTok writes the change, and Get Order Detail can still answer the version
+    before it (read lag, live-sync.md §8): settled with that version, the event left the pool wrong (a cancellation
+    not released, a paid order not reserved) until the next poll. A served version at or after the event's
+    `update_time` is current: TikTok's `update_time` only grows with an order's changes."""
+    expected = meaning.order_update_time
+    if expected is None or expected > received_at + FUTURE_PUSH_SKEW or served_update_time >= expected:
+        return None
+    return (
+        f"TikTok served the order as updated at {served_update_time:%Y-%m-%dT%H:%M:%SZ}, before this event's "
+        f"update_time {expected:%Y-%m-%dT%H:%M:%SZ}"
+    )
 
 
 def shop_notices(events: Sequence[WebhookEvent]) -> tuple[datetime | None, list[tuple[datetime, datetime]]]:

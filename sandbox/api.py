@@ -132,7 +132,8 @@ async def search_orders(call: Call) -> dict[str, Any]:
 
 async def order_detail(call: Call) -> dict[str, Any]:
     """Up to 50 comma-joined ids of this shop; other ids are left out, and none found is 21008111. An order the
-    control surface put under read-after-write lag (`World.detail_lag`) is left out as if it did not exist yet."""
+    control surface put under read-after-write lag (`World.detail_lag`) is left out as if it did not exist yet; one
+    under read lag after a change (`World.stale_detail`) is served as it was before that change."""
     raw_ids = call.query.get("ids", "")
     ids = list(dict.fromkeys(part.strip() for part in raw_ids.split(",") if part.strip()))
     if not ids:
@@ -141,7 +142,12 @@ async def order_detail(call: Call) -> dict[str, Any]:
         raise ApiError(codes.ORDER_INVALID_PARAMETER, f"The ids query parameter can hold at most {MAX_ORDER_IDS} ids.")
     book = call.shop_data().orders
     lagging = call.world.detail_lag
-    orders = [order for order in map(book.get, ids) if order is not None and order["id"] not in lagging]
+    stale = call.world.stale_detail
+    orders = [
+        stale.get(order["id"], order)
+        for order in map(book.get, ids)
+        if order is not None and order["id"] not in lagging
+    ]
     if not orders:
         raise ApiError(codes.ORDER_NOT_OWNED, "The order or package does not belong to the current seller.")
     return {"orders": orders}

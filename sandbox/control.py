@@ -220,7 +220,10 @@ class Control:
         own warehouse), and `package_status`, every line's package (`PACKAGE_STATUSES`; CANCELLED: lost or damaged
         after shipping, live-sync.md sec. 3.2, 3.5); by default it follows the status (a change to CANCELLED of an
         order whose package had left makes it lost). `detail_lag` (true/false) puts the order under TikTok's
-        read-after-write lag, or ends it: Get Order Detail leaves it out meanwhile (search still lists it)."""
+        read-after-write lag, or ends it: Get Order Detail leaves it out meanwhile (search still lists it).
+        `stale_detail` (true/false, on a change) starts or ends the read lag of a changed order: Get Order Detail
+        keeps serving the version before the change (the first such change's, until false), as TikTok may right
+        after pushing the change's webhook (search lists the new version)."""
         body = await _json(request)
         items = body.get("orders")
         if not isinstance(items, list) or not items or len(items) > MAX_ORDERS_PER_CALL:
@@ -245,10 +248,16 @@ class Control:
                 raise BadInput(f"package_status must be one of {list(PACKAGE_STATUSES)}")
             if "detail_lag" in item and not isinstance(item["detail_lag"], bool):
                 raise BadInput("detail_lag must be true or false")
+            if "stale_detail" in item and (not isinstance(item["stale_detail"], bool) or "id" not in item):
+                raise BadInput("stale_detail must be true or false, on a change of an order (with its id)")
         results = []
         for item in items:
             if "id" in item:
                 order = dict(data.orders.require(item["id"]))
+                if item.get("stale_detail") is True:
+                    self.world.stale_detail.setdefault(order["id"], dict(order))
+                elif item.get("stale_detail") is False:
+                    self.world.stale_detail.pop(order["id"], None)
                 update_time = _int(item, "update_time", max(now, order["create_time"]))
                 status = item.get("status") or order["status"]
                 _change(order, status, update_time, data.shop.region, item.get("package_status"))

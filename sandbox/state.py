@@ -95,6 +95,10 @@ class World:
         # Order ids Get Order Detail does not serve yet: TikTok's read-after-write lag, an order whose webhook was
         # pushed before the detail API could return it (control `"detail_lag": true` on an order; not persisted).
         self.detail_lag: set[str] = set()
+        # Order id -> the older version Get Order Detail still serves: TikTok's read lag after a change, the order's
+        # webhook carrying the new `update_time` while the detail API answers the version before it (control
+        # `"stale_detail": true` on a change; not persisted).
+        self.stale_detail: dict[str, dict[str, Any]] = {}
         self.holds = Holds()
         self.rate_limiter = RateLimiter(config.rate_limit)
         self.latency_ms = config.latency_ms
@@ -210,6 +214,7 @@ class World:
         rate limit, counters at zero."""
         self.faults.off(self.config.slow_seconds)
         self.detail_lag.clear()
+        self.stale_detail.clear()
         self.holds.hold(())
         settings = self.webhooks.settings
         settings.drop = settings.duplicate = settings.reorder = settings.bad_signature = 0.0

@@ -45,6 +45,20 @@ def _when(seconds: int, what: str) -> datetime:
         raise InvalidRecord(f"{what} is not a Unix time: {seconds}") from None
 
 
+def _update_time(update_time: int | None, created: datetime) -> datetime:
+    """A record's `update_time` (Unix seconds) as a time (UTC); its creation time when TikTok gives none: absent,
+    or 0. Rule: 0 is TikTok's zero value of an int64 it did not set (as the webhook envelope's `timestamp: 0`,
+    `domain.intake.push_time`), not an update at 1970-01-01T00:00:00Z; read as that date, the version was older
+    than every stored one and its change was dropped (the catalog keeps the newest `update_time`)."""
+    return created if not update_time else _when(update_time, "update_time")
+
+
+# An order's `create_time` of 0 (an int64 TikTok did not set; TikTok documents it on every order, tiktok-api.md
+# sec. 8, so never seen): the order is a per-record failure, not an order placed in 1970. The pool dates orders by
+# it (one created before the pool's count of a SKU is history, not a sale to reserve), as do import windows.
+NO_CREATE_TIME = "create_time is 0: TikTok gave no creation time"
+
+
 # -- tokens and shops ------------------------------------------------------------------------------------------------
 
 
@@ -84,7 +98,7 @@ def authorized_shops(data: Raw) -> list[AuthorizedShop]:
 
 def _stored_product(product: wire.Product) -> StoredProduct:
     created = _when(product.create_time, "create_time")
-    updated = created if product.update_time is None else _when(product.update_time, "update_time")
+    updated = _update_time(product.update_time, created)
     bundle = "COMBINED_PRODUCT" in (product.product_types or ())
     skus = [
         (sku.id, sku.seller_sku or None, sku.price.sale_price, sku.price.currency,
@@ -98,9 +112,12 @@ def _stored_order(order: wire.Order) -> StoredOrder:
     """Total = payment.total_amount in payment.currency; the recipient is empty while UNPAID or ON_HOLD; a bundle
     line's `combined_listing_skus` become its components, each line's `display_status` its status and its
     `package_status` its package's, and an FBT `fulfillment_type` its `fulfilled_by_tiktok` (all for the pool;
-    live-sync.md §1.5, §3.2, §3.5)."""
+    live-sync.md §1.5, §3.2, §3.5). A `create_time` of 0 fails the record (`NO_CREATE_TIME`); an `update_time` of 0
+    is unknown (`_update_time`)."""
+    if order.create_time == 0:
+        raise InvalidRecord(NO_CREATE_TIME)
     created = _when(order.create_time, "create_time")
-    updated = created if order.update_time is None else _when(order.update_time, "update_time")
+    updated = _update_time(order.update_time, created)
     address = order.recipient_address or _NO_ADDRESS
     payment = order.payment
     items = [

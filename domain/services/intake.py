@@ -23,12 +23,14 @@ from domain.catalog import Order
 from domain.clock import Clock
 from domain.errors import NotFoundError
 from domain.intake import (
+    ORDER_NOT_FOUND_RETRY,
     EventError,
     EventOutcome,
     MalformedEventError,
     WebhookEvent,
     order_id_batches,
     shop_notices,
+    stale_order,
 )
 from domain.ports import (
     AuthorizationLostError,
@@ -111,6 +113,7 @@ class _Fetched:
     failures: dict[str, tuple[EventError, str]] = field(
         default_factory=dict
     )  # "order:ID" / "product:ID" → (code, message)
+    order_versions: dict[str, datetime] = field(default_factory=dict)  # order id → its `updated_at` as served
     # "product:ID" → what was applied for a stored product Get Product no longer serves (`_confirm_unserved`)
     applied: dict[str, str] = field(default_factory=dict)
     revoked: bool = False  # the shop was revoked already, or TikTok refused its authorization meanwhile
@@ -274,6 +277,7 @@ async def _fetch_orders(api: ShopRefreshApi, batch: list[str], fetched: _Fetched
             seen.add(record.tiktok_id)
         else:
             fetched.orders.append(record)
+            fetched.order_versions[record.tiktok_order_id] = record.updated_at
             seen.add(record.tiktok_order_id)
     for order_id in batch:
         if order_id not in seen:
@@ -406,6 +410,10 @@ async def _search_listing(api: ShopRefreshApi, known: KnownProduct) -> ProductRe
 AUTHORIZATION_REVOKED = "The shop's authorization is revoked; re-authorize it, then replay the event."
 AUTHORIZATION_ENDED = "The shop's authorization has ended; re-authorize it, then replay the event."
 STALE_NOTICE = "Sent before the shop's current authorization (a late retry or a replay): it changes nothing."
+STALE_AFTER_RETRIES = (
+    f", still after {ORDER_NOT_FOUND_RETRY.total_seconds() / 60:.0f} minutes of retries: the version served is "
+    "stored, and the shop's order poll brings the newer one."
+)
 UNDATED_NOTICE = (
     "No push time, and received within TikTok's retry span (15.5 h) of the shop's current authorization: it may be "
     "a late delivery about an earlier authorization, so it changes nothing. If the seller did remove the app, "
@@ -418,7 +426,10 @@ def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -
     before the shop's current authorization is IGNORED, with `STALE_NOTICE` (`Shop.notice_is_current`); an
     undated one that may have been (`WebhookEvent.sent_no_earlier_than`) with `UNDATED_NOTICE`. An event
     whose only failures are orders TikTok did not return stays PENDING (ORDER_NOT_FOUND) within
-    `ORDER_NOT_FOUND_RETRY` of its receipt (`WebhookEvent.await_order`), FAILED after it."""
+    `ORDER_NOT_FOUND_RETRY` of its receipt (`WebhookEvent.await_order`), FAILED after it. An order status change
+    whose order TikTok served in a version older than its `data.update_time` (`domain.intake.stale_order`) stays
+    PENDING (STALE_ORDER) within that time too, and is PROCESSED with STALE_ORDER and the reason after it (the
+    version served is stored either way; the shop's order poll brings the newer one)."""
     event.attempts += 1
     try:
         meaning = event.meaning()
@@ -449,9 +460,21 @@ def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -
         if all(failure[0] is EventError.ORDER_NOT_FOUND for failure in failures) and event.await_order(now, message):
             return  # TikTok may not serve the order yet: PENDING, retried until its time is up (`await_order`)
         event.finish(now, EventOutcome.FAILED, code, message)
-    else:  # what was applied for a product Get Product no longer serves, if any (`_confirm_unserved`)
-        applied = [fetched.applied[key] for key in keys if key in fetched.applied]
-        event.finish(now, EventOutcome.PROCESSED, None, applied[0] if applied else None)
+        return
+    stale = [
+        reason
+        for order_id in meaning.order_ids
+        if order_id in fetched.order_versions
+        and (reason := stale_order(fetched.order_versions[order_id], meaning, event.received_at)) is not None
+    ]
+    if stale:  # the version served was stored; a newer one may not be readable yet (`stale_order`)
+        if event.await_order(now, stale[0], EventError.STALE_ORDER):
+            return
+        event.finish(now, EventOutcome.PROCESSED, EventError.STALE_ORDER, f"{stale[0]}{STALE_AFTER_RETRIES}")
+        return
+    # what was applied for a product Get Product no longer serves, if any (`_confirm_unserved`)
+    applied = [fetched.applied[key] for key in keys if key in fetched.applied]
+    event.finish(now, EventOutcome.PROCESSED, None, applied[0] if applied else None)
 
 
 async def _count_attempt(deps: IntakeDeps, shop_id: str, event_ids: list[str]) -> None:

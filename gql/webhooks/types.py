@@ -26,7 +26,8 @@ class WebhookEventNode(t.Node):
     received_at: datetime
     notified_at: datetime | None = strawberry.field(
         description="TikTok's push time (the envelope's timestamp); null when unknown: absent, 0 (TikTok's zero "
-        "value), negative, or not Unix seconds up to the year 9999. The event is then dated by its receipt."
+        "value), negative, not Unix seconds up to the year 9999, or more than 15 minutes after its receipt by "
+        "Shopbridge's clock (a push cannot be sent after it arrives). The event is then dated by its receipt."
     )
     processed_at: datetime | None
     outcome: WebhookEventOutcome  # type: ignore[valid-type]
@@ -39,7 +40,10 @@ class WebhookEventNode(t.Node):
         "the shop never stored: a stored product Get Product no "
         "longer serves, as TikTok serves no FREEZE or DELETED one, is looked for with Search Products and stored as "
         "listed there, or DELETED when listed nowhere, and the event is PROCESSED), TIKTOK_ERROR (TikTok refused "
-        "the call otherwise), UNREADABLE_RECORD, REAUTHORIZATION_REQUIRED, TIKTOK_UNAVAILABLE."
+        "the call otherwise), UNREADABLE_RECORD, REAUTHORIZATION_REQUIRED, TIKTOK_UNAVAILABLE; STALE_ORDER (an "
+        "order status change whose order TikTok served older than its data.update_time: PENDING and retried for "
+        "15 minutes after its receipt, then PROCESSED with the version served, the newer one left to the order "
+        "poll)."
     )
     error_message: str | None = strawberry.field(
         description="The reason in words when IGNORED or FAILED, or while PENDING why the last run did not finish "

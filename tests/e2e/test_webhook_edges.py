@@ -13,8 +13,19 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from tests.e2e.test_store_management import DELETE, REAUTH, complete, state_of
-from tests.e2e.test_webhooks import all_settled, envelope, orders_of, push, sandbox_orders, stored_events
+from tests.e2e.test_webhooks import (
+    EVENTS,
+    REPLAY,
+    all_settled,
+    envelope,
+    orders_of,
+    push,
+    sandbox_orders,
+    stored_events,
+)
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
@@ -104,6 +115,56 @@ class TestPushTimeZero:
         assert status_of(app, shop) == "REVOKED"
         (event,) = stored_events(app)
         assert (event["outcome"], event["notified_at"]) == ("PROCESSED", None)
+
+
+# SQLite only: the rule is the domain's (`domain.intake.push_time`), and an undated event is stored as in the
+# tests above, which run on both databases.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+class TestFuturePushTime:
+    def test_a_deauthorization_pushed_in_2286_is_undated_so_its_replay_cannot_revoke_a_later_authorization(
+        self, app: ShopbridgeServer
+    ) -> None:
+        shop = connect(app)
+        app.clock.advance(timedelta(hours=16))  # authorized longer ago than TikTok retries a push (15 h 32 min)
+        # given a seller deauthorization pushed with a timestamp in 2286 (far past any clock skew): REVOKED
+        deauthorize(app, shop, 9_999_999_999)
+        assert status_of(app, shop) == "REVOKED"
+        # then it is dated by its receipt: the push time is unknown (it was trusted as 2286-11-20)
+        (event,) = stored_events(app)
+        assert (event["outcome"], event["notified_at"]) == ("PROCESSED", None)
+        # when the merchant re-authorizes, and the event is replayed
+        reauthorize(app, shop)
+        (node,) = [
+            e["node"] for e in app.graphql(EVENTS, {"id": shop["id"], "first": 5}, "m1")["webhookEvents"]["edges"]
+        ]
+        assert app.graphql(REPLAY, {"id": node["id"]}, "m1")["webhookEventReplay"]["userErrors"] == []
+        wait_until(lambda: all_settled(app), what="the replay processed")
+        # then it changes nothing: it may be a late delivery about the earlier authorization (dated 2286, it
+        # outranked the re-authorization and revoked the shop again)
+        (event,) = stored_events(app)
+        assert (event["outcome"], event["attempts"]) == ("IGNORED", 2)
+        assert status_of(app, shop) == "ACTIVE"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite only: the rule is the API reader's
+def test_an_order_tiktok_serves_with_create_time_0_fails_its_event_with_the_reason(app: ShopbridgeServer) -> None:
+    shop = connect(app)
+    tiktok_id = shop["tiktokShopId"]
+    # given an order Get Order Detail serves with `create_time: 0` (an int64 TikTok did not set)
+    created = app.sandbox.control("POST", f"/shops/{tiktok_id}/orders", {"orders": [{"create_time": 0}]})
+    order_id = created["orders"][0]["id"]
+    # when its webhook arrives
+    assert (
+        push(app, envelope(1, tiktok_id, {"order_id": order_id, "order_status": "AWAITING_SHIPMENT"})).status_code
+        == 200
+    )
+    wait_until(lambda: all_settled(app), what="the event processed")
+    # then the event is FAILED saying why, and no order placed in 1970 is stored (nor pooled)
+    (event,) = stored_events(app)
+    assert (event["outcome"], event["error_code"], event["error_message"]) == (
+        "FAILED", "UNREADABLE_RECORD", "create_time is 0: TikTok gave no creation time",
+    )  # fmt: skip
+    assert order_id not in orders_of(app, shop["id"])
 
 
 class TestMisbehavingTikTok:

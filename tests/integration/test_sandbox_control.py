@@ -283,6 +283,25 @@ def test_orders_can_be_added_and_changed_and_ground_truth_filters_by_creation(sa
     assert all(o["create_time"] >= now for o in recent)
 
 
+def test_stale_detail_serves_an_orders_version_before_its_change_until_ended(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    shop = sandbox.world.sellers["us-local"].shops[0].id
+    (order,) = sandbox.control("POST", f"shops/{shop}/orders", {"orders": [{"status": "AWAITING_SHIPMENT"}]})["orders"]
+
+    def detail() -> dict:
+        (served,) = caller.call("GET", "/order/202309/orders", {"ids": order["id"]})["data"]["orders"]
+        return served
+
+    # a change under read lag: Get Order Detail still serves the version before it, and after a second change too
+    for status in ("CANCELLED", "CANCELLED"):
+        change = {"id": order["id"], "status": status, "update_time": order["update_time"] + 60, "stale_detail": True}
+        sandbox.control("POST", f"shops/{shop}/orders", {"orders": [change]})
+        assert (detail()["status"], detail()["update_time"]) == ("AWAITING_SHIPMENT", order["update_time"])
+    # ended: the current version (an item with an id is a change: its update_time is now)
+    sandbox.control("POST", f"shops/{shop}/orders", {"orders": [{"id": order["id"], "stale_detail": False}]})
+    assert detail()["status"] == "CANCELLED"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status"),
     [
@@ -301,6 +320,7 @@ def test_orders_can_be_added_and_changed_and_ground_truth_filters_by_creation(sa
         ("POST", "shops/{shop}/orders", {"orders": [{"status": "LOST"}]}, 400),
         ("POST", "shops/{shop}/orders", {"orders": [{"package_status": "LOST"}]}, 400),
         ("POST", "shops/{shop}/orders", {"orders": []}, 400),
+        ("POST", "shops/{shop}/orders", {"orders": [{"status": "UNPAID", "stale_detail": True}]}, 400),  # no id
         ("GET", "nothing", None, 404),
         # a promotion lock on a SKU no shop has was taken (200) and locked nothing: a mistyped id tested nothing
         ("POST", "skus/1730000000000000000/promotion-lock", {"quantity": 5}, 404),

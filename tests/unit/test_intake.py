@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from domain.intake import (
+    FUTURE_PUSH_SKEW,
     HANDLED_EVENT_TYPES,
     NO_END_DATE,
     TIKTOK_RETRY_SPAN,
@@ -152,9 +153,10 @@ class TestEvents:
         shop = make_shop(now=T0)
         after = int((T0 + timedelta(hours=1)).timestamp())
         end = int((T0 + timedelta(days=20)).timestamp())
+        received = T0 + timedelta(hours=1, seconds=2)  # (a push is received after it is sent)
         events = [
-            WebhookEvent.receive(self.notification(7, {"expiration_time": str(end)}, after), shop.id, T0),
-            WebhookEvent.receive(self.notification(6, {"message": "bye"}, after), shop.id, T0),
+            WebhookEvent.receive(self.notification(7, {"expiration_time": str(end)}, after), shop.id, received),
+            WebhookEvent.receive(self.notification(6, {"message": "bye"}, after), shop.id, received),
         ]
         deauthorized_at, expiries = shop_notices(events)
         assert deauthorized_at is not None
@@ -422,6 +424,28 @@ class TestPushTime:
         assert push_time(1) == datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
         assert push_time(253_402_300_799) == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
         assert push_time(None) is None
+
+    def test_a_push_time_ahead_of_the_receipt_by_more_than_the_skew_is_unknown(self) -> None:
+        """Rule (`push_time`): a push is not sent after it is received; up to `FUTURE_PUSH_SKEW` (15 minutes)
+        ahead of the server's clock is a clock difference and kept, beyond it the time is unknown."""
+        assert FUTURE_PUSH_SKEW == timedelta(minutes=15)
+        edge = int((T0 + FUTURE_PUSH_SKEW).timestamp())
+
+        def received(timestamp: int) -> WebhookEvent:
+            return WebhookEvent.receive(Notification(6, None, "7494", timestamp, {"message": "bye"}), "shop-1", T0)
+
+        # 15 minutes ahead: kept as sent, and keyed with it
+        kept = received(edge)
+        assert kept.notified_at == T0 + FUTURE_PUSH_SKEW and not kept.keyed_without_push_time
+        # a second more, or in 2286: dated by its receipt, undated in its key (a redelivery is the same event)
+        for ahead in (edge + 1, 9_999_999_999):
+            event = received(ahead)
+            assert (event.notified_at, event.notice_time) == (None, T0)
+            assert event.sent_no_earlier_than == T0 - TIKTOK_RETRY_SPAN
+            assert event.keyed_without_push_time
+            assert event.notification_key == notification_key(None, 6, "7494", {"message": "bye"})
+        # without a clock to compare with, the time is read as sent
+        assert push_time(9_999_999_999) == datetime(2286, 11, 20, 17, 46, 39, tzinfo=UTC)
 
 
 def test_a_lone_surrogate_in_data_still_has_a_notification_key() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -434,6 +434,43 @@ async def test_an_order_tiktok_does_not_return_yet_is_retried_for_a_while_then_f
     assert event.error_message == (
         "TikTok did not return this order: TikTok refused the request (21008111): order not found"
     )
+
+
+async def test_an_order_served_older_than_its_status_change_is_retried_then_left_to_the_poll(world: World) -> None:
+    api: ScriptedApi = world.api  # type: ignore[assignment]
+    served = api.orders[oid(1)].updated_at
+    newer = int((served + timedelta(minutes=1)).timestamp())
+    # given a status change saying its order was updated after the version Get Order Detail serves (read lag),
+    # and one of an order served as it says, one not saying when, one saying 0 (TikTok's unset int64), one in 2286
+    await world.receive(1, {"order_id": oid(1), "order_status": "CANCEL", "update_time": newer}, "lagging")
+    await world.receive(1, {"order_id": oid(2), "update_time": int(served.timestamp())}, "current")
+    await world.receive(1, {"order_id": oid(3)}, "undated")
+    await world.receive(1, {"order_id": oid(4), "update_time": 0}, "zero")
+    await world.receive(1, {"order_id": oid(5), "update_time": 9_999_999_999}, "future")
+    received = events(world)[0].received_at
+    # when they are processed
+    assert await world.process() == 4
+    # then the lagging one stays PENDING, STALE_ORDER, saying which versions and until when; the others PROCESSED
+    until = (received + ORDER_NOT_FOUND_RETRY).strftime("%Y-%m-%dT%H:%M:%SZ")
+    reason = (
+        f"TikTok served the order as updated at {served:%Y-%m-%dT%H:%M:%SZ}, before this event's update_time "
+        f"{datetime.fromtimestamp(newer, UTC):%Y-%m-%dT%H:%M:%SZ}"
+    )
+    assert finished(world) == [
+        (EventOutcome.PENDING, "STALE_ORDER", f"{reason}; perhaps not readable yet: retried until {until}."),
+        (EventOutcome.PROCESSED, None, None), (EventOutcome.PROCESSED, None, None),
+        (EventOutcome.PROCESSED, None, None), (EventOutcome.PROCESSED, None, None),
+    ]  # fmt: skip
+    assert events(world)[0].processed_at is None
+    # when TikTok still serves the older version once its retries are over
+    world.clock.current = received + ORDER_NOT_FOUND_RETRY
+    assert await world.process() == 1
+    # then it is PROCESSED with that version, saying so: the order poll brings the newer one
+    assert finished(world)[0] == (
+        EventOutcome.PROCESSED, "STALE_ORDER",
+        f"{reason}, still after 15 minutes of retries: the version served is stored, and the shop's order poll "
+        "brings the newer one.",
+    )  # fmt: skip
 
 
 async def test_an_order_served_on_a_retry_is_processed_and_a_mixed_failure_is_not_retried(world: World) -> None:

@@ -43,6 +43,22 @@ def test_a_time_that_is_no_unix_time_fails_the_record_with_its_field(
     assert one(raw({**record, **change})) == RecordFailure(record["id"], reason)
 
 
+@pytest.mark.parametrize(
+    ("record", "one"), [(ORDER, records.order), (PRODUCT, records.product)], ids=["order", "product"]
+)
+def test_an_update_time_of_0_is_unknown_not_1970(record: dict[str, Any], one: Any) -> None:
+    # given a record whose update_time is 0 (TikTok's zero value of an int64 it did not set)
+    read = one(raw({**record, "update_time": 0}))
+    # then it reads as updated when created, as without one (read as 1970-01-01, it was older than any stored one)
+    assert read.updated_at == read.created_at == datetime.fromtimestamp(record["create_time"], UTC)
+
+
+def test_an_order_without_a_creation_time_fails_with_the_reason() -> None:
+    # given an order whose create_time is 0: then it is no order of 1970 (which the pool would take for history)
+    assert records.order(raw({**ORDER, "create_time": 0})) == RecordFailure(ORDER["id"], records.NO_CREATE_TIME)
+    assert records.NO_CREATE_TIME == "create_time is 0: TikTok gave no creation time"
+
+
 @pytest.mark.parametrize("field", ["access_token_expire_in", "refresh_token_expire_in"])
 def test_a_token_expiry_that_is_no_unix_time_is_an_unexpected_token_response(field: str) -> None:
     data = {
