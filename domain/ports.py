@@ -123,6 +123,11 @@ class SyncTaskRepository(Protocol):
         """The latest SUCCEEDED task of the shop and kind: polls (`scheduled`) or imports (not)."""
         ...
 
+    async def manual_started_since(self, shop_id: str, kind: SyncKind, since: datetime, limit: int) -> list[datetime]:
+        """The creation times (UTC) of the shop's MANUAL tasks of `kind` created after `since`, any status, newest
+        first, at most `limit`: what `domain.sync.check_manual_starts` bounds."""
+        ...
+
     async def fold_empty_polls(self, shop_id: str, kind: SyncKind, keep: int) -> int:
         """Delete the shop's finished SCHEDULED tasks of `kind` that found nothing, but the newest `keep`."""
         ...
