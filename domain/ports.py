@@ -517,7 +517,9 @@ class TaskQueue(Protocol):
 
     async def enqueue_sync(self, task_id: str) -> None: ...
     async def enqueue_webhook_events(self, shop_id: str) -> None:
-        """Process the shop's pending webhook events (idempotent: nothing pending is a no-op)."""
+        """Process the shop's pending webhook events (idempotent: nothing pending is a no-op). May be coalesced with
+        a message of the shop that is queued and not started yet (its run reads every event pending when it starts):
+        a loop of `webhookEventReplay` leaves one message per shop in the queue, not one per call."""
         ...
 
     async def enqueue_webhook_registration(self, shop_id: str) -> None:
