@@ -128,6 +128,8 @@ class Settings:
     # (each a row kept a day past its expiry, domain/authorization.py).
     max_websockets_per_merchant: int = 20
     max_authorization_starts: int = 20
+    # Syncs of one shop and kind a merchant may start by hand (`syncStart`) within an hour (domain/sync.py).
+    max_sync_starts_per_hour: int = 6
     # Operations (issue 11): /metrics, logs.
     metrics_token: str | None = field(default=None, repr=False)  # set: /metrics needs `Authorization: Bearer` it
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: the processes of a host share their metrics there
@@ -549,6 +551,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         request_body_timeout_seconds=_positive(env, "SHOPBRIDGE_REQUEST_BODY_TIMEOUT", 30.0),
         max_websockets_per_merchant=_int(env, "SHOPBRIDGE_MAX_WEBSOCKETS_PER_MERCHANT", 20, 1),
         max_authorization_starts=_int(env, "SHOPBRIDGE_MAX_AUTHORIZATION_STARTS", 20, 1),
+        max_sync_starts_per_hour=_int(env, "SHOPBRIDGE_MAX_SYNC_STARTS_PER_HOUR", 6, 1),
         metrics_token=get("SHOPBRIDGE_METRICS_TOKEN"),
         metrics_dir=_directory(get("PROMETHEUS_MULTIPROC_DIR"), "PROMETHEUS_MULTIPROC_DIR"),
         log_format=_choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json")),

@@ -7,6 +7,10 @@ it first thing in its run (`started`), before it reads anything; so a change com
 message of its own, and one committed before it is in the read. Never a lost push: a marker with no message behind
 it (the send failed and so did its `release`; a message dropped unstarted) lapses after `PENDING_TTL_SECONDS`, and
 the scheduler's tick re-sends every shop whose outbox rows are due (`domain.services.inventory_reconcile`).
+A shop's `process_webhook_events` messages alike (webhook pushes, `webhookEventReplay`, the stale-event sweep): its
+run reads the shop's PENDING events once it may run (`workers.actors._process_webhook_events`), and the mark is
+cleared just before; a mark with no message behind it lapses the same way, and the sweep re-sends every shop whose
+events are still PENDING (`domain.services.intake.resume_pending_events`).
 
 Redis broker: a key `{namespace}:pending:{actor}:{argument}` (`SET NX PX`, `DEL`), shared by every process of the
 deployment, lost with the queue when Redis restarts empty. Any other broker (the embedded StubBroker): a dict in this

@@ -91,9 +91,13 @@ class DramatiqTaskQueue:
         return found
 
     async def enqueue_webhook_events(self, shop_id: str) -> None:
+        """Send `process_webhook_events(shop_id)` unless one of the shop is queued and its run has not begun reading
+        (`send_coalesced`): that run processes every event pending when it reads, so a replayed event (marked
+        PENDING before this send) or a stored push is in its reading. Each `webhookEventReplay` sent a message of its
+        own before (security review 44). A queue built without the actor (some tests) raises."""
         if self._webhook_events_actor is None:
             raise RuntimeError("this queue has no webhook events actor")
-        await self._send(self._webhook_events_actor, shop_id)
+        await send_coalesced(self._webhook_events_actor, shop_id, blocking=self._blocking)
 
     async def enqueue_webhook_registration(self, shop_id: str) -> None:
         if self._webhook_registration_actor is not None:
@@ -146,7 +150,8 @@ async def send(actor: dramatiq.Actor[..., Any], *args: str, blocking: bool) -> N
 async def send_coalesced(actor: dramatiq.Actor[[str], Any], argument: str, *, blocking: bool) -> bool:
     """`actor.send(argument)` unless a message of (`actor`, `argument`) is queued and not started yet
     (`adapters.pending_messages`: the marker set here, cleared by the actor as its run begins, `run_started`);
-    True if sent. For an actor whose run reads all its work when it starts and is idempotent (`push_inventory`):
+    True if sent. For an actor whose run reads all its work when it starts and is idempotent (`push_inventory`,
+    `process_webhook_events`):
     the queued message does what this one would, so a burst (an import's batches, each moving the pool) leaves one
     message per shop in the queue, not one per batch, and a webhook sent after them waits behind that one. A send
     that fails clears the marker again (best effort; else it lapses) and raises as `send` does."""

@@ -37,6 +37,8 @@ class ErrorCode(StrEnum):
     SYNC_ALREADY_RUNNING = "SYNC_ALREADY_RUNNING"
     SYNC_TASK_FINISHED = "SYNC_TASK_FINISHED"
     INVALID_SYNC_WINDOW = "INVALID_SYNC_WINDOW"
+    # The merchant started SHOPBRIDGE_MAX_SYNC_STARTS_PER_HOUR syncs of a shop and kind within the last hour.
+    TOO_MANY_SYNC_STARTS = "TOO_MANY_SYNC_STARTS"
     # Why TikTok refused: retrying the same request cannot help (tiktok-api.md sec. 12).
     TIKTOK_REJECTED = "TIKTOK_REJECTED"  # TikTok refused the request; its code and message are in the message
     MISSING_SCOPE = "MISSING_SCOPE"  # the app or token lacks one API's permission (105005); the shop stays usable

@@ -123,6 +123,11 @@ class SyncTaskRepository(Protocol):
         """The latest SUCCEEDED task of the shop and kind: polls (`scheduled`) or imports (not)."""
         ...
 
+    async def manual_started_since(self, shop_id: str, kind: SyncKind, since: datetime, limit: int) -> list[datetime]:
+        """The creation times (UTC) of the shop's MANUAL tasks of `kind` created after `since`, any status, newest
+        first, at most `limit`: what `domain.sync.check_manual_starts` bounds."""
+        ...
+
     async def fold_empty_polls(self, shop_id: str, kind: SyncKind, keep: int) -> int:
         """Delete the shop's finished SCHEDULED tasks of `kind` that found nothing, but the newest `keep`."""
         ...
@@ -512,7 +517,9 @@ class TaskQueue(Protocol):
 
     async def enqueue_sync(self, task_id: str) -> None: ...
     async def enqueue_webhook_events(self, shop_id: str) -> None:
-        """Process the shop's pending webhook events (idempotent: nothing pending is a no-op)."""
+        """Process the shop's pending webhook events (idempotent: nothing pending is a no-op). May be coalesced with
+        a message of the shop that is queued and not started yet (its run reads every event pending when it starts):
+        a loop of `webhookEventReplay` leaves one message per shop in the queue, not one per call."""
         ...
 
     async def enqueue_webhook_registration(self, shop_id: str) -> None:

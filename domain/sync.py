@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +23,10 @@ MAX_RECORDED_FAILURES = 100
 # with its links never analyzed (the pool's joins planned for a handful of rows: a scan of the shop's links for each
 # item), 16 ms for the same statement analyzed; the ANALYZE itself samples at most 30,000 rows a table.
 STATISTICS_REFRESH_AFTER = 1_000
+# How many syncs of one shop and kind a merchant may start by hand (`syncStart`, trigger MANUAL) within
+# `MANUAL_START_WINDOW`, by default (SHOPBRIDGE_MAX_SYNC_STARTS_PER_HOUR): see `check_manual_starts`.
+DEFAULT_MAX_MANUAL_STARTS = 6
+MANUAL_START_WINDOW = timedelta(hours=1)
 INTERNAL_ERROR = "INTERNAL"  # a task's error code when a bug, not TikTok or a rule, ended it
 
 
@@ -428,6 +433,41 @@ class SyncAlreadyRunningError(DomainError):
         syncs = "sync is" if len(tasks) == 1 else "syncs are"
         super().__init__(ErrorCode.SYNC_ALREADY_RUNNING, f"This shop's {kinds} {syncs} already running.")
         self.tasks = list(tasks)
+
+
+class TooManySyncStartsError(DomainError):
+    """TOO_MANY_SYNC_STARTS (on no field), carrying `retry_at` (UTC): when every refused kind may start again. The
+    message says it in seconds from `now` (rounded up) and as a UTC time."""
+
+    def __init__(self, kinds: Sequence[SyncKind], limit: int, retry_at: datetime, now: datetime) -> None:
+        names = " and ".join(kind.value.lower() for kind in kinds)
+        seconds = max(1, math.ceil((retry_at - now).total_seconds()))  # rounded up: never "in 0 seconds"
+        minutes = int(MANUAL_START_WINDOW.total_seconds() // 60)
+        super().__init__(
+            ErrorCode.TOO_MANY_SYNC_STARTS,
+            f"At most {limit} {names} syncs of this shop may be started within {minutes} minutes; try again in "
+            f"{seconds} seconds (at {retry_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}).",
+        )
+        self.retry_at = retry_at
+
+
+def check_manual_starts(started: Sequence[tuple[SyncKind, Sequence[datetime]]], limit: int, now: datetime) -> None:
+    """Refuse a merchant's `syncStart` (all its kinds or none) when any of its kinds already has `limit` MANUAL tasks
+    created within `MANUAL_START_WINDOW` before `now`: `TooManySyncStartsError`, whose `retry_at` (UTC) is when the
+    oldest of the last `limit` starts of every such kind has left the window.
+
+    `started`: per kind, the creation times (UTC) of that shop's and kind's newest MANUAL tasks created since
+    `now - MANUAL_START_WINDOW`, at most `limit` of them (`SyncTaskRepository.manual_started_since`). Only one
+    task of a shop and kind is active at a time, but a small shop's import ends in seconds: a loop of starts made
+    thousands of rows a day (kept `SHOPBRIDGE_TASK_RETENTION`) and held the shared import slots, delaying other
+    merchants' imports (security review 44). Automatic tasks (AUTHORIZATION imports, SCHEDULED polls) neither
+    count nor are refused. Concurrent starts each count before any commits, but the one-active-task index lets one
+    of them through: the bound holds."""
+    full = [(kind, times) for kind, times in started if len(times) >= limit]
+    if not full:
+        return
+    retry_at = max(sorted(times, reverse=True)[limit - 1] for _, times in full) + MANUAL_START_WINDOW
+    raise TooManySyncStartsError([kind for kind, _ in full], limit, retry_at, now)
 
 
 class RefreshedTokens(StrEnum):

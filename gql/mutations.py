@@ -104,6 +104,10 @@ class SyncStartInput:
 class SyncStartPayload:
     tasks: list[t.SyncTask]
     user_errors: list[t.UserError]
+    retry_at: datetime | None = strawberry.field(
+        default=None,
+        description="With TOO_MANY_SYNC_STARTS: when (UTC) every kind asked for may be started again; else null.",
+    )
 
 
 @strawberry.input
@@ -220,7 +224,9 @@ class Mutation:
     @strawberry.mutation(
         description="Start importing a shop's products and/or orders: all the kinds given, or none. When a task of "
         "any of them is already queued or running, nothing starts (not even the idle kinds): SYNC_ALREADY_RUNNING, "
-        "naming every such kind, with their running tasks in `tasks` (in the order given)."
+        "naming every such kind, with their running tasks in `tasks` (in the order given). Then, when any of them "
+        "was already started by hand as many times as allowed within the last hour: TOO_MANY_SYNC_STARTS, with "
+        "`retryAt`. Automatic imports and polls neither count nor are refused."
     )
     async def sync_start(self, info: Info, input: SyncStartInput) -> SyncStartPayload:
         s = info.context.services
@@ -235,9 +241,12 @@ class Mutation:
                 shop_id,
                 [DomainSyncKind(k) for k in input.kinds],
                 aware(input.orders_created_since),
+                max_starts=s.settings.max_sync_starts_per_hour,
             )
         except sync_services.SyncAlreadyRunningError as exc:
             return SyncStartPayload(tasks=[mappers.sync_task(t) for t in exc.tasks], user_errors=[user_error(exc)])
+        except sync_services.TooManySyncStartsError as exc:
+            return SyncStartPayload(tasks=[], user_errors=[user_error(exc)], retry_at=exc.retry_at)
         except DomainError as exc:
             return SyncStartPayload(tasks=[], user_errors=[user_error(exc)])
         return SyncStartPayload(tasks=[mappers.sync_task(task) for task in tasks], user_errors=[])

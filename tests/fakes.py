@@ -268,6 +268,11 @@ class FakeSyncTaskRepository:
         found = [t for t in self._s.store.tasks.values() if t.shop_id == shop_id and t.kind is kind and t.is_active]
         return copy.deepcopy(found[0]) if found else None
 
+    async def manual_started_since(self, shop_id: str, kind: SyncKind, since: datetime, limit: int) -> list[datetime]:
+        tasks = {t.id: t for t in [*self._s.store.tasks.values(), *self._added]}.values()
+        mine = [t for t in tasks if t.shop_id == shop_id and t.kind is kind and t.trigger is SyncTrigger.MANUAL]
+        return sorted((t.created_at for t in mine if t.created_at > since), reverse=True)[:limit]
+
     async def update(self, task: SyncTask) -> bool:
         if task.id not in self._s.store.tasks:
             return False

@@ -162,19 +162,29 @@ async def refresh_shop_tokens(shop_id: str) -> None:
 )
 @refused_quietly
 async def process_webhook_events(shop_id: str) -> None:
-    """Process shop `shop_id`'s pending webhook events; nothing pending (or no such shop) is a no-op."""
+    """Process shop `shop_id`'s pending webhook events; nothing pending (or no such shop) is a no-op.
+
+    Sent coalesced (`adapters.queue.send_coalesced`): while a message of the shop waits, unstarted or behind a run
+    of the shop in this process, no other is sent. Its mark is cleared only once the run may read (a live slot held,
+    its turn among the shop's runs), just before it reads the pending events: an event stored or replayed after that
+    is sent a message of its own, one before it is in the reading. A message sent back for want of a live slot, or
+    waiting its turn, leaves the mark set: it is the shop's waiting message."""
+    broker = process_webhook_events.broker
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
-        async with Resources.of(process_webhook_events.broker).serving(
-            f"webhook events of shop {shop_id}", live=True
-        ) as resources:
-            await _process_webhook_events(resources.intake, shop_id)
+        async with Resources.of(broker).serving(f"webhook events of shop {shop_id}", live=True) as resources:
+            started = functools.partial(run_started, broker, process_webhook_events.actor_name, shop_id)
+            await _process_webhook_events(resources.intake, shop_id, started)
 
 
-async def _process_webhook_events(deps: intake.IntakeDeps, shop_id: str) -> None:
-    # A burst enqueues one message per shop and intake batch: runs of one shop take turns in this process (all
-    # actors share one event loop). A message arriving while another run of the shop already waits its turn is
-    # covered by that run (it starts after this message was sent, so it sees every event committed before) and
-    # returns at once. Across processes two runs may overlap; that costs duplicate fetches, never wrong data.
+async def _process_webhook_events(
+    deps: intake.IntakeDeps, shop_id: str, started: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Run the shop's events, one run of a shop at a time in this process; `started()` (clearing the shop's
+    coalescing mark) is awaited once this run has its turn, before it reads anything."""
+    # Runs of one shop take turns in this process (all actors share one event loop). A message arriving while
+    # another run of the shop already waits its turn (one sent before that run's mark lapsed) is covered by that run
+    # (it reads after this message was sent, so it sees every event committed before) and returns at once. Across
+    # processes two runs may overlap; that costs duplicate fetches, never wrong data.
     if _shop_waiting.get(shop_id):
         return
     lock = _shop_locks.setdefault(shop_id, asyncio.Lock())
@@ -184,6 +194,8 @@ async def _process_webhook_events(deps: intake.IntakeDeps, shop_id: str) -> None
         async with lock:
             entered = True
             _leave_waiting(shop_id)
+            if started is not None:
+                await started()
             await intake.process_shop_events(deps, shop_id)
     finally:
         if not entered:

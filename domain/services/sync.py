@@ -14,16 +14,21 @@ from domain.errors import DomainError, ErrorCode, NotFoundError, ValidationError
 from domain.ports import EventPublisher, QueuedMessages, TaskQueue, UnitOfWork, UnitOfWorkFactory, traced
 from domain.shops import Shop
 from domain.sync import (
+    DEFAULT_MAX_MANUAL_STARTS,
+    MANUAL_START_WINDOW,
     SyncAlreadyRunningError,
     SyncKind,
     SyncTask,
     SyncTrigger,
+    TooManySyncStartsError,
+    check_manual_starts,
     ensure_shop_can_sync,
     parse_kinds,
 )
 
 __all__ = [
     "SyncAlreadyRunningError",
+    "TooManySyncStartsError",
     "cancel_task",
     "publish_quietly",
     "publish_shop_quietly",
@@ -62,10 +67,14 @@ async def start_sync(
     shop_id: str,
     kinds: Sequence[SyncKind],
     orders_created_since: datetime | None = None,
+    *,
+    max_starts: int = DEFAULT_MAX_MANUAL_STARTS,
 ) -> list[SyncTask]:
     """Queue MANUAL tasks of the given kinds; all or none. When any kind has an active (queued or running) task,
     none is queued, the idle kinds neither: `SyncAlreadyRunningError` carries the active task of every such kind, in
-    `kinds`' order.
+    `kinds`' order. Then, when any kind already had `max_starts` MANUAL tasks created within the last hour
+    (`domain.sync.check_manual_starts`), none is queued either: `TooManySyncStartsError` (TOO_MANY_SYNC_STARTS),
+    its `retry_at` (UTC) when all of them may start again.
 
     `orders_created_since` (UTC) is the ORDERS task's window; given without ORDERS among `kinds` it would apply to
     nothing: INVALID_SYNC_WINDOW on `ordersCreatedSince`, rather than a window silently ignored."""
@@ -89,6 +98,10 @@ async def start_sync(
         ]
         if running := await _active_tasks(uow, shop.id, wanted):
             raise SyncAlreadyRunningError(running)
+        since = now - MANUAL_START_WINDOW
+        recent = uow.sync_tasks.manual_started_since
+        started = [(kind, await recent(shop.id, kind, since, max_starts)) for kind in wanted]
+        check_manual_starts(started, max_starts, now)
         try:
             for task in tasks:
                 await uow.sync_tasks.add(task)  # the partial unique index is the last guard against a racing start

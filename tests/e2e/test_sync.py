@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +28,7 @@ SYNC_START = (
     """mutation($input: SyncStartInput!) { syncStart(input: $input) {
   tasks { """
     + TASK_FIELDS
-    + """ } userErrors { field message code } } }"""
+    + """ } userErrors { field message code } retryAt } }"""
 )
 CANCEL = """mutation($id: ID!) { syncTaskCancel(input: {taskId: $id}) { task { id status cancelRequested }
   userErrors { code } } }"""
@@ -186,6 +187,50 @@ class TestManualSync:
         third = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")["syncStart"]
         assert third["userErrors"] == []
         assert app.wait_for_task(third["tasks"][0]["id"], "m1")["status"] == "SUCCEEDED"
+
+    def test_a_merchant_may_start_so_many_syncs_of_a_shop_and_kind_per_hour(self, app_factory) -> None:
+        """SHOPBRIDGE_MAX_SYNC_STARTS_PER_HOUR (security review 44): one active task per shop and kind, but a small
+        shop's import ends in seconds, so a loop of `syncStart` made thousands of task rows a day and held the shared
+        import slots. Now the merchant's own starts of a shop and kind are bounded per hour."""
+        app = app_factory(max_sync_starts_per_hour=2, products=3, orders=3)
+        # given a shop whose authorization imported both kinds (automatic: not counted), then two PRODUCTS syncs
+        # started by hand within the hour
+        shop = app.connect_shop("m1", "us-local", "US")
+        app.wait_for_idle_sync()
+
+        def start(*kinds: str) -> dict[str, Any]:
+            body = {"input": {"shopId": shop["id"], "kinds": list(kinds)}}
+            return dict(app.graphql(SYNC_START, body, "m1")["syncStart"])
+
+        created = []
+        for _ in range(2):
+            started = start("PRODUCTS")
+            assert (started["userErrors"], started["retryAt"]) == ([], None)
+            created.append(datetime.fromisoformat(started["tasks"][0]["createdAt"]))
+            app.wait_for_task(started["tasks"][0]["id"], "m1")
+        rows = app.count_rows("sync_tasks")
+        # when a third PRODUCTS sync is started, alone or with ORDERS
+        for kinds in (["PRODUCTS"], ["ORDERS", "PRODUCTS"]):
+            refused = start(*kinds)
+            # then it is refused, all or nothing, saying when it may start again: an hour after the oldest of them
+            (error,) = refused["userErrors"]
+            assert (error["code"], error["field"], refused["tasks"]) == ("TOO_MANY_SYNC_STARTS", None, []), kinds
+            retry_at = datetime.fromisoformat(refused["retryAt"])
+            assert retry_at == created[0] + timedelta(hours=1)
+            seconds = (retry_at - app.clock.now()).total_seconds()
+            match = re.search(r"within 60 minutes; try again in (\d+) seconds \(at (\S+)Z\)\.$", error["message"])
+            assert match and 0 < seconds <= int(match[1]) <= 3600, (error["message"], seconds)
+            assert datetime.fromisoformat(match[2]).replace(tzinfo=UTC) == retry_at.replace(microsecond=0)
+        assert app.count_rows("sync_tasks") == rows
+        # and ORDERS alone, started by hand once this hour, is not held back by PRODUCTS'
+        orders = start("ORDERS")
+        assert orders["userErrors"] == []
+        app.wait_for_task(orders["tasks"][0]["id"], "m1")
+        # and an hour after the first start, PRODUCTS may start again
+        app.clock.advance(timedelta(hours=1))
+        again = start("PRODUCTS")
+        assert again["userErrors"] == []
+        assert app.wait_for_task(again["tasks"][0]["id"], "m1")["status"] == "SUCCEEDED"
 
     @pytest.mark.parametrize(
         ("kinds", "since_days", "code"),

@@ -262,6 +262,15 @@ def test_the_per_merchant_caps_are_20_by_default_and_1_or_more(tmp_path: Path, n
             load_settings({**base, name: bad})
 
 
+def test_the_manual_sync_starts_are_6_per_hour_by_default_and_1_or_more(tmp_path: Path) -> None:
+    base, name = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}, "SHOPBRIDGE_MAX_SYNC_STARTS_PER_HOUR"
+    assert load_settings(base).max_sync_starts_per_hour == 6
+    assert load_settings({**base, name: "2"}).max_sync_starts_per_hour == 2
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(ConfigError, match=name):
+            load_settings({**base, name: bad})
+
+
 def test_the_request_body_timeout_is_a_positive_number_of_seconds(tmp_path: Path) -> None:
     base = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
     assert load_settings(base).request_body_timeout_seconds == 30.0

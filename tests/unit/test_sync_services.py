@@ -9,6 +9,7 @@ import pytest
 from domain.errors import DomainError, ErrorCode, NotFoundError, ValidationError
 from domain.services.sync import (
     SyncAlreadyRunningError,
+    TooManySyncStartsError,
     cancel_task,
     queue_authorization_sync,
     resume_stale_tasks,
@@ -81,6 +82,45 @@ async def test_start_sync_queues_manual_tasks_and_refuses_a_second_of_the_same_k
     assert err.value.code is ErrorCode.SYNC_ALREADY_RUNNING
     assert [t.id for t in err.value.tasks] == [tasks[0].id]
     assert len(store.tasks) == 1  # all or nothing: no PRODUCTS task either
+
+
+async def test_manual_starts_are_bounded_per_shop_and_kind_per_hour_all_kinds_or_none(env) -> None:  # type: ignore[no-untyped-def]
+    store, queue, events, clock = env
+    shop = store.shops[next(iter(store.shops))]
+
+    async def start(*kinds: SyncKind) -> list[str]:
+        tasks = await start_sync(_uow(store), queue, events, clock, "m1", shop.id, list(kinds), max_starts=2)
+        for task in store.tasks.values():  # each ends at once: only one may be active per shop and kind
+            if task.is_active:
+                task.succeed(clock.now())
+        return [task.id for task in tasks]
+
+    # given the authorization's imports (automatic: not counted), then ORDERS started at T0 and T0+10 min, PRODUCTS
+    # at T0+20 min and T0+30 min
+    async with FakeUnitOfWork(store) as uow:
+        await queue_authorization_sync(uow, queue, shop, clock.now())
+        await uow.commit()
+    for task in store.tasks.values():
+        task.succeed(clock.now())
+    for kind in (SyncKind.ORDERS, SyncKind.ORDERS, SyncKind.PRODUCTS, SyncKind.PRODUCTS):
+        await start(kind)
+        clock.advance(timedelta(minutes=10))
+    # when both kinds are asked for at T0+40 min, then nothing starts until both may: an hour after PRODUCTS' first
+    rows = len(store.tasks)
+    with pytest.raises(TooManySyncStartsError) as err:
+        await start(SyncKind.ORDERS, SyncKind.PRODUCTS)
+    assert (err.value.code, err.value.field, len(store.tasks)) == (ErrorCode.TOO_MANY_SYNC_STARTS, None, rows)
+    assert err.value.retry_at == T0 + timedelta(minutes=80)
+    assert err.value.message == (
+        "At most 2 orders and products syncs of this shop may be started within 60 minutes; try again in 2400 "
+        f"seconds (at {(T0 + timedelta(minutes=80)).strftime('%Y-%m-%dT%H:%M:%SZ')})."
+    )
+    # and ORDERS alone may start again once its first start is an hour old, not a moment before
+    clock.current = T0 + timedelta(minutes=60) - timedelta(microseconds=1)
+    with pytest.raises(TooManySyncStartsError):
+        await start(SyncKind.ORDERS)
+    clock.current = T0 + timedelta(minutes=60)
+    assert len(await start(SyncKind.ORDERS)) == 1
 
 
 async def test_start_sync_refused_for_two_running_kinds_names_both_in_the_order_given(env) -> None:  # type: ignore[no-untyped-def]

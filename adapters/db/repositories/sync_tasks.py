@@ -127,6 +127,23 @@ class SqlSyncTaskRepository:
         row = (await self._session.execute(query)).first()
         return None if row is None else _from_row(row)
 
+    async def manual_started_since(self, shop_id: str, kind: SyncKind, since: datetime, limit: int) -> list[datetime]:
+        # Every status named, so that the `(shop_id, kind, status, trigger, created_at)` index (migration 0009)
+        # answers all five conditions: a probe per status, not a walk through the shop's polls.
+        query = (
+            select(sync_tasks.c.created_at)
+            .where(
+                sync_tasks.c.shop_id == shop_id,
+                sync_tasks.c.kind == kind.value,
+                sync_tasks.c.status.in_([status.value for status in SyncTaskStatus]),
+                sync_tasks.c.trigger == SyncTrigger.MANUAL.value,
+                sync_tasks.c.created_at > since,
+            )
+            .order_by(sync_tasks.c.created_at.desc())
+            .limit(limit)
+        )
+        return list((await self._session.execute(query)).scalars())
+
     async def fold_empty_polls(self, shop_id: str, kind: SyncKind, keep: int) -> int:
         """One DELETE of the empty finished polls older than the newest `keep` of them."""
         empty = and_(
