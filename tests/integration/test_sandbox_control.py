@@ -305,6 +305,7 @@ def test_orders_can_be_added_and_changed_and_ground_truth_filters_by_creation(sa
         # a promotion lock on a SKU no shop has was taken (200) and locked nothing: a mistyped id tested nothing
         ("POST", "skus/1730000000000000000/promotion-lock", {"quantity": 5}, 404),
         ("POST", "skus/nope/promotion-lock", {"quantity": None}, 404),
+        ("POST", "skus/1730000000000000000/global-stock", {"global": True}, 404),
     ],
 )
 def test_control_input_is_validated(sandbox, method: str, path: str, body, status: int) -> None:

@@ -21,7 +21,7 @@ from adapters.db.tables import (
     skus,
     warehouse_stocks,
 )
-from domain.inventory.links import LinkState
+from domain.inventory.links import HOLDS_ON_ITS_ITEM, LEFT_BY_IMPORT
 from domain.inventory_push import LinkedSku, ProductPushOutcome, PushIntent
 
 _outbox = inventory_push_outbox.c
@@ -29,9 +29,7 @@ _links = sku_links.c
 _units = sku_ledger_units.c
 LINKED = "LINKED"
 EXCLUDED = "EXCLUDED"
-# The states a products import leaves a SKU in without its item (`ledger._LEFT_BY_IMPORT`): its holds still count
-# for the item it remembers (`_held_elsewhere`)
-LEFT_BY_IMPORT = (LinkState.AMBIGUOUS.value, LinkState.NO_SELLER_SKU.value, LinkState.EXCLUDED.value)
+HOLDS_ON, LEFT_BY = sorted(HOLDS_ON_ITS_ITEM), sorted(LEFT_BY_IMPORT)  # `holds_for`'s states, in a stable order
 # Product ids per SELECT of `linked_skus_of`: each is a bound parameter, and with the shop and state the statement
 # stays under SQLite's oldest limit (999; 32,766 since 3.32) and asyncpg's (32,767). A fenced push round claims up
 # to 600 products (`PushDeps.fence_batch`): one statement.
@@ -282,13 +280,17 @@ def _held_elsewhere(holds_since: datetime) -> Any:
     since (its shop's running count now less `ingested_at_push`; a release subtracting nothing; no count kept: 0),
     never below 0. Only links holding something are read (`held_quantity > 0`; by the item's indexes).
 
-    The links that hold for an item: its LINKED ones, and those a products import left without it that remember it
-    (`unlinked_item_id`, state AMBIGUOUS, NO_SELLER_SKU or EXCLUDED, `ledger._LEFT_BY_IMPORT`): the sale held back
-    was placed on the item's SKU and ships from its shelf, and once ingested it reserves (or deducts) on that item
-    (`domain.inventory.ledger.first_seen_unlinked`), raising the link's running count, which then replaces the
-    hold as for a LINKED link. Before, the hold stopped counting at the import, and until the sale was ingested the
-    other shops were pushed its units again: sold twice (`tests/e2e/test_inventory_hold_unlinked.py`). A link the
-    merchant unlinked (`UNLINKED`: not that item, its sales wait for a link) holds for no item."""
+    The links that hold for an item (`domain.inventory.links.holds_for`): those naming it LINKED, DROPPED from
+    their product or EXCLUDED by a push (`HOLDS_ON_ITS_ITEM`: no longer pushed, their held sale still ships from the
+    item's shelf; a DROPPED link's order reserves there once ingested, `counts_orders`), and those a products
+    import left without it that remember it (`unlinked_item_id`, state AMBIGUOUS, NO_SELLER_SKU or EXCLUDED,
+    `LEFT_BY_IMPORT`): the sale held back was placed on the item's SKU and ships from its shelf, and once ingested
+    it reserves (or deducts) on that item (`domain.inventory.ledger.first_seen_unlinked`), raising the link's
+    running count, which then replaces the hold as for a LINKED link. Before, the hold stopped counting at the
+    import (or the drop, or the push's exclusion), and until the sale was ingested the other shops were pushed its
+    units again: sold twice (`tests/e2e/test_inventory_hold_unlinked.py`,
+    `tests/integration/test_inventory_push_holds_left.py`). A link the merchant unlinked (`UNLINKED`: not that
+    item, its sales wait for a link) holds for no item."""
     other, units = sku_links.alias("held_by"), sku_ledger_units.alias("held_units")
     now_counted = func.coalesce(units.c.ingested, 0)
     applied = now_counted - func.coalesce(other.c.ingested_at_push, now_counted)
@@ -302,8 +304,12 @@ def _held_elsewhere(holds_since: datetime) -> Any:
         )
         .where(
             or_(
-                and_(other.c.inventory_item_id == _links.inventory_item_id, other.c.state == LINKED),
-                and_(other.c.unlinked_item_id == _links.inventory_item_id, other.c.state.in_(LEFT_BY_IMPORT)),
+                and_(other.c.inventory_item_id == _links.inventory_item_id, other.c.state.in_(HOLDS_ON)),
+                and_(
+                    or_(other.c.inventory_item_id.is_(None), other.c.state.not_in(HOLDS_ON)),
+                    other.c.unlinked_item_id == _links.inventory_item_id,
+                    other.c.state.in_(LEFT_BY),
+                ),
             ),
             other.c.sku_id != _links.sku_id,
             other.c.held_quantity > 0,
