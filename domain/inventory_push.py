@@ -148,6 +148,9 @@ class PushIntent:
     # is taken as applied, while the link names that item still (`counted_at_intent`)
     ingested_base: int | None = None
     item_id: str | None = None
+    # The link's `released_at_push` as it stood when `released` was read (None: not kept, or an intent written
+    # before it was): what order batches add to that column since is kept the same way (`released_at_intent`)
+    released_base: int | None = None
 
 
 def as_applied(link: LinkedSku) -> LinkedSku:
@@ -158,7 +161,7 @@ def as_applied(link: LinkedSku) -> LinkedSku:
     return replace(
         link, pushed_quantity=intent.quantity, pushed_at=intent.at, held_quantity=intent.held,
         held_since=intent.held_since, ingested_at_push=counted_at_intent(link, intent),
-        released_at_push=intent.released,
+        released_at_push=released_at_intent(link, intent),
         restored_quantity=intent.restored, seeded_available=None, intent=None,
     )  # fmt: skip
 
@@ -171,11 +174,31 @@ def counted_at_intent(link: LinkedSku, intent: PushIntent) -> int | None:
     them those units passed for sales applied since and hid as many sales TikTok made unseen. Units; None: not kept.
     A link moved to another item since (`PushIntent.item_id`) had its count set anew with its new baseline
     (`links._keep_seed_baselines`, `_keep_join_baselines`): no move of batches, the count read as it is."""
-    if intent.ingested is None or intent.ingested_base is None or link.ingested_at_push is None:
-        return intent.ingested
-    if intent.item_id != link.inventory_item_id:
-        return intent.ingested
-    return intent.ingested + link.ingested_at_push - intent.ingested_base
+    return carried_count(intent.ingested, intent.ingested_base, link.ingested_at_push, intent.item_id, link)
+
+
+def released_at_intent(link: LinkedSku, intent: PushIntent) -> int | None:
+    """The released count `intent`, taken as applied, pairs its quantity with (`released_at_push`): the count it read
+    (`PushIntent.released`) plus what order batches added to the link's count since it read it (`released_at_push`
+    now less `PushIntent.released_base`: `ledger._counted_before_push`'s releases of orders cancelled before the
+    seeding read, `released_before_read`, ingested while the push was in flight). Without them those units passed
+    for releases since the push, made up for the units it restored unseen (`fence_counts`' offset) and hid as many
+    sales TikTok made unseen (`tests/integration/test_inventory_push_fence_released_early.py`). Units; None: not
+    kept. A link moved to another item since: the count read as it is (`counted_at_intent`)."""
+    return carried_count(intent.released, intent.released_base, link.released_at_push, intent.item_id, link)
+
+
+def carried_count(
+    read: int | None, base: int | None, now: int | None, item_id: str | None, link: LinkedSku
+) -> int | None:
+    """A fence count a push read (`read`: units) plus the move of the link's recorded count since (`now - base`:
+    what order batches added to the column while the push was in flight), while `link` names the item it named then
+    (`item_id`); `read` as it is when one of them is unknown (None) or the link moved to another item (its counts
+    set anew with its new baseline). The rule of `counted_at_intent` and `released_at_intent`, and, in SQL, of the
+    push's record (`inventory_push_links._counted_at`)."""
+    if read is None or base is None or now is None or item_id != link.inventory_item_id:
+        return read
+    return read + now - base
 
 
 def signed_unseen(link: LinkedSku, tiktok_available: int | None, now: datetime, horizon: timedelta) -> int | None:
@@ -441,6 +464,8 @@ class ProductPushOutcome:
     ingested_base: dict[str, int | None] = field(default_factory=dict)
     base_items: dict[str, str] = field(default_factory=dict)  # sku_id -> the item the link named then
     released: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.released` read with the targets
+    # sku_id -> the link's `released_at_push` as it stood when `released` was read, as `ingested_base` (`fence_base`)
+    released_base: dict[str, int | None] = field(default_factory=dict)
     restored: dict[str, int] = field(default_factory=dict)  # sku_id -> units restored unseen (`fence_counts`)
     # Items whose other links' pushes this outcome makes due: a pushed SKU's hold changed (`hold_changed`)
     holds_moved: set[str] = field(default_factory=set)

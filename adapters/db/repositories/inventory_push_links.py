@@ -175,7 +175,10 @@ class LinkPushState:
                     pushed_quantity=earlier.quantity, pushed_at=earlier.at, held_quantity=earlier.held,
                     held_since=earlier.held_since,
                     ingested_at_push=_counted_at(earlier.ingested, earlier.ingested_base, earlier.item_id),
-                    released_at_push=earlier.released, restored_quantity=earlier.restored, seeded_available=None,
+                    released_at_push=_counted_at(
+                        earlier.released, earlier.released_base, earlier.item_id, _links.released_at_push
+                    ),
+                    restored_quantity=earlier.restored, seeded_available=None,
                 )
             )  # fmt: skip
         for sku_id, intent in intents.items():
@@ -194,7 +197,8 @@ class LinkPushState:
                 .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
                 .values(
                     pushed_quantity=quantity, pushed_at=pushed_at, held_quantity=held, held_since=held_since,
-                    ingested_at_push=_ingested_at_push(outcome, sku_id), released_at_push=outcome.released.get(sku_id),
+                    ingested_at_push=_ingested_at_push(outcome, sku_id),
+                    released_at_push=_released_at_push(outcome, sku_id),
                     restored_quantity=outcome.restored.get(sku_id, 0), seeded_available=None, push_error_code=None,
                     push_error_message=None, push_intent=None, updated_at=now,
                 )
@@ -262,15 +266,27 @@ def _ingested_at_push(outcome: ProductPushOutcome, sku_id: str) -> Any:
     return _counted_at(outcome.ingested.get(sku_id), outcome.ingested_base.get(sku_id), outcome.base_items.get(sku_id))
 
 
-def _counted_at(ingested: int | None, base: int | None, item_id: str | None) -> Any:
-    """`ingested` (a ledger count a push read) plus the move of the link's `ingested_at_push` since it stood at
-    `base` (None: not known, `ingested` as it is), in SQL: what order batches added to it meanwhile stays. Only while
-    the link names `item_id`, the item it named then: moved to another since, its count was set anew with its new
-    baseline (`links._keep_seed_baselines`, `_keep_join_baselines`), no move of batches: `ingested` as it is."""
-    if ingested is None or base is None or item_id is None:
-        return ingested
-    moved = func.coalesce(_links.ingested_at_push - base, 0)
-    return case((_links.inventory_item_id == item_id, ingested + moved), else_=ingested)
+def _released_at_push(outcome: ProductPushOutcome, sku_id: str) -> Any:
+    """The released count a push records for the link's fence (`released_at_push`): the ledger's count it read with
+    its targets, plus what order batches added to the column since it read it (`ProductPushOutcome.released_base`,
+    `ledger._counted_before_push`: releases of orders cancelled before the seeding read, ingested while the push was
+    in flight, `domain.inventory_push.released_at_intent`); None when the push read no count."""
+    return _counted_at(
+        outcome.released.get(sku_id), outcome.released_base.get(sku_id), outcome.base_items.get(sku_id),
+        _links.released_at_push,
+    )  # fmt: skip
+
+
+def _counted_at(count: int | None, base: int | None, item_id: str | None, column: Any = _links.ingested_at_push) -> Any:
+    """`count` (a ledger count a push read) plus the move of the link's `column` (`ingested_at_push`, or
+    `released_at_push`) since it stood at `base` (None: not known, `count` as it is), in SQL: what order batches
+    added to it meanwhile stays (`domain.inventory_push.carried_count`). Only while the link names `item_id`, the
+    item it named then: moved to another since, its counts were set anew with its new baseline
+    (`links._keep_seed_baselines`, `_keep_join_baselines`), no move of batches: `count` as it is."""
+    if count is None or base is None or item_id is None:
+        return count
+    moved = func.coalesce(column - base, 0)
+    return case((_links.inventory_item_id == item_id, count + moved), else_=count)
 
 
 def _held_elsewhere(holds_since: datetime) -> Any:
@@ -334,6 +350,7 @@ def intent_json(intent: PushIntent) -> str:
             "failed": intent.failed,
             "ingested_base": intent.ingested_base,
             "item_id": intent.item_id,
+            "released_base": intent.released_base,
         },
         separators=(",", ":"),
     )
@@ -356,4 +373,5 @@ def intent_of(text: str | None) -> PushIntent | None:
         failed=fields.get("failed", False),
         ingested_base=fields.get("ingested_base"),
         item_id=fields.get("item_id"),
+        released_base=fields.get("released_base"),
     )
