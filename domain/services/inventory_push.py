@@ -354,6 +354,7 @@ async def _finish_unchanged(
             outcome.ingested = {link.sku_id: link.ingested for link in found}
             outcome.ingested_base = {link.sku_id: link.ingested_at_push for link in found}
             outcome.released_base = {link.sku_id: link.released_at_push for link in found}
+            outcome.held_elsewhere_since = _held_elsewhere_since(found)
             outcome.base_items = {link.sku_id: link.inventory_item_id for link in found}
             outcome.released = {link.sku_id: link.released for link in found}
             outcome.holds_moved = _holds_moved(deps, found, outcome, computed_at)
@@ -490,6 +491,7 @@ async def _push_product(
             bases = {link.sku_id: fence_base(link, recorded, reread) for link in links}
             outcome.ingested_base = {sku_id: ingested for sku_id, (ingested, _) in bases.items()}
             outcome.released_base = {sku_id: released for sku_id, (_, released) in bases.items()}
+            outcome.held_elsewhere_since = _held_elsewhere_since(links)
             outcome.base_items = {link.sku_id: link.inventory_item_id for link in links}
             outcome.released = {link.sku_id: link.released for link in links}
             outcome.failed = failures
@@ -676,6 +678,11 @@ def _holding(
     ]
 
 
+def _held_elsewhere_since(links: Sequence[LinkedSku]) -> dict[str, datetime]:
+    """`ProductPushOutcome.held_elsewhere_since` of `links`: the SKUs whose push subtracted other links' holds."""
+    return {link.sku_id: link.held_elsewhere_since for link in links if link.held_elsewhere_since is not None}
+
+
 def _holds_moved(deps: PushDeps, links: Sequence[LinkedSku], outcome: ProductPushOutcome, now: datetime) -> set[str]:
     """The items of the SKUs `outcome` records as pushed whose hold changes what their other links subtract
     (`hold_changed`; `links` as read, their hold fields untouched by `_holding`)."""
@@ -744,7 +751,7 @@ async def _record(
         claim, deps.holder, now, pushed=not outcome.retry,
         next_attempt_at=now + push_backoff(claim.attempts + 1), error=outcome.error,
     )  # fmt: skip
-    ends = hold_ends(outcome.held, deps.hold_horizon)
+    ends = hold_ends(outcome.held, deps.hold_horizon, outcome.held_elsewhere_since.values())
     if finished and not outcome.retry and ends is not None:
         await uow.inventory_push.push_again_at(claim.shop_id, claim.tiktok_product_id, ends)
 

@@ -6,15 +6,22 @@ the order is ingested (it ships from the item's shelf), as a LINKED link's and a
 
 from __future__ import annotations
 
-from domain.services.inventory_push import push_shop
+from datetime import timedelta
+
+from domain.services.inventory_push import PushDeps, push_shop
 from tests.integration.pool_push_support import (
     PushWorld,
     change_stock,
     link_row,
+    outbox_row,
     world_fixture,  # noqa: F401 - the `world` fixture
 )
 from tests.integration.test_inventory_push_fence_orders import shown
-from tests.integration.test_inventory_push_pool_holds import a_holds_one_unit_b_shows_9, two_shops_on_one_item
+from tests.integration.test_inventory_push_pool_holds import (
+    LaterClock,
+    a_holds_one_unit_b_shows_9,
+    two_shops_on_one_item,
+)
 
 
 async def read_product_again(world: PushWorld, shop_id: str, tiktok_product_id: str) -> None:
@@ -64,3 +71,26 @@ async def test_a_hold_on_a_sku_the_push_excludes_still_counts_on_the_other_shop(
     await push_shop(b.id, world.deps(fence=True))
     # then B shows 9 - 1: the unit A sold is not on sale at B (it was, 9: sold twice once A's order shipped)
     assert shown(world, b, b_sku) == 8
+
+
+async def test_the_end_of_a_hold_on_a_link_no_longer_pushed_pushes_the_other_shop(world: PushWorld) -> None:
+    # given A holding back 1 unit sold unseen and B pushed 9 for it, then A's SKU dropped from its product (never
+    # pushed again: no push of A at the hold's end will tell B)
+    found, item = await two_shops_on_one_item(world, on_hand=10)
+    (a, a_product, a_sku, a_id), (b, b_product, b_sku, _) = found["a"], found["b"]
+    await a_holds_one_unit_b_shows_9(world, found, item)
+    world.sandbox.control("POST", f"/products/{a_product}", {"remove_skus": [a_sku]})
+    await read_product_again(world, a.id, a_product)
+    held_since = (await link_row(world.db, a_id))["held_since"]
+    # when nothing else happens until the hold's horizon (no order came: no sale, say a stock lowered in Seller
+    # Center)
+    # then B's product is due again at that hold's end (one second past it, as a holder's own push is), without any
+    # change of the item, and its push then shows the pool's 10 again (it showed 9 until something else moved it)
+    row = await outbox_row(world.db, b, b_product)
+    assert row["dirty_version"] > row["pushed_version"]
+    assert row["next_attempt_at"] == held_since + PushDeps.hold_horizon + timedelta(seconds=1)
+    later = LaterClock(PushDeps.hold_horizon + timedelta(seconds=5))
+    await push_shop(b.id, world.deps(fence=True, clock=later))
+    assert shown(world, b, b_sku) == 10
+    row = await outbox_row(world.db, b, b_product)
+    assert row["dirty_version"] == row["pushed_version"]  # nothing holds any more: no push scheduled

@@ -88,7 +88,7 @@ class LinkPushState:
         statement that reads the items' counters, so both are of one instant (a line the ledger applies after the
         read is in neither, one applied before in both: `LinkedSku.ingested_since_push`). A lookup per link: a SUM
         over the SKU's lines, as before, grew with its order history. `holds_since`: with `held_elsewhere`
-        (`_held_elsewhere`), in the same statement."""
+        and `held_elsewhere_since` (`_held_elsewhere`, `_held_elsewhere_since`), in the same statement."""
         items = inventory_items.c
         source = sku_links.join(inventory_items, items.id == _links.inventory_item_id).outerjoin(
             warehouse_stocks, warehouse_stocks.c.sku_id == _links.sku_id
@@ -117,6 +117,7 @@ class LinkPushState:
                 (items.on_hand - items.reserved - items.safety_stock).label("available"),
                 warehouse_stocks.c.warehouse_id,
                 (literal(0) if holds_since is None else _held_elsewhere(holds_since)).label("held_elsewhere"),
+                (literal(None) if holds_since is None else _held_elsewhere_since(holds_since)).label("held_since_min"),
             )
             .select_from(source)
             .where(_links.state == LINKED, *where)
@@ -146,6 +147,7 @@ class LinkPushState:
                     int(row.held_elsewhere),
                     row.seeded_available,
                     intent_of(row.push_intent),
+                    held_elsewhere_since=row.held_since_min,
                 )
             else:
                 found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
@@ -307,12 +309,28 @@ def _held_elsewhere(holds_since: datetime) -> Any:
     units again: sold twice (`tests/e2e/test_inventory_hold_unlinked.py`,
     `tests/integration/test_inventory_push_holds_left.py`). A link the merchant unlinked (`UNLINKED`: not that
     item, its sales wait for a link) holds for no item."""
+    _, standing, holders = _holds_elsewhere(holds_since)
+    return holders.add_columns(func.coalesce(func.sum(case((standing > 0, standing), else_=0)), 0)).scalar_subquery()
+
+
+def _held_elsewhere_since(holds_since: datetime) -> Any:
+    """When the earliest of the holds `_held_elsewhere` sums began (`sku_links.held_since`, UTC) among those standing
+    for at least a unit, as a scalar subquery correlated with `sku_links`; NULL when none stands. A push that
+    subtracts them is due again at that hold's end (`domain.inventory_push.hold_ends`): the holder may never be
+    pushed again to tell the other shops (a link DROPPED, EXCLUDED or left by an import)."""
+    other, standing, holders = _holds_elsewhere(holds_since)
+    return holders.add_columns(func.min(other.c.held_since)).where(standing > 0).scalar_subquery()
+
+
+def _holds_elsewhere(holds_since: datetime) -> tuple[Any, Any, Any]:
+    """(the holders' alias of `sku_links`, a holder's standing units, the SELECT without columns over the item's
+    other links that hold for it), shared by `_held_elsewhere` and `_held_elsewhere_since`: see `_held_elsewhere`."""
     other, units = sku_links.alias("held_by"), sku_ledger_units.alias("held_units")
     now_counted = func.coalesce(units.c.ingested, 0)
     applied = now_counted - func.coalesce(other.c.ingested_at_push, now_counted)
     standing = other.c.held_quantity - case((applied > 0, applied), else_=0)
-    return (
-        select(func.coalesce(func.sum(case((standing > 0, standing), else_=0)), 0))
+    holders = (
+        select()
         .select_from(
             other.outerjoin(
                 units, and_(units.c.shop_id == other.c.shop_id, units.c.tiktok_sku_id == other.c.tiktok_sku_id)
@@ -331,8 +349,8 @@ def _held_elsewhere(holds_since: datetime) -> Any:
             other.c.held_quantity > 0,
             other.c.held_since >= holds_since,
         )
-        .scalar_subquery()
     )
+    return other, standing, holders
 
 
 def intent_json(intent: PushIntent) -> str:
