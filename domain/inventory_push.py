@@ -7,7 +7,7 @@ sec. 7.3 (push with coalescing, multi-warehouse SKUs); tiktok-api.md sec. 9.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -84,9 +84,10 @@ class LinkedSku:
     released: int = 0
     released_at_push: int | None = None
     restored_quantity: int = 0
-    # Units the item's other LINKED links (any shop of the merchant), and the links a products import left without
-    # it that remember it (`sku_links.unlinked_item_id`), hold back now, summed (`standing_hold`), read with
-    # `available`: sold at their shops, not ingested yet, so not this link's to sell either (`pushable`)
+    # Units the item's other links that hold for it (any shop of the merchant; LINKED, DROPPED or EXCLUDED by a push
+    # naming it, or left by a products import remembering it: `domain.inventory.links.holds_for`) hold back now,
+    # summed (`standing_hold`), read with `available`: sold at their shops, not ingested yet, so not this link's to
+    # sell either (`pushable`)
     held_elsewhere: int = 0
     # A link whose shop's TikTok stock seeded its item, that joined an item from its product page, or that the
     # merchant made by hand (`sku_links.seeded_available`, migrations 0018-0020): TikTok's available right after
@@ -96,6 +97,9 @@ class LinkedSku:
     # What a push of this link committed before its Update Inventory and never recorded TikTok's answer of (the
     # worker died between the two): TikTok may show it. None: nothing in flight (`settled`).
     intent: PushIntent | None = None
+    # When the earliest of the holds summed in `held_elsewhere` began (UTC; None: none stands): a push that subtracts
+    # them is due again at that hold's end (`hold_ends`), as its holder may never be pushed again to say so
+    held_elsewhere_since: datetime | None = None
 
     @property
     def baseline(self) -> int | None:
@@ -148,6 +152,9 @@ class PushIntent:
     # is taken as applied, while the link names that item still (`counted_at_intent`)
     ingested_base: int | None = None
     item_id: str | None = None
+    # The link's `released_at_push` as it stood when `released` was read (None: not kept, or an intent written
+    # before it was): what order batches add to that column since is kept the same way (`released_at_intent`)
+    released_base: int | None = None
 
 
 def as_applied(link: LinkedSku) -> LinkedSku:
@@ -158,7 +165,7 @@ def as_applied(link: LinkedSku) -> LinkedSku:
     return replace(
         link, pushed_quantity=intent.quantity, pushed_at=intent.at, held_quantity=intent.held,
         held_since=intent.held_since, ingested_at_push=counted_at_intent(link, intent),
-        released_at_push=intent.released,
+        released_at_push=released_at_intent(link, intent),
         restored_quantity=intent.restored, seeded_available=None, intent=None,
     )  # fmt: skip
 
@@ -171,11 +178,31 @@ def counted_at_intent(link: LinkedSku, intent: PushIntent) -> int | None:
     them those units passed for sales applied since and hid as many sales TikTok made unseen. Units; None: not kept.
     A link moved to another item since (`PushIntent.item_id`) had its count set anew with its new baseline
     (`links._keep_seed_baselines`, `_keep_join_baselines`): no move of batches, the count read as it is."""
-    if intent.ingested is None or intent.ingested_base is None or link.ingested_at_push is None:
-        return intent.ingested
-    if intent.item_id != link.inventory_item_id:
-        return intent.ingested
-    return intent.ingested + link.ingested_at_push - intent.ingested_base
+    return carried_count(intent.ingested, intent.ingested_base, link.ingested_at_push, intent.item_id, link)
+
+
+def released_at_intent(link: LinkedSku, intent: PushIntent) -> int | None:
+    """The released count `intent`, taken as applied, pairs its quantity with (`released_at_push`): the count it read
+    (`PushIntent.released`) plus what order batches added to the link's count since it read it (`released_at_push`
+    now less `PushIntent.released_base`: `ledger._counted_before_push`'s releases of orders cancelled before the
+    seeding read, `released_before_read`, ingested while the push was in flight). Without them those units passed
+    for releases since the push, made up for the units it restored unseen (`fence_counts`' offset) and hid as many
+    sales TikTok made unseen (`tests/integration/test_inventory_push_fence_released_early.py`). Units; None: not
+    kept. A link moved to another item since: the count read as it is (`counted_at_intent`)."""
+    return carried_count(intent.released, intent.released_base, link.released_at_push, intent.item_id, link)
+
+
+def carried_count(
+    read: int | None, base: int | None, now: int | None, item_id: str | None, link: LinkedSku
+) -> int | None:
+    """A fence count a push read (`read`: units) plus the move of the link's recorded count since (`now - base`:
+    what order batches added to the column while the push was in flight), while `link` names the item it named then
+    (`item_id`); `read` as it is when one of them is unknown (None) or the link moved to another item (its counts
+    set anew with its new baseline). The rule of `counted_at_intent` and `released_at_intent`, and, in SQL, of the
+    push's record (`inventory_push_links._counted_at`)."""
+    if read is None or base is None or now is None or item_id != link.inventory_item_id:
+        return read
+    return read + now - base
 
 
 def signed_unseen(link: LinkedSku, tiktok_available: int | None, now: datetime, horizon: timedelta) -> int | None:
@@ -323,12 +350,19 @@ def pushed_now(policy: InventoryPolicy, link: LinkedSku, now: datetime, horizon:
     return policy.target(link.pushable - carried_hold(link, now, horizon))
 
 
-def hold_ends(held: Mapping[str, tuple[int, datetime | None]], horizon: timedelta) -> datetime | None:
+def hold_ends(
+    held: Mapping[str, tuple[int, datetime | None]], horizon: timedelta, elsewhere: Iterable[datetime] = ()
+) -> datetime | None:
     """When a push first lets one of a push's holds go (`held`: sku id -> (units held back, since when), as in
-    `ProductPushOutcome.held`): the earliest `since + horizon` of a hold of units, plus one second (`carried_hold`
-    carries a hold until it is *older* than the horizon, and a stored time may lose its fraction). None: nothing
-    held. The push outbox schedules the product's next push then (README, "Holds carry over")."""
+    `ProductPushOutcome.held`), or one the item's other links hold that it subtracted (`elsewhere`: when each began,
+    `ProductPushOutcome.held_elsewhere_since`): the earliest `since + horizon` of a hold of units, plus one second
+    (`carried_hold` carries a hold until it is *older* than the horizon, and a stored time may lose its fraction).
+    None: nothing held. The push outbox schedules the product's next push then (README, "Holds carry over"). A hold
+    elsewhere counts too: its holder's own push at that end marks this product due (`let_go_at_horizon`), but a
+    holder no longer pushed (DROPPED, EXCLUDED, left by an import) never does, and this product showed its units
+    fewer until something else moved it (`tests/integration/test_inventory_push_holds_left.py`)."""
     ends = [since + horizon for units, since in held.values() if units > 0 and since is not None]
+    ends += [since + horizon for since in elsewhere]
     return min(ends) + timedelta(seconds=1) if ends else None
 
 
@@ -435,12 +469,17 @@ class ProductPushOutcome:
     error: str | None = None  # the row's last_error
     computed_at: datetime | None = None  # when the targets were read: the links' pushed_at
     held: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)  # sku_id -> (units held, since)
+    # sku_id -> since when the earliest of the holds the item's other links hold back began, of the SKUs some stand
+    # for (`LinkedSku.held_elsewhere_since`): the product is due again at the end of the first (`hold_ends`)
+    held_elsewhere_since: dict[str, datetime] = field(default_factory=dict)
     ingested: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.ingested` read with the targets
     # sku_id -> the link's `ingested_at_push` as it stood when `ingested` was read (None: not kept), the push's own
     # record of an earlier intent included: the record keeps what order batches added to it since (`fence_base`)
     ingested_base: dict[str, int | None] = field(default_factory=dict)
     base_items: dict[str, str] = field(default_factory=dict)  # sku_id -> the item the link named then
     released: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.released` read with the targets
+    # sku_id -> the link's `released_at_push` as it stood when `released` was read, as `ingested_base` (`fence_base`)
+    released_base: dict[str, int | None] = field(default_factory=dict)
     restored: dict[str, int] = field(default_factory=dict)  # sku_id -> units restored unseen (`fence_counts`)
     # Items whose other links' pushes this outcome makes due: a pushed SKU's hold changed (`hold_changed`)
     holds_moved: set[str] = field(default_factory=set)

@@ -316,9 +316,10 @@ class InventoryPushRepository(Protocol):
         self, shop_id: str, tiktok_product_id: str, *, holds_since: datetime | None = None
     ) -> list[LinkedSku]:
         """The product's LINKED SKUs with their items' current counters and their warehouses, and the units the
-        other LINKED links of each item, and the links an import left remembering it (AMBIGUOUS, NO_SELLER_SKU,
-        EXCLUDED), hold back (`LinkedSku.held_elsewhere`: `standing_hold` summed, of holds begun at or after
-        `holds_since`, i.e. now less the horizon; None: not read, 0), read with the counters."""
+        other links that hold for each item (`domain.inventory.links.holds_for`: LINKED, DROPPED or EXCLUDED by a
+        push naming it, or left by an import remembering it) hold back (`LinkedSku.held_elsewhere`: `standing_hold`
+        summed, of holds begun at or after `holds_since`, i.e. now less the horizon; None: not read, 0) and since
+        when the earliest of them (`held_elsewhere_since`, UTC; None when none stands), read with the counters."""
         ...
 
     async def linked_skus_of(

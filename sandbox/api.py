@@ -220,7 +220,8 @@ async def update_inventory(call: Call) -> dict[str, Any]:
     config = call.world.config
     bounds = (0 if config.inventory_allow_zero else 1, config.inventory_max_quantity)
     locks = call.world.inventory_log.promotion_locks
-    problems = call.shop_data().catalog.update_inventory(product, updates, bounds, locks)
+    global_stock = call.world.inventory_log.global_stock
+    problems = call.shop_data().catalog.update_inventory(product, updates, bounds, locks, global_stock)
     errors = []
     for problem in problems:
         if problem.code is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +10,7 @@ MAX_QUANTITY = 99_999
 COMBO_NOT_EDITABLE = 12052850
 ALL_WAREHOUSES_REQUIRED = 12019028
 PROMOTION_LOCKED = 12052393
+GLOBAL_PRODUCT_STOCK = 12052141
 
 
 @dataclass(frozen=True)
@@ -145,12 +146,14 @@ class Catalog:
         updates: list[tuple[str, list[tuple[str | None, int]]]],
         bounds: tuple[int, int] = (0, MAX_QUANTITY),
         promotion_locks: dict[str, int] | None = None,
+        global_stock: Collection[str] = (),
     ) -> list[SkuProblem]:
         """Apply `[(sku_id, [(warehouse_id, quantity)])]`; a SKU with any problem is left untouched.
 
         Per SKU, as TikTok (live-sync.md sec. 1.1): unknown SKU 12052556; a virtual bundle's SKU 12052850; every
         warehouse assigned to the SKU must be given, no fewer (12019028); per warehouse, an unknown one 12052097
-        and a quantity outside `bounds` (inclusive; 0 allowed by default: integrators push 0) 12052055.
+        and a quantity outside `bounds` (inclusive; 0 allowed by default: integrators push 0) 12052055; a SKU whose
+        stock is edited from its global product (`global_stock`: its product published to one) 12052141.
         """
         skus = {s["id"]: s for s in product["skus"]}
         problems = []
@@ -162,6 +165,10 @@ class Catalog:
             if sku.get("combined_skus"):
                 message = "The stock of a combo (virtual bundle) cannot be edited."
                 problems.append(SkuProblem(sku_id, COMBO_NOT_EDITABLE, message))
+                continue
+            if sku_id in global_stock:
+                message = "The stock of this SKU can only be edited from its global product."
+                problems.append(SkuProblem(sku_id, GLOBAL_PRODUCT_STOCK, message))
                 continue
             stock_by_warehouse = {stock["warehouse_id"]: stock for stock in sku["inventory"]}
             extra_errors, changes = list(self._check_rows(rows, stock_by_warehouse, bounds)), []

@@ -1,4 +1,5 @@
-"""Inventory writes as TikTok saw them, for tests and benchmarks of the pool's push (issue 8), and a promotion lock.
+"""Inventory writes as TikTok saw them, for tests and benchmarks of the pool's push (issue 8), a promotion lock, and a
+SKU whose stock is edited from its global product.
 
 - `GET /_sandbox/inventory-updates?shop_id=&product_id=` -> `{"updates": [{seq, at, shop_id, product_id, skus:
   [{id, inventory: [{warehouse_id, quantity}]}], errors: [codes]}]}`: every Update Inventory call answered (code 0,
@@ -12,6 +13,9 @@
   setting that SKU below `n` units is refused per SKU with 12052393 (live-sync.md sec. 1.1). A SKU id no shop has
   (listed, or removed in Seller Center) answers 404, so a test that locks a mistyped id fails there instead of
   testing nothing.
+- `POST /_sandbox/skus/{sku_id}/global-stock` `{"global": true|false}`: the SKU's product published to a global
+  product, whose stock is edited there from now on: an update of that SKU is refused per SKU with 12052141 ("edit
+  stock from global product", live-sync.md sec. 1.1: not writable here) until set back to false. Unknown SKU: 404.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class InventoryControl:
             Route("/_sandbox/inventory-updates/reset", Control._guard(self.reset), methods=["POST"]),
             Route("/_sandbox/inventory-updates/hold", Control._guard(self.hold), methods=["POST"]),
             Route("/_sandbox/skus/{sku_id}/promotion-lock", Control._guard(self.lock), methods=["POST"]),
+            Route("/_sandbox/skus/{sku_id}/global-stock", Control._guard(self.global_stock), methods=["POST"]),
         ]
 
     async def updates(self, request: Request) -> dict[str, Any]:
@@ -73,6 +78,18 @@ class InventoryControl:
         else:
             self.world.inventory_log.promotion_locks[sku_id] = quantity
         return {"sku_id": sku_id, "quantity": quantity}
+
+    async def global_stock(self, request: Request) -> dict[str, Any]:
+        edited_there = (await _json(request)).get("global")
+        sku_id = request.path_params["sku_id"]
+        if not self._known_sku(sku_id):
+            raise BadInput(f"unknown SKU id {quoted(sku_id)}", 404)
+        if not isinstance(edited_there, bool):
+            raise BadInput("global must be true or false")
+        (self.world.inventory_log.global_stock.add if edited_there else self.world.inventory_log.global_stock.discard)(
+            sku_id
+        )
+        return {"sku_id": sku_id, "global": edited_there}
 
     def _known_sku(self, sku_id: str) -> bool:
         """Whether a shop has SKU `sku_id`, listed or removed. SKU ids carry their shop's index in digits 4-5

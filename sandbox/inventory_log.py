@@ -1,4 +1,5 @@
-"""Every Update Inventory call the sandbox answered, and promotion locks (see sandbox/inventory_control.py)."""
+"""Every Update Inventory call the sandbox answered, promotion locks and SKUs whose stock their global product
+edits (see sandbox/inventory_control.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class InventoryLog:
     def __init__(self) -> None:
         self.updates: deque[dict[str, Any]] = deque(maxlen=MAX_LOGGED)
         self.promotion_locks: dict[str, int] = {}  # sku id -> units an update may not go below
+        self.global_stock: set[str] = set()  # sku ids whose stock only their global product edits (12052141)
         self._seq = 0
         self._release: asyncio.Event | None = None  # set while updates are held (made on the server's loop)
         self.waiting = 0  # updates held right now

@@ -166,6 +166,29 @@ def counts_orders(state: str, item_id: str | None) -> str | None:
     return item_id if state in (LinkState.LINKED, DROPPED) else None
 
 
+# The states in which a link still names the item its held sales were placed on (`sku_links.inventory_item_id`):
+# LINKED; DROPPED from its product (its orders count there, `counts_orders`); EXCLUDED by a push TikTok refused as not
+# writable here (live-sync.md sec. 1.1: the push keeps the link's item; an import's EXCLUDED, a bundle, names none)
+HOLDS_ON_ITS_ITEM = frozenset({LinkState.LINKED.value, DROPPED, LinkState.EXCLUDED.value})
+# The states an import leaves a SKU in without its item (`auto_link`): it remembers that item (`unlinked_item_id`)
+LEFT_BY_IMPORT = frozenset({LinkState.AMBIGUOUS.value, LinkState.NO_SELLER_SKU.value, LinkState.EXCLUDED.value})
+
+
+def holds_for(state: str, item_id: str | None, unlinked_item_id: str | None) -> str | None:
+    """The item a link's hold counts against for the item's other links (`domain.inventory_push.standing_hold`,
+    `LinkedSku.held_elsewhere`): units its last push held back were sold unseen at its shop from that item's shelf,
+    and stand until the ledger ingests their order or the hold's horizon passes, whether or not the link is still
+    pushed. `state`: `sku_links.state` (a `LinkState` value or `DROPPED`); `item_id`, `unlinked_item_id`: the
+    link's item and the item it remembers. The item it names in a state of `HOLDS_ON_ITS_ITEM` (LINKED, DROPPED,
+    EXCLUDED by a push); else the item it remembers when an import left it (`LEFT_BY_IMPORT`); else None: a link
+    the merchant unlinked (UNLINKED) holds for no item. (Before, a DROPPED link's hold and a push-EXCLUDED one's
+    counted for none: the other shops were pushed the sold unit again until its order was ingested, sold twice;
+    `tests/integration/test_inventory_push_holds_left.py`.)"""
+    if item_id is not None and state in HOLDS_ON_ITS_ITEM:
+        return item_id
+    return unlinked_item_id if state in LEFT_BY_IMPORT else None
+
+
 def standing_state(state: str, item_id: str | None) -> LinkState:
     """The `LinkState` a stored link (`state`, a `LinkState` value or `DROPPED`) stands for: a DROPPED link with an
     item as LINKED (`counts_orders`), one without as UNLINKED (what it remembers, `unlinked_item_id`, stays)."""

@@ -39,6 +39,7 @@ from domain.inventory_push import (
     hold_started,
     push_action,
     push_backoff,
+    released_at_intent,
     settled,
     warehouse_plan,
 )
@@ -352,6 +353,8 @@ async def _finish_unchanged(
             outcome = ProductPushOutcome(pushed=targets, computed_at=computed_at, held=held, restored=restored)
             outcome.ingested = {link.sku_id: link.ingested for link in found}
             outcome.ingested_base = {link.sku_id: link.ingested_at_push for link in found}
+            outcome.released_base = {link.sku_id: link.released_at_push for link in found}
+            outcome.held_elsewhere_since = _held_elsewhere_since(found)
             outcome.base_items = {link.sku_id: link.inventory_item_id for link in found}
             outcome.released = {link.sku_id: link.released for link in found}
             outcome.holds_moved = _holds_moved(deps, found, outcome, computed_at)
@@ -486,7 +489,10 @@ async def _push_product(
             targets = {link.sku_id: policy.target(link.available) for link in links}
             outcome.pushed = {sku: qty for sku, qty in targets.items() if sku not in failures}
             outcome.ingested = {link.sku_id: link.ingested for link in links}  # read with the targets' counters
-            outcome.ingested_base = {link.sku_id: fence_base(link, recorded, reread) for link in links}
+            bases = {link.sku_id: fence_base(link, recorded, reread) for link in links}
+            outcome.ingested_base = {sku_id: ingested for sku_id, (ingested, _) in bases.items()}
+            outcome.released_base = {sku_id: released for sku_id, (_, released) in bases.items()}
+            outcome.held_elsewhere_since = _held_elsewhere_since(links)
             outcome.base_items = {link.sku_id: link.inventory_item_id for link in links}
             outcome.released = {link.sku_id: link.released for link in links}
             outcome.failed = failures
@@ -524,17 +530,22 @@ async def _push_product(
     return calls
 
 
-def fence_base(link: LinkedSku, recorded: Mapping[str, PushIntent], reread: Collection[str]) -> int | None:
-    """The link's `ingested_at_push` as it stood when its `ingested` was read (`ProductPushOutcome.ingested_base`):
-    as read with it, but the intent of an earlier push this push recorded as applied before its call (`recorded`,
-    `_intend`) for a link it did not read again since (`reread`). The push records `ingested_at_push` as the count it
-    read plus what order batches added to the column since (`ledger._counted_before_push`: units TikTok's available
-    had lost before the fence's baseline, such as open orders the seed left out, ingested while the push was in
-    flight). Written over with the count read, those units passed for sales applied since at the next push and
-    hid as many sales TikTok made unseen, which it put back on sale (README, "Shared inventory pool", the fence)."""
+def fence_base(
+    link: LinkedSku, recorded: Mapping[str, PushIntent], reread: Collection[str]
+) -> tuple[int | None, int | None]:
+    """The link's (`ingested_at_push`, `released_at_push`) as they stood when its `ingested` and `released` were read
+    (`ProductPushOutcome.ingested_base`, `released_base`): as read with them, but the intent of an earlier push this
+    push recorded as applied before its call (`recorded`, `_intend`) for a link it did not read again since
+    (`reread`). The push records each count as the one it read plus what order batches added to the column since
+    (`ledger._counted_before_push`: units TikTok's available had lost before the fence's baseline, such as open
+    orders the seed left out; releases of orders cancelled before the seeding read; ingested while the push was in
+    flight). Written over with the counts read, those units passed for sales (or releases) applied since at the next
+    push and hid as many sales TikTok made unseen, which it put back on sale (README, "Shared inventory pool", the
+    fence; `tests/integration/test_inventory_push_fence_inflight.py`, `test_inventory_push_fence_released_early.py`)."""
     if link.sku_id in recorded and link.sku_id not in reread:
-        return counted_at_intent(link, recorded[link.sku_id])
-    return link.ingested_at_push
+        intent = recorded[link.sku_id]
+        return counted_at_intent(link, intent), released_at_intent(link, intent)
+    return link.ingested_at_push, link.released_at_push
 
 
 def _to_send(links: Sequence[LinkedSku], shown: dict[str, int], policy: InventoryPolicy) -> list[LinkedSku]:
@@ -617,19 +628,21 @@ def _intents(
     """What a success records for each of `links` (lowered by the holds: what is sent), by Shopbridge SKU id;
     `computed_at`: when the targets were read; `applied`: the earlier intents recorded as applied with them
     (`_intend`), which the links' count of the last push is then (`fence_base`)."""
-    return {
-        link.sku_id: PushIntent(
+    intents: dict[str, PushIntent] = {}
+    for link in links:
+        ingested_base, released_base = fence_base(link, applied or {}, ())
+        intents[link.sku_id] = PushIntent(
             policy.target(link.available),
             computed_at,
             *outcome.held.get(link.sku_id, (0, None)),
             ingested=link.ingested,
             released=link.released,
             restored=outcome.restored.get(link.sku_id, 0),
-            ingested_base=fence_base(link, applied or {}, ()),
+            ingested_base=ingested_base,
             item_id=link.inventory_item_id,
+            released_base=released_base,
         )
-        for link in links
-    }
+    return intents
 
 
 def _doubted(intents: dict[str, PushIntent]) -> dict[str, PushIntent]:
@@ -664,6 +677,11 @@ def _holding(
         )
         for link in links
     ]
+
+
+def _held_elsewhere_since(links: Sequence[LinkedSku]) -> dict[str, datetime]:
+    """`ProductPushOutcome.held_elsewhere_since` of `links`: the SKUs whose push subtracted other links' holds."""
+    return {link.sku_id: link.held_elsewhere_since for link in links if link.held_elsewhere_since is not None}
 
 
 def _holds_moved(deps: PushDeps, links: Sequence[LinkedSku], outcome: ProductPushOutcome, now: datetime) -> set[str]:
@@ -746,7 +764,7 @@ async def _record(
         claim, deps.holder, now, pushed=not outcome.retry,
         next_attempt_at=now + push_backoff(claim.attempts + 1), error=outcome.error,
     )  # fmt: skip
-    ends = hold_ends(outcome.held, deps.hold_horizon)
+    ends = hold_ends(outcome.held, deps.hold_horizon, outcome.held_elsewhere_since.values())
     if finished and not outcome.retry and ends is not None:
         await uow.inventory_push.push_again_at(claim.shop_id, claim.tiktok_product_id, ends)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.e2e.test_inventory_push import (
@@ -31,12 +32,19 @@ def _sync(app: ShopbridgeServer, shop_id: str, kind: str) -> None:
 
 
 def _pushed(app: ShopbridgeServer, tiktok_shop_id: str) -> None:
-    """Until no outbox row of the shop is dirty (its pushes done)."""
+    """Until no outbox row of the shop is dirty and due (its pushes done): a row due later with no failed attempt is
+    the push scheduled at the end of a hold it subtracted (`push_again_at`, `hold_ends`), nothing to wait for."""
     outbox = (
-        "SELECT count(*) AS n FROM inventory_push_outbox o JOIN shops s ON s.id = o.shop_id "
+        "SELECT o.attempts, o.next_attempt_at FROM inventory_push_outbox o JOIN shops s ON s.id = o.shop_id "
         "WHERE s.tiktok_shop_id = :shop AND o.dirty_version > o.pushed_version"
     )
-    wait_until(lambda: app.rows(outbox, shop=tiktok_shop_id)[0]["n"] == 0, what="the shop's pushes")
+
+    def due(row: dict[str, Any]) -> bool:
+        at = row["next_attempt_at"]
+        at = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))  # (SQLite: text)
+        return row["attempts"] > 0 or at.replace(tzinfo=at.tzinfo or UTC) <= datetime.now(UTC)
+
+    wait_until(lambda: not any(due(row) for row in app.rows(outbox, shop=tiktok_shop_id)), what="the shop's pushes")
 
 
 def test_a_sale_held_back_on_a_sku_an_import_makes_ambiguous_stays_off_the_other_shop(

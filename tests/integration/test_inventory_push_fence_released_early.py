@@ -7,16 +7,23 @@ restored unseen (`fence_counts`' offset) and hid as many sales TikTok made unsee
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
 
 from domain.services.inventory_push import push_shop
+from domain.shops import Shop
 from tests.fixtures.sync import connect_shop
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import until, wait_until
 from tests.integration.pool_push_support import (
     PushWorld,
     change_stock,
     world_fixture,  # noqa: F401 - the `world` fixture
 )
+from tests.integration.test_inventory_push_fence_inflight import PUSH_ENDS
 from tests.integration.test_inventory_push_fence_seed import (
     a_sellable_sku,
     available_of,
@@ -35,7 +42,10 @@ def cancel(world: PushWorld, order_id: str) -> None:
     world.sandbox.control("POST", f"/orders/{order_id}/status", {"status": "CANCELLED"})
 
 
-async def test_a_release_of_a_cancellation_before_the_seeding_read_hides_no_sale_unseen(world: PushWorld) -> None:
+async def restored_unseen_with_an_early_cancellation(world: PushWorld) -> tuple[Shop, str, str, int, dict[str, Any]]:
+    """A shop whose first push wrote A - 1 over a cancellation TikTok made unseen (1 unit restored unseen), while
+    the pool has not yet learnt that an order made before the seeding read was cancelled before it: (shop, TikTok
+    SKU id, that order's id, A, the link's row)."""
     # given a shop whose buyer ordered 1 unit of a SKU before Shopbridge linked it, stored open (the SKU unlinked:
     # it waits), then cancelled unseen at TikTok (its available has the unit back)
     shop = await connect_shop(world.uows, world.tiktok, world.sandbox)
@@ -64,13 +74,20 @@ async def test_a_release_of_a_cancellation_before_the_seeding_read_hides_no_sale
     assert shown(world, shop, sku.tiktok_sku_id) == read - 1
     link = await seeded_link(world, sku.tiktok_sku_id)
     assert (link["held_quantity"], link["restored_quantity"]) == (0, 1)
+    return shop, sku.tiktok_sku_id, early, read, link
+
+
+async def test_a_release_of_a_cancellation_before_the_seeding_read_hides_no_sale_unseen(world: PushWorld) -> None:
+    # given a shop whose first push wrote A - 1 over a cancellation TikTok made unseen (1 unit restored unseen), the
+    # pool not yet knowing that an order made before the seeding read was cancelled before it
+    shop, tiktok_sku_id, early, read, link = await restored_unseen_with_an_early_cancellation(world)
 
     # when the pool then learns of the first order's cancellation (before the read: its units leave on-hand with
     # their reservation, available as it was), and a buyer takes 1 unit at TikTok whose webhook is lost
     await ingest(world, shop, [await fetched(world, shop, early)])
-    assert await available_of(world, sku.tiktok_sku_id) == read - 1
-    sell(world, shop, sku.tiktok_sku_id)
-    assert shown(world, shop, sku.tiktok_sku_id) == read - 2
+    assert await available_of(world, tiktok_sku_id) == read - 1
+    sell(world, shop, tiktok_sku_id)
+    assert shown(world, shop, tiktok_sku_id) == read - 2
     item_id = str(link["inventory_item_id"])
     await change_stock(world, item_id, 0, [(shop.id, link["tiktok_product_id"])])  # (the product pushed again)
     await push_shop(shop.id, world.deps(fence=True))
@@ -78,6 +95,47 @@ async def test_a_release_of_a_cancellation_before_the_seeding_read_hides_no_sale
     # then the push holds the sale unseen back: TikTok keeps showing A - 2, the unit restored unseen still carried.
     # (Before, the early release counted as one since the last push, made up for the restored unit, and the sale
     # went back on sale: A - 1, sold twice.)
-    assert shown(world, shop, sku.tiktok_sku_id) == read - 2
-    link = await seeded_link(world, sku.tiktok_sku_id)
+    assert shown(world, shop, tiktok_sku_id) == read - 2
+    link = await seeded_link(world, tiktok_sku_id)
+    assert (link["held_quantity"], link["restored_quantity"]) == (1, 1)
+
+
+@pytest.mark.parametrize("push_end", PUSH_ENDS, ids=PUSH_ENDS)
+async def test_an_early_release_ingested_during_a_push_hides_no_sale_unseen(world: PushWorld, push_end: str) -> None:
+    # given a shop whose first push wrote A - 1 over a cancellation TikTok made unseen (1 unit restored unseen), the
+    # pool not yet knowing that an order made before the seeding read was cancelled before it
+    shop, tiktok_sku_id, early, read, link = await restored_unseen_with_an_early_cancellation(world)
+    item_id, product_id = str(link["inventory_item_id"]), str(link["tiktok_product_id"])
+    # and the merchant receives 2 units: a fenced push writes A + 1, its Update Inventory held at TikTok
+    await change_stock(world, item_id, 2, [(shop.id, product_id)])
+    world.sandbox.control("POST", "/inventory-updates/hold", {"held": True})
+    stop_wait = timedelta(0) if push_end == "left-unrecorded" else timedelta(seconds=15)
+    pushing = asyncio.create_task(push_shop(shop.id, world.deps(fence=True, stop_wait=stop_wait)))
+    try:
+        await until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
+        # when the pool learns of the early order's cancellation while that push is in flight (its units leave
+        # on-hand with their reservation; the link's released count of its last push moves with the shop's)
+        await ingest(world, shop, [await fetched(world, shop, early)])
+        if push_end == "left-unrecorded":  # (and the push's worker dies before it records TikTok's answer)
+            pushing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await pushing
+    finally:
+        world.sandbox.control("POST", "/inventory-updates/hold", {"held": False})
+    if push_end == "recorded":
+        await pushing
+    await until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 0)
+    assert shown(world, shop, tiktok_sku_id) == read + 1
+
+    # and a buyer then takes 1 unit at TikTok whose webhook is lost, before the product's next push
+    sell(world, shop, tiktok_sku_id)
+    await change_stock(world, item_id, 0, [(shop.id, product_id)])
+    await push_shop(shop.id, world.deps(fence=True))
+
+    # then that push holds the sale unseen back: TikTok goes on showing A, the unit restored unseen still carried.
+    # Recorded over with the released count the in-flight push had read (by its record, or, left unrecorded, by the
+    # next push taking its intent as applied), the early release passed for one since that push, made up for the
+    # restored unit, and the sale went back on sale (A + 1: sold twice).
+    assert shown(world, shop, tiktok_sku_id) == read
+    link = await seeded_link(world, tiktok_sku_id)
     assert (link["held_quantity"], link["restored_quantity"]) == (1, 1)

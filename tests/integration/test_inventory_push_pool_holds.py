@@ -148,10 +148,13 @@ async def test_a_reconcile_takes_what_a_push_held_back_for_no_drift(world: PushW
     assert [(await link_row(world.db, sku_id))["drift_count"] for sku_id in (a_id, b_id)] == [0, 0]
 
 
-async def test_a_reconcile_past_a_holds_horizon_pushes_again_without_drift(world: PushWorld) -> None:
-    # given A holding back 1 unit sold unseen (TikTok A: 9) and B pushed 9 for it
+async def test_a_reconcile_past_a_holds_horizon_counts_no_drift_and_leaves_the_scheduled_push(
+    world: PushWorld,
+) -> None:
+    # given A holding back 1 unit sold unseen (TikTok A: 9) and B pushed 9 for it: B's product is due again at the
+    # hold's end (`hold_ends` of the holds it subtracted)
     found, item = await two_shops_on_one_item(world, on_hand=10)
-    b, _, b_sku, b_id = found["b"]
+    b, b_product, b_sku, b_id = found["b"]
     await a_holds_one_unit_b_shows_9(world, found, item)
     pushes: list[str] = []
 
@@ -162,8 +165,12 @@ async def test_a_reconcile_past_a_holds_horizon_pushes_again_without_drift(world
     later = world.deps(fence=True, clock=LaterClock(PushDeps.hold_horizon + timedelta(seconds=5)))
     report = await reconcile_shop(b.id, later, enqueue_push)
 
-    # then B is pushed again, to the pool's 10, without counting drift: TikTok showed what the last push wrote
-    assert (report.drifted, pushes, (await link_row(world.db, b_id))["drift_count"]) == ([], [b.id], 0)
+    # then no drift is counted (TikTok showed what the last push wrote), and the reconcile leaves B's product to the
+    # push due then (the scheduler's tick enqueues it), which shows the pool's 10. (Before that schedule, the
+    # reconcile was what pushed B again.)
+    assert (report.drifted, pushes, (await link_row(world.db, b_id))["drift_count"]) == ([], [], 0)
+    row = await outbox_row(world.db, b, b_product)
+    assert row["dirty_version"] > row["pushed_version"] and row["next_attempt_at"] <= later.clock.now()
     await push_shop(b.id, later)
     assert shown(world, b, b_sku) == 10
 

@@ -325,6 +325,7 @@ def test_stale_detail_serves_an_orders_version_before_its_change_until_ended(san
         # a promotion lock on a SKU no shop has was taken (200) and locked nothing: a mistyped id tested nothing
         ("POST", "skus/1730000000000000000/promotion-lock", {"quantity": 5}, 404),
         ("POST", "skus/nope/promotion-lock", {"quantity": None}, 404),
+        ("POST", "skus/1730000000000000000/global-stock", {"global": True}, 404),
     ],
 )
 def test_control_input_is_validated(sandbox, method: str, path: str, body, status: int) -> None:

@@ -55,6 +55,20 @@ def test_an_update_really_changes_stock(sandbox, tiktok) -> None:
     assert [i["quantity"] for i in after["skus"][0]["inventory"]] == [0, 99_999]
 
 
+def test_a_sku_whose_global_product_edits_its_stock_is_refused_until_that_ends(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    product = multi_warehouse_product(sandbox)
+    sku = product["skus"][0]
+    rows = [{"warehouse_id": w["warehouse_id"], "quantity": 7} for w in sku["inventory"]]
+    body = {"skus": [{"id": sku["id"], "inventory": rows}]}
+    sandbox.control("POST", f"skus/{sku['id']}/global-stock", {"global": True})
+    envelope = caller.call("POST", update_path(product["id"]), body=body)
+    assert [(e["code"], e["detail"]["sku_id"]) for e in envelope["data"]["errors"]] == [(12052141, sku["id"])]
+    assert multi_warehouse_product(sandbox)["skus"][0]["inventory"] == sku["inventory"]  # untouched
+    sandbox.control("POST", f"skus/{sku['id']}/global-stock", {"global": False})
+    assert caller.call("POST", update_path(product["id"]), body=body)["data"] == {}
+
+
 def test_per_sku_failures_come_back_under_code_0(sandbox, tiktok) -> None:
     caller = tiktok("us-local")
     product = multi_warehouse_product(sandbox)

@@ -21,7 +21,7 @@ from adapters.db.tables import (
     skus,
     warehouse_stocks,
 )
-from domain.inventory.links import LinkState
+from domain.inventory.links import HOLDS_ON_ITS_ITEM, LEFT_BY_IMPORT
 from domain.inventory_push import LinkedSku, ProductPushOutcome, PushIntent
 
 _outbox = inventory_push_outbox.c
@@ -29,9 +29,7 @@ _links = sku_links.c
 _units = sku_ledger_units.c
 LINKED = "LINKED"
 EXCLUDED = "EXCLUDED"
-# The states a products import leaves a SKU in without its item (`ledger._LEFT_BY_IMPORT`): its holds still count
-# for the item it remembers (`_held_elsewhere`)
-LEFT_BY_IMPORT = (LinkState.AMBIGUOUS.value, LinkState.NO_SELLER_SKU.value, LinkState.EXCLUDED.value)
+HOLDS_ON, LEFT_BY = sorted(HOLDS_ON_ITS_ITEM), sorted(LEFT_BY_IMPORT)  # `holds_for`'s states, in a stable order
 # Product ids per SELECT of `linked_skus_of`: each is a bound parameter, and with the shop and state the statement
 # stays under SQLite's oldest limit (999; 32,766 since 3.32) and asyncpg's (32,767). A fenced push round claims up
 # to 600 products (`PushDeps.fence_batch`): one statement.
@@ -90,7 +88,7 @@ class LinkPushState:
         statement that reads the items' counters, so both are of one instant (a line the ledger applies after the
         read is in neither, one applied before in both: `LinkedSku.ingested_since_push`). A lookup per link: a SUM
         over the SKU's lines, as before, grew with its order history. `holds_since`: with `held_elsewhere`
-        (`_held_elsewhere`), in the same statement."""
+        and `held_elsewhere_since` (`_held_elsewhere`, `_held_elsewhere_since`), in the same statement."""
         items = inventory_items.c
         source = sku_links.join(inventory_items, items.id == _links.inventory_item_id).outerjoin(
             warehouse_stocks, warehouse_stocks.c.sku_id == _links.sku_id
@@ -119,6 +117,7 @@ class LinkPushState:
                 (items.on_hand - items.reserved - items.safety_stock).label("available"),
                 warehouse_stocks.c.warehouse_id,
                 (literal(0) if holds_since is None else _held_elsewhere(holds_since)).label("held_elsewhere"),
+                (literal(None) if holds_since is None else _held_elsewhere_since(holds_since)).label("held_since_min"),
             )
             .select_from(source)
             .where(_links.state == LINKED, *where)
@@ -148,6 +147,7 @@ class LinkPushState:
                     int(row.held_elsewhere),
                     row.seeded_available,
                     intent_of(row.push_intent),
+                    held_elsewhere_since=row.held_since_min,
                 )
             else:
                 found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
@@ -177,7 +177,10 @@ class LinkPushState:
                     pushed_quantity=earlier.quantity, pushed_at=earlier.at, held_quantity=earlier.held,
                     held_since=earlier.held_since,
                     ingested_at_push=_counted_at(earlier.ingested, earlier.ingested_base, earlier.item_id),
-                    released_at_push=earlier.released, restored_quantity=earlier.restored, seeded_available=None,
+                    released_at_push=_counted_at(
+                        earlier.released, earlier.released_base, earlier.item_id, _links.released_at_push
+                    ),
+                    restored_quantity=earlier.restored, seeded_available=None,
                 )
             )  # fmt: skip
         for sku_id, intent in intents.items():
@@ -196,7 +199,8 @@ class LinkPushState:
                 .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
                 .values(
                     pushed_quantity=quantity, pushed_at=pushed_at, held_quantity=held, held_since=held_since,
-                    ingested_at_push=_ingested_at_push(outcome, sku_id), released_at_push=outcome.released.get(sku_id),
+                    ingested_at_push=_ingested_at_push(outcome, sku_id),
+                    released_at_push=_released_at_push(outcome, sku_id),
                     restored_quantity=outcome.restored.get(sku_id, 0), seeded_available=None, push_error_code=None,
                     push_error_message=None, push_intent=None, updated_at=now,
                 )
@@ -264,15 +268,27 @@ def _ingested_at_push(outcome: ProductPushOutcome, sku_id: str) -> Any:
     return _counted_at(outcome.ingested.get(sku_id), outcome.ingested_base.get(sku_id), outcome.base_items.get(sku_id))
 
 
-def _counted_at(ingested: int | None, base: int | None, item_id: str | None) -> Any:
-    """`ingested` (a ledger count a push read) plus the move of the link's `ingested_at_push` since it stood at
-    `base` (None: not known, `ingested` as it is), in SQL: what order batches added to it meanwhile stays. Only while
-    the link names `item_id`, the item it named then: moved to another since, its count was set anew with its new
-    baseline (`links._keep_seed_baselines`, `_keep_join_baselines`), no move of batches: `ingested` as it is."""
-    if ingested is None or base is None or item_id is None:
-        return ingested
-    moved = func.coalesce(_links.ingested_at_push - base, 0)
-    return case((_links.inventory_item_id == item_id, ingested + moved), else_=ingested)
+def _released_at_push(outcome: ProductPushOutcome, sku_id: str) -> Any:
+    """The released count a push records for the link's fence (`released_at_push`): the ledger's count it read with
+    its targets, plus what order batches added to the column since it read it (`ProductPushOutcome.released_base`,
+    `ledger._counted_before_push`: releases of orders cancelled before the seeding read, ingested while the push was
+    in flight, `domain.inventory_push.released_at_intent`); None when the push read no count."""
+    return _counted_at(
+        outcome.released.get(sku_id), outcome.released_base.get(sku_id), outcome.base_items.get(sku_id),
+        _links.released_at_push,
+    )  # fmt: skip
+
+
+def _counted_at(count: int | None, base: int | None, item_id: str | None, column: Any = _links.ingested_at_push) -> Any:
+    """`count` (a ledger count a push read) plus the move of the link's `column` (`ingested_at_push`, or
+    `released_at_push`) since it stood at `base` (None: not known, `count` as it is), in SQL: what order batches
+    added to it meanwhile stays (`domain.inventory_push.carried_count`). Only while the link names `item_id`, the
+    item it named then: moved to another since, its counts were set anew with its new baseline
+    (`links._keep_seed_baselines`, `_keep_join_baselines`), no move of batches: `count` as it is."""
+    if count is None or base is None or item_id is None:
+        return count
+    moved = func.coalesce(column - base, 0)
+    return case((_links.inventory_item_id == item_id, count + moved), else_=count)
 
 
 def _held_elsewhere(holds_since: datetime) -> Any:
@@ -282,19 +298,39 @@ def _held_elsewhere(holds_since: datetime) -> Any:
     since (its shop's running count now less `ingested_at_push`; a release subtracting nothing; no count kept: 0),
     never below 0. Only links holding something are read (`held_quantity > 0`; by the item's indexes).
 
-    The links that hold for an item: its LINKED ones, and those a products import left without it that remember it
-    (`unlinked_item_id`, state AMBIGUOUS, NO_SELLER_SKU or EXCLUDED, `ledger._LEFT_BY_IMPORT`): the sale held back
-    was placed on the item's SKU and ships from its shelf, and once ingested it reserves (or deducts) on that item
-    (`domain.inventory.ledger.first_seen_unlinked`), raising the link's running count, which then replaces the
-    hold as for a LINKED link. Before, the hold stopped counting at the import, and until the sale was ingested the
-    other shops were pushed its units again: sold twice (`tests/e2e/test_inventory_hold_unlinked.py`). A link the
-    merchant unlinked (`UNLINKED`: not that item, its sales wait for a link) holds for no item."""
+    The links that hold for an item (`domain.inventory.links.holds_for`): those naming it LINKED, DROPPED from
+    their product or EXCLUDED by a push (`HOLDS_ON_ITS_ITEM`: no longer pushed, their held sale still ships from the
+    item's shelf; a DROPPED link's order reserves there once ingested, `counts_orders`), and those a products
+    import left without it that remember it (`unlinked_item_id`, state AMBIGUOUS, NO_SELLER_SKU or EXCLUDED,
+    `LEFT_BY_IMPORT`): the sale held back was placed on the item's SKU and ships from its shelf, and once ingested
+    it reserves (or deducts) on that item (`domain.inventory.ledger.first_seen_unlinked`), raising the link's
+    running count, which then replaces the hold as for a LINKED link. Before, the hold stopped counting at the
+    import (or the drop, or the push's exclusion), and until the sale was ingested the other shops were pushed its
+    units again: sold twice (`tests/e2e/test_inventory_hold_unlinked.py`,
+    `tests/integration/test_inventory_push_holds_left.py`). A link the merchant unlinked (`UNLINKED`: not that
+    item, its sales wait for a link) holds for no item."""
+    _, standing, holders = _holds_elsewhere(holds_since)
+    return holders.add_columns(func.coalesce(func.sum(case((standing > 0, standing), else_=0)), 0)).scalar_subquery()
+
+
+def _held_elsewhere_since(holds_since: datetime) -> Any:
+    """When the earliest of the holds `_held_elsewhere` sums began (`sku_links.held_since`, UTC) among those standing
+    for at least a unit, as a scalar subquery correlated with `sku_links`; NULL when none stands. A push that
+    subtracts them is due again at that hold's end (`domain.inventory_push.hold_ends`): the holder may never be
+    pushed again to tell the other shops (a link DROPPED, EXCLUDED or left by an import)."""
+    other, standing, holders = _holds_elsewhere(holds_since)
+    return holders.add_columns(func.min(other.c.held_since)).where(standing > 0).scalar_subquery()
+
+
+def _holds_elsewhere(holds_since: datetime) -> tuple[Any, Any, Any]:
+    """(the holders' alias of `sku_links`, a holder's standing units, the SELECT without columns over the item's
+    other links that hold for it), shared by `_held_elsewhere` and `_held_elsewhere_since`: see `_held_elsewhere`."""
     other, units = sku_links.alias("held_by"), sku_ledger_units.alias("held_units")
     now_counted = func.coalesce(units.c.ingested, 0)
     applied = now_counted - func.coalesce(other.c.ingested_at_push, now_counted)
     standing = other.c.held_quantity - case((applied > 0, applied), else_=0)
-    return (
-        select(func.coalesce(func.sum(case((standing > 0, standing), else_=0)), 0))
+    holders = (
+        select()
         .select_from(
             other.outerjoin(
                 units, and_(units.c.shop_id == other.c.shop_id, units.c.tiktok_sku_id == other.c.tiktok_sku_id)
@@ -302,15 +338,19 @@ def _held_elsewhere(holds_since: datetime) -> Any:
         )
         .where(
             or_(
-                and_(other.c.inventory_item_id == _links.inventory_item_id, other.c.state == LINKED),
-                and_(other.c.unlinked_item_id == _links.inventory_item_id, other.c.state.in_(LEFT_BY_IMPORT)),
+                and_(other.c.inventory_item_id == _links.inventory_item_id, other.c.state.in_(HOLDS_ON)),
+                and_(
+                    or_(other.c.inventory_item_id.is_(None), other.c.state.not_in(HOLDS_ON)),
+                    other.c.unlinked_item_id == _links.inventory_item_id,
+                    other.c.state.in_(LEFT_BY),
+                ),
             ),
             other.c.sku_id != _links.sku_id,
             other.c.held_quantity > 0,
             other.c.held_since >= holds_since,
         )
-        .scalar_subquery()
     )
+    return other, standing, holders
 
 
 def intent_json(intent: PushIntent) -> str:
@@ -328,6 +368,7 @@ def intent_json(intent: PushIntent) -> str:
             "failed": intent.failed,
             "ingested_base": intent.ingested_base,
             "item_id": intent.item_id,
+            "released_base": intent.released_base,
         },
         separators=(",", ":"),
     )
@@ -350,4 +391,5 @@ def intent_of(text: str | None) -> PushIntent | None:
         failed=fields.get("failed", False),
         ingested_base=fields.get("ingested_base"),
         item_id=fields.get("item_id"),
+        released_base=fields.get("released_base"),
     )

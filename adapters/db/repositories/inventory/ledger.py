@@ -55,7 +55,7 @@ from domain.inventory.ledger import (
     unlink_reserved,
     wanted_effect,
 )
-from domain.inventory.links import LinkState, counts_orders, on_seed
+from domain.inventory.links import LEFT_BY_IMPORT, counts_orders, holds_for, on_seed
 from domain.inventory_push import DEFAULT_HOLD_HORIZON, standing_units
 from domain.ports import PoolChange
 from domain.stored import OrderRecord, StoredOrder
@@ -299,8 +299,6 @@ def _unlinked_bundle_row(stored: Mapping[LedgerKey, LedgerLine], key: LedgerKey)
 # item; (the item its link seeded, when that stock was read) of a SKU whose link seeded one
 _Links = dict[str, tuple[str, datetime | None, datetime | None]]
 _Unlinked = dict[str, tuple[str, datetime | None, bool]]  # (item, linked at, left by an import)
-# The states an import leaves a SKU in without an item (`domain.inventory.links.auto_link`); UNLINKED is the merchant's
-_LEFT_BY_IMPORT = frozenset({LinkState.AMBIGUOUS.value, LinkState.NO_SELLER_SKU.value, LinkState.EXCLUDED.value})
 _Seeds = dict[str, tuple[str, datetime]]
 
 
@@ -331,7 +329,7 @@ async def _linked_items(
         if state is not None and counts_orders(state, item) is not None
     }  # fmt: skip
     unlinked = {
-        sku: (was_linked_to, None if linked is None else time_of(linked), state in _LEFT_BY_IMPORT)
+        sku: (was_linked_to, None if linked is None else time_of(linked), state in LEFT_BY_IMPORT)
         for _, sku, state, _, _, linked, was_linked_to, _, _ in rows
         if sku not in links and was_linked_to is not None
     }
@@ -625,8 +623,8 @@ async def release_shop(
     (`hold_changed`): the hold goes with the link, and nothing else would push them (the holder's push at the
     hold's end goes with the shop too); left as they were, the other shops showed those units fewer for good.
     The units such a hold still stands for (`domain.inventory_push.standing_units` within `hold_horizon`, less
-    those the ledger applied since its push; of the item the hold counts for, as `_held_elsewhere` reads it: a
-    LINKED link's, or the one an import's unlink remembers) were sold at TikTok and not ingested, and never will be
+    those the ledger applied since its push; of the item the hold counts for, as `_held_elsewhere` reads it:
+    `domain.inventory.links.holds_for`) were sold at TikTok and not ingested, and never will be
     now, while TikTok still has the merchant ship them: they leave their item's on-hand too (`DEDUCTED`, reason
     "shop deleted: sold unseen"), so `available` falls by what the other links subtracted and their pushes show what
     they showed. (Before, the hold went with the link and nothing took its place: the other shops were pushed those
@@ -641,7 +639,7 @@ async def release_shop(
     # (`shop_items.remove_shop_items`) without taking one more lock out of order.
     linked = select(sku_links.c.inventory_item_id).where(sku_links.c.shop_id == shop_id)
     remembered = select(sku_links.c.unlinked_item_id).where(
-        sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.state.in_(sorted(_LEFT_BY_IMPORT))
+        sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.state.in_(sorted(LEFT_BY_IMPORT))
     )
     touched = {i for i in (await session.execute(held.union(linked, remembered))).scalars() if i is not None}
     await lock_items(session, touched)
@@ -669,8 +667,8 @@ async def _sold_unseen(
 ) -> list[tuple[str, int]]:
     """(item id, units) of the shop's links whose holds still stand (`standing_units`: recorded by its last push,
     within `hold_horizon` of `held_since`, less the units its shop's running count of the SKU gained since that push,
-    `sku_ledger_units.ingested` less `ingested_at_push`), on the item each counts for (`_held_elsewhere`'s rule:
-    a LINKED link's item, or the item a link an import left remembers); standing units only, by item id."""
+    `sku_ledger_units.ingested` less `ingested_at_push`), on the item each counts for (`_held_elsewhere`'s rule,
+    `domain.inventory.links.holds_for`); standing units only, by item id."""
     links, units = sku_links.c, sku_ledger_units.c
     query = (
         select(
@@ -686,10 +684,7 @@ async def _sold_unseen(
     )  # fmt: skip
     standing: dict[str, int] = {}
     for row in (await session.execute(query)).all():
-        if row.state == LinkState.LINKED.value:
-            item_id = row.inventory_item_id
-        else:
-            item_id = row.unlinked_item_id if row.state in _LEFT_BY_IMPORT else None
+        item_id = holds_for(row.state, row.inventory_item_id, row.unlinked_item_id)
         since = None if row.ingested_at_push is None else (row.ingested or 0) - row.ingested_at_push
         held = standing_units(row.held_quantity, row.held_since, since, now, hold_horizon)
         if item_id is not None and held > 0:
