@@ -1,42 +1,41 @@
 """The shared inventory pool under concurrent traffic, on PostgreSQL with the embedded worker pool's threads: three
 shops of one merchant sell one seller SKU while buyers cancel, orders ship, the merchant adjusts on-hand, one shop is
-re-imported and another's SKU is unlinked and linked again, with TikTok redelivering and reordering webhooks.
+re-imported and another's SKU is unlinked and linked again, Shopbridge restarts (its embedded pool stopped as SIGTERM
+stops it), and TikTok redelivers and reorders webhooks.
 
-The operations follow a seeded schedule (no sleeps: each is sent as soon as the previous one answered, while the
-workers apply the earlier ones); once everything settled (no webhook in flight, no pending event, no active task, no
-dirty or claimed push), the pool must agree with the sandbox's truth: reserved = units of open orders, on-hand = the
-count + adjustments - units shipped, every shop's TikTok stock = the pool's available, and each order moved the item
-once (its movements net to its state's effect, whatever TikTok redelivered).
+The operations follow a seeded schedule of batches (no sleeps: up to three operations sent at once from threads, the
+next batch as soon as they answered, while the workers apply the earlier ones); once everything settled (no webhook
+in flight, no pending event, no active task, no dirty or claimed push), the pool must agree with the sandbox's truth:
+reserved = units of open orders, on-hand = the count + adjustments - units shipped, every shop's TikTok stock = the
+pool's available, and each order moved the item once (its movements net to its state's effect, whatever TikTok
+redelivered).
 
 PostgreSQL only: its row locks (not SQLite's single writer) let the worker threads' transactions interleave."""
 
 from __future__ import annotations
 
-import os
 import random
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from tests.e2e.test_inventory_graphql import LINK, UNLINK
 from tests.e2e.test_inventory_pool import ITEM, SET_ON_HAND, pool_item, stock_of
 from tests.e2e.test_token_secrecy import SYNC
 from tests.fixtures.app import ShopbridgeServer
-from tests.fixtures.sync import settings_env
 from tests.fixtures.waiting import wait_until
-from tests.fixtures.workers import spawn_worker, stop_workers
-
-OPERATIONS = int(os.environ.get("STRESS_OPS", "60"))
-FAULTS = float(os.environ.get("STRESS_FAULTS", "0"))
-WEIGHTS = [int(x) for x in os.environ.get("STRESS_WEIGHTS", "8,3,3,2,1,1,1").split(",")]
 
 POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 SELLER_SKU = "STRESS-1"
-COUNT = int(os.environ.get("STRESS_COUNT", "200"))
+COUNT = 200  # the merchant's count: above all the schedule sells (no sale refused, available never below 0)
+# Seed 5 draws every kind of operation, two restarts among them (seeds 1-17 at 60-100 operations held too)
+SEED, OPERATIONS = 5, 40
+KINDS = ("sale", "cancel", "ship", "adjust", "import", "relink", "restart")
+WEIGHTS = (8, 3, 3, 2, 1, 1, 1)
 ADJUST = """mutation($input: InventoryAdjustInput!) { inventoryAdjust(input: $input) {
   inventoryItem { onHand } userErrors { code } } }"""
 SETTLED = """SELECT
@@ -95,61 +94,53 @@ class Schedule:
     quantity and state, the merchant's adjustments. `step()` draws up to three operations on distinct orders and
     sends them at once from threads (a restart alone); the workers apply the earlier ones meanwhile."""
 
-    KINDS = ("sale", "cancel", "ship", "adjust", "import", "relink", "restart")
-
-    def __init__(self, app: Any, seed: int, workers: list[Any] | None = None) -> None:
+    def __init__(self, app: Any, seed: int) -> None:
         self.app = app
-        self.workers = workers  # worker processes on Redis (None: the app's embedded pool)
         self.restarts: list[Any] = []  # every app started by a restart, to stop at the end
         self.shops, self.item, self.skus = three_shops_selling_one_sku(app)
         self.link_ids = {ln["shop"]["id"]: ln["sku"]["id"] for ln in self.item["links"]}
         self.rng = random.Random(seed)
         self.orders: dict[str, list[Any]] = {}  # order id -> [quantity, "OPEN" | "SHIPPED" | "CANCELLED"]
         self.adjusted = 0
-        self.refused = 0
         self.unlinked: str | None = None  # the Shopbridge SKU id unlinked now
+        self.done: Counter[str] = Counter()  # operations sent, by kind
 
     def step(self) -> int:
-        """Plan and send one batch; returns how many operations it sent."""
+        """Plan and send one batch; returns how many operations it sent (counted in `done` by kind)."""
         rng, batch = self.rng, []
         free = sorted(o for o, (_, state) in self.orders.items() if state == "OPEN")
         for _ in range(rng.randint(1, 3)):
-            kind = rng.choices(self.KINDS, WEIGHTS)[0]
+            kind = rng.choices(KINDS, WEIGHTS)[0]
             if kind == "restart":
-                if not batch and self.workers is None:
-                    self.app = restarted(self.app)
-                    self.restarts.append(self.app)
-                    return 1
-                if self.workers is not None:  # SIGTERM one worker process mid-run, and start another
-                    stop_workers(self.workers.pop(rng.randrange(len(self.workers))))
-                    self.workers.append(spawn_worker(settings_env(self.app.settings), threads=2))
-                    self.restarts.append(None)
-            elif kind in ("cancel", "ship") and free:
+                if batch:
+                    continue
+                self.app = restarted(self.app)
+                self.restarts.append(self.app)
+                self.done[kind] += 1
+                return 1
+            if kind in ("cancel", "ship") and free:
                 order_id = free.pop(rng.randrange(len(free)))
                 batch.append(partial(self.move, order_id, "CANCELLED" if kind == "cancel" else "SHIPPED"))
             elif kind in ("sale", "cancel", "ship"):
+                kind = "sale"
                 batch.append(partial(self.sale, rng.choice(self.shops), rng.randint(1, 3)))
             elif kind == "adjust":
                 batch.append(partial(self.adjust, rng.choice([-2, -1, 1, 2, 5])))
             elif kind == "import":
                 batch.append(partial(self.reimport, rng.choice(self.shops)))
-            elif all(op.func != self.relink for op in batch):  # type: ignore[attr-defined]
+            elif all(op.func != self.relink for op in batch):  # one relink a batch: it flips `unlinked`
                 batch.append(partial(self.relink, self.link_ids[rng.choice(self.shops)["id"]]))
-        if not batch:
-            return 1
-        with ThreadPoolExecutor(len(batch)) as pool:
+            else:
+                continue
+            self.done[kind] += 1
+        with ThreadPoolExecutor(max(1, len(batch))) as pool:
             for done in [pool.submit(op) for op in batch]:
                 done.result()
-        return len(batch)
+        return max(1, len(batch))
 
     def sale(self, shop: dict[str, Any], quantity: int) -> None:
         sale = {"sku_id": self.skus[shop["id"]], "quantity": quantity}
-        try:
-            order_id = self.app.sandbox.control("POST", f"/shops/{shop['tiktokShopId']}/sales", sale)["order_id"]
-        except httpx.HTTPStatusError as refused:
-            assert refused.response.status_code == 409, refused.response.text  # TikTok's stock is short
-            self.refused += 1
-            return
+        order_id = self.app.sandbox.control("POST", f"/shops/{shop['tiktokShopId']}/sales", sale)["order_id"]
         self.orders[order_id] = [quantity, "OPEN"]
 
     def move(self, order_id: str, state: str) -> None:
@@ -182,105 +173,46 @@ class Schedule:
         self.app.sandbox.control("POST", "/webhooks", {"duplicate": 0.3, "reorder": 0.2})
         # TikTok's retries of a delivery refused while Shopbridge restarts: after 2 s, not 2 min
         self.app.sandbox.world.webhooks.retry_factor = 60
-        if FAULTS:
-            self.app.sandbox.control("POST", "/faults", {"rate": FAULTS, "kinds": ["http_500", "http_503"], "seed": 5})
         sent = 0
         while sent < operations:
             sent += self.step()
         if self.unlinked is not None:
             self.relink(self.unlinked)
         self.app.sandbox.control("POST", "/webhooks", {"duplicate": 0.0, "reorder": 0.0})
-        self.app.sandbox.control("POST", "/faults", {"rate": 0})
 
 
 def assert_pool_matches_tiktok(truth: Schedule) -> None:
     app, orders = truth.app, truth.orders
-    import time
-
-    t0 = time.monotonic()
     wait_until(lambda: settled(app), what="the traffic to settle")
-    print("SETTLE", round(time.monotonic() - t0, 2))
     item = app.graphql(ITEM, {"id": truth.item["id"]}, "m1")["inventoryItem"]
     open_units = sum(q for q, state in orders.values() if state == "OPEN")
     shipped_units = sum(q for q, state in orders.values() if state == "SHIPPED")
     expected = (COUNT + truth.adjusted - shipped_units, open_units)
     assert (item["onHand"], item["reserved"]) == expected, (item, len(orders))
-    assert item["available"] == item["onHand"] - item["reserved"]
+    assert item["available"] == item["onHand"] - item["reserved"] >= 0
     # every order moved the item once, whatever was redelivered
     moved = {row["tiktok_order_id"]: (row["on_hand"], row["reserved"]) for row in app.rows(MOVEMENTS, sku=SELLER_SKU)}
     effects = {"OPEN": lambda q: (0, q), "SHIPPED": lambda q: (-q, 0), "CANCELLED": lambda q: (0, 0)}
     assert {o: moved.get(o, (0, 0)) for o in orders} == {o: effects[s](q) for o, (q, s) in orders.items()}
-    if os.environ.get("STRESS_MONOTONE"):
-        for shop in truth.shops:
-            sent = app.sandbox.control("GET", f"/inventory-updates?shop_id={shop['tiktokShopId']}")["updates"]
-            sku = truth.skus[shop["id"]]
-            values = [
-                sum(r["quantity"] for k in u["skus"] if k["id"] == sku for r in k["inventory"])
-                for u in sent
-                if any(k["id"] == sku for k in u["skus"])
-            ]
-            print("PUSHED", shop["name"], values)
-            assert values == sorted(values, reverse=True), values
     # and every shop shows the pool's available at TikTok
     assert {s["id"]: stock_of(app, s, truth.skus[s["id"]]) for s in truth.shops} == {
-        s["id"]: max(0, item["available"]) for s in truth.shops
+        s["id"]: item["available"] for s in truth.shops
     }
 
 
 @POSTGRES_ONLY
-@pytest.mark.parametrize("seed", [int(x) for x in os.environ.get("STRESS_SEEDS", "1,2,3").split(",")])
-def test_the_pool_agrees_with_tiktok_after_concurrent_sales_cancels_edits_imports_and_relinks(
-    app_factory: Any, seed: int
+def test_the_pool_agrees_with_tiktok_after_concurrent_sales_cancels_edits_imports_relinks_and_restarts(
+    app_factory: Any,
 ) -> None:
+    # given three pooled shops of m1 selling STRESS-1, counted at 200
     app = app_factory(webhooks=True, products=2, orders=0)
-    schedule = Schedule(app, seed)
+    schedule = Schedule(app, SEED)
     try:
+        # when the seeded schedule runs, TikTok duplicating and reordering its webhooks
         schedule.run(OPERATIONS)
+        assert set(schedule.done) == set(KINDS), schedule.done  # (the seed still draws every kind)
+        # then, once settled, the pool and every shop agree with TikTok's orders and the merchant's adjustments
         assert_pool_matches_tiktok(schedule)
-        o = schedule.orders
-        print(
-            "STATS",
-            seed,
-            len(o),
-            {s: sum(1 for _, st in o.values() if st == s) for s in ("OPEN", "SHIPPED", "CANCELLED")},
-            "restarts",
-            len(schedule.restarts),
-            "deliveries",
-            len(app.sandbox.world.webhooks.log),
-            "refused",
-            schedule.refused,
-            "item",
-            schedule.app.graphql(ITEM, {"id": schedule.item["id"]}, "m1")["inventoryItem"]["available"],
-        )
     finally:
         for again in schedule.restarts:
             again.stop()
-
-
-@POSTGRES_ONLY
-@pytest.mark.redis
-@pytest.mark.parametrize("seed", [int(x) for x in os.environ.get("STRESS_SEEDS", "1,2,3").split(",")])
-def test_on_redis_with_worker_processes(app_factory: Any, redis_server: Any, seed: int) -> None:
-    app = app_factory(webhooks=True, products=2, orders=0, broker_url=redis_server.url.rsplit("/", 1)[0] + "/6")
-    workers = [spawn_worker(settings_env(app.settings), threads=2) for _ in range(2)]
-    schedule = Schedule(app, seed, workers)
-    try:
-        schedule.run(OPERATIONS)
-        assert_pool_matches_tiktok(schedule)
-        o = schedule.orders
-        print(
-            "STATS",
-            seed,
-            len(o),
-            {s: sum(1 for _, st in o.values() if st == s) for s in ("OPEN", "SHIPPED", "CANCELLED")},
-            "restarts",
-            len(schedule.restarts),
-            "deliveries",
-            len(app.sandbox.world.webhooks.log),
-            "refused",
-            schedule.refused,
-            "item",
-            schedule.app.graphql(ITEM, {"id": schedule.item["id"]}, "m1")["inventoryItem"]["available"],
-        )
-    finally:
-        stop_workers(*workers)
