@@ -62,18 +62,39 @@ export function renderStores(ctx) {
   const count = h("p", { class: "muted", "aria-live": "polite" });
   let editing = false;
   let stale = false;
-  let reads = 0; // the list's reads started: only the latest one renders (answers can arrive out of order)
-  let firstBatch = false; // from the shopsUpdated subscription's first message until the read it started ends
+  let reading = null; // the list's read under way (a promise), or null
+  let readAgain = false; // asked for while a read was under way: one more read follows it
 
-  async function load() {
+  /** Read the list and render it. A read asked for while one is under way does not start beside it: it follows once
+   * that one rendered (one more read for every ask made meanwhile), so each read renders and the last one started
+   * after the ask. Superseding the read under way instead rendered nothing while asks kept coming: a merchant of 105
+   * shops, whose first shopsUpdated messages arrived slowly on a busy machine and each asked for a read, saw an
+   * empty list for over 15 s. Resolves once a read started after the call rendered (or found a rename open). */
+  function load() {
+    if (reading) {
+      readAgain = true;
+      return reading;
+    }
+    reading = (async () => {
+      try {
+        do {
+          readAgain = false;
+          await readOnce();
+        } while (readAgain);
+      } finally {
+        reading = null;
+      }
+    })();
+    return reading;
+  }
+
+  async function readOnce() {
     if (editing) {
       stale = true;
       return;
     }
-    const read = ++reads;
     try {
       const shops = await allShops(ctx.graphql, SHOP_FIELDS);
-      if (read !== reads) return; // a later read (the first shopsUpdated message's) renders instead
       if (editing) {
         stale = true; // a rename opened meanwhile: render once it ends
         return;
@@ -105,9 +126,9 @@ export function renderStores(ctx) {
       return;
     }
     const old = [...body.querySelectorAll("tr[data-shop-id]")].find((tr) => tr.dataset.shopId === shop.id);
-    // not listed yet (connected in another tab): read the list; not while the read the first message started is
-    // under way, which lists every shop of the first messages (a merchant of 105 shops started 104 reads otherwise)
-    if (!old) return firstBatch ? undefined : load();
+    // not listed yet (connected in another tab): read the list (the asks of a read under way make one read more,
+    // not one each: a merchant of 105 shops started 104 reads otherwise)
+    if (!old) return load();
     const controls = [...old.querySelectorAll("[aria-label]")];
     const focused = controls.indexOf(document.activeElement);
     const fresh = row(shop);
@@ -324,10 +345,7 @@ export function renderStores(ctx) {
       if (!shop) return;
       if (joined) return replaceRow(shop);
       joined = true;
-      firstBatch = true;
-      load().finally(() => {
-        firstBatch = false;
-      });
+      load();
     },
   });
   const stopDeletions = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
