@@ -135,6 +135,11 @@ class PushReport:
     products: int = 0  # claims finished
     rounds: int = 0  # rounds pushed (claims taken and finished)
     more_due: bool = False  # stopped at its `rounds` limit with rows still due: the caller sends the rest on
+    # Ended with dirty rows of the shop none could claim yet (`InventoryPushRepository.next_due`: a failed push's
+    # backoff, a hold's end, another worker's lease): when the first becomes due (UTC). The caller sends the shop's
+    # push for then: no message of the shop may be queued for it (a failed push's reschedule; a change marked while
+    # another worker held the row, whose run the mark's message found nothing to claim in).
+    due_at: datetime | None = None
 
 
 async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) -> PushReport:
@@ -149,6 +154,11 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
     round claims `fence_batch` rows again, so the products handed back are read once more (one Inventory Search per
     600 SKUs).
 
+    Ended with nothing left to claim now but dirty rows due later (a failed push's backoff, a hold's end, a lease of
+    another worker, alive or dead), the report says when the first is due (`due_at`): the actor sends the shop's push
+    for then. Without it such a row waited for the scheduler's inventory tick (up to `SHOPBRIDGE_SCHEDULER_TICK`
+    after it was due: TikTok kept the older, higher stock meanwhile), and the tick was its only way out.
+
     When TikTok no longer honours the shop's tokens the claims are released and the shop is revoked at once
     (`revoke_refused_authorization`: REAUTHORIZATION_REQUIRED, one WARNING line), as a poll does."""
     report = PushReport()
@@ -160,7 +170,8 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
         # A look first, outside any write transaction: most messages of a burst find their rows already claimed
         # or pushed, and a claim is a write (SQLite's single writer lock, which the ledger needs too).
         async with deps.uow_factory() as uow:
-            if not await uow.inventory_push.has_due(shop_id, deps.clock.now()):
+            if not await uow.inventory_push.has_due(shop_id, now := deps.clock.now()):
+                report.due_at = await uow.inventory_push.next_due(shop_id, now, deps.holder)
                 return report
         if rounds is not None and report.rounds >= rounds:
             report.more_due = True
