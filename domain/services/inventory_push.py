@@ -134,7 +134,9 @@ class PushReport:
     calls: int = 0  # Update Inventory calls sent
     products: int = 0  # claims finished
     rounds: int = 0  # rounds pushed (claims taken and finished)
-    more_due: bool = False  # stopped at its `rounds` limit with rows still due: the caller sends the rest on
+    # Stopped at its `rounds` limit with rows still due, or at a round's deadline (its claims handed back due now):
+    # the caller sends the rest on
+    more_due: bool = False
     # Ended with dirty rows of the shop none could claim yet (`InventoryPushRepository.next_due`: a failed push's
     # backoff, a hold's end, another worker's lease): when the first becomes due (UTC). The caller sends the shop's
     # push for then: no message of the shop may be queued for it (a failed push's reschedule; a change marked while
@@ -203,6 +205,8 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
                 "its %d s deadline; the products not finished are handed back for the next push",
                 shop_id, len(claims), deps.round_deadline.total_seconds(),
             )  # fmt: skip
+            # Handed back due now, and no message of the shop may be queued for them (this run's was): one more
+            report.more_due = True
             return report
         except AuthorizationLostError as exc:  # the claims are back; nothing more is pushed until re-authorized
             await revoke_refused_authorization(
