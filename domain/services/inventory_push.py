@@ -178,15 +178,26 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
         if rounds is not None and report.rounds >= rounds:
             report.more_due = True
             return report
-        async with deps.uow_factory() as uow:
-            shop = await uow.shops.get(shop_id)
-            if shop is None or shop.status(deps.clock.now()) in (ShopStatus.REVOKED, ShopStatus.EXPIRED):
-                return report
-            policy = await uow.inventory_push.policy(shop_id)
-            if not policy.push_enabled:
-                return report
-            claims = await uow.inventory_push.claim_due(shop_id, deps.holder, deps.clock.now(), deps.lease, limit)
-            await uow.commit()
+        committing = False
+        try:
+            async with deps.uow_factory() as uow:
+                shop = await uow.shops.get(shop_id)
+                if shop is None or shop.status(deps.clock.now()) in (ShopStatus.REVOKED, ShopStatus.EXPIRED):
+                    return report
+                policy = await uow.inventory_push.policy(shop_id)
+                if not policy.push_enabled:
+                    return report
+                claims = await uow.inventory_push.claim_due(shop_id, deps.holder, deps.clock.now(), deps.lease, limit)
+                committing = True
+                await uow.commit()
+        except asyncio.CancelledError:
+            # A stop during the claim's commit is raised once the commit is done (`adapters.db.sessions`): the claims
+            # are taken, and nothing of this run would finish or hand them back. Back, due now (shielded: the release
+            # must land), as a stop hands back every claim it cuts; else they waited for their lease to run out, and
+            # then for the scheduler's tick, no message of the shop being queued for them.
+            if committing and claims:
+                await asyncio.shield(_release(deps, claims, SHUTDOWN_NOTE))
+            raise
         if not claims:
             return report
         renewing = asyncio.create_task(_renew_claims(deps, shop_id))
