@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import update
 
 from adapters.db.tables import inventory_push_outbox
+from adapters.events import InProcessEventBus
 from domain.shops import Shop
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.waiting import until
@@ -35,6 +36,7 @@ from tests.integration.pool_push_support import (
 )
 from tests.integration.test_inventory_push import pooled_product
 from tests.integration.test_push_coalescing import Watch, _in_order_settings, _live_queue
+from workers.embedded import EmbeddedWorker
 
 UPDATE_INVENTORY = "/product/202309/products/{product_id}/inventory/update"
 # Past the row's due time (a 2 s backoff, a 1 s lease) with room for a loaded machine; the tick never comes.
@@ -123,3 +125,29 @@ async def test_a_change_to_a_row_a_dead_worker_held_is_pushed_when_its_lease_run
             assert _available(sandbox, shop, sku) == 45
         finally:
             await live.stop()
+
+
+async def test_an_embedded_start_pushes_the_rows_left_due_by_the_process_before(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = _in_order_settings(database_url, sandbox, tmp_path)
+    async with opened_push_world(database_url, sandbox, tmp_path, settings) as world:
+        # given a product of a shop, linked, that sold 5: its row due now, while the push message that the change sent
+        # died with the in-memory queue of the process that stopped (which hands the claims it cut back due now too,
+        # `test_inventory_push_stop.py`)
+        shop = await imported_shop(world)
+        product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=50)
+        (sku, item), *_ = items.items()
+        await change_stock(world, item, -5, [(shop.id, product["id"])])
+
+        # when the embedded pool starts again, its scheduler off
+        worker = EmbeddedWorker(settings, events=InProcessEventBus())
+        worker.start()
+        try:
+            # then its boot sweep sends the shop's push: TikTok shows the 45 left
+            await until(
+                lambda: _pushed(world, shop, product["id"]), "the push at the start", timeout=PUSHED_WITHIN_SECONDS
+            )
+        finally:
+            await worker.stop()
+        assert _available(sandbox, shop, sku) == 45
