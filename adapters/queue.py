@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -145,6 +147,29 @@ async def send(actor: dramatiq.Actor[..., Any], *args: str, blocking: bool) -> N
     refused connection opens no window: it costs milliseconds, and the first send after Redis is back goes through.
     """
     await _through_window(actor.broker, functools.partial(actor.send, *args), blocking=blocking)
+
+
+_sent_later = PerBroker(lambda _broker: dict[tuple[str, str], float]())
+"""Per broker: (actor name, argument) -> `time.monotonic()` at which the last message `send_later` sent is due."""
+
+
+async def send_later(actor: dramatiq.Actor[..., Any], argument: str, delay_ms: int, *, blocking: bool) -> bool:
+    """`actor.send_with_options(args=(argument,), delay=delay_ms)` (milliseconds), with `send`'s handling of Redis
+    outages, unless this process sent one of (`actor`, `argument`) due no later that has not run yet (so a run that
+    finds the same rows waiting sends no second message for them); True if sent. Never coalesced
+    (`send_coalesced`): a delayed message counted as "queued and not started" would hold back every send of its key
+    until it runs. A broker's record is its own: a new one (a restart, each test) starts with none."""
+    sent, key = _sent_later.of(actor.broker), (actor.actor_name, argument)
+    now = time.monotonic()
+    due = now + max(0, delay_ms) / 1000
+    for done in [k for k, at in sent.items() if at < now]:
+        del sent[done]
+    if sent.get(key, math.inf) <= due:
+        return False
+    call = functools.partial(actor.send_with_options, args=(argument,), delay=max(0, delay_ms))
+    await _through_window(actor.broker, call, blocking=blocking)
+    sent[key] = due
+    return True
 
 
 async def send_coalesced(actor: dramatiq.Actor[[str], Any], argument: str, *, blocking: bool) -> bool:

@@ -306,6 +306,13 @@ class InventoryPushRepository(Protocol):
         """Whether `claim_due` would find a row now (a read, no lock)."""
         ...
 
+    async def next_due(self, shop_id: str, now: datetime, holder: str) -> datetime | None:
+        """When the first of the shop's dirty rows that `claim_due` cannot take at `now` becomes claimable (UTC): the
+        later of its `next_attempt_at` (a failed push's backoff, a hold's end: `push_again_at`) and the end of its
+        lease (another worker's claim, or a dead one's, running out). Rows `holder` holds are left out (this
+        process's run under way claims them again itself); None: no such row (a read, no lock)."""
+        ...
+
     async def renew_claims(self, shop_id: str, holder: str, now: datetime, lease: timedelta) -> int:
         """Extend to `now + lease` the leases `holder` still holds on the shop's rows (not those that ran out:
         another worker may have claimed them since); returns how many. A live push renews its claims, so a lease can

@@ -185,6 +185,17 @@ class FakeInventoryPushRepository:
     async def has_due(self, shop_id: str, now: datetime) -> bool:
         return any(key[0] == shop_id and row.due(now) for key, row in self._push.outbox.items())
 
+    async def next_due(self, shop_id: str, now: datetime, holder: str) -> datetime | None:
+        later = [
+            max(row.next_attempt_at, row.claimed_until or row.next_attempt_at)
+            for key, row in self._push.outbox.items()
+            if key[0] == shop_id
+            and row.dirty_version > row.pushed_version
+            and not row.due(now)
+            and not (row.claimed_by == holder and (row.claimed_until or now) > now)
+        ]
+        return min(later, default=None)
+
     def _units(self, shop_id: str, tiktok_sku_id: str) -> int:
         return sum(n for sid, tsku, n, _ in self._push.ingested if sid == shop_id and tsku == tiktok_sku_id)
 

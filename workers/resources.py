@@ -62,7 +62,7 @@ from domain.services.importer import SyncDeps, SyncOptions
 from domain.services.inbox import prune_settled_events
 from domain.services.intake import IntakeDeps, resume_pending_events
 from domain.services.inventory_push import PushDeps
-from domain.services.inventory_reconcile import inventory_tick
+from domain.services.inventory_reconcile import inventory_tick, resume_due_pushes
 from domain.services.polling import schedule_tick
 from domain.services.retention import prune_finished_tasks, prune_spent_authorizations
 from domain.services.sync import resume_stale_tasks
@@ -459,11 +459,11 @@ class Resources(Middleware):
         )
 
     async def _sweep(self, resources: WorkerResources, booted_at: datetime) -> None:
-        """Re-enqueue tasks nobody runs: at boot everything left active before `booted_at` (in-memory queue only)
-        and the webhook registration of every shop registered with another address than this process's (any queue),
-        then stale ones, and prune (`_prune`) after each turn. A turn during a database outage is one WARNING line: it
-        skips the prunes; the boot's look for moved webhooks, if the outage stopped it, is tried again at each turn
-        until done.
+        """Re-enqueue tasks nobody runs: at boot everything left active before `booted_at` (in-memory queue only; the
+        inventory pushes due then too: `resume_due_pushes`) and the webhook registration of every shop registered
+        with another address than this process's (any queue), then stale ones, and prune (`_prune`) after each turn.
+        A turn during a database outage is one WARNING line: it skips the prunes; the boot's look for moved webhooks,
+        if the outage stopped it, is tried again at each turn until done.
 
         The boot sweep runs once the schema is current (`_schema_current`), which may be after this process took
         work of its own: a task sent since `booted_at`, waiting in the in-memory queue for its retry's backoff, was
@@ -481,6 +481,7 @@ class Resources(Middleware):
                     deps.uow_factory, resources.queue, deps.clock, since_boot(), events=deps.events
                 )
                 await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, since_boot())
+                await resume_due_pushes(resources.push, resources.queue.enqueue_inventory_push)
                 await resume_webhook_registrations(
                     deps.uow_factory, resources.queue, deps.clock, since_boot(), failed_too=True
                 )

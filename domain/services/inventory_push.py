@@ -134,7 +134,14 @@ class PushReport:
     calls: int = 0  # Update Inventory calls sent
     products: int = 0  # claims finished
     rounds: int = 0  # rounds pushed (claims taken and finished)
-    more_due: bool = False  # stopped at its `rounds` limit with rows still due: the caller sends the rest on
+    # Stopped at its `rounds` limit with rows still due, or at a round's deadline (its claims handed back due now):
+    # the caller sends the rest on
+    more_due: bool = False
+    # Ended with dirty rows of the shop none could claim yet (`InventoryPushRepository.next_due`: a failed push's
+    # backoff, a hold's end, another worker's lease): when the first becomes due (UTC). The caller sends the shop's
+    # push for then: no message of the shop may be queued for it (a failed push's reschedule; a change marked while
+    # another worker held the row, whose run the mark's message found nothing to claim in).
+    due_at: datetime | None = None
 
 
 async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) -> PushReport:
@@ -149,6 +156,11 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
     round claims `fence_batch` rows again, so the products handed back are read once more (one Inventory Search per
     600 SKUs).
 
+    Ended with nothing left to claim now but dirty rows due later (a failed push's backoff, a hold's end, a lease of
+    another worker, alive or dead), the report says when the first is due (`due_at`): the actor sends the shop's push
+    for then. Without it such a row waited for the scheduler's inventory tick (up to `SHOPBRIDGE_SCHEDULER_TICK`
+    after it was due: TikTok kept the older, higher stock meanwhile), and the tick was its only way out.
+
     When TikTok no longer honours the shop's tokens the claims are released and the shop is revoked at once
     (`revoke_refused_authorization`: REAUTHORIZATION_REQUIRED, one WARNING line), as a poll does."""
     report = PushReport()
@@ -160,20 +172,32 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
         # A look first, outside any write transaction: most messages of a burst find their rows already claimed
         # or pushed, and a claim is a write (SQLite's single writer lock, which the ledger needs too).
         async with deps.uow_factory() as uow:
-            if not await uow.inventory_push.has_due(shop_id, deps.clock.now()):
+            if not await uow.inventory_push.has_due(shop_id, now := deps.clock.now()):
+                report.due_at = await uow.inventory_push.next_due(shop_id, now, deps.holder)
                 return report
         if rounds is not None and report.rounds >= rounds:
             report.more_due = True
             return report
-        async with deps.uow_factory() as uow:
-            shop = await uow.shops.get(shop_id)
-            if shop is None or shop.status(deps.clock.now()) in (ShopStatus.REVOKED, ShopStatus.EXPIRED):
-                return report
-            policy = await uow.inventory_push.policy(shop_id)
-            if not policy.push_enabled:
-                return report
-            claims = await uow.inventory_push.claim_due(shop_id, deps.holder, deps.clock.now(), deps.lease, limit)
-            await uow.commit()
+        committing = False
+        try:
+            async with deps.uow_factory() as uow:
+                shop = await uow.shops.get(shop_id)
+                if shop is None or shop.status(deps.clock.now()) in (ShopStatus.REVOKED, ShopStatus.EXPIRED):
+                    return report
+                policy = await uow.inventory_push.policy(shop_id)
+                if not policy.push_enabled:
+                    return report
+                claims = await uow.inventory_push.claim_due(shop_id, deps.holder, deps.clock.now(), deps.lease, limit)
+                committing = True
+                await uow.commit()
+        except asyncio.CancelledError:
+            # A stop during the claim's commit is raised once the commit is done (`adapters.db.sessions`): the claims
+            # are taken, and nothing of this run would finish or hand them back. Back, due now (shielded: the release
+            # must land), as a stop hands back every claim it cuts; else they waited for their lease to run out, and
+            # then for the scheduler's tick, no message of the shop being queued for them.
+            if committing and claims:
+                await asyncio.shield(_release(deps, claims, SHUTDOWN_NOTE))
+            raise
         if not claims:
             return report
         renewing = asyncio.create_task(_renew_claims(deps, shop_id))
@@ -192,6 +216,8 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
                 "its %d s deadline; the products not finished are handed back for the next push",
                 shop_id, len(claims), deps.round_deadline.total_seconds(),
             )  # fmt: skip
+            # Handed back due now, and no message of the shop may be queued for them (this run's was): one more
+            report.more_due = True
             return report
         except AuthorizationLostError as exc:  # the claims are back; nothing more is pushed until re-authorized
             await revoke_refused_authorization(

@@ -116,13 +116,7 @@ async def inventory_tick(
     async with deps.uow_factory() as uow:
         tick.pushes = await uow.inventory_push.shops_due(now, limit=1000)
         linked = await uow.inventory_push.shops_to_reconcile(now - reconcile_interval, limit=1000, now=now)
-    for shop_id in tick.pushes:
-        try:
-            await enqueue_push(shop_id)
-        except Exception as exc:
-            log.warning(
-                "could not enqueue the push of shop %s; the next tick will: %s", shop_id, exc, exc_info=traced(exc)
-            )
+    await _enqueue_pushes(tick.pushes, enqueue_push)
     for shop_id in linked:
         last = last_reconciled.get(shop_id)
         if last is not None and now - last < reconcile_interval:
@@ -135,3 +129,27 @@ async def inventory_tick(
         last_reconciled[shop_id] = now
         tick.reconciles.append(shop_id)
     return tick
+
+
+async def resume_due_pushes(deps: PushDeps, enqueue_push: Callable[[str], Awaitable[None]]) -> list[str]:
+    """Enqueue a push for every shop with due, unheld dirty rows (`shops_due`, as the tick's), at an embedded start:
+    the in-memory queue died with the process before, and with it the pushes it held, and those of the claims the
+    stop handed back due now (`inventory_push._release`). The scheduler's tick finds them too, but only when the
+    scheduler is on (`SHOPBRIDGE_SCHEDULER`) and this process holds its lease. Returns the shop ids; a failed enqueue
+    is one WARNING line."""
+    async with deps.uow_factory() as uow:
+        shop_ids = await uow.inventory_push.shops_due(deps.clock.now(), limit=1000)
+    await _enqueue_pushes(shop_ids, enqueue_push)
+    if shop_ids:
+        log.info("re-enqueued the inventory push of %d shop(s)", len(shop_ids))
+    return shop_ids
+
+
+async def _enqueue_pushes(shop_ids: list[str], enqueue_push: Callable[[str], Awaitable[None]]) -> None:
+    for shop_id in shop_ids:
+        try:
+            await enqueue_push(shop_id)
+        except Exception as exc:
+            log.warning(
+                "could not enqueue the push of shop %s; the next tick will: %s", shop_id, exc, exc_info=traced(exc)
+            )

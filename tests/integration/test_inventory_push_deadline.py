@@ -61,6 +61,8 @@ async def test_a_round_whose_answer_trickles_in_hands_its_claims_back_at_its_dea
         world.sandbox.control("POST", "/faults", {"rate": 0.0})
     # then the run ends at its deadline, not when TikTok's answer does, its claim handed back due now
     assert report.products == 0
+    # and the run says more is due: the actor sends the shop's push again (no message may be queued for it)
+    assert report.more_due
     row = await outbox_row(world.db, shop, product["id"])
     assert row["claimed_by"] is None and row["dirty_version"] > row["pushed_version"]
     # noted with the real reason, the round's deadline (it said "interrupted by a shutdown")

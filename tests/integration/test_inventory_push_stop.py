@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from domain.services.inventory_push import push_shop
 from domain.services.inventory_reconcile import inventory_tick, reconcile_shop
@@ -58,6 +59,41 @@ async def test_a_stopped_push_finishes_the_product_in_flight_and_hands_back_the_
         assert (row["dirty_version"] > row["pushed_version"]) is (product["id"] not in sent), product["id"]
         if product["id"] not in sent:  # handed back, with the stop's note
             assert row["last_error"] == "interrupted by a shutdown"
+
+
+async def test_a_push_stopped_as_it_commits_its_claims_hands_them_back(world: PushWorld) -> None:
+    # given a dirty product of a shop
+    shop = await imported_shop(world)
+    product, items, _ = await pooled_product(world, shop, "SB-00021-", on_hand=50)
+    await change_stock(world, next(iter(items.values())), -5, [(shop.id, product["id"])])
+    # when the worker stops while the push's transaction that claims the product commits (the run is cancelled
+    # then: the stop is raised once the commit is done, `adapters.db.sessions`)
+    engine, seen = world.db.write_engine.sync_engine, {"claim": False, "stopped": False}
+
+    def claiming(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen["claim"] = seen["claim"] or statement.startswith("UPDATE inventory_push_outbox SET claimed_by=")
+
+    def committing(conn: Any) -> None:
+        if seen["claim"] and not seen["stopped"]:
+            seen["stopped"] = True
+            cut.cancel()
+
+    event.listen(engine, "before_cursor_execute", claiming)
+    event.listen(engine, "commit", committing)
+    try:
+        cut = asyncio.create_task(push_shop(shop.id, world.deps(holder="stopping")))
+        with pytest.raises(asyncio.CancelledError):
+            await cut
+    finally:
+        event.remove(engine, "commit", committing)
+        event.remove(engine, "before_cursor_execute", claiming)
+    assert seen["stopped"]
+    # then the claim is handed back due now, with the stop's note: the restarted process (or any worker) pushes it at
+    # once, not after the lease (it was left claimed, and nothing pushed it before the scheduler's tick)
+    row = await outbox_row(world.db, shop, product["id"])
+    assert row["claimed_by"] is None and row["dirty_version"] > row["pushed_version"], row
+    assert row["next_attempt_at"] <= now() and row["last_error"] == "interrupted by a shutdown", row
+    assert world.sandbox.control("GET", "/inventory-updates")["updates"] == []
 
 
 async def test_a_push_stopped_while_tiktok_takes_its_update_records_it_and_the_restart_holds_nothing(
@@ -154,8 +190,10 @@ async def test_a_killed_workers_claims_keep_others_off_its_products_only_for_the
         assert await uow.inventory_push.claim_due(shop.id, "killed", claimed_at, world.deps().lease, 20)
         await uow.commit()
     # when another worker pushes the shop within the lease, nothing is pushed (the claim stands)...
-    await push_shop(shop.id, world.deps(clock=FakeClock(claimed_at + timedelta(seconds=29))))
+    report = await push_shop(shop.id, world.deps(clock=FakeClock(claimed_at + timedelta(seconds=29))))
     assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 50
+    # ...but the run says when the lease runs out, for its actor to send the shop's push then
+    assert report.due_at == claimed_at + world.deps().lease
     # then 31 s after the killed worker's claim its lease has run out, and the push shows the pool's 45 (with the
     # 120 s lease TikTok kept showing 50 for two minutes while other shops sold: units on sale twice)
     await push_shop(shop.id, world.deps(clock=FakeClock(claimed_at + timedelta(seconds=31))))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -119,6 +119,18 @@ class SqlInventoryPushRepository(LinkPushState):
             .limit(1)
         )
         return (await self._session.execute(query)).first() is not None
+
+    async def next_due(self, shop_id: str, now: datetime, holder: str) -> datetime | None:
+        leased = and_(_outbox.claimed_until.is_not(None), _outbox.claimed_until > _outbox.next_attempt_at)
+        claimable_at = case((leased, _outbox.claimed_until), else_=_outbox.next_attempt_at)
+        query = select(func.min(claimable_at)).where(
+            _outbox.shop_id == shop_id,
+            _outbox.dirty_version > _outbox.pushed_version,
+            or_(_outbox.next_attempt_at > now, _outbox.claimed_until > now),
+            or_(_outbox.claimed_by.is_(None), _outbox.claimed_by != holder, _outbox.claimed_until <= now),
+        )
+        found: datetime | None = (await self._session.execute(query)).scalar_one()
+        return found
 
     async def renew_claims(self, shop_id: str, holder: str, now: datetime, lease: timedelta) -> int:
         """Extend `holder`'s live claims of the shop to `now + lease`; returns how many rows were renewed.
