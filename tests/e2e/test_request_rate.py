@@ -86,3 +86,17 @@ def test_a_cap_of_0_builds_no_limiter(tmp_path: Path) -> None:
     routes = {route.path: route for route in app.routes if isinstance(route, Route)}
     assert routes["/graphql"].endpoint.request_rate is None
     assert routes["/console/login"].endpoint is exchange_login_code
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_api_processes_on_one_redis_share_each_merchants_budget(
+    app_factory: Callable[..., ShopbridgeServer], redis_server
+) -> None:
+    # given two API servers on one Redis (SHOPBRIDGE_BROKER_URL), as behind a load balancer, with a cap of 3
+    broker_url = redis_server.url.rsplit("/", 1)[0] + "/6"  # a database of this test's own
+    first, second = (app_factory(broker_url=broker_url, max_requests_per_minute_per_merchant=3) for _ in range(2))
+    # when merchant m1 sends 2 requests to the first and 1 to the second
+    assert [_ask(first, "m1").status_code, _ask(first, "m1").status_code, _ask(second, "m1").status_code] == [200] * 3
+    # then its 4th is refused by either: the budget is one, not one per process
+    assert [_ask(second, "m1").status_code, _ask(first, "m1").status_code] == [429, 429]
