@@ -38,8 +38,8 @@ KEY_PREFIX = "shopbridge:request-rate"
 
 
 class RequestRate:
-    """`await rate.admit(key)`: None when the request is admitted (and counted), else the seconds (a whole number,
-    at least 1) until `key` may send its next one, for a `Retry-After` header. At most `per_minute` (1 or more)
+    """`await rate.admit(key)`: None when the request is admitted (and counted), else the whole seconds (at least 1)
+    until `key` may send its next one, for a `Retry-After` header. At most `per_minute` (1 or more)
     requests of one key are admitted within any 60 seconds. `redis_url` (redis://, rediss://, unix://, as
     SHOPBRIDGE_BROKER_URL): the counts are shared through that Redis; None: this process's memory. `now`: the
     clock `limits` counts with (Unix seconds), used only to turn its reset time into a wait; `monotonic` (seconds):
@@ -83,7 +83,7 @@ class RequestRate:
         self._degraded = False
         self._local_until = 0.0  # monotonic seconds: until then, after a Redis failure, count in this process
 
-    async def admit(self, key: str) -> float | None:
+    async def admit(self, key: str) -> int | None:
         if self._shared is None or (self._degraded and self._monotonic() < self._local_until):
             return await self._admit(self._local, key)
         try:
@@ -103,11 +103,11 @@ class RequestRate:
             self._degraded = False
         return wait
 
-    async def _admit(self, limiter: MovingWindowRateLimiter, key: str) -> float | None:
+    async def _admit(self, limiter: MovingWindowRateLimiter, key: str) -> int | None:
         if await limiter.hit(self._item, key):
             return None
         stats = await limiter.get_window_stats(self._item, key)
-        return float(max(1, math.ceil(stats.reset_time - self._now())))
+        return max(1, math.ceil(stats.reset_time - self._now()))
 
     async def aclose(self) -> None:
         """Disconnect from Redis (nothing without it)."""

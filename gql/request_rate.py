@@ -28,10 +28,9 @@ GRAPHQL = "graphql"
 CONSOLE_LOGIN = "console_login"
 
 
-def graphql_rate_limited(scope: Scope, retry_after: float, per_minute: int) -> Response:
+def graphql_rate_limited(scope: Scope, seconds: int, per_minute: int) -> Response:
     """429 `{"errors": [{"message", "extensions": {"code": "RATE_LIMITED", "retryAfter": seconds}}]}` (the media
     type negotiated as for every error of the endpoint), `Retry-After: seconds` (RFC 9110 sec. 10.2.3)."""
-    seconds = int(retry_after)
     REQUESTS_RATE_LIMITED.labels(GRAPHQL).inc()
     log.warning(GRAPHQL, "request refused: RATE_LIMITED, over %d requests a minute to /graphql", per_minute)
     message = f"Too many requests: at most {per_minute} a minute per merchant; try again in {seconds} seconds."
@@ -39,10 +38,9 @@ def graphql_rate_limited(scope: Scope, retry_after: float, per_minute: int) -> R
     return error_response(scope, 429, message, RATE_LIMITED, headers, {"retryAfter": seconds})
 
 
-def login_rate_limited(retry_after: float, per_minute: int) -> Response:
+def login_rate_limited(seconds: int, per_minute: int) -> Response:
     """429 `{"error": {"code": "RATE_LIMITED", "message", "retryAfter": seconds}}` (the login endpoint's own error
     shape, which the console shows), `Retry-After: seconds`."""
-    seconds = int(retry_after)
     REQUESTS_RATE_LIMITED.labels(CONSOLE_LOGIN).inc()
     log.warning(CONSOLE_LOGIN, "request refused: RATE_LIMITED, over %d sign-ins a minute from one address", per_minute)
     message = f"Too many sign-in attempts from this address; try again in {seconds} seconds."

@@ -4,8 +4,9 @@ HTTP follows GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draf
 `application/graphql-response+json` gets that media type, and 400 when the request fails before execution (parse,
 validation, variables, limits, no operation to run); `application/json` clients keep 200 for those (allowed for legacy
 clients). A malformed request answers 400, a POST whose body is not declared JSON 415 (`UNSUPPORTED_MEDIA_TYPE`), a
-mutation over GET 405 with `Allow: POST`, other methods 405; every error
-body is a JSON GraphQL response with `extensions.code`. WebSockets speak `graphql-transport-ws` only (gql/websocket.py).
+mutation over GET 405 with `Allow: POST`, other methods 405, a merchant past its requests a minute 429 `RATE_LIMITED`
+with `Retry-After` (gql/request_rate.py); every error body is a JSON GraphQL response with `extensions.code`.
+WebSockets speak `graphql-transport-ws` only (gql/websocket.py).
 """
 
 from __future__ import annotations
