@@ -130,6 +130,11 @@ class Settings:
     max_authorization_starts: int = 20
     # Syncs of one shop and kind a merchant may start by hand (`syncStart`) within an hour (domain/sync.py).
     max_sync_starts_per_hour: int = 6
+    # HTTP requests one merchant may send /graphql (and one client address POST /console/login) within any 60 s;
+    # 0: no cap (gql/request_rate.py). 600 (10 a second, sustained for a minute) is several times what the console
+    # sends at its busiest (a page's few reads, a search's reads debounced to one per 300 ms; progress comes over
+    # the WebSocket, which is not counted), yet bounds a runaway script to a small share of the API.
+    max_requests_per_minute_per_merchant: int = 600
     # Operations (issue 11): /metrics, logs.
     metrics_token: str | None = field(default=None, repr=False)  # set: /metrics needs `Authorization: Bearer` it
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: the processes of a host share their metrics there
@@ -552,6 +557,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         max_websockets_per_merchant=_int(env, "SHOPBRIDGE_MAX_WEBSOCKETS_PER_MERCHANT", 20, 1),
         max_authorization_starts=_int(env, "SHOPBRIDGE_MAX_AUTHORIZATION_STARTS", 20, 1),
         max_sync_starts_per_hour=_int(env, "SHOPBRIDGE_MAX_SYNC_STARTS_PER_HOUR", 6, 1),
+        max_requests_per_minute_per_merchant=_int(env, "SHOPBRIDGE_MAX_REQUESTS_PER_MINUTE_PER_MERCHANT", 600, 0),
         metrics_token=get("SHOPBRIDGE_METRICS_TOKEN"),
         metrics_dir=_directory(get("PROMETHEUS_MULTIPROC_DIR"), "PROMETHEUS_MULTIPROC_DIR"),
         log_format=_choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json")),

@@ -34,6 +34,9 @@ Metric names (a contract: dashboards and alerts use them; see the README's Opera
                                                                      retry | noop
     shopbridge_inventory_push_lag_seconds                            histogram: last stock change -> TikTok told
     shopbridge_inventory_drift_total                                 linked SKUs a reconcile found off target
+    shopbridge_requests_rate_limited_total{endpoint}                 requests refused with 429 RATE_LIMITED, endpoint:
+                                                                     graphql (per merchant) | console_login (per
+                                                                     client address)
 """
 
 from __future__ import annotations
@@ -143,6 +146,12 @@ INVENTORY_PUSH_LAG = Histogram(
 )
 INVENTORY_DRIFT = Counter(
     "shopbridge_inventory_drift_total", "Linked SKUs whose TikTok stock a reconcile found different from the target."
+)
+
+REQUESTS_RATE_LIMITED = Counter(
+    "shopbridge_requests_rate_limited_total",
+    "HTTP requests refused with 429 RATE_LIMITED (SHOPBRIDGE_MAX_REQUESTS_PER_MINUTE_PER_MERCHANT), by endpoint.",
+    ["endpoint"],
 )
 
 

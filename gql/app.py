@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from adapters.config import CALLBACK_PATH, SANDBOX_MOUNT, WEBHOOK_PATH, Settings, load_settings
 from adapters.db.engine import Database
 from adapters.db.key_check import warn_if_key_reads_no_tokens
+from adapters.request_rate import RequestRate
 from adapters.tiktok.redaction import install_redaction
 from domain.clock import Clock, SystemClock
 from gql.callback import tiktok_callback
@@ -51,6 +52,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     if settings.embedded_sandbox:  # httpx already logs each TikTok call once
         install_embedded_sandbox_access_filter()
     gate = RequestGate(SANDBOX_MOUNT if settings.embedded_sandbox else None)
+    # Requests per merchant (and sign-ins per address) within any minute: in Redis when there is one, so that every
+    # API process draws on one budget; in this process's memory otherwise (gql/request_rate.py). 0: no cap.
+    per_minute = settings.max_requests_per_minute_per_merchant
+    request_rate = RequestRate(per_minute, settings.broker_url) if per_minute else None
     view = ShopbridgeGraphQL(
         schema,
         settings.secret_key,
@@ -58,6 +63,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         settings.max_request_bytes,
         graphiql_assets_url=settings.graphiql_assets_url,
         max_websockets_per_merchant=settings.max_websockets_per_merchant,
+        request_rate=request_rate,
     )
     sandbox = _embedded_sandbox(settings) if settings.embedded_sandbox else None
 
@@ -81,6 +87,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             # closed last to first: the intake stores what waits and enqueues it before the worker pool stops
             closers=[*tiktok_closers, runtime.stop, intake.aclose],
         )
+        if request_rate is not None:
+            services.closers.append(request_rate.aclose)
         await warn_if_key_reads_no_tokens(db, cipher)  # one row: a wrong key is told before merchants see it
         if settings.broker_url is not None:  # embedded, the worker pool's own schema gate says it
             services.closers.append(_say_when_migrations_pending(db))
@@ -114,7 +122,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await services.close()
 
     routes: list[Route | WebSocketRoute | Mount] = [
-        *console_routes(),  # `/` and `/console` lead to the web console
+        *console_routes(request_rate),  # `/` and `/console` lead to the web console
         Route("/favicon.ico", favicon),  # asked for by browsers on every page naming no icon (GraphiQL's)
         *ops_routes(settings),
         Route("/graphql", view),  # the view answers other methods with a JSON 405

@@ -52,9 +52,15 @@ def response_media_type(scope: Scope) -> str:
 
 
 def error_response(
-    scope: Scope, status: int, message: str, code: str, headers: dict[str, str] | None = None
+    scope: Scope,
+    status: int,
+    message: str,
+    code: str,
+    headers: dict[str, str] | None = None,
+    extensions: dict[str, object] | None = None,
 ) -> Response:
-    """`{"errors": [{"message", "extensions": {"code"}}]}` with the status and the negotiated media type."""
-    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+    """`{"errors": [{"message", "extensions": {"code", ...}}]}` with the status and the negotiated media type;
+    `extensions`: more entries beside the code (e.g. RATE_LIMITED's `retryAfter`)."""
+    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code, **(extensions or {})}}]})
     media_type = response_media_type(scope)
     return Response(body, status_code=status, media_type=media_type, headers=headers)

@@ -4,8 +4,9 @@ HTTP follows GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draf
 `application/graphql-response+json` gets that media type, and 400 when the request fails before execution (parse,
 validation, variables, limits, no operation to run); `application/json` clients keep 200 for those (allowed for legacy
 clients). A malformed request answers 400, a POST whose body is not declared JSON 415 (`UNSUPPORTED_MEDIA_TYPE`), a
-mutation over GET 405 with `Allow: POST`, other methods 405; every error
-body is a JSON GraphQL response with `extensions.code`. WebSockets speak `graphql-transport-ws` only (gql/websocket.py).
+mutation over GET 405 with `Allow: POST`, other methods 405, a merchant past its requests a minute 429 `RATE_LIMITED`
+with `Retry-After` (gql/request_rate.py); every error body is a JSON GraphQL response with `extensions.code`.
+WebSockets speak `graphql-transport-ws` only (gql/websocket.py).
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from adapters.logs import bind_log_context, log_context
+from adapters.request_rate import RequestRate
 from gql.auth import AuthenticationError, bearer_token, verify_token, verify_token_claims
 from gql.context import Context
 from gql.operations import OPERATION_NOT_SUPPORTED
 from gql.request_ids import answering_request_id
 from gql.request_ids import request_id as request_id_of
+from gql.request_rate import graphql_rate_limited
 from gql.responses import GRAPHQL_RESPONSE_JSON, error_response, header, response_media_type
 from gql.socket_slots import SocketSlots
 from gql.websocket import BoundedWebSocketAdapter, TransportWSHandler
@@ -84,7 +87,8 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
     """GraphQL over HTTP and WebSocket. HTTP requests without a valid bearer token are refused with 401
     (GraphiQL's HTML page excepted); a WebSocket must authenticate in `connection_init` or is closed with 4403, and
     is closed with 1008 `TOO_MANY_CONNECTIONS` when its merchant already holds `max_websockets_per_merchant` open
-    sockets in this process (gql/socket_slots.py).
+    sockets in this process (gql/socket_slots.py). With `request_rate`, a merchant's authenticated HTTP requests
+    past its cap are refused with 429 `RATE_LIMITED` and `Retry-After` before anything runs (gql/request_rate.py).
     """
 
     graphql_transport_ws_handler_class = TransportWSHandler
@@ -98,6 +102,7 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         max_message_bytes: int = 1_048_576,
         graphiql_assets_url: str | None = None,
         max_websockets_per_merchant: int = 20,
+        request_rate: RequestRate | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -113,6 +118,7 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         self.max_message_bytes = max_message_bytes
         self.graphiql_assets_url = graphiql_assets_url
         self.socket_slots = SocketSlots(max_websockets_per_merchant)
+        self.request_rate = request_rate
 
     @property
     def graphql_ide_html(self) -> str:
@@ -147,6 +153,12 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
                     await error_response(scope, 401, str(exc), "UNAUTHENTICATED", headers)(scope, receive, send)
                     return
                 bind_log_context(merchant_id=state["merchant_id"])
+                if self.request_rate is not None:
+                    retry_after = await self.request_rate.admit("merchant:" + state["merchant_id"])
+                    if retry_after is not None:
+                        refusal = graphql_rate_limited(scope, retry_after, self.request_rate.per_minute)
+                        await refusal(scope, receive, send)
+                        return
             try:
                 response = await self.run(Request(scope=scope, receive=receive))
             except _MethodNotAllowed as exc:

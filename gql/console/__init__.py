@@ -19,7 +19,8 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from gql.console.login import exchange_login_code
+from adapters.request_rate import RequestRate
+from gql.console.login import exchange_login_code, rate_limited_by_address
 
 STATIC_DIR = Path(__file__).parent / "static"
 CONSOLE_PATH = "/console/"
@@ -73,12 +74,13 @@ class _PathOwningRoute(Route):
         await super().handle(scope, receive, send)
 
 
-def console_routes() -> list[Route | Mount]:
+def console_routes(request_rate: RequestRate | None = None) -> list[Route | Mount]:
     """`/` and `/console` redirect to `/console/`; `POST /console/login` exchanges a demo login code (any other
-    method: 405 `Allow: POST`)."""
+    method: 405 `Allow: POST`), at most `request_rate`'s cap a minute per client address (429 `RATE_LIMITED`)."""
+    login = exchange_login_code if request_rate is None else rate_limited_by_address(exchange_login_code, request_rate)
     return [
         Route("/", _to_console),
         Route("/console", _to_console),
-        _PathOwningRoute("/console/login", exchange_login_code, methods=["POST"]),
+        _PathOwningRoute("/console/login", login, methods=["POST"]),
         Mount("/console", app=_ConsoleFiles(directory=STATIC_DIR, html=True), name="console"),
     ]

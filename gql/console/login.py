@@ -7,6 +7,8 @@ back (200). A code works once, within `LOGIN_CODE_TTL_SECONDS` (600 s); anything
 `{"error": {"code": "LOGIN_CODE_INVALID", "message": ...}}`, but a body that is no JSON at all (or over 1 KiB),
 which no console sends: 400 `BAD_REQUEST` (the code the GraphQL endpoint gives a request it cannot read). Only
 SHA-256 digests of codes are kept, in memory: a process that issued none (`shopbridge serve`, production) accepts none.
+Sign-ins from one client address are capped like a merchant's GraphQL requests: 429 `RATE_LIMITED` past
+SHOPBRIDGE_MAX_REQUESTS_PER_MINUTE_PER_MERCHANT within a minute (gql/request_rate.py).
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from adapters.request_rate import RequestRate
 from gql.auth import issue_token
 from gql.operations import BAD_REQUEST
+from gql.request_rate import login_rate_limited
 
 LOGIN_CODE_TTL_SECONDS = 600
 LOGIN_CODE_INVALID = "LOGIN_CODE_INVALID"
@@ -84,3 +89,21 @@ async def exchange_login_code(request: Request) -> Response:
     settings = request.app.state.services.settings
     token = issue_token(settings.secret_key, merchant_id, settings.merchant_token_ttl_seconds)
     return JSONResponse({"token": token, "merchantId": merchant_id}, headers={"Cache-Control": "no-store"})
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def rate_limited_by_address(endpoint: Endpoint, request_rate: RequestRate) -> Endpoint:
+    """`endpoint`, answering 429 `RATE_LIMITED` (`login_rate_limited`) to a client address past `request_rate`'s cap
+    within a minute. The address is the connection's peer, or the one the proxy in front names (`shopbridge serve`
+    runs uvicorn with `proxy_headers`: X-Forwarded-For from the trusted FORWARDED_ALLOW_IPS, loopback by default)."""
+
+    async def limited(request: Request) -> Response:
+        address = request.client.host if request.client is not None else "unknown"
+        retry_after = await request_rate.admit("login:" + address)
+        if retry_after is not None:
+            return login_rate_limited(retry_after, request_rate.per_minute)
+        return await endpoint(request)
+
+    return limited

@@ -271,6 +271,17 @@ def test_the_manual_sync_starts_are_6_per_hour_by_default_and_1_or_more(tmp_path
             load_settings({**base, name: bad})
 
 
+def test_the_requests_per_minute_per_merchant_are_600_by_default_and_0_lifts_the_cap(tmp_path: Path) -> None:
+    base, name = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}, "SHOPBRIDGE_MAX_REQUESTS_PER_MINUTE_PER_MERCHANT"
+    assert load_settings(base).max_requests_per_minute_per_merchant == 600
+    assert load_settings({**base, name: " \n"}).max_requests_per_minute_per_merchant == 600  # blank: unset
+    assert load_settings({**base, name: "3"}).max_requests_per_minute_per_merchant == 3
+    assert load_settings({**base, name: "0"}).max_requests_per_minute_per_merchant == 0  # no cap
+    for bad in ("-1", "many", "1.5"):
+        with pytest.raises(ConfigError, match=name):
+            load_settings({**base, name: bad})
+
+
 def test_the_request_body_timeout_is_a_positive_number_of_seconds(tmp_path: Path) -> None:
     base = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
     assert load_settings(base).request_body_timeout_seconds == 30.0

@@ -1,0 +1,102 @@
+"""SHOPBRIDGE_MAX_REQUESTS_PER_MINUTE_PER_MERCHANT over real HTTP (security review 45): one merchant's requests to
+/graphql, and one address's sign-ins, are capped within any minute; the other merchants and the operators'
+endpoints are not held back. The cap is counted, not timed: no test waits for a minute to pass."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.routing import Route
+
+from adapters.config import load_settings
+from gql.app import create_app
+from gql.console.login import exchange_login_code
+from tests.e2e.test_webhook_metrics import moved, scrape
+from tests.fixtures.app import ShopbridgeServer
+
+QUERY = {"query": "{ supportedRegions }"}
+
+
+def _ask(app: ShopbridgeServer, merchant_id: str, accept: str = "application/json") -> httpx.Response:
+    headers = {"Authorization": f"Bearer {app.token(merchant_id)}", "Accept": accept}
+    return app.http.post(f"{app.url}/graphql", json=QUERY, headers=headers)
+
+
+# The counts live in the API process (or Redis: tests/integration/test_request_rate.py), whatever the database:
+# SQLite alone, no PostgreSQL started for it.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_past_the_cap_a_merchant_then_an_address_is_refused_429_with_retry_after_and_no_one_else(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    # given a cap of 3 requests a minute per merchant
+    app = app_factory(max_requests_per_minute_per_merchant=3)
+    before = scrape(app)
+    # when merchant m1 sends 3 requests, then a 4th within the minute
+    assert [_ask(app, "m1").status_code for _ in range(3)] == [200, 200, 200]
+    refused = _ask(app, "m1")
+    # then the 4th is refused before it runs: 429, how long to wait (whole seconds, within the minute), and a
+    # GraphQL response with a stable code saying so
+    assert refused.status_code == 429, refused.text
+    retry_after = int(refused.headers["retry-after"])
+    assert 1 <= retry_after <= 60
+    assert refused.headers["content-type"].startswith("application/json")
+    [error] = refused.json()["errors"]
+    assert error["extensions"] == {"code": "RATE_LIMITED", "retryAfter": retry_after}
+    assert error["message"].startswith("Too many requests: at most 3 a minute per merchant"), error
+    assert "data" not in refused.json()
+    # and a client of GraphQL over HTTP's media type gets it in that type, refused again (refusals are not counted
+    # against the merchant, but neither do they free anything)
+    again = _ask(app, "m1", accept="application/graphql-response+json")
+    assert again.status_code == 429 and again.headers["content-type"].startswith("application/graphql-response+json")
+    # while another merchant is not held back by m1's requests
+    assert _ask(app, "m2").status_code == 200
+    # nor are the operators' endpoints, whoever asks them how often
+    for _ in range(4):
+        assert [app.http.get(f"{app.url}{path}").status_code for path in ("/healthz", "/readyz")] == [200, 200]
+    # and each refusal is counted
+    after = scrape(app)
+    assert moved(before, after, "shopbridge_requests_rate_limited_total", endpoint="graphql") == 2
+
+    # Sign-ins (no token: by client address) are capped alike, counted apart from the merchants' requests.
+    def sign_in() -> httpx.Response:
+        return app.http.post(f"{app.url}/console/login", json={"code": "not-a-code"})
+
+    # when a client at one address tries 4 sign-ins within the minute, its codes not valid
+    answers = [sign_in() for _ in range(4)]
+    # then the first 3 are read (400: the code is not valid), the 4th refused in the endpoint's own error shape,
+    # which the console shows
+    assert [answer.status_code for answer in answers] == [400, 400, 400, 429]
+    retry_after = int(answers[3].headers["retry-after"])
+    assert 1 <= retry_after <= 60
+    body = answers[3].json()["error"]
+    assert body["code"] == "RATE_LIMITED" and body["retryAfter"] == retry_after, body
+    assert body["message"] == f"Too many sign-in attempts from this address; try again in {retry_after} seconds."
+    assert moved(after, scrape(app), "shopbridge_requests_rate_limited_total", endpoint="console_login") == 1
+
+
+def test_a_cap_of_0_builds_no_limiter(tmp_path: Path) -> None:
+    # given SHOPBRIDGE_MAX_REQUESTS_PER_MINUTE_PER_MERCHANT=0 (a limiter of 0 a minute would refuse everything)
+    env = {"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_MAX_REQUESTS_PER_MINUTE_PER_MERCHANT": "0"}
+    # when the app is built (nothing served: its routes are what is asked)
+    app = create_app(load_settings(env))
+    # then neither /graphql nor the sign-in counts requests
+    routes = {route.path: route for route in app.routes if isinstance(route, Route)}
+    assert routes["/graphql"].endpoint.request_rate is None
+    assert routes["/console/login"].endpoint is exchange_login_code
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_api_processes_on_one_redis_share_each_merchants_budget(
+    app_factory: Callable[..., ShopbridgeServer], redis_server
+) -> None:
+    # given two API servers on one Redis (SHOPBRIDGE_BROKER_URL), as behind a load balancer, with a cap of 3
+    broker_url = redis_server.url.rsplit("/", 1)[0] + "/6"  # a database of this test's own
+    first, second = (app_factory(broker_url=broker_url, max_requests_per_minute_per_merchant=3) for _ in range(2))
+    # when merchant m1 sends 2 requests to the first and 1 to the second
+    assert [_ask(first, "m1").status_code, _ask(first, "m1").status_code, _ask(second, "m1").status_code] == [200] * 3
+    # then its 4th is refused by either: the budget is one, not one per process
+    assert [_ask(second, "m1").status_code, _ask(first, "m1").status_code] == [429, 429]
