@@ -52,8 +52,10 @@ class SkuLink:
     pushed_at: datetime | None = strawberry.field(description="When TikTok accepted it (UTC).")
     held_back_quantity: int = strawberry.field(
         description="Units the last push held back from the pool's available (units; 0 for none): sold at TikTok "
-        "on this SKU but not yet in the pool (a lost webhook, an order not yet polled), or stock lowered in Seller "
-        "Center. Held back until the sale reaches the pool, at most two order polls (live-sync.md §7.3, the fence)."
+        "on this SKU but not yet in the pool (a lost webhook, an order not yet polled), stock lowered in Seller "
+        "Center, or a buyer's cancellation TikTok made while a push was writing (the write overwrote its units). Held "
+        "back until the sale reaches the pool, at most two order polls (live-sync.md §7.3, the fence); a "
+        "cancellation's units until the hold's end (README: \"Holds carry over\", 630 s by default)."
     )
     push_error_code: str | None = strawberry.field(
         description="TikTok's per-SKU code of the last failed push (Update Inventory `data.errors`, tiktok-api.md "

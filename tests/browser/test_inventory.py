@@ -405,7 +405,8 @@ def test_units_a_push_holds_back_are_shown_with_the_reason(
     expect(cell(row, "Shops")).to_contain_text("18 held back")
     row.get_by_role("link", name=item["sku"], exact=True).click()
     expect(page.locator("section.links tbody tr").first).to_contain_text(
-        "18 held back: sold at TikTok but not in the pool yet, or stock lowered in Seller Center"
+        "18 held back: sold at TikTok but not in the pool yet, stock lowered in Seller Center, or a cancellation made"
+        " while a push was under way"
     )
 
 

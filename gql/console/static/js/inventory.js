@@ -38,7 +38,7 @@ export function oversoldBadge(item) {
 /** Why a push set a shop SKU below the item's available (`heldBackQuantity`, the push's fence), or null. */
 export function heldBack(link) {
   return link.heldBackQuantity > 0
-    ? `${number(link.heldBackQuantity)} held back: sold at TikTok but not in the pool yet, or stock lowered in Seller Center`
+    ? `${number(link.heldBackQuantity)} held back: sold at TikTok but not in the pool yet, stock lowered in Seller Center, or a cancellation made while a push was under way`
     : null;
 }
 
