@@ -257,6 +257,9 @@ class Resources(Middleware):
         self._gate: SchemaGate | None = None  # whether the schema is migrated: messages run only then
         self._running: set[asyncio.Task[object]] = set()  # actor runs in progress, cancelled at shutdown
         self._stopping = False
+        # what an embedded shutdown said it interrupted: once per subject (two runs of one shop's push may be under
+        # way, a due one and a changed one; "interrupted" twice for one shop says nothing more)
+        self._interrupted: set[str] = set()
         self._scheduler: asyncio.Task[None] | None = None
         self.import_slots = ThreadSlots()  # sized at boot, from the worker's thread count
         self.live_slots = ThreadSlots()  # likewise: the `live` queue's runs (`serving(live=True)`)
@@ -288,14 +291,14 @@ class Resources(Middleware):
         through `max_retries` deploys had its message dropped ("Retries exceeded") and waited for the stale-task
         sweep; `dramatiq.Retry` stays the fallback when the message cannot be sent again (Redis unreachable: the
         broker's own redelivery of unacknowledged messages then applies) or no message is being delivered.
-        Embedded, a cancelled run ends quietly with one INFO line, and a refused one raises `RunRefused`, which the
-        actor ends quietly with one INFO line too: the in-memory queue dies with the process, and the next start's
-        boot sweep re-enqueues the work from the database (a retry would only log a
-        misleading "Retrying message ..." line at Ctrl+C). Any other cancellation propagates. A run that fails on an
-        outage (the database, TikTok or the broker unavailable: `workers.outages.outage_cause`) logs one WARNING
-        line naming `what`, the cause and when it is retried, and raises `dramatiq.Retry` (the actor's backoff and
-        retry count apply, as to any failure); any other exception, a bug, propagates as it is (Dramatiq logs it
-        at ERROR with its traceback).
+        Embedded, a cancelled run ends quietly with one INFO line (one per `what`: two runs of one shop's push say it
+        once), and a refused one raises `RunRefused`, which the actor ends quietly with one INFO line too: the
+        in-memory queue dies with the process, and the next start's boot sweep re-enqueues the work from the
+        database (a retry would only log a misleading "Retrying message ..." line at Ctrl+C). Any other
+        cancellation propagates. A run that fails on an outage (the database, TikTok or the broker unavailable:
+        `workers.outages.outage_cause`) logs one WARNING line naming `what`, the cause and when it is retried, and
+        raises `dramatiq.Retry` (the actor's backoff and retry count apply, as to any failure); any other exception,
+        a bug, propagates as it is (Dramatiq logs it at ERROR with its traceback).
 
         A run delivered while the database is behind this code's migrations (`workers.schema_gate`) does not start:
         it would fail on a table or column the schema lacks, at ERROR, its retries spent before `migrate` runs. Its
@@ -326,7 +329,9 @@ class Resources(Middleware):
                 raise await self._handed_back(what, "interrupted by the shutdown") from None
             # Embedded: the in-memory queue dies with this process and the next start resumes the work from the
             # database (boot sweep); a retry would only add a misleading "Retrying message ..." line.
-            log.info("%s interrupted by the shutdown; it resumes at the next start", what)
+            if what not in self._interrupted:
+                self._interrupted.add(what)
+                log.info("%s interrupted by the shutdown; it resumes at the next start", what)
         except Exception as exc:
             cause = outage_cause(exc)
             if cause is None:

@@ -78,6 +78,47 @@ async def test_a_run_taken_after_the_embedded_shutdown_began_ends_quietly_withou
         await worker.stop()
 
 
+async def test_two_runs_of_one_subject_cut_by_the_embedded_shutdown_say_so_once(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Two runs of one shop's push may be under way at once (a due one and a changed one); at Ctrl+C the demo said
+    "the inventory push of shop ... interrupted" twice for the same shop (`test_banner_once_listening_then_sigint_mid_
+    import_is_quiet`, CI of stop 41)."""
+    worker = EmbeddedWorker(_settings(sqlite_url, tmp_path), events=InProcessEventBus())
+    worker.start()
+    try:
+        broker = worker.broker
+        assert broker is not None
+        loop_thread = get_event_loop_thread()
+        assert loop_thread is not None
+        resources = Resources.of(broker)
+
+        async def two_runs_then_shutdown() -> None:
+            started = [asyncio.Event(), asyncio.Event()]
+
+            async def run(n: int) -> None:
+                async with resources.serving("the inventory push of shop s1"):
+                    started[n].set()
+                    await asyncio.Event().wait()  # until the shutdown cancels it
+
+            # given two runs of one subject under way on the worker's loop
+            runs = [asyncio.create_task(run(n)) for n in range(2)]
+            for event in started:
+                await event.wait()
+            # when the embedded shutdown cancels them
+            await resources.shutdown()
+            await asyncio.gather(*runs)
+
+        with log_lines("workers", logging.INFO) as info:
+            await asyncio.to_thread(loop_thread.run_coroutine, two_runs_then_shutdown())
+        # then the subject is said interrupted once, at INFO
+        assert [m for m in info.messages if "interrupted" in m] == [
+            "the inventory push of shop s1 interrupted by the shutdown; it resumes at the next start"
+        ]
+    finally:
+        await worker.stop()
+
+
 async def test_with_redis_a_run_refused_at_shutdown_goes_back_to_the_broker(sqlite_url: str, tmp_path: Path) -> None:
     # given a worker process's resources with a Redis broker, shutting down (nothing built, nothing to drain)
     settings = _settings(
