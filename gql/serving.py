@@ -33,7 +33,9 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from uvicorn.config import STARTUP_FAILURE
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.supervisors import Multiprocess
+from websockets.protocol import State
 
 from adapters import interrupts
 
@@ -45,6 +47,25 @@ stop_on_sigterm = interrupts.record_sigterm  # record SIGTERM instead of dying o
 terminated = interrupts.terminated  # SIGTERM was recorded: this process was asked to stop
 
 
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol (its `ws="auto"` choice), whose shutdown tolerates a peer's close.
+
+    A connection whose peer sent a close frame is answered and its transport closed at once (`handle_close`), but it
+    stays among the server's connections until `connection_lost` runs on a later turn of the loop. A shutdown in
+    between (SIGTERM as a browser tab closes) called `send_close(1012)` on a protocol already CLOSING, and
+    websockets raised `InvalidState`: uvicorn's shutdown stopped there, the app's lifespan shutdown (the database,
+    the worker pool) never ran, and the process logged a traceback (uvicorn 0.54.0; a test server's thread once hung
+    on it for 120 s). Such a connection needs nothing more: its close was answered and its transport is closing.
+    """
+
+    def shutdown(self) -> None:
+        if self.handshake_complete and not self.close_sent and self.conn.state is not State.OPEN:
+            self.stop_keepalive()
+            self.transport.close()
+            return
+        super().shutdown()
+
+
 def websocket_options(max_message_bytes: int) -> dict[str, Any]:
     """uvicorn's WebSocket options for every way Shopbridge is served (`shopbridge serve`, the fan-out benchmark).
 
@@ -52,9 +73,11 @@ def websocket_options(max_message_bytes: int) -> dict[str, Any]:
     shrinks, while compressing each one cost ~22 % of the API's CPU when 1,000 subscribers followed one task
     (`bench/README.md`, benchmark 6), and each connection's zlib streams hold a few hundred KiB. Messages larger
     than `max_message_bytes` close the socket with 1009 before Strawberry parses them; a ping every 20 s drops
-    dead peers (no pong within 20 s).
+    dead peers (no pong within 20 s). The protocol is uvicorn's sans-I/O one with a shutdown that tolerates a
+    peer's close in flight (`WebSocketProtocol`).
     """
     return {
+        "ws": WebSocketProtocol,
         "ws_per_message_deflate": False,
         "ws_ping_interval": WS_PING_SECONDS,
         "ws_ping_timeout": WS_PING_SECONDS,
