@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +46,25 @@ def _settings(database_url: str, data_dir: Path, **env: str) -> Settings:
     )
 
 
-async def test_a_run_taken_after_the_embedded_shutdown_began_ends_quietly_without_a_retry(
-    sqlite_url: str, tmp_path: Path
-) -> None:
-    worker = EmbeddedWorker(_settings(sqlite_url, tmp_path), events=InProcessEventBus())
+@asynccontextmanager
+async def embedded_worker(settings: Settings) -> AsyncIterator[tuple[Any, Any]]:
+    """The embedded worker pool started on `settings`: (its broker, Dramatiq's event-loop thread); stopped after."""
+    worker = EmbeddedWorker(settings, events=InProcessEventBus())
     worker.start()
     try:
         broker = worker.broker
         assert broker is not None
         loop_thread = get_event_loop_thread()
         assert loop_thread is not None
+        yield broker, loop_thread
+    finally:
+        await worker.stop()
+
+
+async def test_a_run_taken_after_the_embedded_shutdown_began_ends_quietly_without_a_retry(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with embedded_worker(_settings(sqlite_url, tmp_path)) as (broker, loop_thread):
         # given the shutdown has begun (Dramatiq announced it) while the worker threads still take messages
         await asyncio.to_thread(loop_thread.run_coroutine, Resources.of(broker).shutdown())
         from workers.actors import run_sync_task
@@ -74,8 +85,6 @@ async def test_a_run_taken_after_the_embedded_shutdown_began_ends_quietly_withou
         assert warnings.messages == []
         assert not [m for m in dramatiq_lines.messages if "Retrying" in m or "Failed" in m], dramatiq_lines.messages
         assert broker.queues[dq_name(SYNC_QUEUE)].qsize() == 0  # type: ignore[attr-defined]
-    finally:
-        await worker.stop()
 
 
 async def test_two_runs_of_one_subject_cut_by_the_embedded_shutdown_say_so_once(
@@ -84,13 +93,7 @@ async def test_two_runs_of_one_subject_cut_by_the_embedded_shutdown_say_so_once(
     """Two runs of one shop's push may be under way at once (a due one and a changed one); at Ctrl+C the demo said
     "the inventory push of shop ... interrupted" twice for the same shop (`test_banner_once_listening_then_sigint_mid_
     import_is_quiet`, CI of stop 41)."""
-    worker = EmbeddedWorker(_settings(sqlite_url, tmp_path), events=InProcessEventBus())
-    worker.start()
-    try:
-        broker = worker.broker
-        assert broker is not None
-        loop_thread = get_event_loop_thread()
-        assert loop_thread is not None
+    async with embedded_worker(_settings(sqlite_url, tmp_path)) as (broker, loop_thread):
         resources = Resources.of(broker)
 
         async def two_runs_then_shutdown() -> None:
@@ -115,8 +118,6 @@ async def test_two_runs_of_one_subject_cut_by_the_embedded_shutdown_say_so_once(
         assert [m for m in info.messages if "interrupted" in m] == [
             "the inventory push of shop s1 interrupted by the shutdown; it resumes at the next start"
         ]
-    finally:
-        await worker.stop()
 
 
 async def test_with_redis_a_run_refused_at_shutdown_goes_back_to_the_broker(sqlite_url: str, tmp_path: Path) -> None:
