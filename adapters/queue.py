@@ -112,6 +112,14 @@ class DramatiqTaskQueue:
             raise RuntimeError("this queue has no inventory push actor")
         await send_coalesced(self._inventory_push_actor, shop_id, blocking=self._blocking)
 
+    async def enqueue_inventory_push_later(self, shop_id: str, delay_ms: int) -> bool:
+        """Send `push_inventory(shop_id)` `delay_ms` (milliseconds) from now (`send_later`: not coalesced, and not
+        sent again while one this process sent is due by then); True if sent. Raises `QueueUnavailableError` as
+        `send` does; a queue built without the actor (some tests) raises RuntimeError."""
+        if self._inventory_push_actor is None:
+            raise RuntimeError("this queue has no inventory push actor")
+        return await send_later(self._inventory_push_actor, shop_id, delay_ms, blocking=self._blocking)
+
     async def _send(self, actor: dramatiq.Actor[[str], Any], value: str) -> None:
         await send(actor, value, blocking=self._blocking)
 

@@ -38,6 +38,9 @@ class _NoQueue:
     async def enqueue_inventory_push(self, shop_id: str) -> None:
         return None
 
+    async def enqueue_inventory_push_later(self, shop_id: str, delay_ms: int) -> bool:
+        return False
+
 
 @dataclass(frozen=True)
 class SyncRun:

@@ -540,6 +540,12 @@ class TaskQueue(Protocol):
         with a push of the shop that is queued and not started yet (it reads every row due when it starts)."""
         ...
 
+    async def enqueue_inventory_push_later(self, shop_id: str, delay_ms: int) -> bool:
+        """Push the shop's outbox rows `delay_ms` (milliseconds) from now, when a row none could claim yet becomes
+        due (`PushReport.due_at`); never coalesced with a queued push, and not sent again while one is due by then.
+        True if sent. Raises `QueueUnavailableError` when the queue cannot take it."""
+        ...
+
 
 class QueuedMessages(Protocol):
     """Tells which sync tasks have a message in the queue: waiting, delayed for a retry, or being run."""

@@ -622,6 +622,10 @@ class FakeTaskQueue:
     async def enqueue_inventory_push(self, shop_id: str) -> None:
         self.inventory_pushes.append(shop_id)
 
+    async def enqueue_inventory_push_later(self, shop_id: str, delay_ms: int) -> bool:
+        self.inventory_pushes.append(shop_id)
+        return True
+
 
 class FakeEventPublisher:
     def __init__(self) -> None:

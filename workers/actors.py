@@ -18,9 +18,9 @@ import dramatiq
 from adapters.config import Settings
 from adapters.logs import log_context
 from adapters.pending_messages import run_started
-from adapters.queue import DramatiqTaskQueue, send_later
+from adapters.queue import DramatiqTaskQueue
 from domain.errors import DomainError
-from domain.ports import AuthorizationLostError, GatewayRefusedError, QueueUnavailableError
+from domain.ports import AuthorizationLostError, GatewayRefusedError, QueueUnavailableError, TaskQueue
 from domain.services import importer, intake, inventory_push, inventory_reconcile, polling, tokens, webhook_registration
 from domain.services.sync import wait_for_worker
 from domain.sync import SyncKind
@@ -276,18 +276,17 @@ async def push_inventory(shop_id: str) -> None:
             if report.more_due:  # the rest after what waited meanwhile (a webhook): sent behind it
                 await resources.queue.enqueue_inventory_push(shop_id)
             elif report.due_at is not None:  # rows due later, which no message of the shop may cover: one for then
-                delay = report.due_at - resources.push.clock.now()
-                blocking = Resources.of(push_inventory.broker).settings.broker_url is not None
-                await _push_later(shop_id, delay, blocking=blocking)
+                await _push_later(resources.queue, shop_id, report.due_at - resources.push.clock.now())
 
 
-async def _push_later(shop_id: str, delay: timedelta, *, blocking: bool) -> None:
-    """Send `push_inventory(shop_id)` `delay` from now (`adapters.queue.send_later`: not coalesced, and not sent
-    again while one of this process is due by then). A failed send is one WARNING line: the scheduler's inventory
-    tick sends the push once the rows are due (`domain.services.inventory_reconcile.inventory_tick`)."""
+async def _push_later(queue: TaskQueue, shop_id: str, delay: timedelta) -> None:
+    """Send `push_inventory(shop_id)` `delay` from now (`DramatiqTaskQueue.enqueue_inventory_push_later`: not
+    coalesced, and not sent again while one of this process is due by then). A failed send is one WARNING line: the
+    scheduler's inventory tick sends the push once the rows are due
+    (`domain.services.inventory_reconcile.inventory_tick`)."""
     delay_ms = math.ceil(max(0.0, delay.total_seconds()) * 1000)
     try:
-        await send_later(push_inventory, shop_id, delay_ms, blocking=blocking)
+        await queue.enqueue_inventory_push_later(shop_id, delay_ms)
     except QueueUnavailableError as exc:
         log.warning("could not send the push of shop %s due in %d ms (%s); the scheduler's tick will", shop_id,
                     delay_ms, exc)  # fmt: skip
