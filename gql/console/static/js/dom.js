@@ -29,6 +29,26 @@ export function fill(el, ...children) {
   return el;
 }
 
+/** Focus the control of `container` named `label` (its aria-label); false when it has none by that name. */
+export function focusLabelled(container, label) {
+  for (const control of container.querySelectorAll("[aria-label]")) {
+    if (control.getAttribute("aria-label") === label) {
+      control.focus();
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Run `replace()`, which re-renders (part of) `container`, keeping the keyboard focus: a live refresh must not take
+ * it away, so it moves to the control of the same name (aria-label) in the new content. */
+export function keepingFocus(container, replace) {
+  const focused = container.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
+  const result = replace();
+  if (focused) focusLabelled(container, focused);
+  return result;
+}
+
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
 

@@ -3,7 +3,7 @@
 // time.
 
 import { allShops, latestOnly, SUPERSEDED } from "./api.js";
-import { announce, fill, h, number, time } from "./dom.js";
+import { announce, fill, focusLabelled, h, keepingFocus, number, time } from "./dom.js";
 import { heldBack } from "./inventory.js";
 import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES } from "./messages.js";
 
@@ -31,8 +31,9 @@ export function renderLinks(ctx, itemId, changed) {
   // when they came in last, under the shop now picked, with their Link buttons naming it.
   const readCandidates = latestOnly((variables) => ctx.graphql(UNLINKED, variables));
 
+  // A live update (inventoryItemUpdated: a push, a sale) renders the rows anew: the focus stays on the same control.
   function show(item) {
-    fill(linked, item.links.length
+    keepingFocus(linked, () => fill(linked, item.links.length
       ? item.links.map((link) => {
         const label = `${skuName(link.sku)} on ${link.shop?.name ?? "a deleted shop"}`;
         return h("tr", {},
@@ -46,7 +47,7 @@ export function renderLinks(ctx, itemId, changed) {
           h("td", { class: "actions" }, h("button", { type: "button", class: "danger", "aria-label": `Unlink ${label}`,
             onclick: (e) => confirmUnlink(link, label, e.currentTarget) }, "Unlink")));
       })
-      : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No shop SKU draws on this item. Link one below.")));
+      : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No shop SKU draws on this item. Link one below."))));
   }
 
   /** Sends the change and says how it went; true when it was made. */
@@ -103,8 +104,10 @@ export function renderLinks(ctx, itemId, changed) {
     });
     dialog.addEventListener("close", () => {
       dialog.remove();
-      if (!unlinked && opener.isConnected) opener.focus();
-      else document.getElementById("links-title")?.focus(); // its row is going: the list is read again
+      // back to the button that opened it, or to the same button of the rows a live update (a push, a sale) rendered
+      // anew while the dialog was open
+      const back = !unlinked && (opener.isConnected ? (opener.focus(), true) : focusLabelled(linked, opener.getAttribute("aria-label")));
+      if (!back) document.getElementById("links-title")?.focus(); // its row is going: the list is read again
     });
     document.body.append(dialog);
     dialog.showModal();

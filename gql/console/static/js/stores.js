@@ -2,7 +2,7 @@
 // sync now and delete with a confirmation. "Add store" lives in addstore.js.
 
 import { allShops, ApiError, graphql } from "./api.js";
-import { announce, fill, h, number, time } from "./dom.js";
+import { announce, fill, focusLabelled, h, keepingFocus, number, time } from "./dom.js";
 import { explain, REGION_NAMES, STATUS_LABELS } from "./messages.js";
 
 const SHOP_FIELDS = `id name region status tiktokShopName tiktokShopCode sellerName expiresAt lastSyncedAt
@@ -100,10 +100,7 @@ export function renderStores(ctx) {
         return;
       }
       count.textContent = shops.length === 1 ? "1 shop" : `${shops.length} shops`;
-      // a live refresh must not take the keyboard focus away: it moves to the same control in the new rows
-      const focused = body.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
-      fill(body, shops.length ? shops.map(row) : h("tr", {}, h("td", { colspan: 9 }, "No shop yet. Use Add store to connect your first TikTok Shop.")));
-      if (focused) refocus(focused);
+      keepingFocus(body, () => fill(body, shops.length ? shops.map(row) : h("tr", {}, h("td", { colspan: 9 }, "No shop yet. Use Add store to connect your first TikTok Shop."))));
     } catch (exc) {
       announce(exc.message, { kind: "error" });
     }
@@ -136,11 +133,6 @@ export function renderStores(ctx) {
     if (focused >= 0) fresh.querySelectorAll("[aria-label]")[focused]?.focus();
   }
 
-  function refocus(label) {
-    for (const control of body.querySelectorAll("[aria-label]")) {
-      if (control.getAttribute("aria-label") === label) return control.focus();
-    }
-  }
 
   function row(shop) {
     const urgent = shop.attention.some((a) => URGENT.has(a.code));
@@ -307,7 +299,7 @@ export function renderStores(ctx) {
     dialog.addEventListener("close", () => {
       dialog.remove();
       if (opener.isConnected) opener.focus();
-      else refocus(opener.getAttribute("aria-label")); // the list was refreshed meanwhile
+      else focusLabelled(body, opener.getAttribute("aria-label")); // the list was refreshed meanwhile
     });
     document.body.append(dialog);
     dialog.showModal();
