@@ -16,7 +16,11 @@ from websockets.exceptions import InvalidStatus
 
 from gql.auth import ALGORITHM, ISSUER
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import wait_until
+
+# HTTP as clients see it: the database plays no part, so one is enough (tests/fixtures/servers.py).
+pytestmark = SQLITE_ONLY
 
 FRONTEND = "http://frontend.example"
 GRAPHQL_RESPONSE = "application/graphql-response+json"

@@ -15,7 +15,11 @@ from starlette.routing import Route
 
 from tests.e2e.test_webhook_metrics import moved, scrape
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import DEADLINE_SECONDS
+
+# HTTP edges: the database plays no part, so one is enough (tests/fixtures/servers.py).
+pytestmark = SQLITE_ONLY
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 SUBSCRIPTION = "subscription { syncTaskUpdated { status } }"

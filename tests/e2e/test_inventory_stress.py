@@ -21,15 +21,13 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
-
 from tests.e2e.test_inventory_graphql import LINK, UNLINK
 from tests.e2e.test_inventory_pool import ITEM, SET_ON_HAND, pool_item, stock_of
 from tests.e2e.test_token_secrecy import SYNC
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.servers import POSTGRES_ONLY
 from tests.fixtures.waiting import wait_until
 
-POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 SELLER_SKU = "STRESS-1"
 COUNT = 200  # the merchant's count: above all the schedule sells (no sale refused, available never below 0)
 # Seed 5 draws every kind of operation, two restarts among them (seeds 1-17 at 60-100 operations held too)

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import log_lines
 from tests.unit.test_query_cost import GRAPHIQL_INTROSPECTION
 
@@ -17,6 +18,7 @@ def _code(body: dict) -> str | None:
     return body["errors"][0]["extensions"]["code"] if "errors" in body else None
 
 
+@SQLITE_ONLY  # a document limit: the database plays no part
 def test_thirty_aliases_pass_and_the_thirty_first_is_refused(app: ShopbridgeServer) -> None:
     def aliases(n: int) -> str:
         return "{ " + " ".join(f"a{i}: supportedRegions" for i in range(n)) + " }"
@@ -27,6 +29,7 @@ def test_thirty_aliases_pass_and_the_thirty_first_is_refused(app: ShopbridgeServ
     assert _code(refused) == "QUERY_TOO_COMPLEX" and refused.get("data") is None, refused
 
 
+@SQLITE_ONLY  # a document limit: the database plays no part
 def test_two_thousand_tokens_pass_and_one_more_is_refused(app: ShopbridgeServer) -> None:
     # "{ syncTasks ( status : [" n values "] ) { totalCount } }": 12 + n tokens (commas are not tokens)
     def tokens(total: int) -> str:
@@ -45,6 +48,7 @@ def _spreads(operation_typenames: int) -> str:
     return operation + "fragment G on Query { " + "...F " * 312 + "} fragment F on Query { " + "__typename " * 15 + "}"
 
 
+@SQLITE_ONLY  # a document limit: the database plays no part
 def test_ten_thousand_selections_with_fragments_expanded_pass_and_one_more_is_refused(app: ShopbridgeServer) -> None:
     # given documents of 10,000 and 10,001 selections once their fragments are expanded
     allowed = app.raw_graphql(_spreads(1), {}, "m1")
@@ -58,6 +62,7 @@ def test_ten_thousand_selections_with_fragments_expanded_pass_and_one_more_is_re
     )
 
 
+@SQLITE_ONLY  # a document limit: the database plays no part
 def test_fragments_that_double_thirty_deep_are_refused_and_the_server_goes_on_serving(app: ShopbridgeServer) -> None:
     # given ~300 tokens that expand to 2^30 selections: each fragment spreads the next one twice. Strawberry's
     # depth and alias rules (and the object estimate) followed every spread: hours of the event loop's CPU.
@@ -70,6 +75,7 @@ def test_fragments_that_double_thirty_deep_are_refused_and_the_server_goes_on_se
     assert app.raw_graphql("{ shops { totalCount } }", {}, "m2") == {"data": {"shops": {"totalCount": 0}}}
 
 
+@SQLITE_ONLY  # a document limit: the database plays no part
 def test_nested_introspection_under_thirty_aliases_is_refused_and_graphiqls_own_is_answered(
     app: ShopbridgeServer,
 ) -> None:

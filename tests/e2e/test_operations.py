@@ -21,11 +21,9 @@ from sandbox.config import SandboxConfig
 from tests.e2e.test_webhooks import envelope, push
 from tests.fixtures.app import MutableClock, ShopbridgeServer, build_settings, free_port
 from tests.fixtures.sandbox import start_sandbox
-from tests.fixtures.servers import PostgresServer, start_postgres_server
+from tests.fixtures.servers import POSTGRES_ONLY, SQLITE_ONLY, PostgresServer, start_postgres_server
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 SHOPS = "{ shops { edges { node { id name } } } }"
 
 

@@ -21,11 +21,11 @@ from tests.e2e.test_operations import samples, total
 from tests.fixtures.app import CONNECT, START, build_settings, free_port
 from tests.fixtures.processes import parent_death_signal, stop_groups
 from tests.fixtures.sandbox import start_sandbox
+from tests.fixtures.servers import POSTGRES_ONLY
 from tests.fixtures.sync import settings_env
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 TASKS = "{ shops { edges { node { syncTasks { edges { node { id kind status created } } } } } } }"
 
 

@@ -15,6 +15,7 @@ from starlette.routing import WebSocketRoute
 
 from gql.socket_slots import SocketSlots
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
 from tests.fixtures.ws import LEGACY_WS, Complete, OperationError, close_code, close_frame, connected
 
@@ -72,6 +73,7 @@ def server_errors(caplog: pytest.LogCaptureFixture):
         logger.removeHandler(caplog.handler)
 
 
+@SQLITE_ONLY  # the protocol: the database plays no part
 class TestProtocols:
     async def test_the_legacy_graphql_ws_protocol_is_not_offered(self, app: ShopbridgeServer) -> None:
         async with connected(app.url, None, protocol=LEGACY_WS) as socket:
@@ -136,7 +138,7 @@ def _init(token: str) -> str:
 
 
 # The count of sockets lives in the API process, whatever the database: SQLite alone, no PostgreSQL started for it.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@SQLITE_ONLY
 class TestConnectionCap:
     """SHOPBRIDGE_MAX_WEBSOCKETS_PER_MERCHANT: one merchant's open sockets are capped (security review 44)."""
 
@@ -186,6 +188,7 @@ class TestConnectionCap:
                 assert await close_code(expiring) == 4403
 
 
+@SQLITE_ONLY  # the protocol: the database plays no part
 class TestInvalidMessages:
     @pytest.mark.parametrize("message", INVALID, ids=[json.dumps(m)[:40] for m in INVALID])
     async def test_after_the_ack_closes_4400_without_a_server_error(
@@ -261,6 +264,7 @@ REFUSED_DOCUMENTS = {
 }
 
 
+@SQLITE_ONLY  # the protocol: the database plays no part
 class TestRefusedDocuments:
     """A well-formed `subscribe` whose document cannot run is the client's mistake, not a protocol violation: an
     `error` message for its id with HTTP's code, the socket kept open, one INFO line in our log."""
@@ -328,6 +332,7 @@ def _http_code(app: ShopbridgeServer, query: str, operation_name: str | None) ->
     return str(response.json()["errors"][0]["extensions"]["code"])
 
 
+@SQLITE_ONLY  # the protocol: the database plays no part
 class TestSizeLimit:
     async def test_a_message_over_the_limit_closes_1009(self, app_factory, server_errors) -> None:
         app = app_factory(max_request_bytes=4096)

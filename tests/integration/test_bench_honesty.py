@@ -69,7 +69,7 @@ def bench_harness(request: pytest.FixtureRequest) -> Iterator[tuple[str, Harness
         harness = Harness(sqlite_template=template)
     else:
         server: PostgresServer = request.getfixturevalue("postgres_server")
-        harness = Harness(postgres=server, postgres_template=request.getfixturevalue("postgres_template"))
+        harness = Harness(postgres=server, postgres_template=request.getfixturevalue("postgres_template").template)
     with harness:
         yield kind, harness
 
