@@ -67,6 +67,8 @@ def open_inventory(page: Page, sku: str) -> Locator:
     expect(page.get_by_role("heading", name="Inventory", exact=True)).to_be_visible()
     page.get_by_label("Search by SKU").fill(sku)
     page.get_by_role("button", name="Search").click()
+    # the rows of the search, not those listed before it came back (a click on those was lost as they went)
+    expect(page.locator("table.inventory")).not_to_have_attribute("aria-busy", "true")
     return page.locator("tbody tr", has=page.get_by_role("link", name=sku, exact=True))
 
 
@@ -91,9 +93,13 @@ def test_pooled_items_are_listed_a_sale_shows_live_and_oversold_ones_filter(
     expect(shops).to_contain_text("Desert")
     expect(shops).to_contain_text(f"{item['sku']} (TikTok SKU {sku['tiktokSkuId']}) · Linked, automatic")
 
-    # a buyer orders 2 on the second shop: TikTok's webhook reserves them, and the row changes without a reload
+    # a buyer orders 2 on the second shop: TikTok's webhook reserves them, and the row changes without a reload,
+    # in place: the item's link keeps the keyboard focus (before: the row was replaced and the focus went with it)
+    link = row.get_by_role("link", name=item["sku"], exact=True)
+    link.focus()
     app.sandbox.control("POST", f"/shops/{second['tiktokShopId']}/sales", {"sku_id": sku["tiktokSkuId"], "quantity": 2})
     expect(cell(row, "Reserved")).to_have_text(f"{item['reserved'] + 2:,}")
+    expect(link).to_be_focused()
     expect(cell(row, "Available")).to_have_text(f"{item['available'] - 2:,}")
     expect(page.locator("#inventory-changes")).to_contain_text(
         f"{item['sku']}: reserved {item['reserved']:,} → {item['reserved'] + 2:,}"
@@ -205,6 +211,7 @@ def test_unlink_asks_first_and_cancelling_keeps_the_link(console: Callable[..., 
     for count in (item["onHand"] + 7, item["onHand"] + 9):
         app.graphql(SET_ON_HAND, {"input": {"inventoryItemId": item["id"], "onHand": count}}, "m1")
         expect(on_hand).to_have_text(f"{count:,}")
+        wait_for_pushes(app, item["id"])  # its push lands too, and is shown: the page is still from here on
         # cancelling keeps the link, and focus goes back to the button (before: to the section's title, the button
         # it opened from being gone), and stays on it through the next live update (before: lost, "inactive")
         if dialog.is_visible():
@@ -222,12 +229,31 @@ def test_unlink_asks_first_and_cancelling_keeps_the_link(console: Callable[..., 
     assert not linked()
 
 
+PUSHED = "query($id: ID!) { inventoryItem(id: $id) { available links { pushedQuantity heldBackQuantity } } }"
+
+
+def wait_for_pushes(app: ShopbridgeServer, item_id: str) -> None:
+    """Until TikTok has the item's available stock on every linked SKU (less what a push holds back): the pushes a
+    change starts land later and each one updates the pages showing the item (inventoryItemUpdated)."""
+
+    def pushed() -> bool:
+        item = app.graphql(PUSHED, {"id": item_id}, "m1")["inventoryItem"]
+        target = max(0, item["available"])
+        return all(
+            link["pushedQuantity"] is not None and link["pushedQuantity"] + link["heldBackQuantity"] == target
+            for link in item["links"]
+        )
+
+    wait_until(pushed, what=f"the pushes of item {item_id}")
+
+
 def pooled_item_signed_in(console: Callable[..., ShopbridgeServer], page: Page) -> tuple[ShopbridgeServer, dict]:
-    """A shop imported for m1, signed in: the app and one of its linked items."""
+    """A shop imported for m1, its stock pushed, signed in: the app and one of its linked items."""
     app = console(products=6, orders=5)
     app.connect_shop("m1", "us-local", "US", "Maple")
     app.wait_for_idle_sync()
     item = next(i for i in items(app) if i["links"])
+    wait_for_pushes(app, item["id"])
     sign_in(page, app, "m1")
     return app, item
 

@@ -29,6 +29,25 @@ export function fill(el, ...children) {
   return el;
 }
 
+/** Make `el` show what `fresh` (a new rendering of it) shows, in place: attributes, texts and children, recursively,
+ * each element kept where `fresh` has one of the same tag at the same place. For content without listeners (a
+ * listener is not copied, and one added by h() holds what it was rendered with): a live update then keeps the link
+ * a merchant is pressing or has focused, which a replacement would take away. */
+export function patch(el, fresh) {
+  for (const { name } of [...el.attributes]) if (!fresh.hasAttribute(name)) el.removeAttribute(name);
+  for (const { name, value } of [...fresh.attributes]) if (el.getAttribute(name) !== value) el.setAttribute(name, value);
+  const olds = [...el.childNodes];
+  const news = [...fresh.childNodes];
+  news.forEach((node, i) => {
+    const old = olds[i];
+    if (!old) el.append(node);
+    else if (old.nodeType !== node.nodeType || old.nodeName !== node.nodeName) old.replaceWith(node);
+    else if (node.nodeType === Node.ELEMENT_NODE) patch(old, node);
+    else if (old.nodeValue !== node.nodeValue) old.nodeValue = node.nodeValue;
+  });
+  for (const old of olds.slice(news.length)) old.remove();
+}
+
 /** Focus the control of `container` named `label` (its aria-label); false when it has none by that name. */
 export function focusLabelled(container, label) {
   for (const control of container.querySelectorAll("[aria-label]")) {

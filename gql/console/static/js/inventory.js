@@ -3,7 +3,7 @@
 // change is announced once in a polite live region. After the socket comes back the page is read again.
 
 import { SUPERSEDED, latestOnly } from "./api.js";
-import { announce, fill, h, number, time } from "./dom.js";
+import { announce, fill, h, number, patch, time } from "./dom.js";
 import { LINK_SOURCES, LINK_STATES } from "./messages.js";
 
 const PAGE = 20;
@@ -62,6 +62,9 @@ export function renderInventory(ctx) {
   const summary = h("p", { class: "muted", "aria-live": "polite" });
   const changes = h("p", { class: "visually-hidden", "aria-live": "polite", id: "inventory-changes" });
   const body = h("tbody");
+  const table = h("table", { class: "inventory" },
+    h("thead", {}, h("tr", {}, ["SKU", ...COUNTERS.map(([, label]) => label), "Shops"].map((c) => h("th", { scope: "col" }, c)))),
+    body);
   const previous = h("button", { type: "button", disabled: true }, "Previous page");
   const next = h("button", { type: "button", disabled: true }, "Next page");
   // maxlength: the API's bound on `query` (gql/inventory/queries.py MAX_QUERY_LENGTH); a longer one was refused with
@@ -87,9 +90,11 @@ export function renderInventory(ctx) {
   /** Read `pages`' last page (the current one by default); they become the pages shown once it is shown. */
   async function load(pages = [...cursors]) {
     const variables = { after: pages[pages.length - 1], ...applied };
+    table.setAttribute("aria-busy", "true"); // the rows shown are not those asked for yet: until they come
     try {
       const data = await readItems(variables);
-      if (data === SUPERSEDED) return; // a later search, page or reconnection read the list again
+      if (data === SUPERSEDED) return; // a later search, page or reconnection read the list again (and says when done)
+      table.removeAttribute("aria-busy");
       cursors.splice(0, cursors.length, ...pages);
       const page = data.inventoryItems;
       items.clear();
@@ -110,6 +115,7 @@ export function renderInventory(ctx) {
       hasNextPage = page.pageInfo.hasNextPage;
       settlePager();
     } catch (exc) {
+      table.removeAttribute("aria-busy");
       announce(exc.message, { kind: "error" });
       settlePager();
     }
@@ -135,9 +141,16 @@ export function renderInventory(ctx) {
     if (!known || item.version < known.version) return; // not on this page, or older than what is shown
     items.set(item.id, item);
     const changed = new Set(COUNTERS.map(([f]) => f).filter((f) => known[f] !== item[f]));
-    const tr = row(item, changed);
-    rows.get(item.id).replaceWith(tr);
-    rows.set(item.id, tr);
+    // in place: a live update (a push, a sale) must not replace the link a merchant is clicking or has focused (a
+    // click whose press and release straddled a replaced row was lost)
+    const tr = rows.get(item.id);
+    patch(tr, row(item, changed));
+    // a counter marked by the update before and changed again: its mark plays again (its class stayed as it was)
+    for (const cell of tr.querySelectorAll(".changed")) {
+      cell.classList.remove("changed");
+      void cell.offsetWidth; // the style without the mark is applied, so adding it back starts its animation anew
+      cell.classList.add("changed");
+    }
     const said = describeChange(known, item);
     if (said) changes.textContent = said;
   }
@@ -164,9 +177,7 @@ export function renderInventory(ctx) {
       h("label", { class: "choice", for: "inventory-oversold" }, oversold, "Oversold only")),
     summary,
     changes,
-    h("table", { class: "inventory" },
-      h("thead", {}, h("tr", {}, ["SKU", ...COUNTERS.map(([, label]) => label), "Shops"].map((c) => h("th", { scope: "col" }, c)))),
-      body),
+    table,
     h("nav", { class: "pager", "aria-label": "Pages" }, previous, next),
   );
   load();
