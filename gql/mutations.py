@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 
 import strawberry
 
-from domain.errors import DomainError
+from domain.errors import DomainError, ErrorCode
 from domain.services import shops as shop_services
 from domain.services import sync as sync_services
 from domain.sync import SyncKind as DomainSyncKind
-from gql import mappers
+from gql import mappers, readers
 from gql import types as t
 from gql.context import Info
 from gql.errors import user_error, user_errors
@@ -251,7 +251,10 @@ class Mutation:
             return SyncStartPayload(tasks=[], user_errors=[user_error(exc)])
         return SyncStartPayload(tasks=[mappers.sync_task(task) for task in tasks], user_errors=[])
 
-    @strawberry.mutation(description="Stop a queued or running sync task at its next page.")
+    @strawberry.mutation(
+        description="Stop a queued or running sync task at its next page. NOT_FOUND for another merchant's task or one "
+        "of a deleted shop; SYNC_TASK_FINISHED for one that has ended, with `task` as it ended (no second read needed)."
+    )
     async def sync_task_cancel(self, info: Info, input: SyncTaskCancelInput) -> SyncTaskCancelPayload:
         s = info.context.services
         try:
@@ -260,5 +263,6 @@ class Mutation:
                 s.uow_factory, s.events, s.clock, info.context.require_merchant(), task_id
             )
         except DomainError as exc:
-            return SyncTaskCancelPayload(task=None, user_errors=[user_error(exc)])
+            ended = await readers.sync_task(info, task_id) if exc.code is ErrorCode.SYNC_TASK_FINISHED else None
+            return SyncTaskCancelPayload(task=ended, user_errors=[user_error(exc)])
         return SyncTaskCancelPayload(task=mappers.sync_task(task), user_errors=[])

@@ -183,6 +183,7 @@ class TestManualSync:
         assert app.wait_for_task(task["id"], "m1")["status"] == "CANCELLED"
         finished = app.graphql(CANCEL, {"id": task["id"]}, "m1")["syncTaskCancel"]
         assert [e["code"] for e in finished["userErrors"]] == ["SYNC_TASK_FINISHED"]
+        assert finished["task"] == {"id": task["id"], "status": "CANCELLED", "cancelRequested": True}  # as it ended
         # once it has ended, a new one may start
         third = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")["syncStart"]
         assert third["userErrors"] == []
