@@ -330,7 +330,7 @@ class SyncTask:
     def request_cancel(self, now: datetime) -> None:
         """A QUEUED task is cancelled at once; a RUNNING one stops at its next page."""
         if self.status.is_terminal:
-            raise DomainError(ErrorCode.SYNC_TASK_FINISHED, f"The task has already ended ({self.status.value}).")
+            raise SyncTaskFinishedError(self)
         self.cancel_requested = True
         if self.status is SyncTaskStatus.QUEUED:
             self.cancel(now)
@@ -433,6 +433,15 @@ class SyncAlreadyRunningError(DomainError):
         syncs = "sync is" if len(tasks) == 1 else "syncs are"
         super().__init__(ErrorCode.SYNC_ALREADY_RUNNING, f"This shop's {kinds} {syncs} already running.")
         self.tasks = list(tasks)
+
+
+class SyncTaskFinishedError(DomainError):
+    """SYNC_TASK_FINISHED, carrying the task as it ended, so that the answer can show it (as
+    `SyncAlreadyRunningError` carries the running ones)."""
+
+    def __init__(self, task: SyncTask) -> None:
+        super().__init__(ErrorCode.SYNC_TASK_FINISHED, f"The task has already ended ({task.status.value}).")
+        self.task = task
 
 
 class TooManySyncStartsError(DomainError):

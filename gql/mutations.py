@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 
 import strawberry
 
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError
 from domain.services import shops as shop_services
 from domain.services import sync as sync_services
 from domain.sync import SyncKind as DomainSyncKind
-from gql import mappers, readers
+from domain.sync import SyncTaskFinishedError
+from gql import mappers
 from gql import types as t
 from gql.context import Info
 from gql.errors import user_error, user_errors
@@ -262,7 +263,8 @@ class Mutation:
             task = await sync_services.cancel_task(
                 s.uow_factory, s.events, s.clock, info.context.require_merchant(), task_id
             )
+        except SyncTaskFinishedError as exc:
+            return SyncTaskCancelPayload(task=mappers.sync_task(exc.task), user_errors=[user_error(exc)])
         except DomainError as exc:
-            ended = await readers.sync_task(info, task_id) if exc.code is ErrorCode.SYNC_TASK_FINISHED else None
-            return SyncTaskCancelPayload(task=ended, user_errors=[user_error(exc)])
+            return SyncTaskCancelPayload(task=None, user_errors=[user_error(exc)])
         return SyncTaskCancelPayload(task=mappers.sync_task(task), user_errors=[])
