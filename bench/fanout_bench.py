@@ -40,22 +40,18 @@ from domain.sync import SyncKind, SyncTask, SyncTrigger
 from gql.auth import issue_token
 from gql.ids import to_global_id
 from gql.serving import websocket_options
-from tests.fixtures.app import ServedApp
+from tests.fixtures.served import ThreadedServer
 
 GOAL_P95_MS = 250.0
 
 
-class _Served(ServedApp):
+def _served(asgi_app: Any, port: int, max_message_bytes: int) -> ThreadedServer:
     """The test suite's server thread, with the WebSocket options `shopbridge serve` uses (no per-message deflate)."""
-
-    def __init__(self, asgi_app: Any, port: int, max_message_bytes: int) -> None:
-        super().__init__(asgi_app, port)
-        config = uvicorn.Config(
-            asgi_app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
-            **websocket_options(max_message_bytes),
-        )  # fmt: skip
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="shopbridge-server", daemon=True)
+    config = uvicorn.Config(
+        asgi_app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
+        **websocket_options(max_message_bytes),
+    )  # fmt: skip
+    return ThreadedServer(config, name="shopbridge-server")
 
 
 async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, Any]:
@@ -64,11 +60,14 @@ async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, A
     env = harness.env(url, "http://127.0.0.1:9")  # TikTok is never called:
     env["SHOPBRIDGE_SCHEDULER"] = "off"  # no polls of the shop (the worker pool stays idle)
     env["SHOPBRIDGE_WEBHOOKS_APP_WIDE"] = "true"  # and no per-shop webhook registration at start-up
+    # One merchant's subscribers: the per-merchant cap on open WebSockets (20 by default, a guard against one
+    # client's leak) would refuse all but the first 20.
+    env["SHOPBRIDGE_MAX_WEBSOCKETS_PER_MERCHANT"] = str(sizes.subscribers)
     from gql.app import create_app
 
     settings = load_settings(env)
     app = create_app(settings)
-    served = _Served(app, free_port(), settings.max_request_bytes)
+    served = _served(app, free_port(), settings.max_request_bytes)
     base = served.start()
     db = Database(url)
     clients: subprocess.Popen[bytes] | None = None

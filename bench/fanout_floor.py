@@ -28,7 +28,6 @@ import gc
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from bench.fanout_measure import FanoutSizes, GcWatch, delay_figures, thread_cpu_seconds
 from bench.harness import ROOT, free_port, log
 from gql.serving import websocket_options
+from tests.fixtures.served import ThreadedServer
 
 TASK_ID = "U3luY1Rhc2s6Zmxvb3I="  # any id: the floor has one task
 
@@ -118,35 +118,19 @@ def build_app(hub: Hub) -> Starlette:
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-class _Served:
-    def __init__(self, app: Starlette) -> None:
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="on",
-            timeout_graceful_shutdown=2, **websocket_options(1_048_576),
-        )  # fmt: skip
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="fanout-floor-server", daemon=True)
-
-    def start(self, timeout: float = 20) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the floor's server did not start")
-            time.sleep(0.01)
-        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
-        return f"ws://{host}:{port}/graphql"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+def _served(app: Starlette) -> ThreadedServer:
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="on",
+        timeout_graceful_shutdown=2, **websocket_options(1_048_576),
+    )  # fmt: skip
+    return ThreadedServer(config, name="fanout-floor-server")
 
 
 async def fanout_floor(sizes: FanoutSizes, log_path: Any = None) -> dict[str, Any]:
     """Benchmark 6's run against the floor's server; the same figures as `bench.fanout_bench.fanout`."""
     hub = Hub(SyncTask(id=strawberry.ID(TASK_ID), status=SyncTaskStatus.RUNNING, processed=0))
-    served = _Served(build_app(hub))
-    url = served.start()
+    served = _served(build_app(hub))
+    url = served.start().replace("http://", "ws://", 1) + "/graphql"
     server_loop = hub.loop
     assert server_loop is not None
     stderr = open(log_path, "wb") if log_path is not None else subprocess.DEVNULL
