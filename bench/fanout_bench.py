@@ -71,6 +71,7 @@ async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, A
     base = served.start()
     db = Database(url)
     clients: subprocess.Popen[bytes] | None = None
+    stderr = (harness.directory / f"fanout-{kind}.log").open("wb")
     try:
         services = app.state.services
         uows = uow_factory(db, TokenCipher(harness.encryption_key))
@@ -85,7 +86,7 @@ async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, A
         clients = subprocess.Popen(
             [sys.executable, "-m", "bench.fanout_clients", base.replace("http", "ws") + "/graphql", token,
              to_global_id("SyncTask", task.id), str(sizes.subscribers), "300"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=(harness.directory / f"fanout-{kind}.log").open("wb"),
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,
         )  # fmt: skip
         assert clients.stdout is not None
         line = await asyncio.to_thread(clients.stdout.readline)
@@ -132,6 +133,9 @@ async def fanout(harness: Harness, kind: str, sizes: FanoutSizes) -> dict[str, A
         if clients is not None and clients.poll() is None:
             clients.kill()
             clients.wait()
+        if clients is not None and clients.stdout is not None:
+            clients.stdout.close()
+        stderr.close()
         await db.dispose()
         served.stop()
         harness.drop_database(url)

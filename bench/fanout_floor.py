@@ -168,6 +168,8 @@ async def fanout_floor(sizes: FanoutSizes, log_path: Any = None) -> dict[str, An
         if clients is not None and clients.poll() is None:
             clients.kill()
             clients.wait()
+        if clients is not None and clients.stdout is not None:
+            clients.stdout.close()
         if log_path is not None:
             stderr.close()  # type: ignore[union-attr]
         served.stop()
