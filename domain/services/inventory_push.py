@@ -162,7 +162,10 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
     after it was due: TikTok kept the older, higher stock meanwhile), and the tick was its only way out.
 
     When TikTok no longer honours the shop's tokens the claims are released and the shop is revoked at once
-    (`revoke_refused_authorization`: REAUTHORIZATION_REQUIRED, one WARNING line), as a poll does."""
+    (`revoke_refused_authorization`: REAUTHORIZATION_REQUIRED, one WARNING line), as a poll does. Any other error a
+    round meets (a database error recording a result, a bug) is raised once the claims the round had not finished
+    are handed back, due after a failed push's backoff (`_round_failed`; README, "A run that meets an unexpected
+    error"); a shop deleted meanwhile ends the run quietly instead."""
     report = PushReport()
     # A fenced round claims up to `fence_batch` rows, for its one read to finish the unchanged ones; once a round
     # had to hand back products needing a write (see `_push_claims`), the others claim `batch`: a row is handed
@@ -200,17 +203,21 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
             raise
         if not claims:
             return report
+        # The round's claims not finished yet, by product id: what an unexpected error hands back (`_round_failed`)
+        unfinished = {claim.tiktok_product_id: claim for claim in claims}
         renewing = asyncio.create_task(_renew_claims(deps, shop_id))
         deadline = asyncio.timeout(deps.round_deadline.total_seconds())
         stop_note = functools.partial(_stop_note, deadline, deps.round_deadline)
         try:
             async with deadline:
-                if await _push_claims(deps, shop, policy, claims, report, stop_note):
+                if await _push_claims(deps, shop, policy, claims, report, stop_note, unfinished):
                     limit = deps.batch
             report.rounds += 1
-        except TimeoutError:
-            if not deadline.expired():
-                raise
+        except TimeoutError as exc:
+            if not deadline.expired():  # not the round's deadline: an unexpected error like any other (below)
+                if await _round_failed(deps, shop_id, list(unfinished.values()), exc):
+                    raise
+                return report
             log.warning(
                 "inventory push of shop %s stopped (reason=push_round_deadline): a round of %d product(s) outlasted "
                 "its %d s deadline; the products not finished are handed back for the next push",
@@ -224,12 +231,9 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
                 deps.uow_factory, deps.events, deps.clock, shop, "an inventory push", exc
             )
             return report
-        except Exception:
-            if await _shop_exists(deps, shop_id):
+        except Exception as exc:
+            if await _round_failed(deps, shop_id, list(unfinished.values()), exc):
                 raise
-            # Deleted meanwhile (its outbox went with it; a write of ours then breaks a foreign key): nothing left
-            # to push, and TikTok is never touched for a deleted shop.
-            log.info("inventory push of shop %s stopped: the shop was deleted", shop_id)
             return report
         finally:
             renewing.cancel()
@@ -284,6 +288,50 @@ async def _shop_exists(deps: PushDeps, shop_id: str) -> bool:
         return await uow.shops.get(shop_id) is not None
 
 
+async def _round_failed(deps: PushDeps, shop_id: str, unfinished: Sequence[OutboxClaim], error: Exception) -> bool:
+    """After a round met an unexpected error (not a stop, its deadline or a lost authorization: a database error
+    recording a result, a bug), whether `push_shop` raises it. False: the shop was deleted meanwhile (its outbox went
+    with it; a write of ours then breaks a foreign key), one INFO line: nothing is left to push, and TikTok is never
+    touched for a deleted shop. Else the claims the round had not finished are handed back first (`_hand_back`): the
+    actor's retry, or another worker, pushes them after a short backoff, not once their lease (30 s) and then the
+    scheduler's tick have passed, TikTok showing the older, higher stock meanwhile."""
+    try:
+        exists = await _shop_exists(deps, shop_id)
+    except Exception:  # the database cannot say (down too, most likely): `error` is raised as it is, not this one
+        exists = True
+    if not exists:
+        log.info("inventory push of shop %s stopped: the shop was deleted", shop_id)
+        return False
+    if unfinished:
+        # Shielded: a stop now still lets the hand-back land (as a stop's own `_release` does), then is raised
+        await asyncio.shield(_hand_back(deps, shop_id, unfinished, error))
+    return True
+
+
+async def _hand_back(deps: PushDeps, shop_id: str, claims: Sequence[OutboxClaim], error: Exception) -> None:
+    """Best effort, never raises: give back `claims` (unfinished by a round that met `error`), each due after
+    `push_backoff` of its attempts and noted with the error (`last_error`: `the push run failed: <class>: <first
+    line>`), as a failed push of the product is (`_record`): a persistent error backs off (2 s doubling, capped at 30
+    min) instead of looping hot. One WARNING line either way, with the reason (`_reason`: no traceback, no token;
+    the actor logs the error's traceback as it fails); a hand-back that fails itself leaves the claims to their
+    lease (at most `deps.lease`)."""
+    reason = _reason(error)
+    try:
+        await _release(deps, claims, f"the push run failed: {reason}", backoff=True)
+    except Exception as exc:
+        log.warning(
+            "inventory push of shop %s failed (reason=%s); its %d unfinished claim(s) could not be handed back "
+            "(reason=%s): they lapse with their lease, within %d s",
+            shop_id, reason, len(claims), _reason(exc), deps.lease.total_seconds(),
+        )  # fmt: skip
+        return
+    log.warning(
+        "inventory push of shop %s failed (reason=%s): its %d unfinished claim(s) handed back, due again after "
+        "their backoff",
+        shop_id, reason, len(claims),
+    )  # fmt: skip
+
+
 async def _push_claims(
     deps: PushDeps,
     shop: Shop,
@@ -291,10 +339,13 @@ async def _push_claims(
     claims: Sequence[OutboxClaim],
     report: PushReport,
     stop_note: Callable[[], str],
+    unfinished: dict[str, OutboxClaim],
 ) -> bool:
     """Push the claimed products, `deps.concurrency` at a time; every claim is finished even if one fails. Returns
     whether claims were handed back unpushed (see below). A round cut (a stop, its deadline) hands its unfinished
-    claims back due now with the note `stop_note()` says, read when they are handed back.
+    claims back due now with the note `stop_note()` says, read when they are handed back. `unfinished` (by product
+    id): each claim is taken out of it once finished or handed back; what is left when this raises is what the
+    round still holds (`_round_failed`).
 
     A fenced round of more than `deps.concurrency` claims (a catalog's worth, as after an import) first reads TikTok's
     available of all their SKUs together, only to finish the products with nothing to write (`_finish_unchanged`).
@@ -307,7 +358,7 @@ async def _push_claims(
     later: Sequence[OutboxClaim] = ()
     if deps.fence and len(claims) > deps.concurrency:
         try:
-            to_write = await _finish_unchanged(deps, api, shop, policy, claims, report)
+            to_write = await _finish_unchanged(deps, api, shop, policy, claims, report, unfinished)
         except asyncio.CancelledError:  # a stop during the round's read: every claim back, due now (see below)
             await asyncio.shield(_release(deps, claims, stop_note()))
             raise
@@ -321,6 +372,8 @@ async def _push_claims(
         except asyncio.CancelledError:
             await asyncio.shield(_release(deps, claims, stop_note()))
             raise
+        for claim in later:
+            unfinished.pop(claim.tiktok_product_id, None)
 
     async def one(claim: OutboxClaim) -> None:
         started = False
@@ -330,6 +383,7 @@ async def _push_claims(
                 # Not `report.calls += await ...`: that reads the count before the await, and the products in
                 # flight beside this one would overwrite each other's calls.
                 calls = await _push_through_a_stop(deps, api, shop, policy, claim, stop_note, read_error)
+            unfinished.pop(claim.tiktok_product_id, None)
             report.calls += calls
         except asyncio.CancelledError:
             if not started:
@@ -354,13 +408,15 @@ async def _finish_unchanged(
     policy: InventoryPolicy,
     claims: Sequence[OutboxClaim],
     report: PushReport,
+    unfinished: dict[str, OutboxClaim],
 ) -> list[OutboxClaim]:
     """Read the claimed products' links (`linked_skus_of`: one statement, not one per product) and TikTok's available
     of all their SKUs (`_unseen`: ceil(SKUs / 600) Inventory Search calls); finish the claims of the products with
     nothing to write (no linked SKU, or TikTok shows every target once the unseen sales are held back), as their own
     push would have, `CLAIMS_PER_TRANSACTION` a transaction.
     Returns the other claims, in claim order: each needs a write, and so a reading of its own right before it.
-    Raises what the reads raise (no claim finished)."""
+    Raises what the reads raise (no claim finished). Each claim finished is taken out of `unfinished` once its
+    transaction commits."""
     computed_at = deps.clock.now()
     async with deps.uow_factory() as uow:
         links = await uow.inventory_push.linked_skus_of(
@@ -395,6 +451,8 @@ async def _finish_unchanged(
             for claim, outcome in finished:
                 await _record(deps, uow, claim, outcome, now)
             await uow.commit()
+        for claim, _ in finished:
+            unfinished.pop(claim.tiktok_product_id, None)
         for _ in finished:
             deps.metrics.push_sent("noop")
         report.products += len(finished)
@@ -721,10 +779,11 @@ def _holds_moved(deps: PushDeps, links: Sequence[LinkedSku], outcome: ProductPus
     }
 
 
-async def _release(deps: PushDeps, claims: Sequence[OutboxClaim], error: str | None) -> None:
+async def _release(deps: PushDeps, claims: Sequence[OutboxClaim], error: str | None, *, backoff: bool = False) -> None:
     """Give unfinished claims of one shop back, due now, `CLAIMS_PER_TRANSACTION` a transaction (each holds the
     shop, which a shop's delete waits for: a round after an import hands back hundreds); a claim finished meanwhile
-    is marked dirty again: one more push. `error`: the rows' note.
+    is marked dirty again: one more push. `error`: the rows' note. `backoff`: each due after `push_backoff` of its
+    attempts instead, as a failed push (`_record`; a round that met an unexpected error: `_hand_back`).
 
     The rows are written in product order (`_in_product_order`), not claim order."""
     now = deps.clock.now()
@@ -736,7 +795,7 @@ async def _release(deps: PushDeps, claims: Sequence[OutboxClaim], error: str | N
             for claim in claims[start : start + CLAIMS_PER_TRANSACTION]:
                 await uow.inventory_push.finish_claim(
                     claim, deps.holder, now, pushed=False,
-                    next_attempt_at=now, error=error,
+                    next_attempt_at=now + push_backoff(claim.attempts + 1) if backoff else now, error=error,
                 )  # fmt: skip
             await uow.commit()
 

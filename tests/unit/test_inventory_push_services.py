@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from domain.catalog import Money, Product, Sku, WarehouseStock
-from domain.inventory_push import InventoryPolicy
+from domain.inventory_push import InventoryPolicy, push_backoff
 from domain.ports import AuthorizationLostError, GatewayRefusedError, TikTokUnavailableError
 from domain.services.inventory_push import PushDeps, PushMetrics, push_shop
 from domain.stock_levels import InventoryUpdateResult, SkuUpdateFailure, Warehouse
@@ -456,7 +456,9 @@ async def test_the_lag_is_never_negative_and_several_refusals_are_counted(world:
     assert world.metrics.sent == ["partial"] and world.metrics.lags == [0.0]
 
 
-async def test_an_unexpected_error_is_raised_after_the_claim_is_finished_or_released(world: World) -> None:
+async def test_an_unexpected_error_is_raised_once_the_unfinished_claim_is_handed_back_after_a_backoff(
+    world: World,
+) -> None:
     world.link("a", "p1", 5)
     row = world.dirty("p1")
 
@@ -464,9 +466,12 @@ async def test_an_unexpected_error_is_raised_after_the_claim_is_finished_or_rele
         raise RuntimeError("bug")
 
     world.api.during_call = broken
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="bug"):
         await world.push()
-    assert row.claimed_by == "w1"  # a crash: the lease runs out and another worker takes it
+    # not held until its lease runs out: the retry or another worker pushes it after a failed push's backoff
+    assert (row.claimed_by, row.claimed_until, row.attempts) == (None, None, 1)
+    assert row.next_attempt_at == NOW + push_backoff(1)
+    assert row.last_error == "the push run failed: RuntimeError: bug"
 
 
 async def test_a_stop_mid_push_hands_the_row_back_due_now(world: World) -> None:
