@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from domain.catalog import Product
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.items import Edit, InventoryItem, applied
+from domain.inventory.links import holds_for
 from domain.inventory_push import (
     InventoryPolicy,
     LinkedSku,
@@ -68,6 +69,7 @@ class FakeLink:
     observed_at: datetime | None = None
     drift_count: int = 0
     updated_at: datetime | None = None  # when a push's result (or error) was last recorded on it
+    source: str = "AUTO"  # `sku_links.source`: MANUAL for the merchant's link or unlink
 
     def as_linked(self, ingested: int = 0) -> LinkedSku:
         """`ingested`: the units of the shop's ledger lines of the SKU that took stock (`FakePushStore.ingested`)."""
@@ -588,8 +590,9 @@ class FakeItemEdits:
 
 
 def _holds_for(link: FakeLink, item_id: str) -> bool:
-    """Whether `link`'s hold counts for `item_id`'s other links: LINKED to it, or left without it by a products
-    import (AMBIGUOUS, NO_SELLER_SKU, EXCLUDED) remembering it (`inventory_push_links._held_elsewhere`)."""
-    if link.state == "LINKED":
-        return link.inventory_item_id == item_id
-    return link.state in ("AMBIGUOUS", "NO_SELLER_SKU", "EXCLUDED") and link.unlinked_item_id == item_id
+    """Whether `link`'s hold counts for `item_id`'s other links, by the domain's rule as
+    `inventory_push_links._held_elsewhere` reads it (`domain.inventory.links.holds_for`): LINKED to it, DROPPED from
+    its product or EXCLUDED by a push naming it, or left without it by a products import (AMBIGUOUS, NO_SELLER_SKU,
+    EXCLUDED, or DROPPED after that) remembering it. (Before, a DROPPED link's and a push-EXCLUDED one's held for
+    none here, as the database's did before `holds_for`: `tests/integration/test_contract_inventory_push_links.py`.)"""
+    return holds_for(link.state, link.inventory_item_id or None, link.unlinked_item_id, link.source) == item_id

@@ -231,7 +231,8 @@ def transition(
     import's: AMBIGUOUS...; `after_link` then reads that link's time): see `first_seen_unlinked`.
     `seed_read_at`: the line is RESERVED in its SKU's seed, the stock read at that instant (its order made before
     it, on the item that read seeded: its units were added to that item's on-hand); see `released_before_read`.
-    `left_by_import`: `unlinked_from` was left by an import (AMBIGUOUS, NO_SELLER_SKU, EXCLUDED), not the merchant.
+    `left_by_import`: `unlinked_from` was left by an import (AMBIGUOUS, NO_SELLER_SKU, EXCLUDED, or DROPPED from its
+    product after that: `domain.inventory.links.left_by_import`), not the merchant.
     """
     if current is None:
         if linked_item_id is None and unlinked_from is not None:

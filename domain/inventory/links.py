@@ -174,19 +174,28 @@ HOLDS_ON_ITS_ITEM = frozenset({LinkState.LINKED.value, DROPPED, LinkState.EXCLUD
 LEFT_BY_IMPORT = frozenset({LinkState.AMBIGUOUS.value, LinkState.NO_SELLER_SKU.value, LinkState.EXCLUDED.value})
 
 
-def holds_for(state: str, item_id: str | None, unlinked_item_id: str | None) -> str | None:
+def holds_for(state: str, item_id: str | None, unlinked_item_id: str | None, source: str) -> str | None:
     """The item a link's hold counts against for the item's other links (`domain.inventory_push.standing_hold`,
     `LinkedSku.held_elsewhere`): units its last push held back were sold unseen at its shop from that item's shelf,
     and stand until the ledger ingests their order or the hold's horizon passes, whether or not the link is still
     pushed. `state`: `sku_links.state` (a `LinkState` value or `DROPPED`); `item_id`, `unlinked_item_id`: the
-    link's item and the item it remembers. The item it names in a state of `HOLDS_ON_ITS_ITEM` (LINKED, DROPPED,
-    EXCLUDED by a push); else the item it remembers when an import left it (`LEFT_BY_IMPORT`); else None: a link
-    the merchant unlinked (UNLINKED) holds for no item. (Before, a DROPPED link's hold and a push-EXCLUDED one's
-    counted for none: the other shops were pushed the sold unit again until its order was ingested, sold twice;
-    `tests/integration/test_inventory_push_holds_left.py`.)"""
+    link's item and the item it remembers; `source`: a `LinkSource` value. The item it names in a state of
+    `HOLDS_ON_ITS_ITEM` (LINKED, DROPPED, EXCLUDED by a push); else the item it remembers when an import left it
+    (`left_by_import`); else None: a link the merchant unlinked (UNLINKED, and DROPPED after that) holds for no item.
+    (Before, a DROPPED link's hold and a push-EXCLUDED one's counted for none: the other shops were pushed the sold
+    unit again until its order was ingested, sold twice; `tests/integration/test_inventory_push_holds_left.py`. So
+    did an import-left link's once its SKU was dropped: `tests/integration/test_db_inventory_shop_delete.py`.)"""
     if item_id is not None and state in HOLDS_ON_ITS_ITEM:
         return item_id
-    return unlinked_item_id if state in LEFT_BY_IMPORT else None
+    return unlinked_item_id if left_by_import(state, source) else None
+
+
+def left_by_import(state: str, source: str) -> bool:
+    """Whether a link without its item (`state`: `sku_links.state`; `source`: a `LinkSource` value) was left so by a
+    products import, remembering the item its SKU's sales were placed on: AMBIGUOUS, NO_SELLER_SKU or EXCLUDED
+    (`LEFT_BY_IMPORT`), or DROPPED from its product after that, which keeps the link's source (an AUTO link without
+    its item; the merchant's unlink, UNLINKED, is MANUAL, and a link that names its item keeps it when dropped)."""
+    return state in LEFT_BY_IMPORT or (state == DROPPED and source == LinkSource.AUTO.value)
 
 
 def standing_state(state: str, item_id: str | None) -> LinkState:

@@ -21,6 +21,7 @@ from adapters.db.tables import (
     sku_links,
 )
 from domain.errors import DomainError, ErrorCode
+from domain.inventory_push import DEFAULT_HOLD_HORIZON
 from domain.services import inventory as pool
 from domain.services.shops import delete_shop
 from domain.shops import Shop
@@ -241,31 +242,81 @@ async def test_the_items_left_behind_are_looked_up_from_the_candidates_not_the_m
     assert "ix_inventory_items_merchant_id" not in plan and "uq_inventory_items_merchant_id" not in plan, plan
 
 
-async def test_a_hold_of_the_deleted_shops_link_makes_the_other_shops_of_its_item_due(world: Pool) -> None:
-    # given two shops whose SKUs link one item, every push of it done, and the first shop's link holding 2 units back
-    # (sold at TikTok unseen: the second shop's last push subtracted them too, `held_elsewhere`)
+async def _shown_at(world: Pool, shop: Shop, tiktok_product_id: str) -> list[int]:
+    """What a push of the shop's product would show per linked SKU before its policy: the item's available less the
+    holds of the item's other links that stand now (`LinkedSku.held_elsewhere`, within the default horizon)."""
+    async with world.uows() as uow:
+        links = await uow.inventory_push.linked_skus(
+            shop.id, tiktok_product_id, holds_since=world.clock.now() - DEFAULT_HOLD_HORIZON
+        )
+    return [link.available - link.held_elsewhere for link in links]
+
+
+# The states in which a link's hold counts for an item (`domain.inventory.links.holds_for`): pushed (LINKED), dropped
+# by TikTok from its product (DROPPED), refused by TikTok as not writable here (EXCLUDED by the push, which keeps the
+# link's item; live-sync.md sec. 1.1), all three naming it (`HOLDS_ON_ITS_ITEM`); or left by an import that found its
+# seller SKU on a second SKU of the shop (AMBIGUOUS, remembering the item: `LEFT_BY_IMPORT`), and then dropped by
+# TikTok from its product (DROPPED without an item, AUTO, remembering it: `left_by_import`)
+@pytest.mark.parametrize("state", ["LINKED", "DROPPED", "EXCLUDED", "AMBIGUOUS", "DROPPED after AMBIGUOUS"])
+async def test_a_hold_of_the_deleted_shops_link_leaves_its_item_and_makes_the_other_shops_due(
+    world: Pool, state: str
+) -> None:
+    # given two shops whose SKUs link one item of 10, and the first shop's link holding 2 units back (sold at TikTok
+    # unseen: the second shop's last push subtracted them too, `held_elsewhere`)
     first, second = await world.shop(), await world.shop()
-    await world.products(first, product("p", ("s", "SOCK", 10)))
+    await world.products(first, product("p", ("s", "SOCK", 10), ("s2", "CAP", 3)))
     await world.products(second, product("q", ("t", "SOCK", 10)))
-    outbox = inventory_push_outbox.c
+    links, outbox = sku_links.c, inventory_push_outbox.c
+    async with world.db.write_sessionmaker() as session, session.begin():
+        held = {"held_quantity": 2, "held_since": NOW}
+        await session.execute(
+            update(sku_links).where(links.shop_id == first.id, links.tiktok_sku_id == "s").values(**held)
+        )
+    # and that link then no longer pushed: its SKU dropped from its product (the product read again without it),
+    # refused by a push (12052141, published to a global product) that excluded it, or its seller SKU found on a
+    # second SKU of the product read again (and then both dropped from it); its hold as its last push left it
+    if state in ("DROPPED", "AMBIGUOUS", "DROPPED after AMBIGUOUS"):
+        world.clock.advance(timedelta(minutes=1))
+        skus = (("s2", "CAP", 3),) if state == "DROPPED" else (("s", "SOCK", 10), ("s2", "CAP", 3), ("s3", "SOCK", 0))
+        await world.products(first, product("p", *skus, at=NOW + timedelta(minutes=1)))
+    if state == "DROPPED after AMBIGUOUS":
+        world.clock.advance(timedelta(minutes=1))
+        await world.products(first, product("p", ("s2", "CAP", 3), at=NOW + timedelta(minutes=2)))
+    elif state == "EXCLUDED":
+        async with world.db.write_sessionmaker() as session, session.begin():
+            refused = {"state": "EXCLUDED", "push_error_code": "12052141", "push_error_message": "not writable here"}
+            await session.execute(update(sku_links).where(links.tiktok_sku_id == "s").values(**refused))
+    async with world.db.read_sessionmaker() as session:
+        row = (await session.execute(select(links.state, links.held_quantity).where(links.tiktok_sku_id == "s"))).one()
+    assert tuple(row) == (state.split()[0], 2)
+    # and every push of the item done, the second shop's showing 10 - 2
     async with world.db.write_sessionmaker() as session, session.begin():
         await session.execute(update(inventory_push_outbox).values(pushed_version=outbox.dirty_version))
-        held = {"held_quantity": 2, "held_since": NOW}
-        await session.execute(update(sku_links).where(sku_links.c.shop_id == first.id).values(**held))
+    assert await _shown_at(world, second, "q") == [8]
 
     # when the first shop is deleted
     enqueued = len(world.queue.inventory_pushes)
     await _delete(world, first)
 
-    # then the second shop's product is due again: its next push no longer subtracts a hold that went with the link.
+    # then the 2 units sold unseen leave the item's on-hand with the shop (its buyer's order still ships from the
+    # shelf, and will never reach the pool now): DEDUCTED, "shop deleted: sold unseen", and the second shop is still
+    # pushed 8. (Had the hold gone with the link and nothing replaced it, the second shop was pushed 10: the 2 units
+    # sold twice once the deleted shop's order shipped.)
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (8, 0, 8)
+    movements = inventory_movements.c
+    async with world.db.read_sessionmaker() as session:
+        unseen = select(movements.kind, movements.on_hand_delta, movements.reserved_delta, movements.shop_id).where(
+            movements.inventory_item_id == sock["id"], movements.reason == "shop deleted: sold unseen"
+        )
+        assert [tuple(row) for row in (await session.execute(unseen)).all()] == [("DEDUCTED", -2, 0, None)]
+    assert await _shown_at(world, second, "q") == [8]
+    # and the second shop's product is due again: its next push no longer subtracts a hold that went with the link.
     # Left as it was, the second shop showed 2 units fewer than the pool's available until something else pushed it.
     async with world.db.read_sessionmaker() as session:
-        row = (
-            await session.execute(
-                select(outbox.dirty_version, outbox.pushed_version).where(
-                    outbox.shop_id == second.id, outbox.tiktok_product_id == "q"
-                )
-            )
-        ).one()
+        due = select(outbox.dirty_version, outbox.pushed_version).where(
+            outbox.shop_id == second.id, outbox.tiktok_product_id == "q"
+        )
+        row = (await session.execute(due)).one()
     assert row.dirty_version > row.pushed_version
     assert world.queue.inventory_pushes[enqueued:] == [second.id]

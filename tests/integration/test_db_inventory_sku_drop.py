@@ -114,6 +114,36 @@ async def test_an_order_of_a_dropped_sku_first_seen_after_the_drop_counts_on_its
     assert (item["on_hand"], item["reserved"], item["available"]) == (9, 1, 8)
 
 
+async def test_an_order_of_a_sku_an_import_left_then_dropped_first_seen_after_counts_on_the_item_it_remembers(
+    world: Pool,
+) -> None:
+    # given SKU a linked to item A (10 in stock), which another shop's SKU x links too, then a's seller SKU found on a
+    # twin c of its product (both AMBIGUOUS: a remembers A, the item its sales were placed on), and then TikTok drops
+    # a and c from the product (the seller deleting the duplicate variants; AUTO links, not the merchant's unlink)
+    shop, other = await world.shop(), await world.shop()
+    await world.products(shop, product("p", ("a", "A", 10), ("b", "B", 5)))
+    await world.products(other, product("q", ("x", "A", 10)))
+    await world.products(shop, product("p", ("a", "A", 10), ("b", "B", 5), ("c", "A", 0), at=SOLD))
+    assert await world.links(shop) == {"a": ("AMBIGUOUS", None), "b": ("LINKED", "B"), "c": ("AMBIGUOUS", None)}
+    item = await world.item("A")
+    await world.products(shop, product("p", ("b", "B", 5), at=DROPPED))
+    async with world.db.read_sessionmaker() as session:
+        query = select(
+            sku_links.c.state, sku_links.c.source, sku_links.c.inventory_item_id, sku_links.c.unlinked_item_id
+        )
+        row = (await session.execute(query.where(sku_links.c.tiktok_sku_id == "a"))).one()
+    assert tuple(row) == ("DROPPED", "AUTO", None, item["id"])
+    # when an order of a made while it was linked (its webhook lost: the sale the push's fence held back as unseen)
+    # is first seen open
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "a", at=SOLD))
+    # then it reserves on A, as it would have while a was AMBIGUOUS (`first_seen_unlinked`, left by an import): the
+    # order was placed on A's SKU and ships from A's shelf. (Before, the drop made a look unlinked by the merchant:
+    # the line waited for a link the SKU, gone, could never get, and its unit stayed on sale on A's other shops.)
+    item = await world.item("A")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (10, 1, 9)
+    assert await line_states(world) == [("o1", "RESERVED", "RESERVE")]
+
+
 async def test_a_dropped_sku_back_with_its_id_is_linked_to_its_item_again_keeping_its_time(world: Pool) -> None:
     # given a dropped from its product with an open order o1 reserved
     shop = await a_and_b_with_an_open_order_of_a(world)

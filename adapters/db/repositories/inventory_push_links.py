@@ -21,7 +21,7 @@ from adapters.db.tables import (
     skus,
     warehouse_stocks,
 )
-from domain.inventory.links import HOLDS_ON_ITS_ITEM, LEFT_BY_IMPORT
+from domain.inventory.links import DROPPED, HOLDS_ON_ITS_ITEM, LEFT_BY_IMPORT, LinkSource
 from domain.inventory_push import LinkedSku, ProductPushOutcome, PushIntent
 
 _outbox = inventory_push_outbox.c
@@ -29,6 +29,7 @@ _links = sku_links.c
 _units = sku_ledger_units.c
 LINKED = "LINKED"
 EXCLUDED = "EXCLUDED"
+AUTO = LinkSource.AUTO.value
 HOLDS_ON, LEFT_BY = sorted(HOLDS_ON_ITS_ITEM), sorted(LEFT_BY_IMPORT)  # `holds_for`'s states, in a stable order
 # Product ids per SELECT of `linked_skus_of`: each is a bound parameter, and with the shop and state the statement
 # stays under SQLite's oldest limit (999; 32,766 since 3.32) and asyncpg's (32,767). A fenced push round claims up
@@ -302,13 +303,15 @@ def _held_elsewhere(holds_since: datetime) -> Any:
     their product or EXCLUDED by a push (`HOLDS_ON_ITS_ITEM`: no longer pushed, their held sale still ships from the
     item's shelf; a DROPPED link's order reserves there once ingested, `counts_orders`), and those a products
     import left without it that remember it (`unlinked_item_id`, state AMBIGUOUS, NO_SELLER_SKU or EXCLUDED,
-    `LEFT_BY_IMPORT`): the sale held back was placed on the item's SKU and ships from its shelf, and once ingested
-    it reserves (or deducts) on that item (`domain.inventory.ledger.first_seen_unlinked`), raising the link's
-    running count, which then replaces the hold as for a LINKED link. Before, the hold stopped counting at the
-    import (or the drop, or the push's exclusion), and until the sale was ingested the other shops were pushed its
-    units again: sold twice (`tests/e2e/test_inventory_hold_unlinked.py`,
-    `tests/integration/test_inventory_push_holds_left.py`). A link the merchant unlinked (`UNLINKED`: not that
-    item, its sales wait for a link) holds for no item."""
+    `LEFT_BY_IMPORT`, or DROPPED from their product after that, AUTO: `left_by_import`): the sale held back was
+    placed on the item's SKU and ships from its shelf, and once ingested it reserves (or deducts) on that item
+    (`domain.inventory.ledger.first_seen_unlinked`), raising the link's running count, which then replaces the hold
+    as for a LINKED link. Before, the hold stopped counting at the import (or the drop, or the push's exclusion, or
+    the drop of a SKU an import had left), and until the sale was ingested the other shops were pushed its units
+    again: sold twice (`tests/e2e/test_inventory_hold_unlinked.py`,
+    `tests/integration/test_inventory_push_holds_left.py`, `tests/integration/test_db_inventory_shop_delete.py`). A
+    link the merchant unlinked (`UNLINKED`, and DROPPED after that: not that item, its sales wait for a link) holds
+    for no item."""
     _, standing, holders = _holds_elsewhere(holds_since)
     return holders.add_columns(func.coalesce(func.sum(case((standing > 0, standing), else_=0)), 0)).scalar_subquery()
 
@@ -342,7 +345,7 @@ def _holds_elsewhere(holds_since: datetime) -> tuple[Any, Any, Any]:
                 and_(
                     or_(other.c.inventory_item_id.is_(None), other.c.state.not_in(HOLDS_ON)),
                     other.c.unlinked_item_id == _links.inventory_item_id,
-                    other.c.state.in_(LEFT_BY),
+                    left_by_import(other.c),
                 ),
             ),
             other.c.sku_id != _links.sku_id,
@@ -351,6 +354,13 @@ def _holds_elsewhere(holds_since: datetime) -> tuple[Any, Any, Any]:
         )
     )
     return other, standing, holders
+
+
+def left_by_import(link: Any) -> Any:
+    """`domain.inventory.links.left_by_import` in SQL, over `link` (the columns of `sku_links` or an alias of it): a
+    state an import leaves a link in without its item (`LEFT_BY_IMPORT`), or DROPPED from its product after that
+    (AUTO: the merchant's unlink is MANUAL)."""
+    return or_(link.state.in_(LEFT_BY), and_(link.state == DROPPED, link.source == AUTO))
 
 
 def intent_json(intent: PushIntent) -> str:

@@ -28,6 +28,7 @@ from sqlalchemy.types import NullType
 from adapters.db.lists import among, among_param, dialect_of, listed
 from adapters.db.repositories.catalog import hold_writers
 from adapters.db.repositories.inventory.writer import LedgerKey, PoolWrite, hold_shop_links, ledger_line, lock_items
+from adapters.db.repositories.inventory_push_links import left_by_import as left_by_import_clause
 from adapters.db.tables import UTCDateTime, order_line_stock, shops, sku_ledger_units, sku_links
 from adapters.db.tables import orders as orders_table
 from domain.catalog import Order
@@ -55,7 +56,7 @@ from domain.inventory.ledger import (
     unlink_reserved,
     wanted_effect,
 )
-from domain.inventory.links import LEFT_BY_IMPORT, counts_orders, holds_for, on_seed
+from domain.inventory.links import counts_orders, holds_for, left_by_import, on_seed
 from domain.inventory_push import DEFAULT_HOLD_HORIZON, standing_units
 from domain.ports import PoolChange
 from domain.stored import OrderRecord, StoredOrder
@@ -325,20 +326,20 @@ async def _linked_items(
     links = {
         sku: (item, None if counted is None or not on_seed(item, seeded) else time_of(counted),
               None if linked is None else time_of(linked))
-        for _, sku, state, item, counted, linked, _, _, seeded in rows
+        for _, sku, state, item, counted, linked, _, _, seeded, _ in rows
         if state is not None and counts_orders(state, item) is not None
     }  # fmt: skip
     unlinked = {
-        sku: (was_linked_to, None if linked is None else time_of(linked), state in LEFT_BY_IMPORT)
-        for _, sku, state, _, _, linked, was_linked_to, _, _ in rows
+        sku: (was_linked_to, None if linked is None else time_of(linked), left_by_import(state, source))
+        for _, sku, state, _, _, linked, was_linked_to, _, _, source in rows
         if sku not in links and was_linked_to is not None
     }
     joined_read = {
-        sku: time_of(read) for _, sku, _, _, _, _, _, read, _ in rows if sku in links and read is not None
+        sku: time_of(read) for _, sku, _, _, _, _, _, read, _, _ in rows if sku in links and read is not None
     }  # fmt: skip
     seeds = {
         sku: (seeded, time_of(counted))
-        for _, sku, _, _, counted, _, _, _, seeded in rows
+        for _, sku, _, _, counted, _, _, _, seeded, _ in rows
         if seeded is not None and counted is not None
     }
     return rows[0][0], links, unlinked, joined_read, seeds
@@ -393,7 +394,7 @@ def _statements(dialect: str) -> _Statements:
     # every LINKED link of the shop, instead of looking up the batch's SKUs in (shop, TikTok SKU).
     linked = select(
         shops.c.merchant_id, links.tiktok_sku_id, links.state, links.inventory_item_id, _raw(links.stock_counted_at),
-        _raw(links.linked_at), links.unlinked_item_id, _raw(links.baseline_read_at), links.seeded_item_id,
+        _raw(links.linked_at), links.unlinked_item_id, _raw(links.baseline_read_at), links.seeded_item_id, links.source,
     ).select_from(
         shops.outerjoin(
             sku_links, and_(links.shop_id == shops.c.id, among_param(links.tiktok_sku_id, "skus", dialect))
@@ -638,8 +639,9 @@ async def release_shop(
     # The items the shop links too, all at once in id order: the delete then removes those it leaves behind
     # (`shop_items.remove_shop_items`) without taking one more lock out of order.
     linked = select(sku_links.c.inventory_item_id).where(sku_links.c.shop_id == shop_id)
+    # (and those its holds count for as an import left them, `holds_for`: remembered, not named)
     remembered = select(sku_links.c.unlinked_item_id).where(
-        sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.state.in_(sorted(LEFT_BY_IMPORT))
+        sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, left_by_import_clause(sku_links.c)
     )
     touched = {i for i in (await session.execute(held.union(linked, remembered))).scalars() if i is not None}
     await lock_items(session, touched)
@@ -672,8 +674,8 @@ async def _sold_unseen(
     links, units = sku_links.c, sku_ledger_units.c
     query = (
         select(
-            links.state, links.inventory_item_id, links.unlinked_item_id, links.held_quantity, links.held_since,
-            links.ingested_at_push, units.ingested,
+            links.state, links.inventory_item_id, links.unlinked_item_id, links.source, links.held_quantity,
+            links.held_since, links.ingested_at_push, units.ingested,
         )
         .select_from(
             sku_links.outerjoin(
@@ -684,7 +686,7 @@ async def _sold_unseen(
     )  # fmt: skip
     standing: dict[str, int] = {}
     for row in (await session.execute(query)).all():
-        item_id = holds_for(row.state, row.inventory_item_id, row.unlinked_item_id)
+        item_id = holds_for(row.state, row.inventory_item_id, row.unlinked_item_id, row.source)
         since = None if row.ingested_at_push is None else (row.ingested or 0) - row.ingested_at_push
         held = standing_units(row.held_quantity, row.held_since, since, now, hold_horizon)
         if item_id is not None and held > 0:
