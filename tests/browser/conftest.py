@@ -148,6 +148,15 @@ def double_click_held(page: Page, button: Locator, holds: Callable[[Request], bo
     return len(held)
 
 
+def press(page: Page, control: Locator) -> None:
+    """The mouse pressed on the middle of `control` and held (`page.mouse.up()` releases it): a click in two halves,
+    for a live update to land between them, as it does under a merchant's slow click."""
+    box = control.bounding_box()
+    assert box is not None, "the control is shown"
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+
+
 def turn_a_page_offline(page: Page) -> None:
     """Next page clicked with the network gone (every GraphQL request aborted), until the page's notice says
     Shopbridge cannot be reached; then the network back (every handler of `**/graphql` removed)."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
-from tests.browser.conftest import a_page_turn, double_click_held, sign_in, turn_a_page_offline
+from tests.browser.conftest import a_page_turn, double_click_held, press, sign_in, turn_a_page_offline
 from tests.e2e.test_inventory_pool import items
 from tests.e2e.test_inventory_push import pooled_items, sellable_skus, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
@@ -206,7 +206,7 @@ def test_unlink_asks_first_and_cancelling_keeps_the_link(console: Callable[..., 
     dialog = page.get_by_role("dialog", name=f"Unlink “{name}”?")
     expect(dialog).to_contain_text("its open orders no longer reserve units here")
     expect(dialog).to_contain_text("It keeps its TikTok stock")
-    # a live update renders the rows anew while the dialog is open (a push, a sale: here a count made elsewhere)
+    # a live update changes the rows while the dialog is open (a push, a sale: here a count made elsewhere)
     on_hand = page.locator(".counter[data-field=onHand] dd")
     for count in (item["onHand"] + 7, item["onHand"] + 9):
         app.graphql(SET_ON_HAND, {"input": {"inventoryItemId": item["id"], "onHand": count}}, "m1")
@@ -219,8 +219,16 @@ def test_unlink_asks_first_and_cancelling_keeps_the_link(console: Callable[..., 
             expect(dialog).to_be_hidden()
         expect(unlink).to_be_focused()
     assert linked()
+    # when the merchant presses Unlink and a live update (a count made elsewhere, then its push) changes the row before
+    # the release, then the click lands: the row changed in place (before: rendered anew, the button under the pointer
+    # went, and the click was lost)
+    press(page, unlink)
+    app.graphql(SET_ON_HAND, {"input": {"inventoryItemId": item["id"], "onHand": item["onHand"] + 11}}, "m1")
+    expect(on_hand).to_have_text(f"{item['onHand'] + 11:,}")
+    wait_for_pushes(app, item["id"])  # the push's update too, mostly before the release
+    page.mouse.up()
+    expect(dialog).to_be_visible()
     # confirming removes it
-    unlink.click()
     dialog.get_by_role("button", name="Unlink SKU").click()
     expect(page.locator("#notice")).to_have_text(
         f"{name} is unlinked: it keeps its TikTok stock and its open orders no longer reserve units here."

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, WebSocket, WebSocketRoute, expect
 from domain.shops import ShopStatus
 from gql.console.login import DEMO_LOGINS
 from gql.ids import from_global_id
-from tests.browser.conftest import approve, sign_in
+from tests.browser.conftest import approve, press, sign_in
 from tests.e2e.test_webhooks import envelope, push
 from tests.fixtures.app import START, ShopbridgeServer
 from tests.fixtures.waiting import wait_until
@@ -429,6 +429,19 @@ def test_a_revocation_shows_in_its_row_without_a_reload_keeping_the_focus_and_an
     expect(maple_row.locator(".attention-list li.urgent")).to_contain_text("re-authorize")
     expect(maple_row.get_by_role("button", name="Sync Maple now")).to_be_focused()
     expect(oak_row.locator(".badge")).to_have_text("Active")
+
+    # when the merchant presses Delete and another tab renames the shop before the release, then the click lands,
+    # on the shop as it is now: the row changed in place (before: replaced, the button under the pointer went with
+    # its row, and the click was lost)
+    press(page, maple_row.get_by_role("button", name="Delete Maple"))
+    renamed = app.graphql(RENAME_SHOP, {"input": {"shopId": maple["id"], "name": "Maple Tree"}}, "m1")["shopRename"]
+    assert renamed == {"shop": {"name": "Maple Tree"}, "userErrors": []}
+    expect(maple_row.locator(".shop-name")).to_have_text("Maple Tree")
+    page.mouse.up()
+    dialog = page.get_by_role("dialog", name="Delete “Maple Tree”?")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(maple_row.get_by_role("button", name="Delete Maple Tree")).to_be_focused()
 
     # given a rename of the other shop open, with a name typed
     oak_row.get_by_role("button", name="Rename Oak").click()

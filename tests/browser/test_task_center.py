@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import Page, WebSocketRoute, expect
 
-from tests.browser.conftest import double_click_held, sign_in
+from tests.browser.conftest import double_click_held, press, sign_in
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
@@ -50,9 +50,18 @@ def test_imports_reach_100_percent_live_then_cancel_and_a_failure_with_its_reaso
     app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
     page.get_by_label("Shop to sync").select_option(label="Live shop")
     page.get_by_role("button", name="Sync now").click()
-    newest = page.locator("li.task").first
+    newest = page.locator("li.task", has_text="Products · Live shop").first
     app.sandbox.wait_held(2)  # both imports of this sync run, each waiting on TikTok for a page
-    newest.get_by_role("button", name="Cancel").click()
+    expect(newest.locator(".badge")).to_have_text("Running")
+    # the merchant presses Cancel, and the import's progress shows before the release (TikTok answers one page, the
+    # next one is held again): the click lands, the row having changed in place (before: rendered anew, the button
+    # under the pointer went with it, and the click was lost)
+    press(page, newest.get_by_role("button", name="Cancel"))
+    amount = newest.locator(".progress-line .muted")
+    before = amount.inner_text()
+    app.sandbox.release_held()
+    expect(amount).not_to_have_text(before)
+    page.mouse.up()
     expect(newest.get_by_role("button", name="Cancel")).to_have_count(0)  # the server took the cancel
     app.sandbox.hold()  # TikTok answers again: a running import sees the cancel at its next page
     expect(newest.locator(".badge")).to_have_text("Cancelled", timeout=DEADLINE_SECONDS * 1000)

@@ -32,7 +32,8 @@ export function fill(el, ...children) {
 /** Make `el` show what `fresh` (a new rendering of it) shows, in place: attributes, texts and children, recursively,
  * each element kept where `fresh` has one of the same tag at the same place. For content without listeners (a
  * listener is not copied, and one added by h() holds what it was rendered with): a live update then keeps the link
- * a merchant is pressing or has focused, which a replacement would take away. */
+ * or button a merchant is pressing or has focused, which a replacement would take away (a click whose press and
+ * release straddle it is lost: its target went). Rows with buttons: patchRows below. */
 export function patch(el, fresh) {
   for (const { name } of [...el.attributes]) if (!fresh.hasAttribute(name)) el.removeAttribute(name);
   for (const { name, value } of [...fresh.attributes]) if (el.getAttribute(name) !== value) el.setAttribute(name, value);
@@ -46,6 +47,27 @@ export function patch(el, fresh) {
     else if (old.nodeValue !== node.nodeValue) old.nodeValue = node.nodeValue;
   });
   for (const old of olds.slice(news.length)) old.remove();
+}
+
+/** Make `container`'s children the elements `fresh` (new renderings of its rows), in place: a child whose `data-key`
+ * a fresh row has is patched to it (patch above), a fresh row with a key not shown (or none) is added, a child left
+ * over is removed. A row moves only when it is out of `fresh`'s order (a move takes the focus: keepingFocus gives it
+ * back). The rows' controls get their listener on `container` (delegation), finding the row's object by its key: a
+ * listener on a control would hold the object it was rendered with, and a new row's would be the only one. */
+export function patchRows(container, fresh) {
+  const shown = new Map();
+  for (const child of container.children) if (child.dataset.key !== undefined) shown.set(child.dataset.key, child);
+  const rows = fresh.map((row) => {
+    const old = row.dataset.key === undefined ? undefined : shown.get(row.dataset.key);
+    if (!old) return row;
+    shown.delete(row.dataset.key); // a key twice in `fresh`: its second row is added
+    patch(old, row);
+    return old;
+  });
+  rows.forEach((row, i) => {
+    if (container.children[i] !== row) container.insertBefore(row, container.children[i] ?? null);
+  });
+  while (container.children.length > rows.length) container.lastElementChild.remove();
 }
 
 /** Focus the control of `container` named `label` (its aria-label); false when it has none by that name. */

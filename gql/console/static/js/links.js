@@ -3,7 +3,7 @@
 // time.
 
 import { allShops, latestOnly, SUPERSEDED } from "./api.js";
-import { announce, fill, focusLabelled, h, keepingFocus, number, time } from "./dom.js";
+import { announce, fill, focusLabelled, h, keepingFocus, number, patchRows, time } from "./dom.js";
 import { heldBack } from "./inventory.js";
 import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES } from "./messages.js";
 
@@ -14,6 +14,8 @@ const LINK = `mutation Link($input: SkuLinkInput!) { skuLink(input: $input) { ${
 const UNLINK = `mutation Unlink($input: SkuUnlinkInput!) { skuUnlink(input: $input) { ${LINK_PAYLOAD} } }`;
 
 const skuName = (sku) => sku.sellerSku || `TikTok SKU ${sku.tiktokSkuId}`;
+/** "SKU-1 on Maple": a link as its Unlink button and dialog name it. */
+const linkLabel = (link) => `${skuName(link.sku)} on ${link.shop?.name ?? "a deleted shop"}`;
 
 /** Returns {element, show(item)}; `changed()` is called after a link or unlink (the page reads the item again). */
 export function renderLinks(ctx, itemId, changed) {
@@ -31,24 +33,37 @@ export function renderLinks(ctx, itemId, changed) {
   // when they came in last, under the shop now picked, with their Link buttons naming it.
   const readCandidates = latestOnly((variables) => ctx.graphql(UNLINKED, variables));
 
-  // A live update (inventoryItemUpdated: a push, a sale) renders the rows anew: the focus stays on the same control.
+  // The links shown, by their shop SKU's id (each row's `data-key`), for the rows' one Unlink listener below.
+  const shown = new Map();
+
+  // A live update (inventoryItemUpdated: a push, a sale) changes the rows in place (dom.js patchRows): the Unlink
+  // button a merchant is pressing stays the same element, so the click lands (a row rendered anew took the button
+  // from under the pointer between press and release, and the click was lost), and so does the focus. A row that
+  // comes or moves (a link made elsewhere) gets the focus back on the control of the same name (keepingFocus).
   function show(item) {
-    keepingFocus(linked, () => fill(linked, item.links.length
-      ? item.links.map((link) => {
-        const label = `${skuName(link.sku)} on ${link.shop?.name ?? "a deleted shop"}`;
-        return h("tr", {},
-          h("th", { scope: "row" }, link.shop?.name ?? "Deleted shop"),
-          h("td", { "data-label": "SKU" }, skuName(link.sku), link.sku.sellerSku ? h("div", { class: "muted small" }, `TikTok SKU ${link.sku.tiktokSkuId}`) : null),
-          h("td", { "data-label": "State" }, `${LINK_STATES[link.state] ?? link.state}, ${LINK_SOURCES[link.source] ?? link.source}`),
-          h("td", { "data-label": "Pushed" }, link.pushedQuantity === null ? h("span", { class: "muted" }, "Not yet")
-            : [`${number(link.pushedQuantity)} on `, time(link.pushedAt),
-              heldBack(link) ? h("div", { class: "small" }, heldBack(link)) : null]),
-          h("td", { "data-label": "Push error" }, link.pushErrorCode ? h("code", { class: "push-error" }, link.pushErrorCode) : "—"),
-          h("td", { class: "actions" }, h("button", { type: "button", class: "danger", "aria-label": `Unlink ${label}`,
-            onclick: (e) => confirmUnlink(link, label, e.currentTarget) }, "Unlink")));
-      })
-      : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No shop SKU draws on this item. Link one below."))));
+    shown.clear();
+    for (const link of item.links) shown.set(link.sku.id, link);
+    keepingFocus(linked, () => patchRows(linked, item.links.length
+      ? item.links.map((link) => h("tr", { dataset: { key: link.sku.id } },
+        h("th", { scope: "row" }, link.shop?.name ?? "Deleted shop"),
+        h("td", { "data-label": "SKU" }, skuName(link.sku), link.sku.sellerSku ? h("div", { class: "muted small" }, `TikTok SKU ${link.sku.tiktokSkuId}`) : null),
+        h("td", { "data-label": "State" }, `${LINK_STATES[link.state] ?? link.state}, ${LINK_SOURCES[link.source] ?? link.source}`),
+        h("td", { "data-label": "Pushed" }, link.pushedQuantity === null ? h("span", { class: "muted" }, "Not yet")
+          : [`${number(link.pushedQuantity)} on `, time(link.pushedAt),
+            heldBack(link) ? h("div", { class: "small" }, heldBack(link)) : null]),
+        h("td", { "data-label": "Push error" }, link.pushErrorCode ? h("code", { class: "push-error" }, link.pushErrorCode) : "—"),
+        h("td", { class: "actions" }, h("button", { type: "button", class: "danger", "aria-label": `Unlink ${linkLabel(link)}`,
+          dataset: { action: "unlink" } }, "Unlink"))))
+      : [h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No shop SKU draws on this item. Link one below."))]));
   }
+
+  // One listener for every row's Unlink: a patched row keeps its button but not a listener of a new rendering, so
+  // the button's link is found by its row's key, as the latest update shows it.
+  linked.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action=unlink]");
+    const link = button && shown.get(button.closest("tr").dataset.key);
+    if (link) confirmUnlink(link, linkLabel(link), button);
+  });
 
   /** Sends the change and says how it went; true when it was made. */
   async function run(query, input, key, success) {
@@ -104,8 +119,8 @@ export function renderLinks(ctx, itemId, changed) {
     });
     dialog.addEventListener("close", () => {
       dialog.remove();
-      // back to the button that opened it, or to the same button of the rows a live update (a push, a sale) rendered
-      // anew while the dialog was open
+      // back to the button that opened it (a live update while the dialog was open changed its row in place), or to
+      // the button of the same name if its row came anew (moved, or read again after a refused unlink)
       const back = !unlinked && (opener.isConnected ? (opener.focus(), true) : focusLabelled(linked, opener.getAttribute("aria-label")));
       if (!back) document.getElementById("links-title")?.focus(); // its row is going: the list is read again
     });

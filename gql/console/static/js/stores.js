@@ -2,7 +2,7 @@
 // sync now and delete with a confirmation. "Add store" lives in addstore.js.
 
 import { allShops, ApiError, graphql } from "./api.js";
-import { announce, fill, focusLabelled, h, keepingFocus, number, time } from "./dom.js";
+import { announce, fill, focusLabelled, h, keepingFocus, number, patch, patchRows, time } from "./dom.js";
 import { explain, REGION_NAMES, STATUS_LABELS } from "./messages.js";
 
 const SHOP_FIELDS = `id name region status tiktokShopName tiktokShopCode sellerName expiresAt lastSyncedAt
@@ -64,6 +64,8 @@ export function renderStores(ctx) {
   let stale = false;
   let reading = null; // the list's read under way (a promise), or null
   let readAgain = false; // asked for while a read was under way: one more read follows it
+  const shown = new Map(); // shop id -> the shop as its row shows it (the row's data-key), for the rows' listener
+  const syncing = new Set(); // ids of the shops whose Sync now is on its way
 
   /** Read the list and render it. A read asked for while one is under way does not start beside it: it follows once
    * that one rendered (one more read for every ask made meanwhile), so each read renders and the last one started
@@ -100,7 +102,12 @@ export function renderStores(ctx) {
         return;
       }
       count.textContent = shops.length === 1 ? "1 shop" : `${shops.length} shops`;
-      keepingFocus(body, () => fill(body, shops.length ? shops.map(row) : h("tr", {}, h("td", { colspan: 9 }, "No shop yet. Use Add store to connect your first TikTok Shop."))));
+      shown.clear();
+      for (const shop of shops) shown.set(shop.id, shop);
+      // in place (dom.js patchRows): the button a merchant is pressing or has focused stays (a click whose press and
+      // release straddled a read was lost with its row); a row that comes or moves gets the focus back by name
+      keepingFocus(body, () => patchRows(body, shops.length ? shops.map(row)
+        : [h("tr", {}, h("td", { colspan: 9 }, "No shop yet. Use Add store to connect your first TikTok Shop."))]));
     } catch (exc) {
       announce(exc.message, { kind: "error" });
     }
@@ -115,6 +122,9 @@ export function renderStores(ctx) {
     if (error.code === "NOT_FOUND") load();
   }
 
+  /** The row of the shop `id`, or undefined. */
+  const rowOf = (id) => [...body.querySelectorAll("tr[data-key]")].find((tr) => tr.dataset.key === id);
+
   /** Show a shop's new state in its row, in place; the keyboard focus stays on the same control of the row. A
    * rename open anywhere is not clobbered: the list is read again once it ends (`stale`), as load() does. */
   function replaceRow(shop) {
@@ -122,31 +132,39 @@ export function renderStores(ctx) {
       stale = true;
       return;
     }
-    const old = [...body.querySelectorAll("tr[data-shop-id]")].find((tr) => tr.dataset.shopId === shop.id);
+    const old = rowOf(shop.id);
     // not listed yet (connected in another tab): read the list (the asks of a read under way make one read more,
     // not one each: a merchant of 105 shops started 104 reads otherwise)
     if (!old) return load();
-    const controls = [...old.querySelectorAll("[aria-label]")];
-    const focused = controls.indexOf(document.activeElement);
-    const fresh = row(shop);
-    old.replaceWith(fresh);
-    if (focused >= 0) fresh.querySelectorAll("[aria-label]")[focused]?.focus();
+    shown.set(shop.id, shop);
+    patch(old, row(shop)); // in place: the control pressed or focused stays, whatever its new name
   }
+
+  // One listener for the rows' buttons: a patched row keeps its buttons but not the listeners of a new rendering, so
+  // a button's shop is found by its row's key, as the latest read or message shows it.
+  const actions = {
+    rename: (shop, button) => editName(shop, button.closest("td")),
+    reauthorize: (shop) => reauthorize(shop),
+    sync: (shop, button) => syncNow(shop, button),
+    delete: (shop, button) => confirmDelete(shop, button),
+  };
+  body.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    const shop = button && shown.get(button.closest("tr").dataset.key);
+    if (shop) actions[button.dataset.action](shop, button);
+  });
 
 
   function row(shop) {
     const urgent = shop.attention.some((a) => URGENT.has(a.code));
-    const nameCell = h("td", { class: "name" });
-    const renameButton = h("button", { type: "button", class: "icon", "aria-label": `Rename ${shop.name}`, title: "Rename" }, "✎");
-    const showName = () => fill(nameCell, h("span", { class: "shop-name" }, shop.name), " ", renameButton);
-    renameButton.addEventListener("click", () => editName(shop, nameCell, showName, renameButton));
-    showName();
+    const nameCell = h("td", { class: "name" }, h("span", { class: "shop-name" }, shop.name), " ",
+      h("button", { type: "button", class: "icon", "aria-label": `Rename ${shop.name}`, title: "Rename", dataset: { action: "rename" } }, "✎"));
     const attention = shop.attention.length
       ? h("ul", { class: "attention-list" }, shop.attention.map((a) => h("li", { class: URGENT.has(a.code) ? "urgent" : "" }, a.message)))
       : null;
     return h(
       "tr",
-      { class: urgent ? "attention" : "", dataset: { shopId: shop.id } },
+      { class: urgent ? "attention" : "", dataset: { key: shop.id, shopId: shop.id } },
       nameCell,
       h("td", { "data-label": "TikTok Shop" }, shop.tiktokShopName, attention),
       h("td", { "data-label": "Region" }, h("abbr", { title: REGION_NAMES[shop.region] || shop.region }, shop.region)),
@@ -158,15 +176,18 @@ export function renderStores(ctx) {
       h(
         "td",
         { class: "actions" },
-        h("button", { type: "button", onclick: () => reauthorize(shop), "aria-label": `Re-authorize ${shop.name}`, title: "Re-authorize" }, "⟳ Re-authorize"),
-        h("button", { type: "button", onclick: (e) => syncNow(shop, e.currentTarget), "aria-label": `Sync ${shop.name} now` }, "Sync now"),
-        h("button", { type: "button", class: "danger", onclick: (e) => confirmDelete(shop, e.currentTarget), "aria-label": `Delete ${shop.name}`, title: "Delete" }, "Delete"),
+        h("button", { type: "button", "aria-label": `Re-authorize ${shop.name}`, title: "Re-authorize", dataset: { action: "reauthorize" } }, "⟳ Re-authorize"),
+        h("button", { type: "button", "aria-label": `Sync ${shop.name} now`, disabled: syncing.has(shop.id), dataset: { action: "sync" } }, "Sync now"),
+        h("button", { type: "button", class: "danger", "aria-label": `Delete ${shop.name}`, title: "Delete", dataset: { action: "delete" } }, "Delete"),
       ),
     );
   }
 
-  function editName(shop, cell, showName, renameButton) {
+  /** Rename in place: the name cell holds the form until it ends, then its name and pencil again (the list waits
+   * meanwhile: `editing`). */
+  function editName(shop, cell) {
     editing = true;
+    const shownName = [...cell.childNodes];
     const id = `rename-${shop.id}`;
     // No maxlength: it counts UTF-16 code units and cuts what is typed or pasted, inside an emoji if need be (a family
     // emoji is 11), and the cut name was saved; the API's rule (domain.shops.parse_shop_name) refuses one too long.
@@ -174,8 +195,8 @@ export function renderStores(ctx) {
     const error = h("span", { id: `${id}-error`, class: "field-error", role: "alert" });
     const done = () => {
       editing = false;
-      showName();
-      renameButton.focus();
+      cell.replaceChildren(...shownName);
+      cell.querySelector("button[data-action=rename]").focus();
       if (stale) {
         stale = false;
         load();
@@ -207,9 +228,10 @@ export function renderStores(ctx) {
         }
         announce(`The shop is now named “${result.shop.name}”.`, { kind: "success" });
         editing = false;
-        const fresh = row(result.shop); // every label of the row names the shop
-        cell.closest("tr").replaceWith(fresh);
-        fresh.querySelector("td.name button").focus();
+        shown.set(result.shop.id, result.shop);
+        const tr = cell.closest("tr");
+        patch(tr, row(result.shop)); // every label of the row names the shop
+        tr.querySelector("td.name button").focus();
         if (stale) {
           stale = false;
           load();
@@ -234,6 +256,8 @@ export function renderStores(ctx) {
   }
 
   async function syncNow(shop, button) {
+    if (syncing.has(shop.id)) return;
+    syncing.add(shop.id); // its button stays disabled through the row's updates meanwhile (row)
     button.disabled = true;
     try {
       const input = { shopId: shop.id, kinds: ["PRODUCTS", "ORDERS"] };
@@ -243,7 +267,10 @@ export function renderStores(ctx) {
     } catch (exc) {
       announce(exc.message, { kind: "error" });
     } finally {
+      syncing.delete(shop.id);
       button.disabled = false;
+      const current = rowOf(shop.id)?.querySelector("button[data-action=sync]"); // its row read anew meanwhile
+      if (current) current.disabled = false;
     }
   }
 

@@ -2,7 +2,7 @@
 // and "Sync now". When the socket comes back after a drop, the list is read again (changes were missed).
 
 import { allShops } from "./api.js";
-import { announce, fill, h, number, time } from "./dom.js";
+import { announce, fill, h, number, patch, time } from "./dom.js";
 import { explain, KIND_LABELS, STATUS_LABELS } from "./messages.js";
 
 const TASK_FIELDS = `id kind trigger status processed total progress created updated unchanged failed attempts
@@ -20,6 +20,7 @@ const ACTIVE = new Set(["QUEUED", "RUNNING"]);
 export function renderTasks(ctx) {
   const tasks = new Map(); // id -> task, in display order (newest first)
   const rows = new Map(); // id -> <li>
+  const cancelling = new Set(); // ids of the tasks whose cancel is on its way
   const list = h("ol", { class: "tasks", "aria-label": "Sync tasks, newest first" });
   const more = h("button", { type: "button", hidden: true, onclick: () => load(cursor) }, "Show older tasks");
   const shopSelect = h("select", { id: "sync-shop", name: "shop" });
@@ -59,12 +60,12 @@ export function renderTasks(ctx) {
     tasks.set(task.id, task);
     const li = render(task);
     const old = rows.get(task.id);
-    rows.set(task.id, li);
     if (old) {
-      const focused = old.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
-      old.replaceWith(li);
-      if (focused) [...li.querySelectorAll("[aria-label]")].find((el) => el.getAttribute("aria-label") === focused)?.focus();
+      // in place (dom.js patch): the Cancel button a merchant is pressing or has focused stays, so a click whose press
+      // and release straddle a progress message lands (a row rendered anew took it from under the pointer)
+      patch(old, li);
     } else {
+      rows.set(task.id, li);
       list.querySelector(".empty")?.remove();
       if (append) list.append(li);
       else list.prepend(li);
@@ -105,11 +106,12 @@ export function renderTasks(ctx) {
           ? h("p", { class: "muted" }, `Run ${number(task.attempts)} did not finish (TikTok or the database unavailable, or a restart): it runs again by itself and resumes where it stopped.`)
           : null,
       task.failures.length
-        ? h("details", {}, h("summary", {}, `${task.failures.length} record(s) could not be imported`),
+        // opened by the merchant, it stays open through the task's next messages
+        ? h("details", { open: rows.get(task.id)?.querySelector("details")?.open }, h("summary", {}, `${task.failures.length} record(s) could not be imported`),
           h("ul", {}, task.failures.map((f) => h("li", {}, h("code", {}, f.tiktokId), `: ${f.reason}`))))
         : null,
       ACTIVE.has(task.status) && !task.cancelRequested
-        ? h("button", { type: "button", onclick: (e) => cancel(task, e.currentTarget), "aria-label": `Cancel ${title}` }, "Cancel")
+        ? h("button", { type: "button", "aria-label": `Cancel ${title}`, disabled: cancelling.has(task.id), dataset: { action: "cancel" } }, "Cancel")
         : null,
     );
   }
@@ -121,33 +123,53 @@ export function renderTasks(ctx) {
    * ended without a Cancel button or, still cancellable, with one that works (`reread`). The button stayed disabled
    * for good on any refusal, and NOT_FOUND's list was never read again. */
   async function cancel(task, button) {
+    if (cancelling.has(task.id)) return;
+    cancelling.add(task.id); // its button stays disabled through the task's messages meanwhile (render)
     button.disabled = true;
+    let refusal;
     try {
       const result = (await ctx.graphql(CANCEL, { input: { taskId: task.id } })).syncTaskCancel;
-      const refusal = result.userErrors[0];
+      refusal = result.userErrors[0];
       if (!refusal) {
+        cancelling.delete(task.id);
         upsert(result.task, { quiet: true });
         return announce("Cancelling: the import stops at its next page.");
       }
-      announce(explain(refusal), { kind: "error" });
-      if (refusal.code === "NOT_FOUND") return load();
-      await reread(task.id, button);
     } catch (exc) {
       announce(exc.message, { kind: "error" });
-      button.disabled = false;
+      return giveCancelBack(task.id);
     }
+    announce(explain(refusal), { kind: "error" });
+    if (refusal.code !== "NOT_FOUND") return reread(task.id);
+    cancelling.delete(task.id);
+    load();
   }
 
+  /** The task's Cancel works again: the button of its row as shown now (the list may have been read meanwhile). */
+  function giveCancelBack(id) {
+    cancelling.delete(id);
+    const button = rows.get(id)?.querySelector("button[data-action=cancel]");
+    if (button) button.disabled = false;
+  }
+
+  // One listener for every task's Cancel: a patched row keeps its button but not a listener of a new rendering, so
+  // the button's task is found by its row's `data-task-id`, as the latest message shows it.
+  list.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action=cancel]");
+    const task = button && tasks.get(button.closest("li").dataset.taskId);
+    if (task) cancel(task, button);
+  });
+
   /** Read one task again (`syncTask`) and show it in its row, quietly (the refusal's sentence stays); gone (null:
-   * its shop deleted meanwhile), read the list again. A read that fails gives `button` back, as it was. */
-  async function reread(id, button) {
+   * its shop deleted meanwhile), read the list again. A read that fails gives its Cancel back, as it was. */
+  async function reread(id) {
     let fresh;
     try {
       fresh = (await ctx.graphql(TASK, { id })).syncTask;
     } catch {
-      button.disabled = false;
-      return;
+      return giveCancelBack(id);
     }
+    cancelling.delete(id);
     if (!fresh) return load();
     const known = tasks.get(id);
     // Progress never goes back: a message that told its end while this read was on its way stays.
