@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.errors import DomainError, ErrorCode, ValidationError, ValidationErrors
+from domain.errors import DomainError, ErrorCode, ValidationError, ValidationErrors, when_to_retry
 from domain.shops import Region, parse_shop_name
 
 STATE_TTL = timedelta(minutes=30)
@@ -147,19 +148,35 @@ class AuthorizationRequest:
         self.used_at = now
 
 
-def check_room(unexpired: int, limit: int) -> None:
-    """Refuse a new (re-)authorization when the merchant already has `limit` requests that have not expired, used or
-    not (`unexpired`: `AuthorizationRequestRepository.count_unexpired`): TOO_MANY_AUTHORIZATIONS, on no field.
+class TooManyAuthorizationsError(DomainError):
+    """TOO_MANY_AUTHORIZATIONS (on no field), carrying `retry_at` (UTC): when the oldest start still counted expires,
+    and the merchant may start one more. The message says that every start counts, whatever became of it (completing
+    or abandoning one frees nothing), and when, in seconds from `now` (rounded up) and as a UTC time."""
+
+    def __init__(self, limit: int, retry_at: datetime, now: datetime) -> None:
+        minutes = int(STATE_TTL.total_seconds() // 60)
+        super().__init__(
+            ErrorCode.TOO_MANY_AUTHORIZATIONS,
+            f"At most {limit} authorizations (re-authorizations included) may be started within {minutes} minutes, "
+            f"whatever became of them: completed, denied or never used, each counts until {minutes} minutes after "
+            f"it started. Try again {when_to_retry(retry_at, now)}.",
+        )
+        self.retry_at = retry_at
+
+
+def check_room(unexpired: Sequence[datetime], limit: int, now: datetime) -> None:
+    """Refuse a new (re-)authorization when the merchant already has `limit` requests that have not expired at `now`,
+    used or not: `TooManyAuthorizationsError` (TOO_MANY_AUTHORIZATIONS, on no field), whose `retry_at` is the expiry
+    of the oldest of the newest `limit`, when the count drops below the limit.
+
+    `unexpired`: the expiry times (UTC) of the merchant's requests not expired at `now`, newest first, at most
+    `limit` (`AuthorizationRequestRepository.unexpired_expiries`); a request expires `STATE_TTL` after it started,
+    so this counts the starts of the last 30 minutes, used or not.
 
     Every start stores a row, kept until a day past its expiry (`KEPT_AFTER_EXPIRY`), so a loop of starts (or of
     starts each spent at once by a denied completion) filled the database. Bounded, one merchant holds at most
     `limit` rows per `STATE_TTL` (30 minutes), ~50 times that with the day retention keeps; an expired request no
     longer counts, so the merchant may start again once its oldest one expired. Concurrent starts each count before
     any commits: a burst of n at once may pass the limit by up to n - 1 (security review 44)."""
-    if unexpired >= limit:
-        minutes = int(STATE_TTL.total_seconds() // 60)
-        raise DomainError(
-            ErrorCode.TOO_MANY_AUTHORIZATIONS,
-            f"At most {limit} authorizations may be started within {minutes} minutes; complete one, or try again "
-            f"once the oldest has expired (each link is valid {minutes} minutes).",
-        )
+    if len(unexpired) >= limit:
+        raise TooManyAuthorizationsError(limit, sorted(unexpired, reverse=True)[limit - 1], now)

@@ -10,7 +10,9 @@ Anything that is not a DomainError is a bug or an outage: masked for clients, lo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -29,7 +31,8 @@ class ErrorCode(StrEnum):
     AUTHORIZATION_DENIED = "AUTHORIZATION_DENIED"
     # TikTok's answer to the single-use code exchange was lost (a timeout): whether it went through is unknown.
     AUTHORIZATION_UNCONFIRMED = "AUTHORIZATION_UNCONFIRMED"
-    # The merchant started SHOPBRIDGE_MAX_AUTHORIZATION_STARTS authorizations within a state's life (30 minutes).
+    # The merchant started SHOPBRIDGE_MAX_AUTHORIZATION_STARTS authorizations within a state's life (30 minutes),
+    # whatever became of them; the payload's `retryAt` tells when the next may start.
     TOO_MANY_AUTHORIZATIONS = "TOO_MANY_AUTHORIZATIONS"
     NOT_FOUND = "NOT_FOUND"
     TIKTOK_UNAVAILABLE = "TIKTOK_UNAVAILABLE"
@@ -92,3 +95,11 @@ class NotFoundError(DomainError):
 
     def __init__(self, what: str, field: tuple[str, ...] | None = None) -> None:
         super().__init__(ErrorCode.NOT_FOUND, f"{what} not found.", field)
+
+
+def when_to_retry(retry_at: datetime, now: datetime) -> str:
+    """When a refused start may be tried again, as a message says it: "in N seconds (at 2026-01-02T03:04:05Z)", the
+    seconds from `now` rounded up (never "in 0 seconds"), then `retry_at` as a UTC time to the second. What
+    TOO_MANY_SYNC_STARTS and TOO_MANY_AUTHORIZATIONS end with ("try again in ...")."""
+    seconds = max(1, math.ceil((retry_at - now).total_seconds()))
+    return f"in {seconds} seconds (at {retry_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')})"

@@ -88,9 +88,9 @@ class AuthorizationRequestRepository(Protocol):
 
     async def add(self, request: AuthorizationRequest) -> None: ...
     async def get(self, state_digest: str) -> AuthorizationRequest | None: ...
-    async def count_unexpired(self, merchant_id: str, now: datetime) -> int:
-        """How many of the merchant's requests have not expired at `now`, used or not (`AuthorizationRequest.
-        unexpired`): what `domain.authorization.check_room` bounds."""
+    async def unexpired_expiries(self, merchant_id: str, now: datetime, limit: int) -> list[datetime]:
+        """The expiry times (UTC) of the merchant's requests not expired at `now`, used or not (`AuthorizationRequest.
+        unexpired`), newest first, at most `limit`: what `domain.authorization.check_room` bounds."""
         ...
 
     async def mark_used(self, request: AuthorizationRequest) -> bool:

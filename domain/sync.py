@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from domain.errors import DomainError, ErrorCode, ValidationError
+from domain.errors import DomainError, ErrorCode, ValidationError, when_to_retry
 from domain.shops import Shop, ShopStatus, TokenSet, new_id
 
 ORDERS_DEFAULT_WINDOW = timedelta(days=30)
@@ -450,12 +449,11 @@ class TooManySyncStartsError(DomainError):
 
     def __init__(self, kinds: Sequence[SyncKind], limit: int, retry_at: datetime, now: datetime) -> None:
         names = " and ".join(kind.value.lower() for kind in kinds)
-        seconds = max(1, math.ceil((retry_at - now).total_seconds()))  # rounded up: never "in 0 seconds"
         minutes = int(MANUAL_START_WINDOW.total_seconds() // 60)
         super().__init__(
             ErrorCode.TOO_MANY_SYNC_STARTS,
-            f"At most {limit} {names} syncs of this shop may be started within {minutes} minutes; try again in "
-            f"{seconds} seconds (at {retry_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}).",
+            f"At most {limit} {names} syncs of this shop may be started within {minutes} minutes; "
+            f"try again {when_to_retry(retry_at, now)}.",
         )
         self.retry_at = retry_at
 

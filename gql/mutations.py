@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import strawberry
 
+from domain.authorization import TooManyAuthorizationsError
 from domain.errors import DomainError
 from domain.services import shops as shop_services
 from domain.services import sync as sync_services
@@ -44,6 +45,18 @@ class ShopAuthorizationStartPayload:
     authorization_url: str | None = strawberry.field(description="Send the seller here to grant access.")
     expires_at: datetime | None = strawberry.field(description="The link (its state) is valid until then.")
     user_errors: list[t.UserError]
+    retry_at: datetime | None = strawberry.field(
+        default=None,
+        description="With TOO_MANY_AUTHORIZATIONS: when (UTC) the oldest start still counted expires, and one more "
+        "(re-)authorization may start; else null.",
+    )
+
+
+def _too_many_authorizations(exc: TooManyAuthorizationsError) -> ShopAuthorizationStartPayload:
+    """The refusal of a (re-)authorization start past SHOPBRIDGE_MAX_AUTHORIZATION_STARTS, with its `retryAt`."""
+    return ShopAuthorizationStartPayload(
+        authorization_url=None, expires_at=None, user_errors=[user_error(exc)], retry_at=exc.retry_at
+    )
 
 
 @strawberry.input
@@ -127,7 +140,8 @@ class Mutation:
     @strawberry.mutation(
         description="Begin connecting a TikTok Shop: returns TikTok's consent URL, or every field's error at once "
         "in userErrors (regionConfirmed, region, name, in that order); then TOO_MANY_AUTHORIZATIONS when the "
-        "merchant has started as many (re-)authorizations as allowed within the last 30 minutes, used or not."
+        "merchant has started as many (re-)authorizations as allowed within the last 30 minutes, whatever became of "
+        "them (completing one frees nothing), with `retryAt`."
     )
     async def shop_authorization_start(
         self, info: Info, input: ShopAuthorizationStartInput
@@ -144,6 +158,8 @@ class Mutation:
                 input.region_confirmed,
                 max_starts=s.settings.max_authorization_starts,
             )
+        except TooManyAuthorizationsError as exc:
+            return _too_many_authorizations(exc)
         except DomainError as exc:  # every field's refusal at once (domain.authorization.AuthorizationRequest.start)
             return ShopAuthorizationStartPayload(authorization_url=None, expires_at=None, user_errors=user_errors(exc))
         return ShopAuthorizationStartPayload(
@@ -175,7 +191,7 @@ class Mutation:
 
     @strawberry.mutation(
         description="Renew a shop's authorization before it expires: returns the consent URL. NOT_FOUND for no "
-        "such shop, TOO_MANY_AUTHORIZATIONS as shopAuthorizationStart."
+        "such shop, TOO_MANY_AUTHORIZATIONS (with `retryAt`) as shopAuthorizationStart."
     )
     async def shop_reauthorization_start(
         self, info: Info, input: ShopReauthorizationStartInput
@@ -187,6 +203,8 @@ class Mutation:
                 s.uow_factory, s.tiktok, s.clock, info.context.require_merchant(), shop_id,
                 max_starts=s.settings.max_authorization_starts,
             )  # fmt: skip
+        except TooManyAuthorizationsError as exc:
+            return _too_many_authorizations(exc)
         except DomainError as exc:
             return ShopAuthorizationStartPayload(authorization_url=None, expires_at=None, user_errors=[user_error(exc)])
         return ShopAuthorizationStartPayload(

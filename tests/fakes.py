@@ -410,9 +410,10 @@ class FakeAuthorizationRepository:
     async def get(self, state_digest: str) -> AuthorizationRequest | None:
         return copy.deepcopy(self._s.store.authorizations.get(state_digest))
 
-    async def count_unexpired(self, merchant_id: str, now: datetime) -> int:
+    async def unexpired_expiries(self, merchant_id: str, now: datetime, limit: int) -> list[datetime]:
         requests = self._s.store.authorizations.values()
-        return sum(1 for r in requests if r.merchant_id == merchant_id and r.unexpired(now))
+        mine = (r.expires_at for r in requests if r.merchant_id == merchant_id and r.unexpired(now))
+        return sorted(mine, reverse=True)[:limit]
 
     async def mark_used(self, request: AuthorizationRequest) -> bool:
         stored = self._s.store.authorizations.get(request.state_digest)

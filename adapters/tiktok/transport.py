@@ -189,8 +189,7 @@ class Transport:
                     raise _outcome_unknown(exc, f"GET {path}") from None
                 told += await self._before_retry(f"GET {path}", attempt, exc, told)
                 attempt += 1
-            except TikTokError as exc:
-                logger.warning("tiktok GET %s -> code=%s request_id=%s", path, exc.code, exc.request_id)
+            except TikTokError as exc:  # already logged once, with its HTTP status (`_data_or_raise`)
                 raise _token_error(exc, grant["grant_type"]) from None
 
     async def _before_retry(self, what: str, attempt: int, error: TransientError, told: float) -> float:

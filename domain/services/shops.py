@@ -64,11 +64,12 @@ async def start_authorization(
 ) -> AuthorizationStart:
     """Record a pending CONNECT request and return TikTok's consent URL carrying its state. The input's refusals
     first (`AuthorizationRequest.start`), then TOO_MANY_AUTHORIZATIONS when the merchant has `max_starts` requests
-    that have not expired (`domain.authorization.check_room`)."""
+    that have not expired, used or not (`domain.authorization.check_room`): `TooManyAuthorizationsError`, with
+    `retry_at`."""
     now = clock.now()
     request, state = AuthorizationRequest.start(merchant_id, region, name, region_confirmed, now)
     async with uow_factory() as uow:
-        check_room(await uow.authorizations.count_unexpired(merchant_id, now), max_starts)
+        check_room(await uow.authorizations.unexpired_expiries(merchant_id, now, max_starts), max_starts, now)
         await uow.authorizations.add(request)
         await uow.commit()
     return AuthorizationStart(tiktok.authorization_url(state), request.expires_at)
@@ -89,7 +90,7 @@ async def start_reauthorization(
         shop = await uow.shops.get(shop_id, merchant_id)
         if shop is None:
             raise NotFoundError("Shop", ("shopId",))
-        check_room(await uow.authorizations.count_unexpired(merchant_id, now), max_starts)
+        check_room(await uow.authorizations.unexpired_expiries(merchant_id, now, max_starts), max_starts, now)
         request, state = AuthorizationRequest.start_reauthorization(merchant_id, shop.id, shop.region, shop.name, now)
         await uow.authorizations.add(request)
         await uow.commit()

@@ -3,9 +3,11 @@
 `shopbridge demo` (`make run`) issues a code in its own process and prints `{PUBLIC_URL}/console/#login=CODE`.
 The code rides in the URL's fragment, which browsers never send to a server, so it lands in no access log; the
 console posts it to `POST /console/login` (`{"code": "..."}`) and gets `{"token": "...", "merchantId": "..."}`
-back (200). A code works once, within `LOGIN_CODE_TTL_SECONDS` (600 s); anything else answers 400
-`{"error": {"code": "LOGIN_CODE_INVALID", "message": ...}}`, but a body that is no JSON at all (or over 1 KiB),
-which no console sends: 400 `BAD_REQUEST` (the code the GraphQL endpoint gives a request it cannot read). Only
+back (200). A code works once, within `LOGIN_CODE_TTL_SECONDS` (600 s); any other string answers 400
+`{"error": {"code": "LOGIN_CODE_INVALID", "message": ...}}`, but a body of another shape, which no console sends (no
+JSON at all, over 1 KiB, or JSON that is not an object whose `code` is a string: `[1]`, `{"code": 5}`, `{}`, `null`):
+400 `BAD_REQUEST` (the code the GraphQL endpoint gives a request it cannot read), saying the shape expected: a
+malformed request is not told that its sign-in link expired. Only
 SHA-256 digests of codes are kept, in memory: a process that issued none (`shopbridge serve`, production) accepts none.
 Sign-ins from one client address are capped like a merchant's GraphQL requests: 429 `RATE_LIMITED` past
 SHOPBRIDGE_MAX_REQUESTS_PER_MINUTE_PER_MERCHANT within a minute (gql/request_rate.py).
@@ -71,17 +73,19 @@ DEMO_LOGINS = LoginCodes()  # filled by `shopbridge demo` in the process that th
 
 
 async def exchange_login_code(request: Request) -> Response:
-    """`POST /console/login` with `{"code": "..."}`: 200 `{"token", "merchantId"}`, 400 `LOGIN_CODE_INVALID`, or 400
-    `BAD_REQUEST` for a body that is not JSON (or over 1 KiB)."""
+    """`POST /console/login` with `{"code": "..."}`: 200 `{"token", "merchantId"}`, 400 `LOGIN_CODE_INVALID` for a
+    string that is no valid code, or 400 `BAD_REQUEST` for a body of another shape (not JSON, over 1 KiB, or not an
+    object with a string `code`)."""
     body = await request.body()
     try:
         if len(body) > _MAX_BODY_BYTES:
             raise ValueError(len(body))
         parsed = json.loads(body or b"null")
     except ValueError:  # (UnicodeDecodeError included)
-        message = 'The body must be JSON of at most 1 KiB: {"code": "..."}.'
-        return JSONResponse({"error": {"code": BAD_REQUEST, "message": message}}, status_code=400)
-    code = parsed["code"] if isinstance(parsed, dict) and isinstance(parsed.get("code"), str) else None
+        return _bad_request('The body must be JSON of at most 1 KiB: {"code": "..."}.')
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("code"), str):
+        return _bad_request('The body must be a JSON object whose "code" is a string: {"code": "..."}.')
+    code = parsed["code"]
     merchant_id = DEMO_LOGINS.consume(code) if code else None
     if merchant_id is None:
         message = "This sign-in link is not valid any more: it works once, for 10 minutes. Paste a token instead."
@@ -89,6 +93,10 @@ async def exchange_login_code(request: Request) -> Response:
     settings = request.app.state.services.settings
     token = issue_token(settings.secret_key, merchant_id, settings.merchant_token_ttl_seconds)
     return JSONResponse({"token": token, "merchantId": merchant_id}, headers={"Cache-Control": "no-store"})
+
+
+def _bad_request(message: str) -> Response:
+    return JSONResponse({"error": {"code": BAD_REQUEST, "message": message}}, status_code=400)
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -15,12 +16,12 @@ from tests.fixtures.app import ShopbridgeServer
 SHOP_FIELDS = "id name region status tiktokShopId tiktokShopName sellerName authorizedAt expiresAt lastSyncedAt"
 
 START = """mutation($input: ShopAuthorizationStartInput!) {
-  shopAuthorizationStart(input: $input) { authorizationUrl expiresAt userErrors { field message code } } }"""
+  shopAuthorizationStart(input: $input) { authorizationUrl expiresAt userErrors { field message code } retryAt } }"""
 COMPLETE = f"""mutation($input: ShopAuthorizationCompleteInput!) {{
   shopAuthorizationComplete(input: $input) {{
     reauthorized shop {{ {SHOP_FIELDS} }} userErrors {{ field message code }} }} }}"""
 REAUTH = """mutation($id: ID!) { shopReauthorizationStart(input: {shopId: $id}) {
-  authorizationUrl expiresAt userErrors { field code } } }"""
+  authorizationUrl expiresAt userErrors { field code } retryAt } }"""
 RENAME = """mutation($id: ID!, $name: String!) { shopRename(input: {shopId: $id, name: $name}) {
   shop { id name } userErrors { field message code } } }"""
 DELETE = """mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId userErrors { field code } } }"""
@@ -234,21 +235,33 @@ class TestAuthorizationBound:
     def test_a_merchant_may_start_so_many_until_they_expire_used_or_not(self, app_factory) -> None:
         """SHOPBRIDGE_MAX_AUTHORIZATION_STARTS (security review 44): each start stored a row kept a day past its
         expiry, so a loop of `shopAuthorizationStart` (or of starts each spent by a denied completion) filled the
-        database. Now a merchant's requests not yet expired, used or not, are bounded."""
+        database. Now a merchant's requests not yet expired, used or not, are bounded. The refusal said "complete
+        one", which frees nothing (every start counts), and not when: it says both now, `retryAt` the time."""
         app = app_factory(max_authorization_starts=3)
-        # given m1's three starts within 30 minutes: one completed (a connected shop), one denied, one pending
+        # given m1's three starts within 30 minutes: one denied (the oldest), one completed (a connected shop), one
+        # pending
+        first = start(app, "m1")
+        assert codes(complete(app, "m1", state_of(first["authorizationUrl"]), error="auth_denied")) == [
+            "AUTHORIZATION_DENIED"
+        ]
         shop = app.connect_shop("m1", "us-local", "US")
-        denied = state_of(start(app, "m1")["authorizationUrl"])
-        assert codes(complete(app, "m1", denied, error="auth_denied")) == ["AUTHORIZATION_DENIED"]
         assert start(app, "m1", "UK")["userErrors"] == []
         # when m1 starts a fourth, or a re-authorization, it is refused with no consent link and no row stored
         refused = start(app, "m1", "SG")
         assert (refused["authorizationUrl"], refused["expiresAt"]) == (None, None)
         (error,) = refused["userErrors"]
         assert (error["code"], error["field"]) == ("TOO_MANY_AUTHORIZATIONS", None)
-        assert "At most 3 authorizations" in error["message"]
+        # saying that finished starts count too, and when the next may start: once the oldest (the denied) expires
+        retry_at = datetime.fromisoformat(refused["retryAt"])
+        assert retry_at == datetime.fromisoformat(first["expiresAt"])
+        seconds = (retry_at - app.clock.now()).total_seconds()
+        pattern = r"^At most 3 authorizations .* whatever became of them: completed, denied or never used, .*"
+        match = re.search(pattern + r" Try again in (\d+) seconds \(at (\S+)Z\)\.$", error["message"])
+        assert match and 0 < seconds <= int(match[1]) <= 1800, (error["message"], seconds)
+        assert datetime.fromisoformat(match[2]).replace(tzinfo=UTC) == retry_at.replace(microsecond=0)
         reauth = app.graphql(REAUTH, {"id": shop["id"]}, "m1")["shopReauthorizationStart"]
         assert (reauth["authorizationUrl"], codes(reauth)) == (None, ["TOO_MANY_AUTHORIZATIONS"])
+        assert datetime.fromisoformat(reauth["retryAt"]) == retry_at
         assert app.count_rows("authorization_requests") == 3
         # another merchant is not held back by m1's
         assert start(app, "m2")["userErrors"] == []

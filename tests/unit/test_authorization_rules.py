@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.authorization import STATE_TTL, AuthorizationPurpose, AuthorizationRequest, state_digest
+from domain.authorization import (
+    STATE_TTL,
+    AuthorizationPurpose,
+    AuthorizationRequest,
+    TooManyAuthorizationsError,
+    check_room,
+    state_digest,
+)
 from domain.errors import DomainError, ErrorCode, ValidationErrors
 from domain.shops import Region
 
@@ -135,3 +142,22 @@ class TestAuthorizationRequest:
         )  # fmt: skip
         assert request.used_at is None
         request.consume(NOW, "m1")  # still spendable by its own merchant
+
+
+class TestCheckRoom:
+    def test_below_the_limit_any_start_passes(self) -> None:
+        check_room([NOW + STATE_TTL, NOW + timedelta(minutes=1)], 3, NOW)
+
+    def test_at_the_limit_it_says_when_the_oldest_counted_start_expires(self) -> None:
+        # given five unexpired requests, newest first (a burst of concurrent starts may pass the limit of 3)
+        expiries = [NOW + timedelta(minutes=m) for m in (29, 20, 10, 5, 1)]
+        # when one more starts, then it is refused until the count falls below 3: the third newest's expiry
+        with pytest.raises(TooManyAuthorizationsError) as refused:
+            check_room(expiries[:3], 3, NOW)  # what the repository returns: the newest `limit`
+        assert (refused.value.code, refused.value.field) == (ErrorCode.TOO_MANY_AUTHORIZATIONS, None)
+        assert refused.value.retry_at == NOW + timedelta(minutes=10)
+        assert refused.value.message == (
+            "At most 3 authorizations (re-authorizations included) may be started within 30 minutes, whatever "
+            "became of them: completed, denied or never used, each counts until 30 minutes after it started. "
+            "Try again in 600 seconds (at 2026-11-24T12:10:00Z)."
+        )

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from adapters.tiktok import NetworkError, RateLimiter, TikTokClient
-from adapters.tiktok.errors import AuthCodeRejectedError, RateLimitedError, ServerError
+from adapters.tiktok.errors import AuthCodeRejectedError, InvalidRefreshTokenError, RateLimitedError, ServerError
 from adapters.tiktok.transport import retry_after_seconds
 from tests.unit.test_tiktok_client import NOW, SETTINGS, Handler, Recorder, fail, ok, token_data
 
@@ -150,12 +150,15 @@ async def test_each_answer_retry_and_give_up_is_logged_with_the_api_attempt_and_
     # what an operator reads after a task failed with TIKTOK_UNAVAILABLE, or a consent failed
     caplog.set_level(logging.DEBUG, logger="adapters.tiktok")
     answers = [fail(36009003, "Internal error", status=500)] * 3 + [ok({"orders": []}), fail(36004005, "Bad code.")]
+    answers.append(fail(36004006, "Bad refresh token.", status=400))
     client, _ = client_with(lambda r: answers.pop(0), max_retries=2)
     with pytest.raises(ServerError):
         await client.get_orders("TTP_token", "GCP_a", ["1"])
     await client.get_orders("TTP_token", "GCP_a", ["1"])
     with pytest.raises(AuthCodeRejectedError):
         await client.exchange_code("CODE")
+    with pytest.raises(InvalidRefreshTokenError):
+        await client.refresh("TTP_refresh")
     api = "GET /order/202309/orders"
     cause = f"Internal error (code=36009003, http=500, request_id=RID, api={api})"
     refused = f"tiktok {api} -> http=500 code=36009003 request_id=RID"
@@ -168,8 +171,8 @@ async def test_each_answer_retry_and_give_up_is_logged_with_the_api_attempt_and_
         ("WARNING", f"tiktok {api} gave up after 3 attempts: {cause}"),
         ("DEBUG", f"tiktok {api} -> ok request_id=RID"),
         ("WARNING", "tiktok GET /api/v2/token/get -> http=200 code=36004005 request_id=RID"),
-        ("WARNING", "tiktok GET /api/v2/token/get -> code=36004005 request_id=RID"),
-    ]
+        ("WARNING", "tiktok GET /api/v2/token/refresh -> http=400 code=36004006 request_id=RID"),
+    ]  # a refused call once (it was twice for the token endpoints: README says each call is logged once)
 
 
 @pytest.mark.parametrize("max_retries", [0, 1, 3])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.retention import delete_oldest
@@ -55,10 +55,15 @@ class SqlAuthorizationRequestRepository:
             used_at=m["used_at"],
         )
 
-    async def count_unexpired(self, merchant_id: str, now: datetime) -> int:
+    async def unexpired_expiries(self, merchant_id: str, now: datetime, limit: int) -> list[datetime]:
         # Through the `expires_at` index: the rows not yet expired are the last 30 minutes' starts, of every merchant.
-        query = select(func.count()).where(requests.c.expires_at > now, requests.c.merchant_id == merchant_id)
-        return int((await self._session.execute(query)).scalar_one())
+        query = (
+            select(requests.c.expires_at)
+            .where(requests.c.expires_at > now, requests.c.merchant_id == merchant_id)
+            .order_by(requests.c.expires_at.desc())
+            .limit(limit)
+        )
+        return list((await self._session.execute(query)).scalars())
 
     async def mark_used(self, request: AuthorizationRequest) -> bool:
         # The WHERE makes the state single-use under concurrency: PostgreSQL re-checks `used_at IS NULL` after

@@ -14,7 +14,7 @@ export const USER_ERRORS = {
   INVALID_STATE: "This authorization link has expired, was already used or was started by another account, so nothing was connected. Start again from Add store or Re-authorize.",
   AUTHORIZATION_DENIED: "The authorization was declined on TikTok, so nothing was connected.",
   AUTHORIZATION_UNCONFIRMED: "TikTok did not confirm the authorization in time, so nothing was connected. Authorize again.",
-  TOO_MANY_AUTHORIZATIONS: "Too many authorizations were started in the last 30 minutes. Finish or abandon one, then try again later.",
+  TOO_MANY_AUTHORIZATIONS: "Too many authorizations were started in the last 30 minutes. Each start counts for 30 minutes, whether it was finished or not, so finishing one does not help. Try again once the oldest is 30 minutes old.",
   NOT_FOUND: "This shop, task, inventory item or SKU does not exist any more. The list has been refreshed.",
   TIKTOK_UNAVAILABLE: "TikTok Shop could not be reached. Try again in a few minutes.",
   TIKTOK_REJECTED: "TikTok Shop refused the request.",
