@@ -8,8 +8,9 @@ resolver ever sees a time that the database or Python's datetime arithmetic cann
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+from dateutil.parser import isoparser  # type: ignore[import-untyped]  # (no stubs; Strawberry's DateTime parser)
 from graphql import GraphQLError, StringValueNode, ValueNode, print_ast
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.types.scalar import ScalarDefinition
@@ -51,8 +52,18 @@ def aware(value: datetime | None) -> datetime | None:
 # What a DateTime input may be, the second half of every refusal's message
 ACCEPTED = (
     f"accepted: an ISO 8601 date and time from {MIN_DATETIME.isoformat()} to {MAX_DATETIME.isoformat()}, "
-    "such as 2026-01-31T12:00:00Z (no offset is UTC)."
+    "such as 2026-01-31T12:00:00Z (no offset is UTC; a date needs a time)."
 )
+
+
+def _date_alone(raw: str) -> date | None:
+    """The day `raw` names when it is an ISO 8601 date without a time ("2026-12-01", "20261201", "2026-12",
+    "2026-W49-2"), which Strawberry's parser (dateutil's `isoparse`) reads as that day's midnight, then UTC's."""
+    try:
+        day: date = isoparser().parse_isodate(raw)  # the date part of `isoparse`; refuses anything after it
+    except ValueError:
+        return None
+    return day
 
 
 def checked_datetime(value: datetime, shown: str | None = None) -> datetime:
@@ -69,10 +80,19 @@ def checked_datetime(value: datetime, shown: str | None = None) -> datetime:
 
 def _parse_datetime(raw: object) -> datetime:
     """A variable's (or a string literal's) DateTime: refused with "not a string" / "not an ISO 8601 date and
-    time" (graphql-core's coercion error: BAD_USER_INPUT in a variable, GRAPHQL_VALIDATION_FAILED in a literal),
-    or OutOfRangeError (BAD_USER_INPUT); each message says what is accepted, not the date parser's own words."""
+    time" / "a date without a time" (graphql-core's coercion error: BAD_USER_INPUT in a variable,
+    GRAPHQL_VALIDATION_FAILED in a literal), or OutOfRangeError (BAD_USER_INPUT); each message says what is
+    accepted, not the date parser's own words.
+
+    A date alone is refused rather than read as midnight UTC: a day has no instant until a time zone is chosen, and
+    the merchant's day is not UTC's (a client meaning a day sends its start, such as 2026-12-01T00:00:00-08:00)."""
     if not isinstance(raw, str):
         raise GraphQLError(f"DateTime {json.dumps(raw, default=str)} is not a string; {ACCEPTED}")
+    day = _date_alone(raw)
+    if day is not None:
+        raise GraphQLError(
+            f'DateTime "{raw}" is a date without a time (its start in UTC is {day.isoformat()}T00:00:00Z); {ACCEPTED}'
+        )
     try:
         parsed = DateTimeDefinition.parse_value(raw)  # type: ignore[misc]
     except GraphQLError:  # Strawberry's coercion error, in dateutil's words ("Expected 3 digits, got '0-0'")
@@ -94,8 +114,8 @@ def _parse_datetime_literal(node: ValueNode, _variables: object = None) -> datet
 
 DATETIME_SCALAR = ScalarDefinition(
     name="DateTime",
-    description="Date with time (ISO 8601). Input without an offset is UTC; accepted from 1970-01-01 to "
-    "9999-01-01 UTC.",
+    description="Date with time (ISO 8601). Input without an offset is UTC; a date without a time is refused; "
+    "accepted from 1970-01-01 to 9999-01-01 UTC.",
     specified_by_url=None,
     serialize=DateTimeDefinition.serialize,
     parse_value=_parse_datetime,

@@ -28,6 +28,14 @@ class Query:
             return await readers.product(info, internal)
         if type_name == "Order":
             return await readers.order(info, internal)
+        if type_name == "Sku":
+            # Its link's loader reads any SKU of the merchant, linked or not (an outer join); `Sku.link` then
+            # finds the same read in the loader's cache.
+            link = await info.context.loaders.sku_link.load(internal)
+            if link is None:
+                return None
+            sku: t.Sku = link.sku
+            return sku
         if type_name == "WebhookEvent":
             from gql.webhooks.queries import event_by_id
 

@@ -209,8 +209,8 @@ class Shop(Node):
         return await readers.sync_tasks(info, self.internal_id, None, first, after)
 
 
-@strawberry.type
-class Sku:
+@strawberry.type(description="A product's variant at TikTok (TikTok's SKU); `node(id:)` finds it by its id.")
+class Sku(Node):
     id: strawberry.ID
     tiktok_sku_id: str
     seller_sku: str | None

@@ -114,10 +114,14 @@ def _say_what_applies(world: World, path: Path) -> None:
     if saved == given:
         logger.info("sandbox: restored its saved state from %s", path)
         return
+    # Under `make run`, deleting the file by hand left Shopbridge's shops of the old world ACTIVE with tokens the
+    # fresh sandbox refuses: the reset (gql/cli.py) deletes them too, so the warning names it first.
     logger.warning(
         "sandbox: restored its saved state from %s, made with %d products and %d orders per shop, seed %d; the "
-        "%d products, %d orders, seed %d given now apply to a fresh state only: delete that file to start over "
-        "(shops connected to it must then be authorized again)",
+        "%d products, %d orders, seed %d given now apply to a fresh state only. To start over: `make run "
+        "RESET_SANDBOX=1` (`shopbridge demo --reset-sandbox`) deletes that file, not the id ledger beside it, and "
+        "the shops connected to it from Shopbridge's database (connect them again); a sandbox run alone "
+        "(`python -m sandbox --state-dir`): stop it and delete that file",
         path, *saved, *given,
     )  # fmt: skip
 

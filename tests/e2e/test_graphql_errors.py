@@ -97,6 +97,10 @@ class TestRanges:
             ('"yesterday"', "GRAPHQL_VALIDATION_FAILED", "not an ISO 8601"),
             ('"2026-02-30T00:00:00Z"', "GRAPHQL_VALIDATION_FAILED", "not an ISO 8601"),
             ("12345", "GRAPHQL_VALIDATION_FAILED", "not a string"),
+            # a date alone names no instant (README: refused, not read as midnight UTC), in any of ISO 8601's forms
+            ('"2026-12-01"', "GRAPHQL_VALIDATION_FAILED", "a date without a time (its start in UTC is 2026-12-01T00"),
+            ('"20261201"', "GRAPHQL_VALIDATION_FAILED", "a date without a time"),
+            ('"2026-12"', "GRAPHQL_VALIDATION_FAILED", "a date without a time"),
         ]
         for literal, code, wrong in refused:
             for query in (  # an argument's literal, and an input object's field
@@ -110,6 +114,11 @@ class TestRanges:
                 assert error.get("locations") == [{"line": 1, "column": query.index(literal) + 1}], (literal, error)
                 assert literal.strip('"') in error["message"] and wrong in error["message"], error
                 assert "1970-01-01" in error["message"] and "9999-01-01" in error["message"], error
+        # and in a variable: BAD_USER_INPUT, before any resolver; a date and time of that day still answers
+        for day in ("2026-12-01", "2026-W49-2"):
+            body = app.raw_graphql(SHOP_ORDERS, {"id": "U2hvcDox", "t": day}, "m1")
+            assert codes(body) == ["BAD_USER_INPUT"] and "a date without a time" in body["errors"][0]["message"], body
+        assert app.graphql(SHOP_ORDERS, {"id": "U2hvcDox", "t": "2026-12-01T00:00:00Z"}, "m1") == {"shop": None}
 
     def test_a_forged_cursor_or_id_never_reaches_the_database(self, app: ShopbridgeServer, shop: dict) -> None:
         def forged(kind: str) -> list[str]:  # each of the right list's kind: refused for its time or id alone

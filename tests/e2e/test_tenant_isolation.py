@@ -143,11 +143,15 @@ SUBSCRIPTIONS: list[tuple[str, str, dict[str, Any]]] = [
 
 
 def _ghost(global_id: str) -> str:
+    return to_global_id(_type_of(global_id), GHOST)
+
+
+def _type_of(global_id: str) -> str:
     from gql.ids import from_global_id
 
     parsed = from_global_id(global_id)
     assert parsed is not None
-    return to_global_id(parsed[0], GHOST)
+    return parsed[0]
 
 
 def _bind(variables: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
@@ -221,6 +225,14 @@ def test_another_merchants_ids_are_answered_as_ids_of_nothing(
             assert "errors" not in real or name == "node", (name, real)
     # and m1's objects did not change
     assert app.graphql(OWN, {"shop": theirs["SHOP"], "item": theirs["ITEM"]}, "m1") == before
+    # and every id the API gave m1 is a node for m1, of the type it names (Relay: a global id refetches its object;
+    # a SKU's id did not, `Sku` was no `Node`)
+    for name, one in theirs.items():
+        node = app.graphql("query($id: ID!) { node(id: $id) { id __typename } }", {"id": one}, "m1")["node"]
+        assert node == {"id": one, "__typename": _type_of(one)}, (name, node)
+    sku = "query($id: ID!) { node(id: $id) { ... on Sku { tiktokSkuId link { state sku { id } } } } }"
+    found = app.graphql(sku, {"id": theirs["SKU"]}, "m1")["node"]
+    assert found["tiktokSkuId"] and found["link"]["sku"]["id"] == theirs["SKU"], found
 
 
 async def _first_answer(app: ShopbridgeServer, document: str, variables: dict[str, Any]) -> Any:
