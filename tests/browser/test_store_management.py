@@ -76,7 +76,7 @@ def test_enter_in_the_token_box_signs_in_from_the_keyboard(
 def test_add_a_us_shop_through_the_consent_page_with_each_refusal_in_words(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
-    app = console()
+    app = console(max_authorization_starts=3)  # SHOPBRIDGE_MAX_AUTHORIZATION_STARTS: the test's three, then refused
     sign_in(page, app, "m1")
     page.get_by_role("link", name="Add store").click()
     # choose TikTok Shop, then confirm the shop is local in a supported region
@@ -129,6 +129,21 @@ def test_add_a_us_shop_through_the_consent_page_with_each_refusal_in_words(
     expect(row.locator("abbr[title='United States']")).to_have_text("US")
     shops = [e["node"] for e in app.graphql(SHOPS, None, "m1")["shops"]["edges"]]
     assert [s["name"] for s in shops] == ["My US shop"]
+    # a fourth start within 30 minutes is refused, saying when the next may start (the payload's `retryAt`, shown in
+    # the browser's clock), not "once the oldest is 30 minutes old"
+    page.get_by_role("link", name="Add store").click()
+    page.get_by_role("button", name="Authorize").click()
+    page.get_by_label("My TikTok Shop is a local shop in a supported region").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("TikTok Shop region").select_option("US")
+    page.get_by_label("Custom shop name").fill("One too many")
+    page.get_by_role("button", name="Authorize").click()
+    expect(page.get_by_role("alert").filter(has_text="Too many authorizations")).to_have_text(
+        re.compile(
+            r"^Too many authorizations were started in the last 30 minutes\..*"
+            r" Try again after \d{1,2}:\d{2}( [AP]M)?\.$"
+        )
+    )
 
 
 def test_rename_reauthorize_and_delete_say_what_happens(console: Callable[..., ShopbridgeServer], page: Page) -> None:

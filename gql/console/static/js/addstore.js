@@ -6,7 +6,7 @@ import { explain, REGION_NAMES } from "./messages.js";
 
 const REGIONS = "{ supportedRegions }";
 const START = `mutation Start($input: ShopAuthorizationStartInput!) { shopAuthorizationStart(input: $input) {
-  authorizationUrl userErrors { code message field } } }`;
+  authorizationUrl retryAt userErrors { code message field } } }`;
 
 export function renderAddStore(ctx) {
   const state = { step: 1, confirmed: false, region: "", name: "" };
@@ -112,7 +112,7 @@ export function renderAddStore(ctx) {
         if (first) {
           const field = first.field?.[first.field.length - 1];
           const target = field === "name" ? nameError : field === "region" ? regionError : formError;
-          target.textContent = explain(first);
+          target.textContent = explain({ ...first, retryAt: result.retryAt });
           (field === "name" ? name : field === "region" ? select : submit).focus();
           if (field === "name") name.setAttribute("aria-invalid", "true");
           return;

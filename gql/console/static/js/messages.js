@@ -43,8 +43,23 @@ export const FIELD_ERRORS = {
   "NOT_FOUND state": "The shop this re-authorization was for has been deleted, so nothing was connected. To connect it again, start a new authorization (Add store).",
 };
 
+// The end of the sentences of refusals that come with a `retryAt`, replaced by that time when it is known.
+const RETRY_LATER = {
+  TOO_MANY_AUTHORIZATIONS: "Try again once the oldest is 30 minutes old.",
+  TOO_MANY_SYNC_STARTS: "Try again later.",
+};
+
+/** "17:05", the browser's local time of an ISO 8601 instant; rounded up to the next minute when it has seconds, so
+ * that "after" holds. */
+function clockTime(iso) {
+  const at = new Date(iso);
+  if (at.getSeconds() || at.getMilliseconds()) at.setSeconds(60, 0);
+  return at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
 /** A userError ({code, message, field?}) or a bare code as a sentence; TikTok's own words are kept where they add
- * detail. A userError asked with its `field` (a list of names) gets that field's sentence first (FIELD_ERRORS). */
+ * detail. A userError asked with its `field` (a list of names) gets that field's sentence first (FIELD_ERRORS); one
+ * given its payload's `retryAt` (an ISO 8601 instant) names that time where the sentence would say "later". */
 export function explain(error) {
   const code = typeof error === "string" ? error : error?.code;
   const onField = Array.isArray(error?.field) ? FIELD_ERRORS[`${code} ${error.field.join(".")}`] : undefined;
@@ -52,6 +67,8 @@ export function explain(error) {
   const sentence = USER_ERRORS[code];
   if (!sentence) return (typeof error === "object" && error?.message) || "Something went wrong. Try again.";
   if (code === "TIKTOK_REJECTED" && error?.message) return `${sentence} ${error.message}`;
+  // A refusal until a time (TOO_MANY_AUTHORIZATIONS, TOO_MANY_SYNC_STARTS): that time, in the browser's own clock.
+  if (RETRY_LATER[code] && error?.retryAt) return `${sentence.replace(RETRY_LATER[code], "")}Try again after ${clockTime(error.retryAt)}.`;
   // The server says, in one sentence, what is accepted and what was given ("On-hand is 75: it cannot drop by 500 (at
   // most 75)."): show it (its period once, were a message ever to come without one).
   if (code === "INVALID_INPUT" && error?.message) return `Not saved: ${error.message.replace(/\.$/, "")}.`;

@@ -10,11 +10,11 @@ const SHOP_FIELDS = `id name region status tiktokShopName tiktokShopCode sellerN
 const RENAME = `mutation Rename($input: ShopRenameInput!) { shopRename(input: $input) {
   shop { ${SHOP_FIELDS} } userErrors { code message field } } }`;
 const REAUTHORIZE = `mutation Reauthorize($input: ShopReauthorizationStartInput!) {
-  shopReauthorizationStart(input: $input) { authorizationUrl userErrors { code message } } }`;
+  shopReauthorizationStart(input: $input) { authorizationUrl retryAt userErrors { code message } } }`;
 const DELETE = `mutation Delete($input: ShopDeleteInput!) { shopDelete(input: $input) {
   deletedShopId userErrors { code message } } }`;
 const SYNC = `mutation Sync($input: SyncStartInput!) { syncStart(input: $input) {
-  tasks { id kind } userErrors { code message } } }`;
+  tasks { id kind } retryAt userErrors { code message } } }`;
 const TASK_CHANGES = "subscription StoreTasks { syncTaskUpdated { id status shop { id } } }";
 // Every shop first, as the server read it after this subscription joined its feed (the complete current list), then
 // each shop whose name, status, attention or Expire date changed (a revocation, a re-authorization, an announced
@@ -248,7 +248,7 @@ export function renderStores(ctx) {
   async function reauthorize(shop) {
     try {
       const result = (await ctx.graphql(REAUTHORIZE, { input: { shopId: shop.id } })).shopReauthorizationStart;
-      if (result.userErrors.length) return announce(explain(result.userErrors[0]), { kind: "error" });
+      if (result.userErrors.length) return announce(explain({ ...result.userErrors[0], retryAt: result.retryAt }), { kind: "error" });
       location.assign(result.authorizationUrl);
     } catch (exc) {
       announce(exc.message, { kind: "error" });
@@ -262,7 +262,7 @@ export function renderStores(ctx) {
     try {
       const input = { shopId: shop.id, kinds: ["PRODUCTS", "ORDERS"] };
       const result = (await ctx.graphql(SYNC, { input })).syncStart;
-      if (result.userErrors.length) announce(explain(result.userErrors[0]), { kind: "error" });
+      if (result.userErrors.length) announce(explain({ ...result.userErrors[0], retryAt: result.retryAt }), { kind: "error" });
       else announce(`Sync of “${shop.name}” started: follow it in the Task Center.`, { kind: "success" });
     } catch (exc) {
       announce(exc.message, { kind: "error" });
