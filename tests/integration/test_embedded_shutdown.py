@@ -178,6 +178,9 @@ async def test_with_redis_a_run_refused_at_shutdown_is_sent_again_its_retries_un
                 return [m for m in map(Message.decode, bodies) if tuple(m.args) == ("task-taken-at-sigterm",)]
 
             await until(lambda: bool(sent_again()), "the message to be sent again")
+            # and the run's line, which the actor logs once the message is sent again, on the worker's thread: the
+            # captures end with this block (the line once came after it, and the test read no line at all)
+            await until(lambda: bool(info.messages), "the run's INFO line")
         # then the message waits for another worker process, its retries untouched (each stop spent one before, and
         # a long import that lived through SHOPBRIDGE_SYNC_MAX_ATTEMPTS deploys had its message dropped), and the run
         # says so once at INFO, with no "Retrying message" warning
