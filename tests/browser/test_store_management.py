@@ -73,6 +73,17 @@ def test_enter_in_the_token_box_signs_in_from_the_keyboard(
     expect(page.get_by_role("heading", name="Store management")).to_be_visible()
 
 
+def add_us_store(page: Page, name: str) -> None:
+    """Add store, through its steps, to TikTok's consent page: a local US shop named `name`."""
+    page.get_by_role("link", name="Add store").click()
+    page.get_by_role("button", name="Authorize").click()
+    page.get_by_label("My TikTok Shop is a local shop in a supported region").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("TikTok Shop region").select_option("US")
+    page.get_by_label("Custom shop name").fill(name)
+    page.get_by_role("button", name="Authorize").click()
+
+
 def test_add_a_us_shop_through_the_consent_page_with_each_refusal_in_words(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
@@ -104,23 +115,11 @@ def test_add_a_us_shop_through_the_consent_page_with_each_refusal_in_words(
     expect(page.locator("#notice")).to_contain_text("This TikTok Shop is a cross-border shop")
     assert "error=" not in page.url
     # a seller who declines
-    page.get_by_role("link", name="Add store").click()
-    page.get_by_role("button", name="Authorize").click()
-    page.get_by_label("My TikTok Shop is a local shop in a supported region").check()
-    page.get_by_role("button", name="Next").click()
-    page.get_by_label("TikTok Shop region").select_option("US")
-    page.get_by_label("Custom shop name").fill("My US shop")
-    page.get_by_role("button", name="Authorize").click()
+    add_us_store(page, "My US shop")
     approve(page, "us-local", decision="Deny")
     expect(page.locator("#notice")).to_contain_text("The authorization was declined on TikTok")
     # and the US shop, approved
-    page.get_by_role("link", name="Add store").click()
-    page.get_by_role("button", name="Authorize").click()
-    page.get_by_label("My TikTok Shop is a local shop in a supported region").check()
-    page.get_by_role("button", name="Next").click()
-    page.get_by_label("TikTok Shop region").select_option("US")
-    page.get_by_label("Custom shop name").fill("My US shop")
-    page.get_by_role("button", name="Authorize").click()
+    add_us_store(page, "My US shop")
     approve(page, "us-local")
     expect(page.locator("#notice")).to_contain_text("“My US shop” is connected")
     row = page.locator("tbody tr", has_text="My US shop")
@@ -131,13 +130,7 @@ def test_add_a_us_shop_through_the_consent_page_with_each_refusal_in_words(
     assert [s["name"] for s in shops] == ["My US shop"]
     # a fourth start within 30 minutes is refused, saying when the next may start (the payload's `retryAt`, shown in
     # the browser's clock), not "once the oldest is 30 minutes old"
-    page.get_by_role("link", name="Add store").click()
-    page.get_by_role("button", name="Authorize").click()
-    page.get_by_label("My TikTok Shop is a local shop in a supported region").check()
-    page.get_by_role("button", name="Next").click()
-    page.get_by_label("TikTok Shop region").select_option("US")
-    page.get_by_label("Custom shop name").fill("One too many")
-    page.get_by_role("button", name="Authorize").click()
+    add_us_store(page, "One too many")
     expect(page.get_by_role("alert").filter(has_text="Too many authorizations")).to_have_text(
         re.compile(
             r"^Too many authorizations were started in the last 30 minutes\..*"
