@@ -2,6 +2,12 @@
 
 const REGIONS = "the United States, the United Kingdom, Malaysia or Singapore";
 
+// The end of the sentences of refusals that come with a `retryAt`, replaced by that time when it is known.
+const RETRY_LATER = {
+  TOO_MANY_AUTHORIZATIONS: "Try again once the oldest is 30 minutes old.",
+  TOO_MANY_SYNC_STARTS: "Try again later.",
+};
+
 export const USER_ERRORS = {
   INVALID_INPUT: "Something in the form is not valid. Check the fields and try again.",
   INVALID_NAME: "Enter a shop name of 1 to 64 characters, without line breaks or control characters.",
@@ -14,14 +20,14 @@ export const USER_ERRORS = {
   INVALID_STATE: "This authorization link has expired, was already used or was started by another account, so nothing was connected. Start again from Add store or Re-authorize.",
   AUTHORIZATION_DENIED: "The authorization was declined on TikTok, so nothing was connected.",
   AUTHORIZATION_UNCONFIRMED: "TikTok did not confirm the authorization in time, so nothing was connected. Authorize again.",
-  TOO_MANY_AUTHORIZATIONS: "Too many authorizations were started in the last 30 minutes. Each start counts for 30 minutes, whether it was finished or not, so finishing one does not help. Try again once the oldest is 30 minutes old.",
+  TOO_MANY_AUTHORIZATIONS: `Too many authorizations were started in the last 30 minutes. Each start counts for 30 minutes, whether it was finished or not, so finishing one does not help. ${RETRY_LATER.TOO_MANY_AUTHORIZATIONS}`,
   NOT_FOUND: "This shop, task, inventory item or SKU does not exist any more. The list has been refreshed.",
   TIKTOK_UNAVAILABLE: "TikTok Shop could not be reached. Try again in a few minutes.",
   TIKTOK_REJECTED: "TikTok Shop refused the request.",
   REAUTHORIZATION_REQUIRED: "TikTok no longer accepts this shop's authorization. Re-authorize the shop, then try again.",
   SYNC_ALREADY_RUNNING: "A sync of this shop is already running. Follow it in the Task Center.",
   SYNC_TASK_FINISHED: "This task has already finished, so it cannot be cancelled.",
-  TOO_MANY_SYNC_STARTS: "This shop's sync was started too often in the last hour. Try again later.",
+  TOO_MANY_SYNC_STARTS: `This shop's sync was started too often in the last hour. ${RETRY_LATER.TOO_MANY_SYNC_STARTS}`,
   INVALID_SYNC_WINDOW: "Orders can be imported for at most the past 90 days.",
   MISSING_SCOPE: "The shop's authorization lacks a permission Shopbridge needs. Re-authorize the shop.",
   TIKTOK_CURSOR_STUCK: "TikTok kept returning the same page, so the import stopped. Try Sync now again later.",
@@ -41,12 +47,6 @@ export const USER_ERRORS = {
 // since it started (domain.authorization REAUTHORIZED_SHOP_DELETED): no list was refreshed, nothing was connected.
 export const FIELD_ERRORS = {
   "NOT_FOUND state": "The shop this re-authorization was for has been deleted, so nothing was connected. To connect it again, start a new authorization (Add store).",
-};
-
-// The end of the sentences of refusals that come with a `retryAt`, replaced by that time when it is known.
-const RETRY_LATER = {
-  TOO_MANY_AUTHORIZATIONS: "Try again once the oldest is 30 minutes old.",
-  TOO_MANY_SYNC_STARTS: "Try again later.",
 };
 
 /** "17:05", the browser's local time of an ISO 8601 instant; rounded up to the next minute when it has seconds, so
