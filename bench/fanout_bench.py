@@ -39,7 +39,7 @@ from bench.query_bench import MERCHANT_ID, seed
 from domain.sync import SyncKind, SyncTask, SyncTrigger
 from gql.auth import issue_token
 from gql.ids import to_global_id
-from gql.serving import websocket_options
+from gql.serving import protocol_options
 from tests.fixtures.served import ThreadedServer
 
 GOAL_P95_MS = 250.0
@@ -49,7 +49,7 @@ def _served(asgi_app: Any, port: int, max_message_bytes: int) -> ThreadedServer:
     """The test suite's server thread, with the WebSocket options `shopbridge serve` uses (no per-message deflate)."""
     config = uvicorn.Config(
         asgi_app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
-        **websocket_options(max_message_bytes),
+        **protocol_options(max_message_bytes),
     )  # fmt: skip
     return ThreadedServer(config, name="shopbridge-server")
 

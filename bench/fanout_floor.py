@@ -9,7 +9,7 @@ A minimal Strawberry schema (no extensions, Strawberry's own view, handler and e
 `syncTaskUpdated(taskId: ID!)`, whose generator yields the current state (`id status processed`, the object shape
 benchmark 6 asks for) at once and then on each signal (the latest state wins, as ours), completing after
 SUCCEEDED. It is mounted on a Starlette app and served by uvicorn in a thread of this process with the WebSocket
-options `shopbridge serve` uses (`gql.serving.websocket_options`). The same subscriber process as benchmark 6
+options `shopbridge serve` uses (`gql.serving.protocol_options`). The same subscriber process as benchmark 6
 (`bench/fanout_clients.py`) opens the same sockets with the same document; the same driver loop stamps each new
 state's wall-clock time and signals the server's loop (`call_soon_threadsafe`, as the in-process event bus does),
 `interval` seconds apart. Figures: the same delays (p50/p95/max) and the server thread's CPU per delivery.
@@ -42,7 +42,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from bench.fanout_measure import FanoutSizes, GcWatch, delay_figures, thread_cpu_seconds
 from bench.harness import ROOT, free_port, log
-from gql.serving import websocket_options
+from gql.serving import protocol_options
 from tests.fixtures.served import ThreadedServer
 
 TASK_ID = "U3luY1Rhc2s6Zmxvb3I="  # any id: the floor has one task
@@ -121,7 +121,7 @@ def build_app(hub: Hub) -> Starlette:
 def _served(app: Starlette) -> ThreadedServer:
     config = uvicorn.Config(
         app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="on",
-        timeout_graceful_shutdown=2, **websocket_options(1_048_576),
+        timeout_graceful_shutdown=2, **protocol_options(1_048_576),
     )  # fmt: skip
     return ThreadedServer(config, name="fanout-floor-server")
 

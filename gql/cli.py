@@ -212,7 +212,7 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
     # the server starts (gql/serving.py) or once it serves.
     from adapters.config import is_set
     from adapters.logs import uvicorn_log_config
-    from gql.serving import websocket_options
+    from gql.serving import protocol_options
 
     _public_url_from(args.host, args.port)
     # Both before the settings, which make the data directory and its keys: a refusal leaves nothing on disk
@@ -245,7 +245,7 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
         "log_config": uvicorn_log_config(settings.log_level, settings.log_format),
         "proxy_headers": True,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
-        **websocket_options(settings.max_request_bytes),  # no per-message deflate; 1009 beyond the size limit
+        **protocol_options(settings.max_request_bytes),  # no per-message deflate; 1009 beyond the size limit
     }
     if args.workers > 1:  # Redis: no worker pool in these processes; uvicorn spawns them from the factory
         from gql.serving import serve_workers

@@ -23,6 +23,7 @@ and one that arrives before a server or supervisor took over is acted on as soon
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -33,15 +34,23 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from uvicorn.config import STARTUP_FAILURE
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.supervisors import Multiprocess
 from websockets.protocol import State
 
 from adapters import interrupts
+from gql.throttled_log import ThrottledLog
 
 log = logging.getLogger("shopbridge")
+refusals = ThrottledLog(logging.getLogger("shopbridge.http"), interval_seconds=60.0)
 
 WS_PING_SECONDS = 20
+# A request's line and headers, all together. Node's and h11's default is 16 KiB, nginx's 4 x 8 KiB; a GET /graphql
+# whose document is at the token limit (2,000 tokens) fits, URL-encoded; a larger document goes in a POST's body.
+MAX_REQUEST_HEAD_BYTES = 65_536
+REQUEST_HEADERS_TOO_LARGE = "REQUEST_HEADERS_TOO_LARGE"
+LINGER_SECONDS = 2.0  # how long a refused request's rest is read and dropped before its socket is closed
 FORCED_LINE = "interrupted again: not waiting for open connections; closing them and shutting down"
 stop_on_sigterm = interrupts.record_sigterm  # record SIGTERM instead of dying of it (module docstring)
 terminated = interrupts.terminated  # SIGTERM was recorded: this process was asked to stop
@@ -66,8 +75,72 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         super().shutdown()
 
 
-def websocket_options(max_message_bytes: int) -> dict[str, Any]:
-    """uvicorn's WebSocket options for every way Shopbridge is served (`shopbridge serve`, the fan-out benchmark).
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools HTTP/1.1 protocol (its `http="auto"` choice), with a bound on a request's head: past
+    `MAX_REQUEST_HEAD_BYTES` of request line and headers, 431 `REQUEST_HEADERS_TOO_LARGE` (RFC 6585 sec. 5) and the
+    connection closed, before the app sees the request.
+
+    uvicorn's httptools protocol bounds neither: it gathered a URL of any length (`self.url += url`, and httptools a
+    header value alike) until the head ended, copying everything received so far at every read. One client with no
+    token, sending a 200 MB request line, held the event loop for ~70 s of CPU and the process for ~430 MB (uvicorn
+    0.54.0, httptools 0.9.0); h11, uvicorn's other protocol, refuses a head past 16 KiB itself. Bytes are counted as
+    read while a head is incomplete, from the read in which its request began: at most one read (256 KiB) more than
+    the head itself, and nothing is counted once the head is complete (a body is bounded by the app's own limit,
+    `SHOPBRIDGE_MAX_REQUEST_BYTES`).
+
+    The refusal is a lingering close (as nginx's): the answer is sent, then our half of the connection is shut and
+    what the client still sends is read and dropped unparsed, for `LINGER_SECONDS` at most, before the socket is
+    closed. Closed at once, the rest of the head still arriving made the kernel reset the connection, and a client
+    sending it never read the 431, only "connection reset".
+    """
+
+    _head_bytes = 0
+    _reading_head = False
+    _lingering = False
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._reading_head = True
+        self._head_bytes = 0
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # the rest of a refused request: dropped unparsed
+        super().data_received(data)
+        if not self._reading_head or self.transport.is_closing():
+            return
+        self._head_bytes += len(data)
+        if self._head_bytes > MAX_REQUEST_HEAD_BYTES:
+            self._reading_head = False
+            self._refuse_head()
+
+    def _refuse_head(self) -> None:
+        refusals.warning(
+            REQUEST_HEADERS_TOO_LARGE,
+            "request refused: %s, its line and headers over %d bytes",
+            REQUEST_HEADERS_TOO_LARGE,
+            MAX_REQUEST_HEAD_BYTES,
+        )
+        message = f"The request line and headers are larger than {MAX_REQUEST_HEAD_BYTES} bytes."
+        body = json.dumps({"errors": [{"message": message, "extensions": {"code": REQUEST_HEADERS_TOO_LARGE}}]})
+        head = "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+        head += f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        self.transport.write((head + body).encode())
+        if not self.transport.can_write_eof():  # TLS: no half-close
+            self.transport.close()
+            return
+        self._lingering = True
+        self.transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)
+
+
+def protocol_options(max_message_bytes: int) -> dict[str, Any]:
+    """uvicorn's HTTP and WebSocket options for every way Shopbridge is served (`shopbridge serve`, the fan-out
+    benchmark). HTTP: httptools with a bound on a request's head (`HttpProtocol`).
 
     Per-message deflate is off: subscription messages are a few hundred bytes of JSON, which deflate barely
     shrinks, while compressing each one cost ~22 % of the API's CPU when 1,000 subscribers followed one task
@@ -77,6 +150,7 @@ def websocket_options(max_message_bytes: int) -> dict[str, Any]:
     peer's close in flight (`WebSocketProtocol`).
     """
     return {
+        "http": HttpProtocol,
         "ws": WebSocketProtocol,
         "ws_per_message_deflate": False,
         "ws_ping_interval": WS_PING_SECONDS,
