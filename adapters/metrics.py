@@ -35,8 +35,9 @@ Metric names (a contract: dashboards and alerts use them; see the README's Opera
     shopbridge_inventory_push_lag_seconds                            histogram: last stock change -> TikTok told
     shopbridge_inventory_drift_total                                 linked SKUs a reconcile found off target
     shopbridge_requests_rate_limited_total{endpoint}                 requests refused with 429 RATE_LIMITED, endpoint:
-                                                                     graphql (per merchant) | console_login (per
-                                                                     client address)
+                                                                     graphql (per merchant) | graphql_ws (an
+                                                                     operation over the WebSocket, per merchant) |
+                                                                     console_login (per client address)
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ INVENTORY_DRIFT = Counter(
 
 REQUESTS_RATE_LIMITED = Counter(
     "shopbridge_requests_rate_limited_total",
-    "HTTP requests refused with 429 RATE_LIMITED (SHOPBRIDGE_MAX_REQUESTS_PER_MINUTE_PER_MERCHANT), by endpoint.",
+    "Requests refused RATE_LIMITED (SHOPBRIDGE_MAX_REQUESTS_PER_MINUTE_PER_MERCHANT), by endpoint.",
     ["endpoint"],
 )
 

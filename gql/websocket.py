@@ -9,7 +9,8 @@ execution (it does not parse, exceeds a limit, names no operation to run, or fai
 message for its id, with the `extensions.code` HTTP gives the same document; the socket stays open. The legacy
 `graphql-ws` protocol is not offered. A merchant's socket past its cap of open sockets is closed with 1008
 `TOO_MANY_CONNECTIONS` at its `connection_init`, and every socket gives its slot back when it ends
-(gql/socket_slots.py).
+(gql/socket_slots.py). Each operation started draws on the merchant's requests a minute, as an HTTP request does: one
+past them gets an `error` message `RATE_LIMITED` with `retryAfter` (gql/request_rate.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
+from adapters.request_rate import RequestRate
 from gql.context import Context
+from gql.request_rate import operation_rate_limited
 from gql.socket_slots import CLOSE_POLICY_VIOLATION, SocketSlots, TooManyConnectionsError
 
 log = logging.getLogger("shopbridge.ws")
@@ -113,6 +116,15 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             )
             await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
             return
+        rate: RequestRate | None = getattr(self.view, "request_rate", None)
+        merchant_id = self.context.merchant_id if self.connection_acknowledged else None
+        if rate is not None and merchant_id is not None and message["id"] not in self.operations:
+            # The merchant's HTTP budget, one request per operation started (gql/request_rate.py).
+            retry_after = await rate.admit("merchant:" + merchant_id)
+            if retry_after is not None:
+                error = operation_rate_limited(retry_after, rate.per_minute)
+                await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+                return
         await super().handle_subscribe(message)
 
     @staticmethod

@@ -4,6 +4,8 @@ endpoints are not held back. The cap is counted, not timed: no test waits for a 
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from gql.app import create_app
 from gql.console.login import exchange_login_code
 from tests.e2e.test_webhook_metrics import moved, scrape
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import DEADLINE_SECONDS
+from tests.fixtures.ws import connected
 
 QUERY = {"query": "{ supportedRegions }"}
 
@@ -75,6 +79,35 @@ def test_past_the_cap_a_merchant_then_an_address_is_refused_429_with_retry_after
     assert body["code"] == "RATE_LIMITED" and body["retryAfter"] == retry_after, body
     assert body["message"] == f"Too many sign-in attempts from this address; try again in {retry_after} seconds."
     assert moved(after, scrape(app), "shopbridge_requests_rate_limited_total", endpoint="console_login") == 1
+
+    # Operations over the WebSocket draw on the merchant's budget too: a socket ran any number of them before.
+    # when merchant m3 starts 4 operations over one socket within the minute
+    before_ws = scrape(app)
+    answers = asyncio.run(_operations_over_one_socket(app, "m3", 4))
+    # then 3 run, and the 4th gets an error message with the code and the wait; the socket stays open (pong)
+    assert [kind for kind, _ in answers] == ["next", "next", "next", "error", "pong"], answers
+    [error] = answers[3][1]
+    assert error["extensions"]["code"] == "RATE_LIMITED" and 1 <= error["extensions"]["retryAfter"] <= 60, error
+    assert error["message"].startswith("Too many requests: at most 3 a minute per merchant"), error
+    # and the budget is the one HTTP draws on: m3's next HTTP request is refused as well
+    assert _ask(app, "m3").status_code == 429
+    assert moved(before_ws, scrape(app), "shopbridge_requests_rate_limited_total", endpoint="graphql_ws") == 1
+
+
+async def _operations_over_one_socket(app: ShopbridgeServer, merchant_id: str, count: int) -> list[tuple[str, object]]:
+    """Start `count` queries one after another on one socket, then ping: each answer's (type, payload)."""
+    answers: list[tuple[str, object]] = []
+    async with connected(app.url, {"Authorization": f"Bearer {app.token(merchant_id)}"}) as socket:
+        for n in range(count):
+            await socket.send(json.dumps({"id": str(n), "type": "subscribe", "payload": QUERY}))
+            answer = json.loads(await asyncio.wait_for(socket.recv(), DEADLINE_SECONDS))
+            answers.append((answer["type"], answer.get("payload")))
+            if answer["type"] == "next":  # its complete
+                assert json.loads(await asyncio.wait_for(socket.recv(), DEADLINE_SECONDS))["type"] == "complete"
+        await socket.send(json.dumps({"type": "ping"}))
+        answer = json.loads(await asyncio.wait_for(socket.recv(), DEADLINE_SECONDS))
+        answers.append((answer["type"], answer.get("payload")))
+    return answers
 
 
 def test_a_cap_of_0_builds_no_limiter(tmp_path: Path) -> None:
