@@ -26,7 +26,8 @@ class _Reason:
 
 class ThrottledLog:
     """`warning(reason, message, *args)`: logs `message % args` at WARNING on `logger` unless a line of the same
-    `reason` was logged less than `interval_seconds` ago; then it only counts it. The next line logged for the reason
+    `reason` was logged less than `interval_seconds` ago; then it only counts it (`info`, `log(level, ...)`: the same
+    at another level; the interval is the reason's, whatever the level). The next line logged for the reason
     ends `; N more like it not logged in the last S s`. `clock`: monotonic seconds (a test's own)."""
 
     def __init__(
@@ -39,6 +40,13 @@ class ThrottledLog:
         self._lock = threading.Lock()
 
     def warning(self, reason: str, message: str, *args: object) -> None:
+        self.log(logging.WARNING, reason, message, *args)
+
+    def info(self, reason: str, message: str, *args: object) -> None:
+        """As `warning`, at INFO: a client's mistake that anyone can repeat (a WebSocket refused for a bad token)."""
+        self.log(logging.INFO, reason, message, *args)
+
+    def log(self, level: int, reason: str, message: str, *args: object) -> None:
         now = self._clock()
         with self._lock:
             last = self._reasons.get(reason)
@@ -49,4 +57,4 @@ class ThrottledLog:
         if last is not None and last.suppressed:
             message += "; %d more like it not logged in the last %.0f s"
             args = (*args, last.suppressed, now - last.logged_at)
-        self.logger.warning(message, *args)
+        self.logger.log(level, message, *args)

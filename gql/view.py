@@ -42,9 +42,8 @@ from gql.request_ids import request_id as request_id_of
 from gql.request_rate import graphql_rate_limited
 from gql.responses import GRAPHQL_RESPONSE_JSON, error_response, header, response_media_type
 from gql.socket_slots import SocketSlots
+from gql.throttled_log import ThrottledLog
 from gql.websocket import BoundedWebSocketAdapter, TransportWSHandler
-
-log = logging.getLogger("shopbridge.auth")
 
 BAD_REQUEST = "BAD_REQUEST"
 GRAPHIQL_CDN = "https://unpkg.com"  # where Strawberry's GraphiQL page loads its assets from
@@ -118,6 +117,9 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         self.max_message_bytes = max_message_bytes
         self.graphiql_assets_url = graphiql_assets_url
         self.socket_slots = SocketSlots(max_websockets_per_merchant)
+        # A socket refused or closed for the client's mistake: one INFO line a minute per reason, not one per socket.
+        # Anyone can open sockets with a bad token or a bad message, as fast as they like (gql/websocket.py).
+        self.socket_refusals = ThrottledLog(logging.getLogger("shopbridge.ws"), interval_seconds=60.0)
         self.request_rate = request_rate
 
     @property
@@ -262,7 +264,7 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
                 self.secret_key, bearer_token(authorization)
             )
         except AuthenticationError as exc:
-            log.info("websocket refused: %s", exc)
+            self.socket_refusals.info("token", "websocket refused: %s", exc)
             raise ConnectionRejectionError({"message": str(exc)}) from exc
         bind_log_context(merchant_id=context.merchant_id)
         # TooManyConnectionsError past the merchant's cap: the handler closes the socket with 1008 (gql/websocket.py)

@@ -10,7 +10,9 @@ message for its id, with the `extensions.code` HTTP gives the same document; the
 `graphql-ws` protocol is not offered. A merchant's socket past its cap of open sockets is closed with 1008
 `TOO_MANY_CONNECTIONS` at its `connection_init`, and every socket gives its slot back when it ends
 (gql/socket_slots.py). Each operation started draws on the merchant's requests a minute, as an HTTP request does: one
-past them gets an `error` message `RATE_LIMITED` with `retryAfter` (gql/request_rate.py).
+past them gets an `error` message `RATE_LIMITED` with `retryAfter` (gql/request_rate.py). A socket refused or closed for
+the client's mistake (a bad token, a bad or too big message, past the cap) is one INFO line a minute per reason on
+`shopbridge.ws`, saying how many more there were: anyone can open sockets and be refused, as fast as they like.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from adapters.request_rate import RequestRate
 from gql.context import Context
 from gql.request_rate import operation_rate_limited
 from gql.socket_slots import CLOSE_POLICY_VIOLATION, SocketSlots, TooManyConnectionsError
+from gql.throttled_log import ThrottledLog
 
 log = logging.getLogger("shopbridge.ws")
 _encoder = msgspec.json.Encoder()
@@ -78,7 +81,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle_message(self, message: Message) -> None:
         problem = protocol_violation(message)
         if problem is not None:
-            log.info("websocket closed: %s", problem)
+            _refusals(self.view).info("protocol", "websocket closed 4400: %s", problem)
             await self.handle_invalid_message(problem)
             return
         if message["type"] == "connection_init" and message.get("payload") is None:
@@ -89,7 +92,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         try:
             await super().handle_connection_init(message)
         except TooManyConnectionsError as exc:  # raised by the view's on_ws_connect, before any ack
-            log.info("websocket refused: %s", exc.reason)
+            _refusals(self.view).info("too_many", "websocket refused: %s", exc.reason)
             await self.websocket.close(code=CLOSE_POLICY_VIOLATION, reason=exc.reason)
 
     async def shutdown(self) -> None:
@@ -170,7 +173,9 @@ class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
             while self.ws.application_state != WebSocketState.DISCONNECTED:
                 text = await self.ws.receive_text()
                 if limit is not None and _too_big(text, limit):
-                    log.info("websocket closed: a message of more than %d bytes", limit)
+                    _refusals(self.view).info(
+                        "too_big", "websocket closed 1009: a message of more than %d bytes", limit
+                    )
                     await self.close(CLOSE_MESSAGE_TOO_BIG, f"Messages are limited to {limit} bytes.")
                     return
                 try:
@@ -182,6 +187,12 @@ class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
             raise NonTextMessageReceived from exc
         except WebSocketDisconnect:
             pass
+
+
+def _refusals(view: object) -> ThrottledLog:
+    """The view's throttle of socket refusals (gql/view.py): one INFO line a minute per reason."""
+    refusals = getattr(view, "socket_refusals", None)
+    return refusals if isinstance(refusals, ThrottledLog) else ThrottledLog(log, 0.0)
 
 
 def _too_big(text: str, limit: int) -> bool:

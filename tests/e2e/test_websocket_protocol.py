@@ -223,6 +223,24 @@ class TestInvalidMessages:
             assert await close_code(socket) == 4400
         assert server_errors() == []
 
+    async def test_a_flood_of_refused_sockets_is_one_info_line_per_reason(self, app: ShopbridgeServer, caplog) -> None:
+        # Anyone can open sockets and be refused, as fast as they like: each refusal was one INFO line (a log flood).
+        caplog.set_level(logging.INFO)
+        # given 5 sockets whose connection_init carries a bad token, and 5 that send a message the protocol forbids
+        for _ in range(5):
+            async with connected(app.url, None) as socket:
+                await socket.send(_init("not-a-token"))
+                assert await close_code(socket) == 4403
+            async with connected(app.url, None) as socket:
+                await socket.send(json.dumps({"type": "bogus"}))
+                assert await close_code(socket) == 4400
+        # then the log holds one line per reason (the next, a minute later, says how many were left out)
+        lines = [r.getMessage() for r in caplog.records if r.name.startswith("shopbridge") and "websocket" in r.msg]
+        assert lines == [
+            "websocket refused: The token is invalid.",
+            "websocket closed 4400: Unknown message type: bogus",
+        ]
+
     async def test_a_bad_message_while_a_subscription_runs(self, app: ShopbridgeServer, server_errors) -> None:
         async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
             subscribe = {"id": "s", "type": "subscribe", "payload": {"query": TASK_UPDATED}}
