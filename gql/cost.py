@@ -45,6 +45,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension, ValidationCache
 
+from gql.parsing import MAX_CACHED_DOCUMENT_CHARS
 from gql.readers import MAX_PAGE  # the largest page every connection's resolver accepts
 
 DEFAULT_PAGE = 20
@@ -314,7 +315,8 @@ class BoundedValidationCache(ValidationCache):
     """Strawberry's `ValidationCache` (validation, cached by document and rules), which first refuses a document of
     more than `max_selections` selections with its fragments expanded (`expanded_selections`): QUERY_TOO_COMPLEX,
     and no validation rule runs. Strawberry's depth and alias rules follow every spread anew, exponential in how
-    deep fragments spread fragments twice; validation must not start on such a document."""
+    deep fragments spread fragments twice; validation must not start on such a document. A document longer than
+    `MAX_CACHED_DOCUMENT_CHARS` is validated without the cache, which would keep it (gql/parsing.py)."""
 
     def __init__(self, maxsize: int, max_selections: int = MAX_EXPANDED_SELECTIONS) -> None:
         super().__init__(maxsize=maxsize)
@@ -331,6 +333,14 @@ class BoundedValidationCache(ValidationCache):
                     extensions={"code": QUERY_TOO_COMPLEX},
                 )
             ]
+            yield
+            return
+        source = document.loc.source.body if document is not None and document.loc is not None else ""
+        if document is not None and len(source) > MAX_CACHED_DOCUMENT_CHARS:
+            # validated as by the cache, but not kept (gql/parsing.py)
+            from strawberry.schema.schema import validate_document  # as Strawberry's cache imports it
+
+            context.pre_execution_errors = validate_document(context.schema._schema, document, context.validation_rules)
             yield
             return
         yield from super().on_validate()
