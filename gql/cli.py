@@ -245,7 +245,7 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
         "log_config": uvicorn_log_config(settings.log_level, settings.log_format),
         "proxy_headers": True,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
-        **protocol_options(settings.max_request_bytes),  # no per-message deflate; 1009 beyond the size limit
+        **protocol_options(settings.max_request_bytes, settings.request_body_timeout_seconds),  # gql.serving
     }
     if args.workers > 1:  # Redis: no worker pool in these processes; uvicorn spawns them from the factory
         from gql.serving import serve_workers

@@ -50,6 +50,7 @@ WS_PING_SECONDS = 20
 # whose document is at the token limit (2,000 tokens) fits, URL-encoded; a larger document goes in a POST's body.
 MAX_REQUEST_HEAD_BYTES = 65_536
 REQUEST_HEADERS_TOO_LARGE = "REQUEST_HEADERS_TOO_LARGE"
+REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # as a body too slow (gql/limits.py)
 LINGER_SECONDS = 2.0  # how long a refused request's rest is read and dropped before its socket is closed
 FORCED_LINE = "interrupted again: not waiting for open connections; closing them and shutting down"
 stop_on_sigterm = interrupts.record_sigterm  # record SIGTERM instead of dying of it (module docstring)
@@ -76,35 +77,51 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools HTTP/1.1 protocol (its `http="auto"` choice), with a bound on a request's head: past
-    `MAX_REQUEST_HEAD_BYTES` of request line and headers, 431 `REQUEST_HEADERS_TOO_LARGE` (RFC 6585 sec. 5) and the
-    connection closed, before the app sees the request.
+    """uvicorn's httptools HTTP/1.1 protocol (its `http="auto"` choice), with bounds on a request's head (its line and
+    headers), before the app sees the request:
 
-    uvicorn's httptools protocol bounds neither: it gathered a URL of any length (`self.url += url`, and httptools a
-    header value alike) until the head ended, copying everything received so far at every read. One client with no
-    token, sending a 200 MB request line, held the event loop for ~70 s of CPU and the process for ~430 MB (uvicorn
-    0.54.0, httptools 0.9.0); h11, uvicorn's other protocol, refuses a head past 16 KiB itself. Bytes are counted as
-    read while a head is incomplete, from the read in which its request began: at most one read (256 KiB) more than
-    the head itself, and nothing is counted once the head is complete (a body is bounded by the app's own limit,
-    `SHOPBRIDGE_MAX_REQUEST_BYTES`).
+    - in size: past `MAX_REQUEST_HEAD_BYTES`, 431 `REQUEST_HEADERS_TOO_LARGE` (RFC 6585 sec. 5). uvicorn's httptools
+      protocol gathered a URL of any length (`self.url += url`, and httptools a header value alike) until the head
+      ended, copying everything received so far at every read: one client with no token, sending a 200 MB request
+      line, held the event loop for ~70 s of CPU and the process for ~430 MB (uvicorn 0.54.0, httptools 0.9.0).
+      Bytes are counted as read while a head is incomplete, from the read in which its request began: at most one
+      read (256 KiB) more than the head itself; nothing once the head is complete (a body has the app's own limit,
+      `SHOPBRIDGE_MAX_REQUEST_BYTES`).
+    - in time: a head not complete within `head_timeout_seconds` of the connection (or, on a kept-alive connection,
+      of its first byte), 408 `REQUEST_TIMEOUT`; a new connection that sent nothing in that time is closed without
+      an answer. uvicorn bounds neither (its keep-alive timeout starts only after a response): a client with no
+      token held a connection, and its file descriptor, for ever by sending nothing or a head a byte at a time.
 
-    The refusal is a lingering close (as nginx's): the answer is sent, then our half of the connection is shut and
-    what the client still sends is read and dropped unparsed, for `LINGER_SECONDS` at most, before the socket is
-    closed. Closed at once, the rest of the head still arriving made the kernel reset the connection, and a client
-    sending it never read the 431, only "connection reset".
+    A refusal is a lingering close (as nginx's): the answer is sent, our half of the connection shut, and what the
+    client still sends read and dropped unparsed for `LINGER_SECONDS` at most before the socket is closed. Closed at
+    once, the rest of a head still arriving made the kernel reset the connection, and the client never read the
+    answer, only "connection reset".
     """
 
+    head_timeout_seconds = 30.0  # `http_protocol(seconds)` sets it: SHOPBRIDGE_REQUEST_BODY_TIMEOUT
     _head_bytes = 0
     _reading_head = False
     _lingering = False
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._reading_head = True
         self._head_bytes = 0
+        if self._head_timer is None:  # a kept-alive connection's next request: from its first byte
+            self._start_head_timer()
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
+        self._stop_head_timer()
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
@@ -115,19 +132,41 @@ class HttpProtocol(HttpToolsProtocol):
             return
         self._head_bytes += len(data)
         if self._head_bytes > MAX_REQUEST_HEAD_BYTES:
-            self._reading_head = False
-            self._refuse_head()
+            refusals.warning(
+                REQUEST_HEADERS_TOO_LARGE,
+                "request refused: %s, its line and headers over %d bytes",
+                REQUEST_HEADERS_TOO_LARGE,
+                MAX_REQUEST_HEAD_BYTES,
+            )
+            message = f"The request line and headers are larger than {MAX_REQUEST_HEAD_BYTES} bytes."
+            self._refuse(431, "Request Header Fields Too Large", message, REQUEST_HEADERS_TOO_LARGE)
 
-    def _refuse_head(self) -> None:
+    def _start_head_timer(self) -> None:
+        self._head_timer = self.loop.call_later(self.head_timeout_seconds, self._head_too_slow)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or self._lingering:
+            return
+        if not self._reading_head:  # nothing sent on a new connection: closed, as an idle kept-alive one is
+            self.transport.close()
+            return
         refusals.warning(
-            REQUEST_HEADERS_TOO_LARGE,
-            "request refused: %s, its line and headers over %d bytes",
-            REQUEST_HEADERS_TOO_LARGE,
-            MAX_REQUEST_HEAD_BYTES,
+            REQUEST_TIMEOUT, "request refused: its line and headers not received within %gs", self.head_timeout_seconds
         )
-        message = f"The request line and headers are larger than {MAX_REQUEST_HEAD_BYTES} bytes."
-        body = json.dumps({"errors": [{"message": message, "extensions": {"code": REQUEST_HEADERS_TOO_LARGE}}]})
-        head = "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+        message = f"The request line and headers did not arrive within {self.head_timeout_seconds:g} seconds."
+        self._refuse(408, "Request Timeout", message, REQUEST_TIMEOUT)
+
+    def _refuse(self, status: int, phrase: str, message: str, code: str) -> None:
+        self._reading_head = False
+        self._stop_head_timer()
+        body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+        head = f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\n"
         head += f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         self.transport.write((head + body).encode())
         if not self.transport.can_write_eof():  # TLS: no half-close
@@ -135,12 +174,23 @@ class HttpProtocol(HttpToolsProtocol):
             return
         self._lingering = True
         self.transport.write_eof()
-        asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
-def protocol_options(max_message_bytes: int) -> dict[str, Any]:
+def http_protocol(head_timeout_seconds: float) -> type[HttpProtocol]:
+    """`HttpProtocol` whose heads must arrive within `head_timeout_seconds` (uvicorn's `http=` takes a class)."""
+
+    class BoundedHttpProtocol(HttpProtocol):
+        pass
+
+    BoundedHttpProtocol.head_timeout_seconds = head_timeout_seconds
+    return BoundedHttpProtocol
+
+
+def protocol_options(max_message_bytes: int, head_timeout_seconds: float = 30.0) -> dict[str, Any]:
     """uvicorn's HTTP and WebSocket options for every way Shopbridge is served (`shopbridge serve`, the fan-out
-    benchmark). HTTP: httptools with a bound on a request's head (`HttpProtocol`).
+    benchmark). HTTP: httptools with bounds on a request's head, its size and `head_timeout_seconds`
+    (`HttpProtocol`).
 
     Per-message deflate is off: subscription messages are a few hundred bytes of JSON, which deflate barely
     shrinks, while compressing each one cost ~22 % of the API's CPU when 1,000 subscribers followed one task
@@ -150,7 +200,7 @@ def protocol_options(max_message_bytes: int) -> dict[str, Any]:
     peer's close in flight (`WebSocketProtocol`).
     """
     return {
-        "http": HttpProtocol,
+        "http": http_protocol(head_timeout_seconds),
         "ws": WebSocketProtocol,
         "ws_per_message_deflate": False,
         "ws_ping_interval": WS_PING_SECONDS,

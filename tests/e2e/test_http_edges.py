@@ -113,6 +113,29 @@ class TestSlowBody:
         }
         assert httpx.get(f"{app.url}/healthz").status_code == 200
 
+    def test_a_head_never_finished_is_408_and_a_connection_that_sends_nothing_is_closed(self, app_factory) -> None:
+        # uvicorn bounds no head in time either: both connections below were held for ever, no token needed.
+        app = app_factory(request_body_timeout_seconds=1.0)
+        url = urlsplit(app.url)
+        address = (url.hostname, url.port)
+        with (
+            socket.create_connection(address, timeout=DEADLINE_SECONDS) as silent,
+            socket.create_connection(address, timeout=DEADLINE_SECONDS) as partial,
+        ):
+            # given a connection that sends nothing, and one whose head never ends
+            partial.sendall(f"GET /graphql HTTP/1.1\r\nHost: {url.netloc}\r\nAccept: ".encode())
+            # then, past the deadline, the second is answered 408 with a code and closed
+            answer = b""
+            while chunk := partial.recv(65536):
+                answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.split(b"\r\n")[0] == b"HTTP/1.1 408 Request Timeout", answer
+            [error] = httpx.Response(408, content=body).json()["errors"]
+            assert error["extensions"] == {"code": "REQUEST_TIMEOUT"}, error
+            # and the first is closed without an answer
+            assert silent.recv(1) == b""
+        assert httpx.get(f"{app.url}/healthz").status_code == 200
+
     def test_the_webhook_endpoint_answers_an_empty_408_counted_too_slow(self, app_factory) -> None:
         app = app_factory(request_body_timeout_seconds=1.0)
         before = scrape(app)
