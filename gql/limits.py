@@ -9,6 +9,9 @@ The deadline: uvicorn bounds no request body in time, so a client that declares 
 minute (slowloris) held its connection and its task for ever, and enough of them every file descriptor of the
 process; anyone can, with no token (`POST /console/login`, `POST /webhooks/tiktok`, a 401 aside). Only the body's
 reads are bounded: once its last byte is in, waiting for the client to hang up (a streamed answer) is not.
+
+Each refusal is one INFO line on `shopbridge.http`, at most one a minute per reason (`ThrottledLog`), the next
+saying how many were left out: a declared Content-Length is all it takes to be refused, as often as one likes.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import AsyncIterator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql.responses import error_response, header
+from gql.throttled_log import ThrottledLog
 
 log = logging.getLogger("shopbridge.http")
 
@@ -60,6 +64,8 @@ class RequestSizeLimit:
         self.max_bytes = max_bytes
         self.exempt_paths = frozenset(exempt_paths)
         self.body_timeout_seconds = body_timeout_seconds
+        # Anyone can be refused, as often as they like (a Content-Length is enough): one INFO line a minute per reason.
+        self.refusals = ThrottledLog(log, interval_seconds=60.0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in self.exempt_paths:
@@ -109,7 +115,8 @@ class RequestSizeLimit:
                 return
             await self._refuse(scope, receive, send)
         except BodyTooSlowError:
-            log.info(
+            self.refusals.info(
+                REQUEST_TIMEOUT,
                 "request refused: body not received within %gs (%s %s)",
                 self.body_timeout_seconds,
                 scope.get("method"),
@@ -121,6 +128,9 @@ class RequestSizeLimit:
             await error_response(scope, 408, message, REQUEST_TIMEOUT, {"Connection": "close"})(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        log.info("request refused: body over %d bytes (%s %s)", self.max_bytes, scope.get("method"), scope.get("path"))
+        method, path = scope.get("method"), scope.get("path")
+        self.refusals.info(
+            REQUEST_TOO_LARGE, "request refused: body over %d bytes (%s %s)", self.max_bytes, method, path
+        )
         message = f"The request body is larger than {self.max_bytes} bytes."
         await error_response(scope, 413, message, REQUEST_TOO_LARGE)(scope, receive, send)

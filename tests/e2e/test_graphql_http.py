@@ -285,7 +285,8 @@ class TestMediaTypesAndStatuses:
 
 
 class TestSizeLimit:
-    def test_a_body_over_the_limit_is_413_before_it_is_read(self, app_factory) -> None:
+    def test_a_body_over_the_limit_is_413_before_it_is_read(self, app_factory, caplog) -> None:
+        caplog.set_level(logging.INFO, logger="shopbridge.http")
         app = app_factory(max_request_bytes=10_000)
         big = json.dumps({"query": "{ supportedRegions }", "variables": {"pad": "x" * 50_000}}).encode()
         response = post(app, big, headers={"Content-Type": "application/json"})
@@ -299,3 +300,8 @@ class TestSizeLimit:
         assert streamed.status_code == 413 and error_code(streamed) == "REQUEST_TOO_LARGE"
         small = post(app, {"query": "{ supportedRegions }", "variables": {"pad": "x" * 5_000}})
         assert small.status_code == 200 and small.json() == {"data": {"supportedRegions": ["US", "UK", "MY", "SG"]}}
+        # and a flood of refusals (anyone can declare a Content-Length) is one log line a minute, not one each
+        for _ in range(5):
+            assert post(app, big, headers={"Content-Type": "application/json"}).status_code == 413
+        lines = [r.getMessage() for r in caplog.records if r.name == "shopbridge.http" and "body over" in r.msg]
+        assert lines == ["request refused: body over 10000 bytes (POST /graphql)"], lines
