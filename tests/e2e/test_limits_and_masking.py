@@ -73,6 +73,14 @@ def test_fragments_that_double_thirty_deep_are_refused_and_the_server_goes_on_se
     # then it is refused with the limits' code, and another merchant is served meanwhile
     assert _code(refused) == "QUERY_TOO_COMPLEX" and refused.get("data") is None, refused
     assert app.raw_graphql("{ shops { totalCount } }", {}, "m2") == {"data": {"shops": {"totalCount": 0}}}
+    # and fragments that spread each other in a cycle, through fields or not, are a validation error: no rule or
+    # estimate follows the cycle for ever (each stops at a fragment it is already expanding)
+    for cycle in (
+        "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
+        "{ shops { edges { node { ...S } } } } fragment S on Shop { syncTasks { edges { node { shop { ...S } } } } }",
+    ):
+        refused = app.raw_graphql(cycle, {}, "m1")
+        assert _code(refused) == "GRAPHQL_VALIDATION_FAILED" and "within itself" in refused["errors"][0]["message"]
 
 
 @SQLITE_ONLY  # a document limit: the database plays no part
