@@ -31,7 +31,7 @@ from gql.disconnect import client_gone
 from gql.draining import RequestGate, RequestGateMiddleware
 from gql.favicon import favicon
 from gql.limits import RequestSizeLimit
-from gql.logfilters import install_embedded_sandbox_access_filter
+from gql.logfilters import install_embedded_sandbox_access_filter, install_unparsable_request_filter
 from gql.ops import ops_routes
 from gql.request_ids import RequestIdMiddleware
 from gql.schema import schema
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # Access lines carry query strings: the code and state of our OAuth callback and of the console it hands them
     # to, and in the embedded default the sandbox's token endpoints with app_secret and refresh tokens.
     install_redaction(("uvicorn.access",))
+    install_unparsable_request_filter()  # garbage sent to the port: one WARNING line a minute, not one each
     if settings.embedded_sandbox:  # httpx already logs each TikTok call once
         install_embedded_sandbox_access_filter()
     gate = RequestGate(SANDBOX_MOUNT if settings.embedded_sandbox else None)

@@ -93,6 +93,19 @@ def trickle_and_read_answer(app: ShopbridgeServer, path: str, headers: dict[str,
     return head.split(b"\r\n")[0], body
 
 
+def test_a_flood_of_unparsable_requests_is_one_warning_line_a_minute(app: ShopbridgeServer, records) -> None:
+    # given 5 connections that each send bytes that are no HTTP request (anyone can, with no token)
+    url = urlsplit(app.url)
+    for _ in range(5):
+        with socket.create_connection((url.hostname, url.port), timeout=DEADLINE_SECONDS) as sock:
+            sock.sendall(b"\x16\x03\x01 not http\r\n\r\n")  # e.g. a TLS hello sent to a plain port
+            assert sock.recv(65536).startswith(b"HTTP/1.1 400 Bad Request")  # each answered, as before
+    # then uvicorn's WARNING is logged once a minute at most (the process's filter: another test of this process
+    # may have logged it within the minute, so at most one here), not once per connection
+    lines = [r for r in records.records if r.name == "uvicorn.error" and "Invalid HTTP request" in str(r.msg)]
+    assert len(lines) <= 1, [r.getMessage() for r in lines]
+
+
 class TestSlowBody:
     """A body that never ends (declared, then trickled or not sent) held its connection for ever, with no token
     needed: uvicorn bounds no body in time. Each is answered 408 once SHOPBRIDGE_REQUEST_BODY_TIMEOUT is spent."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from gql.logfilters import UnparsableRequestLines
 from gql.throttled_log import ThrottledLog
 from tests.fixtures.waiting import log_lines
 
@@ -40,4 +41,25 @@ def test_one_line_per_reason_and_interval_then_the_count_left_out() -> None:
         "refused (8 bytes); 500 more like it not logged in the last 60 s",
         "refused (10 bytes); 1 more like it not logged in the last 600 s",
         "refused (11 bytes)",
+    ]
+
+
+def test_uvicorns_line_for_an_unparsable_request_once_an_interval_then_the_count_left_out() -> None:
+    clock = Clock()
+    logger = logging.getLogger("tests.uvicorn_error")
+    lines = UnparsableRequestLines(60.0, clock)
+    logger.addFilter(lines)
+    try:
+        with log_lines("tests.uvicorn_error", logging.WARNING) as captured:
+            for _ in range(100):
+                logger.warning("Invalid HTTP request received.")
+            logger.warning("Something else.")  # any other line passes
+            clock.now += 60
+            logger.warning("Invalid HTTP request received.")
+    finally:
+        logger.removeFilter(lines)
+    assert captured.messages == [
+        "Invalid HTTP request received.",
+        "Something else.",
+        "Invalid HTTP request received.; 99 more like it not logged in the last 60 s",
     ]
