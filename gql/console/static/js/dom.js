@@ -51,8 +51,8 @@ export function patch(el, fresh) {
 
 /** Make `container`'s children the elements `fresh` (new renderings of its rows), in place: a child whose `data-key`
  * a fresh row has is patched to it (patch above), a fresh row with a key not shown (or none) is added, a child left
- * over is removed. A row moves only when it is out of `fresh`'s order (a move takes the focus: keepingFocus gives it
- * back). The rows' controls get their listener on `container` (delegation), finding the row's object by its key: a
+ * over is removed (before any row is placed: a row kept after it was moved up to its place). A row moves only when
+ * it is out of `fresh`'s order (a move takes the focus: keepingFocus gives it back; and the click pressed on it). The rows' controls get their listener on `container` (delegation), finding the row's object by its key: a
  * listener on a control would hold the object it was rendered with, and a new row's would be the only one. */
 export function patchRows(container, fresh) {
   const shown = new Map();
@@ -64,10 +64,12 @@ export function patchRows(container, fresh) {
     patch(old, row);
     return old;
   });
+  // the rows going first: a row kept after one that goes would otherwise be moved up to its place
+  const kept = new Set(rows);
+  for (const child of [...container.children]) if (!kept.has(child)) child.remove();
   rows.forEach((row, i) => {
     if (container.children[i] !== row) container.insertBefore(row, container.children[i] ?? null);
   });
-  while (container.children.length > rows.length) container.lastElementChild.remove();
 }
 
 /** Focus the control of `container` named `label` (its aria-label); false when it has none by that name. */

@@ -2,7 +2,7 @@
 // and "Sync now". When the socket comes back after a drop, the list is read again (changes were missed).
 
 import { allShops } from "./api.js";
-import { announce, fill, h, number, patch, time } from "./dom.js";
+import { announce, fill, h, keepingFocus, number, patch, patchRows, time } from "./dom.js";
 import { explain, KIND_LABELS, STATUS_LABELS } from "./messages.js";
 
 const TASK_FIELDS = `id kind trigger status processed total progress created updated unchanged failed attempts
@@ -17,8 +17,23 @@ const SYNC = `mutation Sync($input: SyncStartInput!) { syncStart(input: $input) 
 const TASK = `query Task($id: ID!) { syncTask(id: $id) { ${TASK_FIELDS} } }`;
 const ACTIVE = new Set(["QUEUED", "RUNNING"]);
 
+/** The database id a task's global id carries (`base64url("SyncTask:<32 hex digits>")`, gql/ids.py). */
+function internalId(id) {
+  const decoded = atob(id.replace(/-/g, "+").replace(/_/g, "/"));
+  return decoded.slice(decoded.indexOf(":") + 1);
+}
+
+/** Negative when task `a` comes before `b` in `syncTasks` (adapters/db/queries.py: `created_at` descending, then
+ * the id descending; two tasks of one Sync now share their `createdAt`, so the id decides between them). ISO times
+ * of one server compare as strings ("…:07+00:00" before "…:07.5+00:00", whole seconds having no fraction). */
+function newerFirst(a, b) {
+  if (a.createdAt !== b.createdAt) return a.createdAt > b.createdAt ? -1 : 1;
+  const [x, y] = [internalId(a.id), internalId(b.id)];
+  return x === y ? 0 : x > y ? -1 : 1;
+}
+
 export function renderTasks(ctx) {
-  const tasks = new Map(); // id -> task, in display order (newest first)
+  const tasks = new Map(); // id -> task, as its row shows it
   const rows = new Map(); // id -> <li>
   const cancelling = new Set(); // ids of the tasks whose cancel is on its way
   const list = h("ol", { class: "tasks", "aria-label": "Sync tasks, newest first" });
@@ -26,18 +41,30 @@ export function renderTasks(ctx) {
   const shopSelect = h("select", { id: "sync-shop", name: "shop" });
   let cursor = null;
 
+  /** Read the first page of tasks and show it, or (`after`: "Show older tasks") the page after that cursor below the
+   * rows shown. The first page (the list read again: on a reconnection, a refusal saying NOT_FOUND) changes the list
+   * in place (dom.js patchRows, rows keyed by task id): a row shown before keeps its element, its Cancel a merchant
+   * is pressing or has focused and its failures opened; rows of older pages go, as the cursor starts again. It was
+   * emptied and rendered anew: a click whose press and release straddled the read was lost with its button. */
   async function load(after = null) {
     try {
       const data = (await ctx.graphql(TASKS, { after })).syncTasks;
-      if (!after) {
+      if (after) {
+        for (const { node } of data.edges) upsert(node, { quiet: true });
+      } else {
+        const fresh = data.edges.map(({ node }) => node);
         tasks.clear();
+        for (const task of fresh) {
+          offerShop(task);
+          tasks.set(task.id, task);
+        }
+        const rendered = fresh.length ? fresh.map(render) : [h("li", { class: "empty" }, "No task yet. Connect a shop or use Sync now.")];
+        keepingFocus(list, () => patchRows(list, rendered));
         rows.clear();
-        list.replaceChildren();
+        for (const li of list.children) if (li.dataset.key !== undefined) rows.set(li.dataset.key, li);
       }
-      for (const { node } of data.edges) upsert(node, { append: true, quiet: true });
       cursor = data.pageInfo.endCursor;
       more.hidden = !data.pageInfo.hasNextPage;
-      if (!tasks.size) fill(list, h("li", { class: "empty" }, "No task yet. Connect a shop or use Sync now."));
     } catch (exc) {
       announce(exc.message, { kind: "error" });
     }
@@ -52,11 +79,18 @@ export function renderTasks(ctx) {
     }
   }
 
-  function upsert(task, { append = false, quiet = false } = {}) {
-    const previous = tasks.get(task.id);
+  /** The task's shop in the Sync now picker: a shop connected meanwhile. */
+  function offerShop(task) {
     if (task.shop && ![...shopSelect.options].some((o) => o.value === task.shop.id)) {
-      shopSelect.append(h("option", { value: task.shop.id }, task.shop.name)); // a shop connected meanwhile
+      shopSelect.append(h("option", { value: task.shop.id }, task.shop.name));
     }
+  }
+
+  /** Show `task` in its row: changed in place if shown, else added where `syncTasks` would list it (newerFirst), so
+   * a list read again finds the rows in its order and moves none (a row moved loses the click pressed on it). */
+  function upsert(task, { quiet = false } = {}) {
+    const previous = tasks.get(task.id);
+    offerShop(task);
     tasks.set(task.id, task);
     const li = render(task);
     const old = rows.get(task.id);
@@ -67,8 +101,8 @@ export function renderTasks(ctx) {
     } else {
       rows.set(task.id, li);
       list.querySelector(".empty")?.remove();
-      if (append) list.append(li);
-      else list.prepend(li);
+      const next = [...list.children].find((row) => row.dataset.key !== undefined && newerFirst(task, tasks.get(row.dataset.key)) < 0);
+      list.insertBefore(li, next ?? null);
     }
     if (!quiet && previous && previous.status !== task.status) {
       const what = `${KIND_LABELS[task.kind]} import of “${task.shop?.name ?? "a deleted shop"}”`;
@@ -88,7 +122,7 @@ export function renderTasks(ctx) {
     const amount = task.total === null ? `${number(task.processed)} processed` : `${number(task.processed)} of ${number(task.total)}`;
     return h(
       "li",
-      { class: `task task-${task.status.toLowerCase()}`, dataset: { taskId: task.id, status: task.status } },
+      { class: `task task-${task.status.toLowerCase()}`, dataset: { key: task.id, taskId: task.id, status: task.status } },
       h("div", { class: "task-head" },
         h("h2", {}, title),
         h("span", { class: `badge status-${task.status.toLowerCase()}` }, STATUS_LABELS[task.status]),
@@ -224,7 +258,7 @@ export function renderTasks(ctx) {
       // Progress never goes back: a late message must not undo a newer state read over HTTP.
       if (known && !ACTIVE.has(known.status) && ACTIVE.has(task.status)) return;
       // The first messages are every task's current state: older tasks off this page stay off it.
-      const newest = tasks.values().next().value;
+      const newest = tasks.get(list.firstElementChild?.dataset.key);
       if (!known && !ACTIVE.has(task.status) && newest && task.createdAt < newest.createdAt) return;
       upsert(task);
     },
