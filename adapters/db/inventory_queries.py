@@ -71,9 +71,10 @@ async def item_page(
     session: AsyncSession, merchant_id: str, first: int, after: str | None, *, query: str | None,
     oversold: bool | None, with_total: bool,
 ) -> Page[ItemRead]:  # fmt: skip
-    """The merchant's items, newest first; `query` matches part of the SKU, ignoring the case of
-    every letter (`sku_search_key`); `oversold` keeps only the oversold items (true) or the others (false), by
-    `domain.inventory.items.is_oversold`: reserved above on-hand, whatever the safety stock."""
+    """The merchant's items, newest first; `query` matches part of the SKU, ignoring the case of every letter, how an
+    accent is encoded and width (the query's `sku_search_key` within the stored one); `oversold` keeps only the
+    oversold items (true) or the others (false), by `domain.inventory.items.is_oversold`: reserved above on-hand,
+    whatever the safety stock."""
     unsold = inventory_items.c.on_hand - inventory_items.c.reserved  # `is_oversold`: below 0
     where = [inventory_items.c.merchant_id == merchant_id]
     if query:

@@ -400,9 +400,9 @@ inventory_items = Table(
     Column("id", ID, primary_key=True),
     Column("merchant_id", String(128), nullable=False),
     Column("sku", String(255), nullable=False),  # the merchant SKU: seller SKUs link to it by exact (trimmed) match
-    # What `inventoryItems(query:)` searches: the SKU case-folded (`sku_search_key`), since neither SQLite's lower()
-    # nor PostgreSQL's in the C locale folds beyond ASCII. Set by every insert (this default, or the writer's own);
-    # NULL only where a process of the release before migration 0007 inserted (the search then reads lower(sku)).
+    # What `inventoryItems(query:)` searches: the SKU case- and width-folded (`sku_search_key`), since neither SQLite's
+    # lower() nor PostgreSQL's in the C locale folds beyond ASCII. Set by every insert (this default, or the writer's
+    # own); NULL only where a process of the release before migration 0007 inserted (the search then reads lower(sku)).
     Column("sku_search", String(1024), default=_sku_search_key),
     Column("on_hand", Integer, nullable=False),
     Column("reserved", Integer, nullable=False, server_default=text("0")),

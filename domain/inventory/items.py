@@ -86,12 +86,22 @@ def is_oversold(on_hand: int, reserved: int) -> bool:
     return on_hand - reserved < 0
 
 
+SKU_SEARCH_KEY_MAX = 1024  # characters of a search key kept (`inventory_items.sku_search` holds that many)
+
+
 def sku_search_key(sku: str) -> str:
     """Rule: SKUs are searched ignoring case, every letter's (Unicode case folding: "ÉTÉ" is "été", "ß" is "ss"),
-    accents kept, however they are encoded: "É" (U+00C9) and "E" + U+0301 COMBINING ACUTE ACCENT are one letter.
-    The key of a SKU, and of a search text, is its canonical caseless form (Unicode D145, NFD(casefold(NFD(x))))
-    composed again to NFC: `inventory_items.sku_search` (recomputed by migration 0014 when this changed)."""
-    return normalized(unicodedata.normalize("NFD", sku).casefold())
+    accents kept, however they are encoded ("É" U+00C9 and "E" + U+0301 COMBINING ACUTE ACCENT are one letter), and
+    ignoring width and the other compatibility variants: "SKU-1" in full-width letters and digit (U+FF33 U+FF2B
+    U+FF35 - U+FF11, as a CJK input method types it) finds "SKU-1" and the reverse, half-width katakana KA + the
+    voiced mark (U+FF76 U+FF9E) is GA (U+30AC), the ligature U+FB01 is "fi". Only the search folds them: a full-width
+    SKU stays its own item (`checked_sku`, NFC, as TikTok keeps a seller SKU as typed). The key of a SKU, and of a
+    search text, is its compatibility caseless form (Unicode D146, NFKD(casefold(NFKD(casefold(NFD(x)))))) composed
+    again (NFKC), its first `SKU_SEARCH_KEY_MAX` characters (a 255-character SKU fits unless its letters expand past
+    4 each: U+FDFA is 18). Stored as `inventory_items.sku_search` (recomputed by migration 0029, as by 0014, when
+    this rule changed)."""
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFD", sku).casefold())
+    return unicodedata.normalize("NFKC", decomposed.casefold())[:SKU_SEARCH_KEY_MAX]
 
 
 def sku_as_typed(raw: str) -> str:

@@ -44,9 +44,11 @@ async def item_by_id(info: Info, item_id: str) -> InventoryItemNode | None:
 class InventoryQuery:
     @strawberry.field(
         description="The merchant's inventory items, newest first. `first` is 1 to 100 (default 20); `query` "
-        'matches part of the SKU, ignoring the case of every letter ("été" finds "ÉTÉ-01") and how an accent is '
-        'encoded (a precomposed "é" or "e" + U+0301); `oversold` true keeps only oversold items (reserved > onHand), '
-        "false only the others."
+        'matches part of the SKU, ignoring the case of every letter ("été" finds "ÉTÉ-01"), how an accent is '
+        'encoded (a precomposed "é" or "e" + U+0301) and width ("ABC" typed in full-width letters U+FF21 to U+FF23, '
+        'as a CJK input method types them, finds "ABC-1", and "abc" a SKU in full-width letters): the query and each '
+        "SKU are compared in one form, NFKC of the text case-folded (Unicode's compatibility caseless match); "
+        "`oversold` true keeps only oversold items (reserved > onHand), false only the others."
     )
     async def inventory_items(
         self,

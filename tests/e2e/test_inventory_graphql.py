@@ -137,10 +137,17 @@ def test_a_sku_in_either_unicode_spelling_is_one_item_found_by_either_and_tiktok
     # when the merchant creates CAFÉ-1 spelled precomposed, then it is the same SKU: no second row showing alike
     taken = app.graphql(CREATE, {"input": {"sku": CAFE_COMPOSED}}, "m1")["inventoryItemCreate"]
     assert taken == {"inventoryItem": None, "userErrors": [{"code": "SKU_ALREADY_EXISTS", "field": ["sku"]}]}
-    # and a search in either spelling finds it
-    for query in ("caf\u00e9", "cafe\u0301"):
+    # and a search in either spelling finds it, and in either width ("CAF" in full-width letters, as a CJK input
+    # method types it)
+    for query in ("caf\u00e9", "cafe\u0301", "\uff23\uff21\uff26"):
         found = app.graphql(SEARCH, {"q": query, "oversold": None}, "m1")["inventoryItems"]
         assert [e["node"]["sku"] for e in found["edges"]] == [CAFE_COMPOSED], ascii(query)
+    # and a SKU typed in full-width letters is its own item, kept as typed, found by a search in either width
+    full_width = create(app, "\uff34\uff25\uff21-\uff12", 1)["sku"]  # "TEA-2"
+    assert full_width == "\uff34\uff25\uff21-\uff12"
+    for query in ("tea-2", "\uff34\uff25\uff21"):
+        found = app.graphql(SEARCH, {"q": query, "oversold": None}, "m1")["inventoryItems"]
+        assert [e["node"]["sku"] for e in found["edges"]] == [full_width], ascii(query)
     # and an adjustment's reason is stored in NFC too
     reason = {"inventoryItemId": item["id"], "delta": 1, "reason": "Cafe\u0301 count"}
     assert app.graphql(ADJUST, {"input": reason}, "m1")["inventoryAdjust"]["userErrors"] == []

@@ -32,7 +32,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0028_sync_failed_attempts"
+HEAD = "0029_sku_search_width"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -229,6 +229,7 @@ def _assert_upgrade_takes_item_skus_in_nfc(url: str) -> None:
         ("i2", "m1", "THE\u0301"),
         ("i3", "m1", "TH\u00c9"),
         ("i4", "m2", "CAFE\u0301-1"),
+        ("i5", "m1", "\uff33\uff2b\uff35-\uff11"),  # "SKU-1" in full-width letters and digit
     ]
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
@@ -243,7 +244,8 @@ def _assert_upgrade_takes_item_skus_in_nfc(url: str) -> None:
         # when it upgrades to head
         migrate.upgrade(url)
         # then each SKU is in NFC, but where the merchant has that SKU already (both kept, neither merged), and every
-        # item's search key is the one new items get (`sku_search_key`: "café" finds CAFÉ-1 however it is spelled)
+        # item's search key is the one new items get (`sku_search_key`: "café" finds CAFÉ-1 however it is spelled, and
+        # "sku-1" the full-width SKU, kept as it is: 0029)
         with engine.begin() as connection:
             rows = connection.execute(text("SELECT id, sku, sku_search FROM inventory_items ORDER BY id")).all()
         assert [tuple(r) for r in rows] == [
@@ -251,6 +253,7 @@ def _assert_upgrade_takes_item_skus_in_nfc(url: str) -> None:
             ("i2", "THE\u0301", "th\u00e9"),
             ("i3", "TH\u00c9", "th\u00e9"),
             ("i4", "CAF\u00c9-1", "caf\u00e9-1"),
+            ("i5", "\uff33\uff2b\uff35-\uff11", "sku-1"),
         ]
         assert all(sku_search_key(sku) == key for _, sku, key in rows)
 

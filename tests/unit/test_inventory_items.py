@@ -12,6 +12,7 @@ from graphql import build_schema
 
 from domain.errors import DomainError, ErrorCode, ValidationError
 from domain.inventory.items import (
+    SKU_SEARCH_KEY_MAX,
     Edit,
     InventoryItem,
     MovementKind,
@@ -310,3 +311,15 @@ def test_a_skus_search_key_is_the_same_for_every_spelling_of_its_letters() -> No
     keys = {sku_search_key(s) for s in (CAFE_COMPOSED, CAFE_DECOMPOSED, "caf\u00e9-1", "cafe\u0301-1")}
     assert keys == {"caf\u00e9-1"}
     assert sku_search_key("caf\u00e9") in sku_search_key(CAFE_DECOMPOSED)  # `inventoryItems(query: "café")`
+
+
+def test_a_skus_search_key_ignores_width_and_the_other_compatibility_variants() -> None:
+    # given "SKU-1" as typed on a Latin keyboard, in full-width letters and digit (a CJK input method), and mixed
+    keys = {sku_search_key(s) for s in ("SKU-1", "sku-1", "\uff33\uff2b\uff35-\uff11", "\uff53ku-\uff11")}
+    # then their keys are one, and a full-width search text is found inside a SKU's key
+    assert keys == {"sku-1"}
+    assert sku_search_key("\uff21\uff22\uff23") in sku_search_key("ABC-1")  # full-width "ABC"
+    # half-width katakana with its voiced mark is the full-width letter; a ligature its letters; accents stay
+    assert [sku_search_key(s) for s in ("\uff76\uff9e", "\ufb01", "CAF\u00c9")] == ["\u30ac", "fi", "caf\u00e9"]
+    # and a key stays within what is stored, whatever the SKU's letters expand to (U+FDFA: 18 letters)
+    assert len(sku_search_key("\ufdfa" * 255)) == SKU_SEARCH_KEY_MAX
