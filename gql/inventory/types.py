@@ -94,7 +94,12 @@ class InventoryItemNode(t.Node):
     oversold: bool = strawberry.field(
         description="reserved > onHand: more was sold than is held, whatever the safety stock; pushed as 0."
     )
-    version: int = strawberry.field(description="+1 on every change of the counters.")
+    version: int = strawberry.field(
+        description=(
+            "+1 on every write that changes the counters: a batch of sales stored in one transaction (an import's, a "
+            "webhook burst's) counts once, however many movements it records."
+        )
+    )
     updated_at: datetime = strawberry.field(description="UTC.")
     internal_id: strawberry.Private[str]
 
