@@ -151,6 +151,11 @@ class PollCursorRepository(Protocol):
         """Insert or update; `cursor_at` never moves back, whatever is given."""
         ...
 
+    async def make_due(self, shop_id: str) -> None:
+        """Every kind's poll of the shop due at the scheduler's next tick (`scheduled_at` forgotten; the cursor kept,
+        so the poll starts where the stored changes end). A shop with no cursor yet is due anyway."""
+        ...
+
 
 class CatalogRepository(Protocol):
     """Products (with SKUs) and orders (with line items) of a shop, upserted by TikTok's ids."""

@@ -241,6 +241,14 @@ class FakePollCursorRepository:
 
         self._s.ops.append(apply)
 
+    async def make_due(self, shop_id: str) -> None:
+        def apply() -> None:
+            for (owner, _), cursor in self._s.store.cursors.items():
+                if owner == shop_id:
+                    cursor.scheduled_at = None
+
+        self._s.ops.append(apply)
+
 
 class FakeSyncTaskRepository:
     def __init__(self, staged: _Staged) -> None:

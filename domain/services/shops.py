@@ -158,6 +158,7 @@ async def complete_authorization(
                 raise DomainError(ErrorCode.NOT_FOUND, REAUTHORIZED_SHOP_DELETED, STATE)
             shop.reauthorize(granted, tokens, now)
             await uow.shops.update(shop)
+            await uow.poll_cursors.make_due(shop.id)  # catch up now on what changed while it could not sync
             _register_webhooks_after_commit(uow, queue, shop.id)
             _push_stock_after_commit(uow, queue, shop.id)
             await uow.commit()
@@ -173,6 +174,7 @@ async def complete_authorization(
                 )
                 if renewed:
                     await uow.shops.update(shop)
+                    await uow.poll_cursors.make_due(shop.id)  # as a re-authorization's
                     _push_stock_after_commit(uow, queue, shop.id)
                 else:
                     await uow.shops.add(shop)  # the unique TikTok shop id is the last guard against a racer

@@ -256,6 +256,28 @@ async def test_a_poll_cursor_only_moves_forward_and_needs_its_shop(uows: UowFact
             await uow.poll_cursors.save(PollCursor(shop.id, SyncKind.ORDERS, cursor_at=later), NOW)
 
 
+async def test_make_due_forgets_when_the_shops_polls_were_scheduled_and_keeps_their_cursors(uows: UowFactory) -> None:
+    shop, other = await _added(uows), await _added(uows, "merchant-b")
+    cursor_at, scheduled_at = NOW - timedelta(minutes=7), NOW - timedelta(minutes=1)
+    async with uows() as uow:
+        for owner in (shop, other):
+            for kind in (SyncKind.ORDERS, SyncKind.PRODUCTS):
+                await uow.poll_cursors.save(PollCursor(owner.id, kind, cursor_at, scheduled_at, scheduled_at), NOW)
+        await uow.commit()
+    async with uows() as uow:
+        await uow.poll_cursors.make_due(shop.id)
+        await uow.commit()
+    async with uows() as uow:
+        cursors = {(c.shop_id, c.kind): c for c in await uow.poll_cursors.list_all()}
+    for kind in (SyncKind.ORDERS, SyncKind.PRODUCTS):
+        mine, theirs = cursors[(shop.id, kind)], cursors[(other.id, kind)]
+        assert (mine.cursor_at, mine.scheduled_at, mine.polled_at) == (cursor_at, None, scheduled_at)
+        assert (theirs.cursor_at, theirs.scheduled_at) == (cursor_at, scheduled_at)  # another shop's: untouched
+    async with uows() as uow:
+        await uow.poll_cursors.make_due("no-such-shop")  # nothing to make due: no error
+        await uow.commit()
+
+
 async def test_an_authorization_state_is_spent_once(uows: UowFactory) -> None:
     request = AuthorizationRequest(
         state_digest="d" * 64, merchant_id="merchant-a", purpose=AuthorizationPurpose.CONNECT, region=Region.US,

@@ -9,6 +9,7 @@ import pytest
 
 from domain.authorization import state_digest
 from domain.errors import DomainError, ErrorCode
+from domain.polling import PollCursor
 from domain.ports import AuthorizationLostError, GatewayRefusedError, OutcomeUnknownError, TikTokUnavailableError
 from domain.services import shops as services
 from domain.shops import AuthorizedShop, Region, TokenSet
@@ -151,6 +152,27 @@ async def test_a_reauthorization_registers_webhooks_again_and_a_refused_one_does
     state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
     await expect(ErrorCode.SHOP_MISMATCH, world.complete(state, code="c6"))
     assert world.queue.webhook_registrations == [shop.id, shop.id]
+
+
+async def test_a_reauthorization_makes_the_shops_polls_due_and_a_refused_one_does_not(world: World) -> None:
+    """What changed while the shop could not sync comes in at the scheduler's next tick (README, Live sync)."""
+    shop = await world.connect("m1")
+    scheduled = T0 - timedelta(minutes=1)
+    async with world.uow() as uow:
+        for kind in (SyncKind.ORDERS, SyncKind.PRODUCTS):
+            await uow.poll_cursors.save(PollCursor(shop.id, kind, T0 - timedelta(hours=1), scheduled), T0)
+        await uow.commit()
+    started = await services.start_reauthorization(world.uow, world.tiktok, world.clock, "m1", shop.id)
+    world.tiktok.grant("c6", OTHER_US_SHOP)
+    state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
+    await expect(ErrorCode.SHOP_MISMATCH, world.complete(state, code="c6"))
+    assert [c.scheduled_at for c in world.store.cursors.values()] == [scheduled, scheduled]
+    started = await services.start_reauthorization(world.uow, world.tiktok, world.clock, "m1", shop.id)
+    world.tiktok.grant("c5", US_SHOP)
+    state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
+    assert (await world.complete(state, code="c5")).reauthorized
+    assert [c.scheduled_at for c in world.store.cursors.values()] == [None, None]
+    assert [c.cursor_at for c in world.store.cursors.values()] == [T0 - timedelta(hours=1)] * 2
 
 
 async def test_reauthorization_must_return_the_same_shop(world: World) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, select
+from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -65,6 +65,12 @@ class SqlPollCursorRepository:
                 await self._session.execute(statement)
         except IntegrityError as exc:  # the shop was deleted meanwhile: its foreign key refuses the row
             raise ShopGoneError(cursor.shop_id) from exc
+
+    async def make_due(self, shop_id: str) -> None:
+        # The one write that moves `scheduled_at` back (to "never"): the scheduler's next tick finds it due.
+        await self._session.execute(
+            update(sync_cursors).where(sync_cursors.c.shop_id == shop_id).values(scheduled_at=None)
+        )
 
 
 def _later(stored: ColumnElement[Any], given: ColumnElement[Any]) -> ColumnElement[Any]:
