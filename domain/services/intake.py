@@ -415,9 +415,10 @@ STALE_AFTER_RETRIES = (
     "stored, and the shop's order poll brings the newer one."
 )
 UNDATED_NOTICE = (
-    "No push time, and received within TikTok's retry span (15.5 h) of the shop's current authorization: it may be "
-    "a late delivery about an earlier authorization, so it changes nothing. If the seller did remove the app, "
-    "TikTok refuses the shop's tokens at the next call, which revokes it."
+    "No push time, or one later than this server's clock, and received within TikTok's retry span (15.5 h) of the "
+    "shop's current authorization: it may be a late delivery about an earlier authorization, so it changes nothing. "
+    "Had the seller removed the app (a deauthorization), TikTok refuses the shop's tokens at the next call, which "
+    "revokes it."
 )
 
 
