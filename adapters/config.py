@@ -97,6 +97,9 @@ class Settings:
     poll_settle_seconds: float = 30.0  # and leaves alone changes more recent than this
     scheduler_enabled: bool = True  # the scheduler tick in worker processes (and in the embedded pool)
     scheduler_tick: float | None = None  # seconds between ticks; None: derived from the poll interval
+    # How often a process waiting for `shopbridge migrate` reads the schema's revision again, and how long a message
+    # that arrived meanwhile waits before it is delivered again (workers/schema_gate.py's RECHECK_SECONDS)
+    schema_recheck_seconds: float = 5.0
     # Inventory push (issue 8): see domain/services/inventory_push.py and inventory_reconcile.py.
     inventory_reconcile_interval_seconds: float = 1800.0  # each shop's linked SKUs compared with TikTok this often
     inventory_push_concurrency: int = 4  # products of one shop pushed at once by one run
@@ -548,6 +551,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         poll_settle_seconds=_positive(env, "SHOPBRIDGE_POLL_SETTLE", 30.0, allow_zero=True),
         scheduler_enabled=_bool(env, "SHOPBRIDGE_SCHEDULER", True, "on or off"),
         scheduler_tick=_positive(env, "SHOPBRIDGE_SCHEDULER_TICK", 0.0, allow_zero=True) or None,
+        schema_recheck_seconds=_positive(env, "SHOPBRIDGE_SCHEMA_RECHECK", 5.0),
         inventory_reconcile_interval_seconds=_positive(env, "SHOPBRIDGE_INVENTORY_RECONCILE_INTERVAL", 1800.0),
         inventory_push_fence=_bool(env, "SHOPBRIDGE_INVENTORY_PUSH_FENCE", True, "on or off"),
         inventory_push_concurrency=_int(env, "SHOPBRIDGE_INVENTORY_PUSH_CONCURRENCY", 4, 1),

@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             services.closers.append(request_rate.aclose)
         await warn_if_key_reads_no_tokens(db, cipher)  # one row: a wrong key is told before merchants see it
         if settings.broker_url is not None:  # embedded, the worker pool's own schema gate says it
-            services.closers.append(_say_when_migrations_pending(db))
+            services.closers.append(_say_when_migrations_pending(db, settings.schema_recheck_seconds))
         app.state.services = services
 
         quiesced = False
@@ -170,14 +170,16 @@ API_WAITS = (  # after "...; until then " (`SchemaGate`'s line)
 API_STARTS = "/readyz no longer reports `migrations`"
 
 
-def _say_when_migrations_pending(db: Database) -> Callable[[], Awaitable[None]]:
+def _say_when_migrations_pending(db: Database, recheck_seconds: float) -> Callable[[], Awaitable[None]]:
     """With Redis the API process has no worker pool, hence no schema gate of its own to tell an operator that the
     database waits for `shopbridge migrate`: only `/readyz`, which a load balancer reads and no one sees. So it
     runs the gate's check too, for its lines only (one MIGRATIONS_PENDING WARNING line, one INFO line once migrated;
     nothing waits for it). Returns the closer that stops it."""
     from workers.schema_gate import SchemaGate
 
-    check = asyncio.create_task(SchemaGate(db, waits=API_WAITS, starts=API_STARTS).wait())
+    check = asyncio.create_task(
+        SchemaGate(db, recheck_seconds=recheck_seconds, waits=API_WAITS, starts=API_STARTS).wait()
+    )
 
     async def stop() -> None:
         check.cancel()

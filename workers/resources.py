@@ -419,7 +419,7 @@ class Resources(Middleware):
         resources = await build_resources(self.settings, queue, self.events)
         tune_collector()
         booted_at = resources.sync.clock.now()  # before any message of this process: what the boot sweep resumes
-        self._gate = SchemaGate(resources.db)
+        self._gate = SchemaGate(resources.db, recheck_seconds=self.settings.schema_recheck_seconds)
         self._schema = asyncio.create_task(self._gate.wait())
         self._sweeper = asyncio.create_task(self._sweep(resources, booted_at))
         if self.settings.scheduler_enabled and self.poll_actor is not None and self.refresh_actor is not None:

@@ -5,7 +5,7 @@ migrate` has not brought to this code's head (never migrated, or migrated by an 
 theirs failed on a missing table or column, which is a bug's error, not an outage's (`adapters.db.outage`): an
 ERROR or WARNING traceback every turn of every loop, about once a second, until someone ran `migrate`. So they
 first wait here: one WARNING line, `MIGRATIONS_PENDING`, naming the revisions and the fix, then a quiet check of the
-revision every `RECHECK_SECONDS`, and one INFO line when `migrate` has run.
+revision every `RECHECK_SECONDS` (`SHOPBRIDGE_SCHEMA_RECHECK`), and one INFO line when `migrate` has run.
 
 Waiting, not refusing to start: the README's deploy runs `migrate` once per release, from one host, while the new
 release's processes may already be coming up (`/readyz` answers 503 `migrations` meanwhile); a refusal would have a

@@ -117,6 +117,10 @@ def test_numbers_are_checked(tmp_path: Path) -> None:
         ("SHOPBRIDGE_POLL_OVERLAP", "315360001", "must be at most 315360000 seconds (10 years)"),
         ("SHOPBRIDGE_POLL_SETTLE", "1e12", "must be at most 315360000 seconds (10 years)"),
         ("SHOPBRIDGE_SCHEDULER_TICK", "1e12", "must be at most 315360000 seconds (10 years)"),
+        # the schema's recheck while waiting for `migrate`: 0 would read the revision in a busy loop
+        ("SHOPBRIDGE_SCHEMA_RECHECK", "0", "must be > 0 seconds, got 0.0"),
+        ("SHOPBRIDGE_SCHEMA_RECHECK", "nan", "must be a finite number"),
+        ("SHOPBRIDGE_SCHEMA_RECHECK", "1e12", "must be at most 315360000 seconds (10 years)"),
         ("SHOPBRIDGE_INVENTORY_RECONCILE_INTERVAL", "1e12", "must be at most 315360000 seconds (10 years)"),
         ("SHOPBRIDGE_TIKTOK_TIMEOUT", "1e12", "must be at most 315360000 seconds (10 years)"),
         ("SHOPBRIDGE_SYNC_TIME_LIMIT", "315360001", "must be an integer from 1 to 315360000, got 315360001"),
@@ -207,6 +211,14 @@ def test_switches_and_levels_read_every_usual_spelling(tmp_path: Path) -> None:
     stored.write_text("not-a-key\n")
     with pytest.raises(ConfigError, match="encryption_key': Encryption key #1 is not"):
         load_settings(base)
+
+
+def test_the_schema_recheck_is_the_gates_5_seconds_by_default_and_may_be_shorter(tmp_path: Path) -> None:
+    from workers.schema_gate import RECHECK_SECONDS
+
+    assert load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)}).schema_recheck_seconds == RECHECK_SECONDS == 5.0
+    fast = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_SCHEMA_RECHECK": "0.5"})
+    assert fast.schema_recheck_seconds == 0.5
 
 
 def test_the_polling_settings_default_to_five_minutes_and_refuse_nonsense(tmp_path: Path) -> None:
