@@ -1,7 +1,8 @@
 """Seller consent (`/oauth/authorize`, HTML) and TikTok's unsigned token endpoints (`/api/v2/token/get|refresh`).
 
 Token endpoint errors are envelopes with HTTP 200: 36004003 bad app_key/app_secret, 36004002 bad grant_type,
-36004004 bad/used/expired auth code, 36004005 unknown or revoked refresh token, 36004001 expired refresh token.
+36004004 bad/used/expired auth code, 36004005 unknown or revoked refresh token or one whose seller's authorization
+has ended (as TikTok's "can not find related auth record"), 36004001 expired refresh token.
 """
 
 from __future__ import annotations

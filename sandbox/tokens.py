@@ -1,4 +1,9 @@
-"""Auth codes, access tokens and refresh tokens: issued per (app, seller), single-use codes, expiry and revocation."""
+"""Auth codes, access tokens and refresh tokens: issued per (app, seller), single-use codes, expiry and revocation.
+
+A seller's authorization of the app ends `authorization_ttl` seconds after consent (tiktok-api.md sec. 2, step 5:
+"the authorization itself expires"); from then on every token issued under it is refused as if revoked, whatever
+its own expiry. Consent again starts a new authorization with new tokens; the ended one's stay refused.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +35,8 @@ class Grant:
 
 
 class TokenError(Exception):
-    """A token the store refuses; `reason` is one of invalid, expired."""
+    """A token the store refuses; `reason` is one of invalid (unknown, revoked, other app, or its seller's
+    authorization has ended), expired (past the token's own expiry)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -72,6 +78,9 @@ class TokenStore:
         if auth is None or auth.used or auth.app_key != app_key or self.clock() >= auth.expires_at:
             raise TokenError("invalid")
         auth.used = True
+        if self._authorization_ended(auth.seller_key):
+            # The tokens of an ended authorization stay dead: consent starts a new one with its own tokens.
+            self._revoke_grants(auth.seller_key)
         # Consent (again) starts a new authorization period, as re-authorizing does at TikTok.
         self.authorized_until[auth.seller_key] = int(self.clock()) + self.authorization_ttl
         grant = self._issue(app_key, auth.seller_key)
@@ -82,13 +91,16 @@ class TokenStore:
         """A new pair for a valid refresh token; the old access token stops working at once.
 
         With `rotate` the old refresh token stops working too; without it, it stays valid until it expires
-        (TikTok leaves this open: tiktok-api.md sec. 3 [UNCERTAIN]).
+        (TikTok leaves this open: tiktok-api.md sec. 3 [UNCERTAIN]). Once the seller's authorization has ended
+        the token is 'invalid', as a revoked one: the seller must consent again.
         """
         grant = self.by_refresh.get(refresh_token)
         if grant is None or grant.refresh_revoked or grant.app_key != app_key:
             raise TokenError("invalid")
         if self.clock() >= grant.refresh_expires_at:
             raise TokenError("expired")
+        if self._authorization_ended(grant.seller_key):
+            raise TokenError("invalid")
         grant.access_revoked = True
         if rotate:
             grant.refresh_revoked = True
@@ -97,21 +109,33 @@ class TokenStore:
         return fresh
 
     def check_access(self, access_token: str) -> Grant:
-        """The grant behind a valid access token, or TokenError('invalid' | 'expired')."""
+        """The grant behind a valid access token, or TokenError('invalid' | 'expired'); 'invalid' too once the
+        seller's authorization has ended (a refresh cannot help then)."""
         grant = self.by_access.get(access_token)
         if grant is None or grant.access_revoked:
             raise TokenError("invalid")
         if self.clock() >= grant.access_expires_at:
             raise TokenError("expired")
+        if self._authorization_ended(grant.seller_key):
+            raise TokenError("invalid")
         return grant
+
+    def _authorization_ended(self, seller_key: str) -> bool:
+        # No end recorded: the seller revoked (their grants are revoked already) or the state predates it.
+        until = self.authorized_until.get(seller_key)
+        return until is not None and self.clock() >= until
 
     def revoke_seller(self, seller_key: str) -> int:
         """The seller deauthorized the app: every token of theirs becomes invalid. Returns how many grants."""
         self.authorized_until.pop(seller_key, None)
+        revoked = self._revoke_grants(seller_key)
+        self.on_change()
+        return revoked
+
+    def _revoke_grants(self, seller_key: str) -> int:
         grants = [g for g in self.by_access.values() if g.seller_key == seller_key]
         for grant in grants:
             grant.access_revoked = grant.refresh_revoked = True
-        self.on_change()
         return len(grants)
 
     def expire_seller_access(self, seller_key: str) -> int:

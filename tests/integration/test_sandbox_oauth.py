@@ -144,7 +144,9 @@ def test_rotating_refresh_tokens_retires_the_old_refresh_token(sandbox_factory) 
 def test_access_and_refresh_tokens_expire_on_the_configured_clock(sandbox_factory) -> None:
     clock = FakeClock()
     server = sandbox_factory(
-        SandboxConfig(products=1, orders=1, clock=clock, access_token_ttl=60, refresh_token_ttl=120)
+        SandboxConfig(
+            products=1, orders=1, clock=clock, access_token_ttl=60, refresh_token_ttl=120, authorization_ttl=100
+        )
     )
     tokens = server.tokens_for("us-local")
     caller = TikTokCaller(server, tokens["access_token"], clock=clock)
@@ -153,6 +155,18 @@ def test_access_and_refresh_tokens_expire_on_the_configured_clock(sandbox_factor
     assert caller.call("GET", SHOPS)["code"] == 105002
     refreshed = token_refresh(server, tokens["refresh_token"])
     assert refreshed["code"] == 0
-    assert TikTokCaller(server, refreshed["data"]["access_token"], clock=clock).call("GET", SHOPS)["code"] == 0
+    refreshed_caller = TikTokCaller(server, refreshed["data"]["access_token"], clock=clock)
+    assert refreshed_caller.call("GET", SHOPS)["code"] == 0
+    # The authorization ends 100 s after consent, before either token's own expiry (120 s and 180 s): the access
+    # token is then invalid (36009004, not 105002) and a refresh is refused as for a revoked token.
+    clock.now += 40
+    assert refreshed_caller.call("GET", SHOPS)["code"] == 36009004
+    ended = token_refresh(server, refreshed["data"]["refresh_token"])
+    assert (ended["code"], ended["message"]) == (36004005, "can not find related auth record")
+    # Consent again starts a new authorization with tokens that work; the ended one's tokens stay refused.
+    again = server.tokens_for("us-local")
+    assert TikTokCaller(server, again["access_token"], clock=clock).call("GET", SHOPS)["code"] == 0
+    assert refreshed_caller.call("GET", SHOPS)["code"] == 36009004
+    assert token_refresh(server, refreshed["data"]["refresh_token"])["code"] == 36004005
     clock.now += 120
-    assert token_refresh(server, refreshed["data"]["refresh_token"])["code"] == 36004001
+    assert token_refresh(server, again["refresh_token"])["code"] == 36004001
