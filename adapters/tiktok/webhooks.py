@@ -11,7 +11,8 @@ types are below 100), the ids at most 64 printable characters. Anything else of 
 a `type` that is not an integer is. `timestamp` and `data` are not refused here: `domain.intake` reads them, except
 a `data` that takes the body deeper than `MAX_DEPTH` levels of objects and lists (TikTok's nest four), or a body
 nested beyond what the decoder follows: Python's JSON decoder and encoder recurse, and a body nested a few hundred
-levels stopped them (`RecursionError`), which answered 500 and was retried by TikTok for 12 hours.
+levels stopped them (`RecursionError`), which answered 500 and was retried by TikTok for 12 hours. `NaN`,
+`Infinity` and `-Infinity`, which Python's decoder takes, are not JSON (RFC 8259): such a body is refused as not JSON.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def parse_notification(raw_body: bytes) -> Notification:
     """The envelope of a verified body; `MalformedWebhookError` when it is not one."""
     try:
         # Floats as Decimal: nothing in a webhook should be a float, and none may lose digits on the way.
-        envelope = json.loads(raw_body, parse_float=Decimal)
+        envelope = json.loads(raw_body, parse_float=Decimal, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedWebhookError(f"the body is not JSON: {exc}") from None
     except RecursionError:  # nested beyond what the decoder follows (about 1,000 levels)
@@ -66,6 +67,11 @@ def parse_notification(raw_body: bytes) -> Notification:
         timestamp=timestamp if isinstance(timestamp, int) and not isinstance(timestamp, bool) else None,
         data=_plain(data, MAX_DEPTH - 1),
     )
+
+
+def _not_json(constant: str) -> Any:
+    """Python's decoder takes `NaN`, `Infinity` and `-Infinity`; RFC 8259 sec. 6 has no such numbers: not JSON."""
+    raise ValueError(f"{constant} is not a JSON number (RFC 8259)")
 
 
 def _text(value: Any, name: str) -> str | None:

@@ -5,7 +5,8 @@
     Authorization missing or not the body's signature                401, empty, nothing stored
     signed, but not JSON, not an object, `type` not an integer       400, empty, logged, nothing stored
       from 0 to 2^31 - 1, `data` neither an object nor null, or an
-      id of a wrong type (not 64 printable characters or digits)
+      id of a wrong type (not 64 printable characters or digits);
+      NaN, Infinity and -Infinity are not JSON (RFC 8259)
     any other signed object (stored, or already stored: a retry)     200, empty; processing enqueued afterwards
       (missing ids or data are stored: IGNORED/UNKNOWN_SHOP, or FAILED/MALFORMED_EVENT when processed)
     the database refused the write                                   500, empty: TikTok retries (never 200 then)

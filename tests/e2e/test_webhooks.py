@@ -255,9 +255,13 @@ class TestSignature:
         assert response.status_code == 401 and stored_events(app) == []
 
     def test_a_signed_body_that_is_not_json_is_a_bad_request(self, connected) -> None:
-        app, _ = connected
+        app, shop = connected
         assert push(app, b'{"type": 1, "data": ').status_code == 400
         assert push(app, b"[1, 2]").status_code == 400
+        # NaN, Infinity and -Infinity are not JSON (RFC 8259 sec. 6), though Python's decoder takes them
+        head = b'{"type": 1, "shop_id": "' + shop["tiktokShopId"].encode() + b'", "data": {"order_id": '
+        for constant in (b"NaN", b"Infinity", b"-Infinity"):
+            assert push(app, head + constant + b"}}").status_code == 400, constant
         assert stored_events(app) == []
 
     def test_a_signed_body_nested_too_deeply_is_a_bad_request_not_a_500(self, connected) -> None:

@@ -46,6 +46,9 @@ def test_the_envelope_is_read_with_ids_as_text() -> None:
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [(b"", "the body is not JSON: "), (b"not json", "the body is not JSON: "), (b"\xff\xfe", "the body is not JSON: "),
+     (b'{"type":1,"data":{"order_id":NaN}}', "the body is not JSON: NaN is not a JSON number (RFC 8259)"),
+     (b'{"type":1,"data":{"x":[Infinity]}}', "the body is not JSON: Infinity is not a JSON number (RFC 8259)"),
+     (b'{"type":-Infinity}', "the body is not JSON: -Infinity is not a JSON number (RFC 8259)"),
      (b"[1]", "the body is not a JSON object"), (b'{"data":{}}', "type must be an integer"),
      (b'{"type":"1"}', "type must be an integer"), (b'{"type":true}', "type must be an integer"),
      (b'{"type":1,"data":[1]}', "data must be an object"),
