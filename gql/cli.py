@@ -449,15 +449,18 @@ def _frontend_is_the_console() -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from adapters.config import ConfigError
+    from adapters.config import ConfigError, is_set
     from workers.cli import run_worker
 
-    settings = _settings()
-    if settings.broker_url is None:  # checked here, not first in each Dramatiq process: that crashed the pool
+    # Checked here, not first in each Dramatiq process (that crashed the pool), and before the settings, which make
+    # the data directory's keys: as `serve --workers 2`, a refusal leaves nothing on disk. A URL that is set is
+    # read by the settings, which refuse a malformed one before any key is made.
+    if not is_set("SHOPBRIDGE_BROKER_URL"):
         raise ConfigError(
             "shopbridge worker needs SHOPBRIDGE_BROKER_URL (redis://host:6379/0); without one, `serve` and `demo` "
             "run their own worker pool"
         )
+    settings = _settings()
     settings.import_slots(args.threads)  # a reservation that leaves no import slot: BAD_CONFIGURATION, not a crash
     # The key check here, once: not in each of the worker processes; on the login check's connection
     _refuse_a_login_postgresql_refuses(settings, "worker", check_key=True)

@@ -246,6 +246,8 @@ def test_a_command_that_needs_redis_without_a_broker_url_is_one_coded_line(argv,
     out, err = capsys.readouterr()
     assert code == 2 and out == "", err
     assert len(err.splitlines()) == 1 and err.startswith(line), err
+    # and before writing anything: no secret_key, encryption_key nor sandbox_app_secret left in the data directory
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
