@@ -512,6 +512,47 @@ def unlink_reserved(current: LedgerLine) -> Transition | None:
     )
 
 
+class Relinked(NamedTuple):
+    """What a link change does to one waiting line (`relink_line`): its moves, in order (none: it stays as it is),
+    and the item whose on-hand is owed its units afterwards (`order_line_stock.left_out_of_seed`; None: none)."""
+
+    moves: tuple[Transition, ...]
+    left_out_of: str | None
+
+
+def relink_line(
+    line: LedgerLine,
+    new_item: str | None,
+    link_seed: tuple[str, datetime] | None,
+    seeded_now: bool = False,
+    created_at: datetime | None = None,
+) -> Relinked:
+    """The moves of a RESERVED or PENDING_LINK line whose SKU a link change (an import's auto-link, the merchant's
+    `skuLink` / `skuUnlink`) links to `new_item` now (None: to nothing), the line not kept where it is
+    (`stays_reserved`). A RESERVED line gives its units back to its item (`unlink_reserved`); then, linked, a line
+    owed to that item's seed counts in as first seen there (`in_seed_again`, `count_in_seed`), any other moves as a
+    waiting line does (`link_pending`). `link_seed`: (the item the SKU's link seeded, when its stock was read;
+    `sku_links.seeded_item_id`, `stock_counted_at`, as the change wrote the link), None when it seeded none.
+    `seeded_now`: `new_item` was created by this change, seeded from that read (`links.seed_on_hand`);
+    `created_at`: the line's order's creation (TikTok's create_time; None: the order is no longer stored)."""
+    seeded_item = link_seed[0] if link_seed is not None else None
+    moves: list[Transition] = []
+    owed = line.left_out_of
+    if line.state is LineState.RESERVED:
+        back = unlink_reserved(line)
+        assert back is not None
+        moves.append(back)
+    if new_item is not None:
+        if in_seed_again(line, new_item, seeded_item):
+            moves.extend(count_in_seed(line, new_item))
+            owed = None
+        else:
+            moves.append(
+                link_pending(line.wanted, line.order_updated_at, new_item, line.quantity, line.inventory_item_id)
+            )
+    return Relinked(tuple(moves), owed)
+
+
 def leaves_with_its_shop(line: LedgerLine) -> Transition | None:
     """What a line of a shop being deleted (`shopDelete`) does to its item before the row goes: a RESERVED line
     (an open order, units committed on the merchant's shelf) deducts its units: on-hand and reserved both drop by

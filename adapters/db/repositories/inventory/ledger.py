@@ -38,14 +38,12 @@ from domain.inventory.ledger import (
     LedgerLine,
     LineState,
     StockEffect,
-    count_in_seed,
     counted_in_stock,
-    in_seed_again,
     leaves_with_its_shop,
     left_out_of_seed,
     line_effect,
-    link_pending,
     order_timing,
+    relink_line,
     seen_before_push,
     stays_reserved,
     stock_lines,
@@ -53,7 +51,6 @@ from domain.inventory.ledger import (
     took_units_now,
     transition,
     uncounted_sale,
-    unlink_reserved,
     wanted_effect,
 )
 from domain.inventory.links import counts_orders, holds_for, left_by_import, on_seed
@@ -485,29 +482,15 @@ async def relink_lines(
         if stays_reserved(line, new_item, row.tiktok_sku_id in import_unlinked):
             continue
         key: LedgerKey = (row.tiktok_order_id, row.tiktok_line_item_id, row.component_sku_id)
-        state, owed = line.state, line.left_out_of
-        if line.state is LineState.RESERVED:
-            back = unlink_reserved(line)
-            assert back is not None
+        relinked = relink_line(line, new_item, seeded_on.get(row.tiktok_sku_id))
+        for moved in relinked.moves:
             write.line(
-                key, row.tiktok_sku_id, line.quantity, back, before=line, stamped_at=row.updated_at, left_out_of=owed
-            )
-            state = back.state
-        if new_item is not None:
-            if in_seed_again(line, new_item, seeded_on.get(row.tiktok_sku_id)):
-                moves, owed = count_in_seed(line, new_item), None  # as first seen on its seed: counted in now
-            else:
-                moves = (
-                    link_pending(line.wanted, line.order_updated_at, new_item, line.quantity, line.inventory_item_id),
-                )
-            for moved in moves:
-                write.line(
-                    key, row.tiktok_sku_id, line.quantity, moved, before=line, stamped_at=row.updated_at,
-                    left_out_of=owed,
-                )  # fmt: skip
-            state = moves[-1].state
-            if uncounted_sale(line, moves[-1]):
-                history.append((row.tiktok_sku_id, row.tiktok_order_id, line.quantity))
+                key, row.tiktok_sku_id, line.quantity, moved, before=line, stamped_at=row.updated_at,
+                left_out_of=relinked.left_out_of,
+            )  # fmt: skip
+        state = relinked.moves[-1].state if relinked.moves else line.state
+        if relinked.moves and uncounted_sale(line, relinked.moves[-1]):
+            history.append((row.tiktok_sku_id, row.tiktok_order_id, line.quantity))
         if units := line.quantity * (takes_units(state) - takes_units(line.state)):
             taken.append((row.tiktok_sku_id, row.tiktok_order_id, units))
     fence = await _taken_before_read(session, shop_id, taken) if taken else {}
@@ -520,22 +503,24 @@ async def relink_lines(
 
 async def _seeded_items(
     session: AsyncSession, shop_id: str, rows: Sequence[Any], new_items: Mapping[str, str | None]
-) -> dict[str, str]:
-    """By TikTok SKU id, the item its link's stock seeded (`sku_links.seeded_item_id`, as the caller has just written
-    the links), for the SKUs of `rows` (waiting ledger rows) with a line left out of the seed of the item the SKU
-    links now (`left_out_of_seed`; `ledger.in_seed_again`). No such line (the common case): no statement."""
+) -> dict[str, tuple[str, datetime]]:
+    """By TikTok SKU id, the item its link's stock seeded and when that stock was read (`sku_links.seeded_item_id`,
+    `stock_counted_at`, as the caller has just written the links), for the SKUs of `rows` (waiting ledger rows) with
+    a line left out of the seed of the item the SKU links now (`left_out_of_seed`; `ledger.in_seed_again`). No such
+    line (the common case): no statement."""
     owed = sorted(
         {r.tiktok_sku_id for r in rows if r.left_out_of_seed and r.left_out_of_seed == new_items[r.tiktok_sku_id]}
     )
     if not owed:
         return {}
     links = sku_links.c
-    query = select(links.tiktok_sku_id, links.seeded_item_id).where(
+    query = select(links.tiktok_sku_id, links.seeded_item_id, links.stock_counted_at).where(
         links.shop_id == shop_id,
         among(links.tiktok_sku_id, owed, dialect_of(session)),
         links.seeded_item_id.is_not(None),
+        links.stock_counted_at.is_not(None),
     )
-    return {sku: item for sku, item in (await session.execute(query)).all()}
+    return {sku: (item, read_at) for sku, item, read_at in (await session.execute(query)).all()}
 
 
 async def _taken_before_read(
