@@ -339,13 +339,15 @@ def left_out_of_seed(
     return item_id if away and counted_in_stock(created_at, read_at) else None
 
 
-def in_seed_again(line: LedgerLine, item_id: str, seeded_item_id: str | None) -> bool:
-    """Whether a waiting line whose SKU now links to `item_id` counts into that item's seed (`count_in_seed`): it is
-    left out of that item's seed (`LedgerLine.left_out_of`) and the link's read seeded that very item
-    (`seeded_item_id`; `on_seed`). Linked to another item, it moves as any sale: counting it there would count one
-    unit on two items (the one it is owed to never held it either; a link that seeded another item since counted it
-    in that seed, `links.seed_on_hand`)."""
-    return line.left_out_of is not None and line.left_out_of == item_id == seeded_item_id
+def in_seed_again(line: LedgerLine, item_id: str, seeded_item_id: str | None, carried: bool = False) -> bool:
+    """Whether a waiting line whose SKU now links to `item_id` counts into that item (`count_in_seed`): it is owed to
+    that item (`LedgerLine.left_out_of`: its seed left it out, or it counted the line's units out when the line
+    left, `carries_its_units`) and either the link's read seeded that very item (`seeded_item_id`; `on_seed`) or the
+    item the line leaves takes its units off its on-hand now (`carried`). Linked to another item, it moves as any
+    sale: counting it there would count one unit on two items (the one it is owed to never held it either; a link
+    that seeded another item since counted it in that seed, `links.seed_on_hand`, and gives it up only when
+    `carried`)."""
+    return line.left_out_of is not None and line.left_out_of == item_id and (item_id == seeded_item_id or carried)
 
 
 def count_in_seed(line: LedgerLine, item_id: str) -> tuple[Transition, ...]:
@@ -500,57 +502,84 @@ def stays_reserved(line: LedgerLine, new_item: str | None, import_unlinked: bool
     return line.inventory_item_id == new_item or (new_item is None and import_unlinked)
 
 
-def unlink_reserved(current: LedgerLine) -> Transition | None:
+def unlink_reserved(current: LedgerLine, carried: bool = False) -> Transition | None:
     """A line whose SKU lost its link (unlinked, relinked elsewhere, now ambiguous): a RESERVED one gives its units
     back to its item and waits for a link again (PENDING_LINK), remembering that item (`link_pending`'s
-    `was_reserved_on`); a line in any other state stays as it is."""
+    `was_reserved_on`); a line in any other state stays as it is. `carried`: the item its SKU goes to counts its units
+    in (`carries_its_units`): they leave this item's on-hand with the reservation (`available` unchanged)."""
     if current.state is not LineState.RESERVED:
         return None
     q, item = current.quantity, current.inventory_item_id
+    on_hand = -q if carried else 0
     return Transition(
-        LineState.PENDING_LINK, current.wanted, current.order_updated_at, item, 0, -q, MovementKind.RELEASED, item
+        LineState.PENDING_LINK, current.wanted, current.order_updated_at, item, on_hand, -q, MovementKind.RELEASED, item
     )
 
 
 class Relinked(NamedTuple):
     """What a link change does to one waiting line (`relink_line`): its moves, in order (none: it stays as it is),
-    and the item whose on-hand is owed its units afterwards (`order_line_stock.left_out_of_seed`; None: none)."""
+    and the item owed its units afterwards (`order_line_stock.left_out_of_seed`, `LedgerLine.left_out_of`; None:
+    none)."""
 
     moves: tuple[Transition, ...]
     left_out_of: str | None
 
 
 def relink_line(
-    line: LedgerLine,
-    new_item: str | None,
-    link_seed: tuple[str, datetime] | None,
-    seeded_now: bool = False,
-    created_at: datetime | None = None,
+    line: LedgerLine, new_item: str | None, link_seed: tuple[str, datetime] | None, seeded_now: bool = False
 ) -> Relinked:
     """The moves of a RESERVED or PENDING_LINK line whose SKU a link change (an import's auto-link, the merchant's
     `skuLink` / `skuUnlink`) links to `new_item` now (None: to nothing), the line not kept where it is
-    (`stays_reserved`). A RESERVED line gives its units back to its item (`unlink_reserved`); then, linked, a line
-    owed to that item's seed counts in as first seen there (`in_seed_again`, `count_in_seed`), any other moves as a
-    waiting line does (`link_pending`). `link_seed`: (the item the SKU's link seeded, when its stock was read;
-    `sku_links.seeded_item_id`, `stock_counted_at`, as the change wrote the link), None when it seeded none.
-    `seeded_now`: `new_item` was created by this change, seeded from that read (`links.seed_on_hand`);
-    `created_at`: the line's order's creation (TikTok's create_time; None: the order is no longer stored)."""
+    (`stays_reserved`). `link_seed`: (the item the SKU's link seeded, when its stock was read;
+    `sku_links.seeded_item_id`, `stock_counted_at`, as the change wrote the link), None when it seeded none;
+    `seeded_now`: `new_item` was created by this very change, seeded from that read (`links.seed_on_hand`).
+
+    A RESERVED line leaves its item (`unlink_reserved`). Where the item it goes to counts its units in, they leave
+    the item it left with their order (`carries_its_units`): on-hand and reserved both drop there, `available` as it
+    was, and that item is owed them should the line come back (its mark). Otherwise only the reservation goes back.
+    Then, linked, a line owed to the item it goes to counts in as first seen there (`in_seed_again`,
+    `count_in_seed`: on-hand and reserved + its units), any other moves as a waiting line does (`link_pending`)."""
     seeded_item = link_seed[0] if link_seed is not None else None
+    carried = carries_its_units(line, new_item, seeded_item, seeded_now)
     moves: list[Transition] = []
     owed = line.left_out_of
     if line.state is LineState.RESERVED:
-        back = unlink_reserved(line)
+        back = unlink_reserved(line, carried)
         assert back is not None
         moves.append(back)
     if new_item is not None:
-        if in_seed_again(line, new_item, seeded_item):
+        if in_seed_again(line, new_item, seeded_item, carried):
             moves.extend(count_in_seed(line, new_item))
             owed = None
         else:
             moves.append(
                 link_pending(line.wanted, line.order_updated_at, new_item, line.quantity, line.inventory_item_id)
             )
-    return Relinked(tuple(moves), owed)
+    return Relinked(tuple(moves), line.inventory_item_id if carried else owed)
+
+
+def carries_its_units(line: LedgerLine, new_item: str | None, seeded_item: str | None, seeded_now: bool) -> bool:
+    """Whether a RESERVED line moving to item `new_item` takes its units off the on-hand of the item it leaves, not
+    only off its reservations: the unit leaves with its order whenever the item it goes to counts it in, so that it
+    is on one item's on-hand, never two (README "Shared inventory pool", a seller SKU renamed in Seller Center).
+
+    The item it goes to counts it in when the link change created it, seeded from the SKU's TikTok stock read now
+    (`seeded_now`, `seeded_item` that item): TikTok's available then lacked the units of the SKU's open orders made
+    before the read, which the seed adds (`links.seed_on_hand`), and held those of orders made since, so every open
+    order's unit is in the seed; and when the line comes back to the item it left so (its mark, `left_out_of`). The
+    item it leaves holds its units when the line carries no mark (reserved in that item's seed, its units added then;
+    or a sale since the stock that item was counted from, its unit in that count), or when that item is the link's
+    seed (counted in there). A line marked owed elsewhere that reserved on another item as any sale (first seen
+    while its SKU was away from its seed, `left_out_of_seed`) never added its units to that item: it gives back only
+    the reservation, as does any line moving where nothing counts it in (the merchant's unlink; a link or a rename to
+    an existing item, whose count is of its own shelf). Before, a RESERVED line always gave back only its
+    reservation: renamed to a new seller SKU, the order's unit stayed on the old item's on-hand while the new item's
+    seed counted it too, and the old item's other shops were pushed it (on sale twice)."""
+    if line.state is not LineState.RESERVED or new_item is None or line.inventory_item_id == new_item:
+        return False
+    counted_there = (seeded_now and seeded_item == new_item) or line.left_out_of == new_item
+    held_here = line.left_out_of is None or line.inventory_item_id == seeded_item
+    return counted_there and held_here
 
 
 def leaves_with_its_shop(line: LedgerLine) -> Transition | None:

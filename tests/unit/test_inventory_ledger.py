@@ -28,6 +28,7 @@ from domain.inventory.ledger import (
     link_pending,
     order_timing,
     released_before_read,
+    relink_line,
     stays_reserved,
     stock_lines,
     took_units_now,
@@ -525,3 +526,49 @@ def test_a_line_first_seen_while_an_import_left_its_sku_without_an_item_moves_th
     assert transition(None, RESERVE, NEWER, None, 3, False, True, "A", left_by_import=True) == Transition(
         RESERVED, RESERVE, NEWER, "A", 0, 3, MOVED_RESERVED
     )
+
+
+def test_a_reserved_line_moved_to_an_item_whose_seed_counted_it_takes_its_units_off_the_item_it_leaves() -> None:
+    # given an open order's 3 units RESERVED on "A" (on A's on-hand: in A's seed, or in the stock A was read from),
+    # and its SKU's seller SKU renamed in Seller Center to one no item has: "N", created now and seeded from the
+    # shop's TikTok stock read at NEWER plus the open orders that read left out (this one: `links.seed_on_hand`)
+    reserved_on_a = stored(RESERVED, RESERVE)
+    # when the link change moves the line to N
+    away = relink_line(reserved_on_a, "N", ("N", NEWER), seeded_now=True)
+    # then the units leave A with their order (on-hand and reserved -3, A's available as it was: no push is due),
+    # as N's seed counted them in and only reserves them; A is owed them should the line come back. (Before: A
+    # released the 3 units onto its available, counted on two items' on-hand, and A's other shops were pushed them.)
+    assert away.moves == (
+        Transition(PENDING, RESERVE, APPLIED, "A", -3, -3, MOVED_RELEASED, "A"),
+        Transition(RESERVED, RESERVE, APPLIED, "N", 0, 3, MOVED_RESERVED),
+    )
+    assert not away.moves[0].changes_available and away.left_out_of == "A"
+    # when the seller renames it back (its SKU joins A again; the link's seed is still N's)
+    on_n = LedgerLine(RESERVED, RESERVE, APPLIED, "N", 3, away.left_out_of)
+    back = relink_line(on_n, "A", ("N", NEWER))
+    # then the units leave N and A counts them in again: A as before the rename, N without them
+    assert back.moves == (
+        Transition(PENDING, RESERVE, APPLIED, "N", -3, -3, MOVED_RELEASED, "N"),
+        Transition(RESERVED, RESERVE, APPLIED, "A", 3, 3, MOVED_RESERVED),
+    )
+    assert back.left_out_of == "N"
+
+
+# (a RESERVED 3-unit line on "B") its mark, the link's seed, the item it moves to -> what "B" does and the mark after:
+# the item it goes to counts nothing in, so the one it leaves counts nothing out (only the reservation goes back)
+MOVED_AS_A_SALE = [
+    # the merchant's skuUnlink, or a skuLink / rename to another existing item
+    pytest.param(None, ("B", OLDER), None, None, id="unlinked"),
+    pytest.param(None, ("B", OLDER), "C", None, id="to-an-existing-item"),
+    # first seen on B while away from S's seed (as any sale there), back on S: S counts it in, B held nothing of it
+    pytest.param("S", ("S", OLDER), "S", None, id="back-to-the-seed-that-left-it-out"),
+]
+
+
+@pytest.mark.parametrize(("mark", "seed", "to", "left_out_of"), MOVED_AS_A_SALE)
+def test_a_reserved_line_moved_where_nothing_counts_it_in_gives_back_only_its_reservation(
+    mark: str | None, seed: tuple[str, datetime], to: str | None, left_out_of: str | None
+) -> None:
+    moved = relink_line(LedgerLine(RESERVED, RESERVE, APPLIED, "B", 3, mark), to, seed)
+    assert moved.moves[0] == Transition(PENDING, RESERVE, APPLIED, "B", 0, -3, MOVED_RELEASED, "B")
+    assert moved.left_out_of == left_out_of

@@ -476,13 +476,13 @@ async def relink_lines(
     history: list[
         tuple[str, str, int]
     ] = []  # (TikTok SKU id, order id, units) of sales made history (`uncounted_sale`)
-    seeded_on = await _seeded_items(session, shop_id, rows, new_items)
+    seeded_on = await _seeded_items(session, shop_id, rows, new_items, seeds or {})
     for row in rows:
         line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
         if stays_reserved(line, new_item, row.tiktok_sku_id in import_unlinked):
             continue
         key: LedgerKey = (row.tiktok_order_id, row.tiktok_line_item_id, row.component_sku_id)
-        relinked = relink_line(line, new_item, seeded_on.get(row.tiktok_sku_id))
+        relinked = relink_line(line, new_item, seeded_on.get(row.tiktok_sku_id), new_item in (seeds or {}))
         for moved in relinked.moves:
             write.line(
                 key, row.tiktok_sku_id, line.quantity, moved, before=line, stamped_at=row.updated_at,
@@ -502,15 +502,24 @@ async def relink_lines(
 
 
 async def _seeded_items(
-    session: AsyncSession, shop_id: str, rows: Sequence[Any], new_items: Mapping[str, str | None]
+    session: AsyncSession,
+    shop_id: str,
+    rows: Sequence[Any],
+    new_items: Mapping[str, str | None],
+    seeds: Mapping[str, int],
 ) -> dict[str, tuple[str, datetime]]:
     """By TikTok SKU id, the item its link's stock seeded and when that stock was read (`sku_links.seeded_item_id`,
-    `stock_counted_at`, as the caller has just written the links), for the SKUs of `rows` (waiting ledger rows) with
-    a line left out of the seed of the item the SKU links now (`left_out_of_seed`; `ledger.in_seed_again`). No such
-    line (the common case): no statement."""
+    `stock_counted_at`, as the caller has just written the links), for the SKUs of `rows` (waiting ledger rows) that
+    `ledger.relink_line` asks it for: a line linked now and owed to an item (`left_out_of_seed`; `in_seed_again`,
+    `carries_its_units`), or a RESERVED line moving to an item this change seeded (`seeds`: a seller SKU renamed to a
+    new one). No such line (the common case, a first import's waiting lines among them): no statement."""
     owed = sorted(
-        {r.tiktok_sku_id for r in rows if r.left_out_of_seed and r.left_out_of_seed == new_items[r.tiktok_sku_id]}
-    )
+        {
+            r.tiktok_sku_id for r in rows
+            if (r.left_out_of_seed and new_items[r.tiktok_sku_id] is not None)
+            or (r.state == LineState.RESERVED.value and new_items[r.tiktok_sku_id] in seeds)
+        }
+    )  # fmt: skip
     if not owed:
         return {}
     links = sku_links.c
