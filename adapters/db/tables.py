@@ -525,6 +525,8 @@ order_line_stock = Table(
     # The item whose seed left the line's units out (migration 0023; `domain.inventory.ledger.left_out_of_seed`): an
     # open order made before the stock read that seeded it, first seen while its SKU was away from it (linked to another
     # item, or unlinked); once the SKU is back on that item, its seed again, the line counts into it (`in_seed_again`).
+    # Also the item that counted a RESERVED line's units out when it left for an item counting them in (a seller SKU
+    # renamed to a new one, `carries_its_units`): back on it, the line counts into it again.
     # Null: nothing owed (every row written before 0023). No foreign key: a removed item's id never comes back.
     Column("left_out_of_seed", ID),
     PrimaryKeyConstraint("shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id"),

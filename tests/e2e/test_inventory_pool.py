@@ -4,6 +4,8 @@ TikTok's webhook, with no sync started by anyone."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -35,6 +37,7 @@ def items(app: Any, merchant: str = "m1") -> list[dict[str, Any]]:
 
 def test_two_shops_pool_their_skus_and_a_sale_on_one_reserves_by_webhook(app_factory) -> None:
     app = app_factory(webhooks=True, products=12, orders=40)
+    renamed_later = open_order_before_connecting(app)
     first, second = two_pooled_shops(app, webhooks=True)
     # the SKUs pooled: items shared by both shops, each linked SKU LINKED by seller SKU (AUTO)
     pooled = [i for i in items(app) if {link["shop"]["id"] for link in i["links"]} == {first["id"], second["id"]}]
@@ -105,6 +108,102 @@ def test_two_shops_pool_their_skus_and_a_sale_on_one_reserves_by_webhook(app_fac
     )
     assert released["available"] == before["available"]
     # TODO(pool-push): both shops' TikTok stock equals the pushed target
+
+    # a seller SKU with an open order renamed in Seller Center, and back
+    rename_a_seller_sku_with_an_open_order_away_and_back(app, first, second, renamed_later)
+
+
+RENAMED = "SB-POLL-46"
+
+
+def open_order_before_connecting(app: Any) -> str:
+    """A buyer's open order of 1 unit at seller `us-local`'s shop, of a SKU whose seller SKU each local shop has on
+    one live SKU (so it pools both), made in a second before the shops connect: the import's stock read leaves it
+    out and the item's seed counts it in (its `RESERVED` adds 1 to on-hand). Returns that seller SKU."""
+
+    def live_skus(seller: str) -> dict[str, dict[str, Any]]:
+        products = app.sandbox.control("GET", f"/shops/{app.tiktok_shop(seller)['id']}/products")["products"]
+        every = [sku for p in products for sku in p["skus"] if sku.get("seller_sku")]
+        once = {k for k, n in Counter(sku["seller_sku"].strip() for sku in every).items() if n == 1}
+        return {
+            sku["seller_sku"].strip(): sku for p in products if p["status"] == "ACTIVATE" and not p.get("product_types")
+            for sku in p["skus"] if sku.get("seller_sku") and sku["seller_sku"].strip() in once
+        }  # fmt: skip
+
+    here, there = live_skus("us-local"), live_skus("us-local-2")
+    seller_sku = min(
+        k for k, sku in here.items() if k in there and sum(i["quantity"] for i in sku.get("inventory", [])) >= 2
+    )
+    tiktok_shop_id = app.tiktok_shop("us-local")["id"]
+    app.sandbox.control("POST", f"/shops/{tiktok_shop_id}/sales", {"sku_id": here[seller_sku]["id"], "quantity": 1})
+    made_by = int(time.time())  # (TikTok's create_time is whole seconds: the read must come in a later one)
+    wait_until(lambda: time.time() >= made_by + 1, what="the second after the sale")
+    return seller_sku
+
+
+OPEN_UNITS = """SELECT coalesce(sum(l.quantity), 0) AS n FROM order_line_stock l
+  JOIN inventory_items i ON i.id = l.inventory_item_id
+  WHERE l.tiktok_sku_id = :sku_id AND l.state = 'RESERVED' AND i.sku = :sku"""
+
+
+IN_SEED = """SELECT count(*) AS n FROM inventory_movements m JOIN inventory_items i ON i.id = m.inventory_item_id
+  WHERE i.sku = :sku AND m.kind = 'RESERVED' AND m.on_hand_delta > 0"""
+
+
+def rename_a_seller_sku_with_an_open_order_away_and_back(
+    app: Any, first: dict[str, Any], second: dict[str, Any], seller_sku: str
+) -> None:
+    """Rule (README "Shared inventory pool", `domain.inventory.ledger.carries_its_units`): a seller SKU renamed in
+    Seller Center to one no item has makes a new item seeded from the shop's TikTok stock plus its open orders'
+    units; the old item, which counted those units on its on-hand, gives them up with the orders (on-hand and
+    reserved both drop, its available as it was), so each unit is on one item's on-hand. Renamed back, they return.
+    `seller_sku`: pooled by both shops, with an open order at the first seeded in (`open_order_before_connecting`)."""
+    # given the item of `seller_sku`, LINKED on both shops, the first shop's open orders reserved on it
+    old = pool_item(app, seller_sku)
+    assert old is not None and {link["shop"]["id"] for link in old["links"]} == {first["id"], second["id"]}
+    (tiktok_sku_id,) = [link["sku"]["tiktokSkuId"] for link in old["links"] if link["shop"]["id"] == first["id"]]
+    units = app.rows(OPEN_UNITS, sku_id=tiktok_sku_id, sku=seller_sku)[0]["n"]
+    assert units >= 1 and app.rows(IN_SEED, sku=seller_sku)[0]["n"] >= 1  # (the order in the seed: onHand +1 too)
+    (product,) = [
+        p for p in app.sandbox.control("GET", f"/shops/{first['tiktokShopId']}/products")["products"]
+        if any(sku["id"] == tiktok_sku_id for sku in p["skus"])
+    ]  # fmt: skip
+    as_typed = next(sku["seller_sku"] for sku in product["skus"] if sku["id"] == tiktok_sku_id)
+
+    def item(item_id: str) -> dict[str, Any]:
+        return dict(app.graphql(ITEM, {"id": item_id}, "m1")["inventoryItem"])
+
+    before = item(old["id"])
+    # when the seller renames that SKU's seller SKU (webhook 15: Shopbridge re-fetches the product)
+    app.sandbox.control("POST", f"/products/{product['id']}", {"skus": [{"id": tiktok_sku_id, "seller_sku": RENAMED}]})
+    new = wait_until(
+        lambda: (i := pool_item(app, RENAMED)) is not None and i["reserved"] == units and i, what="the renamed item"
+    )
+    # then the new item counts the open orders' units once, available as the first shop's TikTok shows
+    assert new["available"] == stock_of(app, first, tiktok_sku_id) and new["onHand"] == new["available"] + units
+    # and the old item no longer holds them: on-hand and reserved both down by their units, available unchanged
+    # (before: only the reservations went, 79/1/78 -> 79/0/79, the units counted on both items' on-hand and pushed
+    # to the second shop as stock it does not have)
+    after = item(old["id"])
+    assert (after["onHand"], after["reserved"], after["available"]) == (
+        before["onHand"] - units, before["reserved"] - units, before["available"]
+    )  # fmt: skip
+    moved = after["movements"]["edges"][0]["node"]
+    assert moved["kind"] == "RELEASED" and moved["onHandDelta"] == moved["reservedDelta"] < 0
+
+    # when the same product is read again (a products sync): nothing moves
+    assert app.graphql(SYNC_PRODUCTS, {"id": first["id"]}, "m1")["syncStart"]["userErrors"] == []
+    app.wait_for_idle_sync()
+    assert item(old["id"]) == after
+    assert item(new["id"])["version"] == new["version"]
+
+    # when the seller renames it back: the units return to the old item as they were, the new item goes
+    app.sandbox.control("POST", f"/products/{product['id']}", {"skus": [{"id": tiktok_sku_id, "seller_sku": as_typed}]})
+    wait_until(lambda: pool_item(app, RENAMED) is None, what="the renamed item gone")
+    back = item(old["id"])
+    assert (back["onHand"], back["reserved"], back["available"]) == (
+        before["onHand"], before["reserved"], before["available"]
+    )  # fmt: skip
 
 
 DELETE = """mutation($id: ID!) { shopDelete(input: {shopId: $id}) { deletedShopId userErrors { code } } }"""
