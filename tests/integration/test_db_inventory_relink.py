@@ -43,6 +43,37 @@ async def test_a_seller_sku_renamed_to_a_new_one_seeds_its_item_as_tiktok_shows_
         assert (await session.execute(select(inventory_items.c.sku))).scalars().all() == ["MUG-XL"]
 
 
+async def test_a_seller_sku_renamed_to_a_new_one_takes_its_open_orders_units_off_the_item_it_leaves(
+    world: Pool,
+) -> None:
+    # given MUG seeded by shop A from its stock read at NOW (5), an open order made before that read (in the seed:
+    # on-hand 6) and a sale since (its unit in the 5 read), and shop B's SKU linking MUG too (so MUG stays)
+    a, b = await world.shop(), await world.shop()
+    await world.products(a, replace(product("pa", ("sa", "MUG", 5)), stock_read_at=NOW))
+    await world.products(b, product("pb", ("sb", "MUG", 5)))
+    before_read, since = NOW - timedelta(minutes=1), NOW + timedelta(minutes=1)
+    await world.orders(a, order("o1", "AWAITING_SHIPMENT", "sa", at=before_read), order("o2", "UNPAID", "sa", at=since))
+    mug = await world.item("MUG")
+    assert (mug["on_hand"], mug["reserved"], mug["available"]) == (6, 2, 4)
+    # when A's seller renames it to MUG-XL in Seller Center (TikTok shows 4: both orders' units out)
+    world.clock.advance(timedelta(minutes=2))
+    await world.products(a, product("pa", ("sa", "MUG-XL", 4), at=NOW + timedelta(minutes=2)))
+    # then MUG-XL counts both open orders' units once (6/2/4, as TikTok shows), and MUG no longer holds them: 4/0/4,
+    # B still shown 4 (before: 6/0/6, the 2 units on both items' on-hand, and pushed to B as stock it has not)
+    for sku, counters in (("MUG-XL", (6, 2, 4)), ("MUG", (4, 0, 4))):
+        item = await world.item(sku)
+        assert (item["on_hand"], item["reserved"], item["available"]) == counters, sku
+    # when the same page is written again, nothing moves; renamed back, MUG is as before and MUG-XL goes
+    await world.products(a, product("pa", ("sa", "MUG-XL", 4), at=NOW + timedelta(minutes=2)))
+    assert (await world.item("MUG"))["on_hand"] == 4 and (await world.item("MUG-XL"))["on_hand"] == 6
+    world.clock.advance(timedelta(minutes=2))
+    await world.products(a, product("pa", ("sa", "MUG", 4), at=NOW + timedelta(minutes=4)))
+    mug = await world.item("MUG")
+    assert (mug["on_hand"], mug["reserved"], mug["available"]) == (6, 2, 4)
+    async with world.db.read_sessionmaker() as session:
+        assert (await session.execute(select(inventory_items.c.sku))).scalars().all() == ["MUG"]
+
+
 async def test_a_duplicate_seller_sku_renamed_away_leaves_its_twin_in_another_product_linked(world: Pool) -> None:
     # given DUP on two SKUs of two products of one shop: both left unlinked (never guess)
     shop = await world.shop()
