@@ -443,7 +443,9 @@ async def relink_lines(
     import_unlinked: Collection[str] = (),
 ) -> PoolChange:
     """Apply link changes of the shop's SKUs (`new_items`: TikTok SKU id -> its item now, None when unlinked) to
-    their ledger lines: a RESERVED line on another item gives its unit back there (`unlink_reserved`), but for one
+    their ledger lines (`domain.inventory.ledger.relink_line`): a RESERVED line on another item gives its unit back
+    there (`unlink_reserved`), off that item's on-hand too when the item it goes to counts it in, a new item this
+    change seeds or one the line is owed to (`carries_its_units`), but for one
     whose SKU an import left without an item (`import_unlinked`: TikTok SKU ids), which stays (`stays_reserved`); a
     waiting line reserves on the new item, or deducts there if it shipped while unlinked from that same item, reserved
     before the unlink or first seen after it (`link_pending`); one left out of the new item's seed (first seen while

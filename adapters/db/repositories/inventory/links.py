@@ -395,7 +395,8 @@ async def _open_pending_units(
 
     Open: units of the shop's open order lines about to reserve on the new item that the stock read already left
     out: lines waiting for a link, and those RESERVED on the item the SKU linked to before (a seller SKU renamed in
-    Seller Center), which `relink_lines` moves to the new item, of orders created before the read
+    Seller Center), which `relink_lines` moves to the new item, taking their units off the old item's on-hand
+    (`ledger.carries_its_units`: every open order's unit is in the seed), of orders created before the read
     (`counted_in_stock`). An order created since (while the page was on its way to being written) still has its
     units in the stock read: it reserves them on the new item and adds none. A line whose order is no longer
     stored (retention) is an old one: counted.
