@@ -534,6 +534,25 @@ order_line_stock = Table(
     Index(None, "shop_id", "tiktok_sku_id", "state"),
 )
 
+# The open order lines a shop's delete deducted from their items (`domain.inventory.ledger.leaves_with_its_shop`,
+# migration 0030), kept by merchant and TikTok shop when the shop's own rows go: the same merchant's shop of that TikTok
+# shop, connected again, counts each back on its item as it was (`back_with_its_shop`) rather than take its units a
+# second time, and drops the row once the line is in its ledger. The item's removal takes its rows (nothing to undo).
+deleted_shop_lines = Table(
+    "deleted_shop_lines",
+    metadata,
+    Column("merchant_id", String(128), nullable=False),
+    Column("tiktok_shop_id", String(64), nullable=False),
+    Column("tiktok_order_id", String(64), nullable=False),
+    Column("tiktok_line_item_id", String(64), nullable=False),
+    Column("component_sku_id", String(64), nullable=False),
+    Column("inventory_item_id", ID, ForeignKey("inventory_items.id", ondelete="CASCADE"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("deleted_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("merchant_id", "tiktok_shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id"),
+    Index(None, "inventory_item_id"),
+)
+
 # The units of a shop's ledger lines of one TikTok SKU, by state, kept running by the ledger's one write path
 # (`PoolWrite.flush`, in the transaction that writes the lines, migration 0012): the push's fence reads them with the
 # items' counters (`sku_links.ingested_at_push`) in one statement, a lookup whatever the SKU's order history, where a

@@ -601,5 +601,30 @@ def leaves_with_its_shop(line: LedgerLine) -> Transition | None:
     )
 
 
+def back_with_its_shop(wanted: StockEffect, order_updated_at: datetime, item_id: str, quantity: int) -> Transition:
+    """The first move of a line that its shop's delete deducted (`leaves_with_its_shop`: on-hand and reserved both
+    dropped, "shop deleted"), first seen again by the same merchant's shop of that TikTok shop (connected again) on
+    the same item `item_id` (the delete's record, `deleted_shop_lines`): the delete already took its `quantity`
+    units off on-hand, so the line comes back as it was before the delete instead of taking them a second time.
+
+    Open (`wanted` RESERVE): RESERVED with its units back on on-hand (on-hand and reserved both rise by `quantity`,
+    `available` as it was: the delete's deduction undone), so its shipment deducts them once and its cancellation
+    puts them on sale, as for any open order (README "Deleting a shop": the merchant still ships them from the
+    shared shelf; live-sync.md §7.2: an order moves the pool once). Shipped since (DEDUCT): DEDUCTED, the counters
+    as they are (the delete's deduction was its shipment). Cancelled since (RELEASE): RELEASED with its units back on
+    on-hand (`available` up by `quantity`: the cancelled units are on the shelf again, which the delete had taken
+    off; its cancellation would otherwise leave them off the count until the merchant counts).
+    (Before this rule, an open one reserved again, as any open order of a joining shop: available fell by its units
+    a second time, and its shipment deducted them a second time, for good: SB-00026-White 376 -> 370 on-hand for
+    one shipped sale of 3, review46.)"""
+    if wanted is StockEffect.RESERVE:
+        return Transition(
+            LineState.RESERVED, wanted, order_updated_at, item_id, quantity, quantity, MovementKind.RESERVED
+        )
+    if wanted is StockEffect.DEDUCT:
+        return Transition(LineState.DEDUCTED, wanted, order_updated_at, item_id)
+    return Transition(LineState.RELEASED, wanted, order_updated_at, item_id, quantity, 0, MovementKind.RELEASED)
+
+
 def _reserve(wanted: StockEffect, order_updated_at: datetime, item_id: str, quantity: int) -> Transition:
     return Transition(LineState.RESERVED, wanted, order_updated_at, item_id, 0, quantity, MovementKind.RESERVED)

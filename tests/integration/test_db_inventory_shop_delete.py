@@ -14,6 +14,7 @@ from adapters.db import Database
 from adapters.db.lists import among
 from adapters.db.repositories.inventory.shop_items import left_behind_query, linked_by_shop
 from adapters.db.tables import (
+    deleted_shop_lines,
     inventory_items,
     inventory_movements,
     inventory_push_outbox,
@@ -27,7 +28,7 @@ from domain.services.shops import delete_shop
 from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, order, product
 from tests.fixtures.plans import SCANS_AND_JOINS, plan_of
-from tests.integration.db_samples import NOW, until_a_writer_waits_on_a_lock
+from tests.integration.db_samples import NOW, add_shop, make_shop, until_a_writer_waits_on_a_lock
 
 
 @pytest.fixture
@@ -320,3 +321,35 @@ async def test_a_hold_of_the_deleted_shops_link_leaves_its_item_and_makes_the_ot
         row = (await session.execute(due)).one()
     assert row.dirty_version > row.pushed_version
     assert world.queue.inventory_pushes[enqueued:] == [second.id]
+
+
+async def test_a_shop_connected_again_after_its_delete_counts_its_open_orders_once(world: Pool) -> None:
+    # given SOCK linked by two shops, the second with an open order of 2 units and one of 1, deleted: its open
+    # orders left on-hand with their reservations (10/4/6 -> 7/1/6)
+    kept, gone = await world.shop(), await world.shop()
+    await world.products(kept, product("p", ("k1", "SOCK", 10)))
+    await world.products(gone, product("q", ("g1", "SOCK", 10)))
+    await world.orders(kept, order("o1", "AWAITING_SHIPMENT", "k1"))
+    await world.orders(gone, order("o2", "AWAITING_SHIPMENT", "g1", "g1"), order("o3", "AWAITING_SHIPMENT", "g1"))
+    await _delete(world, gone)
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (7, 1, 6)
+
+    # when the merchant connects the same TikTok shop again and its import finds them open (o3 cancelled meanwhile)
+    again = await add_shop(world.uows, make_shop(tiktok_shop_id=gone.tiktok_shop_id))
+    await world.products(again, product("q", ("g1", "SOCK", 7)))
+    later = NOW + timedelta(hours=1)
+    await world.orders(again, order("o2", "AWAITING_SHIPMENT", "g1", "g1"), order("o3", "CANCELLED", "g1", at=later))
+
+    # then o2 is reserved again with its units back on on-hand (the delete's deduction undone, available as it was:
+    # before, 7/3/4), and o3's unit is on the shelf again (available 7); the delete's records have served
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (10, 3, 7)
+    assert await _count(world, deleted_shop_lines) == 0
+    # and shipping o2 takes its 2 units off on-hand once (before, 5/1/4: one sale of 2 counted twice, for good)
+    await world.orders(again, order("o2", "DELIVERED", "g1", "g1", at=later))
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (8, 1, 7)
+    # a replay of the import moves nothing more
+    await world.orders(again, order("o2", "DELIVERED", "g1", "g1", at=later), order("o3", "CANCELLED", "g1", at=later))
+    assert (await world.item("SOCK"))["version"] == sock["version"]

@@ -20,9 +20,11 @@ from domain.inventory.ledger import (
     StockEffect,
     StockLine,
     Transition,
+    back_with_its_shop,
     count_in_seed,
     first_seen_unlinked,
     in_seed_again,
+    leaves_with_its_shop,
     left_out_of_seed,
     line_effect,
     link_pending,
@@ -572,3 +574,33 @@ def test_a_reserved_line_moved_where_nothing_counts_it_in_gives_back_only_its_re
     moved = relink_line(LedgerLine(RESERVED, RESERVE, APPLIED, "B", 3, mark), to, seed)
     assert moved.moves[0] == Transition(PENDING, RESERVE, APPLIED, "B", 0, -3, MOVED_RELEASED, "B")
     assert moved.left_out_of == left_out_of
+
+
+# a 3-unit line its shop's delete deducted from "A", first seen again (the TikTok shop connected again) asking ->
+# the transition: the delete's deduction undone, never taken twice
+BACK_WITH_ITS_SHOP = [
+    # still open: reserved again with its units back on on-hand (available as it was); its shipment deducts once
+    pytest.param(RESERVE, Transition(RESERVED, RESERVE, NEWER, "A", 3, 3, MOVED_RESERVED), id="open"),
+    # shipped meanwhile: the delete's deduction was its shipment, nothing moves
+    pytest.param(DEDUCT, Transition(DEDUCTED, DEDUCT, NEWER, "A"), id="shipped-meanwhile"),
+    # cancelled meanwhile: its units are on the shelf again, which the delete took off: back on sale
+    pytest.param(RELEASE, Transition(RELEASED, RELEASE, NEWER, "A", 3, 0, MOVED_RELEASED), id="cancelled-meanwhile"),
+]
+
+
+@pytest.mark.parametrize(("wanted", "expected"), BACK_WITH_ITS_SHOP)
+def test_a_line_its_shops_delete_deducted_comes_back_as_it_was_before_the_delete(
+    wanted: StockEffect, expected: Transition
+) -> None:
+    left = leaves_with_its_shop(stored(RESERVED, RESERVE))
+    assert left == Transition(DEDUCTED, RESERVE, APPLIED, "A", -3, -3, MOVED_DEDUCTED)
+    back = back_with_its_shop(wanted, NEWER, "A", 3)
+    assert back == expected
+    # delete then reconnect, and the order's end (shipped: -3 on-hand once; cancelled: nothing off at all)
+    on_hand = left.on_hand_delta + back.on_hand_delta
+    reserved = left.reserved_delta + back.reserved_delta
+    if back.state is RESERVED:
+        end = transition(LedgerLine(RESERVED, RESERVE, NEWER, "A", 3), DEDUCT, NEWER + timedelta(minutes=1), "A")
+        assert end is not None
+        on_hand, reserved = on_hand + end.on_hand_delta, reserved + end.reserved_delta
+    assert (on_hand, reserved) == ((0, -3) if wanted is RELEASE else (-3, -3))

@@ -20,7 +20,21 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Dialect, Select, and_, bindparam, delete, select, tuple_, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    Dialect,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    literal,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import NullType
@@ -29,7 +43,7 @@ from adapters.db.lists import among, among_param, dialect_of, listed
 from adapters.db.repositories.catalog import hold_writers
 from adapters.db.repositories.inventory.writer import LedgerKey, PoolWrite, hold_shop_links, ledger_line, lock_items
 from adapters.db.repositories.inventory_push_links import left_by_import as left_by_import_clause
-from adapters.db.tables import UTCDateTime, order_line_stock, shops, sku_ledger_units, sku_links
+from adapters.db.tables import UTCDateTime, deleted_shop_lines, order_line_stock, shops, sku_ledger_units, sku_links
 from adapters.db.tables import orders as orders_table
 from domain.catalog import Order
 from domain.inventory.items import MovementKind
@@ -38,6 +52,8 @@ from domain.inventory.ledger import (
     LedgerLine,
     LineState,
     StockEffect,
+    Transition,
+    back_with_its_shop,
     counted_in_stock,
     leaves_with_its_shop,
     left_out_of_seed,
@@ -159,8 +175,13 @@ async def _apply_chunk(
     linked = await _linked_items(session, shop_id, sku_ids)
     if linked is None:
         return None
-    merchant_id, links, unlinked_from, joined_read, seeds = linked
+    merchant_id, links, unlinked_from, joined_read, seeds, came_back = linked
     params = {"shop_id": shop_id, "orders": listed([o[0] for o in orders], dialect)}
+    # The lines the delete of this TikTok shop's earlier connection deducted (`deleted_shop_lines`), read only when the
+    # merchant has some of it (`came_back`, read with the links): their units are off on-hand already
+    deducted: dict[LedgerKey, str] = {}
+    if came_back is not None:
+        deducted = await _deducted_at_delete(session, merchant_id, came_back, [o[0] for o in orders])
     if dialect == "postgresql":
         # The turn of the shop's order writers (held already when the catalog upsert ran in this transaction): a
         # ledger key without a row here gets none from another transaction before this one ends, as only order
@@ -194,6 +215,7 @@ async def _apply_chunk(
     seeded: dict[str, int] = {}
     released_early: dict[str, int] = {}  # TikTok SKU id -> units released cancelled before the seed's read
     unlinked = (None, None, None)
+    served: list[LedgerKey] = []  # keys of `deducted` first seen now
     for order_id, status, updated_at, created_at, lines, by_tiktok in orders:
         for line_id, component, sku_id, units, line_status, package_status in lines:
             wanted = line_effect(status, line_status, by_tiktok, package_status)
@@ -207,9 +229,19 @@ async def _apply_chunk(
                 was_linked_to, linked_at, by_import = unlinked_from[sku_id]  # that link's time decides `after_link`
             in_seed, after_link = order_timing(created_at, counted_at, linked_at)
             seed_read_at = _in_seed_of(current, seeds.get(sku_id), created_at)
-            move = transition(
-                current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at, by_import
-            )
+            reason = None
+            deducted_from = deducted.get(key) if current is None else None
+            if deducted_from is not None:
+                served.append(key)
+            if deducted_from is not None and deducted_from == item_id:
+                # the shop's delete deducted it from this very item: it comes back as it was, never taken twice
+                move: Transition | None = back_with_its_shop(wanted, updated_at, deducted_from, units)
+                reason = _CONNECTED_AGAIN
+            else:
+                move = transition(
+                    current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at,
+                    by_import,
+                )  # fmt: skip
             if move is not None:
                 # No stored row, and none can appear before commit (above): `flush` inserts it.
                 took_now = took_units_now(current, move)
@@ -217,7 +249,7 @@ async def _apply_chunk(
                 write.line(
                     key, sku_id, units if current is None else current.quantity, move, before=current,
                     new=current is None, stamped_at=kept,
-                    left_out_of=left_out_of_seed(current, move, created_at, seeds.get(sku_id)),
+                    left_out_of=left_out_of_seed(current, move, created_at, seeds.get(sku_id)), reason=reason,
                 )  # fmt: skip
                 if seen_before_push(move, took_now, created_at, joined_read.get(sku_id)):
                     seeded[sku_id] = seeded.get(sku_id, 0) + units
@@ -238,9 +270,77 @@ async def _apply_chunk(
                 tuple_(columns.tiktok_order_id, columns.tiktok_line_item_id, columns.component_sku_id).in_(stale),
             )
         )
+    if served and came_back is not None:  # in the ledger now (counted back, or on another item: never): served
+        await _forget_deducted(session, merchant_id, came_back, served)
     if seeded or released_early:  # before `flush` marks the outbox: a push writes links then the outbox, in order
         await _counted_before_push(session, shop_id, seeded, released_early)
     return await write.flush(session)
+
+
+_CONNECTED_AGAIN = "shop connected again"  # the movement of a line its shop's delete deducted, counted back
+
+
+async def _deducted_at_delete(
+    session: AsyncSession, merchant_id: str, tiktok_shop_id: str, order_ids: Sequence[str]
+) -> dict[LedgerKey, str]:
+    """The item each line of `order_ids` was deducted from by the merchant's delete of an earlier connection of
+    TikTok shop `tiktok_shop_id` (`deleted_shop_lines`), by ledger key."""
+    deleted = deleted_shop_lines.c
+    query = select(
+        deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id, deleted.inventory_item_id
+    ).where(
+        deleted.merchant_id == merchant_id,
+        deleted.tiktok_shop_id == tiktok_shop_id,
+        among(deleted.tiktok_order_id, order_ids, dialect_of(session)),
+    )  # fmt: skip
+    return {(order_id, line, component): item for order_id, line, component, item in await session.execute(query)}
+
+
+async def _forget_deducted(
+    session: AsyncSession, merchant_id: str, tiktok_shop_id: str, keys: Collection[LedgerKey]
+) -> None:
+    """Drop the delete's records of `keys`, lines now in the ledger of the TikTok shop's new connection."""
+    deleted = deleted_shop_lines.c
+    await session.execute(
+        delete(deleted_shop_lines).where(
+            deleted.merchant_id == merchant_id,
+            deleted.tiktok_shop_id == tiktok_shop_id,
+            tuple_(deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id).in_(sorted(keys)),
+        )
+    )
+
+
+async def _record_deducted(session: AsyncSession, shop_id: str, now: datetime) -> None:
+    """Keep the shop's RESERVED lines (those `leaves_with_its_shop` deducts) by merchant and TikTok shop, for an
+    import of that TikTok shop connected again (`deleted_shop_lines`, `ledger.back_with_its_shop`); a record of the
+    same line left by an earlier delete is replaced. Two statements, whatever the shop's size."""
+    lines, deleted = order_line_stock.c, deleted_shop_lines.c
+    leaving = (
+        select(
+            lines.merchant_id, shops.c.tiktok_shop_id, lines.tiktok_order_id, lines.tiktok_line_item_id,
+            lines.component_sku_id, lines.inventory_item_id, lines.quantity, literal(now, UTCDateTime),
+        )
+        .join(shops, shops.c.id == lines.shop_id)
+        .where(
+            lines.shop_id == shop_id, lines.state == LineState.RESERVED.value, lines.inventory_item_id.is_not(None)
+        )
+    )  # fmt: skip
+    same_shop = select(shops.c.merchant_id, shops.c.tiktok_shop_id).where(shops.c.id == shop_id)
+    await session.execute(
+        delete(deleted_shop_lines).where(
+            tuple_(deleted.merchant_id, deleted.tiktok_shop_id).in_(same_shop),
+            tuple_(deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id).in_(
+                select(lines.tiktok_order_id, lines.tiktok_line_item_id, lines.component_sku_id).where(
+                    lines.shop_id == shop_id, lines.state == LineState.RESERVED.value
+                )
+            ),
+        )
+    )
+    columns = [
+        deleted.merchant_id, deleted.tiktok_shop_id, deleted.tiktok_order_id, deleted.tiktok_line_item_id,
+        deleted.component_sku_id, deleted.inventory_item_id, deleted.quantity, deleted.deleted_at,
+    ]  # fmt: skip
+    await session.execute(insert(deleted_shop_lines).from_select(columns, leaving))
 
 
 async def _counted_before_push(
@@ -302,7 +402,7 @@ _Seeds = dict[str, tuple[str, datetime]]
 
 async def _linked_items(
     session: AsyncSession, shop_id: str, sku_ids: Sequence[str]
-) -> tuple[str, _Links, _Unlinked, dict[str, datetime], _Seeds] | None:
+) -> tuple[str, _Links, _Unlinked, dict[str, datetime], _Seeds, str | None] | None:
     """The shop's merchant; by TikTok SKU id, (item id, when this shop's stock seeded the item if it did (`on_seed`:
     the link's seeding read counts on the item it seeded alone), when the link took effect if known) of the shop's
     SKUs among `sku_ids` whose lines count on an item (`domain.inventory.links.counts_orders`: LINKED, or DROPPED
@@ -311,14 +411,17 @@ async def _linked_items(
     AMBIGUOUS..., `domain.inventory.links.remembered_on_unlink`); by TikTok SKU id, when the product page whose
     read made a SKU of the first kind join its item was read (`baseline_read_at`, migration 0019; those with one);
     and by TikTok SKU id, (the item the link's stock seeded, when that stock was read) of every link that seeded one
-    (`seeded_item_id`, migration 0021), whatever it names now (`ledger.left_out_of_seed`).
-    None when the shop is gone. One statement: the shop's row, outer-joined to its links."""
+    (`seeded_item_id`, migration 0021), whatever it names now (`ledger.left_out_of_seed`); and the shop's TikTok shop
+    id when the merchant's delete of an earlier connection of it left lines to count back (`deleted_shop_lines`),
+    else None. None when the shop is gone. One statement: the shop's row, outer-joined to its links."""
     dialect = dialect_of(session)
     query = _statements(dialect).links
     params = {"shop_id": shop_id, "skus": listed(sku_ids, dialect)}
     rows = (await session.execute(query, params)).all()
     if not rows:
         return None
+    came_back = rows[0][-2] if rows[0][-1] else None
+    rows = [row[:-2] for row in rows]
     time_of = _times(session)
     links = {
         sku: (item, None if counted is None or not on_seed(item, seeded) else time_of(counted),
@@ -339,7 +442,7 @@ async def _linked_items(
         for _, sku, _, _, counted, _, _, _, seeded, _ in rows
         if seeded is not None and counted is not None
     }
-    return rows[0][0], links, unlinked, joined_read, seeds
+    return rows[0][0], links, unlinked, joined_read, seeds, came_back
 
 
 _STATE = {state.value: state for state in LineState}
@@ -389,9 +492,14 @@ def _statements(dialect: str) -> _Statements:
     links, lines = sku_links.c, order_line_stock.c
     # The state is tested here rather than in SQL: SQLite would otherwise walk the shop's (shop, state) index,
     # every LINKED link of the shop, instead of looking up the batch's SKUs in (shop, TikTok SKU).
+    deleted = deleted_shop_lines.c
+    came_back = exists().where(
+        deleted.merchant_id == shops.c.merchant_id, deleted.tiktok_shop_id == shops.c.tiktok_shop_id
+    )  # (the primary key's first columns: one index probe)
     linked = select(
         shops.c.merchant_id, links.tiktok_sku_id, links.state, links.inventory_item_id, _raw(links.stock_counted_at),
         _raw(links.linked_at), links.unlinked_item_id, _raw(links.baseline_read_at), links.seeded_item_id, links.source,
+        shops.c.tiktok_shop_id, came_back,
     ).select_from(
         shops.outerjoin(
             sku_links, and_(links.shop_id == shops.c.id, among_param(links.tiktok_sku_id, "skus", dialect))
@@ -641,6 +749,7 @@ async def release_shop(
     )
     touched = {i for i in (await session.execute(held.union(linked, remembered))).scalars() if i is not None}
     await lock_items(session, touched)
+    await _record_deducted(session, shop_id, now)
     write = PoolWrite(shop_id, merchant_id, now)
     for row in (await session.execute(select(order_line_stock).where(reserved))).all():
         move = leaves_with_its_shop(ledger_line(row))

@@ -173,6 +173,7 @@ class PoolWrite:
         new: bool = False,
         stamped_at: datetime | None = None,
         left_out_of: str | None,
+        reason: str | None = None,
     ) -> None:
         """Record a ledger row's move: its final values, and its deltas on the item it counts on. `before`: the row
         as this transaction read it, None when none holds `key` (the first one given for a key counts: a row moved
@@ -181,7 +182,7 @@ class PoolWrite:
         one before this transaction ends (`flush` inserts it rather than upserts). `stamped_at`: the row's
         `updated_at` to keep (`took_units_now` is false), else it is stamped now. `left_out_of`: the row's
         `left_out_of_seed` after the move (`domain.inventory.ledger.left_out_of_seed`; a stored row's own, unless
-        the move counted it into that seed), given every time: a row is written whole."""
+        the move counted it into that seed), given every time: a row is written whole. `reason`: its movement's."""
         self.before.setdefault(key, before)
         self.rows[key] = (
             self.shop_id, *key, self.merchant_id, tiktok_sku_id, move.inventory_item_id, quantity, move.state.value,
@@ -193,7 +194,7 @@ class PoolWrite:
             self.new_rows.discard(key)
         item_id = move.item_moved
         if item_id is not None and move.movement is not None:
-            self.count(item_id, move.on_hand_delta, move.reserved_delta, move.movement.value, None, key[0])
+            self.count(item_id, move.on_hand_delta, move.reserved_delta, move.movement.value, reason, key[0])
 
     def count(
         self, item_id: str, on_hand: int, reserved: int, kind: str, reason: str | None, order_id: str | None
