@@ -720,7 +720,9 @@ async def release_shop(
     """Before a shop's rows go: take its RESERVED lines' units off their items (`leaves_with_its_shop`: on-hand and
     reserved both drop, movements DEDUCTED, reason "shop deleted"), so the items' `reserved` no longer counts that
     shop's open orders, which TikTok still has the merchant ship from the shelf, and `available`, what the other
-    shops are pushed, stays as it was (released, those units went on sale twice). Locks (PostgreSQL)
+    shops are pushed, stays as it was (released, those units went on sale twice). Each such line is recorded by
+    merchant and TikTok shop (`_record_deducted`, `deleted_shop_lines`) for that TikTok shop connected again, whose
+    import counts it back once (`ledger.back_with_its_shop`) rather than reserve and ship it twice. Locks (PostgreSQL)
     every item the shop reserves on or links, in id order, until commit. The change names every item the shop
     links too (their links go with the shop, counters moved or not), so that `inventoryItemUpdated` says so.
     The items of the shop's links that hold units back (`sku_links.held_quantity`: sold unseen, which the item's
