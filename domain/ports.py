@@ -211,12 +211,15 @@ class InventoryRepository(Protocol):
         instant a seed from it counts at; a product without one counts at the time of this call."""
         ...
 
-    async def release_shop(self, shop_id: str, hold_horizon: timedelta = DEFAULT_HOLD_HORIZON) -> PoolChange:
+    async def release_shop(
+        self, shop_id: str, hold_horizon: timedelta = DEFAULT_HOLD_HORIZON, *, remember: bool = True
+    ) -> PoolChange:
         """Before the shop's rows are deleted, take its reservations off their items with their units
         (`domain.inventory.ledger.leaves_with_its_shop`: on-hand and reserved drop, `available` stays), and the
         units its links' holds still stand for (`domain.inventory_push.standing_units` within `hold_horizon`: sold
         unseen, never to be ingested now) off their items' on-hand (`available` drops by what the other links
-        subtracted)."""
+        subtracted). `remember`: keep the lines it deducts for the same TikTok shop connected again, which counts
+        them back once (`domain.inventory.ledger.back_with_its_shop`); False when TikTok forgot the shop."""
         ...
 
     async def remove_shop_items(self, shop_id: str) -> list[str]:

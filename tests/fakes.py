@@ -544,7 +544,7 @@ class FakeInventoryRepository(FakeItemEdits):
         self.pooled_shops.append(shop_id)
         return self._s.store.push.ledger_change
 
-    async def release_shop(self, shop_id: str, hold_horizon: Any = None) -> PoolChange:
+    async def release_shop(self, shop_id: str, hold_horizon: Any = None, *, remember: bool = True) -> PoolChange:
         return PoolChange()
 
     async def remove_shop_items(self, shop_id: str) -> list[str]:

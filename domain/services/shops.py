@@ -248,6 +248,8 @@ async def delete_shop(
     events: EventPublisher | None = None,
     queue: TaskQueue | None = None,
     hold_horizon: timedelta = DEFAULT_HOLD_HORIZON,
+    *,
+    remember: bool = True,
 ) -> str:
     """Remove the shop and everything Shopbridge holds for it, in one transaction; nothing at TikTok.
 
@@ -257,7 +259,7 @@ async def delete_shop(
     `hold_horizon`, the push's `PushDeps.hold_horizon`: `domain.inventory_push.standing_units`), which will never be
     ingested now (the other shops' available stays as they were pushed it). The open lines it deducts are kept by
     merchant and TikTok shop: that TikTok shop connected again counts them back once
-    (`domain.inventory.ledger.back_with_its_shop`, README "Deleting a shop").
+    (`domain.inventory.ledger.back_with_its_shop`, README "Deleting a shop"); not when `remember` is False.
     Then the pool items it leaves behind go, with their movements: those its SKUs linked that no other shop's SKU
     links and that carry nothing the merchant set by hand (created by `inventoryItemCreate`, an on-hand set or
     adjusted, a safety stock): the "left behind" rule of `domain.inventory.items`. The others stay, without its
@@ -279,7 +281,7 @@ async def delete_shop(
         # Cancelling first lets a worker that is mid-page see why it must stop; the cascade removes the rows.
         cancelled = await uow.sync_tasks.cancel_active_for_shop(shop.id, clock.now())
         # The pool first: the shop's open orders, still to ship from the shelf, leave with their reserved units.
-        released = await uow.inventory.release_shop(shop.id, hold_horizon)
+        released = await uow.inventory.release_shop(shop.id, hold_horizon, remember=remember)
         inventory.after_pool_change(uow, queue, events, released)
         # Then the items only this shop brought into the pool and the merchant never touched by hand go with it.
         await uow.inventory.remove_shop_items(shop.id)
@@ -301,7 +303,8 @@ async def delete_shops_of_tiktok(
 ) -> list[Shop]:
     """Delete the connected shops among these TikTok shop ids, each as its merchant's `shopDelete` does
     (`delete_shop`); returns them. For a TikTok that forgot them (the demo's `--reset-sandbox`): their tokens are
-    dead and their products and orders belong to a world that no longer exists."""
+    dead and their products and orders belong to a world that no longer exists: nothing is kept for a reconnect
+    (`remember=False`), whose orders of the same ids would be the new world's."""
     found: list[Shop] = []
     for tiktok_shop_id in sorted(set(tiktok_shop_ids)):
         async with uow_factory() as uow:
@@ -311,7 +314,7 @@ async def delete_shops_of_tiktok(
     deleted: list[Shop] = []
     for shop in found:
         try:
-            await delete_shop(uow_factory, clock, shop.merchant_id, shop.id, events, queue)
+            await delete_shop(uow_factory, clock, shop.merchant_id, shop.id, events, queue, remember=False)
         except NotFoundError:
             continue  # deleted meanwhile
         deleted.append(shop)

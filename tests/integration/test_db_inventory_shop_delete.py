@@ -24,7 +24,7 @@ from adapters.db.tables import (
 from domain.errors import DomainError, ErrorCode
 from domain.inventory_push import DEFAULT_HOLD_HORIZON
 from domain.services import inventory as pool
-from domain.services.shops import delete_shop
+from domain.services.shops import delete_shop, delete_shops_of_tiktok
 from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, order, product
 from tests.fixtures.plans import SCANS_AND_JOINS, plan_of
@@ -353,3 +353,20 @@ async def test_a_shop_connected_again_after_its_delete_counts_its_open_orders_on
     # a replay of the import moves nothing more
     await world.orders(again, order("o2", "DELIVERED", "g1", "g1", at=later), order("o3", "CANCELLED", "g1", at=later))
     assert (await world.item("SOCK"))["version"] == sock["version"]
+
+
+async def test_a_shop_tiktok_forgot_keeps_nothing_for_a_reconnect(world: Pool) -> None:
+    # given SOCK counted by hand (kept when its shop goes) and an open order of the shop on it
+    shop = await world.shop()
+    await world.products(shop, product("q", ("g1", "SOCK", 10)))
+    await world.orders(shop, order("o2", "AWAITING_SHIPMENT", "g1"))
+    sock = await world.item("SOCK")
+    await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", sock["id"], 10, None)
+
+    # when the sandbox is reset: TikTok forgot the shop (`delete_shops_of_tiktok`)
+    await delete_shops_of_tiktok(world.uows, world.clock, [shop.tiktok_shop_id], world.events, world.queue)
+
+    # then its open order still leaves on-hand, and nothing is kept: the new world's order "o2" is another
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"]) == (9, 0)
+    assert await _count(world, deleted_shop_lines) == 0

@@ -270,7 +270,7 @@ class ReleasingPool(FakeInventoryRepository):
         super().__init__(staged)
         self.released = released
 
-    async def release_shop(self, shop_id: str, hold_horizon: object = None) -> PoolChange:
+    async def release_shop(self, shop_id: str, hold_horizon: object = None, *, remember: bool = True) -> PoolChange:
         self.released.append(shop_id)
         return PoolChange(frozenset({"i1"}), frozenset({"s2"}), "m1")
 

@@ -37,8 +37,10 @@ class SqlInventoryRepository:
             self._session, shop_id, tiktok_product_ids, self._clock.now(), stock_read_at or {}
         )
 
-    async def release_shop(self, shop_id: str, hold_horizon: timedelta = DEFAULT_HOLD_HORIZON) -> PoolChange:
-        return await ledger.release_shop(self._session, shop_id, self._clock.now(), hold_horizon)
+    async def release_shop(
+        self, shop_id: str, hold_horizon: timedelta = DEFAULT_HOLD_HORIZON, *, remember: bool = True
+    ) -> PoolChange:
+        return await ledger.release_shop(self._session, shop_id, self._clock.now(), hold_horizon, remember=remember)
 
     async def remove_shop_items(self, shop_id: str) -> list[str]:
         return await shop_items.remove_shop_items(self._session, shop_id)

@@ -715,16 +715,23 @@ async def _history_since_baseline(
 
 
 async def release_shop(
-    session: AsyncSession, shop_id: str, now: datetime, hold_horizon: timedelta = DEFAULT_HOLD_HORIZON
+    session: AsyncSession,
+    shop_id: str,
+    now: datetime,
+    hold_horizon: timedelta = DEFAULT_HOLD_HORIZON,
+    *,
+    remember: bool = True,
 ) -> PoolChange:
     """Before a shop's rows go: take its RESERVED lines' units off their items (`leaves_with_its_shop`: on-hand and
     reserved both drop, movements DEDUCTED, reason "shop deleted"), so the items' `reserved` no longer counts that
     shop's open orders, which TikTok still has the merchant ship from the shelf, and `available`, what the other
     shops are pushed, stays as it was (released, those units went on sale twice). Each such line is recorded by
     merchant and TikTok shop (`_record_deducted`, `deleted_shop_lines`) for that TikTok shop connected again, whose
-    import counts it back once (`ledger.back_with_its_shop`) rather than reserve and ship it twice. Locks (PostgreSQL)
-    every item the shop reserves on or links, in id order, until commit. The change names every item the shop
-    links too (their links go with the shop, counters moved or not), so that `inventoryItemUpdated` says so.
+    import counts it back once (`ledger.back_with_its_shop`) rather than reserve and ship it twice (not when
+    `remember` is False: a TikTok that forgot the shop, whose orders of the same ids would be others). Locks
+    (PostgreSQL) every item the shop reserves on or links, in id order, until commit. The change names every item
+    the shop links too (their links go with the shop, counters moved or not), so that `inventoryItemUpdated` says
+    so.
     The items of the shop's links that hold units back (`sku_links.held_quantity`: sold unseen, which the item's
     other links subtract, `held_elsewhere`) get their other links' pushes due, as when a hold changes
     (`hold_changed`): the hold goes with the link, and nothing else would push them (the holder's push at the
@@ -751,7 +758,8 @@ async def release_shop(
     )
     touched = {i for i in (await session.execute(held.union(linked, remembered))).scalars() if i is not None}
     await lock_items(session, touched)
-    await _record_deducted(session, shop_id, now)
+    if remember:
+        await _record_deducted(session, shop_id, now)
     write = PoolWrite(shop_id, merchant_id, now)
     for row in (await session.execute(select(order_line_stock).where(reserved))).all():
         move = leaves_with_its_shop(ledger_line(row))
