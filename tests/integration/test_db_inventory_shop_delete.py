@@ -323,7 +323,10 @@ async def test_a_hold_of_the_deleted_shops_link_leaves_its_item_and_makes_the_ot
     assert world.queue.inventory_pushes[enqueued:] == [second.id]
 
 
-async def test_a_shop_connected_again_after_its_delete_counts_its_open_orders_once(world: Pool) -> None:
+@pytest.mark.parametrize("orders_first", [False, True], ids=["products-first", "orders-first"])
+async def test_a_shop_connected_again_after_its_delete_counts_its_open_orders_once(
+    world: Pool, orders_first: bool
+) -> None:
     # given SOCK linked by two shops, the second with an open order of 2 units and one of 1, deleted: its open
     # orders left on-hand with their reservations (10/4/6 -> 7/1/6)
     kept, gone = await world.shop(), await world.shop()
@@ -335,21 +338,28 @@ async def test_a_shop_connected_again_after_its_delete_counts_its_open_orders_on
     sock = await world.item("SOCK")
     assert (sock["on_hand"], sock["reserved"], sock["available"]) == (7, 1, 6)
 
-    # when the merchant connects the same TikTok shop again and its import finds them open (o3 cancelled meanwhile)
+    # when the merchant connects the same TikTok shop again and its import finds them open (o3 cancelled meanwhile),
+    # its orders written before its products (the two imports run at once) or after
     again = await add_shop(world.uows, make_shop(tiktok_shop_id=gone.tiktok_shop_id))
-    await world.products(again, product("q", ("g1", "SOCK", 7)))
     later = NOW + timedelta(hours=1)
-    await world.orders(again, order("o2", "AWAITING_SHIPMENT", "g1", "g1"), order("o3", "CANCELLED", "g1", at=later))
+    orders = order("o2", "AWAITING_SHIPMENT", "g1", "g1"), order("o3", "CANCELLED", "g1", at=later)
+    if orders_first:
+        await world.orders(again, *orders)  # o2 waits for its SKU's link; o3, cancelled, is history
+    await world.products(again, product("q", ("g1", "SOCK", 7)))
+    if not orders_first:
+        await world.orders(again, *orders)
 
     # then o2 is reserved again with its units back on on-hand (the delete's deduction undone, available as it was:
-    # before, 7/3/4), and o3's unit is on the shelf again (available 7); the delete's records have served
+    # before, 7/3/4), and o3's unit is on the shelf again (available 7; first seen unlinked, it stays off the
+    # count, undersold, as a cancellation the delete never saw); the delete's records have served
+    cancelled_back = 0 if orders_first else 1
     sock = await world.item("SOCK")
-    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (10, 3, 7)
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (9 + cancelled_back, 3, 6 + cancelled_back)
     assert await _count(world, deleted_shop_lines) == 0
     # and shipping o2 takes its 2 units off on-hand once (before, 5/1/4: one sale of 2 counted twice, for good)
     await world.orders(again, order("o2", "DELIVERED", "g1", "g1", at=later))
     sock = await world.item("SOCK")
-    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (8, 1, 7)
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (7 + cancelled_back, 1, 6 + cancelled_back)
     # a replay of the import moves nothing more
     await world.orders(again, order("o2", "DELIVERED", "g1", "g1", at=later), order("o3", "CANCELLED", "g1", at=later))
     assert (await world.item("SOCK"))["version"] == sock["version"]

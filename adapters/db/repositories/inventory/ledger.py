@@ -51,6 +51,7 @@ from domain.inventory.ledger import (
     LINE_ITSELF,
     LedgerLine,
     LineState,
+    Relinked,
     StockEffect,
     Transition,
     back_with_its_shop,
@@ -231,8 +232,6 @@ async def _apply_chunk(
             seed_read_at = _in_seed_of(current, seeds.get(sku_id), created_at)
             reason = None
             deducted_from = deducted.get(key) if current is None else None
-            if deducted_from is not None:
-                served.append(key)
             if deducted_from is not None and deducted_from == item_id:
                 # the shop's delete deducted it from this very item: it comes back as it was, never taken twice
                 move: Transition | None = back_with_its_shop(wanted, updated_at, deducted_from, units)
@@ -242,6 +241,8 @@ async def _apply_chunk(
                     current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at,
                     by_import,
                 )  # fmt: skip
+            if deducted_from is not None and not (move is not None and _waits_unseen(move)):
+                served.append(key)  # (a line waiting for its SKU's link keeps it: `relink_lines` counts it back)
             if move is not None:
                 # No stored row, and none can appear before commit (above): `flush` inserts it.
                 took_now = took_units_now(current, move)
@@ -277,6 +278,11 @@ async def _apply_chunk(
     return await write.flush(session)
 
 
+def _waits_unseen(move: Transition) -> bool:
+    """A line first seen waiting for its SKU's link, on no item (`relink_lines` links it)."""
+    return move.state is LineState.PENDING_LINK and move.inventory_item_id is None
+
+
 _CONNECTED_AGAIN = "shop connected again"  # the movement of a line its shop's delete deducted, counted back
 
 
@@ -296,8 +302,27 @@ async def _deducted_at_delete(
     return {(order_id, line, component): item for order_id, line, component, item in await session.execute(query)}
 
 
+async def _deducted_of_shop(
+    session: AsyncSession, shop_id: str, merchant_id: str, order_ids: Sequence[str]
+) -> dict[LedgerKey, str]:
+    """`_deducted_at_delete` for the shop's TikTok shop, read through the shop's row."""
+    deleted = deleted_shop_lines.c
+    query = (
+        select(
+            deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id, deleted.inventory_item_id
+        )
+        .join(shops, and_(shops.c.tiktok_shop_id == deleted.tiktok_shop_id, shops.c.merchant_id == deleted.merchant_id))
+        .where(
+            shops.c.id == shop_id,
+            deleted.merchant_id == merchant_id,
+            among(deleted.tiktok_order_id, sorted(set(order_ids)), dialect_of(session)),
+        )
+    )
+    return {(order_id, line, component): item for order_id, line, component, item in await session.execute(query)}
+
+
 async def _forget_deducted(
-    session: AsyncSession, merchant_id: str, tiktok_shop_id: str, keys: Collection[LedgerKey]
+    session: AsyncSession, merchant_id: str, tiktok_shop_id: str | Any, keys: Collection[LedgerKey]
 ) -> None:
     """Drop the delete's records of `keys`, lines now in the ledger of the TikTok shop's new connection."""
     deleted = deleted_shop_lines.c
@@ -587,16 +612,32 @@ async def relink_lines(
         tuple[str, str, int]
     ] = []  # (TikTok SKU id, order id, units) of sales made history (`uncounted_sale`)
     seeded_on = await _seeded_items(session, shop_id, rows, new_items, seeds or {})
+    # Lines first seen waiting (never on an item) that the delete of this TikTok shop's earlier connection deducted
+    first_waiting = [
+        r.tiktok_order_id for r in rows
+        if r.state == LineState.PENDING_LINK.value and r.inventory_item_id is None and new_items[r.tiktok_sku_id]
+    ]  # fmt: skip
+    deducted = await _deducted_of_shop(session, shop_id, merchant_id, first_waiting) if first_waiting else {}
+    served: list[LedgerKey] = []
     for row in rows:
         line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
         if stays_reserved(line, new_item, row.tiktok_sku_id in import_unlinked):
             continue
         key: LedgerKey = (row.tiktok_order_id, row.tiktok_line_item_id, row.component_sku_id)
-        relinked = relink_line(line, new_item, seeded_on.get(row.tiktok_sku_id), new_item in (seeds or {}))
+        reason = None
+        first_linked = line.state is LineState.PENDING_LINK and line.inventory_item_id is None
+        if first_linked and new_item is not None and key in deducted:
+            served.append(key)  # linked now: counted back here, or moving as any line on another item
+        if first_linked and new_item is not None and deducted.get(key) == new_item:
+            # linked to the item the shop's delete deducted it from: back as it was, never taken twice
+            back = back_with_its_shop(line.wanted, line.order_updated_at, new_item, line.quantity)
+            relinked, reason = Relinked((back,), None), _CONNECTED_AGAIN
+        else:
+            relinked = relink_line(line, new_item, seeded_on.get(row.tiktok_sku_id), new_item in (seeds or {}))
         for moved in relinked.moves:
             write.line(
                 key, row.tiktok_sku_id, line.quantity, moved, before=line, stamped_at=row.updated_at,
-                left_out_of=relinked.left_out_of,
+                left_out_of=relinked.left_out_of, reason=reason,
             )  # fmt: skip
         state = relinked.moves[-1].state if relinked.moves else line.state
         if relinked.moves and uncounted_sale(line, relinked.moves[-1]):
@@ -608,6 +649,9 @@ async def relink_lines(
         fence[sku] = fence.get(sku, 0) - units  # sales since the baseline: its count falls as the ledger's would rise
     if fence := {sku: units for sku, units in fence.items() if units}:
         await _counted_before_push(session, shop_id, fence)  # before `flush` marks the outbox, as in a batch
+    if served:
+        tiktok_shop_id = select(shops.c.tiktok_shop_id).where(shops.c.id == shop_id).scalar_subquery()
+        await _forget_deducted(session, merchant_id, tiktok_shop_id, served)
     return await write.flush(session, extra_dirty=extra_dirty)
 
 
