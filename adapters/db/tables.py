@@ -535,7 +535,7 @@ order_line_stock = Table(
 )
 
 # The open order lines a shop's delete deducted from their items (`domain.inventory.ledger.leaves_with_its_shop`,
-# migration 0030), kept by merchant and TikTok shop when the shop's own rows go: the same merchant's shop of that TikTok
+# migration 0031), kept by merchant and TikTok shop when the shop's own rows go: the same merchant's shop of that TikTok
 # shop, connected again, counts each back on its item as it was (`back_with_its_shop`) rather than take its units a
 # second time, and drops the row once the line is in its ledger. The item's removal takes its rows (nothing to undo).
 deleted_shop_lines = Table(

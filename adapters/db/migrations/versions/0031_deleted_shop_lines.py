@@ -8,8 +8,8 @@ same merchant counts it back on its item as it was (`domain.inventory.ledger.bac
 
 A new empty table: shops deleted before this revision left no record (their reconnects keep the old behaviour).
 
-Revision ID: 0030_deleted_shop_lines
-Revises: 0029_sku_search_width
+Revision ID: 0031_deleted_shop_lines
+Revises: 0030_seeded_from_item
 Create Date: 2026-12-04 19:30:00
 """
 
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0030_deleted_shop_lines"
-down_revision: str | None = "0029_sku_search_width"
+revision: str = "0031_deleted_shop_lines"
+down_revision: str | None = "0030_seeded_from_item"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
