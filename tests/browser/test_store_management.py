@@ -172,9 +172,21 @@ def test_rename_reauthorize_and_delete_say_what_happens(console: Callable[..., S
     approve(page, "us-local")
     expect(page.locator("#notice")).to_have_text("“Main store” is re-authorized.")
 
+    # a confirmation left by the browser's Back or Forward closes, deleting nothing: it stayed open over the next
+    # page, and its "Delete shop" still deleted the shop
+    page.get_by_role("link", name="Task Center").click()
+    page.go_back()
+    dialog = page.get_by_role("dialog", name="Delete “Main store”?")
+    row.get_by_role("button", name="Delete Main store").click()
+    dialog.get_by_label("Type the shop name to confirm").fill("Main store")
+    page.go_forward()
+    expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
+    expect(page.locator("dialog")).to_have_count(0)
+    page.go_back()
+    expect(row.get_by_role("button", name="Delete Main store")).to_be_visible()
+
     # delete: the confirmation says what goes and that TikTok is untouched, and needs the exact name
     row.get_by_role("button", name="Delete Main store").click()
-    dialog = page.get_by_role("dialog", name="Delete “Main store”?")
     expect(dialog).to_contain_text("permanently removes from Shopbridge")
     expect(dialog).to_contain_text("Nothing changes at TikTok")
     confirm = dialog.get_by_label("Type the shop name to confirm")

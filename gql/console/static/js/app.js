@@ -41,6 +41,7 @@ function startSocket() {
 function signOut(message) {
   cleanup();
   cleanup = () => {};
+  closeDialogs();
   socket?.close();
   socket = null;
   setLive("idle");
@@ -146,9 +147,19 @@ async function finishSignIn(token) {
   if (result) announce(result.message, { kind: result.kind });
 }
 
+/** Close (cancel) every dialog a page opened: its dialogs are children of <body>, not of the page, and a Delete or
+ * Unlink dialog stayed open over the next page after browser Back, its button still acting on the shop or link. */
+function closeDialogs() {
+  for (const dialog of document.querySelectorAll("dialog")) {
+    if (dialog.open) dialog.close();
+    dialog.remove();
+  }
+}
+
 function route() {
   if (!session.token) return;
   cleanup();
+  closeDialogs();
   const path = location.hash.replace(/^#/, "") || "/stores";
   const ctx = { main, socket, graphql, navigate: (to) => (location.hash = to) };
   const parts = path.split("/").filter(Boolean);
