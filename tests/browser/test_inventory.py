@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
-from tests.browser.conftest import a_page_turn, double_click_held, press, sign_in, turn_a_page_offline
+from tests.browser.conftest import a_page_turn, double_click_held, missing_messages, press, sign_in, turn_a_page_offline
 from tests.e2e.test_inventory_pool import items
 from tests.e2e.test_inventory_push import pooled_items, sellable_skus, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
@@ -201,9 +201,16 @@ def test_unlink_asks_first_and_cancelling_keeps_the_link(console: Callable[..., 
         now = next(i for i in items(app) if i["id"] == item["id"])
         return link["sku"]["id"] in {each["sku"]["id"] for each in now["links"]}
 
+    # the dialog left by the browser's Back closes (cancels): it stayed open over the Inventory list, and acted
+    dialog = page.get_by_role("dialog", name=f"Unlink “{name}”?")
+    unlink.click()
+    expect(dialog).to_be_visible()
+    page.go_back()
+    expect(page.get_by_role("heading", name="Inventory", exact=True)).to_be_visible()
+    expect(page.locator("dialog")).to_have_count(0)
+    page.go_forward()
     # when the merchant clicks Unlink, then a dialog asks first, as Delete does for a shop (before: unlinked at once)
     unlink.click()
-    dialog = page.get_by_role("dialog", name=f"Unlink “{name}”?")
     expect(dialog).to_contain_text("its open orders no longer reserve units here")
     expect(dialog).to_contain_text("It keeps its TikTok stock")
     # a live update changes the rows while the dialog is open (a push, a sale: here a count made elsewhere)
@@ -799,10 +806,13 @@ def test_a_link_refused_as_not_found_reads_the_shops_and_their_skus_again(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
     """Rule (messages.js NOT_FOUND: "… does not exist any more. The list has been refreshed."): a Link refused because
-    its SKU went with a shop deleted elsewhere reads the shops and their SKUs again, as the sentence says. The
-    console said so and went on listing the deleted shop and its SKUs, each Link refused the same way."""
+    its SKU went with a shop deleted elsewhere (the `shopsDeleted` message that drops it at once missed) reads the
+    shops and their SKUs again, as the sentence says. The console said so and went on listing the deleted shop and
+    its SKUs, each Link refused the same way."""
+    muted = missing_messages(page, "shopsDeleted")
+    muted.set()
     app, candidate, row = unlinked_candidate(console, page)
-    # given Maple deleted elsewhere while its SKU is shown
+    # given Maple deleted elsewhere while its SKU is shown, and the message saying so missed
     done = app.graphql(DELETE_SHOP, {"input": {"shopId": candidate["shop"]["id"]}}, "m1")["shopDelete"]
     assert done["userErrors"] == [], done
     # when the merchant links it
@@ -812,3 +822,28 @@ def test_a_link_refused_as_not_found_reads_the_shops_and_their_skus_again(
     expect(row).to_have_count(0)
     expect(page.get_by_label("Shop", exact=True).locator("option")).to_have_count(0)
     expect(page.get_by_text("Connect a shop first.")).to_be_visible()
+
+
+def test_a_shop_deleted_elsewhere_leaves_the_link_picker_and_the_inventory_list_at_once(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/links.js, js/inventory.js: `shopsDeleted`): a shop deleted in another tab or on another device leaves
+    the item page's "Link a SKU" picker with its SKUs, and the Inventory list drops the items that went with it. The
+    picker kept offering it ("Every SKU of this shop is linked."), and the list kept the items and their links."""
+    app, candidate, row = unlinked_candidate(console, page)
+    # when Maple is deleted elsewhere
+    done = app.graphql(DELETE_SHOP, {"input": {"shopId": candidate["shop"]["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    # then its SKUs and its entry in the picker go at once
+    expect(row).to_have_count(0)
+    expect(page.get_by_label("Shop", exact=True).locator("option")).to_have_count(0)
+    expect(page.get_by_text("Connect a shop first.")).to_be_visible()
+    # and the Inventory list, open when another shop is deleted, drops what went with it
+    desert = app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    desert_item = next(i for i in items(app) if any(link["shop"]["id"] == desert["id"] for link in i["links"]))
+    listed = open_inventory(page, desert_item["sku"])
+    expect(listed).to_contain_text("Desert")
+    done = app.graphql(DELETE_SHOP, {"input": {"shopId": desert["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    expect(page.locator("table.inventory")).not_to_contain_text("Desert")

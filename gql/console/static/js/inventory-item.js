@@ -219,6 +219,7 @@ export function renderItem(ctx, itemId) {
   const stopReconnect = ctx.socket.onReconnect(() => load());
   return () => {
     stop();
+    links.stop();
     stopReconnect();
   };
 }

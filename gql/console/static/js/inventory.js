@@ -12,6 +12,9 @@ export const ITEM_FIELDS = `id sku onHand reserved safetyStock available oversol
 const ITEMS = `query Inventory($after: String, $query: String, $oversold: Boolean) {
   inventoryItems(first: ${PAGE}, after: $after, query: $query, oversold: $oversold) {
     totalCount pageInfo { hasNextPage endCursor } edges { node { ${ITEM_FIELDS} } } } }`;
+// Each shop deleted, in another tab or on another device: the items only its SKUs held went with it, and every
+// other item lost its links to it; no `inventoryItemUpdated` says so.
+export const SHOP_DELETIONS = "subscription InventoryShopsDeleted { shopsDeleted }";
 export const ITEM_UPDATES = `subscription Inventory($id: ID) { inventoryItemUpdated(inventoryItemId: $id) { ${ITEM_FIELDS} } }`;
 
 /** The four counters, in units, with their labels: [field, label]. */
@@ -187,9 +190,14 @@ export function renderInventory(ctx) {
       if (item) update(item);
     },
   });
+  // the pages shown read again: an item gone with the shop leaves, the others without its links
+  const stopDeletions = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
+    next: (payload) => payload.data?.shopsDeleted && load(),
+  });
   const stopReconnect = ctx.socket.onReconnect(() => load());
   return () => {
     stop();
+    stopDeletions();
     stopReconnect();
   };
 }
