@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, Route, expect
+from playwright.sync_api import Locator, Page, Route, WebSocketRoute, expect
 
 from tests.browser.conftest import a_page_turn, double_click_held, missing_messages, press, sign_in, turn_a_page_offline
 from tests.e2e.test_inventory_pool import items
@@ -278,8 +278,18 @@ def test_a_change_that_fails_is_not_shown_beside_the_previous_ones_success(
 ) -> None:
     """Rule (js/inventory-item.js): a change sent clears the outcome of the one before. A count that failed (offline)
     showed its error under the field while the notice still said "The on-hand of … is now 40 units." of the count
-    before: the merchant read that the stock was saved."""
-    _app, item = pooled_item_signed_in(console, page)
+    before: the merchant read that the stock was saved. And (js/inventory-item.js `show`, app.js `setLive`) an error
+    or outcome goes once it no longer holds: a field's error when the field's value or the item changes, "cannot be
+    reached" when the socket is connected again, the last change's outcome when the item changes (it stayed: "… is
+    now 600 units" beside -2)."""
+    sockets: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        ws.connect_to_server()  # (every message forwarded)
+        sockets.append(ws)
+
+    page.route_web_socket("**/graphql", route)
+    app, item = pooled_item_signed_in(console, page)
     open_inventory(page, item["sku"]).get_by_role("link", name=item["sku"], exact=True).click()
     expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
     page.get_by_label("New on-hand (units counted)").fill("40")
@@ -296,6 +306,28 @@ def test_a_change_that_fails_is_not_shown_beside_the_previous_ones_success(
     page.get_by_label("Reason").fill("Delivery")
     page.get_by_role("button", name="Adjust").click()
     expect(page.locator("#delta-error")).to_contain_text("Shopbridge cannot be reached")
+    expect(page.locator("#notice")).to_be_hidden()
+    # when the network is back and the socket connects again, then "cannot be reached" goes from the fields
+    page.unroute("**/graphql")
+    sockets[-1].close(code=1001, reason="cut")
+    expect(page.locator("#on-hand-error")).to_be_hidden()
+    expect(page.locator("#delta-error")).to_be_hidden()
+    # a refused adjustment's error goes when its field changes, and when the item changes
+    delta = page.get_by_label("Units to add or remove")
+    for change in (lambda: delta.fill("2"), lambda: set_on_hand(app, item["id"], 45)):
+        delta.fill("-1000")
+        page.get_by_role("button", name="Adjust").click()
+        expect(page.locator("#delta-error")).to_contain_text("Not saved")
+        change()
+        expect(page.locator("#delta-error")).to_be_hidden()
+    # the outcome of a count goes when the item changes (the count typed since 40 was shown: saved the second time)
+    page.get_by_label("New on-hand (units counted)").fill("50")
+    page.get_by_role("button", name="Set on-hand").click()
+    expect(page.locator("#on-hand-error")).to_contain_text("The on-hand changed to 45 units")
+    page.get_by_role("button", name="Set on-hand").click()
+    expect(page.locator("#notice")).to_have_text(f"The on-hand of {item['sku']} is now 50 units.")
+    set_on_hand(app, item["id"], 52)
+    expect(page.locator(".counter[data-field=onHand] dd")).to_have_text("52")
     expect(page.locator("#notice")).to_be_hidden()
 
 

@@ -149,6 +149,16 @@ def test_a_websocket_cut_mid_import_reconnects_and_shows_the_end_it_missed(
     expect(products.locator(".badge")).to_have_text("Cancelled", timeout=DEADLINE_SECONDS * 1000)
     assert page.evaluate("window.neverReloaded") is True
     assert len(sockets) >= 3 and shop["name"] == "Cut shop"
+    # "Shopbridge cannot be reached" goes once the socket is connected again (it stayed under "Live"), the orders
+    # import of that sync ended first (its end is said in the notice too)
+    orders = page.locator("li.task", has_text="Orders · Cut shop").first
+    expect(orders.locator(".badge")).to_have_text(re.compile("Succeeded|Failed|Cancelled"))
+    page.route("**/graphql", lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.locator("#notice")).to_contain_text("Shopbridge cannot be reached")
+    page.unroute("**/graphql")
+    sockets[-1].close(code=1001, reason="cut")
+    expect(page.locator("#notice")).to_be_hidden()
 
 
 def test_a_task_waiting_to_run_again_after_a_failed_run_says_so(

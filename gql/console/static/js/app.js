@@ -1,6 +1,6 @@
 // The console's shell: sign-in (pasted token or the demo's one-click link), the live status, the router.
 
-import { ApiError, exchangeLoginCode, graphql, session, whenUnauthenticated } from "./api.js";
+import { ApiError, exchangeLoginCode, graphql, session, UNREACHABLE, whenUnauthenticated } from "./api.js";
 import { announce, fill, h } from "./dom.js";
 import { explain } from "./messages.js";
 import { LiveSocket } from "./ws.js";
@@ -31,6 +31,8 @@ let returned = null; // back from TikTok's consent page before signing in: compl
 function setLive(status) {
   live.dataset.status = status;
   live.textContent = LIVE_LABELS[status] ?? "";
+  // Connected again: "Shopbridge cannot be reached" is no longer true (it stayed under "Live").
+  if (status === "live" && document.getElementById("notice")?.textContent === UNREACHABLE) announce("");
 }
 
 function startSocket() {

@@ -4,6 +4,7 @@
 // compareOnHand is the on-hand shown when the merchant started typing the new count: if it changed before they
 // saved (another tab, a sale shipped), the server answers VERSION_CONFLICT and the page says what it is now.
 
+import { UNREACHABLE } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
 import { explain } from "./messages.js";
 import { COUNTERS, describeChange, ITEM_FIELDS, ITEM_UPDATES, oversoldBadge } from "./inventory.js";
@@ -57,11 +58,31 @@ export function renderItem(ctx, itemId) {
   const reason = h("input", { id: "reason", name: "reason", type: "text", required: true, "aria-describedby": "reason-error" });
   const safety = field("safety-stock", "Safety stock (units)", "Units kept back from every shop.", { min: 0, max: MAX_UNITS });
   const links = renderLinks(ctx, itemId, () => load());
+  const errors = [count.error, delta.error, reasonError, safety.error];
+  let outcome = null; // the notice this page's last change put up ("The on-hand of … is now 600 units."), or null
+
+  /** Say the outcome of one of this page's changes in the notice (kept to take it down once the item changes). */
+  function tell(message) {
+    outcome = message;
+    announce(message, { kind: "success" });
+  }
+
+  // A field's error goes once its value changes: it was about the value sent.
+  for (const [input, error] of [[count.input, count.error], [delta.input, delta.error], [reason, reasonError], [safety.input, safety.error]]) {
+    input.addEventListener("input", () => (error.textContent = ""));
+  }
 
   function show(fresh, { live = false } = {}) {
     if (item && fresh.version < item.version) return; // an older state than the one shown
     const before = item;
     item = fresh;
+    if (before && fresh.version !== before.version) {
+      // The item changed (here, elsewhere, a sale): the errors about what was sent against the previous numbers and
+      // the outcome of the previous change no longer describe it ("… is now 600 units" stayed beside -2).
+      for (const error of errors) error.textContent = "";
+      if (outcome && document.getElementById("notice")?.textContent === outcome) announce("");
+      outcome = null;
+    }
     fill(heading, fresh.sku, " ", oversoldBadge(fresh));
     fill(numbers, COUNTERS.map(([fieldName, label]) => h("div", {
       class: `counter${before && before[fieldName] !== fresh[fieldName] ? " changed" : ""}${fieldName === "available" && fresh.oversold ? " oversold" : ""}`,
@@ -157,7 +178,7 @@ export function renderItem(ctx, itemId) {
     }
     seenOnHand = null;
     show(result.inventoryItem);
-    announce(`The on-hand of ${result.inventoryItem.sku} is now ${units(result.inventoryItem.onHand)}.`, { kind: "success" });
+    tell(`The on-hand of ${result.inventoryItem.sku} is now ${units(result.inventoryItem.onHand)}.`);
   }
 
   function adjust(event) {
@@ -175,7 +196,7 @@ export function renderItem(ctx, itemId) {
     const n = delta.input.valueAsNumber;
     const done = await mutate(ADJUST, { inventoryItemId: itemId, delta: n, reason: reason.value.trim() }, "inventoryAdjust", delta.error, { reason: reasonError });
     if (!done) return;
-    announce(`${n > 0 ? "Added" : "Removed"} ${units(Math.abs(n))} (${reason.value.trim()}): the on-hand of ${done.sku} is now ${units(done.onHand)}.`, { kind: "success" });
+    tell(`${n > 0 ? "Added" : "Removed"} ${units(Math.abs(n))} (${reason.value.trim()}): the on-hand of ${done.sku} is now ${units(done.onHand)}.`);
     delta.input.value = "";
     reason.value = "";
   }
@@ -183,7 +204,7 @@ export function renderItem(ctx, itemId) {
   async function saveSafety(event) {
     event.preventDefault();
     const done = await mutate(UPDATE, { inventoryItemId: itemId, safetyStock: safety.input.valueAsNumber }, "inventoryItemUpdate", safety.error);
-    if (done) announce(`The safety stock of ${done.sku} is now ${units(done.safetyStock)}.`, { kind: "success" });
+    if (done) tell(`The safety stock of ${done.sku} is now ${units(done.safetyStock)}.`);
   }
 
   fill(
@@ -216,7 +237,10 @@ export function renderItem(ctx, itemId) {
       if (fresh) show(fresh, { live: true });
     },
   });
-  const stopReconnect = ctx.socket.onReconnect(() => load());
+  const stopReconnect = ctx.socket.onReconnect(() => {
+    for (const error of errors) if (error.textContent === UNREACHABLE) error.textContent = ""; // reached again
+    load();
+  });
   return () => {
     stop();
     links.stop();
