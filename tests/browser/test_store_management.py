@@ -448,6 +448,12 @@ def test_a_revocation_shows_in_its_row_without_a_reload_keeping_the_focus_and_an
     expect(maple_row.locator(".badge")).to_have_text("Revoked")
     expect(maple_row.locator(".attention-list li.urgent")).to_contain_text("re-authorize")
     expect(maple_row.get_by_role("button", name="Sync Maple now")).to_be_focused()
+    # with room to be read: a few lines, not squeezed into the column (11 lines, "authoriza-tion" split)
+    lines = maple_row.locator(".attention-list li.urgent").evaluate(
+        "li => li.getBoundingClientRect().height / parseFloat(getComputedStyle(li).lineHeight)"
+    )
+    assert lines <= 4, lines
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # (the viewport's width)
     expect(oak_row.locator(".badge")).to_have_text("Active")
 
     # when the merchant presses Delete and another tab renames the shop before the release, then the click lands,

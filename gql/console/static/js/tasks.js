@@ -128,7 +128,7 @@ export function renderTasks(ctx) {
       "li",
       { class: `task task-${task.status.toLowerCase()}`, dataset: { key: task.id, taskId: task.id, status: task.status } },
       h("div", { class: "task-head" },
-        h("h2", {}, title),
+        h("h2", { title }, title),
         h("span", { class: `badge status-${task.status.toLowerCase()}` }, STATUS_LABELS[task.status]),
         task.cancelRequested && ACTIVE.has(task.status) ? h("span", { class: "muted" }, "Cancelling…") : null),
       h("div", { class: "progress-line" }, bar, h("span", { class: "percent" }, percent === null ? "—" : `${task.status === "SUCCEEDED" ? 100 : percent} %`), h("span", { class: "muted" }, amount)),
