@@ -732,12 +732,25 @@ def test_a_page_turn_stays_in_the_searched_list_whatever_is_typed_in_the_box_sin
     # then the page is the searched list's second one
     expect(page.get_by_text("21 to 25 of 25")).to_be_visible()
     expect(page.locator("tbody tr th a")).to_have_text([f"PAGE-{n:02}" for n in range(5, 0, -1)])
+    # and back from an item of it, the same page of the same search (js/inventory.js: the search, filter and page
+    # shown are the address's query; before, Back showed the first page of every item, the box empty)
+    page.get_by_role("link", name="PAGE-03", exact=True).click()
+    expect(page.get_by_role("heading", name="PAGE-03")).to_be_visible()
+    page.go_back()
+    expect(page.get_by_text("21 to 25 of 25")).to_be_visible()
+    expect(page.get_by_label("Search by SKU")).to_have_value("PAGE-")
+    expect(page.locator("tbody tr th a")).to_have_text([f"PAGE-{n:02}" for n in range(5, 0, -1)])
     # and back again, its first one; searching then runs the typed search
+    page.get_by_label("Search by SKU").fill("OTHER")
     page.get_by_role("button", name="Previous page").click()
     expect(page.get_by_text("1 to 20 of 25")).to_be_visible()
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_text("1 to 1 of 1")).to_be_visible()
     expect(page.locator("tbody tr th a")).to_have_text(["OTHER-1"])
+    page.get_by_role("link", name="OTHER-1", exact=True).click()
+    page.go_back()
+    expect(page.get_by_label("Search by SKU")).to_have_value("OTHER")
+    expect(page.get_by_text("1 to 1 of 1")).to_be_visible()
 
 
 def test_a_double_click_on_next_page_turns_one_page_and_a_turn_that_failed_stays_on_the_page_shown(

@@ -162,8 +162,9 @@ function route() {
   if (!session.token) return;
   cleanup();
   closeDialogs();
-  const path = location.hash.replace(/^#/, "") || "/stores";
-  const ctx = { main, socket, graphql, navigate: (to) => (location.hash = to) };
+  // "#/inventory?query=SB-1&after=…": the route, then the page's own state (params), which Back restores
+  const [path, query = ""] = (location.hash.replace(/^#/, "") || "/stores").split("?");
+  const ctx = { main, socket, graphql, navigate: (to) => (location.hash = to), params: new URLSearchParams(query) };
   const parts = path.split("/").filter(Boolean);
   let current = "stores";
   if (parts[0] === "tasks") {
