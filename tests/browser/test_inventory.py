@@ -104,6 +104,14 @@ def test_pooled_items_are_listed_a_sale_shows_live_and_oversold_ones_filter(
     expect(page.locator("#inventory-changes")).to_contain_text(
         f"{item['sku']}: reserved {item['reserved']:,} → {item['reserved'] + 2:,}"
     )
+    # and the pushes the sale starts show live too (before: "pushed N" of the push before stayed; the item's page
+    # showed them, its subscription re-reading the item)
+    wait_for_pushes(app, item["id"])
+    pushed = app.graphql(PUSHED, {"id": item["id"]}, "m1")["inventoryItem"]["links"]
+    assert item["available"] - 2 > 0 and all(each["pushedQuantity"] > 0 for each in pushed), pushed
+    for each in pushed:
+        expect(shops).to_contain_text(f"pushed {each['pushedQuantity']:,} on")
+    expect(shops).not_to_contain_text(f"pushed {item['available']:,} on")
 
     # counted at fewer units than its open orders hold: the item turns oversold live, and the filter keeps only
     # oversold items
