@@ -168,6 +168,11 @@ def test_rename_reauthorize_and_delete_say_what_happens(console: Callable[..., S
     row.get_by_role("button", name="Re-authorize Main store").click()
     approve(page, "us-local-2")
     expect(page.locator("#notice")).to_contain_text("You signed in to TikTok with a different shop")
+    # a seller of another region is another shop too (before: "… in another region … Add it again and pick its
+    # region", wrong advice for a re-authorization)
+    row.get_by_role("button", name="Re-authorize Main store").click()
+    approve(page, "uk-local")
+    expect(page.locator("#notice")).to_contain_text("You signed in to TikTok with a different shop")
     row.get_by_role("button", name="Re-authorize Main store").click()
     approve(page, "us-local")
     expect(page.locator("#notice")).to_have_text("“Main store” is re-authorized.")
