@@ -418,6 +418,24 @@ def test_numbers_beyond_the_apis_bounds_are_stopped_at_the_field_and_never_sent(
     now = app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]
     assert (now["onHand"], now["safetyStock"]) == (item["onHand"], item["safetyStock"])
 
+    # a count typed into the field replaces the on-hand it shows, its text selected on focus (before: "490" typed
+    # after 484 made 484490)
+    page.reload()
+    count = page.get_by_label("New on-hand (units counted)")
+    expect(count).to_have_value(str(item["onHand"]))
+    count.click()
+    page.keyboard.type("490")
+    expect(count).to_have_value("490")
+    # a count far from the on-hand (more than 1,000 units apart and more than ten times as many) is asked about
+    # first, and saved when sent again (before: saved at once, and pushed to every shop)
+    far = item["onHand"] * 11 + 1001
+    count.fill(str(far))
+    page.get_by_role("button", name="Set on-hand").click()
+    expect(page.locator("#on-hand-error")).to_contain_text(f"{far:,} units is far from the {item['onHand']:,} units")
+    assert app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]["onHand"] == item["onHand"]
+    page.get_by_role("button", name="Set on-hand").click()
+    expect(page.locator("#notice")).to_have_text(f"The on-hand of {item['sku']} is now {far:,} units.")
+
 
 @pytest.mark.parametrize("width", [1280, 360], ids=["desktop-1280px", "phone-360px"])
 def test_a_sku_of_255_characters_without_a_space_wraps_inside_the_screen(

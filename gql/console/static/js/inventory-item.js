@@ -20,6 +20,30 @@ const UPDATE = `mutation Update($input: InventoryItemUpdateInput!) { inventoryIt
 // anything is sent, instead of the API's raw "Int cannot represent…" for a number past 32 bits.
 const MAX_UNITS = 1_000_000_000;
 
+// A count this far from the on-hand it replaces is asked again before it is saved: more than FAR_UNITS apart and
+// more than FAR_RATIO times as many (or as few). "490" typed after the 484 shown made 484490, saved without a
+// question, and every linked shop was pushed TikTok's maximum, 99,999.
+const FAR_UNITS = 1_000;
+const FAR_RATIO = 10;
+
+/** Whether a count `next` is far from the on-hand `current` (units) it replaces (FAR_UNITS, FAR_RATIO). */
+function farFrom(next, current) {
+  const [low, high] = [Math.min(next, current), Math.max(next, current)];
+  return high - low > FAR_UNITS && high > FAR_RATIO * Math.max(low, 0);
+}
+
+/** Select a prefilled field's text when it gets the focus, so that typing replaces the value instead of adding
+ * digits to it; the click that focused it does not put the caret back (its mouseup would). */
+function selectOnFocus(input) {
+  let focusedByPointer = false;
+  input.addEventListener("pointerdown", () => (focusedByPointer = document.activeElement !== input));
+  input.addEventListener("focus", () => input.select());
+  input.addEventListener("mouseup", (event) => {
+    if (focusedByPointer) event.preventDefault();
+    focusedByPointer = false;
+  });
+}
+
 /** Run `work` with `button` disabled; nothing when it is disabled already (a submission under way): a double-click,
  * or Enter pressed twice, sends one mutation. */
 async function once(button, work) {
@@ -60,6 +84,9 @@ export function renderItem(ctx, itemId) {
   const links = renderLinks(ctx, itemId, () => load());
   const errors = [count.error, delta.error, reasonError, safety.error];
   let outcome = null; // the notice this page's last change put up ("The on-hand of … is now 600 units."), or null
+  let askedFor = null; // a count far from the on-hand (farFrom) the merchant was asked about: saved if sent again
+  selectOnFocus(count.input);
+  selectOnFocus(safety.input);
 
   /** Say the outcome of one of this page's changes in the notice (kept to take it down once the item changes). */
   function tell(message) {
@@ -69,7 +96,10 @@ export function renderItem(ctx, itemId) {
 
   // A field's error goes once its value changes: it was about the value sent.
   for (const [input, error] of [[count.input, count.error], [delta.input, delta.error], [reason, reasonError], [safety.input, safety.error]]) {
-    input.addEventListener("input", () => (error.textContent = ""));
+    input.addEventListener("input", () => {
+      error.textContent = "";
+      askedFor = null; // another number: asked again if far
+    });
   }
 
   function show(fresh, { live = false } = {}) {
@@ -80,6 +110,7 @@ export function renderItem(ctx, itemId) {
       // The item changed (here, elsewhere, a sale): the errors about what was sent against the previous numbers and
       // the outcome of the previous change no longer describe it ("… is now 600 units" stayed beside -2).
       for (const error of errors) error.textContent = "";
+      askedFor = null;
       if (outcome && document.getElementById("notice")?.textContent === outcome) announce("");
       outcome = null;
     }
@@ -153,6 +184,15 @@ export function renderItem(ctx, itemId) {
     const compareOnHand = seenOnHand ?? item.onHand;
     const onHand = count.input.valueAsNumber;
     const input = { inventoryItemId: itemId, onHand, compareOnHand };
+    if (Number.isInteger(onHand) && farFrom(onHand, compareOnHand) && askedFor !== onHand) {
+      askedFor = onHand;
+      const far = onHand > compareOnHand ? `more than ${FAR_RATIO} times as many` : `less than a ${FAR_RATIO === 10 ? "tenth" : `1/${FAR_RATIO}`}`;
+      count.error.textContent = `${units(onHand)} is far from the ${units(compareOnHand)} on hand (${far}), and every linked `
+        + "shop would get it. Check the count; to save it, press Set on-hand again.";
+      count.input.focus();
+      return;
+    }
+    askedFor = null;
     count.error.textContent = "";
     announce(""); // the outcome of a previous count ("… is now 77 units") must not stand beside this one's failure
     let result;
