@@ -32,7 +32,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0029_sku_search_width"
+HEAD = "0030_seeded_from_item"
 
 
 def _assert_migrates_to_head(url: str) -> None:
