@@ -158,11 +158,17 @@ class AuthorizedShop:
     code: str | None = None
 
 
-def choose_authorized_shop(shops: list[AuthorizedShop], region: Region) -> AuthorizedShop:
+def choose_authorized_shop(
+    shops: list[AuthorizedShop], region: Region, *, reauthorizing: bool = False
+) -> AuthorizedShop:
     """The one shop a consent granted, checked against the rules: local seller, supported and chosen region.
 
     A local seller has exactly one shop. A cross-border seller's token covers several shops in other countries,
     and Shopbridge refuses those whatever their region.
+
+    `reauthorizing` (`region` is then the region of the shop re-authorized): a shop in another region is another
+    shop (a TikTok shop's region never changes), so SHOP_MISMATCH, as `Shop.reauthorize` says of a different shop in
+    the same region. REGION_MISMATCH's advice, "add it again and pick its region", was wrong there.
     """
     if not shops:
         raise DomainError(ErrorCode.TIKTOK_UNAVAILABLE, "TikTok returned no authorized shop for this consent.")
@@ -174,6 +180,12 @@ def choose_authorized_shop(shops: list[AuthorizedShop], region: Region) -> Autho
         raise DomainError(
             ErrorCode.UNSUPPORTED_REGION,
             f"The shop is in region {shop.region_code}; only US, UK, MY and SG are supported.",
+        )
+    if shop_region is not region and reauthorizing:
+        raise DomainError(
+            ErrorCode.SHOP_MISMATCH,
+            f"The re-authorization returned a TikTok shop in {shop_region.value}, not the shop this entry is for "
+            f"(in {region.value}); authorize that shop.",
         )
     if shop_region is not region:
         raise DomainError(

@@ -23,6 +23,7 @@ and one that arrives before a server or supervisor took over is acted on as soon
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -98,11 +99,14 @@ class HttpProtocol(HttpToolsProtocol):
     answer, only "connection reset".
     """
 
-    head_timeout_seconds = 30.0  # `http_protocol(seconds)` sets it: SHOPBRIDGE_REQUEST_BODY_TIMEOUT
     _head_bytes = 0
     _reading_head = False
     _lingering = False
     _head_timer: asyncio.TimerHandle | None = None
+
+    def __init__(self, *args: Any, head_timeout_seconds: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.head_timeout_seconds = head_timeout_seconds  # `http_protocol(seconds)`: SHOPBRIDGE_REQUEST_BODY_TIMEOUT
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -177,14 +181,11 @@ class HttpProtocol(HttpToolsProtocol):
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
-def http_protocol(head_timeout_seconds: float) -> type[HttpProtocol]:
-    """`HttpProtocol` whose heads must arrive within `head_timeout_seconds` (uvicorn's `http=` takes a class)."""
-
-    class BoundedHttpProtocol(HttpProtocol):
-        pass
-
-    BoundedHttpProtocol.head_timeout_seconds = head_timeout_seconds
-    return BoundedHttpProtocol
+def http_protocol(head_timeout_seconds: float) -> Callable[..., HttpProtocol]:
+    """`HttpProtocol` whose heads must arrive within `head_timeout_seconds`, for uvicorn's `http=` (which calls it as
+    the class). A partial of the module's class, not a class made here: `serve --workers N` pickles the options into
+    each worker process, and a class local to a function cannot be pickled (every worker failed to start)."""
+    return functools.partial(HttpProtocol, head_timeout_seconds=head_timeout_seconds)
 
 
 def protocol_options(max_message_bytes: int, head_timeout_seconds: float = 30.0) -> dict[str, Any]:

@@ -437,6 +437,11 @@ sku_links = Table(
     # the read counts while the link names it, on no other item (`ledger._linked_items`), and is kept when the link
     # moves to another item and back (`links.upsert_links`). Null: no read, or a row a release before 0021 wrote.
     Column("seeded_item_id", ID),
+    # The item the SKU was LINKED to when that read seeded a new item (migration 0030: its seller SKU renamed to one
+    # no item had): the seed copied that item's count, which still holds the units sold on the copy since; a line
+    # deducted on the copy comes back to it with the SKU (`domain.inventory.ledger.deducted_on_copy`). Written and
+    # kept with `seeded_item_id`; null: a first link, or a row written before 0030.
+    Column("seeded_from_item_id", ID),
     # When the SKU was linked to its current item (null: linked before links kept the time). An order created since
     # and first seen shipped left the pool after it counted: it deducts (`domain.inventory.ledger.transition`).
     # Kept when the link leaves LINKED, the merchant's unlink (`skuUnlink`) or an import's (AMBIGUOUS, NO_SELLER_SKU,

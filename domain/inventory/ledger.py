@@ -582,6 +582,35 @@ def carries_its_units(line: LedgerLine, new_item: str | None, seeded_item: str |
     return counted_there and held_here
 
 
+def deducted_on_copy(line: LedgerLine, new_item: str | None, seed_copy: tuple[str, str] | None) -> Transition | None:
+    """The move of a DEDUCTED line whose SKU a link change links to `new_item` (None: to nothing), or None.
+    `seed_copy`: (the item the SKU's link seeded, the item the SKU was LINKED to when it did;
+    `sku_links.seeded_item_id`, `seeded_from_item_id`, migration 0030), None when the seed copied none.
+
+    A seller SKU renamed in Seller Center to one no item has creates an item seeded from the shop's TikTok stock
+    (`links.seed_on_hand`), which is the count the item before pushed: the seed is a copy, and that item's on-hand
+    still holds every unit in it. A sale on the copy's SKU first seen there (made before its read and left out of
+    it, `in_seed`, or since, its unit in the read) that ships deducts the copy alone; the item the seed copied never
+    counted it out. So when the SKU goes back to that item, the line comes back with it and deducts its units there
+    (on-hand -q, reserved as it was: nothing was reserved there), the rule `carries_its_units` applies the other way
+    (what the copy counted out, the item it copied counts out): the unit that left the shelf leaves the count it
+    comes back to too (a copy that stays, another shop linking it, keeps its deduction: its count held it). Before,
+    the copy went with its movements (`shop_items.remove_unclaimed_items`) and the unit stayed on the
+    item's on-hand, on sale on every shop (a try-out: `SB-00026-White` 370/1/369 where 369/1/368 was right).
+
+    A line marked owed to an item (`left_out_of`) moves nothing: carried off the item it left with its units
+    (`carries_its_units`: that item counted it out then), or left out of that item's seed (it never held it). A line
+    on another item, or a link to another item (whose count is its own shelf's, README "Linked to another item it
+    stays history") moves nothing either. Once moved the line is on `new_item`: the same change again moves nothing."""
+    if seed_copy is None or new_item is None or line.state is not LineState.DEDUCTED or line.left_out_of is not None:
+        return None
+    copy, copied = seed_copy
+    if copy == copied or line.inventory_item_id != copy or new_item != copied:
+        return None
+    q = line.quantity
+    return Transition(LineState.DEDUCTED, line.wanted, line.order_updated_at, new_item, -q, 0, MovementKind.DEDUCTED)
+
+
 def leaves_with_its_shop(line: LedgerLine) -> Transition | None:
     """What a line of a shop being deleted (`shopDelete`) does to its item before the row goes: a RESERVED line
     (an open order, units committed on the merchant's shelf) deducts its units: on-hand and reserved both drop by

@@ -232,3 +232,12 @@ def on_seed(item_id: str | None, seeded_item_id: str | None) -> bool:
     (`links.upsert_links` keeps the read). A link with no seeded item recorded (written by a release before 0021)
     kept its read only while on its seed: it counts."""
     return seeded_item_id is None or item_id == seeded_item_id
+
+
+def seed_copies(state: str | None, item_id: str | None) -> str | None:
+    """The item whose count a new item seeded from a SKU's TikTok stock copies (`sku_links.seeded_from_item_id`,
+    migration 0030), from the SKU's link as it stood (`state`, a `LinkState` value or `DROPPED`; None: no link):
+    the item it was LINKED to, whose count the pool pushed and TikTok showed (a seller SKU renamed in Seller Center to
+    one no item has); None for a SKU pushed from no item (a first link; AMBIGUOUS..., unlinked, DROPPED: TikTok's
+    stock was the seller's own, or the pool's as it stood when the pushes stopped)."""
+    return item_id if state == LinkState.LINKED.value else None

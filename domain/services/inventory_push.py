@@ -53,6 +53,7 @@ from domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from domain.services.inventory import MAX_ITEM_SIGNALS
 from domain.services.shop_tokens import StoredShopTokens, revoke_refused_authorization
 from domain.shops import Shop, ShopStatus
 from domain.stock_levels import InventoryUpdateResult, SkuStock
@@ -449,7 +450,7 @@ async def _finish_unchanged(
             if await uow.shops.get(shop.id) is None:  # the shop first, as a shop's delete takes it
                 return []  # deleted meanwhile: its links and outbox went with it
             for claim, outcome in finished:
-                await _record(deps, uow, claim, outcome, now)
+                await _record(deps, uow, claim, outcome, now, shop.merchant_id)
             await uow.commit()
         for claim, _ in finished:
             unfinished.pop(claim.tiktok_product_id, None)
@@ -812,14 +813,14 @@ def _in_product_order(claims: Sequence[OutboxClaim]) -> list[OutboxClaim]:
 async def _finish(deps: PushDeps, claim: OutboxClaim, outcome: ProductPushOutcome) -> None:
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
-        if await uow.shops.get(claim.shop_id) is None:  # the shop first, as a shop's delete takes it
+        if (shop := await uow.shops.get(claim.shop_id)) is None:  # the shop first, as a shop's delete takes it
             return  # deleted meanwhile: its links and outbox went with it
-        await _record(deps, uow, claim, outcome, now)
+        await _record(deps, uow, claim, outcome, now, shop.merchant_id)
         await uow.commit()
 
 
 async def _record(
-    deps: PushDeps, uow: UnitOfWork, claim: OutboxClaim, outcome: ProductPushOutcome, now: datetime
+    deps: PushDeps, uow: UnitOfWork, claim: OutboxClaim, outcome: ProductPushOutcome, now: datetime, merchant_id: str
 ) -> None:
     """The outcome on the links and the claim finished, in `uow` (the caller commits). A hold that changed marks
     the other links of its item due (`holds_moved`), the rows of other shops enqueued after commit; this claim's
@@ -831,11 +832,22 @@ async def _record(
     that worker has pushed the product since, or is pushing it, and the links' record must stay what TikTok shows for
     the fence (a late answer of ours recorded over it made the next push take the difference for sales unseen and
     hold it back). The row is marked dirty again: one more push, computed then, has the last word. (Checked without
-    a lock: the row's claim moves only once our lease has run out, long before this record.)"""
+    a lock: the row's claim moves only once our lease has run out, long before this record.)
+
+    Once committed, the items of the links recorded are signalled (`inventory_item_changed`, at most
+    `MAX_ITEM_SIGNALS`): `inventoryItemUpdated` without an item follows signals only, and the Inventory list kept
+    "pushed N" of the push before (an item's own subscription re-reads it every 1.5 s, and showed the push)."""
     if not await uow.inventory_push.holds_claim(claim, deps.holder):  # no longer ours: `finish_claim` re-dirties
         await uow.inventory_push.finish_claim(claim, deps.holder, now, pushed=False, next_attempt_at=now, error=None)
         return
     await uow.inventory_push.record_link_results(claim.shop_id, outcome, now)
+    recorded = {
+        outcome.base_items[sku_id] for sku_id in (*outcome.pushed, *outcome.failed) if sku_id in outcome.base_items
+    }
+    if deps.events is not None and recorded:
+        uow.after_commit(
+            functools.partial(_signal_items, deps.events, merchant_id, sorted(recorded)[:MAX_ITEM_SIGNALS])
+        )
     if outcome.holds_moved:
         shops = await uow.inventory_push.mark_item_links_dirty(
             sorted(outcome.holds_moved), now, (claim.shop_id, claim.tiktok_product_id)
@@ -852,6 +864,15 @@ async def _record(
     ends = hold_ends(outcome.held, deps.hold_horizon, outcome.held_elsewhere_since.values())
     if finished and not outcome.retry and ends is not None:
         await uow.inventory_push.push_again_at(claim.shop_id, claim.tiktok_product_id, ends)
+
+
+async def _signal_items(events: EventPublisher, merchant_id: str, item_ids: Sequence[str]) -> None:
+    """Tell subscribers the pushed links of these items changed; a signal lost is logged (they re-read anyway)."""
+    for item_id in item_ids:
+        try:
+            await events.inventory_item_changed(item_id, merchant_id)
+        except Exception:
+            log.warning("could not publish inventory item %s", item_id, exc_info=True)
 
 
 async def _send(

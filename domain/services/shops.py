@@ -135,7 +135,10 @@ async def complete_authorization(
     assert code  # for mypy: neither-given was refused above
     try:
         tokens = await tiktok.exchange_code(code)
-        granted = choose_authorized_shop(await tiktok.authorized_shops(tokens.access_token), request.region)
+        granted = choose_authorized_shop(
+            await tiktok.authorized_shops(tokens.access_token), request.region,
+            reauthorizing=request.purpose is AuthorizationPurpose.REAUTHORIZE,
+        )  # fmt: skip
     except AuthorizationLostError as exc:
         raise DomainError(
             ErrorCode.AUTHORIZATION_DENIED, "TikTok did not accept the authorization; please authorize again."

@@ -13,18 +13,30 @@ Fixtures:
     console     a Shopbridge whose OAuth callback returns to its own console, with `sign_in(page, merchant)`
 
 Helpers: `double_click_held` (a double click whose requests are held on their way: how many it sent), with
-`a_page_turn` (a read with a cursor); `turn_a_page_offline` (Next page with the network gone).
+`a_page_turn` (a read with a cursor); `turn_a_page_offline` (Next page with the network gone); `missing_messages`
+(the page's sockets dropping the messages of some subscriptions while an event is set).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Request, Route, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Request,
+    Route,
+    WebSocketRoute,
+    expect,
+    sync_playwright,
+)
 
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
@@ -164,3 +176,24 @@ def turn_a_page_offline(page: Page) -> None:
     page.get_by_role("button", name="Next page").click()
     expect(page.locator("#notice")).to_contain_text("Shopbridge cannot be reached")
     page.unroute("**/graphql")
+
+
+def missing_messages(page: Page, *fields: str) -> threading.Event:
+    """The page's sockets (routed from now on: call it before the page opens its socket), each forwarding the
+    server's messages except, while the returned event is set, those of the subscriptions `fields` (e.g.
+    "shopsDeleted"): messages this page never hears (`publish_quietly` drops one the event bus failed to carry, a
+    socket's send can be lost), while the server's state moves on."""
+    muted = threading.Event()
+    page.route_web_socket("**/graphql", lambda ws: forward_unless(muted, fields, ws))
+    return muted
+
+
+def forward_unless(muted: threading.Event, fields: tuple[str, ...], ws: WebSocketRoute) -> None:
+    server = ws.connect_to_server()
+
+    def from_server(message: str | bytes) -> None:
+        text = message if isinstance(message, str) else message.decode()
+        if not (muted.is_set() and any(f'"{field}"' in text for field in fields)):
+            ws.send(message)
+
+    server.on_message(from_server)

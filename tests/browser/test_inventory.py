@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, Route, expect
+from playwright.sync_api import Locator, Page, Route, WebSocketRoute, expect
 
-from tests.browser.conftest import a_page_turn, double_click_held, press, sign_in, turn_a_page_offline
+from tests.browser.conftest import a_page_turn, double_click_held, missing_messages, press, sign_in, turn_a_page_offline
 from tests.e2e.test_inventory_pool import items
 from tests.e2e.test_inventory_push import pooled_items, sellable_skus, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
@@ -104,6 +104,14 @@ def test_pooled_items_are_listed_a_sale_shows_live_and_oversold_ones_filter(
     expect(page.locator("#inventory-changes")).to_contain_text(
         f"{item['sku']}: reserved {item['reserved']:,} → {item['reserved'] + 2:,}"
     )
+    # and the pushes the sale starts show live too (before: "pushed N" of the push before stayed; the item's page
+    # showed them, its subscription re-reading the item)
+    wait_for_pushes(app, item["id"])
+    pushed = app.graphql(PUSHED, {"id": item["id"]}, "m1")["inventoryItem"]["links"]
+    assert item["available"] - 2 > 0 and all(each["pushedQuantity"] > 0 for each in pushed), pushed
+    for each in pushed:
+        expect(shops).to_contain_text(f"pushed {each['pushedQuantity']:,} on")
+    expect(shops).not_to_contain_text(f"pushed {item['available']:,} on")
 
     # counted at fewer units than its open orders hold: the item turns oversold live, and the filter keeps only
     # oversold items
@@ -201,9 +209,16 @@ def test_unlink_asks_first_and_cancelling_keeps_the_link(console: Callable[..., 
         now = next(i for i in items(app) if i["id"] == item["id"])
         return link["sku"]["id"] in {each["sku"]["id"] for each in now["links"]}
 
+    # the dialog left by the browser's Back closes (cancels): it stayed open over the Inventory list, and acted
+    dialog = page.get_by_role("dialog", name=f"Unlink “{name}”?")
+    unlink.click()
+    expect(dialog).to_be_visible()
+    page.go_back()
+    expect(page.get_by_role("heading", name="Inventory", exact=True)).to_be_visible()
+    expect(page.locator("dialog")).to_have_count(0)
+    page.go_forward()
     # when the merchant clicks Unlink, then a dialog asks first, as Delete does for a shop (before: unlinked at once)
     unlink.click()
-    dialog = page.get_by_role("dialog", name=f"Unlink “{name}”?")
     expect(dialog).to_contain_text("its open orders no longer reserve units here")
     expect(dialog).to_contain_text("It keeps its TikTok stock")
     # a live update changes the rows while the dialog is open (a push, a sale: here a count made elsewhere)
@@ -271,8 +286,18 @@ def test_a_change_that_fails_is_not_shown_beside_the_previous_ones_success(
 ) -> None:
     """Rule (js/inventory-item.js): a change sent clears the outcome of the one before. A count that failed (offline)
     showed its error under the field while the notice still said "The on-hand of … is now 40 units." of the count
-    before: the merchant read that the stock was saved."""
-    _app, item = pooled_item_signed_in(console, page)
+    before: the merchant read that the stock was saved. And (js/inventory-item.js `show`, app.js `setLive`) an error
+    or outcome goes once it no longer holds: a field's error when the field's value or the item changes, "cannot be
+    reached" when the socket is connected again, the last change's outcome when the item changes (it stayed: "… is
+    now 600 units" beside -2)."""
+    sockets: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        ws.connect_to_server()  # (every message forwarded)
+        sockets.append(ws)
+
+    page.route_web_socket("**/graphql", route)
+    app, item = pooled_item_signed_in(console, page)
     open_inventory(page, item["sku"]).get_by_role("link", name=item["sku"], exact=True).click()
     expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
     page.get_by_label("New on-hand (units counted)").fill("40")
@@ -289,6 +314,28 @@ def test_a_change_that_fails_is_not_shown_beside_the_previous_ones_success(
     page.get_by_label("Reason").fill("Delivery")
     page.get_by_role("button", name="Adjust").click()
     expect(page.locator("#delta-error")).to_contain_text("Shopbridge cannot be reached")
+    expect(page.locator("#notice")).to_be_hidden()
+    # when the network is back and the socket connects again, then "cannot be reached" goes from the fields
+    page.unroute("**/graphql")
+    sockets[-1].close(code=1001, reason="cut")
+    expect(page.locator("#on-hand-error")).to_be_hidden()
+    expect(page.locator("#delta-error")).to_be_hidden()
+    # a refused adjustment's error goes when its field changes, and when the item changes
+    delta = page.get_by_label("Units to add or remove")
+    for change in (lambda: delta.fill("2"), lambda: set_on_hand(app, item["id"], 45)):
+        delta.fill("-1000")
+        page.get_by_role("button", name="Adjust").click()
+        expect(page.locator("#delta-error")).to_contain_text("Not saved")
+        change()
+        expect(page.locator("#delta-error")).to_be_hidden()
+    # the outcome of a count goes when the item changes (the count typed since 40 was shown: saved the second time)
+    page.get_by_label("New on-hand (units counted)").fill("50")
+    page.get_by_role("button", name="Set on-hand").click()
+    expect(page.locator("#on-hand-error")).to_contain_text("The on-hand changed to 45 units")
+    page.get_by_role("button", name="Set on-hand").click()
+    expect(page.locator("#notice")).to_have_text(f"The on-hand of {item['sku']} is now 50 units.")
+    set_on_hand(app, item["id"], 52)
+    expect(page.locator(".counter[data-field=onHand] dd")).to_have_text("52")
     expect(page.locator("#notice")).to_be_hidden()
 
 
@@ -370,6 +417,24 @@ def test_numbers_beyond_the_apis_bounds_are_stopped_at_the_field_and_never_sent(
     expect(page.locator("main")).not_to_contain_text("cannot represent")
     now = app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]
     assert (now["onHand"], now["safetyStock"]) == (item["onHand"], item["safetyStock"])
+
+    # a count typed into the field replaces the on-hand it shows, its text selected on focus (before: "490" typed
+    # after 484 made 484490)
+    page.reload()
+    count = page.get_by_label("New on-hand (units counted)")
+    expect(count).to_have_value(str(item["onHand"]))
+    count.click()
+    page.keyboard.type("490")
+    expect(count).to_have_value("490")
+    # a count far from the on-hand (more than 1,000 units apart and more than ten times as many) is asked about
+    # first, and saved when sent again (before: saved at once, and pushed to every shop)
+    far = item["onHand"] * 11 + 1001
+    count.fill(str(far))
+    page.get_by_role("button", name="Set on-hand").click()
+    expect(page.locator("#on-hand-error")).to_contain_text(f"{far:,} units is far from the {item['onHand']:,} units")
+    assert app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]["onHand"] == item["onHand"]
+    page.get_by_role("button", name="Set on-hand").click()
+    expect(page.locator("#notice")).to_have_text(f"The on-hand of {item['sku']} is now {far:,} units.")
 
 
 @pytest.mark.parametrize("width", [1280, 360], ids=["desktop-1280px", "phone-360px"])
@@ -693,12 +758,25 @@ def test_a_page_turn_stays_in_the_searched_list_whatever_is_typed_in_the_box_sin
     # then the page is the searched list's second one
     expect(page.get_by_text("21 to 25 of 25")).to_be_visible()
     expect(page.locator("tbody tr th a")).to_have_text([f"PAGE-{n:02}" for n in range(5, 0, -1)])
+    # and back from an item of it, the same page of the same search (js/inventory.js: the search, filter and page
+    # shown are the address's query; before, Back showed the first page of every item, the box empty)
+    page.get_by_role("link", name="PAGE-03", exact=True).click()
+    expect(page.get_by_role("heading", name="PAGE-03")).to_be_visible()
+    page.go_back()
+    expect(page.get_by_text("21 to 25 of 25")).to_be_visible()
+    expect(page.get_by_label("Search by SKU")).to_have_value("PAGE-")
+    expect(page.locator("tbody tr th a")).to_have_text([f"PAGE-{n:02}" for n in range(5, 0, -1)])
     # and back again, its first one; searching then runs the typed search
+    page.get_by_label("Search by SKU").fill("OTHER")
     page.get_by_role("button", name="Previous page").click()
     expect(page.get_by_text("1 to 20 of 25")).to_be_visible()
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_text("1 to 1 of 1")).to_be_visible()
     expect(page.locator("tbody tr th a")).to_have_text(["OTHER-1"])
+    page.get_by_role("link", name="OTHER-1", exact=True).click()
+    page.go_back()
+    expect(page.get_by_label("Search by SKU")).to_have_value("OTHER")
+    expect(page.get_by_text("1 to 1 of 1")).to_be_visible()
 
 
 def test_a_double_click_on_next_page_turns_one_page_and_a_turn_that_failed_stays_on_the_page_shown(
@@ -799,10 +877,13 @@ def test_a_link_refused_as_not_found_reads_the_shops_and_their_skus_again(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
     """Rule (messages.js NOT_FOUND: "… does not exist any more. The list has been refreshed."): a Link refused because
-    its SKU went with a shop deleted elsewhere reads the shops and their SKUs again, as the sentence says. The
-    console said so and went on listing the deleted shop and its SKUs, each Link refused the same way."""
+    its SKU went with a shop deleted elsewhere (the `shopsDeleted` message that drops it at once missed) reads the
+    shops and their SKUs again, as the sentence says. The console said so and went on listing the deleted shop and
+    its SKUs, each Link refused the same way."""
+    muted = missing_messages(page, "shopsDeleted")
+    muted.set()
     app, candidate, row = unlinked_candidate(console, page)
-    # given Maple deleted elsewhere while its SKU is shown
+    # given Maple deleted elsewhere while its SKU is shown, and the message saying so missed
     done = app.graphql(DELETE_SHOP, {"input": {"shopId": candidate["shop"]["id"]}}, "m1")["shopDelete"]
     assert done["userErrors"] == [], done
     # when the merchant links it
@@ -812,3 +893,28 @@ def test_a_link_refused_as_not_found_reads_the_shops_and_their_skus_again(
     expect(row).to_have_count(0)
     expect(page.get_by_label("Shop", exact=True).locator("option")).to_have_count(0)
     expect(page.get_by_text("Connect a shop first.")).to_be_visible()
+
+
+def test_a_shop_deleted_elsewhere_leaves_the_link_picker_and_the_inventory_list_at_once(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/links.js, js/inventory.js: `shopsDeleted`): a shop deleted in another tab or on another device leaves
+    the item page's "Link a SKU" picker with its SKUs, and the Inventory list drops the items that went with it. The
+    picker kept offering it ("Every SKU of this shop is linked."), and the list kept the items and their links."""
+    app, candidate, row = unlinked_candidate(console, page)
+    # when Maple is deleted elsewhere
+    done = app.graphql(DELETE_SHOP, {"input": {"shopId": candidate["shop"]["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    # then its SKUs and its entry in the picker go at once
+    expect(row).to_have_count(0)
+    expect(page.get_by_label("Shop", exact=True).locator("option")).to_have_count(0)
+    expect(page.get_by_text("Connect a shop first.")).to_be_visible()
+    # and the Inventory list, open when another shop is deleted, drops what went with it
+    desert = app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    desert_item = next(i for i in items(app) if any(link["shop"]["id"] == desert["id"] for link in i["links"]))
+    listed = open_inventory(page, desert_item["sku"])
+    expect(listed).to_contain_text("Desert")
+    done = app.graphql(DELETE_SHOP, {"input": {"shopId": desert["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    expect(page.locator("table.inventory")).not_to_contain_text("Desert")

@@ -23,6 +23,7 @@ SELLER_CENTER_WORDS = {
     "FREEZE": "Frozen by TikTok",
     "DELETED": "Deleted",
 }
+RENAME_SHOP = "mutation($input: ShopRenameInput!) { shopRename(input: $input) { userErrors { code message } } }"
 ORDERS_BY_STATUS = """query($id: ID!, $status: OrderStatus) { shop(id: $id) { orders(status: $status) { totalCount }
   all: orders { totalCount } } }"""
 
@@ -45,7 +46,7 @@ def test_at_360_px_wide_everything_fits_and_works_from_the_keyboard(
     console: Callable[..., ShopbridgeServer], new_page: Callable[..., Page]
 ) -> None:
     app = console()
-    app.connect_shop("m1", "us-local", "US", "Narrow shop")
+    shop = app.connect_shop("m1", "us-local", "US", "Narrow shop")
     app.wait_for_idle_sync()
     page = new_page(viewport={"width": 360, "height": 740})
     page.goto(f"{app.url}/console/")
@@ -94,6 +95,21 @@ def test_at_360_px_wide_everything_fits_and_works_from_the_keyboard(
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Step 3 of 3: Region and name")).to_be_focused()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    # a shop name of the most characters (64): the Task Center's tasks and its Sync now picker stay inside the
+    # screen, at 360 px and at 1280 (before, 64 "W" made the page 1206 px wide at 375 and 1312 at 1280, and 64 CJK
+    # characters a picker 614 px wide), and each shows the whole name on hover (title)
+    for name in ("W" * 64, "店" * 64):
+        renamed = app.graphql(RENAME_SHOP, {"input": {"shopId": shop["id"], "name": name}}, "m1")["shopRename"]
+        assert renamed["userErrors"] == [], renamed
+        for width in (360, 1280):
+            page.set_viewport_size({"width": width, "height": 740})
+            page.goto(f"{app.url}/console/#/stores")
+            page.goto(f"{app.url}/console/#/tasks")
+            expect(page.locator("li.task h2").first).to_have_attribute("title", f"Products · {name}")
+            expect(page.get_by_label("Shop to sync").locator("option")).to_have_attribute("title", name)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
+            picker = page.get_by_label("Shop to sync").bounding_box()
+            assert picker is not None and picker["x"] + picker["width"] <= width, (name, width, picker)
 
 
 def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., ShopbridgeServer], page: Page) -> None:

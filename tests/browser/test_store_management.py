@@ -168,13 +168,30 @@ def test_rename_reauthorize_and_delete_say_what_happens(console: Callable[..., S
     row.get_by_role("button", name="Re-authorize Main store").click()
     approve(page, "us-local-2")
     expect(page.locator("#notice")).to_contain_text("You signed in to TikTok with a different shop")
+    # a seller of another region is another shop too (before: "… in another region … Add it again and pick its
+    # region", wrong advice for a re-authorization)
+    row.get_by_role("button", name="Re-authorize Main store").click()
+    approve(page, "uk-local")
+    expect(page.locator("#notice")).to_contain_text("You signed in to TikTok with a different shop")
     row.get_by_role("button", name="Re-authorize Main store").click()
     approve(page, "us-local")
     expect(page.locator("#notice")).to_have_text("“Main store” is re-authorized.")
 
+    # a confirmation left by the browser's Back or Forward closes, deleting nothing: it stayed open over the next
+    # page, and its "Delete shop" still deleted the shop
+    page.get_by_role("link", name="Task Center").click()
+    page.go_back()
+    dialog = page.get_by_role("dialog", name="Delete “Main store”?")
+    row.get_by_role("button", name="Delete Main store").click()
+    dialog.get_by_label("Type the shop name to confirm").fill("Main store")
+    page.go_forward()
+    expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
+    expect(page.locator("dialog")).to_have_count(0)
+    page.go_back()
+    expect(row.get_by_role("button", name="Delete Main store")).to_be_visible()
+
     # delete: the confirmation says what goes and that TikTok is untouched, and needs the exact name
     row.get_by_role("button", name="Delete Main store").click()
-    dialog = page.get_by_role("dialog", name="Delete “Main store”?")
     expect(dialog).to_contain_text("permanently removes from Shopbridge")
     expect(dialog).to_contain_text("Nothing changes at TikTok")
     confirm = dialog.get_by_label("Type the shop name to confirm")
@@ -436,6 +453,12 @@ def test_a_revocation_shows_in_its_row_without_a_reload_keeping_the_focus_and_an
     expect(maple_row.locator(".badge")).to_have_text("Revoked")
     expect(maple_row.locator(".attention-list li.urgent")).to_contain_text("re-authorize")
     expect(maple_row.get_by_role("button", name="Sync Maple now")).to_be_focused()
+    # with room to be read: a few lines, not squeezed into the column (11 lines, "authoriza-tion" split)
+    lines = maple_row.locator(".attention-list li.urgent").evaluate(
+        "li => li.getBoundingClientRect().height / parseFloat(getComputedStyle(li).lineHeight)"
+    )
+    assert lines <= 4, lines
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # (the viewport's width)
     expect(oak_row.locator(".badge")).to_have_text("Active")
 
     # when the merchant presses Delete and another tab renames the shop before the release, then the click lands,

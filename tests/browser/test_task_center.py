@@ -3,12 +3,13 @@ WebSocket that comes back and re-reads (issue 10)."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 
 from playwright.sync_api import Page, WebSocketRoute, expect
 
-from tests.browser.conftest import double_click_held, press, sign_in
+from tests.browser.conftest import double_click_held, forward_unless, missing_messages, press, sign_in
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
@@ -90,7 +91,7 @@ def test_a_websocket_cut_mid_import_reconnects_and_shows_the_end_it_missed(
         if held.is_set():
             ws.close(code=1011, reason="network down")
             return
-        forward_task_updates_unless(muted, ws)
+        forward_unless(muted, ("syncTaskUpdated",), ws)
         sockets.append(ws)
 
     page.route_web_socket("**/graphql", route)
@@ -148,6 +149,16 @@ def test_a_websocket_cut_mid_import_reconnects_and_shows_the_end_it_missed(
     expect(products.locator(".badge")).to_have_text("Cancelled", timeout=DEADLINE_SECONDS * 1000)
     assert page.evaluate("window.neverReloaded") is True
     assert len(sockets) >= 3 and shop["name"] == "Cut shop"
+    # "Shopbridge cannot be reached" goes once the socket is connected again (it stayed under "Live"), the orders
+    # import of that sync ended first (its end is said in the notice too)
+    orders = page.locator("li.task", has_text="Orders · Cut shop").first
+    expect(orders.locator(".badge")).to_have_text(re.compile("Succeeded|Failed|Cancelled"))
+    page.route("**/graphql", lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.locator("#notice")).to_contain_text("Shopbridge cannot be reached")
+    page.unroute("**/graphql")
+    sockets[-1].close(code=1001, reason="cut")
+    expect(page.locator("#notice")).to_be_hidden()
 
 
 def test_a_task_waiting_to_run_again_after_a_failed_run_says_so(
@@ -216,22 +227,26 @@ def test_a_token_that_expires_on_an_open_page_signs_out_instead_of_showing_live(
     expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
 
 
-def test_sync_now_of_a_shop_deleted_elsewhere_drops_it_from_the_picker_as_the_message_says(
+def test_a_shop_deleted_elsewhere_leaves_the_tasks_and_the_picker_live_or_on_a_sync_now_refused_as_not_found(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
-    """Rule (js/tasks.js syncNow): Sync now refused with NOT_FOUND, the shop deleted in another tab or on another
-    device since the Task Center was opened, says "The list has been refreshed", and the picker and the tasks are
-    read again, without that shop. The picker kept offering it, and every Sync now of it was refused the same way."""
+    """Rules (js/tasks.js): a shop deleted in another tab or on another device leaves the tasks and the Sync now
+    picker at once (`shopsDeleted`); they stayed (35 s later still) until a Sync now of it was refused. And when
+    that message was missed, Sync now refused with NOT_FOUND says "The list has been refreshed", and the picker and
+    the tasks are read again, without that shop. The picker kept offering it, and every Sync now of it was refused
+    the same way."""
     # given the Task Center open with two shops in its picker
     app = console()
     gone = app.connect_shop("m1", "us-local", "US", "Maple")
-    app.connect_shop("m1", "us-local-2", "US", "Desert")
+    desert = app.connect_shop("m1", "us-local-2", "US", "Desert")
     app.wait_for_idle_sync()
+    muted = missing_messages(page, "shopsDeleted")
     open_task_center(page, app, "m1")
     picker = page.get_by_label("Shop to sync")
     expect(picker.locator("option")).to_have_text(["Maple", "Desert"])
     expect(page.locator("li.task", has_text="· Maple")).to_have_count(2)
-    # when Maple is deleted elsewhere, and the merchant syncs it here
+    # when Maple is deleted elsewhere, this page misses the message that says so, and the merchant syncs it here
+    muted.set()
     done = app.graphql(DELETE, {"input": {"shopId": gone["id"]}}, "m1")["shopDelete"]
     assert done["userErrors"] == [], done
     picker.select_option(label="Maple")
@@ -243,6 +258,14 @@ def test_sync_now_of_a_shop_deleted_elsewhere_drops_it_from_the_picker_as_the_me
     expect(picker.locator("option")).to_have_text(["Desert"])
     expect(page.locator("li.task", has_text="· Maple")).to_have_count(0)
     expect(page.locator("li.task", has_text="· Desert")).to_have_count(2)
+    # when Desert is deleted elsewhere, the page hearing it
+    muted.clear()
+    done = app.graphql(DELETE, {"input": {"shopId": desert["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    # then its tasks and its entry in the picker go at once
+    expect(page.locator("li.task", has_text="· Desert")).to_have_count(0)
+    expect(picker.locator("option")).to_have_count(0)
+    expect(page.get_by_text("No task yet.")).to_be_visible()
 
 
 NOTICES = """() => {
@@ -258,8 +281,9 @@ def test_a_double_click_on_sync_now_starts_one_sync_and_says_so(
 ) -> None:
     """Rule (js/tasks.js syncNow): one Sync now at a time. A double-click sent two syncStart; the second, refused
     SYNC_ALREADY_RUNNING by the tasks the first had queued, replaced "Sync started." with "A sync of this shop is
-    already running"."""
-    app = console()
+    already running". And one more Sync now past the hourly limit says when it may start again (the payload's
+    `retryAt`, as Store management says it), not "Try again later."."""
+    app = console(max_sync_starts_per_hour=1)  # SHOPBRIDGE_MAX_SYNC_STARTS_PER_HOUR: the double click's one start
     app.connect_shop("m1", "us-local", "US", "Maple")
     app.wait_for_idle_sync()
     open_task_center(page, app, "m1")
@@ -277,28 +301,23 @@ def test_a_double_click_on_sync_now_starts_one_sync_and_says_so(
     assert starts == 1
     assert not [said for said in page.evaluate("() => window.notices") if "already running" in said]
     expect(page.get_by_role("button", name="Sync now")).to_be_enabled()
+    # when its imports have ended and the merchant syncs again, past the limit
+    manual = page.locator("li.task", has_text="· Maple").filter(has_text="manual")
+    expect(manual.locator(".badge")).to_have_text(["Succeeded", "Succeeded"])
+    page.get_by_role("button", name="Sync now").click()
+    # then the refusal names the time it is accepted again
+    expect(page.locator("#notice")).to_have_text(
+        re.compile(
+            r"^This shop's sync was started too often in the last hour\. Try again after \d{1,2}:\d{2}( [AP]M)?\.$"
+        )
+    )
 
 
 def missing_task_updates(page: Page) -> threading.Event:
-    """The page's sockets, each forwarding the server's messages except, while the returned event is set, those of
-    `syncTaskUpdated`: updates this page never hears (`publish_quietly` drops one the event bus failed to carry, a
-    socket's send can be lost), while the server's state moves on."""
-    muted = threading.Event()
-    page.route_web_socket("**/graphql", lambda ws: forward_task_updates_unless(muted, ws))
-    return muted
-
-
-def forward_task_updates_unless(muted: threading.Event, ws: WebSocketRoute) -> None:
-    """`ws` connected to the server, forwarding the server's messages to the page except, while `muted` is set,
-    those of `syncTaskUpdated`."""
-    server = ws.connect_to_server()
-
-    def from_server(message: str | bytes) -> None:
-        text = message if isinstance(message, str) else message.decode()
-        if not (muted.is_set() and '"syncTaskUpdated"' in text):
-            ws.send(message)
-
-    server.on_message(from_server)
+    """The page's sockets dropping, while the returned event is set, the messages of `syncTaskUpdated` and
+    `shopsDeleted` (conftest `missing_messages`): updates this page never hears, while the server's state moves on
+    (a shop deleted meanwhile would otherwise read the list again by itself)."""
+    return missing_messages(page, "syncTaskUpdated", "shopsDeleted")
 
 
 def test_a_cancel_refused_as_not_found_reads_the_list_again_as_the_message_says(

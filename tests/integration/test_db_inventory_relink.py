@@ -74,6 +74,40 @@ async def test_a_seller_sku_renamed_to_a_new_one_takes_its_open_orders_units_off
         assert (await session.execute(select(inventory_items.c.sku))).scalars().all() == ["MUG"]
 
 
+async def test_a_sale_shipped_while_a_seller_sku_was_renamed_leaves_the_item_it_comes_back_to(world: Pool) -> None:
+    # given MUG seeded by shop A at 5 and linked by shop B too, and an open order on A (5/1/4)
+    a, b = await world.shop(), await world.shop()
+    await world.products(a, replace(product("pa", ("sa", "MUG", 5)), stock_read_at=NOW))
+    await world.products(b, product("pb", ("sb", "MUG", 5)))
+    minute = timedelta(minutes=1)
+    await world.orders(a, order("o0", "AWAITING_SHIPMENT", "sa", at=NOW + minute))
+    # and A's seller SKU renamed to MUG-XL (TikTok shows 4): the open order carried there with its unit (5/1/4, MUG
+    # 4/0/4), then shipped there; a sale since on MUG-XL shipped too (MUG-XL 3/0/3), and one on B open (MUG 4/1/3)
+    world.clock.advance(2 * minute)
+    await world.products(a, product("pa", ("sa", "MUG-XL", 4), at=NOW + 2 * minute))
+    await world.orders(
+        a, order("o0", "IN_TRANSIT", "sa", at=NOW + minute), order("o1", "IN_TRANSIT", "sa", at=NOW + 3 * minute)
+    )
+    await world.orders(b, order("o2", "AWAITING_SHIPMENT", "sb", at=NOW + 3 * minute))
+    for sku, counters in (("MUG-XL", (3, 0, 3)), ("MUG", (4, 1, 3))):
+        item = await world.item(sku)
+        assert (item["on_hand"], item["reserved"], item["available"]) == counters, sku
+    # when A's seller SKU is renamed back to MUG (TikTok shows 3)
+    world.clock.advance(2 * minute)
+    back = product("pa", ("sa", "MUG", 3), at=NOW + 4 * minute)
+    await world.products(a, back)
+    # then the sale shipped on MUG-XL comes back with it and leaves MUG's on-hand: 3/1/2 (before: 4/1/3, the unit
+    # that left the shelf on sale on both shops); the order carried there with its unit is not counted out again
+    mug = await world.item("MUG")
+    assert (mug["on_hand"], mug["reserved"], mug["available"]) == (3, 1, 2)
+    # and the same page again moves nothing; MUG-XL is gone
+    await world.products(a, back)
+    mug = await world.item("MUG")
+    assert (mug["on_hand"], mug["reserved"], mug["available"]) == (3, 1, 2)
+    async with world.db.read_sessionmaker() as session:
+        assert (await session.execute(select(inventory_items.c.sku))).scalars().all() == ["MUG"]
+
+
 async def test_a_duplicate_seller_sku_renamed_away_leaves_its_twin_in_another_product_linked(world: Pool) -> None:
     # given DUP on two SKUs of two products of one shop: both left unlinked (never guess)
     shop = await world.shop()

@@ -22,6 +22,7 @@ from domain.inventory.ledger import (
     Transition,
     back_with_its_shop,
     count_in_seed,
+    deducted_on_copy,
     first_seen_unlinked,
     in_seed_again,
     leaves_with_its_shop,
@@ -565,6 +566,42 @@ MOVED_AS_A_SALE = [
     # first seen on B while away from S's seed (as any sale there), back on S: S counts it in, B held nothing of it
     pytest.param("S", ("S", OLDER), "S", None, id="back-to-the-seed-that-left-it-out"),
 ]
+
+
+def test_a_line_deducted_on_the_copy_a_rename_seeded_deducts_on_the_item_it_copied_once_back() -> None:
+    # given a seller SKU renamed from A's to one no item had: "N" seeded from the shop's TikTok stock, a copy of A's
+    # count (`seeded_from_item_id` A), and a sale on N's SKU since that shipped: 3 units DEDUCTED on N, never on A
+    shipped_on_n = LedgerLine(DEDUCTED, DEDUCT, APPLIED, "N", 3)
+    # when the seller renames it back: the SKU links A again
+    back = deducted_on_copy(shipped_on_n, "A", ("N", "A"))
+    # then the line comes back to A and deducts its units from A's on-hand (nothing was reserved on A), as the copy
+    # did: before, N went with its movements and the 3 units stayed on A's on-hand, on sale on every shop
+    assert back == Transition(DEDUCTED, DEDUCT, APPLIED, "A", -3, 0, MOVED_DEDUCTED)
+    # and once on A it moves nothing more, whatever change comes again
+    on_a = LedgerLine(back.state, back.wanted, back.order_updated_at, back.inventory_item_id, 3)
+    assert deducted_on_copy(on_a, "A", ("N", "A")) is None
+
+
+# (a 3-unit line on "N", the link's seed copying "A" unless given) state, mark, the seed (copy, copied), where the SKU
+# goes -> nothing moves
+NOT_BROUGHT_BACK = [
+    # marked owed to A: carried off A with its units when the SKU left (`carries_its_units`), then shipped on N (A
+    # counted it out then), or first seen on N while away from A's seed, which had left it out (A never held it)
+    pytest.param(DEDUCTED, "A", ("N", "A"), "A", id="owed-to-a"),
+    pytest.param(DEDUCTED, None, ("N", "A"), "C", id="to-another-item"),
+    pytest.param(DEDUCTED, None, ("N", "A"), None, id="unlinked"),
+    pytest.param(DEDUCTED, None, None, "A", id="the-seed-copied-no-item"),
+    pytest.param(DEDUCTED, None, ("S", "A"), "A", id="on-an-item-the-link-did-not-seed"),
+    pytest.param(RELEASED, None, ("N", "A"), "A", id="released: its unit back on the shelf both counted"),
+    pytest.param(HISTORICAL, None, ("N", "A"), "A", id="history"),
+]
+
+
+@pytest.mark.parametrize(("state", "mark", "seed_copy", "to"), NOT_BROUGHT_BACK)
+def test_a_line_on_the_copy_moves_nothing_unless_deducted_there_alone_and_back_on_the_item_copied(
+    state: LineState, mark: str | None, seed_copy: tuple[str, str] | None, to: str | None
+) -> None:
+    assert deducted_on_copy(LedgerLine(state, DEDUCT, APPLIED, "N", 3, mark), to, seed_copy) is None
 
 
 @pytest.mark.parametrize(("mark", "seed", "to", "left_out_of"), MOVED_AS_A_SALE)

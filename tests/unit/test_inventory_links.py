@@ -20,6 +20,7 @@ from domain.inventory.links import (
     relink_needed,
     relinked_since,
     remembered_on_unlink,
+    seed_copies,
     seed_on_hand,
     standing_state,
     trimmed,
@@ -236,3 +237,17 @@ def test_a_sku_back_in_its_product_keeps_the_merchants_decision_and_auto_ones_ar
 )  # fmt: skip
 def test_a_seeding_read_counts_on_the_item_it_seeded_alone(item: str, seeded: str | None, counted: bool) -> None:
     assert on_seed(item, seeded) is counted
+
+
+@pytest.mark.parametrize(
+    ("state", "item", "copied"),
+    [
+        (LINKED.value, "item-1", "item-1"), (None, None, None), (AMBIGUOUS.value, None, None),
+        (UNLINKED.value, None, None), (DROPPED, "item-1", None),
+    ],
+    ids=["renamed-from-a-linked-sku", "first-link", "ambiguous", "unlinked", "dropped"],
+)  # fmt: skip
+def test_a_new_items_seed_copies_the_count_of_the_item_its_sku_was_linked_to(
+    state: str | None, item: str | None, copied: str | None
+) -> None:
+    assert seed_copies(state, item) == copied

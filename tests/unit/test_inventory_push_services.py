@@ -16,7 +16,7 @@ from domain.inventory_push import InventoryPolicy, push_backoff
 from domain.ports import AuthorizationLostError, GatewayRefusedError, TikTokUnavailableError
 from domain.services.inventory_push import PushDeps, PushMetrics, push_shop
 from domain.stock_levels import InventoryUpdateResult, SkuUpdateFailure, Warehouse
-from tests.fakes import T0, FakeClock, FakeStore, FakeUnitOfWork, make_shop
+from tests.fakes import T0, FakeClock, FakeEventPublisher, FakeStore, FakeUnitOfWork, make_shop
 from tests.fakes_inventory_push import FakeInventoryApi, FakeLink, FakeOutboxRow
 
 NOW = T0 + timedelta(hours=1)
@@ -88,6 +88,20 @@ async def test_each_linked_sku_is_set_to_its_target_and_the_outbox_row_is_pushed
     )  # fmt: skip
     assert world.metrics.sent == ["ok"] and world.metrics.lags == [30.0]
     assert world.api.built_for == [world.shop.id]
+
+
+async def test_a_push_signals_the_items_of_the_links_it_recorded_once_committed(world: World) -> None:
+    """Rule (`_record`): the items whose links a push recorded are signalled after its commit. `inventoryItemUpdated`
+    over every item follows signals only: the Inventory list kept "pushed N" of the push before."""
+    # given a product due, one of its SKUs refused by TikTok, and a product not due
+    world.deps.events = events = FakeEventPublisher()
+    world.link("a", "p1", 7), world.link("b", "p1", 3), world.link("c", "p2", 2)
+    world.dirty("p1")
+    world.api.results = [refusal("t-a", 12019024, "quantity out of range")]
+    # when it is pushed
+    await world.push()
+    # then the items of its links, pushed or refused, are signalled; the product not due is not
+    assert sorted(events.item_changes) == ["item-a", "item-b"]
 
 
 async def test_products_are_claimed_in_batches_until_none_is_left(world: World) -> None:

@@ -103,6 +103,15 @@ class TestConsentOutcome:
             choose_authorized_shop([granted(region="MY")], Region.SG)
         assert code_of(exc) is ErrorCode.REGION_MISMATCH
 
+    def test_a_reauthorization_granting_a_shop_of_another_region_is_another_shop(self) -> None:
+        # (a shop's region never changes: "add it again and pick its region" was wrong advice there)
+        with pytest.raises(DomainError) as exc:
+            choose_authorized_shop([granted(region="GB")], Region.US, reauthorizing=True)
+        assert code_of(exc) is ErrorCode.SHOP_MISMATCH
+        assert (
+            choose_authorized_shop([granted()], Region.US, reauthorizing=True).tiktok_shop_id == "7000000000000000001"
+        )
+
 
 class TestShop:
     def make(self, refresh_expires: datetime = NOW + timedelta(days=365)) -> Shop:

@@ -56,6 +56,7 @@ from domain.inventory.ledger import (
     Transition,
     back_with_its_shop,
     counted_in_stock,
+    deducted_on_copy,
     leaves_with_its_shop,
     left_out_of_seed,
     line_effect,
@@ -644,6 +645,14 @@ async def relink_lines(
             history.append((row.tiktok_sku_id, row.tiktok_order_id, line.quantity))
         if units := line.quantity * (takes_units(state) - takes_units(line.state)):
             taken.append((row.tiktok_sku_id, row.tiktok_order_id, units))
+    for row in await _deducted_on_copies(session, shop_id, new_items, seeds or {}):
+        line = ledger_line(row)
+        copy = (row.seeded_item_id, row.seeded_from_item_id)
+        if back := deducted_on_copy(line, new_items[row.tiktok_sku_id], copy):
+            key = (row.tiktok_order_id, row.tiktok_line_item_id, row.component_sku_id)
+            write.line(
+                key, row.tiktok_sku_id, line.quantity, back, before=line, stamped_at=row.updated_at, left_out_of=None
+            )  # fmt: skip
     fence = await _taken_before_read(session, shop_id, taken) if taken else {}
     for sku, units in (await _history_since_baseline(session, shop_id, history) if history else {}).items():
         fence[sku] = fence.get(sku, 0) - units  # sales since the baseline: its count falls as the ledger's would rise
@@ -653,6 +662,33 @@ async def relink_lines(
         tiktok_shop_id = select(shops.c.tiktok_shop_id).where(shops.c.id == shop_id).scalar_subquery()
         await _forget_deducted(session, merchant_id, tiktok_shop_id, served)
     return await write.flush(session, extra_dirty=extra_dirty)
+
+
+async def _deducted_on_copies(
+    session: AsyncSession, shop_id: str, new_items: Mapping[str, str | None], seeds: Mapping[str, int]
+) -> Sequence[Any]:
+    """The shop's DEDUCTED ledger rows, unmarked, of the SKUs of `new_items` linked now to the item their link's
+    seed copied (`sku_links.seeded_from_item_id`, migration 0030: back from the item that seed made) that count on
+    that seed's item, each with the link's `seeded_item_id` and `seeded_from_item_id`: the lines
+    `ledger.deducted_on_copy` brings back (the caller has just written the links). A SKU linked to nothing, or to an
+    item this change seeds (`seeds`), has none: no statement when only such SKUs change."""
+    wanted = sorted(sku for sku, item in new_items.items() if item is not None and item not in seeds)
+    if not wanted:
+        return []
+    links, lines = sku_links.c, order_line_stock.c
+    query = (
+        select(order_line_stock, links.seeded_item_id, links.seeded_from_item_id)
+        .join(sku_links, and_(links.shop_id == lines.shop_id, links.tiktok_sku_id == lines.tiktok_sku_id))
+        .where(
+            links.shop_id == shop_id,
+            among(links.tiktok_sku_id, wanted, dialect_of(session)),
+            links.seeded_from_item_id == links.inventory_item_id,
+            lines.inventory_item_id == links.seeded_item_id,
+            lines.state == LineState.DEDUCTED.value,
+            lines.left_out_of_seed.is_(None),
+        )
+    )
+    return (await session.execute(query)).all()
 
 
 async def _seeded_items(

@@ -41,6 +41,7 @@ from domain.inventory.links import (
     relink_needed,
     relinked_since,
     remembered_on_unlink,
+    seed_copies,
     seed_on_hand,
     standing_state,
     trimmed,
@@ -124,11 +125,14 @@ async def auto_link_products(
             if not relink_needed(by_id[decision.sku_id], decision, items):
                 continue
             item_id = items.get(decision.item_sku) if decision.item_sku is not None else None
-            remembered, since = _kept(existing.get(decision.sku_id), item_id)
+            previous = existing.get(decision.sku_id)
+            remembered, since = _kept(previous, item_id)
+            # a seed copies the count of the item the SKU was linked to (its seller SKU renamed to a new one)
+            copied = seed_copies(previous.state, previous.inventory_item_id) if previous is not None else None
             link_rows.append(
                 _link_row(
                     shop_id, merchant_id, row, decision.state, LinkSource.AUTO, item_id, now, seeding.get(row.id),
-                    remembered, since,
+                    remembered, since, seeded_from=copied,
                 )
             )  # fmt: skip
             new_items[row.tiktok_sku_id] = item_id
@@ -442,14 +446,15 @@ async def _open_pending_units(
 def _link_row(
     shop_id: str, merchant_id: str, sku: Any, state: LinkState, source: LinkSource, item_id: str | None,
     now: datetime, stock_read_at: datetime | None = None, remembered: tuple[str | None, datetime | None] = (None, None),
-    linked_since: datetime | None = None,
+    linked_since: datetime | None = None, seeded_from: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """A link row written at `now`. `stock_read_at`: the link seeds its item from TikTok's stock read then; its
     stock counts at that instant, and so does the link (`ledger.order_timing`): a sale since then is in neither
     the stock read nor the orders seen, and is the pool's to count. `remembered`: a link's (`unlinked_item_id`,
     `linked_at`) when it is not LINKED (unlinked by hand, AMBIGUOUS...), `domain.inventory.links.remembered_on_unlink`.
     `linked_since`: a LINKED link's time when not `now` nor its stock's read
-    (`domain.inventory.links.relinked_since`)."""
+    (`domain.inventory.links.relinked_since`). `seeded_from`: the item whose count the seed copies
+    (`domain.inventory.links.seed_copies`), kept only with a seed's read."""
     unlinked_item_id, linked_at = remembered if state is not LinkState.LINKED else (None, None)
     if state is LinkState.LINKED:
         linked_at = linked_since or stock_read_at or now
@@ -459,6 +464,7 @@ def _link_row(
         "seller_sku": trimmed(sku.seller_sku), "state": state.value, "source": source.value, "updated_at": now,
         "stock_counted_at": stock_read_at, "linked_at": linked_at, "unlinked_item_id": unlinked_item_id,
         "seeded_item_id": item_id if stock_read_at is not None else None,
+        "seeded_from_item_id": seeded_from if stock_read_at is not None else None,
     }  # fmt: skip
 
 
@@ -486,6 +492,7 @@ async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     updates: dict[str, Any] = {k: insert.excluded[k] for k in rows[0] if k not in kept}
     updates["stock_counted_at"] = literal_column(_STOCK_COUNTED_AT)
     updates["seeded_item_id"] = literal_column(_SEEDED_ITEM_ID)
+    updates["seeded_from_item_id"] = literal_column(_SEEDED_FROM_ITEM_ID)
     updates["baseline_read_at"] = literal_column(_BASELINE_READ_AT)
     await session.execute(insert.on_conflict_do_update(index_elements=["sku_id"], set_=updates), rows)
 
@@ -525,6 +532,11 @@ _SEEDED_ITEM_ID = (
     "CASE WHEN excluded.stock_counted_at IS NOT NULL THEN excluded.seeded_item_id "
     f"WHEN sku_links.seeded_item_id IS NOT NULL OR {_ON_SEED} THEN sku_links.seeded_item_id END"
 )
+# The item the seed copied (migration 0030) goes with the seed: written with a read, kept while the read is.
+_SEEDED_FROM_ITEM_ID = (
+    "CASE WHEN excluded.stock_counted_at IS NOT NULL THEN excluded.seeded_from_item_id "
+    f"WHEN sku_links.seeded_item_id IS NOT NULL OR {_ON_SEED} THEN sku_links.seeded_from_item_id END"
+)
 _BASELINE_READ_AT = (
     f"CASE WHEN excluded.stock_counted_at IS NOT NULL OR {_ON_SEED} OR sku_links.stock_counted_at IS NULL "
     "OR sku_links.baseline_read_at >= sku_links.stock_counted_at THEN sku_links.baseline_read_at "
@@ -537,7 +549,10 @@ def _sqlite_link_upsert(columns: tuple[str, ...]) -> str:
     """`upsert_links`'s statement for SQLite: the push columns untouched, `stock_counted_at` and `baseline_read_at`
     by `upsert_links`' rule."""
     kept = {"sku_id", "shop_id", "merchant_id"}
-    rules = {"stock_counted_at": _STOCK_COUNTED_AT, "seeded_item_id": _SEEDED_ITEM_ID}
+    rules = {
+        "stock_counted_at": _STOCK_COUNTED_AT, "seeded_item_id": _SEEDED_ITEM_ID,
+        "seeded_from_item_id": _SEEDED_FROM_ITEM_ID,
+    }  # fmt: skip
     updates = [
         f"{c} = {rules.get(c, f'excluded.{c}')}" for c in columns if c not in kept
     ] + [f"baseline_read_at = {_BASELINE_READ_AT}"]  # fmt: skip

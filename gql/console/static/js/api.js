@@ -22,6 +22,10 @@ export const session = {
 
 let onUnauthenticated = () => {};
 
+/** What a request that could not reach the server says (ApiError code NETWORK); the shell takes it down once the
+ * WebSocket is live again (app.js), a page its fields' lines once it reconnects. */
+export const UNREACHABLE = "Shopbridge cannot be reached. Check your connection and try again.";
+
 /** Called when the server refuses the token (HTTP 401): the app signs out with that message. */
 export function whenUnauthenticated(handler) {
   onUnauthenticated = handler;
@@ -41,7 +45,7 @@ export async function graphql(query, variables = {}, token = session.token) {
       body: JSON.stringify({ query, variables }),
     });
   } catch {
-    throw new ApiError("NETWORK", "Shopbridge cannot be reached. Check your connection and try again.");
+    throw new ApiError("NETWORK", UNREACHABLE);
   }
   const body = await response.json().catch(() => ({}));
   const first = body.errors?.[0];

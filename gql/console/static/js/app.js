@@ -1,6 +1,6 @@
 // The console's shell: sign-in (pasted token or the demo's one-click link), the live status, the router.
 
-import { ApiError, exchangeLoginCode, graphql, session, whenUnauthenticated } from "./api.js";
+import { ApiError, exchangeLoginCode, graphql, session, UNREACHABLE, whenUnauthenticated } from "./api.js";
 import { announce, fill, h } from "./dom.js";
 import { explain } from "./messages.js";
 import { LiveSocket } from "./ws.js";
@@ -31,6 +31,8 @@ let returned = null; // back from TikTok's consent page before signing in: compl
 function setLive(status) {
   live.dataset.status = status;
   live.textContent = LIVE_LABELS[status] ?? "";
+  // Connected again: "Shopbridge cannot be reached" is no longer true (it stayed under "Live").
+  if (status === "live" && document.getElementById("notice")?.textContent === UNREACHABLE) announce("");
 }
 
 function startSocket() {
@@ -41,6 +43,7 @@ function startSocket() {
 function signOut(message) {
   cleanup();
   cleanup = () => {};
+  closeDialogs();
   socket?.close();
   socket = null;
   setLive("idle");
@@ -146,11 +149,22 @@ async function finishSignIn(token) {
   if (result) announce(result.message, { kind: result.kind });
 }
 
+/** Close (cancel) every dialog a page opened: its dialogs are children of <body>, not of the page, and a Delete or
+ * Unlink dialog stayed open over the next page after browser Back, its button still acting on the shop or link. */
+function closeDialogs() {
+  for (const dialog of document.querySelectorAll("dialog")) {
+    if (dialog.open) dialog.close();
+    dialog.remove();
+  }
+}
+
 function route() {
   if (!session.token) return;
   cleanup();
-  const path = location.hash.replace(/^#/, "") || "/stores";
-  const ctx = { main, socket, graphql, navigate: (to) => (location.hash = to) };
+  closeDialogs();
+  // "#/inventory?query=SB-1&after=…": the route, then the page's own state (params), which Back restores
+  const [path, query = ""] = (location.hash.replace(/^#/, "") || "/stores").split("?");
+  const ctx = { main, socket, graphql, navigate: (to) => (location.hash = to), params: new URLSearchParams(query) };
   const parts = path.split("/").filter(Boolean);
   let current = "stores";
   if (parts[0] === "tasks") {

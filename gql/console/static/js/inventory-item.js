@@ -4,6 +4,7 @@
 // compareOnHand is the on-hand shown when the merchant started typing the new count: if it changed before they
 // saved (another tab, a sale shipped), the server answers VERSION_CONFLICT and the page says what it is now.
 
+import { UNREACHABLE } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
 import { explain } from "./messages.js";
 import { COUNTERS, describeChange, ITEM_FIELDS, ITEM_UPDATES, oversoldBadge } from "./inventory.js";
@@ -18,6 +19,30 @@ const UPDATE = `mutation Update($input: InventoryItemUpdateInput!) { inventoryIt
 // The server's bounds (domain/inventory/items.py MAX_UNITS): the browser refuses a number beyond them before
 // anything is sent, instead of the API's raw "Int cannot represent…" for a number past 32 bits.
 const MAX_UNITS = 1_000_000_000;
+
+// A count this far from the on-hand it replaces is asked again before it is saved: more than FAR_UNITS apart and
+// more than FAR_RATIO times as many (or as few). "490" typed after the 484 shown made 484490, saved without a
+// question, and every linked shop was pushed TikTok's maximum, 99,999.
+const FAR_UNITS = 1_000;
+const FAR_RATIO = 10;
+
+/** Whether a count `next` is far from the on-hand `current` (units) it replaces (FAR_UNITS, FAR_RATIO). */
+function farFrom(next, current) {
+  const [low, high] = [Math.min(next, current), Math.max(next, current)];
+  return high - low > FAR_UNITS && high > FAR_RATIO * Math.max(low, 0);
+}
+
+/** Select a prefilled field's text when it gets the focus, so that typing replaces the value instead of adding
+ * digits to it; the click that focused it does not put the caret back (its mouseup would). */
+function selectOnFocus(input) {
+  let focusedByPointer = false;
+  input.addEventListener("pointerdown", () => (focusedByPointer = document.activeElement !== input));
+  input.addEventListener("focus", () => input.select());
+  input.addEventListener("mouseup", (event) => {
+    if (focusedByPointer) event.preventDefault();
+    focusedByPointer = false;
+  });
+}
 
 /** Run `work` with `button` disabled; nothing when it is disabled already (a submission under way): a double-click,
  * or Enter pressed twice, sends one mutation. */
@@ -57,11 +82,38 @@ export function renderItem(ctx, itemId) {
   const reason = h("input", { id: "reason", name: "reason", type: "text", required: true, "aria-describedby": "reason-error" });
   const safety = field("safety-stock", "Safety stock (units)", "Units kept back from every shop.", { min: 0, max: MAX_UNITS });
   const links = renderLinks(ctx, itemId, () => load());
+  const errors = [count.error, delta.error, reasonError, safety.error];
+  let outcome = null; // the notice this page's last change put up ("The on-hand of … is now 600 units."), or null
+  let askedFor = null; // a count far from the on-hand (farFrom) the merchant was asked about: saved if sent again
+  selectOnFocus(count.input);
+  selectOnFocus(safety.input);
+
+  /** Say the outcome of one of this page's changes in the notice (kept to take it down once the item changes). */
+  function tell(message) {
+    outcome = message;
+    announce(message, { kind: "success" });
+  }
+
+  // A field's error goes once its value changes: it was about the value sent.
+  for (const [input, error] of [[count.input, count.error], [delta.input, delta.error], [reason, reasonError], [safety.input, safety.error]]) {
+    input.addEventListener("input", () => {
+      error.textContent = "";
+      askedFor = null; // another number: asked again if far
+    });
+  }
 
   function show(fresh, { live = false } = {}) {
     if (item && fresh.version < item.version) return; // an older state than the one shown
     const before = item;
     item = fresh;
+    if (before && fresh.version !== before.version) {
+      // The item changed (here, elsewhere, a sale): the errors about what was sent against the previous numbers and
+      // the outcome of the previous change no longer describe it ("… is now 600 units" stayed beside -2).
+      for (const error of errors) error.textContent = "";
+      askedFor = null;
+      if (outcome && document.getElementById("notice")?.textContent === outcome) announce("");
+      outcome = null;
+    }
     fill(heading, fresh.sku, " ", oversoldBadge(fresh));
     fill(numbers, COUNTERS.map(([fieldName, label]) => h("div", {
       class: `counter${before && before[fieldName] !== fresh[fieldName] ? " changed" : ""}${fieldName === "available" && fresh.oversold ? " oversold" : ""}`,
@@ -132,6 +184,15 @@ export function renderItem(ctx, itemId) {
     const compareOnHand = seenOnHand ?? item.onHand;
     const onHand = count.input.valueAsNumber;
     const input = { inventoryItemId: itemId, onHand, compareOnHand };
+    if (Number.isInteger(onHand) && farFrom(onHand, compareOnHand) && askedFor !== onHand) {
+      askedFor = onHand;
+      const far = onHand > compareOnHand ? `more than ${FAR_RATIO} times as many` : `less than a ${FAR_RATIO === 10 ? "tenth" : `1/${FAR_RATIO}`}`;
+      count.error.textContent = `${units(onHand)} is far from the ${units(compareOnHand)} on hand (${far}), and every linked `
+        + "shop would get it. Check the count; to save it, press Set on-hand again.";
+      count.input.focus();
+      return;
+    }
+    askedFor = null;
     count.error.textContent = "";
     announce(""); // the outcome of a previous count ("… is now 77 units") must not stand beside this one's failure
     let result;
@@ -157,7 +218,7 @@ export function renderItem(ctx, itemId) {
     }
     seenOnHand = null;
     show(result.inventoryItem);
-    announce(`The on-hand of ${result.inventoryItem.sku} is now ${units(result.inventoryItem.onHand)}.`, { kind: "success" });
+    tell(`The on-hand of ${result.inventoryItem.sku} is now ${units(result.inventoryItem.onHand)}.`);
   }
 
   function adjust(event) {
@@ -175,7 +236,7 @@ export function renderItem(ctx, itemId) {
     const n = delta.input.valueAsNumber;
     const done = await mutate(ADJUST, { inventoryItemId: itemId, delta: n, reason: reason.value.trim() }, "inventoryAdjust", delta.error, { reason: reasonError });
     if (!done) return;
-    announce(`${n > 0 ? "Added" : "Removed"} ${units(Math.abs(n))} (${reason.value.trim()}): the on-hand of ${done.sku} is now ${units(done.onHand)}.`, { kind: "success" });
+    tell(`${n > 0 ? "Added" : "Removed"} ${units(Math.abs(n))} (${reason.value.trim()}): the on-hand of ${done.sku} is now ${units(done.onHand)}.`);
     delta.input.value = "";
     reason.value = "";
   }
@@ -183,7 +244,7 @@ export function renderItem(ctx, itemId) {
   async function saveSafety(event) {
     event.preventDefault();
     const done = await mutate(UPDATE, { inventoryItemId: itemId, safetyStock: safety.input.valueAsNumber }, "inventoryItemUpdate", safety.error);
-    if (done) announce(`The safety stock of ${done.sku} is now ${units(done.safetyStock)}.`, { kind: "success" });
+    if (done) tell(`The safety stock of ${done.sku} is now ${units(done.safetyStock)}.`);
   }
 
   fill(
@@ -216,9 +277,13 @@ export function renderItem(ctx, itemId) {
       if (fresh) show(fresh, { live: true });
     },
   });
-  const stopReconnect = ctx.socket.onReconnect(() => load());
+  const stopReconnect = ctx.socket.onReconnect(() => {
+    for (const error of errors) if (error.textContent === UNREACHABLE) error.textContent = ""; // reached again
+    load();
+  });
   return () => {
     stop();
+    links.stop();
     stopReconnect();
   };
 }

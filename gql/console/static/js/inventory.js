@@ -12,6 +12,9 @@ export const ITEM_FIELDS = `id sku onHand reserved safetyStock available oversol
 const ITEMS = `query Inventory($after: String, $query: String, $oversold: Boolean) {
   inventoryItems(first: ${PAGE}, after: $after, query: $query, oversold: $oversold) {
     totalCount pageInfo { hasNextPage endCursor } edges { node { ${ITEM_FIELDS} } } } }`;
+// Each shop deleted, in another tab or on another device: the items only its SKUs held went with it, and every
+// other item lost its links to it; no `inventoryItemUpdated` says so.
+export const SHOP_DELETIONS = "subscription InventoryShopsDeleted { shopsDeleted }";
 export const ITEM_UPDATES = `subscription Inventory($id: ID) { inventoryItemUpdated(inventoryItemId: $id) { ${ITEM_FIELDS} } }`;
 
 /** The four counters, in units, with their labels: [field, label]. */
@@ -72,12 +75,30 @@ export function renderInventory(ctx) {
   const search = h("input", { id: "inventory-query", name: "query", type: "search", autocomplete: "off", maxlength: 255 });
   const oversold = h("input", { id: "inventory-oversold", name: "oversold", type: "checkbox" });
   // The `after` of each page up to the one shown: changed by a page turn only once its page is shown (catalog.js).
-  const cursors = [null];
+  // The address holds them with the search and the filter (`#/inventory?query=…&oversold=1&after=…&after=…`, one
+  // `after` per page before the one shown): Back from an item shows the same page of the same list. Before, it
+  // showed the first page of every item, the box empty.
+  const params = ctx.params ?? new URLSearchParams();
+  const cursors = [null, ...params.getAll("after")];
+  let stopped = false; // the page left: a read landing later must not rewrite the next page's address
   let endCursor = null;
   let hasNextPage = false;
   // The search and filter the shown pages were read with: a page turn reads the next page of the same list, whatever
   // has been typed in the box since without searching (that text with the other list's cursor showed "21 to 20 of 1").
-  let applied = { query: null, oversold: null };
+  let applied = { query: params.get("query") || null, oversold: params.get("oversold") === "1" || null };
+  search.value = applied.query ?? "";
+  oversold.checked = Boolean(applied.oversold);
+
+  /** The list shown, in the address (replaced, not pushed: Back leaves Inventory, as before). */
+  function remember() {
+    if (stopped) return;
+    const shown = new URLSearchParams();
+    if (applied.query) shown.set("query", applied.query);
+    if (applied.oversold) shown.set("oversold", "1");
+    for (const after of cursors.slice(1)) shown.append("after", after);
+    const text = shown.toString();
+    history.replaceState(history.state, "", `#/inventory${text ? `?${text}` : ""}`);
+  }
 
   const readItems = latestOnly((variables) => ctx.graphql(ITEMS, variables));
 
@@ -114,8 +135,11 @@ export function renderInventory(ctx) {
       endCursor = page.pageInfo.endCursor;
       hasNextPage = page.pageInfo.hasNextPage;
       settlePager();
+      remember();
     } catch (exc) {
       table.removeAttribute("aria-busy");
+      // a cursor of the address the API does not take (edited, or from another deployment): the list's first page
+      if (exc.code === "BAD_USER_INPUT" && pages.length > 1) return load([null]);
       announce(exc.message, { kind: "error" });
       settlePager();
     }
@@ -187,9 +211,15 @@ export function renderInventory(ctx) {
       if (item) update(item);
     },
   });
+  // the pages shown read again: an item gone with the shop leaves, the others without its links
+  const stopDeletions = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
+    next: (payload) => payload.data?.shopsDeleted && load(),
+  });
   const stopReconnect = ctx.socket.onReconnect(() => load());
   return () => {
+    stopped = true;
     stop();
+    stopDeletions();
     stopReconnect();
   };
 }

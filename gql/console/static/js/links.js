@@ -4,7 +4,7 @@
 
 import { allShops, latestOnly, SUPERSEDED } from "./api.js";
 import { announce, fill, focusLabelled, h, keepingFocus, number, patchRows, time } from "./dom.js";
-import { heldBack } from "./inventory.js";
+import { heldBack, SHOP_DELETIONS } from "./inventory.js";
 import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES } from "./messages.js";
 
 const UNLINKED = `query Unlinked($shopId: ID!, $after: String) { unlinkedSkus(shopId: $shopId, first: 20, after: $after) {
@@ -17,7 +17,8 @@ const skuName = (sku) => sku.sellerSku || `TikTok SKU ${sku.tiktokSkuId}`;
 /** "SKU-1 on Maple": a link as its Unlink button and dialog name it. */
 const linkLabel = (link) => `${skuName(link.sku)} on ${link.shop?.name ?? "a deleted shop"}`;
 
-/** Returns {element, show(item)}; `changed()` is called after a link or unlink (the page reads the item again). */
+/** Returns {element, show(item), stop()}; `changed()` is called after a link or unlink, and after a shop was deleted
+ * elsewhere (the page reads the item again); `stop()` ends the section's subscription. */
 export function renderLinks(ctx, itemId, changed) {
   const linked = h("tbody");
   const candidates = h("tbody");
@@ -132,7 +133,7 @@ export function renderLinks(ctx, itemId, changed) {
     try {
       const shops = await allShops(ctx.graphql);
       const picked = shopSelect.value; // read again (NOT_FOUND above): the shop picked stays picked while it exists
-      fill(shopSelect, shops.map((s) => h("option", { value: s.id, selected: s.id === picked }, s.name)));
+      fill(shopSelect, shops.map((s) => h("option", { value: s.id, title: s.name, selected: s.id === picked }, s.name)));
       loadCandidates();
     } catch (exc) {
       announce(exc.message, { kind: "error" });
@@ -207,5 +208,14 @@ export function renderLinks(ctx, itemId, changed) {
       h("thead", {}, h("tr", {}, ["SKU", "Why it is not linked", "TikTok stock", "Action"].map((c) => h("th", { scope: "col" }, c)))), candidates),
     more);
   loadShops();
-  return { element, show };
+  // A shop deleted elsewhere leaves the picker, its SKUs the list, and its links the item at once: the picker kept
+  // offering it ("Every SKU of this shop is linked."), each Link refused NOT_FOUND.
+  const stop = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
+    next: (payload) => {
+      if (!payload.data?.shopsDeleted) return;
+      changed();
+      loadShops();
+    },
+  });
+  return { element, show, stop };
 }

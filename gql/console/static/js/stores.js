@@ -166,7 +166,7 @@ export function renderStores(ctx) {
       "tr",
       { class: urgent ? "attention" : "", dataset: { key: shop.id, shopId: shop.id } },
       nameCell,
-      h("td", { "data-label": "TikTok Shop" }, shop.tiktokShopName, attention),
+      h("td", { "data-label": "TikTok Shop", class: attention ? "with-attention" : null }, shop.tiktokShopName, attention),
       h("td", { "data-label": "Region" }, h("abbr", { title: REGION_NAMES[shop.region] || shop.region }, shop.region)),
       h("td", { "data-label": "Status" }, h("span", { class: `badge status-${shop.status.toLowerCase()}` }, STATUS_LABELS[shop.status] || shop.status)),
       h("td", { "data-label": "Expire date" }, time(shop.expiresAt, { day: true })),

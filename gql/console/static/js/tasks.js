@@ -13,8 +13,10 @@ const UPDATES = `subscription TaskCenter { syncTaskUpdated { ${TASK_FIELDS} } }`
 const CANCEL = `mutation Cancel($input: SyncTaskCancelInput!) { syncTaskCancel(input: $input) {
   task { ${TASK_FIELDS} } userErrors { code message } } }`;
 const SYNC = `mutation Sync($input: SyncStartInput!) { syncStart(input: $input) {
-  tasks { ${TASK_FIELDS} } userErrors { code message } } }`;
+  tasks { ${TASK_FIELDS} } retryAt userErrors { code message } } }`;
 const TASK = `query Task($id: ID!) { syncTask(id: $id) { ${TASK_FIELDS} } }`;
+// Each shop deleted, in another tab or on another device: its tasks went with it, and no `syncTaskUpdated` says so.
+const SHOP_DELETIONS = "subscription TaskCenterShopsDeleted { shopsDeleted }";
 const ACTIVE = new Set(["QUEUED", "RUNNING"]);
 
 /** The database id a task's global id carries (`base64url("SyncTask:<32 hex digits>")`, gql/ids.py). */
@@ -70,10 +72,12 @@ export function renderTasks(ctx) {
     }
   }
 
+  /** Fill the Sync now picker with every shop; the shop picked stays picked while it exists. */
   async function loadShops() {
     try {
       const shops = await allShops(ctx.graphql);
-      fill(shopSelect, shops.map((s) => h("option", { value: s.id }, s.name)));
+      const picked = shopSelect.value;
+      fill(shopSelect, shops.map((s) => h("option", { value: s.id, title: s.name, selected: s.id === picked }, s.name)));
     } catch {
       // the Task Center still works without its Sync now picker
     }
@@ -82,7 +86,7 @@ export function renderTasks(ctx) {
   /** The task's shop in the Sync now picker: a shop connected meanwhile. */
   function offerShop(task) {
     if (task.shop && ![...shopSelect.options].some((o) => o.value === task.shop.id)) {
-      shopSelect.append(h("option", { value: task.shop.id }, task.shop.name));
+      shopSelect.append(h("option", { value: task.shop.id, title: task.shop.name }, task.shop.name));
     }
   }
 
@@ -124,7 +128,7 @@ export function renderTasks(ctx) {
       "li",
       { class: `task task-${task.status.toLowerCase()}`, dataset: { key: task.id, taskId: task.id, status: task.status } },
       h("div", { class: "task-head" },
-        h("h2", {}, title),
+        h("h2", { title }, title),
         h("span", { class: `badge status-${task.status.toLowerCase()}` }, STATUS_LABELS[task.status]),
         task.cancelRequested && ACTIVE.has(task.status) ? h("span", { class: "muted" }, "Cancelling…") : null),
       h("div", { class: "progress-line" }, bar, h("span", { class: "percent" }, percent === null ? "—" : `${task.status === "SUCCEEDED" ? 100 : percent} %`), h("span", { class: "muted" }, amount)),
@@ -230,7 +234,8 @@ export function renderTasks(ctx) {
         load();
         return loadShops();
       }
-      if (result.userErrors.length) return announce(explain(result.userErrors[0]), { kind: "error" });
+      // TOO_MANY_SYNC_STARTS comes with the time it is accepted again (`retryAt`): said as Store management says it
+      if (result.userErrors.length) return announce(explain({ ...result.userErrors[0], retryAt: result.retryAt }), { kind: "error" });
       for (const task of result.tasks) if (!tasks.has(task.id)) upsert(task, { quiet: true });
       announce("Sync started.", { kind: "success" });
     } catch (exc) {
@@ -263,9 +268,19 @@ export function renderTasks(ctx) {
       upsert(task);
     },
   });
+  // A shop deleted elsewhere leaves the list and the picker at once: its tasks and its entry stayed until a Sync
+  // now of it was refused NOT_FOUND (the list and the picker are read again, as that refusal does).
+  const stopDeletions = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
+    next: (payload) => {
+      if (!payload.data?.shopsDeleted) return;
+      load();
+      loadShops();
+    },
+  });
   const stopReconnect = ctx.socket.onReconnect(() => load());
   return () => {
     stop();
+    stopDeletions();
     stopReconnect();
   };
 }
