@@ -648,10 +648,10 @@ async def relink_lines(
     for row in await _deducted_on_copies(session, shop_id, new_items, seeds or {}):
         line = ledger_line(row)
         copy = (row.seeded_item_id, row.seeded_from_item_id)
-        if back := deducted_on_copy(line, new_items[row.tiktok_sku_id], copy):
+        if shipped := deducted_on_copy(line, new_items[row.tiktok_sku_id], copy):
             key = (row.tiktok_order_id, row.tiktok_line_item_id, row.component_sku_id)
             write.line(
-                key, row.tiktok_sku_id, line.quantity, back, before=line, stamped_at=row.updated_at, left_out_of=None
+                key, row.tiktok_sku_id, line.quantity, shipped, before=line, stamped_at=row.updated_at, left_out_of=None
             )  # fmt: skip
     fence = await _taken_before_read(session, shop_id, taken) if taken else {}
     for sku, units in (await _history_since_baseline(session, shop_id, history) if history else {}).items():
