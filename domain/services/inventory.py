@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from domain.clock import Clock
 from domain.errors import NotFoundError
@@ -37,14 +37,20 @@ def after_pool_change(
                         "could not enqueue the inventory push of shop %s: %s", shop_id, exc, exc_info=traced(exc)
                     )
         if events is not None and change.merchant_id is not None:
-            for item_id in sorted(change.item_ids)[:MAX_ITEM_SIGNALS]:
-                try:
-                    await events.inventory_item_changed(item_id, change.merchant_id)
-                except Exception:
-                    log.warning("could not publish inventory item %s", item_id, exc_info=True)
+            await signal_items(events, change.merchant_id, change.item_ids)
 
     if change.push_shop_ids or change.item_ids:
         uow.after_commit(notify)
+
+
+async def signal_items(events: EventPublisher, merchant_id: str, item_ids: Collection[str]) -> None:
+    """Tell `inventoryItemUpdated`'s subscribers these items changed, after a commit: the first `MAX_ITEM_SIGNALS` by
+    id (a subscriber to every item re-reads on its timeout); a signal lost is logged, never raised."""
+    for item_id in sorted(item_ids)[:MAX_ITEM_SIGNALS]:
+        try:
+            await events.inventory_item_changed(item_id, merchant_id)
+        except Exception:
+            log.warning("could not publish inventory item %s", item_id, exc_info=True)
 
 
 async def pool_orders(

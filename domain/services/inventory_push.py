@@ -53,7 +53,7 @@ from domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from domain.services.inventory import MAX_ITEM_SIGNALS
+from domain.services.inventory import signal_items
 from domain.services.shop_tokens import StoredShopTokens, revoke_refused_authorization
 from domain.shops import Shop, ShopStatus
 from domain.stock_levels import InventoryUpdateResult, SkuStock
@@ -845,9 +845,7 @@ async def _record(
         outcome.base_items[sku_id] for sku_id in (*outcome.pushed, *outcome.failed) if sku_id in outcome.base_items
     }
     if deps.events is not None and recorded:
-        uow.after_commit(
-            functools.partial(_signal_items, deps.events, merchant_id, sorted(recorded)[:MAX_ITEM_SIGNALS])
-        )
+        uow.after_commit(functools.partial(signal_items, deps.events, merchant_id, recorded))
     if outcome.holds_moved:
         shops = await uow.inventory_push.mark_item_links_dirty(
             sorted(outcome.holds_moved), now, (claim.shop_id, claim.tiktok_product_id)
@@ -864,15 +862,6 @@ async def _record(
     ends = hold_ends(outcome.held, deps.hold_horizon, outcome.held_elsewhere_since.values())
     if finished and not outcome.retry and ends is not None:
         await uow.inventory_push.push_again_at(claim.shop_id, claim.tiktok_product_id, ends)
-
-
-async def _signal_items(events: EventPublisher, merchant_id: str, item_ids: Sequence[str]) -> None:
-    """Tell subscribers the pushed links of these items changed; a signal lost is logged (they re-read anyway)."""
-    for item_id in item_ids:
-        try:
-            await events.inventory_item_changed(item_id, merchant_id)
-        except Exception:
-            log.warning("could not publish inventory item %s", item_id, exc_info=True)
 
 
 async def _send(
