@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
 from adapters.config import SANDBOX_MOUNT
+from gql.throttled_log import ThrottledLog
 
 # Pages a browser opens (the consent page) and the control surface are not TikTok calls of ours: keep those.
 _KEPT = (f"{SANDBOX_MOUNT}/oauth/", f"{SANDBOX_MOUNT}/_sandbox/")
@@ -48,29 +48,21 @@ UNPARSABLE_REQUEST_LINES = frozenset({"Invalid HTTP request received.", "Unsuppo
 
 class UnparsableRequestLines(logging.Filter):
     """Lets the first of each of uvicorn's `UNPARSABLE_REQUEST_LINES` through per `interval_seconds`, dropping the
-    rest; the next one let through ends `; N more like it not logged in the last S s` (as `gql.throttled_log`)."""
+    rest; the next one let through ends `; N more like it not logged in the last S s` (`ThrottledLog.admit`, the
+    message its reason)."""
 
     def __init__(self, interval_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
-        self.interval_seconds = interval_seconds
-        self._clock = clock
-        self._last: dict[str, tuple[float, int]] = {}  # message -> (when logged, left out since)
-        self._lock = threading.Lock()
+        self._throttle = ThrottledLog(logging.getLogger("uvicorn.error"), interval_seconds, clock)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.msg
         if not isinstance(message, str) or message not in UNPARSABLE_REQUEST_LINES:
             return True
-        now = self._clock()
-        with self._lock:
-            logged_at, left_out = self._last.get(message, (None, 0))
-            if logged_at is not None and now - logged_at < self.interval_seconds:
-                self._last[message] = (logged_at, left_out + 1)
-                return False
-            self._last[message] = (now, 0)
-        if logged_at is not None and left_out:
-            record.msg = message + "; %d more like it not logged in the last %.0f s"
-            record.args = (left_out, now - logged_at)
+        admitted = self._throttle.admit(message, message, ())
+        if admitted is None:
+            return False
+        record.msg, record.args = admitted
         return True
 
 

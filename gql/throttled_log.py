@@ -47,14 +47,22 @@ class ThrottledLog:
         self.log(logging.INFO, reason, message, *args)
 
     def log(self, level: int, reason: str, message: str, *args: object) -> None:
+        admitted = self.admit(reason, message, args)
+        if admitted is not None:
+            self.logger.log(level, admitted[0], *admitted[1])
+
+    def admit(self, reason: str, message: str, args: tuple[object, ...]) -> tuple[str, tuple[object, ...]] | None:
+        """The decision alone, for a line logged elsewhere (a `logging.Filter` on a library's logger): None when a
+        line of `reason` was let through less than `interval_seconds` ago (then counted), else `(message, args)`
+        to log, ending with how many were left out since the last one."""
         now = self._clock()
         with self._lock:
             last = self._reasons.get(reason)
             if last is not None and now - last.logged_at < self.interval_seconds:
                 last.suppressed += 1
-                return
+                return None
             self._reasons[reason] = _Reason(logged_at=now)
         if last is not None and last.suppressed:
             message += "; %d more like it not logged in the last %.0f s"
             args = (*args, last.suppressed, now - last.logged_at)
-        self.logger.log(level, message, *args)
+        return message, args
