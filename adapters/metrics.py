@@ -30,6 +30,7 @@ Metric names (a contract: dashboards and alerts use them; see the README's Opera
     shopbridge_webhook_events_pruned_total                           settled events deleted by the retention sweep
     shopbridge_sync_tasks_pruned_total                               finished tasks deleted by the retention sweep
     shopbridge_authorization_requests_pruned_total                   expired OAuth requests deleted by the sweep
+    shopbridge_deleted_shop_lines_pruned_total                       records of deleted shops' lines the sweep deleted
     shopbridge_inventory_pushes_total{outcome}                       Update Inventory per product: ok | partial |
                                                                      retry | noop
     shopbridge_inventory_push_lag_seconds                            histogram: last stock change -> TikTok told
@@ -134,6 +135,10 @@ SYNC_TASKS_PRUNED = Counter(
 AUTHORIZATION_REQUESTS_PRUNED = Counter(
     "shopbridge_authorization_requests_pruned_total",
     "OAuth authorization requests deleted by the retention sweep (a day past their expiry).",
+)
+DELETED_SHOP_LINES_PRUNED = Counter(
+    "shopbridge_deleted_shop_lines_pruned_total",
+    "Records of a deleted shop's open lines deleted by the retention sweep (no reconnect can match them: 97 days).",
 )
 INVENTORY_PUSHES = Counter(
     "shopbridge_inventory_pushes_total",
@@ -285,3 +290,9 @@ def authorization_requests_pruned(count: int) -> None:
     """The retention sweep deleted `count` expired authorization requests."""
     if count:
         AUTHORIZATION_REQUESTS_PRUNED.inc(count)
+
+
+def deleted_shop_lines_pruned(count: int) -> None:
+    """The retention sweep deleted `count` records of a deleted shop's lines (`deleted_shop_lines`)."""
+    if count:
+        DELETED_SHOP_LINES_PRUNED.inc(count)

@@ -227,6 +227,12 @@ class InventoryRepository(Protocol):
         (the "left behind" rule of `domain.inventory.items`) with their movements; the ids of those items."""
         ...
 
+    async def forget_deleted_lines(self, deleted_before: datetime, limit: int) -> int:
+        """Delete at most `limit` records of lines deducted by a shop's delete before `deleted_before`, oldest first
+        (`domain.inventory.ledger.deleted_line_forgotten`: no reconnect's import can match them any more); returns
+        how many."""
+        ...
+
     async def get_item(self, item_id: str, merchant_id: str, *, lock: bool = False) -> InventoryItem | None: ...
     async def create_item(self, item: InventoryItem) -> PoolChange:
         """Insert; `SKU_ALREADY_EXISTS` when the merchant has an item with that SKU."""

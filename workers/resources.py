@@ -64,7 +64,7 @@ from domain.services.intake import IntakeDeps, resume_pending_events
 from domain.services.inventory_push import PushDeps
 from domain.services.inventory_reconcile import inventory_tick, resume_due_pushes
 from domain.services.polling import schedule_tick
-from domain.services.retention import prune_finished_tasks, prune_spent_authorizations
+from domain.services.retention import prune_deleted_shop_lines, prune_finished_tasks, prune_spent_authorizations
 from domain.services.sync import resume_stale_tasks
 from domain.services.webhook_registration import reregister_moved_webhooks, resume_webhook_registrations
 from domain.shops import Shop, TokenSet
@@ -542,7 +542,8 @@ class Resources(Middleware):
     async def _prune(self, resources: WorkerResources) -> None:
         """Retention (`domain.services.retention`): delete settled webhook events older than
         `SHOPBRIDGE_WEBHOOK_RETENTION`, finished sync tasks older than `SHOPBRIDGE_TASK_RETENTION` (but the newest
-        of each shop and kind) and OAuth requests a day past their expiry. Every process's sweep does, each batch
+        of each shop and kind), OAuth requests a day past their expiry and the records of a deleted shop's lines no
+        reconnect can match any more (`deleted_shop_lines`, 97 days). Every process's sweep does, each batch
         its own short transaction; two at once take different rows. A table that fails leaves the others to go
         on, but for a database outage, which the next turn tries again once (one line per turn, not one a table)."""
         deps, settings = resources.sync, self.settings
@@ -563,6 +564,11 @@ class Resources(Middleware):
                 "authorization request retention sweep",
                 partial(prune_spent_authorizations, deps.uow_factory, deps.clock),
                 metrics.authorization_requests_pruned,
+            ),
+            (
+                "deleted shop line retention sweep",
+                partial(prune_deleted_shop_lines, deps.uow_factory, deps.clock),
+                metrics.deleted_shop_lines_pruned,
             ),
         ]
         for what, prune, record in prunes:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Table, delete, select
+from sqlalchemy import ColumnElement, FromClause, Table, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 Condition = Callable[[FromClause], ColumnElement[bool]]
@@ -27,22 +27,24 @@ Condition = Callable[[FromClause], ColumnElement[bool]]
 async def delete_oldest(
     session: AsyncSession,
     table: Table,
-    key: str,
+    key: str | tuple[str, ...],
     prunable: Condition,
     oldest_first: Callable[[FromClause], ColumnElement[Any]],
     limit: int,
 ) -> int:
     """Delete at most `limit` rows of `table` that are `prunable`, in `oldest_first` order; returns how many.
-    `key` names the table's primary key column."""
+    `key` names the table's primary key column, or its columns when the key is composite."""
+    columns = [table.c[name] for name in ((key,) if isinstance(key, str) else key)]
     oldest = (
-        select(table.c[key])
+        select(*columns)
         .where(prunable(table))
         .order_by(oldest_first(table))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    keys = list((await session.execute(oldest)).scalars())
+    keys = [tuple(row) for row in (await session.execute(oldest)).all()]
     if not keys:
         return 0
-    result = await session.execute(delete(table).where(table.c[key].in_(keys), prunable(table)))
+    chosen = columns[0].in_([k for (k,) in keys]) if len(columns) == 1 else tuple_(*columns).in_(keys)
+    result = await session.execute(delete(table).where(chosen, prunable(table)))
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -542,7 +542,8 @@ order_line_stock = Table(
 # The open order lines a shop's delete deducted from their items (`domain.inventory.ledger.leaves_with_its_shop`,
 # migration 0031), kept by merchant and TikTok shop when the shop's own rows go: the same merchant's shop of that TikTok
 # shop, connected again, counts each back on its item as it was (`back_with_its_shop`) rather than take its units a
-# second time, and drops the row once the line is in its ledger. The item's removal takes its rows (nothing to undo).
+# second time, and drops the row once the line is in its ledger. The item's removal takes its rows (nothing to undo);
+# the retention sweep those no reconnect can match any more (`domain.inventory.ledger.deleted_line_forgotten`).
 deleted_shop_lines = Table(
     "deleted_shop_lines",
     metadata,
@@ -556,6 +557,7 @@ deleted_shop_lines = Table(
     Column("deleted_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("merchant_id", "tiktok_shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id"),
     Index(None, "inventory_item_id"),
+    Index(None, "deleted_at"),  # the retention sweep's order (migration 0032: `deleted_line_forgotten`)
 )
 
 # The units of a shop's ledger lines of one TikTok SKU, by state, kept running by the ledger's one write path

@@ -45,6 +45,7 @@ from typing import NamedTuple
 
 from domain.catalog import OrderStatus
 from domain.inventory.items import MovementKind
+from domain.sync import ORDERS_MAX_WINDOW
 
 
 class StockEffect(StrEnum):
@@ -653,6 +654,29 @@ def back_with_its_shop(wanted: StockEffect, order_updated_at: datetime, item_id:
     if wanted is StockEffect.DEDUCT:
         return Transition(LineState.DEDUCTED, wanted, order_updated_at, item_id)
     return Transition(LineState.RELEASED, wanted, order_updated_at, item_id, quantity, 0, MovementKind.RELEASED)
+
+
+# How long the record of a line a shop's delete deducted (`deleted_shop_lines`, `back_with_its_shop`) waits for that
+# TikTok shop connected again: see `deleted_line_forgotten`.
+DELETED_LINE_KEPT = ORDERS_MAX_WINDOW + timedelta(days=7)
+
+
+def deleted_line_forgotten(deleted_at: datetime, now: datetime, kept: timedelta = DELETED_LINE_KEPT) -> bool:
+    """Whether the record of a line deducted by its shop's delete at `deleted_at` (UTC) may go at `now`: once it is
+    older than `kept` (`DELETED_LINE_KEPT`, 97 days), the retention sweep deletes it (`domain.services.retention`).
+
+    Why that bound: the record serves only a line a reconnect's import first sees open or cancelled (first seen
+    shipped, it is history and moves nothing, as the delete's deduction was its shipment: `transition`). An
+    orders import covers orders created within its window, 30 days by default and at most 90
+    (`domain.sync.ORDERS_MAX_WINDOW`, `ordersCreatedSince`), and the line's order was created before its shop's delete
+    (`deleted_at` bounds its `create_time`): 90 days after the delete no import created from then on can see it. The
+    7 days beyond cover an import task created before then and still running (its window is fixed when it is
+    created), with the window's own 5 minutes of tolerance. What is left after the bound is an order TikTok still
+    keeps open more than 90 days after it was placed and that a poll or webhook then brings: first seen open it is
+    reserved again (`available` short by its units, undersold, never oversold, until it ships or the merchant
+    counts), as a line of a shop deleted before migration 0031. Without a bound the table grew by every open line of
+    every shop deleted and never connected again, until its item went (README "Retention")."""
+    return deleted_at < now - kept
 
 
 def _reserve(wanted: StockEffect, order_updated_at: datetime, item_id: str, quantity: int) -> Transition:

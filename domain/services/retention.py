@@ -3,7 +3,9 @@
 One loop (`prune_in_batches`) for every table; what may go is each repository's `delete_*`, after the rule of its
 model: settled webhook events past `SHOPBRIDGE_WEBHOOK_RETENTION` (`domain.services.inbox.prune_settled_events`),
 finished sync tasks past `SHOPBRIDGE_TASK_RETENTION` but the newest of each role of each shop and kind
-(`SyncTask.may_be_pruned`), and OAuth requests a day past their expiry (`AuthorizationRequest.may_be_pruned`).
+(`SyncTask.may_be_pruned`), OAuth requests a day past their expiry (`AuthorizationRequest.may_be_pruned`), and the
+records of lines a shop's delete deducted that no reconnect can match any more
+(`domain.inventory.ledger.deleted_line_forgotten`).
 
 Each batch is its own short transaction (milliseconds of SQLite's single write lock), with a pause between two
 so that writers waiting for that lock (imports, the webhook intake) go first; a call stops after `max_batches`,
@@ -20,6 +22,7 @@ from datetime import datetime, timedelta
 
 from domain.authorization import KEPT_AFTER_EXPIRY
 from domain.clock import Clock
+from domain.inventory.ledger import DELETED_LINE_KEPT
 from domain.ports import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -114,5 +117,25 @@ async def prune_spent_authorizations(
     return await prune_before(
         uow_factory, clock.now() - kept_after_expiry,
         lambda uow, cutoff, limit: uow.authorizations.delete_expired(cutoff, limit), "authorization request(s) expired",
+        batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds,
+    )  # fmt: skip
+
+
+async def prune_deleted_shop_lines(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    *,
+    kept: timedelta = DELETED_LINE_KEPT,
+    batch_size: int = PRUNE_BATCH_SIZE,
+    max_batches: int = PRUNE_MAX_BATCHES,
+    pause_seconds: float = PRUNE_PAUSE_SECONDS,
+) -> int:
+    """Delete the records of open lines a shop's delete deducted (`deleted_shop_lines`) more than `kept` (97 days)
+    ago; returns how many. No import of that TikTok shop connected again can match them any more: the rule and why
+    in `domain.inventory.ledger.deleted_line_forgotten`. (Before, a shop deleted and never connected again kept a
+    row per open line for good, until its item went.)"""
+    return await prune_before(
+        uow_factory, clock.now() - kept,
+        lambda uow, cutoff, limit: uow.inventory.forget_deleted_lines(cutoff, limit), "deleted shop line record(s)",
         batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds,
     )  # fmt: skip

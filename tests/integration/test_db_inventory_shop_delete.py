@@ -24,6 +24,7 @@ from adapters.db.tables import (
 from domain.errors import DomainError, ErrorCode
 from domain.inventory_push import DEFAULT_HOLD_HORIZON
 from domain.services import inventory as pool
+from domain.services.retention import prune_deleted_shop_lines
 from domain.services.shops import delete_shop, delete_shops_of_tiktok
 from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, order, product
@@ -380,3 +381,38 @@ async def test_a_shop_tiktok_forgot_keeps_nothing_for_a_reconnect(world: Pool) -
     sock = await world.item("SOCK")
     assert (sock["on_hand"], sock["reserved"]) == (9, 0)
     assert await _count(world, deleted_shop_lines) == 0
+
+
+async def test_the_records_of_a_deleted_shops_lines_go_once_no_reconnect_can_match_them(world: Pool) -> None:
+    # given SOCK linked by a kept shop, and two shops with open orders on it deleted 90 days apart: the delete keeps a
+    # record of each open line for that TikTok shop connected again (`deleted_shop_lines`)
+    kept, early, late = await world.shop(), await world.shop(), await world.shop()
+    for shop, sku in ((kept, "k1"), (early, "e1"), (late, "l1")):
+        await world.products(shop, product(f"p-{sku}", (sku, "SOCK", 10)))
+    await world.orders(early, order("o1", "AWAITING_SHIPMENT", "e1", "e1"), order("o2", "AWAITING_SHIPMENT", "e1"))
+    await world.orders(late, order("o3", "AWAITING_SHIPMENT", "l1"))
+    await _delete(world, early)
+    world.clock.advance(timedelta(days=90))
+    await _delete(world, late)
+    deleted = deleted_shop_lines.c
+    assert await _count(world, deleted_shop_lines, deleted.tiktok_shop_id == early.tiktok_shop_id) == 3
+
+    # when the retention sweep runs exactly 97 days after the first delete (one record per transaction)
+    world.clock.advance(timedelta(days=7))
+    assert await prune_deleted_shop_lines(world.uows, world.clock, batch_size=1, pause_seconds=0) == 0
+    # then nothing goes yet: an orders import of up to 90 days created a week ago may still be running
+    assert await _count(world, deleted_shop_lines) == 4
+
+    # when it runs a second later
+    world.clock.advance(timedelta(seconds=1))
+    pruned = await prune_deleted_shop_lines(world.uows, world.clock, batch_size=1, pause_seconds=0)
+
+    # then the first shop's records go (its orders were made before its delete: past any import's window), in as many
+    # batches as rows; the second shop's, deleted 7 days ago, stay for its reconnect
+    assert pruned == 3
+    remaining = select(deleted.tiktok_shop_id, deleted.tiktok_order_id)
+    async with world.db.read_sessionmaker() as session:
+        assert [tuple(row) for row in await session.execute(remaining)] == [(late.tiktok_shop_id, "o3")]
+    # and the items are as the deletes left them (a record is no count: pruning it moves nothing)
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"]) == (6, 0)

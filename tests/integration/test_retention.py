@@ -1,6 +1,7 @@
 """Retention of sync tasks and OAuth requests on SQLite and PostgreSQL: finished tasks past the retention go, in
 bounded batches, but never an active one nor the newest of a role of a shop and kind (whatever reads tasks reads
-the same before and after); OAuth requests go a day after they expired; the worker's sweep runs both."""
+the same before and after); OAuth requests go a day after they expired; the worker's sweep runs them, and prunes the
+records of a deleted shop's lines (their rule: tests/integration/test_db_inventory_shop_delete.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from adapters.db.latest_tasks import latest_sync_tasks
 from adapters.db.shop_facts import shop_sync_facts
-from adapters.db.tables import authorization_requests, metadata, sync_tasks
+from adapters.db.tables import authorization_requests, deleted_shop_lines, inventory_items, metadata, sync_tasks
 from domain.authorization import AuthorizationRequest
 from domain.services.retention import prune_finished_tasks, prune_spent_authorizations
 from domain.shops import Region, Shop
@@ -190,11 +191,23 @@ async def test_authorization_requests_go_a_day_after_they_expired(database: Data
     assert await prune_spent_authorizations(uows, FakeClock(NOW), pause_seconds=0) == 0
 
 
+async def _deleted_line(harness: SyncHarness, deleted_at: datetime) -> None:
+    """A record of an open line that a shop's delete deducted at `deleted_at` (`deleted_shop_lines`), on an item of
+    its own."""
+    async with harness.db.write_sessionmaker() as session, session.begin():
+        item = {"id": "item-sock", "merchant_id": "merchant-a", "sku": "SOCK", "on_hand": 3}
+        await session.execute(insert(inventory_items).values(**item, created_at=deleted_at, updated_at=deleted_at))
+        line = {"merchant_id": "merchant-a", "tiktok_shop_id": "tts-gone", "tiktok_order_id": "o1"}
+        line |= {"tiktok_line_item_id": "o1-0", "component_sku_id": "", "inventory_item_id": "item-sock"}
+        await session.execute(insert(deleted_shop_lines).values(**line, quantity=1, deleted_at=deleted_at))
+
+
 async def test_the_workers_sweep_prunes_tasks_and_authorization_requests(
     database_url: str, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     # given an embedded worker pool whose sweep runs every second, a shop with two finished imports of its
-    # products 40 and 35 days ago, and an authorization request that expired two days ago
+    # products 40 and 35 days ago, an authorization request that expired two days ago, and the record of an open
+    # line of a shop deleted 100 days ago and never connected again (`deleted_shop_lines`, kept 97 days)
     settings = sync_settings(database_url, sandbox, tmp_path, sync_stale_after_seconds=1)
     assert settings.task_retention_seconds == 30 * 24 * 3600  # the default
     harness = SyncHarness(settings)
@@ -207,17 +220,20 @@ async def test_the_workers_sweep_prunes_tasks_and_authorization_requests(
         async with harness.uow_factory() as uow:
             await uow.authorizations.add(expired)
             await uow.commit()
+        await _deleted_line(harness, now - timedelta(days=100))
         # when the worker runs
         harness.start_worker()
-        # then its sweep deletes the older import and the request within a few seconds, and keeps the newest import
+        # then its sweep deletes the older import, the request and the record within a few seconds, and keeps the
+        # newest import
         deadline = asyncio.get_running_loop().time() + SWEEP_WAIT_SECONDS
         while True:
             async with harness.db.read_sessionmaker() as session:
                 tasks = set((await session.execute(select(sync_tasks.c.id))).scalars())
                 requests = list((await session.execute(select(authorization_requests.c.state_digest))).scalars())
-            if (old.id not in tasks and not requests) or asyncio.get_running_loop().time() > deadline:
+                lines = list((await session.execute(select(deleted_shop_lines.c.tiktok_order_id))).scalars())
+            if (old.id not in tasks and not requests and not lines) or asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.1)
-        assert (tasks, requests) == ({newest.id}, [])
+        assert (tasks, requests, lines) == ({newest.id}, [], [])
     finally:
         await harness.close()

@@ -45,6 +45,9 @@ class SqlInventoryRepository:
     async def remove_shop_items(self, shop_id: str) -> list[str]:
         return await shop_items.remove_shop_items(self._session, shop_id)
 
+    async def forget_deleted_lines(self, deleted_before: datetime, limit: int) -> int:
+        return await ledger.forget_deleted_lines(self._session, deleted_before, limit)
+
     async def get_item(self, item_id: str, merchant_id: str, *, lock: bool = False) -> InventoryItem | None:
         return await items.get_item(self._session, item_id, merchant_id, lock=lock)
 

@@ -43,6 +43,7 @@ from adapters.db.lists import among, among_param, dialect_of, listed
 from adapters.db.repositories.catalog import hold_writers
 from adapters.db.repositories.inventory.writer import LedgerKey, PoolWrite, hold_shop_links, ledger_line, lock_items
 from adapters.db.repositories.inventory_push_links import left_by_import as left_by_import_clause
+from adapters.db.retention import delete_oldest
 from adapters.db.tables import UTCDateTime, deleted_shop_lines, order_line_stock, shops, sku_ledger_units, sku_links
 from adapters.db.tables import orders as orders_table
 from domain.catalog import Order
@@ -334,6 +335,21 @@ async def _forget_deducted(
             tuple_(deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id).in_(sorted(keys)),
         )
     )
+
+
+async def forget_deleted_lines(session: AsyncSession, deleted_before: datetime, limit: int) -> int:
+    """Delete at most `limit` records of lines deducted by a shop's delete before `deleted_before` (UTC), oldest
+    first (`deleted_shop_lines`; the rule: `domain.inventory.ledger.deleted_line_forgotten`); returns how many.
+    Through the `deleted_at` index (migration 0032), a batch no other sweep holds (`adapters.db.retention`); a
+    record an import consumes meanwhile is simply gone (its delete and this one touch the same rows, in either
+    order)."""
+    return await delete_oldest(
+        session, deleted_shop_lines, _DELETED_KEY, lambda rows: rows.c.deleted_at < deleted_before,
+        lambda rows: rows.c.deleted_at, limit,
+    )  # fmt: skip
+
+
+_DELETED_KEY = ("merchant_id", "tiktok_shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id")
 
 
 async def _record_deducted(session: AsyncSession, shop_id: str, now: datetime) -> None:
