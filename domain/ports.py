@@ -218,8 +218,9 @@ class InventoryRepository(Protocol):
         (`domain.inventory.ledger.leaves_with_its_shop`: on-hand and reserved drop, `available` stays), and the
         units its links' holds still stand for (`domain.inventory_push.standing_units` within `hold_horizon`: sold
         unseen, never to be ingested now) off their items' on-hand (`available` drops by what the other links
-        subtracted). `remember`: keep the lines it deducts for the same TikTok shop connected again, which counts
-        them back once (`domain.inventory.ledger.back_with_its_shop`); False when TikTok forgot the shop."""
+        subtracted). `remember`: keep the lines it deducts and the units it takes off as sold unseen for the same
+        TikTok shop connected again, which counts them back once (`domain.inventory.ledger.back_with_its_shop`,
+        `back_from_unseen`); False when TikTok forgot the shop."""
         ...
 
     async def remove_shop_items(self, shop_id: str) -> list[str]:

@@ -560,6 +560,27 @@ deleted_shop_lines = Table(
     Index(None, "deleted_at"),  # the retention sweep's order (migration 0032: `deleted_line_forgotten`)
 )
 
+# The units a shop's delete took off an item's on-hand as sold unseen (migration 0033): a link's hold that still stood
+# (`domain.inventory_push.standing_units`), sales TikTok made that the pool never ingested. Kept by merchant, TikTok
+# shop and SKU, as `deleted_shop_lines` is: that TikTok shop connected again imports those sales' orders, and the first
+# open lines of the SKU made before the hold's last push (`sold_before`) on that item take `quantity` units back on
+# on-hand as they reserve (`domain.inventory.ledger.back_from_unseen`) instead of taking them a second time. A row goes
+# once its units are taken back, with its item, or with the retention sweep (`deleted_line_forgotten`).
+deleted_shop_holds = Table(
+    "deleted_shop_holds",
+    metadata,
+    Column("merchant_id", String(128), nullable=False),
+    Column("tiktok_shop_id", String(64), nullable=False),
+    Column("tiktok_sku_id", String(64), nullable=False),
+    Column("inventory_item_id", ID, ForeignKey("inventory_items.id", ondelete="CASCADE"), nullable=False),
+    Column("deleted_at", UTCDateTime, nullable=False),
+    Column("quantity", Integer, nullable=False),  # units not taken back yet (> 0)
+    Column("sold_before", UTCDateTime, nullable=False),  # the link's last push: the sales it held were made before
+    PrimaryKeyConstraint("merchant_id", "tiktok_shop_id", "tiktok_sku_id", "inventory_item_id", "deleted_at"),
+    Index(None, "inventory_item_id"),
+    Index(None, "deleted_at"),
+)
+
 # The units of a shop's ledger lines of one TikTok SKU, by state, kept running by the ledger's one write path
 # (`PoolWrite.flush`, in the transaction that writes the lines, migration 0012): the push's fence reads them with the
 # items' counters (`sku_links.ingested_at_push`) in one statement, a lookup whatever the SKU's order history, where a

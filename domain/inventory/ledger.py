@@ -656,6 +656,29 @@ def back_with_its_shop(wanted: StockEffect, order_updated_at: datetime, item_id:
     return Transition(LineState.RELEASED, wanted, order_updated_at, item_id, quantity, 0, MovementKind.RELEASED)
 
 
+def back_from_unseen(move: Transition, created_at: datetime, sold_before: datetime, units: int) -> int:
+    """How many of `units` (> 0), units its shop's delete took off `move`'s item as sold unseen (a hold of the
+    link's push that still stood: README "Deleting a shop", `deleted_shop_holds`), the first move `move` of a line of
+    that SKU first seen by the same merchant's shop of that TikTok shop connected again takes back on on-hand: its
+    quantity at most, when the line is first reserved on that item (RESERVED, its reserved count rising) and its
+    order was made at or before `sold_before` (the hold's last push, which found the sales it held back already made;
+    TikTok's `create_time`, whole seconds); else 0.
+
+    The delete deducted those units because their orders would never reach the pool; this one did, and reserves
+    them: back on on-hand, `available` stays as it was instead of falling by them a second time (the delete's
+    deduction undone), so its shipment deducts them once (live-sync.md §7.2: an order moves the pool once). Shipped
+    or cancelled when first seen, a line takes nothing back: it is history (`transition`), and the delete's deduction
+    was its shipment (cancelled, its units stay off the count, undersold, as a cancellation the delete never saw: an
+    order first seen cancelled may be one the ledger had released before the delete). When more open lines of the
+    SKU were made before that push than it held, the first ones take the units back: the counts are the same
+    whichever, each line reserving its own units and the item's on-hand getting the held units back once in all."""
+    if move.state is not LineState.RESERVED or move.reserved_delta <= 0 or move.inventory_item_id is None:
+        return 0
+    if created_at > sold_before:
+        return 0
+    return min(units, move.reserved_delta)
+
+
 # How long the record of a line a shop's delete deducted (`deleted_shop_lines`, `back_with_its_shop`) waits for that
 # TikTok shop connected again: see `deleted_line_forgotten`.
 DELETED_LINE_KEPT = ORDERS_MAX_WINDOW + timedelta(days=7)
@@ -675,7 +698,9 @@ def deleted_line_forgotten(deleted_at: datetime, now: datetime, kept: timedelta 
     keeps open more than 90 days after it was placed and that a poll or webhook then brings: first seen open it is
     reserved again (`available` short by its units, undersold, never oversold, until it ships or the merchant
     counts), as a line of a shop deleted before migration 0031. Without a bound the table grew by every open line of
-    every shop deleted and never connected again, until its item went (README "Retention")."""
+    every shop deleted and never connected again, until its item went (README "Storage" under Operations). The same
+    rule holds for the units the delete took off as sold unseen (`deleted_shop_holds`, `back_from_unseen`): their
+    orders too were made before the delete."""
     return deleted_at < now - kept
 
 

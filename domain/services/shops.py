@@ -261,8 +261,9 @@ async def delete_shop(
     available stays as it was), and so do the sales its pushes held back as unseen that still stand (within
     `hold_horizon`, the push's `PushDeps.hold_horizon`: `domain.inventory_push.standing_units`), which will never be
     ingested now (the other shops' available stays as they were pushed it). The open lines it deducts are kept by
-    merchant and TikTok shop: that TikTok shop connected again counts them back once
-    (`domain.inventory.ledger.back_with_its_shop`, README "Deleting a shop"); not when `remember` is False.
+    merchant and TikTok shop, and so are the units it takes off as sold unseen: that TikTok shop connected again
+    counts them back once (`domain.inventory.ledger.back_with_its_shop`, `back_from_unseen`, README "Deleting a
+    shop"); not when `remember` is False.
     Then the pool items it leaves behind go, with their movements: those its SKUs linked that no other shop's SKU
     links and that carry nothing the merchant set by hand (created by `inventoryItemCreate`, an on-hand set or
     adjusted, a safety stock): the "left behind" rule of `domain.inventory.items`. The others stay, without its

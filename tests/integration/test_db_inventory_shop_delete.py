@@ -14,6 +14,7 @@ from adapters.db import Database
 from adapters.db.lists import among
 from adapters.db.repositories.inventory.shop_items import left_behind_query, linked_by_shop
 from adapters.db.tables import (
+    deleted_shop_holds,
     deleted_shop_lines,
     inventory_items,
     inventory_movements,
@@ -416,3 +417,58 @@ async def test_the_records_of_a_deleted_shops_lines_go_once_no_reconnect_can_mat
     # and the items are as the deletes left them (a record is no count: pruning it moves nothing)
     sock = await world.item("SOCK")
     assert (sock["on_hand"], sock["reserved"]) == (6, 0)
+
+
+@pytest.mark.parametrize("orders_first", [False, True], ids=["products-first", "orders-first"])
+async def test_a_sale_the_deleted_shops_push_held_back_counts_once_when_the_shop_is_connected_again(
+    world: Pool, orders_first: bool
+) -> None:
+    # given SOCK linked by two shops (10 on hand), the second's push holding back 2 units TikTok sold unseen (an order
+    # of 2 units made a minute before that push, not ingested: no webhook), and the second shop then deleted: the 2
+    # units sold unseen leave on-hand with it ("shop deleted: sold unseen", 8/0/8)
+    kept, gone = await world.shop(), await world.shop()
+    await world.products(kept, product("p", ("k1", "SOCK", 10)))
+    await world.products(gone, product("q", ("g1", "SOCK", 10)))
+    links = sku_links.c
+    async with world.db.write_sessionmaker() as session, session.begin():
+        held = {"held_quantity": 2, "held_since": NOW, "pushed_quantity": 8, "pushed_at": NOW}
+        await session.execute(update(sku_links).where(links.shop_id == gone.id).values(**held))
+    world.clock.advance(timedelta(minutes=5))
+    await _delete(world, gone)
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (8, 0, 8)
+
+    # when the merchant connects the same TikTok shop again and its import brings that order, still open (and an
+    # order made after the hold's push, ingested before the delete neither: it was never held), its orders written
+    # before its products (the two imports run at once) or after
+    again = await add_shop(world.uows, make_shop(tiktok_shop_id=gone.tiktok_shop_id))
+    orders = (
+        order("o9", "AWAITING_SHIPMENT", "g1", "g1", at=NOW - timedelta(minutes=1)),
+        order("o10", "AWAITING_SHIPMENT", "g1", at=NOW + timedelta(minutes=1)),
+    )
+    if orders_first:
+        await world.orders(again, *orders)  # they wait for their SKU's link
+    await world.products(again, product("q", ("g1", "SOCK", 7)))
+    if not orders_first:
+        await world.orders(again, *orders)
+
+    # then the sale is reserved with its 2 units back on on-hand (the delete's deduction was this very sale),
+    # available as it was but for the later sale's unit: 10/3/7 (before, 8/3/5: the 2 units counted twice); the
+    # delete's record has served
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (10, 3, 7)
+    assert await _count(world, deleted_shop_holds) == 0
+    movements = inventory_movements.c
+    async with world.db.read_sessionmaker() as session:
+        back = select(movements.kind, movements.on_hand_delta, movements.reserved_delta).where(
+            movements.inventory_item_id == sock["id"], movements.reason == "shop connected again: sold unseen"
+        )
+        assert [tuple(row) for row in (await session.execute(back)).all()] == [("RESERVED", 2, 2)]
+    # and its shipment takes them off once (before, 6/1/5: one sale of 2 counted twice, for good); a replay of the
+    # import moves nothing more
+    shipped = order("o9", "DELIVERED", "g1", "g1", at=NOW + timedelta(hours=1))
+    await world.orders(again, shipped)
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (8, 1, 7)
+    await world.orders(again, shipped, orders[1])
+    assert (await world.item("SOCK"))["version"] == sock["version"]

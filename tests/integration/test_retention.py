@@ -16,7 +16,14 @@ from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from adapters.db.latest_tasks import latest_sync_tasks
 from adapters.db.shop_facts import shop_sync_facts
-from adapters.db.tables import authorization_requests, deleted_shop_lines, inventory_items, metadata, sync_tasks
+from adapters.db.tables import (
+    authorization_requests,
+    deleted_shop_holds,
+    deleted_shop_lines,
+    inventory_items,
+    metadata,
+    sync_tasks,
+)
 from domain.authorization import AuthorizationRequest
 from domain.services.retention import prune_finished_tasks, prune_spent_authorizations
 from domain.shops import Region, Shop
@@ -192,14 +199,17 @@ async def test_authorization_requests_go_a_day_after_they_expired(database: Data
 
 
 async def _deleted_line(harness: SyncHarness, deleted_at: datetime) -> None:
-    """A record of an open line that a shop's delete deducted at `deleted_at` (`deleted_shop_lines`), on an item of
-    its own."""
+    """A record of an open line that a shop's delete deducted at `deleted_at` (`deleted_shop_lines`), and one of units
+    it took off as sold unseen (`deleted_shop_holds`), on an item of their own."""
     async with harness.db.write_sessionmaker() as session, session.begin():
         item = {"id": "item-sock", "merchant_id": "merchant-a", "sku": "SOCK", "on_hand": 3}
         await session.execute(insert(inventory_items).values(**item, created_at=deleted_at, updated_at=deleted_at))
         line = {"merchant_id": "merchant-a", "tiktok_shop_id": "tts-gone", "tiktok_order_id": "o1"}
         line |= {"tiktok_line_item_id": "o1-0", "component_sku_id": "", "inventory_item_id": "item-sock"}
         await session.execute(insert(deleted_shop_lines).values(**line, quantity=1, deleted_at=deleted_at))
+        held = {"merchant_id": "merchant-a", "tiktok_shop_id": "tts-gone", "tiktok_sku_id": "s1", "quantity": 2}
+        held |= {"inventory_item_id": "item-sock", "deleted_at": deleted_at, "sold_before": deleted_at}
+        await session.execute(insert(deleted_shop_holds).values(**held))
 
 
 async def test_the_workers_sweep_prunes_tasks_and_authorization_requests(
@@ -207,7 +217,7 @@ async def test_the_workers_sweep_prunes_tasks_and_authorization_requests(
 ) -> None:
     # given an embedded worker pool whose sweep runs every second, a shop with two finished imports of its
     # products 40 and 35 days ago, an authorization request that expired two days ago, and the record of an open
-    # line of a shop deleted 100 days ago and never connected again (`deleted_shop_lines`, kept 97 days)
+    # line of a shop deleted 100 days ago and never connected again, and of units it sold unseen (kept 97 days)
     settings = sync_settings(database_url, sandbox, tmp_path, sync_stale_after_seconds=1)
     assert settings.task_retention_seconds == 30 * 24 * 3600  # the default
     harness = SyncHarness(settings)
@@ -231,6 +241,7 @@ async def test_the_workers_sweep_prunes_tasks_and_authorization_requests(
                 tasks = set((await session.execute(select(sync_tasks.c.id))).scalars())
                 requests = list((await session.execute(select(authorization_requests.c.state_digest))).scalars())
                 lines = list((await session.execute(select(deleted_shop_lines.c.tiktok_order_id))).scalars())
+                lines += list((await session.execute(select(deleted_shop_holds.c.tiktok_sku_id))).scalars())
             if (old.id not in tasks and not requests and not lines) or asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.1)

@@ -20,6 +20,7 @@ from domain.inventory.ledger import (
     StockEffect,
     StockLine,
     Transition,
+    back_from_unseen,
     back_with_its_shop,
     count_in_seed,
     deducted_on_copy,
@@ -641,3 +642,28 @@ def test_a_line_its_shops_delete_deducted_comes_back_as_it_was_before_the_delete
         assert end is not None
         on_hand, reserved = on_hand + end.on_hand_delta, reserved + end.reserved_delta
     assert (on_hand, reserved) == ((0, -3) if wanted is RELEASE else (-3, -3))
+
+
+# a first move of a line of an order made at `made` on item "A", and 2 units its shop's delete took off "A" as sold
+# unseen by a hold whose push was at APPLIED -> the units it takes back on on-hand
+BACK_FROM_UNSEEN = [
+    # first reserved there, made before the hold's push (its second too: TikTok's seconds): up to its quantity
+    pytest.param(Transition(RESERVED, RESERVE, NEWER, "A", 0, 1, MOVED_RESERVED), OLDER, 1, id="open-1-unit"),
+    pytest.param(Transition(RESERVED, RESERVE, NEWER, "A", 0, 3, MOVED_RESERVED), APPLIED, 2, id="open-3-units"),
+    # reserved in a seed (its units added to on-hand already): the same
+    pytest.param(Transition(RESERVED, RESERVE, NEWER, "A", 3, 3, MOVED_RESERVED), OLDER, 2, id="open-in-seed"),
+    # made after the push: a sale that hold never counted
+    pytest.param(Transition(RESERVED, RESERVE, NEWER, "A", 0, 1, MOVED_RESERVED), NEWER, 0, id="made-after-push"),
+    # shipped or cancelled when first seen: history (the delete's deduction was its shipment; a cancelled one may
+    # be one the ledger had released before the delete), or waiting for its SKU's link
+    pytest.param(Transition(HISTORICAL, DEDUCT, NEWER, "A"), OLDER, 0, id="shipped"),
+    pytest.param(Transition(HISTORICAL, RELEASE, NEWER, "A"), OLDER, 0, id="cancelled"),
+    pytest.param(Transition(PENDING, RESERVE, NEWER, None), OLDER, 0, id="waiting"),
+]
+
+
+@pytest.mark.parametrize(("move", "made", "expected"), BACK_FROM_UNSEEN)
+def test_a_sale_its_shops_delete_took_off_as_sold_unseen_takes_its_units_back_once(
+    move: Transition, made: datetime, expected: int
+) -> None:
+    assert back_from_unseen(move, made, APPLIED, 2) == expected

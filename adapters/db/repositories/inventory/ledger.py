@@ -30,6 +30,7 @@ from sqlalchemy import (
     exists,
     insert,
     literal,
+    or_,
     select,
     tuple_,
     type_coerce,
@@ -44,7 +45,15 @@ from adapters.db.repositories.catalog import hold_writers
 from adapters.db.repositories.inventory.writer import LedgerKey, PoolWrite, hold_shop_links, ledger_line, lock_items
 from adapters.db.repositories.inventory_push_links import left_by_import as left_by_import_clause
 from adapters.db.retention import delete_oldest
-from adapters.db.tables import UTCDateTime, deleted_shop_lines, order_line_stock, shops, sku_ledger_units, sku_links
+from adapters.db.tables import (
+    UTCDateTime,
+    deleted_shop_holds,
+    deleted_shop_lines,
+    order_line_stock,
+    shops,
+    sku_ledger_units,
+    sku_links,
+)
 from adapters.db.tables import orders as orders_table
 from domain.catalog import Order
 from domain.inventory.items import MovementKind
@@ -55,6 +64,7 @@ from domain.inventory.ledger import (
     Relinked,
     StockEffect,
     Transition,
+    back_from_unseen,
     back_with_its_shop,
     counted_in_stock,
     deducted_on_copy,
@@ -212,6 +222,8 @@ async def _apply_chunk(
         )
         stamped[order_id, line_id, component] = stamp
     write = PoolWrite(shop_id, merchant_id, now)
+    # the units that delete took off as sold unseen, read now that their items are held
+    unseen = None if came_back is None else await _unseen_holds(session, merchant_id, came_back, sku_ids)
     stale: set[LedgerKey] = set()
     # TikTok SKU id -> units of lines in the seed (`Transition.in_seed`), or first taken (reserved or deducted) on a
     # joining link whose page's stock read left them out (`seen_before_push`, `_counted_before_push`)
@@ -245,6 +257,9 @@ async def _apply_chunk(
                 )  # fmt: skip
             if deducted_from is not None and not (move is not None and _waits_unseen(move)):
                 served.append(key)  # (a line waiting for its SKU's link keeps it: `relink_lines` counts it back)
+            elif unseen is not None and move is not None and current is None:
+                back = unseen.take(sku_id, move, created_at)  # a sale that delete took off as sold unseen: back
+                move, reason = back, (_CONNECTED_AGAIN_UNSEEN if back is not move else reason)
             if move is not None:
                 # No stored row, and none can appear before commit (above): `flush` inserts it.
                 took_now = took_units_now(current, move)
@@ -275,6 +290,8 @@ async def _apply_chunk(
         )
     if served and came_back is not None:  # in the ledger now (counted back, or on another item: never): served
         await _forget_deducted(session, merchant_id, came_back, served)
+    if unseen is not None:
+        await unseen.save(session)
     if seeded or released_early:  # before `flush` marks the outbox: a push writes links then the outbox, in order
         await _counted_before_push(session, shop_id, seeded, released_early)
     return await write.flush(session)
@@ -286,6 +303,73 @@ def _waits_unseen(move: Transition) -> bool:
 
 
 _CONNECTED_AGAIN = "shop connected again"  # the movement of a line its shop's delete deducted, counted back
+
+
+_CONNECTED_AGAIN_UNSEEN = "shop connected again: sold unseen"  # a sale its delete took off as sold unseen, back
+
+
+class _UnseenHolds:
+    """The units the merchant's delete of an earlier connection of the TikTok shop took off as sold unseen
+    (`deleted_shop_holds`), by (TikTok SKU id, item id), oldest delete first: `take` gives a first move some back
+    (`ledger.back_from_unseen`), `save` writes what is left (a record taken back whole goes)."""
+
+    def __init__(self, merchant_id: str, tiktok_shop_id: str, rows: Sequence[Any]) -> None:
+        self.merchant_id, self.tiktok_shop_id = merchant_id, tiktok_shop_id
+        self.records: dict[tuple[str, str], list[list[Any]]] = {}
+        for sku, item, deleted_at, quantity, sold_before in rows:
+            self.records.setdefault((sku, item), []).append([deleted_at, quantity, sold_before])
+        self.changed: list[tuple[str, str, list[Any]]] = []
+
+    def take(self, tiktok_sku_id: str, move: Transition, created_at: datetime) -> Transition:
+        """`move` with the units it takes back on on-hand added (itself when none)."""
+        taken = 0
+        for record in self.records.get((tiktok_sku_id, move.inventory_item_id or ""), []):
+            left = move.reserved_delta - taken
+            if record[1] <= 0 or left <= 0:
+                continue
+            units = min(left, back_from_unseen(move, created_at, record[2], record[1]))
+            if units:
+                record[1] -= units
+                taken += units
+                self.changed.append((tiktok_sku_id, move.inventory_item_id or "", record))
+        return move._replace(on_hand_delta=move.on_hand_delta + taken) if taken else move
+
+    async def save(self, session: AsyncSession) -> None:
+        held = deleted_shop_holds.c
+        for sku, item, (deleted_at, quantity, _) in {id(r): (s, i, r) for s, i, r in self.changed}.values():
+            this = and_(
+                held.merchant_id == self.merchant_id, held.tiktok_shop_id == self.tiktok_shop_id,
+                held.tiktok_sku_id == sku, held.inventory_item_id == item, held.deleted_at == deleted_at,
+            )  # fmt: skip
+            if quantity > 0:
+                await session.execute(update(deleted_shop_holds).where(this).values(quantity=quantity))
+            else:
+                await session.execute(delete(deleted_shop_holds).where(this))
+
+
+async def _unseen_holds(
+    session: AsyncSession, merchant_id: str, tiktok_shop_id: str, sku_ids: Collection[str]
+) -> _UnseenHolds:
+    """`_UnseenHolds` of TikTok SKUs `sku_ids`, read as the caller holds their items (PostgreSQL: locked)."""
+    held = deleted_shop_holds.c
+    query = (
+        select(held.tiktok_sku_id, held.inventory_item_id, held.deleted_at, held.quantity, held.sold_before)
+        .where(
+            held.merchant_id == merchant_id, held.tiktok_shop_id == tiktok_shop_id,
+            among(held.tiktok_sku_id, sorted(set(sku_ids)), dialect_of(session)),
+        )
+        .order_by(held.deleted_at)
+    )  # fmt: skip
+    rows = (await session.execute(query)).all() if sku_ids else []
+    return _UnseenHolds(merchant_id, tiktok_shop_id, rows)
+
+
+async def _unseen_holds_of_shop(
+    session: AsyncSession, shop_id: str, merchant_id: str, sku_ids: Collection[str]
+) -> _UnseenHolds:
+    """`_unseen_holds` for the shop's TikTok shop, read through the shop's row."""
+    tiktok_shop_id = (await session.execute(select(shops.c.tiktok_shop_id).where(shops.c.id == shop_id))).scalar_one()
+    return await _unseen_holds(session, merchant_id, tiktok_shop_id, sku_ids)
 
 
 async def _deducted_at_delete(
@@ -338,18 +422,26 @@ async def _forget_deducted(
 
 
 async def forget_deleted_lines(session: AsyncSession, deleted_before: datetime, limit: int) -> int:
-    """Delete at most `limit` records of lines deducted by a shop's delete before `deleted_before` (UTC), oldest
-    first (`deleted_shop_lines`; the rule: `domain.inventory.ledger.deleted_line_forgotten`); returns how many.
-    Through the `deleted_at` index (migration 0032), a batch no other sweep holds (`adapters.db.retention`); a
-    record an import consumes meanwhile is simply gone (its delete and this one touch the same rows, in either
-    order)."""
-    return await delete_oldest(
+    """Delete at most `limit` records a shop's delete before `deleted_before` (UTC) kept for its TikTok shop
+    connected again, oldest first: the lines it deducted (`deleted_shop_lines`), then the units it took off as sold
+    unseen (`deleted_shop_holds`); the rule: `domain.inventory.ledger.deleted_line_forgotten`. Returns how many.
+    Through each table's `deleted_at` index (migrations 0032, 0033), a batch no other sweep holds
+    (`adapters.db.retention`); a record an import consumes meanwhile is simply gone (its delete and this one touch
+    the same rows, in either order)."""
+    lines = await delete_oldest(
         session, deleted_shop_lines, _DELETED_KEY, lambda rows: rows.c.deleted_at < deleted_before,
         lambda rows: rows.c.deleted_at, limit,
+    )  # fmt: skip
+    if lines >= limit:
+        return lines
+    return lines + await delete_oldest(
+        session, deleted_shop_holds, _HELD_KEY, lambda rows: rows.c.deleted_at < deleted_before,
+        lambda rows: rows.c.deleted_at, limit - lines,
     )  # fmt: skip
 
 
 _DELETED_KEY = ("merchant_id", "tiktok_shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id")
+_HELD_KEY = ("merchant_id", "tiktok_shop_id", "tiktok_sku_id", "inventory_item_id", "deleted_at")
 
 
 async def _record_deducted(session: AsyncSession, shop_id: str, now: datetime) -> None:
@@ -534,10 +626,11 @@ def _statements(dialect: str) -> _Statements:
     links, lines = sku_links.c, order_line_stock.c
     # The state is tested here rather than in SQL: SQLite would otherwise walk the shop's (shop, state) index,
     # every LINKED link of the shop, instead of looking up the batch's SKUs in (shop, TikTok SKU).
-    deleted = deleted_shop_lines.c
-    came_back = exists().where(
-        deleted.merchant_id == shops.c.merchant_id, deleted.tiktok_shop_id == shops.c.tiktok_shop_id
-    )  # (the primary key's first columns: one index probe)
+    deleted, holds = deleted_shop_lines.c, deleted_shop_holds.c
+    came_back = or_(
+        exists().where(deleted.merchant_id == shops.c.merchant_id, deleted.tiktok_shop_id == shops.c.tiktok_shop_id),
+        exists().where(holds.merchant_id == shops.c.merchant_id, holds.tiktok_shop_id == shops.c.tiktok_shop_id),
+    )  # (the primary keys' first columns: one index probe each)
     linked = select(
         shops.c.merchant_id, links.tiktok_sku_id, links.state, links.inventory_item_id, _raw(links.stock_counted_at),
         _raw(links.linked_at), links.unlinked_item_id, _raw(links.baseline_read_at), links.seeded_item_id, links.source,
@@ -635,6 +728,11 @@ async def relink_lines(
         if r.state == LineState.PENDING_LINK.value and r.inventory_item_id is None and new_items[r.tiktok_sku_id]
     ]  # fmt: skip
     deducted = await _deducted_of_shop(session, shop_id, merchant_id, first_waiting) if first_waiting else {}
+    # and the units it took off as sold unseen, which such lines made before its hold's push take back
+    unseen, made_at = None, {}
+    if first_waiting:
+        unseen = await _unseen_holds_of_shop(session, shop_id, merchant_id, {r.tiktok_sku_id for r in rows})
+        made_at = await _made_at(session, shop_id, sorted(set(first_waiting))) if unseen.records else {}
     served: list[LedgerKey] = []
     for row in rows:
         line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
@@ -651,6 +749,11 @@ async def relink_lines(
             relinked, reason = Relinked((back,), None), _CONNECTED_AGAIN
         else:
             relinked = relink_line(line, new_item, seeded_on.get(row.tiktok_sku_id), new_item in (seeds or {}))
+            made = made_at.get(row.tiktok_order_id)
+            if first_linked and unseen is not None and made is not None and len(relinked.moves) == 1:
+                back = unseen.take(row.tiktok_sku_id, relinked.moves[0], made)
+                if back is not relinked.moves[0]:
+                    relinked, reason = relinked._replace(moves=(back,)), _CONNECTED_AGAIN_UNSEEN
         for moved in relinked.moves:
             write.line(
                 key, row.tiktok_sku_id, line.quantity, moved, before=line, stamped_at=row.updated_at,
@@ -677,6 +780,8 @@ async def relink_lines(
     if served:
         tiktok_shop_id = select(shops.c.tiktok_shop_id).where(shops.c.id == shop_id).scalar_subquery()
         await _forget_deducted(session, merchant_id, tiktok_shop_id, served)
+    if unseen is not None:
+        await unseen.save(session)
     return await write.flush(session, extra_dirty=extra_dirty)
 
 
@@ -839,7 +944,11 @@ async def release_shop(
     "shop deleted: sold unseen"), so `available` falls by what the other links subtracted and their pushes show what
     they showed. (Before, the hold went with the link and nothing took its place: the other shops were pushed those
     units again, sold twice once the deleted shop's order shipped. A hold that was a Seller Center edit rather than
-    a sale leaves the units off the count, undersold, until the merchant counts.)"""
+    a sale leaves the units off the count, undersold, until the merchant counts.) Those units are recorded by
+    merchant, TikTok shop, SKU and item with the hold's last push (`_record_sold_unseen`, `deleted_shop_holds`; not
+    when `remember` is False): that TikTok shop connected again imports the sales' orders, and its first open lines
+    of the SKU made before that push take them back on on-hand as they reserve (`ledger.back_from_unseen`), rather
+    than take them a second time."""
     merchant_id = await merchant_of(session, shop_id)
     if merchant_id is None:
         return PoolChange()
@@ -863,8 +972,14 @@ async def release_shop(
             item_id = move.inventory_item_id
             assert item_id is not None
             write.count(item_id, move.on_hand_delta, move.reserved_delta, move.movement.value, "shop deleted", None)
-    for item_id, units in await _sold_unseen(session, shop_id, now, hold_horizon):
+    sold_unseen = await _sold_unseen(session, shop_id, now, hold_horizon)
+    by_item: dict[str, int] = {}
+    for _, item_id, units, _ in sold_unseen:
+        by_item[item_id] = by_item.get(item_id, 0) + units
+    for item_id, units in sorted(by_item.items()):
         write.count(item_id, -units, 0, MovementKind.DEDUCTED.value, "shop deleted: sold unseen", None)
+    if remember and sold_unseen:
+        await _record_sold_unseen(session, shop_id, merchant_id, sold_unseen, now)
     write.shop_id = None  # the movements outlive the shop; its own outbox rows go with it
     holding = select(sku_links.c.inventory_item_id).where(
         sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.inventory_item_id.is_not(None)
@@ -877,16 +992,17 @@ async def release_shop(
 
 async def _sold_unseen(
     session: AsyncSession, shop_id: str, now: datetime, hold_horizon: timedelta
-) -> list[tuple[str, int]]:
-    """(item id, units) of the shop's links whose holds still stand (`standing_units`: recorded by its last push,
-    within `hold_horizon` of `held_since`, less the units its shop's running count of the SKU gained since that push,
-    `sku_ledger_units.ingested` less `ingested_at_push`), on the item each counts for (`_held_elsewhere`'s rule,
-    `domain.inventory.links.holds_for`); standing units only, by item id."""
+) -> list[tuple[str, str, int, datetime]]:
+    """(TikTok SKU id, item id, units, the link's last push: `pushed_at`, else `now`) of the shop's links whose holds
+    still stand (`standing_units`: recorded by its last push, within `hold_horizon` of `held_since`, less the units
+    its shop's running count of the SKU gained since that push, `sku_ledger_units.ingested` less `ingested_at_push`),
+    on the item each counts for (`_held_elsewhere`'s rule, `domain.inventory.links.holds_for`); standing units only,
+    by TikTok SKU id."""
     links, units = sku_links.c, sku_ledger_units.c
     query = (
         select(
             links.state, links.inventory_item_id, links.unlinked_item_id, links.source, links.held_quantity,
-            links.held_since, links.ingested_at_push, units.ingested,
+            links.held_since, links.ingested_at_push, units.ingested, links.tiktok_sku_id, links.pushed_at,
         )
         .select_from(
             sku_links.outerjoin(
@@ -895,14 +1011,33 @@ async def _sold_unseen(
         )
         .where(links.shop_id == shop_id, links.held_quantity > 0)
     )  # fmt: skip
-    standing: dict[str, int] = {}
-    for row in (await session.execute(query)).all():
+    standing: list[tuple[str, str, int, datetime]] = []
+    for row in (await session.execute(query.order_by(links.tiktok_sku_id))).all():
         item_id = holds_for(row.state, row.inventory_item_id, row.unlinked_item_id, row.source)
         since = None if row.ingested_at_push is None else (row.ingested or 0) - row.ingested_at_push
         held = standing_units(row.held_quantity, row.held_since, since, now, hold_horizon)
         if item_id is not None and held > 0:
-            standing[item_id] = standing.get(item_id, 0) + held
-    return sorted(standing.items())
+            standing.append((row.tiktok_sku_id, item_id, held, row.pushed_at or now))
+    return standing
+
+
+async def _record_sold_unseen(
+    session: AsyncSession,
+    shop_id: str,
+    merchant_id: str,
+    sold_unseen: Sequence[tuple[str, str, int, datetime]],
+    now: datetime,
+) -> None:
+    """Keep the units `_sold_unseen` found (TikTok SKU id, item, units, sold before) by merchant and TikTok shop
+    (`deleted_shop_holds`), for that TikTok shop connected again, whose import takes them back on on-hand with the
+    orders of those sales (`ledger.back_from_unseen`) rather than reserve them a second time. One statement."""
+    tiktok_shop_id = (await session.execute(select(shops.c.tiktok_shop_id).where(shops.c.id == shop_id))).scalar_one()
+    rows = [
+        {"merchant_id": merchant_id, "tiktok_shop_id": tiktok_shop_id, "tiktok_sku_id": sku, "inventory_item_id": item,
+         "deleted_at": now, "quantity": units, "sold_before": sold_before}
+        for sku, item, units, sold_before in sold_unseen
+    ]  # fmt: skip
+    await session.execute(insert(deleted_shop_holds), rows)
 
 
 async def _made_at(session: AsyncSession, shop_id: str, order_ids: Sequence[str]) -> dict[str, datetime]:
