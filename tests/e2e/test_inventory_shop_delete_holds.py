@@ -2,10 +2,11 @@
 over real HTTP (the sandbox's market, the pool's fenced push to TikTok) on SQLite and PostgreSQL: that order lives on
 at TikTok and ships from the merchant's shelf, but will never reach the pool once the shop is gone, so its units
 leave the item's on-hand with the shop (as its reserved open orders do) and the item's other shop never gets them
-back on sale."""
+back on sale; that TikTok shop connected again, its import brings the order, which then counts once."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,7 @@ def test_a_deleted_shops_sale_held_back_as_unseen_stays_off_the_other_shops_stoc
     # shop's fence finds TikTok 2 units short and holds them back, which the first shop's push subtracts too (29)
     app.sandbox.control("POST", f"/shops/{second['tiktokShopId']}/sales", {"sku_id": sku_of[second["id"]],
                                                                             "quantity": 2})  # fmt: skip
+    sold_by = int(time.time())  # the order's create_time is this second or an earlier one (the sandbox's wall clock)
     set_on_hand(app, item["id"], 31)
 
     def link_of(shop: dict[str, Any]) -> dict[str, Any]:
@@ -65,3 +67,14 @@ def test_a_deleted_shops_sale_held_back_as_unseen_stays_off_the_other_shops_stoc
     app.graphql(UPDATE, {"input": {"shopId": first["id"], "sharePercent": 100}}, "m1")
     _pushed(app, first["tiktokShopId"])
     assert stock_of(app, first["tiktokShopId"], sku_of[first["id"]]) == 29
+
+    # when the merchant connects that TikTok shop again: its import brings the buyer's order, still open (once the
+    # order's second has passed: an import's window ends at its start's whole second, and the rest is the polls')
+    wait_until(lambda: time.time() >= sold_by + 1, what="the sale's second to pass")
+    app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+
+    # then that order is reserved with its 2 units back on on-hand (the delete had taken them off as sold unseen):
+    # available stays 29 (before, 29/2/27: the sale of 2 counted twice, and 27/0/27 once it shipped, for good)
+    (back,) = [i for i in pooled_items(app, item["sku"]) if i["id"] == item["id"]]
+    assert (back["onHand"], back["reserved"], back["available"]) == (31, 2, 29)
