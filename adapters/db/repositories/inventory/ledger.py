@@ -750,10 +750,11 @@ async def relink_lines(
         else:
             relinked = relink_line(line, new_item, seeded_on.get(row.tiktok_sku_id), new_item in (seeds or {}))
             made = made_at.get(row.tiktok_order_id)
-            if first_linked and unseen is not None and made is not None and len(relinked.moves) == 1:
-                back = unseen.take(row.tiktok_sku_id, relinked.moves[0], made)
-                if back is not relinked.moves[0]:
-                    relinked, reason = relinked._replace(moves=(back,)), _CONNECTED_AGAIN_UNSEEN
+            if first_linked and key not in deducted and unseen is not None and made is not None and relinked.moves:
+                back = unseen.take(row.tiktok_sku_id, relinked.moves[-1], made)  # (its reservation: the last)
+                if back is not relinked.moves[-1]:
+                    relinked = relinked._replace(moves=(*relinked.moves[:-1], back))
+                    reason = _CONNECTED_AGAIN_UNSEEN
         for moved in relinked.moves:
             write.line(
                 key, row.tiktok_sku_id, line.quantity, moved, before=line, stamped_at=row.updated_at,
@@ -1032,10 +1033,14 @@ async def _record_sold_unseen(
     (`deleted_shop_holds`), for that TikTok shop connected again, whose import takes them back on on-hand with the
     orders of those sales (`ledger.back_from_unseen`) rather than reserve them a second time. One statement."""
     tiktok_shop_id = (await session.execute(select(shops.c.tiktok_shop_id).where(shops.c.id == shop_id))).scalar_one()
+    kept: dict[tuple[str, str], tuple[int, datetime]] = {}
+    for sku, item, units, sold_before in sold_unseen:  # (one row per SKU and item: the table's key)
+        before_units, before_sold = kept.get((sku, item), (0, sold_before))
+        kept[sku, item] = (before_units + units, max(before_sold, sold_before))
     rows = [
         {"merchant_id": merchant_id, "tiktok_shop_id": tiktok_shop_id, "tiktok_sku_id": sku, "inventory_item_id": item,
          "deleted_at": now, "quantity": units, "sold_before": sold_before}
-        for sku, item, units, sold_before in sold_unseen
+        for (sku, item), (units, sold_before) in sorted(kept.items())
     ]  # fmt: skip
     await session.execute(insert(deleted_shop_holds), rows)
 
