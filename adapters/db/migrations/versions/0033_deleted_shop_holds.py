@@ -2,8 +2,9 @@
 
 `shopDelete` takes the units its links' push held back as sold unseen (a hold that still stands: TikTok sold them, the
 pool never ingested their orders) off their items' on-hand ("shop deleted: sold unseen"). Connected again, the shop's
-import brought those orders, still open, and reserved them: `available` fell by their units a second time (8/0/8 ->
-8/2/6 for one sale of 2 held back, 6/0/6 once it shipped; review47). The delete now records those units by merchant,
+import brought those orders, still open, and reserved them: `available` fell by their units a second time (8/0/8
+after the delete of a shop holding 2 back, 8/3/5 instead of 10/3/7 once that sale and a later one of 1 were imported,
+6/1/5 once the sale of 2 shipped; review47). The delete now records those units by merchant,
 TikTok shop, SKU and item, with the hold's last push (the sales were made before it); the first open lines of that
 SKU the reconnect's import finds made before then take them back on on-hand as they reserve
 (`domain.inventory.ledger.back_from_unseen`).
