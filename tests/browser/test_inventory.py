@@ -393,6 +393,42 @@ def test_a_search_shows_its_own_rows_whatever_order_the_answers_come_in(
     expect(page.locator("tbody tr")).to_have_count(0)
 
 
+def test_a_list_read_landing_after_the_address_moved_on_leaves_the_new_address(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """The Inventory list keeps its search in the address once its read lands (replaced, so Back shows the same list).
+    A read landing after the address moved on (browser Forward to an item: the address changes a task before the
+    router hears `hashchange`) wrote the list's address over the item's, and the router then showed the list: the
+    CI failure of test_unlink_asks_first_and_cancelling_keeps_the_link (its Unlink button never came)."""
+    _app, item = pooled_item_signed_in(console, page)
+    expect(open_inventory(page, item["sku"])).to_be_visible()
+    # given the list's read held on its way (the server slow on it)
+    held: list[Route] = []
+
+    def hold_the_list(route: Route) -> None:
+        body = route.request.post_data_json or {}
+        if "inventoryItems" in (body.get("query") or "") and not held:
+            held.append(route)
+        else:
+            route.fallback()
+
+    page.route("**/graphql", hold_the_list)
+    page.get_by_role("button", name="Search").click()
+    wait_until(lambda: held or page.evaluate("() => false"), "the list's read held")  # each poll lets Playwright route
+    # when the address moves to the item before the router has heard of it (a pushState fires no hashchange: the
+    # moment between Forward's new address and its hashchange, held still)
+    item_address = f"#/inventory/{item['id']}"
+    page.evaluate("(to) => history.pushState(null, '', to)", item_address)
+    # and the list's read lands then
+    with page.expect_response(lambda response: response.request == held[0].request) as late:
+        held[0].fallback()
+    late.value.finished()
+    page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => resolve()))")  # its answer handled
+    # then the address is still the item's (before: the list's, `#/inventory?query=...`, written over it)
+    assert page.evaluate("() => location.hash") == item_address
+    page.unroute("**/graphql")
+
+
 def test_numbers_beyond_the_apis_bounds_are_stopped_at_the_field_and_never_sent(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
