@@ -293,6 +293,8 @@ sync_tasks = Table(
     Column("checkpoint", JSONText, nullable=False),
     Column("orders_created_since", UTCDateTime),
     Column("orders_created_until", UTCDateTime),
+    # QUEUED without a message: its send failed, the broker down (0032); the scheduler's tick sends it once back
+    Column("unsent", Boolean, nullable=False, server_default=text("false")),
     # At most one active task per shop and kind, even under concurrent syncStart calls.
     Index(
         "uq_sync_tasks_active_shop_kind",

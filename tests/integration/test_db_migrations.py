@@ -32,7 +32,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0031_deleted_shop_lines"
+HEAD = "0032_sync_task_unsent"
 
 
 def _assert_migrates_to_head(url: str) -> None:
