@@ -221,10 +221,10 @@ def test_the_console_tab_shows_the_icon(console: Callable[..., ShopbridgeServer]
 def test_a_pooled_skus_stock_on_the_products_page_is_what_the_pool_set_at_tiktok(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
-    """Rule (schema: `Sku.quantity` is TikTok's stock as of the last read of its product; what the inventory pool
-    pushed since is `link.pushedQuantity`): the Products page shows, for a SKU linked to the pool, the quantity the
-    pool last set at TikTok. It showed the import's read, e.g. "483 in stock" while TikTok (and the pool) had 794,
-    for as long as no poll read the product again."""
+    """Rule (schema: `Sku.quantity` is TikTok's stock as last known, the newer of its product's last read and the
+    pool's last push that landed; README "A SKU's TikTok stock"): the Products page shows, for a SKU linked to the
+    pool, the quantity the pool last set at TikTok. It showed the import's read, e.g. "483 in stock" while TikTok
+    (and the pool) had 794, for as long as no poll read the product again."""
     # given a shop whose imported SKU's item the merchant counts at 7 units, pushed to TikTok
     app = console(products=6, orders=0)
     shop = app.connect_shop("m1", "us-local", "US", "Counted shop")
