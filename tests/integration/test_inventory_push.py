@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from domain.clock import SystemClock
 from domain.inventory_push import InventoryPolicy, push_backoff
+from domain.ports import UpsertCounts
 from domain.services.inventory_push import push_shop
 from domain.services.inventory_reconcile import inventory_tick, reconcile_shop
 from domain.shops import Shop
@@ -110,10 +111,11 @@ async def read_products(world: PushWorld, shop: Shop) -> list[Any]:
     return list(page.items)
 
 
-async def store_products(world: PushWorld, shop: Shop, page: list[Any]) -> None:
+async def upsert_products(world: PushWorld, shop: Shop, page: list[Any]) -> UpsertCounts:
     async with world.uows() as uow:
-        await uow.catalog.upsert_products(shop.id, page)
+        counts = await uow.catalog.upsert_products(shop.id, page)
         await uow.commit()
+    return counts
 
 
 @SQLITE_ONLY
@@ -142,12 +144,38 @@ async def test_a_skus_tiktok_stock_reads_as_the_newer_of_its_products_last_read_
     # then the SKU's TikTok stock reads 10, with no read since
     assert await sku_quantity(world, shop, sku_ids[tiktok_sku]) == 10
     # and the page read before the push, stored after it, leaves it at 10
-    await store_products(world, shop, in_flight)
+    await upsert_products(world, shop, in_flight)
     assert await sku_quantity(world, shop, sku_ids[tiktok_sku]) == 10
     # and a read sent after the push (TikTok at 55 now, a Seller Center edit) is what it reads then
     world.sandbox.control("POST", f"/products/{product['id']}", {"skus": [{"id": tiktok_sku, "quantity": 55}]})
-    await store_products(world, shop, await read_products(world, shop))
+    await upsert_products(world, shop, await read_products(world, shop))
     assert await sku_quantity(world, shop, sku_ids[tiktok_sku]) == 55
+
+
+@SQLITE_ONLY
+async def test_a_product_read_again_unchanged_after_a_push_reads_as_tiktok_has_it_again(world: PushWorld) -> None:
+    """Rule (README "A SKU's TikTok stock"; `confirm_stock_reads`): a read sent after a push that finds the product
+    as stored (TikTok came back to the imported stock) is the SKU's stock. The import writes no row of an unchanged
+    product, so its read time stayed the import's, and the SKU read as the push for good: 2 units too many."""
+    # given a SKU imported at TikTok's stock, then pushed 2 units more, and 2 sales at TikTok (not in the pool yet)
+    shop = await imported_shop(world)
+    product = product_of(world.sandbox, shop, "SB-00021-")
+    tiktok_sku = product["skus"][0]["id"]
+    imported = sum(tiktok_stock(world.sandbox, shop)[tiktok_sku].values())
+    item = await add_item(world.db, shop.merchant_id, "SB-00021-only", imported + 2)
+    sku_id = await link(world.db, shop, tiktok_sku, item, product["id"])
+    await change_stock(world, item, 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps())
+    assert await sku_quantity(world, shop, sku_id) == imported + 2
+    world.sandbox.control("POST", f"/shops/{shop.tiktok_shop_id}/sales", {"sku_id": tiktok_sku, "quantity": 2})
+    assert sum(tiktok_stock(world.sandbox, shop)[tiktok_sku].values()) == imported
+
+    # when a poll reads the product again: every value as the import stored it
+    counts = await upsert_products(world, shop, await read_products(world, shop))
+    assert counts.created == counts.updated == 0
+
+    # then the SKU reads as TikTok has it, the import's stock again
+    assert await sku_quantity(world, shop, sku_id) == imported
 
 
 async def test_a_hundred_sales_during_a_push_cost_one_more_call_with_the_last_value(world: PushWorld) -> None:
