@@ -158,28 +158,66 @@ function closeDialogs() {
   }
 }
 
+/** "#/inventory?query=SB-1&after=…": the route ("/inventory"), then the page's own state (its params), which Back
+ * restores; an empty address is Store management's. */
+function address() {
+  const [path, query = ""] = (location.hash.replace(/^#/, "") || "/stores").split("?");
+  return { path, query };
+}
+
+/** A promise that never settles: what a page left is answered (its code after the answer never runs). */
+const NEVER = new Promise(() => {});
+
+/** GraphQL for the page shown at route `path`, and `leave()` for when it goes: the page's answers, and its errors,
+ * reach it only while it is shown. Once it is left (another page, sign-out), or once the address names another route
+ * (browser Back, Forward and links change it a task before the router hears `hashchange`), an answer never settles.
+ * A page no longer shown put "Shop not found" or "Item not found" in place of the next page, announced its errors
+ * there, wrote its address over the next one's (inventory.js) and took the merchant to TikTok's consent page from
+ * the page they had gone to (Authorize, Re-authorize). The request itself goes on: a change sent is made. */
+function pageGraphql(path) {
+  let shown = true;
+  const current = () => shown && address().path === path;
+  return {
+    graphql: (...args) => graphql(...args).then(
+      (data) => (current() ? data : NEVER),
+      (error) => {
+        if (current()) throw error;
+        return NEVER;
+      },
+    ),
+    leave: () => {
+      shown = false;
+    },
+  };
+}
+
 function route() {
   if (!session.token) return;
   cleanup();
   closeDialogs();
-  // "#/inventory?query=SB-1&after=…": the route, then the page's own state (params), which Back restores
-  const [path, query = ""] = (location.hash.replace(/^#/, "") || "/stores").split("?");
-  const ctx = { main, socket, graphql, navigate: (to) => (location.hash = to), params: new URLSearchParams(query) };
+  const { path, query } = address();
+  const page = pageGraphql(path);
+  const ctx = { main, socket, graphql: page.graphql, navigate: (to) => (location.hash = to), params: new URLSearchParams(query) };
   const parts = path.split("/").filter(Boolean);
   let current = "stores";
+  let stop;
   if (parts[0] === "tasks") {
     current = "tasks";
-    cleanup = renderTasks(ctx) || (() => {});
+    stop = renderTasks(ctx);
   } else if (parts[0] === "inventory") {
     current = "inventory";
-    cleanup = (parts[1] ? renderItem(ctx, decodeURIComponent(parts[1])) : renderInventory(ctx)) || (() => {});
+    stop = parts[1] ? renderItem(ctx, decodeURIComponent(parts[1])) : renderInventory(ctx);
   } else if (parts[0] === "shops" && parts[1] && (parts[2] === "products" || parts[2] === "orders")) {
-    cleanup = renderCatalog(ctx, decodeURIComponent(parts[1]), parts[2]) || (() => {});
+    stop = renderCatalog(ctx, decodeURIComponent(parts[1]), parts[2]);
   } else if (parts[0] === "stores" && parts[1] === "add") {
-    cleanup = renderAddStore(ctx) || (() => {});
+    stop = renderAddStore(ctx);
   } else {
-    cleanup = renderStores(ctx) || (() => {});
+    stop = renderStores(ctx);
   }
+  cleanup = () => {
+    page.leave();
+    stop?.();
+  };
   for (const link of nav.querySelectorAll("a")) {
     if (link.dataset.route === current) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
