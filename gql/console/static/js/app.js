@@ -224,6 +224,13 @@ function route() {
   }
 }
 
+// "Skip to content" (index.html, the keyboard's first stop): the focus to the page shown. Followed as a link, its
+// address (`#main`) was routed, as Store management's: every other page was left for it.
+document.querySelector("a.skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
+
 window.addEventListener("hashchange", () => {
   announce("");
   route();
