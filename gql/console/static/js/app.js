@@ -165,8 +165,9 @@ function address() {
   return { path, query };
 }
 
-/** A promise that never settles: what a page left is answered (its code after the answer never runs). */
-const NEVER = new Promise(() => {});
+/** A promise that never settles: what a page left is answered (its code after the answer never runs). A new one each
+ * time: nothing holds it, so the page's waiting code goes with it (one shared promise would keep every left page's). */
+const never = () => new Promise(() => {});
 
 /** GraphQL for the page shown at route `path`, and `leave()` for when it goes: the page's answers, and its errors,
  * reach it only while it is shown. Once it is left (another page, sign-out), or once the address names another route
@@ -179,10 +180,10 @@ function pageGraphql(path) {
   const current = () => shown && address().path === path;
   return {
     graphql: (...args) => graphql(...args).then(
-      (data) => (current() ? data : NEVER),
+      (data) => (current() ? data : never()),
       (error) => {
         if (current()) throw error;
-        return NEVER;
+        return never();
       },
     ),
     leave: () => {
