@@ -11,7 +11,17 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, Route, WebSocketRoute, expect
 
-from tests.browser.conftest import a_page_turn, double_click_held, missing_messages, press, sign_in, turn_a_page_offline
+from tests.browser.conftest import (
+    a_page_turn,
+    double_click_held,
+    hold_first,
+    let_through,
+    missing_messages,
+    press,
+    sign_in,
+    turn_a_page_offline,
+    wait_held,
+)
 from tests.e2e.test_inventory_pool import items
 from tests.e2e.test_inventory_push import pooled_items, sellable_skus, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
@@ -427,6 +437,32 @@ def test_a_list_read_landing_after_the_address_moved_on_leaves_the_new_address(
     # then the address is still the item's (before: the list's, `#/inventory?query=...`, written over it)
     assert page.evaluate("() => location.hash") == item_address
     page.unroute("**/graphql")
+
+
+def test_a_list_read_landing_after_the_address_moved_to_the_whole_list_leaves_the_new_address(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/app.js: the page shown is left as soon as the browser says the address moves, the Navigation API's
+    `navigate`, a task before the router hears `hashchange`): as the test above, for an address of the same route.
+    Inventory in the navigation clicked over a searched list (`#/inventory?query=...` to `#/inventory`): the searched
+    list's read landing in between wrote its search back over the new address, and the router then showed the
+    searched list, not the whole one."""
+    app = console()
+    for sku in ("NAV-1", "NAV-2"):
+        done = app.graphql(CREATE, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]
+        assert done["userErrors"] == [], done
+    sign_in(page, app, "m1")
+    expect(open_inventory(page, "NAV-1")).to_be_visible()
+    # given the searched list's read held on its way (the server slow on it)
+    held = hold_first(page, "query Inventory")
+    page.get_by_role("button", name="Search").click()
+    wait_held(page, held, "the list's read held")
+    # when the address moves to the whole list before the router has heard of it (Inventory in the navigation; a
+    # pushState fires no hashchange: that moment, held still), and the read lands then
+    page.evaluate("() => history.pushState(null, '', '#/inventory')")
+    let_through(page, held)
+    # then the address is still the whole list's (before: the search's, `#/inventory?query=NAV-1`, written over it)
+    assert page.evaluate("() => location.hash") == "#/inventory"
 
 
 def test_numbers_beyond_the_apis_bounds_are_stopped_at_the_field_and_never_sent(

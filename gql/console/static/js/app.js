@@ -26,6 +26,7 @@ const LIVE_LABELS = {
 
 let socket = null;
 let cleanup = () => {};
+let leaving = () => {}; // the page shown stops hearing its answers (pageGraphql), before its cleanup
 let returned = null; // back from TikTok's consent page before signing in: completed once the merchant signs in
 
 function setLive(status) {
@@ -215,6 +216,7 @@ function route() {
   } else {
     stop = renderStores(ctx);
   }
+  leaving = page.leave;
   cleanup = () => {
     page.leave();
     stop?.();
@@ -230,6 +232,16 @@ function route() {
 document.querySelector("a.skip").addEventListener("click", (event) => {
   event.preventDefault();
   main.focus();
+});
+
+// Where the browser says at once that the address moves (the Navigation API's `navigate`: a link, Back, Forward;
+// not a page's own replaceState, nor a link to the address shown, which fires no `hashchange`), the page shown stops
+// hearing its answers then, a task before the router hears `hashchange`. pageGraphql's test of the route alone let
+// an answer for the same route through: the Inventory list searched, Inventory in the navigation clicked, its read
+// landing in between wrote the search back over `#/inventory`, and the searched list was shown again.
+window.navigation?.addEventListener("navigate", (event) => {
+  const { destination, navigationType } = event;
+  if (destination.sameDocument && navigationType !== "replace" && destination.url !== location.href) leaving();
 });
 
 window.addEventListener("hashchange", () => {
