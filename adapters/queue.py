@@ -222,8 +222,9 @@ async def _through_window(broker: dramatiq.Broker, call: Callable[[], _T], *, bl
 
 
 REDIS_OUTAGE_WINDOW_SECONDS = 15.0
-"""How long after a send to Redis timed out the process's sends skip it (seconds). Short beside what they wait for:
-the sweep re-sends a QUEUED task only after `SHOPBRIDGE_SYNC_STALE_AFTER` (5 min), so nothing is delayed by it."""
+"""How long after a send to Redis timed out the process's sends skip it (seconds). Short beside the outage it stands
+for: a sync task skipped is marked unsent and sent by a scheduler tick once a send goes through again (a tick within
+the window skips too, and the next one sends it); other work waits for its sweep or tick anyway."""
 
 _windows = PerBroker(lambda _broker: OutageWindow(REDIS_OUTAGE_WINDOW_SECONDS))
 

@@ -119,6 +119,19 @@ class SyncTaskRepository(Protocol):
 
     async def cancel_active_for_shop(self, shop_id: str, now: datetime) -> list[SyncTask]: ...
 
+    async def mark_unsent(self, task_ids: Sequence[str]) -> int:
+        """Mark those of the tasks still QUEUED `unsent` (their message could not be sent); returns how many."""
+        ...
+
+    async def list_unsent(self, limit: int) -> list[str]:
+        """The ids of at most `limit` QUEUED tasks marked `unsent`, oldest first."""
+        ...
+
+    async def claim_unsent(self, task_id: str, now: datetime) -> bool:
+        """Take the task's send: if it is QUEUED and `unsent`, clear the mark and touch it (`heartbeat_at` = `now`)
+        in one conditional write; True for the one caller that did, whatever the number of processes asking."""
+        ...
+
     async def last_succeeded(self, shop_id: str, kind: SyncKind, *, scheduled: bool) -> SyncTask | None:
         """The latest SUCCEEDED task of the shop and kind: polls (`scheduled`) or imports (not)."""
         ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from domain.catalog import WarehouseStock
 
@@ -76,3 +77,20 @@ class Warehouse:
     type: str | None
     effect_status: str | None
     is_default: bool
+
+
+def last_known_stock(read: int, read_at: datetime | None, pushed: int | None, pushed_at: datetime | None) -> int:
+    """A shop SKU's available stock at TikTok as last known (units, summed over warehouses): the newer of its
+    product's last read (`read`, `skus.quantity`, as of `read_at`, `products.stock_read_at`: when that request was
+    sent; None: not known, older than any push) and the last quantity TikTok accepted from the pool (`pushed` at
+    `pushed_at`, `sku_links.pushed_quantity` / `pushed_at`: when that push computed its targets, before it sent
+    them; None: never pushed, the read stands).
+
+    The push is newer only when the read was sent before the push was computed, so before TikTok could have its
+    value: a read sent meanwhile (while the push was on its way) is TikTok's own word and stands, and its ties too;
+    either way no older value hides a newer one, whichever of the two was stored last (an import's page read before
+    a push and written after it does not bring the older stock back). Before, the read stood until the next poll:
+    "TikTok stock 12" while TikTok had the 9 the pool had just pushed (README, "A SKU's TikTok stock")."""
+    if pushed is None or pushed_at is None or (read_at is not None and read_at >= pushed_at):
+        return read
+    return pushed

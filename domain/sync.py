@@ -164,6 +164,9 @@ class SyncTask:
     heartbeat_at: datetime | None = None
     cancel_requested: bool = False
     checkpoint: dict[str, Any] = field(default_factory=dict)
+    # QUEUED with no message in the queue: the send after its commit (or a sweep's re-send) failed, the broker down.
+    # The scheduler's tick sends it once the broker takes it (`domain.services.sync.resend_unsent_tasks`).
+    unsent: bool = False
 
     @classmethod
     def queue(
@@ -231,6 +234,7 @@ class SyncTask:
         self.attempts += 1
         self.started_at = self.started_at or now
         self.heartbeat_at = now
+        self.unsent = False  # a message is running it
         return True
 
     def holds_lease(self, attempt: int) -> bool:
@@ -310,6 +314,7 @@ class SyncTask:
             self.failed_attempts += 1
         self.status = SyncTaskStatus.QUEUED
         self.heartbeat_at = now
+        self.unsent = False  # the sweep sends it now; should that fail, it marks it unsent again
         return True
 
     def wait_for_worker(self, now: datetime, touch_after: timedelta) -> tuple[bool, bool]:

@@ -291,11 +291,12 @@ SHOP_LIMIT = 500  # shops read per merchant by a full read (a merchant has a han
 FULL_READ_INTERVAL = 30.0
 
 
-def _shop_fingerprint(shop: t.Shop, now: datetime) -> tuple[object, ...]:
-    """What `shopsUpdated` reports a change of: name, status, attention (code and time), expiresAt."""
+def _shop_fingerprint(shop: t.Shop, now: datetime, counts: tuple[int, int]) -> tuple[object, ...]:
+    """What `shopsUpdated` reports a change of: name, status, attention (code and time), expiresAt, and its
+    (productCount, orderCount) `counts` (a webhook's new order signals the shop: the store list's count follows)."""
     facts = shop.sync_facts if shop.sync_facts is not None else SyncFacts()
     attention = tuple((a.code, a.at) for a in t.attention_at(shop, facts, now))
-    return (shop.name, shop.status, attention, shop.expires_at)
+    return (shop.name, shop.status, attention, shop.expires_at, counts)
 
 
 class ShopFollower:
@@ -355,7 +356,7 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
     the last such read, signals or not: `status` and `attention` also move with the clock (an authorization ending)
     with no signal at all. A silent wake-up before that reads nothing and delivers an empty change to every
     follower (the subscription re-checks its token then). Each shop read is compared with the last fingerprint the feed
-    saw (`_shop_fingerprint`); the changed ones go to every started follower as one shared DTO each
+    saw (`_shop_fingerprint`, the counts included); the changed ones go to every started follower as one shared DTO each
     (gql/shared_events.py). Current state first: a follower that joins (`follow()`) wakes the reader, whose next read
     (begun after the join) is a full one; that read's every shop goes to the newcomers alone (their first batch), and
     only what it found changed goes to the followers already started, as any read's changes do (so a change committed
@@ -469,6 +470,8 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
             else:
                 rows = await queries.shops_by_ids(session, self.merchant_id, named, cipher=self.cipher)
             facts = await shop_sync_facts(session, self.merchant_id, list(rows))
+            products = await queries.product_counts(session, self.merchant_id, list(rows))
+            orders = await queries.order_counts(session, self.merchant_id, list(rows))
         self.reads += 1
         now = self.clock.now()
         gone = (set(named) if named is not None else set(self.sent)) - set(rows)
@@ -480,7 +483,7 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
         for shop_id, row in rows.items():
             shop = dataclasses.replace(mappers.shop(row, now), sync_facts=facts.get(shop_id, SyncFacts()))
             shops[shop_id] = shop  # one object per shop and read, shared by the newcomers and the changed
-            fingerprint = _shop_fingerprint(shop, now)
+            fingerprint = _shop_fingerprint(shop, now, (products.get(shop_id, 0), orders.get(shop_id, 0)))
             if self.sent.get(shop_id) != fingerprint:
                 self.sent[shop_id] = fingerprint
                 changed[shop_id] = shop

@@ -245,7 +245,9 @@ class Mutation:
         "any of them is already queued or running, nothing starts (not even the idle kinds): SYNC_ALREADY_RUNNING, "
         "naming every such kind, with their running tasks in `tasks` (in the order given). Then, when any of them "
         "was already started by hand as many times as allowed within the last hour: TOO_MANY_SYNC_STARTS, with "
-        "`retryAt`. Automatic imports and polls neither count nor are refused."
+        "`retryAt`. Automatic imports and polls neither count nor are refused. The tasks started are QUEUED even "
+        "when the job queue cannot take them (Redis down): they are sent at the scheduler's first tick once it is "
+        "back (seconds)."
     )
     async def sync_start(self, info: Info, input: SyncStartInput) -> SyncStartPayload:
         s = info.context.services

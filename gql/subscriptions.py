@@ -137,9 +137,10 @@ class Subscription:
     @strawberry.subscription(
         description="The merchant's shops: first each of them as it is (read after this subscription started, "
         "oldest first, at most 500; nothing when it has none), so a change made while a client read `shops` is not "
-        "lost; then each shop whose name, status, attention (a notice's code or time) or expiresAt changes, as it "
-        "is then: a revocation (webhook 6, or a token refresh TikTok refuses), a re-authorization, an authorization "
-        "ending or announced (webhook 7), a token renewal. The first messages are the complete "
+        "lost; then each shop whose name, status, attention (a notice's code or time), expiresAt, productCount or "
+        "orderCount changes, as it is then: a revocation (webhook 6, or a token refresh TikTok refuses), a "
+        "re-authorization, an authorization ending or announced (webhook 7), a token renewal, an order or product new "
+        "to the shop (a webhook's or a sync's). The first messages are the complete "
         "current list: a shop a client listed that none of them names was deleted before this subscription "
         "started (`shopsDeleted` does not send it). Changes close together are coalesced (the latest state wins); "
         "a status that moves with the clock (EXPIRING_SOON, EXPIRED) arrives within 30 seconds. A shop deleted "

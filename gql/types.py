@@ -216,8 +216,11 @@ class Sku(Node):
     seller_sku: str | None
     price: Money
     quantity: int = strawberry.field(
-        description="TikTok's available stock of the SKU, summed over warehouses (units), as of the last read of its "
-        "product (import, poll or product webhook). What the inventory pool pushed since is `link.pushedQuantity`."
+        description="TikTok's available stock of the SKU, summed over warehouses (units), as last known: the newer of "
+        "the last read of its product (import, poll or product webhook) and the last quantity TikTok accepted from the "
+        "inventory pool (`link.pushedQuantity`, once that push lands; a read sent after the push was computed wins). A "
+        "SKU the pool never pushed (unlinked, or linked but not pushed yet) keeps the value its product's last read "
+        "imported."
     )
     internal_id: strawberry.Private[str] = ""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -301,6 +301,31 @@ class FakeSyncTaskRepository:
             for t in self._s.store.tasks.values()
             if t.is_active and (t.heartbeat_at or t.created_at) < heartbeat_before
         ]
+
+    async def mark_unsent(self, task_ids: Sequence[str]) -> int:
+        marked = [i for i in task_ids if (t := self._s.store.tasks.get(i)) and t.status is SyncTaskStatus.QUEUED]
+
+        def apply() -> None:
+            for task_id in marked:
+                self._s.store.tasks[task_id].unsent = True
+
+        self._s.ops.append(apply)
+        return len(marked)
+
+    async def list_unsent(self, limit: int) -> list[str]:
+        found = [t for t in self._s.store.tasks.values() if t.status is SyncTaskStatus.QUEUED and t.unsent]
+        return [t.id for t in sorted(found, key=lambda t: (t.created_at, t.id))[:limit]]
+
+    async def claim_unsent(self, task_id: str, now: datetime) -> bool:
+        task = self._s.store.tasks.get(task_id)
+        if task is None or task.status is not SyncTaskStatus.QUEUED or not task.unsent:
+            return False
+
+        def apply() -> None:
+            task.unsent, task.heartbeat_at = False, now
+
+        self._s.ops.append(apply)
+        return True
 
     async def cancel_active_for_shop(self, shop_id: str, now: datetime) -> list[SyncTask]:
         tasks = [copy.deepcopy(t) for t in self._s.store.tasks.values() if t.shop_id == shop_id and t.is_active]

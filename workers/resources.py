@@ -65,7 +65,7 @@ from domain.services.inventory_push import PushDeps
 from domain.services.inventory_reconcile import inventory_tick, resume_due_pushes
 from domain.services.polling import schedule_tick
 from domain.services.retention import prune_deleted_shop_lines, prune_finished_tasks, prune_spent_authorizations
-from domain.services.sync import resume_stale_tasks
+from domain.services.sync import resend_unsent_tasks, resume_stale_tasks
 from domain.services.webhook_registration import reregister_moved_webhooks, resume_webhook_registrations
 from domain.shops import Shop, TokenSet
 from workers.outages import outage_cause, retry_after_outage
@@ -428,9 +428,12 @@ class Resources(Middleware):
         return resources
 
     async def _schedule(self, resources: WorkerResources, work: ScheduledWork) -> None:
-        """Every tick, take or renew the scheduler lease; while held, enqueue due polls and token refreshes."""
+        """Every tick, take or renew the scheduler lease; while held, enqueue due polls and token refreshes, the
+        inventory's due work, and the sync tasks whose send failed once the queue takes messages again."""
         deps, tick = resources.sync, self.settings.scheduler_tick_seconds
         ttl = timedelta(seconds=max(10.0, 3 * tick))  # a dead holder is replaced after this long
+        # Redis can tell which tasks it holds a message for: an unsent task's send that did reach it is not repeated.
+        messages = resources.queue if isinstance(resources.queue, DramatiqTaskQueue) else None
         await self._schema_current()
         try:
             while True:
@@ -438,6 +441,7 @@ class Resources(Middleware):
                     if await leases.try_hold(resources.db, SCHEDULER_LEASE, self.holder, ttl, deps.clock.now()):
                         await schedule_tick(deps.uow_factory, work, deps.clock, resources.poll)
                         await self._inventory_tick(resources)
+                        await resend_unsent_tasks(deps.uow_factory, resources.queue, deps.clock, messages=messages)
                 except Exception as exc:
                     _will_retry("scheduler tick", exc)
                 await asyncio.sleep(tick * random.uniform(0.9, 1.1))

@@ -20,6 +20,7 @@ from adapters.db.repositories.inventory.items import item_of
 from adapters.db.tables import UTCDateTime, inventory_items, inventory_movements, products, shops, sku_links, skus
 from domain.catalog import Money
 from domain.inventory.items import InventoryItem, sku_as_typed, sku_search_key
+from domain.stock_levels import last_known_stock
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,7 @@ _LINK_COLUMNS = (
     sku_links.c.pushed_at,
     sku_links.c.push_error_code,
     sku_links.c.held_quantity,
+    products.c.stock_read_at,
 )
 
 
@@ -152,8 +154,11 @@ def _of_merchant(rows: Sequence[Any], merchant_id: str) -> list[Any]:
 
 
 def _link_read(row: Any) -> LinkRead:
+    """A row of `_LINK_COLUMNS` as a link; its SKU's quantity is TikTok's stock as last known (`last_known_stock`:
+    the newer of its product's read and the link's last push; an unlinked SKU never pushed, the read)."""
     price = Money(row.price_amount, row.currency)
-    sku = SkuRead(row.id, row.product_id, row.tiktok_sku_id, row.seller_sku, price, row.quantity)
+    quantity = last_known_stock(row.quantity, row.stock_read_at, row.pushed_quantity, row.pushed_at)
+    sku = SkuRead(row.id, row.product_id, row.tiktok_sku_id, row.seller_sku, price, quantity)
     return LinkRead(
         sku, row.shop_id, row.inventory_item_id, row.state or "UNLINKED", row.source or "AUTO", row.pushed_quantity,
         row.pushed_at, row.push_error_code, row.product_created_at, row.held_quantity or 0,

@@ -36,11 +36,13 @@ from adapters.db.tables import (
     products,
     shop_catalog_counts,
     shops,
+    sku_links,
     skus,
     sync_tasks,
 )
 from domain.catalog import Money
 from domain.shops import Region
+from domain.stock_levels import last_known_stock
 from domain.sync import SyncTaskStatus
 
 _SHOP_COLUMNS = [c for c in shops.columns if not c.name.endswith("_encrypted")]  # tokens never leave the table
@@ -129,10 +131,19 @@ async def products_by_ids(session: AsyncSession, merchant_id: str, ids: Collecti
 
 
 async def skus_for_products(session: AsyncSession, product_ids: Sequence[str]) -> dict[str, tuple[SkuRead, ...]]:
-    """The SKUs of every given product in one query, in TikTok's order. Ids must come from a scoped query."""
+    """The SKUs of every given product in one query, in TikTok's order. Ids must come from a scoped query. Each
+    SKU's quantity is TikTok's stock as last known (`last_known_stock`: the newer of its product's read and its
+    link's last push), read with its product's read time and its link in the same statement."""
     if not product_ids:
         return {}
-    query = select(skus).where(skus.c.product_id.in_(list(product_ids))).order_by(skus.c.product_id, skus.c.position)
+    query = (
+        select(skus, products.c.stock_read_at, sku_links.c.pushed_quantity, sku_links.c.pushed_at)
+        .select_from(skus)
+        .join(products, products.c.id == skus.c.product_id)
+        .outerjoin(sku_links, sku_links.c.sku_id == skus.c.id)
+        .where(skus.c.product_id.in_(list(product_ids)))
+        .order_by(skus.c.product_id, skus.c.position)
+    )
     grouped: defaultdict[str, list[SkuRead]] = defaultdict(list)
     for r in (await session.execute(query)).mappings():
         grouped[r["product_id"]].append(
@@ -142,7 +153,7 @@ async def skus_for_products(session: AsyncSession, product_ids: Sequence[str]) -
                 tiktok_sku_id=r["tiktok_sku_id"],
                 seller_sku=r["seller_sku"],
                 price=Money(r["price_amount"], r["currency"]),
-                quantity=r["quantity"],
+                quantity=last_known_stock(r["quantity"], r["stock_read_at"], r["pushed_quantity"], r["pushed_at"]),
             )
         )
     return {product_id: tuple(items) for product_id, items in grouped.items()}

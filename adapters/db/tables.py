@@ -293,6 +293,8 @@ sync_tasks = Table(
     Column("checkpoint", JSONText, nullable=False),
     Column("orders_created_since", UTCDateTime),
     Column("orders_created_until", UTCDateTime),
+    # QUEUED without a message: its send failed, the broker down (0032); the scheduler's tick sends it once back
+    Column("unsent", Boolean, nullable=False, server_default=text("false")),
     # At most one active task per shop and kind, even under concurrent syncStart calls.
     Index(
         "uq_sync_tasks_active_shop_kind",
@@ -557,10 +559,10 @@ deleted_shop_lines = Table(
     Column("deleted_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("merchant_id", "tiktok_shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id"),
     Index(None, "inventory_item_id"),
-    Index(None, "deleted_at"),  # the retention sweep's order (migration 0032: `deleted_line_forgotten`)
+    Index(None, "deleted_at"),  # the retention sweep's order (migration 0033: `deleted_line_forgotten`)
 )
 
-# The units a shop's delete took off an item's on-hand as sold unseen (migration 0033): a link's hold that still stood
+# The units a shop's delete took off an item's on-hand as sold unseen (migration 0034): a link's hold that still stood
 # (`domain.inventory_push.standing_units`), sales TikTok made that the pool never ingested. Kept by merchant, TikTok
 # shop and SKU, as `deleted_shop_lines` is: that TikTok shop connected again imports those sales' orders, and the first
 # open lines of the SKU made before the hold's last push (`sold_before`) on that item take `quantity` units back on

@@ -172,7 +172,7 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> tup
         _apply_notices(current, events, now)
         if fetched.refused:  # TikTok refused the authorization we fetched with (not a newer one, nor a pair unread)
             current.revoke_refused(shop.authorized_at, now)
-        await store_fetched(uow, deps.queue, deps.events, shop_id, fetched.orders, fetched.products)
+        grew = await store_fetched(uow, deps.queue, deps.events, shop_id, fetched.orders, fetched.products)
         for event in events:
             _settle(event, fetched, now, current)
         await uow.webhook_events.save(events)
@@ -181,7 +181,9 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> tup
             await uow.shops.update(current)
         await uow.webhook_events.note_webhook_received(shop_id, max(e.received_at for e in events))
         await uow.commit()
-    if lifecycle_changed:  # status, expiresAt, attention: `shopUpdated` looks again now, not at its next re-read
+    # status, expiresAt, attention, or its order or product count (a new order: the store list's Orders count follows
+    # a sale, where it stayed until the next task): `shopUpdated` and `shopsUpdated` look again now
+    if lifecycle_changed or grew:
         await publish_shop_quietly(deps.events, current)
     if deps.on_settled is not None:
         deps.on_settled(events)
@@ -195,8 +197,10 @@ async def store_fetched(
     shop_id: str,
     orders: Sequence[Order],
     products: Sequence[ProductRecord],
-) -> None:
-    """Store a batch's fetched orders and products and move the pool by them, in `uow` (the caller commits).
+) -> bool:
+    """Store a batch's fetched orders and products and move the pool by them, in `uow` (the caller commits). True
+    when an order or product was new to the shop (its `orderCount` or `productCount` grew: the caller signals the shop
+    once committed).
 
     Both catalogs are written before the pool moves, as every writer takes the shop's turns in one order: the
     catalog writers' (`CatalogRepository.upsert_orders` / `upsert_products` wait for the turn of the shop's writers
@@ -206,14 +210,16 @@ async def store_fetched(
     held while it waited for the exclusive link turn: PostgreSQL failed one of them (deadlock detected, 40P01), a
     batch of events or an import's page retried for nothing. The pool moves as before: the orders by the links
     as they stand, then the products' links (a line they link reserves then, `relink_lines`)."""
+    created = 0
     if orders:
-        await uow.catalog.upsert_orders(shop_id, orders)
+        created += (await uow.catalog.upsert_orders(shop_id, orders)).created
     if products:
-        await uow.catalog.upsert_products(shop_id, products)
+        created += (await uow.catalog.upsert_products(shop_id, products)).created
     if orders:
         await inventory.pool_orders(uow, queue, events, shop_id, orders)
     if products:
         await inventory.pool_products(uow, queue, events, shop_id, products)
+    return created > 0
 
 
 def _apply_notices(shop: Shop, events: Sequence[WebhookEvent], now: datetime) -> None:

@@ -2,7 +2,7 @@
 
     await schedule_tick(uow_factory, work, clock, settings)      # the scheduler (one process per deployment)
     task_id = await start_poll(uow_factory, queue, events, clock, settings, shop_id, kind, scheduled_at)
-    # ... its task is enqueued after commit; the engine runs it like any sync task (importer.run_sync_task)
+    # ... its task is enqueued after commit (send_tasks); the engine runs it as any sync task (importer.run_sync_task)
 
 A poll is a SCHEDULED sync task: the engine (`domain.services.importer`) fetches its pages through the same
 pipeline and upserts as an import, asking this module for the poll's page source (`poll_source`) and telling it
@@ -46,7 +46,7 @@ from domain.ports import (
 )
 from domain.services.order_slices import UPDATE_TIME, OrderSlice, slice_pages
 from domain.services.pipeline import Chunk, Source
-from domain.services.sync import publish_quietly
+from domain.services.sync import send_tasks
 from domain.stored import OrderRecord
 from domain.sync import SyncKind, SyncTask, SyncTrigger, ensure_shop_can_sync
 
@@ -155,14 +155,9 @@ async def start_poll(
             raise
         cursor.polled_at = now
         await uow.poll_cursors.save(cursor, now)
-        uow.after_commit(partial(_enqueue, queue, events, task))
+        uow.after_commit(partial(send_tasks, uow_factory, queue, events, [task]))
         await uow.commit()
     return task.id
-
-
-async def _enqueue(queue: TaskQueue, events: EventPublisher | None, task: SyncTask) -> None:
-    await queue.enqueue_sync(task.id)
-    await publish_quietly(events, task)
 
 
 def poll_source(api: ShopApi, task: SyncTask, page_size: int) -> Source:

@@ -5,13 +5,22 @@ The import itself runs in `domain.services.importer`. Tasks are enqueued only af
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode, NotFoundError, ValidationError
-from domain.ports import EventPublisher, QueuedMessages, TaskQueue, UnitOfWork, UnitOfWorkFactory, traced
+from domain.ports import (
+    EventPublisher,
+    QueuedMessages,
+    TaskQueue,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    failure,
+    traced,
+)
 from domain.shops import Shop
 from domain.sync import (
     DEFAULT_MAX_MANUAL_STARTS,
@@ -33,7 +42,9 @@ __all__ = [
     "publish_quietly",
     "publish_shop_quietly",
     "queue_authorization_sync",
+    "resend_unsent_tasks",
     "resume_stale_tasks",
+    "send_tasks",
     "start_sync",
     "wait_for_worker",
 ]
@@ -42,11 +53,18 @@ log = logging.getLogger(__name__)
 
 
 async def queue_authorization_sync(
-    uow: UnitOfWork, queue: TaskQueue, shop: Shop, now: datetime, *, events: EventPublisher | None = None
+    uow: UnitOfWork,
+    queue: TaskQueue,
+    shop: Shop,
+    now: datetime,
+    *,
+    events: EventPublisher | None = None,
+    uow_factory: UnitOfWorkFactory | None = None,
 ) -> list[SyncTask]:
     """Add the PRODUCTS and ORDERS (30 days before `now`) tasks to the caller's open unit of work.
 
-    The caller commits; the tasks are enqueued once it has, and dropped with it on rollback.
+    The caller commits; the tasks are enqueued once it has (`send_tasks`: with `uow_factory`, a send the broker
+    refuses marks them unsent, sent by the scheduler's tick once it is back), and dropped with it on rollback.
     """
     tasks = [
         SyncTask.queue(shop.id, shop.merchant_id, kind, SyncTrigger.AUTHORIZATION, now)
@@ -54,7 +72,7 @@ async def queue_authorization_sync(
     ]
     for task in tasks:
         await uow.sync_tasks.add(task)
-    _enqueue_after_commit(uow, queue, events, tasks)
+    uow.after_commit(functools.partial(send_tasks, uow_factory, queue, events, tasks))
     return tasks
 
 
@@ -77,7 +95,10 @@ async def start_sync(
     its `retry_at` (UTC) when all of them may start again.
 
     `orders_created_since` (UTC) is the ORDERS task's window; given without ORDERS among `kinds` it would apply to
-    nothing: INVALID_SYNC_WINDOW on `ordersCreatedSince`, rather than a window silently ignored."""
+    nothing: INVALID_SYNC_WINDOW on `ordersCreatedSince`, rather than a window silently ignored.
+
+    The tasks are returned QUEUED once committed, whether or not the broker took their messages (`send_tasks`): with
+    the broker down they are marked unsent and sent by the scheduler's next tick once it is back."""
     wanted = parse_kinds(list(kinds))
     if orders_created_since is not None and SyncKind.ORDERS not in wanted:
         raise ValidationError(
@@ -105,7 +126,7 @@ async def start_sync(
         try:
             for task in tasks:
                 await uow.sync_tasks.add(task)  # the partial unique index is the last guard against a racing start
-            _enqueue_after_commit(uow, queue, events, tasks)
+            uow.after_commit(functools.partial(send_tasks, uow_factory, queue, events, tasks))
             await uow.commit()
         except DomainError as exc:
             if exc.code is not ErrorCode.SYNC_ALREADY_RUNNING:
@@ -156,7 +177,8 @@ async def resume_stale_tasks(
     """Re-send tasks nobody seems to run; returns their ids.
 
     RUNNING tasks silent for `stale_after` (their worker died) and QUEUED ones untouched for `queued_after`
-    (default: `stale_after`; their message was lost, e.g. the send after commit failed). Each is first marked
+    (default: `stale_after`; their message was lost: a send after commit that failed with no mark written, a process
+    killed before it sent, a broker that restarted empty). Each is first marked
     QUEUED with a fresh heartbeat, in a short transaction that re-checks it under its row lock, then sent: the
     next sweeps leave it alone while that message waits. Make `queued_after` longer than the queue's longest
     retry backoff: a task waiting for a scheduled retry is QUEUED too (see `SyncTask.await_retry`).
@@ -200,8 +222,12 @@ async def resume_stale_tasks(
         try:
             await queue.enqueue_sync(task.id)
         except Exception as exc:
-            # Touched already: the next sweep after `queued_after` sends it again.
-            log.warning("could not re-send sync task %s; a later sweep will: %s", task.id, exc, exc_info=traced(exc))
+            # Touched already: marked unsent, the scheduler's tick sends it once the broker is back (else the next
+            # sweep after `queued_after` does).
+            log.warning(
+                "could not re-send sync task %s; sent once the queue takes it: %s", task.id, exc, exc_info=traced(exc)
+            )
+            await _mark_unsent(uow_factory, [task.id])
             continue
         resent.append(task.id)
     if resent:
@@ -229,15 +255,92 @@ async def publish_shop_quietly(events: EventPublisher | None, shop: Shop) -> Non
         log.warning("could not publish a change of shop %s", shop.id, exc_info=True)
 
 
-def _enqueue_after_commit(
-    uow: UnitOfWork, queue: TaskQueue, events: EventPublisher | None, tasks: list[SyncTask]
+async def send_tasks(
+    uow_factory: UnitOfWorkFactory | None, queue: TaskQueue, events: EventPublisher | None, tasks: Sequence[SyncTask]
 ) -> None:
-    async def enqueue() -> None:
-        for task in tasks:
-            await queue.enqueue_sync(task.id)
-            await publish_quietly(events, task)
+    """After the commit that queued `tasks`: send each one's message (`TaskQueue.enqueue_sync`) and signal it.
 
-    uow.after_commit(enqueue)
+    A send that fails (`QueueUnavailableError`: the broker down, restarting, hung) marks the tasks whose message was
+    not sent `unsent`, in one short transaction (`SyncTaskRepository.mark_unsent`): the scheduler's tick sends them
+    once the broker takes messages again (`resend_unsent_tasks`: seconds, not the stale sweep's minutes during which
+    their shop's `syncStart` and polls of that kind are refused as already running). Without `uow_factory`, or when
+    that mark cannot be written either, the stale sweep re-sends them (`resume_stale_tasks`). Never raises: the
+    commit has happened, and the tasks are QUEUED either way. An unsent task is not signalled: the signal would go
+    through the same Redis (a hung one: another 5 s timeout for the mutation), and subscribers re-read anyway."""
+    unsent: list[str] = []
+    for task in tasks:
+        try:
+            await queue.enqueue_sync(task.id)
+        except Exception as exc:
+            log.warning(
+                "could not send sync task %s; sent once the queue takes it: %s", task.id, exc,
+                exc_info=exc if traced(exc) else None,
+            )  # fmt: skip
+            unsent.append(task.id)
+            continue
+        await publish_quietly(events, task)
+    if unsent and uow_factory is not None:
+        await _mark_unsent(uow_factory, unsent)
+
+
+async def _mark_unsent(uow_factory: UnitOfWorkFactory, task_ids: list[str]) -> None:
+    """Mark the tasks `unsent`; a failure (the database down too) is one line: the stale sweep sends them then."""
+    try:
+        async with uow_factory() as uow:
+            await uow.sync_tasks.mark_unsent(task_ids)
+            await uow.commit()
+    except Exception as exc:
+        log.warning(
+            "could not mark sync task(s) %s unsent; the stale sweep will send them: %s",
+            ", ".join(task_ids), failure(exc), exc_info=exc if traced(exc) else None,
+        )  # fmt: skip
+
+
+UNSENT_BATCH = 500
+"""Unsent tasks one `resend_unsent_tasks` sends at most (the rest at the next tick): one claim each."""
+
+
+async def resend_unsent_tasks(
+    uow_factory: UnitOfWorkFactory,
+    queue: TaskQueue,
+    clock: Clock,
+    *,
+    messages: QueuedMessages | None = None,
+    limit: int = UNSENT_BATCH,
+) -> list[str]:
+    """Send the message of each QUEUED task marked `unsent` (its send failed, `send_tasks`), oldest first; returns
+    the ids sent. Run by the scheduler's tick (workers' `_schedule`, the lease holder): a task started while Redis
+    was down runs seconds after Redis is back, not 1 to 2 x `SHOPBRIDGE_SYNC_STALE_AFTER` later.
+
+    Each task is claimed before its send (`SyncTaskRepository.claim_unsent`: the mark cleared and the task touched,
+    one conditional UPDATE, its own transaction), so of several processes at once exactly one sends it, and the
+    stale sweep leaves the touched task alone while its message waits. With `messages` (Redis), a task whose message
+    the queue does hold (a send that timed out after Redis took it) is only unmarked, not sent twice; that read
+    comes before any claim, so a broker still down costs one failed read (`QueueUnavailableError`, raised) and no
+    write. A send that fails marks its task again and raises: the next tick tries again."""
+    async with uow_factory() as uow:
+        task_ids = await uow.sync_tasks.list_unsent(limit)
+    if not task_ids:
+        return []
+    held = await messages.sync_tasks_with_messages() if messages is not None else None
+    sent: list[str] = []
+    try:
+        for task_id in task_ids:
+            async with uow_factory() as uow:
+                claimed = await uow.sync_tasks.claim_unsent(task_id, clock.now())
+                await uow.commit()
+            if not claimed or (held is not None and task_id in held):
+                continue  # another process took it, or a sweep sent it; or its message is in the queue already
+            try:
+                await queue.enqueue_sync(task_id)
+            except Exception:
+                await _mark_unsent(uow_factory, [task_id])
+                raise
+            sent.append(task_id)
+    finally:
+        if sent:
+            log.info("sent %d sync task(s) whose send had failed: the queue takes messages again", len(sent))
+    return sent
 
 
 async def wait_for_worker(uow_factory: UnitOfWorkFactory, clock: Clock, task_id: str, touch_after: timedelta) -> bool:

@@ -13,7 +13,9 @@ Fixtures:
     console     a Shopbridge whose OAuth callback returns to its own console, with `sign_in(page, merchant)`
 
 Helpers: `double_click_held` (a double click whose requests are held on their way: how many it sent), with
-`a_page_turn` (a read with a cursor); `turn_a_page_offline` (Next page with the network gone); `missing_messages`
+`a_page_turn` (a read with a cursor); `hold_first`, `wait_held` and `let_through` (one GraphQL request held on its
+way, then let through and its answer handled by the page); `record_departures` (the page's navigations away from the
+console, recorded and stopped); `turn_a_page_offline` (Next page with the network gone); `missing_messages`
 (the page's sockets dropping the messages of some subscriptions while an event is set).
 """
 
@@ -158,6 +160,57 @@ def double_click_held(page: Page, button: Locator, holds: Callable[[Request], bo
     for route in held:
         route.fallback()
     return len(held)
+
+
+def hold_first(page: Page, operation: str) -> list[Route]:
+    """From now on, the first GraphQL request whose document starts with `operation` (e.g. "query Products") is held
+    on its way (the server slow on it); every other goes on. Returns the list the held route is put in, once sent."""
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        document = (route.request.post_data_json or {}).get("query") or ""
+        if document.startswith(operation) and not held:
+            held.append(route)
+        else:
+            route.fallback()
+
+    page.route("**/graphql", hold)
+    return held
+
+
+def wait_held(page: Page, held: list[Route], what: str) -> None:
+    """Until `hold_first`'s request is held (`what` names it for the wait)."""
+    wait_until(lambda: held or page.evaluate("() => false"), what)  # each poll lets Playwright route
+
+
+def let_through(page: Page, held: list[Route]) -> None:
+    """`hold_first`'s held request goes on, every handler of `**/graphql` removed; returns once the page has handled
+    its answer (a frame after it came in)."""
+    page.unroute("**/graphql")
+    with page.expect_response(lambda response: response.request == held[0].request) as answered:
+        held[0].fallback()
+    answered.value.finished()
+    page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => resolve()))")
+
+
+def record_departures(page: Page) -> Callable[[], list[str]]:
+    """From now on, every navigation of the page to another document (a `location.assign`, a link out) is recorded
+    and stopped there (the Navigation API's cancelable `navigate` event), the page staying as it is. Returns a
+    function that ends the recording and gives the addresses the page would have gone to, in order."""
+    page.evaluate(
+        """() => {
+            window.departures = [];
+            window.recordDeparture = (event) => {
+                if (event.destination.sameDocument) return; // the console's own routes (#/...)
+                window.departures.push(event.destination.url);
+                event.preventDefault();
+            };
+            navigation.addEventListener("navigate", window.recordDeparture);
+        }"""
+    )
+    return lambda: page.evaluate(
+        '() => { navigation.removeEventListener("navigate", window.recordDeparture); return window.departures; }'
+    )
 
 
 def press(page: Page, control: Locator) -> None:

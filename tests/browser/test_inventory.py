@@ -11,7 +11,17 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, Route, WebSocketRoute, expect
 
-from tests.browser.conftest import a_page_turn, double_click_held, missing_messages, press, sign_in, turn_a_page_offline
+from tests.browser.conftest import (
+    a_page_turn,
+    double_click_held,
+    hold_first,
+    let_through,
+    missing_messages,
+    press,
+    sign_in,
+    turn_a_page_offline,
+    wait_held,
+)
 from tests.e2e.test_inventory_pool import items
 from tests.e2e.test_inventory_push import pooled_items, sellable_skus, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
@@ -391,6 +401,68 @@ def test_a_search_shows_its_own_rows_whatever_order_the_answers_come_in(
     # then the list still shows the last search's answer, not the item's row
     expect(page.get_by_text("No item matches.")).to_be_visible()
     expect(page.locator("tbody tr")).to_have_count(0)
+
+
+def test_a_list_read_landing_after_the_address_moved_on_leaves_the_new_address(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """The Inventory list keeps its search in the address once its read lands (replaced, so Back shows the same list).
+    A read landing after the address moved on (browser Forward to an item: the address changes a task before the
+    router hears `hashchange`) wrote the list's address over the item's, and the router then showed the list: the
+    CI failure of test_unlink_asks_first_and_cancelling_keeps_the_link (its Unlink button never came)."""
+    _app, item = pooled_item_signed_in(console, page)
+    expect(open_inventory(page, item["sku"])).to_be_visible()
+    # given the list's read held on its way (the server slow on it)
+    held: list[Route] = []
+
+    def hold_the_list(route: Route) -> None:
+        body = route.request.post_data_json or {}
+        if "inventoryItems" in (body.get("query") or "") and not held:
+            held.append(route)
+        else:
+            route.fallback()
+
+    page.route("**/graphql", hold_the_list)
+    page.get_by_role("button", name="Search").click()
+    wait_until(lambda: held or page.evaluate("() => false"), "the list's read held")  # each poll lets Playwright route
+    # when the address moves to the item before the router has heard of it (a pushState fires no hashchange: the
+    # moment between Forward's new address and its hashchange, held still)
+    item_address = f"#/inventory/{item['id']}"
+    page.evaluate("(to) => history.pushState(null, '', to)", item_address)
+    # and the list's read lands then
+    with page.expect_response(lambda response: response.request == held[0].request) as late:
+        held[0].fallback()
+    late.value.finished()
+    page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => resolve()))")  # its answer handled
+    # then the address is still the item's (before: the list's, `#/inventory?query=...`, written over it)
+    assert page.evaluate("() => location.hash") == item_address
+    page.unroute("**/graphql")
+
+
+def test_a_list_read_landing_after_the_address_moved_to_the_whole_list_leaves_the_new_address(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/app.js: the page shown is left as soon as the browser says the address moves, the Navigation API's
+    `navigate`, a task before the router hears `hashchange`): as the test above, for an address of the same route.
+    Inventory in the navigation clicked over a searched list (`#/inventory?query=...` to `#/inventory`): the searched
+    list's read landing in between wrote its search back over the new address, and the router then showed the
+    searched list, not the whole one."""
+    app = console()
+    for sku in ("NAV-1", "NAV-2"):
+        done = app.graphql(CREATE, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]
+        assert done["userErrors"] == [], done
+    sign_in(page, app, "m1")
+    expect(open_inventory(page, "NAV-1")).to_be_visible()
+    # given the searched list's read held on its way (the server slow on it)
+    held = hold_first(page, "query Inventory")
+    page.get_by_role("button", name="Search").click()
+    wait_held(page, held, "the list's read held")
+    # when the address moves to the whole list before the router has heard of it (Inventory in the navigation; a
+    # pushState fires no hashchange: that moment, held still), and the read lands then
+    page.evaluate("() => history.pushState(null, '', '#/inventory')")
+    let_through(page, held)
+    # then the address is still the whole list's (before: the search's, `#/inventory?query=NAV-1`, written over it)
+    assert page.evaluate("() => location.hash") == "#/inventory"
 
 
 def test_numbers_beyond_the_apis_bounds_are_stopped_at_the_field_and_never_sent(

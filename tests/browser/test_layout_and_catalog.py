@@ -7,7 +7,17 @@ from collections.abc import Callable
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import a_page_turn, double_click_held, sign_in, turn_a_page_offline
+from gql.ids import to_global_id
+from tests.browser.conftest import (
+    a_page_turn,
+    double_click_held,
+    hold_first,
+    let_through,
+    record_departures,
+    sign_in,
+    turn_a_page_offline,
+    wait_held,
+)
 from tests.e2e.test_inventory_push import pooled_items, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
@@ -112,6 +122,13 @@ def test_at_360_px_wide_everything_fits_and_works_from_the_keyboard(
             assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
             picker = page.get_by_label("Shop to sync").bounding_box()
             assert picker is not None and picker["x"] + picker["width"] <= width, (name, width, picker)
+    # "Skip to content", the keyboard's first stop, moves the focus to the page shown, which stays (before: its
+    # address, `#main`, was routed as Store management's, and the Task Center was left for it)
+    page.get_by_role("link", name="Skip to content").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    assert page.evaluate("() => location.hash") == "#/tasks"
+    expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
 
 
 def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., ShopbridgeServer], page: Page) -> None:
@@ -221,10 +238,10 @@ def test_the_console_tab_shows_the_icon(console: Callable[..., ShopbridgeServer]
 def test_a_pooled_skus_stock_on_the_products_page_is_what_the_pool_set_at_tiktok(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
-    """Rule (schema: `Sku.quantity` is TikTok's stock as of the last read of its product; what the inventory pool
-    pushed since is `link.pushedQuantity`): the Products page shows, for a SKU linked to the pool, the quantity the
-    pool last set at TikTok. It showed the import's read, e.g. "483 in stock" while TikTok (and the pool) had 794,
-    for as long as no poll read the product again."""
+    """Rule (schema: `Sku.quantity` is TikTok's stock as last known, the newer of its product's last read and the
+    pool's last push that landed; README "A SKU's TikTok stock"): the Products page shows, for a SKU linked to the
+    pool, the quantity the pool last set at TikTok. It showed the import's read, e.g. "483 in stock" while TikTok
+    (and the pool) had 794, for as long as no poll read the product again."""
     # given a shop whose imported SKU's item the merchant counts at 7 units, pushed to TikTok
     app = console(products=6, orders=0)
     shop = app.connect_shop("m1", "us-local", "US", "Counted shop")
@@ -264,3 +281,51 @@ def test_graphiql_whose_scripts_cannot_load_says_why_and_what_to_do(
         expect(shown).to_contain_text("/console/")
     finally:
         context.close()
+
+
+def test_an_answer_landing_after_the_merchant_left_its_page_leaves_the_page_shown_alone(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/app.js `route`: a page's GraphQL answers reach it only while it is shown): an answer that comes in
+    after the merchant went to another page does nothing. A shop's Products page or an item's page whose read came in
+    then put "Shop not found" or "Item not found" in place of the page shown, and Add store's Authorize took the
+    merchant from that page to TikTok's consent page."""
+    app = console()
+    sign_in(page, app, "m1")
+    departures = record_departures(page)
+    task_center = page.get_by_role("navigation", name="Main").get_by_role("link", name="Task Center")
+    nowhere = "0" * 32  # an id of nothing
+    for address, operation, gone in (
+        (f"#/shops/{to_global_id('Shop', nowhere)}/products", "query Products", "Shop not found"),
+        (f"#/inventory/{to_global_id('InventoryItem', nowhere)}", "query Item", "Item not found"),
+    ):
+        # given a page whose read is held on its way (the server slow on it)
+        held = hold_first(page, operation)
+        page.evaluate("(to) => { location.hash = to; }", address)
+        wait_held(page, held, f"{operation} held")
+        # when the merchant goes to the Task Center, and the read comes in then
+        task_center.click()
+        expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
+        let_through(page, held)
+        # then the Task Center stays (before: the left page's "... not found" replaced it)
+        expect(page.get_by_role("heading", name=gone)).to_have_count(0)
+        expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
+
+    # given Add store's Authorize, its answer (TikTok's consent page) held on its way
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Store management").click()
+    page.get_by_role("link", name="Add store").click()
+    page.get_by_role("button", name="Authorize").click()
+    page.get_by_label("My TikTok Shop is a local shop in a supported region").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("TikTok Shop region").select_option("US")
+    page.get_by_label("Custom shop name").fill("Left behind")
+    held = hold_first(page, "mutation Start")
+    page.get_by_role("button", name="Authorize").click()
+    wait_held(page, held, "the authorization's start held")
+    # when the merchant goes to the Task Center, and the answer comes in then
+    task_center.click()
+    expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
+    let_through(page, held)
+    # then the merchant stays in the Task Center (before: taken to TikTok's consent page)
+    assert departures() == []
+    expect(page.get_by_role("heading", name="Task Center")).to_be_visible()

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, WebSocket, WebSocketRoute, expect
 from domain.shops import ShopStatus
 from gql.console.login import DEMO_LOGINS
 from gql.ids import from_global_id
-from tests.browser.conftest import approve, press, sign_in
+from tests.browser.conftest import approve, hold_first, let_through, press, record_departures, sign_in, wait_held
 from tests.e2e.test_webhooks import envelope, push
 from tests.fixtures.app import START, ShopbridgeServer
 from tests.fixtures.waiting import wait_until
@@ -163,6 +163,18 @@ def test_rename_reauthorize_and_delete_say_what_happens(console: Callable[..., S
     expect(page.locator("#notice")).to_have_text("The shop is now named “Main store”.")
     expect(row.get_by_role("button", name="Rename Main store")).to_be_focused()
     assert [e["node"]["name"] for e in app.graphql(SHOPS, None, "m1")["shops"]["edges"]] == ["Main store"]
+
+    # a re-authorization whose answer comes after the merchant went to another page leaves them there (js/app.js
+    # `route`: before, it took them from the Task Center to TikTok's consent page)
+    departures = record_departures(page)
+    held = hold_first(page, "mutation Reauthorize")
+    row.get_by_role("button", name="Re-authorize Main store").click()
+    wait_held(page, held, "the re-authorization's start held")
+    page.get_by_role("link", name="Task Center").click()
+    expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
+    let_through(page, held)
+    assert departures() == []
+    page.go_back()
 
     # re-authorize: to the consent page and back; another seller's shop is refused and nothing changes
     row.get_by_role("button", name="Re-authorize Main store").click()

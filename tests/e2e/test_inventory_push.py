@@ -22,7 +22,8 @@ UPDATE = """mutation($input: ShopInventoryPolicyUpdateInput!) { shopInventoryPol
 ITEMS = """query($after: String) { inventoryItems(first: 100, after: $after) {
   pageInfo { hasNextPage endCursor }
   edges { node { id sku onHand reserved safetyStock available
-    links { state shop { id } sku { tiktokSkuId } pushedQuantity pushedAt heldBackQuantity pushErrorCode } } } } }"""
+    links { state shop { id } sku { tiktokSkuId quantity } pushedQuantity pushedAt heldBackQuantity pushErrorCode }
+  } } } }"""
 SET_ON_HAND = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) {
   userErrors { code field message } } }"""
 
@@ -43,6 +44,18 @@ def set_on_hand(app: ShopbridgeServer, item_id: str, on_hand: int, merchant: str
     assert done["inventorySetOnHand"]["userErrors"] == [], done
 
 
+PRODUCT_SKUS = """query($id: ID!) { shop(id: $id) { products(first: 100) {
+  edges { node { skus { tiktokSkuId quantity } } } } } }"""
+
+
+def sku_quantities(app: ShopbridgeServer, shop_id: str, only: list[str] | None = None) -> dict[str, int]:
+    """`Sku.quantity` by TikTok SKU id as the products page reads it (the shop's first 100 products), of the SKUs
+    `only` names (None: all)."""
+    products = app.graphql(PRODUCT_SKUS, {"id": shop_id}, "m1")["shop"]["products"]["edges"]
+    found = {sku["tiktokSkuId"]: sku["quantity"] for edge in products for sku in edge["node"]["skus"]}
+    return found if only is None else {sku: found[sku] for sku in only}
+
+
 def stock_of(app: ShopbridgeServer, shop_tiktok_id: str, sku_id: str) -> int:
     for product in app.sandbox.control("GET", f"/shops/{shop_tiktok_id}/products")["products"]:
         for sku in product["skus"]:
@@ -58,6 +71,7 @@ def test_a_policy_change_is_validated_isolated_and_pushed(app: ShopbridgeServer)
     tiktok_id = app.tiktok_shop("us-local")["id"]
     items = pooled_items(app, "SB-00021-")
     assert items
+    before = sku_quantities(app, shop["id"])  # the stock the import read (nothing is pushed before a count)
     for item in items:
         set_on_hand(app, item["id"], 40)
     # (open orders of the shop reserve units: available is 40 less those)
@@ -81,6 +95,16 @@ def test_a_policy_change_is_validated_isolated_and_pushed(app: ShopbridgeServer)
         }
 
     wait_until(lambda: pushed() == {sku: (available[sku], None) for sku in skus}, what="the links' push state")
+    # and each SKU's TikTok stock reads as pushed, on the products page and on the item's links, with no poll since:
+    # it read as imported (TikTok's stock before the push) until the next products poll
+    assert {sku: before[sku] for sku in skus} != {sku: available[sku] for sku in skus}  # a change to see
+    assert sku_quantities(app, shop["id"], skus) == {sku: available[sku] for sku in skus}
+    assert {
+        link["sku"]["tiktokSkuId"]: link["sku"]["quantity"]
+        for item in pooled_items(app, "SB-00021-")
+        for link in item["links"]
+        if link["state"] == "LINKED"
+    } == {sku: available[sku] for sku in skus}
 
     # the defaults: on, 100 %, no maximum, threshold 0
     policy = app.graphql(POLICY, {"id": shop["id"]}, "m1")["shop"]["inventoryPolicy"]

@@ -64,6 +64,11 @@ async def test_a_subscriber_on_the_api_sees_progress_made_by_a_worker_process(ap
         stop_worker(worker)
 
 
+# Who logs a send that failed after a commit: a sync task's (`domain.services.sync.send_tasks`, which marks it unsent),
+# any other's (the unit of work's after-commit callbacks).
+SENDERS = ("domain.services.sync", "adapters.db.uow")
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_with_redis_down_a_shop_connects_and_the_unsent_work_is_one_warning_line_each(app_factory, caplog) -> None:
     # given an API process whose Redis cannot be reached (down, restarting)
@@ -71,13 +76,13 @@ def test_with_redis_down_a_shop_connects_and_the_unsent_work_is_one_warning_line
     # when a merchant connects a shop: the authorization commits, then its imports and webhook registration cannot
     # be sent to the queue
     shop = app.connect_shop("m1", "us-local", "US")
-    # then the merchant sees the shop and its imports QUEUED (a sweep sends them once Redis is back)...
+    # then the merchant sees the shop and its imports QUEUED (the scheduler's tick sends them once Redis is back)...
     query = "query($id: ID!) { shop(id: $id) { status syncTasks { edges { node { kind status } } } } }"
     found = app.graphql(query, {"id": shop["id"]}, "m1")["shop"]
     assert found["status"] == "ACTIVE"
     assert sorted(t["node"]["status"] for t in found["syncTasks"]["edges"]) == ["QUEUED", "QUEUED"]
     # ...and each send that failed is one WARNING line naming Redis, not an ERROR with a traceback: an outage
-    unsent = [r for r in caplog.records if r.name == "adapters.db.uow"]
+    unsent = [r for r in caplog.records if r.name in SENDERS]
     assert unsent and all((r.levelname, r.exc_info) == ("WARNING", None) for r in unsent), unsent
     assert all("Redis unavailable: ConnectionError" in r.getMessage() for r in unsent)
     # and each was tried: a refusal costs milliseconds, so it opens no window of sends skipped (a timeout does)
@@ -132,11 +137,11 @@ def test_with_redis_hung_a_mutation_after_the_first_timeout_does_not_try_redis_a
         again = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")
     finally:
         hung.close()
-    # then it is QUEUED too (the sweep sends it once Redis is back), without opening a connection to Redis again:
-    # it did not wait out the timeout a second time (each send and each signal did, 5 s each, every mutation)
+    # then it is QUEUED too (the scheduler's tick sends it once Redis is back), without opening a connection to Redis
+    # again: it did not wait out the timeout a second time (each send and each signal did, 5 s each, every mutation)
     assert again["syncStart"] == {"tasks": [{"status": "QUEUED"}], "userErrors": []}
     assert len(hung.accepted) == tried
     # and each unsent task is one WARNING line naming Redis, the second saying it was not tried
-    unsent = [r.getMessage() for r in caplog.records if r.name == "adapters.db.uow"]
+    unsent = [r.getMessage() for r in caplog.records if r.name in SENDERS]
     assert len(unsent) == 2 and all("Redis unavailable: TimeoutError" in m for m in unsent), unsent
     assert "not tried" in unsent[1], unsent

@@ -92,6 +92,28 @@ async def test_an_announced_end_moves_expires_at_live(app_factory: Any) -> None:
     assert [(a["code"], when(a["at"])) for a in seen["attention"]] == [("EXPIRING_SOON", ends)]
 
 
+async def test_a_sale_arriving_by_webhook_moves_the_order_count_live(app_factory: Any) -> None:
+    """The store list's Orders count follows a sale: the webhook's new order signals the shop and the feed's
+    fingerprint holds the counts (before: nothing was sent, the count moved at the next task only)."""
+    # given a connected shop whose webhook address TikTok has, and a subscriber of the merchant's shops
+    app: ShopbridgeServer = app_factory(webhooks=True)
+    shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+    await asyncio.to_thread(app.wait_for_webhook_registration, shop)
+    await asyncio.to_thread(app.wait_for_idle_sync)
+    counted = "subscription { shopsUpdated { id orderCount productCount } }"
+    async with app.subscribe(counted, {}, "m1") as op:
+        first = (await op.next())["shopsUpdated"]
+        await following(app, "m1", 1)
+        # when a buyer orders at TikTok, which pushes the order's status (webhook 1)
+        tiktok_id = shop["tiktokShopId"]
+        order = app.sandbox.control("POST", f"/shops/{tiktok_id}/orders", {"orders": [{"status": "UNPAID"}]})
+        body = envelope(1, tiktok_id, {"order_id": order["orders"][0]["id"], "order_status": "UNPAID"})
+        assert (await asyncio.to_thread(push, app, body)).status_code == 200
+        # then the shop arrives with one order more, well before the feed's periodic full read (30 s)
+        seen = await next_change(op, lambda s: s["orderCount"] == first["orderCount"] + 1, timeout=10)
+    assert (seen["id"], seen["productCount"]) == (shop["id"], first["productCount"])
+
+
 async def test_the_subscription_ends_when_its_token_expires(app: ShopbridgeServer) -> None:
     """Nothing changes, yet the feed's periodic read wakes the subscriber, which re-checks its token."""
     async with app.subscribe(SHOPS_UPDATED, {}, "m1", ttl=2) as op:

@@ -175,6 +175,46 @@ async def test_one_active_task_per_shop_and_kind_and_a_delete_cancels_them(uows:
         assert await uow.sync_tasks.update(after) is False
 
 
+async def test_an_unsent_task_is_marked_while_queued_listed_and_claimed_once(uows: UowFactory) -> None:
+    shop = await _added(uows)
+    other = await _added(uows, "merchant-b")
+    queued, running = make_task(shop, SyncKind.PRODUCTS), make_task(shop, SyncKind.ORDERS)
+    later = make_task(other, created_at=NOW + timedelta(seconds=1))
+    running.begin_attempt(NOW)
+    async with uows() as uow:
+        for task in (later, queued, running):
+            await uow.sync_tasks.add(task)
+        await uow.commit()
+    # given the sends of three tasks failed: only the QUEUED ones are marked (a running one has its message)
+    async with uows() as uow:
+        assert await uow.sync_tasks.mark_unsent([later.id, queued.id, running.id]) == 2
+        assert await uow.sync_tasks.mark_unsent([]) == 0
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.sync_tasks.list_unsent(10) == [queued.id, later.id]  # oldest first
+        assert await uow.sync_tasks.list_unsent(1) == [queued.id]
+        stored = await uow.sync_tasks.get(queued.id)
+    assert stored is not None and stored.unsent
+    # when two callers claim the same task, then one gets it: the mark cleared, the task touched
+    async with uows() as uow:
+        assert await uow.sync_tasks.claim_unsent(queued.id, NOW + timedelta(minutes=1)) is True
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.sync_tasks.claim_unsent(queued.id, NOW + timedelta(minutes=1)) is False
+        assert await uow.sync_tasks.claim_unsent(running.id, NOW) is False
+        assert await uow.sync_tasks.list_unsent(10) == [later.id]
+        claimed = await uow.sync_tasks.get(queued.id)
+    assert claimed is not None and not claimed.unsent and claimed.heartbeat_at == NOW + timedelta(minutes=1)
+    # and a task begun (its message ran) or re-queued by the sweep is no longer unsent
+    async with uows() as uow:
+        task = await uow.sync_tasks.get(later.id)
+        assert task is not None and task.begin_attempt(NOW + timedelta(minutes=2))
+        await uow.sync_tasks.update(task)
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.sync_tasks.list_unsent(10) == []
+
+
 async def test_retention_deletes_finished_tasks_only_once_superseded_oldest_first_and_at_commit(
     uows: UowFactory,
 ) -> None:

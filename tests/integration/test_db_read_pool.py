@@ -262,7 +262,8 @@ async def test_links_of_items_and_of_skus_read_every_push_field(database: Databa
         shop.id, _id("item-1"), "LINKED", "MANUAL",
     )  # fmt: skip
     assert (linked.pushed_quantity, linked.pushed_at, linked.push_error_code) == (4, NOW + SECOND, "12052700")
-    assert (linked.sku.tiktok_sku_id, linked.sku.seller_sku, linked.sku.quantity) == ("p-old-sku0", "SELLER-p-old-0", 3)
+    # its TikTok stock: the push (4), newer than the product's read (3, of no known time: `last_known_stock`)
+    assert (linked.sku.tiktok_sku_id, linked.sku.seller_sku, linked.sku.quantity) == ("p-old-sku0", "SELLER-p-old-0", 4)
     assert (str(linked.sku.price.amount), linked.sku.price.currency, linked.product_created_at) == ("19.90", "USD", NOW)
     never = by_skus[ids["p-old-sku1"]]  # no link row yet
     assert (never.state, never.source, never.inventory_item_id, never.pushed_quantity) == (

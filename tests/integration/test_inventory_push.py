@@ -12,12 +12,19 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from domain.clock import SystemClock
 from domain.inventory_push import InventoryPolicy, push_backoff
+from domain.ports import UpsertCounts
 from domain.services.inventory_push import push_shop
 from domain.services.inventory_reconcile import inventory_tick, reconcile_shop
 from domain.shops import Shop
+from gql.container import Services
+from gql.context import Context
+from gql.schema import schema
+from gql.types import global_id
 from tests.fakes import FakeClock
 from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
 from tests.integration.pool_push_support import (
     PushWorld,
@@ -79,6 +86,96 @@ async def test_a_push_sets_every_linked_sku_to_its_target_on_every_warehouse(wor
     assert row["pushed_version"] == row["dirty_version"] and row["claimed_by"] is None
     sent = updates(world.sandbox, shop, product["id"])
     assert len(sent) == 1 and {len(s["inventory"]) for s in sent[0]["skus"]} == {2}  # every warehouse of each SKU
+
+
+SKU_QUANTITY = "query($id: ID!) { node(id: $id) { ... on Sku { quantity } } }"
+
+
+async def sku_quantity(world: PushWorld, shop: Shop, sku_id: str) -> int:
+    """`Sku.quantity` of Shopbridge's SKU `sku_id`, through the GraphQL schema over the world's database (the
+    services a read of it uses: the database and the clock; nothing else is touched)."""
+    unused: Any = None
+    services = Services(
+        settings=unused, db=world.db, uow_factory=world.uows, tiktok=world.tiktok, queue=unused, events=unused,
+        clock=SystemClock(), intake=unused, cipher=unused,
+    )  # fmt: skip
+    context = Context(services, shop.merchant_id)
+    result = await schema.execute(SKU_QUANTITY, variable_values={"id": global_id("Sku", sku_id)}, context_value=context)
+    assert result.errors is None and result.data is not None, result.errors
+    return int(result.data["node"]["quantity"])
+
+
+async def read_products(world: PushWorld, shop: Shop) -> list[Any]:
+    """A Search Products page of the shop as a poll reads it now (each product's `stock_read_at`: now)."""
+    page = await world.tiktok.search_products(shop.tokens.access_token, shop.tiktok_shop_cipher, page_size=100)
+    return list(page.items)
+
+
+async def upsert_products(world: PushWorld, shop: Shop, page: list[Any]) -> UpsertCounts:
+    async with world.uows() as uow:
+        counts = await uow.catalog.upsert_products(shop.id, page)
+        await uow.commit()
+    return counts
+
+
+@SQLITE_ONLY
+async def test_a_skus_tiktok_stock_reads_as_the_newer_of_its_products_last_read_and_its_last_push(
+    world: PushWorld,
+) -> None:
+    """Rule (README "A SKU's TikTok stock"; `Sku.quantity`): once a push lands, the SKU's TikTok stock reads as the
+    quantity pushed, until a read of its product sent after the push was computed; a read sent before it, stored
+    after it, does not bring the older stock back. It read as the last import for as long as no poll came: "TikTok
+    stock 12" where TikTok had the 9 just pushed."""
+    # given a pooled SKU imported at TikTok's stock, and a page of its product read when TikTok showed 77 (a Seller
+    # Center edit), not stored yet (a poll's page in flight)
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=10)
+    tiktok_sku = next(iter(items))
+    imported = await sku_quantity(world, shop, sku_ids[tiktok_sku])
+    assert imported != 10
+    world.sandbox.control("POST", f"/products/{product['id']}", {"skus": [{"id": tiktok_sku, "quantity": 77}]})
+    in_flight = await read_products(world, shop)
+
+    # when the pool pushes its 10 units, and TikTok takes them
+    await change_stock(world, items[tiktok_sku], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps())
+    assert sum(tiktok_stock(world.sandbox, shop)[tiktok_sku].values()) == 10
+
+    # then the SKU's TikTok stock reads 10, with no read since
+    assert await sku_quantity(world, shop, sku_ids[tiktok_sku]) == 10
+    # and the page read before the push, stored after it, leaves it at 10
+    await upsert_products(world, shop, in_flight)
+    assert await sku_quantity(world, shop, sku_ids[tiktok_sku]) == 10
+    # and a read sent after the push (TikTok at 55 now, a Seller Center edit) is what it reads then
+    world.sandbox.control("POST", f"/products/{product['id']}", {"skus": [{"id": tiktok_sku, "quantity": 55}]})
+    await upsert_products(world, shop, await read_products(world, shop))
+    assert await sku_quantity(world, shop, sku_ids[tiktok_sku]) == 55
+
+
+@SQLITE_ONLY
+async def test_a_product_read_again_unchanged_after_a_push_reads_as_tiktok_has_it_again(world: PushWorld) -> None:
+    """Rule (README "A SKU's TikTok stock"; `confirm_stock_reads`): a read sent after a push that finds the product
+    as stored (TikTok came back to the imported stock) is the SKU's stock. The import writes no row of an unchanged
+    product, so its read time stayed the import's, and the SKU read as the push for good: 2 units too many."""
+    # given a SKU imported at TikTok's stock, then pushed 2 units more, and 2 sales at TikTok (not in the pool yet)
+    shop = await imported_shop(world)
+    product = product_of(world.sandbox, shop, "SB-00021-")
+    tiktok_sku = product["skus"][0]["id"]
+    imported = sum(tiktok_stock(world.sandbox, shop)[tiktok_sku].values())
+    item = await add_item(world.db, shop.merchant_id, "SB-00021-only", imported + 2)
+    sku_id = await link(world.db, shop, tiktok_sku, item, product["id"])
+    await change_stock(world, item, 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps())
+    assert await sku_quantity(world, shop, sku_id) == imported + 2
+    world.sandbox.control("POST", f"/shops/{shop.tiktok_shop_id}/sales", {"sku_id": tiktok_sku, "quantity": 2})
+    assert sum(tiktok_stock(world.sandbox, shop)[tiktok_sku].values()) == imported
+
+    # when a poll reads the product again: every value as the import stored it
+    counts = await upsert_products(world, shop, await read_products(world, shop))
+    assert counts.created == counts.updated == 0
+
+    # then the SKU reads as TikTok has it, the import's stock again
+    assert await sku_quantity(world, shop, sku_id) == imported
 
 
 async def test_a_hundred_sales_during_a_push_cost_one_more_call_with_the_last_value(world: PushWorld) -> None:

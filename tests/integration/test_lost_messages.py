@@ -1,11 +1,13 @@
 """Sync tasks whose message Redis lost: Redis restarted empty (it needs no persistence), or was down when the task was
 sent after its commit. The task stays QUEUED, and with it every poll and `syncStart` of its shop and kind is refused
-as already running, until the stale sweep re-sends it. The sweep asks Redis which tasks it holds a message for, and
+as already running, until its message is sent again. The sweep asks Redis which tasks it holds a message for, and
 re-sends a lost one after SHOPBRIDGE_SYNC_STALE_AFTER, not after the 20 minutes a retry's backoff may take; a task
-whose message Redis holds is left alone."""
+whose message Redis holds is left alone. A task whose send failed (Redis down) is marked unsent, and the scheduler's
+tick sends it seconds after Redis is back, once, however many processes try."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +16,8 @@ import pytest
 from dramatiq import Message
 from redis import Redis as SyncRedis
 
-from domain.services.sync import resume_stale_tasks, start_sync
+from domain.ports import QueueUnavailableError
+from domain.services.sync import resend_unsent_tasks, resume_stale_tasks, start_sync
 from domain.sync import SyncKind, SyncTaskStatus
 from tests.fixtures.app import MutableClock
 from tests.fixtures.redis_server import RedisServer
@@ -110,3 +113,74 @@ async def test_a_worker_runs_an_import_whose_message_redis_lost_once_stale_after
     finally:
         stop_worker(worker)
     assert done.status is SyncTaskStatus.SUCCEEDED, (done.status, done.error_message)
+
+
+@pytest.mark.redis
+async def test_a_sync_started_while_redis_is_down_runs_once_seconds_after_it_is_back(
+    postgres_url: str, own_redis: RedisServer, sandbox: SandboxServer, tmp_path: Path,
+    sync_harness_factory: Callable[..., SyncHarness],
+) -> None:  # fmt: skip
+    # the sweep's default thresholds (5 min): alone, it would send the tasks 5 to 10 minutes after Redis is back
+    settings = sync_settings(
+        postgres_url, sandbox, tmp_path, broker_url=own_redis.url, scheduler_enabled=True, scheduler_tick=0.2
+    )
+    harness = sync_harness_factory(settings)
+    from workers.broker import setup_broker
+
+    setup_broker(settings)
+    from workers.actors import task_queue
+
+    queue = task_queue(settings)
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    # given Redis down when a merchant starts a sync (both kinds: the scheduler's polls of the shop wait for them)
+    own_redis.halt()
+    tasks = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
+                             [SyncKind.ORDERS, SyncKind.PRODUCTS])  # fmt: skip
+    # then the start answers its tasks QUEUED, marked unsent
+    assert [t.status for t in tasks] == [SyncTaskStatus.QUEUED] * 2
+    assert [getattr(await harness.task(t.id), "unsent", None) for t in tasks] == [True, True]
+    # when Redis is back, a worker's scheduler tick sends them and the worker imports each, once
+    own_redis.resume()
+    worker = spawn_worker(settings_env(settings))
+    try:
+        done = [await harness.wait(t.id, timeout=30) for t in tasks]
+    finally:
+        stop_worker(worker)
+    assert [(t.status, t.attempts, t.unsent) for t in done] == [(SyncTaskStatus.SUCCEEDED, 1, False)] * 2, done
+
+
+@pytest.mark.redis
+async def test_processes_resending_unsent_tasks_at_once_send_each_once(
+    postgres_url: str, own_redis: RedisServer, sandbox: SandboxServer, tmp_path: Path,
+    sync_harness_factory: Callable[..., SyncHarness],
+) -> None:  # fmt: skip
+    settings = sync_settings(postgres_url, sandbox, tmp_path, broker_url=own_redis.url)
+    harness = sync_harness_factory(settings)
+    from workers.broker import setup_broker
+
+    setup_broker(settings)  # this process only sends; no worker takes the messages
+    from workers.actors import task_queue
+
+    queue = task_queue(settings)
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    own_redis.halt()
+    orders, products = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
+                                        [SyncKind.ORDERS, SyncKind.PRODUCTS])  # fmt: skip
+    # given two tasks whose send failed, Redis down: a tick meanwhile sends nothing and writes nothing
+    with pytest.raises(QueueUnavailableError):
+        await resend_unsent_tasks(harness.uow_factory, queue, harness.clock, messages=queue)
+    own_redis.resume()
+    redis = SyncRedis.from_url(own_redis.url)
+    # and one of them whose message did reach Redis (a send that timed out after Redis took it)
+    await queue.enqueue_sync(products.id)
+    assert _messages_of(redis) == [products.id]
+    # when two processes' ticks re-send the unsent tasks at the same time
+    resend = resend_unsent_tasks(harness.uow_factory, queue, harness.clock, messages=queue)
+    again = resend_unsent_tasks(harness.uow_factory, queue, harness.clock, messages=queue)
+    first, second = await asyncio.gather(resend, again)
+    # then the orders task is sent by one of them, once; the products task is not sent a second time
+    assert sorted([*first, *second]) == [orders.id], (first, second)
+    assert _messages_of(redis) == sorted([orders.id, products.id])
+    # and neither is left marked: the next tick sends nothing
+    assert await resend_unsent_tasks(harness.uow_factory, queue, harness.clock, messages=queue) == []
+    redis.close()

@@ -1,10 +1,15 @@
-"""Update Inventory's per-SKU outcome (domain/stock_levels.py): which code and message a refused SKU keeps.
+"""Update Inventory's per-SKU outcome (domain/stock_levels.py): which code and message a refused SKU keeps; a SKU's
+stock as last known (`last_known_stock`).
 
 mutmut does not mutate properties, so these rules are outside its score; this pins them all the same."""
 
 from __future__ import annotations
 
-from domain.stock_levels import InventoryUpdateResult, SkuUpdateFailure, WarehouseFailure
+from datetime import UTC, datetime, timedelta
+
+from domain.stock_levels import InventoryUpdateResult, SkuUpdateFailure, WarehouseFailure, last_known_stock
+
+T = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
 
 def test_a_refused_sku_keeps_its_first_warehouses_code_else_its_own() -> None:
@@ -24,3 +29,12 @@ def test_a_refused_sku_keeps_its_first_warehouses_code_else_its_own() -> None:
 def test_an_update_is_ok_only_without_a_refused_sku() -> None:
     assert InventoryUpdateResult(()).ok
     assert not InventoryUpdateResult((SkuUpdateFailure(None, 36009003, "Internal error"),)).ok
+
+
+def test_a_skus_stock_is_the_newer_of_its_read_and_its_push_the_read_winning_a_tie() -> None:
+    second = timedelta(seconds=1)
+    assert last_known_stock(12, T, 9, T + second) == 9  # pushed after the read: TikTok has the push
+    assert last_known_stock(12, T + second, 9, T) == 12  # read after the push was computed: TikTok's own word
+    assert last_known_stock(12, T, 9, T) == 12  # a read sent as the push was computed may not show it
+    assert last_known_stock(12, None, 9, T) == 9  # a read of unknown time (before migration 0020): older
+    assert last_known_stock(12, T, None, None) == 12  # never pushed (unlinked, or not yet): the read

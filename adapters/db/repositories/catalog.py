@@ -2,11 +2,13 @@
 
 The hot path of an import. Per chunk of a page: one SELECT of the shop (held until commit) joined to the stored
 fingerprints, one executemany upsert of the new and changed parents, one DELETE of the changed parents' children,
-one executemany upsert of the children. Unchanged records cost nothing but the SELECT. Records come in their
+one executemany upsert of the children. Unchanged records cost nothing but the SELECT (and, for products, one
+UPDATE per page that writes only those whose SKUs were pushed since their stored read). Records come in their
 stored form (`domain.stored`): values and fingerprint computed once, where the record was decoded; a record's
 fingerprint is a digest of the values it is stored as, so "unchanged" means exactly "same rows", and rows are
-built only for the records written. Row ids are digests of (shop, kind, TikTok id), so a record keeps its id
-across re-imports and two writers of the same page converge on the same rows.
+built only for the records written (but a product read again unchanged after a push of one of its SKUs: its read
+time moves, `confirm_stock_reads`, one UPDATE per page). Row ids are digests of (shop, kind, TikTok id), so a
+record keeps its id across re-imports and two writers of the same page converge on the same rows.
 
 An older version never overwrites a newer one: a record whose `update_time` is before the stored one's counts as
 unchanged (a late webhook's re-fetch, an import page fetched before a webhook's), and the parent upsert itself only
@@ -29,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.db.errors import ShopGoneError, is_foreign_key_violation
 from adapters.db.lists import among
 from adapters.db.repositories.bulk import Record, columns, sqlite_time, upsert_records
+from adapters.db.repositories.stock_reads import confirm_stock_reads
 from adapters.db.tables import line_items, orders, products, shops, skus, warehouse_stocks
 from domain.clock import Clock, SystemClock
 from domain.inventory.links import trimmed
@@ -143,6 +146,8 @@ class SqlCatalogRepository:
             )
             to_write: list[_Rows] = []
             changed_ids: list[str] = []
+            # Products read again unchanged, by the page's read time: `confirm_stock_reads`
+            confirmed: dict[datetime, list[str]] = {}
             updated_at = _UPDATED_AT[table.name]
             for record in chunk:
                 known = stored.get(record.values[0])
@@ -156,6 +161,8 @@ class SqlCatalogRepository:
                     updated += 1
                 else:
                     unchanged += 1
+                    if isinstance(record, StoredProduct) and record.stock_read_at is not None:
+                        confirmed.setdefault(record.stock_read_at, []).append(record.values[0])
                     continue
                 rows = _rows(shop_id, record, imported_at, as_time)
                 if previous is not None:
@@ -168,6 +175,8 @@ class SqlCatalogRepository:
                     if is_foreign_key_violation(exc):
                         raise ShopGoneError(shop_id) from exc
                     raise
+            if confirmed:
+                await confirm_stock_reads(self._session, shop_id, confirmed)
         if inserted:
             await self._session.execute(ADD_TO_COUNT, {"shop_id": shop_id, "catalog": table.name, "added": inserted})
         return UpsertCounts(created=created, updated=updated, unchanged=unchanged)

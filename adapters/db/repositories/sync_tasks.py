@@ -9,6 +9,7 @@ once never leave a role without its newest task.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ _TERMINAL = [status.value for status in TERMINAL_STATUSES]
 _IMPORT_TRIGGERS = [trigger.value for trigger in IMPORT_TRIGGERS]
 _SCHEDULED = SyncTrigger.SCHEDULED.value
 _SUCCEEDED = SyncTaskStatus.SUCCEEDED.value
+_QUEUED = SyncTaskStatus.QUEUED.value
 _UNSUCCESSFUL = [status for status in _TERMINAL if status != _SUCCEEDED]
 
 
@@ -110,6 +112,36 @@ class SqlSyncTaskRepository:
             task.request_cancel(now)
             await self.update(task)
         return tasks
+
+    async def mark_unsent(self, task_ids: Sequence[str]) -> int:
+        if not task_ids:
+            return 0
+        result = await self._session.execute(
+            update(sync_tasks)
+            .where(sync_tasks.c.id.in_(list(task_ids)), sync_tasks.c.status == _QUEUED)
+            .values(unsent=True)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def list_unsent(self, limit: int) -> list[str]:
+        # The `(status, heartbeat_at)` index finds the QUEUED tasks (a few per shop at most); `unsent` filters them.
+        query = (
+            select(sync_tasks.c.id)
+            .where(sync_tasks.c.status == _QUEUED, sync_tasks.c.unsent)
+            .order_by(sync_tasks.c.created_at, sync_tasks.c.id)
+            .limit(limit)
+        )
+        return list((await self._session.execute(query)).scalars())
+
+    async def claim_unsent(self, task_id: str, now: datetime) -> bool:
+        # One conditional UPDATE: of two processes claiming at once, the second finds the mark cleared (PostgreSQL
+        # re-checks the condition on the row the first one committed; SQLite runs one write at a time).
+        result = await self._session.execute(
+            update(sync_tasks)
+            .where(sync_tasks.c.id == task_id, sync_tasks.c.status == _QUEUED, sync_tasks.c.unsent)
+            .values(unsent=False, heartbeat_at=now)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     async def last_succeeded(self, shop_id: str, kind: SyncKind, *, scheduled: bool) -> SyncTask | None:
         trigger = sync_tasks.c.trigger
@@ -243,6 +275,7 @@ def _to_row(task: SyncTask) -> dict[str, Any]:
         "finished_at": task.finished_at,
         "heartbeat_at": task.heartbeat_at,
         "cancel_requested": task.cancel_requested,
+        "unsent": task.unsent,
         "checkpoint": task.checkpoint,
         "orders_created_since": task.orders_created_since,
         "orders_created_until": task.orders_created_until,
@@ -252,4 +285,6 @@ def _to_row(task: SyncTask) -> dict[str, Any]:
 def _from_row(row: Row[Any]) -> SyncTask:
     m = row._mapping
     fields = sync_task_fields(m)
-    return SyncTask(**{**fields, "failures": list(fields["failures"])}, checkpoint=m["checkpoint"] or {})
+    return SyncTask(
+        **{**fields, "failures": list(fields["failures"])}, checkpoint=m["checkpoint"] or {}, unsent=bool(m["unsent"])
+    )

@@ -425,7 +425,7 @@ async def forget_deleted_lines(session: AsyncSession, deleted_before: datetime, 
     """Delete at most `limit` records a shop's delete before `deleted_before` (UTC) kept for its TikTok shop
     connected again, oldest first: the lines it deducted (`deleted_shop_lines`), then the units it took off as sold
     unseen (`deleted_shop_holds`); the rule: `domain.inventory.ledger.deleted_line_forgotten`. Returns how many.
-    Through each table's `deleted_at` index (migrations 0032, 0033), a batch no other sweep holds
+    Through each table's `deleted_at` index (migrations 0033, 0034), a batch no other sweep holds
     (`adapters.db.retention`); a record an import consumes meanwhile is simply gone (its delete and this one touch
     the same rows, in either order)."""
     lines = await delete_oldest(

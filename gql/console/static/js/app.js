@@ -26,6 +26,7 @@ const LIVE_LABELS = {
 
 let socket = null;
 let cleanup = () => {};
+let leaving = () => {}; // the page shown stops hearing its answers (pageGraphql), before its cleanup
 let returned = null; // back from TikTok's consent page before signing in: completed once the merchant signs in
 
 function setLive(status) {
@@ -158,33 +159,90 @@ function closeDialogs() {
   }
 }
 
+/** "#/inventory?query=SB-1&after=…": the route ("/inventory"), then the page's own state (its params), which Back
+ * restores; an empty address is Store management's. */
+function address() {
+  const [path, query = ""] = (location.hash.replace(/^#/, "") || "/stores").split("?");
+  return { path, query };
+}
+
+/** A promise that never settles: what a page left is answered (its code after the answer never runs). A new one each
+ * time: nothing holds it, so the page's waiting code goes with it (one shared promise would keep every left page's). */
+const never = () => new Promise(() => {});
+
+/** GraphQL for the page shown at route `path`, and `leave()` for when it goes: the page's answers, and its errors,
+ * reach it only while it is shown. Once it is left (another page, sign-out), or once the address names another route
+ * (browser Back, Forward and links change it a task before the router hears `hashchange`), an answer never settles.
+ * A page no longer shown put "Shop not found" or "Item not found" in place of the next page, announced its errors
+ * there, wrote its address over the next one's (inventory.js) and took the merchant to TikTok's consent page from
+ * the page they had gone to (Authorize, Re-authorize). The request itself goes on: a change sent is made. */
+function pageGraphql(path) {
+  let shown = true;
+  const current = () => shown && address().path === path;
+  return {
+    graphql: (...args) => graphql(...args).then(
+      (data) => (current() ? data : never()),
+      (error) => {
+        if (current()) throw error;
+        return never();
+      },
+    ),
+    leave: () => {
+      shown = false;
+    },
+  };
+}
+
 function route() {
   if (!session.token) return;
   cleanup();
   closeDialogs();
-  // "#/inventory?query=SB-1&after=…": the route, then the page's own state (params), which Back restores
-  const [path, query = ""] = (location.hash.replace(/^#/, "") || "/stores").split("?");
-  const ctx = { main, socket, graphql, navigate: (to) => (location.hash = to), params: new URLSearchParams(query) };
+  const { path, query } = address();
+  const page = pageGraphql(path);
+  const ctx = { main, socket, graphql: page.graphql, navigate: (to) => (location.hash = to), params: new URLSearchParams(query) };
   const parts = path.split("/").filter(Boolean);
   let current = "stores";
+  let stop;
   if (parts[0] === "tasks") {
     current = "tasks";
-    cleanup = renderTasks(ctx) || (() => {});
+    stop = renderTasks(ctx);
   } else if (parts[0] === "inventory") {
     current = "inventory";
-    cleanup = (parts[1] ? renderItem(ctx, decodeURIComponent(parts[1])) : renderInventory(ctx)) || (() => {});
+    stop = parts[1] ? renderItem(ctx, decodeURIComponent(parts[1])) : renderInventory(ctx);
   } else if (parts[0] === "shops" && parts[1] && (parts[2] === "products" || parts[2] === "orders")) {
-    cleanup = renderCatalog(ctx, decodeURIComponent(parts[1]), parts[2]) || (() => {});
+    stop = renderCatalog(ctx, decodeURIComponent(parts[1]), parts[2]);
   } else if (parts[0] === "stores" && parts[1] === "add") {
-    cleanup = renderAddStore(ctx) || (() => {});
+    stop = renderAddStore(ctx);
   } else {
-    cleanup = renderStores(ctx) || (() => {});
+    stop = renderStores(ctx);
   }
+  leaving = page.leave;
+  cleanup = () => {
+    page.leave();
+    stop?.();
+  };
   for (const link of nav.querySelectorAll("a")) {
     if (link.dataset.route === current) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
 }
+
+// "Skip to content" (index.html, the keyboard's first stop): the focus to the page shown. Followed as a link, its
+// address (`#main`) was routed, as Store management's: every other page was left for it.
+document.querySelector("a.skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
+
+// Where the browser says at once that the address moves (the Navigation API's `navigate`: a link, Back, Forward;
+// not a page's own replaceState, nor a link to the address shown, which fires no `hashchange`), the page shown stops
+// hearing its answers then, a task before the router hears `hashchange`. pageGraphql's test of the route alone let
+// an answer for the same route through: the Inventory list searched, Inventory in the navigation clicked, its read
+// landing in between wrote the search back over `#/inventory`, and the searched list was shown again.
+window.navigation?.addEventListener("navigate", (event) => {
+  const { destination, navigationType } = event;
+  if (destination.sameDocument && navigationType !== "replace" && destination.url !== location.href) leaving();
+});
 
 window.addEventListener("hashchange", () => {
   announce("");

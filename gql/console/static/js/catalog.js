@@ -7,7 +7,7 @@ import { announce, fill, h, number, time } from "./dom.js";
 const PAGE = 20;
 const PRODUCTS = `query Products($id: ID!, $after: String) { shop(id: $id) { id name productCount
   products(first: ${PAGE}, after: $after) { totalCount pageInfo { hasNextPage endCursor }
-    edges { node { id tiktokProductId title status updatedAt skus { tiktokSkuId sellerSku quantity price { amount currency } link { state pushedQuantity } } } } } } }`;
+    edges { node { id tiktokProductId title status updatedAt skus { tiktokSkuId sellerSku quantity price { amount currency } } } } } } }`;
 const ORDERS = `query Orders($id: ID!, $after: String, $status: OrderStatus) { shop(id: $id) { id name orderCount
   orders(first: ${PAGE}, after: $after, status: $status) { totalCount pageInfo { hasNextPage endCursor }
     edges { node { id tiktokOrderId status createdAt updatedAt total { amount currency } lineItems { quantity } } } } } }`;
@@ -15,11 +15,6 @@ const ORDER_STATUSES = ["UNPAID", "ON_HOLD", "AWAITING_SHIPMENT", "PARTIALLY_SHI
   "IN_TRANSIT", "DELIVERED", "COMPLETED", "CANCELLED"];
 
 const money = (m) => new Intl.NumberFormat(undefined, { style: "currency", currency: m.currency }).format(Number(m.amount));
-// A SKU's stock at TikTok: for one linked to the inventory pool, the quantity the pool last set there
-// (`link.pushedQuantity`); otherwise, or before its first push, TikTok's own as of the product's last read
-// (`quantity`, which the pool's pushes leave as it was).
-const stockOf = (sku) =>
-  sku.link?.state === "LINKED" && sku.link.pushedQuantity !== null ? sku.link.pushedQuantity : sku.quantity;
 const words = (s) => (s ? s.charAt(0) + s.slice(1).toLowerCase().replaceAll("_", " ") : "Unknown");
 // A product's status at TikTok (Product.status, TikTok's own words: tiktok-api.md sec. 7) as Seller Center says it.
 // Read as words, ACTIVATE, the status of a product on sale, showed "Activate": an action, as if it were not on sale.
@@ -94,11 +89,13 @@ export function renderCatalog(ctx, shopId, kind) {
   }
 
   function productRow(p) {
-    const stock = p.skus.reduce((sum, s) => sum + stockOf(s), 0);
+    // A SKU's stock at TikTok is its `quantity`, as last known (the API's rule: the newer of the product's last read
+    // and the pool's last push that landed). The page once took the push over the read itself, even a later read.
+    const stock = p.skus.reduce((sum, s) => sum + s.quantity, 0);
     return h("tr", {},
       h("td", {}, p.title, h("div", { class: "muted small" }, p.tiktokProductId)),
       h("td", { "data-label": "Status" }, PRODUCT_STATUSES[p.status] ?? words(p.status)),
-      h("td", { "data-label": "SKUs" }, p.skus.map((s) => h("div", { class: "small" }, `${s.sellerSku || s.tiktokSkuId} · ${money(s.price)} · ${number(stockOf(s))} in stock`))),
+      h("td", { "data-label": "SKUs" }, p.skus.map((s) => h("div", { class: "small" }, `${s.sellerSku || s.tiktokSkuId} · ${money(s.price)} · ${number(s.quantity)} in stock`))),
       h("td", { "data-label": "Stock", class: "num" }, number(stock)),
       h("td", { "data-label": "Updated" }, time(p.updatedAt)));
   }

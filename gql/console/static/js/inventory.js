@@ -89,9 +89,11 @@ export function renderInventory(ctx) {
   search.value = applied.query ?? "";
   oversold.checked = Boolean(applied.oversold);
 
-  /** The list shown, in the address (replaced, not pushed: Back leaves Inventory, as before). */
+  /** The list shown, in the address (replaced, not pushed: Back leaves Inventory, as before). Only while the address
+   * is still the list's: browser Forward (or a link) changes it a task before the router hears `hashchange` and stops
+   * this page, and a read landing in between wrote the list's address over the item's, so the list was shown again. */
   function remember() {
-    if (stopped) return;
+    if (stopped || location.hash.replace(/^#/, "").split("?")[0] !== "/inventory") return;
     const shown = new URLSearchParams();
     if (applied.query) shown.set("query", applied.query);
     if (applied.oversold) shown.set("oversold", "1");

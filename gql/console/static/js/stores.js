@@ -17,8 +17,8 @@ const SYNC = `mutation Sync($input: SyncStartInput!) { syncStart(input: $input) 
   tasks { id kind } retryAt userErrors { code message } } }`;
 const TASK_CHANGES = "subscription StoreTasks { syncTaskUpdated { id status shop { id } } }";
 // Every shop first, as the server read it after this subscription joined its feed (the complete current list), then
-// each shop whose name, status, attention or Expire date changed (a revocation, a re-authorization, an announced
-// end, a token renewal): one subscription for the whole list.
+// each shop whose name, status, attention, Expire date or counts changed (a revocation, a re-authorization, an
+// announced end, a token renewal, a sale a webhook brought): one subscription for the whole list.
 const SHOP_CHANGES = `subscription StoreShops { shopsUpdated { ${SHOP_FIELDS} } }`;
 // Each shop deleted, in another tab or on another device: `shopsUpdated` sends nothing for it, and the list kept its
 // row (counts, actions) until an action on it was refused NOT_FOUND.

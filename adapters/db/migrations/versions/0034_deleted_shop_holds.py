@@ -11,8 +11,8 @@ SKU the reconnect's import finds made before then take them back on on-hand as t
 
 A new empty table: shops deleted before this revision left no record (their reconnects keep the old behaviour).
 
-Revision ID: 0033_deleted_shop_holds
-Revises: 0032_deleted_lines_retention
+Revision ID: 0034_deleted_shop_holds
+Revises: 0033_deleted_lines_retention
 Create Date: 2026-12-04 21:40:00
 """
 
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0033_deleted_shop_holds"
-down_revision: str | None = "0032_deleted_lines_retention"
+revision: str = "0034_deleted_shop_holds"
+down_revision: str | None = "0033_deleted_lines_retention"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

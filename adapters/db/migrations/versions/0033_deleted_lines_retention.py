@@ -8,8 +8,8 @@ serves that order and condition, where each batch scanned the whole table. A pla
 table, a shop's delete or a reconnect's import, wait while it builds: the table is small, a row per open line of
 the shops deleted since 0031).
 
-Revision ID: 0032_deleted_lines_retention
-Revises: 0031_deleted_shop_lines
+Revision ID: 0033_deleted_lines_retention
+Revises: 0032_sync_task_unsent
 Create Date: 2026-12-04 21:30:00
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0032_deleted_lines_retention"
-down_revision: str | None = "0031_deleted_shop_lines"
+revision: str = "0033_deleted_lines_retention"
+down_revision: str | None = "0032_sync_task_unsent"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
