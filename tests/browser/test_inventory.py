@@ -291,6 +291,32 @@ def pooled_item_signed_in(console: Callable[..., ShopbridgeServer], page: Page) 
     return app, item
 
 
+def test_a_change_refused_after_the_merchant_left_its_page_is_told_on_the_page_shown(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/app.js `tellRefusedAfterLeaving`): a page left hears no answer (`pageGraphql`), but a change it sent
+    that the server refuses is said on the page shown: its own page would have said so, and is gone. Before, an
+    adjustment refused after the merchant moved on was never told (the merchant took it as made)."""
+    _app, item = pooled_item_signed_in(console, page)
+    open_inventory(page, item["sku"]).get_by_role("link", name=item["sku"], exact=True).click()
+    # given an adjustment the stock cannot take, its answer held on its way (the server slow on it)
+    page.get_by_label("Units to add or remove").fill(str(-(item["onHand"] + 1)))
+    page.get_by_label("Reason").fill("Damaged in transit")
+    held = hold_first(page, "mutation Adjust")
+    page.get_by_role("button", name="Adjust", exact=True).click()
+    wait_held(page, held, "the adjustment held")
+    # when the merchant goes to the Task Center, and the refusal comes in then
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Task Center").click()
+    expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
+    let_through(page, held)
+    # then the Task Center stays and says the change was not made, in the item page's words
+    expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
+    expect(page.locator("#notice")).to_have_text(
+        "A change you made on the page you left was not made: Not saved: On-hand is "
+        f"{item['onHand']}: it cannot drop by {item['onHand'] + 1} (at most {item['onHand']})."
+    )
+
+
 def test_a_change_that_fails_is_not_shown_beside_the_previous_ones_success(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:

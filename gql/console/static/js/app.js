@@ -166,6 +166,19 @@ function address() {
   return { path, query };
 }
 
+const MUTATION = /^\s*mutation\b/;
+
+/** A change sent from a page the merchant has left, refused (its payload's first `userErrors`, or the request's
+ * error): said on the page shown, in the page's words for it (`explain`), as the change was not made. Its page would
+ * have said so, but it is gone; a success needs no word there (the change is made, and the page left showed it
+ * asked). Before, a count or a rename refused after the merchant moved on was never told. */
+function tellRefusedAfterLeaving(data, error = null) {
+  const refusal = error ?? Object.values(data ?? {}).find((payload) => payload?.userErrors?.length)?.userErrors[0];
+  if (!refusal) return;
+  const why = error ? error.message : explain(refusal);
+  announce(`A change you made on the page you left was not made: ${why}`, { kind: "error" });
+}
+
 /** A promise that never settles: what a page left is answered (its code after the answer never runs). A new one each
  * time: nothing holds it, so the page's waiting code goes with it (one shared promise would keep every left page's). */
 const never = () => new Promise(() => {});
@@ -180,10 +193,15 @@ function pageGraphql(path) {
   let shown = true;
   const current = () => shown && address().path === path;
   return {
-    graphql: (...args) => graphql(...args).then(
-      (data) => (current() ? data : never()),
+    graphql: (document, ...rest) => graphql(document, ...rest).then(
+      (data) => {
+        if (current()) return data;
+        if (MUTATION.test(document)) tellRefusedAfterLeaving(data);
+        return never();
+      },
       (error) => {
         if (current()) throw error;
+        if (MUTATION.test(document)) tellRefusedAfterLeaving(null, error);
         return never();
       },
     ),
