@@ -94,6 +94,8 @@ class TestProtocols:
     async def test_once_its_token_expired_the_socket_reads_nothing_of_the_merchant(self, app: ShopbridgeServer) -> None:
         # given a shop and an item of m1, and a socket whose token expires in 2 s
         shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+        # (its imports done: a shop's counts moving are changes `shopsUpdated` sends, which came before the end)
+        await asyncio.to_thread(app.wait_for_idle_sync)
         create = 'mutation { inventoryItemCreate(input: {sku: "EXP-1"}) { inventoryItem { id } } }'
         item = (await app.agraphql(create, {}, "m1"))["inventoryItemCreate"]["inventoryItem"]
         async with app.subscribe("subscription { shopsUpdated { id } }", {}, "m1", ttl=2) as op:
