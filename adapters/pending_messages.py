@@ -5,16 +5,19 @@ rows when it starts, so a message sent while another of the same shop waits unst
 will not. The sender sets the marker before it sends and sends only if it was not set (`claim`); the actor clears
 it first thing in its run (`started`), before it reads anything; so a change committed after that read is sent a
 message of its own, and one committed before it is in the read. Never a lost push: a marker with no message behind
-it (the send failed and so did its `release`; a message dropped unstarted) lapses after `PENDING_TTL_SECONDS`, and
-the scheduler's tick re-sends every shop whose outbox rows are due (`domain.services.inventory_reconcile`).
+it (the send failed and so did its `release`; a process killed between its mark and its send; a message dropped
+unstarted) holds back the sends of its key for `ORPHANED_AFTER_SECONDS` at most: a send finding a mark that old
+sends anyway and marks again. The scheduler's tick re-sends every shop whose outbox rows are due
+(`domain.services.inventory_reconcile`).
 A shop's `process_webhook_events` messages alike (webhook pushes, `webhookEventReplay`, the stale-event sweep): its
 run reads the shop's PENDING events once it may run (`workers.actors._process_webhook_events`), and the mark is
-cleared just before; a mark with no message behind it lapses the same way, and the sweep re-sends every shop whose
-events are still PENDING (`domain.services.intake.resume_pending_events`).
+cleared just before; a mark with no message behind it is passed over the same way, and the sweep re-sends every
+shop whose events are still PENDING (`domain.services.intake.resume_pending_events`).
 
-Redis broker: a key `{namespace}:pending:{actor}:{argument}` (`SET NX PX`, `DEL`), shared by every process of the
-deployment, lost with the queue when Redis restarts empty. Any other broker (the embedded StubBroker): a dict in this
-process (the only one to send to or consume that broker's queue), with the same lapse.
+Redis broker: a key `{namespace}:pending:{actor}:{argument}` (set by one script, `_CLAIM`; `DEL`), shared by every
+process of the deployment, lost with the queue when Redis restarts empty. Any other broker (the embedded
+StubBroker): a dict in this process (the only one to send to or consume that broker's queue), passed over at the
+same age.
 """
 
 from __future__ import annotations
@@ -34,9 +37,27 @@ from adapters.per_broker import PerBroker
 log = logging.getLogger(__name__)
 
 PENDING_TTL_SECONDS = 60.0
-"""How long a Redis marker lives (seconds): the longest a marker with no message behind it can hold back the sends
-of its key (then the scheduler's next tick sends one). A message still queued after it (a backlog of the `live`
-queue) lets one more message through per lapse: extra runs find their rows pushed, which is harmless."""
+"""How long a Redis marker lives (seconds), unless a run's start or a send's failure clears it first."""
+
+ORPHANED_AFTER_SECONDS = 10.0
+"""The age (seconds) past which a marker holds back no send: a send finding it sends anyway and marks again. A run
+begins within milliseconds of its message on a live worker, so a marker this old has most likely no message behind
+it: an API process killed between the mark and the send (a try-out's `kill -9` during a webhook flood left 204 stored
+pushes PENDING for 70 s, every send held back until the 60 s marker lapsed), a message dropped unstarted. A message
+truly queued this long (a backlog of the `live` queue) lets one more through per such age: the runs are idempotent,
+and the extra one finds its work done or does the newer work."""
+
+# SET NX, or, over a marker older than ARGV[2] ms (its remaining life below PX - that), SET again; 1 if set. One
+# round trip, atomic: two senders finding one old marker send one message, not two.
+_CLAIM = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 1 end
+local left = redis.call('PTTL', KEYS[1])
+if left >= 0 and left < tonumber(ARGV[1]) - tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+  return 1
+end
+return 0
+"""
 
 
 class PendingMessages:
@@ -44,7 +65,8 @@ class PendingMessages:
 
     def __init__(self, broker: dramatiq.Broker) -> None:
         self._redis = broker if isinstance(broker, RedisBroker) else None
-        self._local: dict[str, float] = {}  # key -> when its marker lapses (`time.monotonic()`)
+        self._claim = self._redis.client.register_script(_CLAIM) if self._redis is not None else None
+        self._local: dict[str, float] = {}  # key -> when its marker was set (`time.monotonic()`)
         self._lock = threading.Lock()
 
     @property
@@ -57,16 +79,19 @@ class PendingMessages:
         return f"{namespace}:pending:{actor_name}:{argument}"
 
     def claim(self, actor_name: str, argument: str) -> bool:
-        """Set the marker of (`actor_name`, `argument`); True if it was not set: the caller sends the message (or
-        `release`s on failure). False: a message of the key is queued and not started; it covers the caller."""
+        """Set the marker of (`actor_name`, `argument`); True if it was not set, or set over `ORPHANED_AFTER_SECONDS`
+        ago: the caller sends the message (or `release`s on failure). False: a message of the key is queued and not
+        started; it covers the caller."""
         key = self._key(actor_name, argument)
-        if self._redis is not None:
-            return bool(self._redis.client.set(key, b"1", nx=True, px=int(PENDING_TTL_SECONDS * 1000)))
+        if self._claim is not None:
+            ttl_ms, orphaned_ms = int(PENDING_TTL_SECONDS * 1000), int(ORPHANED_AFTER_SECONDS * 1000)
+            return bool(self._claim(keys=[key], args=[ttl_ms, orphaned_ms]))
         now = time.monotonic()
         with self._lock:
-            if self._local.get(key, now) > now:
+            set_at = self._local.get(key)
+            if set_at is not None and now - set_at < ORPHANED_AFTER_SECONDS:
                 return False
-            self._local[key] = now + PENDING_TTL_SECONDS
+            self._local[key] = now
             return True
 
     def release(self, actor_name: str, argument: str) -> None:
@@ -92,7 +117,8 @@ def pending_messages(broker: dramatiq.Broker) -> PendingMessages:
 async def run_started(broker: dramatiq.Broker, actor_name: str, argument: str) -> None:
     """Clear the marker of (`actor_name`, `argument`) as the actor's run begins, before it reads its work (in a
     thread on Redis). Redis unavailable is one WARNING line and the run goes on: the marker lapses within
-    `PENDING_TTL_SECONDS`, after which the scheduler's tick sends what is still due."""
+    `ORPHANED_AFTER_SECONDS` as far as sends go, after which the next send (a change, the scheduler's tick) goes
+    through."""
     markers = pending_messages(broker)
     try:
         if markers.blocking:
@@ -102,6 +128,6 @@ async def run_started(broker: dramatiq.Broker, actor_name: str, argument: str) -
     except (RedisConnectionError, RedisTimeoutError) as exc:
         log.warning(
             "could not clear the pending mark of %s(%s), Redis unavailable (%s: %s); its sends are held back for up "
-            "to %g s, then the scheduler's tick sends what is due",
-            actor_name, argument, type(exc).__name__, exc, PENDING_TTL_SECONDS,
+            "to %g s, then the next send goes through",
+            actor_name, argument, type(exc).__name__, exc, ORPHANED_AFTER_SECONDS,
         )  # fmt: skip

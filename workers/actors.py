@@ -183,7 +183,7 @@ async def _process_webhook_events(
     """Run the shop's events, one run of a shop at a time in this process; `started()` (clearing the shop's
     coalescing mark) is awaited once this run has its turn, before it reads anything."""
     # Runs of one shop take turns in this process (all actors share one event loop). A message arriving while
-    # another run of the shop already waits its turn (one sent before that run's mark lapsed) is covered by that run
+    # another run of the shop already waits its turn (one sent once that run's mark was 10 s old) is covered by that run
     # (it reads after this message was sent, so it sees every event committed before) and returns at once. Across
     # processes two runs may overlap; that costs duplicate fetches, never wrong data.
     if _shop_waiting.get(shop_id):
