@@ -22,6 +22,9 @@ MAX_PAGE_SIZE = 100  # records per TikTok request: TikTok's maximum page size
 # tests/unit/test_config.py fails when the two differ. Beyond them a shop's data takes gigabytes.
 SANDBOX_MAX_PRODUCTS = 100_000
 SANDBOX_MAX_ORDERS = 300_000
+# The smallest SHOPBRIDGE_MAX_REQUEST_BYTES accepted (bytes, 16 KiB): GraphiQL's introspection (~2 KB) and the
+# console's documents fit with room. A try-out set 10 and the server started, then refused every request with 413.
+MIN_REQUEST_BYTES = 16_384
 
 
 class ConfigError(ValueError):
@@ -556,7 +559,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         inventory_push_fence=_bool(env, "SHOPBRIDGE_INVENTORY_PUSH_FENCE", True, "on or off"),
         inventory_push_concurrency=_int(env, "SHOPBRIDGE_INVENTORY_PUSH_CONCURRENCY", 4, 1),
         cors_origins=_origins(get("SHOPBRIDGE_CORS_ORIGINS")),
-        max_request_bytes=_int(env, "SHOPBRIDGE_MAX_REQUEST_BYTES", 1_048_576, 1),
+        max_request_bytes=_int(env, "SHOPBRIDGE_MAX_REQUEST_BYTES", 1_048_576, MIN_REQUEST_BYTES),
         request_body_timeout_seconds=_positive(env, "SHOPBRIDGE_REQUEST_BODY_TIMEOUT", 30.0),
         max_websockets_per_merchant=_int(env, "SHOPBRIDGE_MAX_WEBSOCKETS_PER_MERCHANT", 20, 1),
         max_authorization_starts=_int(env, "SHOPBRIDGE_MAX_AUTHORIZATION_STARTS", 20, 1),

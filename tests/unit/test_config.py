@@ -249,11 +249,14 @@ def test_cors_origins_are_exact_origins_and_none_by_default(tmp_path: Path) -> N
             load_settings({**base, "SHOPBRIDGE_CORS_ORIGINS": bad})
 
 
-def test_the_request_size_limit_is_a_positive_number_of_bytes(tmp_path: Path) -> None:
+def test_the_request_size_limit_is_16_kib_or_more(tmp_path: Path) -> None:
     base = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
     assert load_settings(base).max_request_bytes == 1_048_576
     assert load_settings({**base, "SHOPBRIDGE_MAX_REQUEST_BYTES": "65536"}).max_request_bytes == 65_536
-    for bad in ("0", "-1", "lots"):
+    assert load_settings({**base, "SHOPBRIDGE_MAX_REQUEST_BYTES": "16384"}).max_request_bytes == 16_384
+    # below 16 KiB the API could not take GraphiQL's introspection or the console's documents: refused at start (a
+    # try-out's 10 started, then every request was refused with 413)
+    for bad in ("0", "-1", "lots", "10", "16383"):
         with pytest.raises(ConfigError, match="SHOPBRIDGE_MAX_REQUEST_BYTES"):
             load_settings({**base, "SHOPBRIDGE_MAX_REQUEST_BYTES": bad})
 
