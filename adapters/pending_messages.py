@@ -40,12 +40,17 @@ PENDING_TTL_SECONDS = 60.0
 """How long a Redis marker lives (seconds), unless a run's start or a send's failure clears it first."""
 
 ORPHANED_AFTER_SECONDS = 10.0
-"""The age (seconds) past which a marker holds back no send: a send finding it sends anyway and marks again. A run
-begins within milliseconds of its message on a live worker, so a marker this old has most likely no message behind
-it: an API process killed between the mark and the send (a try-out's `kill -9` during a webhook flood left 204 stored
-pushes PENDING for 70 s, every send held back until the 60 s marker lapsed), a message dropped unstarted. A message
-truly queued this long (a backlog of the `live` queue) lets one more through per such age: the runs are idempotent,
-and the extra one finds its work done or does the newer work."""
+"""The age (seconds) past which a marker holds back no send: a send finding it sends anyway and marks again. A message
+that waits keeps its marker young (`rearm`: sent back for a live slot, a shutdown or the schema gate, every second at
+most; waiting for its shop's turn, every `REARM_SECONDS`), and a run begins within milliseconds of its message
+otherwise, so a marker this old has most likely no message behind it: an API process killed between the mark and
+the send (a try-out's `kill -9` during a webhook flood left 204 stored pushes PENDING for 70 s, every send held back
+until the 60 s marker lapsed), a message dropped unstarted. A message queued this long behind others (a backlog of
+the `live` queue, not yet delivered) lets one more through per such age: the runs are idempotent, and the extra one
+finds its work done or does the newer work."""
+
+REARM_SECONDS = ORPHANED_AFTER_SECONDS / 2
+"""How often (seconds) a delivered message waiting for its shop's turn renews its marker (`rearm`)."""
 
 # SET NX, or, over a marker older than ARGV[2] ms (its remaining life below PX - that), SET again; 1 if set. One
 # round trip, atomic: two senders finding one old marker send one message, not two.
@@ -105,6 +110,19 @@ class PendingMessages:
 
     started = release  # a run of the key begins: later changes need a message of their own
 
+    def rearm(self, actor_name: str, argument: str) -> None:
+        """Make the marker of (`actor_name`, `argument`) young again, if it is set: a message of the key still waits
+        unstarted (sent back for a later try, or waiting for its shop's turn), and covers the sends of its key for
+        another `ORPHANED_AFTER_SECONDS`; without it the marker aged, and each send after that age sent one more
+        message while the first waited (a reviewer: one more per 10 s per shop while every live slot was taken)."""
+        key = self._key(actor_name, argument)
+        if self._redis is not None:
+            self._redis.client.pexpire(key, int(PENDING_TTL_SECONDS * 1000))  # set: a new age; absent: nothing
+            return
+        with self._lock:
+            if key in self._local:
+                self._local[key] = time.monotonic()
+
 
 _markers = PerBroker(PendingMessages)
 
@@ -131,3 +149,16 @@ async def run_started(broker: dramatiq.Broker, actor_name: str, argument: str) -
             "to %g s, then the next send goes through",
             actor_name, argument, type(exc).__name__, exc, ORPHANED_AFTER_SECONDS,
         )  # fmt: skip
+
+
+async def still_waiting(broker: dramatiq.Broker, actor_name: str, argument: str) -> None:
+    """`rearm` the marker of (`actor_name`, `argument`) (in a thread on Redis): its message still waits unstarted.
+    Redis unavailable is one DEBUG line: a marker that ages lets one more message through, which is harmless."""
+    markers = pending_messages(broker)
+    try:
+        if markers.blocking:
+            await asyncio.to_thread(markers.rearm, actor_name, argument)
+        else:
+            markers.rearm(actor_name, argument)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        log.debug("could not renew the pending mark of %s(%s): %s", actor_name, argument, exc)

@@ -17,7 +17,7 @@ import dramatiq
 
 from adapters.config import Settings
 from adapters.logs import log_context
-from adapters.pending_messages import run_started
+from adapters.pending_messages import REARM_SECONDS, run_started, still_waiting
 from adapters.queue import DramatiqTaskQueue
 from domain.errors import DomainError
 from domain.ports import AuthorizationLostError, GatewayRefusedError, QueueUnavailableError, TaskQueue
@@ -174,16 +174,21 @@ async def process_webhook_events(shop_id: str) -> None:
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
         async with Resources.of(broker).serving(f"webhook events of shop {shop_id}", live=True) as resources:
             started = functools.partial(run_started, broker, process_webhook_events.actor_name, shop_id)
-            await _process_webhook_events(resources.intake, shop_id, started)
+            waiting = functools.partial(still_waiting, broker, process_webhook_events.actor_name, shop_id)
+            await _process_webhook_events(resources.intake, shop_id, started, waiting)
 
 
 async def _process_webhook_events(
-    deps: intake.IntakeDeps, shop_id: str, started: Callable[[], Awaitable[None]] | None = None
+    deps: intake.IntakeDeps,
+    shop_id: str,
+    started: Callable[[], Awaitable[None]] | None = None,
+    waiting: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Run the shop's events, one run of a shop at a time in this process; `started()` (clearing the shop's
-    coalescing mark) is awaited once this run has its turn, before it reads anything."""
+    coalescing mark) is awaited once this run has its turn, before it reads anything, and `waiting()` (renewing that
+    mark: `adapters.pending_messages.rearm`) every `REARM_SECONDS` while it waits for its turn."""
     # Runs of one shop take turns in this process (all actors share one event loop). A message arriving while
-    # another run of the shop already waits its turn (one sent once that run's mark was 10 s old) is covered by that run
+    # another run of the shop already waits its turn (one sent once that run's mark lapsed) is covered by that run
     # (it reads after this message was sent, so it sees every event committed before) and returns at once. Across
     # processes two runs may overlap; that costs duplicate fetches, never wrong data.
     if _shop_waiting.get(shop_id):
@@ -192,12 +197,22 @@ async def _process_webhook_events(
     _shop_waiting[shop_id] = _shop_waiting.get(shop_id, 0) + 1
     entered = False
     try:
-        async with lock:
-            entered = True
+        while True:
+            try:
+                async with asyncio.timeout(REARM_SECONDS if waiting is not None else None):
+                    await lock.acquire()
+                break
+            except TimeoutError:
+                assert waiting is not None
+                await waiting()  # still the shop's waiting message: its mark stays young (a run holds the turn)
+        entered = True
+        try:
             _leave_waiting(shop_id)
             if started is not None:
                 await started()
             await intake.process_shop_events(deps, shop_id)
+        finally:
+            lock.release()
     finally:
         if not entered:
             _leave_waiting(shop_id)  # cancelled while waiting for the lock

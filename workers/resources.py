@@ -52,6 +52,7 @@ from adapters.db.outage import describe, unavailable
 from adapters.events import InProcessEventBus, RedisEventBus
 from adapters.logs import bound_log_values
 from adapters.metrics import PrometheusPushMetrics
+from adapters.pending_messages import pending_messages
 from adapters.queue import DramatiqScheduledWork, DramatiqTaskQueue, send
 from adapters.tiktok import ShopSession
 from adapters.tiktok.factory import build_tiktok_client
@@ -394,7 +395,15 @@ class Resources(Middleware):
         broker, message = _delivery.get() or (None, None)
         if broker is None or message is None:
             return None
-        again = partial(broker.enqueue, message.copy(), delay=delay_ms)
+        markers = pending_messages(broker)
+        key = (message.actor_name, str(message.args[0])) if len(message.args) == 1 else None
+
+        def again() -> None:
+            broker.enqueue(message.copy(), delay=delay_ms)
+            if key is not None:  # a coalesced actor's message still waits: its marker must not age (`rearm`)
+                with contextlib.suppress(Exception):  # an aged marker lets one more message through: harmless
+                    markers.rearm(*key)
+
         blocking = self.settings.broker_url is not None
 
         async def send() -> None:

@@ -8,20 +8,25 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dramatiq
 import pytest
+from cryptography.fernet import Fernet
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware, MiddlewareError
 from redis import Redis as SyncRedis
 
-from adapters.pending_messages import ORPHANED_AFTER_SECONDS, PENDING_TTL_SECONDS, run_started
+from adapters.config import load_settings
+from adapters.pending_messages import ORPHANED_AFTER_SECONDS, PENDING_TTL_SECONDS, run_started, still_waiting
 from adapters.queue import send_coalesced
 from domain.ports import QueueUnavailableError
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.waiting import log_lines
+from workers.broker import setup_broker
+from workers.resources import Resources, _delivery
 
 QUEUE = "live"
 ACTOR = "push_inventory"
@@ -96,6 +101,44 @@ async def test_a_mark_with_no_message_behind_it_holds_back_sends_for_ten_seconds
     redis.set(mark, b"1", px=ttl_ms - int(ORPHANED_AFTER_SECONDS * 1000) + 2000)
     assert not await send_coalesced(one, "s1", blocking=True)
     assert redis.llen(f"{namespace}:{QUEUE}") == 1
+
+
+@pytest.mark.redis
+async def test_a_message_sent_back_or_waiting_for_its_shop_keeps_its_mark_young(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A delivered message that waits (sent back for a live slot, a shutdown or the schema gate: `Resources.
+    _send_again`; waiting for its shop's turn: `still_waiting`) renews its mark: otherwise, past
+    ORPHANED_AFTER_SECONDS, every send let one more message through while it waited (a reviewer: one more per 10 s
+    per shop while every live slot was taken)."""
+    env = {"SHOPBRIDGE_DATA_DIR": str(tmp_path), "SHOPBRIDGE_BROKER_URL": redis_server.url}
+    env |= {"SHOPBRIDGE_SECRET_KEY": "s" * 32, "SHOPBRIDGE_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+    settings = load_settings(env)
+    broker = setup_broker(settings)
+    redis = SyncRedis.from_url(redis_server.url)
+    actor, shop = broker.get_actor(ACTOR), f"s-{uuid.uuid4().hex[:8]}"
+    mark, ttl_ms = f"{broker.namespace}:pending:{ACTOR}:{shop}", int(PENDING_TTL_SECONDS * 1000)
+    old = ttl_ms - int(ORPHANED_AFTER_SECONDS * 1000) - 1000  # the remaining life of a mark 11 s old
+    try:
+        # given a push of the shop sent, its mark 11 s old, its message delivered and sent back for a later try
+        assert await send_coalesced(actor, shop, blocking=True)
+        redis.pexpire(mark, old)
+        token = _delivery.set((broker, actor.message(shop)))
+        try:
+            send_again = Resources.of(broker)._send_again(1_000)
+            assert send_again is not None
+            await send_again()
+        finally:
+            _delivery.reset(token)
+        # then its mark is young again: it covers the next send
+        assert redis.pttl(mark) > ttl_ms - 5000
+        assert not await send_coalesced(actor, shop, blocking=True)
+        # and a run waiting for its shop's turn renews it alike
+        redis.pexpire(mark, old)
+        await still_waiting(broker, ACTOR, shop)
+        assert not await send_coalesced(actor, shop, blocking=True)
+    finally:
+        broker.close()
 
 
 class _Refused(MiddlewareError):

@@ -69,3 +69,45 @@ async def test_a_message_behind_a_waiting_run_of_its_shop_returns_at_once(tmp_pa
     assert {e.outcome for e in store.webhook_events.values()} == {EventOutcome.PROCESSED}
     assert api.order_calls == [[orders[0].tiktok_order_id], [o.tiktok_order_id for o in orders[1:]]]
     broker.close()
+
+
+async def test_a_run_waiting_for_its_shops_turn_renews_its_mark_meanwhile(tmp_path: Path, monkeypatch) -> None:
+    """Rule (workers/actors.py `_process_webhook_events`): a message waiting for its shop's turn is the shop's waiting
+    message; it renews its coalescing mark every REARM_SECONDS (`waiting()`), or the mark aged past
+    ORPHANED_AFTER_SECONDS and let one more message through per 10 s while a long run held the turn."""
+    broker = setup_broker(load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)}))
+    import workers.actors as actors
+
+    monkeypatch.setattr(actors, "REARM_SECONDS", 0.01)
+    store, clock = FakeStore(), FakeClock()
+    shop = make_shop(now=T0 - timedelta(days=2), tiktok_shop_id=SHOP)
+    store.shops[shop.id] = shop
+    orders = [replace(make_order(i, T0 - timedelta(days=1)), tiktok_order_id=str(576000000000 + i)) for i in range(2)]
+    api = HeldApi(orders)
+    deps = intake.IntakeDeps(lambda: FakeUnitOfWork(store), api.factory, clock)
+    for i in range(2):
+        clock.advance(timedelta(seconds=1))
+        note = Notification(1, f"n{i}", SHOP, int(T0.timestamp()), {"order_id": orders[i].tiktok_order_id})
+        await inbox.receive_notification(lambda: FakeUnitOfWork(store), clock, note)
+        if i == 0:
+            # given a run of the shop holding its turn (waiting for TikTok's answer)
+            first = asyncio.create_task(actors._process_webhook_events(deps, shop.id))
+            await api.called.wait()
+    # when another message's run waits for the turn
+    renewed, started = asyncio.Event(), asyncio.Event()
+
+    async def waiting() -> None:
+        renewed.set()
+
+    async def start() -> None:
+        started.set()
+
+    second = asyncio.create_task(actors._process_webhook_events(deps, shop.id, start, waiting))
+    # then it renews its mark while it waits, and starts (clearing it) only once it has the turn
+    await asyncio.wait_for(renewed.wait(), 30)
+    assert not started.is_set()
+    api.answer.set()
+    await asyncio.gather(first, second)
+    assert started.is_set()
+    assert {e.outcome for e in store.webhook_events.values()} == {EventOutcome.PROCESSED}
+    broker.close()
