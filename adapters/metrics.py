@@ -138,7 +138,8 @@ AUTHORIZATION_REQUESTS_PRUNED = Counter(
 )
 DELETED_SHOP_LINES_PRUNED = Counter(
     "shopbridge_deleted_shop_lines_pruned_total",
-    "Records of a deleted shop's open lines deleted by the retention sweep (no reconnect can match them: 97 days).",
+    "Records of a deleted shop's open lines and units sold unseen deleted by the retention sweep (no reconnect can "
+    "match them: 97 days).",
 )
 INVENTORY_PUSHES = Counter(
     "shopbridge_inventory_pushes_total",

@@ -242,7 +242,8 @@ class InventoryRepository(Protocol):
         ...
 
     async def forget_deleted_lines(self, deleted_before: datetime, limit: int) -> int:
-        """Delete at most `limit` records of lines deducted by a shop's delete before `deleted_before`, oldest first
+        """Delete at most `limit` records a shop's delete before `deleted_before` kept (the lines it deducted, then
+        the units it took off as sold unseen), oldest first
         (`domain.inventory.ledger.deleted_line_forgotten`: no reconnect's import can match them any more); returns
         how many."""
         ...

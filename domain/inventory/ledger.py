@@ -660,9 +660,9 @@ def back_from_unseen(move: Transition, created_at: datetime, sold_before: dateti
     """How many of `units` (> 0), units its shop's delete took off `move`'s item as sold unseen (a hold of the
     link's push that still stood: README "Deleting a shop", `deleted_shop_holds`), the first move `move` of a line of
     that SKU first seen by the same merchant's shop of that TikTok shop connected again takes back on on-hand: its
-    quantity at most, when the line is first reserved on that item (RESERVED, its reserved count rising) and its
-    order was made at or before `sold_before` (the hold's last push, which found the sales it held back already made;
-    TikTok's `create_time`, whole seconds); else 0.
+    quantity at most, when the line is first reserved on that item (RESERVED, its reserved count rising, not in a
+    seed, whose on-hand counts its units already) and its order was made at or before `sold_before` (the hold's
+    last push, which found the sales it held back already made; TikTok's `create_time`, whole seconds); else 0.
 
     The delete deducted those units because their orders would never reach the pool; this one did, and reserves
     them: back on on-hand, `available` stays as it was instead of falling by them a second time (the delete's
@@ -674,8 +674,8 @@ def back_from_unseen(move: Transition, created_at: datetime, sold_before: dateti
     whichever, each line reserving its own units and the item's on-hand getting the held units back once in all."""
     if move.state is not LineState.RESERVED or move.reserved_delta <= 0 or move.inventory_item_id is None:
         return 0
-    if created_at > sold_before:
-        return 0
+    if created_at > sold_before or move.on_hand_delta > 0:
+        return 0  # (a move in a seed adds its units to on-hand already: more back would put them on sale twice)
     return min(units, move.reserved_delta)
 
 

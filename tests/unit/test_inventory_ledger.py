@@ -650,8 +650,9 @@ BACK_FROM_UNSEEN = [
     # first reserved there, made before the hold's push (its second too: TikTok's seconds): up to its quantity
     pytest.param(Transition(RESERVED, RESERVE, NEWER, "A", 0, 1, MOVED_RESERVED), OLDER, 1, id="open-1-unit"),
     pytest.param(Transition(RESERVED, RESERVE, NEWER, "A", 0, 3, MOVED_RESERVED), APPLIED, 2, id="open-3-units"),
-    # reserved in a seed (its units added to on-hand already): the same
-    pytest.param(Transition(RESERVED, RESERVE, NEWER, "A", 3, 3, MOVED_RESERVED), OLDER, 2, id="open-in-seed"),
+    # reserved in a seed (its units added to on-hand already): none more, or available would rise by them (review:
+    # unreachable today, a hold naming an item that existed at the delete, which no seed creates)
+    pytest.param(Transition(RESERVED, RESERVE, NEWER, "A", 3, 3, MOVED_RESERVED), OLDER, 0, id="open-in-seed"),
     # made after the push: a sale that hold never counted
     pytest.param(Transition(RESERVED, RESERVE, NEWER, "A", 0, 1, MOVED_RESERVED), NEWER, 0, id="made-after-push"),
     # shipped or cancelled when first seen: history (the delete's deduction was its shipment; a cancelled one may
