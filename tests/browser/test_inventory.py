@@ -315,6 +315,21 @@ def test_a_change_refused_after_the_merchant_left_its_page_is_told_on_the_page_s
         "A change you made on the page you left was not made: Not saved: On-hand is "
         f"{item['onHand']}: it cannot drop by {item['onHand'] + 1} (at most {item['onHand']})."
     )
+    # and a change whose answer never came (the network gone on its way: it may have been made) says so, not "not made"
+    page.go_back()
+    page.get_by_label("Units to add or remove").fill("1")
+    page.get_by_label("Reason").fill("Found one")
+    held = hold_first(page, "mutation Adjust")
+    page.get_by_role("button", name="Adjust", exact=True).click()
+    wait_held(page, held, "the second adjustment held")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Task Center").click()
+    expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
+    held[0].abort("internetdisconnected")
+    page.unroute("**/graphql")
+    expect(page.locator("#notice")).to_have_text(
+        "A change you made on the page you left may not have been made: Shopbridge cannot be reached. Check your "
+        "connection and try again. Check it on its page."
+    )
 
 
 def test_a_change_that_fails_is_not_shown_beside_the_previous_ones_success(

@@ -168,15 +168,18 @@ function address() {
 
 const MUTATION = /^\s*mutation\b/;
 
-/** A change sent from a page the merchant has left, refused (its payload's first `userErrors`, or the request's
- * error): said on the page shown, in the page's words for it (`explain`), as the change was not made. Its page would
- * have said so, but it is gone; a success needs no word there (the change is made, and the page left showed it
- * asked). Before, a count or a rename refused after the merchant moved on was never told. */
+/** A change sent from a page the merchant has left, refused (its payload's first `userErrors`: not made) or failed
+ * on its way (the request's error: the network, a server error, so perhaps made): said on the page shown, in the
+ * page's words for it (`explain`). Its page would have said so, but it is gone; a success needs no word there (the
+ * change is made, and the page left showed it asked). Before, a count or a rename refused after the merchant moved
+ * on was never told. */
 function tellRefusedAfterLeaving(data, error = null) {
-  const refusal = error ?? Object.values(data ?? {}).find((payload) => payload?.userErrors?.length)?.userErrors[0];
-  if (!refusal) return;
-  const why = error ? error.message : explain(refusal);
-  announce(`A change you made on the page you left was not made: ${why}`, { kind: "error" });
+  if (error) {
+    announce(`A change you made on the page you left may not have been made: ${error.message} Check it on its page.`, { kind: "error" });
+    return;
+  }
+  const refusal = Object.values(data ?? {}).find((payload) => payload?.userErrors?.length)?.userErrors[0];
+  if (refusal) announce(`A change you made on the page you left was not made: ${explain(refusal)}`, { kind: "error" });
 }
 
 /** A promise that never settles: what a page left is answered (its code after the answer never runs). A new one each
