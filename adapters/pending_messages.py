@@ -26,6 +26,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
@@ -137,12 +138,8 @@ async def run_started(broker: dramatiq.Broker, actor_name: str, argument: str) -
     thread on Redis). Redis unavailable is one WARNING line and the run goes on: the marker lapses within
     `ORPHANED_AFTER_SECONDS` as far as sends go, after which the next send (a change, the scheduler's tick) goes
     through."""
-    markers = pending_messages(broker)
     try:
-        if markers.blocking:
-            await asyncio.to_thread(markers.started, actor_name, argument)
-        else:
-            markers.started(actor_name, argument)
+        await _mark(broker, PendingMessages.started, actor_name, argument)
     except (RedisConnectionError, RedisTimeoutError) as exc:
         log.warning(
             "could not clear the pending mark of %s(%s), Redis unavailable (%s: %s); its sends are held back for up "
@@ -154,11 +151,19 @@ async def run_started(broker: dramatiq.Broker, actor_name: str, argument: str) -
 async def still_waiting(broker: dramatiq.Broker, actor_name: str, argument: str) -> None:
     """`rearm` the marker of (`actor_name`, `argument`) (in a thread on Redis): its message still waits unstarted.
     Redis unavailable is one DEBUG line: a marker that ages lets one more message through, which is harmless."""
-    markers = pending_messages(broker)
     try:
-        if markers.blocking:
-            await asyncio.to_thread(markers.rearm, actor_name, argument)
-        else:
-            markers.rearm(actor_name, argument)
+        await _mark(broker, PendingMessages.rearm, actor_name, argument)
     except (RedisConnectionError, RedisTimeoutError) as exc:
         log.debug("could not renew the pending mark of %s(%s): %s", actor_name, argument, exc)
+
+
+async def _mark(
+    broker: dramatiq.Broker, method: Callable[[PendingMessages, str, str], None], actor_name: str, argument: str
+) -> None:
+    """`method` of the broker's markers on (`actor_name`, `argument`): in a thread on Redis (a network call), inline
+    on the embedded broker. Redis's errors propagate."""
+    markers = pending_messages(broker)
+    if markers.blocking:
+        await asyncio.to_thread(method, markers, actor_name, argument)
+    else:
+        method(markers, actor_name, argument)
