@@ -9,7 +9,16 @@ from collections.abc import Callable
 
 from playwright.sync_api import Page, WebSocketRoute, expect
 
-from tests.browser.conftest import double_click_held, forward_unless, missing_messages, press, sign_in
+from tests.browser.conftest import (
+    double_click_held,
+    forward_unless,
+    hold_first,
+    let_through,
+    missing_messages,
+    press,
+    sign_in,
+    wait_held,
+)
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
@@ -309,6 +318,20 @@ def test_a_double_click_on_sync_now_starts_one_sync_and_says_so(
     expect(page.locator("#notice")).to_have_text(
         re.compile(
             r"^This shop's sync was started too often in the last hour\. Try again after \d{1,2}:\d{2}( [AP]M)?\.$"
+        )
+    )
+    # and when the merchant leaves the page while that refusal is on its way, the page shown says it with its time
+    # (app.js tellRefusedAfterLeaving; before: "Try again later.", the payload's retryAt dropped)
+    held = hold_first(page, "mutation Sync")
+    page.get_by_role("button", name="Sync now").click()
+    wait_held(page, held, "the refused sync start held")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Store management").click()
+    expect(page.get_by_role("heading", name="Store management")).to_be_visible()
+    let_through(page, held)
+    expect(page.locator("#notice")).to_have_text(
+        re.compile(
+            r"^A change you made on the page you left was not made: This shop's sync was started too often in the "
+            r"last hour\. Try again after \d{1,2}:\d{2}( [AP]M)?\.$"
         )
     )
 

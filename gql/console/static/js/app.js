@@ -178,8 +178,12 @@ function tellRefusedAfterLeaving(data, error = null) {
     announce(`A change you made on the page you left may not have been made: ${error.message} Check it on its page.`, { kind: "error" });
     return;
   }
-  const refusal = Object.values(data ?? {}).find((payload) => payload?.userErrors?.length)?.userErrors[0];
-  if (refusal) announce(`A change you made on the page you left was not made: ${explain(refusal)}`, { kind: "error" });
+  const payload = Object.values(data ?? {}).find((each) => each?.userErrors?.length);
+  if (!payload) return;
+  // with the payload's `retryAt` (TOO_MANY_SYNC_STARTS, TOO_MANY_AUTHORIZATIONS), as the page says it: "Try again
+  // after 10:42 PM", not "later"
+  const refusal = { ...payload.userErrors[0], retryAt: payload.retryAt };
+  announce(`A change you made on the page you left was not made: ${explain(refusal)}`, { kind: "error" });
 }
 
 /** A promise that never settles: what a page left is answered (its code after the answer never runs). A new one each
