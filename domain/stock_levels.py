@@ -79,18 +79,33 @@ class Warehouse:
     is_default: bool
 
 
-def last_known_stock(read: int, read_at: datetime | None, pushed: int | None, pushed_at: datetime | None) -> int:
+def last_known_stock(
+    read: int, read_at: datetime | None, pushed: int | None, pushed_at: datetime | None, landed_at: datetime | None
+) -> int:
     """A shop SKU's available stock at TikTok as last known (units, summed over warehouses): the newer of its
     product's last read (`read`, `skus.quantity`, as of `read_at`, `products.stock_read_at`: when that request was
-    sent; None: not known, older than any push) and the last quantity TikTok accepted from the pool (`pushed` at
-    `pushed_at`, `sku_links.pushed_quantity` / `pushed_at`: when that push computed its targets, before it sent
-    them; None: never pushed, the read stands).
+    sent; None: not known, older than any push) and the last quantity TikTok accepted from the pool (`pushed`,
+    `sku_links.pushed_quantity`; None: never pushed, the read stands), as of that push's landing (`push_landing`).
 
-    The push is newer only when the read was sent before the push was computed, so before TikTok could have its
-    value: a read sent meanwhile (while the push was on its way) is TikTok's own word and stands, and its ties too;
-    either way no older value hides a newer one, whichever of the two was stored last (an import's page read before
-    a push and written after it does not bring the older stock back). Before, the read stood until the next poll:
-    "TikTok stock 12" while TikTok had the 9 the pool had just pushed (README, "A SKU's TikTok stock")."""
-    if pushed is None or pushed_at is None or (read_at is not None and read_at >= pushed_at):
+    The push is newer when the read was sent before it landed: until TikTok applied it, a read may show the stock
+    before it (the call slow to answer, or held), so the push wins over it once landed; a read sent after the
+    landing (and a tie) is TikTok's word after it and stands. Either way no older value hides a newer one, whichever
+    of the two was stored last (an import's page read before a push and written after it does not bring the older
+    stock back). Before, the read stood until the next poll: "TikTok stock 12" while TikTok had the 9 the pool had
+    just pushed; and compared with when the push was computed (`pushed_at`), a read sent while it was on its way
+    stood for good, as polls read only the products updated since: "Sku.quantity=200" while TikTok had the 220
+    pushed (README, "A SKU's TikTok stock")."""
+    landing = push_landing(pushed_at, landed_at)
+    if pushed is None or landing is None or (read_at is not None and read_at >= landing):
         return read
     return pushed
+
+
+def push_landing(pushed_at: datetime | None, landed_at: datetime | None) -> datetime | None:
+    """When a link's last push landed at TikTok as far as known: when its success was recorded (`landed_at`,
+    `sku_links.push_landed_at`, migration 0035), or, where that is unknown (null, or older than the push: recorded
+    before 0035 or by a release before it, or a push taken as applied after its worker died), when it computed its
+    targets (`pushed_at`), the earliest it can have landed. None: never pushed."""
+    if pushed_at is None:
+        return None
+    return landed_at if landed_at is not None and landed_at > pushed_at else pushed_at

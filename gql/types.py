@@ -218,7 +218,8 @@ class Sku(Node):
     quantity: int = strawberry.field(
         description="TikTok's available stock of the SKU, summed over warehouses (units), as last known: the newer of "
         "the last read of its product (import, poll or product webhook) and the last quantity TikTok accepted from the "
-        "inventory pool (`link.pushedQuantity`, once that push lands; a read sent after the push was computed wins). A "
+        "inventory pool (`link.pushedQuantity`, once that push lands: it wins over a read sent before it landed, which "
+        "may show the stock before it; a read sent after it landed wins). A "
         "SKU the pool never pushed (unlinked, or linked but not pushed yet) keeps the value its product's last read "
         "imported."
     )

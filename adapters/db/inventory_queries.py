@@ -136,6 +136,7 @@ _LINK_COLUMNS = (
     sku_links.c.source,
     sku_links.c.pushed_quantity,
     sku_links.c.pushed_at,
+    sku_links.c.push_landed_at,
     sku_links.c.push_error_code,
     sku_links.c.held_quantity,
     products.c.stock_read_at,
@@ -155,9 +156,10 @@ def _of_merchant(rows: Sequence[Any], merchant_id: str) -> list[Any]:
 
 def _link_read(row: Any) -> LinkRead:
     """A row of `_LINK_COLUMNS` as a link; its SKU's quantity is TikTok's stock as last known (`last_known_stock`:
-    the newer of its product's read and the link's last push; an unlinked SKU never pushed, the read)."""
+    the newer of its product's read and the link's last push, as of that push's landing; an unlinked SKU never
+    pushed, the read)."""
     price = Money(row.price_amount, row.currency)
-    quantity = last_known_stock(row.quantity, row.stock_read_at, row.pushed_quantity, row.pushed_at)
+    quantity = last_known_stock(row.quantity, row.stock_read_at, row.pushed_quantity, row.pushed_at, row.push_landed_at)
     sku = SkuRead(row.id, row.product_id, row.tiktok_sku_id, row.seller_sku, price, quantity)
     return LinkRead(
         sku, row.shop_id, row.inventory_item_id, row.state or "UNLINKED", row.source or "AUTO", row.pushed_quantity,

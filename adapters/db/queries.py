@@ -133,11 +133,13 @@ async def products_by_ids(session: AsyncSession, merchant_id: str, ids: Collecti
 async def skus_for_products(session: AsyncSession, product_ids: Sequence[str]) -> dict[str, tuple[SkuRead, ...]]:
     """The SKUs of every given product in one query, in TikTok's order. Ids must come from a scoped query. Each
     SKU's quantity is TikTok's stock as last known (`last_known_stock`: the newer of its product's read and its
-    link's last push), read with its product's read time and its link in the same statement."""
+    link's last push, as of that push's landing), read with its product's read time and its link in the same
+    statement."""
     if not product_ids:
         return {}
     query = (
-        select(skus, products.c.stock_read_at, sku_links.c.pushed_quantity, sku_links.c.pushed_at)
+        select(skus, products.c.stock_read_at)
+        .add_columns(sku_links.c.pushed_quantity, sku_links.c.pushed_at, sku_links.c.push_landed_at)
         .select_from(skus)
         .join(products, products.c.id == skus.c.product_id)
         .outerjoin(sku_links, sku_links.c.sku_id == skus.c.id)
@@ -153,7 +155,9 @@ async def skus_for_products(session: AsyncSession, product_ids: Sequence[str]) -
                 tiktok_sku_id=r["tiktok_sku_id"],
                 seller_sku=r["seller_sku"],
                 price=Money(r["price_amount"], r["currency"]),
-                quantity=last_known_stock(r["quantity"], r["stock_read_at"], r["pushed_quantity"], r["pushed_at"]),
+                quantity=last_known_stock(
+                    r["quantity"], r["stock_read_at"], r["pushed_quantity"], r["pushed_at"], r["push_landed_at"]
+                ),
             )
         )
     return {product_id: tuple(items) for product_id, items in grouped.items()}

@@ -454,7 +454,12 @@ sku_links = Table(
     Column("unlinked_item_id", ID, ForeignKey("inventory_items.id", ondelete="SET NULL")),
     Column("source", String(8), nullable=False),  # AUTO or MANUAL (a manual decision survives later imports)
     Column("pushed_quantity", Integer),  # the last quantity TikTok accepted
-    Column("pushed_at", UTCDateTime),
+    Column("pushed_at", UTCDateTime),  # when that push read the pool and computed its targets (the fence's start)
+    # When TikTok's success of that push was recorded (migration 0035): a products read sent before then may show the
+    # stock before the push, so the push wins over it (`domain.stock_levels.last_known_stock`). Null, or older than
+    # `pushed_at` (recorded before 0035, by a release before it, or a push of a worker that died, taken as applied
+    # by the next: landing unknown): taken as `pushed_at`.
+    Column("push_landed_at", UTCDateTime),
     # The units the last push held back as sold at TikTok but not yet ingested (the fence, migration 0010), and since
     # when some have been held without a break (null: none): the next push counts them again until the ledger has.
     Column("held_quantity", Integer, nullable=False, server_default=text("0")),

@@ -32,7 +32,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0034_deleted_shop_holds"
+HEAD = "0035_sku_links_push_landed_at"
 
 
 def _assert_migrates_to_head(url: str) -> None:

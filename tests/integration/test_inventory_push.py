@@ -178,6 +178,46 @@ async def test_a_product_read_again_unchanged_after_a_push_reads_as_tiktok_has_i
     assert await sku_quantity(world, shop, sku_id) == imported
 
 
+@SQLITE_ONLY
+async def test_a_products_read_sent_while_a_push_was_on_its_way_gives_way_to_the_push_once_it_lands(
+    world: PushWorld,
+) -> None:
+    """Rule (README "A SKU's TikTok stock"; `last_known_stock`, `confirm_stock_reads`): a read sent before the push
+    landed (TikTok's success recorded) may show the stock before it, so the push wins over it; a read sent after the
+    landing stands, even one that finds the product as that earlier read stored it. Compared with when the push was
+    computed, the read sent meanwhile stood for good, as unchanged products are not read again:
+    "Sku.quantity=200 TikTok=220" for 335 s and more (tryout48-read-during-push)."""
+    # given a SKU pooled alone of its product, TikTok at 77 (a Seller Center edit), and the pool's push of 79 held at
+    # TikTok, computed
+    shop = await imported_shop(world)
+    product = product_of(world.sandbox, shop, "SB-00021-")
+    tiktok_sku = product["skus"][0]["id"]
+    item = await add_item(world.db, shop.merchant_id, "SB-00021-only", 79)
+    sku_id = await link(world.db, shop, tiktok_sku, item, product["id"])
+    world.sandbox.control("POST", f"/products/{product['id']}", {"skus": [{"id": tiktok_sku, "quantity": 77}]})
+    world.sandbox.control("POST", "/inventory-updates/hold", {"held": True})
+    await change_stock(world, item, 0, [(shop.id, product["id"])])
+    pushing = asyncio.create_task(push_shop(shop.id, world.deps()))
+    await until(lambda: world.sandbox.control("GET", "/inventory-updates")["waiting"] == 1)
+
+    # when a products read is sent meanwhile (TikTok still shows 77) and stored, then the push lands
+    counts = await upsert_products(world, shop, await read_products(world, shop))
+    assert counts.updated == 1
+    assert await sku_quantity(world, shop, sku_id) == 77  # nothing landed yet: the read stands
+    world.sandbox.control("POST", "/inventory-updates/hold", {"held": False})
+    await asyncio.wait_for(pushing, timeout=DEADLINE_SECONDS)
+    assert sum(tiktok_stock(world.sandbox, shop)[tiktok_sku].values()) == 79
+
+    # then the SKU's TikTok stock reads as pushed, 79, with no read since (before: the read's 77, for good)
+    assert await sku_quantity(world, shop, sku_id) == 79
+    # and after 2 sales at TikTok (not in the pool yet), a read sent after the landing that finds the product as the
+    # read meanwhile stored it (no row written: its read time moves) is TikTok's word: 77
+    world.sandbox.control("POST", f"/shops/{shop.tiktok_shop_id}/sales", {"sku_id": tiktok_sku, "quantity": 2})
+    counts = await upsert_products(world, shop, await read_products(world, shop))
+    assert counts.created == counts.updated == 0
+    assert await sku_quantity(world, shop, sku_id) == 77
+
+
 async def test_a_hundred_sales_during_a_push_cost_one_more_call_with_the_last_value(world: PushWorld) -> None:
     # given a pooled product of 200 units per SKU, pushed once, and TikTok holding the next update in flight
     shop = await imported_shop(world)

@@ -176,7 +176,7 @@ class LinkPushState:
                 .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
                 .values(
                     pushed_quantity=earlier.quantity, pushed_at=earlier.at, held_quantity=earlier.held,
-                    held_since=earlier.held_since,
+                    held_since=earlier.held_since, push_landed_at=None,  # landed unknown: as computed, `push_landing`
                     ingested_at_push=_counted_at(earlier.ingested, earlier.ingested_base, earlier.item_id),
                     released_at_push=_counted_at(
                         earlier.released, earlier.released_base, earlier.item_id, _links.released_at_push
@@ -199,7 +199,8 @@ class LinkPushState:
                 update(sku_links)
                 .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
                 .values(
-                    pushed_quantity=quantity, pushed_at=pushed_at, held_quantity=held, held_since=held_since,
+                    pushed_quantity=quantity, pushed_at=pushed_at, push_landed_at=now, held_quantity=held,
+                    held_since=held_since,
                     ingested_at_push=_ingested_at_push(outcome, sku_id),
                     released_at_push=_released_at_push(outcome, sku_id),
                     restored_quantity=outcome.restored.get(sku_id, 0), seeded_available=None, push_error_code=None,
