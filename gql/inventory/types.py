@@ -49,7 +49,10 @@ class SkuLink:
     source: SkuLinkSource  # type: ignore[valid-type]
     sku: t.Sku
     pushed_quantity: int | None = strawberry.field(description="The last quantity TikTok accepted (units).")
-    pushed_at: datetime | None = strawberry.field(description="When TikTok accepted it (UTC).")
+    pushed_at: datetime | None = strawberry.field(
+        description="When the push TikTok accepted last read the pool for it (UTC): the pushed quantity is the pool's "
+        "of that instant; TikTok applied it a moment later (the call's round trip)."
+    )
     held_back_quantity: int = strawberry.field(
         description="Units the last push held back from the pool's available (units; 0 for none): sold at TikTok "
         "on this SKU but not yet in the pool (a lost webhook, an order not yet polled), stock lowered in Seller "
