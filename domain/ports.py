@@ -304,8 +304,11 @@ class WebhookEventRepository(Protocol):
         """Move the shop's `last_webhook_at` forward to `at` (never back)."""
         ...
 
-    async def shops_with_pending(self, received_before: datetime, limit: int) -> list[str]:
-        """Ids of shops with PENDING events received before the given time (their message may have been lost)."""
+    async def shops_with_pending(
+        self, received_before: datetime, limit: int, *, received_after: datetime | None = None, unread: bool = False
+    ) -> list[str]:
+        """Ids of shops with PENDING events received before the given time (their message may have been lost), and
+        after `received_after` if given; `unread`: only events no run has read yet (`attempts` 0)."""
         ...
 
     async def delete_settled(self, received_before: datetime, limit: int) -> int:

@@ -531,10 +531,13 @@ class FakeWebhookEventRepository:
 
         self._s.ops.append(apply)
 
-    async def shops_with_pending(self, received_before: datetime, limit: int) -> list[str]:
+    async def shops_with_pending(
+        self, received_before: datetime, limit: int, *, received_after: datetime | None = None, unread: bool = False
+    ) -> list[str]:
         return sorted({
             e.shop_id for e in self._s.store.webhook_events.values()
             if e.shop_id and e.outcome.value == "PENDING" and e.received_at < received_before
+            and (received_after is None or e.received_at > received_after) and (not unread or e.attempts == 0)
         })[:limit]  # fmt: skip
 
     async def delete_settled(self, received_before: datetime, limit: int) -> int:

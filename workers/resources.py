@@ -61,7 +61,7 @@ from domain.polling import PollSettings
 from domain.ports import EventPublisher, RefreshTokens, ScheduledWork, ShopTokens, TaskQueue
 from domain.services.importer import SyncDeps, SyncOptions
 from domain.services.inbox import prune_settled_events
-from domain.services.intake import IntakeDeps, resume_pending_events
+from domain.services.intake import IntakeDeps, resume_pending_events, resume_unread_events
 from domain.services.inventory_push import PushDeps
 from domain.services.inventory_reconcile import inventory_tick, resume_due_pushes
 from domain.services.polling import schedule_tick
@@ -438,7 +438,8 @@ class Resources(Middleware):
 
     async def _schedule(self, resources: WorkerResources, work: ScheduledWork) -> None:
         """Every tick, take or renew the scheduler lease; while held, enqueue due polls and token refreshes, the
-        inventory's due work, and the sync tasks whose send failed once the queue takes messages again."""
+        inventory's due work, the sync tasks whose send failed once the queue takes messages again, and the
+        processing of webhook events no run has read 20 s after they came (`resume_unread_events`)."""
         deps, tick = resources.sync, self.settings.scheduler_tick_seconds
         ttl = timedelta(seconds=max(10.0, 3 * tick))  # a dead holder is replaced after this long
         # Redis can tell which tasks it holds a message for: an unsent task's send that did reach it is not repeated.
@@ -451,6 +452,7 @@ class Resources(Middleware):
                         await schedule_tick(deps.uow_factory, work, deps.clock, resources.poll)
                         await self._inventory_tick(resources)
                         await resend_unsent_tasks(deps.uow_factory, resources.queue, deps.clock, messages=messages)
+                        await resume_unread_events(deps.uow_factory, resources.queue, deps.clock)
                 except Exception as exc:
                     _will_retry("scheduler tick", exc)
                 await asyncio.sleep(tick * random.uniform(0.9, 1.1))

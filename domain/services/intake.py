@@ -93,17 +93,46 @@ async def replay_event(
 
 
 async def resume_pending_events(
-    uow_factory: UnitOfWorkFactory, queue: TaskQueue, clock: Clock, older_than: timedelta
+    uow_factory: UnitOfWorkFactory,
+    queue: TaskQueue,
+    clock: Clock,
+    older_than: timedelta,
+    *,
+    within: timedelta | None = None,
+    unread: bool = False,
 ) -> list[str]:
     """Enqueue processing for every shop with events still PENDING after `older_than` (the enqueue after the answer
-    was lost, or the worker died); returns the shop ids. Safe to over-deliver: processing is idempotent."""
+    was lost, or the worker died); returns the shop ids. Safe to over-deliver: processing is idempotent (and the
+    send is coalesced: a shop's message queued and unstarted covers it). `within`: only events received in the
+    last `within` (seconds' range of the `received_at` index); `unread`: only events no run has read (`attempts` 0),
+    so events waiting for a retry of their own (TikTok down, an order not served yet) keep their pace."""
+    now = clock.now()
     async with uow_factory() as uow:
-        shop_ids = await uow.webhook_events.shops_with_pending(clock.now() - older_than, 1000)
+        shop_ids = await uow.webhook_events.shops_with_pending(
+            now - older_than, 1000, received_after=None if within is None else now - within, unread=unread
+        )
     for shop_id in shop_ids:
         await queue.enqueue_webhook_events(shop_id)
     if shop_ids:
-        log.info("re-enqueued webhook processing of %d shop(s)", len(shop_ids))
+        log.info("re-enqueued webhook processing of %d shop(s)%s", len(shop_ids), " (unread events)" if unread else "")
     return shop_ids
+
+
+UNREAD_AFTER = timedelta(seconds=20)
+"""How long (seconds) an event may wait unread before the scheduler's tick sends its shop's processing again
+(`resume_unread_events`): a run begins within a second of its message, so an event unread that long had its
+message lost (a try-out once saw a burst's events stay PENDING until the shop's next webhook, 87 s; README, Known
+gap), which the stale sweep found only after `SHOPBRIDGE_SYNC_STALE_AFTER` (300 s)."""
+
+UNREAD_WINDOW = timedelta(minutes=2)
+"""How far back (seconds) the tick looks (`resume_unread_events`): a range of the events' `received_at` index, the
+last two minutes' arrivals; older unread events are the stale sweep's."""
+
+
+async def resume_unread_events(uow_factory: UnitOfWorkFactory, queue: TaskQueue, clock: Clock) -> list[str]:
+    """The scheduler tick's look for events no run has read `UNREAD_AFTER` after they arrived (within the last
+    `UNREAD_WINDOW`): their shops' processing enqueued again (`resume_pending_events`); returns the shop ids."""
+    return await resume_pending_events(uow_factory, queue, clock, UNREAD_AFTER, within=UNREAD_WINDOW, unread=True)
 
 
 @dataclass(slots=True)

@@ -152,3 +152,37 @@ async def test_shops_with_events_left_pending_are_enqueued_again(
     later = FakeClock(NOW + timedelta(minutes=6))
     assert await resume_pending_events(uows, queue, later, timedelta(minutes=5)) == [shop.id]
     assert queue.webhook_events == [shop.id]
+
+
+async def test_the_tick_enqueues_shops_with_events_unread_20_s_after_they_came_within_two_minutes(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    """Rule (`intake.resume_unread_events`, the scheduler's tick): an event no run has read 20 s after it came had
+    its message lost (a try-out saw a burst's events PENDING until the shop's next webhook, 87 s; the stale sweep
+    looks after 300 s): its shop's processing is sent again. An event a run read and left PENDING (a retry of its
+    own: TikTok down, an order not served yet) keeps its pace; an older one is the stale sweep's."""
+    from domain.services.intake import resume_unread_events
+    from tests.fakes import FakeClock, FakeTaskQueue
+
+    uows = uow_factory(database, cipher)
+    read = event(shop, "447", NOW)
+    read.attempts = 1  # a run read it, and left it PENDING for a retry of its own
+    async with uows() as uow:
+        await uow.webhook_events.add(event(shop, "446", NOW))
+        await uow.webhook_events.add(read)
+        await uow.commit()
+    queue = FakeTaskQueue()
+    # unread for 19 s: left alone (its message's run may be about to read it)
+    assert await resume_unread_events(uows, queue, FakeClock(NOW + timedelta(seconds=19))) == []
+    # unread for 21 s: its shop is enqueued
+    assert await resume_unread_events(uows, queue, FakeClock(NOW + timedelta(seconds=21))) == [shop.id]
+    assert queue.webhook_events == [shop.id]
+    # past the two minutes' window: the stale sweep's
+    assert await resume_unread_events(uows, queue, FakeClock(NOW + timedelta(minutes=3))) == []
+    # read once (its own retry's pace): not the tick's
+    async with uows() as uow:
+        unread = next(e for e in await uow.webhook_events.pending(shop.id, 10) if e.attempts == 0)
+        unread.attempts = 1
+        await uow.webhook_events.save([unread])
+        await uow.commit()
+    assert await resume_unread_events(uows, queue, FakeClock(NOW + timedelta(seconds=21))) == []

@@ -118,7 +118,10 @@ class SqlWebhookEventRepository:
             .values(last_webhook_at=at)
         )
 
-    async def shops_with_pending(self, received_before: datetime, limit: int) -> list[str]:
+    async def shops_with_pending(
+        self, received_before: datetime, limit: int, *, received_after: datetime | None = None, unread: bool = False
+    ) -> list[str]:
+        # With `received_after`: a range of the `received_at` index (the scheduler's look at the last minutes).
         query = (
             select(webhook_events.c.shop_id)
             .where(
@@ -129,6 +132,10 @@ class SqlWebhookEventRepository:
             .distinct()
             .limit(limit)
         )
+        if received_after is not None:
+            query = query.where(webhook_events.c.received_at > received_after)
+        if unread:
+            query = query.where(webhook_events.c.attempts == 0)
         return [shop_id for shop_id in (await self._session.execute(query)).scalars() if shop_id is not None]
 
     async def delete_settled(self, received_before: datetime, limit: int) -> int:
