@@ -2,7 +2,7 @@
 // region, pick the region and a custom name, Authorize (to TikTok's consent page, which sends the merchant back).
 
 import { announce, fill, h } from "./dom.js";
-import { explain, REGION_NAMES } from "./messages.js";
+import { explain, explainRefusal, REGION_NAMES } from "./messages.js";
 
 const REGIONS = "{ supportedRegions }";
 const START = `mutation Start($input: ShopAuthorizationStartInput!) { shopAuthorizationStart(input: $input) {
@@ -112,7 +112,7 @@ export function renderAddStore(ctx) {
         if (first) {
           const field = first.field?.[first.field.length - 1];
           const target = field === "name" ? nameError : field === "region" ? regionError : formError;
-          target.textContent = explain({ ...first, retryAt: result.retryAt });
+          target.textContent = explainRefusal(result);
           (field === "name" ? name : field === "region" ? select : submit).focus();
           if (field === "name") name.setAttribute("aria-invalid", "true");
           return;

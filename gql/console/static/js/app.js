@@ -2,7 +2,7 @@
 
 import { ApiError, exchangeLoginCode, graphql, session, UNREACHABLE, whenUnauthenticated } from "./api.js";
 import { announce, fill, h } from "./dom.js";
-import { explain } from "./messages.js";
+import { explain, explainRefusal } from "./messages.js";
 import { LiveSocket } from "./ws.js";
 import { completeReturnOutcome, renderStores, takeReturnOutcome } from "./stores.js";
 import { renderAddStore } from "./addstore.js";
@@ -180,10 +180,7 @@ function tellRefusedAfterLeaving(data, error = null) {
   }
   const payload = Object.values(data ?? {}).find((each) => each?.userErrors?.length);
   if (!payload) return;
-  // with the payload's `retryAt` (TOO_MANY_SYNC_STARTS, TOO_MANY_AUTHORIZATIONS), as the page says it: "Try again
-  // after 10:42 PM", not "later"
-  const refusal = { ...payload.userErrors[0], retryAt: payload.retryAt };
-  announce(`A change you made on the page you left was not made: ${explain(refusal)}`, { kind: "error" });
+  announce(`A change you made on the page you left was not made: ${explainRefusal(payload)}`, { kind: "error" });
 }
 
 /** A promise that never settles: what a page left is answered (its code after the answer never runs). A new one each

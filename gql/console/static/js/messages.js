@@ -77,6 +77,12 @@ export function explain(error) {
   return sentence;
 }
 
+/** A mutation payload's first `userErrors` entry as a sentence (`explain`), given the payload's `retryAt` where it
+ * has one (TOO_MANY_SYNC_STARTS, TOO_MANY_AUTHORIZATIONS: "Try again after 10:42 PM"). */
+export function explainRefusal(payload) {
+  return explain({ ...payload.userErrors[0], retryAt: payload.retryAt });
+}
+
 export const STATUS_LABELS = {
   ACTIVE: "Active",
   EXPIRING_SOON: "Expiring soon",

@@ -3,7 +3,7 @@
 
 import { allShops, ApiError, graphql } from "./api.js";
 import { announce, fill, focusLabelled, h, keepingFocus, number, patch, patchRows, time } from "./dom.js";
-import { explain, REGION_NAMES, STATUS_LABELS } from "./messages.js";
+import { explain, explainRefusal, REGION_NAMES, STATUS_LABELS } from "./messages.js";
 
 const SHOP_FIELDS = `id name region status tiktokShopName tiktokShopCode sellerName expiresAt lastSyncedAt
   productCount orderCount attention { code message at }`;
@@ -248,7 +248,7 @@ export function renderStores(ctx) {
   async function reauthorize(shop) {
     try {
       const result = (await ctx.graphql(REAUTHORIZE, { input: { shopId: shop.id } })).shopReauthorizationStart;
-      if (result.userErrors.length) return announce(explain({ ...result.userErrors[0], retryAt: result.retryAt }), { kind: "error" });
+      if (result.userErrors.length) return announce(explainRefusal(result), { kind: "error" });
       location.assign(result.authorizationUrl);
     } catch (exc) {
       announce(exc.message, { kind: "error" });
@@ -262,7 +262,7 @@ export function renderStores(ctx) {
     try {
       const input = { shopId: shop.id, kinds: ["PRODUCTS", "ORDERS"] };
       const result = (await ctx.graphql(SYNC, { input })).syncStart;
-      if (result.userErrors.length) announce(explain({ ...result.userErrors[0], retryAt: result.retryAt }), { kind: "error" });
+      if (result.userErrors.length) announce(explainRefusal(result), { kind: "error" });
       else announce(`Sync of “${shop.name}” started: follow it in the Task Center.`, { kind: "success" });
     } catch (exc) {
       announce(exc.message, { kind: "error" });

@@ -3,7 +3,7 @@
 
 import { allShops } from "./api.js";
 import { announce, fill, h, keepingFocus, number, patch, patchRows, time } from "./dom.js";
-import { explain, KIND_LABELS, STATUS_LABELS } from "./messages.js";
+import { explain, explainRefusal, KIND_LABELS, STATUS_LABELS } from "./messages.js";
 
 const TASK_FIELDS = `id kind trigger status processed total progress created updated unchanged failed attempts
   failures { tiktokId reason } errorCode errorMessage cancelRequested createdAt startedAt finishedAt shop { id name }`;
@@ -235,7 +235,7 @@ export function renderTasks(ctx) {
         return loadShops();
       }
       // TOO_MANY_SYNC_STARTS comes with the time it is accepted again (`retryAt`): said as Store management says it
-      if (result.userErrors.length) return announce(explain({ ...result.userErrors[0], retryAt: result.retryAt }), { kind: "error" });
+      if (result.userErrors.length) return announce(explainRefusal(result), { kind: "error" });
       for (const task of result.tasks) if (!tasks.has(task.id)) upsert(task, { quiet: true });
       announce("Sync started.", { kind: "success" });
     } catch (exc) {
