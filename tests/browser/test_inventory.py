@@ -296,7 +296,10 @@ def test_a_change_refused_after_the_merchant_left_its_page_is_told_on_the_page_s
 ) -> None:
     """Rule (js/app.js `tellRefusedAfterLeaving`): a page left hears no answer (`pageGraphql`), but a change it sent
     that the server refuses is said on the page shown: its own page would have said so, and is gone. Before, an
-    adjustment refused after the merchant moved on was never told (the merchant took it as made)."""
+    adjustment refused after the merchant moved on was never told (the merchant took it as made). The sentence
+    names the change and its subject as the page showed them when it was sent (the `change` the page hands
+    `pageGraphql`): it said "A change you made on the page you left", and a merchant who had changed several items
+    could not tell which one."""
     _app, item = pooled_item_signed_in(console, page)
     open_inventory(page, item["sku"]).get_by_role("link", name=item["sku"], exact=True).click()
     # given an adjustment the stock cannot take, its answer held on its way (the server slow on it)
@@ -309,14 +312,16 @@ def test_a_change_refused_after_the_merchant_left_its_page_is_told_on_the_page_s
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Task Center").click()
     expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
     let_through(page, held)
-    # then the Task Center stays and says the change was not made, in the item page's words
+    # then the Task Center stays and says which change was not made (its item, units and reason), in the item page's
+    # words
     expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
     expect(page.locator("#notice")).to_have_text(
-        "A change you made on the page you left was not made: Not saved: On-hand is "
-        f"{item['onHand']}: it cannot drop by {item['onHand'] + 1} (at most {item['onHand']})."
+        f"The adjustment of {item['sku']} by -{item['onHand'] + 1:,} units (Damaged in transit) was not made: Not "
+        f"saved: On-hand is {item['onHand']}: it cannot drop by {item['onHand'] + 1} (at most {item['onHand']})."
     )
     # and a change whose answer never came (the network gone on its way: it may have been made) says so, not "not made"
     page.go_back()
+    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()  # the item read: the page names it
     page.get_by_label("Units to add or remove").fill("1")
     page.get_by_label("Reason").fill("Found one")
     held = hold_first(page, "mutation Adjust")
@@ -327,8 +332,8 @@ def test_a_change_refused_after_the_merchant_left_its_page_is_told_on_the_page_s
     held[0].abort("internetdisconnected")
     page.unroute("**/graphql")
     expect(page.locator("#notice")).to_have_text(
-        "A change you made on the page you left may not have been made: Shopbridge cannot be reached. Check your "
-        "connection and try again. Check it on its page."
+        f"The adjustment of {item['sku']} by +1 unit (Found one) may not have been made: Shopbridge cannot be "
+        "reached. Check your connection and try again. Check it on its page."
     )
 
 

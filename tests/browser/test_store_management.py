@@ -163,6 +163,21 @@ def test_rename_reauthorize_and_delete_say_what_happens(console: Callable[..., S
     expect(page.locator("#notice")).to_have_text("The shop is now named “Main store”.")
     expect(row.get_by_role("button", name="Rename Main store")).to_be_focused()
     assert [e["node"]["name"] for e in app.graphql(SHOPS, None, "m1")["shops"]["edges"]] == ["Main store"]
+    # a rename refused after the merchant went to another page is said there, naming its shop and the name sent (js/
+    # app.js `tellRefusedAfterLeaving`: before, "A change you made on the page you left was not made")
+    too_long = "M" * 65
+    held = hold_first(page, "mutation Rename")
+    row.get_by_role("button", name="Rename Main store").click()
+    row.get_by_label("New name for Main store").fill(too_long)
+    row.get_by_label("New name for Main store").press("Enter")
+    wait_held(page, held, "the refused rename held")
+    page.get_by_role("link", name="Task Center").click()
+    expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
+    let_through(page, held)
+    expect(page.locator("#notice")).to_have_text(
+        re.compile(f"^The rename of “Main store” to “{too_long}” was not made: Enter a shop name of 1 to 64 characters")
+    )
+    page.go_back()
 
     # a re-authorization whose answer comes after the merchant went to another page leaves them there (js/app.js
     # `route`: before, it took them from the Task Center to TikTok's consent page)

@@ -321,7 +321,8 @@ def test_a_double_click_on_sync_now_starts_one_sync_and_says_so(
         )
     )
     # and when the merchant leaves the page while that refusal is on its way, the page shown says it with its time
-    # (app.js tellRefusedAfterLeaving; before: "Try again later.", the payload's retryAt dropped)
+    # (app.js tellRefusedAfterLeaving; before: "Try again later.", the payload's retryAt dropped), naming the shop
+    # picked when it was sent (before: "A change you made on the page you left")
     held = hold_first(page, "mutation Sync")
     page.get_by_role("button", name="Sync now").click()
     wait_held(page, held, "the refused sync start held")
@@ -330,7 +331,7 @@ def test_a_double_click_on_sync_now_starts_one_sync_and_says_so(
     let_through(page, held)
     expect(page.locator("#notice")).to_have_text(
         re.compile(
-            r"^A change you made on the page you left was not made: This shop's sync was started too often in the "
+            r"^Sync now of “Maple” was not made: This shop's sync was started too often in the "
             r"last hour\. Try again after \d{1,2}:\d{2}( [AP]M)?\.$"
         )
     )

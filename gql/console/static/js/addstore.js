@@ -107,7 +107,8 @@ export function renderAddStore(ctx) {
       submit.disabled = true;
       try {
         const input = { region: state.region, name: state.name, regionConfirmed: state.confirmed };
-        const result = (await ctx.graphql(START, { input })).shopAuthorizationStart;
+        const change = `Add store of “${state.name.trim()}” (${REGION_NAMES[state.region] || state.region})`;
+        const result = (await ctx.graphql(START, { input }, { change })).shopAuthorizationStart;
         const [first] = result.userErrors;
         if (first) {
           const field = first.field?.[first.field.length - 1];

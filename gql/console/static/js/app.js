@@ -170,17 +170,22 @@ const MUTATION = /^\s*mutation\b/;
 
 /** A change sent from a page the merchant has left, refused (its payload's first `userErrors`: not made) or failed
  * on its way (the request's error: the network, a server error, so perhaps made): said on the page shown, in the
- * page's words for it (`explain`). Its page would have said so, but it is gone; a success needs no word there (the
- * change is made, and the page left showed it asked). Before, a count or a rename refused after the merchant moved
- * on was never told. */
-function tellRefusedAfterLeaving(data, error = null) {
+ * page's words for it (`explain`), naming the change as its page did when it was sent (`change`, a noun phrase the
+ * page hands with the request: `The rename of “Maple” to “Main store”`, `The adjustment of SB-1 by -6 units
+ * (Damaged)`): the merchant may have sent several changes from several pages, and "a change you made on the page
+ * you left" did not say which one failed. A page showing several subjects (the Store list, an item's links) names
+ * the one the change was about, not the page. Its page would have said so, but it is gone; a success needs no word
+ * there (the change is made, and the page left showed it asked). Before, a count or a rename refused after the
+ * merchant moved on was never told. */
+function tellRefusedAfterLeaving(change, data, error = null) {
+  const what = change || "A change you made on the page you left";
   if (error) {
-    announce(`A change you made on the page you left may not have been made: ${error.message} Check it on its page.`, { kind: "error" });
+    announce(`${what} may not have been made: ${error.message} Check it on its page.`, { kind: "error" });
     return;
   }
   const payload = Object.values(data ?? {}).find((each) => each?.userErrors?.length);
   if (!payload) return;
-  announce(`A change you made on the page you left was not made: ${explainRefusal(payload)}`, { kind: "error" });
+  announce(`${what} was not made: ${explainRefusal(payload)}`, { kind: "error" });
 }
 
 /** A promise that never settles: what a page left is answered (its code after the answer never runs). A new one each
@@ -192,20 +197,22 @@ const never = () => new Promise(() => {});
  * (browser Back, Forward and links change it a task before the router hears `hashchange`), an answer never settles.
  * A page no longer shown put "Shop not found" or "Item not found" in place of the next page, announced its errors
  * there, wrote its address over the next one's (inventory.js) and took the merchant to TikTok's consent page from
- * the page they had gone to (Authorize, Re-authorize). The request itself goes on: a change sent is made. */
+ * the page they had gone to (Authorize, Re-authorize). The request itself goes on: a change sent is made.
+ * `graphql(document, variables, { change })`: a mutation names itself in `change` (tellRefusedAfterLeaving) with its
+ * subject as the page shows it when it is sent. */
 function pageGraphql(path) {
   let shown = true;
   const current = () => shown && address().path === path;
   return {
-    graphql: (document, ...rest) => graphql(document, ...rest).then(
+    graphql: (document, variables = {}, { change = null } = {}) => graphql(document, variables).then(
       (data) => {
         if (current()) return data;
-        if (MUTATION.test(document)) tellRefusedAfterLeaving(data);
+        if (MUTATION.test(document)) tellRefusedAfterLeaving(change, data);
         return never();
       },
       (error) => {
         if (current()) throw error;
-        if (MUTATION.test(document)) tellRefusedAfterLeaving(null, error);
+        if (MUTATION.test(document)) tellRefusedAfterLeaving(change, null, error);
         return never();
       },
     ),

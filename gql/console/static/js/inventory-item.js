@@ -88,6 +88,9 @@ export function renderItem(ctx, itemId) {
   selectOnFocus(count.input);
   selectOnFocus(safety.input);
 
+  /** The item's SKU as the page shows it, naming a change sent (app.js pageGraphql); "this item" until it is read. */
+  const shownSku = () => item?.sku ?? "this item";
+
   /** Say the outcome of one of this page's changes in the notice (kept to take it down once the item changes). */
   function tell(message) {
     outcome = message;
@@ -145,14 +148,13 @@ export function renderItem(ctx, itemId) {
     }
   }
 
-  /** Run one of the item's mutations; on userErrors show the sentence on `error` and return null. */
-  /** Send a mutation; a userError is shown under the field it names among `fields` ({name: error line}), else under
-   * `error`. Returns the item, or null. */
-  async function mutate(query, input, key, error, fields = {}) {
+  /** Send one of the item's mutations, named `change` (app.js pageGraphql); a userError is shown under the field it
+   * names among `fields` ({name: error line}), else under `error`. Returns the item, or null. */
+  async function mutate(query, input, key, change, error, fields = {}) {
     error.textContent = "";
     announce(""); // the outcome of a previous change ("… is now 77 units") must not stand beside this one's failure
     try {
-      const result = (await ctx.graphql(query, { input }))[key];
+      const result = (await ctx.graphql(query, { input }, { change }))[key];
       if (result.userErrors.length) {
         const first = result.userErrors[0];
         (fields[first.field?.[0]] ?? error).textContent = explain(first);
@@ -197,7 +199,8 @@ export function renderItem(ctx, itemId) {
     announce(""); // the outcome of a previous count ("… is now 77 units") must not stand beside this one's failure
     let result;
     try {
-      result = (await ctx.graphql(SET_ON_HAND, { input })).inventorySetOnHand;
+      const change = `The stock count of ${shownSku()} (${units(onHand)})`;
+      result = (await ctx.graphql(SET_ON_HAND, { input }, { change })).inventorySetOnHand;
     } catch (exc) {
       count.error.textContent = exc.message;
       return;
@@ -234,7 +237,9 @@ export function renderItem(ctx, itemId) {
       return;
     }
     const n = delta.input.valueAsNumber;
-    const done = await mutate(ADJUST, { inventoryItemId: itemId, delta: n, reason: reason.value.trim() }, "inventoryAdjust", delta.error, { reason: reasonError });
+    const change = `The adjustment of ${shownSku()} by ${n > 0 ? "+" : ""}${units(n)} (${reason.value.trim()})`;
+    const done = await mutate(ADJUST, { inventoryItemId: itemId, delta: n, reason: reason.value.trim() }, "inventoryAdjust", change,
+      delta.error, { reason: reasonError });
     if (!done) return;
     tell(`${n > 0 ? "Added" : "Removed"} ${units(Math.abs(n))} (${reason.value.trim()}): the on-hand of ${done.sku} is now ${units(done.onHand)}.`);
     delta.input.value = "";
@@ -243,7 +248,9 @@ export function renderItem(ctx, itemId) {
 
   async function saveSafety(event) {
     event.preventDefault();
-    const done = await mutate(UPDATE, { inventoryItemId: itemId, safetyStock: safety.input.valueAsNumber }, "inventoryItemUpdate", safety.error);
+    const safetyStock = safety.input.valueAsNumber;
+    const change = `The safety stock of ${shownSku()} set to ${units(safetyStock)}`;
+    const done = await mutate(UPDATE, { inventoryItemId: itemId, safetyStock }, "inventoryItemUpdate", change, safety.error);
     if (done) tell(`The safety stock of ${done.sku} is now ${units(done.safetyStock)}.`);
   }
 

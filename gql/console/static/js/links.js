@@ -36,12 +36,14 @@ export function renderLinks(ctx, itemId, changed) {
 
   // The links shown, by their shop SKU's id (each row's `data-key`), for the rows' one Unlink listener below.
   const shown = new Map();
+  let itemSku = "this item"; // the item's SKU as shown, naming a link's change (until the item is read)
 
   // A live update (inventoryItemUpdated: a push, a sale) changes the rows in place (dom.js patchRows): the Unlink
   // button a merchant is pressing stays the same element, so the click lands (a row rendered anew took the button
   // from under the pointer between press and release, and the click was lost), and so does the focus. A row that
   // comes or moves (a link made elsewhere) gets the focus back on the control of the same name (keepingFocus).
   function show(item) {
+    itemSku = item.sku;
     shown.clear();
     for (const link of item.links) shown.set(link.sku.id, link);
     keepingFocus(linked, () => patchRows(linked, item.links.length
@@ -66,10 +68,10 @@ export function renderLinks(ctx, itemId, changed) {
     if (link) confirmUnlink(link, linkLabel(link), button);
   });
 
-  /** Sends the change and says how it went; true when it was made. */
-  async function run(query, input, key, success) {
+  /** Sends the change, named `change` (app.js pageGraphql), and says how it went; true when it was made. */
+  async function run(query, input, key, change, success) {
     try {
-      const result = (await ctx.graphql(query, { input }))[key];
+      const result = (await ctx.graphql(query, { input }, { change }))[key];
       if (result.userErrors.length) {
         announce(explain(result.userErrors[0]), { kind: "error" });
         // NOT_FOUND: the SKU went with its shop, deleted elsewhere, or this item did. The sentence says the list has
@@ -114,7 +116,7 @@ export function renderLinks(ctx, itemId, changed) {
     dialog.querySelector("form").addEventListener("submit", async (event) => {
       event.preventDefault();
       unlinkButton.disabled = true; // one change per confirmation, however often it is clicked
-      unlinked = await run(UNLINK, { skuId: link.sku.id }, "skuUnlink",
+      unlinked = await run(UNLINK, { skuId: link.sku.id }, "skuUnlink", `The unlink of ${label} from ${itemSku}`,
         `${label} is unlinked: it keeps its TikTok stock and its open orders no longer reserve units here.`);
       dialog.close();
     });
@@ -178,16 +180,16 @@ export function renderLinks(ctx, itemId, changed) {
       h("td", { "data-label": "TikTok stock", class: "num" }, number(link.sku.quantity)),
       h("td", { class: "actions" }, link.state === "EXCLUDED" ? h("span", { class: "muted small" }, "Cannot be linked")
         : h("button", { type: "button", "aria-label": `Link ${label}`,
-          onclick: (e) => linkOnce(e.currentTarget, { skuId: link.sku.id, inventoryItemId: itemId },
+          onclick: (e) => linkOnce(e.currentTarget, { skuId: link.sku.id, inventoryItemId: itemId }, `The link of ${label} to ${itemSku}`,
             `${label} is linked: it now draws on this item, and its open orders reserve units here.`) }, "Link")));
   }
 
   /** One link per click, none while one is under way (as inventory-item.js `once`): a double-click sent two. The
    * button stays disabled once linked: its row goes when the list is read again. */
-  async function linkOnce(button, input, success) {
+  async function linkOnce(button, input, change, success) {
     if (button.disabled) return;
     button.disabled = true;
-    if (!(await run(LINK, input, "skuLink", success))) button.disabled = false;
+    if (!(await run(LINK, input, "skuLink", change, success))) button.disabled = false;
   }
 
   shopSelect.addEventListener("change", () => {

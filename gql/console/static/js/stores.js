@@ -214,7 +214,8 @@ export function renderStores(ctx) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       try {
-        const result = (await ctx.graphql(RENAME, { input: { shopId: shop.id, name: input.value } })).shopRename;
+        const change = `The rename of “${shop.name}” to “${input.value.trim()}”`;
+        const result = (await ctx.graphql(RENAME, { input: { shopId: shop.id, name: input.value } }, { change })).shopRename;
         if (result.userErrors[0]?.code === "NOT_FOUND") {
           editing = false;
           stale = false;
@@ -247,7 +248,8 @@ export function renderStores(ctx) {
 
   async function reauthorize(shop) {
     try {
-      const result = (await ctx.graphql(REAUTHORIZE, { input: { shopId: shop.id } })).shopReauthorizationStart;
+      const change = `The re-authorization of “${shop.name}”`;
+      const result = (await ctx.graphql(REAUTHORIZE, { input: { shopId: shop.id } }, { change })).shopReauthorizationStart;
       if (result.userErrors.length) return announce(explainRefusal(result), { kind: "error" });
       location.assign(result.authorizationUrl);
     } catch (exc) {
@@ -261,7 +263,7 @@ export function renderStores(ctx) {
     button.disabled = true;
     try {
       const input = { shopId: shop.id, kinds: ["PRODUCTS", "ORDERS"] };
-      const result = (await ctx.graphql(SYNC, { input })).syncStart;
+      const result = (await ctx.graphql(SYNC, { input }, { change: `Sync now of “${shop.name}”` })).syncStart;
       if (result.userErrors.length) announce(explainRefusal(result), { kind: "error" });
       else announce(`Sync of “${shop.name}” started: follow it in the Task Center.`, { kind: "success" });
     } catch (exc) {
@@ -304,7 +306,8 @@ export function renderStores(ctx) {
       if (!typedName()) return;
       deleteButton.disabled = true;
       try {
-        const result = (await ctx.graphql(DELETE, { input: { shopId: shop.id } })).shopDelete;
+        const change = `The deletion of “${shop.name}”`;
+        const result = (await ctx.graphql(DELETE, { input: { shopId: shop.id } }, { change })).shopDelete;
         if (result.userErrors[0]?.code === "NOT_FOUND") {
           dialog.close();
           return refused(result.userErrors[0]);

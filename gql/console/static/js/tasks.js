@@ -166,7 +166,8 @@ export function renderTasks(ctx) {
     button.disabled = true;
     let refusal;
     try {
-      const result = (await ctx.graphql(CANCEL, { input: { taskId: task.id } })).syncTaskCancel;
+      const change = `The cancellation of the ${KIND_LABELS[task.kind]} import of “${task.shop?.name ?? "a deleted shop"}”`;
+      const result = (await ctx.graphql(CANCEL, { input: { taskId: task.id } }, { change })).syncTaskCancel;
       refusal = result.userErrors[0];
       if (!refusal) {
         cancelling.delete(task.id);
@@ -226,7 +227,8 @@ export function renderTasks(ctx) {
     syncButton.disabled = true;
     try {
       const input = { shopId: shopSelect.value, kinds: ["PRODUCTS", "ORDERS"] };
-      const result = (await ctx.graphql(SYNC, { input })).syncStart;
+      const change = `Sync now of “${shopSelect.selectedOptions[0]?.textContent ?? ""}”`;
+      const result = (await ctx.graphql(SYNC, { input }, { change })).syncStart;
       if (result.userErrors[0]?.code === "NOT_FOUND") {
         // The shop was deleted elsewhere since the picker was filled (its tasks went with it): read both again, as
         // the sentence says. The picker kept offering it, and each Sync now was refused the same way.
