@@ -70,6 +70,21 @@ class ShopAuthorizationCompleteInput:
 class ShopAuthorizationCompletePayload:
     shop: t.Shop | None
     reauthorized: bool | None = strawberry.field(description="True when an existing shop's tokens were renewed.")
+    already_connected: bool | None = strawberry.field(
+        description=(
+            "True when this authorization was started as a new connection (shopAuthorizationStart, the console's "
+            "Add store) and the TikTok Shop was already connected to this merchant: it was re-authorized "
+            "(`reauthorized` is true too), its data kept, nothing connected twice and nothing imported anew; it "
+            "takes the name typed at the start (`previousName` says the name it had). False for a new shop and for a "
+            "re-authorization started as one (shopReauthorizationStart); null with userErrors."
+        )
+    )
+    previous_name: str | None = strawberry.field(
+        description=(
+            "The shop's custom name before this completion, when it changed it: Add store on a TikTok Shop already "
+            "connected under another name (`alreadyConnected`) renames it to the name typed there. Null otherwise."
+        )
+    )
     user_errors: list[t.UserError]
 
 
@@ -184,9 +199,15 @@ class Mutation:
                 events=s.events,
             )
         except DomainError as exc:
-            return ShopAuthorizationCompletePayload(shop=None, reauthorized=None, user_errors=[user_error(exc)])
+            return ShopAuthorizationCompletePayload(
+                shop=None, reauthorized=None, already_connected=None, previous_name=None, user_errors=[user_error(exc)]
+            )
         return ShopAuthorizationCompletePayload(
-            shop=mappers.shop(outcome.shop, s.clock.now()), reauthorized=outcome.reauthorized, user_errors=[]
+            shop=mappers.shop(outcome.shop, s.clock.now()),
+            reauthorized=outcome.reauthorized,
+            already_connected=outcome.already_connected,
+            previous_name=outcome.previous_name,
+            user_errors=[],
         )
 
     @strawberry.mutation(

@@ -48,8 +48,16 @@ class AuthorizationStart:
 
 @dataclass(frozen=True, slots=True)
 class AuthorizationOutcome:
+    """A completed authorization: the shop as it is now; `reauthorized` when an existing shop's tokens were renewed
+    (Re-authorize, or a connect that found it); `already_connected` when a connect (Add store) found the TikTok shop
+    already connected to this merchant and re-authorized it instead (`domain.shops.connect_or_renew`);
+    `previous_name` the shop's name before such a connect renamed it to the name typed, None when it kept its name.
+    """
+
     shop: Shop
     reauthorized: bool
+    already_connected: bool = False
+    previous_name: str | None = None
 
 
 async def start_authorization(
@@ -172,6 +180,7 @@ async def complete_authorization(
         try:
             async with uow_factory() as uow:
                 existing = await uow.shops.get_by_tiktok_shop_id(granted.tiktok_shop_id)
+                known_as = existing.name if existing is not None else None  # before connect_or_renew renames it
                 shop, renewed = connect_or_renew(
                     existing, request.merchant_id, request.name, request.region, granted, tokens, now
                 )
@@ -184,7 +193,12 @@ async def complete_authorization(
                     await queue_authorization_sync(uow, queue, shop, now, events=events, uow_factory=uow_factory)
                 _register_webhooks_after_commit(uow, queue, shop.id)
                 await uow.commit()
-            return AuthorizationOutcome(shop, reauthorized=renewed)
+            return AuthorizationOutcome(
+                shop,
+                reauthorized=renewed,
+                already_connected=renewed,
+                previous_name=None if known_as == shop.name else known_as,
+            )
         except DomainError as exc:
             # A concurrent completion connected the shop between our read and our insert: look again, and
             # renew it if it was this merchant's own (two tabs), or refuse if another merchant won.

@@ -87,7 +87,7 @@ def add_us_store(page: Page, name: str) -> None:
 def test_add_a_us_shop_through_the_consent_page_with_each_refusal_in_words(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
-    app = console(max_authorization_starts=3)  # SHOPBRIDGE_MAX_AUTHORIZATION_STARTS: the test's three, then refused
+    app = console(max_authorization_starts=4)  # SHOPBRIDGE_MAX_AUTHORIZATION_STARTS: the test's four, then refused
     sign_in(page, app, "m1")
     page.get_by_role("link", name="Add store").click()
     # choose TikTok Shop, then confirm the shop is local in a supported region
@@ -128,7 +128,18 @@ def test_add_a_us_shop_through_the_consent_page_with_each_refusal_in_words(
     expect(row.locator("abbr[title='United States']")).to_have_text("US")
     shops = [e["node"] for e in app.graphql(SHOPS, None, "m1")["shops"]["edges"]]
     assert [s["name"] for s in shops] == ["My US shop"]
-    # a fourth start within 30 minutes is refused, saying when the next may start (the payload's `retryAt`, shown in
+    # Add store on that same TikTok Shop again, under another name: the console says it was connected already, under
+    # its name then, and is re-authorized and renamed (the payload's alreadyConnected, previousName); no row is added.
+    # It said "“Maple again” is re-authorized.", and the merchant's "My US shop" was gone from the list.
+    add_us_store(page, "Maple again")
+    approve(page, "us-local")
+    expect(page.locator("#notice")).to_have_text(
+        "This TikTok Shop was already connected, as “My US shop”: no shop was added; it is re-authorized, and renamed "
+        "“Maple again” as you typed. Its products, orders and inventory are kept."
+    )
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tbody tr", has_text="Maple again")).to_contain_text("Maple Street Goods")
+    # a fifth start within 30 minutes is refused, saying when the next may start (the payload's `retryAt`, shown in
     # the browser's clock), not "once the oldest is 30 minutes old"
     add_us_store(page, "One too many")
     expect(page.get_by_role("alert").filter(has_text="Too many authorizations")).to_have_text(

@@ -19,7 +19,7 @@ START = """mutation($input: ShopAuthorizationStartInput!) {
   shopAuthorizationStart(input: $input) { authorizationUrl expiresAt userErrors { field message code } retryAt } }"""
 COMPLETE = f"""mutation($input: ShopAuthorizationCompleteInput!) {{
   shopAuthorizationComplete(input: $input) {{
-    reauthorized shop {{ {SHOP_FIELDS} }} userErrors {{ field message code }} }} }}"""
+    reauthorized alreadyConnected previousName shop {{ {SHOP_FIELDS} }} userErrors {{ field message code }} }} }}"""
 REAUTH = """mutation($id: ID!) { shopReauthorizationStart(input: {shopId: $id}) {
   authorizationUrl expiresAt userErrors { field code } retryAt } }"""
 RENAME = """mutation($id: ID!, $name: String!) { shopRename(input: {shopId: $id, name: $name}) {
@@ -59,6 +59,7 @@ class TestAuthorize:
         done = complete(app, "m1", redirect["state"], code=redirect["code"])
         # then the shop is connected under the custom name, with TikTok's facts beside it
         assert done["userErrors"] == [] and done["reauthorized"] is False
+        assert (done["alreadyConnected"], done["previousName"]) == (False, None)
         shop = done["shop"]
         assert shop["name"] == "Main US store" and shop["region"] == "US" and shop["status"] == "ACTIVE"
         truth = app.tiktok_shop("us-local")
@@ -311,6 +312,11 @@ class TestOwnership:
         assert payloads[0]["shop"]["id"] == payloads[1]["shop"]["id"] and app.count_rows("shops") == 1
 
     def test_the_same_merchant_authorizing_again_is_a_reauthorization(self, app: ShopbridgeServer) -> None:
+        """Rule (domain.shops `connect_or_renew`, ShopAuthorizationCompletePayload `alreadyConnected`,
+        `previousName`): Add store on a TikTok Shop the merchant connected already re-authorizes it under the name
+        typed, and the payload says so, with the name it had. It said only `reauthorized: true`, as for Re-authorize:
+        the console told "“Typed again” is re-authorized." and the merchant never learnt that no shop was added and
+        which of theirs had been renamed."""
         first = app.connect_shop("m1", "us-local", "US", name="First name")
         state = state_of(start(app, "m1", name="  Typed again ")["authorizationUrl"])
         payload = complete(app, "m1", state, code=app.sandbox.authorize("us-local", state)["code"])
@@ -319,6 +325,12 @@ class TestOwnership:
         assert payload["shop"]["name"] == "Typed again" and app.count_rows("shops") == 1
         listed = app.graphql("query($id: ID!) { shop(id: $id) { name } }", {"id": first["id"]}, "m1")
         assert listed["shop"]["name"] == "Typed again"
+        # and the payload says the shop was connected already, under its former name
+        assert (payload["alreadyConnected"], payload["previousName"]) == (True, "First name")
+        # Add store again under the same name: connected already, and no rename to tell
+        state = state_of(start(app, "m1", name="Typed again")["authorizationUrl"])
+        again = complete(app, "m1", state, code=app.sandbox.authorize("us-local", state)["code"])
+        assert (again["reauthorized"], again["alreadyConnected"], again["previousName"]) == (True, True, None)
 
 
 class TestManage:
@@ -400,6 +412,8 @@ class TestManage:
         state = state_of(started["authorizationUrl"])
         payload = complete(app, "m1", state, code=app.sandbox.authorize("us-local", state)["code"])
         assert payload["userErrors"] == [] and payload["reauthorized"] is True
+        # Re-authorize renews the shop it was started for: not a connection that found it (nothing renamed)
+        assert (payload["alreadyConnected"], payload["previousName"]) == (False, None)
         renewed = payload["shop"]
         assert renewed["id"] == shop["id"] and renewed["name"] == "Short lived"
         assert renewed["status"] == "ACTIVE" and renewed["expiresAt"] > shop["expiresAt"]

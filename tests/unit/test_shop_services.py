@@ -134,6 +134,7 @@ async def test_the_same_merchant_again_renews_without_new_imports(world: World) 
     world.tiktok.grant("c2", US_SHOP, renewed)
     outcome = await world.complete(await world.start("m1", name="Typed again"), code="c2")
     assert outcome.reauthorized and outcome.shop.id == shop.id and outcome.shop.name == "Typed again"
+    assert (outcome.already_connected, outcome.previous_name) == (True, "Mine")  # told, with the name it had
     assert world.store.shops[shop.id].name == "Typed again"
     assert world.store.shops[shop.id].expires_at == T0 + timedelta(days=400)
     assert len(world.store.tasks) == 2

@@ -25,7 +25,8 @@ const SHOP_CHANGES = `subscription StoreShops { shopsUpdated { ${SHOP_FIELDS} } 
 const SHOP_DELETIONS = "subscription StoreShopsDeleted { shopsDeleted }";
 const URGENT = new Set(["REAUTHORIZATION_REQUIRED", "EXPIRING_SOON"]);
 const COMPLETE = `mutation Complete($input: ShopAuthorizationCompleteInput!) {
-  shopAuthorizationComplete(input: $input) { shop { id name } reauthorized userErrors { code message field } } }`;
+  shopAuthorizationComplete(input: $input) { shop { id name } reauthorized alreadyConnected previousName
+    userErrors { code message field } } }`;
 
 /** What TikTok's redirect brought back through Shopbridge's callback, removed from the address bar: a hand-off
  * (`?code=…&state=…` or `?error=…&state=…`) for the merchant signed in here to complete, or `?error=CODE` alone. */
@@ -39,7 +40,10 @@ export function takeReturnOutcome() {
 }
 
 /** Complete a hand-off under the merchant's own token (RFC 6749 sec. 10.12): the server spends the state only for
- * the merchant who started the authorization, so a consent link sent to someone else connects nothing to anyone. */
+ * the merchant who started the authorization, so a consent link sent to someone else connects nothing to anyone.
+ * Add store on a TikTok Shop this merchant had connected already re-authorizes it, renamed as typed
+ * (`alreadyConnected`, `previousName`): said so, under the name it had. It said "“New name” is re-authorized.",
+ * and the merchant, who had asked to add a shop, found none added and one of theirs renamed. */
 export async function completeReturnOutcome(outcome, token) {
   if (outcome.kind !== "handoff") return outcome;
   const input = { state: outcome.state, code: outcome.code, error: outcome.error };
@@ -47,6 +51,14 @@ export async function completeReturnOutcome(outcome, token) {
     const result = (await graphql(COMPLETE, { input }, token)).shopAuthorizationComplete;
     if (result.userErrors.length) return { kind: "error", message: explain(result.userErrors[0]) };
     const name = `“${result.shop.name}”`;
+    if (result.alreadyConnected) {
+      const renamed = result.previousName ? `, and renamed ${name} as you typed` : "";
+      return {
+        kind: "info",
+        message: `This TikTok Shop was already connected, as “${result.previousName ?? result.shop.name}”: no shop was `
+          + `added; it is re-authorized${renamed}. Its products, orders and inventory are kept.`,
+      };
+    }
     if (result.reauthorized) return { kind: "success", message: `${name} is re-authorized.` };
     return {
       kind: "success",
