@@ -669,6 +669,48 @@ def test_a_double_click_on_adjust_or_set_on_hand_sends_one_change(
     expect(page.locator("#on-hand-error")).to_be_empty()
 
 
+def test_a_count_typed_before_the_item_is_read_is_neither_sent_blind_nor_replaced_by_the_read(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory-item.js `saveCount`): a stock count is sent with the on-hand the page showed
+    (`compareOnHand`), so before the item's first read there is nothing to send it with: the page says so and sends
+    nothing, and the read landing after keeps what was typed. Before, Set on-hand stopped on an error of the page's
+    own (`item` still null, "Cannot read properties of null") and said nothing, and the read then replaced the
+    typed count with the stored on-hand."""
+    app = console(products=6, orders=5)
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    item = next(i for i in items(app) if i["links"])
+    wait_for_pushes(app, item["id"])
+    # the item's subscription tells its state too: its messages are kept from the page meanwhile
+    muted = missing_messages(page, "inventoryItemUpdated")
+    muted.set()
+    sign_in(page, app, "m1")
+    counted = item["onHand"] + 1
+    sent: list[str] = []
+    page.on(
+        "request", lambda request: sent.append("set") if "inventorySetOnHand" in (request.post_data or "") else None
+    )
+    # given the item's page whose read is held on its way (the server slow on it)
+    held = hold_first(page, "query Item(")
+    page.goto(f"{app.url}/console/#/inventory/{item['id']}")
+    wait_held(page, held, "the item's read held")
+    # when the merchant types a count and saves it before the item is shown
+    page.get_by_label("New on-hand (units counted)").fill(str(counted))
+    page.get_by_role("button", name="Set on-hand").click()
+    # then nothing is sent and the page says why
+    expect(page.locator("#on-hand-error")).to_contain_text("still being read")
+    assert sent == []
+    # and once the read lands, the count typed stays, and saving it sets it
+    let_through(page, held)
+    muted.clear()
+    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
+    expect(page.get_by_label("New on-hand (units counted)")).to_have_value(str(counted))
+    page.get_by_role("button", name="Set on-hand").click()
+    expect(page.locator("#notice")).to_contain_text(f"The on-hand of {item['sku']} is now {counted} units.")
+    assert app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]["onHand"] == counted
+
+
 def test_a_reason_is_saved_whole_up_to_the_apis_500_characters_whatever_they_are(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:

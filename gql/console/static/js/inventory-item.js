@@ -69,6 +69,7 @@ function field(id, label, help, attrs = {}) {
 export function renderItem(ctx, itemId) {
   let item = null;
   let seenOnHand = null; // the on-hand shown when the merchant started editing the count
+  let typedBeforeRead = false; // a count typed before the item's first read landed: that read must not replace it
   const heading = h("h1", {}, "Inventory item");
   const numbers = h("dl", { class: "counters" });
   const changes = h("p", { class: "visually-hidden", "aria-live": "polite", id: "item-changes" });
@@ -123,7 +124,9 @@ export function renderItem(ctx, itemId) {
       dataset: { field: fieldName },
     }, h("dt", {}, label), h("dd", {}, number(fresh[fieldName])))));
     fill(updated, "Last change ", time(fresh.updatedAt));
-    if (seenOnHand === null) count.input.value = String(fresh.onHand);
+    if (seenOnHand === null && typedBeforeRead) seenOnHand = fresh.onHand; // the on-hand the page shows beside it
+    else if (seenOnHand === null) count.input.value = String(fresh.onHand);
+    typedBeforeRead = false;
     if (document.activeElement !== safety.input) safety.input.value = String(fresh.safetyStock);
     links.show(fresh);
     if (before && live) {
@@ -170,6 +173,7 @@ export function renderItem(ctx, itemId) {
 
   count.input.addEventListener("input", () => {
     if (seenOnHand === null && item) seenOnHand = item.onHand;
+    else if (!item) typedBeforeRead = true;
   });
 
   // One submission at a time: `inventoryAdjust` adds its units on every call, and a second count sent with the same
@@ -183,6 +187,12 @@ export function renderItem(ctx, itemId) {
   }
 
   async function saveCount() {
+    if (seenOnHand === null && !item) {
+      // Nothing read yet, so no on-hand the count could be checked against (`compareOnHand`): it is not sent. Before,
+      // the page stopped on an error of its own (`item` null) and the merchant was told nothing.
+      count.error.textContent = `The on-hand of ${shownSku()} is still being read. Save your count once it shows.`;
+      return;
+    }
     const compareOnHand = seenOnHand ?? item.onHand;
     const onHand = count.input.valueAsNumber;
     const input = { inventoryItemId: itemId, onHand, compareOnHand };
