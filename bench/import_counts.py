@@ -54,7 +54,7 @@ async def stored_rows(url: str, pool: bool = True) -> dict[str, dict[str, int]]:
             loose: dict[str, int] = {}
             for table in CATALOG_TABLES:
                 same[table.name] = await one(select(func.count()).select_from(table))
-            for table in (products, orders):  # e.g. "products.DELETED": stored without SKUs
+            for table in (products, orders):  # e.g. "products.DELETED": SKUs stored, not pooled
                 query = select(table.c.status, func.count()).group_by(table.c.status)
                 for status, count in (await session.execute(query)).all():
                     same[f"{table.name}.{status}"] = int(count)

@@ -41,7 +41,7 @@ from adapters.tiktok import wire
 from adapters.tiktok.ratelimit import RateLimiter
 from adapters.tiktok.signing import sign
 from bench.harness import SandboxProcess
-from bench.limit_pool import OrderPool, ProductPool, kept_skus
+from bench.limit_pool import OrderPool, ProductPool
 from bench.limit_writes import Batch, copy_batch, executemany_batch
 from domain.inventory.links import trimmed
 
@@ -236,7 +236,7 @@ def _product_rows(page: list[wire.Product], when: When, pool: ProductPool) -> Ba
             (product.id, BENCH_SHOP_ID, product.id, product.title or "", product.status or "UNKNOWN", created, updated,
              "", now, now)  # (the stock's read time: the engine's is its request's)
         )  # fmt: skip
-        for position, sku in enumerate(kept_skus(product)):
+        for position, sku in enumerate(product.skus or ()):  # all, a DELETED product's too (domain.stored)
             stock = sku.inventory or ()
             price = sku.price
             sku_rows.append(

@@ -77,9 +77,9 @@ class _Link:
     item_id: str | None = None
 
 
-def kept_skus(product: wire.Product) -> list[wire.Sku]:
-    """The SKUs the engine stores of `product`: none of one TikTok reports DELETED (`domain.stored.store_product`:
-    its links drop), else all."""
+def pooled_skus(product: wire.Product) -> list[wire.Sku]:
+    """The SKUs of `product` the engine's pool links: none of one TikTok reports DELETED (stored, but left out of the
+    pool: `adapters.db.repositories.inventory.links.auto_link_products`), else all."""
     return [] if product.status == DELETED_PRODUCT_STATUS else list(product.skus or ())
 
 
@@ -99,7 +99,7 @@ class ProductPool:
         new_ids: set[str] = set()
         for product in page:
             bundle_product = "COMBINED_PRODUCT" in (product.product_types or ())
-            for sku in kept_skus(product):
+            for sku in pooled_skus(product):
                 link = _Link(sku.id, product.id, trimmed(sku.seller_sku), bundle_product or bool(sku.combined_skus))
                 self.links[sku.id] = touched[sku.id] = link
                 new_ids.add(sku.id)

@@ -39,7 +39,8 @@ LINE_ITEM_VALUES = (
 # catalog; the pool reserves them (`domain.inventory.ledger.stock_lines`).
 COMPONENT_VALUES = ("tiktok_line_item_id", "tiktok_sku_id", "sku_count", "seller_sku")
 PRODUCT_VALUES = ("tiktok_product_id", "title", "status", "created_at", "updated_at")
-# TikTok's status of a product its seller deleted (tiktok-api.md §7): stored without its SKUs (`store_product`).
+# TikTok's status of a product its seller deleted (tiktok-api.md §7): stored with its SKUs as Search Products lists
+# them, which the pool leaves out (`adapters.db.repositories.inventory.links`: no link, no push, no twin).
 DELETED_PRODUCT_STATUS = "DELETED"
 SKU_VALUES = ("tiktok_sku_id", "seller_sku", "price_amount", "currency", "quantity", "position", "bundle")
 STOCK_VALUES = ("tiktok_sku_id", "warehouse_id", "quantity")
@@ -221,14 +222,12 @@ def store_product(
     """A product's stored values, checked; raises `InvalidRecord` with the reason (e.g. "sku 9: sale_price has no
     currency"). A SKU's quantity is the sum of its warehouses' stock.
 
-    A product TikTok reports `DELETED` (the seller deleted it in Seller Center; Search Products still lists it,
-    Get Product no longer does: tiktok-api.md §7) is stored without its SKUs: none is on sale any more, as a
-    variant the seller deleted (live-sync.md §3.5), so the pool drops their links (`DROPPED`: their open orders
-    still count on their item, nothing is pushed to them) and their seller SKUs make no twin of the listing that
-    replaces the product (a re-listing was AMBIGUOUS with it, and drew on no item). Restored, it comes back with its
-    SKUs and their links (`domain.inventory.links.back_from_drop`)."""
-    if status == DELETED_PRODUCT_STATUS:
-        skus = ()
+    A product TikTok reports `DELETED` (the seller deleted it in Seller Center; Search Products still lists it with
+    its SKUs, Get Product no longer does: tiktok-api.md §7) is stored as listed, SKUs included, so the merchant sees
+    what TikTok shows. None of them is on sale any more, as a variant the seller deleted (live-sync.md §3.5): the
+    pool leaves them out (`DELETED_PRODUCT_STATUS`; their links `DROPPED`, their open orders still counting on their
+    item, nothing pushed to them, and their seller SKUs no twin of the listing that replaces the product). (Until
+    tryout 49 such a product was stored without its SKUs: the Products page showed it with none.)"""
     product_id = _id(tiktok_product_id)
     sku_rows: list[Row] = []
     stock_rows: list[Row] = []

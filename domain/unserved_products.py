@@ -5,8 +5,8 @@ product not in the shop (12052048, `RecordNotFoundError`); Search Products still
 webhook naming a product the seller just deleted (5 PRODUCT_STATUS_CHANGE, live-sync.md §2.4) leads to "not found".
 For a product Shopbridge has stored for the shop, the intake (`domain.services.intake`) confirms with Search
 Products (`confirming_searches`) and stores what it finds exactly as the product poll would store that record
-(`domain.stored.store_product`: a DELETED product without its SKUs, their links DROPPED by the pool; a FREEZE one,
-or any other status, as TikTok lists it). A product TikTok lists nowhere is stored DELETED (`settle`).
+(`domain.stored.store_product`: as TikTok lists it, SKUs included; a DELETED product's SKUs are left out of the
+pool, their links DROPPED). A product TikTok lists nowhere is stored DELETED (`settle`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class KnownProduct:
     status: str
     created_at: datetime
     updated_at: datetime
-    seller_skus: tuple[str, ...]  # its SKUs' seller SKUs as stored (none once stored DELETED, or never given)
+    seller_skus: tuple[str, ...]  # its SKUs' seller SKUs as stored (none if never given, or stored listed nowhere)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,23 +78,23 @@ def listed(records: Sequence[object], tiktok_product_id: str) -> ProductRecord |
 def settle(known: KnownProduct, found: ProductRecord | None, now: datetime) -> Settled:
     """What to store for `known`, which Get Product calls not found, given what Search Products lists (`found`).
 
-    Listed: that record, as the product poll stores it (DELETED without its SKUs, by `store_product`'s rule; FREEZE
-    or another status with them); listed in a version older than the stored one, nothing (the catalog keeps the
+    Listed: that record, as the product poll stores it (with its SKUs as listed; a DELETED one's are left out of
+    the pool, their links DROPPED); listed in a version older than the stored one, nothing (the catalog keeps the
     newer `update_time`, so the message says nothing changed; the next poll or webhook settles it).
 
-    Listed nowhere: DELETED, without its SKUs. Reasoning: Get Product and every confirming search agree that TikTok
-    sells nothing of it in this shop any more, which for the pool is a deletion (nothing to push to, nothing to link
-    a re-listing's seller SKU against; its open orders still count on their item through the DROPPED links); were
-    it to come back, the next poll or webhook stores it with its SKUs again and their links come back
-    (`domain.inventory.links.back_from_drop`). It keeps its title and create time; its update time is `now` (when
-    TikTok was found not to list it: a poll page read before that cannot bring it back), or the stored one if
-    later. Already stored DELETED and listed nowhere: nothing to store (a replay is a no-op).
+    Listed nowhere: DELETED, without SKUs (TikTok lists none of them any more). Reasoning: Get Product and every
+    confirming search agree that TikTok sells nothing of it in this shop any more, which for the pool is a deletion
+    (nothing to push to, nothing to link a re-listing's seller SKU against; its open orders still count on their
+    item through the DROPPED links); were it to come back, the next poll or webhook stores it with its SKUs again
+    and their links come back (`domain.inventory.links.back_from_drop`). It keeps its title and create time; its
+    update time is `now` (when TikTok was found not to list it: a poll page read before that cannot bring it back),
+    or the stored one if later. Already stored DELETED and listed nowhere: nothing to store (a replay is a no-op).
     """
     if found is not None:
         _, _, status, _, updated_at = product_as_stored(found).values
         if updated_at < known.updated_at:  # the catalog keeps the newer version: storing it would change nothing
             return Settled(None, f"{_UNSERVED} Search Products lists an older version ({status}): nothing changed.")
-        dropped = " without its SKUs (their links DROPPED)" if status == DELETED_PRODUCT_STATUS else ""
+        dropped = " with its SKUs, out of the pool (their links DROPPED)" if status == DELETED_PRODUCT_STATUS else ""
         return Settled(found, f"{_UNSERVED} Search Products lists it {status}: stored {status}{dropped}.")
     if known.status == DELETED_PRODUCT_STATUS:
         return Settled(None, f"{_UNSERVED} Search Products lists it nowhere: already stored DELETED.")

@@ -225,10 +225,14 @@ class Sku(Node):
     )
     internal_id: strawberry.Private[str] = ""
 
-    @strawberry.field(description="The SKU's place in the shared inventory pool (UNLINKED until decided).")
+    @strawberry.field(
+        description="The SKU's place in the shared inventory pool (UNLINKED until decided); null for a SKU of a "
+        "product TikTok reports DELETED: TikTok sells it no more, so it draws on no item and nothing is pushed to it "
+        "(its open orders still count on the item it was linked to)."
+    )
     async def link(self, info: Info) -> Annotated[SkuLink, strawberry.lazy("gql.inventory.types")] | None:
         link: SkuLink | None = await info.context.loaders.sku_link.load(self.internal_id)
-        return link
+        return link if link is not None and link.in_pool else None
 
 
 @strawberry.type

@@ -20,7 +20,9 @@ from adapters.db.repositories.inventory.items import item_of
 from adapters.db.tables import UTCDateTime, inventory_items, inventory_movements, products, shops, sku_links, skus
 from domain.catalog import Money
 from domain.inventory.items import InventoryItem, sku_as_typed, sku_search_key
+from domain.inventory.links import DROPPED
 from domain.stock_levels import last_known_stock
+from domain.stored import DELETED_PRODUCT_STATUS
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,8 @@ class LinkRead:
     push_error_code: str | None
     product_created_at: datetime
     held_back_quantity: int = 0  # units the last push held back (the fence); 0 without a link row
+    # False for a SKU of a product TikTok reports DELETED (its link DROPPED, or none): the pool leaves it out
+    in_pool: bool = True
 
     @property
     def cursor(self) -> str:
@@ -140,6 +144,7 @@ _LINK_COLUMNS = (
     sku_links.c.push_error_code,
     sku_links.c.held_quantity,
     products.c.stock_read_at,
+    products.c.status.label("product_status"),
 )
 
 
@@ -163,14 +168,15 @@ def _link_read(row: Any) -> LinkRead:
     sku = SkuRead(row.id, row.product_id, row.tiktok_sku_id, row.seller_sku, price, quantity)
     return LinkRead(
         sku, row.shop_id, row.inventory_item_id, row.state or "UNLINKED", row.source or "AUTO", row.pushed_quantity,
-        row.pushed_at, row.push_error_code, row.product_created_at, row.held_quantity or 0,
+        row.pushed_at, row.push_error_code, row.product_created_at, row.held_quantity or 0, _in_pool(row),
     )  # fmt: skip
 
 
 async def links_by_items(
     session: AsyncSession, merchant_id: str, item_ids: Collection[str]
 ) -> dict[str, list[LinkRead]]:
-    """Each item's links (any state), by shop and SKU id."""
+    """Each item's links (any state but DROPPED: a SKU its product no longer sells, whose product TikTok reports
+    DELETED, draws on no item and is pushed nothing; its open orders still count on the item), by shop and SKU id."""
     if not item_ids:
         return {}
     found: dict[str, list[LinkRead]] = {}
@@ -189,16 +195,24 @@ def links_by_items_query(item_ids: Collection[str]) -> Select[Any]:
         .join(skus, skus.c.id == sku_links.c.sku_id)
         .join(products, products.c.id == skus.c.product_id)
         .join(shops, shops.c.id == skus.c.shop_id)
-        .where(sku_links.c.inventory_item_id.in_(list(item_ids)))
+        .where(sku_links.c.inventory_item_id.in_(list(item_ids)), sku_links.c.state != DROPPED)
         .order_by(skus.c.shop_id, skus.c.id)
     )
 
 
 async def links_by_skus(session: AsyncSession, merchant_id: str, sku_ids: Collection[str]) -> dict[str, LinkRead]:
+    """The merchant's SKUs among `sku_ids` with their links (UNLINKED for a SKU never decided), by SKU id; a SKU of a
+    product TikTok reports DELETED reads `in_pool` False (the pool leaves it out: no item, no push, its link DROPPED
+    or none)."""
     if not sku_ids:
         return {}
     rows = (await session.execute(links_by_skus_query(sku_ids))).all()
     return {row.id: _link_read(row) for row in _of_merchant(rows, merchant_id)}
+
+
+def _in_pool(row: Any) -> bool:
+    """Whether a row of `_LINK_COLUMNS` is a SKU the pool holds: not one of a product TikTok reports DELETED."""
+    return bool(row.product_status != DELETED_PRODUCT_STATUS and row.state != DROPPED)
 
 
 def links_by_skus_query(sku_ids: Collection[str]) -> Select[Any]:
@@ -217,7 +231,8 @@ def links_by_skus_query(sku_ids: Collection[str]) -> Select[Any]:
 async def unlinked_sku_page(
     session: AsyncSession, merchant_id: str, shop_id: str, first: int, after: str | None, *, with_total: bool
 ) -> Page[LinkRead]:
-    """The shop's SKUs not linked to an item (any reason, or never decided), newest product first: by (product
+    """The shop's SKUs not linked to an item (any reason, or never decided; not those of a product TikTok reports
+    DELETED, which the pool leaves out), newest product first: by (product
     `created_at`, product id, SKU id), descending; a cursor is its row's (product `created_at`, SKU id), the SKU's
     product looked up by the statement (`unlinked_sku_page_query`). `total_count` with `with_total`: a COUNT over
     every SKU of the shop (each probed for its link), so it costs the shop's size, not the page's."""
@@ -228,14 +243,16 @@ async def unlinked_sku_page(
             select(func.count())
             .select_from(skus)
             .join(shops, shops.c.id == skus.c.shop_id)
+            .join(products, products.c.id == skus.c.product_id)
             .outerjoin(sku_links, sku_links.c.sku_id == skus.c.id)
-            .where(skus.c.shop_id == shop_id, shops.c.merchant_id == merchant_id, _UNLINKED)
+            .where(skus.c.shop_id == shop_id, shops.c.merchant_id == merchant_id, _UNLINKED, _SOLD)
         )
         total = int((await session.execute(count)).scalar_one())
     return Page(tuple(_link_read(r) for r in rows[:first]), len(rows) > first, total)
 
 
 _UNLINKED = or_(sku_links.c.state.is_(None), sku_links.c.state != "LINKED")
+_SOLD = products.c.status != DELETED_PRODUCT_STATUS  # a deleted product's SKUs are not the pool's (`links_by_skus`)
 _ABOVE_EVERY_ID = "f" * 32  # >= every row id (32 hex digits): the product of a cursor whose SKU is gone
 
 
@@ -258,7 +275,7 @@ def unlinked_sku_page_query(merchant_id: str, shop_id: str, first: int, after: s
         .join(shops, shops.c.id == products.c.shop_id)
         .join(skus, skus.c.product_id == products.c.id)  # a product's SKUs are its shop's
         .outerjoin(sku_links, sku_links.c.sku_id == skus.c.id)
-        .where(products.c.shop_id == shop_id, shops.c.merchant_id == merchant_id, _UNLINKED)
+        .where(products.c.shop_id == shop_id, shops.c.merchant_id == merchant_id, _UNLINKED, _SOLD)
     )
     if after is not None:
         at, sku_id = decode_cursor(after, "unlinked_skus")

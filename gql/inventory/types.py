@@ -66,6 +66,8 @@ class SkuLink:
     )
     shop_internal_id: strawberry.Private[str]
     item_internal_id: strawberry.Private[str | None]
+    # False for a SKU of a product TikTok reports DELETED: `Sku.link` is null (`LinkRead.in_pool`)
+    in_pool: strawberry.Private[bool] = True
 
     @strawberry.field
     async def shop(self, info: Info) -> t.Shop | None:
@@ -138,8 +140,10 @@ def inventory_item(item: InventoryItem) -> InventoryItemNode:
 
 
 def sku_link(read: LinkRead) -> SkuLink:
+    """The link of `read`; one the pool leaves out (`in_pool` False: its state may be DROPPED, no `LinkState`) is
+    never shown (`Sku.link` is null) and reads UNLINKED here."""
     return SkuLink(
-        state=LinkState(read.state),
+        state=LinkState(read.state) if read.in_pool else LinkState.UNLINKED,
         source=LinkSource(read.source),
         sku=mappers.sku(read.sku),
         pushed_quantity=read.pushed_quantity,
@@ -147,7 +151,8 @@ def sku_link(read: LinkRead) -> SkuLink:
         held_back_quantity=read.held_back_quantity,
         push_error_code=read.push_error_code,
         shop_internal_id=read.shop_id,
-        item_internal_id=read.inventory_item_id if read.state == LinkState.LINKED else None,
+        item_internal_id=read.inventory_item_id if read.state == LinkState.LINKED and read.in_pool else None,
+        in_pool=read.in_pool,
     )
 
 

@@ -567,11 +567,13 @@ SYNC_PRODUCTS = """mutation($id: ID!) { syncStart(input: {shopId: $id, kinds: [P
 
 def test_a_product_the_seller_deleted_leaves_its_seller_sku_to_the_listing_that_replaces_it(app_factory) -> None:
     """Rule (live-sync.md §3.5, a SKU TikTok no longer sells keeps its link, DROPPED; TikTok's Search Products lists
-    products of every status, `DELETED` included, tiktok-api.md §7): a product TikTok reports DELETED has no SKU on
-    sale, so its SKUs are dropped like a variant the seller deleted, and no longer make a twin of a new listing with the
-    same seller SKU. Before, the deleted product's SKU stayed a live SKU of the shop: re-listing a product (delete it,
+    products of every status, `DELETED` included, with their SKUs, tiktok-api.md §7): a product TikTok reports DELETED
+    has no SKU on sale, so its SKUs are dropped from the pool like a variant the seller deleted (no item, no push, no
+    `skuLink`), and no longer make a twin of a new listing with the same seller SKU; the merchant still sees them, as
+    TikTok lists them. Before, the deleted product's SKU stayed a live SKU of the shop: re-listing a product (delete it,
     create it again) made both SKUs AMBIGUOUS, the new listing drew on no item (its sales moved no stock anywhere) and
-    the item went as left behind."""
+    the item went as left behind; then (until tryout 49) the product was stored without its SKUs: the Products page
+    showed a deleted product with 0 SKUs while TikTok lists them."""
     # given a shop with a product of seller SKU RELIST-1 made in Seller Center, linked to its item
     app = app_factory(webhooks=True, products=4, orders=0)
     shop = app.connect_shop("m1", "us-local", "US", "Maple")
@@ -579,9 +581,24 @@ def test_a_product_the_seller_deleted_leaves_its_seller_sku_to_the_listing_that_
     app.wait_for_webhook_registration(shop)
     listing = {"title": "Mug", "skus": [{"seller_sku": "RELIST-1", "quantity": 10}]}
     old = app.sandbox.control("POST", f"/shops/{shop['tiktokShopId']}/products", listing)
-    wait_until(lambda: (i := pool_item(app, "RELIST-1")) is not None and len(i["links"]) == 1, what="RELIST-1 linked")
-    # when the seller deletes that product and lists it again, with the same seller SKU
+    linked = wait_until(
+        lambda: (i := pool_item(app, "RELIST-1")) is not None and len(i["links"]) == 1 and i, what="RELIST-1 linked"
+    )
+    # when the seller deletes that product (webhook 5: Get Product no longer serves it, Search Products lists it
+    # DELETED with its SKU, tiktok-api.md §7)
+    last_push = max([u["seq"] for u in app.sandbox.control("GET", "/inventory-updates")["updates"]], default=0)
     app.sandbox.control("POST", f"/products/{old['product_id']}", {"status": "DELETED"})
+    # then Shopbridge shows it DELETED with its SKU as TikTok lists it, a SKU with no place in the pool (no link)
+    deleted = wait_until(
+        lambda: (p := product_of(app, shop, old["product_id"]))["status"] == "DELETED" and p, what="stored DELETED"
+    )
+    assert [(s["tiktokSkuId"], s["sellerSku"], s["quantity"], s["link"]) for s in deleted["skus"]] == [
+        (old["sku_ids"][0], "RELIST-1", 10, None)
+    ]
+    # and the merchant cannot link it to an item: TikTok would refuse its stock
+    relink = app.graphql(LINK, {"input": {"skuId": deleted["skus"][0]["id"], "inventoryItemId": linked["id"]}}, "m1")
+    assert [e["code"] for e in relink["skuLink"]["userErrors"]] == ["SKU_NOT_LINKABLE"]
+    # when the seller lists it again, with the same seller SKU
     (new_sku,) = app.sandbox.control("POST", f"/shops/{shop['tiktokShopId']}/products", listing)["sku_ids"]
     # and Shopbridge reads the shop's products (an import, as the poll would)
     started = app.graphql(SYNC_PRODUCTS, {"id": shop["id"]}, "m1")["syncStart"]
@@ -593,5 +610,19 @@ def test_a_product_the_seller_deleted_leaves_its_seller_sku_to_the_listing_that_
     assert [(link["sku"]["tiktokSkuId"], link["state"]) for link in item["links"]] == [(new_sku, "LINKED")]
     unlinked = app.graphql(UNLINKED, {"id": shop["id"]}, "m1")["unlinkedSkus"]["edges"]
     assert [e["node"]["sku"]["sellerSku"] for e in unlinked if e["node"]["sku"]["sellerSku"] == "RELIST-1"] == []
-    # and the pool's available lands on the new listing at TikTok
+    # and the pool's available lands on the new listing at TikTok, and nothing more on the deleted product
     wait_until(lambda: stock_of(app, shop, new_sku) == item["available"], what="the new listing's push")
+    pushed = app.sandbox.control("GET", f"/inventory-updates?product_id={old['product_id']}")["updates"]
+    assert [u for u in pushed if u["seq"] > last_push] == []
+    # and the deleted product still shows its SKU after the import, as TikTok's search lists it
+    assert [s["tiktokSkuId"] for s in product_of(app, shop, old["product_id"])["skus"]] == old["sku_ids"]
+
+
+PRODUCTS = """query($id: ID!) { shop(id: $id) { products(first: 100) { edges { node { tiktokProductId status
+  skus { id tiktokSkuId sellerSku quantity link { state } } } } } } }"""
+
+
+def product_of(app: Any, shop: dict[str, Any], tiktok_product_id: str) -> dict[str, Any]:
+    """Product `tiktok_product_id` of `shop` as m1 reads it (GraphQL), with its SKUs and their links."""
+    edges = app.graphql(PRODUCTS, {"id": shop["id"]}, "m1")["shop"]["products"]["edges"]
+    return next(e["node"] for e in edges if e["node"]["tiktokProductId"] == tiktok_product_id)

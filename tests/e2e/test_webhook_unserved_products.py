@@ -80,10 +80,11 @@ def test_a_deleted_product_is_stored_deleted_at_its_webhook_and_its_seller_sku_g
     # then the event is PROCESSED with what was applied, not FAILED as PRODUCT_NOT_FOUND
     deletion = event_of(app, shop, 5, old_id)
     assert (deletion["outcome"], deletion["errorCode"]) == ("PROCESSED", None)
-    assert "Search Products lists it DELETED: stored DELETED without its SKUs" in deletion["errorMessage"]
-    # and the product is stored DELETED without SKUs, its link DROPPED (its item kept for its orders)
+    assert "Search Products lists it DELETED: stored DELETED with its SKUs, out of the pool" in deletion["errorMessage"]
+    # and the product is stored DELETED with its SKU as TikTok lists it, its link DROPPED (its item kept for its
+    # orders)
     product, skus, links = stored(app, old_id)
-    assert (product["status"], skus, links) == ("DELETED", [], [(old_sku, "DROPPED", item_id)])
+    assert (product["status"], skus, links) == ("DELETED", [old_sku], [(old_sku, "DROPPED", item_id)])
     # and exactly as the product poll stores it: reading every product again changes nothing of it
     import_products(app, shop)
     assert stored(app, old_id) == (product, skus, links)

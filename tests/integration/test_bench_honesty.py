@@ -1,14 +1,14 @@
 """Benchmark 1's honesty check, in the suite: the engine and the bare limit loop store the same rows.
 
-Benchmark 1 (bench/README.md) times the sync engine against a bare loop (`bench.limit`, `bench.limit_pool`) that
-must do the same work; its check (`bench.import_bench.check_same_work` over `bench.import_counts.stored_rows`)
-compares every catalog table, the products and orders per status, `sku_links` and `order_line_stock` per state (the
-ledger also per effect asked), the linked items' summed `on_hand` and `reserved`, their movements and the outbox
-rows. The loop copies the engine's rules, so it drifts when a rule changes on one side only: once a product
-TikTok reports DELETED was stored without SKUs by the engine alone, and only a full-size `make bench` noticed
-(14,796 SKUs against 15,095). Here one round (`one_round`: sync, limit, catalog-only limit, each side from a
-sandbox process of its own, as the benchmark runs it) imports a small shop on each database, through the bench's
-own harness, into the suite's servers.
+Benchmark 1 (bench/README.md) times the sync engine against a bare loop (`bench.limit`, `bench.limit_pool`) that must do
+the same work; its check (`bench.import_bench.check_same_work` over `bench.import_counts.stored_rows`) compares every
+catalog table, the products and orders per status, `sku_links` and `order_line_stock` per state (the ledger also per
+effect asked), the linked items' summed `on_hand` and `reserved`, their movements and the outbox rows. The loop copies
+the engine's rules, so it drifts when a rule changes on one side only: once a product TikTok reports DELETED was stored
+without SKUs by the engine alone, and only a full-size `make bench` noticed (14,796 SKUs against 15,095; since tryout 49
+both sides store them and pool none). Here one round (`one_round`: sync, limit, catalog-only limit, each side from a
+sandbox process of its own, as the benchmark runs it) imports a small shop on each database, through the bench's own
+harness, into the suite's servers.
 
 The data must still hold each case the rules branch on, or an equal count proves little: the test names them
 (`CASES`) and fails when the generator at this size stops making one. Two line rules (`domain.inventory.ledger.
@@ -39,7 +39,7 @@ SIZES = Sizes(products=50, orders=300, runs=1, rare_cases=True)
 
 # Each case the compared rules branch on -> the counts of `stored_rows(...)["same"]` of which one must be > 0.
 CASES = {
-    "a product TikTok reports DELETED (stored without SKUs)": ("products.DELETED",),
+    "a product TikTok reports DELETED (its SKUs stored, not pooled)": ("products.DELETED",),
     "a SKU auto-linked to an item": ("sku_links.LINKED",),
     "a seller SKU on two SKUs (AMBIGUOUS)": ("sku_links.AMBIGUOUS",),
     "a SKU of a virtual bundle (EXCLUDED)": ("sku_links.EXCLUDED",),

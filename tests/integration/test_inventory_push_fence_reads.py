@@ -73,7 +73,7 @@ async def import_catalog(world: PushWorld) -> Shop:
 
 
 async def pool_every_sku(world: PushWorld, shop: Shop) -> dict[str, str]:
-    """Every SKU of every product but bundles and DELETED ones (stored without SKUs: domain.stored.store_product),
+    """Every SKU of every product but bundles and DELETED ones (the pool leaves their SKUs out),
     linked to an item of its own whose on-hand is TikTok's available (as an item seeded by its first shop's import
     is), every product dirty. Returns TikTok SKU id -> item id."""
     products = [

@@ -138,8 +138,7 @@ def expected_product(p: dict[str, Any]) -> Product:
             tuple(WarehouseStock(i["warehouse_id"], i["quantity"]) for i in s["inventory"]),
             combined or bool(s.get("combined_skus")),
         )
-        for s in p["skus"]
-        if p["status"] != "DELETED"  # a product the seller deleted has no SKU on sale (domain.stored.store_product)
+        for s in p["skus"]  # a DELETED product's too, as Search Products lists them (domain.stored.store_product)
     )
     return Product(p["id"], p["title"], p["status"], _when(p["create_time"]), _when(p["update_time"]), skus)
 

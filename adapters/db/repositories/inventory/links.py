@@ -48,6 +48,7 @@ from domain.inventory.links import (
     unlinked_by_hand,
 )
 from domain.ports import PoolChange
+from domain.stored import DELETED_PRODUCT_STATUS
 
 
 async def auto_link_products(
@@ -69,7 +70,13 @@ async def auto_link_products(
         skus.c.id, skus.c.tiktok_sku_id, skus.c.seller_sku, skus.c.seller_sku_key, skus.c.quantity, skus.c.bundle,
         products.c.tiktok_product_id, products.c.stock_read_at,
     )  # fmt: skip
-    of_products = select(*columns).join(products, products.c.id == skus.c.product_id)
+    # The SKUs of a product TikTok reports DELETED are stored (the merchant sees them) but on sale no more: the pool
+    # leaves them out, as SKUs their product dropped (their links DROPPED below; no twin of a re-listing).
+    of_products = (
+        select(*columns)
+        .join(products, products.c.id == skus.c.product_id)
+        .where(products.c.status != DELETED_PRODUCT_STATUS)
+    )
     changed = (await session.execute(of_products.where(skus.c.product_id.in_(product_ids)))).all()
     # The products' links as they stand: the seller SKUs they matched on were maybe renamed or dropped, which may
     # leave a twin elsewhere in the shop alone with its seller SKU (no longer AMBIGUOUS: it links now).
@@ -566,7 +573,8 @@ async def link_manually(
     session: AsyncSession, merchant_id: str, sku_id: str, item_id: str | None, now: datetime
 ) -> PoolChange | None:
     """The merchant links SKU `sku_id` to item `item_id` (None: unlinks it); a MANUAL link survives imports (a
-    bundle SKU unlinked is EXCLUDED, AUTO, as an import leaves it; `SKU_NOT_LINKABLE` to link one). A link
+    bundle SKU unlinked is EXCLUDED, AUTO, as an import leaves it; `SKU_NOT_LINKABLE` to link one, and to link or
+    unlink a SKU of a product TikTok reports DELETED, which the pool leaves out). A link
     with no push and no baseline yet keeps the push fence's baseline from its product's last stock read
     (`products.stock_read_at`, migration 0020; README, "A link's first push is fenced").
     None when the SKU is not the merchant's; `NotFoundError` when the item is not (or no longer exists)."""
@@ -580,6 +588,7 @@ async def link_manually(
             skus.c.quantity,
             products.c.tiktok_product_id,
             products.c.stock_read_at,
+            products.c.status,
         )
         .join(products, products.c.id == skus.c.product_id)
         .where(skus.c.id == sku_id)
@@ -589,6 +598,13 @@ async def link_manually(
     if row is None or await merchant_of(session, row.shop_id, hold=True) != merchant_id:
         return None
     await hold_shop_links(session, row.shop_id, exclusive=True)
+    if row.status == DELETED_PRODUCT_STATUS:  # linked or unlinked alike: its link stays DROPPED with its orders' item
+        raise DomainError(
+            ErrorCode.SKU_NOT_LINKABLE,
+            "A SKU of a product deleted at TikTok (status DELETED) cannot be linked or unlinked: TikTok sells it no "
+            "more and refuses its stock; its open orders still count on the item it was linked to.",
+            ("skuId",),
+        )
     if row.bundle and item_id is not None:
         raise DomainError(
             ErrorCode.SKU_NOT_LINKABLE,
