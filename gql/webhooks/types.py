@@ -49,8 +49,8 @@ class WebhookEventNode(t.Node):
         description="The reason in words when IGNORED or FAILED, or while PENDING why the last run did not finish "
         "(with TikTok's code and message when it refused a call; for an order awaited, until when it is retried); "
         "when PROCESSED, what was applied for a "
-        "product Get Product no longer serves (e.g. 'Search Products lists it DELETED: stored DELETED without its "
-        "SKUs'), else null."
+        "product Get Product no longer serves (e.g. 'Search Products lists it DELETED: stored DELETED with its SKUs, "
+        "out of the pool'), else null."
     )
     order_ids: list[str] = strawberry.field(description="TikTok order ids the event named (re-fetched).")
     product_id: str | None = strawberry.field(description="The TikTok product id the event named (re-fetched).")
