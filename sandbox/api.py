@@ -206,9 +206,11 @@ async def get_product(call: Call) -> dict[str, Any]:
 
 
 async def update_inventory(call: Call) -> dict[str, Any]:
-    """Really changes stock; per-SKU refusals come back in `data.errors` under `code: 0` (empty data if none)."""
+    """Really changes stock; per-SKU refusals come back in `data.errors` under `code: 0` (empty data if none). A
+    product not in this shop is 12052048, and so is a DELETED one (live-sync.md sec. 1.1: the product must be
+    ACTIVATE; TikTok serves no DELETED product, Get Product's answer), though Search Products still lists it."""
     product = call.shop_data().catalog.by_id.get(call.path_params["product_id"])
-    if product is None:
+    if product is None or product["status"] == "DELETED":
         raise ApiError(codes.PRODUCT_NOT_FOUND, "The product does not exist in this shop.")
     updates = _inventory_updates(call.json_body())
     if len(updates) > MAX_UPDATE_SKUS:

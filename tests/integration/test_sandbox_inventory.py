@@ -18,7 +18,10 @@ def update_path(product_id: str) -> str:
 
 def multi_warehouse_product(sandbox, seller: str = "us-local") -> dict:
     products = sandbox.control("GET", f"shops/{sandbox.world.sellers[seller].shops[0].id}/products")["products"]
-    return next(p for p in products if len(p["skus"]) >= 2 and len(p["skus"][0]["inventory"]) == 2)
+    return next(
+        p for p in products
+        if p["status"] == "ACTIVATE" and len(p["skus"]) >= 2 and len(p["skus"][0]["inventory"]) == 2
+    )  # fmt: skip
 
 
 def test_inventory_search_by_products_or_by_skus(sandbox, tiktok) -> None:
@@ -120,6 +123,22 @@ def test_malformed_updates_are_refused(sandbox, tiktok, body: dict, code: int) -
 def test_updating_an_unknown_product_is_refused(tiktok) -> None:
     envelope = tiktok("us-local").call("POST", update_path("1720000000000000000"), body={"skus": []})
     assert envelope["code"] == 12052048
+
+
+def test_updating_a_deleted_product_is_refused_as_a_product_not_in_the_shop(sandbox, tiktok) -> None:
+    """Rule (live-sync.md §1.1: Update Inventory wants the product `ACTIVATE`; tiktok-api.md §7: TikTok serves no
+    DELETED product, Get Product answers 12052048): a product the seller deleted takes no stock any more, though
+    Search Products still lists it with its SKUs. Before, the sandbox took the update and changed its stock."""
+    products = sandbox.control("GET", f"shops/{sandbox.world.sellers['us-local'].shops[0].id}/products")["products"]
+    deleted = next(p for p in products if p["status"] == "DELETED" and p["skus"])
+    sku = deleted["skus"][0]
+    rows = [{"warehouse_id": w["warehouse_id"], "quantity": w["quantity"] + 1} for w in sku["inventory"]]
+    envelope = tiktok("us-local").call(
+        "POST", update_path(deleted["id"]), body={"skus": [{"id": sku["id"], "inventory": rows}]}
+    )
+    assert envelope["code"] == 12052048
+    after = sandbox.control("GET", f"shops/{sandbox.world.sellers['us-local'].shops[0].id}/products")["products"]
+    assert next(p for p in after if p["id"] == deleted["id"])["skus"][0]["inventory"] == sku["inventory"]
 
 
 def test_every_assigned_warehouse_must_be_given(sandbox, tiktok) -> None:
