@@ -119,46 +119,53 @@ def _walk(
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
     expanding: tuple[str, ...],
-    per_fragment: dict[str, int],
+    per_fragment: dict[tuple[str, frozenset[str]], int],
     introspection: _IntrospectionCount | None = None,
+    lists: frozenset[str] = frozenset(),
 ) -> int:
-    """The objects under `selections` when `multiplier` copies of them are loaded; the estimate is proportional to
-    `multiplier`, so each fragment's estimate for one copy is computed once (`per_fragment`) and multiplied."""
+    """The objects under `selections` when `multiplier` copies of them are loaded, inside the unpaged lists `lists`
+    (`_UNPAGED_LISTS`); the estimate is proportional to `multiplier`, so each fragment's estimate for one copy is
+    computed once per such context (`per_fragment`) and multiplied."""
     if selections is None:
         return 0
     total = 0
     for selection in selections.selections:
         if isinstance(selection, FieldNode):
-            if selection.name.value in _INTROSPECTION_ROOTS:
+            name = selection.name.value
+            if name in _INTROSPECTION_ROOTS:
                 total += multiplier * (introspection.root(selection, variables) if introspection is not None else 0)
                 continue
             if selection.selection_set is None:
                 continue
-            size = _page_size(selection, variables)
+            size = _list_size(name, lists) if name in _UNPAGED_LISTS else _page_size(selection, variables)
             objects = multiplier * size
-            # Pages load objects; wrappers (edges, node, pageInfo) and small lists ride along with them.
+            inner = lists | {name} if name in _UNPAGED_LISTS else lists
+            # Pages and lists load objects; wrappers (edges, node, pageInfo) and single objects ride along with them.
             total += (objects if size > 1 or _is_page(selection) else 0) + _walk(
-                selection.selection_set, objects, fragments, variables, expanding, per_fragment, introspection
+                selection.selection_set, objects, fragments, variables, expanding, per_fragment, introspection, inner
             )
         elif isinstance(selection, InlineFragmentNode):
             total += _walk(
-                selection.selection_set, multiplier, fragments, variables, expanding, per_fragment, introspection
-            )
+                selection.selection_set, multiplier, fragments, variables, expanding, per_fragment, introspection,
+                lists,
+            )  # fmt: skip
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             if name in fragments and name not in expanding:  # a cycle is a validation error, not a cost
-                if name not in per_fragment:
-                    per_fragment[name] = _walk(
-                        fragments[name].selection_set,
-                        1,
-                        fragments,
-                        variables,
-                        (*expanding, name),
-                        per_fragment,
-                        introspection,
-                    )
-                total += multiplier * per_fragment[name]
+                if (name, lists) not in per_fragment:
+                    per_fragment[name, lists] = _walk(
+                        fragments[name].selection_set, 1, fragments, variables, (*expanding, name), per_fragment,
+                        introspection, lists,
+                    )  # fmt: skip
+                total += multiplier * per_fragment[name, lists]
     return total
+
+
+def _list_size(name: str, lists: frozenset[str]) -> int:
+    """The objects one unpaged list `name` is counted as: its usual size (`_UNPAGED_LISTS`), or a full page
+    (`MAX_PAGE`) inside a list of the same name, which only a cycle of the schema reaches (an item's links, each
+    link's item, its links again: the same objects, as many times over as the merchant has links)."""
+    return MAX_PAGE if name in lists else _UNPAGED_LISTS[name]
 
 
 def _page_size(field: FieldNode, variables: Mapping[str, Any]) -> int:
@@ -189,6 +196,22 @@ _INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
 def _is_page(field: FieldNode) -> bool:
     return field.name.value in _PAGED_FIELDS or any(a.name.value == "first" for a in field.arguments or ())
 
+
+# Lists of objects without pages (the whole list in one answer), by field name, with the objects one is counted as:
+# about as many as such a list usually holds, so that a page of them stays within the limit (an Orders page of 100
+# orders with their line items is 600 objects). Before (sec49), each counted as one object: a merchant with 30 SKUs
+# linked to one item asked `inventoryItem { links { inventoryItem { links { ... } } } }` four levels deep in 118
+# characters, counted as 0 objects, and was answered 810,000 links (16 MB) after 18 s, every other request of the
+# process waiting behind it. A list nested in one of its own name costs a full page (`_list_size`). Every list of
+# objects of the schema is here or a connection (`tests/unit/test_query_cost.py`).
+_UNPAGED_LISTS: Mapping[str, int] = {
+    "links": 5,  # InventoryItem.links: an item's SKUs, one or two per shop
+    "lineItems": 5,  # Order.lineItems
+    "skus": 10,  # Product.skus: its variants
+    "failures": 5,  # SyncTask.failures: grouped by reason
+    "attention": 3,  # Shop.attention: what needs the merchant, a few kinds
+    "tasks": 2,  # SyncStartPayload.tasks: one per kind
+}
 
 # Connection fields whose `first` defaults to a page when omitted (every field of the schema with a `first`).
 _PAGED_FIELDS = frozenset(

@@ -5,9 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from graphql import GraphQLObjectType, build_schema, get_introspection_query, parse
+from graphql import (
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLObjectType,
+    GraphQLUnionType,
+    build_schema,
+    get_introspection_query,
+    get_named_type,
+    get_nullable_type,
+    parse,
+)
 
-from gql.cost import _PAGED_FIELDS, estimate_objects, expanded_selections
+from gql.cost import _PAGED_FIELDS, _UNPAGED_LISTS, estimate_objects, expanded_selections
 from gql.schema import MAX_OBJECTS
 from gql.schema import schema as app_schema
 
@@ -23,7 +33,25 @@ from gql.schema import schema as app_schema
             "}"
             "",
             {},
-            10 + 500,
+            10 + 500 + 500 * 5,  # each order's line items counted as 5 (`_UNPAGED_LISTS`)
+        ),
+        # an unpaged list counts its usual size, and multiplies what it holds
+        ('{ product(id: "x") { skus { link { state } } } }', {}, 10),
+        ("{ inventoryItems(first: 100) { edges { node { links { state } } } } }", {}, 100 + 500),
+        # one nested in a list of its own name (a cycle of the schema) counts a full page: sec49's 118 characters,
+        # answered 810,000 links (16 MB, 18 s) when each list counted as nothing
+        ('{ inventoryItem(id: "x") { links { inventoryItem { links { state } } } } }', {}, 5 + 5 * 100),
+        (
+            '{ inventoryItem(id: "x") { links { inventoryItem { links { inventoryItem { links { inventoryItem '
+            "{ links { state } } } } } } } } }",
+            {},
+            5 + 500 + 50_000 + 5_000_000,
+        ),
+        (
+            '{ inventoryItem(id: "x") { ...L } } fragment L on InventoryItem { links { inventoryItem { ...M } } } '
+            "fragment M on InventoryItem { links { state } }",
+            {},
+            5 + 500,
         ),
         ("query($n: Int) { shops(first: $n) { edges { node { id } } } }", {"n": 7}, 7),
         ("{ a: shops(first: 10) { totalCount } b: shops(first: 30) { totalCount } }", {}, 40),
@@ -67,6 +95,27 @@ def test_every_field_with_a_page_size_counts_its_default_page() -> None:
         if "first" in field.args
     }
     assert paged == _PAGED_FIELDS
+
+
+def test_every_list_of_objects_is_a_connection_or_counted_as_a_list() -> None:
+    # a list of objects the estimate did not know counted as one object however many it held, and multiplied
+    # nothing under it (sec49: InventoryItem.links and SkuLink.inventoryItem, nested, answered 810,000 objects)
+    schema = build_schema((Path(__file__).resolve().parents[2] / "schema.graphql").read_text())
+    lists = {
+        name
+        for graphql_type in schema.type_map.values()
+        if isinstance(graphql_type, GraphQLObjectType) and not graphql_type.name.startswith("__")
+        for name, field in graphql_type.fields.items()
+        if isinstance(get_nullable_type(field.type), GraphQLList)
+        and isinstance(get_named_type(field.type), GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType)
+        and name not in {"edges", "userErrors"}  # a connection's page; a payload's refusals, loading nothing
+    }
+    assert lists == set(_UNPAGED_LISTS)
+
+
+def test_the_limit_refuses_a_cycle_of_lists_four_deep() -> None:
+    cyclic = '{ inventoryItem(id: "x") { links { inventoryItem { links { inventoryItem { links { state } } } } } } }'
+    assert estimate_objects(parse(cyclic), None, {}) > MAX_OBJECTS
 
 
 def _doubling(levels: int, leaf: str) -> str:
