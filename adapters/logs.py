@@ -140,8 +140,16 @@ def uvicorn_log_config(level: str = "INFO", fmt: str = "text") -> dict[str, Any]
             # the same silence as configure_logging's: `serve --workers N` logged alembic's seven plugin lines per
             # worker process at every start, these processes configuring their logging from this dict alone
             "alembic.runtime.plugins": {"level": _plugin_lines_level(level)},
+            **{name: {"level": "WARNING"} for name in DATA_LOGGERS},
         },
     }
+
+
+# Loggers whose DEBUG and INFO lines carry the database's data: aiosqlite logs every call with its SQL parameters at
+# DEBUG, SQLAlchemy's engine every statement with them at INFO once its logger is enabled (a root at DEBUG or INFO
+# enables it). Those parameters are TikTok tokens' ciphertexts (with the encryption key, tokens: sec49 recovered 12
+# from a DEBUG log) and buyers' names and addresses: kept at WARNING whatever SHOPBRIDGE_LOG_LEVEL says.
+DATA_LOGGERS = ("aiosqlite", "sqlalchemy.engine")
 
 
 def _plugin_lines_level(level: str) -> str:
@@ -163,6 +171,8 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | N
     # Alembic announces each of its plugins at INFO when it is imported, which every API and worker process does
     # (readiness, the wait for a migrated schema): seven lines of start-up noise, kept for DEBUG.
     logging.getLogger("alembic.runtime.plugins").setLevel(_plugin_lines_level(level))
+    for name in DATA_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @contextmanager

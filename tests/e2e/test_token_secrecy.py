@@ -14,6 +14,7 @@ import traceback
 
 from tests.e2e.test_webhooks import envelope, push, sandbox_orders
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.logs import logged_to
 from tests.fixtures.waiting import wait_until
 
 SYNC = """mutation($id: ID!) { syncStart(input: {shopId: $id, kinds: [PRODUCTS, ORDERS]}) {
@@ -56,3 +57,19 @@ def test_no_token_nor_the_app_secret_in_any_log_record_at_debug(app: ShopbridgeS
     assert leaks == []
     # nor any answer the API gave
     assert not any(secret in app.transcript() for secret in secrets)
+
+
+def test_no_tokens_ciphertext_in_the_log_at_debug(app: ShopbridgeServer) -> None:
+    """Rule (adapters/logs.py `DATA_LOGGERS`): the database's data stays out of the log at any level. Before
+    (sec49), SHOPBRIDGE_LOG_LEVEL=DEBUG wrote every SQL parameter (aiosqlite's calls, SQLAlchemy's statements):
+    the tokens' ciphertexts, which the encryption key beside the database turns back into tokens."""
+    with logged_to("text", "DEBUG") as stream:
+        # when a shop is connected and imported, with the process's logging as `serve` sets it at DEBUG
+        app.connect_shop("m1", "us-local", "US")
+        app.wait_for_idle_sync()
+    # then the log is written at DEBUG, and holds none of the tokens' ciphertexts stored
+    lines = stream.getvalue()
+    assert lines.count("DEBUG") > 20, "DEBUG logging did not reach the stream: the test tests nothing"
+    stored = app.raw_token_columns()
+    assert stored and all(len(value) > 40 for value in stored)
+    assert [value[:12] for value in stored if value in lines] == []
