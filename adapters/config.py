@@ -268,6 +268,14 @@ def _secret_file(data_dir: Path, name: str, make: str, *, create: bool = True) -
     return value
 
 
+def make_data_dir(data_dir: Path) -> None:
+    """Create the data directory (and its parents) if missing, the directory itself private to this user (mode
+    0700): it holds the keys (each file 0600 too), the embedded SQLite database and the sandbox's data. Before
+    (sec49), the database and its WAL were created readable by every local user (`-rw-r--r--`): buyers' names and
+    addresses, and the tokens' ciphertexts. A directory that exists already keeps its mode (it is the operator's)."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
 def _read_or_make(path: Path, data_dir: Path, name: str, make: str, *, create: bool) -> str:
     if not path.exists() and not create:
         raise KeyMissingError(
@@ -276,7 +284,7 @@ def _read_or_make(path: Path, data_dir: Path, name: str, make: str, *, create: b
             f"at the server's data directory, or {_KEY_SOURCES.get(name, 'set it')}; nothing was created",
         )
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_data_dir(data_dir)
         temporary = data_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:

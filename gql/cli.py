@@ -110,12 +110,12 @@ def _make_default_data_dir(settings: Settings) -> None:
     lock file): with the keys and TikTok's settings given, nothing else creates it, and `migrate` on a fresh
     directory failed with DATABASE_UNAVAILABLE, "check SHOPBRIDGE_DATABASE_URL", a setting nobody had set. A
     directory that cannot be made is BAD_CONFIGURATION naming SHOPBRIDGE_DATA_DIR."""
-    from adapters.config import ConfigError, default_database_url
+    from adapters.config import ConfigError, default_database_url, make_data_dir
 
     if settings.database_url != default_database_url(settings.data_dir):
         return
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_data_dir(settings.data_dir)
     except OSError as exc:
         raise ConfigError(
             f"cannot create the data directory {shown_path(settings.data_dir)} ({exc.strerror}): point "

@@ -33,6 +33,14 @@ def test_the_embedded_default_generates_keys_once_and_mounts_the_sandbox(tmp_pat
     Fernet(first.encryption_key.encode())  # a usable key
 
 
+def test_the_data_directory_made_is_private_to_its_user(tmp_path: Path) -> None:
+    # it holds the embedded database, whose files SQLite makes readable by all (-rw-r--r--): buyers' names, tokens'
+    # ciphertexts (sec49 read them as `nobody`); the directory's mode keeps every other user out
+    data_dir = tmp_path / "fresh" / "data"
+    load_settings({"SHOPBRIDGE_DATA_DIR": str(data_dir)})
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+
+
 def test_concurrent_first_runs_agree_on_one_key(tmp_path: Path) -> None:
     keys: list[str] = []
     threads = [
