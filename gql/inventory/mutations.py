@@ -156,7 +156,9 @@ class InventoryMutation:
 
     @strawberry.mutation(
         description="Link a shop SKU to an item by hand (MANUAL: later imports keep it). The SKU's open orders "
-        "reserve on the item (and release the one it had). NOT_FOUND for another merchant's SKU or item."
+        "reserve on the item (and release the one it had). NOT_FOUND for another merchant's SKU or item; "
+        "SKU_NOT_LINKABLE for a bundle (combo) SKU, whose stock TikTok derives; PRODUCT_DELETED for a SKU of a "
+        "product TikTok reports DELETED (out of the pool)."
     )
     async def sku_link(self, info: Info, input: SkuLinkInput) -> SkuLinkPayload:
         s = info.context.services
@@ -170,7 +172,9 @@ class InventoryMutation:
 
     @strawberry.mutation(
         description="Unlink a shop SKU by hand (UNLINKED, MANUAL: later imports keep it unlinked); its open orders "
-        "give their reserved units back. A bundle SKU stays (or goes back to) EXCLUDED, AUTO, as imports leave it."
+        "give their reserved units back. A bundle SKU stays (or goes back to) EXCLUDED, AUTO, as imports leave it. "
+        "NOT_FOUND for another merchant's SKU; PRODUCT_DELETED for a SKU of a product TikTok reports DELETED (its "
+        "link stays as the pool left it)."
     )
     async def sku_unlink(self, info: Info, input: SkuUnlinkInput) -> SkuLinkPayload:
         s = info.context.services

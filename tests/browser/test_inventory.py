@@ -706,6 +706,7 @@ def test_a_count_typed_before_the_item_is_read_is_neither_sent_blind_nor_replace
     muted.clear()
     expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
     expect(page.get_by_label("New on-hand (units counted)")).to_have_value(str(counted))
+    expect(page.locator("#on-hand-error")).to_be_empty()  # "still being read" is over
     page.get_by_role("button", name="Set on-hand").click()
     expect(page.locator("#notice")).to_contain_text(f"The on-hand of {item['sku']} is now {counted} units.")
     assert app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]["onHand"] == counted

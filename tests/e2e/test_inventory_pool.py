@@ -587,6 +587,7 @@ def test_a_product_the_seller_deleted_leaves_its_seller_sku_to_the_listing_that_
     # when the seller deletes that product (webhook 5: Get Product no longer serves it, Search Products lists it
     # DELETED with its SKU, tiktok-api.md §7)
     last_push = max([u["seq"] for u in app.sandbox.control("GET", "/inventory-updates")["updates"]], default=0)
+    refused_before = refused_updates(app)
     app.sandbox.control("POST", f"/products/{old['product_id']}", {"status": "DELETED"})
     # then Shopbridge shows it DELETED with its SKU as TikTok lists it, a SKU with no place in the pool (no link)
     deleted = wait_until(
@@ -597,7 +598,7 @@ def test_a_product_the_seller_deleted_leaves_its_seller_sku_to_the_listing_that_
     ]
     # and the merchant cannot link it to an item: TikTok would refuse its stock
     relink = app.graphql(LINK, {"input": {"skuId": deleted["skus"][0]["id"], "inventoryItemId": linked["id"]}}, "m1")
-    assert [e["code"] for e in relink["skuLink"]["userErrors"]] == ["SKU_NOT_LINKABLE"]
+    assert [e["code"] for e in relink["skuLink"]["userErrors"]] == ["PRODUCT_DELETED"]
     # when the seller lists it again, with the same seller SKU
     (new_sku,) = app.sandbox.control("POST", f"/shops/{shop['tiktokShopId']}/products", listing)["sku_ids"]
     # and Shopbridge reads the shop's products (an import, as the poll would)
@@ -614,8 +615,16 @@ def test_a_product_the_seller_deleted_leaves_its_seller_sku_to_the_listing_that_
     wait_until(lambda: stock_of(app, shop, new_sku) == item["available"], what="the new listing's push")
     pushed = app.sandbox.control("GET", f"/inventory-updates?product_id={old['product_id']}")["updates"]
     assert [u for u in pushed if u["seq"] > last_push] == []
+    # (the sandbox refuses a push to a DELETED product, 12052048, and logs only pushes it applied: none was even sent)
+    assert refused_updates(app) == refused_before
     # and the deleted product still shows its SKU after the import, as TikTok's search lists it
     assert [s["tiktokSkuId"] for s in product_of(app, shop, old["product_id"])["skus"]] == old["sku_ids"]
+
+
+def refused_updates(app: Any) -> int:
+    """Update Inventory calls the sandbox refused as for a product not in the shop (12052048), a DELETED one's too."""
+    by_path = app.sandbox.control("GET", "/counters")["by_path"]
+    return int(by_path.get("/product/202309/products/{product_id}/inventory/update", {}).get("12052048", 0))
 
 
 PRODUCTS = """query($id: ID!) { shop(id: $id) { products(first: 100) { edges { node { tiktokProductId status

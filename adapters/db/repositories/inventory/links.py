@@ -573,8 +573,8 @@ async def link_manually(
     session: AsyncSession, merchant_id: str, sku_id: str, item_id: str | None, now: datetime
 ) -> PoolChange | None:
     """The merchant links SKU `sku_id` to item `item_id` (None: unlinks it); a MANUAL link survives imports (a
-    bundle SKU unlinked is EXCLUDED, AUTO, as an import leaves it; `SKU_NOT_LINKABLE` to link one, and to link or
-    unlink a SKU of a product TikTok reports DELETED, which the pool leaves out). A link
+    bundle SKU unlinked is EXCLUDED, AUTO, as an import leaves it; `SKU_NOT_LINKABLE` to link one; `PRODUCT_DELETED`
+    to link or unlink a SKU of a product TikTok reports DELETED, which the pool leaves out). A link
     with no push and no baseline yet keeps the push fence's baseline from its product's last stock read
     (`products.stock_read_at`, migration 0020; README, "A link's first push is fenced").
     None when the SKU is not the merchant's; `NotFoundError` when the item is not (or no longer exists)."""
@@ -598,11 +598,17 @@ async def link_manually(
     if row is None or await merchant_of(session, row.shop_id, hold=True) != merchant_id:
         return None
     await hold_shop_links(session, row.shop_id, exclusive=True)
+    # Read again under the shop's link turn: an import holding it may have stored the product DELETED (its links
+    # DROPPED) since the read above, and the link change would then have made one of its SKUs LINKED or UNLINKED
+    # again (a review: an unlink gave an open order's unit back to the item, sold once more by every other shop).
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
     if row.status == DELETED_PRODUCT_STATUS:  # linked or unlinked alike: its link stays DROPPED with its orders' item
         raise DomainError(
-            ErrorCode.SKU_NOT_LINKABLE,
-            "A SKU of a product deleted at TikTok (status DELETED) cannot be linked or unlinked: TikTok sells it no "
-            "more and refuses its stock; its open orders still count on the item it was linked to.",
+            ErrorCode.PRODUCT_DELETED,
+            "This SKU's product was deleted at TikTok (status DELETED): TikTok sells it no more and refuses its "
+            "stock, so it cannot be linked or unlinked; any open orders of it still count on the item they reserved.",
             ("skuId",),
         )
     if row.bundle and item_id is not None:

@@ -124,6 +124,7 @@ export function renderItem(ctx, itemId) {
       dataset: { field: fieldName },
     }, h("dt", {}, label), h("dd", {}, number(fresh[fieldName])))));
     fill(updated, "Last change ", time(fresh.updatedAt));
+    if (!before) count.error.textContent = ""; // "still being read" (saveCount), said before this first read
     if (seenOnHand === null && typedBeforeRead) seenOnHand = fresh.onHand; // the on-hand the page shows beside it
     else if (seenOnHand === null) count.input.value = String(fresh.onHand);
     typedBeforeRead = false;

@@ -40,6 +40,7 @@ export const USER_ERRORS = {
   INVALID_MAX_QUANTITY: "The most units to show must be a whole number from 0 to 99,999, or left empty for no maximum.",
   INVALID_OUT_OF_STOCK_THRESHOLD: "The out-of-stock threshold must be a whole number of units, 0 or more.",
   SKU_NOT_LINKABLE: "This SKU is a bundle: TikTok works out its stock from its parts, so it cannot be linked to an item.",
+  PRODUCT_DELETED: "This SKU's product was deleted at TikTok, which sells it no more, so it cannot be linked or unlinked. Any open orders of it still count on the item they reserved.",
 };
 
 // A code whose sentence depends on the input it is on (a userError's `field`, joined with "."), where the code's own
