@@ -20,6 +20,7 @@ from dramatiq.errors import DecodeError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from adapters.dead_workers import requeue_dead_workers_messages
 from adapters.outage_window import OutageWindow
 from adapters.pending_messages import pending_messages
 from adapters.per_broker import PerBroker
@@ -64,8 +65,9 @@ class DramatiqTaskQueue:
 
         Dramatiq's Redis broker keeps each message's body in the hash `{ns}:{queue}.msgs` (`.DQ.msgs` while delayed
         for a retry) from its send until its ack, so one being run, or fetched by a worker that then died, is there
-        too; a restart of a Redis without persistence empties them. Read in slices (HSCAN), in a thread. A message
-        moves between the two hashes (a retry: delayed, then due), always sent anew before the old one is acked: the
+        too (the workers' sweep hands a dead worker's back to its queue first, `requeue_dead_workers_messages`); a
+        restart of a Redis without persistence empties them. Read in slices (HSCAN), in a thread. A message moves
+        between the two hashes (a retry: delayed, then due), always sent anew before the old one is acked: the
         queue's hash is read before and after the delayed one, so a move during the reading is seen either way.
         Redis unreachable raises `QueueUnavailableError` (Redis's error its cause), as a send does: the sweep that
         asked says so in one line and turns again later; it logged a traceback every turn of every worker process.
@@ -75,6 +77,14 @@ class DramatiqTaskQueue:
             return None
         try:
             return await asyncio.to_thread(self._task_ids_in_redis, broker)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise QueueUnavailableError(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc
+
+    async def requeue_dead_workers_messages(self) -> int:
+        """Hand the messages of worker processes whose Redis heartbeat lapsed back to their queues
+        (`adapters.dead_workers`); how many. 0 on another broker. Redis unreachable raises `QueueUnavailableError`."""
+        try:
+            return await asyncio.to_thread(requeue_dead_workers_messages, self._actor.broker)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise QueueUnavailableError(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc
 

@@ -485,6 +485,10 @@ class Resources(Middleware):
         A turn during a database outage is one WARNING line: it skips the prunes; the boot's look for moved webhooks,
         if the outage stopped it, is tried again at each turn until done.
 
+        With Redis, each turn first hands the messages of worker processes whose Redis heartbeat lapsed back to
+        their queues (`DramatiqTaskQueue.requeue_dead_workers_messages`): a killed process's prefetched imports run on
+        a live one then, not when Dramatiq's maintenance happens to run.
+
         The boot sweep runs once the schema is current (`_schema_current`), which may be after this process took
         work of its own: a task sent since `booted_at`, waiting in the in-memory queue for its retry's backoff, was
         re-sent and run at once. Only what was last touched before the boot is resumed."""
@@ -531,6 +535,10 @@ class Resources(Middleware):
             # Jitter: several worker processes should not sweep in lockstep.
             await asyncio.sleep(stale_after.total_seconds() * random.uniform(0.5, 1.0))
             try:
+                if messages is not None:
+                    # First a dead worker process's messages go back on their queues (`adapters.dead_workers`): the
+                    # rule below counts a message in its ack set as held, and Dramatiq requeues them only by chance.
+                    await messages.requeue_dead_workers_messages()
                 await resume_stale_tasks(
                     deps.uow_factory, resources.queue, deps.clock, stale_after,
                     queued_after=queued_after, events=deps.events, messages=messages,

@@ -8,6 +8,7 @@ tick sends it seconds after Redis is back, once, however many processes try."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -113,6 +114,64 @@ async def test_a_worker_runs_an_import_whose_message_redis_lost_once_stale_after
     finally:
         stop_worker(worker)
     assert done.status is SyncTaskStatus.SUCCEEDED, (done.status, done.error_message)
+
+
+def _strand_message(redis: SyncRedis, task_id: str, worker_id: str) -> None:
+    """Move the sync message of `task_id` from its queue into the ack set of worker `worker_id`, where a worker
+    keeps what it fetched (dispatch.lua's `fetch`) until its ack: what `kill -9` leaves of a prefetched message."""
+    for redis_id, body in redis.hscan_iter(f"{QUEUE}.msgs"):
+        if Message.decode(body).args == (task_id,):
+            assert redis.lrem(QUEUE, 0, redis_id) == 1
+            redis.sadd(f"dramatiq:__acks__.{worker_id}.sync", redis_id)
+            return
+    raise AssertionError(f"no message of task {task_id} in Redis")
+
+
+@pytest.mark.redis
+async def test_an_import_a_dead_worker_fetched_and_never_began_runs_on_a_live_worker_within_stale_after(
+    postgres_url: str, redis_url: str, sandbox: SandboxServer, tmp_path: Path,
+    sync_harness_factory: Callable[..., SyncHarness],
+) -> None:  # fmt: skip
+    # the default backoff (a QUEUED task may wait 2 x 600 s for a retry: the long rule alone is 20 min), and no
+    # Dramatiq maintenance: its requeue of a dead worker's messages, 1 command in 1000 by default, never runs here
+    settings = sync_settings(
+        postgres_url, sandbox, tmp_path, broker_url=redis_url, sync_stale_after_seconds=1,
+        sync_min_backoff_ms=10_000, sync_max_backoff_ms=600_000, broker_maintenance_chance=0,
+    )  # fmt: skip
+    harness = sync_harness_factory(settings)
+    from workers.broker import setup_broker
+
+    setup_broker(settings)
+    from workers.actors import task_queue
+
+    queue = task_queue(settings)
+    redis = SyncRedis.from_url(redis_url)
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    orders, products = await start_sync(
+        harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id, [SyncKind.ORDERS, SyncKind.PRODUCTS]
+    )
+    # given the orders import's message fetched by a worker process killed before it began it (its last heartbeat
+    # two minutes ago, over Dramatiq's 60 s timeout), and the products import's by one alive (a heartbeat now)
+    now_ms = int(time.time() * 1000)
+    redis.zadd("dramatiq:__heartbeats__", {"killed-worker": now_ms - 120_000, "busy-worker": now_ms})
+    _strand_message(redis, orders.id, "killed-worker")
+    _strand_message(redis, products.id, "busy-worker")
+    # when a worker process runs: within a turn or two of its sweep (every 0.5 to 1 s here) the dead worker's
+    # message is back in the queue, and the live worker imports the task (before: the sweep counted the message as
+    # held and left the task QUEUED for the 20 min rule, or until Dramatiq's maintenance ran by chance)
+    worker = spawn_worker({**settings_env(settings), "SHOPBRIDGE_SYNC_STALE_AFTER": "1"})
+    try:
+        done = await harness.wait(orders.id, timeout=20)
+    finally:
+        stop_worker(worker)
+    assert (done.status, done.attempts) == (SyncTaskStatus.SUCCEEDED, 1), (done.status, done.error_message)
+    # then the message of the live worker is left where it is, its task not sent twice
+    waiting = await harness.task(products.id)
+    assert waiting is not None and (waiting.status, waiting.attempts) == (SyncTaskStatus.QUEUED, 0)
+    assert redis.scard("dramatiq:__acks__.busy-worker.sync") == 1
+    assert not redis.exists("dramatiq:__acks__.killed-worker.sync")
+    assert _messages_of(redis) == [products.id]
+    redis.close()
 
 
 @pytest.mark.redis
