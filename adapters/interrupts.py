@@ -14,9 +14,9 @@ going on: `gql.cli.main` before running a command, `gql.serving.Server` before u
 `workers.cli.run_worker` before it starts Dramatiq (it starts nothing) and once it has (it stops it as at a
 Ctrl+C).
 
-SIGTERM is a process manager's request to stop, and `serve`, `demo` and `worker` stop gracefully on it, exit 0. They
-did only once their own handling was in place, after seconds of imports (uvicorn, Starlette, SQLAlchemy, the
-settings): a SIGTERM in a process's first second killed it by Python's default (status 143), which a
+SIGTERM is a process manager's request to stop, and `serve`, `demo`, `worker` and `sandbox` stop gracefully on it,
+exit 0. They did only once their own handling was in place, after seconds of imports (uvicorn, Starlette,
+SQLAlchemy, the settings): a SIGTERM in a process's first second killed it by Python's default (status 143), which a
 restart-on-failure policy or a deploy tool reads as a crash. `record_sigterm()`, among the first lines of the
 `shopbridge` command (not of a process that merely imports `gql.cli`, a test's: it would no longer stop on SIGTERM),
 gives SIGTERM a handler that only records it; the commands ask `terminated()` where they would start something and

@@ -10,7 +10,7 @@ try:  # Ctrl+C while the command starts (these imports take ~0.7 s): exit 130, q
 
     interrupts.install()  # a Ctrl+C Python would drop is remembered all the same (adapters/interrupts.py)
     # This module is the program (`python -m gql.cli`, or the `shopbridge` console script, which imports it): from here
-    # a SIGTERM is recorded, and `main` stops the command gracefully (serve, demo, worker) or as the signal's default
+    # a SIGTERM is recorded, and `main` stops the command gracefully (serve, demo, worker, sandbox) or as its default
     # would (the others). Imported by another program (a test), it leaves that program's SIGTERM alone.
     _invoked_as = os.path.basename(sys.argv[0]).removesuffix(".exe") if sys.argv else ""
     if __name__ == "__main__" or _invoked_as == "shopbridge":
@@ -556,14 +556,16 @@ def _not_answering(command: str, what: str, cause: str, setting: str) -> None:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from sandbox.cli import run_from_args
+    """Serves as `serve` does (gql.serving): SIGTERM, once uvicorn has shut down, or while it starts, exits 0. The
+    sandbox's own `python -m sandbox` (uvicorn.run) dies of it after the shutdown, status 143."""
+    from gql.serving import serve
+    from sandbox.cli import app_from_args
 
     also = "point SHOPBRIDGE_TIKTOK_API_URL, SHOPBRIDGE_TIKTOK_AUTH_URL and SHOPBRIDGE_TIKTOK_AUTHORIZE_URL at it"
     if (problem := _cannot_listen(args.host, args.port, port_hint="", also=also)) is not None:
         print(problem, file=sys.stderr)
         return 2
-    run_from_args(args)
-    return 0
+    return serve(app_from_args(args), host=args.host, port=args.port, log_level=args.log_level)
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
@@ -585,7 +587,7 @@ def _safe_url(url: str) -> str:
 
 
 # The commands that stop gracefully on SIGTERM, exit 0; the others keep the signal's default (status 143).
-GRACEFUL_ON_SIGTERM = (cmd_serve, cmd_demo, cmd_worker)
+GRACEFUL_ON_SIGTERM = (cmd_serve, cmd_demo, cmd_worker, cmd_sandbox)
 
 
 def _listening_arguments(p: argparse.ArgumentParser) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import uvicorn
 import uvicorn.config
+from starlette.applications import Starlette
 
 from sandbox.app import create_app
 from sandbox.config import (
@@ -265,7 +266,12 @@ class RedactQueryFilter(logging.Filter):
 
 
 def run_from_args(args: argparse.Namespace) -> None:
-    """Serve until interrupted."""
+    """Serve until interrupted (`python -m sandbox`; `shopbridge sandbox` serves `app_from_args` its own way)."""
+    uvicorn.run(app_from_args(args), host=args.host, port=args.port, log_level=args.log_level)
+
+
+def app_from_args(args: argparse.Namespace) -> Starlette:
+    """The sandbox app `args` describe, its consent page's link printed and uvicorn's access lines redacted."""
     config = config_from_args(args)
     # The one line a person needs to start clicking.
     print(
@@ -275,7 +281,7 @@ def run_from_args(args: argparse.Namespace) -> None:
     access = logging.getLogger("uvicorn.access")  # kept by uvicorn's logging set-up, which adds no filter of its own
     if not any(isinstance(f, RedactQueryFilter) for f in access.filters):
         access.addFilter(RedactQueryFilter())
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
+    return create_app(config)
 
 
 CANNOT_LISTEN = "CANNOT_LISTEN"  # the stable code of the refusal of --host/--port, as `shopbridge sandbox` has it

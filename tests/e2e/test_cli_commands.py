@@ -44,8 +44,9 @@ def test_sandbox_serves_tiktoks_stand_in_and_stops_on_sigterm(tmp_path: Path) ->
         sellers = httpx.get(f"http://127.0.0.1:{port}/_sandbox/shops", timeout=DEADLINE_SECONDS).json()["sellers"]
         assert {"us-local", "uk-local", "cross-border"} <= {seller["key"] for seller in sellers}, answer
         process.send_signal(signal.SIGTERM)
-        # uvicorn shuts down gracefully, then re-raises the signal it caught: death by SIGTERM, after the cleanup
-        assert process.wait(timeout=DEADLINE_SECONDS) in (0, -signal.SIGTERM)
+        # uvicorn shuts down gracefully and re-raises the signal it caught, which the command only records: exit 0,
+        # as `serve` and `worker` (a process manager restarting on failure read the status 143 it had as a crash)
+        assert process.wait(timeout=DEADLINE_SECONDS) == 0
     finally:
         if process.poll() is None:
             process.kill()
