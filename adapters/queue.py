@@ -80,13 +80,15 @@ class DramatiqTaskQueue:
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise QueueUnavailableError(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc
 
-    async def requeue_dead_workers_messages(self) -> int:
-        """Hand the messages of worker processes whose Redis heartbeat lapsed back to their queues
-        (`adapters.dead_workers`); how many. 0 on another broker. Redis unreachable raises `QueueUnavailableError`."""
+    async def requeue_dead_workers_messages(self) -> set[str]:
+        """Hand the messages of worker processes whose Redis heartbeat lapsed back to their queues, every queue's
+        (`adapters.dead_workers`); returns the sync task ids among them, whose message will now run them. Nothing on
+        another broker. Redis unreachable raises `QueueUnavailableError`."""
         try:
-            return await asyncio.to_thread(requeue_dead_workers_messages, self._actor.broker)
+            moved = await asyncio.to_thread(requeue_dead_workers_messages, self._actor.broker)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise QueueUnavailableError(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc
+        return {str(m.args[0]) for m in moved if m.actor_name == self._actor.actor_name and m.args}
 
     def _task_ids_in_redis(self, broker: RedisBroker) -> set[str]:
         name, queue = self._actor.actor_name, self._actor.queue_name

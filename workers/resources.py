@@ -535,13 +535,12 @@ class Resources(Middleware):
             # Jitter: several worker processes should not sweep in lockstep.
             await asyncio.sleep(stale_after.total_seconds() * random.uniform(0.5, 1.0))
             try:
-                if messages is not None:
-                    # First a dead worker process's messages go back on their queues (`adapters.dead_workers`): the
-                    # rule below counts a message in its ack set as held, and Dramatiq requeues them only by chance.
-                    await messages.requeue_dead_workers_messages()
+                # First a dead worker process's messages go back on their queues (`adapters.dead_workers`): the rule
+                # below counts a message in its ack set as held, and Dramatiq requeues them only by chance.
+                handed_back = await messages.requeue_dead_workers_messages() if messages is not None else set()
                 await resume_stale_tasks(
                     deps.uow_factory, resources.queue, deps.clock, stale_after,
-                    queued_after=queued_after, events=deps.events, messages=messages,
+                    queued_after=queued_after, events=deps.events, messages=messages, handed_back=handed_back,
                 )  # fmt: skip
                 await resume_pending_events(deps.uow_factory, resources.queue, deps.clock, stale_after)
                 await resume_webhook_registrations(

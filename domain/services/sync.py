@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from domain.clock import Clock
@@ -173,6 +173,7 @@ async def resume_stale_tasks(
     queued_after: timedelta | None = None,
     events: EventPublisher | None = None,
     messages: QueuedMessages | None = None,
+    handed_back: Collection[str] = (),
 ) -> list[str]:
     """Re-send tasks nobody seems to run; returns their ids.
 
@@ -186,6 +187,10 @@ async def resume_stale_tasks(
     `stale_after` whose message the queue does not hold is re-sent then, not after `queued_after`: a broker that
     restarted empty (Redis needs no persistence) or was down when the task was sent would otherwise leave the task
     QUEUED for `queued_after` (20 min by default), and with it every poll and `syncStart` of its shop and kind.
+    `handed_back`: tasks whose message the queue has just put back from a dead worker process (Redis: its ack set,
+    `DramatiqTaskQueue.requeue_dead_workers_messages`); that message runs them, a RUNNING one taken over by its
+    run (`SyncTask.begin_attempt`), so none is sent a second: that second one would take the run over again and
+    count one more failed run.
     Safe to over-deliver: a run that is in fact alive loses its lease and stops; a finished task is a no-op.
     """
     queued_after = stale_after if queued_after is None else queued_after
@@ -200,6 +205,8 @@ async def resume_stale_tasks(
     )
 
     def stale(task: SyncTask) -> bool:
+        if task.id in handed_back:
+            return False
         if task.is_stale(now, stale_after, queued_after):
             return True
         return held is not None and task.id not in held and task.is_stale(now, stale_after, stale_after)

@@ -224,6 +224,25 @@ async def test_a_stale_running_task_is_re_sent_as_queued_and_then_left_to_that_m
     assert queue.enqueued == [task.id]
 
 
+async def test_a_stale_running_task_whose_message_a_dead_worker_handed_back_is_not_sent_twice(env) -> None:  # type: ignore[no-untyped-def]
+    # given two RUNNING imports whose worker process was killed, silent past the threshold, and the queue just put
+    # the message of one of them back from that process's ack set (Redis: requeue_dead_workers_messages)
+    store, queue, events, clock = env
+    shop_id = next(iter(store.shops))
+    products, orders = await start_sync(
+        _uow(store), queue, events, clock, "m1", shop_id, [SyncKind.PRODUCTS, SyncKind.ORDERS]
+    )
+    store.tasks[products.id].begin_attempt(T0)
+    store.tasks[orders.id].begin_attempt(T0)
+    queue.enqueued.clear()
+    clock.advance(timedelta(minutes=6))
+    # when the sweep turns
+    resent = await resume_stale_tasks(_uow(store), queue, clock, timedelta(minutes=5), handed_back={orders.id})
+    # then only the other one is sent: the message handed back runs its task (a second would take its run over)
+    assert resent == [products.id] and queue.enqueued == [products.id]
+    assert store.tasks[orders.id].status is SyncTaskStatus.RUNNING
+
+
 async def test_a_failed_re_send_is_tried_again_by_a_later_sweep(env) -> None:  # type: ignore[no-untyped-def]
     store, queue, events, clock = env
     shop_id = next(iter(store.shops))
