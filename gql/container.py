@@ -17,6 +17,7 @@ from domain.clock import Clock
 from domain.intake import Notification, WebhookEvent
 from domain.ports import TaskQueue, UnitOfWorkFactory
 from domain.services import inbox
+from gql.live_outage import DatabaseOutage
 from gql.webhooks.batcher import IntakeBatcher
 
 
@@ -34,6 +35,8 @@ class Services:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     task_feeds: dict[str, Any] = field(default_factory=dict)  # gql.feeds.TaskFeed by merchant id, while followed
     shop_feeds: dict[str, Any] = field(default_factory=dict)  # gql.feeds.ShopFeed by merchant id, while followed
+    # what the live subscriptions' reads saw of the database: one log line per outage (gql/live_outage.py)
+    database_outage: DatabaseOutage = field(default_factory=DatabaseOutage)
 
     async def close(self) -> None:
         """Close everything, in reverse order of creation, even when one of them fails."""

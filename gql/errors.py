@@ -139,7 +139,8 @@ def located_in_subscription(errors: list[GraphQLError], document: DocumentNode |
     arguments) or UNAUTHENTICATED (the token expired) came without either. A subscription has exactly one root field
     (spec, "Single root field"), so such an error is that field's, as graphql-core would locate it (`path` is its
     response key, alias included). Only our resolvers' own refusals (`DomainError`, `BadRequestError` and its kin)
-    are located: an error from before execution (validation, limits, the operation's type) stays as it is.
+    and the database's outages (a subscription's first read: its WARNING line names the field, where it said
+    "in None") are located: an error from before execution (validation, limits, the operation's type) stays as it is.
     """
     if document is None:
         return
@@ -152,9 +153,14 @@ def located_in_subscription(errors: list[GraphQLError], document: DocumentNode |
     field = selections[0]
     key = (field.alias or field.name).value
     for index, error in enumerate(errors):
-        if error.nodes or error.path or not isinstance(error.original_error, DomainError | BadRequestError):
+        original = error.original_error
+        if error.nodes or error.path or original is None:
             continue
-        errors[index] = located_error(error.original_error, [field], [key])
+        if not (
+            isinstance(original, DomainError | BadRequestError) or unavailable(original) or behind_migrations(original)
+        ):
+            continue
+        errors[index] = located_error(original, [field], [key])
 
 
 def process_errors(errors: list[GraphQLError]) -> None:
@@ -170,11 +176,12 @@ def process_errors(errors: list[GraphQLError]) -> None:
             if behind_migrations(error.original_error):
                 log.warning(
                     "database not migrated yet in %s (MIGRATIONS_PENDING: run `shopbridge migrate`): %s",
-                    error.path,
+                    error.path or "a subscription",
                     describe(error.original_error),
                 )
             else:
-                log.warning("database unavailable in %s: %s", error.path, describe(error.original_error))
+                where = error.path or "a subscription"  # a path-less error of execution: a subscription's, unlocated
+                log.warning("database unavailable in %s: %s", where, describe(error.original_error))
         else:
             log.info("client error %s at %s: %s", code, error.path or "document", error.message)
 

@@ -17,6 +17,11 @@ so a follower with nothing pending waits without a timer of its own (1,000 follo
 timers per update). On a fallback read the feed also checks, in one more statement, which of its followers' shops still
 exist (a shop subscription with no active task learns of its shop's deletion that way).
 
+A read that fails on a database outage (down, restarting, read-only: `adapters.db.outage.unavailable`) is read
+again with a bounded back-off until the database answers (gql/live_outage.py): the followers keep following, woken
+with the state they have at each retry (their tokens are checked then), and get the current state once it is back.
+Any other failure ends every follower's subscription with it, as before.
+
 `ShopFeed` (below, `shop_feed(services, merchant_id)`) does the same for `shopsUpdated`: one reader per merchant
 and process, one read per shop change signal (or fallback interval) for all its subscribers, and only the shops
 whose name, status, attention or end changed go out; a subscriber joining first gets every shop, from a read begun
@@ -28,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -43,6 +49,7 @@ from domain.clock import Clock
 from domain.sync import ACTIVE_STATUSES
 from gql import mappers
 from gql import types as t
+from gql.live_outage import DatabaseOutage, wait_out
 
 if TYPE_CHECKING:
     from gql.container import Services
@@ -85,6 +92,12 @@ class Follower:
         self.error = error
         self._event.set()
 
+    def _tick(self) -> None:
+        """Wake a started follower with the snapshot it has (the feed waits out an outage: nothing new, the
+        subscription re-checks its token)."""
+        if self.started and self.latest is not None:
+            self._event.set()
+
     async def next(self, timeout: float | None) -> Snapshot | None:  # noqa: ASYNC109 (a timeout re-evaluates)
         """The latest snapshot if one came since the last call (waiting up to `timeout` seconds), else None.
         `timeout` None waits for the next snapshot (the feed sends one at least every `FALLBACK_INTERVAL`)."""
@@ -114,17 +127,23 @@ class Follower:
 class _Failable(Protocol):
     def _fail(self, error: BaseException) -> None: ...
 
+    def _tick(self) -> None: ...
+
 
 _F = TypeVar("_F", bound=_Failable)
+_T = TypeVar("_T")
 
 
 class _MerchantFeed(Generic[_F]):
     """What `TaskFeed` and `ShopFeed` share: one reader task per merchant and process, started by the first
     follower and stopped with the last; the feed leaves the process's registry then, or when a read fails, which
-    ends every current follower's subscription with that error (the next subscriber starts afresh). A subclass sets
-    the attributes below in its `__init__` and reads in `_loop` while it has followers."""
+    ends every current follower's subscription with that error (the next subscriber starts afresh), but for a
+    database outage, waited out (`_read_through`). A subclass sets the attributes below in its `__init__` and reads
+    in `_loop` while it has followers."""
 
     kind: str  # names the reader task: shopbridge-{kind}-feed-{merchant_id}
+    where: str  # the subscription it serves, as the outage's log lines name it
+    outage: DatabaseOutage  # the process's (gql/live_outage.py)
     merchant_id: str
     registry: dict[str, Any]  # the process's feeds of this kind by merchant
     followers: set[_F]
@@ -162,6 +181,16 @@ class _MerchantFeed(Generic[_F]):
             if self.registry.get(self.merchant_id) is self:
                 del self.registry[self.merchant_id]  # the next subscriber starts afresh
 
+    async def _read_through(self, read: Callable[[], Awaitable[_T]]) -> _T:
+        """`read()`, again with a bounded back-off while the database is unavailable (gql/live_outage.py); every
+        started follower is woken at each retry with what it has, so that it re-checks its token."""
+
+        def tick() -> None:
+            for follower in list(self.followers):
+                follower._tick()
+
+        return await wait_out(self.outage, self.where, read, tick)
+
     async def _signal(self, signals: Any) -> set[str] | None:
         """The ids of the next change signal (`signals.wait`; empty: every shop or task of the merchant), or None
         when a follower's wake-up (`_wake`, set by a subclass) came first or `fallback_interval` passed in silence."""
@@ -194,6 +223,7 @@ class TaskFeed(_MerchantFeed[Follower]):
         registry: dict[str, Any],
         *,
         fallback_interval: float = FALLBACK_INTERVAL,
+        outage: DatabaseOutage | None = None,
     ) -> None:
         self.db = db
         self.fallback_interval = fallback_interval
@@ -201,6 +231,8 @@ class TaskFeed(_MerchantFeed[Follower]):
         self.merchant_id = merchant_id
         self.registry = registry  # the process's feeds by merchant: the feed leaves it with its last follower
         self.kind = "task"
+        self.where = "syncTaskUpdated"
+        self.outage = outage if outage is not None else DatabaseOutage()
         self.followers: set[Follower] = set()
         self.reads = 0  # reads done (tests and the fan-out benchmark compare it with the signals sent)
         self._requested = 0
@@ -224,9 +256,8 @@ class TaskFeed(_MerchantFeed[Follower]):
             changed: set[str] | None = set()  # the first read reads everything
             signalled = True
             while self.followers:
-                generation = self._requested
-                self._wake.clear()
-                snapshot = await self._read(generation, changed)
+                snapshot = await self._read_through(functools.partial(self._read, changed))
+                generation = snapshot.generation
                 now = asyncio.get_running_loop().time()
                 # A read only newcomers asked for goes to them alone: 1,000 subscribers connecting must not wake
                 # the ones already following 1,000 times over; but every follower gets one at least every
@@ -250,7 +281,10 @@ class TaskFeed(_MerchantFeed[Follower]):
             return received, True
         return (set(), False) if self._wake.is_set() else (None, False)
 
-    async def _read(self, generation: int, changed: set[str] | None) -> Snapshot:
+    async def _read(self, changed: set[str] | None) -> Snapshot:
+        """A snapshot of the refresh requests made so far (a retry after an outage serves those made during it)."""
+        generation = self._requested
+        self._wake.clear()
         asked = set(self._last_active) | (changed or set())
         shops: set[str] = set()
         for follower in self.followers:
@@ -275,7 +309,7 @@ def task_feed(services: Services, merchant_id: str) -> TaskFeed:
     """The merchant's feed in this process (one per merchant, created on first use, dropped with its last follower)."""
     feed = services.task_feeds.get(merchant_id)
     if feed is None:
-        feed = TaskFeed(services.db, services.events, merchant_id, services.task_feeds)
+        feed = TaskFeed(services.db, services.events, merchant_id, services.task_feeds, outage=services.database_outage)
         services.task_feeds[merchant_id] = feed
     return feed
 
@@ -325,6 +359,12 @@ class ShopFollower:
             self.pending.pop(shop_id, None)
         self.deleted |= deleted
         self._event.set()
+
+    def _tick(self) -> None:
+        """An empty change for a started follower (the feed waits out an outage: the subscription re-checks its
+        token)."""
+        if self.started:
+            self._deliver({})
 
     def take_deleted(self) -> list[str]:
         """The shops deleted since the last call (internal ids, sorted)."""
@@ -378,6 +418,7 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
         fallback_interval: float = FALLBACK_INTERVAL,
         full_read_interval: float = FULL_READ_INTERVAL,
         cipher: TokenCipher | None = None,
+        outage: DatabaseOutage | None = None,
     ) -> None:
         self.db = db
         self.cipher = cipher  # tells the shops whose tokens no configured key decrypts (None: not checked)
@@ -387,6 +428,8 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
         self.merchant_id = merchant_id
         self.registry = registry  # the process's shop feeds by merchant: the feed leaves it with its last follower
         self.kind = "shop"
+        self.where = "shopsUpdated"  # and shopsDeleted: one feed
+        self.outage = outage if outage is not None else DatabaseOutage()
         self.fallback_interval = fallback_interval
         self.followers: set[ShopFollower] = set()
         self.reads = 0  # reads done (tests compare it with the signals sent)
@@ -430,7 +473,7 @@ class ShopFeed(_MerchantFeed[ShopFollower]):
                 else:
                     if named is None or full_due or newcomers:
                         named, full_at = None, self.clock.now()  # a newcomer's first batch is every shop
-                    changed, deleted, shops = await self._read(named)
+                    changed, deleted, shops = await self._read_through(functools.partial(self._read, named))
                 if not self.ready.is_set():
                     self.ready.set()
                     changed = {}  # the first read is the baseline: its newcomers get every shop, the others nothing
@@ -495,7 +538,13 @@ def shop_feed(services: Services, merchant_id: str) -> ShopFeed:
     feed = services.shop_feeds.get(merchant_id)
     if feed is None:
         feed = ShopFeed(
-            services.db, services.events, services.clock, merchant_id, services.shop_feeds, cipher=services.cipher
+            services.db,
+            services.events,
+            services.clock,
+            merchant_id,
+            services.shop_feeds,
+            cipher=services.cipher,
+            outage=services.database_outage,
         )
         services.shop_feeds[merchant_id] = feed
     return feed

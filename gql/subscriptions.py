@@ -12,6 +12,10 @@ happens (signals can be lost: pub/sub is at-most-once). No database session is h
 A followed task that disappears while still active was removed with its shop (`shopDelete` cancels and deletes
 in one transaction): its final message is its last state as CANCELLED with `errorCode = SHOP_DELETED` (and a null
 `shop`). A subscription to one task then completes; one to a deleted shop ends with a NOT_FOUND error.
+
+A database outage does not end a subscription once it has read its first state (gql/live_outage.py): its reads
+(the feeds', `shopUpdated`'s own) are tried again with a bounded back-off, and the current state goes out once the
+database answers. Its first reads fail as a query's would (SERVICE_UNAVAILABLE): the client subscribes again.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from gql.context import Info
 from gql.errors import BadRequestError
 from gql.feeds import FALLBACK_INTERVAL, Follower, Snapshot, shop_feed, task_feed
 from gql.ids import from_global_id, internal_id, to_global_id
+from gql.live_outage import wait_out
 
 MIN_INTERVAL = 0.1
 SHOP_MIN_INTERVAL = 0.25  # a shop re-read costs its counts: at most four a second during an import
@@ -119,13 +124,17 @@ class Subscription:
         internal = internal_id(shop_id, "Shop", "shopId")
         events = info.context.services.events
         sent: tuple[object, ...] | None = None
+
+        async def read() -> tuple[t.Shop | None, tuple[object, ...]]:
+            shop = await info.context.fresh_loaders().shop.load(internal)
+            return shop, (await _shop_signature(info, shop) if shop is not None else ())
+
+        outage = info.context.services.database_outage
         async with events.subscribe_shops(merchant_id) as shop_signals, events.subscribe(merchant_id) as task_signals:
+            shop, signature = await read()  # its first read fails as a query's would
             while True:
-                loaders = info.context.fresh_loaders()
-                shop = await loaders.shop.load(internal)
                 if shop is None:  # none of the merchant's, or deleted since: NOT_FOUND either way
                     raise NotFoundError("Shop", ("shopId",))
-                signature = await _shop_signature(info, shop)
                 if signature != sent:
                     sent = signature
                     yield shop
@@ -133,6 +142,7 @@ class Subscription:
                 # Any task of the merchant may have moved this shop's counts; a shop signal names the shop.
                 await _first_signal(shop_signals, task_signals, FALLBACK_INTERVAL)
                 info.context.require_merchant()  # a subscription does not outlive its token
+                shop, signature = await wait_out(outage, "shopUpdated", read, info.context.require_merchant)
 
     @strawberry.subscription(
         description="The merchant's shops: first each of them as it is (read after this subscription started, "
@@ -315,5 +325,8 @@ async def _first_signal(one: Any, other: Any, timeout: float) -> None:  # noqa: 
 
 
 async def _shop_gone(info: Info, shop_id: str) -> bool:
-    info.context.fresh_loaders()
-    return await info.context.loaders.shop.load(shop_id) is None
+    async def read() -> bool:
+        return await info.context.fresh_loaders().shop.load(shop_id) is None
+
+    services = info.context.services
+    return await wait_out(services.database_outage, "syncTaskUpdated", read, info.context.require_merchant)

@@ -1,10 +1,13 @@
 """`inventoryItemUpdated(inventoryItemId, sku)`: an item as it is, then after every change of its counters, safety
 stock or links. Change signals only say when to look again (adapters/events.py); the database is the truth, and a
-followed item is re-read every `FALLBACK_INTERVAL` whatever happens (signals can be lost)."""
+followed item is re-read every `FALLBACK_INTERVAL` whatever happens (signals can be lost). A database outage does
+not end it once it has read its first state: its read is tried again with a bounded back-off and the current state
+goes out once the database answers (gql/live_outage.py); its first read fails as a query's would."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncGenerator
 
 import strawberry
@@ -16,6 +19,7 @@ from gql.context import Info
 from gql.errors import BadRequestError
 from gql.ids import internal_id
 from gql.inventory.types import InventoryItemNode, SkuLink, inventory_item
+from gql.live_outage import wait_out
 
 FALLBACK_INTERVAL = 1.5
 MIN_INTERVAL = 0.1  # coalescing: a burst of sales of one SKU costs a subscriber a message per 100 ms at most
@@ -68,14 +72,29 @@ class InventorySubscription:
                 raise NotFoundError("Inventory item", ("sku",))
             wanted = found.id
         sent: dict[str, tuple[object, ...]] = {}
+
+        async def read(ids: set[str]) -> tuple[list[InventoryItemNode | None], list[list[SkuLink]]]:
+            loaders = info.context.fresh_loaders()
+            nodes = [await loaders.inventory_item.load(i) for i in sorted(ids)]
+            # One read for the links of them all; the node's `links` field then reads these same loaders.
+            return nodes, await loaders.item_links.load_many([n.internal_id for n in nodes if n is not None])
+
+        outage = info.context.services.database_outage
+        # The first state's read fails as a query's would; the later ones (every one when nothing is named: they follow
+        # signals) wait out an outage.
+        first = wanted is not None
         async with info.context.services.events.subscribe_inventory(merchant_id) as signals:
             pending: set[str] = {wanted} if wanted is not None else set()
             while True:
                 if pending:
-                    loaders = info.context.fresh_loaders()
-                    nodes = [await loaders.inventory_item.load(i) for i in sorted(pending)]
-                    # One read for the links of them all; the node's `links` field then reads these same loaders.
-                    links = await loaders.item_links.load_many([n.internal_id for n in nodes if n is not None])
+                    if first:
+                        nodes, links = await read(pending)
+                    else:
+                        reading = functools.partial(read, pending)
+                        nodes, links = await wait_out(
+                            outage, "inventoryItemUpdated", reading, info.context.require_merchant
+                        )
+                    first = False
                     if wanted is not None and nodes[0] is None:
                         # Not there at the start, or gone since (an item left behind by a deleted shop goes with
                         # it): the subscription ends with NOT_FOUND, as `shopUpdated` does for a deleted shop.

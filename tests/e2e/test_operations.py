@@ -3,9 +3,11 @@ production layout: PostgreSQL stopped or turned read-only, Redis down, a later r
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from tests.fixtures.app import MutableClock, ShopbridgeServer, build_settings, f
 from tests.fixtures.sandbox import start_sandbox
 from tests.fixtures.servers import POSTGRES_ONLY, SQLITE_ONLY, PostgresServer, start_postgres_server
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
+from tests.fixtures.ws import OperationError, WsOperation
 
 SHOPS = "{ shops { edges { node { id name } } } }"
 
@@ -343,6 +346,85 @@ def test_readyz_turns_503_when_postgresql_turns_read_only(own_postgres, tmp_path
             wait_until(lambda: httpx.get(f"{app.url}/readyz").status_code == 200, "readiness to come back")
         finally:
             connection.close()
+    finally:
+        app.stop()
+        sandbox.stop()  # type: ignore[attr-defined]
+
+
+TASKS_OF_SHOP = "subscription($shopId: ID) { syncTaskUpdated(shopId: $shopId) { id kind status } }"
+ITEM_UPDATED = "subscription($id: ID) { inventoryItemUpdated(inventoryItemId: $id) { id onHand } }"
+ITEM_CREATE = "mutation($sku: String!) { inventoryItemCreate(input: {sku: $sku, onHand: 5}) { inventoryItem { id } } }"
+ITEM_ADJUST = """mutation($id: ID!) { inventoryAdjust(input: {inventoryItemId: $id, delta: 2, reason: "delivery"}) {
+  userErrors { code } } }"""
+SYNC_START = (
+    "mutation($id: ID!) { syncStart(input: {shopId: $id, kinds: [PRODUCTS]}) { tasks { id } userErrors { code } } }"
+)
+QUIET_SECONDS = 3.0  # two of the subscriptions' re-read periods (1.5 s): each reads the stopped database meanwhile
+
+
+async def test_live_subscriptions_wait_out_a_postgresql_outage_and_send_the_state_after_it(
+    own_postgres, tmp_path, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="shopbridge.subscriptions")
+    # given an API on a PostgreSQL server of its own, a merchant's shop imported and an item of its pool
+    url = own_postgres.create_database("shopbridge")
+    migrate.upgrade(url)
+    app, sandbox = _serve(url, tmp_path)
+    try:
+        shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+        await asyncio.to_thread(app.wait_for_idle_sync)
+        item = (await app.agraphql(ITEM_CREATE, {"sku": "OUTAGE-1"}, "m1"))["inventoryItemCreate"]["inventoryItem"]
+        # and a client following the shop's tasks and the item (the task feed, the item's own re-reads)
+        async with (
+            app.subscribe(TASKS_OF_SHOP, {"shopId": shop["id"]}, "m1") as tasks,
+            app.subscribe(ITEM_UPDATED, {"id": item["id"]}, "m1") as followed,
+        ):
+            assert (await followed.next())["inventoryItemUpdated"]["onHand"] == 5
+            assert (await tasks.next())["syncTaskUpdated"]["status"] == "SUCCEEDED"  # the imports, as they are
+            # when PostgreSQL stops for a while
+            await asyncio.to_thread(own_postgres.halt)
+
+            # then neither subscription ends, nor says anything, while it is down (they ended with SERVICE_UNAVAILABLE)
+            async def quiet(op: WsOperation, first_messages: bool) -> None:
+                with pytest.raises(TimeoutError):
+                    while True:
+                        await op.next(timeout=QUIET_SECONDS)
+                        assert first_messages  # the other import's first message may still come
+                        first_messages = False
+
+            await asyncio.gather(quiet(tasks, True), quiet(followed, False))
+            outage = app.asgi.state.services.database_outage
+            waiting = {"syncTaskUpdated", "inventoryItemUpdated"}
+            await asyncio.to_thread(wait_until, lambda: waiting <= outage.waiting, "both to wait")
+            # and a subscription begun during the outage is refused as a query would be, its line naming the field
+            # (it said "database unavailable in None")
+            with pytest.raises(OperationError) as refused:
+                async with app.subscribe(TASKS_OF_SHOP, {}, "m1") as late:
+                    await late.next()
+            assert [e["extensions"]["code"] for e in refused.value.payload] == ["SERVICE_UNAVAILABLE"]
+            assert any(
+                "database unavailable in ['syncTaskUpdated']: " in r.getMessage()
+                for r in caplog.records
+                if r.name == "shopbridge.graphql"
+            )
+            # when it is back, and a task starts and the item changes
+            await asyncio.to_thread(own_postgres.resume)
+            ready = lambda: httpx.get(f"{app.url}/readyz").status_code == 200  # noqa: E731
+            await asyncio.to_thread(wait_until, ready, "readiness to come back")
+            started = (await app.agraphql(SYNC_START, {"id": shop["id"]}, "m1"))["syncStart"]
+            assert started["userErrors"] == []
+            assert (await app.agraphql(ITEM_ADJUST, {"id": item["id"]}, "m1"))["inventoryAdjust"]["userErrors"] == []
+            # then each subscription delivers the current state, from a read of the database
+            while (await followed.next())["inventoryItemUpdated"]["onHand"] != 7:
+                pass
+            (new,) = started["tasks"]
+            while (await tasks.next())["syncTaskUpdated"]["id"] != new["id"]:
+                pass
+        # and the outage was told in one WARNING line, however many reads retried, and its end in one INFO line
+        lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "shopbridge.subscriptions"]
+        assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
+        assert lines[0][1].startswith("the database is unavailable (")
+        assert "(inventoryItemUpdated, syncTaskUpdated waited" in lines[1][1]
     finally:
         app.stop()
         sandbox.stop()  # type: ignore[attr-defined]

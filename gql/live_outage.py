@@ -1,0 +1,103 @@
+"""Live subscriptions wait out a database outage: `wait_out(outage, where, read)` runs a live read again, with a
+bounded back-off, while it fails on an outage, and returns its first success.
+
+An outage is what `adapters.db.outage.unavailable` says it is (the project's one rule, as `workers/outages.py` and
+`gql/errors.py` apply it): the server down or restarting, refusing or dropping connections, read-only, its pool
+exhausted. A subscription that has sent its first state (or, for a feed, whose reader runs) does not end on one:
+its read is tried again after 0.5 s, then 1, 2 and 4 s, then every `MAX_RETRY_SECONDS`, and what it reads once
+the database answers is the current state (the database is the truth: a re-read, not a replay of what changed
+meanwhile). Any other error is raised as it was: it still ends the subscription (a bug: INTERNAL_SERVER_ERROR).
+
+The process logs one WARNING line when the first live read finds the database unavailable (naming the cause and
+the subscription), and one INFO line when a live read succeeds again (how long it lasted, which subscriptions
+waited, how many retries), however many subscribers and retries there were: `DatabaseOutage`, one per process
+(`gql.container.Services.database_outage`). A read that began before the outage was seen to end and failed after
+is the old outage's tail (connections the pool had not yet found dead), not a new outage: counted, not logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from adapters.db.outage import describe, unavailable
+
+log = logging.getLogger("shopbridge.subscriptions")
+
+FIRST_RETRY_SECONDS = 0.5
+MAX_RETRY_SECONDS = 5.0  # a subscription sees the database back within this (plus a read) once it is
+
+T = TypeVar("T")
+
+
+class DatabaseOutage:
+    """The process's live reads' view of the database: up, or unavailable since `since` (monotonic seconds).
+    `waiting`: the subscriptions (their GraphQL field names) whose reads failed in the current outage."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.since: float | None = None
+        self.waiting: frozenset[str] = frozenset()  # replaced, never changed in place: read from other threads
+        self.retries = 0
+        self._ended_at = float("-inf")  # when the last outage was seen to end
+
+    def failed(self, where: str, error: BaseException, began: float) -> None:
+        """A live read of `where` that began at `began` (monotonic seconds) failed on an outage: the first one
+        logs a WARNING line."""
+        self.retries += 1
+        if self.since is None:
+            if began < self._ended_at:
+                return  # the last outage's tail: a read begun before it was seen to end
+            self.since = self.clock()
+            log.warning(
+                "the database is unavailable (%s): live subscriptions wait and read it again every %.0f s at most, "
+                "first %s",
+                describe(error),
+                MAX_RETRY_SECONDS,
+                where,
+            )
+        self.waiting = self.waiting | {where}
+
+    def recovered(self) -> None:
+        """A live read succeeded: an outage under way ends, in one INFO line."""
+        if self.since is None:
+            return
+        now = self.clock()
+        log.info(
+            "the database is available again after %.1f s: live subscriptions read the current state (%s waited, "
+            "%d retries)",
+            now - self.since,
+            ", ".join(sorted(self.waiting)),
+            self.retries,
+        )
+        self.since, self._ended_at, self.waiting, self.retries = None, now, frozenset(), 0
+
+
+async def wait_out(
+    outage: DatabaseOutage,
+    where: str,
+    read: Callable[[], Awaitable[T]],
+    between: Callable[[], object] | None = None,
+) -> T:
+    """`read()`'s result, `read` called again while it fails on a database outage (module docstring); any other
+    error is raised. `between()` runs after each failure (a subscription re-checks its token there: an outage does
+    not stretch a token's life; what it raises is raised). `where`: the subscription, as its GraphQL field."""
+    delay = FIRST_RETRY_SECONDS
+    while True:
+        began = outage.clock()
+        try:
+            result = await read()
+        except Exception as error:
+            if not unavailable(error):
+                raise
+            outage.failed(where, error, began)
+            if between is not None:
+                between()
+            await asyncio.sleep(delay)  # the back-off itself: nothing signals the database's return
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
+            continue
+        outage.recovered()
+        return result
