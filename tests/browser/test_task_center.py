@@ -3,6 +3,7 @@ WebSocket that comes back and re-reads (issue 10)."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 ORDER_SEARCH = "/order/202309/orders/search"
 PRODUCT_SEARCH = "/product/202309/products/search"
+OUTAGE = "SERVICE_UNAVAILABLE"
 TASK_IDS = "{ syncTasks { edges { node { id status } } } }"
 DELETE = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
 
@@ -406,3 +408,51 @@ def test_a_cancel_refused_because_the_task_ended_meanwhile_shows_its_end(
     expect(products.locator(".badge")).to_have_text("Succeeded")
     expect(products.locator(".percent")).to_have_text("100 %")
     expect(products.get_by_role("button", name="Cancel")).to_have_count(0)
+
+
+def test_a_subscription_the_server_ends_is_subscribed_again_and_the_list_read_again(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/ws.js): the server may end one subscription and keep the socket open: a subscription started while
+    the database is down fails at its first read (SERVICE_UNAVAILABLE, then `complete`), as every open one did before
+    the feeds waited out an outage (try-out 49). The Task Center went on saying "Live" and never showed a task
+    started after it, until a reload."""
+    app = console()
+    sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+    task_updates: list[str] = []  # the ids the page subscribed syncTaskUpdated with
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode()
+            sent = json.loads(text)
+            if sent.get("type") == "subscribe" and "syncTaskUpdated" in sent["payload"]["query"]:
+                task_updates.append(sent["id"])
+            server.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(ws.send)
+        sockets.append((ws, server))
+
+    page.route_web_socket("**/graphql", route)
+    open_task_center(page, app, "m1")
+    expect(page.get_by_text("No task yet")).to_be_visible()
+    expect(page.locator("#live")).to_have_text("Live")
+    page.evaluate("window.neverReloaded = true")
+    # when the server ends the page's task subscription as it did on a database outage, the socket staying open
+    to_page, to_server = sockets[-1]
+    ended = task_updates[-1]
+    to_server.send(json.dumps({"id": ended, "type": "complete"}))  # the server's end of it stops
+    unavailable = {"message": "The database is unavailable; try again shortly.", "extensions": {"code": OUTAGE}}
+    to_page.send(json.dumps({"id": ended, "type": "next", "payload": {"data": None, "errors": [unavailable]}}))
+    to_page.send(json.dumps({"id": ended, "type": "complete"}))
+    # and a shop is connected elsewhere, its imports started
+    app.connect_shop("m1", "us-local", "US", "After shop")
+    # then the page subscribes again, on the same socket, reads the list again, and shows them live
+    for kind in ("Products", "Orders"):
+        task = page.locator("li.task", has_text=f"{kind} · After shop")
+        expect(task.locator(".badge")).to_have_text("Succeeded", timeout=DEADLINE_SECONDS * 1000)
+    expect(page.locator("#live")).to_have_text("Live")
+    assert task_updates[-1] != ended and len(sockets) == 1
+    assert page.evaluate("window.neverReloaded") is True

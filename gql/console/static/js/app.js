@@ -20,6 +20,7 @@ const LIVE_LABELS = {
   connecting: "Connecting…",
   live: "Live",
   reconnecting: "Connection lost, reconnecting…",
+  paused: "Live updates paused, retrying…", // the server ended a subscription; js/ws.js subscribes it again
   offline: "Offline",
   idle: "",
 };

@@ -5,6 +5,13 @@
 // since changes made while the socket was down were never pushed. Close codes 4401/4403 (bad or expired
 // token) sign out instead of retrying, and so does an operation's UNAUTHENTICATED error (the token expired on an
 // open socket); anything else retries with a growing delay (0.5 s to 10 s).
+//
+// The server may also end one operation while the socket stays open (`complete`, after an error or not): a
+// subscription refused at its first read while the database is down (SERVICE_UNAVAILABLE), a bug, a limit. Such an
+// operation is subscribed again after a growing delay (0.5 s to 10 s, as the socket), the page's `onReconnect`
+// listeners then re-reading what it shows, and the status says so meanwhile ("paused"), not "Live": before, the page
+// kept saying "Live" while that subscription was dead, until a reload. An end with NOT_FOUND (what it follows is
+// gone: asking again is refused again) or one the page handles itself (`sink.complete`, `sink.error`) is final.
 
 import { GRAPHQL_URL, session } from "./api.js";
 
@@ -27,13 +34,18 @@ export class LiveSocket {
 
   /** Start an operation; returns a function that stops it. sink: {next(data), error(errors), complete()}. */
   subscribe(query, variables, sink) {
-    const id = String(this.nextId++);
-    this.operations.set(id, { payload: { query, variables }, sink });
+    const op = { id: String(this.nextId++), payload: { query, variables }, sink, errors: null, retries: 0, timer: null };
+    this.operations.set(op.id, op);
     this.ensureOpen();
-    if (this.acked) this.send({ id, type: "subscribe", payload: { query, variables } });
+    if (this.acked) this.send({ id: op.id, type: "subscribe", payload: op.payload });
     return () => {
-      if (!this.operations.delete(id)) return;
-      if (this.acked) this.send({ id, type: "complete" });
+      clearTimeout(op.timer);
+      const waiting = op.timer !== null;
+      op.timer = null;
+      if (this.operations.get(op.id) !== op) return;
+      this.operations.delete(op.id);
+      if (this.acked && !waiting) this.send({ id: op.id, type: "complete" });
+      this.statusAfterResume();
     };
   }
 
@@ -46,6 +58,7 @@ export class LiveSocket {
   close() {
     this.stopped = true;
     clearTimeout(this.timer);
+    for (const op of this.operations.values()) clearTimeout(op.timer);
     this.operations.clear();
     this.socket?.close(1000, "signed out");
   }
@@ -73,7 +86,11 @@ export class LiveSocket {
         this.retries = 0;
         const reconnected = this.everConnected;
         this.everConnected = true;
-        for (const [id, op] of this.operations) this.send({ id, type: "subscribe", payload: op.payload });
+        for (const [id, op] of this.operations) {
+          clearTimeout(op.timer); // one the server ended is subscribed again with the others
+          op.timer = null;
+          this.send({ id, type: "subscribe", payload: op.payload });
+        }
         this.onStatus("live");
         if (reconnected) for (const listener of this.reconnectListeners) listener();
         break;
@@ -90,21 +107,52 @@ export class LiveSocket {
           this.onUnauthenticated();
           break;
         }
-        this.operations.get(message.id)?.sink.next?.(message.payload);
+        {
+          const op = this.operations.get(message.id);
+          if (!op) break;
+          op.errors = message.payload?.errors ?? null; // what an end that follows is about
+          if (!op.errors) op.retries = 0;
+          op.sink.next?.(message.payload);
+        }
         break;
-      case "error": {
-        const op = this.operations.get(message.id);
-        this.operations.delete(message.id);
-        op?.sink.error?.(message.payload);
-        break;
-      }
+      case "error":
       case "complete": {
         const op = this.operations.get(message.id);
-        this.operations.delete(message.id);
-        op?.sink.complete?.();
+        if (op && op.timer === null) this.ended(op, message.type === "error" ? message.payload : null);
         break;
       }
     }
+  }
+
+  /** The server ended `op` (with `errors` for an `error` message): final, or subscribed again later (see top). */
+  ended(op, errors) {
+    const final = (errors ?? op.errors ?? []).some?.((e) => e.extensions?.code === "NOT_FOUND");
+    if (final || op.sink.complete || op.sink.error) {
+      this.operations.delete(op.id);
+      if (errors) op.sink.error?.(errors);
+      else op.sink.complete?.();
+      return;
+    }
+    const delay = Math.min(10_000, 500 * 2 ** op.retries++);
+    this.onStatus("paused");
+    op.timer = setTimeout(() => {
+      op.timer = null;
+      if (this.operations.get(op.id) !== op) return; // stopped meanwhile
+      // A new id: the ended one may still be the server's until it has cleaned up after its `complete`.
+      this.operations.delete(op.id);
+      op.id = String(this.nextId++);
+      op.errors = null;
+      this.operations.set(op.id, op);
+      if (!this.acked) return; // the next connection_ack subscribes it, and its listeners re-read
+      this.send({ id: op.id, type: "subscribe", payload: op.payload });
+      this.statusAfterResume();
+      for (const listener of this.reconnectListeners) listener(); // what changed meanwhile was never pushed
+    }, delay);
+  }
+
+  /** "live" again once no operation waits to be subscribed again (on a connected socket). */
+  statusAfterResume() {
+    if (this.acked && ![...this.operations.values()].some((op) => op.timer !== null)) this.onStatus("live");
   }
 
   closed(socket, code) {
