@@ -37,8 +37,15 @@ class DatabaseOutage:
     """The process's live reads' view of the database: up, or unavailable since `since` (monotonic seconds).
     `waiting`: the subscriptions (their GraphQL field names) whose reads failed in the current outage."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        first_retry: float = FIRST_RETRY_SECONDS,
+        max_retry: float = MAX_RETRY_SECONDS,
+    ) -> None:
         self.clock = clock
+        self.first_retry = first_retry  # seconds before the first retry, doubled at each until `max_retry`
+        self.max_retry = max_retry
         self.since: float | None = None
         self.waiting: frozenset[str] = frozenset()  # replaced, never changed in place: read from other threads
         self.retries = 0
@@ -56,7 +63,7 @@ class DatabaseOutage:
                 "the database is unavailable (%s): live subscriptions wait and read it again every %.0f s at most, "
                 "first %s",
                 describe(error),
-                MAX_RETRY_SECONDS,
+                self.max_retry,
                 where,
             )
         self.waiting = self.waiting | {where}
@@ -85,7 +92,7 @@ async def wait_out(
     """`read()`'s result, `read` called again while it fails on a database outage (module docstring); any other
     error is raised. `between()` runs after each failure (a subscription re-checks its token there: an outage does
     not stretch a token's life; what it raises is raised). `where`: the subscription, as its GraphQL field."""
-    delay = FIRST_RETRY_SECONDS
+    delay = outage.first_retry
     while True:
         began = outage.clock()
         try:
@@ -97,7 +104,7 @@ async def wait_out(
             if between is not None:
                 between()
             await asyncio.sleep(delay)  # the back-off itself: nothing signals the database's return
-            delay = min(delay * 2, MAX_RETRY_SECONDS)
+            delay = min(delay * 2, outage.max_retry)
             continue
         outage.recovered()
         return result

@@ -1,0 +1,81 @@
+"""`gql.live_outage.wait_out`: a live read that fails on a database outage is read again until it succeeds, the
+outage told in one WARNING line and its end in one INFO line per process; any other error is raised at once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from gql.live_outage import DatabaseOutage, wait_out
+
+REFUSED = ConnectionRefusedError(111, "Connection refused")  # what asyncpg raises while PostgreSQL is down
+
+
+class Clock:
+    """Monotonic seconds a test moves."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def reads(*outcomes: object) -> Callable[[], object]:
+    """A read that raises or returns each outcome in turn."""
+    pending: Iterator[object] = iter(outcomes)
+
+    async def read() -> object:
+        outcome = next(pending)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    return read
+
+
+def lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "shopbridge.subscriptions"]
+
+
+async def test_reads_failing_on_an_outage_are_read_again_and_told_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="shopbridge.subscriptions")
+    outage = DatabaseOutage(Clock(), first_retry=0.001, max_retry=0.002)
+    checks: list[str] = []
+    # given two subscriptions whose reads fail on an outage, 2 and 3 times
+    first = await wait_out(outage, "syncTaskUpdated", reads(REFUSED, REFUSED, "tasks"), lambda: checks.append("t"))
+    second = await wait_out(outage, "inventoryItemUpdated", reads(REFUSED, REFUSED, REFUSED, "item"))
+    # then each got what its read returned once the database answered, its token checked at each retry
+    assert (first, second, checks) == ("tasks", "item", ["t", "t"])
+    # and the outage was one WARNING line, its end one INFO line (the first success ended it)
+    assert [level for level, _ in lines(caplog)] == ["WARNING", "INFO", "WARNING", "INFO"]
+    assert lines(caplog)[0][1].startswith(
+        "the database is unavailable (ConnectionRefusedError: [Errno 111] Connection refused): live subscriptions"
+    )
+    assert lines(caplog)[1][1].endswith("(syncTaskUpdated waited, 2 retries)")
+
+
+async def test_a_read_begun_before_the_outage_ended_is_its_tail_not_a_new_outage(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="shopbridge.subscriptions")
+    clock = Clock()
+    outage = DatabaseOutage(clock)
+    outage.failed("syncTaskUpdated", REFUSED, began=clock.now)
+    began = clock.now  # another subscription's read begins, on a connection the pool has not found dead yet
+    clock.now += 5
+    outage.recovered()  # a read succeeded: the database is back
+    outage.failed("inventoryItemUpdated", REFUSED, began=began)  # the read begun before fails after
+    assert [level for level, _ in lines(caplog)] == ["WARNING", "INFO"]
+    assert outage.since is None
+    outage.failed("inventoryItemUpdated", REFUSED, began=clock.now)  # one begun after: a new outage
+    assert [level for level, _ in lines(caplog)] == ["WARNING", "INFO", "WARNING"]
+
+
+async def test_an_error_that_is_no_outage_is_raised_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    outage = DatabaseOutage(Clock())
+    with pytest.raises(KeyError):
+        await wait_out(outage, "syncTaskUpdated", reads(KeyError("a bug"), "never read"))
+    assert outage.since is None and lines(caplog) == []
