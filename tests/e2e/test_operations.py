@@ -4,6 +4,7 @@ production layout: PostgreSQL stopped or turned read-only, Redis down, a later r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -359,6 +360,10 @@ ITEM_ADJUST = """mutation($id: ID!) { inventoryAdjust(input: {inventoryItemId: $
 SYNC_START = (
     "mutation($id: ID!) { syncStart(input: {shopId: $id, kinds: [PRODUCTS]}) { tasks { id } userErrors { code } } }"
 )
+SHOPS_UPDATED = "subscription { shopsUpdated { id name } }"
+SHOP_RENAME = (
+    'mutation($id: ID!) { shopRename(input: {shopId: $id, name: "After the outage"}) { userErrors { code } } }'
+)
 QUIET_SECONDS = 3.0  # two of the subscriptions' re-read periods (1.5 s): each reads the stopped database meanwhile
 
 
@@ -374,17 +379,23 @@ async def test_live_subscriptions_wait_out_a_postgresql_outage_and_send_the_stat
         shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
         await asyncio.to_thread(app.wait_for_idle_sync)
         item = (await app.agraphql(ITEM_CREATE, {"sku": "OUTAGE-1"}, "m1"))["inventoryItemCreate"]["inventoryItem"]
-        # and a client following the shop's tasks and the item (the task feed, the item's own re-reads)
+        # and a client following the shop's tasks, the item and the shops (the task feed, the item's own re-reads,
+        # the shop feed)
         async with (
             app.subscribe(TASKS_OF_SHOP, {"shopId": shop["id"]}, "m1") as tasks,
             app.subscribe(ITEM_UPDATED, {"id": item["id"]}, "m1") as followed,
+            app.subscribe(SHOPS_UPDATED, None, "m1") as shops,
+            contextlib.AsyncExitStack() as later,
         ):
             assert (await followed.next())["inventoryItemUpdated"]["onHand"] == 5
+            assert (await shops.next())["shopsUpdated"]["name"] == shop["name"]
             assert (await tasks.next())["syncTaskUpdated"]["status"] == "SUCCEEDED"  # the imports, as they are
-            # when PostgreSQL stops for a while
+            # when PostgreSQL stops for a while, and a newcomer to the shop feed makes it read
             await asyncio.to_thread(own_postgres.halt)
+            newcomer = await later.enter_async_context(app.subscribe(SHOPS_UPDATED, None, "m1"))
 
-            # then neither subscription ends, nor says anything, while it is down (they ended with SERVICE_UNAVAILABLE)
+            # then no subscription ends, nor says anything, while it is down (they ended with SERVICE_UNAVAILABLE: the
+            # shop feed's failed read ended every follower of the feed, the one already there included)
             async def quiet(op: WsOperation, first_messages: bool) -> None:
                 with pytest.raises(TimeoutError):
                     while True:
@@ -392,10 +403,12 @@ async def test_live_subscriptions_wait_out_a_postgresql_outage_and_send_the_stat
                         assert first_messages  # the other import's first message may still come
                         first_messages = False
 
-            await asyncio.gather(quiet(tasks, True), quiet(followed, False))
+            await asyncio.gather(
+                quiet(tasks, True), quiet(followed, False), quiet(shops, False), quiet(newcomer, False)
+            )
             outage = app.asgi.state.services.database_outage
-            waiting = {"syncTaskUpdated", "inventoryItemUpdated"}
-            await asyncio.to_thread(wait_until, lambda: waiting <= outage.waiting, "both to wait")
+            waiting = {"syncTaskUpdated", "inventoryItemUpdated", "shopsUpdated"}
+            await asyncio.to_thread(wait_until, lambda: waiting <= outage.waiting, "the three to wait")
             # and a subscription begun during the outage is refused as a query would be, its line naming the field
             # (it said "database unavailable in None")
             with pytest.raises(OperationError) as refused:
@@ -407,24 +420,29 @@ async def test_live_subscriptions_wait_out_a_postgresql_outage_and_send_the_stat
                 for r in caplog.records
                 if r.name == "shopbridge.graphql"
             )
-            # when it is back, and a task starts and the item changes
+            # when it is back, and a task starts, the item changes and the shop is renamed
             await asyncio.to_thread(own_postgres.resume)
             ready = lambda: httpx.get(f"{app.url}/readyz").status_code == 200  # noqa: E731
             await asyncio.to_thread(wait_until, ready, "readiness to come back")
             started = (await app.agraphql(SYNC_START, {"id": shop["id"]}, "m1"))["syncStart"]
             assert started["userErrors"] == []
             assert (await app.agraphql(ITEM_ADJUST, {"id": item["id"]}, "m1"))["inventoryAdjust"]["userErrors"] == []
+            renamed = await app.agraphql(SHOP_RENAME, {"id": shop["id"]}, "m1")
+            assert renamed["shopRename"]["userErrors"] == []
             # then each subscription delivers the current state, from a read of the database
             while (await followed.next())["inventoryItemUpdated"]["onHand"] != 7:
                 pass
             (new,) = started["tasks"]
             while (await tasks.next())["syncTaskUpdated"]["id"] != new["id"]:
                 pass
+            for op in (shops, newcomer):  # the newcomer's first batch first
+                while (await op.next())["shopsUpdated"]["name"] != "After the outage":
+                    pass
         # and the outage was told in one WARNING line, however many reads retried, and its end in one INFO line
         lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "shopbridge.subscriptions"]
         assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
         assert lines[0][1].startswith("the database is unavailable (")
-        assert "(inventoryItemUpdated, syncTaskUpdated waited" in lines[1][1]
+        assert "(inventoryItemUpdated, shopsUpdated, syncTaskUpdated waited" in lines[1][1]
     finally:
         app.stop()
         sandbox.stop()  # type: ignore[attr-defined]
