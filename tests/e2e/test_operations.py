@@ -361,6 +361,7 @@ SYNC_START = (
     "mutation($id: ID!) { syncStart(input: {shopId: $id, kinds: [PRODUCTS]}) { tasks { id } userErrors { code } } }"
 )
 SHOPS_UPDATED = "subscription { shopsUpdated { id name } }"
+SHOP_UPDATED = "subscription($id: ID!) { shopUpdated(shopId: $id) { id name } }"
 SHOP_RENAME = (
     'mutation($id: ID!) { shopRename(input: {shopId: $id, name: "After the outage"}) { userErrors { code } } }'
 )
@@ -385,10 +386,12 @@ async def test_live_subscriptions_wait_out_a_postgresql_outage_and_send_the_stat
             app.subscribe(TASKS_OF_SHOP, {"shopId": shop["id"]}, "m1") as tasks,
             app.subscribe(ITEM_UPDATED, {"id": item["id"]}, "m1") as followed,
             app.subscribe(SHOPS_UPDATED, None, "m1") as shops,
+            app.subscribe(SHOP_UPDATED, {"id": shop["id"]}, "m1") as one_shop,
             contextlib.AsyncExitStack() as later,
         ):
             assert (await followed.next())["inventoryItemUpdated"]["onHand"] == 5
             assert (await shops.next())["shopsUpdated"]["name"] == shop["name"]
+            assert (await one_shop.next())["shopUpdated"]["name"] == shop["name"]
             assert (await tasks.next())["syncTaskUpdated"]["status"] == "SUCCEEDED"  # the imports, as they are
             # when PostgreSQL stops for a while, and a newcomer to the shop feed makes it read
             await asyncio.to_thread(own_postgres.halt)
@@ -403,12 +406,11 @@ async def test_live_subscriptions_wait_out_a_postgresql_outage_and_send_the_stat
                         assert first_messages  # the other import's first message may still come
                         first_messages = False
 
-            await asyncio.gather(
-                quiet(tasks, True), quiet(followed, False), quiet(shops, False), quiet(newcomer, False)
-            )
+            ops = (followed, shops, newcomer, one_shop)
+            await asyncio.gather(quiet(tasks, True), *(quiet(op, False) for op in ops))
             outage = app.asgi.state.services.database_outage
-            waiting = {"syncTaskUpdated", "inventoryItemUpdated", "shopsUpdated"}
-            await asyncio.to_thread(wait_until, lambda: waiting <= outage.waiting, "the three to wait")
+            waiting = {"syncTaskUpdated", "inventoryItemUpdated", "shopsUpdated", "shopUpdated"}
+            await asyncio.to_thread(wait_until, lambda: waiting <= outage.waiting, "every one to wait")
             # and a subscription begun during the outage is refused as a query would be, its line naming the field
             # (it said "database unavailable in None")
             with pytest.raises(OperationError) as refused:
@@ -435,14 +437,14 @@ async def test_live_subscriptions_wait_out_a_postgresql_outage_and_send_the_stat
             (new,) = started["tasks"]
             while (await tasks.next())["syncTaskUpdated"]["id"] != new["id"]:
                 pass
-            for op in (shops, newcomer):  # the newcomer's first batch first
-                while (await op.next())["shopsUpdated"]["name"] != "After the outage":
+            for op, field in ((shops, "shopsUpdated"), (newcomer, "shopsUpdated"), (one_shop, "shopUpdated")):
+                while (await op.next())[field]["name"] != "After the outage":  # the newcomer's first batch first
                     pass
         # and the outage was told in one WARNING line, however many reads retried, and its end in one INFO line
         lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "shopbridge.subscriptions"]
         assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
         assert lines[0][1].startswith("the database is unavailable (")
-        assert "(inventoryItemUpdated, shopsUpdated, syncTaskUpdated waited" in lines[1][1]
+        assert "(inventoryItemUpdated, shopUpdated, shopsUpdated, syncTaskUpdated waited" in lines[1][1]
     finally:
         app.stop()
         sandbox.stop()  # type: ignore[attr-defined]
