@@ -302,6 +302,7 @@ def test_a_change_refused_after_the_merchant_left_its_page_is_told_on_the_page_s
     could not tell which one."""
     _app, item = pooled_item_signed_in(console, page)
     open_inventory(page, item["sku"]).get_by_role("link", name=item["sku"], exact=True).click()
+    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()  # the item read: the page names it
     # given an adjustment the stock cannot take, its answer held on its way (the server slow on it)
     page.get_by_label("Units to add or remove").fill(str(-(item["onHand"] + 1)))
     page.get_by_label("Reason").fill("Damaged in transit")
