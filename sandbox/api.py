@@ -208,10 +208,18 @@ async def get_product(call: Call) -> dict[str, Any]:
 async def update_inventory(call: Call) -> dict[str, Any]:
     """Really changes stock; per-SKU refusals come back in `data.errors` under `code: 0` (empty data if none). A
     product not in this shop is 12052048, and so is a DELETED one (live-sync.md sec. 1.1: the product must be
-    ACTIVATE; TikTok serves no DELETED product, Get Product's answer), though Search Products still lists it."""
+    ACTIVATE; TikTok serves no DELETED product, Get Product's answer), though Search Products still lists it. A
+    product in any other status but ACTIVATE (a draft, in review, failed review, deactivated by the seller or by
+    TikTok, frozen) is 12052901, "product status does not allow it" (live-sync.md sec. 1.1; the nearest documented
+    code: TikTok does not say which status answers which), and its stock is left as it is."""
     product = call.shop_data().catalog.by_id.get(call.path_params["product_id"])
     if product is None or product["status"] == "DELETED":
         raise ApiError(codes.PRODUCT_NOT_FOUND, "The product does not exist in this shop.")
+    if product["status"] != "ACTIVATE":
+        raise ApiError(
+            codes.PRODUCT_STATUS_NOT_ALLOWED,
+            f"The product status {product['status']} does not allow this operation; the product must be ACTIVATE.",
+        )
     updates = _inventory_updates(call.json_body())
     if len(updates) > MAX_UPDATE_SKUS:
         raise ApiError(codes.TOO_MANY_SKUS, f"At most {MAX_UPDATE_SKUS} SKUs per call.")

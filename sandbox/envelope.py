@@ -31,6 +31,9 @@ PRODUCT_CREATE_TIME_INVALID = 12019118
 PRODUCT_UPDATE_TIME_INVALID = 12019119
 PRODUCT_SEARCH_CAP = 12052180
 PRODUCT_NOT_FOUND = 12052048  # sandbox choice: no documented code for an unknown product id
+# Update Inventory on a product not ACTIVATE (live-sync.md sec. 1.1: "product status does not allow it", the documented
+# code closest to it; which status answers which code is not documented: every one but DELETED answers this one)
+PRODUCT_STATUS_NOT_ALLOWED = 12052901
 SKU_NOT_FOUND = 12052556
 WAREHOUSE_NOT_FOUND = 12052097
 QUANTITY_OUT_OF_RANGE = 12052055

@@ -141,6 +141,32 @@ def test_updating_a_deleted_product_is_refused_as_a_product_not_in_the_shop(sand
     assert next(p for p in after if p["id"] == deleted["id"])["skus"][0]["inventory"] == sku["inventory"]
 
 
+@pytest.mark.parametrize(
+    "status", ["DRAFT", "PENDING", "FAILED", "SELLER_DEACTIVATED", "PLATFORM_DEACTIVATED", "FREEZE"]
+)
+def test_updating_a_product_not_on_sale_is_refused_as_its_status_does_not_allow_it(sandbox, tiktok, status) -> None:
+    """Rule (live-sync.md §1.1: Update Inventory wants the product `ACTIVATE`; its error list names `12052901`
+    "product status does not allow it", live-sync.md §1.1's table): a product in review, a draft, one the seller or
+    TikTok deactivated, or frozen takes no stock; nothing changes. Before, the sandbox took the update."""
+    shop_id = sandbox.world.sellers["us-local"].shops[0].id
+    product = multi_warehouse_product(sandbox)
+    sandbox.control("POST", f"products/{product['id']}", {"status": status})
+    sku = product["skus"][0]
+    rows = [{"warehouse_id": w["warehouse_id"], "quantity": w["quantity"] + 1} for w in sku["inventory"]]
+    envelope = tiktok("us-local").call(
+        "POST", update_path(product["id"]), body={"skus": [{"id": sku["id"], "inventory": rows}]}
+    )
+    assert envelope["code"] == 12052901
+    after = sandbox.control("GET", f"shops/{shop_id}/products")["products"]
+    assert next(p for p in after if p["id"] == product["id"])["skus"][0]["inventory"] == sku["inventory"]
+    # and once ACTIVATE again it takes the update
+    sandbox.control("POST", f"products/{product['id']}", {"status": "ACTIVATE"})
+    envelope = tiktok("us-local").call(
+        "POST", update_path(product["id"]), body={"skus": [{"id": sku["id"], "inventory": rows}]}
+    )
+    assert (envelope["code"], envelope["data"]) == (0, {})
+
+
 def test_every_assigned_warehouse_must_be_given(sandbox, tiktok) -> None:
     caller = tiktok("us-local")
     product = multi_warehouse_product(sandbox)
