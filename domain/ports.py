@@ -330,8 +330,10 @@ class InventoryPushRepository(Protocol):
         self, shop_id: str, holder: str, now: datetime, lease: timedelta, limit: int
     ) -> list[OutboxClaim]:
         """Take up to `limit` of the shop's dirty rows (dirty_version > pushed_version) that are due and not held
-        by another worker (no lease, or an expired one), leased to `holder` until `now + lease`. PostgreSQL skips
-        rows locked by a concurrent claim (FOR UPDATE SKIP LOCKED); SQLite's single writer serialises claims."""
+        by another worker (no lease, or an expired one), leased to `holder` until `now + lease`. A row of a product
+        stored in a status other than ACTIVATE is never due (TikTok refuses its stock: `domain.stored.
+        ACTIVE_PRODUCT_STATUS`); it stays dirty until the product is ACTIVATE again. PostgreSQL skips rows locked by a
+        concurrent claim (FOR UPDATE SKIP LOCKED); SQLite's single writer serialises claims."""
         ...
 
     async def has_due(self, shop_id: str, now: datetime) -> bool:
@@ -342,7 +344,8 @@ class InventoryPushRepository(Protocol):
         """When the first of the shop's dirty rows that `claim_due` cannot take at `now` becomes claimable (UTC): the
         later of its `next_attempt_at` (a failed push's backoff, a hold's end: `push_again_at`) and the end of its
         lease (another worker's claim, or a dead one's, running out). Rows `holder` holds are left out (this
-        process's run under way claims them again itself); None: no such row (a read, no lock)."""
+        process's run under way claims them again itself), and so are rows of a product not ACTIVATE (`claim_due`:
+        they wait for its status, not a time); None: no such row (a read, no lock)."""
         ...
 
     async def renew_claims(self, shop_id: str, holder: str, now: datetime, lease: timedelta) -> int:

@@ -42,6 +42,11 @@ PRODUCT_VALUES = ("tiktok_product_id", "title", "status", "created_at", "updated
 # TikTok's status of a product its seller deleted (tiktok-api.md §7): stored with its SKUs as Search Products lists
 # them, which the pool leaves out (`adapters.db.repositories.inventory.links`: no link, no push, no twin).
 DELETED_PRODUCT_STATUS = "DELETED"
+# The one status in which TikTok sells a product and takes its stock (Update Inventory: "product must be ACTIVATE",
+# live-sync.md §1.1; any other answers 12052901 or, DELETED, 12052048). A linked SKU of a product in any other status
+# (DRAFT, PENDING, FAILED, SELLER_DEACTIVATED, PLATFORM_DEACTIVATED, FREEZE) keeps its link and is not pushed until
+# its product is stored ACTIVATE again (`adapters.db.repositories.inventory_push`: its outbox row waits, dirty).
+ACTIVE_PRODUCT_STATUS = "ACTIVATE"
 SKU_VALUES = ("tiktok_sku_id", "seller_sku", "price_amount", "currency", "quantity", "position", "bundle")
 STOCK_VALUES = ("tiktok_sku_id", "warehouse_id", "quantity")
 

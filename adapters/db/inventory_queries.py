@@ -22,7 +22,7 @@ from domain.catalog import Money
 from domain.inventory.items import InventoryItem, sku_as_typed, sku_search_key
 from domain.inventory.links import DROPPED
 from domain.stock_levels import last_known_stock
-from domain.stored import DELETED_PRODUCT_STATUS
+from domain.stored import ACTIVE_PRODUCT_STATUS, DELETED_PRODUCT_STATUS
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,8 @@ class LinkRead:
     held_back_quantity: int = 0  # units the last push held back (the fence); 0 without a link row
     # False for a SKU of a product TikTok reports DELETED (its link DROPPED, or none): the pool leaves it out
     in_pool: bool = True
+    # TikTok's status of the SKU's product as last stored (tiktok-api.md §7): pushed only while `ACTIVATE`
+    product_status: str = ACTIVE_PRODUCT_STATUS
 
     @property
     def cursor(self) -> str:
@@ -169,6 +171,7 @@ def _link_read(row: Any) -> LinkRead:
     return LinkRead(
         sku, row.shop_id, row.inventory_item_id, row.state or "UNLINKED", row.source or "AUTO", row.pushed_quantity,
         row.pushed_at, row.push_error_code, row.product_created_at, row.held_quantity or 0, _in_pool(row),
+        row.product_status,
     )  # fmt: skip
 
 

@@ -64,6 +64,13 @@ class SkuLink:
         description="TikTok's per-SKU code of the last failed push (Update Inventory `data.errors`, tiktok-api.md "
         "§9); null once a push succeeds."
     )
+    product_status: str = strawberry.field(
+        description="TikTok's status of the SKU's product as last read (tiktok-api.md §7: ACTIVATE, DRAFT, PENDING, "
+        "FAILED, SELLER_DEACTIVATED, PLATFORM_DEACTIVATED, FREEZE, DELETED). A LINKED SKU is pushed only while it is "
+        "ACTIVATE (TikTok refuses the stock of a product it does not sell: live-sync.md §1.1): in any other status "
+        "its link stays, its orders still reserve on the item, and no push is sent (nor a push error shown) until "
+        "the product is ACTIVATE again, when the pool's value is pushed."
+    )
     shop_internal_id: strawberry.Private[str]
     item_internal_id: strawberry.Private[str | None]
     # False for a SKU of a product TikTok reports DELETED: `Sku.link` is null (`LinkRead.in_pool`)
@@ -150,6 +157,7 @@ def sku_link(read: LinkRead) -> SkuLink:
         pushed_at=read.pushed_at,
         held_back_quantity=read.held_back_quantity,
         push_error_code=read.push_error_code,
+        product_status=read.product_status,
         shop_internal_id=read.shop_id,
         item_internal_id=read.inventory_item_id if read.state == LinkState.LINKED and read.in_pool else None,
         in_pool=read.in_pool,

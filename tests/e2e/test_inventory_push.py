@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
@@ -382,3 +384,63 @@ def test_a_reauthorized_shop_gets_the_stock_that_changed_while_it_was_revoked_at
     assert done["shopAuthorizationComplete"] == {"reauthorized": True, "shop": {"status": "ACTIVE"}, "userErrors": []}
     # then TikTok gets the count
     wait_until(lambda: stock_of(app, shop["tiktokShopId"], sku) == 7, what="the push after the re-authorization")
+
+
+LINK_PUSH = """query($id: ID!) { inventoryItem(id: $id) {
+  links { state sku { tiktokSkuId } pushedQuantity pushErrorCode productStatus } } }"""
+OUTBOX_CLAIM = "SELECT claimed_by FROM inventory_push_outbox WHERE tiktok_product_id = :p"
+STORED_STATUS = "SELECT status FROM products WHERE tiktok_product_id = :p"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the outbox's SQL is the same on both
+def test_a_product_tiktok_does_not_sell_is_not_pushed_until_it_is_activate_again(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """Rule (live-sync.md §1.1: Update Inventory wants the product ACTIVATE, else 12052901; §2, webhook 5: deactivated
+    SKUs stop receiving pushes): a linked SKU whose product the seller deactivated keeps its link and is not pushed (no
+    push error), the merchant reads why (`SkuLink.productStatus`), and once the product is ACTIVATE again the pool's
+    value is pushed. Before, the push went out, TikTok refused it (12052901) and the link showed a push error, and
+    nothing was pushed again once the product was back on sale."""
+    # given a shop's SKU counted at 10 units and pushed, and another of its items on sale elsewhere in the shop
+    app = app_factory(webhooks=True, products=12, orders=0)
+    shop, item, sku = _a_sku_counted_at_10_and_pushed(app)
+    tiktok_id = shop["tiktokShopId"]
+    products = app.sandbox.control("GET", f"/shops/{tiktok_id}/products")["products"]
+    product = next(p for p in products if any(s["id"] == sku for s in p["skus"]))
+    product_id, own = product["id"], {s["id"] for s in product["skus"]}
+    sellable = sellable_skus(app, tiktok_id)
+    other, other_sku = next(
+        (i, ln["sku"]["tiktokSkuId"]) for i in pooled_items(app, "SB-") if i["id"] != item["id"]
+        for ln in i["links"]
+        if ln["state"] == "LINKED" and ln["sku"]["tiktokSkuId"] in sellable
+        and ln["sku"]["tiktokSkuId"] not in own
+    )  # fmt: skip
+
+    def link() -> dict[str, Any]:
+        links = app.graphql(LINK_PUSH, {"id": item["id"]}, "m1")["inventoryItem"]["links"]
+        return next(ln for ln in links if ln["sku"]["tiktokSkuId"] == sku)
+
+    # when the seller deactivates that SKU's product in Seller Center (webhook 5, the product re-fetched)
+    app.sandbox.control("POST", f"/products/{product_id}", {"status": "SELLER_DEACTIVATED"})
+    wait_until(lambda: app.rows(STORED_STATUS, p=product_id)[0]["status"] == "SELLER_DEACTIVATED", what="the status")
+    # and the merchant counts 7 units of its item, then 25 of the other one, whose push lands
+    set_on_hand(app, item["id"], 7)
+    set_on_hand(app, other["id"], 25)
+    (counted,) = [i for i in pooled_items(app, other["sku"]) if i["id"] == other["id"]]
+    wait_until(lambda: stock_of(app, tiktok_id, other_sku) == counted["available"], what="the other item's push")
+    wait_until(lambda: app.rows(OUTBOX_CLAIM, p=product_id)[0]["claimed_by"] is None, what="no push under way")
+
+    # then the deactivated product was not pushed: TikTok keeps 10, the link stays LINKED with no push error, and the
+    # merchant reads the product's status on it
+    assert stock_of(app, tiktok_id, sku) == 10
+    assert link() == {
+        "state": "LINKED", "sku": {"tiktokSkuId": sku}, "pushedQuantity": 10, "pushErrorCode": None,
+        "productStatus": "SELLER_DEACTIVATED",
+    }  # fmt: skip
+
+    # when the seller activates it again (webhook 5)
+    app.sandbox.control("POST", f"/products/{product_id}", {"status": "ACTIVATE"})
+    # then the pool's 7 units are pushed to it, with no error
+    wait_until(lambda: stock_of(app, tiktok_id, sku) == 7, what="the push once ACTIVATE again")
+    wait_until(lambda: link()["pushedQuantity"] == 7, what="the push's record")
+    assert (link()["pushErrorCode"], link()["productStatus"]) == (None, "ACTIVATE")

@@ -87,15 +87,29 @@ async def world_fixture(database_url: str, sandbox: SandboxServer, tmp_path: Pat
         yield made
 
 
-async def imported_shop(world: PushWorld, seller: str = "us-local", merchant_id: str = "m1") -> Shop:
-    """A shop authorized through the sandbox, with every product imported (one Search Products page)."""
+async def imported_shop(
+    world: PushWorld, seller: str = "us-local", merchant_id: str = "m1", *, on_sale: bool = True
+) -> Shop:
+    """A shop authorized through the sandbox, with every product imported (one Search Products page). `on_sale`: every
+    product not DELETED is made ACTIVATE first (a Seller Center edit), as these tests push whichever product they pick
+    and neither TikTok nor the pusher writes the stock of a product in another status (README, "A product TikTok does
+    not sell is not pushed"); False: the generated statuses as they are."""
     shop = await connect_shop(world.uows, world.tiktok, world.sandbox, seller, merchant_id)
+    if on_sale:
+        put_on_sale(world.sandbox, shop)
     page = await world.tiktok.search_products(shop.tokens.access_token, shop.tiktok_shop_cipher, page_size=100)
     assert page.next_page_token in (None, ""), "the sandbox should have one page of products"
     async with world.uows() as uow:
         await uow.catalog.upsert_products(shop.id, page.items)  # type: ignore[arg-type]
         await uow.commit()
     return shop
+
+
+def put_on_sale(sandbox: SandboxServer, shop: Shop) -> None:
+    """Every product of the shop at the sandbox that is not DELETED made ACTIVATE (a Seller Center edit each)."""
+    for product in sandbox_products(sandbox, shop):
+        if product["status"] not in ("ACTIVATE", "DELETED"):
+            sandbox.control("POST", f"/products/{product['id']}", {"status": "ACTIVATE"})
 
 
 def sandbox_products(sandbox: SandboxServer, shop: Shop) -> list[dict[str, Any]]:

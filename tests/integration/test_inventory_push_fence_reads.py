@@ -27,6 +27,7 @@ from tests.integration.pool_push_support import (
     PushWorld,
     now,
     opened_push_world,
+    put_on_sale,
     sandbox_products,
     tiktok_stock,
     updates,
@@ -57,8 +58,10 @@ async def small_world(
 
 
 async def import_catalog(world: PushWorld) -> Shop:
-    """A shop authorized through the sandbox with every page of its products imported."""
+    """A shop authorized through the sandbox with every page of its products imported, every one not DELETED on
+    sale (ACTIVATE: `put_on_sale`; the pusher writes no other)."""
     shop = await connect_shop(world.uows, world.tiktok, world.sandbox, "us-local", "m1")
+    put_on_sale(world.sandbox, shop)
     token: str | None = None
     while True:
         page = await world.tiktok.search_products(

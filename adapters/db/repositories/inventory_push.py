@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy import Select, and_, case, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,15 +23,31 @@ from adapters.db.repositories.inventory_push_links import LinkPushState
 from adapters.db.repositories.shops import authorization_holds
 from adapters.db.tables import (
     inventory_push_outbox,
+    products,
     shop_inventory_policies,
     shops,
     sku_links,
 )
 from domain.inventory_push import InventoryPolicy, OutboxClaim
+from domain.stored import ACTIVE_PRODUCT_STATUS
 
 _outbox = inventory_push_outbox.c
 _links = sku_links.c
 LINKED = "LINKED"
+# A row whose product TikTok does not sell (stored in any status but ACTIVATE: a draft, in review, failed review,
+# deactivated by the seller or by TikTok, frozen, deleted) is not due, however dirty: Update Inventory refuses such a
+# product (12052901, DELETED 12052048; live-sync.md §1.1), so a push would only fail and show a push error. The row
+# stays dirty and the links as they are (LINKED, their fence's baseline untouched: README, "A link's first push is
+# fenced"); once the product is stored ACTIVATE again the row is due (`auto_link_products` enqueues the shop's push).
+# A row of a product not stored (none is: links come from stored SKUs) stays due. One probe of the products' unique
+# (shop_id, tiktok_product_id) index per row.
+_ON_SALE = ~exists(
+    select(products.c.id).where(
+        products.c.shop_id == _outbox.shop_id,
+        products.c.tiktok_product_id == _outbox.tiktok_product_id,
+        products.c.status != ACTIVE_PRODUCT_STATUS,
+    )
+)
 
 
 class SqlInventoryPushRepository(LinkPushState):
@@ -89,6 +105,7 @@ class SqlInventoryPushRepository(LinkPushState):
                 _outbox.dirty_version > _outbox.pushed_version,
                 _outbox.next_attempt_at <= now,
                 or_(_outbox.claimed_until.is_(None), _outbox.claimed_until <= now),
+                _ON_SALE,
             )
             .order_by(_outbox.next_attempt_at, _outbox.tiktok_product_id)
             .limit(limit)
@@ -115,6 +132,7 @@ class SqlInventoryPushRepository(LinkPushState):
                 _outbox.dirty_version > _outbox.pushed_version,
                 _outbox.next_attempt_at <= now,
                 or_(_outbox.claimed_until.is_(None), _outbox.claimed_until <= now),
+                _ON_SALE,
             )
             .limit(1)
         )
@@ -128,6 +146,7 @@ class SqlInventoryPushRepository(LinkPushState):
             _outbox.dirty_version > _outbox.pushed_version,
             or_(_outbox.next_attempt_at > now, _outbox.claimed_until > now),
             or_(_outbox.claimed_by.is_(None), _outbox.claimed_by != holder, _outbox.claimed_until <= now),
+            _ON_SALE,
         )
         found: datetime | None = (await self._session.execute(query)).scalar_one()
         return found
@@ -242,6 +261,7 @@ class SqlInventoryPushRepository(LinkPushState):
                 _outbox.dirty_version > _outbox.pushed_version,
                 _outbox.next_attempt_at <= now,
                 or_(_outbox.claimed_until.is_(None), _outbox.claimed_until <= now),
+                _ON_SALE,
                 authorization_holds(now),
                 or_(policies.push_enabled.is_(None), policies.push_enabled.is_(True)),
             )

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.repositories.inventory import items, ledger, links, shop_items
+from adapters.db.repositories.inventory import items, ledger, links, outbox, shop_items
 from domain.clock import Clock, SystemClock
 from domain.inventory.items import Edit, InventoryItem
 from domain.inventory_push import DEFAULT_HOLD_HORIZON
@@ -33,9 +33,12 @@ class SqlInventoryRepository:
     async def auto_link(
         self, shop_id: str, tiktok_product_ids: Sequence[str], stock_read_at: Mapping[str, datetime] | None = None
     ) -> PoolChange:
-        return await links.auto_link_products(
+        change = await links.auto_link_products(
             self._session, shop_id, tiktok_product_ids, self._clock.now(), stock_read_at or {}
         )
+        if await outbox.waiting_on_sale(self._session, shop_id, tiktok_product_ids):  # back on sale: push it now
+            change |= PoolChange(push_shop_ids=frozenset({shop_id}))
+        return change
 
     async def release_shop(
         self, shop_id: str, hold_horizon: timedelta = DEFAULT_HOLD_HORIZON, *, remember: bool = True

@@ -17,7 +17,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among
-from adapters.db.tables import UTCDateTime, inventory_push_outbox, sku_links
+from adapters.db.tables import UTCDateTime, inventory_push_outbox, products, sku_links
+from domain.stored import ACTIVE_PRODUCT_STATUS
 
 LINKED = "LINKED"
 
@@ -69,3 +70,30 @@ async def mark_push_dirty(
     )
     rows = (await session.execute(upsert)).all()
     return sorted({shop_id for shop_id, product_id in rows if (shop_id, product_id) != kept})
+
+
+async def waiting_on_sale(session: AsyncSession, shop_id: str, tiktok_product_ids: Collection[str]) -> bool:
+    """Whether one of the shop's products `tiktok_product_ids`, stored `ACTIVATE`, has a dirty outbox row: one that
+    waited while TikTok did not sell the product (the pusher claims no row of a product in another status,
+    `inventory_push._ON_SALE`), due now that it is on sale again, or one dirty anyway. The products' store (an import
+    page, a webhook's refresh) then enqueues the shop's push after commit, so a product back on sale gets the pool's
+    value at once, not at the scheduler's next tick. One indexed read of at most the products' rows."""
+    if not tiktok_product_ids:
+        return False
+    outbox = inventory_push_outbox.c
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    query = (
+        select(outbox.tiktok_product_id)
+        .join(
+            products,
+            and_(products.c.shop_id == outbox.shop_id, products.c.tiktok_product_id == outbox.tiktok_product_id),
+        )
+        .where(
+            outbox.shop_id == shop_id,
+            among(outbox.tiktok_product_id, sorted(set(tiktok_product_ids)), dialect),
+            outbox.dirty_version > outbox.pushed_version,
+            products.c.status == ACTIVE_PRODUCT_STATUS,
+        )
+        .limit(1)
+    )
+    return (await session.execute(query)).first() is not None

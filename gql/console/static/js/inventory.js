@@ -8,7 +8,7 @@ import { LINK_SOURCES, LINK_STATES } from "./messages.js";
 
 const PAGE = 20;
 export const ITEM_FIELDS = `id sku onHand reserved safetyStock available oversold version updatedAt
-  links { state source pushedQuantity pushedAt heldBackQuantity pushErrorCode shop { id name } sku { id tiktokSkuId sellerSku } }`;
+  links { state source pushedQuantity pushedAt heldBackQuantity pushErrorCode productStatus shop { id name } sku { id tiktokSkuId sellerSku } }`;
 const ITEMS = `query Inventory($after: String, $query: String, $oversold: Boolean) {
   inventoryItems(first: ${PAGE}, after: $after, query: $query, oversold: $oversold) {
     totalCount pageInfo { hasNextPage endCursor } edges { node { ${ITEM_FIELDS} } } } }`;
@@ -45,6 +45,14 @@ export function heldBack(link) {
     : null;
 }
 
+/** Why a LINKED SKU is not pushed (`productStatus`: TikTok refuses the stock of a product it does not sell, and the
+ * push waits until it is ACTIVATE again), or null. */
+export function notOnSale(link) {
+  return link.state === "LINKED" && link.productStatus && link.productStatus !== "ACTIVATE"
+    ? `not pushed: product not on sale at TikTok (status ${link.productStatus})`
+    : null;
+}
+
 /** One link of an item as a line: shop, SKU, state, source, what was pushed to TikTok and what it held back, the
  * push error. */
 export function linkLine(link) {
@@ -56,6 +64,7 @@ export function linkLine(link) {
       ? " · not pushed yet"
       : [` · pushed ${number(link.pushedQuantity)} on `, time(link.pushedAt)],
     heldBack(link) ? ` · ${heldBack(link)}` : null,
+    notOnSale(link) ? h("span", { class: "not-on-sale" }, ` · ${notOnSale(link)}`) : null,
     link.pushErrorCode ? h("span", { class: "push-error" }, ` · push failed: ${link.pushErrorCode}`) : null);
 }
 

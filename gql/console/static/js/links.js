@@ -4,7 +4,7 @@
 
 import { allShops, latestOnly, SUPERSEDED } from "./api.js";
 import { announce, fill, focusLabelled, h, keepingFocus, number, patchRows, time } from "./dom.js";
-import { heldBack, SHOP_DELETIONS } from "./inventory.js";
+import { heldBack, notOnSale, SHOP_DELETIONS } from "./inventory.js";
 import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES } from "./messages.js";
 
 const UNLINKED = `query Unlinked($shopId: ID!, $after: String) { unlinkedSkus(shopId: $shopId, first: 20, after: $after) {
@@ -53,7 +53,8 @@ export function renderLinks(ctx, itemId, changed) {
         h("td", { "data-label": "State" }, `${LINK_STATES[link.state] ?? link.state}, ${LINK_SOURCES[link.source] ?? link.source}`),
         h("td", { "data-label": "Pushed" }, link.pushedQuantity === null ? h("span", { class: "muted" }, "Not yet")
           : [`${number(link.pushedQuantity)} on `, time(link.pushedAt),
-            heldBack(link) ? h("div", { class: "small" }, heldBack(link)) : null]),
+            heldBack(link) ? h("div", { class: "small" }, heldBack(link)) : null],
+          notOnSale(link) ? h("div", { class: "small not-on-sale" }, notOnSale(link)) : null),
         h("td", { "data-label": "Push error" }, link.pushErrorCode ? h("code", { class: "push-error" }, link.pushErrorCode) : "—"),
         h("td", { class: "actions" }, h("button", { type: "button", class: "danger", "aria-label": `Unlink ${linkLabel(link)}`,
           dataset: { action: "unlink" } }, "Unlink"))))
