@@ -39,7 +39,15 @@ UNLINKED = "query($id: ID!) { unlinkedSkus(shopId: $id, first: 100) { edges { no
 
 
 def sellable_shared_item(app: ShopbridgeServer, first: dict[str, Any], second: dict[str, Any]) -> tuple[dict, dict]:
-    """An item linked on both shops, and its SKU on `second` that a buyer can order 2 of in the sandbox."""
+    """An item linked on both shops, each SKU's product on sale (ACTIVATE: the only status pushed), and its SKU on
+    `second` that a buyer can order 2 of in the sandbox."""
+    on_sale = {
+        sku["id"]
+        for shop in (first, second)
+        for product in app.sandbox.control("GET", f"/shops/{shop['tiktokShopId']}/products")["products"]
+        if product["status"] == "ACTIVATE"
+        for sku in product["skus"]
+    }
     sellable = {
         sku["id"]
         for product in app.sandbox.control("GET", f"/shops/{second['tiktokShopId']}/products")["products"]
@@ -49,6 +57,8 @@ def sellable_shared_item(app: ShopbridgeServer, first: dict[str, Any], second: d
     }
     for item in items(app):
         if {link["shop"]["id"] for link in item["links"]} != {first["id"], second["id"]}:
+            continue
+        if any(link["sku"]["tiktokSkuId"] not in on_sale for link in item["links"]):
             continue
         for link in item["links"]:
             if link["shop"]["id"] == second["id"] and link["sku"]["tiktokSkuId"] in sellable:
@@ -262,12 +272,15 @@ def test_unlink_asks_first_and_cancelling_keeps_the_link(console: Callable[..., 
     assert not linked()
 
 
-PUSHED = "query($id: ID!) { inventoryItem(id: $id) { available links { pushedQuantity heldBackQuantity } } }"
+PUSHED = (
+    "query($id: ID!) { inventoryItem(id: $id) { available links { pushedQuantity heldBackQuantity productStatus } } }"
+)
 
 
 def wait_for_pushes(app: ShopbridgeServer, item_id: str) -> None:
-    """Until TikTok has the item's available stock on every linked SKU (less what a push holds back): the pushes a
-    change starts land later and each one updates the pages showing the item (inventoryItemUpdated)."""
+    """Until TikTok has the item's available stock on every linked SKU of a product on sale (less what a push holds
+    back; a product not ACTIVATE is not pushed): the pushes a change starts land later and each one updates the pages
+    showing the item (inventoryItemUpdated)."""
 
     def pushed() -> bool:
         item = app.graphql(PUSHED, {"id": item_id}, "m1")["inventoryItem"]
@@ -275,6 +288,7 @@ def wait_for_pushes(app: ShopbridgeServer, item_id: str) -> None:
         return all(
             link["pushedQuantity"] is not None and link["pushedQuantity"] + link["heldBackQuantity"] == target
             for link in item["links"]
+            if link["productStatus"] == "ACTIVATE"
         )
 
     wait_until(pushed, what=f"the pushes of item {item_id}")
@@ -283,9 +297,10 @@ def wait_for_pushes(app: ShopbridgeServer, item_id: str) -> None:
 def pooled_item_signed_in(console: Callable[..., ShopbridgeServer], page: Page) -> tuple[ShopbridgeServer, dict]:
     """A shop imported for m1, its stock pushed, signed in: the app and one of its linked items."""
     app = console(products=6, orders=5)
-    app.connect_shop("m1", "us-local", "US", "Maple")
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
     app.wait_for_idle_sync()
-    item = next(i for i in items(app) if i["links"])
+    on_sale = sellable_skus(app, shop["tiktokShopId"])  # a product not ACTIVATE is not pushed
+    item = next(i for i in items(app) if i["links"] and all(ln["sku"]["tiktokSkuId"] in on_sale for ln in i["links"]))
     wait_for_pushes(app, item["id"])
     sign_in(page, app, "m1")
     return app, item
@@ -679,9 +694,10 @@ def test_a_count_typed_before_the_item_is_read_is_neither_sent_blind_nor_replace
     own (`item` still null, "Cannot read properties of null") and said nothing, and the read then replaced the
     typed count with the stored on-hand."""
     app = console(products=6, orders=5)
-    app.connect_shop("m1", "us-local", "US", "Maple")
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
     app.wait_for_idle_sync()
-    item = next(i for i in items(app) if i["links"])
+    on_sale = sellable_skus(app, shop["tiktokShopId"])  # a product not ACTIVATE is not pushed
+    item = next(i for i in items(app) if i["links"] and all(ln["sku"]["tiktokSkuId"] in on_sale for ln in i["links"]))
     wait_for_pushes(app, item["id"])
     # the item's subscription tells its state too: its messages are kept from the page meanwhile
     muted = missing_messages(page, "inventoryItemUpdated")

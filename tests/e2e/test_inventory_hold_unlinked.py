@@ -33,10 +33,13 @@ def _sync(app: ShopbridgeServer, shop_id: str, kind: str) -> None:
 
 def _pushed(app: ShopbridgeServer, tiktok_shop_id: str) -> None:
     """Until no outbox row of the shop is dirty and due (its pushes done): a row due later with no failed attempt is
-    the push scheduled at the end of a hold it subtracted (`push_again_at`, `hold_ends`), nothing to wait for."""
+    the push scheduled at the end of a hold it subtracted (`push_again_at`, `hold_ends`), nothing to wait for; nor is
+    a row of a product TikTok does not sell (not ACTIVATE: it waits, dirty, for its status; README, "A product TikTok
+    does not sell is not pushed")."""
     outbox = (
         "SELECT o.attempts, o.next_attempt_at FROM inventory_push_outbox o JOIN shops s ON s.id = o.shop_id "
-        "WHERE s.tiktok_shop_id = :shop AND o.dirty_version > o.pushed_version"
+        "JOIN products p ON p.shop_id = o.shop_id AND p.tiktok_product_id = o.tiktok_product_id "
+        "WHERE s.tiktok_shop_id = :shop AND o.dirty_version > o.pushed_version AND p.status = 'ACTIVATE'"
     )
 
     def due(row: dict[str, Any]) -> bool:

@@ -346,12 +346,15 @@ def shared_sellable_item(
     app: ShopbridgeServer, first: dict[str, Any], second: dict[str, Any], sellable_at: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """An item of m1 (seller SKU `SB-...`) LINKED on both shops and on no other, one of whose SKUs a buyer can order
-    at shop `sellable_at` (`sellable_skus`); and the TikTok SKU id it is LINKED to on each shop, by shop id."""
+    at shop `sellable_at` (`sellable_skus`), each LINKED SKU's product on sale (ACTIVATE: the only status pushed);
+    and the TikTok SKU id it is LINKED to on each shop, by shop id."""
     sellable = sellable_skus(app, sellable_at["tiktokShopId"])
+    on_sale = {shop["id"]: sellable_skus(app, shop["tiktokShopId"]) for shop in (first, second)}
     item = next(
         i for i in pooled_items(app, "SB-")
         if {ln["shop"]["id"] for ln in i["links"] if ln["state"] == "LINKED"} == {first["id"], second["id"]}
         and any(ln["sku"]["tiktokSkuId"] in sellable for ln in i["links"])
+        and all(ln["sku"]["tiktokSkuId"] in on_sale[ln["shop"]["id"]] for ln in i["links"] if ln["state"] == "LINKED")
     )  # fmt: skip
     return item, {ln["shop"]["id"]: ln["sku"]["tiktokSkuId"] for ln in item["links"] if ln["state"] == "LINKED"}
 

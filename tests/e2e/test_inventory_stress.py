@@ -39,7 +39,9 @@ ADJUST = """mutation($input: InventoryAdjustInput!) { inventoryAdjust(input: $in
 SETTLED = """SELECT
   (SELECT count(*) FROM sync_tasks WHERE status IN ('QUEUED', 'RUNNING')) AS tasks,
   (SELECT count(*) FROM webhook_events WHERE outcome = 'PENDING') AS events,
-  (SELECT count(*) FROM inventory_push_outbox WHERE dirty_version > pushed_version OR claimed_by IS NOT NULL) AS pushes,
+  (SELECT count(*) FROM inventory_push_outbox o JOIN products p
+    ON p.shop_id = o.shop_id AND p.tiktok_product_id = o.tiktok_product_id AND p.status = 'ACTIVATE'
+    WHERE o.dirty_version > o.pushed_version OR o.claimed_by IS NOT NULL) AS pushes,
   (SELECT count(*) FROM order_line_stock WHERE state = 'PENDING_LINK') AS waiting"""
 MOVEMENTS = """SELECT m.tiktok_order_id, sum(m.on_hand_delta) AS on_hand, sum(m.reserved_delta) AS reserved
   FROM inventory_movements m JOIN inventory_items i ON i.id = m.inventory_item_id
