@@ -22,7 +22,7 @@ from tests.browser.conftest import (
     turn_a_page_offline,
     wait_held,
 )
-from tests.e2e.test_inventory_pool import items
+from tests.e2e.test_inventory_pool import items, product_of
 from tests.e2e.test_inventory_push import pooled_items, sellable_skus, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
@@ -1071,6 +1071,29 @@ def test_a_link_refused_as_not_found_reads_the_shops_and_their_skus_again(
     expect(row).to_have_count(0)
     expect(page.get_by_label("Shop", exact=True).locator("option")).to_have_count(0)
     expect(page.get_by_text("Connect a shop first.")).to_be_visible()
+
+
+def test_a_link_refused_as_its_product_was_deleted_at_tiktok_reads_the_skus_to_link_again(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/links.js `run`): a Link refused PRODUCT_DELETED (TikTok deleted the SKU's product since the list of
+    SKUs to link was read: the pool leaves it out) reads that list again, and the SKU is no longer offered. Before,
+    it stayed "Unlinked" with its Link button, each click refused the same way, until a reload (verify49)."""
+    app, candidate, row = unlinked_candidate(console, page)
+    # given the SKU's product deleted at TikTok, and Shopbridge told so (webhook 5), while its row is shown
+    shop = candidate["shop"]
+    product_id = next(
+        product["id"]
+        for product in app.sandbox.control("GET", f"/shops/{shop['tiktokShopId']}/products")["products"]
+        if any(sku["id"] == candidate["sku"]["tiktokSkuId"] for sku in product["skus"])
+    )
+    app.sandbox.control("POST", f"/products/{product_id}", {"status": "DELETED"})
+    wait_until(lambda: product_of(app, shop, product_id)["status"] == "DELETED", what="stored DELETED")
+    # when the merchant links it
+    row.get_by_role("button", name=f"Link {candidate['name']}").click()
+    # then the refusal is told in its own words, and the SKU is no longer offered
+    expect(page.locator("#notice")).to_contain_text("This SKU's product was deleted at TikTok")
+    expect(row).to_have_count(0)
 
 
 def test_a_shop_deleted_elsewhere_leaves_the_link_picker_and_the_inventory_list_at_once(

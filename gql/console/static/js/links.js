@@ -82,6 +82,13 @@ export function renderLinks(ctx, itemId, changed) {
           changed();
           loadShops();
         }
+        // PRODUCT_DELETED: TikTok deleted the SKU's product since the list was read; it is in no list any more (the
+        // pool leaves it out): read the item and the SKUs to link again, as for NOT_FOUND. The console went on
+        // offering it, "Unlinked" with its Link button, each click refused the same way (verify49).
+        if (result.userErrors[0].code === "PRODUCT_DELETED") {
+          changed();
+          loadCandidates();
+        }
         return false;
       }
       announce(success, { kind: "success" });
