@@ -18,7 +18,7 @@ from tests.browser.conftest import (
     turn_a_page_offline,
     wait_held,
 )
-from tests.e2e.test_inventory_push import pooled_items, set_on_hand, stock_of
+from tests.e2e.test_inventory_push import pooled_items, sellable_skus, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
@@ -246,7 +246,12 @@ def test_a_pooled_skus_stock_on_the_products_page_is_what_the_pool_set_at_tiktok
     app = console(products=6, orders=0)
     shop = app.connect_shop("m1", "us-local", "US", "Counted shop")
     app.wait_for_idle_sync()
-    item = next(i for i in pooled_items(app, "SB-") if len(i["links"]) == 1 and i["available"] != 7)
+    on_sale = sellable_skus(app, shop["tiktokShopId"])  # a product not ACTIVATE is not pushed
+    item = next(
+        i
+        for i in pooled_items(app, "SB-")
+        if len(i["links"]) == 1 and i["available"] != 7 and i["links"][0]["sku"]["tiktokSkuId"] in on_sale
+    )
     (link,) = item["links"]
     set_on_hand(app, item["id"], 7)
     wait_until(lambda: stock_of(app, shop["tiktokShopId"], link["sku"]["tiktokSkuId"]) == 7, what="the push")

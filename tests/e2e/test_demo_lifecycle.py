@@ -443,7 +443,8 @@ def test_sigterm_while_the_sandbox_holds_an_inventory_update_stops_at_once_and_q
         caller.shop_cipher = caller.call("GET", "/authorization/202309/shops", with_cipher=False)["data"]["shops"][0][
             "cipher"
         ]
-        product = caller.call("POST", PRODUCT_SEARCH, {"page_size": "1"}, {})["data"]["products"][0]
+        # (a product on sale: Update Inventory refuses any other status, 12052901)
+        product = caller.call("POST", PRODUCT_SEARCH, {"page_size": "1"}, {"status": "ACTIVATE"})["data"]["products"][0]
         sku = product["skus"][0]
         rows = [{"warehouse_id": row["warehouse_id"], "quantity": 7} for row in sku["inventory"]]
         # and its Update Inventory held at the sandbox, the client still waiting for the answer

@@ -431,7 +431,9 @@ async def test_get_product_reads_one_product_like_search_does(sandbox, http):
 async def test_inventory_search_and_update(sandbox, http):
     client = make_client(sandbox, http)
     shop = await connect(sandbox, client, "us-local")
-    product = next(iter((await ground_truth_products(sandbox, shop.shop.tiktok_shop_id)).values()))
+    product = next(
+        p for p in (await ground_truth_products(sandbox, shop.shop.tiktok_shop_id)).values() if p.status == "ACTIVATE"
+    )
     sku = product.skus[0]
     # given the stock as TikTok reports it
     levels = await shop.session.search_inventory(product_ids=[product.tiktok_product_id])
@@ -453,7 +455,7 @@ async def test_inventory_update_surfaces_per_sku_failures(sandbox, http):
     client = make_client(sandbox, http)
     shop = await connect(sandbox, client, "us-local")
     products = (await ground_truth_products(sandbox, shop.shop.tiktok_shop_id)).values()
-    product = next(p for p in products if len(p.skus) >= 2)
+    product = next(p for p in products if len(p.skus) >= 2 and p.status == "ACTIVATE")
     good = product.skus[0]
     # given one good SKU update, one with a warehouse the SKU does not have, and one unknown SKU
     result = await shop.session.update_inventory(
