@@ -64,10 +64,13 @@ class LinkRead:
     push_error_code: str | None
     product_created_at: datetime
     held_back_quantity: int = 0  # units the last push held back (the fence); 0 without a link row
-    # False for a SKU of a product TikTok reports DELETED (its link DROPPED, or none): the pool leaves it out
-    in_pool: bool = True
     # TikTok's status of the SKU's product as last stored (tiktok-api.md §7): pushed only while `ACTIVATE`
     product_status: str = ACTIVE_PRODUCT_STATUS
+
+    @property
+    def in_pool(self) -> bool:
+        """False for a SKU of a product TikTok reports DELETED (its link DROPPED, or none): the pool leaves it out."""
+        return self.product_status != DELETED_PRODUCT_STATUS and self.state != DROPPED
 
     @property
     def cursor(self) -> str:
@@ -170,7 +173,7 @@ def _link_read(row: Any) -> LinkRead:
     sku = SkuRead(row.id, row.product_id, row.tiktok_sku_id, row.seller_sku, price, quantity)
     return LinkRead(
         sku, row.shop_id, row.inventory_item_id, row.state or "UNLINKED", row.source or "AUTO", row.pushed_quantity,
-        row.pushed_at, row.push_error_code, row.product_created_at, row.held_quantity or 0, _in_pool(row),
+        row.pushed_at, row.push_error_code, row.product_created_at, row.held_quantity or 0,
         row.product_status,
     )  # fmt: skip
 
@@ -211,11 +214,6 @@ async def links_by_skus(session: AsyncSession, merchant_id: str, sku_ids: Collec
         return {}
     rows = (await session.execute(links_by_skus_query(sku_ids))).all()
     return {row.id: _link_read(row) for row in _of_merchant(rows, merchant_id)}
-
-
-def _in_pool(row: Any) -> bool:
-    """Whether a row of `_LINK_COLUMNS` is a SKU the pool holds: not one of a product TikTok reports DELETED."""
-    return bool(row.product_status != DELETED_PRODUCT_STATUS and row.state != DROPPED)
 
 
 def links_by_skus_query(sku_ids: Collection[str]) -> Select[Any]:

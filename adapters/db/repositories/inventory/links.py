@@ -593,14 +593,14 @@ async def link_manually(
         .join(products, products.c.id == skus.c.product_id)
         .where(skus.c.id == sku_id)
     )
-    row = (await session.execute(query)).first()
+    shop_id = (await session.execute(select(skus.c.shop_id).where(skus.c.id == sku_id))).scalar_one_or_none()
     # The shop is held before anything is written: a delete of it under way finishes first, and it is then gone.
-    if row is None or await merchant_of(session, row.shop_id, hold=True) != merchant_id:
+    if shop_id is None or await merchant_of(session, shop_id, hold=True) != merchant_id:
         return None
-    await hold_shop_links(session, row.shop_id, exclusive=True)
-    # Read again under the shop's link turn: an import holding it may have stored the product DELETED (its links
-    # DROPPED) since the read above, and the link change would then have made one of its SKUs LINKED or UNLINKED
-    # again (a review: an unlink gave an open order's unit back to the item, sold once more by every other shop).
+    await hold_shop_links(session, shop_id, exclusive=True)
+    # The SKU and its product read under the shop's link turn: an import holding it may store the product DELETED
+    # (its links DROPPED) meanwhile, and a change that read them before would then make one of its SKUs LINKED or
+    # UNLINKED again (a review: an unlink gave an open order's unit back to the item, sold once more everywhere).
     row = (await session.execute(query)).first()
     if row is None:
         return None
