@@ -194,3 +194,25 @@ async def until_a_writer_waits_on_a_lock(db: Database, timeout: float = DEADLINE
         if time.monotonic() > deadline:
             raise AssertionError(f"no writer waited on a lock within {timeout} s")
         await asyncio.sleep(0.02)
+
+
+async def finishes_before_waiting_on_a_lock(
+    db: Database, writer: asyncio.Task[object], timeout: float = DEADLINE_SECONDS
+) -> bool:
+    """PostgreSQL: True once `writer` is done, False once a session of this database waits for a lock first (the
+    writer is blocked behind the caller's open transaction); raises after `timeout` seconds. Unlike racing
+    `until_a_writer_waits_on_a_lock` as a task, nothing is cancelled here: a poll cancelled mid-query left its
+    connection to be closed after the test's event loop had ended (the leaked connection of CI run 43)."""
+    deadline = time.monotonic() + timeout
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    while True:
+        done, _ = await asyncio.wait({writer}, timeout=0.02)
+        if done:
+            return True
+        async with db.read_sessionmaker() as session:
+            if (await session.execute(waiting)).scalar_one() > 0:
+                return writer.done()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the writer neither finished nor waited on a lock within {timeout} s")

@@ -12,7 +12,7 @@ from adapters.crypto import TokenCipher
 from adapters.db import Database, SqlUnitOfWork, uow_factory
 from adapters.db.repositories.inventory.outbox import mark_push_dirty
 from adapters.db.tables import inventory_items, inventory_push_outbox, sku_links, skus
-from tests.integration.db_samples import NOW, add_shop, make_product, make_shop, until_a_writer_waits_on_a_lock
+from tests.integration.db_samples import NOW, add_shop, finishes_before_waiting_on_a_lock, make_product, make_shop
 
 
 async def test_linked_skus_of_the_items_mark_their_shop_and_product_dirty(
@@ -80,12 +80,9 @@ async def test_a_claim_renewal_never_waits_for_a_row_its_run_is_finishing(
             )
             later = NOW + timedelta(seconds=10)
             renewal = asyncio.create_task(_renew(uows, shop.id, later, lease))
-            waiter = asyncio.create_task(until_a_writer_waits_on_a_lock(database))
-            await asyncio.wait([renewal, waiter], return_when=asyncio.FIRST_COMPLETED)
             # then the renewal did not wait for p2: it renewed p1 alone, and the finishing transaction goes on to
             # p1 (where a renewal waiting on p2 while holding p1 deadlocked) and commits
-            assert renewal.done() and not waiter.done()
-            waiter.cancel()
+            assert await finishes_before_waiting_on_a_lock(database, renewal), "the renewal waited for p2"
             assert await renewal == 1
             await finishing.execute(
                 finish.where(inventory_push_outbox.c.tiktok_product_id == "p1").values(claimed_by=None)
