@@ -17,9 +17,11 @@ import pytest
 from dramatiq import Message
 from redis import Redis as SyncRedis
 
+from adapters.config import Settings
+from adapters.queue import DramatiqTaskQueue
 from domain.ports import QueueUnavailableError
 from domain.services.sync import resend_unsent_tasks, resume_stale_tasks, start_sync
-from domain.sync import SyncKind, SyncTaskStatus
+from domain.sync import SyncKind, SyncTask, SyncTaskStatus
 from tests.fixtures.app import MutableClock
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.sandbox import SandboxServer
@@ -43,6 +45,27 @@ def _messages_of(redis: SyncRedis) -> list[str]:
     return sorted(Message.decode(body).args[0] for _, body in redis.hscan_iter(f"{QUEUE}.msgs"))
 
 
+def _sender(
+    settings: Settings, sync_harness_factory: Callable[..., SyncHarness]
+) -> tuple[SyncHarness, DramatiqTaskQueue]:
+    """The harness of this test process and its task queue on `settings`' Redis: the process sends sync messages;
+    a worker that takes them, if any, is a process of its own (`spawn_worker`)."""
+    harness = sync_harness_factory(settings)
+    from workers.broker import setup_broker
+
+    setup_broker(settings)
+    from workers.actors import task_queue
+
+    return harness, task_queue(settings)
+
+
+async def _start_both(harness: SyncHarness, queue: DramatiqTaskQueue, shop_id: str) -> list[SyncTask]:
+    """A merchant's `syncStart` of an orders and a products import of `shop_id`: [orders task, products task]."""
+    return await start_sync(
+        harness.uow_factory, queue, harness.events, harness.clock, "m1", shop_id, [SyncKind.ORDERS, SyncKind.PRODUCTS]
+    )
+
+
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     url = redis_server.url.rsplit("/", 1)[0] + "/9"  # a database of its own: the test empties it
@@ -56,19 +79,11 @@ async def test_the_sweep_resends_only_the_queued_task_whose_message_redis_lost(
     sync_harness_factory: Callable[..., SyncHarness],
 ) -> None:  # fmt: skip
     settings = sync_settings(postgres_url, sandbox, tmp_path, broker_url=redis_url)
-    harness = sync_harness_factory(settings)
-    from workers.broker import setup_broker
-
-    setup_broker(settings)  # this process only sends; no worker takes the messages
-    from workers.actors import task_queue
-
-    queue = task_queue(settings)
+    harness, queue = _sender(settings, sync_harness_factory)  # this process only sends; no worker takes the messages
     redis = SyncRedis.from_url(redis_url)
     shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
     # given an orders and a products import, both QUEUED with their messages in Redis
-    orders, products = await start_sync(
-        harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id, [SyncKind.ORDERS, SyncKind.PRODUCTS]
-    )
+    orders, products = await _start_both(harness, queue, shop.id)
     # when Redis loses the orders import's message
     _drop_message(redis, orders.id)
     assert _messages_of(redis) == [products.id]
@@ -93,13 +108,7 @@ async def test_a_worker_runs_an_import_whose_message_redis_lost_once_stale_after
         postgres_url, sandbox, tmp_path, broker_url=redis_url, sync_stale_after_seconds=1,
         sync_min_backoff_ms=10_000, sync_max_backoff_ms=600_000,
     )  # fmt: skip
-    harness = sync_harness_factory(settings)
-    from workers.broker import setup_broker
-
-    setup_broker(settings)
-    from workers.actors import task_queue
-
-    queue = task_queue(settings)
+    harness, queue = _sender(settings, sync_harness_factory)
     redis = SyncRedis.from_url(redis_url)
     shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
     (task,) = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
@@ -138,18 +147,10 @@ async def test_an_import_a_dead_worker_fetched_and_never_began_runs_on_a_live_wo
         postgres_url, sandbox, tmp_path, broker_url=redis_url, sync_stale_after_seconds=1,
         sync_min_backoff_ms=10_000, sync_max_backoff_ms=600_000, broker_maintenance_chance=0,
     )  # fmt: skip
-    harness = sync_harness_factory(settings)
-    from workers.broker import setup_broker
-
-    setup_broker(settings)
-    from workers.actors import task_queue
-
-    queue = task_queue(settings)
+    harness, queue = _sender(settings, sync_harness_factory)
     redis = SyncRedis.from_url(redis_url)
     shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
-    orders, products = await start_sync(
-        harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id, [SyncKind.ORDERS, SyncKind.PRODUCTS]
-    )
+    orders, products = await _start_both(harness, queue, shop.id)
     # given the orders import's message fetched by a worker process killed before it began it (its last heartbeat
     # two minutes ago, over Dramatiq's 60 s timeout), and the products import's by one alive (a heartbeat now)
     now_ms = int(time.time() * 1000)
@@ -183,18 +184,11 @@ async def test_a_sync_started_while_redis_is_down_runs_once_seconds_after_it_is_
     settings = sync_settings(
         postgres_url, sandbox, tmp_path, broker_url=own_redis.url, scheduler_enabled=True, scheduler_tick=0.2
     )
-    harness = sync_harness_factory(settings)
-    from workers.broker import setup_broker
-
-    setup_broker(settings)
-    from workers.actors import task_queue
-
-    queue = task_queue(settings)
+    harness, queue = _sender(settings, sync_harness_factory)
     shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
     # given Redis down when a merchant starts a sync (both kinds: the scheduler's polls of the shop wait for them)
     own_redis.halt()
-    tasks = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
-                             [SyncKind.ORDERS, SyncKind.PRODUCTS])  # fmt: skip
+    tasks = await _start_both(harness, queue, shop.id)
     # then the start answers its tasks QUEUED, marked unsent
     assert [t.status for t in tasks] == [SyncTaskStatus.QUEUED] * 2
     assert [getattr(await harness.task(t.id), "unsent", None) for t in tasks] == [True, True]
@@ -214,17 +208,10 @@ async def test_processes_resending_unsent_tasks_at_once_send_each_once(
     sync_harness_factory: Callable[..., SyncHarness],
 ) -> None:  # fmt: skip
     settings = sync_settings(postgres_url, sandbox, tmp_path, broker_url=own_redis.url)
-    harness = sync_harness_factory(settings)
-    from workers.broker import setup_broker
-
-    setup_broker(settings)  # this process only sends; no worker takes the messages
-    from workers.actors import task_queue
-
-    queue = task_queue(settings)
+    harness, queue = _sender(settings, sync_harness_factory)  # this process only sends; no worker takes the messages
     shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
     own_redis.halt()
-    orders, products = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
-                                        [SyncKind.ORDERS, SyncKind.PRODUCTS])  # fmt: skip
+    orders, products = await _start_both(harness, queue, shop.id)
     # given two tasks whose send failed, Redis down: a tick meanwhile sends nothing and writes nothing
     with pytest.raises(QueueUnavailableError):
         await resend_unsent_tasks(harness.uow_factory, queue, harness.clock, messages=queue)
