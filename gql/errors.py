@@ -139,8 +139,10 @@ def located_in_subscription(errors: list[GraphQLError], document: DocumentNode |
     arguments) or UNAUTHENTICATED (the token expired) came without either. A subscription has exactly one root field
     (spec, "Single root field"), so such an error is that field's, as graphql-core would locate it (`path` is its
     response key, alias included). Only our resolvers' own refusals (`DomainError`, `BadRequestError` and its kin)
-    and the database's outages (a subscription's first read: its WARNING line names the field, where it said
-    "in None") are located: an error from before execution (validation, limits, the operation's type) stays as it is.
+    and the database's refusals (a process behind its migrations, MIGRATIONS_PENDING; an outage, which a
+    subscription's reads wait out (gql/live_outage.py) but any read of a resolver that did not would raise: its
+    WARNING line names the field, where it said "in None") are located: an error from before execution (validation,
+    limits, the operation's type) stays as it is.
     """
     if document is None:
         return

@@ -3,10 +3,13 @@ bounded back-off, while it fails on an outage, and returns its first success.
 
 An outage is what `adapters.db.outage.unavailable` says it is (the project's one rule, as `workers/outages.py` and
 `gql/errors.py` apply it): the server down or restarting, refusing or dropping connections, read-only, its pool
-exhausted. A subscription that has sent its first state (or, for a feed, whose reader runs) does not end on one:
-its read is tried again after 0.5 s, then 1, 2 and 4 s, then every `MAX_RETRY_SECONDS`, and what it reads once
-the database answers is the current state (the database is the truth: a re-read, not a replay of what changed
-meanwhile). Any other error is raised as it was: it still ends the subscription (a bug: INTERNAL_SERVER_ERROR).
+exhausted. A subscription does not end on one, whether it is open or starting (its first reads, the checks of its
+arguments included: `subscribe` during an outage keeps the operation open, sending nothing): its read is tried again
+after 0.5 s, then 1, 2 and 4 s, then every `MAX_RETRY_SECONDS`, and what it reads once the database answers is the
+current state (the database is the truth: a re-read, not a replay of what changed meanwhile); a start's refusal
+(NOT_FOUND, BAD_USER_INPUT) comes then, as without an outage. Any other error is raised as it was: it still ends the
+subscription (a bug: INTERNAL_SERVER_ERROR). Queries and mutations do not wait: SERVICE_UNAVAILABLE (gql/errors.py).
+Nothing of a socket's `connection_init` reads the database (a JWT, the process's socket slots, Redis's request rate).
 
 The process logs one WARNING line when the first live read finds the database unavailable (naming the cause and
 the subscription), and one INFO line when a live read succeeds again (how long it lasted, which subscriptions

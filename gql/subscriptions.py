@@ -13,9 +13,11 @@ A followed task that disappears while still active was removed with its shop (`s
 in one transaction): its final message is its last state as CANCELLED with `errorCode = SHOP_DELETED` (and a null
 `shop`). A subscription to one task then completes; one to a deleted shop ends with a NOT_FOUND error.
 
-A database outage does not end a subscription once it has read its first state (gql/live_outage.py): its reads
-(the feeds', `shopUpdated`'s own) are tried again with a bounded back-off, and the current state goes out once the
-database answers. Its first reads fail as a query's would (SERVICE_UNAVAILABLE): the client subscribes again.
+A database outage ends no subscription, open or starting (gql/live_outage.py): its reads (the feeds', the subscriber's
+own: its start's checks and first read, `shopUpdated`'s re-reads) are tried again with a bounded back-off, nothing is
+sent meanwhile, and the current state goes out once the database answers. One started during the outage stays open
+and runs its start then, refusals included (NOT_FOUND for a shop that is not the merchant's, as without an outage); a
+query or mutation during one is still refused SERVICE_UNAVAILABLE (gql/errors.py).
 """
 
 from __future__ import annotations
@@ -94,19 +96,25 @@ class Subscription:
             if parsed is None or parsed[0] != "Shop":
                 raise NotFoundError("Shop", ("shopId",))
             shop_filter = parsed[1]
-            if await info.context.loaders.shop.load(shop_filter) is None:
-                raise NotFoundError("Shop", ("shopId",))
-        if task_filter is not None and shop_filter is not None:
-            # Both: they must agree, as inventoryItemUpdated refuses two contradicting arguments (a task of
-            # another shop is a mistake, not a filter). A task that does not exist stays NOT_FOUND below.
-            found = await readers.sync_task_rows(info, merchant_id, {task_filter})
-            if found and found[0].shop_id != shop_filter:
-                raise BadRequestError("taskId is a task of another shop than shopId.")
 
-        # The subscriber's own read, once: each shop's latest task of each kind (the feed then reads them for it).
-        latest = set() if task_filter is not None else {
-            row.id for row in await readers.latest_sync_task_rows(info, merchant_id, shop_filter)
-        }  # fmt: skip
+        async def start() -> set[str]:
+            """The subscriber's own reads, once: its shop is the merchant's, its two filters agree, and each shop's
+            latest task of each kind (the ids; the feed then reads them for it)."""
+            if shop_filter is not None and await info.context.fresh_loaders().shop.load(shop_filter) is None:
+                raise NotFoundError("Shop", ("shopId",))
+            if task_filter is not None and shop_filter is not None:
+                # Both: they must agree, as inventoryItemUpdated refuses two contradicting arguments (a task of
+                # another shop is a mistake, not a filter). A task that does not exist stays NOT_FOUND below.
+                found = await readers.sync_task_rows(info, merchant_id, {task_filter})
+                if found and found[0].shop_id != shop_filter:
+                    raise BadRequestError("taskId is a task of another shop than shopId.")
+            if task_filter is not None:
+                return set()
+            return {row.id for row in await readers.latest_sync_task_rows(info, merchant_id, shop_filter)}
+
+        # Started during a database outage, it waits it out, then starts (its refusals included) as it would have.
+        services = info.context.services
+        latest = await wait_out(services.database_outage, "syncTaskUpdated", start, info.context.require_merchant)
         # The feed taken after that read, with no await before following it: one taken before could have lost its
         # last follower meanwhile and left the registry, and following it would run a second reader beside the next.
         feed = task_feed(info.context.services, merchant_id)
@@ -131,7 +139,8 @@ class Subscription:
 
         outage = info.context.services.database_outage
         async with events.subscribe_shops(merchant_id) as shop_signals, events.subscribe(merchant_id) as task_signals:
-            shop, signature = await read()  # its first read fails as a query's would
+            # Its first read waits out an outage too: a subscription started during one starts once it is over.
+            shop, signature = await wait_out(outage, "shopUpdated", read, info.context.require_merchant)
             while True:
                 if shop is None:  # none of the merchant's, or deleted since: NOT_FOUND either way
                     raise NotFoundError("Shop", ("shopId",))

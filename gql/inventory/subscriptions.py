@@ -1,8 +1,9 @@
 """`inventoryItemUpdated(inventoryItemId, sku)`: an item as it is, then after every change of its counters, safety
 stock or links. Change signals only say when to look again (adapters/events.py); the database is the truth, and a
 followed item is re-read every `FALLBACK_INTERVAL` whatever happens (signals can be lost). A database outage does
-not end it once it has read its first state: its read is tried again with a bounded back-off and the current state
-goes out once the database answers (gql/live_outage.py); its first read fails as a query's would."""
+not end it, open or starting: its reads (the `sku`'s look-up and the first state's included) are tried again with a
+bounded back-off and the current state goes out once the database answers (gql/live_outage.py); one started during
+the outage starts then, NOT_FOUND included for an item the merchant does not have."""
 
 from __future__ import annotations
 
@@ -62,15 +63,21 @@ class InventorySubscription:
         if sku is not None and len(typed := sku_as_typed(sku)) > MAX_SKU_LENGTH:  # no stored SKU is longer: refused
             # as a search for it is (`inventoryItems(query:)`), not looked up
             raise BadRequestError(f"sku has at most {MAX_SKU_LENGTH} characters (this one has {len(typed)}).")
+        outage = info.context.services.database_outage
         wanted: str | None = None
         if inventory_item_id is not None:
             wanted = internal_id(inventory_item_id, "InventoryItem", "inventoryItemId")
         elif sku is not None:
-            async with info.context.services.db.read_sessionmaker() as session:
-                found = await inventory_queries.item_by_sku(session, merchant_id, sku)
-            if found is None:
+
+            async def look_up(sku: str) -> str | None:
+                async with info.context.services.db.read_sessionmaker() as session:
+                    found = await inventory_queries.item_by_sku(session, merchant_id, sku)
+                return None if found is None else found.id
+
+            looking_up = functools.partial(look_up, sku)
+            wanted = await wait_out(outage, "inventoryItemUpdated", looking_up, info.context.require_merchant)
+            if wanted is None:
                 raise NotFoundError("Inventory item", ("sku",))
-            wanted = found.id
         sent: dict[str, tuple[object, ...]] = {}
 
         async def read(ids: set[str]) -> tuple[list[InventoryItemNode | None], list[list[SkuLink]]]:
@@ -79,22 +86,15 @@ class InventorySubscription:
             # One read for the links of them all; the node's `links` field then reads these same loaders.
             return nodes, await loaders.item_links.load_many([n.internal_id for n in nodes if n is not None])
 
-        outage = info.context.services.database_outage
-        # The first state's read fails as a query's would; the later ones (every one when nothing is named: they follow
-        # signals) wait out an outage.
-        first = wanted is not None
         async with info.context.services.events.subscribe_inventory(merchant_id) as signals:
             pending: set[str] = {wanted} if wanted is not None else set()
             while True:
                 if pending:
-                    if first:
-                        nodes, links = await read(pending)
-                    else:
-                        reading = functools.partial(read, pending)
-                        nodes, links = await wait_out(
-                            outage, "inventoryItemUpdated", reading, info.context.require_merchant
-                        )
-                    first = False
+                    # Every read waits out an outage, the first state's too (a subscription started during one).
+                    reading = functools.partial(read, pending)
+                    nodes, links = await wait_out(
+                        outage, "inventoryItemUpdated", reading, info.context.require_merchant
+                    )
                     if wanted is not None and nodes[0] is None:
                         # Not there at the start, or gone since (an item left behind by a deleted shop goes with
                         # it): the subscription ends with NOT_FOUND, as `shopUpdated` does for a deleted shop.

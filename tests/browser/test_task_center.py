@@ -413,10 +413,10 @@ def test_a_cancel_refused_because_the_task_ended_meanwhile_shows_its_end(
 def test_a_subscription_the_server_ends_is_subscribed_again_and_the_list_read_again(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
-    """Rule (js/ws.js): the server may end one subscription and keep the socket open: a subscription started while
-    the database is down fails at its first read (SERVICE_UNAVAILABLE, then `complete`), as every open one did before
-    the feeds waited out an outage (try-out 49). The Task Center went on saying "Live" and never showed a task
-    started after it, until a reload."""
+    """Rule (js/ws.js): the server may end one subscription and keep the socket open (a bug, a limit; a database
+    outage did: SERVICE_UNAVAILABLE, then `complete`, for every open one until the feeds waited it out, try-out 49,
+    and for one started during it until those waited too). The Task Center went on saying "Live" and never showed
+    a task started after it, until a reload."""
     app = console()
     sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = []
     task_updates: list[str] = []  # the ids the page subscribed syncTaskUpdated with

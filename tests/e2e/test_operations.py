@@ -360,6 +360,7 @@ ITEM_ADJUST = """mutation($id: ID!) { inventoryAdjust(input: {inventoryItemId: $
 SYNC_START = (
     "mutation($id: ID!) { syncStart(input: {shopId: $id, kinds: [PRODUCTS]}) { tasks { id } userErrors { code } } }"
 )
+ITEM_BY_SKU = "subscription($sku: String) { inventoryItemUpdated(sku: $sku) { id onHand } }"
 SHOPS_UPDATED = "subscription { shopsUpdated { id name } }"
 SHOP_UPDATED = "subscription($id: ID!) { shopUpdated(shopId: $id) { id name } }"
 SHOP_RENAME = (
@@ -396,9 +397,23 @@ async def test_live_subscriptions_wait_out_a_postgresql_outage_and_send_the_stat
             # when PostgreSQL stops for a while, and a newcomer to the shop feed makes it read
             await asyncio.to_thread(own_postgres.halt)
             newcomer = await later.enter_async_context(app.subscribe(SHOPS_UPDATED, None, "m1"))
+            # and clients subscribe during it, each on a new socket (its connection_init reads no database: acked),
+            # with reads of their own at their start: every task (each shop's latest), the shop, an item by its SKU;
+            # another merchant to m1's shop, and m1 to an SKU it does not have
+            subscribing = (
+                (TASKS_OF_SHOP, {}, "m1"),
+                (SHOP_UPDATED, {"id": shop["id"]}, "m1"),
+                (ITEM_BY_SKU, {"sku": "OUTAGE-1"}, "m1"),
+                (SHOP_UPDATED, {"id": shop["id"]}, "m2"),
+                (ITEM_BY_SKU, {"sku": "NO-SUCH-SKU"}, "m1"),
+            )
+            late_tasks, late_shop, late_item, foreign, missing = [
+                await later.enter_async_context(app.subscribe(*args)) for args in subscribing
+            ]
 
             # then no subscription ends, nor says anything, while it is down (they ended with SERVICE_UNAVAILABLE: the
-            # shop feed's failed read ended every follower of the feed, the one already there included)
+            # shop feed's failed read ended every follower of the feed, the one already there included; the ones begun
+            # during the outage were refused SERVICE_UNAVAILABLE at their first read)
             async def quiet(op: WsOperation, first_messages: bool) -> None:
                 with pytest.raises(TimeoutError):
                     while True:
@@ -406,22 +421,20 @@ async def test_live_subscriptions_wait_out_a_postgresql_outage_and_send_the_stat
                         assert first_messages  # the other import's first message may still come
                         first_messages = False
 
-            ops = (followed, shops, newcomer, one_shop)
+            ops = (followed, shops, newcomer, one_shop, late_tasks, late_shop, late_item, foreign, missing)
             await asyncio.gather(quiet(tasks, True), *(quiet(op, False) for op in ops))
             outage = app.asgi.state.services.database_outage
             waiting = {"syncTaskUpdated", "inventoryItemUpdated", "shopsUpdated", "shopUpdated"}
             await asyncio.to_thread(wait_until, lambda: waiting <= outage.waiting, "every one to wait")
-            # and a subscription begun during the outage is refused as a query would be, its line naming the field
-            # (it said "database unavailable in None")
-            with pytest.raises(OperationError) as refused:
-                async with app.subscribe(TASKS_OF_SHOP, {}, "m1") as late:
-                    await late.next()
-            assert [e["extensions"]["code"] for e in refused.value.payload] == ["SERVICE_UNAVAILABLE"]
-            assert any(
-                "database unavailable in ['syncTaskUpdated']: " in r.getMessage()
+            # while a query is still refused at once, SERVICE_UNAVAILABLE: only subscriptions wait
+            body = await asyncio.to_thread(app.raw_graphql, SHOPS, None, "m1")
+            assert [e["extensions"]["code"] for e in body["errors"]] == ["SERVICE_UNAVAILABLE"]
+            unavailable_in = [
+                r.getMessage()
                 for r in caplog.records
-                if r.name == "shopbridge.graphql"
-            )
+                if r.name == "shopbridge.graphql" and r.getMessage().startswith("database unavailable in ")
+            ]
+            assert [line.split(":")[0] for line in unavailable_in] == ["database unavailable in ['shops']"]
             # when it is back, and a task starts, the item changes and the shop is renamed
             await asyncio.to_thread(own_postgres.resume)
             ready = lambda: httpx.get(f"{app.url}/readyz").status_code == 200  # noqa: E731
@@ -440,6 +453,19 @@ async def test_live_subscriptions_wait_out_a_postgresql_outage_and_send_the_stat
             for op, field in ((shops, "shopsUpdated"), (newcomer, "shopsUpdated"), (one_shop, "shopUpdated")):
                 while (await op.next())[field]["name"] != "After the outage":  # the newcomer's first batch first
                     pass
+            # and the ones begun during the outage have started: the state after it, then its changes
+            while (await late_item.next())["inventoryItemUpdated"]["onHand"] != 7:
+                pass
+            while (await late_tasks.next())["syncTaskUpdated"]["id"] != new["id"]:  # the imports' latest first
+                pass
+            while (await late_shop.next())["shopUpdated"]["name"] != "After the outage":
+                pass
+            # and their refusals are those they get without an outage: m1's shop is none of m2's, NOT_FOUND, as is an
+            # SKU m1 does not have, each at its field
+            for op, field in ((foreign, "shopUpdated"), (missing, "inventoryItemUpdated")):
+                with pytest.raises(OperationError) as refused:
+                    await op.next()
+                assert [(e["extensions"]["code"], e["path"]) for e in refused.value.payload] == [("NOT_FOUND", [field])]
         # and the outage was told in one WARNING line, however many reads retried, and its end in one INFO line
         lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "shopbridge.subscriptions"]
         assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
