@@ -7,7 +7,8 @@
 // open socket); anything else retries with a growing delay (0.5 s to 10 s).
 //
 // The server may also end one operation while the socket stays open (`complete`, after an error or not): a
-// subscription refused at its first read while the database is down (SERVICE_UNAVAILABLE), a bug, a limit. Such an
+// subscription refused by a process behind its migrations (MIGRATIONS_PENDING), a bug, a limit (a database outage
+// no longer ends one: the server waits it out, gql/live_outage.py). Such an
 // operation is subscribed again after a growing delay (0.5 s to 10 s, as the socket), the page's `onReconnect`
 // listeners then re-reading what it shows, and the status says so meanwhile ("paused"), not "Live": before, the page
 // kept saying "Live" while that subscription was dead, until a reload. An end with NOT_FOUND (what it follows is
