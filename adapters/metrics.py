@@ -143,7 +143,8 @@ DELETED_SHOP_LINES_PRUNED = Counter(
 )
 INVENTORY_PUSHES = Counter(
     "shopbridge_inventory_pushes_total",
-    "Product pushes (one Update Inventory each, a warehouse refresh may add one) by outcome: ok, partial, retry, noop.",
+    "Product pushes (one Update Inventory each, a warehouse refresh may add one) by outcome: ok, partial, retry, noop, "
+    "not_on_sale.",
     ["outcome"],
 )
 INVENTORY_PUSH_LAG = Histogram(

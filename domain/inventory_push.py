@@ -404,6 +404,10 @@ class PushAction(StrEnum):
     QUANTITY_REFUSED = "QUANTITY_REFUSED"  # out of TikTok's bounds: recorded; the same value would be refused again
     EXCLUDE = "EXCLUDE"  # never writable here (global product, shared stock, combo, permissions): link EXCLUDED
     PRODUCT_GONE = "PRODUCT_GONE"  # product or SKU gone / not live: recorded; the product refresh relinks it
+    # The product is not on sale (12052901 its status does not allow it; 12052048 not in the shop: DELETED, or gone):
+    # the push reads the product again (live-sync.md sec. 1.1's table: "re-fetch product, relink") and, once stored
+    # in a status other than ACTIVATE, leaves its row dirty with no push error (`domain.services.inventory_push`)
+    NOT_ON_SALE = "NOT_ON_SALE"
     REQUEST_BUG = "REQUEST_BUG"  # our request is wrong: recorded, not retried
 
 
@@ -411,10 +415,8 @@ _ACTIONS: dict[int, PushAction] = {
     **dict.fromkeys((12019022, 12019028, 12052037, 12052097, 12052530, 12052533), PushAction.REFRESH_WAREHOUSES),
     **dict.fromkeys((12019024, 12052055), PushAction.QUANTITY_REFUSED),
     **dict.fromkeys((12052141, 12052921, 12052850, 12052849, 12052094, 12052160), PushAction.EXCLUDE),
-    **dict.fromkeys(
-        (12052031, 12052032, 12052260, 12052556, 12052036, 12052048, 12052901, 12052308, 12052371),
-        PushAction.PRODUCT_GONE,
-    ),
+    **dict.fromkeys((12052031, 12052032, 12052260, 12052556, 12052036, 12052308, 12052371), PushAction.PRODUCT_GONE),
+    **dict.fromkeys((12052048, 12052901), PushAction.NOT_ON_SALE),
     **dict.fromkeys((12052553, 12052902, 12052050), PushAction.REQUEST_BUG),
     # Retrying can help: TikTok's internal error, a promotion lock that ends, a warehouse or seller state that
     # the seller fixes in Seller Center.
@@ -485,6 +487,9 @@ class ProductPushOutcome:
     holds_moved: set[str] = field(default_factory=set)
     # sku_id -> the intent of a call that failed without TikTok refusing it, marked `failed`, kept on the link
     doubtful: dict[str, PushIntent] = field(default_factory=dict)
+    # SKUs of a call TikTok refused as a whole without changing anything (the product not on sale): their intents
+    # are cleared, and nothing else of the links is recorded (no push error: `PushAction.NOT_ON_SALE`)
+    withdrawn: set[str] = field(default_factory=set)
 
     @property
     def excluded(self) -> dict[str, SkuPushError]:

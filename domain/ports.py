@@ -376,6 +376,13 @@ class InventoryPushRepository(Protocol):
         a read, no lock."""
         ...
 
+    async def leave_claim(self, claim: OutboxClaim, holder: str) -> bool:
+        """Give the claim back as if it had never been taken: only its lease is cleared (dirty_version,
+        pushed_version, attempts, next_attempt_at and last_error as they were). For a product found not on sale
+        after the claim (Update Inventory's 12052901 / 12052048, its status stored since): its row waits, dirty,
+        as a claim skipping it leaves it. False when `holder` no longer held the row (nothing written)."""
+        ...
+
     async def finish_claim(
         self,
         claim: OutboxClaim,
@@ -687,6 +694,21 @@ RefreshTokens = Callable[[Shop], Awaitable[TokenSet]]
 """TikTok's token refresh for a shop's current pair; `AuthorizationLostError` when the refresh token is refused."""
 
 
+class ProductReadApi(Protocol):
+    """Reading one product of a shop again as a webhook naming it is read (`domain.services.intake.reread_product`):
+    what webhook processing and the push (a product Update Inventory refused as not on sale) ask of its API."""
+
+    async def get_product(self, product_id: str) -> Product | RecordFailure:
+        """Get Product; a product not in the shop raises `RecordNotFoundError` (TikTok's 12052048 and kin)."""
+        ...
+
+    async def search_products_matching(
+        self, search: ProductSearch, *, page_token: str | None, page_size: int = 100
+    ) -> Page[ProductRecord]:
+        """One page of Search Products with `search`'s body filters (tiktok-api.md §7)."""
+        ...
+
+
 class ShopRefreshApi(Protocol):
     """What webhook processing asks of a shop's API: re-fetch the records an event names, register webhooks."""
 
@@ -728,7 +750,14 @@ class InventoryApi(Protocol):
         ...
 
     async def get_product(self, product_id: str) -> Product | RecordFailure:
-        """Get Product (the SKUs' assigned warehouses)."""
+        """Get Product (the SKUs' assigned warehouses; a product's status once Update Inventory refused it as not
+        on sale, 12052901 / 12052048)."""
+        ...
+
+    async def search_products_matching(
+        self, search: ProductSearch, *, page_token: str | None, page_size: int = 100
+    ) -> Page[ProductRecord]:
+        """Search Products (a product Get Product no longer serves after such a refusal: FREEZE, DELETED)."""
         ...
 
     async def warehouses(self) -> list[Warehouse]:

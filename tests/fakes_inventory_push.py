@@ -241,6 +241,17 @@ class FakeInventoryPushRepository:
         row = self._push.outbox.get((claim.shop_id, claim.tiktok_product_id))
         return row is not None and row.claimed_by == holder
 
+    async def leave_claim(self, claim: OutboxClaim, holder: str) -> bool:
+        row = self._push.outbox.get((claim.shop_id, claim.tiktok_product_id))
+        if row is None or row.claimed_by != holder:
+            return False
+
+        def apply() -> None:
+            row.claimed_by, row.claimed_until = None, None
+
+        self._s.ops.append(apply)
+        return True
+
     async def finish_claim(
         self,
         claim: OutboxClaim,
@@ -310,6 +321,9 @@ class FakeInventoryPushRepository:
                     link.updated_at = now
                     if sku_id in outcome.excluded:
                         link.state = "EXCLUDED"
+            for sku_id in outcome.withdrawn:
+                if (link := self._push.links.get((shop_id, sku_id))) is not None:
+                    link.push_intent = None
             for sku_id, intent in outcome.doubtful.items():
                 if (link := self._push.links.get((shop_id, sku_id))) is not None:
                     link.push_intent = intent

@@ -36,6 +36,7 @@ from domain.ports import (
     AuthorizationLostError,
     EventPublisher,
     GatewayError,
+    ProductReadApi,
     RecordNotFoundError,
     ShopRefreshApi,
     ShopRefreshApiFactory,
@@ -330,7 +331,7 @@ async def _fetch_products(
 
     async def fetch(product_id: str) -> None:
         async with gate:
-            await _fetch_product(deps, shop, api, product_id, fetched)
+            await _fetch_product(deps.uow_factory, deps.clock, shop, api, product_id, fetched)
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -361,7 +362,23 @@ def _most_telling(errors: ExceptionGroup) -> Exception:
     return flat[0]
 
 
-async def _fetch_product(deps: IntakeDeps, shop: Shop, api: ShopRefreshApi, product_id: str, fetched: _Fetched) -> None:
+async def reread_product(
+    uow_factory: UnitOfWorkFactory, clock: Clock, shop: Shop, api: ProductReadApi, product_id: str
+) -> ProductRecord | None:
+    """The shop's product `product_id` as TikTok holds it now, read as a webhook naming it reads it (`_fetch_product`:
+    Get Product; for a stored product Get Product no longer serves, FREEZE or DELETED, Search Products, or DELETED
+    when listed nowhere: `domain.unserved_products.settle`), to store as the intake stores it; None when there is
+    nothing to store (TikTok refused or garbled the read, the product was never stored, or it is stored so already).
+    Raises `TikTokUnavailableError` and `AuthorizationLostError` as they come. The push reads a product this way
+    when Update Inventory refuses it as not on sale (`domain.services.inventory_push`)."""
+    fetched = _Fetched()
+    await _fetch_product(uow_factory, clock, shop, api, product_id, fetched)
+    return fetched.products[0] if fetched.products else None
+
+
+async def _fetch_product(
+    uow_factory: UnitOfWorkFactory, clock: Clock, shop: Shop, api: ProductReadApi, product_id: str, fetched: _Fetched
+) -> None:
     """One Get Product call. Rule, as for orders: a product TikTok says it does not have (12052048 and kin,
     `RecordNotFoundError`) is PRODUCT_NOT_FOUND, unless the shop has it stored: then Search Products says what
     TikTok holds (`_confirm_unserved`); any other refusal is TIKTOK_ERROR with TikTok's words."""
@@ -370,7 +387,7 @@ async def _fetch_product(deps: IntakeDeps, shop: Shop, api: ShopRefreshApi, prod
     except (TikTokUnavailableError, AuthorizationLostError):
         raise
     except RecordNotFoundError as exc:  # the product is not (or no longer) in this shop, or FREEZE / DELETED
-        await _confirm_unserved(deps, shop, api, product_id, exc, fetched)
+        await _confirm_unserved(uow_factory, clock, shop, api, product_id, exc, fetched)
         return
     except GatewayError as exc:  # TikTok refused the call, not the product
         fetched.failures[f"product:{product_id}"] = (EventError.TIKTOK_ERROR, str(exc))
@@ -386,8 +403,8 @@ class _Inconclusive(Exception):
 
 
 async def _confirm_unserved(
-    deps: IntakeDeps, shop: Shop, api: ShopRefreshApi, product_id: str, not_found: RecordNotFoundError,
-    fetched: _Fetched,
+    uow_factory: UnitOfWorkFactory, clock: Clock, shop: Shop, api: ProductReadApi, product_id: str,
+    not_found: RecordNotFoundError, fetched: _Fetched,
 ) -> None:  # fmt: skip
     """A product Get Product calls not found. Never stored for the shop: PRODUCT_NOT_FOUND, as before (nothing to
     correct). Stored: TikTok leaves FREEZE and DELETED products out of Get Product (tiktok-api.md §7), so Search
@@ -396,7 +413,7 @@ async def _confirm_unserved(
     was applied. A search TikTok refuses is TIKTOK_ERROR, one it answers unreadably UNREADABLE_RECORD, and one
     too long to read through PRODUCT_NOT_FOUND with that reason (the next product poll settles it)."""
     key = f"product:{product_id}"
-    async with deps.uow_factory() as uow:
+    async with uow_factory() as uow:
         known = await uow.catalog.known_product(shop.id, product_id)
     if known is None:
         fetched.failures[key] = (EventError.PRODUCT_NOT_FOUND, str(not_found))
@@ -415,13 +432,13 @@ async def _confirm_unserved(
     if isinstance(found, RecordFailure):
         fetched.failures[key] = (EventError.UNREADABLE_RECORD, found.reason)
         return
-    settled = settle(known, found, deps.clock.now())
+    settled = settle(known, found, clock.now())
     if settled.record is not None:
         fetched.products.append(settled.record)
     fetched.applied[key] = settled.message
 
 
-async def _search_listing(api: ShopRefreshApi, known: KnownProduct) -> ProductRecord | RecordFailure | None:
+async def _search_listing(api: ProductReadApi, known: KnownProduct) -> ProductRecord | RecordFailure | None:
     """The product as the first confirming search that lists it lists it (its record, or TikTok's unreadable
     one); None when none does. `_Inconclusive` when a search has more pages than it reads."""
     for search in confirming_searches(known):

@@ -49,14 +49,18 @@ from domain.ports import (
     GatewayError,
     InventoryApi,
     InventoryApiFactory,
+    PoolChange,
     TikTokUnavailableError,
     UnitOfWork,
     UnitOfWorkFactory,
+    traced,
 )
+from domain.services.intake import reread_product
 from domain.services.inventory import signal_items
 from domain.services.shop_tokens import StoredShopTokens, revoke_refused_authorization
 from domain.shops import Shop, ShopStatus
 from domain.stock_levels import InventoryUpdateResult, SkuStock
+from domain.stored import ACTIVE_PRODUCT_STATUS
 
 log = logging.getLogger(__name__)
 
@@ -606,6 +610,20 @@ async def _push_product(
             # Every link when no call was answered (the product's own refusal); else the SKUs of the refused call
             refused = [link for link in links if not answered or link.sku_id in unanswered]
             outcome.failed = {link.sku_id: SkuPushError(code, str(exc)) for link in refused}
+            if not answered and push_action(code) is PushAction.NOT_ON_SALE:
+                # The product left sale after the claim (its status was stored ACTIVATE): a fact, not a failed push
+                try:
+                    if await _left_not_on_sale(deps, api, shop, claim, set(unanswered) | set(outcome.failed)):
+                        deps.metrics.push_sent("not_on_sale")
+                        return calls
+                except TikTokUnavailableError as unavailable:  # its status unread: no error shown, tried again
+                    outcome.failed, outcome.retry, outcome.withdrawn = {}, True, set(unanswered)
+                    outcome.error = f"{outcome.error}; Get Product, to read its status: {unavailable}"
+                except AuthorizationLostError as lost_now:
+                    lost = ProductPushOutcome(retry=True, error=f"authorization lost: {lost_now}")
+                    lost.withdrawn = set(unanswered)
+                    await _finish(deps, claim, lost)
+                    raise
         else:
             outcome.doubtful = _doubted(unanswered)
     await _finish(deps, claim, outcome)
@@ -613,6 +631,64 @@ async def _push_product(
     if not outcome.retry and claim.dirty_since is not None and calls:
         deps.metrics.push_lag(max(0.0, deps.clock.now().timestamp() - claim.dirty_since))
     return calls
+
+
+async def _left_not_on_sale(
+    deps: PushDeps, api: InventoryApi, shop: Shop, claim: OutboxClaim, refused: Collection[str]
+) -> bool:
+    """After Update Inventory refused the claimed product as a whole as not on sale (`PushAction.NOT_ON_SALE`:
+    12052901, its status does not allow it; 12052048, not in the shop), with its status stored ACTIVATE (a claim takes
+    no other: the seller deactivated it, or TikTok froze or deleted it, after the claim, or before a webhook or poll
+    told us): read the product again and store it as a webhook naming it would (`intake.reread_product`: Get Product,
+    Search Products for one it no longer serves; live-sync.md sec. 1.1's table: "re-fetch product, relink"), then,
+    stored in another status, give the claim back untouched (`leave_claim`): its row waits, dirty, as a claim skipping
+    it would leave it (`inventory_push._ON_SALE`), with no push error shown, until the product is stored ACTIVATE
+    again (`outbox.waiting_on_sale` enqueues the shop's push then). The refused call's intents (`refused`, Shopbridge
+    SKU ids) are cleared: TikTok kept what it had. One transaction after the read, as a webhook's batch stores it.
+
+    Re-read rather than marked: the refusal does not say the status (12052901 covers a draft, a review, a
+    deactivation, a freeze; 12052048 a deletion or a product gone), and TikTok may have put the product back on sale
+    since. True: left so. False: still stored ACTIVATE (TikTok serves it ACTIVATE, a version older than the stored one,
+    or could not be read): the caller records the refusal as a push error, as before. Raises what Get Product raises
+    (`TikTokUnavailableError`, `AuthorizationLostError`)."""
+    record = await reread_product(deps.uow_factory, deps.clock, shop, api, claim.tiktok_product_id)
+    async with deps.uow_factory() as uow:
+        if await uow.shops.get(shop.id) is None:  # the shop first, as a shop's delete takes it
+            return True  # deleted meanwhile: its links and outbox went with it
+        change = PoolChange()
+        if record is not None:  # the catalog's writers' turn first, then the pool's (`intake.store_fetched`)
+            await uow.catalog.upsert_products(shop.id, [record])
+            read_at = {record.tiktok_product_id: record.stock_read_at} if record.stock_read_at is not None else {}
+            change = await uow.inventory.auto_link(shop.id, [record.tiktok_product_id], read_at)
+        known = await uow.catalog.known_product(shop.id, claim.tiktok_product_id)
+        on_sale = known is None or known.status == ACTIVE_PRODUCT_STATUS
+        if not on_sale and await uow.inventory_push.holds_claim(claim, deps.holder):
+            await uow.inventory_push.record_link_results(
+                claim.shop_id, ProductPushOutcome(withdrawn=set(refused)), deps.clock.now()
+            )
+            await uow.inventory_push.leave_claim(claim, deps.holder)
+        uow.after_commit(functools.partial(_after_reread, deps, shop.merchant_id, change))
+        await uow.commit()
+    if not on_sale:
+        log.info(
+            "inventory push of shop %s: TikTok refused product %s as not on sale; stored %s, its push waits until it "
+            "is ACTIVATE again",
+            shop.id, claim.tiktok_product_id, known.status if known is not None else "?",
+        )  # fmt: skip
+    return not on_sale
+
+
+async def _after_reread(deps: PushDeps, merchant_id: str, change: PoolChange) -> None:
+    """After the commit of a product read again (`_left_not_on_sale`): the pushes its links' change made due (a
+    DELETED product's links DROPPED move their items), and its items' signals, as `inventory.after_pool_change`."""
+    if deps.enqueue_push is not None:
+        for shop_id in sorted(change.push_shop_ids):
+            try:
+                await deps.enqueue_push(shop_id)
+            except Exception as exc:  # the outbox row stays dirty: the scheduler's tick sends it later
+                log.warning("could not enqueue the inventory push of shop %s: %s", shop_id, exc, exc_info=traced(exc))
+    if deps.events is not None and change.item_ids:
+        await signal_items(deps.events, change.merchant_id or merchant_id, change.item_ids)
 
 
 def fence_base(

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from domain.clock import SystemClock
 from domain.inventory_push import InventoryPolicy, push_backoff
 from domain.ports import UpsertCounts
+from domain.services.intake import store_fetched
 from domain.services.inventory_push import push_shop
 from domain.services.inventory_reconcile import inventory_tick, reconcile_shop
 from domain.shops import Shop
@@ -22,7 +23,7 @@ from gql.container import Services
 from gql.context import Context
 from gql.schema import schema
 from gql.types import global_id
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeTaskQueue
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
@@ -603,3 +604,63 @@ async def test_a_shop_deleted_while_its_push_is_in_flight_ends_the_push_quietly(
     async with world.db.read_sessionmaker() as session:
         left = (await session.execute(text("SELECT count(*) FROM inventory_push_outbox"))).scalar_one()
     assert left == 0
+
+
+UPDATE_INVENTORY = "/product/202309/products/{product_id}/inventory/update"
+
+
+async def stored_status(world: PushWorld, shop: Shop, product_id: str) -> str:
+    async with world.db.read_sessionmaker() as session:
+        query = text("SELECT status FROM products WHERE shop_id = :s AND tiktok_product_id = :p")
+        return str((await session.execute(query, {"s": shop.id, "p": product_id})).scalar_one())
+
+
+async def test_a_product_deactivated_after_its_claim_waits_dirty_with_no_push_error(world: PushWorld) -> None:
+    """Rule (live-sync.md sec. 1.1: Update Inventory wants the product ACTIVATE, 12052901 else; its table: "re-fetch
+    product"): a product the seller deactivates between a push's claim and its call is refused once, and the push
+    takes that as the product's status, not as a failed push: the product read again (Get Product) and stored
+    SELLER_DEACTIVATED, its row left dirty exactly as a claim skipping it leaves it, no push error on its links;
+    once it is stored ACTIVATE again its push is enqueued and lands. Before, the links showed 12052901 until the next
+    push, and the row passed for pushed (the pool's value never sent once the product was back on sale)."""
+    # given a pooled product on sale, pushed (8 a SKU), then its stock lowered by one (a push due)
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=8)
+    first = next(iter(items))
+    await change_stock(world, items[first], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps(fence=True))
+    await change_stock(world, items[first], -1, [(shop.id, product["id"])])
+    waiting = await outbox_row(world.db, shop, product["id"])
+    # and its push claimed, its Update Inventory held at TikTok
+    world.sandbox.hold(UPDATE_INVENTORY)
+    pushing = asyncio.create_task(push_shop(shop.id, world.deps(fence=True)))
+    await until(lambda: world.sandbox.control("GET", "/hold")["waiting"] == 1, what="the update held at TikTok")
+
+    # when the seller deactivates the product in Seller Center meanwhile, and TikTok then answers the update
+    world.sandbox.control("POST", f"/products/{product['id']}", {"status": "SELLER_DEACTIVATED"})
+    world.sandbox.hold()
+    await asyncio.wait_for(pushing, timeout=DEADLINE_SECONDS)
+
+    # then the product is stored as TikTok has it now, and TikTok kept its stock
+    assert await stored_status(world, shop, product["id"]) == "SELLER_DEACTIVATED"
+    assert sum(tiktok_stock(world.sandbox, shop)[first].values()) == 8
+    # and no push error is shown: the links keep their last push, no intent is left in flight
+    for sku_id in sku_ids.values():
+        row = await link_row(world.db, sku_id)
+        assert (row["push_error_code"], row["pushed_quantity"], row["push_intent"]) == (None, 8, None), row
+    # and the row waits, dirty, exactly as before the claim (no attempt counted, no error, due as it was)
+    left = await outbox_row(world.db, shop, product["id"])
+    assert left == waiting, (left, waiting)
+    assert (await push_shop(shop.id, world.deps(fence=True))).calls == 0
+
+    # when the seller activates it again and the product is stored ACTIVATE (as a webhook's or a poll's read does)
+    world.sandbox.control("POST", f"/products/{product['id']}", {"status": "ACTIVATE"})
+    queue = FakeTaskQueue()
+    listed = [p for p in await read_products(world, shop) if p.tiktok_product_id == product["id"]]
+    async with world.uows() as uow:
+        await store_fetched(uow, queue, None, shop.id, [], listed)
+        await uow.commit()
+    # then its push is enqueued at once, and lands the pool's value (7)
+    assert queue.inventory_pushes == [shop.id]
+    assert (await push_shop(shop.id, world.deps(fence=True))).calls == 1
+    assert sum(tiktok_stock(world.sandbox, shop)[first].values()) == 7
+    assert (await link_row(world.db, sku_ids[first]))["push_error_code"] is None

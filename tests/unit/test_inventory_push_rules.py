@@ -85,6 +85,8 @@ def test_every_warehouse_of_a_sku_is_sent_and_the_target_lands_once() -> None:
         (12052141, PushAction.EXCLUDE),  # global product
         (12052921, PushAction.EXCLUDE),
         (12052556, PushAction.PRODUCT_GONE),
+        (12052901, PushAction.NOT_ON_SALE),  # product status does not allow it: re-read, waits dirty
+        (12052048, PushAction.NOT_ON_SALE),  # product not in the shop (DELETED or gone): re-read
         (12052553, PushAction.REQUEST_BUG),
         (99999999, PushAction.RETRY),  # unknown: it may pass later
     ],

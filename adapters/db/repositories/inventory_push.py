@@ -178,6 +178,18 @@ class SqlInventoryPushRepository(LinkPushState):
         )
         return (await self._session.execute(query)).first() is not None
 
+    async def leave_claim(self, claim: OutboxClaim, holder: str) -> bool:
+        result = await self._session.execute(
+            update(inventory_push_outbox)
+            .where(
+                _outbox.shop_id == claim.shop_id,
+                _outbox.tiktok_product_id == claim.tiktok_product_id,
+                _outbox.claimed_by == holder,
+            )
+            .values(claimed_by=None, claimed_until=None)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     async def finish_claim(
         self,
         claim: OutboxClaim,

@@ -219,6 +219,10 @@ class LinkPushState:
             await self._session.execute(
                 update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**values)
             )
+        for sku_id in sorted(outcome.withdrawn):  # refused as a whole: TikTok kept what it had, nothing to show
+            await self._session.execute(
+                update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(push_intent=None)
+            )
         for sku_id, intent in outcome.doubtful.items():
             await self._session.execute(
                 update(sku_links)
