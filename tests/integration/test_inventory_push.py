@@ -418,6 +418,48 @@ async def test_reconcile_finds_a_seller_center_edit_and_repairs_it(world: PushWo
     assert (await link_row(world.db, sku_ids[edited]))["drift_count"] == 1
 
 
+async def test_reconcile_reads_no_sku_of_a_product_tiktok_does_not_sell(world: PushWorld) -> None:
+    """Rule (live-sync.md sec. 1.1: TikTok takes no stock for a product not ACTIVATE; README, "A product TikTok does
+    not sell is not pushed"): the reconcile leaves out the clean links of a product stored in another status, as the
+    push does: what TikTok shows there is no drift Shopbridge could repair (its push waits), and a shop whose only
+    links are such is not sent a reconcile at all. Before, the reconcile read them, counted a Seller Center edit as
+    drift, marked the product dirty and enqueued a push that could not go out, at every reconcile interval."""
+    # given a pooled product pushed (8 a SKU) and reconciled clean
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=8)
+    edited = next(iter(items))
+    await change_stock(world, items[edited], 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps())
+    pushes: list[str] = []
+
+    async def enqueue_push(shop_id: str) -> None:
+        pushes.append(shop_id)
+
+    assert (await reconcile_shop(shop.id, world.deps(), enqueue_push)).observed == len(items)
+    # when the seller deactivates the product, stored so (as a webhook or a poll stores it), then sets one of its
+    # SKUs to 99 in Seller Center
+    world.sandbox.control("POST", f"/products/{product['id']}", {"status": "SELLER_DEACTIVATED"})
+    await upsert_products(world, shop, await read_products(world, shop))
+    world.sandbox.control("POST", f"/products/{product['id']}", {"skus": [{"id": edited, "quantity": 99}]})
+    report = await reconcile_shop(shop.id, world.deps(), enqueue_push)
+
+    # then the reconcile read none of its SKUs: no search, no drift, nothing marked or enqueued
+    assert (report.observed, report.searches, report.drifted, pushes) == (0, 0, [], [])
+    link_after = await link_row(world.db, sku_ids[edited])
+    assert (link_after["drift_count"], link_after["observed_quantity"]) == (0, 8)
+    row = await outbox_row(world.db, shop, product["id"])
+    assert row["dirty_version"] == row["pushed_version"]
+    # and the scheduler's tick sends the shop no reconcile (its only links are the product's), however long ago the
+    # last one was
+    reconciles: list[str] = []
+
+    async def enqueue_reconcile(shop_id: str) -> None:
+        reconciles.append(shop_id)
+
+    tick = await inventory_tick(world.deps(), enqueue_push, enqueue_reconcile, timedelta(0), {})
+    assert (tick.reconciles, reconciles) == ([], [])
+
+
 async def test_the_inventory_tick_re_enqueues_stranded_pushes_and_due_reconciles(world: PushWorld) -> None:
     # given a dirty product whose push message was lost, and a shop never reconciled
     shop = await imported_shop(world)

@@ -13,23 +13,21 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, func, or_, select, update
+from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.crypto import TokenCipher
 from adapters.db.repositories.inventory.outbox import mark_push_dirty
-from adapters.db.repositories.inventory_push_links import LinkPushState
+from adapters.db.repositories.inventory_push_links import LinkPushState, on_sale
 from adapters.db.repositories.shops import authorization_holds
 from adapters.db.tables import (
     inventory_push_outbox,
-    products,
     shop_inventory_policies,
     shops,
     sku_links,
 )
 from domain.inventory_push import InventoryPolicy, OutboxClaim
-from domain.stored import ACTIVE_PRODUCT_STATUS
 
 _outbox = inventory_push_outbox.c
 _links = sku_links.c
@@ -39,15 +37,8 @@ LINKED = "LINKED"
 # product (12052901, DELETED 12052048; live-sync.md §1.1), so a push would only fail and show a push error. The row
 # stays dirty and the links as they are (LINKED, their fence's baseline untouched: README, "A link's first push is
 # fenced"); once the product is stored ACTIVATE again the row is due (`auto_link_products` enqueues the shop's push).
-# A row of a product not stored (none is: links come from stored SKUs) stays due. One probe of the products' unique
-# (shop_id, tiktok_product_id) index per row.
-_ON_SALE = ~exists(
-    select(products.c.id).where(
-        products.c.shop_id == _outbox.shop_id,
-        products.c.tiktok_product_id == _outbox.tiktok_product_id,
-        products.c.status != ACTIVE_PRODUCT_STATUS,
-    )
-)
+# A row of a product not stored (none is: links come from stored SKUs) stays due (`on_sale`).
+_ON_SALE = on_sale(_outbox.shop_id, _outbox.tiktok_product_id)
 
 
 class SqlInventoryPushRepository(LinkPushState):
@@ -293,6 +284,7 @@ class SqlInventoryPushRepository(LinkPushState):
             .where(
                 _links.state == LINKED,
                 _links.inventory_item_id.is_not(None),
+                on_sale(_links.shop_id, _links.tiktok_product_id),  # as `reconcile_candidates`: nothing to read there
                 authorization_holds(now),
                 or_(policies.push_enabled.is_(None), policies.push_enabled.is_(True)),
             )

@@ -9,13 +9,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, literal, not_, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, literal, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.tables import (
     inventory_items,
     inventory_push_outbox,
     order_line_stock,
+    products,
     sku_ledger_units,
     sku_links,
     skus,
@@ -23,6 +24,7 @@ from adapters.db.tables import (
 )
 from domain.inventory.links import DROPPED, HOLDS_ON_ITS_ITEM, LEFT_BY_IMPORT, LinkSource
 from domain.inventory_push import LinkedSku, ProductPushOutcome, PushIntent
+from domain.stored import ACTIVE_PRODUCT_STATUS
 
 _outbox = inventory_push_outbox.c
 _links = sku_links.c
@@ -31,6 +33,25 @@ LINKED = "LINKED"
 EXCLUDED = "EXCLUDED"
 AUTO = LinkSource.AUTO.value
 HOLDS_ON, LEFT_BY = sorted(HOLDS_ON_ITS_ITEM), sorted(LEFT_BY_IMPORT)  # `holds_for`'s states, in a stable order
+
+
+def on_sale(shop_id: Any, tiktok_product_id: Any) -> Any:
+    """Whether the shop's product (columns of the row at hand) is on sale at TikTok as stored: no product of it is
+    stored in any status but ACTIVATE (a draft, in review, failed review, deactivated by the seller or by TikTok,
+    frozen, deleted: `domain.stored.ACTIVE_PRODUCT_STATUS`). Update Inventory refuses the others (12052901, DELETED
+    12052048; live-sync.md sec. 1.1): no push claims their outbox rows (`inventory_push._ON_SALE`), and the reconcile
+    reads none of their links (`reconcile_candidates`, `shops_to_reconcile`): what TikTok shows there is no drift of
+    a value Shopbridge may write. A product not stored (none is: links come from stored SKUs) counts as on sale. One
+    probe of the products' unique (shop_id, tiktok_product_id) index per row."""
+    return ~exists(
+        select(products.c.id).where(
+            products.c.shop_id == shop_id,
+            products.c.tiktok_product_id == tiktok_product_id,
+            products.c.status != ACTIVE_PRODUCT_STATUS,
+        )
+    )
+
+
 # Product ids per SELECT of `linked_skus_of`: each is a bound parameter, and with the shop and state the statement
 # stays under SQLite's oldest limit (999; 32,766 since 3.32) and asyncpg's (32,767). A fenced push round claims up
 # to 600 products (`PushDeps.fence_batch`): one statement.
@@ -80,7 +101,11 @@ class LinkPushState:
             or_(and_(_outbox.dirty_version > _outbox.pushed_version, not_(scheduled)), _outbox.claimed_until > now),
         )
         return await self._linked(
-            _links.shop_id == shop_id, _links.tiktok_product_id.not_in(pending), counted=False, holds_since=holds_since
+            _links.shop_id == shop_id,
+            _links.tiktok_product_id.not_in(pending),
+            on_sale(_links.shop_id, _links.tiktok_product_id),  # TikTok refuses the others' stock: nothing to repair
+            counted=False,
+            holds_since=holds_since,
         )
 
     async def _linked(self, *where: Any, counted: bool = True, holds_since: datetime | None = None) -> list[LinkedSku]:
