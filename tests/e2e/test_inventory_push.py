@@ -8,8 +8,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
@@ -395,7 +393,6 @@ OUTBOX_CLAIM = "SELECT claimed_by FROM inventory_push_outbox WHERE tiktok_produc
 STORED_STATUS = "SELECT status FROM products WHERE tiktok_product_id = :p"
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the outbox's SQL is the same on both
 def test_a_product_tiktok_does_not_sell_is_not_pushed_until_it_is_activate_again(
     app_factory: Callable[..., ShopbridgeServer],
 ) -> None:
