@@ -662,8 +662,9 @@ async def test_a_product_deactivated_after_its_claim_waits_dirty_with_no_push_er
     product"): a product the seller deactivates between a push's claim and its call is refused once, and the push
     takes that as the product's status, not as a failed push: the product read again (Get Product) and stored
     SELLER_DEACTIVATED, its row left dirty exactly as a claim skipping it leaves it, no push error on its links;
-    once it is stored ACTIVATE again its push is enqueued and lands. Before, the links showed 12052901 until the next
-    push, and the row passed for pushed (the pool's value never sent once the product was back on sale)."""
+    once it is stored ACTIVATE again its push is enqueued and lands. A product deleted so (12052048) is stored DELETED
+    alike. Before, the links showed 12052901 until the next push, and the row passed for pushed (the pool's value
+    never sent once the product was back on sale)."""
     # given a pooled product on sale, pushed (8 a SKU), then its stock lowered by one (a push due)
     shop = await imported_shop(world)
     product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=8)
@@ -706,3 +707,20 @@ async def test_a_product_deactivated_after_its_claim_waits_dirty_with_no_push_er
     assert (await push_shop(shop.id, world.deps(fence=True))).calls == 1
     assert sum(tiktok_stock(world.sandbox, shop)[first].values()) == 7
     assert (await link_row(world.db, sku_ids[first]))["push_error_code"] is None
+
+    # when its stock is lowered again, and the seller deletes the product while that push is held at TikTok
+    await change_stock(world, items[first], -1, [(shop.id, product["id"])])
+    waiting = await outbox_row(world.db, shop, product["id"])
+    world.sandbox.hold(UPDATE_INVENTORY)
+    pushing = asyncio.create_task(push_shop(shop.id, world.deps(fence=True)))
+    await until(lambda: world.sandbox.control("GET", "/hold")["waiting"] == 1, what="the second update held")
+    world.sandbox.control("POST", f"/products/{product['id']}", {"status": "DELETED"})
+    world.sandbox.hold()
+    await asyncio.wait_for(pushing, timeout=DEADLINE_SECONDS)
+    # then TikTok's 12052048 and Get Product's "not found" are settled by Search Products (tiktok-api.md sec. 7): the
+    # product is stored DELETED, its links leave the pool (DROPPED) with no push error, its row left as it was
+    assert await stored_status(world, shop, product["id"]) == "DELETED"
+    for sku_id in sku_ids.values():
+        row = await link_row(world.db, sku_id)
+        assert (row["state"], row["push_error_code"], row["push_intent"]) == ("DROPPED", None, None), row
+    assert await outbox_row(world.db, shop, product["id"]) == waiting
