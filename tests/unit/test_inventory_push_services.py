@@ -257,6 +257,33 @@ async def test_a_whole_update_refused_is_recorded_and_retried_only_if_its_code_m
     assert (link.push_error_code, link.push_error_message) == (failed, "product gone" if failed else None)
 
 
+async def test_a_refusal_as_not_on_sale_whose_product_cannot_be_read_is_retried_with_no_push_error(
+    world: World,
+) -> None:
+    """Rule (README, "A product TikTok does not sell is not pushed"): TikTok's 12052901 sends the push to read the
+    product again; when Get Product is unavailable, the status is unknown: no push error is shown (the product is
+    likely off sale), the row is retried after its backoff, and the note says why."""
+    # given a dirty product TikTok refuses as not on sale, and Get Product down once that refusal came
+    link = world.link("a", "p1", 5)
+    row = world.dirty("p1")
+    not_on_sale = GatewayRefusedError("product status does not allow it")
+    not_on_sale.code = 12052901  # type: ignore[attr-defined]
+    world.api.error = not_on_sale
+
+    async def down_when_read_again() -> None:
+        if world.api.product_calls:
+            world.api.error = TikTokUnavailableError("timed out")
+
+    world.api.during_call = down_when_read_again
+    # when the shop is pushed
+    await world.push()
+    # then the product was read again, no push error is shown, and the row is retried after its backoff
+    assert world.api.product_calls == ["p1"] and link.push_error_code is None
+    assert (row.pushed_version, row.attempts, row.next_attempt_at) == (0, 1, NOW + push_backoff(1))
+    assert row.last_error is not None and "Get Product, to read its status: timed out" in row.last_error
+    assert world.metrics.sent == ["retry"]
+
+
 async def test_several_warehouses_put_the_target_on_the_default_sales_warehouse_read_once(world: World) -> None:
     world.link("a", "p1", 5, "w1", "w2", "w3")
     world.dirty("p1")
