@@ -52,7 +52,9 @@ class InventorySubscription:
         "BAD_USER_INPUT; sku is the merchant SKU, at most 255 characters, else BAD_USER_INPUT): that item, first as "
         "it is (NOT_FOUND when the merchant has no such item), ending with "
         "NOT_FOUND once it is deleted (with the shop whose SKUs alone it held). With neither: "
-        "every item of the merchant as it changes. Coalesced: the latest state wins."
+        "every item of the merchant as it changes, except that a commit changing more than 100 items (an import's "
+        "batch) announces the first 100 only: a list of every item reads its page again after an import. Coalesced: "
+        "the latest state wins."
     )
     async def inventory_item_updated(
         self, info: Info, inventory_item_id: strawberry.ID | None = None, sku: str | None = None
