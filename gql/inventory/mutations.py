@@ -27,7 +27,8 @@ class InventoryItemCreateInput:
     sku: str = strawberry.field(
         description="The merchant SKU: trimmed, 1 to 255 characters, something visible, no control characters (tab, "
         "line break, bidi override), no invisible character but the plain space (U+200B, U+00A0, U+2800 ...), "
-        "unique per merchant."
+        "unique per merchant as written, in NFC: case and width count (`SB-1`, `sb-1` and its full-width form are "
+        "three items), as a shop's seller SKU links by exact match; `inventoryItems(query:)` finds all three."
     )
     on_hand: int = strawberry.field(default=0, description="Units held now (0 to 1,000,000,000).")
     safety_stock: int = strawberry.field(default=0, description="Units kept back from every shop.")
