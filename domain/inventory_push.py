@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.catalog import WarehouseStock
-from domain.errors import DomainError, ErrorCode
+from domain.errors import ErrorCode, ValidationError, ValidationErrors
 
 MAX_PUSH_QUANTITY = 99_999  # Update Inventory's documented maximum (live-sync.md sec. 1.1: clamp by default)
 # How long the fence holds back units sold unseen when no setting says (`PushDeps.hold_horizon`; the worker's is two
@@ -34,22 +34,33 @@ class InventoryPolicy:
     out_of_stock_threshold: int = 0
 
     def __post_init__(self) -> None:
+        """Every field is checked and every refusal told at once (`ValidationErrors`, as `shopAuthorizationStart`
+        does: a form marks each field in one answer); one alone is raised as itself."""
+        problems: list[ValidationError] = []
         if not 1 <= self.share_percent <= 100:
-            raise DomainError(
-                ErrorCode.INVALID_SHARE_PERCENT, "sharePercent must be between 1 and 100.", ("sharePercent",)
+            problems.append(
+                ValidationError(
+                    ErrorCode.INVALID_SHARE_PERCENT, "sharePercent must be between 1 and 100.", ("sharePercent",)
+                )
             )
         if self.max_quantity is not None and not 0 <= self.max_quantity <= MAX_PUSH_QUANTITY:
-            raise DomainError(
-                ErrorCode.INVALID_MAX_QUANTITY,
-                f"maxQuantity must be between 0 and {MAX_PUSH_QUANTITY}, or null for no maximum.",
-                ("maxQuantity",),
+            problems.append(
+                ValidationError(
+                    ErrorCode.INVALID_MAX_QUANTITY,
+                    f"maxQuantity must be between 0 and {MAX_PUSH_QUANTITY}, or null for no maximum.",
+                    ("maxQuantity",),
+                )
             )
         if not 0 <= self.out_of_stock_threshold <= 10**9:
-            raise DomainError(
-                ErrorCode.INVALID_OUT_OF_STOCK_THRESHOLD,
-                "outOfStockThreshold must be between 0 and 1000000000.",
-                ("outOfStockThreshold",),
+            problems.append(
+                ValidationError(
+                    ErrorCode.INVALID_OUT_OF_STOCK_THRESHOLD,
+                    "outOfStockThreshold must be between 0 and 1000000000.",
+                    ("outOfStockThreshold",),
+                )
             )
+        if problems:
+            raise ValidationErrors.of(problems)
 
     def target(self, available: int) -> int:
         """The quantity to show for an item with `available` units (negative: oversold): 0 at or below the

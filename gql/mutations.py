@@ -15,7 +15,7 @@ from domain.sync import SyncTaskFinishedError
 from gql import mappers
 from gql import types as t
 from gql.context import Info
-from gql.errors import user_error, user_errors
+from gql.errors import user_errors
 from gql.ids import internal_id
 from gql.inputs import aware, bounded
 
@@ -55,7 +55,7 @@ class ShopAuthorizationStartPayload:
 def _too_many_authorizations(exc: TooManyAuthorizationsError) -> ShopAuthorizationStartPayload:
     """The refusal of a (re-)authorization start past SHOPBRIDGE_MAX_AUTHORIZATION_STARTS, with its `retryAt`."""
     return ShopAuthorizationStartPayload(
-        authorization_url=None, expires_at=None, user_errors=[user_error(exc)], retry_at=exc.retry_at
+        authorization_url=None, expires_at=None, user_errors=user_errors(exc), retry_at=exc.retry_at
     )
 
 
@@ -200,7 +200,7 @@ class Mutation:
             )
         except DomainError as exc:
             return ShopAuthorizationCompletePayload(
-                shop=None, reauthorized=None, already_connected=None, previous_name=None, user_errors=[user_error(exc)]
+                shop=None, reauthorized=None, already_connected=None, previous_name=None, user_errors=user_errors(exc)
             )
         return ShopAuthorizationCompletePayload(
             shop=mappers.shop(outcome.shop, s.clock.now()),
@@ -227,7 +227,7 @@ class Mutation:
         except TooManyAuthorizationsError as exc:
             return _too_many_authorizations(exc)
         except DomainError as exc:
-            return ShopAuthorizationStartPayload(authorization_url=None, expires_at=None, user_errors=[user_error(exc)])
+            return ShopAuthorizationStartPayload(authorization_url=None, expires_at=None, user_errors=user_errors(exc))
         return ShopAuthorizationStartPayload(
             authorization_url=started.authorization_url, expires_at=started.expires_at, user_errors=[]
         )
@@ -241,7 +241,7 @@ class Mutation:
                 s.uow_factory, info.context.require_merchant(), shop_id, input.name, s.events
             )
         except DomainError as exc:
-            return ShopRenamePayload(shop=None, user_errors=[user_error(exc)])
+            return ShopRenamePayload(shop=None, user_errors=user_errors(exc))
         return ShopRenamePayload(shop=mappers.shop(shop, s.clock.now()), user_errors=[])
 
     @strawberry.mutation(
@@ -258,7 +258,7 @@ class Mutation:
                 hold_horizon=timedelta(seconds=s.settings.hold_horizon_seconds),
             )  # fmt: skip
         except DomainError as exc:
-            return ShopDeletePayload(deleted_shop_id=None, user_errors=[user_error(exc)])
+            return ShopDeletePayload(deleted_shop_id=None, user_errors=user_errors(exc))
         return ShopDeletePayload(deleted_shop_id=input.shop_id, user_errors=[])
 
     @strawberry.mutation(
@@ -286,11 +286,11 @@ class Mutation:
                 max_starts=s.settings.max_sync_starts_per_hour,
             )
         except sync_services.SyncAlreadyRunningError as exc:
-            return SyncStartPayload(tasks=[mappers.sync_task(t) for t in exc.tasks], user_errors=[user_error(exc)])
+            return SyncStartPayload(tasks=[mappers.sync_task(t) for t in exc.tasks], user_errors=user_errors(exc))
         except sync_services.TooManySyncStartsError as exc:
-            return SyncStartPayload(tasks=[], user_errors=[user_error(exc)], retry_at=exc.retry_at)
+            return SyncStartPayload(tasks=[], user_errors=user_errors(exc), retry_at=exc.retry_at)
         except DomainError as exc:
-            return SyncStartPayload(tasks=[], user_errors=[user_error(exc)])
+            return SyncStartPayload(tasks=[], user_errors=user_errors(exc))
         return SyncStartPayload(tasks=[mappers.sync_task(task) for task in tasks], user_errors=[])
 
     @strawberry.mutation(
@@ -305,7 +305,7 @@ class Mutation:
                 s.uow_factory, s.events, s.clock, info.context.require_merchant(), task_id
             )
         except SyncTaskFinishedError as exc:
-            return SyncTaskCancelPayload(task=mappers.sync_task(exc.task), user_errors=[user_error(exc)])
+            return SyncTaskCancelPayload(task=mappers.sync_task(exc.task), user_errors=user_errors(exc))
         except DomainError as exc:
-            return SyncTaskCancelPayload(task=None, user_errors=[user_error(exc)])
+            return SyncTaskCancelPayload(task=None, user_errors=user_errors(exc))
         return SyncTaskCancelPayload(task=mappers.sync_task(task), user_errors=[])

@@ -13,7 +13,7 @@ from domain.inventory.items import REASON_TOO_LONG, SKU_LENGTH_RULE
 from domain.services import inventory as pool
 from gql import types as t
 from gql.context import Info
-from gql.errors import user_error
+from gql.errors import user_errors
 from gql.ids import internal_id
 from gql.inputs import bounded
 from gql.inventory.queries import item_by_id
@@ -106,7 +106,7 @@ class InventoryMutation:
                 input.safety_stock,
             )  # fmt: skip
         except DomainError as exc:
-            return InventoryItemPayload(inventory_item=None, user_errors=[user_error(exc)])
+            return InventoryItemPayload(inventory_item=None, user_errors=user_errors(exc))
         return InventoryItemPayload(inventory_item=inventory_item(item), user_errors=[])
 
     @strawberry.mutation(
@@ -123,7 +123,7 @@ class InventoryMutation:
                 input.compare_on_hand,
             )  # fmt: skip
         except DomainError as exc:
-            return InventoryItemPayload(inventory_item=None, user_errors=[user_error(exc)])
+            return InventoryItemPayload(inventory_item=None, user_errors=user_errors(exc))
         return InventoryItemPayload(inventory_item=inventory_item(item), user_errors=[])
 
     @strawberry.mutation(
@@ -140,7 +140,7 @@ class InventoryMutation:
                 input.compare_on_hand,
             )  # fmt: skip
         except DomainError as exc:
-            return InventoryItemPayload(inventory_item=None, user_errors=[user_error(exc)])
+            return InventoryItemPayload(inventory_item=None, user_errors=user_errors(exc))
         return InventoryItemPayload(inventory_item=inventory_item(item), user_errors=[])
 
     @strawberry.mutation(description="Change an item's safety stock (units kept back from every shop).")
@@ -152,7 +152,7 @@ class InventoryMutation:
                 s.uow_factory, s.queue, s.events, info.context.require_merchant(), item_id, input.safety_stock
             )
         except DomainError as exc:
-            return InventoryItemPayload(inventory_item=None, user_errors=[user_error(exc)])
+            return InventoryItemPayload(inventory_item=None, user_errors=user_errors(exc))
         return InventoryItemPayload(inventory_item=inventory_item(item), user_errors=[])
 
     @strawberry.mutation(
@@ -168,7 +168,7 @@ class InventoryMutation:
             item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
             await pool.link_sku(s.uow_factory, s.queue, s.events, info.context.require_merchant(), sku_id, item_id)
         except DomainError as exc:
-            return SkuLinkPayload(sku_link=None, user_errors=[user_error(exc)])
+            return SkuLinkPayload(sku_link=None, user_errors=user_errors(exc))
         return SkuLinkPayload(sku_link=await info.context.loaders.sku_link.load(sku_id), user_errors=[])
 
     @strawberry.mutation(
@@ -183,7 +183,7 @@ class InventoryMutation:
             sku_id = internal_id(input.sku_id, "Sku", "skuId")
             await pool.link_sku(s.uow_factory, s.queue, s.events, info.context.require_merchant(), sku_id, None)
         except DomainError as exc:
-            return SkuLinkPayload(sku_link=None, user_errors=[user_error(exc)])
+            return SkuLinkPayload(sku_link=None, user_errors=user_errors(exc))
         return SkuLinkPayload(sku_link=await info.context.loaders.sku_link.load(sku_id), user_errors=[])
 
 

@@ -11,7 +11,7 @@ from domain.services import inventory_policy
 from gql import mappers
 from gql import types as t
 from gql.context import Info
-from gql.errors import user_error
+from gql.errors import user_errors
 from gql.ids import internal_id
 from gql.inventory_policy.types import InventoryPolicy
 from gql.inventory_policy.types import inventory_policy as policy_type
@@ -52,7 +52,7 @@ class InventoryPolicyMutation:
                 s.uow_factory, s.queue, s.clock, info.context.require_merchant(), shop_id, changes
             )
         except DomainError as exc:
-            return ShopInventoryPolicyUpdatePayload(shop=None, inventory_policy=None, user_errors=[user_error(exc)])
+            return ShopInventoryPolicyUpdatePayload(shop=None, inventory_policy=None, user_errors=user_errors(exc))
         return ShopInventoryPolicyUpdatePayload(
             shop=mappers.shop(shop, s.clock.now()), inventory_policy=policy_type(policy), user_errors=[]
         )

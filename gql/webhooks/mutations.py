@@ -8,7 +8,7 @@ from domain.errors import DomainError
 from domain.services import intake
 from gql import types as t
 from gql.context import Info
-from gql.errors import user_error
+from gql.errors import user_errors
 from gql.ids import internal_id
 from gql.webhooks.types import WebhookEventNode, webhook_event
 
@@ -36,5 +36,5 @@ class WebhookMutation:
             event_id = internal_id(input.id, "WebhookEvent", "id")
             event = await intake.replay_event(s.uow_factory, s.queue, info.context.require_merchant(), event_id)
         except DomainError as exc:
-            return WebhookEventReplayPayload(event=None, user_errors=[user_error(exc)])
+            return WebhookEventReplayPayload(event=None, user_errors=user_errors(exc))
         return WebhookEventReplayPayload(event=webhook_event(event), user_errors=[])

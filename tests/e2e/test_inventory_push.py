@@ -119,6 +119,14 @@ def test_a_policy_change_is_validated_isolated_and_pushed(app: ShopbridgeServer)
     ]:
         refused = app.graphql(UPDATE, {"input": {"shopId": shop["id"], **change}}, "m1")["shopInventoryPolicyUpdate"]
         assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [(code, [field])], refused
+    # every bad field is told in one answer
+    change = {"sharePercent": 101, "maxQuantity": -1, "outOfStockThreshold": 10**9 + 1}
+    refused = app.graphql(UPDATE, {"input": {"shopId": shop["id"], **change}}, "m1")["shopInventoryPolicyUpdate"]
+    assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [
+        ("INVALID_SHARE_PERCENT", ["sharePercent"]),
+        ("INVALID_MAX_QUANTITY", ["maxQuantity"]),
+        ("INVALID_OUT_OF_STOCK_THRESHOLD", ["outOfStockThreshold"]),
+    ], refused
     # another merchant's shop does not exist
     other = app.graphql(UPDATE, {"input": {"shopId": shop["id"], "sharePercent": 10}}, "m2")
     assert [e["code"] for e in other["shopInventoryPolicyUpdate"]["userErrors"]] == ["NOT_FOUND"]

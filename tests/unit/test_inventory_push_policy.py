@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode, ValidationErrors
 from domain.inventory_push import (
     InventoryPolicy,
     LinkedSku,
@@ -52,6 +52,17 @@ def test_a_value_out_of_range_is_refused_with_its_code_message_and_field(
     with pytest.raises(DomainError) as refused:
         InventoryPolicy(**values)
     assert (refused.value.code, refused.value.message, refused.value.field) == (code, message, field)
+
+
+def test_every_value_out_of_range_is_refused_at_once_in_the_fields_order() -> None:
+    # a form marks each bad field in one answer (`ValidationErrors`), as shopAuthorizationStart's does
+    with pytest.raises(ValidationErrors) as refused:
+        InventoryPolicy(share_percent=0, max_quantity=100_000, out_of_stock_threshold=-1)
+    assert [(e.code, e.field) for e in refused.value.errors] == [
+        (ErrorCode.INVALID_SHARE_PERCENT, ("sharePercent",)),
+        (ErrorCode.INVALID_MAX_QUANTITY, ("maxQuantity",)),
+        (ErrorCode.INVALID_OUT_OF_STOCK_THRESHOLD, ("outOfStockThreshold",)),
+    ]
 
 
 def test_one_unit_available_is_shown_as_one() -> None:
