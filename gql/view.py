@@ -184,13 +184,22 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         return verify_token(self.secret_key, bearer_token(header_value))
 
     def decode_json(self, data: str | bytes) -> object:
-        """A request body, `variables` parameter or WebSocket message as JSON. Nesting deeper than the decoder can
-        follow (about 1,000 levels: `RecursionError`) is malformed JSON like any other, `json.JSONDecodeError`: HTTP
-        400 `BAD_REQUEST`, a WebSocket closed with 4400, never a 500 or a socket dropped without a close frame."""
+        """A request body, `variables`/`extensions` parameter or WebSocket message as JSON. What Python's decoder
+        refuses though the text may be well-formed is malformed JSON like any other, `json.JSONDecodeError`: nesting
+        deeper than it can follow (about 1,000 levels: `RecursionError`), an integer of more than 4,300 digits
+        (`sys.get_int_max_str_digits()`: `ValueError`, CVE-2020-10735), bytes that are not UTF-8
+        (`UnicodeDecodeError`; RFC 8259 sec. 8.1). So HTTP answers 400 `BAD_REQUEST` and a WebSocket closes 4400,
+        never a 500 or a socket dropped without a close frame, and nothing is logged as a server error."""
         try:
             return super().decode_json(data)
+        except json.JSONDecodeError:
+            raise
         except RecursionError:
             raise json.JSONDecodeError("JSON nested too deeply", "", 0) from None
+        except UnicodeDecodeError:
+            raise json.JSONDecodeError("JSON text must be UTF-8", "", 0) from None
+        except ValueError as exc:  # the int limit: "Exceeds the limit (4300 digits) for integer string conversion"
+            raise json.JSONDecodeError(f"JSON number out of range: {str(exc)[:80]}", "", 0) from None
 
     def parse_json(self, data: str | bytes) -> Any:
         parsed = super().parse_json(data)

@@ -184,7 +184,8 @@ class TestMediaTypesAndStatuses:
     @pytest.mark.parametrize(
         "body",
         [b"{not json", b"5", b'"query"', b"null", b"[]", b'{"query": 5}', b'{"query": "{ supportedRegions }",'
-         b' "variables": [1]}', b'{"query": "{ supportedRegions }", "operationName": 5}', b"{}"],
+         b' "variables": [1]}', b'{"query": "{ supportedRegions }", "operationName": 5}', b"{}",
+         b'{"query": "\xff"}'],
     )  # fmt: skip
     def test_bad_bodies_answer_json_errors(self, app: ShopbridgeServer, body: bytes) -> None:
         for accept in (GRAPHQL_RESPONSE, "application/json"):
@@ -193,21 +194,30 @@ class TestMediaTypesAndStatuses:
             assert response.headers["content-type"].startswith(accept)
             assert error_code(response) == "BAD_REQUEST"
 
-    def test_json_nested_beyond_the_decoder_is_a_bad_request_not_a_500(self, app: ShopbridgeServer) -> None:
-        # Given JSON nested 5,000 levels deep, more than Python's decoder follows (RecursionError), in the body's
-        # variables (POST) and in the `variables` parameter (GET)
-        nested = "[" * 5000 + "]" * 5000
-        body = '{"query": "{ supportedRegions }", "variables": {"a": ' + nested + "}}"
-        # When each is sent, then it is malformed JSON like any other: 400 BAD_REQUEST in a JSON body
+    @pytest.mark.parametrize(
+        "value",
+        ["[" * 5000 + "]" * 5000, "1" * 5000],
+        ids=["nested-5000-deep", "integer-of-5000-digits"],
+    )
+    @pytest.mark.parametrize("name", ["variables", "extensions"])
+    def test_json_beyond_the_decoder_is_a_bad_request_not_a_500(
+        self, app: ShopbridgeServer, value: str, name: str
+    ) -> None:
+        # Given JSON Python's decoder refuses though it is well-formed: nested 5,000 levels deep (RecursionError), or
+        # a number of 5,000 digits (past Python's 4,300-digit int limit: ValueError), in the body's `variables` or
+        # `extensions` (POST) and in that query parameter (GET)
+        body = '{"query": "{ supportedRegions }", "' + name + '": {"a": ' + value + "}}"
+        # When each is sent, then it is malformed JSON like any other: 400 BAD_REQUEST in a JSON body, not a 500
         for accept in (GRAPHQL_RESPONSE, "application/json"):
             response = post(app, body, accept=accept, headers={"Content-Type": "application/json"})
             assert response.status_code == 400 and error_code(response) == "BAD_REQUEST", response.text
         response = httpx.get(
             f"{app.url}/graphql",
-            params={"query": "{ supportedRegions }", "variables": '{"a": ' + nested + "}"},
+            params={"query": "{ supportedRegions }", name: '{"a": ' + value + "}"},
             headers={"Authorization": f"Bearer {app.token('m1')}", "Accept": GRAPHQL_RESPONSE},
         )
         assert response.status_code == 400 and error_code(response) == "BAD_REQUEST", response.text
+        assert response.json()["errors"][0]["message"] == f"The `{name}` query parameter is not valid JSON."
 
     @pytest.mark.parametrize("name", ["variables", "extensions"])
     def test_a_get_parameter_that_is_not_json_is_named_not_called_the_body(

@@ -215,13 +215,25 @@ class TestInvalidMessages:
             assert await close_code(socket) == 4400
         assert server_errors() == []
 
-    async def test_json_nested_beyond_the_decoder_closes_4400(self, app: ShopbridgeServer, server_errors) -> None:
-        # Given a subscribe whose variables nest 5,000 levels deep, more than Python's decoder follows
-        nested = "[" * 5000 + "]" * 5000
+    @pytest.mark.parametrize("value", ["[" * 5000 + "]" * 5000, "1" * 5000], ids=["nested", "5000-digits"])
+    async def test_json_beyond_the_decoder_closes_4400(self, app: ShopbridgeServer, server_errors, value: str) -> None:
+        # Given a subscribe whose variables hold JSON Python's decoder refuses though it is well-formed: nested 5,000
+        # levels deep (RecursionError), or a number of 5,000 digits (past the 4,300-digit int limit: ValueError)
         message = '{"id": "1", "type": "subscribe", "payload": {"query": "{ supportedRegions }", "variables": {"a": '
         async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
             # When it is sent, then it is invalid JSON: 4400, no traceback, not a socket dropped without a close frame
-            await socket.send(message + nested + "}}}")
+            await socket.send(message + value + "}}}")
+            assert await close_code(socket) == 4400
+        assert server_errors() == []
+
+    @pytest.mark.parametrize("kind", ["connection_init", "ping"])
+    async def test_a_number_beyond_the_decoder_before_the_ack_closes_4400(
+        self, app: ShopbridgeServer, server_errors, kind: str
+    ) -> None:
+        # Given a socket not yet initialised (no token: anyone can open one), when its first message carries a
+        # number of 5,000 digits in its payload, then it is closed 4400 as any invalid JSON, with no traceback
+        async with connected(app.url, None) as socket:
+            await socket.send('{"type": "' + kind + '", "payload": {"n": ' + "9" * 5000 + "}}")
             assert await close_code(socket) == 4400
         assert server_errors() == []
 
