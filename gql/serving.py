@@ -26,12 +26,14 @@ import asyncio
 import functools
 import json
 import logging
+from array import array
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from socket import socket
 from types import FrameType
 from typing import Any
 
+import httptools
 import uvicorn
 from starlette.applications import Starlette
 from uvicorn.config import STARTUP_FAILURE
@@ -85,8 +87,14 @@ class HttpProtocol(HttpToolsProtocol):
       protocol gathered a URL of any length (`self.url += url`, and httptools a header value alike) until the head
       ended, copying everything received so far at every read: one client with no token, sending a 200 MB request
       line, held the event loop for ~70 s of CPU and the process for ~430 MB (uvicorn 0.54.0, httptools 0.9.0).
-      Bytes are counted as read while a head is incomplete, from the read in which its request began: at most one
-      read (256 KiB) more than the head itself; nothing once the head is complete (a body has the app's own limit,
+      Counted twice over, so that no head escapes however it arrives: as parsed (the URL, and each header's name
+      and value with its 4 bytes of separators; the method and version, a few bytes, are not counted), which
+      catches a head that arrives whole in one read (a 70 KB header, or 100 of 1 KB, was served, and a 70 KB
+      request line got uvicorn's `400 text/plain`, httptools' URL parser taking no more than 65,535 bytes); and
+      as read while a head is incomplete, from the read in which its request began (at most one read, 256 KiB,
+      more than the head itself), since httptools gathers a header's value without a word until it is whole.
+      The parser stops at the first byte past the limit (`_HeadBoundParser`): nothing more of that read is parsed
+      or kept. Nothing is counted once the head is complete (a body has the app's own limit,
       `SHOPBRIDGE_MAX_REQUEST_BYTES`).
     - in time: a head not complete within `head_timeout_seconds` of the connection (or, on a kept-alive connection,
       of its first byte), 408 `REQUEST_TIMEOUT`; a new connection that sent nothing in that time is closed without
@@ -99,7 +107,8 @@ class HttpProtocol(HttpToolsProtocol):
     answer, only "connection reset".
     """
 
-    _head_bytes = 0
+    _head_bytes = 0  # read while the head is incomplete
+    _head_parsed_bytes = 0  # the head's URL and headers, as parsed
     _reading_head = False
     _lingering = False
     _head_timer: asyncio.TimerHandle | None = None
@@ -107,6 +116,7 @@ class HttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, head_timeout_seconds: float = 30.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.head_timeout_seconds = head_timeout_seconds  # `http_protocol(seconds)`: SHOPBRIDGE_REQUEST_BODY_TIMEOUT
+        self.parser = _HeadBoundParser(self)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -120,8 +130,23 @@ class HttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._reading_head = True
         self._head_bytes = 0
+        self._head_parsed_bytes = 2  # the blank line that ends the head
         if self._head_timer is None:  # a kept-alive connection's next request: from its first byte
             self._start_head_timer()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_parsed(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_parsed(len(name) + len(value) + 4)  # ": " and CRLF
+        super().on_header(name, value)
+
+    def _count_parsed(self, size: int) -> None:
+        self._head_parsed_bytes += size
+        if self._head_parsed_bytes > MAX_REQUEST_HEAD_BYTES:
+            self._refuse_head_too_large()
+            raise _HeadTooLarge  # stops the parser: `_HeadBoundParser.feed_data`
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
@@ -136,14 +161,17 @@ class HttpProtocol(HttpToolsProtocol):
             return
         self._head_bytes += len(data)
         if self._head_bytes > MAX_REQUEST_HEAD_BYTES:
-            refusals.warning(
-                REQUEST_HEADERS_TOO_LARGE,
-                "request refused: %s, its line and headers over %d bytes",
-                REQUEST_HEADERS_TOO_LARGE,
-                MAX_REQUEST_HEAD_BYTES,
-            )
-            message = f"The request line and headers are larger than {MAX_REQUEST_HEAD_BYTES} bytes."
-            self._refuse(431, "Request Header Fields Too Large", message, REQUEST_HEADERS_TOO_LARGE)
+            self._refuse_head_too_large()
+
+    def _refuse_head_too_large(self) -> None:
+        refusals.warning(
+            REQUEST_HEADERS_TOO_LARGE,
+            "request refused: %s, its line and headers over %d bytes",
+            REQUEST_HEADERS_TOO_LARGE,
+            MAX_REQUEST_HEAD_BYTES,
+        )
+        message = f"The request line and headers are larger than {MAX_REQUEST_HEAD_BYTES} bytes."
+        self._refuse(431, "Request Header Fields Too Large", message, REQUEST_HEADERS_TOO_LARGE)
 
     def _start_head_timer(self) -> None:
         self._head_timer = self.loop.call_later(self.head_timeout_seconds, self._head_too_slow)
@@ -179,6 +207,23 @@ class HttpProtocol(HttpToolsProtocol):
         self._lingering = True
         self.transport.write_eof()
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback of `HttpProtocol` once the head is past the limit (and refused): stop parsing."""
+
+
+class _HeadBoundParser(httptools.HttpRequestParser):
+    """httptools' parser, which stops at a head refused as too large. A callback's exception reaches `feed_data`'s
+    caller as `HttpParserCallbackError`, which uvicorn answers with its own 400 and a WARNING line: the head was
+    answered 431 already, and the rest of the connection is dropped unparsed (`HttpProtocol._refuse`)."""
+
+    def feed_data(self, data: bytes | bytearray | memoryview | array[int]) -> None:
+        try:
+            super().feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if not isinstance(exc.__context__, _HeadTooLarge):
+                raise
 
 
 def http_protocol(head_timeout_seconds: float) -> Callable[..., HttpProtocol]:
