@@ -62,6 +62,8 @@ def protocol_violation(message: object) -> str | None:
         return None if payload is None or isinstance(payload, dict) else f"The {kind} payload must be an object."
     if not isinstance(message.get("id"), str) or not message["id"]:
         return f"A {kind} message must have a non-empty string `id`."
+    if not _is_unicode(message["id"]):  # every answer echoes it, and no UTF-8 text frame can hold it
+        return f"A {kind} message's `id` may not hold an unpaired surrogate (U+D800 to U+DFFF)."
     if kind == "complete":
         return None
     payload = message.get("payload")
@@ -72,7 +74,19 @@ def protocol_violation(message: object) -> str | None:
     for key, kinds in (("variables", dict), ("extensions", dict), ("operationName", str)):
         if payload.get(key) is not None and not isinstance(payload[key], kinds):
             return f"The subscribe payload's `{key}` has the wrong type."
+    if isinstance(payload.get("operationName"), str) and not _is_unicode(payload["operationName"]):
+        # echoed when the document has no such operation (graphql-core: "Unknown operation named ...")
+        return "The subscribe payload's `operationName` may not hold an unpaired surrogate (U+D800 to U+DFFF)."
     return None
+
+
+def _is_unicode(text: str) -> bool:
+    """No unpaired surrogate (U+D800 to U+DFFF, which JSON's `\\ud800` escapes can carry): encodable as UTF-8."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -156,10 +170,12 @@ class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
         # Every subscriber's every message is encoded here: msgspec takes ~3 µs for a progress message where
         # json.dumps took ~30 (13 % of the API's CPU with 1,000 subscribers of one task, bench/README.md). The same
         # JSON, except that non-ASCII text is sent as UTF-8 instead of \u escapes. Anything msgspec cannot encode
-        # goes through the view's own encoder, as before.
+        # goes through the view's own encoder, as before: an unpaired surrogate too (UnicodeEncodeError; the
+        # protocol check refuses one in an `id` or `operationName`, and this keeps any other from leaving an
+        # operation unanswered), which json.dumps sends as its `\ud800` escape.
         try:
             text = _encoder.encode(message).decode()
-        except TypeError:
+        except (TypeError, UnicodeEncodeError):
             encoded = self.view.encode_json(message)
             text = encoded.decode() if isinstance(encoded, bytes) else encoded
         try:

@@ -53,8 +53,12 @@ INVALID = [
     {"type": "subscribe", "id": "1", "payload": {**QUERY, "variables": "x"}},
     {"type": "subscribe", "id": "1", "payload": {**QUERY, "operationName": 5}},
     {"type": "subscribe", "id": "1", "payload": {**QUERY, "extensions": []}},
+    {"type": "subscribe", "id": "\ud800", "payload": QUERY},  # an unpaired surrogate: no UTF-8 text can echo it
+    {"type": "subscribe", "id": "a\udfff", "payload": QUERY},
+    {"type": "subscribe", "id": "1", "payload": {**QUERY, "operationName": "\ud800"}},  # echoed when unknown
     {"type": "complete"},
     {"type": "complete", "id": ["1"]},
+    {"type": "complete", "id": "\ud800"},
     {"type": "ping", "payload": "hello"},
     {"type": "pong", "payload": [1]},
     {"type": "connection_init", "payload": "token"},
