@@ -43,6 +43,9 @@ from graphql import (
     StringValueNode,
     VariableNode,
 )
+from graphql.validation.rules.overlapping_fields_can_be_merged import MAX_COMPLEXITY_BUDGET
+from graphql.validation.validate import ValidationAbortedError
+from graphql.validation.validation_context import MAX_FRAGMENT_WORK
 from strawberry.extensions import SchemaExtension, ValidationCache
 
 from gql.parsing import MAX_CACHED_DOCUMENT_CHARS
@@ -334,12 +337,29 @@ class QueryCostLimiter(SchemaExtension):
         yield
 
 
+def validation_budget_exhausted() -> GraphQLError:
+    """QUERY_TOO_COMPLEX for a document whose validation graphql-core aborted ("Validation aborted.", a
+    `ValidationAbortedError`): its budget of `MAX_COMPLEXITY_BUDGET` units for comparing fields that share a response
+    name (OverlappingFieldsCanBeMerged: 2 a pair, so 708 `__typename` in one selection set exhaust it, 707 do not) or
+    of `MAX_FRAGMENT_WORK` for walking shared fragments ran out. A limit, not a validation failure: no count of ours
+    before validation foresees the pairs that nesting and fragments make (45 fields of one name holding 44 each,
+    within 2,000 tokens, make ~1.9 million comparisons), so the abort itself is answered as the limit it is."""
+    return GraphQLError(
+        "This query is too costly to validate: it exhausted GraphQL validation's budget of "
+        f"{MAX_COMPLEXITY_BUDGET:,} units for comparing fields that share a response name (2 a pair: about 700 "
+        f"fields of one name in a selection set) or of {MAX_FRAGMENT_WORK:,} for walking shared fragments. "
+        "Ask for each field once per selection set.",
+        extensions={"code": QUERY_TOO_COMPLEX},
+    )
+
+
 class BoundedValidationCache(ValidationCache):
     """Strawberry's `ValidationCache` (validation, cached by document and rules), which first refuses a document of
     more than `max_selections` selections with its fragments expanded (`expanded_selections`): QUERY_TOO_COMPLEX,
     and no validation rule runs. Strawberry's depth and alias rules follow every spread anew, exponential in how
     deep fragments spread fragments twice; validation must not start on such a document. A document longer than
-    `MAX_CACHED_DOCUMENT_CHARS` is validated without the cache, which would keep it (gql/parsing.py)."""
+    `MAX_CACHED_DOCUMENT_CHARS` is validated without the cache, which would keep it (gql/parsing.py). A validation
+    graphql-core aborted for its own budget is QUERY_TOO_COMPLEX too (`validation_budget_exhausted`)."""
 
     def __init__(self, maxsize: int, max_selections: int = MAX_EXPANDED_SELECTIONS) -> None:
         super().__init__(maxsize=maxsize)
@@ -364,6 +384,14 @@ class BoundedValidationCache(ValidationCache):
             from strawberry.schema.schema import validate_document  # as Strawberry's cache imports it
 
             context.pre_execution_errors = validate_document(context.schema._schema, document, context.validation_rules)
-            yield
-            return
-        yield from super().on_validate()
+        else:  # as Strawberry's `ValidationCache.on_validate`; its cached list of errors is not changed in place
+            context.pre_execution_errors = self.cached_validate_document(
+                context.schema._schema, document, context.validation_rules
+            )
+        errors = context.pre_execution_errors
+        if errors and any(isinstance(error, ValidationAbortedError) for error in errors):
+            context.pre_execution_errors = [
+                validation_budget_exhausted() if isinstance(error, ValidationAbortedError) else error
+                for error in errors
+            ]
+        yield

@@ -63,6 +63,20 @@ def test_ten_thousand_selections_with_fragments_expanded_pass_and_one_more_is_re
 
 
 @SQLITE_ONLY  # a document limit: the database plays no part
+def test_a_document_past_graphql_cores_validation_budget_is_query_too_complex_saying_so(app: ShopbridgeServer) -> None:
+    # given `__typename` 707 and 708 times: within every limit of ours (710 tokens, 708 selections, no alias), but
+    # each field of one response name is compared with each other (OverlappingFieldsCanBeMerged), 2 of graphql-core's
+    # 500,000 units of validation budget a pair: 708 exhaust it
+    allowed = app.raw_graphql("{ " + "__typename " * 707 + "}", {}, "m1")
+    assert allowed == {"data": {"__typename": "Query"}}, allowed
+    refused = app.raw_graphql("{ " + "__typename " * 708 + "}", {}, "m1")
+    # then the one past it is a limit's refusal with the limits' code, saying which limit, not GRAPHQL_VALIDATION_FAILED
+    # "Validation aborted."
+    assert _code(refused) == "QUERY_TOO_COMPLEX" and refused.get("data") is None, refused
+    assert refused["errors"][0]["message"].startswith("This query is too costly to validate"), refused
+
+
+@SQLITE_ONLY  # a document limit: the database plays no part
 def test_fragments_that_double_thirty_deep_are_refused_and_the_server_goes_on_serving(app: ShopbridgeServer) -> None:
     # given ~300 tokens that expand to 2^30 selections: each fragment spreads the next one twice. Strawberry's
     # depth and alias rules (and the object estimate) followed every spread: hours of the event loop's CPU.
