@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from gql.container import Services
     from gql.loaders import Loaders
 
+# What a WebSocket whose token has expired is told (UNAUTHENTICATED), by a field or for a whole operation
+RECONNECT_MESSAGE = "The token has expired; reconnect with a new one."
+
 
 @dataclass
 class Context:
@@ -61,7 +64,7 @@ class Context:
         if self.merchant_id is None:  # the view refuses such requests first; this is the second lock
             raise UnauthenticatedError()
         if self.token_expires_at is not None and time.time() >= self.token_expires_at:
-            raise UnauthenticatedError("The token has expired; reconnect with a new one.")
+            raise UnauthenticatedError(RECONNECT_MESSAGE)
         return self.merchant_id
 
 

@@ -109,19 +109,30 @@ class TestProtocols:
             with pytest.raises(OperationError) as ended:
                 await op.next(timeout=20)
             assert [e["extensions"]["code"] for e in ended.value.payload] == ["UNAUTHENTICATED"]
-            # then the fields that read through loaders alone are refused as the others are, and show nothing
+            # then every operation sent afterwards is refused whole, as HTTP refuses that token (401): the fields
+            # that read through loaders alone, and those that read nothing of the merchant (`supportedRegions`,
+            # `__typename`, introspection), which still answered
             reads = "query($shop: ID!, $item: ID!) { shop(id: $shop) { name productCount } node(id: $shop) { id } "
             reads += "inventoryItem(id: $item) { sku onHand } item: node(id: $item) { id } }"
-            variables = {"shop": shop["id"], "item": item["id"]}
-            payload = {"query": reads, "variables": variables}
-            await op.socket.send(json.dumps({"id": "2", "type": "subscribe", "payload": payload}))
-            answer = json.loads(await asyncio.wait_for(op.socket.recv(), DEADLINE_SECONDS))
-            if answer == {"id": "1", "type": "complete"}:  # the ended subscription's own last word, if not yet read
+            operations = {
+                "2": {"query": reads, "variables": {"shop": shop["id"], "item": item["id"]}},
+                "3": {"query": "{ supportedRegions __typename }"},
+                "4": {"query": "{ __schema { queryType { name } } }"},
+                "5": {"query": 'mutation { inventoryItemCreate(input: {sku: "EXP-2"}) { inventoryItem { id } } }'},
+            }
+            for op_id, payload in operations.items():
+                await op.socket.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
+            answers = {}
+            while len(answers) < len(operations):
                 answer = json.loads(await asyncio.wait_for(op.socket.recv(), DEADLINE_SECONDS))
-            assert (answer["id"], answer["type"]) == ("2", "next"), answer
-            assert answer["payload"]["data"] == {"shop": None, "node": None, "inventoryItem": None, "item": None}
-            codes = {tuple(e["path"]): e["extensions"]["code"] for e in answer["payload"]["errors"]}
-            assert codes == dict.fromkeys([("shop",), ("node",), ("inventoryItem",), ("item",)], "UNAUTHENTICATED")
+                if answer["type"] == "complete":  # (the ended subscription's own last word, if not yet read)
+                    continue
+                errors = answer["payload"] if answer["type"] == "error" else answer["payload"].get("errors") or []
+                answers[answer["id"]] = answer["type"], [e["extensions"]["code"] for e in errors]
+            assert answers == dict.fromkeys(operations, ("error", ["UNAUTHENTICATED"])), answers
+        # and the mutation created nothing
+        answer = await app.agraphql('{ inventoryItems(query: "EXP-2") { totalCount } }', {}, "m1")
+        assert answer["inventoryItems"]["totalCount"] == 0
 
     async def test_too_many_operations_on_one_socket_is_a_coded_error(self, app: ShopbridgeServer) -> None:
         async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:

@@ -118,6 +118,12 @@ export class LiveSocket {
         break;
       case "error":
       case "complete": {
+        // An operation sent once the token has expired is refused whole: an `error` with UNAUTHENTICATED.
+        if (message.type === "error" && message.payload?.some?.((e) => e.extensions?.code === "UNAUTHENTICATED")) {
+          this.onStatus("offline");
+          this.onUnauthenticated();
+          break;
+        }
         const op = this.operations.get(message.id);
         if (op && op.timer === null) this.ended(op, message.type === "error" ? message.payload : null);
         break;
