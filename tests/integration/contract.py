@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from adapters.crypto import TokenCipher
-from adapters.db import Database, uow_factory
+from adapters.db import uow_factory
 from tests.fakes import FakeStore, FakeUnitOfWork
+from tests.fixtures.servers import opened_database
 
 UowFactory = Callable[[], Any]
 
@@ -25,8 +26,5 @@ async def uows(request: pytest.FixtureRequest, cipher: TokenCipher) -> AsyncIter
         store = FakeStore()
         yield lambda: FakeUnitOfWork(store)
         return
-    db = Database(str(request.getfixturevalue(f"{request.param}_url")))
-    try:
+    async with opened_database(str(request.getfixturevalue(f"{request.param}_url"))) as db:
         yield uow_factory(db, cipher)
-    finally:
-        await db.dispose()

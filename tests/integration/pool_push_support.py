@@ -5,8 +5,9 @@ sandbox holds it."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Set
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from domain.services.inventory_push import PushDeps
 from domain.shops import Shop
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import connect_shop, sync_settings
+from tests.fixtures.tasks import end_tasks_left
 
 
 def now() -> datetime:
@@ -50,9 +52,13 @@ class PushWorld:
             shop.tiktok_shop_cipher, shop.tokens, on_refreshed.refreshed, stored_tokens=on_refreshed.stored
         )
 
-    async def aclose(self) -> None:
-        await self.http.aclose()
-        await self.db.dispose()
+    async def aclose(self, before: Set[asyncio.Task[Any]]) -> None:
+        """Close TikTok's client, wait for the tasks started since `before` (`end_tasks_left`), dispose the database."""
+        try:
+            await self.http.aclose()
+            await end_tasks_left(before)
+        finally:
+            await self.db.dispose()
 
 
 def push_world(database_url: str, sandbox: SandboxServer, settings: Any) -> PushWorld:
@@ -71,12 +77,16 @@ def push_world(database_url: str, sandbox: SandboxServer, settings: Any) -> Push
 async def opened_push_world(
     database_url: str, sandbox: SandboxServer, tmp_path: Any, settings: Any = None
 ) -> AsyncIterator[PushWorld]:
-    """`push_world` with the suite's sync settings (or `settings`), closed on exit: the push tests' fixture body."""
+    """`push_world` with the suite's sync settings (or `settings`), closed on exit: the push tests' fixture body.
+    TikTok's client first (a request a stopped push left in flight ends then: one whose answer trickles in for a
+    minute, test_inventory_push_deadline.py), then the tasks the test left end (`tests.fixtures.tasks`: a push's
+    record or hand-back in flight), then the database goes."""
+    before = asyncio.all_tasks()
     made = push_world(database_url, sandbox, settings or sync_settings(database_url, sandbox, tmp_path))
     try:
         yield made
     finally:
-        await made.aclose()
+        await made.aclose(before)
 
 
 @pytest.fixture(name="world")

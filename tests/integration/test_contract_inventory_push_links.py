@@ -26,6 +26,7 @@ from domain.inventory_push import LinkedSku, standing_hold
 from domain.shops import Shop
 from tests.fakes import FakeStore, FakeUnitOfWork
 from tests.fakes_inventory_push import FakeLink
+from tests.fixtures.servers import opened_database
 from tests.integration.contract import UowFactory
 from tests.integration.db_samples import NOW, add_shop, make_product, make_shop
 
@@ -67,12 +68,9 @@ async def links(request: pytest.FixtureRequest, cipher: TokenCipher) -> AsyncIte
         store = FakeStore()
         yield Links(lambda: FakeUnitOfWork(store), _fake_seed(store), None, store)
         return
-    db = Database(str(request.getfixturevalue(f"{request.param}_url")))
-    uows = uow_factory(db, cipher)
-    try:
+    async with opened_database(str(request.getfixturevalue(f"{request.param}_url"))) as db:
+        uows = uow_factory(db, cipher)
         yield Links(uows, _sql_seed(uows), db)
-    finally:
-        await db.dispose()
 
 
 def _fake_seed(store: FakeStore) -> Callable[[Shop, dict[str, int], list[LinkRow]], Awaitable[None]]:

@@ -8,6 +8,7 @@ that another cancelled writer still held. `adapters.db.sessions.UninterruptedSes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import uuid
 from collections.abc import Callable, Coroutine
@@ -19,7 +20,8 @@ import sqlalchemy as sa
 
 from adapters.db import Database
 from adapters.db.repositories.bulk import columns, upsert_records
-from tests.fixtures.waiting import DEADLINE_SECONDS
+from tests.fixtures.servers import opened_database
+from tests.fixtures.waiting import DEADLINE_SECONDS, until
 
 WRITERS = 3
 ROWS = 2_000  # per transaction: big enough that a cancellation usually lands inside a statement
@@ -141,3 +143,38 @@ async def test_writers_cancelled_mid_statement_end_and_give_back_connections_and
     async with database.write_sessionmaker() as session:  # and the table takes writes again
         await session.execute(sa.text("INSERT INTO scratch (writer, payload) VALUES (-1, 'after')"))
         await session.commit()
+
+
+async def test_a_query_the_test_cancelled_and_left_ends_before_its_database_is_disposed(postgres_url: str) -> None:
+    """The `database` fixture's teardown (`opened_database`): a task cancelled and never awaited, as the renewal
+    test's lock-wait poll was (CI run 43), is still inside its statement when the test returns (a database call runs
+    to its end, `adapters.db.sessions`). Disposed under it, the database took the connection back after its pool was
+    gone and left it open: the leak check of `postgres_url` failed, then its garbage collection warned in a later
+    test."""
+    slow = sa.text("SELECT pg_sleep(0.2)")
+    running = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
+        "AND query = 'SELECT pg_sleep(0.2)'"
+    )
+    async with opened_database(postgres_url) as database:
+
+        async def query() -> None:
+            async with database.read_sessionmaker() as session:
+                await session.execute(slow)
+
+        async def under_way() -> bool:
+            async with database.read_sessionmaker() as session:
+                return bool((await session.execute(running)).scalar_one())
+
+        # given a query of a task the test started, running at PostgreSQL
+        left = asyncio.create_task(query())
+        await until(under_way, "the query to run")
+        # when the test cancels it and ends without awaiting it
+        left.cancel()
+    # then the database was disposed once the query had ended, its connection closed with the pool; a query still
+    # running would end now (the loop goes on here) and give its connection back to the disposed pool, left open
+    ended_first = left.done()
+    with contextlib.suppress(asyncio.CancelledError):
+        await left
+    assert ended_first, "the database was disposed under a query still running"
+    # and the leak check of `postgres_url` finds no session open
