@@ -56,6 +56,7 @@ REQUEST_HEADERS_TOO_LARGE = "REQUEST_HEADERS_TOO_LARGE"
 REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # as a body too slow (gql/limits.py)
 LINGER_SECONDS = 2.0  # how long a refused request's rest is read and dropped before its socket is closed
 FORCED_LINE = "interrupted again: not waiting for open connections; closing them and shutting down"
+CANCELLED_END_SECONDS = 30.0  # a request cancelled at a stop ends within its database call (adapters.db.sessions)
 stop_on_sigterm = interrupts.record_sigterm  # record SIGTERM instead of dying of it (module docstring)
 terminated = interrupts.terminated  # SIGTERM was recorded: this process was asked to stop
 
@@ -297,10 +298,26 @@ class Server(uvicorn.Server):
                 await quiesce()
             except Exception:
                 log.exception("stopping the embedded worker pool failed; shutting down anyway")
+        self._lifespan_after_cancelled_requests()
         await super().shutdown(sockets)
         finished = getattr(self.lifespan, "shutdown_event", None)
         if self.force_exit and isinstance(finished, asyncio.Event) and not finished.is_set():
             await self.lifespan.shutdown()  # uvicorn skipped it after the second Ctrl+C
+
+    def _lifespan_after_cancelled_requests(self) -> None:
+        """uvicorn cancels the requests that outlast `timeout_graceful_shutdown` and runs the lifespan's shutdown at
+        once; a cancelled request ends only after its database call in flight (adapters.db.sessions), so the lifespan
+        disposed of the database under it and its connection came back to the disposed pool, left open. Here the
+        lifespan's shutdown first waits for the requests cancelled (at most `CANCELLED_END_SECONDS`)."""
+        lifespan_shutdown = self.lifespan.shutdown
+
+        async def shutdown() -> None:
+            cancelled = [task for task in self.server_state.tasks if task.cancelling()]
+            if cancelled:
+                await asyncio.wait(cancelled, timeout=CANCELLED_END_SECONDS)
+            await lifespan_shutdown()
+
+        self.lifespan.shutdown = shutdown
 
 
 def serve(app: Starlette, on_listening: Callable[[], None] | None = None, **options: Any) -> int:

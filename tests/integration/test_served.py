@@ -1,6 +1,7 @@
 """tests/fixtures/served.py's ThreadedServer (the suite's uvicorn in a thread) stops without leaving a connection
 open, whenever the connection arrived; an open one at the end is an unclosed transport of the closed event loop. Nor
-a database connection: a request it cancels ends before the app's lifespan closes what the request uses."""
+a database connection: a request it cancels ends before the app's lifespan closes what the request uses (and so in
+`shopbridge serve`'s `gql.serving.Server`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 import sqlalchemy as sa
 import uvicorn
 from starlette.applications import Starlette
@@ -21,6 +23,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from adapters.db import Database
+from gql.serving import Server
 from tests.fixtures.served import ThreadedServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines
 
@@ -70,7 +73,30 @@ def test_a_connection_accepted_as_the_stop_begins_is_closed_before_the_server_en
             server.stop()
 
 
-def test_a_request_cancelled_at_the_stop_ends_before_the_lifespan_closes_its_database(postgres_url: str) -> None:
+class _ServedBySERVE:
+    """`shopbridge serve`'s `gql.serving.Server` in a thread, stopped as a signal stops it (`should_exit`)."""
+
+    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+        self._listening = threading.Event()
+        self.server = Server(config, app, on_listening=self._listening.set)
+        self.thread = threading.Thread(target=self.server.run, name="served-under-test")
+
+    def start(self) -> str:
+        self.thread.start()
+        assert self._listening.wait(DEADLINE_SECONDS), "the server never listened"
+        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(DEADLINE_SECONDS)
+        assert not self.thread.is_alive(), "the served-under-test thread did not stop"
+
+
+@pytest.mark.parametrize("serving", ["ThreadedServer", "gql.serving.Server"])
+def test_a_request_cancelled_at_the_stop_ends_before_the_lifespan_closes_its_database(
+    postgres_url: str, serving: str
+) -> None:
     # given a served app whose lifespan owns a database and, stopping, goes on after disposing of it until the
     # request's statement has ended (as Shopbridge's own lifespan goes on closing other things: the window in which
     # a statement that ends is handed back to a disposed pool; the loop's end cancels one still running), and a
@@ -99,7 +125,9 @@ def test_a_request_cancelled_at_the_stop_ends_before_the_lifespan_closes_its_dat
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_graceful_shutdown=0.1
     )
-    server = ThreadedServer(config, name="served-under-test")
+    server = (
+        ThreadedServer(config, name="served-under-test") if serving == "ThreadedServer" else _ServedBySERVE(config, app)
+    )
     url = server.start()
     answers: list[object] = []
 
