@@ -114,6 +114,7 @@ class Control:
             ("/rate-limit", "POST", self.rate_limit),
             ("/faults", "GET", self.get_faults),
             ("/faults", "POST", self.set_faults),
+            ("/faults/trickles/end", "POST", self.end_trickles),
             ("/sellers/{seller}/revoke", "POST", self.revoke),
             ("/sellers/{seller}/expire-access-token", "POST", self.expire_access_token),
             ("/counters", "GET", self.counters),
@@ -315,6 +316,10 @@ class Control:
             self.world.faults.configure(float(rate), tuple(kinds), seed, float(slow_seconds), tuple(paths))
         except ValueError as error:
             raise BadInput(str(error)) from None
+        return self.world.faults.describe()
+
+    async def end_trickles(self, request: Request) -> dict[str, Any]:
+        self.world.faults.end_trickles()
         return self.world.faults.describe()
 
     async def revoke(self, request: Request) -> dict[str, Any]:

@@ -27,6 +27,8 @@ class Faults:
     seed: int | None = None
     slow_seconds: float = 15.0
     paths: tuple[str, ...] = ()  # the API paths (route templates) faults strike; empty: every business call
+    # +1 at each `end_trickles`: a trickle begun before it sends the rest of its body at once
+    trickles_ended: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def configure(
@@ -43,6 +45,11 @@ class Faults:
         self.rate, self.kinds, self.seed, self.slow_seconds = rate, kinds, seed, slow_seconds
         self.paths = paths
         self._rng = random.Random(seed)
+
+    def end_trickles(self) -> None:
+        """Every trickle under way sends the rest of its body now (`POST /_sandbox/faults/trickles/end`): a test's
+        gate to order a late answer after what it does meanwhile, instead of racing `slow_seconds`."""
+        self.trickles_ended += 1
 
     def off(self, slow_seconds: float) -> None:
         self.configure(0.0, (), None, slow_seconds)

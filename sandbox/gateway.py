@@ -119,7 +119,12 @@ class Gateway:
         if fault is None:
             world.counters.record(counter_key, "ok")
         if fault == "trickle":
-            return _trickled(success(data, request_id), world.faults.slow_seconds, world.stopping)
+            begun = world.faults.trickles_ended
+
+            def ended() -> bool:
+                return world.stopping() or world.faults.trickles_ended != begun
+
+            return _trickled(success(data, request_id), world.faults.slow_seconds, ended)
         return success(data, request_id)
 
     def _route(self, method: str, path: str) -> tuple[ApiRoute, dict[str, str]]:
@@ -268,8 +273,9 @@ def _fault_response(kind: str, request_id: str) -> Response:
 
 def _trickled(answer: Response, seconds: float, stopping: Callable[[], bool]) -> StreamingResponse:
     """`answer`'s body, preceded by one space (JSON's leading whitespace) every `TRICKLE_STEP_SECONDS` for `seconds`,
-    or until `stopping()` (the server stops: the rest comes at once, so no answer keeps the stop waiting). A client
-    that hangs up ends it (Starlette's StreamingResponse listens for the disconnect)."""
+    or until `stopping()` (the server stops, or a test ended the trickles under way, `Faults.end_trickles`: the rest
+    comes at once, so no answer keeps the stop waiting). A client that hangs up ends it (Starlette's
+    StreamingResponse listens for the disconnect)."""
 
     async def body() -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()

@@ -164,11 +164,11 @@ async def test_a_push_answered_after_its_lease_ran_out_leaves_the_newer_push_rec
     clock = FakeClock(now() + timedelta(minutes=1))  # ahead of the stock changes' marks: each is due at once
     await push_shop(shop.id, world.deps(clock=clock, fence=True))
     await change_stock(world, items[sku], -5, [(shop.id, product["id"])])
-    # when a run's push of 45 is applied by TikTok but its answer trickles in for 3 s, past the run's lease (the
-    # clock jumps: the run could not renew it), and meanwhile 3 more units are set aside (42) and another worker
-    # claims the product and pushes 42
+    # when a run's push of 45 is applied by TikTok but its answer trickles in until the test ends it, past the run's
+    # lease (the clock jumps: the run could not renew it), and meanwhile 3 more units are set aside (42) and another
+    # worker claims the product and pushes 42
     world.sandbox.control(
-        "POST", "/faults", {"rate": 1.0, "kinds": ["trickle"], "slow_seconds": 3, "paths": [UPDATE_INVENTORY]}
+        "POST", "/faults", {"rate": 1.0, "kinds": ["trickle"], "slow_seconds": 600, "paths": [UPDATE_INVENTORY]}
     )
     try:
         late = asyncio.create_task(push_shop(shop.id, world.deps(holder="late", clock=clock, fence=True)))
@@ -181,7 +181,8 @@ async def test_a_push_answered_after_its_lease_ran_out_leaves_the_newer_push_rec
     assert sum(tiktok_stock(world.sandbox, shop)[sku].values()) == 42
     assert not late.done()
     # then the late run's answer, once in, does not overwrite the record of the newer push TikTok shows
-    await late
+    world.sandbox.control("POST", "/faults/trickles/end")
+    await asyncio.wait_for(late, DEADLINE_SECONDS)
     link = await link_row(world.db, sku_ids[sku])
     assert (link["pushed_quantity"], link["held_quantity"]) == (42, 0)
     # and the push it marks due measures from 42: nothing held back (from 45, it held 3 units back from every shop
