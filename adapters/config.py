@@ -692,7 +692,7 @@ def _broker_url(raw: str | None) -> str | None:
     scheme = raw.partition("://")[0]
     if scheme not in _BROKER_SCHEMES:
         raise ConfigError(f"SHOPBRIDGE_BROKER_URL must be a Redis URL like redis://host:6379/0, got {_scheme_of(raw)}")
-    from urllib.parse import urlsplit
+    from urllib.parse import parse_qs, urlsplit
 
     from redis.connection import parse_url  # only for a broker URL given: the settings import no redis else
 
@@ -701,11 +701,27 @@ def _broker_url(raw: str | None) -> str | None:
         database = urlsplit(raw).path.strip("/") if scheme != "unix" else ""
     except ValueError as exc:
         raise ConfigError(f"SHOPBRIDGE_BROKER_URL cannot be read as a Redis URL: {exc}") from None
+    unknown = sorted(set(parse_qs(urlsplit(raw).query)) - _broker_options())
+    if unknown:  # redis-py hands them to the connection as they are: a TypeError traceback at the first connection
+        raise ConfigError(
+            f"SHOPBRIDGE_BROKER_URL has an option redis-py does not take: {', '.join(shown(name) for name in unknown)}"
+            f"; allowed: {', '.join(sorted(_broker_options()))}"
+        )
     if database and not database.isdigit():
         raise ConfigError(
             f"SHOPBRIDGE_BROKER_URL must name its Redis database by number (redis://host:6379/0), got {shown(database)}"
         )
     return raw
+
+
+def _broker_options() -> set[str]:
+    """The query options a broker URL may carry: those redis-py's `parse_url` converts (timeouts, `db`, ...) and the
+    TLS files and client name its connections take as text. Any other reached the connection's constructor as an
+    unknown keyword (`?foo=bar`: `TypeError` from `shopbridge serve`, a traceback)."""
+    from redis.connection import URL_QUERY_ARGUMENT_PARSERS
+
+    text_options = {"client_name", "ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"}
+    return set(URL_QUERY_ARGUMENT_PARSERS) | text_options
 
 
 def _base_url(raw: str | None, name: str) -> str | None:

@@ -27,7 +27,15 @@ class PostgresUrlError(ValueError):
 def check(url: str) -> None:
     """Raise `PostgresUrlError` unless both drivers take `url`, a `postgresql+asyncpg://` URL: a port from 1 to 65535
     (a word there was a `ValueError` traceback from every command), query parameters among `QUERY_PARAMETERS`, the
-    TLS mode once (`sslmode=` or `ssl=`, not both) and among `SSL_MODES`."""
+    TLS mode once (`sslmode=` or `ssl=`, not both) and among `SSL_MODES`, and at most one `@` before the host (a
+    password holding an unescaped one, `u:S3cret@PW@db/shop`, was read with `PW@db` for its host: the driver's
+    "could not translate host name" error then printed the password's rest)."""
+    authority = url.partition("://")[2].split("/", 1)[0].split("?", 1)[0]
+    if authority.count("@") > 1:
+        raise PostgresUrlError(
+            "its user name or password holds an '@': percent-encode it as %40 (python -c 'import urllib.parse, "
+            'sys; print(urllib.parse.quote(sys.argv[1], safe=""))\' PASSWORD)'
+        )
     try:
         parsed = make_url(url)
     except ValueError as exc:  # a port that is no number: SQLAlchemy's int() of it

@@ -541,6 +541,8 @@ def test_an_in_memory_sqlite_database_is_refused_for_serve_and_worker(tmp_path: 
         ("postgresql+asyncpg://u:pw@db/shop?connect_timeout=5", "its query parameter 'connect_timeout' is not one"),
         ("postgresql+asyncpg://u:pw@db/shop?sslmode=required", "its sslmode= must be one of disable, allow"),
         ("postgresql+asyncpg://u:pw@db/shop?sslmode=require&ssl=require", "give the TLS mode once"),
+        # a password holding an unescaped '@': read with its rest for the host, which the driver's error printed
+        ("postgresql+asyncpg://u:pw@x7@db/shop", "holds an '@': percent-encode it as %40"),
     ],
 )
 def test_a_postgresql_url_both_drivers_cannot_take_is_refused_by_name(tmp_path: Path, url: str, said: str) -> None:
@@ -570,6 +572,8 @@ def test_a_postgresql_url_with_a_tls_mode_or_a_socket_directory_is_taken(tmp_pat
         ("redis://:pw@[redis:6379/0", "cannot be read as a Redis URL: Invalid IPv6 URL"),
         ("redis://:pw@redis:sixthree/0", "cannot be read as a Redis URL: Port could not be cast"),
         ("redis://:pw@redis:6379/0?socket_timeout=soon", "cannot be read as a Redis URL: Invalid value for"),
+        # a TypeError traceback from `shopbridge serve` at the first connection (sec50)
+        ("redis://:pw@redis:6379/0?foo=bar", "has an option redis-py does not take: 'foo'"),
         # silently database 0: redis-py drops a database that is no number
         ("redis://:pw@redis:6379/shopbridge", "must name its Redis database by number"),
     ],
