@@ -337,6 +337,13 @@ class QueryCostLimiter(SchemaExtension):
         yield
 
 
+def _budget_abort(error: GraphQLError) -> bool:
+    """Whether graphql-core aborted validation for one of its budgets ("Validation aborted."), not for its limit of
+    100 errors ("Too many validation errors, error limit reached. Validation aborted.", which stays as it is: the
+    document's own mistakes, GRAPHQL_VALIDATION_FAILED)."""
+    return isinstance(error, ValidationAbortedError) and error.message == "Validation aborted."
+
+
 def validation_budget_exhausted() -> GraphQLError:
     """QUERY_TOO_COMPLEX for a document whose validation graphql-core aborted ("Validation aborted.", a
     `ValidationAbortedError`): its budget of `MAX_COMPLEXITY_BUDGET` units for comparing fields that share a response
@@ -389,9 +396,8 @@ class BoundedValidationCache(ValidationCache):
                 context.schema._schema, document, context.validation_rules
             )
         errors = context.pre_execution_errors
-        if errors and any(isinstance(error, ValidationAbortedError) for error in errors):
+        if errors and any(_budget_abort(error) for error in errors):
             context.pre_execution_errors = [
-                validation_budget_exhausted() if isinstance(error, ValidationAbortedError) else error
-                for error in errors
+                validation_budget_exhausted() if _budget_abort(error) else error for error in errors
             ]
         yield

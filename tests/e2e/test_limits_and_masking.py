@@ -74,6 +74,10 @@ def test_a_document_past_graphql_cores_validation_budget_is_query_too_complex_sa
     # "Validation aborted."
     assert _code(refused) == "QUERY_TOO_COMPLEX" and refused.get("data") is None, refused
     assert refused["errors"][0]["message"].startswith("This query is too costly to validate"), refused
+    # and a document with more than graphql-core's 100 errors is what it was: its own mistakes, not a limit
+    mistaken = app.raw_graphql("{ " + " ".join(f"nope{i}" for i in range(101)) + " }", {}, "m1")
+    codes = {error.get("extensions", {}).get("code") for error in mistaken["errors"]}
+    assert codes == {"GRAPHQL_VALIDATION_FAILED"} and len(mistaken["errors"]) == 101, mistaken["errors"][-2:]
 
 
 @SQLITE_ONLY  # a document limit: the database plays no part
