@@ -716,11 +716,15 @@ def _broker_url(raw: str | None) -> str | None:
 
 def _broker_options() -> set[str]:
     """The query options a broker URL may carry: those redis-py's `parse_url` converts (timeouts, `db`, ...) and the
-    TLS files and client name its connections take as text. Any other reached the connection's constructor as an
-    unknown keyword (`?foo=bar`: `TypeError` from `shopbridge serve`, a traceback)."""
+    connection's keywords that take text as it hands them over (credentials, names, TLS files and settings). Any
+    other reached the connection's constructor as an unknown keyword (`?foo=bar`: `TypeError` from `shopbridge
+    serve`, a traceback), or as text where a flag or an object belongs (`decode_responses=false` is a true string)."""
     from redis.connection import URL_QUERY_ARGUMENT_PARSERS
 
-    text_options = {"client_name", "ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"}
+    text_options = {
+        "username", "password", "client_name", "lib_name", "lib_version", "ssl_ca_certs", "ssl_ca_data",
+        "ssl_ca_path", "ssl_certfile", "ssl_keyfile", "ssl_password", "ssl_cert_reqs", "ssl_ciphers",
+    }  # fmt: skip
     return set(URL_QUERY_ARGUMENT_PARSERS) | text_options
 
 

@@ -566,6 +566,18 @@ def test_a_postgresql_url_with_a_tls_mode_or_a_socket_directory_is_taken(tmp_pat
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "rediss://:pw@redis:6380/0?ssl_password=x&ssl_ciphers=HIGH&ssl_cert_reqs=required&ssl_ca_certs=/etc/ca.pem",
+        "redis://redis:6379/0?client_name=shopbridge&socket_timeout=5&health_check_interval=30",
+    ],
+)
+def test_a_broker_url_with_options_redis_takes_is_taken(tmp_path: Path, url: str) -> None:
+    settings = load_settings({**KEYS, "SHOPBRIDGE_BROKER_URL": url, "SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+    assert settings.broker_url == url
+
+
+@pytest.mark.parametrize(
     ("url", "said"),
     [
         # each was a ValueError traceback from `shopbridge worker`, exit 1
