@@ -93,8 +93,9 @@ async def wait_out(
     between: Callable[[], object] | None = None,
 ) -> T:
     """`read()`'s result, `read` called again while it fails on a database outage (module docstring); any other
-    error is raised. `between()` runs after each failure (a subscription re-checks its token there: an outage does
-    not stretch a token's life; what it raises is raised). `where`: the subscription, as its GraphQL field."""
+    error is raised. `between()` runs before each read again, after the back-off's sleep (a subscription re-checks its
+    token there: an outage does not stretch a token's life, not even by one sleep; what it raises is raised).
+    `where`: the subscription, as its GraphQL field."""
     delay = outage.first_retry
     while True:
         began = outage.clock()
@@ -104,10 +105,10 @@ async def wait_out(
             if not unavailable(error):
                 raise
             outage.failed(where, error, began)
-            if between is not None:
-                between()
             await asyncio.sleep(delay)  # the back-off itself: nothing signals the database's return
             delay = min(delay * 2, outage.max_retry)
+            if between is not None:  # after the sleep: a token that expired during it reads nothing more
+                between()
             continue
         outage.recovered()
         return result

@@ -3,6 +3,7 @@ outage told in one WARNING line and its end in one INFO line per process; any ot
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterator
 
@@ -79,3 +80,25 @@ async def test_an_error_that_is_no_outage_is_raised_at_once(caplog: pytest.LogCa
     with pytest.raises(KeyError):
         await wait_out(outage, "syncTaskUpdated", reads(KeyError("a bug"), "never read"))
     assert outage.since is None and lines(caplog) == []
+
+
+async def test_a_token_that_expires_during_the_back_off_reads_nothing_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a subscription whose read fails on an outage once, and whose token expires while it waits to read again
+    outage = DatabaseOutage(Clock(), first_retry=0.001, max_retry=0.002)
+    expired = False
+    real_sleep = asyncio.sleep
+
+    async def back_off(seconds: float) -> None:  # the token's end falls within the back-off's sleep
+        nonlocal expired
+        expired = True
+        await real_sleep(0)
+
+    def token_check() -> None:
+        if expired:
+            raise PermissionError("the token expired")
+
+    monkeypatch.setattr(asyncio, "sleep", back_off)
+    # then the read after the sleep never runs: the check before it ends the subscription (it ran before the sleep,
+    # and the read after it sent one more state on an expired token)
+    with pytest.raises(PermissionError):
+        await wait_out(outage, "inventoryItemUpdated", reads(REFUSED, "the state"), token_check)
