@@ -18,6 +18,7 @@ import psycopg2
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from cryptography.fernet import Fernet
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.pool import NullPool
@@ -682,3 +683,13 @@ def test_upgrade_counts_a_failed_tasks_attempts_as_failed_and_gives_other_tasks_
         with engine.begin() as connection:
             kept = connection.execute(text("SELECT id, attempts FROM sync_tasks ORDER BY id")).all()
         assert [tuple(r) for r in kept] == [(i, a) for i, _, a in tasks] + [("t6", 1)]
+
+
+def test_every_migrations_description_is_one_line() -> None:
+    # given the migration files (alembic logs each step's description, its docstring's first paragraph, as it runs it)
+    scripts = list(ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).walk_revisions())
+
+    # then each says what it does on one line: a paragraph wrapped in its file showed as a literal "\n" in the
+    # `migrate` step's log line, as the log lines escape line breaks (`adapters.text.one_line`)
+    assert len(scripts) >= 35
+    assert [script.revision for script in scripts if not script.doc or "\n" in script.doc] == []

@@ -1,5 +1,4 @@
-"""A link whose stock seeded its item when its seller SKU was renamed remembers the item it left:
-`sku_links.seeded_from_item_id`.
+"""A link seeded when its seller SKU was renamed remembers the item it left: `sku_links.seeded_from_item_id`.
 
 A seller SKU renamed in Seller Center to one no item has creates an item seeded from the shop's TikTok stock, which
 was the count the SKU's item before pushed: the seed is a copy of that item's count, whose on-hand goes on holding
