@@ -87,7 +87,8 @@ class _Staged:
 
     `checks` run first, on the store as it is at commit, and any of them raising aborts the commit with nothing
     applied: the constraints a database checks when the rows are written (a foreign key to a shop deleted
-    meanwhile). `versions` are the shop versions this unit of work has written, as its own reads see them.
+    meanwhile). `versions` are the shop versions this unit of work has written, and `products` the products it has
+    stored ((shop id, product id) -> record), as its own reads see them (a transaction reads its own writes).
     """
 
     def __init__(self, store: FakeStore) -> None:
@@ -95,6 +96,7 @@ class _Staged:
         self.ops: list[Callable[[], None]] = []
         self.checks: list[Callable[[], None]] = []
         self.versions: dict[str, int] = {}
+        self.products: dict[tuple[str, str], Any] = {}
         self.claims_finished = 0  # `finish_claim` calls staged (tests/fakes_inventory_push.py)
 
     def require_shop(self, shop_id: str) -> None:
@@ -390,7 +392,8 @@ class FakeCatalogRepository:
         return stored_order.fingerprint, stored_order.values[3]
 
     async def known_product(self, shop_id: str, tiktok_product_id: str) -> KnownProduct | None:
-        record = self._s.store.products.get((shop_id, tiktok_product_id))
+        key = (shop_id, tiktok_product_id)
+        record = self._s.products.get(key) or self._s.store.products.get(key)
         if record is None:
             return None
         stored = product_as_stored(record)
@@ -427,6 +430,8 @@ class FakeCatalogRepository:
         if staged:
             self._s.require_shop(shop_id)  # the foreign key: a delete committed meanwhile fails this commit
         name = "products" if rows is self._s.store.products else "orders"
+        if name == "products":
+            self._s.products.update({(shop_id, k): v for k, v in staged.items()})
         # Looked up at commit: a deletion committed meanwhile replaced the dict.
         self._s.ops.append(lambda: getattr(self._s.store, name).update({(shop_id, k): v for k, v in staged.items()}))
         return UpsertCounts(created, updated, unchanged)

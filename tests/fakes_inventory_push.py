@@ -26,10 +26,11 @@ from domain.inventory_push import (
     PushIntent,
     standing_hold,
 )
-from domain.ports import PoolChange, ShopTokens
+from domain.ports import Page, PoolChange, RecordNotFoundError, ShopTokens
 from domain.shops import Shop, ShopStatus
 from domain.stock_levels import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
 from domain.sync import RecordFailure
+from domain.unserved_products import ProductSearch
 
 
 def can_sync(shop: Shop, now: datetime) -> bool:
@@ -136,6 +137,12 @@ class FakeInventoryPushRepository:
         policy = self._push.policies.get(shop_id, InventoryPolicy())
         return shop is not None and can_sync(shop, now) and policy.push_enabled
 
+    def _on_sale(self, key: tuple[str, str]) -> bool:
+        """The SQL repository's `_ON_SALE`: a row is claimed (due, listed) only while its product is stored ACTIVATE,
+        or not stored at all (a claim skips a product stored in another status: its row waits, dirty)."""
+        product = self._s.store.products.get(key)
+        return product is None or product.status == "ACTIVATE"
+
     def _linked(self, shop_id: str) -> list[FakeLink]:
         return sorted(
             (link for link in self._push.shop_links(shop_id) if link.state == "LINKED"),
@@ -155,7 +162,11 @@ class FakeInventoryPushRepository:
         self, shop_id: str, holder: str, now: datetime, lease: timedelta, limit: int
     ) -> list[OutboxClaim]:
         rows = sorted(
-            ((key[1], row) for key, row in self._push.outbox.items() if key[0] == shop_id and row.due(now)),
+            (
+                (key[1], row)
+                for key, row in self._push.outbox.items()
+                if key[0] == shop_id and row.due(now) and self._on_sale(key)
+            ),
             key=lambda item: (item[1].next_attempt_at, item[0]),
         )[:limit]
         claims = [
@@ -185,7 +196,7 @@ class FakeInventoryPushRepository:
         return len(rows)
 
     async def has_due(self, shop_id: str, now: datetime) -> bool:
-        return any(key[0] == shop_id and row.due(now) for key, row in self._push.outbox.items())
+        return any(key[0] == shop_id and row.due(now) and self._on_sale(key) for key, row in self._push.outbox.items())
 
     async def next_due(self, shop_id: str, now: datetime, holder: str) -> datetime | None:
         later = [
@@ -194,6 +205,7 @@ class FakeInventoryPushRepository:
             if key[0] == shop_id
             and row.dirty_version > row.pushed_version
             and not row.due(now)
+            and self._on_sale(key)
             and not (row.claimed_by == holder and (row.claimed_until or now) > now)
         ]
         return min(later, default=None)
@@ -388,7 +400,7 @@ class FakeInventoryPushRepository:
     async def shops_due(self, now: datetime, limit: int) -> list[str]:
         first_due: dict[str, datetime] = {}
         for (shop_id, _), row in self._push.outbox.items():
-            if row.due(now) and self._pushing(shop_id, now):
+            if row.due(now) and self._on_sale((shop_id, _)) and self._pushing(shop_id, now):
                 first_due[shop_id] = min(first_due.get(shop_id, row.next_attempt_at), row.next_attempt_at)
         return sorted(first_due, key=lambda shop_id: first_due[shop_id])[:limit]
 
@@ -441,9 +453,11 @@ class FakeInventoryApi:
     call. An update sets the SKUs' `available` to what it sent, unless refused.
 
     `available`: TikTok SKU id -> available; `results`: the answers of the next updates, in order (then: all
-    accepted); `products`: Get Product's answers by id; `warehouse_list`: Get Warehouses' answer; `error`: raised by
-    every call while set (TikTok unavailable, authorization lost...); `during_call`: run inside each call, for what
-    happens meanwhile (a sale, a policy change, the shop deleted)."""
+    accepted); `products`: Get Product's answers by id; `unserved`: the ids Get Product calls not found (TikTok's
+    12052048: a FREEZE or DELETED product, or one not in the shop); `listed`: Search Products' products (every status);
+    `warehouse_list`: Get Warehouses' answer; `error`: raised by every call while set (TikTok unavailable,
+    authorization lost...); `during_call`: run inside each call, for what happens meanwhile (a sale, a policy change,
+    the shop deleted)."""
 
     def __init__(self) -> None:
         self.available: dict[str, int] = {}
@@ -452,6 +466,9 @@ class FakeInventoryApi:
         self.results: list[InventoryUpdateResult] = []
         self.products: dict[str, Product] = {}
         self.product_calls: list[str] = []
+        self.unserved: set[str] = set()
+        self.listed: dict[str, Product] = {}
+        self.product_searches: list[ProductSearch] = []
         self.warehouse_list: list[Warehouse] = []
         self.warehouse_calls = 0
         self.error: Exception | None = None
@@ -486,7 +503,24 @@ class FakeInventoryApi:
     async def get_product(self, product_id: str) -> Product | RecordFailure:
         self.product_calls.append(product_id)
         await self._call()
+        if product_id in self.unserved:
+            raise RecordNotFoundError("TikTok refused the request (12052048): product not found")
         return self.products.get(product_id) or RecordFailure(product_id, "not found")
+
+    async def search_products_matching(
+        self, search: ProductSearch, *, page_token: str | None, page_size: int = 100
+    ) -> Page[Product]:
+        """Search Products over `listed`, filtered as TikTok filters (status, seller SKUs, update time); one page."""
+        self.product_searches.append(search)
+        await self._call()
+        wanted = set(search.seller_skus)
+        found = [
+            product for product in self.listed.values()
+            if search.status in ("ALL", product.status)
+            and (not wanted or any(sku.seller_sku in wanted for sku in product.skus))
+            and (search.update_time_ge is None or product.updated_at.timestamp() >= search.update_time_ge)
+        ]  # fmt: skip
+        return Page(found, None, len(found))
 
     async def warehouses(self) -> list[Warehouse]:
         self.warehouse_calls += 1
