@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import Enum
 
 from domain.catalog import Product
 from domain.clock import Clock
@@ -69,7 +70,9 @@ MAX_SEARCH_SKU_IDS = 600  # Inventory Search by sku_ids (tiktok-api.md sec. 9, l
 
 
 class PushMetrics:
-    """Told of every product push (`ok` | `partial` | `retry` | `noop`: nothing to write), its lag, drift; no-ops."""
+    """Told of every product push (`ok` | `partial` | `retry` | `noop`: nothing to write | `not_on_sale`: refused so,
+    stored so, its row left waiting; none for a push whose shop was deleted, or whose row another worker took, while
+    it read the product again), its lag, drift; no-ops."""
 
     def push_sent(self, outcome: str) -> None:
         pass
@@ -480,8 +483,9 @@ async def _push_through_a_stop(
     its end: `adapters.tiktok.transport.sent_whole`); a record left undone makes the fence take the values TikTok
     accepted, against the last ones recorded, for sales it has not seen, and hold them back for a whole horizon.
     So a stop then waits for the push to record TikTok's answer and finish the claim, at most `deps.stop_wait`,
-    and is raised after it (`CancelledError`). A stop before the call (a fence's reading, the links), or past the
-    wait, cancels the push and hands the claim back due now (`_release`)."""
+    and is raised after it (`CancelledError`). A stop before the call (a fence's reading, the links), after a refusal
+    as not on sale (the product's read again, `_left_not_on_sale`: the refused call's intents are withdrawn before
+    it), or past the wait, cancels the push and hands the claim back due now (`_release`)."""
     sending = asyncio.Event()
     pushing = asyncio.create_task(_push_product(deps, api, shop, policy, claim, read_error, sending))
     pushing.add_done_callback(_retrieve)
@@ -520,7 +524,8 @@ async def _push_product(
     """Send one product's targets; finish the claim. Returns the Update Inventory calls made. With the fence, TikTok's
     available of its SKUs is read right before the write (`_unseen`); `read_error`: the round's reading failed with
     it, and the product is finished as if its own reading had. `sending` is set right before the first Update
-    Inventory, before its intent is committed (`_push_through_a_stop`)."""
+    Inventory, before its intent is committed (`_push_through_a_stop`), and cleared once TikTok refused that call as
+    not on sale and its intents are withdrawn (`_withdraw`): the product's read after it is no call under way."""
     computed_at = deps.clock.now()
     outcome, calls = ProductPushOutcome(computed_at=computed_at), 0
     async with deps.uow_factory() as uow:
@@ -611,19 +616,32 @@ async def _push_product(
             refused = [link for link in links if not answered or link.sku_id in unanswered]
             outcome.failed = {link.sku_id: SkuPushError(code, str(exc)) for link in refused}
             if not answered and push_action(code) is PushAction.NOT_ON_SALE:
-                # The product left sale after the claim (its status was stored ACTIVATE): a fact, not a failed push
+                # The product left sale after the claim (its status was stored ACTIVATE): a fact, not a failed push.
+                # TikTok kept what it had: the refused call's intents go first, in a transaction of their own; the
+                # read after it (Get Product, Search Products: up to 16 calls, each retried) is no call under way, so
+                # a stop from there cancels the push at once and hands the claim back with nothing left to settle.
+                # (Cleared only after the read, a stop during it left them taken for sent: `settled` then took
+                # TikTok's unchanged value for sales unseen, held back for the horizon.)
+                if unanswered:
+                    await _withdraw(deps, claim, unanswered)
+                if sending is not None:
+                    sending.clear()
                 try:
-                    if await _left_not_on_sale(deps, api, shop, claim, set(unanswered) | set(outcome.failed)):
-                        deps.metrics.push_sent("not_on_sale")
-                        return calls
+                    read_again = await _left_not_on_sale(deps, api, shop, claim)
                 except TikTokUnavailableError as unavailable:  # its status unread: no error shown, tried again
-                    outcome.failed, outcome.retry, outcome.withdrawn = {}, True, set(unanswered)
+                    outcome.failed, outcome.retry = {}, True
                     outcome.error = f"{outcome.error}; Get Product, to read its status: {unavailable}"
                 except AuthorizationLostError as lost_now:
-                    lost = ProductPushOutcome(retry=True, error=f"authorization lost: {lost_now}")
-                    lost.withdrawn = set(unanswered)
-                    await _finish(deps, claim, lost)
+                    await _finish(deps, claim, ProductPushOutcome(retry=True, error=f"authorization lost: {lost_now}"))
                     raise
+                else:
+                    if read_again is Reread.LEFT:
+                        deps.metrics.push_sent("not_on_sale")
+                    if read_again in (Reread.LEFT, Reread.GONE):
+                        return calls
+                    if read_again is Reread.ON_SALE:  # TikTok did not take the value, yet sells the product: again
+                        outcome.retry = True
+                        outcome.error = f"{outcome.error}; Get Product reads it {ACTIVE_PRODUCT_STATUS}"
         else:
             outcome.doubtful = _doubted(unanswered)
     await _finish(deps, claim, outcome)
@@ -633,9 +651,29 @@ async def _push_product(
     return calls
 
 
-async def _left_not_on_sale(
-    deps: PushDeps, api: InventoryApi, shop: Shop, claim: OutboxClaim, refused: Collection[str]
-) -> bool:
+class Reread(Enum):
+    """What reading again a product Update Inventory refused as not on sale found (`_left_not_on_sale`)."""
+
+    LEFT = "LEFT"  # stored in another status than ACTIVATE: the claim given back untouched, the row waits dirty
+    ON_SALE = "ON_SALE"  # TikTok serves it ACTIVATE (stored so): the refusal is retried after its backoff
+    UNREAD = "UNREAD"  # nothing read to store (refused, garbled, never stored), still ACTIVATE: recorded as refused
+    GONE = "GONE"  # the shop deleted, or its row another worker's now: nothing of this push to record
+
+
+async def _withdraw(deps: PushDeps, claim: OutboxClaim, refused: Mapping[str, PushIntent]) -> None:
+    """Clear the intents of a call TikTok refused as a whole (`refused`, by Shopbridge SKU id: TikTok kept what it had;
+    `ProductPushOutcome.withdrawn`), in one transaction; only while this run holds the claim (another worker's push
+    of the product since has recorded its own intents on the links), and not for a shop deleted meanwhile."""
+    async with deps.uow_factory() as uow:
+        if await uow.shops.get(claim.shop_id) is None:  # the shop first, as a shop's delete takes it
+            return  # deleted meanwhile: its links and outbox went with it
+        if await uow.inventory_push.holds_claim(claim, deps.holder):
+            withdrawn = ProductPushOutcome(withdrawn=set(refused))
+            await uow.inventory_push.record_link_results(claim.shop_id, withdrawn, deps.clock.now())
+            await uow.commit()
+
+
+async def _left_not_on_sale(deps: PushDeps, api: InventoryApi, shop: Shop, claim: OutboxClaim) -> Reread:
     """After Update Inventory refused the claimed product as a whole as not on sale (`PushAction.NOT_ON_SALE`:
     12052901, its status does not allow it; 12052048, not in the shop), with its status stored ACTIVATE (a claim takes
     no other: the seller deactivated it, or TikTok froze or deleted it, after the claim, or before a webhook or poll
@@ -643,52 +681,54 @@ async def _left_not_on_sale(
     Search Products for one it no longer serves; live-sync.md sec. 1.1's table: "re-fetch product, relink"), then,
     stored in another status, give the claim back untouched (`leave_claim`): its row waits, dirty, as a claim skipping
     it would leave it (`inventory_push._ON_SALE`), with no push error shown, until the product is stored ACTIVATE
-    again (`outbox.waiting_on_sale` enqueues the shop's push then). The refused call's intents (`refused`, Shopbridge
-    SKU ids) are cleared: TikTok kept what it had. One transaction after the read, as a webhook's batch stores it.
+    again (`outbox.waiting_on_sale` enqueues the shop's push then). One transaction after the read, as a webhook's
+    batch stores it. The caller has cleared the refused call's intents already (`_withdraw`).
 
     Re-read rather than marked: the refusal does not say the status (12052901 covers a draft, a review, a
     deactivation, a freeze; 12052048 a deletion or a product gone), and TikTok may have put the product back on sale
-    since. True: left so. False: still stored ACTIVATE (TikTok serves it ACTIVATE, a version older than the stored one,
-    or could not be read): the caller records the refusal as a push error, as before. Raises what Get Product raises
+    since. Returns what it found (`Reread`): LEFT, ON_SALE (read and stored ACTIVATE, or read in a version older than
+    the stored ACTIVATE one), UNREAD (nothing read to store), GONE (the shop deleted meanwhile, or the row claimed by
+    another worker since: its push meets the status stored now). Raises what Get Product raises
     (`TikTokUnavailableError`, `AuthorizationLostError`)."""
     record = await reread_product(deps.uow_factory, deps.clock, shop, api, claim.tiktok_product_id)
     async with deps.uow_factory() as uow:
         if await uow.shops.get(shop.id) is None:  # the shop first, as a shop's delete takes it
-            return True  # deleted meanwhile: its links and outbox went with it
+            return Reread.GONE  # deleted meanwhile: its links and outbox went with it
         change = PoolChange()
         if record is not None:  # the catalog's writers' turn first, then the pool's (`intake.store_fetched`)
             await uow.catalog.upsert_products(shop.id, [record])
             read_at = {record.tiktok_product_id: record.stock_read_at} if record.stock_read_at is not None else {}
             change = await uow.inventory.auto_link(shop.id, [record.tiktok_product_id], read_at)
         known = await uow.catalog.known_product(shop.id, claim.tiktok_product_id)
-        on_sale = known is None or known.status == ACTIVE_PRODUCT_STATUS
-        if not on_sale and await uow.inventory_push.holds_claim(claim, deps.holder):
-            await uow.inventory_push.record_link_results(
-                claim.shop_id, ProductPushOutcome(withdrawn=set(refused)), deps.clock.now()
-            )
-            await uow.inventory_push.leave_claim(claim, deps.holder)
-        uow.after_commit(functools.partial(_after_reread, deps, shop.merchant_id, change))
+        found = Reread.UNREAD if record is None else Reread.ON_SALE
+        if known is not None and known.status != ACTIVE_PRODUCT_STATUS:
+            found = Reread.GONE
+            if await uow.inventory_push.holds_claim(claim, deps.holder):
+                await uow.inventory_push.leave_claim(claim, deps.holder)
+                found = Reread.LEFT
+        uow.after_commit(functools.partial(_after_reread, deps, shop, change))
         await uow.commit()
-    if not on_sale:
+    if found is Reread.LEFT:
         log.info(
             "inventory push of shop %s: TikTok refused product %s as not on sale; stored %s, its push waits until it "
             "is ACTIVATE again",
             shop.id, claim.tiktok_product_id, known.status if known is not None else "?",
         )  # fmt: skip
-    return not on_sale
+    return found
 
 
-async def _after_reread(deps: PushDeps, merchant_id: str, change: PoolChange) -> None:
-    """After the commit of a product read again (`_left_not_on_sale`): the pushes its links' change made due (a
-    DELETED product's links DROPPED move their items), and its items' signals, as `inventory.after_pool_change`."""
+async def _after_reread(deps: PushDeps, shop: Shop, change: PoolChange) -> None:
+    """After the commit of a product read again (`_left_not_on_sale`): the pushes its links' change made due in other
+    shops (a DELETED product's links DROPPED move their items; this run claims its own shop's rows again before it
+    ends, as `_record` leaves them), and its items' signals, as `inventory.after_pool_change`."""
     if deps.enqueue_push is not None:
-        for shop_id in sorted(change.push_shop_ids):
+        for shop_id in sorted(change.push_shop_ids - {shop.id}):
             try:
                 await deps.enqueue_push(shop_id)
             except Exception as exc:  # the outbox row stays dirty: the scheduler's tick sends it later
                 log.warning("could not enqueue the inventory push of shop %s: %s", shop_id, exc, exc_info=traced(exc))
     if deps.events is not None and change.item_ids:
-        await signal_items(deps.events, change.merchant_id or merchant_id, change.item_ids)
+        await signal_items(deps.events, change.merchant_id or shop.merchant_id, change.item_ids)
 
 
 def fence_base(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,7 +14,7 @@ import pytest
 
 from domain.catalog import Money, Product, Sku, WarehouseStock
 from domain.inventory_push import InventoryPolicy, push_backoff
-from domain.ports import AuthorizationLostError, GatewayRefusedError, TikTokUnavailableError
+from domain.ports import AuthorizationLostError, GatewayRefusedError, PoolChange, TikTokUnavailableError
 from domain.services.inventory_push import PushDeps, PushMetrics, push_shop
 from domain.stock_levels import InventoryUpdateResult, SkuUpdateFailure, Warehouse
 from tests.fakes import T0, FakeClock, FakeEventPublisher, FakeStore, FakeUnitOfWork, make_shop
@@ -241,7 +242,7 @@ async def test_a_lost_authorization_releases_the_claim_and_revokes_the_shop_at_o
 
 @pytest.mark.parametrize(
     ("code", "retry", "failed"),
-    [(12052048, False, "12052048"), (36009003, True, "36009003"), (None, False, None)],
+    [(12052031, False, "12052031"), (36009003, True, "36009003"), (None, False, None)],
 )
 async def test_a_whole_update_refused_is_recorded_and_retried_only_if_its_code_may_pass(
     world: World, code: int | None, retry: bool, failed: str | None
@@ -282,6 +283,157 @@ async def test_a_refusal_as_not_on_sale_whose_product_cannot_be_read_is_retried_
     assert (row.pushed_version, row.attempts, row.next_attempt_at) == (0, 1, NOW + push_backoff(1))
     assert row.last_error is not None and "Get Product, to read its status: timed out" in row.last_error
     assert world.metrics.sent == ["retry"]
+
+
+def not_on_sale_refusal() -> GatewayRefusedError:
+    refused = GatewayRefusedError("product status does not allow it")
+    refused.code = 12052901  # type: ignore[attr-defined]
+    return refused
+
+
+def stored_on_sale(world: World, product_id: str, status: str = "ACTIVATE") -> Product:
+    """The product `product_id` stored for the shop (a claim takes only a product stored ACTIVATE), with one SKU."""
+    sku = Sku("t-a", "SA", Money(Decimal("9.90"), "USD"), ())
+    product = Product(product_id, "Thing", status, T0, T0 + timedelta(minutes=1), (sku,))
+    world.store.products[(world.shop.id, product_id)] = product
+    return product
+
+
+@pytest.mark.parametrize("stop_wait", [0, 3600])
+async def test_a_stop_while_a_product_refused_as_not_on_sale_is_read_again_leaves_no_intent(
+    world: World, stop_wait: int
+) -> None:
+    """Rule (README, "A product TikTok does not sell is not pushed"): TikTok refused the whole call and kept what it
+    had, so the refused call's intents are cleared right after the refusal, before the product is read again (Get
+    Product, then up to 3 Search Products x 5 pages, each retried), and a stop then no longer waits for the push.
+    Before, they were cleared only once the read was stored: a stop during it (past `stop_wait`) handed the claim
+    back with the intent taken for sent (`failed=False`), and the next push took TikTok's unchanged 5 for 4 units
+    sold unseen: it pushed 5 and held 4 back, for 9 in the pool (`stop_wait` 0 s); and the stop waited for the read
+    (`stop_wait`: 15 s by default; an hour here, past the test's 10 s)."""
+    # given a fenced push of a product last pushed at 5 (TikTok shows 5), the pool now at 9, refused as not on sale,
+    # and Get Product, reading its status again, that does not answer
+    world.deps.fence = True
+    world.deps.stop_wait = timedelta(seconds=stop_wait)  # for a call under way, not for the read after it
+    link = world.link("a", "p1", 9)
+    link.pushed_quantity, link.pushed_at = 5, NOW - timedelta(minutes=5)
+    world.api.available["t-a"] = 5
+    row = world.dirty("p1")
+    reading, never = asyncio.Event(), asyncio.Event()
+
+    async def during() -> None:
+        if world.api.product_calls:
+            reading.set()
+            await never.wait()
+        elif world.api.updates:
+            raise not_on_sale_refusal()
+
+    world.api.during_call = during
+    push = asyncio.create_task(world.push())
+    await reading.wait()
+    # when the worker stops during that read
+    push.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(10):  # the stop is not held for `stop_wait`: else TimeoutError
+            await push
+    # then the refused call left no intent, and the row is handed back due now
+    assert link.push_intent is None
+    assert (row.pushed_version, row.claimed_by, row.next_attempt_at) == (0, None, NOW)
+    # and the next push (the product on sale again) sends the pool's 9, holding nothing back
+    world.api.during_call = None
+    await world.push()
+    assert world.sent()[-1] == ("p1", [("t-a", [("", 9)])])
+    assert (link.pushed_quantity, link.held_quantity, row.pushed_version) == (9, 0, 1)
+
+
+async def test_a_refusal_as_not_on_sale_of_a_product_read_on_sale_is_retried_after_its_backoff(world: World) -> None:
+    """Rule (README, "A product TikTok does not sell is not pushed"): when the product read again after TikTok's
+    12052901 is ACTIVATE (back on sale meanwhile, or TikTok's two answers disagree), TikTok did not take the value
+    and the product is sellable: the row stays dirty and is retried after its backoff (the attempt counted, so a
+    lasting refusal backs off to 30 min), the refusal shown on the link until a push lands. Before, the row passed
+    for pushed (metric `partial`): the pool's value waited for the next stock change or reconcile."""
+    # given a dirty product stored ACTIVATE, refused as not on sale, that Get Product then reads ACTIVATE
+    world.api.products["p1"] = stored_on_sale(world, "p1")
+    link = world.link("a", "p1", 5)
+    row = world.dirty("p1")
+    world.api.error = not_on_sale_refusal()
+
+    async def on_sale_when_read_again() -> None:
+        if world.api.product_calls:
+            world.api.error = None
+
+    world.api.during_call = on_sale_when_read_again
+    # when the shop is pushed
+    await world.push()
+    # then the row is due again after its backoff, the refusal shown and counted as a retry
+    assert world.api.product_calls == ["p1"]
+    assert (row.pushed_version, row.attempts, row.next_attempt_at) == (0, 1, NOW + push_backoff(1))
+    assert link.push_error_code == "12052901" and world.metrics.sent == ["retry"]
+    # and once due, the pool's value lands and the error is cleared
+    world.clock.advance(push_backoff(1))
+    await world.push()
+    assert world.sent()[-1] == ("p1", [("t-a", [("", 5)])])
+    assert (row.pushed_version, link.pushed_quantity, link.push_error_code) == (1, 5, None)
+
+
+async def test_a_product_refused_as_deleted_is_stored_so_and_its_row_waits_with_no_push_error(world: World) -> None:
+    """Rule (README, "A product TikTok does not sell is not pushed"): TikTok's 12052048 (not in the shop) reads the
+    product again: Get Product does not serve it and Search Products lists it nowhere, so it is stored DELETED, and
+    its row is left dirty, untouched, with no push error (metric `not_on_sale`). The shops whose rows its links'
+    change made due are enqueued, but not the run's own: the run claims its rows again before it ends."""
+    # given a dirty product stored ACTIVATE that TikTok has deleted, its item linked in another shop too
+    enqueued: list[str] = []
+
+    async def enqueue(shop_id: str) -> None:
+        enqueued.append(shop_id)
+
+    world.deps.enqueue_push = enqueue
+    world.store.push.ledger_change = PoolChange(push_shop_ids=frozenset({world.shop.id, "s-other"}))
+    stored_on_sale(world, "p1")
+    link = world.link("a", "p1", 5)
+    row = world.dirty("p1")
+    gone = GatewayRefusedError("product not in the shop")
+    gone.code = 12052048  # type: ignore[attr-defined]
+    world.api.unserved = {"p1"}
+
+    async def refused_once() -> None:
+        if not world.api.product_calls:
+            raise gone
+
+    world.api.during_call = refused_once
+    # when the shop is pushed
+    await world.push()
+    # then the product is stored DELETED, its row left dirty and unclaimed, no push error shown
+    assert world.store.products[(world.shop.id, "p1")].status == "DELETED"
+    assert world.api.product_searches
+    assert (row.pushed_version, row.attempts, row.claimed_by, row.last_error) == (0, 0, None, None)
+    assert link.push_error_code is None and world.metrics.sent == ["not_on_sale"]
+    # and only the other shop's push is enqueued
+    assert enqueued == ["s-other"]
+
+
+@pytest.mark.parametrize("meanwhile", ["shop deleted", "claim lost"])
+async def test_a_refusal_as_not_on_sale_whose_row_was_not_left_is_not_counted_so(world: World, meanwhile: str) -> None:
+    """Rule (`shopbridge_inventory_pushes_total{outcome="not_on_sale"}`): counted only when the push left the row
+    waiting; not when the shop was deleted, or another worker took the row, while the product was read again."""
+    # given a dirty product refused as not on sale, that Get Product reads deactivated
+    world.api.products["p1"] = replace(stored_on_sale(world, "p1"), status="SELLER_DEACTIVATED")
+    world.link("a", "p1", 5)
+    row = world.dirty("p1")
+    world.api.error = not_on_sale_refusal()
+
+    async def when_read_again() -> None:
+        if world.api.product_calls:
+            world.api.error = None
+            if meanwhile == "shop deleted":
+                del world.store.shops[world.shop.id]
+            else:
+                row.claimed_by = "w2"
+
+    world.api.during_call = when_read_again
+    # when the shop is pushed
+    await world.push()
+    # then nothing is counted as left waiting, and the row is not touched
+    assert world.metrics.sent == [] and (row.pushed_version, row.attempts) == (0, 0)
 
 
 async def test_several_warehouses_put_the_target_on_the_default_sales_warehouse_read_once(world: World) -> None:
