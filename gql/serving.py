@@ -36,8 +36,9 @@ from typing import Any
 import httptools
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn._types import ASGISendEvent
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.supervisors import Multiprocess
 from websockets.protocol import State
@@ -102,6 +103,16 @@ class HttpProtocol(HttpToolsProtocol):
       an answer. uvicorn bounds neither (its keep-alive timeout starts only after a response): a client with no
       token held a connection, and its file descriptor, for ever by sending nothing or a head a byte at a time.
 
+    - a body in time, whatever the app does: a response started while the request's body is not all in says
+      `Connection: close` and the connection is closed after it, lingering (below), so that the unread rest cannot
+      keep it (as HTTP/1.1 servers do); and a body not all in within `head_timeout_seconds` of the head's end, with
+      no response started `LINGER_SECONDS` later (the app's own deadlines, counted from its first read, answer
+      first: `gql.limits.RequestSizeLimit`, the webhook endpoint), is answered 408 `REQUEST_TIMEOUT` here, the app
+      told the client left. uvicorn stopped every timer once the head was in: a route that answers without reading
+      the body (`GET /healthz` or a 405 with a declared `Content-Length`, a 413) was followed by a body trickled a
+      byte every 3 s, each byte cancelling uvicorn's keep-alive timeout, and the connection was held for ever
+      with no token (sec50: 300 connections, 300 file descriptors, for 240 s and more).
+
     A refusal is a lingering close (as nginx's): the answer is sent, our half of the connection shut, and what the
     client still sends read and dropped unparsed for `LINGER_SECONDS` at most before the socket is closed. Closed at
     once, the rest of a head still arriving made the kernel reset the connection, and the client never read the
@@ -113,6 +124,8 @@ class HttpProtocol(HttpToolsProtocol):
     _reading_head = False
     _lingering = False
     _head_timer: asyncio.TimerHandle | None = None
+    _body_timer: asyncio.TimerHandle | None = None
+    _close_after_response = False  # a response started with the body unread
 
     def __init__(self, *args: Any, head_timeout_seconds: float = 30.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -125,6 +138,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        self._stop_body_timer()
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
@@ -152,7 +166,74 @@ class HttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._stop_head_timer()
+        previous = self.cycle
         super().on_headers_complete()
+        if self.cycle is None or self.cycle is previous:  # a WebSocket upgrade: no request cycle
+            return
+        self._close_if_answered_unread(self.cycle)
+        if self._body_timer is None:  # stopped by on_message_complete when the body is in (at once if none)
+            self._body_timer = self.loop.call_later(self.head_timeout_seconds, self._body_too_slow, self.cycle)
+
+    def on_message_complete(self) -> None:
+        self._stop_body_timer()
+        super().on_message_complete()
+
+    def _close_if_answered_unread(self, cycle: RequestResponseCycle) -> None:
+        """A response started while `cycle`'s body is not all in says `Connection: close`, and the connection is
+        closed after it (lingering): the unread rest, trickled, would otherwise keep it open for ever."""
+        send = cycle.send
+
+        async def send_closing_if_unread(message: ASGISendEvent) -> None:
+            if message["type"] != "http.response.start" or not cycle.more_body or cycle.disconnected:
+                await send(message)
+                return
+            headers = list(message.get("headers", []))
+            closes = any(name.lower() == b"connection" and b"close" in value.lower() for name, value in headers)
+            if closes:  # the app closes it (a 408): uvicorn closes it at the response's end
+                await send(message)
+                return
+            self._close_after_response = True
+            await send({**message, "headers": [*headers, (b"connection", b"close")]})
+            cycle.keep_alive = True  # uvicorn would close at once; `on_response_complete` lingers instead
+
+        cycle.send = send_closing_if_unread  # type: ignore[method-assign]
+
+    def on_response_complete(self) -> None:
+        if not self._close_after_response:
+            super().on_response_complete()
+            return
+        self.server_state.total_requests += 1
+        self._stop_body_timer()
+        if not self.transport.is_closing():
+            self.flow.resume_reading()  # the rest is read and dropped while lingering
+            self._linger()
+
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_too_slow(self, cycle: RequestResponseCycle) -> None:
+        """The body is not all in `head_timeout_seconds` after the head: if no response has started
+        `LINGER_SECONDS` later, 408 here, and the app reads that the client left (`http.disconnect`)."""
+        self._body_timer = None
+        if cycle.response_started or self.transport.is_closing() or self._lingering:
+            return  # a response started closes the connection after it (`_close_if_answered_unread`)
+
+        def refuse_unless_answered() -> None:
+            if cycle.response_started or self.transport.is_closing() or self._lingering:
+                return
+            cycle.disconnected = True  # the app's receive() says the client left, its sends are dropped
+            cycle.message_event.set()
+            refusals.warning(
+                REQUEST_TIMEOUT,
+                "request refused: its body not received within %gs of its head",
+                self.head_timeout_seconds,
+            )
+            message = f"The request body did not arrive within {self.head_timeout_seconds:g} seconds."
+            self._refuse(408, "Request Timeout", message, REQUEST_TIMEOUT)
+
+        self._body_timer = self.loop.call_later(LINGER_SECONDS, refuse_unless_answered)
 
     def data_received(self, data: bytes) -> None:
         if self._lingering:
@@ -202,6 +283,10 @@ class HttpProtocol(HttpToolsProtocol):
         head = f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\n"
         head += f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         self.transport.write((head + body).encode())
+        self._linger()
+
+    def _linger(self) -> None:
+        """Shut our half of the connection, read and drop what the client still sends, close `LINGER_SECONDS` later."""
         if not self.transport.can_write_eof():  # TLS: no half-close
             self.transport.close()
             return

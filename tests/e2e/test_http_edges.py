@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -147,6 +148,54 @@ class TestSlowBody:
             assert error["extensions"] == {"code": "REQUEST_TIMEOUT"}, error
             # and the first is closed without an answer
             assert silent.recv(1) == b""
+        assert httpx.get(f"{app.url}/healthz").status_code == 200
+
+    def test_a_body_trickled_after_an_answer_given_unread_no_longer_holds_the_connection(self, app_factory) -> None:
+        # sec50: a route that answers without reading the body (GET /healthz with a declared body, a 413 with no
+        # token), then the body trickled a byte at a time: each byte re-armed uvicorn's keep-alive timeout and the
+        # connection was held for ever (240 s and more), no token needed.
+        app = app_factory(request_body_timeout_seconds=1.0)
+        url = urlsplit(app.url)
+        heads = {
+            b"HTTP/1.1 200 OK": "GET /healthz HTTP/1.1\r\nContent-Length: 1000000",
+            b"HTTP/1.1 413 Request Entity Too Large": (
+                "POST /graphql HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 100000000"
+            ),
+        }
+        sockets = {}
+        for status, head in heads.items():
+            sock = socket.create_connection((url.hostname, url.port), timeout=DEADLINE_SECONDS)
+            sock.sendall(f"{head}\r\nHost: {url.netloc}\r\n\r\n".encode())
+            sockets[status] = sock
+        try:
+            for status, sock in sockets.items():
+                # given the answer, sent before the body was read
+                answer = b""
+                while b"\r\n\r\n" not in answer:
+                    answer += sock.recv(65536)
+                head = answer.partition(b"\r\n\r\n")[0].split(b"\r\n")
+                assert head[0] == status, answer
+                # then it says the connection closes after it
+                assert b"connection: close" in [line.lower() for line in head[1:]], answer
+                sock.settimeout(0.25)
+            # when the body is trickled, a byte every 0.25 s, for up to 8 s (the timeout is 1 s, a lingering close 2 s)
+            open_ones = dict(sockets)
+            started = time.monotonic()
+            while open_ones and time.monotonic() - started < 8:
+                for status, sock in list(open_ones.items()):
+                    try:
+                        sock.sendall(b"a")
+                        if sock.recv(65536) == b"":  # the server's half-close: it may still read, wait
+                            time.sleep(0.25)
+                    except TimeoutError:
+                        pass  # still open
+                    except (ConnectionResetError, BrokenPipeError):  # a byte sent to a closed socket: reset
+                        del open_ones[status]
+            # then the server closed each connection, however long the client trickles
+            assert open_ones == {}, f"still open after {time.monotonic() - started:.1f} s: {list(open_ones)}"
+        finally:
+            for sock in sockets.values():
+                sock.close()
         assert httpx.get(f"{app.url}/healthz").status_code == 200
 
     def test_the_webhook_endpoint_answers_an_empty_408_counted_too_slow(self, app_factory) -> None:
