@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import jwt
@@ -9,6 +10,11 @@ import jwt
 ISSUER = "shopbridge"
 ALGORITHM = "HS256"
 MAX_MERCHANT_ID_LENGTH = 128
+# How far ahead of this server's clock a token's `iat` or `nbf` may be (RFC 7519 sec. 4.1.5: "some small leeway,
+# usually no more than a few minutes, to account for clock skew"): a token issued by a host whose clock is a few
+# seconds ahead was refused as "invalid" (sec50). `exp` stays exact: such a host's `exp` is ahead too, and a
+# WebSocket's subscriptions end at `exp` by this server's clock (gql/context.py).
+CLOCK_LEEWAY_SECONDS = 60
 
 
 class AuthenticationError(Exception):
@@ -40,24 +46,40 @@ def verify_token(secret_key: str, token: str) -> str:
     return verify_token_claims(secret_key, token)[0]
 
 
-def verify_token_claims(secret_key: str, token: str) -> tuple[str, float]:
-    """The merchant id the token was issued for, and when it expires (Unix seconds)."""
+def verify_token_claims(secret_key: str, token: str, now: float | None = None) -> tuple[str, float]:
+    """The merchant id the token was issued for, and when it expires (Unix seconds, finite).
+    `AuthenticationError` otherwise: expired (`exp` at or before `now`), not valid yet (`iat` or `nbf` more than
+    `CLOCK_LEEWAY_SECONDS` ahead), or invalid (a bad signature, a claim missing or foreign, an `exp` no float holds:
+    `10**400` was a 500 and an ERROR traceback, sec50)."""
+    now = time.time() if now is None else now
     try:
         claims = jwt.decode(
             token,
             secret_key,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
+            leeway=CLOCK_LEEWAY_SECONDS,
             options={"require": ["sub", "exp", "iss"]},
         )
     except jwt.ExpiredSignatureError as exc:
         raise AuthenticationError("The token has expired.") from exc
+    except jwt.ImmatureSignatureError as exc:
+        message = f"The token is not valid yet: issued for a time more than {CLOCK_LEEWAY_SECONDS} seconds ahead."
+        raise AuthenticationError(message) from exc
     except jwt.InvalidTokenError as exc:
         raise AuthenticationError("The token is invalid.") from exc
+    try:
+        expires_at = float(claims["exp"])
+    except (OverflowError, TypeError, ValueError):
+        expires_at = math.nan
+    if not math.isfinite(expires_at):
+        raise AuthenticationError("The token is invalid.")
+    if expires_at <= now:  # exact, not within the leeway PyJWT allows (CLOCK_LEEWAY_SECONDS)
+        raise AuthenticationError("The token has expired.")
     merchant_id = claims.get("sub")
     if not isinstance(merchant_id, str) or merchant_id_problem(merchant_id) is not None:
         raise AuthenticationError("The token names no merchant.")
-    return merchant_id, float(claims["exp"])
+    return merchant_id, expires_at
 
 
 def bearer_token(header_value: str | None) -> str:

@@ -292,6 +292,11 @@ class TestMediaTypesAndStatuses:
             token = jwt.encode({k: v for k, v in claims.items() if k != left_out}, app.settings.secret_key, ALGORITHM)
             refused = post(app, {"query": "{ supportedRegions }"}, headers={"Authorization": f"Bearer {token}"})
             assert refused.status_code == 401 and error_code(refused) == "UNAUTHENTICATED", (left_out, refused.text)
+        # an `exp` no float holds (sec50: 500 text/plain and an OverflowError traceback): an invalid token, 401 JSON
+        token = jwt.encode(claims | {"exp": 10**400}, app.settings.secret_key, ALGORITHM)
+        refused = post(app, {"query": "{ supportedRegions }"}, headers={"Authorization": f"Bearer {token}"})
+        assert refused.status_code == 401 and error_code(refused) == "UNAUTHENTICATED", refused.text
+        assert refused.json()["errors"][0]["message"] == "The token is invalid.", refused.text
 
 
 class TestSizeLimit:

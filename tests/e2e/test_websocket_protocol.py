@@ -13,6 +13,7 @@ import jwt
 import pytest
 from starlette.routing import WebSocketRoute
 
+from gql.auth import ALGORITHM, ISSUER
 from gql.socket_slots import SocketSlots
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.servers import SQLITE_ONLY
@@ -278,6 +279,16 @@ class TestInvalidMessages:
             assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == {"type": "pong"}
             await socket.send(json.dumps([subscribe]))
             assert await close_code(socket) == 4400
+        assert server_errors() == []
+
+    async def test_a_token_whose_exp_no_float_holds_is_refused_4403(self, app: ShopbridgeServer, server_errors) -> None:
+        # sec50: `exp: 10**400` raised OverflowError reading the token (an ERROR traceback)
+        now = int(time.time())
+        claims = {"sub": "m1", "iat": now, "exp": 10**400, "iss": ISSUER}
+        token = jwt.encode(claims, app.settings.secret_key, ALGORITHM)
+        async with connected(app.url, None) as socket:
+            await socket.send(_init(token))
+            assert await close_code(socket) == 4403
         assert server_errors() == []
 
     async def test_a_null_init_payload_is_allowed_and_then_refused_for_want_of_a_token(

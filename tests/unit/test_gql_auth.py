@@ -9,7 +9,16 @@ from typing import Any
 import jwt
 import pytest
 
-from gql.auth import ALGORITHM, ISSUER, AuthenticationError, bearer_token, issue_token, verify_token
+from gql.auth import (
+    ALGORITHM,
+    CLOCK_LEEWAY_SECONDS,
+    ISSUER,
+    AuthenticationError,
+    bearer_token,
+    issue_token,
+    verify_token,
+    verify_token_claims,
+)
 
 SECRET = "a-test-secret-of-at-least-32-bytes!!"
 
@@ -60,3 +69,35 @@ def test_the_bearer_scheme_is_case_insensitive(scheme: str) -> None:
 def test_a_missing_or_other_authorization_header_is_refused(header: str | None) -> None:
     with pytest.raises(AuthenticationError):
         bearer_token(header)
+
+
+def test_a_token_issued_by_a_clock_a_few_seconds_ahead_is_accepted() -> None:
+    # sec50: `iat` 3 s ahead (the token server's clock ahead of ours) was "The token is invalid.", no word of time
+    now = int(time.time())
+    token = signed({"sub": "m-1", "iat": now + 3, "nbf": now + 3, "exp": now + 600, "iss": ISSUER})
+    assert verify_token(SECRET, token) == "m-1"
+
+
+@pytest.mark.parametrize("claim", ["iat", "nbf"])
+def test_a_token_issued_further_ahead_than_the_leeway_is_not_valid_yet(claim: str) -> None:
+    now = int(time.time())
+    token = signed({"sub": "m-1", claim: now + CLOCK_LEEWAY_SECONDS + 30, "exp": now + 600, "iss": ISSUER})
+    with pytest.raises(AuthenticationError, match=r"^The token is not valid yet"):
+        verify_token(SECRET, token)
+
+
+def test_the_leeway_does_not_extend_the_expiry() -> None:
+    now = int(time.time())
+    token = signed({"sub": "m-1", "iat": now - 600, "exp": now - 1, "iss": ISSUER})
+    with pytest.raises(AuthenticationError, match="expired"):
+        verify_token_claims(SECRET, token)
+
+
+@pytest.mark.parametrize(
+    ("exp", "message"), [(10**400, "is invalid"), (-(10**400), "has expired")], ids=["past any float", "before any"]
+)
+def test_an_expiry_no_float_holds_is_refused(exp: int, message: str) -> None:
+    # sec50: `exp: 10**400` passed PyJWT and `float(exp)` raised OverflowError: a 500 and an ERROR traceback
+    token = signed({"sub": "m-1", "iat": int(time.time()), "exp": exp, "iss": ISSUER})
+    with pytest.raises(AuthenticationError, match=f"^The token {message}"):
+        verify_token_claims(SECRET, token)
