@@ -69,6 +69,19 @@ def _graphiql_unloaded_notice(base: str) -> str:
     )
 
 
+# GraphiQL's page may not be framed by another site's (clickjacking, with the merchant's token in its headers editor):
+# frame-ancestors, and X-Frame-Options for browsers before CSP 2. Nothing else of the console's policy
+# (gql/console): the page runs inline scripts and loads its assets from a CDN or SHOPBRIDGE_GRAPHIQL_ASSETS_URL.
+GRAPHIQL_SECURITY_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
+# Strawberry's page keeps the headers editor (the Bearer token) in localStorage, read by any script of this origin
+# for ever after; like the console (sessionStorage), the token is not kept past the tab.
+_PERSISTED_HEADERS = "shouldPersistHeaders: true"
+
+
 class _MethodNotAllowed(HTTPException):
     def __init__(self, reason: str, allow: str) -> None:
         super().__init__(405, reason)
@@ -126,12 +139,19 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
     def graphql_ide_html(self) -> str:
         """GraphiQL's page. Its scripts and styles come from `GRAPHIQL_CDN`, or from the mirror set in
         `SHOPBRIDGE_GRAPHIQL_ASSETS_URL`, which must serve the same paths (`/graphiql@3.8.3/graphiql.min.js`...)
-        and the same bytes (the page keeps its subresource-integrity hashes)."""
-        page = super().graphql_ide_html
+        and the same bytes (the page keeps its subresource-integrity hashes). The headers editor (the token) is not
+        persisted in the browser's localStorage."""
+        page = super().graphql_ide_html.replace(_PERSISTED_HEADERS, "shouldPersistHeaders: false", 1)
         base = self.graphiql_assets_url or GRAPHIQL_CDN
         if self.graphiql_assets_url is not None:
             page = page.replace(GRAPHIQL_CDN + "/", base + "/")
         return page.replace("</body>", _graphiql_unloaded_notice(base) + "</body>", 1)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL's page, with `GRAPHIQL_SECURITY_HEADERS`: no other site may frame it."""
+        response = await super().render_graphql_ide(request)
+        response.headers.update(GRAPHIQL_SECURITY_HEADERS)
+        return response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = request_id_of(scope)  # the app's RequestIdMiddleware chose it (gql/request_ids.py)

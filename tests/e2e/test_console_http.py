@@ -110,8 +110,12 @@ def test_a_login_code_expires() -> None:
 def test_graphiql_loads_its_assets_from_the_cdn_by_default(app: ShopbridgeServer) -> None:
     page = httpx.get(app.url + "/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "https://unpkg.com/graphiql@" in page.text
-    # its inline scripts and CDN (or mirror) assets would break under the console's policy: it gets none
-    assert "content-security-policy" not in page.headers
+    # its inline scripts and CDN (or mirror) assets would break under the console's policy: it gets only
+    # frame-ancestors (sec50: no header kept another site from framing it, the token in its headers editor)
+    assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert page.headers["x-frame-options"] == "DENY"
+    # and the headers editor (the Bearer token) is not kept in localStorage (sec50; the console uses sessionStorage)
+    assert "shouldPersistHeaders: false" in page.text and "shouldPersistHeaders: true" not in page.text
 
 
 def test_graphiql_loads_its_assets_from_the_mirror_set(app_factory: Callable[..., ShopbridgeServer]) -> None:
