@@ -140,7 +140,7 @@ def uvicorn_log_config(level: str = "INFO", fmt: str = "text") -> dict[str, Any]
             # the same silence as configure_logging's: `serve --workers N` logged alembic's seven plugin lines per
             # worker process at every start, these processes configuring their logging from this dict alone
             "alembic.runtime.plugins": {"level": _plugin_lines_level(level)},
-            **{name: {"level": "WARNING"} for name in DATA_LOGGERS},
+            **{name: {"level": logging.getLevelName(data_level)} for name, data_level in _data_levels(level).items()},
         },
     }
 
@@ -148,8 +148,23 @@ def uvicorn_log_config(level: str = "INFO", fmt: str = "text") -> dict[str, Any]
 # Loggers whose DEBUG and INFO lines carry the database's data: aiosqlite logs every call with its SQL parameters at
 # DEBUG, SQLAlchemy's engine every statement with them at INFO once its logger is enabled (a root at DEBUG or INFO
 # enables it). Those parameters are TikTok tokens' ciphertexts (with the encryption key, tokens: sec49 recovered 12
-# from a DEBUG log) and buyers' names and addresses: kept at WARNING whatever SHOPBRIDGE_LOG_LEVEL says.
-DATA_LOGGERS = ("aiosqlite", "sqlalchemy.engine")
+# from a DEBUG log) and buyers' names and addresses: kept at WARNING whatever SHOPBRIDGE_LOG_LEVEL says. And the
+# WebSocket library's (`websockets`; gql.serving.WebSocketProtocol gives each connection `websockets.server`, not
+# uvicorn's `uvicorn.error`), which logs every frame with its data at DEBUG: a `connection_init`'s token (sec50), every
+# answer. Kept at INFO, its "connection closed" lines as before. Each name's level is a floor (`_data_levels`).
+DATA_LOGGERS: dict[str, int] = {
+    "aiosqlite": logging.WARNING,
+    "sqlalchemy.engine": logging.WARNING,
+    "websockets": logging.INFO,
+}
+
+
+def _data_levels(level: str) -> dict[str, int]:
+    """Each of `DATA_LOGGERS`' level under SHOPBRIDGE_LOG_LEVEL `level`: its own floor, or `level` if higher (a logger
+    with a level of its own is not filtered by the root's: `websockets` at INFO wrote INFO lines at WARNING)."""
+    root = logging.getLevelName(level.upper())
+    root = root if isinstance(root, int) else logging.INFO
+    return {name: max(floor, root) for name, floor in DATA_LOGGERS.items()}
 
 
 def _plugin_lines_level(level: str) -> str:
@@ -171,8 +186,8 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | N
     # Alembic announces each of its plugins at INFO when it is imported, which every API and worker process does
     # (readiness, the wait for a migrated schema): seven lines of start-up noise, kept for DEBUG.
     logging.getLogger("alembic.runtime.plugins").setLevel(_plugin_lines_level(level))
-    for name in DATA_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for name, data_level in _data_levels(level).items():
+        logging.getLogger(name).setLevel(data_level)
 
 
 @contextmanager

@@ -47,6 +47,7 @@ from adapters import interrupts
 from gql.throttled_log import ThrottledLog
 
 log = logging.getLogger("shopbridge")
+FRAMES_LOG = logging.getLogger("websockets.server")  # the library's own name; adapters.logs.DATA_LOGGERS
 refusals = ThrottledLog(logging.getLogger("shopbridge.http"), interval_seconds=60.0)
 
 WS_PING_SECONDS = 20
@@ -71,7 +72,16 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     websockets raised `InvalidState`: uvicorn's shutdown stopped there, the app's lifespan shutdown (the database,
     the worker pool) never ran, and the process logged a traceback (uvicorn 0.54.0; a test server's thread once hung
     on it for 120 s). Such a connection needs nothing more: its close was answered and its transport is closing.
+
+    The websockets library logs every frame with its data at DEBUG, on the logger uvicorn hands it, `uvicorn.error`:
+    at SHOPBRIDGE_LOG_LEVEL=DEBUG a `connection_init`'s token and every message were written (sec50). Each
+    connection logs on `websockets.server` instead, kept at INFO whatever the level (`adapters.logs.DATA_LOGGERS`).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn.logger = FRAMES_LOG
+        self.conn.debug = FRAMES_LOG.isEnabledFor(logging.DEBUG)  # decided once, when the connection is made
 
     def shutdown(self) -> None:
         if self.handshake_complete and not self.close_sent and self.conn.state is not State.OPEN:

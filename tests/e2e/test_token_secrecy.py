@@ -9,16 +9,20 @@ a handler could write it: the message, its traceback, and every attribute (struc
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import traceback
 
 from tests.e2e.test_webhooks import envelope, push, sandbox_orders
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.logs import logged_to
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
+from tests.fixtures.ws import connected
 
 SYNC = """mutation($id: ID!) { syncStart(input: {shopId: $id, kinds: [PRODUCTS, ORDERS]}) {
   tasks { id } userErrors { code } } }"""
+QUERY = "{ supportedRegions }"
 EVENTS = "query($id: ID!) { webhookEvents(shopId: $id) { edges { node { outcome } } } }"
 
 
@@ -73,3 +77,45 @@ def test_no_tokens_ciphertext_in_the_log_at_debug(app: ShopbridgeServer) -> None
     stored = app.raw_token_columns()
     assert stored and all(len(value) > 40 for value in stored)
     assert [value[:12] for value in stored if value in lines] == []
+
+
+async def test_no_websocket_frame_in_the_log_at_debug(app: ShopbridgeServer) -> None:
+    """Rule (adapters/logs.py `DATA_LOGGERS`): no data in the log at any level. Before (sec50), at
+    SHOPBRIDGE_LOG_LEVEL=DEBUG the websockets library logged every frame with its data through `uvicorn.error`:
+    `< TEXT '{"type": "connection_init", "payload": {"Author...'` with the token's tail, and every answer."""
+    token = app.token("m1")
+    records = _Records()
+    # uvicorn's loggers do not propagate to the root in the suite's servers: listen on both; at DEBUG as
+    # `shopbridge serve` sets uvicorn's (its log_level) and the root (configure_logging)
+    listened = [logging.getLogger(name) for name in ("", "uvicorn")]
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    uvicorn_level = uvicorn_errors.level
+    uvicorn_errors.setLevel(logging.DEBUG)
+    for logger in listened:
+        logger.addHandler(records)
+    try:
+        with logged_to("text", "DEBUG"):
+            # when a merchant's socket sends its token, runs a query and is answered
+            async with connected(app.url, {"Authorization": f"Bearer {token}"}) as socket:
+                await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}}))
+                answer = json.loads(await asyncio.wait_for(socket.recv(), DEADLINE_SECONDS))
+                assert answer["type"] == "next" and "supportedRegions" in answer["payload"]["data"], answer
+    finally:
+        uvicorn_errors.setLevel(uvicorn_level)
+        for logger in listened:
+            logger.removeHandler(records)
+    # then the server's WebSocket lines reach the log ("connection open"), and hold neither the token's tail nor a
+    # frame's data (the test's own client, `websockets.client`, logs its frames: not the server's log)
+    lines = [_everything(r) for r in records.records if not r.name.startswith("websockets.client")]
+    assert any("connection open" in line for line in lines), "no server WebSocket line logged: the test tests nothing"
+    assert [line[:300] for line in lines if token[-20:] in line or "connection_init" in line] == []
+    assert [line[:300] for line in lines if "supportedRegions" in line] == []
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
