@@ -233,6 +233,8 @@ class HttpProtocol(HttpToolsProtocol):
         def refuse_unless_answered() -> None:
             if cycle.response_started or self.transport.is_closing() or self._lingering:
                 return
+            if any(queued is cycle for queued, _ in self.pipeline):  # pipelined behind a request still answering:
+                return  # the connection is that request's (reading is paused meanwhile), and the app reads no byte
             cycle.disconnected = True  # the app's receive() says the client left, its sends are dropped
             cycle.message_event.set()
             refusals.warning(

@@ -3,6 +3,7 @@ HTTP and a document with several operations but no `operationName` are client er
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
@@ -12,10 +13,14 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
+from gql.serving import LINGER_SECONDS
 from tests.e2e.test_webhook_metrics import moved, scrape
-from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.app import ServedApp, ShopbridgeServer
 from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
@@ -197,6 +202,36 @@ class TestSlowBody:
             for sock in sockets.values():
                 sock.close()
         assert httpx.get(f"{app.url}/healthz").status_code == 200
+
+    def test_a_body_unread_by_an_app_that_does_not_answer_is_408_after_the_timeout_and_a_grace(
+        self, database_url: str
+    ) -> None:  # (the module's database parameter: no database here)
+        # whatever the app does: one that neither reads the body nor answers (no route of ours, whose deadlines
+        # answer first) still gets no connection held by a client that never sends its body
+        gate = threading.Event()
+
+        async def busy(request: Request) -> Response:
+            await asyncio.to_thread(gate.wait, DEADLINE_SECONDS)
+            return Response("late")
+
+        served = ServedApp(Starlette(routes=[Route("/busy", busy, methods=["POST"])]), head_timeout_seconds=0.5)
+        url = urlsplit(served.start())
+        try:
+            with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+                started = time.monotonic()
+                sock.sendall(f"POST /busy HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: 10\r\n\r\nab".encode())
+                answer = b""
+                while chunk := sock.recv(65536):  # until the server closes (the 10 s timeout: a failure)
+                    answer += chunk
+                elapsed = time.monotonic() - started
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.split(b"\r\n")[0] == b"HTTP/1.1 408 Request Timeout", answer
+            [error] = httpx.Response(408, content=body).json()["errors"]
+            assert error["extensions"] == {"code": "REQUEST_TIMEOUT"}, error
+            assert elapsed >= 0.5 + LINGER_SECONDS  # the app had the grace to answer first
+        finally:
+            gate.set()
+            served.stop()
 
     def test_the_webhook_endpoint_answers_an_empty_408_counted_too_slow(self, app_factory) -> None:
         app = app_factory(request_body_timeout_seconds=1.0)
