@@ -23,6 +23,7 @@ and one that arrives before a server or supervisor took over is acted on as soon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -141,6 +142,10 @@ class HttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.head_timeout_seconds = head_timeout_seconds  # `http_protocol(seconds)`: SHOPBRIDGE_REQUEST_BODY_TIMEOUT
         self.parser = _HeadBoundParser(self)
+        # as uvicorn sets its own parser (review50: without it, a request with `Connection: close` followed by
+        # pipelined bytes was uvicorn's plain-text 400, its answer never sent)
+        with contextlib.suppress(AttributeError):  # httptools < 0.6.3 has no leniencies
+            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
