@@ -38,9 +38,12 @@ KEY_PREFIX = "shopbridge:request-rate"
 
 
 class RequestRate:
-    """`await rate.admit(key)`: None when the request is admitted (and counted), else the whole seconds (at least 1)
-    until `key` may send its next one, for a `Retry-After` header. At most `per_minute` (1 or more)
-    requests of one key are admitted within any 60 seconds. `redis_url` (redis://, rediss://, unix://, as
+    """`await rate.admit(key, cost=1)`: None when the request is admitted (and counted `cost` times), else the whole
+    seconds (at least 1) until `key` may send its next one, for a `Retry-After` header (until the oldest of its
+    counted requests is a minute old: a cost above 1 may need longer). At most `per_minute` (1 or more) units of one
+    key are admitted within any 60 seconds; a request of `cost` units is admitted whole or not at all, and a cost
+    above `per_minute` counts as `per_minute` (admitted only once the key's whole minute is free, never refused for
+    ever). `redis_url` (redis://, rediss://, unix://, as
     SHOPBRIDGE_BROKER_URL): the counts are shared through that Redis; None: this process's memory. `now`: the
     clock `limits` counts with (Unix seconds), used only to turn its reset time into a wait; `monotonic` (seconds):
     when to ask Redis again after a failure."""
@@ -83,11 +86,12 @@ class RequestRate:
         self._degraded = False
         self._local_until = 0.0  # monotonic seconds: until then, after a Redis failure, count in this process
 
-    async def admit(self, key: str) -> int | None:
+    async def admit(self, key: str, cost: int = 1) -> int | None:
+        cost = min(max(cost, 1), self.per_minute)
         if self._shared is None or (self._degraded and self._monotonic() < self._local_until):
-            return await self._admit(self._local, key)
+            return await self._admit(self._local, key, cost)
         try:
-            wait = await self._admit(self._shared, key)
+            wait = await self._admit(self._shared, key, cost)
         except StorageError as exc:
             if not self._degraded:
                 log.warning(
@@ -97,14 +101,14 @@ class RequestRate:
                 )
                 self._degraded = True
             self._local_until = self._monotonic() + LOCAL_AFTER_FAILURE_SECONDS
-            return await self._admit(self._local, key)
+            return await self._admit(self._local, key, cost)
         if self._degraded:
             log.info("request rate limit: Redis answers again, requests are counted across processes")
             self._degraded = False
         return wait
 
-    async def _admit(self, limiter: MovingWindowRateLimiter, key: str) -> int | None:
-        if await limiter.hit(self._item, key):
+    async def _admit(self, limiter: MovingWindowRateLimiter, key: str, cost: int) -> int | None:
+        if await limiter.hit(self._item, key, cost=cost):
             return None
         stats = await limiter.get_window_stats(self._item, key)
         return max(1, math.ceil(stats.reset_time - self._now()))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from strawberry.types import Info as StrawberryInfo
 
 if TYPE_CHECKING:
+    from adapters.request_rate import RequestRate
     from gql.container import Services
     from gql.loaders import Loaders
 
@@ -32,6 +33,7 @@ class Context:
     response: Any = None
     connection_params: dict[str, object] | None = None
     token_expires_at: float | None = None  # a WebSocket's token: its subscriptions end when it expires
+    request_rate: RequestRate | None = None  # the merchant's requests a minute: a mutation's fields draw on it too
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
     @property

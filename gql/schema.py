@@ -34,6 +34,7 @@ from gql.mutations import Mutation
 from gql.operations import OperationChoice
 from gql.parsing import ReportingParserCache
 from gql.queries import Query
+from gql.request_rate import MutationFields
 from gql.shared_events import SharedEventExecutor
 from gql.subscriptions import Subscription
 from gql.text_inputs import StorableText
@@ -87,6 +88,7 @@ schema = ShopbridgeSchema(
         lambda: QueryCostLimiter(max_objects=MAX_OBJECTS),
         OperationChoice,  # which operation runs: one named when there are several, no subscription over HTTP
         StorableText,  # no NUL or lone surrogate in any argument or variable: no column can store them
+        MutationFields,  # last before execution: a valid mutation takes one unit of the rate limit per field
         mask_errors,
     ],
     config=StrawberryConfig(disable_field_suggestions=True),

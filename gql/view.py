@@ -5,7 +5,8 @@ HTTP follows GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draf
 validation, variables, limits, no operation to run); `application/json` clients keep 200 for those (allowed for legacy
 clients). A malformed request answers 400, a POST whose body is not declared JSON 415 (`UNSUPPORTED_MEDIA_TYPE`), a
 mutation over GET 405 with `Allow: POST`, other methods 405, a merchant past its requests a minute 429 `RATE_LIMITED`
-with `Retry-After` (gql/request_rate.py); every error body is a JSON GraphQL response with `extensions.code`.
+with `Retry-After` (gql/request_rate.py: at the door, or once a mutation's further fields find no units left); every
+error body is a JSON GraphQL response with `extensions.code`.
 WebSockets speak `graphql-transport-ws` only (gql/websocket.py).
 """
 
@@ -198,6 +199,9 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
                         response.status_code = 400
                 if state.get("operation_not_supported"):  # a subscription over HTTP: 400 for every client
                     response.status_code = 400
+                if state.get("rate_limited"):  # a mutation's further fields past the cap (gql/request_rate.py)
+                    response.status_code = 429
+                    response.headers["Retry-After"] = str(state["rate_limited"])
             await response(scope, receive, send)
 
     def _authenticate(self, header_value: str | None) -> str:
@@ -276,14 +280,20 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
             state["request_error"] = True
             if any((error.extensions or {}).get("code") == OPERATION_NOT_SUPPORTED for error in result.errors or ()):
                 state["operation_not_supported"] = True
-            if response_media_type(request.scope) == GRAPHQL_RESPONSE_JSON:
+            if response_media_type(request.scope) == GRAPHQL_RESPONSE_JSON or state.get("rate_limited"):
                 processed.pop("data", None)  # a request error has no data entry (GraphQL over HTTP, 6.4.2)
         return processed
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         merchant_id = request.scope.get("state", {}).get("merchant_id") if request.scope["type"] == "http" else None
         services = request.scope["app"].state.services  # built by the app's lifespan
-        return Context(services=services, merchant_id=merchant_id, request=request, response=response)
+        return Context(
+            services=services,
+            merchant_id=merchant_id,
+            request=request,
+            response=response,
+            request_rate=self.request_rate,
+        )
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         params = context.connection_params or {}

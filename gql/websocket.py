@@ -9,8 +9,9 @@ execution (it does not parse, exceeds a limit, names no operation to run, or fai
 message for its id, with the `extensions.code` HTTP gives the same document; the socket stays open. The legacy
 `graphql-ws` protocol is not offered. A merchant's socket past its cap of open sockets is closed with 1008
 `TOO_MANY_CONNECTIONS` at its `connection_init`, and every socket gives its slot back when it ends
-(gql/socket_slots.py). Each operation started draws on the merchant's requests a minute, as an HTTP request does: one
-past them gets an `error` message `RATE_LIMITED` with `retryAfter` (gql/request_rate.py). A socket refused or closed for
+(gql/socket_slots.py). Each operation started draws on the merchant's requests a minute, as an HTTP request does (a
+mutation one per top-level field): one past them gets an `error` message `RATE_LIMITED` with `retryAfter`
+(gql/request_rate.py). A socket refused or closed for
 the client's mistake (a bad token, a bad or too big message, past the cap) is one INFO line a minute per reason on
 `shopbridge.ws`, saying how many more there were: anyone can open sockets and be refused, as fast as they like.
 """
@@ -146,7 +147,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         rate: RequestRate | None = getattr(self.view, "request_rate", None)
         merchant_id = self.context.merchant_id if self.connection_acknowledged else None
         if rate is not None and merchant_id is not None and message["id"] not in self.operations:
-            # The merchant's HTTP budget, one request per operation started (gql/request_rate.py).
+            # The merchant's HTTP budget, one request per operation started; a mutation's further top-level fields
+            # take theirs once its document is valid (gql/request_rate.py, MutationFields).
             retry_after = await rate.admit("merchant:" + merchant_id)
             if retry_after is not None:
                 error = operation_rate_limited(retry_after, rate.per_minute)

@@ -24,9 +24,11 @@ from tests.fixtures.ws import connected
 QUERY = {"query": "{ supportedRegions }"}
 
 
-def _ask(app: ShopbridgeServer, merchant_id: str, accept: str = "application/json") -> httpx.Response:
+def _ask(
+    app: ShopbridgeServer, merchant_id: str, accept: str = "application/json", body: dict[str, object] = QUERY
+) -> httpx.Response:
     headers = {"Authorization": f"Bearer {app.token(merchant_id)}", "Accept": accept}
-    return app.http.post(f"{app.url}/graphql", json=QUERY, headers=headers)
+    return app.http.post(f"{app.url}/graphql", json=body, headers=headers)
 
 
 # The counts live in the API process (or Redis: tests/integration/test_request_rate.py), whatever the database:
@@ -83,7 +85,7 @@ def test_past_the_cap_a_merchant_then_an_address_is_refused_429_with_retry_after
     # Operations over the WebSocket draw on the merchant's budget too: a socket ran any number of them before.
     # when merchant m3 starts 4 operations over one socket within the minute
     before_ws = scrape(app)
-    answers = asyncio.run(_operations_over_one_socket(app, "m3", 4))
+    answers = asyncio.run(_operations_over_one_socket(app, "m3", [QUERY] * 4))
     # then 3 run, and the 4th gets an error message with the code and the wait; the socket stays open (pong)
     assert [kind for kind, _ in answers] == ["next", "next", "next", "error", "pong"], answers
     [error] = answers[3][1]
@@ -93,13 +95,62 @@ def test_past_the_cap_a_merchant_then_an_address_is_refused_429_with_retry_after
     assert _ask(app, "m3").status_code == 429
     assert moved(before_ws, scrape(app), "shopbridge_requests_rate_limited_total", endpoint="graphql_ws") == 1
 
+    # A mutation counts one unit per top-level field it runs (security audit 50: 30 aliased inventoryItemCreate a
+    # request made the cap of 600 a minute 18,000 items a minute).
+    # when merchant m4 sends 2 aliased creates in one request, then 2 more in another
+    before_mutations = scrape(app)
+    first = _ask(app, "m4", body=_creates("m4-a0", "m4-a1"))
+    assert first.status_code == 200 and "errors" not in first.json(), first.text
+    second = _ask(app, "m4", body=_creates("m4-b0", "m4-b1"))
+    # then the first spent 2 of its 3 units, and the second, whose door unit was the 3rd, finds no unit for its
+    # second field: refused before it runs, 429 with the wait, nothing created by it
+    assert second.status_code == 429, second.text
+    retry_after = int(second.headers["retry-after"])
+    [error] = second.json()["errors"]
+    assert error["extensions"] == {"code": "RATE_LIMITED", "retryAfter": retry_after}, error
+    assert error["message"].startswith("Too many requests: at most 3 a minute per merchant, each mutation field"), error
+    assert "data" not in second.json()
+    assert _skus(app, "m4") == ["m4-a0", "m4-a1"]
+    # and its budget is spent: the next request is refused at the door
+    assert _ask(app, "m4").status_code == 429
+    assert moved(before_mutations, scrape(app), "shopbridge_requests_rate_limited_total", endpoint="graphql") == 2
+    # Over the WebSocket alike: a `subscribe` of a mutation of 2 fields spends 2 units, not 1.
+    # when merchant m5 runs 2 aliased creates over a socket, then 2 more
+    answers = asyncio.run(
+        _operations_over_one_socket(app, "m5", [_creates("m5-a0", "m5-a1"), _creates("m5-b0", "m5-b1")])
+    )
+    # then the first ran, the second gets an error message RATE_LIMITED (no unit for its second field), and the
+    # socket stays open
+    assert [kind for kind, _ in answers] == ["next", "error", "pong"], answers
+    [error] = answers[1][1]
+    assert error["extensions"]["code"] == "RATE_LIMITED" and 1 <= error["extensions"]["retryAfter"] <= 60, error
+    assert _skus(app, "m5") == ["m5-a0", "m5-a1"]
+    assert _ask(app, "m5").status_code == 429
 
-async def _operations_over_one_socket(app: ShopbridgeServer, merchant_id: str, count: int) -> list[tuple[str, object]]:
-    """Start `count` queries one after another on one socket, then ping: each answer's (type, payload)."""
+
+def _creates(*skus: str) -> dict[str, object]:
+    """A mutation of one aliased inventoryItemCreate per SKU."""
+    fields = "".join(
+        f' a{i}: inventoryItemCreate(input: {{sku: "{sku}", onHand: 1}}) {{ userErrors {{ code }} }}'
+        for i, sku in enumerate(skus)
+    )
+    return {"query": "mutation {" + fields + " }"}
+
+
+def _skus(app: ShopbridgeServer, merchant_id: str) -> list[str]:
+    rows = app.rows("SELECT sku FROM inventory_items WHERE merchant_id = :m ORDER BY sku", m=merchant_id)
+    return [row["sku"] for row in rows]
+
+
+async def _operations_over_one_socket(
+    app: ShopbridgeServer, merchant_id: str, payloads: list[dict[str, object]]
+) -> list[tuple[str, object]]:
+    """Start an operation of each payload one after another on one socket, then ping: each answer's (type,
+    payload)."""
     answers: list[tuple[str, object]] = []
     async with connected(app.url, {"Authorization": f"Bearer {app.token(merchant_id)}"}) as socket:
-        for n in range(count):
-            await socket.send(json.dumps({"id": str(n), "type": "subscribe", "payload": QUERY}))
+        for n, payload in enumerate(payloads):
+            await socket.send(json.dumps({"id": str(n), "type": "subscribe", "payload": payload}))
             answer = json.loads(await asyncio.wait_for(socket.recv(), DEADLINE_SECONDS))
             answers.append((answer["type"], answer.get("payload")))
             if answer["type"] == "next":  # its complete
