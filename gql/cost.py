@@ -366,7 +366,8 @@ class BoundedValidationCache(ValidationCache):
     and no validation rule runs. Strawberry's depth and alias rules follow every spread anew, exponential in how
     deep fragments spread fragments twice; validation must not start on such a document. A document longer than
     `MAX_CACHED_DOCUMENT_CHARS` is validated without the cache, which would keep it (gql/parsing.py). A validation
-    graphql-core aborted for its own budget is QUERY_TOO_COMPLEX too (`validation_budget_exhausted`)."""
+    graphql-core aborted for its own budget is QUERY_TOO_COMPLEX too (`validation_budget_exhausted`). A request an
+    extension before it already refused (its variables' lists, gql/list_sizes.py) is not validated."""
 
     def __init__(self, maxsize: int, max_selections: int = MAX_EXPANDED_SELECTIONS) -> None:
         super().__init__(maxsize=maxsize)
@@ -375,6 +376,9 @@ class BoundedValidationCache(ValidationCache):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
+        if context.pre_execution_errors:  # refused before validation (gql/list_sizes.py): nothing to validate
+            yield
+            return
         if document is not None and (size := expanded_selections(document)) > self.max_selections:
             context.pre_execution_errors = [
                 GraphQLError(

@@ -29,6 +29,7 @@ from gql.inventory.queries import InventoryQuery
 from gql.inventory.subscriptions import InventorySubscription
 from gql.inventory.types import InventoryItemNode
 from gql.inventory_policy.mutations import InventoryPolicyMutation
+from gql.list_sizes import ListLiteralSize, ListSizes
 from gql.metrics import OperationMetrics
 from gql.mutations import Mutation
 from gql.operations import OperationChoice
@@ -82,6 +83,9 @@ schema = ShopbridgeSchema(
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: AddValidationRules([_ALIASES_RULE]),  # MaxAliasesLimiter(max_alias_count=MAX_ALIASES)'s rule
         lambda: ReportingParserCache(maxsize=256),  # a document that does not parse is the client's error
+        lambda: AddValidationRules([ListLiteralSize]),  # a list literal of more than 100 values (gql/list_sizes.py)
+        # Refuses variables holding a list of more than 100 items before validation, and so before coercion.
+        ListSizes,
         # Refuses a document whose fragments expand beyond 10,000 selections before any rule walks it (gql/cost.py).
         lambda: BoundedValidationCache(maxsize=256),
         # After ValidationCache, which sets the validation errors itself: the cost verdict must come last.

@@ -1,5 +1,5 @@
-"""README claims about the GraphQL face, pinned at their boundaries: 30 aliases, 2,000 tokens, and an unexpected
-failure masked as "Unexpected error." for the client while our log keeps the traceback."""
+"""README claims about the GraphQL face, pinned at their boundaries: 30 aliases, 2,000 tokens, lists of 100, and an
+unexpected failure masked as "Unexpected error." for the client while our log keeps the traceback."""
 
 from __future__ import annotations
 
@@ -31,13 +31,43 @@ def test_thirty_aliases_pass_and_the_thirty_first_is_refused(app: ShopbridgeServ
 
 @SQLITE_ONLY  # a document limit: the database plays no part
 def test_two_thousand_tokens_pass_and_one_more_is_refused(app: ShopbridgeServer) -> None:
-    # "{ syncTasks ( status : [" n values "] ) { totalCount } }": 12 + n tokens (commas are not tokens)
+    # "{" 20 x "aK : syncTasks ( status : [" n values "] ) { totalCount }" "}": 2 + 20 x 12 + the values, lists of at
+    # most 100 (a list input's limit; commas are not tokens)
     def tokens(total: int) -> str:
-        return "{ syncTasks(status: [" + "QUEUED, " * (total - 12) + "]) { totalCount } }"
+        values = total - 2 - 20 * 12
+        sizes = [min(100, max(0, values - 100 * k)) for k in range(20)]
+        fields = (f"a{k}: syncTasks(status: [" + "QUEUED, " * n + "]) { totalCount }" for k, n in enumerate(sizes))
+        return "{ " + " ".join(fields) + " }"
 
     assert "errors" not in app.raw_graphql(tokens(2000), {}, "m1")
     refused = app.raw_graphql(tokens(2001), {}, "m1")
     assert _code(refused) == "QUERY_TOO_COMPLEX" and refused.get("data") is None, refused
+
+
+@SQLITE_ONLY  # a document limit: the database plays no part
+def test_a_list_input_of_more_than_a_hundred_items_is_refused_before_anything_runs(app: ShopbridgeServer) -> None:
+    # given the audit's request: 30 aliased syncTasks sharing one [SyncTaskStatus!] variable of 100,000 values
+    # (1 MB), which held the event loop ~1.8 s while it was coerced and taken in
+    statuses = "query($s: [SyncTaskStatus!]) {" + "".join(
+        f" a{i}: syncTasks(status: $s, first: 1) {{ totalCount }}" for i in range(30)
+    ) + " }"  # fmt: skip
+    # when it is sent
+    refused = app.raw_graphql(statuses, {"s": ["QUEUED"] * 100_000}, "m1")
+    # then it is refused before validation, naming the variable and the limit, and nothing runs (no data)
+    assert _code(refused) == "BAD_USER_INPUT" and refused.get("data") is None, str(refused)[:500]
+    [error] = refused["errors"]
+    assert error["message"] == "A list input holds at most 100 items; $s holds 100,000.", error
+    assert error["locations"] == [{"line": 1, "column": 7}], error  # at `$s`'s definition
+    # and so is a list inside an input object, and one literal in the document, one past the limit
+    start = "mutation($input: SyncStartInput!) { syncStart(input: $input) { userErrors { code } } }"
+    nested = app.raw_graphql(start, {"input": {"shopId": "x", "kinds": ["ORDERS"] * 101}}, "m1")
+    assert nested["errors"][0]["message"] == "A list input holds at most 100 items; $input.kinds holds 101.", nested
+    literal = app.raw_graphql("{ syncTasks(status: [" + "QUEUED " * 101 + "]) { totalCount } }", {}, "m1")
+    assert _code(literal) == "BAD_USER_INPUT" and literal.get("data") is None, literal
+    assert literal["errors"][0]["message"] == "A list input holds at most 100 items; a list in the document holds 101."
+    # while 100 items, in either form, are answered
+    assert "errors" not in app.raw_graphql(statuses, {"s": ["QUEUED"] * 100}, "m1")
+    assert "errors" not in app.raw_graphql("{ syncTasks(status: [" + "QUEUED " * 100 + "]) { totalCount } }", {}, "m1")
 
 
 def _spreads(operation_typenames: int) -> str:
