@@ -17,6 +17,7 @@ from domain.clock import Clock
 from domain.intake import Notification, WebhookEvent
 from domain.ports import TaskQueue, UnitOfWorkFactory
 from domain.services import inbox
+from gql.inventory.shared_reads import ItemReads
 from gql.live_outage import DatabaseOutage
 from gql.webhooks.batcher import IntakeBatcher
 
@@ -37,6 +38,8 @@ class Services:
     shop_feeds: dict[str, Any] = field(default_factory=dict)  # gql.feeds.ShopFeed by merchant id, while followed
     # what the live subscriptions' reads saw of the database: one log line per outage (gql/live_outage.py)
     database_outage: DatabaseOutage = field(default_factory=DatabaseOutage)
+    # each followed inventory item's latest fallback re-read, shared by its followers (gql/inventory/shared_reads.py)
+    item_reads: ItemReads = field(default_factory=ItemReads)
 
     async def close(self) -> None:
         """Close everything, in reverse order of creation, even when one of them fails."""

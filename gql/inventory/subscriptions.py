@@ -1,6 +1,8 @@
 """`inventoryItemUpdated(inventoryItemId, sku)`: an item as it is, then after every change of its counters, safety
 stock or links. Change signals only say when to look again (adapters/events.py); the database is the truth, and a
-followed item is re-read every `FALLBACK_INTERVAL` whatever happens (signals can be lost). A database outage does
+followed item is re-read every `FALLBACK_INTERVAL` whatever happens (signals can be lost): one read per item and
+interval in this process, shared by all its followers (gql/inventory/shared_reads.py), each follower reading the item
+for itself only when that read differs from what it sent, or on a signal. A database outage does
 not end it, open or starting: its reads (the `sku`'s look-up and the first state's included) are tried again with a
 bounded back-off and the current state goes out once the database answers (gql/live_outage.py); one started during
 the outage starts then, NOT_FOUND included for an item the merchant does not have."""
@@ -8,6 +10,7 @@ the outage starts then, NOT_FOUND included for an item the merchant does not hav
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import AsyncGenerator
 
@@ -19,30 +22,11 @@ from domain.inventory.items import MAX_SKU_LENGTH, sku_as_typed
 from gql.context import Info
 from gql.errors import BadRequestError
 from gql.ids import internal_id
+from gql.inventory.shared_reads import next_tick, signature
 from gql.inventory.types import InventoryItemNode, SkuLink, inventory_item
 from gql.live_outage import wait_out
 
-FALLBACK_INTERVAL = 1.5
 MIN_INTERVAL = 0.1  # coalescing: a burst of sales of one SKU costs a subscriber a message per 100 ms at most
-
-
-def _signature(node: InventoryItemNode, links: list[SkuLink]) -> tuple[object, ...]:
-    """What a subscriber is told about: the counters, and the links with their push outcome. A link added or
-    removed moves no counter when the SKU has no open order (nor does a shop's deletion that takes its links
-    away, nor a push), so the version alone would leave the subscriber with links that no longer hold."""
-    link_states = frozenset(
-        (
-            link.sku.id,
-            link.state,
-            link.source,
-            link.pushed_quantity,
-            link.pushed_at,
-            link.held_back_quantity,
-            link.push_error_code,
-        )
-        for link in links
-    )
-    return (node.on_hand, node.reserved, node.safety_stock, node.version, link_states)
 
 
 @strawberry.type
@@ -88,35 +72,53 @@ class InventorySubscription:
             # One read for the links of them all; the node's `links` field then reads these same loaders.
             return nodes, await loaders.item_links.load_many([n.internal_id for n in nodes if n is not None])
 
-        async with info.context.services.events.subscribe_inventory(merchant_id) as signals:
-            pending: set[str] = {wanted} if wanted is not None else set()
-            while True:
-                if pending:
-                    # Every read waits out an outage, the first state's too (a subscription started during one).
-                    reading = functools.partial(read, pending)
-                    nodes, links = await wait_out(
-                        outage, "inventoryItemUpdated", reading, info.context.require_merchant
-                    )
-                    if wanted is not None and nodes[0] is None:
-                        # Not there at the start, or gone since (an item left behind by a deleted shop goes with
-                        # it): the subscription ends with NOT_FOUND, as `shopUpdated` does for a deleted shop.
-                        raise NotFoundError("Inventory item", ("inventoryItemId",) if inventory_item_id else ("sku",))
-                    for node, node_links in zip((n for n in nodes if n is not None), links, strict=True):
-                        signature = _signature(node, node_links)
-                        if sent.get(node.internal_id) != signature:
-                            sent[node.internal_id] = signature
-                            yield node
-                    await asyncio.sleep(MIN_INTERVAL)
-                changed = await signals.wait(FALLBACK_INTERVAL)
-                info.context.require_merchant()  # a subscription does not outlive its token
-                if wanted is not None:
-                    pending = {wanted}  # re-read on a signal, and on the timeout
-                elif changed:
-                    pending = set(changed)
-                elif changed is not None:  # signals were lost: re-read what was sent
-                    pending = set(sent)
-                else:
-                    pending = set()
+        services = info.context.services
+        shared = services.item_reads
+        following = shared.following(merchant_id, wanted) if wanted is not None else contextlib.nullcontext()
+        loop = asyncio.get_running_loop()
+        with following:
+            async with services.events.subscribe_inventory(merchant_id) as signals:
+                pending: set[str] = {wanted} if wanted is not None else set()
+                while True:
+                    if pending:
+                        # Every read waits out an outage, the first state's too (a subscription started during one).
+                        reading = functools.partial(read, pending)
+                        nodes, links = await wait_out(
+                            outage, "inventoryItemUpdated", reading, info.context.require_merchant
+                        )
+                        if wanted is not None and nodes[0] is None:
+                            # Not there at the start, or gone since (an item left behind by a deleted shop goes with
+                            # it): the subscription ends with NOT_FOUND, as `shopUpdated` does for a deleted shop.
+                            raise NotFoundError(
+                                "Inventory item", ("inventoryItemId",) if inventory_item_id else ("sku",)
+                            )
+                        for node, node_links in zip((n for n in nodes if n is not None), links, strict=True):
+                            state = signature(node, node_links)
+                            if sent.get(node.internal_id) != state:
+                                sent[node.internal_id] = state
+                                yield node
+                        await asyncio.sleep(MIN_INTERVAL)
+                    tick = next_tick(loop.time())
+                    changed = await signals.wait(tick - loop.time())
+                    info.context.require_merchant()  # a subscription does not outlive its token
+                    if wanted is not None and changed is None:
+                        # the fallback re-read: one read of the item shared by its followers at this tick; a read
+                        # of its own only when what it saw differs from what was sent
+                        seen = await wait_out(
+                            outage,
+                            "inventoryItemUpdated",
+                            functools.partial(shared.signature, services, merchant_id, wanted, tick),
+                            info.context.require_merchant,
+                        )
+                        pending = set() if seen is not None and seen == sent.get(wanted) else {wanted}
+                    elif wanted is not None:
+                        pending = {wanted}  # re-read on a signal
+                    elif changed:
+                        pending = set(changed)
+                    elif changed is not None:  # signals were lost: re-read what was sent
+                        pending = set(sent)
+                    else:
+                        pending = set()
 
 
 __all__ = ["InventorySubscription", "inventory_item"]
