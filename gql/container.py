@@ -45,6 +45,7 @@ class Services:
         """Close everything, in reverse order of creation, even when one of them fails."""
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self.db.dispose)
+            stack.push_async_callback(self.item_reads.aclose)  # (run before the dispose: last in, first out)
             for close in self.closers:
                 stack.push_async_callback(close)
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gql.inventory.types import InventoryItemNode, SkuLink
 
 FALLBACK_INTERVAL = 1.5  # seconds between re-reads of a followed item when no signal came
+CLOSE_WAIT_SECONDS = 30.0  # how long the shutdown waits for the reads under way (one statement each)
 TICK_SLACK = 0.05  # seconds: a read started this long before a tick serves it (timers fire within the clock's grain)
 
 Signature = tuple[object, ...]
@@ -94,6 +95,14 @@ class ItemReads:
         read.add_done_callback(_retrieve)
         self._latest[key] = (loop.time(), read)
         return await asyncio.shield(read)
+
+    async def aclose(self) -> None:
+        """At shutdown, before the database is disposed of: until the reads under way have ended (at most
+        `CLOSE_WAIT_SECONDS`). A read outlives the subscriptions it served (they await it shielded), and disposed
+        under it, the database took its connection back after its pool was gone (left open: CI run 43's leak)."""
+        under_way = [read for _, read in self._latest.values() if not read.done()]
+        if under_way:
+            await asyncio.wait(under_way, timeout=CLOSE_WAIT_SECONDS)
 
 
 async def _read(services: Services, merchant_id: str, item_id: str) -> Signature | None:
