@@ -66,7 +66,7 @@ def verify_token_claims(secret_key: str, token: str, now: float | None = None) -
     except jwt.ImmatureSignatureError as exc:
         message = f"The token is not valid yet: issued for a time more than {CLOCK_LEEWAY_SECONDS} seconds ahead."
         raise AuthenticationError(message) from exc
-    except jwt.InvalidTokenError as exc:
+    except (jwt.InvalidTokenError, UnicodeError) as exc:  # an unpaired surrogate no UTF-8 holds: jwt's encode
         raise AuthenticationError("The token is invalid.") from exc
     try:
         expires_at = float(claims["exp"])

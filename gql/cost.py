@@ -42,7 +42,10 @@ from graphql import (
     SelectionSetNode,
     StringValueNode,
     VariableNode,
+    Visitor,
+    visit,
 )
+from graphql.language.visitor import BREAK
 from graphql.validation.rules.overlapping_fields_can_be_merged import MAX_COMPLEXITY_BUDGET
 from graphql.validation.validate import ValidationAbortedError
 from graphql.validation.validation_context import MAX_FRAGMENT_WORK
@@ -106,10 +109,34 @@ def expanded_selections(document: DocumentNode) -> int:
     )
 
 
+def _huge_int_literal(document: DocumentNode) -> IntValueNode | None:
+    """The document's first Int literal of more than 20 digits (none is a 32-bit Int), or None. Validation refuses such
+    a literal, but graphql-core's `int()` of one past Python's 4,300 digits raised ValueError first: an
+    INTERNAL_SERVER_ERROR and a traceback (verify50). Linear in the document, whose tokens are bounded."""
+    found: list[IntValueNode] = []
+
+    class Finder(Visitor):
+        def enter_int_value(self, node: IntValueNode, *_: object) -> object:
+            if len(node.value.lstrip("-")) > 20:
+                found.append(node)
+                return BREAK
+            return None
+
+    visit(document, Finder())
+    return found[0] if found else None
+
+
+def _int_literal(text: str) -> int:
+    """A GraphQL Int literal's value; one longer than any 64-bit integer (past Python's 4,300 digits `int()` raised
+    ValueError: an INTERNAL_SERVER_ERROR and a traceback, verify50) counts as 2**63, far past every limit: validation
+    then refuses it as no 32-bit Int."""
+    return int(text) if len(text) <= 20 else 2**63
+
+
 def _with_defaults(operation: OperationDefinitionNode, variables: Mapping[str, Any]) -> Mapping[str, Any]:
     """The variables as execution sees them: one the request leaves out takes its default from the document."""
     defaults = {
-        definition.variable.name.value: int(definition.default_value.value)
+        definition.variable.name.value: _int_literal(definition.default_value.value)
         for definition in operation.variable_definitions or ()
         if isinstance(definition.default_value, IntValueNode)
     }
@@ -177,7 +204,7 @@ def _page_size(field: FieldNode, variables: Mapping[str, Any]) -> int:
             continue
         value = argument.value
         if isinstance(value, IntValueNode):
-            return _bounded(int(value.value))
+            return _bounded(_int_literal(value.value))
         if isinstance(value, VariableNode):
             given = variables.get(value.name.value)
             return _bounded(given) if isinstance(given, int) else DEFAULT_PAGE
@@ -385,6 +412,16 @@ class BoundedValidationCache(ValidationCache):
                     f"This query holds {size:,} selections once its fragments are expanded; the limit is "
                     f"{self.max_selections:,}. Spread fewer fragments.",
                     extensions={"code": QUERY_TOO_COMPLEX},
+                )
+            ]
+            yield
+            return
+        if document is not None and (huge := _huge_int_literal(document)) is not None:
+            digits = len(huge.value.lstrip("-"))
+            context.pre_execution_errors = [
+                GraphQLError(  # no code: a validation error's, GRAPHQL_VALIDATION_FAILED (gql/errors.py)
+                    f"Int cannot represent non 32-bit signed integer value: {huge.value[:12]}... ({digits:,} digits).",
+                    huge,
                 )
             ]
             yield

@@ -59,7 +59,9 @@ def protocol_violation(message: object) -> str | None:
     if not isinstance(kind, str):
         return "A message must have a string `type`."
     if kind not in _CLIENT_TYPES:
-        return f"Unknown message type: {kind[:64]}"
+        # a close reason is UTF-8: a type holding an unpaired surrogate is escaped (verify50: echoed, it dropped the
+        # socket, 1006, with an ERROR traceback)
+        return f"Unknown message type: {kind[:64] if _is_unicode(kind) else ascii(kind[:64])}"
     if kind in ("connection_init", "ping", "pong"):
         payload = message.get("payload")
         return None if payload is None or isinstance(payload, dict) else f"The {kind} payload must be an object."

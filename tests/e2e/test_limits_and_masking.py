@@ -104,6 +104,14 @@ def test_a_document_past_graphql_cores_validation_budget_is_query_too_complex_sa
     # "Validation aborted."
     assert _code(refused) == "QUERY_TOO_COMPLEX" and refused.get("data") is None, refused
     assert refused["errors"][0]["message"].startswith("This query is too costly to validate"), refused
+    # and an Int literal past Python's 4,300 digits is refused by validation as no 32-bit Int (verify50: the cost
+    # check's int() of it raised, INTERNAL_SERVER_ERROR and a traceback)
+    for document in (
+        "{ shops(first: 1%s) { totalCount } }",
+        "query($f: Int = 1%s) { shops(first: $f) { totalCount } }",
+    ):
+        huge = app.raw_graphql(document % ("0" * 5000), {}, "m1")
+        assert _code(huge) == "GRAPHQL_VALIDATION_FAILED" and huge.get("data") is None, str(huge)[:300]
     # and a document with more than graphql-core's 100 errors is what it was: its own mistakes, not a limit
     mistaken = app.raw_graphql("{ " + " ".join(f"nope{i}" for i in range(101)) + " }", {}, "m1")
     codes = {error.get("extensions", {}).get("code") for error in mistaken["errors"]}

@@ -217,7 +217,9 @@ class TestInvalidMessages:
             assert await close_code(socket) == 4400
         assert server_errors() == []
 
-    @pytest.mark.parametrize("message", [[], "x", 5, {"type": "subscribe", "id": [1]}, {"type": 1}])
+    @pytest.mark.parametrize(
+        "message", [[], "x", 5, {"type": "subscribe", "id": [1]}, {"type": 1}, {"type": "\ud800"}]
+    )  # (verify50: a type holding an unpaired surrogate, echoed in the close reason, dropped the socket: 1006)
     async def test_before_the_ack_closes_4400_too(self, app: ShopbridgeServer, server_errors, message: object) -> None:
         async with connected(app.url, None) as socket:
             await socket.send(json.dumps(message))
@@ -288,6 +290,15 @@ class TestInvalidMessages:
         token = jwt.encode(claims, app.settings.secret_key, ALGORITHM)
         async with connected(app.url, None) as socket:
             await socket.send(_init(token))
+            assert await close_code(socket) == 4403
+        assert server_errors() == []
+
+    async def test_a_token_holding_an_unpaired_surrogate_is_refused_4403(
+        self, app: ShopbridgeServer, server_errors
+    ) -> None:
+        # verify50: PyJWT's encode of it raised UnicodeEncodeError (1006 and an ERROR traceback, no token needed)
+        async with connected(app.url, None) as socket:
+            await socket.send(_init("a\udfffb"))
             assert await close_code(socket) == 4403
         assert server_errors() == []
 
