@@ -304,6 +304,18 @@ class TestRequestHead:
         [error] = httpx.Response(431, content=body).json()["errors"]
         assert error["extensions"] == {"code": "REQUEST_HEADERS_TOO_LARGE"}, error
 
+    @pytest.mark.parametrize(("size", "refused"), [(65_536, False), (65_537, True)], ids=["64KiB", "64KiB+1"])
+    def test_the_limit_counts_every_byte_of_a_get_head_sent_at_once(
+        self, app: ShopbridgeServer, size: int, refused: bool
+    ) -> None:
+        # verify50: the request line's method and version went uncounted, so a head of up to 16 bytes more passed
+        url = urlsplit(app.url)
+        line = b"GET /healthz HTTP/1.1"
+        fixed = len(b"\r\n".join([line, f"Host: {url.netloc}".encode(), b"Connection: close", b"X-Padding: "]))
+        padding = b"X-Padding: " + b"a" * (size - fixed - 4)  # the head ends with a blank line: 4 bytes
+        status, _ = send_head_and_read_answer(app, line, [padding])
+        assert (status == b"HTTP/1.1 431 Request Header Fields Too Large") is refused, status
+
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 
