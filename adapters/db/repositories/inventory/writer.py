@@ -13,25 +13,11 @@ The running units (`sku_ledger_units`: per shop and TikTok SKU, the units of its
 released; the push's fence reads them, a lookup where a SUM over the lines grew with the SKU's history) change here
 and only here, from each written row's state before (`PoolWrite.line`'s `before`) to its state after, in the
 transaction that writes the rows: they can never disagree with the lines. Lock order on PostgreSQL, one way for
-every writer: the items (id order), the link rows (`sku_id` order, below), the ledger rows, the running units
-(TikTok SKU id order, the upsert's ORDER BY), then the outbox rows (`mark_push_dirty`). The running units are a
-shop's, and a shop's ledger writers take turns already (order batches: the orders' writer lock, `catalog.hold_writers`;
-link changes: `hold_shop_links`, exclusive; its delete: the shop row), so no two transactions wait on each other's
-units; the order keeps it so for any writer added later. The push only reads them.
-
-The link rows (`sku_links`) come after the items and before the ledger rows: an import's link changes upsert them once
-their items are held (`hold_relink`) and before `relink_lines` moves the lines; an order batch adds to their fence
-counts (`ledger._counted_before_push`) before `flush`; the push (`record_intents`, `record_link_results`) and the
-reconcile (`record_observed`) hold no item and write them before their outbox rows. Among themselves, one way for
-every writer: in `sku_id` order (the table's key; a shop's rows only, as every writer writes one shop's), each
-written in that order (`upsert_links`' rows, the push's and the reconcile's statements), or all held at once first
-by a writer whose statements go in another order (`lock_links`: an import's drops and baselines after its upsert, an
-order batch's fence counts, named by TikTok SKU id). The shop's link turn (`hold_shop_links`) comes before any of
-them: link changes take it exclusively, order batches and the reconcile shared (they do not wait for each other), the
-push not at all (it writes only what it pushed, and waits for no link change: the row order keeps it from
-deadlocking with one). A reconcile writing its observations one row at a time in its read's order (TikTok SKU id),
-without the turn, while an import upserted the same links in its rows' order deadlocked (40P01: the import's page
-aborted, an ERROR and a retry spent; `tests/integration/test_db_inventory_lock_order.py`).
+every writer: the items (id order), the ledger rows, the running units (TikTok SKU id order, the upsert's ORDER BY),
+then the outbox rows (`mark_push_dirty`). The running units are a shop's, and a shop's ledger writers take turns
+already (order batches: the orders' writer lock, `catalog.hold_writers`; link changes: `hold_shop_links`, exclusive;
+its delete: the shop row), so no two transactions wait on each other's units; the order keeps it so for any writer
+added later. The push only reads them.
 """
 
 from __future__ import annotations
@@ -43,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,14 +44,7 @@ from adapters.db.repositories.bulk import (
     upsert_records,
 )
 from adapters.db.repositories.inventory.outbox import mark_push_dirty
-from adapters.db.tables import (
-    UTCDateTime,
-    inventory_items,
-    inventory_movements,
-    order_line_stock,
-    sku_ledger_units,
-    sku_links,
-)
+from adapters.db.tables import UTCDateTime, inventory_items, inventory_movements, order_line_stock, sku_ledger_units
 from domain.inventory.ledger import LedgerLine, LineState, StockEffect, Transition
 from domain.ports import PoolChange
 
@@ -150,30 +129,6 @@ async def hold_shop_links(session: AsyncSession, shop_id: str, *, exclusive: boo
     key = int.from_bytes(hashlib.blake2b(f"pool-links:{shop_id}".encode(), digest_size=8).digest(), "big", signed=True)
     function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     await session.execute(text(f"SELECT {function}(:key)"), {"key": key})
-
-
-async def lock_links(
-    session: AsyncSession, shop_id: str, sku_ids: Collection[str] = (), *, tiktok_sku_ids: Collection[str] = ()
-) -> None:
-    """Lock the shop's link rows of `sku_ids` (Shopbridge SKU ids) and `tiktok_sku_ids` until commit, in `sku_id` order
-    (PostgreSQL; SQLite's write transaction is exclusive already: nothing to do there), before writing any of them
-    in another order: the order every writer of a shop's links takes them in (the module docstring). Rows not stored
-    are left out (a new link's INSERT locks a row nobody else can see yet). A single row has no order to keep: no
-    statement."""
-    if (
-        len({*sku_ids}) + len({*tiktok_sku_ids}) < 2
-        or session.bind is None
-        or session.bind.dialect.name != "postgresql"
-    ):
-        return
-    links = sku_links.c
-    named = []
-    if sku_ids:
-        named.append(among(links.sku_id, sorted(sku_ids), "postgresql"))
-    if tiktok_sku_ids:
-        named.append(among(links.tiktok_sku_id, sorted(tiktok_sku_ids), "postgresql"))
-    query = select(links.sku_id).where(links.shop_id == shop_id, or_(*named)).order_by(links.sku_id)
-    await session.execute(query.with_for_update())
 
 
 async def lock_items(session: AsyncSession, item_ids: Collection[str]) -> set[str]:
