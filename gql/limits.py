@@ -10,7 +10,7 @@ minute (slowloris) held its connection and its task for ever, and enough of them
 process; anyone can, with no token (`POST /console/login`, `POST /webhooks/tiktok`, a 401 aside). Only the body's
 reads are bounded: once its last byte is in, waiting for the client to hang up (a streamed answer) is not. A route
 that answers without reading the body, or never reads it, is bounded by the server's protocol instead
-(`gql.serving.HttpProtocol`: `Connection: close` after an answer given with the body unread, and its own 408 once
+(`gql.http_protocol.HttpProtocol`: `Connection: close` after an answer given with the body unread, and its own 408 once
 the body is late by as many seconds from the head's end, the app's deadlines here answering first).
 
 Each refusal is one INFO line on `shopbridge.http`, at most one a minute per reason (`ThrottledLog`), the next

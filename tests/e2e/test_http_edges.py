@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gql.serving import LINGER_SECONDS
+from gql.http_protocol import LINGER_SECONDS
 from tests.e2e.test_webhook_metrics import moved, scrape
 from tests.fixtures.app import ServedApp, ShopbridgeServer
 from tests.fixtures.servers import SQLITE_ONLY
