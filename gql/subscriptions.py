@@ -38,9 +38,10 @@ from gql import mappers, readers
 from gql import types as t
 from gql.context import Info
 from gql.errors import BadRequestError
-from gql.feeds import FALLBACK_INTERVAL, Follower, Snapshot, shop_feed, task_feed
+from gql.feeds import FALLBACK_INTERVAL, Follower, Snapshot, task_feed
 from gql.ids import from_global_id, internal_id, to_global_id
 from gql.live_outage import wait_out
+from gql.shop_feeds import shop_feed
 
 MIN_INTERVAL = 0.1
 SHOP_MIN_INTERVAL = 0.25  # a shop re-read costs its counts: at most four a second during an import
@@ -168,7 +169,7 @@ class Subscription:
     )
     async def shops_updated(self, info: Info) -> AsyncGenerator[t.Shop, None]:
         merchant_id = info.context.require_merchant()
-        # One reader per merchant and process for every subscriber (gql/feeds.py): a signal costs one read. The
+        # One reader per merchant and process for every subscriber (gql/shop_feeds.py): a signal costs one read. The
         # first batch is every shop, from a read begun after this follower joined: only this newcomer (and others
         # joining with it) receives it, the feed's other followers hear only what that read found changed.
         async with shop_feed(info.context.services, merchant_id).follow(first=True) as me:
@@ -190,7 +191,7 @@ class Subscription:
     )
     async def shops_deleted(self, info: Info) -> AsyncGenerator[strawberry.ID, None]:
         merchant_id = info.context.require_merchant()
-        # The same one reader per merchant and process as `shopsUpdated` (gql/feeds.py), with no first batch.
+        # The same one reader per merchant and process as `shopsUpdated` (gql/shop_feeds.py), with no first batch.
         async with shop_feed(info.context.services, merchant_id).follow(first=False) as me:
             while True:
                 await me.next()  # at least every FALLBACK_INTERVAL, changes or not

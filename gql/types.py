@@ -155,7 +155,7 @@ class Shop(Node):
     authorization_expires_at: strawberry.Private[datetime | None] = None
     webhooks_registered_at: strawberry.Private[datetime | None] = None
     last_webhook_at: strawberry.Private[datetime | None] = None
-    # Read with the shop by `shopsUpdated`'s feed (gql/feeds.py): `attention` then reads nothing more.
+    # Read with the shop by `shopsUpdated`'s feed (gql/shop_feeds.py): `attention` then reads nothing more.
     sync_facts: strawberry.Private[SyncFacts | None] = None
 
     @strawberry.field(

@@ -287,7 +287,7 @@ async def delete_shop(
     learns at once that it ended (as CANCELLED with error code SHOP_DELETED: gql/subscriptions.py). The shop itself is
     signalled last (`EventPublisher.shop_changed`, after the commit, never failing): the merchant's shop feed reads
     it then and, finding it gone, tells `shopsDeleted` its id and ends `shopUpdated` with NOT_FOUND, at once rather
-    than at its next full read (gql/feeds.py, `FULL_READ_INTERVAL`, 30 s). Returns `shop_id`; raises
+    than at its next full read (gql/shop_feeds.py, `FULL_READ_INTERVAL`, 30 s). Returns `shop_id`; raises
     `NotFoundError` (NOT_FOUND, field `shopId`) when the merchant has no such shop, signalling nothing.
     """
     async with uow_factory() as uow:

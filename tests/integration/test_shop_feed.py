@@ -1,4 +1,4 @@
-"""The shop feed behind `shopsUpdated` (gql/feeds.py) on SQLite and PostgreSQL: each follower first gets every shop
+"""The shop feed behind `shopsUpdated` (gql/shop_feeds.py) on SQLite and PostgreSQL: each follower first gets every shop
 of the merchant as read after it joined (current state first), then one read per change signal shared by every
 follower of the merchant sends only the shops whose name, status, attention or end changed."""
 
@@ -16,7 +16,7 @@ from adapters.crypto import TokenCipher
 from adapters.db import Database, queries, uow_factory
 from adapters.events import InProcessEventBus
 from domain.shops import Shop
-from gql.feeds import ShopFeed, ShopFollower
+from gql.shop_feeds import ShopFeed, ShopFollower
 from tests.fakes import FakeClock
 from tests.fixtures.waiting import DEADLINE_SECONDS
 from tests.integration.db_samples import NOW, add_shop, make_shop
