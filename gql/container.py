@@ -19,6 +19,7 @@ from domain.ports import TaskQueue, UnitOfWorkFactory
 from domain.services import inbox
 from gql.inventory.shared_reads import ItemReads
 from gql.live_outage import DatabaseOutage
+from gql.shop_reads import ShopReads
 from gql.webhooks.batcher import IntakeBatcher
 
 
@@ -40,12 +41,15 @@ class Services:
     database_outage: DatabaseOutage = field(default_factory=DatabaseOutage)
     # each followed inventory item's latest fallback re-read, shared by its followers (gql/inventory/shared_reads.py)
     item_reads: ItemReads = field(default_factory=ItemReads)
+    # each followed shop's latest fallback re-read, shared by its `shopUpdated` followers (gql/shop_reads.py)
+    shop_reads: ShopReads = field(default_factory=ShopReads)
 
     async def close(self) -> None:
         """Close everything, in reverse order of creation, even when one of them fails."""
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self.db.dispose)
             stack.push_async_callback(self.item_reads.aclose)  # (run before the dispose: last in, first out)
+            stack.push_async_callback(self.shop_reads.aclose)
             for close in self.closers:
                 stack.push_async_callback(close)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -34,13 +35,14 @@ from adapters.db.read_models import SyncTaskRead
 from domain.errors import NotFoundError
 from domain.sync import ACTIVE_STATUSES
 from domain.sync import SyncTaskStatus as DomainStatus
-from gql import mappers, readers
+from gql import mappers, readers, shop_reads
 from gql import types as t
 from gql.context import Info
 from gql.errors import BadRequestError
-from gql.feeds import FALLBACK_INTERVAL, Follower, Snapshot, task_feed
+from gql.feeds import Follower, Snapshot, task_feed
 from gql.ids import from_global_id, internal_id, to_global_id
 from gql.live_outage import wait_out
+from gql.shared_reads import next_tick
 from gql.shop_feeds import shop_feed
 
 MIN_INTERVAL = 0.1
@@ -131,28 +133,46 @@ class Subscription:
     async def shop_updated(self, info: Info, shop_id: strawberry.ID) -> AsyncGenerator[t.Shop, None]:
         merchant_id = info.context.require_merchant()
         internal = internal_id(shop_id, "Shop", "shopId")
-        events = info.context.services.events
+        services = info.context.services
+        events = services.events
         sent: tuple[object, ...] | None = None
 
         async def read() -> tuple[t.Shop | None, tuple[object, ...]]:
             shop = await info.context.fresh_loaders().shop.load(internal)
             return shop, (await _shop_signature(info, shop) if shop is not None else ())
 
-        outage = info.context.services.database_outage
-        async with events.subscribe_shops(merchant_id) as shop_signals, events.subscribe(merchant_id) as task_signals:
-            # Its first read waits out an outage too: a subscription started during one starts once it is over.
-            shop, signature = await wait_out(outage, "shopUpdated", read, info.context.require_merchant)
-            while True:
-                if shop is None:  # none of the merchant's, or deleted since: NOT_FOUND either way
-                    raise NotFoundError("Shop", ("shopId",))
-                if signature != sent:
-                    sent = signature
-                    yield shop
-                    await asyncio.sleep(SHOP_MIN_INTERVAL)  # coalesce: what changes meanwhile goes out next
-                # Any task of the merchant may have moved this shop's counts; a shop signal names the shop.
-                await _first_signal(shop_signals, task_signals, FALLBACK_INTERVAL)
-                info.context.require_merchant()  # a subscription does not outlive its token
+        outage = services.database_outage
+        loop = asyncio.get_running_loop()
+        with services.shop_reads.following((merchant_id, internal)):
+            async with (
+                events.subscribe_shops(merchant_id) as shop_signals,
+                events.subscribe(merchant_id) as task_signals,
+            ):
+                # Its first read waits out an outage too: a subscription started during one starts once it is over.
                 shop, signature = await wait_out(outage, "shopUpdated", read, info.context.require_merchant)
+                while True:
+                    if shop is None:  # none of the merchant's, or deleted since: NOT_FOUND either way
+                        raise NotFoundError("Shop", ("shopId",))
+                    if signature != sent:
+                        sent = signature
+                        yield shop
+                        await asyncio.sleep(SHOP_MIN_INTERVAL)  # coalesce: what changes meanwhile goes out next
+                    # Any task of the merchant may have moved this shop's counts; a shop signal names the shop.
+                    tick = next_tick(loop.time())
+                    signalled = await _first_signal(shop_signals, task_signals, tick - loop.time())
+                    info.context.require_merchant()  # a subscription does not outlive its token
+                    if not signalled:
+                        # the fallback re-read: one read of the shop shared by its followers at this tick
+                        # (gql/shop_reads.py); a read of its own only when what it saw differs from what was sent
+                        seen = await wait_out(
+                            outage,
+                            "shopUpdated",
+                            functools.partial(services.shop_reads.signature, services, merchant_id, internal, tick),
+                            info.context.require_merchant,
+                        )
+                        if seen is not None and seen == sent:
+                            continue
+                    shop, signature = await wait_out(outage, "shopUpdated", read, info.context.require_merchant)
 
     @strawberry.subscription(
         description="The merchant's shops: first each of them as it is (read after this subscription started, "
@@ -308,23 +328,11 @@ def _in_scope(
 
 
 async def _shop_signature(info: Info, shop: t.Shop) -> tuple[object, ...]:
-    loaders = info.context.loaders
-    attention = await t.attention_of(shop, info)
-    products = await loaders.product_count.load(shop.internal_id)
-    orders = await loaders.order_count.load(shop.internal_id)
-    return (
-        shop.name,
-        shop.status,
-        tuple((a.code, a.at) for a in attention),
-        products,
-        orders,
-        shop.last_synced_at,
-        shop.expires_at,
-    )
+    return await shop_reads.signature(shop, info.context.loaders, info.context.services.clock.now())
 
 
-async def _first_signal(one: Any, other: Any, timeout: float) -> None:  # noqa: ASYNC109 (re-read on timeout)
-    """Until either subscription has a signal, or `timeout` passes (a lost signal is re-read anyway)."""
+async def _first_signal(one: Any, other: Any, timeout: float) -> bool:  # noqa: ASYNC109 (re-read on timeout)
+    """Until either subscription has a signal (True), or `timeout` passes (False: a lost signal is re-read anyway)."""
     waits = [asyncio.ensure_future(one.wait(timeout)), asyncio.ensure_future(other.wait(timeout))]
     try:
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -332,6 +340,7 @@ async def _first_signal(one: Any, other: Any, timeout: float) -> None:  # noqa: 
         for waiter in waits:
             waiter.cancel()
         await asyncio.gather(*waits, return_exceptions=True)
+    return any(w.done() and not w.cancelled() and w.exception() is None and w.result() is not None for w in waits)
 
 
 async def _shop_gone(info: Info, shop_id: str) -> bool:

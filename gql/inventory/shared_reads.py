@@ -10,33 +10,20 @@ again for itself, as on a signal, and sends it. A change no signal announced sti
 `FALLBACK_INTERVAL` + `TICK_SLACK` of the read; a signal still makes each follower read at once for itself.
 
 Per process and per merchant: the read is the merchant's own (its loaders, keyed by merchant and item), and the
-memo holds only items someone follows (`following`), so nothing is left behind when the last follower goes.
+memo holds only items someone follows (`following`), so nothing is left behind when the last follower goes. The
+grid and the memo are gql/shared_reads.py's, which `shopUpdated`'s re-reads share too.
 """
 
 from __future__ import annotations
 
-import asyncio
-import math
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+import functools
 from typing import TYPE_CHECKING
+
+from gql.shared_reads import FALLBACK_INTERVAL, TICK_SLACK, SharedReads, Signature, next_tick
 
 if TYPE_CHECKING:
     from gql.container import Services
     from gql.inventory.types import InventoryItemNode, SkuLink
-
-FALLBACK_INTERVAL = 1.5  # seconds between re-reads of a followed item when no signal came
-CLOSE_WAIT_SECONDS = 30.0  # how long the shutdown waits for the reads under way (one statement each)
-TICK_SLACK = 0.05  # seconds: a read started this long before a tick serves it (timers fire within the clock's grain)
-
-Signature = tuple[object, ...]
-
-
-def next_tick(now: float) -> float:
-    """The next fallback re-read's time after `now` (the event loop's clock, seconds): a multiple of
-    `FALLBACK_INTERVAL`, the same for every follower of the process."""
-    return (math.floor(now / FALLBACK_INTERVAL) + 1) * FALLBACK_INTERVAL
 
 
 def signature(node: InventoryItemNode, links: list[SkuLink]) -> Signature:
@@ -58,51 +45,17 @@ def signature(node: InventoryItemNode, links: list[SkuLink]) -> Signature:
     return (node.on_hand, node.reserved, node.safety_stock, node.version, link_states)
 
 
-class ItemReads:
+class ItemReads(SharedReads):
     """The latest read of each followed item, by (merchant id, item id), for this process (`Services.item_reads`)."""
-
-    def __init__(self) -> None:
-        self._latest: dict[tuple[str, str], tuple[float, asyncio.Task[Signature | None]]] = {}
-        self._followers: Counter[tuple[str, str]] = Counter()
-
-    @contextmanager
-    def following(self, merchant_id: str, item_id: str) -> Iterator[None]:
-        """While a subscription follows the item: its latest read is kept until its last follower leaves."""
-        key = (merchant_id, item_id)
-        self._followers[key] += 1
-        try:
-            yield
-        finally:
-            self._followers[key] -= 1
-            if self._followers[key] <= 0:
-                del self._followers[key]
-                self._latest.pop(key, None)
 
     async def signature(
         self, services: Services, merchant_id: str, item_id: str, not_before: float
     ) -> Signature | None:
         """The item's `signature` (None: the merchant has no such item) from a read started at `not_before` (loop
-        clock) - `TICK_SLACK` or later: the one under way or done, else a new one. A read that failed is not
-        reused (each caller's `wait_out` asks again); one caller cancelled does not cancel the read of the others."""
-        key = (merchant_id, item_id)
-        latest = self._latest.get(key)
-        if latest is not None:
-            started, read = latest
-            if started >= not_before - TICK_SLACK and not (read.done() and (read.cancelled() or read.exception())):
-                return await asyncio.shield(read)
-        loop = asyncio.get_running_loop()
-        read = loop.create_task(_read(services, merchant_id, item_id))
-        read.add_done_callback(_retrieve)
-        self._latest[key] = (loop.time(), read)
-        return await asyncio.shield(read)
-
-    async def aclose(self) -> None:
-        """At shutdown, before the database is disposed of: until the reads under way have ended (at most
-        `CLOSE_WAIT_SECONDS`). A read outlives the subscriptions it served (they await it shielded), and disposed
-        under it, the database took its connection back after its pool was gone (left open: CI run 43's leak)."""
-        under_way = [read for _, read in self._latest.values() if not read.done()]
-        if under_way:
-            await asyncio.wait(under_way, timeout=CLOSE_WAIT_SECONDS)
+        clock) - `TICK_SLACK` or later (`SharedReads.shared`)."""
+        return await self.shared(
+            (merchant_id, item_id), not_before, functools.partial(_read, services, merchant_id, item_id)
+        )
 
 
 async def _read(services: Services, merchant_id: str, item_id: str) -> Signature | None:
@@ -115,7 +68,4 @@ async def _read(services: Services, merchant_id: str, item_id: str) -> Signature
     return signature(node, await loaders.item_links.load(node.internal_id))
 
 
-def _retrieve(read: asyncio.Task[Signature | None]) -> None:
-    """A failed read whose every caller left is not "never retrieved": each caller raises it, if any is left."""
-    if not read.cancelled():
-        read.exception()
+__all__ = ["FALLBACK_INTERVAL", "TICK_SLACK", "ItemReads", "Signature", "next_tick", "signature"]

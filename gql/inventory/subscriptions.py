@@ -74,7 +74,7 @@ class InventorySubscription:
 
         services = info.context.services
         shared = services.item_reads
-        following = shared.following(merchant_id, wanted) if wanted is not None else contextlib.nullcontext()
+        following = shared.following((merchant_id, wanted)) if wanted is not None else contextlib.nullcontext()
         loop = asyncio.get_running_loop()
         with following:
             async with services.events.subscribe_inventory(merchant_id) as signals:

@@ -1,16 +1,24 @@
 """Pub/sub is at-most-once: a subscription re-reads the database every 1.5 s (gql/subscriptions.py,
-FALLBACK_INTERVAL), so a change whose signal was lost still reaches the subscriber."""
+FALLBACK_INTERVAL), so a change whose signal was lost still reaches the subscriber; `shopUpdated`'s followers of one
+shop share that re-read (gql/shop_reads.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from contextlib import AsyncExitStack
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 
-from adapters.db.tables import sync_tasks
-from gql.ids import to_global_id
+from adapters.db.tables import shops, sync_tasks
+from gql.ids import internal_id, to_global_id
+from gql.shared_reads import FALLBACK_INTERVAL
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.servers import SQLITE_ONLY
+from tests.fixtures.waiting import until
 
 REREAD_DEADLINE = 20  # seconds: FALLBACK_INTERVAL is 1.5 s
 FOLLOW = "subscription($id: ID!) { syncTaskUpdated(taskId: $id) { id status total } }"
@@ -35,3 +43,58 @@ async def test_a_change_made_without_any_signal_still_reaches_the_subscriber(app
         # time), yet far below what a subscription re-reading only once a minute would take
         second = (await op.next(timeout=REREAD_DEADLINE))["syncTaskUpdated"]
     assert (second["status"], second["total"]) == ("QUEUED", 4242) and shop["id"]
+
+
+SHOP_UPDATED = "subscription($id: ID!) { shopUpdated(shopId: $id) { id name } }"
+
+
+async def test_a_shop_renamed_without_any_signal_still_reaches_its_subscriber(app: ShopbridgeServer) -> None:
+    # given an idle shop (scheduler off: nothing signals) followed by shopUpdated
+    shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+    await asyncio.to_thread(app.wait_for_idle_sync)
+    async with app.subscribe(SHOP_UPDATED, {"id": shop["id"]}, "m1") as op:
+        assert (await op.next())["shopUpdated"]["name"] == shop["name"]
+        # when its row changes behind Shopbridge's back: no process publishes a signal for it
+        with app._db.begin() as conn:
+            conn.execute(
+                sa.update(shops)
+                .where(shops.c.id == internal_id(shop["id"], "Shop", "id"))
+                .values(name="Renamed quietly")
+            )
+        # then the shared fallback re-read sees it differ from what was sent, and the subscriber reads and sends it
+        renamed = (await op.next(timeout=REREAD_DEADLINE))["shopUpdated"]
+    assert renamed == {"id": shop["id"], "name": "Renamed quietly"}
+
+
+@SQLITE_ONLY  # whether followers share a read or not: the database plays no part
+async def test_the_followers_of_a_quiet_shop_share_one_fallback_read_per_interval(app: ShopbridgeServer) -> None:
+    """Security audit 50: 400 shopUpdated subscriptions of one quiet shop re-read it each on its own every 1.5 s, 31 %
+    of a core; now one read per shop and interval in a process serves them all (gql/shop_reads.py)."""
+    # given a shop nobody moves (scheduler off), followed by 10 subscriptions that have had its first state
+    followers = 10
+    shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+    await asyncio.to_thread(app.wait_for_idle_sync)
+    engine = app.asgi.state.services.db.read_engine.sync_engine
+    reads: list[float] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "shops.merchant_id, shops.name" in statement:  # the shop's row (its facts and counts follow, 3 more)
+            reads.append(time.monotonic())
+
+    async with AsyncExitStack() as stack:
+        ops = [
+            await stack.enter_async_context(app.subscribe(SHOP_UPDATED, {"id": shop["id"]}, "m1"))
+            for _ in range(followers)
+        ]
+        for op in ops:
+            assert (await op.next())["shopUpdated"]["id"] == shop["id"]
+        # when three fallback intervals pass with nothing changed (a window to count reads in, not a wait for them)
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            start = time.monotonic()
+            await until(lambda: time.monotonic() - start >= 3 * FALLBACK_INTERVAL, "three fallback intervals")
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+    # then the shop was read about once an interval (at most one more at either edge of the window), not once per
+    # follower and interval (30 reads before)
+    assert 1 <= len(reads) <= 3 + 2, [round(t - start, 2) for t in reads]
