@@ -4,17 +4,14 @@ links by hand, the Node interface, the `inventoryItemUpdated` subscription, and 
 from __future__ import annotations
 
 import asyncio
-import time
 from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
-from gql.inventory.shared_reads import FALLBACK_INTERVAL
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.quiet_reads import reads_over_fallback_intervals
 from tests.fixtures.servers import SQLITE_ONLY
-from tests.fixtures.waiting import until
 from tests.fixtures.ws import OperationError
 
 CREATE = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
@@ -355,26 +352,14 @@ async def test_the_followers_of_a_quiet_item_share_one_fallback_read_per_interva
     # given an item nobody moves, followed by 10 subscriptions that have had its first state
     followers = 10
     item = await asyncio.to_thread(create, app, "QUIET-2", 3)
-    engine = app.asgi.state.services.db.read_engine.sync_engine
-    reads: list[float] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "FROM inventory_items" in statement:
-            reads.append(time.monotonic())
-
     async with AsyncExitStack() as stack:
         ops = [
             await stack.enter_async_context(app.subscribe(UPDATED, {"id": item["id"]}, "m1")) for _ in range(followers)
         ]
         for op in ops:
             assert (await op.next())["inventoryItemUpdated"]["onHand"] == 3
-        # when three fallback intervals pass with nothing changed (a window to count reads in, not a wait for them)
-        event.listen(engine, "before_cursor_execute", record)
-        try:
-            start = time.monotonic()
-            await until(lambda: time.monotonic() - start >= 3 * FALLBACK_INTERVAL, "three fallback intervals")
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
+        # when three fallback intervals pass with nothing changed
+        reads, start = await reads_over_fallback_intervals(app, "FROM inventory_items")
     # then the item was read about once an interval (at most one more at either edge of the window), not once per
     # follower and interval (30 reads before)
     assert 1 <= len(reads) <= 3 + 2, [round(t - start, 2) for t in reads]

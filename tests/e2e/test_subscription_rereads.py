@@ -5,20 +5,16 @@ shop share that re-read (gql/shop_reads.py)."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from contextlib import AsyncExitStack
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from adapters.db.tables import shops, sync_tasks
 from gql.ids import internal_id, to_global_id
-from gql.shared_reads import FALLBACK_INTERVAL
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.quiet_reads import reads_over_fallback_intervals
 from tests.fixtures.servers import SQLITE_ONLY
-from tests.fixtures.waiting import until
 
 REREAD_DEADLINE = 20  # seconds: FALLBACK_INTERVAL is 1.5 s
 FOLLOW = "subscription($id: ID!) { syncTaskUpdated(taskId: $id) { id status total } }"
@@ -74,13 +70,6 @@ async def test_the_followers_of_a_quiet_shop_share_one_fallback_read_per_interva
     followers = 10
     shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
     await asyncio.to_thread(app.wait_for_idle_sync)
-    engine = app.asgi.state.services.db.read_engine.sync_engine
-    reads: list[float] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "shops.merchant_id, shops.name" in statement:  # the shop's row (its facts and counts follow, 3 more)
-            reads.append(time.monotonic())
-
     async with AsyncExitStack() as stack:
         ops = [
             await stack.enter_async_context(app.subscribe(SHOP_UPDATED, {"id": shop["id"]}, "m1"))
@@ -88,13 +77,8 @@ async def test_the_followers_of_a_quiet_shop_share_one_fallback_read_per_interva
         ]
         for op in ops:
             assert (await op.next())["shopUpdated"]["id"] == shop["id"]
-        # when three fallback intervals pass with nothing changed (a window to count reads in, not a wait for them)
-        event.listen(engine, "before_cursor_execute", record)
-        try:
-            start = time.monotonic()
-            await until(lambda: time.monotonic() - start >= 3 * FALLBACK_INTERVAL, "three fallback intervals")
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
+        # when three fallback intervals pass with nothing changed
+        reads, start = await reads_over_fallback_intervals(app, "shops.merchant_id, shops.name")
     # then the shop was read about once an interval (at most one more at either edge of the window), not once per
     # follower and interval (30 reads before)
     assert 1 <= len(reads) <= 3 + 2, [round(t - start, 2) for t in reads]
