@@ -1,9 +1,10 @@
 """`setup_broker(settings)`: the Dramatiq broker of this process, with its middleware and our actors bound to it.
 
-Redis when `settings.broker_url` is set, else the in-memory StubBroker (the embedded default). Both get the
-`AsyncIO` middleware (our actors are `async def`), `Resources` (the per-process composition root, publishing
-through `MeteredEvents`) and `Observability` (closes a bus made here; retires a worker process's metrics). Call it
-before anything imports `workers.actors` on its own: Dramatiq binds actors to the global broker at import.
+Redis when `settings.broker_url` is set, else the in-memory `EmbeddedBroker` (Dramatiq's StubBroker, mended; the
+embedded default). Both get the `AsyncIO` middleware (our actors are `async def`), `Resources` (the per-process
+composition root, publishing through `MeteredEvents`) and `Observability` (closes a bus made here; retires a worker
+process's metrics). Call it before anything imports `workers.actors` on its own: Dramatiq binds actors to the global
+broker at import.
 """
 
 from __future__ import annotations
@@ -25,6 +26,25 @@ SYNC_QUEUE = "sync"  # the queue of sync task messages
 LIVE_QUEUE = "live"  # webhook processing and registration: short messages, kept apart from hour-long imports
 
 
+class EmbeddedBroker(StubBroker):
+    """Dramatiq's in-memory `StubBroker`, whose worker consumes each delay queue as a delay queue.
+
+    `StubBroker.declare_queue` keeps a queue's delay queue (`live.DQ`) among its ordinary queues, so a `Worker`
+    added its consumer as an ordinary one first, with an ordinary queue's prefetch (2 x worker threads: 8 at the
+    embedded pool's 4) instead of a delay queue's (1,000 x threads), and the delay consumer was then skipped as
+    already there. A delayed message holds its prefetch slot until its eta: 8 far-off ones (a push's `push_later`
+    ~630 s ahead) blocked every later delayed message of the queue (a webhook run sent again in 1 s for a live
+    slot, a retry) until one came due: events stayed PENDING 24-68 s and shops showed stock the pool no longer had
+    (try-out pool51, 2026-12-05). Dramatiq's Redis broker keeps the two apart (its `queues` holds ordinary queues
+    only), as this
+    does; RabbitMQ's had the same fault (Bogdanp/dramatiq#546).
+    """
+
+    def get_declared_queues(self) -> set[str]:
+        """The ordinary queues only (`get_declared_delay_queues` lists the delay queues)."""
+        return set(self.queues) - self.delay_queues
+
+
 def setup_broker(settings: Settings, *, events: EventPublisher | None = None) -> dramatiq.Broker:
     """A new broker, made the global one, with `workers.actors` declared on it (re-bound if already imported).
 
@@ -39,7 +59,7 @@ def setup_broker(settings: Settings, *, events: EventPublisher | None = None) ->
             maintenance_chance=settings.broker_maintenance_chance,
         )
     else:
-        broker = StubBroker()
+        broker = EmbeddedBroker()
     broker.add_middleware(AsyncIO())
     own_bus: InProcessEventBus | RedisEventBus | None = None
     if events is None:
