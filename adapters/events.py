@@ -9,6 +9,8 @@ Interface (both buses; `domain.ports.EventPublisher` plus a subscriber side for 
                                                      # that changed since the last call, coalesced. An EMPTY set
                                                      # means "some signals may be lost (overflow, reconnect):
                                                      # re-read everything you follow".
+        signals.woken_by                             # the delivery mark of the last signal `wait` returned
+    mark()                                           # a mark above every signal delivered so far, below later ones
     await bus.shop_changed(shop_id, merchant_id)     # likewise for shops (`shopUpdated`): status, attention, name
     async with bus.subscribe_shops(merchant_id) as signals: ...  # the ids of the merchant's shops that changed
     await bus.inventory_item_changed(item_id, merchant_id)   # likewise for pool items (`inventoryItemUpdated`)
@@ -22,12 +24,17 @@ JSON on the channel `shopbridge:sync-task` (shops: `{shop_id, merchant_id}` on `
 `{item_id, merchant_id}` on `shopbridge:inventory-item`); each process
 keeps ONE pub/sub connection (started on first subscribe, reconnected with backoff) and fans out locally.
 Pub/sub is at-most-once: subscribers must also re-read on a timeout, which is why `wait` takes one.
+
+Delivery marks (`mark()`, `Subscription.woken_by`) order signals and reads within a process: a read that took its
+mark after the signal's delivery began after that signal's commit (signals are published after their commit), so it
+may serve a subscriber that signal woke; one that took it earlier may not (gql/shared_reads.py shares reads so).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -49,6 +56,14 @@ LOST_SIGNAL_LINE_EVERY_SECONDS = 60.0  # at most one "could not publish" line pe
 
 log = logging.getLogger(__name__)
 
+_marks = itertools.count(1)  # next() is atomic under the GIL: deliveries on any loop or thread share one order
+
+
+def mark() -> int:
+    """A number above the delivery mark of every signal delivered so far in this process, and below that of every
+    signal delivered later (`Subscription.woken_by`)."""
+    return next(_marks)
+
 
 class Subscription:
     """One subscriber's latest-value slot; `wait` is called from the loop that subscribed."""
@@ -59,6 +74,8 @@ class Subscription:
         self._pending: set[str] = set()
         self._overflow = False
         self._event = asyncio.Event()
+        self._delivered = 0  # the mark of the latest delivery (`mark()`)
+        self.woken_by = 0  # the mark of the latest delivery the last `wait` that returned a signal took in
 
     def _deliver(self, task_id: str | None) -> None:
         """On the subscriber's loop. `None`: ids unknown (a reconnect), re-read everything."""
@@ -67,6 +84,7 @@ class Subscription:
             self._pending.clear()
         elif not self._overflow:
             self._pending.add(task_id)
+        self._delivered = mark()
         self._event.set()
 
     async def wait(self, timeout: float) -> set[str] | None:  # noqa: ASYNC109 (the timeout IS the contract: re-read)
@@ -77,6 +95,7 @@ class Subscription:
             return None
         changed = set() if self._overflow else self._pending
         self._pending, self._overflow = set(), False
+        self.woken_by = self._delivered
         self._event.clear()
         return changed
 

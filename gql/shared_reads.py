@@ -1,18 +1,31 @@
-"""The fallback re-reads of what live subscriptions follow, one per followed object and interval in this process,
-shared by its followers (`SharedReads`; items: gql/inventory/shared_reads.py, shops: gql/shop_reads.py).
+"""The reads of what live subscriptions follow, one in flight per followed object in this process, shared by its
+followers (`SharedReads`; items: gql/inventory/shared_reads.py, shops: gql/shop_reads.py): the first state, the re-read
+on a change signal, and the fallback re-read when no signal came.
 
-Security audit 50: each `inventoryItemUpdated(inventoryItemId:)` and each `shopUpdated(shopId:)` subscription re-read
-what it follows every 1.5 s on its own, to catch a change whose signal was lost: 400 subscriptions of one merchant on
-one quiet item took 62 % of a core, on one quiet shop 31 % (400 `syncTaskUpdated`, which share one feed per merchant,
-gql/feeds.py: 2.8 %). Now the fallback re-reads wake on one grid per process (`next_tick`: multiples of
-`FALLBACK_INTERVAL` of the event loop's clock), and every subscription that follows an object at a tick awaits one
-read of it (`SharedReads.shared`), started at that tick or within `TICK_SLACK` before it; a follower whose `sent`
-differs from what that read saw reads the object again for itself, as on a signal, and sends it. A change no signal
-announced still shows within `FALLBACK_INTERVAL` + `TICK_SLACK` of the read; a signal still makes each follower read
-at once for itself.
+Issue 9 (Performance): "one database read per update ... however many subscribers ... Share the read; keep 'the
+database is the truth'". `syncTaskUpdated` does it with one feed per merchant (gql/feeds.py); `inventoryItemUpdated`
+and `shopUpdated` follow one object each, so they share per object: every follower asks `SharedReads.shared` for a read
+fresh enough for it, and gets the one under way or done if it is, else starts one (or, while one is under way, the
+next, which starts when that one ends: at most one in flight per object, and one queued after it).
 
-Per process and per merchant: a read is the merchant's own (keyed by merchant and object), and the memo holds only
-objects someone follows (`following`), so nothing is left behind when the last follower goes.
+Fresh enough: a read serves a follower only if it began after what the follower waits for.
+- A change signal: the read took its delivery mark (adapters/events.py `mark()`) after the signal that woke the
+  follower was delivered (`Subscription.woken_by`), so after that signal's commit (signals are published after their
+  commit). A read that started before the signal, under way or done, never serves it: it may have missed the commit.
+- Its first state: a read marked after the follower subscribed to the signals (`mark()` then), so a client that
+  subscribes after its own commit sees that commit, and misses no change between its first state and its signals.
+- The fallback re-read (security audit 50: 400 subscriptions of one quiet item re-reading it each on its own every
+  1.5 s took 62 % of a core, of one quiet shop 31 %; 400 `syncTaskUpdated`: 2.8 %): the followers wake on one grid per
+  process (`next_tick`: multiples of `FALLBACK_INTERVAL` of the event loop's clock), and a read started at that tick or
+  within `TICK_SLACK` before it serves them. A change no signal announced shows within `FALLBACK_INTERVAL` +
+  `TICK_SLACK` of the read.
+So N followers of one object woken by one signal cost one read (the signal is delivered to every follower before any
+of them runs), not N.
+
+Per process and per merchant: a read is the merchant's own (keyed by merchant and object, read with that merchant's
+loaders), and the memo holds only objects someone follows (`following`), so nothing is left behind when the last
+follower goes. A read that failed is not reused (each caller's `wait_out` asks again); a caller cancelled does not
+cancel the read for the others (it awaits it shielded); the reads under way are awaited at shutdown (`aclose`).
 """
 
 from __future__ import annotations
@@ -22,12 +35,16 @@ import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
+from typing import Generic, TypeVar
+
+from adapters.events import mark
 
 FALLBACK_INTERVAL = 1.5  # seconds between re-reads of a followed object when no signal came
 CLOSE_WAIT_SECONDS = 30.0  # how long the shutdown waits for the reads under way (a few statements each)
 TICK_SLACK = 0.05  # seconds: a read started this long before a tick serves it (timers fire within the clock's grain)
 
 Signature = tuple[object, ...]
+S = TypeVar("S")
 
 
 def next_tick(now: float) -> float:
@@ -36,12 +53,33 @@ def next_tick(now: float) -> float:
     return (math.floor(now / FALLBACK_INTERVAL) + 1) * FALLBACK_INTERVAL
 
 
-class SharedReads:
-    """The latest fallback read of each followed object, by key ((merchant id, object id)), for this process."""
+class _Read(Generic[S]):
+    """One read of an object: when it started (loop clock seconds, delivery mark), its task, and the read queued to
+    start when it ends (for the callers it cannot serve)."""
+
+    __slots__ = ("mark", "queued", "started_at", "task")
+
+    def __init__(self, started_at: float, started_mark: int, task: asyncio.Task[S]) -> None:
+        self.started_at = started_at
+        self.mark = started_mark
+        self.task = task
+        self.queued: asyncio.Task[S] | None = None
+
+    def serves(self, after: int, not_before: float) -> bool:
+        """Began after delivery mark `after` and at `not_before` - `TICK_SLACK` or later, and has not failed."""
+        task = self.task
+        failed = task.done() and (task.cancelled() or task.exception() is not None)
+        return self.mark > after and self.started_at >= not_before - TICK_SLACK and not failed
+
+
+class SharedReads(Generic[S]):
+    """The latest read of each followed object, by key ((merchant id, object id)), for this process."""
 
     def __init__(self) -> None:
-        self._latest: dict[Hashable, tuple[float, asyncio.Task[Signature | None]]] = {}
+        self._latest: dict[Hashable, _Read[S]] = {}
         self._followers: Counter[Hashable] = Counter()
+        self._under_way: set[asyncio.Task[S]] = set()
+        self.reads = 0  # reads started (the fan-out benchmark compares it with the signals sent)
 
     @contextmanager
     def following(self, key: Hashable) -> Iterator[None]:
@@ -56,37 +94,54 @@ class SharedReads:
                 self._latest.pop(key, None)
 
     async def shared(
-        self, key: Hashable, not_before: float, read: Callable[[], Awaitable[Signature | None]]
-    ) -> Signature | None:
-        """What `read()` returns (a signature; None: the merchant has no such object), from a read of `key` started
-        at `not_before` (loop clock) - `TICK_SLACK` or later: the one under way or done, else `read()` now. A read
-        that failed is not reused (each caller's `wait_out` asks again); one caller cancelled does not cancel the read
-        of the others."""
+        self, key: Hashable, read: Callable[[], Awaitable[S]], *, after: int = 0, not_before: float = -math.inf
+    ) -> S:
+        """What `read()` returns, from a read of `key` that took its delivery mark after `after` (`mark()`, or the
+        `woken_by` of the signal the caller woke on) and started at `not_before` (loop clock) - `TICK_SLACK` or later:
+        the one under way or done if it is, else the next one (started now, or queued after the one under way)."""
         latest = self._latest.get(key)
-        if latest is not None:
-            started, task = latest
-            if started >= not_before - TICK_SLACK and not (task.done() and (task.cancelled() or task.exception())):
-                return await asyncio.shield(task)
+        if latest is not None and latest.serves(after, not_before):
+            return await asyncio.shield(latest.task)
+        if latest is not None and not latest.task.done():
+            if latest.queued is None:  # one read in flight per key: the next begins when it ends
+                latest.queued = self._track(asyncio.get_running_loop().create_task(self._after(key, latest, read)))
+            return await asyncio.shield(latest.queued)
+        return await asyncio.shield(self._start(key, read, latest).task)
+
+    def _start(self, key: Hashable, read: Callable[[], Awaitable[S]], replacing: _Read[S] | None) -> _Read[S]:
+        """A read of `key` begun now; the latest of `key` unless another replaced `replacing` meanwhile (or its last
+        follower left)."""
         loop = asyncio.get_running_loop()
-        task = loop.create_task(_call(read))
+        started = _Read(loop.time(), mark(), self._track(loop.create_task(_call(read))))
+        self.reads += 1
+        if key in self._followers and self._latest.get(key) is replacing:
+            self._latest[key] = started
+        return started
+
+    async def _after(self, key: Hashable, previous: _Read[S], read: Callable[[], Awaitable[S]]) -> S:
+        await asyncio.wait([previous.task])  # its outcome is its own callers'
+        return await self._start(key, read, previous).task
+
+    def _track(self, task: asyncio.Task[S]) -> asyncio.Task[S]:
+        self._under_way.add(task)
+        task.add_done_callback(self._under_way.discard)
         task.add_done_callback(_retrieve)
-        self._latest[key] = (loop.time(), task)
-        return await asyncio.shield(task)
+        return task
 
     async def aclose(self) -> None:
-        """At shutdown, before the database is disposed of: until the reads under way have ended (at most
-        `CLOSE_WAIT_SECONDS`). A read outlives the subscriptions it served (they await it shielded), and disposed
-        under it, the database took its connection back after its pool was gone (left open: CI run 43's leak)."""
-        under_way = [task for _, task in self._latest.values() if not task.done()]
-        if under_way:
-            await asyncio.wait(under_way, timeout=CLOSE_WAIT_SECONDS)
+        """At shutdown, before the database is disposed of: until the reads under way (queued ones included) have
+        ended (at most `CLOSE_WAIT_SECONDS`). A read outlives the subscriptions it served (they await it shielded), and
+        disposed under it, the database took its connection back after its pool was gone (left open: CI run 43's
+        leak)."""
+        if self._under_way:
+            await asyncio.wait(set(self._under_way), timeout=CLOSE_WAIT_SECONDS)
 
 
-async def _call(read: Callable[[], Awaitable[Signature | None]]) -> Signature | None:
+async def _call(read: Callable[[], Awaitable[S]]) -> S:
     return await read()
 
 
-def _retrieve(read: asyncio.Task[Signature | None]) -> None:
+def _retrieve(read: asyncio.Task[S]) -> None:
     """A failed read whose every caller left is not "never retrieved": each caller raises it, if any is left."""
     if not read.cancelled():
         read.exception()

@@ -1,5 +1,11 @@
-"""`shopUpdated`'s fallback re-reads: one read per followed shop and interval in this process, shared by its
-followers (`ShopReads`, on gql/shared_reads.py's grid), and the shop's `signature`, what a follower is told a change of.
+"""`shopUpdated`'s reads: one in flight per followed shop in this process, shared by its followers (`ShopReads`, on
+gql/shared_reads.py's rules: the first state, the re-read on a shop or task signal, the fallback re-read), and the
+shop's `signature`, what a follower is told a change of.
+
+Issue 9: every shop or task signal of the merchant (a sync writes one per page) made each follower of a shop read it
+for itself, four statements each: 400 followers of a shop during its import, 400 reads per signal. Now one read
+(`ShopState`: the shop with its sync facts, both counts, their signature) serves every follower woken by that signal,
+and every follower yields that read's one `Shop`, so that its execution is shared too (gql/shared_events.py).
 
 Security audit 50: 400 `shopUpdated(shopId:)` subscriptions of one merchant on one quiet shop re-read it each on its
 own every 1.5 s (the shop, its sync facts, product and order counts: four statements each), 31 % of a core. Served
@@ -12,6 +18,8 @@ read keeps `shopUpdated`'s own rules whole and costs one read per shop and inter
 from __future__ import annotations
 
 import functools
+import math
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -41,25 +49,41 @@ async def signature(shop: t.Shop, loaders: Loaders, now: datetime) -> Signature:
     )
 
 
-class ShopReads(SharedReads):
-    """The latest fallback read of each followed shop, by (merchant id, shop id), for this process
-    (`Services.shop_reads`)."""
+@dataclass(frozen=True)
+class ShopState:
+    """One read of a shop: the shop (its sync facts read with it: `attention` reads nothing more), its product and
+    order counts (what `productCount`, `orderCount` answer), and their `signature`."""
 
-    async def signature(
-        self, services: Services, merchant_id: str, shop_id: str, not_before: float
-    ) -> Signature | None:
-        """The shop's `signature` (None: the merchant has no such shop, or it was deleted) from a read started at
-        `not_before` (loop clock) - `TICK_SLACK` or later (`SharedReads.shared`)."""
+    shop: t.Shop
+    product_count: int
+    order_count: int
+    signature: Signature
+
+
+class ShopReads(SharedReads[ShopState | None]):
+    """The latest read of each followed shop, by (merchant id, shop id), for this process (`Services.shop_reads`)."""
+
+    async def state(
+        self, services: Services, merchant_id: str, shop_id: str, *, after: int = 0, not_before: float = -math.inf
+    ) -> ShopState | None:
+        """The shop as a read that began after delivery mark `after` and at `not_before` (loop clock) - `TICK_SLACK`
+        or later found it (None: the merchant has no such shop, or it was deleted; `SharedReads.shared`)."""
         return await self.shared(
-            (merchant_id, shop_id), not_before, functools.partial(_read, services, merchant_id, shop_id)
+            (merchant_id, shop_id),
+            functools.partial(_read, services, merchant_id, shop_id),
+            after=after,
+            not_before=not_before,
         )
 
 
-async def _read(services: Services, merchant_id: str, shop_id: str) -> Signature | None:
+async def _read(services: Services, merchant_id: str, shop_id: str) -> ShopState | None:
     from gql.loaders import Loaders
 
     loaders = Loaders(services, lambda: merchant_id)
     shop = await loaders.shop.load(shop_id)
     if shop is None:
         return None
-    return await signature(shop, loaders, services.clock.now())
+    if shop.sync_facts is None:
+        shop.sync_facts = await loaders.sync_facts.load(shop.internal_id)
+    found = await signature(shop, loaders, services.clock.now())
+    return ShopState(shop, await loaders.product_count.load(shop_id), await loaders.order_count.load(shop_id), found)

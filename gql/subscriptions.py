@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import math
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -32,10 +33,11 @@ from typing import Any
 import strawberry
 
 from adapters.db.read_models import SyncTaskRead
+from adapters.events import mark
 from domain.errors import NotFoundError
 from domain.sync import ACTIVE_STATUSES
 from domain.sync import SyncTaskStatus as DomainStatus
-from gql import mappers, readers, shop_reads
+from gql import mappers, readers
 from gql import types as t
 from gql.context import Info
 from gql.errors import BadRequestError
@@ -135,44 +137,44 @@ class Subscription:
         internal = internal_id(shop_id, "Shop", "shopId")
         services = info.context.services
         events = services.events
-        sent: tuple[object, ...] | None = None
-
-        async def read() -> tuple[t.Shop | None, tuple[object, ...]]:
-            shop = await info.context.fresh_loaders().shop.load(internal)
-            return shop, (await _shop_signature(info, shop) if shop is not None else ())
-
+        reads = services.shop_reads
         outage = services.database_outage
         loop = asyncio.get_running_loop()
-        with services.shop_reads.following((merchant_id, internal)):
+        sent: tuple[object, ...] | None = None
+        with reads.following((merchant_id, internal)):
             async with (
                 events.subscribe_shops(merchant_id) as shop_signals,
                 events.subscribe(merchant_id) as task_signals,
             ):
-                # Its first read waits out an outage too: a subscription started during one starts once it is over.
-                shop, signature = await wait_out(outage, "shopUpdated", read, info.context.require_merchant)
+                # Each state from a read shared by the shop's followers in this process (gql/shop_reads.py): the first
+                # one begun after the signals are heard, then one begun after the signal that woke this follower, or
+                # the one at the fallback tick. The first read waits out an outage too: a subscription started during
+                # one starts once it is over.
+                after, not_before = mark(), -math.inf
                 while True:
-                    if shop is None:  # none of the merchant's, or deleted since: NOT_FOUND either way
+                    reading = functools.partial(
+                        reads.state, services, merchant_id, internal, after=after, not_before=not_before
+                    )
+                    state = await wait_out(outage, "shopUpdated", reading, info.context.require_merchant)
+                    if state is None:  # none of the merchant's, or deleted since: NOT_FOUND either way
                         raise NotFoundError("Shop", ("shopId",))
-                    if signature != sent:
-                        sent = signature
-                        yield shop
+                    if state.signature != sent:
+                        sent = state.signature
+                        # its counts answer from this read (its sync facts came with the shop), not reads of their own
+                        loaders = info.context.fresh_loaders()
+                        loaders.shop.prime(internal, state.shop)
+                        loaders.product_count.prime(internal, state.product_count)
+                        loaders.order_count.prime(internal, state.order_count)
+                        yield state.shop  # the read's one object, whoever follows it: its execution is shared
                         await asyncio.sleep(SHOP_MIN_INTERVAL)  # coalesce: what changes meanwhile goes out next
                     # Any task of the merchant may have moved this shop's counts; a shop signal names the shop.
                     tick = next_tick(loop.time())
                     signalled = await _first_signal(shop_signals, task_signals, tick - loop.time())
                     info.context.require_merchant()  # a subscription does not outlive its token
-                    if not signalled:
-                        # the fallback re-read: one read of the shop shared by its followers at this tick
-                        # (gql/shop_reads.py); a read of its own only when what it saw differs from what was sent
-                        seen = await wait_out(
-                            outage,
-                            "shopUpdated",
-                            functools.partial(services.shop_reads.signature, services, merchant_id, internal, tick),
-                            info.context.require_merchant,
-                        )
-                        if seen is not None and seen == sent:
-                            continue
-                    shop, signature = await wait_out(outage, "shopUpdated", read, info.context.require_merchant)
+                    if signalled:  # re-read by a read begun after the signal that woke it was delivered
+                        after, not_before = max(shop_signals.woken_by, task_signals.woken_by), -math.inf
+                    else:  # the fallback re-read: the one read of the shop at this tick
+                        after, not_before = 0, tick
 
     @strawberry.subscription(
         description="The merchant's shops: first each of them as it is (read after this subscription started, "
@@ -325,10 +327,6 @@ def _in_scope(
     ]
     rows.sort(key=lambda row: (row.created_at, row.id))  # oldest first
     return rows
-
-
-async def _shop_signature(info: Info, shop: t.Shop) -> tuple[object, ...]:
-    return await shop_reads.signature(shop, info.context.loaders, info.context.services.clock.now())
 
 
 async def _first_signal(one: Any, other: Any, timeout: float) -> bool:  # noqa: ASYNC109 (re-read on timeout)

@@ -1,22 +1,19 @@
-"""The fallback re-reads of followed items, one per item and interval in this process, shared by its followers.
+"""The reads of followed items, one in flight per item in this process, shared by their `inventoryItemUpdated`
+followers (`ItemReads`, on gql/shared_reads.py's rules: the first state, the re-read on a signal, the fallback re-read),
+and the item's `signature`, what a follower is told a change of.
 
-Security audit 50: each `inventoryItemUpdated(inventoryItemId:)` (or `sku:`) subscription re-read its item every
-1.5 s on its own, to catch a change whose signal was lost: 400 subscriptions of one merchant on one quiet item took
-62 % of a core (400 `syncTaskUpdated`, which share one feed per merchant, gql/feeds.py: 2.8 %). Now the fallback
-re-reads wake on one grid per process (`next_tick`: multiples of `FALLBACK_INTERVAL` of the event loop's clock), and
-every subscription that follows an item at a tick awaits one read of it (`ItemReads.signature`), started at that
-tick or within `TICK_SLACK` before it; a follower whose `sent` differs from what that read saw reads the item
-again for itself, as on a signal, and sends it. A change no signal announced still shows within
-`FALLBACK_INTERVAL` + `TICK_SLACK` of the read; a signal still makes each follower read at once for itself.
-
-Per process and per merchant: the read is the merchant's own (its loaders, keyed by merchant and item), and the
-memo holds only items someone follows (`following`), so nothing is left behind when the last follower goes. The
-grid and the memo are gql/shared_reads.py's, which `shopUpdated`'s re-reads share too.
+Issue 9: 10 followers of one item made 10 reads of it per signal, each for itself (400 followers of an item during an
+import: 400 reads per signal); now one read (`ItemState`: the node, its links, their signature) serves every follower
+woken by that signal, and every follower yields that read's one node, so that its execution is shared too
+(gql/shared_events.py). Security audit 50: the same for the fallback re-read every 1.5 s (400 subscriptions of one
+quiet item took 62 % of a core re-reading each on its own, 3 % sharing).
 """
 
 from __future__ import annotations
 
 import functools
+import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gql.shared_reads import FALLBACK_INTERVAL, TICK_SLACK, SharedReads, Signature, next_tick
@@ -45,27 +42,40 @@ def signature(node: InventoryItemNode, links: list[SkuLink]) -> Signature:
     return (node.on_hand, node.reserved, node.safety_stock, node.version, link_states)
 
 
-class ItemReads(SharedReads):
+@dataclass(frozen=True)
+class ItemState:
+    """One read of an item: its node, its links (what the node's `links` field answers), and their `signature`."""
+
+    node: InventoryItemNode
+    links: list[SkuLink]
+    signature: Signature
+
+
+class ItemReads(SharedReads[ItemState | None]):
     """The latest read of each followed item, by (merchant id, item id), for this process (`Services.item_reads`)."""
 
-    async def signature(
-        self, services: Services, merchant_id: str, item_id: str, not_before: float
-    ) -> Signature | None:
-        """The item's `signature` (None: the merchant has no such item) from a read started at `not_before` (loop
-        clock) - `TICK_SLACK` or later (`SharedReads.shared`)."""
+    async def state(
+        self, services: Services, merchant_id: str, item_id: str, *, after: int = 0, not_before: float = -math.inf
+    ) -> ItemState | None:
+        """The item as a read that began after delivery mark `after` and at `not_before` (loop clock) - `TICK_SLACK`
+        or later found it (None: the merchant has no such item; `SharedReads.shared`)."""
         return await self.shared(
-            (merchant_id, item_id), not_before, functools.partial(_read, services, merchant_id, item_id)
+            (merchant_id, item_id),
+            functools.partial(_read, services, merchant_id, item_id),
+            after=after,
+            not_before=not_before,
         )
 
 
-async def _read(services: Services, merchant_id: str, item_id: str) -> Signature | None:
+async def _read(services: Services, merchant_id: str, item_id: str) -> ItemState | None:
     from gql.loaders import Loaders
 
     loaders = Loaders(services, lambda: merchant_id)
     node = await loaders.inventory_item.load(item_id)
     if node is None:
         return None
-    return signature(node, await loaders.item_links.load(node.internal_id))
+    links = await loaders.item_links.load(node.internal_id)
+    return ItemState(node, links, signature(node, links))
 
 
-__all__ = ["FALLBACK_INTERVAL", "TICK_SLACK", "ItemReads", "Signature", "next_tick", "signature"]
+__all__ = ["FALLBACK_INTERVAL", "TICK_SLACK", "ItemReads", "ItemState", "Signature", "next_tick", "signature"]

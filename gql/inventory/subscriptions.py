@@ -1,8 +1,8 @@
 """`inventoryItemUpdated(inventoryItemId, sku)`: an item as it is, then after every change of its counters, safety
 stock or links. Change signals only say when to look again (adapters/events.py); the database is the truth, and a
-followed item is re-read every `FALLBACK_INTERVAL` whatever happens (signals can be lost): one read per item and
-interval in this process, shared by all its followers (gql/inventory/shared_reads.py), each follower reading the item
-for itself only when that read differs from what it sent, or on a signal. A database outage does
+followed item is re-read on each signal and every `FALLBACK_INTERVAL` whatever happens (signals can be lost). Its
+followers in this process share those reads (gql/inventory/shared_reads.py: one per signal, tick or newcomer, never one
+begun before what a follower waits for), and yield the one node each read built. A database outage does
 not end it, open or starting: its reads (the `sku`'s look-up and the first state's included) are tried again with a
 bounded back-off and the current state goes out once the database answers (gql/live_outage.py); one started during
 the outage starts then, NOT_FOUND included for an item the merchant does not have."""
@@ -10,19 +10,20 @@ the outage starts then, NOT_FOUND included for an item the merchant does not hav
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
+import math
 from collections.abc import AsyncGenerator
 
 import strawberry
 
 from adapters.db import inventory_queries
+from adapters.events import mark
 from domain.errors import NotFoundError
 from domain.inventory.items import MAX_SKU_LENGTH, sku_as_typed
 from gql.context import Info
 from gql.errors import BadRequestError
 from gql.ids import internal_id
-from gql.inventory.shared_reads import next_tick, signature
+from gql.inventory.shared_reads import Signature, next_tick, signature
 from gql.inventory.types import InventoryItemNode, SkuLink, inventory_item
 from gql.live_outage import wait_out
 
@@ -64,61 +65,89 @@ class InventorySubscription:
             wanted = await wait_out(outage, "inventoryItemUpdated", looking_up, info.context.require_merchant)
             if wanted is None:
                 raise NotFoundError("Inventory item", ("sku",))
-        sent: dict[str, tuple[object, ...]] = {}
+        if wanted is None:
+            async for node in _every_item(info, merchant_id):
+                yield node
+            return
+        field = ("inventoryItemId",) if inventory_item_id is not None else ("sku",)
+        async for node in _one_item(info, merchant_id, wanted, field):
+            yield node
 
-        async def read(ids: set[str]) -> tuple[list[InventoryItemNode | None], list[list[SkuLink]]]:
-            loaders = info.context.fresh_loaders()
-            nodes = [await loaders.inventory_item.load(i) for i in sorted(ids)]
-            # One read for the links of them all; the node's `links` field then reads these same loaders.
-            return nodes, await loaders.item_links.load_many([n.internal_id for n in nodes if n is not None])
 
-        services = info.context.services
-        shared = services.item_reads
-        following = shared.following((merchant_id, wanted)) if wanted is not None else contextlib.nullcontext()
-        loop = asyncio.get_running_loop()
-        with following:
-            async with services.events.subscribe_inventory(merchant_id) as signals:
-                pending: set[str] = {wanted} if wanted is not None else set()
-                while True:
-                    if pending:
-                        # Every read waits out an outage, the first state's too (a subscription started during one).
-                        reading = functools.partial(read, pending)
-                        nodes, links = await wait_out(
-                            outage, "inventoryItemUpdated", reading, info.context.require_merchant
-                        )
-                        if wanted is not None and nodes[0] is None:
-                            # Not there at the start, or gone since (an item left behind by a deleted shop goes with
-                            # it): the subscription ends with NOT_FOUND, as `shopUpdated` does for a deleted shop.
-                            raise NotFoundError(
-                                "Inventory item", ("inventoryItemId",) if inventory_item_id else ("sku",)
-                            )
-                        for node, node_links in zip((n for n in nodes if n is not None), links, strict=True):
-                            state = signature(node, node_links)
-                            if sent.get(node.internal_id) != state:
-                                sent[node.internal_id] = state
-                                yield node
-                        await asyncio.sleep(MIN_INTERVAL)
-                    tick = next_tick(loop.time())
-                    changed = await signals.wait(tick - loop.time())
-                    info.context.require_merchant()  # a subscription does not outlive its token
-                    if wanted is not None and changed is None:
-                        # the fallback re-read: one read of the item shared by its followers at this tick; a read
-                        # of its own only when what it saw differs from what was sent
-                        seen = await wait_out(
-                            outage,
-                            "inventoryItemUpdated",
-                            functools.partial(shared.signature, services, merchant_id, wanted, tick),
-                            info.context.require_merchant,
-                        )
-                        pending = set() if seen is not None and seen == sent.get(wanted) else {wanted}
-                    elif wanted is not None:
-                        pending = {wanted}  # re-read on a signal
-                    elif changed:
-                        pending = set(changed)
-                    elif changed is not None:  # signals were lost: re-read what was sent
-                        pending = set(sent)
-                    else:
-                        pending = set()
+async def _one_item(
+    info: Info, merchant_id: str, item_id: str, field: tuple[str, ...]
+) -> AsyncGenerator[InventoryItemNode, None]:
+    """One item's states, each from a read shared by every follower of the item in this process that it serves
+    (gql/inventory/shared_reads.py): its first state read after this follower subscribed to the signals, then one
+    read after each signal that wakes it, or at each fallback tick when none does."""
+    services = info.context.services
+    outage = services.database_outage
+    reads = services.item_reads
+    loop = asyncio.get_running_loop()
+    sent: Signature | None = None
+    with reads.following((merchant_id, item_id)):
+        async with services.events.subscribe_inventory(merchant_id) as signals:
+            after, not_before = mark(), -math.inf  # the first state: a read begun after the signals are heard
+            while True:
+                # Every read waits out an outage, the first state's too (a subscription started during one).
+                reading = functools.partial(
+                    reads.state, services, merchant_id, item_id, after=after, not_before=not_before
+                )
+                state = await wait_out(outage, "inventoryItemUpdated", reading, info.context.require_merchant)
+                if state is None:
+                    # Not there at the start, or gone since (an item left behind by a deleted shop goes with it): the
+                    # subscription ends with NOT_FOUND, as `shopUpdated` does for a deleted shop.
+                    raise NotFoundError("Inventory item", field)
+                if state.signature != sent:
+                    sent = state.signature
+                    # The node's `links` (and a link's `inventoryItem`) answer from this read, not a read of their own.
+                    loaders = info.context.fresh_loaders()
+                    loaders.item_links.prime(item_id, state.links)
+                    loaders.inventory_item.prime(item_id, state.node)
+                    yield state.node  # the read's one node, whoever follows it: its execution is shared
+                    await asyncio.sleep(MIN_INTERVAL)
+                tick = next_tick(loop.time())
+                changed = await signals.wait(tick - loop.time())
+                info.context.require_merchant()  # a subscription does not outlive its token
+                if changed is None:  # the fallback re-read: the one read of the item at this tick
+                    after, not_before = 0, tick
+                else:  # re-read on a signal: by a read begun after it was delivered
+                    after, not_before = signals.woken_by, -math.inf
+
+
+async def _every_item(info: Info, merchant_id: str) -> AsyncGenerator[InventoryItemNode, None]:
+    """Every item of the merchant as it changes: the items each signal names, read for this follower."""
+    outage = info.context.services.database_outage
+    loop = asyncio.get_running_loop()
+    sent: dict[str, tuple[object, ...]] = {}
+
+    async def read(ids: set[str]) -> tuple[list[InventoryItemNode | None], list[list[SkuLink]]]:
+        loaders = info.context.fresh_loaders()
+        nodes = [await loaders.inventory_item.load(i) for i in sorted(ids)]
+        # One read for the links of them all; the node's `links` field then reads these same loaders.
+        return nodes, await loaders.item_links.load_many([n.internal_id for n in nodes if n is not None])
+
+    async with info.context.services.events.subscribe_inventory(merchant_id) as signals:
+        pending: set[str] = set()
+        while True:
+            if pending:
+                reading = functools.partial(read, pending)
+                nodes, links = await wait_out(outage, "inventoryItemUpdated", reading, info.context.require_merchant)
+                for node, node_links in zip((n for n in nodes if n is not None), links, strict=True):
+                    state = signature(node, node_links)
+                    if sent.get(node.internal_id) != state:
+                        sent[node.internal_id] = state
+                        yield node
+                await asyncio.sleep(MIN_INTERVAL)
+            tick = next_tick(loop.time())
+            changed = await signals.wait(tick - loop.time())
+            info.context.require_merchant()  # a subscription does not outlive its token
+            if changed:
+                pending = set(changed)
+            elif changed is not None:  # signals were lost: re-read what was sent
+                pending = set(sent)
+            else:
+                pending = set()
 
 
 __all__ = ["InventorySubscription", "inventory_item"]

@@ -4,13 +4,14 @@ links by hand, the Node interface, the `inventoryItemUpdated` subscription, and 
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
 
 from tests.fixtures.app import ShopbridgeServer
-from tests.fixtures.quiet_reads import reads_over_fallback_intervals
+from tests.fixtures.quiet_reads import fallback_ticks, read_statements, reads_over_fallback_intervals
 from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.ws import OperationError
 
@@ -363,6 +364,36 @@ async def test_the_followers_of_a_quiet_item_share_one_fallback_read_per_interva
     # then the item was read about once an interval (at most one more at either edge of the window), not once per
     # follower and interval (30 reads before)
     assert 1 <= len(reads) <= 3 + 2, [round(t - start, 2) for t in reads]
+
+
+@SQLITE_ONLY  # whether followers share a read or not: the database plays no part
+async def test_the_followers_of_an_item_share_one_read_per_signal(app: ShopbridgeServer) -> None:
+    """Issue 9 ("one database read per update ... however many subscribers"): each follower of an item read it for
+    itself on a signal, 10 followers 10 reads per change; now one read serves every follower that signal woke
+    (gql/inventory/shared_reads.py), as the task feed does for `syncTaskUpdated`."""
+    # given an item followed by 10 subscriptions that have had its first state
+    followers = 10
+    item = await asyncio.to_thread(create, app, "BUSY-1", 3)
+    adjust = "mutation($input: InventoryAdjustInput!) { inventoryAdjust(input: $input) { userErrors { code } } }"
+    async with AsyncExitStack() as stack:
+        ops = [
+            await stack.enter_async_context(app.subscribe(UPDATED, {"id": item["id"]}, "m1")) for _ in range(followers)
+        ]
+        for op in ops:
+            assert (await op.next())["inventoryItemUpdated"]["onHand"] == 3
+        # when one commit changes it (one signal) and every follower has received the change
+        with read_statements(app, "FROM inventory_items") as reads:
+            start = time.monotonic()
+            done = await app.agraphql(
+                adjust, {"input": {"inventoryItemId": item["id"], "delta": 1, "reason": "x"}}, "m1"
+            )
+            assert done["inventoryAdjust"]["userErrors"] == []
+            for op in ops:
+                assert (await op.next())["inventoryItemUpdated"]["onHand"] == 4
+            window = time.monotonic() - start
+    # then the item was read once for the signal, and at most once more per fallback tick the window held (the
+    # mutation writes on its own engine), not once per follower (10 or more before)
+    assert 1 <= len(reads) <= 1 + fallback_ticks(window), ([round(t - start, 2) for t in reads], window)
 
 
 async def test_following_an_item_ends_with_not_found_when_its_shop_deletion_takes_it(app: ShopbridgeServer) -> None:

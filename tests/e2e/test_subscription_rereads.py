@@ -5,6 +5,7 @@ shop share that re-read (gql/shop_reads.py)."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from contextlib import AsyncExitStack
 
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from adapters.db.tables import shops, sync_tasks
 from gql.ids import internal_id, to_global_id
 from tests.fixtures.app import ShopbridgeServer
-from tests.fixtures.quiet_reads import reads_over_fallback_intervals
+from tests.fixtures.quiet_reads import fallback_ticks, read_statements, reads_over_fallback_intervals
 from tests.fixtures.servers import SQLITE_ONLY
 
 REREAD_DEADLINE = 20  # seconds: FALLBACK_INTERVAL is 1.5 s
@@ -82,3 +83,33 @@ async def test_the_followers_of_a_quiet_shop_share_one_fallback_read_per_interva
     # then the shop was read about once an interval (at most one more at either edge of the window), not once per
     # follower and interval (30 reads before)
     assert 1 <= len(reads) <= 3 + 2, [round(t - start, 2) for t in reads]
+
+
+@SQLITE_ONLY  # whether followers share a read or not: the database plays no part
+async def test_the_followers_of_a_shop_share_one_read_per_signal(app: ShopbridgeServer) -> None:
+    """Issue 9 ("one database read per update ... however many subscribers"): each shopUpdated follower of a shop read
+    it for itself on every shop or task signal (four statements each), 10 followers 10 reads per change, 400 during
+    an import 400 per page; now one read serves every follower that signal woke (gql/shop_reads.py)."""
+    # given a shop nobody else moves (scheduler off), followed by 10 subscriptions that have had its first state
+    followers = 10
+    shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
+    await asyncio.to_thread(app.wait_for_idle_sync)
+    rename = "mutation($input: ShopRenameInput!) { shopRename(input: $input) { userErrors { code } } }"
+    async with AsyncExitStack() as stack:
+        ops = [
+            await stack.enter_async_context(app.subscribe(SHOP_UPDATED, {"id": shop["id"]}, "m1"))
+            for _ in range(followers)
+        ]
+        for op in ops:
+            assert (await op.next())["shopUpdated"]["name"] == shop["name"]
+        # when one commit renames it (one signal) and every follower has received the new name
+        with read_statements(app, "shops.merchant_id, shops.name") as reads:
+            start = time.monotonic()
+            done = await app.agraphql(rename, {"input": {"shopId": shop["id"], "name": "Renamed once"}}, "m1")
+            assert done["shopRename"]["userErrors"] == []
+            for op in ops:
+                assert (await op.next())["shopUpdated"]["name"] == "Renamed once"
+            window = time.monotonic() - start
+    # then the shop was read once for the signal, and at most once more per fallback tick the window held (the
+    # mutation writes on its own engine), not once per follower (10 or more before)
+    assert 1 <= len(reads) <= 1 + fallback_ticks(window), ([round(t - start, 2) for t in reads], window)
