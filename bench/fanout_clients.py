@@ -1,11 +1,14 @@
 """Benchmark 6's subscribers, in a child process of their own (their CPU never delays the API's or the writer's).
 
     python -m bench.fanout_clients WS_URL TOKEN TASK_ID COUNT TIMEOUT_S
+    python -m bench.fanout_clients WS_URL TOKEN ITEM_ID COUNT TIMEOUT_S item FINAL_ON_HAND
 
-Opens COUNT WebSockets (graphql-transport-ws), each subscribing to `syncTaskUpdated(taskId)`; prints `ready` once
-every one has its first message (the current state), then records every message's arrival (wall clock,
-`time.time()`, the clock the writer stamps commits with) until each subscription completes after SUCCEEDED, and
-prints one JSON line: `{"deliveries": [[subscriber, processed, status, at], ...], "completed": n, "errors": [...]}`.
+Opens COUNT WebSockets (graphql-transport-ws), each subscribing to `syncTaskUpdated(taskId)` (with `item`:
+`inventoryItemUpdated(inventoryItemId)`); prints `ready` once every one has its first message (the current state),
+then records every message's arrival (wall clock, `time.time()`, the clock the writer stamps commits with) until each
+subscription completes after SUCCEEDED (an item's: once it has received `onHand` FINAL_ON_HAND; it closes its socket
+then), and prints one JSON line: `{"deliveries": [[subscriber, processed, status, at], ...], "completed": n,
+"errors": [...]}` (an item's deliveries: `[subscriber, onHand, "ITEM", at]`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from websockets.asyncio.client import connect
 
 QUERY = "subscription($id: ID!) { syncTaskUpdated(taskId: $id) { id status processed } }"
+ITEM_QUERY = "subscription($id: ID!) { inventoryItemUpdated(inventoryItemId: $id) { id onHand version } }"
 PROTOCOL = "graphql-transport-ws"
 
 
@@ -32,6 +36,7 @@ async def subscriber(
     first: list[int],
     out: dict[str, Any],
     gate: asyncio.Semaphore,
+    final_on_hand: int | None = None,
 ) -> None:
     await gate.acquire()  # released at the first message: a bounded number of handshakes at once
     released = False
@@ -40,7 +45,8 @@ async def subscriber(
             await socket.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
             ack = json.loads(await socket.recv())
             assert ack["type"] == "connection_ack", ack
-            payload = {"query": QUERY, "variables": {"id": task_id}}
+            query = QUERY if final_on_hand is None else ITEM_QUERY
+            payload = {"query": query, "variables": {"id": task_id}}
             await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
             got_first = False
             while True:
@@ -51,8 +57,13 @@ async def subscriber(
                     if "errors" in message["payload"]:
                         out["errors"].append(message["payload"]["errors"])
                         return
-                    task = message["payload"]["data"]["syncTaskUpdated"]
-                    out["deliveries"].append([n, task["processed"], task["status"], at])
+                    data = message["payload"]["data"]
+                    if final_on_hand is None:
+                        task = data["syncTaskUpdated"]
+                        out["deliveries"].append([n, task["processed"], task["status"], at])
+                    else:
+                        on_hand = data["inventoryItemUpdated"]["onHand"]
+                        out["deliveries"].append([n, on_hand, "ITEM", at])
                     if not got_first:
                         got_first = True
                         gate.release()
@@ -60,6 +71,9 @@ async def subscriber(
                         first[0] += 1
                         if first[0] == out["count"]:
                             ready.set()
+                    if final_on_hand is not None and on_hand == final_on_hand:
+                        out["completed"] += 1
+                        return  # an item's subscription never completes: the client leaves
                 elif message["type"] == "complete":
                     out["completed"] += 1
                     return
@@ -71,7 +85,7 @@ async def subscriber(
             gate.release()
 
 
-async def main(url: str, token: str, task_id: str, count: int, timeout: float) -> None:
+async def main(url: str, token: str, task_id: str, count: int, timeout: float, final_on_hand: int | None) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, count * 2 + 100)), hard))
     out: dict[str, Any] = {"deliveries": [], "completed": 0, "errors": [], "count": count}
@@ -81,7 +95,7 @@ async def main(url: str, token: str, task_id: str, count: int, timeout: float) -
 
     async def one(n: int) -> None:
         try:
-            await subscriber(n, url, token, task_id, ready, first, out, gate)
+            await subscriber(n, url, token, task_id, ready, first, out, gate, final_on_hand)
         except Exception as error:  # reported, counted as a subscriber that did not complete
             out["errors"].append(f"{type(error).__name__}: {error}")
 
@@ -95,4 +109,5 @@ async def main(url: str, token: str, task_id: str, count: int, timeout: float) -
 
 if __name__ == "__main__":
     url, token, task_id, count, timeout = sys.argv[1:6]
-    asyncio.run(main(url, token, task_id, int(count), float(timeout)))
+    final = int(sys.argv[7]) if sys.argv[6:7] == ["item"] else None
+    asyncio.run(main(url, token, task_id, int(count), float(timeout), final))

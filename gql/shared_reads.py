@@ -79,7 +79,6 @@ class SharedReads(Generic[S]):
         self._latest: dict[Hashable, _Read[S]] = {}
         self._followers: Counter[Hashable] = Counter()
         self._under_way: set[asyncio.Task[S]] = set()
-        self.reads = 0  # reads started (the fan-out benchmark compares it with the signals sent)
 
     @contextmanager
     def following(self, key: Hashable) -> Iterator[None]:
@@ -113,7 +112,6 @@ class SharedReads(Generic[S]):
         follower left)."""
         loop = asyncio.get_running_loop()
         started = _Read(loop.time(), mark(), self._track(loop.create_task(_call(read))))
-        self.reads += 1
         if key in self._followers and self._latest.get(key) is replacing:
             self._latest[key] = started
         return started
