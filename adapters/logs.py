@@ -139,7 +139,7 @@ def uvicorn_log_config(level: str = "INFO", fmt: str = "text") -> dict[str, Any]
             **{name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
             # the same silence as configure_logging's: `serve --workers N` logged alembic's seven plugin lines per
             # worker process at every start, these processes configuring their logging from this dict alone
-            "alembic.runtime.plugins": {"level": _plugin_lines_level(level)},
+            **{name: {"level": _debug_only_level(level)} for name in DEBUG_ONLY_LOGGERS},
             **{name: {"level": logging.getLevelName(data_level)} for name, data_level in _data_levels(level).items()},
         },
     }
@@ -167,8 +167,17 @@ def _data_levels(level: str) -> dict[str, int]:
     return {name: max(floor, root) for name, floor in DATA_LOGGERS.items()}
 
 
-def _plugin_lines_level(level: str) -> str:
-    """The level of alembic's plugin announcements: shown at DEBUG only (seven lines per process importing alembic)."""
+# Loggers whose INFO lines are noise outside DEBUG: alembic announces each of its plugins when it is imported, which
+# every API and worker process does (readiness, the wait for a migrated schema: seven lines per start); httpx writes
+# one "HTTP Request: ..." line per TikTok call, which was 99 % of a worker's log during imports and pushes (11,515 of
+# 11,653 lines, ~10 MB an hour per worker: try-out ops51, 2026-12-05). A refused or retried TikTok call still logs
+# our own WARNING/INFO lines (adapters/tiktok: status, TikTok's code, request_id); SHOPBRIDGE_LOG_LEVEL=DEBUG shows
+# every call's request line again.
+DEBUG_ONLY_LOGGERS = ("alembic.runtime.plugins", "httpx")
+
+
+def _debug_only_level(level: str) -> str:
+    """A `DEBUG_ONLY_LOGGERS` logger's level under SHOPBRIDGE_LOG_LEVEL `level`: the root's at DEBUG, else WARNING."""
     return "NOTSET" if logging.getLevelName(level.upper()) <= logging.DEBUG else "WARNING"
 
 
@@ -183,9 +192,8 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | N
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # Alembic announces each of its plugins at INFO when it is imported, which every API and worker process does
-    # (readiness, the wait for a migrated schema): seven lines of start-up noise, kept for DEBUG.
-    logging.getLogger("alembic.runtime.plugins").setLevel(_plugin_lines_level(level))
+    for name in DEBUG_ONLY_LOGGERS:
+        logging.getLogger(name).setLevel(_debug_only_level(level))
     for name, data_level in _data_levels(level).items():
         logging.getLogger(name).setLevel(data_level)
 

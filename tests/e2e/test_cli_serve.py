@@ -57,7 +57,11 @@ def clean_env(**settings: str) -> dict[str, str]:
 def demo(tmp_path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
     port = free_port()
     data = tmp_path / "data"
-    env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), SHOPBRIDGE_LOG_FORMAT="json", SHOPBRIDGE_SANDBOX_ORDERS="30")
+    # DEBUG: every line a process writes, httpx's request line per TikTok call among them (WARNING at INFO)
+    env = clean_env(
+        SHOPBRIDGE_DATA_DIR=str(data), SHOPBRIDGE_LOG_FORMAT="json", SHOPBRIDGE_SANDBOX_ORDERS="30",
+        SHOPBRIDGE_LOG_LEVEL="DEBUG",
+    )  # fmt: skip
     process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
     try:
         yield process, port, tmp_path
@@ -148,6 +152,11 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
     lines = [json.loads(line) for line in stderr.read_text().splitlines() if line.strip()]
     assert lines and all({"event", "level", "logger", "timestamp"} <= line.keys() for line in lines)
     assert any(line.get("task_id") and line["logger"] == "httpx" for line in lines), lines[-20:]
+    # every TikTok call names what it was for: an import's task, the shop of other work (webhook registration, polls,
+    # token refreshes, pushes), or the API request that made it (the OAuth code's exchange, before any shop)
+    calls = [line for line in lines if line["logger"] == "httpx"]
+    named = [line for line in calls if {"task_id", "shop_id", "request_id"} & line.keys()]
+    assert calls and named == calls, [line for line in calls if line not in named]
     text = stderr.read_text()
     for secret in (*_credentials(tmp_path / "data", headers["Authorization"].split()[1], state), login_code):
         assert secret not in text

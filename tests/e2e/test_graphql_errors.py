@@ -263,6 +263,7 @@ class TestLogs:
         access = logging.getLogger("uvicorn.access")  # does not propagate: listen to it directly
         access.addHandler(caplog.handler)
         caplog.set_level(logging.INFO)
+        caplog.set_level(logging.INFO, logger="httpx")  # its request lines show at DEBUG only (adapters.logs)
         try:
             auth = {"Authorization": f"Bearer {issue_token(settings.secret_key, 'm1', 600)}"}
             start = 'mutation { shopAuthorizationStart(input: {region: US, name: "x", regionConfirmed: true}) '

@@ -124,11 +124,9 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
         assert any(line["logger"].startswith("dramatiq.MainProcess") for line in worker_lines)
         # and no start-up noise: alembic's plugin lines were logged by each uvicorn worker process (seven each)
         assert not [line for line in api_lines + worker_lines if line["logger"] == "alembic.runtime.plugins"]
-        # every TikTok call of a worker names what it was for: an import's task, or the shop of other work
-        # (webhook registration, polls, token refreshes)
-        calls = [line for line in worker_lines if line["logger"] == "httpx"]
-        assert calls and all("task_id" in line or "shop_id" in line for line in calls)
-        assert {line["task_id"] for line in calls if "task_id" in line} == {to_local(t["id"]) for t in tasks}
+        # and no line per TikTok call at INFO (httpx's request lines: 99 % of a worker's log, try-out ops51); each
+        # call's line at DEBUG names what it was for (tests/e2e/test_cli_serve.py)
+        assert not [line for line in worker_lines if line["logger"] == "httpx"]
     finally:
         # Every process is waited for (SIGKILL after the deadline) and the sandbox stopped, whatever happens. Seen at
         # load 20: an API still booting outlived the wait after SIGTERM, the TimeoutExpired skipped the rest, the
