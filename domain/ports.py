@@ -412,6 +412,12 @@ class InventoryPushRepository(Protocol):
         recorded as their last push. `record_link_results` clears the intents it records or refuses."""
         ...
 
+    async def hold_links(self, shop_id: str, sku_ids: Collection[str]) -> None:
+        """Hold the shop's links of `sku_ids` (Shopbridge SKU ids) until commit, all at once in the order every writer
+        of links takes them (PostgreSQL; SQLite's writer is alone already): before recording several products'
+        results in one transaction, whose links `record_link_results` takes product after product."""
+        ...
+
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
         """Pushed quantities (errors cleared), with what was held back and the ledger's count read with the targets
         (`ProductPushOutcome.ingested`), and per-SKU errors on the links; EXCLUDE errors set state EXCLUDED. A pushed

@@ -9,7 +9,7 @@ Tests seed links with `FakePushStore.link` (the pool's own repository creates th
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -312,6 +312,9 @@ class FakeInventoryPushRepository:
                     link.push_intent = intent
 
         self._s.ops.append(apply)
+
+    async def hold_links(self, shop_id: str, sku_ids: Collection[str]) -> None:
+        pass  # one writer at a time here: nothing to hold
 
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
         pushed_at = outcome.computed_at or now

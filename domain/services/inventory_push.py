@@ -456,6 +456,12 @@ async def _finish_unchanged(
         async with deps.uow_factory() as uow:
             if await uow.shops.get(shop.id) is None:  # the shop first, as a shop's delete takes it
                 return []  # deleted meanwhile: its links and outbox went with it
+            # Their links all at once, in the order every writer of links takes them, before the first product's:
+            # recorded product after product, an order batch holding some of them at once deadlocked with it (40P01,
+            # the orders import's page aborted; `adapters.db.repositories.inventory.writer`)
+            await uow.inventory_push.hold_links(
+                shop.id, {sku_id for _, outcome in finished for sku_id in outcome.pushed}
+            )
             for claim, outcome in finished:
                 await _record(deps, uow, claim, outcome, now, shop.merchant_id)
             await uow.commit()

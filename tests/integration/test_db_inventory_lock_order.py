@@ -5,19 +5,25 @@ Each test holds a lower-id item in an open transaction of its own, as any writer
 id order), waits until PostgreSQL shows the pool change under test waiting on a lock, and only then asks for the
 higher-id item. A path that took (or named, through a foreign key) the higher item before the lower one deadlocks
 there, and PostgreSQL aborts one side (40P01); taken in id order, the test's writer goes first and both succeed.
+The same for a shop's link rows (`sku_links`), in `sku_id` order, and the shop's link turn (`hold_shop_links`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 
 from adapters.crypto import TokenCipher
+from adapters.db.repositories.inventory.links import upsert_links
+from adapters.db.repositories.inventory.writer import hold_shop_links
 from adapters.db.tables import inventory_items, sku_links
+from domain.inventory_push import ProductPushOutcome, PushIntent, SkuPushError
 from domain.services import inventory as pool
+from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, order, postgres_pool, product
 from tests.integration.db_samples import NOW, until_a_writer_waits_on_a_lock
 
@@ -121,3 +127,113 @@ async def test_an_import_relinking_a_sku_to_a_higher_item_takes_the_lower_one_fi
     # then both went through (no deadlock aborted either), and the reservation moved with the link
     assert await world.links(second) == {"t1": ("LINKED", high_sku)}
     assert ((await world.item(low_sku))["reserved"], (await world.item(high_sku))["reserved"]) == (0, 1)
+
+
+# The columns an import's link upsert writes (`links._link_row`), as stored: the row written again as it is.
+_LINK_ROW = (
+    "sku_id", "shop_id", "merchant_id", "inventory_item_id", "tiktok_product_id", "tiktok_sku_id", "seller_sku",
+    "state", "source", "updated_at", "stock_counted_at", "linked_at", "unlinked_item_id", "seeded_item_id",
+    "seeded_from_item_id",
+)  # fmt: skip
+_LOCK_LINK = text("SELECT sku_id FROM sku_links WHERE sku_id = :sku_id FOR UPDATE")
+Rows = dict[str, dict[str, Any]]  # "low", "high" -> a link row as `upsert_links` takes it (by `sku_id`)
+
+
+async def _two_linked_skus(world: Pool) -> tuple[Shop, Rows]:
+    """A shop whose product p1 has two LINKED SKUs, and their link rows: "low" and "high" in `sku_id` order, the
+    order every writer of links takes them in."""
+    shop = await world.shop()
+    await world.products(shop, product("p1", ("s1", "ONE", 5), ("s2", "TWO", 5)))
+    async with world.db.read_sessionmaker() as session:
+        query = select(*(sku_links.c[name] for name in _LINK_ROW)).where(sku_links.c.shop_id == shop.id)
+        low, high = (dict(row) for row in (await session.execute(query.order_by(sku_links.c.sku_id))).mappings())
+    return shop, {"low": low, "high": high}
+
+
+async def _observed(world: Pool, shop: Shop) -> dict[str, int | None]:
+    async with world.db.read_sessionmaker() as session:
+        query = select(sku_links.c.sku_id, sku_links.c.observed_quantity).where(sku_links.c.shop_id == shop.id)
+        return dict((await session.execute(query)).all())  # type: ignore[arg-type]
+
+
+async def test_a_reconcile_waits_for_an_import_upserting_the_shops_links_and_does_not_deadlock(world: Pool) -> None:
+    # given a shop with two linked SKUs
+    shop, rows = await _two_linked_skus(world)
+    low, high = rows["low"]["sku_id"], rows["high"]["sku_id"]
+
+    # when a products import takes the shop's link turn and has upserted the high link (its rows' order), the
+    # reconcile records what TikTok shows for both SKUs, the low one first, and once it waits for a lock, the import
+    # goes on to the low link. Without the shop's turn, the reconcile wrote the low link before waiting on the high
+    # one: each waited on the other, and PostgreSQL aborted one (40P01: the import's page, an ERROR, a retry spent).
+    async with world.uows() as uow:
+        await hold_shop_links(uow.session, shop.id, exclusive=True)
+        await upsert_links(uow.session, [rows["high"]])
+
+        async def reconcile() -> None:
+            async with world.uows() as other:
+                await other.inventory_push.record_observed(shop.id, {low: 4, high: 3}, [high], NOW)
+                await other.commit()
+
+        recording = asyncio.create_task(reconcile())
+        await until_a_writer_waits_on_a_lock(world.db)
+        await upsert_links(uow.session, [rows["low"]])
+        await uow.commit()
+    await recording
+
+    # then both went through: the links as they were, and the reconcile's observations on them
+    assert await world.links(shop) == {"s1": ("LINKED", "ONE"), "s2": ("LINKED", "TWO")}
+    assert await _observed(world, shop) == {low: 4, high: 3}
+
+
+async def _upsert_high_first(world: Pool, shop: Shop, rows: Rows) -> None:
+    async with world.uows() as uow:
+        await hold_shop_links(uow.session, shop.id, exclusive=True)
+        await upsert_links(uow.session, [rows["high"], rows["low"]])
+        await uow.commit()
+
+
+async def _record_push(world: Pool, shop: Shop, rows: Rows) -> None:
+    error = SkuPushError(12052097, "warehouse does not exist")
+    outcome = ProductPushOutcome(pushed={rows["high"]["sku_id"]: 5}, failed={rows["low"]["sku_id"]: error})
+    async with world.uows() as uow:
+        await uow.inventory_push.record_link_results(shop.id, outcome, NOW)
+        await uow.commit()
+
+
+async def _record_intents(world: Pool, shop: Shop, rows: Rows) -> None:
+    intent = PushIntent(quantity=5, at=NOW)
+    async with world.uows() as uow:
+        await uow.inventory_push.record_intents(
+            shop.id, {rows["low"]["sku_id"]: intent}, {rows["high"]["sku_id"]: intent}
+        )
+        await uow.commit()
+
+
+async def _record_observed(world: Pool, shop: Shop, rows: Rows) -> None:
+    async with world.uows() as uow:
+        observed = {rows["high"]["sku_id"]: 5, rows["low"]["sku_id"]: 5}
+        await uow.inventory_push.record_observed(shop.id, observed, [], NOW)
+        await uow.commit()
+
+
+@pytest.mark.parametrize("writer", [_upsert_high_first, _record_push, _record_intents, _record_observed])
+async def test_a_writer_of_a_shops_links_takes_them_in_sku_id_order_and_does_not_deadlock(
+    world: Pool, writer: Callable[[Pool, Shop, Rows], Awaitable[None]]
+) -> None:
+    # given a shop with two linked SKUs
+    shop, rows = await _two_linked_skus(world)
+
+    # when another writer holds the low link (`sku_id` order, as every writer of links takes them), the writer under
+    # test, given the high one first, writes both, and once it waits for a lock, the other asks for the high link.
+    # The push takes no link turn at all, so the order of the rows alone keeps two writers from waiting on each
+    # other: a writer that took the high link first deadlocked there (40P01).
+    async with world.db.write_engine.connect() as other:
+        await other.execute(_LOCK_LINK, {"sku_id": rows["low"]["sku_id"]})
+        writing = asyncio.create_task(writer(world, shop, rows))
+        await until_a_writer_waits_on_a_lock(world.db)
+        await other.execute(_LOCK_LINK, {"sku_id": rows["high"]["sku_id"]})  # at once: the writer holds no link yet
+        await other.commit()
+    await writing
+
+    # then both went through (no deadlock aborted either)
+    assert await world.links(shop) == {"s1": ("LINKED", "ONE"), "s2": ("LINKED", "TWO")}

@@ -27,6 +27,7 @@ from tests.integration.pool_push_support import (
     PushWorld,
     change_stock,
     imported_shop,
+    link_row,
     now,
     outbox_row,
     tiktok_stock,
@@ -88,3 +89,56 @@ async def test_a_fenced_round_writes_its_claims_in_product_order(world: PushWorl
     for product_id in (low, middle, high):
         row = await outbox_row(world.db, shop, product_id)
         assert row["claimed_by"] is None and row["dirty_version"] == row["pushed_version"]
+
+
+_LOCK_LINK = text("SELECT 1 FROM sku_links WHERE sku_id = :sku_id FOR UPDATE")
+
+
+async def test_a_round_finishing_unchanged_products_holds_their_links_in_sku_id_order(world: PushWorld) -> None:
+    # given three products of a shop whose pushes are due, each already at its target on TikTok, each SKU linked to
+    # an item of its own
+    shop = await imported_shop(world)
+    stock = tiktok_stock(world.sandbox, shop)
+    links_of: dict[str, list[str]] = {}  # TikTok product id -> its links' Shopbridge SKU ids
+    for prefix in ("SB-00021-", "SB-00022-", "SB-00023-"):
+        product, items, sku_ids = await pooled_product(world, shop, prefix, on_hand=50)
+        async with world.uows() as uow:
+            for tiktok_sku_id, item_id in items.items():
+                await uow.session.execute(  # type: ignore[attr-defined]
+                    update(inventory_items)
+                    .where(inventory_items.c.id == item_id)
+                    .values(on_hand=sum(stock[tiktok_sku_id].values()))
+                )
+            await uow.commit()
+        await change_stock(world, next(iter(items.values())), 0, [(shop.id, product["id"])])
+        links_of[product["id"]] = sorted(sku_ids.values())
+    # and two of their links out of step: `higher`, of a product finished before `lower`'s (product order), comes
+    # after it in `sku_id` order, the order every writer of links takes them in
+    in_order = sorted(links_of)
+    higher, lower = next(
+        (high, low)
+        for rank, first in enumerate(in_order)
+        for then in in_order[rank + 1 :]
+        for high in links_of[first]
+        for low in links_of[then]
+        if low < high
+    )
+    # and a fenced run held at its batch read of TikTok's stock (claims made)
+    world.sandbox.hold(SEARCH)
+    run = asyncio.create_task(push_shop(shop.id, world.deps(holder="round", fence=True, batch=1, concurrency=1)))
+    await until(lambda: world.sandbox.control("GET", "/hold")["waiting"] == 1)
+    async with world.db.write_engine.connect() as other:
+        # when another writer (an order batch adding to their fence counts, `lock_links`) holds `lower`
+        await other.execute(_LOCK_LINK, {"sku_id": lower})
+        world.sandbox.hold()  # TikTok answers: the round finishes the three unchanged, in one transaction
+        await until_a_writer_waits_on_a_lock(world.db)
+        # and, once the round waits for a link, goes on to `higher`. Recorded product after product, the round held
+        # `higher` already: each waited for the other, and PostgreSQL aborted one (40P01; CI of 6e9f3a4, the orders
+        # import's page)
+        await asyncio.wait_for(other.execute(_LOCK_LINK, {"sku_id": higher}), timeout=30)
+        await other.commit()
+    # then neither was aborted: the other writer got its links in turn, and the round recorded its three products
+    report = await asyncio.wait_for(run, timeout=60)
+    assert report.products == 3
+    for sku_id in (lower, higher):
+        assert (await link_row(world.db, sku_id))["pushed_quantity"] is not None

@@ -4,7 +4,7 @@ warehouses, the ledger's sales since a push (the fence), push results and reconc
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, exists, func, insert, literal, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.db.repositories.inventory.writer import hold_shop_links, lock_links
 from adapters.db.tables import (
     inventory_items,
     inventory_push_outbox,
@@ -195,65 +196,41 @@ class LinkPushState:
     async def record_intents(
         self, shop_id: str, intents: Mapping[str, PushIntent], applied: Mapping[str, PushIntent]
     ) -> None:
-        for sku_id, earlier in applied.items():  # the push before, now known to be TikTok's: recorded as such
-            await self._session.execute(
-                update(sku_links)
-                .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
-                .values(
-                    pushed_quantity=earlier.quantity, pushed_at=earlier.at, held_quantity=earlier.held,
-                    held_since=earlier.held_since, push_landed_at=None,  # landed unknown: as computed, `push_landing`
-                    ingested_at_push=_counted_at(earlier.ingested, earlier.ingested_base, earlier.item_id),
-                    released_at_push=_counted_at(
-                        earlier.released, earlier.released_base, earlier.item_id, _links.released_at_push
-                    ),
-                    restored_quantity=earlier.restored, seeded_available=None,
+        # Link by link in `sku_id` order, the order of every writer of links (`writer.lock_links`): the push takes no
+        # link turn, and an import's link change or an order batch's fence counts write the same rows meanwhile.
+        for sku_id in sorted({*applied, *intents}):
+            if (earlier := applied.get(sku_id)) is not None:  # the push before, now known to be TikTok's: recorded so
+                await self._session.execute(
+                    update(sku_links)
+                    .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
+                    .values(
+                        pushed_quantity=earlier.quantity, pushed_at=earlier.at, held_quantity=earlier.held,
+                        held_since=earlier.held_since, push_landed_at=None,  # unknown: as computed, `push_landing`
+                        ingested_at_push=_counted_at(earlier.ingested, earlier.ingested_base, earlier.item_id),
+                        released_at_push=_counted_at(
+                            earlier.released, earlier.released_base, earlier.item_id, _links.released_at_push
+                        ),
+                        restored_quantity=earlier.restored, seeded_available=None,
+                    )
+                )  # fmt: skip
+            if (intent := intents.get(sku_id)) is not None:
+                await self._session.execute(
+                    update(sku_links)
+                    .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
+                    .values(push_intent=intent_json(intent))
                 )
-            )  # fmt: skip
-        for sku_id, intent in intents.items():
-            await self._session.execute(
-                update(sku_links)
-                .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
-                .values(push_intent=intent_json(intent))
-            )
+
+    async def hold_links(self, shop_id: str, sku_ids: Collection[str]) -> None:
+        await lock_links(self._session, shop_id, sku_ids)
 
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
-        pushed_at = outcome.computed_at or now
-        for sku_id, quantity in outcome.pushed.items():
-            held, held_since = outcome.held.get(sku_id, (0, None))
-            await self._session.execute(
-                update(sku_links)
-                .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
-                .values(
-                    pushed_quantity=quantity, pushed_at=pushed_at, push_landed_at=now, held_quantity=held,
-                    held_since=held_since,
-                    ingested_at_push=_ingested_at_push(outcome, sku_id),
-                    released_at_push=_released_at_push(outcome, sku_id),
-                    restored_quantity=outcome.restored.get(sku_id, 0), seeded_available=None, push_error_code=None,
-                    push_error_message=None, push_intent=None, updated_at=now,
+        # Link by link in `sku_id` order, as `record_intents`; a link's own statements in `_link_results`' order.
+        written = {*outcome.pushed, *outcome.failed, *outcome.withdrawn, *outcome.doubtful}
+        for sku_id in sorted(written):
+            for values in _link_results(outcome, sku_id, now):
+                await self._session.execute(
+                    update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**values)
                 )
-            )  # fmt: skip
-        for sku_id, error in outcome.failed.items():
-            values: dict[str, Any] = {
-                "push_error_code": str(error.code),
-                "push_error_message": error.message[:1000],
-                "push_intent": None,  # refused: TikTok kept what it had
-                "updated_at": now,
-            }
-            if sku_id in outcome.excluded:
-                values["state"] = EXCLUDED
-            await self._session.execute(
-                update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**values)
-            )
-        for sku_id in sorted(outcome.withdrawn):  # refused as a whole: TikTok kept what it had, nothing to show
-            await self._session.execute(
-                update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(push_intent=None)
-            )
-        for sku_id, intent in outcome.doubtful.items():
-            await self._session.execute(
-                update(sku_links)
-                .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
-                .values(push_intent=intent_json(intent))
-            )
 
     async def replace_warehouses(self, shop_id: str, tiktok_sku_id: str, warehouse_ids: Sequence[str]) -> None:
         sku_row = (
@@ -281,14 +258,49 @@ class LinkPushState:
     async def record_observed(
         self, shop_id: str, observed: Mapping[str, int], drifted: Sequence[str], now: datetime
     ) -> None:
+        # The shop's link turn, shared (as order batches take it: they do not wait for each other), then the rows in
+        # `sku_id` order, the order of every writer of links (`writer.lock_links`). In the read's order (TikTok SKU
+        # id), without the turn, while an import upserted the same links in its rows' order, each waited on the other
+        # (40P01: the import's page aborted, an ERROR and a retry spent).
+        await hold_shop_links(self._session, shop_id, exclusive=False)
         drift = set(drifted)
-        for sku_id, quantity in observed.items():
+        for sku_id, quantity in sorted(observed.items()):
             values: dict[str, Any] = {"observed_quantity": quantity, "observed_at": now}
             if sku_id in drift:
                 values["drift_count"] = _links.drift_count + 1
             await self._session.execute(
                 update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**values)
             )
+
+
+def _link_results(outcome: ProductPushOutcome, sku_id: str, now: datetime) -> list[dict[str, Any]]:
+    """The values `record_link_results` writes on the link of `sku_id`, one UPDATE each, in this order: pushed, failed,
+    withdrawn (refused as a whole: TikTok kept what it had, nothing to show but the intent cleared), doubtful."""
+    written: list[dict[str, Any]] = []
+    if (quantity := outcome.pushed.get(sku_id)) is not None:
+        held, held_since = outcome.held.get(sku_id, (0, None))
+        written.append({
+            "pushed_quantity": quantity, "pushed_at": outcome.computed_at or now, "push_landed_at": now,
+            "held_quantity": held, "held_since": held_since, "ingested_at_push": _ingested_at_push(outcome, sku_id),
+            "released_at_push": _released_at_push(outcome, sku_id),
+            "restored_quantity": outcome.restored.get(sku_id, 0), "seeded_available": None, "push_error_code": None,
+            "push_error_message": None, "push_intent": None, "updated_at": now,
+        })  # fmt: skip
+    if (error := outcome.failed.get(sku_id)) is not None:
+        failed: dict[str, Any] = {
+            "push_error_code": str(error.code),
+            "push_error_message": error.message[:1000],
+            "push_intent": None,  # refused: TikTok kept what it had
+            "updated_at": now,
+        }
+        if sku_id in outcome.excluded:
+            failed["state"] = EXCLUDED
+        written.append(failed)
+    if sku_id in outcome.withdrawn:
+        written.append({"push_intent": None})
+    if (intent := outcome.doubtful.get(sku_id)) is not None:
+        written.append({"push_intent": intent_json(intent)})
+    return written
 
 
 def _ingested_at_push(outcome: ProductPushOutcome, sku_id: str) -> Any:

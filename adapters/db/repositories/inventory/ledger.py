@@ -42,7 +42,14 @@ from sqlalchemy.types import NullType
 
 from adapters.db.lists import among, among_param, dialect_of, listed
 from adapters.db.repositories.catalog import hold_writers
-from adapters.db.repositories.inventory.writer import LedgerKey, PoolWrite, hold_shop_links, ledger_line, lock_items
+from adapters.db.repositories.inventory.writer import (
+    LedgerKey,
+    PoolWrite,
+    hold_shop_links,
+    ledger_line,
+    lock_items,
+    lock_links,
+)
 from adapters.db.repositories.inventory_push_links import left_by_import as left_by_import_clause
 from adapters.db.retention import delete_oldest
 from adapters.db.tables import (
@@ -498,6 +505,9 @@ async def _counted_before_push(
     and hid as many sales TikTok made unseen since, which the next push put back on sale
     (`tests/integration/test_inventory_push_fence_released_early.py`). A link without the count kept: nothing."""
     links = sku_links.c
+    # The rows held first, at once, in the order every writer of links takes them (`lock_links`): these statements name
+    # them by TikTok SKU id, one pass per count
+    await lock_links(session, shop_id, tiktok_sku_ids={*seeded, *(released or {})})
     for count, units_of in ((links.ingested_at_push, seeded), (links.released_at_push, released or {})):
         if not units_of:
             continue

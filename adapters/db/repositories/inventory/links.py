@@ -25,7 +25,7 @@ from adapters.db.repositories.bulk import sqlite_executemany, sqlite_tuples
 from adapters.db.repositories.inventory.items import get_item
 from adapters.db.repositories.inventory.ledger import hold_relink, merchant_of, relink_lines
 from adapters.db.repositories.inventory.shop_items import remove_unclaimed_items
-from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links, lock_items
+from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links, lock_items, lock_links
 from adapters.db.tables import inventory_items, order_line_stock, orders, products, sku_ledger_units, sku_links, skus
 from domain.errors import DomainError, ErrorCode, NotFoundError
 from domain.inventory.items import sku_search_key
@@ -175,6 +175,9 @@ async def auto_link_products(
             seeds, seeding = {**seeds, **more_seeds}, {**seeding, **more_seeding}
             await lock_items(session, set(items.values()) - set(seeds))
             link_rows, new_items = link_changes(items, seeding)
+    # Every stored link row this change writes, held at once in their order (`lock_links`): the push holds no link
+    # turn, and these are written by several statements (the upsert, then the drops and the baselines below).
+    await lock_links(session, shop_id, [*(r["sku_id"] for r in link_rows), *gone])
     await upsert_links(session, link_rows)
     if gone:
         dropped = among(sku_links.c.sku_id, gone, dialect)
@@ -485,9 +488,11 @@ async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     unit short for good). A row written before 0021 (no seeded item) keeps it only while it names its item or none
     (AMBIGUOUS..., which may come back to it: `_ON_SEED`). On a link to another item, the read goes on as its
     `baseline_read_at` too (the later of the two): TikTok had left those orders out, so when the ledger first
-    reserves one it still adds itself to the push fence's count of its last push (`ledger._counted_before_push`)."""
+    reserves one it still adds itself to the push fence's count of its last push (`ledger._counted_before_push`).
+    The rows are written in `sku_id` order, the order every writer of links takes them in (`writer.lock_links`)."""
     if not rows:
         return
+    rows = sorted(rows, key=lambda row: str(row["sku_id"]))
     if dialect_of(session) != "postgresql":  # SQLite: the same upsert straight to the driver
         columns = list(rows[0])
         await sqlite_executemany(

@@ -13,11 +13,45 @@ The running units (`sku_ledger_units`: per shop and TikTok SKU, the units of its
 released; the push's fence reads them, a lookup where a SUM over the lines grew with the SKU's history) change here
 and only here, from each written row's state before (`PoolWrite.line`'s `before`) to its state after, in the
 transaction that writes the rows: they can never disagree with the lines. Lock order on PostgreSQL, one way for
-every writer: the items (id order), the ledger rows, the running units (TikTok SKU id order, the upsert's ORDER BY),
-then the outbox rows (`mark_push_dirty`). The running units are a shop's, and a shop's ledger writers take turns
-already (order batches: the orders' writer lock, `catalog.hold_writers`; link changes: `hold_shop_links`, exclusive;
-its delete: the shop row), so no two transactions wait on each other's units; the order keeps it so for any writer
-added later. The push only reads them.
+every writer: the items (id order), the link rows (`sku_id` order, below), the ledger rows, the running units
+(TikTok SKU id order, the upsert's ORDER BY), then the outbox rows (`mark_push_dirty`). The running units are a
+shop's, and a shop's ledger writers take turns already (order batches: the orders' writer lock, `catalog.hold_writers`;
+link changes: `hold_shop_links`, exclusive; its delete: the shop row), so no two transactions wait on each other's
+units; the order keeps it so for any writer added later. The push only reads them.
+
+The link rows (`sku_links`) come after the items and before the ledger rows. Among themselves, one way for every
+writer: `sku_id` order (the table's key; a shop's rows only, as every writer writes one shop's), each transaction
+either writing them in that order, statement after statement, or holding all it writes at once first
+(`lock_links`, `FOR NO KEY UPDATE`, the lock an UPDATE takes) when its statements go in another order or span
+several products. Every writer of them, PostgreSQL:
+
+- link changes (an import's `links.auto_link_products`, the merchant's `link_sku`): the shop's link turn
+  (`hold_shop_links`) exclusively, the items (`hold_relink`), then the stored links they write held at once
+  (`lock_links`: the upsert's rows, the drops, the seed and join baselines), `upsert_links` in `sku_id` order, then
+  the ledger rows (`relink_lines`), running units, outbox;
+- order batches (`ledger.apply_orders`): the turn shared, the items, then the links of their fence counts held at
+  once (`ledger._counted_before_push`: its statements name them by TikTok SKU id, one pass per count), then
+  `flush`;
+- the push (`inventory_push_links`): the shop's row, then the links of the products it records, without the turn
+  (it writes only what it pushed, and waits for no link change: the row order keeps it from deadlocking with one):
+  one product's written in `sku_id` order (`record_intents`, `record_link_results`), those of a transaction that
+  finishes several claims held at once first (`hold_links`: `inventory_push._finish_unchanged`, 50 products a
+  transaction), then its outbox rows (`mark_item_links_dirty`, `finish_claim`);
+- the reconcile (`record_observed`): the shop's row, the turn shared (as order batches: they do not wait for each
+  other), its observations in `sku_id` order, then its outbox rows (`mark_dirty`);
+- a shop's delete: the shop's row `FOR UPDATE` first, which every writer above holds before any link (`FOR KEY
+  SHARE`, the push and the reconcile `FOR NO KEY UPDATE`), then the items, then the shop's links go (`shop_items`);
+- an item removed (`remove_unclaimed_items`, after the items are held) clears, by its foreign keys (`ON DELETE SET
+  NULL`) the links that remember it (`unlinked_item_id`; no link names it as its item, the rule of removal), any
+  shop's, in no order of theirs: the one exception left.
+
+Two deadlocks this order ends (40P01, PostgreSQL aborting one side; `tests/integration/test_db_inventory_lock_order.py`,
+`tests/integration/test_inventory_push_release_order.py`): a reconcile writing its observations one row at a time in
+its read's order (TikTok SKU id), without the turn, while an import upserted the same links in its rows' order
+(upgrade50: the import's page aborted, an ERROR and one of its attempts spent); and a push finishing 50 unchanged
+products in one transaction, product after product, each product's links in turn, while an order batch held the
+same links at once in `sku_id` order (CI of 6e9f3a4: the orders import's page aborted). A transaction aborted as a
+deadlock anyway is run again whole (`domain.services.conflicts`).
 """
 
 from __future__ import annotations
@@ -29,7 +63,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +78,14 @@ from adapters.db.repositories.bulk import (
     upsert_records,
 )
 from adapters.db.repositories.inventory.outbox import mark_push_dirty
-from adapters.db.tables import UTCDateTime, inventory_items, inventory_movements, order_line_stock, sku_ledger_units
+from adapters.db.tables import (
+    UTCDateTime,
+    inventory_items,
+    inventory_movements,
+    order_line_stock,
+    sku_ledger_units,
+    sku_links,
+)
 from domain.inventory.ledger import LedgerLine, LineState, StockEffect, Transition
 from domain.ports import PoolChange
 
@@ -129,6 +170,30 @@ async def hold_shop_links(session: AsyncSession, shop_id: str, *, exclusive: boo
     key = int.from_bytes(hashlib.blake2b(f"pool-links:{shop_id}".encode(), digest_size=8).digest(), "big", signed=True)
     function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     await session.execute(text(f"SELECT {function}(:key)"), {"key": key})
+
+
+async def lock_links(
+    session: AsyncSession, shop_id: str, sku_ids: Collection[str] = (), *, tiktok_sku_ids: Collection[str] = ()
+) -> None:
+    """Lock the shop's link rows of `sku_ids` (Shopbridge SKU ids) and `tiktok_sku_ids` until commit, in `sku_id` order
+    (PostgreSQL; SQLite's write transaction is exclusive already: nothing to do there), before writing any of them
+    in another order: the order every writer of a shop's links takes them in (the module docstring). Rows not stored
+    are left out (a new link's INSERT locks a row nobody else can see yet). A single row has no order to keep: no
+    statement. The rows are locked as the sort gives them (PostgreSQL's LockRows runs over the ORDER BY)."""
+    if (
+        len({*sku_ids}) + len({*tiktok_sku_ids}) < 2
+        or session.bind is None
+        or session.bind.dialect.name != "postgresql"
+    ):
+        return
+    links = sku_links.c
+    named = []
+    if sku_ids:
+        named.append(among(links.sku_id, sorted(sku_ids), "postgresql"))
+    if tiktok_sku_ids:
+        named.append(among(links.tiktok_sku_id, sorted(tiktok_sku_ids), "postgresql"))
+    query = select(links.sku_id).where(links.shop_id == shop_id, or_(*named)).order_by(links.sku_id)
+    await session.execute(query.with_for_update(key_share=True))  # FOR NO KEY UPDATE: what their UPDATEs take
 
 
 async def lock_items(session: AsyncSession, item_ids: Collection[str]) -> set[str]:
