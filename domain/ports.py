@@ -491,6 +491,29 @@ def register_outage(rule: OutageRule) -> None:
         _OUTAGE_RULES.append(rule)
 
 
+ConflictRule = Callable[[BaseException], str | None]
+_CONFLICT_RULES: list[ConflictRule] = []
+
+
+def register_conflict(rule: ConflictRule) -> None:
+    """Teach `conflict` an adapter's transaction conflicts: `rule(error)` is the code of a transaction the database
+    aborted so that another could go on (PostgreSQL's SQLSTATE: `40P01` deadlock detected, `40001` serialization
+    failure), nothing of it kept, or None. The database adapter registers its rule where its unit of work factory is
+    built (`adapters.db.uow.uow_factory`, with `adapters.db.errors.transaction_conflict`). Registering the same rule
+    again is a no-op."""
+    if rule not in _CONFLICT_RULES:
+        _CONFLICT_RULES.append(rule)
+
+
+def conflict(error: BaseException) -> str | None:
+    """The code of the transaction conflict `error` is (`register_conflict`), or None: not one."""
+    for rule in _CONFLICT_RULES:
+        code = rule(error)
+        if code is not None:
+            return code
+    return None
+
+
 def _registered_outage(error: BaseException) -> str | None:
     for rule in _OUTAGE_RULES:
         line = rule(error)

@@ -12,6 +12,11 @@ from domain import ports
 
 UNIQUE_VIOLATION = "23505"
 FOREIGN_KEY_VIOLATION = "23503"
+# PostgreSQL's SQLSTATEs of a transaction it aborted to let another go on (class 40, transaction rollback): nothing of
+# it was kept, and the same work run again from the start may well pass.
+DEADLOCK_DETECTED = "40P01"
+SERIALIZATION_FAILURE = "40001"
+_CONFLICTS = frozenset({DEADLOCK_DETECTED, SERIALIZATION_FAILURE})
 
 
 class ShopGoneError(ports.ShopGoneError):
@@ -46,3 +51,22 @@ def is_foreign_key_violation(exc: IntegrityError) -> bool:
     if sqlstate is not None:
         return bool(sqlstate == FOREIGN_KEY_VIOLATION)
     return "FOREIGN KEY constraint failed" in str(exc.orig)
+
+
+def transaction_conflict(error: BaseException) -> str | None:
+    """`domain.ports.register_conflict`'s rule for the database: the SQLSTATE (`40P01` deadlock detected, `40001`
+    serialization failure) when `error`, or an error it was raised from (SQLAlchemy's `DBAPIError` over the driver's),
+    is PostgreSQL aborting the transaction as such; None otherwise (SQLite has one writer: none of these)."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        for candidate in (current, getattr(current, "orig", None)):
+            sqlstate = getattr(candidate, "sqlstate", None)
+            if isinstance(sqlstate, str) and sqlstate in _CONFLICTS:
+                return sqlstate
+        pending += [current.__cause__, current.__context__]
+    return None

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.crypto import TokenCipher
 from adapters.db.engine import Database
+from adapters.db.errors import transaction_conflict
 from adapters.db.outage import outage_line
 from adapters.db.repositories import (
     SqlAuthorizationRequestRepository,
@@ -22,7 +23,7 @@ from adapters.db.repositories import (
 )
 from adapters.db.repositories.inventory import SqlInventoryRepository
 from domain.clock import Clock
-from domain.ports import register_outage, traced
+from domain.ports import register_conflict, register_outage, traced
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +109,11 @@ class SqlUnitOfWork:
 def uow_factory(db: Database, cipher: TokenCipher, clock: Clock | None = None) -> Callable[[], SqlUnitOfWork]:
     """A `domain.ports.UnitOfWorkFactory` over the database's write sessionmaker. Registers the database's outage
     rule with the domain (`domain.ports.register_outage`), so the domain's best-effort writes tell an outage in one
-    line and keep a bug's traceback."""
+    line and keep a bug's traceback, and its conflict rule (`register_conflict`: a deadlock or serialization failure
+    aborted the transaction), so a unit of work the database aborted is run again whole
+    (`domain.services.conflicts`)."""
     register_outage(outage_line)
+    register_conflict(transaction_conflict)
 
     def make() -> SqlUnitOfWork:
         return SqlUnitOfWork(db.write_sessionmaker, cipher, clock)

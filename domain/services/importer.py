@@ -44,6 +44,7 @@ from domain.ports import (
     traced,
 )
 from domain.services import inventory
+from domain.services.conflicts import run_again_on_conflict
 from domain.services.order_slices import load_slices, slice_pages
 from domain.services.pipeline import Chunk, Source, run_pipeline
 from domain.services.polling import finish_poll, poll_source, record_poll_progress
@@ -287,7 +288,13 @@ async def _upsert_orders(uow: UnitOfWork, deps: SyncDeps, shop_id: str, records:
 
 
 async def _store(run: _Run, upsert: _Upsert, chunks: list[Chunk]) -> None:
-    """One batch, the counters and the checkpoint in one transaction; or stop if the run lost the task."""
+    """One batch, the counters and the checkpoint in one transaction; or stop if the run lost the task. A transaction
+    the database aborted as a deadlock or a serialization failure is run again whole (`run_again_on_conflict`: it
+    reads the task afresh and upserts the same records), not the run's attempt spent with an ERROR."""
+    await run_again_on_conflict(partial(_store_once, run, upsert, chunks), f"sync task {run.task.id}: a batch")
+
+
+async def _store_once(run: _Run, upsert: _Upsert, chunks: list[Chunk]) -> None:
     deps = run.deps
     now = deps.clock.now()
     async with deps.uow_factory() as uow:

@@ -56,6 +56,7 @@ from domain.ports import (
     UnitOfWorkFactory,
     traced,
 )
+from domain.services.conflicts import run_again_on_conflict
 from domain.services.intake import reread_product
 from domain.services.inventory import signal_items
 from domain.services.shop_tokens import StoredShopTokens, revoke_refused_authorization
@@ -452,25 +453,33 @@ async def _finish_unchanged(
     unchanged.sort(key=lambda finished: finished[0].tiktok_product_id)  # as `_in_product_order`, and for its reason
     for start in range(0, len(unchanged), CLAIMS_PER_TRANSACTION):
         finished = unchanged[start : start + CLAIMS_PER_TRANSACTION]
-        now = deps.clock.now()
-        async with deps.uow_factory() as uow:
-            if await uow.shops.get(shop.id) is None:  # the shop first, as a shop's delete takes it
-                return []  # deleted meanwhile: its links and outbox went with it
-            # Their links all at once, in the order every writer of links takes them, before the first product's:
-            # recorded product after product, an order batch holding some of them at once deadlocked with it (40P01,
-            # the orders import's page aborted; `adapters.db.repositories.inventory.writer`)
-            await uow.inventory_push.hold_links(
-                shop.id, {sku_id for _, outcome in finished for sku_id in outcome.pushed}
-            )
-            for claim, outcome in finished:
-                await _record(deps, uow, claim, outcome, now, shop.merchant_id)
-            await uow.commit()
+        what = f"the push of shop {shop.id}: {len(finished)} unchanged products"
+        if not await run_again_on_conflict(functools.partial(_record_unchanged, deps, shop, finished), what):
+            return []  # deleted meanwhile: its links and outbox went with it
         for claim, _ in finished:
             unfinished.pop(claim.tiktok_product_id, None)
         for _ in finished:
             deps.metrics.push_sent("noop")
         report.products += len(finished)
     return to_write
+
+
+async def _record_unchanged(
+    deps: PushDeps, shop: Shop, finished: Sequence[tuple[OutboxClaim, ProductPushOutcome]]
+) -> bool:
+    """`_finish_unchanged`'s transaction for `finished` (at most `CLAIMS_PER_TRANSACTION`); False: the shop is gone."""
+    now = deps.clock.now()
+    async with deps.uow_factory() as uow:
+        if await uow.shops.get(shop.id) is None:  # the shop first, as a shop's delete takes it
+            return False
+        # Their links all at once, in the order every writer of links takes them, before the first product's:
+        # recorded product after product, an order batch holding some of them at once deadlocked with it (40P01, the
+        # orders import's page aborted; `adapters.db.repositories.inventory.writer`)
+        await uow.inventory_push.hold_links(shop.id, {sku_id for _, outcome in finished for sku_id in outcome.pushed})
+        for claim, outcome in finished:
+            await _record(deps, uow, claim, outcome, now, shop.merchant_id)
+        await uow.commit()
+    return True
 
 
 async def _push_through_a_stop(
@@ -861,13 +870,17 @@ async def _intend(deps: PushDeps, shop: Shop, intents: dict[str, PushIntent], ap
     recording TikTok's answer leaves it for the next push to settle (`settled`), which otherwise measured TikTok's new
     value from the push before and took the difference for sales unseen (held back from every shop for the horizon)
     or restored units (sales made since put back on sale). One transaction per product written. False: the shop was
-    deleted meanwhile (nothing is sent)."""
-    async with deps.uow_factory() as uow:
-        if not await uow.shops.hold(shop.id):  # the shop first, as a shop's delete takes it; its row is not needed
-            return False
-        await uow.inventory_push.record_intents(shop.id, intents, applied)
-        await uow.commit()
-    return True
+    deleted meanwhile (nothing is sent). Run again whole if the database aborts it as a deadlock."""
+
+    async def intend() -> bool:
+        async with deps.uow_factory() as uow:
+            if not await uow.shops.hold(shop.id):  # the shop first, as a shop's delete takes it; its row is not needed
+                return False
+            await uow.inventory_push.record_intents(shop.id, intents, applied)
+            await uow.commit()
+        return True
+
+    return await run_again_on_conflict(intend, f"the push of shop {shop.id}: its intents")
 
 
 def _holding(
@@ -933,6 +946,13 @@ def _in_product_order(claims: Sequence[OutboxClaim]) -> list[OutboxClaim]:
 
 
 async def _finish(deps: PushDeps, claim: OutboxClaim, outcome: ProductPushOutcome) -> None:
+    """Record `outcome` and finish the claim (`_record`), in one transaction, run again whole if the database aborts
+    it as a deadlock (`run_again_on_conflict`)."""
+    what = f"the push of shop {claim.shop_id}, product {claim.tiktok_product_id}"
+    await run_again_on_conflict(functools.partial(_finish_once, deps, claim, outcome), what)
+
+
+async def _finish_once(deps: PushDeps, claim: OutboxClaim, outcome: ProductPushOutcome) -> None:
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
         if (shop := await uow.shops.get(claim.shop_id)) is None:  # the shop first, as a shop's delete takes it

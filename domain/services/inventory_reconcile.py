@@ -17,9 +17,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from domain.inventory_push import pushed_now
 from domain.ports import AuthorizationLostError, traced
+from domain.services.conflicts import run_again_on_conflict
 from domain.services.inventory_push import PushDeps, _api, read_available
 from domain.services.shop_tokens import revoke_refused_authorization
 from domain.shops import ShopStatus
@@ -62,6 +64,20 @@ async def reconcile_shop(
             deps.uow_factory, deps.events, deps.clock, shop, "an inventory reconcile", exc
         )
         return report
+    # One transaction from the reading on, run again whole if the database aborts it as a deadlock (it reads the
+    # candidates afresh and compares them with the same observations)
+    return await run_again_on_conflict(
+        partial(_record_observations, shop_id, deps, enqueue_push, observed, report.searches),
+        f"the reconcile of shop {shop_id}",
+    )
+
+
+async def _record_observations(
+    shop_id: str, deps: PushDeps, enqueue_push: Callable[[str], Awaitable[None]], observed: dict[str, int],
+    searches: int,
+) -> ReconcileReport:  # fmt: skip
+    """`reconcile_shop`'s transaction once TikTok's available is read (`observed`, by TikTok SKU id)."""
+    report = ReconcileReport(searches=searches)
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
         if await uow.shops.get(shop_id) is None:  # the shop first, as a shop's delete takes it

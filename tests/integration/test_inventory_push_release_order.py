@@ -9,11 +9,17 @@ handed back the products it would not write in this round in claim order (due ti
 the other shop's import marked the same rows dirty in product order; PostgreSQL aborted the import's page,
 `deadlock detected` (40P01), an ERROR traceback and one of the import's `SHOPBRIDGE_SYNC_MAX_ATTEMPTS` spent, three
 times in one import.
+
+The same for the links (`sku_links`) of the claims a round finishes unchanged: all held at once, in `sku_id` order,
+before the first product's are recorded (CI of 6e9f3a4: recorded product after product, they deadlocked with an
+orders import's page holding the same links in that order). And a reconcile PostgreSQL aborts as a deadlock anyway
+is run again whole (`domain.services.conflicts`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 
 import pytest
@@ -21,6 +27,7 @@ from sqlalchemy import text, update
 
 from adapters.db.tables import inventory_items, inventory_push_outbox
 from domain.services.inventory_push import push_shop
+from domain.services.inventory_reconcile import reconcile_shop
 from tests.fixtures.waiting import until
 from tests.integration.db_samples import until_a_writer_waits_on_a_lock
 from tests.integration.pool_push_support import (
@@ -142,3 +149,41 @@ async def test_a_round_finishing_unchanged_products_holds_their_links_in_sku_id_
     assert report.products == 3
     for sku_id in (lower, higher):
         assert (await link_row(world.db, sku_id))["pushed_quantity"] is not None
+
+
+async def test_a_reconcile_the_database_aborts_as_a_deadlock_is_run_again_whole(
+    world: PushWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a pooled product pushed to TikTok, its links `low` and `high` in `sku_id` order, then the seller setting
+    # both to 99 in Seller Center
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=8)
+    await change_stock(world, next(iter(items.values())), 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps())
+    low, *_, high = sorted(sku_ids.values())
+    world.sandbox.control("POST", f"/products/{product['id']}", {"skus": [{"id": s, "quantity": 99} for s in items]})
+    pushes: list[str] = []
+
+    async def enqueue_push(shop_id: str) -> None:
+        pushes.append(shop_id)
+
+    # when a writer that breaks the links' order holds `high`, the reconcile records its observations (`low` first,
+    # then it waits for `high`), and the writer then asks for `low`: each waits for the other, and PostgreSQL aborts
+    # the reconcile, whose wait began first (40P01; the writer's own check is put off to 10 s)
+    async with world.db.write_engine.connect() as other:
+        await other.execute(text("SET deadlock_timeout = '10s'"))
+        await other.execute(_LOCK_LINK, {"sku_id": high})
+        with caplog.at_level(logging.WARNING, logger="domain.services.conflicts"):
+            reconcile = asyncio.create_task(reconcile_shop(shop.id, world.deps(), enqueue_push))
+            await until_a_writer_waits_on_a_lock(world.db)
+            await asyncio.wait_for(other.execute(_LOCK_LINK, {"sku_id": low}), timeout=30)
+            await other.commit()
+            report = await asyncio.wait_for(reconcile, timeout=60)
+
+    # then the reconcile was run again whole, said in one WARNING line with the SQLSTATE, and did all its work once
+    lines = [r.getMessage() for r in caplog.records if r.name == "domain.services.conflicts"]
+    assert len(lines) == 1 and "SQLSTATE 40P01" in lines[0] and f"the reconcile of shop {shop.id}" in lines[0]
+    assert sorted(report.drifted) == sorted(sku_ids.values()) and pushes == [shop.id]
+    for sku_id in (low, high):
+        link = await link_row(world.db, sku_id)
+        assert (link["observed_quantity"], link["drift_count"]) == (99, 1)

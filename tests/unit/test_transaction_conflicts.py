@@ -1,0 +1,85 @@
+"""A unit of work the database aborted as a deadlock or a serialization failure is run again whole, a few times
+(`domain.services.conflicts`), and nothing else is: the rules without a database, the database's own rule
+(`adapters.db.errors.transaction_conflict`) on the errors the driver raises. The real deadlock, on PostgreSQL:
+`tests/integration/test_inventory_push_release_order.py` (a reconcile aborted and run again)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from adapters.db.errors import transaction_conflict
+from domain.ports import register_conflict
+from domain.services.conflicts import ATTEMPTS, run_again_on_conflict
+
+
+class _DriverError(Exception):
+    """As asyncpg's errors (and SQLAlchemy's adapted ones) carry it: the server's SQLSTATE."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"SQLSTATE {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+def _wrapped(sqlstate: str) -> DBAPIError:
+    """The error a unit of work raises: SQLAlchemy's, raised from the driver's."""
+    try:
+        raise DBAPIError("UPDATE sku_links ...", None, _DriverError(sqlstate)) from _DriverError(sqlstate)
+    except DBAPIError as error:
+        return error
+
+
+@pytest.fixture(autouse=True)
+def _database_rule() -> None:
+    register_conflict(transaction_conflict)  # as `adapters.db.uow.uow_factory` does (again: a no-op)
+
+
+def test_the_database_rule_names_a_deadlock_and_a_serialization_failure_and_nothing_else() -> None:
+    assert transaction_conflict(_wrapped("40P01")) == "40P01"
+    assert transaction_conflict(_wrapped("40001")) == "40001"
+    assert transaction_conflict(_wrapped("23505")) is None  # a unique violation: no conflict, a bug or a rule
+    assert transaction_conflict(ValueError("40P01")) is None
+
+
+async def test_a_unit_of_work_aborted_as_a_deadlock_runs_again_whole_with_one_warning_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given a unit of work the database aborts twice as a deadlock, then lets through
+    runs: list[int] = []
+
+    async def work() -> str:
+        runs.append(len(runs))
+        if len(runs) <= 2:
+            raise _wrapped("40P01")
+        return "done"
+
+    # when it is run
+    with caplog.at_level(logging.WARNING, logger="domain.services.conflicts"):
+        result = await run_again_on_conflict(work, "a test batch")
+
+    # then it ran three times, the last one's result returned, and each run again was one WARNING with the SQLSTATE
+    assert (result, len(runs)) == ("done", 3)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "domain.services.conflicts"]
+    assert [level for level, _ in lines] == ["WARNING", "WARNING"]
+    assert all(m.startswith("a test batch: ") and "SQLSTATE 40P01" in m for _, m in lines)
+
+
+async def test_a_conflict_that_lasts_is_raised_after_the_last_run_and_another_error_at_once() -> None:
+    runs: list[str] = []
+
+    async def always(sqlstate: str) -> None:
+        runs.append(sqlstate)
+        raise _wrapped(sqlstate)
+
+    # a serialization failure every time: ATTEMPTS runs, then the error as it is
+    with pytest.raises(DBAPIError) as raised:
+        await run_again_on_conflict(lambda: always("40001"), "a test batch")
+    assert transaction_conflict(raised.value) == "40001" and runs == ["40001"] * ATTEMPTS
+
+    # a unique violation: no run again
+    runs.clear()
+    with pytest.raises(DBAPIError):
+        await run_again_on_conflict(lambda: always("23505"), "a test batch")
+    assert runs == ["23505"]
