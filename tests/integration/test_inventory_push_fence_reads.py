@@ -117,12 +117,14 @@ async def mark_all_dirty(world: PushWorld, shop: Shop, product_ids: list[str]) -
 
 @contextmanager
 def link_reads(world: PushWorld) -> Iterator[list[str]]:
-    """The SELECTs on `sku_links` sent to either engine while inside."""
+    """The SELECTs on `sku_links` sent to either engine while inside, but for the locks a transaction finishing
+    several claims takes on their links before recording them (`hold_links`, `FOR NO KEY UPDATE`): no read."""
     statements: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.lstrip().upper().startswith("SELECT") and "FROM sku_links" in statement:
-            statements.append(statement)
+            if not statement.rstrip().endswith("FOR NO KEY UPDATE"):
+                statements.append(statement)
 
     engines = list({id(e): e.sync_engine for e in (world.db.write_engine, world.db.read_engine)}.values())
     for engine in engines:

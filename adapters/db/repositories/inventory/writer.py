@@ -35,7 +35,7 @@ several products. Every writer of them, PostgreSQL:
 - the push (`inventory_push_links`): the shop's row, then the links of the products it records, without the turn
   (it writes only what it pushed, and waits for no link change: the row order keeps it from deadlocking with one):
   one product's written in `sku_id` order (`record_intents`, `record_link_results`), those of a transaction that
-  finishes several claims held at once first (`hold_links`: `inventory_push._finish_unchanged`, 50 products a
+  finishes several claims held at once first (`hold_links`: `inventory_push._record_unchanged`, 50 products a
   transaction), then its outbox rows (`mark_item_links_dirty`, `finish_claim`);
 - the reconcile (`record_observed`): the shop's row, the turn shared (as order batches: they do not wait for each
   other), its observations in `sku_id` order, then its outbox rows (`mark_dirty`);
