@@ -63,7 +63,11 @@ class ShopSchedule:
             return False
         if self.refresh_claimed_at is not None and self.refresh_claimed_at >= self.claims_older_than(now):
             return False
-        return now >= refresh_due_at(self.shop_id, self.access_token_expires_at, self.tokens_issued_at)
+        return now >= self.refresh_due_at()
+
+    def refresh_due_at(self) -> datetime:
+        """When its current access token should be renewed (`refresh_due_at`)."""
+        return refresh_due_at(self.shop_id, self.access_token_expires_at, self.tokens_issued_at)
 
     def claims_older_than(self, now: datetime) -> datetime:
         """Claims made before this no longer hold: they lapsed (their worker died), or they were for an earlier

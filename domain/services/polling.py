@@ -49,6 +49,7 @@ from domain.services.pipeline import Chunk, Source
 from domain.services.sync import send_tasks
 from domain.stored import OrderRecord
 from domain.sync import SyncKind, SyncTask, SyncTrigger, ensure_shop_can_sync
+from domain.tokens import ShopSchedule
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ async def schedule_tick(
     (a poll one interval later, a refresh once its claim lapses)."""
     now = clock.now()
     polls: list[tuple[str, SyncKind]] = []
-    refreshes: list[str] = []
+    claimed: list[ShopSchedule] = []
     async with uow_factory() as uow:
         shops = [shop for shop in await uow.shops.schedules(now) if shop.may_sync(now)]
         # Shop rows before cursor rows, the order a poll's end locks them in: no deadlock on PostgreSQL.
@@ -77,7 +78,7 @@ async def schedule_tick(
             if shop.refresh_due(now) and await uow.shops.claim_token_refresh(
                 shop.shop_id, now, shop.claims_older_than(now)
             ):
-                refreshes.append(shop.shop_id)
+                claimed.append(shop)
         cursors = {(c.shop_id, c.kind): c for c in await uow.poll_cursors.list_all()}
         for shop in shops:
             for kind in POLL_KINDS:
@@ -90,6 +91,9 @@ async def schedule_tick(
                         break  # deleted since the list was read
                     polls.append((shop.shop_id, kind))
         await uow.commit()
+    for shop in claimed:
+        _log_claim(shop, now)
+    refreshes = [shop.shop_id for shop in claimed]
     stamp = now.isoformat()
     for shop_id, kind in polls:
         try:
@@ -110,6 +114,19 @@ async def schedule_tick(
                 exc_info=traced(exc),
             )
     return TickResult(polls, refreshes)
+
+
+def _log_claim(shop: ShopSchedule, now: datetime) -> None:
+    """One INFO line per committed claim, when it was decided against its token's dates (ISO 8601, UTC): the
+    column `shops.access_token_refresh_claimed_at` keeps only the latest claim, and the refresh lands later (a
+    worker thread, TikTok's answer), so this line is what shows a renewal chosen in time (or not)."""
+    log.info(
+        "claimed the token refresh of shop %s at %s: due at %s, its access token expires at %s",
+        shop.shop_id,
+        now.isoformat(),
+        shop.refresh_due_at().isoformat(),
+        shop.access_token_expires_at.isoformat(),
+    )
 
 
 async def start_poll(

@@ -7,6 +7,7 @@ TikTok. Waits are on observable events (a `shopUpdated` message, a row in the da
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from domain.tokens import refresh_due_at
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.sync import settings_env
-from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
+from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, wait_until
 from tests.fixtures.workers import spawn_worker, stop_workers
 
 SHOP_UPDATED = """subscription($shopId: ID!) { shopUpdated(shopId: $shopId) {
@@ -129,29 +130,37 @@ def test_the_token_sweep_refreshes_before_expiry_and_a_dead_refresh_token_revoke
     # given a shop whose access tokens live 12 seconds (refreshed 6 s ahead: half the lifetime, the cap of the
     # lead; each refresh is a wait of that long); polls out of the way (hourly)
     app = live(app_factory, access_token_ttl=12, poll_interval_seconds=3600.0)
-    shop = app.connect_shop("m1", "us-local", "US")
-    shop_id = _internal(shop["id"])
-    # (read before the imports end: on a loaded machine they can outlast the lead, and the sweep refresh first)
-    first = db_row(app, "SELECT access_token_expires_at, authorized_at FROM shops WHERE id = :id", id=shop_id)
-    first_expiry = _aware(first["access_token_expires_at"])
-    app.wait_for_idle_sync()
+    with log_lines("domain.services.polling") as lines:
+        shop = app.connect_shop("m1", "us-local", "US")
+        shop_id = _internal(shop["id"])
+        # (read before the imports end: on a loaded machine they can outlast the lead, and the sweep refresh first)
+        first = db_row(app, "SELECT access_token_expires_at, authorized_at FROM shops WHERE id = :id", id=shop_id)
+        first_expiry = _aware(first["access_token_expires_at"])
+        app.wait_for_idle_sync()
+        # when time passes, the sweep claims the refresh (at the time it decides, one line per claim) and then
+        # refreshes. The first claim is read from its line, not from `access_token_refresh_claimed_at`: that column
+        # keeps only the latest claim, and every 6 s a new pair is claimed again. An import that outlasts the first
+        # refresh (in CI, one retried 10-20 s after a deadlock) left the test reading the third claim, 6 s after
+        # the first token's expiry, though each was claimed on time.
+        claim = lines.wait_for(f"claimed the token refresh of shop {shop_id} at ")
+    parsed = re.fullmatch(r".* at (\S+): due at \S+, its access token expires at (\S+)", claim)
+    assert parsed is not None, claim
+    claimed_at, expires_at = (_aware(value) for value in parsed.groups())
 
-    # when time passes, the sweep claims the refresh (at the time it decides) and then refreshes
-    def row(condition: str) -> Any:
+    def refreshed_row() -> Any:
         return db_row(
             app,
-            "SELECT tokens_refreshed_at, access_token_expires_at, access_token_refresh_claimed_at FROM shops "
-            f"WHERE id = :id AND {condition} IS NOT NULL",
+            "SELECT tokens_refreshed_at, access_token_expires_at FROM shops "
+            "WHERE id = :id AND tokens_refreshed_at IS NOT NULL",
             id=shop_id,
         )
 
-    claimed = wait_until(lambda: row("access_token_refresh_claimed_at"), what="the sweep to claim a refresh")
-    refreshed = wait_until(lambda: row("tokens_refreshed_at"), what="a token refresh")
-    # then the sweep chose to refresh once due and before the expiry. When the refresh lands after that choice
-    # depends on the machine (a worker thread to run it, TikTok's answer; at load 20 it landed after the 20 s
-    # token had expired, which a refresh survives: it takes the refresh token), so the rule is checked where it is
-    # applied, on the time the tick claimed the refresh.
-    claimed_at = _aware(claimed["access_token_refresh_claimed_at"])
+    refreshed = wait_until(refreshed_row, what="a token refresh")
+    # then the sweep's first claim was of the first token (nothing renewed it before), chosen once due and before the
+    # expiry. When the refresh lands after that choice depends on the machine (a worker thread to run it, TikTok's
+    # answer; at load 20 it landed after the 20 s token had expired, which a refresh survives: it takes the refresh
+    # token), so the rule is checked where it is applied, on the time the tick claimed the refresh.
+    assert expires_at == first_expiry
     due_at = refresh_due_at(shop_id, first_expiry, _aware(first["authorized_at"]))
     assert due_at <= claimed_at < first_expiry
     assert _aware(refreshed["tokens_refreshed_at"]) >= claimed_at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from domain.services.polling import schedule_tick, start_poll
 from domain.services.tokens import refresh_shop_tokens
 from domain.shops import Shop, ShopStatus, TokenSet
 from domain.sync import RefreshedTokens, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from domain.tokens import refresh_due_at
 from tests.fakes import (
     T0,
     FakeClock,
@@ -78,13 +80,21 @@ class TestSchedulerTick:
         world.clock.advance(timedelta(minutes=1))
         assert len((await schedule_tick(world.uow, world.work, world.clock, POLLS)).polls) == 2
 
-    async def test_claims_a_due_token_refresh_once(self) -> None:
+    async def test_claims_a_due_token_refresh_once(self, caplog: pytest.LogCaptureFixture) -> None:
         world = World()
-        world.shop.tokens = replace(world.shop.tokens, access_token_expires_at=T0 + timedelta(hours=1))
+        expires = T0 + timedelta(hours=1)
+        world.shop.tokens = replace(world.shop.tokens, access_token_expires_at=expires)
+        caplog.set_level(logging.INFO, logger="domain.services.polling")
         first = await schedule_tick(world.uow, world.work, world.clock, POLLS)
         second = await schedule_tick(world.uow, world.work, world.clock, POLLS)
         assert first.token_refreshes == [world.shop.id] and second.token_refreshes == []
         assert world.work.refreshes == [world.shop.id]
+        # and the claim, the only one, is told with its dates: the column keeps only a shop's latest claim
+        due = refresh_due_at(world.shop.id, expires, world.shop.tokens_issued_at)
+        assert [r.getMessage() for r in caplog.records if r.name == "domain.services.polling"] == [
+            f"claimed the token refresh of shop {world.shop.id} at {T0.isoformat()}: due at {due.isoformat()}, "
+            f"its access token expires at {expires.isoformat()}"
+        ]
 
 
 class TestStartPoll:
