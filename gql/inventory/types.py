@@ -76,7 +76,10 @@ class SkuLink:
     # False for a SKU of a product TikTok reports DELETED: `Sku.link` is null (`LinkRead.in_pool`)
     in_pool: strawberry.Private[bool] = True
 
-    @strawberry.field
+    @strawberry.field(
+        description="The shop of the SKU. Null only in a `Sku.link` read while its shop was being deleted (its links "
+        "go with it); `InventoryItem.links` leaves such links out."
+    )
     async def shop(self, info: Info) -> t.Shop | None:
         return await info.context.loaders.shop.load(self.shop_internal_id)
 
@@ -115,9 +118,14 @@ class InventoryItemNode(t.Node):
     updated_at: datetime = strawberry.field(description="UTC.")
     internal_id: strawberry.Private[str]
 
-    @strawberry.field(description="The shop SKUs linked to it, by shop.")
+    @strawberry.field(description="The shop SKUs linked to it, by shop (never a link of a deleted shop).")
     async def links(self, info: Info) -> list[SkuLink]:
-        return await info.context.loaders.item_links.load(self.internal_id)
+        """The item's links whose shop still exists: the links and their shops are two reads, and a shop deleted
+        between them (its links deleted with it in one transaction) left a link with `shop: null` in a subscriber's
+        message (CI, 2026-12-05: `inventoryItemUpdated` told during a `shopDelete`)."""
+        links = await info.context.loaders.item_links.load(self.internal_id)
+        shops = await info.context.loaders.shop.load_many([link.shop_internal_id for link in links])
+        return [link for link, shop in zip(links, shops, strict=True) if shop is not None]
 
     @strawberry.field(
         description="Its movements, newest first. `first` is 1 to 100 (default 20); `totalCount` is how many the "
