@@ -24,7 +24,9 @@ after shipping) asks a deduction: no automatic restock. `transition` moves a lin
                                      left out of the seed of the item it comes back to (`left_out_of_seed`): as
                                      first seen there, reserved in the seed then moved by its status
                                      (`in_seed_again`, `count_in_seed`)
-    RESERVED                      -> DEDUCTED | RELEASED | PENDING_LINK (its SKU unlinked: the units go back); a
+    RESERVED                      -> DEDUCTED | RELEASED | PENDING_LINK (its SKU linked to another item: the units
+                                     go back, then on to that item; left without an item, by the merchant's unlink
+                                     or an import's, it stays RESERVED: `stays_reserved`); a
                                      line reserved in the seed and cancelled before the seed's read releases its
                                      units from on-hand too (`released_before_read`)
     DEDUCTED, RELEASED, HISTORICAL   final
@@ -59,9 +61,10 @@ class StockEffect(StrEnum):
 class LineState(StrEnum):
     """The effect applied so far (`order_line_stock.state`)."""
 
-    # the SKU has no item (yet, or no longer: unlinked): applied when it gets linked. A line reserved before the
-    # unlink keeps the item it was reserved on (`inventory_item_id`), whose counters no longer hold it; one first
-    # seen while unlinked, the item the SKU was unlinked from (`first_seen_unlinked`)
+    # the SKU has no item (yet, or no longer: unlinked): applied when it gets linked. A line a merchant's unlink gave
+    # back before try-out pool51 (today it stays RESERVED, `stays_reserved`) keeps the item it was reserved on
+    # (`inventory_item_id`), whose counters no longer hold it; one first seen while unlinked, the item the SKU was
+    # unlinked from (`first_seen_unlinked`)
     PENDING_LINK = "PENDING_LINK"
     RESERVED = "RESERVED"
     DEDUCTED = "DEDUCTED"
@@ -289,11 +292,10 @@ def first_seen_unlinked(
 ) -> Transition:
     """A line first seen while its SKU is unlinked from item `unlinked_from` (by the merchant's `skuUnlink`, or by
     an import: its seller SKU found on a twin, AMBIGUOUS; cleared, NO_SELLER_SKU; `links.remembered_on_unlink`):
-    it waits for a link remembering that item, as a line reserved before the unlink does (`link_pending`'s
-    `was_reserved_on`), when it is open, or shipped and created since that link took effect (`after_link`: linked, it
-    would have deducted). Linked back to that same item, an open one reserves and a shipped one deducts its units
-    from on-hand: they left that item's shelf, and as history the pool would sell them again (issue: oversell after
-    an unlink, or an ambiguity, and a relink).
+    it waits for a link remembering that item (`link_pending`'s `was_reserved_on`), when it is open, or shipped and
+    created since that link took effect (`after_link`: linked, it would have deducted). Linked back to that same
+    item, an open one reserves and a shipped one deducts its units from on-hand: they left that item's shelf, and as
+    history the pool would sell them again (issue: oversell after an unlink, or an ambiguity, and a relink).
     Linked to another item, it is history as before. Cancelled, or shipped and older than that link: HISTORICAL.
 
     A SKU an import left without an item (`left_by_import`: its seller SKU found on a twin, AMBIGUOUS; cleared,
@@ -487,27 +489,32 @@ def link_pending(
     return Transition(LineState.HISTORICAL, wanted, order_updated_at, item_id)
 
 
-def stays_reserved(line: LedgerLine, new_item: str | None, import_unlinked: bool) -> bool:
+def stays_reserved(line: LedgerLine, new_item: str | None) -> bool:
     """Whether a link change leaves a line as it is rather than moving it (`unlink_reserved`, `link_pending`): a
-    RESERVED one whose SKU links to the item it reserved on still, or whose SKU an import left without an item
-    (`import_unlinked`: its seller SKU found on a second SKU of the shop, AMBIGUOUS; cleared in Seller Center,
-    NO_SELLER_SKU; the SKU made a bundle, EXCLUDED). Its order was placed on that item's SKU and TikTok ships it
-    from that item's shelf, whatever the seller SKU says since: it keeps its units reserved there, moves on by its
-    status (shipped: deducted from that item, as a DROPPED SKU's lines are, `links.counts_orders`), and "never
-    guess" holds for what the SKU's link decides from now on. Given back instead, its units went on sale on every
-    shop while still to ship, and once shipped they stayed on that item's on-hand until the merchant linked the SKU
-    to that same item again: sold twice, for good when nobody did (review37). The merchant's own `skuUnlink` gives
-    them back (the merchant says the SKU is not that item's)."""
+    RESERVED one whose SKU links to the item it reserved on still, or whose SKU is left without an item, whether by
+    the merchant (`skuUnlink`) or by an import (its seller SKU found on a second SKU of the shop, AMBIGUOUS; cleared
+    in Seller Center, NO_SELLER_SKU; the SKU made a bundle, EXCLUDED). Its order was placed while the SKU was that
+    item's and TikTok ships it from that item's shelf, whatever the link says since: it keeps its units reserved
+    there, moves on by its status (shipped: deducted from that item, as a DROPPED SKU's lines are,
+    `links.counts_orders`; cancelled: released), and the unlink (or "never guess") holds for what the SKU's link
+    decides from now on. Given back instead, its units went on sale on every shop while still to ship, and once
+    shipped they stayed on that item's on-hand until the merchant linked the SKU to that same item again: sold twice,
+    for good when nobody did (review37 for an import's unlink; try-out pool51 for the merchant's: 12/4/8 became
+    12/2/10 at `skuUnlink`, and two other shops were pushed 10 where 8 were free). Linked to another item (the
+    merchant's `skuLink`, or an import's), a RESERVED line moves there: that item holds the reservation, so no unit is
+    on sale twice, and the merchant's link says which shelf the SKU's units are on."""
     if line.state is not LineState.RESERVED:
         return False
-    return line.inventory_item_id == new_item or (new_item is None and import_unlinked)
+    return new_item is None or line.inventory_item_id == new_item
 
 
 def unlink_reserved(current: LedgerLine, carried: bool = False) -> Transition | None:
-    """A line whose SKU lost its link (unlinked, relinked elsewhere, now ambiguous): a RESERVED one gives its units
-    back to its item and waits for a link again (PENDING_LINK), remembering that item (`link_pending`'s
-    `was_reserved_on`); a line in any other state stays as it is. `carried`: the item its SKU goes to counts its units
-    in (`carries_its_units`): they leave this item's on-hand with the reservation (`available` unchanged)."""
+    """A line whose SKU links to another item now (`relink_line`; one left without an item stays, `stays_reserved`):
+    a RESERVED one gives its units back to its item and waits for its new link (PENDING_LINK), remembering that item
+    (`link_pending`'s `was_reserved_on`); a line in any other state stays as it is. (Lines a merchant's unlink gave
+    back before try-out pool51 wait so still, and move by `link_pending` once linked.) `carried`: the item its SKU
+    goes to counts its units in (`carries_its_units`): they leave this item's on-hand with the reservation
+    (`available` unchanged)."""
     if current.state is not LineState.RESERVED:
         return None
     q, item = current.quantity, current.inventory_item_id
@@ -572,8 +579,8 @@ def carries_its_units(line: LedgerLine, new_item: str | None, seeded_item: str |
     or a sale since the stock that item was counted from, its unit in that count), or when that item is the link's
     seed (counted in there). A line marked owed elsewhere that reserved on another item as any sale (first seen
     while its SKU was away from its seed, `left_out_of_seed`) never added its units to that item: it gives back only
-    the reservation, as does any line moving where nothing counts it in (the merchant's unlink; a link or a rename to
-    an existing item, whose count is of its own shelf). Before, a RESERVED line always gave back only its
+    the reservation, as does any line moving where nothing counts it in (a link or a rename to an existing item,
+    whose count is of its own shelf). Before, a RESERVED line always gave back only its
     reservation: renamed to a new seller SKU, the order's unit stayed on the old item's on-hand while the new item's
     seed counted it too, and the old item's other shops were pushed it (on sale twice)."""
     if line.state is not LineState.RESERVED or new_item is None or line.inventory_item_id == new_item:

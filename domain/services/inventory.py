@@ -138,7 +138,8 @@ async def link_sku(
     item_id: str | None,
 ) -> None:  # fmt: skip
     """`skuLink` / `skuUnlink` (item None): a MANUAL link that later imports keep. The SKU's open order lines
-    reserve on the new item (and give their units back to the old one). `NOT_FOUND` for another merchant's SKU or
+    reserve on the new item (and give their units back to the old one); unlinked, they stay reserved on the item
+    they were placed on (`domain.inventory.ledger.stays_reserved`). `NOT_FOUND` for another merchant's SKU or
     item; `SKU_NOT_LINKABLE` for a bundle SKU; `PRODUCT_DELETED` for a SKU of a product TikTok reports DELETED
     (linked or unlinked alike: the pool leaves it out)."""
     async with uow_factory() as uow:

@@ -157,9 +157,9 @@ class InventoryMutation:
 
     @strawberry.mutation(
         description="Link a shop SKU to an item by hand (MANUAL: later imports keep it). The SKU's open orders "
-        "reserve on the item (and release the one it had). NOT_FOUND for another merchant's SKU or item; "
-        "SKU_NOT_LINKABLE for a bundle (combo) SKU, whose stock TikTok derives; PRODUCT_DELETED for a SKU of a "
-        "product TikTok reports DELETED (out of the pool)."
+        "reserve on the item (and release the item they were reserved on, if another). NOT_FOUND for another "
+        "merchant's SKU or item; SKU_NOT_LINKABLE for a bundle (combo) SKU, whose stock TikTok derives; "
+        "PRODUCT_DELETED for a SKU of a product TikTok reports DELETED (out of the pool)."
     )
     async def sku_link(self, info: Info, input: SkuLinkInput) -> SkuLinkPayload:
         s = info.context.services
@@ -172,10 +172,12 @@ class InventoryMutation:
         return SkuLinkPayload(sku_link=await info.context.loaders.sku_link.load(sku_id), user_errors=[])
 
     @strawberry.mutation(
-        description="Unlink a shop SKU by hand (UNLINKED, MANUAL: later imports keep it unlinked); its open orders "
-        "give their reserved units back. A bundle SKU stays (or goes back to) EXCLUDED, AUTO, as imports leave it. "
-        "NOT_FOUND for another merchant's SKU; PRODUCT_DELETED for a SKU of a product TikTok reports DELETED (its "
-        "link stays as the pool left it)."
+        description="Unlink a shop SKU by hand (UNLINKED, MANUAL: later imports keep it unlinked). Its open orders, "
+        "placed while it was the item's, stay reserved on that item, which TikTok ships them from, and move on by "
+        "their status (shipped: deducted from it; cancelled: released); linked back to that item they count once. "
+        "Orders first seen while it is unlinked wait for a link. A bundle SKU stays (or goes back to) EXCLUDED, "
+        "AUTO, as imports leave it. NOT_FOUND for another merchant's SKU; PRODUCT_DELETED for a SKU of a product "
+        "TikTok reports DELETED (its link stays as the pool left it)."
     )
     async def sku_unlink(self, info: Info, input: SkuUnlinkInput) -> SkuLinkPayload:
         s = info.context.services

@@ -93,22 +93,25 @@ async def _unlink_relink_with_shipment_again(
     await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, item_id)
 
 
-async def test_a_line_reserved_unlinked_and_shipped_deducts_when_relinked_to_its_item(world: Pool) -> None:
+async def test_a_line_reserved_unlinked_and_shipped_deducts_once_from_its_item(world: Pool) -> None:
     # given an open order of 2 units of HAT (10 on hand), reserved
     shop = await world.shop()
     await world.products(shop, product("p", ("s", "HAT", 10)))
     await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s", "s"))
     async with world.db.read_sessionmaker() as session:
         sku_id, hat = (await session.execute(select(sku_links.c.sku_id, sku_links.c.inventory_item_id))).one()
-    # when the merchant unlinks the SKU (its reservation goes back), the order ships meanwhile (twice: a duplicate
-    # webhook), and the merchant links the SKU to the same item again
+    # when the merchant unlinks the SKU (its reservation stays on HAT: the order was placed on HAT's SKU), the order
+    # ships meanwhile (twice: a duplicate webhook), and the merchant links the SKU to the same item again
     await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
-    assert (await world.item("HAT"))["reserved"] == 0
+    assert (await world.item("HAT"))["reserved"] == 2
     shipped = order("o1", "IN_TRANSIT", "s", "s", at=NOW + timedelta(minutes=1))
     await world.orders(shop, shipped)
     await world.orders(shop, shipped)
+    # then the 2 units that left the shelf leave on-hand with their reservation at the shipment (before try-out
+    # pool51 the unlink gave them back, on sale while still to ship, and they left on-hand only at the relink)
+    item = await world.item("HAT")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (8, 0, 8)
     await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, hat)
-    # then the 2 units that left the shelf leave on-hand (they were history: on-hand 10, 2 units sold twice)
     item = await world.item("HAT")
     assert (item["on_hand"], item["reserved"], item["available"]) == (8, 0, 8)
     # and once only: unlinking and relinking again, or the shipment arriving again, moves nothing more
@@ -117,7 +120,7 @@ async def test_a_line_reserved_unlinked_and_shipped_deducts_when_relinked_to_its
     assert (item["on_hand"], item["reserved"], item["available"]) == (8, 0, 8)
 
 
-async def test_a_line_unlinked_while_open_reserves_again_and_one_cancelled_meanwhile_stays_released(
+async def test_a_line_unlinked_while_open_counts_once_relinked_and_one_cancelled_meanwhile_stays_released(
     world: Pool,
 ) -> None:
     # given two open orders of HAT (10 on hand), 1 unit each, reserved
@@ -130,20 +133,26 @@ async def test_a_line_unlinked_while_open_reserves_again_and_one_cancelled_meanw
     await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
     await world.orders(shop, order("o2", "CANCELLED", "s", at=NOW + timedelta(minutes=1)))
     await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, hat)
-    # then the open one reserves again and the cancelled one moves nothing (its unit went back at the unlink)
+    # then the open one is counted once (it stayed reserved through the unlink) and the cancelled one released its
+    # unit at its cancellation
     item = await world.item("HAT")
     assert (item["on_hand"], item["reserved"], item["available"]) == (10, 1, 9)
 
 
-async def test_a_line_shipped_while_unlinked_and_linked_to_another_item_stays_history(world: Pool) -> None:
-    # given an open order of HAT reserved, its SKU unlinked, the order shipped meanwhile
+async def test_a_line_reserved_and_shipped_while_unlinked_leaves_its_item_whatever_the_sku_links_to_next(
+    world: Pool,
+) -> None:
+    # given an open order of HAT reserved, its SKU unlinked (the order stays reserved on HAT), the order shipped
+    # meanwhile: its unit leaves HAT's on-hand, the shelf it was placed on
     shop, sku_id, other = await linked_hat_reserved_and_another_item(world)
     await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
     await world.orders(shop, order("o1", "DELIVERED", "s", at=NOW + timedelta(minutes=1)))
-    # when the SKU is linked to another item: which shelf the unit left is the merchant's to say (a count)
+    assert ((await world.item("HAT"))["on_hand"], (await world.item("HAT"))["reserved"]) == (9, 0)
+    # when the SKU is linked to another item
     await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, other.id)
-    # then neither item moves: the line is history, as before
-    assert ((await world.item("HAT"))["on_hand"], (await world.item("HAT-2"))["on_hand"]) == (10, 5)
+    # then nothing moves again: the shipment was deducted once, from HAT (before try-out pool51 the unlink gave the
+    # unit back and the line stayed history: HAT 10 on hand for 9 on the shelf)
+    assert ((await world.item("HAT"))["on_hand"], (await world.item("HAT-2"))["on_hand"]) == (9, 5)
 
 
 async def _hat_unlinked(world: Pool) -> tuple[Shop, str, str]:

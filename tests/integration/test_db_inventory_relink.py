@@ -357,23 +357,34 @@ async def test_a_sale_first_seen_while_a_sku_left_its_link_moves_its_item_once_l
     assert (item["on_hand"], item["reserved"], item["available"]) == (3, 1, 2)
 
 
-@pytest.mark.parametrize("leave", ["twin", "cleared", "bundle"])
-async def test_an_open_order_of_a_sku_an_import_leaves_without_an_item_stays_reserved_and_ships_from_it(
+async def _sku_id_of(world: Pool, tiktok_sku_id: str) -> str:
+    """The Shopbridge id of the SKU of TikTok SKU id `tiktok_sku_id` (its link's `sku_id`)."""
+    async with world.db.read_sessionmaker() as session:
+        query = select(sku_links.c.sku_id).where(sku_links.c.tiktok_sku_id == tiktok_sku_id)
+        return str((await session.execute(query)).scalar_one())
+
+
+@pytest.mark.parametrize("leave", ["twin", "cleared", "bundle", "sku-unlink"])
+async def test_an_open_order_of_a_sku_left_without_an_item_stays_reserved_and_ships_from_it(
     world: Pool, leave: str
 ) -> None:
     # given MUG seeded from shop A's s1 (5) and linked by shop B's t1 too, an open order o1 of s1 reserving a unit
     shop = await _mug_with_an_open_order_of_s1(world)
     # when the seller, in Seller Center, gives s1's seller SKU to a second SKU of the shop (both AMBIGUOUS), clears
-    # it (NO_SELLER_SKU), or makes s1 a bundle (EXCLUDED), and nobody links s1 again
+    # it (NO_SELLER_SKU), or makes s1 a bundle (EXCLUDED), or the merchant unlinks s1 (`skuUnlink`), and nobody
+    # links s1 again
     if leave == "twin":
         await world.products(shop, product("p2", ("s4", "MUG", 6)))
     elif leave == "cleared":
         await world.products(shop, product("p1", ("s1", None, 5)))
-    else:
+    elif leave == "bundle":
         await world.products(shop, product("p1", ("s1", "MUG", 5), bundle=True))
+    else:
+        await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", await _sku_id_of(world, "s1"), None)
     assert (await world.links(shop))["s1"][1] is None
-    # then o1's unit stays reserved on MUG, whose shelf TikTok ships it from: shop B is not offered it (before, it
-    # went back: 5 available pushed to t1 while the unit was still to ship)
+    # then o1's unit stays reserved on MUG, whose shelf TikTok ships it from, the order having been placed while s1
+    # was MUG's: shop B is not offered it (before, it went back: 5 available pushed to t1 while the unit was still
+    # to ship; after the merchant's unlink until try-out pool51)
     item = await world.item("MUG")
     assert (item["on_hand"], item["reserved"], item["available"]) == (5, 1, 4)
     # and once o1 ships (twice: a duplicated webhook), its unit leaves MUG's on-hand (before: it waited for a link
@@ -385,6 +396,51 @@ async def test_an_open_order_of_a_sku_an_import_leaves_without_an_item_stays_res
     assert (item["on_hand"], item["reserved"], item["available"]) == (4, 0, 4)
 
 
+async def test_an_open_order_kept_reserved_through_the_merchants_unlink_counts_once_when_linked_back(
+    world: Pool,
+) -> None:
+    # given MUG seeded from shop A's s1 (5) and linked by shop B's t1 too, an open order o1 of s1 reserving a unit,
+    # and the merchant's unlink of s1, which leaves it reserved on MUG (5/1/4)
+    shop = await _mug_with_an_open_order_of_s1(world)
+    sku_id, mug = await _sku_id_of(world, "s1"), (await world.item("MUG"))["id"]
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+
+    async def counters() -> tuple[int, int, int, list[int]]:
+        item = await world.item("MUG")
+        async with world.db.read_sessionmaker() as session:
+            query = select(sku_ledger_units.c.ingested).where(sku_ledger_units.c.tiktok_sku_id == "s1")
+            ingested = list((await session.execute(query)).scalars())
+        return item["on_hand"], item["reserved"], item["available"], ingested
+
+    assert await counters() == (5, 1, 4, [1])
+    # when the merchant links s1 to MUG again (twice)
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, mug)
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, mug)
+    # then o1 is counted once: reserved 1, and the shop's running units of s1 (the push's fence) as they were
+    assert await counters() == (5, 1, 4, [1])
+    # and when o1 ships (twice: a duplicated webhook), its unit leaves MUG's on-hand once
+    shipped = order("o1", "IN_TRANSIT", "s1", at=NOW + timedelta(minutes=2))
+    await world.orders(shop, shipped)
+    await world.orders(shop, shipped)
+    assert await counters() == (4, 0, 4, [1])
+
+
+@pytest.mark.parametrize("when", ["shipped", "cancelled"])
+async def test_an_open_order_kept_reserved_through_the_merchants_unlink_moves_on_by_its_status(
+    world: Pool, when: str
+) -> None:
+    # given o1 reserved on MUG (5/1/4) and s1 unlinked by the merchant, never linked again
+    shop = await _mug_with_an_open_order_of_s1(world)
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", await _sku_id_of(world, "s1"), None)
+    # when o1 ships, or is cancelled
+    status = "IN_TRANSIT" if when == "shipped" else "CANCELLED"
+    await world.orders(shop, order("o1", status, "s1", at=NOW + timedelta(minutes=2)))
+    # then shipped, its unit leaves MUG's on-hand (4/0/4); cancelled, it goes back on sale (5/0/5)
+    item = await world.item("MUG")
+    expected = (4, 0, 4) if when == "shipped" else (5, 0, 5)
+    assert (item["on_hand"], item["reserved"], item["available"]) == expected
+
+
 @pytest.mark.parametrize("leave", ["twin", "cleared"])
 async def test_an_order_kept_reserved_through_an_ambiguity_moves_to_the_item_the_merchant_links_its_sku_to(
     world: Pool, leave: str
@@ -392,13 +448,13 @@ async def test_an_order_kept_reserved_through_an_ambiguity_moves_to_the_item_the
     # given s1 left MUG by an import, o1 still reserved on MUG, and another item CUP
     _, sku_id, _ = await _mug_left_by_s1(world, leave)
     cup = await pool.create_item(world.uows, world.queue, world.events, world.clock, "merchant-a", "CUP", 7, 0)
-    # when the merchant links s1 to CUP (the SKU is CUP's, the merchant says), or unlinks it by hand
+    # when the merchant links s1 to CUP (the SKU is CUP's, the merchant says)
     await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, cup.id)
     # then o1's unit moves from MUG to CUP, as any relink of a SKU with open orders; the merchant's unlink then
-    # gives it back
+    # leaves it reserved on CUP, the item it was reserved on (placed while s1 was CUP's, it ships from CUP's shelf)
     assert ((await world.item("MUG"))["reserved"], (await world.item("CUP"))["reserved"]) == (0, 1)
     await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
-    assert ((await world.item("MUG"))["reserved"], (await world.item("CUP"))["reserved"]) == (0, 0)
+    assert ((await world.item("MUG"))["reserved"], (await world.item("CUP"))["reserved"]) == (0, 1)
 
 
 @LEAVE_AND_BACK

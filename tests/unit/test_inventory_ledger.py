@@ -477,16 +477,15 @@ def test_a_line_took_its_units_when_first_reserved_not_when_paid_or_shipped() ->
     assert linked is not None and took_units_now(waiting, linked)
 
 
-def test_a_reserved_line_stays_on_its_item_when_an_import_leaves_its_sku_without_one() -> None:
-    # a RESERVED line on "A": its SKU linked to "A" still, or left without an item by an import (AMBIGUOUS...): stays
+def test_a_reserved_line_stays_on_its_item_when_its_sku_is_left_without_one() -> None:
+    # a RESERVED line on "A": its SKU linked to "A" still, or left without an item, by an import (AMBIGUOUS...) or by
+    # the merchant's `skuUnlink` (before try-out pool51 the merchant's unlink gave it back): stays
     reserved = stored(RESERVED, RESERVE)
-    assert stays_reserved(reserved, "A", False) and stays_reserved(reserved, "A", True)
-    assert stays_reserved(reserved, None, import_unlinked=True)
-    # the merchant's unlink, or a link to another item, moves it (`unlink_reserved`); other states are not kept
-    assert not stays_reserved(reserved, None, import_unlinked=False)
-    assert not stays_reserved(reserved, "B", import_unlinked=True)
+    assert stays_reserved(reserved, "A") and stays_reserved(reserved, None)
+    # a link to another item moves it (`unlink_reserved`); other states are not kept
+    assert not stays_reserved(reserved, "B")
     for state, wanted in ((PENDING, RESERVE), (DEDUCTED, DEDUCT), (RELEASED, RELEASE), (HISTORICAL, DEDUCT)):
-        assert not stays_reserved(stored(state, wanted), None, import_unlinked=True)
+        assert not stays_reserved(stored(state, wanted), None)
 
 
 def test_a_release_of_a_line_reserved_in_the_seed_and_cancelled_before_the_read_takes_its_units_off_on_hand() -> None:

@@ -693,13 +693,12 @@ async def relink_lines(
     *,
     seeds: Mapping[str, int] | None = None,
     extra_dirty: Sequence[str] = (),
-    import_unlinked: Collection[str] = (),
 ) -> PoolChange:
     """Apply link changes of the shop's SKUs (`new_items`: TikTok SKU id -> its item now, None when unlinked) to
     their ledger lines (`domain.inventory.ledger.relink_line`): a RESERVED line on another item gives its unit back
     there (`unlink_reserved`), off that item's on-hand too when the item it goes to counts it in, a new item this
-    change seeds or one the line is owed to (`carries_its_units`), but for one
-    whose SKU an import left without an item (`import_unlinked`: TikTok SKU ids), which stays (`stays_reserved`); a
+    change seeds or one the line is owed to (`carries_its_units`); one whose SKU is left without an item (None: the
+    merchant's unlink, or an import's, AMBIGUOUS...) stays reserved where it is (`stays_reserved`); a
     waiting line reserves on the new item, or deducts there if it shipped while unlinked from that same item, reserved
     before the unlink or first seen after it (`link_pending`); one left out of the new item's seed (first seen while
     the SKU was away from the item its stock seeded, `left_out_of_seed`) counts into it as first seen there
@@ -746,7 +745,7 @@ async def relink_lines(
     served: list[LedgerKey] = []
     for row in rows:
         line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
-        if stays_reserved(line, new_item, row.tiktok_sku_id in import_unlinked):
+        if stays_reserved(line, new_item):
             continue
         key: LedgerKey = (row.tiktok_order_id, row.tiktok_line_item_id, row.component_sku_id)
         reason = None

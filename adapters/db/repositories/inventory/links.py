@@ -184,13 +184,11 @@ async def auto_link_products(
         await session.execute(update(sku_links).where(dropped).values(state=DROPPED, updated_at=now))
     joined = [i for i in new_items.values() if i is not None]  # a shop joining an item receives its quantity
     left = sorted(i for i in before if i not in new_items.values() and i not in still_named)
-    # SKUs the import leaves without an item (AMBIGUOUS, NO_SELLER_SKU, EXCLUDED): their open orders stay reserved
-    # on the item they were placed on (`ledger.stays_reserved`)
-    unlinked_here = [sku for sku, item_id in new_items.items() if item_id is None]
+    # (SKUs the import leaves without an item, AMBIGUOUS, NO_SELLER_SKU, EXCLUDED: their open orders stay reserved on
+    # the item they were placed on, `ledger.stays_reserved`)
     change = await relink_lines(
-        session, shop_id, merchant_id, new_items, now, seeds=seeds, extra_dirty=[*joined, *left],
-        import_unlinked=unlinked_here,
-    )  # fmt: skip
+        session, shop_id, merchant_id, new_items, now, seeds=seeds, extra_dirty=[*joined, *left]
+    )
     await _keep_seed_baselines(session, [r["sku_id"] for r in link_rows if r["stock_counted_at"] is not None])
     joining = {
         r["sku_id"]: (r["tiktok_sku_id"], rows[r["sku_id"]].quantity, min(now, _read_of(rows[r["sku_id"]], read_at)))
