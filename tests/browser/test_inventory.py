@@ -239,7 +239,8 @@ def test_unlink_asks_first_and_cancelling_keeps_the_link(console: Callable[..., 
     page.go_forward()
     # when the merchant clicks Unlink, then a dialog asks first, as Delete does for a shop (before: unlinked at once)
     unlink.click()
-    expect(dialog).to_contain_text("its open orders no longer reserve units here")
+    expect(dialog).to_contain_text("its new orders no longer reserve units here")
+    expect(dialog).to_contain_text("Its open orders stay reserved here until they ship or are cancelled")
     expect(dialog).to_contain_text("It keeps its TikTok stock")
     # a live update changes the rows while the dialog is open (a push, a sale: here a count made elsewhere)
     on_hand = page.locator(".counter[data-field=onHand] dd")
@@ -266,7 +267,7 @@ def test_unlink_asks_first_and_cancelling_keeps_the_link(console: Callable[..., 
     # confirming removes it
     dialog.get_by_role("button", name="Unlink SKU").click()
     expect(page.locator("#notice")).to_have_text(
-        f"{name} is unlinked: it keeps its TikTok stock and its open orders no longer reserve units here."
+        f"{name} is unlinked: it keeps its TikTok stock, and its open orders stay reserved here until they ship."
     )
     expect(unlink).to_have_count(0)
     assert not linked()

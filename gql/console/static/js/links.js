@@ -113,8 +113,9 @@ export function renderLinks(ctx, itemId, changed) {
         { method: "dialog" },
         h("h2", { id: "unlink-title" }, `Unlink “${label}”?`),
         h("div", { id: "unlink-what" },
-          h("p", {}, "It stops drawing on this item: Shopbridge no longer sets its TikTok stock, and its open orders no "
-            + "longer reserve units here."),
+          h("p", {}, "It stops drawing on this item: Shopbridge no longer sets its TikTok stock, and its new orders no "
+            + "longer reserve units here. Its open orders stay reserved here until they ship or are cancelled: they "
+            + "ship from this item's shelf."),
           h("p", {}, "It keeps its TikTok stock. To draw on this item again, link it below.")),
         h("div", { class: "buttons" }, h("button", { type: "button", value: "cancel", onclick: () => dialog.close() }, "Cancel"),
           unlinkButton),
@@ -125,7 +126,7 @@ export function renderLinks(ctx, itemId, changed) {
       event.preventDefault();
       unlinkButton.disabled = true; // one change per confirmation, however often it is clicked
       unlinked = await run(UNLINK, { skuId: link.sku.id }, "skuUnlink", `The unlink of ${label} from ${itemSku}`,
-        `${label} is unlinked: it keeps its TikTok stock and its open orders no longer reserve units here.`);
+        `${label} is unlinked: it keeps its TikTok stock, and its open orders stay reserved here until they ship.`);
       dialog.close();
     });
     dialog.addEventListener("close", () => {
