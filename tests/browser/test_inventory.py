@@ -990,6 +990,7 @@ def test_a_double_click_on_next_page_turns_one_page_and_a_turn_that_failed_stays
 
 
 DELETE_SHOP = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
+RENAME_SHOP = "mutation($input: ShopRenameInput!) { shopRename(input: $input) { shop { name } userErrors { code } } }"
 
 
 def test_an_item_that_goes_with_a_shop_deleted_elsewhere_says_so_on_its_open_page(
@@ -997,7 +998,8 @@ def test_an_item_that_goes_with_a_shop_deleted_elsewhere_says_so_on_its_open_pag
 ) -> None:
     """Rule (js/inventory-item.js: the item's subscription ending with NOT_FOUND reads the item again): an item only
     one shop's import brought in goes with that shop (README, Deleting a shop), and its open page says it does not
-    exist any more. The page went on showing its numbers, "Live", until a save was refused with NOT_FOUND."""
+    exist any more. The page went on showing its numbers, "Live", until a save was refused with NOT_FOUND. Before,
+    the shop renamed elsewhere renames it on the page (js/links.js `shopsUpdated`: the link's row and the picker)."""
     # given the page of an item only Maple's SKUs link, which the merchant never touched
     app = console(products=6, orders=5)
     shop = app.connect_shop("m1", "us-local", "US", "Maple")
@@ -1007,6 +1009,12 @@ def test_an_item_that_goes_with_a_shop_deleted_elsewhere_says_so_on_its_open_pag
     page.goto(f"{app.url}/console/#/inventory/{item['id']}")
     expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
     expect(page.locator("#live")).to_have_text("Live")
+    # when Maple is renamed elsewhere, then its link's row and the "Link a SKU" picker take the new name at once
+    # (`shopsUpdated`; they kept the old one until a reload)
+    renamed = app.graphql(RENAME_SHOP, {"input": {"shopId": shop["id"], "name": "Maple Tree"}}, "m1")["shopRename"]
+    assert renamed["userErrors"] == [], renamed
+    expect(page.locator("section.links tbody th").first).to_have_text("Maple Tree")
+    expect(page.get_by_label("Shop", exact=True).locator("option")).to_have_text(["Maple Tree"])
     # when Maple is deleted elsewhere
     done = app.graphql(DELETE_SHOP, {"input": {"shopId": shop["id"]}}, "m1")["shopDelete"]
     assert done["userErrors"] == [], done

@@ -27,6 +27,7 @@ ORDER_SEARCH = "/order/202309/orders/search"
 PRODUCT_SEARCH = "/product/202309/products/search"
 OUTAGE = "SERVICE_UNAVAILABLE"
 TASK_IDS = "{ syncTasks { edges { node { id status } } } }"
+RENAME = "mutation($input: ShopRenameInput!) { shopRename(input: $input) { shop { name } userErrors { code } } }"
 DELETE = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
 
 
@@ -245,7 +246,8 @@ def test_a_shop_deleted_elsewhere_leaves_the_tasks_and_the_picker_live_or_on_a_s
     picker at once (`shopsDeleted`); they stayed (35 s later still) until a Sync now of it was refused. And when
     that message was missed, Sync now refused with NOT_FOUND says "The list has been refreshed", and the picker and
     the tasks are read again, without that shop. The picker kept offering it, and every Sync now of it was refused
-    the same way."""
+    the same way. A shop renamed elsewhere renames its entry in the picker and its tasks' titles at once
+    (`shopsUpdated`)."""
     # given the Task Center open with two shops in its picker
     app = console()
     gone = app.connect_shop("m1", "us-local", "US", "Maple")
@@ -269,8 +271,14 @@ def test_a_shop_deleted_elsewhere_leaves_the_tasks_and_the_picker_live_or_on_a_s
     expect(picker.locator("option")).to_have_text(["Desert"])
     expect(page.locator("li.task", has_text="· Maple")).to_have_count(0)
     expect(page.locator("li.task", has_text="· Desert")).to_have_count(2)
-    # when Desert is deleted elsewhere, the page hearing it
+    # when Desert is renamed elsewhere, the page hearing it
     muted.clear()
+    renamed = app.graphql(RENAME, {"input": {"shopId": desert["id"], "name": "Desert West"}}, "m1")["shopRename"]
+    assert renamed["userErrors"] == [], renamed
+    # then the picker and its tasks' titles take the new name at once (they kept the old one until a reload)
+    expect(picker.locator("option")).to_have_text(["Desert West"])
+    expect(page.locator("li.task h2", has_text="· Desert West")).to_have_count(2)
+    # when Desert is deleted elsewhere, the page hearing it
     done = app.graphql(DELETE, {"input": {"shopId": desert["id"]}}, "m1")["shopDelete"]
     assert done["userErrors"] == [], done
     # then its tasks and its entry in the picker go at once

@@ -13,6 +13,10 @@ const LINK_PAYLOAD = "skuLink { state source } userErrors { code field message }
 const LINK = `mutation Link($input: SkuLinkInput!) { skuLink(input: $input) { ${LINK_PAYLOAD} } }`;
 const UNLINK = `mutation Unlink($input: SkuUnlinkInput!) { skuUnlink(input: $input) { ${LINK_PAYLOAD} } }`;
 
+// Each shop's name as it is, then as it changes (a rename in another tab or on another device): the links' rows and
+// the "Link a SKU" picker follow it, as they follow a deletion; they kept the old name until a reload.
+const SHOP_NAMES = "subscription LinkShopNames { shopsUpdated { id name } }";
+
 const skuName = (sku) => sku.sellerSku || `TikTok SKU ${sku.tiktokSkuId}`;
 /** "SKU-1 on Maple": a link as its Unlink button and dialog name it. */
 const linkLabel = (link) => `${skuName(link.sku)} on ${link.shop?.name ?? "a deleted shop"}`;
@@ -228,5 +232,26 @@ export function renderLinks(ctx, itemId, changed) {
       loadShops();
     },
   });
-  return { element, show, stop };
+  const stopNames = ctx.socket.subscribe(SHOP_NAMES, {}, {
+    next: (payload) => {
+      const shop = payload.data?.shopsUpdated;
+      if (!shop) return;
+      const option = [...shopSelect.options].find((o) => o.value === shop.id);
+      if (option && option.textContent !== shop.name) {
+        option.textContent = shop.name;
+        option.title = shop.name;
+        if (option.selected) loadCandidates(); // its SKUs' Link buttons name the shop
+      }
+      // a link's row names its shop: the item read again shows the new name
+      if ([...shown.values()].some((link) => link.shop?.id === shop.id && link.shop.name !== shop.name)) changed();
+    },
+  });
+  return {
+    element,
+    show,
+    stop: () => {
+      stop();
+      stopNames();
+    },
+  };
 }
