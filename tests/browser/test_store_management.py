@@ -399,18 +399,40 @@ LINES_OF_TEXT = """el => { const range = document.createRange(); range.selectNod
   return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size; }"""
 
 
+WORDS_ON_ONE_LINE = """el => { const text = el.firstChild; const range = document.createRange(); let start = 0;
+  for (const word of text.textContent.split(" ")) {
+    range.setStart(text, start); range.setEnd(text, start + word.length); start += word.length + 1;
+    if (new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size > 1) return false;
+  }
+  return true; }"""
+TABLE_FITS = """() => { const main = document.querySelector("main");
+  const table = document.querySelector("table.shops");
+  return table.getBoundingClientRect().right <= main.getBoundingClientRect().right
+    - parseFloat(getComputedStyle(main).paddingRight) + 0.5; }"""
+
+
 def test_a_status_badge_is_never_broken_inside_its_word(
     console: Callable[..., ShopbridgeServer], new_page: Callable[..., Page]
 ) -> None:
     """Rule (the seed's store list: each shop's status is one label): a status badge keeps its word on one line
     whatever the table's width. The table's cells may break long text anywhere (`overflow-wrap: anywhere`, for SKUs
-    and names without spaces), and that let the badge break too: at 1280 px with four shops, "Activ" over "e"."""
+    and names without spaces), and that let the badge break too: at 1280 px with four shops, "Activ" over "e".
+    And (js/stores.js, try-out console51), with a rename open: "cannot be reached" goes once the socket is back (it
+    stayed under "Live"); meanwhile the table fits its card and no time is broken inside a number (the table
+    overflowed, "202" over "6,"); Save is disabled and says "Saving…" while the rename is on its way (nothing showed
+    for 12 s on a slow database); the count links are named by what they count ("40, link" before)."""
     # given a merchant with shops that need attention (long notes beside their names) in a 1280 px wide window
     app = console(refresh_token_ttl=3 * 86400)
     shops = (("us-local", "US", "US one"), ("us-local-2", "US", "US two"), ("uk-local", "UK", "UK"))
-    for seller, region, name in shops:
-        app.connect_shop("m1", seller, region, name)
+    connected = [app.connect_shop("m1", seller, region, name) for seller, region, name in shops]
     page = new_page(viewport={"width": 1280, "height": 900})
+    sockets: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        ws.connect_to_server()  # (every message forwarded)
+        sockets.append(ws)
+
+    page.route_web_socket("**/graphql", route)
     # when the merchant opens Store management
     sign_in(page, app, "m1")
     badges = page.locator("tbody tr .badge")
@@ -424,6 +446,34 @@ def test_a_status_badge_is_never_broken_inside_its_word(
         f"() => [...document.querySelectorAll({found!r})].map((el) => [el.textContent, ({LINES_OF_TEXT})(el)])"
     )
     assert len(lines) == 3 and all(count == 1 for _, count in lines), lines
+    # and each count link is named by what it counts and whose
+    row = page.locator(f'tbody tr[data-key="{connected[0]["id"]}"]')
+    expect(row.get_by_role("link", name=re.compile(r"^[\d,]+ products? of US one$"))).to_be_visible()
+    expect(row.get_by_role("link", name=re.compile(r"^[\d,]+ orders? of US one$"))).to_be_visible()
+    # when a rename cannot reach Shopbridge
+    page.route("**/graphql", lambda route: route.abort("internetdisconnected"))
+    row.get_by_role("button", name="Rename US one").click()
+    row.get_by_label("New name for US one").fill("US first")
+    row.get_by_label("New name for US one").press("Enter")
+    error = row.get_by_role("alert")
+    expect(error).to_contain_text("Shopbridge cannot be reached")
+    # then the table fits its card, and every time keeps each of its words on one line
+    assert page.evaluate(TABLE_FITS), "the table overflows its card"
+    times = page.evaluate(
+        f"() => [...document.querySelectorAll('tbody time')].map((el) => [el.textContent, ({WORDS_ON_ONE_LINE})(el)])"
+    )
+    assert times and all(whole for _, whole in times), times
+    # when the network is back and the socket connects again, then "cannot be reached" goes
+    page.unroute("**/graphql")
+    sockets[-1].close(code=1001, reason="cut")
+    expect(error).to_be_hidden()
+    # when the rename is saved while the server is slow on it, then Save is disabled and says so until it lands
+    held = hold_first(page, "mutation Rename")
+    row.get_by_label("New name for US one").press("Enter")
+    wait_held(page, held, "the rename sent")
+    expect(row.get_by_role("button", name="Saving…")).to_be_disabled()
+    let_through(page, held)
+    expect(page.locator("#notice")).to_have_text("The shop is now named “US first”.")
 
 
 DELETE = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"

@@ -1,7 +1,7 @@
 // Store management: the shop list (Expire date, status, counts, attention), rename in place, re-authorize,
 // sync now and delete with a confirmation. "Add store" lives in addstore.js.
 
-import { allShops, ApiError, graphql } from "./api.js";
+import { allShops, ApiError, graphql, UNREACHABLE } from "./api.js";
 import { announce, fill, focusLabelled, h, keepingFocus, number, patch, patchRows, time } from "./dom.js";
 import { explain, explainRefusal, REGION_NAMES, STATUS_LABELS } from "./messages.js";
 
@@ -68,6 +68,9 @@ export async function completeReturnOutcome(outcome, token) {
     return { kind: "error", message: exc instanceof ApiError ? explain(exc) : explain("INTERNAL") };
   }
 }
+
+/** "40 products of Maple", "1 order of Maple": a count link's accessible name. */
+const counted = (count, noun, shopName) => `${number(count)} ${noun}${count === 1 ? "" : "s"} of ${shopName}`;
 
 export function renderStores(ctx) {
   const body = h("tbody");
@@ -183,8 +186,11 @@ export function renderStores(ctx) {
       h("td", { "data-label": "Status" }, h("span", { class: `badge status-${shop.status.toLowerCase()}` }, STATUS_LABELS[shop.status] || shop.status)),
       h("td", { "data-label": "Expire date" }, time(shop.expiresAt, { day: true })),
       h("td", { "data-label": "Last sync" }, time(shop.lastSyncedAt)),
-      h("td", { "data-label": "Products", class: "num" }, h("a", { href: `#/shops/${encodeURIComponent(shop.id)}/products` }, number(shop.productCount))),
-      h("td", { "data-label": "Orders", class: "num" }, h("a", { href: `#/shops/${encodeURIComponent(shop.id)}/orders` }, number(shop.orderCount))),
+      // named by what they count and whose (a screen reader's list of links said "40, link", "71, link")
+      h("td", { "data-label": "Products", class: "num" }, h("a", { href: `#/shops/${encodeURIComponent(shop.id)}/products`,
+        "aria-label": counted(shop.productCount, "product", shop.name) }, number(shop.productCount))),
+      h("td", { "data-label": "Orders", class: "num" }, h("a", { href: `#/shops/${encodeURIComponent(shop.id)}/orders`,
+        "aria-label": counted(shop.orderCount, "order", shop.name) }, number(shop.orderCount))),
       h(
         "td",
         { class: "actions" },
@@ -205,6 +211,14 @@ export function renderStores(ctx) {
     // emoji is 11), and the cut name was saved; the API's rule (domain.shops.parse_shop_name) refuses one too long.
     const input = h("input", { id, name: "name", value: shop.name, required: true, "aria-describedby": `${id}-error` });
     const error = h("span", { id: `${id}-error`, class: "field-error", role: "alert" });
+    // A refusal or "cannot be reached" goes once the name is edited (and the latter once the socket is back: below).
+    input.addEventListener("input", () => {
+      error.textContent = "";
+      input.removeAttribute("aria-invalid");
+    });
+    // Disabled and saying so while the rename is on its way, as Sync now: with the database slow (12 s and more) the
+    // form showed nothing, Save stayed enabled and each press sent the rename again.
+    const save = h("button", { type: "submit", class: "primary" }, "Save");
     const done = () => {
       editing = false;
       cell.replaceChildren(...shownName);
@@ -219,12 +233,15 @@ export function renderStores(ctx) {
       { class: "rename", onkeydown: (e) => e.key === "Escape" && done() },
       h("label", { for: id, class: "visually-hidden" }, `New name for ${shop.name}`),
       input,
-      h("button", { type: "submit", class: "primary" }, "Save"),
+      save,
       h("button", { type: "button", onclick: done }, "Cancel"),
       error,
     );
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      if (save.disabled) return;
+      save.disabled = true;
+      save.textContent = "Saving…";
       try {
         const change = `The rename of “${shop.name}” to “${input.value.trim()}”`;
         const result = (await ctx.graphql(RENAME, { input: { shopId: shop.id, name: input.value } }, { change })).shopRename;
@@ -251,6 +268,9 @@ export function renderStores(ctx) {
         }
       } catch (exc) {
         error.textContent = exc.message;
+      } finally {
+        save.disabled = false;
+        save.textContent = "Save";
       }
     });
     fill(cell, form);
@@ -398,6 +418,8 @@ export function renderStores(ctx) {
     },
   });
   const stopReconnect = ctx.socket.onReconnect(() => {
+    // reached again: an open rename's "cannot be reached" no longer holds (it stayed under "Live")
+    for (const error of body.querySelectorAll(".rename .field-error")) if (error.textContent === UNREACHABLE) error.textContent = "";
     joined = false; // the subscription starts again: its first message reconciles the list again
     load();
   });
