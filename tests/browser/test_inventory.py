@@ -412,12 +412,16 @@ def test_a_change_that_fails_is_not_shown_beside_the_previous_ones_success(
     expect(page.locator("#notice")).to_be_hidden()
 
 
+CONTROL_REMOVED = "The search held invisible control characters, which no SKU contains: they were removed."
+
+
 def test_a_search_longer_than_the_api_takes_is_cut_at_the_box_not_refused_in_raw_words(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
     """Rule (gql/inventory/queries.py MAX_QUERY_LENGTH): the search box holds at most the API's 255 characters; a
     longer search was refused with the API's raw "query is at most 255 characters." and the previous search's rows
-    stayed under the new text."""
+    stayed under the new text. So was a NUL character, typed or in the address (js/inventory.js: control characters
+    are removed from the search, said in plain words; try-out console51)."""
     _app, item = pooled_item_signed_in(console, page)
     # given a search already shown
     expect(open_inventory(page, item["sku"])).to_be_visible()
@@ -428,6 +432,20 @@ def test_a_search_longer_than_the_api_takes_is_cut_at_the_box_not_refused_in_raw
     expect(page.get_by_text("No item matches.")).to_be_visible()
     assert len(page.get_by_label("Search by SKU").input_value()) == 255
     expect(page.locator("#notice")).to_be_hidden()
+    # when a search holding a NUL character (which no SKU holds) is typed and searched, after a search with rows
+    expect(open_inventory(page, item["sku"])).to_be_visible()
+    page.get_by_label("Search by SKU").fill(f"{item['sku']}\u0000")
+    page.get_by_role("button", name="Search").click()
+    # then the character is removed and said so in plain words, and the list is that search's (the API's developer
+    # message showed, over the previous search's rows)
+    expect(page.locator("#notice")).to_have_text(CONTROL_REMOVED)
+    expect(page.get_by_label("Search by SKU")).to_have_value(item["sku"])
+    expect(page.get_by_text("1 to 1 of 1")).to_be_visible()
+    # and a link carrying one shows its search without it: "No item matches." (an empty table said nothing)
+    page.goto(f"{page.url.split('#')[0]}#/inventory?query=SB%00x")
+    expect(page.get_by_text("No item matches.")).to_be_visible()
+    expect(page.get_by_label("Search by SKU")).to_have_value("SBx")
+    expect(page.locator("#notice")).to_have_text(CONTROL_REMOVED)
 
 
 def test_a_search_shows_its_own_rows_whatever_order_the_answers_come_in(

@@ -68,6 +68,19 @@ export function linkLine(link) {
     link.pushErrorCode ? h("span", { class: "push-error" }, ` · push failed: ${link.pushErrorCode}`) : null);
 }
 
+// Control characters (U+0000-U+001F, U+007F): no SKU holds one, and the API refuses a NUL in `query` with its
+// developer message ("Text may not contain a NUL character (U+0000) … $query."), which the page showed as is, over
+// the previous search's rows; a deep link carrying one (`#/inventory?query=SB%00x`) showed an empty table with neither
+// rows nor "No item matches". They are removed from the search, and the page says so in plain words.
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
+const CONTROL_REMOVED = "The search held invisible control characters, which no SKU contains: they were removed.";
+
+/** `text` without control characters, and whether it had any. */
+function withoutControls(text) {
+  const clean = text.replace(CONTROL_CHARACTERS, "");
+  return [clean, clean !== text];
+}
+
 export function renderInventory(ctx) {
   const items = new Map(); // id -> item on this page
   const rows = new Map(); // id -> <tr>
@@ -94,7 +107,8 @@ export function renderInventory(ctx) {
   let hasNextPage = false;
   // The search and filter the shown pages were read with: a page turn reads the next page of the same list, whatever
   // has been typed in the box since without searching (that text with the other list's cursor showed "21 to 20 of 1").
-  let applied = { query: params.get("query") || null, oversold: params.get("oversold") === "1" || null };
+  const [linkedQuery, linkHadControls] = withoutControls(params.get("query") ?? "");
+  let applied = { query: linkedQuery.trim() || null, oversold: params.get("oversold") === "1" || null };
   search.value = applied.query ?? "";
   oversold.checked = Boolean(applied.oversold);
 
@@ -151,6 +165,15 @@ export function renderInventory(ctx) {
       table.removeAttribute("aria-busy");
       // a cursor of the address the API does not take (edited, or from another deployment): the list's first page
       if (exc.code === "BAD_USER_INPUT" && pages.length > 1) return load([null]);
+      if (exc.code === "BAD_USER_INPUT") {
+        // the search itself refused: the rows shown are another search's, and would read as its results
+        items.clear();
+        rows.clear();
+        fill(body, []);
+        summary.textContent = "No item shown: Shopbridge could not run this search. Change it and search again.";
+        hasNextPage = false;
+        return settlePager();
+      }
       announce(exc.message, { kind: "error" });
       settlePager();
     }
@@ -194,7 +217,10 @@ export function renderInventory(ctx) {
     // another list: the previous search's pages are not turned any more, even if its first page fails
     cursors.length = 1;
     hasNextPage = false;
-    applied = { query: search.value.trim() || null, oversold: oversold.checked || null };
+    const [query, hadControls] = withoutControls(search.value);
+    search.value = query;
+    if (hadControls) announce(CONTROL_REMOVED);
+    applied = { query: query.trim() || null, oversold: oversold.checked || null };
     turn([null]);
   }
 
@@ -216,6 +242,7 @@ export function renderInventory(ctx) {
     h("nav", { class: "pager", "aria-label": "Pages" }, previous, next),
   );
   load();
+  if (linkHadControls) announce(CONTROL_REMOVED);
   const stop = ctx.socket.subscribe(ITEM_UPDATES, {}, {
     next: (payload) => {
       const item = payload.data?.inventoryItemUpdated;
