@@ -131,7 +131,13 @@ def test_at_360_px_wide_everything_fits_and_works_from_the_keyboard(
     expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
 
 
+DELETE_SHOP = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
+
+
 def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., ShopbridgeServer], page: Page) -> None:
+    """Products and orders 20 a page, orders filtered by status. The page shown and the filter are kept in the address
+    (js/catalog.js: a reload or Back lost them; try-out console51), and a shop deleted in another tab ends its page
+    ("This shop was deleted": it kept listing the orders)."""
     app = console(products=30, orders=80)
     shop = app.connect_shop("m1", "us-local", "US", "Paged shop")
     app.wait_for_idle_sync()
@@ -156,6 +162,9 @@ def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., Shopb
     expect(summary).to_have_text("21 to 30 of 30")
     expect(page.locator("tbody tr")).to_have_count(10)
     expect(following).to_be_disabled()
+    # the page shown is kept in the address: a reload shows it again, and Previous page still leads back
+    page.reload()
+    expect(summary).to_have_text("21 to 30 of 30")
     previous.click()
     expect(summary).to_have_text("1 to 20 of 30")
 
@@ -174,6 +183,18 @@ def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., Shopb
             assert status == "Cancelled"
     else:
         expect(summary).to_have_text("No order matches.")
+    # the filter is kept in the address: Back from Store management shows the same filtered list
+    shown = summary.text_content()
+    page.get_by_role("link", name="Back to Store management").click()
+    expect(page.get_by_role("heading", name="Store management")).to_be_visible()
+    page.go_back()
+    expect(page.get_by_label("Status")).to_have_value("CANCELLED")
+    expect(summary).to_have_text(shown or "")
+    # when the shop is deleted in another tab, then this page says so and shows none of its orders
+    done = app.graphql(DELETE_SHOP, {"input": {"shopId": shop["id"]}}, "m1")["shopDelete"]
+    assert done["userErrors"] == [], done
+    expect(page.get_by_role("heading", name="This shop was deleted")).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(0)
 
 
 def test_a_double_click_on_next_page_turns_one_page_and_a_turn_that_failed_stays_on_the_page_shown(

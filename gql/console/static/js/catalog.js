@@ -11,6 +11,8 @@ const PRODUCTS = `query Products($id: ID!, $after: String) { shop(id: $id) { id 
 const ORDERS = `query Orders($id: ID!, $after: String, $status: OrderStatus) { shop(id: $id) { id name orderCount
   orders(first: ${PAGE}, after: $after, status: $status) { totalCount pageInfo { hasNextPage endCursor }
     edges { node { id tiktokOrderId status createdAt updatedAt total { amount currency } lineItems { quantity } } } } } }`;
+// Each shop deleted, in another tab or on another device: this page's shop among them ends the page.
+const SHOP_DELETIONS = "subscription CatalogShopsDeleted { shopsDeleted }";
 const ORDER_STATUSES = ["UNPAID", "ON_HOLD", "AWAITING_SHIPMENT", "PARTIALLY_SHIPPING", "AWAITING_COLLECTION",
   "IN_TRANSIT", "DELIVERED", "COMPLETED", "CANCELLED"];
 
@@ -41,9 +43,33 @@ export function renderCatalog(ctx, shopId, kind) {
   // The `after` of each page up to the one shown (the last is its own). A page turn changes it only once its page is
   // shown: a double-click on "Next page" pushed the same cursor twice, and a turn that failed (offline) pushed one
   // for a page never shown, so the rows of page 2 read "41 to 60" and "Previous page" showed them again.
-  const cursors = [null];
+  // The address keeps them with the orders' status filter (`#/shops/ID/orders?status=CANCELLED&after=…`, one `after`
+  // per page before the one shown), as Inventory does: a reload or Back showed the first page of every order.
+  const params = ctx.params ?? new URLSearchParams();
+  const cursors = [null, ...params.getAll("after")];
+  const route = `/shops/${encodeURIComponent(shopId)}/${kind}`;
+  let stopped = false; // the page left: a read landing later must not rewrite the next page's address
+  if (!isProducts && ORDER_STATUSES.includes(params.get("status"))) statusFilter.value = params.get("status");
   let endCursor = null;
   let hasNextPage = false;
+
+  /** The page shown, in the address (replaced, not pushed), while the address is still this page's. */
+  function remember() {
+    if (stopped || location.hash.replace(/^#/, "").split("?")[0] !== route) return;
+    const shown = new URLSearchParams();
+    if (!isProducts && statusFilter.value) shown.set("status", statusFilter.value);
+    for (const after of cursors.slice(1)) shown.append("after", after);
+    const text = shown.toString();
+    history.replaceState(history.state, "", `#${route}${text ? `?${text}` : ""}`);
+  }
+
+  /** The shop deleted elsewhere: said, and its products or orders no longer shown (they are gone from Shopbridge). */
+  function deleted() {
+    stopped = true;
+    fill(ctx.main, h("h1", {}, "This shop was deleted"),
+      h("p", {}, "It was deleted from Shopbridge in another tab or on another device, with its products and orders. ",
+        h("a", { href: "#/stores" }, "Back to Store management")));
+  }
 
   const readPage = latestOnly((variables) => ctx.graphql(isProducts ? PRODUCTS : ORDERS, variables));
 
@@ -59,7 +85,7 @@ export function renderCatalog(ctx, shopId, kind) {
     const variables = isProducts ? { id: shopId, after } : { id: shopId, after, status: statusFilter.value || null };
     try {
       const data = await readPage(variables);
-      if (data === SUPERSEDED) return; // a later filter or page read it again
+      if (data === SUPERSEDED || stopped) return; // a later filter or page read it again; the shop deleted meanwhile
       cursors.splice(0, cursors.length, ...pages);
       const shop = data.shop;
       if (!shop) {
@@ -76,7 +102,11 @@ export function renderCatalog(ctx, shopId, kind) {
       endCursor = page.pageInfo.endCursor;
       hasNextPage = page.pageInfo.hasNextPage;
       settlePager();
+      remember();
     } catch (exc) {
+      if (stopped) return;
+      // a cursor of the address the API does not take (edited, or from another deployment): the first page
+      if (exc.code === "BAD_USER_INPUT" && pages.length > 1) return load([null]);
       announce(exc.message, { kind: "error" });
       settlePager();
     }
@@ -128,5 +158,15 @@ export function renderCatalog(ctx, shopId, kind) {
     h("nav", { class: "pager", "aria-label": "Pages" }, previous, next),
   );
   load();
-  return () => {};
+  const stopDeletions = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
+    next: (payload) => {
+      if (payload.data?.shopsDeleted === shopId && !stopped) deleted();
+    },
+  });
+  const stopReconnect = ctx.socket.onReconnect(() => stopped || load()); // a deletion missed meanwhile: "not found"
+  return () => {
+    stopped = true;
+    stopDeletions();
+    stopReconnect();
+  };
 }
