@@ -86,6 +86,7 @@ export function renderItem(ctx, itemId) {
   const errors = [count.error, delta.error, reasonError, safety.error];
   let outcome = null; // the notice this page's last change put up ("The on-hand of … is now 600 units."), or null
   let askedFor = null; // a count far from the on-hand (farFrom) the merchant was asked about: saved if sent again
+  let askedSafety = null; // a safety stock over the on-hand the merchant was asked to confirm (saveSafety)
   selectOnFocus(count.input);
   selectOnFocus(safety.input);
 
@@ -103,6 +104,7 @@ export function renderItem(ctx, itemId) {
     input.addEventListener("input", () => {
       error.textContent = "";
       askedFor = null; // another number: asked again if far
+      askedSafety = null;
     });
   }
 
@@ -115,6 +117,7 @@ export function renderItem(ctx, itemId) {
       // the outcome of the previous change no longer describe it ("… is now 600 units" stayed beside -2).
       for (const error of errors) error.textContent = "";
       askedFor = null;
+      askedSafety = null;
       if (outcome && document.getElementById("notice")?.textContent === outcome) announce("");
       outcome = null;
     }
@@ -260,6 +263,18 @@ export function renderItem(ctx, itemId) {
   async function saveSafety(event) {
     event.preventDefault();
     const safetyStock = safety.input.valueAsNumber;
+    // More than the on-hand holds back every unit: available goes below 0 and every linked shop is pushed 0. Asked
+    // again, as a far-off stock count is: 5000 typed for 500 on 1,000 (or 1e9) was saved at once.
+    if (item && Number.isInteger(safetyStock) && safetyStock > item.onHand && safetyStock !== item.safetyStock
+      && askedSafety !== safetyStock) {
+      askedSafety = safetyStock;
+      safety.error.textContent = `${units(safetyStock)} is more than the ${units(item.onHand)} on hand: available would be `
+        + `${number(item.onHand - item.reserved - safetyStock)} and every linked shop would get 0. Check it; to save it, `
+        + "press Save safety stock again.";
+      safety.input.focus();
+      return;
+    }
+    askedSafety = null;
     const change = `The safety stock of ${shownSku()} set to ${units(safetyStock)}`;
     const done = await mutate(UPDATE, { inventoryItemId: itemId, safetyStock }, "inventoryItemUpdate", change, safety.error);
     if (done) tell(`The safety stock of ${done.sku} is now ${units(done.safetyStock)}.`);
