@@ -143,8 +143,8 @@ def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., Shopb
     app.wait_for_idle_sync()
     sign_in(page, app, "m1")
     row = page.locator("tbody tr", has_text="Paged shop")
-    expect(row.get_by_role("link", name="30")).to_be_visible()
-    row.get_by_role("link", name="30").click()
+    expect(row.get_by_role("link", name="30 products of Paged shop")).to_be_visible()
+    row.get_by_role("link", name="30 products of Paged shop").click()
     expect(page.get_by_role("heading", name="Products of “Paged shop”")).to_be_visible()
     summary = page.locator("main p.muted").first
     expect(summary).to_have_text("1 to 20 of 30")
@@ -171,7 +171,7 @@ def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., Shopb
     # orders, filtered by status
     page.get_by_role("link", name="Back to Store management").click()
     counts = app.graphql(ORDERS_BY_STATUS, {"id": shop["id"], "status": "CANCELLED"}, "m1")["shop"]
-    row.get_by_role("link", name=str(counts["all"]["totalCount"])).click()
+    row.get_by_role("link", name=f"{counts['all']['totalCount']} orders of Paged shop").click()
     expect(page.get_by_role("heading", name="Orders of “Paged shop”")).to_be_visible()
     expect(summary).to_have_text(f"1 to 20 of {counts['all']['totalCount']}")
     page.get_by_label("Status").select_option("CANCELLED")
@@ -207,7 +207,7 @@ def test_a_double_click_on_next_page_turns_one_page_and_a_turn_that_failed_stays
     app.connect_shop("m1", "us-local", "US", "Paged shop")
     app.wait_for_idle_sync()
     sign_in(page, app, "m1")
-    page.locator("tbody tr", has_text="Paged shop").get_by_role("link", name="45").click()
+    page.locator("tbody tr", has_text="Paged shop").get_by_role("link", name="45 products of Paged shop").click()
     summary = page.locator("main p.muted").first
     expect(summary).to_have_text("1 to 20 of 45")
     titles = page.locator("tbody tr td:first-child")
@@ -278,7 +278,7 @@ def test_a_pooled_skus_stock_on_the_products_page_is_what_the_pool_set_at_tiktok
     wait_until(lambda: stock_of(app, shop["tiktokShopId"], link["sku"]["tiktokSkuId"]) == 7, what="the push")
     # when the merchant opens the shop's products
     sign_in(page, app, "m1")
-    page.locator("tbody tr", has_text="Counted shop").get_by_role("link", name="6").click()
+    page.locator("tbody tr", has_text="Counted shop").get_by_role("link", name="6 products of Counted shop").click()
     expect(page.get_by_role("heading", name="Products of “Counted shop”")).to_be_visible()
     # then the SKU shows the 7 units TikTok has, not the import's read
     line = page.locator("td[data-label=SKUs] div", has_text=item["sku"]).first
