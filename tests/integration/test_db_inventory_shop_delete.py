@@ -107,12 +107,12 @@ async def test_an_item_another_shop_links_stays_without_the_deleted_shops_reserv
     async with world.db.read_sessionmaker() as session:
         deleted = (
             await session.execute(
-                select(movements.kind, movements.on_hand_delta, movements.reserved_delta, movements.shop_id).where(
-                    movements.inventory_item_id == sock["id"], movements.reason == "shop deleted"
-                )
+                select(
+                    *(movements[c] for c in ("kind", "on_hand_delta", "reserved_delta", "shop_id", "tiktok_order_id"))
+                ).where(movements.inventory_item_id == sock["id"], movements.reason == "shop deleted")
             )
         ).all()
-    assert [tuple(row) for row in deleted] == [("DEDUCTED", -2, -2, None)]
+    assert [tuple(row) for row in deleted] == [("DEDUCTED", -2, -2, None, "o2")]  # the order that took them
     assert world.queue.inventory_pushes[enqueued:] == []  # available did not move: nothing to push
 
 

@@ -934,15 +934,14 @@ async def release_shop(
     remember: bool = True,
 ) -> PoolChange:
     """Before a shop's rows go: take its RESERVED lines' units off their items (`leaves_with_its_shop`: on-hand and
-    reserved both drop, movements DEDUCTED, reason "shop deleted"), so the items' `reserved` no longer counts that
-    shop's open orders, which TikTok still has the merchant ship from the shelf, and `available`, what the other
-    shops are pushed, stays as it was (released, those units went on sale twice). Each such line is recorded by
-    merchant and TikTok shop (`_record_deducted`, `deleted_shop_lines`) for that TikTok shop connected again, whose
-    import counts it back once (`ledger.back_with_its_shop`) rather than reserve and ship it twice (not when
-    `remember` is False: a TikTok that forgot the shop, whose orders of the same ids would be others). Locks
-    (PostgreSQL) every item the shop reserves on or links, in id order, until commit. The change names every item
-    the shop links too (their links go with the shop, counters moved or not), so that `inventoryItemUpdated` says
-    so.
+    reserved both drop, movements DEDUCTED, reason "shop deleted", one per order naming it), so the items' `reserved` no
+    longer counts that shop's open orders, which TikTok still has the merchant ship from the shelf, and `available`,
+    what the other shops are pushed, stays as it was (released, those units went on sale twice). Each such line is
+    recorded by merchant and TikTok shop (`_record_deducted`, `deleted_shop_lines`) for that TikTok shop connected
+    again, whose import counts it back once (`ledger.back_with_its_shop`) rather than reserve and ship it twice (not
+    when `remember` is False: a TikTok that forgot the shop, whose orders of the same ids would be others). Locks
+    (PostgreSQL) every item the shop reserves on or links, in id order, until commit. The change names every item the
+    shop links too (their links go with the shop, counters moved or not), so that `inventoryItemUpdated` says so.
     The items of the shop's links that hold units back (`sku_links.held_quantity`: sold unseen, which the item's
     other links subtract, `held_elsewhere`) get their other links' pushes due, as when a hold changes
     (`hold_changed`): the hold goes with the link, and nothing else would push them (the holder's push at the
@@ -981,7 +980,9 @@ async def release_shop(
         if move is not None and move.movement is not None:
             item_id = move.inventory_item_id
             assert item_id is not None
-            write.count(item_id, move.on_hand_delta, move.reserved_delta, move.movement.value, "shop deleted", None)
+            # one movement per order, naming it: the shop is gone, and its orders tell the merchant what took the units
+            order_id = row.tiktok_order_id
+            write.count(item_id, move.on_hand_delta, move.reserved_delta, move.movement.value, "shop deleted", order_id)
     sold_unseen = await _sold_unseen(session, shop_id, now, hold_horizon)
     by_item: dict[str, int] = {}
     for _, item_id, units, _ in sold_unseen:
