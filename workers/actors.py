@@ -283,7 +283,7 @@ async def push_inventory(shop_id: str) -> None:
     (coalesced too)."""
     with log_context(shop_id=shop_id):
         async with Resources.of(push_inventory.broker).serving(
-            f"the inventory push of shop {shop_id}", live=True
+            f"the inventory push of shop {shop_id}", push=True
         ) as resources:
             # Only now, with a live slot held: a message sent back for want of one still covers the shop.
             await run_started(push_inventory.broker, push_inventory.actor_name, shop_id)
@@ -320,7 +320,7 @@ async def reconcile_inventory(shop_id: str) -> None:
     """Compare TikTok's stock of the shop's linked SKUs with their targets; push again where it drifted."""
     with log_context(shop_id=shop_id):
         async with Resources.of(reconcile_inventory.broker).serving(
-            f"the inventory reconcile of shop {shop_id}", live=True
+            f"the inventory reconcile of shop {shop_id}", push=True
         ) as resources:
             await inventory_reconcile.reconcile_shop(shop_id, resources.push, resources.queue.enqueue_inventory_push)
 

@@ -71,7 +71,7 @@ from domain.services.webhook_registration import reregister_moved_webhooks, resu
 from domain.shops import Shop, TokenSet
 from workers.outages import outage_cause, retry_after_outage
 from workers.schema_gate import SchemaGate
-from workers.slots import LIVE_SLOT_WAIT_DELAY_MS, ThreadSlots, live_slot_count
+from workers.slots import LIVE_SLOT_WAIT_DELAY_MS, ThreadSlots, live_slot_count, push_slot_count
 
 SCHEDULER_LEASE = "scheduler"
 
@@ -264,6 +264,7 @@ class Resources(Middleware):
         self._scheduler: asyncio.Task[None] | None = None
         self.import_slots = ThreadSlots()  # sized at boot, from the worker's thread count
         self.live_slots = ThreadSlots()  # likewise: the `live` queue's runs (`serving(live=True)`)
+        self.push_slots = ThreadSlots()  # likewise: those of them that push or reconcile (`serving(push=True)`)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this process, as lease holder
 
     @classmethod
@@ -274,7 +275,9 @@ class Resources(Middleware):
         raise RuntimeError("the broker has no Resources middleware; build it with workers.broker.setup_broker")
 
     @contextlib.asynccontextmanager
-    async def serving(self, what: str = "a run", *, live: bool = False) -> AsyncIterator[WorkerResources]:
+    async def serving(
+        self, what: str = "a run", *, live: bool = False, push: bool = False
+    ) -> AsyncIterator[WorkerResources]:
         """One actor run (`what`, for the log): yields the resources, tracked so that a shutdown cancels the run
         and waits for it.
 
@@ -283,7 +286,10 @@ class Resources(Middleware):
         again `LIVE_SLOT_WAIT_DELAY_MS` later with its retries untouched, and `RunPostponed` ends this delivery
         quietly, so the thread is free at once for the `sync` queue (an import). The caller does nothing before
         this context is entered that a run sent back must not do (e.g. `push_inventory` clears its coalescing mark
-        only inside it: the message sent back still covers the shop).
+        only inside it: the message sent back still covers the shop). `push`: a `live` run that writes stock to
+        TikTok (a push, a reconcile), which also holds one of the process's push slots (all its live slots but one,
+        `workers.slots.push_slot_count`), sent back alike when none is free: the live slot left is webhook
+        intake's, which never waits behind pushes for it.
 
         With Redis, a run refused because the worker is shutting down, or cancelled by the shutdown, has its message
         enqueued again (with the minimum back-off, SHOPBRIDGE_SYNC_MIN_BACKOFF_MS) and raises `RunPostponed`, which
@@ -317,8 +323,11 @@ class Resources(Middleware):
             resources = await self.get()
             if (postponed := await self._postponement(what)) is not None:
                 raise postponed
-            with self.live_slots.held() if live else contextlib.nullcontext(True) as slot:
-                if not slot:
+            with (
+                self.live_slots.held() if live or push else contextlib.nullcontext(True) as slot,
+                self.push_slots.held() if push and slot else contextlib.nullcontext(True) as push_slot,
+            ):
+                if not (slot and push_slot):
                     raise await self._sent_back_for_a_live_slot(what)
                 yield resources
         except RunPostponed:
@@ -638,6 +647,7 @@ class Resources(Middleware):
             self.live_slots.size = live_slot_count(
                 worker.worker_threads, takes_sync_queue=not only or SYNC_QUEUE in only
             )
+            self.push_slots.size = push_slot_count(self.live_slots.size)
         except ConfigError as exc:
             # AsyncIO's hook ran first and started its event-loop thread, which is no daemon: stop it as AsyncIO's
             # after_worker_shutdown would, or a Dramatiq worker process whose boot failed would never exit.

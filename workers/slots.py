@@ -13,6 +13,14 @@
   (seen in `tests/integration/test_import_slots.py`: forever while TikTok held the pushes). A `live` message that
   finds no free slot is sent again `LIVE_SLOT_WAIT_DELAY_MS` later, its retries untouched (`Resources.serving`), so
   one thread always takes the `sync` queue: imports, polls and token refreshes.
+- Inventory pushes and reconciles (`Resources.push_slots`, `push_slot_count`): at most all the live slots but one,
+  the same rule once more inside the `live` queue. A push run writes up to `PUSH_ROUNDS_PER_RUN` rounds of products
+  to TikTok (seconds each) and sends its shop's next run at once, so a merchant's pooled shops keep as many pushes
+  queued as they have shops. A try-out (ops51, five pooled shops, two worker processes of 4 threads, after a Redis
+  outage left a backlog to push) had every live slot held by pushes: a webhook run found none free, was sent back
+  1 s later behind the pushes again and again, and 12 sales' events were applied 6-31 s after their webhooks
+  instead of within a second. The live slot pushes may not take is webhook intake's (and registration's): a
+  webhook run waits for a push only when every live slot is taken by intake itself.
 """
 
 from __future__ import annotations
@@ -31,6 +39,12 @@ def live_slot_count(worker_threads: int, *, takes_sync_queue: bool = True) -> in
     kept for the `sync` queue; a process of one thread, or one that does not consume the `sync` queue (Dramatiq's
     `--queues live`), has nothing to keep: all its threads."""
     return max(1, worker_threads - 1) if takes_sync_queue else worker_threads
+
+
+def push_slot_count(live_slots: int) -> int:
+    """How many of a process's `live_slots` inventory pushes and reconciles hold at once: all but one, kept for
+    webhook intake and registration; a process of one live slot (two threads or fewer) cannot keep one: all."""
+    return max(1, live_slots - 1)
 
 
 class ThreadSlots:

@@ -1,5 +1,6 @@
 """`workers.slots.ThreadSlots`: at most `size` runs of a kind (imports, `live` messages) at once in a worker process; a
-slot is given back however the run ends. `live_slot_count`: how many threads the `live` queue may hold."""
+slot is given back however the run ends. `live_slot_count`: how many threads the `live` queue may hold;
+`push_slot_count`: how many of those pushes and reconciles may."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 
 import pytest
 
-from workers.slots import ThreadSlots, live_slot_count
+from workers.slots import ThreadSlots, live_slot_count, push_slot_count
 
 
 def test_a_full_counter_refuses_until_a_slot_is_given_back() -> None:
@@ -60,3 +61,7 @@ def test_the_live_queue_may_hold_every_thread_but_one_kept_for_the_sync_queue() 
     assert [live_slot_count(threads) for threads in (1, 2, 4, 8)] == [1, 1, 3, 7]
     # a process that takes no `sync` message (Dramatiq's `--queues live`) keeps no thread for one
     assert live_slot_count(4, takes_sync_queue=False) == 4
+
+
+def test_pushes_may_hold_every_live_slot_but_one_kept_for_webhook_intake() -> None:
+    assert [push_slot_count(live_slot_count(threads)) for threads in (1, 2, 3, 4, 8)] == [1, 1, 1, 2, 6]
