@@ -12,7 +12,7 @@ from __future__ import annotations
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import AsyncIO
+from dramatiq.middleware import AsyncIO, Retries
 
 from adapters.config import Settings
 from adapters.events import InProcessEventBus, RedisEventBus
@@ -20,6 +20,7 @@ from adapters.metrics import MeteredEvents
 from adapters.queue import BROKER_NAMESPACE
 from domain.ports import EventPublisher
 from workers.observability import Observability
+from workers.outages import OutlastingRetries
 from workers.resources import Resources
 
 SYNC_QUEUE = "sync"  # the queue of sync task messages
@@ -60,6 +61,8 @@ def setup_broker(settings: Settings, *, events: EventPublisher | None = None) ->
         )
     else:
         broker = EmbeddedBroker()
+    # Dramatiq's Retries loses a retry whose send finds Redis down (`workers.outages.OutlastingRetries`).
+    broker.middleware[:] = [OutlastingRetries.replacing(m) if type(m) is Retries else m for m in broker.middleware]
     broker.add_middleware(AsyncIO())
     own_bus: InProcessEventBus | RedisEventBus | None = None
     if events is None:

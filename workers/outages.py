@@ -11,21 +11,32 @@ What is an outage is the project's one rule, not a list of this module's: `adapt
 database, `domain.ports.traced` for the rest (TikTok unavailable: a 5xx, 429, timeout, dropped connection or
 malformed answer that outlived the client's retries, `adapters.tiktok.errors.TransientError`; the broker
 unreachable, `QueueUnavailableError`).
+
+`OutlastingRetries` replaces Dramatiq's Retries middleware (`workers.broker.setup_broker`): a retry whose send
+fails because the broker is down is sent again once it answers, instead of being lost behind a CRITICAL traceback.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Any
 
 import dramatiq
 from dramatiq.broker import MessageProxy
 from dramatiq.common import compute_backoff
+from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import Retries
 from dramatiq.middleware.retries import DEFAULT_MAX_BACKOFF
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.db.outage import describe, unavailable
 from adapters.text import one_line
 from domain.ports import QueueUnavailableError, TikTokUnavailableError, traced
+
+log = logging.getLogger(__name__)
 
 MAX_CAUSE_CHARS = 500  # of the cause quoted in the line (TikTok's message is already cut there where it enters)
 
@@ -76,3 +87,98 @@ def retry_after_outage(
 def _option(message: MessageProxy, actor: dramatiq.Actor[..., Any], name: str, default: Any) -> Any:
     # The Retries middleware's order: the message's option, then the actor's, then the middleware's own.
     return message.options.get(name, actor.options.get(name, default))
+
+
+RETRY_SEND_PATIENCE_SECONDS = 60.0
+"""How long (seconds) a retry whose send found the broker down is tried again before it is given up."""
+
+RETRY_SEND_PAUSE_SECONDS = 1.0
+"""The pause (seconds) between two tries of such a send."""
+
+RETRY_WAIT_LINE_EVERY_SECONDS = 60.0
+"""A process says at WARNING that retries wait for the broker once per this many seconds (seconds); DEBUG between."""
+
+_BROKER_DOWN = (RedisConnectionError, RedisTimeoutError, BrokerConnectionError)
+
+
+class OutlastingRetries(Retries):
+    """Dramatiq's Retries middleware, whose retry outlives a broker outage.
+
+    Dramatiq 2.2's sends a failed run's retry (`broker.enqueue`, delayed) from its `after_process_message`. With Redis
+    down that send raised: Dramatiq logged CRITICAL "Unexpected failure in after_process_message of <Retries>" with
+    a traceback, once per message, then acked the message once Redis answered: the retry was lost, and the work
+    waited for a database sweep (try-out ops51, 2026-12-05: a push that failed on a 30 s Redis outage, "retried in
+    1.3 s (retry 1 of 3)" by our own line, was never retried). Here the send is tried again every
+    `RETRY_SEND_PAUSE_SECONDS` for up to `RETRY_SEND_PATIENCE_SECONDS`, in the worker thread (which Dramatiq's own
+    ack of the message then holds until Redis answers anyway), with the delay it was drawn with; a Redis restarted
+    empty then holds the retry. A process says so at WARNING once per `RETRY_WAIT_LINE_EVERY_SECONDS`, DEBUG for
+    the other messages meanwhile; an outage outlasting the patience drops the retry with one WARNING line naming
+    what sends the work again (the database sweeps, README "Operations"). Any other failure propagates as before.
+    """
+
+    def __init__(
+        self,
+        *,
+        patience_seconds: float = RETRY_SEND_PATIENCE_SECONDS,
+        pause_seconds: float = RETRY_SEND_PAUSE_SECONDS,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self.patience_seconds = patience_seconds
+        self.pause_seconds = pause_seconds
+        self._lock = threading.Lock()
+        self._said_at = -RETRY_WAIT_LINE_EVERY_SECONDS  # `time.monotonic()` of the last WARNING line
+
+    @classmethod
+    def replacing(cls, retries: Retries) -> OutlastingRetries:
+        """One with `retries`'s defaults (max retries, back-offs, `retry_when`)."""
+        return cls(
+            max_retries=retries.max_retries,
+            min_backoff=retries.min_backoff,
+            max_backoff=retries.max_backoff,
+            retry_when=retries.retry_when,
+        )
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: object | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        try:
+            super().after_process_message(broker, message, result=result, exception=exception)  # type: ignore[no-untyped-call]
+        except _BROKER_DOWN as down:
+            delay = exception.delay if isinstance(exception, dramatiq.Retry) else None
+            self._send_when_back(broker, message, delay, down)
+
+    def _send_when_back(
+        self, broker: dramatiq.Broker, message: MessageProxy, delay: int | None, down: BaseException
+    ) -> None:
+        what = f"{message.actor_name}({', '.join(map(str, message.args))})"
+        now = time.monotonic()
+        with self._lock:
+            warn = now - self._said_at >= RETRY_WAIT_LINE_EVERY_SECONDS
+            if warn:
+                self._said_at = now
+        log.log(
+            logging.WARNING if warn else logging.DEBUG,
+            "the retry of %s waits for the queue, unavailable (%s: %s); sent once it answers (tried every %g s for up "
+            "to %g s; this line once a minute at most)",
+            what, type(down).__name__, down, self.pause_seconds, self.patience_seconds,
+        )  # fmt: skip
+        deadline = now + self.patience_seconds
+        while time.monotonic() < deadline:
+            time.sleep(self.pause_seconds)
+            try:
+                broker.enqueue(message.copy(), delay=delay)  # the `Message` the proxy wraps, retries counted
+            except _BROKER_DOWN:
+                continue
+            log.debug("the retry of %s sent, the queue answering again", what)
+            return
+        log.warning(
+            "the retry of %s is dropped: the queue stayed unavailable %g s; the database sweeps send its work again "
+            "(README, Operations)",
+            what, self.patience_seconds,
+        )  # fmt: skip

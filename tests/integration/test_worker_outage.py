@@ -16,6 +16,9 @@ from typing import Any
 import dramatiq
 import pytest
 from cryptography.fernet import Fernet
+from dramatiq import Message
+from dramatiq.broker import MessageProxy
+from redis import Redis as SyncRedis
 
 from adapters.config import Settings, load_settings
 from adapters.events import InProcessEventBus
@@ -253,3 +256,39 @@ async def test_a_periodic_sweep_turn_during_a_redis_outage_is_one_warning_line(
         and r.getMessage().endswith("; will try again")
         for r in turns
     ), [r.getMessage() for r in turns]
+
+
+@pytest.mark.redis
+async def test_a_retry_whose_send_finds_redis_down_is_sent_once_redis_answers_and_said_in_one_warning_line(
+    tmp_path: Path, own_redis: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given the production layout's broker (as `shopbridge worker` sets it up), and two push runs that failed on the
+    # queue's outage (`Resources.serving` raised a `Retry` of 1.3 s for each)
+    broker = setup_broker(_settings_without_a_database(tmp_path, SHOPBRIDGE_BROKER_URL=own_redis.url))
+    from workers.actors import push_inventory  # declared on the broker just made
+
+    runs = [MessageProxy(push_inventory.message(shop_id)) for shop_id in ("shop-1", "shop-2")]
+    # when Redis is down as Dramatiq's worker threads end both runs (its middleware sends their retries)...
+    own_redis.halt()
+    with caplog.at_level(logging.DEBUG, logger="workers"):
+        ending = asyncio.gather(
+            *(asyncio.to_thread(broker.emit_after, "process_message", run, exception=dramatiq.Retry(delay=1_300))
+              for run in runs)
+        )  # fmt: skip
+        waiting = "waits for the queue, unavailable (ConnectionError"
+        await until(lambda: sum(waiting in r.getMessage() for r in caplog.records) >= 2, "both retries waiting", 10)
+        # ...and comes back a moment later, empty (no persistence)
+        await asyncio.to_thread(own_redis.resume)
+        await ending
+    # then Redis holds both retries, due 1.3 s after their send, each counted as retry 1
+    redis = SyncRedis.from_url(own_redis.url)
+    retries = [Message.decode(body) for body in redis.hvals("dramatiq:live.DQ.msgs")]
+    redis.close()
+    assert sorted(m.args[0] for m in retries) == ["shop-1", "shop-2"], retries
+    assert all(m.options["retries"] == 1 for m in retries), retries
+    # and the log said so once at WARNING, naming the outage, not a CRITICAL traceback per message
+    assert not [r.getMessage() for r in caplog.records if r.levelno > logging.WARNING]
+    lines = [r for r in caplog.records if waiting in r.getMessage()]
+    assert sorted(r.levelno for r in lines) == [logging.DEBUG, logging.WARNING], [r.getMessage() for r in lines]
+    assert all(r.getMessage().startswith("the retry of push_inventory(shop-") for r in lines), lines
+    assert all(r.exc_info is None for r in lines)
