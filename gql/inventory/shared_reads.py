@@ -21,6 +21,7 @@ from gql.shared_reads import FALLBACK_INTERVAL, TICK_SLACK, SharedReads, Signatu
 if TYPE_CHECKING:
     from gql.container import Services
     from gql.inventory.types import InventoryItemNode, SkuLink
+    from gql.types import Shop
 
 
 def signature(node: InventoryItemNode, links: list[SkuLink]) -> Signature:
@@ -44,10 +45,12 @@ def signature(node: InventoryItemNode, links: list[SkuLink]) -> Signature:
 
 @dataclass(frozen=True)
 class ItemState:
-    """One read of an item: its node, its links (what the node's `links` field answers), and their `signature`."""
+    """One read of an item: its node, its links (what the node's `links` field answers) and their shops (what a
+    link's `shop` answers), and their `signature`."""
 
     node: InventoryItemNode
     links: list[SkuLink]
+    shops: dict[str, Shop]
     signature: Signature
 
 
@@ -75,7 +78,12 @@ async def _read(services: Services, merchant_id: str, item_id: str) -> ItemState
     if node is None:
         return None
     links = await loaders.item_links.load(node.internal_id)
-    return ItemState(node, links, signature(node, links))
+    # The links' shops in the same read, as `InventoryItemNode.links` wants them (a link of a shop deleted since the
+    # links were read is left out): primed into each follower's loaders, not read again by each.
+    found = await loaders.shop.load_many([link.shop_internal_id for link in links])
+    shops = {link.shop_internal_id: shop for link, shop in zip(links, found, strict=True) if shop is not None}
+    links = [link for link in links if link.shop_internal_id in shops]
+    return ItemState(node, links, shops, signature(node, links))
 
 
 __all__ = ["FALLBACK_INTERVAL", "TICK_SLACK", "ItemReads", "ItemState", "Signature", "next_tick", "signature"]

@@ -103,6 +103,8 @@ async def _one_item(
                     # The node's `links` (and a link's `inventoryItem`) answer from this read, not a read of their own.
                     loaders = info.context.fresh_loaders()
                     loaders.item_links.prime(item_id, state.links)
+                    for shop_id, shop in state.shops.items():
+                        loaders.shop.prime(shop_id, shop)
                     loaders.inventory_item.prime(item_id, state.node)
                     yield state.node  # the read's one node, whoever follows it: its execution is shared
                     await asyncio.sleep(MIN_INTERVAL)
