@@ -208,8 +208,10 @@ async def test_refresh_refused_means_authorization_lost():
 
 
 async def test_secrets_never_reach_the_logs(caplog):
-    # given every logger at DEBUG, httpx's included (it logs each request URL at INFO)
+    # given every logger at DEBUG, httpx's included (it logs each request URL at INFO; a process's configure_logging
+    # sets its own level, WARNING below SHOPBRIDGE_LOG_LEVEL=DEBUG, which a root at DEBUG does not lower)
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")
     responses = iter([httpx.Response(500), fail(36004005, "The refresh token is invalid.")])
     client, _ = make_client(lambda r: next(responses))
     with pytest.raises(InvalidRefreshTokenError) as caught:
