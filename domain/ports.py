@@ -466,6 +466,13 @@ class InventoryPushRepository(Protocol):
         holds' end: `push_again_at`), for a reconcile, with `held_elsewhere` as `linked_skus` reads it."""
         ...
 
+    async def hold_link_turn(self, shop_id: str) -> None:
+        """Wait for the shop's link changes under way (an import's page, `link_sku`) and keep new ones out until
+        commit: the shop's link turn, shared (`writer.hold_shop_links`; PostgreSQL, SQLite's writer is alone
+        already). A reconcile takes it after the shop (`ShopRepository.hold`) and before reading its candidates, so
+        it compares TikTok's stock with links no change rewrites meanwhile."""
+        ...
+
     async def record_observed(
         self, shop_id: str, observed: Mapping[str, int], drifted: Sequence[str], now: datetime
     ) -> None:

@@ -316,6 +316,9 @@ class FakeInventoryPushRepository:
     async def hold_links(self, shop_id: str, sku_ids: Collection[str]) -> None:
         pass  # one writer at a time here: nothing to hold
 
+    async def hold_link_turn(self, shop_id: str) -> None:
+        pass  # one writer at a time here: nothing to wait for
+
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
         pushed_at = outcome.computed_at or now
 

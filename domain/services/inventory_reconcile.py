@@ -80,8 +80,14 @@ async def _record_observations(
     report = ReconcileReport(searches=searches)
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
-        if await uow.shops.get(shop_id) is None:  # the shop first, as a shop's delete takes it
+        # The shop first, as a shop's delete takes it, `FOR KEY SHARE` (its row is not needed: renames, token
+        # refreshes, the webhook batch and the push's finishes update it meanwhile), then the shop's link turn,
+        # before any read: an import's page holds the turn for its whole transaction, and a reconcile that read its
+        # candidates first compared TikTok's stock with links the page then rewrote (false drift), and waited for
+        # the page holding the shop `FOR NO KEY UPDATE`, making every writer of the shop's row wait too (review51)
+        if not await uow.shops.hold(shop_id):
             return report  # deleted meanwhile
+        await uow.inventory_push.hold_link_turn(shop_id)
         policy = await uow.inventory_push.policy(shop_id)
         # targets as of now, still clean, with the holds standing now (the push's own reading of them)
         fresh = await uow.inventory_push.reconcile_candidates(shop_id, now, holds_since=now - deps.hold_horizon)

@@ -24,7 +24,9 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import text, update
+from sqlalchemy.exc import DBAPIError
 
+from adapters.db.repositories.inventory.writer import hold_shop_links
 from adapters.db.tables import inventory_items, inventory_push_outbox
 from domain.services.inventory_push import push_shop
 from domain.services.inventory_reconcile import reconcile_shop
@@ -187,3 +189,41 @@ async def test_a_reconcile_the_database_aborts_as_a_deadlock_is_run_again_whole(
     for sku_id in (low, high):
         link = await link_row(world.db, sku_id)
         assert (link["observed_quantity"], link["drift_count"]) == (99, 1)
+
+
+async def test_a_reconcile_waiting_for_an_imports_link_turn_leaves_the_shops_row_to_its_other_writers(
+    world: PushWorld,
+) -> None:
+    # given a pooled product pushed to TikTok, then the seller setting its SKUs to 99 in Seller Center
+    shop = await imported_shop(world)
+    product, items, sku_ids = await pooled_product(world, shop, "SB-00021-", on_hand=8)
+    await change_stock(world, next(iter(items.values())), 0, [(shop.id, product["id"])])
+    await push_shop(shop.id, world.deps())
+    world.sandbox.control("POST", f"/products/{product['id']}", {"skus": [{"id": s, "quantity": 99} for s in items]})
+    pushes: list[str] = []
+
+    async def enqueue_push(shop_id: str) -> None:
+        pushes.append(shop_id)
+
+    # when a products import's page holds the shop (`FOR KEY SHARE`) and its link turn (exclusive, its whole
+    # transaction), the reconcile records what it read and waits for the turn; meanwhile another writer of the
+    # shop's row (a rename, a token refresh, the webhook batch: `FOR NO KEY UPDATE`) gets the shop, waiting at most
+    # 300 ms. The reconcile held the shop's row while it waited (review51): the other writer waited for the page.
+    async with world.uows() as page:
+        assert await page.shops.hold(shop.id)
+        await hold_shop_links(page.session, shop.id, exclusive=True)  # type: ignore[attr-defined]
+        reconcile = asyncio.create_task(reconcile_shop(shop.id, world.deps(), enqueue_push))
+        await until_a_writer_waits_on_a_lock(world.db)
+        refused: Exception | None = None
+        async with world.uows() as writer:
+            await writer.session.execute(text("SET LOCAL lock_timeout = '300ms'"))  # type: ignore[attr-defined]
+            try:
+                assert await writer.shops.get(shop.id) is not None
+            except DBAPIError as exc:  # 55P03 lock_not_available
+                refused = exc
+        await page.commit()
+    report = await asyncio.wait_for(reconcile, timeout=60)
+
+    # then the other writer had the shop at once, and the reconcile, once the page committed, found the drift
+    assert refused is None
+    assert sorted(report.drifted) == sorted(sku_ids.values()) and pushes == [shop.id]

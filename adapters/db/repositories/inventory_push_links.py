@@ -255,13 +255,17 @@ class LinkPushState:
                 ],
             )
 
+    async def hold_link_turn(self, shop_id: str) -> None:
+        await hold_shop_links(self._session, shop_id, exclusive=False)
+
     async def record_observed(
         self, shop_id: str, observed: Mapping[str, int], drifted: Sequence[str], now: datetime
     ) -> None:
-        # The shop's link turn, shared (as order batches take it: they do not wait for each other), then the rows in
-        # `sku_id` order, the order of every writer of links (`writer.lock_links`). In the read's order (TikTok SKU
-        # id), without the turn, while an import upserted the same links in its rows' order, each waited on the other
-        # (40P01: the import's page aborted, an ERROR and a retry spent).
+        # The shop's link turn, shared (as order batches take it: they do not wait for each other; the reconcile
+        # holds it already, `hold_link_turn`, so it is taken again at once), then the rows in `sku_id` order, the
+        # order of every writer of links (`writer.lock_links`). In the read's order (TikTok SKU id), without the
+        # turn, while an import upserted the same links in its rows' order, each waited on the other (40P01: the
+        # import's page aborted, an ERROR and a retry spent).
         await hold_shop_links(self._session, shop_id, exclusive=False)
         drift = set(drifted)
         for sku_id, quantity in sorted(observed.items()):

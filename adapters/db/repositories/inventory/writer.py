@@ -37,10 +37,14 @@ several products. Every writer of them, PostgreSQL:
   one product's written in `sku_id` order (`record_intents`, `record_link_results`), those of a transaction that
   finishes several claims held at once first (`hold_links`: `inventory_push._record_unchanged`, 50 products a
   transaction), then its outbox rows (`mark_item_links_dirty`, `finish_claim`);
-- the reconcile (`record_observed`): the shop's row, the turn shared (as order batches: they do not wait for each
-  other), its observations in `sku_id` order, then its outbox rows (`mark_dirty`);
+- the reconcile (`inventory_reconcile._record_observations`): the shop's row `FOR KEY SHARE` (`shops.hold`: its
+  other writers, the webhook batch, the push's finishes, renames, token refreshes, never wait for it), the turn
+  shared (`hold_link_turn`, as order batches: they do not wait for each other) before it reads its candidates (an
+  import's page holds the turn exclusively for its whole transaction: a reconcile that read first compared TikTok's
+  stock with links the page rewrote, and waited for the page holding the shop `FOR NO KEY UPDATE`, review51), its
+  observations in `sku_id` order (`record_observed`), then its outbox rows (`mark_dirty`);
 - a shop's delete: the shop's row `FOR UPDATE` first, which every writer above holds before any link (`FOR KEY
-  SHARE`, the push and the reconcile `FOR NO KEY UPDATE`), then the items, then the shop's links go (`shop_items`);
+  SHARE`, the push `FOR NO KEY UPDATE`), then the items, then the shop's links go (`shop_items`);
 - an item removed (`remove_unclaimed_items`, after the items are held) clears, by its foreign keys (`ON DELETE SET
   NULL`) the links that remember it (`unlinked_item_id`; no link names it as its item, the rule of removal), any
   shop's, in no order of theirs: the one exception left.
