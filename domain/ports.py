@@ -440,6 +440,13 @@ class InventoryPushRepository(Protocol):
         the others, in their order, and left as it is. Returns the shops marked, sorted."""
         ...
 
+    async def hold_push_rows(self, rows: Collection[tuple[str, str]], inventory_item_ids: Collection[str]) -> None:
+        """Hold until commit the outbox rows `rows` ((shop id, TikTok product id)) and those `mark_item_links_dirty`
+        would mark for `inventory_item_ids`, all at once in (shop, product) order, the order of every writer of
+        several rows (PostgreSQL; SQLite's writer is alone already): before finishing several claims in one
+        transaction, whose `mark_item_links_dirty` and `finish_claim` go product after product."""
+        ...
+
     async def push_again_at(self, shop_id: str, tiktok_product_id: str, at: datetime) -> None:
         """dirty_version + 1, due at `at`, for a pushed, unclaimed row (a push whose holds end then: `hold_ends`);
         a row already dirty (due sooner) or claimed, or absent, is left as it is."""

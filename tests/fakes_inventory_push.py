@@ -319,6 +319,9 @@ class FakeInventoryPushRepository:
     async def hold_link_turn(self, shop_id: str) -> None:
         pass  # one writer at a time here: nothing to wait for
 
+    async def hold_push_rows(self, rows: Collection[tuple[str, str]], inventory_item_ids: Collection[str]) -> None:
+        pass  # one writer at a time here: nothing to hold
+
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
         pushed_at = outcome.computed_at or now
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select, text
@@ -20,9 +21,10 @@ from sqlalchemy import select, text
 from adapters.crypto import TokenCipher
 from adapters.db.repositories.inventory.links import upsert_links
 from adapters.db.repositories.inventory.writer import hold_shop_links
-from adapters.db.tables import inventory_items, sku_links
+from adapters.db.tables import inventory_items, inventory_push_outbox, sku_links
 from domain.inventory_push import ProductPushOutcome, PushIntent, SkuPushError
 from domain.services import inventory as pool
+from domain.services.inventory_push import PushDeps, _record_unchanged
 from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, order, postgres_pool, product
 from tests.integration.db_samples import NOW, until_a_writer_waits_on_a_lock
@@ -237,3 +239,49 @@ async def test_a_writer_of_a_shops_links_takes_them_in_sku_id_order_and_does_not
 
     # then both went through (no deadlock aborted either)
     assert await world.links(shop) == {"s1": ("LINKED", "ONE"), "s2": ("LINKED", "TWO")}
+
+
+_LOCK_PUSH_ROW = text(
+    "SELECT 1 FROM inventory_push_outbox WHERE shop_id = :shop AND tiktok_product_id = :product FOR UPDATE"
+)
+
+
+async def test_a_push_finishing_unchanged_products_marks_their_items_other_rows_in_one_order(world: Pool) -> None:
+    # given two shops, `first` before `second` in id order: first's pA links item J, first's pB items K and I,
+    # second's px items J and I; and a push of `first` holding the claims of pA and pB, which TikTok shows at their
+    # targets, each with a hold that moved on its item (J, K: their other links' rows are marked dirty)
+    first, second = sorted([await world.shop(), await world.shop()], key=lambda shop: shop.id)
+    await world.products(first, product("pA", ("a1", "J", 5)), product("pB", ("b1", "K", 5), ("b2", "I", 5)))
+    await world.products(second, product("px", ("x1", "J", 5), ("x2", "I", 5)))
+    ids = await _item_ids(world)
+    deps = PushDeps(world.uows, cast(Any, None), world.clock, holder="pusher")  # TikTok is not called
+    async with world.uows() as uow:
+        claims = await uow.inventory_push.claim_due(first.id, "pusher", NOW, timedelta(minutes=5), limit=10)
+        await uow.commit()
+    assert [claim.tiktok_product_id for claim in claims] == ["pA", "pB"]
+    sku_ids = {sku: await _sku_id(world, sku) for sku in ("a1", "b1", "b2")}
+    finished = [
+        (claims[0], ProductPushOutcome(pushed={sku_ids["a1"]: 5}, holds_moved={ids["J"]})),
+        (claims[1], ProductPushOutcome(pushed={sku_ids["b1"]: 5, sku_ids["b2"]: 5}, holds_moved={ids["K"]})),
+    ]
+
+    # when a webhook batch of `second` selling item I holds first's pB row (its marks go in (shop, product) order:
+    # first's pB, then second's px), the push records the two products in one transaction, and once it waits for a
+    # lock, the batch asks for second's px row. Marked product after product, the push held second's px (pA's item
+    # J) before waiting for first's pB (its own): each waited on the other, and PostgreSQL aborted one (40P01; the
+    # batch's run is not run again: its events change in memory, review51)
+    async with world.db.write_engine.connect() as batch:
+        await batch.execute(_LOCK_PUSH_ROW, {"shop": first.id, "product": "pB"})
+        recording = asyncio.create_task(_record_unchanged(deps, first, finished))
+        await until_a_writer_waits_on_a_lock(world.db)
+        await asyncio.wait_for(batch.execute(_LOCK_PUSH_ROW, {"shop": second.id, "product": "px"}), timeout=30)
+        await batch.commit()
+    assert await recording
+
+    # then both went through: the push finished its claims and marked second's px (item J) dirty
+    async with world.db.read_sessionmaker() as session:
+        rows = (await session.execute(select(inventory_push_outbox))).mappings().all()
+    state = {(row["shop_id"], row["tiktok_product_id"]): row for row in rows}
+    for product_id in ("pA", "pB"):
+        assert state[(first.id, product_id)]["claimed_by"] is None
+    assert state[(second.id, "px")]["dirty_version"] > state[(second.id, "px")]["pushed_version"]

@@ -9,7 +9,7 @@ lag metric measures from it), so claims and releases leave it alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.crypto import TokenCipher
-from adapters.db.repositories.inventory.outbox import mark_push_dirty
+from adapters.db.repositories.inventory.outbox import lock_push_rows, mark_push_dirty
 from adapters.db.repositories.inventory_push_links import LinkPushState, on_sale
 from adapters.db.repositories.shops import authorization_holds
 from adapters.db.tables import (
@@ -238,6 +238,9 @@ class SqlInventoryPushRepository(LinkPushState):
         self, inventory_item_ids: Sequence[str], now: datetime, pushing: tuple[str, str]
     ) -> list[str]:
         return await mark_push_dirty(self._session, inventory_item_ids, now, kept=pushing)
+
+    async def hold_push_rows(self, rows: Collection[tuple[str, str]], inventory_item_ids: Collection[str]) -> None:
+        await lock_push_rows(self._session, rows, inventory_item_ids)
 
     async def push_again_at(self, shop_id: str, tiktok_product_id: str, at: datetime) -> None:
         # A row dirty again meanwhile is due sooner, and its push schedules its own holds' end; `updated_at`, the

@@ -11,7 +11,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, literal, select
+from sqlalchemy import and_, case, literal, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,6 +70,31 @@ async def mark_push_dirty(
     )
     rows = (await session.execute(upsert)).all()
     return sorted({shop_id for shop_id, product_id in rows if (shop_id, product_id) != kept})
+
+
+async def lock_push_rows(
+    session: AsyncSession, rows: Collection[tuple[str, str]], inventory_item_ids: Collection[str] = ()
+) -> None:
+    """Lock until commit the outbox rows `rows` ((shop id, TikTok product id)) and those `mark_push_dirty` would mark
+    for `inventory_item_ids`, all at once in (shop, product) order, the order of `mark_push_dirty`'s own statement
+    (PostgreSQL, `FOR NO KEY UPDATE`, what its upsert takes; SQLite's writer is alone already: nothing to do). For a
+    transaction that writes several products' rows statement after statement (a push finishing up to 50 unchanged
+    products: `finish_claim` and `mark_push_dirty` per product), whose statements together follow no one order.
+    Rows not stored yet are left out (an insert of a row nobody else sees)."""
+    if session.bind is None or session.bind.dialect.name != "postgresql" or not (rows or inventory_item_ids):
+        return
+    outbox = inventory_push_outbox.c
+    named = []
+    if rows:
+        named.append(tuple_(outbox.shop_id, outbox.tiktok_product_id).in_(sorted(set(rows))))
+    if inventory_item_ids:
+        linked = select(sku_links.c.shop_id, sku_links.c.tiktok_product_id).where(
+            among(sku_links.c.inventory_item_id, sorted(set(inventory_item_ids)), "postgresql"),
+            sku_links.c.state == LINKED,
+        )
+        named.append(tuple_(outbox.shop_id, outbox.tiktok_product_id).in_(linked))
+    query = select(outbox.shop_id).where(or_(*named)).order_by(outbox.shop_id, outbox.tiktok_product_id)
+    await session.execute(query.with_for_update(key_share=True))  # the rows locked as the sort gives them
 
 
 async def waiting_on_sale(session: AsyncSession, shop_id: str, tiktok_product_ids: Collection[str]) -> bool:

@@ -36,7 +36,9 @@ several products. Every writer of them, PostgreSQL:
   (it writes only what it pushed, and waits for no link change: the row order keeps it from deadlocking with one):
   one product's written in `sku_id` order (`record_intents`, `record_link_results`), those of a transaction that
   finishes several claims held at once first (`hold_links`: `inventory_push._record_unchanged`, 50 products a
-  transaction), then its outbox rows (`mark_item_links_dirty`, `finish_claim`);
+  transaction), then its outbox rows (`mark_item_links_dirty`, `finish_claim`), those of a transaction that
+  finishes several claims held at once first in (shop, product) order (`hold_push_rows`: the claims' own rows and
+  the rows their moved holds mark, other shops' too);
 - the reconcile (`inventory_reconcile._record_observations`): the shop's row `FOR KEY SHARE` (`shops.hold`: its
   other writers, the webhook batch, the push's finishes, renames, token refreshes, never wait for it), the turn
   shared (`hold_link_turn`, as order batches: they do not wait for each other) before it reads its candidates (an
@@ -49,13 +51,16 @@ several products. Every writer of them, PostgreSQL:
   NULL`) the links that remember it (`unlinked_item_id`; no link names it as its item, the rule of removal), any
   shop's, in no order of theirs: the one exception left.
 
-Two deadlocks this order ends (40P01, PostgreSQL aborting one side; `tests/integration/test_db_inventory_lock_order.py`,
-`tests/integration/test_inventory_push_release_order.py`): a reconcile writing its observations one row at a time in
-its read's order (TikTok SKU id), without the turn, while an import upserted the same links in its rows' order
-(upgrade50: the import's page aborted, an ERROR and one of its attempts spent); and a push finishing 50 unchanged
-products in one transaction, product after product, each product's links in turn, while an order batch held the
-same links at once in `sku_id` order (CI of 6e9f3a4: the orders import's page aborted). A transaction aborted as a
-deadlock anyway is run again whole (`domain.services.conflicts`).
+Three deadlocks this order ends (40P01, PostgreSQL aborting one side;
+`tests/integration/test_db_inventory_lock_order.py`, `tests/integration/test_inventory_push_release_order.py`): a
+reconcile writing its observations one row at a time in its read's order (TikTok SKU id), without the turn, while an
+import upserted the same links in its rows' order (upgrade50: the import's page aborted, an ERROR and one of its
+attempts spent); and a push finishing 50 unchanged products in one transaction, product after product, each product's
+links in turn, while an order batch held the same links at once in `sku_id` order (CI of 6e9f3a4: the orders import's
+page aborted); and that push marking, product after product, the rows of the items whose holds moved (one product's
+item's row of another shop before the next product's own row) while a webhook batch marked some of the same rows in
+(shop, product) order (review51: the batch's run is not run again, it failed). A transaction aborted as a deadlock
+anyway is run again whole (`domain.services.conflicts`).
 """
 
 from __future__ import annotations
