@@ -9,9 +9,13 @@ broker at import.
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
+import redis
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import AsyncIO, Retries
 
 from adapters.config import Settings
@@ -46,6 +50,35 @@ class EmbeddedBroker(StubBroker):
         return set(self.queues) - self.delay_queues
 
 
+class _Consumer(_RedisConsumer):
+    """Dramatiq's Redis consumer, whose `requeue` says a lost connection as its `ack` and `nack` do."""
+
+    def requeue(self, messages: Any) -> None:
+        """Hand `messages` back to the queue; Redis unreachable raises Dramatiq's `ConnectionClosed`."""
+        try:
+            super().requeue(messages)  # type: ignore[no-untyped-call]
+        except (redis.ConnectionError, redis.TimeoutError) as lost:
+            raise ConnectionClosed(lost) from None  # type: ignore[no-untyped-call]
+
+
+class WorkerRedisBroker(RedisBroker):
+    """Dramatiq's Redis broker, whose consumer threads outlive a Redis outage.
+
+    Dramatiq 2.2's consumer thread moves its due delayed messages with `broker.enqueue`, which lets Redis's own
+    `ConnectionError` through: the thread logs "Consumer encountered an unexpected error" and closes its consumer,
+    whose `requeue` of the delayed messages it still holds raised Redis's error again, outside every handler: the
+    thread died ("Exception in thread"), and its process moved no delayed message of that queue again (retries, a
+    webhook run sent again in 1 s, `push_later`) until it was restarted (try-out verify51, 2026-12-05, a 30 s Redis
+    outage). Here `requeue` raises `ConnectionClosed`, which the thread's close expects, and the thread restarts its
+    consumer as after any lost connection (the delayed messages it held stay unacknowledged in Redis, as after any
+    lost connection of Dramatiq's: the database sweeps send their work again).
+    """
+
+    @property
+    def consumer_class(self) -> type[_RedisConsumer]:
+        return _Consumer
+
+
 def setup_broker(settings: Settings, *, events: EventPublisher | None = None) -> dramatiq.Broker:
     """A new broker, made the global one, with `workers.actors` declared on it (re-bound if already imported).
 
@@ -53,7 +86,7 @@ def setup_broker(settings: Settings, *, events: EventPublisher | None = None) ->
     """
     broker: dramatiq.Broker
     if settings.broker_url:
-        broker = RedisBroker(  # type: ignore[no-untyped-call]
+        broker = WorkerRedisBroker(  # type: ignore[no-untyped-call]
             url=settings.broker_url,
             namespace=BROKER_NAMESPACE,
             heartbeat_timeout=settings.broker_heartbeat_timeout_ms,

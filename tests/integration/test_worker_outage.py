@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from queue import PriorityQueue
 from typing import Any
 
 import dramatiq
@@ -18,6 +19,7 @@ import pytest
 from cryptography.fernet import Fernet
 from dramatiq import Message
 from dramatiq.broker import MessageProxy
+from dramatiq.worker import ConsumerThread, _WorkQueueItem
 from redis import Redis as SyncRedis
 
 from adapters.config import Settings, load_settings
@@ -292,3 +294,30 @@ async def test_a_retry_whose_send_finds_redis_down_is_sent_once_redis_answers_an
     assert sorted(r.levelno for r in lines) == [logging.DEBUG, logging.WARNING], [r.getMessage() for r in lines]
     assert all(r.getMessage().startswith("the retry of push_inventory(shop-") for r in lines), lines
     assert all(r.exc_info is None for r in lines)
+
+
+async def test_a_consumer_thread_closing_on_a_redis_outage_survives_to_take_messages_again(
+    tmp_path: Path, own_redis: Any
+) -> None:
+    # given the production layout's broker, and a delay queue's consumer thread holding a delayed message (Dramatiq's
+    # thread, as a worker runs it; its consumer has fetched the message from Redis)
+    broker = setup_broker(_settings_without_a_database(tmp_path, SHOPBRIDGE_BROKER_URL=own_redis.url))
+    from workers.actors import push_inventory  # declared on the broker just made
+
+    push_inventory.send_with_options(args=("shop-1",), delay=60_000)
+    thread = ConsumerThread(
+        broker=broker, queue_name="live.DQ", prefetch=10, work_queue=PriorityQueue(), worker_timeout=100
+    )
+    thread.consumer = broker.consume("live.DQ", prefetch=10, timeout=100)
+    held = await asyncio.to_thread(next, thread.consumer)
+    assert held is not None and held.args == ("shop-1",)
+    thread.delay_queue.put(_WorkQueueItem(held.options["eta"], held))
+    # when Redis is down as the thread closes its consumer (after a send of a due message failed on the outage:
+    # "Consumer encountered an unexpected error"), handing back the delayed messages it holds
+    own_redis.halt()
+    try:
+        # then the close ends quietly, as on any lost connection, and the thread goes on to restart its consumer (it
+        # died on Redis's own ConnectionError: "Exception in thread", its queue's delayed messages never moved again)
+        await asyncio.to_thread(thread.close)
+    finally:
+        await asyncio.to_thread(own_redis.resume)
