@@ -6,16 +6,13 @@ import { allShops, latestOnly, SUPERSEDED } from "./api.js";
 import { announce, fill, focusLabelled, h, keepingFocus, number, patchRows, time } from "./dom.js";
 import { heldBack, notOnSale, SHOP_DELETIONS } from "./inventory.js";
 import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES } from "./messages.js";
+import { followShopNames } from "./shopnames.js";
 
 const UNLINKED = `query Unlinked($shopId: ID!, $after: String) { unlinkedSkus(shopId: $shopId, first: 20, after: $after) {
   totalCount pageInfo { hasNextPage endCursor } edges { node { state source sku { id tiktokSkuId sellerSku quantity } } } } }`;
 const LINK_PAYLOAD = "skuLink { state source } userErrors { code field message }";
 const LINK = `mutation Link($input: SkuLinkInput!) { skuLink(input: $input) { ${LINK_PAYLOAD} } }`;
 const UNLINK = `mutation Unlink($input: SkuUnlinkInput!) { skuUnlink(input: $input) { ${LINK_PAYLOAD} } }`;
-
-// Each shop's name as it is, then as it changes (a rename in another tab or on another device): the links' rows and
-// the "Link a SKU" picker follow it, as they follow a deletion; they kept the old name until a reload.
-const SHOP_NAMES = "subscription LinkShopNames { shopsUpdated { id name } }";
 
 const skuName = (sku) => sku.sellerSku || `TikTok SKU ${sku.tiktokSkuId}`;
 /** "SKU-1 on Maple": a link as its Unlink button and dialog name it. */
@@ -232,19 +229,16 @@ export function renderLinks(ctx, itemId, changed) {
       loadShops();
     },
   });
-  const stopNames = ctx.socket.subscribe(SHOP_NAMES, {}, {
-    next: (payload) => {
-      const shop = payload.data?.shopsUpdated;
-      if (!shop) return;
-      const option = [...shopSelect.options].find((o) => o.value === shop.id);
-      if (option && option.textContent !== shop.name) {
-        option.textContent = shop.name;
-        option.title = shop.name;
-        if (option.selected) loadCandidates(); // its SKUs' Link buttons name the shop
-      }
-      // a link's row names its shop: the item read again shows the new name
-      if ([...shown.values()].some((link) => link.shop?.id === shop.id && link.shop.name !== shop.name)) changed();
-    },
+  // A shop renamed elsewhere: the links' rows and the "Link a SKU" picker follow it, as they follow a deletion.
+  const stopNames = followShopNames(ctx, (shop) => {
+    const option = [...shopSelect.options].find((o) => o.value === shop.id);
+    if (option && option.textContent !== shop.name) {
+      option.textContent = shop.name;
+      option.title = shop.name;
+      if (option.selected) loadCandidates(); // its SKUs' Link buttons name the shop
+    }
+    // a link's row names its shop: the item read again shows the new name
+    if ([...shown.values()].some((link) => link.shop?.id === shop.id && link.shop.name !== shop.name)) changed();
   });
   return {
     element,

@@ -4,6 +4,7 @@
 import { allShops } from "./api.js";
 import { announce, fill, h, keepingFocus, number, patch, patchRows, time } from "./dom.js";
 import { explain, explainRefusal, KIND_LABELS, STATUS_LABELS } from "./messages.js";
+import { followShopNames } from "./shopnames.js";
 
 const TASK_FIELDS = `id kind trigger status processed total progress created updated unchanged failed attempts
   failures { tiktokId reason } errorCode errorMessage cancelRequested createdAt startedAt finishedAt shop { id name }`;
@@ -17,9 +18,6 @@ const SYNC = `mutation Sync($input: SyncStartInput!) { syncStart(input: $input) 
 const TASK = `query Task($id: ID!) { syncTask(id: $id) { ${TASK_FIELDS} } }`;
 // Each shop deleted, in another tab or on another device: its tasks went with it, and no `syncTaskUpdated` says so.
 const SHOP_DELETIONS = "subscription TaskCenterShopsDeleted { shopsDeleted }";
-// Each shop's name as it is, then as it changes (a rename in another tab or on another device): the picker and the
-// tasks' titles follow it, as they follow a deletion (`shopsDeleted`); they kept the old name until a reload.
-const SHOP_NAMES = "subscription TaskCenterShopNames { shopsUpdated { id name } }";
 const ACTIVE = new Set(["QUEUED", "RUNNING"]);
 
 /** The database id a task's global id carries (`base64url("SyncTask:<32 hex digits>")`, gql/ids.py). */
@@ -283,20 +281,16 @@ export function renderTasks(ctx) {
     },
   });
   // A shop renamed elsewhere: its entry in the picker and its tasks' titles take the new name, in place.
-  const stopNames = ctx.socket.subscribe(SHOP_NAMES, {}, {
-    next: (payload) => {
-      const shop = payload.data?.shopsUpdated;
-      if (!shop) return;
-      for (const option of shopSelect.options) {
-        if (option.value === shop.id && option.textContent !== shop.name) {
-          option.textContent = shop.name;
-          option.title = shop.name;
-        }
+  const stopNames = followShopNames(ctx, (shop) => {
+    for (const option of shopSelect.options) {
+      if (option.value === shop.id && option.textContent !== shop.name) {
+        option.textContent = shop.name;
+        option.title = shop.name;
       }
-      for (const task of [...tasks.values()]) {
-        if (task.shop?.id === shop.id && task.shop.name !== shop.name) upsert({ ...task, shop: { ...task.shop, name: shop.name } }, { quiet: true });
-      }
-    },
+    }
+    for (const task of [...tasks.values()]) {
+      if (task.shop?.id === shop.id && task.shop.name !== shop.name) upsert({ ...task, shop: { ...task.shop, name: shop.name } }, { quiet: true });
+    }
   });
   const stopReconnect = ctx.socket.onReconnect(() => load());
   return () => {
