@@ -1139,7 +1139,8 @@ def test_a_shop_deleted_elsewhere_leaves_the_link_picker_and_the_inventory_list_
 ) -> None:
     """Rule (js/links.js, js/inventory.js: `shopsDeleted`): a shop deleted in another tab or on another device leaves
     the item page's "Link a SKU" picker with its SKUs, and the Inventory list drops the items that went with it. The
-    picker kept offering it ("Every SKU of this shop is linked."), and the list kept the items and their links."""
+    picker kept offering it ("Every SKU of this shop is linked."), and the list kept the items and their links. A
+    shop renamed elsewhere renames the list's link lines at once (`shopsUpdated`)."""
     app, candidate, row = unlinked_candidate(console, page)
     # when Maple is deleted elsewhere
     done = app.graphql(DELETE_SHOP, {"input": {"shopId": candidate["shop"]["id"]}}, "m1")["shopDelete"]
@@ -1154,6 +1155,11 @@ def test_a_shop_deleted_elsewhere_leaves_the_link_picker_and_the_inventory_list_
     desert_item = next(i for i in items(app) if any(link["shop"]["id"] == desert["id"] for link in i["links"]))
     listed = open_inventory(page, desert_item["sku"])
     expect(listed).to_contain_text("Desert")
+    # when Desert is renamed elsewhere, then the list's link lines take the new name at once (js/shopnames.js
+    # `shopsUpdated`; they kept the old one until a reload, try-out verify51)
+    renamed = app.graphql(RENAME_SHOP, {"input": {"shopId": desert["id"], "name": "Desert West"}}, "m1")["shopRename"]
+    assert renamed["userErrors"] == [], renamed
+    expect(listed.locator(".link-line strong", has_text="Desert")).to_have_text(["Desert West"])
     done = app.graphql(DELETE_SHOP, {"input": {"shopId": desert["id"]}}, "m1")["shopDelete"]
     assert done["userErrors"] == [], done
     expect(page.locator("table.inventory")).not_to_contain_text("Desert")

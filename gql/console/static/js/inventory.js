@@ -5,6 +5,7 @@
 import { SUPERSEDED, latestOnly } from "./api.js";
 import { announce, fill, h, number, patch, time } from "./dom.js";
 import { LINK_SOURCES, LINK_STATES } from "./messages.js";
+import { followShopNames } from "./shopnames.js";
 
 const PAGE = 20;
 export const ITEM_FIELDS = `id sku onHand reserved safetyStock available oversold version updatedAt
@@ -253,11 +254,23 @@ export function renderInventory(ctx) {
   const stopDeletions = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
     next: (payload) => payload.data?.shopsDeleted && load(),
   });
+  // a shop renamed elsewhere: the link lines naming it take the new name, in place (as js/links.js does on an item's
+  // page); they kept the old one until a reload (try-out verify51)
+  const stopNames = followShopNames(ctx, (shop) => {
+    for (const item of [...items.values()]) {
+      if (!item.links.some((link) => link.shop?.id === shop.id && link.shop.name !== shop.name)) continue;
+      const links = item.links.map((link) => (link.shop?.id === shop.id ? { ...link, shop: { ...link.shop, name: shop.name } } : link));
+      const renamed = { ...item, links };
+      items.set(item.id, renamed);
+      patch(rows.get(item.id), row(renamed));
+    }
+  });
   const stopReconnect = ctx.socket.onReconnect(() => load());
   return () => {
     stopped = true;
     stop();
     stopDeletions();
+    stopNames();
     stopReconnect();
   };
 }
