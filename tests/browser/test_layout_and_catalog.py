@@ -132,12 +132,19 @@ def test_at_360_px_wide_everything_fits_and_works_from_the_keyboard(
 
 
 DELETE_SHOP = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
+RENAME_SHOP = "mutation($input: ShopRenameInput!) { shopRename(input: $input) { shop { name } userErrors { code } } }"
 
 
 def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., ShopbridgeServer], page: Page) -> None:
     """Products and orders 20 a page, orders filtered by status. The page shown and the filter are kept in the address
     (js/catalog.js: a reload or Back lost them; try-out console51), and a shop deleted in another tab ends its page
-    ("This shop was deleted": it kept listing the orders)."""
+    ("This shop was deleted": it kept listing the orders). A shop renamed there renames the page's heading at once
+    (js/shopnames.js `shopsUpdated`; the heading kept the old name until a reload, try-out verify51)."""
+
+    def rename(name: str) -> None:
+        done = app.graphql(RENAME_SHOP, {"input": {"shopId": shop["id"], "name": name}}, "m1")["shopRename"]
+        assert done["userErrors"] == [], done
+
     app = console(products=30, orders=80)
     shop = app.connect_shop("m1", "us-local", "US", "Paged shop")
     app.wait_for_idle_sync()
@@ -167,6 +174,12 @@ def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., Shopb
     expect(summary).to_have_text("21 to 30 of 30")
     previous.click()
     expect(summary).to_have_text("1 to 20 of 30")
+    # when the shop is renamed in another tab (and back), then the heading follows at once, the rows staying
+    rename("Paged shop West")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Products of “Paged shop West”")
+    rename("Paged shop")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Products of “Paged shop”")
+    expect(summary).to_have_text("1 to 20 of 30")
 
     # orders, filtered by status
     page.get_by_role("link", name="Back to Store management").click()
@@ -189,6 +202,10 @@ def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., Shopb
     expect(page.get_by_role("heading", name="Store management")).to_be_visible()
     page.go_back()
     expect(page.get_by_label("Status")).to_have_value("CANCELLED")
+    expect(summary).to_have_text(shown or "")
+    # when the shop is renamed in another tab, then the orders' heading takes the new name at once
+    rename("Paged shop East")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Orders of “Paged shop East”")
     expect(summary).to_have_text(shown or "")
     # when the shop is deleted in another tab, then this page says so and shows none of its orders
     done = app.graphql(DELETE_SHOP, {"input": {"shopId": shop["id"]}}, "m1")["shopDelete"]

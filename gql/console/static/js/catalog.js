@@ -3,6 +3,7 @@
 
 import { SUPERSEDED, latestOnly } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
+import { followShopNames } from "./shopnames.js";
 
 const PAGE = 20;
 const PRODUCTS = `query Products($id: ID!, $after: String) { shop(id: $id) { id name productCount
@@ -52,6 +53,13 @@ export function renderCatalog(ctx, shopId, kind) {
   if (!isProducts && ORDER_STATUSES.includes(params.get("status"))) statusFilter.value = params.get("status");
   let endCursor = null;
   let hasNextPage = false;
+  let shownName = null; // the shop's name in the heading, once a read has shown it
+
+  /** The heading: "Orders of “Maple”". */
+  function title(name) {
+    shownName = name;
+    fill(heading, `${isProducts ? "Products" : "Orders"} of “${name}”`);
+  }
 
   /** The page shown, in the address (replaced, not pushed), while the address is still this page's. */
   function remember() {
@@ -93,7 +101,7 @@ export function renderCatalog(ctx, shopId, kind) {
         return;
       }
       const page = isProducts ? shop.products : shop.orders;
-      fill(heading, `${isProducts ? "Products" : "Orders"} of “${shop.name}”`);
+      title(shop.name);
       const first = (cursors.length - 1) * PAGE + 1;
       summary.textContent = page.totalCount
         ? `${number(first)} to ${number(first + page.edges.length - 1)} of ${number(page.totalCount)}`
@@ -163,10 +171,16 @@ export function renderCatalog(ctx, shopId, kind) {
       if (payload.data?.shopsDeleted === shopId && !stopped) deleted();
     },
   });
+  // The shop renamed elsewhere: the heading takes the new name at once (as the item page's links do, js/links.js); it
+  // kept the old one until a reload (try-out verify51).
+  const stopNames = followShopNames(ctx, (shop) => {
+    if (shop.id === shopId && !stopped && shownName !== null && shop.name !== shownName) title(shop.name);
+  });
   const stopReconnect = ctx.socket.onReconnect(() => stopped || load()); // a deletion missed meanwhile: "not found"
   return () => {
     stopped = true;
     stopDeletions();
+    stopNames();
     stopReconnect();
   };
 }
