@@ -31,13 +31,17 @@ cancel the read for the others (it awaits it shielded); the reads under way are 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from adapters.events import mark
+
+if TYPE_CHECKING:
+    from gql.container import Services
 
 FALLBACK_INTERVAL = 1.5  # seconds between re-reads of a followed object when no signal came
 CLOSE_WAIT_SECONDS = 30.0  # how long the shutdown waits for the reads under way (a few statements each)
@@ -91,6 +95,18 @@ class SharedReads(Generic[S]):
             if self._followers[key] <= 0:
                 del self._followers[key]
                 self._latest.pop(key, None)
+
+    async def state(
+        self, services: Services, merchant_id: str, object_id: str, *, after: int = 0, not_before: float = -math.inf
+    ) -> S:
+        """The followed object as a read that began after delivery mark `after` and at `not_before` (loop clock) -
+        `TICK_SLACK` or later found it (`read_state`'s answer, keyed (merchant id, object id); `shared`)."""
+        read = functools.partial(self.read_state, services, merchant_id, object_id)
+        return await self.shared((merchant_id, object_id), read, after=after, not_before=not_before)
+
+    async def read_state(self, services: Services, merchant_id: str, object_id: str) -> S:
+        """One read of the object, with the merchant's own loaders (each kind of followed object says how)."""
+        raise NotImplementedError
 
     async def shared(
         self, key: Hashable, read: Callable[[], Awaitable[S]], *, after: int = 0, not_before: float = -math.inf

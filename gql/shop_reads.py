@@ -17,8 +17,6 @@ read keeps `shopUpdated`'s own rules whole and costs one read per shop and inter
 
 from __future__ import annotations
 
-import functools
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -63,17 +61,9 @@ class ShopState:
 class ShopReads(SharedReads[ShopState | None]):
     """The latest read of each followed shop, by (merchant id, shop id), for this process (`Services.shop_reads`)."""
 
-    async def state(
-        self, services: Services, merchant_id: str, shop_id: str, *, after: int = 0, not_before: float = -math.inf
-    ) -> ShopState | None:
-        """The shop as a read that began after delivery mark `after` and at `not_before` (loop clock) - `TICK_SLACK`
-        or later found it (None: the merchant has no such shop, or it was deleted; `SharedReads.shared`)."""
-        return await self.shared(
-            (merchant_id, shop_id),
-            functools.partial(_read, services, merchant_id, shop_id),
-            after=after,
-            not_before=not_before,
-        )
+    async def read_state(self, services: Services, merchant_id: str, object_id: str) -> ShopState | None:
+        """The shop `object_id` as the merchant sees it (None: no such shop of the merchant, or it was deleted)."""
+        return await _read(services, merchant_id, object_id)
 
 
 async def _read(services: Services, merchant_id: str, shop_id: str) -> ShopState | None:

@@ -11,8 +11,6 @@ quiet item took 62 % of a core re-reading each on its own, 3 % sharing).
 
 from __future__ import annotations
 
-import functools
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -57,17 +55,9 @@ class ItemState:
 class ItemReads(SharedReads[ItemState | None]):
     """The latest read of each followed item, by (merchant id, item id), for this process (`Services.item_reads`)."""
 
-    async def state(
-        self, services: Services, merchant_id: str, item_id: str, *, after: int = 0, not_before: float = -math.inf
-    ) -> ItemState | None:
-        """The item as a read that began after delivery mark `after` and at `not_before` (loop clock) - `TICK_SLACK`
-        or later found it (None: the merchant has no such item; `SharedReads.shared`)."""
-        return await self.shared(
-            (merchant_id, item_id),
-            functools.partial(_read, services, merchant_id, item_id),
-            after=after,
-            not_before=not_before,
-        )
+    async def read_state(self, services: Services, merchant_id: str, object_id: str) -> ItemState | None:
+        """The item `object_id` as the merchant sees it (None: the merchant has no such item)."""
+        return await _read(services, merchant_id, object_id)
 
 
 async def _read(services: Services, merchant_id: str, item_id: str) -> ItemState | None:
