@@ -40,7 +40,7 @@ from domain.stored import order_as_stored, product_as_stored
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from domain.tokens import ShopSchedule
 from domain.unserved_products import KnownProduct, ProductSearch
-from tests.fakes_inventory_push import FakeInventoryPushRepository, FakeItemEdits, FakePushStore, can_sync
+from tests.fakes_inventory_push import FakeInventoryPushRepository, FakeItemEdits, FakePushStore, can_sync, found_by
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 log = logging.getLogger(__name__)
@@ -898,13 +898,7 @@ class FakeRefreshApi:
         error = self.error or self.search_error
         if error is not None:
             raise error
-        wanted = set(search.seller_skus)
-        found = [
-            p for p in self.listed.values()
-            if search.status in ("ALL", p.status)
-            and (not wanted or any(s.seller_sku in wanted for s in p.skus))
-            and (search.update_time_ge is None or p.updated_at.timestamp() >= search.update_time_ge)
-        ]  # fmt: skip
+        found = found_by(search, self.listed.values())
         offset = int(page_token or 0)
         more = offset + page_size < len(found)
         return Page(found[offset : offset + page_size], str(offset + page_size) if more else None, len(found))

@@ -9,7 +9,7 @@ Tests seed links with `FakePushStore.link` (the pool's own repository creates th
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -522,13 +522,7 @@ class FakeInventoryApi:
         """Search Products over `listed`, filtered as TikTok filters (status, seller SKUs, update time); one page."""
         self.product_searches.append(search)
         await self._call()
-        wanted = set(search.seller_skus)
-        found = [
-            product for product in self.listed.values()
-            if search.status in ("ALL", product.status)
-            and (not wanted or any(sku.seller_sku in wanted for sku in product.skus))
-            and (search.update_time_ge is None or product.updated_at.timestamp() >= search.update_time_ge)
-        ]  # fmt: skip
+        found = found_by(search, self.listed.values())
         return Page(found, None, len(found))
 
     async def warehouses(self) -> list[Warehouse]:
@@ -653,3 +647,15 @@ def _holds_for(link: FakeLink, item_id: str) -> bool:
     EXCLUDED, or DROPPED after that) remembering it. (Before, a DROPPED link's and a push-EXCLUDED one's held for
     none here, as the database's did before `holds_for`: `tests/integration/test_contract_inventory_push_links.py`.)"""
     return holds_for(link.state, link.inventory_item_id or None, link.unlinked_item_id, link.source) == item_id
+
+
+def found_by(search: ProductSearch, products: Iterable[Product]) -> list[Product]:
+    """The `products` TikTok's Search Products finds for `search`: its status (or ALL), any of its seller SKUs, its
+    update time's lower bound (seconds)."""
+    wanted = set(search.seller_skus)
+    return [
+        product for product in products
+        if search.status in ("ALL", product.status)
+        and (not wanted or any(sku.seller_sku in wanted for sku in product.skus))
+        and (search.update_time_ge is None or product.updated_at.timestamp() >= search.update_time_ge)
+    ]  # fmt: skip

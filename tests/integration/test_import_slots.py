@@ -17,7 +17,6 @@ import dramatiq
 import pytest
 from dramatiq.asyncio import EventLoopThread, get_event_loop_thread, set_event_loop_thread
 from dramatiq.middleware import Middleware
-from redis import Redis as SyncRedis
 
 from adapters.config import ConfigError, Settings
 from adapters.events import InProcessEventBus
@@ -28,7 +27,7 @@ from domain.services.sync import cancel_task, queue_authorization_sync
 from domain.shops import Shop
 from domain.sync import SyncTask, SyncTaskStatus
 from sandbox.config import SandboxConfig
-from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.redis_server import RedisServer, emptied_database
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
 from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, until
@@ -264,9 +263,7 @@ WEBHOOK_RUN_SETTLES_WITHIN_SECONDS = 20.0
 
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
-    url = redis_server.url.rsplit("/", 1)[0] + "/10"  # a database of its own: the test empties it
-    SyncRedis.from_url(url).flushdb()
-    return url
+    return emptied_database(redis_server, 10)  # a database of its own
 
 
 @pytest.mark.redis

@@ -23,7 +23,7 @@ from domain.ports import QueueUnavailableError
 from domain.services.sync import resend_unsent_tasks, resume_stale_tasks, start_sync
 from domain.sync import SyncKind, SyncTask, SyncTaskStatus
 from tests.fixtures.app import MutableClock
-from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.redis_server import RedisServer, emptied_database
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, settings_env, sync_settings
 from tests.fixtures.workers import spawn_worker, stop_worker
@@ -68,9 +68,7 @@ async def _start_both(harness: SyncHarness, queue: DramatiqTaskQueue, shop_id: s
 
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
-    url = redis_server.url.rsplit("/", 1)[0] + "/9"  # a database of its own: the test empties it
-    SyncRedis.from_url(url).flushdb()
-    return url
+    return emptied_database(redis_server, 9)  # a database of its own
 
 
 @pytest.mark.redis
