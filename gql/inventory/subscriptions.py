@@ -1,6 +1,7 @@
 """`inventoryItemUpdated(inventoryItemId, sku)`: an item as it is, then after every change of its counters, safety
 stock or links. Change signals only say when to look again (adapters/events.py); the database is the truth, and a
-followed item is re-read on each signal and every `FALLBACK_INTERVAL` whatever happens (signals can be lost). Its
+followed item is re-read on each signal naming it (or naming none: some may be lost) and every
+`FALLBACK_INTERVAL` whatever happens (signals can be lost). Its
 followers in this process share those reads (gql/inventory/shared_reads.py: one per signal, tick or newcomer, never one
 begun before what a follower waits for), and yield the one node each read built. A database outage does
 not end it, open or starting: its reads (the `sku`'s look-up and the first state's included) are tried again with a
@@ -17,7 +18,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from adapters.db import inventory_queries
-from adapters.events import mark
+from adapters.events import Subscription, mark
 from domain.errors import NotFoundError
 from domain.inventory.items import MAX_SKU_LENGTH, sku_as_typed
 from gql.context import Info
@@ -79,7 +80,7 @@ async def _one_item(
 ) -> AsyncGenerator[InventoryItemNode, None]:
     """One item's states, each from a read shared by every follower of the item in this process that it serves
     (gql/inventory/shared_reads.py): its first state read after this follower subscribed to the signals, then one
-    read after each signal that wakes it, or at each fallback tick when none does."""
+    read after each signal naming it that wakes it (`_next_read`), or at each fallback tick when none does."""
     services = info.context.services
     outage = services.database_outage
     reads = services.item_reads
@@ -108,13 +109,24 @@ async def _one_item(
                     loaders.inventory_item.prime(item_id, state.node)
                     yield state.node  # the read's one node, whoever follows it: its execution is shared
                     await asyncio.sleep(MIN_INTERVAL)
-                tick = next_tick(loop.time())
-                changed = await signals.wait(tick - loop.time())
-                info.context.require_merchant()  # a subscription does not outlive its token
-                if changed is None:  # the fallback re-read: the one read of the item at this tick
-                    after, not_before = 0, tick
-                else:  # re-read on a signal: by a read begun after it was delivered
-                    after, not_before = signals.woken_by, -math.inf
+                after, not_before = await _next_read(info, signals, item_id, next_tick(loop.time()))
+
+
+async def _next_read(info: Info, signals: Subscription, item_id: str, tick: float) -> tuple[int, float]:
+    """Until the followed item is to be read again: a signal naming it, or one that may have lost its name (an empty
+    set: an overflow or a reconnect), woke the follower (returns the signal's delivery mark and -inf: a read begun
+    after it), or the fallback `tick` (loop clock seconds) came (returns 0 and `tick`: the one read of the item at
+    that tick). Signals naming only the merchant's other items are taken and let go: their commits did not touch this
+    one (every writer of the pool names each item it changes, `domain.services.inventory.signal_items`; one of more
+    than `MAX_ITEM_SIGNALS` left unnamed shows at the tick). Raises UNAUTHENTICATED once the token has expired."""
+    loop = asyncio.get_running_loop()
+    while True:
+        changed = await signals.wait(tick - loop.time())
+        info.context.require_merchant()  # a subscription does not outlive its token
+        if changed is not None and (not changed or item_id in changed):  # re-read by a read begun after its delivery
+            return signals.woken_by, -math.inf
+        if changed is None or loop.time() >= tick:  # the tick came (signals of other items never put it off)
+            return 0, tick
 
 
 async def _every_item(info: Info, merchant_id: str) -> AsyncGenerator[InventoryItemNode, None]:

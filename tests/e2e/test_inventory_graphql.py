@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from gql.ids import internal_id
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.quiet_reads import fallback_ticks, read_statements, reads_over_fallback_intervals
 from tests.fixtures.servers import SQLITE_ONLY
@@ -397,6 +398,42 @@ async def test_the_followers_of_an_item_share_one_read_per_signal(app: Shopbridg
     # then the item was read once for the signal, and at most once more per fallback tick the window held (the
     # mutation writes on its own engine), not once per follower (10 or more before)
     assert 1 <= len(reads) <= 1 + fallback_ticks(window), ([round(t - start, 2) for t in reads], window)
+
+
+@SQLITE_ONLY  # which signals wake a follower: the database plays no part
+async def test_a_follower_of_an_item_is_not_read_again_for_changes_of_the_merchants_other_items(
+    app: ShopbridgeServer,
+) -> None:
+    """Issue 9 (one read per update): a follower of one item re-read it on every inventory signal of its merchant,
+    whichever item it named (a merchant selling 20 other SKUs cost a follower 20 reads, a console with 50 items open
+    1,000); now only a signal naming its item (or one that may have lost its names) wakes its read, and the fallback
+    tick still comes however many other signals arrive."""
+    # given two items, each followed (the desk's follower tells when each of the desk's changes has been delivered)
+    lamp, desk = create(app, "LAMP-2", 5), create(app, "DESK-2", 3)
+    lamp_id = internal_id(lamp["id"], "InventoryItem", "id")
+    async with (
+        app.subscribe(UPDATED, {"id": lamp["id"]}, "m1") as lamp_follower,
+        app.subscribe(UPDATED, {"id": desk["id"]}, "m1") as desk_follower,
+    ):
+        assert (await lamp_follower.next())["inventoryItemUpdated"]["onHand"] == 5
+        assert (await desk_follower.next())["inventoryItemUpdated"]["onHand"] == 3
+        # when the desk changes 20 times, each change delivered to its follower before the next
+        changes = 20
+        with read_statements(app, "FROM inventory_items", bound=lamp_id) as lamp_reads:
+            start = time.monotonic()
+            for n in range(1, changes + 1):
+                done = await app.agraphql(
+                    ADJUST, {"input": {"inventoryItemId": desk["id"], "delta": 1, "reason": "x"}}, "m1"
+                )
+                assert done["inventoryAdjust"]["userErrors"] == []
+                assert (await desk_follower.next())["inventoryItemUpdated"]["onHand"] == 3 + n
+            window = time.monotonic() - start
+        # then the lamp was read at its fallback ticks at most, not once per change of the desk (20 more before)
+        assert len(lamp_reads) <= fallback_ticks(window), ([round(t - start, 2) for t in lamp_reads], window)
+        # and a change of the lamp itself still reaches its follower at once
+        done = await app.agraphql(ADJUST, {"input": {"inventoryItemId": lamp["id"], "delta": -2, "reason": "x"}}, "m1")
+        assert done["inventoryAdjust"]["userErrors"] == []
+        assert (await lamp_follower.next())["inventoryItemUpdated"]["onHand"] == 3
 
 
 async def test_following_an_item_ends_with_not_found_when_its_shop_deletion_takes_it(app: ShopbridgeServer) -> None:
