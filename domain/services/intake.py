@@ -14,9 +14,10 @@ as listed, or DELETED when listed nowhere (`domain.unserved_products`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from domain.catalog import Order
@@ -46,6 +47,7 @@ from domain.ports import (
     UnitOfWorkFactory,
 )
 from domain.services import inventory
+from domain.services.conflicts import run_again_on_conflict
 from domain.services.shop_tokens import StoredShopTokens
 from domain.services.sync import publish_shop_quietly
 from domain.shops import Shop, ShopStatus
@@ -194,10 +196,37 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> tup
     except TikTokUnavailableError:
         await _count_attempt(deps, shop_id, [e.id for e in events])
         raise
+    written = await run_again_on_conflict(
+        functools.partial(_write_batch, deps, shop_id, shop, events, fetched, now), f"shop {shop_id}: a webhook batch"
+    )
+    if written is None:
+        return 0, 0  # deleted meanwhile: its events went with it
+    events, current, lifecycle_changed, grew = written
+    # status, expiresAt, attention, or its order or product count (a new order: the store list's Orders count follows
+    # a sale, where it stayed until the next task): `shopUpdated` and `shopsUpdated` look again now
+    if lifecycle_changed or grew:
+        await publish_shop_quietly(deps.events, current)
+    if deps.on_settled is not None:
+        deps.on_settled(events)
+    return len(events), sum(event.outcome is EventOutcome.PENDING for event in events)
+
+
+async def _write_batch(
+    deps: IntakeDeps, shop_id: str, shop: Shop, read: Sequence[WebhookEvent], fetched: _Fetched, now: datetime
+) -> tuple[list[WebhookEvent], Shop, bool, bool] | None:
+    """The batch's write, one whole unit of work: the shop read afresh, the fetched orders and products stored and
+    pooled, the events settled and saved; returns (the events as settled, the shop as stored, whether its lifecycle
+    changed, whether an order or product was new to it), or None when the shop was deleted meanwhile.
+
+    Safe to run again whole (`run_again_on_conflict`): it settles copies of the events as they were read
+    (`read`, never changed here), so a run the database aborted leaves nothing behind in memory (an attempt counted
+    twice, an outcome of a run that was rolled back); the shop is read again, and the fetched records are frozen.
+    Its after-commit work (pushes, signals) goes with its unit of work: dropped with a run rolled back."""
+    events = [replace(event) for event in read]
     async with deps.uow_factory() as uow:
         current = await uow.shops.get(shop_id)
         if current is None:
-            return 0, 0  # deleted meanwhile: its events went with it
+            return None
         before = (current.revoked_at, current.authorization_expires_at)
         _apply_notices(current, events, now)
         if fetched.refused:  # TikTok refused the authorization we fetched with (not a newer one, nor a pair unread)
@@ -211,13 +240,7 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> tup
             await uow.shops.update(current)
         await uow.webhook_events.note_webhook_received(shop_id, max(e.received_at for e in events))
         await uow.commit()
-    # status, expiresAt, attention, or its order or product count (a new order: the store list's Orders count follows
-    # a sale, where it stayed until the next task): `shopUpdated` and `shopsUpdated` look again now
-    if lifecycle_changed or grew:
-        await publish_shop_quietly(deps.events, current)
-    if deps.on_settled is not None:
-        deps.on_settled(events)
-    return len(events), sum(event.outcome is EventOutcome.PENDING for event in events)
+    return events, current, lifecycle_changed, grew
 
 
 async def store_fetched(
