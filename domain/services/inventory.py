@@ -15,6 +15,7 @@ from domain.clock import Clock
 from domain.errors import NotFoundError
 from domain.inventory.items import Edit, InventoryItem, adjust, checked_sku, checked_units, set_on_hand
 from domain.ports import EventPublisher, PoolChange, TaskQueue, UnitOfWork, UnitOfWorkFactory, traced
+from domain.services.conflicts import run_again_on_conflict
 from domain.stored import OrderRecord, ProductRecord
 
 log = logging.getLogger(__name__)
@@ -141,15 +142,24 @@ async def link_sku(
     reserve on the new item (and give their units back to the old one); unlinked, they stay reserved on the item
     they were placed on (`domain.inventory.ledger.stays_reserved`). `NOT_FOUND` for another merchant's SKU or
     item; `SKU_NOT_LINKABLE` for a bundle SKU; `PRODUCT_DELETED` for a SKU of a product TikTok reports DELETED
-    (linked or unlinked alike: the pool leaves it out)."""
-    async with uow_factory() as uow:
-        if item_id is not None and await uow.inventory.get_item(item_id, merchant_id) is None:
-            raise NotFoundError("Inventory item", ("inventoryItemId",))
-        change = await uow.inventory.link_sku(merchant_id, sku_id, item_id)
-        if change is None:
-            raise NotFoundError("SKU", ("skuId",))
-        after_pool_change(uow, queue, events, change)
-        await uow.commit()
+    (linked or unlinked alike: the pool leaves it out).
+
+    One unit of work, run again whole when the database aborts it as a deadlock or a serialization failure
+    (`run_again_on_conflict`: a WARNING, not an INTERNAL_SERVER_ERROR to the merchant); it reads afresh what it
+    writes, and its pushes and signals go after its commit."""
+
+    async def link() -> None:
+        async with uow_factory() as uow:
+            if item_id is not None and await uow.inventory.get_item(item_id, merchant_id) is None:
+                raise NotFoundError("Inventory item", ("inventoryItemId",))
+            change = await uow.inventory.link_sku(merchant_id, sku_id, item_id)
+            if change is None:
+                raise NotFoundError("SKU", ("skuId",))
+            after_pool_change(uow, queue, events, change)
+            await uow.commit()
+
+    what = f"the merchant's {'link' if item_id is not None else 'unlink'} of SKU {sku_id}"
+    await run_again_on_conflict(link, what)
 
 
 async def _locked(uow: UnitOfWork, merchant_id: str, item_id: str) -> InventoryItem:

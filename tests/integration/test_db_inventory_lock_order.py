@@ -11,6 +11,7 @@ The same for a shop's link rows (`sku_links`), in `sku_id` order, and the shop's
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any, cast
@@ -75,6 +76,42 @@ async def test_a_manual_link_to_a_higher_item_takes_the_lower_one_first_and_does
     assert (await world.links(shop))[moving] == ("LINKED", target_sku)
     assert (await world.item(target_sku))["reserved"] == 1
     assert (await world.item(next(s for s, i in ids.items() if i == low)))["reserved"] == 0
+
+
+async def test_a_manual_link_the_database_aborts_as_a_deadlock_is_run_again_whole(
+    world: Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given two items of one shop, each linked by one SKU, and an open order reserving one unit on the lower one
+    shop = await world.shop()
+    await world.products(shop, product("p1", ("s1", "ONE", 5), ("s2", "TWO", 5)))
+    ids = await _item_ids(world)
+    low, high = sorted(ids.values())
+    sku_of = {ids["ONE"]: "s1", ids["TWO"]: "s2"}
+    moving, target_sku = sku_of[low], next(sku for sku, item in ids.items() if item == high)
+    low_sku = next(sku for sku, item in ids.items() if item == low)
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", moving, at=NOW))
+    sku_id = await _sku_id(world, moving)
+
+    # when a writer that breaks the pool's order holds the SKU's link row, the merchant links the SKU to the higher
+    # item (the link holds both items, then waits for the row), and the writer then asks for the lower item: each
+    # waits for the other, and PostgreSQL aborts the link, whose wait began first (40P01; the writer's own check is
+    # put off to 10 s)
+    async with world.db.write_engine.connect() as other:
+        await other.execute(text("SET deadlock_timeout = '10s'"))
+        await other.execute(_LOCK_LINK, {"sku_id": sku_id})
+        with caplog.at_level(logging.WARNING, logger="domain.services.conflicts"):
+            link = asyncio.create_task(pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, high))
+            await until_a_writer_waits_on_a_lock(world.db)
+            await asyncio.wait_for(other.execute(_LOCK_ITEM, {"id": low}), timeout=30)
+            await other.commit()
+            await asyncio.wait_for(link, timeout=60)
+
+    # then the link was run again whole (one WARNING with the SQLSTATE, no error to the merchant), and the
+    # reservation moved once to the higher item
+    lines = [r.getMessage() for r in caplog.records if r.name == "domain.services.conflicts"]
+    assert len(lines) == 1 and "SQLSTATE 40P01" in lines[0] and f"link of SKU {sku_id}" in lines[0]
+    assert (await world.links(shop))[moving] == ("LINKED", target_sku)
+    assert ((await world.item(low_sku))["reserved"], (await world.item(target_sku))["reserved"]) == (0, 1)
 
 
 async def test_an_import_linking_a_sku_to_an_item_another_shops_import_removes_creates_it_again(world: Pool) -> None:
