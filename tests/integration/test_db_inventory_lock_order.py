@@ -140,6 +140,43 @@ async def test_an_import_linking_a_sku_to_an_item_another_shops_import_removes_c
     assert (item["on_hand"], item["reserved"]) == (9, 0)
 
 
+async def test_an_item_removed_clears_the_links_that_remember_it_in_sku_id_order_and_does_not_deadlock(
+    world: Pool,
+) -> None:
+    # given DUP, an item a first shop's import seeded, and two other shops whose SKUs linked DUP until their seller
+    # SKUs were cleared (NO_SELLER_SKU: each link remembers DUP), the one of the higher `sku_id` cleared first (its
+    # row before the other's in the table, where the foreign key's clearing found them)
+    first, second, third = await world.shop(), await world.shop(), await world.shop()
+    await world.products(first, product("p1", ("s1", "DUP", 2)))
+    await world.products(second, product("q1", ("t1", "DUP", 3)))
+    await world.products(third, product("r1", ("u1", "DUP", 4)))
+    remembering = {await _sku_id(world, "t1"): (second, "q1", "t1"), await _sku_id(world, "u1"): (third, "r1", "u1")}
+    low, high = sorted(remembering)
+    for sku_id in (high, low):
+        shop, product_id, tiktok_sku_id = remembering[sku_id]
+        await world.products(shop, product(product_id, (tiktok_sku_id, None, 3)))
+
+    # when another writer holds the lower of those links (`sku_id` order, as every writer of links takes them), the
+    # first shop's import removes DUP (the twin of s1 came in a later page: both AMBIGUOUS, nobody draws on DUP), and
+    # once it waits for a lock, the other writer asks for the higher link
+    twin = product("p2", ("s4", " DUP ", 6))
+    async with world.db.write_engine.connect() as other:
+        await other.execute(text("SET deadlock_timeout = '10s'"))
+        await other.execute(_LOCK_LINK, {"sku_id": low})
+        removing = asyncio.create_task(world.products(first, twin))
+        await until_a_writer_waits_on_a_lock(world.db)
+        await other.execute(_LOCK_LINK, {"sku_id": high})  # at once: the removal holds none of them yet
+        await other.commit()
+    await asyncio.wait_for(removing, timeout=60)
+
+    # then both went through (no deadlock aborted the import's page), DUP is gone, and no link remembers it
+    assert await world.links(first) == {"s1": ("AMBIGUOUS", None), "s4": ("AMBIGUOUS", None)}
+    async with world.db.read_sessionmaker() as session:
+        assert (await session.execute(select(inventory_items.c.id).where(inventory_items.c.sku == "DUP"))).all() == []
+        query = select(sku_links.c.sku_id).where(sku_links.c.unlinked_item_id.is_not(None))
+        assert (await session.execute(query)).all() == []
+
+
 async def test_an_import_relinking_a_sku_to_a_higher_item_takes_the_lower_one_first_and_does_not_deadlock(
     world: Pool,
 ) -> None:

@@ -83,8 +83,18 @@ def left_behind_query(candidates: ColumnElement[bool], *, ignoring_shop: str | N
 
 async def _delete_items(session: AsyncSession, removed: list[str]) -> None:
     """The items and their movements; ledger rows that still name one (history) lose the reference, as the foreign
-    key's `ON DELETE SET NULL` would."""
+    key's `ON DELETE SET NULL` would, and so do the links that remember one (`unlinked_item_id`, any shop's).
+
+    Those links are taken in `sku_id` order first, all at once (`FOR NO KEY UPDATE`, PostgreSQL), the order every
+    writer of links keeps (`writer`'s module docstring), then cleared: left to the foreign key, they were cleared
+    item after item, each item's in the order of its index entries (the rows' places in the table), and a push or a
+    reconcile holding a lower one of them while it asked for a higher one this held deadlocked with it (40P01)."""
     dialect = dialect_of(session)
+    remembering = among(sku_links.c.unlinked_item_id, removed, dialect)
+    if dialect == "postgresql":
+        held = select(sku_links.c.sku_id).where(remembering).order_by(sku_links.c.sku_id)
+        await session.execute(held.with_for_update(key_share=True))  # FOR NO KEY UPDATE: what their UPDATE takes
+    await session.execute(update(sku_links).where(remembering).values(unlinked_item_id=None))
     named = among(order_line_stock.c.inventory_item_id, removed, dialect)
     await session.execute(update(order_line_stock).where(named).values(inventory_item_id=None))
     await session.execute(
