@@ -341,6 +341,19 @@ def _split(items: Sequence[object]) -> tuple[list[object], list[RecordFailure], 
 
 
 async def _finish(run: _Run) -> None:
+    """The task's last write (SUCCEEDED, or CANCELLED by a pending cancel; the shop's last sync; a poll's cursor),
+    then, after it, the shop's count and the planner's statistics. The write is one whole unit of work (it reads the
+    shop and the task afresh, changes only what it read, commits, then signals), so it is run again whole when the
+    database aborts it as a deadlock or a serialization failure (`run_again_on_conflict`): before, such a conflict
+    failed the run after all its pages were stored, and its next attempt imported everything again."""
+    task = await run_again_on_conflict(partial(_finish_once, run), f"sync task {run.task.id}: its finish")
+    if task.status is SyncTaskStatus.SUCCEEDED:
+        await _recount(run, task.kind)
+        if task.wrote_many_rows:
+            await _refresh_statistics(run, task.kind)
+
+
+async def _finish_once(run: _Run) -> SyncTask:
     deps = run.deps
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
@@ -355,11 +368,8 @@ async def _finish(run: _Run) -> None:
             await finish_poll(uow, task, now)  # a poll: cursor to its window's end; older empty polls folded
         if not await _save_and_publish(uow, deps, task):
             raise _Stopped
-        await publish_shop_quietly(deps.events, shop)
-    if task.status is SyncTaskStatus.SUCCEEDED:
-        await _recount(run, task.kind)
-        if task.wrote_many_rows:
-            await _refresh_statistics(run, task.kind)
+    await publish_shop_quietly(deps.events, shop)
+    return task
 
 
 async def _recount(run: _Run, kind: SyncKind) -> None:
@@ -386,19 +396,30 @@ async def _refresh_statistics(run: _Run, kind: SyncKind) -> None:
 
 async def _fail(run: _Run, code: str, message: str, *, refused: Shop | None = None) -> None:
     """Fail the task with `code`; `refused`: the shop as the run loaded it, whose authorization TikTok refused (the
-    shop is revoked then, by `Shop.revoke_refused`'s rule)."""
+    shop is revoked then, by `Shop.revoke_refused`'s rule). One whole unit of work (the shop and the task read
+    afresh, `refused` only read), run again whole when the database aborts it as a deadlock or a serialization
+    failure (`run_again_on_conflict`): before, the conflict was raised out of the run, the task left RUNNING with
+    its failure unsaid until the queue's retry (or the stale sweep) counted the run as failed and ran it again."""
+    what = f"sync task {run.task.id}: its failure"
+    shop = await run_again_on_conflict(partial(_fail_once, run, code, message, refused), what)
+    if shop is not None:
+        await publish_shop_quietly(run.deps.events, shop)  # its status (revoked) or attention (failing) changed
+
+
+async def _fail_once(run: _Run, code: str, message: str, refused: Shop | None) -> Shop | None:
+    """`_fail`'s unit of work; the shop as stored, or None when the run no longer owns the task."""
     deps = run.deps
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
         shop = await uow.shops.get(run.task.shop_id)
         task = await uow.sync_tasks.get(run.task.id)
         if shop is None or task is None or not task.holds_lease(run.attempt):
-            return
+            return None
         task.fail_run(code, message, now)
         if refused is not None and shop.revoke_refused(refused.authorized_at, now):
             await uow.shops.update(shop)
         await _save_and_publish(uow, deps, task)
-    await publish_shop_quietly(deps.events, shop)  # its status (revoked) or attention (failing) changed
+    return shop
 
 
 async def _gone(run: _Run) -> bool:

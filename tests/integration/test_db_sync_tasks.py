@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
+from typing import Any, cast
 
 import pytest
+from sqlalchemy import text
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from domain.errors import DomainError, ErrorCode
+from domain.services import importer
 from domain.shops import Shop
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from tests.fakes import FakeClock, FakeEventPublisher
+from tests.fixtures.servers import opened_database
 from tests.integration.db_samples import NOW, add_shop, make_shop, make_task, until_a_writer_waits_on_a_lock
 
 
@@ -194,3 +200,56 @@ async def test_the_last_succeeded_poll_or_import_and_empty_polls_folded_to_the_n
     async with uows() as uow:
         left = [await uow.sync_tasks.get(task.id) for task in [failing, *empty, found, imported]]
     assert [task is not None for task in left] == [True, False, False, False, True, True, True]
+
+
+@pytest.mark.parametrize("ending", ["finish", "failure"])
+async def test_an_imports_last_write_the_database_aborts_as_a_deadlock_is_run_again_whole(
+    postgres_url: str, cipher: TokenCipher, caplog: pytest.LogCaptureFixture, ending: str
+) -> None:
+    """PostgreSQL only: SQLite's write transactions are exclusive, nothing to interleave there."""
+    async with opened_database(postgres_url) as database:
+        # given a shop's products import, begun (RUNNING, its run holding the lease)
+        uows = uow_factory(database, cipher)
+        shop = await add_shop(uows, make_shop())
+        task = make_task(shop)
+        async with uows() as uow:
+            await uow.sync_tasks.add(task)
+            await uow.commit()
+        deps = importer.SyncDeps(uows, cast(Any, None), FakeEventPublisher(), FakeClock(NOW))  # TikTok not called
+        begun = await importer._begin(task.id, deps)
+        assert begun is not None
+        run, loaded = begun
+
+        # when a writer that breaks the rows' order (the shop, then the task, as everywhere) holds the task's row,
+        # the run writes its end (its last sync, or the shop revoked as TikTok refused its authorization: it holds
+        # the shop's row, then waits for the task's), and the writer then asks for the shop's row: each waits for
+        # the other, and PostgreSQL aborts the run's write, whose wait began first (40P01; the writer's check is put
+        # off to 10 s)
+        async with database.write_engine.connect() as other:
+            await other.execute(text("SET deadlock_timeout = '10s'"))
+            await other.execute(text("SELECT id FROM sync_tasks WHERE id = :id FOR UPDATE"), {"id": task.id})
+            with caplog.at_level(logging.WARNING, logger="domain.services.conflicts"):
+                if ending == "finish":
+                    last = importer._finish(run)
+                else:
+                    refused = "TikTok no longer honours the shop's authorization; re-authorize it."
+                    last = importer._fail(run, ErrorCode.REAUTHORIZATION_REQUIRED, refused, refused=loaded)
+                writing = asyncio.create_task(last)
+                await until_a_writer_waits_on_a_lock(database)
+                shop_row = text("SELECT id FROM shops WHERE id = :id FOR UPDATE")
+                await asyncio.wait_for(other.execute(shop_row, {"id": shop.id}), timeout=30)
+                await other.commit()
+                await asyncio.wait_for(writing, timeout=60)
+
+        # then the write was run again whole, said in one WARNING line with the SQLSTATE, and the task ended once:
+        # no failed run counted for the conflict, the shop's row written with it
+        lines = [r.getMessage() for r in caplog.records if r.name == "domain.services.conflicts"]
+        assert len(lines) == 1 and "SQLSTATE 40P01" in lines[0] and f"sync task {task.id}: its {ending}" in lines[0]
+        async with uows() as uow:
+            ended, stored = await uow.sync_tasks.get(task.id), await uow.shops.get(shop.id)
+        assert ended is not None and stored is not None
+        if ending == "finish":
+            assert (ended.status, ended.failed_attempts, stored.last_synced_at) == (SyncTaskStatus.SUCCEEDED, 0, NOW)
+        else:
+            assert (ended.status, ended.error_code) == (SyncTaskStatus.FAILED, ErrorCode.REAUTHORIZATION_REQUIRED)
+            assert stored.revoked_at == NOW
