@@ -31,8 +31,10 @@ from domain.ports import (
     UnitOfWorkFactory,
 )
 from domain.services import inventory
+from domain.services.conflicts import run_again_on_conflict
 from domain.services.sync import publish_quietly, publish_shop_quietly, queue_authorization_sync
 from domain.shops import Region, Shop, choose_authorized_shop, connect_or_renew
+from domain.sync import SyncTask
 
 log = logging.getLogger(__name__)
 AUTHORIZATION_UNCONFIRMED_MESSAGE = (
@@ -289,7 +291,28 @@ async def delete_shop(
     it then and, finding it gone, tells `shopsDeleted` its id and ends `shopUpdated` with NOT_FOUND, at once rather
     than at its next full read (gql/shop_feeds.py, `FULL_READ_INTERVAL`, 30 s). Returns `shop_id`; raises
     `NotFoundError` (NOT_FOUND, field `shopId`) when the merchant has no such shop, signalling nothing.
+
+    The transaction is run again whole when the database aborts it as a deadlock or a serialization failure
+    (`run_again_on_conflict`: a WARNING, not an INTERNAL_SERVER_ERROR to the merchant): it reads afresh all it
+    writes, and its signals go after its commit.
     """
+
+    async def delete() -> tuple[Shop, list[SyncTask]]:
+        return await _delete_shop_once(uow_factory, clock, merchant_id, shop_id, events, queue, hold_horizon, remember)
+
+    shop, cancelled = await run_again_on_conflict(delete, f"the delete of shop {shop_id}")
+    for task in cancelled:
+        await publish_quietly(events, task)
+    # The signal only wakes the readers: they read the shop and find it gone (the database is the truth).
+    await publish_shop_quietly(events, shop)
+    return shop_id
+
+
+async def _delete_shop_once(
+    uow_factory: UnitOfWorkFactory, clock: Clock, merchant_id: str, shop_id: str, events: EventPublisher | None,
+    queue: TaskQueue | None, hold_horizon: timedelta, remember: bool,
+) -> tuple[Shop, list[SyncTask]]:  # fmt: skip
+    """`delete_shop`'s unit of work: the shop as it was, and its tasks it cancelled."""
     async with uow_factory() as uow:
         # The shop first, exclusively: writers of its rows hold it shared before anything else (the catalog's
         # upserts, the ledger), so they finish first or wait for the delete; neither holds what the other needs.
@@ -305,11 +328,7 @@ async def delete_shop(
         await uow.inventory.remove_shop_items(shop.id)
         await uow.shops.delete(shop.id)
         await uow.commit()
-    for task in cancelled:
-        await publish_quietly(events, task)
-    # The signal only wakes the readers: they read the shop and find it gone (the database is the truth).
-    await publish_shop_quietly(events, shop)
-    return shop_id
+    return shop, cancelled
 
 
 async def delete_shops_of_tiktok(

@@ -26,6 +26,7 @@ from adapters.db.tables import inventory_items, inventory_push_outbox, sku_links
 from domain.inventory_push import ProductPushOutcome, PushIntent, SkuPushError
 from domain.services import inventory as pool
 from domain.services.inventory_push import PushDeps, _record_unchanged
+from domain.services.shops import delete_shop
 from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, order, postgres_pool, product
 from tests.integration.db_samples import NOW, until_a_writer_waits_on_a_lock
@@ -175,6 +176,40 @@ async def test_an_item_removed_clears_the_links_that_remember_it_in_sku_id_order
         assert (await session.execute(select(inventory_items.c.id).where(inventory_items.c.sku == "DUP"))).all() == []
         query = select(sku_links.c.sku_id).where(sku_links.c.unlinked_item_id.is_not(None))
         assert (await session.execute(query)).all() == []
+
+
+async def test_a_shops_delete_the_database_aborts_as_a_deadlock_is_run_again_whole(
+    world: Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a shop whose SKU links ONE, an item only it brought into the pool, with an open order reserving a unit
+    shop = await world.shop()
+    await world.products(shop, product("p1", ("s1", "ONE", 5)))
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s1", at=NOW))
+    one = (await _item_ids(world))["ONE"]
+
+    # when a writer that breaks the pool's order holds ONE, the merchant deletes the shop (the delete holds the
+    # shop's row, then waits for ONE), and the writer then asks for the shop's row: each waits for the other, and
+    # PostgreSQL aborts the delete, whose wait began first (40P01; the writer's own check is put off to 10 s)
+    async with world.db.write_engine.connect() as other:
+        await other.execute(text("SET deadlock_timeout = '10s'"))
+        await other.execute(_LOCK_ITEM, {"id": one})
+        with caplog.at_level(logging.WARNING, logger="domain.services.conflicts"):
+            deleting = asyncio.create_task(
+                delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+            )
+            await until_a_writer_waits_on_a_lock(world.db)
+            shop_row = text("SELECT id FROM shops WHERE id = :id FOR KEY SHARE")
+            await asyncio.wait_for(other.execute(shop_row, {"id": shop.id}), timeout=30)
+            await other.commit()
+            assert await asyncio.wait_for(deleting, timeout=60) == shop.id
+
+    # then the delete was run again whole (one WARNING with the SQLSTATE, no error to the merchant): the shop is
+    # gone, and so is ONE, which only it linked
+    lines = [r.getMessage() for r in caplog.records if r.name == "domain.services.conflicts"]
+    assert len(lines) == 1 and "SQLSTATE 40P01" in lines[0] and f"the delete of shop {shop.id}" in lines[0]
+    async with world.uows() as uow:
+        assert await uow.shops.get(shop.id) is None
+    assert await _item_ids(world) == {}
 
 
 async def test_an_import_relinking_a_sku_to_a_higher_item_takes_the_lower_one_first_and_does_not_deadlock(
