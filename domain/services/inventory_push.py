@@ -478,8 +478,8 @@ async def _record_unchanged(
         await uow.inventory_push.hold_links(shop.id, {sku_id for _, outcome in finished for sku_id in outcome.pushed})
         # then their outbox rows all at once in (shop, product) order, with those their moved holds mark: marked
         # product after product, the push held one product's other shops' rows before the next product's own rows,
-        # and a webhook batch marking some of the same rows in their order deadlocked with it (40P01; the batch is not
-        # run again: its run failed, review51)
+        # and a webhook batch marking some of the same rows in their order deadlocked with it (40P01; the batch's run
+        # failed, review51)
         await uow.inventory_push.hold_push_rows(
             [(claim.shop_id, claim.tiktok_product_id) for claim, _ in finished],
             {item for _, outcome in finished for item in outcome.holds_moved},

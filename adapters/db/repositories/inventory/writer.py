@@ -47,11 +47,13 @@ several products. Every writer of them, PostgreSQL:
   observations in `sku_id` order (`record_observed`), then its outbox rows (`mark_dirty`);
 - a shop's delete: the shop's row `FOR UPDATE` first, which every writer above holds before any link (`FOR KEY
   SHARE`, the push `FOR NO KEY UPDATE`), then the items, then the shop's links go (`shop_items`);
-- an item removed (`remove_unclaimed_items`, after the items are held) clears, by its foreign keys (`ON DELETE SET
-  NULL`) the links that remember it (`unlinked_item_id`; no link names it as its item, the rule of removal), any
-  shop's, in no order of theirs: the one exception left.
+- an item removed (`shop_items._delete_items`: an import's link change, `remove_unclaimed_items`, or a shop's delete,
+  after the items are held) holds the links that remember it (`unlinked_item_id`; no link names it as its item, the
+  rule of removal), any shop's, at once in `sku_id` order, then clears them. (Left to the foreign key's `ON DELETE
+  SET NULL`, they were cleared item after item in their rows' table order: a writer holding a lower one while it
+  asked for a higher one deadlocked with it, 40P01.)
 
-Three deadlocks this order ends (40P01, PostgreSQL aborting one side;
+Four deadlocks this order ends (40P01, PostgreSQL aborting one side;
 `tests/integration/test_db_inventory_lock_order.py`, `tests/integration/test_inventory_push_release_order.py`): a
 reconcile writing its observations one row at a time in its read's order (TikTok SKU id), without the turn, while an
 import upserted the same links in its rows' order (upgrade50: the import's page aborted, an ERROR and one of its
@@ -59,8 +61,16 @@ attempts spent); and a push finishing 50 unchanged products in one transaction, 
 links in turn, while an order batch held the same links at once in `sku_id` order (CI of 6e9f3a4: the orders import's
 page aborted); and that push marking, product after product, the rows of the items whose holds moved (one product's
 item's row of another shop before the next product's own row) while a webhook batch marked some of the same rows in
-(shop, product) order (review51: the batch's run is not run again, it failed). A transaction aborted as a deadlock
-anyway is run again whole (`domain.services.conflicts`).
+(shop, product) order (review51: the batch's run failed); and an import's page removing an item, the links that
+remembered it cleared in their table order, while another writer held a lower of them and asked for a higher one (the
+page aborted). A transaction aborted as a deadlock (or a serialization failure) anyway is run again whole
+(`domain.services.conflicts`, one WARNING): an import's batch and its finish or failure (`importer`), a webhook
+batch's write (`intake._write_batch`, settling copies of its events), `skuLink` / `skuUnlink` (`inventory.link_sku`),
+a shop's delete (`shops.delete_shop`), the reconcile, and the push's intents, outcomes and unchanged products. Not yet
+the merchant's single-item edits (`inventorySetOnHand`, `inventoryAdjust`, `inventoryItemUpdate`,
+`inventoryItemCreate`: one item held, then its movement and outbox rows), where a conflict is still an
+INTERNAL_SERVER_ERROR; nor the best-effort writes of a run that failed (`importer._failed_attempt`, `_hand_back`,
+`intake._count_attempt`: the run is retried by the queue, or counted by the next).
 """
 
 from __future__ import annotations
