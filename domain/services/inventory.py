@@ -2,7 +2,10 @@
 pool change (a `push_inventory` per shop with dirty outbox rows, an `inventoryItemUpdated` signal per item).
 
 Each use case: load (the item locked), ask the rules (`domain.inventory`), write through the repository (counters
-arithmetically, movement, outbox), commit, then enqueue and publish.
+arithmetically, movement, outbox), commit, then enqueue and publish. Each merchant's use case is one unit of work,
+run again whole when the database aborts it as a deadlock or a serialization failure (`run_again_on_conflict`: a
+WARNING, never an INTERNAL_SERVER_ERROR to the merchant for a conflict the database resolved); it reads afresh what
+it writes (the item, locked), and nothing of an aborted run was kept.
 """
 
 from __future__ import annotations
@@ -85,10 +88,15 @@ async def create_item(
         uuid.uuid4().hex, merchant_id, checked_sku(sku), checked_units(on_hand, "onHand"), 0,
         checked_units(safety_stock, "safetyStock"), 1, now, now,
     )  # fmt: skip
-    async with uow_factory() as uow:
-        after_pool_change(uow, queue, events, await uow.inventory.create_item(item))
-        created = await uow.inventory.get_item(item.id, merchant_id)
-        await uow.commit()
+
+    async def create() -> InventoryItem | None:
+        async with uow_factory() as uow:
+            after_pool_change(uow, queue, events, await uow.inventory.create_item(item))
+            created = await uow.inventory.get_item(item.id, merchant_id)
+            await uow.commit()
+        return created
+
+    created = await run_again_on_conflict(create, f"inventoryItemCreate of item {item.id}")
     assert created is not None
     return created
 
@@ -101,9 +109,13 @@ async def set_item_on_hand(
     already is a count that confirmed it, a SET movement of 0 units (no push, the item's counters and version kept);
     `VERSION_CONFLICT` when `compare_on_hand` is given and differs from the stored value (Shopify's compare-and-set);
     `NOT_FOUND` for another merchant's item."""
-    async with uow_factory() as uow:
-        item = await _locked(uow, merchant_id, item_id)
-        return await _edit(uow, queue, events, item, True, set_on_hand(item, on_hand, compare_on_hand))
+
+    async def edit() -> InventoryItem:
+        async with uow_factory() as uow:
+            item = await _locked(uow, merchant_id, item_id)
+            return await _edit(uow, queue, events, item, True, set_on_hand(item, on_hand, compare_on_hand))
+
+    return await run_again_on_conflict(edit, f"inventorySetOnHand of item {item_id}")
 
 
 async def adjust_item(
@@ -113,9 +125,13 @@ async def adjust_item(
     """`inventoryAdjust`: add `delta` units (negative removes) for `reason`; a removal never takes on-hand below 0;
     `VERSION_CONFLICT` when `compare_on_hand` is given and differs from the stored on-hand (a retry of an adjustment
     that applied: `domain.inventory.items.adjust`); `NOT_FOUND` for another merchant's item."""
-    async with uow_factory() as uow:
-        item = await _locked(uow, merchant_id, item_id)
-        return await _edit(uow, queue, events, item, True, adjust(item, delta, reason, compare_on_hand))
+
+    async def edit() -> InventoryItem:
+        async with uow_factory() as uow:
+            item = await _locked(uow, merchant_id, item_id)
+            return await _edit(uow, queue, events, item, True, adjust(item, delta, reason, compare_on_hand))
+
+    return await run_again_on_conflict(edit, f"inventoryAdjust of item {item_id}")
 
 
 async def update_safety_stock(
@@ -124,12 +140,17 @@ async def update_safety_stock(
 ) -> InventoryItem:  # fmt: skip
     """`inventoryItemUpdate`: units kept back from every shop (0-1e9); every linked SKU is pushed again."""
     checked_units(safety_stock, "safetyStock")
-    async with uow_factory() as uow:
-        item = await _locked(uow, merchant_id, item_id)
-        if safety_stock != item.safety_stock:
-            after_pool_change(uow, queue, events, await uow.inventory.set_safety_stock(item, safety_stock))
-        updated = await uow.inventory.get_item(item_id, merchant_id)
-        await uow.commit()
+
+    async def edit() -> InventoryItem | None:
+        async with uow_factory() as uow:
+            item = await _locked(uow, merchant_id, item_id)
+            if safety_stock != item.safety_stock:
+                after_pool_change(uow, queue, events, await uow.inventory.set_safety_stock(item, safety_stock))
+            updated = await uow.inventory.get_item(item_id, merchant_id)
+            await uow.commit()
+        return updated
+
+    updated = await run_again_on_conflict(edit, f"inventoryItemUpdate of item {item_id}")
     assert updated is not None
     return updated
 

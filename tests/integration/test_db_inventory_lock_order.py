@@ -115,6 +115,37 @@ async def test_a_manual_link_the_database_aborts_as_a_deadlock_is_run_again_whol
     assert ((await world.item(low_sku))["reserved"], (await world.item(target_sku))["reserved"]) == (0, 1)
 
 
+async def test_a_merchants_adjustment_the_database_aborts_as_a_deadlock_is_run_again_whole_and_counted_once(
+    world: Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a shop whose SKU links ONE (5 units), its product's push outbox row stored
+    shop = await world.shop()
+    await world.products(shop, product("p1", ("s1", "ONE", 5)))
+    one = (await _item_ids(world))["ONE"]
+
+    # when a writer that breaks the pool's order holds the product's outbox row, the merchant adds 3 units (the
+    # adjustment holds ONE, writes its movement and counters, then waits for the row), and the writer then asks for
+    # ONE: each waits for the other, and PostgreSQL aborts the adjustment, whose wait began first (40P01; the
+    # writer's own check is put off to 10 s)
+    async with world.db.write_engine.connect() as other:
+        await other.execute(text("SET deadlock_timeout = '10s'"))
+        await other.execute(_LOCK_PUSH_ROW, {"shop": shop.id, "product": "p1"})
+        with caplog.at_level(logging.WARNING, logger="domain.services.conflicts"):
+            adjusting = asyncio.create_task(
+                pool.adjust_item(world.uows, world.queue, world.events, "merchant-a", one, 3, "restock")
+            )
+            await until_a_writer_waits_on_a_lock(world.db)
+            await asyncio.wait_for(other.execute(_LOCK_ITEM, {"id": one}), timeout=30)
+            await other.commit()
+            adjusted = await asyncio.wait_for(adjusting, timeout=60)
+
+    # then the adjustment was run again whole (one WARNING with the SQLSTATE, no error to the merchant), and its
+    # units counted once
+    lines = [r.getMessage() for r in caplog.records if r.name == "domain.services.conflicts"]
+    assert len(lines) == 1 and "SQLSTATE 40P01" in lines[0] and f"inventoryAdjust of item {one}" in lines[0]
+    assert adjusted.on_hand == 8 and (await world.item("ONE"))["on_hand"] == 8
+
+
 async def test_an_import_linking_a_sku_to_an_item_another_shops_import_removes_creates_it_again(world: Pool) -> None:
     # given DUP, an item a first shop's import seeded, and a second shop of the merchant
     first, second = await world.shop(), await world.shop()

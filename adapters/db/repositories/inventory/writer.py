@@ -65,12 +65,11 @@ item's row of another shop before the next product's own row) while a webhook ba
 remembered it cleared in their table order, while another writer held a lower of them and asked for a higher one (the
 page aborted). A transaction aborted as a deadlock (or a serialization failure) anyway is run again whole
 (`domain.services.conflicts`, one WARNING): an import's batch and its finish or failure (`importer`), a webhook
-batch's write (`intake._write_batch`, settling copies of its events), `skuLink` / `skuUnlink` (`inventory.link_sku`),
-a shop's delete (`shops.delete_shop`), the reconcile, and the push's intents, outcomes and unchanged products. Not yet
-the merchant's single-item edits (`inventorySetOnHand`, `inventoryAdjust`, `inventoryItemUpdate`,
-`inventoryItemCreate`: one item held, then its movement and outbox rows), where a conflict is still an
-INTERNAL_SERVER_ERROR; nor the best-effort writes of a run that failed (`importer._failed_attempt`, `_hand_back`,
-`intake._count_attempt`: the run is retried by the queue, or counted by the next).
+batch's write (`intake._write_batch`, settling copies of its events), `skuLink` / `skuUnlink` (`inventory.link_sku`)
+and the merchant's item edits (`inventorySetOnHand`, `inventoryAdjust`, `inventoryItemUpdate`, `inventoryItemCreate`),
+a shop's delete (`shops.delete_shop`), the reconcile, and the push's intents, outcomes and unchanged products. Not the
+best-effort writes of a run that failed (`importer._failed_attempt`, `_hand_back`, `intake._count_attempt`: the run is
+retried by the queue, or counted by the next).
 """
 
 from __future__ import annotations
