@@ -452,6 +452,12 @@ sku_links = Table(
     # to that same item moves it as it would have linked (`domain.inventory.ledger.transition`'s `unlinked_from`).
     Column("linked_at", UTCDateTime),
     Column("unlinked_item_id", ID, ForeignKey("inventory_items.id", ondelete="SET NULL")),
+    # With `unlinked_item_id`, when the SKU's new sales stopped counting on that item (migration 0036;
+    # `domain.inventory.links.unlinked_since`): the merchant's unlink (`skuUnlink`), or an import's leaving (whose
+    # sales since its link go on counting there, `ledger.first_seen_unlinked`). A sale made before it and first seen
+    # after it counts on that item (`domain.inventory.ledger.sold_before_unlink`). Null while LINKED, for a link
+    # unlinked before 0036, and read only with the item it goes with.
+    Column("unlinked_at", UTCDateTime),
     Column("source", String(8), nullable=False),  # AUTO or MANUAL (a manual decision survives later imports)
     Column("pushed_quantity", Integer),  # the last quantity TikTok accepted
     Column("pushed_at", UTCDateTime),  # when that push read the pool and computed its targets (the fence's start)

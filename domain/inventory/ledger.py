@@ -16,7 +16,9 @@ after shipping) asks a deduction: no automatic restock. `transition` moves a lin
     (first seen, shipped/cancel)  -> HISTORICAL: history, moves nothing (the import of past orders is safe)
     (first seen, SKU unlinked)    -> as a line reserved before the unlink (PENDING_LINK remembering the item the SKU
                                      was linked to) when open, or shipped and sold since that link took effect;
-                                     else as above
+                                     else as above; but sold since that link (left by an import), or since it
+                                     and before the merchant's unlink (`sold_before_unlink`): on that item at
+                                     once, open RESERVED, shipped DEDUCTED (`first_seen_unlinked`)
     PENDING_LINK                  -> RESERVED once linked if still open, else HISTORICAL (TikTok's stock that seeded
                                      or fed the item already excluded the unit: never counted twice), but for a
                                      line reserved before its SKU was unlinked, shipped since and linked to that
@@ -220,6 +222,7 @@ def transition(
     unlinked_from: str | None = None,
     seed_read_at: datetime | None = None,
     left_by_import: bool = False,
+    before_unlink: bool = False,
 ) -> Transition | None:
     """The line's move for an order status asking `wanted` at `order_updated_at`; None when nothing changes.
 
@@ -237,10 +240,13 @@ def transition(
     it, on the item that read seeded: its units were added to that item's on-hand); see `released_before_read`.
     `left_by_import`: `unlinked_from` was left by an import (AMBIGUOUS, NO_SELLER_SKU, EXCLUDED, or DROPPED from its
     product after that: `domain.inventory.links.left_by_import`), not the merchant.
+    `before_unlink`: the order was created before its SKU left `unlinked_from` (`sold_before_unlink`).
     """
     if current is None:
         if linked_item_id is None and unlinked_from is not None:
-            return first_seen_unlinked(wanted, order_updated_at, unlinked_from, after_link, left_by_import, quantity)
+            return first_seen_unlinked(
+                wanted, order_updated_at, unlinked_from, after_link, left_by_import, quantity, before_unlink
+            )
         if wanted is StockEffect.DEDUCT and after_link and linked_item_id is not None:
             return Transition(
                 LineState.DEDUCTED, wanted, order_updated_at, linked_item_id, -quantity, 0, MovementKind.DEDUCTED
@@ -289,6 +295,7 @@ def first_seen_unlinked(
     after_link: bool,
     left_by_import: bool = False,
     quantity: int = 1,
+    before_unlink: bool = False,
 ) -> Transition:
     """A line first seen while its SKU is unlinked from item `unlinked_from` (by the merchant's `skuUnlink`, or by
     an import: its seller SKU found on a twin, AMBIGUOUS; cleared, NO_SELLER_SKU; `links.remembered_on_unlink`):
@@ -305,8 +312,16 @@ def first_seen_unlinked(
     push's fence held back as unseen, a hold that stops counting for the item's other shops once the link is not
     LINKED), such a line reserves on that item when open, and deducts from its on-hand when shipped. Waiting
     instead, its unit stayed on sale on every other shop of the item until the merchant linked the SKU to it again
-    (for good when nobody did): sold twice. Orders made before that link wait as before."""
-    if left_by_import and after_link and wanted is not StockEffect.RELEASE:
+    (for good when nobody did): sold twice. Orders made before that link wait as before.
+
+    A SKU the merchant unlinked (`skuUnlink`) counts so the orders made before the unlink (`before_unlink`:
+    `sold_before_unlink`, from `sku_links.unlinked_at`, migration 0036) and since its link took effect
+    (`after_link`): placed while the SKU was that item's, they ship from its shelf as the lines the unlink found open
+    do (`stays_reserved`), whenever their webhook, a poll or an import brings them. Waiting instead, an open one's
+    unit was on sale on the item's other shops meanwhile, an oversell through our fault (the link did not record
+    when it was unlinked). Orders made after the unlink wait for a link (the merchant said "not that item"), as do
+    those of a link unlinked before 0036 (no instant: nothing tells them apart)."""
+    if (left_by_import or before_unlink) and after_link and wanted is not StockEffect.RELEASE:
         if wanted is StockEffect.RESERVE:
             return _reserve(wanted, order_updated_at, unlinked_from, quantity)
         return Transition(
@@ -439,6 +454,16 @@ def order_timing(
     in_seed = stock_counted_at is not None and counted_in_stock(created_at, stock_counted_at)
     since = linked_at or stock_counted_at
     return in_seed, since is not None and created_at >= _whole_second(since)
+
+
+def sold_before_unlink(created_at: datetime, unlinked_at: datetime | None) -> bool:
+    """Whether an order created at `created_at` (TikTok's `create_time`, whole seconds, UTC) was placed before its
+    SKU left the item its link remembers, at `unlinked_at` (`sku_links.unlinked_at`, `links.unlinked_since`; None:
+    unknown, a link unlinked before migration 0036: False). An order of the unlink's very second may have come
+    before it or after: taken as before, the side that never sells a unit twice (reserved on the item it may not ship
+    from, the item is undersold by its units until it ships or is cancelled; waiting, they were on sale on every
+    shop of the item while still to ship)."""
+    return unlinked_at is not None and created_at < _whole_second(unlinked_at) + timedelta(seconds=1)
 
 
 def counted_in_stock(created_at: datetime, stock_read_at: datetime) -> bool:

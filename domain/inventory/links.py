@@ -9,7 +9,8 @@ Auto-link rules (issue 8, live-sync.md §7.5), per shop, after every product imp
 - a bundle (combo) SKU is `EXCLUDED`: TikTok derives its stock from its components (12052850);
 - a link the merchant made or removed by hand (`MANUAL`) survives every later import;
 - a LINKED link that leaves LINKED, by hand or by these rules, remembers its item until linked again
-  (`remembered_on_unlink`); linked back to that item, it keeps its first time (`relinked_since`);
+  (`remembered_on_unlink`), and when it left it (`unlinked_since`: a sale made before, first seen after, counts
+  there); linked back to that item, it keeps its first time (`relinked_since`);
 - a SKU TikTok drops from its product keeps its link, `DROPPED`: its orders still count on its item
   (`counts_orders`), it is never pushed, and back in the product (the same TikTok SKU id) it is linked as before
   (`back_from_drop`).
@@ -134,6 +135,37 @@ def remembered_on_unlink(
     if state is None or unlinked_item_id is None:
         return None, None
     return unlinked_item_id, linked_at
+
+
+def unlinked_since(
+    state: str | None,
+    item_id: str | None,
+    source: str | None,
+    remembered: str | None,
+    unlinked_at: datetime | None,
+    now: datetime,
+) -> datetime | None:
+    """`sku_links.unlinked_at` (migration 0036) of a link written now (`now`, UTC) not LINKED, remembering item
+    `remembered` (`remembered_on_unlink`; None: it remembers none, and has no such instant), from the link as it
+    stood (`state`, `item_id`, `source`, `unlinked_at`: its stored `sku_links` columns; `state` None: no link yet):
+    the instant from which the SKU's new sales stopped counting on that item. Now when they counted there until this
+    write: the link named its item (LINKED, or DROPPED with it: `counts_orders`), or an import had left it
+    (`left_by_import`: its sales made since its link went on counting there, `ledger.first_seen_unlinked`). Else the
+    link's stored instant, kept: a second `skuUnlink`, or an import's rewrite of a link the merchant unlinked, moves
+    it no later.
+
+    A sale made before that instant and first seen only after it (a webhook late, a poll or an import reading it
+    later) was placed while the SKU was that item's, and TikTok ships it from that item's shelf: it counts there as
+    the lines the unlink found open do (`ledger.sold_before_unlink`, live-sync.md §7.2: a channel order is a fact;
+    README "Shared inventory pool"). Without the instant (before this record, try-out pool51's follow-up) it waited
+    for a link, and its unit was on sale on the item's other shops meanwhile: an oversell. A link LINKED again
+    clears it (`_link_row`: its new link counts its sales from then on); the item's delete forgets the item it goes
+    with (`unlinked_item_id`, `ON DELETE SET NULL`: the instant alone is read by nobody), a shop's delete the row."""
+    if remembered is None or state is None:
+        return None
+    if counts_orders(state, item_id) is not None or (source is not None and left_by_import(state, source)):
+        return now
+    return unlinked_at
 
 
 def relinked_since(

@@ -175,9 +175,10 @@ class InventoryMutation:
         description="Unlink a shop SKU by hand (UNLINKED, MANUAL: later imports keep it unlinked). Its open orders, "
         "placed while it was the item's, stay reserved on that item, which TikTok ships them from, and move on by "
         "their status (shipped: deducted from it; cancelled: released); linked back to that item they count once. "
-        "Orders first seen while it is unlinked wait for a link. A bundle SKU stays (or goes back to) EXCLUDED, "
-        "AUTO, as imports leave it. NOT_FOUND for another merchant's SKU; PRODUCT_DELETED for a SKU of a product "
-        "TikTok reports DELETED (its link stays as the pool left it)."
+        "An order placed before the unlink that Shopbridge first sees after it (a late webhook, a poll, an import) "
+        "counts on that item the same way; one placed after it waits for a link. A bundle SKU stays (or goes back "
+        "to) EXCLUDED, AUTO, as imports leave it. NOT_FOUND for another merchant's SKU; PRODUCT_DELETED for a SKU "
+        "of a product TikTok reports DELETED (its link stays as the pool left it)."
     )
     async def sku_unlink(self, info: Info, input: SkuUnlinkInput) -> SkuLinkPayload:
         s = info.context.services

@@ -441,6 +441,41 @@ async def test_an_open_order_kept_reserved_through_the_merchants_unlink_moves_on
     assert (item["on_hand"], item["reserved"], item["available"]) == expected
 
 
+@pytest.mark.parametrize(
+    ("status", "counters"),
+    [("AWAITING_SHIPMENT", (5, 2, 3)), ("IN_TRANSIT", (4, 1, 3)), ("CANCELLED", (5, 1, 4))],
+    ids=["open", "shipped", "cancelled"],
+)
+async def test_a_sale_made_before_the_merchants_unlink_and_first_seen_after_it_counts_on_the_item_it_was_sold_from(
+    world: Pool, status: str, counters: tuple[int, int, int]
+) -> None:
+    # given MUG seeded from shop A's s1 (5, read at NOW) and linked by shop B's t1 too, o1 of s1 reserved (5/1/4),
+    # and the merchant's unlink of s1 at NOW + 10 min (o1 stays reserved on MUG)
+    shop = await _mug_with_an_open_order_of_s1(world)
+    sku_id, mug = await _sku_id_of(world, "s1"), (await world.item("MUG"))["id"]
+    world.clock.advance(timedelta(minutes=10))
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+    # when o2, made at NOW + 5 min (before the unlink), is first seen after it (twice: a poll racing its webhook),
+    # and o3, made at NOW + 11 min (after it), is seen open
+    o2 = order("o2", status, "s1", at=NOW + timedelta(minutes=5))
+    await world.orders(shop, o2)
+    await world.orders(shop, o2, order("o3", "AWAITING_SHIPMENT", "s1", at=NOW + timedelta(minutes=11)))
+    # then o2 counts on MUG once, as o1 does: open, reserved there (5/2/3); shipped, its unit leaves MUG's on-hand
+    # (4/1/3); cancelled, history (5/1/4). (Before, open or shipped it waited for a link, 5/1/4: its unit on sale
+    # on shop B while it was still to ship, or gone from the shelf.) o3 waits: the merchant said "not MUG" before it
+    item = await world.item("MUG")
+    assert (item["on_hand"], item["reserved"], item["available"]) == counters
+    # and when the merchant links s1 to MUG again, o3 reserves and o2 is not counted a second time, and the link
+    # forgets when it was unlinked (its sales count by the link from now on)
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, mug)
+    item = await world.item("MUG")
+    on_hand, reserved, available = counters
+    assert (item["on_hand"], item["reserved"], item["available"]) == (on_hand, reserved + 1, available - 1)
+    async with world.db.read_sessionmaker() as session:
+        query = select(sku_links.c.unlinked_item_id, sku_links.c.unlinked_at).where(sku_links.c.sku_id == sku_id)
+        assert tuple((await session.execute(query)).one()) == (None, None)
+
+
 @pytest.mark.parametrize("leave", ["twin", "cleared"])
 async def test_an_order_kept_reserved_through_an_ambiguity_moves_to_the_item_the_merchant_links_its_sku_to(
     world: Pool, leave: str

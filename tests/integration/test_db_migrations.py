@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0035_sku_links_push_landed_at"
+HEAD = "0036_sku_links_unlinked_at"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -612,6 +612,44 @@ def test_migrate_of_an_older_release_leaves_a_later_releases_database_alone(
     assert code == 0, err
     assert "0009_later_release" in out and f"its head is {HEAD}" in out and "left as it is" in out, out
     assert migrate.current(url) == "0009_later_release"
+
+
+def test_upgrade_leaves_links_unlinked_before_without_an_instant_and_downgrade_keeps_them(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    # given a database at 0035 with a link the merchant unlinked, remembering its item and its link's time
+    migrate.upgrade(url, "0035_sku_links_push_landed_at")
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            _add_shops(connection, "s1")
+            connection.execute(
+                text(
+                    "INSERT INTO inventory_items (id, merchant_id, sku, on_hand, reserved, created_at, updated_at) "
+                    "VALUES ('i1', 'm1', 'MUG', 5, 0, :now, :now)"
+                ),
+                {"now": _NOW},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO sku_links (sku_id, shop_id, merchant_id, tiktok_product_id, tiktok_sku_id, state, "
+                    "source, linked_at, unlinked_item_id, updated_at) VALUES "
+                    "('k1', 's1', 'm1', 'tp1', 'ts1', 'UNLINKED', 'MANUAL', :now, 'i1', :now)"
+                ),
+                {"now": _NOW},
+            )
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then the link keeps what it remembered and has no unlink instant (nothing tells when it was unlinked: its
+        # sales first seen from now on wait for a link, as before)
+        links = "SELECT sku_id, unlinked_item_id, unlinked_at FROM sku_links"
+        with engine.begin() as connection:
+            assert [tuple(r) for r in connection.execute(text(links)).all()] == [("k1", "i1", None)]
+        # and back at 0035 the link is kept without the column
+        migrate.downgrade(url, "0035_sku_links_push_landed_at")
+        with engine.begin() as connection:
+            kept = connection.execute(text("SELECT sku_id, unlinked_item_id FROM sku_links")).all()
+        assert [tuple(r) for r in kept] == [("k1", "i1")]
 
 
 def test_a_deleted_items_remembered_links_are_found_through_an_index(empty_database_url: str) -> None:

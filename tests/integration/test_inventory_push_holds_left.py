@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
+from adapters.db.tables import inventory_items
 from domain.services.inventory_push import PushDeps, push_shop
 from tests.integration.pool_push_support import (
     PushWorld,
@@ -16,7 +19,8 @@ from tests.integration.pool_push_support import (
     outbox_row,
     world_fixture,  # noqa: F401 - the `world` fixture
 )
-from tests.integration.test_inventory_push_fence_orders import shown
+from tests.integration.test_inventory_push_fence_manual import link_by_hand, unlink_by_hand
+from tests.integration.test_inventory_push_fence_orders import ingest, sell, shown
 from tests.integration.test_inventory_push_pool_holds import (
     LaterClock,
     a_holds_one_unit_b_shows_9,
@@ -94,3 +98,27 @@ async def test_the_end_of_a_hold_on_a_link_no_longer_pushed_pushes_the_other_sho
     assert shown(world, b, b_sku) == 10
     row = await outbox_row(world.db, b, b_product)
     assert row["dirty_version"] == row["pushed_version"]  # nothing holds any more: no push scheduled
+
+
+async def test_a_sale_made_before_the_merchants_unlink_and_first_seen_after_it_is_not_on_sale_on_the_other_shop(
+    world: PushWorld,
+) -> None:
+    # given shops A and B on one item of 10 units, A's SKU linked by the merchant (`skuLink`: the link's time kept),
+    # both showing 10; a buyer takes 1 at A (TikTok A: 9) whose webhook is late
+    found, item = await two_shops_on_one_item(world, on_hand=10)
+    (a, _, a_sku, a_id), (b, b_product, b_sku, _) = found["a"], found["b"]
+    await link_by_hand(world, a, a_id, item)
+    order = sell(world, a, a_sku)
+    # when the merchant unlinks A's SKU (`skuUnlink`), and only then the sale's webhook arrives (twice: a duplicate)
+    await unlink_by_hand(world, a, a_id)
+    await ingest(world, a, order)
+    await ingest(world, a, order)
+    # then the sale, made while A's SKU was the item's, reserves its unit there (10/1/9), once: it ships from the
+    # item's shelf, as the lines the unlink found open do (before, it waited for a link, 10/0/10)
+    async with world.db.read_sessionmaker() as session:
+        row = (await session.execute(select(inventory_items).where(inventory_items.c.id == item))).mappings().one()
+    assert (row["on_hand"], row["reserved"]) == (10, 1)
+    # and B is pushed 9: the unit A sold is not on sale at B (before: 10, sold twice once A's order shipped)
+    await change_stock(world, item, 0, [(b.id, b_product)])
+    await push_shop(b.id, world.deps(fence=True))
+    assert shown(world, b, b_sku) == 9

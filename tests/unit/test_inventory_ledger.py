@@ -33,6 +33,7 @@ from domain.inventory.ledger import (
     order_timing,
     released_before_read,
     relink_line,
+    sold_before_unlink,
     stays_reserved,
     stock_lines,
     took_units_now,
@@ -529,6 +530,37 @@ def test_a_line_first_seen_while_an_import_left_its_sku_without_an_item_moves_th
     assert transition(None, RESERVE, NEWER, None, 3, False, True, "A", left_by_import=True) == Transition(
         RESERVED, RESERVE, NEWER, "A", 0, 3, MOVED_RESERVED
     )
+
+
+def test_a_line_made_before_the_merchants_unlink_and_first_seen_after_it_moves_that_item() -> None:
+    # given a SKU the merchant unlinked from item "A", a 3-unit line first seen after the unlink whose order was made
+    # before it (`before_unlink`) and since its link to "A" took effect: placed on A's SKU, it ships from A's shelf as
+    # the lines the unlink found open do (`stays_reserved`)
+    assert first_seen_unlinked(RESERVE, NEWER, "A", True, False, 3, True) == Transition(
+        RESERVED, RESERVE, NEWER, "A", 0, 3, MOVED_RESERVED
+    )
+    assert first_seen_unlinked(DEDUCT, NEWER, "A", True, False, 3, True) == Transition(
+        DEDUCTED, DEDUCT, NEWER, "A", -3, 0, MOVED_DEDUCTED
+    )
+    cancelled = Transition(HISTORICAL, RELEASE, NEWER, None)
+    assert first_seen_unlinked(RELEASE, NEWER, "A", True, False, 3, True) == cancelled
+    # made before that link took effect: it waits, as an import-left SKU's does
+    assert first_seen_unlinked(RESERVE, NEWER, "A", False, False, 3, True) == Transition(PENDING, RESERVE, NEWER, "A")
+    # and `transition` asks it so for a line of a SKU with no link now
+    assert transition(None, DEDUCT, NEWER, None, 3, False, True, "A", before_unlink=True) == Transition(
+        DEDUCTED, DEDUCT, NEWER, "A", -3, 0, MOVED_DEDUCTED
+    )
+
+
+def test_an_order_of_the_unlinks_second_counts_as_made_before_it() -> None:
+    # given an unlink at 12:00:30.250 (TikTok's create_time is whole seconds)
+    unlinked_at = datetime(2026, 11, 30, 12, 0, 30, 250_000, tzinfo=UTC)
+    # then an order of 12:00:29 or 12:00:30 was made before it (the second's order may have come first: counted on the
+    # item, never on sale twice), one of 12:00:31 after it; and a link unlinked before its instant was kept, none
+    assert sold_before_unlink(unlinked_at.replace(second=29, microsecond=0), unlinked_at)
+    assert sold_before_unlink(unlinked_at.replace(microsecond=0), unlinked_at)
+    assert not sold_before_unlink(unlinked_at.replace(second=31, microsecond=0), unlinked_at)
+    assert not sold_before_unlink(unlinked_at, None)
 
 
 def test_a_reserved_line_moved_to_an_item_whose_seed_counted_it_takes_its_units_off_the_item_it_leaves() -> None:

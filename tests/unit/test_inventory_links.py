@@ -24,6 +24,7 @@ from domain.inventory.links import (
     seed_on_hand,
     standing_state,
     trimmed,
+    unlinked_since,
 )
 
 AUTO, MANUAL = LinkSource.AUTO, LinkSource.MANUAL
@@ -143,6 +144,22 @@ def test_seeding_takes_out_the_units_shipped_since_the_stock_was_read() -> None:
     assert seed_on_hand(5, 1, 2) == 4
     assert seed_on_hand(1, 2, 3) == 2  # never below what the open orders reserve
     assert seed_on_hand(4, 0, -1) == 4
+
+
+def test_an_unlink_records_when_the_skus_sales_stopped_counting_on_the_item_it_remembers() -> None:
+    before, now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC), datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    # a link that named its item (LINKED, or DROPPED with it), or that an import had left (its sales since its link
+    # counted there): now
+    assert unlinked_since("LINKED", "item-a", "AUTO", "item-a", None, now) == now
+    assert unlinked_since(DROPPED, "item-a", "MANUAL", "item-a", None, now) == now
+    assert unlinked_since("AMBIGUOUS", None, "AUTO", "item-a", before, now) == now
+    assert unlinked_since(DROPPED, None, "AUTO", "item-a", before, now) == now
+    # one the merchant had unlinked already (a second skuUnlink, or dropped since): its instant, no later
+    assert unlinked_since("UNLINKED", None, "MANUAL", "item-a", before, now) == before
+    assert unlinked_since(DROPPED, None, "MANUAL", "item-a", before, now) == before
+    # remembering no item, or no link yet: none
+    assert unlinked_since("LINKED", "item-a", "AUTO", None, None, now) is None
+    assert unlinked_since(None, None, None, None, None, now) is None
 
 
 def test_an_unlink_remembers_the_item_the_sku_was_linked_to_and_since_when() -> None:

@@ -81,6 +81,7 @@ from domain.inventory.ledger import (
     order_timing,
     relink_line,
     seen_before_push,
+    sold_before_unlink,
     stays_reserved,
     stock_lines,
     takes_units,
@@ -213,7 +214,7 @@ async def _apply_chunk(
         # it must not be an item a concurrent removal just took out of the row: `shop_items`). Its rows are read
         # again once the items are held, as concurrent writers of those items left them.
         held = {i for i in (await session.execute(statements.held, params)).scalars() if i is not None}
-        remembered = {item for item, _, _ in unlinked_from.values()}
+        remembered = {item for item, *_ in unlinked_from.values()}
         present = await lock_items(session, {item for item, _, _ in links.values()} | held | remembered)
         # (an item an unlinked SKU remembers may have gone since the links were read: its link forgot it too)
         unlinked_from = {sku: link for sku, link in unlinked_from.items() if link[0] in present}
@@ -246,9 +247,11 @@ async def _apply_chunk(
             key: LedgerKey = (order_id, line_id, component)
             current = stored.get(key)
             item_id, counted_at, linked_at = links.get(sku_id, unlinked)
-            was_linked_to, by_import = None, False
+            was_linked_to, by_import, before_unlink = None, False, False
             if item_id is None and sku_id in unlinked_from:
-                was_linked_to, linked_at, by_import = unlinked_from[sku_id]  # that link's time decides `after_link`
+                # that link's time decides `after_link`, and the unlink's which sales were made before it
+                was_linked_to, linked_at, by_import, unlinked_at = unlinked_from[sku_id]
+                before_unlink = sold_before_unlink(created_at, unlinked_at)
             in_seed, after_link = order_timing(created_at, counted_at, linked_at)
             seed_read_at = _in_seed_of(current, seeds.get(sku_id), created_at)
             reason = None
@@ -260,7 +263,7 @@ async def _apply_chunk(
             else:
                 move = transition(
                     current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at,
-                    by_import,
+                    by_import, before_unlink,
                 )  # fmt: skip
             if deducted_from is not None and not (move is not None and _waits_unseen(move)):
                 served.append(key)  # (a line waiting for its SKU's link keeps it: `relink_lines` counts it back)
@@ -540,7 +543,8 @@ def _unlinked_bundle_row(stored: Mapping[LedgerKey, LedgerLine], key: LedgerKey)
 # By TikTok SKU id: (item, seeded at, linked at) of a LINKED SKU; (item, linked at) of one that left its link to an
 # item; (the item its link seeded, when that stock was read) of a SKU whose link seeded one
 _Links = dict[str, tuple[str, datetime | None, datetime | None]]
-_Unlinked = dict[str, tuple[str, datetime | None, bool]]  # (item, linked at, left by an import)
+# (item, linked at, left by an import, when the SKU left that item: `sku_links.unlinked_at`, migration 0036)
+_Unlinked = dict[str, tuple[str, datetime | None, bool, datetime | None]]
 _Seeds = dict[str, tuple[str, datetime]]
 
 
@@ -552,7 +556,8 @@ async def _linked_items(
     SKUs among `sku_ids` whose lines count on an item (`domain.inventory.links.counts_orders`: LINKED, or DROPPED
     from their product with an item); by TikTok SKU id, (item, when that link took effect if known) of the others
     that remember the item they left (`sku_links.unlinked_item_id`: the merchant's unlink, or an import's,
-    AMBIGUOUS..., `domain.inventory.links.remembered_on_unlink`); by TikTok SKU id, when the product page whose
+    AMBIGUOUS..., `domain.inventory.links.remembered_on_unlink`), whether an import left it, and when it left
+    (`unlinked_at`, `domain.inventory.links.unlinked_since`); by TikTok SKU id, when the product page whose
     read made a SKU of the first kind join its item was read (`baseline_read_at`, migration 0019; those with one);
     and by TikTok SKU id, (the item the link's stock seeded, when that stock was read) of every link that seeded one
     (`seeded_item_id`, migration 0021), whatever it names now (`ledger.left_out_of_seed`); and the shop's TikTok shop
@@ -570,20 +575,25 @@ async def _linked_items(
     links = {
         sku: (item, None if counted is None or not on_seed(item, seeded) else time_of(counted),
               None if linked is None else time_of(linked))
-        for _, sku, state, item, counted, linked, _, _, seeded, _ in rows
+        for _, sku, state, item, counted, linked, _, _, seeded, _, _ in rows
         if state is not None and counts_orders(state, item) is not None
     }  # fmt: skip
     unlinked = {
-        sku: (was_linked_to, None if linked is None else time_of(linked), left_by_import(state, source))
-        for _, sku, state, _, _, linked, was_linked_to, _, _, source in rows
+        sku: (
+            was_linked_to,
+            None if linked is None else time_of(linked),
+            left_by_import(state, source),
+            None if left is None else time_of(left),
+        )
+        for _, sku, state, _, _, linked, was_linked_to, _, _, source, left in rows
         if sku not in links and was_linked_to is not None
     }
     joined_read = {
-        sku: time_of(read) for _, sku, _, _, _, _, _, read, _, _ in rows if sku in links and read is not None
+        sku: time_of(read) for _, sku, _, _, _, _, _, read, _, _, _ in rows if sku in links and read is not None
     }  # fmt: skip
     seeds = {
         sku: (seeded, time_of(counted))
-        for _, sku, _, _, counted, _, _, _, seeded, _ in rows
+        for _, sku, _, _, counted, _, _, _, seeded, _, _ in rows
         if seeded is not None and counted is not None
     }
     return rows[0][0], links, unlinked, joined_read, seeds, came_back
@@ -644,7 +654,7 @@ def _statements(dialect: str) -> _Statements:
     linked = select(
         shops.c.merchant_id, links.tiktok_sku_id, links.state, links.inventory_item_id, _raw(links.stock_counted_at),
         _raw(links.linked_at), links.unlinked_item_id, _raw(links.baseline_read_at), links.seeded_item_id, links.source,
-        shops.c.tiktok_shop_id, came_back,
+        _raw(links.unlinked_at), shops.c.tiktok_shop_id, came_back,
     ).select_from(
         shops.outerjoin(
             sku_links, and_(links.shop_id == shops.c.id, among_param(links.tiktok_sku_id, "skus", dialect))

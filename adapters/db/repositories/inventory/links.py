@@ -46,6 +46,7 @@ from domain.inventory.links import (
     standing_state,
     trimmed,
     unlinked_by_hand,
+    unlinked_since,
 )
 from domain.ports import PoolChange
 from domain.stored import DELETED_PRODUCT_STATUS
@@ -133,7 +134,7 @@ async def auto_link_products(
                 continue
             item_id = items.get(decision.item_sku) if decision.item_sku is not None else None
             previous = existing.get(decision.sku_id)
-            remembered, since = _kept(previous, item_id)
+            remembered, since = _kept(previous, item_id, now)
             # a seed copies the count of the item the SKU was linked to (its seller SKU renamed to a new one)
             copied = seed_copies(previous.state, previous.inventory_item_id) if previous is not None else None
             link_rows.append(
@@ -149,7 +150,7 @@ async def auto_link_products(
             link_rows.append(
                 _link_row(
                     shop_id, merchant_id, row, back, LinkSource.MANUAL, item_id, now,
-                    remembered=(link.unlinked_item_id, link.linked_at), linked_since=link.linked_at,
+                    remembered=(link.unlinked_item_id, link.linked_at, link.unlinked_at), linked_since=link.linked_at,
                 )
             )  # fmt: skip
             if item_id is not None:  # (its lines count on its item already: nothing moves; its pushes are due)
@@ -361,17 +362,27 @@ def _read_of(row: Any, stock_read_at: Mapping[str, datetime]) -> datetime:
     return page if stored is None else max(page, stored)
 
 
-def _kept(previous: Any, item_id: str | None) -> tuple[tuple[str | None, datetime | None], datetime | None]:
-    """What a link rewritten from `previous` (its row; None: none) to item `item_id` (None: no item) keeps, as
-    `_link_row` takes it: not linked now, the item it remembers and that link's time (`remembered_on_unlink`);
-    linked, the time it takes effect if not now (`relinked_since`: back to the item it remembers)."""
+def _kept(previous: Any, item_id: str | None, now: datetime) -> tuple[_Remembered, datetime | None]:
+    """What a link rewritten at `now` from `previous` (its row; None: none) to item `item_id` (None: no item) keeps,
+    as `_link_row` takes it: not linked now, the item it remembers, that link's time (`remembered_on_unlink`) and
+    when the SKU left it (`unlinked_since`); linked, the time it takes effect if not now (`relinked_since`: back to
+    the item it remembers)."""
     if previous is None:
-        return (None, None), None
+        return _FORGOTTEN, None
     was, remembered = standing_state(previous.state, previous.inventory_item_id), previous.unlinked_item_id
     if item_id is None:
-        return remembered_on_unlink(was, previous.inventory_item_id, previous.linked_at, remembered), None
+        item, linked_at = remembered_on_unlink(was, previous.inventory_item_id, previous.linked_at, remembered)
+        left_at = unlinked_since(
+            previous.state, previous.inventory_item_id, previous.source, item, previous.unlinked_at, now
+        )
+        return (item, linked_at, left_at), None
     before = previous.inventory_item_id if was is LinkState.LINKED else remembered
-    return (None, None), relinked_since(was, before, previous.linked_at, item_id)
+    return _FORGOTTEN, relinked_since(was, before, previous.linked_at, item_id)
+
+
+# What a link not LINKED remembers (`_link_row`): (`unlinked_item_id`, `linked_at`, `unlinked_at`)
+_Remembered = tuple[str | None, datetime | None, datetime | None]
+_FORGOTTEN: _Remembered = (None, None, None)
 
 
 def _current(link: Any) -> tuple[LinkSource | None, LinkState | None, str | None]:
@@ -453,17 +464,18 @@ async def _open_pending_units(
 
 def _link_row(
     shop_id: str, merchant_id: str, sku: Any, state: LinkState, source: LinkSource, item_id: str | None,
-    now: datetime, stock_read_at: datetime | None = None, remembered: tuple[str | None, datetime | None] = (None, None),
+    now: datetime, stock_read_at: datetime | None = None, remembered: _Remembered = _FORGOTTEN,
     linked_since: datetime | None = None, seeded_from: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """A link row written at `now`. `stock_read_at`: the link seeds its item from TikTok's stock read then; its
     stock counts at that instant, and so does the link (`ledger.order_timing`): a sale since then is in neither
     the stock read nor the orders seen, and is the pool's to count. `remembered`: a link's (`unlinked_item_id`,
-    `linked_at`) when it is not LINKED (unlinked by hand, AMBIGUOUS...), `domain.inventory.links.remembered_on_unlink`.
+    `linked_at`, `unlinked_at`) when it is not LINKED (unlinked by hand, AMBIGUOUS...),
+    `domain.inventory.links.remembered_on_unlink`, `unlinked_since`; a LINKED link forgets them all.
     `linked_since`: a LINKED link's time when not `now` nor its stock's read
     (`domain.inventory.links.relinked_since`). `seeded_from`: the item whose count the seed copies
     (`domain.inventory.links.seed_copies`), kept only with a seed's read."""
-    unlinked_item_id, linked_at = remembered if state is not LinkState.LINKED else (None, None)
+    unlinked_item_id, linked_at, unlinked_at = remembered if state is not LinkState.LINKED else _FORGOTTEN
     if state is LinkState.LINKED:
         linked_at = linked_since or stock_read_at or now
     return {
@@ -471,6 +483,7 @@ def _link_row(
         "tiktok_product_id": sku.tiktok_product_id, "tiktok_sku_id": sku.tiktok_sku_id,
         "seller_sku": trimmed(sku.seller_sku), "state": state.value, "source": source.value, "updated_at": now,
         "stock_counted_at": stock_read_at, "linked_at": linked_at, "unlinked_item_id": unlinked_item_id,
+        "unlinked_at": unlinked_at,
         "seeded_item_id": item_id if stock_read_at is not None else None,
         "seeded_from_item_id": seeded_from if stock_read_at is not None else None,
     }  # fmt: skip
@@ -524,7 +537,7 @@ _INSERT_ITEMS = (
     f"VALUES ({', '.join('?' for _ in _ITEM_COLUMNS)}) ON CONFLICT DO NOTHING"
 )
 _ITEM_TIMES = {"created_at", "updated_at"}
-_LINK_TIMES = {"stock_counted_at", "linked_at", "updated_at"}
+_LINK_TIMES = {"stock_counted_at", "linked_at", "unlinked_at", "updated_at"}
 # `upsert_links`' rule, in SQL both dialects share (`excluded`: the row given; `sku_links`: the row as it was). A link
 # given no seed's time is on its seed while it names the item its read seeded (`seeded_item_id`; for a row a release
 # before migration 0021 wrote, the item it names or remembers having left), or none.
@@ -632,7 +645,7 @@ async def link_manually(
     await hold_relink(session, row.shop_id, [row.tiktok_sku_id], dirty)
     if item_id is not None and await get_item(session, item_id, merchant_id) is None:
         raise NotFoundError("Inventory item", ("inventoryItemId",))
-    remembered, since = _kept(previous, item_id)
+    remembered, since = _kept(previous, item_id, now)
     link = _link_row(
         row.shop_id, merchant_id, row, state, source, item_id, now, remembered=remembered, linked_since=since
     )
