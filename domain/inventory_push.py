@@ -96,7 +96,8 @@ class LinkedSku:
     released_at_push: int | None = None
     restored_quantity: int = 0
     # Units the item's other links that hold for it (any shop of the merchant; LINKED, DROPPED or EXCLUDED by a push
-    # naming it, or left by a products import remembering it: `domain.inventory.links.holds_for`) hold back now,
+    # naming it, or left by a products import or the merchant's recorded unlink remembering it:
+    # `domain.inventory.links.holds_for`) hold back now,
     # summed (`standing_hold`), read with `available`: sold at their shops, not ingested yet, so not this link's to
     # sell either (`pushable`)
     held_elsewhere: int = 0

@@ -359,9 +359,10 @@ class InventoryPushRepository(Protocol):
     ) -> list[LinkedSku]:
         """The product's LINKED SKUs with their items' current counters and their warehouses, and the units the
         other links that hold for each item (`domain.inventory.links.holds_for`: LINKED, DROPPED or EXCLUDED by a
-        push naming it, or left by an import remembering it) hold back (`LinkedSku.held_elsewhere`: `standing_hold`
-        summed, of holds begun at or after `holds_since`, i.e. now less the horizon; None: not read, 0) and since
-        when the earliest of them (`held_elsewhere_since`, UTC; None when none stands), read with the counters."""
+        push naming it, or left by an import or by the merchant's recorded unlink remembering it) hold back
+        (`LinkedSku.held_elsewhere`: `standing_hold` summed, of holds begun at or after `holds_since`, i.e. now less
+        the horizon; None: not read, 0) and since when the earliest of them (`held_elsewhere_since`, UTC; None when
+        none stands), read with the counters."""
         ...
 
     async def linked_skus_of(

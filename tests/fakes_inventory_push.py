@@ -56,6 +56,7 @@ class FakeLink:
     state: str = "LINKED"
     bundle: bool = False
     unlinked_item_id: str | None = None  # not LINKED: the item it was linked to then (`sku_links.unlinked_item_id`)
+    unlinked_at: datetime | None = None  # and when it left it (`sku_links.unlinked_at`)
     pushed_quantity: int | None = None
     pushed_at: datetime | None = None
     held_quantity: int = 0
@@ -644,9 +645,11 @@ def _holds_for(link: FakeLink, item_id: str) -> bool:
     """Whether `link`'s hold counts for `item_id`'s other links, by the domain's rule as
     `inventory_push_links._held_elsewhere` reads it (`domain.inventory.links.holds_for`): LINKED to it, DROPPED from
     its product or EXCLUDED by a push naming it, or left without it by a products import (AMBIGUOUS, NO_SELLER_SKU,
-    EXCLUDED, or DROPPED after that) remembering it. (Before, a DROPPED link's and a push-EXCLUDED one's held for
-    none here, as the database's did before `holds_for`: `tests/integration/test_contract_inventory_push_links.py`.)"""
-    return holds_for(link.state, link.inventory_item_id or None, link.unlinked_item_id, link.source) == item_id
+    EXCLUDED, or DROPPED after that), or by the merchant's unlink with its instant (`unlinked_at`), remembering it.
+    (Before, a DROPPED link's and a push-EXCLUDED one's held for none here, as the database's did before
+    `holds_for`: `tests/integration/test_contract_inventory_push_links.py`.)"""
+    remembered = (link.unlinked_item_id, link.source, link.unlinked_at)
+    return holds_for(link.state, link.inventory_item_id or None, *remembered) == item_id
 
 
 def found_by(search: ProductSearch, products: Iterable[Product]) -> list[Product]:

@@ -206,20 +206,28 @@ HOLDS_ON_ITS_ITEM = frozenset({LinkState.LINKED.value, DROPPED, LinkState.EXCLUD
 LEFT_BY_IMPORT = frozenset({LinkState.AMBIGUOUS.value, LinkState.NO_SELLER_SKU.value, LinkState.EXCLUDED.value})
 
 
-def holds_for(state: str, item_id: str | None, unlinked_item_id: str | None, source: str) -> str | None:
+def holds_for(
+    state: str, item_id: str | None, unlinked_item_id: str | None, source: str, unlinked_at: datetime | None = None
+) -> str | None:
     """The item a link's hold counts against for the item's other links (`domain.inventory_push.standing_hold`,
     `LinkedSku.held_elsewhere`): units its last push held back were sold unseen at its shop from that item's shelf,
     and stand until the ledger ingests their order or the hold's horizon passes, whether or not the link is still
     pushed. `state`: `sku_links.state` (a `LinkState` value or `DROPPED`); `item_id`, `unlinked_item_id`: the
-    link's item and the item it remembers; `source`: a `LinkSource` value. The item it names in a state of
-    `HOLDS_ON_ITS_ITEM` (LINKED, DROPPED, EXCLUDED by a push); else the item it remembers when an import left it
-    (`left_by_import`); else None: a link the merchant unlinked (UNLINKED, and DROPPED after that) holds for no item.
+    link's item and the item it remembers; `source`: a `LinkSource` value; `unlinked_at`: when the SKU left the item
+    it remembers (`sku_links.unlinked_at`, `unlinked_since`). The item it names in a state of `HOLDS_ON_ITS_ITEM`
+    (LINKED, DROPPED, EXCLUDED by a push); else the item it remembers when an import left it (`left_by_import`), or
+    when the merchant unlinked it with that instant recorded (UNLINKED, and DROPPED after that; migration 0036): its
+    last push came before the unlink, so the sales it held back were made before it, and once ingested they count on
+    that item (`ledger.sold_before_unlink`) and replace the hold. Else None: a link the merchant unlinked before 0036
+    holds for no item (its held sales, first seen, wait for a link). (Before 0036 a merchant-unlinked link's hold
+    stopped counting at the unlink, and the item's other shops were pushed its units again until the sale was
+    ingested and, waiting for a link, after: sold twice.)
     (Before, a DROPPED link's hold and a push-EXCLUDED one's counted for none: the other shops were pushed the sold
     unit again until its order was ingested, sold twice; `tests/integration/test_inventory_push_holds_left.py`. So
     did an import-left link's once its SKU was dropped: `tests/integration/test_db_inventory_shop_delete.py`.)"""
     if item_id is not None and state in HOLDS_ON_ITS_ITEM:
         return item_id
-    return unlinked_item_id if left_by_import(state, source) else None
+    return unlinked_item_id if left_by_import(state, source) or unlinked_at is not None else None
 
 
 def left_by_import(state: str, source: str) -> bool:

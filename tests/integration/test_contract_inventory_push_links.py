@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -183,6 +183,7 @@ async def test_more_products_than_one_statement_takes_are_read_a_chunk_at_a_time
         assert len(reads) == 3
 
 
+SINCE_0036 = " since 0036"  # a merchant's unlink with its instant recorded (`sku_links.unlinked_at`)
 # The holds on one item (`held_elsewhere`): (shop, TikTok SKU id, link state, held, held since NOW less, units at the
 # push (None: no count kept), the shop's running units of the SKU now). A link LINKED, DROPPED from its product or
 # EXCLUDED by a push (written "EXCLUDED by push") names the item; any other names none and remembers this one
@@ -201,33 +202,38 @@ HOLDS: list[tuple[str, str, str, int, timedelta, int | None, int]] = [
     ("j", "p1-sku0", "EXCLUDED by push", 3, timedelta(minutes=1), 5, 6),  # refused since, 1 of 3 ingested: 2
     ("k", "p1-sku0", "DROPPED after AMBIGUOUS", 2, timedelta(minutes=1), 5, 5),  # an import's, then dropped: 2
     ("l", "p1-sku0", "DROPPED after UNLINKED", 4, timedelta(minutes=1), 5, 5),  # the merchant's, then dropped: 0
+    # the merchant's unlink with its instant (migration 0036: its held sales came before it, and count there): 2
+    ("m", "p1-sku0", "UNLINKED" + SINCE_0036, 2, timedelta(minutes=1), 5, 5),
+    ("n", "p1-sku0", "DROPPED after UNLINKED" + SINCE_0036, 1, timedelta(minutes=1), 5, 5),  # then dropped: 1
 ]
 HORIZON = timedelta(seconds=630)
 
 
-def _stored(state: str) -> tuple[str, bool, str]:
-    """(`sku_links.state`, whether the link names the item, `sku_links.source`) of a `HOLDS` state: a LINKED link
-    names it, and so do one DROPPED from its product and one EXCLUDED by a push TikTok refused as not writable here
-    (both keep their item, `domain.inventory.links.HOLDS_ON_ITS_ITEM`); any other (an unlink's) remembers it, and
-    keeps it DROPPED from its product after that ("DROPPED after ..."). The merchant's unlink is MANUAL, the rest
-    AUTO."""
+def _stored(state: str) -> tuple[str, bool, str, datetime | None]:
+    """(`sku_links.state`, whether the link names the item, `sku_links.source`, `sku_links.unlinked_at`) of a `HOLDS`
+    state: a LINKED link names it, and so do one DROPPED from its product and one EXCLUDED by a push TikTok refused as
+    not writable here (both keep their item, `domain.inventory.links.HOLDS_ON_ITS_ITEM`); any other (an unlink's)
+    remembers it, and keeps it DROPPED from its product after that ("DROPPED after ..."). The merchant's unlink is
+    MANUAL, the rest AUTO; one written `SINCE_0036` has the unlink's instant, the others none."""
+    unlinked_at = NOW - timedelta(minutes=2) if state.endswith(SINCE_0036) else None
+    state = state.removesuffix(SINCE_0036)
     source = "MANUAL" if state.endswith("UNLINKED") else "AUTO"
     if state == "EXCLUDED by push":
-        return "EXCLUDED", True, source
+        return "EXCLUDED", True, source, unlinked_at
     if state.startswith("DROPPED after"):
-        return "DROPPED", False, source
-    return state, state in ("LINKED", "DROPPED"), source
+        return "DROPPED", False, source, unlinked_at
+    return state, state in ("LINKED", "DROPPED"), source, unlinked_at
 
 
 async def _seed_holds(links: Links) -> dict[str, Shop]:
-    """Shops a..j of one merchant, each SKU of `HOLDS` linked to one item (30 available), with its hold and counts."""
+    """Shops a..n of one merchant, each SKU of `HOLDS` linked to one item (30 available), with its hold and counts."""
     shops = {name: await add_shop(links.uows, make_shop()) for name in sorted({row[0] for row in HOLDS})}
     item_id = uuid.uuid4().hex
     if links.store is not None:
         for name, sku, written, held, ago, at_push, units in HOLDS:
-            state, linked, source = _stored(written)
+            state, linked, source, unlinked_at = _stored(written)
             link = FakeLink(uuid.uuid4().hex, sku, "p1", item_id if linked else "", 30, state=state, source=source,
-                            unlinked_item_id=None if linked else item_id, held_quantity=held,
+                            unlinked_item_id=None if linked else item_id, unlinked_at=unlinked_at, held_quantity=held,
                             held_since=NOW - ago if held else None, ingested_at_push=at_push)  # fmt: skip
             links.store.push.link(shops[name].id, link)
             links.store.push.ingested.append((shops[name].id, sku, units, NOW))
@@ -242,7 +248,7 @@ async def _seed_holds(links: Links) -> dict[str, Shop]:
         for shop in shops.values():
             await uow.catalog.upsert_products(shop.id, [make_product("p1", skus=2)])
         for name, sku, written, held, ago, at_push, units in HOLDS:
-            state, linked, source = _stored(written)
+            state, linked, source, unlinked_at = _stored(written)
             shop_id = shops[name].id
             sku_id = (
                 await uow.session.execute(
@@ -253,7 +259,7 @@ async def _seed_holds(links: Links) -> dict[str, Shop]:
                 insert(sku_links).values(
                     sku_id=sku_id, shop_id=shop_id, merchant_id="merchant-a",
                     inventory_item_id=item_id if linked else None,
-                    unlinked_item_id=None if linked else item_id,
+                    unlinked_item_id=None if linked else item_id, unlinked_at=unlinked_at,
                     tiktok_product_id="p1", tiktok_sku_id=sku, state=state, source=source, updated_at=NOW,
                     held_quantity=held, held_since=NOW - ago if held else None, ingested_at_push=at_push,
                 )
@@ -266,7 +272,7 @@ async def _seed_holds(links: Links) -> dict[str, Shop]:
 
 
 async def test_the_other_links_holds_are_read_with_the_counters_as_the_rule_counts_them(links: Links) -> None:
-    # given one item linked on shops a..j, its links holding back units as `HOLDS` lists
+    # given one item linked on shops a..n, its links holding back units as `HOLDS` lists
     shops = await _seed_holds(links)
 
     # when shop a's links are read with the holds begun within the horizon, and without them
@@ -277,14 +283,15 @@ async def test_the_other_links_holds_are_read_with_the_counters_as_the_rule_coun
 
     # then each link's `held_elsewhere` is `standing_hold` summed over the item's other links that hold for it
     # (`domain.inventory.links.holds_for`: LINKED, DROPPED or EXCLUDED by a push naming it, or left by an import
-    # remembering it, dropped since or not): a's first SKU 1 (a's other SKU) + 1 (b) + 0 (c, past the horizon) +
-    # 2 (d) + 1 (e) + 3 (f) + 0 (h, past the horizon) + 1 (i) + 2 (j) + 2 (k) = 13; a's second SKU the same less its
-    # own hold; b's 1 (a's second SKU) + 2 (d) + 1 (e) + 3 (f) + 1 (i) + 2 (j) + 2 (k) = 12, its own not counted; g and
-    # l (unlinked by hand, l dropped since) nowhere. Not asked: 0.
+    # remembering it, dropped since or not, or by the merchant's unlink with its instant): a's first SKU 1 (a's other
+    # SKU) + 1 (b) + 0 (c, past the horizon) + 2 (d) + 1 (e) + 3 (f) + 0 (h, past the horizon) + 1 (i) + 2 (j) + 2
+    # (k) + 2 (m) + 1 (n) = 16; a's second SKU the same less its own hold; b's 1 (a's second SKU) + 2 (d) + 1 (e) +
+    # 3 (f) + 1 (i) + 2 (j) + 2 (k) + 2 (m) + 1 (n) = 15, its own not counted; g and l (unlinked by hand before 0036,
+    # l dropped since) nowhere. Not asked: 0.
     # (Before, the fake counted neither i nor j: service tests over it pushed a dropped or refused SKU's sale again;
     # and neither side counted k.)
-    assert [(link.tiktok_sku_id, link.held_elsewhere) for link in found] == [("p1-sku0", 13), ("p1-sku1", 12)]
-    assert [link.held_elsewhere for link in of_b["p1"]] == [12]
+    assert [(link.tiktok_sku_id, link.held_elsewhere) for link in found] == [("p1-sku0", 16), ("p1-sku1", 15)]
+    assert [link.held_elsewhere for link in of_b["p1"]] == [15]
     assert [link.held_elsewhere for link in plain] == [0, 0]
     # and the rule itself agrees, from each link as read
     async with links.uows() as uow:

@@ -122,3 +122,28 @@ async def test_a_sale_made_before_the_merchants_unlink_and_first_seen_after_it_i
     await change_stock(world, item, 0, [(b.id, b_product)])
     await push_shop(b.id, world.deps(fence=True))
     assert shown(world, b, b_sku) == 9
+
+
+async def test_a_hold_on_a_sku_the_merchant_unlinks_still_counts_on_the_other_shop_until_its_sale_reserves(
+    world: PushWorld,
+) -> None:
+    # given shops A and B on one item of 10 units, A's SKU linked by the merchant, A holding back 1 unit sold unseen
+    # and B pushed 9 for it
+    found, item = await two_shops_on_one_item(world, on_hand=10)
+    (a, _, _, a_id), (b, b_product, b_sku, _) = found["a"], found["b"]
+    await link_by_hand(world, a, a_id, item)
+    order = await a_holds_one_unit_b_shows_9(world, found, item)
+    # when the merchant unlinks A's SKU (never pushed again: its hold as its last push recorded it), and B is pushed
+    # before A's order is ingested
+    await unlink_by_hand(world, a, a_id)
+    assert ((row := await link_row(world.db, a_id))["state"], row["held_quantity"]) == ("UNLINKED", 1)
+    await change_stock(world, item, 0, [(b.id, b_product)])
+    await push_shop(b.id, world.deps(fence=True))
+    # then B still shows 9: the unit was sold before the unlink, from the item's shelf (before: 10, sold twice once
+    # A's order shipped)
+    assert shown(world, b, b_sku) == 9
+    # and once A's order is ingested it reserves on the item (made before the unlink) in place of the hold: B shows 9,
+    # not 8 (the unit counted once)
+    await ingest(world, a, order)
+    await push_shop(b.id, world.deps(fence=True))
+    assert shown(world, b, b_sku) == 9

@@ -16,6 +16,7 @@ from domain.inventory.links import (
     auto_link,
     back_from_drop,
     counts_orders,
+    holds_for,
     on_seed,
     relink_needed,
     relinked_since,
@@ -268,3 +269,13 @@ def test_a_new_items_seed_copies_the_count_of_the_item_its_sku_was_linked_to(
     state: str | None, item: str | None, copied: str | None
 ) -> None:
     assert seed_copies(state, item) == copied
+
+
+def test_a_hold_of_a_sku_the_merchant_unlinked_counts_for_its_item_once_the_unlink_has_an_instant() -> None:
+    unlinked_at = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    # unlinked by hand with its instant (migration 0036; dropped since or not): its held sales came before the unlink
+    assert holds_for("UNLINKED", None, "item-1", "MANUAL", unlinked_at) == "item-1"
+    assert holds_for(DROPPED, None, "item-1", "MANUAL", unlinked_at) == "item-1"
+    # unlinked by hand before 0036 (no instant): no item, as before; an import's leaving: its item either way
+    assert holds_for("UNLINKED", None, "item-1", "MANUAL") is None
+    assert holds_for("AMBIGUOUS", None, "item-1", "AUTO") == "item-1"

@@ -355,9 +355,10 @@ def _held_elsewhere(holds_since: datetime) -> Any:
     as for a LINKED link. Before, the hold stopped counting at the import (or the drop, or the push's exclusion, or
     the drop of a SKU an import had left), and until the sale was ingested the other shops were pushed its units
     again: sold twice (`tests/e2e/test_inventory_hold_unlinked.py`,
-    `tests/integration/test_inventory_push_holds_left.py`, `tests/integration/test_db_inventory_shop_delete.py`). A
-    link the merchant unlinked (`UNLINKED`, and DROPPED after that: not that item, its sales wait for a link) holds
-    for no item."""
+    `tests/integration/test_inventory_push_holds_left.py`, `tests/integration/test_db_inventory_shop_delete.py`). So
+    do those the merchant unlinked (`UNLINKED`, and DROPPED after that) with the unlink's instant recorded
+    (`unlinked_at`, migration 0036; `holds_remembered`): the held sales came before it and count on that item once
+    ingested (`domain.inventory.ledger.sold_before_unlink`). One unlinked before 0036 holds for no item."""
     _, standing, holders = _holds_elsewhere(holds_since)
     return holders.add_columns(func.coalesce(func.sum(case((standing > 0, standing), else_=0)), 0)).scalar_subquery()
 
@@ -391,7 +392,7 @@ def _holds_elsewhere(holds_since: datetime) -> tuple[Any, Any, Any]:
                 and_(
                     or_(other.c.inventory_item_id.is_(None), other.c.state.not_in(HOLDS_ON)),
                     other.c.unlinked_item_id == _links.inventory_item_id,
-                    left_by_import(other.c),
+                    holds_remembered(other.c),
                 ),
             ),
             other.c.sku_id != _links.sku_id,
@@ -407,6 +408,13 @@ def left_by_import(link: Any) -> Any:
     state an import leaves a link in without its item (`LEFT_BY_IMPORT`), or DROPPED from its product after that
     (AUTO: the merchant's unlink is MANUAL)."""
     return or_(link.state.in_(LEFT_BY), and_(link.state == DROPPED, link.source == AUTO))
+
+
+def holds_remembered(link: Any) -> Any:
+    """Whether a link not naming its item holds for the item it remembers (`domain.inventory.links.holds_for`), in
+    SQL over `link` (the columns of `sku_links` or an alias of it): an import left it (`left_by_import`), or the
+    merchant unlinked it with the instant recorded (`unlinked_at`, migration 0036)."""
+    return or_(left_by_import(link), link.unlinked_at.is_not(None))
 
 
 def intent_json(intent: PushIntent) -> str:

@@ -50,7 +50,7 @@ from adapters.db.repositories.inventory.writer import (
     lock_items,
     lock_links,
 )
-from adapters.db.repositories.inventory_push_links import left_by_import as left_by_import_clause
+from adapters.db.repositories.inventory_push_links import holds_remembered
 from adapters.db.retention import delete_oldest
 from adapters.db.tables import (
     UTCDateTime,
@@ -976,9 +976,10 @@ async def release_shop(
     # The items the shop links too, all at once in id order: the delete then removes those it leaves behind
     # (`shop_items.remove_shop_items`) without taking one more lock out of order.
     linked = select(sku_links.c.inventory_item_id).where(sku_links.c.shop_id == shop_id)
-    # (and those its holds count for as an import left them, `holds_for`: remembered, not named)
+    # (and those its holds count for as an import or the merchant's unlink left them, `holds_for`: remembered, not
+    # named)
     remembered = select(sku_links.c.unlinked_item_id).where(
-        sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, left_by_import_clause(sku_links.c)
+        sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, holds_remembered(sku_links.c)
     )
     touched = {i for i in (await session.execute(held.union(linked, remembered))).scalars() if i is not None}
     await lock_items(session, touched)
@@ -1024,6 +1025,7 @@ async def _sold_unseen(
         select(
             links.state, links.inventory_item_id, links.unlinked_item_id, links.source, links.held_quantity,
             links.held_since, links.ingested_at_push, units.ingested, links.tiktok_sku_id, links.pushed_at,
+            links.unlinked_at,
         )
         .select_from(
             sku_links.outerjoin(
@@ -1034,7 +1036,7 @@ async def _sold_unseen(
     )  # fmt: skip
     standing: list[tuple[str, str, int, datetime]] = []
     for row in (await session.execute(query.order_by(links.tiktok_sku_id))).all():
-        item_id = holds_for(row.state, row.inventory_item_id, row.unlinked_item_id, row.source)
+        item_id = holds_for(row.state, row.inventory_item_id, row.unlinked_item_id, row.source, row.unlinked_at)
         since = None if row.ingested_at_push is None else (row.ingested or 0) - row.ingested_at_push
         held = standing_units(row.held_quantity, row.held_since, since, now, hold_horizon)
         if item_id is not None and held > 0:
