@@ -9,6 +9,8 @@ broker at import.
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 import dramatiq
@@ -26,6 +28,8 @@ from domain.ports import EventPublisher
 from workers.observability import Observability
 from workers.outages import OutlastingRetries
 from workers.resources import Resources
+
+log = logging.getLogger(__name__)
 
 SYNC_QUEUE = "sync"  # the queue of sync task messages
 LIVE_QUEUE = "live"  # webhook processing and registration: short messages, kept apart from hour-long imports
@@ -51,7 +55,10 @@ class EmbeddedBroker(StubBroker):
 
 
 class _Consumer(_RedisConsumer):
-    """Dramatiq's Redis consumer, whose `requeue` says a lost connection as its `ack` and `nack` do."""
+    """Dramatiq's Redis consumer, whose `requeue` says a lost connection as its `ack` and `nack` do, and whose `ack`
+    and `nack` give up on Redis once the worker is shutting down (`WorkerRedisBroker`)."""
+
+    broker: WorkerRedisBroker
 
     def requeue(self, messages: Any) -> None:
         """Hand `messages` back to the queue; Redis unreachable raises Dramatiq's `ConnectionClosed`."""
@@ -59,6 +66,28 @@ class _Consumer(_RedisConsumer):
             super().requeue(messages)  # type: ignore[no-untyped-call]
         except (redis.ConnectionError, redis.TimeoutError) as lost:
             raise ConnectionClosed(lost) from None  # type: ignore[no-untyped-call]
+
+    def ack(self, message: Any) -> None:
+        """Acknowledge `message`; Redis unreachable raises `ConnectionClosed`, or, the worker shutting down, is one
+        WARNING line."""
+        self._settle(super().ack, message, "acknowledgement")
+
+    def nack(self, message: Any) -> None:
+        """Reject `message` (to the dead-letter queue); as `ack` when Redis is unreachable."""
+        self._settle(super().nack, message, "rejection")
+
+    def _settle(self, settle: Any, message: Any, what: str) -> None:
+        try:
+            settle(message)
+        except ConnectionClosed as lost:
+            if not self.broker.stopping.is_set():
+                raise  # Dramatiq's consumer thread tries it again every 5 s until Redis answers
+            log.warning(
+                "the %s of %s is given up: the worker is shutting down and the queue is unavailable (%s); Redis, if it "
+                "kept its data, hands the message back to its queue once this worker's heartbeat is older than "
+                "SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS, and it runs again (README, Operations)",
+                what, message, lost,
+            )  # fmt: skip
 
 
 class WorkerRedisBroker(RedisBroker):
@@ -72,11 +101,31 @@ class WorkerRedisBroker(RedisBroker):
     outage). Here `requeue` raises `ConnectionClosed`, which the thread's close expects, and the thread restarts its
     consumer as after any lost connection (the delayed messages it held stay unacknowledged in Redis, as after any
     lost connection of Dramatiq's: the database sweeps send their work again).
+
+    The worker's shutdown does not wait for Redis either: Dramatiq's consumer thread tries a message's `ack` (or
+    `nack`) every 5 s until Redis answers, holding its worker thread, and so the shutdown, for the whole shutdown
+    timeout (`SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT`, 30 s) during an outage; the process then exited under it, the
+    message unacknowledged all the same. From the shutdown on (`stopping`, set as Dramatiq announces it) such an
+    `ack` or `nack` is given up at once in one WARNING line: the message stays in this worker's acknowledgement set
+    in Redis, handed back to its queue once the worker's heartbeat is stale (`adapters/dead_workers.py`, Dramatiq's
+    own requeue check), as Dramatiq's own line says of a worker restarted meanwhile.
     """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)  # type: ignore[no-untyped-call]
+        self.stopping = threading.Event()  # set from the worker's shutdown until its next boot
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
         return _Consumer
+
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        """Dramatiq's `emit_before`, noting first whether a worker on this broker is booting or shutting down."""
+        if signal == "worker_boot":
+            self.stopping.clear()
+        elif signal == "worker_shutdown":
+            self.stopping.set()
+        super().emit_before(signal, *args, **kwargs)
 
 
 def setup_broker(settings: Settings, *, events: EventPublisher | None = None) -> dramatiq.Broker:
@@ -86,7 +135,7 @@ def setup_broker(settings: Settings, *, events: EventPublisher | None = None) ->
     """
     broker: dramatiq.Broker
     if settings.broker_url:
-        broker = WorkerRedisBroker(  # type: ignore[no-untyped-call]
+        broker = WorkerRedisBroker(
             url=settings.broker_url,
             namespace=BROKER_NAMESPACE,
             heartbeat_timeout=settings.broker_heartbeat_timeout_ms,

@@ -114,6 +114,14 @@ class OutlastingRetries(Retries):
     empty then holds the retry. A process says so at WARNING once per `RETRY_WAIT_LINE_EVERY_SECONDS`, DEBUG for
     the other messages meanwhile; an outage outlasting the patience drops the retry with one WARNING line naming
     what sends the work again (the database sweeps, README "Operations"). Any other failure propagates as before.
+
+    The worker's shutdown (`before_worker_shutdown`: SIGTERM to `shopbridge worker`; a run its shutdown cancels
+    whose hand-back found Redis down comes here then too) ends the wait at once: the retry is given up in one WARNING
+    line naming the work, left to the same sweeps. A wait slept out (`time.sleep`) held its worker thread, and so the
+    shutdown, for Dramatiq's whole shutdown timeout (`SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT`, 30 s), after which the
+    process exited under it and the retry vanished without a line (then the thread's acknowledgement of the message
+    held it as long: `workers.broker.WorkerRedisBroker`). The embedded pool never waits here: `EmbeddedBroker`'s sends
+    are in memory and cannot find a broker down.
     """
 
     def __init__(
@@ -128,6 +136,14 @@ class OutlastingRetries(Retries):
         self.pause_seconds = pause_seconds
         self._lock = threading.Lock()
         self._said_at = -RETRY_WAIT_LINE_EVERY_SECONDS  # `time.monotonic()` of the last WARNING line
+        self._stopping = threading.Event()  # set from the worker's shutdown until its next boot
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stopping.clear()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Before Dramatiq stops and joins its worker threads: a thread waiting for the broker is freed at once.
+        self._stopping.set()
 
     @classmethod
     def replacing(cls, retries: Retries) -> OutlastingRetries:
@@ -157,6 +173,25 @@ class OutlastingRetries(Retries):
         self, broker: dramatiq.Broker, message: MessageProxy, delay: int | None, down: BaseException
     ) -> None:
         what = f"{message.actor_name}({', '.join(map(str, message.args))})"
+        if not self._stopping.is_set() and self._sent_when_back(broker, message, delay, down, what):
+            return
+        if self._stopping.is_set():
+            log.warning(
+                "the retry of %s is given up: the worker is shutting down and the queue is unavailable (%s: %s); the "
+                "database sweeps send its work again (README, Operations)",
+                what, type(down).__name__, down,
+            )  # fmt: skip
+            return
+        log.warning(
+            "the retry of %s is dropped: the queue stayed unavailable %g s; the database sweeps send its work again "
+            "(README, Operations)",
+            what, self.patience_seconds,
+        )  # fmt: skip
+
+    def _sent_when_back(
+        self, broker: dramatiq.Broker, message: MessageProxy, delay: int | None, down: BaseException, what: str
+    ) -> bool:
+        # True once sent; False when the patience ran out or the worker began its shutdown meanwhile.
         now = time.monotonic()
         with self._lock:
             warn = now - self._said_at >= RETRY_WAIT_LINE_EVERY_SECONDS
@@ -169,16 +204,12 @@ class OutlastingRetries(Retries):
             what, type(down).__name__, down, self.pause_seconds, self.patience_seconds,
         )  # fmt: skip
         deadline = now + self.patience_seconds
-        while time.monotonic() < deadline:
-            time.sleep(self.pause_seconds)
+        # `Event.wait`, not `time.sleep`: the worker's shutdown ends a pause at once
+        while not self._stopping.wait(self.pause_seconds) and time.monotonic() < deadline:
             try:
                 broker.enqueue(message.copy(), delay=delay)  # the `Message` the proxy wraps, retries counted
             except _BROKER_DOWN:
                 continue
             log.debug("the retry of %s sent, the queue answering again", what)
-            return
-        log.warning(
-            "the retry of %s is dropped: the queue stayed unavailable %g s; the database sweeps send its work again "
-            "(README, Operations)",
-            what, self.patience_seconds,
-        )  # fmt: skip
+            return True
+        return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -31,9 +32,10 @@ from tests.fakes import FakeTaskQueue
 from tests.fixtures.processes import free_port
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
-from tests.fixtures.waiting import log_lines, until
+from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, until
 from workers.broker import setup_broker
 from workers.embedded import EmbeddedWorker
+from workers.outages import OutlastingRetries
 
 ORDER_SEARCH = "/order/202309/orders/search"
 RUN_LOGGERS = ("workers", "dramatiq", "domain.services.importer")  # what logs about an actor's run
@@ -321,3 +323,60 @@ async def test_a_consumer_thread_closing_on_a_redis_outage_survives_to_take_mess
         await asyncio.to_thread(thread.close)
     finally:
         await asyncio.to_thread(own_redis.resume)
+
+
+STOP_BOUND_SECONDS = 30  # SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT's default: what a process manager is told to allow
+
+
+@pytest.mark.redis
+def test_a_worker_told_to_stop_while_a_retry_waits_for_redis_stops_at_once_and_says_what_it_gave_up(
+    tmp_path: Path, own_redis: Any
+) -> None:
+    # given a worker on the production layout's broker (a Dramatiq Worker, as `shopbridge worker` runs it), whose
+    # retries wait for Redis far longer than any shutdown (an hour), and a run that fails on an outage while Redis is
+    # down (`Resources.serving` raises a `Retry` for it: its middleware's send of the retry finds Redis down)
+    broker = setup_broker(_settings_without_a_database(tmp_path, SHOPBRIDGE_BROKER_URL=own_redis.url))
+    (retries,) = [m for m in broker.middleware if isinstance(m, OutlastingRetries)]
+    retries.patience_seconds = 3_600.0
+    running, redis_down = threading.Event(), threading.Event()
+
+    def fails_on_an_outage(shop_id: str) -> None:
+        running.set()
+        redis_down.wait()
+        raise dramatiq.Retry(delay=1_300)
+
+    dramatiq.actor(fails_on_an_outage, broker=broker, queue_name="live", max_retries=3).send("shop-1")
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    stopping = threading.Thread(target=worker.stop, args=(3_600_000,), daemon=True)  # Dramatiq's own bound: an hour
+    with log_lines("workers", logging.WARNING) as warnings:
+        worker.start()
+        try:
+            assert running.wait(DEADLINE_SECONDS), "the run did not start"
+            own_redis.halt()
+            redis_down.set()
+            warnings.wait_for("the retry of fails_on_an_outage(shop-1) waits for the queue")
+            # when the worker is told to stop (SIGTERM to `shopbridge worker`) while the retry waits
+            stopping.start()
+            # then it stops well within the shutdown timeout (its worker thread waited for Redis: the retry for its
+            # hour of patience, then Dramatiq's acknowledgement of the message every 5 s for as long as Redis was down)
+            stopping.join(STOP_BOUND_SECONDS)
+            assert not stopping.is_alive(), f"the worker did not stop in {STOP_BOUND_SECONDS} s: {warnings.messages}"
+        finally:
+            if stopping.is_alive() or stopping.ident is None:  # free what waits for Redis, to end the test
+                own_redis.resume()
+                if stopping.ident is not None:
+                    stopping.join()
+                else:
+                    worker.stop()
+    # and it said in one WARNING line each what it gave up: the retry, left to the database sweeps, and the message's
+    # acknowledgement, whose message Redis (if it kept its data) hands back once the worker's heartbeat is stale
+    refused = f"Error 111 connecting to 127.0.0.1:{own_redis.port}. Connection refused."
+    given_up = [m for m in warnings.messages if " is given up: the worker is shutting down" in m]
+    assert given_up == [
+        "the retry of fails_on_an_outage(shop-1) is given up: the worker is shutting down and the queue is "
+        f"unavailable (ConnectionError: {refused}); the database sweeps send its work again (README, Operations)",
+        "the acknowledgement of fails_on_an_outage('shop-1') is given up: the worker is shutting down and the queue "
+        f"is unavailable ({refused}); Redis, if it kept its data, hands the message back to its queue once this "
+        "worker's heartbeat is older than SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS, and it runs again (README, "
+        "Operations)",
+    ], warnings.messages
