@@ -33,6 +33,15 @@ ATTEMPTS = 4  # runs in all: the first and three more
 _WAIT = wait_random_exponential(multiplier=0.05, max=1.0)
 
 
+def _aborted(error: BaseException) -> bool:
+    """Whether `error` is the database aborting the transaction, to run again: an `Exception` the adapter's rule names
+    a conflict. Never a cancellation (a `BaseException` only): raised while a conflict was handled (the unit of work's
+    rollback after a 40P01, when a worker's shutdown, a run's time limit or a client's disconnect cancels it), it
+    carries the conflict as its context, which the rule follows, and tenacity, which catches `BaseException`, ran the
+    work again, the cancellation swallowed (review 52)."""
+    return isinstance(error, Exception) and conflict(error) is not None
+
+
 async def run_again_on_conflict(work: Callable[[], Awaitable[T]], what: str) -> T:
     """`work()` (a whole unit of work), run again from the start when the database aborted its transaction as a
     deadlock (`40P01`) or a serialization failure (`40001`), up to `ATTEMPTS` runs in all; each run again is one
@@ -51,7 +60,7 @@ async def run_again_on_conflict(work: Callable[[], Awaitable[T]], what: str) -> 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(ATTEMPTS),
         wait=_WAIT,
-        retry=retry_if_exception(lambda error: conflict(error) is not None),
+        retry=retry_if_exception(_aborted),
         before_sleep=run_again,
         reraise=True,
     )

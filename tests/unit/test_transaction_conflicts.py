@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -83,3 +84,33 @@ async def test_a_conflict_that_lasts_is_raised_after_the_last_run_and_another_er
     with pytest.raises(DBAPIError):
         await run_again_on_conflict(lambda: always("23505"), "a test batch")
     assert runs == ["23505"]
+
+
+async def test_a_cancellation_while_a_deadlock_is_handled_ends_the_work_instead_of_running_it_again() -> None:
+    """Review 52: the rule follows an error's `__context__`, so a cancellation raised while a 40P01 was being handled
+    (the unit of work's rollback after the deadlock, when a worker's shutdown, a run's time limit or a client's
+    disconnect cancels it) carried the conflict, and tenacity, which catches `BaseException`, ran the work again: the
+    cancellation was swallowed. It is raised at once now, the work run once."""
+    # given a unit of work that, aborted as a deadlock, is cancelled while it rolls back
+    runs: list[int] = []
+    rolling_back = asyncio.Event()
+
+    async def work() -> str:
+        runs.append(len(runs))
+        if len(runs) > 1:
+            return "run again"  # (what the swallowed cancellation led to)
+        try:
+            raise _wrapped("40P01")
+        except DBAPIError:
+            rolling_back.set()
+            await asyncio.sleep(3600)  # the rollback, awaited: where the cancellation lands
+            raise
+
+    # when the task running it is cancelled there
+    task = asyncio.ensure_future(run_again_on_conflict(work, "a test batch"))
+    await rolling_back.wait()
+    task.cancel()
+    # then the cancellation ends it, and the work ran once
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert runs == [0]
