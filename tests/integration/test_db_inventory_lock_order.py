@@ -52,16 +52,23 @@ async def _sku_id(world: Pool, tiktok_sku_id: str) -> str:
         return str((await session.execute(query)).scalar_one())
 
 
-async def test_a_manual_link_to_a_higher_item_takes_the_lower_one_first_and_does_not_deadlock(world: Pool) -> None:
-    # given two items of one shop, each linked by one SKU, and an open order reserving one unit on the lower one
+async def _two_items_one_reserved(world: Pool) -> tuple[str, dict[str, str], str, str, str, str]:
+    """A shop whose product's two SKUs (s1 ONE, s2 TWO, 5 units each) link two items, and an open order of the lower
+    item's SKU reserving one unit: (shop id, item ids by SKU, the lower and the higher item id, the lower item's
+    TikTok SKU id, its link's `sku_id`)."""
     shop = await world.shop()
     await world.products(shop, product("p1", ("s1", "ONE", 5), ("s2", "TWO", 5)))
     ids = await _item_ids(world)
     low, high = sorted(ids.values())
-    sku_of = {ids["ONE"]: "s1", ids["TWO"]: "s2"}
-    moving, target_sku = sku_of[low], next(sku for sku, item in ids.items() if item == high)
+    moving = {ids["ONE"]: "s1", ids["TWO"]: "s2"}[low]
     await world.orders(shop, order("o1", "AWAITING_SHIPMENT", moving, at=NOW))
-    sku_id = await _sku_id(world, moving)
+    return shop, ids, low, high, moving, await _sku_id(world, moving)
+
+
+async def test_a_manual_link_to_a_higher_item_takes_the_lower_one_first_and_does_not_deadlock(world: Pool) -> None:
+    # given two items of one shop, each linked by one SKU, and an open order reserving one unit on the lower one
+    shop, ids, low, high, moving, sku_id = await _two_items_one_reserved(world)
+    target_sku = next(sku for sku, item in ids.items() if item == high)
 
     # when another writer holds the lower item, the merchant links the lower item's SKU to the higher one, and once
     # the link waits for a lock, the other writer asks for the higher item (id order, as every writer of the pool)
@@ -83,15 +90,9 @@ async def test_a_manual_link_the_database_aborts_as_a_deadlock_is_run_again_whol
     world: Pool, caplog: pytest.LogCaptureFixture
 ) -> None:
     # given two items of one shop, each linked by one SKU, and an open order reserving one unit on the lower one
-    shop = await world.shop()
-    await world.products(shop, product("p1", ("s1", "ONE", 5), ("s2", "TWO", 5)))
-    ids = await _item_ids(world)
-    low, high = sorted(ids.values())
-    sku_of = {ids["ONE"]: "s1", ids["TWO"]: "s2"}
-    moving, target_sku = sku_of[low], next(sku for sku, item in ids.items() if item == high)
+    shop, ids, low, high, moving, sku_id = await _two_items_one_reserved(world)
+    target_sku = next(sku for sku, item in ids.items() if item == high)
     low_sku = next(sku for sku, item in ids.items() if item == low)
-    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", moving, at=NOW))
-    sku_id = await _sku_id(world, moving)
 
     # when a writer that breaks the pool's order holds the SKU's link row, the merchant links the SKU to the higher
     # item (the link holds both items, then waits for the row), and the writer then asks for the lower item: each
