@@ -102,6 +102,8 @@ def place_sale(
     for part_sku, units in stocked:
         units_held.extend(_reserve(data, part_sku, units))
     order = dict(data.add_order(sequence, status, now, now))
+    if "paid_time" in order:  # the generated order's paid_time lies up to 10 min after its creation: a sale is paid now
+        order["paid_time"] = now
     shop, currency = data.shop, data.shop.currency
     # The generated order's first line lends its shape, not its bundle: its components are named below when the
     # SKU sold is a virtual bundle, and only then.

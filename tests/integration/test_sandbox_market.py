@@ -63,6 +63,8 @@ def test_a_sale_moves_units_from_available_to_committed(live) -> None:
     assert order["status"] == "AWAITING_SHIPMENT" and len(order["line_items"]) == 3
     assert {item["sku_id"] for item in order["line_items"]} == {sku["id"]}
     assert len({item["id"] for item in order["line_items"]}) == 3
+    # an order placed AWAITING_SHIPMENT is paid: at its creation, never after the sandbox's now (newcomer52 defect 13)
+    assert order["create_time"] <= order["paid_time"] <= min(order["update_time"], int(live.world.clock()))
 
 
 def test_a_sale_by_seller_sku_and_across_warehouses(live) -> None:
