@@ -382,8 +382,9 @@ def _log_level(env: dict[str, str]) -> str:
     return level
 
 
-def _bool(env: dict[str, str], name: str, default: bool, spelling: str = "true or false") -> bool:
-    """A switch: 1/true/yes/on or 0/false/no/off (any case); unset means `default`; anything else a ConfigError."""
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    """A switch: 1/true/yes/on or 0/false/no/off (any case); unset means `default`; anything else a ConfigError that
+    says `on or off`, the configuration table's one vocabulary for switches (README, Configuration)."""
     raw = (env.get(name) or "").strip().lower()
     if not raw:
         return default
@@ -391,7 +392,7 @@ def _bool(env: dict[str, str], name: str, default: bool, spelling: str = "true o
         return True
     if raw in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(f"{name} must be {spelling}, got {shown(raw)}")
+    raise ConfigError(f"{name} must be on or off, got {shown(raw)}")
 
 
 # Keys and secrets: read like every setting (empty is unset; spaces and line breaks at either end are trimmed, the
@@ -560,11 +561,11 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         poll_interval_seconds=_positive(env, "SHOPBRIDGE_POLL_INTERVAL", 300.0),
         poll_overlap_seconds=_positive(env, "SHOPBRIDGE_POLL_OVERLAP", 600.0, allow_zero=True),
         poll_settle_seconds=_positive(env, "SHOPBRIDGE_POLL_SETTLE", 30.0, allow_zero=True),
-        scheduler_enabled=_bool(env, "SHOPBRIDGE_SCHEDULER", True, "on or off"),
+        scheduler_enabled=_bool(env, "SHOPBRIDGE_SCHEDULER", True),
         scheduler_tick=_positive(env, "SHOPBRIDGE_SCHEDULER_TICK", 0.0, allow_zero=True) or None,
         schema_recheck_seconds=_positive(env, "SHOPBRIDGE_SCHEMA_RECHECK", 5.0),
         inventory_reconcile_interval_seconds=_positive(env, "SHOPBRIDGE_INVENTORY_RECONCILE_INTERVAL", 1800.0),
-        inventory_push_fence=_bool(env, "SHOPBRIDGE_INVENTORY_PUSH_FENCE", True, "on or off"),
+        inventory_push_fence=_bool(env, "SHOPBRIDGE_INVENTORY_PUSH_FENCE", True),
         inventory_push_concurrency=_int(env, "SHOPBRIDGE_INVENTORY_PUSH_CONCURRENCY", 4, 1),
         cors_origins=_origins(get("SHOPBRIDGE_CORS_ORIGINS")),
         max_request_bytes=_int(env, "SHOPBRIDGE_MAX_REQUEST_BYTES", 1_048_576, MIN_REQUEST_BYTES),
@@ -576,7 +577,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         metrics_token=get("SHOPBRIDGE_METRICS_TOKEN"),
         metrics_dir=_directory(get("PROMETHEUS_MULTIPROC_DIR"), "PROMETHEUS_MULTIPROC_DIR"),
         log_format=_choice(env, "SHOPBRIDGE_LOG_FORMAT", ("text", "json")),
-        worker_shutdown_seconds=_int(env, "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", 30, 0, MAX_DURATION_SECONDS),
+        worker_shutdown_seconds=_int(env, "SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", 30, 1, MAX_DURATION_SECONDS),
         migrate_lock_timeout_seconds=migrate_lock_timeout,
         webhook_max_bytes=webhook_max_bytes,
         webhooks_app_wide=_bool(env, "SHOPBRIDGE_WEBHOOKS_APP_WIDE", False),

@@ -178,7 +178,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate-limit",
         type=_number(0),
         default=defaults.rate_limit,
-        help="requests/s per API, app and shop; 0 = unlimited",
+        help="requests/s per API, app and shop; 0 = unlimited (default %(default)s)",
     )
     parser.add_argument("--latency-ms", type=_count, default=0, help="added latency per request (default 0)")
     parser.add_argument(

@@ -115,7 +115,9 @@ def test_numbers_are_checked(tmp_path: Path) -> None:
         ("SHOPBRIDGE_SYNC_STALE_AFTER", "-300", "must be an integer from 1 to 315360000"),
         ("SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", "0", "must be an integer from 1 to 315360000000"),
         ("SHOPBRIDGE_BROKER_MAINTENANCE_CHANCE", "2000000", "must be an integer from 0 to 1000000"),
-        ("SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", "-1", "must be an integer from 0 to 315360000"),
+        # README: timeouts above 0; 0 passed and gave running imports no time to hand their messages back
+        ("SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", "0", "must be an integer from 1 to 315360000, got 0"),
+        ("SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", "-1", "must be an integer from 1 to 315360000"),
         # `shopbridge token --ttl` refuses more than ten years; the setting signed tokens for 10**20 s, never expiring
         ("SHOPBRIDGE_TOKEN_TTL", "315360001", "must be an integer from 1 to 315360000, got 315360001"),
         ("SHOPBRIDGE_TOKEN_TTL", "99999999999999999999", "must be an integer from 1 to 315360000"),
@@ -133,7 +135,7 @@ def test_numbers_are_checked(tmp_path: Path) -> None:
         ("SHOPBRIDGE_TIKTOK_TIMEOUT", "1e12", "must be at most 315360000 seconds (10 years)"),
         ("SHOPBRIDGE_SYNC_TIME_LIMIT", "315360001", "must be an integer from 1 to 315360000, got 315360001"),
         ("SHOPBRIDGE_SYNC_STALE_AFTER", "99999999999999999999", "must be an integer from 1 to 315360000"),
-        ("SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", "99999999999999999999", "must be an integer from 0 to 315360000"),
+        ("SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT", "99999999999999999999", "must be an integer from 1 to 315360000"),
         ("SHOPBRIDGE_SYNC_MIN_BACKOFF_MS", "315360000001", "must be an integer from 0 to 315360000000"),
         ("SHOPBRIDGE_SYNC_MAX_BACKOFF_MS", "99999999999999999999", "must be an integer from 0 to 315360000000"),
         ("SHOPBRIDGE_BROKER_HEARTBEAT_TIMEOUT_MS", "99999999999999999999", "must be an integer from 1 to 315360000000"),
@@ -159,6 +161,8 @@ def test_numbers_are_checked(tmp_path: Path) -> None:
         # switches: a typo was read as "on"
         ("SHOPBRIDGE_SCHEDULER", "of", "must be on or off, got 'of'"),
         ("SHOPBRIDGE_INVENTORY_PUSH_FENCE", "disabled", "must be on or off, got 'disabled'"),
+        # one vocabulary for every switch (README's table says on/off); it said "true or false" for this one alone
+        ("SHOPBRIDGE_WEBHOOKS_APP_WIDE", "maybe", "must be on or off, got 'maybe'"),
         ("SHOPBRIDGE_LOG_LEVEL", "verbose", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'VERBOSE'"),
         ("SHOPBRIDGE_ENCRYPTION_KEY", "short", "Encryption key #1 is not a urlsafe-base64 32-byte Fernet key"),
         ("SHOPBRIDGE_ENCRYPTION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=,short", "Encryption key #2 is not"),
