@@ -30,6 +30,47 @@ class OrderStatus(StrEnum):
             return None
 
 
+# TikTok's order life, first to last: the order in which Get Order List/Detail document `status` (tiktok-api.md §8
+# "status values", live-sync.md §3.1): placed unpaid, on hold (US/UK), to ship, part shipped, arranged for
+# collection, collected, delivered, completed; CANCELLED is terminal (nothing follows it, from whichever stage).
+ORDER_LIFE: tuple[OrderStatus, ...] = (
+    OrderStatus.UNPAID, OrderStatus.ON_HOLD, OrderStatus.AWAITING_SHIPMENT, OrderStatus.PARTIALLY_SHIPPING,
+    OrderStatus.AWAITING_COLLECTION, OrderStatus.IN_TRANSIT, OrderStatus.DELIVERED, OrderStatus.COMPLETED,
+    OrderStatus.CANCELLED,
+)  # fmt: skip
+_STAGE: dict[str, int] = {status.value: stage for stage, status in enumerate(ORDER_LIFE)}
+
+
+def order_stage(status: str) -> int | None:
+    """The place of TikTok order status `status` in `ORDER_LIFE` (0 for UNPAID up to 8 for CANCELLED), or None for
+    a status this version does not know (TikTok adds statuses): such a status is never ranked."""
+    return _STAGE.get(status)
+
+
+def earlier_in_order_life(status: str, than: str) -> bool:
+    """Whether order status `status` comes before `than` in TikTok's order life (`ORDER_LIFE`); False when either
+    is unknown (`order_stage`) or they are the same stage."""
+    stage, other = _STAGE.get(status), _STAGE.get(than)
+    return stage is not None and other is not None and stage < other
+
+
+def older_order_version(status: str, updated_at: datetime, than_status: str, than_updated_at: datetime) -> bool:
+    """Rule: whether an order version (`status`, TikTok's `update_time` `updated_at`) is older than another
+    (`than_status`, `than_updated_at`), so that it must never replace it: an earlier `update_time`, or the same
+    `update_time` and a status earlier in TikTok's order life (`earlier_in_order_life`).
+
+    TikTok's `update_time` is whole Unix seconds (tiktok-api.md §8), so an order paid and shipped within one second
+    has two versions of one `update_time`, and Get Order Detail may still serve the first while Get Order List
+    (search) lists the second (read lag, live-sync.md §8): taken as "not older", the stale AWAITING_SHIPMENT
+    replaced the stored IN_TRANSIT and stayed until the order changed again (try-out livesync52, defect 1). An
+    order never goes back in its life, so at one `update_time` the later status is the later version. A version of
+    the same time and stage (or of a status this version does not know) is not older: it replaces, as a re-read
+    does."""
+    if updated_at != than_updated_at:
+        return updated_at < than_updated_at
+    return earlier_in_order_life(status, than_status)
+
+
 FULFILLMENT_BY_TIKTOK = "FULFILLMENT_BY_TIKTOK"  # Get Order List/Detail `fulfillment_type` of an FBT order
 
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, Self
 
 from domain.authorization import AuthorizationRequest
-from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock
+from domain.catalog import LineItem, Money, Order, Product, Sku, WarehouseStock, older_order_version
 from domain.errors import DomainError, ErrorCode
 from domain.intake import WebhookEvent, released_key
 from domain.polling import PollCursor
@@ -383,13 +383,14 @@ class FakeCatalogRepository:
         return self._upsert(shop_id, self._s.store.orders, [(o.tiktok_order_id, o) for o in orders])
 
     @staticmethod
-    def _version(record: Any) -> tuple[str, datetime]:
-        """(fingerprint, update time) as SqlCatalogRepository compares them: of the values stored, not objects."""
+    def _version(record: Any) -> tuple[str, datetime, str | None]:
+        """(fingerprint, update time, order status or None for a product) as SqlCatalogRepository compares them:
+        of the values stored, not objects."""
         if hasattr(record, "tiktok_product_id"):  # a Product or a StoredProduct
             stored_product = product_as_stored(record)
-            return stored_product.fingerprint, stored_product.values[4]
+            return stored_product.fingerprint, stored_product.values[4], None
         stored_order = order_as_stored(record)
-        return stored_order.fingerprint, stored_order.values[3]
+        return stored_order.fingerprint, stored_order.values[3], stored_order.values[1]
 
     async def known_product(self, shop_id: str, tiktok_product_id: str) -> KnownProduct | None:
         key = (shop_id, tiktok_product_id)
@@ -417,10 +418,15 @@ class FakeCatalogRepository:
         staged: dict[str, Any] = {}
         for key, item in latest.items():
             old = rows.get((shop_id, key))
-            fingerprint, updated_at = self._version(item)
+            fingerprint, updated_at, status = self._version(item)
             if old is not None:
-                old_fingerprint, old_updated_at = self._version(old)
-                if old_updated_at > updated_at or old_fingerprint == fingerprint:
+                old_fingerprint, old_updated_at, old_status = self._version(old)
+                older = (
+                    older_order_version(status, updated_at, old_status, old_updated_at)
+                    if status is not None and old_status is not None
+                    else old_updated_at > updated_at
+                )
+                if older or old_fingerprint == fingerprint:
                     unchanged += 1  # an older version never replaces a newer one; equal values are no change
                     continue
                 updated += 1

@@ -57,6 +57,28 @@ async def test_an_older_version_never_replaces_a_newer_one(uows: UowFactory) -> 
     assert await _upsert(uows, shop_id, orders=[order_as_stored(newer)]) == UpsertCounts(0, 0, 1)
 
 
+async def test_an_order_of_the_same_update_time_never_goes_back_in_tiktoks_order_life(uows: UowFactory) -> None:
+    """Rule `domain.catalog.older_order_version` (tiktok-api.md §8): TikTok's times are whole seconds, so a sale
+    paid and shipped within one second has two versions of one `update_time`; the earlier status is the older."""
+    shop_id = await _shop(uows)
+    shipped = make_order("o1", status="IN_TRANSIT")
+    assert await _upsert(uows, shop_id, orders=[shipped]) == UpsertCounts(1, 0, 0)
+    # a lagging Get Order Detail's version of that second, still AWAITING_SHIPMENT: counted unchanged, stores nothing
+    paid = replace(shipped, status="AWAITING_SHIPMENT")
+    assert await _upsert(uows, shop_id, orders=[paid]) == UpsertCounts(0, 0, 1)
+    assert await _upsert(uows, shop_id, orders=[order_as_stored(paid)]) == UpsertCounts(0, 0, 1)
+    assert await _upsert(uows, shop_id, orders=[shipped]) == UpsertCounts(0, 0, 1)  # IN_TRANSIT is what is stored
+    # a later stage of that second (CANCELLED last: terminal), or the same stage re-read with other values, replaces
+    cancelled = replace(shipped, status="CANCELLED")
+    assert await _upsert(uows, shop_id, orders=[cancelled]) == UpsertCounts(0, 1, 0)
+    assert await _upsert(uows, shop_id, orders=[replace(shipped, status="COMPLETED")]) == UpsertCounts(0, 0, 1)
+    assert await _upsert(uows, shop_id, orders=[replace(cancelled, recipient_name="Bo")]) == UpsertCounts(0, 1, 0)
+    # a status this version does not know is not ranked: it replaces, as before; a later second always does
+    assert await _upsert(uows, shop_id, orders=[replace(shipped, status="NEW_STATUS")]) == UpsertCounts(0, 1, 0)
+    later = replace(paid, updated_at=paid.updated_at + timedelta(seconds=1))
+    assert await _upsert(uows, shop_id, orders=[later]) == UpsertCounts(0, 1, 0)
+
+
 async def test_the_last_of_one_id_in_a_batch_wins(uows: UowFactory) -> None:
     shop_id = await _shop(uows)
     first, last = make_order("o1"), replace(make_order("o1"), status="CANCELLED")

@@ -13,13 +13,15 @@ from sqlalchemy import func, select, text
 from adapters.crypto import TokenCipher
 from adapters.db import Database, ShopGoneError, uow_factory
 from adapters.db.queries import order_counts, order_page, product_counts
-from adapters.db.repositories.catalog import CHUNK_SIZE
+from adapters.db.repositories.bulk import columns, upsert_records
+from adapters.db.repositories.catalog import CHUNK_SIZE, row_id
 from adapters.db.tables import line_items, orders, products, skus, warehouse_stocks
 from domain.catalog import LineItem, Money, Order, WarehouseStock
 from domain.ports import UpsertCounts
 from domain.shops import Shop
 from domain.sync import SyncKind
 from tests.integration.db_samples import (
+    NOW,
     add_shop,
     catalog_totals,
     make_order,
@@ -133,6 +135,36 @@ async def test_orders_are_classified_and_changed_line_items_replaced(
     assert items == ["o0-li0", "o1-li0", "o1-li1", "o1-li9", "o2-li0", "o2-li1"]
     running, counted = await catalog_totals(database)
     assert running == counted == {(shop.id, "orders"): 3}
+
+
+async def test_the_order_upsert_statement_keeps_the_later_status_of_one_update_time(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    """The parent upsert's own condition (`bulk.upsert_records`: PostgreSQL's COPY move, SQLite's executemany), for a
+    writer racing past the repository's read: a row of the same `updated_at` whose status is earlier in TikTok's
+    order life leaves the stored one (`domain.catalog.older_order_version`); a later status, or one the rank does
+    not know, replaces it."""
+    uows = uow_factory(database, cipher)
+    async with uows() as uow:
+        await uow.catalog.upsert_orders(shop.id, [make_order("o1", status="IN_TRANSIT")])
+        await uow.commit()
+
+    async def upsert_then_read(status: str) -> str:
+        values = {"id": row_id(shop.id, "orders", "o1"), "shop_id": shop.id, "tiktok_order_id": "o1",
+                  "status": status, "created_at": NOW, "updated_at": NOW, "total_amount": Decimal("39.80"),
+                  "currency": "USD", "buyer_user_id": None, "recipient_name": None, "recipient_region": None,
+                  "fingerprint": status, "imported_at": NOW}  # fmt: skip
+        async with database.write_sessionmaker() as session:
+            await session.execute(text("SELECT 1"))  # begins the transaction, as the COPY path requires
+            await upsert_records(session, "orders", [tuple(values[c] for c in columns("orders"))])
+            await session.commit()
+        async with database.read_sessionmaker() as session:
+            return (await session.execute(select(orders.c.status))).scalar_one()
+
+    assert await upsert_then_read("AWAITING_SHIPMENT") == "IN_TRANSIT"
+    assert await upsert_then_read("DELIVERED") == "DELIVERED"
+    assert await upsert_then_read("UNPAID") == "DELIVERED"
+    assert await upsert_then_read("NEW_STATUS") == "NEW_STATUS"
 
 
 async def test_a_page_larger_than_a_chunk(database: Database, cipher: TokenCipher, shop: Shop) -> None:

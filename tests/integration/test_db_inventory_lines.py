@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
-from adapters.db.tables import inventory_movements, order_line_stock, sku_links
+from adapters.db.tables import inventory_movements, line_items, order_line_stock, orders, sku_links
 from domain.catalog import Order
 from domain.services import inventory as pool
 from domain.shops import Shop
@@ -72,6 +72,33 @@ async def test_a_line_cancelled_alone_releases_its_unit_and_the_rest_ships(world
         ).all()
     assert [tuple(row) for row in states] == [("o1-0", "DEDUCTED"), ("o1-1", "RELEASED")]
     assert [tuple(row) for row in moved] == [("DEDUCTED", -1, -1), ("RELEASED", 0, -1), ("RESERVED", 0, 2)]
+
+
+async def test_an_order_shipped_in_the_second_it_was_paid_is_not_set_back_by_a_lagging_detail(world: Pool) -> None:
+    """Try-out livesync52, defect 1: TikTok's `update_time` is whole seconds, and Get Order Detail may lag one
+    version behind Get Order List; its AWAITING_SHIPMENT of the second the order shipped is the older version
+    (`domain.catalog.older_order_version`): the order, its line items and its ledger lines stay as shipped."""
+    # given an order of 2 units of CAP (10 on hand), paid, then shipped within the same second (one update_time)
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s", "CAP", 10)))
+    paid = order("o1", "AWAITING_SHIPMENT", "s", "s", at=NOW + timedelta(minutes=1))
+    await world.orders(shop, paid)
+    await world.orders(shop, replace(paid, status="IN_TRANSIT"))
+    item = await world.item("CAP")
+    assert (item["on_hand"], item["reserved"]) == (8, 0)
+    # when a webhook's re-fetch gets the paid version of that second again (Get Order Detail's read lag), twice
+    await world.orders(shop, paid)
+    await world.orders(shop, paid)
+    # then the order stays shipped, with its line items, and no unit moves back
+    async with world.db.read_sessionmaker() as session:
+        status = (await session.execute(select(orders.c.status).where(orders.c.tiktok_order_id == "o1"))).scalar_one()
+        lines = (await session.execute(select(line_items.c.tiktok_line_item_id).order_by(line_items.c.position))).all()
+        states = (await session.execute(select(order_line_stock.c.state, order_line_stock.c.wanted))).all()
+    assert status == "IN_TRANSIT"
+    assert [line for (line,) in lines] == ["o1-0", "o1-1"]
+    assert [tuple(row) for row in states] == [("DEDUCTED", "DEDUCT")] * 2
+    item = await world.item("CAP")
+    assert (item["on_hand"], item["reserved"], item["available"]) == (8, 0, 8)
 
 
 async def test_a_line_first_seen_cancelled_on_an_open_order_reserves_nothing(world: Pool) -> None:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from domain.catalog import BundleComponent, InvalidRecord, LineItem, Money, OrderStatus, Sku, WarehouseStock
+from domain.catalog import (
+    ORDER_LIFE,
+    BundleComponent,
+    InvalidRecord,
+    LineItem,
+    Money,
+    OrderStatus,
+    Sku,
+    WarehouseStock,
+    older_order_version,
+)
 
 # Get Order List's `status` values (Order API 202309), ON_HOLD included
 TIKTOK_STATUSES = [
@@ -24,6 +35,31 @@ def test_each_status_tiktok_documents_is_known(raw: str) -> None:
 @pytest.mark.parametrize("raw", ["SHIPPED_TO_MARS", "completed", ""])
 def test_a_status_this_version_does_not_know_is_none(raw: str) -> None:
     assert OrderStatus.parse(raw) is None
+
+
+def test_tiktoks_order_life_is_its_documented_status_order_cancelled_last() -> None:
+    assert [status.value for status in ORDER_LIFE] == TIKTOK_STATUSES  # tiktok-api.md §8, in that order
+
+
+T = datetime(2026, 12, 5, 7, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("status", "at", "than_status", "than_at", "older"),
+    [
+        ("AWAITING_SHIPMENT", T, "IN_TRANSIT", T, True),  # one second, the earlier stage: the version before
+        ("UNPAID", T, "CANCELLED", T, True),  # CANCELLED is terminal
+        ("IN_TRANSIT", T, "AWAITING_SHIPMENT", T, False),  # the later stage of the second replaces
+        ("IN_TRANSIT", T, "IN_TRANSIT", T, False),  # a re-read of the same stage replaces, as before
+        ("SOMETHING_NEW", T, "IN_TRANSIT", T, False),  # a status this version does not know is not ranked
+        ("AWAITING_SHIPMENT", T + timedelta(seconds=1), "IN_TRANSIT", T, False),  # a later second always wins
+        ("CANCELLED", T - timedelta(seconds=1), "UNPAID", T, True),  # an earlier second never does
+    ],
+)
+def test_an_order_version_is_older_by_its_update_time_then_by_its_stage_in_tiktoks_order_life(
+    status: str, at: datetime, than_status: str, than_at: datetime, older: bool
+) -> None:
+    assert older_order_version(status, at, than_status, than_at) is older
 
 
 def test_money_reads_as_amount_and_currency() -> None:

@@ -33,6 +33,7 @@ from adapters.db.tables import (
     skus,
     warehouse_stocks,
 )
+from domain.catalog import ORDER_LIFE
 
 Record = tuple[Any, ...]  # a row's values in its table's column order (`columns`)
 
@@ -64,7 +65,7 @@ class _CopyPlan:
         # Parents (they have `updated_at`): never replace a newer version with an older one; RETURNING tells the
         # caller which rows now hold its version, and which of them were inserted (see SqlCatalogRepository).
         parent = "updated_at" in table.c and "fingerprint" in table.c  # products, orders
-        newer_only = f" WHERE {table.name}.updated_at <= EXCLUDED.updated_at" if parent else ""
+        newer_only = f" WHERE {_not_older(table.name)}" if parent else ""
         returning = " RETURNING id, (xmax = 0) AS inserted" if newer_only else ""
         self.create = (
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.temp} (LIKE {table.name} INCLUDING DEFAULTS) "
@@ -107,6 +108,25 @@ class _CopyPlan:
                         last[index] = (value, text)
             records.append(tuple(record))
         return records
+
+
+def _not_older(table_name: str) -> str:
+    """The upsert's condition that the incoming row (EXCLUDED) is not an older version than the stored one: its
+    `updated_at` is not earlier; for an order, also not the same with a status earlier in TikTok's order life
+    (`domain.catalog.older_order_version`, the same rule in SQL: `ORDER_LIFE`'s stages as a CASE, a status it does
+    not know never ranked). Both databases' statements (PostgreSQL's COPY move, SQLite's executemany) use it."""
+    if table_name != orders.name:
+        return f"{table_name}.updated_at <= EXCLUDED.updated_at"
+
+    def stage(row: str) -> str:  # NULL for a status ORDER_LIFE does not hold
+        whens = " ".join(f"WHEN '{status.value}' THEN {n}" for n, status in enumerate(ORDER_LIFE))
+        return f"CASE {row}.status {whens} END"
+
+    earlier = f"COALESCE({stage('EXCLUDED')} < {stage(table_name)}, FALSE)"  # unknown: not earlier
+    return (
+        f"({table_name}.updated_at < EXCLUDED.updated_at "
+        f"OR ({table_name}.updated_at = EXCLUDED.updated_at AND NOT {earlier}))"
+    )
 
 
 def _sqlite_time(value: datetime) -> str:

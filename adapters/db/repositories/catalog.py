@@ -11,8 +11,10 @@ time moves, `confirm_stock_reads`, one UPDATE per page). Row ids are digests of 
 record keeps its id across re-imports and two writers of the same page converge on the same rows.
 
 An older version never overwrites a newer one: a record whose `update_time` is before the stored one's counts as
-unchanged (a late webhook's re-fetch, an import page fetched before a webhook's), and the parent upsert itself only
-updates when the incoming `update_time` is not older, for two writers racing on PostgreSQL.
+unchanged (a late webhook's re-fetch, an import page fetched before a webhook's), as does an order of the same
+`update_time` whose status is earlier in TikTok's order life (`domain.catalog.older_order_version`: two changes
+within one second, Get Order Detail serving the first); the parent upsert itself applies the same rule
+(`bulk.upsert_records`), for two writers racing on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from adapters.db.lists import among
 from adapters.db.repositories.bulk import Record, columns, sqlite_time, upsert_records
 from adapters.db.repositories.stock_reads import confirm_stock_reads
 from adapters.db.tables import line_items, orders, products, shops, skus, warehouse_stocks
+from domain.catalog import older_order_version
 from domain.clock import Clock, SystemClock
 from domain.inventory.links import trimmed
 from domain.ports import UpsertCounts
@@ -152,7 +155,7 @@ class SqlCatalogRepository:
             for record in chunk:
                 known = stored.get(record.values[0])
                 previous = None if known is None else known[0]
-                if known is not None and known[1] > record.values[updated_at]:
+                if known is not None and _older(record, updated_at, known):
                     unchanged += 1  # an older version than the one stored: TikTok's newer state stays
                     continue
                 if previous is None:
@@ -183,9 +186,9 @@ class SqlCatalogRepository:
 
     async def _hold_shop_and_read_fingerprints(
         self, shop_id: str, table: Table, tiktok_id: Column[str], keys: list[str]
-    ) -> dict[str, tuple[str, datetime]]:
-        """The stored (fingerprint, updated_at) of `keys`, by TikTok id; in the same statement, fail fast when the
-        shop is gone and, on PostgreSQL, hold the shop until commit.
+    ) -> dict[str, tuple[str, datetime, str]]:
+        """The stored (fingerprint, updated_at, status) of `keys`, by TikTok id; in the same statement, fail fast
+        when the shop is gone and, on PostgreSQL, hold the shop until commit.
 
         `FOR KEY SHARE OF shops` makes a concurrent shop delete wait for this page's commit and then cascade over
         it, so a late page can never leave rows behind; SQLite's write transactions are exclusive, so the check
@@ -197,7 +200,7 @@ class SqlCatalogRepository:
             # writers inserting the same new order at once would otherwise fail on the other. Transaction-scoped.
             await hold_writers(self._session, table, shop_id)
         query = (
-            select(shops.c.id, tiktok_id, table.c.fingerprint, table.c.updated_at)
+            select(shops.c.id, tiktok_id, table.c.fingerprint, table.c.updated_at, table.c.status)
             .select_from(
                 shops.outerjoin(table, and_(table.c.shop_id == shops.c.id, among(tiktok_id, keys, self._dialect_name)))
             )
@@ -207,7 +210,7 @@ class SqlCatalogRepository:
         rows = (await self._session.execute(query)).all()
         if not rows:
             raise ShopGoneError(shop_id)
-        return {key: (fingerprint, updated) for _, key, fingerprint, updated in rows if key is not None}
+        return {key: (fingerprint, updated, status) for _, key, fingerprint, updated, status in rows if key is not None}
 
     async def _write(self, table: Table, batch: list[_Rows], changed_ids: list[str]) -> int:
         """Upsert the parents, replace the changed parents' children wholesale, upsert every child. Returns the
@@ -313,6 +316,18 @@ _RECOUNT = {
     )
     for name in ("products", "orders")
 }
+
+
+def _older(record: StoredOrder | StoredProduct, updated_at: int, stored: tuple[str, datetime, str]) -> bool:
+    """Whether `record` (its `update_time` at `updated_at` among its values) is older than the version stored
+    (fingerprint, updated_at, status): an earlier `update_time`; for an order, also the same one with a status
+    earlier in TikTok's order life (`domain.catalog.older_order_version`, tiktok-api.md §8). A product's status is
+    no life (ACTIVATE and SELLER_DEACTIVATED go both ways): two versions of one second are not told apart."""
+    _, stored_at, stored_status = stored
+    if isinstance(record, StoredOrder):
+        return older_order_version(record.values[1], record.values[updated_at], stored_status, stored_at)
+    older: bool = record.values[updated_at] < stored_at
+    return older
 
 
 def _same(value: datetime) -> datetime:
