@@ -32,6 +32,8 @@ from datetime import UTC, datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from domain.catalog import earlier_in_order_life
+
 MAX_ORDER_IDS_PER_CALL = 50  # Get Order Detail takes at most 50 ids (tiktok-api.md §8)
 MAX_ID_DIGITS = 64  # TikTok's ids have 18-19 digits; 64 is the width Shopbridge stores TikTok ids in
 LAST_UNIX_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a `datetime` can hold
@@ -139,6 +141,9 @@ class Meaning:
     # When an order status change (type 1) says its order was updated (`data.update_time`, UTC); None when unknown:
     # absent, 0, not Unix seconds. Only a hint (`stale_order`), never a reason to fail the event.
     order_update_time: datetime | None = None
+    # The status it says the order took then (`data.order_status`, the API's spelling: `order_status`); None when
+    # absent or not text. Only a hint, as `order_update_time`: two changes within one second share that time.
+    order_status_hint: str | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -159,7 +164,12 @@ def interpret(type_: int, data: Mapping[str, Any]) -> Meaning:
     if type_ in ORDER_EVENTS:
         order_id = _identifier(data, "order_id")
         if type_ == EventType.ORDER_STATUS_CHANGE:
-            return Meaning(order_ids=(order_id,), order_update_time=push_time(_whole_number(data.get("update_time"))))
+            status = data.get("order_status")
+            return Meaning(
+                order_ids=(order_id,),
+                order_update_time=push_time(_whole_number(data.get("update_time"))),
+                order_status_hint=order_status(status) if isinstance(status, str) and status.strip() else None,
+            )
         return Meaning(order_ids=(order_id,))
     if type_ == EventType.PACKAGE_UPDATE:
         packages = data.get("package_list")
@@ -313,8 +323,9 @@ class EventError(StrEnum):
     REAUTHORIZATION_REQUIRED = "REAUTHORIZATION_REQUIRED"  # FAILED: the shop is REVOKED; replay after re-authorizing
     TIKTOK_UNAVAILABLE = "TIKTOK_UNAVAILABLE"  # still PENDING: the last run found TikTok unavailable; retried
     # PENDING: Get Order Detail served the order in a version older than the status change's `data.update_time`
-    # (`stale_order`), retried within `ORDER_NOT_FOUND_RETRY` of its receipt; PROCESSED with it after that time,
-    # the version served stored and the newer one left to the shop's order poll
+    # (or of that time in a status before its `data.order_status` in TikTok's order life: `stale_order`), retried
+    # within `ORDER_NOT_FOUND_RETRY` of its receipt; PROCESSED with it after that time, the version served stored
+    # (unless a later one is) and the newer one left to the shop's order poll
     STALE_ORDER = "STALE_ORDER"
 
 
@@ -433,22 +444,35 @@ class WebhookEvent:
         self.outcome, self.error_code, self.error_message, self.processed_at = EventOutcome.PENDING, None, None, None
 
 
-def stale_order(served_update_time: datetime, meaning: Meaning, received_at: datetime) -> str | None:
-    """Why the order Get Order Detail served (last updated at `served_update_time`, UTC) is older than the status
-    change `meaning` announces (`Meaning.order_update_time`), or None when it is not, or the event gave no time,
-    or one more than `FUTURE_PUSH_SKEW` after its receipt (`received_at`, UTC; a change is not pushed before it
-    is made: such a time is no version TikTok will serve, as `push_time` reads the envelope's).
+def stale_order(
+    served_update_time: datetime, meaning: Meaning, received_at: datetime, served_status: str | None = None
+) -> str | None:
+    """Why the order Get Order Detail served (last updated at `served_update_time`, UTC, in status `served_status`)
+    is older than the status change `meaning` announces (`Meaning.order_update_time`, `Meaning.order_status_hint`),
+    or None when it is not, or the event gave no time, or one more than `FUTURE_PUSH_SKEW` after its receipt
+    (`received_at`, UTC; a change is not pushed before it is made: such a time is no version TikTok will serve, as
+    `push_time` reads the envelope's).
 
     Rule: an order webhook is pushed as TikTok writes the change, and Get Order Detail can still answer the version
     before it (read lag, live-sync.md §8): settled with that version, the event left the pool wrong (a cancellation
-    not released, a paid order not reserved) until the next poll. A served version at or after the event's
-    `update_time` is current: TikTok's `update_time` only grows with an order's changes."""
+    not released, a paid order not reserved) until the next poll. A served version after the event's `update_time`
+    is current: TikTok's `update_time` only grows with an order's changes. One at that very `update_time` is
+    current unless its status comes before the event's in TikTok's order life (`domain.catalog.older_order_version`,
+    tiktok-api.md §8): TikTok's times are whole seconds, and an order paid and shipped within one second has two
+    versions of one time; the detail's AWAITING_SHIPMENT against the webhook's IN_TRANSIT is the version before it
+    (try-out livesync52, defect 1). The catalog keeps the later one stored meanwhile (`older_order_version`)."""
     expected = meaning.order_update_time
-    if expected is None or expected > received_at + FUTURE_PUSH_SKEW or served_update_time >= expected:
+    if expected is None or expected > received_at + FUTURE_PUSH_SKEW or served_update_time > expected:
+        return None
+    served_at, said_at = f"{served_update_time:%Y-%m-%dT%H:%M:%SZ}", f"{expected:%Y-%m-%dT%H:%M:%SZ}"
+    if served_update_time < expected:
+        return f"TikTok served the order as updated at {served_at}, before this event's update_time {said_at}"
+    announced = meaning.order_status_hint
+    if served_status is None or announced is None or not earlier_in_order_life(served_status, announced):
         return None
     return (
-        f"TikTok served the order as updated at {served_update_time:%Y-%m-%dT%H:%M:%SZ}, before this event's "
-        f"update_time {expected:%Y-%m-%dT%H:%M:%SZ}"
+        f"TikTok served the order as {served_status} at {served_at}, this event's update_time, where the event says "
+        f"{announced}, later in TikTok's order life: the version before it"
     )
 
 

@@ -145,7 +145,8 @@ class _Fetched:
     failures: dict[str, tuple[EventError, str]] = field(
         default_factory=dict
     )  # "order:ID" / "product:ID" → (code, message)
-    order_versions: dict[str, datetime] = field(default_factory=dict)  # order id → its `updated_at` as served
+    # order id → its (`updated_at`, `status`) as served
+    order_versions: dict[str, tuple[datetime, str]] = field(default_factory=dict)
     # "product:ID" → what was applied for a stored product Get Product no longer serves (`_confirm_unserved`)
     applied: dict[str, str] = field(default_factory=dict)
     revoked: bool = False  # the shop was revoked already, or TikTok refused its authorization meanwhile
@@ -336,7 +337,7 @@ async def _fetch_orders(api: ShopRefreshApi, batch: list[str], fetched: _Fetched
             seen.add(record.tiktok_id)
         else:
             fetched.orders.append(record)
-            fetched.order_versions[record.tiktok_order_id] = record.updated_at
+            fetched.order_versions[record.tiktok_order_id] = (record.updated_at, record.status)
             seen.add(record.tiktok_order_id)
     for order_id in batch:
         if order_id not in seen:
@@ -487,7 +488,7 @@ AUTHORIZATION_ENDED = "The shop's authorization has ended; re-authorize it, then
 STALE_NOTICE = "Sent before the shop's current authorization (a late retry or a replay): it changes nothing."
 STALE_AFTER_RETRIES = (
     f", still after {ORDER_NOT_FOUND_RETRY.total_seconds() / 60:.0f} minutes of retries: the version served is "
-    "stored, and the shop's order poll brings the newer one."
+    "stored unless a later one is, and the shop's order poll brings the newer one."
 )
 UNDATED_NOTICE = (
     "No push time, or one later than this server's clock, and received within TikTok's retry span (15.5 h) of the "
@@ -503,9 +504,11 @@ def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -
     undated one that may have been (`WebhookEvent.sent_no_earlier_than`) with `UNDATED_NOTICE`. An event
     whose only failures are orders TikTok did not return stays PENDING (ORDER_NOT_FOUND) within
     `ORDER_NOT_FOUND_RETRY` of its receipt (`WebhookEvent.await_order`), FAILED after it. An order status change
-    whose order TikTok served in a version older than its `data.update_time` (`domain.intake.stale_order`) stays
+    whose order TikTok served in a version older than its `data.update_time` (or of that time, in a status before
+    its `data.order_status` in TikTok's order life: `domain.intake.stale_order`) stays
     PENDING (STALE_ORDER) within that time too, and is PROCESSED with STALE_ORDER and the reason after it (the
-    version served is stored either way; the shop's order poll brings the newer one)."""
+    version served is stored either way, unless the catalog holds a later one, `domain.catalog.older_order_version`;
+    the shop's order poll brings the newer one)."""
     event.attempts += 1
     try:
         meaning = event.meaning()
@@ -540,8 +543,8 @@ def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -
     stale = [
         reason
         for order_id in meaning.order_ids
-        if order_id in fetched.order_versions
-        and (reason := stale_order(fetched.order_versions[order_id], meaning, event.received_at)) is not None
+        if (served := fetched.order_versions.get(order_id)) is not None
+        and (reason := stale_order(served[0], meaning, event.received_at, served[1])) is not None
     ]
     if stale:  # the version served was stored; a newer one may not be readable yet (`stale_order`)
         if event.await_order(now, stale[0], EventError.STALE_ORDER):

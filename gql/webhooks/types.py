@@ -41,7 +41,8 @@ class WebhookEventNode(t.Node):
         "longer serves, as TikTok serves no FREEZE or DELETED one, is looked for with Search Products and stored as "
         "listed there, or DELETED when listed nowhere, and the event is PROCESSED), TIKTOK_ERROR (TikTok refused "
         "the call otherwise), UNREADABLE_RECORD, REAUTHORIZATION_REQUIRED, TIKTOK_UNAVAILABLE; STALE_ORDER (an "
-        "order status change whose order TikTok served older than its data.update_time: PENDING and retried for "
+        "order status change whose order TikTok served older than its data.update_time, or as of that time in a "
+        "status before its data.order_status in TikTok's order life: PENDING and retried for "
         "15 minutes after its receipt, then PROCESSED with the version served, the newer one left to the order "
         "poll)."
     )

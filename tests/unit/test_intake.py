@@ -37,8 +37,9 @@ BIG = 576486316948490001  # beyond 2**53: a float would read it as ...0000
 class TestInterpret:
     @pytest.mark.parametrize("type_", [1, 11, 12])
     def test_order_events_refresh_their_order(self, type_: int) -> None:
+        # a status change also says the status it announces (the API's spelling), a hint for `stale_order`
         assert interpret(type_, {"order_id": "576684019603311365", "order_status": "CANCEL"}) == Meaning(
-            order_ids=("576684019603311365",)
+            order_ids=("576684019603311365",), order_status_hint="CANCELLED" if type_ == 1 else None
         )
 
     def test_cancel_and_cancelled_both_mean_cancelled(self) -> None:
