@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, cast
 
 import dramatiq
 import redis
@@ -28,6 +28,7 @@ from domain.ports import EventPublisher
 from workers.observability import Observability
 from workers.outages import OutlastingRetries
 from workers.resources import Resources
+from workers.slots import ThreadSlots
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,21 @@ class EmbeddedBroker(StubBroker):
 
 class _Consumer(_RedisConsumer):
     """Dramatiq's Redis consumer, whose `requeue` says a lost connection as its `ack` and `nack` do, and whose `ack`
-    and `nack` give up on Redis once the worker is shutting down (`WorkerRedisBroker`)."""
+    and `nack` give up on Redis once the worker is shutting down (`WorkerRedisBroker`).
+
+    The `sync` queue's consumer also counts the process's running imports (`running_imports`) among the messages it
+    holds: after a lost connection Dramatiq's consumer thread makes a new consumer, which knows nothing of the
+    imports its predecessor fetched and which still run, and would fetch as many again (`WorkerRedisBroker.consume`).
+    """
 
     broker: WorkerRedisBroker
+    running_imports: ThreadSlots | None = None  # set on the `sync` queue's consumer only
+
+    @property
+    def outstanding_message_count(self) -> int:
+        """The messages held: fetched and not acknowledged yet (Dramatiq's count), or running imports if more."""
+        held = int(super().outstanding_message_count)
+        return held if self.running_imports is None else max(held, self.running_imports.taken)
 
     def requeue(self, messages: Any) -> None:
         """Hand `messages` back to the queue; Redis unreachable raises Dramatiq's `ConnectionClosed`."""
@@ -118,6 +131,32 @@ class WorkerRedisBroker(RedisBroker):
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
         return _Consumer
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> _Consumer:
+        """Dramatiq's consumer of `queue_name`; the `sync` queue's fetches no more messages than the process has
+        import slots (`Resources.import_slots`, sized at the worker's boot, before Dramatiq adds its consumers).
+
+        Dramatiq's `Worker` gives every ordinary queue's consumer one prefetch, 2 x worker threads
+        (`Worker.queue_prefetch`), counting the messages running and those waiting in the process's in-memory work
+        queue alike (`_RedisConsumer.outstanding_message_count`), and moves fetched messages into the process's
+        acknowledgement set in Redis, where no other process can take them. A process whose import slots were all
+        taken so held up to 2 x threads - slots imports that could not start there, while another process had a free
+        slot: they waited for its busy threads (an import finding no slot is sent again by the thread that runs it,
+        `workers.actors.run_sync_task`), and its consumer fetched them again once they came back to the queue
+        (try-out scale52: a small shop's first import waited 48-62 s behind a big one, another worker idle). With
+        the prefetch at the slots, every `sync` message a process holds is one it can run now (a running import's
+        message counts until it is acknowledged, after its slot is given back); the others stay in the queue in Redis
+        (`shopbridge_broker_queue_messages`) for any process with a free slot. Delay queues (`sync.DQ`: an import
+        sent again, a retry) keep Dramatiq's prefetch: their consumer only moves a message to its queue when due.
+        The short `sync` actors (polls, token refreshes) share the cap: a process running its every import slot
+        takes none of them; another process does, or this one once an import ends.
+        """
+        consumer = cast(_Consumer, super().consume(queue_name, prefetch, timeout))
+        slots = Resources.of(self).import_slots if queue_name == SYNC_QUEUE else None
+        if slots is not None and slots.size is not None:
+            consumer.prefetch = min(prefetch, slots.size)
+            consumer.running_imports = slots
+        return consumer
 
     def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
         """Dramatiq's `emit_before`, noting first whether a worker on this broker is booting or shutting down."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -17,9 +18,11 @@ import dramatiq
 import pytest
 from dramatiq.asyncio import EventLoopThread, get_event_loop_thread, set_event_loop_thread
 from dramatiq.middleware import Middleware
+from redis import Redis as SyncRedis
 
 from adapters.config import ConfigError, Settings
 from adapters.events import InProcessEventBus
+from adapters.queue import BROKER_NAMESPACE
 from domain.intake import EventOutcome, Notification
 from domain.inventory_push import InventoryPolicy
 from domain.services import inbox
@@ -29,8 +32,9 @@ from domain.sync import SyncTask, SyncTaskStatus
 from sandbox.config import SandboxConfig
 from tests.fixtures.redis_server import RedisServer, emptied_database
 from tests.fixtures.sandbox import SandboxServer
-from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
-from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, until
+from tests.fixtures.sync import SyncHarness, connect_shop, settings_env, sync_settings
+from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, until, wait_until
+from tests.fixtures.workers import spawn_worker, stop_workers
 from tests.integration.pool_push_support import (
     PushWorld,
     change_stock,
@@ -42,12 +46,13 @@ from tests.integration.pool_push_support import (
 )
 from tests.integration.test_inventory_push import pooled_product
 from workers.actors import SLOT_WAIT_DELAY_MS
-from workers.broker import setup_broker
+from workers.broker import SYNC_QUEUE, setup_broker
 from workers.embedded import WORKER_TIMEOUT_MS, EmbeddedWorker
 from workers.resources import BootRefused, Resources
 
 PRODUCT_SEARCH = "/product/202309/products/search"
 ORDER_SEARCH = "/order/202309/orders/search"
+EVENT_WEBHOOKS = "/event/202309/webhooks"  # webhook registration (Event API)
 
 
 class Sent(Middleware):
@@ -328,6 +333,76 @@ async def test_a_webhook_run_settles_while_pushes_held_at_tiktok_would_take_ever
     finally:
         sandbox.control("POST", "/inventory-updates/hold", {"held": False})
         await asyncio.to_thread(worker.stop)
+
+
+# How soon an import a busy worker process cannot start must start on an idle one, counted from the idle one's first
+# fetch (its heartbeat in Redis): one fetch and the run's start, seconds of room for a loaded machine. Without the cap
+# on the `sync` queue's prefetch it waited in the busy process for as long as its threads were held: forever here
+# (try-out scale52: 48-62 s, until the big import ended).
+IMPORT_STARTS_ELSEWHERE_WITHIN_SECONDS = 30.0
+
+
+@pytest.mark.redis
+async def test_an_import_a_busy_worker_process_cannot_start_is_left_in_the_queue_for_an_idle_one(
+    postgres_url: str, redis_url: str, sandbox_factory: Callable[[SandboxConfig], SandboxServer], tmp_path: Path,
+    sync_harness_factory: Callable[[Settings], SyncHarness],
+) -> None:  # fmt: skip
+    # given TikTok holding every search and the Event API, and a worker process A of 2 threads on Redis (one import
+    # slot, one live slot), as `shopbridge worker --processes 1 --threads 2` runs one; this process only sends
+    sandbox = sandbox_factory(SandboxConfig(products=10, orders=30))
+    settings = sync_settings(postgres_url, sandbox, tmp_path, broker_url=redis_url, sync_order_slices=1)
+    harness = sync_harness_factory(settings)
+    setup_broker(settings)
+    from workers.actors import task_queue  # declared on the broker just made
+
+    harness.queue = task_queue(settings)
+    env = {**settings_env(settings), "SHOPBRIDGE_TIKTOK_TIMEOUT": str(DEADLINE_SECONDS)}  # waits for a held call
+    redis = SyncRedis.from_url(redis_url)
+    heartbeats, sync_queue = f"{BROKER_NAMESPACE}:__heartbeats__", f"{BROKER_NAMESPACE}:{SYNC_QUEUE}"
+    sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH, EVENT_WEBHOOKS)
+    busy = spawn_worker(env, processes=1, threads=2)
+    idle: subprocess.Popen[bytes] | None = None
+    try:
+        await asyncio.to_thread(wait_until, lambda: redis.zcard(heartbeats) >= 1, "worker process A fetching")
+        # when a shop is authorized: A takes its webhook registration (the `live` queue), then one of its two imports,
+        # each held at TikTok (one call each: one order slice, pages one after another): both of A's threads are busy
+        shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+        await harness.queue.enqueue_webhook_registration(shop.id)
+        await asyncio.to_thread(sandbox.wait_held, 1)
+        async with harness.uow_factory() as uow:
+            await uow.inventory_push.save_policy(shop.id, InventoryPolicy(push_enabled=False), harness.clock.now())
+            tasks = await queue_authorization_sync(uow, harness.queue, shop, harness.clock.now(), events=harness.events)
+            await uow.commit()
+        await asyncio.to_thread(sandbox.wait_held, 2)
+        states = {task.id: await harness.task(task.id) for task in tasks}
+        (running,) = [i for i, t in states.items() if t is not None and t.status is SyncTaskStatus.RUNNING]
+        (waiting,) = [i for i in states if i != running]
+        # then the other import stays in the queue in Redis, where `shopbridge_broker_queue_messages` counts it,
+        # not in A's acknowledgement set (Dramatiq's prefetch of 2 x threads took it there, where no other process
+        # could take it)
+        assert redis.llen(sync_queue) == 1, "the waiting import was fetched by the busy process"
+        # and when an idle worker process B comes up
+        members = set(redis.zrange(heartbeats, 0, -1))
+        idle = spawn_worker(env, processes=1, threads=2)
+        await asyncio.to_thread(wait_until, lambda: set(redis.zrange(heartbeats, 0, -1)) - members, "B fetching")
+        came_up = time.monotonic()
+        # then B starts the waiting import, while A's still runs
+        started = await harness.wait(
+            waiting, timeout=IMPORT_STARTS_ELSEWHERE_WITHIN_SECONDS, until=lambda t: t.status is SyncTaskStatus.RUNNING
+        )
+        print(f"the waiting import started {time.monotonic() - came_up:.2f} s after worker process B came up")
+        assert started.attempts == 1
+        still = await harness.task(running)
+        assert still is not None and still.status is SyncTaskStatus.RUNNING, still
+        # and once TikTok answers again, both imports end, each in its first attempt
+        sandbox.hold()
+        for task in tasks:
+            done = await harness.wait(task.id)
+            assert (done.status, done.attempts) == (SyncTaskStatus.SUCCEEDED, 1), (done.status, done.error_message)
+    finally:
+        sandbox.hold()
+        redis.close()
+        stop_workers(busy, *([idle] if idle is not None else []))
 
 
 def _held_updates(sandbox: SandboxServer) -> int:
