@@ -405,6 +405,33 @@ async def test_an_import_a_busy_worker_process_cannot_start_is_left_in_the_queue
         stop_workers(busy, *([idle] if idle is not None else []))
 
 
+@pytest.mark.redis
+def test_a_sync_consumer_remade_while_an_import_runs_counts_it_and_fetches_nothing_more(
+    sqlite_url: str, redis_url: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    # given a worker process's broker on Redis with one import slot, its import running, and an import waiting in
+    # the `sync` queue
+    broker = setup_broker(sync_settings(sqlite_url, sandbox, tmp_path, broker_url=redis_url))
+    slots = Resources.of(broker).import_slots
+    slots.size = 1  # as `before_worker_boot` sizes it for `--threads 2`
+    from workers.actors import run_sync_task
+
+    run_sync_task.send("waiting-task")
+    with slots.held():
+        # when Dramatiq's consumer thread makes the `sync` queue's consumer anew (as after a lost connection: the new
+        # one knows nothing of the messages its predecessor fetched), with Dramatiq's prefetch of 2 x threads
+        consumer = broker.consume(SYNC_QUEUE, prefetch=4, timeout=10)
+        # then it fetches nothing: the running import fills the process's one slot
+        assert (consumer.prefetch, consumer.outstanding_message_count) == (1, 1)
+        assert next(consumer) is None
+        assert broker.client.llen(f"{BROKER_NAMESPACE}:{SYNC_QUEUE}") == 1
+    # and once the import has ended, it fetches the waiting one; the `live` queue keeps Dramatiq's prefetch
+    message = next(consumer)
+    assert message is not None and message.args == ("waiting-task",)
+    assert broker.consume("live", prefetch=4, timeout=10).prefetch == 4
+    consumer.close()
+
+
 def _held_updates(sandbox: SandboxServer) -> int:
     return int(sandbox.control("GET", "/inventory-updates")["waiting"])
 
