@@ -5,7 +5,11 @@
   that time. With as many imports as threads, webhook intake, inventory pushes, webhook registration and token
   refreshes (which share the threads) would wait for an import to end; priorities only reorder waiting messages,
   they cannot free a thread. An import that finds no free slot is sent again a moment later instead
-  (`workers.actors.run_sync_task`), so the reserved threads stay free for that short work.
+  (`workers.actors.run_sync_task`), so the reserved threads stay free for that short work. With Redis a process
+  does not even fetch more `sync` messages than it has import slots (`workers.broker.WorkerRedisBroker.consume`):
+  an import it could not start would wait in its acknowledgement set, out of every other process's reach, and come
+  back to it after each send-back (try-out scale52: 48-62 s, another process idle); the send-back stays for the
+  embedded pool (one process), and as a backstop.
 - The `live` queue's messages (`Resources.live_slots`, `live_slot_count`): at most `threads - 1`, the reverse rule.
   Dramatiq's worker threads take the messages of every queue from one work queue, in the order its consumers
   prefetched them: a burst of pushes and webhook intake for a merchant's other shops, each run waiting on TikTok,
