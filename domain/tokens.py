@@ -52,6 +52,8 @@ class ShopSchedule:
     access_token_expires_at: datetime
     tokens_issued_at: datetime
     refresh_claimed_at: datetime | None = None
+    # When the shop was last (re-)authorized (UTC): a poll covers up to it soon after (`PollCursor.catch_up_due`)
+    authorized_at: datetime | None = None
 
     def may_sync(self, now: datetime) -> bool:
         """Revoked or expired shops are neither polled nor refreshed: the merchant must re-authorize."""

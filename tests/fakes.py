@@ -168,7 +168,7 @@ class FakeShopRepository:
         return [
             ShopSchedule(
                 shop.id, shop.merchant_id, shop.expires_at, shop.revoked_at, shop.tokens.access_token_expires_at,
-                shop.tokens_issued_at, self._s.store.refresh_claims.get(shop.id),
+                shop.tokens_issued_at, self._s.store.refresh_claims.get(shop.id), shop.authorized_at,
             )
             for shop in sorted(self._s.store.shops.values(), key=lambda shop: shop.id)
             if can_sync(shop, now)

@@ -65,6 +65,9 @@ async def schedule_tick(
 ) -> TickResult:
     """Enqueue one poll per due (shop, kind) and one token refresh per shop whose token is due.
 
+    A (shop, kind) is due an interval after its last schedule (`PollCursor.is_due`), and once more the settle
+    margin after the shop's (re-)authorization if no poll covered up to it (`PollCursor.catch_up_due`).
+
     Run by exactly one process at a time (the scheduler lease). Due polls are stamped `scheduled_at` and token
     refreshes claimed in one transaction before anything is sent; a send that fails is retried by a later tick
     (a poll one interval later, a refresh once its claim lapses)."""
@@ -83,7 +86,9 @@ async def schedule_tick(
         for shop in shops:
             for kind in POLL_KINDS:
                 cursor = cursors.get((shop.shop_id, kind)) or PollCursor(shop.shop_id, kind)
-                if cursor.is_due(now, settings.interval):
+                if cursor.is_due(now, settings.interval) or cursor.catch_up_due(
+                    now, shop.authorized_at, settings.settle
+                ):
                     cursor.scheduled_at = now
                     try:
                         await uow.poll_cursors.save(cursor, now)

@@ -256,6 +256,59 @@ def test_two_worker_processes_on_redis_never_poll_one_shop_twice_at_once(app_fac
         assert all(end <= next_start for (_, end), (next_start, _) in pairwise(runs)), runs
 
 
+SOLD = """query($id: ID!) { shop(id: $id) { orders(first: 100) { edges { node { tiktokOrderId } } } } }"""
+
+
+# SQLite only: the rule is the scheduler's (`domain.polling.PollCursor.catch_up_due`), the database plays no part; the
+# cursors' SQL is tested on both in tests/integration/test_polling.py.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sales_made_while_revoked_reach_the_pool_a_settle_after_the_reauthorization(app_factory) -> None:
+    """Rule (README "Polling": a re-authorization's catch-up brings what changed while the shop was REVOKED at
+    once, not a whole interval later). Try-out newcomer52: a sale 3 s before the re-authorization was younger than
+    `SHOPBRIDGE_POLL_SETTLE` when the catch-up poll ran, so that poll left it to the next one, an interval later
+    (5 min 50 s): the pool reserved nothing for it meanwhile. Now a follow-up poll runs once the settle has passed
+    since the re-authorization (`domain.polling.PollCursor.catch_up_due`)."""
+    from tests.e2e.test_inventory_push import pooled_items, sellable_skus
+    from tests.e2e.test_webhook_edges import deauthorize, reauthorize
+    from tests.e2e.test_webhooks import envelope, push, stored_events
+
+    # given a shop polled hourly (4 s settle), whose sandbox pushes no webhooks, and a pooled SKU buyers can order
+    settle = 4.0
+    app = live(app_factory, poll_interval_seconds=3600.0, poll_settle_seconds=settle)
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    tiktok_id = shop["tiktokShopId"]
+    sellable = sellable_skus(app, tiktok_id)
+    item, sku = next(
+        (i, ln["sku"]["tiktokSkuId"]) for i in pooled_items(app, "SB-") for ln in i["links"]
+        if ln["state"] == "LINKED" and ln["sku"]["tiktokSkuId"] in sellable
+    )  # fmt: skip
+
+    def reserved() -> int:
+        return int(next(i for i in pooled_items(app, item["sku"]) if i["id"] == item["id"])["reserved"])
+
+    before = reserved()
+    # and the seller removed the app (webhook 6): REVOKED in Shopbridge
+    deauthorize(app, shop, int(time.time()))
+    assert app.graphql(SHOP, {"id": shop["id"]}, "m1")["shop"]["status"] == "REVOKED"
+    # when a buyer orders a unit whose webhook comes in while the shop is revoked (it fails: nothing may be asked)
+    notified = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": sku, "quantity": 1})["order_id"]
+    assert push(app, envelope(1, tiktok_id, {"order_id": notified, "order_status": "UNPAID"})).status_code == 200
+    wait_until(lambda: [e["outcome"] for e in stored_events(app) if e["type"] == 1] == ["FAILED"], what="FAILED")
+    # and another unit with no webhook at all, just before the merchant re-authorizes the shop
+    silent = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": sku, "quantity": 1})["order_id"]
+    reauthorize(app, shop)
+
+    # then both orders are in, and the pool reserves both units, within the settle and a little (a poll interval
+    # is an hour): the catch-up poll at the next tick left the silent sale, younger than the settle, to its follow-up
+    def sold() -> bool:
+        edges = app.graphql(SOLD, {"id": shop["id"]}, "m1")["shop"]["orders"]["edges"]
+        return {notified, silent} <= {e["node"]["tiktokOrderId"] for e in edges}
+
+    wait_until(sold, what="both sales in shop.orders", timeout=settle + 30)
+    wait_until(lambda: reserved() == before + 2, what="both units reserved", timeout=10)
+
+
 def _internal(global_id: str) -> str:
     from gql.ids import from_global_id
 

@@ -44,6 +44,26 @@ class TestPollWindow:
         assert not cursor.is_due(T0, SETTINGS.interval)
         assert cursor.is_due(T0 + timedelta(minutes=1), SETTINGS.interval)
 
+    def test_a_catch_up_is_due_once_more_a_settle_after_the_authorization_unless_a_poll_covered_it(self) -> None:
+        # given a shop re-authorized at T0 + 0.25 s whose catch-up poll ran at the next tick: stored up to about
+        # T0 - settle (a window ends on a whole second)
+        settle, at = SETTINGS.settle, T0 + timedelta(milliseconds=250)
+        cursor = PollCursor("s1", SyncKind.ORDERS, cursor_at=T0 - settle + timedelta(seconds=1), scheduled_at=at)
+        # then one more poll is due once its window (`now - settle`, whole seconds) takes in the second of the
+        # re-authorization, not before: at T0 + settle it would end at T0 and leave out T0's sales (seen in e2e)
+        follow_up = T0 + timedelta(seconds=1) + settle
+        assert not cursor.catch_up_due(follow_up - timedelta(microseconds=1), at, settle)
+        assert cursor.catch_up_due(follow_up, at, settle)
+        window = poll_window(cursor.cursor_at, follow_up, SETTINGS)
+        assert window is not None and window.lt > at.timestamp()
+        # and only once: scheduled since, it is not due again before its interval (the poll may fail: no loop)
+        assert not replace(cursor, scheduled_at=follow_up).catch_up_due(T0 + settle * 3, at, settle)
+        # and not at all when a poll already stored everything before the authorization, or none is known
+        assert not replace(cursor, cursor_at=T0 + timedelta(seconds=1)).catch_up_due(follow_up, at, settle)
+        assert not cursor.catch_up_due(follow_up, None, settle)
+        # and a shop never polled (no cursor yet) is due then too
+        assert PollCursor("s1", SyncKind.ORDERS, scheduled_at=at).catch_up_due(follow_up, at, settle)
+
     def test_a_duplicate_message_of_a_tick_is_recognised(self) -> None:
         cursor = PollCursor("s1", SyncKind.ORDERS, polled_at=T0)
         assert cursor.already_polled_for(T0 - timedelta(seconds=1))

@@ -137,6 +137,7 @@ class SqlShopRepository:
                 access_token_expires_at=m["access_token_expires_at"],
                 tokens_issued_at=max(m["tokens_refreshed_at"] or m["authorized_at"], m["authorized_at"]),
                 refresh_claimed_at=m["access_token_refresh_claimed_at"],
+                authorized_at=m["authorized_at"],
             )
             for m in rows
             if self._cipher.can_decrypt(m["refresh_token_encrypted"])
