@@ -320,7 +320,7 @@ class EventError(StrEnum):
     PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
     TIKTOK_ERROR = "TIKTOK_ERROR"  # FAILED: TikTok refused the re-fetch otherwise (the message has its code)
     UNREADABLE_RECORD = "UNREADABLE_RECORD"  # FAILED: TikTok's answer could not be mapped
-    REAUTHORIZATION_REQUIRED = "REAUTHORIZATION_REQUIRED"  # FAILED: the shop is REVOKED; replay after re-authorizing
+    REAUTHORIZATION_REQUIRED = "REAUTHORIZATION_REQUIRED"  # FAILED: revoked or expired; its re-authorization replays it
     TIKTOK_UNAVAILABLE = "TIKTOK_UNAVAILABLE"  # still PENDING: the last run found TikTok unavailable; retried
     # PENDING: Get Order Detail served the order in a version older than the status change's `data.update_time`
     # (or of that time in a status before its `data.order_status` in TikTok's order life: `stale_order`), retried

@@ -304,6 +304,11 @@ class WebhookEventRepository(Protocol):
         """Move the shop's `last_webhook_at` forward to `at` (never back)."""
         ...
 
+    async def replay_failed(self, shop_id: str, code: str) -> int:
+        """Make the shop's FAILED events whose `error_code` is `code` PENDING again, as `WebhookEvent.replay` does
+        (error and processing time cleared, attempts kept), in one statement; returns how many."""
+        ...
+
     async def shops_with_pending(
         self, received_before: datetime, limit: int, *, received_after: datetime | None = None, unread: bool = False
     ) -> list[str]:

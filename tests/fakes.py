@@ -534,6 +534,17 @@ class FakeWebhookEventRepository:
             kept = copy.deepcopy(event)
             self._s.ops.append(lambda kept=kept: self._s.store.webhook_events.__setitem__(kept.id, kept))
 
+    async def replay_failed(self, shop_id: str, code: str) -> int:
+        failed = [
+            e for e in self._s.store.webhook_events.values()
+            if e.shop_id == shop_id and e.outcome.value == "FAILED" and e.error_code == code
+        ]  # fmt: skip
+        for event in failed:
+            replayed = copy.deepcopy(event)
+            replayed.replay()
+            self._s.ops.append(lambda kept=replayed: self._s.store.webhook_events.__setitem__(kept.id, kept))
+        return len(failed)
+
     async def note_webhook_received(self, shop_id: str, at: datetime) -> None:
         def apply() -> None:
             shop = self._s.store.shops.get(shop_id)

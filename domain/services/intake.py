@@ -483,8 +483,8 @@ async def _search_listing(api: ProductReadApi, known: KnownProduct) -> ProductRe
     return None
 
 
-AUTHORIZATION_REVOKED = "The shop's authorization is revoked; re-authorize it, then replay the event."
-AUTHORIZATION_ENDED = "The shop's authorization has ended; re-authorize it, then replay the event."
+AUTHORIZATION_REVOKED = "The shop's authorization is revoked; its re-authorization replays the event."
+AUTHORIZATION_ENDED = "The shop's authorization has ended; its re-authorization replays the event."
 STALE_NOTICE = "Sent before the shop's current authorization (a late retry or a replay): it changes nothing."
 STALE_AFTER_RETRIES = (
     f", still after {ORDER_NOT_FOUND_RETRY.total_seconds() / 60:.0f} minutes of retries: the version served is "

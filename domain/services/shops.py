@@ -18,6 +18,7 @@ from domain.authorization import (
 )
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode, NotFoundError, ValidationError
+from domain.intake import EventError
 from domain.inventory_push import DEFAULT_HOLD_HORIZON
 from domain.ports import (
     AuthorizationLostError,
@@ -172,6 +173,7 @@ async def complete_authorization(
             shop.reauthorize(granted, tokens, now)
             await uow.shops.update(shop)
             await uow.poll_cursors.make_due(shop.id)  # catch up now on what changed while it could not sync
+            await _replay_failed_events(uow, queue, shop.id)
             _register_webhooks_after_commit(uow, queue, shop.id)
             _push_stock_after_commit(uow, queue, shop.id)
             await uow.commit()
@@ -189,6 +191,7 @@ async def complete_authorization(
                 if renewed:
                     await uow.shops.update(shop)
                     await uow.poll_cursors.make_due(shop.id)  # as a re-authorization's
+                    await _replay_failed_events(uow, queue, shop.id)
                     _push_stock_after_commit(uow, queue, shop.id)
                 else:
                     await uow.shops.add(shop)  # the unique TikTok shop id is the last guard against a racer
@@ -215,6 +218,21 @@ def _register_webhooks_after_commit(uow: UnitOfWork, queue: TaskQueue, shop_id: 
 
     async def enqueue() -> None:
         await queue.enqueue_webhook_registration(shop_id)
+
+    uow.after_commit(enqueue)
+
+
+async def _replay_failed_events(uow: UnitOfWork, queue: TaskQueue, shop_id: str) -> None:
+    """In a re-authorization's transaction: the shop's webhook events that FAILED only because its authorization
+    was lost (REAUTHORIZATION_REQUIRED, whose message says the re-authorization replays it) are replayed
+    (`webhookEventReplay`'s rule, `WebhookEvent.replay`: PENDING again, processing enqueued after the commit).
+    Replaying is harmless (every handler is idempotent; the polls may have stored the order already) and leaves no
+    event asking the merchant to re-authorize a shop that is re-authorized (try-out livesync52)."""
+    if not await uow.webhook_events.replay_failed(shop_id, EventError.REAUTHORIZATION_REQUIRED):
+        return
+
+    async def enqueue() -> None:
+        await queue.enqueue_webhook_events(shop_id)
 
     uow.after_commit(enqueue)
 

@@ -267,7 +267,9 @@ def test_sales_made_while_revoked_reach_the_pool_a_settle_after_the_reauthorizat
     once, not a whole interval later). Try-out newcomer52: a sale 3 s before the re-authorization was younger than
     `SHOPBRIDGE_POLL_SETTLE` when the catch-up poll ran, so that poll left it to the next one, an interval later
     (5 min 50 s): the pool reserved nothing for it meanwhile. Now a follow-up poll runs once the settle has passed
-    since the re-authorization (`domain.polling.PollCursor.catch_up_due`)."""
+    since the re-authorization (`domain.polling.PollCursor.catch_up_due`). And an order webhook that FAILED with
+    REAUTHORIZATION_REQUIRED while the shop was revoked is replayed by the re-authorization
+    (`domain.services.shops._replay_failed_events`)."""
     from tests.e2e.test_inventory_push import pooled_items, sellable_skus
     from tests.e2e.test_webhook_edges import deauthorize, reauthorize
     from tests.e2e.test_webhooks import envelope, push, stored_events
@@ -307,6 +309,10 @@ def test_sales_made_while_revoked_reach_the_pool_a_settle_after_the_reauthorizat
 
     wait_until(sold, what="both sales in shop.orders", timeout=settle + 30)
     wait_until(lambda: reserved() == before + 2, what="both units reserved", timeout=10)
+    # and the webhook that failed while the shop was revoked was replayed by the re-authorization: PROCESSED, no
+    # longer asking to re-authorize a shop that is re-authorized (try-out livesync52)
+    wait_until(lambda: [(e["outcome"], e["error_code"]) for e in stored_events(app) if e["type"] == 1]
+               == [("PROCESSED", None)], what="the failed webhook replayed", timeout=30)  # fmt: skip
 
 
 def _internal(global_id: str) -> str:

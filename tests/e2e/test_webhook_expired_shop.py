@@ -33,7 +33,7 @@ def test_an_order_event_for_an_expired_shop_asks_tiktok_nothing_and_the_shop_sta
     # then the event failed, asking for a re-authorization, and saying why
     ((outcome, code, message),) = [(e["outcome"], e["error_code"], e["error_message"]) for e in stored_events(app)]
     assert (outcome, code) == ("FAILED", "REAUTHORIZATION_REQUIRED")
-    assert message == "The shop's authorization has ended; re-authorize it, then replay the event."
+    assert message == "The shop's authorization has ended; its re-authorization replays the event."
     # and nothing was asked of TikTok (no Get Order Detail, no refresh of the dead tokens)
     assert app.sandbox.control("GET", "/counters")["total"] == 0
     # and the shop still says what happened: EXPIRED, "TikTok ended" it at its end date (was: REVOKED, now)

@@ -87,6 +87,37 @@ async def test_events_are_scoped_saved_and_deleted_with_their_shop(
     assert (await row_counts(database, shop.id))["webhook_events"] == 0
 
 
+async def test_replay_failed_makes_only_the_shops_events_failed_with_the_code_pending_again(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    # given three events of the shop: FAILED for its lost authorization, FAILED otherwise, and PROCESSED
+    uows = uow_factory(database, cipher)
+    revoked, missing, done = event(shop, "r"), event(shop, "m"), event(shop, "d")
+    revoked.attempts = 2
+    revoked.finish(NOW, EventOutcome.FAILED, "REAUTHORIZATION_REQUIRED", "re-authorize it, then replay the event")
+    missing.finish(NOW, EventOutcome.FAILED, "ORDER_NOT_FOUND", "gone")
+    done.finish(NOW, EventOutcome.PROCESSED)
+    async with uows() as uow:
+        for stored in (revoked, missing, done):
+            await uow.webhook_events.add(stored)
+        await uow.commit()
+    # when the re-authorization replays the shop's REAUTHORIZATION_REQUIRED ones (another shop's id: none)
+    async with uows() as uow:
+        assert await uow.webhook_events.replay_failed("another-shop", "REAUTHORIZATION_REQUIRED") == 0
+        assert await uow.webhook_events.replay_failed(shop.id, "REAUTHORIZATION_REQUIRED") == 1
+        await uow.commit()
+    # then that one is PENDING again, its error and processing time cleared and its attempts kept; the others stay
+    async with uows() as uow:
+        (pending,) = await uow.webhook_events.pending(shop.id, 10)
+        assert (pending.id, pending.attempts, pending.error_code, pending.error_message, pending.processed_at) == (
+            revoked.id, 2, None, None, None,
+        )  # fmt: skip
+        kept = [await uow.webhook_events.get(e.id) for e in (missing, done)]
+    assert [(e.outcome, e.error_code) for e in kept if e] == [
+        (EventOutcome.FAILED, "ORDER_NOT_FOUND"), (EventOutcome.PROCESSED, None),
+    ]  # fmt: skip
+
+
 async def test_an_older_order_or_product_changes_nothing(database: Database, cipher: TokenCipher, shop: Shop) -> None:
     uows = uow_factory(database, cipher)
     order_v1 = make_order("o1", status="AWAITING_SHIPMENT")

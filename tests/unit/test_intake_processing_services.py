@@ -141,7 +141,7 @@ async def test_a_revoked_shop_fetches_nothing_and_fails_what_needed_tiktok(world
     await world.receive(1, {"order_id": oid(1)}, "a")
     await world.receive(3, {"order_id": oid(1)}, "b")
     await world.process()
-    message = "The shop's authorization is revoked; re-authorize it, then replay the event."
+    message = "The shop's authorization is revoked; its re-authorization replays the event."
     assert finished(world) == [
         (EventOutcome.FAILED, "REAUTHORIZATION_REQUIRED", message),
         (EventOutcome.IGNORED, None, "Shopbridge does not act on this event type."),

@@ -111,6 +111,20 @@ class SqlWebhookEventRepository:
         ]
         await self._session.execute(statement, rows)
 
+    async def replay_failed(self, shop_id: str, code: str) -> int:
+        # The index on (shop_id, outcome, received_at) finds the shop's FAILED events.
+        statement = (
+            update(webhook_events)
+            .where(
+                webhook_events.c.shop_id == shop_id,
+                webhook_events.c.outcome == EventOutcome.FAILED.value,
+                webhook_events.c.error_code == code,
+            )
+            .values(outcome=EventOutcome.PENDING.value, error_code=None, error_message=None, processed_at=None)
+        )
+        result = await self._session.execute(statement)
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def note_webhook_received(self, shop_id: str, at: datetime) -> None:
         await self._session.execute(
             update(shops)
