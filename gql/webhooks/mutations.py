@@ -27,7 +27,8 @@ class WebhookEventReplayPayload:
 @strawberry.type
 class WebhookMutation:
     @strawberry.mutation(
-        description="Process a stored webhook event again (e.g. a FAILED one once the shop is re-authorized). "
+        description="Process a stored webhook event again (e.g. a FAILED one once its cause is gone; one that "
+        "FAILED with REAUTHORIZATION_REQUIRED is replayed by the shop's re-authorization itself). "
         "NOT_FOUND for another merchant's event or one of no connected shop."
     )
     async def webhook_event_replay(self, info: Info, input: WebhookEventReplayInput) -> WebhookEventReplayPayload:
