@@ -170,13 +170,19 @@ class LineItem:
     combined_listing_skus: tuple[BundleComponent, ...] = ()
     # The line's own status (Get Order List/Detail `line_items[].display_status`; None: not given). It may differ
     # from the order's: a line cancelled on its own, a line shipped from a PARTIALLY_SHIPPING order. The pool moves
-    # the line by it (`domain.inventory.ledger.line_effect`).
+    # the line by it (`domain.inventory.ledger.line_effect`); the catalog stores it (migration 0037) for the orders
+    # page, where a line cancelled alone is not one to ship.
     display_status: str | None = None
     # The line's package (Get Order List/Detail `line_items[].package_status`: TO_FULFILL, PROCESSING, FULFILLING,
     # COMPLETED, CANCELLED = lost or damaged, live-sync.md §3.2; None: not given). A line cancelled once its package
     # left the merchant's shelf is not restocked (§3.5, `domain.inventory.ledger.line_effect`). Not stored by the
     # catalog.
     package_status: str | None = None
+    # Why the line was cancelled and by whom (Get Order List/Detail `line_items[].cancel_reason`, e.g. "Out of stock",
+    # and `line_items[].cancel_user`, e.g. SELLER, BUYER, SYSTEM: live-sync.md §3.2); None while the line is not
+    # cancelled, or when TikTok gives none. Stored by the catalog with `display_status`, for the orders page.
+    cancel_reason: str | None = None
+    cancel_user: str | None = None
 
     @staticmethod
     def units(quantity: int) -> int:

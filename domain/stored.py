@@ -9,10 +9,13 @@ those values as they are; the import reads only the id and the create time. The 
 for code that made one by hand (`order_as_stored`, `product_as_stored`).
 
 The fingerprint is a digest of exactly the values stored: equal fingerprints mean nothing stored would change.
-A bundle line's components (`COMPONENT_VALUES`), each line's own status (`line_statuses`, TikTok's
-`display_status`) and its package's (`package_statuses`, TikTok's `package_status`), and whether TikTok fulfils the
-order (`fulfilled_by_tiktok`) ride along for the inventory pool only: the catalog does not store them, so they are
-not in the fingerprint either (the pool's ledger applies every order fetched, its fingerprint changed or not).
+Each line's own status (TikTok's `display_status`) and, once cancelled, why and by whom (`cancel_reason`,
+`cancel_user`) are stored with the line (migration 0037: the orders page shows a line cancelled alone), so they are in
+the fingerprint; the pool reads the statuses too (`StoredOrder.line_statuses`). A bundle line's components
+(`COMPONENT_VALUES`), each line's package status (`package_statuses`, TikTok's `package_status`), and whether TikTok
+fulfils the order (`fulfilled_by_tiktok`) ride along for the inventory pool only: the catalog does not store them, so
+they are not in the fingerprint either (the pool's ledger applies every order fetched, its fingerprint changed or
+not).
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ ORDER_VALUES = (
 )  # fmt: skip
 LINE_ITEM_VALUES = (
     "tiktok_line_item_id", "tiktok_sku_id", "tiktok_product_id", "seller_sku", "product_name", "quantity",
-    "sale_price_amount", "currency", "position",
+    "sale_price_amount", "currency", "position", "display_status", "cancel_reason", "cancel_user",
 )  # fmt: skip
+# Where a line's own status sits in its stored values (`LINE_ITEM_VALUES`)
+_DISPLAY_STATUS = LINE_ITEM_VALUES.index("display_status")
 # A virtual bundle line's components (line_items[].combined_listing_skus[], live-sync.md §1.5): not stored by the
 # catalog; the pool reserves them (`domain.inventory.ledger.stock_lines`).
 COMPONENT_VALUES = ("tiktok_line_item_id", "tiktok_sku_id", "sku_count", "seller_sku")
@@ -50,8 +55,9 @@ ACTIVE_PRODUCT_STATUS = "ACTIVATE"
 SKU_VALUES = ("tiktok_sku_id", "seller_sku", "price_amount", "currency", "quantity", "position", "bundle")
 STOCK_VALUES = ("tiktok_sku_id", "warehouse_id", "quantity")
 
-# (id, sku id, product id, seller sku, product name, quantity, sale price, currency or None for the order's)
-LineItemIn = tuple[str, str, str | None, str | None, str, int, Decimal, str | None]
+# (id, sku id, product id, seller sku, product name, quantity, sale price, currency or None for the order's,
+#  display_status, cancel_reason, cancel_user: None when not given)
+LineItemIn = tuple[str, str, str | None, str | None, str, int, Decimal, str | None, str | None, str | None, str | None]
 # (line item id, component SKU id, sku_count, component seller sku)
 ComponentIn = tuple[str, str, int, str | None]
 # (id, seller sku, sale price, currency, [(warehouse id, quantity), ...], bundle: a virtual bundle's SKU)
@@ -65,8 +71,6 @@ class StoredOrder:
     line_items: tuple[Row, ...]  # LINE_ITEM_VALUES each
     fingerprint: str
     components: tuple[Row, ...] = ()  # COMPONENT_VALUES each, in line order: bundle lines only
-    # each line's `display_status`, in line order (None: not given); empty when no line gave one
-    line_statuses: tuple[str | None, ...] = ()
     # shipped from TikTok's own stock (FBT, `domain.catalog.fulfilled_by_tiktok`): the pool leaves it out
     fulfilled_by_tiktok: bool = False
     # each line's `package_status`, in line order (None: not given); empty when no line gave one
@@ -75,6 +79,12 @@ class StoredOrder:
     @property
     def tiktok_order_id(self) -> str:
         return str(self.values[0])
+
+    @property
+    def line_statuses(self) -> tuple[str | None, ...]:
+        """Each line's `display_status`, in line order (None: not given); empty when no line gave one."""
+        statuses = tuple(item[_DISPLAY_STATUS] for item in self.line_items)
+        return statuses if any(statuses) else ()
 
     @property
     def created_at(self) -> datetime:
@@ -92,12 +102,11 @@ class StoredOrder:
         parts: dict[str, list[BundleComponent]] = {}
         for line_id, sku_id, sku_count, seller_sku in self.components:
             parts.setdefault(line_id, []).append(BundleComponent(sku_id, sku_count, seller_sku))
-        statuses = self.line_statuses or (None,) * len(self.line_items)
         packages = self.package_statuses or (None,) * len(self.line_items)
         items = tuple(
-            LineItem(i[0], i[1], i[2], i[3], i[4], i[5], Money(i[6], i[7]), tuple(parts.get(i[0], ())), line_status,
-                     package)
-            for i, line_status, package in zip(self.line_items, statuses, packages, strict=True)
+            LineItem(i[0], i[1], i[2], i[3], i[4], i[5], Money(i[6], i[7]), tuple(parts.get(i[0], ())), i[9], package,
+                     i[10], i[11])
+            for i, package in zip(self.line_items, packages, strict=True)
         )  # fmt: skip
         return Order(
             oid, status, created, updated, Money(amount, currency), items, buyer, name, region,
@@ -154,28 +163,27 @@ def store_order(
     recipient_region: str | None,
     line_items: Iterable[LineItemIn],
     components: Iterable[ComponentIn] = (),
-    line_statuses: Iterable[str | None] = (),
     fulfilled_by_tiktok: bool = False,
     package_statuses: Iterable[str | None] = (),
 ) -> StoredOrder:
     """An order's stored values, checked; raises `InvalidRecord` with the reason (e.g. "line item 7: missing
     sku_id"). A line item without a currency is in the order's (TikTok's 202309 line items may omit it).
     `components`: the bundle lines' combined_listing_skus, each naming a line item of the order, with a SKU id and
-    a positive sku_count ("line item 7: combined_listing_skus: sku_count 0 is not positive"). `line_statuses`: each
-    line's own status (`display_status`), in line order, or none at all. `fulfilled_by_tiktok`: an FBT order (it
-    rides along for the pool, as the line statuses do). `package_statuses`: each line's package status
+    a positive sku_count ("line item 7: combined_listing_skus: sku_count 0 is not positive"). Each line's own
+    status (`display_status`), `cancel_reason` and `cancel_user` are kept as given (None: not given).
+    `fulfilled_by_tiktok`: an FBT order (it rides along for the pool). `package_statuses`: each line's package status
     (`package_status`), in line order, or none at all (for the pool too)."""
     order_id = _id(tiktok_order_id)
     currency = _currency(total_amount, currency, "payment.total_amount")
     items = []
-    for position, (item_id, sku_id, product_id, seller_sku, name, quantity, price, item_currency) in enumerate(
-        line_items
-    ):
+    for position, (
+        item_id, sku_id, product_id, seller_sku, name, quantity, price, item_currency, line_status, reason, user
+    ) in enumerate(line_items):  # fmt: skip
         item_id = _id(item_id)
         try:
             items.append(
                 (item_id, _id(sku_id, "sku_id"), product_id, seller_sku, name, LineItem.units(quantity), price,
-                 _currency(price, item_currency or currency, "sale_price"), position)
+                 _currency(price, item_currency or currency, "sale_price"), position, line_status, reason, user)
             )  # fmt: skip
         except InvalidRecord as exc:
             raise InvalidRecord(f"line item {item_id}: {exc}") from None
@@ -184,19 +192,14 @@ def store_order(
         recipient_region,
     )  # fmt: skip
     line_item_rows = tuple(items)
-    statuses = tuple(line_statuses)
-    if statuses and len(statuses) != len(items):
-        raise InvalidRecord(f"{len(statuses)} line statuses for {len(items)} line items")
-    if not any(statuses):
-        statuses = ()
     packages = tuple(package_statuses)
     if packages and len(packages) != len(items):
         raise InvalidRecord(f"{len(packages)} package statuses for {len(items)} line items")
     if not any(packages):
         packages = ()
     return StoredOrder(
-        values, line_item_rows, digest(values, line_item_rows), _components(items, components), statuses,
-        fulfilled_by_tiktok, packages,
+        values, line_item_rows, digest(values, line_item_rows), _components(items, components), fulfilled_by_tiktok,
+        packages,
     )  # fmt: skip
 
 
@@ -256,7 +259,7 @@ def order_as_stored(record: OrderRecord) -> StoredOrder:
         return record
     items: list[LineItemIn] = [
         (i.tiktok_line_item_id, i.tiktok_sku_id, i.tiktok_product_id, i.seller_sku, i.product_name, i.quantity,
-         i.sale_price.amount, i.sale_price.currency)
+         i.sale_price.amount, i.sale_price.currency, i.display_status, i.cancel_reason, i.cancel_user)
         for i in record.line_items
     ]  # fmt: skip
     components: list[ComponentIn] = [
@@ -268,7 +271,7 @@ def order_as_stored(record: OrderRecord) -> StoredOrder:
     return store_order(
         record.tiktok_order_id, record.status, record.created_at, record.updated_at, total.amount, total.currency,
         record.buyer_user_id, record.recipient_name, record.recipient_region, items, components,
-        [i.display_status for i in record.line_items], record.fulfilled_by_tiktok,
+        record.fulfilled_by_tiktok,
         [i.package_status for i in record.line_items],
     )  # fmt: skip
 

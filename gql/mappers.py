@@ -77,6 +77,10 @@ def order(row: Any) -> t.Order:
         total=money(row.total),
         line_items=[
             t.LineItem(
+                tiktok_line_item_id=li.tiktok_line_item_id,
+                display_status=None if li.display_status is None else OrderStatus.parse(li.display_status),
+                cancel_reason=li.cancel_reason,
+                cancel_user=li.cancel_user,
                 tiktok_sku_id=li.tiktok_sku_id,
                 tiktok_product_id=li.tiktok_product_id,
                 seller_sku=li.seller_sku,

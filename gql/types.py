@@ -246,8 +246,31 @@ class Product(Node):
     updated_at: datetime
 
 
-@strawberry.type
+@strawberry.type(
+    description="One line of an order: one unit of a SKU (TikTok's 202309 line items carry no quantity, "
+    "tiktok-api.md §8). A line has its own status: one the seller cancelled alone (item-level cancellation) shows "
+    "CANCELLED on an open order, and is not one to ship."
+)
 class LineItem:
+    tiktok_line_item_id: str = strawberry.field(
+        description="TikTok's line item id (Get Order Detail `line_items[].id`, tiktok-api.md §8): the id TikTok's "
+        "Cancel Order (`order_line_item_ids`) and returns name."
+    )
+    display_status: OrderStatus | None = strawberry.field(  # type: ignore[valid-type]
+        description="The line's own status (Get Order Detail `line_items[].display_status`, tiktok-api.md §8; "
+        "live-sync.md §3.2): it may differ from the order's, CANCELLED for a line cancelled alone, IN_TRANSIT for a "
+        "line shipped from a PARTIALLY_SHIPPING order. Null when TikTok gave none, for a status this version does "
+        "not know yet, or for a line stored before Shopbridge kept it (until its order's next change or import)."
+    )
+    cancel_reason: str | None = strawberry.field(
+        description="Why TikTok says the line was cancelled, as TikTok words it (Get Order Detail "
+        '`line_items[].cancel_reason`, live-sync.md §3.2), e.g. "Out of stock"; null while it is not cancelled '
+        "or when TikTok gave none."
+    )
+    cancel_user: str | None = strawberry.field(
+        description="Who cancelled the line (Get Order Detail `line_items[].cancel_user`, live-sync.md §3.2): "
+        "SELLER, BUYER or SYSTEM as TikTok names them; null while it is not cancelled or when TikTok gave none."
+    )
     tiktok_sku_id: str
     tiktok_product_id: str | None
     seller_sku: str | None

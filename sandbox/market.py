@@ -206,6 +206,12 @@ def move(data: ShopData, order_id: str, wanted: str, now: int, initiator: str = 
         order["cancel_reason"], order["cancellation_initiator"] = "Package lost or damaged", "SYSTEM"
     elif target == "CANCELLED":
         order["cancel_reason"], order["cancellation_initiator"] = "Buyer changed mind", initiator
+    if target == "CANCELLED":  # each line cancelled now says why and by whom too (live-sync.md sec. 3.2)
+        order["line_items"] = [
+            item if item.get("cancel_user") else
+            {**item, "cancel_reason": order["cancel_reason"], "cancel_user": order["cancellation_initiator"]}
+            for item in order["line_items"]
+        ]  # fmt: skip
     data.orders.put(order)
     return order
 

@@ -233,6 +233,9 @@ async def line_items_for_orders(session: AsyncSession, order_ids: Sequence[str])
                 product_name=r["product_name"],
                 quantity=r["quantity"],
                 sale_price=Money(r["sale_price_amount"], r["currency"]),
+                display_status=r["display_status"],
+                cancel_reason=r["cancel_reason"],
+                cancel_user=r["cancel_user"],
             )
         )
     return {order_id: tuple(items) for order_id, items in grouped.items()}

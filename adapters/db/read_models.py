@@ -99,6 +99,11 @@ class LineItemRead:
     product_name: str
     quantity: int
     sale_price: Money
+    # TikTok's `display_status`, `cancel_reason`, `cancel_user` of the line (None: not given, or stored before
+    # migration 0037)
+    display_status: str | None = None
+    cancel_reason: str | None = None
+    cancel_user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

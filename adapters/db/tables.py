@@ -240,6 +240,12 @@ line_items = Table(
     Column("sale_price_amount", DecimalText, nullable=False),
     Column("currency", String(8), nullable=False),
     Column("position", Integer, nullable=False),
+    # The line's own status and, once cancelled, why and by whom (Get Order List/Detail `line_items[].display_status`,
+    # `cancel_reason`, `cancel_user`; migration 0037): a line the seller cancelled alone shows CANCELLED on an open
+    # order. Null: not given, or stored before 0037 (until TikTok's next version of the order is stored).
+    Column("display_status", String(32)),
+    Column("cancel_reason", Text),
+    Column("cancel_user", String(32)),
 )
 
 # A shop's products and orders, kept running by the catalog's one write path (`SqlCatalogRepository`, in the

@@ -109,11 +109,11 @@ def _stored_product(product: wire.Product) -> StoredProduct:
 
 
 def _stored_order(order: wire.Order) -> StoredOrder:
-    """Total = payment.total_amount in payment.currency; the recipient is empty while UNPAID or ON_HOLD; a bundle
-    line's `combined_listing_skus` become its components, each line's `display_status` its status and its
-    `package_status` its package's, and an FBT `fulfillment_type` its `fulfilled_by_tiktok` (all for the pool;
-    live-sync.md §1.5, §3.2, §3.5). A `create_time` of 0 fails the record (`NO_CREATE_TIME`); an `update_time` of 0
-    is unknown (`_update_time`)."""
+    """Total = payment.total_amount in payment.currency; the recipient is empty while UNPAID or ON_HOLD; each line's
+    `display_status`, `cancel_reason` and `cancel_user` are stored with it ("" as None); a bundle line's
+    `combined_listing_skus` become its components, each line's `package_status` its package's, and an FBT
+    `fulfillment_type` its `fulfilled_by_tiktok` (for the pool; live-sync.md §1.5, §3.2, §3.5). A `create_time` of 0
+    fails the record (`NO_CREATE_TIME`); an `update_time` of 0 is unknown (`_update_time`)."""
     if order.create_time == 0:
         raise InvalidRecord(NO_CREATE_TIME)
     created = _when(order.create_time, "create_time")
@@ -122,7 +122,8 @@ def _stored_order(order: wire.Order) -> StoredOrder:
     payment = order.payment
     items = [
         (item.id, item.sku_id, item.product_id or None, item.seller_sku or None, item.product_name or "",
-         item.quantity, item.sale_price, item.currency)
+         item.quantity, item.sale_price, item.currency, item.display_status or None, item.cancel_reason or None,
+         item.cancel_user or None)
         for item in order.line_items or ()
     ]  # fmt: skip
     components = [
@@ -133,7 +134,7 @@ def _stored_order(order: wire.Order) -> StoredOrder:
     return store_order(
         order.id, order.status or "UNKNOWN", created, updated, payment.total_amount, payment.currency,
         order.user_id or None, address.name or None, address.region_code or None, items, components,
-        [item.display_status or None for item in order.line_items or ()], fulfilled_by_tiktok(order.fulfillment_type),
+        fulfilled_by_tiktok(order.fulfillment_type),
         [item.package_status or None for item in order.line_items or ()],
     )  # fmt: skip
 

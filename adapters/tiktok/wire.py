@@ -133,6 +133,10 @@ class LineItem(Struct):
     # the line's package: TO_FULFILL, PROCESSING, FULFILLING, COMPLETED, or CANCELLED (lost or damaged), live-sync.md
     # sec. 3.2; any text decodes (the pool reads the values it knows, `domain.inventory.ledger.line_effect`)
     package_status: str | None = None
+    # why and by whom the line was cancelled (e.g. "Out of stock"; SELLER, BUYER, SYSTEM), live-sync.md sec. 3.2;
+    # absent or "" while it is not
+    cancel_reason: str | None = None
+    cancel_user: str | None = None
 
 
 class Address(Struct):

@@ -342,10 +342,24 @@ def counted_item(app: Any, units: int) -> tuple[dict[str, Any], dict[str, Any], 
     return shop, app.graphql(ITEM, {"id": item["id"]}, "m1")["inventoryItem"], link
 
 
+ORDER_LINES = """query($id: ID!) { shop(id: $id) { orders(first: 5) { edges { node { tiktokOrderId status
+  lineItems { tiktokLineItemId displayStatus cancelReason cancelUser } } } } } }"""
+
+
+def order_lines(app: Any, shop: dict[str, Any], order_id: str) -> tuple[str, list[tuple[Any, ...]]]:
+    """The order as the orders page reads it: (its status, [(line id, line status, cancel reason, cancel user)]),
+    lines in TikTok's order."""
+    edges = app.graphql(ORDER_LINES, {"id": shop["id"]}, "m1")["shop"]["orders"]["edges"]
+    node = next(e["node"] for e in edges if e["node"]["tiktokOrderId"] == order_id)
+    lines = [(li["tiktokLineItemId"], li["displayStatus"], li["cancelReason"], li["cancelUser"]) for li in
+             node["lineItems"]]  # fmt: skip
+    return node["status"], lines
+
+
 def test_a_line_the_seller_cancels_alone_releases_its_unit_and_the_rest_ships(app_factory) -> None:
     # given a buyer's order of 2 units reserved in the pool (on-hand 50)
     app = app_factory(webhooks=True, products=12, orders=0)
-    _, before, _, order_id = counted_sale(app, 2)
+    shop, before, _, order_id = counted_sale(app, 2)
     lines = app.rows("SELECT tiktok_line_item_id AS id FROM order_line_stock WHERE tiktok_order_id = :o ORDER BY 1",
                      o=order_id)  # fmt: skip
     assert len(lines) == 2
@@ -359,6 +373,11 @@ def test_a_line_the_seller_cancels_alone_releases_its_unit_and_the_rest_ships(ap
     # then its unit is released by the webhook's re-fetch: 1 unit reserved
     released = wait_until(lambda: (n := item())["reserved"] == before["reserved"] + 1 and n, what="the line's release")
     assert (released["onHand"], released["available"]) == (50, before["available"] - 1)
+    # and the orders page shows that line cancelled, by the seller, out of stock, on the order still to ship
+    status, shown = order_lines(app, shop, order_id)
+    assert status == "AWAITING_SHIPMENT" and sorted(shown) == [
+        (lines[0]["id"], "AWAITING_SHIPMENT", None, None), (lines[1]["id"], "CANCELLED", "Out of stock", "SELLER"),
+    ]  # fmt: skip
     # and when the order ships, only the shipped unit leaves on-hand (both did: 48, one unit lost for good)
     app.sandbox.control("POST", f"/orders/{order_id}/status", {"status": "ship"})
     shipped = wait_until(lambda: (n := item())["reserved"] == before["reserved"] and n, what="the shipment")
@@ -366,6 +385,14 @@ def test_a_line_the_seller_cancels_alone_releases_its_unit_and_the_rest_ships(ap
     states = app.rows("SELECT state FROM order_line_stock WHERE tiktok_order_id = :o ORDER BY tiktok_line_item_id",
                       o=order_id)  # fmt: skip
     assert [row["state"] for row in states] == ["DEDUCTED", "RELEASED"]
+    # and the orders page tells the line to ship from the one cancelled, by TikTok's line ids (before: no line id,
+    # no line status, two identical lines under the order's IN_TRANSIT: one packing from it shipped 2)
+    _, shown = wait_until(lambda: (o := order_lines(app, shop, order_id))[0] == "IN_TRANSIT" and o,
+                          what="the shipment on the orders page")  # fmt: skip
+    assert sorted(shown) == [
+        (lines[0]["id"], "IN_TRANSIT", None, None),
+        (lines[1]["id"], "CANCELLED", "Out of stock", "SELLER"),
+    ]
 
 
 def test_an_order_lost_after_a_shipment_never_seen_is_not_restocked(app_factory) -> None:

@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0036_sku_links_unlinked_at"
+HEAD = "0037_line_item_status"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -650,6 +650,45 @@ def test_upgrade_leaves_links_unlinked_before_without_an_instant_and_downgrade_k
         with engine.begin() as connection:
             kept = connection.execute(text("SELECT sku_id, unlinked_item_id FROM sku_links")).all()
         assert [tuple(r) for r in kept] == [("k1", "i1")]
+
+
+def test_upgrade_leaves_lines_stored_before_without_a_status_and_downgrade_keeps_them(empty_database_url: str) -> None:
+    url = empty_database_url
+    # given a database at 0036 with an order of one line, stored before the catalog kept a line's own status
+    migrate.upgrade(url, "0036_sku_links_unlinked_at")
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            _add_shops(connection, "s1")
+            connection.execute(
+                text(
+                    "INSERT INTO orders (id, shop_id, tiktok_order_id, status, created_at, updated_at, total_amount, "
+                    "currency, fingerprint, imported_at) VALUES ('o1', 's1', 'to1', 'AWAITING_SHIPMENT', :now, :now, "
+                    "'1.00', 'USD', 'f', :now)"
+                ),
+                {"now": _NOW},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO line_items (id, order_id, shop_id, tiktok_line_item_id, tiktok_sku_id, product_name, "
+                    "quantity, sale_price_amount, currency, position) VALUES ('l1', 'o1', 's1', 'tl1', 'ts1', 'Mug', "
+                    "1, '1.00', 'USD', 0)"
+                )
+            )
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then the line is kept, its status and cancellation unknown (null) until TikTok's next version is stored
+        lines = "SELECT id, tiktok_line_item_id, display_status, cancel_reason, cancel_user FROM line_items"
+        with engine.begin() as connection:
+            assert [tuple(r) for r in connection.execute(text(lines)).all()] == [("l1", "tl1", None, None, None)]
+            connection.execute(
+                text("UPDATE line_items SET display_status = 'CANCELLED', cancel_reason = 'Out of stock', "
+                     "cancel_user = 'SELLER'")
+            )  # fmt: skip
+        # and back at 0036 the line is kept without the columns
+        migrate.downgrade(url, "0036_sku_links_unlinked_at")
+        with engine.begin() as connection:
+            kept = connection.execute(text("SELECT id, tiktok_line_item_id FROM line_items")).all()
+        assert [tuple(r) for r in kept] == [("l1", "tl1")]
 
 
 def test_a_deleted_items_remembered_links_are_found_through_an_index(empty_database_url: str) -> None:

@@ -87,16 +87,35 @@ async def _assert_exact_data(
 async def test_an_authorization_imports_every_product_and_30_days_of_orders_exactly(
     harness: SyncHarness, sandbox: SandboxServer
 ) -> None:
-    # given an authorized shop whose two tasks are enqueued to the embedded worker pool
+    # given an authorized shop whose two tasks are enqueued to the embedded worker pool, the newest of its open
+    # orders of several lines with one line the seller cancelled alone (TikTok's item-level cancellation: the line
+    # CANCELLED, out of stock, by the SELLER; the order still AWAITING_SHIPMENT)
     harness.start_worker()
-    shop, (products_task, orders_task) = await _authorize_and_sync(harness, sandbox)
+    assert harness.queue is not None
+    shop = await _connect(harness, sandbox)
+    open_order = max(
+        (o for o in sandbox.control("GET", f"/shops/{shop.tiktok_shop_id}/orders")["orders"]
+         if o["status"] == "AWAITING_SHIPMENT" and len(o["line_items"]) > 1),
+        key=lambda o: o["create_time"],
+    )  # fmt: skip
+    cancelled_line = open_order["line_items"][-1]["id"]
+    sandbox.control("POST", f"/orders/{open_order['id']}/line-items/cancel", {"line_item_ids": [cancelled_line]})
+    async with harness.uow_factory() as uow:
+        tasks = await queue_authorization_sync(uow, harness.queue, shop, harness.clock.now(), events=harness.events)
+        await uow.commit()
+    products_task, orders_task = tasks
     # when both finish
     products_done = await harness.wait(products_task.id)
     orders_done = await harness.wait(orders_task.id)
-    # then they succeeded and the stored data is the sandbox's, field by field, older orders left out
+    # then they succeeded and the stored data is the sandbox's, field by field (each line's own status, cancel
+    # reason and cancel user too), older orders left out
     assert products_done.status is SyncTaskStatus.SUCCEEDED, products_done.error_message
     assert orders_done.status is SyncTaskStatus.SUCCEEDED, orders_done.error_message
     await _assert_exact_data(harness, sandbox, shop, orders_done)
+    _, stored_orders = await stored_catalog(harness.db, shop.id)
+    lines = {line[0]: line[-3:] for line in stored_orders[open_order["id"]]["line_items"]}
+    assert lines[cancelled_line] == ("CANCELLED", "Out of stock", "SELLER")
+    assert {status for line_id, (status, _, _) in lines.items() if line_id != cancelled_line} == {"AWAITING_SHIPMENT"}
     all_orders = sandbox.control("GET", f"/shops/{shop.tiktok_shop_id}/orders")["total_count"]
     assert 0 < orders_done.processed < all_orders
     assert orders_done.created == orders_done.processed == orders_done.total

@@ -32,7 +32,8 @@ def order(*line_items: tuple, components: tuple = (), currency: str | None = " u
     )
 
 
-LINE = ("li-1", "sku-1", "p-1", "TEE-RED", "Tee", 2, PRICE, None)
+LINE = ("li-1", "sku-1", "p-1", "TEE-RED", "Tee", 2, PRICE, None, None, None, None)
+NONE3 = (None, None, None)  # no display_status, cancel_reason, cancel_user
 
 
 def product(*skus: tuple) -> StoredProduct:  # type: ignore[type-arg]
@@ -45,15 +46,15 @@ SKU = ("sku-1", "TEE-RED", PRICE, "usd", [("w1", 3), ("w2", 4)], False)
 class TestStoreOrder:
     def test_the_values_kept_are_trimmed_checked_and_numbered(self) -> None:
         stored = order(
-            (" li-1 ", " sku-1 ", "p-1", "TEE-RED", "Tee", 2, PRICE, None),
-            ("li-2", "sku-2", None, None, "Mug", 1, Decimal("0"), "eur"),
+            (" li-1 ", " sku-1 ", "p-1", "TEE-RED", "Tee", 2, PRICE, None, *NONE3),
+            ("li-2", "sku-2", None, None, "Mug", 1, Decimal("0"), "eur", "CANCELLED", "Out of stock", "SELLER"),
         )
         assert stored.values == (
             "576", "UNPAID", CREATED, UPDATED, Decimal("12.30"), "USD", "buyer", "Ana", "US",
         )  # fmt: skip
         assert stored.line_items == (
-            ("li-1", "sku-1", "p-1", "TEE-RED", "Tee", 2, PRICE, "USD", 0),  # no currency: the order's
-            ("li-2", "sku-2", None, None, "Mug", 1, Decimal("0"), "EUR", 1),
+            ("li-1", "sku-1", "p-1", "TEE-RED", "Tee", 2, PRICE, "USD", 0, *NONE3),  # no currency: the order's
+            ("li-2", "sku-2", None, None, "Mug", 1, Decimal("0"), "EUR", 1, "CANCELLED", "Out of stock", "SELLER"),
         )
         assert (stored.tiktok_order_id, stored.created_at, stored.updated_at, stored.components) == (
             "576", CREATED, UPDATED, (),
@@ -64,11 +65,14 @@ class TestStoreOrder:
         [
             ({"id": "  "}, "missing id"),
             ({"currency": None}, "payment.total_amount has no currency"),
-            ({"line": ("  ", "sku-1", None, None, "Tee", 1, PRICE, None)}, "missing id"),
-            ({"line": ("li-7", " ", None, None, "Tee", 1, PRICE, None)}, "line item li-7: missing sku_id"),
-            ({"line": ("li-7", "s", None, None, "Tee", 0, PRICE, None)}, "line item li-7: quantity 0 is not positive"),
+            ({"line": ("  ", "sku-1", None, None, "Tee", 1, PRICE, None, *NONE3)}, "missing id"),
+            ({"line": ("li-7", " ", None, None, "Tee", 1, PRICE, None, *NONE3)}, "line item li-7: missing sku_id"),
             (
-                {"line": ("li-7", "s", None, None, "Tee", 1, Decimal("-1"), None)},
+                {"line": ("li-7", "s", None, None, "Tee", 0, PRICE, None, *NONE3)},
+                "line item li-7: quantity 0 is not positive",
+            ),
+            (
+                {"line": ("li-7", "s", None, None, "Tee", 1, Decimal("-1"), None, *NONE3)},
                 "line item li-7: sale_price is not a valid amount: -1",
             ),
         ],
@@ -82,12 +86,14 @@ class TestStoreOrder:
         assert str(refused.value) == reason
 
     def test_a_bundle_lines_components_ride_along_trimmed_in_line_order(self) -> None:
-        stored = order(LINE, ("li-2", "sku-2", None, None, "Mug", 1, PRICE, None), components=(
+        stored = order(LINE, ("li-2", "sku-2", None, None, "Mug", 1, PRICE, None, *NONE3), components=(
             (" li-1 ", " c-1 ", 2, "MUG"), ("li-1", "c-2", 1, None),
         ))  # fmt: skip
         assert stored.components == (("li-1", "c-1", 2, "MUG"), ("li-1", "c-2", 1, None))
         # the catalog does not store them: the fingerprint is the plain order's
-        assert stored.fingerprint == order(LINE, ("li-2", "sku-2", None, None, "Mug", 1, PRICE, None)).fingerprint
+        assert (
+            stored.fingerprint == order(LINE, ("li-2", "sku-2", None, None, "Mug", 1, PRICE, None, *NONE3)).fingerprint
+        )
 
     @pytest.mark.parametrize(
         ("component", "reason"),
@@ -113,6 +119,9 @@ class TestStoreOrder:
         )
         assert order(LINE, currency="EUR").fingerprint != plain
         assert order((*LINE[:5], 3, *LINE[6:])).fingerprint != plain
+        assert order((*LINE[:8], "CANCELLED", None, None)).fingerprint != plain  # a line's own status: stored
+        assert order((*LINE[:8], None, "Out of stock", None)).fingerprint != plain
+        assert order((*LINE[:8], None, None, "SELLER")).fingerprint != plain
         assert order(LINE, LINE).fingerprint != plain
 
     def test_the_domain_order_goes_back_and_forth(self) -> None:
@@ -125,25 +134,25 @@ class TestStoreOrder:
         )
         stored = order_as_stored(domain)
         assert stored.components == (("li-1", "c-1", 2, "MUG"), ("li-1", "c-2", 1, None))
-        assert stored.line_items[1] == ("li-2", "sku-2", None, None, "Mug", 1, Decimal("0.50"), "EUR", 1)
+        assert stored.line_items[1] == ("li-2", "sku-2", None, None, "Mug", 1, Decimal("0.50"), "EUR", 1, *NONE3)
         assert stored.order() == domain
         assert order_as_stored(stored) is stored
 
-    def test_each_lines_own_status_rides_along_outside_the_fingerprint(self) -> None:
+    def test_each_lines_own_status_and_cancellation_are_stored_and_read_by_the_pool(self) -> None:
         # given an open order whose second line was cancelled alone (item-level cancellation)
         first = LineItem("li-1", "sku-1", None, None, "Tee", 1, Money(PRICE, "USD"))
-        second = LineItem("li-2", "sku-1", None, None, "Tee", 1, Money(PRICE, "USD"), display_status="CANCELLED")
+        second = LineItem("li-2", "sku-1", None, None, "Tee", 1, Money(PRICE, "USD"), display_status="CANCELLED",
+                          cancel_reason="Out of stock", cancel_user="SELLER")  # fmt: skip
         domain = Order("576", "UNPAID", CREATED, UPDATED, Money(Decimal("8.20"), "USD"), (first, second))
         stored = order_as_stored(domain)
-        # then the stored form keeps each line's status, in line order, for the pool, and gives it back
+        # then the stored form keeps each line's status and cancellation with the line (the catalog stores them,
+        # migration 0037), the pool reads the statuses in line order, and it gives them back
+        assert [line[9:] for line in stored.line_items] == [NONE3, ("CANCELLED", "Out of stock", "SELLER")]
         assert stored.line_statuses == (None, "CANCELLED")
         assert stored.order() == domain
-        # the catalog does not store it: the fingerprint is that of the same order without it
+        # stored, they are in the fingerprint: the same order without them differs
         plain = order_as_stored(replace(domain, line_items=(first, replace(second, display_status=None))))
-        assert plain.fingerprint == stored.fingerprint and plain.line_statuses == ()
-        with pytest.raises(InvalidRecord, match="1 line statuses for 2 line items"):
-            store_order("576", "UNPAID", CREATED, UPDATED, Decimal("1"), "USD", None, None, None,
-                        [LINE, ("li-2", *LINE[1:])], (), ["CANCELLED"])  # fmt: skip
+        assert plain.fingerprint != stored.fingerprint and plain.line_statuses == ()
 
     def test_each_lines_package_status_rides_along_outside_the_fingerprint(self) -> None:
         # given a cancelled order whose first line's package was lost in transit, the second's never shipped
@@ -159,7 +168,7 @@ class TestStoreOrder:
         assert plain.fingerprint == stored.fingerprint and plain.package_statuses == ()
         with pytest.raises(InvalidRecord, match="1 package statuses for 2 line items"):
             store_order("576", "UNPAID", CREATED, UPDATED, Decimal("1"), "USD", None, None, None,
-                        [LINE, ("li-2", *LINE[1:])], (), (), False, ["CANCELLED"])  # fmt: skip
+                        [LINE, ("li-2", *LINE[1:])], (), False, ["CANCELLED"])  # fmt: skip
 
 
 class TestStoreProduct:

@@ -187,9 +187,25 @@ def test_an_order_is_stored_as_its_values_with_a_fingerprint_of_exactly_those():
     )  # fmt: skip
     assert stored.line_items == (
         ("577086512123755123", "2729382476852921560", "1729582718312380123", "red_iphone_256", "iPhone", 1,
-         Decimal("0.01"), "IDR", 0),
-        ("577086512123755124", "2729382476852921560", None, None, "iPhone", 3, Decimal("0.01"), "IDR", 1),
+         Decimal("0.01"), "IDR", 0, None, None, None),
+        ("577086512123755124", "2729382476852921560", None, None, "iPhone", 3, Decimal("0.01"), "IDR", 1, None, None,
+         None),
     )  # fmt: skip
+    # and a line's own status, and why and by whom it was cancelled, are stored with it (migration 0037), "" as
+    # none, and change the fingerprint
+    first, second = ORDER["line_items"]
+    lines = [
+        {**first, "display_status": "AWAITING_SHIPMENT", "cancel_reason": "", "cancel_user": ""},
+        {**second, "display_status": "CANCELLED", "cancel_reason": "Out of stock", "cancel_user": "SELLER"},
+    ]
+    cancelled = records.stored_order(raw({**ORDER, "line_items": lines}))
+    assert isinstance(cancelled, StoredOrder) and cancelled.fingerprint != stored.fingerprint
+    assert [line[9:] for line in cancelled.line_items] == [
+        ("AWAITING_SHIPMENT", None, None), ("CANCELLED", "Out of stock", "SELLER"),
+    ]  # fmt: skip
+    assert [(i.display_status, i.cancel_reason, i.cancel_user) for i in cancelled.order().line_items] == [
+        ("AWAITING_SHIPMENT", None, None), ("CANCELLED", "Out of stock", "SELLER"),
+    ]  # fmt: skip
     # and a field Shopbridge does not store leaves the fingerprint alone; one it stores changes it
     unstored = records.stored_order(
         raw({**ORDER, "buyer_message": "hello", "payment": {**ORDER["payment"], "tax": "1"}})

@@ -278,7 +278,7 @@ if (ORDER_VALUES, LINE_ITEM_VALUES, PRODUCT_VALUES, SKU_VALUES) != (
     ("tiktok_order_id", "status", "created_at", "updated_at", "total_amount", "currency", "buyer_user_id",
      "recipient_name", "recipient_region"),
     ("tiktok_line_item_id", "tiktok_sku_id", "tiktok_product_id", "seller_sku", "product_name", "quantity",
-     "sale_price_amount", "currency", "position"),
+     "sale_price_amount", "currency", "position", "display_status", "cancel_reason", "cancel_user"),
     ("tiktok_product_id", "title", "status", "created_at", "updated_at"),
     ("tiktok_sku_id", "seller_sku", "price_amount", "currency", "quantity", "position", "bundle"),
 ):  # fmt: skip
@@ -351,9 +351,9 @@ def _order_rows(shop_id: str, order: StoredOrder, imported_at: Any, as_time: Cal
     order_id = row_id(shop_id, "orders", oid)
     items = [
         (row_id(order_id, "line_items", item_id), order_id, shop_id, item_id, sku_id, product_id, seller_sku,
-         product_name, quantity, str(price), item_currency, position)
-        for item_id, sku_id, product_id, seller_sku, product_name, quantity, price, item_currency, position
-        in order.line_items
+         product_name, quantity, str(price), item_currency, position, status, reason, user)
+        for item_id, sku_id, product_id, seller_sku, product_name, quantity, price, item_currency, position, status,
+        reason, user in order.line_items
     ]  # fmt: skip
     parent = (order_id, shop_id, oid, status, as_time(created), as_time(updated), str(amount), currency, buyer, name,
               region, order.fingerprint, imported_at)  # fmt: skip
