@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from playwright.sync_api import Browser, Page, expect
 
@@ -34,6 +35,8 @@ SELLER_CENTER_WORDS = {
     "DELETED": "Deleted",
 }
 RENAME_SHOP = "mutation($input: ShopRenameInput!) { shopRename(input: $input) { userErrors { code message } } }"
+FIRST_ORDERS = """query($id: ID!) { shop(id: $id) { orders(first: 20) { edges { node { tiktokOrderId status
+  lineItems { tiktokLineItemId tiktokSkuId sellerSku displayStatus } } } } } }"""
 ORDERS_BY_STATUS = """query($id: ID!, $status: OrderStatus) { shop(id: $id) { orders(status: $status) { totalCount }
   all: orders { totalCount } } }"""
 
@@ -139,7 +142,9 @@ def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., Shopb
     """Products and orders 20 a page, orders filtered by status. The page shown and the filter are kept in the address
     (js/catalog.js: a reload or Back lost them; try-out console51), and a shop deleted in another tab ends its page
     ("This shop was deleted": it kept listing the orders). A shop renamed there renames the page's heading at once
-    (js/shopnames.js `shopsUpdated`; the heading kept the old name until a reload, try-out verify51)."""
+    (js/shopnames.js `shopsUpdated`; the heading kept the old name until a reload, try-out verify51). An order's line
+    the seller cancelled alone at TikTok is struck through and labelled cancelled, and not counted among the items (it
+    showed as one more item to ship: try-outs livesync52, newcomer52)."""
 
     def rename(name: str) -> None:
         done = app.graphql(RENAME_SHOP, {"input": {"shopId": shop["id"], "name": name}}, "m1")["shopRename"]
@@ -181,12 +186,38 @@ def test_products_and_orders_of_a_shop_page_by_page(console: Callable[..., Shopb
     expect(page.get_by_role("heading", level=1)).to_have_text("Products of “Paged shop”")
     expect(summary).to_have_text("1 to 20 of 30")
 
-    # orders, filtered by status
+    # orders: one line of an open order on the first page cancelled alone at TikTok (item-level cancellation), its
+    # webhook in
+    def first_orders() -> list[dict[str, Any]]:
+        edges = app.graphql(FIRST_ORDERS, {"id": shop["id"]}, "m1")["shop"]["orders"]["edges"]
+        return [e["node"] for e in edges]
+
+    open_order = next(o for o in first_orders() if o["status"] == "AWAITING_SHIPMENT" and len(o["lineItems"]) > 1)
+    cancelled = open_order["lineItems"][0]
+    app.sandbox.control(
+        "POST",
+        f"/orders/{open_order['tiktokOrderId']}/line-items/cancel",
+        {"line_item_ids": [cancelled["tiktokLineItemId"]]},
+    )
+    wait_until(
+        lambda: any(o["tiktokOrderId"] == open_order["tiktokOrderId"] and
+                    o["lineItems"][0]["displayStatus"] == "CANCELLED" for o in first_orders()),
+        what="the line's cancellation",
+    )  # fmt: skip
     page.get_by_role("link", name="Back to Store management").click()
     counts = app.graphql(ORDERS_BY_STATUS, {"id": shop["id"], "status": "CANCELLED"}, "m1")["shop"]
     row.get_by_role("link", name=f"{counts['all']['totalCount']} orders of Paged shop").click()
     expect(page.get_by_role("heading", name="Orders of “Paged shop”")).to_be_visible()
     expect(summary).to_have_text(f"1 to 20 of {counts['all']['totalCount']}")
+    # the cancelled line is struck through and says why and by whom; the order's other lines are its items
+    order_row = page.locator("tbody tr", has_text=open_order["tiktokOrderId"])
+    expect(order_row.locator("td:nth-child(2)")).to_have_text("Awaiting shipment")
+    lines = order_row.locator("td[data-label=Lines] div")
+    expect(lines).to_have_count(len(open_order["lineItems"]))
+    expect(lines.first.locator("del")).to_have_text(cancelled["sellerSku"] or cancelled["tiktokSkuId"])
+    expect(lines.first).to_contain_text("Cancelled (Out of stock, by seller)")
+    expect(lines.locator("del")).to_have_count(1)
+    expect(order_row.locator("td[data-label=Items]")).to_have_text(str(len(open_order["lineItems"]) - 1))
     page.get_by_label("Status").select_option("CANCELLED")
     expected = counts["orders"]["totalCount"]
     assert expected != counts["all"]["totalCount"]  # the filter shows a different page

@@ -11,7 +11,8 @@ const PRODUCTS = `query Products($id: ID!, $after: String) { shop(id: $id) { id 
     edges { node { id tiktokProductId title status updatedAt skus { tiktokSkuId sellerSku quantity price { amount currency } } } } } } }`;
 const ORDERS = `query Orders($id: ID!, $after: String, $status: OrderStatus) { shop(id: $id) { id name orderCount
   orders(first: ${PAGE}, after: $after, status: $status) { totalCount pageInfo { hasNextPage endCursor }
-    edges { node { id tiktokOrderId status createdAt updatedAt total { amount currency } lineItems { quantity } } } } } }`;
+    edges { node { id tiktokOrderId status createdAt updatedAt total { amount currency }
+      lineItems { tiktokLineItemId tiktokSkuId sellerSku quantity displayStatus cancelReason cancelUser } } } } } }`;
 // Each shop deleted, in another tab or on another device: this page's shop among them ends the page.
 const SHOP_DELETIONS = "subscription CatalogShopsDeleted { shopsDeleted }";
 const ORDER_STATUSES = ["UNPAID", "ON_HOLD", "AWAITING_SHIPMENT", "PARTIALLY_SHIPPING", "AWAITING_COLLECTION",
@@ -138,12 +139,30 @@ export function renderCatalog(ctx, shopId, kind) {
       h("td", { "data-label": "Updated" }, time(p.updatedAt)));
   }
 
+  /** One line of an order (LineItem: one unit of a SKU, with its own status). A line cancelled on its own (TikTok's
+   * item-level cancellation) is struck through and labelled "Cancelled", with TikTok's reason and who cancelled it:
+   * it is not one to ship. A line whose status differs from its order's otherwise says its own (a line shipped from a
+   * PARTIALLY_SHIPPING order). Before, the page showed an item count alone: a cancelled line looked like the others. */
+  function orderLine(o, line) {
+    const sku = `${line.sellerSku || line.tiktokSkuId}${line.quantity > 1 ? ` × ${number(line.quantity)}` : ""}`;
+    if (line.displayStatus === "CANCELLED" && o.status !== "CANCELLED") {
+      const why = [line.cancelReason, line.cancelUser && `by ${line.cancelUser.toLowerCase()}`].filter(Boolean).join(", ");
+      return h("div", { class: "small line-cancelled" }, h("del", {}, sku), ` · Cancelled${why ? ` (${why})` : ""}`);
+    }
+    const own = line.displayStatus && line.displayStatus !== o.status ? ` · ${words(line.displayStatus)}` : "";
+    return h("div", { class: "small" }, sku, own);
+  }
+
   function orderRow(o) {
-    const items = o.lineItems.reduce((sum, i) => sum + i.quantity, 0);
+    // Items: the units still to ship or shipped, a line cancelled on its own left out (all of them for an order
+    // itself cancelled)
+    const live = o.status === "CANCELLED" ? o.lineItems : o.lineItems.filter((i) => i.displayStatus !== "CANCELLED");
+    const items = live.reduce((sum, i) => sum + i.quantity, 0);
     return h("tr", {},
       h("td", {}, h("code", {}, o.tiktokOrderId)),
       h("td", { "data-label": "Status" }, words(o.status)),
       h("td", { "data-label": "Created" }, time(o.createdAt)),
+      h("td", { "data-label": "Lines" }, o.lineItems.map((line) => orderLine(o, line))),
       h("td", { "data-label": "Items", class: "num" }, number(items)),
       h("td", { "data-label": "Total", class: "num" }, money(o.total)));
   }
@@ -156,7 +175,7 @@ export function renderCatalog(ctx, shopId, kind) {
     hasNextPage = false;
     turn([null]);
   });
-  const columns = isProducts ? ["Product", "Status", "SKUs", "Stock", "Updated"] : ["TikTok order", "Status", "Created", "Items", "Total"];
+  const columns = isProducts ? ["Product", "Status", "SKUs", "Stock", "Updated"] : ["TikTok order", "Status", "Created", "Lines", "Items", "Total"];
   fill(
     ctx.main,
     h("div", { class: "page-head" }, heading, h("a", { href: "#/stores" }, "Back to Store management")),
