@@ -124,6 +124,9 @@ def test_order_moves_with_stock_effects_and_webhooks(live, webhook_receiver) -> 
     assert orders[shipped]["update_time"] >= orders[shipped]["create_time"] + 60
     assert orders[shipped]["packages"] and all(item["package_id"] for item in orders[shipped]["line_items"])
     assert orders[cancelled]["line_items"][0]["display_status"] == "CANCELLED"
+    # the cancelled order's line says why and by whom too (line_items[].cancel_reason, cancel_user)
+    line = orders[cancelled]["line_items"][0]
+    assert (line["cancel_reason"], line["cancel_user"]) == ("Buyer changed mind", "BUYER")
     pushes = webhook_receiver.wait_for(lambda got: len(got) == 5)
     by_order = [(p.json["type"], p.json["data"]["order_id"], p.json["data"].get("order_status")) for p in pushes]
     assert sorted(by_order, key=str) == sorted(
