@@ -17,7 +17,9 @@ from enum import StrEnum
 
 
 class ErrorCode(StrEnum):
-    """Stable codes of every expected failure; the GraphQL `UserErrorCode` enum mirrors this one."""
+    """Stable codes of every expected failure, and of every sync task's failure (`SyncTask.error_code`: MISSING_SCOPE,
+    TIKTOK_CURSOR_STUCK, TIME_LIMIT_EXCEEDED and INTERNAL are a task's only); the GraphQL `UserErrorCode` enum
+    mirrors this one."""
 
     INVALID_INPUT = "INVALID_INPUT"
     INVALID_NAME = "INVALID_NAME"
@@ -47,6 +49,8 @@ class ErrorCode(StrEnum):
     MISSING_SCOPE = "MISSING_SCOPE"  # the app or token lacks one API's permission (105005); the shop stays usable
     TIKTOK_CURSOR_STUCK = "TIKTOK_CURSOR_STUCK"  # TikTok's paging stopped advancing (a repeated page token)
     TIME_LIMIT_EXCEEDED = "TIME_LIMIT_EXCEEDED"  # a sync run outlived SHOPBRIDGE_SYNC_TIME_LIMIT
+    # A sync task's only, as the three above: a bug, not TikTok or a rule, ended it (logged); no mutation returns it.
+    INTERNAL = "INTERNAL"
     # The inventory pool (issue 8).
     VERSION_CONFLICT = "VERSION_CONFLICT"  # a compare value (compareOnHand) differs from the stored one
     SKU_ALREADY_EXISTS = "SKU_ALREADY_EXISTS"  # the merchant already has an inventory item with this SKU

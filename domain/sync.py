@@ -26,7 +26,7 @@ STATISTICS_REFRESH_AFTER = 1_000
 # `MANUAL_START_WINDOW`, by default (SHOPBRIDGE_MAX_SYNC_STARTS_PER_HOUR): see `check_manual_starts`.
 DEFAULT_MAX_MANUAL_STARTS = 6
 MANUAL_START_WINDOW = timedelta(hours=1)
-INTERNAL_ERROR = "INTERNAL"  # a task's error code when a bug, not TikTok or a rule, ended it
+INTERNAL_ERROR = ErrorCode.INTERNAL  # a task's error code when a bug, not TikTok or a rule, ended it
 
 
 class SyncKind(StrEnum):
@@ -251,7 +251,7 @@ class SyncTask:
         interrupted, postponed or redelivered without a failure do not."""
         return self.failed_attempts < max_attempts
 
-    def fail_attempt(self, code: str, message: str, now: datetime, max_attempts: int) -> bool:
+    def fail_attempt(self, code: ErrorCode, message: str, now: datetime, max_attempts: int) -> bool:
         """The current run failed in a way another run may get past (TikTok unavailable, the run's time limit, a
         bug): counted (`failed_attempts` + 1). True while `may_retry`: QUEUED until the queue's retry
         (`await_retry`). False when the task ended instead: FAILED with `code` and `message` on the
@@ -407,13 +407,13 @@ class SyncTask:
         """True when this import created or changed enough records to make the planner's statistics stale."""
         return self.created + self.updated > STATISTICS_REFRESH_AFTER
 
-    def fail_run(self, code: str, message: str, now: datetime) -> None:
+    def fail_run(self, code: ErrorCode, message: str, now: datetime) -> None:
         """The current run failed in a way no other run can get past (a refusal, a rule, a lost authorization):
         counted (`failed_attempts` + 1) and the task FAILED with `code` and `message`."""
         self.failed_attempts += 1
         self.fail(code, message, now)
 
-    def fail(self, code: str, message: str, now: datetime) -> None:
+    def fail(self, code: ErrorCode, message: str, now: datetime) -> None:
         """FAILED with `code` and `message`; no run counted (`fail_run`, `fail_attempt` count theirs)."""
         self.status = SyncTaskStatus.FAILED
         self.error_code = code

@@ -394,7 +394,7 @@ async def _refresh_statistics(run: _Run, kind: SyncKind) -> None:
         _could_not(run, "refresh the planner's statistics", exc)
 
 
-async def _fail(run: _Run, code: str, message: str, *, refused: Shop | None = None) -> None:
+async def _fail(run: _Run, code: ErrorCode, message: str, *, refused: Shop | None = None) -> None:
     """Fail the task with `code`; `refused`: the shop as the run loaded it, whose authorization TikTok refused (the
     shop is revoked then, by `Shop.revoke_refused`'s rule). One whole unit of work (the shop and the task read
     afresh, `refused` only read), run again whole when the database aborts it as a deadlock or a serialization
@@ -406,7 +406,7 @@ async def _fail(run: _Run, code: str, message: str, *, refused: Shop | None = No
         await publish_shop_quietly(run.deps.events, shop)  # its status (revoked) or attention (failing) changed
 
 
-async def _fail_once(run: _Run, code: str, message: str, refused: Shop | None) -> Shop | None:
+async def _fail_once(run: _Run, code: ErrorCode, message: str, refused: Shop | None) -> Shop | None:
     """`_fail`'s unit of work; the shop as stored, or None when the run no longer owns the task."""
     deps = run.deps
     now = deps.clock.now()
@@ -446,7 +446,7 @@ async def _save_and_publish(uow: UnitOfWork, deps: SyncDeps, task: SyncTask) -> 
     return True
 
 
-async def _failed_attempt(run: _Run, code: str, message: str) -> Literal["retry", "failed", "stopped"]:
+async def _failed_attempt(run: _Run, code: ErrorCode, message: str) -> Literal["retry", "failed", "stopped"]:
     """The run failed in a way another run may get past (`SyncTask.fail_attempt`): "retry" when the queue should
     retry it (the task QUEUED meanwhile, the failed run counted); "failed" when this was its last allowed failure
     (FAILED with `code` and `message`); "stopped" when a pending cancel ended it or the run no longer owns it (gone

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from graphql import GraphQLObjectType, GraphQLSchema, build_schema, parse, validate
+from graphql import GraphQLEnumType, GraphQLObjectType, GraphQLSchema, build_schema, parse, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -53,3 +53,17 @@ def test_the_readme_api_summary_names_every_root_field(kind: str) -> None:
     root_type = root[kind]
     assert isinstance(root_type, GraphQLObjectType)
     assert set(root_type.fields) - named == set()
+
+
+def test_user_error_code_holds_every_code_a_sync_task_can_carry() -> None:
+    """Rule (README "The GraphQL API": a failed sync task's codes, "`UserErrorCode` holds them too"; the list is
+    README's "Task error codes" under Sync). `SyncTask.errorCode` stays a String, but a client mapping
+    `UserErrorCode` must find each of them there: INTERNAL was missing (try-out newcomer52, defect 5). Every other
+    code a task can carry is a rule's `ErrorCode` (`SyncTask.fail` takes one; mypy holds the callers to it)."""
+    listed = re.search(r"\*\*Task error codes\*\* \(`SyncTask.errorCode`\): (.*?)\n- \*\*", README, re.S)
+    assert listed, "README has no 'Task error codes' line under Sync"
+    codes = set(re.findall(r"`([A-Z_]+)`", listed.group(1)))
+    assert {"REAUTHORIZATION_REQUIRED", "TIME_LIMIT_EXCEEDED", "INTERNAL"} <= codes  # the pattern found the list
+    enum = SCHEMA.get_type("UserErrorCode")
+    assert isinstance(enum, GraphQLEnumType)
+    assert codes - set(enum.values) == set()
