@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
 import strawberry
 
@@ -12,9 +13,10 @@ from domain.services import shops as shop_services
 from domain.services import sync as sync_services
 from domain.sync import SyncKind as DomainSyncKind
 from domain.sync import SyncTaskFinishedError
-from gql import mappers
+from gql import enums, mappers
 from gql import types as t
 from gql.context import Info
+from gql.descriptions import USER_ERRORS
 from gql.errors import user_errors
 from gql.ids import internal_id
 from gql.inputs import aware, bounded
@@ -31,20 +33,22 @@ SHOP_NAME_RULE = (
 )
 
 
-@strawberry.input
+@strawberry.input(description="A new connection of a TikTok Shop: its region and the merchant's name for it.")
 class ShopAuthorizationStartInput:
-    region: t.Region  # type: ignore[valid-type]
+    region: enums.Region = strawberry.field(  # type: ignore[valid-type]
+        description="Where the shop sells; TikTok's shop must be a local shop of this region (else REGION_MISMATCH)."
+    )
     name: str = strawberry.field(description=SHOP_NAME_RULE)
     region_confirmed: bool = strawberry.field(
         description="The merchant confirms the shop is a local shop in a supported region."
     )
 
 
-@strawberry.type
+@strawberry.type(description="TikTok's consent URL to send the seller to, or why not.")
 class ShopAuthorizationStartPayload:
     authorization_url: str | None = strawberry.field(description="Send the seller here to grant access.")
-    expires_at: datetime | None = strawberry.field(description="The link (its state) is valid until then.")
-    user_errors: list[t.UserError]
+    expires_at: datetime | None = strawberry.field(description="UTC. The link (its state) is valid until then.")
+    user_errors: list[t.UserError] = strawberry.field(description=USER_ERRORS)
     retry_at: datetime | None = strawberry.field(
         default=None,
         description="With TOO_MANY_AUTHORIZATIONS: when (UTC) the oldest start still counted expires, and one more "
@@ -59,16 +63,25 @@ def _too_many_authorizations(exc: TooManyAuthorizationsError) -> ShopAuthorizati
     )
 
 
-@strawberry.input
+@strawberry.input(description="What TikTok's redirect to Shopbridge's callback carried (tiktok-api.md §2).")
 class ShopAuthorizationCompleteInput:
-    state: str
-    code: str | None = None
-    error: str | None = None
+    state: str = strawberry.field(
+        description="The redirect's `state`, as the authorization start issued it (at most 512 characters)."
+    )
+    code: str | None = strawberry.field(
+        default=None,
+        description="The redirect's `code`: TikTok's single-use authorization code (at most 4,096 characters); null "
+        "when the seller declined.",
+    )
+    error: str | None = strawberry.field(
+        default=None,
+        description="The redirect's `error` when the seller declined, e.g. auth_denied (at most 4,096 characters).",
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The shop connected or re-authorized, or why not.")
 class ShopAuthorizationCompletePayload:
-    shop: t.Shop | None
+    shop: t.Shop | None = strawberry.field(description="The shop, connected or renewed; null with userErrors.")
     reauthorized: bool | None = strawberry.field(description="True when an existing shop's tokens were renewed.")
     already_connected: bool | None = strawberry.field(
         description=(
@@ -85,41 +98,45 @@ class ShopAuthorizationCompletePayload:
             "connected under another name (`alreadyConnected`) renames it to the name typed there. Null otherwise."
         )
     )
-    user_errors: list[t.UserError]
+    user_errors: list[t.UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.input
+@strawberry.input(description="Which shop to re-authorize.")
 class ShopReauthorizationStartInput:
-    shop_id: strawberry.ID
+    shop_id: strawberry.ID = strawberry.field(description="The shop's id (Shop.id).")
 
 
-@strawberry.input
+@strawberry.input(description="A shop and its new custom name.")
 class ShopRenameInput:
-    shop_id: strawberry.ID
+    shop_id: strawberry.ID = strawberry.field(description="The shop's id (Shop.id).")
     name: str = strawberry.field(description=SHOP_NAME_RULE)
 
 
-@strawberry.type
+@strawberry.type(description="The renamed shop, or why not.")
 class ShopRenamePayload:
-    shop: t.Shop | None
-    user_errors: list[t.UserError]
+    shop: t.Shop | None = strawberry.field(description="The shop as renamed; null with userErrors.")
+    user_errors: list[t.UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.input
+@strawberry.input(description="Which shop to delete.")
 class ShopDeleteInput:
-    shop_id: strawberry.ID
+    shop_id: strawberry.ID = strawberry.field(description="The shop's id (Shop.id).")
 
 
-@strawberry.type
+@strawberry.type(description="The id of the shop deleted, or why not.")
 class ShopDeletePayload:
-    deleted_shop_id: strawberry.ID | None
-    user_errors: list[t.UserError]
+    deleted_shop_id: strawberry.ID | None = strawberry.field(
+        description="The deleted shop's id, as `shopsDeleted` sends it; null with userErrors."
+    )
+    user_errors: list[t.UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.input
+@strawberry.input(description="A shop and the kinds to import.")
 class SyncStartInput:
-    shop_id: strawberry.ID
-    kinds: list[t.SyncKind]  # type: ignore[valid-type]
+    shop_id: strawberry.ID = strawberry.field(description="The shop's id (Shop.id).")
+    kinds: list[enums.SyncKind] = strawberry.field(  # type: ignore[valid-type]
+        description="PRODUCTS, ORDERS or both: one task each, all or none started."
+    )
     orders_created_since: datetime | None = strawberry.field(
         default=None,
         description=(
@@ -129,25 +146,29 @@ class SyncStartInput:
     )
 
 
-@strawberry.type
+@strawberry.type(description="The tasks started, or why none was.")
 class SyncStartPayload:
-    tasks: list[t.SyncTask]
-    user_errors: list[t.UserError]
+    tasks: list[t.SyncTask] = strawberry.field(
+        description="The tasks started (QUEUED), in the order of `kinds`; with SYNC_ALREADY_RUNNING, the running ones."
+    )
+    user_errors: list[t.UserError] = strawberry.field(description=USER_ERRORS)
     retry_at: datetime | None = strawberry.field(
         default=None,
         description="With TOO_MANY_SYNC_STARTS: when (UTC) every kind asked for may be started again; else null.",
     )
 
 
-@strawberry.input
+@strawberry.input(description="Which sync task to stop.")
 class SyncTaskCancelInput:
-    task_id: strawberry.ID
+    task_id: strawberry.ID = strawberry.field(description="The task's id (SyncTask.id).")
 
 
-@strawberry.type
+@strawberry.type(description="The task asked to stop, or why not.")
 class SyncTaskCancelPayload:
-    task: t.SyncTask | None
-    user_errors: list[t.UserError]
+    task: t.SyncTask | None = strawberry.field(
+        description="The task, cancelRequested (or CANCELLED if it was QUEUED); with SYNC_TASK_FINISHED, as it ended."
+    )
+    user_errors: list[t.UserError] = strawberry.field(description=USER_ERRORS)
 
 
 @strawberry.type
@@ -159,7 +180,12 @@ class Mutation:
         "them (completing one frees nothing), with `retryAt`."
     )
     async def shop_authorization_start(
-        self, info: Info, input: ShopAuthorizationStartInput
+        self,
+        info: Info,
+        input: Annotated[
+            ShopAuthorizationStartInput,
+            strawberry.argument(description="The shop's region and name, and the merchant's confirmation."),
+        ],
     ) -> ShopAuthorizationStartPayload:
         s = info.context.services
         try:
@@ -183,7 +209,11 @@ class Mutation:
 
     @strawberry.mutation(description="Finish an authorization with what TikTok's redirect carried.")
     async def shop_authorization_complete(
-        self, info: Info, input: ShopAuthorizationCompleteInput
+        self,
+        info: Info,
+        input: Annotated[
+            ShopAuthorizationCompleteInput, strawberry.argument(description="What TikTok's redirect carried.")
+        ],
     ) -> ShopAuthorizationCompletePayload:
         s = info.context.services
         try:
@@ -215,7 +245,9 @@ class Mutation:
         "such shop, TOO_MANY_AUTHORIZATIONS (with `retryAt`) as shopAuthorizationStart."
     )
     async def shop_reauthorization_start(
-        self, info: Info, input: ShopReauthorizationStartInput
+        self,
+        info: Info,
+        input: Annotated[ShopReauthorizationStartInput, strawberry.argument(description="Which shop.")],
     ) -> ShopAuthorizationStartPayload:
         s = info.context.services
         try:
@@ -233,7 +265,11 @@ class Mutation:
         )
 
     @strawberry.mutation(description="Change the custom name of a shop.")
-    async def shop_rename(self, info: Info, input: ShopRenameInput) -> ShopRenamePayload:
+    async def shop_rename(
+        self,
+        info: Info,
+        input: Annotated[ShopRenameInput, strawberry.argument(description="The shop and its new name.")],
+    ) -> ShopRenamePayload:
         s = info.context.services
         try:
             shop_id = internal_id(input.shop_id, "Shop", "shopId")
@@ -249,7 +285,9 @@ class Mutation:
         "nothing at TikTok changes. In the inventory pool: its links and reservations, and every item only it "
         "linked that the merchant never created, counted (set or adjusted) or gave a safety stock by hand."
     )
-    async def shop_delete(self, info: Info, input: ShopDeleteInput) -> ShopDeletePayload:
+    async def shop_delete(
+        self, info: Info, input: Annotated[ShopDeleteInput, strawberry.argument(description="Which shop.")]
+    ) -> ShopDeletePayload:
         s = info.context.services
         try:
             shop_id = internal_id(input.shop_id, "Shop", "shopId")
@@ -270,7 +308,13 @@ class Mutation:
         "when the job queue cannot take them (Redis down): they are sent at the scheduler's first tick once it is "
         "back (seconds)."
     )
-    async def sync_start(self, info: Info, input: SyncStartInput) -> SyncStartPayload:
+    async def sync_start(
+        self,
+        info: Info,
+        input: Annotated[
+            SyncStartInput, strawberry.argument(description="The shop, the kinds and the orders' window.")
+        ],
+    ) -> SyncStartPayload:
         s = info.context.services
         try:
             shop_id = internal_id(input.shop_id, "Shop", "shopId")
@@ -297,7 +341,9 @@ class Mutation:
         description="Stop a queued or running sync task at its next page. NOT_FOUND for another merchant's task or one "
         "of a deleted shop; SYNC_TASK_FINISHED for one that has ended, with `task` as it ended (no second read needed)."
     )
-    async def sync_task_cancel(self, info: Info, input: SyncTaskCancelInput) -> SyncTaskCancelPayload:
+    async def sync_task_cancel(
+        self, info: Info, input: Annotated[SyncTaskCancelInput, strawberry.argument(description="Which task.")]
+    ) -> SyncTaskCancelPayload:
         s = info.context.services
         try:
             task_id = internal_id(input.task_id, "SyncTask", "taskId")

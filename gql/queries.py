@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from domain.errors import NotFoundError
 from domain.shops import Region as DomainRegion
-from gql import readers
+from gql import enums, readers
 from gql import types as t
 from gql.context import Info
+from gql.descriptions import After, First
 from gql.ids import from_global_id, internal_id
 
 
 @strawberry.type
 class Query:
     @strawberry.field(description="Any object by its global id; null when it does not exist for this merchant.")
-    async def node(self, info: Info, id: strawberry.ID) -> t.Node | None:
+    async def node(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="Any object's `id`.")]
+    ) -> t.Node | None:
         parsed = from_global_id(id)
         if parsed is None:
             return None
@@ -47,7 +52,9 @@ class Query:
         return None
 
     @strawberry.field(description="One of the merchant's shops; null when it does not exist for this merchant.")
-    async def shop(self, info: Info, id: strawberry.ID) -> t.Shop | None:
+    async def shop(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The shop's id (Shop.id).")]
+    ) -> t.Shop | None:
         try:
             shop_id = internal_id(id, "Shop", "id")
         except NotFoundError:
@@ -55,11 +62,11 @@ class Query:
         return await info.context.loaders.shop.load(shop_id)
 
     @strawberry.field(description="The merchant's shops, oldest first. `first` is 1 to 100 (default 20).")
-    async def shops(self, info: Info, first: int | None = 20, after: str | None = None) -> t.Connection[t.Shop]:
+    async def shops(self, info: Info, first: First = 20, after: After = None) -> t.Connection[t.Shop]:
         return await readers.shops(info, first, after)
 
     @strawberry.field(description="Regions a shop can be authorized in.")
-    def supported_regions(self) -> list[t.Region]:  # type: ignore[valid-type]
+    def supported_regions(self) -> list[enums.Region]:  # type: ignore[valid-type]
         return list(DomainRegion)
 
     @strawberry.field(
@@ -72,10 +79,15 @@ class Query:
     async def sync_tasks(
         self,
         info: Info,
-        shop_id: strawberry.ID | None = None,
-        status: list[t.SyncTaskStatus] | None = None,  # type: ignore[valid-type]
-        first: int | None = 20,
-        after: str | None = None,
+        shop_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this shop's tasks (Shop.id); null: every shop.")
+        ] = None,
+        status: Annotated[
+            list[enums.SyncTaskStatus] | None,  # type: ignore[valid-type]
+            strawberry.argument(description="Only tasks in one of these statuses; []: none; null: every status."),
+        ] = None,
+        first: First = 20,
+        after: After = None,
     ) -> t.Connection[t.SyncTask]:
         shop_internal = None
         if shop_id is not None:
@@ -86,7 +98,9 @@ class Query:
         return await readers.sync_tasks(info, shop_internal, status, first, after)
 
     @strawberry.field(description="One sync task; null when it does not exist for this merchant.")
-    async def sync_task(self, info: Info, id: strawberry.ID) -> t.SyncTask | None:
+    async def sync_task(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The task's id (SyncTask.id).")]
+    ) -> t.SyncTask | None:
         try:
             task_id = internal_id(id, "SyncTask", "id")
         except NotFoundError:

@@ -70,11 +70,38 @@ class ShopbridgeSchema(strawberry.Schema):
         return StreamingExtensionsRunner(execution_context=execution_context, extensions=extensions)
 
 
+def _root(name: str, description: str, *types: type) -> type:
+    """`merge_types` of the feature packages' root types, with the root type's own description (merge_types drops
+    the parts' descriptions: the merged type is a new one)."""
+    merged = merge_types(name, types)
+    merged.__strawberry_definition__.description = description  # type: ignore[attr-defined]
+    return merged
+
+
 schema = ShopbridgeSchema(
     # Feature packages (gql/webhooks/, ...) bring their own root fields, merged into the roots here.
-    query=merge_types("Query", (Query, WebhookQuery, InventoryQuery)),
-    mutation=merge_types("Mutation", (Mutation, WebhookMutation, InventoryMutation, InventoryPolicyMutation)),
-    subscription=merge_types("Subscription", (Subscription, InventorySubscription)),
+    query=_root(
+        "Query",
+        "Reads of the signed-in merchant's data: shops, their products, orders and sync tasks, webhook events, the "
+        "inventory pool. Another merchant's objects do not exist here.",
+        Query,
+        WebhookQuery,
+        InventoryQuery,
+    ),
+    mutation=_root(
+        "Mutation",
+        "Changes; each answers a payload whose `userErrors` carry the expected failures with stable codes.",
+        Mutation,
+        WebhookMutation,
+        InventoryMutation,
+        InventoryPolicyMutation,
+    ),
+    subscription=_root(
+        "Subscription",
+        "Live changes over WebSocket (graphql-transport-ws); each field says what it sends first and when it ends.",
+        Subscription,
+        InventorySubscription,
+    ),
     types=[t.Shop, t.SyncTask, t.Product, t.Order, WebhookEventNode, InventoryItemNode],
     # Factories, not instances: an extension instance is per operation and must not leak state between them.
     extensions=[

@@ -28,7 +28,7 @@ import functools
 import math
 import time
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -91,7 +91,14 @@ class Subscription:
         "sent first when no task exists yet. With both: the task must be of that shop, else BAD_USER_INPUT."
     )
     async def sync_task_updated(
-        self, info: Info, task_id: strawberry.ID | None = None, shop_id: strawberry.ID | None = None
+        self,
+        info: Info,
+        task_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this task (SyncTask.id); null: every task.")
+        ] = None,
+        shop_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this shop's tasks (Shop.id); null: every shop.")
+        ] = None,
     ) -> AsyncGenerator[t.SyncTask, None]:
         merchant_id = info.context.require_merchant()
         task_filter = internal_id(task_id, "SyncTask", "taskId") if task_id is not None else None
@@ -132,7 +139,9 @@ class Subscription:
         "change (coalesced: the latest state wins, at most four messages a second). Ends with NOT_FOUND once the shop "
         "is deleted."
     )
-    async def shop_updated(self, info: Info, shop_id: strawberry.ID) -> AsyncGenerator[t.Shop, None]:
+    async def shop_updated(
+        self, info: Info, shop_id: Annotated[strawberry.ID, strawberry.argument(description="The shop's id (Shop.id).")]
+    ) -> AsyncGenerator[t.Shop, None]:
         merchant_id = info.context.require_merchant()
         internal = internal_id(shop_id, "Shop", "shopId")
         services = info.context.services

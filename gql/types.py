@@ -7,47 +7,30 @@ from typing import TYPE_CHECKING, Annotated, Generic, TypeVar
 
 import strawberry
 
-from domain.attention import AttentionCode as DomainAttentionCode
 from domain.attention import SyncFacts, shop_attention
-from domain.catalog import OrderStatus as DomainOrderStatus
-from domain.errors import ErrorCode
-from domain.shops import Region as DomainRegion
-from domain.shops import ShopStatus as DomainShopStatus
-from domain.sync import SyncKind as DomainSyncKind
-from domain.sync import SyncTaskStatus as DomainSyncTaskStatus
-from domain.sync import SyncTrigger as DomainSyncTrigger
 from gql.context import Info
+from gql.descriptions import After, First
+from gql.enums import (
+    OrderStatus,
+    Region,
+    ShopAttentionCode,
+    ShopStatus,
+    SyncKind,
+    SyncTaskStatus,
+    SyncTrigger,
+    UserErrorCode,
+)
 from gql.ids import to_global_id
 from gql.inventory_policy.types import InventoryPolicy
 
 if TYPE_CHECKING:
     from gql.inventory.types import SkuLink
 
-Region = strawberry.enum(DomainRegion, description="Regions Shopbridge supports (UK is TikTok's GB).")
-ShopStatus = strawberry.enum(
-    DomainShopStatus,
-    description="ACTIVE; EXPIRING_SOON within 7 days of expiresAt; EXPIRED once expiresAt has passed; REVOKED when "
-    "TikTok no longer honours it, or when Shopbridge cannot decrypt its stored tokens (the encryption key changed): "
-    "re-authorize it either way.",
-)
-UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode", description="Stable codes of expected failures.")
-SyncKind = strawberry.enum(DomainSyncKind)
-SyncTrigger = strawberry.enum(DomainSyncTrigger)
-SyncTaskStatus = strawberry.enum(DomainSyncTaskStatus)
-ShopAttentionCode = strawberry.enum(
-    DomainAttentionCode,
-    name="ShopAttentionCode",
-    description="REAUTHORIZATION_REQUIRED: revoked or expired, or its stored tokens cannot be decrypted (the "
-    "encryption key changed); EXPIRING_SOON: the authorization ends within 30 "
-    "days; WEBHOOKS_SILENT: TikTok's notifications stopped while polls keep finding changes; SYNC_FAILING: the "
-    "latest sync of a kind failed.",
-)
-
 
 @strawberry.type(description="Something the merchant should know or do about a shop.")
 class ShopAttention:
-    code: ShopAttentionCode  # type: ignore[valid-type]
-    message: str
+    code: ShopAttentionCode = strawberry.field(description="What it is about; branch on this.")  # type: ignore[valid-type]
+    message: str = strawberry.field(description="What happened and what to do, in words (English).")
     at: datetime = strawberry.field(
         description="UTC. REAUTHORIZATION_REQUIRED: since when (unreadable tokens: when they were authorized); "
         "EXPIRING_SOON: when the authorization ends; "
@@ -55,49 +38,50 @@ class ShopAttention:
     )
 
 
-OrderStatus = strawberry.enum(DomainOrderStatus, description="TikTok Shop's order statuses.")
-
-
 @strawberry.interface(description="An object with a global, opaque id.")
 class Node:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Global, opaque id: pass it to `node(id:)` or an input's id.")
 
 
 @strawberry.type(description="An expected failure: what went wrong, with a stable code and the input field.")
 class UserError:
-    field: list[str] | None
-    message: str
-    code: UserErrorCode  # type: ignore[valid-type]
+    field: list[str] | None = strawberry.field(
+        description='The path of the offending field within the input, e.g. ["name"]; null when no one field is.'
+    )
+    message: str = strawberry.field(description="What went wrong and what is allowed, in words (English).")
+    code: UserErrorCode = strawberry.field(description="Stable code; branch on this.")  # type: ignore[valid-type]
 
 
-@strawberry.type
+@strawberry.type(description="An amount of money as TikTok gives it: a decimal in major units with its currency.")
 class Money:
-    amount: str = strawberry.field(description="Exact decimal, as a string.")
-    currency: str
+    amount: str = strawberry.field(
+        description='Exact decimal in major units, as a string ("12.50" is twelve and a half dollars; not minor units).'
+    )
+    currency: str = strawberry.field(description="ISO 4217 code as TikTok gives it, e.g. USD, GBP, MYR, SGD.")
 
 
-@strawberry.type
+@strawberry.type(description="Where a page sits in its list (Relay's cursor connections).")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(description="True when more follow: read on with `after: endCursor`.")
+    has_previous_page: bool = strawberry.field(description="Always false: lists are read forward only.")
+    start_cursor: str | None = strawberry.field(description="The first edge's cursor; null for an empty page.")
+    end_cursor: str | None = strawberry.field(description="The last edge's cursor; null for an empty page.")
 
 
 NodeT = TypeVar("NodeT")
 
 
-@strawberry.type
+@strawberry.type(description="One item of a page, with its cursor (Relay's edge).")
 class Edge(Generic[NodeT]):
-    cursor: str
-    node: NodeT
+    cursor: str = strawberry.field(description="Opaque; pass it as `after` to read on after this item.")
+    node: NodeT = strawberry.field(description="The item.")
 
 
-@strawberry.type
+@strawberry.type(description="A page of a list (Relay's cursor connection): its items and where it sits.")
 class Connection(Generic[NodeT]):
-    edges: list[Edge[NodeT]]
-    page_info: PageInfo
-    total_count: int
+    edges: list[Edge[NodeT]] = strawberry.field(description="The page's items, in the list's order.")
+    page_info: PageInfo = strawberry.field(description="Cursors and whether more follow.")
+    total_count: int = strawberry.field(description="How many items the whole list has (every page), now.")
 
 
 def connection(nodes_with_cursors: list[tuple[str, NodeT]], has_next: bool, total: int) -> Connection[NodeT]:
@@ -127,27 +111,39 @@ class ShopWebhooks:
     registration_error: str | None = strawberry.field(
         description="Why the last registration failed; it is retried, and cleared by the next success."
     )
-    last_received_at: datetime | None = strawberry.field(description="When the last processed webhook arrived.")
+    last_received_at: datetime | None = strawberry.field(
+        description="UTC. When the last processed webhook arrived; null: none yet."
+    )
 
 
 @strawberry.type(description="A TikTok Shop connected to the merchant.")
 class Shop(Node):
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Global, opaque id of the shop.")
     name: str = strawberry.field(description="The merchant's custom name for the shop.")
-    region: Region  # type: ignore[valid-type]
-    status: ShopStatus  # type: ignore[valid-type]
-    tiktok_shop_id: str
-    tiktok_shop_name: str
-    tiktok_shop_code: str | None
-    seller_name: str | None
-    authorized_at: datetime
+    region: Region = strawberry.field(description="Where the shop sells (chosen at authorization).")  # type: ignore[valid-type]
+    status: ShopStatus = strawberry.field(  # type: ignore[valid-type]
+        description="Its authorization's state now (moves with the clock as expiresAt nears)."
+    )
+    tiktok_shop_id: str = strawberry.field(
+        description="TikTok's shop id (Get Authorized Shops `id`, tiktok-api.md §6), also webhooks' `shop_id`."
+    )
+    tiktok_shop_name: str = strawberry.field(description="TikTok's shop name (Get Authorized Shops `name`).")
+    tiktok_shop_code: str | None = strawberry.field(
+        description="The shop code Seller Center shows (Get Authorized Shops `code`); null when TikTok gave none."
+    )
+    seller_name: str | None = strawberry.field(
+        description="The seller's name as TikTok's token answer gives it (`seller_name`); null when it gave none."
+    )
+    authorized_at: datetime = strawberry.field(description="UTC. When the shop was last (re-)authorized.")
     expires_at: datetime = strawberry.field(
         description="UTC. When the authorization ends: the refresh token's expiry, or the end TikTok announced "
         "(webhook 7) if earlier; a re-authorization replaces both."
     )
-    last_synced_at: datetime | None
-    created_at: datetime
-    webhooks: ShopWebhooks
+    last_synced_at: datetime | None = strawberry.field(
+        description="UTC. When a sync task of the shop (import or poll) last SUCCEEDED; null: none yet."
+    )
+    created_at: datetime = strawberry.field(description="UTC. When the shop was first connected to Shopbridge.")
+    webhooks: ShopWebhooks = strawberry.field(description="How TikTok's webhooks reach Shopbridge for this shop.")
     internal_id: strawberry.Private[str]
     revoked_at: strawberry.Private[datetime | None] = None
     tokens_unreadable: strawberry.Private[bool] = False  # no configured key decrypts its tokens: REVOKED
@@ -183,27 +179,33 @@ class Shop(Node):
     async def order_count(self, info: Info) -> int:
         return await info.context.loaders.order_count.load(self.internal_id)
 
-    @strawberry.field
-    async def products(self, info: Info, first: int | None = 20, after: str | None = None) -> Connection[Product]:
+    @strawberry.field(description="The shop's imported products, newest first.")
+    async def products(self, info: Info, first: First = 20, after: After = None) -> Connection[Product]:
         from gql import readers
 
         return await readers.products(info, self.internal_id, first, after)
 
-    @strawberry.field
+    @strawberry.field(description="The shop's imported orders, newest first (by TikTok's create_time).")
     async def orders(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        status: OrderStatus | None = None,  # type: ignore[valid-type]
-        created_after: datetime | None = None,
+        first: First = 20,
+        after: After = None,
+        status: Annotated[
+            OrderStatus | None,  # type: ignore[valid-type]
+            strawberry.argument(description="Only orders in this status; null: every status."),
+        ] = None,
+        created_after: Annotated[
+            datetime | None,
+            strawberry.argument(description="Only orders TikTok created after this time (strictly; UTC); null: all."),
+        ] = None,
     ) -> Connection[Order]:
         from gql import readers
 
         return await readers.orders(info, self.internal_id, first, after, status, created_after)
 
-    @strawberry.field
-    async def sync_tasks(self, info: Info, first: int | None = 20, after: str | None = None) -> Connection[SyncTask]:
+    @strawberry.field(description="The shop's sync tasks (imports and polls), newest first, every status.")
+    async def sync_tasks(self, info: Info, first: First = 20, after: After = None) -> Connection[SyncTask]:
         from gql import readers
 
         return await readers.sync_tasks(info, self.internal_id, None, first, after)
@@ -211,10 +213,13 @@ class Shop(Node):
 
 @strawberry.type(description="A product's variant at TikTok (TikTok's SKU); `node(id:)` finds it by its id.")
 class Sku(Node):
-    id: strawberry.ID
-    tiktok_sku_id: str
-    seller_sku: str | None
-    price: Money
+    id: strawberry.ID = strawberry.field(description="Global, opaque id of the SKU.")
+    tiktok_sku_id: str = strawberry.field(description="TikTok's SKU id (Search Products `skus[].id`).")
+    seller_sku: str | None = strawberry.field(
+        description="The seller's own SKU code (`seller_sku`); null when the seller gave none. Links the SKU to the "
+        "inventory item of the same (trimmed) SKU."
+    )
+    price: Money = strawberry.field(description="TikTok's sale price of the SKU (`price.sale_price`, `currency`).")
     quantity: int = strawberry.field(
         description="TikTok's available stock of the SKU, summed over warehouses (units), as last known: the newer of "
         "the last read of its product (import, poll or product webhook) and the last quantity TikTok accepted from the "
@@ -235,15 +240,20 @@ class Sku(Node):
         return link if link is not None and link.in_pool else None
 
 
-@strawberry.type
+@strawberry.type(description="A product of a shop as last imported from TikTok (Search Products, tiktok-api.md §7).")
 class Product(Node):
-    id: strawberry.ID
-    tiktok_product_id: str
-    title: str
-    status: str
-    skus: list[Sku]
-    created_at: datetime
-    updated_at: datetime
+    id: strawberry.ID = strawberry.field(description="Global, opaque id of the product.")
+    tiktok_product_id: str = strawberry.field(description="TikTok's product id.")
+    title: str = strawberry.field(description="TikTok's product title.")
+    status: str = strawberry.field(
+        description="TikTok's product status as last read (tiktok-api.md §7: ACTIVATE, DRAFT, PENDING, FAILED, "
+        "SELLER_DEACTIVATED, PLATFORM_DEACTIVATED, FREEZE, DELETED; UNKNOWN when TikTok gave none)."
+    )
+    skus: list[Sku] = strawberry.field(description="Its variants (TikTok's SKUs), as last read.")
+    created_at: datetime = strawberry.field(description="UTC. TikTok's create_time of the product.")
+    updated_at: datetime = strawberry.field(
+        description="UTC. TikTok's update_time of the product (its create_time when TikTok gave none)."
+    )
 
 
 @strawberry.type(
@@ -271,47 +281,63 @@ class LineItem:
         description="Who cancelled the line (Get Order Detail `line_items[].cancel_user`, live-sync.md §3.2): "
         "SELLER, BUYER or SYSTEM as TikTok names them; null while it is not cancelled or when TikTok gave none."
     )
-    tiktok_sku_id: str
-    tiktok_product_id: str | None
-    seller_sku: str | None
-    product_name: str
-    quantity: int
-    sale_price: Money
+    tiktok_sku_id: str = strawberry.field(description="TikTok's id of the SKU sold (`sku_id`).")
+    tiktok_product_id: str | None = strawberry.field(
+        description="TikTok's id of its product (`product_id`); null when TikTok gave none."
+    )
+    seller_sku: str | None = strawberry.field(description="The seller's SKU code at the sale; null when none.")
+    product_name: str = strawberry.field(description="The product's name at the sale, as TikTok gives it.")
+    quantity: int = strawberry.field(
+        description="Units of the line: TikTok's `quantity`, 1 when it gives none (a 202309 line item is one unit)."
+    )
+    sale_price: Money = strawberry.field(description="TikTok's `sale_price` of the line, in the line's currency.")
 
 
-@strawberry.type
+@strawberry.type(description="An order of a shop as last imported from TikTok (Get Order List, tiktok-api.md §8).")
 class Order(Node):
-    id: strawberry.ID
-    tiktok_order_id: str
+    id: strawberry.ID = strawberry.field(description="Global, opaque id of the order.")
+    tiktok_order_id: str = strawberry.field(description="TikTok's order id.")
     status: OrderStatus | None = strawberry.field(  # type: ignore[valid-type]
         description="TikTok's status; null for a status TikTok added that this version does not know yet."
     )
-    created_at: datetime
-    updated_at: datetime
-    total: Money
-    line_items: list[LineItem]
+    created_at: datetime = strawberry.field(description="UTC. TikTok's create_time of the order (when it was placed).")
+    updated_at: datetime = strawberry.field(
+        description="UTC. TikTok's update_time of the order as last imported (its create_time when TikTok gave none)."
+    )
+    total: Money = strawberry.field(description="What the buyer pays: TikTok's `payment.total_amount` and currency.")
+    line_items: list[LineItem] = strawberry.field(description="Its lines, in TikTok's order.")
 
 
-@strawberry.type
+@strawberry.type(description="A record a sync task could not import.")
 class SyncFailure:
-    tiktok_id: str
-    reason: str
+    tiktok_id: str = strawberry.field(description='TikTok\'s id of the product or order ("(no id)" when it had none).')
+    reason: str = strawberry.field(description="Why it could not be imported, in words.")
 
 
-@strawberry.type(description="One import, as the Task Center lists it.")
+@strawberry.type(
+    description="One import or poll of a shop's products or orders (a sync task), as the Task Center lists it. "
+    "Counts are of records (products or orders), not pages."
+)
 class SyncTask(Node):
-    id: strawberry.ID
-    kind: SyncKind  # type: ignore[valid-type]
-    trigger: SyncTrigger  # type: ignore[valid-type]
-    status: SyncTaskStatus  # type: ignore[valid-type]
-    processed: int
-    total: int | None
+    id: strawberry.ID = strawberry.field(description="Global, opaque id of the task.")
+    kind: SyncKind = strawberry.field(description="What it imports.")  # type: ignore[valid-type]
+    trigger: SyncTrigger = strawberry.field(description="What started it.")  # type: ignore[valid-type]
+    status: SyncTaskStatus = strawberry.field(description="Where it is now.")  # type: ignore[valid-type]
+    processed: int = strawberry.field(
+        description="Records handled so far (products or orders): created + updated + unchanged + failed."
+    )
+    total: int | None = strawberry.field(
+        description="Records to handle (TikTok's `total_count`, raised to `processed` if below); null when TikTok "
+        "did not tell it."
+    )
     progress: float | None = strawberry.field(description="processed / total, from 0 to 1, when total is known.")
-    created: int
-    updated: int
-    unchanged: int
-    failed: int
-    failures: list[SyncFailure] = strawberry.field(description="The first records that could not be imported.")
+    created: int = strawberry.field(description="Count of records new to Shopbridge (a number, not a time).")
+    updated: int = strawberry.field(description="Count of records already stored that TikTok had changed.")
+    unchanged: int = strawberry.field(description="Count of records already stored as TikTok has them.")
+    failed: int = strawberry.field(description="Count of records that could not be imported (see `failures`).")
+    failures: list[SyncFailure] = strawberry.field(
+        description="The first records that could not be imported, at most 100 (`failed` counts them all)."
+    )
     attempts: int = strawberry.field(
         description="Runs begun: each retry after a failure, and each resumption after a restart, a deploy or a "
         "redelivery (its run interrupted, not failed). Not what the retry budget counts: see failedAttempts."
@@ -322,24 +348,32 @@ class SyncTask(Node):
         "task, or a run whose worker died without a word (killed, crashed). The task FAILS once this reaches "
         "SHOPBRIDGE_SYNC_MAX_ATTEMPTS; runs a shutdown or deploy interrupted do not count."
     )
-    cancel_requested: bool
+    cancel_requested: bool = strawberry.field(
+        description="True once syncTaskCancel asked it to stop (it stops at its next page, then CANCELLED)."
+    )
     error_code: str | None = strawberry.field(
         description=(
             "Why the task FAILED: REAUTHORIZATION_REQUIRED, TIKTOK_UNAVAILABLE, MISSING_SCOPE, TIKTOK_REJECTED, "
-            "TIKTOK_CURSOR_STUCK, TIME_LIMIT_EXCEEDED, INTERNAL, or a rule's code; null unless FAILED."
+            "TIKTOK_CURSOR_STUCK, TIME_LIMIT_EXCEEDED, INTERNAL, or a rule's code: a UserErrorCode value; null "
+            "unless FAILED."
         )
     )
     error_message: str | None = strawberry.field(
         description="What failed, in words; names TikTok's code, message and request id when TikTok refused."
     )
-    orders_created_since: datetime | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    orders_created_since: datetime | None = strawberry.field(
+        description="UTC. An ORDERS import's window start: orders TikTok created since then; null for PRODUCTS "
+        "and polls."
+    )
+    created_at: datetime = strawberry.field(description="UTC. When the task was created (QUEUED).")
+    started_at: datetime | None = strawberry.field(description="UTC. When its first run began; null until then.")
+    finished_at: datetime | None = strawberry.field(
+        description="UTC. When it SUCCEEDED, FAILED or was CANCELLED; null until then."
+    )
     internal_id: strawberry.Private[str]
     shop_internal_id: strawberry.Private[str]
 
-    @strawberry.field
+    @strawberry.field(description="Its shop; null once the shop is deleted.")
     async def shop(self, info: Info) -> Shop | None:
         return await info.context.loaders.shop.load(self.shop_internal_id)
 

@@ -6,6 +6,8 @@ VERSION_CONFLICT (compareOnHand differs), SKU_ALREADY_EXISTS.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from domain.errors import DomainError
@@ -13,6 +15,7 @@ from domain.inventory.items import REASON_TOO_LONG, SKU_LENGTH_RULE
 from domain.services import inventory as pool
 from gql import types as t
 from gql.context import Info
+from gql.descriptions import USER_ERRORS
 from gql.errors import user_errors
 from gql.ids import internal_id
 from gql.inputs import bounded
@@ -22,7 +25,7 @@ from gql.inventory.types import InventoryItemNode, SkuLink, inventory_item
 MAX_TEXT = 1000
 
 
-@strawberry.input
+@strawberry.input(description="A new inventory item: its merchant SKU and counts (units).")
 class InventoryItemCreateInput:
     sku: str = strawberry.field(
         description="The merchant SKU: trimmed, 1 to 255 characters, something visible, no control characters (tab, "
@@ -41,16 +44,19 @@ COMPARE_ON_HAND_RULE = (
 )
 
 
-@strawberry.input
+ITEM_ID = "The item's id (InventoryItem.id)."
+
+
+@strawberry.input(description="A stock count of an item: its new on-hand (units).")
 class InventorySetOnHandInput:
-    inventory_item_id: strawberry.ID
+    inventory_item_id: strawberry.ID = strawberry.field(description=ITEM_ID)
     on_hand: int = strawberry.field(description="The new on-hand, in units (0 to 1,000,000,000).")
     compare_on_hand: int | None = strawberry.field(default=None, description=COMPARE_ON_HAND_RULE)
 
 
-@strawberry.input
+@strawberry.input(description="Units added to or removed from an item's on-hand, and why.")
 class InventoryAdjustInput:
-    inventory_item_id: strawberry.ID
+    inventory_item_id: strawberry.ID = strawberry.field(description=ITEM_ID)
     delta: int = strawberry.field(
         description="Units to add (negative: remove); not 0; a removal never takes on-hand below 0."
     )
@@ -65,39 +71,47 @@ class InventoryAdjustInput:
     )
 
 
-@strawberry.input
+@strawberry.input(description="An item's new safety stock.")
 class InventoryItemUpdateInput:
-    inventory_item_id: strawberry.ID
+    inventory_item_id: strawberry.ID = strawberry.field(description=ITEM_ID)
     safety_stock: int = strawberry.field(description="Units kept back from every shop (0 to 1,000,000,000).")
 
 
-@strawberry.input
+@strawberry.input(description="A shop SKU and the item it should draw on.")
 class SkuLinkInput:
-    sku_id: strawberry.ID
-    inventory_item_id: strawberry.ID
+    sku_id: strawberry.ID = strawberry.field(description="The shop SKU's id (Sku.id).")
+    inventory_item_id: strawberry.ID = strawberry.field(description=ITEM_ID)
 
 
-@strawberry.input
+@strawberry.input(description="A shop SKU to unlink.")
 class SkuUnlinkInput:
-    sku_id: strawberry.ID
+    sku_id: strawberry.ID = strawberry.field(description="The shop SKU's id (Sku.id).")
 
 
-@strawberry.type
+@strawberry.type(description="The item as the mutation left it, or why not.")
 class InventoryItemPayload:
-    inventory_item: InventoryItemNode | None
-    user_errors: list[t.UserError]
+    inventory_item: InventoryItemNode | None = strawberry.field(
+        description="The item after the change; null with userErrors."
+    )
+    user_errors: list[t.UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="The SKU's link as the mutation left it, or why not.")
 class SkuLinkPayload:
-    sku_link: SkuLink | None
-    user_errors: list[t.UserError]
+    sku_link: SkuLink | None = strawberry.field(description="The link after the change; null with userErrors.")
+    user_errors: list[t.UserError] = strawberry.field(description=USER_ERRORS)
 
 
 @strawberry.type
 class InventoryMutation:
     @strawberry.mutation(description="Create an inventory item for a merchant SKU. SKU_ALREADY_EXISTS, INVALID_INPUT.")
-    async def inventory_item_create(self, info: Info, input: InventoryItemCreateInput) -> InventoryItemPayload:
+    async def inventory_item_create(
+        self,
+        info: Info,
+        input: Annotated[
+            InventoryItemCreateInput, strawberry.argument(description="The item's SKU, on-hand and safety stock.")
+        ],
+    ) -> InventoryItemPayload:
         s = info.context.services
         try:
             sku = bounded(input.sku, MAX_TEXT, "sku", SKU_LENGTH_RULE) or ""
@@ -114,7 +128,13 @@ class InventoryMutation:
         "refused with VERSION_CONFLICT when the stored on-hand differs. Every linked shop SKU is pushed the new "
         "target. A count that finds the on-hand the item has is recorded as a SET movement of 0 units, nothing pushed."
     )
-    async def inventory_set_on_hand(self, info: Info, input: InventorySetOnHandInput) -> InventoryItemPayload:
+    async def inventory_set_on_hand(
+        self,
+        info: Info,
+        input: Annotated[
+            InventorySetOnHandInput, strawberry.argument(description="The item, its new on-hand and the on-hand seen.")
+        ],
+    ) -> InventoryItemPayload:
         s = info.context.services
         try:
             item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
@@ -130,7 +150,14 @@ class InventoryMutation:
         description="Add units to (or remove from) an item's on-hand, for a reason (a movement). With compareOnHand: "
         "refused with VERSION_CONFLICT when the stored on-hand differs (a safe retry)."
     )
-    async def inventory_adjust(self, info: Info, input: InventoryAdjustInput) -> InventoryItemPayload:
+    async def inventory_adjust(
+        self,
+        info: Info,
+        input: Annotated[
+            InventoryAdjustInput,
+            strawberry.argument(description="The item, the units, the reason and the on-hand seen."),
+        ],
+    ) -> InventoryItemPayload:
         s = info.context.services
         try:
             item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
@@ -144,7 +171,13 @@ class InventoryMutation:
         return InventoryItemPayload(inventory_item=inventory_item(item), user_errors=[])
 
     @strawberry.mutation(description="Change an item's safety stock (units kept back from every shop).")
-    async def inventory_item_update(self, info: Info, input: InventoryItemUpdateInput) -> InventoryItemPayload:
+    async def inventory_item_update(
+        self,
+        info: Info,
+        input: Annotated[
+            InventoryItemUpdateInput, strawberry.argument(description="The item and its new safety stock.")
+        ],
+    ) -> InventoryItemPayload:
         s = info.context.services
         try:
             item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
@@ -161,7 +194,9 @@ class InventoryMutation:
         "merchant's SKU or item; SKU_NOT_LINKABLE for a bundle (combo) SKU, whose stock TikTok derives; "
         "PRODUCT_DELETED for a SKU of a product TikTok reports DELETED (out of the pool)."
     )
-    async def sku_link(self, info: Info, input: SkuLinkInput) -> SkuLinkPayload:
+    async def sku_link(
+        self, info: Info, input: Annotated[SkuLinkInput, strawberry.argument(description="The shop SKU and the item.")]
+    ) -> SkuLinkPayload:
         s = info.context.services
         try:
             sku_id = internal_id(input.sku_id, "Sku", "skuId")
@@ -180,7 +215,9 @@ class InventoryMutation:
         "to) EXCLUDED, AUTO, as imports leave it. NOT_FOUND for another merchant's SKU; PRODUCT_DELETED for a SKU "
         "of a product TikTok reports DELETED (its link stays as the pool left it)."
     )
-    async def sku_unlink(self, info: Info, input: SkuUnlinkInput) -> SkuLinkPayload:
+    async def sku_unlink(
+        self, info: Info, input: Annotated[SkuUnlinkInput, strawberry.argument(description="The shop SKU.")]
+    ) -> SkuLinkPayload:
         s = info.context.services
         try:
             sku_id = internal_id(input.sku_id, "Sku", "skuId")

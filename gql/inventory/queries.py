@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from adapters.db import inventory_queries
 from adapters.db.cursors import InvalidCursorError
 from gql import types as t
 from gql.context import Info
+from gql.descriptions import After, First
 from gql.errors import BadRequestError
 from gql.ids import from_global_id
 from gql.inventory.types import InventoryItemNode, InventoryMovement, SkuLink, inventory_item, movement, sku_link
@@ -53,10 +56,19 @@ class InventoryQuery:
     async def inventory_items(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        query: str | None = None,
-        oversold: bool | None = None,
+        first: First = 20,
+        after: After = None,
+        query: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Part of the SKU to find (caseless, as the field says), at most 255 characters; null or "
+                "blank: every item."
+            ),
+        ] = None,
+        oversold: Annotated[
+            bool | None,
+            strawberry.argument(description="true: only oversold items; false: only the others; null: both."),
+        ] = None,
     ) -> t.Connection[InventoryItemNode]:
         merchant_id = info.context.require_merchant()
         size = page_size(first)
@@ -74,7 +86,11 @@ class InventoryQuery:
         return t.connection([(r.cursor, inventory_item(r.item)) for r in page.items], page.has_next_page, total)
 
     @strawberry.field(description="One of the merchant's inventory items; null when it does not exist for them.")
-    async def inventory_item(self, info: Info, id: strawberry.ID) -> InventoryItemNode | None:
+    async def inventory_item(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The item's id (InventoryItem.id).")],
+    ) -> InventoryItemNode | None:
         parsed = from_global_id(id)
         if parsed is None or parsed[0] != "InventoryItem":
             return None
@@ -86,7 +102,11 @@ class InventoryQuery:
         "to 100 (default 20). Another merchant's shop gives an empty connection."
     )
     async def unlinked_skus(
-        self, info: Info, shop_id: strawberry.ID, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        shop_id: Annotated[strawberry.ID, strawberry.argument(description="The shop's id (Shop.id).")],
+        first: First = 20,
+        after: After = None,
     ) -> t.Connection[SkuLink]:
         merchant_id = info.context.require_merchant()
         size = page_size(first)

@@ -14,6 +14,7 @@ import asyncio
 import functools
 import math
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
 import strawberry
 
@@ -43,7 +44,16 @@ class InventorySubscription:
         "the latest state wins."
     )
     async def inventory_item_updated(
-        self, info: Info, inventory_item_id: strawberry.ID | None = None, sku: str | None = None
+        self,
+        info: Info,
+        inventory_item_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only this item (InventoryItem.id); null with sku null: every item."),
+        ] = None,
+        sku: Annotated[
+            str | None,
+            strawberry.argument(description="Only the item of this merchant SKU (exact, at most 255 characters)."),
+        ] = None,
     ) -> AsyncGenerator[InventoryItemNode, None]:
         merchant_id = info.context.require_merchant()
         if inventory_item_id is not None and sku is not None:  # which one to follow? (two items, or a mistake)

@@ -9,28 +9,55 @@ import strawberry
 from adapters.db.inventory_queries import LinkRead, MovementRead
 from domain.inventory.items import InventoryItem, MovementKind
 from domain.inventory.links import LinkSource, LinkState
+from gql import descriptions as d
 from gql import mappers
 from gql import types as t
 from gql.context import Info
+from gql.descriptions import After, First
 
-SkuLinkState = strawberry.enum(
+SkuLinkState = d.enum(
     LinkState,
+    {
+        LinkState.LINKED: "Draws on an inventory item: its orders reserve there, and the pool pushes its stock.",
+        LinkState.AMBIGUOUS: "Its seller SKU appears on several SKUs of the shop: link one by hand (skuLink).",
+        LinkState.NO_SELLER_SKU: "It has no seller SKU to match an item by: link it by hand (skuLink).",
+        LinkState.EXCLUDED: "A bundle (combo) SKU, whose stock TikTok derives from its components: never linked.",
+        LinkState.UNLINKED: "Unlinked by the merchant (skuUnlink), or not decided yet.",
+    },
     name="SkuLinkState",
     description="LINKED to an inventory item; AMBIGUOUS: its seller SKU appears on several SKUs of the shop; "
     "NO_SELLER_SKU; EXCLUDED: a bundle (combo) SKU, whose stock TikTok derives; UNLINKED by the merchant, or not "
     "decided yet.",
 )
-SkuLinkSource = strawberry.enum(
+SkuLinkSource = d.enum(
     LinkSource,
+    {
+        LinkSource.AUTO: "Decided by Shopbridge after an import (exact trimmed seller SKU); later imports may "
+        "change it.",
+        LinkSource.MANUAL: "The merchant's (skuLink, skuUnlink); later imports keep it.",
+    },
     name="SkuLinkSource",
     description="AUTO: by exact (trimmed) seller SKU after an import; MANUAL: the merchant's, kept by imports.",
 )
-InventoryMovementKind = strawberry.enum(MovementKind, name="InventoryMovementKind")
+InventoryMovementKind = d.enum(
+    MovementKind,
+    {
+        MovementKind.CREATED: "inventoryItemCreate, with its initial on-hand (recorded even at 0 units).",
+        MovementKind.SEEDED: "A new item took its on-hand from the first linked shop's TikTok stock.",
+        MovementKind.SET: "inventorySetOnHand: a stock count, by the difference it made.",
+        MovementKind.ADJUSTED: "inventoryAdjust, with the merchant's reason.",
+        MovementKind.RESERVED: "An open order's line reserved units.",
+        MovementKind.DEDUCTED: "A shipped line left the shelf: on-hand and reserved both drop.",
+        MovementKind.RELEASED: "A cancelled line, an unlinked SKU or a deleted shop gave its reservation back.",
+    },
+    name="InventoryMovementKind",
+    description="Why an item's counters moved.",
+)
 
 
 @strawberry.type(description="A change of an item's counters, in the order it happened.")
 class InventoryMovement:
-    kind: InventoryMovementKind  # type: ignore[valid-type]
+    kind: InventoryMovementKind = strawberry.field(description="Why it moved.")  # type: ignore[valid-type]
     on_hand_delta: int = strawberry.field(description="Units added to (negative: removed from) on-hand.")
     reserved_delta: int = strawberry.field(description="Units added to (negative: removed from) reserved.")
     reason: str | None = strawberry.field(description="The merchant's reason (inventoryAdjust), or why it moved.")
@@ -45,9 +72,9 @@ class InventoryMovement:
 
 @strawberry.type(description="A shop SKU's place in the pool: which item it draws on, and what was pushed to TikTok.")
 class SkuLink:
-    state: SkuLinkState  # type: ignore[valid-type]
-    source: SkuLinkSource  # type: ignore[valid-type]
-    sku: t.Sku
+    state: SkuLinkState = strawberry.field(description="Whether it draws on an item, and if not why.")  # type: ignore[valid-type]
+    source: SkuLinkSource = strawberry.field(description="Who decided the state.")  # type: ignore[valid-type]
+    sku: t.Sku = strawberry.field(description="The shop SKU (TikTok's).")
     pushed_quantity: int | None = strawberry.field(description="The last quantity TikTok accepted (units).")
     pushed_at: datetime | None = strawberry.field(
         description="When the push TikTok accepted last read the pool for it (UTC): the pushed quantity is the pool's "
@@ -97,7 +124,7 @@ class SkuLink:
     "available = onHand - reserved - safetyStock.",
 )
 class InventoryItemNode(t.Node):
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Global, opaque id of the item.")
     sku: str = strawberry.field(description="The merchant SKU; shop SKUs link to it by exact (trimmed) seller SKU.")
     on_hand: int = strawberry.field(description="Units physically held.")
     reserved: int = strawberry.field(description="Units held for open orders on every shop (the ledger's sum).")
@@ -131,9 +158,7 @@ class InventoryItemNode(t.Node):
         description="Its movements, newest first. `first` is 1 to 100 (default 20); `totalCount` is how many the "
         "item has."
     )
-    async def movements(
-        self, info: Info, first: int | None = 20, after: str | None = None
-    ) -> t.Connection[InventoryMovement]:
+    async def movements(self, info: Info, first: First = 20, after: After = None) -> t.Connection[InventoryMovement]:
         from gql.inventory.queries import movements
 
         return await movements(info, self.internal_id, first, after)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -11,6 +11,7 @@ from domain.services import inventory_policy
 from gql import mappers
 from gql import types as t
 from gql.context import Info
+from gql.descriptions import USER_ERRORS
 from gql.errors import user_errors
 from gql.ids import internal_id
 from gql.inventory_policy.types import InventoryPolicy
@@ -19,18 +20,29 @@ from gql.inventory_policy.types import inventory_policy as policy_type
 
 @strawberry.input(description="Fields left out keep their value; maxQuantity null removes the maximum.")
 class ShopInventoryPolicyUpdateInput:
-    shop_id: strawberry.ID
-    push_enabled: bool | None = strawberry.UNSET
-    share_percent: int | None = strawberry.UNSET
-    max_quantity: int | None = strawberry.UNSET
-    out_of_stock_threshold: int | None = strawberry.UNSET
+    shop_id: strawberry.ID = strawberry.field(description="The shop's id (Shop.id).")
+    push_enabled: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Whether stock is pushed to this shop at all; not null."
+    )
+    share_percent: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Percent of the pool's available shown, 1 to 100; not null."
+    )
+    max_quantity: int | None = strawberry.field(
+        default=strawberry.UNSET, description="The most ever shown (units), 0 to 99999; null: no maximum."
+    )
+    out_of_stock_threshold: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Available units at or below which the shop shows 0, 0 to 1,000,000,000; not null.",
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The shop and its policy as changed, or why not.")
 class ShopInventoryPolicyUpdatePayload:
-    shop: t.Shop | None
-    inventory_policy: InventoryPolicy | None
-    user_errors: list[t.UserError]
+    shop: t.Shop | None = strawberry.field(description="The shop; null with userErrors.")
+    inventory_policy: InventoryPolicy | None = strawberry.field(
+        description="The policy after the change; null with userErrors."
+    )
+    user_errors: list[t.UserError] = strawberry.field(description=USER_ERRORS)
 
 
 @strawberry.type
@@ -42,7 +54,12 @@ class InventoryPolicyMutation:
         "outOfStockThreshold given as null)."
     )
     async def shop_inventory_policy_update(
-        self, info: Info, input: ShopInventoryPolicyUpdateInput
+        self,
+        info: Info,
+        input: Annotated[
+            ShopInventoryPolicyUpdateInput,
+            strawberry.argument(description="The shop and the policy's fields to change."),
+        ],
     ) -> ShopInventoryPolicyUpdatePayload:
         s = info.context.services
         try:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from adapters.db import webhook_queries
 from adapters.db.cursors import InvalidCursorError
 from gql import types as t
 from gql.context import Info
+from gql.descriptions import After, First
 from gql.errors import BadRequestError
 from gql.ids import from_global_id
 from gql.readers import page_size, wants_total
@@ -29,7 +32,11 @@ class WebhookQuery:
         "`first` is 1 to 100 (default 20). Another merchant's shop, or no shop, gives an empty connection."
     )
     async def webhook_events(
-        self, info: Info, shop_id: strawberry.ID, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        shop_id: Annotated[strawberry.ID, strawberry.argument(description="The shop's id (Shop.id).")],
+        first: First = 20,
+        after: After = None,
     ) -> t.Connection[WebhookEventNode]:
         merchant_id = info.context.require_merchant()
         size = page_size(first)

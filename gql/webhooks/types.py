@@ -7,11 +7,19 @@ from datetime import datetime
 import strawberry
 
 from domain.intake import EventOutcome, MalformedEventError, WebhookEvent
+from gql import descriptions as d
 from gql import types as t
 from gql.context import Info
 
-WebhookEventOutcome = strawberry.enum(
+WebhookEventOutcome = d.enum(
     EventOutcome,
+    {
+        EventOutcome.PENDING: "Stored, not processed yet (or retried: see errorCode).",
+        EventOutcome.PROCESSED: "Acted on (e.g. the order it named fetched again from TikTok and stored).",
+        EventOutcome.IGNORED: "Not acted on: a type Shopbridge does not act on, no connected shop, or a notice sent "
+        "before the shop's current authorization.",
+        EventOutcome.FAILED: "Could not be processed (see errorCode); webhookEventReplay runs it again.",
+    },
     name="WebhookEventOutcome",
     description="PENDING until a worker processed it; PROCESSED; IGNORED (a type Shopbridge does not act on, no "
     "connected shop, or a notice sent before the shop's current authorization); FAILED (see errorCode).",
@@ -20,17 +28,19 @@ WebhookEventOutcome = strawberry.enum(
 
 @strawberry.type(name="WebhookEvent", description="A notification TikTok pushed to Shopbridge's webhook endpoint.")
 class WebhookEventNode(t.Node):
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Global, opaque id of the event.")
     type: int = strawberry.field(description="TikTok's numeric type (1 order status, 6 deauthorization, ...).")
     event_type: str | None = strawberry.field(description="TikTok's name of the type, e.g. ORDER_STATUS_CHANGE.")
-    received_at: datetime
+    received_at: datetime = strawberry.field(description="UTC. When Shopbridge's webhook endpoint stored it.")
     notified_at: datetime | None = strawberry.field(
         description="TikTok's push time (the envelope's timestamp); null when unknown: absent, 0 (TikTok's zero "
         "value), negative, not Unix seconds up to the year 9999, or more than 15 minutes after its receipt by "
         "Shopbridge's clock (a push cannot be sent after it arrives). The event is then dated by its receipt."
     )
-    processed_at: datetime | None
-    outcome: WebhookEventOutcome  # type: ignore[valid-type]
+    processed_at: datetime | None = strawberry.field(
+        description="UTC. When a worker last finished with it (PROCESSED, IGNORED or FAILED); null while PENDING."
+    )
+    outcome: WebhookEventOutcome = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
     attempts: int = strawberry.field(description="Processing runs so far.")
     error_code: str | None = strawberry.field(
         description="Why it was IGNORED or FAILED (or, while PENDING, why the last run did not finish): "
@@ -57,7 +67,7 @@ class WebhookEventNode(t.Node):
     product_id: str | None = strawberry.field(description="The TikTok product id the event named (re-fetched).")
     shop_internal_id: strawberry.Private[str]
 
-    @strawberry.field
+    @strawberry.field(description="The shop it is for; null when no connected shop of the merchant is.")
     async def shop(self, info: Info) -> t.Shop | None:
         return await info.context.loaders.shop.load(self.shop_internal_id)
 
