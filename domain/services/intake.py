@@ -203,6 +203,13 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> tup
     if written is None:
         return 0, 0  # deleted meanwhile: its events went with it
     events, current, lifecycle_changed, grew = written
+    if current.revoked_at == now and not fetched.refused:  # revoked by this batch's notice (`Shop.deauthorize`)
+        # as `shop_tokens.revoke_refused_authorization` says of a refusal: an operator sees why the shop stopped
+        log.warning(
+            "shop %s: TikTok's deauthorization notice (webhook type 6) revoked it: the seller removed the app; the "
+            "shop needs re-authorizing",
+            shop_id,
+        )
     # status, expiresAt, attention, or its order or product count (a new order: the store list's Orders count follows
     # a sale, where it stayed until the next task): `shopUpdated` and `shopsUpdated` look again now
     if lifecycle_changed or grew:

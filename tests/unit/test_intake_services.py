@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import timedelta
 
@@ -147,17 +148,31 @@ async def test_a_refused_authorization_revokes_the_shop_and_fails_its_refreshes(
     assert world.outcomes() == [(1, EventOutcome.FAILED, ErrorCode.REAUTHORIZATION_REQUIRED.value)]
 
 
-async def test_deauthorization_revokes_keeps_data_and_later_refreshes_wait_for_reauthorization(world: World) -> None:
+async def test_deauthorization_revokes_keeps_data_and_later_refreshes_wait_for_reauthorization(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     await world.receive(1, {"order_id": oid(1)}, "a")
     await world.process()
     await world.receive(6, {"message": "bye"}, "deauth", at=T0 + timedelta(minutes=1))
     await world.receive(1, {"order_id": oid(2)}, "b", at=T0 + timedelta(minutes=2))
-    await world.process()
+    with caplog.at_level(logging.INFO, logger="domain.services.intake"):
+        await world.process()
     assert world.store.shops[world.shop.id].status(T0) is ShopStatus.REVOKED
     assert set(world.store.shop_orders(world.shop.id)) == {oid(1)}  # kept, and nothing fetched after
     assert world.outcomes()[1:] == [
         (6, EventOutcome.PROCESSED, None),
         (1, EventOutcome.FAILED, ErrorCode.REAUTHORIZATION_REQUIRED.value),
+    ]
+    with caplog.at_level(logging.INFO, logger="domain.services.intake"):
+        await world.receive(6, {"message": "again"}, "deauth2", at=T0 + timedelta(minutes=3))
+        await world.process()  # already REVOKED: no second line
+    # one WARNING naming the shop, as a refused token's revocation has (try-out livesync52: no line at all)
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "WARNING",
+            f"shop {world.shop.id}: TikTok's deauthorization notice (webhook type 6) revoked it: the seller removed "
+            "the app; the shop needs re-authorizing",
+        )
     ]
 
 
