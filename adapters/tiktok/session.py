@@ -198,6 +198,12 @@ class ShopSession:
                     stale += 1
                     continue
                 if invalid:
+                    # the transport logged the refusal at INFO, leaving the verdict here: no stored pair explains it
+                    logger.warning(
+                        "tiktok shop cipher ...%s: TikTok refused the access token in %s (code=%s request_id=%s) and "
+                        "no newer pair is stored: the authorization is lost",
+                        self.cipher[-4:], exc.api, exc.code, exc.request_id,
+                    )  # fmt: skip
                     raise
                 if not refreshed:
                     await self._refresh(read.generation)

@@ -34,6 +34,7 @@ from adapters.tiktok.errors import (
     AuthCodeOutcomeUnknownError,
     AuthCodeRejectedError,
     ClientBugError,
+    InvalidAccessTokenError,
     InvalidRefreshTokenError,
     InvalidRequestError,
     NetworkError,
@@ -238,7 +239,9 @@ class Transport:
             )
         except httpx.TransportError as exc:
             raise self._network_error(f"{method} {path}", exc) from exc
-        return self._data_or_raise(f"{method} {path}", response)
+        # A token refusal a session will resolve (`ShopSession._authorized`: it adopts the pair another process
+        # stored, or says at WARNING that none explains it) is routine here: a refresh racing an in-flight call.
+        return self._data_or_raise(f"{method} {path}", response, session_decides=callable(access_token))
 
     async def _send_token(self, path: str, params: Mapping[str, str]) -> Raw:
         try:
@@ -263,7 +266,9 @@ class Transport:
         error.request_sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
         return error
 
-    def _data_or_raise(self, what: str, response: httpx.Response) -> Raw:
+    def _data_or_raise(self, what: str, response: httpx.Response, *, session_decides: bool = False) -> Raw:
+        """The answer's `data`, or its error raised after one line: INFO for a transient error (retried) and for a
+        refused access token a session resolves (`session_decides`), WARNING for any other refusal."""
         envelope, data = decode_envelope(response.content)
         error = classify(response.status_code, envelope)
         self._observe(what, "ok" if error is None else _outcome(error))
@@ -271,8 +276,9 @@ class Transport:
             error.api = what  # "METHOD path": what a refusal refused (e.g. the API a missing scope guards)
             if error.retryable:
                 error.retry_after = retry_after_seconds(response.headers.get("retry-after"), self.clock())
+            routine = error.retryable or (session_decides and isinstance(error, InvalidAccessTokenError))
             logger.log(
-                logging.INFO if error.retryable else logging.WARNING,
+                logging.INFO if routine else logging.WARNING,
                 "tiktok %s -> http=%s code=%s request_id=%s",
                 what,
                 response.status_code,

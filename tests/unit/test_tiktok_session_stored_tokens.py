@@ -7,6 +7,7 @@ TikTok ends the old access and refresh tokens at once on a refresh, as the sandb
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -88,7 +89,9 @@ def access_tokens_sent(recorder: Any) -> list[str]:
     return [r.headers["x-tts-access-token"] for r in recorder.requests if r.url.path != "/api/v2/token/refresh"]
 
 
-async def test_a_token_ended_by_another_processs_refresh_is_replaced_by_the_stored_pair() -> None:
+async def test_a_token_ended_by_another_processs_refresh_is_replaced_by_the_stored_pair(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # given two processes holding the same pair, and the first refreshing it when it expires
     tiktok, store = RotatingTikTok(), Store(TOKENS)
     first, _ = make_client(tiktok)
@@ -98,11 +101,16 @@ async def test_a_token_ended_by_another_processs_refresh_is_replaced_by_the_stor
     await search(store.session(first))
     # when the second process calls TikTok with the pair it loaded, which TikTok has ended
     session = store.session(second)
-    await search(session)
+    with caplog.at_level(logging.INFO, logger="adapters.tiktok"):
+        await search(session)
     # then it went on with the stored pair at once: one refresh in all, no pause, no error
     assert tiktok.refreshed == ["TTP_refresh_0"]
     assert access_tokens_sent(recorder) == ["TTP_access_0", "TTP_access_1"]
     assert session.tokens.access_token == "TTP_access_1" and slept == []
+    # and said so at INFO only: the race is routine (try-out livesync52: a WARNING `code=36009004` per such call)
+    assert [r.levelname for r in caplog.records] == ["INFO", "INFO"]
+    assert "code=36009004" in caplog.records[0].getMessage()
+    assert caplog.records[1].getMessage().endswith("adopting the pair stored by another process")
 
 
 async def test_a_refresh_committed_a_moment_later_is_waited_for() -> None:
@@ -122,18 +130,22 @@ async def test_a_refresh_committed_a_moment_later_is_waited_for() -> None:
     assert session.tokens.access_token == "TTP_access_1"
 
 
-async def test_a_refusal_the_store_cannot_explain_is_a_lost_authorization() -> None:
+async def test_a_refusal_the_store_cannot_explain_is_a_lost_authorization(caplog: pytest.LogCaptureFixture) -> None:
     # given a TikTok that honours none of the shop's tokens (the seller deauthorized the app), the store unchanged
     tiktok, store = RotatingTikTok(), Store(TOKENS)
     tiktok.access = tiktok.refresh = "revoked"
     slept: list[float] = []
     client, recorder = make_client(tiktok, slept)
     # when a call is refused
-    with pytest.raises(InvalidAccessTokenError):
+    with pytest.raises(InvalidAccessTokenError), caplog.at_level(logging.INFO, logger="adapters.tiktok"):
         await search(store.session(client))
     # then the store was read four times, ~1.7 s apart in all, before giving up; no refresh was tried
     assert (store.reads, slept) == (4, [0.2, 0.5, 1.0])
     assert tiktok.refreshed == [] and access_tokens_sent(recorder) == ["TTP_access_0"]
+    # and one WARNING says the authorization is lost, once nothing stored explained the refusal
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].endswith("no newer pair is stored: the authorization is lost")
+    assert "code=36009004" in warnings[0] and "/order/202309/orders/search" in warnings[0]
 
 
 async def test_our_refresh_refused_because_another_process_refreshed_first_adopts_its_pair() -> None:
