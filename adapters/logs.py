@@ -76,6 +76,46 @@ class BrokerOutageLines(logging.Filter):
         return True
 
 
+OUTAGE_RETRY_LINES_EVERY_SECONDS = 60.0
+OUTAGE = "shopbridge_outage"
+"""The `extra` key that marks a line as one run's retry on an outage, naming the dependency (e.g. "TikTok")."""
+
+
+class OutageRetryLines(logging.Filter):
+    """One line a minute per dependency, not one per run, for the runs the queue retries on an outage: while TikTok
+    is down every import, poll and webhook run of every shop fails and is retried, each saying so in one WARNING
+    (`workers.outages.retry_after_outage`; try-out livesync52: 14 such lines in a 60 s outage, besides the TikTok
+    client's). The lines marked `extra={OUTAGE: "TikTok"}` (a retry still to come; a run whose retries are spent
+    always passes, unmarked) are let through once per `every_seconds` per dependency: the first as it was logged,
+    those within `every_seconds` after it counted, not written, and the next that passes ends with how many were
+    left out. When the outage began and ended is the TikTok client's two lines (`adapters.tiktok.availability`).
+    Thread-safe; times are the records' own (`created`, seconds)."""
+
+    def __init__(self, every_seconds: float = OUTAGE_RETRY_LINES_EVERY_SECONDS) -> None:
+        super().__init__()
+        self.every_seconds = every_seconds
+        self._lock = threading.Lock()
+        self._shown: dict[str, tuple[float, int]] = {}  # dependency -> (when a line last passed, lines left out since)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        dependency = getattr(record, OUTAGE, None)
+        if not isinstance(dependency, str):
+            return True
+        with self._lock:
+            shown_at, left_out = self._shown.get(dependency, (-math.inf, 0))
+            if record.created - shown_at < self.every_seconds:
+                self._shown[dependency] = (shown_at, left_out + 1)
+                return False
+            self._shown[dependency] = (record.created, 0)
+        if left_out:
+            record.msg = (
+                f"{record.getMessage()} ({left_out} more runs retried on this {dependency} outage left out since the "
+                f"last such line; one a {self.every_seconds:g} s at most)"
+            )
+            record.args = None
+        return True
+
+
 def _redact_values(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in ("event", "exception"):
         if isinstance(event.get(key), str):
@@ -125,13 +165,16 @@ def uvicorn_log_config(level: str = "INFO", fmt: str = "text") -> dict[str, Any]
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"shopbridge": {"()": "adapters.logs.formatter", "fmt": fmt}},
-        "filters": {"broker_outage": {"()": "adapters.logs.BrokerOutageLines"}},
+        "filters": {
+            "broker_outage": {"()": "adapters.logs.BrokerOutageLines"},
+            "outage_retries": {"()": "adapters.logs.OutageRetryLines"},
+        },
         "handlers": {
             "root": {
                 "class": "logging.StreamHandler",
                 "formatter": "shopbridge",
                 "stream": "ext://sys.stderr",
-                "filters": ["broker_outage"],
+                "filters": ["broker_outage", "outage_retries"],
             }
         },
         "root": {"handlers": ["root"], "level": level.upper()},
@@ -186,6 +229,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | N
     handler = _Ours(stream or sys.stderr)
     handler.setFormatter(formatter(fmt))
     handler.addFilter(BrokerOutageLines())
+    handler.addFilter(OutageRetryLines())
     root = logging.getLogger()
     for existing in list(root.handlers):
         if isinstance(existing, _Ours):

@@ -50,7 +50,7 @@ from adapters.crypto import TokenCipher
 from adapters.db import Database, leases, uow_factory
 from adapters.db.outage import describe, unavailable
 from adapters.events import InProcessEventBus, RedisEventBus
-from adapters.logs import bound_log_values
+from adapters.logs import OUTAGE, bound_log_values
 from adapters.metrics import PrometheusPushMetrics
 from adapters.pending_messages import pending_messages
 from adapters.queue import DramatiqScheduledWork, DramatiqTaskQueue, send
@@ -58,7 +58,7 @@ from adapters.tiktok import ShopSession
 from adapters.tiktok.factory import build_tiktok_client
 from domain.clock import SystemClock
 from domain.polling import PollSettings
-from domain.ports import EventPublisher, RefreshTokens, ScheduledWork, ShopTokens, TaskQueue
+from domain.ports import EventPublisher, RefreshTokens, ScheduledWork, ShopTokens, TaskQueue, TikTokUnavailableError
 from domain.services.importer import SyncDeps, SyncOptions
 from domain.services.inbox import prune_settled_events
 from domain.services.intake import IntakeDeps, resume_pending_events, resume_unread_events
@@ -198,7 +198,8 @@ def _will_retry(what: str, error: Exception) -> None:
     the database, Redis or TikTok unavailable; every turn of every process would otherwise log the same traceback
     until it ends), the traceback for anything else."""
     if (cause := outage_cause(error)) is not None:
-        log.warning("%s failed, %s; will try again", what, cause)
+        tiktok = isinstance(error, TikTokUnavailableError)  # once a minute: `adapters.logs.OutageRetryLines`
+        log.warning("%s failed, %s; will try again", what, cause, extra={OUTAGE: "TikTok"} if tiktok else None)
     else:
         log.warning("%s failed; will try again", what, exc_info=error)
 
@@ -350,7 +351,10 @@ class Resources(Middleware):
             # logs any other exception at ERROR with its traceback, every run of every message.
             broker, message = _delivery.get() or (None, None)
             line, retry = retry_after_outage(broker, message, what, cause)
-            log.warning("%s", line)
+            # a TikTok outage fails every run of every shop: once a minute (`adapters.logs.OutageRetryLines`); the
+            # client says when it began and ended. A run whose retries are spent always says so.
+            tiktok = isinstance(exc, TikTokUnavailableError) and retry.delay is not None
+            log.warning("%s", line, extra={OUTAGE: "TikTok"} if tiktok else None)
             raise retry from exc
         finally:
             self._running.discard(task)

@@ -29,6 +29,7 @@ from msgspec import Raw
 
 from adapters.config import TikTokSettings
 from adapters.tiktok import wire
+from adapters.tiktok.availability import Availability
 from adapters.tiktok.errors import (
     AccessTokenExpiredError,
     AuthCodeOutcomeUnknownError,
@@ -128,6 +129,7 @@ class Transport:
         self.sleep = sleep
         self._rng = rng
         self._limiter = rate_limiter or RateLimiter(settings.rate_limit_per_second)
+        self.availability = Availability(settings.app_key, clock)  # says when an outage begins and ends
         self._timeout = httpx.Timeout(settings.timeout_seconds)
         install_redaction()  # httpx logs full URLs at INFO, and the token endpoints carry app_secret
 
@@ -197,21 +199,24 @@ class Transport:
         """Sleep the backoff for `attempt`, or at least the answer's Retry-After; re-raise `error` when the retries
         are spent, or when that Retry-After would take the call's waits for it (`told` so far) past
         `RETRY_AFTER_BUDGET_SECONDS`. Returns the seconds waited because of a Retry-After (0 without one)."""
+        self.availability.failed()
         if attempt >= self.settings.max_retries:
-            logger.warning("tiktok %s gave up after %d attempts: %s", what, attempt + 1, error)
+            self.availability.gave_up(what, f"gave up after {attempt + 1} attempts: {error}")
             raise error
         asked = error.retry_after
         if asked is not None and told + asked > RETRY_AFTER_BUDGET_SECONDS:
-            logger.warning(
-                "tiktok %s gave up: TikTok asked to retry in %.0f s (Retry-After), past this call's %.0f s: %s",
-                what, asked, RETRY_AFTER_BUDGET_SECONDS, error,
-            )  # fmt: skip
+            self.availability.gave_up(
+                what,
+                f"gave up: TikTok asked to retry in {asked:.0f} s (Retry-After), past this call's "
+                f"{RETRY_AFTER_BUDGET_SECONDS:.0f} s: {error}",
+            )
             raise error
         self._observe(what, "retry")
         delay = self.backoff(attempt)
         if asked is not None:
             delay = max(delay, asked)
-        logger.info("tiktok %s attempt %d failed (%s); retrying in %.2fs", what, attempt + 1, error, delay)
+        # DEBUG: an outage is two lines, when it begins and ends (`adapters.tiktok.availability`), not two an attempt
+        logger.debug("tiktok %s attempt %d failed (%s); retrying in %.2fs", what, attempt + 1, error, delay)
         await self.sleep(delay)
         return delay if asked is not None else 0.0
 
@@ -267,18 +272,21 @@ class Transport:
         return error
 
     def _data_or_raise(self, what: str, response: httpx.Response, *, session_decides: bool = False) -> Raw:
-        """The answer's `data`, or its error raised after one line: INFO for a transient error (retried) and for a
-        refused access token a session resolves (`session_decides`), WARNING for any other refusal."""
+        """The answer's `data`, or its error raised after one line: DEBUG for a transient error (retried; an outage
+        is said by `availability`), INFO for a refused access token a session resolves (`session_decides`), WARNING
+        for any other refusal."""
         envelope, data = decode_envelope(response.content)
         error = classify(response.status_code, envelope)
         self._observe(what, "ok" if error is None else _outcome(error))
+        if error is None or not error.retryable or isinstance(error, AccessTokenExpiredError):
+            self.availability.answered()  # TikTok read the request: no outage (a 105002 is an answer too)
         if error is not None:
             error.api = what  # "METHOD path": what a refusal refused (e.g. the API a missing scope guards)
             if error.retryable:
                 error.retry_after = retry_after_seconds(response.headers.get("retry-after"), self.clock())
-            routine = error.retryable or (session_decides and isinstance(error, InvalidAccessTokenError))
+            routine = session_decides and isinstance(error, InvalidAccessTokenError)
             logger.log(
-                logging.INFO if routine else logging.WARNING,
+                logging.DEBUG if error.retryable else logging.INFO if routine else logging.WARNING,
                 "tiktok %s -> http=%s code=%s request_id=%s",
                 what,
                 response.status_code,

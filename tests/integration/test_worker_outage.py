@@ -25,6 +25,7 @@ from redis import Redis as SyncRedis
 
 from adapters.config import Settings, load_settings
 from adapters.events import InProcessEventBus
+from adapters.logs import OUTAGE
 from domain.errors import ErrorCode
 from domain.services.sync import start_sync
 from domain.sync import INTERNAL_ERROR, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
@@ -144,6 +145,8 @@ async def test_a_tiktok_outage_the_queue_retries_is_one_warning_line_while_a_bug
     line = warning.getMessage()
     assert warning.exc_info is None, warning.exc_info
     assert line.startswith(f"sync task {outage_task.id} failed, TikTok is unavailable (TikTok answered"), line
+    # marked as a retry on a TikTok outage: the log handler writes such lines once a minute (`OutageRetryLines`)
+    assert getattr(warning, OUTAGE) == "TikTok"
     assert f"api=POST {ORDER_SEARCH}" in line, line
     assert any(line.endswith(f"; retried in {int(d) / 1000:.1f} s (retry 1 of 2)") for d in delays), (line, delays)  # type: ignore[call-overload]
     # and the bug's first run kept Dramatiq's ERROR with its traceback, its last run the engine's own

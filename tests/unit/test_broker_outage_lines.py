@@ -17,7 +17,7 @@ import dramatiq.worker
 import pytest
 from dramatiq.brokers.redis import RedisBroker
 
-from adapters.logs import BrokerOutageLines, uvicorn_log_config
+from adapters.logs import OUTAGE, BrokerOutageLines, OutageRetryLines, configure_logging, uvicorn_log_config
 from tests.fixtures.logs import logged_to, root_logging_kept
 
 QUEUE = "outage_lines"
@@ -117,4 +117,32 @@ def test_the_api_processes_logging_filters_the_same_lines() -> None:
     with root_logging_kept():
         logging.config.dictConfig(uvicorn_log_config("INFO", "text"))
         (handler,) = logging.getLogger().handlers
-        assert [type(f) for f in handler.filters] == [BrokerOutageLines]
+        assert [type(f) for f in handler.filters] == [BrokerOutageLines, OutageRetryLines]
+    with root_logging_kept():  # and `shopbridge worker`'s
+        configure_logging("INFO", "text", io.StringIO())
+        (ours,) = [h for h in logging.getLogger().handlers if type(h).__name__ == "_Ours"]
+        assert [type(f) for f in ours.filters] == [BrokerOutageLines, OutageRetryLines]
+
+
+def retried(created: float, dependency: str | None = "TikTok") -> logging.LogRecord:
+    made = logging.LogRecord("workers.resources", logging.WARNING, __file__, 1, "%s", ("sync task t failed, …",), None)
+    made.created = created
+    if dependency is not None:
+        setattr(made, OUTAGE, dependency)
+    return made
+
+
+def test_runs_retried_on_a_tiktok_outage_are_one_line_a_minute_saying_how_many_it_left_out() -> None:
+    # (try-out livesync52: a 60 s TikTok outage, 14 such WARNINGs besides the client's own lines)
+    lines = OutageRetryLines(every_seconds=60)
+    first = retried(1000.0)
+    assert lines.filter(first) and first.getMessage() == "sync task t failed, …"  # the first as it was logged
+    assert [lines.filter(retried(1000.0 + 5 * n)) for n in range(1, 9)] == [False] * 8
+    assert lines.filter(retried(1010.0, "the database"))  # another dependency's on its own
+    assert lines.filter(retried(1010.0, None)) and lines.filter(retried(1011.0, None))  # unmarked: every one
+    later = retried(1060.0)
+    assert lines.filter(later)
+    assert later.getMessage() == (
+        "sync task t failed, … (8 more runs retried on this TikTok outage left out since the last such line; one a "
+        "60 s at most)"
+    )

@@ -1,0 +1,80 @@
+"""`Availability`: a TikTok outage in two lines per process, one when it begins and one when TikTok answers again.
+
+While TikTok is down (5xx, 429, timeouts, dropped connections, malformed answers: `TransientError`s), every call of
+every shop fails, each after the transport's retries. Logged per attempt and per call, a 60 s outage (sandbox fault
+`http_503`) was 604 INFO lines, two per failed attempt, and 14 WARNINGs `… gave up after 6 attempts` (try-out
+livesync52, 2026-12-05), and no line said when it began or ended. Here:
+
+- each failed attempt is counted; the transport logs it at DEBUG;
+- the first call that gives up (its retries spent, or a Retry-After past its budget) with no answer from TikTok since
+  the first failed attempt begins the outage: one WARNING, `TikTok is unavailable to app <app_key> since
+  2026-12-05T06:50:54Z: <what gave up and why>; <n> attempts failed so far …`; the calls that give up while it lasts
+  are DEBUG;
+- the first answer (a success, or any refusal that is no outage: TikTok read the request) ends it: one INFO line,
+  `TikTok answers app <app_key> again after 62.3 s unavailable (since …): 301 attempts failed, 14 calls gave up`;
+- failures a call's own retries absorbed, an answer coming before any call gave up, are no outage: DEBUG only.
+
+A circuit breaker it is not (`adapters.outage_window` is the one for Redis): calls go on being made and retried as
+before, the queue retries the work; only what is said changes. One per `Transport`, which is one per process and app
+(`adapters.tiktok.factory`; the embedded demo's API and worker pool hold one each, so it says it twice). Times are
+the transport's clock (Unix seconds). Not thread-safe: a transport lives on one event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+logger = logging.getLogger("adapters.tiktok")
+
+
+class Availability:
+    """Whether TikTok answers `app_key`'s calls, from what this process's calls met; it logs the outage's two lines."""
+
+    def __init__(self, app_key: str, clock: Callable[[], float]) -> None:
+        self.app_key = app_key
+        self._clock = clock
+        self._failing_since: float | None = None  # the first failed attempt with no answer since
+        self._failed_attempts = 0  # since then
+        self._gave_up = 0  # calls given up since the outage began
+        self.out = False  # an outage was said to begin (WARNING) and has not ended
+
+    def failed(self) -> None:
+        """An attempt failed transiently (it is retried, or its call gives up next: `gave_up`)."""
+        if self._failing_since is None:
+            self._failing_since = self._clock()
+        self._failed_attempts += 1
+
+    def gave_up(self, what: str, why: str) -> None:
+        """A call (`what`, "METHOD path") gave up (`why`, e.g. "gave up after 6 attempts: Service unavailable (…)"):
+        the outage begins with one WARNING, or, begun already, one DEBUG line."""
+        self._gave_up += 1
+        if self.out:
+            logger.debug("tiktok %s %s (TikTok unavailable, said once)", what, why)
+            return
+        self.out = True
+        if self._failing_since is None:  # `failed` precedes `gave_up`; kept whole if a caller skipped it
+            self._failing_since = self._clock()
+        logger.warning(
+            "TikTok is unavailable to app %s since %s: %s %s; %d attempts failed so far. Calls go on, each retried, "
+            "and the queue retries the work; one line when TikTok answers again",
+            self.app_key, _utc(self._failing_since), what, why, self._failed_attempts,
+        )  # fmt: skip
+
+    def answered(self) -> None:
+        """TikTok answered a call (a success, or a refusal that is no outage): an outage under way ends."""
+        if self._failing_since is None:
+            return
+        since, attempts, gave_up, out = self._failing_since, self._failed_attempts, self._gave_up, self.out
+        self._failing_since, self._failed_attempts, self._gave_up, self.out = None, 0, 0, False
+        lasted = self._clock() - since
+        logger.log(
+            logging.INFO if out else logging.DEBUG,
+            "TikTok answers app %s again after %.1f s unavailable (since %s): %d attempts failed, %d calls gave up",
+            self.app_key, lasted, _utc(since), attempts, gave_up,
+        )  # fmt: skip
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
