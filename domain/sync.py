@@ -254,10 +254,13 @@ class SyncTask:
     def fail_attempt(self, code: ErrorCode, message: str, now: datetime, max_attempts: int) -> bool:
         """The current run failed in a way another run may get past (TikTok unavailable, the run's time limit, a
         bug): counted (`failed_attempts` + 1). True while `may_retry`: QUEUED until the queue's retry
-        (`await_retry`). False when the task ended instead: FAILED with `code` and `message` on the
-        `max_attempts`-th failed run, or CANCELLED by a cancel asked while it ran."""
+        (`await_retry`), `error_code` and `error_message` saying why the last run failed (the Task Center showed a
+        task waiting out a TikTok outage with neither: try-out livesync52), until a later run succeeds. False when
+        the task ended instead: FAILED with `code` and `message` on the `max_attempts`-th failed run, or CANCELLED
+        by a cancel asked while it ran."""
         self.failed_attempts += 1
         if self.may_retry(max_attempts):
+            self.error_code, self.error_message = code, message
             return self.await_retry(now)
         self.fail(code, message, now)
         return False
@@ -354,7 +357,9 @@ class SyncTask:
             self.failures.extend(failures[:room])
 
     def succeed(self, now: datetime) -> None:
+        """SUCCEEDED; a failed run's reason (`fail_attempt`) is cleared: it no longer says anything."""
         self.status = SyncTaskStatus.SUCCEEDED
+        self.error_code = self.error_message = None
         self.finished_at = now
         if self.total is None or self.total < self.processed:
             self.total = self.processed

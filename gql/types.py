@@ -354,12 +354,14 @@ class SyncTask(Node):
     error_code: str | None = strawberry.field(
         description=(
             "Why the task FAILED: REAUTHORIZATION_REQUIRED, TIKTOK_UNAVAILABLE, MISSING_SCOPE, TIKTOK_REJECTED, "
-            "TIKTOK_CURSOR_STUCK, TIME_LIMIT_EXCEEDED, INTERNAL, or a rule's code: a UserErrorCode value; null "
-            "unless FAILED."
+            "TIKTOK_CURSOR_STUCK, TIME_LIMIT_EXCEEDED, INTERNAL, or a rule's code: a UserErrorCode value. While QUEUED or RUNNING after a "
+            "failed run (failedAttempts > 0: TIKTOK_UNAVAILABLE, TIME_LIMIT_EXCEEDED, INTERNAL), why that run failed: "
+            "the task is retried by itself; null once a run succeeds, and before any run failed."
         )
     )
     error_message: str | None = strawberry.field(
-        description="What failed, in words; names TikTok's code, message and request id when TikTok refused."
+        description="What failed, in words (of errorCode: the task's end, or its last failed run while it is "
+        "retried); names TikTok's code, message and request id when TikTok refused."
     )
     orders_created_since: datetime | None = strawberry.field(
         description="UTC. An ORDERS import's window start: orders TikTok created since then; null for PRODUCTS "

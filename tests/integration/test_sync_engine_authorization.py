@@ -176,7 +176,10 @@ async def test_an_outage_beyond_the_clients_retries_is_retried_by_the_queue_show
                                [SyncKind.PRODUCTS])  # fmt: skip
     # when the first run fails, the task waits for the queue's retry as QUEUED, its attempt counted
     waiting = await harness.wait(task.id, until=lambda t: t.attempts == 1 and t.status is SyncTaskStatus.QUEUED)
-    assert waiting.error_code is None and waiting.finished_at is None
+    assert waiting.finished_at is None
+    # and says why its last run failed meanwhile (try-out livesync52: errorCode null, errorMessage '')
+    assert waiting.error_code == ErrorCode.TIKTOK_UNAVAILABLE.value, waiting
+    assert (waiting.error_message or "").startswith("TikTok stayed unavailable: "), waiting
     # then the second run is the last: FAILED, TIKTOK_UNAVAILABLE, two attempts in all
     failed = await harness.wait(task.id)
     assert (failed.status, failed.error_code, failed.attempts) == (

@@ -59,7 +59,10 @@ async def test_stops_of_the_pool_spend_nothing_and_an_outage_after_them_is_still
     # then the failed run is the first of the budget: the task waits QUEUED for the queue's retry (it FAILED at once,
     # TIKTOK_UNAVAILABLE, when each stop's run counted)
     waiting = await harness.wait(task.id, until=lambda t: t.attempts == 3 and t.status is not SyncTaskStatus.RUNNING)
-    assert (waiting.status, waiting.failed_attempts, waiting.error_code) == (SyncTaskStatus.QUEUED, 1, None), waiting
+    # (errorCode: the last run's reason while it waits, cleared by the success below)
+    assert (waiting.status, waiting.failed_attempts, waiting.error_code) == (
+        SyncTaskStatus.QUEUED, 1, ErrorCode.TIKTOK_UNAVAILABLE.value
+    ), waiting  # fmt: skip
     # and once TikTok answers again, the next run finishes the import from its checkpoint
     assert harness.worker is not None
     await harness.worker.stop()  # instead of waiting for the retry's backoff: the start-up sweep sends it again

@@ -49,9 +49,14 @@ async def test_runs_interrupted_by_shutdowns_spend_nothing_and_an_outage_after_t
     # then the run is retried (it was FAILED, TIKTOK_UNAVAILABLE, on its first real failure), and the retry finishes
     waiting = world.task(task.id)
     assert (waiting.status, waiting.failed_attempts) == (SyncTaskStatus.QUEUED, 1)
+    # and while it waits the task says why its last run failed (try-out livesync52: null and '')
+    assert (waiting.error_code, waiting.error_message) == (
+        ErrorCode.TIKTOK_UNAVAILABLE, "TikTok stayed unavailable: outage"
+    )  # fmt: skip
     await world.run(task)
     done = world.task(task.id)
     assert (done.status, done.attempts, done.failed_attempts) == (SyncTaskStatus.SUCCEEDED, interruptions + 2, 1)
+    assert (done.error_code, done.error_message) == (None, None)  # cleared by the success
     assert world.store.shop_orders(world.shop.id) == world.expected_orders()
 
 

@@ -141,8 +141,11 @@ export function renderTasks(ctx) {
         ? h("p", { class: "field-error" }, explain({ code: task.errorCode, message: task.errorMessage }), task.errorMessage && explain(task.errorCode) !== task.errorMessage ? h("span", { class: "detail" }, ` (${task.errorMessage})`) : null)
         : task.status === "CANCELLED" && task.errorCode ? h("p", { class: "muted" }, explain(task.errorCode))
         // QUEUED after a run (SyncTask.await_retry, or a stop handing the run back): waiting for its retry
+        // with the failed run's reason when one failed (errorCode/errorMessage: e.g. TIKTOK_UNAVAILABLE during an outage)
         : task.status === "QUEUED" && task.attempts > 0
-          ? h("p", { class: "muted" }, `Run ${number(task.attempts)} did not finish (TikTok or the database unavailable, or a restart): it runs again by itself and resumes where it stopped.`)
+          ? h("p", { class: "muted" }, task.errorCode
+            ? `Run ${number(task.attempts)} failed (${task.errorCode}: ${task.errorMessage || "no detail"}): it runs again by itself and resumes where it stopped.`
+            : `Run ${number(task.attempts)} did not finish (TikTok or the database unavailable, or a restart): it runs again by itself and resumes where it stopped.`)
           : null,
       task.failures.length
         // opened by the merchant, it stays open through the task's next messages
