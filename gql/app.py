@@ -31,7 +31,11 @@ from gql.disconnect import client_gone
 from gql.draining import RequestGate, RequestGateMiddleware
 from gql.favicon import favicon
 from gql.limits import RequestSizeLimit
-from gql.logfilters import install_embedded_sandbox_access_filter, install_unparsable_request_filter
+from gql.logfilters import (
+    install_embedded_sandbox_access_filter,
+    install_sandbox_drop_filter,
+    install_unparsable_request_filter,
+)
 from gql.ops import ops_routes
 from gql.request_ids import RequestIdMiddleware
 from gql.schema import schema
@@ -52,6 +56,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     install_unparsable_request_filter()  # garbage sent to the port: one WARNING line a minute, not one each
     if settings.embedded_sandbox:  # httpx already logs each TikTok call once
         install_embedded_sandbox_access_filter()
+        install_sandbox_drop_filter()  # its `drop` fault is no ERROR of ours
     gate = RequestGate(SANDBOX_MOUNT if settings.embedded_sandbox else None)
     # Requests per merchant (and sign-ins per address) within any minute: in Redis when there is one, so that every
     # API process draws on one budget; in this process's memory otherwise (gql/request_rate.py). 0: no cap.

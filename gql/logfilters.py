@@ -3,6 +3,9 @@
 - One log line per TikTok call: in the embedded default the sandbox is served by this very process, so each call
   would appear twice, as httpx's request line and as uvicorn's access line. httpx's line (redacted) is the one kept,
   since it is also the only one in production.
+- uvicorn's ERROR "ASGI callable returned without completing response." for an answer the embedded sandbox's `drop`
+  fault cut short on purpose: one INFO line instead (`SandboxDropLines`). An operator alerting on ERROR was paged for
+  a simulated fault (try-out livesync52); the same line for any other app's answer stays ERROR.
 - uvicorn's WARNING for a request it cannot parse ("Invalid HTTP request received.", "Unsupported upgrade
   request."): one line a minute per message, the next saying how many it left out (`UnparsableRequestLines`). Anyone
   can send garbage to the port as fast as they like, with no token, and each connection was a WARNING line.
@@ -16,6 +19,7 @@ from collections.abc import Callable
 
 from adapters.config import SANDBOX_MOUNT
 from gql.throttled_log import ThrottledLog
+from sandbox.gateway import DROPPED_ON_PURPOSE
 
 # Pages a browser opens (the consent page) and the control surface are not TikTok calls of ours: keep those.
 _KEPT = (f"{SANDBOX_MOUNT}/oauth/", f"{SANDBOX_MOUNT}/_sandbox/")
@@ -74,3 +78,30 @@ def install_unparsable_request_filter() -> None:
     target = logging.getLogger("uvicorn.error")
     if _UNPARSABLE not in target.filters:
         target.addFilter(_UNPARSABLE)
+
+
+# uvicorn's line (uvicorn.protocols.http: h11_impl and httptools_impl, `run_asgi`) for an app that returned mid-answer.
+INCOMPLETE_RESPONSE = "ASGI callable returned without completing response."
+
+
+class SandboxDropLines(logging.Filter):
+    """uvicorn's ERROR `INCOMPLETE_RESPONSE` for a request the sandbox's `drop` fault cut on purpose
+    (`sandbox.gateway.DROPPED_ON_PURPOSE`, set in that request's task) becomes an INFO line saying so; the same line
+    for any other request passes as uvicorn logged it, ERROR (an app's bug)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == INCOMPLETE_RESPONSE and DROPPED_ON_PURPOSE.get():
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.msg = "the sandbox's drop fault closed a connection mid-answer, on purpose (%s)"
+            record.args = (INCOMPLETE_RESPONSE,)
+        return True
+
+
+_SANDBOX_DROPS = SandboxDropLines()
+
+
+def install_sandbox_drop_filter() -> None:
+    """Attach `SandboxDropLines` to uvicorn's error logger once per process (idempotent)."""
+    target = logging.getLogger("uvicorn.error")
+    if _SANDBOX_DROPS not in target.filters:
+        target.addFilter(_SANDBOX_DROPS)

@@ -9,6 +9,7 @@ shop_cipher; then the rate limit (per API, app and shop; per app and token where
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -217,17 +218,26 @@ class Gateway:
             raise ApiError(codes.TOO_MANY_REQUESTS, "Too many requests. Please retry later.")
 
 
+DROPPED_ON_PURPOSE: contextvars.ContextVar[bool] = contextvars.ContextVar("sandbox_dropped_on_purpose", default=False)
+"""True in the context of a request whose answer the `drop` fault cut short, once the sandbox's app returned.
+
+The server that ran it reads it there: uvicorn logs "ASGI callable returned without completing response." at ERROR
+on `uvicorn.error` right after the app returns, in the same task (`run_asgi`), so a log filter can tell the fault's
+cut from an app's bug (Shopbridge's, for the embedded sandbox: `gql.logfilters.SandboxDropLines`)."""
+
+
 class _DroppedResponse(Response):
     """Promises a body, sends the headers, then ends the exchange: the server closes the connection mid-response.
 
     ASGI has no "abort"; returning with an incomplete body makes the server close the transport, and the client
-    sees the connection end early (httpx raises RemoteProtocolError).
+    sees the connection end early (httpx raises RemoteProtocolError). `DROPPED_ON_PURPOSE` says so to the server's log.
     """
 
     def __init__(self) -> None:
         super().__init__(status_code=200)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        DROPPED_ON_PURPOSE.set(True)  # the request's own task: seen by uvicorn once the app returns
         await send(
             {
                 "type": "http.response.start",
