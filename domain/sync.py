@@ -164,6 +164,9 @@ class SyncTask:
     heartbeat_at: datetime | None = None
     cancel_requested: bool = False
     checkpoint: dict[str, Any] = field(default_factory=dict)
+    # When the queue's retry of a failed run is due (UTC), while QUEUED for it (`fail_attempt`): known when the run's
+    # retry delay was drawn before it failed (the worker's, `workers.outages`); None otherwise, and once a run begins.
+    retry_at: datetime | None = None
     # QUEUED with no message in the queue: the send after its commit (or a sweep's re-send) failed, the broker down.
     # The scheduler's tick sends it once the broker takes it (`domain.services.sync.resend_unsent_tasks`).
     unsent: bool = False
@@ -231,6 +234,7 @@ class SyncTask:
             self.fail(INTERNAL_ERROR, message, now)
             return False
         self.status = SyncTaskStatus.RUNNING
+        self.retry_at = None  # the retry (or another delivery) is running it
         self.attempts += 1
         self.started_at = self.started_at or now
         self.heartbeat_at = now
@@ -251,17 +255,21 @@ class SyncTask:
         interrupted, postponed or redelivered without a failure do not."""
         return self.failed_attempts < max_attempts
 
-    def fail_attempt(self, code: ErrorCode, message: str, now: datetime, max_attempts: int) -> bool:
+    def fail_attempt(
+        self, code: ErrorCode, message: str, now: datetime, max_attempts: int, retry_at: datetime | None = None
+    ) -> bool:
         """The current run failed in a way another run may get past (TikTok unavailable, the run's time limit, a
         bug): counted (`failed_attempts` + 1). True while `may_retry`: QUEUED until the queue's retry
         (`await_retry`), `error_code` and `error_message` saying why the last run failed (the Task Center showed a
         task waiting out a TikTok outage with neither: try-out livesync52), until a later run succeeds. False when
         the task ended instead: FAILED with `code` and `message` on the `max_attempts`-th failed run, or CANCELLED
-        by a cancel asked while it ran."""
+        by a cancel asked while it ran. `retry_at`: when the queue's retry is due (UTC), if known."""
         self.failed_attempts += 1
         if self.may_retry(max_attempts):
             self.error_code, self.error_message = code, message
-            return self.await_retry(now)
+            retrying = self.await_retry(now)
+            self.retry_at = retry_at if retrying else None
+            return retrying
         self.fail(code, message, now)
         return False
 
@@ -345,6 +353,7 @@ class SyncTask:
     def cancel(self, now: datetime) -> None:
         self.status = SyncTaskStatus.CANCELLED
         self.finished_at = now
+        self.retry_at = None
 
     def record_batch(self, created: int, updated: int, unchanged: int, failures: list[RecordFailure]) -> None:
         self.created += created
@@ -360,6 +369,7 @@ class SyncTask:
         """SUCCEEDED; a failed run's reason (`fail_attempt`) is cleared: it no longer says anything."""
         self.status = SyncTaskStatus.SUCCEEDED
         self.error_code = self.error_message = None
+        self.retry_at = None
         self.finished_at = now
         if self.total is None or self.total < self.processed:
             self.total = self.processed
@@ -424,6 +434,7 @@ class SyncTask:
         self.error_code = code
         self.error_message = message
         self.finished_at = now
+        self.retry_at = None
 
     @property
     def progress(self) -> float | None:

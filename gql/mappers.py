@@ -115,6 +115,7 @@ def sync_task(task: Any) -> t.SyncTask:
         cancel_requested=task.cancel_requested,
         error_code=task.error_code,
         error_message=task.error_message,
+        retry_at=task.retry_at,
         orders_created_since=task.orders_created_since,
         created_at=task.created_at,
         started_at=task.started_at,

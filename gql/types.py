@@ -363,6 +363,12 @@ class SyncTask(Node):
         description="What failed, in words (of errorCode: the task's end, or its last failed run while it is "
         "retried); names TikTok's code, message and request id when TikTok refused."
     )
+    retry_at: datetime | None = strawberry.field(
+        description="While QUEUED after a run failed on an outage (errorCode TIKTOK_UNAVAILABLE): when the queue runs "
+        "it again (UTC, ISO 8601; later if every worker is busy then). Null otherwise: before "
+        "any run failed, while a run is under way, once the task ended, or when the retry's time is unknown (a run "
+        "ended by its time limit or a bug, also retried by itself)."
+    )
     orders_created_since: datetime | None = strawberry.field(
         description="UTC. An ORDERS import's window start: orders TikTok created since then; null for PRODUCTS "
         "and polls."

@@ -18,9 +18,11 @@ fails because the broker is down is sent again once it answers, instead of being
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
@@ -55,6 +57,33 @@ def outage_cause(error: BaseException) -> str | None:
     return one_line(f"{type(error).__name__}: {error}", MAX_CAUSE_CHARS)  # an outage `traced` learns of later
 
 
+_drawn_retry_ms: contextvars.ContextVar[int | None] = contextvars.ContextVar("shopbridge_drawn_retry_ms", default=None)
+
+
+def draw_retry_delay(broker: dramatiq.Broker | None, message: MessageProxy | None) -> int | None:
+    """Draw, before a run, the delay (milliseconds) its retry waits should it fail on an outage, and keep it for the
+    run (`drawn_retry_delay`, `retry_after_outage`): the task it fails can then say when it runs again
+    (`SyncTask.retry_at`). None without a message or with its retries spent. Drawn as `retry_after_outage` says."""
+    delay: int | None = None
+    if broker is not None and message is not None:
+        actor = broker.get_actor(message.actor_name)
+        defaults = next((m for m in broker.middleware if isinstance(m, Retries)), Retries())
+        retries = int(message.options.get("retries", 0))
+        max_retries = _option(message, actor, "max_retries", defaults.max_retries)
+        if max_retries is None or retries < max_retries:
+            min_backoff = _option(message, actor, "min_backoff", defaults.min_backoff)
+            max_backoff = min(_option(message, actor, "max_backoff", defaults.max_backoff), DEFAULT_MAX_BACKOFF)
+            _, delay = compute_backoff(retries, factor=min_backoff, max_backoff=max_backoff)
+    _drawn_retry_ms.set(delay)
+    return delay
+
+
+def drawn_retry_delay() -> timedelta | None:
+    """The delay drawn for the current run's retry (`draw_retry_delay`), if any."""
+    drawn = _drawn_retry_ms.get()
+    return None if drawn is None else timedelta(milliseconds=drawn)
+
+
 def retry_after_outage(
     broker: dramatiq.Broker | None, message: MessageProxy | None, what: str, cause: str
 ) -> tuple[str, dramatiq.Retry]:
@@ -76,9 +105,12 @@ def retry_after_outage(
     max_retries = _option(message, actor, "max_retries", defaults.max_retries)
     if max_retries is not None and retries >= max_retries:
         return f"{what} failed, {cause}; no retries left ({retries} of {max_retries} spent)", dramatiq.Retry()
-    min_backoff = _option(message, actor, "min_backoff", defaults.min_backoff)
-    max_backoff = min(_option(message, actor, "max_backoff", defaults.max_backoff), DEFAULT_MAX_BACKOFF)
-    _, delay = compute_backoff(retries, factor=min_backoff, max_backoff=max_backoff)
+    # the delay drawn before the run, if it was (the task stored it: `draw_retry_delay`), else one drawn now
+    delay = _drawn_retry_ms.get()
+    if delay is None:
+        min_backoff = _option(message, actor, "min_backoff", defaults.min_backoff)
+        max_backoff = min(_option(message, actor, "max_backoff", defaults.max_backoff), DEFAULT_MAX_BACKOFF)
+        _, delay = compute_backoff(retries, factor=min_backoff, max_backoff=max_backoff)
     of = f" of {max_retries}" if max_retries is not None else ""
     line = f"{what} failed, {cause}; retried in {delay / 1000:.1f} s (retry {retries + 1}{of})"
     return line, dramatiq.Retry(delay=delay)

@@ -69,7 +69,7 @@ from domain.services.retention import prune_deleted_shop_lines, prune_finished_t
 from domain.services.sync import resend_unsent_tasks, resume_stale_tasks
 from domain.services.webhook_registration import reregister_moved_webhooks, resume_webhook_registrations
 from domain.shops import Shop, TokenSet
-from workers.outages import outage_cause, retry_after_outage
+from workers.outages import draw_retry_delay, drawn_retry_delay, outage_cause, retry_after_outage
 from workers.schema_gate import SchemaGate
 from workers.slots import LIVE_SLOT_WAIT_DELAY_MS, ThreadSlots, live_slot_count, push_slot_count
 
@@ -157,7 +157,7 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
         time_limit_seconds=settings.sync_time_limit_seconds,
     )
     uows = uow_factory(db, cipher)
-    deps = SyncDeps(uows, shop_api, events, SystemClock(), options, queue)
+    deps = SyncDeps(uows, shop_api, events, SystemClock(), options, queue, retry_delay=drawn_retry_delay)
     intake = IntakeDeps(
         uows, shop_api, SystemClock(), on_settled=metrics.webhook_events_settled, queue=queue, events=events
     )
@@ -321,6 +321,7 @@ class Resources(Middleware):
         assert task is not None
         self._running.add(task)
         try:
+            draw_retry_delay(*(_delivery.get() or (None, None)))  # before the run: its task can say when it retries
             resources = await self.get()
             if (postponed := await self._postponement(what)) is not None:
                 raise postponed

@@ -149,6 +149,7 @@ class SyncTaskRead:
     started_at: datetime | None
     finished_at: datetime | None
     heartbeat_at: datetime | None
+    retry_at: datetime | None
     cancel_requested: bool
     orders_created_since: datetime | None
     orders_created_until: datetime | None

@@ -11,7 +11,7 @@ from domain.sync import RecordFailure, SyncKind, SyncTaskStatus, SyncTrigger
 _TASK_PLAIN_COLUMNS = (
     "id", "shop_id", "merchant_id", "created_at", "orders_created_since", "orders_created_until", "processed",
     "total", "created", "updated", "unchanged", "failed", "attempts", "failed_attempts", "error_code", "error_message",
-    "started_at", "finished_at", "heartbeat_at",
+    "started_at", "finished_at", "heartbeat_at", "retry_at",
 )  # fmt: skip
 
 

@@ -295,6 +295,7 @@ sync_tasks = Table(
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),
     Column("heartbeat_at", UTCDateTime),
+    Column("retry_at", UTCDateTime),  # QUEUED for the queue's retry of a failed run: when it is due (0037)
     Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
     Column("checkpoint", JSONText, nullable=False),
     Column("orders_created_since", UTCDateTime),

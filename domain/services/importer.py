@@ -21,6 +21,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from typing import Any, Literal
 
@@ -101,6 +102,9 @@ class SyncDeps:
     clock: Clock
     options: SyncOptions = field(default_factory=SyncOptions)
     queue: TaskQueue | None = None  # the pool's pushes after a batch changed stock (None: the pusher's sweep)
+    # The delay the queue will retry the current run after, should it fail on an outage (drawn before: the worker's
+    # `workers.outages.drawn_retry_delay`); None when unknown. Sets a retried task's `retry_at`.
+    retry_delay: Callable[[], timedelta | None] = lambda: None
 
 
 class _Stopped(Exception):
@@ -141,7 +145,9 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
             code, message = ErrorCode.TIME_LIMIT_EXCEEDED, str(exc)
         else:
             code, message = ErrorCode.TIKTOK_UNAVAILABLE, f"TikTok stayed unavailable: {exc}"
-        if await _failed_attempt(run, code, message) == "retry":
+        # an outage's retry is the worker's, with the delay drawn for it (a time limit's may be too: not assumed)
+        retry_in = run.deps.retry_delay() if code is ErrorCode.TIKTOK_UNAVAILABLE else None
+        if await _failed_attempt(run, code, message, retry_in) == "retry":
             raise  # the queue retries with backoff; the next attempt resumes from the checkpoint
     except DomainError as exc:  # a rule refused the import: retrying cannot help (the actor `throws=` it too)
         await _fail(run, exc.code, exc.message)
@@ -446,12 +452,15 @@ async def _save_and_publish(uow: UnitOfWork, deps: SyncDeps, task: SyncTask) -> 
     return True
 
 
-async def _failed_attempt(run: _Run, code: ErrorCode, message: str) -> Literal["retry", "failed", "stopped"]:
+async def _failed_attempt(
+    run: _Run, code: ErrorCode, message: str, retry_in: timedelta | None = None
+) -> Literal["retry", "failed", "stopped"]:
     """The run failed in a way another run may get past (`SyncTask.fail_attempt`): "retry" when the queue should
     retry it (the task QUEUED meanwhile, the failed run counted); "failed" when this was its last allowed failure
     (FAILED with `code` and `message`); "stopped" when a pending cancel ended it or the run no longer owns it (gone
-    with its shop, taken over). Best effort: should the database fail too, "retry": the task stays RUNNING, and
-    the next run's `begin_attempt` (or the stale sweep's `requeue`) counts this run as failed."""
+    with its shop, taken over). `retry_in`: the queue's retry delay, if known (the task's `retry_at`). Best effort:
+    should the database fail too, "retry": the task stays RUNNING, and the next run's `begin_attempt` (or the stale
+    sweep's `requeue`) counts this run as failed."""
     deps = run.deps
     try:
         async with deps.uow_factory() as uow:
@@ -460,7 +469,9 @@ async def _failed_attempt(run: _Run, code: ErrorCode, message: str) -> Literal["
             owned = shop is not None and task is not None and task.holds_lease(run.attempt)
             if owned:
                 assert task is not None
-                retry = task.fail_attempt(code, message, deps.clock.now(), deps.options.max_attempts)
+                now = deps.clock.now()
+                retry_at = now + retry_in if retry_in is not None else None
+                retry = task.fail_attempt(code, message, now, deps.options.max_attempts, retry_at)
                 owned = await _save_and_publish(uow, deps, task)
     except Exception as exc:
         _could_not(run, "record its failed run", exc)

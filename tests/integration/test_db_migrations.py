@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0037_line_item_status"
+HEAD = "0038_sync_task_retry_at"
 
 
 def _assert_migrates_to_head(url: str) -> None:

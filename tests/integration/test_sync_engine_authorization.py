@@ -180,6 +180,9 @@ async def test_an_outage_beyond_the_clients_retries_is_retried_by_the_queue_show
     # and says why its last run failed meanwhile (try-out livesync52: errorCode null, errorMessage '')
     assert waiting.error_code == ErrorCode.TIKTOK_UNAVAILABLE.value, waiting
     assert (waiting.error_message or "").startswith("TikTok stayed unavailable: "), waiting
+    # and when the queue's retry runs it: the delay the worker drew for it, 1 to 2 s (Dramatiq's jitter of 2 s)
+    assert waiting.retry_at is not None and waiting.heartbeat_at is not None, waiting
+    assert timedelta(seconds=1) <= waiting.retry_at - waiting.heartbeat_at <= timedelta(seconds=2), waiting
     # then the second run is the last: FAILED, TIKTOK_UNAVAILABLE, two attempts in all
     failed = await harness.wait(task.id)
     assert (failed.status, failed.error_code, failed.attempts) == (

@@ -6,6 +6,7 @@ retry, and a task that killed its worker every time ran for ever."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -42,7 +43,8 @@ async def test_runs_interrupted_by_shutdowns_spend_nothing_and_an_outage_after_t
         # then each hands the task back QUEUED, for the message sent again, and counts no failed run
         stored = world.task(task.id)
         assert (stored.status, stored.attempts, stored.failed_attempts) == (SyncTaskStatus.QUEUED, n + 1, 0)
-    # when TikTok then fails once past the client's retries
+    # when TikTok then fails once past the client's retries, the worker having drawn a retry in 3.5 s for the run
+    world.deps = dataclasses.replace(world.deps, retry_delay=lambda: timedelta(seconds=3.5))
     world.api.failures[world.api.calls + 1] = TikTokUnavailableError("outage")
     with pytest.raises(TikTokUnavailableError):
         await world.run(task)
@@ -53,10 +55,12 @@ async def test_runs_interrupted_by_shutdowns_spend_nothing_and_an_outage_after_t
     assert (waiting.error_code, waiting.error_message) == (
         ErrorCode.TIKTOK_UNAVAILABLE, "TikTok stayed unavailable: outage"
     )  # fmt: skip
+    # and when it runs again
+    assert waiting.retry_at == world.clock.now() + timedelta(seconds=3.5)
     await world.run(task)
     done = world.task(task.id)
     assert (done.status, done.attempts, done.failed_attempts) == (SyncTaskStatus.SUCCEEDED, interruptions + 2, 1)
-    assert (done.error_code, done.error_message) == (None, None)  # cleared by the success
+    assert (done.error_code, done.error_message, done.retry_at) == (None, None, None)  # cleared by the success
     assert world.store.shop_orders(world.shop.id) == world.expected_orders()
 
 

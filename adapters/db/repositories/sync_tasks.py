@@ -274,6 +274,7 @@ def _to_row(task: SyncTask) -> dict[str, Any]:
         "started_at": task.started_at,
         "finished_at": task.finished_at,
         "heartbeat_at": task.heartbeat_at,
+        "retry_at": task.retry_at,
         "cancel_requested": task.cancel_requested,
         "unsent": task.unsent,
         "checkpoint": task.checkpoint,

@@ -7,7 +7,7 @@ import { explain, explainRefusal, KIND_LABELS, STATUS_LABELS } from "./messages.
 import { followShopNames } from "./shopnames.js";
 
 const TASK_FIELDS = `id kind trigger status processed total progress created updated unchanged failed attempts
-  failures { tiktokId reason } errorCode errorMessage cancelRequested createdAt startedAt finishedAt shop { id name }`;
+  failures { tiktokId reason } errorCode errorMessage retryAt cancelRequested createdAt startedAt finishedAt shop { id name }`;
 const TASKS = `query Tasks($after: String) { syncTasks(first: 20, after: $after) {
   totalCount pageInfo { hasNextPage endCursor } edges { node { ${TASK_FIELDS} } } } }`;
 const UPDATES = `subscription TaskCenter { syncTaskUpdated { ${TASK_FIELDS} } }`;
@@ -144,7 +144,7 @@ export function renderTasks(ctx) {
         // with the failed run's reason when one failed (errorCode/errorMessage: e.g. TIKTOK_UNAVAILABLE during an outage)
         : task.status === "QUEUED" && task.attempts > 0
           ? h("p", { class: "muted" }, task.errorCode
-            ? `Run ${number(task.attempts)} failed (${task.errorCode}: ${task.errorMessage || "no detail"}): it runs again by itself and resumes where it stopped.`
+            ? [`Run ${number(task.attempts)} failed (${task.errorCode}: ${task.errorMessage || "no detail"}): it runs again by itself`, task.retryAt ? [" at ", time(task.retryAt)] : null, " and resumes where it stopped."]
             : `Run ${number(task.attempts)} did not finish (TikTok or the database unavailable, or a restart): it runs again by itself and resumes where it stopped.`)
           : null,
       task.failures.length
