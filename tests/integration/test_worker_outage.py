@@ -140,7 +140,7 @@ async def test_a_tiktok_outage_the_queue_retries_is_one_warning_line_while_a_bug
     assert len(delays) == 2 and all(50 <= int(d) <= 100 for d in delays), delays  # type: ignore[call-overload]
     # and the outage's first run said so in ONE WARNING line naming the task, the cause and when it is retried, with
     # no traceback: the worker, Dramatiq and the engine logged nothing else at WARNING (the TikTok client's own line
-    # per request it gave up on, `adapters.tiktok`, is the client's)
+    # when an outage begins, `adapters.tiktok.availability`, is the client's)
     (warning,) = [r for r in records if r.levelno == logging.WARNING and r.name.startswith(RUN_LOGGERS)]
     line = warning.getMessage()
     assert warning.exc_info is None, warning.exc_info
