@@ -177,8 +177,9 @@ def test_a_task_waiting_to_run_again_after_a_failed_run_says_so(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
     """Rule (domain.sync.SyncTask.await_retry: a failed run that will be retried leaves the task QUEUED, "the Task
-    Center then says so"): a task QUEUED after a run (`attempts` above 0) says its last run did not finish and that it
-    runs again by itself. It showed "Queued" alone, like a task that never ran, while TikTok was down."""
+    Center then says so"): a task QUEUED after a run (`attempts` above 0) says its last run failed, why
+    (`errorCode`, `errorMessage`), and when it runs again by itself (`retryAt`). It showed "Queued" alone, like a task
+    that never ran, while TikTok was down, then "did not finish" with no reason nor time (try-out livesync52)."""
     # given a shop whose orders search TikTok answers with 503, and a retry backoff of a minute
     app = console(sync_min_backoff_ms=60_000, sync_max_backoff_ms=60_000)
     app.connect_shop("m1", "us-local", "US", "Down shop")
@@ -189,10 +190,16 @@ def test_a_task_waiting_to_run_again_after_a_failed_run_says_so(
     page.get_by_label("Shop to sync").select_option(label="Down shop")
     page.get_by_role("button", name="Sync now").click()
     orders = page.locator("li.task", has_text="Orders · Down shop").first
-    # then the task, queued for its retry, says its first run did not finish and that it runs again by itself
-    expect(orders).to_contain_text("Run 1 did not finish", timeout=DEADLINE_SECONDS * 1000)
-    expect(orders).to_contain_text("it runs again by itself and resumes where it stopped")
+    # then the task, queued for its retry, says its first run failed on TikTok's outage and when it runs again
+    expect(orders).to_contain_text(
+        "Run 1 failed (TIKTOK_UNAVAILABLE: TikTok stayed unavailable: Service unavailable",
+        timeout=DEADLINE_SECONDS * 1000,
+    )
+    expect(orders).to_contain_text("it runs again by itself at ")
+    expect(orders).to_contain_text("and resumes where it stopped")
     expect(orders.locator(".badge")).to_have_text("Queued")
+    retry_at = orders.locator("p.muted time").last.get_attribute("datetime")
+    assert retry_at is not None and retry_at.startswith("20"), retry_at  # the ISO instant, shown to the second
 
 
 def test_a_task_that_ended_before_tiktok_gave_a_total_shows_a_bar_at_rest(

@@ -115,6 +115,12 @@ export function renderTasks(ctx) {
     }
   }
 
+  /** "17:05:42", the browser's local time of the retry (SyncTask.retryAt): within minutes, so to the second. */
+  function retryTime(iso) {
+    const at = new Date(iso);
+    return h("time", { datetime: iso, title: at.toISOString() }, at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }));
+  }
+
   function render(task) {
     const percent = task.progress === null ? null : Math.round(task.progress * 100);
     const title = `${KIND_LABELS[task.kind]} · ${task.shop?.name ?? "Deleted shop"}`;
@@ -144,7 +150,7 @@ export function renderTasks(ctx) {
         // with the failed run's reason when one failed (errorCode/errorMessage: e.g. TIKTOK_UNAVAILABLE during an outage)
         : task.status === "QUEUED" && task.attempts > 0
           ? h("p", { class: "muted" }, task.errorCode
-            ? [`Run ${number(task.attempts)} failed (${task.errorCode}: ${task.errorMessage || "no detail"}): it runs again by itself`, task.retryAt ? [" at ", time(task.retryAt)] : null, " and resumes where it stopped."]
+            ? [`Run ${number(task.attempts)} failed (${task.errorCode}: ${task.errorMessage || "no detail"}): it runs again by itself`, task.retryAt ? [" at ", retryTime(task.retryAt)] : null, " and resumes where it stopped."]
             : `Run ${number(task.attempts)} did not finish (TikTok or the database unavailable, or a restart): it runs again by itself and resumes where it stopped.`)
           : null,
       task.failures.length
