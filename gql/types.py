@@ -354,8 +354,9 @@ class SyncTask(Node):
     error_code: str | None = strawberry.field(
         description=(
             "Why the task FAILED: REAUTHORIZATION_REQUIRED, TIKTOK_UNAVAILABLE, MISSING_SCOPE, TIKTOK_REJECTED, "
-            "TIKTOK_CURSOR_STUCK, TIME_LIMIT_EXCEEDED, INTERNAL, or a rule's code: a UserErrorCode value. While QUEUED or RUNNING after a "
-            "failed run (failedAttempts > 0: TIKTOK_UNAVAILABLE, TIME_LIMIT_EXCEEDED, INTERNAL), why that run failed: "
+            "TIKTOK_CURSOR_STUCK, TIME_LIMIT_EXCEEDED, INTERNAL, or a rule's code: a UserErrorCode value. While "
+            "QUEUED or RUNNING after a failed run (failedAttempts > 0: TIKTOK_UNAVAILABLE, TIME_LIMIT_EXCEEDED, "
+            "INTERNAL), why that run failed: "
             "the task is retried by itself; null once a run succeeds, and before any run failed."
         )
     )
