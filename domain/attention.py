@@ -14,6 +14,12 @@ Codes:
                               the last webhook arrived: pushes are being lost; `at`: the last webhook (or the
                               registration)
     SYNC_FAILING              the latest sync of a kind FAILED (other than for a lost authorization); `at`: when
+    RECORDS_UNREADABLE        records TikTok sent could not be read (e.g. an order with `create_time: 0`) and no
+                              later read of them was stored: the message counts them and gives the first one's
+                              reason; `at`: when the first failed. It stays until every one is stored by a poll,
+                              an import or a webhook (try-out livesync52 defect 5: it used to show on the failing
+                              polls only, about a minute). At most `domain.sync.MAX_UNREADABLE_RECORDS` per kind
+                              are kept: the message says "100 or more" then.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.shops import ShopStatus, authorization_end, shop_status
+from domain.sync import MAX_UNREADABLE_RECORDS
 
 EXPIRY_WARNING = timedelta(days=30)
 WEBHOOK_SILENCE = timedelta(hours=1)
@@ -34,6 +41,7 @@ class AttentionCode(StrEnum):
     EXPIRING_SOON = "EXPIRING_SOON"
     WEBHOOKS_SILENT = "WEBHOOKS_SILENT"
     SYNC_FAILING = "SYNC_FAILING"
+    RECORDS_UNREADABLE = "RECORDS_UNREADABLE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +54,25 @@ class Attention:
 @dataclass(frozen=True, slots=True)
 class SyncFacts:
     """What the shop's sync tasks say. `changes_found_at`: when a poll last found a change (finished);
-    `failing_since`/`failing_kind`: the latest task of that kind FAILED, at that time."""
+    `failing_since`/`failing_kind`: the latest task of that kind FAILED, at that time; `unreadable`: records that
+    could not be read and are still not stored (None: none)."""
 
     changes_found_at: datetime | None = None
     failing_since: datetime | None = None
     failing_kind: str | None = None
+    unreadable: Unreadable | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Records of the shop TikTok sent that could not be read and are not stored since (`unreadable_records`):
+    how many (all kinds), the first one's kind ("ORDERS"/"PRODUCTS"), TikTok id and reason, and when it failed."""
+
+    count: int
+    kind: str
+    tiktok_id: str
+    reason: str
+    since: datetime
 
 
 def shop_attention(
@@ -122,4 +144,19 @@ def shop_attention(
                 sync.failing_since,
             )
         )
+    if sync is not None and sync.unreadable is not None:
+        notices.append(_unreadable(sync.unreadable))
     return notices
+
+
+def _unreadable(records: Unreadable) -> Attention:
+    """RECORDS_UNREADABLE: "2 records TikTok sent could not be read (first: order 5770…: create_time is 0: …)"."""
+    count = f"{records.count} or more" if records.count >= MAX_UNREADABLE_RECORDS else str(records.count)
+    noun = "record" if records.count == 1 else "records"
+    what = "order" if records.kind == "ORDERS" else "product"
+    return Attention(
+        AttentionCode.RECORDS_UNREADABLE,
+        f"{count} {noun} TikTok sent could not be read and {'is' if records.count == 1 else 'are'} not stored "
+        f"(first: {what} {records.tiktok_id}: {records.reason}); each is stored once TikTok serves it readably.",
+        records.since,
+    )

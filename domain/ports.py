@@ -173,8 +173,22 @@ class PollCursorRepository(Protocol):
 class CatalogRepository(Protocol):
     """Products (with SKUs) and orders (with line items) of a shop, upserted by TikTok's ids."""
 
-    async def upsert_products(self, shop_id: str, products: Sequence[ProductRecord]) -> UpsertCounts: ...
-    async def upsert_orders(self, shop_id: str, orders: Sequence[OrderRecord]) -> UpsertCounts: ...
+    async def upsert_products(self, shop_id: str, products: Sequence[ProductRecord]) -> UpsertCounts:
+        """Store the products (a newer version wins); each one given clears its unreadable mark (`mark_unreadable`)."""
+        ...
+
+    async def upsert_orders(self, shop_id: str, orders: Sequence[OrderRecord]) -> UpsertCounts:
+        """Store the orders (a newer version wins); each one given clears its unreadable mark (`mark_unreadable`)."""
+        ...
+
+    async def mark_unreadable(
+        self, shop_id: str, kind: SyncKind, failures: Sequence[RecordFailure], now: datetime
+    ) -> None:
+        """Keep `failures` (TikTok ids of `kind` that could not be read) until a read of the same id is stored by
+        `upsert_*`: what `Shop.attention`'s RECORDS_UNREADABLE counts. Idempotent: an id already marked keeps its first
+        reason and time. At most `domain.sync.MAX_UNREADABLE_RECORDS` per shop and kind; further ids are dropped."""
+        ...
+
     async def known_product(self, shop_id: str, tiktok_product_id: str) -> KnownProduct | None:
         """The product as stored for the shop, with its SKUs' seller SKUs; None when the shop has no such product."""
         ...

@@ -15,6 +15,9 @@ from domain.shops import Shop, ShopStatus, TokenSet, new_id
 ORDERS_DEFAULT_WINDOW = timedelta(days=30)
 ORDERS_MAX_WINDOW = timedelta(days=90)
 MAX_RECORDED_FAILURES = 100
+# Records kept as unreadable per shop and kind (`CatalogRepository.mark_unreadable`): a feed of broken records makes
+# one attention item naming the first, not an unbounded table.
+MAX_UNREADABLE_RECORDS = 100
 # Records created or changed by one import past which the database's planner statistics are refreshed when it
 # succeeds: a table grown this much since the last autovacuum would otherwise be planned as if it were still small.
 # Records, not rows: each product brings its SKUs, their stock, links and items, each order its lines and ledger

@@ -124,12 +124,15 @@ ShopAttentionCode = d.enum(
         DomainAttentionCode.EXPIRING_SOON: "The authorization ends within 30 days.",
         DomainAttentionCode.WEBHOOKS_SILENT: "TikTok's notifications stopped while polls keep finding changes.",
         DomainAttentionCode.SYNC_FAILING: "The latest sync of a kind FAILED.",
+        DomainAttentionCode.RECORDS_UNREADABLE: "Records TikTok sent could not be read and are not stored (the "
+        "message counts them and gives the first one's TikTok id and reason); it clears once each is stored by a "
+        "poll, an import or a webhook.",
     },
     name="ShopAttentionCode",
     description="REAUTHORIZATION_REQUIRED: revoked or expired, or its stored tokens cannot be decrypted (the "
     "encryption key changed); EXPIRING_SOON: the authorization ends within 30 "
     "days; WEBHOOKS_SILENT: TikTok's notifications stopped while polls keep finding changes; SYNC_FAILING: the "
-    "latest sync of a kind failed.",
+    "latest sync of a kind failed; RECORDS_UNREADABLE: records TikTok sent could not be read and are not stored.",
 )
 _O = DomainOrderStatus
 OrderStatus = d.enum(

@@ -34,7 +34,8 @@ class ShopAttention:
     at: datetime = strawberry.field(
         description="UTC. REAUTHORIZATION_REQUIRED: since when (unreadable tokens: when they were authorized); "
         "EXPIRING_SOON: when the authorization ends; "
-        "WEBHOOKS_SILENT: the last notification received; SYNC_FAILING: when the sync failed."
+        "WEBHOOKS_SILENT: the last notification received; SYNC_FAILING: when the sync failed; "
+        "RECORDS_UNREADABLE: when the first of those records failed."
     )
 
 

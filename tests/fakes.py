@@ -382,6 +382,11 @@ class FakeCatalogRepository:
     async def upsert_orders(self, shop_id: str, orders: Iterable[Order]) -> UpsertCounts:
         return self._upsert(shop_id, self._s.store.orders, [(o.tiktok_order_id, o) for o in orders])
 
+    async def mark_unreadable(
+        self, shop_id: str, kind: SyncKind, failures: Sequence[RecordFailure], now: datetime
+    ) -> None:
+        """Nothing kept: the unreadable marks are SqlCatalogRepository's (tests/integration, tests/e2e)."""
+
     @staticmethod
     def _version(record: Any) -> tuple[str, datetime, str | None]:
         """(fingerprint, update time, order status or None for a product) as SqlCatalogRepository compares them:

@@ -1,7 +1,8 @@
 """Read side: what a shop's sync tasks say about it, for `Shop.attention` (`domain.attention.SyncFacts`).
 
 Per shop, when a poll last found a change and the latest finished task of each kind (FAILED there means the kind's
-syncs are failing), each by one index seek newest first (migration 0027), whatever the length of the task history.
+syncs are failing), each by one index seek newest first (migration 0027), whatever the length of the task history;
+and its records that could not be read (`unreadable_records`, migration 0038: RECORDS_UNREADABLE).
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, TextClause, UnaryExpression, literal_column, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, TextClause, UnaryExpression, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.tables import CHANGES_FOUND_WHERE, FINISHED_TASK_WHERE, shops, sync_tasks
-from domain.attention import SyncFacts
+from adapters.db.tables import CHANGES_FOUND_WHERE, FINISHED_TASK_WHERE, shops, sync_tasks, unreadable_records
+from domain.attention import SyncFacts, Unreadable
 from domain.errors import ErrorCode
 from domain.sync import SyncKind, SyncTaskStatus
 
@@ -50,14 +51,15 @@ def shop_sync_facts_query(merchant_id: str, shop_ids: Collection[str]) -> Select
 
 
 async def shop_sync_facts(session: AsyncSession, merchant_id: str, shop_ids: Collection[str]) -> dict[str, SyncFacts]:
-    """Facts per shop among `shop_ids` that are the merchant's (others are absent). Two statements for any number of
-    shops (none for none; one when no shop has a finished task): the shops with their facts' seeks
+    """Facts per shop among `shop_ids` that are the merchant's (others are absent). Three statements for any number
+    of shops (none for none; two when no shop has a finished task): the shops with their facts' seeks
     (`shop_sync_facts_query`: per shop 1 + len(SyncKind) index seeks of one row each), then their latest tasks by
-    primary key. Its cost is per shop and kind, not per task. One shop with 30,000 finished tasks (the probe; then
-    the same with 3 in 4 of them polls, 1 in 20 finding a change), before -> after migration 0027: SQLite
-    720,726 -> 128 VM steps (polls: 420,878 -> 135), 27.5 -> 3.3 ms a call (24.8 -> 4.0); PostgreSQL 741 -> 18
-    shared buffers (1,488 -> 19), 25.3 -> 4.7 ms (33.5 -> 8.1): medians of 15 on a shared, loaded machine, where
-    the "after" is mostly the session's own cost. It grouped the shops' whole task histories (3 statements).
+    primary key, then their unreadable records (`_unreadable`). Its cost is per shop and kind, not per task. One
+    shop with 30,000 finished tasks (the probe; then the same with 3 in 4 of them polls, 1 in 20 finding a change),
+    before -> after migration 0027 (the first two statements): SQLite 720,726 -> 128 VM steps (polls: 420,878 ->
+    135), 27.5 -> 3.3 ms a call (24.8 -> 4.0); PostgreSQL 741 -> 18 shared buffers (1,488 -> 19), 25.3 -> 4.7 ms
+    (33.5 -> 8.1): medians of 15 on a shared, loaded machine, where the "after" is mostly the session's own cost. It
+    grouped the shops' whole task histories (3 statements).
 
     A shop whose latest tasks of several kinds failed is failing in the one that failed last; of tasks of one kind
     that finished at the same time, the one with the greater id is the latest."""
@@ -72,8 +74,42 @@ async def shop_sync_facts(session: AsyncSession, merchant_id: str, shop_ids: Col
             lost_authorization = error_code == ErrorCode.REAUTHORIZATION_REQUIRED.value  # the status says that one
             if status == SyncTaskStatus.FAILED.value and not lost_authorization:
                 failing[shop_id] = max(failing.get(shop_id, (finished_at, kind)), (finished_at, kind))
+    unreadable = await _unreadable(session, [row[0] for row in rows])
     facts: dict[str, SyncFacts] = {}
     for shop_id, changes_found_at, *_ in rows:
         since, kind = failing.get(shop_id, (None, None))
-        facts[shop_id] = SyncFacts(changes_found_at=changes_found_at, failing_since=since, failing_kind=kind)
+        facts[shop_id] = SyncFacts(
+            changes_found_at=changes_found_at,
+            failing_since=since,
+            failing_kind=kind,
+            unreadable=unreadable.get(shop_id),
+        )
     return facts
+
+
+async def _unreadable(session: AsyncSession, shop_ids: list[str]) -> dict[str, Unreadable]:
+    """Per shop among `shop_ids` with records that could not be read: their number and the first (by failure time,
+    kind, TikTok id). One statement down the primary key (shop id first), none for no shop; it reads at most
+    `MAX_UNREADABLE_RECORDS` rows per shop and kind."""
+    if not shop_ids:
+        return {}
+    u = unreadable_records.c
+    ranked = (
+        select(
+            u.shop_id,
+            u.kind,
+            u.tiktok_id,
+            u.reason,
+            u.failed_at,
+            func.count().over(partition_by=u.shop_id).label("marked"),
+            func.row_number().over(partition_by=u.shop_id, order_by=(u.failed_at, u.kind, u.tiktok_id)).label("rank"),
+        )
+        .where(u.shop_id.in_(shop_ids))
+        .subquery()
+    )
+    r = ranked.c
+    query = select(r.shop_id, r.kind, r.tiktok_id, r.reason, r.failed_at, r.marked).where(r.rank == 1)
+    return {
+        shop_id: Unreadable(count=marked, kind=kind, tiktok_id=tiktok_id, reason=reason, since=failed_at)
+        for shop_id, kind, tiktok_id, reason, failed_at, marked in await session.execute(query)
+    }

@@ -360,6 +360,19 @@ sync_cursors = Table(
     PrimaryKeyConstraint("shop_id", "kind"),
 )
 
+# Records TikTok sent that Shopbridge could not read (`CatalogRepository.mark_unreadable`), per shop and kind, until
+# one read of the same TikTok id is stored; at most `domain.sync.MAX_UNREADABLE_RECORDS` per shop and kind. 0038.
+unreadable_records = Table(
+    "unreadable_records",
+    metadata,
+    Column("shop_id", ID, _shop_fk(), nullable=False),
+    Column("kind", String(16), nullable=False),  # ORDERS or PRODUCTS
+    Column("tiktok_id", String(64), nullable=False),
+    Column("reason", Text, nullable=False),  # the first read's reason
+    Column("failed_at", UTCDateTime, nullable=False),  # the first read that failed
+    PrimaryKeyConstraint("shop_id", "kind", "tiktok_id"),
+)
+
 # Leases that make one process of a deployment the holder of a role (the scheduler); migration 0003.
 scheduler_leases = Table(
     "scheduler_leases",

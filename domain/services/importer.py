@@ -322,6 +322,8 @@ async def _store_once(run: _Run, upsert: _Upsert, chunks: list[Chunk]) -> None:
         except ShopGoneError:
             raise _Stopped from None
         task.record_batch(counts.created, counts.updated, counts.unchanged + duplicates, failures)
+        if failures:  # kept past the task (RECORDS_UNREADABLE) until a read of the same id is stored
+            await uow.catalog.mark_unreadable(task.shop_id, task.kind, failures, now)
         for chunk in chunks:
             chunk.mark(task)
         task.touch(now)

@@ -99,6 +99,36 @@ def test_without_webhooks_a_new_and_a_changed_order_arrive_through_a_poll(app_fa
     )
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the SQL: tests/integration/test_db_catalog.py
+def test_an_order_a_poll_cannot_read_stays_in_attention_after_the_polls_overlap_moved_past_it(app_factory) -> None:
+    # given an imported shop polled every second, with a one-second overlap, and no webhooks
+    app = live(app_factory, poll_overlap_seconds=1.0)
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    tiktok_id = shop["tiktokShopId"]
+    # when, at TikTok, two orders are placed, one of which TikTok serves with `create_time: 0`
+    placed = app.sandbox.control("POST", f"/shops/{tiktok_id}/orders", {"orders": [{}, {"create_time": 0}]})
+    good, bad = (order["id"] for order in placed["orders"])
+    polls = "SELECT failed, finished_at FROM sync_tasks WHERE shop_id = :shop AND kind = 'ORDERS' AND \"trigger\" = \
+        'SCHEDULED' AND status = 'SUCCEEDED' AND {} ORDER BY finished_at DESC LIMIT 1"
+    internal = _internal(shop["id"])
+    wait_until(lambda: db_row(app, polls.format("failed > 0"), shop=internal), what="a poll that failed the order")
+    failed_at = db_row(app, polls.format("failed > 0"), shop=internal)["finished_at"]
+    # and a later poll no longer reads it (its update_time left the overlap: try-out livesync52, defect 5)
+    wait_until(
+        lambda: db_row(app, polls.format("failed = 0 AND finished_at > :at"), shop=internal, at=failed_at),
+        what="a later poll that read nothing unreadable",
+    )
+    view = app.graphql(ORDERS, {"id": shop["id"]}, "m1")["shop"]
+    stored = {edge["node"]["tiktokOrderId"] for edge in view["orders"]["edges"]}
+    assert good in stored and bad not in stored
+    # then the shop still shows it: one record (however many polls failed it), with TikTok's id and the reason
+    attention = app.graphql(SHOP, {"id": shop["id"]}, "m1")["shop"]["attention"]
+    (unreadable,) = [a for a in attention if a["code"] == "RECORDS_UNREADABLE"]
+    assert unreadable["message"].startswith("1 record TikTok sent could not be read"), unreadable
+    assert f"order {bad}: create_time is 0: TikTok gave no creation time" in unreadable["message"], unreadable
+
+
 def test_shop_updated_sends_a_message_when_a_poll_that_found_nothing_moves_only_last_synced_at(app_factory) -> None:
     # given an imported shop polled every second, and a subscriber to it; TikTok has nothing new
     app = live(app_factory)

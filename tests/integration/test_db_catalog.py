@@ -15,11 +15,13 @@ from adapters.db import Database, ShopGoneError, uow_factory
 from adapters.db.queries import order_counts, order_page, product_counts
 from adapters.db.repositories.bulk import columns, upsert_records
 from adapters.db.repositories.catalog import CHUNK_SIZE, row_id
+from adapters.db.shop_facts import shop_sync_facts
 from adapters.db.tables import line_items, orders, products, skus, warehouse_stocks
+from domain.attention import AttentionCode, Unreadable, shop_attention
 from domain.catalog import LineItem, Money, Order, WarehouseStock
 from domain.ports import UpsertCounts
 from domain.shops import Shop
-from domain.sync import SyncKind
+from domain.sync import MAX_UNREADABLE_RECORDS, RecordFailure, SyncKind
 from tests.integration.db_samples import (
     NOW,
     add_shop,
@@ -367,3 +369,41 @@ async def test_a_recount_mends_rows_an_earlier_release_left_uncounted(
     # then the count is the rows' again, and the products' count is untouched
     running, counted = await catalog_totals(database)
     assert running == counted == {(shop.id, "orders"): 7, (shop.id, "products"): 2}
+
+
+async def test_an_unreadable_record_is_kept_once_until_a_read_of_it_is_stored(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    uows = uow_factory(database, cipher)
+    bad = RecordFailure("o-bad", "create_time is 0: TikTok gave no creation time")
+    # given an order three polls could not read (the overlap re-read it), and a product an import could not read
+    for n in range(3):
+        async with uows() as uow:
+            await uow.catalog.mark_unreadable(shop.id, SyncKind.ORDERS, [replace(bad, reason=f"try {n}")] * 2, NOW)
+            await uow.commit()
+    async with uows() as uow:
+        await uow.catalog.mark_unreadable(shop.id, SyncKind.PRODUCTS, [RecordFailure("p-bad", "no title")], NOW)
+        await uow.commit()
+    # then the shop's facts count each record once, the first failure's reason first
+    async with database.read_sessionmaker() as session:
+        facts = await shop_sync_facts(session, shop.merchant_id, [shop.id])
+    assert facts[shop.id].unreadable == Unreadable(2, "ORDERS", "o-bad", "try 0", NOW)
+    # when a read of the order is stored (a poll, an import or a webhook), then only the product is left
+    async with uows() as uow:
+        await uow.catalog.upsert_orders(shop.id, [make_order("o-bad")])
+        await uow.commit()
+    async with database.read_sessionmaker() as session:
+        facts = await shop_sync_facts(session, shop.merchant_id, [shop.id])
+    assert facts[shop.id].unreadable == Unreadable(1, "PRODUCTS", "p-bad", "no title", NOW)
+    # and a feed of broken records keeps at most MAX_UNREADABLE_RECORDS of a kind (the attention says "or more")
+    async with uows() as uow:
+        flood = [RecordFailure(f"p-{n:04}", "no title") for n in range(MAX_UNREADABLE_RECORDS + 20)]
+        await uow.catalog.mark_unreadable(shop.id, SyncKind.PRODUCTS, flood, NOW + timedelta(minutes=1))
+        await uow.commit()
+    async with database.read_sessionmaker() as session:
+        facts = await shop_sync_facts(session, shop.merchant_id, [shop.id])
+    assert facts[shop.id].unreadable == Unreadable(MAX_UNREADABLE_RECORDS, "PRODUCTS", "p-bad", "no title", NOW)
+    attention = shop_attention(NOW, expires_at=NOW + timedelta(days=300), revoked_at=None, sync=facts[shop.id])
+    assert [(a.code, a.message.split(" TikTok")[0]) for a in attention] == [
+        (AttentionCode.RECORDS_UNREADABLE, f"{MAX_UNREADABLE_RECORDS} or more records")
+    ]

@@ -34,6 +34,7 @@ from adapters.db.errors import ShopGoneError, is_foreign_key_violation
 from adapters.db.lists import among
 from adapters.db.repositories.bulk import Record, columns, sqlite_time, upsert_records
 from adapters.db.repositories.stock_reads import confirm_stock_reads
+from adapters.db.repositories.unreadable import clear_unreadable, mark_unreadable
 from adapters.db.tables import line_items, orders, products, shops, skus, warehouse_stocks
 from domain.catalog import older_order_version
 from domain.clock import Clock, SystemClock
@@ -51,7 +52,7 @@ from domain.stored import (
     order_as_stored,
     product_as_stored,
 )
-from domain.sync import SyncKind
+from domain.sync import RecordFailure, SyncKind
 from domain.unserved_products import KnownProduct
 
 # Parents per round trip: a whole batch of the import engine (see `SyncOptions.batch_records`). Far below asyncpg's
@@ -90,11 +91,20 @@ class SqlCatalogRepository:
 
     async def upsert_products(self, shop_id: str, products_: Sequence[ProductRecord]) -> UpsertCounts:
         latest = _last_wins(products_, lambda p: p.tiktok_product_id)
-        return await self._upsert(shop_id, [product_as_stored(p) for p in latest.values()], products)
+        counts = await self._upsert(shop_id, [product_as_stored(p) for p in latest.values()], products)
+        await clear_unreadable(self._session, shop_id, SyncKind.PRODUCTS, list(latest))
+        return counts
 
     async def upsert_orders(self, shop_id: str, orders_: Sequence[OrderRecord]) -> UpsertCounts:
         latest = _last_wins(orders_, lambda o: o.tiktok_order_id)
-        return await self._upsert(shop_id, [order_as_stored(o) for o in latest.values()], orders)
+        counts = await self._upsert(shop_id, [order_as_stored(o) for o in latest.values()], orders)
+        await clear_unreadable(self._session, shop_id, SyncKind.ORDERS, list(latest))
+        return counts
+
+    async def mark_unreadable(
+        self, shop_id: str, kind: SyncKind, failures: Sequence[RecordFailure], now: datetime
+    ) -> None:
+        await mark_unreadable(self._session, shop_id, kind, failures, now)
 
     async def known_product(self, shop_id: str, tiktok_product_id: str) -> KnownProduct | None:
         """See `domain.ports.CatalogRepository.known_product`: two indexed reads (the product, its SKUs' seller
