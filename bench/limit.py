@@ -269,7 +269,7 @@ def _order_rows(page: list[wire.Order], when: When, pool: OrderPool) -> Batch:
             item_rows.append(
                 (item.id, order.id, BENCH_SHOP_ID, item.id, item.sku_id, item.product_id, item.seller_sku,
                  item.product_name or "", item.quantity, str(item.sale_price), item.currency or payment.currency,
-                 position)
+                 position, item.display_status or None, item.cancel_reason or None, item.cancel_user or None)
             )  # fmt: skip
     pool_rows, updates = pool.rows(page, when, now)
     counted = ("catalog_count", [(BENCH_SHOP_ID, "orders", len(order_rows))])  # the shop's running count
