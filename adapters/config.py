@@ -376,9 +376,10 @@ def log_options(env: dict[str, str] | None = None) -> tuple[str, str]:
 
 
 def _log_level(env: dict[str, str]) -> str:
-    level = (env.get("SHOPBRIDGE_LOG_LEVEL") or "").strip().upper() or "INFO"
-    if level not in LOG_LEVELS:
-        raise ConfigError(f"SHOPBRIDGE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {shown(level)}")
+    written = (env.get("SHOPBRIDGE_LOG_LEVEL") or "").strip()
+    level = written.upper() or "INFO"
+    if level not in LOG_LEVELS:  # quoted as the user wrote it, not upper-cased
+        raise ConfigError(f"SHOPBRIDGE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {shown(written)}")
     return level
 
 

@@ -163,7 +163,8 @@ def test_numbers_are_checked(tmp_path: Path) -> None:
         ("SHOPBRIDGE_INVENTORY_PUSH_FENCE", "disabled", "must be on or off, got 'disabled'"),
         # one vocabulary for every switch (README's table says on/off); it said "true or false" for this one alone
         ("SHOPBRIDGE_WEBHOOKS_APP_WIDE", "maybe", "must be on or off, got 'maybe'"),
-        ("SHOPBRIDGE_LOG_LEVEL", "verbose", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'VERBOSE'"),
+        # quoted as written (it said 'VERBOSE', a value nobody wrote), though any case of a level is read
+        ("SHOPBRIDGE_LOG_LEVEL", "verbose", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'verbose'"),
         ("SHOPBRIDGE_ENCRYPTION_KEY", "short", "Encryption key #1 is not a urlsafe-base64 32-byte Fernet key"),
         ("SHOPBRIDGE_ENCRYPTION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=,short", "Encryption key #2 is not"),
     ],
