@@ -14,6 +14,7 @@ from graphql import GraphQLError, OperationDefinitionNode, OperationType
 from strawberry.extensions import SchemaExtension
 
 BAD_REQUEST = "BAD_REQUEST"
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 OPERATION_NOT_SUPPORTED = "OPERATION_NOT_SUPPORTED"
 MULTIPLE_OPERATIONS = "Must provide operation name if query contains multiple operations."
 SUBSCRIPTION_OVER_HTTP = "Subscriptions run over the WebSocket at /graphql (graphql-transport-ws)."

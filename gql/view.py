@@ -37,7 +37,7 @@ from adapters.logs import bind_log_context, log_context
 from adapters.request_rate import RequestRate
 from gql.auth import AuthenticationError, bearer_token, verify_token, verify_token_claims
 from gql.context import Context
-from gql.operations import OPERATION_NOT_SUPPORTED
+from gql.operations import METHOD_NOT_ALLOWED, OPERATION_NOT_SUPPORTED
 from gql.request_ids import answering_request_id
 from gql.request_ids import request_id as request_id_of
 from gql.request_rate import graphql_rate_limited
@@ -48,7 +48,6 @@ from gql.websocket import BoundedWebSocketAdapter, TransportWSHandler
 
 BAD_REQUEST = "BAD_REQUEST"
 GRAPHIQL_CDN = "https://unpkg.com"  # where Strawberry's GraphiQL page loads its assets from
-METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
 UNSUPPORTED_CONTENT_TYPE = "Unsupported content type: send the request as JSON, with Content-Type: application/json."
 

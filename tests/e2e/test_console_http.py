@@ -87,6 +87,13 @@ def test_the_login_endpoint_answers_any_other_method_405_allow_post(app: Shopbri
     # it in a URL, which lands in access logs), then the answer is 405 naming the one method the path has.
     answer = httpx.request(method, f"{app.url}/console/login", params={"code": DEMO_LOGINS.issue("m-demo")})
     assert (answer.status_code, answer.headers.get("allow")) == (405, "POST")
+    # and in JSON, the shape of the path's other errors (400 BAD_REQUEST, 429 RATE_LIMITED): it was plain text
+    assert answer.headers["content-type"] == "application/json", answer.headers
+    if method != "HEAD":  # a HEAD answer has no body
+        assert answer.json()["error"] == {
+            "code": "METHOD_NOT_ALLOWED",
+            "message": f"/console/login takes POST only, not {method}.",
+        }
 
 
 def test_a_login_body_that_is_not_json_is_a_bad_request_not_an_invalid_code(app: ShopbridgeServer) -> None:
