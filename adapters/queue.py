@@ -57,8 +57,11 @@ class DramatiqTaskQueue:
         self._webhook_registration_actor = webhook_registration_actor
         self._inventory_push_actor = inventory_push_actor
 
-    async def enqueue_sync(self, task_id: str) -> None:
-        await self._send(self._actor, task_id)
+    async def enqueue_sync(self, task_id: str, *, after_webhook_registration: bool = False) -> None:
+        if after_webhook_registration and self._webhook_registration_actor is not None:
+            await self._send_with(self._actor, task_id, {"after_webhook_registration": True})
+        else:  # no registration queued (or none at all: the address is app-wide): nothing to wait for
+            await self._send(self._actor, task_id)
 
     async def sync_tasks_with_messages(self) -> set[str] | None:
         """The task ids of every sync message Redis holds (`domain.ports.QueuedMessages`); None on another broker.
@@ -134,6 +137,11 @@ class DramatiqTaskQueue:
 
     async def _send(self, actor: dramatiq.Actor[[str], Any], value: str) -> None:
         await send(actor, value, blocking=self._blocking)
+
+    async def _send_with(self, actor: dramatiq.Actor[..., Any], value: str, kwargs: dict[str, Any]) -> None:
+        """As `_send`, with keyword arguments for the actor."""
+        sending = functools.partial(actor.send_with_options, args=(value,), kwargs=kwargs)
+        await _through_window(actor.broker, sending, blocking=self._blocking)
 
 
 class DramatiqScheduledWork:

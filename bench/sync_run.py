@@ -32,7 +32,7 @@ MERCHANT_ID = "bench-merchant"
 class _NoQueue:
     """The worker never enqueues during these runs (no stale-task sweep here)."""
 
-    async def enqueue_sync(self, task_id: str) -> None:
+    async def enqueue_sync(self, task_id: str, *, after_webhook_registration: bool = False) -> None:
         return None
 
     async def enqueue_inventory_push(self, shop_id: str) -> None:

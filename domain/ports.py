@@ -628,7 +628,12 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 class TaskQueue(Protocol):
     """Hands sync tasks to workers. Called only after the task's row is committed."""
 
-    async def enqueue_sync(self, task_id: str) -> None: ...
+    async def enqueue_sync(self, task_id: str, *, after_webhook_registration: bool = False) -> None:
+        """Run sync task `task_id`. `after_webhook_registration`: its shop's webhook registration is queued with it
+        (a new shop's imports): it begins once that has ended, registered or failed (README "Registering the address
+        with TikTok"), within a bound."""
+        ...
+
     async def enqueue_webhook_events(self, shop_id: str) -> None:
         """Process the shop's pending webhook events (idempotent: nothing pending is a no-op). May be coalesced with
         a message of the shop that is queued and not started yet (its run reads every event pending when it starts):

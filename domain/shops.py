@@ -358,6 +358,12 @@ class Shop:
         else:
             self.webhook_registration_error = error
 
+    @property
+    def awaits_first_webhook_registration(self) -> bool:
+        """Never registered, and no failed try recorded: the registration queued at its connection has not ended.
+        A new shop's imports wait for it (README "Registering the address with TikTok")."""
+        return self.webhooks_registered_at is None and self.webhook_registration_error is None
+
     def webhooks_registered_elsewhere(self, address: str) -> bool:
         """Registered once, but not with `address` as far as Shopbridge knows (an unknown address counts)."""
         return self.webhooks_registered_at is not None and self.webhooks_registered_address != address

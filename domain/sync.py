@@ -331,6 +331,17 @@ class SyncTask:
         self.unsent = False  # the sweep sends it now; should that fail, it marks it unsent again
         return True
 
+    def waits_for_webhook_registration(self, now: datetime, longest: timedelta) -> bool:
+        """Queued by its shop's connection, never begun, and queued less than `longest` ago: it may wait for the
+        shop's first webhook registration (`domain.services.webhook_registration.import_waits_for_registration`).
+        A resumed or retried run, a manual import and a poll never wait."""
+        return (
+            self.trigger is SyncTrigger.AUTHORIZATION
+            and self.status is SyncTaskStatus.QUEUED
+            and self.attempts == 0
+            and now - self.created_at < longest
+        )
+
     def wait_for_worker(self, now: datetime, touch_after: timedelta) -> tuple[bool, bool]:
         """Its message found no free import slot in a worker and is sent again later: (keep waiting, touched).
 

@@ -674,7 +674,7 @@ class FakeTaskQueue:
         self.webhook_registrations: list[str] = []
         self.inventory_pushes: list[str] = []  # shop ids whose dirty outbox rows were enqueued
 
-    async def enqueue_sync(self, task_id: str) -> None:
+    async def enqueue_sync(self, task_id: str, *, after_webhook_registration: bool = False) -> None:
         self.enqueued.append(task_id)
 
     async def enqueue_webhook_events(self, shop_id: str) -> None:

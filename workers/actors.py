@@ -77,18 +77,26 @@ WEBHOOK_REGISTRATION_PRIORITY = -5
     throws=(DomainError, AuthorizationLostError, GatewayRefusedError),
 )
 @refused_quietly
-async def run_sync_task(task_id: str) -> None:
+async def run_sync_task(task_id: str, after_webhook_registration: bool = False) -> None:
     """Run or resume sync task `task_id`; a finished or deleted task is a no-op. With every import slot of this
-    process taken (`workers.slots`), the task stays QUEUED and its message is sent again shortly."""
+    process taken (`workers.slots`), the task stays QUEUED and its message is sent again shortly; so too, with
+    `after_webhook_registration` (a new shop's import, its registration queued with it), while the shop's webhook
+    registration has not ended (`webhook_registration.import_waits_for_registration`)."""
     with log_context(task_id=task_id):
         middleware = Resources.of(run_sync_task.broker)
         async with middleware.serving(f"sync task {task_id}") as resources:
+            settings, deps = middleware.settings, resources.sync
+            if after_webhook_registration and await webhook_registration.import_waits_for_registration(
+                deps.uow_factory, deps.clock, task_id, REGISTRATION_WAIT_LONGEST
+            ):
+                await _send_again_later(task_id, resources, settings, REGISTRATION_WAIT_DELAY_MS, "its webhooks", True)
+                return
             # The slot is taken before the engine marks the task RUNNING, and given back however the run ends.
             with middleware.import_slots.held() as slot:
                 if slot:
                     await importer.run_sync_task(task_id, resources.sync)
                     return
-            await _send_again_later(task_id, resources, middleware.settings)
+            await _send_again_later(task_id, resources, settings, SLOT_WAIT_DELAY_MS, "an import slot", False)
 
 
 # An import that finds every import slot of its process taken is sent again after this long, as a NEW message
@@ -98,15 +106,27 @@ async def run_sync_task(task_id: str) -> None:
 # in the database (`SyncTask.failed_attempts`), and a message that waited for a slot never began a run.
 SLOT_WAIT_DELAY_MS = 1_500
 
+# A new shop's import waits for the shop's webhook registration, queued with it, to end (README "Registering the
+# address with TikTok"; `webhook_registration.import_waits_for_registration`): its message is sent again this often
+# (short: the registration is a handful of requests, and the import waits for the next look), for this long at most
+# after the task was queued (a lost registration message, a TikTok holding the call: the import goes on).
+REGISTRATION_WAIT_DELAY_MS = 250
+REGISTRATION_WAIT_LONGEST = timedelta(seconds=30)
 
-async def _send_again_later(task_id: str, resources: WorkerResources, settings: Settings) -> None:
+
+async def _send_again_later(
+    task_id: str, resources: WorkerResources, settings: Settings, delay_ms: int, waits_for: str, after_webhooks: bool
+) -> None:
     deps = resources.sync
     # Touch a waiting QUEUED task well before the sweep would take its message for a lost one (and send a second).
     touch_after = sweep_thresholds(settings)[1] / 4
     if not await wait_for_worker(deps.uow_factory, deps.clock, task_id, touch_after):
         return  # ended (e.g. cancelled) or deleted while it waited: nothing to send
-    log.debug("sync task %s waits for an import slot; sent again in %d ms", task_id, SLOT_WAIT_DELAY_MS)
-    send = functools.partial(run_sync_task.send_with_options, args=(task_id,), delay=SLOT_WAIT_DELAY_MS)
+    log.debug("sync task %s waits for %s; sent again in %d ms", task_id, waits_for, delay_ms)
+    # Only a message still waiting for the registration carries the flag: one that had a slot to wait for has no
+    # more reason to (and a message's argument list stays as the sweeps and tests know it).
+    kwargs = {"after_webhook_registration": True} if after_webhooks else {}
+    send = functools.partial(run_sync_task.send_with_options, args=(task_id,), kwargs=kwargs, delay=delay_ms)
     if settings.broker_url is not None:
         await asyncio.to_thread(send)  # Redis: a blocking network call
     else:

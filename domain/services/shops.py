@@ -195,7 +195,9 @@ async def complete_authorization(
                     _push_stock_after_commit(uow, queue, shop.id)
                 else:
                     await uow.shops.add(shop)  # the unique TikTok shop id is the last guard against a racer
-                    await queue_authorization_sync(uow, queue, shop, now, events=events, uow_factory=uow_factory)
+                    await queue_authorization_sync(
+                        uow, queue, shop, now, events=events, uow_factory=uow_factory, after_webhook_registration=True
+                    )
                 _register_webhooks_after_commit(uow, queue, shop.id)
                 await uow.commit()
             return AuthorizationOutcome(

@@ -60,8 +60,12 @@ async def queue_authorization_sync(
     *,
     events: EventPublisher | None = None,
     uow_factory: UnitOfWorkFactory | None = None,
+    after_webhook_registration: bool = False,
 ) -> list[SyncTask]:
     """Add the PRODUCTS and ORDERS (30 days before `now`) tasks to the caller's open unit of work.
+
+    `after_webhook_registration`: the shop's webhook registration is queued with them (a connection, `shops.py`):
+    they begin once it has ended (`TaskQueue.enqueue_sync`).
 
     The caller commits; the tasks are enqueued once it has (`send_tasks`: with `uow_factory`, a send the broker
     refuses marks them unsent, sent by the scheduler's tick once it is back), and dropped with it on rollback.
@@ -72,7 +76,8 @@ async def queue_authorization_sync(
     ]
     for task in tasks:
         await uow.sync_tasks.add(task)
-    uow.after_commit(functools.partial(send_tasks, uow_factory, queue, events, tasks))
+    send = functools.partial(send_tasks, after_webhook_registration=after_webhook_registration)
+    uow.after_commit(functools.partial(send, uow_factory, queue, events, tasks))
     return tasks
 
 
@@ -263,7 +268,12 @@ async def publish_shop_quietly(events: EventPublisher | None, shop: Shop) -> Non
 
 
 async def send_tasks(
-    uow_factory: UnitOfWorkFactory | None, queue: TaskQueue, events: EventPublisher | None, tasks: Sequence[SyncTask]
+    uow_factory: UnitOfWorkFactory | None,
+    queue: TaskQueue,
+    events: EventPublisher | None,
+    tasks: Sequence[SyncTask],
+    *,
+    after_webhook_registration: bool = False,
 ) -> None:
     """After the commit that queued `tasks`: send each one's message (`TaskQueue.enqueue_sync`) and signal it.
 
@@ -277,7 +287,10 @@ async def send_tasks(
     unsent: list[str] = []
     for task in tasks:
         try:
-            await queue.enqueue_sync(task.id)
+            if after_webhook_registration:
+                await queue.enqueue_sync(task.id, after_webhook_registration=True)
+            else:
+                await queue.enqueue_sync(task.id)
         except Exception as exc:
             log.warning(
                 "could not send sync task %s; sent once the queue takes it: %s", task.id, exc,

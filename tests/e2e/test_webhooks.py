@@ -23,9 +23,12 @@ from redis import Redis as SyncRedis
 
 from tests.e2e.test_webhook_metrics import moved, scrape
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.sync import settings_env
 from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, wait_until
 from tests.fixtures.workers import spawn_worker, stop_worker
+
+EVENT_WEBHOOKS = "/event/202309/webhooks"  # TikTok's Event API: the registration's PUT per event type
 
 EVENTS = """query($id: ID!, $first: Int, $after: String) { webhookEvents(shopId: $id, first: $first, after: $after) {
   totalCount pageInfo { hasNextPage endCursor }
@@ -795,6 +798,33 @@ def test_the_webhook_registration_goes_ahead_of_the_imports_queued_with_it(app_f
     assert webhooks["registrationError"] is None and len(tasks) == 2, (webhooks, tasks)
     second_start = max(_utc(task["started_at"]) for task in tasks)
     assert datetime.fromisoformat(webhooks["registeredAt"]) < second_start, (webhooks, tasks)
+
+
+@SQLITE_ONLY  # an order of runs in one worker: the database plays no part
+def test_a_new_shops_imports_wait_for_its_webhook_registration_on_the_default_pool(app_factory) -> None:
+    """With free threads the imports used to start beside the registration and outrun it: the registration shares
+    the worker's event loop, the database and the shop's TikTok budget with them, and ended after a 2,000-product
+    import (try-out crash52: +4.4 s, +6.7 s at load 4; not yet at +11.4 s with 3,100 orders stored). A new shop's
+    imports wait for its registration's outcome (`webhook_registration.import_waits_for_registration`)."""
+    # given the default embedded pool, and TikTok holding the Event API's registration calls
+    app = app_factory(webhooks=True, products=20, orders=50, tiktok_timeout_seconds=DEADLINE_SECONDS)
+    app.sandbox.hold(EVENT_WEBHOOKS)
+    try:
+        # when a shop connects, and its registration is under way (its first PUT is held at TikTok)
+        shop = app.connect_shop("m1", "us-local", "US")
+        app.sandbox.wait_held(1)
+    finally:
+        app.sandbox.hold()  # TikTok answers again
+    app.wait_for_webhook_registration(shop)
+    app.wait_for_idle_sync()
+    # then neither import began before the registration was recorded
+    query = """query($id: ID!) { shop(id: $id) { webhooks { registeredAt registrationError } } }"""
+    webhooks = app.graphql(query, {"id": shop["id"]}, "m1")["shop"]["webhooks"]
+    tasks = app.rows("SELECT kind, status, started_at FROM sync_tasks")
+    assert webhooks["registrationError"] is None and len(tasks) == 2, (webhooks, tasks)
+    assert {task["status"] for task in tasks} == {"SUCCEEDED"}, tasks
+    first_start = min(_utc(task["started_at"]) for task in tasks)
+    assert datetime.fromisoformat(webhooks["registeredAt"]) < first_start, (webhooks, tasks)
 
 
 def _utc(value: Any) -> datetime:

@@ -246,7 +246,7 @@ async def test_a_failed_send_does_not_keep_the_sweep_from_sending_the_next_task(
     products, orders = await _two_stale_tasks(env)
 
     class FlakyQueue(FakeTaskQueue):
-        async def enqueue_sync(self, task_id: str) -> None:
+        async def enqueue_sync(self, task_id: str, *, after_webhook_registration: bool = False) -> None:
             if task_id == products.id:
                 raise ConnectionError("redis is down")
             await super().enqueue_sync(task_id)

@@ -249,7 +249,7 @@ async def test_a_failed_re_send_is_tried_again_by_a_later_sweep(env) -> None:  #
     (task,) = await start_sync(_uow(store), queue, events, clock, "m1", shop_id, [SyncKind.PRODUCTS])
 
     class DownQueue:
-        async def enqueue_sync(self, task_id: str) -> None:
+        async def enqueue_sync(self, task_id: str, *, after_webhook_registration: bool = False) -> None:
             raise ConnectionError("redis is down")
 
     clock.advance(timedelta(minutes=21))
