@@ -195,3 +195,28 @@ def test_the_kinds_to_sync_are_refused_with_a_message_on_the_kinds_field(kinds: 
         ErrorCode.INVALID_INPUT, message, ("kinds",),
     )  # fmt: skip
     assert parse_kinds([SyncKind.ORDERS, SyncKind.PRODUCTS]) == [SyncKind.ORDERS, SyncKind.PRODUCTS]
+
+
+def test_only_a_new_shops_import_never_begun_and_queued_lately_waits_for_its_webhook_registration() -> None:
+    # given an import queued by a connection at T0 (README "Registering the address with TikTok": at most 30 s)
+    longest = timedelta(seconds=30)
+    task = SyncTask.queue("s1", "m1", SyncKind.PRODUCTS, SyncTrigger.AUTHORIZATION, T0)
+    # then it waits while queued less than `longest` ago, and no longer
+    assert task.waits_for_webhook_registration(T0 + timedelta(seconds=29), longest)
+    assert not task.waits_for_webhook_registration(T0 + longest, longest)
+    # and a manual import or a poll never waits, nor one that has begun a run (a resumed or redelivered one)
+    assert not _task().waits_for_webhook_registration(T0, longest)
+    scheduled = SyncTask.queue("s1", "m1", SyncKind.ORDERS, SyncTrigger.SCHEDULED, T0)
+    assert not scheduled.waits_for_webhook_registration(T0, longest)
+    assert task.begin_attempt(T0)
+    assert not task.waits_for_webhook_registration(T0, longest)
+
+
+def test_a_shop_awaits_its_first_webhook_registration_until_registered_or_failed() -> None:
+    shop = make_shop()
+    assert shop.awaits_first_webhook_registration
+    shop.record_webhook_registration(T0, "GatewayError: TikTok unavailable")
+    assert not shop.awaits_first_webhook_registration  # a failure ends the wait: the retries go on alone
+    registered = make_shop()
+    registered.record_webhook_registration(T0, None, "https://shopbridge.example/webhooks/tiktok")
+    assert not registered.awaits_first_webhook_registration
