@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.shops import ShopStatus, authorization_end, shop_status
+from domain.shops import TOKENS_UNREADABLE_MESSAGE, ShopStatus, authorization_end, shop_status
 from domain.sync import MAX_UNREADABLE_RECORDS
 
 EXPIRY_WARNING = timedelta(days=30)
@@ -94,8 +94,7 @@ def shop_attention(
         notices.append(
             Attention(
                 AttentionCode.REAUTHORIZATION_REQUIRED,
-                "Shopbridge cannot read this shop's tokens (its encryption key changed): re-authorize it to resume "
-                "syncing.",
+                TOKENS_UNREADABLE_MESSAGE,
                 tokens_unreadable_since,
             )
         )

@@ -28,6 +28,14 @@ NAME_MAX_LENGTH = 64
 NAME_MAX_CODE_POINTS = 1024
 
 
+# What the merchant is told of a shop whose stored tokens no configured key decrypts (`Shop.tokens_unreadable`): its
+# notice (domain.attention) and every refusal to sync it (domain.sync.ensure_shop_can_sync) say the same cause, the
+# key that changed, not an authorization TikTok ended.
+TOKENS_UNREADABLE_MESSAGE = (
+    "Shopbridge cannot read this shop's tokens (its encryption key changed): re-authorize it to resume syncing."
+)
+
+
 class Region(StrEnum):
     """Regions Shopbridge supports. The value is ours; `tiktok_code` is what TikTok calls it."""
 

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from domain.errors import DomainError, ErrorCode, ValidationError, when_to_retry
-from domain.shops import Shop, ShopStatus, TokenSet, new_id
+from domain.shops import TOKENS_UNREADABLE_MESSAGE, Shop, ShopStatus, TokenSet, new_id
 
 ORDERS_DEFAULT_WINDOW = timedelta(days=30)
 ORDERS_MAX_WINDOW = timedelta(days=90)
@@ -125,7 +125,11 @@ def parse_kinds(kinds: list[SyncKind]) -> list[SyncKind]:
 
 
 def ensure_shop_can_sync(shop: Shop, now: datetime) -> None:
-    """A revoked or expired authorization cannot import anything: REAUTHORIZATION_REQUIRED."""
+    """A revoked or expired authorization cannot import anything: REAUTHORIZATION_REQUIRED, in words that name the
+    cause as the shop's notice does (domain.attention): tokens no configured key decrypts (REVOKED here, though
+    TikTok still honours them) are `TOKENS_UNREADABLE_MESSAGE`; else "The shop's authorization has ended"."""
+    if shop.tokens_unreadable:
+        raise DomainError(ErrorCode.REAUTHORIZATION_REQUIRED, TOKENS_UNREADABLE_MESSAGE)
     if shop.status(now) in (ShopStatus.REVOKED, ShopStatus.EXPIRED):
         raise DomainError(
             ErrorCode.REAUTHORIZATION_REQUIRED, "The shop's authorization has ended; re-authorize it to sync."

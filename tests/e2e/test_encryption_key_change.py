@@ -1,6 +1,7 @@
 """A Shopbridge restarted with another SHOPBRIDGE_ENCRYPTION_KEY than the one its shops' tokens were encrypted with:
 the shops load, show REVOKED with a re-authorize notice, can be deleted or re-authorized, and their syncs are refused
-with REAUTHORIZATION_REQUIRED instead of failing with INTERNAL_SERVER_ERROR. On SQLite and PostgreSQL."""
+with REAUTHORIZATION_REQUIRED, saying the key changed, instead of failing with INTERNAL_SERVER_ERROR. On SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -58,10 +59,12 @@ def test_the_shop_shows_revoked_with_a_notice_to_re_authorize(shop_and_app, capl
         # when the merchant looks at the shop, and a sync of it is asked for
         seen = app.graphql(SHOP, {"id": shop["id"]}, "m1")["shop"]
         sync = app.graphql(SYNC, {"id": shop["id"]}, "m1")["syncStart"]
-    # then it needs re-authorizing, and the sync is refused with the stable code, not a 500
+    # then it needs re-authorizing, and the sync is refused with the stable code, not a 500, saying the real cause
+    # as the shop's notice does: before, "The shop's authorization has ended", which sent the merchant to TikTok
+    # while the operator's key was what changed
     assert seen["status"] == "REVOKED"
     assert seen["attention"] == [{"code": "REAUTHORIZATION_REQUIRED", "message": UNREADABLE}]
-    assert sync["tasks"] == [] and [e["code"] for e in sync["userErrors"]] == ["REAUTHORIZATION_REQUIRED"]
+    assert sync["tasks"] == [] and sync["userErrors"] == [{"code": "REAUTHORIZATION_REQUIRED", "message": UNREADABLE}]
     # and the operator is told once, with the shop's id and the keys' fingerprints, no token material: by whichever
     # read came first, the merchant's or the restarted process's own (its start-up sweep re-sends the registration
     # that failed under key A, which loads the shop in the background, before or after the fixture handed it over)

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from domain.attention import shop_attention
 from domain.errors import DomainError, ErrorCode, ValidationError
 from domain.sync import (
     RecordFailure,
@@ -110,6 +111,21 @@ def test_an_ended_authorization_is_refused_in_words() -> None:
     with pytest.raises(DomainError) as refused:
         ensure_shop_can_sync(shop, T0)
     assert refused.value.message == "The shop's authorization has ended; re-authorize it to sync."
+
+
+def test_unreadable_tokens_are_refused_naming_the_encryption_key_as_the_shops_notice_does() -> None:
+    # given a shop TikTok still honours, whose stored tokens no configured key decrypts (the key changed)
+    shop = make_shop()
+    shop.tokens_unreadable = True
+    # when a sync of it is asked for
+    with pytest.raises(DomainError) as refused:
+        ensure_shop_can_sync(shop, T0)
+    # then the refusal says the key changed, as its REAUTHORIZATION_REQUIRED notice does (before: "The shop's
+    # authorization has ended", which no seller had ended)
+    assert refused.value.code is ErrorCode.REAUTHORIZATION_REQUIRED
+    notice = shop_attention(T0, expires_at=shop.expires_at, revoked_at=None, tokens_unreadable_since=T0)
+    assert [(n.code.value, n.message) for n in notice] == [("REAUTHORIZATION_REQUIRED", refused.value.message)]
+    assert "encryption key changed" in refused.value.message
 
 
 class TestAttempts:
