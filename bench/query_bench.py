@@ -169,7 +169,8 @@ def start_api(harness: Harness, url: str) -> tuple[subprocess.Popen[bytes], str]
     port = free_port()
     env = harness.env(url, "http://127.0.0.1:9", rate_limit=50.0)  # TikTok is never called here
     # A data directory of its own: benchmark 4 serves a small and a large store at once, and on SQLite one API
-    # process holds a data directory's lock (`gql.cli._one_process`: the second was refused, ALREADY_RUNNING).
+    # process holds a data directory's lock (`gql.cli._one_process`: the second was refused, ALREADY_RUNNING), as
+    # it holds its database file's (each store has a database of its own).
     env["SHOPBRIDGE_DATA_DIR"] = str(harness.directory / f"api-data-{port}")
     server = harness.spawn(
         [str(VENV_BIN / "shopbridge"), "serve", "--host", "127.0.0.1", "--port", str(port)], env, name="api"

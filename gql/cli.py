@@ -41,7 +41,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 _served = False  # a server ran in this process: `run` exits without the interpreter's teardown
 _data_dir_lock: int | None = None  # the descriptor of the data directory's lock, held until the process ends
-ALREADY_RUNNING = "ALREADY_RUNNING"  # another API process serves from the same data directory (SQLite/embedded)
+_database_lock: int | None = None  # the descriptor of the SQLite database file's lock, held until the process ends
+# Another API process serves from the same data directory (SQLite or the embedded sandbox) or SQLite database file
+ALREADY_RUNNING = "ALREADY_RUNNING"
 GRACEFUL_SHUTDOWN_SECONDS = 30  # on SIGTERM: in-flight requests get this long; then connections are closed
 # --workers > 1: how long uvicorn's parent waits for a worker process to answer its health check before killing it
 # as hung and starting another. A worker answers from a thread it starts only after Python has started, uvicorn is
@@ -227,6 +229,9 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
         print(refusal.line, file=sys.stderr)
         return refusal.exit_status
     _database_before_keys(reach_postgresql=False)
+    if (problem := _served_elsewhere()) is not None:  # before the settings make another data directory's keys
+        print(problem, file=sys.stderr)
+        return 1
     settings = _settings()
     if (problem := _one_process(settings)) is not None:
         print(problem, file=sys.stderr)
@@ -274,8 +279,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(refusal.line, file=sys.stderr)
         return refusal.exit_status
     _database_before_keys(reach_postgresql=True)
+    if (problem := _served_elsewhere()) is not None:  # before the settings make another data directory's keys
+        print(problem, file=sys.stderr)
+        return 1
     settings = _settings()
-    # The lock before migrating, and before a reset deletes a state.
+    # The locks before migrating, and before a reset deletes a state.
     if (problem := _one_process(settings)) is not None:
         print(problem, file=sys.stderr)
         return 1
@@ -322,20 +330,39 @@ class _Refusal(NamedTuple):
 
 def _port_problem(host: str, port: int) -> _Refusal | None:
     """Why `host`:`port` cannot be served, asked before anything is created on disk (the settings make the data
-    directory and its keys): ALREADY_RUNNING (exit 1) when another Shopbridge holds the data directory's lock, the
-    likely holder of the port (a second `make run` is told that, not sent to another port only to learn it there);
-    else CANNOT_LISTEN (exit 2, `_cannot_listen`); None when it can be served. The lock is only asked about, so a
-    data directory that does not exist yet is still not made."""
+    directory and its keys): ALREADY_RUNNING (exit 1) when another Shopbridge holds the data directory's lock or the
+    lock of the SQLite database SHOPBRIDGE_DATABASE_URL names, the likely holder of the port (a second `make run` is
+    told that, not sent to another port only to learn it there); else CANNOT_LISTEN (exit 2, `_cannot_listen`); None
+    when it can be served. The locks are only asked about, so a data directory that does not exist yet is still not
+    made."""
     if (cannot := _cannot_listen(host, port)) is None:
         return None
-    if _data_dir_lock is None:  # held by this process (demo, then serve): no other one to name
-        from adapters.config import data_dir_setting
-        from adapters.process_lock import holder
-
-        data_dir = data_dir_setting()
-        if (held := holder(data_dir)) is not None:
-            return _Refusal(_already_running(held, data_dir), 1)
+    if (held := _served_elsewhere(any_database=True)) is not None:
+        return _Refusal(held, 1)
     return _Refusal(cannot, 2)
+
+
+def _served_elsewhere(*, any_database: bool = False) -> str | None:
+    """ALREADY_RUNNING's one line when another live process holds a lock `_one_process` is about to take, asked
+    without creating anything, before the settings (which make the data directory and its keys): the data
+    directory's, then the SQLite database file's (SHOPBRIDGE_DATABASE_URL's, else the data directory's default);
+    None when neither is held, or for PostgreSQL (the data directory's then too, unless `any_database`: a port
+    taken by a Shopbridge on it is still told by name). A lock this process holds already (demo, then serve) is not
+    asked."""
+    from adapters.config import DEFAULT_DATABASE_FILE, data_dir_setting, database_url_setting
+    from adapters.db.engine import sqlite_database_file
+    from adapters.process_lock import data_dir_lock, database_lock, holder
+
+    data_dir = data_dir_setting()
+    url = database_url_setting()
+    database_file = data_dir / DEFAULT_DATABASE_FILE if url is None else sqlite_database_file(url)
+    if _data_dir_lock is None and (database_file is not None or any_database):
+        if (held := holder(data_dir_lock(data_dir))) is not None:
+            return _already_running(held, data_dir)
+    if _database_lock is None and database_file is not None:
+        if (held := holder(database_lock(database_file))) is not None:
+            return _database_in_use(held)
+    return None
 
 
 def _already_running(held: AlreadyLocked, data_dir: Path) -> str:
@@ -347,28 +374,60 @@ def _already_running(held: AlreadyLocked, data_dir: Path) -> str:
     )
 
 
+def _database_in_use(held: AlreadyLocked) -> str:
+    """The refusal of a second API process on a SQLite database file another one serves (from another data
+    directory: the same one is `_already_running`): each would run its worker pool, polls and webhook registrations
+    over the same shops, and with its own embedded sandbox revoke them all (TikTok's refusals of tokens it never
+    issued)."""
+    from adapters.process_lock import DATABASE_LOCK_SUFFIX
+
+    who = f"pid {held.holder_pid}" if held.holder_pid else "another process"
+    # the file's real path, as the lock's: a relative path or a link says which file it is
+    shown = shown_path(held.path.with_name(held.path.name.removesuffix(DATABASE_LOCK_SUFFIX)))
+    return one_line(
+        f"shopbridge: {ALREADY_RUNNING}: Shopbridge ({who}) already serves the SQLite database {shown} (one API "
+        "process per SQLite database: a second one's workers, polls and webhook registrations would act on the same "
+        "shops); stop it, or point this one's SHOPBRIDGE_DATABASE_URL at another database",
+        1000,
+    )
+
+
 def _one_process(settings: Settings) -> str | None:
-    """With SQLite or the embedded sandbox (files in the data directory only one process may write), hold the data
-    directory's lock for the rest of this process's life (adapters/process_lock.py); the refusal's one line when
-    another process holds it (ALREADY_RUNNING, exit 1). A lock that cannot be made (a read-only data directory, a
-    directory where the lock file goes) raises ConfigError: BAD_CONFIGURATION, exit 2. With PostgreSQL and real
-    TikTok settings any number of API processes may serve."""
-    global _data_dir_lock
-    if _data_dir_lock is not None or not (settings.is_sqlite or settings.embedded_sandbox):
-        return None
-    from adapters.process_lock import AlreadyLocked, hold
+    """Hold, for the rest of this process's life (adapters/process_lock.py), the data directory's lock with SQLite
+    or the embedded sandbox (files in the data directory only one process may write), then with SQLite the lock
+    beside its database file, wherever it is (`<file>.lock`: another data directory's process on the same file is
+    refused too). The refusal's one line when another process holds one (ALREADY_RUNNING, exit 1). A lock that
+    cannot be made (a read-only directory, a directory where the lock file goes) raises ConfigError:
+    BAD_CONFIGURATION, exit 2, naming the setting. With PostgreSQL and real TikTok settings any number of API
+    processes may serve; `shopbridge worker` takes no lock (beside a SQLite `serve`, with Redis: README)."""
+    global _data_dir_lock, _database_lock
+    from adapters.config import ConfigError
+    from adapters.db.engine import sqlite_database_file
+    from adapters.process_lock import AlreadyLocked, data_dir_lock, database_lock, hold
 
-    try:
-        _data_dir_lock = hold(settings.data_dir)
-    except AlreadyLocked as held:
-        return _already_running(held, settings.data_dir)
-    except OSError as exc:  # BAD_CONFIGURATION, exit 2 (`main`) as every setting's; it was printed with exit 1
-        from adapters.config import ConfigError
-
-        raise ConfigError(
-            f"cannot lock {shown_path(settings.data_dir)} ({exc.strerror}): point SHOPBRIDGE_DATA_DIR at a writable "
-            "directory"
-        ) from exc
+    if _data_dir_lock is None and (settings.is_sqlite or settings.embedded_sandbox):
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            _data_dir_lock = hold(data_dir_lock(settings.data_dir))
+        except AlreadyLocked as held:
+            return _already_running(held, settings.data_dir)
+        except OSError as exc:  # BAD_CONFIGURATION, exit 2 (`main`) as every setting's; it was printed with exit 1
+            raise ConfigError(
+                f"cannot lock {shown_path(settings.data_dir)} ({exc.strerror}): point SHOPBRIDGE_DATA_DIR at a "
+                "writable directory"
+            ) from exc
+    database_file = sqlite_database_file(settings.database_url)
+    if _database_lock is None and database_file is not None:
+        lock_file = database_lock(database_file)
+        try:
+            _database_lock = hold(lock_file)
+        except AlreadyLocked as held:
+            return _database_in_use(held)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot lock the SQLite database {shown_path(database_file)} ({shown_path(lock_file)}: "
+                f"{exc.strerror}): point SHOPBRIDGE_DATABASE_URL at a database in a writable directory"
+            ) from exc
     return None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -41,6 +42,18 @@ SQLITE_WRITER_PRAGMAS = (
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def sqlite_database_file(url: str) -> Path | None:
+    """The file a SQLite URL names, as written (relative to the working directory when relative): the URL's path
+    (`sqlite+aiosqlite:////srv/shopbridge.db`), or a `file:` URI's, percent-decoded (`...///file:/srv/x.db?uri=true`);
+    None for PostgreSQL or a SQLite database without a file (`:memory:`, none named; the settings refuse them)."""
+    if not is_sqlite(url):
+        return None
+    name = make_url(url).database or ""
+    if name.startswith("file:"):
+        name = urllib.parse.unquote(urllib.parse.urlsplit(name).path)
+    return Path(name) if name not in ("", ":memory:") else None
 
 
 class SqliteFile:

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from adapters.config import SANDBOX_APP_KEY, SANDBOX_SERVICE_ID
+from adapters.text import shown_path
 from tests.e2e.test_cli_serve import clean_env, shopbridge
 from tests.fixtures.app import CONNECT, START, free_port
 from tests.fixtures.demo import banner_headers, wait_for_banner
@@ -248,8 +249,9 @@ def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_san
             process.wait()
 
 
-def test_a_second_demo_on_the_same_data_directory_is_refused_while_the_first_lives(tmp_path) -> None:
-    # two `make run` from one checkout share its SQLite database and the sandbox's saved state (last writer wins)
+def test_a_second_demo_on_the_same_data_directory_or_database_is_refused_while_the_first_lives(tmp_path) -> None:
+    # two `make run` from one checkout share its SQLite database and the sandbox's saved state (last writer wins);
+    # two processes on one SQLite file from two data directories share its shops
     env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"), SHOPBRIDGE_SANDBOX_ORDERS="5")
 
     def start(name: str, port: int) -> subprocess.Popen[bytes]:
@@ -274,6 +276,24 @@ def test_a_second_demo_on_the_same_data_directory_is_refused_while_the_first_liv
             refusal = (tmp_path / f"{name}.err").read_text().strip()
             assert "\n" not in refusal and "ALREADY_RUNNING" in refusal and f"pid {first.pid}" in refusal, refusal
             assert "SHOPBRIDGE_DATA_DIR" in refusal and "GraphiQL" not in (tmp_path / f"{name}.out").read_text()
+        # when a `serve` starts from another data directory on the first's SQLite file (SHOPBRIDGE_DATABASE_URL), on
+        # another port and on the first's
+        database = Path(os.path.realpath(tmp_path / "data" / "shopbridge.db"))
+        elsewhere = clean_env(
+            SHOPBRIDGE_DATA_DIR=str(tmp_path / "other"), SHOPBRIDGE_DATABASE_URL=f"sqlite+aiosqlite:///{database}"
+        )
+        for name, port in (("other-dir", second_port), ("other-dir-same-port", first_port)):
+            second = shopbridge("serve", "--port", str(port), env=elsewhere, cwd=tmp_path, out=tmp_path / name)
+            # then it is refused too, naming the database file and the first's pid: before, it served (the lock was
+            # the data directory's alone), and with its own embedded sandbox revoked every shop of the shared
+            # database within 2 s, TikTok refusing tokens it had never issued (crash52)
+            assert second.wait(timeout=DEADLINE_SECONDS) == 1, name
+            refusal = (tmp_path / f"{name}.err").read_text().strip()
+            assert "\n" not in refusal and refusal.startswith("shopbridge: ALREADY_RUNNING: "), refusal
+            assert f"pid {first.pid}" in refusal and f"the SQLite database {shown_path(database)} " in refusal, refusal
+            assert "SHOPBRIDGE_DATABASE_URL" in refusal, refusal
+        # and it made nothing in its data directory (the lock is asked before the settings make the keys)
+        assert not (tmp_path / "other").exists()
         assert httpx.get(f"http://127.0.0.1:{first_port}/healthz", timeout=DEADLINE_SECONDS).status_code == 200
         # and once the first has died without any cleanup (SIGKILL), the lock is gone with it: a demo starts
         first.kill()
