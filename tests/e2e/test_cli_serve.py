@@ -542,3 +542,27 @@ def test_a_data_directory_whose_lock_cannot_be_made_is_bad_configuration_with_ex
         "a writable directory"
     ), ours[0]
     assert result.returncode == 2, result.stderr
+
+
+def test_a_sqlite_database_whose_lock_cannot_be_made_is_bad_configuration_naming_the_database_url(tmp_path) -> None:
+    # given a SQLite database outside the data directory, where its lock file cannot be made (a directory stands at
+    # its path)
+    database = Path(os.path.realpath(tmp_path)) / "db" / "shop.db"
+    (database.parent / "shop.db.lock").mkdir(parents=True)
+    env = clean_env(
+        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"), SHOPBRIDGE_DATABASE_URL=f"sqlite+aiosqlite:///{database}"
+    )
+    # when `shopbridge serve` starts on it
+    result = subprocess.run(
+        [sys.executable, "-m", "gql.cli", "serve", "--port", str(free_port())],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
+    )  # fmt: skip
+    # then one BAD_CONFIGURATION line naming the database and its setting, exit 2, as for the data directory's lock
+    ours = [line for line in result.stderr.splitlines() if line.startswith("shopbridge")]
+    assert len(ours) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert ours[0] == (
+        f"shopbridge: BAD_CONFIGURATION: cannot lock the SQLite database {shown_path(database)} "
+        f"({shown_path(database.parent / 'shop.db.lock')}: Is a directory): point SHOPBRIDGE_DATABASE_URL at a "
+        "database in a writable directory"
+    ), ours[0]
+    assert result.returncode == 2, result.stderr
