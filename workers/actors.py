@@ -133,14 +133,20 @@ async def _send_again_later(
         send()  # the StubBroker only appends to an in-process queue
 
 
-@dramatiq.actor(queue_name=SYNC_QUEUE, max_retries=3, min_backoff=1_000, max_backoff=30_000, time_limit=60_000)
+# Polls' requests and token refreshes are `live` messages (seconds each), not `sync` ones: a worker process fetches no
+# more `sync` messages than it has import slots (`WorkerRedisBroker.consume`), so on the `sync` queue they waited in
+# Redis behind every import while the slots were taken (with one process, no poll and no refresh until an import
+# ended: review52b); as `live` messages the reserved threads take them. (The poll's own run, a sync task, is a `sync`
+# message: it takes an import slot as any import does.)
+@dramatiq.actor(queue_name=LIVE_QUEUE, max_retries=3, min_backoff=1_000, max_backoff=30_000, time_limit=60_000)
 @refused_quietly
 async def poll_shop(shop_id: str, kind: str, scheduled_at: str | None = None) -> None:
     """Queue the shop's poll of `kind` for the tick `scheduled_at` (ISO 8601) and enqueue it; a duplicate, a
     shop that cannot sync or an active task of the kind make it a no-op."""
     tick = datetime.fromisoformat(scheduled_at) if scheduled_at else None
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
-        async with Resources.of(poll_shop.broker).serving(f"the {kind} poll of shop {shop_id}") as resources:
+        broker = poll_shop.broker
+        async with Resources.of(broker).serving(f"the {kind} poll of shop {shop_id}", live=True) as resources:
             deps = resources.sync
             await polling.start_poll(
                 deps.uow_factory, resources.queue, deps.events, deps.clock, resources.poll, shop_id, SyncKind(kind),
@@ -149,7 +155,7 @@ async def poll_shop(shop_id: str, kind: str, scheduled_at: str | None = None) ->
 
 
 @dramatiq.actor(
-    queue_name=SYNC_QUEUE,
+    queue_name=LIVE_QUEUE,  # as `poll_shop`: fetched whatever the imports hold
     max_retries=3,
     min_backoff=5_000,
     max_backoff=60_000,
@@ -165,7 +171,7 @@ async def refresh_shop_tokens(shop_id: str) -> None:
     """Refresh the shop's access token if it is (still) due; a dead refresh token revokes the shop."""
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
         async with Resources.of(refresh_shop_tokens.broker).serving(
-            f"the token refresh of shop {shop_id}"
+            f"the token refresh of shop {shop_id}", live=True
         ) as resources:
             deps = resources.sync
             await tokens.refresh_shop_tokens(deps.uow_factory, resources.refresh, deps.events, deps.clock, shop_id)

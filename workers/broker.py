@@ -148,8 +148,8 @@ class WorkerRedisBroker(RedisBroker):
         message counts until it is acknowledged, after its slot is given back); the others stay in the queue in Redis
         (`shopbridge_broker_queue_messages`) for any process with a free slot. Delay queues (`sync.DQ`: an import
         sent again, a retry) keep Dramatiq's prefetch: their consumer only moves a message to its queue when due.
-        The short `sync` actors (polls, token refreshes) share the cap: a process running its every import slot
-        takes none of them; another process does, or this one once an import ends.
+        The polls' requests and token refreshes are `live` messages (`workers.actors.poll_shop`), which the cap never
+        holds back: on the `sync` queue they waited behind every import while the slots were taken (review52b).
         """
         consumer = cast(_Consumer, super().consume(queue_name, prefetch, timeout))
         slots = Resources.of(self).import_slots if queue_name == SYNC_QUEUE else None

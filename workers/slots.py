@@ -16,7 +16,8 @@
   held every thread, and a shop's first import, enqueued behind them, stayed QUEUED for as long as TikTok took
   (seen in `tests/integration/test_import_slots.py`: forever while TikTok held the pushes). A `live` message that
   finds no free slot is sent again `LIVE_SLOT_WAIT_DELAY_MS` later, its retries untouched (`Resources.serving`), so
-  one thread always takes the `sync` queue: imports, polls and token refreshes.
+  one thread always takes the `sync` queue: imports (a poll's run among them; the polls' requests and token
+  refreshes are `live` messages, `workers.actors.poll_shop`).
 - Inventory pushes and reconciles (`Resources.push_slots`, `push_slot_count`): at most all the live slots but one,
   the same rule once more inside the `live` queue. A push run writes up to `PUSH_ROUNDS_PER_RUN` rounds of products
   to TikTok (seconds each) and sends its shop's next run at once, so a merchant's pooled shops keep as many pushes

@@ -432,6 +432,34 @@ def test_a_sync_consumer_remade_while_an_import_runs_counts_it_and_fetches_nothi
     consumer.close()
 
 
+def test_a_worker_process_whose_import_slots_are_all_taken_still_takes_token_refreshes_and_polls(
+    sqlite_url: str, redis_url: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Review52b: with the `sync` queue's prefetch capped at the import slots, the token refreshes and poll requests
+    that shared that queue waited behind every import in Redis while a process's slots were taken (with one worker
+    process, no refresh and no poll at all until an import ended), though the reserved threads exist to keep them
+    moving. They are `live` messages now: short, fetched whatever the imports hold."""
+    # given a worker process's broker on Redis with one import slot, its import running
+    broker = setup_broker(sync_settings(sqlite_url, sandbox, tmp_path, broker_url=redis_url))
+    slots = Resources.of(broker).import_slots
+    slots.size = 1  # as `before_worker_boot` sizes it for `--threads 2`
+    from workers.actors import poll_shop, refresh_shop_tokens
+
+    with slots.held():
+        # when a token refresh and a poll are sent
+        refresh_shop_tokens.send("shop-1")
+        poll_shop.send("shop-1", "ORDERS", None)
+        # then the process's consumer of their queue fetches both at once (Dramatiq's prefetch of 2 x threads)
+        consumers = {
+            name: broker.consume(name, prefetch=4, timeout=10)
+            for name in {refresh_shop_tokens.queue_name, poll_shop.queue_name}
+        }
+        fetched = [m.actor_name for c in consumers.values() for m in (next(c), next(c)) if m is not None]
+        assert sorted(fetched) == ["poll_shop", "refresh_shop_tokens"], fetched
+        for consumer in consumers.values():
+            consumer.close()
+
+
 def _held_updates(sandbox: SandboxServer) -> int:
     return int(sandbox.control("GET", "/inventory-updates")["waiting"])
 
