@@ -255,7 +255,7 @@ def test_a_command_that_needs_redis_without_a_broker_url_is_one_coded_line(argv,
     [
         # logging was set up with it before any setting was read: a ValueError traceback from `logging`
         ("SHOPBRIDGE_LOG_LEVEL", "loud", "SHOPBRIDGE_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, "
-         "got 'LOUD'"),
+         "got 'loud'"),
         # the server's start-up failed on it with a traceback ("Application startup failed")
         ("SHOPBRIDGE_ENCRYPTION_KEY", "short", "SHOPBRIDGE_ENCRYPTION_KEY: Encryption key #1 is not a urlsafe-base64 "
          "32-byte Fernet key."),

@@ -293,10 +293,12 @@ class TestSubscriptions:
     async def test_a_task_from_queued_to_succeeded(self, app_factory) -> None:
         # one worker thread, and TikTok holding both searches: the ORDERS task waits QUEUED behind the PRODUCTS task
         # until the test releases it, then runs page by page (20 orders, one slice) as the test lets pages through,
-        # whatever the machine's speed (25 ms pages only made a QUEUED first message and two progress steps likely)
+        # whatever the machine's speed (25 ms pages only made a QUEUED first message and two progress steps likely).
+        # App-wide webhooks: a shop's first imports wait for its webhook registration (cff937e), and with one thread
+        # the one that looks last after it ended may start first (CI on 1ecd03a: ORDERS began before PRODUCTS)
         app = app_factory(
             orders=400, products=60, embedded_worker_threads=1, worker_reserved_threads=0, sync_order_slices=1,
-            sync_page_size=20, tiktok_timeout_seconds=DEADLINE_SECONDS,
+            sync_page_size=20, tiktok_timeout_seconds=DEADLINE_SECONDS, webhooks_app_wide=True,
         )  # fmt: skip
         app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
         shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
