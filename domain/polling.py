@@ -67,8 +67,9 @@ class PollCursor:
 
     def catch_up_due(self, now: datetime, authorized_at: datetime | None, settle: timedelta) -> bool:
         """Due once more when the settle margin has passed since the shop's (re-)authorization at `authorized_at`
-        (UTC) and no poll has covered up to it yet: stored changes end before it (`cursor_at`), and nothing was
-        scheduled since that margin passed (`scheduled_at`), so this is one extra poll, never a loop.
+        (UTC) and no poll has covered up to it yet: stored changes end before it (`cursor_at`), and no poll has
+        started since that margin passed (`polled_at`), so this is one extra poll, never a loop. Until one starts,
+        it is sent again at most once per `settle` (`scheduled_at`).
 
         Rule (README "Polling"): a re-authorization makes the polls due at the next tick (`make_due`), but that
         catch-up reads only up to `now - settle`; what changed while the shop could not sync has no webhook, and
@@ -76,13 +77,18 @@ class PollCursor:
         later (try-out newcomer52: a sale 3 s before the re-authorization came in 5 min 50 s later, the pool
         reserving nothing for it meanwhile). This follow-up reads up to the whole second after `authorized_at` or
         later: what changed before the re-authorization is in within `settle`, a second and a tick. A first
-        catch-up still running when it is due makes it a no-op (one active task per shop and kind): the regular
-        poll then does."""
+        catch-up still running when it is due makes its message a no-op (one active task per shop and kind), so
+        it stays due until a poll actually starts (review52b: a first catch-up reading two days of orders outran
+        the settle, and the follow-up, stamped, was never sent again). A follow-up that starts and fails leaves
+        the rest to the regular poll."""
         if authorized_at is None or (self.cursor_at is not None and self.cursor_at >= authorized_at):
             return False
         # A window ends on a whole second (`poll_window`): settled once it takes in the authorization's own second.
         settled_at = authorized_at.replace(microsecond=0) + timedelta(seconds=1) + settle
-        return now >= settled_at and (self.scheduled_at is None or self.scheduled_at < settled_at)
+        if now < settled_at or (self.polled_at is not None and self.polled_at >= settled_at):
+            return False
+        # Not started yet (a first catch-up still running, or its message waiting): sent again once per settle.
+        return self.scheduled_at is None or self.scheduled_at < settled_at or now - self.scheduled_at >= settle
 
     def already_polled_for(self, scheduled_at: datetime | None) -> bool:
         """Whether a poll started since the message for `scheduled_at` was sent: a duplicate message is a no-op."""

@@ -56,8 +56,13 @@ class TestPollWindow:
         assert cursor.catch_up_due(follow_up, at, settle)
         window = poll_window(cursor.cursor_at, follow_up, SETTINGS)
         assert window is not None and window.lt > at.timestamp()
-        # and only once: scheduled since, it is not due again before its interval (the poll may fail: no loop)
-        assert not replace(cursor, scheduled_at=follow_up).catch_up_due(T0 + settle * 3, at, settle)
+        # and only once: a poll started since, it is not due again before its interval (the poll may fail: no loop)
+        started = replace(cursor, scheduled_at=follow_up, polled_at=follow_up)
+        assert not started.catch_up_due(T0 + settle * 3, at, settle)
+        # but sent and not started (a first catch-up still running skips it), it is sent again a settle later
+        skipped = replace(cursor, scheduled_at=follow_up)
+        assert not skipped.catch_up_due(follow_up + settle - timedelta(microseconds=1), at, settle)
+        assert skipped.catch_up_due(follow_up + settle, at, settle)
         # and not at all when a poll already stored everything before the authorization, or none is known
         assert not replace(cursor, cursor_at=T0 + timedelta(seconds=1)).catch_up_due(follow_up, at, settle)
         assert not cursor.catch_up_due(follow_up, None, settle)

@@ -119,6 +119,33 @@ class TestTick:
         result = await schedule_tick(world.uow, world.work, world.clock, POLLS)
         assert result.token_refreshes == [] and world.store.refresh_claims == {}
 
+    async def test_a_follow_up_skipped_by_a_first_catch_up_still_running_is_sent_again(self, world: World) -> None:
+        # given a shop re-authorized at T0 whose catch-up poll started at the next tick and still runs (two days
+        # of orders to read: longer than the settle)
+        world.shop.authorized_at = T0
+        world.store.cursors[(world.shop.id, SyncKind.ORDERS)] = PollCursor(
+            world.shop.id, SyncKind.ORDERS, cursor_at=T0 - timedelta(days=2), scheduled_at=T0 - timedelta(minutes=1)
+        )
+        first = await world.start(tick=T0)
+        assert first is not None
+        # when the follow-up is due (settle + 1 s later) it finds that poll active: skipped, nothing started
+        world.clock.current = T0 + timedelta(seconds=31)
+        tick = await schedule_tick(world.uow, world.work, world.clock, POLLS)
+        assert (world.shop.id, SyncKind.ORDERS) in tick.polls
+        assert await world.start(tick=world.clock.now()) is None
+        # then once the first catch-up has ended short of the authorization, a later tick sends it again
+        world.store.tasks[first].succeed(world.clock.now())
+        await finish_poll(world.uow(), world.store.tasks[first], world.clock.now())
+        world.clock.advance(POLLS.settle)
+        tick = await schedule_tick(world.uow, world.work, world.clock, POLLS)
+        assert (world.shop.id, SyncKind.ORDERS) in tick.polls
+        follow_up = await world.start(tick=world.clock.now())
+        assert follow_up is not None and world.window(follow_up)[1] > ts(T0)
+        # and only once: a follow-up started, later ticks before the interval send nothing (it may fail: no loop)
+        world.clock.advance(POLLS.settle * 2)
+        tick = await schedule_tick(world.uow, world.work, world.clock, POLLS)
+        assert (world.shop.id, SyncKind.ORDERS) not in tick.polls
+
 
 class TestStartPoll:
     async def test_a_first_poll_starts_where_the_shop_last_synced_less_the_overlap(self, world: World) -> None:
