@@ -69,7 +69,7 @@ class PollCursor:
         """Due once more when the settle margin has passed since the shop's (re-)authorization at `authorized_at`
         (UTC) and no poll has covered up to it yet: stored changes end before it (`cursor_at`), and no poll has
         started since that margin passed (`polled_at`), so this is one extra poll, never a loop. Until one starts,
-        it is sent again at most once per `settle` (`scheduled_at`).
+        while a catch-up begun since the authorization may still run, it is sent again once per `settle`.
 
         Rule (README "Polling"): a re-authorization makes the polls due at the next tick (`make_due`), but that
         catch-up reads only up to `now - settle`; what changed while the shop could not sync has no webhook, and
@@ -87,8 +87,11 @@ class PollCursor:
         settled_at = authorized_at.replace(microsecond=0) + timedelta(seconds=1) + settle
         if now < settled_at or (self.polled_at is not None and self.polled_at >= settled_at):
             return False
-        # Not started yet (a first catch-up still running, or its message waiting): sent again once per settle.
-        return self.scheduled_at is None or self.scheduled_at < settled_at or now - self.scheduled_at >= settle
+        if self.scheduled_at is None or self.scheduled_at < settled_at:
+            return True
+        # Sent, not started: a catch-up begun since the authorization may still run (it skips the follow-up), so
+        # again once per settle. Anything else holding it back (an import) ends in a poll reading past it anyway.
+        return self.polled_at is not None and self.polled_at >= authorized_at and now - self.scheduled_at >= settle
 
     def already_polled_for(self, scheduled_at: datetime | None) -> bool:
         """Whether a poll started since the message for `scheduled_at` was sent: a duplicate message is a no-op."""

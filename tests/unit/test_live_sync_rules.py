@@ -59,10 +59,13 @@ class TestPollWindow:
         # and only once: a poll started since, it is not due again before its interval (the poll may fail: no loop)
         started = replace(cursor, scheduled_at=follow_up, polled_at=follow_up)
         assert not started.catch_up_due(T0 + settle * 3, at, settle)
-        # but sent and not started (a first catch-up still running skips it), it is sent again a settle later
-        skipped = replace(cursor, scheduled_at=follow_up)
+        # but sent and not started (a first catch-up begun since the authorization, still running, skips it), it is
+        # sent again a settle later
+        skipped = replace(cursor, scheduled_at=follow_up, polled_at=at + timedelta(seconds=1))
         assert not skipped.catch_up_due(follow_up + settle - timedelta(microseconds=1), at, settle)
         assert skipped.catch_up_due(follow_up + settle, at, settle)
+        # and not when no catch-up began since the authorization (an import holds polls back): its end's poll reads it
+        assert not replace(skipped, polled_at=None).catch_up_due(follow_up + settle, at, settle)
         # and not at all when a poll already stored everything before the authorization, or none is known
         assert not replace(cursor, cursor_at=T0 + timedelta(seconds=1)).catch_up_due(follow_up, at, settle)
         assert not cursor.catch_up_due(follow_up, None, settle)
