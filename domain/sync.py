@@ -270,7 +270,8 @@ class SyncTask:
         (`await_retry`), `error_code` and `error_message` saying why the last run failed (the Task Center showed a
         task waiting out a TikTok outage with neither: try-out livesync52), until a later run succeeds. False when
         the task ended instead: FAILED with `code` and `message` on the `max_attempts`-th failed run, or CANCELLED
-        by a cancel asked while it ran. `retry_at`: when the queue's retry is due (UTC), if known."""
+        (no code: `cancel`) by a cancel asked while it ran. `retry_at`: when the queue's retry is due (UTC), if
+        known."""
         self.failed_attempts += 1
         if self.may_retry(max_attempts):
             self.error_code, self.error_message = code, message
@@ -369,8 +370,12 @@ class SyncTask:
             self.cancel(now)
 
     def cancel(self, now: datetime) -> None:
+        """CANCELLED (`syncTaskCancel`): a failed run's reason and its retry's time (`fail_attempt`) are cleared, so
+        the Task Center does not give an outage as the reason of the merchant's own cancel (review52b). The one
+        CANCELLED with a code, SHOP_DELETED, is a deleted task's last message (gql/subscriptions.py), never stored."""
         self.status = SyncTaskStatus.CANCELLED
         self.finished_at = now
+        self.error_code = self.error_message = None
         self.retry_at = None
 
     def record_batch(self, created: int, updated: int, unchanged: int, failures: list[RecordFailure]) -> None:

@@ -358,7 +358,9 @@ class SyncTask(Node):
             "TIKTOK_CURSOR_STUCK, TIME_LIMIT_EXCEEDED, INTERNAL, or a rule's code: a UserErrorCode value. While "
             "QUEUED or RUNNING after a failed run (failedAttempts > 0: TIKTOK_UNAVAILABLE, TIME_LIMIT_EXCEEDED, "
             "INTERNAL), why that run failed: "
-            "the task is retried by itself; null once a run succeeds, and before any run failed."
+            "the task is retried by itself; null once a run succeeds, before any run failed, and once CANCELLED "
+            "(a cancel is its own reason; only syncTaskUpdated's last message of a task deleted with its shop says "
+            "SHOP_DELETED)."
         )
     )
     error_message: str | None = strawberry.field(

@@ -149,6 +149,28 @@ def test_a_task_waiting_for_a_retry_is_queued_and_a_cancel_then_ends_it_at_once(
     assert task.status is SyncTaskStatus.CANCELLED
 
 
+def test_a_cancel_says_nothing_of_a_failed_runs_reason() -> None:
+    # given a task waiting out an outage for its retry: why its last run failed, and when it runs again
+    queued, retry = _task(), T0 + timedelta(seconds=5)
+    queued.begin_attempt(T0)
+    assert queued.fail_attempt(ErrorCode.TIKTOK_UNAVAILABLE, "TikTok stayed unavailable", T0, 3, retry)
+    assert (queued.error_code, queued.retry_at) == (ErrorCode.TIKTOK_UNAVAILABLE, retry)
+    # when the merchant cancels it, then it is CANCELLED with no reason of a failed run: the cancel is the reason
+    # (review52b: the Task Center said "TikTok unavailable" for the merchant's own cancel)
+    queued.request_cancel(T0 + timedelta(seconds=1))
+    assert (queued.status, queued.error_code, queued.error_message, queued.retry_at) == (
+        SyncTaskStatus.CANCELLED, None, None, None
+    )  # fmt: skip
+    # and a cancel asked during a run that then fails on an outage ends it CANCELLED the same way
+    running = _task()
+    running.begin_attempt(T0)
+    running.request_cancel(T0 + timedelta(seconds=1))
+    assert not running.fail_attempt(ErrorCode.TIKTOK_UNAVAILABLE, "TikTok stayed unavailable", T0, 3, retry)
+    assert (running.status, running.error_code, running.error_message, running.retry_at) == (
+        SyncTaskStatus.CANCELLED, None, None, None
+    )  # fmt: skip
+
+
 def test_staleness_gives_a_queued_task_longer_than_a_running_one() -> None:
     queued, running = _task(), _task()
     running.begin_attempt(T0)
