@@ -2,7 +2,7 @@
 
 Per shop, when a poll last found a change and the latest finished task of each kind (FAILED there means the kind's
 syncs are failing), each by one index seek newest first (migration 0027), whatever the length of the task history;
-and its records that could not be read (`unreadable_records`, migration 0038: RECORDS_UNREADABLE).
+and its records that could not be read (`unreadable_records`, migration 0039: RECORDS_UNREADABLE).
 """
 
 from __future__ import annotations

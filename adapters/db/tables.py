@@ -295,7 +295,7 @@ sync_tasks = Table(
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),
     Column("heartbeat_at", UTCDateTime),
-    Column("retry_at", UTCDateTime),  # QUEUED for the queue's retry of a failed run: when it is due (0037)
+    Column("retry_at", UTCDateTime),  # QUEUED for the queue's retry of a failed run: when it is due (0038)
     Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
     Column("checkpoint", JSONText, nullable=False),
     Column("orders_created_since", UTCDateTime),
@@ -361,7 +361,7 @@ sync_cursors = Table(
 )
 
 # Records TikTok sent that Shopbridge could not read (`CatalogRepository.mark_unreadable`), per shop and kind, until
-# one read of the same TikTok id is stored; at most `domain.sync.MAX_UNREADABLE_RECORDS` per shop and kind. 0038.
+# one read of the same TikTok id is stored; at most `domain.sync.MAX_UNREADABLE_RECORDS` per shop and kind. 0039.
 unreadable_records = Table(
     "unreadable_records",
     metadata,

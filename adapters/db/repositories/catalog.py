@@ -298,6 +298,7 @@ _CHILDREN = {"products": ("skus", "warehouse_stocks"), "orders": ("line_items",)
 # A child row's key: a child repeated in a batch is written once (warehouse_stocks: (sku_id, warehouse_id); else id).
 _CHILD_KEYS = {"skus": itemgetter(0), "line_items": itemgetter(0), "warehouse_stocks": itemgetter(0, 1)}
 _UPDATED_AT = {"products": PRODUCT_VALUES.index("updated_at"), "orders": ORDER_VALUES.index("updated_at")}
+_ORDER_STATUS = ORDER_VALUES.index("status")  # where an order's status sits in its stored values
 
 
 async def hold_writers(session: AsyncSession, table: Table, shop_id: str) -> None:
@@ -335,7 +336,7 @@ def _older(record: StoredOrder | StoredProduct, updated_at: int, stored: tuple[s
     no life (ACTIVATE and SELLER_DEACTIVATED go both ways): two versions of one second are not told apart."""
     _, stored_at, stored_status = stored
     if isinstance(record, StoredOrder):
-        return older_order_version(record.values[1], record.values[updated_at], stored_status, stored_at)
+        return older_order_version(record.values[_ORDER_STATUS], record.values[updated_at], stored_status, stored_at)
     older: bool = record.values[updated_at] < stored_at
     return older
 
