@@ -31,6 +31,7 @@ Metric names (a contract: dashboards and alerts use them; see the README's Opera
     shopbridge_sync_tasks_pruned_total                               finished tasks deleted by the retention sweep
     shopbridge_authorization_requests_pruned_total                   expired OAuth requests deleted by the sweep
     shopbridge_deleted_shop_lines_pruned_total                       records of deleted shops' lines the sweep deleted
+    shopbridge_unreadable_records_pruned_total                       unreadable-record marks the sweep deleted
     shopbridge_inventory_pushes_total{outcome}                       Update Inventory per product: ok | partial |
                                                                      retry | noop
     shopbridge_inventory_push_lag_seconds                            histogram: last stock change -> TikTok told
@@ -140,6 +141,11 @@ DELETED_SHOP_LINES_PRUNED = Counter(
     "shopbridge_deleted_shop_lines_pruned_total",
     "Records of a deleted shop's open lines and units sold unseen deleted by the retention sweep (no reconnect can "
     "match them: 97 days).",
+)
+UNREADABLE_RECORDS_PRUNED = Counter(
+    "shopbridge_unreadable_records_pruned_total",
+    "Marks of records a sync could not read (RECORDS_UNREADABLE) deleted by the retention sweep (first failed before "
+    "SHOPBRIDGE_TASK_RETENTION).",
 )
 INVENTORY_PUSHES = Counter(
     "shopbridge_inventory_pushes_total",
@@ -298,3 +304,9 @@ def deleted_shop_lines_pruned(count: int) -> None:
     """The retention sweep deleted `count` records of a deleted shop's lines (`deleted_shop_lines`)."""
     if count:
         DELETED_SHOP_LINES_PRUNED.inc(count)
+
+
+def unreadable_records_pruned(count: int) -> None:
+    """The retention sweep deleted `count` marks of records a sync could not read (`unreadable_records`)."""
+    if count:
+        UNREADABLE_RECORDS_PRUNED.inc(count)

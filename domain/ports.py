@@ -189,6 +189,11 @@ class CatalogRepository(Protocol):
         reason and time. At most `domain.sync.MAX_UNREADABLE_RECORDS` per shop and kind; further ids are dropped."""
         ...
 
+    async def forget_unreadable(self, failed_before: datetime, limit: int) -> int:
+        """Delete at most `limit` unreadable marks (any shop) whose first failure is before `failed_before`, soonest
+        failed first; returns how many (retention: `domain.services.retention.prune_unreadable_records`)."""
+        ...
+
     async def known_product(self, shop_id: str, tiktok_product_id: str) -> KnownProduct | None:
         """The product as stored for the shop, with its SKUs' seller SKUs; None when the shop has no such product."""
         ...

@@ -126,7 +126,8 @@ ShopAttentionCode = d.enum(
         DomainAttentionCode.SYNC_FAILING: "The latest sync of a kind FAILED.",
         DomainAttentionCode.RECORDS_UNREADABLE: "Records TikTok sent could not be read and are not stored (the "
         "message counts them and gives the first one's TikTok id and reason); it clears once each is stored by a "
-        "poll, an import or a webhook.",
+        "poll, an import or a webhook, or once it first failed longer ago than the task retention (30 days by "
+        "default).",
     },
     name="ShopAttentionCode",
     description="REAUTHORIZATION_REQUIRED: revoked or expired, or its stored tokens cannot be decrypted (the "

@@ -387,6 +387,10 @@ class FakeCatalogRepository:
     ) -> None:
         """Nothing kept: the unreadable marks are SqlCatalogRepository's (tests/integration, tests/e2e)."""
 
+    async def forget_unreadable(self, failed_before: datetime, limit: int) -> int:
+        """None kept, none to forget (see `mark_unreadable`)."""
+        return 0
+
     @staticmethod
     def _version(record: Any) -> tuple[str, datetime, str | None]:
         """(fingerprint, update time, order status or None for a product) as SqlCatalogRepository compares them:

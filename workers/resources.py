@@ -65,7 +65,12 @@ from domain.services.intake import IntakeDeps, resume_pending_events, resume_unr
 from domain.services.inventory_push import PushDeps
 from domain.services.inventory_reconcile import inventory_tick, resume_due_pushes
 from domain.services.polling import schedule_tick
-from domain.services.retention import prune_deleted_shop_lines, prune_finished_tasks, prune_spent_authorizations
+from domain.services.retention import (
+    prune_deleted_shop_lines,
+    prune_finished_tasks,
+    prune_spent_authorizations,
+    prune_unreadable_records,
+)
 from domain.services.sync import resend_unsent_tasks, resume_stale_tasks
 from domain.services.webhook_registration import reregister_moved_webhooks, resume_webhook_registrations
 from domain.shops import Shop, TokenSet
@@ -579,7 +584,8 @@ class Resources(Middleware):
         """Retention (`domain.services.retention`): delete settled webhook events older than
         `SHOPBRIDGE_WEBHOOK_RETENTION`, finished sync tasks older than `SHOPBRIDGE_TASK_RETENTION` (but the newest
         of each shop and kind), OAuth requests a day past their expiry and the records of a deleted shop's lines no
-        reconnect can match any more (`deleted_shop_lines`, 97 days). Every process's sweep does, each batch
+        reconnect can match any more (`deleted_shop_lines`, 97 days), and the marks of unreadable records that first
+        failed before `SHOPBRIDGE_TASK_RETENTION` (RECORDS_UNREADABLE). Every process's sweep does, each batch
         its own short transaction; two at once take different rows. A table that fails leaves the others to go
         on, but for a database outage, which the next turn tries again once (one line per turn, not one a table)."""
         deps, settings = resources.sync, self.settings
@@ -605,6 +611,11 @@ class Resources(Middleware):
                 "deleted shop line retention sweep",
                 partial(prune_deleted_shop_lines, deps.uow_factory, deps.clock),
                 metrics.deleted_shop_lines_pruned,
+            ),
+            (
+                "unreadable record retention sweep",
+                partial(prune_unreadable_records, deps.uow_factory, deps.clock, task_retention),
+                metrics.unreadable_records_pruned,
             ),
         ]
         for what, prune, record in prunes:

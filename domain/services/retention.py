@@ -3,9 +3,10 @@
 One loop (`prune_in_batches`) for every table; what may go is each repository's `delete_*`, after the rule of its
 model: settled webhook events past `SHOPBRIDGE_WEBHOOK_RETENTION` (`domain.services.inbox.prune_settled_events`),
 finished sync tasks past `SHOPBRIDGE_TASK_RETENTION` but the newest of each role of each shop and kind
-(`SyncTask.may_be_pruned`), OAuth requests a day past their expiry (`AuthorizationRequest.may_be_pruned`), and the
+(`SyncTask.may_be_pruned`), OAuth requests a day past their expiry (`AuthorizationRequest.may_be_pruned`), the
 records of lines a shop's delete deducted that no reconnect can match any more
-(`domain.inventory.ledger.deleted_line_forgotten`).
+(`domain.inventory.ledger.deleted_line_forgotten`), and the marks of records a sync could not read (RECORDS_UNREADABLE)
+that first failed past `SHOPBRIDGE_TASK_RETENTION` (`prune_unreadable_records`).
 
 Each batch is its own short transaction (milliseconds of SQLite's single write lock), with a pause between two
 so that writers waiting for that lock (imports, the webhook intake) go first; a call stops after `max_batches`,
@@ -138,5 +139,27 @@ async def prune_deleted_shop_lines(
     return await prune_before(
         uow_factory, clock.now() - kept,
         lambda uow, cutoff, limit: uow.inventory.forget_deleted_lines(cutoff, limit), "deleted shop line record(s)",
+        batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds,
+    )  # fmt: skip
+
+
+async def prune_unreadable_records(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    retention: timedelta,
+    *,
+    batch_size: int = PRUNE_BATCH_SIZE,
+    max_batches: int = PRUNE_MAX_BATCHES,
+    pause_seconds: float = PRUNE_PAUSE_SECONDS,
+) -> int:
+    """Delete the marks of records a sync could not read (`CatalogRepository.mark_unreadable`, RECORDS_UNREADABLE)
+    whose first failure is more than `retention` (`SHOPBRIDGE_TASK_RETENTION`, as the tasks that failed them) ago;
+    returns how many. A read of the record stored clears its mark at once; this ends the marks no read will clear
+    (review52b: a product deleted at TikTok, a completed order never updated again, read by no poll or import
+    again): the notice would otherwise stay for good, and 100 such marks of a kind would keep any new failure out.
+    A record that still fails is marked again, with that failure's time, by the next sync that reads it."""
+    return await prune_before(
+        uow_factory, clock.now() - retention,
+        lambda uow, cutoff, limit: uow.catalog.forget_unreadable(cutoff, limit), "unreadable record mark(s) failed",
         batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds,
     )  # fmt: skip

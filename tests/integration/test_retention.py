@@ -1,7 +1,8 @@
 """Retention of sync tasks and OAuth requests on SQLite and PostgreSQL: finished tasks past the retention go, in
 bounded batches, but never an active one nor the newest of a role of a shop and kind (whatever reads tasks reads
-the same before and after); OAuth requests go a day after they expired; the worker's sweep runs them, and prunes the
-records of a deleted shop's lines (their rule: tests/integration/test_db_inventory_shop_delete.py)."""
+the same before and after); OAuth requests go a day after they expired; marks of unreadable records go once their
+first failure is past the task retention; the worker's sweep runs them, and prunes the records of a deleted shop's
+lines (their rule: tests/integration/test_db_inventory_shop_delete.py)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ from adapters.db.tables import (
     inventory_items,
     metadata,
     sync_tasks,
+    unreadable_records,
 )
+from domain.attention import Unreadable
 from domain.authorization import AuthorizationRequest
-from domain.services.retention import prune_finished_tasks, prune_spent_authorizations
+from domain.services.retention import prune_finished_tasks, prune_spent_authorizations, prune_unreadable_records
 from domain.shops import Region, Shop
-from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fakes import FakeClock
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, sync_settings, utc_now
@@ -212,12 +215,59 @@ async def _deleted_line(harness: SyncHarness, deleted_at: datetime) -> None:
         await session.execute(insert(deleted_shop_holds).values(**held))
 
 
+async def _mark(uows: Any, shop: Shop, kind: SyncKind, tiktok_id: str, failed_at: datetime) -> None:
+    async with uows() as uow:
+        await uow.catalog.mark_unreadable(shop.id, kind, [RecordFailure(tiktok_id, "create_time is 0")], failed_at)
+        await uow.commit()
+
+
+async def _unreadable_facts(database: Database, shops: list[Shop]) -> dict[str, Unreadable | None]:
+    async with database.read_sessionmaker() as session:
+        facts = {s.id: (await shop_sync_facts(session, s.merchant_id, [s.id]))[s.id] for s in shops}
+    return {shop_id: f.unreadable for shop_id, f in facts.items()}
+
+
+async def test_unreadable_marks_past_the_task_retention_go_and_recent_ones_stay(
+    database: Database, cipher: TokenCipher
+) -> None:
+    uows = uow_factory(database, cipher)
+    shop, other = await add_shop(uows, make_shop()), await add_shop(uows, make_shop("merchant-b"))
+    # given marks no read will clear (a completed order never updated again, a product deleted at TikTok) that
+    # first failed 40 and 31 days ago, a product that failed 29 days ago, and another shop's order 60 days ago
+    await _mark(uows, shop, ORDERS, "o-done", NOW - timedelta(days=40))
+    await _mark(uows, shop, PRODUCTS, "p-deleted", NOW - timedelta(days=31))
+    await _mark(uows, shop, PRODUCTS, "p-recent", NOW - timedelta(days=29))
+    await _mark(uows, other, ORDERS, "o-other", NOW - timedelta(days=60))
+    assert (await _unreadable_facts(database, [shop]))[shop.id] == Unreadable(
+        3, "ORDERS", "o-done", "create_time is 0", NOW - timedelta(days=40)
+    )
+    # when the sweep runs with the task retention of 30 days, one mark per transaction
+    deleted = await prune_unreadable_records(uows, FakeClock(NOW), RETENTION, batch_size=1, pause_seconds=0)
+    # then the marks past the retention are gone, of every shop, and the shop's notice names the recent one only
+    assert deleted == 3
+    assert await _unreadable_facts(database, [shop, other]) == {
+        shop.id: Unreadable(1, "PRODUCTS", "p-recent", "create_time is 0", NOW - timedelta(days=29)),
+        other.id: None,
+    }
+    # and running it again changes nothing; two days later the recent one has aged past it too
+    assert await prune_unreadable_records(uows, FakeClock(NOW), RETENTION, pause_seconds=0) == 0
+    later = FakeClock(NOW + timedelta(days=2))
+    assert await prune_unreadable_records(uows, later, RETENTION, pause_seconds=0) == 1
+    assert await _unreadable_facts(database, [shop]) == {shop.id: None}
+    # and a record that still fails is marked again by the next sync that reads it, with that failure's time
+    await _mark(uows, shop, ORDERS, "o-done", NOW + timedelta(days=2))
+    assert (await _unreadable_facts(database, [shop]))[shop.id] == Unreadable(
+        1, "ORDERS", "o-done", "create_time is 0", NOW + timedelta(days=2)
+    )
+
+
 async def test_the_workers_sweep_prunes_tasks_and_authorization_requests(
     database_url: str, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     # given an embedded worker pool whose sweep runs every second, a shop with two finished imports of its
     # products 40 and 35 days ago, an authorization request that expired two days ago, and the record of an open
-    # line of a shop deleted 100 days ago and never connected again, and of units it sold unseen (kept 97 days)
+    # line of a shop deleted 100 days ago and never connected again, and of units it sold unseen (kept 97 days),
+    # and the marks of an order a sync could not read 40 days ago and of one it could not read 2 days ago
     settings = sync_settings(database_url, sandbox, tmp_path, sync_stale_after_seconds=1)
     assert settings.task_retention_seconds == 30 * 24 * 3600  # the default
     harness = SyncHarness(settings)
@@ -231,10 +281,12 @@ async def test_the_workers_sweep_prunes_tasks_and_authorization_requests(
             await uow.authorizations.add(expired)
             await uow.commit()
         await _deleted_line(harness, now - timedelta(days=100))
+        await _mark(harness.uow_factory, shop, ORDERS, "o-old", now - timedelta(days=40))
+        await _mark(harness.uow_factory, shop, ORDERS, "o-recent", now - timedelta(days=2))
         # when the worker runs
         harness.start_worker()
-        # then its sweep deletes the older import, the request and the record within a few seconds, and keeps the
-        # newest import
+        # then its sweep deletes the older import, the request, the record and the old mark within a few seconds,
+        # and keeps the newest import and the recent mark
         deadline = asyncio.get_running_loop().time() + SWEEP_WAIT_SECONDS
         while True:
             async with harness.db.read_sessionmaker() as session:
@@ -242,9 +294,11 @@ async def test_the_workers_sweep_prunes_tasks_and_authorization_requests(
                 requests = list((await session.execute(select(authorization_requests.c.state_digest))).scalars())
                 lines = list((await session.execute(select(deleted_shop_lines.c.tiktok_order_id))).scalars())
                 lines += list((await session.execute(select(deleted_shop_holds.c.tiktok_sku_id))).scalars())
-            if (old.id not in tasks and not requests and not lines) or asyncio.get_running_loop().time() > deadline:
+                marks = list((await session.execute(select(unreadable_records.c.tiktok_id))).scalars())
+            swept = old.id not in tasks and not requests and not lines and marks == ["o-recent"]
+            if swept or asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.1)
-        assert (tasks, requests, lines) == ({newest.id}, [], [])
+        assert (tasks, requests, lines, marks) == ({newest.id}, [], [], ["o-recent"])
     finally:
         await harness.close()

@@ -1,5 +1,6 @@
-"""Records TikTok sent that could not be read (`unreadable_records`, migration 0038): marked by a sync that failed
-them, cleared by the catalog's upsert of the same TikTok id (`SqlCatalogRepository`), counted by `Shop.attention`
+"""Records TikTok sent that could not be read (`unreadable_records`, migration 0039): marked by a sync that failed
+them, cleared by the catalog's upsert of the same TikTok id (`SqlCatalogRepository`) or by retention once their first
+failure is older than `SHOPBRIDGE_TASK_RETENTION` (`forget_unreadable`), counted by `Shop.attention`
 (adapters/db/shop_facts.py). Per shop and kind at most `MAX_UNREADABLE_RECORDS` rows."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among
+from adapters.db.retention import delete_oldest
 from adapters.db.tables import unreadable_records
 from domain.sync import MAX_UNREADABLE_RECORDS, RecordFailure, SyncKind
 
@@ -53,3 +55,16 @@ async def mark_unreadable(
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.execute(insert(unreadable_records).values(rows).on_conflict_do_nothing())
+
+
+async def forget_unreadable(session: AsyncSession, failed_before: datetime, limit: int) -> int:
+    """See `domain.ports.CatalogRepository.forget_unreadable`: `delete_oldest` by `failed_at`, rows no other sweep
+    holds. No index on `failed_at`: the table holds at most 2 x `MAX_UNREADABLE_RECORDS` rows a shop."""
+    return await delete_oldest(
+        session,
+        unreadable_records,
+        ("shop_id", "kind", "tiktok_id"),
+        lambda marks: marks.c.failed_at < failed_before,
+        lambda marks: marks.c.failed_at,
+        limit,
+    )
