@@ -185,8 +185,9 @@ class CatalogRepository(Protocol):
         self, shop_id: str, kind: SyncKind, failures: Sequence[RecordFailure], now: datetime
     ) -> None:
         """Keep `failures` (TikTok ids of `kind` that could not be read) until a read of the same id is stored by
-        `upsert_*`: what `Shop.attention`'s RECORDS_UNREADABLE counts. Idempotent: an id already marked keeps its first
-        reason and time. At most `domain.sync.MAX_UNREADABLE_RECORDS` per shop and kind; further ids are dropped."""
+        `upsert_*` or retention forgets it (`forget_unreadable`): what `Shop.attention`'s RECORDS_UNREADABLE counts.
+        Idempotent: an id already marked keeps its first reason and time. At most `domain.sync.MAX_UNREADABLE_RECORDS`
+        per shop and kind; further ids are dropped."""
         ...
 
     async def forget_unreadable(self, failed_before: datetime, limit: int) -> int:

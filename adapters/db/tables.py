@@ -361,7 +361,8 @@ sync_cursors = Table(
 )
 
 # Records TikTok sent that Shopbridge could not read (`CatalogRepository.mark_unreadable`), per shop and kind, until
-# one read of the same TikTok id is stored; at most `domain.sync.MAX_UNREADABLE_RECORDS` per shop and kind. 0039.
+# one read of the same TikTok id is stored or retention forgets it (`failed_at` past `SHOPBRIDGE_TASK_RETENTION`); at
+# most `domain.sync.MAX_UNREADABLE_RECORDS` per shop and kind. 0039.
 unreadable_records = Table(
     "unreadable_records",
     metadata,
