@@ -162,6 +162,14 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
         assert secret not in text
 
 
+def _serve_until_it_stops(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`shopbridge serve` on a free port with `env`, run to its end (a start refused at once; the test's deadline)."""
+    return subprocess.run(
+        [sys.executable, "-m", "gql.cli", "serve", "--port", str(free_port())],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
+    )  # fmt: skip
+
+
 def _ready(base: str) -> bool:
     try:
         return httpx.get(f"{base}/readyz", timeout=DEADLINE_SECONDS).status_code == 200
@@ -504,10 +512,7 @@ def test_serve_on_a_sqlite_file_that_cannot_be_opened_stops_with_one_coded_line(
         SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"), SHOPBRIDGE_DATABASE_URL=f"sqlite+aiosqlite:///{missing}"
     )
     # when `shopbridge serve` starts on it
-    result = subprocess.run(
-        [sys.executable, "-m", "gql.cli", "serve", "--port", str(free_port())],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
-    )  # fmt: skip
+    result = _serve_until_it_stops(env, tmp_path)
     # then it stops as `migrate` and `demo` do: one DATABASE_UNAVAILABLE line, exit 1, no traceback; before, it said
     # "shopbridge ready (embedded)" and served 503 from /readyz
     assert result.returncode == 1, result.stderr
@@ -553,10 +558,7 @@ def test_a_sqlite_database_whose_lock_cannot_be_made_is_bad_configuration_naming
         SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"), SHOPBRIDGE_DATABASE_URL=f"sqlite+aiosqlite:///{database}"
     )
     # when `shopbridge serve` starts on it
-    result = subprocess.run(
-        [sys.executable, "-m", "gql.cli", "serve", "--port", str(free_port())],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS,
-    )  # fmt: skip
+    result = _serve_until_it_stops(env, tmp_path)
     # then one BAD_CONFIGURATION line naming the database and its setting, exit 2, as for the data directory's lock
     ours = [line for line in result.stderr.splitlines() if line.startswith("shopbridge")]
     assert len(ours) == 1 and "Traceback" not in result.stderr, result.stderr
