@@ -14,6 +14,7 @@ from sandbox.catalog import ProductFilter
 from sandbox.data import ORDER_STATUSES, PRODUCT_STATUSES
 from sandbox.envelope import ApiError
 from sandbox.events import delete_webhook, get_webhooks, put_webhook
+from sandbox.faults import served, unreadable_order, unreadable_product
 from sandbox.gateway import ApiRoute, Call
 from sandbox.logistics import warehouses
 from sandbox.orderbook import SORT_FIELDS, OrderFilter
@@ -81,7 +82,8 @@ async def search_products(call: Call) -> dict[str, Any]:
         raise ApiError(codes.PRODUCT_SEARCH_CAP, f"The total number of search results can not exceed {cap}.")
     end = offset + size
     next_token = pagetokens.encode({"offset": end, "q": query_fingerprint}) if end < len(matches) else ""
-    return {"products": matches[offset:end], "total_count": len(matches), "next_page_token": next_token}
+    page = served(matches[offset:end], call.world.unreadable_records, unreadable_product)
+    return {"products": page, "total_count": len(matches), "next_page_token": next_token}
 
 
 def _order_filter(body: dict[str, Any]) -> OrderFilter:
@@ -127,7 +129,8 @@ async def search_orders(call: Call) -> dict[str, Any]:
         after = (key[0], key[1])
     page = call.shop_data().orders.search(order_filter, sort_field, sort_order == "DESC", after, size)
     next_token = pagetokens.encode({"k": list(page.next_key), "q": query_fingerprint}) if page.next_key else ""
-    return {"orders": page.orders, "total_count": page.total_count, "next_page_token": next_token}
+    listed = served(page.orders, call.world.unreadable_records, unreadable_order)
+    return {"orders": listed, "total_count": page.total_count, "next_page_token": next_token}
 
 
 async def order_detail(call: Call) -> dict[str, Any]:
@@ -150,7 +153,7 @@ async def order_detail(call: Call) -> dict[str, Any]:
     ]
     if not orders:
         raise ApiError(codes.ORDER_NOT_OWNED, "The order or package does not belong to the current seller.")
-    return {"orders": orders}
+    return {"orders": served(orders, call.world.unreadable_records, unreadable_order)}
 
 
 async def search_inventory(call: Call) -> dict[str, Any]:
@@ -202,7 +205,7 @@ async def get_product(call: Call) -> dict[str, Any]:
     product = call.shop_data().catalog.by_id.get(call.path_params["product_id"])
     if product is None or product["status"] in ("FREEZE", "DELETED"):
         raise ApiError(codes.PRODUCT_NOT_FOUND, "The product does not exist in this shop.")
-    return product
+    return served([product], call.world.unreadable_records, unreadable_product)[0]
 
 
 async def update_inventory(call: Call) -> dict[str, Any]:

@@ -115,6 +115,8 @@ class Control:
             ("/faults", "GET", self.get_faults),
             ("/faults", "POST", self.set_faults),
             ("/faults/trickles/end", "POST", self.end_trickles),
+            ("/faults/records", "GET", self.get_unreadable_records),
+            ("/faults/records", "POST", self.set_unreadable_records),
             ("/sellers/{seller}/revoke", "POST", self.revoke),
             ("/sellers/{seller}/expire-access-token", "POST", self.expire_access_token),
             ("/counters", "GET", self.counters),
@@ -321,6 +323,20 @@ class Control:
     async def end_trickles(self, request: Request) -> dict[str, Any]:
         self.world.faults.end_trickles()
         return self.world.faults.describe()
+
+    async def get_unreadable_records(self, request: Request) -> dict[str, Any]:
+        return {"unreadable": sorted(self.world.unreadable_records)}
+
+    async def set_unreadable_records(self, request: Request) -> dict[str, Any]:
+        """`{unreadable: [id, ...]}`: from now on TikTok serves those orders and products unreadably (an order with
+        `create_time: 0`, a product with `create_time: null`) in every answer, the records themselves unchanged (no
+        new `update_time`, no webhook); the list replaces the last one, `[]` lifts the fault. Unknown ids are kept
+        (they match nothing)."""
+        ids = (await _json(request)).get("unreadable")
+        if not isinstance(ids, list) or not all(isinstance(item, str) and item for item in ids):
+            raise BadInput("unreadable must be a list of order and product ids")
+        self.world.unreadable_records = set(ids)
+        return await self.get_unreadable_records(request)
 
     async def revoke(self, request: Request) -> dict[str, Any]:
         seller = self._seller(request)

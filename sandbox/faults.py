@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
+from typing import Any
 
 FAULT_KINDS = ("http_500", "http_503", "http_429", "slow", "drop", "malformed_json", "expired_token")
 # Refusals no retry can fix, and a cursor that never advances: aim them at one API with `paths`.
@@ -73,3 +75,24 @@ class Faults:
             "slow_seconds": self.slow_seconds,
             "paths": list(self.paths),
         }
+
+
+def unreadable_order(order: dict[str, Any]) -> dict[str, Any]:
+    """`order` as TikTok served one that Shopbridge cannot read (try-out livesync52): `create_time: 0`, an int64
+    TikTok did not set; every other field, `update_time` included, as it is."""
+    return {**order, "create_time": 0}
+
+
+def unreadable_product(product: dict[str, Any]) -> dict[str, Any]:
+    """`product` served with `create_time: null` (a field TikTok documents on every product); the rest as it is."""
+    return {**product, "create_time": None}
+
+
+def served(
+    records: list[dict[str, Any]], unreadable: Set[str], garble: Callable[[dict[str, Any]], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """`records` as answered: those whose `id` is in `unreadable` (`World.unreadable_records`) through `garble`
+    (`unreadable_order` / `unreadable_product`); the list itself when none is (the common case: one length test)."""
+    if not unreadable or not any(record["id"] in unreadable for record in records):
+        return records
+    return [garble(record) if record["id"] in unreadable else record for record in records]

@@ -99,6 +99,10 @@ class World:
         # webhook carrying the new `update_time` while the detail API answers the version before it (control
         # `"stale_detail": true` on a change; not persisted).
         self.stale_detail: dict[str, dict[str, Any]] = {}
+        # Order and product ids TikTok serves unreadably in every answer that carries them (search, detail, Get
+        # Product; `sandbox.faults.unreadable_order` / `unreadable_product`), the records themselves unchanged
+        # (control `POST /_sandbox/faults/records`; not persisted).
+        self.unreadable_records: set[str] = set()
         self.holds = Holds()
         self.rate_limiter = RateLimiter(config.rate_limit)
         self.latency_ms = config.latency_ms
@@ -210,11 +214,12 @@ class World:
             self.tokens.clear()
 
     def reset_traffic(self) -> None:
-        """Faults off (API and webhook faults; the webhook URL stays), no held calls, no latency, the configured
-        rate limit, counters at zero."""
+        """Faults off (API and webhook faults, unreadable records; the webhook URL stays), no held calls, no
+        latency, the configured rate limit, counters at zero."""
         self.faults.off(self.config.slow_seconds)
         self.detail_lag.clear()
         self.stale_detail.clear()
+        self.unreadable_records.clear()
         self.holds.hold(())
         settings = self.webhooks.settings
         settings.drop = settings.duplicate = settings.reorder = settings.bad_signature = 0.0

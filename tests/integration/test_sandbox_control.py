@@ -329,9 +329,41 @@ def test_stale_detail_serves_an_orders_version_before_its_change_until_ended(san
     assert detail()["status"] == "CANCELLED"
 
 
+def test_unreadable_records_are_served_broken_everywhere_unchanged_until_the_fault_is_lifted(sandbox, tiktok) -> None:
+    caller = tiktok("us-local")
+    shop = sandbox.world.sellers["us-local"].shops[0].id
+    order = sandbox.control("GET", f"shops/{shop}/orders")["orders"][0]
+    product = sandbox.control("GET", f"shops/{shop}/products")["products"][0]
+
+    def served() -> tuple[dict, dict, dict, dict]:
+        (detail,) = caller.call("GET", "/order/202309/orders", {"ids": order["id"]})["data"]["orders"]
+        listed = caller.call("POST", ORDERS, {"page_size": "100"}, {})["data"]["orders"]
+        products = caller.call("POST", PRODUCTS, {"page_size": "100"}, {})["data"]["products"]
+        one = caller.call("GET", f"/product/202309/products/{product['id']}")["data"]
+        return (detail, next(o for o in listed if o["id"] == order["id"]),
+                next(p for p in products if p["id"] == product["id"]), one)  # fmt: skip
+
+    # when the order and the product are made unreadable
+    answer = sandbox.control("POST", "faults/records", {"unreadable": [product["id"], order["id"]]})
+    assert answer == {"unreadable": sorted([product["id"], order["id"]])}
+    # then every answer carries them broken (an order with create_time 0, a product with none), the rest as it is
+    detail, listed, searched, one = served()
+    assert detail == listed == {**order, "create_time": 0}
+    assert searched["create_time"] is None and one["create_time"] is None
+    assert one["update_time"] == product["update_time"]
+    # and lifted, they are served as they were (nothing changed: same update_time)
+    sandbox.control("POST", "faults/records", {"unreadable": []})
+    detail, listed, searched, one = served()
+    assert detail["create_time"] == order["create_time"] and detail["update_time"] == order["update_time"]
+    assert one["create_time"] == product["create_time"]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status"),
     [
+        ("POST", "faults/records", {"unreadable": "123"}, 400),
+        ("POST", "faults/records", {"unreadable": [123]}, 400),
+        ("POST", "faults/records", {}, 400),
         ("POST", "latency", {"ms": -1}, 400),
         ("POST", "latency", {}, 400),
         ("POST", "rate-limit", {"per_second": "fast"}, 400),
