@@ -185,7 +185,9 @@ class CatalogRepository(Protocol):
         self, shop_id: str, kind: SyncKind, failures: Sequence[RecordFailure], now: datetime
     ) -> None:
         """Keep `failures` (TikTok ids of `kind` that could not be read) until a read of the same id is stored by
-        `upsert_*` or retention forgets it (`forget_unreadable`): what `Shop.attention`'s RECORDS_UNREADABLE counts.
+        `upsert_*`, TikTok says it has no such record (`clear_unreadable`) or retention forgets it
+        (`forget_unreadable`): what `Shop.attention`'s RECORDS_UNREADABLE counts. Each poll reads them again by id
+        (`marks_to_reread`, `note_still_unreadable`).
         Idempotent: an id already marked keeps its first reason and time. At most `domain.sync.MAX_UNREADABLE_RECORDS`
         per shop and kind; further ids are dropped."""
         ...
@@ -193,6 +195,25 @@ class CatalogRepository(Protocol):
     async def forget_unreadable(self, failed_before: datetime, limit: int) -> int:
         """Delete at most `limit` unreadable marks (any shop) whose first failure is before `failed_before`, soonest
         failed first; returns how many (retention: `domain.services.retention.prune_unreadable_records`)."""
+        ...
+
+    async def marks_to_reread(self, shop_id: str, kind: SyncKind, limit: int) -> list[str]:
+        """The TikTok ids of at most `limit` of the shop's marks of `kind` to read again by id
+        (`domain.services.rereads`): those never read again first, then the longest ago read again, then the
+        earliest failed; so that marks still unreadable take turns instead of hiding the others."""
+        ...
+
+    async def note_still_unreadable(
+        self, shop_id: str, kind: SyncKind, failures: Sequence[RecordFailure], now: datetime
+    ) -> list[str]:
+        """A read by id failed these ids again: each one still marked takes the new reason and `now` as the time it
+        was last read again (its first failure's time is kept: retention counts from it); an id no longer marked
+        stays so. Returns, sorted, the ids read again for the first time by this call (one WARNING line each, once
+        per mark): of two overlapping calls, only one returns an id."""
+        ...
+
+    async def clear_unreadable(self, shop_id: str, kind: SyncKind, tiktok_ids: Sequence[str]) -> None:
+        """Forget the marks of these ids of `kind` (TikTok says it has no such record); idempotent."""
         ...
 
     async def known_product(self, shop_id: str, tiktok_product_id: str) -> KnownProduct | None:

@@ -391,6 +391,19 @@ class FakeCatalogRepository:
         """None kept, none to forget (see `mark_unreadable`)."""
         return 0
 
+    async def marks_to_reread(self, shop_id: str, kind: SyncKind, limit: int) -> list[str]:
+        """None kept, none to read again (see `mark_unreadable`)."""
+        return []
+
+    async def note_still_unreadable(
+        self, shop_id: str, kind: SyncKind, failures: Sequence[RecordFailure], now: datetime
+    ) -> list[str]:
+        """None kept (see `mark_unreadable`)."""
+        return []
+
+    async def clear_unreadable(self, shop_id: str, kind: SyncKind, tiktok_ids: Sequence[str]) -> None:
+        """None kept (see `mark_unreadable`)."""
+
     @staticmethod
     def _version(record: Any) -> tuple[str, datetime, str | None]:
         """(fingerprint, update time, order status or None for a product) as SqlCatalogRepository compares them:

@@ -361,16 +361,18 @@ sync_cursors = Table(
 )
 
 # Records TikTok sent that Shopbridge could not read (`CatalogRepository.mark_unreadable`), per shop and kind, until
-# one read of the same TikTok id is stored or retention forgets it (`failed_at` past `SHOPBRIDGE_TASK_RETENTION`); at
-# most `domain.sync.MAX_UNREADABLE_RECORDS` per shop and kind. 0039.
+# one read of the same TikTok id is stored, TikTok says it has no such record (each poll reads marks again by id:
+# `domain.services.rereads`) or retention forgets it (`failed_at` past `SHOPBRIDGE_TASK_RETENTION`); at most
+# `domain.sync.MAX_UNREADABLE_RECORDS` per shop and kind. 0039, 0040.
 unreadable_records = Table(
     "unreadable_records",
     metadata,
     Column("shop_id", ID, _shop_fk(), nullable=False),
     Column("kind", String(16), nullable=False),  # ORDERS or PRODUCTS
     Column("tiktok_id", String(64), nullable=False),
-    Column("reason", Text, nullable=False),  # the first read's reason
+    Column("reason", Text, nullable=False),  # the first read's reason; a failed read by id's since (0040)
     Column("failed_at", UTCDateTime, nullable=False),  # the first read that failed
+    Column("reread_at", UTCDateTime),  # the latest read by id that failed too (a poll's); null: none yet (0040)
     PrimaryKeyConstraint("shop_id", "kind", "tiktok_id"),
 )
 

@@ -407,3 +407,55 @@ async def test_an_unreadable_record_is_kept_once_until_a_read_of_it_is_stored(
     assert [(a.code, a.message.split(" TikTok")[0]) for a in attention] == [
         (AttentionCode.RECORDS_UNREADABLE, f"{MAX_UNREADABLE_RECORDS} or more records")
     ]
+
+
+async def test_marks_read_again_by_id_take_turns_and_each_is_reported_once_even_by_overlapping_reads(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    uows = uow_factory(database, cipher)
+    # given three orders marked unreadable a minute apart
+    for n in range(3):
+        async with uows() as uow:
+            failure = RecordFailure(f"o{n}", "create_time is 0")
+            await uow.catalog.mark_unreadable(shop.id, SyncKind.ORDERS, [failure], NOW + timedelta(minutes=n))
+            await uow.commit()
+    # when a poll reads the two oldest again by id, still unreadable (and one never marked, or forgotten meanwhile)
+    async with uows() as uow:
+        assert await uow.catalog.marks_to_reread(shop.id, SyncKind.ORDERS, 2) == ["o0", "o1"]
+        again = [RecordFailure("o1", "Expected `str`"), RecordFailure("o0", "no title"), RecordFailure("ox", "x")]
+        first = await uow.catalog.note_still_unreadable(shop.id, SyncKind.ORDERS, again, NOW + timedelta(hours=1))
+        await uow.commit()
+    # then both are reported as read again for the first time, nothing is marked anew, and the next poll reads the
+    # one never read again first, then the one read longest ago (the first failed, of those read together)
+    assert first == ["o0", "o1"]
+    async with uows() as uow:
+        assert await uow.catalog.marks_to_reread(shop.id, SyncKind.ORDERS, 10) == ["o2", "o0", "o1"]
+    # and the attention names the refreshed reason, since the first failure's time
+    async with database.read_sessionmaker() as session:
+        facts = await shop_sync_facts(session, shop.merchant_id, [shop.id])
+    assert facts[shop.id].unreadable == Unreadable(3, "ORDERS", "o0", "no title", NOW)
+
+    # when two polls overlap on the third mark, the first's transaction still open as the second writes
+    async def second_poll() -> list[str]:
+        async with uows() as uow:
+            reported = await uow.catalog.note_still_unreadable(
+                shop.id, SyncKind.ORDERS, [RecordFailure("o2", "again")], NOW + timedelta(hours=2)
+            )
+            await uow.commit()
+        return reported
+
+    async with uows() as uow:
+        assert await uow.catalog.note_still_unreadable(
+            shop.id, SyncKind.ORDERS, [RecordFailure("o2", "again")], NOW + timedelta(hours=2)
+        ) == ["o2"]
+        racing = asyncio.create_task(second_poll())
+        await until_a_writer_waits_on_a_lock(database)
+        await uow.commit()
+    # then only the first reports it
+    assert await racing == []
+    # when TikTok says it has no such order: its mark goes, the others stay
+    async with uows() as uow:
+        await uow.catalog.clear_unreadable(shop.id, SyncKind.ORDERS, ["o2"])
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.catalog.marks_to_reread(shop.id, SyncKind.ORDERS, 10) == ["o0", "o1"]

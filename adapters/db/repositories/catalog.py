@@ -34,7 +34,13 @@ from adapters.db.errors import ShopGoneError, is_foreign_key_violation
 from adapters.db.lists import among
 from adapters.db.repositories.bulk import Record, columns, sqlite_time, upsert_records
 from adapters.db.repositories.stock_reads import confirm_stock_reads
-from adapters.db.repositories.unreadable import clear_unreadable, forget_unreadable, mark_unreadable
+from adapters.db.repositories.unreadable import (
+    clear_unreadable,
+    forget_unreadable,
+    mark_unreadable,
+    marks_to_reread,
+    note_still_unreadable,
+)
 from adapters.db.tables import line_items, orders, products, shops, skus, warehouse_stocks
 from domain.catalog import older_order_version
 from domain.clock import Clock, SystemClock
@@ -108,6 +114,17 @@ class SqlCatalogRepository:
 
     async def forget_unreadable(self, failed_before: datetime, limit: int) -> int:
         return await forget_unreadable(self._session, failed_before, limit)
+
+    async def marks_to_reread(self, shop_id: str, kind: SyncKind, limit: int) -> list[str]:
+        return await marks_to_reread(self._session, shop_id, kind, limit)
+
+    async def note_still_unreadable(
+        self, shop_id: str, kind: SyncKind, failures: Sequence[RecordFailure], now: datetime
+    ) -> list[str]:
+        return await note_still_unreadable(self._session, shop_id, kind, failures, now)
+
+    async def clear_unreadable(self, shop_id: str, kind: SyncKind, tiktok_ids: Sequence[str]) -> None:
+        await clear_unreadable(self._session, shop_id, kind, tiktok_ids)
 
     async def known_product(self, shop_id: str, tiktok_product_id: str) -> KnownProduct | None:
         """See `domain.ports.CatalogRepository.known_product`: two indexed reads (the product, its SKUs' seller

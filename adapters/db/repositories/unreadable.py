@@ -1,14 +1,16 @@
-"""Records TikTok sent that could not be read (`unreadable_records`, migration 0039): marked by a sync that failed
-them, cleared by the catalog's upsert of the same TikTok id (`SqlCatalogRepository`) or by retention once their first
-failure is older than `SHOPBRIDGE_TASK_RETENTION` (`forget_unreadable`), counted by `Shop.attention`
-(adapters/db/shop_facts.py). Per shop and kind at most `MAX_UNREADABLE_RECORDS` rows."""
+"""Records TikTok sent that could not be read (`unreadable_records`, migrations 0039, 0040): marked by a sync that
+failed them, read again by id at each poll (`marks_to_reread`, `note_still_unreadable`: `domain.services.rereads`),
+cleared by the catalog's upsert of the same TikTok id (`SqlCatalogRepository`), by TikTok saying it has no such record
+(`clear_unreadable`) or by retention once their first failure is older than `SHOPBRIDGE_TASK_RETENTION`
+(`forget_unreadable`), counted by `Shop.attention` (adapters/db/shop_facts.py). Per shop and kind at most
+`MAX_UNREADABLE_RECORDS` rows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,6 +57,51 @@ async def mark_unreadable(
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.execute(insert(unreadable_records).values(rows).on_conflict_do_nothing())
+
+
+async def marks_to_reread(session: AsyncSession, shop_id: str, kind: SyncKind, limit: int) -> list[str]:
+    """See `domain.ports.CatalogRepository.marks_to_reread`: the shop's marks of `kind` (the primary key's prefix,
+    at most `MAX_UNREADABLE_RECORDS` rows), sorted by (read again yet, `reread_at`, `failed_at`, id)."""
+    never = case((u.reread_at.is_(None), 0), else_=1)
+    query = (
+        select(u.tiktok_id)
+        .where(u.shop_id == shop_id, u.kind == kind.value)
+        .order_by(never, u.reread_at, u.failed_at, u.tiktok_id)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def note_still_unreadable(
+    session: AsyncSession, shop_id: str, kind: SyncKind, failures: Sequence[RecordFailure], now: datetime
+) -> list[str]:
+    """See `domain.ports.CatalogRepository.note_still_unreadable`: two UPDATEs of the marks still there, the first
+    of those never read again (`reread_at` null), RETURNING their ids. Two overlapping calls: PostgreSQL's second
+    UPDATE waits for the first's row locks, then finds `reread_at` set and returns nothing; SQLite writes one
+    transaction at a time."""
+    reasons = {failure.tiktok_id: failure.reason for failure in failures}
+    if not reasons:
+        return []
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    of_shop = (u.shop_id == shop_id, u.kind == kind.value)
+    values = {"reason": case(reasons, value=u.tiktok_id, else_=u.reason), "reread_at": now}
+    first = list(
+        (
+            await session.execute(
+                update(unreadable_records)
+                .where(*of_shop, among(u.tiktok_id, list(reasons), dialect), u.reread_at.is_(None))
+                .values(values)
+                .returning(u.tiktok_id)
+            )
+        ).scalars()
+    )
+    logged = set(first)
+    again = [tiktok_id for tiktok_id in reasons if tiktok_id not in logged]
+    if again:
+        await session.execute(
+            update(unreadable_records).where(*of_shop, among(u.tiktok_id, again, dialect)).values(values)
+        )
+    return sorted(first)
 
 
 async def forget_unreadable(session: AsyncSession, failed_before: datetime, limit: int) -> int:
