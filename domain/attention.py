@@ -18,10 +18,11 @@ Codes:
                               later read of them was stored: the message counts them and gives the first one's
                               reason; `at`: when the first failed. It stays until every one is stored by a poll,
                               an import or a webhook (try-out livesync52 defect 5: it used to show on the failing
-                              polls only, about a minute), or failed first more than `SHOPBRIDGE_TASK_RETENTION`
-                              ago (the retention sweep: `prune_unreadable_records`; a deleted product is never read
-                              again). At most `domain.sync.MAX_UNREADABLE_RECORDS` per kind are kept: the message
-                              says "100 or more" then.
+                              polls only, about a minute; each poll reads them again by id, `domain.services.
+                              rereads`), TikTok says it no longer has it, or it failed first more than
+                              `SHOPBRIDGE_TASK_RETENTION` ago (the retention sweep: `prune_unreadable_records`). At
+                              most `domain.sync.MAX_UNREADABLE_RECORDS` per kind are kept: the message says "100 or
+                              more" then.
 """
 
 from __future__ import annotations

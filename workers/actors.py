@@ -21,7 +21,16 @@ from adapters.pending_messages import REARM_SECONDS, run_started, still_waiting
 from adapters.queue import DramatiqTaskQueue
 from domain.errors import DomainError
 from domain.ports import AuthorizationLostError, GatewayRefusedError, QueueUnavailableError, TaskQueue
-from domain.services import importer, intake, inventory_push, inventory_reconcile, polling, tokens, webhook_registration
+from domain.services import (
+    importer,
+    intake,
+    inventory_push,
+    inventory_reconcile,
+    polling,
+    rereads,
+    tokens,
+    webhook_registration,
+)
 from domain.services.sync import wait_for_worker
 from domain.sync import SyncKind
 from workers.broker import LIVE_QUEUE, SYNC_QUEUE
@@ -142,7 +151,9 @@ async def _send_again_later(
 @refused_quietly
 async def poll_shop(shop_id: str, kind: str, scheduled_at: str | None = None) -> None:
     """Queue the shop's poll of `kind` for the tick `scheduled_at` (ISO 8601) and enqueue it; a duplicate, a
-    shop that cannot sync or an active task of the kind make it a no-op."""
+    shop that cannot sync or an active task of the kind make it a no-op. Then read the shop's oldest marks of records
+    of `kind` TikTok sent unreadably again by id (`rereads.reread_unreadable`: at most 50 orders or 10 products),
+    here on the `live` queue, whether or not a poll was queued: a duplicate message reads them again harmlessly."""
     tick = datetime.fromisoformat(scheduled_at) if scheduled_at else None
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
         broker = poll_shop.broker
@@ -152,6 +163,7 @@ async def poll_shop(shop_id: str, kind: str, scheduled_at: str | None = None) ->
                 deps.uow_factory, resources.queue, deps.events, deps.clock, resources.poll, shop_id, SyncKind(kind),
                 tick,
             )  # fmt: skip
+            await rereads.reread_unreadable(resources.intake, shop_id, SyncKind(kind))
 
 
 @dramatiq.actor(

@@ -139,7 +139,10 @@ async def resume_unread_events(uow_factory: UnitOfWorkFactory, queue: TaskQueue,
 
 
 @dataclass(slots=True)
-class _Fetched:
+class Fetched:
+    """What reading orders and products by id brought (`fetch_records`): the records to store, and why each id that
+    brought none did not, by "order:ID" / "product:ID"."""
+
     orders: list[Order] = field(default_factory=list)
     products: list[ProductRecord] = field(default_factory=list)
     failures: dict[str, tuple[EventError, str]] = field(
@@ -189,9 +192,9 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> tup
     try:
         # A token another process replaced meanwhile is not a refusal here: the session adopts the stored pair.
         if shop.authorization_lost:
-            fetched = _Fetched(revoked=True)
+            fetched = Fetched(revoked=True)
         elif shop.status(now) is ShopStatus.EXPIRED:  # as polls and imports: nothing is asked of TikTok for it
-            fetched = _Fetched(revoked=True, ended=True)
+            fetched = Fetched(revoked=True, ended=True)
         else:
             fetched = await _fetch(deps, shop, events)
     except TikTokUnavailableError:
@@ -220,7 +223,7 @@ async def _process_batch(deps: IntakeDeps, shop_id: str, batch_size: int) -> tup
 
 
 async def _write_batch(
-    deps: IntakeDeps, shop_id: str, shop: Shop, read: Sequence[WebhookEvent], fetched: _Fetched, now: datetime
+    deps: IntakeDeps, shop_id: str, shop: Shop, read: Sequence[WebhookEvent], fetched: Fetched, now: datetime
 ) -> tuple[list[WebhookEvent], Shop, bool, bool] | None:
     """The batch's write, one whole unit of work: the shop read afresh, the fetched orders and products stored and
     pooled, the events settled and saved; returns (the events as settled, the shop as stored, whether its lifecycle
@@ -291,7 +294,7 @@ def _apply_notices(shop: Shop, events: Sequence[WebhookEvent], now: datetime) ->
         shop.deauthorize(deauthorized_at, now)
 
 
-async def _fetch(deps: IntakeDeps, shop: Shop, events: Sequence[WebhookEvent]) -> _Fetched:
+async def _fetch(deps: IntakeDeps, shop: Shop, events: Sequence[WebhookEvent]) -> Fetched:
     order_ids: list[str] = []
     product_ids: list[str] = []
     for event in events:
@@ -301,14 +304,11 @@ async def _fetch(deps: IntakeDeps, shop: Shop, events: Sequence[WebhookEvent]) -
             continue
         order_ids.extend(meaning.order_ids)
         product_ids.extend(meaning.product_ids)
-    fetched = _Fetched()
+    fetched = Fetched()
     if not order_ids and not product_ids:
         return fetched
-    api = _api(deps, shop)
     try:
-        for batch in order_id_batches(order_ids):
-            await _fetch_orders(api, batch, fetched)
-        await _fetch_products(deps, shop, api, list(dict.fromkeys(product_ids)), fetched)
+        await _read_by_id(deps, shop, order_ids, product_ids, fetched)
     except AuthorizationLostError:
         log.warning(
             "shop %s: TikTok refused its authorization while processing webhooks; the shop needs re-authorizing",
@@ -318,10 +318,32 @@ async def _fetch(deps: IntakeDeps, shop: Shop, events: Sequence[WebhookEvent]) -
     return fetched
 
 
+async def fetch_records(deps: IntakeDeps, shop: Shop, order_ids: Sequence[str], product_ids: Sequence[str]) -> Fetched:
+    """The shop's orders `order_ids` and products `product_ids` read by id, as a webhook naming them reads them:
+    Get Order Detail, 50 distinct ids a call (`_fetch_orders`), and Get Product, one id a call,
+    `PRODUCT_FETCHES_AT_ONCE` at a time (`_fetch_products`, with `_confirm_unserved` for a stored product it no longer
+    serves). Each id either brings a record or has a failure: ORDER_NOT_FOUND / PRODUCT_NOT_FOUND (TikTok has no
+    such record), UNREADABLE_RECORD, TIKTOK_ERROR (TikTok refused the call). Raises `TikTokUnavailableError` and
+    `AuthorizationLostError` as they come (the caller decides what a refusal revokes). Also the poll's read of marked
+    records (`domain.services.rereads`)."""
+    fetched = Fetched()
+    await _read_by_id(deps, shop, order_ids, product_ids, fetched)
+    return fetched
+
+
+async def _read_by_id(
+    deps: IntakeDeps, shop: Shop, order_ids: Sequence[str], product_ids: Sequence[str], fetched: Fetched
+) -> None:
+    api = _api(deps, shop)
+    for batch in order_id_batches(order_ids):
+        await _fetch_orders(api, batch, fetched)
+    await _fetch_products(deps, shop, api, list(dict.fromkeys(product_ids)), fetched)
+
+
 ORDER_NOT_RETURNED = "TikTok did not return this order"
 
 
-async def _fetch_orders(api: ShopRefreshApi, batch: list[str], fetched: _Fetched) -> None:
+async def _fetch_orders(api: ShopRefreshApi, batch: list[str], fetched: Fetched) -> None:
     """One Get Order Detail call. Rule: an order TikTok says it does not have is ORDER_NOT_FOUND however it was
     batched: left out of the answer when TikTok has some of the batch, or the whole call refused with 21008111
     (`RecordNotFoundError`) when it has none; any other refusal is TIKTOK_ERROR with TikTok's words."""
@@ -352,7 +374,7 @@ async def _fetch_orders(api: ShopRefreshApi, batch: list[str], fetched: _Fetched
 
 
 async def _fetch_products(
-    deps: IntakeDeps, shop: Shop, api: ShopRefreshApi, product_ids: list[str], fetched: _Fetched
+    deps: IntakeDeps, shop: Shop, api: ShopRefreshApi, product_ids: list[str], fetched: Fetched
 ) -> None:
     """`_fetch_product` for each of `product_ids` (distinct), `PRODUCT_FETCHES_AT_ONCE` at a time; the records in
     the order of `product_ids`. A call that raises stops the others; the error raised is an `AuthorizationLostError`
@@ -402,13 +424,13 @@ async def reread_product(
     nothing to store (TikTok refused or garbled the read, the product was never stored, or it is stored so already).
     Raises `TikTokUnavailableError` and `AuthorizationLostError` as they come. The push reads a product this way
     when Update Inventory refuses it as not on sale (`domain.services.inventory_push`)."""
-    fetched = _Fetched()
+    fetched = Fetched()
     await _fetch_product(uow_factory, clock, shop, api, product_id, fetched)
     return fetched.products[0] if fetched.products else None
 
 
 async def _fetch_product(
-    uow_factory: UnitOfWorkFactory, clock: Clock, shop: Shop, api: ProductReadApi, product_id: str, fetched: _Fetched
+    uow_factory: UnitOfWorkFactory, clock: Clock, shop: Shop, api: ProductReadApi, product_id: str, fetched: Fetched
 ) -> None:
     """One Get Product call. Rule, as for orders: a product TikTok says it does not have (12052048 and kin,
     `RecordNotFoundError`) is PRODUCT_NOT_FOUND, unless the shop has it stored: then Search Products says what
@@ -435,7 +457,7 @@ class _Inconclusive(Exception):
 
 async def _confirm_unserved(
     uow_factory: UnitOfWorkFactory, clock: Clock, shop: Shop, api: ProductReadApi, product_id: str,
-    not_found: RecordNotFoundError, fetched: _Fetched,
+    not_found: RecordNotFoundError, fetched: Fetched,
 ) -> None:  # fmt: skip
     """A product Get Product calls not found. Never stored for the shop: PRODUCT_NOT_FOUND, as before (nothing to
     correct). Stored: TikTok leaves FREEZE and DELETED products out of Get Product (tiktok-api.md §7), so Search
@@ -505,7 +527,7 @@ UNDATED_NOTICE = (
 )
 
 
-def _settle(event: WebhookEvent, fetched: _Fetched, now: datetime, shop: Shop) -> None:
+def _settle(event: WebhookEvent, fetched: Fetched, now: datetime, shop: Shop) -> None:
     """The event's outcome once its shop's batch has been fetched and written. A notice (webhook 6 or 7) sent
     before the shop's current authorization is IGNORED, with `STALE_NOTICE` (`Shop.notice_is_current`); an
     undated one that may have been (`WebhookEvent.sent_no_earlier_than`) with `UNDATED_NOTICE`. An event

@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import and_, func, or_, select
 
 from adapters.db import leases
-from adapters.db.tables import inventory_push_outbox, products, sync_tasks
+from adapters.db.shop_facts import shop_sync_facts
+from adapters.db.tables import inventory_push_outbox, order_line_stock, products, sync_tasks, unreadable_records
 from domain.polling import PollCursor, PollSettings
 from domain.services.polling import start_poll
 from domain.services.sync import queue_authorization_sync
 from domain.shops import Shop
 from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fixtures.sandbox import SandboxServer
-from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
-from tests.fixtures.waiting import DEADLINE_SECONDS
+from tests.fixtures.servers import SQLITE_ONLY
+from tests.fixtures.sync import SyncHarness, connect_shop, expected_catalog, stored_catalog, sync_settings
+from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines
+from workers.broker import LIVE_QUEUE
 
 ORDER_SEARCH = "/order/202309/orders/search"
 PRODUCT_SEARCH = "/product/202309/products/search"
@@ -42,14 +45,19 @@ def harness(
 
 
 async def _imported_shop(harness: SyncHarness, sandbox: SandboxServer) -> Shop:
-    assert harness.queue is not None
     shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    await _import(harness, shop)
+    return shop
+
+
+async def _import(harness: SyncHarness, shop: Shop) -> None:
+    """The shop's imports, as its authorization queues them, run to SUCCEEDED."""
+    assert harness.queue is not None
     async with harness.uow_factory() as uow:
         tasks = await queue_authorization_sync(uow, harness.queue, shop, harness.clock.now())
         await uow.commit()
     for task in tasks:
         assert (await harness.wait(task.id)).status is SyncTaskStatus.SUCCEEDED
-    return shop
 
 
 async def _pushes_done(harness: SyncHarness, timeout: float = DEADLINE_SECONDS) -> None:
@@ -214,3 +222,90 @@ async def test_a_cursor_never_moves_back_whoever_writes_it(harness: SyncHarness,
         stored = await uow.poll_cursors.get(shop.id, SyncKind.ORDERS)
     assert stored is not None
     assert (stored.cursor_at, stored.scheduled_at, stored.polled_at) == (now, now, now)
+
+
+async def _marks(harness: SyncHarness, shop: Shop) -> dict[tuple[str, str], str]:
+    """The shop's unreadable marks: (kind, TikTok id) → reason."""
+    u = unreadable_records.c
+    async with harness.db.read_sessionmaker() as session:
+        rows = await session.execute(select(u.kind, u.tiktok_id, u.reason).where(u.shop_id == shop.id))
+    return {(row.kind, row.tiktok_id): row.reason for row in rows}
+
+
+async def _polls_run(harness: SyncHarness, shop: Shop, *kinds: SyncKind) -> None:
+    """Each kind's poll message sent as the scheduler sends it (`poll_shop`), and waited for to its end."""
+    assert harness.worker is not None and harness.worker.broker is not None
+    from workers.actors import poll_shop
+
+    for kind in kinds:
+        poll_shop.send(shop.id, kind.value, None)
+    await asyncio.to_thread(harness.worker.broker.join, LIVE_QUEUE, fail_fast=True)
+
+
+@SQLITE_ONLY  # the marks' SQL on both databases: tests/integration/test_db_catalog.py
+async def test_records_read_unreadably_are_read_again_by_id_at_each_poll_and_stored_once_readable(
+    harness: SyncHarness, sandbox: SandboxServer
+) -> None:
+    # given a shop whose import TikTok answers with two orders and a product unreadable (the sandbox's fault: the
+    # records themselves unchanged), all three last changed hours ago: out of every poll's window
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    hours_ago = int(harness.clock.now().timestamp()) - 3 * 3600
+    in_import = hours_ago - 29 * 86400  # the orders import reads 30 days back
+    old_orders = [
+        o["id"]
+        for o in sandbox.control("GET", f"/shops/{shop.tiktok_shop_id}/orders")["orders"]
+        if in_import < o["create_time"] < o["update_time"] < hours_ago
+        and o.get("fulfillment_type") != "FULFILLMENT_BY_TIKTOK"
+    ]
+    (product,) = [
+        p["id"]
+        for p in sandbox.control("GET", f"/shops/{shop.tiktok_shop_id}/products")["products"]
+        if p["status"] == "ACTIVATE" and p["update_time"] < hours_ago
+    ][:1]
+    readable, stays = old_orders[:2]
+    sandbox.control("POST", "/faults/records", {"unreadable": [readable, stays, product]})
+    await _import(harness, shop)
+    create_time_0 = "create_time is 0: TikTok gave no creation time"
+    assert (await _marks(harness, shop)).keys() == {("ORDERS", readable), ("ORDERS", stays), ("PRODUCTS", product)}
+    # when TikTok serves the first order and the product readably again, not changed (no update_time, no webhook),
+    # and each kind's poll runs
+    sandbox.control("POST", "/faults/records", {"unreadable": [stays]})
+    with log_lines("domain.services.rereads") as lines:
+        await _polls_run(harness, shop, SyncKind.ORDERS, SyncKind.PRODUCTS)
+        # then both are stored as TikTok has them, the order in the pool's ledger too, and their marks are gone; the
+        # order still unreadable keeps its mark and reason, with one WARNING line
+        products_stored, orders_stored = await stored_catalog(harness.db, shop.id)
+        expected_products, expected_orders = expected_catalog(
+            sandbox, shop, datetime.fromtimestamp(in_import, UTC), harness.clock.now()
+        )
+        assert orders_stored[readable] == expected_orders[readable]
+        assert products_stored[product] == expected_products[product]
+        assert stays not in orders_stored
+        assert await _ledger_lines(harness, shop, readable) > 0
+        assert await _marks(harness, shop) == {("ORDERS", stays): create_time_0}
+        assert [line for line in lines.messages if stays in line] == [
+            f"shop {shop.id}: order {stays} read again by id is still unreadable ({create_time_0}); its mark stays "
+            "(RECORDS_UNREADABLE) until a read of it is stored, TikTok no longer has it, or retention forgets it; "
+            "later polls read it again without another line"
+        ]
+        # when the next orders poll reads it again, still unreadable
+        await _polls_run(harness, shop, SyncKind.ORDERS)
+        # then its mark stays, and no second line is written
+        assert await _marks(harness, shop) == {("ORDERS", stays): create_time_0}
+        assert len([line for line in lines.messages if stays in line]) == 1
+    # when TikTok serves it readably too, and a poll runs
+    sandbox.control("POST", "/faults/records", {"unreadable": []})
+    await _polls_run(harness, shop, SyncKind.ORDERS)
+    # then it is stored, no mark is left, and the shop's attention says nothing of unreadable records
+    _, orders_stored = await stored_catalog(harness.db, shop.id)
+    assert orders_stored[stays] == expected_orders[stays]
+    assert await _marks(harness, shop) == {}
+    async with harness.db.read_sessionmaker() as session:
+        assert (await shop_sync_facts(session, shop.merchant_id, [shop.id]))[shop.id].unreadable is None
+
+
+async def _ledger_lines(harness: SyncHarness, shop: Shop, tiktok_order_id: str) -> int:
+    c = order_line_stock.c
+    async with harness.db.read_sessionmaker() as session:
+        query = select(func.count()).where(c.shop_id == shop.id, c.tiktok_order_id == tiktok_order_id)
+        return int((await session.execute(query)).scalar_one())
