@@ -21,7 +21,7 @@ from domain.polling import PollCursor, PollSettings
 from domain.services.polling import start_poll
 from domain.services.sync import queue_authorization_sync
 from domain.shops import Shop
-from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.sync import SyncHarness, connect_shop, expected_catalog, stored_catalog, sync_settings
@@ -267,13 +267,19 @@ async def test_records_read_unreadably_are_read_again_by_id_at_each_poll_and_sto
     await _import(harness, shop)
     create_time_0 = "create_time is 0: TikTok gave no creation time"
     assert (await _marks(harness, shop)).keys() == {("ORDERS", readable), ("ORDERS", stays), ("PRODUCTS", product)}
+    # and two marks of records TikTok no longer has (deleted since), an order and a product
+    async with harness.uow_factory() as uow:
+        for kind, gone in ((SyncKind.ORDERS, "5760000000000000001"), (SyncKind.PRODUCTS, "1730000000000000001")):
+            await uow.catalog.mark_unreadable(shop.id, kind, [RecordFailure(gone, "no title")], harness.clock.now())
+        await uow.commit()
     # when TikTok serves the first order and the product readably again, not changed (no update_time, no webhook),
     # and each kind's poll runs
     sandbox.control("POST", "/faults/records", {"unreadable": [stays]})
     with log_lines("domain.services.rereads") as lines:
         await _polls_run(harness, shop, SyncKind.ORDERS, SyncKind.PRODUCTS)
-        # then both are stored as TikTok has them, the order in the pool's ledger too, and their marks are gone; the
-        # order still unreadable keeps its mark and reason, with one WARNING line
+        # then both are stored as TikTok has them, the order in the pool's ledger too, and their marks are gone, as
+        # are those of the records TikTok does not have; the order still unreadable keeps its mark and reason, with
+        # one WARNING line
         products_stored, orders_stored = await stored_catalog(harness.db, shop.id)
         expected_products, expected_orders = expected_catalog(
             sandbox, shop, datetime.fromtimestamp(in_import, UTC), harness.clock.now()
