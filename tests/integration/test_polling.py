@@ -30,6 +30,7 @@ from workers.broker import LIVE_QUEUE
 
 ORDER_SEARCH = "/order/202309/orders/search"
 PRODUCT_SEARCH = "/product/202309/products/search"
+ORDER_DETAIL = "/order/202309/orders"
 POLLS = PollSettings(interval=timedelta(seconds=1), overlap=timedelta(seconds=600), settle=timedelta(0))
 
 
@@ -299,8 +300,17 @@ async def test_records_read_unreadably_are_read_again_by_id_at_each_poll_and_sto
         # then its mark stays, and no second line is written
         assert await _marks(harness, shop) == {("ORDERS", stays): create_time_0}
         assert len([line for line in lines.messages if stays in line]) == 1
-    # when TikTok serves it readably too, and a poll runs
-    sandbox.control("POST", "/faults/records", {"unreadable": []})
+        # when TikTok serves it readably too, but refuses Get Order Detail (a scope the app lacks) at the next poll
+        sandbox.control("POST", "/faults/records", {"unreadable": []})
+        refusal = {"rate": 1.0, "kinds": ["missing_scope"], "paths": [ORDER_DETAIL]}
+        sandbox.control("POST", "/faults", refusal)
+        await _polls_run(harness, shop, SyncKind.ORDERS)
+        # then the mark stays as it was, and the refusal is one line
+        assert await _marks(harness, shop) == {("ORDERS", stays): create_time_0}
+        (refused,) = [line for line in lines.messages if "refused" in line]
+        assert refused.startswith(f"shop {shop.id}: TikTok refused to read 1 unreadable record(s) again by id")
+    # when TikTok answers again, and a poll runs
+    sandbox.control("POST", "/faults", {"rate": 0.0})
     await _polls_run(harness, shop, SyncKind.ORDERS)
     # then it is stored, no mark is left, and the shop's attention says nothing of unreadable records
     _, orders_stored = await stored_catalog(harness.db, shop.id)
