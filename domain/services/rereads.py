@@ -66,10 +66,10 @@ async def reread_unreadable(deps: IntakeDeps, shop_id: str, kind: SyncKind) -> R
     read: no mark, the shop gone or unable to sync (revoked, expired: as a poll, TikTok is not asked), TikTok
     unavailable, or its authorization refused (the shop is then revoked)."""
     limit = REREAD_ORDERS if kind is SyncKind.ORDERS else REREAD_PRODUCTS
-    async with deps.uow_factory() as uow:
-        shop = await uow.shops.get(shop_id)
-        marked = await uow.catalog.marks_to_reread(shop_id, kind, limit) if shop is not None else []
-    if shop is None or not marked:
+    async with deps.uow_factory() as uow:  # the marks first: most polls find none, and load no shop
+        marked = await uow.catalog.marks_to_reread(shop_id, kind, limit)
+        shop = await uow.shops.get(shop_id) if marked else None
+    if shop is None:
         return None
     try:
         ensure_shop_can_sync(shop, deps.clock.now())
