@@ -13,9 +13,14 @@ Interface (both buses; `domain.ports.EventPublisher` plus a subscriber side for 
     mark()                                           # a mark above every signal delivered so far, below later ones
     await bus.shop_changed(shop_id, merchant_id)     # likewise for shops (`shopUpdated`): status, attention, name
     async with bus.subscribe_shops(merchant_id) as signals: ...  # the ids of the merchant's shops that changed
+    async with bus.subscribe_shop_activity(merchant_id) as signals: ...  # those, and those whose sync tasks changed
     await bus.inventory_item_changed(item_id, merchant_id)   # likewise for pool items (`inventoryItemUpdated`)
     async with bus.subscribe_inventory(merchant_id) as signals: ...
     await bus.aclose()                               # at shutdown
+
+`subscribe_shop_activity` is `shopUpdated`'s: one slot fed by the shop signals and by the task signals, each task
+signal naming its task's shop (a sync moves its shop's counts and `lastSyncedAt`), so that a follower of one shop can
+let the signals of the merchant's other shops go (issue 9: one read per update).
 
 Each subscriber holds one bounded slot of pending ids (a set, never a queue): a burst of 1,000 page writes of a
 task costs a waiting subscriber one wake-up. `InProcessEventBus` serves the embedded mode, where the worker pool
@@ -134,14 +139,21 @@ class _Fanout:
             with contextlib.suppress(RuntimeError):  # its loop is closed: it is going away
                 subscription.loop.call_soon_threadsafe(subscription._deliver, task_id)
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, merchant_id: str) -> AsyncIterator[Subscription]:
-        subscription = Subscription(merchant_id, asyncio.get_running_loop())
-        self.add(subscription)
-        try:
-            yield subscription
-        finally:
-            self.remove(subscription)
+    def subscribe(self, merchant_id: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
+        return _subscribed(merchant_id, self)
+
+
+@contextlib.asynccontextmanager
+async def _subscribed(merchant_id: str, *fanouts: _Fanout) -> AsyncIterator[Subscription]:
+    """One subscription of the merchant, its one slot fed by every one of `fanouts`."""
+    subscription = Subscription(merchant_id, asyncio.get_running_loop())
+    for fanout in fanouts:
+        fanout.add(subscription)
+    try:
+        yield subscription
+    finally:
+        for fanout in fanouts:
+            fanout.remove(subscription)
 
 
 class InProcessEventBus:
@@ -150,10 +162,12 @@ class InProcessEventBus:
     def __init__(self) -> None:
         self._fanout = _Fanout()
         self._shops = _Fanout()
+        self._task_shops = _Fanout()  # task signals by the id of their task's shop (`subscribe_shop_activity`)
         self._items = _Fanout()
 
     async def task_changed(self, task: SyncTask) -> None:
         self._fanout.send(task.merchant_id, task.id)
+        self._task_shops.send(task.merchant_id, task.shop_id)
 
     async def shop_changed(self, shop_id: str, merchant_id: str) -> None:
         self._shops.send(merchant_id, shop_id)
@@ -169,6 +183,9 @@ class InProcessEventBus:
 
     def subscribe_shops(self, merchant_id: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
         return self._shops.subscribe(merchant_id)
+
+    def subscribe_shop_activity(self, merchant_id: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
+        return _subscribed(merchant_id, self._shops, self._task_shops)
 
     def listening(self, merchant_id: str) -> int:
         """How many of the merchant's task subscriptions receive signals now (an observable point for tests)."""
@@ -231,6 +248,7 @@ class RedisEventBus:
         self._max_reconnect_delay = max_reconnect_delay
         self._fanout = _Fanout()
         self._shops = _Fanout()
+        self._task_shops = _Fanout()
         self._items = _Fanout()
         # A redis.asyncio client belongs to the loop it connected on; keep one per loop that publishes.
         self._clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
@@ -284,6 +302,12 @@ class RedisEventBus:
         async with self._shops.subscribe(merchant_id) as subscription:
             yield subscription
 
+    @contextlib.asynccontextmanager
+    async def subscribe_shop_activity(self, merchant_id: str) -> AsyncIterator[Subscription]:
+        self._ensure_listening()
+        async with _subscribed(merchant_id, self._shops, self._task_shops) as subscription:
+            yield subscription
+
     def _ensure_listening(self) -> None:
         if self._listener is None or self._listener.done():
             self._listener = asyncio.create_task(self._listen(), name="shopbridge-events-listener")
@@ -312,6 +336,7 @@ class RedisEventBus:
                     self._listening.set()
                     self._fanout.send(None, None)  # anything during the outage is lost: everyone re-reads
                     self._shops.send(None, None)
+                    self._task_shops.send(None, None)
                     self._items.send(None, None)
                     delay = self._reconnect_delay
                     async for message in pubsub.listen():
@@ -338,6 +363,8 @@ class RedisEventBus:
                 self._items.send(str(data["merchant_id"]), str(data["item_id"]))
             else:
                 self._fanout.send(str(data["merchant_id"]), str(data["task_id"]))
+                shop_id = data.get("shop_id")  # None (a publisher that did not name it): its followers re-read
+                self._task_shops.send(str(data["merchant_id"]), None if shop_id is None else str(shop_id))
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed sync task signal")
 

@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from adapters.events import mark
+from adapters.events import Subscription, mark
 
 if TYPE_CHECKING:
     from gql.container import Services
@@ -55,6 +55,29 @@ def next_tick(now: float) -> float:
     """The next fallback re-read's time after `now` (the event loop's clock, seconds): a multiple of
     `FALLBACK_INTERVAL`, the same for every follower of the process."""
     return (math.floor(now / FALLBACK_INTERVAL) + 1) * FALLBACK_INTERVAL
+
+
+async def next_read(
+    signals: Subscription, object_id: str, tick: float, still_allowed: Callable[[], object]
+) -> tuple[int, float]:
+    """Until a followed object is to be read again: a signal naming `object_id`, or one that may have lost its names
+    (an empty set: an overflow or a reconnect), woke its follower (returns the signal's delivery mark and -inf: a read
+    begun after it), or the fallback `tick` (loop clock seconds) came (returns 0 and `tick`: the one read of the
+    object at that tick). Signals naming only the merchant's other objects are taken and let go: their commits did not
+    touch this one (each writer names what it changes; one left unnamed shows at the tick). `still_allowed` is called
+    after each wake-up (`Context.require_merchant`: it raises UNAUTHENTICATED once the token has expired).
+
+    Issue 9 (one read per update): woken by every signal of its merchant, a follower of one pool item re-read it on
+    each change of any other (20 changes of another item: 21 reads), a follower of one shop on each page of an import
+    of any other shop of the merchant (10 task signals of another shop: 10 reads)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        changed = await signals.wait(tick - loop.time())
+        still_allowed()  # a subscription does not outlive its token
+        if changed is not None and (not changed or object_id in changed):  # re-read by a read begun after delivery
+            return signals.woken_by, -math.inf
+        if changed is None or loop.time() >= tick:  # the tick came (signals of other objects never put it off)
+            return 0, tick
 
 
 class _Read(Generic[S]):

@@ -1,6 +1,6 @@
 """`shopUpdated`'s reads: one in flight per followed shop in this process, shared by its followers (`ShopReads`, on
-gql/shared_reads.py's rules: the first state, the re-read on a shop or task signal, the fallback re-read), and the
-shop's `signature`, what a follower is told a change of.
+gql/shared_reads.py's rules: the first state, the re-read on a signal naming the shop or one of its tasks, the fallback
+re-read), and the shop's `signature`, what a follower is told a change of.
 
 Issue 9: every shop or task signal of the merchant (a sync writes one per page) made each follower of a shop read it
 for itself, four statements each: 400 followers of a shop during its import, 400 reads per signal. Now one read

@@ -44,7 +44,7 @@ from gql.errors import BadRequestError
 from gql.feeds import Follower, Snapshot, task_feed
 from gql.ids import from_global_id, internal_id, to_global_id
 from gql.live_outage import wait_out
-from gql.shared_reads import next_tick
+from gql.shared_reads import next_read, next_tick
 from gql.shop_feeds import shop_feed
 
 MIN_INTERVAL = 0.1
@@ -151,14 +151,12 @@ class Subscription:
         loop = asyncio.get_running_loop()
         sent: tuple[object, ...] | None = None
         with reads.following((merchant_id, internal)):
-            async with (
-                events.subscribe_shops(merchant_id) as shop_signals,
-                events.subscribe(merchant_id) as task_signals,
-            ):
+            # One slot for the merchant's shop signals and task signals, each naming a shop (a task's: its own).
+            async with events.subscribe_shop_activity(merchant_id) as signals:
                 # Each state from a read shared by the shop's followers in this process (gql/shop_reads.py): the first
-                # one begun after the signals are heard, then one begun after the signal that woke this follower, or
-                # the one at the fallback tick. The first read waits out an outage too: a subscription started during
-                # one starts once it is over.
+                # one begun after the signals are heard, then one begun after the signal naming the shop that woke
+                # this follower, or the one at the fallback tick. The first read waits out an outage too: a
+                # subscription started during one starts once it is over.
                 after, not_before = mark(), -math.inf
                 while True:
                     reading = functools.partial(
@@ -176,14 +174,10 @@ class Subscription:
                         loaders.order_count.prime(internal, state.order_count)
                         yield state.shop  # the read's one object, whoever follows it: its execution is shared
                         await asyncio.sleep(SHOP_MIN_INTERVAL)  # coalesce: what changes meanwhile goes out next
-                    # Any task of the merchant may have moved this shop's counts; a shop signal names the shop.
+                    # A task of this shop may have moved its counts or last sync, a shop signal naming it anything
+                    # else; signals of the merchant's other shops and their tasks are let go (they did not touch it).
                     tick = next_tick(loop.time())
-                    signalled = await _first_signal(shop_signals, task_signals, tick - loop.time())
-                    info.context.require_merchant()  # a subscription does not outlive its token
-                    if signalled:  # re-read by a read begun after the signal that woke it was delivered
-                        after, not_before = max(shop_signals.woken_by, task_signals.woken_by), -math.inf
-                    else:  # the fallback re-read: the one read of the shop at this tick
-                        after, not_before = 0, tick
+                    after, not_before = await next_read(signals, internal, tick, info.context.require_merchant)
 
     @strawberry.subscription(
         description="The merchant's shops: first each of them as it is (read after this subscription started, "
@@ -336,18 +330,6 @@ def _in_scope(
     ]
     rows.sort(key=lambda row: (row.created_at, row.id))  # oldest first
     return rows
-
-
-async def _first_signal(one: Any, other: Any, timeout: float) -> bool:  # noqa: ASYNC109 (re-read on timeout)
-    """Until either subscription has a signal (True), or `timeout` passes (False: a lost signal is re-read anyway)."""
-    waits = [asyncio.ensure_future(one.wait(timeout)), asyncio.ensure_future(other.wait(timeout))]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waits:
-            waiter.cancel()
-        await asyncio.gather(*waits, return_exceptions=True)
-    return any(w.done() and not w.cancelled() and w.exception() is None and w.result() is not None for w in waits)
 
 
 async def _shop_gone(info: Info, shop_id: str) -> bool:

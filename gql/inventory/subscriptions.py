@@ -19,7 +19,7 @@ from typing import Annotated
 import strawberry
 
 from adapters.db import inventory_queries
-from adapters.events import Subscription, mark
+from adapters.events import mark
 from domain.errors import NotFoundError
 from domain.inventory.items import MAX_SKU_LENGTH, sku_as_typed
 from gql.context import Info
@@ -28,6 +28,7 @@ from gql.ids import internal_id
 from gql.inventory.shared_reads import Signature, next_tick, signature
 from gql.inventory.types import InventoryItemNode, SkuLink, inventory_item
 from gql.live_outage import wait_out
+from gql.shared_reads import next_read
 
 MIN_INTERVAL = 0.1  # coalescing: a burst of sales of one SKU costs a subscriber a message per 100 ms at most
 
@@ -90,7 +91,8 @@ async def _one_item(
 ) -> AsyncGenerator[InventoryItemNode, None]:
     """One item's states, each from a read shared by every follower of the item in this process that it serves
     (gql/inventory/shared_reads.py): its first state read after this follower subscribed to the signals, then one
-    read after each signal naming it that wakes it (`_next_read`), or at each fallback tick when none does."""
+    read after each signal naming it that wakes it (`gql.shared_reads.next_read`), or at each fallback tick when none
+    does."""
     services = info.context.services
     outage = services.database_outage
     reads = services.item_reads
@@ -119,24 +121,11 @@ async def _one_item(
                     loaders.inventory_item.prime(item_id, state.node)
                     yield state.node  # the read's one node, whoever follows it: its execution is shared
                     await asyncio.sleep(MIN_INTERVAL)
-                after, not_before = await _next_read(info, signals, item_id, next_tick(loop.time()))
-
-
-async def _next_read(info: Info, signals: Subscription, item_id: str, tick: float) -> tuple[int, float]:
-    """Until the followed item is to be read again: a signal naming it, or one that may have lost its name (an empty
-    set: an overflow or a reconnect), woke the follower (returns the signal's delivery mark and -inf: a read begun
-    after it), or the fallback `tick` (loop clock seconds) came (returns 0 and `tick`: the one read of the item at
-    that tick). Signals naming only the merchant's other items are taken and let go: their commits did not touch this
-    one (every writer of the pool names each item it changes, `domain.services.inventory.signal_items`; one of more
-    than `MAX_ITEM_SIGNALS` left unnamed shows at the tick). Raises UNAUTHENTICATED once the token has expired."""
-    loop = asyncio.get_running_loop()
-    while True:
-        changed = await signals.wait(tick - loop.time())
-        info.context.require_merchant()  # a subscription does not outlive its token
-        if changed is not None and (not changed or item_id in changed):  # re-read by a read begun after its delivery
-            return signals.woken_by, -math.inf
-        if changed is None or loop.time() >= tick:  # the tick came (signals of other items never put it off)
-            return 0, tick
+                # Signals naming only the merchant's other items are let go: every writer of the pool names each item
+                # it changes (`domain.services.inventory.signal_items`; one of more than `MAX_ITEM_SIGNALS` left
+                # unnamed shows at the tick).
+                tick = next_tick(loop.time())
+                after, not_before = await next_read(signals, item_id, tick, info.context.require_merchant)
 
 
 async def _every_item(info: Info, merchant_id: str) -> AsyncGenerator[InventoryItemNode, None]:

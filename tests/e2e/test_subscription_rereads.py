@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from adapters.db.tables import shops, sync_tasks
 from gql.ids import internal_id, to_global_id
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.moved_task import moved_task
 from tests.fixtures.quiet_reads import fallback_ticks, read_statements, reads_over_fallback_intervals
 from tests.fixtures.servers import SQLITE_ONLY
 
@@ -113,3 +114,44 @@ async def test_the_followers_of_a_shop_share_one_read_per_signal(app: Shopbridge
     # then the shop was read once for the signal, and at most once more per fallback tick the window held (the
     # mutation writes on its own engine), not once per follower (10 or more before)
     assert 1 <= len(reads) <= 1 + fallback_ticks(window), ([round(t - start, 2) for t in reads], window)
+
+
+PROGRESS = "subscription($id: ID!) { syncTaskUpdated(taskId: $id) { processed } }"
+
+
+@SQLITE_ONLY  # which signals wake a follower: the database plays no part
+async def test_a_follower_of_a_shop_is_not_read_again_for_the_tasks_of_the_merchants_other_shops(
+    app: ShopbridgeServer,
+) -> None:
+    """Issue 9 (one read per update): a shopUpdated follower re-read its shop on every task signal of its merchant,
+    whichever shop the task was of (an import writes one per page: a merchant importing one shop had every follower
+    of each other shop read it per page); now only a signal naming its shop, or one of its shop's tasks, wakes its
+    read (or one that may have lost its names), and the fallback tick still comes however many others arrive."""
+    # given a shop of m1 followed by shopUpdated; and another shop of m1 with a task the test moves (each change
+    # committed, then signalled) followed by taskId, so that each change is known delivered
+    other = await asyncio.to_thread(app.connect_shop, "m1", "us-local-2", "US", "Desert")
+    await asyncio.to_thread(app.wait_for_idle_sync)
+    other_id = internal_id(other["id"], "Shop", "id")
+    async with moved_task(app) as moved:
+        async with (
+            app.subscribe(SHOP_UPDATED, {"id": other["id"]}, "m1") as shop_follower,
+            app.subscribe(PROGRESS, {"id": moved.task_id}, "m1") as task_follower,
+        ):
+            assert (await shop_follower.next())["shopUpdated"]["name"] == "Desert"
+            assert (await task_follower.next())["syncTaskUpdated"]["processed"] == 0
+            # when the first shop's task moves 10 times, each change delivered to its follower before the next
+            changes = 10
+            with read_statements(app, "shops.merchant_id, shops.name", bound=other_id) as reads:
+                start = time.monotonic()
+                for n in range(1, changes + 1):
+                    moved.task.record_batch(1, 0, 0, [])
+                    await moved.save()
+                    assert (await task_follower.next())["syncTaskUpdated"]["processed"] == n
+                window = time.monotonic() - start
+            # then the other shop was read at its fallback ticks at most, not once per signal (10 before)
+            assert len(reads) <= fallback_ticks(window), ([round(t - start, 2) for t in reads], window)
+            # and a change of the followed shop itself still reaches its follower at once
+            rename = "mutation($input: ShopRenameInput!) { shopRename(input: $input) { userErrors { code } } }"
+            done = await app.agraphql(rename, {"input": {"shopId": other["id"], "name": "Dune"}}, "m1")
+            assert done["shopRename"]["userErrors"] == []
+            assert (await shop_follower.next())["shopUpdated"]["name"] == "Dune"
