@@ -15,14 +15,19 @@ livesync52, 2026-12-05), and no line said when it began or ended. Here:
 - failures a call's own retries absorbed, an answer coming before any call gave up, are no outage: DEBUG only.
 
 A circuit breaker it is not (`adapters.outage_window` is the one for Redis): calls go on being made and retried as
-before, the queue retries the work; only what is said changes. One per `Transport`, which is one per process and app
-(`adapters.tiktok.factory`; the embedded demo's API and worker pool hold one each, so it says it twice). Times are
-the transport's clock (Unix seconds). Not thread-safe: a transport lives on one event loop.
+before, the queue retries the work; only what is said changes. One per process, app and TikTok hosts (`shared`, which
+`adapters.tiktok.factory` gives every client it builds): the embedded demo's API and worker pool each hold a client of
+their own, on their own event loops, and an outage was said twice, once per client (try-out livesync52's note); now
+once per process. A client built otherwise (tests) has one of its own. Times are the transport's clock (Unix seconds);
+thread-safe (the embedded worker pool calls from its own thread).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -35,6 +40,7 @@ class Availability:
     def __init__(self, app_key: str, clock: Callable[[], float]) -> None:
         self.app_key = app_key
         self._clock = clock
+        self._lock = threading.Lock()  # one state for the clients of every thread of the process (`shared`)
         self._failing_since: float | None = None  # the first failed attempt with no answer since
         self._failed_attempts = 0  # since then
         self._gave_up = 0  # calls given up since the outage began
@@ -42,38 +48,61 @@ class Availability:
 
     def failed(self) -> None:
         """An attempt failed transiently (it is retried, or its call gives up next: `gave_up`)."""
-        if self._failing_since is None:
-            self._failing_since = self._clock()
-        self._failed_attempts += 1
+        with self._lock:
+            if self._failing_since is None:
+                self._failing_since = self._clock()
+            self._failed_attempts += 1
 
     def gave_up(self, what: str, why: str) -> None:
         """A call (`what`, "METHOD path") gave up (`why`, e.g. "gave up after 6 attempts: Service unavailable (…)"):
         the outage begins with one WARNING, or, begun already, one DEBUG line."""
-        self._gave_up += 1
-        if self.out:
+        with self._lock:
+            self._gave_up += 1
+            begins = not self.out
+            self.out = True
+            if self._failing_since is None:  # `failed` precedes `gave_up`; kept whole if a caller skipped it
+                self._failing_since = self._clock()
+            since, attempts = self._failing_since, self._failed_attempts
+        if not begins:
             logger.debug("tiktok %s %s (TikTok unavailable, said once)", what, why)
             return
-        self.out = True
-        if self._failing_since is None:  # `failed` precedes `gave_up`; kept whole if a caller skipped it
-            self._failing_since = self._clock()
         logger.warning(
             "TikTok is unavailable to app %s since %s: %s %s; %d attempts failed so far. Calls go on, each retried, "
             "and the queue retries the work; one line when TikTok answers again",
-            self.app_key, _utc(self._failing_since), what, why, self._failed_attempts,
+            self.app_key, _utc(since), what, why, attempts,
         )  # fmt: skip
 
     def answered(self) -> None:
         """TikTok answered a call (a success, or a refusal that is no outage): an outage under way ends."""
-        if self._failing_since is None:
+        if self._failing_since is None:  # the common case, read without the lock: a stale None is the next call's
             return
-        since, attempts, gave_up, out = self._failing_since, self._failed_attempts, self._gave_up, self.out
-        self._failing_since, self._failed_attempts, self._gave_up, self.out = None, 0, 0, False
+        with self._lock:
+            if self._failing_since is None:  # another thread's answer ended it meanwhile
+                return
+            since, attempts, gave_up, out = self._failing_since, self._failed_attempts, self._gave_up, self.out
+            self._failing_since, self._failed_attempts, self._gave_up, self.out = None, 0, 0, False
         lasted = self._clock() - since
         logger.log(
             logging.INFO if out else logging.DEBUG,
             "TikTok answers app %s again after %.1f s unavailable (since %s): %d attempts failed, %d calls gave up",
             self.app_key, lasted, _utc(since), attempts, gave_up,
         )  # fmt: skip
+
+
+_shared: weakref.WeakValueDictionary[tuple[str, str, str], Availability] = weakref.WeakValueDictionary()
+_shared_lock = threading.Lock()
+
+
+def shared(app_key: str, api_url: str, auth_url: str) -> Availability:
+    """This process's one `Availability` of app `app_key` on TikTok's hosts `api_url` and `auth_url` (on the wall
+    clock), for every client that calls them: an outage is one pair of lines per process, however many clients it
+    holds (the embedded demo: the API's and the worker pool's). Kept while a client holds it."""
+    key = (app_key, api_url, auth_url)
+    with _shared_lock:
+        found = _shared.get(key)
+        if found is None:
+            found = _shared[key] = Availability(app_key, time.time)
+        return found
 
 
 def _utc(seconds: float) -> str:

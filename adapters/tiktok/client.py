@@ -22,6 +22,7 @@ import httpx
 
 from adapters.config import TikTokSettings
 from adapters.tiktok import records
+from adapters.tiktok.availability import Availability
 from adapters.tiktok.models import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
 from adapters.tiktok.ratelimit import Limiter
 from adapters.tiktok.transport import AccessToken, RequestObserver, Transport
@@ -72,11 +73,13 @@ class TikTokClient:
         rng: Callable[[], float] = random.random,
         rate_limiter: Limiter | None = None,
         observer: RequestObserver | None = None,
+        availability: Availability | None = None,
     ) -> None:
         self.settings = settings
         self.transport = Transport(
-            settings, http, clock=clock, sleep=sleep, rng=rng, rate_limiter=rate_limiter, observer=observer
-        )
+            settings, http, clock=clock, sleep=sleep, rng=rng, rate_limiter=rate_limiter, observer=observer,
+            availability=availability,
+        )  # fmt: skip
         self._shop_refreshes: OrderedDict[tuple[str, str], _ShopRefresh] = OrderedDict()
 
     # -- OAuth -----------------------------------------------------------------------------------------------------

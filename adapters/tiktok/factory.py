@@ -8,6 +8,7 @@ import httpx
 
 from adapters import metrics
 from adapters.config import Settings
+from adapters.tiktok.availability import shared as shared_availability
 from adapters.tiktok.client import TikTokClient
 from adapters.tiktok.ratelimit import Limiter
 from adapters.tiktok.shared_ratelimit import RedisRateLimiter, limiter_redis
@@ -32,4 +33,10 @@ def build_tiktok_client(settings: Settings, user_agent: str) -> tuple[TikTokClie
         shared = RedisRateLimiter(limiter_redis(settings.broker_url), settings.tiktok.rate_limit_per_second)
         closers.append(shared.aclose)
         limiter = shared
-    return TikTokClient(settings.tiktok, http, rate_limiter=limiter, observer=metrics.tiktok_request), closers
+    # One outage state per process and TikTok hosts: the embedded demo's API and worker pool say an outage once.
+    tiktok = settings.tiktok
+    availability = shared_availability(tiktok.app_key, tiktok.api_url, tiktok.auth_url)
+    client = TikTokClient(
+        tiktok, http, rate_limiter=limiter, observer=metrics.tiktok_request, availability=availability
+    )
+    return client, closers

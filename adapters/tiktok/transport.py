@@ -121,6 +121,7 @@ class Transport:
         rng: Callable[[], float] = random.random,
         rate_limiter: Limiter | None = None,
         observer: RequestObserver | None = None,
+        availability: Availability | None = None,
     ) -> None:
         self.settings = settings
         self._http = http
@@ -129,7 +130,8 @@ class Transport:
         self.sleep = sleep
         self._rng = rng
         self._limiter = rate_limiter or RateLimiter(settings.rate_limit_per_second)
-        self.availability = Availability(settings.app_key, clock)  # says when an outage begins and ends
+        # says when an outage begins and ends: the process's one for these hosts (`availability.shared`), or its own
+        self.availability = availability or Availability(settings.app_key, clock)
         self._timeout = httpx.Timeout(settings.timeout_seconds)
         install_redaction()  # httpx logs full URLs at INFO, and the token endpoints carry app_secret
 

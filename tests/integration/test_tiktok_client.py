@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,7 @@ from adapters.tiktok import (
     SkuStock,
     TikTokClient,
 )
+from adapters.tiktok.factory import build_tiktok_client
 from domain.catalog import BundleComponent, LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.ports import (
     AuthorizationLostError,
@@ -39,6 +41,7 @@ from domain.ports import (
 )
 from domain.shops import AuthorizedShop, TokenSet
 from domain.stored import StoredOrder, StoredProduct
+from tests.fixtures.sync import sync_settings
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
 DAY = 86400
@@ -691,3 +694,52 @@ async def test_a_product_scan_whose_page_token_comes_back_ends_as_stuck(sandbox,
     # two pages, then the token the second one answered was the one it had been sent: no third request
     assert len(found) == len(set(found)) == 10
     assert await counters(sandbox, PRODUCT_SEARCH) == {"ok": 1, "fault:repeat_page_token": 1}
+
+
+# -- an outage, said once per process (adapters/tiktok/availability.py) ------------------------------------------
+
+
+async def test_an_outage_is_said_once_per_process_by_however_many_clients_it_holds(
+    sandbox, sqlite_url, tmp_path, caplog
+):
+    """The embedded demo holds two clients in one process, the API's and the worker pool's (each on its own event
+    loop), and said each outage twice, two WARNINGs and two INFOs; the clients the factory builds share one
+    `Availability` per app and TikTok hosts (`availability.shared`), so one outage is one pair of lines."""
+    settings = sync_settings(sqlite_url, sandbox, tmp_path)
+    settings = settings.with_overrides(tiktok=replace(settings.tiktok, max_retries=0))  # each call gives up at once
+    # given the process's two clients, as the API and the embedded worker pool build them, each with a session
+    api_client, api_closers = build_tiktok_client(settings, "shopbridge/0.1")
+    worker_client, worker_closers = build_tiktok_client(settings, "shopbridge-worker/0.1")
+    try:
+        connected = await connect(sandbox, api_client, "us-local")
+        sessions = [connected.session, worker_client.for_shop(connected.shop.cipher, connected.tokens, _kept)]
+        now = int(time.time()) + 1
+
+        async def search(session: ShopSession) -> None:
+            await session.search_orders(page_size=5, page_token=None, create_time_ge=now - DAY, create_time_lt=now)
+
+        with caplog.at_level(logging.INFO, logger="adapters.tiktok"):
+            # when TikTok answers every order search 503, and a call of each client gives up
+            await control(
+                sandbox, "POST", "/_sandbox/faults", {"rate": 1.0, "kinds": ["http_503"], "paths": [ORDER_SEARCH]}
+            )
+            for session in sessions:
+                with pytest.raises(TikTokUnavailableError):
+                    await search(session)
+            # and then TikTok answers each of them again
+            await control(sandbox, "POST", "/_sandbox/faults", {"rate": 0.0})
+            for session in sessions:
+                await search(session)
+    finally:
+        for close in [*api_closers, *worker_closers]:
+            await close()
+    # then the outage was said once when it began and once when it ended, not once per client
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "adapters.tiktok"]
+    began = [m for level, m in said if level == "WARNING" and m.startswith("TikTok is unavailable to app")]
+    ended = [m for level, m in said if level == "INFO" and m.startswith("TikTok answers app")]
+    assert (len(began), len(ended)) == (1, 1), said
+    assert "2 calls gave up" in ended[0], ended
+
+
+async def _kept(tokens: TokenSet) -> None:
+    return None
