@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from domain.shops import Shop, new_id
@@ -50,6 +51,14 @@ class PollWindow:
         return cls(ge=int(data["ge"]), lt=int(data["lt"]))
 
 
+class Tick(Enum):
+    """What a scheduler tick does with one shop's and kind's poll (`PollCursor.at_tick`)."""
+
+    WAIT = "wait"  # not due, or a catch-up waiting for the task of its kind to end: nothing saved, nothing sent
+    STAMP = "stamp"  # due, but a task of its kind is active: `scheduled_at` saved, nothing sent (it would be skipped)
+    SEND = "send"  # due: `scheduled_at` saved, the poll sent
+
+
 @dataclass(slots=True)
 class PollCursor:
     """One shop's and kind's polling state: how far changes are stored, and when it was last scheduled/started."""
@@ -65,6 +74,22 @@ class PollCursor:
         """Due when never scheduled, or scheduled at least one interval ago."""
         return self.scheduled_at is None or now - self.scheduled_at >= interval
 
+    def at_tick(self, now: datetime, settings: PollSettings, authorized_at: datetime | None, *, busy: bool) -> Tick:
+        """What the scheduler's tick at `now` does with this poll, `scheduled_at` set to `now` unless WAIT. Due
+        (`is_due`, or `catch_up_due` after the (re-)authorization at `authorized_at`), it is sent; but not while
+        `busy` (a task of this shop and kind is QUEUED or RUNNING), as its message would be a no-op (`start_poll`
+        skips a poll beside an active task of its kind): a regular poll is stamped all the same (its interval
+        restarts, as the skipped message's did), a catch-up is not (it stays due, and goes at the first tick after
+        that task ended).
+
+        Stop 53: while a first catch-up of two days of orders ran, each of its kinds was sent a no-op follow-up once
+        per `settle` (30 s) until it ended; now none, and the follow-up a tick after it ended, not up to a settle."""
+        catching_up = self.catch_up_due(now, authorized_at, settings.settle)
+        if not (catching_up or self.is_due(now, settings.interval)) or (busy and catching_up):
+            return Tick.WAIT
+        self.scheduled_at = now
+        return Tick.STAMP if busy else Tick.SEND
+
     def catch_up_due(self, now: datetime, authorized_at: datetime | None, settle: timedelta) -> bool:
         """Due once more when the settle margin has passed since the shop's (re-)authorization at `authorized_at`
         (UTC) and no poll has covered up to it yet: stored changes end before it (`cursor_at`), and no poll has
@@ -77,10 +102,11 @@ class PollCursor:
         later (try-out newcomer52: a sale 3 s before the re-authorization came in 5 min 50 s later, the pool
         reserving nothing for it meanwhile). This follow-up reads up to the whole second after `authorized_at` or
         later: what changed before the re-authorization is in within `settle`, a second and a tick. A first
-        catch-up still running when it is due makes its message a no-op (one active task per shop and kind), so
-        it stays due until a poll actually starts (review52b: a first catch-up reading two days of orders outran
-        the settle, and the follow-up, stamped, was never sent again). A follow-up that starts and fails leaves
-        the rest to the regular poll."""
+        catch-up still running when it is due would make its message a no-op (one active task per shop and kind),
+        so it stays due until a poll actually starts (review52b: a first catch-up reading two days of orders outran
+        the settle, and the follow-up, stamped, was never sent again); the scheduler does not send it while that
+        task runs (`at_tick`), and sent, one that found it running all the same (a message late in the queue) is
+        sent again a settle later. A follow-up that starts and fails leaves the rest to the regular poll."""
         if authorized_at is None or (self.cursor_at is not None and self.cursor_at >= authorized_at):
             return False
         # A window ends on a whole second (`poll_window`): settled once it takes in the authorization's own second.

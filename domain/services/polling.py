@@ -27,6 +27,7 @@ from domain.polling import (
     POLL_KINDS,
     PollCursor,
     PollSettings,
+    Tick,
     cursor_reached,
     initial_cursor,
     poll_window,
@@ -66,7 +67,8 @@ async def schedule_tick(
     """Enqueue one poll per due (shop, kind) and one token refresh per shop whose token is due.
 
     A (shop, kind) is due an interval after its last schedule (`PollCursor.is_due`), and once more the settle
-    margin after the shop's (re-)authorization if no poll covered up to it (`PollCursor.catch_up_due`).
+    margin after the shop's (re-)authorization if no poll covered up to it (`PollCursor.catch_up_due`); a poll is
+    not sent while a task of its shop and kind is QUEUED or RUNNING, its message a no-op (`PollCursor.at_tick`).
 
     Run by exactly one process at a time (the scheduler lease). Due polls are stamped `scheduled_at` and token
     refreshes claimed in one transaction before anything is sent; a send that fails is retried by a later tick
@@ -83,17 +85,18 @@ async def schedule_tick(
             ):
                 claimed.append(shop)
         cursors = {(c.shop_id, c.kind): c for c in await uow.poll_cursors.list_all()}
+        busy = await uow.sync_tasks.active_kinds()  # a poll beside one of these is skipped: not sent (`at_tick`)
         for shop in shops:
             for kind in POLL_KINDS:
                 cursor = cursors.get((shop.shop_id, kind)) or PollCursor(shop.shop_id, kind)
-                if cursor.is_due(now, settings.interval) or cursor.catch_up_due(
-                    now, shop.authorized_at, settings.settle
-                ):
-                    cursor.scheduled_at = now
-                    try:
-                        await uow.poll_cursors.save(cursor, now)
-                    except ShopGoneError:
-                        break  # deleted since the list was read
+                tick = cursor.at_tick(now, settings, shop.authorized_at, busy=(shop.shop_id, kind) in busy)
+                if tick is Tick.WAIT:
+                    continue
+                try:
+                    await uow.poll_cursors.save(cursor, now)
+                except ShopGoneError:
+                    break  # deleted since the list was read
+                if tick is Tick.SEND:
                     polls.append((shop.shop_id, kind))
         await uow.commit()
     for shop in claimed:

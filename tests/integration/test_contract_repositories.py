@@ -175,6 +175,24 @@ async def test_one_active_task_per_shop_and_kind_and_a_delete_cancels_them(uows:
         assert await uow.sync_tasks.update(after) is False
 
 
+async def test_the_active_kinds_are_the_shop_and_kind_of_each_queued_or_running_task(uows: UowFactory) -> None:
+    # given a QUEUED and a RUNNING task of one shop, a finished one of another, and a QUEUED one of a third merchant
+    shop, other, third = await _added(uows), await _added(uows, "merchant-b"), await _added(uows, "merchant-c")
+    queued, running, finished = make_task(shop, SyncKind.PRODUCTS), make_task(shop, SyncKind.ORDERS), make_task(other)
+    running.begin_attempt(NOW)
+    finished.succeed(NOW)
+    async with uows() as uow:
+        assert await uow.sync_tasks.active_kinds() == set()
+        for task in (queued, running, finished, make_task(third, SyncKind.ORDERS)):
+            await uow.sync_tasks.add(task)
+        await uow.commit()
+    # then the scheduler's one read of them (`schedule_tick`) names the active ones, whatever their merchant
+    async with uows() as uow:
+        assert await uow.sync_tasks.active_kinds() == {
+            (shop.id, SyncKind.PRODUCTS), (shop.id, SyncKind.ORDERS), (third.id, SyncKind.ORDERS),
+        }  # fmt: skip
+
+
 async def test_an_unsent_task_is_marked_while_queued_listed_and_claimed_once(uows: UowFactory) -> None:
     shop = await _added(uows)
     other = await _added(uows, "merchant-b")

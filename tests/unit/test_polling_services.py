@@ -119,24 +119,64 @@ class TestTick:
         result = await schedule_tick(world.uow, world.work, world.clock, POLLS)
         assert result.token_refreshes == [] and world.store.refresh_claims == {}
 
-    async def test_a_follow_up_skipped_by_a_first_catch_up_still_running_is_sent_again(self, world: World) -> None:
-        # given a shop re-authorized at T0 whose catch-up poll started at the next tick and still runs (two days
-        # of orders to read: longer than the settle)
+    async def test_no_follow_up_is_sent_while_the_first_catch_up_runs_and_one_goes_the_tick_after_it_ends(
+        self, world: World
+    ) -> None:
+        """Stop 53: while a first catch-up ran (two days of orders: longer than the settle), the scheduler sent each
+        of its kinds a follow-up once per settle, each a no-op (`start_poll` skips a poll beside an active task of
+        its kind): 18 messages in 5 minutes here. Now none while it runs (`PollCursor.at_tick`); the follow-up goes
+        at the first tick after it ended, not up to a settle later."""
+        # given a shop re-authorized at T0 whose catch-up polls, sent at that tick, started and still run (held)
+        world.shop.authorized_at = T0
+        first: list[str] = []
+        for kind in (SyncKind.ORDERS, SyncKind.PRODUCTS):
+            world.store.cursors[(world.shop.id, kind)] = PollCursor(
+                world.shop.id, kind, cursor_at=T0 - timedelta(days=2), scheduled_at=T0
+            )
+            started = await world.start(kind, tick=T0)
+            assert started is not None
+            first.append(started)
+        # when the scheduler ticks every 10 s for almost an interval (the follow-ups are due from T0 + 31 s)
+        for _ in range(29):
+            world.clock.advance(timedelta(seconds=10))
+            await schedule_tick(world.uow, world.work, world.clock, POLLS)
+        # then no poll was sent: each would have been a no-op (18 before: one per kind and settle)
+        assert world.work.polls == []
+        # and once the catch-ups have ended short of the authorization, the next tick sends one follow-up per kind
+        for task_id in first:
+            world.store.tasks[task_id].succeed(world.clock.now())
+            await finish_poll(world.uow(), world.store.tasks[task_id], world.clock.now())
+        world.clock.advance(timedelta(seconds=1))
+        tick = await schedule_tick(world.uow, world.work, world.clock, POLLS)
+        assert sorted(kind for _, kind in tick.polls) == [SyncKind.ORDERS, SyncKind.PRODUCTS]
+        follow_up = await world.start(tick=world.clock.now())
+        assert follow_up is not None and world.window(follow_up)[1] > ts(T0)
+
+    async def test_a_follow_up_that_found_a_task_of_its_kind_running_is_sent_again(self, world: World) -> None:
+        # given a shop re-authorized at T0 whose catch-up poll started at the next tick and ended short of the
+        # authorization (its window ends a settle before its start)
         world.shop.authorized_at = T0
         world.store.cursors[(world.shop.id, SyncKind.ORDERS)] = PollCursor(
             world.shop.id, SyncKind.ORDERS, cursor_at=T0 - timedelta(days=2), scheduled_at=T0 - timedelta(minutes=1)
         )
         first = await world.start(tick=T0)
         assert first is not None
-        # when the follow-up is due (settle + 1 s later) it finds that poll active: skipped, nothing started
+        world.store.tasks[first].succeed(T0)
+        await finish_poll(world.uow(), world.store.tasks[first], T0)
+        # when the follow-up is sent (settle + 1 s later) and an import of its kind starts before it is handled
         world.clock.current = T0 + timedelta(seconds=31)
         tick = await schedule_tick(world.uow, world.work, world.clock, POLLS)
         assert (world.shop.id, SyncKind.ORDERS) in tick.polls
-        assert await world.start(tick=world.clock.now()) is None
-        # then once the first catch-up has ended short of the authorization, a later tick sends it again
-        world.store.tasks[first].succeed(world.clock.now())
-        await finish_poll(world.uow(), world.store.tasks[first], world.clock.now())
+        running = SyncTask.queue(world.shop.id, "m1", SyncKind.ORDERS, SyncTrigger.MANUAL, world.clock.now())
+        world.store.tasks[running.id] = running
+        assert await world.start(tick=world.clock.now()) is None  # skipped beside the import
+        # then it is not sent while the import runs, and sent again once it ended (a settle after the last send)
         world.clock.advance(POLLS.settle)
+        assert (world.shop.id, SyncKind.ORDERS) not in (
+            await schedule_tick(world.uow, world.work, world.clock, POLLS)
+        ).polls
+        running.succeed(world.clock.now())
+        world.clock.advance(timedelta(seconds=1))
         tick = await schedule_tick(world.uow, world.work, world.clock, POLLS)
         assert (world.shop.id, SyncKind.ORDERS) in tick.polls
         follow_up = await world.start(tick=world.clock.now())

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.db.errors import is_unique_violation
 from adapters.db.retention import delete_oldest
 from adapters.db.rows import sync_task_fields
-from adapters.db.tables import ACTIVE_TASK_UNIQUE, sync_tasks
+from adapters.db.tables import ACTIVE_TASK_UNIQUE, ACTIVE_TASK_WHERE, sync_tasks
 from domain.errors import DomainError, ErrorCode
 from domain.sync import (
     ACTIVE_STATUSES,
@@ -79,6 +79,11 @@ class SqlSyncTaskRepository:
         )
         row = (await self._session.execute(query.with_for_update(key_share=True))).first()
         return None if row is None else _from_row(row)
+
+    async def active_kinds(self) -> set[tuple[str, SyncKind]]:
+        # The predicate of `uq_sync_tasks_active_shop_kind` word for word: its small index answers (shop_id, kind).
+        query = select(sync_tasks.c.shop_id, sync_tasks.c.kind).where(ACTIVE_TASK_WHERE)
+        return {(shop_id, SyncKind(kind)) for shop_id, kind in await self._session.execute(query)}
 
     async def update(self, task: SyncTask) -> bool:
         values = _to_row(task)
