@@ -37,6 +37,11 @@ class SyncKind(StrEnum):
     ORDERS = "ORDERS"
 
 
+# The imports a shop's connection queues, in the order they are queued and begin (`domain.services.sync.
+# queue_authorization_sync`; `SyncTask.waits_for_import_ahead` keeps that order through the registration's wait).
+CONNECTION_KINDS = (SyncKind.PRODUCTS, SyncKind.ORDERS)
+
+
 class SyncTrigger(StrEnum):
     AUTHORIZATION = "AUTHORIZATION"
     MANUAL = "MANUAL"
@@ -345,6 +350,32 @@ class SyncTask:
             and self.status is SyncTaskStatus.QUEUED
             and self.attempts == 0
             and now - self.created_at < longest
+        )
+
+    @property
+    def connection_kind_ahead(self) -> SyncKind | None:
+        """The kind its shop's connection queued just before it (`CONNECTION_KINDS`), when it is a connection's
+        import (trigger AUTHORIZATION): ORDERS has PRODUCTS ahead of it, PRODUCTS nothing."""
+        if self.trigger is not SyncTrigger.AUTHORIZATION:
+            return None
+        place = CONNECTION_KINDS.index(self.kind)
+        return CONNECTION_KINDS[place - 1] if place else None
+
+    def waits_for_import_ahead(self, ahead: SyncTask | None) -> bool:
+        """Whether this connection's import should wait for `ahead`, its shop's active task of
+        `connection_kind_ahead`: the import queued just before it by the same connection (AUTHORIZATION, created
+        no later), which has not begun yet. The imports then begin in the order the connection queued them, as
+        they would with no wait (README "Registering the address with TikTok"): their messages, sent again while
+        the registration runs, come back in whichever order they were sent last (`workers.actors.run_sync_task`).
+        An `ahead` that began once (even back in the queue for a retry) or ended is waited for no more."""
+        return (
+            ahead is not None
+            and ahead.id != self.id
+            and ahead.kind is self.connection_kind_ahead
+            and ahead.trigger is SyncTrigger.AUTHORIZATION
+            and ahead.status is SyncTaskStatus.QUEUED
+            and ahead.attempts == 0
+            and ahead.created_at <= self.created_at
         )
 
     def wait_for_worker(self, now: datetime, touch_after: timedelta) -> tuple[bool, bool]:

@@ -90,15 +90,17 @@ async def run_sync_task(task_id: str, after_webhook_registration: bool = False) 
     """Run or resume sync task `task_id`; a finished or deleted task is a no-op. With every import slot of this
     process taken (`workers.slots`), the task stays QUEUED and its message is sent again shortly; so too, with
     `after_webhook_registration` (a new shop's import, its registration queued with it), while the shop's webhook
-    registration has not ended (`webhook_registration.import_waits_for_registration`)."""
+    registration has not ended, then while the import its connection queued ahead of it has not begun (ORDERS
+    waits for PRODUCTS: `webhook_registration.import_waits_for_registration`)."""
     with log_context(task_id=task_id):
         middleware = Resources.of(run_sync_task.broker)
         async with middleware.serving(f"sync task {task_id}") as resources:
             settings, deps = middleware.settings, resources.sync
-            if after_webhook_registration and await webhook_registration.import_waits_for_registration(
+            waits_for = after_webhook_registration and await webhook_registration.import_waits_for_registration(
                 deps.uow_factory, deps.clock, task_id, REGISTRATION_WAIT_LONGEST
-            ):
-                await _send_again_later(task_id, resources, settings, REGISTRATION_WAIT_DELAY_MS, "its webhooks", True)
+            )
+            if waits_for:
+                await _send_again_later(task_id, resources, settings, REGISTRATION_WAIT_DELAY_MS, waits_for, True)
                 return
             # The slot is taken before the engine marks the task RUNNING, and given back however the run ends.
             with middleware.import_slots.held() as slot:
@@ -115,10 +117,11 @@ async def run_sync_task(task_id: str, after_webhook_registration: bool = False) 
 # in the database (`SyncTask.failed_attempts`), and a message that waited for a slot never began a run.
 SLOT_WAIT_DELAY_MS = 1_500
 
-# A new shop's import waits for the shop's webhook registration, queued with it, to end (README "Registering the
-# address with TikTok"; `webhook_registration.import_waits_for_registration`): its message is sent again this often
-# (short: the registration is a handful of requests, and the import waits for the next look), for this long at most
-# after the task was queued (a lost registration message, a TikTok holding the call: the import goes on).
+# A new shop's import waits for the shop's webhook registration, queued with it, to end, then for the import queued
+# ahead of it to begin (README "Registering the address with TikTok"; `webhook_registration.
+# import_waits_for_registration`): its message is sent again this often (short: the registration is a handful of
+# requests, and the import waits for the next look), for this long at most after the task was queued (a lost
+# registration message, a TikTok holding the call: the import goes on).
 REGISTRATION_WAIT_DELAY_MS = 250
 REGISTRATION_WAIT_LONGEST = timedelta(seconds=30)
 

@@ -23,6 +23,7 @@ from domain.ports import (
 )
 from domain.shops import Shop
 from domain.sync import (
+    CONNECTION_KINDS,
     DEFAULT_MAX_MANUAL_STARTS,
     MANUAL_START_WINDOW,
     SyncAlreadyRunningError,
@@ -71,8 +72,7 @@ async def queue_authorization_sync(
     refuses marks them unsent, sent by the scheduler's tick once it is back), and dropped with it on rollback.
     """
     tasks = [
-        SyncTask.queue(shop.id, shop.merchant_id, kind, SyncTrigger.AUTHORIZATION, now)
-        for kind in (SyncKind.PRODUCTS, SyncKind.ORDERS)
+        SyncTask.queue(shop.id, shop.merchant_id, kind, SyncTrigger.AUTHORIZATION, now) for kind in CONNECTION_KINDS
     ]
     for task in tasks:
         await uow.sync_tasks.add(task)

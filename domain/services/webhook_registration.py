@@ -76,20 +76,32 @@ async def register_shop_webhooks(
 
 async def import_waits_for_registration(
     uow_factory: UnitOfWorkFactory, clock: Clock, task_id: str, longest: timedelta
-) -> bool:
-    """Whether sync task `task_id`, queued by its shop's connection (trigger AUTHORIZATION) and not begun, should
-    wait for the shop's first webhook registration to end (registered, or a failure recorded): README's "the
-    registration runs ahead of the imports queued with it". A priority only orders the messages a busy worker holds;
-    with free threads the imports ran beside the registration and outran it: 9 PUTs sharing the worker's event loop,
-    the database and the shop's TikTok budget with a 2,000-product import ended after it (try-out crash52: +4.4 s,
-    +6.7 s). Not longer than `longest` after the task was queued (a registration message lost with an in-memory
-    queue, a TikTok that holds the call): the imports go on, and the sweeps send the registration again."""
+) -> str | None:
+    """What sync task `task_id`, queued by its shop's connection (trigger AUTHORIZATION) and not begun, waits for:
+    `"its webhooks"` while the shop's first webhook registration has not ended (registered, or a failure
+    recorded), then `"its products import"` while the import its connection queued
+    ahead of it has not begun (`SyncTask.waits_for_import_ahead`); None: it goes on. README's "the registration runs
+    ahead of the imports queued with it". A priority only orders the messages a busy worker holds; with free threads
+    the imports ran beside the registration and outran it: 9 PUTs sharing the worker's event loop, the database and
+    the shop's TikTok budget with a 2,000-product import ended after it (try-out crash52: +4.4 s, +6.7 s). The
+    imports' messages are sent again while they wait, and come back in the order they were last sent: without the
+    second rule an ORDERS import that looked first once the registration had ended began before its PRODUCTS (CI
+    on 1ecd03a, one worker thread). Not longer than `longest` after the task was queued (a registration message lost
+    with an in-memory queue, a TikTok that holds the call): the imports go on, and the sweeps send the registration
+    again."""
     async with uow_factory() as uow:
         task = await uow.sync_tasks.get(task_id)
         if task is None or not task.waits_for_webhook_registration(clock.now(), longest):
-            return False
+            return None
         shop = await uow.shops.get(task.shop_id)
-    return shop is not None and not shop.authorization_lost and shop.awaits_first_webhook_registration
+        if shop is None or shop.authorization_lost:
+            return None
+        if shop.awaits_first_webhook_registration:
+            return "its webhooks"
+        kind_ahead = task.connection_kind_ahead
+        if kind_ahead is not None and task.waits_for_import_ahead(await uow.sync_tasks.active(shop.id, kind_ahead)):
+            return f"its {kind_ahead.value.lower()} import"
+    return None
 
 
 async def _still_stored(uow_factory: UnitOfWorkFactory, shop_id: str) -> bool:

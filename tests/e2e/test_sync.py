@@ -294,11 +294,12 @@ class TestSubscriptions:
         # one worker thread, and TikTok holding both searches: the ORDERS task waits QUEUED behind the PRODUCTS task
         # until the test releases it, then runs page by page (20 orders, one slice) as the test lets pages through,
         # whatever the machine's speed (25 ms pages only made a QUEUED first message and two progress steps likely).
-        # App-wide webhooks: a shop's first imports wait for its webhook registration (cff937e), and with one thread
-        # the one that looks last after it ended may start first (CI on 1ecd03a: ORDERS began before PRODUCTS)
+        # On the registration path: a shop's first imports wait for its webhook registration (cff937e), and then
+        # begin in their queued order (`SyncTask.waits_for_import_ahead`); with one thread ORDERS, whose message came
+        # back first once the registration ended, began before PRODUCTS (CI on 1ecd03a; RUNNING from the first)
         app = app_factory(
             orders=400, products=60, embedded_worker_threads=1, worker_reserved_threads=0, sync_order_slices=1,
-            sync_page_size=20, tiktok_timeout_seconds=DEADLINE_SECONDS, webhooks_app_wide=True,
+            sync_page_size=20, tiktok_timeout_seconds=DEADLINE_SECONDS,
         )  # fmt: skip
         app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
         shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")

@@ -1,6 +1,6 @@
 """Registering the webhook address over fakes (the basic path is in test_intake_services.py): what is recorded on
 the shop for each failure, when TikTok's refusal revokes it, shops gone or revoked, and the sweep that re-enqueues
-registrations whose message was lost."""
+registrations whose message was lost; what a new shop's imports wait for (`import_waits_for_registration`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ from datetime import timedelta
 import pytest
 
 from domain.ports import AuthorizationLostError, GatewayRefusedError, ShopTokens, TikTokUnavailableError
-from domain.services.webhook_registration import register_shop_webhooks, resume_webhook_registrations
+from domain.services.webhook_registration import (
+    import_waits_for_registration,
+    register_shop_webhooks,
+    resume_webhook_registrations,
+)
 from domain.shops import AuthorizedShop, Shop
+from domain.sync import CONNECTION_KINDS, SyncKind, SyncTask, SyncTrigger
 from tests.fakes import (
     T0,
     FakeClock,
@@ -146,6 +151,44 @@ async def test_a_gone_or_revoked_shop_is_not_registered() -> None:
     del world.store.shops[world.shop.id]
     assert await world.register() is False
     assert world.api.registrations == []
+
+
+LONGEST = timedelta(seconds=30)  # workers.actors.REGISTRATION_WAIT_LONGEST
+
+
+def connection_imports(world: World) -> dict[SyncKind, SyncTask]:
+    """The shop's PRODUCTS and ORDERS imports, queued by its connection a moment ago (`queue_authorization_sync`)."""
+    tasks = {
+        kind: SyncTask.queue(world.shop.id, "m1", kind, SyncTrigger.AUTHORIZATION, NOW - timedelta(seconds=1))
+        for kind in CONNECTION_KINDS
+    }
+    world.store.tasks.update({task.id: task for task in tasks.values()})
+    return tasks
+
+
+async def waits_for(world: World, task: SyncTask) -> str | None:
+    return await import_waits_for_registration(world.uow, world.clock, task.id, LONGEST)
+
+
+async def test_a_connections_orders_import_waits_for_its_products_import_to_begin() -> None:
+    # given a new shop whose registration has ended, its two imports not begun
+    world = World()
+    imports = connection_imports(world)
+    await world.register()
+    products, orders = imports[SyncKind.PRODUCTS], imports[SyncKind.ORDERS]
+    # then the products import goes on, and the orders import waits for it (CI on 1ecd03a: with one worker thread
+    # ORDERS, whose message came back first, began before PRODUCTS)
+    assert await waits_for(world, products) is None
+    assert await waits_for(world, orders) == "its products import"
+    # but not past the longest wait after its connection (a products message lost with an in-memory queue)
+    world.clock.current = NOW + LONGEST
+    assert await waits_for(world, orders) is None
+    world.clock.current = NOW
+    # and once the products import has begun (or is gone), the orders import goes on
+    assert products.begin_attempt(NOW)
+    assert await waits_for(world, orders) is None
+    del world.store.tasks[products.id]
+    assert await waits_for(world, orders) is None
 
 
 def waiting_shop(store: FakeStore, tiktok_shop_id: str, authorized: timedelta, error: str | None = None) -> str:
