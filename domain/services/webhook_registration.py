@@ -37,17 +37,18 @@ async def register_shop_webhooks(
     events: EventPublisher | None = None,
 ) -> bool:
     """PUT `address` for every handled event type (`HANDLED_EVENT_TYPES`); False when there was nothing to do (shop
-    gone or revoked, or deleted while the PUTs went out: the rest are not sent). Raises the `GatewayError` after
-    recording it on the shop; the queue retries. The outcome is the shop's (its registration error, or its
+    gone or revoked, or deleted while the PUTs went out: the rest are not sent). Raises the `GatewayError`, or any
+    other exception, after recording it on the shop (every ended attempt ends the shop's first registration for
+    the imports waiting for it); the queue retries. The outcome is the shop's (its registration error, or its
     revocation when TikTok refused the token), so `events` is told of a change of the shop after the commit
     (`shopUpdated`, `shopsUpdated`): a revocation showed only at the feeds' next full read before."""
     async with uow_factory() as uow:
         shop = await uow.shops.get(shop_id)
     if shop is None or shop.authorization_lost:
         return False
-    api = shop_api(shop, StoredShopTokens(uow_factory, clock, shop))
-    error: GatewayError | None = None
+    error: Exception | None = None
     try:
+        api = shop_api(shop, StoredShopTokens(uow_factory, clock, shop))
         for n, event_type in enumerate(HANDLED_EVENT_TYPES):
             if n and not await _still_stored(uow_factory, shop_id):
                 # Deleted meanwhile (its deletion changes nothing at TikTok, and subscribing the rest of its pushes
@@ -58,11 +59,17 @@ async def register_shop_webhooks(
     except GatewayError as exc:
         error = exc
         log.warning("shop %s: webhook registration failed: %s", shop_id, exc)
+    except Exception as exc:
+        # Not TikTok's answer (our bug, an HTTP error the client does not translate): recorded all the same, so that
+        # the attempt ends the imports' wait (`import_waits_for_registration`), which lasted its full 30 s; the
+        # text stays in the worker's log (Dramatiq's retry line has the traceback), not on the merchant's shop.
+        error = exc
+        log.warning("shop %s: webhook registration failed: %s: %s", shop_id, type(exc).__name__, exc)
     async with uow_factory() as uow:
         current = await uow.shops.get(shop_id)
         if current is None:
             return False
-        message = None if error is None else f"{type(error).__name__}: {error}"[:500]
+        message = None if error is None else _shown_error(error)
         current.record_webhook_registration(clock.now(), message, address)
         if isinstance(error, AuthorizationLostError):
             current.revoke_refused(shop.authorized_at, clock.now())
@@ -78,8 +85,8 @@ async def import_waits_for_registration(
     uow_factory: UnitOfWorkFactory, clock: Clock, task_id: str, longest: timedelta
 ) -> str | None:
     """What sync task `task_id`, queued by its shop's connection (trigger AUTHORIZATION) and not begun, waits for:
-    `"its webhooks"` while the shop's first webhook registration has not ended (registered, or a failure
-    recorded), then `"its products import"` while the import its connection queued
+    `"its webhooks"` while the shop's first webhook registration has not ended (registered, or a failure of any
+    kind recorded: `register_shop_webhooks`), then `"its products import"` while the import its connection queued
     ahead of it has not begun (`SyncTask.waits_for_import_ahead`); None: it goes on. README's "the registration runs
     ahead of the imports queued with it". A priority only orders the messages a busy worker holds; with free threads
     the imports ran beside the registration and outran it: 9 PUTs sharing the worker's event loop, the database and
@@ -102,6 +109,14 @@ async def import_waits_for_registration(
         if kind_ahead is not None and task.waits_for_import_ahead(await uow.sync_tasks.active(shop.id, kind_ahead)):
             return f"its {kind_ahead.value.lower()} import"
     return None
+
+
+def _shown_error(error: Exception) -> str:
+    """The failure as recorded on the shop (`webhook_registration_error`, at most 500 characters): TikTok's error
+    with its text (`GatewayError: ...`), any other with its kind alone."""
+    if isinstance(error, GatewayError):
+        return f"{type(error).__name__}: {error}"[:500]
+    return f"{type(error).__name__}: the registration failed inside Shopbridge (the worker's log says why)"[:500]
 
 
 async def _still_stored(uow_factory: UnitOfWorkFactory, shop_id: str) -> bool:

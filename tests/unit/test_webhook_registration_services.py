@@ -170,6 +170,26 @@ async def waits_for(world: World, task: SyncTask) -> str | None:
     return await import_waits_for_registration(world.uow, world.clock, task.id, LONGEST)
 
 
+@pytest.mark.parametrize("error", [RuntimeError("a bug, its text not for the merchant"), KeyError("access_token")])
+async def test_a_failure_not_tiktoks_is_recorded_by_its_kind_raised_and_ends_the_imports_wait(error: Exception) -> None:
+    # given a new shop whose imports wait for its first registration
+    world = World()
+    imports = connection_imports(world)
+    assert await waits_for(world, imports[SyncKind.PRODUCTS]) == "its webhooks"
+    # when the registration fails with an error that is not TikTok's answer
+    world.api.error = error
+    with pytest.raises(type(error)):
+        await world.register()
+    # then the failure is on the shop, by its kind alone (its text stays in the worker's log), and the imports go on
+    # at once instead of waiting out the 30 s (found in review: only a GatewayError was recorded)
+    assert world.stored().webhook_registration_error == (
+        f"{type(error).__name__}: the registration failed inside Shopbridge (the worker's log says why)"
+    )
+    assert world.stored().webhooks_registered_at is None and world.stored().revoked_at is None
+    assert await waits_for(world, imports[SyncKind.PRODUCTS]) is None
+    assert world.events.shop_changes == [world.shop.id]
+
+
 async def test_a_connections_orders_import_waits_for_its_products_import_to_begin() -> None:
     # given a new shop whose registration has ended, its two imports not begun
     world = World()
