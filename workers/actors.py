@@ -1,6 +1,8 @@
 """Dramatiq actors: thin, idempotent, JSON-simple arguments; the work is in `domain.services`.
 
-Import through `workers.broker.setup_broker`, never first: the decorators bind to the global broker.
+Import through `workers.broker.setup_broker`, never first: the decorators bind to the global broker. A keyword
+argument a message gives an actor here that it does not take (a newer release's) is dropped before it runs
+(`workers.keywords`): a keyword added to an actor must be one an older release may ignore.
 """
 
 from __future__ import annotations

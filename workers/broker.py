@@ -1,7 +1,8 @@
 """`setup_broker(settings)`: the Dramatiq broker of this process, with its middleware and our actors bound to it.
 
 Redis when `settings.broker_url` is set, else the in-memory `EmbeddedBroker` (Dramatiq's StubBroker, mended; the
-embedded default). Both get the `AsyncIO` middleware (our actors are `async def`), `Resources` (the per-process
+embedded default). Both get the `AsyncIO` middleware (our actors are `async def`), `UnknownKeywordsIgnored` (a
+keyword argument an actor does not take, a newer release's, is dropped), `Resources` (the per-process
 composition root, publishing through `MeteredEvents`) and `Observability` (closes a bus made here; retires a worker
 process's metrics). Call it before anything imports `workers.actors` on its own: Dramatiq binds actors to the global
 broker at import.
@@ -25,6 +26,7 @@ from adapters.events import InProcessEventBus, RedisEventBus
 from adapters.metrics import MeteredEvents
 from adapters.queue import BROKER_NAMESPACE
 from domain.ports import EventPublisher
+from workers.keywords import UnknownKeywordsIgnored
 from workers.observability import Observability
 from workers.outages import OutlastingRetries
 from workers.resources import Resources
@@ -185,6 +187,8 @@ def setup_broker(settings: Settings, *, events: EventPublisher | None = None) ->
     # Dramatiq's Retries loses a retry whose send finds Redis down (`workers.outages.OutlastingRetries`).
     broker.middleware[:] = [OutlastingRetries.replacing(m) if type(m) is Retries else m for m in broker.middleware]
     broker.add_middleware(AsyncIO())
+    # Every actor ignores a keyword it does not take (a newer release's, in a rolling deploy): `workers.keywords`.
+    broker.add_middleware(UnknownKeywordsIgnored())
     own_bus: InProcessEventBus | RedisEventBus | None = None
     if events is None:
         own_bus = events = RedisEventBus(settings.broker_url) if settings.broker_url else InProcessEventBus()
