@@ -234,6 +234,27 @@ def test_only_a_new_shops_import_never_begun_and_queued_lately_waits_for_its_web
     assert not task.waits_for_webhook_registration(T0, longest)
 
 
+def test_a_connections_orders_import_waits_for_the_products_import_queued_with_it_until_it_begins() -> None:
+    # given the two imports a connection queues (PRODUCTS, then ORDERS)
+    products = SyncTask.queue("s1", "m1", SyncKind.PRODUCTS, SyncTrigger.AUTHORIZATION, T0)
+    orders = SyncTask.queue("s1", "m1", SyncKind.ORDERS, SyncTrigger.AUTHORIZATION, T0)
+    # then ORDERS has PRODUCTS ahead of it and waits for it while it has not begun; PRODUCTS has nothing ahead
+    assert (orders.connection_kind_ahead, products.connection_kind_ahead) == (SyncKind.PRODUCTS, None)
+    assert orders.waits_for_import_ahead(products)
+    assert not products.waits_for_import_ahead(orders) and not orders.waits_for_import_ahead(None)
+    # and not for a manual or scheduled products import, nor one queued after it (a later connection's)
+    assert not orders.waits_for_import_ahead(_task(SyncKind.PRODUCTS))
+    later = SyncTask.queue("s1", "m1", SyncKind.PRODUCTS, SyncTrigger.AUTHORIZATION, T0 + timedelta(seconds=1))
+    assert not orders.waits_for_import_ahead(later)
+    # nor once it has begun (QUEUED again for a retry included) or ended
+    assert products.begin_attempt(T0)
+    assert not orders.waits_for_import_ahead(products)
+    assert products.await_retry(T0) and products.status is SyncTaskStatus.QUEUED
+    assert not orders.waits_for_import_ahead(products)
+    # and a manual import has nothing ahead of it
+    assert _task().connection_kind_ahead is None
+
+
 def test_a_shop_awaits_its_first_webhook_registration_until_registered_or_failed() -> None:
     shop = make_shop()
     assert shop.awaits_first_webhook_registration
