@@ -299,12 +299,21 @@ class Shop:
         self.revoked_at = None
         self.authorization_expires_at = None  # a new authorization has a new end date; webhook 7 will tell it
 
-    def refresh_tokens(self, tokens: TokenSet, now: datetime | None = None) -> None:
+    def refresh_tokens(self, tokens: TokenSet, now: datetime | None = None) -> bool:
         """A token refresh renewed the pair; TikTok's answer is authoritative for both expiries. `now` (when
-        given) dates the pair, from which the next refresh is planned (see `domain.tokens`)."""
+        given) dates the pair, from which the next refresh is planned (see `domain.tokens`).
+
+        A revocation made since the replaced pair was issued is lifted: TikTok has just renewed that very pair, so
+        the refusal behind the revocation was of a token this refresh retired (with rotating refresh tokens, the
+        token sweep of another process refused the refresh token this refresh had spent a moment before its
+        commit: README, Token lifecycle). True when it lifted one (the shop is ACTIVE again)."""
+        lifted = self.revoked_at is not None and self.revoked_at >= self.tokens_issued_at
         self.tokens = replace(tokens, seller_name=tokens.seller_name or self.tokens.seller_name)
         if now is not None:
             self.tokens_refreshed_at = now
+        if lifted:
+            self.revoked_at = None
+        return lifted
 
     @property
     def tokens_issued_at(self) -> datetime:

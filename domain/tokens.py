@@ -20,6 +20,10 @@ LEAD_SHARE = 0.15
 JITTER_SHARE = 0.10
 # A claimed refresh that neither finished nor failed within this long (its worker died) may be claimed again.
 REFRESH_CLAIM_TTL = timedelta(minutes=2)
+# Seconds between looks at the stored pair after TikTok refused ours, ~2 s in all, before the authorization is taken
+# for lost: another process's refresh of the same pair may be a commit away (TikTok may end the old refresh token at
+# once, tiktok-api.md sec. 3 [UNCERTAIN]). Used by every session (`adapters.tiktok.session`) and the token sweep.
+STORED_TOKENS_POLL = (0.2, 0.5, 1.0, 0.0)
 
 
 def refresh_due_at(shop_id: str, expires_at: datetime, issued_at: datetime) -> datetime:

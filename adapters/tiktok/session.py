@@ -31,6 +31,7 @@ from domain.ports import Page, ProductScan
 from domain.shops import TokenSet
 from domain.stored import StoredOrder, StoredProduct
 from domain.sync import RecordFailure
+from domain.tokens import STORED_TOKENS_POLL
 from domain.unserved_products import ProductSearch
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MAX_STALE_TOKEN_RETRIES = 3  # a call outrun by this many refreshes in a row has a bigger problem
-STORED_TOKENS_POLL = (0.2, 0.5, 1.0, 0.0)  # seconds between looks at the stored pair after a refusal, ~2 s in all
 TokensRefreshed = Callable[[TokenSet], Awaitable[TokenSet | None]]
 StoredTokens = Callable[[], Awaitable[TokenSet | None]]
 logger = logging.getLogger("adapters.tiktok")

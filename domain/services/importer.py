@@ -170,7 +170,7 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
 async def _import_within_time_limit(run: _Run, shop: Shop) -> None:
     limit, deps = run.deps.options.time_limit_seconds, run.deps
     # A token another process refreshed meanwhile is no lost authorization: the session adopts the stored pair.
-    api = deps.shop_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop))
+    api = deps.shop_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop, deps.events))
     try:
         await within_time_limit(limit, _import(run, api))
     except TimeLimitExceededError:

@@ -603,4 +603,4 @@ async def _count_attempt(deps: IntakeDeps, shop_id: str, event_ids: list[str]) -
 
 
 def _api(deps: IntakeDeps, shop: Shop) -> ShopRefreshApi:
-    return deps.shop_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop))
+    return deps.shop_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop, deps.events))

@@ -1078,4 +1078,4 @@ async def _default_warehouse(deps: PushDeps, api: InventoryApi, shop: Shop, link
 
 
 def _api(deps: PushDeps, shop: Shop) -> InventoryApi:
-    return deps.inventory_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop))
+    return deps.inventory_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop, deps.events))

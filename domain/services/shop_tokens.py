@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from domain.clock import Clock
-from domain.ports import AuthorizationLostError, EventPublisher, UnitOfWorkFactory
+from domain.ports import AuthorizationLostError, EventPublisher, UnitOfWork, UnitOfWorkFactory
 from domain.services.sync import publish_shop_quietly
 from domain.shops import Shop, TokenSet
 from domain.sync import RefreshedTokens, judge_refreshed_tokens
@@ -24,17 +24,21 @@ log = logging.getLogger(__name__)
 class StoredShopTokens:
     """`ShopTokens` over the store, for one session of `shop` (built with the tokens `shop` was loaded with)."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, clock: Clock, shop: Shop) -> None:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, clock: Clock, shop: Shop, events: EventPublisher | None = None
+    ) -> None:
+        """`events` is told of the shop after a refresh lifted its revocation (`store_refreshed_pair`)."""
         self._uow_factory = uow_factory
         self._clock = clock
+        self._events = events
         self._shop_id = shop.id
         self._held = shop.tokens  # the pair the session holds: what its next refresh is made from
 
     async def refreshed(self, tokens: TokenSet) -> TokenSet | None:
         """Save `tokens` in a short transaction of its own if the stored pair is still the one the session held;
-        dated now (the token sweep plans the next refresh from it). Returns the stored pair if a newer one won
-        (the session adopts it), None otherwise (stored, already stored, or the shop is gone: the caller's next
-        write finds that out)."""
+        dated now (the token sweep plans the next refresh from it), lifting a revocation made since the pair it
+        replaced was issued (`store_refreshed_pair`). Returns the stored pair if a newer one won (the session adopts
+        it), None otherwise (stored, already stored, or the shop is gone: the caller's next write finds that out)."""
         refreshed_from, self._held = self._held, tokens
         async with self._uow_factory() as uow:
             shop = await uow.shops.get(self._shop_id)
@@ -46,10 +50,11 @@ class StoredShopTokens:
             if verdict is RefreshedTokens.SUPERSEDED:
                 self._held = shop.tokens
                 return shop.tokens
-            if verdict is RefreshedTokens.STORE:
-                shop.refresh_tokens(tokens, self._clock.now())
-                await uow.shops.update(shop)
-                await uow.commit()
+            if verdict is not RefreshedTokens.STORE:
+                return None
+            lifted = await store_refreshed_pair(uow, shop, tokens, self._clock)
+        if lifted:
+            await publish_shop_quietly(self._events, shop)
         return None
 
     async def stored(self) -> TokenSet | None:
@@ -62,6 +67,24 @@ class StoredShopTokens:
             return None
         self._held = shop.tokens
         return shop.tokens
+
+
+async def store_refreshed_pair(uow: UnitOfWork, shop: Shop, tokens: TokenSet, clock: Clock) -> bool:
+    """Save the pair a refresh of `shop`'s stored pair returned (the compare-and-set already judged STORE) and
+    commit. A revocation made since the replaced pair was issued is lifted (`Shop.refresh_tokens`: TikTok honours
+    the pair, so what was refused was a token this refresh retired), with one INFO line; True then (the caller
+    signals the shop after the commit)."""
+    revoked_at = shop.revoked_at
+    lifted = shop.refresh_tokens(tokens, clock.now())
+    await uow.shops.update(shop)
+    await uow.commit()
+    if lifted:
+        log.info(
+            "shop %s: a token refresh stored the pair TikTok renewed; the revocation of %s, a refusal of the pair "
+            "it replaced, is lifted: the shop is no longer REVOKED",
+            shop.id, revoked_at.isoformat() if revoked_at else None,
+        )  # fmt: skip
+    return lifted
 
 
 async def revoke_refused_authorization(

@@ -3,29 +3,42 @@
 The scheduler claims the refresh (`ShopRepository.claim_token_refresh`, one process per shop at a time) and
 enqueues it; this runs it. The new pair is saved compare-and-set (`judge_refreshed_tokens`), as imports save
 theirs: a pair refreshed or re-authorized meanwhile wins. A refresh TikTok refuses because the refresh token is
-invalid revokes the shop (REAUTHORIZATION_REQUIRED), unless the pair changed meanwhile (another refresh won).
+invalid revokes the shop (REAUTHORIZATION_REQUIRED), unless the pair changed meanwhile (another refresh won): the
+store is looked at for ~2 s first (`domain.tokens.STORED_TOKENS_POLL`, as every session does), since another
+process's refresh of the same pair (which spent the refresh token, when TikTok rotates them) may be a commit away.
+Should that commit come later still, it lifts the revocation (`shop_tokens.store_refreshed_pair`).
 TikTok being unavailable raises `TikTokUnavailableError` for the queue to retry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 
 from domain.clock import Clock
 from domain.ports import AuthorizationLostError, EventPublisher, RefreshTokens, UnitOfWorkFactory
+from domain.services.shop_tokens import store_refreshed_pair
 from domain.services.sync import publish_shop_quietly
 from domain.shops import Shop
 from domain.sync import RefreshedTokens, judge_refreshed_tokens
-from domain.tokens import refresh_due
+from domain.tokens import STORED_TOKENS_POLL, refresh_due
 
 log = logging.getLogger(__name__)
 
 
 async def refresh_shop_tokens(
-    uow_factory: UnitOfWorkFactory, refresh: RefreshTokens, events: EventPublisher | None, clock: Clock, shop_id: str
+    uow_factory: UnitOfWorkFactory,
+    refresh: RefreshTokens,
+    events: EventPublisher | None,
+    clock: Clock,
+    shop_id: str,
+    *,
+    stored_pair_poll: Sequence[float] = STORED_TOKENS_POLL,
 ) -> RefreshedTokens | None:
     """Refresh if still due; returns what became of the new pair, or None when nothing was done (gone, not due,
-    revoked or expired, or the shop was revoked now because its refresh token is dead)."""
+    revoked or expired, or the shop was revoked now because its refresh token is dead). `stored_pair_poll`: the
+    seconds between looks at the stored pair before a refusal revokes the shop (unit tests shorten it)."""
     async with uow_factory() as uow:
         shop = await uow.shops.get(shop_id)
     now = clock.now()
@@ -35,7 +48,7 @@ async def refresh_shop_tokens(
         tokens = await refresh(shop)
     except AuthorizationLostError as exc:
         log.info("token refresh of shop %s refused (request_id=%s)", shop_id, exc.request_id)
-        await _revoke_unless_renewed(uow_factory, events, clock, shop)
+        await _revoke_unless_renewed(uow_factory, events, clock, shop, stored_pair_poll)
         return None
     async with uow_factory() as uow:
         stored = await uow.shops.get(shop_id)
@@ -43,9 +56,7 @@ async def refresh_shop_tokens(
             return None
         verdict = judge_refreshed_tokens(stored.tokens, shop.tokens, tokens)
         if verdict is RefreshedTokens.STORE:
-            stored.refresh_tokens(tokens, clock.now())
-            await uow.shops.update(stored)
-            await uow.commit()
+            await store_refreshed_pair(uow, stored, tokens, clock)
     if verdict is RefreshedTokens.STORE:
         log.info("refreshed the access token of shop %s ahead of its expiry", shop_id)
         await publish_shop_quietly(events, stored)
@@ -53,18 +64,32 @@ async def refresh_shop_tokens(
 
 
 async def _revoke_unless_renewed(
-    uow_factory: UnitOfWorkFactory, events: EventPublisher | None, clock: Clock, refreshed_from: Shop
+    uow_factory: UnitOfWorkFactory,
+    events: EventPublisher | None,
+    clock: Clock,
+    refreshed_from: Shop,
+    poll: Sequence[float],
 ) -> None:
-    async with uow_factory() as uow:
-        stored = await uow.shops.get(refreshed_from.id)
-        if stored is None:
+    """Revoke the shop whose refresh from `refreshed_from`'s pair TikTok refused, unless the stored pair changed
+    meanwhile (a refresh of another process, a re-authorization: ours was merely stale). Looked at once per `poll`
+    entry, waiting that many seconds after each look; the last look and the revocation are one transaction."""
+    delays = tuple(poll) or (0.0,)
+    for n, delay in enumerate(delays, 1):
+        async with uow_factory() as uow:
+            stored = await uow.shops.get(refreshed_from.id)
+            if stored is None or _renewed(stored, refreshed_from):
+                return
+            if n == len(delays):
+                stored.revoke(clock.now())
+                await uow.shops.update(stored)
+                await uow.commit()
+        if n == len(delays):
+            await publish_shop_quietly(events, stored)  # after the unit of work: never hold a connection for it
             return
-        if (stored.tokens.access_token, stored.tokens.refresh_token) != (
-            refreshed_from.tokens.access_token,
-            refreshed_from.tokens.refresh_token,
-        ):
-            return  # another refresh or a re-authorization renewed the pair meanwhile: ours was merely stale
-        stored.revoke(clock.now())
-        await uow.shops.update(stored)
-        await uow.commit()
-    await publish_shop_quietly(events, stored)
+        await asyncio.sleep(delay)
+
+
+def _renewed(stored: Shop, refreshed_from: Shop) -> bool:
+    """Whether the stored pair is another than the one the refused refresh was made from."""
+    held = (refreshed_from.tokens.access_token, refreshed_from.tokens.refresh_token)
+    return (stored.tokens.access_token, stored.tokens.refresh_token) != held

@@ -48,7 +48,7 @@ async def register_shop_webhooks(
         return False
     error: Exception | None = None
     try:
-        api = shop_api(shop, StoredShopTokens(uow_factory, clock, shop))
+        api = shop_api(shop, StoredShopTokens(uow_factory, clock, shop, events))
         for n, event_type in enumerate(HANDLED_EVENT_TYPES):
             if n and not await _still_stored(uow_factory, shop_id):
                 # Deleted meanwhile (its deletion changes nothing at TikTok, and subscribing the rest of its pushes

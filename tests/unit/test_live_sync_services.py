@@ -181,7 +181,7 @@ class TestTokenSweep:
 
         await refresh_shop_tokens(world.uow, refused_after_a_renewal, world.events, world.clock, world.shop.id)
         assert world.store.shops[world.shop.id].status(T0) is not ShopStatus.REVOKED
-        await refresh_shop_tokens(world.uow, refused, world.events, world.clock, world.shop.id)
+        await refresh_shop_tokens(world.uow, refused, world.events, world.clock, world.shop.id, stored_pair_poll=())
         assert world.store.shops[world.shop.id].status(T0) is ShopStatus.REVOKED
 
     async def test_an_unknown_shop_or_one_not_due_is_left_alone_without_asking_tiktok(self) -> None:
@@ -246,7 +246,10 @@ class TestTokenSweep:
         async def refused(shop: Shop) -> TokenSet:
             raise AuthorizationLostError("invalid refresh token", "R1")
 
-        assert await refresh_shop_tokens(world.uow, refused, world.events, world.clock, world.shop.id) is None
+        revoked = await refresh_shop_tokens(
+            world.uow, refused, world.events, world.clock, world.shop.id, stored_pair_poll=()
+        )  # one look at the store: nothing renewed the pair here (tests/integration/test_token_refresh_races.py)
+        assert revoked is None
         assert world.store.shops[world.shop.id].revoked_at == T0 + timedelta(minutes=1)
         assert world.events.shop_changes == [world.shop.id]
 

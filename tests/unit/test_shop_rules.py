@@ -369,6 +369,19 @@ class TestShopLifecycle:
         shop.refresh_tokens(later_tokens("Renamed"))
         assert (shop.tokens.seller_name, shop.tokens_refreshed_at) == ("Renamed", later)
 
+    def test_a_refresh_lifts_a_revocation_made_since_the_pair_it_replaced_was_issued(self) -> None:
+        # given a shop whose pair was refreshed on day 2, revoked on day 3 (a refusal of that pair's refresh token)
+        shop = self.make()
+        shop.refresh_tokens(later_tokens(None), NOW + timedelta(days=2))
+        shop.revoke(NOW + timedelta(days=3))
+        # when a refresh of that pair, made elsewhere, is stored: TikTok renewed it, so the refusal was of a token
+        # the refresh retired (README, Token lifecycle)
+        lifted = shop.refresh_tokens(later_tokens(None), NOW + timedelta(days=3, seconds=1))
+        # then the shop is no longer REVOKED
+        assert (lifted, shop.revoked_at, shop.status(NOW + timedelta(days=3))) == (True, None, ShopStatus.ACTIVE)
+        # and a refresh of a shop not revoked lifts nothing
+        assert shop.refresh_tokens(later_tokens(None), NOW + timedelta(days=4)) is False
+
     def test_a_reauthorization_after_a_refresh_dates_the_pair(self) -> None:
         shop = self.make()
         shop.refresh_tokens(later_tokens(None), NOW + timedelta(days=2))

@@ -1,0 +1,163 @@
+"""The token sweep against another process's refresh of the same pair, with a TikTok that rotates refresh tokens
+(the sandbox's `rotate_refresh_tokens`: a refresh token works once; whether TikTok does so is [UNCERTAIN] in
+tiktok-api.md sec. 3). Two processes on one real database (SQLite: what is tested is the order of two processes'
+commits, which both databases keep alike), each with its own TikTok client, against the sandbox over real HTTP.
+
+Process B (an import's session) meets 105002 and refreshes R0 into P1, TikTok retiring R0; its commit of P1 is a
+moment late. Process A (the token sweep) refreshes with the same R0, which TikTok refuses. Review clientreview53
+item 1: the sweep looked at the store once, found P0 still there and revoked a shop whose authorization TikTok honours
+(REVOKED with a working pair stored right after)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+
+from domain.ports import AuthorizationLostError
+from domain.services.shop_tokens import StoredShopTokens
+from domain.services.tokens import refresh_shop_tokens
+from domain.shops import Shop, ShopStatus, TokenSet
+from sandbox.config import SandboxConfig
+from tests.fixtures.sandbox import SandboxServer
+from tests.fixtures.servers import SQLITE_ONLY
+from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
+from tests.fixtures.waiting import log_lines, until
+
+
+@dataclass
+class At:
+    """A clock stopped at one instant."""
+
+    instant: datetime
+
+    def now(self) -> datetime:
+        return self.instant
+
+
+@dataclass
+class Race:
+    """Process A (the sweep's), process B (an import's), the shop, and B's session under way: its refresh answered
+    by TikTok (P1 adopted, R0 spent) and its commit held until `commit_b` is set."""
+
+    a: SyncHarness
+    b: SyncHarness
+    shop: Shop
+    session: Any
+    call_b: asyncio.Task[Any]
+    commit_b: asyncio.Event
+
+    async def sweep(self, refused: asyncio.Event | None = None) -> object:
+        """Process A's sweep of the shop, its access token due; `refused` is set when TikTok refuses its refresh."""
+
+        async def refresh(loaded: Shop) -> TokenSet:
+            try:
+                return await self.a.tiktok.refresh_shop(loaded.tiktok_shop_cipher, loaded.tokens)
+            except AuthorizationLostError:
+                if refused is not None:
+                    refused.set()
+                raise
+
+        due = At(self.shop.tokens.access_token_expires_at)
+        return await refresh_shop_tokens(self.a.uow_factory, refresh, self.a.events, due, self.shop.id)
+
+    async def stored(self) -> Shop:
+        async with self.a.uow_factory() as uow:
+            shop = await uow.shops.get(self.shop.id)
+        assert shop is not None
+        return shop
+
+
+async def _race(
+    database_url: str,
+    sandbox_factory: Callable[..., SandboxServer],
+    tmp_path: Path,
+    sync_harness_factory: Callable[..., SyncHarness],
+) -> Race:
+    sandbox = sandbox_factory(SandboxConfig(products=1, orders=1, rotate_refresh_tokens=True))
+    settings = sync_settings(database_url, sandbox, tmp_path).with_overrides(webhooks_app_wide=True)
+    a, b = sync_harness_factory(settings), sync_harness_factory(settings)
+    shop = await connect_shop(a.uow_factory, a.tiktok, sandbox)
+    commit_b = asyncio.Event()
+    held = StoredShopTokens(b.uow_factory, b.clock, shop)
+
+    async def late_commit(pair: TokenSet) -> TokenSet | None:
+        await commit_b.wait()
+        return await held.refreshed(pair)
+
+    session = b.tiktok.for_shop(shop.tiktok_shop_cipher, shop.tokens, late_commit, stored_tokens=held.stored)
+    sandbox.control("POST", "/sellers/us-local/expire-access-token")
+    call_b = asyncio.create_task(session.warehouses())
+    await until(lambda: session.tokens.access_token != shop.tokens.access_token, "B's refresh answered by TikTok")
+    return Race(a, b, shop, session, call_b, commit_b)
+
+
+@SQLITE_ONLY
+async def test_the_sweep_waits_for_a_refresh_committed_while_it_looks_at_the_store(
+    database_url: str,
+    sandbox_factory: Callable[..., SandboxServer],
+    tmp_path: Path,
+    sync_harness_factory: Callable[..., SyncHarness],
+) -> None:
+    # given process B's refresh of P0 answered by TikTok (R0 spent), its commit not yet made
+    race = await _race(database_url, sandbox_factory, tmp_path, sync_harness_factory)
+    refused, looked = asyncio.Event(), asyncio.Event()
+
+    def look_seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if refused.is_set() and "shops" in statement and statement.lstrip().upper().startswith("SELECT"):
+            looked.set()  # the sweep has read the store (P0, B's commit held) since TikTok refused its refresh
+
+    engine = race.a.db.write_engine.sync_engine
+    event.listen(engine, "after_cursor_execute", look_seen)
+
+    async def commit_after_the_first_look() -> None:
+        await looked.wait()
+        race.commit_b.set()
+
+    try:
+        # when process A's sweep refreshes with R0 (refused), and B commits P1 once A has looked at the store once
+        committer = asyncio.create_task(commit_after_the_first_look())
+        verdict = await race.sweep(refused)
+        await committer
+    finally:
+        event.remove(engine, "after_cursor_execute", look_seen)
+    await race.call_b
+
+    # then the sweep, looking again for a moment as every session does, found B's pair and revoked nothing
+    stored = await race.stored()
+    assert verdict is None and refused.is_set()
+    assert stored.revoked_at is None, "the sweep revoked the shop while B's refresh was being committed"
+    assert stored.tokens.access_token == race.session.tokens.access_token
+    assert stored.status(race.a.clock.now()) is ShopStatus.ACTIVE
+
+
+@SQLITE_ONLY
+async def test_a_refresh_committed_after_the_sweep_revoked_lifts_the_revocation(
+    database_url: str,
+    sandbox_factory: Callable[..., SandboxServer],
+    tmp_path: Path,
+    sync_harness_factory: Callable[..., SyncHarness],
+) -> None:
+    # given process B's refresh of P0 answered by TikTok (R0 spent), its commit held past the sweep's whole look
+    race = await _race(database_url, sandbox_factory, tmp_path, sync_harness_factory)
+    # when process A's sweep refreshes with R0: TikTok refuses it, and the store still has P0 when it gives up
+    verdict = await race.sweep()
+    assert verdict is None and (await race.stored()).revoked_at is not None
+    # and B's commit of P1 lands after that
+    with log_lines("domain.services.shop_tokens") as lines:
+        race.commit_b.set()
+        await race.call_b  # B's call went on with P1
+
+    # then the shop holds B's pair, which TikTok honours, and is no longer REVOKED: one INFO line says so
+    stored = await race.stored()
+    assert stored.tokens.access_token == race.session.tokens.access_token
+    assert await race.a.tiktok.warehouses(stored.tokens.access_token, stored.tiktok_shop_cipher) is not None
+    assert stored.revoked_at is None
+    assert stored.status(race.a.clock.now()) is ShopStatus.ACTIVE
+    lifted = [m for m in lines.messages if "is lifted" in m]
+    assert len(lifted) == 1 and stored.id in lifted[0], lines.messages
