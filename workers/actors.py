@@ -8,6 +8,7 @@ argument a message gives an actor here that it does not take (a newer release's)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
@@ -21,6 +22,7 @@ from adapters.config import Settings
 from adapters.logs import log_context
 from adapters.pending_messages import REARM_SECONDS, run_started, still_waiting
 from adapters.queue import DramatiqTaskQueue
+from adapters.tiktok.budget import time_budget
 from domain.errors import DomainError
 from domain.ports import AuthorizationLostError, GatewayRefusedError, QueueUnavailableError, TaskQueue
 from domain.services import (
@@ -67,6 +69,21 @@ def refused_quietly(run: Callable[P, Awaitable[None]]) -> Callable[P, Coroutine[
 # records TIME_LIMIT_EXCEEDED. Dramatiq's own TimeLimit stays a backstop a little later: it interrupts the worker
 # thread, which for an async actor only cancels the coroutine's future, with nothing recorded.
 TIME_LIMIT_GRACE_MS = 30_000
+
+# The share of its actor's time limit a run's TikTok calls may take in all (`tiktok_budget`); the rest is for its
+# database work and the looks at the stored pair after a refusal (~2 s, `domain.tokens.STORED_TOKENS_POLL`).
+TIKTOK_SHARE_OF_TIME_LIMIT = 0.75
+
+
+def tiktok_budget(actor: dramatiq.Actor[..., Any]) -> contextlib.AbstractContextManager[object]:
+    """The time budget (`adapters.tiktok.budget.time_budget`) of a run of `actor`'s TikTok calls, from the actor's
+    own `time_limit` option (milliseconds): `TIKTOK_SHARE_OF_TIME_LIMIT` of it, 45 s of the token refresh's and the
+    webhook registration's 60 s. A call that would outlast it gives up with `TikTokUnavailableError` instead, so the
+    run ends with the outage said (`Resources.serving`: one WARNING line, the message retried) rather than being
+    interrupted by Dramatiq's TimeLimit (with the defaults, 10 s a try and 5 retries, one refresh against a silent
+    auth host took ~70 s: review clientreview53 item 5)."""
+    return time_budget(actor.options["time_limit"] / 1000 * TIKTOK_SHARE_OF_TIME_LIMIT)
+
 
 TOKEN_REFRESH_PRIORITY = -10
 # Ahead of the imports queued with it at authorization (behind a refresh, which has a deadline): until it succeeds
@@ -191,7 +208,8 @@ async def refresh_shop_tokens(shop_id: str) -> None:
             f"the token refresh of shop {shop_id}", live=True
         ) as resources:
             deps = resources.sync
-            await tokens.refresh_shop_tokens(deps.uow_factory, resources.refresh, deps.events, deps.clock, shop_id)
+            with tiktok_budget(refresh_shop_tokens):
+                await tokens.refresh_shop_tokens(deps.uow_factory, resources.refresh, deps.events, deps.clock, shop_id)
 
 
 @dramatiq.actor(
@@ -292,9 +310,10 @@ async def register_webhooks(shop_id: str) -> None:
             f"webhook registration of shop {shop_id}", live=True
         ) as resources:
             deps = resources.intake
-            await webhook_registration.register_shop_webhooks(
-                deps.uow_factory, deps.shop_api, deps.clock, shop_id, resources.webhook_url, deps.events
-            )
+            with tiktok_budget(register_webhooks):
+                await webhook_registration.register_shop_webhooks(
+                    deps.uow_factory, deps.shop_api, deps.clock, shop_id, resources.webhook_url, deps.events
+                )
 
 
 # Rounds (`domain.services.inventory_push.push_shop`: at most 20 products written each, 4 at a time) one push run

@@ -6,7 +6,9 @@ backoff up to `max_retries`, each wait at least what a `Retry-After` header of t
 an HTTP date): TikTok documents no such header (tiktok-api.md sec. 11), so nothing depends on one, but a throttled
 answer that names its wait is not retried sooner, into another 429. A call waits at most
 `RETRY_AFTER_BUDGET_SECONDS` in all for such waits: one asking for more is raised at once (the queue retries the
-work later), so that a call stays well within its actor's time limit (60 s for a token refresh). The
+work later). Inside a run's time budget (`adapters.tiktok.budget.time_budget`, set by an actor from its time limit)
+an attempt's timeout is cut to what is left, and a retry whose wait leaves no time for an attempt is not made: the
+call gives up with its `TransientError`, so the run ends inside its actor's time limit with the outage said. The
 token endpoints are GETs on the auth host, unsigned, with `app_secret` in the query, so nothing of their URL
 reaches a log line or an exception.
 """
@@ -28,7 +30,7 @@ import httpx
 from msgspec import Raw
 
 from adapters.config import TikTokSettings
-from adapters.tiktok import wire
+from adapters.tiktok import budget, wire
 from adapters.tiktok.availability import Availability
 from adapters.tiktok.errors import (
     AccessTokenExpiredError,
@@ -59,6 +61,9 @@ AccessToken = str | Callable[[], str]
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 5.0
 RETRY_AFTER_BUDGET_SECONDS = 20.0  # Retry-After waits of one call, in all; a wait beyond it gives up at once
+# The shortest attempt worth a retry inside a time budget (seconds; or the whole timeout, when shorter): a retry whose
+# wait leaves less than that of the budget gives up instead.
+MIN_ATTEMPT_SECONDS = 1.0
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
@@ -213,10 +218,19 @@ class Transport:
                 f"{RETRY_AFTER_BUDGET_SECONDS:.0f} s: {error}",
             )
             raise error
-        self._observe(what, "retry")
         delay = self.backoff(attempt)
         if asked is not None:
             delay = max(delay, asked)
+        left, run_budget = budget.seconds_left(), budget.current()
+        if left is not None and run_budget is not None:
+            if delay + min(self.settings.timeout_seconds, MIN_ATTEMPT_SECONDS) > left:
+                self.availability.gave_up(
+                    what,
+                    f"gave up after {attempt + 1} attempts: the run's {run_budget.seconds:g} s for TikTok are "
+                    f"spent: {error}",
+                )
+                raise error
+        self._observe(what, "retry")
         # DEBUG: an outage is two lines, when it begins and ends (`adapters.tiktok.availability`), not two an attempt
         logger.debug("tiktok %s attempt %d failed (%s); retrying in %.2fs", what, attempt + 1, error, delay)
         await self.sleep(delay)
@@ -240,34 +254,43 @@ class Transport:
         token = access_token() if callable(access_token) else access_token
         headers = {"content-type": "application/json", "x-tts-access-token": token}
         url = self.settings.api_url + path
+        timeout = self._attempt_timeout(f"{method} {path}")
         try:
             response = await sent_whole(
-                self._http.request(method, url, params=params, content=content, headers=headers, timeout=self._timeout)
+                self._http.request(method, url, params=params, content=content, headers=headers, timeout=timeout)
             )
         except httpx.TransportError as exc:
-            raise self._network_error(f"{method} {path}", exc) from exc
+            raise self._network_error(f"{method} {path}", exc, timeout) from exc
         # A token refusal a session will resolve (`ShopSession._authorized`: it adopts the pair another process
         # stored, or says at WARNING that none explains it) is routine here: a refresh racing an in-flight call.
         return self._data_or_raise(f"{method} {path}", response, session_decides=callable(access_token))
 
     async def _send_token(self, path: str, params: Mapping[str, str]) -> Raw:
+        timeout = self._attempt_timeout(f"GET {path}")
         try:
-            response = await sent_whole(
-                self._http.get(self.settings.auth_url + path, params=params, timeout=self._timeout)
-            )
+            response = await sent_whole(self._http.get(self.settings.auth_url + path, params=params, timeout=timeout))
         except httpx.TransportError as exc:  # `from None`: the httpx exception holds the request, secret and all
-            raise self._network_error(f"GET {path}", exc) from None
+            raise self._network_error(f"GET {path}", exc, timeout) from None
         return self._data_or_raise(f"GET {path}", response)
 
-    def _network_error(self, what: str, exc: httpx.TransportError) -> NetworkError:
+    def _attempt_timeout(self, what: str) -> httpx.Timeout:
+        """One attempt's timeout: `SHOPBRIDGE_TIKTOK_TIMEOUT`, cut to what is left of the run's time budget
+        (`adapters.tiktok.budget`). With nothing left, a `NetworkError` that never left (observed as "timeout")."""
+        left = budget.seconds_left()
+        if left is None or left >= self.settings.timeout_seconds:
+            return self._timeout
+        if left <= 0:
+            self._observe(what, "timeout")
+            error = NetworkError("not sent: the run's time budget for TikTok is spent")
+            error.request_sent = False
+            raise error
+        return httpx.Timeout(left)
+
+    def _network_error(self, what: str, exc: httpx.TransportError, timeout: httpx.Timeout) -> NetworkError:
         """`exc` as a `NetworkError` (observed as "timeout" or "network"), which says whether the request left."""
         timed_out = isinstance(exc, httpx.TimeoutException)
         self._observe(what, "timeout" if timed_out else "network")
-        text = (
-            f"timed out after {self.settings.timeout_seconds}s"
-            if timed_out
-            else f"connection failed: {type(exc).__name__}"
-        )
+        text = f"timed out after {timeout.read:.3g}s" if timed_out else f"connection failed: {type(exc).__name__}"
         error = NetworkError(text)
         # No connection, no request: a connect error or timeout, or no free connection in the pool.
         error.request_sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.tiktok import NetworkError, RateLimiter, TikTokClient
+from adapters.tiktok import NetworkError, RateLimiter, TikTokClient, budget
+from adapters.tiktok.budget import time_budget
 from adapters.tiktok.errors import AuthCodeRejectedError, InvalidRefreshTokenError, RateLimitedError, ServerError
 from adapters.tiktok.transport import retry_after_seconds
 from tests.unit.test_tiktok_client import NOW, SETTINGS, Handler, Recorder, fail, ok, token_data
@@ -137,6 +138,30 @@ async def test_the_backoff_doubles_from_200_ms_up_to_5_s_with_equal_jitter(rng: 
         await client.get_orders("TTP_token", "GCP_a", ["1"])
     assert slept == pytest.approx(delays)
     assert len(recorder.requests) == 8
+
+
+async def test_inside_a_time_budget_an_attempt_gets_what_is_left_and_no_retry_outlasts_it(caplog):
+    # given a TikTok failing with 500, and a run's budget of 0.5 s (less than a retry's wait plus a 1 s attempt)
+    slept: list[float] = []
+    client, recorder = client_with(lambda r: fail(36009003, "Internal error", status=500), max_retries=3, slept=slept)
+    with caplog.at_level(logging.WARNING, "adapters.tiktok"), time_budget(0.5):
+        # when a call is made: then its one attempt had at most what was left, and it gave up without waiting
+        with pytest.raises(ServerError):
+            await client.get_orders("TTP_token", "GCP_a", ["1"])
+        # and with the budget spent, the next call sends nothing and says so: a NetworkError, never sent
+        with time_budget(1e-9):
+            with pytest.raises(NetworkError) as spent:
+                await client.refresh("TTP_refresh")
+    assert len(recorder.requests) == 1 and slept == []
+    assert 0 < recorder.requests[0].extensions["timeout"]["read"] <= 0.5
+    assert "the run's 0.5 s for TikTok are spent" in caplog.text
+    assert (spent.value.message, spent.value.request_sent) == (
+        "not sent: the run's time budget for TikTok is spent", False,
+    )  # fmt: skip
+    # and outside a budget, calls are bounded per attempt only
+    assert budget.current() is None and budget.seconds_left() is None
+    with pytest.raises(ValueError, match="positive"), time_budget(0):
+        pass
 
 
 async def test_with_retries_off_a_transient_failure_is_raised_at_once_without_sleeping():

@@ -1,0 +1,105 @@
+"""A token refresh and a webhook registration against a TikTok that accepts connections and never answers end
+inside their actors' time limits, with the outage said (`TikTokUnavailableError`: one WARNING line, the message
+retried), never interrupted by Dramatiq's TimeLimit. Review clientreview53 item 5: with the defaults (10 s a try,
+5 retries) one refresh took ~70 s against the actor's 60 s. Here the same ratio, shrunk so the test takes seconds: 1 s
+a try, 5 retries (~9-12 s a call) against a time limit of 4 s. Real database (SQLite: it plays no part), the
+embedded worker pool running the real actors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from adapters.config import Settings, load_settings
+from tests.fakes import make_shop
+from tests.fixtures.servers import SQLITE_ONLY
+from tests.fixtures.sync import SyncHarness
+from tests.fixtures.waiting import log_lines, until
+from workers import actors
+
+TIME_LIMIT_MS = 4_000
+
+
+@pytest.fixture
+async def silent_host() -> AsyncIterator[str]:
+    """The base URL of a host that accepts connections, reads what it is sent and never answers."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client gives up and closes the connection
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    server.close()
+
+
+def _settings(database_url: str, data_dir: Path, tiktok_url: str) -> Settings:
+    env = {
+        "SHOPBRIDGE_DATABASE_URL": database_url,
+        "SHOPBRIDGE_DATA_DIR": str(data_dir),
+        "SHOPBRIDGE_SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "SHOPBRIDGE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "SHOPBRIDGE_TIKTOK_APP_KEY": "app-key",
+        "SHOPBRIDGE_TIKTOK_APP_SECRET": "app-secret",
+        "SHOPBRIDGE_TIKTOK_SERVICE_ID": "service-id",
+        "SHOPBRIDGE_TIKTOK_API_URL": tiktok_url,
+        "SHOPBRIDGE_TIKTOK_AUTH_URL": tiktok_url,
+        "SHOPBRIDGE_TIKTOK_AUTHORIZE_URL": tiktok_url + "/oauth/authorize",
+        "SHOPBRIDGE_TIKTOK_TIMEOUT": "1",
+        "SHOPBRIDGE_SCHEDULER": "off",
+    }
+    settings = load_settings(env)
+    return settings.with_overrides(tiktok=replace(settings.tiktok, max_retries=5))
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    ("actor", "run"),
+    [(actors.refresh_shop_tokens, "the token refresh"), (actors.register_webhooks, "webhook registration")],
+)
+async def test_a_silent_tiktok_ends_the_run_inside_its_time_limit_with_the_outage_said(
+    actor: actors.dramatiq.Actor[..., object],
+    run: str,
+    database_url: str,
+    tmp_path: Path,
+    silent_host: str,
+    sync_harness_factory: Callable[..., SyncHarness],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a shop whose access token is due for renewal (and whose webhooks are to be registered), a TikTok that
+    # never answers, and the actor's time limit 4 s: less than its calls' tries and backoffs (~9-12 s)
+    harness = sync_harness_factory(_settings(database_url, tmp_path, silent_host))
+    now = datetime.now(UTC)
+    shop = make_shop(now=now - timedelta(days=1))
+    shop.tokens = replace(shop.tokens, access_token_expires_at=now + timedelta(hours=1))
+    async with harness.uow_factory() as uow:
+        await uow.shops.add(shop)
+        await uow.commit()
+    monkeypatch.setitem(actor.options, "time_limit", TIME_LIMIT_MS)
+    harness.start_worker()
+
+    # when the actor runs for the shop
+    with log_lines("", logging.WARNING) as lines:
+        started = time.monotonic()
+        actor.send(shop.id)
+        ended = await until(
+            lambda: next(
+                (m for m in lines.messages if f"{run} of shop {shop.id} failed" in m or "Time limit exceeded" in m),
+                None,
+            ),
+            "the run's end",
+        )
+        took = time.monotonic() - started
+
+    # then it ended on its own inside the time limit, saying TikTok is unavailable, and Dramatiq interrupted nothing
+    assert "TikTok is unavailable" in ended and "retried in" in ended, ended
+    assert took < TIME_LIMIT_MS / 1000, f"{took:.1f} s"
+    assert not [m for m in lines.messages if "Time limit exceeded" in m]
