@@ -119,13 +119,14 @@ async def test_the_sweep_waits_for_a_refresh_committed_while_it_looks_at_the_sto
         await looked.wait()
         race.commit_b.set()
 
+    # when process A's sweep refreshes with R0 (refused), and B commits P1 once A has looked at the store once
+    committer = asyncio.create_task(commit_after_the_first_look())
     try:
-        # when process A's sweep refreshes with R0 (refused), and B commits P1 once A has looked at the store once
-        committer = asyncio.create_task(commit_after_the_first_look())
         verdict = await race.sweep(refused)
-        await committer
     finally:
         event.remove(engine, "after_cursor_execute", look_seen)
+        committer.cancel()  # done already, unless the sweep never looked (then the assertions below say what it did)
+        race.commit_b.set()
     await race.call_b
 
     # then the sweep, looking again for a moment as every session does, found B's pair and revoked nothing
