@@ -265,6 +265,8 @@ def _fault_response(kind: str, request_id: str) -> Response:
     if kind == "expired_token":
         message = "Expired credentials. The x-tts-access-token header has expired."
         return JSONResponse(envelope(codes.EXPIRED_TOKEN, message, None, request_id))
+    if kind == "http_408":
+        return Response(status_code=408, headers={"connection": "close"})
     if kind == "malformed_json":
         return Response(b'{"code":0,"message":"Success","data":{"orders":[{"id":"57', media_type="application/json")
     if kind == "drop":

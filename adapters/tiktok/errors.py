@@ -5,11 +5,15 @@ GatewayError (domain.ports)
         │                                  `api` ("METHOD path") it answered, once the transport knows it
         ├── TransientError               + TikTokUnavailableError: retried with backoff; raised as-is when
         │     │                            the retries run out, so services map it to TIKTOK_UNAVAILABLE
-        │     ├── RateLimitedError       HTTP 429 / 36009002
-        │     ├── ServerError            HTTP 5xx, 36009003 internal error, 36009007 request timeout
+        │     ├── RateLimitedError       HTTP 429 / 36009002 (or 36009004 under a 429, as under a 5xx)
+        │     ├── ServerError            HTTP 5xx, 36009003 internal error, 36009007 request timeout, HTTP
+        │     │                            408 / 425 (a gateway's Request Timeout / Too Early: RFC 9110 sec.
+        │     │                            15.5.9 and RFC 8470 sec. 5.2 let the client repeat the request),
+        │     │                            36009004 under a 5xx unless it names a fault of the request
         │     ├── NetworkError           our timeout, refused or dropped connection (no HTTP status);
         │     │                            `request_sent` False when no connection was made
-        │     ├── MalformedResponseError a 2xx whose body is not a JSON envelope
+        │     ├── MalformedResponseError a 2xx whose body is not a JSON envelope, or an answer whose body does
+        │     │                            not decode by its Content-Encoding (a proxy's bad gzip: the transport)
         │     └── AccessTokenExpiredError 105002: ShopSession refreshes once and retries; should one reach
         │                                  a service, TikTok refused the token it just issued
         ├── AuthCodeOutcomeUnknownError  + OutcomeUnknownError: the code exchange's answer was lost (timeout,
@@ -26,8 +30,9 @@ GatewayError (domain.ports)
         │     ├── SignatureError          106001 (seen with HTTP 401), or 36009004 about the sign
         │     ├── ClockSkewError          36009004 about the timestamp (outside now -5 min .. +30 s)
         │     └── InvalidRequestError     36009004 otherwise (a parameter missing or invalid, app_key,
-        │                                  shop_cipher, version...), 106013, 36009009/10/14, 36009021..23,
-        │                                  36009033, other 4xx without an envelope
+        │                                  shop_cipher, version...; under a 5xx or 429 only when its message
+        │                                  names such a fault), 106013, 36009009/10/14, 36009021..23, 36009033,
+        │                                  other 4xx without an envelope (but 408, 425)
         ├── UnexpectedResponseError      code 0, but `data` does not have the shape the protocol promises
         └── ApiError                     + GatewayRefusedError: any other non-zero code, a business refusal;
               │                            retrying the same request cannot help
@@ -76,6 +81,14 @@ PRODUCT_PAGE_TOKEN_INVALID = 12019108
 ORDER_NOT_OWNED = 21008111
 PRODUCT_NOT_IN_SHOP = 12052048
 _RECORDS_NOT_FOUND = frozenset({ORDER_NOT_OWNED, PRODUCT_NOT_IN_SHOP, 12052031, 12052032, 12052260})
+# 408 Request Timeout (a gateway gave up waiting for our request: "the client MAY repeat that request", RFC 9110
+# sec. 15.5.9) and 425 Too Early (RFC 8470 sec. 5.2: retried once the handshake is over): TikTok documents neither,
+# a proxy or load balancer in front of it may answer them, without an envelope. Retried like 36009007.
+_REPEATABLE_STATUSES = frozenset({408, 425})
+# What 36009004's messages name of a request's own faults (tiktok-api.md sec. 12: app_key, shop_cipher,
+# category_asset_cipher, shop_id, version; sec. 6: "Unexpected identifier", "Invalid identifier"), besides the token,
+# timestamp and sign told apart first: such a 36009004 is our bug, whatever the status
+_REQUEST_FAULT_WORDS = ("app_key", "app key", "cipher", "shop_id", "version", "identifier", "parameter")
 _REQUEST_BUGS = frozenset({MISSING_SHOP_CIPHER, 36009009, 36009010, 36009014, 36009021, 36009022, 36009023, 36009033})
 
 
@@ -208,14 +221,21 @@ def _mentions(message: str, *needles: str) -> bool:
     return any(needle in lowered for needle in needles)
 
 
-def _classify_gateway_message(message: str) -> type[TikTokError]:
-    """36009004 covers a missing sign, a bad token, a bad app_key, a bad timestamp, an unexpected cipher..."""
+def _classify_gateway_message(message: str, http_status: int) -> type[TikTokError]:
+    """36009004 covers a missing sign, a bad token, a bad app_key, a bad timestamp, an unexpected cipher...
+
+    TikTok names the code "Overloaded" (tiktok-api.md sec. 12), and a 503 is its overload, to be retried (sec. 11);
+    the status each code comes with is undocumented (sec. 5). So under a 5xx or a 429 a 36009004 whose message names
+    none of the request's documented faults (`_REQUEST_FAULT_WORDS`, the token, the timestamp, the sign) is the
+    overload: the status decides, and it is retried. Under any other status it is our request's fault."""
     if _mentions(message, "access_token", "access-token", "access token"):
         return InvalidAccessTokenError
     if _mentions(message, "timestamp", "clock"):
         return ClockSkewError
     if re.search(r"\bsign(ature)?\b", message, re.IGNORECASE):  # "missing sign": our signer's bug, like a bad one
         return SignatureError
+    if _retried_status(http_status) and not _mentions(message, *_REQUEST_FAULT_WORDS):
+        return _class_for_status(http_status)
     return InvalidRequestError
 
 
@@ -234,23 +254,26 @@ def _class_for_code(code: int, message: str, http_status: int) -> type[TikTokErr
     if code in by_code:
         return by_code[code]
     if code == OVERLOADED_GATEWAY:
-        return _classify_gateway_message(message)
+        return _classify_gateway_message(message, http_status)
     if code in _REQUEST_BUGS:
         return InvalidRequestError
     if code in _RECORDS_NOT_FOUND:
         return RecordNotFound
     # An unknown code under a throttling or failing status is still that: the status is TikTok's gateway talking.
-    if http_status == 429:
-        return RateLimitedError
-    if http_status >= 500:
-        return ServerError
+    if _retried_status(http_status):
+        return _class_for_status(http_status)
     return ApiError
+
+
+def _retried_status(http_status: int) -> bool:
+    """429, a 5xx, or a 408 / 425: a status that says the request may be sent again as it was."""
+    return http_status == 429 or http_status >= 500 or http_status in _REPEATABLE_STATUSES
 
 
 def _class_for_status(http_status: int) -> type[TikTokError]:
     if http_status == 429:
         return RateLimitedError
-    if http_status >= 500:
+    if http_status >= 500 or http_status in _REPEATABLE_STATUSES:
         return ServerError
     return InvalidRequestError
 
@@ -259,7 +282,9 @@ def classify(http_status: int, envelope: Mapping[str, Any] | None) -> TikTokErro
     """The error a response stands for, or None for success (2xx and envelope code 0).
 
     The envelope's `code` decides whenever there is one (TikTok answers both "non-2xx + envelope" and
-    "200 + code != 0"); without an envelope the status decides, and a 2xx without one is malformed.
+    "200 + code != 0"), but for a code it does not know or 36009004 ("Overloaded") naming no fault of the
+    request, where a 5xx, 429, 408 or 425 decides (retried); without an envelope the status decides, and a 2xx
+    without one is malformed.
     """
     if envelope is None or not isinstance(envelope.get("code"), int):
         if 200 <= http_status < 300:

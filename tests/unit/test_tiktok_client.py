@@ -244,12 +244,14 @@ def sequence(*responses: httpx.Response | Exception) -> Handler:
         fail(36009002, "Too many requests", status=429),
         fail(36009003, "Internal error", status=500),
         httpx.Response(503, text="Service Unavailable"),
+        httpx.Response(408),
+        fail(36009004, "Overloaded", status=503),
         fail(36009007, "Request timeout"),
         httpx.Response(200, content=b'{"code":0,"data":{"orders":[{"id":"57'),
         httpx.ReadTimeout("timed out"),
         httpx.RemoteProtocolError("Server disconnected without sending a response."),
     ],
-    ids=["429", "500", "503-bare", "36009007", "malformed-json", "timeout", "dropped"],
+    ids=["429", "500", "503-bare", "408-bare", "36009004-503", "36009007", "malformed-json", "timeout", "dropped"],
 )
 async def test_transient_failures_are_retried_with_backoff(transient):
     slept: list[float] = []

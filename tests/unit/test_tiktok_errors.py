@@ -25,6 +25,12 @@ def envelope(code: object, message: object = "", request_id: object = "REQ1") ->
         (200, {"code": "0"}, errors.MalformedResponseError, "TikTok answered without a JSON envelope (http=200)"),
         (300, None, E.InvalidRequestError, "TikTok answered HTTP 300 (http=300)"),
         (499, None, E.InvalidRequestError, "TikTok answered HTTP 499 (http=499)"),
+        # a gateway's 408 Request Timeout or 425 Too Early: the request may be repeated (RFC 9110 sec. 15.5.9,
+        # RFC 8470 sec. 5.2), as 36009007 (TikTok's own request timeout) is retried
+        (408, None, errors.ServerError, "TikTok answered HTTP 408 (http=408)"),
+        (425, None, errors.ServerError, "TikTok answered HTTP 425 (http=425)"),
+        (408, envelope(0), errors.ServerError, "TikTok answered HTTP 408 with code 0 (code=0, http=408" + R),
+        (408, envelope(99999999, "Slow"), errors.ServerError, "Slow (code=99999999, http=408" + R),
         (500, None, errors.ServerError, "TikTok answered HTTP 500 (http=500)"),
         (429, None, errors.RateLimitedError, "TikTok answered HTTP 429 (http=429)"),
         # code 0 is success only under 2xx
@@ -44,6 +50,20 @@ def envelope(code: object, message: object = "", request_id: object = "REQ1") ->
         (200, envelope(36009004, "Invalid signature"), errors.SignatureError, "Invalid signature" + GW),
         (200, envelope(36009004, "Bad Signature"), errors.SignatureError, "Bad Signature" + GW),
         (200, envelope(36009004, "Invalid signer"), E.InvalidRequestError, "Invalid signer" + GW),
+        # 36009004 is TikTok's "Overloaded" code too (tiktok-api.md sec. 12): under a 503 (overload, "retry too",
+        # sec. 11) or a 429 it is retried, unless its message names one of the request's documented faults
+        (503, envelope(36009004, "Overloaded"), errors.ServerError, "Overloaded (code=36009004, http=503" + R),
+        (500, envelope(36009004, ""), errors.ServerError, "TikTok error 36009004 (code=36009004, http=500" + R),
+        (429, envelope(36009004, "Busy"), errors.RateLimitedError, "Busy (code=36009004, http=429" + R),
+        (503, envelope(36009004, "Invalid app_key"), E.InvalidRequestError,
+         "Invalid app_key (code=36009004, http=503" + R),
+        (503, envelope(36009004, "The shop_cipher query parameter is not required"), E.InvalidRequestError,
+         "The shop_cipher query parameter is not required (code=36009004, http=503" + R),
+        (500, envelope(36009004, "Invalid access-token"), E.InvalidAccessTokenError,
+         "Invalid access-token (code=36009004, http=500" + R),
+        (500, envelope(36009004, "Timestamp too old"), errors.ClockSkewError,
+         "Timestamp too old (code=36009004, http=500" + R),
+        (401, envelope(36009004, "Overloaded"), E.InvalidRequestError, "Overloaded (code=36009004, http=401" + R),
     ],
 )  # fmt: skip
 def test_classify_at_the_edges(status, body, kind, text) -> None:
