@@ -7,8 +7,11 @@ from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 from typing import Any
 
-# `http_408`: a gateway's bare 408 Request Timeout (no envelope, the connection closed), which may be sent again.
-FAULT_KINDS = ("http_500", "http_503", "http_429", "slow", "drop", "malformed_json", "expired_token", "http_408")
+# `http_408`: a gateway's bare 408 Request Timeout (no envelope, the connection closed); `bad_gzip`: a success
+# labelled `Content-Encoding: gzip` whose body is plain JSON (a misconfigured proxy). Both may be sent again.
+FAULT_KINDS = (
+    "http_500", "http_503", "http_429", "slow", "drop", "malformed_json", "expired_token", "http_408", "bad_gzip",
+)  # fmt: skip
 # Refusals no retry can fix, and a cursor that never advances: aim them at one API with `paths`.
 REFUSAL_KINDS = ("missing_scope", "missing_parameter", "invalid_sign", "repeat_page_token")
 # HTTP 429 with `Retry-After: RETRY_AFTER_SECONDS` (TikTok documents no such header, tiktok-api.md sec. 11, but a

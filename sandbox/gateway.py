@@ -267,6 +267,8 @@ def _fault_response(kind: str, request_id: str) -> Response:
         return JSONResponse(envelope(codes.EXPIRED_TOKEN, message, None, request_id))
     if kind == "http_408":
         return Response(status_code=408, headers={"connection": "close"})
+    if kind == "bad_gzip":
+        return JSONResponse(envelope(0, "Success", {}, request_id), headers={"content-encoding": "gzip"})
     if kind == "malformed_json":
         return Response(b'{"code":0,"message":"Success","data":{"orders":[{"id":"57', media_type="application/json")
     if kind == "drop":

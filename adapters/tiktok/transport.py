@@ -40,6 +40,7 @@ from adapters.tiktok.errors import (
     InvalidAccessTokenError,
     InvalidRefreshTokenError,
     InvalidRequestError,
+    MalformedResponseError,
     NetworkError,
     RateLimitedError,
     TikTokError,
@@ -261,6 +262,8 @@ class Transport:
             )
         except httpx.TransportError as exc:
             raise self._network_error(f"{method} {path}", exc, timeout) from exc
+        except httpx.DecodingError as exc:
+            raise self._undecodable(f"{method} {path}", exc) from exc
         # A token refusal a session will resolve (`ShopSession._authorized`: it adopts the pair another process
         # stored, or says at WARNING that none explains it) is routine here: a refresh racing an in-flight call.
         return self._data_or_raise(f"{method} {path}", response, session_decides=callable(access_token))
@@ -271,6 +274,8 @@ class Transport:
             response = await sent_whole(self._http.get(self.settings.auth_url + path, params=params, timeout=timeout))
         except httpx.TransportError as exc:  # `from None`: the httpx exception holds the request, secret and all
             raise self._network_error(f"GET {path}", exc, timeout) from None
+        except httpx.DecodingError as exc:
+            raise self._undecodable(f"GET {path}", exc) from None
         return self._data_or_raise(f"GET {path}", response)
 
     def _attempt_timeout(self, what: str) -> httpx.Timeout:
@@ -294,6 +299,17 @@ class Transport:
         error = NetworkError(text)
         # No connection, no request: a connect error or timeout, or no free connection in the pool.
         error.request_sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+        return error
+
+    def _undecodable(self, what: str, exc: httpx.DecodingError) -> MalformedResponseError:
+        """An answer whose body does not decode by its `Content-Encoding` (plain JSON labelled gzip: a misconfigured
+        proxy or CDN; a body cut mid-stream) as a `MalformedResponseError`, retried like a body that is not JSON.
+        httpx raises `DecodingError` while it reads the body, which is no `TransportError`: it escaped the client
+        raw, an import took it for a bug (INTERNAL and a traceback), and no retry was made (clientreview53)."""
+        self._observe(what, "malformed_response")
+        error = MalformedResponseError(f"TikTok's answer did not decode by its Content-Encoding ({exc})")
+        error.api = what
+        logger.debug("tiktok %s -> undecodable answer: %s", what, exc)
         return error
 
     def _data_or_raise(self, what: str, response: httpx.Response, *, session_decides: bool = False) -> Raw:

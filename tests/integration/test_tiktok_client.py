@@ -481,7 +481,9 @@ async def test_inventory_update_surfaces_per_sku_failures(sandbox, http):
 # -- retries, refresh and lost authorization -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["http_500", "http_503", "http_429", "drop", "malformed_json", "slow", "http_408"])
+@pytest.mark.parametrize(
+    "kind", ["http_500", "http_503", "http_429", "drop", "malformed_json", "slow", "http_408", "bad_gzip"]
+)
 async def test_each_injected_fault_is_retried_until_success(sandbox, http, kind):
     # given a sandbox failing half the requests with `kind` (seeded), and a client that waits for every answer
     # (the suite's deadline), except for `slow`: there a 1 s timeout cuts short the sandbox's minute-long answers

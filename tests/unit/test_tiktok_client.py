@@ -250,8 +250,9 @@ def sequence(*responses: httpx.Response | Exception) -> Handler:
         httpx.Response(200, content=b'{"code":0,"data":{"orders":[{"id":"57'),
         httpx.ReadTimeout("timed out"),
         httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.DecodingError("Error -3 while decompressing data: incorrect header check"),  # a body not gzip as said
     ],
-    ids=["429", "500", "503-bare", "408-bare", "36009004-503", "36009007", "malformed-json", "timeout", "dropped"],
+    ids="429 500 503-bare 408-bare 36009004-503 36009007 malformed-json timeout dropped bad-gzip".split(),
 )
 async def test_transient_failures_are_retried_with_backoff(transient):
     slept: list[float] = []

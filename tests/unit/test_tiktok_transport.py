@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Hashable
+from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
 import httpx
@@ -16,8 +16,15 @@ import pytest
 
 from adapters.tiktok import NetworkError, RateLimiter, TikTokClient, budget
 from adapters.tiktok.budget import time_budget
-from adapters.tiktok.errors import AuthCodeRejectedError, InvalidRefreshTokenError, RateLimitedError, ServerError
+from adapters.tiktok.errors import (
+    AuthCodeRejectedError,
+    InvalidRefreshTokenError,
+    MalformedResponseError,
+    RateLimitedError,
+    ServerError,
+)
 from adapters.tiktok.transport import retry_after_seconds
+from domain.ports import TikTokUnavailableError
 from tests.unit.test_tiktok_client import NOW, SETTINGS, Handler, Recorder, fail, ok, token_data
 
 
@@ -118,6 +125,39 @@ async def test_a_network_failure_says_what_happened(failure: Exception, text: st
     assert business.value.http_status is None and token.value.http_status is None
     assert str(business.value) == text and str(token.value) == text
     assert len(recorder.requests) == 2
+
+
+class LabelledGzip(httpx.AsyncByteStream):
+    """A body of plain JSON that its `Content-Encoding: gzip` header says is compressed (a misconfigured proxy)."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b'{"code":0,"message":"Success","data":{"orders":[]}}'
+
+
+async def test_an_answer_that_does_not_decode_by_its_content_encoding_is_malformed_and_retried():
+    # given TikTok (or a proxy before it) answering every call with a body its Content-Encoding does not describe
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-encoding": "gzip"}, stream=LabelledGzip())
+
+    slept: list[float] = []
+    client, recorder = client_with(handler, max_retries=2, slept=slept)
+    # when a business call and a token refresh meet it
+    with pytest.raises(MalformedResponseError) as business:
+        await client.get_orders("TTP_token", "GCP_a", ["1"])
+    with pytest.raises(MalformedResponseError) as token:
+        await client.refresh("TTP_refresh")
+    # then each was retried with backoff and ended as TikTok unavailable (a task's TIKTOK_UNAVAILABLE), not as the
+    # raw httpx.DecodingError an import took for a bug (INTERNAL, a traceback)
+    assert len(recorder.requests) == 2 * 3 and slept == pytest.approx([0.15, 0.3] * 2)
+    for caught in (business.value, token.value):
+        assert isinstance(caught, TikTokUnavailableError) and caught.retryable
+        assert caught.message == (
+            "TikTok's answer did not decode by its Content-Encoding (Error -3 while decompressing data: incorrect "
+            "header check)"
+        )
+    assert str(business.value).endswith("(api=GET /order/202309/orders)")
+    # and nothing of the token request (its URL carries app_secret) is chained to the error
+    assert token.value.__cause__ is None and token.value.__suppress_context__
 
 
 @pytest.mark.parametrize(
