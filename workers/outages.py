@@ -71,9 +71,7 @@ def draw_retry_delay(broker: dramatiq.Broker | None, message: MessageProxy | Non
         retries = int(message.options.get("retries", 0))
         max_retries = _option(message, actor, "max_retries", defaults.max_retries)
         if max_retries is None or retries < max_retries:
-            min_backoff = _option(message, actor, "min_backoff", defaults.min_backoff)
-            max_backoff = min(_option(message, actor, "max_backoff", defaults.max_backoff), DEFAULT_MAX_BACKOFF)
-            _, delay = compute_backoff(retries, factor=min_backoff, max_backoff=max_backoff)
+            delay = _backoff_ms(message, actor, defaults, retries)
     _drawn_retry_ms.set(delay)
     return delay
 
@@ -108,9 +106,7 @@ def retry_after_outage(
     # the delay drawn before the run, if it was (the task stored it: `draw_retry_delay`), else one drawn now
     delay = _drawn_retry_ms.get()
     if delay is None:
-        min_backoff = _option(message, actor, "min_backoff", defaults.min_backoff)
-        max_backoff = min(_option(message, actor, "max_backoff", defaults.max_backoff), DEFAULT_MAX_BACKOFF)
-        _, delay = compute_backoff(retries, factor=min_backoff, max_backoff=max_backoff)
+        delay = _backoff_ms(message, actor, defaults, retries)
     of = f" of {max_retries}" if max_retries is not None else ""
     line = f"{what} failed, {cause}; retried in {delay / 1000:.1f} s (retry {retries + 1}{of})"
     return line, dramatiq.Retry(delay=delay)
@@ -119,6 +115,16 @@ def retry_after_outage(
 def _option(message: MessageProxy, actor: dramatiq.Actor[..., Any], name: str, default: Any) -> Any:
     # The Retries middleware's order: the message's option, then the actor's, then the middleware's own.
     return message.options.get(name, actor.options.get(name, default))
+
+
+def _backoff_ms(message: MessageProxy, actor: dramatiq.Actor[..., Any], defaults: Retries, retries: int) -> int:
+    """The delay (milliseconds) before retry `retries + 1`, drawn as Dramatiq 2.2's Retries middleware draws it
+    (`after_process_message`): `compute_backoff` over the retries so far, `min_backoff` as its factor, `max_backoff`
+    at most `DEFAULT_MAX_BACKOFF`, jittered up to twice as much."""
+    min_backoff = _option(message, actor, "min_backoff", defaults.min_backoff)
+    max_backoff = min(_option(message, actor, "max_backoff", defaults.max_backoff), DEFAULT_MAX_BACKOFF)
+    _, delay = compute_backoff(retries, factor=min_backoff, max_backoff=max_backoff)
+    return delay
 
 
 RETRY_SEND_PATIENCE_SECONDS = 60.0
@@ -198,12 +204,18 @@ class OutlastingRetries(Retries):
         try:
             super().after_process_message(broker, message, result=result, exception=exception)  # type: ignore[no-untyped-call]
         except _BROKER_DOWN as down:
-            delay = exception.delay if isinstance(exception, dramatiq.Retry) else None
+            # The send that failed is the retry's (a failed message sends nothing), with the delay the middleware
+            # drew; it is not at hand, so it is drawn again alike: a `Retry`'s own, else the backoff for the retries
+            # before this one (the middleware has counted this one already). Sent with none, a bug's run retried
+            # at once after every broker blip, not after its backoff (clientreview53).
+            if isinstance(exception, dramatiq.Retry) and exception.delay is not None:
+                delay = exception.delay
+            else:
+                actor = broker.get_actor(message.actor_name)
+                delay = _backoff_ms(message, actor, self, int(message.options.get("retries", 1)) - 1)
             self._send_when_back(broker, message, delay, down)
 
-    def _send_when_back(
-        self, broker: dramatiq.Broker, message: MessageProxy, delay: int | None, down: BaseException
-    ) -> None:
+    def _send_when_back(self, broker: dramatiq.Broker, message: MessageProxy, delay: int, down: BaseException) -> None:
         what = f"{message.actor_name}({', '.join(map(str, message.args))})"
         if not self._stopping.is_set() and self._sent_when_back(broker, message, delay, down, what):
             return
@@ -221,7 +233,7 @@ class OutlastingRetries(Retries):
         )  # fmt: skip
 
     def _sent_when_back(
-        self, broker: dramatiq.Broker, message: MessageProxy, delay: int | None, down: BaseException, what: str
+        self, broker: dramatiq.Broker, message: MessageProxy, delay: int, down: BaseException, what: str
     ) -> bool:
         # True once sent; False when the patience ran out or the worker began its shutdown meanwhile.
         now = time.monotonic()

@@ -1,15 +1,23 @@
 """Which failure of an actor's run is an outage (one WARNING line, retried) and which a bug (ERROR, traceback): the
 project's one rule, `domain.ports.traced` plus the database's `adapters.db.outage.unavailable`, as
-`workers.outages.outage_cause` applies it. TikTok's errors come from `classify`, as the transport raises them."""
+`workers.outages.outage_cause` applies it. TikTok's errors come from `classify`, as the transport raises them.
+And the retry `OutlastingRetries` sends again once the broker is back keeps its backoff."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import dramatiq
 import pytest
+from dramatiq import Message
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.stub import StubBroker
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from adapters.tiktok.errors import classify
 from domain.errors import ValidationError
 from domain.ports import QueueUnavailableError
-from workers.outages import outage_cause
+from workers.outages import OutlastingRetries, outage_cause
 
 TIKTOK_ANSWERS = {
     "malformed": (200, None),
@@ -70,3 +78,40 @@ def test_anything_else_is_a_bug_that_keeps_its_traceback(error: Exception) -> No
 def test_a_connection_error_the_driver_raises_as_it_is_stays_a_database_outage(error: OSError) -> None:
     # asyncpg raises the socket's own error when it cannot connect
     assert (outage_cause(error) or "").startswith("the database is unavailable (")
+
+
+class BrokerDownOnce(StubBroker):
+    """A broker whose first `enqueue` finds Redis restarting; it notes the delay of every later send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delays: list[int | None] = []
+        self.down = True
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        if self.down:
+            self.down = False
+            raise RedisConnectionError("Redis is restarting")
+        self.delays.append(delay)
+        return message
+
+
+@pytest.mark.parametrize(("retries", "least_ms"), [(0, 10_000), (2, 40_000)])
+def test_a_retry_sent_again_after_a_redis_blip_keeps_the_backoff_dramatiq_drew(retries: int, least_ms: int) -> None:
+    # given an import-like actor (backoff 10 s doubling, to 80 s) whose run failed with an ordinary exception (a bug,
+    # not the `Retry` carrying its delay that `Resources.serving` raises on an outage), `retries` retries so far,
+    # and Redis down as Dramatiq's middleware sends the retry
+    broker = BrokerDownOnce()
+    middleware = OutlastingRetries(pause_seconds=0.001, patience_seconds=5)
+
+    @dramatiq.actor(broker=broker, max_retries=5, min_backoff=10_000, max_backoff=80_000)
+    def work(x: int) -> None: ...
+
+    message = MessageProxy(work.message_with_options(args=(1,), retries=retries))
+    # when the send is made again once Redis answers
+    middleware.after_process_message(broker, message, exception=ValueError("a bug"))
+    # then it waits the backoff Dramatiq's Retries draws for that retry (10 s x 2^retries, jittered up to twice as
+    # much, capped at 80 s), not none: a bug retried at once, over and over, once per blip
+    [delay] = broker.delays
+    assert delay is not None and least_ms <= delay <= min(2 * least_ms, 80_000), delay
+    assert message.options["retries"] == retries + 1
