@@ -1,15 +1,16 @@
 """Signed, paced and retried HTTP calls to TikTok: the envelope's `data` on success, a `TikTokError` otherwise.
 
-Every business call: `app_key`, `timestamp` (seconds, injectable clock), optional `shop_cipher`, `sign` over the
-exact body bytes sent, `x-tts-access-token` header. Transient errors are retried with equal-jitter exponential
-backoff up to `max_retries`, each wait at least what a `Retry-After` header of the failed answer asked (seconds or
-an HTTP date): TikTok documents no such header (tiktok-api.md sec. 11), so nothing depends on one, but a throttled
-answer that names its wait is not retried sooner, into another 429. A call waits at most
-`RETRY_AFTER_BUDGET_SECONDS` in all for such waits: one asking for more is raised at once (the queue retries the
-work later). Inside a run's time budget (`adapters.tiktok.budget.time_budget`, set by an actor from its time limit)
-an attempt's timeout is cut to what is left, and a retry whose wait leaves no time for an attempt is not made: the
-call gives up with its `TransientError`, so the run ends inside its actor's time limit with the outage said. The
-token endpoints are GETs on the auth host, unsigned, with `app_secret` in the query, so nothing of their URL
+Every business call: `app_key`, `timestamp` (seconds, injectable clock), optional `shop_cipher`, `sign` over the exact
+body bytes sent, `x-tts-access-token` header. Each attempt: `timeout_seconds` per phase (the pool, connect, write, each
+read) and `ATTEMPT_DEADLINE_FACTOR` times as long for its whole answer (`sent_whole`). Transient errors are retried with
+equal-jitter exponential backoff up to `max_retries`, each wait at least what a `Retry-After` header of the failed
+answer asked (seconds or an HTTP date): TikTok documents no such header (tiktok-api.md sec. 11), so nothing depends on
+one, but a throttled answer that names its wait is not retried sooner, into another 429. A call waits at most
+`RETRY_AFTER_BUDGET_SECONDS` in all for such waits: one asking for more is raised at once (the queue retries the work
+later). Inside a run's time budget (`adapters.tiktok.budget.time_budget`, set by an actor from its time limit) an
+attempt's timeout and deadline are cut to what is left, and a retry whose wait leaves no time for an attempt is not
+made: the call gives up with its `TransientError`, so the run ends inside its actor's time limit with the outage said.
+The token endpoints are GETs on the auth host, unsigned, with `app_secret` in the query, so nothing of their URL
 reaches a log line or an exception.
 """
 
@@ -22,10 +23,11 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC
 from typing import Any
 
+import anyio
 import httpx
 from msgspec import Raw
 
@@ -65,6 +67,9 @@ RETRY_AFTER_BUDGET_SECONDS = 20.0  # Retry-After waits of one call, in all; a wa
 # The shortest attempt worth a retry inside a time budget (seconds; or the whole timeout, when shorter): a retry whose
 # wait leaves less than that of the budget gives up instead.
 MIN_ATTEMPT_SECONDS = 1.0
+# An attempt's whole answer must arrive within this many times `timeout_seconds` (which bounds each phase: the pool,
+# connect, write, each read); an answer trickling in past it is a timeout, retried (`sent_whole`)
+ATTEMPT_DEADLINE_FACTOR = 2.0
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
@@ -81,20 +86,48 @@ def decode_envelope(content: bytes) -> tuple[Mapping[str, Any] | None, Raw]:
     return {"code": decoded.code, "message": decoded.message, "request_id": decoded.request_id}, decoded.data
 
 
-async def sent_whole(request: Awaitable[httpx.Response]) -> httpx.Response:
-    """Await one httpx request in a task of its own, which a cancellation of the caller does not reach.
+class AnswerDeadlineExceeded(httpx.TimeoutException):
+    """No whole answer within an attempt's deadline (`sent_whole`), though no phase of it outlasted its timeout."""
 
-    httpcore cannot be cancelled safely: asyncio's own `Task.cancel()` passes through its anyio shields, so a cancel
-    that lands while its pool closes expired keep-alive connections (one `await` per connection) drops the rest of
-    them from the pool unclosed; the client's `aclose()` then misses them and their sockets outlive the event loop
-    (issue 13: 11 connections of the worker's pool left open at a shutdown under load). Here a cancelled caller stops
-    waiting at once (`CancelledError`, as before), while the request ends on its own, bounded by the per-request
-    timeout, and hands its connection back to the pool: the worker's shutdown drains every task of its loop before
-    it closes the client (`workers.resources`). A failure nobody waits for any more is retrieved, not logged.
+
+async def sent_whole(request: Coroutine[Any, Any, httpx.Response], deadline_seconds: float) -> httpx.Response:
+    """Await one httpx request, ended by `deadline_seconds` (from its start) or its caller's cancellation, never by
+    `Task.cancel()`: in a task of its own, inside an anyio cancel scope.
+
+    httpx's timeout bounds each phase (the pool, connect, write, each read), never a whole request: an answer
+    trickling in, a byte within each read's timeout, held a call for as long as it trickled (clientreview53: 8.0 s
+    for a 1 s timeout, no retry), and a worker's shutdown drain waited for it up to its 30 s. The scope's deadline
+    ends it with `AnswerDeadlineExceeded` (a `httpx.TimeoutException`: the transport's "timed out", retried).
+
+    httpcore cannot take `Task.cancel()` safely: asyncio's own cancellation passes through its anyio shields, so a
+    cancel that lands while its pool closes expired keep-alive connections (one `await` per connection) drops the
+    rest of them from the pool unclosed; the client's `aclose()` then misses them and their sockets outlive the event
+    loop (issue 13: 11 connections of the worker's pool left open at a shutdown under load). So the caller's
+    cancellation does not reach the request's task (`asyncio.shield`); it cancels the request's scope instead, whose
+    cancellation those shields hold against (as `sandbox.webhooks` cancels its deliveries): the caller stops waiting
+    at once (`CancelledError`), and the request ends within a few turns of the loop, its connection closed or handed
+    back. The worker's shutdown drains every task of its loop before it closes the client (`workers.resources`). A
+    failure nobody waits for any more is retrieved, not logged.
     """
-    task = asyncio.ensure_future(request)
+    scope = anyio.CancelScope()
+    task = asyncio.ensure_future(_within(scope, request, deadline_seconds))
     task.add_done_callback(_retrieve)
-    return _unbound(await asyncio.shield(task))
+    try:
+        return _unbound(await asyncio.shield(task))
+    except asyncio.CancelledError:
+        scope.cancel()
+        raise
+
+
+async def _within(
+    scope: anyio.CancelScope, request: Coroutine[Any, Any, httpx.Response], deadline_seconds: float
+) -> httpx.Response:
+    scope.deadline = anyio.current_time() + deadline_seconds
+    with scope:
+        return await request
+    if anyio.current_time() >= scope.deadline:
+        raise AnswerDeadlineExceeded(f"no whole answer within {deadline_seconds:g}s")
+    raise asyncio.CancelledError  # its caller cancelled it: nobody waits for this
 
 
 _READ = httpx.ByteStream(b"")
@@ -258,7 +291,8 @@ class Transport:
         timeout = self._attempt_timeout(f"{method} {path}")
         try:
             response = await sent_whole(
-                self._http.request(method, url, params=params, content=content, headers=headers, timeout=timeout)
+                self._http.request(method, url, params=params, content=content, headers=headers, timeout=timeout),
+                self._deadline(timeout),
             )
         except httpx.TransportError as exc:
             raise self._network_error(f"{method} {path}", exc, timeout) from exc
@@ -271,7 +305,9 @@ class Transport:
     async def _send_token(self, path: str, params: Mapping[str, str]) -> Raw:
         timeout = self._attempt_timeout(f"GET {path}")
         try:
-            response = await sent_whole(self._http.get(self.settings.auth_url + path, params=params, timeout=timeout))
+            response = await sent_whole(
+                self._http.get(self.settings.auth_url + path, params=params, timeout=timeout), self._deadline(timeout)
+            )
         except httpx.TransportError as exc:  # `from None`: the httpx exception holds the request, secret and all
             raise self._network_error(f"GET {path}", exc, timeout) from None
         except httpx.DecodingError as exc:
@@ -291,11 +327,23 @@ class Transport:
             raise error
         return httpx.Timeout(left)
 
+    def _deadline(self, timeout: httpx.Timeout) -> float:
+        """An attempt's whole-answer deadline (seconds): `ATTEMPT_DEADLINE_FACTOR` times its timeout, and no more than
+        what is left of the run's time budget (`_attempt_timeout` has cut the timeout to it already)."""
+        left = budget.seconds_left()
+        deadline = ATTEMPT_DEADLINE_FACTOR * (timeout.read or self.settings.timeout_seconds)
+        return deadline if left is None else max(min(deadline, left), 0.0)
+
     def _network_error(self, what: str, exc: httpx.TransportError, timeout: httpx.Timeout) -> NetworkError:
         """`exc` as a `NetworkError` (observed as "timeout" or "network"), which says whether the request left."""
         timed_out = isinstance(exc, httpx.TimeoutException)
         self._observe(what, "timeout" if timed_out else "network")
-        text = f"timed out after {timeout.read:.3g}s" if timed_out else f"connection failed: {type(exc).__name__}"
+        if isinstance(exc, AnswerDeadlineExceeded):
+            text = f"timed out: {exc}"  # e.g. "no whole answer within 20s"
+        elif timed_out:
+            text = f"timed out after {timeout.read:.3g}s"
+        else:
+            text = f"connection failed: {type(exc).__name__}"
         error = NetworkError(text)
         # No connection, no request: a connect error or timeout, or no free connection in the pool.
         error.request_sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)

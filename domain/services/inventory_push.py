@@ -502,9 +502,10 @@ async def _push_through_a_stop(
     """`_push_product` in a task of its own, which a stop (this task cancelled) cannot cut between TikTok's answer
     and its record. Returns the Update Inventory calls made; raises what `_push_product` raises.
 
-    Once the product's Update Inventory is under way, TikTok applies it whether or not we wait (the request runs to
-    its end: `adapters.tiktok.transport.sent_whole`); a record left undone makes the fence take the values TikTok
-    accepted, against the last ones recorded, for sales it has not seen, and hold them back for a whole horizon.
+    Once the product's Update Inventory has reached TikTok, TikTok applies it whether or not we wait (cancelling the
+    push ends its request, `adapters.tiktok.transport.sent_whole`, but not what TikTok read); a record left undone makes
+    the fence take the values TikTok accepted, against the last ones recorded, for sales it has not seen, and hold them
+    back for a whole horizon.
     So a stop then waits for the push to record TikTok's answer and finish the claim, at most `deps.stop_wait`,
     and is raised after it (`CancelledError`). A stop before the call (a fence's reading, the links), after a refusal
     as not on sale (the product's read again, `_left_not_on_sale`: the refused call's intents are withdrawn before

@@ -111,7 +111,7 @@ def test_an_import_past_its_time_limit_fails_frees_the_worker_and_sends_nothing_
     shop = app.connect_shop("m1", "us-local", "US")
     app.wait_for_idle_sync()
     # and TikTok answering the order search slowly forever (each answer 11 s late, past the limit, within the
-    # client's 30 s timeout; the stopped request still ends on its own, and the server's stop waits for it)
+    # client's 30 s timeout; the stopped import's request is ended with it, and the server's stop waits for that)
     aim_fault(app, "slow", slow_seconds=11.0)
     # when an orders sync starts, and a products sync waits behind it for the only worker thread
     orders, products = start(app, shop["id"], ["ORDERS", "PRODUCTS"])

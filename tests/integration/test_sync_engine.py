@@ -369,7 +369,7 @@ async def test_a_worker_process_stops_an_import_at_its_time_limit_and_sends_noth
     queue = DramatiqTaskQueue(run_sync_task)
     shop = await _connect(harness, sandbox)
     # and TikTok answering the order search slowly forever (each answer 11 s late: past the limit, within the
-    # client's 30 s timeout; the stopped request still ends on its own, and the worker's stop waits for it)
+    # client's 30 s timeout; the stopped import's request is ended with it, and the worker's stop waits for that)
     order_search = "/order/202309/orders/search"
     sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["slow"], "slow_seconds": 11.0, "paths": [order_search]})
     worker = spawn_worker({**settings_env(settings), "SHOPBRIDGE_TIKTOK_TIMEOUT": "30"}, threads=1)

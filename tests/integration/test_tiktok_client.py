@@ -529,6 +529,31 @@ async def test_a_429_naming_its_wait_in_retry_after_is_not_retried_sooner(sandbo
     assert waits == ([1.0, 1.0] if at_least else [0.1, 0.2])
 
 
+async def test_an_answer_trickling_in_is_cut_at_the_attempts_deadline_and_retried(sandbox, http):
+    # given a search whose answer trickles in (a space every 50 ms for 10 s: no read waits past the 1 s timeout)
+    # until the client's first wait before a retry, which ends the fault
+    waits: list[float] = []
+
+    async def noted(seconds: float) -> None:
+        waits.append(seconds)
+        await control(sandbox, "POST", "/_sandbox/faults", {"rate": 0.0})
+
+    client = TikTokClient(settings_for(sandbox, timeout_seconds=1.0), http, sleep=noted, rng=lambda: 0.0)
+    shop = await connect(sandbox, client, "us-local")
+    trickle = {"rate": 1.0, "kinds": ["trickle"], "slow_seconds": 10, "paths": [ORDER_SEARCH]}
+    await control(sandbox, "POST", "/_sandbox/faults", trickle)
+    now = int(time.time()) + 1
+    # when the search is made
+    started = time.monotonic()
+    await shop.session.search_orders(page_size=5, page_token=None, create_time_ge=now - DAY, create_time_lt=now)
+    took = time.monotonic() - started
+    # then its first attempt was given up at its deadline, twice the timeout (it took the whole 10 s trickle, and
+    # succeeded, with no retry), and the second answered at once
+    assert await counters(sandbox, ORDER_SEARCH) == {"fault:trickle": 1, "ok": 1}
+    assert waits == [0.1]
+    assert 2.0 <= took < 6.0, took
+
+
 async def test_injected_expired_token_faults_refresh_and_retry(sandbox, http):
     client = make_client(sandbox, http)
     shop = await connect(sandbox, client, "us-local")

@@ -31,7 +31,7 @@ def no_collector() -> Iterator[None]:
 
 async def test_a_response_read_through_the_transport_goes_with_its_last_reference(no_collector: None) -> None:
     async with httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(200, content=BODY))) as http:
-        response = await sent_whole(http.get("https://open-api.tiktokglobalshop.test/order"))
+        response = await sent_whole(http.get("https://open-api.tiktokglobalshop.test/order"), 10.0)
         assert response.content == BODY  # read whole, as the transport reads it
         freed = weakref.ref(response)
         del response

@@ -1,11 +1,14 @@
-"""The transport's pacing lane, per-request timeout, retry schedule and network failures, over `httpx.MockTransport`.
+"""The transport's pacing lane, per-request timeout and deadline, retry schedule and network failures, over
+`httpx.MockTransport`.
 
 TikTok's budget is per app and shop (tiktok-api.md sec. 11); retries use equal-jitter exponential backoff (base
-0.2 s, cap 5 s). The clock, sleep and jitter are injected: nothing here waits or reads a real timer.
+0.2 s, cap 5 s). The clock, sleep and jitter are injected: nothing here waits or reads a real timer, but the
+attempt's deadline (the event loop's clock, 0.1 s twice a call).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Hashable
@@ -158,6 +161,41 @@ async def test_an_answer_that_does_not_decode_by_its_content_encoding_is_malform
     assert str(business.value).endswith("(api=GET /order/202309/orders)")
     # and nothing of the token request (its URL carries app_secret) is chained to the error
     assert token.value.__cause__ is None and token.value.__suppress_context__
+
+
+class Trickle(httpx.AsyncByteStream):
+    """JSON's leading whitespace, one space every 10 ms for 10 s, then the envelope: each read is quick."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for _ in range(1000):
+            yield b" "
+            await asyncio.sleep(0.01)
+        yield b'{"code":0,"message":"Success","data":{"orders":[]}}'
+
+
+async def test_an_answer_trickling_in_past_the_attempts_deadline_is_a_timeout_retried_like_one():
+    # given TikTok trickling every answer, and a 50 ms timeout (each phase; MockTransport applies none): 100 ms for
+    # an attempt's whole answer
+    sent: list[httpx.Request] = []
+
+    def trickling(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, stream=Trickle())
+
+    client = TikTokClient(
+        dataclasses.replace(SETTINGS, timeout_seconds=0.05, max_retries=1),
+        httpx.AsyncClient(transport=httpx.MockTransport(trickling)),
+        sleep=lambda seconds: asyncio.sleep(0), rate_limiter=RateLimiter(10_000),
+    )  # fmt: skip
+    # when a business call and a token refresh meet it
+    with pytest.raises(NetworkError) as business:
+        await client.get_orders("TTP_token", "GCP_a", ["1"])
+    with pytest.raises(NetworkError) as token:
+        await client.refresh("TTP_refresh")
+    # then each gave up after its retry, a timeout after the request was sent (TikTok may have acted on it)
+    assert len(sent) == 2 * 2
+    for caught in (business.value, token.value):
+        assert caught.message == "timed out: no whole answer within 0.1s" and caught.request_sent
 
 
 @pytest.mark.parametrize(
