@@ -5,8 +5,9 @@ Found in review (regwait53): only a `GatewayError` was recorded on the shop; any
 registration looking unfinished, and its imports waited the full `REGISTRATION_WAIT_LONGEST` (30 s) while Dramatiq
 retried the registration. Here TikTok's API host answers every call with a body its `Content-Encoding: gzip` header
 does not describe (a proxy's fault): httpx raises `DecodingError`, which the client has turned into its
-`MalformedResponseError` since clientreview53 (retried within the call, then the registration's failure); the path of
-an exception not TikTok's (a bug of ours) is `tests/unit/test_webhook_registration_services.py`'s, with the real service.
+`MalformedResponseError` since clientreview53 (retried within the call, then the registration's failure); the path
+of an exception not TikTok's (a bug of ours) is `tests/unit/test_webhook_registration_services.py`'s, with the real
+service.
 """
 
 from __future__ import annotations
