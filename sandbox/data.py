@@ -10,10 +10,12 @@ from __future__ import annotations
 import functools
 import itertools
 import random
+import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sandbox.assortment import ADJECTIVES, FLAIR, NOUNS, combined_listing, make_bundle, seller_sku, shared_product
+from sandbox.quote import quoted
 from sandbox.sellers import Shop
 
 DAY = 86400
@@ -332,7 +334,7 @@ def build_order(
         if sellable:
             product, sku = _pick(rng, sellable)
             product_id, product_name, sku_id, seller_sku = product["id"], product["title"], sku["id"], sku["seller_sku"]
-            sale = _parse_minor(sku["price"]["sale_price"], currency)
+            sale = parse_price(sku["price"]["sale_price"], currency)
             warehouse_id = warehouse_id or sku["inventory"][0]["warehouse_id"]
         else:
             product_id, product_name, sku_id, seller_sku = "0", "Sandbox item", "0", "SB-NONE"
@@ -407,12 +409,32 @@ def build_order(
     return order
 
 
+MAX_PRICE_DIGITS = 30  # digits before the point: beyond any price, within Python's int-from-text limit (4300)
+
+
+class BadPrice(ValueError):
+    """A price text the sandbox cannot read exactly; the message says what is allowed."""
+
+
 @functools.lru_cache(maxsize=65536)
-def _parse_minor(amount: str, currency: str) -> int:
-    if _EXPONENT[currency] == 0:
-        return int(amount)
-    major, _, minor = amount.partition(".")
-    return int(major) * 100 + int(minor or 0)
+def parse_price(amount: str, currency: str) -> int:
+    """A price as TikTok writes it (a decimal string in `currency`'s major units) in minor units: 1 to
+    `MAX_PRICE_DIGITS` digits, then for a currency with minor units optionally a point and 1 or 2 digits ("12.5" is
+    1250 cents, as "12.50"; IDR has none: "15000"). The one reader of the sandbox's prices (a sale's and a
+    generated order's lines alike). Raises `BadPrice` for anything else: a sign, an exponent ("1e3"), grouping
+    ("1,234.00"), blanks, more decimals than the currency has ("0.001")."""
+    exponent = _EXPONENT[currency]
+    fraction = rf"(?:\.(\d{{1,{exponent}}}))?" if exponent else ""
+    match = re.fullmatch(rf"(\d{{1,{MAX_PRICE_DIGITS}}}){fraction}", amount, re.ASCII)
+    if match is None:
+        decimals = f", optionally a point and 1 to {exponent} digits" if exponent else " (no decimals)"
+        raise BadPrice(
+            f"price must be a decimal string in {currency}: 1 to {MAX_PRICE_DIGITS} digits{decimals}, e.g. "
+            f"{money(1999 if exponent else 150000, currency)!r}; no sign, exponent, grouping or blanks; got "
+            f"{quoted(amount)}"
+        )
+    minor = (match.group(2) or "") if exponent else ""
+    return int(match.group(1) + minor.ljust(exponent, "0"))  # "12" + "50": 1250 minor units
 
 
 def address_for(rng: random.Random, region: str, first: str, last: str) -> dict[str, Any]:

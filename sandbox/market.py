@@ -31,10 +31,12 @@ from sandbox.data import (
     ORDER_STATUSES,
     PACKAGE,
     PACKAGE_LOST,
+    BadPrice,
     address_for,
     make_id,
     money,
     package_status,
+    parse_price,
 )
 from sandbox.quote import quoted
 from sandbox.state import ShopData
@@ -55,11 +57,6 @@ class MarketError(Exception):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
-
-
-def _minor(amount: str) -> int:
-    major, _, minor = amount.partition(".")
-    return int(major) * int(10 ** len(minor)) + int(minor or 0)
 
 
 def find_sku(data: ShopData, sku_id: str | None, seller_sku: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -98,17 +95,22 @@ def place_sale(
         available = sum(stock["quantity"] for stock in part_sku["inventory"])
         if available < units:
             raise MarketError(f"only {available} unit(s) of sku {part_sku['id']} available, {units} asked", 409)
+    shop, currency = data.shop, data.shop.currency
+    try:  # a price from a state saved before prices were checked (`sellercenter._price`): refused, nothing taken
+        unit_price = parse_price(sku["price"]["sale_price"], currency)
+    except BadPrice as error:
+        raise MarketError(f"sku {sku['id']} cannot be sold: {error}", 409) from None
+    # Everything that can fail comes before the first unit is reserved: a sale happens whole or changes nothing.
+    order = dict(data.add_order(sequence, status, now, now))
     units_held: list[tuple[str, str]] = []
     for part_sku, units in stocked:
         units_held.extend(_reserve(data, part_sku, units))
-    order = dict(data.add_order(sequence, status, now, now))
     if "paid_time" in order:  # the generated order's paid_time lies up to 10 min after its creation: a sale is paid now
         order["paid_time"] = now
-    shop, currency = data.shop, data.shop.currency
     # The generated order's first line lends its shape, not its bundle: its components are named below when the
     # SKU sold is a virtual bundle, and only then.
     template = {k: v for k, v in order["line_items"][0].items() if k not in ("package_id", "combined_listing_skus")}
-    price = sku["price"]["sale_price"]
+    price = money(unit_price, currency)  # "12.5" is 12.50, as on a generated order's line (`parse_price`)
     order["line_items"] = [
         {
             **template,
@@ -127,8 +129,8 @@ def place_sale(
         }
         for n in range(quantity)
     ]
-    sub_total = _minor(price) * quantity
-    shipping = _minor(order["payment"]["shipping_fee"])
+    sub_total = unit_price * quantity
+    shipping = parse_price(order["payment"]["shipping_fee"], currency)
     tax = round(sub_total * 0.0825) if shop.region == "US" else 0
     order["payment"] = {
         **order["payment"],

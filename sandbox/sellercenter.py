@@ -4,7 +4,8 @@ PRODUCT_INFORMATION_CHANGE (`changed_fields` title and/or `others` for SKU edits
 edit alone pushes nothing (TikTok's inventory topic is not in the Event API): it is drift the app must discover.
 
 - `POST /_sandbox/shops/{shop_id}/products` `{title, status?, skus: [{seller_sku?, quantity?, price?}]}` ->
-  `{product_id, sku_ids}` (price a decimal string in the shop's currency; one warehouse, the shop's first).
+  `{product_id, sku_ids}` (price a decimal string in the shop's currency, `sandbox.data.parse_price`: "12.5" is
+  12.50; a sign, an exponent, grouping or a third decimal is 400; one warehouse, the shop's first).
 - `POST /_sandbox/products/{product_id}` `{title?, status?, skus?: [{id, seller_sku?, quantity?}], remove_skus?:
   [id], restore_skus?: [id]}` -> the product. `remove_skus`: the seller deletes those variants (at least one SKU
   stays): the product lists them no more, buyers cannot order them, Update Inventory refuses them (12052556); their
@@ -22,7 +23,7 @@ from starlette.routing import Route
 
 from sandbox.catalog import MAX_QUANTITY
 from sandbox.control import BadInput, Control, _json
-from sandbox.data import PRODUCT, PRODUCT_STATUSES, SKU, make_id
+from sandbox.data import PRODUCT, PRODUCT_STATUSES, SKU, BadPrice, make_id, parse_price
 from sandbox.ids import PRODUCTS, SKUS
 from sandbox.quote import quoted
 from sandbox.state import ShopData, World
@@ -44,6 +45,18 @@ def _quantity(body: dict[str, Any]) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_QUANTITY:
         raise BadInput(f"quantity must be an integer between 0 and {MAX_QUANTITY}")
     return value
+
+
+def _price(body: dict[str, Any], currency: str) -> str | None:
+    """`body["price"]`, kept as written, if the sandbox reads it exactly (`sandbox.data.parse_price`: "12.5" is
+    12.50); BadInput (400) otherwise, here rather than as a 500 of a later sale or generated order that reads it."""
+    price = _text(body, "price")
+    if price is not None:
+        try:
+            parse_price(price, currency)
+        except BadPrice as error:
+            raise BadInput(str(error)) from None
+    return price
 
 
 def _status(body: dict[str, Any]) -> str | None:
@@ -87,7 +100,7 @@ class SellerCenter:
         default_price = "150000" if shop.currency == "IDR" else "19.99"
         skus = []
         for position, spec in enumerate(sku_specs):
-            price = _text(spec, "price") or default_price
+            price = _price(spec, shop.currency) or default_price
             skus.append(
                 {
                     "id": make_id(SKU, shop, first_sku + position, data.ids_seed),

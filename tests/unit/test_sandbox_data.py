@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from typing import Any
 
 from sandbox.data import (
@@ -19,6 +20,7 @@ from sandbox.data import (
     PACKAGE_ON_THE_SHELF,
     PACKAGE_STATUSES,
     ShopSeed,
+    build_order,
     generate_shop,
     render_order,
     sellable_skus,
@@ -85,3 +87,18 @@ def test_rare_cases_make_some_orders_fbt_and_some_cancelled_ones_lost_in_transit
     orders = 300 * len(plain)
     assert 0.02 * orders < fbt < 0.08 * orders  # FBT_SHARE of the orders not made lost
     assert 0.1 * cancelled < lost < 0.4 * cancelled  # CANCELLED_AFTER_SHIPPING_SHARE of the cancelled ones
+
+
+def test_a_generated_orders_line_of_a_sku_priced_with_one_decimal_is_at_that_price() -> None:
+    # given a shop whose one sellable SKU is priced "12.5" (12.50), as Seller Center may set it
+    shop = build_sellers()["my-local"].shops[0]
+    sku = {"id": "1", "seller_sku": "H-125", "price": {"sale_price": "12.5"}, "inventory": [{"warehouse_id": "7"}]}
+    product = {"id": "2", "title": "Harga 12.5", "skus": [sku]}
+    # when orders are generated from it
+    orders = [
+        build_order(shop, 1, n, random.Random(n), [(product, sku)], "AWAITING_SHIPMENT", NOW, NOW) for n in range(5)
+    ]
+    # then every line is 12.50 and the goods as many 12.50s (try-out regions53, defect 2: 12.05, read as 12 + 5/100)
+    for order in orders:
+        assert {line["sale_price"] for line in order["line_items"]} == {"12.50"}
+        assert order["payment"]["sub_total"] == f"{12.5 * len(order['line_items']):.2f}"
