@@ -52,7 +52,7 @@ from domain.services.shop_tokens import StoredShopTokens
 from domain.services.sync import publish_shop_quietly
 from domain.shops import Shop, ShopStatus
 from domain.stored import ProductRecord
-from domain.sync import RecordFailure
+from domain.sync import RecordFailure, SyncKind
 from domain.unserved_products import MAX_PAGES_PER_SEARCH, KnownProduct, confirming_searches, listed, settle
 
 log = logging.getLogger(__name__)
@@ -226,8 +226,10 @@ async def _write_batch(
     deps: IntakeDeps, shop_id: str, shop: Shop, read: Sequence[WebhookEvent], fetched: Fetched, now: datetime
 ) -> tuple[list[WebhookEvent], Shop, bool, bool] | None:
     """The batch's write, one whole unit of work: the shop read afresh, the fetched orders and products stored and
-    pooled, the events settled and saved; returns (the events as settled, the shop as stored, whether its lifecycle
-    changed, whether an order or product was new to it), or None when the shop was deleted meanwhile.
+    pooled, the records TikTok served unreadably marked (`_mark_unreadable`), the events settled and saved; returns
+    (the events as settled, the shop as stored, whether its lifecycle changed, whether an order or product was new to
+    it or a record was marked unreadable: its counts or attention to signal), or None when the shop was deleted
+    meanwhile.
 
     Safe to run again whole (`run_again_on_conflict`): it settles copies of the events as they were read
     (`read`, never changed here), so a run the database aborted leaves nothing behind in memory (an attempt counted
@@ -243,6 +245,7 @@ async def _write_batch(
         if fetched.refused:  # TikTok refused the authorization we fetched with (not a newer one, nor a pair unread)
             current.revoke_refused(shop.authorized_at, now)
         grew = await store_fetched(uow, deps.queue, deps.events, shop_id, fetched.orders, fetched.products)
+        grew |= await _mark_unreadable(uow, shop_id, fetched, now)
         for event in events:
             _settle(event, fetched, now, current)
         await uow.webhook_events.save(events)
@@ -284,6 +287,24 @@ async def store_fetched(
     if products:
         await inventory.pool_products(uow, queue, events, shop_id, products)
     return created > 0
+
+
+_KINDS = {"order": SyncKind.ORDERS, "product": SyncKind.PRODUCTS}
+
+
+async def _mark_unreadable(uow: UnitOfWork, shop_id: str, fetched: Fetched, now: datetime) -> bool:
+    """Mark the records TikTok served that could not be read (their events FAILED with UNREADABLE_RECORD) as an
+    import or poll marks its own (`CatalogRepository.mark_unreadable`): the shop's RECORDS_UNREADABLE attention
+    shows them at once (README, Attention), until a read of the same id is stored. Until try-out regions53 (defect 4)
+    only the next poll that read the record again raised it. True when there were any."""
+    by_kind: dict[SyncKind, list[RecordFailure]] = {}
+    for key, (code, reason) in fetched.failures.items():
+        if code is EventError.UNREADABLE_RECORD:
+            kind, _, tiktok_id = key.partition(":")
+            by_kind.setdefault(_KINDS[kind], []).append(RecordFailure(tiktok_id, reason))
+    for kind, failures in by_kind.items():
+        await uow.catalog.mark_unreadable(shop_id, kind, failures, now)
+    return bool(by_kind)
 
 
 def _apply_notices(shop: Shop, events: Sequence[WebhookEvent], now: datetime) -> None:
