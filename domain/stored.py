@@ -175,15 +175,18 @@ def store_order(
     (`package_status`), in line order, or none at all (for the pool too)."""
     order_id = _id(tiktok_order_id)
     currency = _currency(total_amount, currency, "payment.total_amount")
+    total_amount = Money.checked_amount(total_amount, "payment.total_amount")
     items = []
     for position, (
         item_id, sku_id, product_id, seller_sku, name, quantity, price, item_currency, line_status, reason, user
     ) in enumerate(line_items):  # fmt: skip
         item_id = _id(item_id)
         try:
+            sku_id, units = _id(sku_id, "sku_id"), LineItem.units(quantity)
+            price_currency = _currency(price, item_currency or currency, "sale_price")
             items.append(
-                (item_id, _id(sku_id, "sku_id"), product_id, seller_sku, name, LineItem.units(quantity), price,
-                 _currency(price, item_currency or currency, "sale_price"), position, line_status, reason, user)
+                (item_id, sku_id, product_id, seller_sku, name, units, Money.checked_amount(price, "sale_price"),
+                 price_currency, position, line_status, reason, user)
             )  # fmt: skip
         except InvalidRecord as exc:
             raise InvalidRecord(f"line item {item_id}: {exc}") from None
@@ -244,6 +247,7 @@ def store_product(
         try:
             stock = [(sku_id, _id(warehouse_id, "warehouse_id"), quantity) for warehouse_id, quantity in levels]
             checked = _currency(price, currency, "sale_price")
+            Money.checked_amount(price, "sale_price")
         except InvalidRecord as exc:
             raise InvalidRecord(f"sku {sku_id}: {exc}") from None
         sku_rows.append((sku_id, seller_sku, price, checked, sum(level[2] for level in stock), position, bundle))

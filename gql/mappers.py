@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.catalog import OrderStatus
+from domain.catalog import OrderStatus, plain_text
 from domain.shops import shop_status
 from gql import types as t
 
@@ -41,7 +41,7 @@ def shop(row: Any, now: datetime) -> t.Shop:
 
 
 def money(value: Any) -> t.Money:
-    return t.Money(amount=str(value.amount), currency=value.currency)
+    return t.Money(amount=plain_text(value.amount), currency=value.currency)  # "1000", never "1E+3"
 
 
 def product(row: Any) -> t.Product:

@@ -56,7 +56,10 @@ class UserError:
 @strawberry.type(description="An amount of money as TikTok gives it: a decimal in major units with its currency.")
 class Money:
     amount: str = strawberry.field(
-        description='Exact decimal in major units, as a string ("12.50" is twelve and a half dollars; not minor units).'
+        description='Exact decimal in major units, as a string ("12.50" is twelve and a half dollars; not minor '
+        'units): TikTok\'s digits ("12.5" stays "12.5"), always in plain notation (an exponent form TikTok may send, '
+        '"1e3", is written out: "1000"); an amount longer than 40 characters written out is unreadable '
+        "(RECORDS_UNREADABLE)."
     )
     currency: str = strawberry.field(description="ISO 4217 code as TikTok gives it, e.g. USD, GBP, MYR, SGD.")
 

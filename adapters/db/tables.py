@@ -29,6 +29,7 @@ from sqlalchemy import (
     text,
 )
 
+from domain.catalog import MAX_AMOUNT_CHARS, plain_text
 from domain.inventory.items import sku_search_key
 
 # Stable constraint names: Alembic diffs and our error handling both refer to them.
@@ -65,13 +66,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class DecimalText(TypeDecorator[Decimal]):
-    """Money amounts as their exact decimal text: `10.50` comes back as `Decimal('10.50')` on every database."""
+    """Money amounts as their exact decimal text, in plain notation (`domain.catalog.plain_text`: `1E+3` is stored
+    as `1000`): `10.50` comes back as `Decimal('10.50')` on every database. At most `MAX_AMOUNT_CHARS` characters
+    (`Money.checked_amount`)."""
 
-    impl = String(40)
+    impl = String(MAX_AMOUNT_CHARS)
     cache_ok = True
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
-        return None if value is None else str(value)
+        return None if value is None else plain_text(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
         return None if value is None else Decimal(value)

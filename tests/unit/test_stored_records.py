@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from sqlalchemy.dialects import sqlite
 
+from adapters.db.tables import DecimalText
 from domain.catalog import BundleComponent, InvalidRecord, LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.stored import (
     StoredOrder,
@@ -20,6 +22,7 @@ from domain.stored import (
     store_order,
     store_product,
 )
+from gql.mappers import money
 
 CREATED = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 UPDATED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -224,3 +227,27 @@ class TestStoreProduct:
         )
         assert stored.product() == domain
         assert product_as_stored(stored) is stored
+
+
+class TestPlainAmounts:
+    """`Money.amount` is one kind of text: a plain decimal with TikTok's digits (try-out regions53, defect 5: TikTok's
+    "1e3" was stored and served as "1E+3" although the schema promises "an exact decimal string like 12.50")."""
+
+    @pytest.mark.parametrize(
+        ("tiktok", "served"),
+        [("12.50", "12.50"), ("12.5", "12.5"), ("0", "0"), ("1e3", "1000"), ("1E+3", "1000"), ("15E-1", "1.5"),
+         ("1E-7", "0.0000001"), ("12345678901234567890.12", "12345678901234567890.12")],
+    )  # fmt: skip
+    def test_an_amount_is_stored_and_served_in_plain_decimal_notation(self, tiktok: str, served: str) -> None:
+        amount = Decimal(tiktok)  # as msgspec decodes TikTok's decimal string (adapters/tiktok/wire.py)
+        stored = product(("sku-1", "TEE-RED", amount, "usd", [("w1", 3)], False))
+        kept = stored.skus[0][2]
+        assert DecimalText().process_bind_param(kept, sqlite.dialect()) == served
+        assert money(Money(kept, "USD")).amount == served
+
+    @pytest.mark.parametrize("tiktok", ["1e40", "1E+999999999", "1E-39"])
+    def test_an_amount_too_long_to_write_out_is_unreadable(self, tiktok: str) -> None:
+        with pytest.raises(InvalidRecord, match=r"^sku sku-1: sale_price is not a valid amount: .* longer than 40"):
+            product(("sku-1", "TEE-RED", Decimal(tiktok), "usd", [("w1", 3)], False))
+        with pytest.raises(InvalidRecord, match=r"^payment.total_amount is not a valid amount"):
+            store_order("576", "UNPAID", CREATED, UPDATED, Decimal(tiktok), "USD", None, None, None, [LINE])
