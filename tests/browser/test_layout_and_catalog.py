@@ -23,6 +23,7 @@ from tests.e2e.test_inventory_push import pooled_items, sellable_skus, set_on_ha
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
+PRODUCT_COUNT = "query($id: ID!) { shop(id: $id) { productCount } }"
 PRODUCT_STATUSES = "query($id: ID!) { shop(id: $id) { products(first: 20) { edges { node { status } } } } }"
 SELLER_CENTER_WORDS = {
     "ACTIVATE": "Live",
@@ -324,13 +325,23 @@ def test_a_pooled_skus_stock_on_the_products_page_is_what_the_pool_set_at_tiktok
     (link,) = item["links"]
     set_on_hand(app, item["id"], 7)
     wait_until(lambda: stock_of(app, shop["tiktokShopId"], link["sku"]["tiktokSkuId"]) == 7, what="the push")
+    # and a product the seller prices beyond a double's exact digits, and at one decimal (webhook 16 brings it)
+    prices = {"HUGE-1": "12345678901234567890.12", "HUGE-2": "99999999999999.99", "HALF-1": "12.5"}
+    skus = [{"seller_sku": sku, "quantity": 1, "price": price} for sku, price in prices.items()]
+    app.sandbox.control("POST", f"/shops/{shop['tiktokShopId']}/products", {"title": "Dear", "skus": skus})
+    wait_until(lambda: app.graphql(PRODUCT_COUNT, {"id": shop["id"]}, "m1")["shop"]["productCount"] == 7, what="it")
     # when the merchant opens the shop's products
     sign_in(page, app, "m1")
-    page.locator("tbody tr", has_text="Counted shop").get_by_role("link", name="6 products of Counted shop").click()
+    page.locator("tbody tr", has_text="Counted shop").get_by_role("link", name="7 products of Counted shop").click()
     expect(page.get_by_role("heading", name="Products of “Counted shop”")).to_be_visible()
     # then the SKU shows the 7 units TikTok has, not the import's read
     line = page.locator("td[data-label=SKUs] div", has_text=item["sku"]).first
     expect(line).to_contain_text(re.compile(r"· 7 in stock$"))
+    # and each price digit for digit, in the browser's words (en-US; try-out regions53: Number() made the first
+    # $12,345,678,901,234,567,000.00 and the second $99,999,999,999,999.98)
+    for sku, shown in (("HUGE-1", "$12,345,678,901,234,567,890.12"), ("HUGE-2", "$99,999,999,999,999.99"),
+                       ("HALF-1", "$12.50")):  # fmt: skip
+        expect(page.locator("td[data-label=SKUs] div", has_text=sku)).to_have_text(f"{sku} · {shown} · 1 in stock")
 
 
 def test_graphiql_whose_scripts_cannot_load_says_why_and_what_to_do(

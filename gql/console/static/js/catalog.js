@@ -18,7 +18,23 @@ const SHOP_DELETIONS = "subscription CatalogShopsDeleted { shopsDeleted }";
 const ORDER_STATUSES = ["UNPAID", "ON_HOLD", "AWAITING_SHIPMENT", "PARTIALLY_SHIPPING", "AWAITING_COLLECTION",
   "IN_TRANSIT", "DELIVERED", "COMPLETED", "CANCELLED"];
 
-const money = (m) => new Intl.NumberFormat(undefined, { style: "currency", currency: m.currency }).format(Number(m.amount));
+/** Money (the API's exact decimal string in major units, "12.50") in the browser's words for its currency, digit for
+ * digit: the integer part goes through Intl as a BigInt (exact at any size, grouped as the locale groups), and the
+ * minor digits are TikTok's, padded to the currency's own ("12.5" is US$12.50). Through Number(), a double, an
+ * amount past 2^53 minor units showed other digits ("99999999999999.99" as US$99,999,999,999,999.98: try-out
+ * regions53). An amount that is no plain decimal (the API never sends one) is shown as it came, with its currency. */
+const money = (m) => {
+  const match = /^(\d+)(?:\.(\d+))?$/.exec(m.amount);
+  if (!match) return `${m.amount} ${m.currency}`;
+  const options = { style: "currency", currency: m.currency };
+  const own = new Intl.NumberFormat(undefined, options).resolvedOptions().maximumFractionDigits;
+  const minor = (match[2] ?? "").padEnd(own, "0");
+  const digits = { minimumFractionDigits: minor.length, maximumFractionDigits: minor.length };
+  return new Intl.NumberFormat(undefined, { ...options, ...digits })
+    .formatToParts(BigInt(match[1]))
+    .map((part) => (part.type === "fraction" ? minor : part.value))
+    .join("");
+};
 const words = (s) => (s ? s.charAt(0) + s.slice(1).toLowerCase().replaceAll("_", " ") : "Unknown");
 // A product's status at TikTok (Product.status, TikTok's own words: tiktok-api.md sec. 7) as Seller Center says it.
 // Read as words, ACTIVATE, the status of a product on sale, showed "Activate": an action, as if it were not on sale.
