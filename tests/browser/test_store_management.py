@@ -73,13 +73,13 @@ def test_enter_in_the_token_box_signs_in_from_the_keyboard(
     expect(page.get_by_role("heading", name="Store management")).to_be_visible()
 
 
-def add_us_store(page: Page, name: str) -> None:
-    """Add store, through its steps, to TikTok's consent page: a local US shop named `name`."""
+def add_us_store(page: Page, name: str, region: str = "US") -> None:
+    """Add store, through its steps, to TikTok's consent page: a local shop of `region` (US) named `name`."""
     page.get_by_role("link", name="Add store").click()
     page.get_by_role("button", name="Authorize").click()
     page.get_by_label("My TikTok Shop is a local shop in a supported region").check()
     page.get_by_role("button", name="Next").click()
-    page.get_by_label("TikTok Shop region").select_option("US")
+    page.get_by_label("TikTok Shop region").select_option(region)
     page.get_by_label("Custom shop name").fill(name)
     page.get_by_role("button", name="Authorize").click()
 
@@ -87,7 +87,7 @@ def add_us_store(page: Page, name: str) -> None:
 def test_add_a_us_shop_through_the_consent_page_with_each_refusal_in_words(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
-    app = console(max_authorization_starts=4)  # SHOPBRIDGE_MAX_AUTHORIZATION_STARTS: the test's four, then refused
+    app = console(max_authorization_starts=6)  # SHOPBRIDGE_MAX_AUTHORIZATION_STARTS: the test's six, then refused
     sign_in(page, app, "m1")
     page.get_by_role("link", name="Add store").click()
     # choose TikTok Shop, then confirm the shop is local in a supported region
@@ -114,6 +114,21 @@ def test_add_a_us_shop_through_the_consent_page_with_each_refusal_in_words(
     page.wait_for_url(re.compile(r".*/console/#/stores$"))
     expect(page.locator("#notice")).to_contain_text("This TikTok Shop is a cross-border shop")
     assert "error=" not in page.url
+    # US chosen, a shop in ID approved: the shop's region is named, and it is the one not supported (the API's facts;
+    # try-out regions53: "That region is not supported", the merchant having chosen US)
+    add_us_store(page, "Toko ID")
+    approve(page, "id-local")
+    expect(page.locator("#notice")).to_contain_text(
+        "The shop is in region ID; only US, UK, MY and SG are supported. It is the shop's region that Shopbridge does "
+        "not support, so nothing was connected"
+    )
+    # MY chosen, the SG shop approved: both regions named (before: "in another region than the one you chose")
+    add_us_store(page, "Kedai", "MY")
+    approve(page, "sg-local")
+    expect(page.locator("#notice")).to_contain_text(
+        "The authorized shop is in SG, not in the chosen region MY. Nothing was connected. Add the store again and "
+        "pick the shop's region."
+    )
     # a seller who declines
     add_us_store(page, "My US shop")
     approve(page, "us-local", decision="Deny")

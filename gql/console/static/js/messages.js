@@ -50,6 +50,16 @@ export const FIELD_ERRORS = {
   "NOT_FOUND state": "The shop this re-authorization was for has been deleted, so nothing was connected. To connect it again, start a new authorization (Add store).",
 };
 
+// Refusals of the shop TikTok's consent returned (shopAuthorizationComplete, on no `field`): the API's message gives
+// the facts, the shop's region and the region chosen ("The shop is in region ID; only US, UK, MY and SG are
+// supported."; "The authorized shop is in SG, not in the chosen region MY."), and is shown, followed by what it means.
+// The code's own sentence alone said "That region is not supported" when the merchant had chosen US, and named no
+// region on a mismatch (try-out regions53).
+const SHOP_REFUSALS = {
+  UNSUPPORTED_REGION: `It is the shop's region that Shopbridge does not support, so nothing was connected: shops can be connected in ${REGIONS}.`,
+  REGION_MISMATCH: "Nothing was connected. Add the store again and pick the shop's region.",
+};
+
 /** "17:05", the browser's local time of an ISO 8601 instant; rounded up to the next minute when it has seconds, so
  * that "after" holds. */
 function clockTime(iso) {
@@ -65,6 +75,7 @@ export function explain(error) {
   const code = typeof error === "string" ? error : error?.code;
   const onField = Array.isArray(error?.field) ? FIELD_ERRORS[`${code} ${error.field.join(".")}`] : undefined;
   if (onField) return onField;
+  if (SHOP_REFUSALS[code] && error?.message && !error?.field?.length) return `${error.message} ${SHOP_REFUSALS[code]}`;
   const sentence = USER_ERRORS[code];
   if (!sentence) return (typeof error === "object" && error?.message) || "Something went wrong. Try again.";
   if (code === "TIKTOK_REJECTED" && error?.message) return `${sentence} ${error.message}`;
