@@ -6,7 +6,8 @@ edit alone pushes nothing (TikTok's inventory topic is not in the Event API): it
 - `POST /_sandbox/shops/{shop_id}/products` `{title, status?, skus: [{seller_sku?, quantity?, price?}]}` ->
   `{product_id, sku_ids}` (price a decimal string in the shop's currency, `sandbox.data.parse_price`: "12.5" is
   12.50; a sign, an exponent, grouping or a third decimal is 400; one warehouse, the shop's first).
-- `POST /_sandbox/products/{product_id}` `{title?, status?, skus?: [{id, seller_sku?, quantity?}], remove_skus?:
+- `POST /_sandbox/products/{product_id}` `{title?, status?, skus?: [{id, seller_sku?, quantity?}] (a `price` is
+  400: it is set at creation only), remove_skus?:
   [id], restore_skus?: [id]}` -> the product. `remove_skus`: the seller deletes those variants (at least one SKU
   stays): the product lists them no more, buyers cannot order them, Update Inventory refuses them (12052556); their
   open orders stay and still ship or cancel (a cancelled unit goes back to the removed SKU's stock).
@@ -135,6 +136,8 @@ class SellerCenter:
         for edit in edits:  # validate everything before changing anything
             if edit.get("id") not in skus:
                 raise BadInput(f"sku {quoted(edit.get('id'))} is not in product {product['id']}")
+            if "price" in edit:  # not silently ignored: a price is set once, at creation (`_price`)
+                raise BadInput("a SKU's price is set when its product is created; an edit changes seller_sku, quantity")
             planned.append((skus[edit["id"]], _text(edit, "seller_sku"), _quantity(edit)))
         removed, restored = self._sku_ids(body, "remove_skus"), self._sku_ids(body, "restore_skus")
         for sku_id in removed:

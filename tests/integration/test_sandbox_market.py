@@ -361,6 +361,11 @@ def test_a_price_the_sandbox_cannot_read_is_refused_where_the_seller_sets_it(liv
     assert answer.status_code == 400, answer.text
     assert "price must be a decimal string in USD" in answer.json()["error"]
     assert len(live.control("GET", f"shops/{shop}/products")["products"]) == before
+    # nor is a price given to an edit ignored: a price is set at creation only
+    product = live.control("GET", f"shops/{shop}/products")["products"][0]
+    edit = {"skus": [{"id": product["skus"][0]["id"], "price": price}]}
+    answer = live.http.post(f"{live.url}/_sandbox/products/{product['id']}", json=edit)
+    assert answer.status_code == 400 and "price is set when its product is created" in answer.json()["error"]
 
 
 def test_a_price_with_one_decimal_is_sold_at_that_price(live) -> None:
