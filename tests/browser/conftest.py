@@ -41,7 +41,7 @@ from playwright.sync_api import (
 )
 
 from tests.fixtures.app import ShopbridgeServer
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -54,7 +54,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TIMEOUT_MS = 15_000
+# How long an action or assertion waits for the page, in ms: the suite's own deadline (`tests.fixtures.waiting`
+# DEADLINE_SECONDS, generous on purpose: a wait returns the moment its condition holds, so it costs nothing when the
+# code works). 15 s was too short on a loaded CI machine (load 14 on 2 cores: a held mutation let through was answered
+# after more than 15 s, 2026-12-05; a rename/re-authorize/delete timed out once at load ~20, 2026-12-04) with nothing
+# wrong; pytest-timeout (300 s per test) still bounds every test.
+TIMEOUT_MS = int(DEADLINE_SECONDS * 1000)
 CONSOLE_FRONTEND = "http://127.0.0.1:{port}/console/"
 
 
