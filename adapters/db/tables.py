@@ -594,6 +594,11 @@ deleted_shop_lines = Table(
     Column("inventory_item_id", ID, ForeignKey("inventory_items.id", ondelete="CASCADE"), nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("deleted_at", UTCDateTime, nullable=False),
+    # The stock read that seeded the line's item from this shop's SKU (`sku_links.stock_counted_at` of a link whose
+    # `seeded_item_id` is that item, migration 0041): a line of an order made before it was reserved in the seed, and
+    # one cancelled by then comes back with no on-hand change (`back_with_its_shop`). Null: no such seed, or a row
+    # written before 0041.
+    Column("seed_read_at", UTCDateTime),
     PrimaryKeyConstraint("merchant_id", "tiktok_shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id"),
     Index(None, "inventory_item_id"),
     Index(None, "deleted_at"),  # the retention sweep's order (migration 0033: `deleted_line_forgotten`)

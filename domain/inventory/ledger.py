@@ -663,7 +663,14 @@ def leaves_with_its_shop(line: LedgerLine) -> Transition | None:
     )
 
 
-def back_with_its_shop(wanted: StockEffect, order_updated_at: datetime, item_id: str, quantity: int) -> Transition:
+def back_with_its_shop(
+    wanted: StockEffect,
+    order_updated_at: datetime,
+    item_id: str,
+    quantity: int,
+    created_at: datetime | None = None,
+    seed_read_at: datetime | None = None,
+) -> Transition:
     """The first move of a line that its shop's delete deducted (`leaves_with_its_shop`: on-hand and reserved both
     dropped, "shop deleted"), first seen again by the same merchant's shop of that TikTok shop (connected again) on
     the same item `item_id` (the delete's record, `deleted_shop_lines`): the delete already took its `quantity`
@@ -678,7 +685,19 @@ def back_with_its_shop(wanted: StockEffect, order_updated_at: datetime, item_id:
     off; its cancellation would otherwise leave them off the count until the merchant counts).
     (Before this rule, an open one reserved again, as any open order of a joining shop: available fell by its units
     a second time, and its shipment deducted them a second time, for good: SB-00026-White 376 -> 370 on-hand for
-    one shipped sale of 3, review46.)"""
+    one shipped sale of 3, review46.)
+
+    `seed_read_at`: the stock read that seeded `item_id` from this shop's SKU, when the delete found the line on that
+    seed's item (`deleted_shop_lines.seed_read_at`, migration 0041); `created_at`: the order's `create_time`. A line
+    so reserved in the seed (`counted_in_stock`: made before the read, its units added to the seed's on-hand) and
+    cancelled no later than that read (`released_before_read`) had its units counted twice by the seed (TikTok's
+    available had them back already); on the same connection its release takes them off on-hand (`transition`), and
+    the delete's deduction did exactly that: RELEASED, the counters as they are. Put back on on-hand as any
+    cancellation, the seed's double count came back, on sale on every shop (poolreview53 defect 1: 11/0/11 where
+    the shelf held 10)."""
+    if wanted is StockEffect.RELEASE and created_at is not None and seed_read_at is not None:
+        if counted_in_stock(created_at, seed_read_at) and released_before_read(order_updated_at, seed_read_at):
+            return Transition(LineState.RELEASED, wanted, order_updated_at, item_id)
     if wanted is StockEffect.RESERVE:
         return Transition(
             LineState.RESERVED, wanted, order_updated_at, item_id, quantity, quantity, MovementKind.RESERVED

@@ -4,6 +4,7 @@ on SQLite and PostgreSQL, through the delete use case."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -472,3 +473,45 @@ async def test_a_sale_the_deleted_shops_push_held_back_counts_once_when_the_shop
     assert (sock["on_hand"], sock["reserved"], sock["available"]) == (8, 1, 7)
     await world.orders(again, shipped, orders[1])
     assert (await world.item("SOCK"))["version"] == sock["version"]
+
+
+@pytest.mark.parametrize("orders_first", [False, True], ids=["products-first", "orders-first"])
+async def test_a_line_of_the_seed_cancelled_before_its_read_stays_off_when_the_shop_is_connected_again(
+    world: Pool, orders_first: bool
+) -> None:
+    # given o1 (1 unit of s1) stored open, then cancelled at TikTok a minute later (its webhook lost), and the products
+    # import reading TikTok's stock (10) two minutes after the order: the seed counts o1 in (11/1/10 where the shelf
+    # holds 10; on the same connection its cancellation is `released_before_read`: 10/0/10). SOCK is linked by a
+    # second shop too, so it stays when the first goes; the first shop is then deleted: o1 leaves on-hand (10/0/10)
+    gone = await world.shop()
+    await world.orders(gone, order("o1", "AWAITING_SHIPMENT", "s1"))
+    cancelled = replace(order("o1", "CANCELLED", "s1"), updated_at=NOW + timedelta(minutes=1))
+    world.clock.advance(timedelta(minutes=2))
+    await world.products(gone, product("p1", ("s1", "SOCK", 10)))
+    kept = await world.shop()
+    await world.products(kept, product("p2", ("k1", "SOCK", 10)))
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (11, 1, 10)
+    world.clock.advance(timedelta(minutes=1))
+    await _delete(world, gone)
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (10, 0, 10)
+
+    # when the merchant connects the same TikTok shop again and its import first learns of the cancellation: its
+    # products first, or its orders first (an open version of o1 read first, waiting for the link, the cancellation
+    # next, then the products)
+    again = await add_shop(world.uows, make_shop(tiktok_shop_id=gone.tiktok_shop_id))
+    world.clock.advance(timedelta(minutes=1))
+    if orders_first:
+        await world.orders(again, order("o1", "AWAITING_SHIPMENT", "s1"))
+        await world.orders(again, cancelled)
+    await world.products(again, product("p1", ("s1", "SOCK", 10), at=NOW + timedelta(minutes=4)))
+    if not orders_first:
+        await world.orders(again, cancelled)
+
+    # then SOCK stays 10/0/10, as on the same connection: the delete's deduction took the seed's double count off
+    # already (before, its release put the unit back: 11/0/11, on sale on every shop where the shelf holds 10); the
+    # delete's record has served
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (10, 0, 10)
+    assert await _count(world, deleted_shop_lines) == 0

@@ -675,6 +675,30 @@ def test_a_line_its_shops_delete_deducted_comes_back_as_it_was_before_the_delete
     assert (on_hand, reserved) == ((0, -3) if wanted is RELEASE else (-3, -3))
 
 
+# a 3-unit line of an order made at `made` that its shop's delete deducted from "A", the item the shop's stock read at
+# `read` seeded (`deleted_shop_lines.seed_read_at`), first seen again cancelled by a version of `cancelled` -> the
+# on-hand it puts back
+BACK_IN_A_SEED = [
+    # reserved in the seed and cancelled before the read (its second too): the seed counted it twice, the delete's
+    # deduction took that off; back on on-hand, it was on sale twice (poolreview53 defect 1)
+    pytest.param(OLDER, APPLIED, APPLIED, 0, id="cancelled-before-the-read"),
+    # cancelled after the read: its units are on the shelf again, back on sale as any cancellation
+    pytest.param(OLDER, APPLIED, NEWER, 3, id="cancelled-after-the-read"),
+    # made at the read's second: not in the seed (its units were in the stock read), back on sale
+    pytest.param(APPLIED, APPLIED, APPLIED, 3, id="made-at-the-read"),
+    # no seed kept (none, or a record written before migration 0041): the rule before
+    pytest.param(OLDER, None, APPLIED, 3, id="no-seed"),
+]
+
+
+@pytest.mark.parametrize(("made", "read", "cancelled", "on_hand"), BACK_IN_A_SEED)
+def test_a_line_of_the_seed_cancelled_before_its_read_comes_back_with_no_on_hand(
+    made: datetime, read: datetime | None, cancelled: datetime, on_hand: int
+) -> None:
+    back = back_with_its_shop(RELEASE, cancelled, "A", 3, made, read)
+    assert (back.state, back.on_hand_delta, back.reserved_delta) == (RELEASED, on_hand, 0)
+
+
 # a first move of a line of an order made at `made` on item "A", and 2 units its shop's delete took off "A" as sold
 # unseen by a hold whose push was at APPLIED -> the units it takes back on on-hand
 BACK_FROM_UNSEEN = [

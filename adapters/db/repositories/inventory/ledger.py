@@ -28,6 +28,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    func,
     insert,
     literal,
     or_,
@@ -200,7 +201,7 @@ async def _apply_chunk(
     params = {"shop_id": shop_id, "orders": listed([o[0] for o in orders], dialect)}
     # The lines the delete of this TikTok shop's earlier connection deducted (`deleted_shop_lines`), read only when the
     # merchant has some of it (`came_back`, read with the links): their units are off on-hand already
-    deducted: dict[LedgerKey, str] = {}
+    deducted: dict[LedgerKey, _Deducted] = {}
     if came_back is not None:
         deducted = await _deducted_at_delete(session, merchant_id, came_back, [o[0] for o in orders])
     if dialect == "postgresql":
@@ -256,9 +257,11 @@ async def _apply_chunk(
             seed_read_at = _in_seed_of(current, seeds.get(sku_id), created_at)
             reason = None
             deducted_from = deducted.get(key) if current is None else None
-            if deducted_from is not None and deducted_from == item_id:
+            if deducted_from is not None and deducted_from[0] == item_id:
                 # the shop's delete deducted it from this very item: it comes back as it was, never taken twice
-                move: Transition | None = back_with_its_shop(wanted, updated_at, deducted_from, units)
+                move: Transition | None = back_with_its_shop(
+                    wanted, updated_at, deducted_from[0], units, created_at, deducted_from[1]
+                )
                 reason = _CONNECTED_AGAIN
             else:
                 move = transition(
@@ -382,30 +385,37 @@ async def _unseen_holds_of_shop(
     return await _unseen_holds(session, merchant_id, tiktok_shop_id, sku_ids)
 
 
+# (the item a shop's delete deducted a line from, the stock read that seeded that item from the shop's SKU if any:
+# `deleted_shop_lines.seed_read_at`)
+_Deducted = tuple[str, datetime | None]
+
+
 async def _deducted_at_delete(
     session: AsyncSession, merchant_id: str, tiktok_shop_id: str, order_ids: Sequence[str]
-) -> dict[LedgerKey, str]:
+) -> dict[LedgerKey, _Deducted]:
     """The item each line of `order_ids` was deducted from by the merchant's delete of an earlier connection of
-    TikTok shop `tiktok_shop_id` (`deleted_shop_lines`), by ledger key."""
+    TikTok shop `tiktok_shop_id` (`deleted_shop_lines`), with the seed's read kept for it, by ledger key."""
     deleted = deleted_shop_lines.c
     query = select(
-        deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id, deleted.inventory_item_id
+        deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id, deleted.inventory_item_id,
+        deleted.seed_read_at,
     ).where(
         deleted.merchant_id == merchant_id,
         deleted.tiktok_shop_id == tiktok_shop_id,
         among(deleted.tiktok_order_id, order_ids, dialect_of(session)),
     )  # fmt: skip
-    return {(order_id, line, component): item for order_id, line, component, item in await session.execute(query)}
+    return {(o, line, component): (item, read) for o, line, component, item, read in await session.execute(query)}
 
 
 async def _deducted_of_shop(
     session: AsyncSession, shop_id: str, merchant_id: str, order_ids: Sequence[str]
-) -> dict[LedgerKey, str]:
+) -> dict[LedgerKey, _Deducted]:
     """`_deducted_at_delete` for the shop's TikTok shop, read through the shop's row."""
     deleted = deleted_shop_lines.c
     query = (
         select(
-            deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id, deleted.inventory_item_id
+            deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id, deleted.inventory_item_id,
+            deleted.seed_read_at,
         )
         .join(shops, and_(shops.c.tiktok_shop_id == deleted.tiktok_shop_id, shops.c.merchant_id == deleted.merchant_id))
         .where(
@@ -413,8 +423,8 @@ async def _deducted_of_shop(
             deleted.merchant_id == merchant_id,
             among(deleted.tiktok_order_id, sorted(set(order_ids)), dialect_of(session)),
         )
-    )
-    return {(order_id, line, component): item for order_id, line, component, item in await session.execute(query)}
+    )  # fmt: skip
+    return {(o, line, component): (item, read) for o, line, component, item, read in await session.execute(query)}
 
 
 async def _forget_deducted(
@@ -457,12 +467,24 @@ _HELD_KEY = ("merchant_id", "tiktok_shop_id", "tiktok_sku_id", "inventory_item_i
 async def _record_deducted(session: AsyncSession, shop_id: str, now: datetime) -> None:
     """Keep the shop's RESERVED lines (those `leaves_with_its_shop` deducts) by merchant and TikTok shop, for an
     import of that TikTok shop connected again (`deleted_shop_lines`, `ledger.back_with_its_shop`); a record of the
-    same line left by an earlier delete is replaced. Two statements, whatever the shop's size."""
-    lines, deleted = order_line_stock.c, deleted_shop_lines.c
+    same line left by an earlier delete is replaced. Each keeps the stock read that seeded its item from the line's
+    SKU (`seed_read_at`: the `stock_counted_at` of the shop's link of that SKU whose `seeded_item_id` is the line's
+    item, as `_in_seed_of` reads it on the same connection), so that a line reserved in that seed and cancelled
+    before the read comes back with no on-hand change (`back_with_its_shop`). Two statements, whatever the shop's
+    size."""
+    lines, deleted, links = order_line_stock.c, deleted_shop_lines.c, sku_links.c
+    seed_read = (
+        select(func.max(links.stock_counted_at))
+        .where(
+            links.shop_id == lines.shop_id, links.tiktok_sku_id == lines.tiktok_sku_id,
+            links.seeded_item_id == lines.inventory_item_id,
+        )
+        .scalar_subquery()
+    )  # fmt: skip
     leaving = (
         select(
             lines.merchant_id, shops.c.tiktok_shop_id, lines.tiktok_order_id, lines.tiktok_line_item_id,
-            lines.component_sku_id, lines.inventory_item_id, lines.quantity, literal(now, UTCDateTime),
+            lines.component_sku_id, lines.inventory_item_id, lines.quantity, literal(now, UTCDateTime), seed_read,
         )
         .join(shops, shops.c.id == lines.shop_id)
         .where(
@@ -483,6 +505,7 @@ async def _record_deducted(session: AsyncSession, shop_id: str, now: datetime) -
     columns = [
         deleted.merchant_id, deleted.tiktok_shop_id, deleted.tiktok_order_id, deleted.tiktok_line_item_id,
         deleted.component_sku_id, deleted.inventory_item_id, deleted.quantity, deleted.deleted_at,
+        deleted.seed_read_at,
     ]  # fmt: skip
     await session.execute(insert(deleted_shop_lines).from_select(columns, leaving))
 
@@ -751,7 +774,8 @@ async def relink_lines(
     unseen, made_at = None, {}
     if first_waiting:
         unseen = await _unseen_holds_of_shop(session, shop_id, merchant_id, {r.tiktok_sku_id for r in rows})
-        made_at = await _made_at(session, shop_id, sorted(set(first_waiting))) if unseen.records else {}
+        seed_read = any(read is not None for _, read in deducted.values())  # (`back_with_its_shop` asks when made)
+        made_at = await _made_at(session, shop_id, sorted(set(first_waiting))) if unseen.records or seed_read else {}
     served: list[LedgerKey] = []
     for row in rows:
         line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
@@ -762,9 +786,13 @@ async def relink_lines(
         first_linked = line.state is LineState.PENDING_LINK and line.inventory_item_id is None
         if first_linked and new_item is not None and key in deducted:
             served.append(key)  # linked now: counted back here, or moving as any line on another item
-        if first_linked and new_item is not None and deducted.get(key) == new_item:
+        if first_linked and new_item is not None and key in deducted and deducted[key][0] == new_item:
             # linked to the item the shop's delete deducted it from: back as it was, never taken twice
-            back = back_with_its_shop(line.wanted, line.order_updated_at, new_item, line.quantity)
+            seed_read_at = deducted[key][1]
+            back = back_with_its_shop(
+                line.wanted, line.order_updated_at, new_item, line.quantity, made_at.get(row.tiktok_order_id),
+                seed_read_at,
+            )  # fmt: skip
             relinked, reason = Relinked((back,), None), _CONNECTED_AGAIN
         else:
             relinked = relink_line(line, new_item, seeded_on.get(row.tiktok_sku_id), new_item in (seeds or {}))
