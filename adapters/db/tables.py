@@ -599,6 +599,11 @@ deleted_shop_lines = Table(
     # one cancelled by then comes back with no on-hand change (`back_with_its_shop`). Null: no such seed, or a row
     # written before 0041.
     Column("seed_read_at", UTCDateTime),
+    # The line's ledger state at the delete (migration 0042): RESERVED, deducted by the delete and counted back;
+    # any other (DEDUCTED, RELEASED, HISTORICAL, PENDING_LINK; orders made within `DELETED_LINE_KEPT` of the delete,
+    # the item its line or its SKU's link named): applied already, moves nothing more through a link kept
+    # (`deleted_shop_links`, `domain.inventory.ledger.sold_while_linked_before`).
+    Column("state", String(16), nullable=False, server_default=text("'RESERVED'")),
     PrimaryKeyConstraint("merchant_id", "tiktok_shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id"),
     Index(None, "inventory_item_id"),
     Index(None, "deleted_at"),  # the retention sweep's order (migration 0033: `deleted_line_forgotten`)
@@ -620,6 +625,26 @@ deleted_shop_holds = Table(
     Column("deleted_at", UTCDateTime, nullable=False),
     Column("quantity", Integer, nullable=False),  # units not taken back yet (> 0)
     Column("sold_before", UTCDateTime, nullable=False),  # the link's last push: the sales it held were made before
+    PrimaryKeyConstraint("merchant_id", "tiktok_shop_id", "tiktok_sku_id", "inventory_item_id", "deleted_at"),
+    Index(None, "inventory_item_id"),
+    Index(None, "deleted_at"),
+)
+
+# When each link of a shop's SKU to an item that the shop's delete took had taken effect (`sku_links.linked_at`, else
+# the seed's read; links that count orders: LINKED, DROPPED with an item; migration 0042), kept by merchant, TikTok
+# shop, SKU and item as `deleted_shop_holds` is: that TikTok shop connected again and linked to the same item, a line
+# its old ledger never had, of an order made between then and the delete, is sold since that link
+# (`domain.inventory.ledger.sold_while_linked_before`): first seen shipped, it deducts. A row goes with its item or
+# with the retention sweep (`deleted_line_forgotten`).
+deleted_shop_links = Table(
+    "deleted_shop_links",
+    metadata,
+    Column("merchant_id", String(128), nullable=False),
+    Column("tiktok_shop_id", String(64), nullable=False),
+    Column("tiktok_sku_id", String(64), nullable=False),
+    Column("inventory_item_id", ID, ForeignKey("inventory_items.id", ondelete="CASCADE"), nullable=False),
+    Column("deleted_at", UTCDateTime, nullable=False),
+    Column("linked_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("merchant_id", "tiktok_shop_id", "tiktok_sku_id", "inventory_item_id", "deleted_at"),
     Index(None, "inventory_item_id"),
     Index(None, "deleted_at"),

@@ -42,7 +42,7 @@ item rows).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
@@ -440,7 +440,10 @@ def took_units_now(current: LedgerLine | None, move: Transition) -> bool:
 
 
 def order_timing(
-    created_at: datetime, stock_counted_at: datetime | None, linked_at: datetime | None
+    created_at: datetime,
+    stock_counted_at: datetime | None,
+    linked_at: datetime | None,
+    linked_before: Collection[tuple[datetime, datetime]] = (),
 ) -> tuple[bool, bool]:
     """(`in_seed`, `after_link`) of an order line for `transition`, from when the order was created: before its
     shop's TikTok stock that seeded the item was read (`stock_counted_at`: the product page's request, not the
@@ -450,10 +453,48 @@ def order_timing(
 
     TikTok's `create_time` is whole seconds, our times are not: an order of the very second the stock was counted
     or the link made may have come before or after it. It counts as after, the side that never sells a unit twice
-    (in the seed, it would add to on-hand a unit the stock read may already hold; shipped, it deducts)."""
+    (in the seed, it would add to on-hand a unit the stock read may already hold; shipped, it deducts).
+
+    `linked_before`: (when the link took effect, when its shop was deleted) of the links of this SKU to the same item
+    that the merchant's delete of an earlier connection of this TikTok shop took (`deleted_shop_links`, migration
+    0042), for a line that connection's ledger never had (`sold_while_linked_before`)."""
     in_seed = stock_counted_at is not None and counted_in_stock(created_at, stock_counted_at)
     since = linked_at or stock_counted_at
-    return in_seed, since is not None and created_at >= _whole_second(since)
+    after_link = since is not None and created_at >= _whole_second(since)
+    return in_seed, after_link or sold_while_linked_before(created_at, linked_before)
+
+
+def sold_while_linked_before(created_at: datetime, linked_before: Collection[tuple[datetime, datetime]]) -> bool:
+    """Whether an order created at `created_at` (TikTok's `create_time`, whole seconds) was made while an earlier
+    connection of its TikTok shop had the SKU linked to the item it links to now: at or after one of `linked_before`'s
+    link times (`linked_at`, its second counting as after, as in `order_timing`) and before that shop's delete.
+
+    The delete took the shop's ledger (README "Deleting a shop"); the same TikTok shop connected again gets a link
+    whose time is the new read, so a sale made under the old link and first seen shipped after the reconnect (its
+    webhooks lost, no poll before the delete) was history, and its units stayed on the item's on-hand for good
+    (poolreview53 defect 2: 10/0/10 where the shelf held 8). It took them from the stock the pool counted under the
+    old link, so it deducts them, as `after_link` does on the same connection. The caller passes no period for a line
+    that connection's ledger had (the delete's record of it, `deleted_shop_lines`): deducted then, or history, it
+    must not move twice."""
+    return any(_whole_second(since) <= created_at < until for since, until in linked_before)
+
+
+def shipped_under_a_deleted_link(
+    wanted: StockEffect, created_at: datetime, linked_before: Mapping[str, Collection[tuple[datetime, datetime]]]
+) -> str | None:
+    """The item a line first seen before its SKU has a link waits remembering (`first_seen_unlinked` with
+    `after_link`: PENDING_LINK on that item, deducted there once the SKU links to it again, `link_pending`), when it
+    asks a deduction (shipped) and its order was made while the link of its SKU to that item, which the merchant's
+    delete of an earlier connection of this TikTok shop took, stood (`linked_before`: item -> (link time, delete
+    time), `deleted_shop_links`; `sold_while_linked_before`). That is the reconnect's orders import running ahead of
+    its products import: as history the sale's units stayed on the item's on-hand for good, as when its products
+    come first without this rule (poolreview53 defect 2). None otherwise: an open line waits as any (the delete's
+    record of it decides once linked, `back_with_its_shop`), and so does a sale of two such items' periods (never
+    guess). The caller passes no period for a line that connection's ledger had."""
+    if wanted is not StockEffect.DEDUCT:
+        return None
+    items = {item for item, periods in linked_before.items() if sold_while_linked_before(created_at, periods)}
+    return next(iter(items)) if len(items) == 1 else None
 
 
 def sold_before_unlink(created_at: datetime, unlinked_at: datetime | None) -> bool:
@@ -750,8 +791,8 @@ def deleted_line_forgotten(deleted_at: datetime, now: datetime, kept: timedelta 
     reserved again (`available` short by its units, undersold, never oversold, until it ships or the merchant
     counts), as a line of a shop deleted before migration 0031. Without a bound the table grew by every open line of
     every shop deleted and never connected again, until its item went (README "Storage" under Operations). The same
-    rule holds for the units the delete took off as sold unseen (`deleted_shop_holds`, `back_from_unseen`): their
-    orders too were made before the delete."""
+    rule holds for the units the delete took off as sold unseen (`deleted_shop_holds`, `back_from_unseen`) and for its
+    links' times (`deleted_shop_links`, `sold_while_linked_before`): their orders too were made before the delete."""
     return deleted_at < now - kept
 
 

@@ -131,10 +131,11 @@ async def prune_deleted_shop_lines(
     max_batches: int = PRUNE_MAX_BATCHES,
     pause_seconds: float = PRUNE_PAUSE_SECONDS,
 ) -> int:
-    """Delete the records a shop's delete kept for that TikTok shop connected again, the open lines it deducted
-    (`deleted_shop_lines`) and the units it took off as sold unseen (`deleted_shop_holds`), more than `kept` (97 days)
-    ago; returns how many. No import of that TikTok shop connected again can match them any more: the rule and why
-    in `domain.inventory.ledger.deleted_line_forgotten`. (Before, a shop deleted and never connected again kept a
+    """Delete the records a shop's delete kept for that TikTok shop connected again, the open lines it deducted and
+    the lines it had applied (`deleted_shop_lines`), the units it took off as sold unseen (`deleted_shop_holds`) and
+    its links' times (`deleted_shop_links`), more than `kept` (97 days) ago; returns how many. No import of that
+    TikTok shop connected again can match them any more: the rule and why in
+    `domain.inventory.ledger.deleted_line_forgotten`. (Before, a shop deleted and never connected again kept a
     row per open line for good, until its item went.)"""
     return await prune_before(
         uow_factory, clock.now() - kept,

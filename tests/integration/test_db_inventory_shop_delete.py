@@ -17,6 +17,7 @@ from adapters.db.repositories.inventory.shop_items import left_behind_query, lin
 from adapters.db.tables import (
     deleted_shop_holds,
     deleted_shop_lines,
+    deleted_shop_links,
     inventory_items,
     inventory_movements,
     inventory_push_outbox,
@@ -410,11 +411,14 @@ async def test_the_records_of_a_deleted_shops_lines_go_once_no_reconnect_can_mat
     pruned = await prune_deleted_shop_lines(world.uows, world.clock, batch_size=1, pause_seconds=0)
 
     # then the first shop's records go (its orders were made before its delete: past any import's window), in as many
-    # batches as rows; the second shop's, deleted 7 days ago, stay for its reconnect
-    assert pruned == 3
+    # batches as rows: its 3 lines and its link's time (`deleted_shop_links`); the second shop's, deleted 7 days ago,
+    # stay for its reconnect
+    assert pruned == 4
     remaining = select(deleted.tiktok_shop_id, deleted.tiktok_order_id)
+    links_kept = select(deleted_shop_links.c.tiktok_shop_id, deleted_shop_links.c.tiktok_sku_id)
     async with world.db.read_sessionmaker() as session:
         assert [tuple(row) for row in await session.execute(remaining)] == [(late.tiktok_shop_id, "o3")]
+        assert [tuple(row) for row in await session.execute(links_kept)] == [(late.tiktok_shop_id, "l1")]
     # and the items are as the deletes left them (a record is no count: pruning it moves nothing)
     sock = await world.item("SOCK")
     assert (sock["on_hand"], sock["reserved"]) == (6, 0)
@@ -515,3 +519,43 @@ async def test_a_line_of_the_seed_cancelled_before_its_read_stays_off_when_the_s
     sock = await world.item("SOCK")
     assert (sock["on_hand"], sock["reserved"], sock["available"]) == (10, 0, 10)
     assert await _count(world, deleted_shop_lines) == 0
+
+
+@pytest.mark.parametrize("orders_first", [False, True], ids=["products-first", "orders-first"])
+async def test_a_sale_shipped_unseen_before_the_delete_deducts_once_when_the_shop_is_connected_again(
+    world: Pool, orders_first: bool
+) -> None:
+    # given SOCK linked by two shops (10 on hand, the second's link from its stock read at NOW), and two sales on the
+    # second made since that link: o6 (1 unit), seen shipped (deducted: 9/0/9), and o5 (2 units), shipped while its
+    # webhooks were lost; then the second shop is deleted (the pool saw no change: no push held o5 back)
+    kept, gone = await world.shop(), await world.shop()
+    await world.products(kept, product("p", ("k1", "SOCK", 10)))
+    await world.products(gone, product("q", ("g1", "SOCK", 10)))
+    made = NOW + timedelta(minutes=1)
+    o5 = replace(order("o5", "IN_TRANSIT", "g1", "g1", at=made), updated_at=made + timedelta(minutes=1))
+    o6 = replace(order("o6", "IN_TRANSIT", "g1", at=made), updated_at=made + timedelta(minutes=1))
+    world.clock.advance(timedelta(minutes=3))
+    await world.orders(gone, o6)
+    await _delete(world, gone)
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (9, 0, 9)
+
+    # when the merchant connects the same TikTok shop again (its stock read a minute later: 7) and its orders import
+    # reads both sales, shipped, after its products import or before it (the two run at once: o5 waits for its
+    # SKU's link on the item its old link named, o6 is history)
+    again = await add_shop(world.uows, make_shop(tiktok_shop_id=gone.tiktok_shop_id))
+    world.clock.advance(timedelta(minutes=1))
+    if orders_first:
+        await world.orders(again, o5, o6)
+    await world.products(again, product("q", ("g1", "SOCK", 7), at=NOW + timedelta(minutes=4)))
+    if not orders_first:
+        await world.orders(again, o5, o6)
+
+    # then o5, made under the old link, deducts its 2 units as it would have on the same connection (before, it was
+    # history: 9/0/9 for good, 2 units on sale that left the shelf), and o6, which that ledger had deducted, moves
+    # nothing more: 7/0/7; the delete's record of o6 has served, and a replay moves nothing
+    sock = await world.item("SOCK")
+    assert (sock["on_hand"], sock["reserved"], sock["available"]) == (7, 0, 7)
+    assert await _count(world, deleted_shop_lines) == 0
+    await world.orders(again, o5, o6)
+    assert (await world.item("SOCK"))["version"] == sock["version"]

@@ -33,7 +33,9 @@ from domain.inventory.ledger import (
     order_timing,
     released_before_read,
     relink_line,
+    shipped_under_a_deleted_link,
     sold_before_unlink,
+    sold_while_linked_before,
     stays_reserved,
     stock_lines,
     took_units_now,
@@ -723,3 +725,29 @@ def test_a_sale_its_shops_delete_took_off_as_sold_unseen_takes_its_units_back_on
     move: Transition, made: datetime, expected: int
 ) -> None:
     assert back_from_unseen(move, made, APPLIED, 2) == expected
+
+
+# an order made at `made`, and a link of its SKU to item "A" that took effect at OLDER and went with its shop's delete
+# at NEWER (`deleted_shop_links`) -> whether it was sold while that link stood
+SOLD_WHILE_LINKED_BEFORE = [
+    pytest.param(APPLIED, True, id="between-the-link-and-the-delete"),
+    pytest.param(OLDER, True, id="the-links-second"),
+    pytest.param(OLDER - timedelta(seconds=1), False, id="before-the-link"),
+    pytest.param(NEWER, False, id="at-the-delete"),
+]
+
+
+@pytest.mark.parametrize(("made", "sold"), SOLD_WHILE_LINKED_BEFORE)
+def test_a_sale_made_while_a_deleted_shops_link_stood_counts_as_after_that_link(made: datetime, sold: bool) -> None:
+    periods = [(OLDER + timedelta(milliseconds=400), NEWER)]  # (the link's time has a fraction; TikTok's has none)
+    assert sold_while_linked_before(made, periods) is sold
+    # the reconnect's link took effect later still: its own time alone makes the sale history (poolreview53 defect 2)
+    reconnected = NEWER + timedelta(minutes=5)
+    assert order_timing(made, None, reconnected) == (False, False)
+    assert order_timing(made, None, reconnected, periods) == (False, sold)
+    # first seen shipped before the new link: it waits on the item that link named (deducted once linked there)
+    assert shipped_under_a_deleted_link(DEDUCT, made, {"A": periods}) == ("A" if sold else None)
+    # open or cancelled, it waits as any line; a sale within two items' periods waits as any (never guess)
+    assert shipped_under_a_deleted_link(RESERVE, made, {"A": periods}) is None
+    assert shipped_under_a_deleted_link(RELEASE, made, {"A": periods}) is None
+    assert shipped_under_a_deleted_link(DEDUCT, made, {"A": periods, "B": periods}) is None

@@ -57,6 +57,7 @@ from adapters.db.tables import (
     UTCDateTime,
     deleted_shop_holds,
     deleted_shop_lines,
+    deleted_shop_links,
     order_line_stock,
     shops,
     sku_ledger_units,
@@ -66,6 +67,7 @@ from adapters.db.tables import orders as orders_table
 from domain.catalog import Order
 from domain.inventory.items import MovementKind
 from domain.inventory.ledger import (
+    DELETED_LINE_KEPT,
     LINE_ITSELF,
     LedgerLine,
     LineState,
@@ -82,6 +84,7 @@ from domain.inventory.ledger import (
     order_timing,
     relink_line,
     seen_before_push,
+    shipped_under_a_deleted_link,
     sold_before_unlink,
     stays_reserved,
     stock_lines,
@@ -91,7 +94,7 @@ from domain.inventory.ledger import (
     uncounted_sale,
     wanted_effect,
 )
-from domain.inventory.links import counts_orders, holds_for, left_by_import, on_seed
+from domain.inventory.links import DROPPED, LinkState, counts_orders, holds_for, left_by_import, on_seed
 from domain.inventory_push import DEFAULT_HOLD_HORIZON, standing_units
 from domain.ports import PoolChange
 from domain.stored import OrderRecord, StoredOrder
@@ -202,8 +205,11 @@ async def _apply_chunk(
     # The lines the delete of this TikTok shop's earlier connection deducted (`deleted_shop_lines`), read only when the
     # merchant has some of it (`came_back`, read with the links): their units are off on-hand already
     deducted: dict[LedgerKey, _Deducted] = {}
+    # and when its links of the batch's SKUs had taken effect (`deleted_shop_links`)
+    linked_before: _LinkedBefore = {}
     if came_back is not None:
         deducted = await _deducted_at_delete(session, merchant_id, came_back, [o[0] for o in orders])
+        linked_before = await _linked_before(session, merchant_id, came_back, sku_ids)
     if dialect == "postgresql":
         # The turn of the shop's order writers (held already when the catalog upsert ran in this transaction): a
         # ledger key without a row here gets none from another transaction before this one ends, as only order
@@ -216,9 +222,15 @@ async def _apply_chunk(
         # again once the items are held, as concurrent writers of those items left them.
         held = {i for i in (await session.execute(statements.held, params)).scalars() if i is not None}
         remembered = {item for item, *_ in unlinked_from.values()}
+        remembered |= {item for of_sku in linked_before.values() for item in of_sku}  # (a line may wait on one)
         present = await lock_items(session, {item for item, _, _ in links.values()} | held | remembered)
-        # (an item an unlinked SKU remembers may have gone since the links were read: its link forgot it too)
+        # (an item an unlinked SKU remembers may have gone since the links were read: its link forgot it too; and
+        # one a deleted shop's link named: its record went with it)
         unlinked_from = {sku: link for sku, link in unlinked_from.items() if link[0] in present}
+        linked_before = {
+            sku: {item: periods for item, periods in of_sku.items() if item in present}
+            for sku, of_sku in linked_before.items()
+        }
     # (SQLite: the write transaction is exclusive from its first statement on: there is nothing to hold, and the
     # rows read now stay as they are until commit.)
     time_of = _times(session)
@@ -253,10 +265,19 @@ async def _apply_chunk(
                 # that link's time decides `after_link`, and the unlink's which sales were made before it
                 was_linked_to, linked_at, by_import, unlinked_at = unlinked_from[sku_id]
                 before_unlink = sold_before_unlink(created_at, unlinked_at)
-            in_seed, after_link = order_timing(created_at, counted_at, linked_at)
+            record = deducted.get(key) if current is None else None
+            # (a line the delete's ledger had applied already, `_Deducted`: no link kept makes it move again)
+            seen = record is not None and record[2] != LineState.RESERVED.value
+            of_sku = {} if seen else linked_before.get(sku_id, {})
+            periods = of_sku.get(item_id, ()) if item_id is not None else ()
+            in_seed, after_link = order_timing(created_at, counted_at, linked_at, periods)
+            if item_id is None and was_linked_to is None and current is None and record is None:
+                # (the reconnect's orders ahead of its products: a sale shipped under a deleted link waits on its item)
+                was_linked_to = shipped_under_a_deleted_link(wanted, created_at, of_sku)
+                after_link = after_link or was_linked_to is not None
             seed_read_at = _in_seed_of(current, seeds.get(sku_id), created_at)
             reason = None
-            deducted_from = deducted.get(key) if current is None else None
+            deducted_from = None if seen else record
             if deducted_from is not None and deducted_from[0] == item_id:
                 # the shop's delete deducted it from this very item: it comes back as it was, never taken twice
                 move: Transition | None = back_with_its_shop(
@@ -273,6 +294,8 @@ async def _apply_chunk(
             elif unseen is not None and move is not None and current is None:
                 back = unseen.take(sku_id, move, created_at)  # a sale that delete took off as sold unseen: back
                 move, reason = back, (_CONNECTED_AGAIN_UNSEEN if back is not move else reason)
+            if seen:
+                served.append(key)
             if move is not None:
                 # No stored row, and none can appear before commit (above): `flush` inserts it.
                 took_now = took_units_now(current, move)
@@ -386,25 +409,49 @@ async def _unseen_holds_of_shop(
 
 
 # (the item a shop's delete deducted a line from, the stock read that seeded that item from the shop's SKU if any:
-# `deleted_shop_lines.seed_read_at`)
-_Deducted = tuple[str, datetime | None]
+# `deleted_shop_lines.seed_read_at`, the line's ledger state at the delete: RESERVED, deducted by it; any other,
+# applied already, `deleted_shop_lines.state`)
+_Deducted = tuple[str, datetime | None, str]
 
 
 async def _deducted_at_delete(
     session: AsyncSession, merchant_id: str, tiktok_shop_id: str, order_ids: Sequence[str]
 ) -> dict[LedgerKey, _Deducted]:
     """The item each line of `order_ids` was deducted from by the merchant's delete of an earlier connection of
-    TikTok shop `tiktok_shop_id` (`deleted_shop_lines`), with the seed's read kept for it, by ledger key."""
+    TikTok shop `tiktok_shop_id` (`deleted_shop_lines`), with the seed's read kept for it and its state then, by
+    ledger key (a line not RESERVED then was applied by that ledger already: recorded, not deducted)."""
     deleted = deleted_shop_lines.c
     query = select(
         deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id, deleted.inventory_item_id,
-        deleted.seed_read_at,
+        deleted.seed_read_at, deleted.state,
     ).where(
         deleted.merchant_id == merchant_id,
         deleted.tiktok_shop_id == tiktok_shop_id,
         among(deleted.tiktok_order_id, order_ids, dialect_of(session)),
     )  # fmt: skip
-    return {(o, line, component): (item, read) for o, line, component, item, read in await session.execute(query)}
+    return {(o, line, c): (item, read, state) for o, line, c, item, read, state in await session.execute(query)}
+
+
+# TikTok SKU id -> item id -> (when a link took effect, when its shop was deleted)
+_LinkedBefore = dict[str, dict[str, list[tuple[datetime, datetime]]]]
+
+
+async def _linked_before(
+    session: AsyncSession, merchant_id: str, tiktok_shop_id: str, sku_ids: Collection[str]
+) -> _LinkedBefore:
+    """By TikTok SKU id and item id, (when the link took effect, when its shop was deleted) of the links of `sku_ids`
+    the merchant's deletes of earlier connections of TikTok shop `tiktok_shop_id` took (`deleted_shop_links`), for
+    `ledger.order_timing`'s `linked_before` and `ledger.shipped_under_a_deleted_link`."""
+    kept = deleted_shop_links.c
+    query = select(kept.tiktok_sku_id, kept.inventory_item_id, kept.linked_at, kept.deleted_at).where(
+        kept.merchant_id == merchant_id,
+        kept.tiktok_shop_id == tiktok_shop_id,
+        among(kept.tiktok_sku_id, sorted(set(sku_ids)), dialect_of(session)),
+    )
+    periods: _LinkedBefore = {}
+    for sku, item, linked_at, deleted_at in (await session.execute(query)).all() if sku_ids else []:
+        periods.setdefault(sku, {}).setdefault(item, []).append((linked_at, deleted_at))
+    return periods
 
 
 async def _deducted_of_shop(
@@ -415,7 +462,7 @@ async def _deducted_of_shop(
     query = (
         select(
             deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id, deleted.inventory_item_id,
-            deleted.seed_read_at,
+            deleted.seed_read_at, deleted.state,
         )
         .join(shops, and_(shops.c.tiktok_shop_id == deleted.tiktok_shop_id, shops.c.merchant_id == deleted.merchant_id))
         .where(
@@ -424,7 +471,8 @@ async def _deducted_of_shop(
             among(deleted.tiktok_order_id, sorted(set(order_ids)), dialect_of(session)),
         )
     )  # fmt: skip
-    return {(o, line, component): (item, read) for o, line, component, item, read in await session.execute(query)}
+    rows = await session.execute(query.where(deleted.state == LineState.RESERVED.value))  # (deducted by the delete)
+    return {(o, line, c): (item, read, state) for o, line, c, item, read, state in rows}
 
 
 async def _forget_deducted(
@@ -443,9 +491,10 @@ async def _forget_deducted(
 
 async def forget_deleted_lines(session: AsyncSession, deleted_before: datetime, limit: int) -> int:
     """Delete at most `limit` records a shop's delete before `deleted_before` (UTC) kept for its TikTok shop
-    connected again, oldest first: the lines it deducted (`deleted_shop_lines`), then the units it took off as sold
-    unseen (`deleted_shop_holds`); the rule: `domain.inventory.ledger.deleted_line_forgotten`. Returns how many.
-    Through each table's `deleted_at` index (migrations 0033, 0034), a batch no other sweep holds
+    connected again, oldest first: the lines it deducted or had applied (`deleted_shop_lines`), then the units it took
+    off as sold unseen (`deleted_shop_holds`), then its links' times (`deleted_shop_links`, the same key as the
+    holds'); the rule: `domain.inventory.ledger.deleted_line_forgotten`. Returns how many.
+    Through each table's `deleted_at` index (migrations 0033, 0034, 0042), a batch no other sweep holds
     (`adapters.db.retention`); a record an import consumes meanwhile is simply gone (its delete and this one touch
     the same rows, in either order)."""
     lines = await delete_oldest(
@@ -454,8 +503,14 @@ async def forget_deleted_lines(session: AsyncSession, deleted_before: datetime, 
     )  # fmt: skip
     if lines >= limit:
         return lines
-    return lines + await delete_oldest(
+    lines += await delete_oldest(
         session, deleted_shop_holds, _HELD_KEY, lambda rows: rows.c.deleted_at < deleted_before,
+        lambda rows: rows.c.deleted_at, limit - lines,
+    )  # fmt: skip
+    if lines >= limit:
+        return lines
+    return lines + await delete_oldest(
+        session, deleted_shop_links, _HELD_KEY, lambda rows: rows.c.deleted_at < deleted_before,
         lambda rows: rows.c.deleted_at, limit - lines,
     )  # fmt: skip
 
@@ -470,8 +525,13 @@ async def _record_deducted(session: AsyncSession, shop_id: str, now: datetime) -
     same line left by an earlier delete is replaced. Each keeps the stock read that seeded its item from the line's
     SKU (`seed_read_at`: the `stock_counted_at` of the shop's link of that SKU whose `seeded_item_id` is the line's
     item, as `_in_seed_of` reads it on the same connection), so that a line reserved in that seed and cancelled
-    before the read comes back with no on-hand change (`back_with_its_shop`). Two statements, whatever the shop's
-    size."""
+    before the read comes back with no on-hand change (`back_with_its_shop`).
+
+    The shop's other lines of orders made within `DELETED_LINE_KEPT` of now (those a reconnect's import can still
+    read) are kept too, with their state (`deleted_shop_lines.state`) and the item their line or their SKU's link
+    names: that ledger applied them already, so a link's time the delete keeps (`_record_links`) must not make them
+    move again (`ledger.sold_while_linked_before`: a sale it deducted, deducted twice). Three statements, whatever the
+    shop's size."""
     lines, deleted, links = order_line_stock.c, deleted_shop_lines.c, sku_links.c
     seed_read = (
         select(func.max(links.stock_counted_at))
@@ -497,7 +557,7 @@ async def _record_deducted(session: AsyncSession, shop_id: str, now: datetime) -
             tuple_(deleted.merchant_id, deleted.tiktok_shop_id).in_(same_shop),
             tuple_(deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id).in_(
                 select(lines.tiktok_order_id, lines.tiktok_line_item_id, lines.component_sku_id).where(
-                    lines.shop_id == shop_id, lines.state == LineState.RESERVED.value
+                    lines.shop_id == shop_id
                 )
             ),
         )
@@ -508,6 +568,51 @@ async def _record_deducted(session: AsyncSession, shop_id: str, now: datetime) -
         deleted.seed_read_at,
     ]  # fmt: skip
     await session.execute(insert(deleted_shop_lines).from_select(columns, leaving))
+    linked_item = (
+        select(func.max(links.inventory_item_id))
+        .where(links.shop_id == lines.shop_id, links.tiktok_sku_id == lines.tiktok_sku_id)
+        .scalar_subquery()
+    )
+    item = func.coalesce(lines.inventory_item_id, linked_item)
+    stored = orders_table.c
+    applied = (
+        select(
+            lines.merchant_id, shops.c.tiktok_shop_id, lines.tiktok_order_id, lines.tiktok_line_item_id,
+            lines.component_sku_id, item, lines.quantity, literal(now, UTCDateTime), lines.state,
+        )
+        .join(shops, shops.c.id == lines.shop_id)
+        .join(orders_table, and_(stored.shop_id == lines.shop_id, stored.tiktok_order_id == lines.tiktok_order_id))
+        .where(
+            lines.shop_id == shop_id, lines.state != LineState.RESERVED.value,
+            stored.created_at >= now - DELETED_LINE_KEPT, item.is_not(None),
+        )
+    )  # fmt: skip
+    columns = [*columns[:-1], deleted.state]
+    await session.execute(insert(deleted_shop_lines).from_select(columns, applied))
+
+
+async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, now: datetime) -> None:
+    """Keep when each of the shop's links that count orders on an item (LINKED, DROPPED with one:
+    `domain.inventory.links.counts_orders`) took effect (`linked_at`, else its seed's read `stock_counted_at`, as
+    `ledger.order_timing` reads it) by merchant, TikTok shop, SKU and item (`deleted_shop_links`), for that TikTok
+    shop connected again: a sale made under that link and first seen shipped there deducts, as on the same connection
+    (`ledger.sold_while_linked_before`). One statement."""
+    links, kept = sku_links.c, deleted_shop_links.c
+    since = func.coalesce(links.linked_at, links.stock_counted_at)
+    taken = (
+        select(
+            literal(merchant_id), shops.c.tiktok_shop_id, links.tiktok_sku_id, links.inventory_item_id,
+            literal(now, UTCDateTime), func.min(since),
+        )
+        .join(shops, shops.c.id == links.shop_id)
+        .where(
+            links.shop_id == shop_id, links.state.in_((LinkState.LINKED.value, DROPPED)),
+            links.inventory_item_id.is_not(None), since.is_not(None),
+        )
+        .group_by(shops.c.tiktok_shop_id, links.tiktok_sku_id, links.inventory_item_id)
+    )  # fmt: skip
+    columns = [kept.merchant_id, kept.tiktok_shop_id, kept.tiktok_sku_id, kept.inventory_item_id, kept.deleted_at]
+    await session.execute(insert(deleted_shop_links).from_select([*columns, kept.linked_at], taken))
 
 
 async def _counted_before_push(
@@ -669,10 +774,11 @@ def _statements(dialect: str) -> _Statements:
     links, lines = sku_links.c, order_line_stock.c
     # The state is tested here rather than in SQL: SQLite would otherwise walk the shop's (shop, state) index,
     # every LINKED link of the shop, instead of looking up the batch's SKUs in (shop, TikTok SKU).
-    deleted, holds = deleted_shop_lines.c, deleted_shop_holds.c
+    deleted, holds, kept = deleted_shop_lines.c, deleted_shop_holds.c, deleted_shop_links.c
     came_back = or_(
         exists().where(deleted.merchant_id == shops.c.merchant_id, deleted.tiktok_shop_id == shops.c.tiktok_shop_id),
         exists().where(holds.merchant_id == shops.c.merchant_id, holds.tiktok_shop_id == shops.c.tiktok_shop_id),
+        exists().where(kept.merchant_id == shops.c.merchant_id, kept.tiktok_shop_id == shops.c.tiktok_shop_id),
     )  # (the primary keys' first columns: one index probe each)
     linked = select(
         shops.c.merchant_id, links.tiktok_sku_id, links.state, links.inventory_item_id, _raw(links.stock_counted_at),
@@ -774,7 +880,7 @@ async def relink_lines(
     unseen, made_at = None, {}
     if first_waiting:
         unseen = await _unseen_holds_of_shop(session, shop_id, merchant_id, {r.tiktok_sku_id for r in rows})
-        seed_read = any(read is not None for _, read in deducted.values())  # (`back_with_its_shop` asks when made)
+        seed_read = any(read is not None for _, read, _ in deducted.values())  # (`back_with_its_shop` asks when made)
         made_at = await _made_at(session, shop_id, sorted(set(first_waiting))) if unseen.records or seed_read else {}
     served: list[LedgerKey] = []
     for row in rows:
@@ -995,7 +1101,10 @@ async def release_shop(
     merchant, TikTok shop, SKU and item with the hold's last push (`_record_sold_unseen`, `deleted_shop_holds`; not
     when `remember` is False): that TikTok shop connected again imports the sales' orders, and its first open lines
     of the SKU made before that push take them back on on-hand as they reserve (`ledger.back_from_unseen`), rather
-    than take them a second time."""
+    than take them a second time. The delete also keeps the shop's lines it had applied (`_record_deducted`) and when
+    each of its links that count orders took effect (`_record_links`, `deleted_shop_links`): a sale made under such a
+    link that shipped unseen deducts when that TikTok shop connected again first sees it, as on the same connection
+    (`ledger.sold_while_linked_before`), and one this ledger had applied does not move twice."""
     merchant_id = await merchant_of(session, shop_id)
     if merchant_id is None:
         return PoolChange()
@@ -1013,6 +1122,7 @@ async def release_shop(
     await lock_items(session, touched)
     if remember:
         await _record_deducted(session, shop_id, now)
+        await _record_links(session, shop_id, merchant_id, now)
     write = PoolWrite(shop_id, merchant_id, now)
     for row in (await session.execute(select(order_line_stock).where(reserved))).all():
         move = leaves_with_its_shop(ledger_line(row))
