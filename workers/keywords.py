@@ -10,6 +10,11 @@ So a keyword added to an actor must be one an older release may ignore: a hint t
 done (wait for something, look further), never its meaning; a change of meaning takes a new actor. Positional
 arguments are the actor's contract and are left alone (a missing or extra one still fails), as is an actor taking
 `**kwargs`, and a message whose actor this process does not declare (Dramatiq's own error names it).
+
+Only the call goes without the keyword, never the message: every send of the message again (Dramatiq's Retries, a
+retry sent once Redis is back, a run sent back to wait for its slot or the schema) carries it, so a retry that lands
+on a newer worker still gets its sender's hint. (Deleting it from `message.kwargs`, the message's own dict, lost it
+in every retry: review53 item 4.)
 """
 
 from __future__ import annotations
@@ -26,22 +31,24 @@ log = logging.getLogger(__name__)
 
 
 class UnknownKeywordsIgnored(Middleware):
-    """Drops, before an actor runs, the message's keyword arguments its function has no parameter for."""
+    """Calls an actor without the message's keyword arguments its function has no parameter for."""
 
     def __init__(self) -> None:
         # The keyword names each actor takes, by actor name; None: it takes any (`**kwargs`).
         self._taken: dict[str, frozenset[str] | None] = {}
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        """Remove the unknown keywords from `message.kwargs` (the dict the worker calls the actor with)."""
+        """Give the worker, which calls the actor with `message.kwargs`, the message's keywords less the unknown ones.
+
+        The proxy `message` gets a `kwargs` attribute of its own (read before its `__getattr__`, which reads the
+        wrapped `Message`): the `Message` keeps its keywords, and every copy, encoding or `asdict` of it with them."""
         if not message.kwargs:
             return
         taken = self._keywords_taken(broker, message.actor_name)
         unknown = [] if taken is None else [name for name in message.kwargs if name not in taken]
         if not unknown:
             return
-        for name in unknown:
-            del message.kwargs[name]
+        message.kwargs = {name: value for name, value in message.kwargs.items() if name not in unknown}
         log.debug(
             "message %s of %s: ignored the keyword argument(s) %s, unknown to this release (sent by a newer one)",
             message.message_id, message.actor_name, ", ".join(unknown),

@@ -13,11 +13,15 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
 from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
 from tests.fixtures.waiting import log_lines, until
 from workers.actors import run_sync_task
+from workers.keywords import UnknownKeywordsIgnored
 
 NEWER_KEYWORD = "from_a_newer_release"
 
@@ -54,3 +58,41 @@ async def test_a_keyword_the_actor_does_not_take_is_ignored_in_one_debug_line(
     assert dramatiq_lines.messages == []
     assert [line for line in ignored.messages if NEWER_KEYWORD in line and "run_sync_task" in line] == ignored.messages
     assert len(ignored.messages) == 1, ignored.messages
+
+
+def test_a_retry_keeps_the_keyword_its_sender_gave() -> None:
+    """Found in review53: the keyword was deleted from the message itself, so the retry of a failed run was sent
+    without it (a retry landing on a newer worker lost its sender's hint). Dramatiq's StubBroker and Worker, the
+    middleware as `setup_broker` orders it (after Retries)."""
+    broker = StubBroker()
+    broker.add_middleware(UnknownKeywordsIgnored())
+    runs: list[dict[str, object]] = []
+
+    # given an actor of an older release, which does not take the newer keyword, and whose first run fails
+    @dramatiq.actor(broker=broker, max_retries=1, min_backoff=1, max_backoff=1)
+    def older_release_actor(task_id: str) -> None:
+        runs.append({"task_id": task_id})
+        if len(runs) == 1:
+            raise RuntimeError("a transient failure: retried")
+
+    sent: list[dict[str, object]] = []
+
+    class SentKeywords(dramatiq.Middleware):
+        def before_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[object], delay: int) -> None:
+            sent.append(dict(message.decode(message.encode()).kwargs))
+
+    broker.add_middleware(SentKeywords())
+    # when a newer release sends it with the keyword
+    older_release_actor.send_with_options(args=("t1",), kwargs={NEWER_KEYWORD: True})
+    worker = dramatiq.Worker(broker, worker_timeout=50)
+    worker.start()
+    try:
+        broker.join(older_release_actor.queue_name, fail_fast=False)
+        worker.join()
+    finally:
+        worker.stop()
+        broker.close()
+    # then both runs went without it, and every send of the message (the retry's included) carried it
+    assert runs == [{"task_id": "t1"}, {"task_id": "t1"}]
+    assert len(sent) >= 2, sent  # the send, the retry (to the delay queue, and back)
+    assert sent == [{NEWER_KEYWORD: True}] * len(sent), "a retry lost the sender's keyword"
