@@ -77,11 +77,12 @@ TIKTOK_SHARE_OF_TIME_LIMIT = 0.75
 
 def tiktok_budget(actor: dramatiq.Actor[..., Any]) -> contextlib.AbstractContextManager[object]:
     """The time budget (`adapters.tiktok.budget.time_budget`) of a run of `actor`'s TikTok calls, from the actor's
-    own `time_limit` option (milliseconds): `TIKTOK_SHARE_OF_TIME_LIMIT` of it, 45 s of the token refresh's and the
-    webhook registration's 60 s. A call that would outlast it gives up with `TikTokUnavailableError` instead, so the
-    run ends with the outage said (`Resources.serving`: one WARNING line, the message retried) rather than being
-    interrupted by Dramatiq's TimeLimit (with the defaults, 10 s a try and 5 retries, one refresh against a silent
-    auth host took ~70 s: review clientreview53 item 5)."""
+    own `time_limit` option (milliseconds): `TIKTOK_SHARE_OF_TIME_LIMIT` of it, 45 s of the 60 s of the token
+    refresh, the webhook registration and the poll (its read of unreadable marks by id). A call that would outlast it
+    gives up with `TikTokUnavailableError` instead, so the run ends with the outage said (`Resources.serving`: one
+    WARNING line, the message retried; the poll's read: one INFO line) rather than being interrupted by Dramatiq's
+    TimeLimit (with the defaults, 10 s a try and 5 retries, one refresh against a silent auth host took ~70 s: review
+    clientreview53 item 5; the poll's read, review53 item 2)."""
     return time_budget(actor.options["time_limit"] / 1000 * TIKTOK_SHARE_OF_TIME_LIMIT)
 
 
@@ -175,7 +176,9 @@ async def poll_shop(shop_id: str, kind: str, scheduled_at: str | None = None) ->
     """Queue the shop's poll of `kind` for the tick `scheduled_at` (ISO 8601) and enqueue it; a duplicate, a
     shop that cannot sync or an active task of the kind make it a no-op. Then read the shop's oldest marks of records
     of `kind` TikTok sent unreadably again by id (`rereads.reread_unreadable`: at most 50 orders or 10 products),
-    here on the `live` queue, whether or not a poll was queued: a duplicate message reads them again harmlessly."""
+    here on the `live` queue, whether or not a poll was queued: a duplicate message reads them again harmlessly.
+    Those TikTok calls run under the actor's budget (`tiktok_budget`): against a TikTok that never answers they give
+    up in time (the marks are left for the next poll, one INFO line), not interrupted by the time limit (review53)."""
     tick = datetime.fromisoformat(scheduled_at) if scheduled_at else None
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
         broker = poll_shop.broker
@@ -185,7 +188,8 @@ async def poll_shop(shop_id: str, kind: str, scheduled_at: str | None = None) ->
                 deps.uow_factory, resources.queue, deps.events, deps.clock, resources.poll, shop_id, SyncKind(kind),
                 tick,
             )  # fmt: skip
-            await rereads.reread_unreadable(resources.intake, shop_id, SyncKind(kind))
+            with tiktok_budget(poll_shop):
+                await rereads.reread_unreadable(resources.intake, shop_id, SyncKind(kind))
 
 
 @dramatiq.actor(

@@ -1,9 +1,9 @@
-"""A token refresh and a webhook registration against a TikTok that accepts connections and never answers end
-inside their actors' time limits, with the outage said (`TikTokUnavailableError`: one WARNING line, the message
-retried), never interrupted by Dramatiq's TimeLimit. Review clientreview53 item 5: with the defaults (10 s a try,
-5 retries) one refresh took ~70 s against the actor's 60 s. Here the same ratio, shrunk so the test takes seconds: 1 s
-a try, 5 retries (~9-12 s a call) against a time limit of 6 s. Real database (SQLite: it plays no part), the
-embedded worker pool running the real actors."""
+"""A token refresh, a webhook registration and a poll's read of unreadable marks by id against a TikTok that accepts
+connections and never answers end inside their actors' time limits, with the outage said (`TikTokUnavailableError`),
+never interrupted by Dramatiq's TimeLimit. Review clientreview53 item 5: with the defaults (10 s a try, 5 retries)
+one refresh took ~70 s against the actor's 60 s; review53 item 2: the same of the poll's read. Here the same ratio,
+shrunk so the test takes seconds: 1 s a try, 5 retries (~9-12 s a call) against a time limit of 6 s. Real database
+(SQLite: it plays no part), the embedded worker pool running the real actors."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from adapters.config import Settings, load_settings
+from domain.sync import RecordFailure, SyncKind
 from tests.fakes import make_shop
 from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.sync import SyncHarness
@@ -101,5 +102,47 @@ async def test_a_silent_tiktok_ends_the_run_inside_its_time_limit_with_the_outag
 
     # then it ended on its own inside the time limit, saying TikTok is unavailable, and Dramatiq interrupted nothing
     assert "TikTok is unavailable" in ended and "retried in" in ended, ended
+    assert took < TIME_LIMIT_MS / 1000, f"{took:.1f} s"
+    assert not [m for m in lines.messages if "Time limit exceeded" in m]
+
+
+@SQLITE_ONLY
+async def test_a_polls_read_of_unreadable_marks_ends_inside_its_time_limit(
+    database_url: str,
+    tmp_path: Path,
+    silent_host: str,
+    sync_harness_factory: Callable[..., SyncHarness],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review53 item 2: the poll's read of unreadable marks by id (`rereads.reread_unreadable`) ran with no budget,
+    and one poll message took ~10 s against its 6 s. Webhooks app-wide: the worker registers nothing at its start."""
+    # given a shop with an unreadable order's mark, a TikTok that never answers, and the poll's time limit 6 s
+    harness = sync_harness_factory(
+        _settings(database_url, tmp_path, silent_host).with_overrides(webhooks_app_wide=True)
+    )
+    now = datetime.now(UTC)
+    shop = make_shop(now=now - timedelta(days=1))
+    shop.tokens = replace(shop.tokens, access_token_expires_at=now + timedelta(days=5))
+    async with harness.uow_factory() as uow:
+        await uow.shops.add(shop)
+        await uow.commit()
+    async with harness.uow_factory() as uow:
+        await uow.catalog.mark_unreadable(shop.id, SyncKind.ORDERS, [RecordFailure("5770001", "create_time: 0")], now)
+        await uow.commit()
+    monkeypatch.setitem(actors.poll_shop.options, "time_limit", TIME_LIMIT_MS)
+    harness.start_worker()
+
+    # when the shop's orders poll runs
+    with log_lines("", logging.INFO) as lines:
+        started = time.monotonic()
+        actors.poll_shop.send(shop.id, SyncKind.ORDERS.value)
+        ended = await until(
+            lambda: next((m for m in lines.messages if "not read again" in m or "Time limit exceeded" in m), None),
+            "the read's end",
+        )
+        took = time.monotonic() - started
+
+    # then its read gave up inside the time limit, leaving the mark for the next poll, and Dramatiq interrupted nothing
+    assert "mark(s) not read again" in ended and "the next poll reads them" in ended, ended
     assert took < TIME_LIMIT_MS / 1000, f"{took:.1f} s"
     assert not [m for m in lines.messages if "Time limit exceeded" in m]
