@@ -204,7 +204,9 @@ class CatalogRepository(Protocol):
     async def marks_to_reread(self, shop_id: str, kind: SyncKind, limit: int) -> list[str]:
         """The TikTok ids of at most `limit` of the shop's marks of `kind` to read again by id
         (`domain.services.rereads`): those never read again first, then the longest ago read again, then the
-        earliest failed; so that marks still unreadable take turns instead of hiding the others."""
+        earliest failed; so that marks still unreadable take turns instead of hiding the others. Never the mark of
+        records without an id (`domain.sync.UNKNOWN_RECORD_ID`): a read by id cannot ask for it (in a Get Order
+        Detail batch it would fail the whole call); it waits for retention."""
         ...
 
     async def note_still_unreadable(
@@ -214,6 +216,12 @@ class CatalogRepository(Protocol):
         was last read again (its first failure's time is kept: retention counts from it); an id no longer marked
         stays so. Returns, sorted, the ids read again for the first time by this call (one WARNING line each, once
         per mark): of two overlapping calls, only one returns an id."""
+        ...
+
+    async def note_reread(self, shop_id: str, kind: SyncKind, tiktok_ids: Sequence[str], now: datetime) -> None:
+        """A read by id asked TikTok for these ids at `now` and settled none of them (TikTok refused the call, or
+        listed a version older than the stored one): each one still marked takes `now` as the time it was last read
+        again, so it waits its turn behind the others (`marks_to_reread`), reason kept; idempotent."""
         ...
 
     async def clear_unreadable(self, shop_id: str, kind: SyncKind, tiktok_ids: Sequence[str]) -> None:

@@ -141,9 +141,15 @@ def ensure_shop_can_sync(shop: Shop, now: datetime) -> None:
         )
 
 
+# The `RecordFailure.tiktok_id` of a record TikTok sent without a readable id (`adapters.tiktok.wire`): its mark
+# names no record, so no read by id can ask for it (`CatalogRepository.marks_to_reread` never returns it).
+UNKNOWN_RECORD_ID = "(no id)"
+
+
 @dataclass(frozen=True, slots=True)
 class RecordFailure:
-    """One record that could not be imported, and why; the task goes on."""
+    """One record that could not be imported, and why (`tiktok_id`: `UNKNOWN_RECORD_ID` when it had none); the task
+    goes on."""
 
     tiktok_id: str
     reason: str

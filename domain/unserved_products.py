@@ -50,10 +50,13 @@ class ProductSearch:
 
 @dataclass(frozen=True, slots=True)
 class Settled:
-    """What to store for an unserved product (None: nothing, it is stored so already), and the event's message."""
+    """What to store for an unserved product (None: nothing, it is stored so already), and the event's message;
+    `deleted_already`: stored DELETED and listed nowhere, so what is stored is TikTok's last word on it (no read of
+    it will bring anything: the poll's read of unreadable marks forgets its mark, `domain.services.rereads`)."""
 
     record: ProductRecord | None
     message: str
+    deleted_already: bool = False
 
 
 def confirming_searches(known: KnownProduct) -> list[ProductSearch]:
@@ -97,7 +100,7 @@ def settle(known: KnownProduct, found: ProductRecord | None, now: datetime) -> S
         dropped = " with its SKUs, out of the pool (their links DROPPED)" if status == DELETED_PRODUCT_STATUS else ""
         return Settled(found, f"{_UNSERVED} Search Products lists it {status}: stored {status}{dropped}.")
     if known.status == DELETED_PRODUCT_STATUS:
-        return Settled(None, f"{_UNSERVED} Search Products lists it nowhere: already stored DELETED.")
+        return Settled(None, f"{_UNSERVED} Search Products lists it nowhere: already stored DELETED.", True)
     deleted = Product(
         known.tiktok_product_id, known.title, DELETED_PRODUCT_STATUS, known.created_at, max(known.updated_at, now), ()
     )

@@ -404,6 +404,9 @@ class FakeCatalogRepository:
         """None kept (see `mark_unreadable`)."""
         return []
 
+    async def note_reread(self, shop_id: str, kind: SyncKind, tiktok_ids: Sequence[str], now: datetime) -> None:
+        """None kept (see `mark_unreadable`)."""
+
     async def clear_unreadable(self, shop_id: str, kind: SyncKind, tiktok_ids: Sequence[str]) -> None:
         """None kept (see `mark_unreadable`)."""
 

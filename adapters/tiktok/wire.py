@@ -22,9 +22,11 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import Raw, Struct
 
+from domain.sync import UNKNOWN_RECORD_ID
+
 NO_DATA = Raw(b"null")
 ID_KEYS = frozenset({"id", "sku_id", "product_id", "warehouse_id", "user_id"})
-UNKNOWN_ID = "(no id)"
+UNKNOWN_ID = UNKNOWN_RECORD_ID  # "(no id)", the domain's (`domain.sync`)
 
 T = TypeVar("T")
 

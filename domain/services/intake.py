@@ -152,6 +152,8 @@ class Fetched:
     order_versions: dict[str, tuple[datetime, str]] = field(default_factory=dict)
     # "product:ID" → what was applied for a stored product Get Product no longer serves (`_confirm_unserved`)
     applied: dict[str, str] = field(default_factory=dict)
+    # "product:ID" of those stored DELETED already that TikTok lists nowhere (`Settled.deleted_already`)
+    deleted_already: set[str] = field(default_factory=set)
     revoked: bool = False  # the shop was revoked already, or TikTok refused its authorization meanwhile
     refused: bool = False  # TikTok refused the authorization during this run
     ended: bool = False  # the shop's authorization had ended (EXPIRED) before the run: TikTok was not asked
@@ -509,6 +511,8 @@ async def _confirm_unserved(
     settled = settle(known, found, clock.now())
     if settled.record is not None:
         fetched.products.append(settled.record)
+    if settled.deleted_already:
+        fetched.deleted_already.add(key)
     fetched.applied[key] = settled.message
 
 

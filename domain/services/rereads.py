@@ -12,12 +12,19 @@ on the `live` queue like the poll's own message:
 - a record now readable is stored as a webhook's fetch stores it (`intake.store_fetched`: the catalog, then the
   pool's ledger), which removes its mark (`upsert_*`);
 - one TikTok says it has no such record (ORDER_NOT_FOUND, PRODUCT_NOT_FOUND: deleted, or never the shop's) has its
-  mark removed (`clear_unreadable`): no read will ever clear it;
+  mark removed (`clear_unreadable`): no read will ever clear it; so has a product stored DELETED already that TikTok
+  serves and lists nowhere (`Settled.deleted_already`): nothing is stored, and no read will ever bring more;
 - one still unreadable keeps its mark with the new reason and the time of this read (`note_still_unreadable`), with
   one WARNING line the first time only (a mark is not a line per poll);
-- a call TikTok refuses (TIKTOK_ERROR) leaves its marks as they are, with one WARNING line per run; TikTok
-  unavailable leaves them all for the next poll (one INFO line); TikTok refusing the shop's authorization revokes
-  the shop (`revoke_refused_authorization`), as the poll's own run would.
+- any other mark read keeps its reason and takes the time of this read too (`note_reread`): a call TikTok refuses
+  (TIKTOK_ERROR, one WARNING line per run), a product listed in a version older than the stored one. Every mark read
+  so waits its turn behind the others: one that settles nothing no longer goes first at every poll, taking every
+  poll's reads for good (review53 item 3);
+- TikTok unavailable leaves them all as they are for the next poll (one INFO line); TikTok refusing the shop's
+  authorization revokes the shop (`revoke_refused_authorization`), as the poll's own run would.
+
+The mark of records without an id (`UNKNOWN_RECORD_ID`) is never read by id (`marks_to_reread` leaves it out): there
+is nothing to ask for, and asking for "(no id)" in a Get Order Detail batch would fail the whole call.
 
 Bounded per poll (`REREAD_ORDERS` orders: one Get Order Detail call; `REREAD_PRODUCTS` products: that many Get
 Product calls), the marks taking turns (`marks_to_reread`: never read again first, then the longest ago). Idempotent,
@@ -52,8 +59,9 @@ _NOT_FOUND = (EventError.ORDER_NOT_FOUND, EventError.PRODUCT_NOT_FOUND)
 @dataclass(frozen=True, slots=True)
 class Reread:
     """What one poll's read of marks by id did, in records: `stored` (read and stored, mark removed), `gone` (TikTok
-    has no such record: mark removed), `unreadable` (mark kept, reason refreshed), `refused` (TikTok refused the call:
-    mark untouched)."""
+    has no such record, or serves and lists nowhere one stored DELETED already: mark removed), `unreadable` (mark
+    kept, reason refreshed), `refused` (TikTok refused the call: mark kept, its reason too). Every mark kept is
+    dated with this read (`reread_at`)."""
 
     stored: int = 0
     gone: int = 0
@@ -119,7 +127,11 @@ async def _write(
     the failures logged for the first time, or None when the shop is gone."""
     prefix = "order:" if kind is SyncKind.ORDERS else "product:"
     failures = {tiktok_id: fetched.failures.get(prefix + tiktok_id) for tiktok_id in marked}
-    gone = [tiktok_id for tiktok_id, failure in failures.items() if failure is not None and failure[0] in _NOT_FOUND]
+    gone = [
+        tiktok_id
+        for tiktok_id, failure in failures.items()
+        if (failure is not None and failure[0] in _NOT_FOUND) or prefix + tiktok_id in fetched.deleted_already
+    ]
     unreadable = [
         RecordFailure(tiktok_id, failure[1])
         for tiktok_id, failure in failures.items()
@@ -132,6 +144,11 @@ async def _write(
         await store_fetched(uow, deps.queue, deps.events, shop.id, fetched.orders, fetched.products)
         await uow.catalog.clear_unreadable(shop.id, kind, gone)
         first = set(await uow.catalog.note_still_unreadable(shop.id, kind, unreadable, now))
+        # the other marks read (stored ones are gone with their upsert): dated too, whatever the outcome
+        settled = set(gone) | {failure.tiktok_id for failure in unreadable}
+        await uow.catalog.note_reread(
+            shop.id, kind, [tiktok_id for tiktok_id in marked if tiktok_id not in settled], now
+        )
         await uow.commit()
     stored = len(fetched.orders) + len(fetched.products)
     reread = Reread(stored=stored, gone=len(gone), unreadable=len(unreadable), refused=refused)

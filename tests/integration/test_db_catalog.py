@@ -21,7 +21,7 @@ from domain.attention import AttentionCode, Unreadable, shop_attention
 from domain.catalog import LineItem, Money, Order, WarehouseStock
 from domain.ports import UpsertCounts
 from domain.shops import Shop
-from domain.sync import MAX_UNREADABLE_RECORDS, RecordFailure, SyncKind
+from domain.sync import MAX_UNREADABLE_RECORDS, UNKNOWN_RECORD_ID, RecordFailure, SyncKind
 from tests.integration.db_samples import (
     NOW,
     add_shop,
@@ -459,3 +459,13 @@ async def test_marks_read_again_by_id_take_turns_and_each_is_reported_once_even_
         await uow.commit()
     async with uows() as uow:
         assert await uow.catalog.marks_to_reread(shop.id, SyncKind.ORDERS, 10) == ["o0", "o1"]
+    # when a read of o0 settles nothing (TikTok refused the call), and a record without an id is marked
+    async with uows() as uow:
+        await uow.catalog.note_reread(shop.id, SyncKind.ORDERS, ["o0", "ox"], NOW + timedelta(hours=3))
+        no_id = RecordFailure(UNKNOWN_RECORD_ID, "Expected `str`, got `null`")
+        await uow.catalog.mark_unreadable(shop.id, SyncKind.ORDERS, [no_id], NOW)
+        await uow.commit()
+    # then o0 waits its turn behind o1 (review53 item 3), nothing is marked anew, and the mark without an id is never
+    # read by id (a Get Order Detail batch asking for it would fail whole)
+    async with uows() as uow:
+        assert await uow.catalog.marks_to_reread(shop.id, SyncKind.ORDERS, 10) == ["o1", "o0"]

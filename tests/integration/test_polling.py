@@ -17,11 +17,14 @@ from sqlalchemy import and_, func, or_, select
 from adapters.db import leases
 from adapters.db.shop_facts import shop_sync_facts
 from adapters.db.tables import inventory_push_outbox, order_line_stock, products, sync_tasks, unreadable_records
+from domain.catalog import Product
 from domain.polling import PollCursor, PollSettings
 from domain.services.polling import start_poll
+from domain.services.rereads import REREAD_PRODUCTS
 from domain.services.sync import queue_authorization_sync
 from domain.shops import Shop
-from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from domain.stored import DELETED_PRODUCT_STATUS
+from domain.sync import UNKNOWN_RECORD_ID, RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.sync import SyncHarness, connect_shop, expected_catalog, stored_catalog, sync_settings
@@ -233,6 +236,16 @@ async def _marks(harness: SyncHarness, shop: Shop) -> dict[tuple[str, str], str]
     return {(row.kind, row.tiktok_id): row.reason for row in rows}
 
 
+async def _reread_at(harness: SyncHarness, shop: Shop, tiktok_id: str) -> datetime:
+    """When the mark of `tiktok_id` was last read again by id (it must have been)."""
+    u = unreadable_records.c
+    async with harness.db.read_sessionmaker() as session:
+        query = select(u.reread_at).where(u.shop_id == shop.id, u.tiktok_id == tiktok_id)
+        reread_at = (await session.execute(query)).scalar_one()
+    assert reread_at is not None
+    return reread_at
+
+
 async def _polls_run(harness: SyncHarness, shop: Shop, *kinds: SyncKind) -> None:
     """Each kind's poll message sent as the scheduler sends it (`poll_shop`), and waited for to its end."""
     assert harness.worker is not None and harness.worker.broker is not None
@@ -304,9 +317,12 @@ async def test_records_read_unreadably_are_read_again_by_id_at_each_poll_and_sto
         sandbox.control("POST", "/faults/records", {"unreadable": []})
         refusal = {"rate": 1.0, "kinds": ["missing_scope"], "paths": [ORDER_DETAIL]}
         sandbox.control("POST", "/faults", refusal)
+        read_before = await _reread_at(harness, shop, stays)
         await _polls_run(harness, shop, SyncKind.ORDERS)
-        # then the mark stays as it was, and the refusal is one line
+        # then the mark stays with its reason, dated with this read (it waits its turn behind the others: review53
+        # item 3), and the refusal is one line
         assert await _marks(harness, shop) == {("ORDERS", stays): create_time_0}
+        assert await _reread_at(harness, shop, stays) > read_before
         (refused,) = [line for line in lines.messages if "refused" in line]
         assert refused.startswith(f"shop {shop.id}: TikTok refused to read 1 unreadable record(s) again by id")
     # when TikTok answers again, and a poll runs
@@ -325,3 +341,39 @@ async def _ledger_lines(harness: SyncHarness, shop: Shop, tiktok_order_id: str) 
     async with harness.db.read_sessionmaker() as session:
         query = select(func.count()).where(c.shop_id == shop.id, c.tiktok_order_id == tiktok_order_id)
         return int((await session.execute(query)).scalar_one())
+
+
+@SQLITE_ONLY  # the marks' SQL on both databases: tests/integration/test_db_catalog.py
+async def test_marks_whose_read_settles_nothing_do_not_hide_the_others(
+    harness: SyncHarness, sandbox: SandboxServer
+) -> None:
+    """Review53 item 3: a mark whose read brought no outcome kept `reread_at` null and went first at every poll; ten
+    of them (a poll's `REREAD_PRODUCTS`) took every products poll's reads, and no other product mark was read again."""
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    now = harness.clock.now()
+    # given ten products stored DELETED, each marked unreadable an hour ago, that TikTok serves and lists nowhere
+    deleted = [f"17300000000000{n:05d}" for n in range(REREAD_PRODUCTS)]
+    async with harness.uow_factory() as uow:
+        gone = [Product(p, f"Gone {p}", DELETED_PRODUCT_STATUS, now - timedelta(days=9), now - timedelta(days=2), ())
+                for p in deleted]  # fmt: skip
+        await uow.catalog.upsert_products(shop.id, gone)
+        failures = [RecordFailure(p, "create_time is null") for p in deleted]
+        await uow.catalog.mark_unreadable(shop.id, SyncKind.PRODUCTS, failures, now - timedelta(hours=1))
+        await uow.commit()
+    # and a product TikTok serves readably, marked after them, and a record TikTok sent without an id
+    real = sandbox.control("GET", f"/shops/{shop.tiktok_shop_id}/products")["products"][0]["id"]
+    async with harness.uow_factory() as uow:
+        later = [RecordFailure(real, "no title"), RecordFailure(UNKNOWN_RECORD_ID, "Expected `str`, got `null`")]
+        await uow.catalog.mark_unreadable(shop.id, SyncKind.PRODUCTS, later, now)
+        await uow.commit()
+
+    # when the products poll runs twice
+    await _polls_run(harness, shop, SyncKind.PRODUCTS)
+    await _polls_run(harness, shop, SyncKind.PRODUCTS)
+
+    # then the deleted products' marks are gone (stored DELETED already: TikTok's last word), the readable product
+    # has been read again and stored (its mark gone), and the mark without an id is left for retention, never read
+    assert await _marks(harness, shop) == {("PRODUCTS", UNKNOWN_RECORD_ID): "Expected `str`, got `null`"}
+    products_stored, _ = await stored_catalog(harness.db, shop.id)
+    assert real in products_stored
+    assert {products_stored[p]["status"] for p in deleted} == {DELETED_PRODUCT_STATUS}

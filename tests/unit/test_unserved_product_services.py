@@ -54,8 +54,9 @@ def test_a_product_listed_nowhere_is_stored_deleted_once(stored_status: str, sto
     settled = settle(known(stored_status), None, now)
     if stores is None:  # stored DELETED already: a replay stores nothing
         assert settled.record is None and "already stored DELETED" in settled.message
+        assert settled.deleted_already  # TikTok's last word: a poll's read forgets its unreadable mark
         return
-    assert isinstance(settled.record, Product)
+    assert isinstance(settled.record, Product) and not settled.deleted_already
     values = product_as_stored(settled.record)
     assert (values.values, values.skus) == (("1729000001", "Mug", "DELETED", T0 - timedelta(days=9), now), ())
 

@@ -39,6 +39,7 @@ from adapters.db.repositories.unreadable import (
     forget_unreadable,
     mark_unreadable,
     marks_to_reread,
+    note_reread,
     note_still_unreadable,
 )
 from adapters.db.tables import line_items, orders, products, shops, skus, warehouse_stocks
@@ -122,6 +123,9 @@ class SqlCatalogRepository:
         self, shop_id: str, kind: SyncKind, failures: Sequence[RecordFailure], now: datetime
     ) -> list[str]:
         return await note_still_unreadable(self._session, shop_id, kind, failures, now)
+
+    async def note_reread(self, shop_id: str, kind: SyncKind, tiktok_ids: Sequence[str], now: datetime) -> None:
+        await note_reread(self._session, shop_id, kind, tiktok_ids, now)
 
     async def clear_unreadable(self, shop_id: str, kind: SyncKind, tiktok_ids: Sequence[str]) -> None:
         await clear_unreadable(self._session, shop_id, kind, tiktok_ids)

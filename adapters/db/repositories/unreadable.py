@@ -1,9 +1,9 @@
 """Records TikTok sent that could not be read (`unreadable_records`, migrations 0039, 0040): marked by a sync that
-failed them, read again by id at each poll (`marks_to_reread`, `note_still_unreadable`: `domain.services.rereads`),
-cleared by the catalog's upsert of the same TikTok id (`SqlCatalogRepository`), by TikTok saying it has no such record
-(`clear_unreadable`) or by retention once their first failure is older than `SHOPBRIDGE_TASK_RETENTION`
-(`forget_unreadable`), counted by `Shop.attention` (adapters/db/shop_facts.py). Per shop and kind at most
-`MAX_UNREADABLE_RECORDS` rows."""
+failed them, read again by id at each poll (`marks_to_reread`; `note_still_unreadable`, `note_reread` date each read:
+`domain.services.rereads`), cleared by the catalog's upsert of the same TikTok id (`SqlCatalogRepository`), by TikTok
+saying it has no such record (`clear_unreadable`) or by retention once their first failure is older than
+`SHOPBRIDGE_TASK_RETENTION` (`forget_unreadable`), counted by `Shop.attention` (adapters/db/shop_facts.py). Per shop
+and kind at most `MAX_UNREADABLE_RECORDS` rows."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.db.lists import among
 from adapters.db.retention import delete_oldest
 from adapters.db.tables import unreadable_records
-from domain.sync import MAX_UNREADABLE_RECORDS, RecordFailure, SyncKind
+from domain.sync import MAX_UNREADABLE_RECORDS, UNKNOWN_RECORD_ID, RecordFailure, SyncKind
 
 u = unreadable_records.c
 
@@ -61,11 +61,12 @@ async def mark_unreadable(
 
 async def marks_to_reread(session: AsyncSession, shop_id: str, kind: SyncKind, limit: int) -> list[str]:
     """See `domain.ports.CatalogRepository.marks_to_reread`: the shop's marks of `kind` (the primary key's prefix,
-    at most `MAX_UNREADABLE_RECORDS` rows), sorted by (read again yet, `reread_at`, `failed_at`, id)."""
+    at most `MAX_UNREADABLE_RECORDS` rows) but the one of records without an id (`UNKNOWN_RECORD_ID`), sorted by
+    (read again yet, `reread_at`, `failed_at`, id)."""
     never = case((u.reread_at.is_(None), 0), else_=1)
     query = (
         select(u.tiktok_id)
-        .where(u.shop_id == shop_id, u.kind == kind.value)
+        .where(u.shop_id == shop_id, u.kind == kind.value, u.tiktok_id != UNKNOWN_RECORD_ID)
         .order_by(never, u.reread_at, u.failed_at, u.tiktok_id)
         .limit(limit)
     )
@@ -102,6 +103,20 @@ async def note_still_unreadable(
             update(unreadable_records).where(*of_shop, among(u.tiktok_id, again, dialect)).values(values)
         )
     return sorted(first)
+
+
+async def note_reread(
+    session: AsyncSession, shop_id: str, kind: SyncKind, tiktok_ids: Sequence[str], now: datetime
+) -> None:
+    """See `domain.ports.CatalogRepository.note_reread`: one UPDATE of `reread_at` down the primary key."""
+    if not tiktok_ids:
+        return
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    await session.execute(
+        update(unreadable_records)
+        .where(u.shop_id == shop_id, u.kind == kind.value, among(u.tiktok_id, tiktok_ids, dialect))
+        .values(reread_at=now)
+    )
 
 
 async def forget_unreadable(session: AsyncSession, failed_before: datetime, limit: int) -> int:
