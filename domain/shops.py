@@ -207,6 +207,17 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+class Revocation(StrEnum):
+    """Why a shop is REVOKED (`Shop.revoked_because`, stored in `shops.revoked_because`, migration 0043)."""
+
+    DEAUTHORIZED = "DEAUTHORIZED"  # the seller removed the app (webhook 6, `Shop.deauthorize`)
+    REFUSED = "REFUSED"  # TikTok refused the authorization in a call (`Shop.revoke_refused`)
+    # The token sweep's refresh of the pair, refused (`domain.services.tokens`): the only revocation a refresh of that
+    # same pair stored later lifts (`Shop.refresh_tokens`), since the refusal may have been of a refresh token
+    # another process had just spent.
+    REFRESH_REFUSED = "REFRESH_REFUSED"
+
+
 @dataclass(slots=True)
 class Shop:
     """A TikTok Shop connected to one merchant, with its custom name and its (decrypted) tokens."""
@@ -224,6 +235,8 @@ class Shop:
     authorized_at: datetime
     created_at: datetime
     revoked_at: datetime | None = None
+    # Why it was revoked (None: not revoked, or revoked before migration 0043 kept the reason: never lifted).
+    revoked_because: Revocation | None = None
     last_synced_at: datetime | None = None
     tokens_refreshed_at: datetime | None = None  # the last refresh of the pair; None: as authorized
     version: int = field(default=1)
@@ -296,23 +309,29 @@ class Shop:
         if tokens.seller_name:
             self.seller_name = tokens.seller_name
         self.authorized_at = now
-        self.revoked_at = None
+        self.revoked_at, self.revoked_because = None, None
         self.authorization_expires_at = None  # a new authorization has a new end date; webhook 7 will tell it
 
     def refresh_tokens(self, tokens: TokenSet, now: datetime | None = None) -> bool:
         """A token refresh renewed the pair; TikTok's answer is authoritative for both expiries. `now` (when
         given) dates the pair, from which the next refresh is planned (see `domain.tokens`).
 
-        A revocation made since the replaced pair was issued is lifted: TikTok has just renewed that very pair, so
-        the refusal behind the revocation was of a token this refresh retired (with rotating refresh tokens, the
-        token sweep of another process refused the refresh token this refresh had spent a moment before its
-        commit: README, Token lifecycle). True when it lifted one (the shop is ACTIVE again)."""
-        lifted = self.revoked_at is not None and self.revoked_at >= self.tokens_issued_at
+        A revocation by a refused refresh (`Revocation.REFRESH_REFUSED`) made since the replaced pair was issued is
+        lifted: TikTok has just renewed that very pair, so the refusal behind the revocation was of a token this
+        refresh retired (with rotating refresh tokens, the token sweep of another process refused the refresh token
+        this refresh had spent a moment before its commit: README, Token lifecycle). Never another: the seller's
+        deauthorization (webhook 6), committed between TikTok's answer to this refresh and its commit, stands
+        (review53). True when it lifted one (the shop is ACTIVE again)."""
+        lifted = (
+            self.revoked_at is not None
+            and self.revoked_because is Revocation.REFRESH_REFUSED
+            and self.revoked_at >= self.tokens_issued_at
+        )
         self.tokens = replace(tokens, seller_name=tokens.seller_name or self.tokens.seller_name)
         if now is not None:
             self.tokens_refreshed_at = now
         if lifted:
-            self.revoked_at = None
+            self.revoked_at, self.revoked_because = None, None
         return lifted
 
     @property
@@ -326,10 +345,14 @@ class Shop:
         """An import of the shop finished: the Task Center shows when data was last brought in."""
         self.last_synced_at = now
 
-    def revoke(self, now: datetime) -> None:
-        """TikTok no longer honours this authorization: the merchant must re-authorize."""
+    def revoke(self, now: datetime, because: Revocation = Revocation.REFUSED) -> None:
+        """TikTok no longer honours this authorization: the merchant must re-authorize (`because`: by default one
+        that no refresh lifts). A shop revoked already keeps its time; its reason only hardens: a refused refresh's
+        (`REFRESH_REFUSED`, which a later refresh may lift) gives way to any other, which none lifts."""
         if self.revoked_at is None:
-            self.revoked_at = now
+            self.revoked_at, self.revoked_because = now, because
+        elif because is not Revocation.REFRESH_REFUSED:
+            self.revoked_because = because
 
     def revoke_refused(self, refused_authorized_at: datetime, now: datetime) -> bool:
         """TikTok refused the tokens of the authorization made at `refused_authorized_at` (this shop as a call loaded
@@ -340,7 +363,7 @@ class Shop:
         and TikTok honours. True when it revoked now."""
         if self.authorized_at != refused_authorized_at or self.tokens_unreadable or self.revoked_at is not None:
             return False
-        self.revoke(now)
+        self.revoke(now, Revocation.REFUSED)
         return True
 
     def notice_is_current(self, notified_at: datetime) -> bool:
@@ -357,7 +380,7 @@ class Shop:
         """
         if not self.notice_is_current(notified_at):
             return False
-        self.revoke(now)
+        self.revoke(now, Revocation.DEAUTHORIZED)
         return True
 
     def note_authorization_end(self, expires_at: datetime, notified_at: datetime) -> bool:

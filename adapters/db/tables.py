@@ -122,6 +122,8 @@ shops = Table(
     Column("authorized_at", UTCDateTime, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+    # Why (`domain.shops.Revocation`; migration 0043): null when not revoked, or revoked before the reason was kept.
+    Column("revoked_because", String(32)),
     Column("last_synced_at", UTCDateTime),
     Column("version", Integer, nullable=False, server_default=text("1")),
     # Token lifecycle (migration 0003): when the pair was last refreshed, and the sweep's single-flight claim.
@@ -375,7 +377,7 @@ unreadable_records = Table(
     Column("tiktok_id", String(64), nullable=False),
     Column("reason", Text, nullable=False),  # the first read's reason; a failed read by id's since (0040)
     Column("failed_at", UTCDateTime, nullable=False),  # the first read that failed
-    Column("reread_at", UTCDateTime),  # the latest read by id that failed too (a poll's); null: none yet (0040)
+    Column("reread_at", UTCDateTime),  # the latest read by id that left it (a poll's); null: none yet (0040)
     PrimaryKeyConstraint("shop_id", "kind", "tiktok_id"),
 )
 

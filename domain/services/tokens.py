@@ -6,7 +6,8 @@ theirs: a pair refreshed or re-authorized meanwhile wins. A refresh TikTok refus
 invalid revokes the shop (REAUTHORIZATION_REQUIRED), unless the pair changed meanwhile (another refresh won): the
 store is looked at for ~2 s first (`domain.tokens.STORED_TOKENS_POLL`, as every session does), since another
 process's refresh of the same pair (which spent the refresh token, when TikTok rotates them) may be a commit away.
-Should that commit come later still, it lifts the revocation (`shop_tokens.store_refreshed_pair`).
+Should that commit come later still, it lifts the revocation (`shop_tokens.store_refreshed_pair`), which is
+therefore `Revocation.REFRESH_REFUSED`: the only reason a refresh lifts.
 TikTok being unavailable raises `TikTokUnavailableError` for the queue to retry.
 """
 
@@ -20,7 +21,7 @@ from domain.clock import Clock
 from domain.ports import AuthorizationLostError, EventPublisher, RefreshTokens, UnitOfWorkFactory
 from domain.services.shop_tokens import store_refreshed_pair
 from domain.services.sync import publish_shop_quietly
-from domain.shops import Shop
+from domain.shops import Revocation, Shop
 from domain.sync import RefreshedTokens, judge_refreshed_tokens
 from domain.tokens import STORED_TOKENS_POLL, refresh_due
 
@@ -80,7 +81,7 @@ async def _revoke_unless_renewed(
             if stored is None or _renewed(stored, refreshed_from):
                 return
             if n == len(delays):
-                stored.revoke(clock.now())
+                stored.revoke(clock.now(), Revocation.REFRESH_REFUSED)
                 await uow.shops.update(stored)
                 await uow.commit()
         if n == len(delays):

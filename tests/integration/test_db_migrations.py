@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0042_deleted_shop_links"
+HEAD = "0043_shop_revoked_because"
 
 
 def _assert_migrates_to_head(url: str) -> None:

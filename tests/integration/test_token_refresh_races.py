@@ -22,7 +22,7 @@ from sqlalchemy import event
 from domain.ports import AuthorizationLostError
 from domain.services.shop_tokens import StoredShopTokens
 from domain.services.tokens import refresh_shop_tokens
-from domain.shops import Shop, ShopStatus, TokenSet
+from domain.shops import Revocation, Shop, ShopStatus, TokenSet
 from sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.servers import SQLITE_ONLY
@@ -162,3 +162,44 @@ async def test_a_refresh_committed_after_the_sweep_revoked_lifts_the_revocation(
     assert stored.status(race.a.clock.now()) is ShopStatus.ACTIVE
     lifted = [m for m in lines.messages if "is lifted" in m]
     assert len(lifted) == 1 and stored.id in lifted[0], lines.messages
+
+
+@SQLITE_ONLY
+async def test_a_deauthorization_committed_while_a_refresh_is_answered_stands(
+    database_url: str,
+    sandbox_factory: Callable[..., SandboxServer],
+    tmp_path: Path,
+    sync_harness_factory: Callable[..., SyncHarness],
+) -> None:
+    """Review53 item 1: the refresh's commit lifted any revocation made since the pair was issued, the seller's
+    deauthorization (webhook 6) too: the shop was ACTIVE again. Only a refused refresh's revocation is lifted."""
+    sandbox = sandbox_factory(SandboxConfig(products=1, orders=1))
+    settings = sync_settings(database_url, sandbox, tmp_path).with_overrides(webhooks_app_wide=True)
+    a = sync_harness_factory(settings)
+    shop = await connect_shop(a.uow_factory, a.tiktok, sandbox)
+
+    async def refresh_then_seller_deauthorizes(loaded: Shop) -> TokenSet:
+        # given TikTok's answer to the sweep's refresh, and before its commit the seller removes the app: webhook 6's
+        # batch commits (`intake._apply_notices` -> `Shop.deauthorize`), as another worker process would
+        tokens = await a.tiktok.refresh_shop(loaded.tiktok_shop_cipher, loaded.tokens)
+        async with a.uow_factory() as uow:
+            stored = await uow.shops.get(loaded.id)
+            assert stored is not None
+            now = a.clock.now()
+            assert stored.deauthorize(now, now)
+            await uow.shops.update(stored)
+            await uow.commit()
+        return tokens
+
+    # when the sweep's refresh commits the pair TikTok renewed
+    due = At(shop.tokens.access_token_expires_at)
+    with log_lines("domain.services.shop_tokens") as lines:
+        await refresh_shop_tokens(a.uow_factory, refresh_then_seller_deauthorizes, a.events, due, shop.id)
+
+    # then the shop stays REVOKED for the seller's reason (the new pair stored), and nothing is said to be lifted
+    async with a.uow_factory() as uow:
+        stored = await uow.shops.get(shop.id)
+    assert stored is not None and stored.revoked_at is not None
+    assert (stored.revoked_because, stored.status(a.clock.now())) == (Revocation.DEAUTHORIZED, ShopStatus.REVOKED)
+    assert stored.tokens.access_token != shop.tokens.access_token
+    assert not [m for m in lines.messages if "is lifted" in m], lines.messages

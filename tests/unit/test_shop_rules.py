@@ -10,6 +10,7 @@ from domain.errors import DomainError, ErrorCode
 from domain.shops import (
     AuthorizedShop,
     Region,
+    Revocation,
     Shop,
     ShopStatus,
     TokenSet,
@@ -369,11 +370,12 @@ class TestShopLifecycle:
         shop.refresh_tokens(later_tokens("Renamed"))
         assert (shop.tokens.seller_name, shop.tokens_refreshed_at) == ("Renamed", later)
 
-    def test_a_refresh_lifts_a_revocation_made_since_the_pair_it_replaced_was_issued(self) -> None:
-        # given a shop whose pair was refreshed on day 2, revoked on day 3 (a refusal of that pair's refresh token)
+    def test_a_refresh_lifts_a_refused_refreshs_revocation_made_since_the_pair_it_replaced_was_issued(self) -> None:
+        # given a shop whose pair was refreshed on day 2, revoked on day 3 (the sweep's refresh of that pair refused)
         shop = self.make()
         shop.refresh_tokens(later_tokens(None), NOW + timedelta(days=2))
-        shop.revoke(NOW + timedelta(days=3))
+        shop.revoke(NOW + timedelta(days=3), Revocation.REFRESH_REFUSED)
+        assert shop.revoked_because is Revocation.REFRESH_REFUSED
         # when a refresh of that pair, made elsewhere, is stored: TikTok renewed it, so the refusal was of a token
         # the refresh retired (README, Token lifecycle)
         lifted = shop.refresh_tokens(later_tokens(None), NOW + timedelta(days=3, seconds=1))
@@ -381,6 +383,35 @@ class TestShopLifecycle:
         assert (lifted, shop.revoked_at, shop.status(NOW + timedelta(days=3))) == (True, None, ShopStatus.ACTIVE)
         # and a refresh of a shop not revoked lifts nothing
         assert shop.refresh_tokens(later_tokens(None), NOW + timedelta(days=4)) is False
+
+    @pytest.mark.parametrize("revocations", [
+        ("deauthorized",), ("refused",), ("refresh refused", "deauthorized"),
+    ])  # fmt: skip
+    def test_a_refresh_never_lifts_a_deauthorization_nor_a_calls_refusal(self, revocations: tuple[str, ...]) -> None:
+        """Review53 item 1: the seller's deauthorization (webhook 6) committed between TikTok's answer to a refresh
+        and its commit was lifted by that commit (ACTIVE again), as any revocation since the pair was issued."""
+        # given a shop revoked since its pair was issued: the seller removed the app (perhaps after the sweep's
+        # refresh was refused: the reason hardens), or TikTok refused a call's token
+        shop = self.make()
+        for n, revocation in enumerate(revocations, 1):
+            at = NOW + timedelta(hours=n)
+            if revocation == "deauthorized":
+                assert shop.deauthorize(at, at)
+            elif revocation == "refused":
+                assert shop.revoke_refused(shop.authorized_at, at)
+            else:
+                shop.revoke(at, Revocation.REFRESH_REFUSED)
+        expected = Revocation.REFUSED if revocations == ("refused",) else Revocation.DEAUTHORIZED
+        assert (shop.revoked_at, shop.revoked_because) == (NOW + timedelta(hours=1), expected)
+        # when a refresh of that pair is stored
+        lifted = shop.refresh_tokens(later_tokens(None), NOW + timedelta(hours=3))
+        # then the shop stays REVOKED
+        assert (lifted, shop.revoked_at, shop.status(NOW + timedelta(hours=3))) == (
+            False, NOW + timedelta(hours=1), ShopStatus.REVOKED,
+        )  # fmt: skip
+        # and a re-authorization ends it, reason and all
+        shop.reauthorize(granted(), later_tokens(None), NOW + timedelta(hours=4))
+        assert (shop.revoked_at, shop.revoked_because) == (None, None)
 
     def test_a_reauthorization_after_a_refresh_dates_the_pair(self) -> None:
         shop = self.make()

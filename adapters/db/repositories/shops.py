@@ -15,7 +15,7 @@ from adapters.crypto import TokenCipher, TokenCipherError
 from adapters.db.errors import ConcurrentUpdateError, is_unique_violation
 from adapters.db.tables import SHOP_OWNED_TABLES, SHOP_TIKTOK_ID_UNIQUE, authorization_requests, shops
 from domain.errors import DomainError, ErrorCode
-from domain.shops import Region, RegisteredWebhooks, Shop, TokenSet, authorization_end
+from domain.shops import Region, RegisteredWebhooks, Revocation, Shop, TokenSet, authorization_end
 from domain.tokens import ShopSchedule
 
 logger = logging.getLogger(__name__)
@@ -205,6 +205,7 @@ class SqlShopRepository:
             "authorized_at": shop.authorized_at,
             "created_at": shop.created_at,
             "revoked_at": shop.revoked_at,
+            "revoked_because": shop.revoked_because.value if shop.revoked_because is not None else None,
             "last_synced_at": shop.last_synced_at,
             "tokens_refreshed_at": shop.tokens_refreshed_at,
             "version": shop.version,
@@ -259,6 +260,7 @@ class SqlShopRepository:
             authorized_at=m["authorized_at"],
             created_at=m["created_at"],
             revoked_at=m["revoked_at"],
+            revoked_because=Revocation(m["revoked_because"]) if m["revoked_because"] is not None else None,
             last_synced_at=m["last_synced_at"],
             tokens_refreshed_at=m["tokens_refreshed_at"],
             version=m["version"],
