@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
         db, uow_factory, tiktok, tiktok_closers, cipher = build_core(settings)
         runtime = await start_api_runtime(settings)
-        intake = build_intake(uow_factory, clock, runtime.queue)
+        intake = build_intake(db, cipher, clock, runtime.queue)  # its own connection (README, Connections)
         services = Services(
             settings=settings,
             db=db,

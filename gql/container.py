@@ -62,10 +62,12 @@ def build_core(settings: Settings) -> tuple[Database, UnitOfWorkFactory, TikTokC
     return db, uow_factory(db, cipher), tiktok, closers, cipher
 
 
-def build_intake(uow_factory: UnitOfWorkFactory, clock: Clock, queue: TaskQueue) -> IntakeBatcher:
-    """The webhook inbox's writer: batches of pushes stored by `inbox.receive_notifications`, then enqueued."""
+def build_intake(db: Database, cipher: TokenCipher, clock: Clock, queue: TaskQueue) -> IntakeBatcher:
+    """The webhook inbox's writer: batches of pushes stored by `inbox.receive_notifications`, then enqueued; its
+    units of work on `db.intake_sessionmaker` (PostgreSQL: a connection of its own, never one GraphQL holds)."""
+    intake_uows = uow_factory(db, cipher, sessionmaker=db.intake_sessionmaker)
 
     async def store(notifications: Sequence[Notification]) -> list[WebhookEvent | None]:
-        return await inbox.receive_notifications(uow_factory, clock, notifications)
+        return await inbox.receive_notifications(intake_uows, clock, notifications)
 
     return IntakeBatcher(store, queue.enqueue_webhook_events)

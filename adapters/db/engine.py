@@ -3,7 +3,7 @@
 SQLite has one writer at a time. Write transactions start with `BEGIN IMMEDIATE` so that a transaction that
 reads and then writes waits on the busy timeout for the lock instead of failing at once with "database is
 locked" when it upgrades; reads run in WAL mode with plain (deferred) `BEGIN` on a separate engine and never wait
-for the writer. On PostgreSQL both sessionmakers share one engine.
+for the writer. On PostgreSQL reads and writes share one engine; the webhook intake has its own connection.
 """
 
 from __future__ import annotations
@@ -228,7 +228,8 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str, read_only: bool, sqlit
 class Database:
     """The engines of one database and their sessionmakers (`expire_on_commit=False`).
 
-    `write_sessionmaker` is for units of work; `read_sessionmaker` is for GraphQL reads, which must not write.
+    `write_sessionmaker` is for units of work; `read_sessionmaker` is for GraphQL reads, which must not write;
+    `intake_sessionmaker` is the webhook intake's (on PostgreSQL one connection of its own, opened on first use).
     Create one per process (or per event loop) at start-up and `await dispose()` at shutdown.
     """
 
@@ -276,6 +277,16 @@ class Database:
         self.read_sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.read_engine, class_=UninterruptedSession, expire_on_commit=False
         )
+        # The webhook intake's group commit (gql/webhooks/batcher.py) on PostgreSQL: one connection of its own, so
+        # that a push never queues for the shared pool behind GraphQL reads and subscriptions (soak53: they held all
+        # 15 connections and pushes waited past TikTok's 3 s). Its one writer stores one batch at a time: one
+        # connection is all it uses. SQLite: the write engine, which reads never use, and writers take turns anyway.
+        self.intake_engine = (
+            self.write_engine if self.is_sqlite else create_engine(url, pool_size=1, max_overflow=0, echo=echo)
+        )
+        self.intake_sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self.intake_engine, class_=UninterruptedSession, expire_on_commit=False, info=turns
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -285,6 +296,8 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+        if self.intake_engine is not self.write_engine:
+            await self.intake_engine.dispose()
 
     def __repr__(self) -> str:
         return f"Database({self.write_engine.url!r})"  # SQLAlchemy's URL repr hides the password

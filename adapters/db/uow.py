@@ -106,8 +106,15 @@ class SqlUnitOfWork:
         self._callbacks.append(callback)
 
 
-def uow_factory(db: Database, cipher: TokenCipher, clock: Clock | None = None) -> Callable[[], SqlUnitOfWork]:
-    """A `domain.ports.UnitOfWorkFactory` over the database's write sessionmaker. Registers the database's outage
+def uow_factory(
+    db: Database,
+    cipher: TokenCipher,
+    clock: Clock | None = None,
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+) -> Callable[[], SqlUnitOfWork]:
+    """A `domain.ports.UnitOfWorkFactory` over the database's write sessionmaker (or `sessionmaker`: the webhook
+    intake's, `Database.intake_sessionmaker`). Registers the database's outage
     rule with the domain (`domain.ports.register_outage`), so the domain's best-effort writes tell an outage in one
     line and keep a bug's traceback, and its conflict rule (`register_conflict`: a deadlock or serialization failure
     aborted the transaction), so a unit of work the database aborted is run again whole
@@ -115,7 +122,9 @@ def uow_factory(db: Database, cipher: TokenCipher, clock: Clock | None = None) -
     register_outage(outage_line)
     register_conflict(transaction_conflict)
 
+    sessions = db.write_sessionmaker if sessionmaker is None else sessionmaker
+
     def make() -> SqlUnitOfWork:
-        return SqlUnitOfWork(db.write_sessionmaker, cipher, clock)
+        return SqlUnitOfWork(sessions, cipher, clock)
 
     return make

@@ -23,7 +23,7 @@ from redis import Redis as SyncRedis
 
 from tests.e2e.test_webhook_metrics import moved, scrape
 from tests.fixtures.app import ShopbridgeServer
-from tests.fixtures.servers import SQLITE_ONLY
+from tests.fixtures.servers import POSTGRES_ONLY, SQLITE_ONLY
 from tests.fixtures.sync import settings_env
 from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, wait_until
 from tests.fixtures.workers import spawn_worker, stop_worker
@@ -570,6 +570,37 @@ class TestLimitsAndFailures:
         app.execute("ALTER TABLE webhook_events_away RENAME TO webhook_events")
         assert push(app, body).status_code == 200
         wait_until(lambda: app.graphql(ORDERS, {"id": shop["id"]}, "m1")["shop"]["status"] == "REVOKED", what="REVOKED")
+
+    @POSTGRES_ONLY  # on SQLite the reads have an engine of their own (adapters/db/engine.py) already
+    def test_a_push_is_stored_while_graphql_reads_hold_every_connection_of_their_pool(self, app) -> None:
+        """soak53: WebSocket churn, 50 live sockets and an orders reader held all 15 connections of the API's pool
+        (reads and writes shared it on PostgreSQL), and pushes waited behind them past TikTok's 3 s, or 30 s for the
+        pool's timeout and a 500. The intake writes on a connection of its own (README, "Connections")."""
+        loop = app.served.server.loop
+        reads = app.asgi.state.services.db.read_engine
+        capacity = reads.pool.size() + reads.pool._max_overflow  # SQLAlchemy's QueuePool: 5 + 10 by default
+
+        async def check_out() -> list[Any]:
+            return [await reads.connect() for _ in range(capacity)]
+
+        async def give_back(connections: list[Any]) -> None:
+            for connection in connections:
+                await connection.close()
+
+        # given every connection of the read pool checked out, as GraphQL reads and subscriptions mid-read hold them
+        held = asyncio.run_coroutine_threadsafe(check_out(), loop).result(DEADLINE_SECONDS)
+        try:
+            assert reads.pool.checkedout() == capacity
+            # when TikTok pushes (the client's wait is bounded: DEADLINE_SECONDS; before, the push waited for the
+            # pool's 30 s timeout, then was answered 500)
+            body = envelope(6, "7496000000000000053", {"message": "deauthorized"})
+            response = push(app, body)
+            # then it is stored and acknowledged while the reads still hold their connections
+            assert (response.status_code, response.content) == (200, b"")
+            assert [e["notification_key"] for e in stored_events(app)] == [f"tts:{body['tts_notification_id']}"]
+            assert reads.pool.checkedout() == capacity
+        finally:
+            asyncio.run_coroutine_threadsafe(give_back(held), loop).result(DEADLINE_SECONDS)
 
     def test_a_burst_of_1000_events_from_50_senders_loses_none(self, connected) -> None:
         app, shop = connected
