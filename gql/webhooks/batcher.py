@@ -15,6 +15,9 @@ fails them all alike, in one WARNING line per batch, as does a database not migr
 is enqueued after the commit, once per shop per batch (and at most one enqueue in flight per shop, plus one to follow
 it).
 
+The store runs on the intake's own units of work (`gql.container.build_intake`: `Database.intake_sessionmaker`, on
+PostgreSQL a connection of its own), so a batch never waits for a connection behind GraphQL's reads (soak53).
+
 Measured in bench/README.md (benchmark 5): one transaction per push made the endpoint the bottleneck (on SQLite
 every push queued for the single write lock, sleeping in SQLite's busy handler).
 """
