@@ -3,7 +3,8 @@
 SQLite has one writer at a time. Write transactions start with `BEGIN IMMEDIATE` so that a transaction that
 reads and then writes waits on the busy timeout for the lock instead of failing at once with "database is
 locked" when it upgrades; reads run in WAL mode with plain (deferred) `BEGIN` on a separate engine and never wait
-for the writer. On PostgreSQL reads and writes share one engine; the webhook intake has its own connection.
+for the writer. On PostgreSQL reads (in autocommit) and writes share one engine; the webhook intake has its own
+connection.
 """
 
 from __future__ import annotations
@@ -228,7 +229,8 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str, read_only: bool, sqlit
 class Database:
     """The engines of one database and their sessionmakers (`expire_on_commit=False`).
 
-    `write_sessionmaker` is for units of work; `read_sessionmaker` is for GraphQL reads, which must not write;
+    `write_sessionmaker` is for units of work; `read_sessionmaker` is for GraphQL reads, which must not write (on
+    PostgreSQL in autocommit: a stray write would be committed at once; SQLite's read connections refuse it);
     `intake_sessionmaker` is the webhook intake's (on PostgreSQL one connection of its own, opened on first use).
     Create one per process (or per event loop) at start-up and `await dispose()` at shutdown.
     """
@@ -274,8 +276,13 @@ class Database:
         self.write_sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.write_engine, class_=UninterruptedSession, expire_on_commit=False, info=turns
         )
+        # PostgreSQL: reads in autocommit, on the shared pool. Each statement is a transaction of its own (READ
+        # COMMITTED gave each its own snapshot already): no BEGIN and ROLLBACK round trips, during which a starved
+        # event loop kept the connection, and no ACCESS SHARE locks held between statements (soak53).
         self.read_sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self.read_engine, class_=UninterruptedSession, expire_on_commit=False
+            self.read_engine if self.is_sqlite else self.read_engine.execution_options(isolation_level="AUTOCOMMIT"),
+            class_=UninterruptedSession,
+            expire_on_commit=False,
         )
         # The webhook intake's group commit (gql/webhooks/batcher.py) on PostgreSQL: one connection of its own, so
         # that a push never queues for the shared pool behind GraphQL reads and subscriptions (soak53: they held all

@@ -9,17 +9,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select, text
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, queries, uow_factory
 from adapters.db.cursors import InvalidCursorError
 from adapters.db.read_models import ShopRead
-from adapters.db.tables import ACTIVE_TASK_WHERE
+from adapters.db.tables import ACTIVE_TASK_WHERE, shops
 from domain.catalog import Money
 from domain.shops import ShopStatus
 from domain.sync import ACTIVE_STATUSES, SyncKind, SyncTaskStatus
 from tests.fixtures.plans import plan_of
+from tests.fixtures.servers import POSTGRES_ONLY
 from tests.integration.db_samples import NOW, add_shop, make_order, make_product, make_shop, make_task
 
 
@@ -228,3 +229,27 @@ async def test_a_feeds_read_takes_the_active_tasks_from_their_own_index_not_the_
     assert str(ACTIVE_TASK_WHERE) == f"status IN ({', '.join(repr(s.value) for s in ACTIVE_STATUSES)})"
     assert "ix_sync_tasks_merchant_id" not in plan, plan
     assert (("sqlite_autoindex_sync_tasks_1" if sqlite else "pk_sync_tasks") in plan) is (followed > 0), plan
+
+
+@POSTGRES_ONLY  # SQLite's reads have their own read-only connections, whose deferred BEGIN takes no lock
+async def test_a_read_session_keeps_no_transaction_open_between_its_statements(database: Database) -> None:
+    """soak53: under a CPU-starved event loop a GraphQL read kept its pooled connection for the loop's turns around
+    its statements, and a transaction open all along (BEGIN, and ROLLBACK at its close: two round trips more, the
+    ACCESS SHARE locks of the tables it read held meanwhile, which a migration's ALTER TABLE queues behind). Reads
+    run in autocommit: each statement is a transaction of its own, as READ COMMITTED gave each a snapshot of its own."""
+    async with database.read_sessionmaker() as session:
+        backend = await session.scalar(text("SELECT pg_backend_pid()"))
+        await session.execute(select(shops.c.id).limit(1))
+        # while the read's session is still open (its caller awaiting something else)
+        async with database.write_sessionmaker() as observer:
+            state, locks = (
+                await observer.execute(
+                    text(
+                        "SELECT state, (SELECT count(*) FROM pg_locks WHERE pid = :pid"
+                        " AND relation = 'shops'::regclass) FROM pg_stat_activity WHERE pid = :pid"
+                    ),
+                    {"pid": backend},
+                )
+            ).one()
+    # then its connection is idle, not "idle in transaction", and holds no lock on what it read
+    assert (state, locks) == ("idle", 0)
