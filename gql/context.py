@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,9 @@ class Context:
     `loaders` are per operation: HTTP builds a context per request; a WebSocket connection shares one context
     across its operations, so subscriptions call `reset_loaders()` for every message they send. They are built
     on first use: a subscription message that needs none (most do not; and 1,000 subscribers of one task share one
-    execution, gql/shared_events.py) allocates none, which kept the API's garbage collector busy.
+    execution, gql/shared_events.py) allocates none, which kept the API's garbage collector busy. The loaders
+    reach this context through a weak reference, so a context and its loaders are no reference cycle: a request's
+    are freed when it ends, not at the garbage collector's next full collection (gql/loaders.py `Loaders`).
     """
 
     services: Services
@@ -41,7 +45,7 @@ class Context:
         if self._loaders is None:
             from gql.loaders import Loaders
 
-            self._loaders = Loaders(self.services, self._loaders_merchant)
+            self._loaders = Loaders(self.services, _merchant_of(weakref.ref(self)))
         return self._loaders
 
     def _loaders_merchant(self) -> str | None:
@@ -68,6 +72,16 @@ class Context:
         if self.token_expires_at is not None and time.time() >= self.token_expires_at:
             raise UnauthenticatedError(RECONNECT_MESSAGE)
         return self.merchant_id
+
+
+def _merchant_of(context: weakref.ref[Context]) -> Callable[[], str | None]:
+    """Whose objects a context's loaders read (`Context._loaders_merchant`); None once the context is gone."""
+
+    def merchant() -> str | None:
+        found = context()
+        return None if found is None else found._loaders_merchant()
+
+    return merchant
 
 
 Info = StrawberryInfo[Context, None]

@@ -24,20 +24,40 @@ if TYPE_CHECKING:
 
 
 class Loaders:
+    """One operation's DataLoaders, reading the objects of `merchant()`'s merchant (None: they read nothing).
+
+    No reference cycle: the loaders' batch functions belong to `_Reads`, which holds the services and the merchant,
+    not these loaders. A bound method of the loaders (`DataLoader(self._load_shops)`) made each `Loaders` a cycle
+    (loaders -> DataLoader -> bound method -> loaders), so every set spent, with every value its caches held,
+    waited for the garbage collector's full collection: a subscription builds a set per message (or per shared read),
+    and 50 sockets following the pool left ~50 MB of Python objects between full collections, whose memory the
+    process kept (soak53 item 2; bench/README.md, "Subscriptions' memory"). Now a set is freed when its last user
+    lets it go.
+    """
+
+    def __init__(self, services: Services, merchant: Callable[[], str | None]) -> None:
+        reads = _Reads(services, merchant)
+        self.shop: DataLoader[str, t.Shop | None] = DataLoader(reads.shops)
+        self.product_count: DataLoader[str, int] = DataLoader(reads.product_counts)
+        self.order_count: DataLoader[str, int] = DataLoader(reads.order_counts)
+        self.sync_facts: DataLoader[str, SyncFacts] = DataLoader(reads.sync_facts)
+        self.inventory_policy: DataLoader[str, InventoryPolicy] = DataLoader(reads.inventory_policies)
+        # The inventory pool (gql/inventory/types.py builds the DTOs; typed Any here to keep the import one-way).
+        self.inventory_item: DataLoader[str, Any] = DataLoader(reads.inventory_items)
+        self.item_links: DataLoader[str, list[Any]] = DataLoader(reads.item_links)
+        self.sku_link: DataLoader[str, Any] = DataLoader(reads.sku_links)
+
+
+class _Reads:
+    """The batch functions of one set of loaders: each takes a batch's keys and answers in their order."""
+
+    __slots__ = ("_merchant", "_services")
+
     def __init__(self, services: Services, merchant: Callable[[], str | None]) -> None:
         self._services = services
         self._merchant = merchant
-        self.shop: DataLoader[str, t.Shop | None] = DataLoader(self._load_shops)
-        self.product_count: DataLoader[str, int] = DataLoader(self._load_product_counts)
-        self.order_count: DataLoader[str, int] = DataLoader(self._load_order_counts)
-        self.sync_facts: DataLoader[str, SyncFacts] = DataLoader(self._load_sync_facts)
-        self.inventory_policy: DataLoader[str, InventoryPolicy] = DataLoader(self._load_inventory_policies)
-        # The inventory pool (gql/inventory/types.py builds the DTOs; typed Any here to keep the import one-way).
-        self.inventory_item: DataLoader[str, Any] = DataLoader(self._load_inventory_items)
-        self.item_links: DataLoader[str, list[Any]] = DataLoader(self._load_item_links)
-        self.sku_link: DataLoader[str, Any] = DataLoader(self._load_sku_links)
 
-    async def _load_inventory_items(self, ids: list[str]) -> list[Any]:
+    async def inventory_items(self, ids: list[str]) -> list[Any]:
         from gql.inventory.types import inventory_item
 
         merchant_id = self._merchant()
@@ -47,7 +67,7 @@ class Loaders:
             found = await inventory_queries.items_by_ids(session, merchant_id, ids)
         return [inventory_item(found[i]) if i in found else None for i in ids]
 
-    async def _load_item_links(self, ids: list[str]) -> list[list[Any]]:
+    async def item_links(self, ids: list[str]) -> list[list[Any]]:
         from gql.inventory.types import sku_link
 
         merchant_id = self._merchant()
@@ -57,7 +77,7 @@ class Loaders:
             found = await inventory_queries.links_by_items(session, merchant_id, ids)
         return [[sku_link(r) for r in found.get(i, [])] for i in ids]
 
-    async def _load_sku_links(self, ids: list[str]) -> list[Any]:
+    async def sku_links(self, ids: list[str]) -> list[Any]:
         from gql.inventory.types import sku_link
 
         merchant_id = self._merchant()
@@ -67,7 +87,7 @@ class Loaders:
             found = await inventory_queries.links_by_skus(session, merchant_id, ids)
         return [sku_link(found[i]) if i in found else None for i in ids]
 
-    async def _load_shops(self, ids: list[str]) -> list[t.Shop | None]:
+    async def shops(self, ids: list[str]) -> list[t.Shop | None]:
         merchant_id = self._merchant()
         if merchant_id is None:
             return [None] * len(ids)
@@ -77,7 +97,7 @@ class Loaders:
         by_id = {shop_id: mappers.shop(row, now) for shop_id, row in rows.items()}
         return [by_id.get(shop_id) for shop_id in ids]
 
-    async def _load_product_counts(self, shop_ids: list[str]) -> list[int]:
+    async def product_counts(self, shop_ids: list[str]) -> list[int]:
         merchant_id = self._merchant()
         if merchant_id is None:
             return [0] * len(shop_ids)
@@ -85,7 +105,7 @@ class Loaders:
             counts = await queries.product_counts(session, merchant_id, shop_ids)
         return [counts.get(shop_id, 0) for shop_id in shop_ids]
 
-    async def _load_order_counts(self, shop_ids: list[str]) -> list[int]:
+    async def order_counts(self, shop_ids: list[str]) -> list[int]:
         merchant_id = self._merchant()
         if merchant_id is None:
             return [0] * len(shop_ids)
@@ -93,7 +113,7 @@ class Loaders:
             counts = await queries.order_counts(session, merchant_id, shop_ids)
         return [counts.get(shop_id, 0) for shop_id in shop_ids]
 
-    async def _load_inventory_policies(self, shop_ids: list[str]) -> list[InventoryPolicy]:
+    async def inventory_policies(self, shop_ids: list[str]) -> list[InventoryPolicy]:
         merchant_id = self._merchant()
         stored = {}
         if merchant_id is not None:
@@ -101,7 +121,7 @@ class Loaders:
                 stored = await policies_of_shops(session, merchant_id, shop_ids)
         return [inventory_policy(stored.get(shop_id, DomainPolicy())) for shop_id in shop_ids]
 
-    async def _load_sync_facts(self, shop_ids: list[str]) -> list[SyncFacts]:
+    async def sync_facts(self, shop_ids: list[str]) -> list[SyncFacts]:
         merchant_id = self._merchant()
         if merchant_id is None:
             return [SyncFacts()] * len(shop_ids)
