@@ -180,3 +180,26 @@ def test_introspection_counts_the_objects_it_returns() -> None:
     assert exact == 1 + 2 * len(shop.fields) + sum(
         len(field.type.fields) for field in shop.fields.values() if isinstance(field.type, GraphQLObjectType)
     )
+
+
+def test_the_huge_literal_check_defines_no_class_per_operation() -> None:
+    """Every operation runs the check for Int literals past 20 digits (`gql.cost._huge_int_literal`); a visitor class
+    defined per call was a reference cycle left for the collector's full collection (soak53 item 2)."""
+    import gc
+
+    from graphql import Visitor
+
+    from gql.cost import _huge_int_literal
+
+    document = parse("{ shops(first: 5) { edges { node { id } } } }")
+    was_enabled = gc.isenabled()
+    gc.disable()  # a class left behind would stay among the visitor's subclasses until a collection
+    try:
+        before = len(Visitor.__subclasses__())
+        assert [_huge_int_literal(document) for _ in range(3)] == [None] * 3
+        assert len(Visitor.__subclasses__()) == before
+    finally:
+        if was_enabled:
+            gc.enable()
+    huge = _huge_int_literal(parse("{ shops(first: 123456789012345678901234) { totalCount } }"))
+    assert huge is not None and huge.value == "123456789012345678901234"
