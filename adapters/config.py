@@ -160,6 +160,15 @@ class Settings:
     task_retention_seconds: int = 30 * 24 * 3600
     # The web console (issue 10): where GraphiQL's page loads its scripts and styles (None: the public CDN).
     graphiql_assets_url: str | None = None
+    # The database connections of one process (README, Scaling): SQLAlchemy's pool of `db_pool_size` kept open plus
+    # up to `db_max_overflow` more under load, and how long a request waits for one when all are in use before it
+    # fails with DATABASE_BUSY (adapters/db/outage.py). On SQLite, the read engine has its own pool of the same size.
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    db_pool_timeout_seconds: float = 30.0
+    # How the process's PostgreSQL sessions show in `pg_stat_activity.application_name`: each command sets its own
+    # (`shopbridge-serve`, `shopbridge-worker`, `shopbridge-demo`, ...) unless SHOPBRIDGE_DB_APPLICATION_NAME is set.
+    db_application_name: str = "shopbridge"
 
     def import_slots(self, worker_threads: int) -> int:
         """How many imports a worker process with `worker_threads` Dramatiq threads runs at once: all its threads
@@ -527,6 +536,12 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
             f"Task Center long enough to be seen) to {TASK_RETENTION_MAX_SECONDS} seconds (365 days), got "
             f"{task_retention}"
         )
+    db_pool_timeout = _positive(env, "SHOPBRIDGE_DB_POOL_TIMEOUT", 30.0)
+    if db_pool_timeout > DB_POOL_TIMEOUT_MAX_SECONDS:
+        raise ConfigError(
+            f"SHOPBRIDGE_DB_POOL_TIMEOUT must be at most {DB_POOL_TIMEOUT_MAX_SECONDS} seconds (a request waiting "
+            f"longer for a connection has long been given up by its client), got {db_pool_timeout:g}"
+        )
     migrate_lock_timeout = _positive(env, "SHOPBRIDGE_MIGRATE_LOCK_TIMEOUT", 30.0)
     if migrate_lock_timeout > MIGRATE_LOCK_TIMEOUT_MAX_SECONDS:
         raise ConfigError(
@@ -585,6 +600,10 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         webhook_retention_seconds=webhook_retention,
         task_retention_seconds=task_retention,
         graphiql_assets_url=_base_url(get("SHOPBRIDGE_GRAPHIQL_ASSETS_URL"), "SHOPBRIDGE_GRAPHIQL_ASSETS_URL"),
+        db_pool_size=_int(env, "SHOPBRIDGE_DB_POOL_SIZE", 5, 1, DB_POOL_MAX_CONNECTIONS),
+        db_max_overflow=_int(env, "SHOPBRIDGE_DB_MAX_OVERFLOW", 10, 0, DB_POOL_MAX_CONNECTIONS),
+        db_pool_timeout_seconds=db_pool_timeout,
+        db_application_name=_application_name(get("SHOPBRIDGE_DB_APPLICATION_NAME")),
     )
     if broker_url is None:  # the embedded pool's threads are known now; worker processes check theirs at boot
         settings.import_slots(max(1, embedded_worker_threads))  # as workers.embedded starts it
@@ -615,6 +634,12 @@ WEBHOOK_RETENTION_MAX_SECONDS = 365 * 24 * 3600
 # so that a failure is not gone before anyone looked; at most a year, like the inbox.
 TASK_RETENTION_MIN_SECONDS = 24 * 3600
 TASK_RETENTION_MAX_SECONDS = 365 * 24 * 3600
+# A process's pool size and overflow, each: PostgreSQL's max_connections is 100 by default, and a setting of
+# thousands is a typo that would let one process take every connection of the server (README, Scaling).
+DB_POOL_MAX_CONNECTIONS = 1_000
+DB_POOL_TIMEOUT_MAX_SECONDS = 3_600
+# PostgreSQL keeps NAMEDATALEN - 1 = 63 bytes of application_name and shows only printable ASCII (others as '?').
+MAX_APPLICATION_NAME_CHARS = 63
 MIGRATE_LOCK_TIMEOUT_MAX_SECONDS = 24 * 3600  # PostgreSQL's lock_timeout holds up to ~24.8 days; a day is plenty
 # The longest a merchant token may live, in seconds: `SHOPBRIDGE_TOKEN_TTL` and `shopbridge token --ttl` alike. A token
 # for ten years is already a mistake; beyond is surely one (a setting of 10**20 signed tokens that never expire).
@@ -747,6 +772,19 @@ def _no_query(url: str | None, name: str) -> str | None:
     if url is not None and ("?" in url or "#" in url):
         raise ConfigError(f"{name} is a base URL that paths are appended to: no query or fragment, got {shown(url)}")
     return url
+
+
+def _application_name(raw: str | None) -> str:
+    """SHOPBRIDGE_DB_APPLICATION_NAME, else `shopbridge`: printable ASCII, at most `MAX_APPLICATION_NAME_CHARS`
+    (PostgreSQL cuts a longer one and shows other characters as '?': two processes' names could not be told apart)."""
+    if raw is None:
+        return "shopbridge"
+    if len(raw) > MAX_APPLICATION_NAME_CHARS or not (raw.isascii() and raw.isprintable()):
+        raise ConfigError(
+            f"SHOPBRIDGE_DB_APPLICATION_NAME must be printable ASCII of at most {MAX_APPLICATION_NAME_CHARS} "
+            f"characters (PostgreSQL's application_name), got {shown(raw)}"
+        )
+    return raw
 
 
 def _origins(raw: str | None) -> tuple[str, ...]:

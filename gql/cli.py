@@ -17,9 +17,10 @@ try:  # Ctrl+C while the command starts (these imports take ~0.7 s): exit 130, q
         interrupts.record_sigterm()
 
     import argparse
+    import contextlib
     import logging
     import signal
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
     from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
@@ -182,7 +183,7 @@ def cmd_rotate_keys(args: argparse.Namespace) -> int:
     cipher = TokenCipher(settings.encryption_key)
 
     async def rotate() -> str:
-        db = Database(settings.database_url)
+        db = Database.from_settings(settings)
         try:
             done = await rotate_shop_tokens(db, cipher)
         finally:
@@ -481,7 +482,7 @@ def _delete_sandbox_shops(settings: Settings) -> int:
     tiktok_shop_ids = shop_ids(str(settings.data_dir / "sandbox"))
 
     async def delete() -> list[str]:
-        db = Database(settings.database_url)
+        db = Database.from_settings(settings)
         try:
             uows = uow_factory(db, TokenCipher(settings.encryption_key))
             return [shop.name for shop in await delete_shops_of_tiktok(uows, SystemClock(), tiktok_shop_ids)]
@@ -574,7 +575,7 @@ def _refuse_a_login_postgresql_refuses(settings: Settings, command: str, *, chec
         return False
 
     async def check() -> None:
-        db = Database(settings.database_url)
+        db = Database.from_settings(settings)
         try:
             if (not postgresql or await answers(db)) and check_key:
                 await warn_if_key_reads_no_tokens(db, TokenCipher(settings.encryption_key))
@@ -806,6 +807,27 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging()  # the command's settings will name the mistake
     if args.func not in GRACEFUL_ON_SIGTERM:
         interrupts.sigterm_default()  # dies of a SIGTERM recorded so far, as it would have without the record
+    with _process_named(f"shopbridge-{args.command}"):
+        return _run(args)
+
+
+@contextlib.contextmanager
+def _process_named(name: str) -> Iterator[None]:
+    """While the command runs, SHOPBRIDGE_DB_APPLICATION_NAME is `name` (`shopbridge-serve`, `shopbridge-worker`,
+    ...) unless the operator set it: its PostgreSQL sessions, and those of the processes it starts (uvicorn's and
+    Dramatiq's inherit the environment), show in `pg_stat_activity.application_name` as that command's. Put back as
+    it was after, for a `main()` called in-process (tests)."""
+    given = "SHOPBRIDGE_DB_APPLICATION_NAME" in os.environ
+    if not given:
+        os.environ["SHOPBRIDGE_DB_APPLICATION_NAME"] = name
+    try:
+        yield
+    finally:
+        if not given:
+            os.environ.pop("SHOPBRIDGE_DB_APPLICATION_NAME", None)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if interrupts.pressed():  # during the imports, its KeyboardInterrupt lost in a garbage collector's callback
             return 130

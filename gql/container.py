@@ -56,7 +56,7 @@ class Services:
 
 def build_core(settings: Settings) -> tuple[Database, UnitOfWorkFactory, TikTokClient, list[Any], TokenCipher]:
     """The database, units of work over it, and the TikTok client, with what to close at shutdown; the cipher."""
-    db = Database(settings.database_url)
+    db = Database.from_settings(settings)
     tiktok, closers = build_tiktok_client(settings, "shopbridge/0.1")
     cipher = TokenCipher(settings.encryption_key)
     return db, uow_factory(db, cipher), tiktok, closers, cipher

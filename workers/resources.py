@@ -139,7 +139,7 @@ class WorkerResources:
 
 
 async def build_resources(settings: Settings, queue: TaskQueue, events: EventPublisher | None) -> WorkerResources:
-    db = Database(settings.database_url)
+    db = Database.from_settings(settings)
     cipher = TokenCipher(settings.encryption_key)
     tiktok, tiktok_closers = build_tiktok_client(settings, "shopbridge-worker/0.1")
     closers: list[Any] = [db.dispose, *tiktok_closers]

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapters import postgres_url
+from adapters.config import Settings
 from adapters.db.sessions import UninterruptedSession
 from adapters.db.write_turns import write_turns
 
@@ -147,30 +148,49 @@ _RESTART = (
 )
 
 
+# SQLAlchemy's defaults, which Settings' db_pool_size, db_max_overflow and db_pool_timeout_seconds default to too.
+POOL_SIZE = 5
+MAX_OVERFLOW = 10
+POOL_TIMEOUT_SECONDS = 30.0
+APPLICATION_NAME = "shopbridge"
+
+
 def create_engine(
     url: str,
     *,
-    pool_size: int = 5,
-    max_overflow: int = 10,
+    pool_size: int = POOL_SIZE,
+    max_overflow: int = MAX_OVERFLOW,
+    pool_timeout: float = POOL_TIMEOUT_SECONDS,
+    application_name: str = APPLICATION_NAME,
     echo: bool = False,
     read_only: bool = False,
     sqlite_file: SqliteFile | None = None,
 ) -> AsyncEngine:
-    """An async engine. On SQLite: WAL, busy timeout, foreign keys, and `BEGIN IMMEDIATE` unless
-    `read_only`; with `sqlite_file`, the file is remembered at the first connection (unless it was already), each
-    new connection then opens it without creating it (a removed file: refused, no empty file made), and each
-    transaction, a read or a write, is refused once it changed (`SqliteFile`): one `os.stat` at each BEGIN."""
+    """An async engine whose pool keeps `pool_size` connections, opens up to `max_overflow` more under load, and
+    makes a caller wait up to `pool_timeout` seconds for one when all are in use (then `sqlalchemy.exc.TimeoutError`,
+    DATABASE_BUSY: `adapters.db.outage.pool_exhausted`). On PostgreSQL each connection names the process in
+    `pg_stat_activity.application_name` (`application_name`, e.g. `shopbridge-serve`). On SQLite: WAL, busy
+    timeout, foreign keys, and `BEGIN IMMEDIATE` unless `read_only`; with `sqlite_file`, the file is remembered at
+    the first connection (unless it was already), each new connection then opens it without creating it (a removed
+    file: refused, no empty file made), and each transaction, a read or a write, is refused once it changed
+    (`SqliteFile`): one `os.stat` at each BEGIN."""
     if not is_sqlite(url):
         connect_args: dict[str, Any] = {}
         if "+asyncpg" in url.split("://", 1)[0]:
             # asyncpg prepares every statement; after five runs PostgreSQL may cache a generic plan made while a
             # table was still small (a sequential scan) and keep it as the table grows to 100,000 rows, turning
             # an import's per-page lookup from an index probe into a scan. Custom plans cost ~0.1 ms to make.
-            connect_args["server_settings"] = {"plan_cache_mode": "force_custom_plan"}
+            # application_name: which process holds a connection, for whoever reads pg_stat_activity (soak53: 48
+            # connections, all nameless).
+            connect_args["server_settings"] = {
+                "plan_cache_mode": "force_custom_plan",
+                "application_name": application_name,
+            }
         return create_async_engine(
             postgres_url.for_asyncpg(url),  # libpq's `sslmode=` as asyncpg's `ssl=`, which it takes
             pool_size=pool_size,
             max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
             pool_pre_ping=True,
             echo=echo,
             connect_args=connect_args,
@@ -180,7 +200,9 @@ def create_engine(
         # Every pooled connection would see its own empty database, and one shared connection would serialise
         # unrelated coroutines; Shopbridge always uses a file.
         raise ValueError("Shopbridge needs a SQLite database file, not an in-memory database")
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, echo=echo, hide_parameters=True)
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout, echo=echo, hide_parameters=True
+    )
     _configure_sqlite(
         engine, begin="BEGIN" if read_only else "BEGIN IMMEDIATE", read_only=read_only, sqlite_file=sqlite_file
     )
@@ -232,15 +254,20 @@ class Database:
     `write_sessionmaker` is for units of work; `read_sessionmaker` is for GraphQL reads, which must not write (on
     PostgreSQL in autocommit: a stray write would be committed at once; SQLite's read connections refuse it);
     `intake_sessionmaker` is the webhook intake's (on PostgreSQL one connection of its own, opened on first use).
-    Create one per process (or per event loop) at start-up and `await dispose()` at shutdown.
+    Create one per process (or per event loop) at start-up and `await dispose()` at shutdown; `from_settings` sizes
+    and names it from the settings (SHOPBRIDGE_DB_POOL_SIZE, _MAX_OVERFLOW, _POOL_TIMEOUT, _APPLICATION_NAME). On
+    PostgreSQL a process holds at most `pool_size + max_overflow` connections, plus the intake's one once a webhook
+    came in; on SQLite twice that (two engines).
     """
 
     def __init__(
         self,
         url: str,
         *,
-        pool_size: int = 5,
-        max_overflow: int = 10,
+        pool_size: int = POOL_SIZE,
+        max_overflow: int = MAX_OVERFLOW,
+        pool_timeout: float = POOL_TIMEOUT_SECONDS,
+        application_name: str = APPLICATION_NAME,
         read_pool_size: int | None = None,
         echo: bool = False,
     ) -> None:
@@ -252,16 +279,16 @@ class Database:
             # A file already there is the database: no connection may create another at its path (not even the
             # first, should it be removed before any connection opened).
             self.sqlite_file.remember()
+        sizes: dict[str, Any] = {"max_overflow": max_overflow, "pool_timeout": pool_timeout, "echo": echo}
         self.write_engine = create_engine(
-            url, pool_size=pool_size, max_overflow=max_overflow, echo=echo, sqlite_file=self.sqlite_file
+            url, pool_size=pool_size, application_name=application_name, sqlite_file=self.sqlite_file, **sizes
         )
         if is_sqlite(url):
             self.read_engine = create_engine(
                 url,
                 pool_size=read_pool_size or pool_size,
-                max_overflow=max_overflow,
-                echo=echo,
                 read_only=True,
+                **sizes,
                 sqlite_file=self.sqlite_file,
             )
         else:
@@ -289,10 +316,30 @@ class Database:
         # 15 connections and pushes waited past TikTok's 3 s). Its one writer stores one batch at a time: one
         # connection is all it uses. SQLite: the write engine, which reads never use, and writers take turns anyway.
         self.intake_engine = (
-            self.write_engine if self.is_sqlite else create_engine(url, pool_size=1, max_overflow=0, echo=echo)
+            self.write_engine
+            if self.is_sqlite
+            else create_engine(
+                url,
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=pool_timeout,
+                application_name=application_name,
+                echo=echo,
+            )
         )
         self.intake_sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.intake_engine, class_=UninterruptedSession, expire_on_commit=False, info=turns
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The process's database as configured: its URL, pool sizes, pool timeout and application name."""
+        return cls(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            application_name=settings.db_application_name,
         )
 
     @property

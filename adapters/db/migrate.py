@@ -34,7 +34,7 @@ from adapters.text import shown_path
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEFAULT_LOCK_TIMEOUT_SECONDS = 30.0
 MIGRATION_LOCK = 0x5B_B1D6E  # a PostgreSQL advisory lock key of this app's own, held for the migration's transaction
-APPLICATION_NAME = "shopbridge migrate"  # how its PostgreSQL sessions show in pg_stat_activity
+APPLICATION_NAME = "shopbridge-migrate"  # how its PostgreSQL sessions show in pg_stat_activity
 
 _SYNC_DRIVERS = {
     "sqlite+aiosqlite": "sqlite",

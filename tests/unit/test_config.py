@@ -9,6 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from adapters.config import SANDBOX_MAX_ORDERS, SANDBOX_MAX_PRODUCTS, ConfigError, load_settings
+from adapters.db.engine import Database
 from adapters.text import shown_path
 from sandbox.config import MAX_ORDERS_PER_SHOP, MAX_PRODUCTS_PER_SHOP
 
@@ -165,6 +166,15 @@ def test_numbers_are_checked(tmp_path: Path) -> None:
         ("SHOPBRIDGE_WEBHOOKS_APP_WIDE", "maybe", "must be on or off, got 'maybe'"),
         # quoted as written (it said 'VERBOSE', a value nobody wrote), though any case of a level is read
         ("SHOPBRIDGE_LOG_LEVEL", "verbose", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'verbose'"),
+        # a process's database connections (README, Scaling): a pool of 0 serves nothing, thousands is a typo
+        ("SHOPBRIDGE_DB_POOL_SIZE", "0", "must be an integer from 1 to 1000, got 0"),
+        ("SHOPBRIDGE_DB_POOL_SIZE", "5000", "must be an integer from 1 to 1000, got 5000"),
+        ("SHOPBRIDGE_DB_POOL_SIZE", "five", "must be an integer, got 'five'"),
+        ("SHOPBRIDGE_DB_MAX_OVERFLOW", "-1", "must be an integer from 0 to 1000, got -1"),
+        ("SHOPBRIDGE_DB_POOL_TIMEOUT", "0", "must be > 0 seconds, got 0.0"),
+        ("SHOPBRIDGE_DB_POOL_TIMEOUT", "3601", "must be at most 3600 seconds"),
+        ("SHOPBRIDGE_DB_APPLICATION_NAME", "x" * 64, "printable ASCII of at most 63 characters"),
+        ("SHOPBRIDGE_DB_APPLICATION_NAME", "shopbridge-é", "printable ASCII of at most 63 characters"),
         ("SHOPBRIDGE_ENCRYPTION_KEY", "short", "Encryption key #1 is not a urlsafe-base64 32-byte Fernet key"),
         ("SHOPBRIDGE_ENCRYPTION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=,short", "Encryption key #2 is not"),
     ],
@@ -177,6 +187,27 @@ def test_a_setting_no_process_can_run_with_is_refused_with_its_name(
     assert name in str(refused.value) and message in str(refused.value)
     if name == "SHOPBRIDGE_ENCRYPTION_KEY":
         assert value.split(",")[0] not in str(refused.value)  # a key is never quoted
+
+
+def test_the_database_pool_is_sqlalchemys_5_plus_10_waited_30_s_unless_set(tmp_path: Path) -> None:
+    # given no setting, then SQLAlchemy's pool: 5 kept, 10 more under load, 30 s of waiting; sessions "shopbridge"
+    settings = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+    assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_seconds) == (5, 10, 30.0)
+    assert settings.db_application_name == "shopbridge"
+    # given each set, then taken, and the process's Database built from them
+    settings = load_settings(
+        {
+            "SHOPBRIDGE_DATA_DIR": str(tmp_path),
+            "SHOPBRIDGE_DB_POOL_SIZE": "20",
+            "SHOPBRIDGE_DB_MAX_OVERFLOW": "0",
+            "SHOPBRIDGE_DB_POOL_TIMEOUT": "2.5",
+            "SHOPBRIDGE_DB_APPLICATION_NAME": "shopbridge-serve-eu1",
+        }
+    )
+    assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_seconds) == (20, 0, 2.5)
+    assert settings.db_application_name == "shopbridge-serve-eu1"
+    pool = Database.from_settings(settings).write_engine.pool
+    assert (pool.size(), pool._max_overflow, pool._timeout) == (20, 0, 2.5)  # type: ignore[attr-defined]
 
 
 def test_settled_webhook_events_are_kept_seven_days_unless_set(tmp_path: Path) -> None:
