@@ -5,6 +5,8 @@ BadRequestError               -> a GraphQL error with `extensions.code`, shown a
 the database cannot serve    -> "The database is unavailable; try again shortly." (SERVICE_UNAVAILABLE); one
   (down, read-only, full...)     WARNING line naming the cause, no traceback (adapters/db/outage.py); so does a
   or not migrated yet            database error while this process waits for `shopbridge migrate` (MIGRATIONS_PENDING)
+this process's pool exhausted -> "The server is busy: its database connections are all in use; try again shortly."
+  (the database up)              (DATABASE_BUSY); one WARNING line a minute naming the pool's size and the settings
 anything else                 -> "Unexpected error." (INTERNAL_SERVER_ERROR) for the client; the traceback goes
                                  to our log at ERROR
 
@@ -22,13 +24,17 @@ from graphql.utilities import get_operation_ast
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
-from adapters.db.outage import behind_migrations, describe, unavailable
+from adapters.db.outage import behind_migrations, busy_line, describe, pool_exhausted, unavailable
 from adapters.text import one_line
 from domain.errors import DomainError, ValidationErrors
 from gql.operations import BAD_REQUEST
+from gql.throttled_log import ThrottledLog
 from gql.types import UserError
 
 log = logging.getLogger("shopbridge.graphql")
+# A pool exhausted fails every request of the process at once (soak53: thousands of lines); one line a minute says it.
+BUSY_LOG_INTERVAL_SECONDS = 60.0
+_busy_log = ThrottledLog(log, BUSY_LOG_INTERVAL_SECONDS)
 
 
 class BadRequestError(Exception):
@@ -64,6 +70,8 @@ QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly."
+DATABASE_BUSY = "DATABASE_BUSY"  # this process's connection pool exhausted, the database up (adapters/db/outage.py)
+DATABASE_BUSY_MESSAGE = "The server is busy: its database connections are all in use; try again shortly."
 MAX_MESSAGE_CHARS = 300  # of an error's message, quotes of the client's input included
 
 _SUGGESTION = re.compile(r"\s*Did you mean\b[^?]*\?")
@@ -113,6 +121,8 @@ def error_code(error: GraphQLError) -> str:
             return cause.code.value
         if isinstance(cause, CannotGetOperationTypeError):
             return BAD_REQUEST  # as HTTP answers it (400): no operation to run
+    if error.original_error is not None and pool_exhausted(error.original_error):
+        return DATABASE_BUSY
     if error.original_error is not None and (
         unavailable(error.original_error) or behind_migrations(error.original_error)
     ):
@@ -173,6 +183,10 @@ def process_errors(errors: list[GraphQLError]) -> None:
         error.extensions = {**(error.extensions or {}), "code": code}
         if code == INTERNAL_SERVER_ERROR:
             log.error("unexpected error in %s", error.path, exc_info=error.original_error or error)
+        elif code == DATABASE_BUSY and error.original_error is not None:
+            error.message = DATABASE_BUSY_MESSAGE
+            where = error.path or "a subscription"
+            _busy_log.warning("pool", "DATABASE_BUSY in %s: %s", where, busy_line(error.original_error))
         elif code == SERVICE_UNAVAILABLE and error.original_error is not None:
             error.message = DATABASE_UNAVAILABLE_MESSAGE  # the driver's words may name hosts: they stay in our log
             if behind_migrations(error.original_error):

@@ -12,7 +12,9 @@ subscription (a bug: INTERNAL_SERVER_ERROR). Queries and mutations do not wait: 
 Nothing of a socket's `connection_init` reads the database (a JWT, the process's socket slots, Redis's request rate).
 
 The process logs one WARNING line when the first live read finds the database unavailable (naming the cause and
-the subscription), and one INFO line when a live read succeeds again (how long it lasted, which subscriptions
+the subscription; `DATABASE_BUSY: this process's database connections are all in use …` when it is this process's
+own pool exhausted, the database up: `adapters.db.outage.pool_exhausted`), and one INFO line when a live read succeeds
+again (how long it lasted, which subscriptions
 waited, how many retries), however many subscribers and retries there were: `DatabaseOutage`, one per process
 (`gql.container.Services.database_outage`). A read that began before the outage was seen to end and failed after
 is the old outage's tail (connections the pool had not yet found dead), not a new outage: counted, not logged.
@@ -26,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from adapters.db.outage import describe, unavailable
+from adapters.db.outage import busy_line, describe, pool_exhausted, unavailable
 
 log = logging.getLogger("shopbridge.subscriptions")
 
@@ -63,9 +65,11 @@ class DatabaseOutage:
                 return  # the last outage's tail: a read begun before it was seen to end
             self.since = self.clock()
             log.warning(
-                "the database is unavailable (%s): live subscriptions wait and read it again every %.0f s at most, "
-                "first %s",
-                describe(error),
+                "%s: live subscriptions wait and read it again every %.0f s at most, first %s",
+                # this process's pool exhausted is no outage of the database: said as what it is (DATABASE_BUSY)
+                f"DATABASE_BUSY: {busy_line(error)}"
+                if pool_exhausted(error)
+                else f"the database is unavailable ({describe(error)})",
                 self.max_retry,
                 where,
             )

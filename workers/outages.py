@@ -34,7 +34,7 @@ from dramatiq.middleware.retries import DEFAULT_MAX_BACKOFF
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from adapters.db.outage import describe, unavailable
+from adapters.db.outage import outage_line, unavailable
 from adapters.text import one_line
 from domain.ports import QueueUnavailableError, TikTokUnavailableError, traced
 
@@ -47,7 +47,7 @@ def outage_cause(error: BaseException) -> str | None:
     """The outage `error` stands for, in one line (e.g. `TikTok is unavailable (TikTok answered without a JSON
     envelope (http=200, api=POST /order/202309/orders/search))`), or None when it is no outage: a bug."""
     if unavailable(error):
-        return f"the database is unavailable ({describe(error)})"
+        return outage_line(error)  # this process's pool exhausted said as such, not as the database down
     if traced(error):
         return None
     if isinstance(error, TikTokUnavailableError):

@@ -6,6 +6,12 @@ connections (too many, starting up, shutting down), its pool exhausted, read-onl
 its disk full; on SQLite a file locked past the busy timeout, read-only or full. Such an error is an outage to report
 in one line and retry, where a bug deserves a traceback. `describe(error)` names it in one short line, no secret.
 
+`pool_exhausted(error)`: whether the outage is this process's own connection pool, every connection in use past the
+pool's wait (SQLAlchemy's `TimeoutError`, "QueuePool limit of size 5 overflow 10 reached"): the database is up and
+answers the other processes; this one is busy. Still `unavailable` (retried, waited out, no traceback), but told as
+what it is: GraphQL's DATABASE_BUSY, not SERVICE_UNAVAILABLE, and `busy_line` names the pool's size and the settings
+that size it (SHOPBRIDGE_DB_POOL_SIZE, SHOPBRIDGE_DB_MAX_OVERFLOW; soak53: 15 minutes of pool waits read as an outage).
+
 `behind_migrations(error)`: a database error while this process's schema gate waits for `shopbridge migrate`
 (`adapters.db.schema.migrations_pending`): a table or column this code reads is not there yet, which `migrate`
 mends; told as the database not ready, not as a bug.
@@ -70,6 +76,21 @@ def unavailable(error: BaseException) -> bool:
     return any(_is_outage(link) for link in _chain(error))
 
 
+def pool_exhausted(error: BaseException) -> bool:
+    """Whether `error` (as raised by a database call) is SQLAlchemy's pool timeout (`sqlalchemy.exc.TimeoutError`:
+    every connection of this process's pool in use for the pool's whole wait): the database itself may well be up."""
+    return any(isinstance(link, PoolTimeout) for link in _chain(error))
+
+
+def busy_line(error: BaseException) -> str:
+    """A pool timeout in one line: `this process's database connections are all in use (the database is up;
+    QueuePool limit of size 5 overflow 10 reached, …): raise SHOPBRIDGE_DB_POOL_SIZE or SHOPBRIDGE_DB_MAX_OVERFLOW`."""
+    return (
+        f"this process's database connections are all in use, the database itself may be up ({describe(error)}); "
+        "if this lasts, raise SHOPBRIDGE_DB_POOL_SIZE or SHOPBRIDGE_DB_MAX_OVERFLOW (README, Scaling)"
+    )
+
+
 # SQLSTATEs of a server that answered and refused the login (PostgreSQL's errcodes): no such database (3D000,
 # invalid_catalog_name), no such role or a wrong password (class 28, invalid_authorization_specification). Retrying
 # never helps: the URL's database name, user or password is wrong.
@@ -111,5 +132,7 @@ def behind_migrations(error: BaseException) -> bool:
 
 def outage_line(error: BaseException) -> str | None:
     """`domain.ports.register_outage`'s rule for the database: `the database is unavailable (<describe>)` when
-    `unavailable(error)`, else None."""
+    `unavailable(error)` (`busy_line` for this process's pool exhausted), else None."""
+    if pool_exhausted(error):
+        return busy_line(error)
     return f"the database is unavailable ({describe(error)})" if unavailable(error) else None

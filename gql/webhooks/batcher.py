@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from adapters.db.outage import behind_migrations, describe, unavailable
+from adapters.db.outage import behind_migrations, busy_line, describe, pool_exhausted, unavailable
 from adapters.metrics import WEBHOOK_INTAKE_BATCH
 from domain.intake import EventOutcome, Notification, WebhookEvent
 from domain.ports import traced
@@ -105,10 +105,12 @@ class IntakeBatcher:
         except Exception as exc:
             if unavailable(exc):  # an outage fails each push alike: one WARNING line, no traceback (README, Logs)
                 log.warning(
-                    "could not store %d webhook(s), the database is unavailable (%s); answering 500 so that TikTok "
-                    "retries",
+                    "could not store %d webhook(s), %s; answering 500 so that TikTok retries",
                     len(batch),
-                    describe(exc),
+                    # this process's pool exhausted is not the database down: said as what it is (DATABASE_BUSY)
+                    f"DATABASE_BUSY: {busy_line(exc)}"
+                    if pool_exhausted(exc)
+                    else f"the database is unavailable ({describe(exc)})",
                 )
                 self._fail(batch, exc)
                 return

@@ -11,14 +11,17 @@ import json
 import logging
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import make_url
 
 from adapters.db import migrate
+from adapters.db.migrate import sync_url
 from gql.metrics import MAX_OPERATION_NAMES
 from sandbox.config import SandboxConfig
 from tests.e2e.test_webhooks import envelope, push
@@ -143,6 +146,52 @@ def test_a_webhook_pushed_while_postgresql_is_down_is_answered_500_and_logged_in
     finally:
         app.stop()
         sandbox.stop()  # type: ignore[attr-defined]
+
+
+@POSTGRES_ONLY
+def test_a_pool_exhausted_while_postgresql_is_up_is_database_busy_not_an_outage(app_factory, caplog) -> None:
+    # given an API whose pool holds one connection, no overflow, waited for 0.5 s, its sessions named
+    app = app_factory(
+        db_pool_size=1, db_max_overflow=0, db_pool_timeout_seconds=0.5, db_application_name="shopbridge-e2e"
+    )
+    assert app.graphql(SHOPS, None, "m1") == {"shops": {"edges": []}}
+    # then each of its PostgreSQL sessions names the process (soak53: every one had an empty application_name)
+    others = "datname = current_database() AND pid <> pg_backend_pid()"
+    names = {r["application_name"] for r in app.rows(f"SELECT application_name FROM pg_stat_activity WHERE {others}")}
+    assert names == {"shopbridge-e2e"}
+    lock = sa.create_engine(sync_url(app.settings.database_url), poolclass=sa.pool.NullPool)
+    try:
+        with ThreadPoolExecutor(1) as pool, lock.begin() as conn:  # the lock let go first, then the pool waited for
+            # and its one connection held by a query that waits on a lock the test holds
+            conn.execute(sa.text("LOCK TABLE shops IN ACCESS EXCLUSIVE MODE"))
+            held = pool.submit(app.raw_graphql, SHOPS, None, "m1")
+            waiting = f"SELECT count(*) AS n FROM pg_stat_activity WHERE {others} AND wait_event_type = 'Lock'"
+            wait_until(lambda: app.rows(waiting)[0]["n"] == 1, "the API's one connection waiting on the lock")
+            caplog.clear()
+            # when another query comes, and another, and a webhook
+            answers = [app.raw_graphql(SHOPS, None, "m1") for _ in range(2)]
+            webhook = push(app, envelope(1, "7", {"order_id": "576461413038785752"}))
+            # then the queries are told the server is busy (DATABASE_BUSY), not that the database is down
+            for answer in answers:
+                assert [(e["message"], e["extensions"]["code"]) for e in answer["errors"]] == [
+                    ("The server is busy: its database connections are all in use; try again shortly.", "DATABASE_BUSY")
+                ]
+            # and logged in one WARNING line naming the pool's size and the settings, not one per request
+            lines = [r for r in caplog.records if r.name == "shopbridge.graphql"]
+            assert [(r.levelname, r.exc_info) for r in lines] == [("WARNING", None)]
+            assert "DATABASE_BUSY in ['shops']: this process's database connections are all in use" in (
+                lines[0].getMessage()
+            )
+            assert "QueuePool limit of size 1 overflow 0 reached" in lines[0].getMessage()
+            assert "SHOPBRIDGE_DB_POOL_SIZE" in lines[0].getMessage()
+            # and the webhook is answered 500 (TikTok retries it), its line saying the same, not "unavailable"
+            assert webhook.status_code == 500
+            (stored,) = [r.getMessage() for r in caplog.records if r.name == "shopbridge.webhooks"]
+            assert "could not store 1 webhook(s), DATABASE_BUSY: this process's database connections" in stored
+        # and the held query answers once the lock is let go
+        assert held.result(timeout=DEADLINE_SECONDS) == {"data": {"shops": {"edges": []}}}
+    finally:
+        lock.dispose()
 
 
 @SQLITE_ONLY
