@@ -35,6 +35,7 @@ from gql.logfilters import (
     install_embedded_sandbox_access_filter,
     install_sandbox_drop_filter,
     install_unparsable_request_filter,
+    install_websocket_lines_filter,
 )
 from gql.ops import ops_routes
 from gql.request_ids import RequestIdMiddleware
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # to, and in the embedded default the sandbox's token endpoints with app_secret and refresh tokens.
     install_redaction(("uvicorn.access",))
     install_unparsable_request_filter()  # garbage sent to the port: one WARNING line a minute, not one each
+    install_websocket_lines_filter()  # each socket's opening lines: DEBUG, not two INFO lines per socket
     if settings.embedded_sandbox:  # httpx already logs each TikTok call once
         install_embedded_sandbox_access_filter()
         install_sandbox_drop_filter()  # its `drop` fault is no ERROR of ours

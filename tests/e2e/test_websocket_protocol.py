@@ -85,7 +85,10 @@ class TestProtocols:
             assert socket.subprotocol is None
             assert await close_code(socket) == 4406  # at once, before any message
 
-    async def test_queries_and_mutations_work_over_the_socket(self, app: ShopbridgeServer) -> None:
+    async def test_queries_and_mutations_work_over_the_socket(
+        self, app: ShopbridgeServer, server_errors, caplog
+    ) -> None:
+        caplog.clear()
         async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
             mutation = 'mutation { shopRename(input: {shopId: "x", name: "y"}) { userErrors { code } } }'
             for op_id, query in (("q", "{ supportedRegions }"), ("m", mutation)):
@@ -95,6 +98,11 @@ class TestProtocols:
                 done = json.loads(await asyncio.wait_for(socket.recv(), 10))
                 assert done == {"id": op_id, "type": "complete"}
             assert result["payload"]["data"] == {"shopRename": {"userErrors": [{"code": "NOT_FOUND"}]}}
+        # and the socket wrote no INFO line of its own at the server's INFO: uvicorn's `[accepted]` and the websockets
+        # library's "connection open" are DEBUG lines (soak53: 65 % of the API log's bytes, two lines per socket)
+        names = ("uvicorn.error", "websockets.server")
+        lines = [r.getMessage() for r in caplog.records if r.name in names and r.levelno >= logging.INFO]
+        assert not [line for line in lines if "[accepted]" in line or line.startswith("connection ")], lines
 
     async def test_once_its_token_expired_the_socket_reads_nothing_of_the_merchant(self, app: ShopbridgeServer) -> None:
         # given a shop and an item of m1, and a socket whose token expires in 2 s

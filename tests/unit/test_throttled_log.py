@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from gql.logfilters import UnparsableRequestLines
+from gql.logfilters import WEBSOCKET_ACCEPTED, UnparsableRequestLines, WebSocketLines
 from gql.throttled_log import ThrottledLog
 from tests.fixtures.waiting import log_lines
 
@@ -63,3 +63,33 @@ def test_uvicorns_line_for_an_unparsable_request_once_an_interval_then_the_count
         "Something else.",
         "Invalid HTTP request received.; 99 more like it not logged in the last 60 s",
     ]
+
+
+def test_a_websockets_opening_lines_are_debug_lines() -> None:
+    # given uvicorn's and the websockets library's lines of a socket, through the filter installed on their loggers
+    logger = logging.getLogger("tests.websocket_lines")
+    logger.addFilter(WebSocketLines())
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    root, previous = logging.getLogger(), logging.getLogger().level
+    try:
+        # when the root takes INFO (SHOPBRIDGE_LOG_LEVEL's default), then neither is logged, the others are
+        root.setLevel(logging.INFO)
+        logger.info(WEBSOCKET_ACCEPTED, "127.0.0.1:5000", "/graphql")
+        logger.info("connection open")
+        logger.info("connection closed")
+        logger.info("another line")
+        # when it takes DEBUG, then they are logged, as DEBUG lines
+        root.setLevel(logging.DEBUG)
+        logger.info(WEBSOCKET_ACCEPTED, "127.0.0.1:5000", "/graphql")
+        logger.info("connection open")
+        assert [(r.levelname, r.getMessage()) for r in records] == [
+            ("INFO", "another line"),
+            ("DEBUG", '127.0.0.1:5000 - "WebSocket /graphql" [accepted]'),
+            ("DEBUG", "connection open"),
+        ]
+    finally:
+        root.setLevel(previous)
+        logger.removeHandler(handler)
