@@ -198,17 +198,31 @@ async def test_a_push_that_starts_holding_units_back_says_so_in_one_line(world: 
     (a, a_product, a_sku, a_id), _ = found["a"], found["b"]
     sell(world, a, a_sku)
     await change_stock(world, item, 0, [(a.id, a_product)])
-    # when A's push holds the unit back, and a later push of A carries that hold unchanged
-    with caplog.at_level(logging.INFO, logger="domain.services.inventory_push"):
+    # when A's push holds the unit back, a later push of A carries that hold unchanged, and after another unsold
+    # sale at A (TikTok A: 8) the next push holds 2
+    with caplog.at_level(logging.DEBUG, logger="domain.services.inventory_push"):
         await push_shop(a.id, world.deps(fence=True))
         await change_stock(world, item, 0, [(a.id, a_product)])
         await push_shop(a.id, world.deps(fence=True))
-    assert (await link_row(world.db, a_id))["held_quantity"] == 1
-    # then one line tells an operator why every shop of the item shows a unit less: the shop, the SKU, TikTok's
+        assert (await link_row(world.db, a_id))["held_quantity"] == 1
+        sell(world, a, a_sku)
+        await change_stock(world, item, 0, [(a.id, a_product)])
+        await push_shop(a.id, world.deps(fence=True))
+    assert (await link_row(world.db, a_id))["held_quantity"] == 2
+    # then one INFO line tells an operator why every shop of the item shows a unit less: the shop, the SKU, TikTok's
     # figure and the units held back (every shop of the item going to 0 after a worker was killed mid-push said
-    # nothing anywhere); the carried hold adds no second line
-    lines = [r.getMessage() for r in caplog.records if "held back" in r.getMessage()]
+    # nothing anywhere); the carried hold adds no second line, and the grown hold, within the horizon, a DEBUG line
+    # only (soak53: 0.29 INFO lines per sale, the same SKU twice in 0.35 s)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if "held back" in r.getMessage()]
     assert lines == [
-        f"inventory push of shop {a.id}: TikTok shows 9 of SKU {a_sku}, 1 unit(s) below the pool's account of it: "
-        "held back from every shop of its item as sales not yet ingested, for at most 630 s"
+        (
+            "INFO",
+            f"inventory push of shop {a.id}: TikTok shows 9 of SKU {a_sku}, 1 unit(s) below the pool's account of "
+            "it: held back from every shop of its item as sales not yet ingested, for at most 630 s",
+        ),
+        (
+            "DEBUG",
+            f"inventory push of shop {a.id}: TikTok shows 8 of SKU {a_sku}, 2 unit(s) below the pool's account of "
+            "it: held back from every shop of its item as sales not yet ingested, for at most 630 s",
+        ),
     ]
