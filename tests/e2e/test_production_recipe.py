@@ -14,7 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from adapters.db.migrate import sync_url
 from gql.ids import from_global_id
 from sandbox.config import SandboxConfig
 from tests.e2e.test_operations import samples, total
@@ -117,6 +119,9 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
             )
         assert total(found, "shopbridge_tiktok_requests_total", outcome="ok") > 0
         assert total(found, "shopbridge_broker_queue_messages", queue="sync") == 0
+        # and each PostgreSQL session names its command, the processes serve and worker started included (soak53:
+        # 48 nameless sessions, no telling which process held them)
+        assert _session_names(database_url) == {"shopbridge-serve", "shopbridge-worker"}
         # every process logs JSON lines: the uvicorn workers, Dramatiq's master and its worker processes
         api_lines = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines() if line]
         worker_lines = [json.loads(line) for line in (tmp_path / "worker.log").read_text().splitlines() if line]
@@ -142,6 +147,22 @@ def to_local(global_id: object) -> str:
     decoded = from_global_id(str(global_id))
     assert decoded is not None
     return decoded[1]
+
+
+def _session_names(database_url: str) -> set[str]:
+    """`application_name` of the database's sessions but this one's (pg_stat_activity)."""
+    engine = sa.create_engine(sync_url(database_url), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT DISTINCT application_name FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            return {row[0] for row in rows}
+    finally:
+        engine.dispose()
 
 
 def _status(url: str) -> int:
