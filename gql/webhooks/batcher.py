@@ -33,8 +33,11 @@ from adapters.db.outage import behind_migrations, busy_line, describe, pool_exha
 from adapters.metrics import WEBHOOK_INTAKE_BATCH
 from domain.intake import EventOutcome, Notification, WebhookEvent
 from domain.ports import traced
+from gql.throttled_log import ThrottledLog
 
 log = logging.getLogger("shopbridge.webhooks")
+# A pool exhausted fails every batch for as long as it lasts: one line a minute, the next saying how many were left out.
+_busy_log = ThrottledLog(log, 60.0)
 
 MAX_BATCH = 200  # pushes per transaction: one multi-row insert, far below SQLite's and PostgreSQL's bind limits
 SPLIT_BUDGET_SECONDS = 1.0  # a batch that failed faster than this is retried one push at a time (within it)
@@ -103,14 +106,21 @@ class IntakeBatcher:
         try:
             events = await self._store([notification for notification, _ in batch])
         except Exception as exc:
+            if pool_exhausted(exc):  # this process's pool, not the database down: DATABASE_BUSY, a line a minute
+                _busy_log.warning(
+                    "busy",
+                    "could not store %d webhook(s), DATABASE_BUSY: %s; answering 500 so that TikTok retries",
+                    len(batch),
+                    busy_line(exc),
+                )
+                self._fail(batch, exc)
+                return
             if unavailable(exc):  # an outage fails each push alike: one WARNING line, no traceback (README, Logs)
                 log.warning(
-                    "could not store %d webhook(s), %s; answering 500 so that TikTok retries",
+                    "could not store %d webhook(s), the database is unavailable (%s); answering 500 so that TikTok "
+                    "retries",
                     len(batch),
-                    # this process's pool exhausted is not the database down: said as what it is (DATABASE_BUSY)
-                    f"DATABASE_BUSY: {busy_line(exc)}"
-                    if pool_exhausted(exc)
-                    else f"the database is unavailable ({describe(exc)})",
+                    describe(exc),
                 )
                 self._fail(batch, exc)
                 return
