@@ -13,6 +13,7 @@ from dramatiq import Message
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from adapters.tiktok.errors import classify
 from domain.errors import ValidationError
@@ -78,6 +79,15 @@ def test_anything_else_is_a_bug_that_keeps_its_traceback(error: Exception) -> No
 def test_a_connection_error_the_driver_raises_as_it_is_stays_a_database_outage(error: OSError) -> None:
     # asyncpg raises the socket's own error when it cannot connect
     assert (outage_cause(error) or "").startswith("the database is unavailable (")
+
+
+def test_the_process_s_pool_exhausted_is_said_as_such_not_as_the_database_down() -> None:
+    # given SQLAlchemy's pool timeout (soak53: read as "the database is unavailable" while PostgreSQL served)
+    error = PoolTimeout("QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00")
+    # then a run failing on it is retried as an outage, in a line naming the pool, its size and the settings
+    cause = outage_cause(error) or ""
+    assert cause.startswith("this process's database connections are all in use, the database itself may be up")
+    assert "QueuePool limit of size 5 overflow 10 reached" in cause and "SHOPBRIDGE_DB_POOL_SIZE" in cause
 
 
 class BrokerDownOnce(StubBroker):
