@@ -174,9 +174,9 @@ def test_a_pool_exhausted_while_postgresql_is_up_is_database_busy_not_an_outage(
                 "the API's one connection waiting on the lock",
             )
             caplog.clear()
-            # when another query comes, and another, and two webhooks
+            # when another query comes, and another (a webhook would not wait for this pool: the intake has a
+            # connection of its own, `tests/e2e/test_webhooks.py` holds every connection of the pool for that)
             answers = [app.raw_graphql(SHOPS, None, "m1") for _ in range(2)]
-            webhooks = [push(app, envelope(1, "7", {"order_id": "576461413038785752"})) for _ in range(2)]
             # then the queries are told the server is busy (DATABASE_BUSY), not that the database is down
             for answer in answers:
                 assert [(e["message"], e["extensions"]["code"]) for e in answer["errors"]] == [
@@ -190,10 +190,6 @@ def test_a_pool_exhausted_while_postgresql_is_up_is_database_busy_not_an_outage(
             )
             assert "QueuePool limit of size 1 overflow 0 reached" in lines[0].getMessage()
             assert "SHOPBRIDGE_DB_POOL_SIZE" in lines[0].getMessage()
-            # and the webhooks are answered 500 (TikTok retries them), one line saying the same, not "unavailable"
-            assert [webhook.status_code for webhook in webhooks] == [500, 500]
-            (stored,) = [r.getMessage() for r in caplog.records if r.name == "shopbridge.webhooks"]
-            assert "could not store 1 webhook(s), DATABASE_BUSY: this process's database connections" in stored
         # and the held query answers once the lock is let go
         assert held.result(timeout=DEADLINE_SECONDS) == {"data": {"shops": {"edges": []}}}
     finally:
