@@ -529,7 +529,12 @@ def released_before_read(order_updated_at: datetime, stock_read_at: datetime) ->
     An order's update_time is never before its cancellation, so an update_time before the read's second proves the
     cancellation came before the read; one of the read's very second may have come before it or after: taken as
     before, the side that never sells a unit twice (undersold by the order's units at worst, until a count). A
-    later update_time proves nothing: the cancellation may be older still, and the release stays a plain one."""
+    later update_time proves nothing: the cancellation may be older still, and the release stays a plain one, as
+    that of the far more common cancellation after the read (whose units the read had left out: taken off on-hand
+    too, it would be undersold for good). TikTok dates no cancellation (a line item has no cancel time, live-sync.md
+    §3.2), so a cancellation before the read seen only in a later version (its own lost, the order changed since: a
+    line cancelled alone, then the rest shipped) keeps the seed's double count until a count (README, "Seeding";
+    poolreview53's physical fuzz, seeds 4, 52, 88, 127)."""
     return order_updated_at < _whole_second(stock_read_at) + timedelta(seconds=1)
 
 
