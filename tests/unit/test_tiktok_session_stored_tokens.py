@@ -108,9 +108,13 @@ async def test_a_token_ended_by_another_processs_refresh_is_replaced_by_the_stor
     assert access_tokens_sent(recorder) == ["TTP_access_0", "TTP_access_1"]
     assert session.tokens.access_token == "TTP_access_1" and slept == []
     # and said so at INFO only: the race is routine (try-out livesync52: a WARNING `code=36009004` per such call)
-    assert [r.levelname for r in caplog.records] == ["INFO", "INFO"]
-    assert "code=36009004" in caplog.records[0].getMessage()
-    assert caplog.records[1].getMessage().endswith("adopting the pair stored by another process")
+    # (the client's own lines: caplog's handler also takes any other logger's WARNING in the process meanwhile, e.g.
+    # asyncio's about a task another test left, collected at any moment; a unit run failed here once with this
+    # assertion over every record, not reproduced in 6 runs since, the extra record not seen)
+    lines = [r for r in caplog.records if r.name.startswith("adapters.tiktok")]
+    assert [r.levelname for r in lines] == ["INFO", "INFO"]
+    assert "code=36009004" in lines[0].getMessage()
+    assert lines[1].getMessage().endswith("adopting the pair stored by another process")
 
 
 async def test_a_refresh_committed_a_moment_later_is_waited_for() -> None:
