@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -89,7 +88,6 @@ async def test_a_silent_tiktok_ends_the_run_inside_its_time_limit_with_the_outag
 
     # when the actor runs for the shop
     with log_lines("", logging.WARNING) as lines:
-        started = time.monotonic()
         actor.send(shop.id)
         ended = await until(
             lambda: next(
@@ -98,11 +96,11 @@ async def test_a_silent_tiktok_ends_the_run_inside_its_time_limit_with_the_outag
             ),
             "the run's end",
         )
-        took = time.monotonic() - started
 
-    # then it ended on its own inside the time limit, saying TikTok is unavailable, and Dramatiq interrupted nothing
+    # then it ended on its own, its tries cut by its budget (before: all 6 of them, ~10 s against the limit's 6 s;
+    # said, not timed: the suite asserts no durations), saying TikTok is unavailable, and Dramatiq interrupted nothing
     assert "TikTok is unavailable" in ended and "retried in" in ended, ended
-    assert took < TIME_LIMIT_MS / 1000, f"{took:.1f} s"
+    assert [m for m in lines.messages if "gave up after" in m and "for TikTok are spent" in m], lines.messages
     assert not [m for m in lines.messages if "Time limit exceeded" in m]
 
 
@@ -134,15 +132,14 @@ async def test_a_polls_read_of_unreadable_marks_ends_inside_its_time_limit(
 
     # when the shop's orders poll runs
     with log_lines("", logging.INFO) as lines:
-        started = time.monotonic()
         actors.poll_shop.send(shop.id, SyncKind.ORDERS.value)
         ended = await until(
             lambda: next((m for m in lines.messages if "not read again" in m or "Time limit exceeded" in m), None),
             "the read's end",
         )
-        took = time.monotonic() - started
 
-    # then its read gave up inside the time limit, leaving the mark for the next poll, and Dramatiq interrupted nothing
+    # then its read gave up, its tries cut by its budget (before: all 6 of them, ~10 s against the limit's 6 s; said,
+    # not timed), leaving the mark for the next poll, and Dramatiq interrupted nothing
     assert "mark(s) not read again" in ended and "the next poll reads them" in ended, ended
-    assert took < TIME_LIMIT_MS / 1000, f"{took:.1f} s"
+    assert [m for m in lines.messages if "gave up after" in m and "for TikTok are spent" in m], lines.messages
     assert not [m for m in lines.messages if "Time limit exceeded" in m]
