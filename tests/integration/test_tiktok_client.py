@@ -544,14 +544,12 @@ async def test_an_answer_trickling_in_is_cut_at_the_attempts_deadline_and_retrie
     await control(sandbox, "POST", "/_sandbox/faults", trickle)
     now = int(time.time()) + 1
     # when the search is made
-    started = time.monotonic()
     await shop.session.search_orders(page_size=5, page_token=None, create_time_ge=now - DAY, create_time_lt=now)
-    took = time.monotonic() - started
-    # then its first attempt was given up at its deadline, twice the timeout (it took the whole 10 s trickle, and
-    # succeeded, with no retry), and the second answered at once
+    # then its first attempt was given up at its deadline, twice the timeout, and retried (before, it took the whole
+    # 10 s trickle and succeeded, with no retry: no wait, no second request), and the second answered at once;
+    # counted, not timed (the suite asserts no durations)
     assert await counters(sandbox, ORDER_SEARCH) == {"fault:trickle": 1, "ok": 1}
     assert waits == [0.1]
-    assert 2.0 <= took < 6.0, took
 
 
 async def test_injected_expired_token_faults_refresh_and_retry(sandbox, http):
