@@ -360,7 +360,10 @@ class Shop:
         re-authorized since (the refusal was about the authorization replaced), and when its stored tokens are
         unreadable here (`tokens_unreadable`) although the refused ones were read: another process stored a pair
         since under a key this one lacks (a key rotation rolling out, README "The encryption key"), which it holds
-        and TikTok honours. True when it revoked now."""
+        and TikTok honours. A shop revoked already is left as it is, its reason too: after the token sweep's refused
+        refresh (`REFRESH_REFUSED`) a call's refusal is of that same pair (its access token spent with the refresh
+        token another process may have just renewed), so a later refresh stored by that process lifts it as well
+        (review53b asked; kept so). True when it revoked now."""
         if self.authorized_at != refused_authorized_at or self.tokens_unreadable or self.revoked_at is not None:
             return False
         self.revoke(now, Revocation.REFUSED)
