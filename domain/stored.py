@@ -8,7 +8,9 @@ those values as they are; the import reads only the id and the create time. The 
 `domain.catalog` are built from them only when some code wants one (`StoredOrder.order()`), and go the other way
 for code that made one by hand (`order_as_stored`, `product_as_stored`).
 
-The fingerprint is a digest of exactly the values stored: equal fingerprints mean nothing stored would change.
+The fingerprint is a digest of exactly the values stored: equal fingerprints mean nothing stored would change (a
+money amount is digested as decoded, `str(Decimal)`, e.g. "1E+3", and stored in plain notation, "1000": one stored text
+per decoded value, so the rule holds).
 Each line's own status (TikTok's `display_status`) and, once cancelled, why and by whom (`cancel_reason`,
 `cancel_user`) are stored with the line (migration 0037: the orders page shows a line cancelled alone), so they are in
 the fingerprint; the pool reads the statuses too (`StoredOrder.line_statuses`). A bundle line's components
