@@ -136,7 +136,8 @@ async def _every_item(info: Info, merchant_id: str) -> AsyncGenerator[InventoryI
 
     async def read(ids: set[str]) -> tuple[list[InventoryItemNode | None], list[list[SkuLink]]]:
         loaders = info.context.fresh_loaders()
-        nodes = [await loaders.inventory_item.load(i) for i in sorted(ids)]
+        # One read for the items of them all (soak53b: one statement per item, ~365 a second for 50 followers)
+        nodes = await loaders.inventory_item.load_many(sorted(ids))
         # One read for the links of them all; the node's `links` field then reads these same loaders.
         return nodes, await loaders.item_links.load_many([n.internal_id for n in nodes if n is not None])
 
