@@ -219,11 +219,14 @@ async def links_by_skus(session: AsyncSession, merchant_id: str, sku_ids: Collec
 def links_by_skus_query(sku_ids: Collection[str]) -> Select[Any]:
     """`links_by_skus`' statement, of any merchant (`_of_merchant`): from the SKUs asked for (their primary key),
     with their links if any."""
+    # The SKU's merchant by a lookup of its shop per row (a correlated subquery on the shops' primary key), not a
+    # join: joined, PostgreSQL before its first ANALYZE (estimates from the tables' pages and row width) took the
+    # shops as the outer loop once `shops` had grown a column (migration 0043) and walked every SKU of each shop
+    merchant = select(shops.c.merchant_id).where(shops.c.id == skus.c.shop_id).scalar_subquery()
     return (
-        select(*_LINK_COLUMNS, shops.c.merchant_id)
+        select(*_LINK_COLUMNS, merchant.label("merchant_id"))
         .select_from(skus)
         .join(products, products.c.id == skus.c.product_id)
-        .join(shops, shops.c.id == skus.c.shop_id)
         .outerjoin(sku_links, sku_links.c.sku_id == skus.c.id)
         .where(skus.c.id.in_(list(sku_ids)))
     )

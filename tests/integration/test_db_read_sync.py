@@ -160,7 +160,9 @@ async def test_a_shops_sync_facts_are_index_seeks_not_a_walk_of_its_task_history
     if analyzed:
         async with database.write_engine.begin() as connection:
             await connection.execute(text("ANALYZE"))
-    async with database.read_sessionmaker() as session:
+    # PostgreSQL: in a transaction (the write sessions'), rolled back at the end with its `SET`s; the read sessions run
+    # in autocommit, where they would stay on the pooled connection for whoever takes it next
+    async with (database.read_sessionmaker if sqlite else database.write_sessionmaker)() as session:
         if sqlite:
             sql = str(statement.compile(dialect=database.read_engine.dialect, compile_kwargs={"literal_binds": True}))
             plans = {"literal": (await session.execute(text("EXPLAIN QUERY PLAN " + sql))).all()}
