@@ -3,8 +3,9 @@
 DomainError (domain.errors)   -> a UserError in the mutation payload, with its stable code
 BadRequestError               -> a GraphQL error with `extensions.code`, shown as is (bad arguments)
 the database cannot serve    -> "The database is unavailable; try again shortly." (SERVICE_UNAVAILABLE); one
-  (down, read-only, full...)     WARNING line naming the cause, no traceback (adapters/db/outage.py); so does a
-  or not migrated yet            database error while this process waits for `shopbridge migrate` (MIGRATIONS_PENDING)
+  (down, read-only, full,        WARNING line naming the cause, no traceback (adapters/db/outage.py); so does a
+  not answering...)              database error while this process waits for `shopbridge migrate` (MIGRATIONS_PENDING)
+  or not migrated yet
 this process's pool exhausted -> "The server is busy: its database connections are all in use; try again shortly."
   (the database up)              (DATABASE_BUSY); one WARNING line a minute naming the pool's size and the settings
 anything else                 -> "Unexpected error." (INTERNAL_SERVER_ERROR) for the client; the traceback goes

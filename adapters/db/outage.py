@@ -11,6 +11,8 @@ pool's wait (SQLAlchemy's `TimeoutError`, "QueuePool limit of size 5 overflow 10
 answers the other processes; this one is busy. Still `unavailable` (retried, waited out, no traceback), but told as
 what it is: GraphQL's DATABASE_BUSY, not SERVICE_UNAVAILABLE, and `busy_line` names the pool's size and the settings
 that size it (SHOPBRIDGE_DB_POOL_SIZE, SHOPBRIDGE_DB_MAX_OVERFLOW; soak53: 15 minutes of pool waits read as an outage).
+Not when a connection's connect or ping went unanswered for the whole wait (`adapters.db.pool.DatabaseNotAnswering`:
+the database stopped answering, review53b): that is the database's outage, told as such.
 
 `behind_migrations(error)`: a database error while this process's schema gate waits for `shopbridge migrate`
 (`adapters.db.schema.migrations_pending`): a table or column this code reads is not there yet, which `migrate`
@@ -24,6 +26,7 @@ import sqlite3
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from adapters.db.pool import DatabaseNotAnswering
 from adapters.db.schema import migrations_pending
 
 # SQLSTATE classes and codes (PostgreSQL's errcodes): connection exceptions (08...), too many connections, the
@@ -78,8 +81,9 @@ def unavailable(error: BaseException) -> bool:
 
 def pool_exhausted(error: BaseException) -> bool:
     """Whether `error` (as raised by a database call) is SQLAlchemy's pool timeout (`sqlalchemy.exc.TimeoutError`:
-    every connection of this process's pool in use for the pool's whole wait): the database itself may well be up."""
-    return any(isinstance(link, PoolTimeout) for link in _chain(error))
+    every connection of this process's pool in use for the pool's whole wait): the database itself may well be up. Not
+    `DatabaseNotAnswering`, the same wait timed out on a server that answered no connect or ping of the pool."""
+    return any(isinstance(link, PoolTimeout) and not isinstance(link, DatabaseNotAnswering) for link in _chain(error))
 
 
 def busy_line(error: BaseException) -> str:

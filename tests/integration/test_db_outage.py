@@ -3,17 +3,27 @@ and which are bugs or another system's trouble (a traceback, as before)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import sqlite3
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from adapters.db.outage import describe, unavailable
+from adapters.db.engine import Database
+from adapters.db.outage import describe, outage_line, pool_exhausted, unavailable
+from gql.errors import error_code
 from tests.fixtures.processes import free_port
-from tests.fixtures.servers import PostgresServer
+from tests.fixtures.servers import PostgresServer, start_postgres_server
+from tests.fixtures.waiting import until
 
 
 async def _error_of(url: str, statement: str) -> Exception:
@@ -80,3 +90,64 @@ async def test_a_sqlite_file_moved_away_is_an_outage_by_its_extended_code(tmp_pa
     assert refused.value.orig.sqlite_errorcode == sqlite3.SQLITE_READONLY_DBMOVED  # type: ignore[union-attr]
     assert unavailable(refused.value)
     assert describe(refused.value) == "OperationalError: attempt to write a readonly database"
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (PostgreSQL's backends call setsid(): no process group reaches them all)."""
+    found, pending = [], [pid]
+    while pending:
+        found.append(current := pending.pop())
+        children = subprocess.run(["pgrep", "-P", str(current)], capture_output=True, text=True).stdout.split()
+        pending += map(int, children)
+    return found
+
+
+@contextmanager
+def _frozen(server: PostgresServer) -> Iterator[None]:
+    """The server stops answering (SIGSTOP to the postmaster and every backend: a hung host, a network black hole)
+    and answers again (SIGCONT) whatever happens."""
+    assert server.process is not None
+    stopped: list[int] = []
+    try:
+        for pid in _process_tree(server.process.pid):
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        yield
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+
+
+async def test_a_database_that_stops_answering_is_an_outage_not_this_process_s_pool_busy() -> None:
+    # given a PostgreSQL of its own, and a pool of one connection, no overflow, waited for 1 s, opened and idle
+    server = start_postgres_server()
+    db = Database(server.url(), pool_size=1, max_overflow=0, pool_timeout=1.0)
+
+    async def select_one() -> None:
+        async with db.read_sessionmaker() as session:
+            await session.execute(sa.text("SELECT 1"))
+
+    try:
+        await select_one()
+        first: asyncio.Task[None] | None = None
+        try:
+            # when the database stops answering, a read takes the pool's connection (its pre-ping never answered)
+            with _frozen(server):
+                first = asyncio.create_task(select_one())
+                await until(lambda: db.read_engine.pool.checkedout() == 1, "the first read holding the connection")
+                # and another read waits the pool's whole timeout
+                with pytest.raises(sa.exc.TimeoutError) as timed_out:
+                    await select_one()
+        finally:
+            if first is not None:
+                await asyncio.wait_for(first, 60)  # answered once the server runs again
+    finally:
+        await db.dispose()
+        server.stop()
+    # then it is told as the database's outage (SERVICE_UNAVAILABLE), not as this process's connections all in use
+    # (DATABASE_BUSY, "raise SHOPBRIDGE_DB_POOL_SIZE": review53b), retried as any outage
+    error = timed_out.value
+    assert unavailable(error) and not pool_exhausted(error)
+    assert (outage_line(error) or "").startswith("the database is unavailable (DatabaseNotAnswering: QueuePool limit")
+    assert "waited" in describe(error) and "for the database to answer its connect or ping" in describe(error)
+    assert error_code(GraphQLError("shops", original_error=error)) == "SERVICE_UNAVAILABLE"
