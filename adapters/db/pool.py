@@ -26,6 +26,11 @@ class AnsweringPool(AsyncAdaptedQueuePool):
     """`AsyncAdaptedQueuePool` (same arguments) that raises `DatabaseNotAnswering` instead of the pool's
     `TimeoutError` when a connect or checkout ping began before the timed-out wait and is still unanswered."""
 
+    # SQLAlchemy names a pool's logger after its class unless told otherwise: under `adapters.` (INFO with our root)
+    # its "Pool disposed" / "Pool recreating" lines reached every command's stderr; under SQLAlchemy's own namespace
+    # they stay at its WARNING, as the pool this one extends did.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # monotonic seconds since which each connection, handed out or opening, has waited for the server
