@@ -20,7 +20,7 @@ Codes:
                               an import or a webhook (try-out livesync52 defect 5: it used to show on the failing
                               polls only, about a minute; each poll reads them again by id, `domain.services.
                               rereads`), TikTok says it no longer has it, or it failed first more than
-                              `SHOPBRIDGE_TASK_RETENTION` ago (the retention sweep: `prune_unreadable_records`). At
+                              `SHOPBRIDGE_TASK_RETENTION` ago (the retention sweep: `UNREADABLE_RECORDS`). At
                               most `domain.sync.MAX_UNREADABLE_RECORDS` per kind are kept: the message says "100 or
                               more" then.
 """

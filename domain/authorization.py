@@ -15,7 +15,7 @@ from domain.shops import Region, parse_shop_name
 STATE_TTL = timedelta(minutes=30)
 # How long a request is kept once expired (a used one expires like any other: its link is dead either way), so that
 # a link opened again within a day still says "already used" or "expired" rather than "unknown"; retention then
-# deletes it (`domain.services.retention.prune_spent_authorizations`).
+# deletes it (`domain.services.retention.SPENT_AUTHORIZATIONS`).
 KEPT_AFTER_EXPIRY = timedelta(days=1)
 STATE_BYTES = 32
 # How many authorizations (re-authorizations included) one merchant may have started within a state's life, used or

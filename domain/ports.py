@@ -198,7 +198,7 @@ class CatalogRepository(Protocol):
 
     async def forget_unreadable(self, failed_before: datetime, limit: int) -> int:
         """Delete at most `limit` unreadable marks (any shop) whose first failure is before `failed_before`, soonest
-        failed first; returns how many (retention: `domain.services.retention.prune_unreadable_records`)."""
+        failed first; returns how many (retention: `domain.services.retention.UNREADABLE_RECORDS`)."""
         ...
 
     async def marks_to_reread(self, shop_id: str, kind: SyncKind, limit: int) -> list[str]:

@@ -60,16 +60,17 @@ from domain.clock import SystemClock
 from domain.polling import PollSettings
 from domain.ports import EventPublisher, RefreshTokens, ScheduledWork, ShopTokens, TaskQueue, TikTokUnavailableError
 from domain.services.importer import SyncDeps, SyncOptions
-from domain.services.inbox import prune_settled_events
+from domain.services.inbox import SETTLED_EVENTS
 from domain.services.intake import IntakeDeps, resume_pending_events, resume_unread_events
 from domain.services.inventory_push import PushDeps
 from domain.services.inventory_reconcile import inventory_tick, resume_due_pushes
 from domain.services.polling import schedule_tick
 from domain.services.retention import (
-    prune_deleted_shop_lines,
-    prune_finished_tasks,
-    prune_spent_authorizations,
-    prune_unreadable_records,
+    DELETED_SHOP_LINES,
+    FINISHED_TASKS,
+    SPENT_AUTHORIZATIONS,
+    UNREADABLE_RECORDS,
+    prune,
 )
 from domain.services.sync import resend_unsent_tasks, resume_stale_tasks
 from domain.services.webhook_registration import reregister_moved_webhooks, resume_webhook_registrations
@@ -594,33 +595,33 @@ class Resources(Middleware):
         prunes: list[tuple[str, Callable[[], Awaitable[int]], Callable[[int], None]]] = [
             (
                 "webhook retention sweep",
-                partial(prune_settled_events, deps.uow_factory, deps.clock, webhook_retention),
+                partial(prune, deps.uow_factory, deps.clock, SETTLED_EVENTS, webhook_retention),
                 metrics.webhook_events_pruned,
             ),
             (
                 "sync task retention sweep",
-                partial(prune_finished_tasks, deps.uow_factory, deps.clock, task_retention),
+                partial(prune, deps.uow_factory, deps.clock, FINISHED_TASKS, task_retention),
                 metrics.sync_tasks_pruned,
             ),
             (
                 "authorization request retention sweep",
-                partial(prune_spent_authorizations, deps.uow_factory, deps.clock),
+                partial(prune, deps.uow_factory, deps.clock, SPENT_AUTHORIZATIONS),
                 metrics.authorization_requests_pruned,
             ),
             (
                 "deleted shop line retention sweep",
-                partial(prune_deleted_shop_lines, deps.uow_factory, deps.clock),
+                partial(prune, deps.uow_factory, deps.clock, DELETED_SHOP_LINES),
                 metrics.deleted_shop_lines_pruned,
             ),
             (
                 "unreadable record retention sweep",
-                partial(prune_unreadable_records, deps.uow_factory, deps.clock, task_retention),
+                partial(prune, deps.uow_factory, deps.clock, UNREADABLE_RECORDS, task_retention),
                 metrics.unreadable_records_pruned,
             ),
         ]
-        for what, prune, record in prunes:
+        for what, sweep, record in prunes:
             try:
-                record(await prune())
+                record(await sweep())
             except Exception as exc:
                 _will_retry(what, exc)
                 if unavailable(exc):

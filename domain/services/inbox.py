@@ -5,7 +5,7 @@ else. Concurrent pushes share one transaction (`receive_notifications`), so the 
 SQLite, of taking the single write lock) is paid once per batch, not once per push; each push still waits for
 the commit that holds it.
 
-The inbox is also pruned (`prune_settled_events`, by the loop every retention shares: `domain.services.retention`):
+The inbox is also pruned (`SETTLED_EVENTS`, by the loop every retention shares: `domain.services.retention`):
 once an event is settled and older than the retention period, its row only served deduplication of TikTok's
 retries, which end about 15.5 hours after the first push (live-sync.md §2.2), and the `webhookEvents` history.
 """
@@ -13,12 +13,11 @@ retries, which end about 15.5 hours after the first push (live-sync.md §2.2), a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 from domain.clock import Clock
 from domain.intake import TIKTOK_RETRY_SPAN, Notification, WebhookEvent
 from domain.ports import UnitOfWorkFactory
-from domain.services.retention import PRUNE_BATCH_SIZE, PRUNE_MAX_BATCHES, PRUNE_PAUSE_SECONDS, prune_before
+from domain.services.retention import Retained
 
 
 async def receive_notifications(
@@ -63,25 +62,9 @@ async def receive_notification(
     return event
 
 
-async def prune_settled_events(
-    uow_factory: UnitOfWorkFactory,
-    clock: Clock,
-    retention: timedelta,
-    *,
-    batch_size: int = PRUNE_BATCH_SIZE,
-    max_batches: int = PRUNE_MAX_BATCHES,
-    pause_seconds: float = PRUNE_PAUSE_SECONDS,
-) -> int:
-    """Delete settled events (PROCESSED, IGNORED, FAILED) received more than `retention` ago; returns how many.
-
-    `batch_size` events per transaction, oldest first, at most `max_batches` transactions per call (the next call
-    goes on: `domain.services.retention.prune_in_batches`). A PENDING event is never deleted, however old: it is
-    work still to do. Idempotent, and safe beside another call (another process's sweep): each takes rows the
-    other has not, or finds them gone.
-    """
-    return await prune_before(
-        uow_factory, clock.now() - retention,
-        lambda uow, cutoff, limit: uow.webhook_events.delete_settled(cutoff, limit),
-        "settled webhook event(s) received", batch_size=batch_size, max_batches=max_batches,
-        pause_seconds=pause_seconds,
-    )  # fmt: skip
+SETTLED_EVENTS = Retained(
+    "settled webhook event(s) received", lambda uow, cutoff, limit: uow.webhook_events.delete_settled(cutoff, limit)
+)
+"""Settled events (PROCESSED, IGNORED, FAILED) received before the cutoff (`SHOPBRIDGE_WEBHOOK_RETENTION`), for
+`domain.services.retention.prune`. A PENDING event is never deleted, however old: it is work still to do. Safe
+beside another process's sweep: each takes rows the other has not, or finds them gone."""

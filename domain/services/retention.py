@@ -1,12 +1,13 @@
 """Retention: rows nobody reads any more are deleted by the worker's sweep, in short batches, oldest first.
 
-One loop (`prune_in_batches`) for every table; what may go is each repository's `delete_*`, after the rule of its
-model: settled webhook events past `SHOPBRIDGE_WEBHOOK_RETENTION` (`domain.services.inbox.prune_settled_events`),
-finished sync tasks past `SHOPBRIDGE_TASK_RETENTION` but the newest of each role of each shop and kind
-(`SyncTask.may_be_pruned`), OAuth requests a day past their expiry (`AuthorizationRequest.may_be_pruned`), the
-records of lines a shop's delete deducted that no reconnect can match any more
-(`domain.inventory.ledger.deleted_line_forgotten`), and the marks of records a sync could not read (RECORDS_UNREADABLE)
-that first failed past `SHOPBRIDGE_TASK_RETENTION` (`prune_unreadable_records`).
+One loop (`prune_in_batches`) for every table and one call per kind of row (`prune` of a `Retained`); what may go
+is each repository's `delete_*`, after the rule of its model: settled webhook events past
+`SHOPBRIDGE_WEBHOOK_RETENTION` (`domain.services.inbox.SETTLED_EVENTS`), finished sync tasks past
+`SHOPBRIDGE_TASK_RETENTION` but the newest of each role of each shop and kind (`FINISHED_TASKS`,
+`SyncTask.may_be_pruned`), OAuth requests a day past their expiry (`SPENT_AUTHORIZATIONS`,
+`AuthorizationRequest.may_be_pruned`), the records of lines a shop's delete deducted that no reconnect can match any
+more (`DELETED_SHOP_LINES`, `domain.inventory.ledger.deleted_line_forgotten`), and the marks of records a sync could
+not read (RECORDS_UNREADABLE) that first failed past `SHOPBRIDGE_TASK_RETENTION` (`UNREADABLE_RECORDS`).
 
 Each batch is its own short transaction (milliseconds of SQLite's single write lock), with a pause between two
 so that writers waiting for that lock (imports, the webhook intake) go first; a call stops after `max_batches`,
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.authorization import KEPT_AFTER_EXPIRY
@@ -59,108 +61,82 @@ async def prune_in_batches(
     return deleted
 
 
-async def prune_before(
+@dataclass(frozen=True, slots=True)
+class Retained:
+    """A kind of row the sweep deletes once it is older than its time (`prune`): `delete(uow, cutoff, limit)` is
+    its repository's `delete_*` (at most `limit` rows older than the UTC `cutoff`, oldest first; returns how many),
+    `what` names them in the log line, `kept` is how long they stay when the caller gives no time of its own
+    (None: the caller must, from a setting)."""
+
+    what: str
+    delete: Callable[[UnitOfWork, datetime, int], Awaitable[int]]
+    kept: timedelta | None = None
+
+
+async def prune(
     uow_factory: UnitOfWorkFactory,
-    cutoff: datetime,
-    delete: Callable[[UnitOfWork, datetime, int], Awaitable[int]],
-    what: str,
+    clock: Clock,
+    retained: Retained,
+    kept: timedelta | None = None,
     *,
     batch_size: int = PRUNE_BATCH_SIZE,
     max_batches: int = PRUNE_MAX_BATCHES,
     pause_seconds: float = PRUNE_PAUSE_SECONDS,
 ) -> int:
-    """`prune_in_batches` of `delete(uow, cutoff, limit)` (a repository's `delete_*`, UTC `cutoff`); one INFO line
-    "pruned <n> <what> before <cutoff>" when any row went. Returns how many did."""
+    """Delete the rows of `retained` older than `kept` (or `retained.kept`), `prune_in_batches`; one INFO line
+    "pruned <n> <what> before <cutoff>" when any row went. Returns how many did.
+
+    Raises ValueError when neither `kept` nor `retained.kept` is given."""
+    kept = kept if kept is not None else retained.kept
+    if kept is None:
+        raise ValueError(f"no retention period for {retained.what}")
+    cutoff = clock.now() - kept
 
     async def delete_batch(uow: UnitOfWork, limit: int) -> int:
-        return await delete(uow, cutoff, limit)
+        return await retained.delete(uow, cutoff, limit)
 
     deleted = await prune_in_batches(
         uow_factory, delete_batch, batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds
     )
     if deleted:
-        log.info("pruned %d %s before %s", deleted, what, cutoff.isoformat())
+        log.info("pruned %d %s before %s", deleted, retained.what, cutoff.isoformat())
     return deleted
 
 
-async def prune_finished_tasks(
-    uow_factory: UnitOfWorkFactory,
-    clock: Clock,
-    retention: timedelta,
-    *,
-    batch_size: int = PRUNE_BATCH_SIZE,
-    max_batches: int = PRUNE_MAX_BATCHES,
-    pause_seconds: float = PRUNE_PAUSE_SECONDS,
-) -> int:
-    """Delete sync tasks that finished (SUCCEEDED, FAILED, CANCELLED) more than `retention` ago; returns how many.
+FINISHED_TASKS = Retained(
+    "sync task(s) finished", lambda uow, cutoff, limit: uow.sync_tasks.delete_finished(cutoff, limit)
+)
+"""Sync tasks that finished (SUCCEEDED, FAILED, CANCELLED) before the cutoff (`SHOPBRIDGE_TASK_RETENTION`).
 
-    Never a QUEUED or RUNNING task, and never the newest task of a role of its shop and kind (`RetentionRole`):
-    the Task Center's current state, the last finished sync, the last successful import and poll, and the last
-    poll that found a change stay, however old. Nothing else references a task's row (its checkpoint is in it).
-    """
-    return await prune_before(
-        uow_factory, clock.now() - retention, lambda uow, cutoff, limit: uow.sync_tasks.delete_finished(cutoff, limit),
-        "sync task(s) finished", batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds,
-    )  # fmt: skip
+Never a QUEUED or RUNNING task, and never the newest task of a role of its shop and kind (`RetentionRole`): the
+Task Center's current state, the last finished sync, the last successful import and poll, and the last poll that
+found a change stay, however old. Nothing else references a task's row (its checkpoint is in it)."""
 
+SPENT_AUTHORIZATIONS = Retained(
+    "authorization request(s) expired",
+    lambda uow, cutoff, limit: uow.authorizations.delete_expired(cutoff, limit),
+    KEPT_AFTER_EXPIRY,
+)
+"""OAuth authorization requests (used or not) that expired more than `KEPT_AFTER_EXPIRY` (a day) ago. Their state
+can no longer be spent: a late redirect with it is INVALID_STATE either way."""
 
-async def prune_spent_authorizations(
-    uow_factory: UnitOfWorkFactory,
-    clock: Clock,
-    *,
-    kept_after_expiry: timedelta = KEPT_AFTER_EXPIRY,
-    batch_size: int = PRUNE_BATCH_SIZE,
-    max_batches: int = PRUNE_MAX_BATCHES,
-    pause_seconds: float = PRUNE_PAUSE_SECONDS,
-) -> int:
-    """Delete OAuth authorization requests (used or not) that expired more than `kept_after_expiry` ago; returns
-    how many. Their state can no longer be spent: a late redirect with it is INVALID_STATE either way."""
-    return await prune_before(
-        uow_factory, clock.now() - kept_after_expiry,
-        lambda uow, cutoff, limit: uow.authorizations.delete_expired(cutoff, limit), "authorization request(s) expired",
-        batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds,
-    )  # fmt: skip
+DELETED_SHOP_LINES = Retained(
+    "deleted shop line record(s)",
+    lambda uow, cutoff, limit: uow.inventory.forget_deleted_lines(cutoff, limit),
+    DELETED_LINE_KEPT,
+)
+"""The records a shop's delete kept for that TikTok shop connected again, the open lines it deducted and the lines
+it had applied (`deleted_shop_lines`), the units it took off as sold unseen (`deleted_shop_holds`) and its links'
+times (`deleted_shop_links`), more than `DELETED_LINE_KEPT` (97 days) ago. No import of that TikTok shop connected
+again can match them any more: the rule and why in `domain.inventory.ledger.deleted_line_forgotten`. (Before, a
+shop deleted and never connected again kept a row per open line for good, until its item went.)"""
 
-
-async def prune_deleted_shop_lines(
-    uow_factory: UnitOfWorkFactory,
-    clock: Clock,
-    *,
-    kept: timedelta = DELETED_LINE_KEPT,
-    batch_size: int = PRUNE_BATCH_SIZE,
-    max_batches: int = PRUNE_MAX_BATCHES,
-    pause_seconds: float = PRUNE_PAUSE_SECONDS,
-) -> int:
-    """Delete the records a shop's delete kept for that TikTok shop connected again, the open lines it deducted and
-    the lines it had applied (`deleted_shop_lines`), the units it took off as sold unseen (`deleted_shop_holds`) and
-    its links' times (`deleted_shop_links`), more than `kept` (97 days) ago; returns how many. No import of that
-    TikTok shop connected again can match them any more: the rule and why in
-    `domain.inventory.ledger.deleted_line_forgotten`. (Before, a shop deleted and never connected again kept a
-    row per open line for good, until its item went.)"""
-    return await prune_before(
-        uow_factory, clock.now() - kept,
-        lambda uow, cutoff, limit: uow.inventory.forget_deleted_lines(cutoff, limit), "deleted shop line record(s)",
-        batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds,
-    )  # fmt: skip
-
-
-async def prune_unreadable_records(
-    uow_factory: UnitOfWorkFactory,
-    clock: Clock,
-    retention: timedelta,
-    *,
-    batch_size: int = PRUNE_BATCH_SIZE,
-    max_batches: int = PRUNE_MAX_BATCHES,
-    pause_seconds: float = PRUNE_PAUSE_SECONDS,
-) -> int:
-    """Delete the marks of records a sync could not read (`CatalogRepository.mark_unreadable`, RECORDS_UNREADABLE)
-    whose first failure is more than `retention` (`SHOPBRIDGE_TASK_RETENTION`, as the tasks that failed them) ago;
-    returns how many. A read of the record stored clears its mark at once; this ends the marks no read will clear
-    (review52b: a product deleted at TikTok, a completed order never updated again, read by no poll or import
-    again): the notice would otherwise stay for good, and 100 such marks of a kind would keep any new failure out.
-    A record that still fails is marked again, with that failure's time, by the next sync that reads it."""
-    return await prune_before(
-        uow_factory, clock.now() - retention,
-        lambda uow, cutoff, limit: uow.catalog.forget_unreadable(cutoff, limit), "unreadable record mark(s) failed",
-        batch_size=batch_size, max_batches=max_batches, pause_seconds=pause_seconds,
-    )  # fmt: skip
+UNREADABLE_RECORDS = Retained(
+    "unreadable record mark(s) failed", lambda uow, cutoff, limit: uow.catalog.forget_unreadable(cutoff, limit)
+)
+"""The marks of records a sync could not read (`CatalogRepository.mark_unreadable`, RECORDS_UNREADABLE) whose first
+failure is older than the cutoff (`SHOPBRIDGE_TASK_RETENTION`, as the tasks that failed them). A read of the record
+stored clears its mark at once; this ends the marks no read will clear (review52b: a product deleted at TikTok, a
+completed order never updated again, read by no poll or import again): the notice would otherwise stay for good,
+and 100 such marks of a kind would keep any new failure out. A record that still fails is marked again, with that
+failure's time, by the next sync that reads it."""

@@ -27,7 +27,7 @@ from adapters.db.tables import (
 from domain.errors import DomainError, ErrorCode
 from domain.inventory_push import DEFAULT_HOLD_HORIZON
 from domain.services import inventory as pool
-from domain.services.retention import prune_deleted_shop_lines
+from domain.services.retention import DELETED_SHOP_LINES, prune
 from domain.services.shops import delete_shop, delete_shops_of_tiktok
 from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, order, product
@@ -402,13 +402,13 @@ async def test_the_records_of_a_deleted_shops_lines_go_once_no_reconnect_can_mat
 
     # when the retention sweep runs exactly 97 days after the first delete (one record per transaction)
     world.clock.advance(timedelta(days=7))
-    assert await prune_deleted_shop_lines(world.uows, world.clock, batch_size=1, pause_seconds=0) == 0
+    assert await prune(world.uows, world.clock, DELETED_SHOP_LINES, batch_size=1, pause_seconds=0) == 0
     # then nothing goes yet: an orders import of up to 90 days created a week ago may still be running
     assert await _count(world, deleted_shop_lines) == 4
 
     # when it runs a second later
     world.clock.advance(timedelta(seconds=1))
-    pruned = await prune_deleted_shop_lines(world.uows, world.clock, batch_size=1, pause_seconds=0)
+    pruned = await prune(world.uows, world.clock, DELETED_SHOP_LINES, batch_size=1, pause_seconds=0)
 
     # then the first shop's records go (its orders were made before its delete: past any import's window), in as many
     # batches as rows: its 3 lines and its link's time (`deleted_shop_links`); the second shop's, deleted 7 days ago,

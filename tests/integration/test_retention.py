@@ -28,7 +28,7 @@ from adapters.db.tables import (
 )
 from domain.attention import Unreadable
 from domain.authorization import AuthorizationRequest
-from domain.services.retention import prune_finished_tasks, prune_spent_authorizations, prune_unreadable_records
+from domain.services.retention import FINISHED_TASKS, SPENT_AUTHORIZATIONS, UNREADABLE_RECORDS, prune
 from domain.shops import Region, Shop
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fakes import FakeClock
@@ -118,7 +118,7 @@ async def test_finished_tasks_past_the_retention_go_but_the_newest_of_each_role_
     before_other = await _what_readers_see(database, uows, other)
 
     # when the sweep runs with a retention of 30 days, two tasks per transaction
-    deleted = await prune_finished_tasks(uows, FakeClock(NOW), RETENTION, batch_size=2, pause_seconds=0)
+    deleted = await prune(uows, FakeClock(NOW), FINISHED_TASKS, RETENTION, batch_size=2, pause_seconds=0)
 
     # then the superseded finished tasks past the retention are gone, and only they
     gone = {products[n].id for n in ("first import", "poll with changes", "failed import", "cancelled import")}
@@ -132,10 +132,10 @@ async def test_finished_tasks_past_the_retention_go_but_the_newest_of_each_role_
     assert await _what_readers_see(database, uows, other) == before_other
     assert before["facts"][shop.id].failing_kind == "PRODUCTS"  # the kept FAILED poll still says so
     # and running it again changes nothing
-    assert await prune_finished_tasks(uows, FakeClock(NOW), RETENTION, batch_size=2, pause_seconds=0) == 0
+    assert await prune(uows, FakeClock(NOW), FINISHED_TASKS, RETENTION, batch_size=2, pause_seconds=0) == 0
     # and a month later the recent empty poll has aged past the retention too: superseded, it goes
     later = FakeClock(NOW + timedelta(days=15))
-    assert await prune_finished_tasks(uows, later, RETENTION, pause_seconds=0) == 1
+    assert await prune(uows, later, FINISHED_TASKS, RETENTION, pause_seconds=0) == 1
     assert orders["recent empty poll"].id not in await _task_ids(database)
 
 
@@ -148,7 +148,7 @@ async def test_one_call_deletes_at_most_its_batches_and_two_at_once_delete_each_
     polls = [make_task_as(shop, ORDERS, SCHEDULED, SUCCEEDED, 80 - n, updated=1) for n in range(41)]
     await _store(uows, polls)
     # when one call may run two batches of 3
-    first = await prune_finished_tasks(uows, FakeClock(NOW), RETENTION, batch_size=3, max_batches=2)
+    first = await prune(uows, FakeClock(NOW), FINISHED_TASKS, RETENTION, batch_size=3, max_batches=2)
     # then it deleted 6, the oldest ones
     assert first == 6
     assert await _task_ids(database) == {t.id for t in polls[6:]}
@@ -156,7 +156,7 @@ async def test_one_call_deletes_at_most_its_batches_and_two_at_once_delete_each_
     # and when two sweeps (two worker processes) then run at once until nothing is left to do
     async def sweep() -> int:
         total = 0
-        while count := await prune_finished_tasks(uows, FakeClock(NOW), RETENTION, batch_size=5, pause_seconds=0):
+        while count := await prune(uows, FakeClock(NOW), FINISHED_TASKS, RETENTION, batch_size=5, pause_seconds=0):
             total += count
         return total
 
@@ -190,7 +190,7 @@ async def test_authorization_requests_go_a_day_after_they_expired(database: Data
             await uow.authorizations.add(request)
         await uow.commit()
     # when the sweep runs, one request per transaction
-    deleted = await prune_spent_authorizations(uows, FakeClock(NOW), batch_size=1, pause_seconds=0)
+    deleted = await prune(uows, FakeClock(NOW), SPENT_AUTHORIZATIONS, batch_size=1, pause_seconds=0)
     # then those expired more than a day ago are gone; the others stay (a link opened again within the day is
     # still told "expired" or "already used", not "unknown")
     assert deleted == 3
@@ -198,7 +198,7 @@ async def test_authorization_requests_go_a_day_after_they_expired(database: Data
         digests = set((await session.execute(select(authorization_requests.c.state_digest))).scalars())
     assert digests == {expired_lately.state_digest, pending.state_digest}
     # and running it again changes nothing
-    assert await prune_spent_authorizations(uows, FakeClock(NOW), pause_seconds=0) == 0
+    assert await prune(uows, FakeClock(NOW), SPENT_AUTHORIZATIONS, pause_seconds=0) == 0
 
 
 async def _deleted_line(harness: SyncHarness, deleted_at: datetime) -> None:
@@ -242,7 +242,7 @@ async def test_unreadable_marks_past_the_task_retention_go_and_recent_ones_stay(
         3, "ORDERS", "o-done", "create_time is 0", NOW - timedelta(days=40)
     )
     # when the sweep runs with the task retention of 30 days, one mark per transaction
-    deleted = await prune_unreadable_records(uows, FakeClock(NOW), RETENTION, batch_size=1, pause_seconds=0)
+    deleted = await prune(uows, FakeClock(NOW), UNREADABLE_RECORDS, RETENTION, batch_size=1, pause_seconds=0)
     # then the marks past the retention are gone, of every shop, and the shop's notice names the recent one only
     assert deleted == 3
     assert await _unreadable_facts(database, [shop, other]) == {
@@ -250,9 +250,9 @@ async def test_unreadable_marks_past_the_task_retention_go_and_recent_ones_stay(
         other.id: None,
     }
     # and running it again changes nothing; two days later the recent one has aged past it too
-    assert await prune_unreadable_records(uows, FakeClock(NOW), RETENTION, pause_seconds=0) == 0
+    assert await prune(uows, FakeClock(NOW), UNREADABLE_RECORDS, RETENTION, pause_seconds=0) == 0
     later = FakeClock(NOW + timedelta(days=2))
-    assert await prune_unreadable_records(uows, later, RETENTION, pause_seconds=0) == 1
+    assert await prune(uows, later, UNREADABLE_RECORDS, RETENTION, pause_seconds=0) == 1
     assert await _unreadable_facts(database, [shop]) == {shop.id: None}
     # and a record that still fails is marked again by the next sync that reads it, with that failure's time
     await _mark(uows, shop, ORDERS, "o-done", NOW + timedelta(days=2))

@@ -13,7 +13,8 @@ from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from adapters.db.tables import webhook_events
 from domain.intake import EventOutcome, Notification, WebhookEvent
-from domain.services.inbox import prune_settled_events
+from domain.services.inbox import SETTLED_EVENTS
+from domain.services.retention import prune
 from domain.shops import Shop
 from tests.fakes import FakeClock
 from tests.fixtures.sandbox import SandboxServer
@@ -62,7 +63,7 @@ async def test_settled_events_past_the_retention_are_deleted_in_batches_and_pend
     await _store(database, cipher, [*expired, pending, *recent])
     uows = uow_factory(database, cipher)
     # when the sweep runs with a retention of 7 days, two events per transaction
-    deleted = await prune_settled_events(uows, FakeClock(NOW), RETENTION, batch_size=2, pause_seconds=0)
+    deleted = await prune(uows, FakeClock(NOW), SETTLED_EVENTS, RETENTION, batch_size=2, pause_seconds=0)
     # then the five expired ones are gone, the PENDING one (work to do) and the recent ones stay
     assert deleted == 5
     assert await _stored_ids(database) == {pending.id, *(e.id for e in recent)}
@@ -71,11 +72,11 @@ async def test_settled_events_past_the_retention_are_deleted_in_batches_and_pend
         assert await uow.webhook_events.add(_event(shop, "7", NOW)) is False
         await uow.commit()
     # and running it again changes nothing
-    assert await prune_settled_events(uows, FakeClock(NOW), RETENTION, batch_size=2, pause_seconds=0) == 0
+    assert await prune(uows, FakeClock(NOW), SETTLED_EVENTS, RETENTION, batch_size=2, pause_seconds=0) == 0
     # and one call deletes at most max_batches * batch_size: the next sweep goes on
     await _store(database, cipher, [_event(shop, f"b{n}", old) for n in range(5)])
-    assert await prune_settled_events(uows, FakeClock(NOW), RETENTION, batch_size=2, max_batches=2) == 4
-    assert await prune_settled_events(uows, FakeClock(NOW), RETENTION, batch_size=2, max_batches=2) == 1
+    assert await prune(uows, FakeClock(NOW), SETTLED_EVENTS, RETENTION, batch_size=2, max_batches=2) == 4
+    assert await prune(uows, FakeClock(NOW), SETTLED_EVENTS, RETENTION, batch_size=2, max_batches=2) == 1
 
 
 async def test_two_sweeps_at_once_delete_each_event_once(database: Database, cipher: TokenCipher) -> None:
@@ -87,7 +88,7 @@ async def test_two_sweeps_at_once_delete_each_event_once(database: Database, cip
 
     async def sweep() -> int:
         total = 0
-        while deleted := await prune_settled_events(uows, FakeClock(NOW), RETENTION, batch_size=5, pause_seconds=0):
+        while deleted := await prune(uows, FakeClock(NOW), SETTLED_EVENTS, RETENTION, batch_size=5, pause_seconds=0):
             total += deleted
         return total
 
@@ -113,7 +114,7 @@ async def test_a_sweep_on_postgres_never_waits_for_an_event_another_transaction_
             await holder.execute(locked)
             # when the sweep runs meanwhile
             sweep = asyncio.create_task(
-                prune_settled_events(uow_factory(database, cipher), FakeClock(NOW), RETENTION, pause_seconds=0)
+                prune(uow_factory(database, cipher), FakeClock(NOW), SETTLED_EVENTS, RETENTION, pause_seconds=0)
             )
             finished, _ = await asyncio.wait({sweep}, timeout=SWEEP_WAIT_SECONDS)
         deleted = await sweep  # the lock is released by now, whatever happened

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from domain.authorization import KEPT_AFTER_EXPIRY, AuthorizationRequest
-from domain.services.retention import prune_finished_tasks, prune_in_batches, prune_spent_authorizations
+from domain.services.retention import FINISHED_TASKS, SPENT_AUTHORIZATIONS, prune, prune_in_batches
 from domain.shops import Region
 from domain.sync import RetentionRole, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fakes import T0, FakeClock, FakeStore, FakeUnitOfWork
@@ -126,20 +126,20 @@ class TestPruning:
         store.tasks.update({task.id: task for task in tasks})
         clock = FakeClock(T0 + 45 * DAY)
         # when the sweep may run two batches of two
-        deleted = await prune_finished_tasks(
-            lambda: FakeUnitOfWork(store), clock, 30 * DAY, batch_size=2, max_batches=2, pause_seconds=0
+        deleted = await prune(
+            lambda: FakeUnitOfWork(store), clock, FINISHED_TASKS, 30 * DAY, batch_size=2, max_batches=2, pause_seconds=0
         )
         # then the four oldest are gone, and the newest stays however often it runs
         assert deleted == 4
         assert list(store.tasks) == [tasks[-1].id]
-        assert await prune_finished_tasks(lambda: FakeUnitOfWork(store), clock, 30 * DAY, pause_seconds=0) == 0
+        assert await prune(lambda: FakeUnitOfWork(store), clock, FINISHED_TASKS, 30 * DAY, pause_seconds=0) == 0
 
     async def test_requests_a_day_past_their_expiry_go(self) -> None:
         store = FakeStore()
         old, _ = AuthorizationRequest.start("m1", Region.US, "My shop", True, T0)
         recent, _ = AuthorizationRequest.start("m1", Region.US, "My shop", True, T0 + DAY)
         store.authorizations.update({old.state_digest: old, recent.state_digest: recent})
-        deleted = await prune_spent_authorizations(lambda: FakeUnitOfWork(store), FakeClock(T0 + 2 * DAY))
+        deleted = await prune(lambda: FakeUnitOfWork(store), FakeClock(T0 + 2 * DAY), SPENT_AUTHORIZATIONS)
         assert deleted == 1 and list(store.authorizations) == [recent.state_digest]
 
     async def test_the_loop_stops_at_a_short_batch_and_commits_each(self) -> None:
