@@ -7,7 +7,7 @@ the database cannot serve    -> "The database is unavailable; try again shortly.
   not answering...)              database error while this process waits for `shopbridge migrate` (MIGRATIONS_PENDING)
   or not migrated yet
 this process's pool exhausted -> "The server is busy: its database connections are all in use; try again shortly."
-  (the database up)              (DATABASE_BUSY); one WARNING line a minute naming the pool's size and the settings
+  (the database answering)       (DATABASE_BUSY); one WARNING line a minute naming the pool's size and the settings
 anything else                 -> "Unexpected error." (INTERNAL_SERVER_ERROR) for the client; the traceback goes
                                  to our log at ERROR
 

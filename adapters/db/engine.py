@@ -170,8 +170,9 @@ def create_engine(
     """An async engine whose pool keeps `pool_size` connections, opens up to `max_overflow` more under load, and
     makes a caller wait up to `pool_timeout` seconds for one when all are in use (then `sqlalchemy.exc.TimeoutError`,
     DATABASE_BUSY: `adapters.db.outage.pool_exhausted`; on PostgreSQL `adapters.db.pool.DatabaseNotAnswering`, an
-    outage, when a connection's connect or ping went unanswered that long). On PostgreSQL each connection names the
-    process in `pg_stat_activity.application_name` (`application_name`, e.g. `shopbridge-serve`). On SQLite: WAL, busy
+    outage, when the server gave no sign of answering: no connect or ping answered during the wait, nor the pool's
+    probe connection within `PROBE_TIMEOUT_SECONDS`). On PostgreSQL each connection names the process in
+    `pg_stat_activity.application_name` (`application_name`, e.g. `shopbridge-serve`). On SQLite: WAL, busy
     timeout, foreign keys, and `BEGIN IMMEDIATE` unless `read_only`; with `sqlite_file`, the file is remembered at
     the first connection (unless it was already), each new connection then opens it without creating it (a removed
     file: refused, no empty file made), and each transaction, a read or a write, is refused once it changed
@@ -194,7 +195,7 @@ def create_engine(
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
             pool_pre_ping=True,
-            poolclass=AnsweringPool,  # a wait timed out on a server that does not answer is no busy pool
+            poolclass=AnsweringPool,  # a wait timed out on a server that gives no answer is no busy pool
             echo=echo,
             connect_args=connect_args,
             hide_parameters=True,  # a logged DBAPI error must not print bound values (encrypted tokens, ids)

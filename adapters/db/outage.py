@@ -11,8 +11,10 @@ pool's wait (SQLAlchemy's `TimeoutError`, "QueuePool limit of size 5 overflow 10
 answers the other processes; this one is busy. Still `unavailable` (retried, waited out, no traceback), but told as
 what it is: GraphQL's DATABASE_BUSY, not SERVICE_UNAVAILABLE, and `busy_line` names the pool's size and the settings
 that size it (SHOPBRIDGE_DB_POOL_SIZE, SHOPBRIDGE_DB_MAX_OVERFLOW; soak53: 15 minutes of pool waits read as an outage).
-Not when a connection's connect or ping went unanswered for the whole wait (`adapters.db.pool.DatabaseNotAnswering`:
-the database stopped answering, review53b): that is the database's outage, told as such.
+On PostgreSQL only with evidence that the server answers (a connect or ping of the pool answered during the wait, or
+the pool's probe connection opened); without it the wait raises `adapters.db.pool.DatabaseNotAnswering` (a server
+stopped, hung or cut off, whether it caught the connections idle, review53b, or mid-statement, review54b): the
+database's outage, told as such. SQLite's pool has no such evidence to give and keeps SQLAlchemy's `TimeoutError`.
 
 `behind_migrations(error)`: a database error while this process's schema gate waits for `shopbridge migrate`
 (`adapters.db.schema.migrations_pending`): a table or column this code reads is not there yet, which `migrate`
@@ -82,7 +84,7 @@ def unavailable(error: BaseException) -> bool:
 def pool_exhausted(error: BaseException) -> bool:
     """Whether `error` (as raised by a database call) is SQLAlchemy's pool timeout (`sqlalchemy.exc.TimeoutError`:
     every connection of this process's pool in use for the pool's whole wait): the database itself may well be up. Not
-    `DatabaseNotAnswering`, the same wait timed out on a server that answered no connect or ping of the pool."""
+    `DatabaseNotAnswering`, the same wait timed out on a server that gave no sign of answering (`adapters.db.pool`)."""
     return any(isinstance(link, PoolTimeout) and not isinstance(link, DatabaseNotAnswering) for link in _chain(error))
 
 

@@ -13,13 +13,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psycopg2.extensions
 import pytest
 import sqlalchemy as sa
 from graphql import GraphQLError
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.db.engine import Database
 from adapters.db.outage import describe, outage_line, pool_exhausted, unavailable
+from adapters.db.pool import DatabaseNotAnswering
 from gql.errors import error_code
 from tests.fixtures.processes import free_port
 from tests.fixtures.servers import PostgresServer, start_postgres_server
@@ -151,3 +154,128 @@ async def test_a_database_that_stops_answering_is_an_outage_not_this_process_s_p
     assert (outage_line(error) or "").startswith("the database is unavailable (DatabaseNotAnswering: QueuePool limit")
     assert "waited" in describe(error) and "for the database to answer its connect or ping" in describe(error)
     assert error_code(GraphQLError("shops", original_error=error)) == "SERVICE_UNAVAILABLE"
+
+
+_LOCK_KEY = 54  # the advisory lock the test holds and the pool's one connection waits on, mid-statement
+
+
+@contextmanager
+def _lock_held(server: PostgresServer, dbname: str) -> Iterator[psycopg2.extensions.connection]:
+    """A connection of the test to database `dbname` of `server`, holding advisory lock `_LOCK_KEY` until the end."""
+    holder = server.connect(dbname)
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        yield holder
+    finally:
+        holder.close()  # (the lock goes with the session)
+
+
+def _waiting_on_the_holder(holder: psycopg2.extensions.connection) -> bool:
+    with holder.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (_LOCK_KEY,),
+        )
+        (count,) = cursor.fetchone()
+    return bool(count == 1)
+
+
+def _connects_counted(db: Database) -> list[object]:
+    """One item per DBAPI connection the engine opens from now on, the pool's probe included (SQLAlchemy's
+    `do_connect` event, which lets the driver connect as usual)."""
+    opened: list[object] = []
+    event.listen(
+        db.read_engine.sync_engine, "do_connect", lambda dialect, record, cargs, cparams: opened.append(record)
+    )
+    return opened
+
+
+async def _storm(db: Database, requests: int) -> list[BaseException]:
+    """`requests` reads at once, each waiting for the pool's one connection; what each of them raised."""
+
+    async def select_one() -> None:
+        async with db.read_sessionmaker() as session:
+            await session.execute(sa.text("SELECT 1"))
+
+    results = await asyncio.gather(*(select_one() for _ in range(requests)), return_exceptions=True)
+    assert all(isinstance(result, BaseException) for result in results), results
+    return [result for result in results if isinstance(result, BaseException)]
+
+
+async def test_a_database_that_stops_answering_while_every_connection_is_mid_statement_is_an_outage() -> None:
+    # given a PostgreSQL of its own, and a pool of one connection, no overflow, waited for 1 s, whose connection is in
+    # the middle of a statement (waiting on a lock the test holds: past its pre-ping, the statement sent)
+    server = start_postgres_server()
+    db = Database(server.url(), pool_size=1, max_overflow=0, pool_timeout=1.0)
+
+    async def long_read() -> None:
+        async with db.read_sessionmaker() as session:
+            await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+
+    try:
+        with _lock_held(server, "postgres") as holder:
+            first = asyncio.create_task(long_read())
+            try:
+                await until(lambda: _waiting_on_the_holder(holder), "the pool's connection waiting on the lock")
+                opened = _connects_counted(db)
+                # when the database stops answering, and three reads wait the pool's whole timeout at once
+                with _frozen(server):
+                    errors = await _storm(db, 3)
+                    # (the first read is still in its statement: no connection came back during the waits)
+                    assert not first.done()
+            finally:
+                holder.close()  # the lock let go: the first read answers
+                await asyncio.wait_for(first, 60)
+    finally:
+        await db.dispose()
+        server.stop()
+    # then each is told as the database's outage (SERVICE_UNAVAILABLE), not as this process's connections all in use
+    # (DATABASE_BUSY, "raise SHOPBRIDGE_DB_POOL_SIZE": review54b): nothing answered during the wait, nor the probe
+    for error in errors:
+        assert isinstance(error, DatabaseNotAnswering), repr(error)
+        assert unavailable(error) and not pool_exhausted(error)
+        assert (outage_line(error) or "").startswith(
+            "the database is unavailable (DatabaseNotAnswering: QueuePool limit"
+        )
+        assert "no connect or ping during the wait, and a probe connection got no answer in" in describe(error)
+        assert error_code(GraphQLError("shops", original_error=error)) == "SERVICE_UNAVAILABLE"
+    # and the three timed-out waits opened one probe connection between them, not one each
+    assert len(opened) == 1
+
+
+async def test_a_pool_held_by_long_statements_on_a_database_that_answers_is_database_busy(
+    postgres_server: PostgresServer,
+) -> None:
+    # given a pool of one connection, no overflow, waited for 1 s, whose connection is in the middle of a statement
+    # (waiting on a lock the test holds) on a PostgreSQL that answers
+    url = postgres_server.create_database()
+    db = Database(url, pool_size=1, max_overflow=0, pool_timeout=1.0)
+
+    async def long_read() -> None:
+        async with db.read_sessionmaker() as session:
+            await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+
+    try:
+        with _lock_held(postgres_server, make_url(url).database or "") as holder:
+            first = asyncio.create_task(long_read())
+            try:
+                await until(lambda: _waiting_on_the_holder(holder), "the pool's connection waiting on the lock")
+                opened = _connects_counted(db)
+                # when three reads wait the pool's whole timeout at once
+                errors = await _storm(db, 3)
+                assert not first.done()
+            finally:
+                holder.close()
+                await asyncio.wait_for(first, 60)
+    finally:
+        await db.dispose()
+    # then each is this process's pool busy (DATABASE_BUSY, "raise SHOPBRIDGE_DB_POOL_SIZE"): the probe answered
+    for error in errors:
+        assert isinstance(error, sa.exc.TimeoutError) and not isinstance(error, DatabaseNotAnswering), repr(error)
+        assert unavailable(error) and pool_exhausted(error)
+        assert (outage_line(error) or "").startswith("this process's database connections are all in use")
+        assert error_code(GraphQLError("shops", original_error=error)) == "DATABASE_BUSY"
+    # and the three timed-out waits opened one probe connection between them
+    assert len(opened) == 1
