@@ -475,8 +475,21 @@ def sold_while_linked_before(created_at: datetime, linked_before: Collection[tup
     (poolreview53 defect 2: 10/0/10 where the shelf held 8). It took them from the stock the pool counted under the
     old link, so it deducts them, as `after_link` does on the same connection. The caller passes no period for a line
     that connection's ledger had (the delete's record of it, `deleted_shop_lines`): deducted then, or history, it
-    must not move twice."""
-    return any(_whole_second(since) <= created_at < until for since, until in linked_before)
+    must not move twice.
+
+    A period starts no earlier than `DELETED_LINE_KEPT` (97 days) before its delete (`until`), however old the link:
+    the delete keeps its ledger's applied lines only of orders made since that instant (`deleted_shop_lines`, the
+    adapter's `_record_deducted`), so an older order has no record saying the old ledger applied it, and must not be
+    taken for a sale that ledger never saw. It is history, as before migration 0042: a poll or webhook of the new
+    connection reads orders by `update_time` and brings an old order's later status (COMPLETED) too, whose sale that
+    ledger had deducted already (review54b finding 4: 8/0/8 where the shelf held 9). The cap rather than records of
+    every applied line whatever its age: one rule in one place, for the periods kept before this rule too, and the
+    kept records stay bounded by the orders a reconnect's import reads (`deleted_line_forgotten`). What it gives up:
+    a sale made over 97 days before the delete that the old ledger never saw and that ships unseen after the
+    reconnect stays on on-hand (history), as every such sale did before 0042."""
+    return any(
+        max(_whole_second(since), until - DELETED_LINE_KEPT) <= created_at < until for since, until in linked_before
+    )
 
 
 def shipped_under_a_deleted_link(

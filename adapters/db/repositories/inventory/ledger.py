@@ -530,8 +530,10 @@ async def _record_deducted(session: AsyncSession, shop_id: str, now: datetime) -
     The shop's other lines of orders made within `DELETED_LINE_KEPT` of now (those a reconnect's import can still
     read) are kept too, with their state (`deleted_shop_lines.state`) and the item their line or their SKU's link
     names: that ledger applied them already, so a link's time the delete keeps (`_record_links`) must not make them
-    move again (`ledger.sold_while_linked_before`: a sale it deducted, deducted twice). Three statements, whatever the
-    shop's size."""
+    move again (`ledger.sold_while_linked_before`: a sale it deducted, deducted twice). An older order is outside
+    every kept link period (`sold_while_linked_before` starts one no earlier than `DELETED_LINE_KEPT` before its
+    delete), so it needs no record: a later status of it (a poll or webhook, by update time) is history. Three
+    statements, whatever the shop's size."""
     lines, deleted, links = order_line_stock.c, deleted_shop_lines.c, sku_links.c
     seed_read = (
         select(func.max(links.stock_counted_at))
