@@ -602,9 +602,10 @@ deleted_shop_lines = Table(
     # written before 0041.
     Column("seed_read_at", UTCDateTime),
     # The line's ledger state at the delete (migration 0042): RESERVED, deducted by the delete and counted back;
-    # any other (DEDUCTED, RELEASED, HISTORICAL, PENDING_LINK; orders made within `DELETED_LINE_KEPT` of the delete,
-    # the item its line or its SKU's link named): applied already, moves nothing more through a link kept
-    # (`deleted_shop_links`, `domain.inventory.ledger.sold_while_linked_before`).
+    # PENDING_LINK, waiting on the item it remembers, moves as a waiting line there once its SKU links
+    # (`domain.inventory.ledger.pending_with_its_shop`); any other (DEDUCTED, RELEASED, HISTORICAL; orders made within
+    # `DELETED_LINE_KEPT` of the delete, the item its line or its SKU's link named): applied already, moves nothing
+    # more through a link kept (`deleted_shop_links`, `domain.inventory.ledger.sold_while_linked_before`).
     Column("state", String(16), nullable=False, server_default=text("'RESERVED'")),
     PrimaryKeyConstraint("merchant_id", "tiktok_shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id"),
     Index(None, "inventory_item_id"),

@@ -766,6 +766,26 @@ def back_with_its_shop(
     return Transition(LineState.RELEASED, wanted, order_updated_at, item_id, quantity, 0, MovementKind.RELEASED)
 
 
+def pending_with_its_shop(
+    wanted: StockEffect, order_updated_at: datetime, linked_item_id: str | None, quantity: int, remembered: str
+) -> Transition:
+    """The first move of a line its shop's delete found PENDING_LINK remembering item `remembered` (the item it was
+    reserved on before its SKU was unlinked, or that its SKU was unlinked from when first seen: `first_seen_unlinked`;
+    `deleted_shop_lines`, state PENDING_LINK), first seen again by the same merchant's shop of that TikTok shop
+    (connected again), whose SKU links to `linked_item_id` now (None: not yet).
+
+    It moves as it would have on the connection that was deleted, where it waited for its SKU's link: linked, as a
+    waiting line linked (`link_pending`: open, it reserves; shipped and linked to `remembered` again, it deducts its
+    units from on-hand, as they left that item's shelf; else history); not linked yet (the reconnect's orders ahead of
+    its products), it waits again remembering `remembered`, and its SKU's link moves it so (`relink_line`). As any
+    line the delete's ledger had applied (a final state), it was history instead: its units stayed on the item's
+    on-hand for good, on sale on every shop though they had left the shelf (review54b finding 1: 10/0 where the
+    shelf held 8). The delete moved nothing for it (`leaves_with_its_shop`), so nothing is given back."""
+    if linked_item_id is None:
+        return Transition(LineState.PENDING_LINK, wanted, order_updated_at, remembered)
+    return link_pending(wanted, order_updated_at, linked_item_id, quantity, remembered)
+
+
 def back_from_unseen(move: Transition, created_at: datetime, sold_before: datetime, units: int) -> int:
     """How many of `units` (> 0), units its shop's delete took off `move`'s item as sold unseen (a hold of the
     link's push that still stood: README "Deleting a shop", `deleted_shop_holds`), the first move `move` of a line of

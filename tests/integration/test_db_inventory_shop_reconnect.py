@@ -8,9 +8,12 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
+from adapters.db.tables import deleted_shop_lines, sku_links
+from domain.services import inventory as pool
 from domain.services.shops import delete_shop
 from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, order, product
@@ -24,6 +27,11 @@ def world(database: Database, cipher: TokenCipher) -> Pool:
 
 async def _delete(world: Pool, shop: Shop) -> None:
     await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+
+
+async def _count(world: Pool, table, *where) -> int:  # type: ignore[no-untyped-def]
+    async with world.db.read_sessionmaker() as session:
+        return int((await session.execute(select(func.count()).select_from(table).where(*where))).scalar_one())
 
 
 async def _counts(world: Pool, sku: str) -> tuple[int, int, int]:
@@ -55,3 +63,46 @@ async def test_a_sale_the_deleted_ledger_deducted_long_before_the_delete_is_not_
 
     # then SOCK stays 9/0/9: that ledger deducted o6 already (before, 8/0/8: the unit taken off twice, for good)
     assert await _counts(world, "SOCK") == (9, 0, 9)
+
+
+@pytest.mark.parametrize("orders_first", [False, True], ids=["products-first", "orders-first"])
+@pytest.mark.parametrize(
+    ("status", "expected"), [("IN_TRANSIT", (8, 0, 8)), ("AWAITING_SHIPMENT", (10, 2, 8))], ids=["shipped", "open"]
+)
+async def test_a_line_the_deleted_ledger_held_waiting_on_its_item_moves_there_when_its_sku_links_to_it_again(
+    world: Pool, orders_first: bool, status: str, expected: tuple[int, int, int]
+) -> None:
+    # given HAT linked by two shops (10 on hand); the second shop's SKU g unlinked by the merchant, and a sale o1
+    # (2 units) made after the link, first seen while g is unlinked: PENDING_LINK remembering HAT (on the same
+    # connection, linking g to HAT again deducts it if shipped, reserves it if open); then the second shop is deleted
+    kept, gone = await world.shop(), await world.shop()
+    await world.products(kept, product("p", ("k", "HAT", 10)))
+    await world.products(gone, product("q", ("g", "HAT", 10)))
+    async with world.db.read_sessionmaker() as session:
+        query = select(sku_links.c.sku_id).where(sku_links.c.shop_id == gone.id)
+        sku_id = (await session.execute(query)).scalar_one()
+    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, None)
+    o1 = order("o1", status, "g", "g", at=NOW + timedelta(minutes=1))
+    world.clock.advance(timedelta(minutes=2))
+    await world.orders(gone, o1)
+    await _delete(world, gone)
+    assert await _counts(world, "HAT") == (10, 0, 10)
+
+    # when the same TikTok shop is connected again: its products import links g to HAT (same seller SKU), and its
+    # orders import reads o1 again, after the products or before them (o1 then waits for g's link)
+    again = await add_shop(world.uows, make_shop(tiktok_shop_id=gone.tiktok_shop_id))
+    world.clock.advance(timedelta(minutes=1))
+    if orders_first:
+        await world.orders(again, o1)
+    await world.products(again, product("q", ("g", "HAT", 8), at=world.clock.now()))
+    if not orders_first:
+        await world.orders(again, o1)
+
+    # then o1 moves HAT as on the same connection: shipped, its 2 units leave on-hand (8/0/8; before, 10/0/10 for
+    # good: 2 units on sale on every shop that had left the shelf); open, it reserves them (10/2/8); the delete's
+    # record has served, and a replay moves nothing
+    assert await _counts(world, "HAT") == expected
+    assert await _count(world, deleted_shop_lines) == 0
+    version = (await world.item("HAT"))["version"]
+    await world.orders(again, o1)
+    assert (await world.item("HAT"))["version"] == version

@@ -14,6 +14,7 @@ import pytest
 
 from domain.inventory.items import MovementKind
 from domain.inventory.ledger import (
+    DELETED_LINE_KEPT,
     LINE_ITSELF,
     LedgerLine,
     LineState,
@@ -31,6 +32,7 @@ from domain.inventory.ledger import (
     line_effect,
     link_pending,
     order_timing,
+    pending_with_its_shop,
     released_before_read,
     relink_line,
     shipped_under_a_deleted_link,
@@ -751,3 +753,32 @@ def test_a_sale_made_while_a_deleted_shops_link_stood_counts_as_after_that_link(
     assert shipped_under_a_deleted_link(RESERVE, made, {"A": periods}) is None
     assert shipped_under_a_deleted_link(RELEASE, made, {"A": periods}) is None
     assert shipped_under_a_deleted_link(DEDUCT, made, {"A": periods, "B": periods}) is None
+
+
+def test_a_deleted_shops_link_period_starts_no_earlier_than_the_records_of_its_applied_lines() -> None:
+    # a link that stood for 200 days before its shop's delete: an order made over DELETED_LINE_KEPT before the delete
+    # has no record of what that ledger did with it, so it is history, not a sale under that link (review54b finding
+    # 4: a later status of an order that ledger had deducted, deducted twice); one made since is such a sale
+    deleted = NEWER
+    periods = [(deleted - timedelta(days=200), deleted)]
+    assert not sold_while_linked_before(deleted - DELETED_LINE_KEPT - timedelta(seconds=1), periods)
+    assert sold_while_linked_before(deleted - DELETED_LINE_KEPT, periods)
+    assert not shipped_under_a_deleted_link(DEDUCT, deleted - timedelta(days=150), {"A": periods})
+
+
+# (what the line asks, the item its SKU links to now) -> the first move of a line the delete found PENDING_LINK
+# remembering item "A", as a waiting line linked on the same connection moves (`link_pending`)
+PENDING_WITH_ITS_SHOP = [
+    pytest.param(DEDUCT, "A", Transition(DEDUCTED, DEDUCT, NEWER, "A", -2, 0, MovementKind.DEDUCTED), id="shipped"),
+    pytest.param(RESERVE, "A", Transition(RESERVED, RESERVE, NEWER, "A", 0, 2, MOVED_RESERVED), id="open"),
+    pytest.param(RELEASE, "A", Transition(HISTORICAL, RELEASE, NEWER, "A"), id="cancelled"),
+    pytest.param(DEDUCT, "B", Transition(HISTORICAL, DEDUCT, NEWER, "B"), id="shipped-linked-elsewhere"),
+    pytest.param(DEDUCT, None, Transition(PENDING, DEDUCT, NEWER, "A"), id="not-linked-yet-waits-on-A"),
+]
+
+
+@pytest.mark.parametrize(("wanted", "linked_to", "expected"), PENDING_WITH_ITS_SHOP)
+def test_a_line_the_deleted_ledger_held_waiting_moves_as_a_waiting_line_once_linked(
+    wanted: StockEffect, linked_to: str | None, expected: Transition
+) -> None:
+    assert pending_with_its_shop(wanted, NEWER, linked_to, 2, "A") == expected

@@ -82,6 +82,7 @@ from domain.inventory.ledger import (
     left_out_of_seed,
     line_effect,
     order_timing,
+    pending_with_its_shop,
     relink_line,
     seen_before_push,
     shipped_under_a_deleted_link,
@@ -223,14 +224,19 @@ async def _apply_chunk(
         held = {i for i in (await session.execute(statements.held, params)).scalars() if i is not None}
         remembered = {item for item, *_ in unlinked_from.values()}
         remembered |= {item for of_sku in linked_before.values() for item in of_sku}  # (a line may wait on one)
+        remembered |= {item for item, _, state in deducted.values() if state == LineState.PENDING_LINK.value}
         present = await lock_items(session, {item for item, _, _ in links.values()} | held | remembered)
         # (an item an unlinked SKU remembers may have gone since the links were read: its link forgot it too; and
-        # one a deleted shop's link named: its record went with it)
+        # one a deleted shop's link or waiting line named: its record went with it)
         unlinked_from = {sku: link for sku, link in unlinked_from.items() if link[0] in present}
         linked_before = {
             sku: {item: periods for item, periods in of_sku.items() if item in present}
             for sku, of_sku in linked_before.items()
         }
+        deducted = {
+            key: record for key, record in deducted.items()
+            if record[0] in present or record[2] != LineState.PENDING_LINK.value
+        }  # fmt: skip
     # (SQLite: the write transaction is exclusive from its first statement on: there is nothing to hold, and the
     # rows read now stay as they are until commit.)
     time_of = _times(session)
@@ -266,9 +272,11 @@ async def _apply_chunk(
                 was_linked_to, linked_at, by_import, unlinked_at = unlinked_from[sku_id]
                 before_unlink = sold_before_unlink(created_at, unlinked_at)
             record = deducted.get(key) if current is None else None
-            # (a line the delete's ledger had applied already, `_Deducted`: no link kept makes it move again)
-            seen = record is not None and record[2] != LineState.RESERVED.value
-            of_sku = {} if seen else linked_before.get(sku_id, {})
+            # (a line the delete's ledger had applied already, `_Deducted`: no link kept makes it move again; one it
+            # held waiting on an item moves as it would have there, `pending_with_its_shop`)
+            pending_on = record[0] if record is not None and record[2] == LineState.PENDING_LINK.value else None
+            seen = record is not None and pending_on is None and record[2] != LineState.RESERVED.value
+            of_sku = {} if seen or pending_on is not None else linked_before.get(sku_id, {})
             periods = of_sku.get(item_id, ()) if item_id is not None else ()
             in_seed, after_link = order_timing(created_at, counted_at, linked_at, periods)
             if item_id is None and was_linked_to is None and current is None and record is None:
@@ -277,13 +285,15 @@ async def _apply_chunk(
                 after_link = after_link or was_linked_to is not None
             seed_read_at = _in_seed_of(current, seeds.get(sku_id), created_at)
             reason = None
-            deducted_from = None if seen else record
+            deducted_from = None if seen or pending_on is not None else record
             if deducted_from is not None and deducted_from[0] == item_id:
                 # the shop's delete deducted it from this very item: it comes back as it was, never taken twice
                 move: Transition | None = back_with_its_shop(
                     wanted, updated_at, deducted_from[0], units, created_at, deducted_from[1]
                 )
                 reason = _CONNECTED_AGAIN
+            elif pending_on is not None:
+                move = pending_with_its_shop(wanted, updated_at, item_id, units, pending_on)
             else:
                 move = transition(
                     current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at,
@@ -294,8 +304,8 @@ async def _apply_chunk(
             elif unseen is not None and move is not None and current is None:
                 back = unseen.take(sku_id, move, created_at)  # a sale that delete took off as sold unseen: back
                 move, reason = back, (_CONNECTED_AGAIN_UNSEEN if back is not move else reason)
-            if seen:
-                served.append(key)
+            if seen or pending_on is not None:
+                served.append(key)  # (a waiting line: its row remembers the item now)
             if move is not None:
                 # No stored row, and none can appear before commit (above): `flush` inserts it.
                 took_now = took_units_now(current, move)
