@@ -789,24 +789,39 @@ def pending_with_its_shop(
 def back_from_unseen(move: Transition, created_at: datetime, sold_before: datetime, units: int) -> int:
     """How many of `units` (> 0), units its shop's delete took off `move`'s item as sold unseen (a hold of the
     link's push that still stood: README "Deleting a shop", `deleted_shop_holds`), the first move `move` of a line of
-    that SKU first seen by the same merchant's shop of that TikTok shop connected again takes back on on-hand: its
-    quantity at most, when the line is first reserved on that item (RESERVED, its reserved count rising, not in a
-    seed, whose on-hand counts its units already) and its order was made at or before `sold_before` (the hold's
-    last push, which found the sales it held back already made; TikTok's `create_time`, whole seconds); else 0.
+    that SKU first seen by the same merchant's shop of that TikTok shop connected again takes back on on-hand: at
+    most the units the move takes (`unseen_units`: first reserved or first deducted on that item) when its order was
+    made at or before `sold_before` (the hold's last push, which found the sales it held back already made; TikTok's
+    `create_time`, whole seconds); else 0. The caller adds them to the move's `on_hand_delta`.
 
-    The delete deducted those units because their orders would never reach the pool; this one did, and reserves
-    them: back on on-hand, `available` stays as it was instead of falling by them a second time (the delete's
-    deduction undone), so its shipment deducts them once (live-sync.md §7.2: an order moves the pool once). Shipped
-    or cancelled when first seen, a line takes nothing back: it is history (`transition`), and the delete's deduction
-    was its shipment (cancelled, its units stay off the count, undersold, as a cancellation the delete never saw: an
-    order first seen cancelled may be one the ledger had released before the delete). When more open lines of the
-    SKU were made before that push than it held, the first ones take the units back: the counts are the same
-    whichever, each line reserving its own units and the item's on-hand getting the held units back once in all."""
-    if move.state is not LineState.RESERVED or move.reserved_delta <= 0 or move.inventory_item_id is None:
+    The delete deducted those units because their orders would never reach the pool; this one did. Open, it
+    reserves them: back on on-hand, `available` stays as it was instead of falling by them a second time (the
+    delete's deduction undone), so its shipment deducts them once (live-sync.md §7.2: an order moves the pool once).
+    Shipped when first seen and deducted (made while the deleted shop's link stood, `sold_while_linked_before`, or
+    waiting on that link's item and linked there, `link_pending`), the delete's deduction was its shipment: the units
+    it gives back offset the deduction, and on-hand falls by the line's units once in all (review54b finding 2:
+    deducted a second time since migration 0042, 6/0/6 where the shelf held 8). History or cancelled, a line takes
+    nothing back (cancelled, its units stay off the count, undersold, as a cancellation the delete never saw: an order
+    first seen cancelled may be one the ledger had released before the delete). When more lines of the SKU were
+    made before that push than it held, the first ones take the units back: the counts are the same whichever, each
+    line moving its own units and the item's on-hand getting the held units back once in all."""
+    if created_at > sold_before:
         return 0
-    if created_at > sold_before or move.on_hand_delta > 0:
-        return 0  # (a move in a seed adds its units to on-hand already: more back would put them on sale twice)
-    return min(units, move.reserved_delta)
+    return min(units, unseen_units(move))
+
+
+def unseen_units(move: Transition) -> int:
+    """The units a line's first move `move` takes from its item, which a hold's units sold unseen may be
+    (`back_from_unseen`): a first reservation's (RESERVED, reserved rising, not in a seed: a seed's adds its units
+    to on-hand already, more back would put them on sale twice), a first deduction's (DEDUCTED, on-hand falling,
+    nothing reserved); else 0."""
+    if move.inventory_item_id is None:
+        return 0
+    if move.state is LineState.RESERVED and move.reserved_delta > 0 and move.on_hand_delta <= 0:
+        return move.reserved_delta
+    if move.state is LineState.DEDUCTED and move.reserved_delta == 0 and move.on_hand_delta < 0:
+        return -move.on_hand_delta
+    return 0
 
 
 # How long the record of a line a shop's delete deducted (`deleted_shop_lines`, `back_with_its_shop`) waits for that
@@ -818,8 +833,8 @@ def deleted_line_forgotten(deleted_at: datetime, now: datetime, kept: timedelta 
     """Whether the record of a line deducted by its shop's delete at `deleted_at` (UTC) may go at `now`: once it is
     older than `kept` (`DELETED_LINE_KEPT`, 97 days), the retention sweep deletes it (`domain.services.retention`).
 
-    Why that bound: the record serves only a line a reconnect's import first sees open or cancelled (first seen
-    shipped, it is history and moves nothing, as the delete's deduction was its shipment: `transition`). An
+    Why that bound: the record serves a line a reconnect's import first sees (open or cancelled, it comes back as it
+    was; shipped, the delete's deduction was its shipment, and it is not deducted again: `back_with_its_shop`). An
     orders import covers orders created within its window, 30 days by default and at most 90
     (`domain.sync.ORDERS_MAX_WINDOW`, `ordersCreatedSince`), and the line's order was created before its shop's delete
     (`deleted_at` bounds its `create_time`): 90 days after the delete no import created from then on can see it. The

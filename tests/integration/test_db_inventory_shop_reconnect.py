@@ -8,11 +8,11 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
-from adapters.db.tables import deleted_shop_lines, sku_links
+from adapters.db.tables import deleted_shop_holds, deleted_shop_lines, sku_links
 from domain.services import inventory as pool
 from domain.services.shops import delete_shop
 from domain.shops import Shop
@@ -106,3 +106,45 @@ async def test_a_line_the_deleted_ledger_held_waiting_on_its_item_moves_there_wh
     version = (await world.item("HAT"))["version"]
     await world.orders(again, o1)
     assert (await world.item("HAT"))["version"] == version
+
+
+@pytest.mark.parametrize("orders_first", [False, True], ids=["products-first", "orders-first"])
+async def test_a_sale_the_deleted_shops_push_held_back_first_seen_shipped_after_a_reconnect_is_deducted_once(
+    world: Pool, orders_first: bool
+) -> None:
+    # given SOCK linked by two shops (10 on hand, the second's link from its stock read at NOW); an order o9 of 2 units
+    # made at NOW+1 min on the second, never ingested (webhooks lost), which the second's push at NOW+2 min holds back
+    # as sold unseen; the second shop then deleted: the 2 units leave on-hand with it ("sold unseen", 8/0/8)
+    kept, gone = await world.shop(), await world.shop()
+    await world.products(kept, product("p", ("k1", "SOCK", 10)))
+    await world.products(gone, product("q", ("g1", "SOCK", 10)))
+    pushed = NOW + timedelta(minutes=2)
+    async with world.db.write_sessionmaker() as session, session.begin():
+        held = {"held_quantity": 2, "held_since": pushed, "pushed_quantity": 8, "pushed_at": pushed}
+        await session.execute(update(sku_links).where(sku_links.c.shop_id == gone.id).values(**held))
+    world.clock.advance(timedelta(minutes=5))
+    await _delete(world, gone)
+    assert await _counts(world, "SOCK") == (8, 0, 8)
+
+    # when the same TikTok shop is connected again and its import reads o9, shipped meanwhile (made under the deleted
+    # link: deducted, `sold_while_linked_before`), its orders after its products or before them (o9 then waits on
+    # SOCK, the item that link named, and deducts once linked)
+    again = await add_shop(world.uows, make_shop(tiktok_shop_id=gone.tiktok_shop_id))
+    world.clock.advance(timedelta(minutes=1))
+    o9 = replace(
+        order("o9", "IN_TRANSIT", "g1", "g1", at=NOW + timedelta(minutes=1)),
+        updated_at=NOW + timedelta(minutes=5, seconds=30),
+    )
+    if orders_first:
+        await world.orders(again, o9)
+    await world.products(again, product("q", ("g1", "SOCK", 8), at=world.clock.now()))
+    if not orders_first:
+        await world.orders(again, o9)
+
+    # then SOCK stays 8/0/8: the delete's deduction was this very sale, which takes the hold's units rather than 2 more
+    # (before, 6/0/6: 2 units taken off twice, for good); the hold's record has served, and a replay moves nothing
+    assert await _counts(world, "SOCK") == (8, 0, 8)
+    assert await _count(world, deleted_shop_holds) == 0
+    version = (await world.item("SOCK"))["version"]
+    await world.orders(again, o9)
+    assert (await world.item("SOCK"))["version"] == version

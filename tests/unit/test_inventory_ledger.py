@@ -714,8 +714,20 @@ BACK_FROM_UNSEEN = [
     pytest.param(Transition(RESERVED, RESERVE, NEWER, "A", 3, 3, MOVED_RESERVED), OLDER, 0, id="open-in-seed"),
     # made after the push: a sale that hold never counted
     pytest.param(Transition(RESERVED, RESERVE, NEWER, "A", 0, 1, MOVED_RESERVED), NEWER, 0, id="made-after-push"),
-    # shipped or cancelled when first seen: history (the delete's deduction was its shipment; a cancelled one may
-    # be one the ledger had released before the delete), or waiting for its SKU's link
+    # first seen shipped and deducted (sold while the deleted shop's link stood): the delete's deduction was its
+    # shipment, up to its quantity (review54b finding 2); a reserved line's shipment is no first move
+    pytest.param(
+        Transition(DEDUCTED, DEDUCT, NEWER, "A", -1, 0, MovementKind.DEDUCTED), OLDER, 1, id="shipped-deducted-1-unit"
+    ),
+    pytest.param(
+        Transition(DEDUCTED, DEDUCT, NEWER, "A", -3, 0, MovementKind.DEDUCTED), APPLIED, 2, id="shipped-deducted-3"
+    ),
+    pytest.param(Transition(DEDUCTED, DEDUCT, NEWER, "A", -3, 0, MovementKind.DEDUCTED), NEWER, 0, id="shipped-after"),
+    pytest.param(
+        Transition(DEDUCTED, DEDUCT, NEWER, "A", -3, -3, MovementKind.DEDUCTED), OLDER, 0, id="reserved-then-shipped"
+    ),
+    # history, or cancelled when first seen (a cancelled one may be one the ledger had released before the delete),
+    # or waiting for its SKU's link
     pytest.param(Transition(HISTORICAL, DEDUCT, NEWER, "A"), OLDER, 0, id="shipped"),
     pytest.param(Transition(HISTORICAL, RELEASE, NEWER, "A"), OLDER, 0, id="cancelled"),
     pytest.param(Transition(PENDING, RESERVE, NEWER, None), OLDER, 0, id="waiting"),

@@ -93,6 +93,7 @@ from domain.inventory.ledger import (
     took_units_now,
     transition,
     uncounted_sale,
+    unseen_units,
     wanted_effect,
 )
 from domain.inventory.links import DROPPED, LinkState, counts_orders, holds_for, left_by_import, on_seed
@@ -370,7 +371,7 @@ class _UnseenHolds:
         """`move` with the units it takes back on on-hand added (itself when none)."""
         taken = 0
         for record in self.records.get((tiktok_sku_id, move.inventory_item_id or ""), []):
-            left = move.reserved_delta - taken
+            left = unseen_units(move) - taken
             if record[1] <= 0 or left <= 0:
                 continue
             units = min(left, back_from_unseen(move, created_at, record[2], record[1]))
@@ -888,12 +889,18 @@ async def relink_lines(
         if r.state == LineState.PENDING_LINK.value and r.inventory_item_id is None and new_items[r.tiktok_sku_id]
     ]  # fmt: skip
     deducted = await _deducted_of_shop(session, shop_id, merchant_id, first_waiting) if first_waiting else {}
-    # and the units it took off as sold unseen, which such lines made before its hold's push take back
+    # and the units it took off as sold unseen, which waiting lines made before its hold's push take back as they
+    # first reserve or deduct (those first seen waiting, and those waiting on an item: a sale first seen shipped
+    # under that delete's link, `shipped_under_a_deleted_link`, or one that ledger held waiting,
+    # `pending_with_its_shop`)
+    linked_waiting = [
+        r.tiktok_order_id for r in rows if r.state == LineState.PENDING_LINK.value and new_items[r.tiktok_sku_id]
+    ]
     unseen, made_at = None, {}
-    if first_waiting:
+    if linked_waiting:
         unseen = await _unseen_holds_of_shop(session, shop_id, merchant_id, {r.tiktok_sku_id for r in rows})
         seed_read = any(read is not None for _, read, _ in deducted.values())  # (`back_with_its_shop` asks when made)
-        made_at = await _made_at(session, shop_id, sorted(set(first_waiting))) if unseen.records or seed_read else {}
+        made_at = await _made_at(session, shop_id, sorted(set(linked_waiting))) if unseen.records or seed_read else {}
     served: list[LedgerKey] = []
     for row in rows:
         line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
@@ -915,7 +922,8 @@ async def relink_lines(
         else:
             relinked = relink_line(line, new_item, seeded_on.get(row.tiktok_sku_id), new_item in (seeds or {}))
             made = made_at.get(row.tiktok_order_id)
-            if first_linked and key not in deducted and unseen is not None and made is not None and relinked.moves:
+            waited = line.state is LineState.PENDING_LINK
+            if waited and key not in deducted and unseen is not None and made is not None and relinked.moves:
                 back = unseen.take(row.tiktok_sku_id, relinked.moves[-1], made)  # (its reservation: the last)
                 if back is not relinked.moves[-1]:
                     relinked = relinked._replace(moves=(*relinked.moves[:-1], back))
