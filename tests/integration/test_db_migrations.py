@@ -691,6 +691,43 @@ def test_upgrade_leaves_lines_stored_before_without_a_status_and_downgrade_keeps
         assert [tuple(r) for r in kept] == [("l1", "tl1")]
 
 
+def test_downgrade_below_0042_keeps_only_the_lines_a_shops_delete_deducted(empty_database_url: str) -> None:
+    url = empty_database_url
+    # given a database at head holding a deleted shop's records: a line the delete deducted (RESERVED) and lines its
+    # ledger had applied (RELEASED, DEDUCTED, PENDING_LINK), kept since migration 0042 with their state
+    migrate.upgrade(url)
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO inventory_items (id, merchant_id, sku, on_hand, reserved, created_at, updated_at) "
+                    "VALUES ('i1', 'm1', 'SOCK', 10, 0, :now, :now)"
+                ),
+                {"now": _NOW},
+            )
+            for order_id, state in (("o1", "RESERVED"), ("o2", "RELEASED"), ("o3", "DEDUCTED"), ("o4", "PENDING_LINK")):
+                connection.execute(
+                    text(
+                        "INSERT INTO deleted_shop_lines (merchant_id, tiktok_shop_id, tiktok_order_id, "
+                        "tiktok_line_item_id, component_sku_id, inventory_item_id, quantity, deleted_at, state) "
+                        "VALUES ('m1', 't1', :order_id, 'l1', '', 'i1', 1, :now, :state)"
+                    ),
+                    {"order_id": order_id, "state": state, "now": _NOW},
+                )
+        # when it is downgraded to 0041 (a rollback to a release before 0042)
+        migrate.downgrade(url, "0041_deleted_lines_seed_read")
+        # then only the line the delete deducted is left: that release reads every row as one, and would put a
+        # cancelled line's unit back on on-hand that never left it (review54b finding 3: 11/0/11 where the shelf held
+        # 10); and the way up again keeps it, RESERVED
+        kept = "SELECT tiktok_order_id FROM deleted_shop_lines ORDER BY tiktok_order_id"
+        with engine.begin() as connection:
+            assert list(connection.execute(text(kept)).scalars()) == ["o1"]
+        migrate.upgrade(url)
+        with engine.begin() as connection:
+            states = connection.execute(text("SELECT tiktok_order_id, state FROM deleted_shop_lines")).all()
+        assert [tuple(r) for r in states] == [("o1", "RESERVED")]
+
+
 def test_a_deleted_items_remembered_links_are_found_through_an_index(empty_database_url: str) -> None:
     # given a database at head
     url = empty_database_url

@@ -9,7 +9,11 @@ before this revision): the reconnect's import deducts a line first seen shipped,
 delete, that the old ledger never had (`domain.inventory.ledger.sold_while_linked_before`).
 
 A new empty table and a `NOT NULL` column with a default (PostgreSQL 11+: no table rewrite); shops deleted before
-this revision left no link times (their reconnects keep the old behaviour).
+this revision left no link times (their reconnects keep the old behaviour). The downgrade deletes the applied lines
+(state not RESERVED) before it drops the column: the releases before read every row as a line the delete deducted.
+The new rows break the expand-then-contract contract for a process of a release before this one that runs a
+reconnect's import while the database is at it: deploy it from such a release with a stop (README "Rolling
+deploys").
 
 Revision ID: 0042_deleted_shop_links
 Revises: 0041_deleted_lines_seed_read
@@ -67,5 +71,10 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_deleted_shop_links_deleted_at"), table_name="deleted_shop_links")
     op.drop_index(op.f("ix_deleted_shop_links_inventory_item_id"), table_name="deleted_shop_links")
     op.drop_table("deleted_shop_links")
+    # The lines the delete's ledger had applied (any state but RESERVED) go before the column that tells them apart:
+    # the releases before this revision read every row of the table as a line the delete deducted
+    # (`back_with_its_shop`), and would put a cancelled one's units back on on-hand that never left it (review54b
+    # finding 3: 11/0/11 where the shelf held 10). Without the link times they served, they serve nothing there.
+    op.execute(sa.text("DELETE FROM deleted_shop_lines WHERE state <> 'RESERVED'"))
     with op.batch_alter_table("deleted_shop_lines", schema=None) as batch:
         batch.drop_column("state")
