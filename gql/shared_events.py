@@ -134,10 +134,11 @@ def _own_subfield_memo(executor: Any) -> Any:
     field group) and holding the group alive so that its id is not reused; `build_per_event_executor` makes a shallow
     `copy`, so every event of a subscription adds its entries to the one dict of the subscription's executor: the
     groups are collected afresh per event (`execute_operation` collects the root fields each time), so no entry is
-    ever found again and none is ever dropped. ~1.6 KB per executed event (a `CollectedFields` with its lists and
-    `FieldDetails` per object in the selection), kept until the subscription ends: soak53b's ~1.9 KB per message
-    on long-lived sockets, whose all-items `inventoryItemUpdated` executes every message for its subscriber alone
-    (tests/integration/test_subscription_memory.py). graphql-js memoizes in a WeakMap, so its entries go with their
+    ever found again and none is ever dropped. ~1.7 KB per executed event (per object in the selection a
+    `CollectedFields` with its lists, and a `FieldDetails` per field), kept until the subscription ends: soak53b's
+    ~1.9 KB per message on long-lived sockets, whose all-items `inventoryItemUpdated` executes every message for its
+    subscriber alone (tests/integration/test_subscription_memory.py; bench/README.md, "Subscriptions' memory under
+    constant load"). graphql-js memoizes in a WeakMap, so its entries go with their
     field group; an entry here was only ever found within the same event (a list's items), which the fresh memo
     still serves. Found in graphql-core 3.3.2 and in its main branch's executor.py (same shared dict); no upstream
     issue found. Without that private attribute (another graphql-core) nothing is changed."""
